@@ -1,0 +1,43 @@
+# santeid — the two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Reinstall whenever pyproject.toml changes.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: run test lint format check-redis clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+## make run: install, create dev keys and demo data if missing, serve the sandbox on http://127.0.0.1:5000
+run: $(STAMP)
+	SANTEID_SANDBOX=true $(BIN)/santeid keys generate
+	SANTEID_SANDBOX=true $(BIN)/santeid directory seed-demo
+	SANTEID_SANDBOX=true $(BIN)/santeid serve --sandbox --host $(HOST) --port $(PORT)
+
+## make test: install the dev dependencies, lint, run the whole suite (Redis tests start their own redis-server)
+test: $(STAMP) check-redis lint
+	$(BIN)/pytest
+
+check-redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "redis-server is missing: the Redis tests need a real server."; \
+	  echo "Install it with: apt-get install redis-server   (Debian/Ubuntu)"; exit 1; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

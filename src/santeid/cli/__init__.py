@@ -1,0 +1,42 @@
+"""The ``santeid`` command line: one module per command group."""
+
+from __future__ import annotations
+
+import click
+
+from santeid.settings import ConfigurationError
+from santeid.settings import Settings
+from santeid.settings import load_settings
+
+
+def get_settings(ctx: click.Context | None = None) -> Settings:
+    """Settings for this invocation, loaded once (defaults < SANTEID_CONFIG < SANTEID_*)."""
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        try:
+            root.obj = load_settings()
+        except ConfigurationError as exc:
+            raise click.ClickException(str(exc)) from None
+    return root.obj
+
+
+@click.group()
+@click.version_option(package_name="santeid")
+def main() -> None:
+    """santeid: Pro Santé Connect–compatible OpenID Connect provider and INSi teleservice."""
+
+
+def _register() -> None:
+    from santeid.cli import clients
+    from santeid.cli import directory
+    from santeid.cli import keys
+    from santeid.cli import serve
+
+    main.add_command(serve.serve)
+    main.add_command(keys.keys)
+    main.add_command(clients.clients)
+    main.add_command(directory.directory)
+
+
+_register()
