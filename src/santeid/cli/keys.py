@@ -1,0 +1,152 @@
+"""``santeid keys``: generate, rotate and list the JWT signing keys (see docs/keys.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import click
+
+from santeid.cli import get_settings
+from santeid.keystore import ALGORITHMS
+from santeid.keystore import RSA_KEY_SIZES
+from santeid.keystore import KeyInfo
+from santeid.keystore import KeyStore
+from santeid.keystore import KeyStoreError
+
+_ALG_OPTION_HELP = "JWS algorithm (RFC 7518 §3)."
+_BITS_OPTION_HELP = "RSA modulus size for RS256/PS256 (default 2048, or the size being replaced)."
+
+
+def _store() -> KeyStore:
+    settings = get_settings()
+    return KeyStore(
+        settings.keys_path,
+        retired_key_lifetime=settings.longest_token_lifetime,
+        default_alg=settings.signing_alg,
+    )
+
+
+@contextmanager
+def _errors(store_dir: str) -> Iterator[None]:
+    """Turn key store problems into one-line messages and exit status 1, no traceback."""
+    try:
+        yield
+    except KeyStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # permission denied, read-only file system, disk full…
+        raise click.ClickException(
+            f"cannot write in {store_dir}: {exc.strerror or exc} ({exc.filename or store_dir}). "
+            "A read-only secret volume cannot be rotated in place: rotate a writable copy, "
+            "then update the secret (keys/README.md)."
+        ) from None
+
+
+def _where(store: KeyStore) -> str:
+    return f"{store.path}/"
+
+
+def _time(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@click.group()
+def keys() -> None:
+    """JWT signing keys, kept in the keys directory (SANTEID_KEYS_DIR)."""
+
+
+@keys.command()
+@click.option("--alg", type=click.Choice(ALGORITHMS), default=None, help=_ALG_OPTION_HELP)
+@click.option("--bits", type=click.Choice([str(b) for b in RSA_KEY_SIZES]), help=_BITS_OPTION_HELP)
+def generate(alg: str | None, bits: str | None) -> None:
+    """Create an active key for --alg unless one exists (idempotent).
+
+    --alg defaults to the signing_alg setting (RS256, as Pro Santé Connect).
+    """
+    alg = alg or get_settings().signing_alg
+    with _errors(get_settings().keys_dir):
+        store = _store()
+        before = {k.kid for k in store.list()}
+        info = store.generate(alg, key_size=int(bits) if bits else None)
+    if info.kid in before:
+        click.echo(
+            f"an active {alg} key already exists in {_where(store)}: {info.kid} "
+            f"(nothing done; `santeid keys rotate --alg {alg}` replaces it)"
+        )
+    else:
+        click.echo(f"generated {alg} key {info.kid} in {_where(store)}")
+
+
+@keys.command()
+@click.option("--alg", type=click.Choice(ALGORITHMS), default=None, help=_ALG_OPTION_HELP)
+@click.option("--bits", type=click.Choice([str(b) for b in RSA_KEY_SIZES]), help=_BITS_OPTION_HELP)
+def rotate(alg: str | None, bits: str | None) -> None:
+    """Replace the active key; the old one is retired but stays published.
+
+    --alg defaults to the algorithm of the current signing key.
+
+    The retired key stays in the JWK Set until every token it signed has expired, so
+    running servers and relying parties keep verifying them. Servers pick the new key up
+    within a few seconds, without a restart.
+    """
+    with _errors(get_settings().keys_dir):
+        store = _store()
+        active_before = {k.kid for k in store.list() if k.status == "active"}
+        info = store.rotate(alg, key_size=int(bits) if bits else None)
+        retired = [
+            k
+            for k in store.list()
+            if k.kid in active_before and k.alg == info.alg and k.status == "retired"
+        ]
+    click.echo(f"rotated {info.alg} in {_where(store)}: new active key {info.kid}")
+    for old in retired:
+        click.echo(
+            f"retired {old.kid}: still published (tokens it signed verify) until "
+            f"{_time(old.published_until)}"
+        )
+    if not retired:
+        click.echo(f"(there was no active {info.alg} key to retire)")
+
+
+@keys.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_(as_json: bool) -> None:
+    """Show every key, and until when retired keys stay published."""
+    with _errors(get_settings().keys_dir):
+        store = _store()
+        infos = store.list()
+    if as_json:
+        click.echo(json.dumps([i.as_json() for i in infos], indent=2))
+        return
+    if not infos:
+        click.echo(f"no signing keys in {_where(store)}: run `santeid keys generate`")
+        return
+    click.echo(_table(infos))
+
+
+def _table(infos: list[KeyInfo]) -> str:
+    header = ("KID", "ALG", "SIZE", "STATUS", "CREATED", "RETIRED", "PUBLISHED UNTIL")
+    rows = [header]
+    for i in infos:
+        if i.status == "active":
+            until = "(while active)"
+        else:
+            until = _time(i.published_until) + ("" if i.published else " (unpublished)")
+        rows.append(
+            (
+                i.kid,
+                i.alg,
+                str(i.key_size),
+                i.status,
+                _time(i.created_at),
+                _time(i.retired_at),
+                until,
+            )
+        )
+    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )

@@ -1,0 +1,185 @@
+"""``santeid keys generate | rotate | list`` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import stat
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from click.testing import Result
+
+from santeid.cli import main
+from santeid.keystore import KEYS_FILENAME
+from santeid.keystore import KeyStore
+
+
+@pytest.fixture
+def keys_dir(tmp_path: Path) -> Path:
+    return tmp_path / "keys"
+
+
+@pytest.fixture
+def run(keys_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    # Only SANTEID_KEYS_DIR (and what a test adds) may shape the settings.
+    for variable in ("SANTEID_CONFIG", "SANTEID_SIGNING_ALG"):
+        monkeypatch.delenv(variable, raising=False)
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+        runner = CliRunner()
+        return runner.invoke(
+            main, ["keys", *args], env={"SANTEID_KEYS_DIR": str(keys_dir), **(env or {})}
+        )
+
+    return invoke
+
+
+def listed(run, env: dict[str, str] | None = None) -> list[dict]:
+    result = run("list", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_generate(run, keys_dir: Path) -> None:
+    result = run("generate")
+    assert result.exit_code == 0, result.output
+    (key,) = listed(run)
+    assert result.output == f"generated RS256 key {key['kid']} in {keys_dir}/\n"
+    assert (key["alg"], key["status"], key["key_size"]) == ("RS256", "active", 2048)
+    assert stat.S_IMODE((keys_dir / KEYS_FILENAME).stat().st_mode) == 0o600
+    assert stat.S_IMODE(keys_dir.stat().st_mode) == 0o700
+
+
+def test_generate_is_idempotent(run) -> None:
+    first = run("generate")
+    second = run("generate")
+    assert second.exit_code == 0
+    assert "already exists" in second.output and "santeid keys rotate" in second.output
+    (key,) = listed(run)
+    assert key["kid"] in first.output and key["kid"] in second.output
+
+
+@pytest.mark.parametrize("alg", ["ES256", "PS256"])
+def test_generate_other_algorithms(run, alg: str) -> None:
+    result = run("generate", "--alg", alg)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"generated {alg} key ")
+    assert [k["alg"] for k in listed(run)] == [alg]
+
+
+def test_generate_defaults_to_the_configured_algorithm(run) -> None:
+    result = run("generate", env={"SANTEID_SIGNING_ALG": "ES256"})
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("generated ES256 key ")
+
+
+def test_generate_rsa_size(run) -> None:
+    assert run("generate", "--bits", "3072").exit_code == 0
+    assert listed(run)[0]["key_size"] == 3072
+
+
+def test_generate_refuses_bad_input(run, keys_dir: Path) -> None:
+    result = run("generate", "--alg", "HS256")
+    assert result.exit_code == 2 and "HS256" in result.output
+    result = run("generate", "--alg", "ES256", "--bits", "3072")
+    assert result.exit_code == 1
+    assert "Error: ES256 keys are P-256" in result.output
+    result = run("generate", "--bits", "1024")
+    assert result.exit_code == 2
+    assert not (keys_dir / KEYS_FILENAME).exists()
+
+
+def test_rotate(run) -> None:
+    run("generate")
+    (old,) = listed(run)
+    result = run("rotate")
+    assert result.exit_code == 0, result.output
+    new, retired = listed(run)
+    assert (new["status"], retired["status"]) == ("active", "retired")
+    assert retired["kid"] == old["kid"]
+    lines = result.output.splitlines()
+    assert lines[0].startswith("rotated RS256 in ") and lines[0].endswith(new["kid"])
+    assert lines[1].startswith(f"retired {old['kid']}: still published")
+    assert lines[1].endswith(retired["published_until"].replace("T", " "))
+
+
+def test_rotate_keeps_published_until_for_longest_token_lifetime(run) -> None:
+    run("generate")
+    run("rotate", env={"SANTEID_REFRESH_TOKEN_LIFETIME": "7200"})
+    # `list` reads the same setting: published until retired_at + 7200 s + margin.
+    retired = listed(run, {"SANTEID_REFRESH_TOKEN_LIFETIME": "7200"})[1]
+    gap = datetime.fromisoformat(retired["published_until"]) - datetime.fromisoformat(
+        retired["retired_at"]
+    )
+    assert gap.total_seconds() == 7200 + KeyStore.PUBLICATION_MARGIN
+
+
+def test_rotate_with_nothing_to_retire(run) -> None:
+    result = run("rotate", "--alg", "ES256")
+    assert result.exit_code == 0, result.output
+    assert "no active ES256 key to retire" in result.output
+
+
+def test_list_table(run) -> None:
+    run("generate")
+    run("generate", "--alg", "ES256")
+    run("rotate", "--alg", "RS256")
+    result = run("list")
+    assert result.exit_code == 0, result.output
+    header, *rows = result.output.splitlines()
+    assert header.split() == [
+        "KID",
+        "ALG",
+        "SIZE",
+        "STATUS",
+        "CREATED",
+        "RETIRED",
+        "PUBLISHED",
+        "UNTIL",
+    ]
+    assert len(rows) == 3
+    keys = listed(run)
+    for row, key in zip(rows, keys, strict=True):
+        assert row.startswith(key["kid"])
+        assert key["alg"] in row and key["status"] in row
+    assert "(while active)" in rows[0]
+
+
+def test_list_empty(run) -> None:
+    result = run("list")
+    assert result.exit_code == 0
+    assert "no signing keys" in result.output and "santeid keys generate" in result.output
+    assert listed(run) == []
+
+
+def test_corrupted_file_is_a_one_line_error(run, keys_dir: Path) -> None:
+    keys_dir.mkdir()
+    (keys_dir / KEYS_FILENAME).write_text("{oops")
+    for command in (["list"], ["generate"], ["rotate"]):
+        result = run(*command)
+        assert result.exit_code == 1, command
+        assert result.output.startswith("Error: ") and "not valid JSON" in result.output
+        assert "Traceback" not in result.output
+    assert (keys_dir / KEYS_FILENAME).read_text() == "{oops"
+
+
+def test_keys_written_by_the_cli_are_used_by_a_server_store(run, keys_dir: Path) -> None:
+    run("generate")
+    server = KeyStore(keys_dir, retired_key_lifetime=1800, reload_interval=0)
+    token = server.sign({"a": 1})
+    run("rotate")
+    assert server.verify(token)["claims"] == {"a": 1}
+    assert server.signing_key().kid == listed(run)[0]["kid"]
+
+
+def test_unwritable_directory_is_a_one_line_error(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    def read_only(src: str, dst: str) -> None:
+        raise OSError(30, "Read-only file system", dst)
+
+    monkeypatch.setattr("santeid.keystore.os.replace", read_only)
+    result = run("generate")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot write in ")
+    assert "Read-only file system" in result.output and "Traceback" not in result.output
