@@ -1,0 +1,19 @@
+"""The professionals directory: an RPPS/RASS-like store of who may log in and what
+userinfo they get (psc.md §15).
+
+- :mod:`~santeid.directory.models`: immutable :class:`Professional` graphs;
+- :mod:`~santeid.directory.schema`: the SQLite schema and its versions;
+- :mod:`~santeid.directory.repository`: :class:`Directory`, reads and writes;
+- :mod:`~santeid.directory.demo`: the synthetic demo professionals.
+"""
+
+from __future__ import annotations
+
+from santeid.directory.models import Activity
+from santeid.directory.models import Exercice
+from santeid.directory.models import OtherId
+from santeid.directory.models import Professional
+from santeid.directory.models import Structure
+from santeid.directory.repository import Directory
+
+__all__ = ["Activity", "Directory", "Exercice", "OtherId", "Professional", "Structure"]

@@ -1,0 +1,372 @@
+"""Read and write the professionals directory (SQLite, standard library only).
+
+The provider reads the directory on every login and every userinfo call, from several threads
+(and, with gunicorn, several processes). :class:`Directory` therefore:
+
+- keeps a small pool of connections, each handed to one thread at a time (``sqlite3``
+  connections must not be used by two threads at once), and drops the pool after a ``fork``;
+- runs the database in WAL mode, so readers never wait for a writer and see a consistent
+  snapshot (each :meth:`Directory.get` runs in one read transaction);
+- writes in ``BEGIN IMMEDIATE`` transactions with a busy timeout, so two writers queue
+  instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import itertools
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from santeid.directory.models import STATUSES
+from santeid.directory.models import Activity
+from santeid.directory.models import Exercice
+from santeid.directory.models import OtherId
+from santeid.directory.models import Professional
+from santeid.directory.models import Structure
+from santeid.directory.schema import decode_given_names
+from santeid.directory.schema import encode_given_names
+from santeid.directory.schema import migrate
+
+if TYPE_CHECKING:
+    from santeid.settings import Settings
+
+#: File name of the directory inside ``settings.data_dir``.
+FILE_NAME = "directory.sqlite3"
+
+
+def _columns(model: type, *, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
+    # Model fields and table columns share their names (see schema.py): derive the lists
+    # once instead of spelling thirty column names twice.
+    return tuple(f.name for f in dataclasses.fields(model) if f.name not in skip)
+
+
+STRUCTURE_COLUMNS = _columns(Structure)
+ACTIVITY_COLUMNS = _columns(Activity, skip=("structure",))
+EXERCICE_COLUMNS = _columns(Exercice, skip=("activities",))
+PERSON_COLUMNS = _columns(Professional, skip=("exercices", "other_ids"))
+
+
+def _select_list(alias: str, columns: tuple[str, ...]) -> str:
+    return ", ".join(f"{alias}.{c}" for c in columns)
+
+
+# SQL is assembled from the model's field names, never from input, and every value is a bound
+# parameter: hence the S608 ("string-built SQL") exemptions below.
+#
+# The four reads behind get(): each walks a primary key or a (parent, rank) unique index.
+SQL_PERSON = (
+    f"SELECT {_select_list('p', PERSON_COLUMNS)} FROM person p "  # noqa: S608
+    "WHERE p.national_id = ?"
+)
+SQL_EXERCICES = (
+    f"SELECT e.id, {_select_list('e', EXERCICE_COLUMNS)} FROM exercice e "  # noqa: S608
+    "WHERE e.national_id = ? ORDER BY e.rank"
+)
+SQL_ACTIVITIES = (
+    f"SELECT a.exercice_id, {_select_list('a', ACTIVITY_COLUMNS)}, "  # noqa: S608
+    f"{_select_list('s', STRUCTURE_COLUMNS)} "
+    "FROM exercice e JOIN activity a ON a.exercice_id = e.id "
+    "LEFT JOIN structure s ON s.identifiant_technique = a.structure_id "
+    "WHERE e.national_id = ? ORDER BY e.rank, a.rank"
+)
+SQL_OTHER_IDS = (
+    "SELECT identifiant, origine, qualite FROM other_id WHERE national_id = ? ORDER BY rank"
+)
+
+
+class Directory:
+    """The professionals directory stored in one SQLite file.
+
+    Thread-safe; one instance per process is enough (share it through the Flask app).
+    """
+
+    #: Idle connections kept for reuse; more are opened under load and closed when handed back.
+    MAX_IDLE_CONNECTIONS = 8
+    #: Seconds a statement waits for another process's write lock before failing.
+    BUSY_TIMEOUT = 5.0
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()  # guards the pool; never held during I/O
+        self._init_lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._ready = False
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Directory:
+        """The directory of this installation: ``{data_dir}/directory.sqlite3``."""
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        return cls(settings.data_path / FILE_NAME)
+
+    def __repr__(self) -> str:
+        return f"Directory({str(self.path)!r})"
+
+    # -- connections --------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: no implicit transactions; every write below says BEGIN itself.
+        conn = sqlite3.connect(
+            self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA foreign_keys = ON")
+        # In WAL mode NORMAL cannot corrupt the file; a power cut may only lose the last
+        # commits, which a directory reloaded from the RASS extract can afford.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _take(self) -> sqlite3.Connection:
+        with self._lock:
+            if os.getpid() != self._pid:
+                # SQLite forbids using, in a child process, a connection opened before the
+                # fork (gunicorn --preload): forget the inherited ones without touching them.
+                self._idle = []
+                self._pid = os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        return self._open()
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if len(self._idle) < self.MAX_IDLE_CONNECTIONS and os.getpid() == self._pid:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if not self._ready:
+            self.initialize()
+        conn = self._take()
+        try:
+            yield conn
+        except BaseException:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                conn.close()  # unusable: never hand it to the next caller
+            else:
+                self._give_back(conn)
+            raise
+        self._give_back(conn)
+
+    def initialize(self) -> None:
+        """Create the file and the schema if missing, or migrate it; idempotent.
+
+        Called on first use, so calling it explicitly is only needed to fail early.
+        """
+        with self._init_lock:
+            if self._ready:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._open()
+            try:
+                # WAL is a property of the file: set once, every later connection uses it.
+                conn.execute("PRAGMA journal_mode = WAL")
+                migrate(conn)
+            finally:
+                conn.close()
+            self._ready = True
+
+    def close(self) -> None:
+        """Close the pooled connections. The directory stays usable and reopens on demand."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # -- reads ---------------------------------------------------------------
+
+    def get(self, national_id: str) -> Professional | None:
+        """The professional with this (normalised) national id, with every exercice, activity,
+        structure and other id, in rank order; ``None`` if unknown.
+
+        Four indexed queries in one read transaction, so a concurrent :meth:`upsert` is seen
+        entirely or not at all.
+        """
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            person = conn.execute(SQL_PERSON, (national_id,)).fetchone()
+            if person is None:
+                conn.execute("COMMIT")
+                return None
+            exercice_rows = conn.execute(SQL_EXERCICES, (national_id,)).fetchall()
+            activity_rows = conn.execute(SQL_ACTIVITIES, (national_id,)).fetchall()
+            other_rows = conn.execute(SQL_OTHER_IDS, (national_id,)).fetchall()
+            conn.execute("COMMIT")
+
+        activities: dict[int, list[Activity]] = {}
+        for row in activity_rows:
+            activities.setdefault(row[0], []).append(_activity(row[1:]))
+        exercices = tuple(
+            _exercice(row[1:], tuple(activities.get(row[0], ()))) for row in exercice_rows
+        )
+        other_ids = tuple(OtherId(identifiant=i, origine=o, qualite=q) for i, o, q in other_rows)
+        return _person(person, exercices, other_ids)
+
+    def list(self, sandbox_only: bool = False, limit: int | None = None) -> list[Professional]:
+        """Professionals ordered by national id, as summaries.
+
+        A summary carries the person and its exercices (so ``professions`` works) but no
+        activities and no other ids: call :meth:`get` for the full graph. ``sandbox_only``
+        keeps the ``sandbox_auto_approve`` ones; ``limit`` caps the number of people.
+        """
+        where = "WHERE sandbox_auto_approve = 1" if sandbox_only else ""
+        sql = (
+            f"SELECT {_select_list('p', PERSON_COLUMNS)}, e.id, "  # noqa: S608
+            f"{_select_list('e', EXERCICE_COLUMNS)} "
+            f"FROM (SELECT * FROM person {where} ORDER BY national_id LIMIT ?) p "
+            "LEFT JOIN exercice e ON e.national_id = p.national_id "
+            "ORDER BY p.national_id, e.rank"
+        )
+        with self._connection() as conn:
+            rows = conn.execute(sql, (-1 if limit is None else limit,)).fetchall()
+
+        width = len(PERSON_COLUMNS)
+        result = []
+        for _, group in itertools.groupby(rows, key=lambda row: row[0]):
+            group = list(group)
+            exercices = tuple(
+                _exercice(row[width + 1 :], ()) for row in group if row[width] is not None
+            )
+            result.append(_person(group[0][:width], exercices, ()))
+        return result
+
+    def count(self) -> int:
+        """Number of professionals."""
+        with self._connection() as conn:
+            return conn.execute("SELECT count(*) FROM person").fetchone()[0]
+
+    # -- writes --------------------------------------------------------------
+
+    def upsert(self, professional: Professional) -> None:
+        """Insert or replace one professional, in one transaction.
+
+        The person's exercices, activities and other ids are replaced by those given;
+        structures are shared between people, so they are inserted or updated (the last
+        version written wins) and never deleted here.
+        """
+        self.upsert_many((professional,))
+
+    def upsert_many(self, professionals: Iterable[Professional]) -> int:
+        """:meth:`upsert` several professionals in one transaction; return how many."""
+        count = 0
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            for professional in professionals:
+                _write(conn, professional)
+                count += 1
+            conn.execute("COMMIT")
+        return count
+
+    def seed_demo(self) -> int:
+        """Load the synthetic demo professionals (idempotent); return how many."""
+        from santeid.directory.demo import demo_professionals
+
+        return self.upsert_many(demo_professionals())
+
+
+# -- row <-> model ------------------------------------------------------------
+
+
+def _person(
+    row: tuple, exercices: tuple[Exercice, ...], other_ids: tuple[OtherId, ...]
+) -> Professional:
+    values = dict(zip(PERSON_COLUMNS, row, strict=True))
+    values["given_names"] = decode_given_names(values["given_names"])
+    birth_date = values["birth_date"]
+    values["birth_date"] = datetime.date.fromisoformat(birth_date) if birth_date else None
+    values["sandbox_auto_approve"] = bool(values["sandbox_auto_approve"])
+    return Professional(**values, exercices=exercices, other_ids=other_ids)
+
+
+def _exercice(row: tuple, activities: tuple[Activity, ...]) -> Exercice:
+    return Exercice(**dict(zip(EXERCICE_COLUMNS, row, strict=True)), activities=activities)
+
+
+def _activity(row: tuple) -> Activity:
+    split = len(ACTIVITY_COLUMNS)
+    structure_row = row[split:]
+    # LEFT JOIN: an activity without a structure comes back with NULL structure columns.
+    structure = (
+        Structure(**dict(zip(STRUCTURE_COLUMNS, structure_row, strict=True)))
+        if structure_row[0] is not None
+        else None
+    )
+    return Activity(**dict(zip(ACTIVITY_COLUMNS, row[:split], strict=True)), structure=structure)
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    placeholders = ", ".join("?" * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+
+
+def _upsert(table: str, columns: tuple[str, ...], key: str) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+    return f"{_insert(table, columns)} ON CONFLICT ({key}) DO UPDATE SET {updates}"
+
+
+SQL_UPSERT_PERSON = _upsert("person", PERSON_COLUMNS, "national_id")
+SQL_UPSERT_STRUCTURE = _upsert("structure", STRUCTURE_COLUMNS, "identifiant_technique")
+SQL_INSERT_EXERCICE = _insert("exercice", ("national_id", "rank", *EXERCICE_COLUMNS))
+SQL_INSERT_ACTIVITY = _insert(
+    "activity", ("exercice_id", "rank", *ACTIVITY_COLUMNS, "structure_id")
+)
+SQL_INSERT_OTHER_ID = _insert(
+    "other_id", ("national_id", "rank", "identifiant", "origine", "qualite")
+)
+
+
+def _write(conn: sqlite3.Connection, p: Professional) -> None:
+    if p.national_id != p.id_type + p.local_id:
+        raise ValueError(
+            f"national id {p.national_id!r} is not id type {p.id_type!r} + local id "
+            f"{p.local_id!r} (psc.md §15.1)"
+        )
+    if p.status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, not {p.status!r}")
+    person = {
+        **{c: getattr(p, c) for c in PERSON_COLUMNS},
+        "given_names": encode_given_names(p.given_names),
+        "birth_date": p.birth_date.isoformat() if p.birth_date else "",
+        "sandbox_auto_approve": int(p.sandbox_auto_approve),
+    }
+    conn.execute(SQL_UPSERT_PERSON, tuple(person[c] for c in PERSON_COLUMNS))
+    # ON DELETE CASCADE takes the activities with their exercices.
+    conn.execute("DELETE FROM exercice WHERE national_id = ?", (p.national_id,))
+    conn.execute("DELETE FROM other_id WHERE national_id = ?", (p.national_id,))
+    for rank, exercice in enumerate(p.exercices, start=1):
+        cursor = conn.execute(
+            SQL_INSERT_EXERCICE,
+            (p.national_id, rank, *(getattr(exercice, c) for c in EXERCICE_COLUMNS)),
+        )
+        exercice_id = cursor.lastrowid
+        for activity_rank, activity in enumerate(exercice.activities, start=1):
+            structure = activity.structure
+            if structure is not None:
+                conn.execute(
+                    SQL_UPSERT_STRUCTURE, tuple(getattr(structure, c) for c in STRUCTURE_COLUMNS)
+                )
+            conn.execute(
+                SQL_INSERT_ACTIVITY,
+                (
+                    exercice_id,
+                    activity_rank,
+                    *(getattr(activity, c) for c in ACTIVITY_COLUMNS),
+                    structure.identifiant_technique if structure else None,
+                ),
+            )
+    for rank, other in enumerate(p.other_ids, start=1):
+        conn.execute(
+            SQL_INSERT_OTHER_ID,
+            (p.national_id, rank, other.identifiant, other.origine, int(other.qualite)),
+        )

@@ -1,0 +1,252 @@
+"""The Pro Santé Connect userinfo claim set, built from a directory entry.
+
+Reproduces the February-2023 BAS userinfo (psc.md §9.4): the same keys, spelled the same way
+(``numeroFinessetablissementJuridique`` and its lower-case ``e`` included), in the same order,
+every leaf a string and ``""`` where the directory has nothing, never ``null`` (psc.md §9.3).
+Clients written against PSC often deserialise strictly and in order; ``docs/claims.md`` maps
+each claim to its directory field and RASS column.
+
+A professional without any exercice (structure staff, types 3 and 5) gets the short shape
+observed for a "user without exercise" (psc.md §9.5), see :func:`build_userinfo`.
+"""
+
+from __future__ import annotations
+
+from santeid.directory.models import Activity
+from santeid.directory.models import Exercice
+from santeid.directory.models import Professional
+from santeid.directory.models import Structure
+
+#: OID of TRE_R02-SecteurActivite, suffix of ``Secteur_Activite`` (psc.md §16).
+SECTEUR_ACTIVITE_OID = "1.2.250.1.71.4.2.4"
+#: OID of TRE_G15-ProfessionSante, suffix of each ``SubjectRole`` item (psc.md §16).
+PROFESSION_OID = "1.2.250.1.213.1.1.5.5"
+
+# Constants of every observed userinfo (psc.md §9.2); DMP VIHF attribute values.
+PSI_LOCALE = "1.2.250.1.213.1.3.1.1"
+UIT_VERSION = "1.0"
+ACCES_REGULATION_MEDICALE = "FAUX"
+MODE_ACCES_RAISON = ""
+#: Same value whatever the authentication means, card logins included (psc.md §11).
+PALIER_AUTHENTIFICATION = "APPPRIP3^1.2.250.1.213.1.5.1.1.1"
+
+#: Top-level keys of the full userinfo, in PSC's order (psc.md §9.4).
+USERINFO_KEYS = (
+    "Secteur_Activite",
+    "sub",
+    "SubjectOrganization",
+    "Mode_Acces_Raison",
+    "preferred_username",
+    "given_name",
+    "Acces_Regulation_Medicale",
+    "UITVersion",
+    "authMode",
+    "Palier_Authentification",
+    "SubjectRefPro",
+    "SubjectOrganizationID",
+    "SubjectRole",
+    "PSI_Locale",
+    "otherIds",
+    "SubjectNameID",
+    "family_name",
+)
+
+#: Keys of the userinfo of a person without exercice (psc.md §9.5), in the observed order.
+NO_EXERCICE_KEYS = (
+    "sub",
+    "preferred_username",
+    "codeCivilite",
+    "given_name",
+    "SubjectNameID",
+    "family_name",
+)
+
+#: Keys of one ``SubjectRefPro.exercices[]`` item (psc.md §9.3), ``activities`` last.
+EXERCICE_KEYS = (
+    "codeProfession",
+    "codeCategorieProfessionnelle",
+    "codeCiviliteDexercice",
+    "nomDexercice",
+    "prenomDexercice",
+    "codeTypeSavoirFaire",
+    "codeSavoirFaire",
+    "activities",
+)
+
+#: Keys of one ``activities[]`` item (psc.md §9.3, table of 30 keys).
+ACTIVITY_KEYS = (
+    "codeModeExercice",
+    "codeSecteurDactivite",
+    "codeSectionPharmacien",
+    "codeRole",
+    "codeGenreActivite",
+    "numeroSiretSite",
+    "numeroSirenSite",
+    "numeroFinessSite",
+    "numeroFinessetablissementJuridique",
+    "identifiantTechniqueDeLaStructure",
+    "raisonSocialeSite",
+    "enseigneCommercialeSite",
+    "complementDestinataire",
+    "complementPointGeographique",
+    "numeroVoie",
+    "indiceRepetitionVoie",
+    "codeTypeDeVoie",
+    "libelleVoie",
+    "mentionDistribution",
+    "bureauCedex",
+    "codePostal",
+    "codeCommune",
+    "codePays",
+    "telephone",
+    "telephone2",
+    "telecopie",
+    "adresseEMail",
+    "codeDepartement",
+    "ancienIdentifiantDeLaStructure",
+    "autoriteDenregistrement",
+)
+
+# An activity whose structure is unknown still gets all 30 keys, with "".
+_NO_STRUCTURE = Structure(identifiant_technique="")
+
+
+def sub_for(national_id: str, federation_id: str) -> str:
+    """``sub`` as Keycloak's federated-user id: ``f:<component uuid>:<national id>``
+    (psc.md §1, §9.2). Stable for a given installation's ``federation_id``."""
+    return f"f:{federation_id}:{national_id}"
+
+
+def other_ids_claim(professional: Professional) -> list[dict]:
+    """``otherIds``: ``[{"identifiant", "origine", "qualite"}]`` with an integer ``qualite``
+    (psc.md §10); also mapped into access tokens (psc.md §6)."""
+    return [
+        {"identifiant": o.identifiant, "origine": o.origine, "qualite": int(o.qualite)}
+        for o in professional.other_ids
+    ]
+
+
+def activity_claim(activity: Activity) -> dict:
+    """One ``activities[]`` item: situation codes, then the structure, then the old
+    structure id and the registration authority (psc.md §9.3)."""
+    s = activity.structure or _NO_STRUCTURE
+    return {
+        "codeModeExercice": activity.code_mode_exercice,
+        "codeSecteurDactivite": activity.code_secteur_activite,
+        "codeSectionPharmacien": activity.code_section_pharmacien,
+        "codeRole": activity.code_role,
+        "codeGenreActivite": activity.code_genre_activite,
+        "numeroSiretSite": s.numero_siret,
+        "numeroSirenSite": s.numero_siren,
+        "numeroFinessSite": s.numero_finess_site,
+        "numeroFinessetablissementJuridique": s.numero_finess_ej,
+        "identifiantTechniqueDeLaStructure": s.identifiant_technique,
+        "raisonSocialeSite": s.raison_sociale,
+        "enseigneCommercialeSite": s.enseigne_commerciale,
+        "complementDestinataire": s.complement_destinataire,
+        "complementPointGeographique": s.complement_point_geographique,
+        "numeroVoie": s.numero_voie,
+        "indiceRepetitionVoie": s.indice_repetition_voie,
+        "codeTypeDeVoie": s.code_type_voie,
+        "libelleVoie": s.libelle_voie,
+        "mentionDistribution": s.mention_distribution,
+        "bureauCedex": s.bureau_cedex,
+        "codePostal": s.code_postal,
+        "codeCommune": s.code_commune,
+        "codePays": s.code_pays,
+        "telephone": s.telephone,
+        "telephone2": s.telephone2,
+        "telecopie": s.telecopie,
+        "adresseEMail": s.email,
+        "codeDepartement": s.code_departement,
+        "ancienIdentifiantDeLaStructure": activity.ancien_identifiant_structure,
+        "autoriteDenregistrement": activity.autorite_enregistrement,
+    }
+
+
+def exercice_claim(exercice: Exercice) -> dict:
+    """One ``SubjectRefPro.exercices[]`` item; ``activities`` is ``[]`` when there are none
+    (the key is kept: its absence is a fault scenario, not the normal shape, psc.md §9.5)."""
+    return {
+        "codeProfession": exercice.code_profession,
+        "codeCategorieProfessionnelle": exercice.code_categorie_professionnelle,
+        "codeCiviliteDexercice": exercice.code_civilite_exercice,
+        "nomDexercice": exercice.nom_exercice,
+        "prenomDexercice": exercice.prenom_exercice,
+        "codeTypeSavoirFaire": exercice.code_type_savoir_faire,
+        "codeSavoirFaire": exercice.code_savoir_faire,
+        "activities": [activity_claim(a) for a in exercice.activities],
+    }
+
+
+def subject_ref_pro(professional: Professional) -> dict:
+    """``SubjectRefPro``: ``codeCivilite`` then ``exercices`` (psc.md §9.3)."""
+    return {
+        "codeCivilite": professional.code_civilite,
+        "exercices": [exercice_claim(e) for e in professional.exercices],
+    }
+
+
+def first_activity(professional: Professional) -> Activity | None:
+    """The activity that speaks for the professional: the first activity of the first
+    exercice (psc.md §9.2), or ``None``."""
+    if professional.exercices and professional.exercices[0].activities:
+        return professional.exercices[0].activities[0]
+    return None
+
+
+def build_userinfo(professional: Professional, *, sub: str, auth_mode: str | None) -> dict:
+    """The userinfo response PSC would send for ``professional`` (psc.md §9).
+
+    Keys are inserted in PSC's order (:data:`USERINFO_KEYS`); serialise without sorting
+    (``json.dumps`` default; Flask needs ``app.json.sort_keys = False``) to keep it.
+    ``authMode`` (``CARD``, ``MOBILE``…) is left out when ``auth_mode`` is ``None``, as in the
+    2021 samples.
+
+    The first activity of the first exercice supplies ``SubjectOrganization`` (its
+    *raison sociale*), ``SubjectOrganizationID`` (its structure's technical id) and
+    ``Secteur_Activite`` (``<sector code>^1.2.250.1.71.4.2.4``); all three are ``""`` when that
+    activity, or the value, is missing. ``SubjectRole`` lists each distinct profession once.
+
+    A professional without exercice gets only :data:`NO_EXERCICE_KEYS`, the shape observed
+    for such a user (psc.md §9.5): with no profession, PSC sends no sectoral claim at all.
+    """
+    national_id = professional.national_id
+    if not professional.exercices:
+        return {
+            "sub": sub,
+            "preferred_username": national_id,
+            "codeCivilite": professional.code_civilite,
+            "given_name": professional.given_name,
+            "SubjectNameID": national_id,
+            "family_name": professional.family_name,
+        }
+
+    activity = first_activity(professional)
+    structure = (activity.structure if activity else None) or _NO_STRUCTURE
+    sector = activity.code_secteur_activite if activity else ""
+    userinfo: dict = {
+        "Secteur_Activite": f"{sector}^{SECTEUR_ACTIVITE_OID}" if sector else "",
+        "sub": sub,
+        "SubjectOrganization": structure.raison_sociale,
+        "Mode_Acces_Raison": MODE_ACCES_RAISON,
+        "preferred_username": national_id,
+        "given_name": professional.given_name,
+        "Acces_Regulation_Medicale": ACCES_REGULATION_MEDICALE,
+        "UITVersion": UIT_VERSION,
+    }
+    if auth_mode is not None:
+        userinfo["authMode"] = auth_mode
+    userinfo.update(
+        {
+            "Palier_Authentification": PALIER_AUTHENTIFICATION,
+            "SubjectRefPro": subject_ref_pro(professional),
+            "SubjectOrganizationID": structure.identifiant_technique,
+            "SubjectRole": [f"{code}^{PROFESSION_OID}" for code in professional.professions],
+            "PSI_Locale": PSI_LOCALE,
+            "otherIds": other_ids_claim(professional),
+            "SubjectNameID": national_id,
+            "family_name": professional.family_name,
+        }
+    )
+    return userinfo
