@@ -1,0 +1,114 @@
+"""santeid: Pro Santé Connect–compatible OpenID Connect provider and INSi teleservice."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from santeid.settings import ConfigurationError
+from santeid.settings import Settings
+from santeid.settings import load_settings
+
+__all__ = ["ConfigurationError", "Settings", "create_app", "load_settings"]
+
+log = logging.getLogger("santeid")
+
+
+def _resource_dir(name: str) -> Path:
+    """``templates/`` of the repository, or its copy inside an installed wheel."""
+    packaged = Path(__file__).parent / "_templates"
+    if packaged.is_dir():
+        return packaged if name == "templates" else packaged / "static"
+    root = Path(__file__).resolve().parents[2] / "templates"
+    return root if name == "templates" else root / "static"
+
+
+def _secret_key(settings: Settings) -> str:
+    """The session-signing secret: configured, or random and kept in the data directory."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def create_services(settings: Settings, *, store=None):
+    """Open every backing service the settings describe; refuse unsafe configurations."""
+    from santeid.directory import Directory
+    from santeid.keystore import KeyStore
+    from santeid.keystore import check_keys_for_startup
+    from santeid.keystore import ensure_dev_keys
+    from santeid.login.transactions import LoginTransactions
+    from santeid.oidc.clients import ClientRegistry
+    from santeid.oidc.sessions import SessionStore
+    from santeid.oidc.tokens import TokenService
+    from santeid.services import Services
+    from santeid.storage import store_from_url
+
+    if settings.sandbox:
+        # Sandbox convenience: a fresh checkout serves at once, with generated dev keys.
+        ensure_dev_keys(settings)
+        keys = KeyStore.from_settings(settings)
+    else:
+        keys = check_keys_for_startup(settings)
+    directory = Directory.for_settings(settings)
+    directory.initialize()
+    if settings.sandbox and directory.count() == 0:
+        directory.seed_demo()
+    store = store or store_from_url(settings.store_url)
+    sessions = SessionStore(
+        store, max_lifetime=settings.sso_max_lifetime, idle_timeout=settings.sso_idle_timeout
+    )
+    return Services(
+        settings=settings,
+        store=store,
+        keys=keys,
+        directory=directory,
+        clients=ClientRegistry.for_settings(settings),
+        sessions=sessions,
+        tokens=TokenService(settings, store, keys, directory),
+        transactions=LoginTransactions(store, lifetime=settings.login_transaction_lifetime),
+    )
+
+
+def create_app(settings: Settings | None = None, *, store=None) -> Flask:
+    """The WSGI application. Each line sets up one subsystem, in dependency order."""
+    settings = settings or load_settings()
+    app = Flask(
+        __name__,
+        template_folder=str(_resource_dir("templates")),
+        static_folder=str(_resource_dir("static")),
+        static_url_path="/static",
+    )
+    app.config["SECRET_KEY"] = _secret_key(settings)
+    app.json.sort_keys = False
+    app.extensions["santeid"] = create_services(settings, store=store)
+
+    from santeid import errors
+    from santeid import health
+    from santeid import login
+    from santeid import oidc
+    from santeid import sandbox
+    from santeid import security
+    from santeid.oidc.provider import create_authorization_server
+
+    security.init_app(app)
+    errors.init_app(app)
+    app.extensions["santeid"].authorization_server = create_authorization_server(
+        app, app.extensions["santeid"].clients
+    )
+    oidc.init_app(app)
+    login.init_app(app)
+    sandbox.init_app(app)
+    health.init_app(app)
+    return app

@@ -1,0 +1,60 @@
+"""``santeid clients``: register relying parties from RFC 7591 metadata files."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from santeid.cli import get_settings
+from santeid.oidc.clients import ClientRegistry
+from santeid.oidc.clients import InvalidClientMetadata
+
+
+def _registry() -> ClientRegistry:
+    return ClientRegistry.for_settings(get_settings())
+
+
+@click.group()
+def clients() -> None:
+    """Manage registered relying parties."""
+
+
+@clients.command("add")
+@click.argument("file", type=click.File("r"))
+@click.option("--replace", is_flag=True, help="Replace a client with the same client_id.")
+def add(file, replace: bool) -> None:
+    """Register the client described by FILE (RFC 7591 metadata as JSON; - for stdin)."""
+    try:
+        metadata = json.load(file)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{file.name}: not valid JSON ({exc})") from None
+    try:
+        client = _registry().add(metadata, replace=replace)
+    except InvalidClientMetadata as exc:
+        raise click.ClickException(f"{exc.error}: {exc.description}") from None
+    click.echo(f"registered client {client.client_id} ({client.token_endpoint_auth_method})")
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def list_clients(as_json: bool) -> None:
+    """List registered clients (secrets are never shown)."""
+    registered = _registry().list()
+    if as_json:
+        click.echo(json.dumps([c.public_metadata() for c in registered], indent=2))
+        return
+    if not registered:
+        click.echo("no client registered")
+    for client in registered:
+        uris = ", ".join(client.redirect_uris) or "-"
+        click.echo(f"{client.client_id}\t{client.token_endpoint_auth_method}\t{uris}")
+
+
+@clients.command("remove")
+@click.argument("client_id")
+def remove(client_id: str) -> None:
+    """Remove a client."""
+    if not _registry().remove(client_id):
+        raise click.ClickException(f"no client {client_id!r}")
+    click.echo(f"removed client {client_id}")

@@ -1,0 +1,21 @@
+"""``/health``: liveness plus the state of the store, for load balancers and operators."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from santeid.services import services
+
+
+def health():
+    store_ok = services().store.ping()
+    response = jsonify(
+        status="ok" if store_ok else "degraded", store="ok" if store_ok else "unavailable"
+    )
+    response.status_code = 200 if store_ok else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app) -> None:
+    app.add_url_rule("/health", "health", health)

@@ -1,0 +1,63 @@
+"""OpenID Connect provider with Pro Santé Connect's Keycloak URL layout (psc.md §1).
+
+Every route of the realm is listed here, relative to the issuer path
+(``/auth/realms/esante-wallet`` by default).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+
+from santeid.oidc import authorize
+from santeid.oidc import discovery
+from santeid.oidc import logout
+from santeid.oidc import userinfo
+from santeid.services import services
+
+OIDC = "/protocol/openid-connect"
+
+
+def token():
+    """RFC 6749 §3.2 token endpoint (Authlib grants: authorization_code, refresh_token)."""
+    return services().authorization_server.create_token_response()
+
+
+def introspect():
+    """RFC 7662 §2."""
+    return services().authorization_server.create_endpoint_response("introspection")
+
+
+def revoke():
+    """RFC 7009 §2."""
+    return services().authorization_server.create_endpoint_response("revocation")
+
+
+ROUTES = [
+    # (path under the issuer, endpoint name, view, methods)
+    ("/.well-known/openid-configuration", "discovery", discovery.discovery, ["GET"]),
+    ("/.well-known/wallet-openid-configuration", "wallet_discovery", discovery.discovery, ["GET"]),
+    (f"{OIDC}/auth", "authorize", authorize.authorize, ["GET", "POST"]),
+    (f"{OIDC}/token", "token", token, ["POST"]),
+    (f"{OIDC}/token/introspect", "introspect", introspect, ["POST"]),
+    (f"{OIDC}/revoke", "revoke", revoke, ["POST"]),
+    (f"{OIDC}/userinfo", "userinfo", userinfo.userinfo, ["GET", "POST"]),
+    (f"{OIDC}/certs", "certs", discovery.certs, ["GET"]),
+    (f"{OIDC}/logout", "logout", logout.logout, ["GET", "POST"]),
+]
+
+
+def init_app(app) -> None:
+    settings = app.extensions["santeid"].settings
+    bp = Blueprint("oidc", __name__, url_prefix=settings.issuer_path or None)
+    for path, name, view, methods in ROUTES:
+        bp.add_url_rule(path, name, view, methods=methods)
+    app.register_blueprint(bp)
+
+    # PSC advertises its authorization endpoint on another host ("wallet"); when configured
+    # so, the same view answers on that URL's path too.
+    if settings.authorization_endpoint:
+        path = urlsplit(settings.authorization_endpoint).path or "/"
+        if path != f"{settings.issuer_path}{OIDC}/auth":
+            app.add_url_rule(path, "authorize_alias", authorize.authorize, methods=["GET", "POST"])

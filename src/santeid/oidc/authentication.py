@@ -1,0 +1,42 @@
+"""What a completed login proves, carried from the login page to codes, sessions and tokens."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """The outcome of a login (OIDC Core §2: ``auth_time``, ``acr``, ``amr``).
+
+    ``auth_mode`` is PSC's ``authMode`` claim (``CARD``, ``MOBILE``; ``SANDBOX`` for the
+    sandbox authenticator). ``sid`` names the SSO session the login opened or joined.
+    """
+
+    national_id: str
+    auth_time: int
+    acr: str
+    auth_mode: str
+    amr: list[str] = field(default_factory=list)
+    sid: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Authentication:
+        return cls(
+            national_id=data["national_id"],
+            auth_time=int(data["auth_time"]),
+            acr=data["acr"],
+            auth_mode=data["auth_mode"],
+            amr=list(data.get("amr") or []),
+            sid=data.get("sid", ""),
+        )
+
+    def with_sid(self, sid: str) -> Authentication:
+        return Authentication(
+            self.national_id, self.auth_time, self.acr, self.auth_mode, self.amr, sid
+        )

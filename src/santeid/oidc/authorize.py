@@ -1,0 +1,361 @@
+"""Authorization endpoint (RFC 6749 §4.1.1–4.1.2, OIDC Core §3.1.2), Keycloak path
+``{issuer}/protocol/openid-connect/auth``, GET and POST.
+
+Checks run in a fixed order, each a small function. Until the client and its redirect URI
+are known to be valid, an error is shown on a page and *never* redirected (RFC 6749
+§4.1.2.1, conformance module ``oidcc-ensure-registered-redirect-uri``); afterwards errors go
+back to the client with ``error``, ``state`` and ``iss`` (RFC 9207).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from urllib.parse import parse_qsl
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+
+from flask import redirect
+from flask import request
+from flask import session
+
+from santeid.i18n import pick_locale
+from santeid.login.transactions import start_login
+from santeid.oidc.authentication import Authentication
+from santeid.oidc.provider import code_key
+from santeid.services import services
+
+#: Scopes accepted at the authorization endpoint: PSC's Keycloak client scopes that a PSC
+#: integration may send. Only ``openid`` and ``scope_all`` change what is returned.
+SCOPES_SUPPORTED = [
+    "openid",
+    "scope_all",
+    "profile",
+    "email",
+    "identity",
+    "rpps",
+    "referentiel",
+    "basic",
+    "acr",
+    "roles",
+    "web-origins",
+    "eidas1",
+]
+ACR_VALUES_SUPPORTED = ["eidas1"]
+PROMPT_VALUES = {"none", "login", "consent", "select_account"}
+#: RFC 7636 §4.1: 43–128 characters of the unreserved set.
+CODE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+SINGLE_VALUED = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "prompt",
+    "max_age",
+    "code_challenge",
+    "code_challenge_method",
+    "login_hint",
+    "acr_values",
+    "ui_locales",
+    "response_mode",
+    "id_token_hint",
+)
+
+
+class ErrorPage(Exception):
+    """An error that must be shown to the user, not sent to the client."""
+
+    def __init__(self, error: str, description: str, status: int = 400):
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+class RedirectError(Exception):
+    """RFC 6749 §4.1.2.1 error response, sent to the validated redirect URI."""
+
+    def __init__(self, error: str, description: str):
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+@dataclass
+class AuthorizationRequest:
+    client_id: str
+    redirect_uri: str
+    scope: str
+    state: str | None = None
+    nonce: str | None = None
+    prompt: list[str] = field(default_factory=list)
+    max_age: int | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    login_hint: str | None = None
+    acr_values: list[str] = field(default_factory=list)
+    locale: str = "fr"
+    id_token_hint_sub: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AuthorizationRequest:
+        return cls(**data)
+
+
+def add_query(uri: str, params: list[tuple[str, str]]) -> str:
+    """Append parameters, keeping the registered URI's own query (RFC 6749 §3.1.2)."""
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True) + params
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def error_redirect(areq_or_uri, state: str | None, error: str, description: str):
+    redirect_uri = areq_or_uri if isinstance(areq_or_uri, str) else areq_or_uri.redirect_uri
+    params = [("error", error), ("error_description", description)]
+    if state is not None:
+        params.append(("state", state))
+    params.append(("iss", services().settings.issuer))
+    return redirect(add_query(redirect_uri, params), code=302)
+
+
+# -- the checks, in order ------------------------------------------------------
+def _single(params, name: str) -> str | None:
+    values = params.getlist(name)
+    if len(values) > 1:
+        raise RedirectError("invalid_request", f"parameter {name} is repeated")
+    return values[0] if values else None
+
+
+def check_client(params):
+    client_id = params.getlist("client_id")
+    if len(client_id) != 1 or not client_id[0]:
+        raise ErrorPage("invalid_request", "client_id is missing or repeated")
+    client = services().clients.get(client_id[0])
+    if client is None:
+        raise ErrorPage("invalid_client", f"unknown client {client_id[0]!r}")
+    return client
+
+
+def check_redirect_uri(params, client) -> str:
+    uris = params.getlist("redirect_uri")
+    if len(uris) > 1:
+        raise ErrorPage("invalid_request", "redirect_uri is repeated")
+    if not uris or not uris[0]:
+        # OIDC Core §3.1.2.1: REQUIRED for OpenID requests.
+        raise ErrorPage("invalid_request", "redirect_uri is missing")
+    if not client.check_redirect_uri(uris[0]):
+        raise ErrorPage("invalid_redirect_uri", "redirect_uri is not registered for this client")
+    return uris[0]
+
+
+def check_unsupported(params) -> None:
+    if "request" in params:
+        raise RedirectError("request_not_supported", "the request parameter is not supported")
+    if "request_uri" in params:
+        raise RedirectError(
+            "request_uri_not_supported", "the request_uri parameter is not supported"
+        )
+    for name in SINGLE_VALUED:
+        _single(params, name)
+    mode = params.get("response_mode")
+    if mode not in (None, "query"):
+        raise RedirectError(
+            "invalid_request", f"response_mode {mode!r} is not supported (query only)"
+        )
+
+
+def check_response_type(params, client) -> None:
+    response_type = params.get("response_type")
+    if not response_type:
+        raise RedirectError("invalid_request", "response_type is missing")
+    if response_type != "code":
+        raise RedirectError(
+            "unsupported_response_type", f"response_type {response_type!r} is not supported"
+        )
+    if not client.check_response_type("code") or not client.check_grant_type("authorization_code"):
+        raise RedirectError(
+            "unauthorized_client", "this client may not use the authorization code flow"
+        )
+
+
+def check_scope(params, client) -> str:
+    scopes = (params.get("scope") or "").split()
+    if "openid" not in scopes:
+        raise RedirectError("invalid_scope", "scope must contain openid")
+    unknown = [s for s in scopes if s not in SCOPES_SUPPORTED]
+    if unknown:
+        raise RedirectError("invalid_scope", "Invalid scopes: " + " ".join(unknown))
+    allowed = client.allowed_scopes
+    if allowed is not None:
+        refused = [s for s in scopes if s not in allowed and s != "openid"]
+        if refused:
+            raise RedirectError("invalid_scope", "Invalid scopes: " + " ".join(refused))
+    # Deduplicate, keep the client's order.
+    return " ".join(dict.fromkeys(scopes))
+
+
+def check_prompt(params) -> list[str]:
+    prompt = (params.get("prompt") or "").split()
+    unknown = [p for p in prompt if p not in PROMPT_VALUES]
+    if unknown:
+        raise RedirectError("invalid_request", f"unsupported prompt value {' '.join(unknown)}")
+    if "none" in prompt and len(prompt) > 1:
+        # OIDC Core §3.1.2.1: none with any other value is an error.
+        raise RedirectError("invalid_request", "prompt=none cannot be combined with other values")
+    return prompt
+
+
+def check_max_age(params) -> int | None:
+    raw = params.get("max_age")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise RedirectError("invalid_request", "max_age must be a non-negative integer")
+    return int(raw)
+
+
+def check_pkce(params, client) -> tuple[str | None, str | None]:
+    challenge = params.get("code_challenge")
+    method = params.get("code_challenge_method")
+    if challenge is None:
+        if method is not None:
+            raise RedirectError("invalid_request", "code_challenge_method without code_challenge")
+        if client.require_pkce:
+            raise RedirectError("invalid_request", "this client must use PKCE (code_challenge)")
+        return None, None
+    method = method or "plain"
+    if method not in ("S256", "plain"):
+        raise RedirectError("invalid_request", f"code_challenge_method {method!r} is not supported")
+    if method == "plain" and not client.pkce_plain_allowed:
+        raise RedirectError(
+            "invalid_request", "code_challenge_method plain is not allowed: use S256"
+        )
+    if not CODE_CHALLENGE_RE.match(challenge):
+        raise RedirectError("invalid_request", "code_challenge is malformed (RFC 7636 §4.2)")
+    return challenge, method
+
+
+def check_id_token_hint(params) -> str | None:
+    hint = params.get("id_token_hint")
+    if not hint:
+        return None
+    claims = services().tokens.id_token_hint_claims(hint)
+    if claims is None:
+        raise RedirectError("invalid_request", "id_token_hint is not an ID token issued here")
+    return claims.get("SubjectNameID")
+
+
+def parse_authorization_request(params):
+    """Validate an authorization request; return ``(client, AuthorizationRequest)``."""
+    client = check_client(params)
+    redirect_uri = check_redirect_uri(params, client)
+    state = params.getlist("state")[0] if params.getlist("state") else None
+    try:
+        check_unsupported(params)
+        check_response_type(params, client)
+        scope = check_scope(params, client)
+        prompt = check_prompt(params)
+        max_age = check_max_age(params)
+        challenge, method = check_pkce(params, client)
+        hint_sub = check_id_token_hint(params)
+    except RedirectError as exc:
+        exc.redirect_uri = redirect_uri
+        exc.state = state
+        raise
+    return client, AuthorizationRequest(
+        client_id=client.get_client_id(),
+        redirect_uri=redirect_uri,
+        scope=scope,
+        state=state,
+        nonce=params.get("nonce"),
+        prompt=prompt,
+        max_age=max_age,
+        code_challenge=challenge,
+        code_challenge_method=method,
+        login_hint=(params.get("login_hint") or None),
+        acr_values=(params.get("acr_values") or "").split(),
+        locale=pick_locale(params.get("ui_locales")),
+        id_token_hint_sub=hint_sub,
+    )
+
+
+# -- outcome --------------------------------------------------------------------
+def session_satisfies(areq: AuthorizationRequest, authentication: Authentication | None) -> bool:
+    """Can the SSO session answer this request without showing a login page?"""
+    if authentication is None or "login" in areq.prompt:
+        return False
+    if areq.max_age is not None:
+        # max_age=0 means "authenticate now" (OIDC Core §3.1.2.1), even within the same second.
+        elapsed = time.time() - authentication.auth_time
+        if areq.max_age == 0 or elapsed > areq.max_age:
+            return False
+    wanted = areq.id_token_hint_sub or areq.login_hint
+    if wanted and wanted.replace(" ", "") != authentication.national_id:
+        return False
+    return True
+
+
+def issue_code(areq: AuthorizationRequest, authentication: Authentication):
+    """RFC 6749 §4.1.2 success response, with Keycloak's session_state and RFC 9207 iss."""
+    svc = services()
+    code = secrets.token_urlsafe(32)
+    record = {
+        "state": "issued",
+        "client_id": areq.client_id,
+        "redirect_uri": areq.redirect_uri,
+        "scope": areq.scope,
+        "nonce": areq.nonce,
+        "code_challenge": areq.code_challenge,
+        "code_challenge_method": areq.code_challenge_method,
+        "auth": authentication.to_dict(),
+    }
+    svc.store.put(code_key(code), record, svc.settings.authorization_code_lifetime)
+    params = []
+    if areq.state is not None:
+        params.append(("state", areq.state))
+    params += [
+        ("session_state", authentication.sid),
+        ("iss", svc.settings.issuer),
+        ("code", code),
+    ]
+    return redirect(add_query(areq.redirect_uri, params), code=302)
+
+
+def browser_id() -> str:
+    """A random id kept in the signed session cookie: binds login transactions to one browser."""
+    bid = session.get("bid")
+    if not bid:
+        bid = secrets.token_urlsafe(24)
+        session["bid"] = bid
+    return bid
+
+
+def current_sso() -> Authentication | None:
+    return services().sessions.get(session.get("sid"))
+
+
+def authorize():
+    """GET or POST ``…/protocol/openid-connect/auth``."""
+    params = request.values if request.method == "POST" else request.args
+    try:
+        client, areq = parse_authorization_request(params)
+    except RedirectError as exc:
+        return error_redirect(exc.redirect_uri, exc.state, exc.error, exc.description)
+
+    authentication = current_sso()
+    if session_satisfies(areq, authentication):
+        return issue_code(areq, authentication)
+    if "none" in areq.prompt:
+        # OIDC Core §3.1.2.6: no UI may be shown.
+        return error_redirect(areq, areq.state, "login_required", "the end-user is not logged in")
+    return start_login(client, areq, browser_id())

@@ -1,0 +1,311 @@
+"""Registered relying parties, stored in SQLite under ``SANTEID_DATA_DIR``.
+
+Client metadata follows RFC 7591 §2; a few santeid-specific switches are documented in
+``docs/endpoints.md`` ("Client metadata"). Secrets are kept only as SHA-256 digests and
+compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749.util import scope_to_list
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+GRANT_TYPES = ("authorization_code", "refresh_token")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+SIGNING_ALGS = ("RS256", "ES256", "PS256")
+MIN_SECRET_LENGTH = 16
+
+
+class InvalidClientMetadata(ValueError):
+    """RFC 7591 §3.2.2 error: ``error`` is invalid_client_metadata or invalid_redirect_uri."""
+
+    def __init__(self, description: str, error: str = "invalid_client_metadata"):
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def _secret_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _check_uri(uri: object, field: str) -> str:
+    if not isinstance(uri, str) or not uri:
+        raise InvalidClientMetadata(f"{field}: every entry must be a non-empty string")
+    parts = urlsplit(uri)
+    if not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
+        raise InvalidClientMetadata(
+            f"{field}: {uri!r} is not an absolute URI", "invalid_redirect_uri"
+        )
+    if parts.fragment:
+        # RFC 6749 §3.1.2: the redirection endpoint URI MUST NOT include a fragment.
+        raise InvalidClientMetadata(
+            f"{field}: {uri!r} must not contain a fragment", "invalid_redirect_uri"
+        )
+    return uri
+
+
+def validate_metadata(raw: dict) -> dict:
+    """Check and normalise RFC 7591 client metadata; raise :class:`InvalidClientMetadata`."""
+    if not isinstance(raw, dict):
+        raise InvalidClientMetadata("client metadata must be a JSON object")
+    meta = dict(raw)
+    client_id = meta.get("client_id")
+    if not isinstance(client_id, str) or not client_id.strip() or len(client_id) > 255:
+        raise InvalidClientMetadata("client_id is required (1 to 255 characters)")
+    if any(ch.isspace() or ord(ch) < 32 for ch in client_id):
+        raise InvalidClientMetadata("client_id must not contain spaces or control characters")
+
+    grant_types = meta.setdefault("grant_types", ["authorization_code", "refresh_token"])
+    if not isinstance(grant_types, list) or not grant_types:
+        raise InvalidClientMetadata("grant_types must be a non-empty list")
+    unknown = [g for g in grant_types if g not in GRANT_TYPES]
+    if unknown:
+        raise InvalidClientMetadata(
+            f"grant_types: unsupported {unknown}; supported: {list(GRANT_TYPES)}"
+        )
+    meta.setdefault("response_types", ["code"] if "authorization_code" in grant_types else [])
+    if meta["response_types"] not in (["code"], []):
+        raise InvalidClientMetadata('response_types: only ["code"] is supported')
+
+    redirect_uris = meta.setdefault("redirect_uris", [])
+    if not isinstance(redirect_uris, list):
+        raise InvalidClientMetadata("redirect_uris must be a list")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise InvalidClientMetadata(
+            "redirect_uris is required for the authorization_code grant", "invalid_redirect_uri"
+        )
+    for uri in redirect_uris:
+        _check_uri(uri, "redirect_uris")
+    post_logout = meta.setdefault("post_logout_redirect_uris", [])
+    if not isinstance(post_logout, list):
+        raise InvalidClientMetadata("post_logout_redirect_uris must be a list")
+    for uri in post_logout:
+        _check_uri(uri, "post_logout_redirect_uris")
+
+    method = meta.setdefault("token_endpoint_auth_method", "client_secret_basic")
+    if method not in AUTH_METHODS:
+        raise InvalidClientMetadata(
+            f"token_endpoint_auth_method: {method!r} unsupported; supported: {list(AUTH_METHODS)}"
+        )
+    secret = meta.get("client_secret")
+    if method in ("client_secret_basic", "client_secret_post"):
+        if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+            raise InvalidClientMetadata(
+                f"client_secret is required for {method} (at least {MIN_SECRET_LENGTH} characters)"
+            )
+    if method == "private_key_jwt":
+        if "jwks_uri" in meta:
+            raise InvalidClientMetadata(
+                "jwks_uri is not supported: register the public keys inline in jwks"
+            )
+        jwks = meta.get("jwks")
+        try:
+            keyset = KeySet.import_key_set(jwks)
+        except (JoseError, TypeError, ValueError, KeyError, AttributeError):
+            raise InvalidClientMetadata("jwks must be a JWK Set of public keys") from None
+        if not keyset.keys:
+            raise InvalidClientMetadata("jwks must hold at least one key")
+        for key in jwks["keys"]:
+            if any(member in key for member in ("d", "p", "q")):
+                raise InvalidClientMetadata("jwks must hold public keys only")
+    for field in ("userinfo_signed_response_alg", "id_token_signed_response_alg"):
+        alg = meta.get(field)
+        if alg is not None and alg not in SIGNING_ALGS:
+            raise InvalidClientMetadata(
+                f"{field}: {alg!r} unsupported; supported: {list(SIGNING_ALGS)}"
+            )
+    for flag in ("pkce_plain_allowed", "require_pkce", "introspection_allowed"):
+        if flag in meta and not isinstance(meta[flag], bool):
+            raise InvalidClientMetadata(f"{flag} must be true or false")
+    if "scope" in meta and not isinstance(meta["scope"], str):
+        raise InvalidClientMetadata("scope must be a space-separated string")
+    if "client_name" in meta and not isinstance(meta["client_name"], str):
+        raise InvalidClientMetadata("client_name must be a string")
+    return meta
+
+
+@dataclass
+class Client(ClientMixin):
+    """A registered relying party (Authlib's :class:`ClientMixin`)."""
+
+    client_id: str
+    metadata: dict
+    secret_digest: str | None
+
+    # -- Authlib ClientMixin -------------------------------------------
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        uris = self.metadata.get("redirect_uris") or []
+        return uris[0] if len(uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        if not scope:
+            return ""
+        allowed = self.allowed_scopes
+        if allowed is None:
+            return scope
+        return " ".join(s for s in scope_to_list(scope) if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # OIDC Core §3.1.2.1: simple string comparison, no wildcard, no normalisation.
+        return any(hmac.compare_digest(redirect_uri, uri) for uri in self.redirect_uris)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.secret_digest or not isinstance(client_secret, str):
+            return False
+        return hmac.compare_digest(_secret_digest(client_secret), self.secret_digest)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        registered = self.token_endpoint_auth_method
+        if method == "client_assertion_jwt":
+            method = "private_key_jwt"
+        return method == registered
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in self.metadata.get("response_types", [])
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.metadata.get("grant_types", [])
+
+    # -- santeid --------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.metadata.get("client_name") or self.client_id
+
+    @property
+    def redirect_uris(self) -> list[str]:
+        return list(self.metadata.get("redirect_uris", []))
+
+    @property
+    def post_logout_redirect_uris(self) -> list[str]:
+        return list(self.metadata.get("post_logout_redirect_uris", []))
+
+    @property
+    def token_endpoint_auth_method(self) -> str:
+        return self.metadata.get("token_endpoint_auth_method", "client_secret_basic")
+
+    @property
+    def allowed_scopes(self) -> set[str] | None:
+        scope = self.metadata.get("scope")
+        return set(scope_to_list(scope)) if scope else None
+
+    @property
+    def jwks(self) -> dict | None:
+        return self.metadata.get("jwks")
+
+    @property
+    def pkce_plain_allowed(self) -> bool:
+        return bool(self.metadata.get("pkce_plain_allowed", False))
+
+    @property
+    def require_pkce(self) -> bool:
+        return bool(self.metadata.get("require_pkce", False))
+
+    @property
+    def introspection_allowed(self) -> bool:
+        return bool(self.metadata.get("introspection_allowed", True))
+
+    @property
+    def userinfo_signed_response_alg(self) -> str | None:
+        return self.metadata.get("userinfo_signed_response_alg")
+
+    @property
+    def id_token_signed_response_alg(self) -> str | None:
+        return self.metadata.get("id_token_signed_response_alg")
+
+    def public_metadata(self) -> dict:
+        """Metadata without the secret, for listings."""
+        return {k: v for k, v in self.metadata.items() if k != "client_secret"}
+
+
+class ClientRegistry:
+    """SQLite-backed client store. Reads go to the database each time so that
+    ``santeid clients add`` takes effect in running workers without a restart."""
+
+    SCHEMA = """
+    CREATE TABLE IF NOT EXISTS client (
+        client_id     TEXT PRIMARY KEY,
+        metadata      TEXT NOT NULL,
+        secret_digest TEXT,
+        created_at    INTEGER NOT NULL
+    )
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(self.SCHEMA)
+
+    @classmethod
+    def for_settings(cls, settings) -> ClientRegistry:
+        return cls(settings.data_path / "santeid.sqlite3")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            self._local.db = db
+        return db
+
+    def add(self, raw: dict, *, replace: bool = False) -> Client:
+        meta = validate_metadata(raw)
+        secret = meta.pop("client_secret", None)
+        digest = _secret_digest(secret) if secret else None
+        db = self._connect()
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        try:
+            db.execute(
+                f"{verb} INTO client (client_id, metadata, secret_digest, created_at) "  # noqa: S608
+                "VALUES (?, ?, ?, ?)",
+                (meta["client_id"], json.dumps(meta), digest, int(time.time())),
+            )
+        except sqlite3.IntegrityError:
+            raise InvalidClientMetadata(
+                f"client {meta['client_id']!r} already exists (remove it first)"
+            ) from None
+        return Client(meta["client_id"], meta, digest)
+
+    def get(self, client_id: str) -> Client | None:
+        if not isinstance(client_id, str):
+            return None
+        row = (
+            self._connect()
+            .execute(
+                "SELECT client_id, metadata, secret_digest FROM client WHERE client_id = ?",
+                (client_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Client(row[0], json.loads(row[1]), row[2])
+
+    def list(self) -> list[Client]:
+        rows = (
+            self._connect()
+            .execute("SELECT client_id, metadata, secret_digest FROM client ORDER BY client_id")
+            .fetchall()
+        )
+        return [Client(r[0], json.loads(r[1]), r[2]) for r in rows]
+
+    def remove(self, client_id: str) -> bool:
+        cursor = self._connect().execute("DELETE FROM client WHERE client_id = ?", (client_id,))
+        return cursor.rowcount > 0

@@ -1,0 +1,89 @@
+"""OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414 §2) and the JWKS.
+
+Served at both ``{issuer}/.well-known/openid-configuration`` and PSC's
+``{issuer}/.well-known/wallet-openid-configuration``; keys in PSC's order (psc.md §2),
+advertising only what santeid implements.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Response
+from flask import jsonify
+
+from santeid.oidc.authorize import ACR_VALUES_SUPPORTED
+from santeid.oidc.authorize import SCOPES_SUPPORTED
+from santeid.oidc.clients import SIGNING_ALGS
+from santeid.services import services
+
+AUTH_METHODS = ["private_key_jwt", "client_secret_basic", "client_secret_post"]
+CLAIMS_SUPPORTED = [
+    "aud",
+    "sub",
+    "iss",
+    "auth_time",
+    "acr",
+    "amr",
+    "sid",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "SubjectNameID",
+    "authMode",
+    "SubjectRefPro",
+    "SubjectOrganization",
+    "SubjectOrganizationID",
+    "SubjectRole",
+    "Secteur_Activite",
+    "otherIds",
+]
+
+
+def metadata() -> dict:
+    settings = services().settings
+    base = settings.oidc_base
+    return {
+        "issuer": settings.issuer,
+        "authorization_endpoint": settings.advertised_authorization_endpoint,
+        "token_endpoint": f"{base}/token",
+        "introspection_endpoint": f"{base}/token/introspect",
+        "userinfo_endpoint": f"{base}/userinfo",
+        "end_session_endpoint": f"{base}/logout",
+        "jwks_uri": f"{base}/certs",
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "acr_values_supported": ACR_VALUES_SUPPORTED,
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
+        "userinfo_signing_alg_values_supported": list(SIGNING_ALGS),
+        "response_modes_supported": ["query"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "claims_supported": CLAIMS_SUPPORTED,
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": False,
+        "scopes_supported": SCOPES_SUPPORTED,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "code_challenge_methods_supported": ["S256", "plain"],
+        "revocation_endpoint": f"{base}/revoke",
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "ui_locales_supported": ["fr", "en"],
+        "prompt_values_supported": ["none", "login"],
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+def discovery():
+    # jsonify would sort the keys; integrators diff this document against PSC's.
+    return Response(json.dumps(metadata()), mimetype="application/json")
+
+
+def certs():
+    response = jsonify(services().keys.jwks())
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response

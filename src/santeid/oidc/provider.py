@@ -1,0 +1,340 @@
+"""Every Authlib subclass of the provider, each a few lines delegating to santeid's services.
+
+Authlib handles the token endpoint (RFC 6749 §3.2, §4.1.3, §6), client authentication
+(client_secret_basic, client_secret_post, private_key_jwt — RFC 7523 §2.2), PKCE verification
+(RFC 7636 §4.6), introspection (RFC 7662) and revocation (RFC 7009). santeid supplies storage,
+the PSC token shapes and the atomic single-use rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.errors import UnauthorizedClientError
+from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from flask import current_app
+from flask import request as flask_request
+
+from santeid.oidc.authentication import Authentication
+from santeid.oidc.tokens import TokenError
+from santeid.oidc.tokens import UnknownSubject
+
+log = logging.getLogger(__name__)
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+def _services():
+    return current_app.extensions["santeid"]
+
+
+def code_key(code: str) -> str:
+    # Codes are stored by digest: a dump of the store does not reveal usable codes.
+    return "code:" + hashlib.sha256(code.encode()).hexdigest()
+
+
+class AuthorizationCodeRecord:
+    """A stored authorization code, as Authlib's grant and PKCE extension read it."""
+
+    def __init__(self, key: str, data: dict):
+        self.key = key
+        self.data = data
+
+    def get_redirect_uri(self) -> str:
+        return self.data["redirect_uri"]
+
+    def get_scope(self) -> str:
+        return self.data["scope"]
+
+    def get_nonce(self) -> str | None:
+        return self.data.get("nonce")
+
+    def get_auth_time(self) -> int:
+        return self.data["auth"]["auth_time"]
+
+    @property
+    def code_challenge(self) -> str | None:
+        return self.data.get("code_challenge")
+
+    @property
+    def code_challenge_method(self) -> str | None:
+        return self.data.get("code_challenge_method")
+
+
+class PerClientCodeChallenge(CodeChallenge):
+    """RFC 7636 verification at the token endpoint. ``plain`` is accepted only for a code whose
+    client was allowed to use it at the authorization endpoint (checked there)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256", "plain"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "plain"
+
+    def get_authorization_code_challenge(self, authorization_code):
+        return authorization_code.code_challenge
+
+    def get_authorization_code_challenge_method(self, authorization_code):
+        return authorization_code.code_challenge_method
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    """RFC 6749 §4.1.3–4.1.4 with OIDC Core §3.1.3 id_token; codes are single-use, atomically."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def query_authorization_code(self, code, client):
+        if not isinstance(code, str) or len(code) > 512:
+            return None
+        key = code_key(code)
+        data = _services().store.get(key)
+        if data is None:
+            return None
+        if data["client_id"] != client.get_client_id():
+            # RFC 6749 §4.1.3: the code was issued to another client.
+            return None
+        if data["state"] != "issued":
+            # RFC 6749 §4.1.2: a code used twice is refused and the tokens it gave are revoked.
+            if data.get("fid"):
+                _services().tokens.revoke_family(data["fid"])
+            log.warning(
+                "authorization code replayed by %s; its tokens are revoked", data["client_id"]
+            )
+            return None
+        return AuthorizationCodeRecord(key, data)
+
+    def create_token_response(self):
+        services = _services()
+        client = self.request.client
+        record: AuthorizationCodeRecord = self.request.authorization_code
+        authentication = Authentication.from_dict(record.data["auth"])
+        family_id = services.tokens.open_family(
+            client=client,
+            authentication=authentication,
+            scope=record.get_scope(),
+            nonce=record.get_nonce(),
+        )
+        # The code is consumed by a compare-and-set before any token exists, so two concurrent
+        # requests cannot both succeed. The tombstone outlives the code so that a late replay
+        # still finds the family to revoke.
+        consumed = services.store.transition(
+            record.key,
+            {"state": "issued"},
+            {"state": "consumed", "fid": family_id},
+            ttl=services.settings.refresh_token_lifetime,
+        )
+        if consumed is None:
+            services.tokens.revoke_family(family_id)
+            latest = services.store.get(record.key)
+            if latest and latest.get("fid"):
+                services.tokens.revoke_family(latest["fid"])
+            raise InvalidGrantError("Code not valid")
+        try:
+            token = services.tokens.issue(
+                client=client,
+                authentication=authentication,
+                scope=record.get_scope(),
+                family_id=family_id,
+                nonce=record.get_nonce(),
+                include_refresh=client.check_grant_type("refresh_token"),
+            )
+        except UnknownSubject:
+            services.tokens.revoke_family(family_id)
+            raise InvalidGrantError("The professional is no longer in the directory") from None
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+    # Authlib calls these only from its own create_token_response, which we replace.
+    def save_authorization_code(self, code, request):  # pragma: no cover - not used
+        raise NotImplementedError
+
+    def delete_authorization_code(self, authorization_code):  # pragma: no cover - not used
+        raise NotImplementedError
+
+    def authenticate_user(self, authorization_code):  # pragma: no cover - not used
+        raise NotImplementedError
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """RFC 6749 §6 with rotation: each refresh token works once; a replay revokes the family."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token):
+        return _services().tokens.refresh_grant(refresh_token)
+
+    def _validate_token_scope(self, token):
+        scope = self.request.payload.scope
+        if not scope:
+            return
+        # RFC 6749 §6: the new scope MUST NOT include a scope not originally granted.
+        if not set(scope_to_list(scope)).issubset(set(scope_to_list(token.get_scope()))):
+            raise InvalidScopeError()
+
+    def create_token_response(self):
+        services = _services()
+        grant = self.request.refresh_token
+        client = self.request.client
+        if not services.tokens.rotate(grant):
+            raise InvalidGrantError("Token is not active")
+        scope = self.request.payload.scope or grant.scope
+        try:
+            token = services.tokens.issue(
+                client=client,
+                authentication=grant.authentication,
+                scope=scope,
+                family_id=grant.family_id,
+                nonce=grant.nonce,
+                include_refresh=True,
+            )
+        except UnknownSubject:
+            services.tokens.revoke_family(grant.family_id)
+            raise InvalidGrantError("The professional is no longer in the directory") from None
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+    def authenticate_user(self, refresh_token):  # pragma: no cover - not used
+        return refresh_token.authentication
+
+    def revoke_old_credential(self, refresh_token):  # pragma: no cover - not used
+        raise NotImplementedError
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """``private_key_jwt`` (OIDC Core §9, RFC 7523 §3) with atomic ``jti`` replay protection."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def get_audiences(self):
+        settings = _services().settings
+        # OIDC Core §9: the aud SHOULD be the token endpoint; the issuer is also accepted
+        # (FAPI-CIBA "client assertion with the issuer as aud" must succeed).
+        return [f"{settings.oidc_base}/token", settings.issuer, current_endpoint_url()]
+
+    def resolve_client_public_key(self, client):
+        if not client.jwks:
+            raise InvalidClientError(description="The client has no registered jwks.")
+        return client.jwks
+
+    def validate_jti(self, claims, jti):
+        if not isinstance(jti, str) or not jti or len(jti) > 256:
+            return False
+        services = _services()
+        exp = claims.get("exp")
+        # Remember the jti as long as the assertion could still be accepted.
+        ttl = max(1, int(exp - time.time()) + self.leeway) if isinstance(exp, int) else 3600
+        key = "jti:{}:{}".format(claims["sub"], hashlib.sha256(jti.encode()).hexdigest())
+        return services.store.add(key, {"seen": True}, ttl)
+
+    def authenticate_client(self, client):
+        if client.token_endpoint_auth_method == "private_key_jwt":  # noqa: S105
+            return client
+        raise InvalidClientError(
+            description=f"The client cannot authenticate with method: {self.CLIENT_AUTH_METHOD}"
+        )
+
+
+def current_endpoint_url() -> str:
+    settings = _services().settings
+    origin = settings.issuer[: len(settings.issuer) - len(settings.issuer_path)]
+    return origin + flask_request.path
+
+
+class TokenObject:
+    """A token found by introspection or revocation."""
+
+    def __init__(self, kind: str, claims: dict, record: dict | None = None):
+        self.kind = kind
+        self.claims = claims
+        self.record = record
+
+    def check_client(self, client) -> bool:
+        return self.claims.get("azp") == client.get_client_id()
+
+    def is_expired(self) -> bool:
+        return False  # verification already refused expired tokens
+
+    def is_revoked(self) -> bool:
+        return False  # idem
+
+
+def _find_token(token_string: str, hint: str | None) -> TokenObject | None:
+    tokens = _services().tokens
+    kinds = (
+        ["refresh_token", "access_token"]
+        if hint == "refresh_token"
+        else ["access_token", "refresh_token"]
+    )
+    for kind in kinds:
+        try:
+            if kind == "access_token":
+                return TokenObject(kind, tokens.verify_access_token(token_string))
+            claims, record = tokens.verify_refresh_token(token_string)
+            family = tokens.family(record["fid"])
+            if record["state"] != "active" or family is None or family["state"] != "active":
+                return None
+            return TokenObject(kind, claims, record)
+        except TokenError:
+            continue
+    return None
+
+
+class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
+    """RFC 7662. ``SubjectNameID`` is added only for access tokens, as PSC documents."""
+
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def query_token(self, token_string, token_type_hint):
+        return _find_token(token_string, token_type_hint)
+
+    def check_permission(self, token, client, request):
+        if not client.introspection_allowed:
+            raise UnauthorizedClientError("This client is not allowed to introspect tokens")
+        return True
+
+    def introspect_token(self, token):
+        payload = dict(token.claims)
+        if token.kind == "access_token":
+            payload["SubjectNameID"] = payload.get("preferred_username", "")
+            payload["client_id"] = payload.get("azp")
+            payload["username"] = payload.get("preferred_username")
+            payload["token_type"] = "Bearer"  # noqa: S105 - a type name
+        else:
+            payload["client_id"] = payload.get("azp")
+            payload["token_type"] = "Refresh"  # noqa: S105 - a type name
+        payload["active"] = True
+        return payload
+
+
+class SanteidRevocationEndpoint(RevocationEndpoint):
+    """RFC 7009: revoking a refresh token revokes its family; an access token is deny-listed."""
+
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def query_token(self, token_string, token_type_hint):
+        return _find_token(token_string, token_type_hint)
+
+    def revoke_token(self, token, request):
+        tokens = _services().tokens
+        if token.kind == "refresh_token":
+            tokens.revoke_family(token.record["fid"])
+        else:
+            tokens.revoke_access_token(token.claims)
+
+
+def create_authorization_server(app, clients) -> AuthorizationServer:
+    server = AuthorizationServer()
+    server.init_app(app, query_client=clients.get, save_token=lambda token, request: None)
+    server.register_client_auth_method("private_key_jwt", PrivateKeyJWT(leeway=30))
+    server.register_grant(AuthorizationCodeGrant, [PerClientCodeChallenge(required=False)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_endpoint(SanteidIntrospectionEndpoint)
+    server.register_endpoint(SanteidRevocationEndpoint)
+    return server

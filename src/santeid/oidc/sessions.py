@@ -1,0 +1,80 @@
+"""SSO sessions: one per browser login, 4 h at most and 30 min idle (PSC IG lifetimes).
+
+A session lives in the ephemeral store under ``sso:<sid>``; its TTL is the shorter of the
+idle timeout and what remains of the absolute lifetime, so an expired session simply
+disappears from every worker at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+from santeid.oidc.authentication import Authentication
+
+
+class SessionStore:
+    def __init__(self, store, *, max_lifetime: int, idle_timeout: int, clock=time.time):
+        self.store = store
+        self.max_lifetime = max_lifetime
+        self.idle_timeout = idle_timeout
+        self.clock = clock
+
+    @staticmethod
+    def new_sid() -> str:
+        # Keycloak-shaped (UUID) and unguessable: uuid4 draws 122 random bits.
+        return str(uuid.UUID(bytes=secrets.token_bytes(16), version=4))
+
+    def _ttl(self, created_at: int, now: int) -> int:
+        remaining = created_at + self.max_lifetime - now
+        return max(1, min(self.idle_timeout, remaining))
+
+    def open(self, authentication: Authentication) -> Authentication:
+        """Start a session for a fresh login; returns the authentication bound to its sid."""
+        now = int(self.clock())
+        sid = self.new_sid()
+        bound = authentication.with_sid(sid)
+        record = {"auth": bound.to_dict(), "created_at": now, "last_seen": now}
+        self.store.put(f"sso:{sid}", record, self._ttl(now, now))
+        return bound
+
+    def renew(self, sid: str | None, authentication: Authentication) -> Authentication | None:
+        """A new login by the professional already logged in: same session, fresh auth_time,
+        acr and amr (Keycloak keeps the user session on re-authentication). None if ``sid``
+        is not a live session of that same professional."""
+        if not sid:
+            return None
+        record = self.store.get(f"sso:{sid}")
+        if record is None or record["auth"]["national_id"] != authentication.national_id:
+            return None
+        now = int(self.clock())
+        bound = authentication.with_sid(sid)
+        renewed = self.store.update(
+            f"sso:{sid}",
+            {"auth": bound.to_dict(), "last_seen": now},
+            ttl=self._ttl(record["created_at"], now),
+        )
+        return bound if renewed is not None else None
+
+    def get(self, sid: str | None) -> Authentication | None:
+        """The live session ``sid``, refreshed for idle purposes, or None."""
+        if not sid or not isinstance(sid, str):
+            return None
+        record = self.store.get(f"sso:{sid}")
+        if record is None:
+            return None
+        now = int(self.clock())
+        if now - record["created_at"] >= self.max_lifetime:
+            self.store.delete(f"sso:{sid}")
+            return None
+        self.store.update(
+            f"sso:{sid}", {"last_seen": now}, ttl=self._ttl(record["created_at"], now)
+        )
+        return Authentication.from_dict(record["auth"])
+
+    def exists(self, sid: str) -> bool:
+        return self.store.get(f"sso:{sid}") is not None
+
+    def close(self, sid: str) -> None:
+        self.store.delete(f"sso:{sid}")

@@ -1,0 +1,309 @@
+"""Tokens shaped as Pro Santé Connect issues them (psc.md §5–§8).
+
+* Access token: a JWT signed with the realm key, PSC's claim set and order, no ``aud``
+  (psc.md §6), 120 s by default.
+* ID token: OIDC Core §2 claims plus PSC's ``SubjectNameID``, ``authMode``, names.
+* Refresh token: a signed JWT as Keycloak issues (clients decode it to read ``exp``), backed by
+  a server-side record so it can be rotated and revoked. Refresh tokens are grouped in a
+  *family* (one per authorization code); replaying a rotated one revokes the whole family
+  (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
+
+Store keys: ``fam:<fid>`` (family), ``fam:<fid>:at`` (access-token ids of the family),
+``rt:<jti>`` (refresh token state), ``revoked:<jti>`` (access-token deny list),
+``sidfams:<sid>`` (families opened under an SSO session, revoked at logout).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from santeid.keystore import InvalidSignature
+from santeid.oidc.authentication import Authentication
+from santeid.psc.claims import other_ids_claim
+from santeid.psc.claims import sub_for
+
+
+class TokenError(Exception):
+    """A token that cannot be accepted: unsigned by us, expired, revoked or malformed."""
+
+
+class UnknownSubject(Exception):
+    """The professional of a grant is no longer in the directory."""
+
+
+def _uuid() -> str:
+    return str(uuid.UUID(bytes=secrets.token_bytes(16), version=4))
+
+
+def at_hash(access_token: str) -> str:
+    """OIDC Core §3.1.3.6: left half of the SHA-256 digest (all our algorithms are *256)."""
+    digest = hashlib.sha256(access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+@dataclass
+class RefreshGrant:
+    """A refresh token that passed signature, expiry and state checks."""
+
+    jti: str
+    family_id: str
+    client_id: str
+    authentication: Authentication
+    scope: str
+    nonce: str | None
+
+    # Authlib's RefreshTokenGrant asks these of the credential.
+    def check_client(self, client) -> bool:
+        return client.get_client_id() == self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def is_expired(self) -> bool:
+        return False
+
+    def is_revoked(self) -> bool:
+        return False
+
+
+class TokenService:
+    def __init__(self, settings, store, keys, directory, clock=time.time):
+        self.settings = settings
+        self.store = store
+        self.keys = keys
+        self.directory = directory
+        self.clock = clock
+
+    # -- issuing ------------------------------------------------------------
+    def open_family(
+        self, *, client, authentication: Authentication, scope: str, nonce: str | None
+    ) -> str:
+        """Create the refresh-token family of one authorization grant."""
+        fid = _uuid()
+        record = {
+            "state": "active",
+            "client_id": client.get_client_id(),
+            "auth": authentication.to_dict(),
+            "scope": scope,
+            "nonce": nonce,
+        }
+        self.store.put(f"fam:{fid}", record, self.settings.refresh_token_lifetime)
+        if authentication.sid:
+            self.store.add_member(
+                f"sidfams:{authentication.sid}", fid, self.settings.sso_max_lifetime
+            )
+        return fid
+
+    def issue(
+        self,
+        *,
+        client,
+        authentication: Authentication,
+        scope: str,
+        family_id: str,
+        nonce: str | None = None,
+        include_refresh: bool = True,
+    ) -> dict:
+        """Build the token response (RFC 6749 §5.1, Keycloak field order)."""
+        professional = self.directory.get(authentication.national_id)
+        if professional is None:
+            raise UnknownSubject(authentication.national_id)
+        now = int(self.clock())
+        settings = self.settings
+        sub = sub_for(authentication.national_id, settings.federation_id)
+        sid = authentication.sid or family_id
+        client_id = client.get_client_id()
+
+        at_jti = _uuid()
+        access_claims = {
+            "exp": now + settings.access_token_lifetime,
+            "iat": now,
+            "auth_time": authentication.auth_time,
+            "jti": at_jti,
+            "iss": settings.issuer,
+            "sub": sub,
+            "typ": "Bearer",
+            "azp": client_id,
+            "nonce": nonce or "",
+            "session_state": sid,
+            "acr": authentication.acr,
+            "scope": scope,
+            "sid": sid,
+            "authMode": authentication.auth_mode,
+            "otherIds": other_ids_claim(professional),
+            "preferred_username": authentication.national_id,
+        }
+        access_token = self.keys.sign(access_claims, alg=settings.signing_alg)
+        self.store.add_member(f"fam:{family_id}:at", at_jti, settings.refresh_token_lifetime)
+
+        response: dict = {
+            "access_token": access_token,
+            "expires_in": settings.access_token_lifetime,
+        }
+        if include_refresh:
+            rt_jti = _uuid()
+            refresh_claims = {
+                "exp": now + settings.refresh_token_lifetime,
+                "iat": now,
+                "jti": rt_jti,
+                "iss": settings.issuer,
+                "aud": settings.issuer,
+                "sub": sub,
+                "typ": "Refresh",
+                "azp": client_id,
+                "nonce": nonce or "",
+                "session_state": sid,
+                "scope": scope,
+                "sid": sid,
+            }
+            refresh_token = self.keys.sign(refresh_claims, alg=settings.signing_alg)
+            self.store.put(
+                f"rt:{rt_jti}",
+                {"fid": family_id, "state": "active", "client_id": client_id},
+                settings.refresh_token_lifetime,
+            )
+            # Keep the family alive as long as its newest refresh token.
+            self.store.update(
+                f"fam:{family_id}", {"current": rt_jti}, ttl=settings.refresh_token_lifetime
+            )
+            response["refresh_expires_in"] = settings.refresh_token_lifetime
+            response["refresh_token"] = refresh_token
+        response["token_type"] = "Bearer"  # noqa: S105 - a type name, not a secret
+
+        if "openid" in scope.split():
+            id_claims = {
+                "exp": now + settings.id_token_lifetime,
+                "iat": now,
+                "auth_time": authentication.auth_time,
+                "jti": _uuid(),
+                "iss": settings.issuer,
+                "aud": client_id,
+                "sub": sub,
+                "typ": "ID",
+                "azp": client_id,
+            }
+            if nonce:
+                id_claims["nonce"] = nonce
+            id_claims.update(
+                {
+                    "session_state": sid,
+                    "at_hash": at_hash(access_token),
+                    "acr": authentication.acr,
+                    "amr": list(authentication.amr),
+                    "sid": sid,
+                    "authMode": authentication.auth_mode,
+                    "SubjectNameID": authentication.national_id,
+                    "preferred_username": authentication.national_id,
+                    "given_name": professional.given_name,
+                    "family_name": professional.family_name,
+                }
+            )
+            alg = client.id_token_signed_response_alg or settings.signing_alg
+            response["id_token"] = self.keys.sign(id_claims, alg=alg)
+        response["not-before-policy"] = 0
+        response["session_state"] = sid
+        response["scope"] = scope
+        return response
+
+    # -- verifying ----------------------------------------------------------
+    def _verified_claims(self, token: str, expected_typ: str) -> dict:
+        if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
+            raise TokenError("malformed token")
+        try:
+            claims = self.keys.verify(token)["claims"]
+        except InvalidSignature as exc:
+            raise TokenError("invalid signature") from exc
+        if claims.get("iss") != self.settings.issuer:
+            raise TokenError("token issued by another issuer")
+        if claims.get("typ") != expected_typ:
+            raise TokenError(f"not a {expected_typ} token")
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or exp <= self.clock():
+            raise TokenError("token expired")
+        return claims
+
+    def verify_access_token(self, token: str) -> dict:
+        """Claims of a live access token of ours (RFC 6750 §3.1 ``invalid_token`` otherwise)."""
+        claims = self._verified_claims(token, "Bearer")
+        if self.store.get(f"revoked:{claims['jti']}") is not None:
+            raise TokenError("token revoked")
+        return claims
+
+    def verify_refresh_token(self, token: str) -> tuple[dict, dict]:
+        """Claims and server record of a refresh token whose signature and expiry hold."""
+        claims = self._verified_claims(token, "Refresh")
+        record = self.store.get(f"rt:{claims['jti']}")
+        if record is None:
+            raise TokenError("unknown refresh token")
+        return claims, record
+
+    def id_token_hint_claims(self, token: str) -> dict | None:
+        """Claims of an ID token we issued, expired or not (OIDC Core §3.1.2.1, RP-Initiated
+        Logout §2 accept an expired hint), or None."""
+        if not isinstance(token, str) or token.count(".") != 2:
+            return None
+        try:
+            claims = self.keys.verify(token)["claims"]
+        except InvalidSignature:
+            return None
+        if claims.get("iss") != self.settings.issuer or claims.get("typ") != "ID":
+            return None
+        return claims
+
+    def family(self, family_id: str) -> dict | None:
+        return self.store.get(f"fam:{family_id}")
+
+    def refresh_grant(self, token: str) -> RefreshGrant | None:
+        """Check a presented refresh token; a replayed (already rotated) one revokes its family."""
+        try:
+            claims, record = self.verify_refresh_token(token)
+        except TokenError:
+            return None
+        family = self.family(record["fid"])
+        if family is None or family["state"] != "active":
+            return None
+        if record["state"] != "active":
+            self.revoke_family(record["fid"])
+            return None
+        return RefreshGrant(
+            jti=claims["jti"],
+            family_id=record["fid"],
+            client_id=record["client_id"],
+            authentication=Authentication.from_dict(family["auth"]),
+            scope=family["scope"],
+            nonce=family.get("nonce"),
+        )
+
+    def rotate(self, grant: RefreshGrant) -> bool:
+        """Atomically retire a refresh token; False means another request used it first."""
+        changed = self.store.transition(
+            f"rt:{grant.jti}", {"state": "active"}, {"state": "rotated"}
+        )
+        if changed is None:
+            self.revoke_family(grant.family_id)
+            return False
+        return True
+
+    # -- revoking -----------------------------------------------------------
+    def revoke_access_token(self, claims: dict) -> None:
+        remaining = int(claims["exp"] - self.clock())
+        if remaining > 0:
+            self.store.put(f"revoked:{claims['jti']}", {"reason": "revoked"}, remaining)
+
+    def revoke_family(self, family_id: str) -> None:
+        """Revoke every token of a grant: its refresh tokens and the access tokens it issued."""
+        self.store.update(f"fam:{family_id}", {"state": "revoked"})
+        for jti in self.store.members(f"fam:{family_id}:at"):
+            self.store.put(
+                f"revoked:{jti}", {"reason": "family"}, self.settings.access_token_lifetime
+            )
+
+    def revoke_session(self, sid: str) -> None:
+        """Logout: every grant opened under the SSO session ``sid`` stops working."""
+        for family_id in self.store.members(f"sidfams:{sid}"):
+            self.revoke_family(family_id)

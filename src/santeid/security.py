@@ -1,0 +1,104 @@
+"""Request hygiene shared by every page and endpoint: CSRF tokens, parameter size limits,
+security headers and the cookie policy."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import request
+from flask import session
+
+from santeid.services import services
+
+#: Endpoints whose clients are programs: they get JSON errors, never HTML.
+API_ENDPOINTS = {
+    "oidc.token",
+    "oidc.userinfo",
+    "oidc.introspect",
+    "oidc.revoke",
+    "oidc.certs",
+    "oidc.discovery",
+    "oidc.wallet_discovery",
+    "login.status",
+    "health",
+}
+
+
+def wants_json() -> bool:
+    if request.endpoint is not None:
+        return request.endpoint in API_ENDPOINTS
+    # No endpoint matched (404, 405): decide by path, so a program probing an OAuth URL with
+    # the wrong method still gets a JSON error it can parse.
+    oidc = services().settings.issuer_path + "/protocol/openid-connect/"
+    return request.path.startswith(oidc) and not request.path.endswith(("/auth", "/logout"))
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+class CsrfError(Exception):
+    """A form was posted without the token of this browser's session."""
+
+
+def check_csrf() -> None:
+    expected = session.get("csrf")
+    given = request.form.get("csrf_token", "")
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        raise CsrfError()
+
+
+class ParameterTooLarge(Exception):
+    def __init__(self, name: str, limit: int):
+        super().__init__(f"parameter {name!r} exceeds {limit} bytes")
+        self.name = name
+        self.limit = limit
+
+
+def limit_parameter_size() -> None:
+    """Refuse any query or form parameter over ``max_parameter_length`` bytes (400)."""
+    limit = services().settings.max_parameter_length
+    sources = [request.args]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sources.append(request.form)
+    for source in sources:
+        for name, value in source.items(multi=True):
+            if len(name) > limit or len(value.encode("utf-8", "surrogatepass")) > limit:
+                raise ParameterTooLarge(name[:64], limit)
+
+
+def add_security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+            "script-src 'self'; frame-ancestors 'none'; form-action 'self' *",
+        )
+        response.headers.setdefault("Cache-Control", "no-store")
+    if services().settings.sandbox:
+        # Visible to programs too: a sandbox must never be mistaken for production.
+        response.headers["X-Santeid-Sandbox"] = "true"
+    return response
+
+
+def init_app(app) -> None:
+    settings = app.extensions["santeid"].settings
+    app.config.update(
+        SESSION_COOKIE_NAME="santeid_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        # Bodies beyond this are refused by Werkzeug with 413 before any parsing.
+        MAX_CONTENT_LENGTH=256 * 1024,
+    )
+    app.before_request(limit_parameter_size)
+    app.after_request(add_security_headers)
+    app.jinja_env.globals["csrf_token"] = csrf_token

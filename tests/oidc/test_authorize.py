@@ -1,0 +1,288 @@
+"""Authorization endpoint: RFC 6749 §4.1.2.1 error handling, OIDC Core §3.1.2 parameters."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+from oidc_flow import ISSUER
+from oidc_flow import OIDC
+from oidc_flow import REDIRECT_URI
+from oidc_flow import pkce_pair
+from oidc_flow import register_client
+from oidc_flow import sandbox_professional
+
+
+def _query(response) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
+
+
+def test_unknown_client_gets_an_error_page_and_no_redirect(flow):
+    """oidcc-ensure-registered-redirect-uri: never redirect before the client is known."""
+    response = flow.authorize(client_id="nobody")
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "unknown client" in response.get_data(as_text=True)
+
+
+def test_unregistered_redirect_uri_gets_an_error_page(flow):
+    response = flow.authorize(redirect_uri="https://evil.example.org/callback")
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "not registered" in response.get_data(as_text=True)
+
+
+def test_redirect_uri_must_match_exactly(flow):
+    """OIDC Core §3.1.2.1: simple string comparison — a trailing slash is another URI."""
+    response = flow.authorize(redirect_uri=REDIRECT_URI + "/")
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+
+
+def test_missing_redirect_uri_is_an_error_page(flow):
+    response = flow.authorize(redirect_uri=None)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+
+
+def test_missing_response_type_redirects_with_state_and_iss(flow):
+    response = flow.authorize(response_type=None, state="abc")
+    assert response.status_code == 302
+    params = _query(response)
+    assert params == {
+        "error": "invalid_request",
+        "error_description": "response_type is missing",
+        "state": "abc",
+        "iss": ISSUER,
+    }
+    assert response.headers["Location"].startswith(REDIRECT_URI + "?")
+
+
+def test_unsupported_response_type(flow):
+    params = _query(flow.authorize(response_type="token"))
+    assert params["error"] == "unsupported_response_type"
+
+
+def test_scope_must_contain_openid(flow):
+    params = _query(flow.authorize(scope="scope_all"))
+    assert params["error"] == "invalid_scope"
+
+
+def test_unknown_scope_is_refused(flow):
+    params = _query(flow.authorize(scope="openid admin"))
+    assert params["error"] == "invalid_scope"
+    assert "admin" in params["error_description"]
+
+
+def test_repeated_parameter_is_invalid_request(flow, client):
+    query = urlencode(
+        [
+            ("response_type", "code"),
+            ("client_id", "service-test"),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+            ("state", "a"),
+            ("state", "b"),
+        ]
+    )
+    response = client.get(f"{OIDC}/auth?{query}")
+    assert _query(response)["error"] == "invalid_request"
+
+
+def test_request_objects_are_declared_unsupported(flow):
+    assert _query(flow.authorize(request="eyJ.x.y"))["error"] == "request_not_supported"
+    assert _query(flow.authorize(request_uri="https://x"))["error"] == "request_uri_not_supported"
+
+
+def test_prompt_none_without_session_is_login_required(flow):
+    params = _query(flow.authorize(prompt="none", state="s1"))
+    assert params["error"] == "login_required"
+    assert params["state"] == "s1"
+
+
+def test_prompt_none_with_other_values_is_invalid(flow):
+    assert _query(flow.authorize(prompt="none login"))["error"] == "invalid_request"
+
+
+def test_max_age_must_be_a_number(flow):
+    assert _query(flow.authorize(max_age="soon"))["error"] == "invalid_request"
+
+
+def test_pkce_plain_refused_unless_enabled_for_the_client(flow, app):
+    params = _query(flow.authorize(code_challenge="a" * 43, code_challenge_method="plain"))
+    assert params["error"] == "invalid_request"
+    assert "plain" in params["error_description"]
+    register_client(app, pkce_plain_allowed=True)
+    response = flow.authorize(code_challenge="a" * 43, code_challenge_method="plain")
+    assert "login-actions/authenticate" in response.headers["Location"]
+
+
+def test_pkce_challenge_must_be_well_formed(flow):
+    params = _query(flow.authorize(code_challenge="short", code_challenge_method="S256"))
+    assert params["error"] == "invalid_request"
+
+
+def test_client_requiring_pkce_refuses_requests_without_it(flow, app):
+    register_client(app, require_pkce=True)
+    assert _query(flow.authorize())["error"] == "invalid_request"
+    _, challenge = pkce_pair()
+    response = flow.authorize(code_challenge=challenge, code_challenge_method="S256")
+    assert "login-actions/authenticate" in response.headers["Location"]
+
+
+def test_post_to_the_authorization_endpoint(flow, client):
+    """oidcc-ensure-post-request-succeeds."""
+    response = client.post(
+        f"{OIDC}/auth",
+        data={
+            "response_type": "code",
+            "client_id": "service-test",
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid scope_all",
+        },
+    )
+    assert response.status_code == 302
+    assert "login-actions/authenticate" in response.headers["Location"]
+
+
+def test_unknown_parameters_are_ignored(flow):
+    """oidcc-ensure-request-with-unknown-parameter-succeeds."""
+    response = flow.authorize(extra="foobar", display="popup", claims_locales="fr")
+    assert "login-actions/authenticate" in response.headers["Location"]
+
+
+def test_parameter_over_4kb_is_refused(flow):
+    response = flow.authorize(state="x" * 5000)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+
+
+def test_login_page_is_french_with_the_hint_prefilled(flow, client):
+    response = flow.authorize(login_hint="810000000001")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert '<html lang="fr">' in page
+    assert 'value="810000000001"' in page
+    assert "Identifiant national" in page
+    assert 'for="national_id"' in page
+    assert "Bac à sable" in page  # sandbox mode is visible on every page
+
+
+def test_login_page_in_english_with_ui_locales(flow, client):
+    response = flow.authorize(ui_locales="en-GB fr")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert '<html lang="en">' in page
+    assert "National identifier" in page
+
+
+def _post_identifier(flow, client, typed: str):
+    login_url = flow.authorize().headers["Location"]
+    page = client.get(login_url).get_data(as_text=True)
+    return client.post(login_url, data={"national_id": typed, "csrf_token": flow.csrf(page)})
+
+
+def test_malformed_identifier_gets_a_precise_message(flow, client):
+    response = _post_identifier(flow, client, "10000000001")  # RPPS typed without the 8
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert 'role="alert"' in body
+    assert 'aria-invalid="true"' in body
+    assert "8" in body
+
+
+def test_unknown_identifier_is_named(flow, client):
+    response = _post_identifier(flow, client, "899999999999")
+    assert response.status_code == 400
+    assert "899999999999" in response.get_data(as_text=True)
+
+
+def test_professional_without_authenticator_cannot_log_in(flow, client, app):
+    others = [p for p in app.extensions["santeid"].directory.list() if not p.sandbox_auto_approve]
+    response = _post_identifier(flow, client, others[0].national_id)
+    assert response.status_code == 400
+    assert others[0].national_id in response.get_data(as_text=True)
+
+
+def test_login_form_requires_the_csrf_token(flow, client):
+    login_url = flow.authorize().headers["Location"]
+    client.get(login_url)
+    response = client.post(login_url, data={"national_id": "810000000001", "csrf_token": "forged"})
+    assert response.status_code == 400
+    assert "csrf" not in response.headers.get("Location", "")
+
+
+def test_login_transaction_is_bound_to_its_browser(flow, app):
+    login_url = flow.authorize().headers["Location"]
+    stranger = app.test_client()
+    assert stranger.get(login_url).status_code == 403
+
+
+def test_cancel_returns_access_denied(flow, client):
+    login_url = flow.authorize(state="keep").headers["Location"]
+    page = client.get(login_url).get_data(as_text=True)
+    cancel_url = login_url.replace("/authenticate", "/cancel")
+    response = client.post(cancel_url, data={"csrf_token": flow.csrf(page)})
+    params = _query(response)
+    assert params["error"] == "access_denied"
+    assert params["state"] == "keep"
+
+
+def test_successful_login_redirects_with_code_state_and_iss(flow, app):
+    response = flow.login(flow.authorize(state="xyz"), sandbox_professional(app))
+    params = flow.code_from(response)
+    assert params["state"] == "xyz"
+    assert params["iss"] == ISSUER
+    assert len(params["code"]) >= 32
+    assert params["session_state"]
+
+
+def test_sandbox_authenticator_waits_for_the_configured_delay(settings):
+    from santeid import create_app
+    from santeid.storage import MemoryStore
+
+    app = create_app(settings.replace(sandbox_approval_delay=30), store=MemoryStore())
+    http = app.test_client()
+    from oidc_flow import Flow
+
+    flow = Flow(app, http, register_client(app))
+    response = flow.login(flow.authorize(), sandbox_professional(app))
+    # Not approved yet: back to the waiting page, no code.
+    assert response.status_code == 302
+    assert "login-actions/authenticate" in response.headers["Location"]
+    txid = parse_qs(urlsplit(response.headers["Location"]).query)["tx"][0]
+    status = http.get(f"/auth/realms/esante-wallet/login-actions/status?tx={txid}")
+    assert status.get_json() == {"state": "waiting"}
+
+
+def test_sandbox_authenticator_does_not_exist_outside_sandbox_mode(settings, tmp_path):
+    from oidc_flow import Flow
+    from santeid import create_app
+    from santeid.storage import MemoryStore
+
+    sandbox_app = create_app(settings, store=MemoryStore())  # creates keys and demo data
+    national_id = sandbox_professional(sandbox_app)
+    app = create_app(settings.replace(sandbox=False), store=MemoryStore())
+    http = app.test_client()
+    flow = Flow(app, http, register_client(app))
+    login_url = flow.authorize().headers["Location"]
+    page = http.get(login_url).get_data(as_text=True)
+    assert "Bac à sable" not in page
+    response = http.post(
+        login_url, data={"national_id": national_id, "csrf_token": flow.csrf(page)}
+    )
+    assert response.status_code == 400
+    assert national_id in response.get_data(as_text=True)
+    assert "X-Santeid-Sandbox" not in response.headers
+
+
+def test_inactive_professional_is_refused_even_when_auto_approved(flow, client, app):
+    import dataclasses
+
+    directory = app.extensions["santeid"].directory
+    inactive = next(p for p in directory.list() if not p.is_active)
+    directory.upsert(
+        dataclasses.replace(directory.get(inactive.national_id), sandbox_auto_approve=True)
+    )
+    response = _post_identifier(flow, client, inactive.national_id)
+    assert response.status_code == 400
+    assert "plus actif" in response.get_data(as_text=True)

@@ -1,0 +1,131 @@
+"""Helpers for driving the authorization code flow through Flask's test client: one
+``Flow`` is one browser (the client keeps its cookies) and one registered service."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+ISSUER = "http://localhost/auth/realms/esante-wallet"
+OIDC = "/auth/realms/esante-wallet/protocol/openid-connect"
+REDIRECT_URI = "https://service.example.org/callback"
+CLIENT_SECRET = "s3cr3t-of-the-test-client-0123456789"
+
+
+def register_client(app, **overrides) -> dict:
+    metadata = {
+        "client_id": "service-test",
+        "client_name": "Service de test",
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "post_logout_redirect_uris": ["https://service.example.org/logged-out"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    metadata.update(overrides)
+    app.extensions["santeid"].clients.add(metadata, replace=True)
+    return metadata
+
+
+def sandbox_professional(app) -> str:
+    return app.extensions["santeid"].directory.list(sandbox_only=True)[0].national_id
+
+
+def basic_auth(client_id: str, secret: str) -> dict:
+    raw = f"{client_id}:{secret}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return verifier, challenge.rstrip(b"=").decode()
+
+
+class Flow:
+    """Drives one browser (a Flask test client keeps its cookies) through the login."""
+
+    def __init__(self, app, http, client_meta: dict):
+        self.app = app
+        self.http = http
+        self.client = client_meta
+
+    def authorize(self, **params):
+        query = {
+            "response_type": "code",
+            "client_id": self.client["client_id"],
+            "redirect_uri": self.client["redirect_uris"][0],
+            "scope": "openid scope_all",
+            "state": "st-" + secrets.token_hex(4),
+            "nonce": "n-" + secrets.token_hex(4),
+            "acr_values": "eidas1",
+        }
+        query.update(params)
+        query = {k: v for k, v in query.items() if v is not None}
+        return self.http.get(f"{OIDC}/auth?" + urlencode(query))
+
+    def csrf(self, html: str) -> str:
+        return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+    def login(self, response, national_id: str):
+        """Follow the redirect to the login page and log ``national_id`` in; return the
+        redirect that ends the login."""
+        assert response.status_code == 302, response.data
+        login_url = response.headers["Location"]
+        page = self.http.get(login_url)
+        assert page.status_code == 200
+        posted = self.http.post(
+            login_url,
+            data={"national_id": national_id, "csrf_token": self.csrf(page.get_data(as_text=True))},
+        )
+        assert posted.status_code == 303, posted.get_data(as_text=True)
+        txid = parse_qs(urlsplit(login_url).query)["tx"][0]
+        return self.http.get(f"/auth/realms/esante-wallet/login-actions/complete?tx={txid}")
+
+    def code_from(self, response) -> dict:
+        assert response.status_code == 302, response.get_data(as_text=True)
+        location = response.headers["Location"]
+        assert location.startswith(self.client["redirect_uris"][0])
+        return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+    def token(self, code: str, **extra):
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.client["redirect_uris"][0],
+        }
+        data.update(extra)
+        return self.http.post(
+            f"{OIDC}/token",
+            data=data,
+            headers=basic_auth(self.client["client_id"], self.client["client_secret"]),
+        )
+
+    def obtain_code(self, national_id: str | None = None, **params) -> dict:
+        """Parameters of the redirect back to the client, logging in only if SSO cannot answer."""
+        response = self.authorize(**params)
+        if "/login-actions/" in response.headers.get("Location", ""):
+            response = self.login(response, national_id or sandbox_professional(self.app))
+        return self.code_from(response)
+
+    def full_login(self, national_id: str | None = None, **params) -> dict:
+        national_id = national_id or sandbox_professional(self.app)
+        result = self.code_from(self.login(self.authorize(**params), national_id))
+        response = self.token(result["code"])
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+
+def decode(app, token: str) -> tuple[dict, dict]:
+    """Verify with the published JWKS only, as a relying party would."""
+    jwks = KeySet.import_key_set(app.test_client().get(f"{OIDC}/certs").get_json())
+    result = jwt.decode(token, jwks, algorithms=["RS256", "ES256", "PS256"])
+    return dict(result.header), dict(result.claims)
