@@ -45,6 +45,30 @@ class LoginTransactions:
     def move(self, txid: str, expected_state: str, changes: dict) -> dict | None:
         return self.store.transition(f"login:{txid}", {"state": expected_state}, changes)
 
+    def approve(
+        self,
+        txid: str,
+        *,
+        from_states: tuple[str, ...] = ("identify", "waiting"),
+        national_id: str,
+        auth_mode: str,
+        acr: str,
+        amr: list[str],
+    ) -> dict | None:
+        """The one way an authenticator (sandbox, e-CPS, TOTP, CPS card) completes the proof:
+        the transaction becomes ``approved`` with what the proof establishes (OIDC Core §2
+        ``acr``/``amr``, PSC's ``authMode``). Returns None if it was not in ``from_states``."""
+        changes = {
+            "state": "approved",
+            "national_id": national_id,
+            "auth": {"auth_mode": auth_mode, "acr": acr, "amr": list(amr)},
+        }
+        for state in from_states:
+            moved = self.move(txid, state, changes)
+            if moved is not None:
+                return moved
+        return None
+
     def discard(self, txid: str) -> None:
         self.store.delete(f"login:{txid}")
 

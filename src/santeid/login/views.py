@@ -34,8 +34,9 @@ from santeid.services import services
 bp = Blueprint("login", __name__)
 
 
-def _transaction():
-    """The transaction named in ``tx``, checked to belong to this browser."""
+def load_transaction():
+    """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
+    this browser; aborts with an error page otherwise. Authenticators' views start here."""
     txid = request.args.get("tx")
     tx = services().transactions.get(txid)
     if tx is None:
@@ -74,7 +75,7 @@ def _render_login(
 
 @bp.route("/authenticate", methods=["GET", "POST"])
 def authenticate():
-    txid, tx, t = _transaction()
+    txid, tx, t = load_transaction()
     if tx["state"] in ("waiting", "approved"):
         return _render_wait(txid, tx, t)
     if tx["state"] != "identify":
@@ -102,7 +103,12 @@ def authenticate():
         return _render_login(txid, tx, t, error=error, value=typed, status=400)
 
     approve_at = time.time() + svc.settings.sandbox_approval_delay
-    changes = {"state": "waiting", "national_id": national_id.value, "approve_at": approve_at}
+    changes = {
+        "state": "waiting",
+        "national_id": national_id.value,
+        "approve_at": approve_at,
+        "authenticator": "sandbox",
+    }
     if svc.transactions.move(txid, "identify", changes) is None:
         return redirect(url_for("login.authenticate", tx=txid))
     return redirect(url_for("login.authenticate", tx=txid), code=303)
@@ -120,20 +126,24 @@ def _render_wait(txid: str, tx: dict, t):
 
 def _advance(txid: str, tx: dict) -> dict:
     """The sandbox authenticator: approve once the configured delay has passed."""
-    if (
-        tx["state"] == "waiting"
-        and tx["approve_at"] is not None
-        and time.time() >= tx["approve_at"]
-    ):
-        moved = services().transactions.move(txid, "waiting", {"state": "approved"})
-        return moved or services().transactions.get(txid) or tx
+    if tx["state"] == "waiting" and tx.get("authenticator") == "sandbox":
+        if time.time() >= tx["approve_at"]:
+            moved = services().transactions.approve(
+                txid,
+                from_states=("waiting",),
+                national_id=tx["national_id"],
+                auth_mode="SANDBOX",
+                acr=services().settings.default_acr,
+                amr=["sandbox"],
+            )
+            return moved or services().transactions.get(txid) or tx
     return tx
 
 
 @bp.route("/status")
 def status():
     """Polled by the waiting page (JSON): ``identify``, ``waiting``, ``approved`` or ``done``."""
-    txid, tx, _ = _transaction()
+    txid, tx, _ = load_transaction()
     tx = _advance(txid, tx)
     response = jsonify(state=tx["state"])
     response.headers["Cache-Control"] = "no-store"
@@ -142,7 +152,7 @@ def status():
 
 @bp.route("/complete")
 def complete():
-    txid, tx, t = _transaction()
+    txid, tx, t = load_transaction()
     tx = _advance(txid, tx)
     if tx["state"] != "approved":
         return redirect(url_for("login.authenticate", tx=txid))
@@ -151,12 +161,13 @@ def complete():
         page = _error_page(t, "expired_title", "expired_detail", 400)
         return page
     svc.transactions.discard(txid)
+    proof = tx["auth"]
     authentication = Authentication(
         national_id=tx["national_id"],
         auth_time=int(time.time()),
-        acr=svc.settings.default_acr,
-        auth_mode="SANDBOX",
-        amr=["sandbox"],
+        acr=proof["acr"],
+        auth_mode=proof["auth_mode"],
+        amr=list(proof["amr"]),
     )
     previous = session.get("sid")
     renewed = svc.sessions.renew(previous, authentication)
@@ -171,7 +182,7 @@ def complete():
 
 @bp.route("/cancel", methods=["POST"])
 def cancel():
-    txid, tx, _ = _transaction()
+    txid, tx, _ = load_transaction()
     check_csrf()
     services().transactions.discard(txid)
     areq = AuthorizationRequest.from_dict(tx["areq"])
