@@ -20,6 +20,7 @@ class Services:
     tokens: Any
     transactions: Any = None
     authorization_server: Any = None
+    ecps: Any = None
 
 
 def services() -> Services:

@@ -64,6 +64,41 @@ class Settings:
     secret_key: str = ""
     #: Set the ``Secure`` cookie flag; ``auto`` = unless the issuer is plain-HTTP localhost.
     cookie_secure: str = "auto"
+    # -- e-CPS mobile authenticator -----------------------------------------
+    #: Seconds a professional has to approve a login on the phone.
+    ecps_request_lifetime: int = 120
+    #: Seconds an activation code (QR) stays valid; single use.
+    ecps_activation_code_lifetime: int = 90
+    #: Wrong PINs in a row that lock a device until it is activated again.
+    ecps_pin_attempts: int = 3
+    #: Wrong offline (TOTP) codes that lock the offline fallback, and for how long (s).
+    ecps_totp_failures: int = 5
+    ecps_totp_lock: int = 900
+    #: Longest wait of a device long-poll, in seconds.
+    ecps_long_poll: int = 25
+    #: ``acr`` of e-CPS logins (``authMode`` MOBILE) and of CPS-card logins (``authMode`` CARD).
+    ecps_acr: str = "eidas1"
+    card_acr: str = "eidas3"
+    # -- messages (activation codes) ---------------------------------------
+    #: SMTP relay for e-mails outside sandbox mode (sandbox mode uses /sandbox/outbox).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "santeid@localhost"
+    smtp_starttls: bool = True
+    #: HTTP hook receiving SMS as JSON ``{"to", "text"}`` (Bearer ``sms_hook_token`` if set).
+    sms_hook_url: str = ""
+    sms_hook_token: str = ""
+    # -- TLS client certificates (CPS card, INSi) -------------------------------
+    #: Header in which a TLS-terminating proxy forwards the verified client certificate
+    #: (URL-encoded PEM); honoured only from ``trusted_proxies``.
+    tls_client_cert_header: str = ""
+    #: Comma-separated addresses or CIDR ranges of those proxies.
+    trusted_proxies: str = ""
+    #: PEM file of the certification authorities CPS card certificates must chain to;
+    #: empty = the test CA under ``keys_dir`` (created by ``santeid cps issue-card``).
+    cps_ca_file: str = ""
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -203,6 +238,12 @@ def validate(settings: Settings) -> None:
         "sso_max_lifetime",
         "sso_idle_timeout",
         "max_parameter_length",
+        "ecps_request_lifetime",
+        "ecps_activation_code_lifetime",
+        "ecps_pin_attempts",
+        "ecps_totp_failures",
+        "ecps_totp_lock",
+        "ecps_long_poll",
     ):
         if getattr(settings, name) <= 0:
             raise ConfigurationError(f"{name} must be positive")
