@@ -235,24 +235,32 @@ def _assertion(key, client_id: str, audience: str, jti: str | None = None) -> st
     return token.decode() if isinstance(token, bytes) else token
 
 
+def _exchange_with_assertion(client, code: str, assertion: str | bytes):
+    """Token request authenticated by a client assertion (RFC 7523 §2.2)."""
+    if isinstance(assertion, bytes):
+        assertion = assertion.decode()
+    return client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+
+
 def test_private_key_jwt_and_jti_replay(app, client, private_key_client):
     from oidc_flow import Flow
 
     meta, key = private_key_client
     flow = Flow(app, client, meta)
     assertion = _assertion(key, meta["client_id"], f"{ISSUER}/protocol/openid-connect/token")
-    data = {
-        "grant_type": "authorization_code",
-        "redirect_uri": REDIRECT_URI,
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": assertion,
-    }
-    params = flow.obtain_code()
-    response = client.post(f"{OIDC}/token", data=dict(data, code=params["code"]))
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
     assert response.status_code == 200, response.get_json()
 
-    params = flow.obtain_code()
-    replay = client.post(f"{OIDC}/token", data=dict(data, code=params["code"]))
+    replay = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
     assert replay.status_code in (400, 401)
     assert replay.get_json()["error"] == "invalid_client"
 
@@ -263,32 +271,16 @@ def test_private_key_jwt_with_issuer_audience(app, client, private_key_client):
 
     meta, key = private_key_client
     flow = Flow(app, client, meta)
-    params = flow.obtain_code()
-    response = client.post(
-        f"{OIDC}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": params["code"],
-            "redirect_uri": REDIRECT_URI,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": _assertion(key, meta["client_id"], ISSUER),
-        },
-    )
+    assertion = _assertion(key, meta["client_id"], ISSUER)
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
     assert response.status_code == 200
 
 
 def test_private_key_jwt_signed_by_another_key_is_refused(app, client, private_key_client):
     meta, _ = private_key_client
     stranger = ECKey.generate_key("P-256", private=True)
-    response = client.post(
-        f"{OIDC}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": "whatever",
-            "redirect_uri": REDIRECT_URI,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": _assertion(stranger, meta["client_id"], ISSUER),
-        },
+    response = _exchange_with_assertion(
+        client, "whatever", _assertion(stranger, meta["client_id"], ISSUER)
     )
     assert response.get_json()["error"] == "invalid_client"
 
@@ -306,16 +298,7 @@ def test_authlib_private_key_jwt_sign_interoperates(app, client, private_key_cli
         f"{ISSUER}/protocol/openid-connect/token",
         alg="ES256",
     )
-    response = client.post(
-        f"{OIDC}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": params["code"],
-            "redirect_uri": REDIRECT_URI,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": assertion.decode() if isinstance(assertion, bytes) else assertion,
-        },
-    )
+    response = _exchange_with_assertion(client, params["code"], assertion)
     assert response.status_code == 200, response.get_json()
 
 
