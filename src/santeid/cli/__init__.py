@@ -28,6 +28,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from santeid.cli import civil
     from santeid.cli import clients
     from santeid.cli import directory
     from santeid.cli import keys
@@ -37,6 +38,7 @@ def _register() -> None:
     main.add_command(keys.keys)
     main.add_command(clients.clients)
     main.add_command(directory.directory)
+    main.add_command(civil.civil)
 
 
 _register()

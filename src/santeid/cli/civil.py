@@ -1,0 +1,168 @@
+"""``santeid civil``: the synthetic civil-status base behind the INSi teleservice."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from santeid.cli import get_settings
+
+BASE_NAME = "civil-status.sqlite3"
+
+
+def _default_base() -> Path:
+    return get_settings().data_path / BASE_NAME
+
+
+@click.group()
+def civil() -> None:
+    """Synthetic civil-status base (persons, NIR/NIA, carte Vitale) for the INSi teleservice."""
+
+
+@civil.command()
+@click.option(
+    "--persons", type=click.IntRange(min=0), required=True, help="Synthetic persons to generate."
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Master random seed.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Output file [default: {{data_dir}}/{BASE_NAME}].",
+)
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default="2026-01-01",
+    show_default=True,
+    help="Reference day for ages and deaths (the clock is never read: output is reproducible).",
+)
+def generate(persons: int, seed: int, out: Path | None, as_of: datetime) -> None:
+    """Generate the base: PERSONS synthetic people plus the published fictitious test set.
+
+    The same --persons, --seed and --as-of give a byte-for-byte identical file.
+    """
+    from santeid.civil_status.generate import generate as run
+
+    target = out or _default_base()
+    with click.progressbar(length=persons, label="Generating persons", show_pos=True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.pos)
+            if done == total:
+                bar.label = "Building indexes"
+                bar.render_progress()
+
+        summary = run(target, persons, seed, as_of=as_of.date(), progress=progress)
+    rate = summary.persons / summary.seconds if summary.seconds else 0.0
+    share = 100.0 * summary.nia / summary.persons if summary.persons else 0.0
+    lines = [
+        f"Civil-status base written to {summary.path} ({summary.size_bytes / 1e6:,.1f} MB)",
+        f"  persons                 {summary.persons:,} synthetic"
+        f" + {summary.test_persons} published test identities",
+        f"  NIA                     {summary.nia:,} ({share:.2f} %)",
+        f"  deceased                {summary.deceased:,}",
+        f"  homonym groups          {summary.homonym_groups:,}",
+        f"  twin pairs              {summary.twin_pairs:,}",
+        f"  on a parent's card      {summary.minors_on_parent_card:,}",
+        f"  history entries         {summary.history_entries:,}",
+        f"  time                    {summary.seconds:,.1f} s ({rate:,.0f} persons/s)",
+        f"  seed {summary.seed}, as of {summary.as_of.isoformat()}",
+    ]
+    click.echo("\n".join(lines))
+
+
+@civil.command()
+@click.argument("matricule")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Base to read [default: {{data_dir}}/{BASE_NAME}].",
+)
+def show(matricule: str, db: Path | None) -> None:
+    """Show the person holding MATRICULE (13 characters, or 15 with the key; spaces allowed)."""
+    from santeid.civil_status.nir import MatriculeError
+    from santeid.civil_status.nir import format_key
+    from santeid.civil_status.nir import oid_for
+    from santeid.civil_status.nir import parse_matricule
+    from santeid.civil_status.schema import open_base
+
+    try:
+        parts = parse_matricule(matricule, strict=False)
+    except MatriculeError as exc:
+        raise click.ClickException(str(exc)) from None
+    path = db or _default_base()
+    if not path.exists():
+        raise click.ClickException(
+            f"no civil-status base at {path}: run 'santeid civil generate --persons N' first"
+        )
+    try:
+        conn = open_base(path)
+    except (ValueError, sqlite3.DatabaseError) as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        person = conn.execute(
+            "SELECT * FROM persons WHERE matricule = ?", (parts.number,)
+        ).fetchone()
+        note = ""
+        if person is None:
+            earlier = conn.execute(
+                "SELECT person_id FROM history WHERE matricule = ? ORDER BY person_id LIMIT 1",
+                (parts.number,),
+            ).fetchone()
+            if earlier is None:
+                raise click.ClickException(f"no person with matricule {parts.number}")
+            person = conn.execute(
+                "SELECT * FROM persons WHERE id = ?", (earlier["person_id"],)
+            ).fetchone()
+            note = f"  ({parts.number} is an earlier matricule of this person)"
+        history = conn.execute(
+            "SELECT * FROM history WHERE person_id = ? ORDER BY seq", (person["id"],)
+        ).fetchall()
+        od = conn.execute("SELECT * FROM persons WHERE id = ?", (person["od_id"],)).fetchone()
+        beneficiaries = conn.execute(
+            "SELECT * FROM persons WHERE od_id = ? AND id != ? ORDER BY birth_date, rang",
+            (person["id"], person["id"]),
+        ).fetchall()
+        source = conn.execute(
+            "SELECT source FROM test_identities WHERE person_id = ?", (person["id"],)
+        ).fetchone()
+    finally:
+        conn.close()
+
+    ins = person["matricule"] + format_key(person["cle"])
+    lines = [
+        f"{person['birth_name']} {person['given_names']}{note}",
+        f"  INS               {ins} ({person['kind']}, OID {oid_for(person['oid'])})",
+        f"  birth name        {person['birth_name']}   (civil status: {person['birth_name_raw']})",
+        f"  given names       {person['given_names']}"
+        f"   (civil status: {person['given_names_raw']})",
+        f"  first given name  {person['first_given_name']}",
+        f"  sex               {person['sex']}",
+        f"  birth date        {person['birth_date']}  (rang {person['rang']})",
+        f"  birthplace        {person['birthplace']}",
+        f"  deceased          {person['death_date'] or 'no'}",
+    ]
+    if od is None or od["id"] == person["id"]:
+        lines.append("  carte Vitale      own card (ouvrant droit)")
+    else:
+        lines.append(
+            f"  carte Vitale      on the card of {od['matricule']}{format_key(od['cle'])}"
+            f" ({od['birth_name']} {od['first_given_name']})"
+        )
+    for b in beneficiaries:
+        lines.append(
+            f"  beneficiary       {b['matricule']}{format_key(b['cle'])} {b['birth_name']}"
+            f" {b['first_given_name']}, born {b['birth_date']}, rang {b['rang']}"
+        )
+    for h in history:
+        span = " → ".join(d or "?" for d in (h["date_deb"], h["date_fin"]))
+        lines.append(
+            f"  history {h['seq']}         {h['matricule']}{format_key(h['cle'])}"
+            f" (OID {oid_for(h['oid'])}) {span}"
+        )
+    if source is not None:
+        lines.append(f"  published test identity: {source['source']}")
+    click.echo("\n".join(lines))

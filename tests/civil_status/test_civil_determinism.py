@@ -1,0 +1,70 @@
+"""Same seed ⇒ byte-for-byte identical base; another seed or day ⇒ another base."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from santeid.civil_status.generate import generate
+from santeid.civil_status.test_identities import TEST_IDENTITIES
+
+PERSONS = 2000
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_same_seed_same_bytes_across_processes(tmp_path: Path) -> None:
+    first = tmp_path / "a.sqlite3"
+    second = tmp_path / "b.sqlite3"
+    generate(first, PERSONS, 11, chunk_size=700)
+    # A second interpreter with another string-hash salt: nothing may depend on set/dict order.
+    code = (
+        "import sys; from santeid.civil_status.generate import generate; "
+        "generate(sys.argv[1], int(sys.argv[2]), 11, chunk_size=700)"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run(
+        [sys.executable, "-c", code, str(second), str(PERSONS)], check=True, env=env, timeout=60
+    )
+    assert sha256(first) == sha256(second)
+
+
+def test_other_seed_or_day_other_bytes(tmp_path: Path) -> None:
+    base = tmp_path / "base.sqlite3"
+    generate(base, PERSONS, 11, chunk_size=700)
+    other_seed = tmp_path / "seed.sqlite3"
+    generate(other_seed, PERSONS, 12, chunk_size=700)
+    other_day = tmp_path / "day.sqlite3"
+    generate(other_day, PERSONS, 11, as_of=date(2025, 6, 30), chunk_size=700)
+    assert len({sha256(base), sha256(other_seed), sha256(other_day)}) == 3
+
+
+def test_regenerating_replaces_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "civil.sqlite3"
+    generate(path, 300, 1)
+    first = sha256(path)
+    path.write_bytes(b"garbage that must not survive")
+    generate(path, 300, 1)
+    assert sha256(path) == first
+    assert not (tmp_path / "sub" / "civil.sqlite3.tmp").exists()
+
+
+def test_progress_and_empty_base(tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    summary = generate(tmp_path / "p.sqlite3", 1050, 3, progress=lambda d, t: seen.append((d, t)),
+                       chunk_size=500)  # fmt: skip
+    assert seen == [(500, 1050), (1000, 1050), (1050, 1050)]
+    assert summary.total == 1050 + len(TEST_IDENTITIES)
+    empty = generate(tmp_path / "e.sqlite3", 0, 3)
+    assert (empty.persons, empty.test_persons, empty.nia) == (0, len(TEST_IDENTITIES), 0)
+    assert empty.homonym_groups == 1  # the two published DE VINCI / LEONARDO
+    with pytest.raises(ValueError):
+        generate(tmp_path / "n.sqlite3", -1, 3)
