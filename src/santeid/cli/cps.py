@@ -1,0 +1,179 @@
+"""``santeid cps``: test CPS cards — issue, revoke, list (see docs/cps-card.md).
+
+The test authority lives in ``{keys_dir}/cps-test-ca.pem`` / ``.key`` (created by the first
+``issue-card``); issued and revoked cards in ``{data_dir}/cps-cards.sqlite3``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import click
+
+from santeid.cli import get_settings
+from santeid.cps.cards import CARD_VALIDITY_DAYS
+from santeid.cps.cards import issue_test_card
+from santeid.cps.registry import CardRegistry
+from santeid.directory import Directory
+from santeid.directory import Professional
+from santeid.pki import PKIError
+from santeid.pki import load_certificates
+from santeid.pki import name_text
+from santeid.pki import serial_hex
+from santeid.pki import write_credentials
+from santeid.psc.national_id import NationalIdError
+from santeid.psc.national_id import parse_national_id
+
+
+@click.group()
+def cps() -> None:
+    """Test CPS cards: certificates a browser (or a test) presents to log in by card."""
+
+
+@cps.command("issue-card")
+@click.argument("national_id")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory receiving cert.pem, key.pem (0600) and ca.pem.",
+)
+@click.option(
+    "--days",
+    default=CARD_VALIDITY_DAYS,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="Validity period.",
+)
+@click.option("--expired", is_flag=True, help="A card that expired yesterday (to test refusal).")
+@click.option("--not-yet-valid", is_flag=True, help="A card valid from tomorrow (to test refusal).")
+@click.option(
+    "--allow-unknown",
+    is_flag=True,
+    help="Issue even if NATIONAL_ID is not in the directory (to test refusal).",
+)
+def issue_card(
+    national_id: str,
+    out_dir: Path,
+    days: int,
+    expired: bool,
+    not_yet_valid: bool,
+    allow_unknown: bool,
+) -> None:
+    """Issue a test card certificate for the professional NATIONAL_ID.
+
+    The subject is C=FR, O/OU (first structure), title (profession), SN, GN and
+    CN=<national id>. The test authority is created on first use.
+    """
+    if expired and not_yet_valid:
+        raise click.UsageError("--expired and --not-yet-valid exclude each other")
+    settings = get_settings()
+    try:
+        parsed = parse_national_id(national_id)
+    except NationalIdError as exc:
+        raise click.BadParameter(exc.message_en, param_hint="NATIONAL_ID") from None
+    directory = Directory.for_settings(settings)
+    try:
+        professional = directory.get(parsed.value)
+    finally:
+        directory.close()
+    if professional is None:
+        if not allow_unknown:
+            raise click.ClickException(
+                f"{parsed.value} is not in the directory ({settings.data_path}/"
+                "directory.sqlite3): load it first (`santeid directory seed-demo`), or pass "
+                "--allow-unknown to make a card the server will refuse"
+            )
+        professional = Professional(
+            national_id=parsed.value,
+            id_type=parsed.id_type,
+            local_id=parsed.local_id,
+            family_name="INCONNU",
+            given_names=("CARTE",),
+        )
+    not_before = not_after = None
+    now = datetime.datetime.now(datetime.UTC)
+    if expired:
+        not_before, not_after = (
+            now - datetime.timedelta(days=days + 1),
+            now - datetime.timedelta(days=1),
+        )
+    elif not_yet_valid:
+        not_before = now + datetime.timedelta(days=1)
+        not_after = not_before + datetime.timedelta(days=days)
+    try:
+        card = issue_test_card(
+            settings, professional, days=days, not_before=not_before, not_after=not_after
+        )
+        files = write_credentials(out_dir, card.certificate, card.private_key, card.authority)
+    except (PKIError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"issued card {serial_hex(card.certificate)} for {parsed.value}")
+    click.echo(f"  subject  {name_text(card.certificate.subject)}")
+    click.echo(f"  issuer   {name_text(card.certificate.issuer)}")
+    click.echo(
+        f"  valid    {card.certificate.not_valid_before_utc:%Y-%m-%d %H:%M}Z → "
+        f"{card.certificate.not_valid_after_utc:%Y-%m-%d %H:%M}Z"
+    )
+    for role, path in files.items():
+        click.echo(f"  {role:<8} {path}")
+
+
+@cps.command("revoke-card")
+@click.argument("serial_or_dir")
+@click.option("--reason", default="", help="Free text kept with the revocation.")
+def revoke_card(serial_or_dir: str, reason: str) -> None:
+    """Revoke a card: SERIAL_OR_DIR is a hexadecimal serial number, a certificate file, or
+    a directory holding cert.pem (as written by issue-card)."""
+    settings = get_settings()
+    path = Path(serial_or_dir)
+    if path.is_dir():
+        path = path / "cert.pem"
+    if path.is_file():
+        try:
+            serial = serial_hex(load_certificates(path)[0])
+        except PKIError as exc:
+            raise click.ClickException(str(exc)) from None
+    elif path.exists() or "/" in serial_or_dir:
+        raise click.ClickException(f"{serial_or_dir}: no cert.pem there")
+    else:
+        serial = serial_or_dir
+    registry = CardRegistry.for_settings(settings)
+    try:
+        record, newly = registry.revoke(serial, reason)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="SERIAL_OR_DIR") from None
+    who = f" ({record.national_id})" if record.national_id else " (not issued here)"
+    if newly:
+        click.echo(f"revoked card {record.serial}{who}: refused from the next login on")
+    else:
+        click.echo(f"card {record.serial}{who} was already revoked")
+
+
+@cps.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def list_cards(as_json: bool) -> None:
+    """Cards issued here and revoked serials, with their status."""
+    records = CardRegistry.for_settings(get_settings()).list()
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in records], ensure_ascii=False, indent=2))
+        return
+    if not records:
+        click.echo("no card issued or revoked yet: `santeid cps issue-card NATIONAL_ID --out DIR`")
+        return
+    rows = [("SERIAL", "NATIONAL ID", "NOT AFTER", "STATUS")]
+    for r in records:
+        not_after = (
+            "-"
+            if r.not_after is None
+            else datetime.datetime.fromtimestamp(r.not_after, datetime.UTC).strftime(
+                "%Y-%m-%d %H:%MZ"
+            )
+        )
+        rows.append((r.serial, r.national_id or "-", not_after, r.status()))
+    widths = [max(len(row[c]) for row in rows) for c in range(4)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

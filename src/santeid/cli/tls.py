@@ -1,0 +1,63 @@
+"""``santeid tls``: certificates for serving TLS in development (see docs/cps-card.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from santeid.cli import get_settings
+from santeid.pki import PKIError
+from santeid.pki import TestAuthority
+from santeid.pki import issue_server_certificate
+from santeid.pki import serial_hex
+from santeid.pki import write_credentials
+from santeid.tls import TLS_TEST_CA_COMMON_NAME
+from santeid.tls import TLS_TEST_CA_NAME
+
+
+@click.group()
+def tls() -> None:
+    """TLS certificates for development servers (never for production)."""
+
+
+@tls.command("dev-cert")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory receiving cert.pem, key.pem (0600) and ca.pem.",
+)
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    help="Host name or IP address the certificate is for (repeatable; "
+    "default 127.0.0.1 and localhost).",
+)
+@click.option("--days", default=397, show_default=True, type=click.IntRange(1, 3650))
+def dev_cert(out_dir: Path, hosts: tuple[str, ...], days: int) -> None:
+    """A server certificate signed by the test TLS authority ({keys_dir}/tls-test-ca.pem,
+    created on first use). Clients trust it with ca.pem (curl --cacert, requests verify=)."""
+    settings = get_settings()
+    try:
+        authority = TestAuthority.load_or_create(
+            settings.keys_path, TLS_TEST_CA_NAME, common_name=TLS_TEST_CA_COMMON_NAME
+        )
+        certificate, key = issue_server_certificate(
+            authority, hosts or ("127.0.0.1", "localhost"), days=days
+        )
+        files = write_credentials(out_dir, certificate, key, authority)
+    except (PKIError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"issued server certificate {serial_hex(certificate)} for "
+        f"{', '.join(hosts or ('127.0.0.1', 'localhost'))}"
+    )
+    for role, path in files.items():
+        click.echo(f"  {role:<8} {path}")
+    click.echo(
+        f"serve with: santeid serve --tls-cert {files['cert']} --tls-key {files['key']} "
+        "--client-ca <CPS authorities PEM>"
+    )

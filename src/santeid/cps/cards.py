@@ -1,0 +1,379 @@
+"""CPS card certificates: the subject format, test cards, and verification at login.
+
+A CPS card (CPS, CPF, CPE…, psc.md §13) holds an IGC-Santé *authentication* certificate whose
+private key never leaves the card; the browser presents it in the TLS handshake after the
+professional types the card's PIN. Pro Santé Connect then logs the holder in with
+``authMode`` ``CARD`` and ``acr`` ``eidas3`` (psc.md §11).
+
+Subject format
+--------------
+The holder is named by the **common name, which is the national identifier**
+(``nationalId = idType + id``, psc.md §15.1), as in the card certificate subjects INSi
+carries (insi.md §7: ``…CN=00B6087510+SN=…,T=Infirmier,C=FR``, the CN being the holder's
+identifier)::
+
+    C=FR, O=<structure>, OU=<structure id>, title=<profession>, SN=<family name>,
+    GN=<given name>, CN=<nationalId>
+
+for example ``C=FR, O=CABINET DU PARC, OU=R10000000001, title=Médecin, SN=LEGRAND,
+GN=ANTOINE, CN=810000000004``. Only the CN matters to santeid: exactly one CN attribute
+(anywhere in the subject, single- or multi-valued RDN), holding a well-formed national
+identifier (``santeid.psc.national_id``). ``O``/``OU`` come from the first activity and are
+omitted when there is none.
+
+Verification (:func:`verify_card_certificate`) follows RFC 5280 §6.1 for a one-step path: the
+card must be signed by a configured CPS authority (``cps_ca_file``, else the test authority
+under ``keys_dir``) that is itself a valid CA, be within its validity period, be an
+end-entity certificate usable for TLS client authentication, not be revoked
+(``santeid.cps.registry``), and name an active professional of the directory.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import NameOID
+
+from santeid.cps.registry import CardRegistry
+from santeid.directory import Directory
+from santeid.directory import Professional
+from santeid.directory.models import PROFESSION_LABELS
+from santeid.pki import CLIENT_AUTH
+from santeid.pki import PKIError
+from santeid.pki import PrivateKey
+from santeid.pki import TestAuthority
+from santeid.pki import issue_certificate
+from santeid.pki import load_certificates
+from santeid.pki import name_text
+from santeid.pki import subject_name
+from santeid.psc.national_id import NationalIdError
+from santeid.psc.national_id import parse_national_id
+from santeid.settings import ConfigurationError
+from santeid.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The test CPS authority, ``{keys_dir}/cps-test-ca.pem`` and ``.key`` (named after
+#: IGC-Santé's "TEST AC IGC-SANTE FORT PERSONNES", insi.md §7).
+CPS_TEST_CA_NAME = "cps-test-ca"
+CPS_TEST_CA_COMMON_NAME = "TEST AC SANTEID CPS PERSONNES"
+
+#: What a card login yields: PSC's ``authMode`` (psc.md §11) and the RFC 8176 method
+#: references — smart card, PIN, proof of possession of a hardware-secured key,
+#: multiple factors (the ``["sc","pin","mfa","hwk"]`` set ANS defines for CPx, psc.md §11).
+CARD_AUTH_MODE = "CARD"
+CARD_AMR = ["sc", "pin", "hwk", "mfa"]
+
+#: Default lifetime of a test card certificate (CPS cards are renewed every three years).
+CARD_VALIDITY_DAYS = 1095
+
+#: Upper bounds of X.520 attributes (RFC 5280 Appendix A): longer values are cut.
+_UB_NAME = 64
+
+
+class CardError(Exception):
+    """A card certificate cannot log anyone in; ``code`` says why (stable, for programs),
+    ``message_fr`` / ``message_en`` say it to the professional.
+
+    Codes: ``no_certificate``, ``untrusted_issuer``, ``expired``, ``not_yet_valid``,
+    ``wrong_usage``, ``revoked``, ``no_national_id``, ``unknown_professional``,
+    ``inactive_professional``.
+    """
+
+    def __init__(self, code: str, message_fr: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.code = code
+        self.message_fr = message_fr
+        self.message_en = message_en
+
+    def message(self, language: str = "fr") -> str:
+        """The message in ``language`` (``fr`` or ``en``); French for anything else."""
+        return self.message_en if language.lower().startswith("en") else self.message_fr
+
+    @property
+    def status(self) -> int:
+        """HTTP status of the error page: 400 when nothing usable was presented, else 403."""
+        return 400 if self.code in ("no_certificate", "no_national_id") else 403
+
+
+# -- authorities ----------------------------------------------------------------------------
+def card_authority(settings: Settings) -> TestAuthority:
+    """The test CPS authority under ``keys_dir``, created on first use."""
+    return TestAuthority.load_or_create(
+        settings.keys_path, CPS_TEST_CA_NAME, common_name=CPS_TEST_CA_COMMON_NAME
+    )
+
+
+def trusted_authorities_file(settings: Settings) -> Path | None:
+    """The PEM file of the authorities cards must be signed by: ``cps_ca_file``, else the
+    test authority's certificate if it exists, else ``None`` (no card can be accepted)."""
+    if settings.cps_ca_file:
+        return Path(settings.cps_ca_file)
+    cert_path, _ = TestAuthority.paths(settings.keys_path, CPS_TEST_CA_NAME)
+    return cert_path if cert_path.exists() else None
+
+
+def trusted_authorities(settings: Settings) -> tuple[x509.Certificate, ...]:
+    """The certificates of the trusted CPS authorities (re-read when the file changes).
+
+    Raises :class:`ConfigurationError` when ``cps_ca_file`` is set but unusable.
+    """
+    path = trusted_authorities_file(settings)
+    if path is None:
+        return ()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ConfigurationError(f"cps_ca_file: cannot read {path}: {exc.strerror}") from None
+    try:
+        return _load_authorities(str(path), mtime)
+    except PKIError as exc:
+        raise ConfigurationError(f"cps_ca_file: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _load_authorities(path: str, mtime_ns: int) -> tuple[x509.Certificate, ...]:
+    return tuple(load_certificates(path))
+
+
+# -- subject --------------------------------------------------------------------------------
+def card_subject(professional: Professional) -> x509.Name:
+    """The subject of ``professional``'s card certificate (format in the module docstring)."""
+    structure = None
+    for exercice in professional.exercices:
+        for activity in exercice.activities:
+            if activity.structure is not None:
+                structure = activity.structure
+                break
+        if structure is not None:
+            break
+    profession = professional.professions[0] if professional.professions else ""
+    return subject_name(
+        common_name=professional.national_id,
+        country="FR",
+        organization=(structure.raison_sociale[:_UB_NAME] or None) if structure else None,
+        organizational_unit=(structure.identifiant_technique[:_UB_NAME] or None)
+        if structure
+        else None,
+        title=PROFESSION_LABELS.get(profession, "")[:_UB_NAME] or None,
+        surname=professional.family_name or None,
+        given_name=professional.given_name or None,
+    )
+
+
+def national_id_from_subject(subject: x509.Name) -> str:
+    """The national identifier a card subject names (its one CN); raises
+    :class:`CardError` ``no_national_id`` otherwise."""
+    names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) == 1 and isinstance(names[0].value, str):
+        try:
+            national_id = parse_national_id(names[0].value)
+        except NationalIdError:
+            pass
+        else:
+            # The CN must be the identifier as written in the directory, not something
+            # parse_national_id had to tidy up (spaces, lower-case "ans").
+            if national_id.value == names[0].value:
+                return national_id.value
+    raise CardError(
+        "no_national_id",
+        "Le certificat présenté ne contient pas d'identifiant national de professionnel de "
+        "santé : ce n'est pas un certificat de carte CPS.",
+        "The certificate presented carries no national health-professional identifier: it "
+        "is not a CPS card certificate.",
+    )
+
+
+# -- issuing test cards ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class IssuedCard:
+    national_id: str
+    certificate: x509.Certificate
+    private_key: PrivateKey
+    authority: TestAuthority
+
+
+def issue_test_card(
+    settings: Settings,
+    professional: Professional,
+    *,
+    days: int = CARD_VALIDITY_DAYS,
+    not_before: datetime.datetime | None = None,
+    not_after: datetime.datetime | None = None,
+    registry: CardRegistry | None = None,
+) -> IssuedCard:
+    """A card certificate (RSA 2048, as CPS3 cards; ``clientAuth``, ``digitalSignature``)
+    for ``professional``, signed by the test authority and recorded in the registry."""
+    authority = card_authority(settings)
+    certificate, key = issue_certificate(
+        authority,
+        subject=card_subject(professional),
+        key_type="rsa-2048",
+        days=days,
+        not_before=not_before,
+        not_after=not_after,
+        key_usage=("digital_signature",),
+        extended_key_usages=(CLIENT_AUTH,),
+    )
+    (registry or CardRegistry.for_settings(settings)).record_issued(
+        certificate, professional.national_id
+    )
+    return IssuedCard(professional.national_id, certificate, key, authority)
+
+
+# -- verification ---------------------------------------------------------------------------
+def _date(value: datetime.datetime, language: str) -> str:
+    return value.strftime("%d/%m/%Y %H:%M UTC" if language == "fr" else "%Y-%m-%d %H:%M UTC")
+
+
+def _issuer_of(certificate: x509.Certificate, authorities: tuple[x509.Certificate, ...], now):
+    """The trusted authority that signed ``certificate`` (RFC 5280 §6.1.3 (a)), or None."""
+    for ca in authorities:
+        if ca.subject != certificate.issuer:
+            continue
+        if not (ca.not_valid_before_utc <= now <= ca.not_valid_after_utc):
+            continue
+        try:
+            constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            continue  # RFC 5280 §4.2.1.9: a CA certificate carries basicConstraints
+        if not constraints.ca:
+            continue
+        try:
+            usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+        except x509.ExtensionNotFound:
+            usage = None
+        if usage is not None and not usage.key_cert_sign:
+            continue
+        try:
+            certificate.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return ca
+    return None
+
+
+def _check_usage(certificate: x509.Certificate) -> None:
+    """End-entity certificate for TLS client authentication (RFC 5280 §4.2.1.3, §4.2.1.9,
+    §4.2.1.12); an unrecognised critical extension is refused (§4.2)."""
+    wrong = CardError(
+        "wrong_usage",
+        "Le certificat présenté n'est pas un certificat d'authentification de carte CPS "
+        "(usage non prévu pour une connexion).",
+        "The certificate presented is not a CPS card authentication certificate (its usage "
+        "does not allow logging in).",
+    )
+    extensions = certificate.extensions
+    for extension in extensions:
+        if extension.critical and isinstance(extension.value, x509.UnrecognizedExtension):
+            raise wrong
+    try:
+        if extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            raise wrong
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        if not extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
+            raise wrong
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        purposes = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if CLIENT_AUTH not in purposes and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in purposes:
+        raise wrong
+
+
+def verify_card_certificate(
+    certificate: x509.Certificate | None,
+    settings: Settings,
+    *,
+    directory: Directory | None = None,
+    registry: CardRegistry | None = None,
+    now: datetime.datetime | None = None,
+) -> str:
+    """The national identifier of the professional ``certificate`` logs in, or
+    :class:`CardError`.
+
+    Checks, in order: a certificate was presented (``no_certificate``); it is signed by a
+    trusted CPS authority (``untrusted_issuer``); ``now`` lies in its validity period
+    (``not_yet_valid``, ``expired``); it is an end-entity client-authentication certificate
+    (``wrong_usage``); it is not revoked (``revoked``); its CN is a national identifier
+    (``no_national_id``) of a professional of the directory (``unknown_professional``) who
+    is active (``inactive_professional``). ``directory`` defaults to the one of the settings.
+    """
+    if certificate is None:
+        raise CardError(
+            "no_certificate",
+            "Aucune carte CPS n'a été présentée. Insérez votre carte dans le lecteur, vérifiez "
+            "que le logiciel de la carte (Cryptolib CPS) est installé, puis réessayez.",
+            "No CPS card was presented. Insert your card in the reader, check that the card "
+            "software (CPS Cryptolib) is installed, then try again.",
+        )
+    now = now or datetime.datetime.now(datetime.UTC)
+    authorities = trusted_authorities(settings)
+    if _issuer_of(certificate, authorities, now) is None:
+        issuer = name_text(certificate.issuer)
+        raise CardError(
+            "untrusted_issuer",
+            "Le certificat présenté n'a pas été émis par une autorité de certification CPS "
+            f"reconnue par ce serveur (émetteur : {issuer}).",
+            "The certificate presented was not issued by a CPS certification authority this "
+            f"server trusts (issuer: {issuer}).",
+        )
+    if now < certificate.not_valid_before_utc:
+        start = certificate.not_valid_before_utc
+        raise CardError(
+            "not_yet_valid",
+            f"Le certificat de cette carte CPS n'est valide qu'à partir du {_date(start, 'fr')}.",
+            f"This CPS card certificate is only valid from {_date(start, 'en')}.",
+        )
+    if now > certificate.not_valid_after_utc:
+        end = certificate.not_valid_after_utc
+        raise CardError(
+            "expired",
+            f"Cette carte CPS a expiré le {_date(end, 'fr')}. Utilisez votre nouvelle carte, "
+            "ou connectez-vous avec votre e-CPS.",
+            f"This CPS card expired on {_date(end, 'en')}. Use your new card, or log in with "
+            "your e-CPS.",
+        )
+    _check_usage(certificate)
+    if (registry or CardRegistry.for_settings(settings)).is_revoked(certificate):
+        raise CardError(
+            "revoked",
+            "Cette carte CPS a été révoquée (perte, vol ou remplacement) : elle ne permet plus "
+            "de se connecter. Utilisez votre nouvelle carte, ou votre e-CPS.",
+            "This CPS card has been revoked (lost, stolen or replaced): it can no longer be "
+            "used to log in. Use your new card, or your e-CPS.",
+        )
+    national_id = national_id_from_subject(certificate.subject)
+    owned = directory is None
+    directory = directory or Directory.for_settings(settings)
+    try:
+        professional = directory.get(national_id)
+    finally:
+        if owned:
+            directory.close()
+    if professional is None:
+        raise CardError(
+            "unknown_professional",
+            f"Cette carte porte l'identifiant {national_id}, qui ne figure pas dans l'annuaire "
+            "des professionnels de santé : connexion impossible.",
+            f"This card carries the identifier {national_id}, which is not in the health "
+            "professionals directory: login refused.",
+        )
+    if not professional.is_active:
+        raise CardError(
+            "inactive_professional",
+            f"Le compte {national_id} n'est plus actif dans l'annuaire : connexion impossible.",
+            f"Account {national_id} is no longer active in the directory: login refused.",
+        )
+    return national_id

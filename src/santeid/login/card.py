@@ -1,0 +1,116 @@
+"""CPS-card login: ``GET {issuer}/login-actions/card?tx=…`` (endpoint ``login_card.card``).
+
+The login page links here ("Se connecter avec une carte CPS"). The browser reaches this URL
+over mutual TLS, presenting the card's authentication certificate (psc.md §13: card +
+PC/SC reader + the CPS middleware, which asks for the PIN); a TLS-terminating proxy may
+present it on the browser's behalf (``santeid.tls``). The certificate is verified
+(``santeid.cps.cards.verify_card_certificate``) and the login transaction approved with
+``authMode`` ``CARD``, ``acr`` = ``card_acr`` (``eidas3`` as PSC, psc.md §11) and ``amr``
+``["sc", "pin", "hwk", "mfa"]`` (RFC 8176 §2), then the browser goes on to
+``login.complete``. Any failure is a page saying what is wrong, in the transaction's
+language, with a link back to the login page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint
+from flask import redirect
+from flask import render_template
+from flask import url_for
+
+from santeid.cps.cards import CARD_AMR
+from santeid.cps.cards import CARD_AUTH_MODE
+from santeid.cps.cards import CPS_TEST_CA_NAME
+from santeid.cps.cards import CardError
+from santeid.cps.cards import trusted_authorities
+from santeid.cps.cards import trusted_authorities_file
+from santeid.cps.cards import verify_card_certificate
+from santeid.login.views import load_transaction
+from santeid.pki import serial_hex
+from santeid.services import services
+from santeid.tls import client_certificate
+from santeid.tls import parse_trusted_proxies
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("login_card", __name__)
+
+#: Texts of the card error page (the reasons themselves are in ``CardError``).
+TEXTS = {
+    "fr": {
+        "title": "Connexion par carte CPS impossible",
+        "back": "Revenir à la page de connexion",
+    },
+    "en": {
+        "title": "CPS card login failed",
+        "back": "Back to the login page",
+    },
+}
+
+
+@bp.route("/card")
+def card():
+    """Log in with the CPS card certificate presented on this connection."""
+    txid, tx, t = load_transaction()
+    if tx["state"] == "approved":
+        return redirect(url_for("login.complete", tx=txid))
+    svc = services()
+    settings = svc.settings
+    certificate = client_certificate(settings)
+    try:
+        national_id = verify_card_certificate(certificate, settings, directory=svc.directory)
+    except CardError as exc:
+        serial = serial_hex(certificate) if certificate is not None else "-"
+        log.info("card login refused: %s (certificate serial %s)", exc.code, serial)
+        texts = TEXTS.get(t.locale, TEXTS["fr"])
+        page = render_template(
+            "card_error.html",
+            t=t,
+            title=texts["title"],
+            detail=exc.message(t.locale),
+            code=exc.code,
+            back_url=url_for("login.authenticate", tx=txid),
+            back_label=texts["back"],
+        )
+        return page, exc.status
+    approved = svc.transactions.approve(
+        txid,
+        from_states=("identify", "waiting", "failed"),
+        national_id=national_id,
+        auth_mode=CARD_AUTH_MODE,
+        acr=settings.card_acr,
+        amr=CARD_AMR,
+    )
+    if approved is None:
+        # Finished or cancelled meanwhile (another tab): the login page knows what to show.
+        return redirect(url_for("login.authenticate", tx=txid))
+    if tx.get("ecps_request") and svc.ecps is not None:
+        # An e-CPS request may still be shown on the phone: withdraw it.
+        svc.ecps.cancel_request(tx["ecps_request"])
+    log.info("card login: %s (certificate serial %s)", national_id, serial_hex(certificate))
+    return redirect(url_for("login.complete", tx=txid))
+
+
+def init_app(app, url_prefix: str) -> None:
+    """Mount the card route under ``url_prefix`` (the login pages' prefix) and check the
+    TLS-related settings now rather than at the first card login."""
+    settings = app.extensions["santeid"].settings
+    parse_trusted_proxies(settings.trusted_proxies)  # ConfigurationError if malformed
+    trusted_authorities(settings)  # ConfigurationError if cps_ca_file is unusable
+    if settings.tls_client_cert_header and not settings.trusted_proxies:
+        log.warning(
+            "tls_client_cert_header is set but trusted_proxies is empty: the header will be "
+            "ignored from every address"
+        )
+    source = trusted_authorities_file(settings)
+    if source is None:
+        log.info("no CPS authority configured (cps_ca_file) or created yet: card logins fail")
+    elif not settings.cps_ca_file and not settings.sandbox:
+        log.warning(
+            "card certificates are checked against the TEST authority %s: set cps_ca_file "
+            "to the IGC-Santé authorities in production",
+            source.with_name(CPS_TEST_CA_NAME + ".pem"),
+        )
+    app.register_blueprint(bp, url_prefix=url_prefix)

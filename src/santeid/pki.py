@@ -1,0 +1,468 @@
+"""A small test PKI: self-signed test authorities and the certificates they issue.
+
+Real deployments chain to IGC-Santé (the ANS public-key infrastructure, psc.md §3; its
+"TEST AC IGC-SANTE …" authorities in qualification, insi.md §7). Tests, the sandbox and
+developers need the same shapes without ANS: this module makes them with ``cryptography``.
+
+* :class:`TestAuthority` — a self-signed certification authority kept as two PEM files in a
+  directory (``{name}.pem`` 0644, ``{name}.key`` 0600), created **once** and reused: every
+  later call, in any process, loads the same key and certificate.
+* :func:`issue_certificate` — an end-entity certificate (RFC 5280 §4.1) with the subject,
+  key type, validity, key usage, extended key usages and serial number the caller chooses.
+* :func:`issue_server_certificate` — a TLS server certificate for the dev server.
+* :func:`subject_name` and the PEM helpers (:func:`write_credentials` writes ``cert.pem``,
+  ``key.pem`` and ``ca.pem``, the bundle every ``santeid … issue-…`` command hands out).
+
+Users: CPS card certificates (``santeid.cps``), the dev TLS certificate (``santeid tls
+dev-cert``) and INSi establishment certificates (CN ``INSI-AUTO`` / ``INSI-MANU``, insi.md §7).
+Nothing here is meant for production keys: private keys are written unencrypted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import ipaddress
+import os
+import tempfile
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from typing import get_args
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import NameOID
+
+__all__ = [
+    "CLIENT_AUTH",
+    "SERVER_AUTH",
+    "KeyType",
+    "PKIError",
+    "PrivateKey",
+    "TestAuthority",
+    "certificate_pem",
+    "generate_private_key",
+    "issue_certificate",
+    "issue_server_certificate",
+    "load_certificates",
+    "load_private_key",
+    "name_text",
+    "private_key_pem",
+    "serial_hex",
+    "subject_name",
+    "write_credentials",
+    "write_pem",
+]
+
+#: RFC 5280 §4.2.1.12 ``id-kp-clientAuth`` / ``id-kp-serverAuth``.
+CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
+SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
+
+#: Key algorithms on offer. CPS cards and IGC-Santé use RSA; EC keys are quicker for tests.
+KeyType = Literal["rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+#: Leeway subtracted from "now" for ``notBefore``: a machine whose clock is a little behind
+#: must not see a certificate issued a second ago as not yet valid.
+CLOCK_SKEW = datetime.timedelta(minutes=5)
+
+#: ``KeyUsage`` flag names accepted by :func:`issue_certificate` (RFC 5280 §4.2.1.3).
+KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+)
+
+
+class PKIError(Exception):
+    """A test authority or certificate file cannot be used; the message says what to do."""
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def generate_private_key(key_type: KeyType = "rsa-2048") -> PrivateKey:
+    """A new private key of ``key_type``."""
+    if key_type.startswith("rsa-"):
+        size = int(key_type.removeprefix("rsa-"))
+        if size not in (2048, 3072, 4096):
+            raise PKIError(f"unsupported RSA key size {size}")
+        return rsa.generate_private_key(public_exponent=65537, key_size=size)
+    curves: dict[str, ec.EllipticCurve] = {"ec-p256": ec.SECP256R1(), "ec-p384": ec.SECP384R1()}
+    if key_type not in curves:
+        raise PKIError(f"unsupported key type {key_type!r}: one of {', '.join(get_args(KeyType))}")
+    return ec.generate_private_key(curves[key_type])
+
+
+def subject_name(
+    *,
+    common_name: str,
+    country: str | None = None,
+    organization: str | None = None,
+    organizational_unit: str | None = None,
+    title: str | None = None,
+    surname: str | None = None,
+    given_name: str | None = None,
+    serial_number: str | None = None,
+) -> x509.Name:
+    """A distinguished name (RFC 5280 §4.1.2.6) in the order IGC-Santé certificates use:
+    ``C, O, OU, title, SN, GN, serialNumber, CN`` — attributes left at ``None`` are omitted.
+
+    Examples: a CPS card ``subject_name(common_name="810000000004", country="FR",
+    surname="LEGRAND", given_name="ANTOINE", title="Médecin")``; an INSi establishment
+    certificate ``subject_name(common_name="INSI-AUTO", country="FR",
+    organizational_unit="<FINESS or SIRET>", organization="<structure name>")``.
+    """
+    parts: list[tuple[x509.ObjectIdentifier, str | None]] = [
+        (NameOID.COUNTRY_NAME, country),
+        (NameOID.ORGANIZATION_NAME, organization),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, organizational_unit),
+        (NameOID.TITLE, title),
+        (NameOID.SURNAME, surname),
+        (NameOID.GIVEN_NAME, given_name),
+        (NameOID.SERIAL_NUMBER, serial_number),
+        (NameOID.COMMON_NAME, common_name),
+    ]
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts if value])
+
+
+#: Short names for display (RFC 4514 only knows CN, O, OU, C… and prints the rest as OIDs).
+_SHORT_NAMES = {NameOID.GIVEN_NAME: "GN", NameOID.SURNAME: "SN", NameOID.TITLE: "T"}
+
+
+def name_text(name: x509.Name) -> str:
+    """``name`` as an RFC 4514 string with the usual short names for GN, SN and title."""
+    return name.rfc4514_string(_SHORT_NAMES)
+
+
+def serial_hex(certificate: x509.Certificate) -> str:
+    """The serial number as upper-case hexadecimal, as ``openssl x509 -serial`` prints it."""
+    return format(certificate.serial_number, "X")
+
+
+# -- PEM ------------------------------------------------------------------------------------
+def certificate_pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def private_key_pem(key: PrivateKey) -> bytes:
+    """Unencrypted PKCS#8 PEM (``-----BEGIN PRIVATE KEY-----``): test keys only."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def write_pem(path: Path | str, data: bytes, *, mode: int) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file, then rename) with ``mode``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_certificates(path: Path | str) -> list[x509.Certificate]:
+    """Every certificate of a PEM file (a bundle may hold several)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PKIError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        certificates = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise PKIError(f"{path}: not a PEM certificate file ({exc})") from None
+    return certificates
+
+
+def load_private_key(path: Path | str) -> PrivateKey:
+    path = Path(path)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise PKIError(f"{path}: cannot load an unencrypted PEM private key ({exc})") from None
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise PKIError(f"{path}: only RSA and EC keys are supported")
+    return key
+
+
+def write_credentials(
+    out_dir: Path | str,
+    certificate: x509.Certificate,
+    key: PrivateKey,
+    authority: TestAuthority,
+) -> dict[str, Path]:
+    """Write ``cert.pem`` (0644), ``key.pem`` (0600) and ``ca.pem`` (0644, the authority's
+    certificate: what the other side must trust) into ``out_dir``; return the three paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return {
+        "cert": write_pem(out / "cert.pem", certificate_pem(certificate), mode=0o644),
+        "key": write_pem(out / "key.pem", private_key_pem(key), mode=0o600),
+        "ca": write_pem(out / "ca.pem", certificate_pem(authority.certificate), mode=0o644),
+    }
+
+
+# -- authorities ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TestAuthority:
+    """A self-signed test certification authority stored as ``{directory}/{name}.pem`` and
+    ``{directory}/{name}.key``.
+
+    ``load_or_create`` makes it once; concurrent callers (several workers, parallel
+    commands) serialise on ``.{name}.lock`` and all end up with the same authority.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    name: str
+    directory: Path
+    certificate: x509.Certificate
+    private_key: PrivateKey
+
+    #: Lifetime of a new authority.
+    VALIDITY = datetime.timedelta(days=3650)
+
+    @staticmethod
+    def paths(directory: Path | str, name: str) -> tuple[Path, Path]:
+        """``(certificate file, key file)`` of the authority ``name`` in ``directory``."""
+        directory = Path(directory)
+        return directory / f"{name}.pem", directory / f"{name}.key"
+
+    @property
+    def cert_path(self) -> Path:
+        return self.paths(self.directory, self.name)[0]
+
+    @property
+    def key_path(self) -> Path:
+        return self.paths(self.directory, self.name)[1]
+
+    @property
+    def common_name(self) -> str:
+        values = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(values[0].value) if values else ""
+
+    @classmethod
+    def load(cls, directory: Path | str, name: str) -> TestAuthority | None:
+        """The authority if both of its files exist, else ``None``."""
+        directory = Path(directory)
+        cert_path, key_path = cls.paths(directory, name)
+        if not cert_path.exists() and not key_path.exists():
+            return None
+        if not (cert_path.exists() and key_path.exists()):
+            present, missing = (
+                (cert_path, key_path) if cert_path.exists() else (key_path, cert_path)
+            )
+            raise PKIError(
+                f"test authority {name!r}: {present} exists but {missing} does not; "
+                "restore it, or delete both files to create a new authority"
+            )
+        certificates = load_certificates(cert_path)
+        return cls(
+            name=name,
+            directory=directory,
+            certificate=certificates[0],
+            private_key=load_private_key(key_path),
+        )
+
+    @classmethod
+    def load_or_create(
+        cls,
+        directory: Path | str,
+        name: str,
+        *,
+        common_name: str,
+        organization: str = "santeid (TEST)",
+        key_type: KeyType = "rsa-3072",
+    ) -> TestAuthority:
+        """The authority ``name``, created on first call (self-signed, 10 years, RFC 5280
+        §4.2.1.9 ``cA=TRUE, pathLen=0``). Later calls return it unchanged, whatever
+        ``common_name`` they pass."""
+        directory = Path(directory)
+        existing = cls.load(directory, name)
+        if existing is not None:
+            return existing
+        with _locked(directory, name):
+            existing = cls.load(directory, name)  # another process may have just made it
+            if existing is not None:
+                return existing
+            key = generate_private_key(key_type)
+            certificate = _self_signed(key, common_name=common_name, organization=organization)
+            cert_path, key_path = cls.paths(directory, name)
+            # Key first: a certificate on disk always has its key next to it.
+            write_pem(key_path, private_key_pem(key), mode=0o600)
+            write_pem(cert_path, certificate_pem(certificate), mode=0o644)
+            return cls(name=name, directory=directory, certificate=certificate, private_key=key)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path, name: str) -> Iterator[None]:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(directory / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _self_signed(key: PrivateKey, *, common_name: str, organization: str) -> x509.Certificate:
+    name = subject_name(common_name=common_name, country="FR", organization=organization)
+    now = _now()
+    public = key.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(now + TestAuthority.VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+# -- end-entity certificates ----------------------------------------------------------------
+def issue_certificate(
+    authority: TestAuthority,
+    *,
+    subject: x509.Name,
+    key_type: KeyType = "rsa-2048",
+    days: int = 1095,
+    not_before: datetime.datetime | None = None,
+    not_after: datetime.datetime | None = None,
+    key_usage: Iterable[str] = ("digital_signature",),
+    extended_key_usages: Sequence[x509.ObjectIdentifier] = (CLIENT_AUTH,),
+    serial: int | None = None,
+    dns_names: Sequence[str] = (),
+    ip_addresses: Sequence[str] = (),
+    key: PrivateKey | None = None,
+) -> tuple[x509.Certificate, PrivateKey]:
+    """An end-entity certificate signed by ``authority``, and its private key.
+
+    Validity is ``not_before`` (default: now minus :data:`CLOCK_SKEW`) to ``not_after``
+    (default: ``not_before + days``); pass both in the past for an expired certificate, or
+    both in the future for a not-yet-valid one. Extensions (RFC 5280 §4.2): critical
+    ``basicConstraints cA=FALSE`` and ``keyUsage`` (``key_usage`` names, see
+    :data:`KEY_USAGES`), ``extKeyUsage`` (default ``clientAuth``; empty = omitted),
+    subject/authority key identifiers, and ``subjectAltName`` when hosts are given.
+    ``serial`` defaults to a random 159-bit number (RFC 5280 §4.1.2.2: at most 20 octets).
+    """
+    usages = set(key_usage)
+    unknown = usages - set(KEY_USAGES)
+    if unknown:
+        raise PKIError(f"unknown key usage {sorted(unknown)}: choose among {KEY_USAGES}")
+    key = key or generate_private_key(key_type)
+    start = not_before or (_now() - CLOCK_SKEW)
+    end = not_after or (start + datetime.timedelta(days=days))
+    if end <= start:
+        raise PKIError("not_after must be later than not_before")
+    public = key.public_key()
+    ca_public = authority.private_key.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(authority.certificate.subject)
+        .public_key(public)
+        .serial_number(serial if serial is not None else x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                **{name: name in usages for name in KEY_USAGES},
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_public), critical=False
+        )
+    )
+    if extended_key_usages:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage(list(extended_key_usages)), critical=False
+        )
+    alt_names: list[x509.GeneralName] = [x509.DNSName(h) for h in dns_names]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    if alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    certificate = builder.sign(authority.private_key, hashes.SHA256())
+    return certificate, key
+
+
+def issue_server_certificate(
+    authority: TestAuthority,
+    hosts: Sequence[str] = ("127.0.0.1", "localhost"),
+    *,
+    days: int = 397,
+) -> tuple[x509.Certificate, PrivateKey]:
+    """A TLS server certificate (``serverAuth``, EC P-256) for ``hosts``: IP addresses go
+    into ``subjectAltName`` as iPAddress, names as dNSName (RFC 6125 §6.4); the first host
+    is also the CN."""
+    if not hosts:
+        raise PKIError("a server certificate needs at least one host name or address")
+    dns_names: list[str] = []
+    ip_addresses: list[str] = []
+    for host in hosts:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            dns_names.append(host)
+        else:
+            ip_addresses.append(host)
+    return issue_certificate(
+        authority,
+        subject=subject_name(common_name=hosts[0], organization="santeid (TEST)"),
+        key_type="ec-p256",
+        days=days,
+        key_usage=("digital_signature",),
+        extended_key_usages=(SERVER_AUTH,),
+        dns_names=dns_names,
+        ip_addresses=ip_addresses,
+    )

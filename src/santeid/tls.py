@@ -1,0 +1,218 @@
+"""TLS with optional client certificates: the server side of mutual TLS (RFC 8446 §4.3.2,
+RFC 5246 §7.4.4), and the client certificate of the current request.
+
+Pro Santé Connect authenticates CPS cards (psc.md §11, §13) and machine clients (psc.md §3)
+with IGC-Santé certificates presented in the TLS handshake; INSi does the same for
+establishment certificates ``INSI-AUTO`` / ``INSI-MANU`` (insi.md §7). santeid sees the
+certificate either way:
+
+* **direct TLS** (``santeid serve --tls-cert … --tls-key … --client-ca …``): the server
+  *requests* a certificate, but does not require one (``CERT_OPTIONAL``), so pages that need
+  none keep working; a certificate that does not chain to ``--client-ca`` fails the handshake.
+  :func:`client_certificate` reads it from the connection (Werkzeug's ``werkzeug.socket``,
+  gunicorn's ``gunicorn.socket``).
+* **behind a TLS-terminating proxy** (nginx, HAProxy): the proxy forwards the certificate in
+  the ``tls_client_cert_header`` header (nginx ``$ssl_client_escaped_cert``: URL-encoded PEM).
+  The header is believed only from ``trusted_proxies``; from anywhere else it is ignored and
+  logged, since anyone can send a header.
+
+The certificate returned is *presented*, not *trusted*: callers verify it against their own
+authorities (``santeid.cps.cards.verify_card_certificate`` for cards).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import ipaddress
+import logging
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from cryptography import x509
+from flask import request
+
+from santeid.settings import ConfigurationError
+from santeid.settings import Settings
+
+__all__ = [
+    "TLS_TEST_CA_COMMON_NAME",
+    "TLS_TEST_CA_NAME",
+    "client_certificate",
+    "is_trusted_proxy",
+    "parse_forwarded_certificate",
+    "parse_trusted_proxies",
+    "peer_certificate_der",
+    "server_ssl_context",
+]
+
+log = logging.getLogger(__name__)
+
+#: The test authority that signs dev server certificates (``santeid tls dev-cert``),
+#: stored as ``{keys_dir}/tls-test-ca.pem`` / ``.key``.
+TLS_TEST_CA_NAME = "tls-test-ca"
+TLS_TEST_CA_COMMON_NAME = "TEST AC SANTEID SERVEURS"
+
+#: WSGI environ keys under which servers expose the client connection.
+SOCKET_ENVIRON_KEYS = ("werkzeug.socket", "gunicorn.socket")
+
+#: Header values meaning "no certificate" (nginx sends an empty value; some proxies a dash).
+_NO_CERTIFICATE = ("", "-", "(null)")
+
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+_PEM_END = "-----END CERTIFICATE-----"
+
+
+class _DeferredHandshakeContext(ssl.SSLContext):
+    """Sockets it wraps do not handshake on ``accept()``: the handshake happens on the first
+    read, in the thread serving the connection. Werkzeug's server accepts connections in one
+    thread; a handshake there would stall every client while one browser waits for its
+    card's PIN (the middleware asks for it during the handshake)."""
+
+    def wrap_socket(self, sock, *args, **kwargs):  # type: ignore[override]
+        kwargs["do_handshake_on_connect"] = False
+        if len(args) > 1:  # (server_side, do_handshake_on_connect, …) given positionally
+            args = (args[0], False, *args[2:])
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+def server_ssl_context(
+    cert: Path | str,
+    key: Path | str,
+    client_ca: Path | str | None = None,
+    *,
+    defer_handshake: bool = True,
+) -> ssl.SSLContext:
+    """A server context: TLS 1.2 or later, ``cert``/``key`` as the server's credentials and,
+    with ``client_ca``, a client certificate **requested but optional**
+    (``ssl.CERT_OPTIONAL``): a client may present none, but one it presents must chain to a
+    certificate of ``client_ca`` (a PEM bundle) or the handshake fails (``unknown_ca``).
+
+    With ``defer_handshake`` (the default), sockets wrapped by this context handshake on
+    their first read rather than inside ``accept()`` (see :class:`_DeferredHandshakeContext`).
+    """
+    context_class = _DeferredHandshakeContext if defer_handshake else ssl.SSLContext
+    context = context_class(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"cannot load the TLS certificate {cert} with key {key}: {exc}"
+        ) from None
+    if client_ca:
+        try:
+            context.load_verify_locations(cafile=str(client_ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"cannot load the client CA file {client_ca}: {exc}") from None
+        context.verify_mode = ssl.CERT_OPTIONAL
+    else:
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def peer_certificate_der(environ: Mapping[str, Any]) -> bytes | None:
+    """DER bytes of the certificate the client presented on this TLS connection, if any."""
+    for name in SOCKET_ENVIRON_KEYS:
+        getpeercert = getattr(environ.get(name), "getpeercert", None)
+        if getpeercert is None:
+            continue  # absent, or a plain-TCP socket
+        try:
+            der = getpeercert(binary_form=True)
+        except ValueError:  # handshake not finished
+            return None
+        if der:
+            return der
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def parse_trusted_proxies(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``trusted_proxies``: comma- (or space-) separated addresses and CIDR ranges."""
+    networks = []
+    for item in value.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"trusted_proxies: {item!r} is not an IP address or CIDR range "
+                "(e.g. 127.0.0.1, 10.0.0.0/8, ::1)"
+            ) from None
+    return tuple(networks)
+
+
+def is_trusted_proxy(address: str | None, trusted_proxies: str) -> bool:
+    """Whether ``address`` (``request.remote_addr``) is one of ``trusted_proxies``."""
+    if not address or not trusted_proxies:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    candidates = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        candidates.append(ip.ipv4_mapped)
+    networks = parse_trusted_proxies(trusted_proxies)
+    return any(c in n for c in candidates for n in networks if c.version == n.version)
+
+
+def parse_forwarded_certificate(value: str) -> x509.Certificate:
+    """The certificate in a proxy header: URL-encoded PEM (nginx ``$ssl_client_escaped_cert``),
+    plain PEM (line breaks possibly turned into spaces or tabs), or base64 DER (HAProxy
+    ``%[ssl_c_der,base64]``, Traefik). Raises ``ValueError`` if it is none of these."""
+    text = unquote(value.strip())
+    if _PEM_BEGIN in text:
+        body = text.split(_PEM_BEGIN, 1)[1].split(_PEM_END, 1)[0]
+    else:
+        body = text
+    try:
+        der = base64.b64decode("".join(body.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64") from None
+    return x509.load_der_x509_certificate(der)
+
+
+def client_certificate(settings: Settings | None = None) -> x509.Certificate | None:
+    """The client certificate of the current Flask request, or ``None``.
+
+    From a trusted proxy (``request.remote_addr`` in ``trusted_proxies``) with
+    ``tls_client_cert_header`` set, the header is authoritative; otherwise the certificate of
+    the TLS connection itself. A certificate header from any other address is ignored and
+    logged. ``settings`` defaults to the app's (``santeid.services``).
+    """
+    if settings is None:
+        from santeid.services import services
+
+        settings = services().settings
+    header = settings.tls_client_cert_header
+    if header:
+        remote = request.remote_addr
+        value = request.headers.get(header)
+        if is_trusted_proxy(remote, settings.trusted_proxies):
+            if value is None or value.strip() in _NO_CERTIFICATE:
+                return None
+            try:
+                return parse_forwarded_certificate(value)
+            except ValueError:
+                log.warning("unreadable certificate in %s from proxy %s: ignored", header, remote)
+                return None
+        if value is not None:
+            log.warning(
+                "%s header from %s ignored: that address is not in trusted_proxies",
+                header,
+                remote,
+            )
+    der = peer_certificate_der(request.environ)
+    if der is None:
+        return None
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:  # the TLS stack accepted it, so this should not happen
+        log.warning(
+            "unreadable client certificate on the TLS connection from %s", request.remote_addr
+        )
+        return None

@@ -1,0 +1,222 @@
+"""The test PKI (``santeid.pki``): authorities made once, certificates that chain."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import stat
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import NameOID
+from cryptography.x509.verification import Criticality
+from cryptography.x509.verification import ExtensionPolicy
+from cryptography.x509.verification import PolicyBuilder
+from cryptography.x509.verification import Store
+
+from santeid.pki import CLIENT_AUTH
+from santeid.pki import PKIError
+from santeid.pki import TestAuthority
+from santeid.pki import issue_certificate
+from santeid.pki import issue_server_certificate
+from santeid.pki import load_certificates
+from santeid.pki import load_private_key
+from santeid.pki import name_text
+from santeid.pki import serial_hex
+from santeid.pki import subject_name
+from santeid.pki import write_credentials
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def ca(tmp_path) -> TestAuthority:
+    return TestAuthority.load_or_create(
+        tmp_path / "keys", "unit-ca", common_name="TEST AC UNIT", key_type="ec-p256"
+    )
+
+
+def test_authority_is_created_once_and_reused(tmp_path):
+    keys = tmp_path / "keys"
+    first = TestAuthority.load_or_create(keys, "cps-test-ca", common_name="TEST AC ONE")
+    again = TestAuthority.load_or_create(keys, "cps-test-ca", common_name="ANOTHER NAME")
+    assert again.certificate == first.certificate
+    assert again.common_name == "TEST AC ONE"  # the name of a later call is ignored
+    assert first.cert_path == keys / "cps-test-ca.pem"
+    assert first.key_path == keys / "cps-test-ca.key"
+    assert _mode(first.key_path) == 0o600
+    assert _mode(first.cert_path) == 0o644
+    assert _mode(keys) == 0o700
+    assert load_private_key(first.key_path).public_key() == first.certificate.public_key()
+    # Self-signed CA, RFC 5280 §4.2.1.9 / §4.2.1.3.
+    cert = first.certificate
+    assert cert.subject == cert.issuer
+    cert.verify_directly_issued_by(cert)
+    constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert constraints.critical and constraints.value.ca and constraints.value.path_length == 0
+    assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    assert isinstance(first.private_key, rsa.RSAPrivateKey)
+
+
+def test_concurrent_creation_yields_one_authority(tmp_path):
+    keys = tmp_path / "keys"
+
+    def create(_):
+        return TestAuthority.load_or_create(
+            keys, "race-ca", common_name="TEST AC RACE", key_type="ec-p256"
+        ).certificate
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        certificates = list(pool.map(create, range(8)))
+    assert len({serial_hex(c) for c in certificates}) == 1
+    assert sorted(p.name for p in keys.iterdir()) == [".race-ca.lock", "race-ca.key", "race-ca.pem"]
+
+
+def test_half_an_authority_is_an_error_not_a_new_authority(tmp_path, ca):
+    ca.key_path.unlink()
+    with pytest.raises(PKIError, match="delete both files"):
+        TestAuthority.load_or_create(ca.directory, "unit-ca", common_name="TEST AC UNIT")
+    assert TestAuthority.load(tmp_path / "elsewhere", "unit-ca") is None
+
+
+def test_issued_client_certificate_chains_and_carries_the_requested_profile(ca):
+    subject = subject_name(
+        common_name="810000000004",
+        country="FR",
+        organization="CABINET",
+        surname="LEGRAND",
+        given_name="ANTOINE",
+        title="Médecin",
+    )
+    cert, key = issue_certificate(ca, subject=subject, serial=0x1234ABCD, days=10)
+    cert.verify_directly_issued_by(ca.certificate)
+    assert cert.issuer == ca.certificate.subject
+    assert cert.subject == subject
+    assert serial_hex(cert) == "1234ABCD"
+    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
+    assert key.public_key() == cert.public_key()
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(days=10)
+    ext = cert.extensions
+    assert ext.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    usage = ext.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical and usage.value.digital_signature and not usage.value.key_encipherment
+    assert list(ext.get_extension_for_class(x509.ExtendedKeyUsage).value) == [CLIENT_AUTH]
+    aki = ext.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    assert aki == ski.value.digest
+    # IGC-Santé attribute order, with readable short names.
+    assert name_text(cert.subject) == (
+        "CN=810000000004,GN=ANTOINE,SN=LEGRAND,T=Médecin,O=CABINET,C=FR"
+    )
+    # cryptography's strict path validation accepts it as a TLS client certificate, once
+    # told that card certificates name their holder in the subject, not in subjectAltName.
+    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+        x509.SubjectAlternativeName, Criticality.AGNOSTIC, None
+    )
+    verifier = (
+        PolicyBuilder()
+        .store(Store([ca.certificate]))
+        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
+        .build_client_verifier()
+    )
+    verified = verifier.verify(cert, [])
+    assert verified.chain[-1] == ca.certificate
+
+
+def test_validity_can_be_set_in_the_past_or_the_future(ca):
+    now = datetime.datetime.now(datetime.UTC)
+    subject = subject_name(common_name="x")
+    expired, _ = issue_certificate(
+        ca,
+        subject=subject,
+        key_type="ec-p256",
+        not_before=now - datetime.timedelta(days=10),
+        not_after=now - datetime.timedelta(days=1),
+    )
+    assert expired.not_valid_after_utc < now
+    future, _ = issue_certificate(
+        ca, subject=subject, key_type="ec-p256", not_before=now + datetime.timedelta(days=1)
+    )
+    assert future.not_valid_before_utc > now
+    with pytest.raises(PKIError, match="later"):
+        issue_certificate(ca, subject=subject, not_before=now, not_after=now)
+
+
+def test_key_types_usages_and_errors(ca):
+    subject = subject_name(common_name="x")
+    cert, key = issue_certificate(
+        ca,
+        subject=subject,
+        key_type="ec-p384",
+        key_usage=("digital_signature", "key_encipherment"),
+        extended_key_usages=(),
+    )
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1"
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_encipherment
+    with pytest.raises(PKIError, match="unknown key usage"):
+        issue_certificate(ca, subject=subject, key_usage=("key_cert_sign",))
+    with pytest.raises(PKIError, match="unsupported key type"):
+        issue_certificate(ca, subject=subject, key_type="dsa-1024")  # type: ignore[arg-type]
+
+
+def test_server_certificate_names_every_host(ca):
+    cert, _ = issue_server_certificate(ca, ["127.0.0.1", "localhost", "idp.test", "::1"])
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["localhost", "idp.test"]
+    assert san.get_values_for_type(x509.IPAddress) == [
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
+    ]
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "127.0.0.1"
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    verifier = (
+        PolicyBuilder()
+        .store(Store([ca.certificate]))
+        .build_server_verifier(x509.DNSName("idp.test"))
+    )
+    assert verifier.verify(cert, [])[-1] == ca.certificate
+    with pytest.raises(PKIError):
+        issue_server_certificate(ca, [])
+
+
+def test_write_credentials_for_an_insi_establishment_certificate(tmp_path, ca):
+    """The shape the INSi issue uses: CN INSI-AUTO, structure id in OU (insi.md §7)."""
+    cert, key = issue_certificate(
+        ca,
+        subject=subject_name(
+            common_name="INSI-AUTO",
+            country="FR",
+            organization="CLINIQUE DU TEST",
+            organizational_unit="10B0152872",
+        ),
+    )
+    files = write_credentials(tmp_path / "out", cert, key, ca)
+    assert {name: path.name for name, path in files.items()} == {
+        "cert": "cert.pem",
+        "key": "key.pem",
+        "ca": "ca.pem",
+    }
+    assert _mode(files["key"]) == 0o600
+    assert _mode(files["cert"]) == 0o644
+    assert load_certificates(files["cert"]) == [cert]
+    assert load_certificates(files["ca"]) == [ca.certificate]
+    assert load_private_key(files["key"]).public_key() == cert.public_key()
+    assert name_text(cert.subject) == "CN=INSI-AUTO,OU=10B0152872,O=CLINIQUE DU TEST,C=FR"
+
+
+def test_load_certificates_reports_unreadable_files(tmp_path):
+    with pytest.raises(PKIError, match="cannot read"):
+        load_certificates(tmp_path / "missing.pem")
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(PKIError, match="not a PEM certificate"):
+        load_certificates(bad)

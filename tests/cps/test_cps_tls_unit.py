@@ -1,0 +1,99 @@
+"""``santeid.tls`` pieces: proxy headers, trusted addresses, the server context."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from urllib.parse import quote
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from santeid.pki import TestAuthority
+from santeid.pki import certificate_pem
+from santeid.pki import issue_server_certificate
+from santeid.pki import write_credentials
+from santeid.settings import ConfigurationError
+from santeid.tls import is_trusted_proxy
+from santeid.tls import parse_forwarded_certificate
+from santeid.tls import parse_trusted_proxies
+from santeid.tls import peer_certificate_der
+from santeid.tls import server_ssl_context
+
+
+@pytest.fixture(scope="module")
+def server_files(tmp_path_factory):
+    home = tmp_path_factory.mktemp("tls")
+    ca = TestAuthority.load_or_create(home, "ca", common_name="TEST", key_type="ec-p256")
+    cert, key = issue_server_certificate(ca)
+    return write_credentials(home / "server", cert, key, ca), cert
+
+
+def test_forwarded_certificate_in_every_proxy_format(server_files):
+    _, cert = server_files
+    pem = certificate_pem(cert).decode()
+    der = cert.public_bytes(serialization.Encoding.DER)
+    forms = {
+        "nginx $ssl_client_escaped_cert": quote(pem, safe=""),
+        "nginx, '/' and '+' left alone": quote(pem, safe="/+="),
+        "plain PEM": pem,
+        "PEM on one line (spaces)": pem.replace("\n", " "),
+        "PEM with tabs (old $ssl_client_cert)": pem.replace("\n", "\n\t"),
+        "HAProxy ssl_c_der,base64": base64.b64encode(der).decode(),
+    }
+    for label, value in forms.items():
+        assert parse_forwarded_certificate(value) == cert, label
+
+
+@pytest.mark.parametrize("value", ["", "garbage!", "QUJD", "-----BEGIN CERTIFICATE-----x"])
+def test_unreadable_forwarded_certificate(value):
+    with pytest.raises(ValueError):
+        parse_forwarded_certificate(value)
+
+
+def test_trusted_proxies_accept_addresses_and_ranges():
+    trusted = "127.0.0.1, 10.0.0.0/8 2001:db8::/32"
+    assert is_trusted_proxy("127.0.0.1", trusted)
+    assert is_trusted_proxy("10.20.30.40", trusted)
+    assert is_trusted_proxy("2001:db8::5", trusted)
+    assert is_trusted_proxy("::ffff:10.1.2.3", trusted)  # IPv4-mapped, dual-stack sockets
+    assert not is_trusted_proxy("127.0.0.2", trusted)
+    assert not is_trusted_proxy("192.168.1.1", trusted)
+    assert not is_trusted_proxy(None, trusted)
+    assert not is_trusted_proxy("not-an-ip", trusted)
+    assert not is_trusted_proxy("127.0.0.1", "")
+    assert len(parse_trusted_proxies(trusted)) == 3
+    with pytest.raises(ConfigurationError, match="proxy.local"):
+        parse_trusted_proxies("10.0.0.1, proxy.local")
+
+
+def test_server_context_requests_an_optional_client_certificate(server_files):
+    files, _ = server_files
+    context = server_ssl_context(files["cert"], files["key"], files["ca"])
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert context.verify_mode == ssl.CERT_OPTIONAL
+    assert context.get_ca_certs()  # the client authorities are loaded
+    plain = server_ssl_context(files["cert"], files["key"])
+    assert plain.verify_mode == ssl.CERT_NONE
+    with pytest.raises(ConfigurationError, match="TLS certificate"):
+        server_ssl_context(files["ca"], files["key"])  # key does not match
+    with pytest.raises(ConfigurationError, match="client CA"):
+        server_ssl_context(files["cert"], files["key"], files["key"])
+
+
+def test_peer_certificate_of_plain_and_tls_sockets():
+    class Plain:  # a TCP socket: no getpeercert
+        pass
+
+    class Handshaking:
+        def getpeercert(self, binary_form=False):
+            raise ValueError("handshake not done")
+
+    class Anonymous:
+        def getpeercert(self, binary_form=False):
+            return None
+
+    assert peer_certificate_der({}) is None
+    assert peer_certificate_der({"werkzeug.socket": Plain()}) is None
+    assert peer_certificate_der({"gunicorn.socket": Handshaking()}) is None
+    assert peer_certificate_der({"werkzeug.socket": Anonymous()}) is None
