@@ -94,12 +94,14 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     app.json.sort_keys = False
     app.extensions["santeid"] = create_services(settings, store=store)
 
+    from santeid import ecps
     from santeid import errors
     from santeid import health
     from santeid import login
     from santeid import oidc
     from santeid import sandbox
     from santeid import security
+    from santeid import web_ecps
     from santeid.oidc.provider import create_authorization_server
 
     security.init_app(app)
@@ -109,6 +111,9 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     )
     oidc.init_app(app)
     login.init_app(app)
+    ecps.init_app(app)
+    # e-CPS web pages: after the core, whose service they use (503 pages without it).
+    web_ecps.init_app(app)
     sandbox.init_app(app)
     health.init_app(app)
     return app

@@ -22,6 +22,13 @@ API_ENDPOINTS = {
     "oidc.wallet_discovery",
     "login.status",
     "health",
+    "web_ecps.outbox_json",
+    "ecps_device.register",
+    "ecps_device.list_requests",
+    "ecps_device.stream_requests",
+    "ecps_device.decision",
+    "ecps_device.me",
+    "ecps_device.webhook",
 }
 
 

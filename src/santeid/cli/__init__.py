@@ -30,15 +30,23 @@ def main() -> None:
 def _register() -> None:
     from santeid.cli import civil
     from santeid.cli import clients
+    from santeid.cli import cps
+    from santeid.cli import device
     from santeid.cli import directory
+    from santeid.cli import ecps
     from santeid.cli import keys
     from santeid.cli import serve
+    from santeid.cli import tls
 
     main.add_command(serve.serve)
     main.add_command(keys.keys)
     main.add_command(clients.clients)
     main.add_command(directory.directory)
     main.add_command(civil.civil)
+    main.add_command(ecps.ecps)
+    main.add_command(device.device)
+    main.add_command(cps.cps)
+    main.add_command(tls.tls)
 
 
 _register()

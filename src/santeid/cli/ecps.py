@@ -1,0 +1,120 @@
+"""``santeid ecps``: operators' commands for e-CPS devices (activation codes, listing,
+revocation). Same settings as the server (``SANTEID_*``, ``SANTEID_CONFIG``)."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+
+import click
+
+from santeid.cli import get_settings
+
+
+def _service(*, need_store: bool):
+    """An ``EcpsService`` on the server's files and store, without the web application."""
+    from santeid.directory import Directory
+    from santeid.ecps.service import EcpsService
+    from santeid.storage import store_from_url
+
+    settings = get_settings()
+    if need_store and settings.store_url.startswith("memory:"):
+        raise click.ClickException(
+            "activation codes live in the shared store, and memory:// is private to each "
+            "process: a code made here would be unknown to the server. Point "
+            "SANTEID_STORE_URL at the server's redis://…, or create the code from the "
+            "activation page of the running server."
+        )
+    directory = Directory.for_settings(settings)
+    store = store_from_url(settings.store_url)
+    return EcpsService(settings, store, directory)
+
+
+def _when(epoch: int | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@click.group()
+def ecps() -> None:
+    """e-CPS mobile authenticator: activation codes and devices."""
+
+
+@ecps.command()
+@click.argument("national_id")
+@click.option("--json", "as_json", is_flag=True, help="Print {code, expires_at, uri} as JSON.")
+@click.option("--no-qr", is_flag=True, help="Do not draw the QR code.")
+def activate(national_id: str, as_json: bool, no_qr: bool) -> None:
+    """Make a single-use activation code for NATIONAL_ID (shown as a QR code)."""
+    from santeid.ecps.service import ActivationError
+
+    service = _service(need_store=True)
+    try:
+        activation = service.start_activation(national_id)
+    except ActivationError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "national_id": activation.national_id,
+                    "code": activation.code,
+                    "expires_at": activation.expires_at,
+                    "uri": activation.uri,
+                }
+            )
+        )
+        return
+    lifetime = activation.expires_at - int(service.clock())
+    click.echo(f"Activation code for {activation.national_id}: {activation.code}")
+    click.echo(f"Valid until {_when(activation.expires_at)} ({lifetime} s), single use.")
+    click.echo(f"URI: {activation.uri}")
+    if not no_qr:
+        import qrcode
+
+        qr = qrcode.QRCode(border=2)
+        qr.add_data(activation.uri)
+        out = io.StringIO()
+        qr.print_ascii(out=out)
+        click.echo(out.getvalue())
+    click.echo("Scan it with the e-CPS app, or: santeid device enroll --activation-uri URI --pin …")
+
+
+@ecps.command()
+@click.option("--national-id", help="Only this professional's devices.")
+@click.option("--json", "as_json", is_flag=True, help="JSON, one object per device.")
+def devices(national_id: str | None, as_json: bool) -> None:
+    """List devices (newest first)."""
+    service = _service(need_store=False)
+    if national_id:
+        found = service.devices.list_for(national_id)
+    else:
+        found = service.devices.list_all()
+    if as_json:
+        click.echo(json.dumps([device.public_info() for device in found], indent=2))
+        return
+    if not found:
+        click.echo("no device")
+        return
+    for device in found:
+        click.echo(
+            f"{device.device_id}  {device.national_id:<20} {device.status:<8} "
+            f"created {_when(device.created_at)}  last used {_when(device.last_used_at)}  "
+            f"{device.name}"
+        )
+
+
+@ecps.command()
+@click.argument("device_id")
+def revoke(device_id: str) -> None:
+    """Revoke DEVICE_ID: it can no longer approve anything (activate a new one)."""
+    service = _service(need_store=False)
+    device = service.devices.get(device_id)
+    if device is None:
+        raise click.ClickException(f"no device {device_id}")
+    if not service.revoke_device(device_id):
+        click.echo(f"device {device_id} was already revoked")
+        return
+    click.echo(f"device {device_id} of {device.national_id} revoked")

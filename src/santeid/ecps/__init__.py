@@ -1,0 +1,42 @@
+"""e-CPS mobile authenticator (psc.md §13): devices, activation codes, authentication
+requests, the device protocol (``/ecps/device/…``), the decision JWT and the offline code.
+
+``init_app`` creates the :class:`~santeid.ecps.service.EcpsService` in
+``app.extensions["santeid"].ecps`` and mounts the device API. Documentation:
+``docs/ecps-device-protocol.md`` (the phone app's contract), ``docs/ecps-device-openapi.yaml``
+and ``docs/ecps-simulator.md``.
+"""
+
+from __future__ import annotations
+
+from santeid.ecps.decisions import ECPS_AMR
+from santeid.ecps.devices import Device
+from santeid.ecps.devices import DeviceRepository
+from santeid.ecps.problems import Problem
+from santeid.ecps.requests import AuthRequest
+from santeid.ecps.service import Activation
+from santeid.ecps.service import ActivationError
+from santeid.ecps.service import EcpsService
+from santeid.ecps.totp import TotpError
+
+__all__ = [
+    "ECPS_AMR",
+    "Activation",
+    "ActivationError",
+    "AuthRequest",
+    "Device",
+    "DeviceRepository",
+    "EcpsService",
+    "Problem",
+    "TotpError",
+    "init_app",
+]
+
+
+def init_app(app) -> None:
+    from santeid.ecps import api
+
+    services = app.extensions["santeid"]
+    services.ecps = EcpsService(services.settings, services.store, services.directory)
+    app.register_blueprint(api.bp, url_prefix=api.PREFIX)
+    app.before_request(api.routing_problems)

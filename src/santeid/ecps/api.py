@@ -1,0 +1,270 @@
+"""The device API, ``/ecps/device/…``: what the e-CPS phone app (or the simulator) calls.
+
+The contract is ``docs/ecps-device-protocol.md`` (prose) and ``docs/ecps-device-openapi.yaml``
+(OpenAPI 3.1). JSON in, JSON out; every refusal is an RFC 9457 problem
+(``application/problem+json``) with a stable ``code`` (``problems.py``).
+
+* ``POST /register`` — redeem an activation code (no device token yet);
+* ``GET /requests?wait=N`` — the professional's pending requests, long-polled up to
+  ``min(N, ecps_long_poll)`` seconds; ``GET /requests/stream`` — the same as Server-Sent
+  Events;
+* ``POST /requests/<id>/decision`` — the decision JWT (it authenticates itself);
+* ``GET /me``, ``POST /webhook``.
+
+Long polls and streams hold a server thread while they wait (Werkzeug: one thread per
+connection; gunicorn ``gthread``: one of ``--threads`` per worker), so size the threads for
+the number of phones waiting at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import json
+from flask import jsonify
+from flask import request
+from flask import stream_with_context
+from werkzeug.exceptions import HTTPException
+
+from santeid.ecps.problems import Problem
+from santeid.ecps.problems import to_response
+from santeid.services import services
+from santeid.storage import StoreUnavailable
+
+bp = Blueprint("ecps_device", __name__)
+
+#: URL prefix of the blueprint.
+PREFIX = "/ecps/device"
+#: Seconds between two looks at the store while a long poll or a stream waits.
+POLL_INTERVAL = 0.3
+#: A stream lives this many times ``ecps_long_poll`` before the server closes it (the
+#: client reconnects; ``EventSource`` does so by itself after ``retry`` ms).
+STREAM_LIFETIME_FACTOR = 4
+#: Seconds between keep-alive comments on a quiet stream (proxies close idle connections).
+KEEPALIVE_INTERVAL = 15.0
+#: ``retry`` sent to SSE clients, in milliseconds (HTML Living Standard §9.2.6).
+STREAM_RETRY_MS = 1000
+
+#: Endpoint names, for ``security.API_ENDPOINTS`` (JSON errors, never HTML).
+ENDPOINTS = (
+    "ecps_device.register",
+    "ecps_device.list_requests",
+    "ecps_device.stream_requests",
+    "ecps_device.decision",
+    "ecps_device.me",
+    "ecps_device.webhook",
+)
+
+
+def _json(payload: dict[str, Any], status: int = 200) -> Response:
+    response = jsonify(payload)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Problem("invalid_request", "the body must be a JSON object (application/json)")
+    return data
+
+
+def _device(*, allow_inactive: bool = False):
+    return services().ecps.authenticate_device(
+        request.headers.get("Authorization"), allow_inactive=allow_inactive
+    )
+
+
+def _device_info(device) -> dict[str, Any]:
+    ecps = services().ecps
+    attempts = ecps.settings.ecps_pin_attempts
+    info = device.public_info()
+    info["remaining_pin_attempts"] = (
+        max(0, attempts - device.consecutive_failed_pins) if device.is_active else 0
+    )
+    info["server_time"] = int(ecps.clock())
+    return info
+
+
+@bp.errorhandler(Problem)
+def _problem(exc: Problem):
+    return to_response(exc)
+
+
+@bp.errorhandler(StoreUnavailable)
+def _unavailable(exc: StoreUnavailable):
+    response = to_response(Problem("temporarily_unavailable"))
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.code or 0
+    )
+    if code is None:
+        code = "invalid_request"
+    return to_response(Problem(code, exc.description))
+
+
+def routing_problems():
+    """``before_request`` hook: an unknown path or a wrong method under ``/ecps/device/``
+    is answered as a problem too (routing errors never reach blueprint error handlers)."""
+    if request.routing_exception is None or not request.path.startswith(PREFIX + "/"):
+        return None
+    exc = request.routing_exception
+    code = {404: "not_found", 405: "method_not_allowed"}.get(getattr(exc, "code", 0) or 0)
+    if code is None:
+        return None  # e.g. a redirect for a missing slash: let Werkzeug answer
+    response = to_response(Problem(code))
+    valid = getattr(exc, "valid_methods", None)
+    if valid:
+        response.headers["Allow"] = ", ".join(valid)
+    return response
+
+
+@bp.post("/register")
+def register():
+    body = _body()
+    ecps = services().ecps
+    device = ecps.register_device(
+        activation_code=body.get("activation_code"),
+        public_jwk=body.get("public_jwk"),
+        pin=body.get("pin"),
+        name=body.get("name"),
+        webhook_url=body.get("webhook_url"),
+    )
+    payload = {
+        "device_id": device.device_id,
+        "national_id": device.national_id,
+        "name": device.name,
+        "status": device.status,
+        "totp_secret": device.totp_secret,
+        "totp_uri": ecps.totp_uri(device),
+        "server": ecps.origin,
+        "sandbox_enrolled": device.sandbox_enrolled,
+    }
+    return _json(payload, 201)
+
+
+def _wait_seconds() -> float:
+    raw = request.args.get("wait", "0")
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise Problem("invalid_request", "'wait' must be a number of seconds") from None
+    if not wait >= 0:  # also refuses NaN
+        raise Problem("invalid_request", "'wait' must be a number of seconds >= 0")
+    return min(wait, float(services().ecps.settings.ecps_long_poll))
+
+
+@bp.get("/requests")
+def list_requests():
+    """Long poll: answer at once if a request is pending, else as soon as one appears or
+    after ``wait`` seconds (with an empty list)."""
+    device = _device()
+    ecps = services().ecps
+    deadline = time.monotonic() + _wait_seconds()
+    while True:
+        items = ecps.pending_for_device(device)
+        remaining = deadline - time.monotonic()
+        if items or remaining <= 0:
+            break
+        time.sleep(min(POLL_INTERVAL, remaining))
+    return _json({"requests": items, "server_time": int(ecps.clock())})
+
+
+def _sse(event: str, data: str, event_id: str | None = None) -> str:
+    lines = [f"event: {event}"]
+    if event_id:
+        lines.append(f"id: {event_id}")
+    lines.append(f"data: {data}")
+    return "\n".join(lines) + "\n\n"
+
+
+@bp.get("/requests/stream")
+def stream_requests():
+    """Server-Sent Events (HTML Living Standard §9.2): ``event: request`` for each pending
+    request (those already pending first), ``event: withdrawn`` when one sent earlier is no
+    longer pending (decided, cancelled, expired), ``: keep-alive`` comments every 15 s, and
+    ``event: end`` before the server closes the stream after ``4 × ecps_long_poll`` s, or at
+    once if the device is revoked or locked meanwhile."""
+    device = _device()
+    ecps = services().ecps
+    lifetime = STREAM_LIFETIME_FACTOR * ecps.settings.ecps_long_poll
+
+    def events() -> Iterator[str]:
+        yield f"retry: {STREAM_RETRY_MS}\n\n"
+        started = last_output = time.monotonic()
+        sent: set[str] = set()
+        while True:
+            now = time.monotonic()
+            current = ecps.devices.get(device.device_id)
+            if current is None or not current.is_active:
+                yield _sse("end", json.dumps({"reason": "device_inactive"}))
+                return
+            items = ecps.pending_for_device(current)
+            ids = {item["request_id"] for item in items}
+            for item in items:
+                if item["request_id"] not in sent:
+                    sent.add(item["request_id"])
+                    last_output = now
+                    yield _sse("request", json.dumps(item), item["request_id"])
+            for gone in sorted(sent - ids):
+                sent.discard(gone)
+                last_output = now
+                yield _sse("withdrawn", json.dumps({"request_id": gone}))
+            if now - started >= lifetime:
+                yield _sse("end", json.dumps({"reason": "timeout"}))
+                return
+            if now - last_output >= KEEPALIVE_INTERVAL:
+                last_output = now
+                yield ": keep-alive\n\n"
+            time.sleep(POLL_INTERVAL)
+
+    response = Response(stream_with_context(events()), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    # Nginx buffers proxied responses by default, which would hold the events back.
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@bp.post("/requests/<request_id>/decision")
+def decision(request_id: str):
+    """The body is the decision JWT: raw (``application/jwt``, RFC 7519 §10.3.1) or JSON
+    ``{"decision": "<JWT>"}``."""
+    if request.mimetype == "application/json":
+        token = _body().get("decision")
+        if not isinstance(token, str):
+            raise Problem("invalid_request", 'the JSON body must be {"decision": "<JWT>"}')
+    elif request.mimetype in ("application/jwt", "application/jose", "text/plain"):
+        token = request.get_data(as_text=True)
+    else:
+        raise Problem("invalid_request", "send the decision as application/jwt or JSON")
+    outcome = services().ecps.decide(request_id, token)
+    return _json(outcome.as_json())
+
+
+@bp.get("/me")
+def me():
+    """The device as the server sees it, also for a locked or revoked device (so the app can
+    tell the professional to activate a new one)."""
+    device = _device(allow_inactive=True)
+    return _json(_device_info(device))
+
+
+@bp.post("/webhook")
+def webhook():
+    """Set (``{"webhook_url": "https://…"}``) or clear (``{"webhook_url": null}``)."""
+    device = _device()
+    body = _body()
+    if "webhook_url" not in body:
+        raise Problem("invalid_request", 'the body must be {"webhook_url": "https://…" | null}')
+    updated = services().ecps.set_webhook(device, body["webhook_url"])
+    return _json(_device_info(updated))

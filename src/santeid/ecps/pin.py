@@ -1,0 +1,62 @@
+"""The e-CPS PIN: its rules and how it is kept (an Argon2id hash, RFC 9106).
+
+The PIN is the knowledge factor of the e-CPS (psc.md §13: "saisie du mot de passe e-CPS").
+It is chosen on the phone at registration, sent once in the registration body and then in each
+decision JWT (over TLS only), and stored only as an Argon2id hash.
+
+Why Argon2id with OWASP's parameters (m = 19 MiB, t = 2, p = 1, "Password Storage Cheat
+Sheet") rather than RFC 9106's 64 MiB / t = 3 profile: a PIN has 10^4 to 10^8 values, so no
+hash makes a stolen database safe on its own; what protects a PIN is the lock after
+``ecps_pin_attempts`` wrong tries. The hash only has to make an offline search of a leaked
+file slow (about 40 ms a guess here, i.e. days for 8 digits on one core) while keeping the
+cost of a legitimate decision modest: a gunicorn worker with 8 threads verifying at once
+needs 8 × 19 MiB, not 8 × 64 MiB. The parameters are stored in each hash (PHC string), so
+they can be raised later; :meth:`PinHasher.needs_rehash` tells when a stored hash is older.
+"""
+
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2 import Type
+from argon2.exceptions import InvalidHashError
+from argon2.exceptions import VerificationError
+
+#: 4 to 8 ASCII digits. ``\d`` would also accept other scripts' digits (e.g. "١٢٣٤").
+PIN_PATTERN = re.compile(r"[0-9]{4,8}")
+
+
+def is_valid_pin(pin: object) -> bool:
+    """The PIN rule of santeid: a string of 4 to 8 digits (a number is refused: "0123" ≠ 123)."""
+    return isinstance(pin, str) and PIN_PATTERN.fullmatch(pin) is not None
+
+
+class PinHasher:
+    """Argon2id hashing and verification of PINs (argon2-cffi, RFC 9106)."""
+
+    def __init__(self, *, time_cost: int = 2, memory_cost: int = 19 * 1024, parallelism: int = 1):
+        self._hasher = PasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_cost,
+            parallelism=parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=Type.ID,
+        )
+
+    def hash(self, pin: str) -> str:
+        return self._hasher.hash(pin)
+
+    def verify(self, stored: str, pin: str) -> bool:
+        """``True`` if ``pin`` matches ``stored``. Argon2 compares in constant time."""
+        try:
+            return self._hasher.verify(stored, pin)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored: str) -> bool:
+        try:
+            return self._hasher.check_needs_rehash(stored)
+        except InvalidHashError:
+            return False

@@ -1,0 +1,225 @@
+"""Authentication requests: what a professional approves on the phone.
+
+A request is born when the login page (``kind="browser"``) or a CIBA call (``kind="ciba"``,
+psc.md §14) needs the professional's e-CPS, and is decided once by one of their devices.
+
+* **Browser** requests carry three distinct two-digit *candidates*, one of which is the
+  *dynamic code* shown on the login page; the professional enters the PIN, then picks the code
+  seen on the screen (psc.md §13: "saisie du mot de passe e-CPS, puis sélection du code
+  dynamique … parmi les trois valeurs proposées sur le téléphone portable"). The right code is
+  never sent to the device (except the sandbox hint, see ``api.py``).
+* **CIBA** requests carry the relying party's ``binding_message`` instead (CIBA Core §7.1).
+
+Storage (``docs/storage.md``): the record ``ecps:req:<id>`` lives ``lifetime + RECORD_MARGIN``
+seconds, so its final status stays readable a while after it expired (the login page and the
+CIBA token endpoint poll it). ``ecps:pending:<national_id>`` is the set of the professional's
+requests, each member ``"<expires_at>:<id>"``: the store contract has no "remove member", so
+dead members stay until the set expires, and the expiry written into each member lets a
+listing skip them without reading their record. Every status change is a
+:meth:`~santeid.storage.EphemeralStore.transition` from ``pending``, so a request is decided
+exactly once even when two devices (or a device and the login page's cancel) race.
+
+Status is ``pending`` → ``approved`` | ``denied`` | ``failed`` (with a ``failure`` reason:
+``wrong_code``, ``pin_locked``, ``cancelled``). ``expired`` is never stored: a pending request
+whose ``expires_at`` has passed *reads* as expired.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from santeid.storage import EphemeralStore
+
+KIND_BROWSER = "browser"
+KIND_CIBA = "ciba"
+
+PENDING = "pending"
+APPROVED = "approved"
+DENIED = "denied"
+FAILED = "failed"
+EXPIRED = "expired"
+
+#: Seconds a request record outlives its expiry, for late readers of its final status.
+RECORD_MARGIN = 300
+
+#: ``secrets.token_urlsafe(24)``: 192 random bits, 32 characters of the URL-safe alphabet.
+_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
+
+_random = secrets.SystemRandom()
+
+
+def request_key(request_id: str) -> str:
+    return f"ecps:req:{request_id}"
+
+
+def pending_key(national_id: str) -> str:
+    return f"ecps:pending:{national_id}"
+
+
+def is_request_id(value: object) -> bool:
+    return isinstance(value, str) and _ID_PATTERN.fullmatch(value) is not None
+
+
+def draw_code_and_candidates() -> tuple[str, list[str]]:
+    """The dynamic code and three distinct candidates "00"–"99" containing it, in random
+    order (psc.md §13). ``SystemRandom``: the position of the right code must not be
+    predictable."""
+    candidates = [f"{value:02d}" for value in _random.sample(range(100), 3)]
+    return _random.choice(candidates), candidates
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """One authentication request as read from the store (``status`` already says
+    ``expired`` for a pending request past its ``expires_at``)."""
+
+    request_id: str
+    national_id: str
+    kind: str
+    client_name: str
+    status: str
+    created_at: int
+    expires_at: int
+    candidates: tuple[str, ...] = ()
+    code: str | None = None
+    binding_message: str | None = None
+    failure: str | None = None
+    device_id: str | None = None
+    amr: list[str] | None = None
+    decided_at: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return self.request_id
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == PENDING
+
+    def device_view(self, *, sandbox_hint: bool = False) -> dict[str, Any]:
+        """The item a device receives (never the right code, except the sandbox hint)."""
+        item: dict[str, Any] = {
+            "request_id": self.request_id,
+            "kind": self.kind,
+            "client_name": self.client_name,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+        if self.kind == KIND_BROWSER:
+            item["candidates"] = list(self.candidates)
+            if sandbox_hint:
+                item["sandbox_expected_code"] = self.code
+        else:
+            item["binding_message"] = self.binding_message
+        return item
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], now: float) -> AuthRequest:
+        status = record["status"]
+        if status == PENDING and now >= record["expires_at"]:
+            status = EXPIRED
+        return cls(
+            request_id=record["id"],
+            national_id=record["national_id"],
+            kind=record["kind"],
+            client_name=record["client_name"],
+            status=status,
+            created_at=record["created_at"],
+            expires_at=record["expires_at"],
+            candidates=tuple(record.get("candidates") or ()),
+            code=record.get("code"),
+            binding_message=record.get("binding_message"),
+            failure=record.get("failure"),
+            device_id=record.get("device_id"),
+            amr=record.get("amr"),
+            decided_at=record.get("decided_at"),
+            raw=record,
+        )
+
+
+class RequestBook:
+    """The authentication requests in the ephemeral store."""
+
+    def __init__(self, store: EphemeralStore, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    def create(
+        self,
+        national_id: str,
+        *,
+        kind: str,
+        client_name: str,
+        lifetime: int,
+        binding_message: str | None = None,
+    ) -> AuthRequest:
+        if kind not in (KIND_BROWSER, KIND_CIBA):
+            raise ValueError(f"unknown request kind {kind!r}")
+        if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime < 1:
+            raise ValueError(f"lifetime is a whole number of seconds >= 1, got {lifetime!r}")
+        now = int(self.clock())
+        request_id = secrets.token_urlsafe(24)
+        record: dict[str, Any] = {
+            "id": request_id,
+            "national_id": national_id,
+            "kind": kind,
+            "client_name": client_name,
+            "status": PENDING,
+            "failure": None,
+            "created_at": now,
+            "expires_at": now + lifetime,
+            "device_id": None,
+            "amr": None,
+            "decided_at": None,
+        }
+        if kind == KIND_BROWSER:
+            record["code"], record["candidates"] = draw_code_and_candidates()
+        else:
+            record["code"], record["candidates"] = None, []
+            record["binding_message"] = binding_message
+        ttl = lifetime + RECORD_MARGIN
+        self.store.put(request_key(request_id), record, ttl)
+        # Record first, index second: a device that sees the id can always read it.
+        self.store.add_member(pending_key(national_id), f"{now + lifetime}:{request_id}", ttl)
+        return AuthRequest.from_record(record, now)
+
+    def get(self, request_id: str) -> AuthRequest | None:
+        if not is_request_id(request_id):
+            return None
+        record = self.store.get(request_key(request_id))
+        return None if record is None else AuthRequest.from_record(record, self.clock())
+
+    def pending_for(self, national_id: str) -> list[AuthRequest]:
+        """The professional's pending, unexpired requests, oldest first."""
+        now = self.clock()
+        found = []
+        for member in self.store.members(pending_key(national_id)):
+            expires_at, _, request_id = member.partition(":")
+            # Members of expired requests are skipped without a store read.
+            if not expires_at.isdigit() or int(expires_at) <= now:
+                continue
+            request = self.get(request_id)
+            if request is not None and request.is_pending and request.national_id == national_id:
+                found.append(request)
+        found.sort(key=lambda r: (r.created_at, r.request_id))
+        return found
+
+    def decide(self, request_id: str, changes: dict[str, Any]) -> AuthRequest | None:
+        """Move a pending request to its outcome; ``None`` if it was no longer pending (or is
+        gone). Compare-and-set on ``status``: of concurrent deciders exactly one wins."""
+        changes = {**changes, "decided_at": int(self.clock())}
+        record = self.store.transition(request_key(request_id), {"status": PENDING}, changes)
+        return None if record is None else AuthRequest.from_record(record, self.clock())
+
+    def cancel(self, request_id: str) -> bool:
+        """Withdraw a pending request (the login ended otherwise); ``True`` if it was pending."""
+        if not is_request_id(request_id):
+            return False
+        return self.decide(request_id, {"status": FAILED, "failure": "cancelled"}) is not None

@@ -1,0 +1,310 @@
+"""``EcpsService``: the e-CPS mobile authenticator as the rest of santeid sees it.
+
+One instance per application, ``app.extensions["santeid"].ecps`` (set by
+:func:`santeid.ecps.init_app`). It needs no request context, so the login page, the CIBA
+endpoint, the activation pages, the operators' command line and the tests all call it alike.
+
+* :meth:`start_activation` — a single-use activation code (QR) for a professional of the
+  directory (psc.md §13: "QR code … valable 90 s");
+* :meth:`register_device` — the phone redeems the code with its public key and PIN;
+* :meth:`create_browser_request` / :meth:`create_ciba_request` — ask the professional's
+  phone; :meth:`get_request` / :meth:`cancel_request` — follow or withdraw it;
+* :meth:`decide` — a decision JWT from the phone (``decisions.py``);
+* :meth:`verify_totp` — the offline code (``totp.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+from santeid.ecps import totp as totp_module
+from santeid.ecps.auth import public_jwk_and_thumbprint
+from santeid.ecps.auth import verify_device_token
+from santeid.ecps.decisions import DecisionOutcome
+from santeid.ecps.decisions import process_decision
+from santeid.ecps.devices import Device
+from santeid.ecps.devices import DeviceRepository
+from santeid.ecps.devices import DuplicateKey
+from santeid.ecps.pin import PinHasher
+from santeid.ecps.pin import is_valid_pin
+from santeid.ecps.problems import Problem
+from santeid.ecps.requests import KIND_BROWSER
+from santeid.ecps.requests import KIND_CIBA
+from santeid.ecps.requests import AuthRequest
+from santeid.ecps.requests import RequestBook
+from santeid.ecps.totp import TotpError
+from santeid.ecps.totp import TotpVerifier
+from santeid.ecps.webhooks import WebhookNotifier
+from santeid.ecps.webhooks import WebhookRefused
+from santeid.ecps.webhooks import check_webhook_url
+
+log = logging.getLogger(__name__)
+
+#: Scheme of the activation URI the QR code holds (read by the phone app).
+ACTIVATION_SCHEME = "santeid-ecps"
+#: Longest device name kept.
+MAX_NAME_LENGTH = 100
+#: Seconds an "already used" tombstone of an activation code is kept, to tell a second use
+#: apart from a typo or an expired code.
+USED_CODE_MEMORY = 600
+
+
+class ActivationError(ValueError):
+    """No activation code for this professional; ``code`` is ``unknown_professional`` or
+    ``inactive_professional``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A fresh activation code: show ``uri`` as a QR code, or ``code`` to type in the app."""
+
+    code: str
+    expires_at: int
+    uri: str
+    national_id: str = ""
+
+
+def server_origin(issuer: str) -> str:
+    """``scheme://host[:port]`` of the issuer (RFC 6454 §4): the device API's audience."""
+    parts = urlsplit(issuer)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _code_key(code: str) -> str:
+    # Only a digest is stored: a dump of the store reveals no usable code.
+    return "ecps:activation:" + hashlib.sha256(code.encode()).hexdigest()
+
+
+def _used_key(code: str) -> str:
+    return "ecps:activation-used:" + hashlib.sha256(code.encode()).hexdigest()
+
+
+class EcpsService:
+    """See the module docstring. ``TotpError`` and ``ActivationError`` are reachable as
+    attributes so callers holding only the service can catch them."""
+
+    TotpError = TotpError
+    ActivationError = ActivationError
+
+    def __init__(
+        self,
+        settings: Any,
+        store: Any,
+        directory: Any,
+        *,
+        devices: DeviceRepository | None = None,
+        pins: PinHasher | None = None,
+        notifier: WebhookNotifier | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.directory = directory
+        self.clock = clock
+        self.devices = devices or DeviceRepository.for_data_dir(settings.data_path, clock=clock)
+        self.pins = pins or PinHasher()
+        self.notifier = notifier or WebhookNotifier(sandbox=settings.sandbox)
+        self.requests = RequestBook(store, clock=clock)
+        self.totp = TotpVerifier(
+            store,
+            self.devices,
+            max_failures=settings.ecps_totp_failures,
+            lock_seconds=settings.ecps_totp_lock,
+            clock=clock,
+        )
+
+    @property
+    def origin(self) -> str:
+        return server_origin(self.settings.issuer)
+
+    # -- activation and registration -------------------------------------------------------
+    def start_activation(self, national_id: str) -> Activation:
+        """A single-use code (128 random bits) valid ``ecps_activation_code_lifetime`` s.
+
+        :raises ActivationError: the professional is not in the directory or not active.
+        """
+        professional = self.directory.get(national_id)
+        if professional is None:
+            raise ActivationError("unknown_professional", f"{national_id} is not in the directory")
+        if not professional.is_active:
+            raise ActivationError("inactive_professional", f"{national_id} is not active")
+        code = secrets.token_urlsafe(16)
+        lifetime = self.settings.ecps_activation_code_lifetime
+        now = int(self.clock())
+        record = {"national_id": professional.national_id, "created_at": now}
+        self.store.put(_code_key(code), record, lifetime)
+        uri = f"{ACTIVATION_SCHEME}://activate?" + urlencode({"server": self.origin, "code": code})
+        return Activation(
+            code=code, expires_at=now + lifetime, uri=uri, national_id=professional.national_id
+        )
+
+    def check_webhook(self, url: Any) -> str | None:
+        """``None`` for no webhook, else the URL if allowed; raises ``Problem``."""
+        if url is None or url == "":
+            return None
+        try:
+            check_webhook_url(url, sandbox=self.settings.sandbox)
+        except WebhookRefused as exc:
+            raise Problem("invalid_webhook_url", str(exc)) from None
+        return url
+
+    def register_device(
+        self,
+        *,
+        activation_code: Any,
+        public_jwk: Any,
+        pin: Any,
+        name: Any = None,
+        webhook_url: Any = None,
+    ) -> Device:
+        """Redeem an activation code: the phone's public key and PIN become a device.
+
+        Everything the phone sent is checked *before* the code is consumed, so a typo in the
+        PIN does not burn the code. Raises :class:`Problem`.
+        """
+        if not isinstance(activation_code, str) or not 0 < len(activation_code) <= 128:
+            raise Problem("invalid_request", "'activation_code' (a string) is required")
+        if not is_valid_pin(pin):
+            raise Problem("invalid_pin", "the PIN must be a string of 4 to 8 digits")
+        try:
+            jwk, thumbprint = public_jwk_and_thumbprint(public_jwk)
+        except ValueError as exc:
+            raise Problem("invalid_public_key", str(exc)) from None
+        if name is not None and not isinstance(name, str):
+            raise Problem("invalid_request", "'name' must be a string")
+        name = (name or "").strip()[:MAX_NAME_LENGTH]
+        webhook_url = self.check_webhook(webhook_url)
+        if self.devices.get_by_thumbprint(thumbprint) is not None:
+            raise Problem("public_key_in_use", "make a new key pair for each activation")
+
+        record = self.store.pop(_code_key(activation_code))
+        if record is None:
+            if self.store.get(_used_key(activation_code)) is not None:
+                raise Problem("activation_code_used", "ask for a new activation code")
+            raise Problem("invalid_activation_code", "unknown or expired activation code")
+        self.store.put(_used_key(activation_code), {"at": int(self.clock())}, USED_CODE_MEMORY)
+        national_id = record["national_id"]
+        professional = self.directory.get(national_id)
+        if professional is None or not professional.is_active:
+            raise Problem("professional_inactive", f"{national_id} is no longer active")
+        try:
+            device = self.devices.create(
+                national_id=national_id,
+                public_jwk=jwk,
+                jwk_thumbprint=thumbprint,
+                pin_hash=self.pins.hash(pin),
+                totp_secret=totp_module.new_secret(),
+                name=name,
+                sandbox_enrolled=bool(self.settings.sandbox),
+                webhook_url=webhook_url,
+            )
+        except DuplicateKey:
+            raise Problem("public_key_in_use", "make a new key pair for each activation") from None
+        log.info("e-CPS device %s registered for %s", device.device_id, national_id)
+        return device
+
+    def totp_uri(self, device: Device) -> str:
+        return totp_module.provisioning_uri(device.totp_secret, device.national_id)
+
+    def set_webhook(self, device: Device, url: Any) -> Device:
+        self.devices.set_webhook(device.device_id, self.check_webhook(url))
+        updated = self.devices.get(device.device_id)
+        assert updated is not None
+        return updated
+
+    def revoke_device(self, device_id: str) -> bool:
+        revoked = self.devices.revoke(device_id)
+        if revoked:
+            log.info("e-CPS device %s revoked", device_id)
+        return revoked
+
+    # -- device API -----------------------------------------------------------------------
+    def authenticate_device(self, authorization: str | None, *, allow_inactive: bool = False):
+        """The device behind a ``Bearer`` device JWT (``auth.py``); raises ``Problem``."""
+        return verify_device_token(
+            authorization,
+            devices=self.devices,
+            store=self.store,
+            origin=self.origin,
+            allow_inactive=allow_inactive,
+            clock=self.clock,
+        )
+
+    def pending_for_device(self, device: Device) -> list[dict[str, Any]]:
+        """What ``GET /ecps/device/requests`` lists: the professional's pending requests.
+
+        The sandbox hint (``sandbox_expected_code``) is added only while the server is in
+        sandbox mode *and* for a device enrolled in sandbox mode, so a device enrolled on a
+        real server never learns a code even if the server is later switched to sandbox.
+        """
+        hint = bool(self.settings.sandbox and device.sandbox_enrolled)
+        return [
+            request.device_view(sandbox_hint=hint)
+            for request in self.requests.pending_for(device.national_id)
+        ]
+
+    def decide(self, request_id: str, token: Any) -> DecisionOutcome:
+        return process_decision(self, request_id, token)
+
+    # -- requests -----------------------------------------------------------------------------
+    def create_browser_request(self, national_id: str, *, client_name: str) -> AuthRequest:
+        """A request for the login page; show ``.code`` there. Lives ``ecps_request_lifetime``."""
+        request = self.requests.create(
+            national_id,
+            kind=KIND_BROWSER,
+            client_name=client_name,
+            lifetime=self.settings.ecps_request_lifetime,
+        )
+        self._notify(request)
+        return request
+
+    def create_ciba_request(
+        self,
+        national_id: str,
+        *,
+        client_name: str,
+        binding_message: str | None,
+        expires_in: int,
+    ) -> AuthRequest:
+        """A CIBA request (psc.md §14): the phone shows ``binding_message``, no code to pick.
+        The caller validates ``binding_message`` and ``expires_in`` against CIBA's rules."""
+        request = self.requests.create(
+            national_id,
+            kind=KIND_CIBA,
+            client_name=client_name,
+            lifetime=int(expires_in),
+            binding_message=binding_message,
+        )
+        self._notify(request)
+        return request
+
+    def get_request(self, request_id: str) -> AuthRequest | None:
+        return self.requests.get(request_id)
+
+    def cancel_request(self, request_id: str) -> None:
+        """Withdraw a pending request (no-op if it is decided, expired or unknown)."""
+        self.requests.cancel(request_id)
+
+    def _notify(self, request: AuthRequest) -> None:
+        devices = self.devices.active_for(request.national_id)
+        urls = [device.webhook_url for device in devices if device.webhook_url]
+        if urls:
+            self.notifier.notify(urls, request.request_id)
+
+    # -- offline code ---------------------------------------------------------------------------
+    def verify_totp(self, national_id: str, code: str) -> Device:
+        """The device whose offline code this is; raises :class:`TotpError` (``no_device``,
+        ``invalid_code``, ``replayed_code``, ``locked``)."""
+        return self.totp.verify(national_id, code)

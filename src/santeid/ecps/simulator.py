@@ -1,0 +1,409 @@
+"""An e-CPS phone, simulated: it speaks only the documented HTTP device protocol
+(``docs/ecps-device-protocol.md``), exactly as a real phone app would, so it doubles as the
+protocol's reference client and as the way CI approves e-CPS logins (``docs/ecps-simulator.md``).
+
+It never imports the server side of santeid: the key pair is made here, tokens are signed
+here, and everything goes over HTTP with ``requests``.
+
+The device file (JSON, mode 0600 since it holds the private key) records what a phone keeps:
+``server``, ``device_id``, ``national_id``, ``name``, ``private_jwk`` and ``totp_secret``.
+Its default place is ``~/.santeid/device.json`` (``$SANTEID_DEVICE_FILE`` overrides it):
+outside any working tree, so a private key is never committed by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import asdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pyotp
+import requests
+from joserfc import jws
+from joserfc.jwk import ECKey
+
+#: Environment variable naming the device file.
+DEVICE_FILE_ENV = "SANTEID_DEVICE_FILE"
+#: Default device file.
+DEFAULT_DEVICE_FILE = Path("~/.santeid/device.json")
+#: Activation URI scheme (what the QR code holds).
+ACTIVATION_SCHEME = "santeid-ecps"
+#: Lifetime of the device tokens this simulator signs (the server accepts up to 60 s).
+TOKEN_LIFETIME = 30
+#: Seconds of network time allowed beyond a long poll's wait.
+HTTP_MARGIN = 15.0
+#: Longest wait the simulator asks for in one long poll (the server caps it too).
+MAX_WAIT = 25
+
+
+class SimulatorError(Exception):
+    """The simulator cannot go on; the message is for people."""
+
+
+class ProtocolError(SimulatorError):
+    """The server refused a call; ``code`` is the problem's stable code (RFC 9457)."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        self.code = str(problem.get("code") or f"http_{status}")
+        detail = problem.get("detail") or problem.get("title") or ""
+        super().__init__(f"{status} {self.code}: {detail}".rstrip(": "))
+
+
+def default_device_file() -> Path:
+    return Path(os.environ.get(DEVICE_FILE_ENV) or DEFAULT_DEVICE_FILE).expanduser()
+
+
+def parse_activation_uri(uri: str) -> tuple[str, str]:
+    """``(server origin, activation code)`` from ``santeid-ecps://activate?server=…&code=…``."""
+    parts = urlsplit(uri.strip())
+    query = parse_qs(parts.query)
+    if parts.scheme != ACTIVATION_SCHEME or parts.netloc != "activate":
+        raise SimulatorError(f"not an activation URI ({ACTIVATION_SCHEME}://activate?…): {uri}")
+    server = (query.get("server") or [""])[0].rstrip("/")
+    code = (query.get("code") or [""])[0]
+    if not server.startswith(("http://", "https://")) or not code:
+        raise SimulatorError("the activation URI lacks its server or code")
+    return server, code
+
+
+@dataclass
+class DeviceFile:
+    server: str
+    device_id: str
+    national_id: str
+    private_jwk: dict[str, Any]
+    totp_secret: str
+    name: str = ""
+
+    @classmethod
+    def load(cls, path: Path) -> DeviceFile:
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise SimulatorError(
+                f"no device file at {path}: run `santeid device enroll` first"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise SimulatorError(f"cannot read the device file {path}: {exc}") from None
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError as exc:
+            raise SimulatorError(f"{path} is not a device file: {exc}") from None
+
+    def save(self, path: Path, *, overwrite: bool = False) -> None:
+        """Write atomically, mode 0600 (it holds the private key), in a 0700 directory."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise SimulatorError(f"{path} exists; pass --force to replace that device")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".device-", dir=path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(asdict(self), fh, indent=2)
+                fh.write("\n")
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @property
+    def key(self) -> ECKey:
+        return ECKey.import_key(self.private_jwk)
+
+
+def _sign(device: DeviceFile, claims: dict[str, Any]) -> str:
+    header = {"alg": "ES256", "kid": device.device_id, "typ": "JWT"}
+    return jws.serialize_compact(header, json.dumps(claims).encode(), device.key)
+
+
+def make_device_token(device: DeviceFile, *, now: float | None = None) -> str:
+    """The ``Authorization: Bearer`` JWT of one call (a fresh ``jti`` each time)."""
+    issued = int(time.time() if now is None else now)
+    return _sign(
+        device,
+        {
+            "iss": device.device_id,
+            "aud": device.server,
+            "iat": issued,
+            "exp": issued + TOKEN_LIFETIME,
+            "jti": secrets.token_urlsafe(16),
+        },
+    )
+
+
+def make_decision(
+    device: DeviceFile,
+    request_id: str,
+    decision: str,
+    pin: str,
+    code: str | None = None,
+    *,
+    now: float | None = None,
+) -> str:
+    """The decision JWT (``approve``/``deny``) for one request."""
+    claims: dict[str, Any] = {
+        "iss": device.device_id,
+        "aud": device.server,
+        "iat": int(time.time() if now is None else now),
+        "jti": secrets.token_urlsafe(16),
+        "request_id": request_id,
+        "decision": decision,
+        "pin": pin,
+    }
+    if code is not None:
+        claims["code"] = code
+    return _sign(device, claims)
+
+
+def _answer(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = {"detail": response.text[:200]}
+    if not response.ok:
+        raise ProtocolError(response.status_code, data if isinstance(data, dict) else {})
+    return data
+
+
+class DeviceSimulator:
+    """One simulated phone bound to one device file."""
+
+    def __init__(
+        self,
+        device: DeviceFile,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.device = device
+        self.http = session or requests.Session()
+        self.timeout = timeout
+
+    # -- enrolment ------------------------------------------------------------------------
+    @classmethod
+    def enroll(
+        cls,
+        activation_uri: str,
+        pin: str,
+        *,
+        name: str = "santeid device simulator",
+        webhook_url: str | None = None,
+        session: requests.Session | None = None,
+        timeout: float = 10.0,
+    ) -> DeviceSimulator:
+        """Make a P-256 key pair here, register its public half with the activation code."""
+        server, code = parse_activation_uri(activation_uri)
+        key = ECKey.generate_key("P-256", private=True)
+        http = session or requests.Session()
+        body: dict[str, Any] = {
+            "activation_code": code,
+            "public_jwk": key.as_dict(private=False),
+            "pin": pin,
+            "name": name,
+        }
+        if webhook_url:
+            body["webhook_url"] = webhook_url
+        try:
+            response = http.post(f"{server}/ecps/device/register", json=body, timeout=timeout)
+        except requests.RequestException as exc:
+            raise SimulatorError(f"cannot reach {server}: {exc}") from None
+        registered = _answer(response)
+        device = DeviceFile(
+            server=server,
+            device_id=registered["device_id"],
+            national_id=registered["national_id"],
+            private_jwk=dict(key.as_dict(private=True)),
+            totp_secret=registered["totp_secret"],
+            name=registered.get("name", name),
+        )
+        return cls(device, session=http, timeout=timeout)
+
+    # -- calls ----------------------------------------------------------------------------
+    def _url(self, path: str) -> str:
+        return f"{self.device.server}/ecps/device{path}"
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {make_device_token(self.device)}"}
+
+    def _call(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any):
+        try:
+            response = self.http.request(
+                method,
+                self._url(path),
+                headers=self._headers(),
+                timeout=timeout or self.timeout,
+                **kwargs,
+            )
+        except requests.RequestException as exc:
+            raise SimulatorError(f"cannot reach {self.device.server}: {exc}") from None
+        return _answer(response)
+
+    def me(self) -> dict[str, Any]:
+        return self._call("GET", "/me")
+
+    def set_webhook(self, url: str | None) -> dict[str, Any]:
+        return self._call("POST", "/webhook", json={"webhook_url": url})
+
+    def pending(self, wait: float = 0) -> list[dict[str, Any]]:
+        """Pending requests; long-polls up to ``wait`` seconds (server-capped) for one."""
+        wait = max(0.0, min(float(wait), MAX_WAIT))
+        answer = self._call(
+            "GET", "/requests", params={"wait": f"{wait:g}"}, timeout=wait + HTTP_MARGIN
+        )
+        return list(answer.get("requests") or [])
+
+    def stream(self, *, timeout: float = 120.0) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Server-Sent Events of ``/requests/stream`` as ``(event, data)`` pairs."""
+        try:
+            response = self.http.get(
+                self._url("/requests/stream"),
+                headers=self._headers(),
+                stream=True,
+                timeout=(self.timeout, timeout),
+            )
+        except requests.RequestException as exc:
+            raise SimulatorError(f"cannot reach {self.device.server}: {exc}") from None
+        if not response.ok:
+            _answer(response)
+        with response:
+            event, data = "message", []
+            for line in response.iter_lines(decode_unicode=True):
+                if line == "":
+                    if data:
+                        yield event, json.loads("\n".join(data))
+                    event, data = "message", []
+                elif line.startswith(":"):
+                    continue
+                elif line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].lstrip())
+
+    def decide(
+        self, request_id: str, decision: str, pin: str, code: str | None = None
+    ) -> dict[str, Any]:
+        token = make_decision(self.device, request_id, decision, pin, code)
+        try:
+            response = self.http.post(
+                self._url(f"/requests/{request_id}/decision"),
+                data=token,
+                headers={"Content-Type": "application/jwt"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise SimulatorError(f"cannot reach {self.device.server}: {exc}") from None
+        return _answer(response)
+
+    def approve(self, request_id: str, pin: str, code: str | None = None) -> dict[str, Any]:
+        return self.decide(request_id, "approve", pin, code)
+
+    def deny(self, request_id: str, pin: str) -> dict[str, Any]:
+        return self.decide(request_id, "deny", pin)
+
+    def totp(self, now: float | None = None) -> str:
+        """The offline code the phone shows now (RFC 6238, 30 s, 6 digits)."""
+        return pyotp.TOTP(self.device.totp_secret).at(int(time.time() if now is None else now))
+
+    # -- watching ---------------------------------------------------------------------------
+    def watch(
+        self,
+        pin: str,
+        *,
+        auto_approve: bool = False,
+        code: str | None = None,
+        deny: bool = False,
+        once: bool = False,
+        timeout: float | None = None,
+        choose: Callable[[dict[str, Any]], str | None] | None = None,
+        echo: Callable[[str], None] = print,
+    ) -> int:
+        """Long-poll and decide each request as it arrives; return how many were decided.
+
+        CIBA requests need no code. For a browser request the code is ``code``, else (with
+        ``auto_approve``) the server's ``sandbox_expected_code`` hint, else what ``choose``
+        returns (an interactive prompt); a request with no code is left alone. ``deny``
+        denies everything instead. Stops after the first decision with ``once``, after
+        ``timeout`` seconds, or when the device can no longer decide (locked, revoked).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen: set[str] = set()
+        decided = 0
+        while True:
+            remaining = MAX_WAIT if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return decided
+            for item in self.pending(wait=min(MAX_WAIT, remaining)):
+                request_id = item["request_id"]
+                if request_id in seen:
+                    continue
+                seen.add(request_id)
+                if self._handle(item, pin, auto_approve, code, deny, choose, echo):
+                    decided += 1
+                    if once:
+                        return decided
+
+    def _handle(
+        self,
+        item: dict[str, Any],
+        pin: str,
+        auto_approve: bool,
+        code: str | None,
+        deny: bool,
+        choose: Callable[[dict[str, Any]], str | None] | None,
+        echo: Callable[[str], None],
+    ) -> bool:
+        request_id = item["request_id"]
+        echo(describe(item))
+        if deny:
+            action, chosen = "deny", None
+        elif item.get("kind") == "ciba":
+            action, chosen = "approve", None
+        else:
+            chosen = code
+            if chosen is None and auto_approve:
+                chosen = item.get("sandbox_expected_code")
+            if chosen is None and choose is not None:
+                chosen = choose(item)
+            if chosen is None:
+                echo(f"  skipped {request_id}: no code (--code NN, or --auto-approve on a sandbox)")
+                return False
+            action = "approve"
+        shown = f" with code {chosen}" if chosen else ""
+        echo(f"  {'approving' if action == 'approve' else 'denying'} {request_id}{shown}")
+        try:
+            result = self.decide(request_id, action, pin, chosen)
+        except ProtocolError as exc:
+            echo(f"  refused: {exc}")
+            if exc.code in ("device_locked", "device_revoked", "pin_locked", "unknown_device"):
+                raise
+            return False
+        echo(f"  {result['status']}")
+        return True
+
+
+def describe(item: dict[str, Any]) -> str:
+    """One line about a pending request, for people."""
+    if item.get("kind") == "ciba":
+        what = f"binding message {item.get('binding_message')!r}"
+    else:
+        what = "candidates " + " ".join(item.get("candidates") or [])
+        if item.get("sandbox_expected_code"):
+            what += f" (sandbox hint: {item['sandbox_expected_code']})"
+    left = int(item.get("expires_at", 0) - time.time())
+    return (
+        f"request {item['request_id']} ({item.get('kind')}) from {item.get('client_name')!r}: "
+        f"{what}; expires in {max(0, left)} s"
+    )

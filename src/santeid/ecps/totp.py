@@ -1,0 +1,127 @@
+"""The offline e-CPS code: TOTP (RFC 6238) when the phone has no network.
+
+Each device gets a random base32 secret at registration (160 bits, RFC 4226 §4 R6 recommends
+at least 128) and shows ``HOTP(secret, floor(t / 30))`` as 6 digits (RFC 6238 §4 defaults:
+T0 = 0, X = 30 s, HMAC-SHA-1). The login page's "Pas de réseau sur le téléphone ?" form sends
+it to :meth:`TotpVerifier.verify`:
+
+* one step before or after the current one is accepted (RFC 6238 §5.2: "at most one time step
+  is allowed as the network delay"; it also absorbs a phone clock a little off);
+* a (device, step) pair is accepted once (RFC 6238 §5.2: "the verifier MUST NOT accept the
+  second attempt of the OTP after the successful validation"), atomically across workers
+  with ``store.add``;
+* wrong codes are counted per professional (``store.incr``); after ``ecps_totp_failures`` of
+  them the offline code is refused for ``ecps_totp_lock`` seconds (RFC 4226 §7.3 throttling).
+  A correct code clears the count. A replayed code is not counted: it reveals nothing an
+  attacker could search.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+
+import pyotp
+
+from santeid.ecps.devices import Device
+from santeid.ecps.devices import DeviceRepository
+from santeid.storage import EphemeralStore
+
+#: RFC 6238 time step, in seconds, and digits.
+STEP = 30
+DIGITS = 6
+#: Steps accepted on each side of the current one.
+WINDOW = 1
+#: How long a used (device, step) is remembered: longer than the window it could be valid in.
+USED_TTL = (2 * WINDOW + 2) * STEP
+
+#: ``TotpError.code`` values (the login page shows one message per code).
+NO_DEVICE = "no_device"
+INVALID_CODE = "invalid_code"
+REPLAYED_CODE = "replayed_code"
+LOCKED = "locked"
+
+
+class TotpError(Exception):
+    """The offline code was not accepted; ``code`` says why (see the constants above)."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
+def new_secret() -> str:
+    """A random base32 secret of 160 bits (RFC 4226 §4 R6; pyotp's default length)."""
+    return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, national_id: str) -> str:
+    """``otpauth://totp/…`` (Google Authenticator key URI format) for authenticator apps."""
+    return pyotp.TOTP(secret, digits=DIGITS, interval=STEP).provisioning_uri(
+        name=national_id, issuer_name="santeid e-CPS"
+    )
+
+
+def code_at(secret: str, for_time: float) -> str:
+    return pyotp.TOTP(secret, digits=DIGITS, interval=STEP).at(int(for_time))
+
+
+class TotpVerifier:
+    def __init__(
+        self,
+        store: EphemeralStore,
+        devices: DeviceRepository,
+        *,
+        max_failures: int,
+        lock_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.devices = devices
+        self.max_failures = max_failures
+        self.lock_seconds = lock_seconds
+        self.clock = clock
+
+    def _failures_key(self, national_id: str) -> str:
+        return f"ecps:totp-fail:{national_id}"
+
+    def _lock_key(self, national_id: str) -> str:
+        return f"ecps:totp-lock:{national_id}"
+
+    def verify(self, national_id: str, code: str) -> Device:
+        """The device whose current code this is; raises :class:`TotpError` otherwise."""
+        if self.store.get(self._lock_key(national_id)) is not None:
+            raise TotpError(LOCKED, "too many wrong offline codes; try again later")
+        devices = self.devices.active_for(national_id)
+        if not devices:
+            raise TotpError(NO_DEVICE, "no active e-CPS device")
+        code = code.strip() if isinstance(code, str) else ""
+        if len(code) == DIGITS and code.isascii() and code.isdigit():
+            now = self.clock()
+            current = int(now // STEP)
+            for device in devices:
+                totp = pyotp.TOTP(device.totp_secret, digits=DIGITS, interval=STEP)
+                for counter in range(current - WINDOW, current + WINDOW + 1):
+                    expected = totp.generate_otp(counter)
+                    if hmac.compare_digest(expected, code):
+                        return self._accept(national_id, device, counter)
+        self._count_failure(national_id)
+        raise TotpError(INVALID_CODE, "wrong offline code")
+
+    def _accept(self, national_id: str, device: Device, counter: int) -> Device:
+        used = f"ecps:totp-used:{device.device_id}:{counter}"
+        if not self.store.add(used, {"at": int(self.clock())}, USED_TTL):
+            raise TotpError(REPLAYED_CODE, "this offline code has already been used")
+        self.store.delete(self._failures_key(national_id))
+        self.devices.touch(device.device_id)
+        return device
+
+    def _count_failure(self, national_id: str) -> None:
+        # The counter's window starts at the first failure (ttl set on creation only); the
+        # lock is a separate key so that it lasts lock_seconds from the failure that set it.
+        failures = self.store.incr(self._failures_key(national_id), ttl=self.lock_seconds)
+        if failures >= self.max_failures:
+            lock = {"since": int(self.clock())}
+            self.store.put(self._lock_key(national_id), lock, self.lock_seconds)
+            self.store.delete(self._failures_key(national_id))

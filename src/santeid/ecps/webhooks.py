@@ -1,0 +1,182 @@
+"""Webhooks: "a request is waiting for you" pushed to a device's relay.
+
+A device may register a ``webhook_url`` (typically its push-notification relay). When a
+request is created for the professional, santeid POSTs ``{"request_id": "…"}`` to each of
+their active devices' URLs. The body is only a wake-up hint: it carries nothing a device could
+not read from the authenticated ``GET /ecps/device/requests``, so the webhook needs no secret.
+
+The URL is chosen by whoever holds the device, so fetching it is a server-side request forgery
+risk (OWASP SSRF Prevention Cheat Sheet). The guard:
+
+* ``https`` only, no credentials in the URL;
+* every address the host resolves to must be globally routable — loopback, private
+  (RFC 1918, RFC 4193), link-local (cloud metadata at 169.254.169.254), CGNAT, multicast,
+  reserved and IPv4-mapped forms of those are refused;
+* the check is repeated at delivery and the connection goes to the address that was checked
+  (no second DNS lookup: defeats DNS rebinding), with TLS still verifying the host name;
+* no redirects are followed (``http.client`` never follows them), 5-second timeout;
+* in sandbox mode only, ``http``/``https`` to ``127.0.0.1``, ``localhost`` or ``[::1]`` is
+  also allowed, for the simulator and local tests.
+
+Deliveries run on a small thread pool: creating a request never waits for a webhook, and a
+failure is only logged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import logging
+import socket
+import ssl
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+#: Seconds for connecting and for the answer.
+TIMEOUT = 5.0
+#: Longest URL accepted.
+MAX_URL_LENGTH = 2048
+#: Host names that mean "this machine", allowed in sandbox mode only.
+SANDBOX_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class WebhookRefused(ValueError):
+    """The URL may not be used as a webhook; the message says why."""
+
+
+def _check_address(address: str) -> None:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    # ``is_global`` is False for loopback, RFC 1918, link-local, CGNAT (100.64/10), ULA,
+    # documentation and reserved ranges; multicast is excluded separately.
+    if not ip.is_global or ip.is_multicast:
+        raise WebhookRefused(f"the host resolves to a non-public address ({ip})")
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise WebhookRefused(f"the host {host!r} cannot be resolved ({exc})") from None
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not addresses:
+        raise WebhookRefused(f"the host {host!r} has no address")
+    return addresses
+
+
+def check_webhook_url(url: object, *, sandbox: bool) -> tuple[str, str, int, list[str]]:
+    """Validate ``url``; return ``(scheme, host, port, addresses to connect to)``.
+
+    :raises WebhookRefused: the URL is malformed or points at a forbidden address.
+    """
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise WebhookRefused("the webhook URL must be a string of at most 2048 characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise WebhookRefused(f"malformed URL ({exc})") from None
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise WebhookRefused("the webhook URL must be an absolute https URL")
+    if parts.username is not None or parts.password is not None:
+        raise WebhookRefused("the webhook URL must not carry credentials")
+    if parts.fragment:
+        raise WebhookRefused("the webhook URL must not carry a fragment")
+    port = port or (443 if parts.scheme == "https" else 80)
+    if sandbox and host in SANDBOX_LOCAL_HOSTS:
+        # Sandbox convenience: a receiver on this machine (simulator, tests). The name is
+        # not resolved: "localhost" is pinned to the loopback address.
+        return parts.scheme, host, port, ["::1" if host == "::1" else "127.0.0.1"]
+    if parts.scheme != "https":
+        raise WebhookRefused("the webhook URL must use https")
+    addresses = _resolve(host, port)
+    for address in addresses:
+        _check_address(address)
+    return parts.scheme, host, port, addresses
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to an address checked beforehand, whatever the host name resolves to now."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        # server_hostname: SNI and certificate verification against the URL's host name.
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def deliver(url: str, payload: dict, *, sandbox: bool, timeout: float = TIMEOUT) -> int:
+    """POST ``payload`` as JSON to ``url``; return the HTTP status. Raises on refusal or
+    network errors (the caller logs them)."""
+    scheme, host, port, addresses = check_webhook_url(url, sandbox=sandbox)
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    connection = connection_class(host, port, addresses[0], timeout)
+    try:
+        body = json.dumps(payload).encode()
+        connection.request(
+            "POST",
+            target,
+            body=body,
+            headers={"Content-Type": "application/json", "User-Agent": "santeid-ecps-webhook"},
+        )
+        response = connection.getresponse()
+        response.read(65536)  # drain a little so the connection closes cleanly
+        return response.status
+    finally:
+        connection.close()
+
+
+class WebhookNotifier:
+    """Sends webhooks on a thread pool; :meth:`notify` never blocks and never raises."""
+
+    def __init__(self, *, sandbox: bool, max_workers: int = 4, timeout: float = TIMEOUT) -> None:
+        self.sandbox = sandbox
+        self.timeout = timeout
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="webhook")
+
+    def notify(self, urls: Iterable[str], request_id: str) -> None:
+        for url in urls:
+            try:
+                self._executor.submit(self._send, url, request_id)
+            except RuntimeError:  # the pool is shut down (interpreter exit)
+                log.warning("webhook for request %s not sent: shutting down", request_id)
+
+    def _send(self, url: str, request_id: str) -> None:
+        try:
+            status = deliver(
+                url, {"request_id": request_id}, sandbox=self.sandbox, timeout=self.timeout
+            )
+        except Exception as exc:  # noqa: BLE001 — a webhook must never break anything
+            log.warning("webhook %s for request %s failed: %s", _shown(url), request_id, exc)
+            return
+        if not 200 <= status < 300:
+            log.warning("webhook %s for request %s answered %s", _shown(url), request_id, status)
+
+    def shutdown(self, wait: bool = False) -> None:
+        self._executor.shutdown(wait=wait, cancel_futures=not wait)
+
+
+def _shown(url: str) -> str:
+    """The URL without its query (which may hold a relay token) for the logs."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

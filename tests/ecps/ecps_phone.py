@@ -1,0 +1,109 @@
+"""A phone for in-process tests: makes its key, registers through the Flask test client and
+signs device tokens and decisions, with every claim overridable to build refusals."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+from joserfc import jws
+from joserfc.jwk import ECKey
+
+from santeid.ecps.pin import PinHasher
+
+#: Argon2id at its cheapest: the tests verify hundreds of PINs (the real parameters are
+#: exercised by ``test_real_pin_hash_parameters``).
+CHEAP_PINS = PinHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+PIN = "246813"
+ORIGIN = "http://localhost"
+API = "/ecps/device"
+
+
+def sign(key: ECKey, kid: str, claims: dict[str, Any], **header: Any) -> str:
+    protected = {"alg": "ES256", "kid": kid, "typ": "JWT", **header}
+    return jws.serialize_compact(protected, json.dumps(claims).encode(), key)
+
+
+class Phone:
+    def __init__(self, client, key: ECKey, registered: dict[str, Any]) -> None:
+        self.client = client
+        self.key = key
+        self.registered = registered
+        self.device_id: str = registered["device_id"]
+        self.national_id: str = registered["national_id"]
+
+    @classmethod
+    def register(cls, app, client, national_id: str, *, pin: str = PIN, **extra: Any) -> Phone:
+        ecps = app.extensions["santeid"].ecps
+        activation = ecps.start_activation(national_id)
+        key = ECKey.generate_key("P-256", private=True)
+        body = {
+            "activation_code": activation.code,
+            "public_jwk": key.as_dict(private=False),
+            "pin": pin,
+            **extra,
+        }
+        response = client.post(f"{API}/register", json=body)
+        assert response.status_code == 201, response.get_json()
+        return cls(client, key, response.get_json())
+
+    # -- tokens -------------------------------------------------------------------------
+    def token(self, *, key: ECKey | None = None, kid: str | None = None, **claims: Any) -> str:
+        now = int(time.time())
+        values: dict[str, Any] = {
+            "iss": self.device_id,
+            "aud": ORIGIN,
+            "iat": now,
+            "exp": now + 30,
+            "jti": secrets.token_urlsafe(12),
+        }
+        values.update(claims)
+        values = {k: v for k, v in values.items() if v is not None}
+        return sign(key or self.key, kid or self.device_id, values)
+
+    def auth(self, **overrides: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(**overrides)}"}
+
+    def decision(
+        self,
+        request_id: str,
+        decision: str = "approve",
+        *,
+        pin: str | None = PIN,
+        code: str | None = None,
+        key: ECKey | None = None,
+        kid: str | None = None,
+        **claims: Any,
+    ) -> str:
+        values: dict[str, Any] = {
+            "aud": ORIGIN,
+            "iat": int(time.time()),
+            "jti": secrets.token_urlsafe(12),
+            "request_id": request_id,
+            "decision": decision,
+            "pin": pin,
+            "code": code,
+        }
+        values.update(claims)
+        values = {k: v for k, v in values.items() if v is not None}
+        return sign(key or self.key, kid or self.device_id, values)
+
+    # -- calls ----------------------------------------------------------------------------
+    def me(self, **overrides: Any):
+        return self.client.get(f"{API}/me", headers=self.auth(**overrides))
+
+    def pending(self, wait: float = 0, **overrides: Any):
+        return self.client.get(f"{API}/requests?wait={wait}", headers=self.auth(**overrides))
+
+    def decide(self, request_id: str, decision: str = "approve", **kwargs: Any):
+        token = self.decision(request_id, decision, **kwargs)
+        return self.post_decision(request_id, token)
+
+    def post_decision(self, request_id: str, token: str, *, as_json: bool = False):
+        url = f"{API}/requests/{request_id}/decision"
+        if as_json:
+            return self.client.post(url, json={"decision": token})
+        return self.client.post(url, data=token, content_type="application/jwt")

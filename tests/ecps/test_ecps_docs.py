@@ -1,0 +1,74 @@
+"""The device API's documents stay true: a valid OpenAPI 3.1 description that lists every
+route and problem code, real answers that match its schemas, and the prose table of codes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+
+from santeid.ecps.api import ENDPOINTS
+from santeid.ecps.problems import CATALOGUE
+from santeid.ecps.problems import problem_type
+from santeid.security import API_ENDPOINTS
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict:
+    return yaml.safe_load((DOCS / "ecps-device-openapi.yaml").read_text())
+
+
+def _validator(spec: dict, name: str) -> OAS31Validator:
+    schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+    return OAS31Validator(schema)
+
+
+def test_openapi_is_valid(spec):
+    validate(spec)  # raises on any OpenAPI 3.1 violation
+    assert spec["openapi"] == "3.1.0"
+
+
+def test_openapi_lists_every_route(app, spec):
+    rules = {
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/ecps/device")): rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("ecps_device.")
+    }
+    assert set(rules) == set(spec["paths"])
+    for path, rule in rules.items():
+        assert set(spec["paths"][path]) == {m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert {rule.endpoint for rule in rules.values()} == set(ENDPOINTS)
+    assert set(ENDPOINTS) <= API_ENDPOINTS
+
+
+def test_problem_codes_documented(spec):
+    assert spec["components"]["schemas"]["Problem"]["properties"]["code"]["enum"] == list(CATALOGUE)
+    prose = (DOCS / "ecps-device-protocol.md").read_text()
+    table = dict(re.findall(r"^\| `(\w+)` \| (\d{3}) \|", prose, re.MULTILINE))
+    assert table == {code: str(status) for code, (status, _) in CATALOGUE.items()}
+    assert problem_type("wrong_pin") == "https://santeid.dev/problems/ecps/wrong-pin"
+
+
+def test_real_answers_match_the_schemas(spec, client, ecps, national_id):
+    from ecps_phone import Phone
+
+    phone = Phone.register(client.application, client, national_id)
+    _validator(spec, "Registered").validate(phone.registered)
+    _validator(spec, "DeviceInfo").validate(phone.me().get_json())
+    ecps.create_browser_request(national_id, client_name="RP")
+    ecps.create_ciba_request(national_id, client_name="RP", binding_message=None, expires_in=30)
+    for item in phone.pending().get_json()["requests"]:
+        _validator(spec, "RequestItem").validate(item)
+    problem = phone.decide("A" * 32, code="00").get_json()
+    _validator(spec, "Problem").validate(problem)
+    wrong_pin = phone.decide(
+        ecps.create_browser_request(national_id, client_name="RP").request_id, pin="0000"
+    ).get_json()
+    _validator(spec, "Problem").validate(wrong_pin)
+    assert wrong_pin["remaining_attempts"] == 2
