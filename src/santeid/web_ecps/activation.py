@@ -1,0 +1,407 @@
+"""Self-service e-CPS activation with the correspondence data of the directory (psc.md §13).
+
+The arrêté du 4 avril 2022 allows activating an e-CPS "en saisissant deux codes de
+validation … envoyés respectivement au téléphone et à l'adresse e-mail enregistrés dans
+l'annuaire". The pages:
+
+1. ``GET/POST /ecps/activation`` — the professional types the national identifier. If the
+   directory holds an active professional with both a correspondence e-mail and phone, two
+   independent 6-digit codes are drawn (``secrets``) and sent, one per channel.
+2. ``GET/POST /ecps/activation/verify?flow=…`` — both codes typed → the e-CPS core starts an
+   activation → the page shows the activation code, its URI and the QR code (valid
+   ``ecps_activation_code_lifetime`` seconds, 90 s at PSC) that the e-CPS application scans.
+
+Security choices:
+
+* The pair lives in the ephemeral store under ``ecps-act:<flow>``, :data:`CODE_LIFETIME`
+  seconds, as HMAC-SHA256 digests keyed with the application secret (a copy of the store
+  alone does not give the codes away, although 10⁶ candidates would be quick to try).
+* Every attempt is counted *before* the comparison (``store.incr``), so even concurrent
+  guesses get at most :data:`MAX_ATTEMPTS` tries; the fifth wrong attempt deletes the pair.
+  Both codes are compared with :func:`hmac.compare_digest`, always both.
+* A right pair is consumed with ``store.pop`` (atomic): it serves once.
+* The flow is bound to the browser that started it (``bid`` in the signed session cookie,
+  as login transactions are), so a flow id seen elsewhere is useless.
+* A professional gets at most :data:`MAX_SENDS` pairs per :data:`CODE_LIFETIME` (no SMS
+  flooding of a colleague's phone), and a new pair cancels the previous one.
+* Whether an identifier exists in the directory is said plainly, as the PSC login and
+  activation pages do (psc.md §13 lists "vous n'apparaissez pas … sur l'Annuaire Santé"
+  among the error causes): the santeid login page says so already, so hiding it here would
+  protect nothing. The contact data itself is only ever shown masked.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import logging
+import re
+import secrets
+import shlex
+import time
+import xml.etree.ElementTree as ET  # noqa: S405 - builds our own SVG, parses nothing
+from dataclasses import dataclass
+from typing import Any
+
+import qrcode
+import qrcode.constants
+import qrcode.image.pure
+import qrcode.image.svg
+from flask import current_app
+from flask import redirect
+from flask import request
+from flask import url_for
+from markupsafe import Markup
+
+from santeid.i18n import Translator
+from santeid.messaging import DeliveryError
+from santeid.messaging import Message
+from santeid.oidc.authorize import browser_id
+from santeid.psc.national_id import NationalIdError
+from santeid.psc.national_id import parse_national_id
+from santeid.security import check_csrf
+from santeid.services import services
+from santeid.web_ecps.common import bp
+from santeid.web_ecps.common import ecps_service
+from santeid.web_ecps.common import error_page
+from santeid.web_ecps.common import locale_args
+from santeid.web_ecps.common import page
+from santeid.web_ecps.common import senders
+from santeid.web_ecps.common import translator
+
+log = logging.getLogger(__name__)
+
+#: Seconds the two codes stay valid.
+CODE_LIFETIME = 600
+#: Attempts (right or wrong) allowed on one pair; the last wrong one deletes the pair.
+MAX_ATTEMPTS = 5
+#: Pairs sent to one professional per CODE_LIFETIME.
+MAX_SENDS = 3
+CODE_DIGITS = 6
+_CODE_RE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
+_FLOW_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+# -- masking --------------------------------------------------------------------------------
+
+
+def mask_email(address: str) -> str:
+    """``helene.fauvel@example.org`` → ``h***@example.org``: enough to recognise one's own
+    address, not enough to learn someone else's."""
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local:
+        return "***"
+    return f"{local[0]}***@{domain}"
+
+
+def mask_phone(number: str) -> str:
+    """``0639980012`` → ``06 •• •• •• 12``; international numbers keep their prefix and
+    the last two digits."""
+    raw = number.strip()
+    digits = re.sub(r"[^0-9]", "", raw)
+    if len(digits) == 10 and digits.startswith("0"):
+        return f"{digits[:2]} •• •• •• {digits[-2:]}"
+    if len(digits) < 4:
+        return "••"
+    prefix = "+" if raw.startswith("+") else ""
+    return f"{prefix}{digits[:2]} {'•' * (len(digits) - 4)} {digits[-2:]}"
+
+
+# -- the pair of codes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Outcome of :meth:`CodePairs.verify`: ``ok``, ``wrong``, ``locked`` or ``expired``."""
+
+    outcome: str
+    record: dict | None = None
+    remaining: int = 0
+
+
+class CodePairs:
+    """The two activation codes of each flow, in the ephemeral store."""
+
+    def __init__(self, store, secret: bytes, *, clock=time.time) -> None:
+        self.store = store
+        self.secret = secret
+        self.clock = clock
+
+    @staticmethod
+    def _key(flow: str) -> str:
+        return f"ecps-act:{flow}"
+
+    @staticmethod
+    def _tries_key(flow: str) -> str:
+        return f"ecps-act-tries:{flow}"
+
+    def _digest(self, flow: str, channel: str, code: str) -> str:
+        # The flow and channel are in the MAC: a digest cannot be moved to another flow or
+        # swapped between the e-mail and the SMS.
+        message = f"{flow}|{channel}|{code}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+    def throttled(self, national_id: str) -> bool:
+        """Count one sending for this professional; True once :data:`MAX_SENDS` is passed."""
+        return self.store.incr(f"ecps-act-sends:{national_id}", CODE_LIFETIME) > MAX_SENDS
+
+    def create(self, national_id: str, *, bid: str, **details: Any) -> tuple[str, str, str]:
+        """A new pair for this professional, replacing any previous one; returns
+        ``(flow, email_code, sms_code)`` — the codes exist in clear only in the messages."""
+        flow = secrets.token_urlsafe(24)
+        email_code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        sms_code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        record = {
+            "national_id": national_id,
+            "bid": bid,
+            "email_digest": self._digest(flow, "email", email_code),
+            "sms_digest": self._digest(flow, "sms", sms_code),
+            "created_at": int(self.clock()),
+            **details,
+        }
+        current_key = f"ecps-act-current:{national_id}"
+        previous = self.store.get(current_key)
+        if previous is not None:
+            # One live pair per professional: codes of an older request stop working.
+            self.discard(previous["flow"])
+        self.store.put(self._key(flow), record, CODE_LIFETIME)
+        self.store.put(current_key, {"flow": flow}, CODE_LIFETIME)
+        return flow, email_code, sms_code
+
+    def get(self, flow: str | None) -> dict | None:
+        if not flow or not isinstance(flow, str) or not _FLOW_RE.match(flow):
+            return None
+        return self.store.get(self._key(flow))
+
+    def verify(self, flow: str, email_code: str, sms_code: str) -> Verification:
+        """Check both codes; consume the pair when they are right (single use)."""
+        if self.get(flow) is None:
+            return Verification("expired")
+        # Counted before comparing: concurrent guesses cannot exceed MAX_ATTEMPTS.
+        tries = self.store.incr(self._tries_key(flow), CODE_LIFETIME)
+        if tries > MAX_ATTEMPTS:
+            self.discard(flow)
+            return Verification("locked")
+        record = self.get(flow)
+        if record is None:
+            return Verification("expired")
+        email_ok = hmac.compare_digest(
+            self._digest(flow, "email", email_code), record["email_digest"]
+        )
+        sms_ok = hmac.compare_digest(self._digest(flow, "sms", sms_code), record["sms_digest"])
+        if email_ok and sms_ok:
+            consumed = self.store.pop(self._key(flow))
+            self.store.delete(self._tries_key(flow))
+            if consumed is None:
+                # Another request consumed it first: codes are single use.
+                return Verification("expired")
+            return Verification("ok", consumed)
+        if tries >= MAX_ATTEMPTS:
+            self.discard(flow)
+            return Verification("locked")
+        return Verification("wrong", record, remaining=MAX_ATTEMPTS - tries)
+
+    def discard(self, flow: str) -> None:
+        self.store.delete(self._key(flow), self._tries_key(flow))
+
+
+def code_pairs() -> CodePairs:
+    secret = str(current_app.secret_key).encode()
+    return CodePairs(services().store, secret)
+
+
+# -- QR code ------------------------------------------------------------------------------------
+
+
+def qr_images(data: str, label: str) -> tuple[str, int, Markup]:
+    """The QR code of ``data`` as a PNG ``data:`` URI (and its side in pixels, so the page
+    shows it unscaled) and as inline SVG (``role="img"``, ``aria-label``). Error correction
+    M (15 %), 4-module quiet zone (ISO/IEC 18004)."""
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=6, border=4)
+    qr.add_data(data)
+    qr.make(fit=True)
+    png = io.BytesIO()
+    qr.make_image(image_factory=qrcode.image.pure.PyPNGImage).save(png)
+    png_uri = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
+    png_size = (qr.modules_count + 2 * qr.border) * qr.box_size
+    # Path with a white background: scannable on dark themes too.
+    svg = qr.make_image(image_factory=qrcode.image.svg.SvgPathFillImage).get_image()
+    svg.set("width", "240")
+    svg.set("height", "240")
+    svg.set("role", "img")
+    svg.set("aria-label", label)  # ElementTree escapes it
+    svg.set("class", "qr")
+    # Our own element tree, serialised by ElementTree: safe to insert as markup.
+    return png_uri, png_size, Markup(ET.tostring(svg, encoding="unicode"))  # noqa: S704
+
+
+# -- views --------------------------------------------------------------------------------------
+
+
+def _render_form(t: Translator, *, error: str | None = None, value: str = "", status: int = 200):
+    return page("ecps/activation.html", t, status, error=error, value=value)
+
+
+def _render_codes(t: Translator, flow: str, record: dict, *, errors=None, status: int = 200):
+    return page(
+        "ecps/activation_codes.html",
+        t,
+        status,
+        flow=flow,
+        email=record["email_masked"],
+        phone=record["phone_masked"],
+        errors=errors or {},
+        minutes=CODE_LIFETIME // 60,
+    )
+
+
+def _messages(t: Translator, professional, email_code: str, sms_code: str) -> list[Message]:
+    minutes = CODE_LIFETIME // 60
+    return [
+        Message(
+            channel="email",
+            to=professional.correspondence_email,
+            subject=t("ecps_email_subject"),
+            body=t("ecps_email_body", code=email_code, minutes=minutes),
+        ),
+        Message(
+            channel="sms",
+            to=professional.correspondence_phone,
+            subject="",
+            body=t("ecps_sms_body", code=sms_code, minutes=minutes),
+        ),
+    ]
+
+
+@bp.route("/ecps/activation", methods=["GET", "POST"])
+def activation():
+    """Step 1: the national identifier, then the two codes are sent."""
+    t = translator()
+    ecps_service(t)
+    if request.method == "GET":
+        return _render_form(t, value=request.args.get("national_id", "")[:64])
+
+    check_csrf()
+    typed = request.form.get("national_id", "")
+    try:
+        national_id = parse_national_id(typed).value
+    except NationalIdError as exc:
+        return _render_form(t, error=exc.message(t.locale), value=typed, status=400)
+    professional = services().directory.get(national_id)
+    if professional is None:
+        error = t("unknown_professional", national_id=national_id)
+        return _render_form(t, error=error, value=typed, status=400)
+    if not professional.is_active:
+        error = t("ecps_inactive_professional", national_id=national_id)
+        return _render_form(t, error=error, value=typed, status=400)
+    has_email = bool(professional.correspondence_email.strip())
+    has_phone = bool(professional.correspondence_phone.strip())
+    if not (has_email and has_phone):
+        # Naming what is missing tells the professional what to have updated in the
+        # directory (RPPS: the Ordre; ADELI: the ARS) or to use the CPS card instead.
+        if not has_email and not has_phone:
+            key = "ecps_missing_contact"
+        else:
+            key = "ecps_missing_email" if not has_email else "ecps_missing_phone"
+        return _render_form(t, error=t(key, national_id=national_id), value=typed, status=400)
+
+    unconfigured = senders().missing()
+    if unconfigured:
+        log.error("e-CPS activation codes cannot be sent: %s", "; ".join(unconfigured))
+        return error_page(t, t("ecps_activation_title"), t("ecps_messages_unconfigured"), 503)
+    pairs = code_pairs()
+    if pairs.throttled(national_id):
+        return _render_form(t, error=t("ecps_too_many_sends"), value=typed, status=429)
+
+    flow, email_code, sms_code = pairs.create(
+        national_id,
+        bid=browser_id(),
+        locale=t.locale,
+        email_masked=mask_email(professional.correspondence_email),
+        phone_masked=mask_phone(professional.correspondence_phone),
+    )
+    try:
+        for message in _messages(t, professional, email_code, sms_code):
+            senders().send(message)
+    except DeliveryError as exc:
+        # Both codes are needed: without one of them the pair is useless.
+        pairs.discard(flow)
+        log.error("e-CPS activation codes for %s not sent: %s", national_id, exc)
+        return error_page(t, t("ecps_activation_title"), t("ecps_messages_failed"), 503)
+    log.info("e-CPS activation codes sent for %s", national_id)
+    # Post/Redirect/Get: reloading the next page must not send new codes.
+    return redirect(url_for("web_ecps.verify", flow=flow, **locale_args(t)), code=303)
+
+
+@bp.route("/ecps/activation/verify", methods=["GET", "POST"])
+def verify():
+    """Step 2: both codes → an activation code and its QR code (psc.md §13)."""
+    t = translator()
+    ecps = ecps_service(t)
+    flow = request.values.get("flow", "")
+    pairs = code_pairs()
+    record = pairs.get(flow)
+    if record is None:
+        return _render_form(t, error=t("ecps_codes_expired"), status=400)
+    if record["bid"] != browser_id():
+        # Same rule as login transactions: a flow started in another browser stays there.
+        return error_page(t, t("error_title"), t("ecps_foreign_flow"), 403)
+    if "ui_locales" not in request.values:
+        # A link without the language (e.g. typed again): keep the one of step 1.
+        t = Translator(record.get("locale", "fr"))
+    if request.method == "GET":
+        return _render_codes(t, flow, record)
+
+    check_csrf()
+    email_code = re.sub(r"\s", "", request.form.get("email_code", ""))
+    sms_code = re.sub(r"\s", "", request.form.get("sms_code", ""))
+    errors = {
+        name: t("ecps_code_format")
+        for name, value in (("email_code", email_code), ("sms_code", sms_code))
+        if not _CODE_RE.match(value)
+    }
+    if errors:
+        # A malformed entry cannot be right: it costs no attempt.
+        return _render_codes(t, flow, record, errors=errors, status=400)
+
+    result = pairs.verify(flow, email_code, sms_code)
+    if result.outcome == "expired":
+        return _render_form(t, error=t("ecps_codes_expired"), status=400)
+    if result.outcome == "locked":
+        log.warning("e-CPS activation codes for %s: too many wrong attempts", record["national_id"])
+        return _render_form(t, error=t("ecps_codes_locked"), status=400)
+    if result.outcome == "wrong":
+        message = t("ecps_codes_wrong", remaining=result.remaining)
+        return _render_codes(t, flow, record, errors={"codes": message}, status=400)
+
+    national_id = result.record["national_id"]
+    try:
+        activation_ = ecps.start_activation(national_id)
+    except ecps.ActivationError:
+        # Left the directory or became inactive since the codes were sent.
+        error = t("ecps_inactive_professional", national_id=national_id)
+        return _render_form(t, error=error, status=400)
+    log.info("e-CPS activation started for %s (self-service, two codes)", national_id)
+    return _render_qr(t, national_id, activation_)
+
+
+def _render_qr(t: Translator, national_id: str, activation_):
+    png_uri, png_size, svg = qr_images(activation_.uri, t("ecps_qr_alt"))
+    remaining = max(0, int(activation_.expires_at - time.time()))
+    professional = services().directory.get(national_id)
+    name = f"{professional.given_name} {professional.family_name}" if professional else ""
+    return page(
+        "ecps/activation_qr.html",
+        t,
+        name=name,
+        national_id=national_id,
+        code=activation_.code,
+        uri=activation_.uri,
+        png_uri=png_uri,
+        png_size=png_size,
+        svg=svg,
+        remaining=remaining,
+        command=f"santeid device enroll --activation-uri {shlex.quote(activation_.uri)} --pin PIN",
+    )

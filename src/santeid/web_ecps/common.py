@@ -1,0 +1,57 @@
+"""What the e-CPS self-service pages share: the blueprint, the page language, the e-CPS
+service and the message senders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import make_response
+from flask import render_template
+from flask import request
+
+from santeid.i18n import Translator
+from santeid.i18n import pick_locale
+from santeid.messaging import Senders
+from santeid.services import services
+
+#: Endpoints are ``web_ecps.<view>``; the login pages link to ``web_ecps.activation``.
+bp = Blueprint("web_ecps", __name__)
+
+#: Key of the message senders in ``app.extensions`` (Flask's per-application state).
+SENDERS_EXTENSION = "santeid.messaging"
+
+
+def translator() -> Translator:
+    """French by default, English with ``ui_locales=en`` (query string or form field), the
+    same rule as the login page (OIDC Core §3.1.2.1)."""
+    return Translator(pick_locale(request.values.get("ui_locales")))
+
+
+def locale_args(t: Translator) -> dict[str, str]:
+    """Query parameters that keep the page language across links and redirects."""
+    return {"ui_locales": t.locale} if t.locale != "fr" else {}
+
+
+def senders() -> Senders:
+    return current_app.extensions[SENDERS_EXTENSION]
+
+
+def page(template: str, t: Translator, status: int = 200, **context: Any):
+    """A page of this blueprint; every template gets ``t`` and ``lang`` (the query to keep)."""
+    body = render_template(template, t=t, lang=locale_args(t), **context)
+    return make_response(body, status)
+
+
+def error_page(t: Translator, title: str, detail: str, status: int):
+    return page("error.html", t, status, title=title, detail=detail)
+
+
+def ecps_service(t: Translator) -> Any:
+    """The e-CPS core (``santeid.ecps``), or a 503 page when this server runs without it."""
+    ecps = services().ecps
+    if ecps is None:
+        abort(error_page(t, t("ecps_unavailable_title"), t("ecps_unavailable"), 503))
+    return ecps

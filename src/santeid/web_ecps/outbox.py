@@ -1,0 +1,51 @@
+"""``/sandbox/outbox``: the messages santeid "sent" in sandbox mode (psc.md §13's two
+activation codes), newest first, codes readable — the sandbox counterpart of a mail catcher.
+
+Outside sandbox mode these pages do not exist (404): real messages leave through SMTP and
+the SMS hook (``santeid.messaging``) and are never kept.
+"""
+
+from __future__ import annotations
+
+from flask import abort
+from flask import jsonify
+from flask import request
+
+from santeid.messaging import OutboxSender
+from santeid.services import services
+from santeid.web_ecps.common import bp
+from santeid.web_ecps.common import page
+from santeid.web_ecps.common import senders
+from santeid.web_ecps.common import translator
+
+#: Messages shown by default, and at most.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+def _outbox() -> OutboxSender:
+    outbox = senders().outbox if services().settings.sandbox else None
+    if outbox is None:
+        abort(404)
+    return outbox
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", "")
+    return min(int(raw), MAX_LIMIT) if raw.isdigit() else DEFAULT_LIMIT
+
+
+@bp.route("/sandbox/outbox")
+def outbox():
+    entries = _outbox().latest(_limit(), to=request.args.get("to") or None)
+    return page("sandbox/outbox.html", translator(), entries=[e.to_dict() for e in entries])
+
+
+@bp.route("/sandbox/outbox.json")
+def outbox_json():
+    """``{"messages": [{id, created_at, time, channel, to, subject, body}, …]}``, newest
+    first; ``?to=`` keeps one recipient, ``?limit=`` (≤ 200) caps the count."""
+    entries = _outbox().latest(_limit(), to=request.args.get("to") or None)
+    response = jsonify(messages=[e.to_dict() for e in entries])
+    response.headers["Cache-Control"] = "no-store"
+    return response

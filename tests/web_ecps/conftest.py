@@ -1,0 +1,42 @@
+"""Fixtures of the e-CPS web page tests (helpers in ``web_ecps_helpers.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+from web_ecps_helpers import Clock
+from web_ecps_helpers import RecordingHandler
+from web_ecps_helpers import SmsReceiver
+from web_ecps_helpers import free_port
+
+from santeid import create_app
+from santeid.storage import MemoryStore
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def timed_app(settings, clock):
+    """The sandbox app on a memory store whose clock the test moves."""
+    return create_app(settings, store=MemoryStore(clock=clock))
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Controller, RecordingHandler]]:
+    """A plain SMTP server on 127.0.0.1 (no TLS, no AUTH)."""
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture
+def sms_receiver() -> Iterator[SmsReceiver]:
+    with SmsReceiver() as receiver:
+        yield receiver

@@ -1,0 +1,69 @@
+"""The sandbox outbox: where messages land in sandbox mode, and nowhere else."""
+
+from __future__ import annotations
+
+import html
+
+from web_ecps_helpers import EMAIL
+from web_ecps_helpers import PHONE
+from web_ecps_helpers import codes_from_outbox
+from web_ecps_helpers import request_codes
+
+from santeid import create_app
+from santeid.messaging import Message
+from santeid.messaging import OutboxSender
+from santeid.storage import MemoryStore
+
+
+def test_outbox_page_shows_the_codes_newest_first(client):
+    request_codes(client)
+    email_code, sms_code = codes_from_outbox(client)
+    response = client.get("/sandbox/outbox")
+    text = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 200
+    assert response.headers["X-Santeid-Sandbox"] == "true"
+    assert "Boîte d'envoi du bac à sable" in text
+    assert "aucun message n'est réellement envoyé" in text
+    assert 'class="sandbox-banner"' in text
+    assert email_code in text and sms_code in text
+    assert text.index(PHONE) < text.index(EMAIL)  # the SMS was sent last
+    assert "Votre code de validation pour activer votre e-CPS" in text
+
+
+def test_outbox_json_filters_by_recipient_and_limits(client):
+    request_codes(client)
+    response = client.get("/sandbox/outbox.json?limit=1")
+    assert response.headers["Cache-Control"] == "no-store"
+    messages = response.get_json()["messages"]
+    assert len(messages) == 1 and messages[0]["channel"] == "sms"
+    assert set(messages[0]) == {"id", "created_at", "time", "channel", "to", "subject", "body"}
+    only_mail = client.get(f"/sandbox/outbox.json?to={EMAIL}").get_json()["messages"]
+    assert [m["to"] for m in only_mail] == [EMAIL]
+
+
+def test_outbox_in_english(client):
+    text = client.get("/sandbox/outbox?ui_locales=en").get_data(as_text=True)
+    assert "Sandbox outbox" in text and "No message." in text
+
+
+def test_outbox_does_not_exist_outside_sandbox_mode(settings, app):
+    production = create_app(settings.replace(sandbox=False), store=MemoryStore())
+    http = production.test_client()
+    page = http.get("/sandbox/outbox")
+    assert page.status_code == 404
+    assert page.mimetype == "text/html"
+    api = http.get("/sandbox/outbox.json")
+    assert api.status_code == 404
+    assert api.get_json()["error"] == "not_found"
+
+
+def test_outbox_keeps_only_the_newest_messages(tmp_path):
+    outbox = OutboxSender(tmp_path / "santeid.sqlite3", keep=3)
+    for n in range(5):
+        outbox.send(Message("sms", f"06000000{n:02d}", "", f"code {n}"))
+    assert [e.body for e in outbox.latest()] == ["code 4", "code 3", "code 2"]
+    # Another worker (another connection to the same file) sees the same outbox.
+    other = OutboxSender(tmp_path / "santeid.sqlite3", keep=3)
+    assert [e.to for e in other.latest(limit=1)] == ["0600000004"]
+    other.clear()
+    assert outbox.latest() == []
