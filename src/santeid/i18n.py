@@ -23,9 +23,41 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Le compte {national_id} n'est plus actif dans l'annuaire : connexion impossible."
         ),
         "no_authenticator": (
-            "Aucun moyen d'authentification n'est disponible pour {national_id} sur ce serveur."
+            "Aucune e-CPS n'est activée pour {national_id} : activez votre e-CPS ou "
+            "connectez-vous avec votre carte CPS."
         ),
         "wait_title": "Validation en cours",
+        "wait_ecps": (
+            "Une demande de connexion a été envoyée sur le téléphone de {name}. "
+            "Saisissez votre code PIN e-CPS, puis choisissez le code ci-dessous."
+        ),
+        "dynamic_code_intro": "Code à choisir sur votre téléphone :",
+        "wait_expires": "La demande expire dans {seconds} secondes.",
+        "otp_link": "Pas de réseau sur le téléphone ?",
+        "otp_title": "Code hors connexion",
+        "otp_intro": (
+            "Ouvrez l'application e-CPS, rubrique « code hors connexion », et saisissez le code "
+            "à 6 chiffres affiché."
+        ),
+        "otp_label": "Code hors connexion",
+        "otp_back": "Revenir à la validation sur le téléphone",
+        "otp_invalid_code": "Code incorrect. Vérifiez le code affiché par l'application.",
+        "otp_replayed_code": "Ce code a déjà servi. Attendez le code suivant (30 secondes).",
+        "otp_locked": "Trop de codes incorrects : le code hors connexion est bloqué 15 minutes.",
+        "otp_no_device": "Aucune e-CPS active pour ce compte.",
+        "failed_title": "Connexion non validée",
+        "failure_denied": "La connexion a été refusée sur le téléphone.",
+        "failure_wrong_code": (
+            "Le code choisi sur le téléphone n'est pas celui affiché sur cette page."
+        ),
+        "failure_locked": (
+            "Trop de codes PIN erronés : votre e-CPS est bloquée. Activez-la de nouveau."
+        ),
+        "failure_expired": "Délai dépassé : la demande n'a pas été validée à temps.",
+        "failure_other": "La connexion n'a pas pu être validée.",
+        "retry": "Réessayer",
+        "card_link": "Se connecter avec une carte CPS",
+        "activation_link": "Activer ma e-CPS",
         "wait_sandbox": (
             "Authentificateur du bac à sable : la connexion de {name} sera validée automatiquement."
         ),
@@ -45,6 +77,148 @@ MESSAGES: dict[str, dict[str, str]] = {
         "unavailable": "Service momentanément indisponible. Réessayez dans quelques instants.",
         "not_found": "Page introuvable.",
         "too_large": "Requête refusée : un paramètre dépasse la taille autorisée.",
+        # -- e-CPS activation, devices and sandbox outbox (santeid.web_ecps) --------------
+        "ecps_unavailable_title": "e-CPS indisponible",
+        "ecps_unavailable": (
+            "Le service e-CPS n'est pas installé sur ce serveur. Connectez-vous avec votre "
+            "carte CPS ou contactez l'administrateur du service."
+        ),
+        "ecps_activation_title": "Activer ma e-CPS",
+        "ecps_activation_intro": (
+            "Saisissez votre identifiant national. Deux codes de validation vous seront "
+            "envoyés : l'un à l'adresse e-mail, l'autre au téléphone mobile enregistrés "
+            "dans l'annuaire."
+        ),
+        "ecps_send_codes": "Recevoir les codes",
+        "ecps_activation_card_hint": (
+            "Vos coordonnées de correspondance sont absentes ou anciennes ? Faites-les mettre "
+            "à jour dans l'annuaire (RPPS : votre Ordre ; ADELI : votre ARS) ou activez votre "
+            "e-CPS avec votre carte CPS."
+        ),
+        "ecps_devices_link": "Gérer mes e-CPS",
+        "ecps_activate_new": "Activer une nouvelle e-CPS",
+        "ecps_inactive_professional": (
+            "Le compte {national_id} n'est plus actif dans l'annuaire : activation impossible."
+        ),
+        "ecps_missing_contact": (
+            "Aucune adresse e-mail ni aucun téléphone mobile de correspondance ne sont "
+            "enregistrés pour {national_id} dans l'annuaire : l'activation par codes est "
+            "impossible. Activez votre e-CPS avec votre carte CPS."
+        ),
+        "ecps_missing_email": (
+            "Aucune adresse e-mail de correspondance n'est enregistrée pour {national_id} dans "
+            "l'annuaire : l'activation par codes est impossible. Activez votre e-CPS avec "
+            "votre carte CPS."
+        ),
+        "ecps_missing_phone": (
+            "Aucun téléphone mobile de correspondance n'est enregistré pour {national_id} dans "
+            "l'annuaire : l'activation par codes est impossible. Activez votre e-CPS avec "
+            "votre carte CPS."
+        ),
+        "ecps_messages_unconfigured": (
+            "L'envoi des codes de validation n'est pas configuré sur ce serveur. Contactez "
+            "l'administrateur du service ou activez votre e-CPS avec votre carte CPS."
+        ),
+        "ecps_messages_failed": (
+            "Les codes de validation n'ont pas pu être envoyés. Réessayez dans quelques minutes."
+        ),
+        "ecps_too_many_sends": (
+            "Trop de demandes de codes pour cet identifiant. Réessayez dans 10 minutes."
+        ),
+        "ecps_email_subject": "Votre code de validation pour activer votre e-CPS",
+        "ecps_email_body": (
+            "Bonjour,\n\n"
+            "Voici le code de validation à saisir sur la page d'activation de votre e-CPS, "
+            "avec le code reçu par SMS :\n\n"
+            "    {code}\n\n"
+            "Il est valable {minutes} minutes et ne sert qu'une fois. Ne le communiquez à "
+            "personne : aucun service ne vous le demandera.\n"
+            "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n\n"
+            "— santeid (Pro Santé Connect)\n"
+        ),
+        "ecps_sms_body": (
+            "santeid e-CPS : code de validation {code}, à saisir avec le code reçu par e-mail. "
+            "Valable {minutes} min. Ne le communiquez à personne."
+        ),
+        "ecps_codes_title": "Codes de validation",
+        "ecps_codes_sent": (
+            "Deux codes viennent d'être envoyés : l'un par e-mail à {email}, l'autre par SMS "
+            "au {phone}. Ils sont valables {minutes} minutes."
+        ),
+        "ecps_email_code_label": "Code reçu par e-mail",
+        "ecps_sms_code_label": "Code reçu par SMS",
+        "ecps_code_help": "6 chiffres.",
+        "ecps_code_format": "Saisissez les 6 chiffres du code.",
+        "ecps_verify_codes": "Valider",
+        "ecps_restart": "Recommencer l'activation",
+        "ecps_codes_expired": (
+            "Ces codes ont expiré ou ont déjà servi. Demandez de nouveaux codes."
+        ),
+        "ecps_codes_locked": (
+            "Trop de codes incorrects : ces codes sont annulés. Demandez de nouveaux codes."
+        ),
+        "ecps_codes_wrong": (
+            "Les codes ne correspondent pas. Vérifiez les deux codes. Essais restants : "
+            "{remaining}."
+        ),
+        "ecps_foreign_flow": "Cette activation a été commencée dans un autre navigateur.",
+        "ecps_qr_title": "Activez votre e-CPS sur votre téléphone",
+        "ecps_qr_intro": "Activation de la e-CPS de {name} ({national_id}).",
+        "ecps_qr_step_app": "Ouvrez l'application e-CPS sur votre téléphone.",
+        "ecps_qr_step_scan": (
+            "Scannez ce QR code avec l'application e-CPS, ou saisissez le code d'activation."
+        ),
+        "ecps_qr_step_pin": "Choisissez votre code PIN e-CPS dans l'application.",
+        "ecps_qr_code_label": "Code d'activation :",
+        "ecps_qr_uri_label": "Adresse d'activation :",
+        "ecps_qr_cli": "En ligne de commande (téléphone simulé) :",
+        "ecps_qr_png": "Image PNG du QR code",
+        "ecps_qr_png_download": "Enregistrer l'image",
+        "ecps_qr_alt": "QR code d'activation e-CPS, à scanner avec l'application e-CPS",
+        "ecps_qr_remaining": "Ce QR code expire dans {seconds} secondes.",
+        "ecps_qr_validity": "Ce QR code est valable {seconds} secondes.",
+        "ecps_qr_expired": (
+            "Ce QR code a expiré. Recommencez l'activation pour recevoir de nouveaux codes."
+        ),
+        "ecps_devices_title": "Mes e-CPS",
+        "ecps_devices_intro": "Téléphones où la e-CPS de {name} ({national_id}) est activée.",
+        "ecps_devices_caption": "Vos e-CPS",
+        "ecps_device_name": "Téléphone",
+        "ecps_device_status": "État",
+        "ecps_device_created": "Activée le",
+        "ecps_device_last_used": "Dernière utilisation",
+        "ecps_device_actions": "Action",
+        "ecps_device_revoke": "Révoquer",
+        "ecps_device_revoke_named": "Révoquer la e-CPS de « {name} »",
+        "ecps_device_unnamed": "Téléphone sans nom",
+        "ecps_device_never": "jamais",
+        "ecps_status_active": "active",
+        "ecps_status_locked": "bloquée",
+        "ecps_status_revoked": "révoquée",
+        "ecps_no_devices": "Aucune e-CPS n'est activée pour votre compte.",
+        "ecps_device_revoked": "La e-CPS de « {name} » est révoquée.",
+        "ecps_device_already_revoked": "La e-CPS de « {name} » était déjà révoquée.",
+        "ecps_device_forbidden": "Cette e-CPS n'est pas la vôtre : vous ne pouvez pas la révoquer.",
+        "ecps_device_unknown": "Cette e-CPS n'existe pas.",
+        "ecps_login_state": (
+            "La connexion n'a pas pu être vérifiée (demande inconnue ou déjà utilisée). "
+            "Rouvrez la page « Mes e-CPS »."
+        ),
+        "ecps_login_failed": "Vous n'êtes pas connecté : la connexion a été annulée ou a échoué.",
+        "ecps_login_again": "Se connecter",
+        "outbox_title": "Boîte d'envoi du bac à sable",
+        "outbox_intro": (
+            "Bac à sable : aucun message n'est réellement envoyé. Les e-mails et SMS que "
+            "santeid aurait envoyés sont ici, du plus récent au plus ancien."
+        ),
+        "outbox_link": "Bac à sable : voir les messages envoyés",
+        "outbox_empty": "Aucun message.",
+        "outbox_time": "Heure (UTC)",
+        "outbox_channel": "Canal",
+        "outbox_channel_email": "E-mail",
+        "outbox_channel_sms": "SMS",
+        "outbox_to": "Destinataire",
+        "outbox_subject": "Objet",
     },
     "en": {
         "lang": "en",
@@ -62,9 +236,34 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Account {national_id} is no longer active in the directory: login refused."
         ),
         "no_authenticator": (
-            "No authentication means is available for {national_id} on this server."
+            "No e-CPS is activated for {national_id}: activate your e-CPS or log in with "
+            "your CPS card."
         ),
         "wait_title": "Waiting for approval",
+        "wait_ecps": (
+            "A login request was sent to {name}'s phone. Enter your e-CPS PIN, then pick "
+            "the code below."
+        ),
+        "dynamic_code_intro": "Code to pick on your phone:",
+        "wait_expires": "The request expires in {seconds} seconds.",
+        "otp_link": "No network on the phone?",
+        "otp_title": "Offline code",
+        "otp_intro": 'Open the e-CPS app, "offline code", and type the 6-digit code shown.',
+        "otp_label": "Offline code",
+        "otp_back": "Back to approval on the phone",
+        "otp_invalid_code": "Wrong code. Check the code shown by the app.",
+        "otp_replayed_code": "This code was already used. Wait for the next one (30 seconds).",
+        "otp_locked": "Too many wrong codes: the offline code is locked for 15 minutes.",
+        "otp_no_device": "No active e-CPS for this account.",
+        "failed_title": "Login not approved",
+        "failure_denied": "The login was refused on the phone.",
+        "failure_wrong_code": "The code picked on the phone is not the one shown on this page.",
+        "failure_locked": "Too many wrong PINs: your e-CPS is locked. Activate it again.",
+        "failure_expired": "Too late: the request was not approved in time.",
+        "failure_other": "The login could not be approved.",
+        "retry": "Try again",
+        "card_link": "Log in with a CPS card",
+        "activation_link": "Activate my e-CPS",
         "wait_sandbox": (
             "Sandbox authenticator: the login of {name} will be approved automatically."
         ),
@@ -84,6 +283,135 @@ MESSAGES: dict[str, dict[str, str]] = {
         "unavailable": "Service temporarily unavailable. Please try again shortly.",
         "not_found": "Page not found.",
         "too_large": "Request refused: a parameter exceeds the allowed size.",
+        # -- e-CPS activation, devices and sandbox outbox (santeid.web_ecps) --------------
+        "ecps_unavailable_title": "e-CPS unavailable",
+        "ecps_unavailable": (
+            "The e-CPS service is not installed on this server. Log in with your CPS card "
+            "or contact the service's administrator."
+        ),
+        "ecps_activation_title": "Activate my e-CPS",
+        "ecps_activation_intro": (
+            "Type your national identifier. Two validation codes will be sent to you: one to "
+            "the e-mail address, the other to the mobile phone recorded in the directory."
+        ),
+        "ecps_send_codes": "Send me the codes",
+        "ecps_activation_card_hint": (
+            "Contact details missing or out of date? Have them updated in the directory "
+            "(RPPS: your Ordre; ADELI: your ARS) or activate your e-CPS with your CPS card."
+        ),
+        "ecps_devices_link": "Manage my e-CPS",
+        "ecps_activate_new": "Activate a new e-CPS",
+        "ecps_inactive_professional": (
+            "Account {national_id} is no longer active in the directory: activation refused."
+        ),
+        "ecps_missing_contact": (
+            "No correspondence e-mail address or mobile phone is recorded for {national_id} "
+            "in the directory: activation by codes is impossible. Activate your e-CPS with "
+            "your CPS card."
+        ),
+        "ecps_missing_email": (
+            "No correspondence e-mail address is recorded for {national_id} in the directory: "
+            "activation by codes is impossible. Activate your e-CPS with your CPS card."
+        ),
+        "ecps_missing_phone": (
+            "No correspondence mobile phone is recorded for {national_id} in the directory: "
+            "activation by codes is impossible. Activate your e-CPS with your CPS card."
+        ),
+        "ecps_messages_unconfigured": (
+            "Sending validation codes is not configured on this server. Contact the "
+            "service's administrator or activate your e-CPS with your CPS card."
+        ),
+        "ecps_messages_failed": (
+            "The validation codes could not be sent. Please try again in a few minutes."
+        ),
+        "ecps_too_many_sends": (
+            "Too many code requests for this identifier. Please try again in 10 minutes."
+        ),
+        "ecps_email_subject": "Your validation code to activate your e-CPS",
+        "ecps_email_body": (
+            "Hello,\n\n"
+            "Here is the validation code to type on your e-CPS activation page, together with "
+            "the code received by SMS:\n\n"
+            "    {code}\n\n"
+            "It is valid for {minutes} minutes and works once. Never share it: no service "
+            "will ever ask you for it.\n"
+            "If you did not ask for it, ignore this message.\n\n"
+            "— santeid (Pro Santé Connect)\n"
+        ),
+        "ecps_sms_body": (
+            "santeid e-CPS: validation code {code}, to type with the code received by e-mail. "
+            "Valid {minutes} min. Never share it."
+        ),
+        "ecps_codes_title": "Validation codes",
+        "ecps_codes_sent": (
+            "Two codes were just sent: one by e-mail to {email}, the other by SMS to {phone}. "
+            "They are valid for {minutes} minutes."
+        ),
+        "ecps_email_code_label": "Code received by e-mail",
+        "ecps_sms_code_label": "Code received by SMS",
+        "ecps_code_help": "6 digits.",
+        "ecps_code_format": "Type the 6 digits of the code.",
+        "ecps_verify_codes": "Confirm",
+        "ecps_restart": "Start the activation again",
+        "ecps_codes_expired": "These codes have expired or were already used. Ask for new codes.",
+        "ecps_codes_locked": "Too many wrong codes: these codes are cancelled. Ask for new codes.",
+        "ecps_codes_wrong": (
+            "The codes do not match. Check both codes. Attempts left: {remaining}."
+        ),
+        "ecps_foreign_flow": "This activation was started in another browser.",
+        "ecps_qr_title": "Activate your e-CPS on your phone",
+        "ecps_qr_intro": "Activation of the e-CPS of {name} ({national_id}).",
+        "ecps_qr_step_app": "Open the e-CPS app on your phone.",
+        "ecps_qr_step_scan": "Scan this QR code with the e-CPS app, or type the activation code.",
+        "ecps_qr_step_pin": "Choose your e-CPS PIN in the app.",
+        "ecps_qr_code_label": "Activation code:",
+        "ecps_qr_uri_label": "Activation address:",
+        "ecps_qr_cli": "From the command line (simulated phone):",
+        "ecps_qr_png": "PNG image of the QR code",
+        "ecps_qr_png_download": "Save the image",
+        "ecps_qr_alt": "e-CPS activation QR code, to scan with the e-CPS app",
+        "ecps_qr_remaining": "This QR code expires in {seconds} seconds.",
+        "ecps_qr_validity": "This QR code is valid for {seconds} seconds.",
+        "ecps_qr_expired": "This QR code has expired. Start the activation again to get new codes.",
+        "ecps_devices_title": "My e-CPS",
+        "ecps_devices_intro": "Phones where the e-CPS of {name} ({national_id}) is activated.",
+        "ecps_devices_caption": "Your e-CPS",
+        "ecps_device_name": "Phone",
+        "ecps_device_status": "Status",
+        "ecps_device_created": "Activated on",
+        "ecps_device_last_used": "Last used",
+        "ecps_device_actions": "Action",
+        "ecps_device_revoke": "Revoke",
+        "ecps_device_revoke_named": 'Revoke the e-CPS of "{name}"',
+        "ecps_device_unnamed": "Unnamed phone",
+        "ecps_device_never": "never",
+        "ecps_status_active": "active",
+        "ecps_status_locked": "locked",
+        "ecps_status_revoked": "revoked",
+        "ecps_no_devices": "No e-CPS is activated for your account.",
+        "ecps_device_revoked": 'The e-CPS of "{name}" is revoked.',
+        "ecps_device_already_revoked": 'The e-CPS of "{name}" was already revoked.',
+        "ecps_device_forbidden": "This e-CPS is not yours: you cannot revoke it.",
+        "ecps_device_unknown": "This e-CPS does not exist.",
+        "ecps_login_state": (
+            "The login could not be checked (unknown or already used request). Open the "
+            '"My e-CPS" page again.'
+        ),
+        "ecps_login_failed": "You are not logged in: the login was cancelled or failed.",
+        "ecps_login_again": "Log in",
+        "outbox_title": "Sandbox outbox",
+        "outbox_intro": (
+            "Sandbox: no message is really sent. The e-mails and SMS santeid would have sent "
+            "are here, newest first."
+        ),
+        "outbox_link": "Sandbox: see the messages sent",
+        "outbox_empty": "No message.",
+        "outbox_time": "Time (UTC)",
+        "outbox_channel": "Channel",
+        "outbox_channel_email": "E-mail",
+        "outbox_channel_sms": "SMS",
+        "outbox_to": "Recipient",
+        "outbox_subject": "Subject",
     },
 }
 

@@ -12,8 +12,9 @@
           status.textContent = status.getAttribute("data-approved-text");
           window.location.assign(completeUrl);
         } else if (body.state === "waiting") {
-          window.setTimeout(poll, 500);
+          window.setTimeout(poll, 1000);
         } else {
+          // failed (denied, wrong code, expiry…) or back to the form: the page explains.
           window.location.reload();
         }
       })

@@ -1,9 +1,9 @@
 """Login pages under ``{issuer}/login-actions/`` (Keycloak's path for its login forms).
 
-The professional types a national identifier; an authenticator then proves possession.
-Until the e-CPS authenticator exists, the only one is the *sandbox authenticator*: in
-sandbox mode, professionals flagged ``sandbox_auto_approve`` are approved after
-``sandbox_approval_delay`` seconds while the page waits.
+The professional types a national identifier; an authenticator (``authenticators.py``:
+e-CPS, or the sandbox authenticator in sandbox mode) then proves possession while the page
+waits; the offline e-CPS code and the CPS card (``card.py``) are the alternatives. A failed
+proof (denied, wrong code, locked device, expiry) is explained and can be retried.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
+from werkzeug.routing import BuildError
 
+from santeid.ecps import TotpError
 from santeid.i18n import Translator
+from santeid.login import authenticators
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.authorize import AuthorizationRequest
 from santeid.oidc.authorize import error_redirect
@@ -33,6 +36,20 @@ from santeid.services import services
 
 bp = Blueprint("login", __name__)
 
+#: Endpoint of the CPS-card login (``login/card.py``), when that authenticator is installed.
+CARD_ENDPOINT = "login_card.card"
+
+#: Why a proof failed → the message shown (i18n keys).
+FAILURE_MESSAGES = {
+    "denied": "failure_denied",
+    "wrong_code": "failure_wrong_code",
+    "pin_locked": "failure_locked",
+    "device_locked": "failure_locked",
+    "expired": "failure_expired",
+}
+#: Failures after which retrying with the same device cannot work.
+FINAL_FAILURES = ("pin_locked", "device_locked")
+
 
 def load_transaction():
     """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
@@ -40,14 +57,12 @@ def load_transaction():
     txid = request.args.get("tx")
     tx = services().transactions.get(txid)
     if tx is None:
-        page = _error_page(Translator("fr"), "expired_title", "expired_detail", 400)
-        abort(page)
+        abort(_error_page(Translator("fr"), "expired_title", "expired_detail", 400))
     locale = tx["areq"].get("locale", "fr")
     if tx["bid"] != session.get("bid"):
         # Binding to the browser stops a login started elsewhere from being finished here
         # (login CSRF and session fixation).
-        page = _error_page(Translator(locale), "error_title", "foreign_tx", 403)
-        abort(page)
+        abort(_error_page(Translator(locale), "error_title", "foreign_tx", 403))
     return txid, tx, Translator(locale)
 
 
@@ -56,28 +71,70 @@ def _error_page(t, title_key: str, detail_key: str, status: int):
     return make_response(body, status)
 
 
-def _render_login(
-    txid: str, tx: dict, t, *, error: str | None = None, value: str | None = None, status=200
-):
-    areq = tx["areq"]
+def _optional_url(endpoint: str, **values) -> str | None:
+    """URL of an endpoint that only exists when its feature is installed."""
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
+def _render_login(txid: str, tx: dict, t, *, error=None, value=None, status=200):
     return (
         render_template(
             "login.html",
             t=t,
             txid=txid,
             service=tx["client_name"],
-            value=value if value is not None else (areq.get("login_hint") or ""),
+            value=value if value is not None else (tx["areq"].get("login_hint") or ""),
             error=error,
+            card_url=_optional_url(CARD_ENDPOINT, tx=txid),
+            activation_url=_optional_url("web_ecps.activation"),
         ),
         status,
+    )
+
+
+def _professional_name(national_id: str) -> str:
+    professional = services().directory.get(national_id)
+    if professional is None:
+        return national_id
+    return f"{professional.given_name} {professional.family_name}"
+
+
+def _render_wait(txid: str, tx: dict, t):
+    return render_template(
+        "wait.html",
+        t=t,
+        txid=txid,
+        tx=tx,
+        service=tx["client_name"],
+        name=_professional_name(tx["national_id"]),
+        remaining=max(0, int(tx.get("expires_at") or 0) - int(time.time())),
+    )
+
+
+def _render_failed(txid: str, tx: dict, t):
+    key = FAILURE_MESSAGES.get(tx.get("failure"), "failure_other")
+    return render_template(
+        "failed.html",
+        t=t,
+        txid=txid,
+        service=tx["client_name"],
+        message=t(key),
+        can_retry=tx.get("failure") not in FINAL_FAILURES,
+        activation_url=_optional_url("web_ecps.activation"),
     )
 
 
 @bp.route("/authenticate", methods=["GET", "POST"])
 def authenticate():
     txid, tx, t = load_transaction()
-    if tx["state"] in ("waiting", "approved"):
+    tx = authenticators.advance(txid, tx)
+    if tx["state"] == "waiting":
         return _render_wait(txid, tx, t)
+    if tx["state"] == "failed":
+        return _render_failed(txid, tx, t)
     if tx["state"] != "identify":
         return redirect(url_for("login.complete", tx=txid))
     if request.method == "GET":
@@ -90,61 +147,75 @@ def authenticate():
     except NationalIdError as exc:
         message = exc.message_en if t.locale == "en" else exc.message_fr
         return _render_login(txid, tx, t, error=message, value=typed, status=400)
-    svc = services()
-    professional = svc.directory.get(national_id.value)
+    professional = services().directory.get(national_id.value)
     if professional is None:
         error = t("unknown_professional", national_id=national_id.value)
         return _render_login(txid, tx, t, error=error, value=typed, status=400)
     if not professional.is_active:
         error = t("inactive_professional", national_id=national_id.value)
         return _render_login(txid, tx, t, error=error, value=typed, status=400)
-    if not (svc.settings.sandbox and professional.sandbox_auto_approve):
+    authenticator = authenticators.choose(professional)
+    if authenticator is None:
         error = t("no_authenticator", national_id=national_id.value)
         return _render_login(txid, tx, t, error=error, value=typed, status=400)
-
-    approve_at = time.time() + svc.settings.sandbox_approval_delay
-    changes = {
-        "state": "waiting",
-        "national_id": national_id.value,
-        "approve_at": approve_at,
-        "authenticator": "sandbox",
-    }
-    if svc.transactions.move(txid, "identify", changes) is None:
-        return redirect(url_for("login.authenticate", tx=txid))
+    authenticator.start(txid, professional, client_name=tx["client_name"])
     return redirect(url_for("login.authenticate", tx=txid), code=303)
 
 
-def _render_wait(txid: str, tx: dict, t):
-    professional = services().directory.get(tx["national_id"])
-    name = (
-        f"{professional.given_name} {professional.family_name}"
-        if professional
-        else tx["national_id"]
-    )
-    return render_template("wait.html", t=t, txid=txid, service=tx["client_name"], name=name)
+@bp.route("/retry", methods=["POST"])
+def retry():
+    """Start a new proof after a failed one, with the same identifier."""
+    txid, tx, _ = load_transaction()
+    check_csrf()
+    if tx["state"] == "failed" and tx.get("failure") not in FINAL_FAILURES:
+        professional = services().directory.get(tx["national_id"])
+        authenticator = authenticators.choose(professional) if professional else None
+        if authenticator is None:
+            services().transactions.move(txid, "failed", {"state": "identify", "failure": None})
+        else:
+            authenticator.start(txid, professional, client_name=tx["client_name"])
+    return redirect(url_for("login.authenticate", tx=txid), code=303)
 
 
-def _advance(txid: str, tx: dict) -> dict:
-    """The sandbox authenticator: approve once the configured delay has passed."""
-    if tx["state"] == "waiting" and tx.get("authenticator") == "sandbox":
-        if time.time() >= tx["approve_at"]:
-            moved = services().transactions.approve(
+@bp.route("/otp", methods=["GET", "POST"])
+def otp():
+    """e-CPS offline fallback ("Pas de réseau sur le téléphone ?"): the device's TOTP code
+    (RFC 6238), checked by the e-CPS service (±1 step, single use, lock after failures)."""
+    txid, tx, t = load_transaction()
+    ecps = services().ecps
+    offline_possible = tx["state"] in ("waiting", "failed") and tx.get("authenticator") == "ecps"
+    if ecps is None or not offline_possible:
+        return redirect(url_for("login.authenticate", tx=txid))
+    error = None
+    if request.method == "POST":
+        check_csrf()
+        try:
+            ecps.verify_totp(tx["national_id"], request.form.get("otp", "").strip())
+        except TotpError as exc:
+            error = t("otp_" + exc.code)
+        else:
+            approved = services().transactions.approve(
                 txid,
-                from_states=("waiting",),
+                from_states=("waiting", "failed"),
                 national_id=tx["national_id"],
-                auth_mode="SANDBOX",
-                acr=services().settings.default_acr,
-                amr=["sandbox"],
+                auth_mode="MOBILE",
+                acr=services().settings.ecps_acr,
+                amr=["otp"],
             )
-            return moved or services().transactions.get(txid) or tx
-    return tx
+            if approved is not None and tx.get("ecps_request"):
+                # The phone may still show the request: withdraw it.
+                ecps.cancel_request(tx["ecps_request"])
+            return redirect(url_for("login.complete", tx=txid))
+    page = render_template("otp.html", t=t, txid=txid, service=tx["client_name"], error=error)
+    return page, (400 if error else 200)
 
 
 @bp.route("/status")
 def status():
-    """Polled by the waiting page (JSON): ``identify``, ``waiting``, ``approved`` or ``done``."""
+    """Polled by the waiting page (JSON): ``identify``, ``waiting``, ``approved``, ``failed``
+    or ``done``."""
     txid, tx, _ = load_transaction()
-    tx = _advance(txid, tx)
+    tx = authenticators.advance(txid, tx)
     response = jsonify(state=tx["state"])
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -153,13 +224,12 @@ def status():
 @bp.route("/complete")
 def complete():
     txid, tx, t = load_transaction()
-    tx = _advance(txid, tx)
+    tx = authenticators.advance(txid, tx)
     if tx["state"] != "approved":
         return redirect(url_for("login.authenticate", tx=txid))
     svc = services()
     if svc.transactions.move(txid, "approved", {"state": "done"}) is None:
-        page = _error_page(t, "expired_title", "expired_detail", 400)
-        return page
+        return _error_page(t, "expired_title", "expired_detail", 400)
     svc.transactions.discard(txid)
     proof = tx["auth"]
     authentication = Authentication(
@@ -176,8 +246,7 @@ def complete():
         end_session(previous)
         renewed = svc.sessions.open(authentication)
     session["sid"] = renewed.sid
-    authentication = renewed
-    return issue_code(AuthorizationRequest.from_dict(tx["areq"]), authentication)
+    return issue_code(AuthorizationRequest.from_dict(tx["areq"]), renewed)
 
 
 @bp.route("/cancel", methods=["POST"])
@@ -185,5 +254,7 @@ def cancel():
     txid, tx, _ = load_transaction()
     check_csrf()
     services().transactions.discard(txid)
+    if tx.get("ecps_request") and services().ecps:
+        services().ecps.cancel_request(tx["ecps_request"])
     areq = AuthorizationRequest.from_dict(tx["areq"])
     return error_redirect(areq, areq.state, "access_denied", "the professional cancelled the login")
