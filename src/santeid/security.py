@@ -22,6 +22,13 @@ API_ENDPOINTS = {
     "oidc.wallet_discovery",
     "login.status",
     "health",
+    # Directory FHIR API (OperationOutcome errors): santeid.fhir_directory
+    "fhir_directory.metadata",
+    "fhir_directory.practitioner_read",
+    "fhir_directory.practitioner_search",
+    "fhir_directory.practitioner_role_read",
+    "fhir_directory.practitioner_role_search",
+    "fhir_directory.not_found",
     "web_ecps.outbox_json",
     "ecps_device.register",
     "ecps_device.list_requests",

@@ -37,7 +37,11 @@ def test_discovery_advertises_what_is_implemented_in_psc_order(client):
     assert document["issuer"] == ISSUER
     assert document["authorization_endpoint"] == f"{ISSUER}/protocol/openid-connect/auth"
     assert document["jwks_uri"] == f"{ISSUER}/protocol/openid-connect/certs"
-    assert document["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert document["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    ]
     assert document["response_types_supported"] == ["code"]
     assert "RS256" in document["id_token_signing_alg_values_supported"]
     assert document["acr_values_supported"] == ["eidas1"]

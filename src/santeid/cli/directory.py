@@ -1,19 +1,25 @@
-"""``santeid directory``: look at and seed the professionals directory.
+"""``santeid directory``: look at, seed, import and generate the professionals directory.
 
 The directory file is ``{data_dir}/directory.sqlite3``; it is created on first use.
+``import`` loads a RASS "Extraction ProSanteConnect" file (``docs/directory.md``); ``generate``
+builds a synthetic directory at national scale; ``nomenclatures`` lists the shipped code lists.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 
 from santeid.cli import get_settings
 from santeid.directory import Directory
 from santeid.directory import Professional
+from santeid.directory import nomenclatures
+from santeid.directory.extraction import FORMAT
 from santeid.directory.models import PROFESSION_LABELS
 from santeid.psc.claims import build_userinfo
 from santeid.psc.claims import sub_for
@@ -137,3 +143,138 @@ def show(national_id: str, as_json: bool, auth_mode: str | None) -> None:
             )
     click.echo("userinfo:")
     click.echo(document)
+
+
+class _ClickProgress:
+    """The importer's progress display: a bar on stderr (a label only when not a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar = None
+
+    def start(self, label: str, total: int) -> None:
+        if self.enabled:
+            self._bar = click.progressbar(
+                length=max(total, 1), label=label, file=sys.stderr, show_pos=False
+            )
+            self._bar.__enter__()
+
+    def update(self, amount: int) -> None:
+        if self._bar is not None:
+            self._bar.update(amount)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+@directory.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice([FORMAT]),
+    default=FORMAT,
+    show_default=True,
+    help="File format: the RASS 'Extraction ProSanteConnect' (plain or zipped).",
+)
+@click.option(
+    "--strict", is_flag=True, help="Refuse lines carrying codes absent from the NOS lists."
+)
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
+def import_command(file: Path, file_format: str, strict: bool, progress: bool) -> None:
+    """Import FILE as a full extract: add, change and remove professionals to match it.
+
+    Re-importing the same file changes nothing. Malformed lines are reported with their line
+    numbers and skipped; the exit code is 1 only when no line at all could be read.
+    """
+    from santeid.directory.importer import ExtractFormatError
+    from santeid.directory.importer import import_extraction
+
+    with _open_directory() as store:
+        try:
+            report = import_extraction(
+                store, file, source=file_format, strict=strict, progress=_ClickProgress(progress)
+            )
+        except ExtractFormatError as exc:
+            raise click.ClickException(str(exc)) from None
+    for line in report.summary():
+        click.echo(line)
+    if not report.valid_lines:
+        sys.exit(1)
+
+
+@directory.command("generate")
+@click.option("--professionals", "count", type=click.IntRange(1), required=True, help="How many.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same people.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file (default: this installation's directory). A name ending in .txt or .zip "
+    "gets an Extraction ProSanteConnect file instead of a database.",
+)
+@click.option("--demo/--no-demo", default=True, help="Add the demo professionals (database only).")
+@click.option("--force", is_flag=True, help="Replace an existing directory that has people.")
+@click.option("--jobs", type=click.IntRange(1, 8), default=None, help="Processes (default: auto).")
+def generate_command(
+    count: int, seed: int, out: Path | None, demo: bool, force: bool, jobs: int | None
+) -> None:
+    """Generate a deterministic synthetic directory of COUNT professionals (real proportions)."""
+    from santeid.directory import synthetic
+
+    if out is not None and out.suffix.lower() in (".txt", ".zip"):
+        from santeid.directory.extract_writer import write_extract
+
+        with click.progressbar(
+            length=count, label="Generating", file=sys.stderr, show_pos=True
+        ) as bar:
+
+            def counted():
+                for professional in synthetic.professionals(count, seed):
+                    bar.update(1)
+                    yield professional
+
+            write_extract(out, counted())
+        click.echo(f"Wrote {count} synthetic professionals to {out} ({FORMAT}).")
+        return
+    if out is None:
+        with _open_directory() as store:
+            target = store.path
+            existing = store.count()
+        if existing and not force:
+            raise click.ClickException(
+                f"{target} already holds {existing} professionals: add --force to replace "
+                "them, or --out FILE to write elsewhere"
+            )
+    else:
+        target = out
+        if target.exists() and not force:
+            raise click.ClickException(f"{target} exists: add --force to replace it")
+    with click.progressbar(length=count, label="Generating", file=sys.stderr) as bar:
+        report = synthetic.generate(
+            target, count, seed, with_demo=demo, progress=bar.update, jobs=jobs
+        )
+    click.echo(
+        f"Generated {report.professionals} professionals ({report.exercices} exercices, "
+        f"{report.activities} activities, {report.structures} structures) into {target} "
+        f"in {report.seconds:.1f} s. Restart a running server to serve them."
+    )
+
+
+@directory.command("nomenclatures")
+@click.argument("table", required=False)
+def nomenclatures_command(table: str | None) -> None:
+    """List the shipped NOS code lists, or the codes of TABLE (TRE_G15, TRE_R38…)."""
+    tables = nomenclatures.nomenclatures()
+    if table is None:
+        for short, nomenclature in tables.items():
+            click.echo(f"{short:<8} {len(nomenclature.codes):>4} codes  {nomenclature.name}")
+        return
+    key = table.upper().split("-")[0]
+    if key not in tables:
+        raise click.ClickException(f"unknown table {table!r}; known: {', '.join(tables)}")
+    for code, (label, source) in tables[key].codes.items():
+        suffix = "" if source == tables[key].name else f"  [{source}]"
+        click.echo(f"{code:<8} {label}{suffix}")

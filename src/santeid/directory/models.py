@@ -103,8 +103,22 @@ class Activity:
 
 
 @dataclass(frozen=True)
+class SavoirFaire:
+    """A savoir-faire beyond an exercice's first one (RASS *Code type savoir-faire*, *Code
+    savoir-faire*). The RASS file repeats the exercice on one line per savoir-faire; userinfo
+    carries only the first (psc.md §9.3), the FHIR API lists them all."""
+
+    code_type_savoir_faire: str = ""  # TRE_R04
+    code_savoir_faire: str = ""  # TRE_R38 / TRE_R01
+
+
+@dataclass(frozen=True)
 class Exercice:
-    """An *exercice professionnel*: one profession of the person, with its savoir-faire."""
+    """An *exercice professionnel*: one profession of the person, with its savoir-faire.
+
+    ``code_type_savoir_faire``/``code_savoir_faire`` hold the first savoir-faire (the one
+    userinfo sends); ``other_savoir_faire`` the others, in file order.
+    """
 
     code_profession: str  # TRE_G15-ProfessionSante: 10, 21, 40, 50, 60…
     code_categorie_professionnelle: str = ""  # TRE_R09: C civil, E en formation
@@ -114,6 +128,7 @@ class Exercice:
     code_type_savoir_faire: str = ""  # TRE_R04: S, C, CAPA…
     code_savoir_faire: str = ""  # TRE_R38 / TRE_R01: SM26, SM54, SCD01…
     activities: tuple[Activity, ...] = ()
+    other_savoir_faire: tuple[SavoirFaire, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from santeid.directory.models import Activity
 from santeid.directory.models import Exercice
 from santeid.directory.models import OtherId
 from santeid.directory.models import Professional
+from santeid.directory.models import SavoirFaire
 from santeid.directory.models import Structure
 from santeid.directory.schema import decode_given_names
 from santeid.directory.schema import encode_given_names
@@ -50,7 +51,7 @@ def _columns(model: type, *, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
 
 STRUCTURE_COLUMNS = _columns(Structure)
 ACTIVITY_COLUMNS = _columns(Activity, skip=("structure",))
-EXERCICE_COLUMNS = _columns(Exercice, skip=("activities",))
+EXERCICE_COLUMNS = _columns(Exercice, skip=("activities", "other_savoir_faire"))
 PERSON_COLUMNS = _columns(Professional, skip=("exercices", "other_ids"))
 
 
@@ -79,6 +80,11 @@ SQL_ACTIVITIES = (
 )
 SQL_OTHER_IDS = (
     "SELECT identifiant, origine, qualite FROM other_id WHERE national_id = ? ORDER BY rank"
+)
+SQL_SAVOIR_FAIRE = (
+    "SELECT s.exercice_id, s.code_type_savoir_faire, s.code_savoir_faire "
+    "FROM exercice e JOIN savoir_faire s ON s.exercice_id = e.id "
+    "WHERE e.national_id = ? ORDER BY e.rank, s.rank"
 )
 
 
@@ -190,7 +196,7 @@ class Directory:
         """The professional with this (normalised) national id, with every exercice, activity,
         structure and other id, in rank order; ``None`` if unknown.
 
-        Four indexed queries in one read transaction, so a concurrent :meth:`upsert` is seen
+        Five indexed queries in one read transaction, so a concurrent :meth:`upsert` is seen
         entirely or not at all.
         """
         with self._connection() as conn:
@@ -202,13 +208,18 @@ class Directory:
             exercice_rows = conn.execute(SQL_EXERCICES, (national_id,)).fetchall()
             activity_rows = conn.execute(SQL_ACTIVITIES, (national_id,)).fetchall()
             other_rows = conn.execute(SQL_OTHER_IDS, (national_id,)).fetchall()
+            savoir_faire_rows = conn.execute(SQL_SAVOIR_FAIRE, (national_id,)).fetchall()
             conn.execute("COMMIT")
 
         activities: dict[int, list[Activity]] = {}
         for row in activity_rows:
             activities.setdefault(row[0], []).append(_activity(row[1:]))
+        more: dict[int, list[SavoirFaire]] = {}
+        for exercice_id, code_type, code in savoir_faire_rows:
+            more.setdefault(exercice_id, []).append(SavoirFaire(code_type, code))
         exercices = tuple(
-            _exercice(row[1:], tuple(activities.get(row[0], ()))) for row in exercice_rows
+            _exercice(row[1:], tuple(activities.get(row[0], ())), tuple(more.get(row[0], ())))
+            for row in exercice_rows
         )
         other_ids = tuple(OtherId(identifiant=i, origine=o, qualite=q) for i, o, q in other_rows)
         return _person(person, exercices, other_ids)
@@ -258,12 +269,19 @@ class Directory:
         self.upsert_many((professional,))
 
     def upsert_many(self, professionals: Iterable[Professional]) -> int:
-        """:meth:`upsert` several professionals in one transaction; return how many."""
+        """:meth:`upsert` several professionals in one transaction; return how many.
+
+        A person written here is no longer "as last imported": the extract import
+        (:mod:`santeid.directory.importer`) forgets its digest and rewrites it next time.
+        """
         count = 0
         with self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             for professional in professionals:
                 _write(conn, professional)
+                conn.execute(
+                    "DELETE FROM import_source WHERE national_id = ?", (professional.national_id,)
+                )
                 count += 1
             conn.execute("COMMIT")
         return count
@@ -289,8 +307,14 @@ def _person(
     return Professional(**values, exercices=exercices, other_ids=other_ids)
 
 
-def _exercice(row: tuple, activities: tuple[Activity, ...]) -> Exercice:
-    return Exercice(**dict(zip(EXERCICE_COLUMNS, row, strict=True)), activities=activities)
+def _exercice(
+    row: tuple, activities: tuple[Activity, ...], more: tuple[SavoirFaire, ...] = ()
+) -> Exercice:
+    return Exercice(
+        **dict(zip(EXERCICE_COLUMNS, row, strict=True)),
+        activities=activities,
+        other_savoir_faire=more,
+    )
 
 
 def _activity(row: tuple) -> Activity:
@@ -324,6 +348,9 @@ SQL_INSERT_ACTIVITY = _insert(
 SQL_INSERT_OTHER_ID = _insert(
     "other_id", ("national_id", "rank", "identifiant", "origine", "qualite")
 )
+SQL_INSERT_SAVOIR_FAIRE = _insert(
+    "savoir_faire", ("exercice_id", "rank", "code_type_savoir_faire", "code_savoir_faire")
+)
 
 
 def _write(conn: sqlite3.Connection, p: Professional) -> None:
@@ -350,6 +377,11 @@ def _write(conn: sqlite3.Connection, p: Professional) -> None:
             (p.national_id, rank, *(getattr(exercice, c) for c in EXERCICE_COLUMNS)),
         )
         exercice_id = cursor.lastrowid
+        for sf_rank, more in enumerate(exercice.other_savoir_faire, start=1):
+            conn.execute(
+                SQL_INSERT_SAVOIR_FAIRE,
+                (exercice_id, sf_rank, more.code_type_savoir_faire, more.code_savoir_faire),
+            )
         for activity_rank, activity in enumerate(exercice.activities, start=1):
             structure = activity.structure
             if structure is not None:

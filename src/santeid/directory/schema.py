@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 
 #: Bump with every change below and add a step to :data:`MIGRATIONS`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE person (
@@ -107,8 +107,37 @@ CREATE TABLE other_id (
 ) WITHOUT ROWID;
 """
 
+# Version 2 (issue #6: national scale, extract import, FHIR API):
+# - ``savoir_faire``: an exercice's savoir-faire beyond its first (the first stays on the row);
+# - ``import_source``: which people the RASS-extract import manages, with a digest of their
+#   lines, so that re-importing a file changes nothing and a newer file applies as a diff;
+# - search indexes of the FHIR API (names, professions, other identifiers). Names are searched
+#   by prefix with range conditions (``>= ? AND < ?``), which these plain indexes serve.
+_V2 = """
+CREATE TABLE savoir_faire (
+    exercice_id            INTEGER NOT NULL REFERENCES exercice (id) ON DELETE CASCADE,
+    rank                   INTEGER NOT NULL,
+    code_type_savoir_faire TEXT NOT NULL DEFAULT '',
+    code_savoir_faire      TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (exercice_id, rank)
+) WITHOUT ROWID;
+
+CREATE TABLE import_source (
+    national_id TEXT PRIMARY KEY REFERENCES person (national_id) ON DELETE CASCADE,
+    source      TEXT NOT NULL,
+    digest      BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE INDEX person_family_name ON person (family_name);
+CREATE INDEX person_given_names ON person (given_names);
+CREATE INDEX exercice_profession ON exercice (code_profession, national_id);
+CREATE INDEX exercice_nom ON exercice (nom_exercice);
+CREATE INDEX exercice_prenom ON exercice (prenom_exercice);
+CREATE INDEX other_id_identifiant ON other_id (identifiant);
+"""
+
 #: ``MIGRATIONS[n]`` takes a version-``n`` database to version ``n + 1``; index 0 creates it.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 
 class SchemaError(RuntimeError):

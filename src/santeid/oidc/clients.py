@@ -22,7 +22,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-GRANT_TYPES = ("authorization_code", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 SIGNING_ALGS = ("RS256", "ES256", "PS256")
 MIN_SECRET_LENGTH = 16

@@ -51,7 +51,7 @@ def metadata() -> dict:
         "userinfo_endpoint": f"{base}/userinfo",
         "end_session_endpoint": f"{base}/logout",
         "jwks_uri": f"{base}/certs",
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "acr_values_supported": ACR_VALUES_SUPPORTED,
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],

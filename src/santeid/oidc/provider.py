@@ -207,6 +207,31 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         raise NotImplementedError
 
 
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §4.4: a service gets an access token for itself (the FHIR directory API,
+    ``docs/directory.md``). Only clients registered with ``client_credentials`` in
+    ``grant_types`` may use it; every token-endpoint authentication method applies."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def validate_requested_scope(self):
+        from santeid.oidc.authorize import SCOPES_SUPPORTED
+
+        requested = scope_to_list(self.request.payload.scope or "") or []
+        unknown = [s for s in requested if s not in SCOPES_SUPPORTED]
+        allowed = self.request.client.allowed_scopes
+        refused = [s for s in requested if allowed is not None and s not in allowed]
+        if unknown or refused:
+            raise InvalidScopeError(description="Invalid scopes: " + " ".join(unknown + refused))
+
+    def create_token_response(self):
+        client = self.request.client
+        scope = " ".join(dict.fromkeys(scope_to_list(self.request.payload.scope or "") or []))
+        token = _services().tokens.issue_client_token(client=client, scope=scope)
+        log.info("client_credentials token issued to %s", client.get_client_id())
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
 class PrivateKeyJWT(JWTBearerClientAssertion):
     """``private_key_jwt`` (OIDC Core §9, RFC 7523 §3) with atomic ``jti`` replay protection."""
 
@@ -335,6 +360,7 @@ def create_authorization_server(app, clients) -> AuthorizationServer:
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT(leeway=30))
     server.register_grant(AuthorizationCodeGrant, [PerClientCodeChallenge(required=False)])
     server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(SanteidIntrospectionEndpoint)
     server.register_endpoint(SanteidRevocationEndpoint)
     return server

@@ -210,6 +210,40 @@ class TokenService:
         response["scope"] = scope
         return response
 
+    def issue_client_token(self, *, client, scope: str) -> dict:
+        """Access token of the ``client_credentials`` grant (RFC 6749 §4.4): no professional,
+        no refresh token, no ID token (RFC 6749 §4.4.3).
+
+        Shaped as PSC's access tokens (same signature, ``typ`` and lifetime, psc.md §6) so that
+        :meth:`verify_access_token` accepts it; its subject is the client's service account
+        (Keycloak's convention: ``preferred_username`` ``service-account-<client_id>``), which no
+        directory entry matches: userinfo refuses it, the FHIR directory API accepts it.
+        """
+        now = int(self.clock())
+        settings = self.settings
+        client_id = client.get_client_id()
+        claims = {
+            "exp": now + settings.access_token_lifetime,
+            "iat": now,
+            "jti": _uuid(),
+            "iss": settings.issuer,
+            "sub": f"service-account-{client_id}",
+            "typ": "Bearer",
+            "azp": client_id,
+            "scope": scope,
+            "clientId": client_id,
+            "preferred_username": f"service-account-{client_id}",
+        }
+        access_token = self.keys.sign(claims, alg=settings.signing_alg)
+        return {
+            "access_token": access_token,
+            "expires_in": settings.access_token_lifetime,
+            "refresh_expires_in": 0,
+            "token_type": "Bearer",
+            "not-before-policy": 0,
+            "scope": scope,
+        }
+
     # -- verifying ----------------------------------------------------------
     def _verified_claims(self, token: str, expected_typ: str) -> dict:
         if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:

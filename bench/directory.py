@@ -1,0 +1,146 @@
+"""Directory at national scale: generation time and server-side userinfo time (issue #6).
+
+Generates (or reuses) a synthetic directory of ``--professionals`` people, then times, in this
+process, what the userinfo endpoint does after verifying the token: ``Directory.get`` (five
+indexed queries) plus ``build_userinfo``, for a professional with five activities, many times;
+and the same for random professionals (other pages of the file). Prints the figures; asserts
+nothing. Targets (issue #6): generation of 1,200,000 people < 5 min; userinfo < 5 ms.
+
+    .venv/bin/python bench/directory.py --professionals 1200000 --seed 1
+    .venv/bin/python bench/directory.py --reuse          # time reads on the existing file
+
+The database goes to ``var/bench/directory-<N>-<seed>.sqlite3`` (about 1.5 GB at full size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from santeid.directory import Directory  # noqa: E402
+from santeid.directory.synthetic import generate  # noqa: E402
+from santeid.psc.claims import build_userinfo  # noqa: E402
+from santeid.psc.claims import sub_for  # noqa: E402
+
+FEDERATION_ID = "3c1e9a70-5b2d-4e8f-a6c4-0d9b8e7f6a51"
+
+
+def machine() -> str:
+    memory = ""
+    try:
+        with open("/proc/meminfo") as fh:
+            kb = int(fh.readline().split()[1])
+        memory = f", {kb / 1024 / 1024:.0f} GiB"
+    except OSError:
+        pass
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores{memory}, Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+
+
+def with_activities(path: Path, count: int) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute(
+            "SELECT e.national_id FROM exercice e JOIN activity a ON a.exercice_id = e.id "
+            "GROUP BY e.national_id HAVING count(*) = ? AND count(DISTINCT e.id) = 1 LIMIT 1",
+            (count,),
+        ).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise SystemExit(f"no professional with {count} activities in {path}")
+    return row[0]
+
+
+def percentiles(samples_ns: list[int]) -> str:
+    ordered = sorted(samples_ns)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+    return (
+        f"p50 {at(0.50):.3f} ms, p99 {at(0.99):.3f} ms, max {ordered[-1] / 1e6:.3f} ms, "
+        f"mean {statistics.fmean(ordered) / 1e6:.3f} ms over {len(ordered)} calls"
+    )
+
+
+def time_userinfo(
+    directory: Directory, national_ids: list[str], iterations: int
+) -> tuple[list[int], list[int]]:
+    """Wall-clock and thread-CPU nanoseconds per call. On a shared machine the wall clock also
+    counts the time the scheduler gives to other processes; the CPU time does not."""
+    wall, cpu = [], []
+    for i in range(iterations):
+        national_id = national_ids[i % len(national_ids)]
+        start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+        professional = directory.get(national_id)
+        build_userinfo(professional, sub=sub_for(national_id, FEDERATION_ID), auth_mode="CARD")
+        cpu.append(time.thread_time_ns() - start_cpu)
+        wall.append(time.perf_counter_ns() - start)
+    return wall, cpu
+
+
+def show(label: str, timings: tuple[list[int], list[int]]) -> None:
+    wall, cpu = timings
+    print(f"{label}:\n  wall {percentiles(wall)}\n  cpu  {percentiles(cpu)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--professionals", type=int, default=1_200_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true", help="keep an existing file")
+    parser.add_argument("--iterations", type=int, default=5_000)
+    parser.add_argument("--jobs", type=int, default=None)
+    args = parser.parse_args()
+    path = args.out or ROOT / "var" / "bench" / (
+        f"directory-{args.professionals}-{args.seed}.sqlite3"
+    )
+    print(f"machine: {machine()}")
+    if args.reuse and path.exists():
+        print(f"reusing {path} ({path.stat().st_size / 1e9:.2f} GB)")
+    else:
+        report = generate(path, args.professionals, args.seed, jobs=args.jobs)
+        print(
+            f"generated {report.professionals} professionals ({report.exercices} exercices, "
+            f"{report.activities} activities, {report.structures} structures, "
+            f"{report.other_ids} other ids) in {report.seconds:.1f} s "
+            f"-> {path} ({path.stat().st_size / 1e9:.2f} GB)"
+        )
+    directory = Directory(path)
+    try:
+        five = with_activities(path, 5)
+        professional = directory.get(five)
+        activities = sum(len(e.activities) for e in professional.exercices)
+        print(f"userinfo target: {five} ({activities} activities), {directory.count()} people")
+        time_userinfo(directory, [five], 200)  # warm-up: connection pool, page cache
+        show(
+            "userinfo, one professional with 5 activities",
+            time_userinfo(directory, [five], args.iterations),
+        )
+        conn = sqlite3.connect(path)
+        ids = [row[0] for row in conn.execute("SELECT national_id FROM person")]
+        conn.close()
+        sample = random.Random(args.seed).sample(ids, min(len(ids), args.iterations))
+        show("userinfo, random professionals", time_userinfo(directory, sample, len(sample)))
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+    finally:
+        directory.close()
+
+
+if __name__ == "__main__":
+    main()

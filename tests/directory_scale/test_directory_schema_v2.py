@@ -1,0 +1,131 @@
+"""Schema version 2: migration from version 1, extra savoir-faire, indexed searches."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+
+import pytest
+
+from santeid.directory import Directory
+from santeid.directory import repository
+from santeid.directory import schema
+from santeid.directory.demo import demo_professionals
+from santeid.directory.models import SavoirFaire
+from santeid.directory.search import DirectorySearch
+from santeid.directory.search import name_key
+
+
+def test_a_version_1_directory_is_migrated_with_its_data(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    for statement in schema._statements(schema.MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    conn.execute(
+        "INSERT INTO person (national_id, id_type, local_id, family_name) "
+        "VALUES ('810000000901', '8', '10000000901', 'ANCIEN')"
+    )
+    conn.close()
+    store = Directory(path)
+    assert store.get("810000000901").family_name == "ANCIEN"
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"savoir_faire", "import_source"} <= tables
+    conn.close()
+    store.close()
+
+
+def test_other_savoir_faire_round_trip(tmp_path):
+    store = Directory(tmp_path / "d.sqlite3")
+    base = demo_professionals()[0]
+    extra = (SavoirFaire("CAPA", "CAPA06"), SavoirFaire("OP", "81"))
+    professional = dataclasses.replace(
+        base, exercices=(dataclasses.replace(base.exercices[0], other_savoir_faire=extra),)
+    )
+    store.upsert(professional)
+    assert store.get(base.national_id) == professional
+    store.upsert(base)  # replaced: the extra savoir-faire go with the old exercice rows
+    assert store.get(base.national_id).exercices[0].other_savoir_faire == ()
+    assert sqlite3.connect(store.path).execute("SELECT count(*) FROM savoir_faire").fetchone() == (
+        0,
+    )
+    store.close()
+
+
+def test_name_keys_are_the_rass_form():
+    assert name_key("  Léa-Marie   d'Arco ") == "LEA-MARIE D'ARCO"
+    assert name_key("Œuvrard") == "OEUVRARD"
+
+
+@pytest.fixture
+def raw(tmp_path):
+    store = Directory(tmp_path / "d.sqlite3")
+    store.initialize()
+    conn = sqlite3.connect(store.path)
+    yield conn
+    conn.close()
+    store.close()
+
+
+def plan(conn, sql, params):
+    return " / ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "index"),
+    [
+        (
+            "SELECT national_id FROM person WHERE family_name >= ? AND family_name < ?",
+            ("A", "B"),
+            "person_family_name",
+        ),
+        (
+            "SELECT national_id FROM person WHERE given_names >= ? AND given_names < ?",
+            ("A", "B"),
+            "person_given_names",
+        ),
+        (
+            "SELECT national_id FROM exercice WHERE nom_exercice >= ? AND nom_exercice < ?",
+            ("A", "B"),
+            "exercice_nom",
+        ),
+        (
+            "SELECT national_id FROM exercice WHERE prenom_exercice >= ? AND prenom_exercice < ?",
+            ("A", "B"),
+            "exercice_prenom",
+        ),
+        (
+            "SELECT DISTINCT national_id FROM exercice WHERE code_profession IN (?) "
+            "AND national_id > ? ORDER BY national_id LIMIT 5",
+            ("10", ""),
+            "exercice_profession",
+        ),
+        (
+            "SELECT DISTINCT national_id FROM other_id WHERE identifiant IN (?)",
+            ("x",),
+            "other_id_identifiant",
+        ),
+        (repository.SQL_SAVOIR_FAIRE, ("810000000001",), ""),
+    ],
+)
+def test_searches_walk_indexes(raw, sql, params, index):
+    """At 1.2 million people a table scan would take seconds."""
+    found = plan(raw, sql, params)
+    assert "SCAN" not in found.replace("SCAN CONSTANT ROW", ""), found
+    assert index in found
+
+
+def test_search_api_on_the_demo_set(tmp_path):
+    store = Directory(tmp_path / "d.sqlite3")
+    store.seed_demo()
+    search = DirectorySearch(store)
+    assert search.by_identifiers([(None, "810000000001")]) == ["810000000001"]
+    assert search.by_names(family=["fauvel"]) == ["810000000001"]
+    everyone = search.by_names(limit=1000)
+    assert everyone == sorted(everyone) and len(everyone) == len(demo_professionals())
+    assert search.by_names(after=everyone[-2], limit=10) == everyone[-1:]
+    store.close()

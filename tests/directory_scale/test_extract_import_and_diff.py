@@ -1,0 +1,212 @@
+"""``santeid directory import``: streaming, grouping, idempotence, diff, malformed lines."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+
+from santeid.cli import main
+from santeid.directory.demo import demo_professionals
+from santeid.directory.extract_writer import write_extract
+from santeid.directory.extraction import HEADER_LINE
+from santeid.directory.importer import ExtractFormatError
+from santeid.directory.importer import import_extraction
+
+
+def test_import_zipped_unsorted_file_groups_each_person(tmp_path, store, synthetic_people):
+    path = write_extract(tmp_path / "extract.zip", synthetic_people, shuffle_seed=5)
+    assert zipfile.is_zipfile(path)
+    report = import_extraction(store, path)
+    assert report.applied and report.malformed == 0
+    assert report.persons == report.added == len(synthetic_people)
+    assert store.count() == len(synthetic_people)
+    # Unsorted lines: ranks follow the file, so compare as sets of activities per exercice.
+    for professional in synthetic_people:
+        got = store.get(professional.national_id)
+        assert [e.code_profession for e in got.exercices] == [
+            e.code_profession for e in professional.exercices
+        ] or set(got.professions) == set(professional.professions)
+        assert sorted(map(repr, (a for e in got.exercices for a in e.activities))) == sorted(
+            map(repr, (a for e in professional.exercices for a in e.activities))
+        )
+
+
+def test_a_sorted_file_round_trips_exactly(tmp_path, store, synthetic_people):
+    path = write_extract(tmp_path / "extract.txt", synthetic_people)
+    import_extraction(store, path)
+    for professional in synthetic_people:
+        assert store.get(professional.national_id) == professional
+
+
+def test_reimporting_the_same_file_changes_nothing(tmp_path, store, synthetic_people):
+    path = write_extract(tmp_path / "extract.txt", synthetic_people)
+    import_extraction(store, path)
+    before = sqlite3.connect(store.path).execute("SELECT count(*) FROM activity").fetchone()
+    again = import_extraction(store, path)
+    assert again.changes == 0 and again.unchanged == len(synthetic_people)
+    assert "(0 change(s))" in "\n".join(again.summary())
+    # Even when the lines come in another order.
+    shuffled = write_extract(tmp_path / "shuffled.txt", synthetic_people, shuffle_seed=9)
+    assert import_extraction(store, shuffled).changes == 0
+    after = sqlite3.connect(store.path).execute("SELECT count(*) FROM activity").fetchone()
+    assert before == after
+
+
+def test_a_newer_file_applies_as_a_diff(tmp_path, store, synthetic_people):
+    people = list(synthetic_people[:60])
+    import_extraction(store, write_extract(tmp_path / "v1.txt", people))
+    renamed = dataclasses.replace(people[3], family_name="NOUVEAU-NOM")
+    newer = [renamed, *people[4:50], *synthetic_people[60:65]]  # 0-2 and 50-59 gone
+    report = import_extraction(store, write_extract(tmp_path / "v2.txt", newer))
+    assert (report.added, report.changed, report.removed) == (5, 1, 13)
+    assert report.unchanged == 46
+    assert report.samples["changed"] == [renamed.national_id]
+    assert store.get(renamed.national_id).family_name == "NOUVEAU-NOM"
+    assert store.get(people[0].national_id) is None
+    assert store.get(synthetic_people[62].national_id) == synthetic_people[62]
+    assert store.count() == len(newer)
+    # Removed people leave no rows behind, and structures nobody uses any more go too.
+    conn = sqlite3.connect(store.path)
+    assert conn.execute(
+        "SELECT count(*) FROM other_id WHERE national_id = ?", (people[0].national_id,)
+    ).fetchone() == (0,)
+    orphans = conn.execute(
+        "SELECT count(*) FROM structure s WHERE NOT EXISTS "
+        "(SELECT 1 FROM activity a WHERE a.structure_id = s.identifiant_technique)"
+    ).fetchone()
+    assert orphans == (0,)
+
+
+def test_people_not_brought_by_an_import_are_never_removed(tmp_path, store, synthetic_people):
+    store.seed_demo()
+    report = import_extraction(store, write_extract(tmp_path / "x.txt", synthetic_people[:10]))
+    assert report.removed == 0
+    assert store.count() == len(demo_professionals()) + 10
+    # An extract taking over a demo person writes it, and counts it as changed, not added.
+    taken = dataclasses.replace(demo_professionals()[0], sandbox_auto_approve=False)
+    report = import_extraction(store, write_extract(tmp_path / "y.txt", [taken]))
+    assert (report.changed, report.added, report.removed) == (1, 0, 10)
+    # Written by hand afterwards: the next import rewrites it.
+    store.upsert(dataclasses.replace(taken, family_name="MODIFIE"))
+    assert import_extraction(store, tmp_path / "y.txt").changed == 1
+    assert store.get(taken.national_id).family_name == taken.family_name
+
+
+def test_malformed_lines_are_reported_with_numbers_and_skipped(tmp_path, store, synthetic_people):
+    people = synthetic_people[:20]
+    path = write_extract(
+        tmp_path / "bad.txt",
+        people,
+        extra_lines=[(0, "not|an|extract|line"), (7, "8|1|82|X|" + "|" * 47), (9, "   ")],
+    )
+    report = import_extraction(store, path)
+    assert report.malformed == 2
+    numbers = [number for number, _ in report.malformed_samples]
+    assert numbers == [2, 10]  # file line numbers: the header is line 1
+    assert "expected 51" in report.malformed_samples[0][1]
+    assert report.added == len(people)
+    text = "\n".join(report.summary())
+    assert "line 2: expected 51" in text and "line 10: " in text
+
+
+def test_a_file_with_nothing_valid_changes_nothing(tmp_path, store, synthetic_people):
+    import_extraction(store, write_extract(tmp_path / "ok.txt", synthetic_people[:5]))
+    path = tmp_path / "empty.txt"
+    path.write_text(HEADER_LINE + "\nbroken\n", encoding="utf-8")
+    report = import_extraction(store, path)
+    assert not report.applied and report.removed == 0
+    assert store.count() == 5
+
+
+def test_a_file_that_is_not_an_extract_is_refused(tmp_path, store):
+    path = tmp_path / "other.csv"
+    path.write_text("a;b;c\n1;2;3\n", encoding="utf-8")
+    with pytest.raises(ExtractFormatError, match="header"):
+        import_extraction(store, path)
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.txt", HEADER_LINE)
+        archive.writestr("b.txt", HEADER_LINE)
+    with pytest.raises(ExtractFormatError, match="one extract"):
+        import_extraction(store, tmp_path / "two.zip")
+
+
+def test_unknown_codes_are_reported_and_kept_unless_strict(tmp_path, store, synthetic_people):
+    odd = dataclasses.replace(
+        synthetic_people[0],
+        exercices=(dataclasses.replace(synthetic_people[0].exercices[0], code_profession="99"),),
+    )
+    path = write_extract(tmp_path / "odd.txt", [odd, *synthetic_people[1:4]])
+    report = import_extraction(store, path)
+    rows = len([1 for e in odd.exercices for _ in (e.activities or [None])])
+    assert report.codes.unknown[("code_profession", "99")] == rows
+    assert "code_profession '99'" in "\n".join(report.summary())
+    assert store.get(odd.national_id).professions == ("99",)
+
+    strict_store_path = tmp_path / "strict.sqlite3"
+    from santeid.directory import Directory
+
+    strict = Directory(strict_store_path)
+    report = import_extraction(strict, path, strict=True)
+    assert report.malformed == rows and "--strict" in report.malformed_samples[0][1]
+    assert strict.get(odd.national_id) is None and strict.count() == 3
+    strict.close()
+
+
+def test_latin1_lines_are_read_with_a_warning(tmp_path, store, synthetic_people):
+    path = write_extract(tmp_path / "x.txt", synthetic_people[:2])
+    data = path.read_bytes().replace(b"|CABINET ", "|CABINET É".encode("cp1252"), 1)
+    path.write_bytes(data)
+    report = import_extraction(store, path)
+    assert report.warnings["line not in UTF-8, read as Windows-1252"] >= 1
+    assert report.valid_lines == report.lines
+
+
+@pytest.fixture
+def run(tmp_path):
+    runner = CliRunner()
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "data"), "SANTEID_CONFIG": ""}
+
+    def invoke(*args: str):
+        return runner.invoke(main, ["directory", *args], env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_cli_import_reports_and_exits_by_outcome(run, tmp_path, synthetic_people):
+    path = write_extract(tmp_path / "x.zip", synthetic_people[:15])
+    first = run("import", str(path))
+    assert first.exit_code == 0, first.output
+    assert "15 added, 0 changed, 0 removed" in first.output
+    second = run("import", "--format", "extraction-psc", "--no-progress", str(path))
+    assert "(0 change(s))" in second.output
+    broken = tmp_path / "broken.txt"
+    broken.write_text(HEADER_LINE + "\nx|y\n", encoding="utf-8")
+    failed = run("import", str(broken))
+    assert failed.exit_code == 1 and "line 2: expected 51" in failed.output
+    refused = run("import", str(tmp_path / "x.zip").replace("x.zip", "nothing.zip"))
+    assert refused.exit_code == 2
+    not_extract = tmp_path / "n.txt"
+    not_extract.write_text("hello\n", encoding="utf-8")
+    result = run("import", str(not_extract))
+    assert result.exit_code == 1 and "not the header" in result.output
+
+
+def test_a_person_whose_lines_are_all_refused_is_not_removed(tmp_path, store, synthetic_people):
+    people = list(synthetic_people[:6])
+    import_extraction(store, write_extract(tmp_path / "v1.txt", people))
+    victim = people[2]
+    lines = write_extract(tmp_path / "v2.txt", people).read_text(encoding="utf-8").splitlines()
+    broken = []
+    for line in lines:
+        fields = line.split("|")
+        if len(fields) > 5 and fields[2] == victim.national_id:
+            fields[5] = "31/02/1970"  # no such date: the line is refused
+        broken.append("|".join(fields))
+    (tmp_path / "v2.txt").write_text("\n".join(broken) + "\n", encoding="utf-8")
+    report = import_extraction(store, tmp_path / "v2.txt")
+    assert report.malformed >= 1 and report.removed == 0 and report.kept == 1
+    assert store.get(victim.national_id) == victim
