@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	SANTEID_SANDBOX=true $(BIN)/santeid keys generate
 	SANTEID_SANDBOX=true $(BIN)/santeid directory seed-demo
+	@# The INSi demo base: 100 000 synthetic persons plus the published test identities.
+	test -f var/civil-status.sqlite3 || SANTEID_SANDBOX=true $(BIN)/santeid civil generate --persons 100000 --seed 1
 	SANTEID_SANDBOX=true $(BIN)/santeid serve --sandbox --host $(HOST) --port $(PORT)
 
 ## make test: install the dev dependencies, lint, run the whole suite (Redis tests start their own redis-server)

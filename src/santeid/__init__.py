@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     from santeid import errors
     from santeid import fhir_directory
     from santeid import health
+    from santeid import insi
     from santeid import login
     from santeid import oidc
     from santeid import sandbox
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     # e-CPS web pages: after the core, whose service they use (503 pages without it).
     web_ecps.init_app(app)
     sandbox.init_app(app)
+    insi.init_app(app)
     fhir_directory.init_app(app)
     health.init_app(app)
     return app

@@ -36,6 +36,21 @@ API_ENDPOINTS = {
     "ecps_device.decision",
     "ecps_device.me",
     "ecps_device.webhook",
+    # INSi REST (problem details) and FHIR (OperationOutcome): santeid.insi.rest / .fhir
+    "insi_rest.search_by_traits",
+    "insi_rest.search_by_vitale",
+    "insi_rest.verify",
+    "insi_rest.stats",
+    "insi_rest.openapi",
+    "insi_rest.problem_description",
+    "insi_rest.not_found",
+    "insi_fhir.patient_search",
+    "insi_fhir.patient_search_post",
+    "insi_fhir.metadata",
+    "insi_fhir.not_found",
+    # INSi SOAP 1.2 (SOAP faults): santeid.insi.soap
+    "insi_soap.endpoint",
+    "insi_soap.not_found",
 }
 
 

@@ -99,6 +99,16 @@ class Settings:
     #: PEM file of the certification authorities CPS card certificates must chain to;
     #: empty = the test CA under ``keys_dir`` (created by ``santeid cps issue-card``).
     cps_ca_file: str = ""
+    # -- INSi teleservice ------------------------------------------------------
+    #: Civil-status base the INSi service answers from (``santeid civil generate``);
+    #: empty = ``{data_dir}/civil-status.sqlite3``.
+    insi_base: str = ""
+    #: PEM file of the authorities INSi establishment certificates (CN INSI-AUTO /
+    #: INSI-MANU) must be issued by; empty = the test INSi CA ``{keys_dir}/insi-test-ca.pem``.
+    insi_ca_file: str = ""
+    #: Serve the INSi JSON operations through a thin WSGI layer ahead of Flask (same code,
+    #: about half the cost per call); false = through Flask only.
+    insi_fast_path: bool = True
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.

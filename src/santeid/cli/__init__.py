@@ -34,6 +34,7 @@ def _register() -> None:
     from santeid.cli import device
     from santeid.cli import directory
     from santeid.cli import ecps
+    from santeid.cli import insi
     from santeid.cli import keys
     from santeid.cli import serve
     from santeid.cli import tls
@@ -47,6 +48,7 @@ def _register() -> None:
     main.add_command(device.device)
     main.add_command(cps.cps)
     main.add_command(tls.tls)
+    main.add_command(insi.insi)
 
 
 _register()

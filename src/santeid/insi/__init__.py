@@ -1,0 +1,44 @@
+"""The INSi teleservice (issue 5): one protocol-neutral core, three adapters.
+
+* :mod:`santeid.insi.model` — queries, answers, call context, :class:`InsiError`;
+* :mod:`santeid.insi.service` — :class:`InsiService`, the core (``services().insi``);
+* :mod:`santeid.insi.audit` — audit trail, monthly statistics, software registry;
+* :mod:`santeid.insi.auth` — certificate and Bearer credentials → :class:`CallContext`;
+* :mod:`santeid.insi.rest` — ``/insi/v1/`` JSON and ``/insi/openapi.json``;
+* :mod:`santeid.insi.fhir` — ``/insi/fhir/`` (FR Core Patient INS);
+* ``santeid.insi.soap`` — SOAP 1.2, wire-compatible with INSi (its own ``init_app``, called
+  from here when the package exists).
+
+Documentation: ``docs/insi.md`` (core rules), ``docs/insi-rest.md``, ``docs/insi-fhir.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from santeid.insi.model import CallContext
+from santeid.insi.model import InsiError
+from santeid.insi.service import InsiService
+
+__all__ = ["CallContext", "InsiError", "InsiService", "init_app"]
+
+
+def init_app(app) -> None:
+    """Create the service (``app.extensions["santeid"].insi``) and mount the adapters.
+
+    Nothing is opened here: the civil-status base is opened on the first call of each thread
+    (a missing base answers 503, it does not stop the server), the audit file on the first
+    write."""
+    from santeid.insi import fhir
+    from santeid.insi import rest
+
+    svc = app.extensions["santeid"]
+    svc.insi = InsiService.for_settings(svc.settings)
+    rest.init_app(app)
+    fhir.init_app(app)
+    if importlib.util.find_spec("santeid.insi.soap") is not None:
+        soap = importlib.import_module("santeid.insi.soap")
+        soap_init = getattr(soap, "init_app", None)
+        if soap_init is not None:
+            soap_init(app)

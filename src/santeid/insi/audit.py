@@ -1,0 +1,446 @@
+"""Audit trail, monthly statistics and software registry of the INSi service (issue 5).
+
+One SQLite file, ``{data_dir}/insi.sqlite3``, in WAL mode (readers never block the writer, and
+several server processes append to it):
+
+* ``audit`` — one row per call: time (UTC), software id, structure, professional, operation,
+  channel, authentication method, result (``CodeCR`` ``00``/``01``/``02``, the verification
+  outcome, or the error code) and a **keyed hash** of the query.  No trait is stored in clear:
+  the hash is a keyed BLAKE2b under a key of this installation (``{data_dir}/insi-audit.key``),
+  so support can check "was *this* query made at that time?" by recomputing it
+  (:meth:`AuditLog.query_hash`), while the file alone reveals nothing.  The table is
+  append-only: triggers refuse ``UPDATE`` and ``DELETE``.
+* ``monthly_stats`` — calls per month, software, operation and result, kept by an
+  ``AFTER INSERT`` trigger on ``audit``: the statistics read a few rows instead of scanning the
+  trail, and the writer only ever inserts.
+* ``software`` — the registered software authorisation numbers (IDAM, insi.md §3), which the
+  SOAP layer checks (unknown → ``siram_100`` / ``desir_550``).
+
+Rows are written in batches by a writer thread per process (:class:`AuditLog`): one commit for
+many calls.  Durability: ``synchronous = NORMAL`` in WAL mode — a commit is not fsync'ed, a
+checkpoint is; a power cut can lose the last rows, never corrupt the file
+(https://www.sqlite.org/wal.html).  The costs are measured by ``bench/insi.py``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+
+from santeid.insi.model import OPERATIONS
+from santeid.insi.model import CallContext
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    id              INTEGER PRIMARY KEY,
+    at              TEXT    NOT NULL,  -- UTC, ISO 8601 with milliseconds and Z
+    software_id     TEXT    NOT NULL,  -- IDAM, OAuth client id or certificate structure
+    structure_id    TEXT,
+    professional_id TEXT,
+    operation       TEXT    NOT NULL,  -- rechercherInsAvecTraitsIdentite...
+    channel         TEXT    NOT NULL,  -- soap, rest, fhir
+    auth_method     TEXT    NOT NULL,  -- certificate, cps-assertion, psc-token, bearer
+    result          TEXT    NOT NULL,  -- 00/01/02, conform/not-conform/unknown-ins, error code
+    query_hash      TEXT,              -- keyed BLAKE2b-128 of the query (hex, 32 characters)
+    duration_us     INTEGER            -- time spent in the service, microseconds
+);
+-- No secondary index: rows arrive in time order, so id order is time order, and the
+-- statistics come from monthly_stats. Every index would be paid on each insert.
+
+CREATE TABLE IF NOT EXISTS monthly_stats (
+    month       TEXT    NOT NULL,  -- YYYY-MM (UTC)
+    software_id TEXT    NOT NULL,
+    operation   TEXT    NOT NULL,
+    result      TEXT    NOT NULL,
+    calls       INTEGER NOT NULL,
+    PRIMARY KEY (month, software_id, operation, result)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS software (
+    idam     TEXT PRIMARY KEY,  -- CNDA authorisation number (ContexteLPS/LPS/IDAM)
+    name     TEXT NOT NULL,
+    added_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the INSi audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the INSi audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_counts AFTER INSERT ON audit
+BEGIN
+    INSERT INTO monthly_stats (month, software_id, operation, result, calls)
+    VALUES (substr(NEW.at, 1, 7), NEW.software_id, NEW.operation, NEW.result, 1)
+    ON CONFLICT (month, software_id, operation, result) DO UPDATE SET calls = calls + 1;
+END;
+"""
+
+INSERT_AUDIT = (
+    "INSERT INTO audit (at, software_id, structure_id, professional_id, operation, channel, "
+    "auth_method, result, query_hash, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+#: How long a writer waits for another process's transaction before giving up (ms).
+BUSY_TIMEOUT_MS = 5000
+
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_IDAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(moment: datetime) -> str:
+    """``2026-01-15T09:30:00.123Z``: sortable, and its first 7 characters are the month."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def valid_month(month: str) -> bool:
+    return bool(_MONTH.fullmatch(month or ""))
+
+
+def valid_idam(idam: str) -> bool:
+    return bool(_IDAM.fullmatch(idam or ""))
+
+
+class _Database:
+    """The ``insi.sqlite3`` file: schema on first use, one autocommit connection per thread."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        with self._lock:
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(SCHEMA)
+                self._ready = True
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _load_or_create_key(path: Path) -> bytes:
+    """The installation's audit key (32 random bytes, hex in a 0600 file), created once.
+    Several processes starting together all end up with the same key: the file is written
+    under a temporary name and hard-linked into place, which fails if it already exists."""
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_bytes(32)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value.hex())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return bytes.fromhex(path.read_text().strip())
+    finally:
+        os.unlink(tmp)
+    return value
+
+
+#: Audit logs with a writer in this process, flushed at interpreter exit.
+_LIVE_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for audit in list(_LIVE_LOGS):
+        try:
+            audit.flush()
+        except Exception as exc:  # exiting: report, never raise
+            log.error("INSi audit rows lost at exit: %s", exc)
+
+
+class AuditBacklog(Exception):
+    """The audit trail has not been writable for a while: calls must stop (fail closed)."""
+
+
+class AuditLog:
+    """Append-only audit trail and the statistics derived from it.
+
+    Writes are **batched**: :meth:`record` stamps the row and appends it to an in-memory buffer
+    (about a microsecond); a writer thread of this process commits the buffer every
+    :data:`FLUSH_SECONDS` (or as soon as :data:`FLUSH_ROWS` rows wait) in one transaction —
+    one ``executemany`` for the whole batch instead of one commit per call (``bench/insi.py``
+    measures both).  Readers (:meth:`rows`, :meth:`stats`) flush first, so a process always
+    reads its own writes; other processes see them within :data:`FLUSH_SECONDS`.  The buffer is
+    flushed at interpreter exit (a graceful worker stop); a crash (``kill -9``, power cut) can
+    lose the last :data:`FLUSH_SECONDS` of rows.  If commits keep failing (disk full, file
+    locked) and :data:`MAX_PENDING` rows pile up, :meth:`record` raises :class:`AuditBacklog`:
+    the service then refuses calls rather than answer without a trace.
+    """
+
+    #: Longest time a row waits in memory before its commit.
+    FLUSH_SECONDS = 0.05
+    #: Rows that trigger a commit at once.
+    FLUSH_ROWS = 512
+    #: Rows waiting (commits failing) beyond which calls are refused.
+    MAX_PENDING = 50_000
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        key_path: Path | str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.db = _Database(path)
+        self.key_path = Path(key_path) if key_path else self.db.path.with_name("insi-audit.key")
+        self._key: bytes | None = None
+        self.clock = clock
+        self._reset()
+
+    def _reset(self) -> None:
+        """Fresh buffer, lock and writer (at creation, and in a forked child)."""
+        self._pid = os.getpid()
+        self._pending: list[tuple] = []
+        self._cond = threading.Condition(threading.Lock())
+        self._flush_lock = threading.Lock()
+        self._writer: threading.Thread | None = None
+        self._idle = False
+        self._failures = 0
+
+    # -- writing ---------------------------------------------------------------------------
+    def query_hash(self, *parts: object) -> str:
+        """Keyed BLAKE2b-128 (RFC 7693 keyed mode, a MAC), hex, of the query's fields in a fixed
+        order.
+
+        The input is the operation name then the fields, each as text, separated by ``\\x1f``;
+        ``docs/insi.md`` gives the order per operation so support can recompute it."""
+        if self._key is None:
+            self._key = _load_or_create_key(self.key_path)
+        message = "\x1f".join("" if p is None else str(p) for p in parts).encode("utf-8")
+        return hashlib.blake2b(message, key=self._key, digest_size=16).hexdigest()
+
+    def record(
+        self,
+        ctx: CallContext,
+        operation: str,
+        result: str,
+        *,
+        query_hash: str | None = None,
+        duration_us: int | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Queue one row for the next batch (the trigger counts it in ``monthly_stats``)."""
+        row = (
+            timestamp(at or self.clock()),
+            ctx.software_id,
+            ctx.structure_id,
+            ctx.professional_id,
+            operation,
+            ctx.channel,
+            ctx.auth_method,
+            result,
+            query_hash,
+            duration_us,
+        )
+        if self._pid != os.getpid():  # forked: the parent's thread and lock are not ours
+            self._reset()
+        with self._cond:
+            if len(self._pending) >= self.MAX_PENDING:
+                raise AuditBacklog(f"{len(self._pending)} audit rows could not be written")
+            self._pending.append(row)
+            if self._writer is None:
+                self._start_writer()
+            elif self._idle or len(self._pending) == self.FLUSH_ROWS:
+                # Wake the writer only when it sleeps on an empty buffer or must hurry: under
+                # load it is already flushing every FLUSH_SECONDS and no signal is needed.
+                self._cond.notify()
+
+    def _start_writer(self) -> None:
+        self._writer = threading.Thread(
+            target=self._write_loop, name=f"insi-audit-{self.db.path.name}", daemon=True
+        )
+        self._writer.start()
+        _LIVE_LOGS.add(self)
+
+    def _write_loop(self) -> None:
+        """Wait for rows, let :data:`FLUSH_SECONDS` of them gather, commit; end when idle."""
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._idle = True
+                    woken = self._cond.wait(timeout=60)
+                    self._idle = False
+                    if not woken and not self._pending:
+                        self._writer = None  # idle a minute: the next record() starts one
+                        return
+                if len(self._pending) < self.FLUSH_ROWS:
+                    self._cond.wait(timeout=self.FLUSH_SECONDS)
+            try:
+                self.flush()
+            except (sqlite3.Error, OSError):
+                # Logged by flush(); the rows stay queued and are retried.
+                time.sleep(min(1.0, 0.05 * self._failures))
+
+    def flush(self) -> int:
+        """Commit every queued row now (one transaction); returns how many were written."""
+        if self._pid != os.getpid():
+            self._reset()
+            return 0
+        with self._flush_lock:
+            with self._cond:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            try:
+                conn = self.db.connect()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(INSERT_AUDIT, batch)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.Error, OSError) as exc:
+                self._failures += 1
+                log.error("INSi audit trail not writable (%d rows kept): %s", len(batch), exc)
+                with self._cond:
+                    self._pending[:0] = batch
+                raise
+            self._failures = 0
+            return len(batch)
+
+    # -- reading ---------------------------------------------------------------------------
+    def rows(self, *, limit: int = 100) -> list[dict]:
+        """The latest rows, newest first (support and tests)."""
+        self.flush()
+        conn = self.db.connect()
+        cursor = conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def stats(self, software_id: str | None, month: str) -> dict:
+        """Calls of ``month`` (``YYYY-MM``, UTC) by software, operation and result.
+
+        ``{"month", "softwareId", "total", "software": [{"softwareId", "name", "total",
+        "operations": {operation: {"total", "results": {result: calls}}}}]}``, software sorted
+        by id; operations always list the three INSi operations (zero when unused)."""
+        self.flush()
+        conn = self.db.connect()
+        sql = "SELECT software_id, operation, result, calls FROM monthly_stats WHERE month = ?"
+        params: list[str] = [month]
+        if software_id is not None:
+            sql += " AND software_id = ?"
+            params.append(software_id)
+        names = dict(conn.execute("SELECT idam, name FROM software").fetchall())
+        per_software: dict[str, dict] = {}
+        for sid, operation, result, calls in conn.execute(sql + " ORDER BY 1, 2, 3", params):
+            entry = per_software.setdefault(sid, _empty_software(sid, names.get(sid)))
+            op = entry["operations"].setdefault(operation, {"total": 0, "results": {}})
+            op["results"][result] = calls
+            op["total"] += calls
+            entry["total"] += calls
+        if software_id is not None and software_id not in per_software:
+            per_software[software_id] = _empty_software(software_id, names.get(software_id))
+        software = [per_software[k] for k in sorted(per_software)]
+        return {
+            "month": month,
+            "softwareId": software_id,
+            "total": sum(s["total"] for s in software),
+            "software": software,
+        }
+
+
+def _empty_software(software_id: str, name: str | None) -> dict:
+    return {
+        "softwareId": software_id,
+        "name": name,
+        "total": 0,
+        "operations": {op: {"total": 0, "results": {}} for op in OPERATIONS},
+    }
+
+
+@dataclass(frozen=True)
+class Software:
+    """A registered software: its CNDA authorisation number (IDAM) and a name."""
+
+    idam: str
+    name: str
+    added_at: str
+
+
+class SoftwareRegistry:
+    """Software authorisation numbers accepted by the service (insi.md §3, ``ContexteLPS``).
+
+    Read on every SOAP call (one primary-key lookup): a ``santeid insi software add/remove``
+    in another process takes effect at once, no restart."""
+
+    def __init__(self, db: _Database, clock: Callable[[], datetime] = utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    def add(self, idam: str, name: str, *, replace: bool = False) -> Software:
+        """Register ``idam``; ``ValueError`` if malformed, or already there and not ``replace``."""
+        if not valid_idam(idam):
+            raise ValueError(
+                f"{idam!r} is not an authorisation number (1-64 letters, digits, '.', '_', '-')"
+            )
+        if not name.strip():
+            raise ValueError("the software name must not be empty")
+        software = Software(idam, name.strip(), timestamp(self._clock()))
+        conn = self._db.connect()
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        try:
+            conn.execute(
+                f"{verb} INTO software (idam, name, added_at) VALUES (?, ?, ?)",  # noqa: S608
+                (software.idam, software.name, software.added_at),
+            )
+        except sqlite3.IntegrityError:
+            raise ValueError(f"software {idam!r} is already registered") from None
+        return software
+
+    def get(self, idam: str) -> Software | None:
+        row = (
+            self._db.connect()
+            .execute("SELECT idam, name, added_at FROM software WHERE idam = ?", (idam,))
+            .fetchone()
+        )
+        return Software(*row) if row else None
+
+    def list(self) -> list[Software]:
+        rows = self._db.connect().execute("SELECT idam, name, added_at FROM software ORDER BY idam")
+        return [Software(*row) for row in rows]
+
+    def remove(self, idam: str) -> bool:
+        """Unregister ``idam``; False if it was not registered."""
+        cursor = self._db.connect().execute("DELETE FROM software WHERE idam = ?", (idam,))
+        return cursor.rowcount > 0

@@ -1,0 +1,293 @@
+"""Who may call the INSi service, shared by the SOAP, REST and FHIR adapters.
+
+Two credentials (insi.md §7):
+
+* an **establishment certificate** presented in TLS (``santeid.tls.client_certificate``):
+  its CN must be exactly ``INSI-AUTO`` or ``INSI-MANU`` and it must be issued by an authority of
+  ``insi_ca_file`` (default: the test INSi CA ``{keys_dir}/insi-test-ca.pem``, the stand-in for
+  "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS").  Anything else is ``DESIR_560`` "Niveau
+  d'accès insuffisant" (§6).  :func:`certificate_context`.
+* a **Bearer access token** of santeid's own provider (REST and FHIR; the SOAP PSC mode pairs it
+  with an unsigned assertion): signature, expiry and revocation are checked by
+  ``TokenService.verify_access_token``; the login must have been made with a card (``authMode``
+  ``CARD``) or e-CPS (``MOBILE``) — and ``SANDBOX`` only when the server runs in sandbox mode.
+  :func:`bearer_context`.
+
+Both return a :class:`~santeid.insi.model.CallContext` or the
+:class:`~santeid.insi.model.InsiError` to answer (they never raise it), so that each adapter
+renders the refusal in its own format.  Software id (what the statistics count): the ``azp``
+(OAuth client id) of a token; for a certificate, the IDAM the SOAP layer passes in, else the
+certificate's structure (``OU``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import threading
+import time
+import weakref
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import NameOID
+
+from santeid.insi.model import CODE_UNAUTHENTICATED
+from santeid.insi.model import CallContext
+from santeid.insi.model import InsiError
+from santeid.insi.model import insufficient_access
+
+log = logging.getLogger(__name__)
+
+#: The test authority that issues INSi establishment certificates (``santeid insi issue-cert``),
+#: stored as ``{keys_dir}/insi-test-ca.pem`` / ``.key`` (``santeid.pki.TestAuthority``).
+INSI_TEST_CA_NAME = "insi-test-ca"
+#: Its CN: the qualification issuer's name (insi.md §7).
+INSI_TEST_CA_COMMON_NAME = "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"
+#: The only CNs INSi accepts, exactly (upper case, hyphen; insi.md §7).
+INSI_CERTIFICATE_CNS = ("INSI-AUTO", "INSI-MANU")
+#: ``authMode`` of the logins whose tokens may call INSi (psc.md: CARD, MOBILE).
+ACCEPTED_AUTH_MODES = ("CARD", "MOBILE")
+SANDBOX_AUTH_MODE = "SANDBOX"
+
+
+def insi_ca_path(settings) -> Path:
+    """``insi_ca_file``, else ``{keys_dir}/insi-test-ca.pem``."""
+    if settings.insi_ca_file:
+        return Path(settings.insi_ca_file)
+    return Path(settings.keys_dir) / f"{INSI_TEST_CA_NAME}.pem"
+
+
+def insi_test_authority(settings):
+    """The test INSi CA under ``keys_dir``, created on first use (``santeid.pki``).  For the
+    command that issues INSI-AUTO / INSI-MANU certificates and for tests."""
+    from santeid.pki import TestAuthority
+
+    return TestAuthority.load_or_create(
+        settings.keys_dir, INSI_TEST_CA_NAME, common_name=INSI_TEST_CA_COMMON_NAME
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _authorities(path: str, mtime_ns: int) -> tuple[x509.Certificate, ...]:
+    del mtime_ns  # part of the cache key only: a replaced file is read again
+    return tuple(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+
+
+def load_authorities(path: Path) -> tuple[x509.Certificate, ...]:
+    """The certificates of a PEM bundle, cached until the file changes; empty if unreadable."""
+    try:
+        return _authorities(str(path), path.stat().st_mtime_ns)
+    except (OSError, ValueError) as exc:
+        log.warning("INSi CA file %s unusable: %s", path, exc)
+        return ()
+
+
+def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
+    values = name.get_attributes_for_oid(oid)
+    return str(values[0].value) if values else None
+
+
+def certificate_structure(cert: x509.Certificate) -> str | None:
+    """The structure a certificate belongs to: ``OU`` (FINESS or SIRET, what Padoa sends as
+    ``Emetteur``, insi.md §3), else ``serialNumber``, else ``O``."""
+    for oid in (
+        NameOID.ORGANIZATIONAL_UNIT_NAME,
+        NameOID.SERIAL_NUMBER,
+        NameOID.ORGANIZATION_NAME,
+    ):
+        value = _attribute(cert.subject, oid)
+        if value:
+            return value
+    return None
+
+
+def certificate_context(
+    cert: x509.Certificate | None,
+    *,
+    channel: str = "soap",
+    software_id: str | None = None,
+    settings=None,
+    now: datetime.datetime | None = None,
+) -> CallContext | InsiError:
+    """The call context of an INSi establishment certificate, or the ``DESIR_560`` refusal.
+
+    Checks (insi.md §7): CN exactly ``INSI-AUTO`` or ``INSI-MANU``; issued (signature checked)
+    by a certificate of ``insi_ca_file``; within its validity period.  The TLS layer may already
+    have checked the chain against ``--client-ca``, which can hold other authorities (CPS
+    cards): this check is the one that ties the certificate to INSi.
+    """
+    if cert is None:
+        return insufficient_access("aucun certificat client présenté")
+    if settings is None:
+        from santeid.services import services
+
+        settings = services().settings
+    cn = _attribute(cert.subject, NameOID.COMMON_NAME)
+    if cn not in INSI_CERTIFICATE_CNS:
+        return insufficient_access()
+    moment = now or datetime.datetime.now(datetime.UTC)
+    if not cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc:
+        return insufficient_access("certificat hors de sa période de validité")
+    issuers = [ca for ca in load_authorities(insi_ca_path(settings)) if ca.subject == cert.issuer]
+    for ca in issuers:
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        break
+    else:
+        return insufficient_access("certificat non émis par une autorité INSi reconnue")
+    structure = certificate_structure(cert)
+    return CallContext(
+        software_id=software_id or structure or format(cert.serial_number, "X"),
+        structure_id=structure,
+        professional_id=None,
+        channel=channel,
+        auth_method="certificate",
+    )
+
+
+def unauthenticated(message: str, *, token_error: str | None = None) -> InsiError:
+    """HTTP 401: no credential, or a Bearer token that is not valid.  ``rule`` carries the
+    RFC 6750 §3.1 error code (``invalid_token``, ``invalid_request``) for ``WWW-Authenticate``."""
+    return InsiError(
+        CODE_UNAUTHENTICATED,
+        message,
+        severity="erreur",
+        http_status=401,
+        rule=token_error,
+        subcode="siram_100",
+        fault="Sender",
+    )
+
+
+class VerifiedTokens:
+    """Claims of access tokens whose signature was already checked, for at most
+    :data:`MAX_AGE` seconds and never past their ``exp``.
+
+    A professional's software sends the same access token with every INSi call of its two
+    minutes; checking the RS256 signature again each time is most of the cost of a call
+    (``bench/insi.py``).  Only the signature check is skipped: on a hit the expiry is checked
+    against the token service's clock and the **revocation** list is read in the store every
+    time (``revoked:<jti>``, the deny list of ``santeid.oidc.tokens``), exactly as
+    ``TokenService.verify_access_token`` does.  Keys are the exact token strings: nothing
+    unsigned can hit the cache.  :data:`MAX_AGE` bounds how long a token keeps working after
+    its signing key is withdrawn from the key store.
+    """
+
+    MAX_AGE = 30.0
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, dict]] = {}
+        self._lock = threading.Lock()
+
+    def claims(self, tokens, token: str) -> dict:
+        """``tokens.verify_access_token(token)``, with the signature check cached."""
+        from santeid.oidc.tokens import TokenError
+
+        now = time.monotonic()
+        entry = self._entries.get(token)
+        if entry is not None and now - entry[0] < self.MAX_AGE:
+            claims = entry[1]
+            if claims["exp"] <= tokens.clock():
+                raise TokenError("token expired")
+            if tokens.store.get(f"revoked:{claims['jti']}") is not None:
+                raise TokenError("token revoked")
+            return claims
+        claims = tokens.verify_access_token(token)
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                # Drop the oldest half (insertion order): simple, and rare.
+                for key in list(self._entries)[: self.MAX_ENTRIES // 2]:
+                    self._entries.pop(key, None)
+            self._entries[token] = (now, claims)
+        return claims
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+#: One cache per token service (per app): a token another app verified proves nothing here.
+_VERIFIED: weakref.WeakKeyDictionary[object, VerifiedTokens] = weakref.WeakKeyDictionary()
+_VERIFIED_LOCK = threading.Lock()
+
+
+def verified_tokens(tokens) -> VerifiedTokens:
+    cache = _VERIFIED.get(tokens)
+    if cache is None:
+        with _VERIFIED_LOCK:
+            cache = _VERIFIED.setdefault(tokens, VerifiedTokens())
+    return cache
+
+
+def bearer_context(
+    authorization: str | None,
+    *,
+    channel: str = "rest",
+    auth_method: str = "bearer",
+    svc=None,
+) -> CallContext | InsiError:
+    """The call context of ``Authorization: Bearer <access token>``, or the refusal.
+
+    ``svc`` defaults to the app's services (``tokens``, ``settings``).  401 when the header is
+    malformed or the token invalid, expired or revoked; 403 ``DESIR_560`` when the login's
+    ``authMode`` is not accepted (``SANDBOX`` outside sandbox mode).
+    """
+    from santeid.oidc.tokens import TokenError
+
+    if svc is None:
+        from santeid.services import services
+
+        svc = services()
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return unauthenticated(
+            "Authorization must be 'Bearer <access token>'",
+            token_error="invalid_request",  # noqa: S106 - an RFC 6750 error code
+        )
+    try:
+        claims = verified_tokens(svc.tokens).claims(svc.tokens, token)
+    except TokenError as exc:
+        return unauthenticated(
+            f"access token refused: {exc}",
+            token_error="invalid_token",  # noqa: S106 - an RFC 6750 error code
+        )
+    mode = claims.get("authMode")
+    accepted = ACCEPTED_AUTH_MODES + ((SANDBOX_AUTH_MODE,) if svc.settings.sandbox else ())
+    if mode not in accepted:
+        return insufficient_access(
+            f"authMode {mode!r} n'ouvre pas l'accès à INSi (attendu : {', '.join(accepted)})"
+        )
+    return CallContext(
+        software_id=str(claims.get("azp") or ""),
+        structure_id=None,
+        professional_id=claims.get("preferred_username"),
+        channel=channel,
+        auth_method=auth_method,
+    )
+
+
+def request_context(channel: str) -> CallContext | InsiError:
+    """REST and FHIR: the Bearer token if an ``Authorization`` header is present, else the
+    client certificate of the connection (``santeid.tls``), else 401."""
+    from flask import request
+
+    header = request.headers.get("Authorization")
+    if header is not None:
+        return bearer_context(header, channel=channel)
+    try:
+        from santeid.tls import client_certificate
+    except ImportError:  # pragma: no cover - santeid.tls ships with the package
+        client_certificate = None
+    cert = client_certificate() if client_certificate is not None else None
+    if cert is not None:
+        return certificate_context(cert, channel=channel)
+    return unauthenticated(
+        "authentication required: Bearer access token or INSi client certificate"
+    )

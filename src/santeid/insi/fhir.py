@@ -1,0 +1,562 @@
+"""INSi over FHIR R4: ``GET /insi/fhir/Patient?…`` answers a searchset ``Bundle`` of FR Core
+"Patient INS" resources (``docs/insi-fhir.md``; insi.md §13).
+
+=======================================  ============================================
+``GET  /insi/fhir/Patient``              search by traits (``rechercherInsAvecTraitsIdentite``)
+``POST /insi/fhir/Patient/_search``      the same, parameters form-encoded (FHIR R4 §3.1.0.8.1)
+``GET  /insi/fhir/metadata``             ``CapabilityStatement`` (no authentication)
+=======================================  ============================================
+
+Search parameters: ``family`` (birth name), ``given`` (repeat it for several given names — FHIR
+AND semantics, which is exactly INSi's rule: every given name sent must be one of the
+person's), ``gender`` (``male`` / ``female``), ``birthdate`` (a day, ``eq`` prefix allowed) and
+the custom ``birthplace`` (COG code; FHIR's ``address-city`` is about the current address, not
+the birthplace).  Matching is INSi's — exact on the normalised INSi form — not FHIR's default
+"starts with" string search; ``:exact`` is accepted and means the same.
+
+Answers: CR 00 → one ``Patient`` (``search.mode = match``, ``total`` 1); CR 01 → an empty
+searchset (``total`` 0); CR 02 → ``total`` 0 and an ``OperationOutcome`` entry
+(``search.mode = outcome``) with issue code ``multiple-matches``: INSi gives no identity when
+several persons match, and FHIR's way to say why a search returned nothing is such an outcome
+entry (R4 Bundle ``search.mode``; issue-type ``multiple-matches``).  Errors → an
+``OperationOutcome`` with the HTTP status of the error (400, 401, 403, 503…).
+
+Profile targeted: FR Core **2.2.0-ballot-2** (``fr-core-patient-ins``; the identity status
+``RECUP`` belongs to its ``fr-core-cs-identity-status`` code system).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from santeid.insi import problems
+from santeid.insi.auth import request_context
+from santeid.insi.model import CODE_INVALID_REQUEST
+from santeid.insi.model import CR_FOUND
+from santeid.insi.model import CR_LABELS
+from santeid.insi.model import CR_SEVERAL
+from santeid.insi.model import Identity
+from santeid.insi.model import InsiError
+from santeid.insi.model import SearchResult
+from santeid.insi.model import TraitsQuery
+from santeid.insi.problems import origin
+from santeid.insi.problems import problem_type
+from santeid.insi.service import TRAITS_ELEMENTS
+from santeid.insi.service import invalid
+from santeid.services import services
+from santeid.storage import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("insi_fhir", __name__)
+
+PREFIX = "/insi/fhir"
+FHIR_JSON = "application/fhir+json"
+FHIR_VERSION = "4.0.1"
+FR_CORE_VERSION = "2.2.0-ballot-2"
+
+# -- FR Core canonical URLs (insi.md §13) -----------------------------------------------------
+FR_CORE = "https://hl7.fr/ig/fhir/core"
+PROFILE_PATIENT_INS = f"{FR_CORE}/StructureDefinition/fr-core-patient-ins"
+PROFILE_PATIENT = f"{FR_CORE}/StructureDefinition/fr-core-patient"
+FR_CORE_IG = f"{FR_CORE}/ImplementationGuide/hl7.fhir.fr.core"
+EXT_IDENTITY_RELIABILITY = f"{FR_CORE}/StructureDefinition/fr-core-identity-reliability"
+EXT_BIRTH_LIST_GIVEN_NAME = f"{FR_CORE}/StructureDefinition/fr-core-patient-birth-list-given-name"
+EXT_INSEE_CODE = f"{FR_CORE}/StructureDefinition/fr-core-address-insee-code"
+EXT_BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+CS_IDENTITY_STATUS = f"{FR_CORE}/CodeSystem/fr-core-cs-identity-status"
+CS_METHOD_COLLECTION = f"{FR_CORE}/CodeSystem/fr-core-cs-method-collection"
+CS_IDENTIFIER_TYPE = f"{FR_CORE}/CodeSystem/fr-core-cs-v2-0203"
+#: INSEE commune codes (TRE_R13); FR Core puts a 99xxx country code in the same field.
+CS_INSEE_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
+
+#: OID → (FR Core identifier type / slice, ``Identifier.use`` of the active INS) (insi.md §10).
+INS_IDENTIFIERS: dict[str, tuple[str, str]] = {
+    "1.2.250.1.213.1.4.8": ("INS-NIR", "official"),
+    "1.2.250.1.213.1.4.9": ("INS-NIA", "temp"),
+    "1.2.250.1.213.1.4.10": ("INS-NIR-TEST", "official"),
+    "1.2.250.1.213.1.4.11": ("INS-NIR-DEMO", "official"),
+}
+#: Only the INS-NIR slice allows ``use = old`` (FRCoreValueSetPatientIdentifierUseINS); the
+#: other slices fix their ``use``, so earlier NIA/TEST/DEMO matricules cannot be told from
+#: active ones and are left out of the resource.
+HISTORY_OIDS = ("1.2.250.1.213.1.4.8",)
+
+GENDERS = {"male": "M", "female": "F"}
+SEXES = {"M": "male", "F": "female"}
+
+#: Search parameter of each model field (errors name what the client sent).
+PARAMETERS = {
+    "birth_name": "family",
+    "given_names": "given",
+    "first_given_name": "given",
+    "sex": "gender",
+    "birth_date": "birthdate",
+    "birthplace": "birthplace",
+}
+SUPPORTED_PARAMETERS = ("family", "given", "gender", "birthdate", "birthplace")
+#: Result parameters and the like: accepted and ignored (results are at most one Patient).
+IGNORED_PARAMETERS = ("_format", "_count", "_summary", "_elements", "_total", "_pretty")
+_DATE_PREFIXES = ("ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+
+#: Namespace of the Patient ``fullUrl`` UUIDs (UUID v5 of the INS value: stable per person).
+_UUID_NAMESPACE = uuid.UUID("5f0c8f49-2c39-4c8e-a0b7-4b7c3e0f2a11")
+
+
+def _paris_today() -> date:
+    try:
+        from zoneinfo import ZoneInfo
+
+        return datetime.now(ZoneInfo("Europe/Paris")).date()
+    except Exception:  # no time-zone data on this system
+        return datetime.now(UTC).date()
+
+
+# -- resources ------------------------------------------------------------------------------
+def _identifier(oid: str, value: str, use: str | None = None) -> dict:
+    type_code, default_use = INS_IDENTIFIERS.get(oid, ("INS-NIR", "official"))
+    return {
+        "use": use or default_use,
+        "type": {"coding": [{"system": CS_IDENTIFIER_TYPE, "code": type_code}]},
+        "system": f"urn:oid:{oid}",
+        "value": value,
+    }
+
+
+def patient_resource(identity: Identity, query_date: date) -> dict:
+    """A FR Core Patient INS of an INSi answer (insi.md §13).
+
+    Identity status ``RECUP`` (retrieved from INSi, not yet checked against a document), method
+    ``INSI``, ``dateInterrogationINSi`` = ``query_date``; the active INS as the INS-NIR /
+    INS-NIA identifier, earlier NIRs (``INSHISTO``) with ``use = old``; ``name.given`` = the
+    first given name, the whole ``ListePrenom`` in ``birth-list-given-name``; birthplace COG in
+    ``patient-birthPlace`` / ``fr-core-address-insee-code``.
+    """
+    identifiers = [_identifier(identity.oid, identity.value)]
+    seen = {identity.value}
+    for entry in identity.history:
+        if entry.oid not in HISTORY_OIDS or entry.value in seen:
+            continue
+        seen.add(entry.value)
+        old = _identifier(entry.oid, entry.value, "old")
+        period = {k: v for k, v in (("start", entry.start), ("end", entry.end)) if v}
+        # FHIR per-1: start <= end.  A recorded inverted interval (ECETINSI, insi.md §5) is left
+        # out of the resource; REST and SOAP carry it as recorded.
+        if period and not (entry.start and entry.end and entry.start > entry.end):
+            old["period"] = period
+        identifiers.append(old)
+    return {
+        "resourceType": "Patient",
+        "meta": {"profile": [PROFILE_PATIENT_INS]},
+        "extension": [
+            {
+                "url": EXT_IDENTITY_RELIABILITY,
+                "extension": [
+                    {
+                        "url": "identityStatus",
+                        "valueCoding": {"system": CS_IDENTITY_STATUS, "code": "RECUP"},
+                    },
+                    {
+                        "url": "methodCollection",
+                        "valueCoding": {"system": CS_METHOD_COLLECTION, "code": "INSI"},
+                    },
+                    {"url": "dateInterrogationINSi", "valueDate": query_date.isoformat()},
+                ],
+            },
+            {
+                "url": EXT_BIRTH_PLACE,
+                "valueAddress": {
+                    "extension": [
+                        {
+                            "url": EXT_INSEE_CODE,
+                            "valueCoding": {
+                                "system": CS_INSEE_COMMUNE,
+                                "code": identity.birthplace,
+                            },
+                        }
+                    ]
+                },
+            },
+        ],
+        "identifier": identifiers,
+        "name": [
+            {
+                "extension": [
+                    {"url": EXT_BIRTH_LIST_GIVEN_NAME, "valueString": identity.given_names_text}
+                ],
+                "use": "official",
+                "family": identity.birth_name,
+                "given": [identity.first_given_name],
+            }
+        ],
+        "gender": SEXES.get(identity.sex, "unknown"),
+        "birthDate": identity.birth_date,
+    }
+
+
+def full_url(identity: Identity) -> str:
+    return f"urn:uuid:{uuid.uuid5(_UUID_NAMESPACE, identity.value)}"
+
+
+def searchset(result: SearchResult, self_url: str, query_date: date) -> dict:
+    """The searchset ``Bundle`` of a traits search (see the module docstring for 01/02)."""
+    entries: list[dict] = []
+    total = 0
+    if result.cr == CR_FOUND and result.identity is not None:
+        total = 1
+        entries.append(
+            {
+                "fullUrl": full_url(result.identity),
+                "resource": patient_resource(result.identity, query_date),
+                "search": {"mode": "match"},
+            }
+        )
+    elif result.cr == CR_SEVERAL:
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": operation_outcome(
+                    "information",
+                    "multiple-matches",
+                    f"CR 02 : {CR_LABELS[CR_SEVERAL]}. Ajoutez les autres prénoms, puis le lieu "
+                    "de naissance (birthplace).",
+                    code="02",
+                    system=f"{origin(services().settings)}/insi/cr",
+                ),
+                "search": {"mode": "outcome"},
+            }
+        )
+    bundle: dict = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": _instant()},
+        "type": "searchset",
+        "total": total,
+        "link": [{"relation": "self", "url": self_url}],
+    }
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+def operation_outcome(
+    severity: str,
+    issue_code: str,
+    text: str,
+    *,
+    code: str | None = None,
+    system: str | None = None,
+    diagnostics: str | None = None,
+) -> dict:
+    issue: dict = {"severity": severity, "code": issue_code}
+    details: dict = {"text": text}
+    if code:
+        details["coding"] = [{"system": system, "code": code}]
+    issue["details"] = details
+    if diagnostics:
+        issue["diagnostics"] = diagnostics
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def _instant() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _fhir(payload: dict, status: int = 200) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    response = current_app.response_class(
+        body, status=status, content_type=f"{FHIR_JSON}; fhirVersion=4.0; charset=utf-8"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def error_outcome(error: InsiError) -> Response:
+    """An ``OperationOutcome`` for ``error``, with its HTTP status."""
+    kind = problem_type(error.code)
+    parts = [f"code {error.code}"]
+    if error.field:
+        parts.append(f"parameter {PARAMETERS.get(error.field, error.field)}")
+    if error.element:
+        parts.append(f"INSi element {error.element}")
+    if error.rule and error.http_status != 401:
+        parts.append(f"rule {error.rule}")
+    outcome = operation_outcome(
+        "fatal" if error.http_status >= 500 else "error",
+        kind.fhir_issue,
+        error.detail or error.message,
+        code=error.code,
+        system=f"{origin(services().settings)}/insi/problems",
+        diagnostics="; ".join(parts),
+    )
+    response = _fhir(outcome, error.http_status)
+    if error.http_status == 401:
+        challenge = 'Bearer realm="insi"'
+        if error.rule:
+            challenge += f', error="{error.rule}"'
+        response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+# -- search ---------------------------------------------------------------------------------
+def _parameters() -> dict[str, list[str]]:
+    """Search parameters from the query string (and the form of ``_search``), modifiers
+    checked; unknown parameters are ignored unless ``Prefer: handling=strict`` (FHIR R4
+    §3.1.1.5)."""
+    strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+    found: dict[str, list[str]] = {}
+    sources = [request.args]
+    if request.method == "POST":
+        sources.append(request.form)
+    for source in sources:
+        for raw_name, values in source.lists():
+            name, _, modifier = raw_name.partition(":")
+            if name in SUPPORTED_PARAMETERS:
+                if modifier and not (modifier == "exact" and name in ("family", "given")):
+                    raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
+                found.setdefault(name, []).extend(values)
+            elif name == "_format":
+                if values and values[-1] not in ("json", "application/json", FHIR_JSON):
+                    raise InsiError(
+                        problems.CODE_UNSUPPORTED_MEDIA_TYPE,
+                        "only JSON is served (_format=json)",
+                        http_status=406,
+                    )
+            elif name in IGNORED_PARAMETERS:
+                continue
+            elif strict:
+                raise _param_error(name, "unknown-parameter", f"unknown parameter {raw_name!r}")
+    return found
+
+
+def _param_error(name: str, rule: str, message: str) -> InsiError:
+    field = {v: k for k, v in PARAMETERS.items() if k != "first_given_name"}.get(name, name)
+    error = invalid(field, rule, message, TRAITS_ELEMENTS.get(field), code=CODE_INVALID_REQUEST)
+    return error
+
+
+def _single(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name) or []
+    if len(values) > 1:
+        raise _param_error(name, "repeated", f"{name} can be given once")
+    if values and "," in values[0]:
+        raise _param_error(name, "or-values", f"{name}: alternatives (',') are not supported")
+    return values[0] if values else None
+
+
+def query_from_parameters(params: dict[str, list[str]]) -> TraitsQuery:
+    given: list[str] = []
+    for value in params.get("given", []):
+        if "," in value:
+            raise _param_error("given", "or-values", "given: alternatives (',') not supported")
+        given.extend(value.split())
+    gender = _single(params, "gender")
+    birthdate = _single(params, "birthdate")
+    if birthdate and birthdate[:2] in _DATE_PREFIXES:
+        raise _param_error("birthdate", "date-prefix", "only an exact day (eq) can be searched")
+    if birthdate and birthdate.startswith("eq"):
+        birthdate = birthdate[2:]
+    return TraitsQuery(
+        birth_name=_single(params, "family") or "",
+        given_names=tuple(given),
+        sex=GENDERS.get(gender or "", gender or ""),
+        birth_date=birthdate or "",
+        birthplace=_single(params, "birthplace"),
+    )
+
+
+def _search() -> Response:
+    ctx = request_context("fhir")
+    if isinstance(ctx, InsiError):
+        raise ctx
+    query = query_from_parameters(_parameters())
+    result = services().insi.search_by_traits(query, ctx)
+    return _fhir(searchset(result, request.url, _paris_today()))
+
+
+@bp.get(f"{PREFIX}/Patient")
+def patient_search():
+    return _search()
+
+
+@bp.post(f"{PREFIX}/Patient/_search")
+def patient_search_post():
+    return _search()
+
+
+@bp.get(f"{PREFIX}/metadata")
+def metadata():
+    return _fhir(capability_statement())
+
+
+def capability_statement() -> dict:
+    """What this FHIR endpoint does (R4 ``CapabilityStatement``, kind ``instance``)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version
+
+    try:
+        software_version = version("santeid")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        software_version = "0"
+    base = f"{origin(services().settings)}{PREFIX}"
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": _instant()[:10],
+        "publisher": "santeid",
+        "kind": "instance",
+        "software": {"name": "santeid INSi", "version": software_version},
+        "implementation": {
+            "description": "INSi teleservice simulator: INS search by identity traits",
+            "url": base,
+        },
+        "fhirVersion": FHIR_VERSION,
+        "format": [FHIR_JSON, "json"],
+        "implementationGuide": [f"{FR_CORE_IG}|{FR_CORE_VERSION}"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "Traits search only (INSi rechercherInsAvecTraitsIdentite). "
+                "Exact matching on the INSi form of the traits; every given name sent must be "
+                "one of the person's. CR 02 (several persons) is an empty searchset with an "
+                "OperationOutcome entry (multiple-matches).",
+                "security": {
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/"
+                                    "restful-security-service",
+                                    "code": "OAuth",
+                                }
+                            ]
+                        }
+                    ],
+                    "description": "Authorization: Bearer <santeid access token> (authMode "
+                    "CARD or MOBILE), or an INSi client certificate (CN INSI-AUTO/INSI-MANU).",
+                },
+                "resource": [
+                    {
+                        "type": "Patient",
+                        "profile": PROFILE_PATIENT,
+                        "supportedProfile": [PROFILE_PATIENT_INS],
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": [
+                            {
+                                "name": "family",
+                                "definition": "http://hl7.org/fhir/SearchParameter/"
+                                "individual-family",
+                                "type": "string",
+                                "documentation": "Birth name (NomNaissance), exact.",
+                            },
+                            {
+                                "name": "given",
+                                "definition": "http://hl7.org/fhir/SearchParameter/"
+                                "individual-given",
+                                "type": "string",
+                                "documentation": "A given name; repeat for several (AND).",
+                            },
+                            {
+                                "name": "gender",
+                                "definition": "http://hl7.org/fhir/SearchParameter/"
+                                "individual-gender",
+                                "type": "token",
+                                "documentation": "male or female.",
+                            },
+                            {
+                                "name": "birthdate",
+                                "definition": "http://hl7.org/fhir/SearchParameter/"
+                                "individual-birthdate",
+                                "type": "date",
+                                "documentation": "A day, YYYY-MM-DD (prefix eq allowed).",
+                            },
+                            {
+                                "name": "birthplace",
+                                "type": "token",
+                                "documentation": "santeid custom parameter: COG code of the "
+                                "birthplace (LieuNaissance), e.g. 2A020 or 99350.",
+                            },
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+
+
+@bp.route(PREFIX, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route(f"{PREFIX}/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def not_found(rest: str = ""):
+    routes = {
+        f"{PREFIX}/Patient": ("GET",),
+        f"{PREFIX}/Patient/_search": ("POST",),
+        f"{PREFIX}/metadata": ("GET",),
+    }
+    allowed = routes.get(request.path)
+    if allowed:
+        response = error_outcome(
+            InsiError(
+                problems.CODE_METHOD_NOT_ALLOWED,
+                f"{request.method} is not supported here",
+                http_status=405,
+            )
+        )
+        response.headers["Allow"] = ", ".join((*allowed, "OPTIONS"))
+        return response
+    raise InsiError(
+        problems.CODE_NOT_FOUND,
+        "only Patient search (GET /insi/fhir/Patient?family=&given=&gender=&birthdate=) and "
+        "/insi/fhir/metadata are served",
+        http_status=404,
+    )
+
+
+def handle_error(exc: Exception) -> Response:
+    """Every error raised in this blueprint, as an ``OperationOutcome``."""
+    if isinstance(exc, InsiError):
+        return error_outcome(exc)
+    if isinstance(exc, StoreUnavailable):
+        from santeid.insi.model import service_unavailable
+
+        log.error("store unavailable during an INSi call: %s", exc)
+        return error_outcome(service_unavailable("the token store is unavailable"))
+    if isinstance(exc, HTTPException):
+        code = {
+            404: problems.CODE_NOT_FOUND,
+            405: problems.CODE_METHOD_NOT_ALLOWED,
+            413: problems.CODE_TOO_LARGE,
+        }.get(exc.code or 400, CODE_INVALID_REQUEST)
+        return error_outcome(
+            InsiError(code, exc.description or exc.name, http_status=exc.code or 400)
+        )
+    from santeid.security import ParameterTooLarge
+
+    if isinstance(exc, ParameterTooLarge):
+        return error_outcome(InsiError(problems.CODE_TOO_LARGE, str(exc), http_status=400))
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_outcome(InsiError(problems.CODE_INTERNAL, "internal error", http_status=500))
+
+
+bp.register_error_handler(Exception, handle_error)
+
+ENDPOINTS = (
+    "insi_fhir.patient_search",
+    "insi_fhir.patient_search_post",
+    "insi_fhir.metadata",
+    "insi_fhir.not_found",
+)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

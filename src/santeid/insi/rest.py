@@ -1,0 +1,491 @@
+"""INSi over REST/JSON: ``/insi/v1/`` (``docs/insi-rest.md``, OpenAPI 3.1 at
+``/insi/openapi.json``).
+
+========================================  =========================================
+``POST /insi/v1/ins/search-by-traits``    ``rechercherInsAvecTraitsIdentite``
+``POST /insi/v1/ins/search-by-vitale``    ``rechercherInsAvecCarteVitale``
+``POST /insi/v1/ins/verify``              ``verifierInsAvecTraitsIdentite``
+``GET  /insi/v1/stats?month=YYYY-MM``     the caller's monthly statistics
+``GET  /insi/openapi.json``               the OpenAPI 3.1 description
+``GET  /insi/problems/{code}``            what a problem type means (RFC 9457 §3.1.1)
+========================================  =========================================
+
+No official INSi REST contract exists (insi.md §7): the JSON mirrors ``RECSANSVITALE``,
+``RECVITALE`` and ``RESULTAT`` with plain English camelCase names.  A search answers 200 with
+its ``cr`` whatever it is (00, 01, 02 are results, not errors, as in INSi).  Errors are RFC 9457
+problem details (``application/problem+json``) with the members ``type``, ``title``,
+``status``, ``detail`` and the extensions ``code`` (the INSi or santeid code), ``element`` (INSi
+element), ``field`` (JSON member) and ``rule``.
+
+Authentication (:func:`santeid.insi.auth.request_context`): a Bearer access token of santeid
+(``authMode`` CARD or MOBILE; SANDBOX in sandbox mode) or an INSi client certificate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from santeid.insi import problems
+from santeid.insi.auth import bearer_context
+from santeid.insi.auth import request_context
+from santeid.insi.model import CODE_INVALID_REQUEST
+from santeid.insi.model import CallContext
+from santeid.insi.model import Identity
+from santeid.insi.model import InsiError
+from santeid.insi.model import SearchResult
+from santeid.insi.model import TraitsQuery
+from santeid.insi.model import VerifyQuery
+from santeid.insi.model import VerifyResult
+from santeid.insi.model import VitaleQuery
+from santeid.insi.problems import problem_type
+from santeid.insi.problems import problem_uri
+from santeid.insi.service import MATRICULE_ELEMENTS
+from santeid.insi.service import TRAITS_ELEMENTS
+from santeid.insi.service import VITALE_ELEMENTS
+from santeid.insi.service import invalid
+from santeid.services import services
+from santeid.storage import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("insi_rest", __name__)
+
+PREFIX = "/insi/v1"
+PROBLEM_JSON = "application/problem+json"
+
+#: JSON member ↔ model field (problem details name the member the client sent).
+JSON_FIELDS: dict[str, str] = {
+    "birth_name": "birthName",
+    "given_names": "givenNames",
+    "first_given_name": "givenNames",
+    "sex": "sex",
+    "birth_date": "birthDate",
+    "birthplace": "birthplace",
+    "od_matricule": "odMatricule",
+    "individual_matricule": "individualMatricule",
+    "birth_rank": "birthRank",
+    "matricule": "matricule",
+    "key": "key",
+    "month": "month",
+}
+
+#: Members of each request body: name → (type, required).
+TRAITS_MEMBERS = {
+    "birthName": ("string", True),
+    "givenNames": ("strings", True),
+    "sex": ("string", True),
+    "birthDate": ("string", True),
+    "birthplace": ("string?", False),
+}
+VITALE_MEMBERS = {
+    "odMatricule": ("string", True),
+    "individualMatricule": ("string?", False),
+    "birthName": ("string", True),
+    "birthDate": ("string", True),
+    "birthRank": ("integer", False),
+}
+VERIFY_MEMBERS = {
+    "matricule": ("string", True),
+    "key": ("string", True),
+    **{k: v for k, v in TRAITS_MEMBERS.items() if k != "birthplace"},
+    "birthplace": ("string", True),
+}
+
+#: Routes of this blueprint and their methods, for the 404/405 of the catch-all.
+ROUTES: dict[str, tuple[str, ...]] = {
+    f"{PREFIX}/ins/search-by-traits": ("POST",),
+    f"{PREFIX}/ins/search-by-vitale": ("POST",),
+    f"{PREFIX}/ins/verify": ("POST",),
+    f"{PREFIX}/stats": ("GET",),
+    "/insi/openapi.json": ("GET",),
+}
+
+
+# -- rendering ------------------------------------------------------------------------------
+def _json(payload: dict, status: int = 200, mimetype: str = "application/json") -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    response = current_app.response_class(body, status=status, mimetype=mimetype)
+    # INSi answers are personal data: never kept by a cache (RFC 9111 §5.2.2.5).
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def identity_json(identity: Identity) -> dict:
+    """``INDIVIDU``: ``INSACTIF`` as ``ins``, ``INSHISTO`` as ``history``, the ``TIQ`` traits."""
+    return {
+        "ins": {
+            "matricule": identity.matricule,
+            "key": identity.key,
+            "value": identity.value,
+            "oid": identity.oid,
+            "kind": identity.kind,
+        },
+        "history": [
+            {
+                "matricule": h.matricule,
+                "key": h.key,
+                "value": h.value,
+                "oid": h.oid,
+                "start": h.start,
+                "end": h.end,
+            }
+            for h in identity.history
+        ],
+        "birthName": identity.birth_name,
+        "givenNames": list(identity.given_names),
+        "firstGivenName": identity.first_given_name,
+        "sex": identity.sex,
+        "birthDate": identity.birth_date,
+        "birthplace": identity.birthplace,
+    }
+
+
+def search_json(result: SearchResult) -> dict:
+    return {
+        "cr": result.cr,
+        "label": result.label,
+        "identity": identity_json(result.identity) if result.identity else None,
+    }
+
+
+def verify_json(result: VerifyResult) -> dict:
+    return {
+        "conform": result.conform,
+        "differing": [JSON_FIELDS.get(name, name) for name in result.differing],
+        "identity": identity_json(result.identity) if result.identity else None,
+    }
+
+
+def problem(error: InsiError) -> Response:
+    """RFC 9457 problem details of ``error`` (``application/problem+json``)."""
+    kind = problem_type(error.code)
+    body: dict = {
+        "type": problem_uri(services().settings, error.code),
+        "title": kind.title,
+        "status": error.http_status,
+        "detail": error.detail or error.message,
+        "code": error.code,
+    }
+    if error.element:
+        body["element"] = error.element
+    if error.field:
+        body["field"] = JSON_FIELDS.get(error.field, error.field)
+    if error.rule and error.http_status != 401:
+        body["rule"] = str(error.rule)
+    response = _json(body, error.http_status, PROBLEM_JSON)
+    if error.http_status == 401:
+        # RFC 6750 §3: a challenge; the error code only when a token was actually sent.
+        challenge = 'Bearer realm="insi"'
+        if error.rule:
+            text = error.message.replace('"', "'")
+            challenge += f', error="{error.rule}", error_description="{text}"'
+        response.headers["WWW-Authenticate"] = challenge
+    if error.http_status == 503 and error.code == "desir_1020":
+        response.headers["Retry-After"] = "30"
+    return response
+
+
+def request_error(
+    member: str | None, rule: str, message: str, code: str = CODE_INVALID_REQUEST
+) -> InsiError:
+    return invalid(member or "", rule, message, None, code=code)
+
+
+# -- request parsing ------------------------------------------------------------------------
+def parse_body(raw: bytes, mimetype: str, members: dict[str, tuple[str, bool]]) -> dict:
+    """The JSON object of a request body, checked against ``members`` (type and presence of
+    the members; the values themselves are the core's business)."""
+    if mimetype != "application/json":
+        raise InsiError(
+            problems.CODE_UNSUPPORTED_MEDIA_TYPE,
+            f"send the body as application/json, not {mimetype or 'nothing'!r}",
+            http_status=415,
+        )
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise request_error(None, "json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise request_error(None, "type", "the body must be a JSON object")
+    for name in body:
+        if name not in members:
+            raise _member_error(name, "unknown-member", f"unknown member {name!r}")
+    for name, (kind, required) in members.items():
+        value = body.get(name)
+        if value is None:
+            if required:
+                # Missing trait: the core's "required" rule, naming the INSi element.
+                raise invalid(_model(name), "required", f"{name} is required", _element(name))
+            continue
+        if kind in ("string", "string?") and not isinstance(value, str):
+            raise _member_error(name, "type", f"{name} must be a string")
+        if kind == "strings" and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise _member_error(name, "type", f"{name} must be an array of strings")
+        if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise _member_error(name, "type", f"{name} must be an integer")
+    return body
+
+
+_MODEL = {v: k for k, v in JSON_FIELDS.items() if k != "first_given_name"}
+
+
+def _model(member: str) -> str:
+    return _MODEL.get(member, member)
+
+
+def _element(member: str) -> str | None:
+    field = _model(member)
+    for table in (TRAITS_ELEMENTS, VITALE_ELEMENTS, MATRICULE_ELEMENTS):
+        if field in table:
+            return table[field]
+    return None
+
+
+def _member_error(member: str, rule: str, message: str) -> InsiError:
+    error = request_error(_model(member), rule, message)
+    error.element = _element(member)
+    return error
+
+
+def _traits(body: dict) -> TraitsQuery:
+    return TraitsQuery(
+        birth_name=body["birthName"],
+        given_names=tuple(body["givenNames"]),
+        sex=body["sex"],
+        birth_date=body["birthDate"],
+        birthplace=body.get("birthplace"),
+    )
+
+
+def _context() -> CallContext:
+    ctx = request_context("rest")
+    if isinstance(ctx, InsiError):
+        raise ctx
+    return ctx
+
+
+def _insi():
+    return services().insi
+
+
+# -- the three operations: JSON body in, JSON document out (shared by the routes and FastPath)
+def op_search_by_traits(body: dict, ctx: CallContext) -> dict:
+    return search_json(_insi().search_by_traits(_traits(body), ctx))
+
+
+def op_search_by_vitale(body: dict, ctx: CallContext) -> dict:
+    query = VitaleQuery(
+        od_matricule=body["odMatricule"],
+        individual_matricule=body.get("individualMatricule"),
+        birth_name=body["birthName"],
+        birth_date=body["birthDate"],
+        birth_rank=body.get("birthRank", 1),
+    )
+    return search_json(_insi().search_by_vitale(query, ctx))
+
+
+def op_verify(body: dict, ctx: CallContext) -> dict:
+    query = VerifyQuery(matricule=body["matricule"], key=body["key"], traits=_traits(body))
+    return verify_json(_insi().verify(query, ctx))
+
+
+#: Path → (members of the body, operation).
+OPERATIONS = {
+    f"{PREFIX}/ins/search-by-traits": (TRAITS_MEMBERS, op_search_by_traits),
+    f"{PREFIX}/ins/search-by-vitale": (VITALE_MEMBERS, op_search_by_vitale),
+    f"{PREFIX}/ins/verify": (VERIFY_MEMBERS, op_verify),
+}
+
+
+def _operation() -> Response:
+    members, operation = OPERATIONS[request.path]
+    ctx = _context()
+    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413, as problem details
+    return _json(operation(parse_body(raw, request.mimetype, members), ctx))
+
+
+# -- routes ---------------------------------------------------------------------------------
+@bp.post(f"{PREFIX}/ins/search-by-traits")
+def search_by_traits():
+    return _operation()
+
+
+@bp.post(f"{PREFIX}/ins/search-by-vitale")
+def search_by_vitale():
+    return _operation()
+
+
+@bp.post(f"{PREFIX}/ins/verify")
+def verify():
+    return _operation()
+
+
+@bp.get(f"{PREFIX}/stats")
+def stats():
+    """The caller's own statistics (``software_id`` of its credentials)."""
+    ctx = _context()
+    unknown = sorted(set(request.args) - {"month"})
+    if unknown:
+        raise _member_error(unknown[0], "unknown-parameter", f"unknown parameter {unknown[0]!r}")
+    return _json(_insi().stats(ctx.software_id, request.args.get("month") or None))
+
+
+@bp.get("/insi/openapi.json")
+def openapi():
+    from santeid.insi.openapi import document
+
+    response = _json(document(services().settings))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/insi/problems/<code>")
+def problem_description(code: str):
+    kind = problems.PROBLEM_TYPES.get(code)
+    if kind is None:
+        raise InsiError(problems.CODE_NOT_FOUND, f"no problem type {code!r}", http_status=404)
+    response = _json(
+        {
+            "type": problem_uri(services().settings, code),
+            "code": kind.code,
+            "title": kind.title,
+            "status": kind.status,
+            "description": kind.description,
+        }
+    )
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.route(PREFIX, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route(f"{PREFIX}/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def not_found(rest: str = ""):
+    """Anything else under ``/insi/v1``: problem details, never the HTML 404/405 page."""
+    allowed = ROUTES.get(request.path)
+    if allowed:
+        error = InsiError(
+            problems.CODE_METHOD_NOT_ALLOWED,
+            f"{request.method} is not allowed here; use {', '.join(allowed)}",
+            http_status=405,
+        )
+        response = problem(error)
+        response.headers["Allow"] = ", ".join((*allowed, "OPTIONS"))
+        return response
+    raise InsiError(problems.CODE_NOT_FOUND, f"no INSi endpoint at {request.path}", http_status=404)
+
+
+# -- errors ---------------------------------------------------------------------------------
+def handle_error(exc: Exception) -> Response:
+    """Every error raised in this blueprint, as problem details (RFC 9457)."""
+    if isinstance(exc, InsiError):
+        return problem(exc)
+    if isinstance(exc, StoreUnavailable):
+        log.error("store unavailable during an INSi call: %s", exc)
+        from santeid.insi.model import service_unavailable
+
+        return problem(service_unavailable("the token store is unavailable"))
+    if isinstance(exc, HTTPException):
+        code = {
+            404: problems.CODE_NOT_FOUND,
+            405: problems.CODE_METHOD_NOT_ALLOWED,
+            413: problems.CODE_TOO_LARGE,
+            415: problems.CODE_UNSUPPORTED_MEDIA_TYPE,
+        }.get(exc.code or 400, CODE_INVALID_REQUEST)
+        return problem(InsiError(code, exc.description or exc.name, http_status=exc.code or 400))
+    from santeid.security import ParameterTooLarge
+
+    if isinstance(exc, ParameterTooLarge):
+        return problem(InsiError(problems.CODE_TOO_LARGE, str(exc), http_status=400))
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return problem(InsiError(problems.CODE_INTERNAL, "internal error", http_status=500))
+
+
+bp.register_error_handler(Exception, handle_error)
+
+#: Endpoints that answer programs (``santeid.security.API_ENDPOINTS``).
+ENDPOINTS = (
+    "insi_rest.search_by_traits",
+    "insi_rest.search_by_vitale",
+    "insi_rest.verify",
+    "insi_rest.stats",
+    "insi_rest.openapi",
+    "insi_rest.problem_description",
+    "insi_rest.not_found",
+)
+
+
+class FastPath:
+    """WSGI middleware serving the three JSON operations ahead of Flask (``insi_fast_path``).
+
+    Flask's request machinery (request and session contexts, URL matching, request and
+    response objects) costs more than the INSi work itself on a search by traits (profile in
+    ``docs/performance.md``).  For the common request — ``POST`` of ``application/json`` to one
+    of the three operation paths, with ``Authorization: Bearer``, no query string, a body of
+    known length within the app's limit — this layer does the same work with the same
+    functions (:func:`parse_body`, :func:`santeid.insi.auth.bearer_context`, the ``op_*``
+    functions, :func:`problem`, ``santeid.security.add_security_headers``) inside an app
+    context only.  Anything else (certificates, other methods, odd requests) goes to Flask and
+    the blueprint above, unchanged.  The test suite runs both ways and compares the answers.
+    """
+
+    def __init__(self, app, wsgi_app) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.max_length = app.config.get("MAX_CONTENT_LENGTH") or 256 * 1024
+
+    def __call__(self, environ, start_response):
+        entry = OPERATIONS.get(environ.get("PATH_INFO", ""))
+        if (
+            entry is None
+            or environ.get("REQUEST_METHOD") != "POST"
+            or environ.get("QUERY_STRING")
+            or not environ.get("HTTP_AUTHORIZATION")
+            or environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+            != "application/json"
+        ):
+            return self.wsgi_app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return self.wsgi_app(environ, start_response)
+        if not 0 < length <= self.max_length:
+            return self.wsgi_app(environ, start_response)
+        raw = environ["wsgi.input"].read(length)
+        members, operation = entry
+        with self.app.app_context():
+            from santeid.security import add_security_headers
+
+            try:
+                ctx = bearer_context(environ["HTTP_AUTHORIZATION"], channel="rest")
+                if isinstance(ctx, InsiError):
+                    raise ctx
+                response = _json(operation(parse_body(raw, "application/json", members), ctx))
+            except InsiError as exc:
+                response = problem(exc)
+            except StoreUnavailable as exc:
+                log.error("store unavailable during an INSi call: %s", exc)
+                from santeid.insi.model import service_unavailable
+
+                response = problem(service_unavailable("the token store is unavailable"))
+            except Exception:
+                log.exception("unhandled error on POST %s", environ.get("PATH_INFO"))
+                response = problem(
+                    InsiError(problems.CODE_INTERNAL, "internal error", http_status=500)
+                )
+            response = add_security_headers(response)
+            return response(environ, start_response)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+    if app.extensions["santeid"].settings.insi_fast_path:
+        app.wsgi_app = FastPath(app, app.wsgi_app)

@@ -1,0 +1,600 @@
+"""The protocol-neutral INSi core: search by traits, search with a carte Vitale, verification.
+
+Every adapter (SOAP ``santeid.insi.soap``, REST :mod:`santeid.insi.rest`, FHIR
+:mod:`santeid.insi.fhir`) turns its request into a query of :mod:`santeid.insi.model`, calls
+:class:`InsiService` with a :class:`~santeid.insi.model.CallContext`, and renders the answer or
+the :class:`~santeid.insi.model.InsiError`.  The rules, with their sources (insi.md §N), are in
+``docs/insi.md``; in short:
+
+* **Traits** are normalised (REST, FHIR) or validated as-is (SOAP: the teleservice refuses lower
+  case, accents and ligatures, insi.md §12) with :mod:`santeid.civil_status.traits`; a refusal
+  names the INSi element and the rule.
+* **Search by traits** (``rechercherInsAvecTraitsIdentite``, §5): birth name, sex and birth date
+  equal, birthplace equal when given, and **every queried given name is one of the person's
+  given names** (order free).  One person → CR 00 with ``INSACTIF``, ``INSHISTO`` and ``TIQ``;
+  none → 01; several → 02.  Deceased persons are found like anyone (the RNIPP keeps them, an INS
+  is never reused).  The published D'AEION / COEUR query answers the technical-error fault
+  ``siram_40`` / ``insi_102`` (§6, §8.1), read from the base's ``published_cases``.
+* **Search with a carte Vitale** (``rechercherInsAvecCarteVitale``, §4): the ouvrant droit's
+  matricule, the beneficiary's birth date and rang identify one beneficiary (the base's unique
+  index); its birth name, and its own matricule when the card carries it, must agree.
+* **Verification** (``verifierInsAvecTraitsIdentite``): santeid's own design (§15).
+* Every call, answered or refused, appends one audit row (:mod:`santeid.insi.audit`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import date
+from datetime import datetime
+from pathlib import Path
+
+from santeid.civil_status import traits as tr
+from santeid.civil_status.nir import MatriculeError
+from santeid.civil_status.nir import MatriculeParts
+from santeid.civil_status.nir import format_key
+from santeid.civil_status.nir import oid_for
+from santeid.civil_status.nir import parse_matricule
+from santeid.insi.audit import AuditBacklog
+from santeid.insi.audit import AuditLog
+from santeid.insi.audit import SoftwareRegistry
+from santeid.insi.audit import utc_now
+from santeid.insi.audit import valid_month
+from santeid.insi.base import CivilBase
+from santeid.insi.model import CODE_INVALID_REQUEST
+from santeid.insi.model import CODE_INVALID_TRAIT
+from santeid.insi.model import CR_FOUND
+from santeid.insi.model import CR_NOT_FOUND
+from santeid.insi.model import CR_SEVERAL
+from santeid.insi.model import MATRICULE
+from santeid.insi.model import OP_SEARCH_TRAITS
+from santeid.insi.model import OP_SEARCH_VITALE
+from santeid.insi.model import OP_VERIFY
+from santeid.insi.model import SUBCODE_INVALID_INPUT
+from santeid.insi.model import CallContext
+from santeid.insi.model import HistoryEntry
+from santeid.insi.model import Identity
+from santeid.insi.model import InsiError
+from santeid.insi.model import SearchResult
+from santeid.insi.model import TraitsQuery
+from santeid.insi.model import VerifyQuery
+from santeid.insi.model import VerifyResult
+from santeid.insi.model import VitaleQuery
+from santeid.insi.model import service_unavailable
+from santeid.insi.model import technical_error
+
+log = logging.getLogger(__name__)
+
+#: File name of the civil-status base in ``data_dir`` (same default as ``santeid civil``).
+BASE_NAME = "civil-status.sqlite3"
+#: File name of the audit trail, statistics and software registry in ``data_dir``.
+AUDIT_NAME = "insi.sqlite3"
+
+#: Audit ``result`` of a verification (it has no ``CodeCR``).
+VERIFY_CONFORM = "conform"
+VERIFY_NOT_CONFORM = "not-conform"
+VERIFY_UNKNOWN = "unknown-ins"
+
+#: Highest rang de naissance accepted (twins, triplets…; the carte Vitale writes one digit).
+MAX_BIRTH_RANK = 9
+
+# Columns 0-8: id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace;
+# 9-13 (traits search only): an INSHISTO entry, NULL when none.  The persons_by_traits index
+# (birth_date, sex, birth_name, first_given_name) finds the candidates, the history's primary
+# key (person_id, seq) their earlier matricules: one statement per search.
+_TRAITS_SELECT = (
+    "SELECT p.id, p.matricule, p.cle, p.oid, p.birth_name, p.given_names, p.sex, p.birth_date, "
+    "p.birthplace, h.matricule, h.cle, h.oid, h.date_deb, h.date_fin "
+    "FROM persons AS p LEFT JOIN history AS h ON h.person_id = p.id "
+    "WHERE p.birth_date = ? AND p.sex = ? AND p.birth_name = ?"
+)
+SQL_TRAITS = _TRAITS_SELECT + " ORDER BY p.id, h.seq"
+SQL_TRAITS_PLACE = _TRAITS_SELECT + " AND p.birthplace = ? ORDER BY p.id, h.seq"
+SQL_BY_MATRICULE = (
+    "SELECT id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace "
+    "FROM persons WHERE matricule = ?"
+)
+SQL_BY_ID = (
+    "SELECT id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace "
+    "FROM persons WHERE id = ?"
+)
+SQL_HISTORY = (
+    "SELECT matricule, cle, oid, date_deb, date_fin FROM history WHERE person_id = ? ORDER BY seq"
+)
+SQL_HISTORY_OWNER = "SELECT person_id FROM history WHERE matricule = ? ORDER BY person_id LIMIT 1"
+# persons_by_matricule finds the ouvrant droit, persons_by_vitale (od_id, birth_date, rang) the
+# beneficiary.
+SQL_VITALE = (
+    "SELECT b.id, b.matricule, b.cle, b.oid, b.birth_name, b.given_names, b.sex, b.birth_date, "
+    "b.birthplace FROM persons AS od JOIN persons AS b ON b.od_id = od.id "
+    "WHERE od.matricule = ? AND b.birth_date = ? AND b.rang = ?"
+)
+
+#: INSi element of each model field, per operation (insi.md §4).
+TRAITS_ELEMENTS = {
+    tr.BIRTH_NAME: "NomNaissance",
+    tr.GIVEN_NAMES: "Prenom",
+    tr.FIRST_GIVEN_NAME: "Prenom",
+    tr.SEX: "Sexe",
+    tr.BIRTH_DATE: "DateNaissance",
+    tr.BIRTHPLACE: "LieuNaissance",
+}
+VERIFY_ELEMENTS = {**TRAITS_ELEMENTS, tr.GIVEN_NAMES: "ListePrenom"}
+VITALE_ELEMENTS = {
+    "od_matricule": "MatriculeOD",
+    "individual_matricule": "MatriculeIndividu",
+    tr.BIRTH_NAME: "NomNaissance",
+    tr.BIRTH_DATE: "DateNaissance",
+    "birth_rank": "RangNaissance",
+}
+MATRICULE_ELEMENTS = {"matricule": "NumIdentifiant", "key": "Cle"}
+
+_KEY = re.compile(r"[0-9]{2}")
+
+
+def invalid(
+    field: str, rule: str, message: str, element: str | None, *, code: str = CODE_INVALID_TRAIT
+) -> InsiError:
+    """A refused input: HTTP 400, SOAP ``Sender`` fault, naming the element and the rule."""
+    return InsiError(
+        code,
+        message,
+        severity="erreur",
+        element=element,
+        http_status=400,
+        rule=rule,
+        subcode=SUBCODE_INVALID_INPUT,
+        fault="Sender",
+        field=field,
+    )
+
+
+def given_names_match(queried: tuple[str, ...], listed: str) -> bool:
+    """The given-name rule of the traits search: every queried given name is one of the person's
+    (``ListePrenom`` items, compared exactly; order and the other given names free).
+
+    TCHITCHI ``OLA`` → no, ``CATARINA`` → yes (``CATARINA BELLA``); a homonym with the same
+    first given name is told apart by adding another given name (insi.md §5, ``docs/insi.md``).
+    """
+    names = listed.split(" ")
+    return all(name in names for name in queried)
+
+
+# Shapes that are already in INSi form and pass every rule (normalising them changes nothing):
+# most queries take this path; anything else goes through civil_status.traits in full.
+_FAST_BIRTH_NAME = re.compile(r"[A-Z]+(?:(?:--|[-' ])[A-Z]+)*")
+_FAST_GIVEN_NAME = re.compile(r"[A-Z]+(?:[-'][A-Z]+)*")
+_FAST_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FAST_COG = re.compile(r"(?:[0-9]{2}|2[AB])[0-9]{3}")
+
+
+def _fast_traits(q: TraitsQuery) -> tr.Traits | None:
+    """``q`` as validated traits when every value is already a plain, valid INSi form (what
+    the full path would accept unchanged, strict or normalising); None otherwise."""
+    name = q.birth_name
+    if (
+        not isinstance(name, str)
+        or len(name) > tr.MAX_NAME_LENGTH
+        or not _FAST_BIRTH_NAME.fullmatch(name)
+        or q.sex not in ("M", "F")
+        or not isinstance(q.birth_date, str)
+        or not _FAST_DATE.fullmatch(q.birth_date)
+    ):
+        return None
+    names: list[str] = []
+    for item in q.given_names or ():
+        if not isinstance(item, str):
+            return None
+        names.extend(item.split(" "))
+    if not names or not all(_FAST_GIVEN_NAME.fullmatch(n) for n in names):
+        return None
+    if sum(map(len, names)) + len(names) - 1 > tr.MAX_NAME_LENGTH:
+        return None
+    try:
+        day = date.fromisoformat(q.birth_date)
+    except ValueError:
+        return None
+    if day.year < 1800 or day > date.today():
+        return None
+    place = q.birthplace or None
+    if place is not None and (
+        not isinstance(place, str)
+        or not _FAST_COG.fullmatch(place)
+        or place.startswith("00")
+        or place == "99100"
+    ):
+        return None
+    return tr.Traits(
+        birth_name=name,
+        given_names=tuple(names),
+        first_given_name=names[0],
+        sex=q.sex,
+        birth_date=day,
+        birthplace=place,
+    )
+
+
+class InsiService:
+    """The INSi teleservice, whatever the protocol (``app.extensions["santeid"].insi``)."""
+
+    def __init__(
+        self,
+        base_path: Path | str,
+        audit_path: Path | str,
+        *,
+        key_path: Path | str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.base = CivilBase(base_path)
+        self.audit = AuditLog(audit_path, key_path=key_path, clock=clock)
+        self._registry = SoftwareRegistry(self.audit.db, clock)
+        self.clock = clock
+
+    @classmethod
+    def for_settings(cls, settings) -> InsiService:
+        """``insi_base`` (empty = ``{data_dir}/civil-status.sqlite3``) and
+        ``{data_dir}/insi.sqlite3``."""
+        base = Path(settings.insi_base) if settings.insi_base else settings.data_path / BASE_NAME
+        return cls(base, settings.data_path / AUDIT_NAME)
+
+    # -- operations ----------------------------------------------------------------------------
+    def search_by_traits(self, q: TraitsQuery, ctx: CallContext) -> SearchResult:
+        """``rechercherInsAvecTraitsIdentite`` (insi.md §4, §5)."""
+        started = time.perf_counter_ns()
+        digest_parts: tuple = (
+            OP_SEARCH_TRAITS,
+            q.birth_name,
+            " ".join(map(str, q.given_names or ())),
+            q.sex,
+            q.birth_date,
+            q.birthplace,
+        )
+        try:
+            traits = self._traits(q, ctx, TRAITS_ELEMENTS)
+            digest_parts = (
+                OP_SEARCH_TRAITS,
+                traits.birth_name,
+                traits.given_names_text,
+                traits.sex,
+                traits.birth_date.isoformat(),
+                traits.birthplace,
+            )
+            self._check_fault_cases(traits)
+            result = self._search_traits(traits)
+        except InsiError as exc:
+            self._record(ctx, OP_SEARCH_TRAITS, exc.code, digest_parts, started)
+            raise
+        self._record(ctx, OP_SEARCH_TRAITS, result.cr, digest_parts, started)
+        return result
+
+    def search_by_vitale(self, q: VitaleQuery, ctx: CallContext) -> SearchResult:
+        """``rechercherInsAvecCarteVitale`` (insi.md §4): the beneficiary of a carte Vitale."""
+        started = time.perf_counter_ns()
+        digest_parts: tuple = (
+            OP_SEARCH_VITALE,
+            q.od_matricule,
+            q.individual_matricule,
+            q.birth_name,
+            q.birth_date,
+            q.birth_rank,
+        )
+        try:
+            od, individual, birth_name, birth_date, rank = self._vitale_inputs(q, ctx)
+            digest_parts = (
+                OP_SEARCH_VITALE,
+                od.number,
+                individual.number if individual else None,
+                birth_name,
+                birth_date,
+                rank,
+            )
+            result = self._search_vitale(od, individual, birth_name, birth_date, rank)
+        except InsiError as exc:
+            self._record(ctx, OP_SEARCH_VITALE, exc.code, digest_parts, started)
+            raise
+        self._record(ctx, OP_SEARCH_VITALE, result.cr, digest_parts, started)
+        return result
+
+    def verify(self, q: VerifyQuery, ctx: CallContext) -> VerifyResult:
+        """``verifierInsAvecTraitsIdentite``: santeid's design (``docs/insi.md``)."""
+        started = time.perf_counter_ns()
+        t = q.traits
+        digest_parts: tuple = (
+            OP_VERIFY,
+            q.matricule,
+            q.key,
+            t.birth_name,
+            " ".join(map(str, t.given_names or ())),
+            t.sex,
+            t.birth_date,
+            t.birthplace,
+        )
+        try:
+            parts = self._ins(q.matricule, q.key)
+            traits = self._traits(t, ctx, VERIFY_ELEMENTS, require_birthplace=True)
+            digest_parts = (
+                OP_VERIFY,
+                parts.number,
+                format_key(parts.key),
+                traits.birth_name,
+                traits.given_names_text,
+                traits.sex,
+                traits.birth_date.isoformat(),
+                traits.birthplace,
+            )
+            result = self._verify(parts, traits)
+        except InsiError as exc:
+            self._record(ctx, OP_VERIFY, exc.code, digest_parts, started)
+            raise
+        if result.conform:
+            outcome = VERIFY_CONFORM
+        elif result.differing == (MATRICULE,) and result.identity is None:
+            outcome = VERIFY_UNKNOWN
+        else:
+            outcome = VERIFY_NOT_CONFORM
+        self._record(ctx, OP_VERIFY, outcome, digest_parts, started)
+        return result
+
+    def software(self) -> SoftwareRegistry:
+        """The registered software authorisation numbers (IDAM)."""
+        return self._registry
+
+    def stats(self, software_id: str | None, month: str | None = None) -> dict:
+        """Calls of ``month`` (``YYYY-MM``, UTC; default: this month) by software, operation and
+        result; ``software_id`` None = every software (see :meth:`AuditLog.stats`)."""
+        month = month or self.clock().strftime("%Y-%m")
+        if not valid_month(month):
+            raise invalid(
+                "month", "month-format", f"{month!r} is not a month YYYY-MM", None,
+                code=CODE_INVALID_REQUEST,
+            )  # fmt: skip
+        return self.audit.stats(software_id, month)
+
+    def record_refusal(self, ctx: CallContext, operation: str, error: InsiError) -> None:
+        """Audit a call an adapter refused before reaching the core (unknown IDAM, certificate
+        not INSI-AUTO/INSI-MANU…): one row with the error code, no query hash."""
+        self.audit.record(ctx, operation, error.code)
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _traits(
+        self,
+        q: TraitsQuery,
+        ctx: CallContext,
+        elements: dict[str, str],
+        *,
+        require_birthplace: bool = False,
+    ) -> tr.Traits:
+        fast = _fast_traits(q)
+        if fast is not None and (fast.birthplace is not None or not require_birthplace):
+            return fast
+        given = tuple(q.given_names or ())
+        for field, value in (
+            (tr.BIRTH_NAME, q.birth_name),
+            (tr.GIVEN_NAMES, "".join(g or "" for g in given).strip()),
+            (tr.SEX, q.sex),
+            (tr.BIRTH_DATE, q.birth_date),
+        ):
+            if not isinstance(value, str) or not value.strip():
+                raise invalid(field, tr.Rule.REQUIRED, "required", elements.get(field))
+        birthplace = q.birthplace or None
+        if require_birthplace and birthplace is None:
+            raise invalid(
+                tr.BIRTHPLACE,
+                tr.Rule.REQUIRED,
+                "the birthplace is one of the five INS traits a verification compares",
+                elements[tr.BIRTHPLACE],
+            )
+        try:
+            if ctx.strict_traits:
+                return tr.validate_traits(
+                    birth_name=q.birth_name,
+                    given_names=" ".join(given),
+                    sex=q.sex,
+                    birth_date=q.birth_date,
+                    birthplace=birthplace,
+                    today=date.today(),
+                )
+            return tr.normalize_traits(
+                birth_name=q.birth_name,
+                given_names=[g for g in given if g],
+                sex=q.sex,
+                birth_date=q.birth_date.strip(),
+                birthplace=birthplace,
+                today=date.today(),
+            )
+        except tr.TraitError as exc:
+            raise invalid(exc.field, exc.rule, exc.message, elements.get(exc.field)) from None
+
+    def _matricule(self, value: object, field: str, element: str) -> MatriculeParts:
+        if not isinstance(value, str) or not value.strip():
+            raise invalid(field, "required", "required", element)
+        try:
+            return parse_matricule(value, strict=False)
+        except MatriculeError as exc:
+            raise invalid(field, f"nir-{exc.rule}", exc.message, element) from None
+
+    def _ins(self, matricule: str, key: str) -> MatriculeParts:
+        if not isinstance(matricule, str) or len(matricule.replace(" ", "")) != 13:
+            raise invalid(
+                "matricule", "nir-format", "the matricule has 13 characters",
+                MATRICULE_ELEMENTS["matricule"],
+            )  # fmt: skip
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise invalid("key", "nir-key", "the key is 2 digits", MATRICULE_ELEMENTS["key"])
+        try:
+            return parse_matricule(matricule + key, strict=False)
+        except MatriculeError as exc:
+            field = "key" if exc.rule == "key" else "matricule"
+            raise invalid(
+                field, f"nir-{exc.rule}", exc.message, MATRICULE_ELEMENTS[field]
+            ) from None
+
+    def _vitale_inputs(
+        self, q: VitaleQuery, ctx: CallContext
+    ) -> tuple[MatriculeParts, MatriculeParts | None, str, str, int]:
+        od = self._matricule(q.od_matricule, "od_matricule", VITALE_ELEMENTS["od_matricule"])
+        individual = None
+        if q.individual_matricule:
+            individual = self._matricule(
+                q.individual_matricule,
+                "individual_matricule",
+                VITALE_ELEMENTS["individual_matricule"],
+            )
+        if not isinstance(q.birth_name, str) or not q.birth_name.strip():
+            raise invalid(tr.BIRTH_NAME, "required", "required", VITALE_ELEMENTS[tr.BIRTH_NAME])
+        if not isinstance(q.birth_date, str) or not q.birth_date.strip():
+            raise invalid(tr.BIRTH_DATE, "required", "required", VITALE_ELEMENTS[tr.BIRTH_DATE])
+        try:
+            if ctx.strict_traits:
+                birth_name = tr.validate_name(q.birth_name)
+            else:
+                birth_name = tr.normalize_name(q.birth_name)
+            birth_date = tr.validate_birth_date(q.birth_date.strip(), today=date.today())
+        except tr.TraitError as exc:
+            raise invalid(exc.field, exc.rule, exc.message, VITALE_ELEMENTS[exc.field]) from None
+        rank = q.birth_rank
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_BIRTH_RANK:
+            raise invalid(
+                "birth_rank",
+                "rank",
+                f"the rang de naissance is a whole number from 1 to {MAX_BIRTH_RANK}",
+                VITALE_ELEMENTS["birth_rank"],
+            )
+        return od, individual, birth_name, birth_date.isoformat(), rank
+
+    def _check_fault_cases(self, traits: tr.Traits) -> None:
+        day = traits.birth_date.isoformat()
+        for case in self.base.fault_cases():
+            if (
+                case.birth_name == traits.birth_name
+                and case.sex == traits.sex
+                and case.birth_date == day
+                and given_names_match(traits.given_names, " ".join(case.given_names))
+                and (traits.birthplace is None or case.birthplace in (None, traits.birthplace))
+            ):
+                raise technical_error()
+
+    # -- lookups -------------------------------------------------------------------------------
+    def _search_traits(self, traits: tr.Traits) -> SearchResult:
+        conn = self.base.connection()
+        params: tuple = (traits.birth_date.isoformat(), traits.sex, traits.birth_name)
+        if traits.birthplace is None:
+            rows = conn.execute(SQL_TRAITS, params).fetchall()
+        else:
+            rows = conn.execute(SQL_TRAITS_PLACE, (*params, traits.birthplace)).fetchall()
+        matches: dict[int, tuple[tuple, list[tuple]]] = {}
+        for row in rows:
+            entry = matches.get(row[0])
+            if entry is None:
+                if not given_names_match(traits.given_names, row[5]):
+                    continue
+                entry = matches[row[0]] = (row, [])
+            if row[9] is not None:
+                entry[1].append(row[9:])
+        if not matches:
+            return SearchResult(CR_NOT_FOUND, None)
+        if len(matches) > 1:
+            return SearchResult(CR_SEVERAL, None)
+        ((row, history),) = matches.values()
+        return SearchResult(CR_FOUND, self._identity(conn, row, history))
+
+    def _search_vitale(
+        self,
+        od: MatriculeParts,
+        individual: MatriculeParts | None,
+        birth_name: str,
+        birth_date: str,
+        rank: int,
+    ) -> SearchResult:
+        conn = self.base.connection()
+        rows = conn.execute(SQL_VITALE, (od.number, birth_date, rank)).fetchall()
+        matches = [row for row in rows if row[4] == birth_name]
+        if individual is not None:
+            matches = [
+                row
+                for row in matches
+                if row[1] == individual.number
+                or any(h[0] == individual.number for h in self._history_rows(conn, row[0]))
+            ]
+        if not matches:
+            return SearchResult(CR_NOT_FOUND, None)
+        if len(matches) > 1:  # cannot happen: (od_id, birth_date, rang) is unique
+            return SearchResult(CR_SEVERAL, None)
+        return SearchResult(CR_FOUND, self._identity(conn, matches[0]))
+
+    def _verify(self, parts: MatriculeParts, traits: tr.Traits) -> VerifyResult:
+        conn = self.base.connection()
+        row = conn.execute(SQL_BY_MATRICULE, (parts.number,)).fetchone()
+        earlier = False
+        if row is None:
+            owner = conn.execute(SQL_HISTORY_OWNER, (parts.number,)).fetchone()
+            if owner is not None:
+                row = conn.execute(SQL_BY_ID, (owner[0],)).fetchone()
+                earlier = True
+        if row is None:
+            return VerifyResult(False, (MATRICULE,), None)
+        reference = (row[4], tuple(row[5].split(" ")), row[6], row[7], row[8])
+        given = (
+            traits.birth_name,
+            traits.given_names,
+            traits.sex,
+            traits.birth_date.isoformat(),
+            traits.birthplace,
+        )
+        names = (tr.BIRTH_NAME, tr.GIVEN_NAMES, tr.SEX, tr.BIRTH_DATE, tr.BIRTHPLACE)
+        differing = tuple(n for n, a, b in zip(names, given, reference, strict=True) if a != b)
+        identity = None if differing else self._identity(conn, row)
+        if earlier:
+            return VerifyResult(False, (MATRICULE, *differing), identity)
+        return VerifyResult(not differing, differing, identity)
+
+    @staticmethod
+    def _history_rows(conn: sqlite3.Connection, person_id: int) -> list[tuple]:
+        return conn.execute(SQL_HISTORY, (person_id,)).fetchall()
+
+    def _identity(
+        self, conn: sqlite3.Connection, row: tuple, history_rows: list[tuple] | None = None
+    ) -> Identity:
+        """``row``: columns 0-8 of a person; ``history_rows``: its INSHISTO rows (matricule, cle,
+        oid, date_deb, date_fin) when already read, else they are read here."""
+        if history_rows is None:
+            history_rows = self._history_rows(conn, row[0])
+        history = tuple(
+            HistoryEntry(
+                matricule=h[0], key=format_key(h[1]), oid=oid_for(h[2]), start=h[3], end=h[4]
+            )
+            for h in history_rows
+        )
+        return Identity(
+            matricule=row[1],
+            key=format_key(row[2]),
+            oid=oid_for(row[3]),
+            birth_name=row[4],
+            given_names=tuple(row[5].split(" ")),
+            sex=row[6],
+            birth_date=row[7],
+            birthplace=row[8],
+            history=history,
+        )
+
+    # -- audit ---------------------------------------------------------------------------------
+    def _record(
+        self, ctx: CallContext, operation: str, result: str, digest_parts: tuple, started: int
+    ) -> None:
+        duration_us = (time.perf_counter_ns() - started) // 1000
+        try:
+            self.audit.record(
+                ctx,
+                operation,
+                result,
+                query_hash=self.audit.query_hash(*digest_parts),
+                duration_us=duration_us,
+            )
+        except (AuditBacklog, sqlite3.Error, OSError) as exc:
+            # No answer without its audit row: the trail must be complete (fail closed).
+            log.error("INSi audit trail not writable: %s", exc)
+            raise service_unavailable(f"audit trail not writable: {exc}") from None

@@ -1,0 +1,111 @@
+"""Request bodies → queries of :mod:`santeid.insi.model` (insi.md §4).
+
+The body was validated against its XSD first (:mod:`santeid.insi.soap.schemas`); values are
+passed on exactly as sent: the core checks the traits with the teleservice's own strictness on
+the SOAP channel (lower case, accents… refused, insi.md §12) and names the element at fault.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from santeid.civil_status import traits as tr
+from santeid.insi.model import InsiError
+from santeid.insi.model import TraitsQuery
+from santeid.insi.model import VerifyQuery
+from santeid.insi.model import VitaleQuery
+from santeid.insi.service import invalid
+from santeid.insi.soap.protocol import RECSANS
+from santeid.insi.soap.protocol import RECVIT
+from santeid.insi.soap.protocol import REQUNIT
+
+#: ``RangNaissance`` when the card does not say (the beneficiary is not a twin).
+DEFAULT_BIRTH_RANK = 1
+
+
+def _text(parent: etree._Element | None, namespace: str, name: str) -> str | None:
+    if parent is None:
+        return None
+    child = parent.find(f"{{{namespace}}}{name}")
+    if child is None:
+        return None
+    return child.text or ""
+
+
+def traits_query(payload: etree._Element) -> TraitsQuery:
+    """``RECSANSVITALE``: ``NomNaissance``, ``Prenom`` 0..n, ``Sexe``, ``DateNaissance``,
+    ``LieuNaissance`` 0..1. Each ``Prenom`` is one query item (clients send one given name, or
+    all of them space-separated, insi.md §4)."""
+    return TraitsQuery(
+        birth_name=_text(payload, RECSANS, "NomNaissance") or "",
+        given_names=tuple(p.text or "" for p in payload.iterfind(f"{{{RECSANS}}}Prenom")),
+        sex=_text(payload, RECSANS, "Sexe") or "",
+        birth_date=_text(payload, RECSANS, "DateNaissance") or "",
+        birthplace=_text(payload, RECSANS, "LieuNaissance") or None,
+    )
+
+
+def _matricule(parent: etree._Element | None, namespace: str) -> str | None:
+    """``NumIdentifiant`` followed by ``Cle`` when given (the core checks the key)."""
+    if parent is None:
+        return None
+    number = _text(parent, namespace, "NumIdentifiant") or ""
+    key = _text(parent, namespace, "Cle") or ""
+    return (number + key) or None
+
+
+def vitale_query(payload: etree._Element) -> VitaleQuery:
+    """``RECVITALE``: ``MatriculeIndividu`` 0..1, ``MatriculeOD``, ``NomNaissance``,
+    ``DateNaissance``, ``RangNaissance`` (1 when absent)."""
+    rank = _text(payload, RECVIT, "RangNaissance")
+    return VitaleQuery(
+        od_matricule=_matricule(payload.find(f"{{{RECVIT}}}MatriculeOD"), RECVIT) or "",
+        individual_matricule=_matricule(payload.find(f"{{{RECVIT}}}MatriculeIndividu"), RECVIT),
+        birth_name=_text(payload, RECVIT, "NomNaissance") or "",
+        birth_date=_text(payload, RECVIT, "DateNaissance") or "",
+        # xs:int in the XSD, so int() cannot fail here.
+        birth_rank=int(rank) if rank else DEFAULT_BIRTH_RANK,
+    )
+
+
+def verify_query(payload: etree._Element) -> VerifyQuery:
+    """``RequeteUnitaire/IndividuVerifie``: ``INSFourni/IdIndividu`` (``NumIdentifiant``,
+    ``Cle``) and ``TraitsIdentiteIndividu``. The given names compared are ``ListePrenom`` (or
+    ``Prenom`` alone); a ``Prenom`` sent with the list must be coherent with it (RNIV EXI ID 10).
+    """
+    ns = REQUNIT
+    individual = payload.find(f"{{{ns}}}IndividuVerifie")
+    ins = individual.find(f"{{{ns}}}INSFourni/{{{ns}}}IdIndividu")
+    traits = individual.find(f"{{{ns}}}TraitsIdentiteIndividu")
+    first = _text(traits, ns, "Prenom")
+    listed = _text(traits, ns, "ListePrenom")
+    if first and listed and not tr.first_given_name_consistent(first, listed):
+        raise _incoherent(first, listed)
+    given = listed if listed is not None else first
+    return VerifyQuery(
+        matricule=_text(ins, ns, "NumIdentifiant") or "",
+        key=_text(ins, ns, "Cle") or "",
+        traits=TraitsQuery(
+            birth_name=_text(traits, ns, "NomNaissance") or "",
+            given_names=(given,) if given else (),
+            sex=_text(traits, ns, "Sexe") or "",
+            birth_date=_text(traits, ns, "DateNaissance") or "",
+            birthplace=_text(traits, ns, "LieuNaissance") or None,
+        ),
+    )
+
+
+def supplied_oid(payload: etree._Element) -> str | None:
+    """``RequeteUnitaire/IndividuVerifie/INSFourni/OID``, if given."""
+    ns = REQUNIT
+    value = payload.findtext(f"{{{ns}}}IndividuVerifie/{{{ns}}}INSFourni/{{{ns}}}OID")
+    return value.strip() or None if value else None
+
+
+def _incoherent(first: str, listed: str) -> InsiError:
+    return invalid(
+        tr.FIRST_GIVEN_NAME,
+        tr.Rule.FIRST_GIVEN_NAME,
+        f"{first!r} is not the start of the given-name list {listed!r} (RNIV EXI ID 10)",
+        "Prenom",
+    )

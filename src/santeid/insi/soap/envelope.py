@@ -1,0 +1,183 @@
+"""Reading a SOAP 1.2 request safely: hardened XML parsing and the envelope's structure.
+
+Hardening (OWASP XML External Entity Prevention; libxml2 through lxml):
+
+* no DTD at all: a document containing ``<!DOCTYPE`` is refused before parsing, and again
+  after (``docinfo``) for encodings the byte scan cannot see — so no external entity (XXE),
+  no entity expansion (billion laughs, quadratic blow-up), no network or file access;
+* the parser itself resolves no entity, loads no DTD, never uses the network and keeps
+  libxml2's default limits (``huge_tree=False``: depth 256, text node size…);
+* size: at most :data:`MAX_BYTES` (Flask's ``MAX_CONTENT_LENGTH`` refuses larger bodies
+  earlier, with 413);
+* depth: at most :data:`MAX_DEPTH` nested elements (the deepest legitimate path, a signed
+  assertion's ``X509Certificate``, is 8 deep).
+
+Structure (SOAP 1.2 Part 1 §5): ``env:Envelope`` with an optional ``env:Header`` then one
+``env:Body``; INSi bodies hold exactly one element (document/literal, insi.md §2). A SOAP 1.1
+envelope, or any other, is a ``VersionMismatch``; header blocks marked ``mustUnderstand`` that
+santeid does not process are a ``MustUnderstand`` fault (§5.2.3, §5.4.8).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from lxml import etree
+
+from santeid.insi.soap import faults
+from santeid.insi.soap.protocol import CTXBAM
+from santeid.insi.soap.protocol import CTXLPS
+from santeid.insi.soap.protocol import SOAP11
+from santeid.insi.soap.protocol import SOAP12
+from santeid.insi.soap.protocol import WSA
+from santeid.insi.soap.protocol import WSSE
+from santeid.insi.soap.protocol import qname
+
+#: Largest request accepted, in bytes (the app's ``MAX_CONTENT_LENGTH`` is the same 256 KiB).
+MAX_BYTES = 256 * 1024
+#: Deepest element nesting accepted (Envelope = 1).
+MAX_DEPTH = 24
+
+#: Header blocks santeid processes (SOAP 1.2 Part 1 §2.4 "understood"): the INSi contexts, the
+#: WS-Addressing message properties and WS-Security.
+UNDERSTOOD_NAMESPACES = frozenset({CTXLPS, CTXBAM, WSA, WSSE})
+
+_ENVELOPE = qname(SOAP12, "Envelope")
+_HEADER = qname(SOAP12, "Header")
+_BODY = qname(SOAP12, "Body")
+_MUST_UNDERSTAND = qname(SOAP12, "mustUnderstand")
+_ROLE = qname(SOAP12, "role")
+#: Roles this node plays (SOAP 1.2 Part 1 §2.2): blocks for other roles are not ours to check.
+_OUR_ROLES = (None, "http://www.w3.org/2003/05/soap-envelope/role/next",
+              "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver")  # fmt: skip
+
+_TOO_DEEP = etree.XPath("boolean(" + "/*" * (MAX_DEPTH + 1) + ")")
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """One parser per thread (lxml parsers must not be shared between threads)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            dtd_validation=False,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=False,
+            remove_blank_text=False,
+        )
+        _local.parser = parser
+    return parser
+
+
+def _has_doctype(data: bytes) -> bool:
+    # UTF-8 / ASCII-compatible encodings, and UTF-16 in either byte order.
+    return (
+        b"<!DOCTYPE" in data
+        or b"<!ENTITY" in data
+        or b"<\x00!\x00D\x00O\x00C\x00" in data
+        or b"\x00<\x00!\x00D\x00O\x00C" in data
+    )
+
+
+def parse_document(data: bytes) -> etree._Element:
+    """The root element of ``data``, or a :class:`~santeid.insi.soap.faults.SoapFault`."""
+    if len(data) > MAX_BYTES:
+        raise faults.unreadable(
+            "santeid_xml_too_large", f"request larger than {MAX_BYTES} bytes", status=413
+        )
+    if not data.strip():
+        raise faults.unreadable("santeid_xml_malformed", "empty request body")
+    if _has_doctype(data):
+        raise faults.unreadable(
+            "santeid_xml_forbidden", "DTD and entity declarations are not accepted"
+        )
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise faults.unreadable("santeid_xml_malformed", f"malformed XML: {exc.msg}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise faults.unreadable(
+            "santeid_xml_forbidden", "DTD and entity declarations are not accepted"
+        )
+    if _TOO_DEEP(root):
+        raise faults.unreadable(
+            "santeid_xml_too_deep", f"elements nested deeper than {MAX_DEPTH} levels"
+        )
+    return root
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A SOAP 1.2 request split into its parts."""
+
+    root: etree._Element
+    #: Header blocks, in document order (empty without ``env:Header``).
+    headers: tuple[etree._Element, ...]
+    body: etree._Element
+    #: The one element child of ``env:Body``.
+    payload: etree._Element
+
+    def header(self, name: str) -> etree._Element | None:
+        """The first header block named ``name`` (Clark notation)."""
+        for block in self.headers:
+            if block.tag == name:
+                return block
+        return None
+
+    def header_text(self, name: str) -> str | None:
+        block = self.header(name)
+        if block is None:
+            return None
+        return (block.text or "").strip()
+
+
+def _elements(parent: etree._Element) -> list[etree._Element]:
+    """Element children only (comments and processing instructions are not SOAP content)."""
+    return [child for child in parent if isinstance(child.tag, str)]
+
+
+def read_envelope(root: etree._Element) -> Envelope:
+    """Check the envelope's structure (SOAP 1.2 Part 1 §5.1–§5.3) and split it."""
+    if root.tag != _ENVELOPE:
+        namespace = etree.QName(root).namespace
+        if etree.QName(root).localname == "Envelope":
+            raise faults.version_mismatch(soap11=namespace == SOAP11)
+        raise faults.unreadable("santeid_invalid_envelope", "the document is not a SOAP envelope")
+    children = _elements(root)
+    headers: list[etree._Element] = []
+    if children and children[0].tag == _HEADER:
+        headers = _elements(children[0])
+        children = children[1:]
+    if len(children) != 1 or children[0].tag != _BODY:
+        raise faults.unreadable(
+            "santeid_invalid_envelope",
+            "env:Envelope must hold an optional env:Header, then env:Body",
+        )
+    body = children[0]
+    payload = _elements(body)
+    if len(payload) != 1:
+        raise faults.unreadable(
+            "santeid_invalid_envelope", "env:Body must hold exactly one element"
+        )
+    return Envelope(root=root, headers=tuple(headers), body=body, payload=payload[0])
+
+
+def not_understood(envelope: Envelope) -> list[tuple[str, str]]:
+    """Header blocks for this node marked ``mustUnderstand="true"`` that santeid does not
+    process (SOAP 1.2 Part 1 §5.2.3: ``true`` or ``1``)."""
+    missing = []
+    for block in envelope.headers:
+        if block.get(_MUST_UNDERSTAND) not in ("true", "1"):
+            continue
+        if block.get(_ROLE) not in _OUR_ROLES:
+            continue
+        name = etree.QName(block)
+        if name.namespace not in UNDERSTOOD_NAMESPACES:
+            missing.append((name.namespace or "", name.localname))
+    return missing

@@ -1,0 +1,150 @@
+"""The SOAP header blocks of an INSi request (insi.md §3) and the action it asks for.
+
+* ``ctxlps:ContexteLPS`` — the calling software; ``LPS/IDAM`` with ``R="4"`` is its
+  authorisation number, checked against the registered software (``santeid insi software
+  add``); absent or unknown → ``siram_100`` / ``desir_550``.
+* ``ctxbam:ContexteBAM`` — the coverage read on a carte Vitale (empty ``COUVERTURE`` for a
+  traits search); validated when present, otherwise unused.
+* WS-Addressing 1.0 (Core §3, SOAP Binding §2): ``wsa:Action``, ``wsa:MessageID`` (echoed in
+  faults' ``siram:Erreur/@messageID`` and in ``wsa:RelatesTo``), ``wsa:To``, ``wsa:ReplyTo``.
+* ``wsse:Security`` — the assertions of the CPx and PSC modes (``santeid.insi.soap.security``).
+
+Header blocks may come in any order (the WSDL and real clients disagree, insi.md §3).
+The action is the ``action`` parameter of the SOAP 1.2 media type (RFC 3902 §1) or
+``wsa:Action``; both given and different is a ``wsa:ActionMismatch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lxml import etree
+
+from santeid.insi.soap import faults
+from santeid.insi.soap import schemas
+from santeid.insi.soap.envelope import Envelope
+from santeid.insi.soap.protocol import BY_ACTION
+from santeid.insi.soap.protocol import BY_BODY
+from santeid.insi.soap.protocol import CTXBAM
+from santeid.insi.soap.protocol import CTXLPS
+from santeid.insi.soap.protocol import WSA
+from santeid.insi.soap.protocol import WSSE
+from santeid.insi.soap.protocol import Operation
+from santeid.insi.soap.protocol import qname
+
+_LPS = qname(CTXLPS, "ContexteLPS")
+_BAM = qname(CTXBAM, "ContexteBAM")
+_IDAM = f"{{{CTXLPS}}}LPS/{{{CTXLPS}}}IDAM"
+_EMITTER = qname(CTXLPS, "Emetteur")
+_ACTION = qname(WSA, "Action")
+_MESSAGE_ID = qname(WSA, "MessageID")
+_TO = qname(WSA, "To")
+_REPLY_TO = qname(WSA, "ReplyTo")
+_SECURITY = qname(WSSE, "Security")
+
+#: ``R`` attribute of the ``IDAM`` that carries the CNDA authorisation number (insi.md §3).
+IDAM_AUTHORISATION = "4"
+
+
+@dataclass(frozen=True)
+class RequestHeaders:
+    """What santeid reads from the header blocks."""
+
+    message_id: str | None
+    wsa_action: str | None
+    to: str | None
+    reply_to: bool
+    #: ``ContexteLPS`` block (validated), or None.
+    lps: etree._Element | None
+    bam: etree._Element | None
+    security: etree._Element | None
+    #: The software authorisation number (``LPS/IDAM`` with ``R="4"``), or None.
+    idam: str | None = None
+    #: ``ContexteLPS/Emetteur``: the structure (mTLS) or the NameID (CPx), insi.md §3.
+    emitter: str | None = None
+
+    @property
+    def wants_addressing(self) -> bool:
+        """The client addresses its messages with WS-Addressing (``wsa:To`` or ``wsa:ReplyTo``):
+        answer with ``wsa:RelatesTo`` (WS-Addressing 1.0 Core §3.4). Real INSi clients send
+        only ``wsa:Action`` and ``wsa:MessageID`` and get the real service's header-less
+        answer (insi.md §5)."""
+        return self.reply_to or self.to is not None
+
+
+def _idam(lps: etree._Element | None) -> str | None:
+    if lps is None:
+        return None
+    idam = lps.find(_IDAM)
+    if idam is None or idam.get("R") != IDAM_AUTHORISATION:
+        return None
+    return (idam.text or "").strip() or None
+
+
+def _emitter(lps: etree._Element | None) -> str | None:
+    if lps is None:
+        return None
+    value = lps.findtext(_EMITTER)
+    return value.strip() if value else None
+
+
+def message_id_of(envelope: Envelope) -> str | None:
+    """``wsa:MessageID``, for faults raised before the headers are fully read."""
+    return envelope.header_text(_MESSAGE_ID)
+
+
+def read_headers(envelope: Envelope) -> RequestHeaders:
+    """The header blocks, with ``ContexteLPS`` and ``ContexteBAM`` checked against their XSD."""
+    message_id = message_id_of(envelope)
+    lps = envelope.header(_LPS)
+    if lps is not None:
+        schemas.validate(lps, message_id)
+    bam = envelope.header(_BAM)
+    if bam is not None:
+        schemas.validate(bam, message_id)
+    return RequestHeaders(
+        message_id=message_id,
+        wsa_action=envelope.header_text(_ACTION),
+        to=envelope.header_text(_TO),
+        reply_to=envelope.header(_REPLY_TO) is not None,
+        lps=lps,
+        bam=bam,
+        security=envelope.header(_SECURITY),
+        idam=_idam(lps),
+        emitter=_emitter(lps),
+    )
+
+
+def media_action(params: Mapping[str, str]) -> str | None:
+    """The ``action`` parameter of ``application/soap+xml`` (RFC 3902 §1), from the media
+    type's parameters as Werkzeug parsed them (``request.mimetype_params``, unquoted)."""
+    value = params.get("action")
+    return value.strip() or None if value else None
+
+
+def operation_for(
+    envelope: Envelope, headers: RequestHeaders, soap_action: str | None
+) -> Operation:
+    """The operation the request asks for: its action (HTTP ``action`` parameter, else
+    ``wsa:Action``), else — no action at all — its body element. The body element must be the
+    operation's (``Sender`` fault naming it otherwise)."""
+    wsa_action = headers.wsa_action
+    if soap_action and wsa_action and soap_action != wsa_action:
+        raise faults.action_mismatch(soap_action, wsa_action, headers.message_id)
+    action = soap_action or wsa_action
+    if action:
+        operation = BY_ACTION.get(action)
+        if operation is None:
+            raise faults.action_not_supported(action, headers.message_id)
+    else:
+        operation = BY_BODY.get(envelope.payload.tag)
+        if operation is None:
+            raise faults.action_not_supported("", headers.message_id)
+    if envelope.payload.tag != operation.body:
+        expected = etree.QName(operation.body).localname
+        found = etree.QName(envelope.payload).localname
+        raise faults.invalid_request(
+            f"{found} : the body of {operation.name} is {expected}", headers.message_id
+        )
+    return operation

@@ -1,0 +1,296 @@
+"""SAML 2.0 assertions in ``wsse:Security``: the CPx and PSC authentication modes of INSi
+(insi.md §7).
+
+* **CPx card** ("assertion d'identification PS"): ``saml:Assertion`` with ``ID``,
+  ``IssueInstant``, ``Version="2.0"``; ``Issuer`` (format X509SubjectName) = the card
+  certificate's subject; an **enveloped XML-DSig signature** (W3C XML Signature 1.1 §6.6.4)
+  with exclusive canonicalisation (W3C Exclusive XML Canonicalization 1.0), ``rsa-sha256``,
+  ``sha256`` digest, ``Reference URI="#<ID>"`` and the card's certificate in
+  ``KeyInfo/X509Data``; ``Subject/NameID NameQualifier="CPS"`` = the holder's national
+  identifier; attributes ``identifiantFacturation``, ``codeSpecialiteAMO``, ``secteurActivite``.
+* **Pro Santé Connect**: the same assertion **unsigned**, ``NameQualifier="PSC"``; santeid pairs
+  it with its own access token in ``Authorization: Bearer`` (insi.md §7 leaves open how the PSC
+  token travels).
+
+Verification of a CPx assertion (:func:`verify_cps_assertion`):
+
+1. the certificate of ``KeyInfo`` is a valid CPS card certificate: issued by a trusted CPS
+   authority (``cps_ca_file`` or the test CPS CA), valid now, end-entity, not revoked, naming
+   an active professional (``santeid.cps.cards.verify_card_certificate``, RFC 5280 §6.1);
+2. the signature verifies with that certificate (signxml), the one reference is the assertion
+   itself (no signature wrapping: everything read afterwards comes from the *signed* copy
+   signxml returns), and only SHA-256-or-better algorithms are accepted;
+3. the ``NameID`` is the certificate's holder, ``IssueInstant`` is not in the future and not
+   older than :data:`MAX_AGE`, and ``Conditions`` (``NotBefore``/``NotOnOrAfter``) hold.
+
+Exclusive canonicalisation is what makes the signature survive being placed in an envelope:
+namespaces inherited from ``soap:Envelope`` and ``wsse:Security`` do not enter the digest.
+
+:func:`build_assertion` and :func:`sign_assertion` make such assertions (tests, benchmarks and
+developers' test clients; ``docs/insi-soap.md``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import uuid
+from dataclasses import dataclass
+
+from cryptography import x509
+from lxml import etree
+from signxml import SignatureConfiguration
+from signxml import XMLSigner
+from signxml import XMLVerifier
+from signxml.algorithms import DigestAlgorithm
+from signxml.algorithms import SignatureMethod
+from signxml.exceptions import InvalidInput
+from signxml.exceptions import SignXMLException
+
+from santeid.insi.soap.protocol import DS
+from santeid.insi.soap.protocol import SAML
+from santeid.insi.soap.protocol import WSSE
+from santeid.pki import PrivateKey
+from santeid.pki import certificate_pem
+from santeid.pki import name_text
+from santeid.pki import private_key_pem
+
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+NAMEID_X509 = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
+#: ``NameID/@NameQualifier`` of each mode (insi.md §7).
+QUALIFIER_CPS = "CPS"
+QUALIFIER_PSC = "PSC"
+#: Oldest ``IssueInstant`` accepted, and the clock skew tolerated.
+MAX_AGE = datetime.timedelta(hours=12)
+CLOCK_SKEW = datetime.timedelta(minutes=5)
+
+_ASSERTION = f"{{{SAML}}}Assertion"
+_SIGNATURE = f"{{{DS}}}Signature"
+
+#: Algorithms accepted in a signature (no SHA-1: XML Signature Best Practices §2.1).
+_CONFIG = SignatureConfiguration(
+    require_x509=True,
+    expect_references=1,
+    signature_methods=frozenset(
+        {
+            SignatureMethod.RSA_SHA256,
+            SignatureMethod.RSA_SHA384,
+            SignatureMethod.RSA_SHA512,
+            SignatureMethod.ECDSA_SHA256,
+            SignatureMethod.ECDSA_SHA384,
+            SignatureMethod.ECDSA_SHA512,
+        }
+    ),
+    digest_algorithms=frozenset(
+        {DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512}
+    ),
+)
+
+
+class AssertionRefused(Exception):
+    """An assertion that authenticates no one; the message says why (logged and returned in
+    the fault's ``siram:Erreur``)."""
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """What santeid reads from an assertion."""
+
+    element: etree._Element
+    id: str
+    name_id: str
+    qualifier: str
+    issue_instant: str
+    attributes: dict[str, str]
+    signed: bool
+
+
+def _read(element: etree._Element, *, signed: bool) -> Assertion:
+    name_id = element.find(f"{{{SAML}}}Subject/{{{SAML}}}NameID")
+    attributes: dict[str, str] = {}
+    for attribute in element.iterfind(f"{{{SAML}}}AttributeStatement/{{{SAML}}}Attribute"):
+        value = attribute.findtext(f"{{{SAML}}}AttributeValue")
+        if attribute.get("Name") and value is not None:
+            attributes[attribute.get("Name")] = value.strip()
+    return Assertion(
+        element=element,
+        id=element.get("ID") or "",
+        name_id=(name_id.text or "").strip() if name_id is not None else "",
+        qualifier=name_id.get("NameQualifier", "") if name_id is not None else "",
+        issue_instant=element.get("IssueInstant") or "",
+        attributes=attributes,
+        signed=signed,
+    )
+
+
+def professional_assertion(security: etree._Element | None) -> Assertion | None:
+    """The professional's assertion in ``wsse:Security`` (``NameQualifier`` CPS or PSC), or
+    None. A second assertion (the "assertion CV" of a carte Vitale, insi.md §4) is ignored."""
+    if security is None:
+        return None
+    for element in security.iterfind(_ASSERTION):
+        assertion = _read(element, signed=element.find(_SIGNATURE) is not None)
+        if assertion.qualifier in (QUALIFIER_CPS, QUALIFIER_PSC) or assertion.signed:
+            return assertion
+    return None
+
+
+def _instant(value: str, what: str) -> datetime.datetime:
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise AssertionRefused(f"{what} is not an xs:dateTime: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment
+
+
+def check_times(assertion: Assertion, now: datetime.datetime | None = None) -> None:
+    """``IssueInstant`` within [now − :data:`MAX_AGE`, now + skew]; ``Conditions`` honoured
+    (SAML 2.0 Core §2.5.1.2)."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    issued = _instant(assertion.issue_instant, "IssueInstant")
+    if issued > now + CLOCK_SKEW:
+        raise AssertionRefused("assertion issued in the future (IssueInstant)")
+    if issued < now - MAX_AGE:
+        raise AssertionRefused("assertion too old (IssueInstant)")
+    conditions = assertion.element.find(f"{{{SAML}}}Conditions")
+    if conditions is not None:
+        if conditions.get("NotBefore") and now + CLOCK_SKEW < _instant(
+            conditions.get("NotBefore"), "NotBefore"
+        ):
+            raise AssertionRefused("assertion not yet valid (Conditions/@NotBefore)")
+        if conditions.get("NotOnOrAfter") and now - CLOCK_SKEW >= _instant(
+            conditions.get("NotOnOrAfter"), "NotOnOrAfter"
+        ):
+            raise AssertionRefused("assertion expired (Conditions/@NotOnOrAfter)")
+
+
+def signing_certificate(assertion: Assertion) -> x509.Certificate:
+    """The certificate in ``ds:Signature/ds:KeyInfo/ds:X509Data`` (the first one)."""
+    text = assertion.element.findtext(
+        f"{{{DS}}}Signature/{{{DS}}}KeyInfo/{{{DS}}}X509Data/{{{DS}}}X509Certificate"
+    )
+    if not text:
+        raise AssertionRefused("no X509Certificate in the signature's KeyInfo")
+    try:
+        der = base64.b64decode("".join(text.split()), validate=True)
+        return x509.load_der_x509_certificate(der)
+    except (binascii.Error, ValueError):
+        raise AssertionRefused("unreadable X509Certificate in the signature's KeyInfo") from None
+
+
+def verify_signature(assertion: Assertion, certificate: x509.Certificate) -> Assertion:
+    """Check the enveloped signature with ``certificate``; return the assertion as signed
+    (read from signxml's verified copy, never from the request tree)."""
+    try:
+        result = XMLVerifier().verify(
+            assertion.element,
+            x509_cert=certificate,
+            expect_config=_CONFIG,
+            id_attribute="ID",
+        )
+    except (SignXMLException, InvalidInput, ValueError) as exc:
+        raise AssertionRefused(f"invalid assertion signature: {exc}") from None
+    signed = result.signed_xml
+    if signed is None or signed.tag != _ASSERTION or signed.get("ID") != assertion.id:
+        raise AssertionRefused("the signature does not cover the whole assertion")
+    return _read(signed, signed=True)
+
+
+# -- making assertions (tests, benchmarks, developers' clients) ------------------------------
+def build_assertion(
+    *,
+    name_id: str,
+    qualifier: str = QUALIFIER_CPS,
+    issuer: str = "",
+    attributes: dict[str, str] | None = None,
+    issue_instant: datetime.datetime | None = None,
+    lifetime: datetime.timedelta | None = None,
+) -> etree._Element:
+    """An unsigned assertion in the shape of insi.md §7 (add a signature with
+    :func:`sign_assertion` for the CPx mode)."""
+    now = issue_instant or datetime.datetime.now(datetime.UTC)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    root = etree.Element(
+        _ASSERTION,
+        nsmap={None: SAML},
+        ID=f"_{uuid.uuid4()}",
+        IssueInstant=stamp,
+        Version="2.0",
+    )
+    issuer_element = etree.SubElement(root, f"{{{SAML}}}Issuer", Format=NAMEID_X509)
+    issuer_element.text = issuer or name_id
+    subject = etree.SubElement(root, f"{{{SAML}}}Subject")
+    name = etree.SubElement(subject, f"{{{SAML}}}NameID", NameQualifier=qualifier)
+    name.text = name_id
+    if lifetime is not None:
+        etree.SubElement(
+            root,
+            f"{{{SAML}}}Conditions",
+            NotBefore=stamp,
+            NotOnOrAfter=(now + lifetime).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    if attributes:
+        statement = etree.SubElement(root, f"{{{SAML}}}AttributeStatement")
+        for key, value in attributes.items():
+            attribute = etree.SubElement(statement, f"{{{SAML}}}Attribute", Name=key)
+            etree.SubElement(attribute, f"{{{SAML}}}AttributeValue").text = value
+    return root
+
+
+def sign_assertion(
+    assertion: etree._Element, certificate: x509.Certificate, key: PrivateKey
+) -> etree._Element:
+    """``assertion`` signed as a CPS card signs it (enveloped, exc-c14n, rsa-sha256, sha256,
+    ``Reference URI="#ID"``, certificate in ``KeyInfo``); the signature goes right after
+    ``Issuer`` as the SAML schema requires (SAML 2.0 Core §2.3.3)."""
+    placeholder = etree.Element(_SIGNATURE, nsmap={"ds": DS}, Id="placeholder")
+    assertion.find(f"{{{SAML}}}Issuer").addnext(placeholder)
+    signer = XMLSigner(
+        signature_algorithm="rsa-sha256",
+        digest_algorithm="sha256",
+        c14n_algorithm=EXC_C14N,
+    )
+    signer.namespaces = {"ds": DS}
+    return signer.sign(
+        assertion,
+        key=private_key_pem(key),
+        cert=[certificate_pem(certificate).decode()],
+        reference_uri="#" + assertion.get("ID"),
+        id_attribute="ID",
+    )
+
+
+def card_assertion(
+    certificate: x509.Certificate,
+    key: PrivateKey,
+    national_id: str,
+    *,
+    structure: str = "",
+    speciality: str = "",
+    sector: str = "SA05",
+) -> etree._Element:
+    """A signed CPx assertion for the card (``certificate``, ``key``) of ``national_id``."""
+    return sign_assertion(
+        build_assertion(
+            name_id=national_id,
+            qualifier=QUALIFIER_CPS,
+            issuer=name_text(certificate.subject),
+            attributes={
+                "identifiantFacturation": structure,
+                "codeSpecialiteAMO": speciality,
+                "secteurActivite": sector,
+            },
+        ),
+        certificate,
+        key,
+    )
+
+
+def security_header(*assertions: etree._Element) -> etree._Element:
+    """``wsse:Security`` holding ``assertions``."""
+    security = etree.Element(f"{{{WSSE}}}Security", nsmap={"wsse": WSSE})
+    security.extend(assertions)
+    return security

@@ -1,0 +1,246 @@
+"""``/insi/soap``: the INSi teleservice over SOAP 1.2 (insi.md §1–§8).
+
+* ``POST /insi/soap`` — one SOAP 1.2 request (``application/soap+xml; action="…"``, or the
+  action in ``wsa:Action``); answer ``RESULTAT`` / ``ReponseUnitaire`` or a SOAP fault.
+* ``GET /insi/soap?wsdl`` — santeid's WSDL, its address pointing at this server.
+* ``GET /insi/soap?xsd=NAME`` — the schemas the WSDL imports.
+
+A request goes through, in order: media type → size → hardened parse (no DTD, depth) →
+envelope structure and SOAP version → ``mustUnderstand`` → headers (``ContexteLPS``,
+``ContexteBAM`` against their XSD) → action → body against its XSD → authentication
+(assertion, certificate) → software authorisation number (IDAM) → the core
+(``santeid.insi.service``) → the answer. Any failure is a SOAP fault
+(:mod:`santeid.insi.soap.faults`); the error handlers of this blueprint turn everything else —
+413, 405, 404, a bug — into one too, never an HTML page.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+from flask import Response
+from flask import g
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from santeid.civil_status.traits import TraitError
+from santeid.insi.model import OP_SEARCH_TRAITS
+from santeid.insi.model import OP_SEARCH_VITALE
+from santeid.insi.model import CallContext
+from santeid.insi.model import InsiError
+from santeid.insi.model import unknown_software
+from santeid.insi.soap import bodies
+from santeid.insi.soap import faults
+from santeid.insi.soap import render
+from santeid.insi.soap import schemas
+from santeid.insi.soap.authentication import attempted_method
+from santeid.insi.soap.authentication import authenticate
+from santeid.insi.soap.envelope import not_understood
+from santeid.insi.soap.envelope import parse_document
+from santeid.insi.soap.envelope import read_envelope
+from santeid.insi.soap.faults import SoapFault
+from santeid.insi.soap.headers import RequestHeaders
+from santeid.insi.soap.headers import media_action
+from santeid.insi.soap.headers import message_id_of
+from santeid.insi.soap.headers import operation_for
+from santeid.insi.soap.headers import read_headers
+from santeid.insi.soap.protocol import SOAP11_MEDIA_TYPE
+from santeid.insi.soap.protocol import SOAP12_MEDIA_TYPE
+from santeid.insi.soap.protocol import Operation
+from santeid.insi.soap.wsdl_documents import served_wsdl
+from santeid.insi.soap.wsdl_documents import served_xsd
+from santeid.services import services
+from santeid.tls import is_trusted_proxy
+
+log = logging.getLogger(__name__)
+
+PATH = "/insi/soap"
+bp = Blueprint("insi_soap", __name__)
+
+#: Media types read as a SOAP message. SOAP 1.2's is ``application/soap+xml`` (RFC 3902);
+#: ``text/xml`` is SOAP 1.1's (answered with a VersionMismatch when the envelope is 1.1).
+ACCEPTED_MEDIA_TYPES = (SOAP12_MEDIA_TYPE, SOAP11_MEDIA_TYPE, "application/xml")
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+#: Endpoints of this blueprint (``santeid.security.API_ENDPOINTS``).
+ENDPOINTS = ("insi_soap.endpoint", "insi_soap.not_found")
+
+
+def endpoint_url() -> str:
+    """This endpoint's absolute URL: the request's own base (so the WSDL names the address the
+    client used), but the issuer's origin when a trusted TLS-terminating proxy forwarded the
+    request (its Host/scheme seen here are the proxy's)."""
+    settings = services().settings
+    if is_trusted_proxy(request.remote_addr, settings.trusted_proxies):
+        parts = urlsplit(settings.issuer)
+        return f"{parts.scheme}://{parts.netloc}{request.script_root}{PATH}"
+    return request.host_url.rstrip("/") + request.script_root + PATH
+
+
+def _xml(body: bytes, status: int = 200, media: str = SOAP12_MEDIA_TYPE) -> Response:
+    response = Response(body, status=status, mimetype=media)
+    response.headers["Content-Type"] = f"{media}; charset=utf-8"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route(PATH, methods=_ALL_METHODS)
+def endpoint() -> Response:
+    """``POST``: a SOAP call; ``GET``: the WSDL or a schema; anything else: a 405 fault."""
+    if request.method == "POST":
+        return _call()
+    if request.method == "GET":
+        return _documents()
+    raise faults.transport(
+        405, "santeid_http_method", f"{request.method} is not allowed here: POST a SOAP 1.2 "
+        "request, or GET ?wsdl", Allow="GET, POST, OPTIONS",
+    )  # fmt: skip
+
+
+@bp.route(f"{PATH}/", defaults={"rest": ""}, methods=_ALL_METHODS)
+@bp.route(f"{PATH}/<path:rest>", methods=_ALL_METHODS)
+def not_found(rest: str) -> Response:
+    """Any other path under ``/insi/soap``: a 404 fault, not the HTML page."""
+    raise faults.transport(404, "santeid_not_found", f"no SOAP endpoint at {request.path}")
+
+
+def _documents() -> Response:
+    """``?wsdl`` (any case, WSDL 1.1 convention) or ``?xsd=NAME``."""
+    args = {key.lower(): value for key, value in request.args.items()}
+    if "wsdl" in args:
+        response = _xml(served_wsdl(endpoint_url()), media="text/xml")
+    elif "xsd" in args:
+        try:
+            response = _xml(served_xsd(args["xsd"], endpoint_url()), media="text/xml")
+        except KeyError:
+            raise faults.transport(
+                404, "santeid_not_found", f"no schema named {args['xsd']!r}"
+            ) from None
+    else:
+        raise faults.transport(
+            405, "santeid_http_method", "POST a SOAP 1.2 request; the WSDL is at ?wsdl",
+            Allow="GET, POST, OPTIONS",
+        )  # fmt: skip
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def _call() -> Response:
+    if request.mimetype not in ACCEPTED_MEDIA_TYPES:
+        raise faults.transport(
+            415, "santeid_media_type",
+            f"media type {request.mimetype or '(none)'!r} is not SOAP 1.2: send "
+            f"{SOAP12_MEDIA_TYPE}",
+        )  # fmt: skip
+    envelope = read_envelope(parse_document(request.get_data(cache=False)))
+    g.insi_soap_message_id = message_id_of(envelope)
+    missing = not_understood(envelope)
+    if missing:
+        raise faults.must_understand(missing, g.insi_soap_message_id)
+    headers = read_headers(envelope)
+    operation = operation_for(envelope, headers, media_action(request.mimetype_params))
+    schemas.validate(envelope.payload, headers.message_id)
+    svc = services()
+    context = _authorised_context(headers, operation, svc)
+    payload = _answer(operation, envelope.payload, context, svc.insi)
+    header = ""
+    if headers.wants_addressing:
+        header = render.addressing_header(operation.response_action, headers.message_id)
+    return _xml(render.envelope(payload, header))
+
+
+def _authorised_context(headers: RequestHeaders, operation: Operation, svc) -> CallContext:
+    """Authentication (insi.md §7), then the software authorisation number (insi.md §3)."""
+    try:
+        context = authenticate(headers, svc.settings)
+    except InsiError as error:
+        _audit_refusal(
+            CallContext(
+                software_id=headers.idam or "",
+                structure_id=headers.emitter,
+                professional_id=None,
+                channel="soap",
+                auth_method=attempted_method(headers),
+            ),
+            operation,
+            error,
+        )
+        raise
+    idam = headers.idam
+    if idam is None or svc.insi.software().get(idam) is None:
+        error = unknown_software()
+        _audit_refusal(context, operation, error)
+        raise error
+    return context
+
+
+def _audit_refusal(context: CallContext, operation: Operation, error: InsiError) -> None:
+    try:
+        services().insi.record_refusal(context, operation.name, error)
+    except Exception:  # the refusal stands even if its audit row cannot be written
+        log.exception("cannot audit a refused INSi SOAP call")
+
+
+def _answer(operation: Operation, payload, context: CallContext, insi):
+    if operation.name == OP_SEARCH_TRAITS:
+        return render.resultat(insi.search_by_traits(bodies.traits_query(payload), context))
+    if operation.name == OP_SEARCH_VITALE:
+        return render.resultat(insi.search_by_vitale(bodies.vitale_query(payload), context))
+    query = bodies.verify_query(payload)
+    result = insi.verify(query, context)
+    return render.reponse_unitaire(query, result, bodies.supplied_oid(payload))
+
+
+# -- errors ---------------------------------------------------------------------------------
+def _fault_of(exc: Exception) -> SoapFault:
+    message_id = g.get("insi_soap_message_id")
+    if isinstance(exc, SoapFault):
+        if exc.message_id is None and not exc.soap11:
+            exc.message_id = message_id
+        return exc
+    if isinstance(exc, InsiError):
+        return faults.from_insi_error(exc, message_id)
+    if isinstance(exc, TraitError):
+        return faults.from_trait_error(exc, message_id)
+    if isinstance(exc, HTTPException):
+        code = exc.code or 400
+        error_code = {
+            404: "santeid_not_found",
+            405: "santeid_http_method",
+            413: "santeid_xml_too_large",
+            415: "santeid_media_type",
+        }.get(code, "santeid_invalid_request")
+        if code >= 500:
+            return faults.internal_error(message_id)
+        return faults.transport(code, error_code, exc.description or exc.name)
+    from santeid.security import ParameterTooLarge
+    from santeid.storage import StoreUnavailable
+
+    if isinstance(exc, ParameterTooLarge):
+        return faults.transport(400, "santeid_invalid_request", str(exc))
+    if isinstance(exc, StoreUnavailable):
+        log.error("store unavailable during an INSi SOAP call: %s", exc)
+    else:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+    return faults.internal_error(message_id)
+
+
+def handle_error(exc: Exception) -> Response:
+    """Every error raised in this blueprint, as a SOAP fault."""
+    fault = _fault_of(exc)
+    response = Response(fault.render(), status=fault.status)
+    response.headers["Content-Type"] = fault.content_type
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in fault.headers.items():
+        response.headers[name] = value
+    return response
+
+
+bp.register_error_handler(Exception, handle_error)
+
+
+def init_app(app) -> None:
+    """Register the blueprint (called by ``santeid.insi.init_app``)."""
+    app.register_blueprint(bp)

@@ -1,0 +1,216 @@
+"""FHIR adapter: FR Core Patient INS resources, searchset Bundles, OperationOutcome, metadata.
+
+Resources are validated with fhir.resources (its ``R4B`` models: the package ships R5, R4B and
+STU3; R4B (4.3) has the same Patient, Bundle, OperationOutcome and CapabilityStatement
+structure as R4 4.0.1 for everything used here)."""
+
+from __future__ import annotations
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.patient import Patient
+
+from santeid.insi.fhir import PROFILE_PATIENT_INS
+
+PATIENT = "/insi/fhir/Patient"
+ADRTROIS = [("family", "ADRTROIS"), ("given", "DOMINIQUE"), ("gender", "female"),
+            ("birthdate", "1997-02-26")]  # fmt: skip
+
+
+def _search(client, bearer, params):
+    response = client.get(PATIENT, query_string=params, headers=bearer)
+    assert response.mimetype == "application/fhir+json"
+    assert response.headers["Cache-Control"] == "no-store"
+    return response
+
+
+def _bundle(response) -> dict:
+    assert response.status_code == 200
+    data = response.get_json()
+    Bundle.model_validate(data)  # raises on any structural error
+    assert data["type"] == "searchset"
+    return data
+
+
+def _ext(resource: dict, suffix: str) -> dict:
+    return next(e for e in resource["extension"] if e["url"].endswith(suffix))
+
+
+def test_found_patient_is_a_fr_core_patient_ins(client, bearer):
+    bundle = _bundle(_search(client, bearer, ADRTROIS))
+    assert bundle["total"] == 1
+    (entry,) = bundle["entry"]
+    assert entry["search"] == {"mode": "match"}
+    assert entry["fullUrl"].startswith("urn:uuid:")
+    patient = entry["resource"]
+    Patient.model_validate(patient)
+    assert patient["meta"]["profile"] == [PROFILE_PATIENT_INS]
+    assert patient["identifier"] == [
+        {
+            "use": "official",
+            "type": {"coding": [{"system": "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203",
+                                 "code": "INS-NIR"}]},
+            "system": "urn:oid:1.2.250.1.213.1.4.8",
+            "value": "297022A02077878",
+        }
+    ]  # fmt: skip
+    assert patient["gender"] == "female"
+    assert patient["birthDate"] == "1997-02-26"
+    name = patient["name"][0]
+    assert (name["use"], name["family"], name["given"]) == ("official", "ADRTROIS", ["DOMINIQUE"])
+    assert name["extension"] == [
+        {"url": "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-birth-list-given-name",
+         "valueString": "DOMINIQUE"}
+    ]  # fmt: skip
+    reliability = _ext(patient, "fr-core-identity-reliability")["extension"]
+    by_url = {e["url"]: e for e in reliability}
+    assert by_url["identityStatus"]["valueCoding"] == {
+        "system": "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status",
+        "code": "RECUP",
+    }
+    assert by_url["methodCollection"]["valueCoding"]["code"] == "INSI"
+    assert len(by_url["dateInterrogationINSi"]["valueDate"]) == 10
+    place = _ext(patient, "patient-birthPlace")["valueAddress"]["extension"][0]
+    assert (
+        place["url"] == "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
+    )
+    assert place["valueCoding"]["code"] == "2A020"
+
+
+def test_history_and_first_given_name(client, bearer):
+    params = [("family", "ECETINSI"), ("given", "PIERRE-ALAIN"), ("gender", "male"),
+              ("birthdate", "eq2009-07-14")]  # fmt: skip
+    patient = _bundle(_search(client, bearer, params))["entry"][0]["resource"]
+    Patient.model_validate(patient)
+    assert patient["name"][0]["given"] == ["PIERRE-ALAIN"]
+    assert patient["name"][0]["extension"][0]["valueString"] == "PIERRE-ALAIN MURIEL FLORIANT"
+    values = [(i["use"], i["value"], i.get("period")) for i in patient["identifier"]]
+    # The inverted captured interval (DateDeb > DateFin) is left out (FHIR per-1).
+    assert values == [
+        ("official", "109076322083489", None),
+        ("old", "209076322083439", None),
+        ("old", "209066322012355", None),
+    ]
+
+
+def test_nia_identifier(client, bearer):
+    params = [("family", "PROVISOIRE"), ("given", "MATRICULE"), ("gender", "male"),
+              ("birthdate", "2009-07-01")]  # fmt: skip
+    patient = _bundle(_search(client, bearer, params))["entry"][0]["resource"]
+    (identifier,) = patient["identifier"]
+    assert identifier["use"] == "temp"
+    assert identifier["system"] == "urn:oid:1.2.250.1.213.1.4.9"
+    assert identifier["type"]["coding"][0]["code"] == "INS-NIA"
+
+
+def test_cr_01_is_an_empty_searchset(client, bearer):
+    params = [("family", "HOUILLES"), ("given", "PIERRE"), ("gender", "male"),
+              ("birthdate", "1993-01-27")]  # fmt: skip
+    bundle = _bundle(_search(client, bearer, params))
+    assert bundle["total"] == 0
+    assert "entry" not in bundle
+
+
+def test_cr_02_is_an_empty_searchset_with_an_outcome(client, bearer):
+    params = [("family", "DE VINCI"), ("given", "LEONARDO"), ("gender", "male"),
+              ("birthdate", "2014-02-01")]  # fmt: skip
+    bundle = _bundle(_search(client, bearer, params))
+    assert bundle["total"] == 0
+    (entry,) = bundle["entry"]
+    assert entry["search"] == {"mode": "outcome"}
+    outcome = entry["resource"]
+    OperationOutcome.model_validate(outcome)
+    issue = outcome["issue"][0]
+    assert (issue["severity"], issue["code"]) == ("information", "multiple-matches")
+    assert issue["details"]["coding"][0]["code"] == "02"
+    # The custom birthplace parameter tells them apart.
+    bundle = _bundle(_search(client, bearer, [*params, ("birthplace", "13201")]))
+    assert bundle["entry"][0]["resource"]["identifier"][0]["value"] == "114021320141764"
+
+
+def test_repeated_given_is_and_and_spellings_are_normalised(client, bearer):
+    params = [("family", "ecetinsi"), ("given", "Floriant"), ("given:exact", "muriel"),
+              ("gender", "male"), ("birthdate", "2009-07-14")]  # fmt: skip
+    assert _bundle(_search(client, bearer, params))["total"] == 1
+    params.append(("given", "OLA"))
+    assert _bundle(_search(client, bearer, params))["total"] == 0
+
+
+def test_post_search(client, bearer):
+    response = client.post(f"{PATIENT}/_search", data=dict(ADRTROIS), headers=bearer)
+    assert _bundle(response)["total"] == 1
+
+
+def _outcome(response, status: int) -> dict:
+    assert response.status_code == status
+    assert response.mimetype == "application/fhir+json"
+    data = response.get_json()
+    OperationOutcome.model_validate(data)
+    return data["issue"][0]
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "diagnostic"),
+    [
+        ([("family", "ADR3"), *ADRTROIS[1:]], "santeid_invalid_trait", "rule charset"),
+        (ADRTROIS[:2] + [("gender", "other"), ADRTROIS[3]], "santeid_invalid_trait", "rule sex"),
+        (ADRTROIS[:3], "santeid_invalid_trait", "parameter birthdate"),
+        (ADRTROIS[:3] + [("birthdate", "ge1997-02-26")], "santeid_invalid_request",
+         "rule date-prefix"),
+        (ADRTROIS[:3] + [("birthdate", "1997")], "santeid_invalid_trait", "rule date-format"),
+        ([*ADRTROIS, ("birthplace", "2A0")], "santeid_invalid_trait", "rule cog-format"),
+        ([("family:contains", "ADR"), *ADRTROIS[1:]], "santeid_invalid_request", "modifier"),
+        ([*ADRTROIS, ("family", "OTHER")], "santeid_invalid_request", "rule repeated"),
+        ([("given", "DOMINIQUE,ANNE"), *ADRTROIS[:1], *ADRTROIS[2:]], "santeid_invalid_request",
+         "rule or-values"),
+    ],
+)  # fmt: skip
+def test_invalid_searches_are_operation_outcomes(client, bearer, params, code, diagnostic):
+    issue = _outcome(_search(client, bearer, params), 400)
+    assert issue["severity"] == "error"
+    assert issue["code"] == "invalid"
+    assert issue["details"]["coding"][0]["code"] == code
+    assert diagnostic in issue["diagnostics"]
+
+
+def test_unknown_parameters_are_ignored_unless_strict(client, bearer):
+    assert _bundle(_search(client, bearer, [*ADRTROIS, ("_count", "5"), ("foo", "1")]))["total"]
+    response = client.get(PATIENT, query_string=[*ADRTROIS, ("foo", "1")],
+                          headers={**bearer, "Prefer": "handling=strict"})  # fmt: skip
+    assert "unknown-parameter" in _outcome(response, 400)["diagnostics"]
+    response = client.get(PATIENT, query_string=[*ADRTROIS, ("_format", "xml")], headers=bearer)
+    _outcome(response, 406)
+
+
+def test_technical_error_and_authentication(client, bearer):
+    params = [("family", "D'AEION"), ("given", "COEUR"), ("gender", "male"),
+              ("birthdate", "1987-01-25")]  # fmt: skip
+    issue = _outcome(_search(client, bearer, params), 503)
+    assert (issue["severity"], issue["code"]) == ("fatal", "transient")
+    assert issue["details"]["coding"][0]["code"] == "insi_102"
+    response = client.get(PATIENT, query_string=ADRTROIS)
+    assert _outcome(response, 401)["code"] == "login"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_unknown_routes_are_operation_outcomes(client, bearer):
+    _outcome(client.get("/insi/fhir/Patient/123", headers=bearer), 404)
+    response = client.delete(PATIENT, headers=bearer)
+    _outcome(response, 405)
+    assert response.headers["Allow"] == "GET, OPTIONS"
+
+
+def test_capability_statement(client):
+    response = client.get("/insi/fhir/metadata")
+    assert response.status_code == 200
+    data = response.get_json()
+    CapabilityStatement.model_validate(data)
+    assert data["fhirVersion"] == "4.0.1"
+    (resource,) = data["rest"][0]["resource"]
+    assert resource["type"] == "Patient"
+    assert resource["supportedProfile"] == [PROFILE_PATIENT_INS]
+    assert {p["name"] for p in resource["searchParam"]} == {
+        "family", "given", "gender", "birthdate", "birthplace"
+    }  # fmt: skip

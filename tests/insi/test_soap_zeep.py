@@ -1,0 +1,307 @@
+"""zeep, given only the WSDL URL, calls every operation (insi.md §1; issue 5 "Done when").
+
+In-process first (zeep's HTTP goes into the Flask app through a ``requests`` adapter, the
+client certificate through the trusted-proxy header), then against the real server process
+over TLS, presenting a test INSI-AUTO certificate made with ``santeid insi issue-cert``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import test_soap_support as support
+import zeep
+import zeep.exceptions
+from lxml import etree
+from test_soap_support import IDAM
+from test_soap_support import cert_headers
+from test_soap_support import wsgi_session
+
+from fixtures_redis import free_port
+from santeid.insi.soap import schemas
+from santeid.insi.soap.wsdl_documents import PLACEHOLDER_ADDRESS
+
+soap_home = support.soap_home
+soap_settings = support.soap_settings
+soap_app = support.soap_app
+insi_ca = support.insi_ca
+auto_cert = support.auto_cert
+
+SANTEID = str(Path(sys.executable).with_name("santeid"))
+OPERATIONS = {
+    "rechercherInsAvecCarteVitale",
+    "rechercherInsAvecTraitsIdentite",
+    "verifierInsAvecTraitsIdentite",
+}
+
+
+def context_lps(idam: str = IDAM) -> dict:
+    """``ContexteLPS`` as a zeep value (insi.md §3)."""
+    return {
+        "Nature": "CTXLPS",
+        "Version": "01_00",
+        "Id": "6b0e2b1a-7a4f-4c5e-9f3b-2f0c1d9e8a7b",
+        "Temps": "2026-01-15T08:51:16.840Z",
+        "Emetteur": "10B0152872",
+        "LPS": {
+            "IDAM": {"_value_1": idam, "R": "4"},
+            "Version": "2026",
+            "Instance": "0f8e7d6c-5b4a-4321-8fed-cba987654321",
+            "Nom": "urn:lps:zeep-client:2026",
+        },
+    }
+
+
+def context_bam() -> dict:
+    return {
+        "Version": "01_02",
+        "Id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+        "Temps": "2026-01-15T08:51:16.840Z",
+        "COUVERTURE": {},
+    }
+
+
+HEADERS = {"NO1_ContexteLPS": context_lps(), "NO1_ContexteBAM": context_bam()}
+
+
+def find_the_three_people(client: zeep.Client) -> None:
+    """The issue's acceptance: ADRTROIS 00 (297022A020778 key 78), DE VINCI 02, HOUILLES 01."""
+    service = client.service
+    result = service.rechercherInsAvecTraitsIdentite(
+        NomNaissance="ADRTROIS", Prenom=["DOMINIQUE"], Sexe="F", DateNaissance="1997-02-26",
+        _soapheaders=HEADERS,
+    )  # fmt: skip
+    assert result.CR.CodeCR == "00"
+    assert result.INDIVIDU.INSACTIF.IdIndividu.NumIdentifiant == "297022A020778"
+    assert result.INDIVIDU.INSACTIF.IdIndividu.Cle == "78"
+    assert result.INDIVIDU.INSACTIF.OID == "1.2.250.1.213.1.4.8"
+    assert result.INDIVIDU.TIQ.ListePrenom == "DOMINIQUE"
+    result = service.rechercherInsAvecTraitsIdentite(
+        NomNaissance="DE VINCI", Prenom=["LEONARDO"], Sexe="M", DateNaissance="2014-02-01",
+        _soapheaders=HEADERS,
+    )  # fmt: skip
+    assert (result.CR.CodeCR, result.CR.LibelleCR) == ("02", "Plusieurs identites trouvees")
+    assert result.INDIVIDU is None
+    result = service.rechercherInsAvecTraitsIdentite(
+        NomNaissance="HOUILLES", Prenom=["PIERRE"], Sexe="M", DateNaissance="1993-01-27",
+        _soapheaders=HEADERS,
+    )  # fmt: skip
+    assert (result.CR.CodeCR, result.CR.LibelleCR) == ("01", "Aucune identite trouvee")
+
+
+# -- in-process ------------------------------------------------------------------------------
+@pytest.fixture
+def zeep_client(soap_app, auto_cert):
+    session = wsgi_session(soap_app, cert_headers(auto_cert))
+    return zeep.Client(
+        "http://santeid.test/insi/soap?wsdl", transport=zeep.Transport(session=session)
+    )
+
+
+def test_wsdl_alone_is_enough_for_zeep(zeep_client):
+    port = zeep_client.wsdl.services["ICIR-v1"].ports["ICIRService"]
+    assert set(port.binding._operations) == OPERATIONS
+    # Through the trusted proxy, the WSDL names the issuer's origin (not the proxy's Host).
+    assert port.binding_options["address"] == "http://localhost/insi/soap"
+    for name in OPERATIONS:
+        operation = port.binding._operations[name]
+        assert operation.soapaction == f"urn:ServiceIdentiteCertifiee:1.0.0:{name}"
+        assert operation.abstract.wsa_action == operation.soapaction
+
+
+def test_zeep_finds_the_published_people(zeep_client):
+    find_the_three_people(zeep_client)
+
+
+def test_zeep_carte_vitale_search(zeep_client, base_db):
+    row = base_db.execute(
+        "SELECT od.matricule AS od, printf('%02d', od.cle) AS od_key, b.matricule, b.birth_name, "
+        "b.birth_date, b.rang FROM persons b JOIN persons od ON b.od_id = od.id "
+        "WHERE b.od_id != b.id ORDER BY b.id LIMIT 1"
+    ).fetchone()
+    result = zeep_client.service.rechercherInsAvecCarteVitale(
+        MatriculeOD={"NumIdentifiant": row["od"], "Cle": row["od_key"]},
+        NomNaissance=row["birth_name"],
+        DateNaissance=row["birth_date"],
+        RangNaissance=row["rang"],
+        _soapheaders=HEADERS,
+    )
+    assert result.CR.CodeCR == "00"
+    assert result.INDIVIDU.INSACTIF.IdIndividu.NumIdentifiant == row["matricule"]
+
+
+def test_zeep_verification(zeep_client):
+    result = zeep_client.service.verifierInsAvecTraitsIdentite(
+        IndividuVerifie={
+            "INSFourni": {
+                "IdIndividu": {"NumIdentifiant": "297022A020778", "Cle": "78"},
+                "OID": "1.2.250.1.213.1.4.8",
+            },
+            "TraitsIdentiteIndividu": {
+                "NomNaissance": "ADRTROIS",
+                "ListePrenom": "DOMINIQUE",
+                "Sexe": "F",
+                "DateNaissance": "1997-02-26",
+                "LieuNaissance": "2A020",
+            },
+        },
+        _soapheaders=HEADERS,
+    )
+    assert result.CR.CodeCR == "00"
+    assert result.IndividuVerifie.Conforme is True
+    assert result.IndividuVerifie.ElementNonConforme == []
+
+
+def test_zeep_sees_faults_with_their_siram_detail(zeep_client):
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        zeep_client.service.rechercherInsAvecTraitsIdentite(
+            NomNaissance="ADRTROIS", Prenom=["DOMINIQUE"], Sexe="F", DateNaissance="1997-02-26",
+            _soapheaders={"NO1_ContexteLPS": context_lps("UNKNOWN0IDAM")},
+        )  # fmt: skip
+    fault = caught.value
+    assert fault.message.startswith("L'accès par ce progiciel au service n'est pas autorisé.")
+    assert fault.code == "soap:Sender"
+    assert fault.subcodes[0].localname == "siram_100"
+    erreur = fault.detail.find("{urn:siram}Erreur")
+    assert (erreur.get("code"), erreur.get("severite")) == ("desir_550", "erreur")
+
+
+# -- the documents ---------------------------------------------------------------------------
+def test_served_wsdl_and_schemas_load_in_lxml(soap_app):
+    client = soap_app.test_client()
+    response = client.get(
+        "/insi/soap?wsdl",
+        base_url="https://insi.example.org",
+        environ_base={"REMOTE_ADDR": "192.0.2.1"},  # a direct client: its own Host is used
+    )
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    wsdl = etree.fromstring(response.data)
+    ns = {"w": "http://schemas.xmlsoap.org/wsdl/", "s": "http://schemas.xmlsoap.org/wsdl/soap12/"}
+    address = wsdl.find(".//w:service/w:port/s:address", ns).get("location")
+    assert address == "https://insi.example.org/insi/soap"
+    assert wsdl.get("name") == "ServiceIdentiteCertifiee-v1"
+    assert wsdl.get("targetNamespace") == "http://www.cnamts.fr/webservice"
+    locations = [i.get("schemaLocation") for i in wsdl.iter("{*}import")]
+    assert len(locations) == len(schemas.XSD_NAMESPACES)
+    for location in locations:
+        assert location.startswith("https://insi.example.org/insi/soap?xsd=")
+        name = location.split("?xsd=", 1)[1]
+        xsd = client.get(f"/insi/soap?xsd={name}")
+        assert xsd.status_code == 200
+        schema = etree.XMLSchema(etree.fromstring(xsd.data))  # compiles on its own
+        assert schema is not None
+        assert etree.fromstring(xsd.data).get("targetNamespace") == schemas.XSD_NAMESPACES[name]
+
+
+def test_the_wsdl_on_disk_loads_in_zeep_and_lxml():
+    path = schemas.wsdl_dir() / schemas.WSDL_NAME
+    client = zeep.Client(str(path))
+    port = client.wsdl.services["ICIR-v1"].ports["ICIRService"]
+    assert port.binding_options["address"] == PLACEHOLDER_ADDRESS
+    assert etree.parse(str(path)).getroot().tag == "{http://schemas.xmlsoap.org/wsdl/}definitions"
+    assert schemas.schema() is not None  # every XSD compiles together
+
+
+# -- the real server over TLS ----------------------------------------------------------------
+def _run(env, *args: str) -> None:
+    result = subprocess.run(
+        [SANTEID, *args], env=env, check=False, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory, insi_base):
+    home = tmp_path_factory.mktemp("insi-tls")
+    env = dict(
+        os.environ,
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_INSI_BASE=str(insi_base),
+        SANTEID_SANDBOX="true",
+        SANTEID_CONFIG="",
+    )
+    env.pop("SANTEID_ISSUER", None)
+    _run(env, "tls", "dev-cert", "--out", str(home / "tls"))
+    _run(env, "insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
+         "--out", str(home / "client"))  # fmt: skip
+    _run(env, "insi", "software", "add", IDAM, "--name", "zeep over TLS")
+    port = free_port()
+    log_path = home / "server.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            SANTEID,
+            "serve",
+            "--port",
+            str(port),
+            "--tls-cert",
+            str(home / "tls" / "cert.pem"),
+            "--tls-key",
+            str(home / "tls" / "key.pem"),
+            "--client-ca",
+            str(home / "client" / "ca.pem"),
+        ],  # fmt: skip
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"https://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            ok = requests.get(f"{base}/health", verify=str(home / "tls" / "ca.pem"), timeout=2)
+            if ok.status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log.close()
+            raise RuntimeError("server did not start: " + log_path.read_text()[-2000:])
+        time.sleep(0.2)
+    yield {"base": base, "home": home}
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+def tls_session(home: Path, with_certificate: bool = True) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override session.verify
+    session.verify = str(home / "tls" / "ca.pem")
+    if with_certificate:
+        session.cert = (str(home / "client" / "cert.pem"), str(home / "client" / "key.pem"))
+    return session
+
+
+@pytest.mark.server
+def test_zeep_over_tls_with_an_insi_auto_certificate(tls_server):
+    session = tls_session(tls_server["home"])
+    client = zeep.Client(
+        f"{tls_server['base']}/insi/soap?wsdl", transport=zeep.Transport(session=session)
+    )
+    port = client.wsdl.services["ICIR-v1"].ports["ICIRService"]
+    assert port.binding_options["address"] == f"{tls_server['base']}/insi/soap"
+    find_the_three_people(client)
+
+
+@pytest.mark.server
+def test_over_tls_without_a_certificate_is_desir_560(tls_server):
+    session = tls_session(tls_server["home"], with_certificate=False)
+    client = zeep.Client(
+        f"{tls_server['base']}/insi/soap?wsdl", transport=zeep.Transport(session=session)
+    )
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        find_the_three_people(client)
+    assert caught.value.detail.find("{urn:siram}Erreur").get("code") == "DESIR_560"
