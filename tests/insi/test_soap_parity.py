@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import test_soap_support as support
+from insi_helpers import SOAP_CTX
 from parity import Adapter
 from parity import Outcome
 from parity import Query
@@ -23,7 +24,6 @@ from test_soap_support import parse
 from test_soap_support import post
 from test_soap_support import traits_body
 
-from insi_helpers import SOAP_CTX
 from oidc_flow import Flow
 from oidc_flow import register_client
 
