@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     app.json.sort_keys = False
     app.extensions["santeid"] = create_services(settings, store=store)
 
+    from santeid import ciba
     from santeid import ecps
     from santeid import errors
     from santeid import fhir_directory
@@ -114,6 +115,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     oidc.init_app(app)
     login.init_app(app)
     ecps.init_app(app)
+    # CIBA: after e-CPS, whose decisions complete its requests.
+    ciba.init_app(app)
     # e-CPS web pages: after the core, whose service they use (503 pages without it).
     web_ecps.init_app(app)
     sandbox.init_app(app)

@@ -20,6 +20,8 @@ API_ENDPOINTS = {
     "oidc.certs",
     "oidc.discovery",
     "oidc.wallet_discovery",
+    "oidc.ciba_auth",
+    "oidc.ciba_card",
     "login.status",
     "health",
     # Directory FHIR API (OperationOutcome errors): santeid.fhir_directory
@@ -60,6 +62,8 @@ def wants_json() -> bool:
     # No endpoint matched (404, 405): decide by path, so a program probing an OAuth URL with
     # the wrong method still gets a JSON error it can parse.
     oidc = services().settings.issuer_path + "/protocol/openid-connect/"
+    if request.path.startswith(oidc + "ext/ciba/"):
+        return True  # CIBA endpoints serve programs only
     return request.path.startswith(oidc) and not request.path.endswith(("/auth", "/logout"))
 
 

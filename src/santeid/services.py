@@ -21,6 +21,8 @@ class Services:
     transactions: Any = None
     authorization_server: Any = None
     ecps: Any = None
+    #: CIBA requests, decisions and notifications (``santeid.ciba.service.CibaService``).
+    ciba: Any = None
     #: The INSi teleservice core (``santeid.insi.service.InsiService``).
     insi: Any = None
 

@@ -41,6 +41,7 @@ def test_discovery_advertises_what_is_implemented_in_psc_order(client):
         "authorization_code",
         "refresh_token",
         "client_credentials",
+        "urn:openid:params:grant-type:ciba",
     ]
     assert document["response_types_supported"] == ["code"]
     assert "RS256" in document["id_token_signing_alg_values_supported"]
@@ -48,7 +49,12 @@ def test_discovery_advertises_what_is_implemented_in_psc_order(client):
     assert {"openid", "scope_all"} <= set(document["scopes_supported"])
     assert document["authorization_response_iss_parameter_supported"] is True
     # Every advertised endpoint answers (none is a 404).
-    for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+    for name in (
+        "token_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "backchannel_authentication_endpoint",
+    ):
         path = document[name].replace("http://localhost", "")
         assert client.post(path).status_code in (400, 401), name
     for name in ("userinfo_endpoint", "jwks_uri", "end_session_endpoint"):

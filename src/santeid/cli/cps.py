@@ -1,4 +1,5 @@
-"""``santeid cps``: test CPS cards — issue, revoke, list (see docs/cps-card.md).
+"""``santeid cps``: test CPS cards — issue, revoke, list (see docs/cps-card.md), and approve
+a CARD-channel CIBA request as the workstation would (docs/ciba.md).
 
 The test authority lives in ``{keys_dir}/cps-test-ca.pem`` / ``.key`` (created by the first
 ``issue-card``); issued and revoked cards in ``{data_dir}/cps-cards.sqlite3``.
@@ -177,3 +178,74 @@ def list_cards(as_json: bool) -> None:
     widths = [max(len(row[c]) for row in rows) for c in range(4)]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@cps.command("approve")
+@click.option(
+    "--card",
+    "card_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory holding the card's cert.pem and key.pem (as written by issue-card).",
+)
+@click.option(
+    "--issuer",
+    help="Issuer of the server (default: the configured SANTEID_ISSUER).",
+)
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA for https.")
+@click.argument("auth_req_id")
+def approve(card_dir: Path, issuer: str | None, ca_file: str | None, auth_req_id: str) -> None:
+    """Approve the CARD-channel CIBA request AUTH_REQ_ID with a test card, as the
+    professional's workstation does: read the request's challenge, sign it with the card
+    key, send the signature and the card certificate (docs/ciba.md, "CARD channel")."""
+    import base64
+
+    import requests
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    try:
+        cert_pem = (card_dir / "cert.pem").read_text()
+        key = serialization.load_pem_private_key((card_dir / "key.pem").read_bytes(), None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise click.ClickException(f"cannot read the card in {card_dir}: {exc}") from None
+    issuer = (issuer or get_settings().issuer).rstrip("/")
+    url = f"{issuer}/protocol/openid-connect/ext/ciba/card/{auth_req_id}"
+    verify: bool | str = ca_file or True
+    try:
+        described = requests.get(url, timeout=10, verify=verify)
+        if described.status_code != 200:
+            raise click.ClickException(f"{described.status_code}: {described.text.strip()}")
+        request = described.json()
+        data = request["signing_input"].encode()
+        if isinstance(key, rsa.RSAPrivateKey):
+            signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(key, ec.EllipticCurvePrivateKey):
+            signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
+        else:
+            raise click.ClickException("the card key must be RSA or EC")
+        click.echo(
+            f"{request['client_name']} asks to log you in"
+            + (
+                f" (binding message {request['binding_message']})"
+                if request["binding_message"]
+                else ""
+            )
+        )
+        answer = requests.post(
+            url,
+            json={
+                "certificate": cert_pem,
+                "signature": base64.urlsafe_b64encode(signature).rstrip(b"=").decode(),
+            },
+            timeout=10,
+            verify=verify,
+        )
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach {issuer}: {exc}") from None
+    if answer.status_code != 200:
+        raise click.ClickException(f"{answer.status_code}: {answer.text.strip()}")
+    click.echo("approved with the card: the service can now fetch its tokens")

@@ -10,6 +10,7 @@ endpoint, the activation pages, the operators' command line and the tests all ca
 * :meth:`create_browser_request` / :meth:`create_ciba_request` — ask the professional's
   phone; :meth:`get_request` / :meth:`cancel_request` — follow or withdraw it;
 * :meth:`decide` — a decision JWT from the phone (``decisions.py``);
+  :meth:`on_request_decided` — be told of each committed decision (the CIBA service);
 * :meth:`verify_totp` — the offline code (``totp.py``).
 """
 
@@ -91,6 +92,25 @@ def _used_key(code: str) -> str:
     return "ecps:activation-used:" + hashlib.sha256(code.encode()).hexdigest()
 
 
+class _AnnouncingRequestBook(RequestBook):
+    """The request book, telling listeners about each committed decision: every status change
+    goes through :meth:`RequestBook.decide`, whose compare-and-set has exactly one winner."""
+
+    def __init__(self, store: Any, *, clock: Callable[[], float], listeners: list) -> None:
+        super().__init__(store, clock=clock)
+        self._listeners = listeners
+
+    def decide(self, request_id: str, changes: dict[str, Any]) -> AuthRequest | None:
+        decided = super().decide(request_id, changes)
+        if decided is not None:
+            for listener in self._listeners:
+                try:
+                    listener(decided)
+                except Exception:  # noqa: BLE001 — a listener must not undo a decision
+                    log.exception("listener of e-CPS request %s failed", request_id)
+        return decided
+
+
 class EcpsService:
     """See the module docstring. ``TotpError`` and ``ActivationError`` are reachable as
     attributes so callers holding only the service can catch them."""
@@ -116,7 +136,10 @@ class EcpsService:
         self.devices = devices or DeviceRepository.for_data_dir(settings.data_path, clock=clock)
         self.pins = pins or PinHasher()
         self.notifier = notifier or WebhookNotifier(sandbox=settings.sandbox)
-        self.requests = RequestBook(store, clock=clock)
+        self._decided_listeners: list[Callable[[AuthRequest], None]] = []
+        self.requests = _AnnouncingRequestBook(
+            store, clock=clock, listeners=self._decided_listeners
+        )
         self.totp = TotpVerifier(
             store,
             self.devices,
@@ -257,6 +280,12 @@ class EcpsService:
 
     def decide(self, request_id: str, token: Any) -> DecisionOutcome:
         return process_decision(self, request_id, token)
+
+    def on_request_decided(self, callback: Callable[[AuthRequest], None]) -> None:
+        """Call ``callback(request)`` after each decision commits (approved, denied, failed,
+        cancelled), once per request, in the deciding thread; the CIBA service completes its
+        request (and pings the client) from there. Exceptions of a callback are logged."""
+        self._decided_listeners.append(callback)
 
     # -- requests -----------------------------------------------------------------------------
     def create_browser_request(self, national_id: str, *, client_name: str) -> AuthRequest:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint
 
+from santeid.ciba import views as ciba_views
 from santeid.oidc import authorize
 from santeid.oidc import discovery
 from santeid.oidc import logout
@@ -45,6 +46,9 @@ ROUTES = [
     (f"{OIDC}/userinfo", "userinfo", userinfo.userinfo, ["GET", "POST"]),
     (f"{OIDC}/certs", "certs", discovery.certs, ["GET"]),
     (f"{OIDC}/logout", "logout", logout.logout, ["GET", "POST"]),
+    # CIBA Core 1.0 §7 at Keycloak's path (psc.md §14); the CARD channel (docs/ciba.md).
+    (f"{OIDC}/ext/ciba/auth", "ciba_auth", ciba_views.backchannel_authentication, ["POST"]),
+    (f"{OIDC}/ext/ciba/card/<auth_req_id>", "ciba_card", ciba_views.card, ["GET", "POST"]),
 ]
 
 

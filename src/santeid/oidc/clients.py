@@ -22,8 +22,16 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+from santeid.ciba.metadata import validate_ciba_metadata
+from santeid.oidc.tls_client_auth import validate_metadata as validate_tls_client_auth
+
+GRANT_TYPES = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:openid:params:grant-type:ciba",
+)
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth")
 SIGNING_ALGS = ("RS256", "ES256", "PS256")
 MIN_SECRET_LENGTH = 16
 
@@ -57,8 +65,11 @@ def _check_uri(uri: object, field: str) -> str:
     return uri
 
 
-def validate_metadata(raw: dict) -> dict:
-    """Check and normalise RFC 7591 client metadata; raise :class:`InvalidClientMetadata`."""
+def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
+    """Check and normalise RFC 7591 client metadata; raise :class:`InvalidClientMetadata`.
+
+    ``sandbox``: CIBA notification endpoints on this machine are allowed (``ciba/metadata.py``).
+    """
     if not isinstance(raw, dict):
         raise InvalidClientMetadata("client metadata must be a JSON object")
     meta = dict(raw)
@@ -134,6 +145,11 @@ def validate_metadata(raw: dict) -> dict:
         raise InvalidClientMetadata("scope must be a space-separated string")
     if "client_name" in meta and not isinstance(meta["client_name"], str):
         raise InvalidClientMetadata("client_name must be a string")
+    try:
+        validate_tls_client_auth(meta)
+        validate_ciba_metadata(meta, sandbox=sandbox)
+    except ValueError as exc:  # InvalidSubjectDN, CibaMetadataError
+        raise InvalidClientMetadata(str(exc)) from None
     return meta
 
 
@@ -246,8 +262,9 @@ class ClientRegistry:
     )
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, sandbox: bool = False):
         self.path = Path(path)
+        self.sandbox = sandbox
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         with self._connect() as db:
@@ -256,7 +273,7 @@ class ClientRegistry:
 
     @classmethod
     def for_settings(cls, settings) -> ClientRegistry:
-        return cls(settings.data_path / "santeid.sqlite3")
+        return cls(settings.data_path / "santeid.sqlite3", sandbox=bool(settings.sandbox))
 
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -266,7 +283,7 @@ class ClientRegistry:
         return db
 
     def add(self, raw: dict, *, replace: bool = False) -> Client:
-        meta = validate_metadata(raw)
+        meta = validate_metadata(raw, sandbox=self.sandbox)
         secret = meta.pop("client_secret", None)
         digest = _secret_digest(secret) if secret else None
         db = self._connect()

@@ -17,7 +17,7 @@ from santeid.oidc.authorize import SCOPES_SUPPORTED
 from santeid.oidc.clients import SIGNING_ALGS
 from santeid.services import services
 
-AUTH_METHODS = ["private_key_jwt", "client_secret_basic", "client_secret_post"]
+AUTH_METHODS = ["private_key_jwt", "client_secret_basic", "client_secret_post", "tls_client_auth"]
 CLAIMS_SUPPORTED = [
     "aud",
     "sub",
@@ -51,7 +51,12 @@ def metadata() -> dict:
         "userinfo_endpoint": f"{base}/userinfo",
         "end_session_endpoint": f"{base}/logout",
         "jwks_uri": f"{base}/certs",
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:openid:params:grant-type:ciba",
+        ],
         "acr_values_supported": ACR_VALUES_SUPPORTED,
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
@@ -75,6 +80,13 @@ def metadata() -> dict:
         "ui_locales_supported": ["fr", "en"],
         "prompt_values_supported": ["none", "login"],
         "authorization_response_iss_parameter_supported": True,
+        # CIBA Core 1.0 §4 (santeid.ciba; psc.md §14).
+        "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
+        "backchannel_token_delivery_modes_supported": ["poll", "ping", "push"],
+        "backchannel_authentication_request_signing_alg_values_supported": ["PS256", "ES256"],
+        "backchannel_user_code_parameter_supported": False,
+        # RFC 8705 §3.3: tls_client_auth needs no certificate binding of the tokens.
+        "tls_client_certificate_bound_access_tokens": False,
     }
 
 

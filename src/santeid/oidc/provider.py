@@ -27,12 +27,14 @@ from flask import current_app
 from flask import request as flask_request
 
 from santeid.oidc.authentication import Authentication
+from santeid.oidc.tls_client_auth import TlsClientAuth
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import UnknownSubject
 
 log = logging.getLogger(__name__)
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+# tls_client_auth last: it answers only for requests with a client certificate.
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth"]
 
 
 def _services():
@@ -358,6 +360,7 @@ def create_authorization_server(app, clients) -> AuthorizationServer:
     server = AuthorizationServer()
     server.init_app(app, query_client=clients.get, save_token=lambda token, request: None)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT(leeway=30))
+    server.register_client_auth_method("tls_client_auth", TlsClientAuth())
     server.register_grant(AuthorizationCodeGrant, [PerClientCodeChallenge(required=False)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)

@@ -108,8 +108,13 @@ class TokenService:
         family_id: str,
         nonce: str | None = None,
         include_refresh: bool = True,
+        extra_id_claims: dict | None = None,
+        with_rt_hash: bool = False,
     ) -> dict:
-        """Build the token response (RFC 6749 §5.1, Keycloak field order)."""
+        """Build the token response (RFC 6749 §5.1, Keycloak field order).
+
+        ``extra_id_claims`` are added to the ID token, and ``with_rt_hash`` adds the refresh
+        token's ``rt_hash`` (both for CIBA push mode, CIBA Core §10.3.1)."""
         professional = self.directory.get(authentication.national_id)
         if professional is None:
             raise UnknownSubject(authentication.national_id)
@@ -203,6 +208,11 @@ class TokenService:
                     "family_name": professional.family_name,
                 }
             )
+            if with_rt_hash and include_refresh:
+                # Same construction as at_hash (CIBA Core §10.3.1).
+                id_claims["rt_hash"] = at_hash(response["refresh_token"])
+            if extra_id_claims:
+                id_claims.update(extra_id_claims)
             alg = client.id_token_signed_response_alg or settings.signing_alg
             response["id_token"] = self.keys.sign(id_claims, alg=alg)
         response["not-before-policy"] = 0

@@ -1,0 +1,153 @@
+"""The CIBA grant at the token endpoint (CIBA Core 1.0 §10.1, §11), modelled on Authlib's
+``rfc8628.DeviceCodeGrant``.
+
+``grant_type=urn:openid:params:grant-type:ciba&auth_req_id=…`` with client authentication.
+The request is judged in DeviceCodeGrant's order — unknown/consumed/other client
+(``invalid_grant``) → expired (``expired_token``) → denied (``access_denied``) → approved
+(tokens, once) → polled too soon (``slow_down``, and that request's interval grows by 5 s) →
+``authorization_pending``. A push-mode client never polls: ``unauthorized_client`` (§11).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from authlib.oauth2.rfc6749 import BaseGrant
+from authlib.oauth2.rfc6749 import TokenEndpointMixin
+
+from santeid.ciba.errors import AccessDeniedError
+from santeid.ciba.errors import AuthorizationPendingError
+from santeid.ciba.errors import ExpiredTokenError
+from santeid.ciba.errors import InvalidGrantError
+from santeid.ciba.errors import InvalidRequestError
+from santeid.ciba.errors import SlowDownError
+from santeid.ciba.errors import UnauthorizedClientError
+from santeid.ciba.metadata import CIBA_GRANT_TYPE
+from santeid.ciba.requests import APPROVED
+from santeid.ciba.requests import CONSUMED
+from santeid.ciba.requests import DENIED
+from santeid.ciba.requests import CibaRequest
+
+log = logging.getLogger(__name__)
+
+#: CIBA Core §11 / RFC 8628 §3.5: each ``slow_down`` adds this many seconds to the interval.
+SLOW_DOWN_STEP = 5
+
+
+class CibaGrant(BaseGrant, TokenEndpointMixin):
+    """``urn:openid:params:grant-type:ciba``; storage hooks left to a subclass."""
+
+    GRANT_TYPE = CIBA_GRANT_TYPE
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def validate_token_request(self) -> None:
+        auth_req_id = self.request.form.get("auth_req_id")
+        if not auth_req_id:
+            raise InvalidRequestError("Missing parameter: auth_req_id")
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("The client is not allowed to use the CIBA grant")
+        if self.delivery_mode(client) == "push":
+            # CIBA Core §11: a push-mode client gets its tokens at its notification endpoint.
+            raise UnauthorizedClientError("The client is configured in push mode")
+        credential = self.query_ciba_request(auth_req_id)
+        if credential is None or credential.get_client_id() != client.get_client_id():
+            # Unknown, long expired, or issued to another client: nothing to tell apart.
+            raise InvalidGrantError("Invalid Auth Req ID")
+        self.request.client = client
+        self.request.credential = self.validate_ciba_request(credential)
+
+    def validate_ciba_request(self, credential: CibaRequest) -> CibaRequest:
+        if credential.stored_state == CONSUMED:
+            self.on_replay(credential)
+            raise InvalidGrantError("Invalid Auth Req ID")
+        if credential.is_expired():
+            raise ExpiredTokenError("The auth_req_id has expired")
+        credential = self.refresh_ciba_request(credential)
+        if credential.state == DENIED:
+            raise AccessDeniedError(
+                credential.data.get("error_description") or "The end-user denied the request"
+            )
+        if credential.state == APPROVED:
+            return credential
+        if credential.is_expired():
+            raise ExpiredTokenError("The auth_req_id has expired")
+        if self.should_slow_down(credential):
+            raise SlowDownError("Polling too fast: wait the interval (now 5 s longer)")
+        raise AuthorizationPendingError(
+            "The authorization request is still pending as the end-user hasn't yet been "
+            "authenticated."
+        )
+
+    # -- Developers MUST implement ---------------------------------------------------------------
+    def delivery_mode(self, client: Any) -> str:
+        raise NotImplementedError()
+
+    def query_ciba_request(self, auth_req_id: str) -> CibaRequest | None:
+        raise NotImplementedError()
+
+    def refresh_ciba_request(self, credential: CibaRequest) -> CibaRequest:
+        """The request brought up to date with the user's device."""
+        return credential
+
+    def should_slow_down(self, credential: CibaRequest) -> bool:
+        raise NotImplementedError()
+
+    def on_replay(self, credential: CibaRequest) -> None:
+        """A consumed ``auth_req_id`` presented again by its own client."""
+
+
+class SanteidCibaGrant(CibaGrant):
+    """Storage and tokens through ``services().ciba`` (``service.py``)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "tls_client_auth",
+    ]
+
+    @staticmethod
+    def _ciba():
+        from santeid.services import services
+
+        return services().ciba
+
+    def delivery_mode(self, client: Any) -> str:
+        from santeid.ciba.metadata import delivery_mode
+
+        return delivery_mode(client)
+
+    def query_ciba_request(self, auth_req_id: str) -> CibaRequest | None:
+        return self._ciba().book.get(auth_req_id)
+
+    def refresh_ciba_request(self, credential: CibaRequest) -> CibaRequest:
+        return self._ciba().sync(credential)
+
+    def should_slow_down(self, credential: CibaRequest) -> bool:
+        interval = credential.interval
+        if interval <= 0:
+            # Interval 0 (client metadata): no throttling, and no write per poll.
+            return False
+        ciba = self._ciba()
+        now = ciba.clock()
+        last = credential.data.get("last_poll")
+        too_soon = last is not None and now - float(last) < interval
+        if too_soon:
+            interval += SLOW_DOWN_STEP
+        ciba.book.note_poll(credential, now, interval)
+        return too_soon
+
+    def on_replay(self, credential: CibaRequest) -> None:
+        self._ciba().revoke_replayed(credential)
+
+    def create_token_response(self):
+        from santeid.ciba.service import TokenRedemptionError
+
+        client = self.request.client
+        try:
+            token = self._ciba().redeem(self.request.credential, client)
+        except TokenRedemptionError as exc:
+            raise InvalidGrantError(str(exc)) from None
+        return 200, token, self.TOKEN_RESPONSE_HEADER

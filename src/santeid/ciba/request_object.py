@@ -1,0 +1,158 @@
+"""Signed authentication requests (CIBA Core 1.0 §7.1.1) and login hint tokens.
+
+A client registered with ``backchannel_authentication_request_signing_alg`` (``PS256`` or
+``ES256``, FAPI-CIBA's algorithms) MUST send its parameters as the claims of a JWS, in the
+``request`` form parameter, signed with a key of its registered ``jwks``; an unsigned request
+from it is refused (FAPI-CIBA ``ensure-unsigned-backchannel-authorization-request-fails``).
+A client without that registration may still sign with its ``jwks``.
+
+Each claim check below is a FAPI-CIBA ID1 negative test (oidc.md §5.4 item 2); every
+failure is ``invalid_request`` (CIBA Core §13 lists no ``invalid_request_object``):
+
+* the JWS verifies with the client's keys, ``alg`` ``PS256``/``ES256`` (never ``none`` nor
+  ``RS256``) and the registered one when registered;
+* ``iss`` is the client id, ``aud`` names this OP (its issuer, or the endpoint URL);
+* ``exp`` present, not past, at most 60 minutes ahead; ``iat`` present; ``nbf`` present, not
+  in the future, at most 60 minutes past (so ``exp - nbf`` ≤ 60 minutes, as FAPI-CIBA §5.2.2
+  asks); ``jti`` present and never seen before (kept until ``exp``);
+* no authentication request parameter outside the JWT (CIBA Core §7.1.1).
+
+A ``login_hint_token`` (CIBA Core §7.1; its format is left to the OP) is, at santeid, a JWS
+signed by the client with its ``jwks`` whose ``login_hint`` claim holds the national
+identifier and whose ``exp`` bounds its use (``expired_login_hint_token`` once past).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from santeid.ciba import metadata as client_meta
+from santeid.ciba.errors import ExpiredLoginHintTokenError
+from santeid.ciba.errors import InvalidRequestError
+from santeid.ciba.validators import REQUEST_PARAMETERS
+
+#: Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
+LEEWAY = 10
+#: FAPI-CIBA: a request object lives at most 60 minutes.
+MAX_LIFETIME = 3600
+#: Algorithms a ``login_hint_token`` may use (any the client can sign with).
+HINT_TOKEN_ALGS = ["PS256", "ES256", "RS256"]
+
+
+def _client_keys(client: Any, what: str) -> KeySet:
+    if not client.jwks:
+        raise InvalidRequestError(f"{what} needs a client registered with jwks")
+    return KeySet.import_key_set(client.jwks)
+
+
+def _decode(token: Any, keys: KeySet, algorithms: list[str], what: str):
+    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16384:
+        raise InvalidRequestError(f"{what} must be a signed JWT (JWS compact serialization)")
+    try:
+        return jwt.decode(token, keys, algorithms=algorithms)
+    except (JoseError, ValueError, TypeError):
+        raise InvalidRequestError(
+            f"{what}: invalid signature or algorithm (allowed: {', '.join(algorithms)})"
+        ) from None
+
+
+def _number(claims: dict[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequestError(f"request object: the claim {name} is required")
+    return float(value)
+
+
+def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now: float) -> None:
+    """The FAPI-CIBA claim checks, in order; raise ``InvalidRequestError``."""
+    from santeid.oidc.provider import current_endpoint_url
+
+    if claims.get("iss") != client.get_client_id():
+        raise InvalidRequestError("request object: iss must be the client_id")
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    accepted = {services.settings.issuer, current_endpoint_url()}
+    if not any(isinstance(a, str) and a in accepted for a in audiences):
+        raise InvalidRequestError("request object: aud must be the issuer of this provider")
+    if "client_id" in claims and claims["client_id"] != client.get_client_id():
+        raise InvalidRequestError("request object: client_id differs from the client")
+    exp = _number(claims, "exp")
+    if exp <= now - LEEWAY:
+        raise InvalidRequestError("request object: expired (exp)")
+    if exp > now + MAX_LIFETIME + LEEWAY:
+        raise InvalidRequestError("request object: exp is more than 60 minutes ahead")
+    _number(claims, "iat")
+    nbf = _number(claims, "nbf")
+    if nbf > now + LEEWAY:
+        raise InvalidRequestError("request object: not valid yet (nbf)")
+    if nbf < now - MAX_LIFETIME - LEEWAY:
+        raise InvalidRequestError("request object: nbf is more than 60 minutes in the past")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 256:
+        raise InvalidRequestError("request object: the claim jti is required")
+    digest = hashlib.sha256(jti.encode()).hexdigest()
+    ttl = max(1, int(exp - now) + LEEWAY)
+    if not services.store.add(f"ciba:jti:{client.get_client_id()}:{digest}", {}, ttl):
+        raise InvalidRequestError("request object: jti already used")
+
+
+def resolve_request_object(services: Any, req: Any) -> None:
+    """``validators.check_request_object``: verify the ``request`` and take its claims as
+    the request parameters."""
+    client = req.client
+    registered_alg = client_meta.request_signing_alg(client)
+    token = req.params.get("request")
+    if token is None:
+        if registered_alg:
+            raise InvalidRequestError(
+                f"this client must send a signed request (request, {registered_alg})"
+            )
+        return
+    outside = [name for name in REQUEST_PARAMETERS if name in req.params]
+    if outside:
+        raise InvalidRequestError(
+            "with a signed request, no parameter may be sent outside it: " + ", ".join(outside)
+        )
+    algorithms = [registered_alg] if registered_alg else list(client_meta.REQUEST_SIGNING_ALGS)
+    decoded = _decode(token, _client_keys(client, "a signed request"), algorithms, "request")
+    claims = dict(decoded.claims)
+    check_request_claims(services, client, claims, time.time())
+    params: dict[str, Any] = {}
+    for name in REQUEST_PARAMETERS:
+        if name not in claims:
+            continue
+        value = claims[name]
+        if name == "requested_expiry":
+            params[name] = value  # a number or a string (CIBA Core §7.1)
+        elif isinstance(value, str):
+            params[name] = value
+        else:
+            raise InvalidRequestError(f"request object: {name} must be a string")
+    req.params = params
+    req.signed = True
+
+
+def login_hint_token_subject(services: Any, client: Any, token: Any) -> str | None:
+    """The national identifier in a ``login_hint_token``; raise
+    ``ExpiredLoginHintTokenError`` or ``InvalidRequestError``."""
+    decoded = _decode(
+        token, _client_keys(client, "login_hint_token"), HINT_TOKEN_ALGS, "login_hint_token"
+    )
+    claims = dict(decoded.claims)
+    if claims.get("iss") not in (None, client.get_client_id()):
+        raise InvalidRequestError("login_hint_token: iss must be the client_id")
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        raise InvalidRequestError("login_hint_token: the claim exp is required")
+    if exp <= time.time() - LEEWAY:
+        raise ExpiredLoginHintTokenError("login_hint_token has expired")
+    subject = claims.get("login_hint")
+    if not isinstance(subject, str) or not subject:
+        raise InvalidRequestError("login_hint_token: the claim login_hint is required")
+    return subject

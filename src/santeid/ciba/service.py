@@ -1,0 +1,343 @@
+"""``CibaService``: what happens to a CIBA request between the back-channel call and the
+tokens, with no Flask request context (the e-CPS decision listener and the delivery threads
+call it too).
+
+* :meth:`create` persists a validated request; a sandbox auto-approving professional is
+  approved at once (sandbox mode only, MOBILE channel);
+* :meth:`trigger_device` sends a MOBILE request to the professional's e-CPS devices
+  (``EcpsService.create_ciba_request``: the phone shows the service name and the binding
+  message), CARD requests wait for the workstation (``card.py``);
+* :meth:`approve` / :meth:`deny` are the single place a pending request is decided — the
+  equivalent of node-oidc-provider's ``provider.backchannelResult`` — by compare-and-set from
+  ``pending``; whoever wins also starts the ping or push delivery (``delivery.py``). (A
+  sandbox approval is written ``approved`` by :meth:`create` directly.)
+* :meth:`sync` brings a pending MOBILE request up to date with its e-CPS request (the token
+  endpoint calls it on every poll, so polling works even if a listener call was missed);
+* :meth:`redeem` consumes an approved request once and issues the tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from santeid.ciba import metadata as client_meta
+from santeid.ciba.delivery import Notifier
+from santeid.ciba.requests import APPROVED
+from santeid.ciba.requests import CONSUMED
+from santeid.ciba.requests import DENIED
+from santeid.ciba.requests import PENDING
+from santeid.ciba.requests import CibaRequest
+from santeid.ciba.requests import CibaRequestBook
+from santeid.oidc.authentication import Authentication
+
+log = logging.getLogger(__name__)
+
+#: How a request gets approved (``means`` in the record).
+MEANS_ECPS = "ecps"
+MEANS_SANDBOX = "sandbox"
+MEANS_CARD = "card"
+
+#: CIBA Core §10.3.1: the ``auth_req_id`` claim of a push-mode ID token.
+AUTH_REQ_ID_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
+
+
+class TokenRedemptionError(Exception):
+    """The request could not be turned into tokens (consumed meanwhile, subject gone)."""
+
+
+class CibaService:
+    """See the module docstring. One per application: ``services().ciba``."""
+
+    def __init__(
+        self,
+        *,
+        settings: Any,
+        store: Any,
+        tokens: Any,
+        clients: Any,
+        directory: Any,
+        ecps: Any,
+        secret_key: str,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.tokens = tokens
+        self.clients = clients
+        self.directory = directory
+        self.ecps = ecps
+        self.clock = clock
+        self.book = CibaRequestBook(store, clock=clock)
+        self.notifier = notifier or Notifier(sandbox=bool(settings.sandbox))
+        # The plain auth_req_id and client_notification_token of ping/push requests must be
+        # readable by whichever worker delivers the notification, but a store dump must not
+        # reveal them: they are kept sealed (AES-256-GCM, key derived from the app secret).
+        seal_key = hashlib.sha256(b"santeid-ciba-notification:" + secret_key.encode()).digest()
+        self._aead = AESGCM(seal_key)
+
+    # -- creation -----------------------------------------------------------------------------
+    def means_for(self, professional: Any, channel: str) -> str | None:
+        """How this professional can approve on ``channel``; ``None``: not at all.
+
+        MOBILE: the e-CPS when a device is active, else (sandbox mode only) the sandbox
+        auto-approval of ``sandbox_auto_approve`` professionals — the same precedence as the
+        browser login (``login/authenticators.py``). CARD: always possible; the request waits
+        for the workstation to prove the card.
+        """
+        if channel == "CARD":
+            return MEANS_CARD
+        if self.ecps is not None and self.ecps.devices.active_for(professional.national_id):
+            return MEANS_ECPS
+        if self.settings.sandbox and professional.sandbox_auto_approve:
+            return MEANS_SANDBOX
+        return None
+
+    def create(self, auth_req_id: str, req: Any) -> CibaRequest:
+        """Persist a validated request (``validators.BackchannelAuthenticationRequest``)."""
+        now = int(self.clock())
+        record: dict[str, Any] = {
+            "client_id": req.client.get_client_id(),
+            "national_id": req.national_id,
+            "scope": req.scope,
+            "acr_values": req.acr_values,
+            "binding_message": req.binding_message,
+            "channel": req.channel,
+            "means": req.means,
+            "mode": req.mode,
+            "created_at": now,
+            "expires_at": now + req.expires_in,
+            "interval": req.interval,
+            "last_poll": None,
+            "ecps_request": None,
+        }
+        if req.mode in ("ping", "push"):
+            record["notification"] = self._seal(
+                {"id": auth_req_id, "token": req.client_notification_token}
+            )
+        if req.means == MEANS_CARD:
+            record["challenge"] = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+        approved_at_once = None
+        if req.means == MEANS_SANDBOX:
+            # Sandbox mode only (``means_for``): approved at once, as the browser login's
+            # sandbox authenticator does for these professionals — written approved in one
+            # store operation rather than created pending and then moved.
+            approved_at_once = Authentication(
+                national_id=req.national_id,
+                auth_time=now,
+                acr=self.settings.default_acr,
+                auth_mode="SANDBOX",
+                amr=["sandbox"],
+            )
+        created = self.book.create(
+            auth_req_id,
+            record,
+            req.expires_in,
+            approved=None if approved_at_once is None else approved_at_once.to_dict(),
+        )
+        log.info(
+            "CIBA request for %s by %s (%s, %s mode)",
+            req.national_id,
+            record["client_id"],
+            req.channel,
+            req.mode,
+        )
+        return created
+
+    def trigger_device(self, request: CibaRequest, *, client_name: str) -> None:
+        """Reach the professional (node-oidc-provider's ``triggerAuthenticationDevice``:
+        after the request is persisted, before the response is sent)."""
+        means = request.data["means"]
+        if means == MEANS_SANDBOX:
+            # Approved by ``create``; ping/push as after any decision.
+            log.info("CIBA request of %s approved (SANDBOX)", request.national_id)
+            self._after_decision(request)
+        elif means == MEANS_ECPS:
+            lifetime = max(1, request.expires_at - int(self.clock()))
+            ecps_request = self.ecps.create_ciba_request(
+                request.national_id,
+                client_name=client_name,
+                binding_message=request.data.get("binding_message"),
+                expires_in=lifetime,
+            )
+            # Index first, record second: the decision listener finds the request by the
+            # index, the token endpoint's sync by the record.
+            self.book.link_ecps(ecps_request.request_id, request.key, lifetime)
+            self.store.update(request.key, {"ecps_request": ecps_request.request_id})
+
+    # -- decisions ------------------------------------------------------------------------------
+    def approve(self, key: str, authentication: Authentication) -> CibaRequest | None:
+        """``pending`` → ``approved``; ``None`` if it was no longer pending."""
+        decided = self.book.transition(
+            key, PENDING, {"state": APPROVED, "auth": authentication.to_dict()}
+        )
+        if decided is not None:
+            log.info(
+                "CIBA request of %s approved (%s)", decided.national_id, authentication.auth_mode
+            )
+            self._after_decision(decided)
+        return decided
+
+    def deny(self, key: str, description: str) -> CibaRequest | None:
+        """``pending`` → ``denied`` (``access_denied`` at the token endpoint, CIBA Core §11)."""
+        decided = self.book.transition(
+            key,
+            PENDING,
+            {"state": DENIED, "error": "access_denied", "error_description": description},
+        )
+        if decided is not None:
+            log.info("CIBA request of %s denied: %s", decided.national_id, description)
+            self._after_decision(decided)
+        return decided
+
+    def on_ecps_decided(self, ecps_request: Any) -> None:
+        """``EcpsService.on_request_decided`` listener: a phone decided (any request kind)."""
+        if getattr(ecps_request, "kind", None) != "ciba":
+            return
+        key = self.book.key_for_ecps(ecps_request.request_id)
+        if key is not None:
+            self._apply_ecps(key, ecps_request)
+
+    def sync(self, request: CibaRequest) -> CibaRequest:
+        """A pending MOBILE request, brought up to date with its e-CPS request."""
+        ecps_id = request.data.get("ecps_request")
+        if request.state != PENDING or not ecps_id or self.ecps is None:
+            return request
+        ecps_request = self.ecps.get_request(ecps_id)
+        if ecps_request is None or ecps_request.status in ("pending", "expired"):
+            return request
+        self._apply_ecps(request.key, ecps_request)
+        return self.book.get_by_key(request.key) or request
+
+    def _apply_ecps(self, key: str, ecps_request: Any) -> None:
+        if ecps_request.status == "approved":
+            self.approve(
+                key,
+                Authentication(
+                    national_id=ecps_request.national_id,
+                    auth_time=int(ecps_request.decided_at or self.clock()),
+                    acr=self.settings.ecps_acr,
+                    auth_mode="MOBILE",
+                    amr=list(ecps_request.amr or ["swk", "pin", "mfa"]),
+                ),
+            )
+        elif ecps_request.status == "denied":
+            self.deny(key, "the professional refused on the e-CPS device")
+        elif ecps_request.status == "failed":
+            self.deny(key, f"the e-CPS approval failed ({ecps_request.failure or 'failed'})")
+
+    # -- tokens ---------------------------------------------------------------------------------
+    def redeem(self, request: CibaRequest, client: Any, *, push: bool = False) -> dict[str, Any]:
+        """Consume an approved request once and issue its tokens (OIDC Core §3.1.3.3 shape,
+        ``auth_time``/``acr``/``amr``/``authMode`` always in the ID token). Push mode adds
+        ``urn:openid:params:jwt:claim:auth_req_id`` and ``rt_hash`` (CIBA Core §10.3.1).
+
+        :raises TokenRedemptionError: another redemption won, or the professional is gone.
+        """
+        from santeid.oidc.tokens import UnknownSubject
+
+        authentication = Authentication.from_dict(request.data["auth"])
+        family_id = self.tokens.open_family(
+            client=client, authentication=authentication, scope=request.scope, nonce=None
+        )
+        # Consumed by compare-and-set before any token exists: of two concurrent polls only
+        # one gets tokens; the tombstone keeps the family id for replay revocation.
+        consumed = self.book.transition(
+            request.key, APPROVED, {"state": CONSUMED, "fid": family_id}
+        )
+        if consumed is None:
+            self.tokens.revoke_family(family_id)
+            raise TokenRedemptionError("auth_req_id already used")
+        extra: dict[str, Any] = {}
+        if push:
+            extra = {
+                "extra_id_claims": {AUTH_REQ_ID_CLAIM: self.notification_secrets(request)[0]},
+                "with_rt_hash": True,
+            }
+        try:
+            return self.tokens.issue(
+                client=client,
+                authentication=authentication,
+                scope=request.scope,
+                family_id=family_id,
+                nonce=None,
+                include_refresh=client.check_grant_type("refresh_token") or push,
+                **extra,
+            )
+        except UnknownSubject:
+            self.tokens.revoke_family(family_id)
+            raise TokenRedemptionError("the professional is no longer in the directory") from None
+
+    def revoke_replayed(self, request: CibaRequest) -> None:
+        """A consumed ``auth_req_id`` presented again by its client: the tokens it gave are
+        revoked (RFC 6749 §4.1.2's rule for codes, applied to this one-time grant)."""
+        family_id = request.data.get("fid")
+        if family_id:
+            self.tokens.revoke_family(family_id)
+        log.warning("CIBA auth_req_id replayed by %s; its tokens are revoked", request.client_id)
+
+    # -- ping and push ---------------------------------------------------------------------------
+    def _seal(self, value: dict[str, Any]) -> str:
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, json.dumps(value).encode(), b"ciba-notification")
+        return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def notification_secrets(self, request: CibaRequest) -> tuple[str, str]:
+        """The plain ``auth_req_id`` and ``client_notification_token`` of a ping/push request."""
+        raw = base64.urlsafe_b64decode(request.data["notification"])
+        try:
+            plain = self._aead.decrypt(raw[:12], raw[12:], b"ciba-notification")
+        except InvalidTag:
+            raise ValueError(
+                "the notification secrets cannot be opened (secret key changed?)"
+            ) from None
+        value = json.loads(plain)
+        return value["id"], value["token"]
+
+    def _after_decision(self, request: CibaRequest) -> None:
+        if request.mode in ("ping", "push"):
+            self.notifier.submit(self._deliver, request.key)
+
+    def _deliver(self, key: str) -> None:
+        """In a delivery thread: ping (CIBA Core §10.2) or push (§10.3) one decided request."""
+        request = self.book.get_by_key(key)
+        if request is None:
+            return
+        client = self.clients.get(request.client_id)
+        if client is None:
+            log.warning("CIBA notification dropped: client %s is gone", request.client_id)
+            return
+        url = client_meta.notification_endpoint(client)
+        if not url:
+            return
+        auth_req_id, bearer = self.notification_secrets(request)
+        if request.mode == "ping":
+            payload: dict[str, Any] = {"auth_req_id": auth_req_id}
+        elif request.stored_state == DENIED:
+            # CIBA Core §12: push error payload.
+            payload = {
+                "auth_req_id": auth_req_id,
+                "error": request.data.get("error", "access_denied"),
+                "error_description": request.data.get("error_description", ""),
+            }
+        elif request.stored_state == APPROVED and request.state != "expired":
+            try:
+                payload = {"auth_req_id": auth_req_id, **self.redeem(request, client, push=True)}
+            except TokenRedemptionError as exc:
+                log.warning("CIBA push for %s not sent: %s", request.client_id, exc)
+                return
+        else:
+            return
+        self.notifier.send(
+            url, payload, bearer=bearer, what=f"{request.mode} to {request.client_id}"
+        )

@@ -1,0 +1,295 @@
+"""Checks of a back-channel authentication request, one small named function each, run in
+order by :class:`~santeid.ciba.endpoint.BackchannelAuthenticationEndpoint` (the way
+node-oidc-provider composes ``lib/actions/authorization/*`` per endpoint, style.md §4).
+
+Each check reads :class:`BackchannelAuthenticationRequest` and fills in what it validated,
+or raises the CIBA Core 1.0 §13 error. The order follows Keycloak's measured evaluation
+order where it is known (psc.md §14: client authentication, CIBA enabled, ``login_hint``,
+``scope``, user, scope values), then CIBA Core for the rest; the client was authenticated
+before the first check runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+
+from authlib.oauth2.rfc6749.endpoint import EndpointRequest
+
+from santeid.ciba import metadata as client_meta
+from santeid.ciba.errors import BackchannelAccessDeniedError
+from santeid.ciba.errors import InvalidBindingMessageError
+from santeid.ciba.errors import InvalidRequestError
+from santeid.ciba.errors import InvalidScopeError
+from santeid.ciba.errors import UnauthorizedClientError
+from santeid.ciba.errors import UnknownUserIdError
+
+if TYPE_CHECKING:
+    from santeid.ciba.endpoint import BackchannelAuthenticationEndpoint
+
+#: CIBA Core §7.1: exactly one of these identifies the end-user.
+HINTS = ("login_hint", "id_token_hint", "login_hint_token")
+#: The authentication request parameters (CIBA Core §7.1, PSC's ``channel``, psc.md §14).
+#: Each may appear once; with a signed request they must all be inside it (§7.1.1).
+REQUEST_PARAMETERS = (
+    "scope",
+    "client_notification_token",
+    "acr_values",
+    "login_hint_token",
+    "id_token_hint",
+    "login_hint",
+    "binding_message",
+    "user_code",
+    "requested_expiry",
+    "channel",
+)
+#: Keycloak's rule for ``binding_message`` (psc.md §14 row 8): PSC's two-digit value passes,
+#: spaces and non-ASCII text do not (FAPI-CIBA "potentially bad binding message": refusing
+#: it with ``invalid_binding_message`` is one of the two accepted outcomes).
+BINDING_MESSAGE_RE = re.compile(r"^[a-zA-Z0-9\-._+/!?#]{1,50}$")
+BINDING_MESSAGE_ERROR = (
+    "the binding_message value has to be max 50 characters in length and must contain only "
+    "basic plain-text characters without spaces"
+)
+#: RFC 6750 §2.1 ``b64token``, the syntax CIBA Core §7.1 requires of
+#: ``client_notification_token``, and its length limit.
+BEARER_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+MAX_NOTIFICATION_TOKEN_LENGTH = 1024
+#: PSC's custom parameter (psc.md §14): the authentication means the professional uses.
+CHANNELS = ("MOBILE", "CARD")
+DEFAULT_CHANNEL = "MOBILE"
+#: Longest ``requested_expiry`` honoured when the client's own default is shorter; longer
+#: requests are shortened to it (CIBA Core §7.1 lets the OP choose ``expires_in``).
+MAX_REQUESTED_EXPIRY = 600
+
+
+@dataclass
+class BackchannelAuthenticationRequest(EndpointRequest):
+    """A back-channel authentication request as validated so far."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    #: From a signed request object (step 4), when there was one.
+    signed: bool = False
+    scope: str = ""
+    hint_name: str = ""
+    hint_value: Any = None
+    national_id: str = ""
+    professional: Any = None
+    binding_message: str | None = None
+    acr_values: list[str] = field(default_factory=list)
+    expires_in: int = client_meta.DEFAULT_REQUEST_EXPIRY
+    interval: int = client_meta.DEFAULT_POLLING_INTERVAL
+    channel: str = DEFAULT_CHANNEL
+    mode: str = "poll"
+    client_notification_token: str | None = None
+    user_code: str | None = None
+    request_context: Any = None
+    #: How the professional will approve (``service.MEANS_*``), set by ``can_authenticate``.
+    means: str | None = None
+
+
+Check = Callable[["BackchannelAuthenticationEndpoint", BackchannelAuthenticationRequest], None]
+
+
+def check_ciba_client(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """Only clients registered for CIBA may call the endpoint (psc.md §14: "la fonctionnalité
+    activée sur votre service"; CIBA Core §13 ``unauthorized_client``)."""
+    client = req.client
+    if not client_meta.is_ciba_client(client):
+        raise UnauthorizedClientError("Client not allowed OIDC CIBA Grant")
+    req.mode = client_meta.delivery_mode(client)
+    req.expires_in = client_meta.request_expiry(client)
+    req.interval = client_meta.polling_interval(client)
+
+
+def check_request_object(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """CIBA Core §7.1.1: a client registered with
+    ``backchannel_authentication_request_signing_alg`` MUST send a signed ``request``; its
+    claims then replace the form parameters (``request_object.py``)."""
+    endpoint.resolve_request_object(req)
+
+
+def check_single_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """RFC 6749 §3.1: request parameters MUST NOT be included more than once."""
+    form = req.request.form
+    for name in REQUEST_PARAMETERS:
+        if len(form.getlist(name)) > 1:
+            raise InvalidRequestError(f"parameter {name} is repeated")
+
+
+def check_hints(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """CIBA Core §7.1: exactly one of ``login_hint_token``, ``id_token_hint``, ``login_hint``."""
+    given = [name for name in HINTS if req.params.get(name) not in (None, "")]
+    if not given:
+        raise InvalidRequestError("missing parameter : login_hint")
+    if len(given) > 1:
+        raise InvalidRequestError(
+            "exactly one of login_hint, id_token_hint and login_hint_token is allowed"
+        )
+    req.hint_name = given[0]
+    req.hint_value = req.params[given[0]]
+
+
+def check_scope_present(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """CIBA Core §7.1: ``scope`` is REQUIRED and MUST contain ``openid``."""
+    scope = req.params.get("scope")
+    if not isinstance(scope, str) or not scope.strip():
+        raise InvalidRequestError("missing parameter : scope")
+    scopes = scope.split()
+    if "openid" not in scopes:
+        raise InvalidScopeError("scope must contain openid")
+    req.scope = " ".join(dict.fromkeys(scopes))
+
+
+def check_user_code(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """``backchannel_user_code_parameter_supported`` is false: a ``user_code`` is refused with
+    ``invalid_request``, as Keycloak does (psc.md §14 row 7)."""
+    user_code = req.params.get("user_code")
+    if user_code not in (None, ""):
+        raise InvalidRequestError("User code not supported")
+
+
+def check_binding_message(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """CIBA Core §7.1 ``binding_message``, shown on the device; hook
+    ``validate_binding_message``."""
+    message = req.params.get("binding_message")
+    if message is None:
+        return
+    if not isinstance(message, str):
+        raise InvalidBindingMessageError(BINDING_MESSAGE_ERROR)
+    endpoint.validate_binding_message(message, req)
+    req.binding_message = message
+
+
+def parse_requested_expiry(value: Any) -> int:
+    """CIBA Core §7.1: "a positive integer", sent as a JSON number or a string (FAPI-CIBA
+    ``ensure-requested-expiry-as-string-succeeds``)."""
+    if isinstance(value, bool):
+        raise InvalidRequestError("requested_expiry must be a positive integer")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        number = int(value)
+    else:
+        raise InvalidRequestError("requested_expiry must be a positive integer")
+    if number < 1:
+        raise InvalidRequestError("requested_expiry must be a positive integer")
+    return number
+
+
+def check_requested_expiry(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    value = req.params.get("requested_expiry")
+    if value is None or value == "":
+        return
+    requested = parse_requested_expiry(value)
+    req.expires_in = min(requested, max(MAX_REQUESTED_EXPIRY, req.expires_in))
+
+
+def check_channel(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """PSC's ``channel`` (psc.md §14): ``MOBILE`` (e-CPS, the default) or ``CARD``."""
+    channel = req.params.get("channel")
+    if channel is None or channel == "":
+        req.channel = DEFAULT_CHANNEL
+        return
+    if channel not in CHANNELS:
+        raise InvalidRequestError("channel must be MOBILE or CARD")
+    req.channel = channel
+
+
+def check_notification_token(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """CIBA Core §7.1: ``client_notification_token`` is REQUIRED for ping and push, at most
+    1024 characters of RFC 6750 §2.1 bearer syntax; ignored in poll mode."""
+    if req.mode == "poll":
+        return
+    token = req.params.get("client_notification_token")
+    if not isinstance(token, str) or not token:
+        raise InvalidRequestError("missing parameter : client_notification_token")
+    if len(token) > MAX_NOTIFICATION_TOKEN_LENGTH or not BEARER_TOKEN_RE.fullmatch(token):
+        raise InvalidRequestError(
+            "client_notification_token must be a bearer token of at most 1024 characters"
+        )
+    req.client_notification_token = token
+
+
+def check_acr_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """CIBA Core §7.1 ``acr_values``: voluntary; kept with the request (PSC sends eidas1)."""
+    value = req.params.get("acr_values")
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidRequestError("acr_values must be a space-separated string")
+    req.acr_values = value.split()
+
+
+def check_request_context(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """Hook ``validate_request_context`` (node-oidc-provider's ``validateRequestContext``)."""
+    endpoint.validate_request_context(req.params.get("request_context"), req)
+
+
+def resolve_user(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """The end-user the hint names, through the hooks ``process_login_hint``,
+    ``process_login_hint_token`` or the ``id_token_hint`` check; ``unknown_user_id`` when
+    none (CIBA Core §13; Keycloak answers ``invalid_request``/``invalid_user`` here)."""
+    if req.hint_name == "login_hint":
+        national_id = endpoint.process_login_hint(req.hint_value, req)
+    elif req.hint_name == "login_hint_token":
+        national_id = endpoint.process_login_hint_token(req.hint_value, req)
+    else:
+        national_id = endpoint.process_id_token_hint(req.hint_value, req)
+    if not national_id:
+        raise UnknownUserIdError("could not identify end-user")
+    req.national_id = national_id
+
+
+def check_scope_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """Known scopes only, and those the client may ask for (same rule as the authorization
+    endpoint; Keycloak's ``Invalid scopes: <raw>``, psc.md §14 row 6)."""
+    from santeid.oidc.authorize import SCOPES_SUPPORTED
+
+    scopes = req.scope.split()
+    unknown = [s for s in scopes if s not in SCOPES_SUPPORTED]
+    allowed = req.client.allowed_scopes
+    refused = [s for s in scopes if allowed is not None and s not in allowed and s != "openid"]
+    if unknown or refused:
+        raise InvalidScopeError("Invalid scopes: " + " ".join(unknown + refused))
+
+
+def check_user_code_hook(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """Hook ``verify_user_code`` (``missing_user_code`` / ``invalid_user_code``)."""
+    endpoint.verify_user_code(req.national_id, req.params.get("user_code"), req)
+
+
+def check_authentication_channel(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """The professional must be reachable on the requested channel. A professional who is
+    identified but has no usable means (no active e-CPS device for MOBILE) gets
+    ``access_denied`` (403): the hint named someone (so not ``unknown_user_id``), and the OP
+    cannot, so does not, authenticate them (see docs/ciba.md, "Decisions")."""
+    if not endpoint.can_authenticate(req):
+        raise BackchannelAccessDeniedError(
+            f"the professional cannot be authenticated on the {req.channel} channel"
+        )
+
+
+#: The checks, in order.
+CHECKS: tuple[Check, ...] = (
+    check_ciba_client,
+    check_request_object,
+    check_single_values,
+    check_hints,
+    check_scope_present,
+    check_user_code,
+    check_binding_message,
+    check_requested_expiry,
+    check_channel,
+    check_notification_token,
+    check_acr_values,
+    check_request_context,
+    resolve_user,
+    check_scope_values,
+    check_user_code_hook,
+    check_authentication_channel,
+)

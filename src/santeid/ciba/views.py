@@ -1,0 +1,35 @@
+"""Flask views of the CIBA routes (listed in ``santeid.oidc.ROUTES``)."""
+
+from __future__ import annotations
+
+from flask import jsonify
+from flask import request
+
+from santeid.services import services
+
+
+def backchannel_authentication():
+    """``POST {issuer}/protocol/openid-connect/ext/ciba/auth`` (CIBA Core §7)."""
+    return services().authorization_server.create_endpoint_response("backchannel_authentication")
+
+
+def card(auth_req_id: str):
+    """``GET|POST {issuer}/protocol/openid-connect/ext/ciba/card/<auth_req_id>`` (``card.py``)."""
+    from santeid.ciba import card as card_channel
+    from santeid.tls import client_certificate
+
+    svc = services()
+    try:
+        if request.method == "GET":
+            body = card_channel.describe(svc, auth_req_id)
+        else:
+            payload = request.get_json(silent=True)
+            body = card_channel.approve(svc, auth_req_id, payload, client_certificate(svc.settings))
+    except card_channel.CardApprovalError as exc:
+        response = jsonify(exc.as_json())
+        response.status_code = exc.status
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response

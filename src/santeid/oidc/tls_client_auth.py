@@ -1,0 +1,84 @@
+"""``tls_client_auth``: client authentication by a PKI certificate over mutual TLS
+(RFC 8705 §2.1), the method Pro Santé Connect requires of machine clients in production
+(psc.md §3, §14: "Basic (deprecated, initial phases) or mTLS (production)").
+
+The client sends its ``client_id`` as a request parameter and presents its certificate in
+the TLS handshake (or through a trusted TLS-terminating proxy, ``santeid.tls``); it is
+authenticated when the certificate's subject equals the ``tls_client_auth_subject_dn`` it
+registered (RFC 8705 §2.1.2). The chain itself is verified by the TLS layer against
+``--client-ca`` (or by the proxy), as RFC 8705 §2.1 leaves to the deployment.
+
+DN comparison: both names as sequences of (attribute type, value), values compared
+case-insensitively with runs of spaces collapsed (RFC 4517 §4.2.15 ``caseIgnoreMatch``);
+the string types (PrintableString, UTF8String) do not matter.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cryptography import x509
+
+log = logging.getLogger(__name__)
+
+METHOD = "tls_client_auth"
+
+
+class InvalidSubjectDN(ValueError):
+    """``tls_client_auth_subject_dn`` is not an RFC 4514 distinguished name."""
+
+
+def parse_subject_dn(text: Any) -> x509.Name:
+    if not isinstance(text, str) or not text.strip() or len(text) > 1024:
+        raise InvalidSubjectDN("tls_client_auth_subject_dn must be an RFC 4514 string")
+    try:
+        return x509.Name.from_rfc4514_string(text)
+    except ValueError:
+        raise InvalidSubjectDN(
+            f"tls_client_auth_subject_dn: {text!r} is not an RFC 4514 string "
+            "(e.g. CN=service,O=Etablissement,C=FR)"
+        ) from None
+
+
+def _comparable(name: x509.Name) -> list[tuple[str, str]]:
+    return [
+        (attribute.oid.dotted_string, " ".join(str(attribute.value).split()).casefold())
+        for attribute in name
+    ]
+
+
+def subject_matches(certificate: x509.Certificate, registered_dn: str) -> bool:
+    try:
+        expected = parse_subject_dn(registered_dn)
+    except InvalidSubjectDN:
+        return False
+    return _comparable(certificate.subject) == _comparable(expected)
+
+
+def validate_metadata(meta: dict[str, Any]) -> None:
+    """RFC 8705 §2.1.2: a ``tls_client_auth`` client registers exactly one subject DN."""
+    if meta.get("token_endpoint_auth_method") == METHOD:
+        parse_subject_dn(meta.get("tls_client_auth_subject_dn"))
+
+
+class TlsClientAuth:
+    """Authlib client authentication method (``server.register_client_auth_method``)."""
+
+    def __call__(self, query_client, request) -> Any:
+        client_id = request.form.get("client_id") if request.form else None
+        if not client_id:
+            return None
+        from santeid.tls import client_certificate
+
+        certificate = client_certificate()
+        if certificate is None:
+            return None
+        client = query_client(client_id)
+        if client is None or client.token_endpoint_auth_method != METHOD:
+            return None
+        registered = client.metadata.get("tls_client_auth_subject_dn", "")
+        if not subject_matches(certificate, registered):
+            log.info("tls_client_auth refused for %s: certificate subject differs", client_id)
+            return None
+        return client
