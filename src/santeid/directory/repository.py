@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import datetime
 import itertools
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -35,6 +34,7 @@ from santeid.directory.models import Structure
 from santeid.directory.schema import decode_given_names
 from santeid.directory.schema import encode_given_names
 from santeid.directory.schema import migrate
+from santeid.sqlite_pool import ConnectionPool
 
 if TYPE_CHECKING:
     from santeid.settings import Settings
@@ -101,10 +101,15 @@ class Directory:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()  # guards the pool; never held during I/O
+        # In WAL mode synchronous=NORMAL cannot corrupt the file; a power cut may only lose
+        # the last commits, which a directory reloaded from the RASS extract can afford.
+        self._pool = ConnectionPool(
+            self.path,
+            pragmas=("PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"),
+            busy_timeout=self.BUSY_TIMEOUT,
+            max_idle=self.MAX_IDLE_CONNECTIONS,
+        )
         self._init_lock = threading.Lock()
-        self._idle: list[sqlite3.Connection] = []
-        self._pid = os.getpid()
         self._ready = False
 
     @classmethod
@@ -118,40 +123,11 @@ class Directory:
 
     # -- connections --------------------------------------------------------
 
-    def _open(self) -> sqlite3.Connection:
-        # isolation_level=None: no implicit transactions; every write below says BEGIN itself.
-        conn = sqlite3.connect(
-            self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-        )
-        conn.execute("PRAGMA foreign_keys = ON")
-        # In WAL mode NORMAL cannot corrupt the file; a power cut may only lose the last
-        # commits, which a directory reloaded from the RASS extract can afford.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
-
-    def _take(self) -> sqlite3.Connection:
-        with self._lock:
-            if os.getpid() != self._pid:
-                # SQLite forbids using, in a child process, a connection opened before the
-                # fork (gunicorn --preload): forget the inherited ones without touching them.
-                self._idle = []
-                self._pid = os.getpid()
-            if self._idle:
-                return self._idle.pop()
-        return self._open()
-
-    def _give_back(self, conn: sqlite3.Connection) -> None:
-        with self._lock:
-            if len(self._idle) < self.MAX_IDLE_CONNECTIONS and os.getpid() == self._pid:
-                self._idle.append(conn)
-                return
-        conn.close()
-
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         if not self._ready:
             self.initialize()
-        conn = self._take()
+        conn = self._pool.take()
         try:
             yield conn
         except BaseException:
@@ -161,9 +137,9 @@ class Directory:
             except sqlite3.Error:
                 conn.close()  # unusable: never hand it to the next caller
             else:
-                self._give_back(conn)
+                self._pool.give_back(conn)
             raise
-        self._give_back(conn)
+        self._pool.give_back(conn)
 
     def initialize(self) -> None:
         """Create the file and the schema if missing, or migrate it; idempotent.
@@ -174,7 +150,7 @@ class Directory:
             if self._ready:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._open()
+            conn = self._pool.open()
             try:
                 # WAL is a property of the file: set once, every later connection uses it.
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -185,10 +161,7 @@ class Directory:
 
     def close(self) -> None:
         """Close the pooled connections. The directory stays usable and reopens on demand."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._pool.close()
 
     # -- reads ---------------------------------------------------------------
 

@@ -19,7 +19,6 @@ child) and a connection serves one thread at a time.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -28,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from santeid.sqlite_pool import ConnectionPool
 
 FILE_NAME = "ecps.sqlite3"
 
@@ -138,10 +139,15 @@ class DeviceRepository:
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
-        self._lock = threading.Lock()  # guards the pool; never held during I/O
+        # In WAL mode synchronous=NORMAL cannot corrupt the file; a power cut may lose the
+        # last commits.
+        self._pool = ConnectionPool(
+            self.path,
+            pragmas=("PRAGMA synchronous = NORMAL",),
+            busy_timeout=self.BUSY_TIMEOUT,
+            max_idle=self.MAX_IDLE_CONNECTIONS,
+        )
         self._init_lock = threading.Lock()
-        self._idle: list[sqlite3.Connection] = []
-        self._pid = os.getpid()
         self._ready = False
 
     @classmethod
@@ -152,33 +158,10 @@ class DeviceRepository:
         return f"DeviceRepository({str(self.path)!r})"
 
     # -- connections --------------------------------------------------------------------
-    def _open(self) -> sqlite3.Connection:
-        # isolation_level=None: autocommit; every method is a single statement.
-        conn = sqlite3.connect(
-            self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-        )
-        # In WAL mode NORMAL cannot corrupt the file; a power cut may lose the last commits.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
-
     def _take(self) -> sqlite3.Connection:
         if not self._ready:
             self.initialize()
-        with self._lock:
-            if os.getpid() != self._pid:
-                # A connection opened before a fork must not be used in the child
-                # (gunicorn --preload): forget the inherited ones without touching them.
-                self._idle, self._pid = [], os.getpid()
-            if self._idle:
-                return self._idle.pop()
-        return self._open()
-
-    def _give_back(self, conn: sqlite3.Connection) -> None:
-        with self._lock:
-            if len(self._idle) < self.MAX_IDLE_CONNECTIONS and os.getpid() == self._pid:
-                self._idle.append(conn)
-                return
-        conn.close()
+        return self._pool.take()
 
     def _run(self, sql: str, params: tuple = ()) -> tuple[list[tuple], int]:
         """Execute one statement; return ``(rows, rowcount)``. Rows are fetched to the end,
@@ -191,7 +174,7 @@ class DeviceRepository:
         except BaseException:
             conn.close()  # its state is unknown: never hand it to the next caller
             raise
-        self._give_back(conn)
+        self._pool.give_back(conn)
         return rows, count
 
     def initialize(self) -> None:
@@ -202,7 +185,7 @@ class DeviceRepository:
             if sqlite3.sqlite_version_info < (3, 35):
                 raise RuntimeError("e-CPS devices need SQLite >= 3.35 (UPDATE … RETURNING)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._open()
+            conn = self._pool.open()
             try:
                 # WAL is a property of the file: every later connection uses it.
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -213,10 +196,7 @@ class DeviceRepository:
 
     def close(self) -> None:
         """Close the pooled connections; the repository reopens on demand."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._pool.close()
 
     # -- writes ---------------------------------------------------------------------------
     def create(
