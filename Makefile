@@ -6,6 +6,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+# HTTPS for what needs a client certificate: INSi establishment certificates, CPS cards.
+TLS_PORT ?= 5443
 
 .PHONY: run test lint format check-redis clean
 
@@ -16,13 +18,16 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-## make run: install, create dev keys and demo data if missing, serve the sandbox on http://127.0.0.1:5000
+## make run: install, create dev keys and demo data if missing, serve the sandbox on
+## http://127.0.0.1:5000 (and https://127.0.0.1:5443 for client certificates)
 run: $(STAMP)
 	SANTEID_SANDBOX=true $(BIN)/santeid keys generate
 	SANTEID_SANDBOX=true $(BIN)/santeid directory seed-demo
 	@# The INSi demo base: 100 000 synthetic persons plus the published test identities.
 	test -f var/civil-status.sqlite3 || SANTEID_SANDBOX=true $(BIN)/santeid civil generate --persons 100000 --seed 1
-	SANTEID_SANDBOX=true $(BIN)/santeid serve --sandbox --host $(HOST) --port $(PORT)
+	test -f keys/tls/cert.pem || SANTEID_SANDBOX=true $(BIN)/santeid tls dev-cert --out keys/tls
+	SANTEID_SANDBOX=true $(BIN)/santeid serve --sandbox --host $(HOST) --port $(PORT) \
+	  --tls-port $(TLS_PORT) --tls-cert keys/tls/cert.pem --tls-key keys/tls/key.pem
 
 ## make test: install the dev dependencies, lint, run the whole suite (Redis tests start their own redis-server)
 test: $(STAMP) check-redis lint

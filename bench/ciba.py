@@ -11,7 +11,8 @@ tokens arrive. Both answer the first poll with access, refresh and ID tokens.
     .venv/bin/python bench/ciba.py                     # 16 clients, 20 s each, both servers
     .venv/bin/python bench/ciba.py --only santeid --profile
 
-* santeid: ``santeid serve --workers 2`` (gunicorn gthread) on a private ``redis-server``.
+* santeid: ``santeid serve --workers 2`` (Granian, 8 threads per worker, access log on; change
+  with ``--serve-args``) on a private ``redis-server``.
 * peer: npm ``oidc-provider`` installed by this script into a temporary folder, one Node
   process (its standard shape: an in-memory adapter cannot be shared by several), RSA-2048
   RS256 keys like santeid's (``--signing-alg ES256``: both sides sign with P-256).
@@ -264,7 +265,9 @@ def run_load(target: dict, clients: int, processes: int, seconds: float) -> dict
 # -- servers ---------------------------------------------------------------------------------
 
 
-def start_santeid(home: Path, workers: int, alg: str, processes: list) -> dict:
+def start_santeid(
+    home: Path, workers: int, alg: str, processes: list, serve_args: tuple[str, ...] = ()
+) -> dict:
     redis_port = free_port()
     processes.append(
         subprocess.Popen(
@@ -304,7 +307,7 @@ def start_santeid(home: Path, workers: int, alg: str, processes: list) -> dict:
     log = (home / "santeid.log").open("wb")
     processes.append(
         subprocess.Popen(
-            [SANTEID, "serve", "--port", str(port), "--workers", str(workers)],
+            [SANTEID, "serve", "--port", str(port), "--workers", str(workers), *serve_args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -320,7 +323,7 @@ def start_santeid(home: Path, workers: int, alg: str, processes: list) -> dict:
     hints = [p["national_id"] for p in json.loads(listing.stdout)]
     base = f"{realm}/protocol/openid-connect"
     return {
-        "name": f"santeid serve --workers {workers} (redis, {alg})",
+        "name": " ".join(["santeid serve --workers", str(workers), *serve_args, f"(redis, {alg})"]),
         "host": "127.0.0.1",
         "port": port,
         "backchannel": f"{base}/ext/ciba/auth",
@@ -328,8 +331,8 @@ def start_santeid(home: Path, workers: int, alg: str, processes: list) -> dict:
         "auth": "Basic " + base64.b64encode(f"bench:{SECRET}".encode()).decode(),
         "hints": hints,
         "workers": (workers_pids := _children(processes[-1].pid)),
-        # The provider's CPU: the gunicorn workers and Redis.
-        "cpu_parts": {"gunicorn workers": workers_pids, "redis-server": [processes[0].pid]},
+        # The provider's CPU: the worker processes and Redis.
+        "cpu_parts": {"workers": workers_pids, "redis-server": [processes[0].pid]},
     }
 
 
@@ -434,6 +437,7 @@ _CATEGORIES = (
     ("cryptography/", "JWS signing (RSA/ECDSA in OpenSSL, called from joserfc)"),
     ("redis/", "redis-py (encode, socket, parse replies)"),
     ("gunicorn/", "gunicorn (HTTP parsing, gthread scheduling, access log)"),
+    ("granian/", "Granian (WSGI call, response hand-off to Rust, access log)"),
     ("werkzeug/", "Flask + Werkzeug (routing, request/response objects)"),
     ("flask/", "Flask + Werkzeug (routing, request/response objects)"),
     ("authlib/", "Authlib (client authentication, grant/endpoint plumbing)"),
@@ -484,6 +488,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--serve-args",
+        default="",
+        help="more options for santeid serve, e.g. '--threads 2 --no-access-log'",
+    )
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument("--only", choices=["santeid", "peer"])
     parser.add_argument("--oidc-provider-version", default=NODE_VERSION)
@@ -507,7 +516,16 @@ def main() -> None:
         targets = []
         if args.only in (None, "santeid"):
             targets.append(
-                ("santeid", start_santeid(home, args.workers, args.signing_alg, processes))
+                (
+                    "santeid",
+                    start_santeid(
+                        home,
+                        args.workers,
+                        args.signing_alg,
+                        processes,
+                        tuple(args.serve_args.split()),
+                    ),
+                )
             )
         if args.only in (None, "peer"):
             peer = start_node(home, args.oidc_provider_version, args.signing_alg, processes)

@@ -13,8 +13,9 @@ What it does:
 
 1. a civil-status base of ``--persons`` (generated once into ``var/bench/``, then reused);
 2. a private ``redis-server`` (two workers need a shared store) and ``santeid serve --workers 2``
-   (gunicorn, gthread) on a free port, sandbox mode, access tokens valid one hour
-   (``--server gunicorn-quiet``: the same app under gunicorn without its access log, for
+   (Granian, with its access log) on a free port, sandbox mode, access tokens valid one hour
+   (``--server santeid-serve-quiet``: the same without access log; ``--server gunicorn``: the
+   same app under gunicorn gthread with its access log, what ``santeid serve`` used before, for
    comparison);
 3. one sandbox login through the real OpenID Connect flow for a Bearer token;
 4. per scenario, ``wrk`` (Lua script generated here, request bodies drawn from the base: existing
@@ -25,8 +26,8 @@ What it does:
 5. in-process: the core's CPU per call with and without its audit row, and the cost of an audit
    row committed alone or in batches (WAL, synchronous=NORMAL);
 6. ``--py-spy`` (``pip install py-spy``): samples one worker (``--gil``) during the first run and
-   prints the share of gunicorn, its access log, the INSi fast path, the token check, Redis, the
-   core; ``--profile``: cProfile of the app answering in-process.
+   prints the share of the HTTP server, its access log, the INSi fast path, the token check,
+   Redis, the core; ``--profile``: cProfile of the app answering in-process.
 
 Scenarios are data (:data:`SCENARIOS`): a name, an HTTP method, a function turning sample
 persons into ``(path, body)`` pairs, headers and an optional ``prepare`` step.  The server
@@ -283,7 +284,7 @@ def rss_kib(pid: int) -> int:
 
 
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (gunicorn master + workers)."""
+    """``pid`` and its descendants (the master process and its workers)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -554,6 +555,8 @@ SPY_FRAMES = [
     ("handle", "gunicorn/workers/gthread.py"),
     ("handle_request", "gunicorn/workers/gthread.py"),
     ("access", "gunicorn/glogging.py"),
+    ("_runner", "granian/wsgi.py"),
+    ("log_request", "granian/log.py"),
     ("wsgi_app", "flask/app.py"),
     ("push", "flask/ctx.py"),
     ("open_session", "flask/sessions.py"),
@@ -575,7 +578,7 @@ SPY_FRAMES = [
 
 
 def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
-    """Start sampling ``pid`` (a gunicorn worker) with py-spy, if installed.  ``--gil``: only
+    """Start sampling ``pid`` (a worker process) with py-spy, if installed.  ``--gil``: only
     the thread holding the GIL is sampled, so the profile is Python CPU time, not threads
     waiting on sockets (Redis, clients)."""
     binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -640,13 +643,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--server",
-        choices=["santeid-serve", "gunicorn-quiet"],
+        choices=["santeid-serve", "santeid-serve-quiet", "gunicorn"],
         default="santeid-serve",
-        help="santeid serve (as shipped: gunicorn gthread with its access log), or the same "
-        "app under gunicorn directly without access log, for comparison",
+        help="santeid serve (as shipped: Granian with its access log), the same without access "
+        "log, or the same app under gunicorn gthread with its access log, for comparison",
     )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
     parser.add_argument("--connections", type=int, action="append", help="default: 4, 16 and 64")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=20)
@@ -718,14 +721,17 @@ def main(argv: list[str] | None = None) -> int:
             SANTEID, "serve", "--port", str(port), "--workers", str(args.workers),
             "--threads", str(args.threads),
         ]  # fmt: skip
-        if args.server == "gunicorn-quiet":
+        if args.server == "santeid-serve-quiet":
+            command.append("--no-access-log")
+        if args.server == "gunicorn":
             env["SANTEID_WORKERS"] = str(args.workers)
             command = [
                 str(Path(sys.executable).with_name("gunicorn")), "santeid:create_app()",
                 "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
                 "--worker-class", "gthread", "--threads", str(args.threads),
+                "--access-logfile", "-",
             ]  # fmt: skip
-        log = (home / "server.log").open("wb")  # gunicorn's access log goes here
+        log = (home / "server.log").open("wb")  # the access log goes here
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         processes.append(server)
         wait_for(f"{url}/health", server)
@@ -738,8 +744,8 @@ def main(argv: list[str] | None = None) -> int:
         national_id = json.loads(listing.stdout)[0]["national_id"]
         token = login(url, national_id)
         print(
-            f"server: {args.server} --workers {args.workers} --threads {args.threads} (gunicorn "
-            f"gthread), redis store; load: wrk -t{args.wrk_threads}, "
+            f"server: {args.server} --workers {args.workers} --threads {args.threads}, "
+            f"redis store; load: wrk -t{args.wrk_threads}, "
             f"{len(sample):,} distinct queries"
         )
         print(f"server memory at start: {server_memory(server.pid)}")

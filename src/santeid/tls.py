@@ -29,6 +29,7 @@ import ipaddress
 import logging
 import ssl
 from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -83,14 +84,15 @@ class _DeferredHandshakeContext(ssl.SSLContext):
 def server_ssl_context(
     cert: Path | str,
     key: Path | str,
-    client_ca: Path | str | None = None,
+    client_ca: Path | str | Sequence[Path | str] | None = None,
     *,
     defer_handshake: bool = True,
 ) -> ssl.SSLContext:
     """A server context: TLS 1.2 or later, ``cert``/``key`` as the server's credentials and,
     with ``client_ca``, a client certificate **requested but optional**
     (``ssl.CERT_OPTIONAL``): a client may present none, but one it presents must chain to a
-    certificate of ``client_ca`` (a PEM bundle) or the handshake fails (``unknown_ca``).
+    certificate of ``client_ca`` (a PEM bundle, or several) or the handshake fails
+    (``unknown_ca``).
 
     With ``defer_handshake`` (the default), sockets wrapped by this context handshake on
     their first read rather than inside ``accept()`` (see :class:`_DeferredHandshakeContext`).
@@ -104,11 +106,13 @@ def server_ssl_context(
         raise ConfigurationError(
             f"cannot load the TLS certificate {cert} with key {key}: {exc}"
         ) from None
-    if client_ca:
+    authorities = [client_ca] if isinstance(client_ca, str | Path) else list(client_ca or ())
+    for authority in authorities:
         try:
-            context.load_verify_locations(cafile=str(client_ca))
+            context.load_verify_locations(cafile=str(authority))
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigurationError(f"cannot load the client CA file {client_ca}: {exc}") from None
+            raise ConfigurationError(f"cannot load the client CA file {authority}: {exc}") from None
+    if authorities:
         context.verify_mode = ssl.CERT_OPTIONAL
     else:
         context.verify_mode = ssl.CERT_NONE

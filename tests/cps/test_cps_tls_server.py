@@ -38,7 +38,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from fixtures_redis import free_port
-from santeid.cli.serve import _client_ca
+from santeid.cli.serve import _client_authorities
 from santeid.pki import TestAuthority
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
@@ -290,12 +290,20 @@ def test_a_stalled_handshake_does_not_block_other_clients(server):
 
 
 def test_default_client_authorities(tmp_path):
-    """Without --client-ca: cps_ca_file, else the test CPS authority (created in sandbox
-    mode, used outside it only if it exists)."""
+    """Without --client-ca: the CPS authorities (cps_ca_file, else the test CPS authority) and
+    the INSi ones (insi_ca_file, else the test INSi authority); the test authorities are
+    created in sandbox mode, used outside it only if they exist."""
     settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "keys"))
-    assert _client_ca(settings, "/explicit.pem") == "/explicit.pem"
-    assert _client_ca(settings.replace(cps_ca_file="/igc.pem"), None) == "/igc.pem"
-    assert _client_ca(settings, None) is None
-    created = _client_ca(settings.replace(sandbox=True), None)
-    assert created == str(tmp_path / "keys" / "cps-test-ca.pem")
-    assert _client_ca(settings, None) == created
+    keys = tmp_path / "keys"
+    assert _client_authorities(settings, "/explicit.pem") == ["/explicit.pem"]
+    configured = settings.replace(cps_ca_file="/igc.pem", insi_ca_file="/org.pem")
+    assert _client_authorities(configured, None) == ["/igc.pem", "/org.pem"]
+    assert _client_authorities(settings, None) == []
+    created = _client_authorities(settings.replace(sandbox=True), None)
+    assert created == [str(keys / "cps-test-ca.pem"), str(keys / "insi-test-ca.pem")]
+    assert all(Path(path).is_file() for path in created)
+    assert _client_authorities(settings, None) == created
+    assert _client_authorities(settings.replace(cps_ca_file="/igc.pem"), None) == [
+        "/igc.pem",
+        str(keys / "insi-test-ca.pem"),
+    ]

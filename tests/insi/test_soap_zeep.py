@@ -305,3 +305,100 @@ def test_over_tls_without_a_certificate_is_desir_560(tls_server):
     with pytest.raises(zeep.exceptions.Fault) as caught:
         find_the_three_people(client)
     assert caught.value.detail.find("{urn:siram}Erreur").get("code") == "DESIR_560"
+
+
+# -- `make run`'s shape: HTTP for the demo, HTTPS on a second port for certificates ----------
+@pytest.fixture(scope="module")
+def dual_server(tmp_path_factory, insi_base):
+    """``santeid serve --sandbox --port P --tls-port Q`` with no ``--client-ca``, as ``make run``
+    starts it: the INSi certificate is issued only after the server is up."""
+    home = tmp_path_factory.mktemp("insi-dual")
+    env = dict(
+        os.environ,
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_INSI_BASE=str(insi_base),
+        SANTEID_CONFIG="",
+    )
+    env.pop("SANTEID_ISSUER", None)
+    env.pop("SANTEID_SANDBOX", None)
+    _run(env, "tls", "dev-cert", "--out", str(home / "tls"))
+    port, tls_port = free_port(), free_port()
+    log_path = home / "server.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [SANTEID, "serve", "--sandbox", "--port", str(port), "--tls-port", str(tls_port),
+         "--tls-cert", str(home / "tls" / "cert.pem"), "--tls-key", str(home / "tls" / "key.pem")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log.close()
+            raise RuntimeError("server did not start: " + log_path.read_text()[-2000:])
+        time.sleep(0.2)
+    _run(env, "insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
+         "--out", str(home / "client"))  # fmt: skip
+    _run(env, "insi", "software", "add", IDAM, "--name", "zeep after make run")
+    yield {"base": base, "secure": f"https://127.0.0.1:{tls_port}", "home": home, "log": log_path}
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+@pytest.mark.server
+def test_second_tls_port_serves_insi_to_a_certificate_issued_after_start(dual_server):
+    session = tls_session(dual_server["home"])
+    secure = dual_server["secure"]
+    client = zeep.Client(f"{secure}/insi/soap?wsdl", transport=zeep.Transport(session=session))
+    port = client.wsdl.services["ICIR-v1"].ports["ICIRService"]
+    assert port.binding_options["address"] == f"{secure}/insi/soap"
+    find_the_three_people(client)
+
+
+@pytest.mark.server
+def test_second_tls_port_keeps_the_issuer_on_http_and_the_certificate_optional(dual_server):
+    discovery = requests.get(
+        f"{dual_server['base']}/auth/realms/esante-wallet/.well-known/openid-configuration",
+        timeout=10,
+    ).json()
+    assert discovery["issuer"] == f"{dual_server['base']}/auth/realms/esante-wallet"
+    anonymous = tls_session(dual_server["home"], with_certificate=False)
+    health = anonymous.get(f"{dual_server['secure']}/health", timeout=10)
+    assert health.status_code == 200
+    assert health.headers["X-Santeid-Sandbox"] == "true"
+    log = dual_server["log"].read_text()
+    assert f"also serving {dual_server['secure']}/" in log
+    assert "insi-test-ca.pem" in log and "cps-test-ca.pem" in log
+
+
+def test_tls_port_is_refused_with_several_workers_or_without_a_certificate(tmp_path):
+    env = dict(os.environ, SANTEID_KEYS_DIR=str(tmp_path / "keys"), SANTEID_CONFIG="")
+    env["SANTEID_DATA_DIR"] = str(tmp_path / "var")
+    alone = subprocess.run(
+        [SANTEID, "serve", "--tls-port", "5443"], env=env, capture_output=True, text=True
+    )
+    assert alone.returncode == 2
+    assert "--tls-port needs --tls-cert and --tls-key" in alone.stderr
+    _run(env, "tls", "dev-cert", "--out", str(tmp_path / "tls"))
+    workers = subprocess.run(
+        [SANTEID, "serve", "--workers", "2", "--tls-port", "5443",
+         "--tls-cert", str(tmp_path / "tls" / "cert.pem"),
+         "--tls-key", str(tmp_path / "tls" / "key.pem")],
+        env=dict(env, SANTEID_STORE_URL="redis://127.0.0.1:1/0"), capture_output=True, text=True,
+    )  # fmt: skip
+    assert workers.returncode == 2
+    assert "--tls-port needs the one-process server" in workers.stderr

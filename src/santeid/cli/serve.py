@@ -1,9 +1,16 @@
-"""``santeid serve``: one process with Werkzeug's threaded server, or gunicorn workers; HTTP,
-or HTTPS with optional client certificates (CPS cards, docs/cps-card.md)."""
+"""``santeid serve``: one process with Werkzeug's threaded server, or several worker processes;
+HTTP, or HTTPS with optional client certificates (CPS cards, docs/cps-card.md).
+
+Several workers over plain HTTP run under Granian, whose HTTP/1.1 parsing, keep-alive and
+access log are Rust: per request it costs about a third of gunicorn's Python HTTP layer
+(docs/performance.md). Over direct TLS they run under gunicorn, because the provider must read
+each connection's client certificate (CPS cards, INSi establishment certificates) and only
+gunicorn hands the socket to the application (``gunicorn.socket``)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 
 import click
@@ -41,34 +48,57 @@ def _effective_settings(
     return effective
 
 
-def _client_ca(settings: Settings, client_ca: str | None) -> str | None:
-    """The authorities whose client certificates the TLS layer accepts: ``--client-ca``, else
-    ``cps_ca_file``, else the test CPS authority under ``keys_dir`` (created in sandbox mode,
-    so that test cards work at once)."""
+def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
+    """PEM files of the authorities whose client certificates the TLS layer accepts:
+    ``--client-ca`` alone when given; otherwise the CPS card authorities (``cps_ca_file``, else
+    the test CPS authority) and the INSi establishment authorities (``insi_ca_file``, else the
+    test INSi authority). In sandbox mode the two test authorities are created at start-up, so
+    that test cards and ``santeid insi issue-cert`` certificates work at once; outside it they
+    are used only if they exist."""
     if client_ca:
-        return client_ca
-    if settings.cps_ca_file:
-        return settings.cps_ca_file
+        return [client_ca]
     from santeid.cps.cards import CPS_TEST_CA_NAME
     from santeid.cps.cards import card_authority
+    from santeid.insi.auth import INSI_TEST_CA_NAME
+    from santeid.insi.auth import insi_test_authority
     from santeid.pki import TestAuthority
 
-    if settings.sandbox:
-        return str(card_authority(settings).cert_path)
-    cert_path, _ = TestAuthority.paths(settings.keys_path, CPS_TEST_CA_NAME)
-    return str(cert_path) if cert_path.exists() else None
+    authorities = []
+    for configured, name, create in (
+        (settings.cps_ca_file, CPS_TEST_CA_NAME, card_authority),
+        (settings.insi_ca_file, INSI_TEST_CA_NAME, insi_test_authority),
+    ):
+        if configured:
+            authorities.append(configured)
+        elif settings.sandbox:
+            authorities.append(str(create(settings).cert_path))
+        else:
+            cert_path, _ = TestAuthority.paths(settings.keys_path, name)
+            if cert_path.exists():
+                authorities.append(str(cert_path))
+    return authorities
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", type=click.IntRange(1, 64), help="Processes (gunicorn when > 1).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Processes (Granian when > 1 over HTTP, gunicorn over TLS). Default: setting workers.",
+)
 @click.option(
     "--threads",
     default=8,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Threads per gunicorn worker.",
+    help="Threads per worker process (requests served at once by each).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="One line per request on standard output (multi-worker servers).",
 )
 @click.option("--sandbox", is_flag=True, help="Sandbox mode (test conveniences, visibly marked).")
 @click.option(
@@ -80,26 +110,45 @@ def _client_ca(settings: Settings, client_ca: str | None) -> str | None:
 @click.option(
     "--client-ca",
     type=click.Path(exists=True, dir_okay=False),
-    help="PEM authorities of the client certificates (CPS cards) the TLS layer accepts; "
-    "requested, never required. Default: cps_ca_file, else the test CPS authority.",
+    help="PEM authorities of the client certificates the TLS layer accepts (CPS cards, INSi "
+    "establishment certificates); requested, never required. Default: the configured CPS and "
+    "INSi authorities, else the test ones.",
+)
+@click.option(
+    "--tls-port",
+    type=click.IntRange(1, 65535),
+    help="One-process server only: serve HTTP on --port and, with --tls-cert/--tls-key, HTTPS "
+    "on this port too (same application and store; the issuer stays the HTTP address).",
 )
 def serve(
     host: str,
     port: int,
     workers: int | None,
     threads: int,
+    access_log: bool,
     sandbox: bool,
     tls_cert: str | None,
     tls_key: str | None,
     client_ca: str | None,
+    tls_port: int | None,
 ) -> None:
     """Serve the provider (HTTPS with optional client certificates given --tls-cert/--tls-key)."""
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     if client_ca and not tls_cert:
         raise click.UsageError("--client-ca needs --tls-cert and --tls-key")
-    tls = bool(tls_cert)
-    settings = _effective_settings(get_settings(), host, port, workers, sandbox, tls)
+    if tls_port is not None and not tls_cert:
+        raise click.UsageError("--tls-port needs --tls-cert and --tls-key")
+    if tls_port is not None and tls_port == port:
+        raise click.UsageError("--tls-port must differ from --port")
+    # With --tls-port the main port stays HTTP, and so does the issuer.
+    tls_on_main_port = bool(tls_cert) and tls_port is None
+    settings = _effective_settings(get_settings(), host, port, workers, sandbox, tls_on_main_port)
+    if tls_port is not None and settings.workers != 1:
+        raise click.UsageError(
+            "--tls-port needs the one-process server (--workers 1): with several workers, serve "
+            "HTTPS on --port with --tls-cert/--tls-key, or put a TLS proxy in front"
+        )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -107,16 +156,18 @@ def serve(
     from santeid.tls import server_ssl_context
 
     ssl_context = None
-    scheme = "http"
-    if tls:
-        scheme = "https"
+    authorities: list[str] = []
+    if tls_cert:
         try:
-            client_ca = _client_ca(settings, client_ca)
-            ssl_context = server_ssl_context(tls_cert, tls_key, client_ca)
+            authorities = _client_authorities(settings, client_ca)
+            ssl_context = server_ssl_context(tls_cert, tls_key, authorities)
         except ConfigurationError as exc:
             raise click.ClickException(str(exc)) from None
-        if client_ca:
-            click.echo(f"TLS: client certificates requested (optional), authorities {client_ca}")
+        if authorities:
+            click.echo(
+                "TLS: client certificates requested (optional), authorities "
+                + ", ".join(authorities)
+            )
         else:
             click.echo("TLS: no client authority configured, client certificates not requested")
 
@@ -125,13 +176,7 @@ def serve(
             app = create_app(settings)
         except ConfigurationError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(
-            f"santeid serving {settings.issuer} on {scheme}://{host}:{port}/ "
-            f"(store {settings.store_url})"
-        )
-        from werkzeug.serving import run_simple
-
-        run_simple(host, port, app, threaded=True, use_reloader=False, ssl_context=ssl_context)
+        _serve_one_process(app, settings, host, port, ssl_context, tls_port)
         return
 
     try:
@@ -139,6 +184,9 @@ def serve(
         create_app(settings)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
+    if ssl_context is None:
+        _serve_with_granian(settings, host, port, threads, access_log)
+        return
     from gunicorn.app.base import BaseApplication
 
     class SanteidGunicorn(BaseApplication):
@@ -148,12 +196,13 @@ def serve(
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", 60)
-            self.cfg.set("accesslog", "-")
+            self.cfg.set("accesslog", "-" if access_log else None)
             if ssl_context is not None:
                 self.cfg.set("certfile", tls_cert)
                 self.cfg.set("keyfile", tls_key)
-                if client_ca:
-                    self.cfg.set("ca_certs", client_ca)
+                if authorities:
+                    # Informative only: the context below already holds every authority.
+                    self.cfg.set("ca_certs", authorities[0])
                     self.cfg.set("cert_reqs", ssl.CERT_OPTIONAL)
                 # The same context as the one-process server (TLS >= 1.2), built once instead
                 # of gunicorn's default of one per connection.
@@ -166,7 +215,80 @@ def serve(
         return ssl_context
 
     click.echo(
-        f"santeid serving {settings.issuer} on {scheme}://{host}:{port}/ "
+        f"santeid serving {settings.issuer} on https://{host}:{port}/ "
         f"with {settings.workers} gunicorn workers (store {settings.store_url})"
     )
     SanteidGunicorn().run()
+
+
+def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_port) -> None:
+    """Werkzeug's threaded server: one process, so the ``memory://`` store is shared by every
+    request; with ``tls_port``, a second listener serves the same application over HTTPS."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    main_scheme = "https" if ssl_context is not None and tls_port is None else "http"
+    try:
+        main = make_server(
+            host,
+            port,
+            app,
+            threaded=True,
+            ssl_context=ssl_context if tls_port is None else None,
+        )
+        secure = None
+        if tls_port is not None:
+            secure = make_server(host, tls_port, app, threaded=True, ssl_context=ssl_context)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}: {exc}") from None
+    click.echo(
+        f"santeid serving {settings.issuer} on {main_scheme}://{host}:{port}/ "
+        f"(store {settings.store_url})"
+    )
+    if secure is not None:
+        click.echo(f"santeid also serving https://{host}:{tls_port}/ (same application)")
+        threading.Thread(target=secure.serve_forever, name="https", daemon=True).start()
+    try:
+        main.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        main.server_close()
+        if secure is not None:
+            secure.shutdown()
+            secure.server_close()
+
+
+def _serve_with_granian(
+    settings: Settings, host: str, port: int, threads: int, access_log: bool
+) -> None:
+    """Serve over plain HTTP with ``settings.workers`` Granian worker processes.
+
+    Granian imports the application in each worker by name, so the settings this command
+    decided (sandbox, workers, issuer) travel to the workers as ``SANTEID_*`` variables,
+    the highest-priority source of :func:`santeid.settings.load_settings`."""
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    os.environ["SANTEID_SANDBOX"] = "true" if settings.sandbox else "false"
+    os.environ["SANTEID_WORKERS"] = str(settings.workers)
+    os.environ["SANTEID_ISSUER"] = settings.issuer
+    click.echo(
+        f"santeid serving {settings.issuer} on http://{host}:{port}/ "
+        f"with {settings.workers} Granian workers (store {settings.store_url})"
+    )
+    Granian(
+        "santeid:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=settings.workers,
+        blocking_threads=threads,
+        websockets=False,
+        log_access=access_log,
+        log_level=LogLevels(settings.log_level.lower()),
+        respawn_failed_workers=True,
+    ).serve()
