@@ -272,6 +272,7 @@ class CibaService:
                 family_id=family_id,
                 nonce=None,
                 include_refresh=client.check_grant_type("refresh_token") or push,
+                family_just_opened=True,
                 **extra,
             )
         except UnknownSubject:

@@ -147,6 +147,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 family_id=family_id,
                 nonce=record.get_nonce(),
                 include_refresh=client.check_grant_type("refresh_token"),
+                family_just_opened=True,
             )
         except UnknownSubject:
             services.tokens.revoke_family(family_id)

@@ -110,11 +110,14 @@ class TokenService:
         include_refresh: bool = True,
         extra_id_claims: dict | None = None,
         with_rt_hash: bool = False,
+        family_just_opened: bool = False,
     ) -> dict:
         """Build the token response (RFC 6749 §5.1, Keycloak field order).
 
         ``extra_id_claims`` are added to the ID token, and ``with_rt_hash`` adds the refresh
-        token's ``rt_hash`` (both for CIBA push mode, CIBA Core §10.3.1)."""
+        token's ``rt_hash`` (both for CIBA push mode, CIBA Core §10.3.1).
+        ``family_just_opened``: :meth:`open_family` ran in this request, so the family already
+        lives as long as this refresh token and needs no write (two store round trips)."""
         professional = self.directory.get(authentication.national_id)
         if professional is None:
             raise UnknownSubject(authentication.national_id)
@@ -172,10 +175,9 @@ class TokenService:
                 {"fid": family_id, "state": "active", "client_id": client_id},
                 settings.refresh_token_lifetime,
             )
-            # Keep the family alive as long as its newest refresh token.
-            self.store.update(
-                f"fam:{family_id}", {"current": rt_jti}, ttl=settings.refresh_token_lifetime
-            )
+            if not family_just_opened:
+                # Keep the family alive as long as its newest refresh token.
+                self.store.update(f"fam:{family_id}", {}, ttl=settings.refresh_token_lifetime)
             response["refresh_expires_in"] = settings.refresh_token_lifetime
             response["refresh_token"] = refresh_token
         response["token_type"] = "Bearer"  # noqa: S105 - a type name, not a secret
