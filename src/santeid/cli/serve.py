@@ -229,19 +229,18 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
     from werkzeug.serving import make_server
 
     main_scheme = "https" if ssl_context is not None and tls_port is None else "http"
+    main_context = ssl_context if tls_port is None else None
     try:
-        main = make_server(
-            host,
-            port,
-            app,
-            threaded=True,
-            ssl_context=ssl_context if tls_port is None else None,
-        )
-        secure = None
-        if tls_port is not None:
-            secure = make_server(host, tls_port, app, threaded=True, ssl_context=ssl_context)
+        main = make_server(host, port, app, threaded=True, ssl_context=main_context)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}: {exc}") from None
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+    secure = None
+    if tls_port is not None:
+        try:
+            secure = make_server(host, tls_port, app, threaded=True, ssl_context=ssl_context)
+        except OSError as exc:
+            main.server_close()
+            raise click.ClickException(f"cannot listen on {host}:{tls_port}: {exc}") from None
     click.echo(
         f"santeid serving {settings.issuer} on {main_scheme}://{host}:{port}/ "
         f"(store {settings.store_url})"
