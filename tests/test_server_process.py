@@ -1,5 +1,6 @@
-"""The real thing: ``santeid serve --workers 2`` (gunicorn) on a real Redis, driven over HTTP
-by Authlib's relying-party client, with the ID token checked against the published JWKS."""
+"""The real thing: ``santeid serve --workers 2`` (Granian) on a real Redis, driven over HTTP
+by Authlib's relying-party client, with the ID token checked against the published JWKS, and an
+e-CPS event stream (Server-Sent Events) read through the same server."""
 
 from __future__ import annotations
 
@@ -52,7 +53,12 @@ def server(tmp_path_factory, redis_server):
                 "client_name": "RP de test",
                 "client_secret": SECRET,
                 "redirect_uris": [REDIRECT_URI],
-                "grant_types": ["authorization_code", "refresh_token"],
+                "grant_types": [
+                    "authorization_code",
+                    "refresh_token",
+                    "urn:openid:params:grant-type:ciba",
+                ],
+                "backchannel_token_delivery_mode": "poll",
                 "token_endpoint_auth_method": "client_secret_basic",
             }
         )
@@ -201,3 +207,34 @@ def test_refuses_to_start_without_keys_outside_sandbox(tmp_path):
     )
     assert result.returncode != 0
     assert "santeid keys generate" in result.stderr
+
+
+def test_an_ecps_event_stream_delivers_a_request_as_it_arrives(server, tmp_path):
+    """Granian streams a response body chunk by chunk: the phone's SSE connection gets the
+    request while the stream stays open (docs/ecps-device-protocol.md §3)."""
+    from santeid.ecps.simulator import DeviceFile
+    from santeid.ecps.simulator import DeviceSimulator
+
+    env = dict(server["env"], SANTEID_DEVICE_FILE=str(tmp_path / "device.json"))
+    activated = subprocess.run(
+        [SANTEID, "ecps", "activate", "810000000004", "--json"],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    uri = json.loads(activated.stdout)["uri"]
+    subprocess.run(
+        [SANTEID, "device", "enroll", "--activation-uri", uri, "--pin", "123456"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    phone = DeviceSimulator(DeviceFile.load(tmp_path / "device.json"))
+    events = phone.stream(timeout=30)
+    opened = time.monotonic()
+    asked = requests.post(
+        f"{server['issuer']}/protocol/openid-connect/ext/ciba/auth",
+        auth=("rp-process", SECRET),
+        data={"scope": "openid", "login_hint": "810000000004", "binding_message": "42"},
+        timeout=10,
+    )
+    assert asked.status_code == 200, asked.text
+    data = next(data for event, data in events if event == "request")
+    assert data["kind"] == "ciba" and data["binding_message"] == "42"
+    assert time.monotonic() - opened < 10  # delivered live, not when the stream ended
