@@ -23,6 +23,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from fixtures_redis import free_port
+from server_process import running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
@@ -65,34 +66,14 @@ def server(tmp_path_factory, redis_server):
     )
     subprocess.run([SANTEID, "clients", "add", str(client_file)], env=env, check=True)
     log_path = home / "server.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [SANTEID, "serve", "--workers", "2", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log.close()
-            raise RuntimeError("server did not start: " + log_path.read_text()[-2000:])
-        time.sleep(0.2)
-    yield {"base": base, "issuer": issuer, "env": env}
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    with running_server(
+        [SANTEID, "serve", "--workers", "2", "--port", str(port)],
+        env,
+        log_path,
+        f"{base}/health",
+    ):
+        yield {"base": base, "issuer": issuer, "env": env}
 
 
 def _browser_login(authorization_url: str, national_id: str) -> str:

@@ -23,7 +23,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
@@ -44,6 +43,7 @@ from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.pki import write_credentials
 from santeid.settings import Settings
+from server_process import running_server
 
 pytestmark = [pytest.mark.server]
 
@@ -130,29 +130,15 @@ def server(request, pki):
         env["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/6"
         command += ["--workers", "2"]
     log_path = home / f"server-{request.param}.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"https://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"{base}/health", verify=pki["ca"], timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log.close()
-            raise RuntimeError("server did not start: " + log_path.read_text()[-3000:])
-        time.sleep(0.2)
-    yield {"base": base, "ca": pki["ca"], "home": home, "log": log_path}
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    with running_server(
+        command,
+        env,
+        log_path,
+        f"{base}/health",
+        verify=pki["ca"],
+    ):
+        yield {"base": base, "ca": pki["ca"], "home": home, "log": log_path}
 
 
 def _browser(server, card: str | None) -> requests.Session:

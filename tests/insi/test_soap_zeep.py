@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from test_soap_support import wsgi_session
 from fixtures_redis import free_port
 from santeid.insi.soap import schemas
 from santeid.insi.soap.wsdl_documents import PLACEHOLDER_ADDRESS
+from server_process import running_server
 
 soap_home = support.soap_home
 soap_settings = support.soap_settings
@@ -234,8 +234,8 @@ def tls_server(tmp_path_factory, insi_base):
     _run(env, "insi", "software", "add", IDAM, "--name", "zeep over TLS")
     port = free_port()
     log_path = home / "server.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
+    base = f"https://127.0.0.1:{port}"
+    with running_server(
         [
             SANTEID,
             "serve",
@@ -247,33 +247,13 @@ def tls_server(tmp_path_factory, insi_base):
             str(home / "tls" / "key.pem"),
             "--client-ca",
             str(home / "client" / "ca.pem"),
-        ],  # fmt: skip
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"https://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            ok = requests.get(f"{base}/health", verify=str(home / "tls" / "ca.pem"), timeout=2)
-            if ok.status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log.close()
-            raise RuntimeError("server did not start: " + log_path.read_text()[-2000:])
-        time.sleep(0.2)
-    yield {"base": base, "home": home}
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+        ],
+        env,
+        log_path,
+        f"{base}/health",
+        verify=str(home / "tls" / "ca.pem"),
+    ):
+        yield {"base": base, "home": home}
 
 
 def tls_session(home: Path, with_certificate: bool = True) -> requests.Session:
@@ -325,38 +305,34 @@ def dual_server(tmp_path_factory, insi_base):
     _run(env, "tls", "dev-cert", "--out", str(home / "tls"))
     port, tls_port = free_port(), free_port()
     log_path = home / "server.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [SANTEID, "serve", "--sandbox", "--port", str(port), "--tls-port", str(tls_port),
-         "--tls-cert", str(home / "tls" / "cert.pem"), "--tls-key", str(home / "tls" / "key.pem")],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log.close()
-            raise RuntimeError("server did not start: " + log_path.read_text()[-2000:])
-        time.sleep(0.2)
-    _run(env, "insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
-         "--out", str(home / "client"))  # fmt: skip
-    _run(env, "insi", "software", "add", IDAM, "--name", "zeep after make run")
-    yield {"base": base, "secure": f"https://127.0.0.1:{tls_port}", "home": home, "log": log_path}
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    with running_server(
+        [
+            SANTEID,
+            "serve",
+            "--sandbox",
+            "--port",
+            str(port),
+            "--tls-port",
+            str(tls_port),
+            "--tls-cert",
+            str(home / "tls" / "cert.pem"),
+            "--tls-key",
+            str(home / "tls" / "key.pem"),
+        ],  # fmt: skip
+        env,
+        log_path,
+        f"{base}/health",
+    ):
+        _run(env, "insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
+             "--out", str(home / "client"))  # fmt: skip
+        _run(env, "insi", "software", "add", IDAM, "--name", "zeep after make run")
+        yield {
+            "base": base,
+            "secure": f"https://127.0.0.1:{tls_port}",
+            "home": home,
+            "log": log_path,
+        }
 
 
 @pytest.mark.server
