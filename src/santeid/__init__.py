@@ -9,7 +9,6 @@ from pathlib import Path
 
 from flask import Flask
 
-from santeid.responses import BufferedBodyResponse
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings import load_settings
@@ -91,7 +90,6 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
         static_folder=str(_resource_dir("static")),
         static_url_path="/static",
     )
-    app.response_class = BufferedBodyResponse
     app.config["SECRET_KEY"] = _secret_key(settings)
     app.json.sort_keys = False
     app.extensions["santeid"] = create_services(settings, store=store)
