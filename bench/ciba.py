@@ -49,6 +49,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
+from hostspeed import host_speed_ms
 
 SANTEID = str(Path(sys.executable).with_name("santeid"))
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))
@@ -537,7 +538,9 @@ def main() -> None:
                 if args.profile and key == "santeid"
                 else []
             )
+            speed = host_speed_ms()
             result = run_load(target, args.clients, args.load_processes, args.seconds)
+            speed_after = host_speed_ms()
             for spy in spies:
                 spy.wait(timeout=60)
             results[key] = result
@@ -551,6 +554,10 @@ def main() -> None:
             detail = ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items())
             print(f"  server CPU per login: {sum(cpu.values()):.2f} ms ({detail})")
             print(f"  login latency p50: {result['p50']:.1f} ms, p99: {result['p99']:.1f} ms")
+            print(
+                f"  host speed check: {speed} ms before, {speed_after} ms after "
+                "(bench/hostspeed.py; lower is faster)"
+            )
             if result["errors"]:
                 print("  first errors:", *result["errors"][:3], sep="\n    ")
             if spies:

@@ -70,6 +70,7 @@ from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import requests
+from hostspeed import host_speed_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 SANTEID = str(Path(sys.executable).with_name("santeid"))
@@ -768,10 +769,15 @@ def main(argv: list[str] | None = None) -> int:
                 if args.py_spy and index == 0:
                     workers = [p for p in process_tree(server.pid) if p != server.pid]
                     spy = py_spy(workers[-1], args.seconds - 2, home / f"{scenario.name}.spy")
+                speed = host_speed_ms()
                 tree = process_tree(server.pid)
                 before = {p: cpu_seconds(p) for p in tree}
                 result = run_wrk(url, script, args.seconds, args.wrk_threads, c)
                 report(scenario.name, result, c)
+                print(
+                    f"    host speed check: {speed} ms before, {host_speed_ms()} ms after "
+                    "(bench/hostspeed.py; lower is faster)"
+                )
                 used = [cpu_seconds(p) - before[p] for p in tree]
                 wall = result["duration_us"] / 1e6
                 print(
