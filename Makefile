@@ -26,7 +26,7 @@ run: $(STAMP)
 	@# The INSi demo base: 100 000 synthetic persons plus the published test identities.
 	test -f var/civil-status.sqlite3 || SANTEID_SANDBOX=true $(BIN)/santeid civil generate --persons 100000 --seed 1
 	test -f keys/tls/cert.pem || SANTEID_SANDBOX=true $(BIN)/santeid tls dev-cert --out keys/tls
-	SANTEID_SANDBOX=true $(BIN)/santeid serve --sandbox --host $(HOST) --port $(PORT) \
+	SANTEID_SANDBOX=true $(BIN)/santeid serve --sandbox --access-log --host $(HOST) --port $(PORT) \
 	  --tls-port $(TLS_PORT) --tls-cert keys/tls/cert.pem --tls-key keys/tls/key.pem
 
 ## make test: install the dev dependencies, lint, run the whole suite (Redis tests start their own redis-server)

@@ -13,10 +13,10 @@ What it does:
 
 1. a civil-status base of ``--persons`` (generated once into ``var/bench/``, then reused);
 2. a private ``redis-server`` (two workers need a shared store) and ``santeid serve --workers 2``
-   (Granian, with its access log) on a free port, sandbox mode, access tokens valid one hour
-   (``--server santeid-serve-quiet``: the same without access log; ``--server gunicorn``: the
-   same app under gunicorn gthread with its access log, what ``santeid serve`` used before, for
-   comparison);
+   (Granian, no access log) on a free port, sandbox mode, access tokens valid one hour
+   (``--server santeid-serve-access-log``: the same with ``--access-log``; ``--server
+   gunicorn``: the same app under gunicorn gthread with its access log, what ``santeid serve``
+   ran before, for comparison);
 3. one sandbox login through the real OpenID Connect flow for a Bearer token;
 4. per scenario, ``wrk`` (Lua script generated here, request bodies drawn from the base: existing
    persons — CR 00 or 02 — with their first given name, with the birthplace, and perturbed
@@ -644,10 +644,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--server",
-        choices=["santeid-serve", "santeid-serve-quiet", "gunicorn"],
+        choices=["santeid-serve", "santeid-serve-access-log", "gunicorn"],
         default="santeid-serve",
-        help="santeid serve (as shipped: Granian with its access log), the same without access "
-        "log, or the same app under gunicorn gthread with its access log, for comparison",
+        help="santeid serve (as shipped: Granian, no access log), the same with --access-log, "
+        "or the same app under gunicorn gthread with its access log, for comparison",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
@@ -722,8 +722,8 @@ def main(argv: list[str] | None = None) -> int:
             SANTEID, "serve", "--port", str(port), "--workers", str(args.workers),
             "--threads", str(args.threads),
         ]  # fmt: skip
-        if args.server == "santeid-serve-quiet":
-            command.append("--no-access-log")
+        if args.server == "santeid-serve-access-log":
+            command.append("--access-log")
         if args.server == "gunicorn":
             env["SANTEID_WORKERS"] = str(args.workers)
             command = [

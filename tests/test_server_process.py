@@ -73,7 +73,7 @@ def server(tmp_path_factory, redis_server):
         log_path,
         f"{base}/health",
     ):
-        yield {"base": base, "issuer": issuer, "env": env}
+        yield {"base": base, "issuer": issuer, "env": env, "log": log_path}
 
 
 def _browser_login(authorization_url: str, national_id: str) -> str:
@@ -219,3 +219,20 @@ def test_an_ecps_event_stream_delivers_a_request_as_it_arrives(server, tmp_path)
     data = next(data for event, data in events if event == "request")
     assert data["kind"] == "ciba" and data["binding_message"] == "42"
     assert time.monotonic() - opened < 10  # delivered live, not when the stream ended
+
+
+def test_access_log_only_when_asked(server, redis_server, tmp_path):
+    """No request lines by default (as gunicorn and Granian); --access-log prints them."""
+    requests.get(f"{server['base']}/health", timeout=10)
+    assert "/health" not in server["log"].read_text()
+    port = free_port()
+    env = dict(server["env"], SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/7")
+    env["SANTEID_ISSUER"] = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
+    log_path = tmp_path / "server.log"
+    command = [SANTEID, "serve", "--workers", "2", "--port", str(port), "--access-log"]
+    with running_server(command, env, log_path, f"http://127.0.0.1:{port}/health"):
+        requests.get(f"http://127.0.0.1:{port}/insi/openapi.json", timeout=10)
+        deadline = time.monotonic() + 5
+        while "/insi/openapi.json" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert '"GET /insi/openapi.json HTTP/1.1" 200' in log_path.read_text()

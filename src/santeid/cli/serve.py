@@ -96,9 +96,11 @@ def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
 )
 @click.option(
     "--access-log/--no-access-log",
-    default=True,
+    default=False,
     show_default=True,
-    help="One line per request on standard output (multi-worker servers).",
+    help="One line per request on standard output. Off by default, as in gunicorn and Granian: "
+    "in production the TLS proxy in front logs requests, and the line costs a tenth of a "
+    "request's CPU (docs/performance.md).",
 )
 @click.option("--sandbox", is_flag=True, help="Sandbox mode (test conveniences, visibly marked).")
 @click.option(
@@ -176,6 +178,9 @@ def serve(
             app = create_app(settings)
         except ConfigurationError as exc:
             raise click.ClickException(str(exc)) from None
+        if not access_log:
+            # Werkzeug logs each request at INFO on its own logger; nothing else of it is used.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
         _serve_one_process(app, settings, host, port, ssl_context, tls_port)
         return
 
