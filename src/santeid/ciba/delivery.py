@@ -12,19 +12,17 @@ backoff on network errors and 5xx, never on 4xx; deliveries run on a small threa
 decision never waits for the client; the outcome of a notification never changes what the
 client can poll.
 
-SSRF guard: the URL is checked again before each attempt with the e-CPS webhook guard
-(``santeid.ecps.webhooks.check_webhook_url``: ``https`` only, every resolved address globally
-routable; in sandbox mode ``http``/``https`` to ``127.0.0.1``/``localhost``/``[::1]`` too), and
-the connection goes to the address that was checked (no second DNS lookup).
+SSRF guard: each attempt goes through the e-CPS webhooks' transport
+(``santeid.ecps.webhooks.deliver``), which checks the URL again
+(``check_webhook_url``: ``https`` only, every resolved address globally routable; in sandbox
+mode ``http``/``https`` to ``127.0.0.1``/``localhost``/``[::1]`` too) and connects to the
+address it checked (no second DNS lookup).
 """
 
 from __future__ import annotations
 
 import http.client
-import json
 import logging
-import socket
-import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from santeid.ecps.webhooks import WebhookRefused
-from santeid.ecps.webhooks import check_webhook_url
+from santeid.ecps.webhooks import deliver
 
 log = logging.getLogger(__name__)
 
@@ -44,54 +42,20 @@ RETRIES = 3
 BACKOFF = (0.5, 1.0, 2.0)
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to the address checked beforehand, whatever the name resolves to now."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        # server_hostname: SNI and certificate verification against the URL's host name.
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
 def post_json(
     url: str, payload: dict[str, Any], *, bearer: str, sandbox: bool, timeout: float = TIMEOUT
 ) -> int:
-    """One ``POST`` of ``payload`` as JSON; the HTTP status. Raises ``WebhookRefused`` (the
-    guard refused the URL) or ``OSError``/``http.client.HTTPException`` (network)."""
-    scheme, host, port, addresses = check_webhook_url(url, sandbox=sandbox)
-    parts = urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(host, port, addresses[0], timeout)
-    try:
-        connection.request(
-            "POST",
-            target,
-            body=json.dumps(payload).encode(),
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"Bearer {bearer}",
-                "User-Agent": "santeid-ciba",
-            },
-        )
-        response = connection.getresponse()
-        response.read(65536)  # CIBA Core §10.2: the body, if any, is ignored
-        return response.status
-    finally:
-        connection.close()
+    """One ``POST`` of ``payload`` as JSON with ``Authorization: Bearer <bearer>``, through the
+    e-CPS webhooks' guarded transport; the HTTP status. Raises ``WebhookRefused`` (the guard
+    refused the URL) or ``OSError``/``http.client.HTTPException`` (network)."""
+    return deliver(
+        url,
+        payload,
+        sandbox=sandbox,
+        timeout=timeout,
+        headers={"Authorization": f"Bearer {bearer}"},
+        user_agent="santeid-ciba",
+    )
 
 
 class Notifier:

@@ -123,9 +123,20 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def deliver(url: str, payload: dict, *, sandbox: bool, timeout: float = TIMEOUT) -> int:
-    """POST ``payload`` as JSON to ``url``; return the HTTP status. Raises on refusal or
-    network errors (the caller logs them)."""
+def deliver(
+    url: str,
+    payload: dict,
+    *,
+    sandbox: bool,
+    timeout: float = TIMEOUT,
+    headers: dict[str, str] | None = None,
+    user_agent: str = "santeid-ecps-webhook",
+) -> int:
+    """POST ``payload`` as JSON to ``url`` after :func:`check_webhook_url`, connecting to the
+    address it checked; return the HTTP status. No redirect is followed (``http.client``
+    follows none). Raises :class:`WebhookRefused` on refusal, ``OSError`` or
+    ``http.client.HTTPException`` on network errors (the caller logs them). Also the CIBA
+    ping and push deliveries' transport (``santeid.ciba.delivery``)."""
     scheme, host, port, addresses = check_webhook_url(url, sandbox=sandbox)
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -137,10 +148,16 @@ def deliver(url: str, payload: dict, *, sandbox: bool, timeout: float = TIMEOUT)
             "POST",
             target,
             body=body,
-            headers={"Content-Type": "application/json", "User-Agent": "santeid-ecps-webhook"},
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": user_agent,
+                **(headers or {}),
+            },
         )
         response = connection.getresponse()
-        response.read(65536)  # drain a little so the connection closes cleanly
+        # The body is ignored (CIBA Core §10.2 too): drain a little so the connection closes
+        # cleanly.
+        response.read(65536)
         return response.status
     finally:
         connection.close()
