@@ -11,7 +11,7 @@ tokens arrive. Both answer the first poll with access, refresh and ID tokens.
     .venv/bin/python bench/ciba.py                     # 16 clients, 20 s each, both servers
     .venv/bin/python bench/ciba.py --only santeid --profile
 
-* santeid: ``santeid serve --workers 2`` (Granian, 8 threads per worker, no access log; change
+* santeid: ``santeid serve --workers 2`` (Granian, 4 threads per worker, no access log; change
   with ``--serve-args``) on a private ``redis-server``.
 * peer: npm ``oidc-provider`` installed by this script into a temporary folder, one Node
   process (its standard shape: an in-memory adapter cannot be shared by several), RSA-2048

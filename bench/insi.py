@@ -650,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
         "or the same app under gunicorn gthread with its access log, for comparison",
     )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--connections", type=int, action="append", help="default: 4, 16 and 64")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=20)

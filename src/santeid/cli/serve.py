@@ -89,10 +89,11 @@ def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
 )
 @click.option(
     "--threads",
-    default=8,
+    default=4,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Threads per worker process (requests served at once by each).",
+    help="Threads per worker process (requests served at once by each; each waiting e-CPS "
+    "long poll or event stream holds one). See docs/configuration.md, 'Serving'.",
 )
 @click.option(
     "--access-log/--no-access-log",
