@@ -7,6 +7,9 @@
   var live = document.getElementById("activation-countdown-live");
   var qr = document.getElementById("activation-qr");
   if (!box || !visible || !live) { return; }
+  // One visible sentence: the ticking counter; the live region stays for screen readers.
+  box.hidden = false;
+  live.classList.add("visually-hidden");
   var remaining = parseInt(box.getAttribute("data-remaining"), 10) || 0;
   // Relative to this page's clock: the server's and the browser's clocks may differ.
   var deadline = Date.now() + remaining * 1000;

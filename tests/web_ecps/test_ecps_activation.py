@@ -62,6 +62,9 @@ def test_whole_activation_flow_ends_with_a_qr_code_that_enrols_a_device(any_stor
     assert uri.startswith("santeid-ecps://activate?")
     assert "santeid device enroll --activation-uri" in page
     assert 'aria-live="polite"' in page and 'data-remaining="' in page
+    # Without JavaScript one validity sentence shows: the ticking counter starts hidden.
+    assert '<p id="activation-countdown" hidden data-remaining="' in page
+    assert page.count("Ce QR code est valable ") == 1
     assert '<script src="/static/ecps-activation.js">' in page
     assert "<script>" not in page  # CSP script-src 'self': no inline script
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
@@ -75,7 +78,12 @@ def test_whole_activation_flow_ends_with_a_qr_code_that_enrols_a_device(any_stor
 def test_qr_countdown_script_is_served(client):
     with client.get("/static/ecps-activation.js") as response:
         assert response.status_code == 200
-        assert "activation-countdown" in response.get_data(as_text=True)
+        script = response.get_data(as_text=True)
+    assert "activation-countdown" in script
+    # With it, the counter is shown and the validity sentence left to screen readers.
+    assert "box.hidden = false" in script and 'classList.add("visually-hidden")' in script
+    with client.get("/static/santeid.css") as response:
+        assert ".visually-hidden {" in response.get_data(as_text=True)
 
 
 def test_pages_and_messages_in_english_with_ui_locales(client):
