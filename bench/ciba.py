@@ -37,7 +37,6 @@ import os
 import platform
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,7 +47,11 @@ from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlencode
 
-import requests
+from harness import REALM
+from harness import free_port
+from harness import start_redis
+from harness import stop
+from harness import wait_for
 from hostspeed import host_speed_ms
 
 SANTEID = str(Path(sys.executable).with_name("santeid"))
@@ -104,26 +107,6 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
 });
 http.createServer(provider.callback()).listen(port, '127.0.0.1', () => console.log('ready'));
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen, seconds: float = 60, ok=(200,)) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"process exited early with {process.returncode}")
-        try:
-            if requests.get(url, timeout=1).status_code in ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer")
 
 
 # -- load ---------------------------------------------------------------------------------------
@@ -269,16 +252,9 @@ def run_load(target: dict, clients: int, processes: int, seconds: float) -> dict
 def start_santeid(
     home: Path, workers: int, alg: str, processes: list, serve_args: tuple[str, ...] = ()
 ) -> dict:
-    redis_port = free_port()
-    processes.append(
-        subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(home)],
-            stdout=subprocess.DEVNULL,
-        )
-    )  # fmt: skip
+    redis_port = start_redis(home, processes)
     port = free_port()
-    realm = "/auth/realms/esante-wallet"
+    realm = REALM
     env = dict(
         os.environ,
         SANTEID_DATA_DIR=str(home / "var"),
@@ -569,12 +545,7 @@ def main() -> None:
             print(f"santeid p99: {results['santeid']['p99']:.1f} ms  (target <= 150 ms)")
         print(f"load average at the end {os.getloadavg()[0]:.2f}")
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         shutil.rmtree(home, ignore_errors=True)
 
 

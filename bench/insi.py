@@ -42,7 +42,6 @@ CPU; run it twice, on a machine nothing else is using, before believing a figure
 from __future__ import annotations
 
 import argparse
-import base64
 import cProfile
 import io
 import json
@@ -53,7 +52,6 @@ import random
 import re
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -65,16 +63,19 @@ from dataclasses import field
 from datetime import date
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import parse_qs
 from urllib.parse import urlencode
-from urllib.parse import urlsplit
 
 import requests
+from harness import REALM
+from harness import code_flow_tokens
+from harness import free_port
+from harness import start_redis
+from harness import stop
+from harness import wait_for
 from hostspeed import host_speed_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 SANTEID = str(Path(sys.executable).with_name("santeid"))
-REALM = "/auth/realms/esante-wallet"
 SECRET = "bench-secret-" + secrets.token_hex(16)
 REDIRECT_URI = "https://bench.example.org/cb"
 CERT_HEADER = "X-SSL-Client-Cert"
@@ -200,12 +201,6 @@ SCENARIOS["soap-traits"] = Scenario(
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -334,49 +329,17 @@ def server_memory(pid: int) -> str:
     return f"RSS {sum(sizes):.0f} MiB ({len(tree)} processes: {parts}), PSS {pss:.0f} MiB"
 
 
-def wait_for(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited early with {process.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or still starting its workers
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer")
-
-
 def login(base: str, national_id: str) -> str:
     """One sandbox login through the real code flow; returns the access token."""
-    session = requests.Session()
-    oidc = base + REALM + "/protocol/openid-connect"
-    params = {
-        "response_type": "code", "client_id": "bench", "redirect_uri": REDIRECT_URI,
-        "scope": "openid scope_all", "acr_values": "eidas1",
-        "state": secrets.token_hex(8), "nonce": secrets.token_hex(8),
-    }  # fmt: skip
-    response = session.get(f"{oidc}/auth", params=params, allow_redirects=False)
-    login_url = base + response.headers["Location"]
-    page = session.get(login_url)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    session.post(
-        login_url, data={"national_id": national_id, "csrf_token": csrf}, allow_redirects=False
+    tokens = code_flow_tokens(
+        requests.Session(),
+        base,
+        national_id,
+        client_id="bench",
+        secret=SECRET,
+        redirect_uri=REDIRECT_URI,
     )
-    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
-    done = session.get(
-        f"{base}{REALM}/login-actions/complete", params={"tx": tx}, allow_redirects=False
-    )
-    code = parse_qs(urlsplit(done.headers["Location"]).query)["code"][0]
-    basic = base64.b64encode(f"bench:{SECRET}".encode()).decode()
-    token = session.post(
-        f"{oidc}/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
-        headers={"Authorization": f"Basic {basic}"},
-    )
-    token.raise_for_status()
-    return token.json()["access_token"]
+    return tokens["access_token"]
 
 
 def _lua_string(text: str) -> str:
@@ -679,14 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="santeid-insi-bench-"))
     processes: list[subprocess.Popen] = []
     try:
-        redis_port = free_port()
-        processes.append(
-            subprocess.Popen(
-                ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(home)],
-                stdout=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
+        redis_port = start_redis(home, processes)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = dict(
@@ -796,12 +752,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             profile(env, token, sample)
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         shutil.rmtree(home, ignore_errors=True)
     return 0
 

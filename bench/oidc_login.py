@@ -15,14 +15,11 @@ figures; it asserts nothing. Traffic goes to 127.0.0.1 only and stops by itself.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import platform
-import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,69 +27,34 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qs
-from urllib.parse import urlsplit
 
 import requests
+from harness import REALM
+from harness import code_flow_tokens
+from harness import free_port
+from harness import start_redis
+from harness import stop
+from harness import wait_for
 
 SANTEID = str(Path(sys.executable).with_name("santeid"))
 SECRET = "bench-secret-" + secrets.token_hex(16)
 REDIRECT_URI = "https://bench.example.org/cb"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"process exited early with {process.returncode}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer")
-
-
-def one_login(session: requests.Session, base: str, realm: str, national_id: str) -> None:
-    auth = base + realm + "/protocol/openid-connect"
-    params = {
-        "response_type": "code",
-        "client_id": "bench",
-        "redirect_uri": REDIRECT_URI,
-        "scope": "openid scope_all",
-        "acr_values": "eidas1",
-        "state": secrets.token_hex(8),
-        "nonce": secrets.token_hex(8),
-        "prompt": "login",
-    }
-    response = session.get(f"{auth}/auth", params=params, allow_redirects=False)
-    login_url = base + response.headers["Location"]
-    page = session.get(login_url)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    session.post(
-        login_url, data={"national_id": national_id, "csrf_token": csrf}, allow_redirects=False
+def one_login(session: requests.Session, base: str, national_id: str) -> None:
+    """One whole login (``prompt=login``: SSO never short-cuts it), then userinfo."""
+    tokens = code_flow_tokens(
+        session,
+        base,
+        national_id,
+        client_id="bench",
+        secret=SECRET,
+        redirect_uri=REDIRECT_URI,
+        prompt="login",
     )
-    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
-    done = session.get(
-        f"{base}{realm}/login-actions/complete", params={"tx": tx}, allow_redirects=False
-    )
-    code = parse_qs(urlsplit(done.headers["Location"]).query)["code"][0]
-    basic = base64.b64encode(f"bench:{SECRET}".encode()).decode()
-    token = session.post(
-        f"{auth}/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
-        headers={"Authorization": f"Basic {basic}"},
-    )
-    token.raise_for_status()
     userinfo = session.get(
-        f"{auth}/userinfo", headers={"Authorization": "Bearer " + token.json()["access_token"]}
+        f"{base}{REALM}/protocol/openid-connect/userinfo",
+        headers={"Authorization": "Bearer " + tokens["access_token"]},
     )
     userinfo.raise_for_status()
 
@@ -119,19 +81,11 @@ def main() -> None:
             SANTEID_LOG_LEVEL="WARNING",
         )
         if args.store == "redis":
-            redis_port = free_port()
-            processes.append(
-                subprocess.Popen(
-                    ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                     "--appendonly", "no", "--dir", str(home)],
-                    stdout=subprocess.DEVNULL,
-                )
-            )  # fmt: skip
+            redis_port = start_redis(home, processes)
             env["SANTEID_STORE_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        realm = "/auth/realms/esante-wallet"
-        env["SANTEID_ISSUER"] = base + realm
+        env["SANTEID_ISSUER"] = base + REALM
         client = home / "client.json"
         client.write_text(
             json.dumps(
@@ -171,7 +125,7 @@ def main() -> None:
             while time.monotonic() < stop_at:
                 started = time.perf_counter()
                 try:
-                    one_login(session, base, realm, national_id)
+                    one_login(session, base, national_id)
                 except Exception as exc:  # counted and reported, never hidden
                     with lock:
                         errors.append(repr(exc)[:200])
@@ -179,7 +133,7 @@ def main() -> None:
                 with lock:
                     durations.append(time.perf_counter() - started)
 
-        one_login(requests.Session(), base, realm, national_ids[0])  # warm-up
+        one_login(requests.Session(), base, national_ids[0])  # warm-up
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.clients)]
         began = time.monotonic()
         for thread in threads:
@@ -209,12 +163,7 @@ def main() -> None:
         if errors:
             print("first errors:", *errors[:3], sep="\n  ")
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         shutil.rmtree(home, ignore_errors=True)
 
 
