@@ -48,10 +48,12 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from harness import REALM
+from harness import cpu_seconds
 from harness import free_port
 from harness import start_redis
 from harness import stop
 from harness import wait_for
+from harness import workers_of
 from hostspeed import host_speed_ms
 
 SANTEID = str(Path(sys.executable).with_name("santeid"))
@@ -193,18 +195,6 @@ def load_process(target: dict, threads: int, offset: int, start_at: float, stop_
     return durations, polls, errors
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time consumed so far by ``pids`` (Linux ``/proc/<pid>/stat``)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def run_load(target: dict, clients: int, processes: int, seconds: float) -> dict:
     # Warm-up: a few logins outside the measurement (JIT, caches, connection pools).
     conn = HTTPConnection(target["host"], target["port"], timeout=30)
@@ -225,9 +215,9 @@ def run_load(target: dict, clients: int, processes: int, seconds: float) -> dict
         )
         time.sleep(max(0.0, start_at - time.time()))
         parts = target["cpu_parts"]
-        before = {name: _cpu_seconds(pids) for name, pids in parts.items()}
+        before = {name: cpu_seconds(pids) for name, pids in parts.items()}
         time.sleep(max(0.0, stop_at - time.time()))
-        used = {name: _cpu_seconds(pids) - before[name] for name, pids in parts.items()}
+        used = {name: cpu_seconds(pids) - before[name] for name, pids in parts.items()}
         results = pending.get()
     durations = sorted(d for r in results for d in r[0])
     polls = [p for r in results for p in r[1]]
@@ -307,20 +297,10 @@ def start_santeid(
         "token": f"{base}/token",
         "auth": "Basic " + base64.b64encode(f"bench:{SECRET}".encode()).decode(),
         "hints": hints,
-        "workers": (workers_pids := _children(processes[-1].pid)),
+        "workers": (workers_pids := workers_of(processes[-1].pid)),
         # The provider's CPU: the worker processes and Redis.
         "cpu_parts": {"workers": workers_pids, "redis-server": [processes[0].pid]},
     }
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        out = subprocess.run(
-            ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
-        ).stdout
-    except FileNotFoundError:
-        return []
-    return [int(p) for p in out.split()]
 
 
 def _jwks() -> str:

@@ -7,11 +7,13 @@ The scripts run as ``python bench/NAME.py``, so this folder is on ``sys.path``.
 from __future__ import annotations
 
 import base64
+import os
 import re
 import secrets
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -64,6 +66,44 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's master process and its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def workers_of(pid: int) -> list[int]:
+    """The descendants of ``pid`` (a server's worker processes)."""
+    return [p for p in process_tree(pid) if p != pid]
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU time consumed so far by ``pids`` (Linux ``/proc/<pid>/stat``); a
+    process that has gone counts for nothing."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def code_flow_tokens(

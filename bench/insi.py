@@ -68,10 +68,13 @@ from urllib.parse import urlencode
 import requests
 from harness import REALM
 from harness import code_flow_tokens
+from harness import cpu_seconds
 from harness import free_port
+from harness import process_tree
 from harness import start_redis
 from harness import stop
 from harness import wait_for
+from harness import workers_of
 from hostspeed import host_speed_ms
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -277,35 +280,6 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (the master process and its workers)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pss_kib(pid: int) -> int:
@@ -723,18 +697,18 @@ def main(argv: list[str] | None = None) -> int:
             for index, c in enumerate(connections):
                 spy = None
                 if args.py_spy and index == 0:
-                    workers = [p for p in process_tree(server.pid) if p != server.pid]
+                    workers = workers_of(server.pid)
                     spy = py_spy(workers[-1], args.seconds - 2, home / f"{scenario.name}.spy")
                 speed = host_speed_ms()
                 tree = process_tree(server.pid)
-                before = {p: cpu_seconds(p) for p in tree}
+                before = {p: cpu_seconds([p]) for p in tree}
                 result = run_wrk(url, script, args.seconds, args.wrk_threads, c)
                 report(scenario.name, result, c)
                 print(
                     f"    host speed check: {speed} ms before, {host_speed_ms()} ms after "
                     "(bench/hostspeed.py; lower is faster)"
                 )
-                used = [cpu_seconds(p) - before[p] for p in tree]
+                used = [cpu_seconds([p]) - before[p] for p in tree]
                 wall = result["duration_us"] / 1e6
                 print(
                     "    server CPU per process (cores): "
