@@ -57,25 +57,23 @@ def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
     are used only if they exist."""
     if client_ca:
         return [client_ca]
-    from santeid.cps.cards import CPS_TEST_CA_NAME
+    # The same files the application checks certificates against, so the two cannot differ.
     from santeid.cps.cards import card_authority
-    from santeid.insi.auth import INSI_TEST_CA_NAME
+    from santeid.cps.cards import trusted_authorities_file
+    from santeid.insi.auth import insi_ca_path
     from santeid.insi.auth import insi_test_authority
-    from santeid.pki import TestAuthority
 
+    if settings.sandbox and not settings.cps_ca_file:
+        card_authority(settings)  # created on first use
+    if settings.sandbox and not settings.insi_ca_file:
+        insi_test_authority(settings)
     authorities = []
-    for configured, name, create in (
-        (settings.cps_ca_file, CPS_TEST_CA_NAME, card_authority),
-        (settings.insi_ca_file, INSI_TEST_CA_NAME, insi_test_authority),
-    ):
-        if configured:
-            authorities.append(configured)
-        elif settings.sandbox:
-            authorities.append(str(create(settings).cert_path))
-        else:
-            cert_path, _ = TestAuthority.paths(settings.keys_path, name)
-            if cert_path.exists():
-                authorities.append(str(cert_path))
+    cards = trusted_authorities_file(settings)
+    if cards is not None:
+        authorities.append(str(cards))
+    establishments = insi_ca_path(settings)
+    if settings.insi_ca_file or establishments.exists():
+        authorities.append(str(establishments))
     return authorities
 
 
