@@ -42,13 +42,19 @@ REDIS_SERVER_MISSING = (
 START_TIMEOUT = 10.0
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now (the kernel's pick, so never 6379)."""
+#: A cluster node also listens on its port + 10 000 (the cluster bus), so its port must be at
+#: most 55 535; the kernel's picks go up to 60 999 on Linux.
+CLUSTER_BUS_OFFSET = 10_000
+
+
+def free_port(highest: int = 65_535) -> int:
+    """A TCP port nothing listens on right now (the kernel's pick, so never 6379), at most
+    ``highest``."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        if port != 6379:
+        if port != 6379 and port <= highest:
             return port
 
 
@@ -97,9 +103,12 @@ class RedisServer:
         # The port is free when picked but someone may grab it before redis binds it;
         # a fresh pick on the next attempt settles that race.
         retry_on_new_port = not (self._fixed_port or self.port)
+        highest = 65_535
+        if "--cluster-enabled" in self.extra_args:
+            highest -= CLUSTER_BUS_OFFSET
         for _ in range(3 if retry_on_new_port else 1):
             if retry_on_new_port:
-                self.port = free_port()
+                self.port = free_port(highest)
             error = self._start_once(executable)
             if error is None:
                 return self
