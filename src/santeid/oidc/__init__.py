@@ -12,8 +12,10 @@ from flask import Blueprint
 
 from santeid.ciba import views as ciba_views
 from santeid.oidc import authorize
+from santeid.oidc import cors
 from santeid.oidc import discovery
 from santeid.oidc import logout
+from santeid.oidc import realm
 from santeid.oidc import userinfo
 from santeid.services import services
 
@@ -57,7 +59,10 @@ def init_app(app) -> None:
     bp = Blueprint("oidc", __name__, url_prefix=settings.issuer_path or None)
     for path, name, view, methods in ROUTES:
         bp.add_url_rule(path, name, view, methods=methods)
+    # CORS for browser applications and Keycloak's realm endpoints (cors.py, realm.py).
+    cors.init_app(app, bp)
     app.register_blueprint(bp)
+    realm.init_app(app)
 
     # PSC advertises its authorization endpoint on another host ("wallet"); when configured
     # so, the same view answers on that URL's path too.
