@@ -11,12 +11,14 @@ from urllib.parse import urlsplit
 from flask import Blueprint
 
 from santeid.ciba import views as ciba_views
+from santeid.interaction import install_authorization
 from santeid.oidc import authorize
 from santeid.oidc import cors
 from santeid.oidc import discovery
 from santeid.oidc import logout
 from santeid.oidc import realm
 from santeid.oidc import userinfo
+from santeid.oidc.login_outcome import OidcAuthorizationSide
 from santeid.services import services
 
 OIDC = "/protocol/openid-connect"
@@ -59,6 +61,8 @@ def init_app(app) -> None:
     bp = Blueprint("oidc", __name__, url_prefix=settings.issuer_path or None)
     for path, name, view, methods in ROUTES:
         bp.add_url_rule(path, name, view, methods=methods)
+    # The login pages hand their outcome back through santeid.interaction.
+    install_authorization(app, OidcAuthorizationSide())
     # CORS for browser applications and Keycloak's realm endpoints (cors.py, realm.py).
     cors.init_app(app, bp)
     app.register_blueprint(bp)

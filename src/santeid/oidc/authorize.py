@@ -25,7 +25,8 @@ from flask import request
 from flask import session
 
 from santeid.i18n import pick_locale
-from santeid.login.transactions import start_login
+from santeid.interaction import PendingLogin
+from santeid.interaction import login_pages
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.provider import code_key
 from santeid.services import services
@@ -358,4 +359,5 @@ def authorize():
     if "none" in areq.prompt:
         # OIDC Core §3.1.2.6: no UI may be shown.
         return error_redirect(areq, areq.state, "login_required", "the end-user is not logged in")
-    return start_login(client, areq, browser_id())
+    pending = PendingLogin(client.get_client_id(), client.name, areq.to_dict(), browser_id())
+    return login_pages().begin(pending)
