@@ -17,6 +17,7 @@ from santeid.oidc import cors
 from santeid.oidc import discovery
 from santeid.oidc import logout
 from santeid.oidc import realm
+from santeid.oidc import request_objects
 from santeid.oidc import userinfo
 from santeid.oidc.login_outcome import OidcAuthorizationSide
 from santeid.services import services
@@ -53,6 +54,8 @@ ROUTES = [
     # CIBA Core 1.0 §7 at Keycloak's path (psc.md §14); the CARD channel (docs/ciba.md).
     (f"{OIDC}/ext/ciba/auth", "ciba_auth", ciba_views.backchannel_authentication, ["POST"]),
     (f"{OIDC}/ext/ciba/card/<auth_req_id>", "ciba_card", ciba_views.card, ["GET", "POST"]),
+    # RFC 9126 pushed authorization requests at Keycloak's path (request_objects.py).
+    (f"{OIDC}/ext/par/request", "par", request_objects.pushed_authorization_request, ["POST"]),
 ]
 
 

@@ -160,12 +160,7 @@ def check_redirect_uri(params, client) -> str:
 
 
 def check_unsupported(params) -> None:
-    if "request" in params:
-        raise RedirectError("request_not_supported", "the request parameter is not supported")
-    if "request_uri" in params:
-        raise RedirectError(
-            "request_uri_not_supported", "the request_uri parameter is not supported"
-        )
+    # ``request`` and ``request_uri`` were expanded before (request_objects.resolve).
     for name in SINGLE_VALUED:
         _single(params, name)
     mode = params.get("response_mode")
@@ -347,7 +342,10 @@ def current_sso() -> Authentication | None:
 
 def authorize():
     """GET or POST ``…/protocol/openid-connect/auth``."""
-    params = request.values if request.method == "POST" else request.args
+    # Imported here: request_objects validates pushed requests with this module's checks.
+    from santeid.oidc.request_objects import resolve
+
+    params = resolve(request.values if request.method == "POST" else request.args)
     try:
         client, areq = parse_authorization_request(params)
     except RedirectError as exc:
