@@ -170,7 +170,8 @@ def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
             raise InvalidClientMetadata(
                 f"client_secret is required for {method} (at least {MIN_SECRET_LENGTH} characters)"
             )
-    if method == "private_key_jwt":
+    # The jwks verify private_key_jwt assertions, CIBA and authorization request objects.
+    if method == "private_key_jwt" or "jwks" in meta:
         if "jwks_uri" in meta:
             raise InvalidClientMetadata(
                 "jwks_uri is not supported: register the public keys inline in jwks"
