@@ -132,6 +132,15 @@ class Browser:
         query = {k: v for k, v in query.items() if v is not None}
         return self.server["discovery"]["authorization_endpoint"] + "?" + urlencode(query)
 
+    def logout(self, tokens: dict, *, state: str) -> requests.Response:
+        """RP-initiated logout back to the login redirect URI."""
+        params = {
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": REDIRECT_URI,
+            "state": state,
+        }
+        return self.get(self.server["discovery"]["end_session_endpoint"], params=params)
+
     def get(self, url: str, **kwargs) -> requests.Response:
         return self.http.get(url, allow_redirects=False, timeout=10, **kwargs)
 
@@ -234,14 +243,7 @@ def test_logout_returns_to_the_login_redirect_uri(server):
     register(server, "rp-logout-plus")
     browser = Browser(server, "rp-logout-plus")
     tokens = browser.login()
-    response = browser.get(
-        server["discovery"]["end_session_endpoint"],
-        params={
-            "id_token_hint": tokens["id_token"],
-            "post_logout_redirect_uri": REDIRECT_URI,
-            "state": "logout-state",
-        },
-    )
+    response = browser.logout(tokens, state="logout-state")
     assert response.status_code == 302
     assert response.headers["Location"] == f"{REDIRECT_URI}?state=logout-state"
     silent = callback(browser.get(browser.authorize_url(prompt="none")))
@@ -315,14 +317,7 @@ def test_frontchannel_logout_renders_the_iframes(server):
     )
     browser = Browser(server, "rp-frontchannel")
     tokens = browser.login()
-    response = browser.get(
-        server["discovery"]["end_session_endpoint"],
-        params={
-            "id_token_hint": tokens["id_token"],
-            "post_logout_redirect_uri": REDIRECT_URI,
-            "state": "s",
-        },
-    )
+    response = browser.logout(tokens, state="s")
     assert response.status_code == 200
     frames = re.findall(r'<iframe[^>]* src="([^"]+)"', response.text)
     assert len(frames) == 1
