@@ -8,7 +8,7 @@ client (code, or error). Neither package imports the other: each installs its ha
 its ``init_app`` and reaches the other half through :func:`login_pages` / :func:`authorization`.
 
 The validated request travels as a plain dict (it is stored in the login transaction, shared
-by every worker); the login pages read only the keys :class:`PendingLogin` exposes.
+by every worker); the login pages read only its ``locale`` and ``login_hint`` keys.
 """
 
 from __future__ import annotations
@@ -41,18 +41,11 @@ class PendingLogin:
 
     client_id: str
     client_name: str
-    #: The validated authorization request, serialised; opaque to the login pages.
+    #: The validated authorization request, serialised; the login pages read only its
+    #: ``locale`` (page language) and ``login_hint`` (pre-filled identifier).
     request: dict
     #: The browser the login must be finished in (login CSRF and session fixation defence).
     browser_id: str
-
-    @property
-    def locale(self) -> str:
-        return self.request.get("locale", "fr")
-
-    @property
-    def login_hint(self) -> str | None:
-        return self.request.get("login_hint")
 
 
 class LoginPages(Protocol):

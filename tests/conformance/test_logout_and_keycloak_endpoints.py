@@ -81,17 +81,18 @@ def server(tmp_path_factory):
         discovery = requests.get(
             f"{issuer}/.well-known/wallet-openid-configuration", timeout=5
         ).json()
-        professional = next(
+        professionals = [
             p["national_id"]
             for p in json.loads(_run(env, "directory", "list", "--json"))
             if p["sandbox_auto_approve"] and p.get("status", "active") == "active"
-        )
+        ]
         yield {
             "base": base,
             "issuer": issuer,
             "env": env,
             "discovery": discovery,
-            "professional": professional,
+            "professional": professionals[0],
+            "other_professional": professionals[1],
         }
 
 
@@ -144,7 +145,7 @@ class Browser:
     def get(self, url: str, **kwargs) -> requests.Response:
         return self.http.get(url, allow_redirects=False, timeout=10, **kwargs)
 
-    def login_from(self, response: requests.Response) -> dict:
+    def login_from(self, response: requests.Response, national_id: str | None = None) -> dict:
         """From the redirect to the login page to the parameters of the callback."""
         assert response.status_code == 302, response.text
         login_url = self.server["base"] + urlsplit(response.headers["Location"]).path
@@ -153,7 +154,7 @@ class Browser:
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
         posted = self.http.post(
             login_url,
-            data={"national_id": self.server["professional"], "csrf_token": csrf},
+            data={"national_id": national_id or self.server["professional"], "csrf_token": csrf},
             allow_redirects=False,
             timeout=10,
         )
@@ -307,6 +308,24 @@ def test_backchannel_logout_token_reaches_the_receiver(server):
     assert claims["sub"] == id_token["sub"]
     assert isinstance(claims["iat"], int) and claims["jti"]
     assert "nonce" not in claims
+
+
+def test_another_professional_logging_in_sends_a_logout_token(server):
+    """The browser's previous session ends when another professional logs in on it: its
+    clients hear it by back-channel logout."""
+    with LogoutReceiver() as receiver:
+        register(server, "rp-takeover", backchannel_logout_uri=receiver.url)
+        browser = Browser(server, "rp-takeover")
+        first = browser.login()
+        second = browser.login_from(
+            browser.get(browser.authorize_url(prompt="login")), server["other_professional"]
+        )
+        assert second["session_state"] != first["session_state"]
+        assert receiver.event.wait(10), "no logout token delivered"
+    (delivery,) = receiver.received
+    claims = jwt.decode(delivery["form"]["logout_token"], jwks(server), algorithms=["RS256"])
+    assert claims.claims["sid"] == first["session_state"]
+    assert claims.claims["aud"] == "rp-takeover"
 
 
 def test_frontchannel_logout_renders_the_iframes(server):

@@ -7,6 +7,8 @@
   device management, when installed.
 * Any path under another realm (``/auth/realms/<other>`` and below): 404
   ``{"error":"Realm does not exist"}``, as Keycloak answers.
+
+Only for an issuer shaped as a Keycloak realm URL (``…/realms/<name>``, the default).
 """
 
 from __future__ import annotations
@@ -58,10 +60,10 @@ def init_app(app) -> None:
     settings = app.extensions["santeid"].settings
     path = settings.issuer_path
     parent, _, realm = path.rpartition("/")
-    app.add_url_rule(path or "/", "realm_info", realm_info, methods=["GET"])
-    app.add_url_rule(f"{path}/account", "realm_account", account, methods=["GET"])
     if not parent.endswith("/realms") or not realm:
-        return  # an issuer that is not a Keycloak realm URL has no sibling realms
+        return  # an issuer that is not a Keycloak realm URL has no realm endpoints
+    app.add_url_rule(path, "realm_info", realm_info, methods=["GET"])
+    app.add_url_rule(f"{path}/account", "realm_account", account, methods=["GET"])
 
     class OtherRealm(BaseConverter):
         """A path segment that is not this realm's name."""
