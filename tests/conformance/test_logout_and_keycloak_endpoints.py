@@ -39,7 +39,7 @@ from joserfc.jwk import RSAKey
 from fixtures_redis import free_port
 from server_process import running_server
 
-pytestmark = [pytest.mark.server]
+pytestmark = [pytest.mark.server, pytest.mark.redis]
 
 SANTEID = str(Path(sys.executable).with_name("santeid"))
 SECRET = "a-long-secret-for-the-logout-conformance-test"
@@ -62,7 +62,9 @@ def _run(env, *args: str, stdin: str | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, redis_server):
+    """``santeid serve --workers 2`` on Redis, as deployed: a login, a pushed request or a
+    logout may land on either worker."""
     home = tmp_path_factory.mktemp("logout-server")
     port = free_port()
     issuer = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
@@ -73,10 +75,14 @@ def server(tmp_path_factory):
         SANTEID_SANDBOX="true",
         SANTEID_SANDBOX_APPROVAL_DELAY="0",
         SANTEID_ISSUER=issuer,
+        SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/11",
     )
     base = f"http://127.0.0.1:{port}"
     with running_server(
-        [SANTEID, "serve", "--port", str(port)], env, home / "server.log", f"{base}/health"
+        [SANTEID, "serve", "--workers", "2", "--port", str(port)],
+        env,
+        home / "server.log",
+        f"{base}/health",
     ):
         discovery = requests.get(
             f"{issuer}/.well-known/wallet-openid-configuration", timeout=5
@@ -326,6 +332,30 @@ def test_another_professional_logging_in_sends_a_logout_token(server):
     claims = jwt.decode(delivery["form"]["logout_token"], jwks(server), algorithms=["RS256"])
     assert claims.claims["sid"] == first["session_state"]
     assert claims.claims["aud"] == "rp-takeover"
+
+
+def test_operator_ends_a_session_from_the_command_line(server):
+    """Keycloak's admin "Sign out": ``santeid sessions logout <sid>`` on the server's store."""
+    with LogoutReceiver() as receiver:
+        register(server, "rp-admin-logout", backchannel_logout_uri=receiver.url)
+        browser = Browser(server, "rp-admin-logout")
+        tokens = browser.login()
+        out = _run(server["env"], "sessions", "logout", tokens["session_state"])
+        assert "rp-admin-logout" in out
+        assert receiver.event.wait(10), "no logout token delivered"
+    claims = jwt.decode(receiver.received[0]["form"]["logout_token"], jwks(server))
+    assert claims.claims["sid"] == tokens["session_state"]
+    silent = callback(browser.get(browser.authorize_url(prompt="none")))
+    assert silent["error"] == "login_required"
+    unknown = subprocess.run(
+        [SANTEID, "sessions", "logout", "no-such-session"],
+        env=server["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 1
+    assert "no session" in unknown.stderr
 
 
 def test_frontchannel_logout_renders_the_iframes(server):

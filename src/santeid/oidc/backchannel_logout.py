@@ -102,3 +102,12 @@ def _send(uri: str, token: str, client_id: str, *, sandbox: bool, timeout: float
     # §2.8: 200 (or 204) on success; 400 if the RP could not log out.
     if not 200 <= status < 300:
         log.warning("back-channel logout to client %s answered %s", client_id, status)
+
+
+def finish_deliveries() -> None:
+    """Wait for the queued deliveries (a command that exits after a logout)."""
+    global _executor
+    with _executor_lock:
+        pool, _executor = _executor, None
+    if pool is not None:
+        pool.shutdown(wait=True)
