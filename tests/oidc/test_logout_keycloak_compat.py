@@ -45,6 +45,22 @@ def test_registered_logout_uris_still_limit_the_targets(flow, client):
     assert "code" in flow.code_from(flow.authorize(prompt="none"))
 
 
+def test_plus_entry_adds_the_redirect_uris_to_the_registered_logout_uris(settings):
+    # Keycloak's syntax, honoured under both policies: the registration asks for it.
+    app = create_app(settings.replace(post_logout_redirect_policy="strict"), store=MemoryStore())
+    client = app.test_client()
+    meta = register_client(
+        app, post_logout_redirect_uris=["+", "https://service.example.org/logged-out"]
+    )
+    flow = Flow(app, client, meta)
+    assert _logout_to(client, flow.full_login(), REDIRECT_URI).status_code == 302
+    logged_out = "https://service.example.org/logged-out"
+    assert _logout_to(client, flow.full_login(), logged_out).status_code == 302
+    assert (
+        _logout_to(client, flow.full_login(), "https://elsewhere.example.org/").status_code == 400
+    )
+
+
 def test_strict_setting_refuses_a_login_redirect_uri(settings):
     app = create_app(settings.replace(post_logout_redirect_policy="strict"), store=MemoryStore())
     client = app.test_client()

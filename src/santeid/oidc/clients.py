@@ -157,7 +157,8 @@ def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
     if not isinstance(post_logout, list):
         raise InvalidClientMetadata("post_logout_redirect_uris must be a list")
     for uri in post_logout:
-        _check_uri(uri, "post_logout_redirect_uris")
+        if uri != "+":  # Keycloak's "+": the redirect_uris too (Client.check_post_logout…)
+            _check_uri(uri, "post_logout_redirect_uris")
 
     method = meta.setdefault("token_endpoint_auth_method", "client_secret_basic")
     if method not in AUTH_METHODS:
@@ -267,12 +268,16 @@ class Client(ClientMixin):
         return list(self.metadata.get("post_logout_redirect_uris", []))
 
     def check_post_logout_redirect_uri(self, uri: str, policy: str = "keycloak") -> bool:
-        """RP-Initiated Logout 1.0 §3 exact match. ``keycloak`` policy: a client that registered
-        no ``post_logout_redirect_uris`` may name any of its ``redirect_uris`` (Keycloak's "+",
-        ``docs/reference/keycloak-behaviour.md``, Logout)."""
-        allowed = self.post_logout_redirect_uris
-        if not allowed and policy == "keycloak":
-            allowed = self.redirect_uris
+        """RP-Initiated Logout 1.0 §3 exact match against ``post_logout_redirect_uris``, where
+        an entry ``+`` stands for the ``redirect_uris`` (Keycloak's syntax). ``keycloak``
+        policy: a client that registered none may name any of its ``redirect_uris`` (Keycloak's
+        default "+", ``docs/reference/keycloak-behaviour.md``, Logout)."""
+        registered = self.post_logout_redirect_uris
+        if not registered and policy == "keycloak":
+            registered = ["+"]
+        allowed = [u for u in registered if u != "+"]
+        if "+" in registered:
+            allowed += self.redirect_uris
         return any(hmac.compare_digest(uri, candidate) for candidate in allowed)
 
     @property
