@@ -66,7 +66,7 @@ def metadata() -> dict:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
         "userinfo_signing_alg_values_supported": list(SIGNING_ALGS),
-        "request_object_signing_alg_values_supported": REQUEST_OBJECT_ALGS,
+        "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGS),
         "response_modes_supported": ["query"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),

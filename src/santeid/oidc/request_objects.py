@@ -39,11 +39,12 @@ from werkzeug.datastructures import MultiDict
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import RedirectError
 from santeid.oidc.authorize import parse_authorization_request
+from santeid.oidc.clients import SIGNING_ALGS
 from santeid.services import services
 
 PAR_URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
-#: Algorithms of a signed request object (santeid's signing algorithms); ``none`` also.
-SIGNED_ALGS = ["RS256", "ES256", "PS256"]
+#: Algorithms of a request object: those a client's keys may sign with, and ``none``.
+SIGNED_ALGS = list(SIGNING_ALGS)
 REQUEST_OBJECT_ALGS = [*SIGNED_ALGS, "none"]
 LEEWAY = 30
 MAX_REQUEST_OBJECT_LENGTH = 16384
