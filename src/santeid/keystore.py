@@ -26,9 +26,11 @@ has expired) → deleted from the file at the next write.
 
 from __future__ import annotations
 
+import base64
 import builtins
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import math
@@ -42,11 +44,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
@@ -190,6 +197,9 @@ class _Entry:
     created_at: int  # epoch seconds
     retired_at: int | None
     key: RSAKey | ECKey
+    #: DER of the key's self-signed X.509 certificate, published as ``x5c`` (see
+    #: :func:`self_signed_certificate`).
+    certificate: bytes = b""
 
     @property
     def key_size(self) -> int:
@@ -492,7 +502,9 @@ class KeyStore:
 
     def jwks(self) -> dict[str, builtins.list[dict[str, str]]]:
         """The public JWK Set (RFC 7517 §5): active keys first, then retired keys still
-        published. Members: ``kty, kid, use, alg`` then the public parameters only."""
+        published. Members: ``kty, kid, use, alg``, the public parameters only, then the key's
+        self-signed certificate as Keycloak publishes it: ``x5c``, ``x5t``, ``x5t#S256``
+        (RFC 7517 §4.7–§4.9)."""
         with self._lock:
             self._refresh()
             now = self.clock()
@@ -504,6 +516,7 @@ class KeyStore:
                 jwk = {"kty": full["kty"], "kid": entry.kid, "use": "sig", "alg": entry.alg}
                 for member in _PUBLIC_MEMBERS[full["kty"]]:
                     jwk[member] = full[member]
+                jwk.update(_certificate_members(entry.certificate))
                 keys.append(jwk)
             return {"keys": keys}
 
@@ -647,14 +660,63 @@ def _new_entry(alg: str, rsa_key_size: int, now: float) -> _Entry:
     else:
         key = RSAKey.generate_key(rsa_key_size, parameters=parameters, private=True)
     key.ensure_kid()  # kid = RFC 7638 thumbprint (required members only, SHA-256)
+    created_at = math.floor(now)
     return _Entry(
         kid=str(key.kid),
         alg=alg,
         status="active",
-        created_at=math.floor(now),
+        created_at=created_at,
         retired_at=None,
         key=key,
+        certificate=self_signed_certificate(key, str(key.kid), created_at),
     )
+
+
+#: Validity of a key's certificate from its creation (Keycloak generates 10-year ones); the
+#: key is retired long before, and nothing relies on the dates.
+CERTIFICATE_VALIDITY_DAYS = 3650
+
+
+def self_signed_certificate(key: RSAKey | ECKey, kid: str, created_at: int) -> bytes:
+    """DER of a self-signed X.509 certificate for ``key`` (subject and issuer ``CN=<kid>``,
+    valid from ``created_at``), as Keycloak publishes one per realm key in ``x5c``.
+
+    Deterministic — serial from the ``kid``, dates from ``created_at``, RSA PKCS#1 v1.5 and
+    RFC 6979 deterministic ECDSA signatures — so every worker, and a restart, derives the same
+    certificate for a key file that does not hold one (written before certificates existed).
+    """
+    private = key.private_key
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, kid)])
+    not_before = _to_datetime(created_at)
+    serial = int.from_bytes(hashlib.sha256(kid.encode()).digest()[:16], "big") >> 1 or 1
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + timedelta(days=CERTIFICATE_VALIDITY_DAYS))
+    )
+    if isinstance(key, ECKey):
+        cert = builder.sign(private, hashes.SHA256(), ecdsa_deterministic=True)
+    else:
+        cert = builder.sign(private, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def _certificate_members(der: bytes) -> dict[str, Any]:
+    """RFC 7517 §4.7 ``x5c`` (standard base64 DER), §4.8 ``x5t`` (SHA-1, base64url) and §4.9
+    ``x5t#S256`` (SHA-256, base64url)."""
+
+    def b64url(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return {
+        "x5c": [base64.b64encode(der).decode()],
+        "x5t": b64url(hashlib.sha1(der, usedforsecurity=False).digest()),
+        "x5t#S256": b64url(hashlib.sha256(der).digest()),
+    }
 
 
 def _entry_to_json(entry: _Entry) -> dict[str, Any]:
@@ -665,6 +727,7 @@ def _entry_to_json(entry: _Entry) -> dict[str, Any]:
         "created_at": _iso(_to_datetime(entry.created_at)),
         "retired_at": None if entry.retired_at is None else _iso(_to_datetime(entry.retired_at)),
         "jwk": _ordered_jwk(entry.key.as_dict(private=True)),
+        "certificate": base64.b64encode(entry.certificate).decode(),
     }
 
 
@@ -734,7 +797,27 @@ def _parse_entry(item: object, where: str) -> _Entry:
         created_at=created_at,
         retired_at=retired_at,
         key=key,
+        certificate=_parse_certificate(item.get("certificate"), key, thumbprint, created_at, where),
     )
+
+
+def _parse_certificate(
+    value: object, key: RSAKey | ECKey, kid: str, created_at: int, where: str
+) -> bytes:
+    """The stored certificate, checked to certify this very key; derived (the same way in
+    every process) when the entry has none."""
+    if value is None:
+        return self_signed_certificate(key, kid, created_at)
+    try:
+        der = base64.b64decode(str(value), validate=True)
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise CorruptKeyStore(f"{where}: certificate is not base64 DER X.509: {exc}") from None
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    mine = key.private_key.public_key().public_bytes(serialization.Encoding.DER, spki)
+    if cert.public_key().public_bytes(serialization.Encoding.DER, spki) != mine:
+        raise CorruptKeyStore(f"{where}: the certificate is for another key")
+    return der
 
 
 def _parse_document(raw: bytes, file: Path) -> builtins.list[_Entry]:

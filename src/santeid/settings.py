@@ -109,6 +109,16 @@ class Settings:
     #: Serve the INSi JSON operations through a thin WSGI layer ahead of Flask (same code,
     #: about half the cost per call); false = through Flask only.
     insi_fast_path: bool = True
+    # -- Logout and Keycloak's realm endpoints ---------------------------------
+    #: Which ``post_logout_redirect_uri`` a client may name at logout: ``keycloak`` = its
+    #: registered ``post_logout_redirect_uris``, or, when it registered none, any of its
+    #: ``redirect_uris`` (Keycloak's "+"); ``strict`` = only ``post_logout_redirect_uris``.
+    post_logout_redirect_policy: str = "keycloak"
+    #: Seconds a back-channel logout delivery may take (connect and answer); deliveries run
+    #: in the background and never delay the professional's logout.
+    backchannel_logout_timeout: float = 5.0
+    #: Seconds a pushed authorization request's ``request_uri`` stays usable (RFC 9126 §2.2).
+    par_lifetime: int = 60
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -257,6 +267,11 @@ def validate(settings: Settings) -> None:
     ):
         if getattr(settings, name) <= 0:
             raise ConfigurationError(f"{name} must be positive")
+    # Logout and Keycloak's realm endpoints.
+    if settings.post_logout_redirect_policy not in ("keycloak", "strict"):
+        raise ConfigurationError("post_logout_redirect_policy must be keycloak or strict")
+    if settings.backchannel_logout_timeout <= 0 or settings.par_lifetime <= 0:
+        raise ConfigurationError("backchannel_logout_timeout and par_lifetime must be positive")
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "

@@ -215,7 +215,8 @@ def test_jwks_publishes_public_members_only(store: KeyStore, clock: FakeClock) -
     for jwk in keys:
         assert not PRIVATE_MEMBERS & jwk.keys(), jwk
         expected = {"RSA": {"n", "e"}, "EC": {"crv", "x", "y"}}[jwk["kty"]]
-        assert set(jwk) == {"kty", "kid", "use", "alg"} | expected
+        certificate = {"x5c", "x5t", "x5t#S256"}  # the key's self-signed certificate
+        assert set(jwk) == {"kty", "kid", "use", "alg"} | expected | certificate
         assert jwk["use"] == "sig"
     # and the store's file does hold private keys, so the filter is doing real work
     stored = json.loads((store.path / KEYS_FILENAME).read_text())
@@ -479,7 +480,7 @@ def test_file_format(store: KeyStore, clock: FakeClock) -> None:
     document = json.loads((store.path / KEYS_FILENAME).read_text())
     assert document["format"] == "santeid-signing-keys" and document["version"] == 1
     entry = next(e for e in document["keys"] if e["kid"] == first.kid)
-    assert set(entry) == {"kid", "alg", "status", "created_at", "retired_at", "jwk"}
+    assert set(entry) == {"kid", "alg", "status", "created_at", "retired_at", "jwk", "certificate"}
     assert entry["status"] == "retired"
     assert entry["created_at"].endswith("Z") and entry["retired_at"].endswith("Z")
     assert entry["jwk"]["kid"] == first.kid

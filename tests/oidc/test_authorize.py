@@ -90,9 +90,14 @@ def test_repeated_parameter_is_invalid_request(flow, client):
     assert _query(response)["error"] == "invalid_request"
 
 
-def test_request_objects_are_declared_unsupported(flow):
-    assert _query(flow.authorize(request="eyJ.x.y"))["error"] == "request_not_supported"
-    assert _query(flow.authorize(request_uri="https://x"))["error"] == "request_uri_not_supported"
+def test_unusable_request_objects_and_remote_request_uris_are_error_pages(flow):
+    # RFC 9101: a request object that does not verify, and a request_uri santeid would have
+    # to fetch (it never does), are refused on a page: no redirect to an unverified URI.
+    for params in ({"request": "eyJ.x.y"}, {"request_uri": "https://x"}):
+        response = flow.authorize(**params)
+        assert response.status_code == 400
+        assert "Location" not in response.headers
+    assert "invalid_request_uri" in flow.authorize(request_uri="https://x").get_data(as_text=True)
 
 
 def test_prompt_none_without_session_is_login_required(flow):

@@ -58,7 +58,12 @@ def validate_ciba_metadata(meta: dict[str, Any], *, sandbox: bool) -> None:
     is_ciba = CIBA_GRANT_TYPE in grant_types
     mode = meta.get("backchannel_token_delivery_mode")
     if not is_ciba:
-        ciba_members = [k for k in meta if k.startswith("backchannel_")]
+        # backchannel_logout_* is OIDC Back-Channel Logout 1.0 §2.2, not CIBA.
+        ciba_members = [
+            k
+            for k in meta
+            if k.startswith("backchannel_") and not k.startswith("backchannel_logout_")
+        ]
         if ciba_members:
             raise CibaMetadataError(
                 f"{', '.join(sorted(ciba_members))}: only for clients with the grant type "

@@ -37,6 +37,7 @@ def _register() -> None:
     from santeid.cli import insi
     from santeid.cli import keys
     from santeid.cli import serve
+    from santeid.cli import sessions
     from santeid.cli import tls
 
     main.add_command(serve.serve)
@@ -49,6 +50,7 @@ def _register() -> None:
     main.add_command(cps.cps)
     main.add_command(tls.tls)
     main.add_command(insi.insi)
+    main.add_command(sessions.sessions)
 
 
 _register()

@@ -32,6 +32,7 @@ import socket
 import ssl
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -131,25 +132,33 @@ def deliver(
     timeout: float = TIMEOUT,
     headers: dict[str, str] | None = None,
     user_agent: str = "santeid-ecps-webhook",
+    form: bool = False,
 ) -> int:
-    """POST ``payload`` as JSON to ``url`` after :func:`check_webhook_url`, connecting to the
-    address it checked; return the HTTP status. No redirect is followed (``http.client``
-    follows none). Raises :class:`WebhookRefused` on refusal, ``OSError`` or
-    ``http.client.HTTPException`` on network errors (the caller logs them). Also the CIBA
-    ping and push deliveries' transport (``santeid.ciba.delivery``)."""
+    """POST ``payload`` as JSON (or, with ``form``, as ``application/x-www-form-urlencoded``)
+    to ``url`` after :func:`check_webhook_url`, connecting to the address it checked; return
+    the HTTP status. No redirect is followed (``http.client`` follows none). Raises
+    :class:`WebhookRefused` on refusal, ``OSError`` or ``http.client.HTTPException`` on
+    network errors (the caller logs them). Also the transport of the CIBA ping and push
+    deliveries (``santeid.ciba.delivery``) and of back-channel logout
+    (``santeid.oidc.backchannel_logout``)."""
     scheme, host, port, addresses = check_webhook_url(url, sandbox=sandbox)
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
     connection = connection_class(host, port, addresses[0], timeout)
     try:
-        body = json.dumps(payload).encode()
+        if form:
+            body = urlencode(payload).encode()
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            body = json.dumps(payload).encode()
+            content_type = "application/json"
         connection.request(
             "POST",
             target,
             body=body,
             headers={
-                "Content-Type": "application/json",
+                "Content-Type": content_type,
                 "User-Agent": user_agent,
                 **(headers or {}),
             },

@@ -13,6 +13,7 @@ import time
 from flask import redirect
 from flask import url_for
 
+from santeid.interaction import PendingLogin
 from santeid.services import services
 
 
@@ -73,9 +74,15 @@ class LoginTransactions:
         self.store.delete(f"login:{txid}")
 
 
-def start_login(client, areq, bid: str):
-    """Open a login transaction for this browser and send it to the login page."""
-    txid = services().transactions.create(
-        client_id=client.get_client_id(), client_name=client.name, areq=areq.to_dict(), bid=bid
-    )
-    return redirect(url_for("login.authenticate", tx=txid), code=302)
+class LoginPagesEntry:
+    """The login pages' half of ``santeid.interaction``: open a login transaction for this
+    browser and send it to the login page."""
+
+    def begin(self, pending: PendingLogin):
+        txid = services().transactions.create(
+            client_id=pending.client_id,
+            client_name=pending.client_name,
+            areq=pending.request,
+            bid=pending.browser_id,
+        )
+        return redirect(url_for("login.authenticate", tx=txid), code=302)

@@ -23,12 +23,9 @@ from werkzeug.routing import BuildError
 
 from santeid.ecps import TotpError
 from santeid.i18n import Translator
+from santeid.interaction import authorization
 from santeid.login import authenticators
 from santeid.oidc.authentication import Authentication
-from santeid.oidc.authorize import AuthorizationRequest
-from santeid.oidc.authorize import error_redirect
-from santeid.oidc.authorize import issue_code
-from santeid.oidc.logout import end_session
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.security import check_csrf
@@ -239,14 +236,7 @@ def complete():
         auth_mode=proof["auth_mode"],
         amr=list(proof["amr"]),
     )
-    previous = session.get("sid")
-    renewed = svc.sessions.renew(previous, authentication)
-    if renewed is None:
-        # Another professional takes over this browser: the previous one is logged out.
-        end_session(previous)
-        renewed = svc.sessions.open(authentication)
-    session["sid"] = renewed.sid
-    return issue_code(AuthorizationRequest.from_dict(tx["areq"]), renewed)
+    return authorization().complete(tx["areq"], authentication)
 
 
 @bp.route("/cancel", methods=["POST"])
@@ -256,5 +246,6 @@ def cancel():
     services().transactions.discard(txid)
     if tx.get("ecps_request") and services().ecps:
         services().ecps.cancel_request(tx["ecps_request"])
-    areq = AuthorizationRequest.from_dict(tx["areq"])
-    return error_redirect(areq, areq.state, "access_denied", "the professional cancelled the login")
+    return authorization().refuse(
+        tx["areq"], "access_denied", "the professional cancelled the login"
+    )

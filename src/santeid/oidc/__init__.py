@@ -11,10 +11,15 @@ from urllib.parse import urlsplit
 from flask import Blueprint
 
 from santeid.ciba import views as ciba_views
+from santeid.interaction import install_authorization
 from santeid.oidc import authorize
+from santeid.oidc import cors
 from santeid.oidc import discovery
 from santeid.oidc import logout
+from santeid.oidc import realm
+from santeid.oidc import request_objects
 from santeid.oidc import userinfo
+from santeid.oidc.login_outcome import OidcAuthorizationSide
 from santeid.services import services
 
 OIDC = "/protocol/openid-connect"
@@ -49,6 +54,8 @@ ROUTES = [
     # CIBA Core 1.0 §7 at Keycloak's path (psc.md §14); the CARD channel (docs/ciba.md).
     (f"{OIDC}/ext/ciba/auth", "ciba_auth", ciba_views.backchannel_authentication, ["POST"]),
     (f"{OIDC}/ext/ciba/card/<auth_req_id>", "ciba_card", ciba_views.card, ["GET", "POST"]),
+    # RFC 9126 pushed authorization requests at Keycloak's path (request_objects.py).
+    (f"{OIDC}/ext/par/request", "par", request_objects.pushed_authorization_request, ["POST"]),
 ]
 
 
@@ -57,7 +64,12 @@ def init_app(app) -> None:
     bp = Blueprint("oidc", __name__, url_prefix=settings.issuer_path or None)
     for path, name, view, methods in ROUTES:
         bp.add_url_rule(path, name, view, methods=methods)
+    # The login pages hand their outcome back through santeid.interaction.
+    install_authorization(app, OidcAuthorizationSide())
+    # CORS for browser applications and Keycloak's realm endpoints (cors.py, realm.py).
+    cors.init_app(app, bp)
     app.register_blueprint(bp)
+    realm.init_app(app)
 
     # PSC advertises its authorization endpoint on another host ("wallet"); when configured
     # so, the same view answers on that URL's path too.

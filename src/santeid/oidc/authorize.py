@@ -25,7 +25,8 @@ from flask import request
 from flask import session
 
 from santeid.i18n import pick_locale
-from santeid.login.transactions import start_login
+from santeid.interaction import PendingLogin
+from santeid.interaction import login_pages
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.provider import code_key
 from santeid.services import services
@@ -159,12 +160,7 @@ def check_redirect_uri(params, client) -> str:
 
 
 def check_unsupported(params) -> None:
-    if "request" in params:
-        raise RedirectError("request_not_supported", "the request parameter is not supported")
-    if "request_uri" in params:
-        raise RedirectError(
-            "request_uri_not_supported", "the request_uri parameter is not supported"
-        )
+    # ``request`` and ``request_uri`` were expanded before (request_objects.resolve).
     for name in SINGLE_VALUED:
         _single(params, name)
     mode = params.get("response_mode")
@@ -346,7 +342,10 @@ def current_sso() -> Authentication | None:
 
 def authorize():
     """GET or POST ``…/protocol/openid-connect/auth``."""
-    params = request.values if request.method == "POST" else request.args
+    # Imported here: request_objects validates pushed requests with this module's checks.
+    from santeid.oidc.request_objects import resolve
+
+    params = resolve(request.values if request.method == "POST" else request.args)
     try:
         client, areq = parse_authorization_request(params)
     except RedirectError as exc:
@@ -358,4 +357,5 @@ def authorize():
     if "none" in areq.prompt:
         # OIDC Core §3.1.2.6: no UI may be shown.
         return error_redirect(areq, areq.state, "login_required", "the end-user is not logged in")
-    return start_login(client, areq, browser_id())
+    pending = PendingLogin(client.get_client_id(), client.name, areq.to_dict(), browser_id())
+    return login_pages().begin(pending)

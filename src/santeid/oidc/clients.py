@@ -65,6 +65,59 @@ def _check_uri(uri: object, field: str) -> str:
     return uri
 
 
+def _origin_of(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _validate_logout_and_origins(meta: dict, *, sandbox: bool) -> None:
+    """OIDC Back-Channel Logout 1.0 §2.2, Front-Channel Logout 1.0 §2 and Keycloak's
+    "Web origins" (``docs/reference/keycloak-behaviour.md``, Realm endpoints).
+
+    The back-channel URI is fetched by the server: it goes through the SSRF guard of the
+    e-CPS webhooks now and again at each delivery (``santeid.ecps.webhooks``)."""
+    from santeid.ecps.webhooks import WebhookRefused
+    from santeid.ecps.webhooks import check_webhook_url
+
+    backchannel = meta.get("backchannel_logout_uri")
+    if backchannel is not None:
+        _check_uri(backchannel, "backchannel_logout_uri")
+        try:
+            check_webhook_url(backchannel, sandbox=sandbox)
+        except WebhookRefused as exc:
+            raise InvalidClientMetadata(f"backchannel_logout_uri: {exc}") from None
+    frontchannel = meta.get("frontchannel_logout_uri")
+    if frontchannel is not None:
+        _check_uri(frontchannel, "frontchannel_logout_uri")
+        if urlsplit(frontchannel).scheme not in ("http", "https"):
+            raise InvalidClientMetadata("frontchannel_logout_uri must be an http(s) URL")
+    for flag in ("backchannel_logout_session_required", "frontchannel_logout_session_required"):
+        if flag in meta and not isinstance(meta[flag], bool):
+            raise InvalidClientMetadata(f"{flag} must be true or false")
+    origins = meta.get("web_origins")
+    if origins is None:
+        return
+    if not isinstance(origins, list):
+        raise InvalidClientMetadata("web_origins must be a list of origins, '+' or '*'")
+    for origin in origins:
+        if origin in ("+", "*"):
+            continue
+        if not isinstance(origin, str):
+            raise InvalidClientMetadata("web_origins: every entry must be a string")
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
+        ):
+            raise InvalidClientMetadata(
+                f"web_origins: {origin!r} is not an origin (scheme://host[:port]), '+' or '*'"
+            )
+
+
 def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
     """Check and normalise RFC 7591 client metadata; raise :class:`InvalidClientMetadata`.
 
@@ -104,7 +157,8 @@ def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
     if not isinstance(post_logout, list):
         raise InvalidClientMetadata("post_logout_redirect_uris must be a list")
     for uri in post_logout:
-        _check_uri(uri, "post_logout_redirect_uris")
+        if uri != "+":  # Keycloak's "+": the redirect_uris too (Client.check_post_logout…)
+            _check_uri(uri, "post_logout_redirect_uris")
 
     method = meta.setdefault("token_endpoint_auth_method", "client_secret_basic")
     if method not in AUTH_METHODS:
@@ -117,7 +171,8 @@ def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
             raise InvalidClientMetadata(
                 f"client_secret is required for {method} (at least {MIN_SECRET_LENGTH} characters)"
             )
-    if method == "private_key_jwt":
+    # The jwks verify private_key_jwt assertions, CIBA and authorization request objects.
+    if method == "private_key_jwt" or "jwks" in meta:
         if "jwks_uri" in meta:
             raise InvalidClientMetadata(
                 "jwks_uri is not supported: register the public keys inline in jwks"
@@ -145,6 +200,7 @@ def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
         raise InvalidClientMetadata("scope must be a space-separated string")
     if "client_name" in meta and not isinstance(meta["client_name"], str):
         raise InvalidClientMetadata("client_name must be a string")
+    _validate_logout_and_origins(meta, sandbox=sandbox)
     try:
         validate_tls_client_auth(meta)
         validate_ciba_metadata(meta, sandbox=sandbox)
@@ -210,6 +266,48 @@ class Client(ClientMixin):
     @property
     def post_logout_redirect_uris(self) -> list[str]:
         return list(self.metadata.get("post_logout_redirect_uris", []))
+
+    def check_post_logout_redirect_uri(self, uri: str, policy: str = "keycloak") -> bool:
+        """RP-Initiated Logout 1.0 §3 exact match against ``post_logout_redirect_uris``, where
+        an entry ``+`` stands for the ``redirect_uris`` (Keycloak's syntax). ``keycloak``
+        policy: a client that registered none may name any of its ``redirect_uris`` (Keycloak's
+        default "+", ``docs/reference/keycloak-behaviour.md``, Logout)."""
+        registered = self.post_logout_redirect_uris
+        if not registered and policy == "keycloak":
+            registered = ["+"]
+        allowed = [u for u in registered if u != "+"]
+        if "+" in registered:
+            allowed += self.redirect_uris
+        return any(hmac.compare_digest(uri, candidate) for candidate in allowed)
+
+    @property
+    def backchannel_logout_uri(self) -> str | None:
+        return self.metadata.get("backchannel_logout_uri")
+
+    @property
+    def backchannel_logout_session_required(self) -> bool:
+        # Keycloak's default for the client switch "Backchannel logout session required".
+        return bool(self.metadata.get("backchannel_logout_session_required", True))
+
+    @property
+    def frontchannel_logout_uri(self) -> str | None:
+        return self.metadata.get("frontchannel_logout_uri")
+
+    @property
+    def frontchannel_logout_session_required(self) -> bool:
+        return bool(self.metadata.get("frontchannel_logout_session_required", True))
+
+    @property
+    def web_origins(self) -> set[str]:
+        """Origins allowed by CORS (Keycloak's "Web origins"): ``+`` adds the redirect URIs'
+        origins, ``*`` allows every origin."""
+        allowed: set[str] = set()
+        for origin in self.metadata.get("web_origins") or []:
+            if origin == "+":
+                allowed.update(_origin_of(uri) for uri in self.redirect_uris)
+            else:
+                allowed.add(origin if origin == "*" else origin.rstrip("/").lower())
+        return allowed
 
     @property
     def token_endpoint_auth_method(self) -> str:

@@ -15,6 +15,7 @@ from flask import jsonify
 from santeid.oidc.authorize import ACR_VALUES_SUPPORTED
 from santeid.oidc.authorize import SCOPES_SUPPORTED
 from santeid.oidc.clients import SIGNING_ALGS
+from santeid.oidc.request_objects import REQUEST_OBJECT_ALGS
 from santeid.services import services
 
 AUTH_METHODS = ["private_key_jwt", "client_secret_basic", "client_secret_post", "tls_client_auth"]
@@ -50,6 +51,9 @@ def metadata() -> dict:
         "introspection_endpoint": f"{base}/token/introspect",
         "userinfo_endpoint": f"{base}/userinfo",
         "end_session_endpoint": f"{base}/logout",
+        # Front-Channel Logout 1.0 §3 and Back-Channel Logout 1.0 §2.1 (oidc/logout.py).
+        "frontchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
         "jwks_uri": f"{base}/certs",
         "grant_types_supported": [
             "authorization_code",
@@ -62,6 +66,7 @@ def metadata() -> dict:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
         "userinfo_signing_alg_values_supported": list(SIGNING_ALGS),
+        "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGS),
         "response_modes_supported": ["query"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
@@ -71,15 +76,22 @@ def metadata() -> dict:
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": False,
         "scopes_supported": SCOPES_SUPPORTED,
-        "request_parameter_supported": False,
+        # RFC 9101: request objects yes; request_uri only from the PAR endpoint, never
+        # fetched (oidc/request_objects.py).
+        "request_parameter_supported": True,
         "request_uri_parameter_supported": False,
         "code_challenge_methods_supported": ["S256", "plain"],
         "revocation_endpoint": f"{base}/revoke",
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "ui_locales_supported": ["fr", "en"],
         "prompt_values_supported": ["none", "login"],
         "authorization_response_iss_parameter_supported": True,
+        # RFC 9126 §5.
+        "require_pushed_authorization_requests": False,
+        "pushed_authorization_request_endpoint": f"{base}/ext/par/request",
         # CIBA Core 1.0 §4 (santeid.ciba; psc.md §14).
         "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
         "backchannel_token_delivery_modes_supported": ["poll", "ping", "push"],

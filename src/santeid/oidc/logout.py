@@ -1,16 +1,35 @@
-"""RP-Initiated Logout 1.0 at ``…/protocol/openid-connect/logout`` (GET and POST).
+"""Logout at ``…/protocol/openid-connect/logout`` (GET and POST), as Keycloak serves it
+(``docs/reference/keycloak-behaviour.md``, Logout; ``docs/reference/pro-sante-connect.md §12``).
+
+RP-Initiated Logout 1.0 (https://openid.net/specs/openid-connect-rpinitiated-1_0.html):
 
 * With a valid ``id_token_hint`` the session it names ends at once: this is also PSC's
   server-to-server logout (a GET with only the hint).
-* Without one, the browser is asked to confirm (RP-Initiated Logout §2: the OP SHOULD ask),
-  so a third-party page cannot log a professional out.
-* ``post_logout_redirect_uri`` must be registered for the client (§3); ``state`` is echoed.
-  Without it, a "session fermée" page is shown.
-Ending a session revokes every token issued under it.
+* Without one, the browser is asked to confirm (§2: the OP SHOULD ask), so a third-party page
+  cannot log a professional out.
+* ``post_logout_redirect_uri`` must be registered for the client (§3). With the default
+  ``post_logout_redirect_policy = "keycloak"`` a client that registered no
+  ``post_logout_redirect_uris`` may name one of its ``redirect_uris`` (Keycloak's "+");
+  ``strict`` accepts only ``post_logout_redirect_uris``. ``state`` is echoed. Without a
+  target, a "session fermée" page is shown.
+
+Keycloak's refresh-token logout (its adapters, python-keycloak, keycloak-js): a ``POST`` with
+client authentication and ``refresh_token`` ends the token's SSO session and answers 204.
+
+Ending a session (:func:`end_session`, the one place every path goes through: both logouts
+above and another professional logging in on the browser) revokes every token issued under
+it, sends OIDC Back-Channel Logout 1.0 tokens (``backchannel_logout.py``) and returns the
+clients to notify by Front-Channel Logout 1.0 iframes
+(https://openid.net/specs/openid-connect-frontchannel-1_0.html), which the logout page renders.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from authlib.oauth2 import OAuth2Error
+from flask import jsonify
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -18,22 +37,146 @@ from flask import session
 
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
+from santeid.oidc import backchannel_logout
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import add_query
+from santeid.oidc.tokens import TokenError
+from santeid.psc.claims import sub_for
 from santeid.security import check_csrf
 from santeid.services import services
 
 
-def end_session(sid: str | None) -> None:
-    """Close an SSO session and revoke every token issued under it."""
+def _session_participants(svc, sid: str) -> tuple[list, str | None]:
+    """Clients that obtained tokens under ``sid`` and the professional's national id."""
+    client_ids: dict[str, None] = {}
+    national_id = None
+    for family_id in svc.store.members(f"sidfams:{sid}"):
+        family = svc.tokens.family(family_id)
+        if family is None:
+            continue
+        client_ids.setdefault(family["client_id"], None)
+        national_id = national_id or family["auth"]["national_id"]
+    current = svc.sessions.get(sid)
+    if current is not None:
+        national_id = current.national_id
+    clients = [c for c in (svc.clients.get(cid) for cid in client_ids) if c is not None]
+    return clients, national_id
+
+
+def end_session(sid: str | None) -> list:
+    """Close an SSO session, revoke every token issued under it and notify its clients by
+    back-channel logout. Returns the clients that took part in the session (the logout page
+    renders front-channel iframes for those that registered a ``frontchannel_logout_uri``)."""
     if not sid:
-        return
+        return []
     svc = services()
+    clients, national_id = _session_participants(svc, sid)
     svc.tokens.revoke_session(sid)
     svc.sessions.close(sid)
+    # A session ends once: a second logout naming it (an old id_token_hint) notifies no one.
+    first_end = svc.store.add(f"ended:{sid}", {"ended": True}, svc.settings.sso_max_lifetime)
+    if national_id is not None and first_end:
+        backchannel_logout.notify(
+            svc, clients, sub=sub_for(national_id, svc.settings.federation_id), sid=sid
+        )
+    return clients
+
+
+def frontchannel_logout_urls(clients, sid: str) -> list[str]:
+    """Front-Channel Logout 1.0 §2–§3: each client's ``frontchannel_logout_uri``, with ``iss``
+    and ``sid`` when it registered ``frontchannel_logout_session_required``."""
+    issuer = services().settings.issuer
+    urls = []
+    for client in clients:
+        uri = client.frontchannel_logout_uri
+        if not uri:
+            continue
+        if client.frontchannel_logout_session_required:
+            uri = add_query(uri, [("iss", issuer), ("sid", sid)])
+        urls.append(uri)
+    return urls
+
+
+def _finish(t, target: str | None, state: str | None, frames: list[str]):
+    """Redirect to ``target`` (with ``state``), or show the closed-session page; with
+    front-channel iframes, the page loads them first and then continues to ``target``."""
+    if target:
+        target = add_query(target, [("state", state)] if state is not None else [])
+    if not frames:
+        if target:
+            return redirect(target, code=302)
+        return render_template("logged_out.html", t=t)
+    response = make_response(
+        render_template("frontchannel_logout.html", t=t, frames=frames, target=target)
+    )
+    origins = sorted({"{0.scheme}://{0.netloc}".format(urlsplit(u)) for u in frames})
+    # The iframes load the clients' pages: only their origins may be framed.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        f"frame-src {' '.join(origins)}; frame-ancestors 'none'; form-action 'self'"
+    )
+    return response
+
+
+def _token_error(error: str, description: str, status: int = 400):
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def refresh_token_logout():
+    """Keycloak's ``POST …/logout`` with client authentication and ``refresh_token``: the
+    token's SSO session ends (every token issued under it, back-channel logout) → 204."""
+    svc = services()
+    server = svc.authorization_server
+    from santeid.oidc.provider import AUTH_METHODS
+
+    try:
+        client = server.authenticate_client(
+            server.create_oauth2_request(request), AUTH_METHODS, endpoint="logout"
+        )
+    except OAuth2Error as error:
+        return server.handle_error_response(None, error)
+    token = request.form.get("refresh_token")
+    if not token:
+        return _token_error("invalid_request", "No refresh token")
+    try:
+        claims, record = svc.tokens.verify_refresh_token(token)
+    except TokenError:
+        return _token_error("invalid_grant", "Invalid refresh token")
+    if claims.get("azp") != client.get_client_id():
+        return _token_error(
+            "invalid_grant",
+            "Invalid refresh token. Token client and authorized client don't match",
+        )
+    family = svc.tokens.family(record["fid"])
+    sid = (family or {}).get("auth", {}).get("sid")
+    if sid:
+        end_session(sid)
+    elif family is not None:
+        # A grant without a browser session (CIBA): only its own tokens end.
+        svc.tokens.revoke_family(record["fid"])
+    return "", 204
+
+
+def _check_target(svc, params, client) -> str | None:
+    target = params.get("post_logout_redirect_uri")
+    if not target:
+        return None
+    if client is None:
+        raise ErrorPage(
+            "invalid_request", "post_logout_redirect_uri needs an id_token_hint or a client_id"
+        )
+    if not client.check_post_logout_redirect_uri(target, svc.settings.post_logout_redirect_policy):
+        # Keycloak's page text for this case.
+        raise ErrorPage("invalid_request", "Invalid redirect uri")
+    return target
 
 
 def logout():
+    if request.method == "POST" and "refresh_token" in request.form:
+        return refresh_token_logout()
     svc = services()
     params = request.values
     t = Translator(pick_locale(params.get("ui_locales")))
@@ -49,17 +192,7 @@ def logout():
     if hint_claims and client_id and hint_claims.get("aud") != client_id:
         raise ErrorPage("invalid_request", "client_id does not match the id_token_hint audience")
     client = svc.clients.get(client_id or (hint_claims or {}).get("aud"))
-
-    target = params.get("post_logout_redirect_uri")
-    if target:
-        if client is None:
-            raise ErrorPage(
-                "invalid_request", "post_logout_redirect_uri needs an id_token_hint or a client_id"
-            )
-        if target not in client.post_logout_redirect_uris:
-            raise ErrorPage(
-                "invalid_request", "post_logout_redirect_uri is not registered for this client"
-            )
+    target = _check_target(svc, params, client)
 
     if hint_claims is None:
         if request.method == "GET":
@@ -68,16 +201,10 @@ def logout():
             )
         check_csrf()
         sid = session.pop("sid", None)
-        end_session(sid)
     else:
         sid = hint_claims.get("sid")
-        end_session(sid)
         if session.get("sid") == sid:
             session.pop("sid", None)
-
-    if target:
-        state = params.get("state")
-        return redirect(
-            add_query(target, [("state", state)] if state is not None else []), code=302
-        )
-    return render_template("logged_out.html", t=t)
+    participants = end_session(sid)
+    frames = frontchannel_logout_urls(participants, sid) if sid else []
+    return _finish(t, target, params.get("state"), frames)

@@ -1,0 +1,44 @@
+"""``santeid sessions``: operators end an SSO session (Keycloak's admin "Sign out"), with the
+same effects as a logout: every token issued under it revoked, back-channel logout sent to its
+clients (``docs/endpoints.md``, Logout). Same settings as the server (``SANTEID_*``)."""
+
+from __future__ import annotations
+
+import click
+
+from santeid.cli import get_settings
+
+
+@click.group()
+def sessions() -> None:
+    """SSO sessions (their id is the session_state / sid the services see)."""
+
+
+@sessions.command("logout")
+@click.argument("sid")
+def logout(sid: str) -> None:
+    """End the SSO session SID, as a logout would."""
+    settings = get_settings()
+    if settings.store_url.startswith("memory:"):
+        raise click.ClickException(
+            "sessions live in the shared store, and memory:// is private to the server's "
+            "process: this command cannot reach them. Point SANTEID_STORE_URL at the server's "
+            "redis://…, or log out from the service (RP-initiated or refresh-token logout)."
+        )
+    from santeid import create_app
+    from santeid.oidc import backchannel_logout
+    from santeid.oidc.logout import end_session
+
+    app = create_app(settings)
+    svc = app.extensions["santeid"]
+    with app.app_context():
+        if not svc.sessions.exists(sid) and not svc.store.members(f"sidfams:{sid}"):
+            raise click.ClickException(f"no session {sid!r} in {settings.store_url}")
+        participants = end_session(sid)
+    # Deliveries run in the background: let them finish before the command exits.
+    backchannel_logout.finish_deliveries()
+    notified = [c.client_id for c in participants if c.backchannel_logout_uri]
+    click.echo(
+        f"ended session {sid}; back-channel logout sent to "
+        + (", ".join(notified) if notified else "no client")
+    )

@@ -1,0 +1,87 @@
+"""The one interface between the authorization endpoint and the login pages.
+
+The authorization endpoint (``santeid.oidc``) validates a request and, when the SSO session
+cannot answer it, hands a :class:`PendingLogin` to the login pages (``santeid.login``). The
+login pages prove who the professional is and hand back an :class:`Authentication` — or a
+refusal — to the authorization side, which opens or joins the SSO session and answers the
+client (code, or error). Neither package imports the other: each installs its half here from
+its ``init_app`` and reaches the other half through :func:`login_pages` / :func:`authorization`.
+
+The validated request travels as a plain dict (it is stored in the login transaction, shared
+by every worker); the login pages read only its ``locale`` and ``login_hint`` keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Protocol
+
+from flask import current_app
+
+if TYPE_CHECKING:  # the value the login pages hand back: santeid.oidc.authentication
+    from santeid.oidc.authentication import Authentication
+
+__all__ = [
+    "AuthorizationSide",
+    "LoginPages",
+    "PendingLogin",
+    "authorization",
+    "install_authorization",
+    "install_login_pages",
+    "login_pages",
+]
+
+_KEY = "santeid.interaction"
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    """An authorization request waiting for the professional to log in."""
+
+    client_id: str
+    client_name: str
+    #: The validated authorization request, serialised; the login pages read only its
+    #: ``locale`` (page language) and ``login_hint`` (pre-filled identifier).
+    request: dict
+    #: The browser the login must be finished in (login CSRF and session fixation defence).
+    browser_id: str
+
+
+class LoginPages(Protocol):
+    """Implemented by ``santeid.login``."""
+
+    def begin(self, pending: PendingLogin):
+        """Show the login pages for ``pending``; returns the response (a redirect)."""
+
+
+class AuthorizationSide(Protocol):
+    """Implemented by ``santeid.oidc``."""
+
+    def complete(self, request: dict, authentication: Authentication):
+        """The professional proved ``authentication``: open or join this browser's SSO session
+        and answer the client (authorization code). Returns the response."""
+
+    def refuse(self, request: dict, error: str, description: str):
+        """The login ended without a proof (e.g. the professional cancelled): answer the
+        client with ``error``. Returns the response."""
+
+
+def _halves() -> dict:
+    return current_app.extensions.setdefault(_KEY, {})
+
+
+def install_login_pages(app, pages: LoginPages) -> None:
+    app.extensions.setdefault(_KEY, {})["login_pages"] = pages
+
+
+def install_authorization(app, side: AuthorizationSide) -> None:
+    app.extensions.setdefault(_KEY, {})["authorization"] = side
+
+
+def login_pages() -> LoginPages:
+    return _halves()["login_pages"]
+
+
+def authorization() -> AuthorizationSide:
+    return _halves()["authorization"]

@@ -1,0 +1,31 @@
+"""The authorization side of ``santeid.interaction``: what happens when the login pages
+are done (SSO session, then the authorization response of RFC 6749 §4.1.2 / §4.1.2.1)."""
+
+from __future__ import annotations
+
+from flask import session
+
+from santeid.oidc.authentication import Authentication
+from santeid.oidc.authorize import AuthorizationRequest
+from santeid.oidc.authorize import error_redirect
+from santeid.oidc.authorize import issue_code
+from santeid.oidc.logout import end_session
+from santeid.services import services
+
+
+class OidcAuthorizationSide:
+    def complete(self, request: dict, authentication: Authentication):
+        sessions = services().sessions
+        previous = session.get("sid")
+        # Keycloak keeps the user session when the same professional logs in again.
+        renewed = sessions.renew(previous, authentication)
+        if renewed is None:
+            # Another professional takes over this browser: the previous one is logged out.
+            end_session(previous)
+            renewed = sessions.open(authentication)
+        session["sid"] = renewed.sid
+        return issue_code(AuthorizationRequest.from_dict(request), renewed)
+
+    def refuse(self, request: dict, error: str, description: str):
+        areq = AuthorizationRequest.from_dict(request)
+        return error_redirect(areq, areq.state, error, description)

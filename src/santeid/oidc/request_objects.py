@@ -1,0 +1,219 @@
+"""Request objects (RFC 9101, https://www.rfc-editor.org/rfc/rfc9101) and pushed authorization
+requests (RFC 9126, https://www.rfc-editor.org/rfc/rfc9126), which PSC's Keycloak advertises
+(``docs/reference/pro-sante-connect.md §2``).
+
+* ``request``: a JWT whose claims are authorization request parameters. Signed with a key of
+  the client's registered ``jwks`` (RS256, ES256, PS256), or unsigned (``alg`` ``none``), which
+  Keycloak accepts by default: an unsigned object carries nothing the query string could not.
+  ``iss`` and ``client_id``, when present, must be the client; ``aud``, when present, must name
+  this issuer; ``exp``, when present, must not be past. Its parameters override those of the
+  query (Keycloak; OIDC Core §6.1), and ``client_id`` must also be in the query (RFC 9101 §5).
+* ``request_uri``: only the ``urn:ietf:params:oauth:request_uri:…`` values this server hands
+  out at its pushed authorization request endpoint. santeid never fetches a remote URI, so
+  discovery says ``request_uri_parameter_supported: false``; any other value is refused with
+  ``invalid_request_uri``. A pushed request is used once and within ``par_lifetime`` seconds,
+  by the client that pushed it; only the pushed parameters count (RFC 9126 §4).
+* ``POST …/ext/par/request`` (RFC 9126 §2): client authentication as at the token endpoint,
+  the authorization parameters (or a ``request`` object) in the body, validated as the
+  authorization endpoint would; answer 201 ``{"request_uri", "expires_in"}``.
+
+A request object or URI that cannot be used is an error page (400), never a redirect: the
+redirect URI it would name is not trustworthy yet.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+
+from authlib.oauth2 import OAuth2Error
+from flask import jsonify
+from flask import request
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from werkzeug.datastructures import MultiDict
+
+from santeid.oidc.authorize import ErrorPage
+from santeid.oidc.authorize import RedirectError
+from santeid.oidc.authorize import parse_authorization_request
+from santeid.oidc.clients import SIGNING_ALGS
+from santeid.services import services
+
+PAR_URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
+#: Algorithms of a request object: those a client's keys may sign with, and ``none``.
+SIGNED_ALGS = list(SIGNING_ALGS)
+REQUEST_OBJECT_ALGS = [*SIGNED_ALGS, "none"]
+LEEWAY = 30
+MAX_REQUEST_OBJECT_LENGTH = 16384
+
+
+def _b64json(segment: str) -> dict:
+    data = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _request_object_claims(token: str, client) -> dict:
+    """Verified claims of a request object sent by ``client``."""
+    if not isinstance(token, str) or len(token) > MAX_REQUEST_OBJECT_LENGTH:
+        raise ErrorPage("invalid_request_object", "the request object is too long")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ErrorPage("invalid_request_object", "the request object is not a JWT")
+    try:
+        header = _b64json(parts[0])
+    except ValueError:
+        raise ErrorPage("invalid_request_object", "the request object is not a JWT") from None
+    alg = header.get("alg")
+    if alg == "none":
+        if parts[2]:
+            raise ErrorPage("invalid_request_object", "an unsigned request object has a signature")
+        try:
+            claims = _b64json(parts[1])
+        except ValueError:
+            raise ErrorPage("invalid_request_object", "the request object is malformed") from None
+    elif alg in SIGNED_ALGS:
+        if not client.jwks:
+            raise ErrorPage(
+                "invalid_request_object",
+                "a signed request object needs keys registered in the client's jwks",
+            )
+        try:
+            keys = KeySet.import_key_set(client.jwks)
+            claims = dict(jwt.decode(token, keys, algorithms=[alg]).claims)
+        except (JoseError, ValueError, TypeError):
+            raise ErrorPage(
+                "invalid_request_object", "the request object signature does not verify"
+            ) from None
+    else:
+        raise ErrorPage("invalid_request_object", f"request object alg {alg!r} is not supported")
+    client_id = client.get_client_id()
+    for name in ("iss", "client_id"):
+        if name in claims and claims[name] != client_id:
+            raise ErrorPage(
+                "invalid_request_object", f"the request object's {name} is not the client"
+            )
+    if "aud" in claims:
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if services().settings.issuer not in audiences:
+            raise ErrorPage("invalid_request_object", "the request object's aud is not this issuer")
+    exp = claims.get("exp")
+    if exp is not None and (not isinstance(exp, int | float) or exp + LEEWAY < time.time()):
+        raise ErrorPage("invalid_request_object", "the request object has expired")
+    return claims
+
+
+def _as_parameter(value) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return str(value)
+    # OIDC Core §5.5 "claims" is an object: passed on as its JSON text.
+    return json.dumps(value)
+
+
+def _merge_request_object(params, claims: dict) -> MultiDict:
+    merged = MultiDict([(k, v) for k, v in params.items(multi=True) if k != "request"])
+    for name, value in claims.items():
+        if name in ("iss", "aud", "exp", "iat", "nbf", "jti", "request", "request_uri"):
+            continue
+        text = _as_parameter(value)
+        if text is not None:
+            merged.setlist(name, [text])
+    return merged
+
+
+def _client_of(params):
+    client_id = params.get("client_id")
+    client = services().clients.get(client_id) if client_id else None
+    if client is None:
+        raise ErrorPage("invalid_request", "client_id is missing or unknown")
+    return client
+
+
+def _pushed_parameters(params) -> MultiDict:
+    uri = params.get("request_uri", "")
+    if not uri.startswith(PAR_URN_PREFIX):
+        raise ErrorPage(
+            "invalid_request_uri",
+            "request_uri must come from the pushed authorization request endpoint",
+        )
+    key = uri[len(PAR_URN_PREFIX) :]
+    if not key or len(key) > 128:
+        raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
+    # Single use (RFC 9126 §4 recommends it; Keycloak removes it): consumed atomically.
+    record = services().store.pop(f"par:{key}")
+    if record is None:
+        raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
+    if record["client_id"] != params.get("client_id"):
+        raise ErrorPage("invalid_request_uri", "request_uri was pushed by another client")
+    return MultiDict([tuple(pair) for pair in record["params"]])
+
+
+def resolve(params):
+    """The authorization request's parameters once ``request`` / ``request_uri`` are expanded
+    (``params`` itself when neither is present)."""
+    if "request" not in params and "request_uri" not in params:
+        return params
+    if "request" in params and "request_uri" in params:
+        raise ErrorPage("invalid_request", "request and request_uri cannot be used together")
+    if "request_uri" in params:
+        return _pushed_parameters(params)
+    client = _client_of(params)
+    return _merge_request_object(params, _request_object_claims(params.get("request"), client))
+
+
+def pushed_authorization_request():
+    """RFC 9126 §2.1–§2.3 at Keycloak's ``…/ext/par/request``."""
+    svc = services()
+    server = svc.authorization_server
+    from santeid.oidc.provider import AUTH_METHODS
+
+    try:
+        client = server.authenticate_client(
+            server.create_oauth2_request(request),
+            AUTH_METHODS,
+            endpoint="pushed_authorization_request",
+        )
+    except OAuth2Error as error:
+        return server.handle_error_response(None, error)
+
+    def refused(error: str, description: str):
+        response = jsonify(error=error, error_description=description)
+        response.status_code = 400
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    form = MultiDict(
+        [
+            (k, v)
+            for k, v in request.form.items(multi=True)
+            if k not in ("client_secret", "client_assertion", "client_assertion_type")
+        ]
+    )
+    if "request_uri" in form:
+        return refused("invalid_request", "request_uri is not allowed in a pushed request")
+    if form.get("client_id", client.get_client_id()) != client.get_client_id():
+        return refused("invalid_request", "client_id is not the authenticated client")
+    form.setlist("client_id", [client.get_client_id()])
+    try:
+        params = resolve(form)
+        parse_authorization_request(params)
+    except ErrorPage as exc:
+        return refused(exc.error, exc.description)
+    except RedirectError as exc:
+        return refused(exc.error, exc.description)
+    key = secrets.token_urlsafe(32)
+    lifetime = svc.settings.par_lifetime
+    record = {"client_id": client.get_client_id(), "params": list(params.items(multi=True))}
+    svc.store.put(f"par:{key}", record, lifetime)
+    response = jsonify(request_uri=PAR_URN_PREFIX + key, expires_in=lifetime)
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
