@@ -109,6 +109,10 @@ class Settings:
     #: Serve the INSi JSON operations through a thin WSGI layer ahead of Flask (same code,
     #: about half the cost per call); false = through Flask only.
     insi_fast_path: bool = True
+    # -- INSi SOAP drop-in fidelity ----------------------------------------------
+    #: Answer ``Sender`` SOAP faults with HTTP 400 (SOAP 1.2 Part 2 §7.5.2.2) instead of the
+    #: real service's 500 for every fault.
+    insi_soap_sender_400: bool = False
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.

@@ -91,7 +91,6 @@ def test_history_and_first_given_name(client, bearer):
     assert values == [
         ("official", "109076322083489", None),
         ("old", "209076322083439", None),
-        ("old", "209066322012355", None),
     ]
 
 

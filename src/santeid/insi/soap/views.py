@@ -144,11 +144,8 @@ def _call() -> Response:
     schemas.validate(envelope.payload, headers.message_id)
     svc = services()
     context = _authorised_context(headers, operation, svc)
-    payload = _answer(operation, envelope.payload, context, svc.insi)
-    header = ""
-    if headers.wants_addressing:
-        header = render.addressing_header(operation.response_action, headers.message_id)
-    return _xml(render.envelope(payload, header))
+    # Never a SOAP header in the answer, as the real service (insi.md §5).
+    return _xml(_answer(operation, envelope.payload, context, svc.insi))
 
 
 def _authorised_context(headers: RequestHeaders, operation: Operation, svc) -> CallContext:
@@ -183,14 +180,14 @@ def _audit_refusal(context: CallContext, operation: Operation, error: InsiError)
         log.exception("cannot audit a refused INSi SOAP call")
 
 
-def _answer(operation: Operation, payload, context: CallContext, insi):
+def _answer(operation: Operation, payload, context: CallContext, insi) -> bytes:
     if operation.name == OP_SEARCH_TRAITS:
-        return render.resultat(insi.search_by_traits(bodies.traits_query(payload), context))
+        return render.search_answer(insi.search_by_traits(bodies.traits_query(payload), context))
     if operation.name == OP_SEARCH_VITALE:
-        return render.resultat(insi.search_by_vitale(bodies.vitale_query(payload), context))
+        return render.search_answer(insi.search_by_vitale(bodies.vitale_query(payload), context))
     query = bodies.verify_query(payload)
     result = insi.verify(query, context)
-    return render.reponse_unitaire(query, result, bodies.supplied_oid(payload))
+    return render.envelope(render.reponse_unitaire(query, result, bodies.supplied_oid(payload)))
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -230,7 +227,12 @@ def _fault_of(exc: Exception) -> SoapFault:
 def handle_error(exc: Exception) -> Response:
     """Every error raised in this blueprint, as a SOAP fault."""
     fault = _fault_of(exc)
-    response = Response(fault.render(), status=fault.status)
+    try:
+        sender_400 = services().settings.insi_soap_sender_400
+    except Exception:  # an error handler never fails: the real service's status then
+        sender_400 = False
+    status = fault.status_for(sender_400=sender_400)
+    response = Response(fault.render(), status=status)
     response.headers["Content-Type"] = fault.content_type
     response.headers["Cache-Control"] = "no-store"
     for name, value in fault.headers.items():
