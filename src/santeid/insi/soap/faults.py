@@ -171,9 +171,7 @@ def _erreur(fault: SoapFault, shape: FaultShape = SHAPE_SIRAM_100) -> str:
     attributes = "".join(
         f" {name}={quoteattr(values[name])}" for name in shape.erreur_attributes if name in values
     )
-    return (
-        f'<siram:Erreur{attributes} xmlns:siram="{SIRAM}">{escape(fault.message)}</siram:Erreur>'
-    )
+    return f'<siram:Erreur{attributes} xmlns:siram="{SIRAM}">{escape(fault.message)}</siram:Erreur>'
 
 
 def _subcode(subcode: str, p: str) -> str:

@@ -2,8 +2,10 @@
 
 * ``POST /insi/soap`` — one SOAP 1.2 request (``application/soap+xml; action="…"``, or the
   action in ``wsa:Action``); answer ``RESULTAT`` / ``ReponseUnitaire`` or a SOAP fault.
-* ``GET /insi/soap?wsdl`` — santeid's WSDL, its address pointing at this server.
-* ``GET /insi/soap?xsd=NAME`` — the schemas the WSDL imports.
+* ``GET /insi/soap?wsdl`` — the search WSDL (the two operations of INSi's WSDL), its address
+  pointing at this server; ``GET /insi/soap/verification?wsdl`` — the verification WSDL (INSi
+  publishes it apart), whose address ``/insi/soap/verification`` answers the same requests.
+* ``GET /insi/soap?xsd=NAME`` — the schemas the WSDLs import.
 
 A request goes through, in order: media type → size → hardened parse (no DTD, depth) →
 envelope structure and SOAP version → ``mustUnderstand`` → headers (``ContexteLPS``,
@@ -49,6 +51,7 @@ from santeid.insi.soap.headers import read_headers
 from santeid.insi.soap.protocol import SOAP11_MEDIA_TYPE
 from santeid.insi.soap.protocol import SOAP12_MEDIA_TYPE
 from santeid.insi.soap.protocol import Operation
+from santeid.insi.soap.wsdl_documents import VERIFY_SUFFIX
 from santeid.insi.soap.wsdl_documents import served_wsdl
 from santeid.insi.soap.wsdl_documents import served_xsd
 from santeid.services import services
@@ -57,6 +60,7 @@ from santeid.tls import is_trusted_proxy
 log = logging.getLogger(__name__)
 
 PATH = "/insi/soap"
+VERIFY_PATH = PATH + VERIFY_SUFFIX
 bp = Blueprint("insi_soap", __name__)
 
 #: Media types read as a SOAP message. SOAP 1.2's is ``application/soap+xml`` (RFC 3902);
@@ -69,14 +73,21 @@ ENDPOINTS = ("insi_soap.endpoint", "insi_soap.not_found")
 
 
 def endpoint_url() -> str:
-    """This endpoint's absolute URL: the request's own base (so the WSDL names the address the
-    client used), but the issuer's origin when a trusted TLS-terminating proxy forwarded the
-    request (its Host/scheme seen here are the proxy's)."""
+    """The search endpoint's absolute URL, as the WSDLs name it: built from the configured
+    issuer's origin, never from the request's ``Host`` (a forged Host would otherwise be
+    written in the documents). One exception keeps ``make run``'s second listener usable: a
+    request received over this server's own TLS while the issuer is plain HTTP gets
+    ``https://<issuer host>:<the listening port>`` (``SERVER_PORT``, the socket's port)."""
     settings = services().settings
-    if is_trusted_proxy(request.remote_addr, settings.trusted_proxies):
-        parts = urlsplit(settings.issuer)
-        return f"{parts.scheme}://{parts.netloc}{request.script_root}{PATH}"
-    return request.host_url.rstrip("/") + request.script_root + PATH
+    parts = urlsplit(settings.issuer)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    direct_tls = request.environ.get("wsgi.url_scheme") == "https" and not is_trusted_proxy(
+        request.remote_addr, settings.trusted_proxies
+    )
+    if direct_tls and parts.scheme == "http":
+        port = request.environ.get("SERVER_PORT", "443")
+        origin = f"https://{parts.hostname}" + ("" if port == "443" else f":{port}")
+    return f"{origin}{request.script_root}{PATH}"
 
 
 def _xml(body: bytes, status: int = 200, media: str = SOAP12_MEDIA_TYPE) -> Response:
@@ -87,6 +98,7 @@ def _xml(body: bytes, status: int = 200, media: str = SOAP12_MEDIA_TYPE) -> Resp
 
 
 @bp.route(PATH, methods=_ALL_METHODS)
+@bp.route(VERIFY_PATH, methods=_ALL_METHODS)
 def endpoint() -> Response:
     """``POST``: a SOAP call; ``GET``: the WSDL or a schema; anything else: a 405 fault."""
     if request.method == "POST":
@@ -110,7 +122,8 @@ def _documents() -> Response:
     """``?wsdl`` (any case, WSDL 1.1 convention) or ``?xsd=NAME``."""
     args = {key.lower(): value for key, value in request.args.items()}
     if "wsdl" in args:
-        response = _xml(served_wsdl(endpoint_url()), media="text/xml")
+        verification = request.path.endswith(VERIFY_SUFFIX)
+        response = _xml(served_wsdl(endpoint_url(), verification), media="text/xml")
     elif "xsd" in args:
         try:
             response = _xml(served_xsd(args["xsd"], endpoint_url()), media="text/xml")
@@ -123,7 +136,8 @@ def _documents() -> Response:
             405, "santeid_http_method", "POST a SOAP 1.2 request; the WSDL is at ?wsdl",
             Allow="GET, POST, OPTIONS",
         )  # fmt: skip
-    response.headers["Cache-Control"] = "public, max-age=3600"
+    # Private caches only, briefly: the documents change when santeid is upgraded.
+    response.headers["Cache-Control"] = "private, max-age=300"
     return response
 
 
