@@ -86,11 +86,15 @@ class VitaleQuery:
 
 @dataclass(frozen=True)
 class VerifyQuery:
-    """Verification of an INS against identity traits (``RequeteUnitaire``)."""
+    """Verification of an INS against identity traits (``RequeteUnitaire``).
+
+    ``oid``: the OID supplied with the INS (``INSFourni/OID``), when given: an INS is its
+    matricule *and* its OID, so a NIA sent with the NIR's OID is not the person's INS."""
 
     matricule: str
     key: str
     traits: TraitsQuery
+    oid: str | None = None
 
 
 @dataclass(frozen=True)

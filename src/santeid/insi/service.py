@@ -344,7 +344,7 @@ class InsiService:
                 traits.birth_date.isoformat(),
                 traits.birthplace,
             )
-            result = self._verify(parts, traits)
+            result = self._verify(parts, traits, q.oid)
         except InsiError as exc:
             self._record(ctx, OP_VERIFY, exc.code, digest_parts, started)
             raise
@@ -548,7 +548,12 @@ class InsiService:
             return SearchResult(CR_SEVERAL, None)
         return SearchResult(CR_FOUND, self._identity(conn, matches[0]))
 
-    def _verify(self, parts: MatriculeParts, traits: tr.Traits) -> VerifyResult:
+    def _verify(
+        self, parts: MatriculeParts, traits: tr.Traits, supplied_oid: str | None = None
+    ) -> VerifyResult:
+        """The INS supplied is the person's when its matricule is the active one and, when an
+        OID was supplied, that OID is the matricule's (a NIA sent with the NIR's OID ``.8`` is
+        not the person's INS: ``INSFourni`` does not conform)."""
         conn = self.base.connection()
         row = conn.execute(SQL_BY_MATRICULE, (parts.number,)).fetchone()
         earlier = False
@@ -559,6 +564,8 @@ class InsiService:
                 earlier = True
         if row is None:
             return VerifyResult(False, (MATRICULE,), None)
+        if not earlier and supplied_oid and supplied_oid != oid_for(row[3]):
+            earlier = True  # the right matricule under another OID: not this INS
         reference = (row[4], tuple(row[5].split(" ")), row[6], row[7], row[8])
         given = (
             traits.birth_name,

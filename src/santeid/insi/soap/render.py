@@ -113,19 +113,21 @@ def reponse_unitaire(
     ``CR`` 00, then ``IndividuVerifie`` with the INS supplied, ``Conforme``, each
     ``ElementNonConforme`` and, when the traits all conform, the person's ``INSACTIF``.
 
-    The OID echoed with the INS supplied is the one the base records for that matricule when
-    the person is known, else the request's ``OID``, else the NIR's (insi.md §10)."""
+    The OID echoed with the INS supplied is the request's ``OID`` when given (an INS with the
+    wrong OID is echoed as supplied, and does not conform); else the one the base records for
+    that matricule when the person is known, else the NIR's (insi.md §10)."""
     ns = REPUNIT
     root = etree.Element(f"{{{ns}}}ReponseUnitaire", nsmap={None: ns})
     _cr(root, ns, CR_FOUND)
     individu = _add(root, f"{{{ns}}}IndividuVerifie")
-    oid = supplied_oid or NIR_OID
+    oid = NIR_OID
     if result.identity is not None:
         if result.identity.matricule == query.matricule:
             oid = result.identity.oid
         for entry in result.identity.history:
             if entry.matricule == query.matricule:
                 oid = entry.oid
+    oid = supplied_oid or query.oid or oid
     _ins(individu, ns, "INSFourni", query.matricule, query.key, oid)
     _add(individu, f"{{{ns}}}Conforme", "true" if result.conform else "false")
     for name in result.differing:
