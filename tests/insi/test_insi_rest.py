@@ -83,6 +83,27 @@ def test_openapi_document_is_valid_openapi_3_1(openapi):
     assert openapi["servers"] == [{"url": "http://localhost"}]
 
 
+def test_openapi_servers_follow_the_origin_served_from_never_the_host(client):
+    # Plain HTTP: the configured issuer's origin, whatever Host the request carried.
+    forged = client.get("/insi/openapi.json", base_url="http://forged.example.org")
+    assert forged.get_json()["servers"] == [{"url": "http://localhost"}]
+    # Received over santeid's own TLS listener (make run's second port): https on that port.
+    secure = client.get("/insi/openapi.json", base_url="https://localhost:5443")
+    assert secure.get_json()["servers"] == [{"url": "https://localhost:5443"}]
+
+
+def test_openapi_declares_every_status_the_api_returns(client, openapi, bearer):
+    for path, item in openapi["paths"].items():
+        for method, operation in item.items():
+            declared = set(operation["responses"])
+            assert {"200", "400", "401", "403", "405", "500", "503"} <= declared, (path, method)
+            other = "get" if method == "post" else "post"
+            answer = client.open(path, method=other.upper(), headers=bearer)
+            assert str(answer.status_code) in declared
+            assert answer.status_code == 405
+            assert method.upper() in answer.headers["Allow"]
+
+
 def test_search_by_traits(call):
     answer = call(SEARCH, ADRTROIS, "TraitsSearch", "SearchResult").get_json()
     assert answer["cr"] == "00" and answer["label"] == "OK"

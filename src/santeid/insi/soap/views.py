@@ -19,7 +19,6 @@ envelope structure and SOAP version → ``mustUnderstand`` → headers (``Contex
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import Response
@@ -33,6 +32,7 @@ from santeid.insi.model import OP_SEARCH_VITALE
 from santeid.insi.model import CallContext
 from santeid.insi.model import InsiError
 from santeid.insi.model import unknown_software
+from santeid.insi.problems import served_origin
 from santeid.insi.soap import bodies
 from santeid.insi.soap import faults
 from santeid.insi.soap import render
@@ -55,7 +55,6 @@ from santeid.insi.soap.wsdl_documents import VERIFY_SUFFIX
 from santeid.insi.soap.wsdl_documents import served_wsdl
 from santeid.insi.soap.wsdl_documents import served_xsd
 from santeid.services import services
-from santeid.tls import is_trusted_proxy
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +72,9 @@ ENDPOINTS = ("insi_soap.endpoint", "insi_soap.not_found")
 
 
 def endpoint_url() -> str:
-    """The search endpoint's absolute URL, as the WSDLs name it: built from the configured
-    issuer's origin, never from the request's ``Host`` (a forged Host would otherwise be
-    written in the documents). One exception keeps ``make run``'s second listener usable: a
-    request received over this server's own TLS while the issuer is plain HTTP gets
-    ``https://<issuer host>:<the listening port>`` (``SERVER_PORT``, the socket's port)."""
-    settings = services().settings
-    parts = urlsplit(settings.issuer)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    direct_tls = request.environ.get("wsgi.url_scheme") == "https" and not is_trusted_proxy(
-        request.remote_addr, settings.trusted_proxies
-    )
-    if direct_tls and parts.scheme == "http":
-        port = request.environ.get("SERVER_PORT", "443")
-        origin = f"https://{parts.hostname}" + ("" if port == "443" else f":{port}")
-    return f"{origin}{request.script_root}{PATH}"
+    """The search endpoint's absolute URL, as the WSDLs name it: on the configured public
+    origin (:func:`santeid.insi.problems.served_origin`), never the request's ``Host``."""
+    return f"{served_origin(services().settings)}{request.script_root}{PATH}"
 
 
 def _xml(body: bytes, status: int = 200, media: str = SOAP12_MEDIA_TYPE) -> Response:
