@@ -319,42 +319,8 @@ def _run(env, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory, insi_base):
-    home = tmp_path_factory.mktemp("insi-tls")
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_INSI_BASE=str(insi_base),
-        SANTEID_SANDBOX="true",
-        SANTEID_CONFIG="",
-    )
-    env.pop("SANTEID_ISSUER", None)
-    _run(env, "tls", "dev-cert", "--out", str(home / "tls"))
-    _run(env, "insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
-         "--out", str(home / "client"))  # fmt: skip
-    _run(env, "insi", "software", "add", IDAM, "--name", "zeep over TLS")
-    port = free_port()
-    log_path = home / "server.log"
-    base = f"https://127.0.0.1:{port}"
-    with running_server(
-        [
-            SANTEID,
-            "serve",
-            "--port",
-            str(port),
-            "--tls-cert",
-            str(home / "tls" / "cert.pem"),
-            "--tls-key",
-            str(home / "tls" / "key.pem"),
-            "--client-ca",
-            str(home / "client" / "ca.pem"),
-        ],
-        env,
-        log_path,
-        f"{base}/health",
-        verify=str(home / "tls" / "ca.pem"),
-    ):
-        yield {"base": base, "home": home}
+    with support.insi_tls_server(tmp_path_factory.mktemp("insi-tls"), insi_base, "zeep") as server:
+        yield server
 
 
 def tls_session(home: Path, with_certificate: bool = True) -> requests.Session:
