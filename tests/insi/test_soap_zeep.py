@@ -188,6 +188,22 @@ def test_zeep_with_the_real_structure_wsdl_finds_the_published_people(
     assert [h.tag for h in header if h.tag.startswith(WSA)] == []
 
 
+def test_zeep_with_the_real_structure_wsdl_carte_vitale_search(real_structure_service, base_db):
+    row = base_db.execute(
+        "SELECT od.matricule AS od, printf('%02d', od.cle) AS od_key, b.matricule, b.birth_name, "
+        "b.birth_date, b.rang FROM persons b JOIN persons od ON b.od_id = od.id "
+        "WHERE b.od_id != b.id ORDER BY b.id LIMIT 1"
+    ).fetchone()
+    result = real_structure_service.rechercherInsAvecCarteVitale(
+        MatriculeOD={"NumIdentifiant": row["od"], "Cle": row["od_key"]},
+        NomNaissance=row["birth_name"],
+        DateNaissance=row["birth_date"],
+        RangNaissance=str(row["rang"]),
+        _soapheaders=HEADERS,
+    )
+    assert result.INDIVIDU.INSACTIF.IdIndividu.NumIdentifiant == row["matricule"]
+
+
 def test_zeep_with_the_real_structure_wsdl_reads_the_unknown_software_fault(
     real_structure_service,
 ):
