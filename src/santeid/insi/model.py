@@ -1,7 +1,8 @@
 """Protocol-neutral INSi model: queries, answers, call context and errors.
 
 The SOAP, REST and FHIR adapters all speak this model; :class:`santeid.insi.service.InsiService`
-answers it.  Names follow the INSi operations (``shared/reference/insi.md``, cited as §N):
+answers it.  Names follow the INSi operations (``docs/reference/insi-teleservice.md``, cited
+as §N):
 
 * :class:`TraitsQuery` — ``RECSANSVITALE`` (§4): ``NomNaissance``, ``Prenom`` 0..n, ``Sexe``,
   ``DateNaissance``, optional ``LieuNaissance``;
