@@ -119,6 +119,10 @@ class Settings:
     backchannel_logout_timeout: float = 5.0
     #: Seconds a pushed authorization request's ``request_uri`` stays usable (RFC 9126 §2.2).
     par_lifetime: int = 60
+    # -- INSi SOAP drop-in fidelity ----------------------------------------------
+    #: Answer ``Sender`` SOAP faults with HTTP 400 (SOAP 1.2 Part 2 §7.5.2.2) instead of the
+    #: real service's 500 for every fault.
+    insi_soap_sender_400: bool = False
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -141,7 +145,9 @@ class Settings:
 
     @property
     def data_path(self) -> Path:
-        return Path(self.data_dir)
+        """The data directory, absolute (:func:`resolve_data_dir`): the server and every
+        command read and write the same one."""
+        return resolve_data_dir(self)
 
     @property
     def keys_path(self) -> Path:
@@ -191,6 +197,19 @@ def _coerce(name: str, raw, target_type: str):
             raise ConfigurationError(f"{name}: expected a string, got {raw!r}")
         return str(raw)
     return raw
+
+
+def resolve_data_dir(settings: Settings) -> Path:
+    """``data_dir`` as an absolute path, resolved the same way by the server and the commands:
+    an absolute ``data_dir`` as is; a relative one against the directory of the TOML file the
+    configuration was read from (``SANTEID_CONFIG``), else against the working directory — so
+    a command run elsewhere with the server's configuration file finds the server's data."""
+    path = Path(settings.data_dir).expanduser()
+    if path.is_absolute():
+        return path
+    if settings.config_file:
+        return (Path(settings.config_file).resolve().parent / path).resolve()
+    return (Path.cwd() / path).resolve()
 
 
 def _fields() -> dict[str, str]:

@@ -24,7 +24,7 @@ def test_generate_then_show(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     base = tmp_path / "data" / "civil-status.sqlite3"
     assert base.exists()
-    assert "400 synthetic + 10 published test identities" in result.output
+    assert "400 synthetic + 11 published test identities" in result.output
     for label in ("NIA", "deceased", "homonym groups", "twin pairs", "time"):
         assert label in result.output
 

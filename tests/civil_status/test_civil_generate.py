@@ -22,6 +22,7 @@ from santeid.civil_status.schema import open_base
 from santeid.civil_status.test_identities import PUBLISHED_CASES
 from santeid.civil_status.test_identities import RESERVED_BIRTH_NAMES
 from santeid.civil_status.test_identities import TEST_IDENTITIES
+from santeid.civil_status.test_identities import UNVERIFIED_KEYS
 from santeid.civil_status.traits import compact_name
 from santeid.civil_status.traits import normalize_given_names
 from santeid.civil_status.traits import normalize_name
@@ -63,6 +64,9 @@ def test_every_key_is_valid_for_stdnum(db: sqlite3.Connection) -> None:
     corsica = 0
     for matricule, key in rows:
         assert len(matricule) == 13
+        if matricule in UNVERIFIED_KEYS:  # published so (CNDA TEST_2.08_cas2.xml)
+            assert nir_key(matricule) != key
+            continue
         assert nir_key(matricule) == key
         assert stdnum_nir.is_valid(matricule + format_key(key)), matricule
         corsica += matricule[5:7] in ("2A", "2B")
@@ -333,7 +337,7 @@ def test_published_test_data_as_insi_md_records_it() -> None:
     assert by_name["PROVISOIRE", "MATRICULE"].kind == "NIA"
     assert by_name["CORSE", "ANTHONY"].history[0].matricule == by_name["CORSE", "ANTHONY"].matricule
     for ident in TEST_IDENTITIES:
-        assert nir_key(ident.matricule) == ident.key
+        assert (nir_key(ident.matricule) == ident.key) != (ident.matricule in UNVERIFIED_KEYS)
         validate_traits(
             birth_name=ident.birth_name,
             given_names=ident.given_names,

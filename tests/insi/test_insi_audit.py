@@ -191,7 +191,9 @@ def test_cli_software_and_stats(tmp_path, monkeypatch, insi_base):
     def run(*args: str, code: int = 0):
         result = runner.invoke(main, ["insi", *args])
         assert result.exit_code == code, result.output
-        return result.output
+        # The data directory is named on stderr, so that stdout stays parseable (--json).
+        assert f"santeid: data directory {(tmp_path / 'var').resolve()}" in result.stderr
+        return result.stdout if code == 0 else result.output
 
     assert "registered" in run("software", "add", "TESTSGIE0000", "--name", "GIE kit")
     run("software", "add", "TESTSGIE0000", "--name", "GIE kit", code=1)

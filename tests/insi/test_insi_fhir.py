@@ -76,7 +76,28 @@ def test_found_patient_is_a_fr_core_patient_ins(client, bearer):
     assert (
         place["url"] == "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
     )
-    assert place["valueCoding"]["code"] == "2A020"
+    assert place["valueCoding"] == {
+        "system": "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM",
+        "code": "2A020",
+    }
+
+
+def test_birthplace_abroad_is_coded_in_the_countries_code_system(client, bearer, base_db):
+    row = base_db.execute(
+        "SELECT birth_name, given_names, sex, birth_date, birthplace FROM persons "
+        "WHERE birthplace LIKE '99%' ORDER BY id LIMIT 1"
+    ).fetchone()
+    params = [
+        ("family", row["birth_name"]), ("given", row["given_names"].split(" ")[0]),
+        ("gender", {"M": "male", "F": "female"}[row["sex"]]),
+        ("birthdate", f"eq{row['birth_date']}"), ("birthplace", row["birthplace"]),
+    ]  # fmt: skip
+    entries = _bundle(_search(client, bearer, params))["entry"]
+    place = _ext(entries[0]["resource"], "patient-birthPlace")["valueAddress"]["extension"][0]
+    assert place["valueCoding"] == {
+        "system": "https://mos.esante.gouv.fr/NOS/TRE_R20-Pays/FHIR/TRE-R20-Pays",
+        "code": row["birthplace"],
+    }
 
 
 def test_history_and_first_given_name(client, bearer):
@@ -91,7 +112,6 @@ def test_history_and_first_given_name(client, bearer):
     assert values == [
         ("official", "109076322083489", None),
         ("old", "209076322083439", None),
-        ("old", "209066322012355", None),
     ]
 
 

@@ -83,6 +83,27 @@ def test_openapi_document_is_valid_openapi_3_1(openapi):
     assert openapi["servers"] == [{"url": "http://localhost"}]
 
 
+def test_openapi_servers_follow_the_origin_served_from_never_the_host(client):
+    # Plain HTTP: the configured issuer's origin, whatever Host the request carried.
+    forged = client.get("/insi/openapi.json", base_url="http://forged.example.org")
+    assert forged.get_json()["servers"] == [{"url": "http://localhost"}]
+    # Received over santeid's own TLS listener (make run's second port): https on that port.
+    secure = client.get("/insi/openapi.json", base_url="https://localhost:5443")
+    assert secure.get_json()["servers"] == [{"url": "https://localhost:5443"}]
+
+
+def test_openapi_declares_every_status_the_api_returns(client, openapi, bearer):
+    for path, item in openapi["paths"].items():
+        for method, operation in item.items():
+            declared = set(operation["responses"])
+            assert {"200", "400", "401", "403", "405", "500", "503"} <= declared, (path, method)
+            other = "get" if method == "post" else "post"
+            answer = client.open(path, method=other.upper(), headers=bearer)
+            assert str(answer.status_code) in declared
+            assert answer.status_code == 405
+            assert method.upper() in answer.headers["Allow"]
+
+
 def test_search_by_traits(call):
     answer = call(SEARCH, ADRTROIS, "TraitsSearch", "SearchResult").get_json()
     assert answer["cr"] == "00" and answer["label"] == "OK"
@@ -113,7 +134,7 @@ def test_normalisation_at_the_rest_boundary(call):
             "birthDate": "2009-07-14"}  # fmt: skip
     identity = call(SEARCH, body, "TraitsSearch", "SearchResult").get_json()["identity"]
     assert identity["ins"]["value"] == "109076322083489"
-    assert [h["value"] for h in identity["history"]] == ["209076322083439", "209066322012355"]
+    assert [h["value"] for h in identity["history"]] == ["209076322083439"]
     assert identity["history"][0] == {
         "matricule": "2090763220834", "key": "39", "value": "209076322083439",
         "oid": "1.2.250.1.213.1.4.8", "start": "2019-03-01", "end": "2019-02-28",

@@ -56,7 +56,7 @@ def found(response) -> bool:
 
 
 def refused(response) -> dict:
-    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.status_code == 500, response.get_data(as_text=True)
     parts = fault_parts(response.data)
     assert parts["code"] == "soap:Sender"
     assert parts["erreur_code"] == "DESIR_560"

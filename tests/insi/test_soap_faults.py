@@ -51,7 +51,7 @@ def client(soap_app):
     return soap_app.test_client()
 
 
-def fault(response, status: int = 400) -> dict:
+def fault(response, status: int = 500) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/soap+xml"
     assert b"<html" not in response.data.lower()
@@ -119,15 +119,16 @@ def test_d_aeion_answers_the_captured_technical_error(client, auto_cert):
     body = traits_body("D'AEION", ["COEUR"], "M", "1987-01-25")
     response = post(client, envelope(body, message_id="uuid:aeion"), certificate=auto_cert)
     parts = fault(response, 500)
-    assert parts["code"] == "soap:Receiver"
-    assert parts["subcode"] == "soap:siram_40"
+    # The captured shape (insi.md §8b): S: prefixes, no messageID although the request had one.
+    assert parts["code"] == "S:Receiver"
+    assert parts["subcode"] == "S:siram_40"
     assert parts["erreur_code"] == "insi_102"
     assert parts["severite"] == "fatal"  # sic, as captured
     assert parts["reason"] == UNAVAILABLE_REASON
     assert parts["text"] == (
         "L'appel au service de recherche avec les traits d'identité renvoie une erreur technique."
     )
-    assert parts["message_id"] == "uuid:aeion"
+    assert parts["message_id"] is None
     text = parse(response.data).find(".//soap:Text", NS)
     assert text.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"  # sic
 
@@ -143,9 +144,10 @@ def test_d_aeion_answers_the_captured_technical_error(client, auto_cert):
         (traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-30"), "DateNaissance", "trait"),
         (traits_body(None, ["DOMINIQUE"], "F", "1997-02-26"), "NomNaissance", "trait"),
         (traits_body("ADRTROIS", [], "F", "1997-02-26"), "Prenom", "trait"),
-        (traits_body("ADRTROIS", ["DOMINIQUE"], "FF", "1997-02-26"), "Sexe", "request"),
+        # Sexe and LieuNaissance are plain strings in the schema: the trait rules refuse them.
+        (traits_body("ADRTROIS", ["DOMINIQUE"], "FF", "1997-02-26"), "Sexe", "trait"),
         (traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26", "2A0"), "LieuNaissance",
-         "request"),
+         "trait"),
     ],
 )  # fmt: skip
 def test_invalid_traits_are_refused_naming_the_element(client, auto_cert, body, element, code):
@@ -352,16 +354,21 @@ def test_unknown_paths_are_404_faults(client, path):
 
 def test_huge_query_parameter_is_a_fault(client):
     response = client.get("/insi/soap", query_string={"wsdl": "x" * 10000})
-    assert fault(response)["erreur_code"] == "santeid_invalid_request"
+    assert fault(response, 400)["erreur_code"] == "santeid_invalid_request"
 
 
-def test_a_bug_is_a_receiver_fault_not_a_page(soap_app, client, auto_cert, monkeypatch):
+def test_a_bug_is_the_service_unavailable_fault_not_a_page(
+    soap_app, client, auto_cert, monkeypatch
+):
     def boom(*args, **kwargs):
         raise RuntimeError("bug")
 
     monkeypatch.setattr(soap_app.extensions["santeid"].insi, "search_by_traits", boom)
     parts = fault(post(client, envelope(copy(ADRTROIS)), certificate=auto_cert), 500)
-    assert (parts["code"], parts["subcode"]) == ("soap:Receiver", "soap:siram_40")
+    # desir_1020 in its captured shape (insi.md §8b): soap:Sender / soap:siram_40, fatale.
+    assert (parts["code"], parts["subcode"], parts["erreur_code"], parts["severite"]) == (
+        "soap:Sender", "soap:siram_40", "desir_1020", "fatale",
+    )  # fmt: skip
     assert "bug" not in parts["text"]
 
 

@@ -9,13 +9,20 @@
   ContexteLPS, ``wsa:Action``, ``wsa:MessageID``, optional ``wsse:Security``;
 * :func:`shape` — the element names, prefixes and namespace declarations of a document in
   order, to compare with the captured answers' structure (insi.md §8);
-* :class:`WsgiAdapter` — a ``requests`` transport into the Flask app, so zeep runs in-process.
+* :class:`WsgiAdapter` — a ``requests`` transport into the Flask app, so zeep runs in-process;
+* :func:`insi_tls_server` — ``santeid serve`` over TLS trusting the INSi test CA, with an
+  ``INSI-AUTO`` certificate issued by ``santeid insi issue-cert`` and :data:`IDAM` registered.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 from urllib.parse import urlsplit
@@ -26,6 +33,7 @@ from lxml import etree
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from fixtures_redis import free_port
 from oidc_flow import ISSUER
 from santeid import create_app
 from santeid.insi.auth import insi_test_authority
@@ -35,6 +43,7 @@ from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
+from server_process import running_server
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -317,3 +326,45 @@ def wsgi_session(app, headers: dict[str, str] | None = None) -> requests.Session
     session.mount("http://", WsgiAdapter(app, headers))
     session.mount("https://", WsgiAdapter(app, headers))
     return session
+
+
+# -- a real server over TLS -------------------------------------------------------------------
+SANTEID = str(Path(sys.executable).with_name("santeid"))
+
+
+def run_cli(env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(
+        [SANTEID, *args], env=env, check=False, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@contextmanager
+def insi_tls_server(home: Path, insi_base: Path, client_name: str) -> Iterator[dict]:
+    """``santeid serve`` (sandbox) over TLS on a free port, trusting the INSi test CA; yields
+    ``{"base": https URL, "home": home}`` with ``home/tls/ca.pem`` (server authority) and
+    ``home/client/{cert,key}.pem`` (an INSI-AUTO certificate), :data:`IDAM` registered."""
+    env = dict(
+        os.environ,
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_INSI_BASE=str(insi_base),
+        SANTEID_SANDBOX="true",
+        SANTEID_CONFIG="",
+    )
+    env.pop("SANTEID_ISSUER", None)
+    run_cli(env, "tls", "dev-cert", "--out", str(home / "tls"))
+    run_cli(env, "insi", "issue-cert", "--structure", STRUCTURE, "--cn", "INSI-AUTO",
+            "--out", str(home / "client"))  # fmt: skip
+    run_cli(env, "insi", "software", "add", IDAM, "--name", client_name)
+    port = free_port()
+    base = f"https://127.0.0.1:{port}"
+    command = [
+        SANTEID, "serve", "--port", str(port),
+        "--tls-cert", str(home / "tls" / "cert.pem"), "--tls-key", str(home / "tls" / "key.pem"),
+        "--client-ca", str(home / "client" / "ca.pem"),
+    ]  # fmt: skip
+    with running_server(
+        command, env, home / "server.log", f"{base}/health", verify=str(home / "tls" / "ca.pem")
+    ):
+        yield {"base": base, "home": home}

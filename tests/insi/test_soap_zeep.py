@@ -1,4 +1,6 @@
-"""zeep, given only the WSDL URL, calls every operation (insi.md §1; issue 5 "Done when").
+"""zeep calls every operation, given only santeid's WSDL URLs (the search WSDL and the
+verification WSDL) or the WSDL with the real INSi WSDL's structure shipped with the client
+(``real_wsdl.py``) and santeid's endpoint (docs/reference/insi-teleservice.md §1, §2).
 
 In-process first (zeep's HTTP goes into the Flask app through a ``requests`` adapter, the
 client certificate through the trusted-proxy header), then against the real server process
@@ -7,6 +9,7 @@ over TLS, presenting a test INSI-AUTO certificate made with ``santeid insi issue
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -17,14 +20,24 @@ import requests
 import test_soap_support as support
 import zeep
 import zeep.exceptions
+import zeep.plugins
 from lxml import etree
+from real_wsdl import QUALIFICATION_ADDRESS
+from real_wsdl import lay_out
 from test_soap_support import IDAM
 from test_soap_support import cert_headers
 from test_soap_support import wsgi_session
 
 from fixtures_redis import free_port
+from santeid.insi.auth import insi_test_authority
 from santeid.insi.soap import schemas
 from santeid.insi.soap.wsdl_documents import PLACEHOLDER_ADDRESS
+from santeid.pki import TestAuthority
+from santeid.pki import certificate_pem
+from santeid.pki import issue_certificate
+from santeid.pki import private_key_pem
+from santeid.pki import subject_name
+from santeid.settings import Settings
 from server_process import running_server
 
 soap_home = support.soap_home
@@ -34,11 +47,10 @@ insi_ca = support.insi_ca
 auto_cert = support.auto_cert
 
 SANTEID = str(Path(sys.executable).with_name("santeid"))
-OPERATIONS = {
-    "rechercherInsAvecCarteVitale",
-    "rechercherInsAvecTraitsIdentite",
-    "verifierInsAvecTraitsIdentite",
-}
+#: The search WSDL holds exactly the real WSDL's two operations (insi.md §2).
+OPERATIONS = {"rechercherInsAvecCarteVitale", "rechercherInsAvecTraitsIdentite"}
+VERIFY = "verifierInsAvecTraitsIdentite"
+WSA = "{http://www.w3.org/2005/08/addressing}"
 
 
 def context_lps(idam: str = IDAM) -> dict:
@@ -70,9 +82,9 @@ def context_bam() -> dict:
 HEADERS = {"NO1_ContexteLPS": context_lps(), "NO1_ContexteBAM": context_bam()}
 
 
-def find_the_three_people(client: zeep.Client) -> None:
-    """The issue's acceptance: ADRTROIS 00 (297022A020778 key 78), DE VINCI 02, HOUILLES 01."""
-    service = client.service
+def find_the_three_people(client: zeep.Client | None, service=None) -> None:
+    """ADRTROIS 00 (297022A020778 key 78), DE VINCI 02, HOUILLES 01."""
+    service = service or client.service
     result = service.rechercherInsAvecTraitsIdentite(
         NomNaissance="ADRTROIS", Prenom=["DOMINIQUE"], Sexe="F", DateNaissance="1997-02-26",
         _soapheaders=HEADERS,
@@ -97,26 +109,120 @@ def find_the_three_people(client: zeep.Client) -> None:
 
 # -- in-process ------------------------------------------------------------------------------
 @pytest.fixture
-def zeep_client(soap_app, auto_cert):
+def history() -> zeep.plugins.HistoryPlugin:
+    return zeep.plugins.HistoryPlugin()
+
+
+@pytest.fixture
+def zeep_client(soap_app, auto_cert, history):
     session = wsgi_session(soap_app, cert_headers(auto_cert))
     return zeep.Client(
-        "http://santeid.test/insi/soap?wsdl", transport=zeep.Transport(session=session)
+        "http://santeid.test/insi/soap?wsdl",
+        transport=zeep.Transport(session=session),
+        plugins=[history],
+    )
+
+
+@pytest.fixture
+def verify_client(soap_app, auto_cert):
+    session = wsgi_session(soap_app, cert_headers(auto_cert))
+    return zeep.Client(
+        "http://santeid.test/insi/soap/verification?wsdl",
+        transport=zeep.Transport(session=session),
+    )
+
+
+@pytest.fixture
+def real_structure_service(soap_app, auto_cert, tmp_path, history):
+    """zeep on the WSDL with the real structure, as a client ships it, pointed at santeid."""
+    session = wsgi_session(soap_app, cert_headers(auto_cert))
+    client = zeep.Client(
+        str(lay_out(tmp_path)), transport=zeep.Transport(session=session), plugins=[history]
+    )
+    port = client.wsdl.services["ICIR-v1"].ports["ICIRService"]
+    assert port.binding_options["address"] == QUALIFICATION_ADDRESS
+    return client.create_service(
+        "{http://www.cnamts.fr/webservice}ICIRServiceBinding", "http://santeid.test/insi/soap"
     )
 
 
 def test_wsdl_alone_is_enough_for_zeep(zeep_client):
     port = zeep_client.wsdl.services["ICIR-v1"].ports["ICIRService"]
     assert set(port.binding._operations) == OPERATIONS
-    # Through the trusted proxy, the WSDL names the issuer's origin (not the proxy's Host).
+    # The WSDL names the issuer's origin, not the Host the request was sent to.
     assert port.binding_options["address"] == "http://localhost/insi/soap"
     for name in OPERATIONS:
         operation = port.binding._operations[name]
         assert operation.soapaction == f"urn:ServiceIdentiteCertifiee:1.0.0:{name}"
-        assert operation.abstract.wsa_action == operation.soapaction
+        # wsaw:Action in the 2006/02 namespace, as the real WSDL: zeep does not read it, so it
+        # adds no WS-Addressing header of its own (the real WSDL never causes one).
+        assert operation.abstract.wsa_action is None
+        # Messages and their body parts named after the operation, as in the real WSDL.
+        messages = zeep_client.wsdl.messages
+        request = messages[f"{{http://www.cnamts.fr/webservice}}{name}"]
+        response = messages[f"{{http://www.cnamts.fr/webservice}}{name}Response"]
+        assert list(request.parts) == [
+            name, "NO1_Security", "NO1_ContexteLPS", "NO1_MessageID", "NO1_ContexteBAM",
+        ]  # fmt: skip
+        assert list(response.parts) == [f"{name}Response"]
 
 
 def test_zeep_finds_the_published_people(zeep_client):
     find_the_three_people(zeep_client)
+
+
+def test_zeep_sends_no_ws_addressing_header(zeep_client, history):
+    find_the_three_people(zeep_client)
+    header = history.last_sent["envelope"].find("{http://www.w3.org/2003/05/soap-envelope}Header")
+    assert header is not None
+    assert [h.tag for h in header if h.tag.startswith(WSA)] == []
+    received = history.last_received["envelope"]
+    assert received.find("{http://www.w3.org/2003/05/soap-envelope}Header") is None
+
+
+def test_zeep_with_the_real_structure_wsdl_finds_the_published_people(
+    real_structure_service, history
+):
+    find_the_three_people(None, service=real_structure_service)
+    header = history.last_sent["envelope"].find("{http://www.w3.org/2003/05/soap-envelope}Header")
+    assert [h.tag for h in header if h.tag.startswith(WSA)] == []
+
+
+def test_zeep_with_the_real_structure_wsdl_carte_vitale_search(real_structure_service, base_db):
+    row = base_db.execute(
+        "SELECT od.matricule AS od, printf('%02d', od.cle) AS od_key, b.matricule, b.birth_name, "
+        "b.birth_date, b.rang FROM persons b JOIN persons od ON b.od_id = od.id "
+        "WHERE b.od_id != b.id ORDER BY b.id LIMIT 1"
+    ).fetchone()
+    result = real_structure_service.rechercherInsAvecCarteVitale(
+        MatriculeOD={"NumIdentifiant": row["od"], "Cle": row["od_key"]},
+        NomNaissance=row["birth_name"],
+        DateNaissance=row["birth_date"],
+        RangNaissance=str(row["rang"]),
+        _soapheaders=HEADERS,
+    )
+    assert result.INDIVIDU.INSACTIF.IdIndividu.NumIdentifiant == row["matricule"]
+
+
+def test_zeep_with_the_real_structure_wsdl_reads_the_unknown_software_fault(
+    real_structure_service,
+):
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        real_structure_service.rechercherInsAvecTraitsIdentite(
+            NomNaissance="ADRDEUX", Prenom=["LAURENT"], Sexe="M", DateNaissance="1981-01-01",
+            _soapheaders={"NO1_ContexteLPS": context_lps("PDP17NF21DD0")},
+        )  # fmt: skip
+    assert caught.value.detail.find("{urn:siram}Erreur").get("code") == "desir_550"
+
+
+def test_zeep_with_the_real_structure_wsdl_reads_the_technical_error(real_structure_service):
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        real_structure_service.rechercherInsAvecTraitsIdentite(
+            NomNaissance="D'AEION", Prenom=["COEUR"], Sexe="M", DateNaissance="1987-01-25",
+            _soapheaders=HEADERS,
+        )  # fmt: skip
+    assert caught.value.code == "S:Receiver"
+    assert caught.value.detail.find("{urn:siram}Erreur").get("code") == "insi_102"
 
 
 def test_zeep_carte_vitale_search(zeep_client, base_db):
@@ -136,8 +242,11 @@ def test_zeep_carte_vitale_search(zeep_client, base_db):
     assert result.INDIVIDU.INSACTIF.IdIndividu.NumIdentifiant == row["matricule"]
 
 
-def test_zeep_verification(zeep_client):
-    result = zeep_client.service.verifierInsAvecTraitsIdentite(
+def test_zeep_verification_from_its_own_wsdl(verify_client):
+    port = verify_client.wsdl.services["ICIRVerification-v1"].ports["ICIRVerificationService"]
+    assert set(port.binding._operations) == {VERIFY}
+    assert port.binding_options["address"] == "http://localhost/insi/soap/verification"
+    result = verify_client.service.verifierInsAvecTraitsIdentite(
         IndividuVerifie={
             "INSFourni": {
                 "IdIndividu": {"NumIdentifiant": "297022A020778", "Cle": "78"},
@@ -177,20 +286,26 @@ def test_served_wsdl_and_schemas_load_in_lxml(soap_app):
     client = soap_app.test_client()
     response = client.get(
         "/insi/soap?wsdl",
-        base_url="https://insi.example.org",
-        environ_base={"REMOTE_ADDR": "192.0.2.1"},  # a direct client: its own Host is used
+        base_url="http://forged.example.org",
+        environ_base={"REMOTE_ADDR": "192.0.2.1"},  # a direct client with a forged Host
     )
     assert response.status_code == 200 and response.mimetype == "text/xml"
+    assert "public" not in response.headers["Cache-Control"]
     wsdl = etree.fromstring(response.data)
     ns = {"w": "http://schemas.xmlsoap.org/wsdl/", "s": "http://schemas.xmlsoap.org/wsdl/soap12/"}
     address = wsdl.find(".//w:service/w:port/s:address", ns).get("location")
-    assert address == "https://insi.example.org/insi/soap"
+    # The configured issuer's origin (oidc_flow.ISSUER), never the request's Host.
+    assert address == "http://localhost/insi/soap"
+    assert b"forged" not in response.data
     assert wsdl.get("name") == "ServiceIdentiteCertifiee-v1"
     assert wsdl.get("targetNamespace") == "http://www.cnamts.fr/webservice"
+    verification = etree.fromstring(client.get("/insi/soap/verification?wsdl").data)
     locations = [i.get("schemaLocation") for i in wsdl.iter("{*}import")]
-    assert len(locations) == len(schemas.XSD_NAMESPACES)
+    locations += [i.get("schemaLocation") for i in verification.iter("{*}import")]
+    names = {location.split("?xsd=", 1)[1] for location in locations}
+    assert names == set(schemas.XSD_NAMESPACES)
     for location in locations:
-        assert location.startswith("https://insi.example.org/insi/soap?xsd=")
+        assert location.startswith("http://localhost/insi/soap?xsd=")
         name = location.split("?xsd=", 1)[1]
         xsd = client.get(f"/insi/soap?xsd={name}")
         assert xsd.status_code == 200
@@ -204,6 +319,8 @@ def test_the_wsdl_on_disk_loads_in_zeep_and_lxml():
     client = zeep.Client(str(path))
     port = client.wsdl.services["ICIR-v1"].ports["ICIRService"]
     assert port.binding_options["address"] == PLACEHOLDER_ADDRESS
+    verification = zeep.Client(str(schemas.wsdl_dir() / schemas.VERIFY_WSDL_NAME))
+    assert verification.wsdl.services["ICIRVerification-v1"] is not None
     assert etree.parse(str(path)).getroot().tag == "{http://schemas.xmlsoap.org/wsdl/}definitions"
     assert schemas.schema() is not None  # every XSD compiles together
 
@@ -218,42 +335,8 @@ def _run(env, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory, insi_base):
-    home = tmp_path_factory.mktemp("insi-tls")
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_INSI_BASE=str(insi_base),
-        SANTEID_SANDBOX="true",
-        SANTEID_CONFIG="",
-    )
-    env.pop("SANTEID_ISSUER", None)
-    _run(env, "tls", "dev-cert", "--out", str(home / "tls"))
-    _run(env, "insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
-         "--out", str(home / "client"))  # fmt: skip
-    _run(env, "insi", "software", "add", IDAM, "--name", "zeep over TLS")
-    port = free_port()
-    log_path = home / "server.log"
-    base = f"https://127.0.0.1:{port}"
-    with running_server(
-        [
-            SANTEID,
-            "serve",
-            "--port",
-            str(port),
-            "--tls-cert",
-            str(home / "tls" / "cert.pem"),
-            "--tls-key",
-            str(home / "tls" / "key.pem"),
-            "--client-ca",
-            str(home / "client" / "ca.pem"),
-        ],
-        env,
-        log_path,
-        f"{base}/health",
-        verify=str(home / "tls" / "ca.pem"),
-    ):
-        yield {"base": base, "home": home}
+    with support.insi_tls_server(tmp_path_factory.mktemp("insi-tls"), insi_base, "zeep") as server:
+        yield server
 
 
 def tls_session(home: Path, with_certificate: bool = True) -> requests.Session:
@@ -285,6 +368,53 @@ def test_over_tls_without_a_certificate_is_desir_560(tls_server):
     with pytest.raises(zeep.exceptions.Fault) as caught:
         find_the_three_people(client)
     assert caught.value.detail.find("{urn:siram}Erreur").get("code") == "DESIR_560"
+
+
+def _client_files(home: Path, name: str, certificate, key) -> tuple[str, str]:
+    cert_path, key_path = home / f"{name}.pem", home / f"{name}.key"
+    cert_path.write_bytes(certificate_pem(certificate))
+    key_path.write_bytes(private_key_pem(key))
+    return str(cert_path), str(key_path)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("case", ["other authority", "expired", "not yet valid"])
+def test_over_tls_an_untrusted_or_out_of_date_certificate_is_refused_by_tls(tls_server, case):
+    """As the real mTLS host most plausibly does, the TLS layer refuses the handshake: no HTTP
+    answer, no fault (docs/insi-soap.md, "Authentication")."""
+
+    home = tls_server["home"]
+    authority = insi_test_authority(Settings(keys_dir=str(home / "keys")))
+    now = datetime.datetime.now(datetime.UTC)
+    validity = {}
+    if case == "other authority":
+        authority = TestAuthority.load_or_create(
+            home, "impostor", common_name="TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"
+        )
+    elif case == "expired":
+        validity = {"not_before": now - datetime.timedelta(days=30),
+                    "not_after": now - datetime.timedelta(days=1)}  # fmt: skip
+    else:
+        validity = {"not_before": now + datetime.timedelta(days=1),
+                    "not_after": now + datetime.timedelta(days=30)}  # fmt: skip
+    certificate, key = issue_certificate(
+        authority,
+        subject=subject_name(
+            common_name="INSI-AUTO", country="FR", organization="CLINIQUE TEST",
+            organizational_unit=support.STRUCTURE,
+        ),
+        key_type="ec-p256",
+        **validity,
+    )  # fmt: skip
+    session = tls_session(home, with_certificate=False)
+    session.cert = _client_files(home, case.replace(" ", "-"), certificate, key)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session.post(
+            f"{tls_server['base']}/insi/soap",
+            data=b"<x/>",
+            headers={"Content-Type": "application/soap+xml"},
+            timeout=10,
+        )
 
 
 # -- `make run`'s shape: HTTP for the demo, HTTPS on a second port for certificates ----------

@@ -18,10 +18,14 @@ answers **02** (several identities) but gives none of them.  The two ``DE VINCI`
 santeid's own completion (``source`` says so): same searched traits, different birthplaces, NIRs
 consistent with those birthplaces.
 
-Left out of the base on purpose (see ``docs/civil-status.md``): HERMANN / GATIEN (its published keys
-do not verify), PAT-TROIS / DOMINIQUE (an ANS HL7v2 example with OID ``.10`` whose NIR contradicts
-its birthplace, not an INSi answer), ADRDEUX / LAURENT and PATB-QUATRE / LAURENCE (request samples
-with no recorded answer).
+HERMANN / GATIEN is loaded exactly as the CNDA file ``TEST_2.08_cas2.xml`` has it, although its
+keys do not verify (:data:`UNVERIFIED_KEYS`): vendors' CNDA test steps expect those values.
+ECETINSI has the one ``INSHISTO`` the live service returns (the CNDA file ``TEST_2.04_cas2.xml``
+adds a second one the live answer does not have).
+
+Left out of the base on purpose (see ``docs/civil-status.md``): PAT-TROIS / DOMINIQUE (an ANS
+HL7v2 example with OID ``.10`` whose NIR contradicts its birthplace, not an INSi answer), ADRDEUX
+/ LAURENT and PATB-QUATRE / LAURENCE (request samples with no recorded answer).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from santeid.civil_status.nir import OID_ARC_NIR
 PADOA_LIVE = "INSi qualification capture (Padoa fixtures)"
 PADOA_VIRTUAL = "Padoa virtual mode"
 SANTEID_COMPLETION = "santeid completion of a published 02 case (insi.md records no identity)"
+CNDA_HERMANN = "CNDA TEST_2.08_cas2.xml (published keys that do not verify)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +111,8 @@ TEST_IDENTITIES: tuple[TestIdentity, ...] = (
     TestIdentity(
         "ECETINSI", ("PIERRE-ALAIN", "MURIEL", "FLORIANT"), "M", "2009-07-14", "63220",
         "1090763220834", 89, OID_ARC_NIR, PADOA_LIVE,
-        history=(
-            # As captured: DateDeb is later than DateFin in the real answer.
-            HistoryEntry("2090763220834", 39, OID_ARC_NIR, "2019-03-01", "2019-02-28"),
-            # Added by the CNDA file TEST_2.04_cas2.xml, without dates.
-            HistoryEntry("2090663220123", 55, OID_ARC_NIR),
-        ),
+        # The live answer's one INSHISTO, as captured: DateDeb is later than DateFin.
+        history=(HistoryEntry("2090763220834", 39, OID_ARC_NIR, "2019-03-01", "2019-02-28"),),
     ),
     TestIdentity(
         "NESSI", ("MICHELANGELO", "ANTHONY"), "M", "2010-08-07", "63220",
@@ -135,7 +136,20 @@ TEST_IDENTITIES: tuple[TestIdentity, ...] = (
         "DE VINCI", ("LEONARDO",), "M", "2014-02-01", "69381",
         "1140269381152", 13, OID_ARC_NIR, SANTEID_COMPLETION,
     ),
+    TestIdentity(
+        "HERMANN", ("GATIEN",), "M", "1981-03-24", "63220",
+        "1810363220456", 60, OID_ARC_NIR, CNDA_HERMANN,
+        # As the CNDA file: the active matricule repeated, then the other sex digit.
+        history=(
+            HistoryEntry("1810363220456", 60, OID_ARC_NIR),
+            HistoryEntry("2810363220456", 10, OID_ARC_NIR),
+        ),
+    ),
 )  # fmt: skip
+
+#: Published matricules whose key does not verify (97 - N mod 97 gives 76 and 26), kept as the
+#: CNDA file has them: the keys of these are never checked against the matricule.
+UNVERIFIED_KEYS: frozenset[str] = frozenset({"1810363220456", "2810363220456"})
 
 PUBLISHED_CASES: tuple[PublishedCase, ...] = (
     PublishedCase("ADRTROIS", "DOMINIQUE", "F", "1997-02-26", "00", "297022A020778"),
@@ -156,8 +170,14 @@ PUBLISHED_CASES: tuple[PublishedCase, ...] = (
                   source="CNDA TEST_2.08_cas1.xml"),
     PublishedCase("PROVISOIRE", "MATRICULE", "M", "2009-07-01", "00", "1090763220888",
                   source="CNDA TEST_2.05.xml"),
+    PublishedCase("HERMANN", "GATIEN", "M", "1981-03-24", "00", "1810363220456",
+                  source=CNDA_HERMANN),
     PublishedCase("D'AEION", "COEUR", "M", "1987-01-25", "fault", fault="siram_40/insi_102"),
 )  # fmt: skip
+
+#: Birth name of the sandbox fault scenarios (``santeid.insi.service.SANDBOX_FAULTS``): a traits
+#: search for it in sandbox mode answers the fault its given name names. Nobody holds it.
+SANDBOX_FAULT_BIRTH_NAME = "SANTEID-FAUTE"
 
 #: Birth names of every published fictitious person, loaded or not.  Random persons never get one
 #: of these (compared without separators), so a published "01" stays 01 and a published "00"
@@ -165,7 +185,7 @@ PUBLISHED_CASES: tuple[PublishedCase, ...] = (
 RESERVED_BIRTH_NAMES: frozenset[str] = frozenset(
     {i.birth_name for i in TEST_IDENTITIES}
     | {c.birth_name for c in PUBLISHED_CASES}
-    | {"HERMANN", "PAT-TROIS", "ADRDEUX", "PATB-QUATRE"}
+    | {"PAT-TROIS", "ADRDEUX", "PATB-QUATRE", SANDBOX_FAULT_BIRTH_NAME}
 )
 
 #: Every matricule the test set uses (active and history): random persons never get one.
@@ -173,5 +193,7 @@ RESERVED_MATRICULES: frozenset[str] = frozenset(
     {i.matricule for i in TEST_IDENTITIES}
     | {h.matricule for i in TEST_IDENTITIES for h in i.history}
     # Recorded for identities that are not loaded: kept free all the same.
-    | {"1810363220456", "2810363220456", "2790351215189", "1810163220751"}
+    | {"2790351215189", "1810163220751"}
+    # ECETINSI's second INSHISTO in the CNDA file, which the live answer does not have.
+    | {"2090663220123"}
 )

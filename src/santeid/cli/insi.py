@@ -14,9 +14,16 @@ from santeid.cli import get_settings
 
 
 def _service():
+    """The INSi core on the configured data directory, which the command names on stderr
+    (the server must use the same one: ``SANTEID_DATA_DIR`` or ``data_dir``)."""
+    from santeid.insi.service import AUDIT_NAME
     from santeid.insi.service import InsiService
 
-    return InsiService.for_settings(get_settings())
+    settings = get_settings()
+    directory = settings.data_path
+    fresh = "" if (directory / AUDIT_NAME).exists() else " (no INSi data there yet)"
+    click.echo(f"santeid: data directory {directory}{fresh}", err=True)
+    return InsiService.for_settings(settings)
 
 
 @click.group()

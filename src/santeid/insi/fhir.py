@@ -78,8 +78,16 @@ EXT_BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
 CS_IDENTITY_STATUS = f"{FR_CORE}/CodeSystem/fr-core-cs-identity-status"
 CS_METHOD_COLLECTION = f"{FR_CORE}/CodeSystem/fr-core-cs-method-collection"
 CS_IDENTIFIER_TYPE = f"{FR_CORE}/CodeSystem/fr-core-cs-v2-0203"
-#: INSEE commune codes (TRE_R13); FR Core puts a 99xxx country code in the same field.
+#: INSEE commune codes (TRE_R13), for a birthplace in France (insi.md §13).
 CS_INSEE_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
+#: INSEE country codes (TRE_R20), for a birthplace abroad: the ``99xxx`` COG (insi.md §12, §13).
+CS_INSEE_COUNTRY = "https://mos.esante.gouv.fr/NOS/TRE_R20-Pays/FHIR/TRE-R20-Pays"
+
+
+def birthplace_system(cog: str) -> str:
+    """The code system of a birthplace COG: countries (``99xxx``) or communes."""
+    return CS_INSEE_COUNTRY if cog.startswith("99") else CS_INSEE_COMMUNE
+
 
 #: OID → (FR Core identifier type / slice, ``Identifier.use`` of the active INS) (insi.md §10).
 INS_IDENTIFIERS: dict[str, tuple[str, str]] = {
@@ -141,7 +149,8 @@ def patient_resource(identity: Identity, query_date: date) -> dict:
     ``INSI``, ``dateInterrogationINSi`` = ``query_date``; the active INS as the INS-NIR /
     INS-NIA identifier, earlier NIRs (``INSHISTO``) with ``use = old``; ``name.given`` = the
     first given name, the whole ``ListePrenom`` in ``birth-list-given-name``; birthplace COG in
-    ``patient-birthPlace`` / ``fr-core-address-insee-code``.
+    ``patient-birthPlace`` / ``fr-core-address-insee-code``, coded in TRE_R13 (communes) or, for a
+    birth abroad (``99xxx``), TRE_R20 (countries).
     """
     identifiers = [_identifier(identity.oid, identity.value)]
     seen = {identity.value}
@@ -181,7 +190,7 @@ def patient_resource(identity: Identity, query_date: date) -> dict:
                         {
                             "url": EXT_INSEE_CODE,
                             "valueCoding": {
-                                "system": CS_INSEE_COMMUNE,
+                                "system": birthplace_system(identity.birthplace),
                                 "code": identity.birthplace,
                             },
                         }

@@ -1,7 +1,8 @@
 """Protocol-neutral INSi model: queries, answers, call context and errors.
 
 The SOAP, REST and FHIR adapters all speak this model; :class:`santeid.insi.service.InsiService`
-answers it.  Names follow the INSi operations (``shared/reference/insi.md``, cited as §N):
+answers it.  Names follow the INSi operations (``docs/reference/insi-teleservice.md``, cited
+as §N):
 
 * :class:`TraitsQuery` — ``RECSANSVITALE`` (§4): ``NomNaissance``, ``Prenom`` 0..n, ``Sexe``,
   ``DateNaissance``, optional ``LieuNaissance``;
@@ -86,11 +87,15 @@ class VitaleQuery:
 
 @dataclass(frozen=True)
 class VerifyQuery:
-    """Verification of an INS against identity traits (``RequeteUnitaire``)."""
+    """Verification of an INS against identity traits (``RequeteUnitaire``).
+
+    ``oid``: the OID supplied with the INS (``INSFourni/OID``), when given: an INS is its
+    matricule *and* its OID, so a NIA sent with the NIR's OID is not the person's INS."""
 
     matricule: str
     key: str
     traits: TraitsQuery
+    oid: str | None = None
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,22 @@ _ERRORS = {
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
     },
     "403": _problem_response("DESIR_560: credentials that do not grant access to INSi."),
+    "405": {
+        **_problem_response(
+            "Method not allowed: this path answers only the method documented here (problem "
+            "details, with the methods it answers in Allow)."
+        ),
+        "headers": {"Allow": {"schema": {"type": "string"}}},
+    },
     "413": _problem_response("Body too large."),
     "415": _problem_response("Body not sent as application/json."),
+    "500": _problem_response("Internal error (a bug): nothing of the cause is shown."),
     "503": _problem_response(
         "insi_102 (the published technical-error case) or desir_1020 (service unavailable)."
     ),
 }
+#: What GET /insi/v1/stats can answer besides 200 (no body, so neither 413 nor 415).
+_STATS_ERRORS = ("400", "401", "403", "405", "500", "503")
 
 
 def _operation(summary: str, description: str, op_id: str, request: str, response: str) -> dict:
@@ -290,9 +300,10 @@ def _schemas() -> dict:
     }
 
 
-def document(settings) -> dict:
-    """The OpenAPI 3.1 document, with this deployment's server URL."""
-    server = origin(settings)
+def document(settings, server: str | None = None) -> dict:
+    """The OpenAPI 3.1 document; ``server``: the origin it is served from (default: the
+    issuer's, :func:`santeid.insi.problems.served_origin` when serving a request)."""
+    server = server or origin(settings)
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
@@ -355,7 +366,7 @@ def document(settings) -> dict:
                             "description": "Calls by operation and result.",
                             "content": {"application/json": {"schema": _ref("Stats")}},
                         },
-                        **{k: v for k, v in _ERRORS.items() if k in ("400", "401", "403")},
+                        **{k: v for k, v in _ERRORS.items() if k in _STATS_ERRORS},
                     },
                 }
             },

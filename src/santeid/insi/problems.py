@@ -106,5 +106,31 @@ def origin(settings) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def served_origin(settings) -> str:
+    """The public origin of the request being served, for documents that name their own URLs
+    (the SOAP WSDLs' addresses, the OpenAPI ``servers``): the configured issuer's origin, never
+    the request's ``Host`` (a forged Host would otherwise be written into the documents).
+
+    One exception keeps a second HTTPS listener usable (``santeid serve --tls-port``, as in
+    ``make run``): a request received over this server's own TLS while the issuer is plain
+    HTTP gets ``https://<issuer host>:<the listening port>`` — ``SERVER_PORT`` as the server
+    set it from its socket, not from a header. Must be called while serving a request."""
+    from flask import request
+
+    from santeid.tls import is_trusted_proxy
+
+    parts = urlsplit(settings.issuer)
+    direct_tls = request.environ.get("wsgi.url_scheme") == "https" and not is_trusted_proxy(
+        request.remote_addr, settings.trusted_proxies
+    )
+    if not (direct_tls and parts.scheme == "http"):
+        return f"{parts.scheme}://{parts.netloc}"
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    port = request.environ.get("SERVER_PORT", "443")
+    return f"https://{host}" + ("" if port == "443" else f":{port}")
+
+
 def problem_uri(settings, code: str) -> str:
     return f"{origin(settings)}/insi/problems/{code}"

@@ -343,7 +343,8 @@ def stats():
 def openapi():
     from santeid.insi.openapi import document
 
-    response = _json(document(services().settings))
+    settings = services().settings
+    response = _json(document(settings, problems.served_origin(settings)))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 

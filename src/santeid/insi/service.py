@@ -14,7 +14,10 @@ the :class:`~santeid.insi.model.InsiError`.  The rules, with their sources (insi
   given names** (order free).  One person → CR 00 with ``INSACTIF``, ``INSHISTO`` and ``TIQ``;
   none → 01; several → 02.  Deceased persons are found like anyone (the RNIPP keeps them, an INS
   is never reused).  The published D'AEION / COEUR query answers the technical-error fault
-  ``siram_40`` / ``insi_102`` (§6, §8.1), read from the base's ``published_cases``.
+  ``siram_40`` / ``insi_102`` (§6, §8.1), read from the base's ``published_cases``.  In sandbox
+  mode only, ``SANTEID-FAUTE`` with the given name ``INDISPONIBLE``, ``TECHNIQUE`` or ``ACCES``
+  answers ``desir_1020``, ``insi_102`` or ``DESIR_560`` in their captured shape
+  (:data:`SANDBOX_FAULTS`, ``docs/insi-soap.md``).
 * **Search with a carte Vitale** (``rechercherInsAvecCarteVitale``, §4): the ouvrant droit's
   matricule, the beneficiary's birth date and rang identify one beneficiary (the base's unique
   index); its birth name, and its own matricule when the card carries it, must agree.
@@ -39,6 +42,7 @@ from santeid.civil_status.nir import MatriculeParts
 from santeid.civil_status.nir import format_key
 from santeid.civil_status.nir import oid_for
 from santeid.civil_status.nir import parse_matricule
+from santeid.civil_status.test_identities import SANDBOX_FAULT_BIRTH_NAME
 from santeid.insi.audit import AuditBacklog
 from santeid.insi.audit import AuditLog
 from santeid.insi.audit import SoftwareRegistry
@@ -64,6 +68,7 @@ from santeid.insi.model import TraitsQuery
 from santeid.insi.model import VerifyQuery
 from santeid.insi.model import VerifyResult
 from santeid.insi.model import VitaleQuery
+from santeid.insi.model import insufficient_access
 from santeid.insi.model import service_unavailable
 from santeid.insi.model import technical_error
 
@@ -134,6 +139,16 @@ VITALE_ELEMENTS = {
 MATRICULE_ELEMENTS = {"matricule": "NumIdentifiant", "key": "Cle"}
 
 _KEY = re.compile(r"[0-9]{2}")
+
+#: Sandbox fault scenarios: a traits search for :data:`SANDBOX_FAULT_BIRTH_NAME` whose first
+#: given name is a key here answers that fault (sandbox mode only), so that client software can
+#: be tested on each fault the real service was seen to send (insi.md §6, §8b). DE VINCI /
+#: DICAPRIO, captured answering ``desir_1020`` once, answers 01 like any unknown name.
+SANDBOX_FAULTS: dict[str, Callable[[], InsiError]] = {
+    "INDISPONIBLE": service_unavailable,
+    "TECHNIQUE": technical_error,
+    "ACCES": insufficient_access,
+}
 
 
 def invalid(
@@ -228,7 +243,10 @@ class InsiService:
         *,
         key_path: Path | str | None = None,
         clock: Callable[[], datetime] = utc_now,
+        sandbox: bool = False,
     ) -> None:
+        #: Sandbox mode: the :data:`SANDBOX_FAULTS` scenarios answer their fault.
+        self.sandbox = sandbox
         self.base = CivilBase(base_path)
         self.audit = AuditLog(audit_path, key_path=key_path, clock=clock)
         self._registry = SoftwareRegistry(self.audit.db, clock)
@@ -239,7 +257,7 @@ class InsiService:
         """``insi_base`` (empty = ``{data_dir}/civil-status.sqlite3``) and
         ``{data_dir}/insi.sqlite3``."""
         base = Path(settings.insi_base) if settings.insi_base else settings.data_path / BASE_NAME
-        return cls(base, settings.data_path / AUDIT_NAME)
+        return cls(base, settings.data_path / AUDIT_NAME, sandbox=settings.sandbox)
 
     # -- operations ----------------------------------------------------------------------------
     def search_by_traits(self, q: TraitsQuery, ctx: CallContext) -> SearchResult:
@@ -326,7 +344,7 @@ class InsiService:
                 traits.birth_date.isoformat(),
                 traits.birthplace,
             )
-            result = self._verify(parts, traits)
+            result = self._verify(parts, traits, q.oid)
         except InsiError as exc:
             self._record(ctx, OP_VERIFY, exc.code, digest_parts, started)
             raise
@@ -467,6 +485,10 @@ class InsiService:
         return od, individual, birth_name, birth_date.isoformat(), rank
 
     def _check_fault_cases(self, traits: tr.Traits) -> None:
+        if self.sandbox and traits.birth_name == SANDBOX_FAULT_BIRTH_NAME:
+            scenario = SANDBOX_FAULTS.get(traits.first_given_name)
+            if scenario is not None:
+                raise scenario()
         day = traits.birth_date.isoformat()
         for case in self.base.fault_cases():
             if (
@@ -526,7 +548,12 @@ class InsiService:
             return SearchResult(CR_SEVERAL, None)
         return SearchResult(CR_FOUND, self._identity(conn, matches[0]))
 
-    def _verify(self, parts: MatriculeParts, traits: tr.Traits) -> VerifyResult:
+    def _verify(
+        self, parts: MatriculeParts, traits: tr.Traits, supplied_oid: str | None = None
+    ) -> VerifyResult:
+        """The INS supplied is the person's when its matricule is the active one and, when an
+        OID was supplied, that OID is the matricule's (a NIA sent with the NIR's OID ``.8`` is
+        not the person's INS: ``INSFourni`` does not conform)."""
         conn = self.base.connection()
         row = conn.execute(SQL_BY_MATRICULE, (parts.number,)).fetchone()
         earlier = False
@@ -537,6 +564,8 @@ class InsiService:
                 earlier = True
         if row is None:
             return VerifyResult(False, (MATRICULE,), None)
+        if not earlier and supplied_oid and supplied_oid != oid_for(row[3]):
+            earlier = True  # the right matricule under another OID: not this INS
         reference = (row[4], tuple(row[5].split(" ")), row[6], row[7], row[8])
         given = (
             traits.birth_name,

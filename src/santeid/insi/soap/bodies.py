@@ -41,7 +41,8 @@ def traits_query(payload: etree._Element) -> TraitsQuery:
         given_names=tuple(p.text or "" for p in payload.iterfind(f"{{{RECSANS}}}Prenom")),
         sex=_text(payload, RECSANS, "Sexe") or "",
         birth_date=_text(payload, RECSANS, "DateNaissance") or "",
-        birthplace=_text(payload, RECSANS, "LieuNaissance") or None,
+        # An empty <LieuNaissance/> is "not given" (the element is a plain string, insi.md §4).
+        birthplace=(_text(payload, RECSANS, "LieuNaissance") or "").strip() or None,
     )
 
 
@@ -54,17 +55,31 @@ def _matricule(parent: etree._Element | None, namespace: str) -> str | None:
     return (number + key) or None
 
 
+def _birth_rank(text: str | None) -> int:
+    """``RangNaissance``: a string in the schema (as the real one); a whole number here, 1 when
+    absent or empty. Anything else is refused naming the element (santeid's code: the real
+    service's answer to it is not public)."""
+    value = (text or "").strip()
+    if not value:
+        return DEFAULT_BIRTH_RANK
+    if not value.isascii() or not value.isdigit():
+        raise invalid(
+            "birth_rank", "rank", f"the rang de naissance is a whole number, not {value!r}",
+            "RangNaissance",
+        )  # fmt: skip
+    return int(value)
+
+
 def vitale_query(payload: etree._Element) -> VitaleQuery:
     """``RECVITALE``: ``MatriculeIndividu`` 0..1, ``MatriculeOD``, ``NomNaissance``,
-    ``DateNaissance``, ``RangNaissance`` (1 when absent)."""
-    rank = _text(payload, RECVIT, "RangNaissance")
+    ``DateNaissance``, ``RangNaissance`` (1 when absent). ``NumIdentifiant`` may carry the
+    15 characters matricule + key, ``Cle`` then absent."""
     return VitaleQuery(
         od_matricule=_matricule(payload.find(f"{{{RECVIT}}}MatriculeOD"), RECVIT) or "",
         individual_matricule=_matricule(payload.find(f"{{{RECVIT}}}MatriculeIndividu"), RECVIT),
         birth_name=_text(payload, RECVIT, "NomNaissance") or "",
         birth_date=_text(payload, RECVIT, "DateNaissance") or "",
-        # xs:int in the XSD, so int() cannot fail here.
-        birth_rank=int(rank) if rank else DEFAULT_BIRTH_RANK,
+        birth_rank=_birth_rank(_text(payload, RECVIT, "RangNaissance")),
     )
 
 
@@ -90,8 +105,9 @@ def verify_query(payload: etree._Element) -> VerifyQuery:
             given_names=(given,) if given else (),
             sex=_text(traits, ns, "Sexe") or "",
             birth_date=_text(traits, ns, "DateNaissance") or "",
-            birthplace=_text(traits, ns, "LieuNaissance") or None,
+            birthplace=(_text(traits, ns, "LieuNaissance") or "").strip() or None,
         ),
+        oid=supplied_oid(payload),
     )
 
 

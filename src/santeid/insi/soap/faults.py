@@ -13,11 +13,18 @@ trait (:class:`TraitError`), a request santeid cannot read, a transport problem 
 * ``env:Reason/env:Text`` the user-facing French sentence;
 * ``env:Detail/siram:Erreur`` with ``code``, ``severite`` and the request's ``messageID``.
 
-The envelope has the shape of the captured real faults (insi.md §8.5): ``soap:Envelope``, then
-``env:Body``, then ``soap:Fault``. HTTP status follows the SOAP 1.2 HTTP binding (SOAP 1.2
-Part 2 §7.5.2.2): 400 for ``Sender``, 500 otherwise — except transport-level refusals, which keep
-their own status (413, 405, 415, 404). A SOAP 1.1 envelope gets a SOAP 1.1 ``VersionMismatch``
-fault with an ``Upgrade`` header (SOAP 1.2 Part 1 Appendix A).
+Each fault is written in the shape captured from the real service (insi.md §8b), byte for
+byte: the unknown-software fault (``soap:`` prefixes, ``siram:Erreur code messageID severite``),
+the service-unavailable fault ``desir_1020`` (attributes ``code severite messageID``) and the
+technical error ``insi_102`` (``S:`` prefixes, ``ns4`` declared on ``S:Fault``, no
+``messageID``) — see :data:`SHAPES`. santeid's own faults use the first shape.
+
+HTTP status: **500 for every SOAP fault**, ``Sender`` included, as the real service answers
+(insi.md §8b; real clients only read a fault body on 500). The SOAP 1.2 HTTP binding's 400 for
+``Sender`` faults (SOAP 1.2 Part 2 §7.5.2.2) is kept behind the ``insi_soap_sender_400``
+setting. Transport-level refusals keep their own status (413, 405, 415, 404). A SOAP 1.1
+envelope gets a SOAP 1.1 ``VersionMismatch`` fault with an ``Upgrade`` header (SOAP 1.2 Part 1
+Appendix A).
 """
 
 from __future__ import annotations
@@ -31,9 +38,9 @@ from xml.sax.saxutils import quoteattr
 from santeid.civil_status.traits import TraitError
 from santeid.insi.model import CODE_INVALID_REQUEST
 from santeid.insi.model import CODE_INVALID_TRAIT
-from santeid.insi.model import REASON_UNAVAILABLE
 from santeid.insi.model import SUBCODE_INVALID_INPUT
 from santeid.insi.model import InsiError
+from santeid.insi.model import service_unavailable
 from santeid.insi.soap.protocol import SIRAM
 from santeid.insi.soap.protocol import SOAP11
 from santeid.insi.soap.protocol import SOAP11_MEDIA_TYPE
@@ -82,11 +89,17 @@ class SoapFault(Exception):
 
     @property
     def status(self) -> int:
+        """The real service's status: 500 for every fault (insi.md §8b)."""
+        return self.status_for(sender_400=False)
+
+    def status_for(self, *, sender_400: bool) -> int:
+        """HTTP status; ``sender_400``: the SOAP 1.2 HTTP binding's 400 for ``Sender`` faults
+        (SOAP 1.2 Part 2 §7.5.2.2) instead of the real service's 500."""
         if self.http_status is not None:
             return self.http_status
-        if self.soap11:
-            return 500  # SOAP 1.1 §6.2: every fault is a 500
-        return 400 if self.code == "Sender" else 500
+        if sender_400 and self.code == "Sender" and not self.soap11:
+            return 400
+        return 500  # the real service; also SOAP 1.1 §6.2
 
     @property
     def content_type(self) -> str:
@@ -98,36 +111,99 @@ class SoapFault(Exception):
         return (render_soap11_fault(self) if self.soap11 else render_fault(self)).encode("utf-8")
 
 
-def _erreur(fault: SoapFault) -> str:
-    message_id = f" messageID={quoteattr(fault.message_id)}" if fault.message_id else ""
+@dataclass(frozen=True)
+class FaultShape:
+    """How one captured fault is written (insi.md §8b): the prefix of the fault elements, the
+    namespaces ``env:Body`` and the fault element declare, the order of the ``siram:Erreur``
+    attributes, whether ``messageID`` is echoed, and the ``xml:lang`` of the reason (None: the
+    fault's own)."""
+
+    prefix: str
+    body_declarations: tuple[tuple[str, str], ...]
+    fault_declarations: tuple[tuple[str, str], ...]
+    erreur_attributes: tuple[str, ...]
+    echoes_message_id: bool = True
+    lang: str | None = None
+
+
+#: The unknown-software fault ``siram_100`` / ``desir_550`` as captured in 2026 (insi.md §8b):
+#: also the shape of ``DESIR_560`` (not captured) and of santeid's own faults.
+SHAPE_SIRAM_100 = FaultShape(
+    prefix="soap",
+    body_declarations=(("env", SOAP12),),
+    fault_declarations=(),
+    erreur_attributes=("code", "messageID", "severite"),
+)
+#: ``desir_1020`` (service unavailable), as captured: attributes ``code, severite, messageID``.
+SHAPE_DESIR_1020 = FaultShape(
+    prefix="soap",
+    body_declarations=(("env", SOAP12),),
+    fault_declarations=(),
+    erreur_attributes=("code", "severite", "messageID"),
+)
+#: ``insi_102`` (technical error of the traits search), as captured in 2023: ``env:Body``
+#: declaring ``S`` and ``env``, ``S:`` prefixes, ``ns4`` (the SOAP 1.1 namespace) declared on
+#: ``S:Fault``, ``severite`` before ``code``, no ``messageID``, ``xml:lang="en"``.
+SHAPE_INSI_102 = FaultShape(
+    prefix="S",
+    body_declarations=(("S", SOAP12), ("env", SOAP12)),
+    fault_declarations=(("ns4", SOAP11),),
+    erreur_attributes=("severite", "code"),
+    echoes_message_id=False,
+    lang="en",
+)
+#: ``siram:Erreur`` code → its captured shape; any other code: :data:`SHAPE_SIRAM_100`.
+SHAPES: dict[str, FaultShape] = {"desir_1020": SHAPE_DESIR_1020, "insi_102": SHAPE_INSI_102}
+
+
+def shape_of(fault: SoapFault) -> FaultShape:
+    return SHAPES.get(fault.error_code, SHAPE_SIRAM_100)
+
+
+def _declarations(pairs: tuple[tuple[str, str], ...]) -> str:
+    return "".join(f' xmlns:{prefix}="{uri}"' for prefix, uri in pairs)
+
+
+def _erreur(fault: SoapFault, shape: FaultShape = SHAPE_SIRAM_100) -> str:
+    values = {"code": fault.error_code, "severite": fault.severity}
+    if fault.message_id and shape.echoes_message_id:
+        values["messageID"] = fault.message_id
+    attributes = "".join(
+        f" {name}={quoteattr(values[name])}" for name in shape.erreur_attributes if name in values
+    )
+    return f'<siram:Erreur{attributes} xmlns:siram="{SIRAM}">{escape(fault.message)}</siram:Erreur>'
+
+
+def _subcode(subcode: str, p: str) -> str:
+    prefix, local = subcode.split(":", 1)
+    declaration = ""
+    if prefix == "soap":
+        prefix = p  # the envelope namespace, under the shape's prefix
+    else:
+        declaration = f' xmlns:{prefix}="{_SUBCODE_NAMESPACES[prefix]}"'
     return (
-        f"<siram:Erreur code={quoteattr(fault.error_code)}{message_id} "
-        f'severite={quoteattr(fault.severity)} xmlns:siram="{SIRAM}">'
-        f"{escape(fault.message)}</siram:Erreur>"
+        f"<{p}:Subcode><{p}:Value{declaration}>{escape(prefix)}:{escape(local)}</{p}:Value>"
+        f"</{p}:Subcode>"
     )
 
 
-def _subcode(subcode: str) -> str:
-    prefix = subcode.split(":", 1)[0]
-    declaration = ""
-    if prefix != "soap":
-        declaration = f' xmlns:{prefix}="{_SUBCODE_NAMESPACES[prefix]}"'
-    return f"<soap:Subcode><soap:Value{declaration}>{escape(subcode)}</soap:Value></soap:Subcode>"
-
-
 def render_fault(fault: SoapFault) -> str:
-    """A SOAP 1.2 fault in the element order and prefixes of insi.md §8.5."""
+    """A SOAP 1.2 fault in its captured shape (insi.md §8b, :data:`SHAPES`)."""
+    shape = shape_of(fault)
+    p = shape.prefix
     header = f"<soap:Header>{fault.header}</soap:Header>" if fault.header else ""
-    subcode = _subcode(fault.subcode) if fault.subcode else ""
+    subcode = _subcode(fault.subcode, p) if fault.subcode else ""
+    lang = shape.lang or fault.lang
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<soap:Envelope xmlns:soap="{SOAP12}">{header}'
-        f'<env:Body xmlns:env="{SOAP12}"><soap:Fault>'
-        f"<soap:Code><soap:Value>soap:{fault.code}</soap:Value>{subcode}</soap:Code>"
-        f'<soap:Reason><soap:Text xml:lang="{fault.lang}">{escape(fault.reason)}</soap:Text>'
-        "</soap:Reason>"
-        f"<soap:Detail>{_erreur(fault)}{fault.extra_detail}</soap:Detail>"
-        "</soap:Fault></env:Body></soap:Envelope>"
+        f"<env:Body{_declarations(shape.body_declarations)}>"
+        f"<{p}:Fault{_declarations(shape.fault_declarations)}>"
+        f"<{p}:Code><{p}:Value>{p}:{fault.code}</{p}:Value>{subcode}</{p}:Code>"
+        f'<{p}:Reason><{p}:Text xml:lang="{lang}">{escape(fault.reason)}</{p}:Text>'
+        f"</{p}:Reason>"
+        f"<{p}:Detail>{_erreur(fault, shape)}{fault.extra_detail}</{p}:Detail>"
+        f"</{p}:Fault></env:Body></soap:Envelope>"
     )
 
 
@@ -173,8 +249,6 @@ def from_insi_error(error: InsiError, message_id: str | None = None) -> SoapFaul
         error_code=error.code,
         message=message,
         severity=error.severity,
-        # The real insi_102 fault says xml:lang="en" on a French text (insi.md §6).
-        lang="en" if error.code == "insi_102" else "fr",
         message_id=message_id,
     )
 
@@ -296,14 +370,6 @@ def transport(status: int, error_code: str, message: str, **headers: str) -> Soa
 
 
 def internal_error(message_id: str | None = None) -> SoapFault:
-    """A bug or an outage on santeid's side: ``Receiver`` / ``siram_40`` with the real
-    "temporarily inaccessible" reason (insi.md §6); nothing of the cause is shown."""
-    return SoapFault(
-        code="Receiver",
-        subcode="soap:siram_40",
-        reason=REASON_UNAVAILABLE,
-        error_code="desir_1020",
-        message="Le service appelé est temporairement indisponible",
-        severity="fatale",
-        message_id=message_id,
-    )
+    """A bug or an outage on santeid's side: the captured service-unavailable fault
+    ``siram_40`` / ``desir_1020`` (insi.md §8b); nothing of the cause is shown."""
+    return from_insi_error(service_unavailable(), message_id)

@@ -6,7 +6,8 @@
 * ``ctxbam:ContexteBAM`` — the coverage read on a carte Vitale (empty ``COUVERTURE`` for a
   traits search); validated when present, otherwise unused.
 * WS-Addressing 1.0 (Core §3, SOAP Binding §2): ``wsa:Action``, ``wsa:MessageID`` (echoed in
-  faults' ``siram:Erreur/@messageID`` and in ``wsa:RelatesTo``), ``wsa:To``, ``wsa:ReplyTo``.
+  faults' ``siram:Erreur/@messageID``); ``wsa:To`` and ``wsa:ReplyTo`` are read but change
+  nothing: the answer never has a SOAP header, as the real service's (insi.md §5).
 * ``wsse:Security`` — the assertions of the CPx and PSC modes (``santeid.insi.soap.security``).
 
 Header blocks may come in any order (the WSDL and real clients disagree, insi.md §3).
@@ -63,14 +64,6 @@ class RequestHeaders:
     idam: str | None = None
     #: ``ContexteLPS/Emetteur``: the structure (mTLS) or the NameID (CPx), insi.md §3.
     emitter: str | None = None
-
-    @property
-    def wants_addressing(self) -> bool:
-        """The client addresses its messages with WS-Addressing (``wsa:To`` or ``wsa:ReplyTo``):
-        answer with ``wsa:RelatesTo`` (WS-Addressing 1.0 Core §3.4). Real INSi clients send
-        only ``wsa:Action`` and ``wsa:MessageID`` and get the real service's header-less
-        answer (insi.md §5)."""
-        return self.reply_to or self.to is not None
 
 
 def _idam(lps: etree._Element | None) -> str | None:

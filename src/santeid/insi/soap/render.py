@@ -1,27 +1,26 @@
-"""Responses, in the exact shape of the real service's answers (insi.md §5, §8.2–§8.4).
+"""Responses, byte for byte in the shape of the real service's answers (insi.md §5, §8.2–§8.4,
+§8b).
 
-* the envelope: ``soap:Envelope``, no ``Header``, then ``env:Body`` declaring both ``S`` and
-  ``env`` — as the captured qualification answers;
+* the envelope: ``soap:Envelope``, **never a ``Header``** (whatever WS-Addressing headers the
+  request carried), then ``env:Body`` declaring both ``S`` and ``env`` — as the captured
+  qualification answers (00, 02);
 * ``RESULTAT`` in the default namespace ``INSiResultat``, declaring ``ns0`` (``INSiRecVit``) and
   ``ns1`` (``INSiRecSans``) as the real service does; children in the XSD's fixed order: ``CR``
   (``CodeCR``, ``LibelleCR``), then for 00 only ``INDIVIDU``: ``INSACTIF``, ``INSHISTO``*,
   ``TIQ`` with **``ListePrenom`` only** (no ``Prenom``), as real answers;
+* the not-found answer (CR 01) as the recorded ``REP_CR01.xml`` clients compare live answers
+  with: CRLF after the XML declaration, ``S:Body`` declaring ``S``, ``RESULTAT`` declaring
+  ``ns3`` (RecVit), ``ns2`` (RecSans) then the default namespace (:data:`NOT_FOUND`);
 * ``ReponseUnitaire`` (verification, santeid's design, ``docs/insi-soap.md``).
-
-A client that addresses its request with WS-Addressing (``wsa:To`` / ``wsa:ReplyTo``) also gets
-``wsa:Action`` (the operation's output action), ``wsa:MessageID`` and ``wsa:RelatesTo`` (its
-``wsa:MessageID``) in a ``soap:Header`` (WS-Addressing 1.0 Core §3.4, SOAP Binding §2).
 """
 
 from __future__ import annotations
-
-import uuid
-from xml.sax.saxutils import escape
 
 from lxml import etree
 
 from santeid.insi.model import CR_FOUND
 from santeid.insi.model import CR_LABELS
+from santeid.insi.model import CR_NOT_FOUND
 from santeid.insi.model import MATRICULE
 from santeid.insi.model import HistoryEntry
 from santeid.insi.model import Identity
@@ -33,7 +32,6 @@ from santeid.insi.soap.protocol import RECVIT
 from santeid.insi.soap.protocol import REPUNIT
 from santeid.insi.soap.protocol import RESULTAT
 from santeid.insi.soap.protocol import SOAP12
-from santeid.insi.soap.protocol import WSA
 
 #: Element of each :data:`santeid.insi.model.TRAIT_NAMES` entry in a verification answer.
 VERIFY_ELEMENT_NAMES = {
@@ -115,19 +113,21 @@ def reponse_unitaire(
     ``CR`` 00, then ``IndividuVerifie`` with the INS supplied, ``Conforme``, each
     ``ElementNonConforme`` and, when the traits all conform, the person's ``INSACTIF``.
 
-    The OID echoed with the INS supplied is the one the base records for that matricule when
-    the person is known, else the request's ``OID``, else the NIR's (insi.md §10)."""
+    The OID echoed with the INS supplied is the request's ``OID`` when given (an INS with the
+    wrong OID is echoed as supplied, and does not conform); else the one the base records for
+    that matricule when the person is known, else the NIR's (insi.md §10)."""
     ns = REPUNIT
     root = etree.Element(f"{{{ns}}}ReponseUnitaire", nsmap={None: ns})
     _cr(root, ns, CR_FOUND)
     individu = _add(root, f"{{{ns}}}IndividuVerifie")
-    oid = supplied_oid or NIR_OID
+    oid = NIR_OID
     if result.identity is not None:
         if result.identity.matricule == query.matricule:
             oid = result.identity.oid
         for entry in result.identity.history:
             if entry.matricule == query.matricule:
                 oid = entry.oid
+    oid = supplied_oid or query.oid or oid
     _ins(individu, ns, "INSFourni", query.matricule, query.key, oid)
     _add(individu, f"{{{ns}}}Conforme", "true" if result.conform else "false")
     for name in result.differing:
@@ -138,25 +138,31 @@ def reponse_unitaire(
     return root
 
 
-def addressing_header(action: str, relates_to: str | None) -> str:
-    """WS-Addressing response headers (Core §3.4: ``RelatesTo`` the request's MessageID)."""
-    parts = [
-        f'<wsa:Action xmlns:wsa="{WSA}">{escape(action)}</wsa:Action>',
-        f'<wsa:MessageID xmlns:wsa="{WSA}">urn:uuid:{uuid.uuid4()}</wsa:MessageID>',
-    ]
-    if relates_to:
-        parts.append(f'<wsa:RelatesTo xmlns:wsa="{WSA}">{escape(relates_to)}</wsa:RelatesTo>')
-    return "".join(parts)
-
-
 _HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="{SOAP12}">'
 _BODY = f'<env:Body xmlns:S="{SOAP12}" xmlns:env="{SOAP12}">'
 _TAIL = "</env:Body></soap:Envelope>"
 
+#: The whole CR 01 answer, as the recorded ``REP_CR01.xml`` (insi.md §8b): the one answer whose
+#: bytes do not depend on the request.
+NOT_FOUND = (
+    '<?xml version="1.0" encoding="UTF-8"?>\r\n'
+    f'<soap:Envelope xmlns:soap="{SOAP12}"><S:Body xmlns:S="{SOAP12}">'
+    f'<RESULTAT xmlns:ns3="{RECVIT}" xmlns:ns2="{RECSANS}" xmlns="{RESULTAT}">'
+    f"<CR><CodeCR>{CR_NOT_FOUND}</CodeCR><LibelleCR>{CR_LABELS[CR_NOT_FOUND]}</LibelleCR></CR>"
+    "</RESULTAT></S:Body></soap:Envelope>"
+).encode()
 
-def envelope(payload: etree._Element, header: str = "") -> bytes:
-    """The response document around ``payload`` (insi.md §8.2 shape)."""
-    head = _HEAD + (f"<soap:Header>{header}</soap:Header>" if header else "")
+
+def envelope(payload: etree._Element) -> bytes:
+    """The response document around ``payload`` (insi.md §8.2 shape), no SOAP header."""
     return (
-        head.encode() + _BODY.encode() + etree.tostring(payload, encoding="utf-8") + _TAIL.encode()
+        _HEAD.encode() + _BODY.encode() + etree.tostring(payload, encoding="utf-8") + _TAIL.encode()
     )
+
+
+def search_answer(result: SearchResult) -> bytes:
+    """The whole answer to a search: :data:`NOT_FOUND` for CR 01, else ``RESULTAT`` in the
+    envelope of the captured 00 / 02 answers."""
+    if result.cr == CR_NOT_FOUND:
+        return NOT_FOUND
+    return envelope(resultat(result))

@@ -17,8 +17,12 @@ from lxml import etree
 
 from santeid.insi.soap import faults
 
-#: The WSDL file, served at ``?wsdl``.
+#: The search WSDL (the two operations of INSi's WSDL), served at ``/insi/soap?wsdl``.
 WSDL_NAME = "ServiceIdentiteCertifiee.wsdl"
+#: The verification WSDL (INSi publishes its verification apart, insi.md §2), served at
+#: ``/insi/soap/verification?wsdl``.
+VERIFY_WSDL_NAME = "ServiceVerificationIdentite.wsdl"
+WSDL_NAMES = (WSDL_NAME, VERIFY_WSDL_NAME)
 
 #: Schemas imported by the WSDL, served at ``?xsd=NAME``: file name → target namespace.
 XSD_NAMESPACES: dict[str, str] = {
@@ -46,7 +50,7 @@ def wsdl_dir() -> Path:
 
 def document(name: str) -> bytes:
     """The bytes of a shipped document (``KeyError`` for any other name)."""
-    if name != WSDL_NAME and name not in XSD_NAMESPACES:
+    if name not in WSDL_NAMES and name not in XSD_NAMESPACES:
         raise KeyError(name)
     return (wsdl_dir() / name).read_bytes()
 

@@ -2,8 +2,10 @@
 
 * ``POST /insi/soap`` — one SOAP 1.2 request (``application/soap+xml; action="…"``, or the
   action in ``wsa:Action``); answer ``RESULTAT`` / ``ReponseUnitaire`` or a SOAP fault.
-* ``GET /insi/soap?wsdl`` — santeid's WSDL, its address pointing at this server.
-* ``GET /insi/soap?xsd=NAME`` — the schemas the WSDL imports.
+* ``GET /insi/soap?wsdl`` — the search WSDL (the two operations of INSi's WSDL), its address
+  pointing at this server; ``GET /insi/soap/verification?wsdl`` — the verification WSDL (INSi
+  publishes it apart), whose address ``/insi/soap/verification`` answers the same requests.
+* ``GET /insi/soap?xsd=NAME`` — the schemas the WSDLs import.
 
 A request goes through, in order: media type → size → hardened parse (no DTD, depth) →
 envelope structure and SOAP version → ``mustUnderstand`` → headers (``ContexteLPS``,
@@ -17,7 +19,6 @@ envelope structure and SOAP version → ``mustUnderstand`` → headers (``Contex
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import Response
@@ -31,6 +32,7 @@ from santeid.insi.model import OP_SEARCH_VITALE
 from santeid.insi.model import CallContext
 from santeid.insi.model import InsiError
 from santeid.insi.model import unknown_software
+from santeid.insi.problems import served_origin
 from santeid.insi.soap import bodies
 from santeid.insi.soap import faults
 from santeid.insi.soap import render
@@ -49,14 +51,15 @@ from santeid.insi.soap.headers import read_headers
 from santeid.insi.soap.protocol import SOAP11_MEDIA_TYPE
 from santeid.insi.soap.protocol import SOAP12_MEDIA_TYPE
 from santeid.insi.soap.protocol import Operation
+from santeid.insi.soap.wsdl_documents import VERIFY_SUFFIX
 from santeid.insi.soap.wsdl_documents import served_wsdl
 from santeid.insi.soap.wsdl_documents import served_xsd
 from santeid.services import services
-from santeid.tls import is_trusted_proxy
 
 log = logging.getLogger(__name__)
 
 PATH = "/insi/soap"
+VERIFY_PATH = PATH + VERIFY_SUFFIX
 bp = Blueprint("insi_soap", __name__)
 
 #: Media types read as a SOAP message. SOAP 1.2's is ``application/soap+xml`` (RFC 3902);
@@ -69,14 +72,9 @@ ENDPOINTS = ("insi_soap.endpoint", "insi_soap.not_found")
 
 
 def endpoint_url() -> str:
-    """This endpoint's absolute URL: the request's own base (so the WSDL names the address the
-    client used), but the issuer's origin when a trusted TLS-terminating proxy forwarded the
-    request (its Host/scheme seen here are the proxy's)."""
-    settings = services().settings
-    if is_trusted_proxy(request.remote_addr, settings.trusted_proxies):
-        parts = urlsplit(settings.issuer)
-        return f"{parts.scheme}://{parts.netloc}{request.script_root}{PATH}"
-    return request.host_url.rstrip("/") + request.script_root + PATH
+    """The search endpoint's absolute URL, as the WSDLs name it: on the configured public
+    origin (:func:`santeid.insi.problems.served_origin`), never the request's ``Host``."""
+    return f"{served_origin(services().settings)}{request.script_root}{PATH}"
 
 
 def _xml(body: bytes, status: int = 200, media: str = SOAP12_MEDIA_TYPE) -> Response:
@@ -87,6 +85,7 @@ def _xml(body: bytes, status: int = 200, media: str = SOAP12_MEDIA_TYPE) -> Resp
 
 
 @bp.route(PATH, methods=_ALL_METHODS)
+@bp.route(VERIFY_PATH, methods=_ALL_METHODS)
 def endpoint() -> Response:
     """``POST``: a SOAP call; ``GET``: the WSDL or a schema; anything else: a 405 fault."""
     if request.method == "POST":
@@ -110,7 +109,8 @@ def _documents() -> Response:
     """``?wsdl`` (any case, WSDL 1.1 convention) or ``?xsd=NAME``."""
     args = {key.lower(): value for key, value in request.args.items()}
     if "wsdl" in args:
-        response = _xml(served_wsdl(endpoint_url()), media="text/xml")
+        verification = request.path.endswith(VERIFY_SUFFIX)
+        response = _xml(served_wsdl(endpoint_url(), verification), media="text/xml")
     elif "xsd" in args:
         try:
             response = _xml(served_xsd(args["xsd"], endpoint_url()), media="text/xml")
@@ -123,7 +123,8 @@ def _documents() -> Response:
             405, "santeid_http_method", "POST a SOAP 1.2 request; the WSDL is at ?wsdl",
             Allow="GET, POST, OPTIONS",
         )  # fmt: skip
-    response.headers["Cache-Control"] = "public, max-age=3600"
+    # Private caches only, briefly: the documents change when santeid is upgraded.
+    response.headers["Cache-Control"] = "private, max-age=300"
     return response
 
 
@@ -144,11 +145,8 @@ def _call() -> Response:
     schemas.validate(envelope.payload, headers.message_id)
     svc = services()
     context = _authorised_context(headers, operation, svc)
-    payload = _answer(operation, envelope.payload, context, svc.insi)
-    header = ""
-    if headers.wants_addressing:
-        header = render.addressing_header(operation.response_action, headers.message_id)
-    return _xml(render.envelope(payload, header))
+    # Never a SOAP header in the answer, as the real service (insi.md §5).
+    return _xml(_answer(operation, envelope.payload, context, svc.insi))
 
 
 def _authorised_context(headers: RequestHeaders, operation: Operation, svc) -> CallContext:
@@ -183,14 +181,14 @@ def _audit_refusal(context: CallContext, operation: Operation, error: InsiError)
         log.exception("cannot audit a refused INSi SOAP call")
 
 
-def _answer(operation: Operation, payload, context: CallContext, insi):
+def _answer(operation: Operation, payload, context: CallContext, insi) -> bytes:
     if operation.name == OP_SEARCH_TRAITS:
-        return render.resultat(insi.search_by_traits(bodies.traits_query(payload), context))
+        return render.search_answer(insi.search_by_traits(bodies.traits_query(payload), context))
     if operation.name == OP_SEARCH_VITALE:
-        return render.resultat(insi.search_by_vitale(bodies.vitale_query(payload), context))
+        return render.search_answer(insi.search_by_vitale(bodies.vitale_query(payload), context))
     query = bodies.verify_query(payload)
     result = insi.verify(query, context)
-    return render.reponse_unitaire(query, result, bodies.supplied_oid(payload))
+    return render.envelope(render.reponse_unitaire(query, result, bodies.supplied_oid(payload)))
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -230,7 +228,12 @@ def _fault_of(exc: Exception) -> SoapFault:
 def handle_error(exc: Exception) -> Response:
     """Every error raised in this blueprint, as a SOAP fault."""
     fault = _fault_of(exc)
-    response = Response(fault.render(), status=fault.status)
+    try:
+        sender_400 = services().settings.insi_soap_sender_400
+    except Exception:  # an error handler never fails: the real service's status then
+        sender_400 = False
+    status = fault.status_for(sender_400=sender_400)
+    response = Response(fault.render(), status=status)
     response.headers["Content-Type"] = fault.content_type
     response.headers["Cache-Control"] = "no-store"
     for name, value in fault.headers.items():
