@@ -27,8 +27,9 @@ class ConfigurationError(Exception):
 class Settings:
     #: Issuer identifier (OIDC Core §2). Endpoints live under ``{issuer}/protocol/openid-connect/``.
     issuer: str = "http://127.0.0.1:5000" + DEFAULT_REALM_PATH
-    #: Advertised authorization endpoint; PSC serves it on a separate "wallet" host.
-    #: Empty means ``{issuer}/protocol/openid-connect/auth``.
+    #: Authorization endpoint advertised by the wallet discovery document (PSC serves it on a
+    #: separate "wallet" host at ``/auth``); its path is served too. Empty means
+    #: ``<issuer origin>/auth``; ``{issuer}/protocol/openid-connect/auth`` turns the alias off.
     authorization_endpoint: str = ""
     #: Short-lived state: ``memory://`` (one process) or ``redis://host:port/db``.
     store_url: str = "memory://"
@@ -109,6 +110,20 @@ class Settings:
     #: Serve the INSi JSON operations through a thin WSGI layer ahead of Flask (same code,
     #: about half the cost per call); false = through Flask only.
     insi_fast_path: bool = True
+    # -- Keycloak behaviour: client authentication, scopes, PKCE, errors ------------------
+    #: ``keycloak``: a client holding a secret sends it by HTTP Basic or in the form body,
+    #: whatever it registered; ``strict``: only its registered method (RFC 7591 §2).
+    client_authentication: str = "keycloak"
+    #: ``keycloak``: ``openid`` optional (plain OAuth 2.0 without it), ``Invalid scopes: <raw>``;
+    #: ``strict``: ``openid`` required at the authorization and CIBA endpoints.
+    scope_policy: str = "keycloak"
+    #: PKCE ``plain`` for every client (Keycloak); false: only for clients registered with
+    #: ``pkce_plain_allowed``.
+    pkce_plain_for_all_clients: bool = True
+    #: ``keycloak``: Keycloak's error codes where it departs from CIBA Core (``invalid_user``,
+    #: ``Client not allowed OIDC CIBA Grant``, a professional without e-CPS, ``slow_down``)
+    #: and from RFC 7009 (``Unmatching clients``); ``strict``: the specifications' codes.
+    error_style: str = "keycloak"
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -127,7 +142,17 @@ class Settings:
 
     @property
     def advertised_authorization_endpoint(self) -> str:
-        return self.authorization_endpoint or f"{self.oidc_base}/auth"
+        """PSC's wallet authorization URL (``docs/reference/pro-sante-connect.md §1``): the
+        configured one, else ``/auth`` on the issuer's host."""
+        if self.authorization_endpoint:
+            return self.authorization_endpoint
+        parts = urlsplit(self.issuer)
+        return f"{parts.scheme}://{parts.netloc}/auth"
+
+    @property
+    def keycloak_authorization_endpoint(self) -> str:
+        """The realm's own authorization endpoint, always served."""
+        return f"{self.oidc_base}/auth"
 
     @property
     def data_path(self) -> Path:
@@ -257,6 +282,10 @@ def validate(settings: Settings) -> None:
     ):
         if getattr(settings, name) <= 0:
             raise ConfigurationError(f"{name} must be positive")
+    # Keycloak behaviour settings: each names Keycloak's reading or the strict one.
+    for name in ("client_authentication", "scope_policy", "error_style"):
+        if getattr(settings, name) not in ("keycloak", "strict"):
+            raise ConfigurationError(f"{name} must be keycloak or strict")
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "
