@@ -105,21 +105,10 @@ def test_invalid_client_is_401(client, app, meta, auto_id):
     assert unknown.status_code == 401 and error_of(unknown) == "invalid_client"
 
 
-def test_a_basic_client_may_send_its_secret_in_the_body(client, meta, auto_id):
-    response = client.post(
-        BACKCHANNEL,
-        data={
-            "client_id": meta["client_id"],
-            "client_secret": SECRET,
-            "scope": "openid",
-            "login_hint": auto_id,
-        },
-    )
-    assert response.status_code == 200, response.get_json()
-
-
-def test_client_secret_post_is_accepted(client, app, auto_id):
-    meta = register_ciba_client(app, token_endpoint_auth_method="client_secret_post")
+@pytest.mark.parametrize("registered", ["client_secret_basic", "client_secret_post"])
+def test_the_secret_in_the_body_is_accepted(client, app, auto_id, registered):
+    """Keycloak: whatever the client registered (keycloak-behaviour.md)."""
+    meta = register_ciba_client(app, token_endpoint_auth_method=registered)
     response = client.post(
         BACKCHANNEL,
         data={

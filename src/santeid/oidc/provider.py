@@ -365,7 +365,18 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
             if _services().settings.error_style == "keycloak":
                 raise InvalidRequestError("Unmatching clients")
             raise InvalidGrantError("The token was issued to another client")
+        request.credential = token
         return token
+
+    def create_endpoint_response(self, request):
+        status, body, headers = super().create_endpoint_response(request)
+        if _services().settings.error_style != "keycloak":
+            return status, body, headers
+        # Keycloak's TokenRevocationEndpoint: an empty 200 on success; for a token it cannot
+        # find, a 200 that says so (RFC 7009 §2.2 only asks for the 200).
+        if request.credential is None:
+            return 200, {"error": "invalid_token", "error_description": "Invalid token"}, headers
+        return 200, "", [(k, v) for k, v in headers if k.lower() != "content-type"]
 
     def revoke_token(self, token, request):
         tokens = _services().tokens
