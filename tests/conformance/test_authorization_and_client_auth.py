@@ -5,7 +5,8 @@ the answer PSC's Keycloak gives (status, the headers that matter, body fields).
 * a PHP provider's hard-coded ``<wallet host>/auth`` with ``scope=scope_all`` alone, and the
   usual ``openid scope_all``, then the code exchange;
 * the secret by Basic, in the body, and both, for a client registered as the README shows;
-* ASP.NET's ``response_mode=form_post``; PKCE ``plain``;
+* ASP.NET's ``response_mode=form_post`` (the page submitting itself in headless Chromium);
+  PKCE ``plain``;
 * Keycloak's error bodies at the token, revocation and CIBA endpoints;
 * ``santeid cps approve`` finding the server the user started."""
 
@@ -17,6 +18,9 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl
 from urllib.parse import urljoin
@@ -34,6 +38,7 @@ SANTEID = str(Path(sys.executable).with_name("santeid"))
 REALM = "/auth/realms/esante-wallet"
 CALLBACK = "http://127.0.0.1:8000/callback"
 CIBA = "urn:openid:params:grant-type:ciba"
+CHROMIUM = "/usr/bin/chromium"
 KEYCLOAK_INVALID_CLIENT = {
     "error": "invalid_client",
     "error_description": "Invalid client or Invalid client credentials",
@@ -287,6 +292,82 @@ def test_form_post_response_mode(server, service):
         server,
         {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK},
         auth=(service["client_id"], service["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+
+
+class _RelyingParty:
+    """A local service: GET /page relays the authorization server's form_post page (bytes and
+    headers as received), POST /callback records what the browser submits."""
+
+    def __init__(self, page: requests.Response):
+        self.page = page
+        self.received: list[dict] = []
+        rp = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                for name in ("Content-Type", "Content-Security-Policy"):
+                    self.send_header(name, rp.page.headers[name])
+                self.send_header("Content-Length", str(len(rp.page.content)))
+                self.end_headers()
+                self.wfile.write(rp.page.content)
+
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                rp.received.append(dict(parse_qsl(self.rfile.read(length).decode())))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_form_post_page_submits_itself_in_a_browser(server):
+    """The page's Content-Security-Policy lets exactly its onload handler run: headless
+    Chromium posts the code to the service with no click."""
+    rp = _RelyingParty(page=None)
+    try:
+        client = _register(server, "service-aspnet", redirect_uris=[rp.url + "/callback"])
+        params = _auth_params(client, redirect_uri=rp.url + "/callback", response_mode="form_post")
+        rp.page = _login(server, _browser(), f"{server['base']}/auth", params)
+        assert rp.page.status_code == 200
+        subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--dump-dom",
+                "--virtual-time-budget=5000",
+                rp.url + "/page",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        [posted] = rp.received
+    finally:
+        rp.close()
+    assert list(posted) == ["state", "session_state", "iss", "code"]
+    assert posted["state"] == params["state"]
+    response = _token(
+        server,
+        {
+            "grant_type": "authorization_code",
+            "code": posted["code"],
+            "redirect_uri": rp.url + "/callback",
+        },
+        auth=(client["client_id"], client["client_secret"]),
     )
     assert response.status_code == 200, response.text
 
