@@ -293,6 +293,11 @@ def test_login_hint_token(client, app, auto_id, rsa_key):
         client, meta, login_hint_token=_hint_token(rsa_key, login_hint="899999999999")
     )
     assert unknown.get_json()["error_description"] == "invalid_user"
+    _strict(app)
+    unknown = backchannel(
+        client, meta, login_hint_token=_hint_token(rsa_key, login_hint="899999999999")
+    )
+    assert error_of(unknown) == "unknown_user_id"
     other_key = RSAKey.generate_key(2048, private=True, parameters={"kid": "rp-key"})
     forged = backchannel(client, meta, login_hint_token=_hint_token(other_key, login_hint=auto_id))
     assert error_of(forged) == "invalid_request"

@@ -22,11 +22,16 @@ from typing import Any
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
-#: JWS algorithms of tokens, signed userinfo and client assertions (``*_signing_alg_values``).
-SIGNING_ALGS: tuple[str, ...] = ("RS256", "ES256", "PS256")
+from santeid.keystore import ALGORITHMS
+
+#: JWS algorithms of tokens, signed userinfo and client assertions (``*_signing_alg_values``):
+#: those the key store signs with.
+SIGNING_ALGS: tuple[str, ...] = ALGORITHMS
 #: JWS algorithms of signed CIBA authentication requests (CIBA Core 1.0 §7.1.1; FAPI-CIBA
 #: allows PS256 and ES256 only).
 REQUEST_SIGNING_ALGS: tuple[str, ...] = ("PS256", "ES256")
+#: JWS algorithms of a client's CIBA ``login_hint_token`` (any the client can sign with).
+HINT_TOKEN_SIGNING_ALGS: tuple[str, ...] = ("PS256", "ES256", "RS256")
 
 CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 - a method name
 CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105 - a method name

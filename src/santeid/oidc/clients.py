@@ -125,7 +125,7 @@ def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
             f"token_endpoint_auth_method: {method!r} unsupported; supported: {list(AUTH_METHODS)}"
         )
     secret = meta.get("client_secret")
-    if method in ("client_secret_basic", "client_secret_post"):
+    if method in client_auth.SECRET_METHODS:
         if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
             raise InvalidClientMetadata(
                 f"client_secret is required for {method} (at least {MIN_SECRET_LENGTH} characters)"
