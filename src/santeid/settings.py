@@ -286,6 +286,17 @@ def validate(settings: Settings) -> None:
     for name in ("client_authentication", "scope_policy", "error_style"):
         if getattr(settings, name) not in ("keycloak", "strict"):
             raise ConfigurationError(f"{name} must be keycloak or strict")
+    wallet = urlsplit(settings.authorization_endpoint)
+    if settings.authorization_endpoint and (
+        wallet.scheme not in ("http", "https")
+        or not wallet.netloc
+        or wallet.query
+        or wallet.fragment
+    ):
+        raise ConfigurationError(
+            "authorization_endpoint must be an absolute http(s) URL without query or fragment, "
+            f"got {settings.authorization_endpoint!r}"
+        )
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "
