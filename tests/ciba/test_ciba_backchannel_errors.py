@@ -107,7 +107,7 @@ def test_invalid_client_is_401(client, app, meta, auto_id):
 
 @pytest.mark.parametrize("registered", ["client_secret_basic", "client_secret_post"])
 def test_the_secret_in_the_body_is_accepted(client, app, auto_id, registered):
-    """Keycloak: whatever the client registered (keycloak-behaviour.md)."""
+    """Keycloak: whatever the client registered (docs/reference/keycloak-behaviour.md)."""
     meta = register_ciba_client(app, token_endpoint_auth_method=registered)
     response = client.post(
         BACKCHANNEL,

@@ -198,7 +198,8 @@ def test_client_secret_post_only_when_registered_under_the_strict_setting(settin
 @pytest.mark.parametrize("registered", ["client_secret_basic", "client_secret_post"])
 @pytest.mark.parametrize("sent", ["basic", "post", "both"])
 def test_secret_by_basic_or_in_the_body_whatever_was_registered(app, client, registered, sent):
-    """Keycloak's client-secret authenticator (keycloak-behaviour.md, "Client authentication")."""
+    """Keycloak's client-secret authenticator (docs/reference/keycloak-behaviour.md,
+    "Client authentication")."""
     from oidc_flow import Flow
 
     meta = register_client(app, token_endpoint_auth_method=registered)

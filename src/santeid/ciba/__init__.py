@@ -26,7 +26,8 @@ __all__ = ["init_app", "register_client_checks"]
 
 log = logging.getLogger(__name__)
 
-#: CIBA's routes under the issuer (Keycloak's paths, psc.md §14): (path, endpoint, methods).
+#: CIBA's routes under the issuer, at Keycloak's paths
+#: (docs/reference/pro-sante-connect.md §14): (path, endpoint, methods).
 ROUTES = [
     ("/protocol/openid-connect/ext/ciba/auth", "auth", ["POST"]),
     ("/protocol/openid-connect/ext/ciba/card/<auth_req_id>", "card", ["GET", "POST"]),

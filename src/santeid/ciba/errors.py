@@ -92,7 +92,8 @@ class AuthenticationChannelError(OAuth2Error):
 
 class KeycloakCibaNotAllowedError(OAuth2Error):
     """Keycloak's answer to a client without the CIBA grant: ``invalid_grant`` "Client not
-    allowed OIDC CIBA Grant", 401 in recent releases (``pro-sante-connect.md §14`` row 2)."""
+    allowed OIDC CIBA Grant", 401 in recent releases
+    (``docs/reference/pro-sante-connect.md §14`` row 2)."""
 
     error = "invalid_grant"
     status_code = 401

@@ -263,7 +263,7 @@ def resolve_user(endpoint, req: BackchannelAuthenticationRequest) -> None:
 
 def check_scope_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """The scope policy of every endpoint (``santeid.oidc.scopes``; Keycloak's
-    ``Invalid scopes: <raw>``, psc.md §14 row 6)."""
+    ``Invalid scopes: <raw>``, ``docs/reference/pro-sante-connect.md §14`` row 6)."""
     try:
         req.scope = scopes.granted_scope(
             req.scope,

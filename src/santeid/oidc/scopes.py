@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 OPENID = "openid"
-#: PSC's ``scopes_supported``, in its published order (``pro-sante-connect.md §2``).
+#: PSC's ``scopes_supported``, in its published order (``docs/reference/pro-sante-connect.md §2``).
 SCOPES_SUPPORTED: list[str] = [
     "openid",
     "microprofile-jwt",
