@@ -383,12 +383,21 @@ def test_pkce_plain(server, service):
     assert response.status_code == 200, response.text
 
 
-def test_missing_grant_type(server, service):
-    response = _token(server, {}, auth=(service["client_id"], service["client_secret"]))
+def test_missing_or_unsupported_grant_type(server, service):
+    auth = (service["client_id"], service["client_secret"])
+    response = _token(server, {}, auth=auth)
     assert response.status_code == 400
     assert response.json() == {
         "error": "invalid_request",
         "error_description": "Missing form parameter: grant_type",
+    }
+    password = _token(
+        server, {"grant_type": "password", "username": "x", "password": "y"}, auth=auth
+    )
+    assert password.status_code == 400
+    assert password.json() == {
+        "error": "unsupported_grant_type",
+        "error_description": "Unsupported grant_type",
     }
 
 

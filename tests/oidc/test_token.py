@@ -433,7 +433,11 @@ def test_unsupported_grant_type(flow, client):
         headers=basic_auth("service-test", flow.client["client_secret"]),
     )
     assert response.status_code == 400
-    assert response.get_json()["error"] == "unsupported_grant_type"
+    # Keycloak's text: every error carries an error_description.
+    assert response.get_json() == {
+        "error": "unsupported_grant_type",
+        "error_description": "Unsupported grant_type",
+    }
 
 
 def test_get_on_token_endpoint_is_405_json(client):
