@@ -223,9 +223,15 @@ def test_unknown_or_missing_auth_req_id(client, meta):
 def test_non_ciba_client_cannot_poll(app, client, meta, auto_id):
     auth_req_id = start(client, meta, auto_id)["auth_req_id"]
     other = register_client(app)
-    response = poll(
-        client, other, auth_req_id, headers=basic_auth("service-test", other["client_secret"])
-    )
+    headers = basic_auth("service-test", other["client_secret"])
+    response = poll(client, other, auth_req_id, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Client not allowed OIDC CIBA Grant",
+    }
+    app.extensions["santeid"].settings.error_style = "strict"
+    response = poll(client, other, auth_req_id, headers=headers)
     assert error_of(response) == "unauthorized_client"
 
 

@@ -31,6 +31,7 @@ from santeid.ciba.requests import APPROVED
 from santeid.ciba.requests import CONSUMED
 from santeid.ciba.requests import DENIED
 from santeid.ciba.requests import CibaRequest
+from santeid.ciba.validators import CIBA_NOT_ALLOWED
 from santeid.oidc import client_auth
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             raise InvalidRequestError("Missing parameter: auth_req_id")
         client = self.authenticate_token_endpoint_client()
         if not client.check_grant_type(self.GRANT_TYPE):
+            if self.keycloak_style():
+                # Keycloak's CibaGrantType: 400 invalid_grant.
+                raise InvalidGrantError(CIBA_NOT_ALLOWED)
             raise UnauthorizedClientError("The client is not allowed to use the CIBA grant")
         if self.delivery_mode(client) == "push":
             # CIBA Core §11: a push-mode client gets its tokens at its notification endpoint.
@@ -70,7 +74,7 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             raise InvalidGrantError("Invalid Auth Req ID")
         if credential.is_expired():
             raise ExpiredTokenError("The auth_req_id has expired")
-        keycloak_order = self.slow_down_first()
+        keycloak_order = self.keycloak_style()
         if keycloak_order and self.should_slow_down(credential):
             raise SlowDownError(KEYCLOAK_SLOW_DOWN)
         credential = self.refresh_ciba_request(credential)
@@ -103,8 +107,9 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
     def should_slow_down(self, credential: CibaRequest) -> bool:
         raise NotImplementedError()
 
-    def slow_down_first(self) -> bool:
-        """Keycloak's order: too early a poll is ``slow_down`` whatever the request's state."""
+    def keycloak_style(self) -> bool:
+        """Keycloak's errors: its ``slow_down`` (too early a poll is ``slow_down`` whatever the
+        request's state) and ``invalid_grant`` for a client without the grant."""
         return False
 
     def on_replay(self, credential: CibaRequest) -> None:
@@ -131,7 +136,7 @@ class SanteidCibaGrant(CibaGrant):
     def refresh_ciba_request(self, credential: CibaRequest) -> CibaRequest:
         return self._ciba().sync(credential)
 
-    def slow_down_first(self) -> bool:
+    def keycloak_style(self) -> bool:
         from santeid.services import services
 
         return services().settings.error_style == "keycloak"
@@ -145,7 +150,7 @@ class SanteidCibaGrant(CibaGrant):
         now = ciba.clock()
         last = credential.data.get("last_poll")
         too_soon = last is not None and now - float(last) < interval
-        if self.slow_down_first():
+        if self.keycloak_style():
             # Keycloak (DeviceGrantType.isPollingAllowed): a poll is accepted once per
             # interval; an early one neither moves the window nor lengthens the interval.
             if not too_soon:
