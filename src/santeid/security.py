@@ -20,8 +20,8 @@ API_ENDPOINTS = {
     "oidc.certs",
     "oidc.discovery",
     "oidc.wallet_discovery",
-    "oidc.ciba_auth",
-    "oidc.ciba_card",
+    "ciba.auth",
+    "ciba.card",
     "login.status",
     "health",
     # Directory FHIR API (OperationOutcome errors): santeid.fhir_directory

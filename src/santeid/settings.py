@@ -27,8 +27,9 @@ class ConfigurationError(Exception):
 class Settings:
     #: Issuer identifier (OIDC Core §2). Endpoints live under ``{issuer}/protocol/openid-connect/``.
     issuer: str = "http://127.0.0.1:5000" + DEFAULT_REALM_PATH
-    #: Advertised authorization endpoint; PSC serves it on a separate "wallet" host.
-    #: Empty means ``{issuer}/protocol/openid-connect/auth``.
+    #: Authorization endpoint advertised by the wallet discovery document (PSC serves it on a
+    #: separate "wallet" host at ``/auth``); its path is served too. Empty means
+    #: ``<issuer origin>/auth``; ``{issuer}/protocol/openid-connect/auth`` turns the alias off.
     authorization_endpoint: str = ""
     #: Short-lived state: ``memory://`` (one process) or ``redis://host:port/db``.
     store_url: str = "memory://"
@@ -123,6 +124,20 @@ class Settings:
     #: Answer ``Sender`` SOAP faults with HTTP 400 (SOAP 1.2 Part 2 §7.5.2.2) instead of the
     #: real service's 500 for every fault.
     insi_soap_sender_400: bool = False
+    # -- Keycloak behaviour: client authentication, scopes, PKCE, errors ------------------
+    #: ``keycloak``: a client holding a secret sends it by HTTP Basic or in the form body,
+    #: whatever it registered; ``strict``: only its registered method (RFC 7591 §2).
+    client_authentication: str = "keycloak"
+    #: ``keycloak``: ``openid`` optional (plain OAuth 2.0 without it), ``Invalid scopes: <raw>``;
+    #: ``strict``: ``openid`` required at the authorization and CIBA endpoints.
+    scope_policy: str = "keycloak"
+    #: PKCE ``plain`` for every client (Keycloak); false: only for clients registered with
+    #: ``pkce_plain_allowed``.
+    pkce_plain_for_all_clients: bool = True
+    #: ``keycloak``: Keycloak's error codes where it departs from CIBA Core (``invalid_user``,
+    #: ``Client not allowed OIDC CIBA Grant``, a professional without e-CPS, ``slow_down``)
+    #: and from RFC 7009 (``Unmatching clients``); ``strict``: the specifications' codes.
+    error_style: str = "keycloak"
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -141,7 +156,17 @@ class Settings:
 
     @property
     def advertised_authorization_endpoint(self) -> str:
-        return self.authorization_endpoint or f"{self.oidc_base}/auth"
+        """PSC's wallet authorization URL (``docs/reference/pro-sante-connect.md §1``): the
+        configured one, else ``/auth`` on the issuer's host."""
+        if self.authorization_endpoint:
+            return self.authorization_endpoint
+        parts = urlsplit(self.issuer)
+        return f"{parts.scheme}://{parts.netloc}/auth"
+
+    @property
+    def keycloak_authorization_endpoint(self) -> str:
+        """The realm's own authorization endpoint, always served."""
+        return f"{self.oidc_base}/auth"
 
     @property
     def data_path(self) -> Path:
@@ -291,6 +316,21 @@ def validate(settings: Settings) -> None:
         raise ConfigurationError("post_logout_redirect_policy must be keycloak or strict")
     if settings.backchannel_logout_timeout <= 0 or settings.par_lifetime <= 0:
         raise ConfigurationError("backchannel_logout_timeout and par_lifetime must be positive")
+    # Keycloak behaviour settings: each names Keycloak's reading or the strict one.
+    for name in ("client_authentication", "scope_policy", "error_style"):
+        if getattr(settings, name) not in ("keycloak", "strict"):
+            raise ConfigurationError(f"{name} must be keycloak or strict")
+    wallet = urlsplit(settings.authorization_endpoint)
+    if settings.authorization_endpoint and (
+        wallet.scheme not in ("http", "https")
+        or not wallet.netloc
+        or wallet.query
+        or wallet.fragment
+    ):
+        raise ConfigurationError(
+            "authorization_endpoint must be an absolute http(s) URL without query or fragment, "
+            f"got {settings.authorization_endpoint!r}"
+        )
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "

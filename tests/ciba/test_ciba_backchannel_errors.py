@@ -69,7 +69,24 @@ def test_invalid_binding_message(client, meta, auto_id, message):
     assert error_of(response) == "invalid_binding_message"
 
 
-def test_invalid_client_is_401(client, meta, auto_id):
+def _strict(app, **changes):
+    """The specifications' readings instead of Keycloak's (settings are read per request)."""
+    for name, value in (changes or {"error_style": "strict"}).items():
+        setattr(app.extensions["santeid"].settings, name, value)
+
+
+def test_invalid_client_is_keycloak_401(client, meta, auto_id):
+    wrong = backchannel(client, meta, login_hint=auto_id, headers=basic_auth("ciba-rp", "nope" * 5))
+    assert wrong.status_code == 401
+    assert wrong.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Invalid client or Invalid client credentials",
+    }
+    assert "WWW-Authenticate" not in wrong.headers
+
+
+def test_invalid_client_is_401(client, app, meta, auto_id):
+    _strict(app, client_authentication="strict")
     wrong = backchannel(client, meta, login_hint=auto_id, headers=basic_auth("ciba-rp", "nope" * 5))
     assert wrong.status_code == 401 and error_of(wrong) == "invalid_client"
     assert wrong.headers["WWW-Authenticate"].startswith("Basic")
@@ -88,8 +105,10 @@ def test_invalid_client_is_401(client, meta, auto_id):
     assert unknown.status_code == 401 and error_of(unknown) == "invalid_client"
 
 
-def test_client_secret_post_is_accepted(client, app, auto_id):
-    meta = register_ciba_client(app, token_endpoint_auth_method="client_secret_post")
+@pytest.mark.parametrize("registered", ["client_secret_basic", "client_secret_post"])
+def test_the_secret_in_the_body_is_accepted(client, app, auto_id, registered):
+    """Keycloak: whatever the client registered (docs/reference/keycloak-behaviour.md)."""
+    meta = register_ciba_client(app, token_endpoint_auth_method=registered)
     response = client.post(
         BACKCHANNEL,
         data={
@@ -104,12 +123,16 @@ def test_client_secret_post_is_accepted(client, app, auto_id):
 
 def test_only_ciba_clients_may_call(client, app, auto_id):
     flow_client = register_client(app)
-    response = backchannel(
-        client,
-        flow_client,
-        login_hint=auto_id,
-        headers=basic_auth("service-test", flow_client["client_secret"]),
-    )
+    headers = basic_auth("service-test", flow_client["client_secret"])
+    response = backchannel(client, flow_client, login_hint=auto_id, headers=headers)
+    # Keycloak (recent releases): 401 invalid_grant.
+    assert response.status_code == 401
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Client not allowed OIDC CIBA Grant",
+    }
+    _strict(app)
+    response = backchannel(client, flow_client, login_hint=auto_id, headers=headers)
     assert response.status_code == 400
     assert error_of(response) == "unauthorized_client"
 
@@ -145,22 +168,52 @@ def test_repeated_parameter_is_invalid_request(client, meta, auto_id):
 
 
 def test_invalid_scope(client, app, meta, auto_id):
-    assert error_of(backchannel(client, meta, login_hint=auto_id, scope="scope_all")) == (
-        "invalid_scope"
-    )
+    # Keycloak: openid is optional (tokens without an ID token); unknown scopes are refused
+    # with the raw scope parameter.
+    assert backchannel(client, meta, login_hint=auto_id, scope="scope_all").status_code == 200
     unknown = backchannel(client, meta, login_hint=auto_id, scope="openid admin")
     assert error_of(unknown) == "invalid_scope"
-    assert unknown.get_json()["error_description"] == "Invalid scopes: admin"
+    assert unknown.get_json()["error_description"] == "Invalid scopes: openid admin"
     narrow = register_ciba_client(app, "ciba-narrow", scope="openid")
     assert error_of(backchannel(client, narrow, login_hint=auto_id)) == "invalid_scope"
 
 
+def test_strict_scope_policy(client, app, meta, auto_id):
+    _strict(app, scope_policy="strict")
+    without_openid = backchannel(client, meta, login_hint=auto_id, scope="scope_all")
+    assert error_of(without_openid) == "invalid_scope"
+    unknown = backchannel(client, meta, login_hint=auto_id, scope="openid admin")
+    assert unknown.get_json()["error_description"] == "Invalid scopes: admin"
+
+
+@pytest.mark.parametrize("who", ["unknown", "inactive"])
+def test_unknown_or_inactive_user_is_keycloak_invalid_user(client, app, meta, who):
+    directory = app.extensions["santeid"].directory
+    hint = "899999999999"
+    if who == "inactive":
+        hint = next(p.national_id for p in directory.list() if not p.is_active)
+    response = backchannel(client, meta, login_hint=hint)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_request", "error_description": "invalid_user"}
+
+
 def test_unknown_user_id(client, app, meta):
+    _strict(app)
     response = backchannel(client, meta, login_hint="899999999999")
     assert response.status_code == 400 and error_of(response) == "unknown_user_id"
 
 
-def test_professional_without_usable_device_gets_access_denied_403(client, meta, plain_id):
+def test_professional_without_ecps_gets_keycloak_channel_failure(client, meta, plain_id):
+    response = backchannel(client, meta, login_hint=plain_id)
+    assert response.status_code == 503
+    assert response.get_json() == {
+        "error": "server_error",
+        "error_description": "Failed to send authentication request",
+    }
+
+
+def test_professional_without_usable_device_gets_access_denied_403(client, app, meta, plain_id):
+    _strict(app)
     response = backchannel(client, meta, login_hint=plain_id)
     assert response.status_code == 403
     assert error_of(response) == "access_denied"
@@ -176,7 +229,7 @@ def test_auto_approve_is_sandbox_only(settings, auto_id):
     app.extensions["santeid"].directory.seed_demo()
     meta = register_ciba_client(app)
     response = backchannel(app.test_client(), meta, login_hint=auto_id)
-    assert response.status_code == 403 and error_of(response) == "access_denied"
+    assert response.status_code == 503 and error_of(response) == "server_error"
 
 
 def test_user_code_hooks_give_missing_and_invalid_user_code(client, meta, auto_id, monkeypatch):
@@ -236,6 +289,11 @@ def test_login_hint_token(client, app, auto_id, rsa_key):
         login_hint_token=_hint_token(rsa_key, login_hint=auto_id, exp=int(time.time()) - 60),
     )
     assert expired.status_code == 400 and error_of(expired) == "expired_login_hint_token"
+    unknown = backchannel(
+        client, meta, login_hint_token=_hint_token(rsa_key, login_hint="899999999999")
+    )
+    assert unknown.get_json()["error_description"] == "invalid_user"
+    _strict(app)
     unknown = backchannel(
         client, meta, login_hint_token=_hint_token(rsa_key, login_hint="899999999999")
     )

@@ -127,7 +127,30 @@ def test_locked_device_fails_the_request(client, meta, phone, plain_id):
     assert error_of(poll(client, meta, auth_req_id)) == "access_denied"
 
 
+def test_slow_down_as_keycloak_does_it(app, client, phone, plain_id, clock):
+    """Keycloak: one accepted poll per interval; an early poll is slow_down whatever the
+    request's state (even approved) and does not move the window or lengthen the interval."""
+    meta = register_ciba_client(app, backchannel_polling_interval=5)
+    auth_req_id = start(client, meta, plain_id)["auth_req_id"]
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
+    clock.now += 2
+    early = poll(client, meta, auth_req_id)
+    assert early.status_code == 400
+    assert early.get_json() == {"error": "slow_down", "error_description": "too early to access"}
+    clock.now += 2
+    assert error_of(poll(client, meta, auth_req_id)) == "slow_down"
+    assert _record(app, auth_req_id)["interval"] == 5
+    clock.now += 1.5  # 5.5 s after the accepted poll
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
+    [item] = phone.pending().get_json()["requests"]
+    phone.decide(item["request_id"], "approve", pin=PIN)
+    assert error_of(poll(client, meta, auth_req_id)) == "slow_down"
+    clock.now += 5
+    assert poll(client, meta, auth_req_id).status_code == 200
+
+
 def test_slow_down_grows_the_interval_of_that_request(app, client, phone, plain_id, clock):
+    app.extensions["santeid"].settings.error_style = "strict"
     meta = register_ciba_client(app, backchannel_polling_interval=5)
     auth_req_id = start(client, meta, plain_id)["auth_req_id"]
     assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
@@ -200,9 +223,15 @@ def test_unknown_or_missing_auth_req_id(client, meta):
 def test_non_ciba_client_cannot_poll(app, client, meta, auto_id):
     auth_req_id = start(client, meta, auto_id)["auth_req_id"]
     other = register_client(app)
-    response = poll(
-        client, other, auth_req_id, headers=basic_auth("service-test", other["client_secret"])
-    )
+    headers = basic_auth("service-test", other["client_secret"])
+    response = poll(client, other, auth_req_id, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Client not allowed OIDC CIBA Grant",
+    }
+    app.extensions["santeid"].settings.error_style = "strict"
+    response = poll(client, other, auth_req_id, headers=headers)
     assert error_of(response) == "unauthorized_client"
 
 

@@ -619,11 +619,6 @@ def test_every_advertised_authorization_value_is_accepted(server):
     assert discovery["request_uri_parameter_supported"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PKCE plain is advertised but refused unless the client registered "
-    "pkce_plain_allowed; Keycloak accepts it for every client",
-)
 def test_every_advertised_pkce_method_is_accepted(server):
     register(server, "rp-discovery-pkce")
     browser = Browser(server, "rp-discovery-pkce")

@@ -248,7 +248,8 @@ def test_simulator_cli_approve_with_code_and_wrong_code(server, device_file):
     result = _cli(
         server, "device", "approve", "--pin", PIN, "--code", shown, "--file", str(device_file)
     )
-    assert "approved" in result.stdout
+    # The command says which server it talked to: the one of the activation URI.
+    assert f"approved on {phone.device.server}" in result.stdout
     assert _wait_state(browser, realm, tx, "approved") == "approved"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -9,9 +10,12 @@ from urllib.parse import urlsplit
 from oidc_flow import ISSUER
 from oidc_flow import OIDC
 from oidc_flow import REDIRECT_URI
+from oidc_flow import Flow
 from oidc_flow import pkce_pair
 from oidc_flow import register_client
 from oidc_flow import sandbox_professional
+from santeid import create_app
+from santeid.storage import MemoryStore
 
 
 def _query(response) -> dict:
@@ -64,15 +68,59 @@ def test_unsupported_response_type(flow):
     assert params["error"] == "unsupported_response_type"
 
 
-def test_scope_must_contain_openid(flow):
+def _strict(settings, **changes):
+    """An app with the stricter readings (``scope_policy``, PKCE) instead of Keycloak's."""
+    app = create_app(settings.replace(**changes), store=MemoryStore())
+    return Flow(app, app.test_client(), register_client(app))
+
+
+def test_strict_scope_policy_requires_openid(settings):
+    flow = _strict(settings, scope_policy="strict")
     params = _query(flow.authorize(scope="scope_all"))
     assert params["error"] == "invalid_scope"
+    assert params["error_description"] == "scope must contain openid"
 
 
-def test_unknown_scope_is_refused(flow):
+def test_scope_without_openid_is_plain_oauth2(flow, client):
+    """Keycloak: no openid, no ID token; its userinfo refuses the token (403)."""
+    tokens = flow.full_login(scope="scope_all")
+    assert "id_token" not in tokens
+    assert tokens["scope"] == "scope_all" and tokens["token_type"] == "Bearer"
+    userinfo = client.get(
+        f"{OIDC}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert userinfo.status_code == 403
+    assert userinfo.get_json() == {
+        "error": "insufficient_scope",
+        "error_description": "Missing openid scope",
+    }
+    assert 'error="insufficient_scope"' in userinfo.headers["WWW-Authenticate"]
+
+
+def test_every_scope_psc_advertises_is_accepted(flow):
+    from santeid.oidc.scopes import SCOPES_SUPPORTED
+
+    tokens = flow.full_login(scope=" ".join(SCOPES_SUPPORTED))
+    assert tokens["scope"].split() == SCOPES_SUPPORTED
+    assert "id_token" in tokens
+
+
+def test_unknown_scope_is_refused_with_the_raw_scope(flow):
     params = _query(flow.authorize(scope="openid admin"))
     assert params["error"] == "invalid_scope"
-    assert "admin" in params["error_description"]
+    assert params["error_description"] == "Invalid scopes: openid admin"
+
+
+def test_strict_unknown_scope_names_the_refused_ones(settings):
+    flow = _strict(settings, scope_policy="strict")
+    params = _query(flow.authorize(scope="openid admin"))
+    assert params["error_description"] == "Invalid scopes: admin"
+
+
+def test_scope_outside_the_client_registration_is_refused(flow, app):
+    register_client(app, scope="scope_all")
+    params = _query(flow.authorize(scope="openid scope_all phone"))
+    assert params["error"] == "invalid_scope"
 
 
 def test_repeated_parameter_is_invalid_request(flow, client):
@@ -114,13 +162,60 @@ def test_max_age_must_be_a_number(flow):
     assert _query(flow.authorize(max_age="soon"))["error"] == "invalid_request"
 
 
-def test_pkce_plain_refused_unless_enabled_for_the_client(flow, app):
+def test_pkce_plain_refused_unless_enabled_for_the_client_when_so_configured(settings):
+    flow = _strict(settings, pkce_plain_for_all_clients=False)
     params = _query(flow.authorize(code_challenge="a" * 43, code_challenge_method="plain"))
     assert params["error"] == "invalid_request"
     assert "plain" in params["error_description"]
-    register_client(app, pkce_plain_allowed=True)
+    register_client(flow.app, pkce_plain_allowed=True)
     response = flow.authorize(code_challenge="a" * 43, code_challenge_method="plain")
     assert "login-actions/authenticate" in response.headers["Location"]
+
+
+def test_pkce_plain_is_accepted_and_verified(flow):
+    """Keycloak accepts plain for every client (RFC 7636 §4.2: verifier == challenge)."""
+    verifier = "v" * 50
+    params = flow.obtain_code(code_challenge=verifier, code_challenge_method="plain")
+    assert flow.token(params["code"], code_verifier="w" * 50).status_code == 400
+    params = flow.obtain_code(code_challenge=verifier, code_challenge_method="plain")
+    assert flow.token(params["code"], code_verifier=verifier).status_code == 200
+
+
+def test_form_post_response_mode(flow, app):
+    """OAuth 2.0 Form Post Response Mode: Keycloak's auto-submitting form."""
+    response = flow.login(flow.authorize(response_mode="form_post", state="s1"), _auto(app))
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert f'ACTION="{REDIRECT_URI}"' in html
+    assert 'Onload="javascript:document.forms[0].submit()"' in html
+    fields = dict(re.findall(r'NAME="([^"]+)" VALUE="([^"]*)"', html))
+    assert list(fields) == ["state", "session_state", "iss", "code"]
+    assert fields["state"] == "s1" and fields["iss"] == ISSUER
+    # The page's policy lets exactly the onload handler run.
+    assert "'unsafe-hashes'" in response.headers["Content-Security-Policy"]
+    assert flow.token(fields["code"]).status_code == 200
+
+
+def test_fragment_response_mode_for_success_and_errors(flow, app):
+    response = flow.login(flow.authorize(response_mode="fragment", state="s2"), _auto(app))
+    location = urlsplit(response.headers["Location"])
+    assert not location.query
+    params = {k: v[0] for k, v in parse_qs(location.fragment).items()}
+    assert params["state"] == "s2" and flow.token(params["code"]).status_code == 200
+    error = urlsplit(
+        flow.authorize(response_mode="fragment", scope="openid admin").headers["Location"]
+    )
+    assert parse_qs(error.fragment)["error"] == ["invalid_scope"]
+
+
+def test_unknown_response_mode_is_invalid_request(flow):
+    params = _query(flow.authorize(response_mode="query.jwt"))
+    assert params["error"] == "invalid_request"
+    assert params["error_description"] == "Invalid parameter: response_mode"
+
+
+def _auto(app) -> str:
+    return sandbox_professional(app)
 
 
 def test_pkce_challenge_must_be_well_formed(flow):

@@ -18,11 +18,20 @@ from santeid.storage import store_from_url
 WELL_KNOWN = "/auth/realms/esante-wallet/.well-known"
 
 
-def test_both_discovery_paths_serve_the_same_document(client):
-    standard = client.get(f"{WELL_KNOWN}/openid-configuration")
-    wallet = client.get(f"{WELL_KNOWN}/wallet-openid-configuration")
-    assert standard.status_code == wallet.status_code == 200
-    assert standard.data == wallet.data
+def test_the_two_discovery_documents_differ_only_by_the_authorization_endpoint(client):
+    """PSC: the wallet document points at the wallet host's /auth; Keycloak's standard one at
+    the realm's own endpoint. Both URLs answer."""
+    standard = client.get(f"{WELL_KNOWN}/openid-configuration").get_json()
+    wallet = client.get(f"{WELL_KNOWN}/wallet-openid-configuration").get_json()
+    assert wallet["authorization_endpoint"] == "http://localhost/auth"
+    assert standard["authorization_endpoint"] == f"{ISSUER}/protocol/openid-connect/auth"
+    assert {k: v for k, v in standard.items() if k != "authorization_endpoint"} == {
+        k: v for k, v in wallet.items() if k != "authorization_endpoint"
+    }
+    for url in (wallet["authorization_endpoint"], standard["authorization_endpoint"]):
+        response = client.get(url.replace("http://localhost", ""), query_string={"client_id": "x"})
+        assert response.status_code == 400  # the authorization endpoint's error page, not 404
+        assert "unknown client" in response.get_data(as_text=True)
 
 
 def test_discovery_advertises_what_is_implemented_in_psc_order(client):
@@ -35,7 +44,7 @@ def test_discovery_advertises_what_is_implemented_in_psc_order(client):
         "userinfo_endpoint",
     ]
     assert document["issuer"] == ISSUER
-    assert document["authorization_endpoint"] == f"{ISSUER}/protocol/openid-connect/auth"
+    assert document["authorization_endpoint"] == "http://localhost/auth"
     assert document["jwks_uri"] == f"{ISSUER}/protocol/openid-connect/certs"
     assert document["grant_types_supported"] == [
         "authorization_code",
@@ -48,6 +57,14 @@ def test_discovery_advertises_what_is_implemented_in_psc_order(client):
     assert document["acr_values_supported"] == ["eidas1"]
     assert {"openid", "scope_all"} <= set(document["scopes_supported"])
     assert document["authorization_response_iss_parameter_supported"] is True
+    assert document["response_modes_supported"] == ["query", "fragment", "form_post"]
+    assert document["code_challenge_methods_supported"] == ["plain", "S256"]
+    assert document["token_endpoint_auth_methods_supported"] == [
+        "private_key_jwt",
+        "client_secret_basic",
+        "client_secret_post",
+        "tls_client_auth",
+    ]
     # Every advertised endpoint answers (none is a 404).
     for name in (
         "token_endpoint",

@@ -169,14 +169,19 @@ def test_verifier_without_challenge_is_refused(flow, app):
     assert flow.token(params["code"], code_verifier=pkce_pair()[0]).status_code == 400
 
 
-def test_client_secret_post(app, client):
+def test_client_secret_post_only_when_registered_under_the_strict_setting(settings):
     from oidc_flow import Flow
+    from santeid import create_app
+    from santeid.storage import MemoryStore
 
+    app = create_app(settings.replace(client_authentication="strict"), store=MemoryStore())
+    client = app.test_client()
     meta = register_client(app, token_endpoint_auth_method="client_secret_post")
     flow = Flow(app, client, meta)
     params = flow.obtain_code()
     basic = flow.token(params["code"])
     assert basic.status_code == 401  # registered for post, so Basic is refused
+    assert basic.headers["WWW-Authenticate"].startswith("Basic")
     response = client.post(
         f"{OIDC}/token",
         data={
@@ -188,6 +193,76 @@ def test_client_secret_post(app, client):
         },
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("registered", ["client_secret_basic", "client_secret_post"])
+@pytest.mark.parametrize("sent", ["basic", "post", "both"])
+def test_secret_by_basic_or_in_the_body_whatever_was_registered(app, client, registered, sent):
+    """Keycloak's client-secret authenticator (docs/reference/keycloak-behaviour.md,
+    "Client authentication")."""
+    from oidc_flow import Flow
+
+    meta = register_client(app, token_endpoint_auth_method=registered)
+    flow = Flow(app, client, meta)
+    data = {"grant_type": "authorization_code", "code": flow.obtain_code()["code"]}
+    data["redirect_uri"] = REDIRECT_URI
+    headers = {}
+    if sent in ("basic", "both"):
+        headers = basic_auth(meta["client_id"], meta["client_secret"])
+    if sent in ("post", "both"):
+        data.update(client_id=meta["client_id"], client_secret=meta["client_secret"])
+    response = client.post(f"{OIDC}/token", data=data, headers=headers)
+    assert response.status_code == 200, response.get_json()
+
+
+def test_keycloak_invalid_client_has_no_challenge(flow, client):
+    """A wrong secret in the body overrides a right one in Basic, as in Keycloak."""
+    meta = flow.client
+    response = client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": flow.obtain_code()["code"],
+            "redirect_uri": REDIRECT_URI,
+            "client_id": meta["client_id"],
+            "client_secret": "wrong-" + meta["client_secret"],
+        },
+        headers=basic_auth(meta["client_id"], meta["client_secret"]),
+    )
+    assert response.status_code == 401
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Invalid client or Invalid client credentials",
+    }
+    assert "WWW-Authenticate" not in response.headers
+
+
+def test_private_key_jwt_client_cannot_use_a_secret(app, client):
+    """Keycloak's Signed JWT authenticator is strict: a secret does not authenticate such a
+    client even if one was registered."""
+    meta = register_client(
+        app,
+        client_id="jwt-client",
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [ECKey.generate_key("P-256").as_dict(private=False)]},
+    )
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth(meta["client_id"], meta["client_secret"]),
+    )
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+
+
+def test_missing_grant_type_is_keycloak_invalid_request(flow, client):
+    response = client.post(
+        f"{OIDC}/token", data={}, headers=basic_auth("service-test", flow.client["client_secret"])
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Missing form parameter: grant_type",
+    }
 
 
 def test_wrong_secret_is_invalid_client_401(flow, client, app):
@@ -358,7 +433,11 @@ def test_unsupported_grant_type(flow, client):
         headers=basic_auth("service-test", flow.client["client_secret"]),
     )
     assert response.status_code == 400
-    assert response.get_json()["error"] == "unsupported_grant_type"
+    # Keycloak's text: every error carries an error_description.
+    assert response.get_json() == {
+        "error": "unsupported_grant_type",
+        "error_description": "Unsupported grant_type",
+    }
 
 
 def test_get_on_token_endpoint_is_405_json(client):

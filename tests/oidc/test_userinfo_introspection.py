@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
@@ -152,6 +153,7 @@ def test_revoking_an_access_token(flow, client):
         headers=basic_auth("service-test", SECRET),
     )
     assert response.status_code == 200
+    assert response.data == b""  # Keycloak: an empty 200
     assert (
         client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 401
     )
@@ -176,12 +178,19 @@ def test_revoking_a_refresh_token_ends_the_grant(flow, client):
     )
 
 
-def test_revoking_an_unknown_token_is_200(client, flow):
-    """RFC 7009 §2.2: invalid tokens do not cause an error response."""
+def test_revoking_an_unknown_token_is_200(client, flow, app):
+    """RFC 7009 §2.2: invalid tokens do not cause an error response; Keycloak says so in
+    the body of its 200."""
     response = client.post(
         f"{OIDC}/revoke", data={"token": "garbage"}, headers=basic_auth("service-test", SECRET)
     )
     assert response.status_code == 200
+    assert response.get_json() == {"error": "invalid_token", "error_description": "Invalid token"}
+    app.extensions["santeid"].settings.error_style = "strict"
+    response = client.post(
+        f"{OIDC}/revoke", data={"token": "garbage"}, headers=basic_auth("service-test", SECRET)
+    )
+    assert response.status_code == 200 and response.get_json() == {}
 
 
 def test_revoking_another_clients_token_is_refused(flow, client, app):
@@ -193,6 +202,48 @@ def test_revoking_another_clients_token_is_refused(flow, client, app):
         headers=basic_auth(other["client_id"], other["client_secret"]),
     )
     assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Unmatching clients",
+    }
     assert (
         client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 200
     )
+    app.extensions["santeid"].settings.error_style = "strict"
+    response = client.post(
+        f"{OIDC}/revoke",
+        data={"token": tokens["access_token"]},
+        headers=basic_auth(other["client_id"], other["client_secret"]),
+    )
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
+
+
+def test_introspection_takes_the_secret_in_the_body_too(flow, client):
+    """Keycloak's client-secret authenticator at every endpoint (Basic or body)."""
+    tokens = flow.full_login()
+    response = client.post(
+        f"{OIDC}/token/introspect",
+        data={
+            "token": tokens["access_token"],
+            "client_id": "service-test",
+            "client_secret": SECRET,
+        },
+    )
+    assert response.status_code == 200 and response.get_json()["active"] is True
+
+
+def test_client_authentication_entry_point_for_other_endpoints(flow, app):
+    """``client_auth.authenticate``: the same methods and policy for endpoints that are not
+    Authlib's (logout with a refresh token)."""
+    from authlib.oauth2.rfc6749.errors import InvalidClientError
+
+    from santeid.oidc import client_auth
+
+    body = {"client_id": "service-test", "client_secret": SECRET}
+    with app.test_request_context("/logout", method="POST", data=body):
+        assert client_auth.authenticate("end_session").get_client_id() == "service-test"
+    with app.test_request_context("/logout", method="POST", data=dict(body, client_secret="x")):
+        with pytest.raises(InvalidClientError) as refused:
+            client_auth.authenticate("end_session")
+    assert refused.value.status_code == 401
+    assert refused.value.description == "Invalid client or Invalid client credentials"

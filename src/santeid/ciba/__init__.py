@@ -22,19 +22,51 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["init_app"]
+__all__ = ["init_app", "register_client_checks"]
 
 log = logging.getLogger(__name__)
 
+#: CIBA's routes under the issuer, at Keycloak's paths
+#: (docs/reference/pro-sante-connect.md §14): (path, endpoint, methods).
+ROUTES = [
+    ("/protocol/openid-connect/ext/ciba/auth", "auth", ["POST"]),
+    ("/protocol/openid-connect/ext/ciba/card/<auth_req_id>", "card", ["GET", "POST"]),
+]
+
+
+def register_client_checks() -> None:
+    """Teach client registration the CIBA grant type and metadata (CIBA Core §4). Called by
+    :func:`init_app` and by the commands that register clients without the web application."""
+    from santeid.ciba.metadata import CIBA_GRANT_TYPE
+    from santeid.ciba.metadata import validate_ciba_metadata
+    from santeid.oidc.clients import register_metadata_check
+
+    register_metadata_check(validate_ciba_metadata, grant_types=(CIBA_GRANT_TYPE,))
+
+
+def _register_routes(app, settings) -> None:
+    from flask import Blueprint
+
+    from santeid.ciba import views
+
+    bp = Blueprint("ciba", __name__, url_prefix=settings.issuer_path or None)
+    handlers = {"auth": views.backchannel_authentication, "card": views.card}
+    for path, name, methods in ROUTES:
+        bp.add_url_rule(path, name, handlers[name], methods=methods)
+    app.register_blueprint(bp)
+
 
 def init_app(app) -> None:
-    """Create ``services().ciba`` and register the endpoint and grant (after ``ecps``)."""
+    """Create ``services().ciba``, register the routes, the client-metadata checks, the
+    endpoint and the grant (after ``ecps``)."""
     from santeid.ciba.endpoint import SanteidBackchannelAuthenticationEndpoint
     from santeid.ciba.grant import SanteidCibaGrant
     from santeid.ciba.service import CibaService
 
     services = app.extensions["santeid"]
     settings = services.settings
+    register_client_checks()
+    _register_routes(app, settings)
     services.ciba = CibaService(
         settings=settings,
         store=services.store,

@@ -23,7 +23,6 @@ from typing import Any
 from authlib.oauth2.rfc6749.endpoint import Endpoint
 
 from santeid.ciba.errors import InvalidBindingMessageError
-from santeid.ciba.errors import InvalidClientError
 from santeid.ciba.errors import InvalidRequestError
 from santeid.ciba.requests import new_auth_req_id
 from santeid.ciba.validators import BINDING_MESSAGE_ERROR
@@ -31,6 +30,7 @@ from santeid.ciba.validators import BINDING_MESSAGE_RE
 from santeid.ciba.validators import CHECKS
 from santeid.ciba.validators import REQUEST_PARAMETERS
 from santeid.ciba.validators import BackchannelAuthenticationRequest
+from santeid.oidc import client_auth
 
 
 class BackchannelAuthenticationEndpoint(Endpoint):
@@ -38,7 +38,7 @@ class BackchannelAuthenticationEndpoint(Endpoint):
 
     ENDPOINT_NAME = "backchannel_authentication"
     #: Client authentication methods accepted (CIBA Core §7.1: as at the token endpoint).
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    CLIENT_AUTH_METHODS = client_auth.methods_for("backchannel_authentication")
     #: Response headers (RFC 6749 §5.1: no caching of credentials).
     RESPONSE_HEADERS = [
         ("Content-Type", "application/json"),
@@ -47,14 +47,10 @@ class BackchannelAuthenticationEndpoint(Endpoint):
     ]
 
     def authenticate_client(self, request) -> Any:
-        try:
-            return self.server.authenticate_client(
-                request, self.CLIENT_AUTH_METHODS, self.ENDPOINT_NAME
-            )
-        except InvalidClientError as error:
-            # CIBA Core §13: invalid_client is a 401 whatever the method (Authlib answers
-            # 400 for some, e.g. an unknown client_id with client_secret_post).
-            raise InvalidClientError(status_code=401, description=error.description) from None
+        # Failures are 401 invalid_client (CIBA Core §13; client_auth.invalid_client).
+        return self.server.authenticate_client(
+            request, self.CLIENT_AUTH_METHODS, self.ENDPOINT_NAME
+        )
 
     def validate_request(self, request) -> BackchannelAuthenticationRequest:
         client = self.authenticate_client(request)
@@ -132,13 +128,6 @@ class BackchannelAuthenticationEndpoint(Endpoint):
 
 class SanteidBackchannelAuthenticationEndpoint(BackchannelAuthenticationEndpoint):
     """The hooks, implemented with santeid's directory, tokens, e-CPS and sandbox."""
-
-    CLIENT_AUTH_METHODS = [
-        "client_secret_basic",
-        "client_secret_post",
-        "private_key_jwt",
-        "tls_client_auth",
-    ]
 
     @staticmethod
     def _services():

@@ -22,6 +22,7 @@ from authlib.oauth2.rfc8628.errors import SlowDownError
 
 __all__ = [
     "AccessDeniedError",
+    "AuthenticationChannelError",
     "AuthorizationPendingError",
     "BackchannelAccessDeniedError",
     "ExpiredLoginHintTokenError",
@@ -78,3 +79,21 @@ class BackchannelAccessDeniedError(AccessDeniedError):
     ``access_denied`` stays a 400 (RFC 6749 §5.2)."""
 
     status_code = 403
+
+
+class AuthenticationChannelError(OAuth2Error):
+    """Keycloak's answer when its authentication channel (PSC's e-CPS back end) does not accept
+    the request — for PSC, a professional who has no e-CPS: ``503 server_error`` "Failed to send
+    authentication request" (``docs/reference/pro-sante-connect.md §14`` row 9)."""
+
+    error = "server_error"
+    status_code = 503
+
+
+class KeycloakCibaNotAllowedError(OAuth2Error):
+    """Keycloak's answer to a client without the CIBA grant: ``invalid_grant`` "Client not
+    allowed OIDC CIBA Grant", 401 in recent releases
+    (``docs/reference/pro-sante-connect.md §14`` row 2)."""
+
+    error = "invalid_grant"
+    status_code = 401

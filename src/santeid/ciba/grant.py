@@ -2,10 +2,13 @@
 ``rfc8628.DeviceCodeGrant``.
 
 ``grant_type=urn:openid:params:grant-type:ciba&auth_req_id=…`` with client authentication.
-The request is judged in DeviceCodeGrant's order — unknown/consumed/other client
-(``invalid_grant``) → expired (``expired_token``) → denied (``access_denied``) → approved
-(tokens, once) → polled too soon (``slow_down``, and that request's interval grows by 5 s) →
-``authorization_pending``. A push-mode client never polls: ``unauthorized_client`` (§11).
+The request is judged in Keycloak's order (``CibaGrantType``) — unknown/consumed/other
+client (``invalid_grant``) → expired (``expired_token``) → polled sooner than ``interval``
+seconds after the last accepted poll (``slow_down`` "too early to access"; the interval stays)
+→ denied (``access_denied``) → approved (tokens, once) → ``authorization_pending``. With
+``error_style = "strict"``, DeviceCodeGrant's order and RFC 8628 §3.5's rule: ``slow_down``
+comes after approval and denial, and each one adds 5 s to that request's interval. A push-mode
+client never polls: ``unauthorized_client`` (§11).
 """
 
 from __future__ import annotations
@@ -28,18 +31,22 @@ from santeid.ciba.requests import APPROVED
 from santeid.ciba.requests import CONSUMED
 from santeid.ciba.requests import DENIED
 from santeid.ciba.requests import CibaRequest
+from santeid.ciba.validators import CIBA_NOT_ALLOWED
+from santeid.oidc import client_auth
 
 log = logging.getLogger(__name__)
 
 #: CIBA Core §11 / RFC 8628 §3.5: each ``slow_down`` adds this many seconds to the interval.
 SLOW_DOWN_STEP = 5
+#: Keycloak's ``slow_down`` description (``CibaGrantType``).
+KEYCLOAK_SLOW_DOWN = "too early to access"
 
 
 class CibaGrant(BaseGrant, TokenEndpointMixin):
     """``urn:openid:params:grant-type:ciba``; storage hooks left to a subclass."""
 
     GRANT_TYPE = CIBA_GRANT_TYPE
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    TOKEN_ENDPOINT_AUTH_METHODS = client_auth.methods_for("token")
 
     def validate_token_request(self) -> None:
         auth_req_id = self.request.form.get("auth_req_id")
@@ -47,6 +54,9 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             raise InvalidRequestError("Missing parameter: auth_req_id")
         client = self.authenticate_token_endpoint_client()
         if not client.check_grant_type(self.GRANT_TYPE):
+            if self.keycloak_style():
+                # Keycloak's CibaGrantType: 400 invalid_grant.
+                raise InvalidGrantError(CIBA_NOT_ALLOWED)
             raise UnauthorizedClientError("The client is not allowed to use the CIBA grant")
         if self.delivery_mode(client) == "push":
             # CIBA Core §11: a push-mode client gets its tokens at its notification endpoint.
@@ -64,6 +74,9 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             raise InvalidGrantError("Invalid Auth Req ID")
         if credential.is_expired():
             raise ExpiredTokenError("The auth_req_id has expired")
+        keycloak_order = self.keycloak_style()
+        if keycloak_order and self.should_slow_down(credential):
+            raise SlowDownError(KEYCLOAK_SLOW_DOWN)
         credential = self.refresh_ciba_request(credential)
         if credential.state == DENIED:
             raise AccessDeniedError(
@@ -73,7 +86,7 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             return credential
         if credential.is_expired():
             raise ExpiredTokenError("The auth_req_id has expired")
-        if self.should_slow_down(credential):
+        if not keycloak_order and self.should_slow_down(credential):
             raise SlowDownError("Polling too fast: wait the interval (now 5 s longer)")
         raise AuthorizationPendingError(
             "The authorization request is still pending as the end-user hasn't yet been "
@@ -94,19 +107,17 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
     def should_slow_down(self, credential: CibaRequest) -> bool:
         raise NotImplementedError()
 
+    def keycloak_style(self) -> bool:
+        """Keycloak's errors: its ``slow_down`` (too early a poll is ``slow_down`` whatever the
+        request's state) and ``invalid_grant`` for a client without the grant."""
+        return False
+
     def on_replay(self, credential: CibaRequest) -> None:
         """A consumed ``auth_req_id`` presented again by its own client."""
 
 
 class SanteidCibaGrant(CibaGrant):
     """Storage and tokens through ``services().ciba`` (``service.py``)."""
-
-    TOKEN_ENDPOINT_AUTH_METHODS = [
-        "client_secret_basic",
-        "client_secret_post",
-        "private_key_jwt",
-        "tls_client_auth",
-    ]
 
     @staticmethod
     def _ciba():
@@ -125,6 +136,11 @@ class SanteidCibaGrant(CibaGrant):
     def refresh_ciba_request(self, credential: CibaRequest) -> CibaRequest:
         return self._ciba().sync(credential)
 
+    def keycloak_style(self) -> bool:
+        from santeid.services import services
+
+        return services().settings.error_style == "keycloak"
+
     def should_slow_down(self, credential: CibaRequest) -> bool:
         interval = credential.interval
         if interval <= 0:
@@ -134,6 +150,12 @@ class SanteidCibaGrant(CibaGrant):
         now = ciba.clock()
         last = credential.data.get("last_poll")
         too_soon = last is not None and now - float(last) < interval
+        if self.keycloak_style():
+            # Keycloak (DeviceGrantType.isPollingAllowed): a poll is accepted once per
+            # interval; an early one neither moves the window nor lengthens the interval.
+            if not too_soon:
+                ciba.book.note_poll(credential, now, interval)
+            return too_soon
         if too_soon:
             interval += SLOW_DOWN_STEP
         ciba.book.note_poll(credential, now, interval)

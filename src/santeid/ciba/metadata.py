@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from santeid.oidc.client_auth import REQUEST_SIGNING_ALGS
+
 CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 DELIVERY_MODES = ("poll", "ping", "push")
-REQUEST_SIGNING_ALGS = ("PS256", "ES256")
 DEFAULT_REQUEST_EXPIRY = 120
 DEFAULT_POLLING_INTERVAL = 5
 MAX_REQUEST_EXPIRY = 3600

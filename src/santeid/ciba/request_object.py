@@ -36,13 +36,14 @@ from santeid.ciba import metadata as client_meta
 from santeid.ciba.errors import ExpiredLoginHintTokenError
 from santeid.ciba.errors import InvalidRequestError
 from santeid.ciba.validators import REQUEST_PARAMETERS
+from santeid.oidc.client_auth import HINT_TOKEN_SIGNING_ALGS
 
 #: Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
 LEEWAY = 10
 #: FAPI-CIBA: a request object lives at most 60 minutes.
 MAX_LIFETIME = 3600
-#: Algorithms a ``login_hint_token`` may use (any the client can sign with).
-HINT_TOKEN_ALGS = ["PS256", "ES256", "RS256"]
+#: Algorithms a ``login_hint_token`` may use (``santeid.oidc.client_auth``).
+HINT_TOKEN_ALGS = list(HINT_TOKEN_SIGNING_ALGS)
 
 
 def _client_keys(client: Any, what: str) -> KeySet:

@@ -21,12 +21,15 @@ from typing import Any
 from authlib.oauth2.rfc6749.endpoint import EndpointRequest
 
 from santeid.ciba import metadata as client_meta
+from santeid.ciba.errors import AuthenticationChannelError
 from santeid.ciba.errors import BackchannelAccessDeniedError
 from santeid.ciba.errors import InvalidBindingMessageError
 from santeid.ciba.errors import InvalidRequestError
 from santeid.ciba.errors import InvalidScopeError
+from santeid.ciba.errors import KeycloakCibaNotAllowedError
 from santeid.ciba.errors import UnauthorizedClientError
 from santeid.ciba.errors import UnknownUserIdError
+from santeid.oidc import scopes
 
 if TYPE_CHECKING:
     from santeid.ciba.endpoint import BackchannelAuthenticationEndpoint
@@ -94,13 +97,27 @@ class BackchannelAuthenticationRequest(EndpointRequest):
 
 Check = Callable[["BackchannelAuthenticationEndpoint", BackchannelAuthenticationRequest], None]
 
+#: Keycloak's descriptions (``docs/reference/pro-sante-connect.md §14``).
+CIBA_NOT_ALLOWED = "Client not allowed OIDC CIBA Grant"
+KEYCLOAK_INVALID_USER = "invalid_user"
+KEYCLOAK_CHANNEL_FAILED = "Failed to send authentication request"
+
+
+def _keycloak_errors() -> bool:
+    """``error_style``: Keycloak's codes (default) or CIBA Core §13's."""
+    from santeid.services import services
+
+    return services().settings.error_style == "keycloak"
+
 
 def check_ciba_client(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """Only clients registered for CIBA may call the endpoint (psc.md §14: "la fonctionnalité
     activée sur votre service"; CIBA Core §13 ``unauthorized_client``)."""
     client = req.client
     if not client_meta.is_ciba_client(client):
-        raise UnauthorizedClientError("Client not allowed OIDC CIBA Grant")
+        if _keycloak_errors():
+            raise KeycloakCibaNotAllowedError(CIBA_NOT_ALLOWED)
+        raise UnauthorizedClientError(CIBA_NOT_ALLOWED)
     req.mode = client_meta.delivery_mode(client)
     req.expires_in = client_meta.request_expiry(client)
     req.interval = client_meta.polling_interval(client)
@@ -135,14 +152,11 @@ def check_hints(endpoint, req: BackchannelAuthenticationRequest) -> None:
 
 
 def check_scope_present(endpoint, req: BackchannelAuthenticationRequest) -> None:
-    """CIBA Core §7.1: ``scope`` is REQUIRED and MUST contain ``openid``."""
+    """CIBA Core §7.1: ``scope`` is REQUIRED (its values: :func:`check_scope_values`)."""
     scope = req.params.get("scope")
     if not isinstance(scope, str) or not scope.strip():
         raise InvalidRequestError("missing parameter : scope")
-    scopes = scope.split()
-    if "openid" not in scopes:
-        raise InvalidScopeError("scope must contain openid")
-    req.scope = " ".join(dict.fromkeys(scopes))
+    req.scope = scope
 
 
 def check_user_code(endpoint, req: BackchannelAuthenticationRequest) -> None:
@@ -233,7 +247,7 @@ def check_request_context(endpoint, req: BackchannelAuthenticationRequest) -> No
 def resolve_user(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """The end-user the hint names, through the hooks ``process_login_hint``,
     ``process_login_hint_token`` or the ``id_token_hint`` check; ``unknown_user_id`` when
-    none (CIBA Core §13; Keycloak answers ``invalid_request``/``invalid_user`` here)."""
+    none (CIBA Core §13), or Keycloak's ``invalid_request`` / ``invalid_user`` (``error_style``)."""
     if req.hint_name == "login_hint":
         national_id = endpoint.process_login_hint(req.hint_value, req)
     elif req.hint_name == "login_hint_token":
@@ -241,21 +255,24 @@ def resolve_user(endpoint, req: BackchannelAuthenticationRequest) -> None:
     else:
         national_id = endpoint.process_id_token_hint(req.hint_value, req)
     if not national_id:
+        if _keycloak_errors():
+            raise InvalidRequestError(KEYCLOAK_INVALID_USER)
         raise UnknownUserIdError("could not identify end-user")
     req.national_id = national_id
 
 
 def check_scope_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
-    """Known scopes only, and those the client may ask for (same rule as the authorization
-    endpoint; Keycloak's ``Invalid scopes: <raw>``, psc.md §14 row 6)."""
-    from santeid.oidc.authorize import SCOPES_SUPPORTED
-
-    scopes = req.scope.split()
-    unknown = [s for s in scopes if s not in SCOPES_SUPPORTED]
-    allowed = req.client.allowed_scopes
-    refused = [s for s in scopes if allowed is not None and s not in allowed and s != "openid"]
-    if unknown or refused:
-        raise InvalidScopeError("Invalid scopes: " + " ".join(unknown + refused))
+    """The scope policy of every endpoint (``santeid.oidc.scopes``; Keycloak's
+    ``Invalid scopes: <raw>``, ``docs/reference/pro-sante-connect.md §14`` row 6)."""
+    try:
+        req.scope = scopes.granted_scope(
+            req.scope,
+            req.client.allowed_scopes,
+            where=scopes.BACKCHANNEL,
+            policy=scopes.current_policy(),
+        )
+    except scopes.ScopeError as exc:
+        raise InvalidScopeError(exc.description) from None
 
 
 def check_user_code_hook(endpoint, req: BackchannelAuthenticationRequest) -> None:
@@ -265,10 +282,14 @@ def check_user_code_hook(endpoint, req: BackchannelAuthenticationRequest) -> Non
 
 def check_authentication_channel(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """The professional must be reachable on the requested channel. A professional who is
-    identified but has no usable means (no active e-CPS device for MOBILE) gets
-    ``access_denied`` (403): the hint named someone (so not ``unknown_user_id``), and the OP
-    cannot, so does not, authenticate them (see docs/ciba.md, "Decisions")."""
+    identified but has no usable means (no active e-CPS device for MOBILE) gets what Keycloak
+    answers when its authentication channel refuses the request, ``503 server_error``; with
+    ``error_style = "strict"``, ``access_denied`` (403): the hint named someone (so not
+    ``unknown_user_id``), and the OP cannot, so does not, authenticate them (docs/ciba.md,
+    "Decisions")."""
     if not endpoint.can_authenticate(req):
+        if _keycloak_errors():
+            raise AuthenticationChannelError(KEYCLOAK_CHANNEL_FAILED)
         raise BackchannelAccessDeniedError(
             f"the professional cannot be authenticated on the {req.channel} channel"
         )

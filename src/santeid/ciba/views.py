@@ -1,4 +1,4 @@
-"""Flask views of the CIBA routes (listed in ``santeid.oidc.ROUTES``)."""
+"""Flask views of the CIBA routes (listed in ``santeid.ciba.ROUTES``)."""
 
 from __future__ import annotations
 

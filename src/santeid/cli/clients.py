@@ -12,6 +12,10 @@ from santeid.oidc.clients import InvalidClientMetadata
 
 
 def _registry() -> ClientRegistry:
+    from santeid import ciba
+
+    # The features a running server has (create_app) check their clients here too.
+    ciba.register_client_checks()
     return ClientRegistry.for_settings(get_settings())
 
 

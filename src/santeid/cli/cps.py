@@ -189,12 +189,15 @@ def list_cards(as_json: bool) -> None:
     help="Directory holding the card's cert.pem and key.pem (as written by issue-card).",
 )
 @click.option(
+    "--server",
     "--issuer",
-    help="Issuer of the server (default: the configured SANTEID_ISSUER).",
+    "server",
+    help="The server: its issuer URL, or scheme://host:port (default: the configured issuer, "
+    "else the running santeid serve, else http://127.0.0.1:5000).",
 )
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA for https.")
 @click.argument("auth_req_id")
-def approve(card_dir: Path, issuer: str | None, ca_file: str | None, auth_req_id: str) -> None:
+def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id: str) -> None:
     """Approve the CARD-channel CIBA request AUTH_REQ_ID with a test card, as the
     professional's workstation does: read the request's challenge, sign it with the card
     key, send the signature and the card certificate (docs/ciba.md, "CARD channel")."""
@@ -212,7 +215,13 @@ def approve(card_dir: Path, issuer: str | None, ca_file: str | None, auth_req_id
         key = serialization.load_pem_private_key((card_dir / "key.pem").read_bytes(), None)
     except (OSError, ValueError, TypeError) as exc:
         raise click.ClickException(f"cannot read the card in {card_dir}: {exc}") from None
-    issuer = (issuer or get_settings().issuer).rstrip("/")
+    from santeid.cli.server_url import server_issuer
+
+    try:
+        issuer, why = server_issuer(get_settings(), server)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--server") from None
+    click.echo(f"server: {issuer} ({why})")
     url = f"{issuer}/protocol/openid-connect/ext/ciba/card/{auth_req_id}"
     verify: bool | str = ca_file or True
     try:

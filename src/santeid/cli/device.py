@@ -143,7 +143,7 @@ def approve(request_id: str | None, pin: str, code: str | None, device_file: Pat
         raise click.ClickException(f"{exc}{suffix}") from None
     except SimulatorError as exc:
         raise _fail(exc) from None
-    click.echo(f"request {result['request_id']}: {result['status']}")
+    click.echo(f"request {result['request_id']}: {result['status']} on {simulator.device.server}")
 
 
 @device.command()
@@ -158,7 +158,7 @@ def deny(request_id: str | None, pin: str, device_file: Path | None) -> None:
         result = simulator.deny(item["request_id"], pin)
     except SimulatorError as exc:
         raise _fail(exc) from None
-    click.echo(f"request {result['request_id']}: {result['status']}")
+    click.echo(f"request {result['request_id']}: {result['status']} on {simulator.device.server}")
 
 
 @device.command()

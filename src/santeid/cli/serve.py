@@ -153,6 +153,10 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Commands that call the server (santeid cps approve) find it here (cli/server_url.py).
+    from santeid.cli.server_url import record_serving
+
+    record_serving(settings)
     from santeid import create_app
     from santeid.tls import server_ssl_context
 

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint
 
-from santeid.ciba import views as ciba_views
 from santeid.interaction import install_authorization
 from santeid.oidc import authorize
 from santeid.oidc import cors
@@ -43,7 +42,12 @@ def revoke():
 ROUTES = [
     # (path under the issuer, endpoint name, view, methods)
     ("/.well-known/openid-configuration", "discovery", discovery.discovery, ["GET"]),
-    ("/.well-known/wallet-openid-configuration", "wallet_discovery", discovery.discovery, ["GET"]),
+    (
+        "/.well-known/wallet-openid-configuration",
+        "wallet_discovery",
+        discovery.wallet_discovery,
+        ["GET"],
+    ),
     (f"{OIDC}/auth", "authorize", authorize.authorize, ["GET", "POST"]),
     (f"{OIDC}/token", "token", token, ["POST"]),
     (f"{OIDC}/token/introspect", "introspect", introspect, ["POST"]),
@@ -51,9 +55,7 @@ ROUTES = [
     (f"{OIDC}/userinfo", "userinfo", userinfo.userinfo, ["GET", "POST"]),
     (f"{OIDC}/certs", "certs", discovery.certs, ["GET"]),
     (f"{OIDC}/logout", "logout", logout.logout, ["GET", "POST"]),
-    # CIBA Core 1.0 §7 at Keycloak's path (psc.md §14); the CARD channel (docs/ciba.md).
-    (f"{OIDC}/ext/ciba/auth", "ciba_auth", ciba_views.backchannel_authentication, ["POST"]),
-    (f"{OIDC}/ext/ciba/card/<auth_req_id>", "ciba_card", ciba_views.card, ["GET", "POST"]),
+    # CIBA's routes are registered by santeid.ciba.init_app.
     # RFC 9126 pushed authorization requests at Keycloak's path (request_objects.py).
     (f"{OIDC}/ext/par/request", "par", request_objects.pushed_authorization_request, ["POST"]),
 ]
@@ -71,9 +73,9 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     realm.init_app(app)
 
-    # PSC advertises its authorization endpoint on another host ("wallet"); when configured
-    # so, the same view answers on that URL's path too.
-    if settings.authorization_endpoint:
-        path = urlsplit(settings.authorization_endpoint).path or "/"
-        if path != f"{settings.issuer_path}{OIDC}/auth":
-            app.add_url_rule(path, "authorize_alias", authorize.authorize, methods=["GET", "POST"])
+    # PSC advertises its authorization endpoint on another host, the "wallet", at /auth
+    # (docs/reference/pro-sante-connect.md §1): the same view answers on that URL's path,
+    # /auth by default, unless it is configured to be the Keycloak path.
+    path = urlsplit(settings.advertised_authorization_endpoint).path or "/"
+    if path != f"{settings.issuer_path}{OIDC}/auth":
+        app.add_url_rule(path, "authorize_alias", authorize.authorize, methods=["GET", "POST"])

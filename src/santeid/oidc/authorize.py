@@ -9,6 +9,8 @@ back to the client with ``error``, ``state`` and ``iss`` (RFC 9207).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import secrets
 import time
@@ -20,34 +22,30 @@ from urllib.parse import urlencode
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
+from flask import Response
 from flask import redirect
 from flask import request
 from flask import session
+from markupsafe import escape
 
 from santeid.i18n import pick_locale
 from santeid.interaction import PendingLogin
 from santeid.interaction import login_pages
+from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.provider import code_key
 from santeid.services import services
 
-#: Scopes accepted at the authorization endpoint: PSC's Keycloak client scopes that a PSC
-#: integration may send. Only ``openid`` and ``scope_all`` change what is returned.
-SCOPES_SUPPORTED = [
-    "openid",
-    "scope_all",
-    "profile",
-    "email",
-    "identity",
-    "rpps",
-    "referentiel",
-    "basic",
-    "acr",
-    "roles",
-    "web-origins",
-    "eidas1",
-]
+#: The scope policy lives in ``scopes.py`` (kept importable here for older callers).
+SCOPES_SUPPORTED = scopes.SCOPES_SUPPORTED
 ACR_VALUES_SUPPORTED = ["eidas1"]
+#: OAuth 2.0 Multiple Response Types §2.1 and Form Post Response Mode 1.0 (Keycloak accepts
+#: all three; its JWT modes are not implemented).
+RESPONSE_MODES = ("query", "fragment", "form_post")
+#: Keycloak's form_post page submits itself from this ``onload`` attribute; the page's
+#: Content-Security-Policy allows exactly this handler (CSP3 ``'unsafe-hashes'``).
+FORM_POST_ONLOAD = "javascript:document.forms[0].submit()"
+_FORM_POST_ONLOAD_HASH = base64.b64encode(hashlib.sha256(FORM_POST_ONLOAD.encode()).digest())
 PROMPT_VALUES = {"none", "login", "consent", "select_account"}
 #: RFC 7636 §4.1: 43–128 characters of the unreserved set.
 CODE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -104,6 +102,7 @@ class AuthorizationRequest:
     acr_values: list[str] = field(default_factory=list)
     locale: str = "fr"
     id_token_hint_sub: str | None = None
+    response_mode: str = "query"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,13 +119,51 @@ def add_query(uri: str, params: list[tuple[str, str]]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def error_redirect(areq_or_uri, state: str | None, error: str, description: str):
-    redirect_uri = areq_or_uri if isinstance(areq_or_uri, str) else areq_or_uri.redirect_uri
+def form_post_page(redirect_uri: str, params: list[tuple[str, str]]) -> Response:
+    """OAuth 2.0 Form Post Response Mode §2: an auto-submitting HTML form, marked up as
+    Keycloak's ``FormPostRedirectUriBuilder`` writes it (a no-script button added)."""
+    fields = "".join(
+        f'<INPUT TYPE="HIDDEN" NAME="{escape(name)}" VALUE="{escape(value)}"/>'
+        for name, value in params
+    )
+    html = (
+        "<HTML><HEAD><TITLE>Submit This Form</TITLE></HEAD>"
+        f'<BODY Onload="{FORM_POST_ONLOAD}">'
+        f'<FORM METHOD="POST" ACTION="{escape(redirect_uri)}">{fields}'
+        '<NOSCRIPT><INPUT name="continue" TYPE="SUBMIT" VALUE="CONTINUE"/></NOSCRIPT>'
+        "</FORM></BODY></HTML>"
+    )
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'unsafe-hashes' "
+        f"'sha256-{_FORM_POST_ONLOAD_HASH.decode()}'; form-action *; frame-ancestors 'none'"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str = "query"):
+    """The authorization response in the requested mode (query, fragment or form_post)."""
+    if response_mode == "form_post":
+        return form_post_page(redirect_uri, params)
+    if response_mode == "fragment":
+        # The registered URI has no fragment (RFC 6749 §3.1.2): the parameters are it.
+        return redirect(f"{redirect_uri}#{urlencode(params)}", code=302)
+    return redirect(add_query(redirect_uri, params), code=302)
+
+
+def error_redirect(
+    areq_or_uri, state: str | None, error: str, description: str, response_mode: str = "query"
+):
+    if isinstance(areq_or_uri, str):
+        redirect_uri = areq_or_uri
+    else:
+        redirect_uri, response_mode = areq_or_uri.redirect_uri, areq_or_uri.response_mode
     params = [("error", error), ("error_description", description)]
     if state is not None:
         params.append(("state", state))
     params.append(("iss", services().settings.issuer))
-    return redirect(add_query(redirect_uri, params), code=302)
+    return respond(redirect_uri, params, response_mode)
 
 
 # -- the checks, in order ------------------------------------------------------
@@ -163,11 +200,19 @@ def check_unsupported(params) -> None:
     # ``request`` and ``request_uri`` were expanded before (request_objects.resolve).
     for name in SINGLE_VALUED:
         _single(params, name)
-    mode = params.get("response_mode")
-    if mode not in (None, "query"):
-        raise RedirectError(
-            "invalid_request", f"response_mode {mode!r} is not supported (query only)"
-        )
+
+
+def check_response_mode(params) -> str:
+    """``response_mode`` (default ``query`` for the code flow); checked first after the
+    redirect URI so that every later error is sent the way the client asked."""
+    modes = params.getlist("response_mode")
+    mode = modes[0] if len(modes) == 1 else None
+    if not modes or not mode:
+        return "query"
+    if len(modes) > 1 or mode not in RESPONSE_MODES:
+        # Keycloak's AuthorizationEndpointChecker.
+        raise RedirectError("invalid_request", "Invalid parameter: response_mode")
+    return mode
 
 
 def check_response_type(params, client) -> None:
@@ -185,19 +230,16 @@ def check_response_type(params, client) -> None:
 
 
 def check_scope(params, client) -> str:
-    scopes = (params.get("scope") or "").split()
-    if "openid" not in scopes:
-        raise RedirectError("invalid_scope", "scope must contain openid")
-    unknown = [s for s in scopes if s not in SCOPES_SUPPORTED]
-    if unknown:
-        raise RedirectError("invalid_scope", "Invalid scopes: " + " ".join(unknown))
-    allowed = client.allowed_scopes
-    if allowed is not None:
-        refused = [s for s in scopes if s not in allowed and s != "openid"]
-        if refused:
-            raise RedirectError("invalid_scope", "Invalid scopes: " + " ".join(refused))
-    # Deduplicate, keep the client's order.
-    return " ".join(dict.fromkeys(scopes))
+    """The scope policy (``scopes.py``): Keycloak's by default, ``openid`` optional."""
+    try:
+        return scopes.granted_scope(
+            params.get("scope"),
+            client.allowed_scopes,
+            where=scopes.AUTHORIZATION,
+            policy=services().settings.scope_policy,
+        )
+    except scopes.ScopeError as exc:
+        raise RedirectError(exc.error, exc.description) from None
 
 
 def check_prompt(params) -> list[str]:
@@ -232,7 +274,8 @@ def check_pkce(params, client) -> tuple[str | None, str | None]:
     method = method or "plain"
     if method not in ("S256", "plain"):
         raise RedirectError("invalid_request", f"code_challenge_method {method!r} is not supported")
-    if method == "plain" and not client.pkce_plain_allowed:
+    plain_allowed = services().settings.pkce_plain_for_all_clients or client.pkce_plain_allowed
+    if method == "plain" and not plain_allowed:
         raise RedirectError(
             "invalid_request", "code_challenge_method plain is not allowed: use S256"
         )
@@ -256,7 +299,9 @@ def parse_authorization_request(params):
     client = check_client(params)
     redirect_uri = check_redirect_uri(params, client)
     state = params.getlist("state")[0] if params.getlist("state") else None
+    response_mode = "query"
     try:
+        response_mode = check_response_mode(params)
         check_unsupported(params)
         check_response_type(params, client)
         scope = check_scope(params, client)
@@ -267,6 +312,7 @@ def parse_authorization_request(params):
     except RedirectError as exc:
         exc.redirect_uri = redirect_uri
         exc.state = state
+        exc.response_mode = response_mode
         raise
     return client, AuthorizationRequest(
         client_id=client.get_client_id(),
@@ -282,6 +328,7 @@ def parse_authorization_request(params):
         acr_values=(params.get("acr_values") or "").split(),
         locale=pick_locale(params.get("ui_locales")),
         id_token_hint_sub=hint_sub,
+        response_mode=response_mode,
     )
 
 
@@ -302,7 +349,8 @@ def session_satisfies(areq: AuthorizationRequest, authentication: Authentication
 
 
 def issue_code(areq: AuthorizationRequest, authentication: Authentication):
-    """RFC 6749 §4.1.2 success response, with Keycloak's session_state and RFC 9207 iss."""
+    """RFC 6749 §4.1.2 success response, with Keycloak's session_state and RFC 9207 iss, in
+    the request's response mode."""
     svc = services()
     code = secrets.token_urlsafe(32)
     record = {
@@ -324,7 +372,7 @@ def issue_code(areq: AuthorizationRequest, authentication: Authentication):
         ("iss", svc.settings.issuer),
         ("code", code),
     ]
-    return redirect(add_query(areq.redirect_uri, params), code=302)
+    return respond(areq.redirect_uri, params, areq.response_mode)
 
 
 def browser_id() -> str:
@@ -349,7 +397,9 @@ def authorize():
     try:
         client, areq = parse_authorization_request(params)
     except RedirectError as exc:
-        return error_redirect(exc.redirect_uri, exc.state, exc.error, exc.description)
+        return error_redirect(
+            exc.redirect_uri, exc.state, exc.error, exc.description, exc.response_mode
+        )
 
     authentication = current_sso()
     if session_satisfies(areq, authentication):

@@ -22,18 +22,31 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from santeid.ciba.metadata import validate_ciba_metadata
+from santeid.oidc import client_auth
 from santeid.oidc.tls_client_auth import validate_metadata as validate_tls_client_auth
 
-GRANT_TYPES = (
+GRANT_TYPES = [
     "authorization_code",
     "refresh_token",
     "client_credentials",
-    "urn:openid:params:grant-type:ciba",
-)
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth")
-SIGNING_ALGS = ("RS256", "ES256", "PS256")
+]
+AUTH_METHODS = client_auth.AUTH_METHODS
+SIGNING_ALGS = client_auth.SIGNING_ALGS
 MIN_SECRET_LENGTH = 16
+
+#: Checks a feature adds to client registration (``register_metadata_check``): each gets the
+#: metadata and ``sandbox=``, and raises ``ValueError`` with the reason.
+METADATA_CHECKS: list = []
+
+
+def register_metadata_check(check, *, grant_types: tuple[str, ...] = ()) -> None:
+    """Let a feature (CIBA, ``santeid.ciba.init_app``) check the metadata of its clients and
+    accept its grant types. Idempotent: an app created twice registers once."""
+    if check not in METADATA_CHECKS:
+        METADATA_CHECKS.append(check)
+    for grant_type in grant_types:
+        if grant_type not in GRANT_TYPES:
+            GRANT_TYPES.append(grant_type)
 
 
 class InvalidClientMetadata(ValueError):
@@ -166,7 +179,7 @@ def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
             f"token_endpoint_auth_method: {method!r} unsupported; supported: {list(AUTH_METHODS)}"
         )
     secret = meta.get("client_secret")
-    if method in ("client_secret_basic", "client_secret_post"):
+    if method in client_auth.SECRET_METHODS:
         if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
             raise InvalidClientMetadata(
                 f"client_secret is required for {method} (at least {MIN_SECRET_LENGTH} characters)"
@@ -203,7 +216,8 @@ def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
     _validate_logout_and_origins(meta, sandbox=sandbox)
     try:
         validate_tls_client_auth(meta)
-        validate_ciba_metadata(meta, sandbox=sandbox)
+        for check in METADATA_CHECKS:
+            check(meta, sandbox=sandbox)
     except ValueError as exc:  # InvalidSubjectDN, CibaMetadataError
         raise InvalidClientMetadata(str(exc)) from None
     return meta
@@ -243,10 +257,8 @@ class Client(ClientMixin):
         return hmac.compare_digest(_secret_digest(client_secret), self.secret_digest)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        registered = self.token_endpoint_auth_method
-        if method == "client_assertion_jwt":
-            method = "private_key_jwt"
-        return method == registered
+        # Keycloak: any secret method for a secret-holding client (client_auth.py).
+        return client_auth.method_accepted(self.token_endpoint_auth_method, method)
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type in self.metadata.get("response_types", [])

@@ -1,8 +1,11 @@
 """OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414 §2) and the JWKS.
 
 Served at both ``{issuer}/.well-known/openid-configuration`` and PSC's
-``{issuer}/.well-known/wallet-openid-configuration``; keys in PSC's order (psc.md §2),
-advertising only what santeid implements.
+``{issuer}/.well-known/wallet-openid-configuration``; keys in PSC's order
+(``docs/reference/pro-sante-connect.md §2``), advertising only what santeid implements.
+The two differ as PSC's do: the wallet document advertises the wallet authorization URL
+(``<issuer origin>/auth`` by default, ``authorization_endpoint`` setting), Keycloak's standard
+document the realm's own ``…/protocol/openid-connect/auth``.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import json
 from flask import Response
 from flask import jsonify
 
+from santeid.oidc import client_auth
 from santeid.oidc.authorize import ACR_VALUES_SUPPORTED
-from santeid.oidc.authorize import SCOPES_SUPPORTED
-from santeid.oidc.clients import SIGNING_ALGS
+from santeid.oidc.authorize import RESPONSE_MODES
+from santeid.oidc.client_auth import SIGNING_ALGS
 from santeid.oidc.request_objects import REQUEST_OBJECT_ALGS
+from santeid.oidc.scopes import SCOPES_SUPPORTED
 from santeid.services import services
 
-AUTH_METHODS = ["private_key_jwt", "client_secret_basic", "client_secret_post", "tls_client_auth"]
 CLAIMS_SUPPORTED = [
     "aud",
     "sub",
@@ -41,12 +45,18 @@ CLAIMS_SUPPORTED = [
 ]
 
 
-def metadata() -> dict:
+def metadata(*, wallet: bool = True) -> dict:
+    """The provider metadata; ``wallet``: PSC's ``wallet-openid-configuration``."""
     settings = services().settings
     base = settings.oidc_base
+    auth_methods = client_auth.discovery_methods()
     return {
         "issuer": settings.issuer,
-        "authorization_endpoint": settings.advertised_authorization_endpoint,
+        "authorization_endpoint": (
+            settings.advertised_authorization_endpoint
+            if wallet
+            else settings.keycloak_authorization_endpoint
+        ),
         "token_endpoint": f"{base}/token",
         "introspection_endpoint": f"{base}/token/introspect",
         "userinfo_endpoint": f"{base}/userinfo",
@@ -67,10 +77,10 @@ def metadata() -> dict:
         "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
         "userinfo_signing_alg_values_supported": list(SIGNING_ALGS),
         "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGS),
-        "response_modes_supported": ["query"],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "response_modes_supported": list(RESPONSE_MODES),
+        "token_endpoint_auth_methods_supported": auth_methods,
         "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
-        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
         "claims_supported": CLAIMS_SUPPORTED,
         "claim_types_supported": ["normal"],
@@ -80,9 +90,10 @@ def metadata() -> dict:
         # fetched (oidc/request_objects.py).
         "request_parameter_supported": True,
         "request_uri_parameter_supported": False,
-        "code_challenge_methods_supported": ["S256", "plain"],
+        # PSC's order; plain for every client unless pkce_plain_for_all_clients is off.
+        "code_challenge_methods_supported": ["plain", "S256"],
         "revocation_endpoint": f"{base}/revoke",
-        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
@@ -95,7 +106,9 @@ def metadata() -> dict:
         # CIBA Core 1.0 §4 (santeid.ciba; psc.md §14).
         "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
         "backchannel_token_delivery_modes_supported": ["poll", "ping", "push"],
-        "backchannel_authentication_request_signing_alg_values_supported": ["PS256", "ES256"],
+        "backchannel_authentication_request_signing_alg_values_supported": list(
+            client_auth.REQUEST_SIGNING_ALGS
+        ),
         "backchannel_user_code_parameter_supported": False,
         # RFC 8705 §3.3: tls_client_auth needs no certificate binding of the tokens.
         "tls_client_certificate_bound_access_tokens": False,
@@ -103,8 +116,14 @@ def metadata() -> dict:
 
 
 def discovery():
+    """Keycloak's standard ``openid-configuration``."""
     # jsonify would sort the keys; integrators diff this document against PSC's.
-    return Response(json.dumps(metadata()), mimetype="application/json")
+    return Response(json.dumps(metadata(wallet=False)), mimetype="application/json")
+
+
+def wallet_discovery():
+    """PSC's ``wallet-openid-configuration``."""
+    return Response(json.dumps(metadata(wallet=True)), mimetype="application/json")
 
 
 def certs():

@@ -38,6 +38,7 @@ from flask import session
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc import backchannel_logout
+from santeid.oidc import client_auth
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import add_query
 from santeid.oidc.tokens import TokenError
@@ -130,12 +131,8 @@ def refresh_token_logout():
     token's SSO session ends (every token issued under it, back-channel logout) → 204."""
     svc = services()
     server = svc.authorization_server
-    from santeid.oidc.provider import AUTH_METHODS
-
     try:
-        client = server.authenticate_client(
-            server.create_oauth2_request(request), AUTH_METHODS, endpoint="logout"
-        )
+        client = client_auth.authenticate("end_session", server.create_oauth2_request(request))
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
     token = request.form.get("refresh_token")

@@ -13,9 +13,11 @@ import logging
 import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.errors import UnauthorizedClientError
 from authlib.oauth2.rfc6749.util import scope_to_list
@@ -26,6 +28,9 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import current_app
 from flask import request as flask_request
 
+from santeid.oidc import client_auth
+from santeid.oidc import keycloak_errors
+from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.tls_client_auth import TlsClientAuth
 from santeid.oidc.tokens import TokenError
@@ -33,8 +38,8 @@ from santeid.oidc.tokens import UnknownSubject
 
 log = logging.getLogger(__name__)
 
-# tls_client_auth last: it answers only for requests with a client certificate.
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth"]
+#: Every method at the token endpoint (``client_auth.py`` holds the list and the policy).
+AUTH_METHODS = client_auth.methods_for("token")
 
 
 def _services():
@@ -218,18 +223,19 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
     def validate_requested_scope(self):
-        from santeid.oidc.authorize import SCOPES_SUPPORTED
-
-        requested = scope_to_list(self.request.payload.scope or "") or []
-        unknown = [s for s in requested if s not in SCOPES_SUPPORTED]
-        allowed = self.request.client.allowed_scopes
-        refused = [s for s in requested if allowed is not None and s not in allowed]
-        if unknown or refused:
-            raise InvalidScopeError(description="Invalid scopes: " + " ".join(unknown + refused))
+        try:
+            self.request.granted_scope = scopes.granted_scope(
+                self.request.payload.scope,
+                self.request.client.allowed_scopes,
+                where=scopes.CLIENT_CREDENTIALS,
+                policy=scopes.current_policy(),
+            )
+        except scopes.ScopeError as exc:
+            raise InvalidScopeError(description=exc.description) from None
 
     def create_token_response(self):
         client = self.request.client
-        scope = " ".join(dict.fromkeys(scope_to_list(self.request.payload.scope or "") or []))
+        scope = self.request.granted_scope
         token = _services().tokens.issue_client_token(client=client, scope=scope)
         log.info("client_credentials token issued to %s", client.get_client_id())
         return 200, token, self.TOKEN_RESPONSE_HEADER
@@ -317,7 +323,7 @@ def _find_token(token_string: str, hint: str | None) -> TokenObject | None:
 class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
     """RFC 7662. ``SubjectNameID`` is added only for access tokens, as PSC documents."""
 
-    CLIENT_AUTH_METHODS = AUTH_METHODS
+    CLIENT_AUTH_METHODS = client_auth.methods_for("introspection")
 
     def query_token(self, token_string, token_type_hint):
         return _find_token(token_string, token_type_hint)
@@ -344,10 +350,33 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
 class SanteidRevocationEndpoint(RevocationEndpoint):
     """RFC 7009: revoking a refresh token revokes its family; an access token is deny-listed."""
 
-    CLIENT_AUTH_METHODS = AUTH_METHODS
+    CLIENT_AUTH_METHODS = client_auth.methods_for("revocation")
 
     def query_token(self, token_string, token_type_hint):
         return _find_token(token_string, token_type_hint)
+
+    def authenticate_token(self, request, client):
+        self.check_params(request, client)
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        if token and not token.check_client(client):
+            # RFC 7009 §2.1: refused. Keycloak's TokenRevocationEndpoint answers
+            # invalid_request "Unmatching clients"; the strict style keeps Authlib's
+            # invalid_grant.
+            if _services().settings.error_style == "keycloak":
+                raise InvalidRequestError("Unmatching clients")
+            raise InvalidGrantError("The token was issued to another client")
+        request.credential = token
+        return token
+
+    def create_endpoint_response(self, request):
+        status, body, headers = super().create_endpoint_response(request)
+        if _services().settings.error_style != "keycloak":
+            return status, body, headers
+        # Keycloak's TokenRevocationEndpoint: an empty 200 on success; for a token it cannot
+        # find, a 200 that says so (RFC 7009 §2.2 only asks for the 200).
+        if request.credential is None:
+            return 200, {"error": "invalid_token", "error_description": "Invalid token"}, headers
+        return 200, "", [(k, v) for k, v in headers if k.lower() != "content-type"]
 
     def revoke_token(self, token, request):
         tokens = _services().tokens
@@ -357,9 +386,35 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
             tokens.revoke_access_token(token.claims)
 
 
+class SanteidAuthorizationServer(AuthorizationServer):
+    """Authlib's server with Keycloak's client authentication and error bodies."""
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as error:
+            raise client_auth.invalid_client(error, endpoint) from None
+
+    def create_token_response(self, request=None):
+        request = self.create_oauth2_request(request)
+        if not request.form.get("grant_type"):
+            # Keycloak's TokenEndpoint.checkGrantType (RFC 6749 §5.2 invalid_request).
+            return self.handle_error_response(request, keycloak_errors.missing_grant_type())
+        return super().create_token_response(request)
+
+    def create_oauth2_request(self, request):
+        if isinstance(request, OAuth2Request):
+            return request  # already built (create_token_response above)
+        return super().create_oauth2_request(request)
+
+    def handle_error_response(self, request, error):
+        return super().handle_error_response(request, keycloak_errors.with_description(error))
+
+
 def create_authorization_server(app, clients) -> AuthorizationServer:
-    server = AuthorizationServer()
+    server = SanteidAuthorizationServer()
     server.init_app(app, query_client=clients.get, save_token=lambda token, request: None)
+    client_auth.register_methods(server)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT(leeway=30))
     server.register_client_auth_method("tls_client_auth", TlsClientAuth())
     server.register_grant(AuthorizationCodeGrant, [PerClientCodeChallenge(required=False)])

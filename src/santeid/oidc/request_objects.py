@@ -36,10 +36,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from werkzeug.datastructures import MultiDict
 
+from santeid.oidc import client_auth
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import RedirectError
 from santeid.oidc.authorize import parse_authorization_request
-from santeid.oidc.clients import SIGNING_ALGS
+from santeid.oidc.client_auth import SIGNING_ALGS
 from santeid.services import services
 
 PAR_URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
@@ -173,13 +174,9 @@ def pushed_authorization_request():
     """RFC 9126 §2.1–§2.3 at Keycloak's ``…/ext/par/request``."""
     svc = services()
     server = svc.authorization_server
-    from santeid.oidc.provider import AUTH_METHODS
-
     try:
-        client = server.authenticate_client(
-            server.create_oauth2_request(request),
-            AUTH_METHODS,
-            endpoint="pushed_authorization_request",
+        client = client_auth.authenticate(
+            "pushed_authorization_request", server.create_oauth2_request(request)
         )
     except OAuth2Error as error:
         return server.handle_error_response(None, error)

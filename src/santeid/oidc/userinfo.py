@@ -13,6 +13,7 @@ from flask import Response
 from flask import jsonify
 from flask import request
 
+from santeid.oidc.scopes import is_openid
 from santeid.oidc.tokens import TokenError
 from santeid.psc.claims import build_userinfo
 from santeid.services import services
@@ -59,6 +60,10 @@ def userinfo():
         claims = svc.tokens.verify_access_token(token)
     except TokenError as exc:
         return _bearer_error(401, "invalid_token", f"Token verification failed: {exc}")
+    if not is_openid(claims.get("scope")):
+        # Keycloak's UserInfoEndpoint: a plain OAuth 2.0 token (no openid) is refused with
+        # 403 insufficient_scope "Missing openid scope" (OIDC Core §5.3: openid required).
+        return _bearer_error(403, "insufficient_scope", "Missing openid scope")
     professional = svc.directory.get(claims["preferred_username"])
     if professional is None:
         return _bearer_error(401, "invalid_token", "the professional is no longer in the directory")

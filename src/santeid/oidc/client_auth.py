@@ -1,0 +1,196 @@
+"""Client authentication and signing algorithms: the single list every part of the provider
+reads — discovery, client-metadata validation, Authlib's grants and endpoints, CIBA and logout.
+
+Client authentication follows Keycloak's "Client Id and Secret" authenticator by default
+(``docs/reference/keycloak-behaviour.md``, "Client authentication"): a client that holds a
+secret may send it by HTTP Basic (RFC 6749 §2.3.1) **or** in the form body, whatever method it
+registered; when both are present the form's ``client_id`` / ``client_secret`` take precedence,
+as in Keycloak. ``private_key_jwt`` (RFC 7523 §2.2) and ``tls_client_auth`` (RFC 8705 §2.1)
+clients stay strict: only their registered method. A failure answers Keycloak's
+``401 {"error": "invalid_client", "error_description": "Invalid client or Invalid client
+credentials"}`` without ``WWW-Authenticate``.
+
+With ``client_authentication = "strict"`` only the registered method is accepted (RFC 7591 §2,
+``token_endpoint_auth_method``) and failures are Authlib's RFC 6749 §5.2 answers (with
+``WWW-Authenticate: Basic`` for a Basic attempt).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+
+from santeid.keystore import ALGORITHMS
+
+#: JWS algorithms of tokens, signed userinfo and client assertions (``*_signing_alg_values``):
+#: those the key store signs with.
+SIGNING_ALGS: tuple[str, ...] = ALGORITHMS
+#: JWS algorithms of signed CIBA authentication requests (CIBA Core 1.0 §7.1.1; FAPI-CIBA
+#: allows PS256 and ES256 only).
+REQUEST_SIGNING_ALGS: tuple[str, ...] = ("PS256", "ES256")
+#: JWS algorithms of a client's CIBA ``login_hint_token`` (any the client can sign with).
+HINT_TOKEN_SIGNING_ALGS: tuple[str, ...] = ("PS256", "ES256", "RS256")
+
+CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 - a method name
+CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105 - a method name
+PRIVATE_KEY_JWT = "private_key_jwt"
+TLS_CLIENT_AUTH = "tls_client_auth"
+#: Methods whose credential is the client secret (Keycloak's "Client Id and Secret").
+SECRET_METHODS: tuple[str, ...] = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST)
+#: Every method a client may register, in PSC's discovery order
+#: (``docs/reference/pro-sante-connect.md §2``; ``client_secret_jwt`` is not implemented).
+AUTH_METHODS: tuple[str, ...] = (
+    PRIVATE_KEY_JWT,
+    CLIENT_SECRET_BASIC,
+    CLIENT_SECRET_POST,
+    TLS_CLIENT_AUTH,
+)
+#: The order Authlib tries them in: ``tls_client_auth`` last, it answers only for requests
+#: carrying a client certificate and a ``client_id``.
+_ATTEMPT_ORDER: tuple[str, ...] = (
+    CLIENT_SECRET_BASIC,
+    CLIENT_SECRET_POST,
+    PRIVATE_KEY_JWT,
+    TLS_CLIENT_AUTH,
+)
+#: Endpoints that authenticate clients (Authlib's endpoint names), each with every method:
+#: Keycloak authenticates clients the same way wherever it does.
+ENDPOINTS: tuple[str, ...] = (
+    "token",
+    "introspection",
+    "revocation",
+    "backchannel_authentication",
+    "end_session",
+    "pushed_authorization_request",
+)
+ENDPOINT_AUTH_METHODS: dict[str, list[str]] = {name: list(_ATTEMPT_ORDER) for name in ENDPOINTS}
+
+#: Keycloak's answer to any client-authentication failure.
+KEYCLOAK_INVALID_CLIENT = "Invalid client or Invalid client credentials"
+POLICIES = ("keycloak", "strict")
+
+
+def methods_for(endpoint: str) -> list[str]:
+    """The methods accepted at ``endpoint`` (a copy: Authlib classes keep it as an attribute)."""
+    return list(ENDPOINT_AUTH_METHODS[endpoint])
+
+
+def discovery_methods() -> list[str]:
+    """``*_endpoint_auth_methods_supported`` of the discovery document."""
+    return list(AUTH_METHODS)
+
+
+def _policy() -> str:
+    from flask import current_app
+    from flask import has_app_context
+
+    if not has_app_context():
+        return "strict"
+    return current_app.extensions["santeid"].settings.client_authentication
+
+
+def method_accepted(registered: str, used: str) -> bool:
+    """May a client registered with ``registered`` authenticate with ``used``?
+
+    ``client_assertion_jwt`` is Authlib's name for a JWT assertion (``private_key_jwt`` here).
+    """
+    if used == "client_assertion_jwt":
+        used = PRIVATE_KEY_JWT
+    if used == registered:
+        return True
+    return _policy() == "keycloak" and registered in SECRET_METHODS and used in SECRET_METHODS
+
+
+def keycloak_secret_credentials(request: Any) -> tuple[str | None, str | None, str | None]:
+    """``(client_id, secret, method)`` read as Keycloak's ``ClientIdAndSecretAuthenticator``
+    does: Basic first, then the form's ``client_id`` and ``client_secret`` override it.
+    ``method`` names where the secret came from."""
+    client_id = secret = method = None
+    basic_id, basic_secret = extract_basic_authorization(request.headers)
+    if basic_id:
+        client_id, secret, method = basic_id, basic_secret, CLIENT_SECRET_BASIC
+    form = request.form or {}
+    if form.get("client_id"):
+        client_id = form.get("client_id")
+    if form.get("client_secret"):
+        secret, method = form.get("client_secret"), CLIENT_SECRET_POST
+    return client_id, secret, method
+
+
+class KeycloakClientSecret:
+    """Authlib client-authentication function for one of the two secret methods, answering
+    only when Keycloak's reading of the request puts the secret there (so a correct Basic
+    header with a wrong secret in the body fails, as in Keycloak)."""
+
+    def __init__(self, method: str):
+        self.method = method
+
+    def __call__(self, query_client, request) -> Any:
+        client_id, secret, method = keycloak_secret_credentials(request)
+        if method != self.method or not client_id or not secret:
+            return None
+        client = query_client(client_id)
+        if client is None or not client.check_client_secret(secret):
+            return None
+        return client
+
+
+def register_methods(server) -> None:
+    """Install the secret methods on Authlib's server (``register_client_auth_method``); the
+    strict policy keeps Authlib's own functions, chosen per request."""
+    from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
+    from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_post
+
+    authlib_functions = {
+        CLIENT_SECRET_BASIC: authenticate_client_secret_basic,
+        CLIENT_SECRET_POST: authenticate_client_secret_post,
+    }
+    for method in SECRET_METHODS:
+        keycloak = KeycloakClientSecret(method)
+        strict = authlib_functions[method]
+
+        def by_policy(query_client, request, keycloak=keycloak, strict=strict):
+            if _policy() == "keycloak":
+                return keycloak(query_client, request)
+            return strict(query_client, request)
+
+        server.register_client_auth_method(method, by_policy)
+
+
+class KeycloakInvalidClientError(InvalidClientError):
+    """Keycloak's failure: 401, ``invalid_client``, no ``WWW-Authenticate`` challenge."""
+
+    status_code = 401
+
+    def get_headers(self):
+        return [
+            ("Content-Type", "application/json"),
+            ("Cache-Control", "no-store"),
+            ("Pragma", "no-cache"),
+        ]
+
+
+def invalid_client(error: InvalidClientError, endpoint: str) -> InvalidClientError:
+    """The error a failed authentication answers under the configured policy."""
+    if _policy() == "keycloak":
+        return KeycloakInvalidClientError(description=KEYCLOAK_INVALID_CLIENT)
+    if endpoint == "backchannel_authentication" and error.status_code != 401:
+        # CIBA Core §13: invalid_client is a 401 whatever the method (Authlib answers 400 for
+        # some, e.g. an unknown client_id with client_secret_post).
+        return InvalidClientError(status_code=401, description=error.description)
+    return error
+
+
+def authenticate(endpoint: str, request: Any = None) -> Any:
+    """Authenticate the client of the current request at ``endpoint`` (one of
+    :data:`ENDPOINTS`) with the methods and policy above; raise ``InvalidClientError``.
+
+    The entry point for endpoints that are not Authlib's (logout with a refresh token, …)."""
+    from flask import current_app
+
+    server = current_app.extensions["santeid"].authorization_server
+    if request is None:
+        request = server.create_oauth2_request(None)
+    return server.authenticate_client(request, methods_for(endpoint), endpoint)

@@ -1,0 +1,39 @@
+"""OAuth 2.0 error responses as Keycloak writes them (``docs/reference/keycloak-behaviour.md``,
+"Token endpoint": every error response carries an ``error_description``).
+
+The descriptions Keycloak gives where santeid has no more precise one; an error raised without
+a description (Authlib raises several) gets the one of its code here, so no client ever reads
+an error without ``error_description``. The specific Keycloak texts of the token, revocation
+and CIBA endpoints live with the checks that raise them.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+
+#: Default ``error_description`` per ``error`` code.
+DESCRIPTIONS: dict[str, str] = {
+    "invalid_request": "Invalid request",
+    "invalid_client": "Invalid client or Invalid client credentials",
+    "invalid_grant": "Invalid grant",
+    "unauthorized_client": "Client not allowed",
+    "unsupported_grant_type": "Unsupported grant_type",
+    "invalid_scope": "Invalid scopes",
+    "unsupported_token_type": "Unsupported token type",
+    "access_denied": "Access denied",
+    "server_error": "Unexpected server error",
+}
+#: Keycloak's ``TokenEndpoint.checkGrantType``: the form parameter is required.
+MISSING_GRANT_TYPE = "Missing form parameter: grant_type"
+
+
+def with_description(error: OAuth2Error) -> OAuth2Error:
+    """``error`` itself, given its code's description when it has none."""
+    if not error.description:
+        error.description = DESCRIPTIONS.get(error.error, error.error.replace("_", " "))
+    return error
+
+
+def missing_grant_type() -> InvalidRequestError:
+    return InvalidRequestError(MISSING_GRANT_TYPE)

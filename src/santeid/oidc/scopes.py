@@ -1,0 +1,99 @@
+"""The scope policy: which scopes a request may carry, used alike by the authorization endpoint,
+the ``client_credentials`` grant and CIBA's back-channel endpoint, and advertised by discovery.
+
+``scope_policy = "keycloak"`` (default), as PSC's Keycloak behaves
+(``docs/reference/keycloak-behaviour.md``, "Authorization endpoint"):
+
+* ``openid`` is optional: a request without it is plain OAuth 2.0 — code and access token, no
+  ID token (the token service issues an ID token only for ``openid``; Keycloak's userinfo then
+  answers ``insufficient_scope``);
+* every scope of PSC's discovery document is accepted (``docs/reference/pro-sante-connect.md
+  §2``); only ``openid`` and ``scope_all`` change what is released;
+* a scope that is not one of these, or that a client registered with ``scope`` may not ask
+  for, is ``invalid_scope`` with Keycloak's description ``Invalid scopes: <the raw scope
+  parameter>`` (at CIBA too, ``docs/reference/pro-sante-connect.md §14`` row 6).
+
+``scope_policy = "strict"``: ``openid`` is REQUIRED at the authorization endpoint (OIDC Core
+§3.1.2.1) and at CIBA (CIBA Core 1.0 §7.1); the description names only the refused scopes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+OPENID = "openid"
+#: PSC's ``scopes_supported``, in its published order (``docs/reference/pro-sante-connect.md §2``).
+SCOPES_SUPPORTED: list[str] = [
+    "openid",
+    "microprofile-jwt",
+    "rpps",
+    "referentiel",
+    "web-origins",
+    "basic",
+    "identity",
+    "acr",
+    "offline_access",
+    "eidas1",
+    "profile",
+    "roles",
+    "email",
+    "scope_all",
+    "phone",
+    "interop",
+    "scope_1",
+    "address",
+    "scope_2",
+    "eidas2",
+]
+POLICIES = ("keycloak", "strict")
+#: Where a scope is asked for; ``openid`` is REQUIRED at the first two in the strict policy.
+AUTHORIZATION = "authorization"
+BACKCHANNEL = "backchannel_authentication"
+CLIENT_CREDENTIALS = "client_credentials"
+
+
+class ScopeError(ValueError):
+    """The scope cannot be granted: ``error`` (``invalid_scope``) and its description."""
+
+    def __init__(self, description: str, error: str = "invalid_scope"):
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def _split(raw: str | None) -> list[str]:
+    return (raw or "").split()
+
+
+def granted_scope(
+    raw: str | None, allowed: Iterable[str] | None, *, where: str, policy: str
+) -> str:
+    """The scope to grant for the requested ``raw`` scope, deduplicated in the client's order;
+    raise :class:`ScopeError`.
+
+    ``allowed``: the scopes the client registered (``scope`` metadata), ``None`` for any.
+    """
+    scopes = _split(raw)
+    allowed_set = None if allowed is None else set(allowed) | {OPENID}
+    if policy == "strict" and where in (AUTHORIZATION, BACKCHANNEL) and OPENID not in scopes:
+        raise ScopeError("scope must contain openid")
+    refused = [
+        s
+        for s in scopes
+        if s not in SCOPES_SUPPORTED or (allowed_set is not None and s not in allowed_set)
+    ]
+    if refused:
+        shown = raw if policy == "keycloak" else " ".join(dict.fromkeys(refused))
+        raise ScopeError(f"Invalid scopes: {shown}")
+    return " ".join(dict.fromkeys(scopes))
+
+
+def is_openid(scope: str | None) -> bool:
+    """An OpenID Connect request (an ID token is issued, userinfo answers)."""
+    return OPENID in _split(scope)
+
+
+def current_policy() -> str:
+    from flask import current_app
+
+    return current_app.extensions["santeid"].settings.scope_policy
