@@ -33,7 +33,7 @@ def test_userinfo_returns_psc_claims_in_psc_order(flow, client, app):
     assert body["preferred_username"] == national_id
     assert body["sub"].endswith(":" + national_id)
     assert body["SubjectRole"] and body["SubjectRole"][0].endswith("^1.2.250.1.213.1.1.5.5")
-    assert body["authMode"] == "SANDBOX"
+    assert body["authMode"] == "MOBILE"  # the sandbox stands in for e-CPS
     exercice = body["SubjectRefPro"]["exercices"][0]
     assert exercice["codeProfession"]
     activity = exercice["activities"][0]
@@ -116,7 +116,7 @@ def test_introspection_of_an_access_token_has_subject_name_id(flow, client, app)
     assert body["SubjectNameID"] == national_id
     assert body["client_id"] == "service-test"
     assert body["username"] == national_id
-    assert body["authMode"] == "SANDBOX"
+    assert body["authMode"] == "MOBILE"  # the sandbox stands in for e-CPS
 
 
 def test_introspection_of_a_refresh_token_has_no_subject_name_id(flow, client):

@@ -10,7 +10,7 @@ Two credentials (insi.md §7):
 * a **Bearer access token** of santeid's own provider (REST and FHIR; the SOAP PSC mode pairs it
   with an unsigned assertion): signature, expiry and revocation are checked by
   ``TokenService.verify_access_token``; the login must have been made with a card (``authMode``
-  ``CARD``) or e-CPS (``MOBILE``) — and ``SANDBOX`` only when the server runs in sandbox mode.
+  ``CARD``) or e-CPS (``MOBILE``, also what the sandbox authenticator reports).
   :func:`bearer_context`.
 
 Both return a :class:`~santeid.insi.model.CallContext` or the
@@ -38,6 +38,7 @@ from santeid.insi.model import CODE_UNAUTHENTICATED
 from santeid.insi.model import CallContext
 from santeid.insi.model import InsiError
 from santeid.insi.model import insufficient_access
+from santeid.psc.proofs import AUTH_MODES
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,10 @@ INSI_TEST_CA_NAME = "insi-test-ca"
 INSI_TEST_CA_COMMON_NAME = "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"
 #: The only CNs INSi accepts, exactly (upper case, hyphen; insi.md §7).
 INSI_CERTIFICATE_CNS = ("INSI-AUTO", "INSI-MANU")
-#: ``authMode`` of the logins whose tokens may call INSi (psc.md: CARD, MOBILE).
-ACCEPTED_AUTH_MODES = ("CARD", "MOBILE")
-SANDBOX_AUTH_MODE = "SANDBOX"
+#: ``authMode`` of the logins whose tokens may call INSi: a card or e-CPS login, every mode
+#: PSC sends (docs/reference/pro-sante-connect.md §11; the sandbox authenticator reports
+#: ``MOBILE``, ``santeid.psc.proofs``).
+ACCEPTED_AUTH_MODES = AUTH_MODES
 
 
 def insi_ca_path(settings) -> Path:
@@ -236,7 +238,7 @@ def bearer_context(
 
     ``svc`` defaults to the app's services (``tokens``, ``settings``).  401 when the header is
     malformed or the token invalid, expired or revoked; 403 ``DESIR_560`` when the login's
-    ``authMode`` is not accepted (``SANDBOX`` outside sandbox mode).
+    ``authMode`` is not one of PSC's.
     """
     from santeid.oidc.tokens import TokenError
 
@@ -259,7 +261,7 @@ def bearer_context(
             token_error="invalid_token",  # noqa: S106 - an RFC 6750 error code
         )
     mode = claims.get("authMode")
-    accepted = ACCEPTED_AUTH_MODES + ((SANDBOX_AUTH_MODE,) if svc.settings.sandbox else ())
+    accepted = ACCEPTED_AUTH_MODES
     if mode not in accepted:
         return insufficient_access(
             f"authMode {mode!r} n'ouvre pas l'accès à INSi (attendu : {', '.join(accepted)})"

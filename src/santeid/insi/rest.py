@@ -18,7 +18,7 @@ problem details (``application/problem+json``) with the members ``type``, ``titl
 element), ``field`` (JSON member) and ``rule``.
 
 Authentication (:func:`santeid.insi.auth.request_context`): a Bearer access token of santeid
-(``authMode`` CARD or MOBILE; SANDBOX in sandbox mode) or an INSi client certificate.
+(``authMode`` CARD or MOBILE) or an INSi client certificate.
 """
 
 from __future__ import annotations

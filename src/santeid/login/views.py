@@ -29,6 +29,7 @@ from santeid.oidc.authorize import AuthorizationRequest
 from santeid.oidc.authorize import error_redirect
 from santeid.oidc.authorize import issue_code
 from santeid.oidc.logout import end_session
+from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.security import check_csrf
@@ -198,9 +199,7 @@ def otp():
                 txid,
                 from_states=("waiting", "failed"),
                 national_id=tx["national_id"],
-                auth_mode="MOBILE",
-                acr=services().settings.ecps_acr,
-                amr=["otp"],
+                **proofs.proof_claims(proofs.ECPS_OFFLINE, services().settings),
             )
             if approved is not None and tx.get("ecps_request"):
                 # The phone may still show the request: withdraw it.
