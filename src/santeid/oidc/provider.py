@@ -28,6 +28,7 @@ from flask import request as flask_request
 
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.tls_client_auth import TlsClientAuth
+from santeid.oidc.tokens import RefreshRefused
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import UnknownSubject
 
@@ -166,13 +167,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
-    """RFC 6749 §6 with rotation: each refresh token works once; a replay revokes the family."""
+    """RFC 6749 §6 as Keycloak: a new refresh token at each refresh; the presented one stays
+    usable until it expires, or, with ``refresh_token_revoke``, rotation with reuse detection
+    (``TokenService.use_refresh_token``)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        return _services().tokens.refresh_grant(refresh_token)
+        try:
+            return _services().tokens.refresh_grant(refresh_token)
+        except RefreshRefused as exc:
+            raise InvalidGrantError(str(exc)) from None
 
     def _validate_token_scope(self, token):
         scope = self.request.payload.scope
@@ -186,8 +192,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         services = _services()
         grant = self.request.refresh_token
         client = self.request.client
-        if not services.tokens.rotate(grant):
-            raise InvalidGrantError("Token is not active")
+        try:
+            services.tokens.use_refresh_token(grant)
+        except RefreshRefused as exc:
+            raise InvalidGrantError(str(exc)) from None
         scope = self.request.payload.scope or grant.scope
         try:
             token = services.tokens.issue(
