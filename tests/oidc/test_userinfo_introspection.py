@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
@@ -60,10 +61,17 @@ def test_userinfo_refuses_two_ways_of_sending_the_token(flow, client):
     assert response.get_json()["error"] == "invalid_request"
 
 
-def test_userinfo_without_token_is_401_without_error_code(client):
-    response = client.get(f"{OIDC}/userinfo")
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="esante-wallet"'
+@pytest.mark.parametrize("authorization", [None, "Basic c2VydmljZTpzZWNyZXQ=", "Bearer "])
+def test_userinfo_without_token_is_400_token_not_provided(client, authorization):
+    """Keycloak: 400, no challenge, whether the header is absent or not a Bearer token."""
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.get(f"{OIDC}/userinfo", headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Token not provided",
+    }
+    assert "WWW-Authenticate" not in response.headers
 
 
 def test_userinfo_with_forged_token_is_invalid_token(flow, client):
@@ -72,7 +80,27 @@ def test_userinfo_with_forged_token_is_invalid_token(flow, client):
     forged = ".".join([header, payload, signature[::-1]])
     response = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
     assert response.status_code == 401
-    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="esante-wallet", error="invalid_token", '
+        'error_description="Token verification failed"'
+    )
+    assert response.get_json() == {
+        "error": "invalid_token",
+        "error_description": "Token verification failed",
+    }
+
+
+def test_userinfo_in_the_late_2023_layout(app, flow, client):
+    app.extensions["santeid"].settings.userinfo_layout = "late-2023"
+    professional = sandbox_professional(app)
+    tokens = flow.full_login(professional)
+    body = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).get_json()
+    keys = list(body)
+    assert keys.index("sub") + 1 == keys.index("codeGenreActivite")
+    assert keys.index("preferred_username") + 1 == keys.index("codeCivilite")
+    assert "codeCivilite" not in body["SubjectRefPro"]
+    first = body["SubjectRefPro"]["exercices"][0]["activities"][0]
+    assert body["codeGenreActivite"] == first["codeGenreActivite"]
 
 
 def test_id_token_is_not_accepted_as_access_token(flow, client):
