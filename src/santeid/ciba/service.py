@@ -261,6 +261,12 @@ class CibaService:
                 "extra_id_claims": {AUTH_REQ_ID_CLAIM: self.notification_secrets(request)[0]},
                 "with_rt_hash": True,
             }
+        else:
+            # Poll and ping: the client is at the token endpoint, with its certificate if it
+            # authenticated by one (RFC 8705 §3).
+            from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
+
+            extra = {"certificate_thumbprint": bound_certificate_thumbprint(client)}
         try:
             return self.tokens.issue(
                 client=client,

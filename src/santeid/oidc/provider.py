@@ -28,6 +28,7 @@ from flask import request as flask_request
 
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.tls_client_auth import TlsClientAuth
+from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
 from santeid.oidc.tokens import RefreshRefused
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import UnknownSubject
@@ -149,6 +150,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 nonce=record.get_nonce(),
                 include_refresh=client.check_grant_type("refresh_token"),
                 family_just_opened=True,
+                certificate_thumbprint=bound_certificate_thumbprint(client),
             )
         except UnknownSubject:
             services.tokens.revoke_family(family_id)
@@ -205,6 +207,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 family_id=grant.family_id,
                 nonce=grant.nonce,
                 include_refresh=True,
+                certificate_thumbprint=bound_certificate_thumbprint(client),
             )
         except UnknownSubject:
             services.tokens.revoke_family(grant.family_id)
@@ -238,7 +241,9 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def create_token_response(self):
         client = self.request.client
         scope = " ".join(dict.fromkeys(scope_to_list(self.request.payload.scope or "") or []))
-        token = _services().tokens.issue_client_token(client=client, scope=scope)
+        token = _services().tokens.issue_client_token(
+            client=client, scope=scope, certificate_thumbprint=bound_certificate_thumbprint(client)
+        )
         log.info("client_credentials token issued to %s", client.get_client_id())
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
