@@ -233,31 +233,45 @@ def bearer_context(
     channel: str = "rest",
     auth_method: str = "bearer",
     svc=None,
+    certificate=None,
 ) -> CallContext | InsiError:
     """The call context of ``Authorization: Bearer <access token>``, or the refusal.
 
-    ``svc`` defaults to the app's services (``tokens``, ``settings``).  401 when the header is
-    malformed or the token invalid, expired or revoked; 403 ``DESIR_560`` when the login's
-    ``authMode`` is not one of PSC's.
+    The header is read and the token checked by the resource protector every Bearer API shares
+    (``santeid.oidc.protector``), with the signature check cached (:class:`VerifiedTokens`).
+    ``svc`` defaults to the app's services (``tokens``, ``settings``); ``certificate``: a
+    callable giving the connection's client certificate, for certificate-bound tokens
+    (RFC 8705 §3; default: the current Flask request's).  401 when the header is malformed or
+    the token invalid, expired, revoked or presented without its certificate; 403
+    ``DESIR_560`` when the login's ``authMode`` is not one of PSC's.
     """
-    from santeid.oidc.tokens import TokenError
+    from authlib.oauth2 import OAuth2Error
+
+    from santeid.oidc import protector
 
     if svc is None:
         from santeid.services import services
 
         svc = services()
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return unauthenticated(
-            "Authorization must be 'Bearer <access token>'",
-            token_error="invalid_request",  # noqa: S106 - an RFC 6750 error code
-        )
+    if certificate is None:
+        certificate = _flask_certificate
+    cache = verified_tokens(svc.tokens)
+    guard = protector.access_token_protector(
+        svc.tokens, verify=lambda token: cache.claims(svc.tokens, token)
+    )
+    request = protector.ProtectedRequest(
+        {"Authorization": authorization or ""}, certificate=certificate
+    )
     try:
-        claims = verified_tokens(svc.tokens).claims(svc.tokens, token)
-    except TokenError as exc:
+        claims = guard.token(request)
+    except OAuth2Error as exc:
+        if exc.error != protector.INVALID_TOKEN:
+            return unauthenticated(
+                "Authorization must be 'Bearer <access token>'",
+                token_error="invalid_request",  # noqa: S106 - an RFC 6750 error code
+            )
         return unauthenticated(
-            f"access token refused: {exc}",
+            f"access token refused: {exc.description}",
             token_error="invalid_token",  # noqa: S106 - an RFC 6750 error code
         )
     mode = claims.get("authMode")
@@ -273,6 +287,16 @@ def bearer_context(
         channel=channel,
         auth_method=auth_method,
     )
+
+
+def _flask_certificate():
+    from flask import has_request_context
+
+    if not has_request_context():
+        return None
+    from santeid.tls import client_certificate
+
+    return client_certificate()
 
 
 def request_context(channel: str) -> CallContext | InsiError:

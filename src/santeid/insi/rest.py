@@ -442,6 +442,14 @@ class FastPath:
         self.wsgi_app = wsgi_app
         self.max_length = app.config.get("MAX_CONTENT_LENGTH") or 256 * 1024
 
+    def _certificate(self, environ):
+        """The client certificate, for a certificate-bound token only (RFC 8705 §3): read as
+        the Flask routes read it (``santeid.tls``), through a request context made then."""
+        from santeid.tls import client_certificate
+
+        with self.app.request_context(environ):
+            return client_certificate()
+
     def __call__(self, environ, start_response):
         entry = OPERATIONS.get(environ.get("PATH_INFO", ""))
         if (
@@ -465,7 +473,11 @@ class FastPath:
             from santeid.security import add_security_headers
 
             try:
-                ctx = bearer_context(environ["HTTP_AUTHORIZATION"], channel="rest")
+                ctx = bearer_context(
+                    environ["HTTP_AUTHORIZATION"],
+                    channel="rest",
+                    certificate=lambda: self._certificate(environ),
+                )
                 if isinstance(ctx, InsiError):
                     raise ctx
                 response = _json(operation(parse_body(raw, "application/json", members), ctx))
