@@ -122,6 +122,10 @@ class Settings:
     #: Userinfo layout: ``classic`` (``codeCivilite`` inside ``SubjectRefPro``, PSC 2021–2023)
     #: or ``late-2023`` (``codeCivilite`` and ``codeGenreActivite`` at the top level).
     userinfo_layout: str = "classic"
+    #: Userinfo errors: ``keycloak`` (no token: 400 "Token not provided"; any bad token: 401
+    #: "Token verification failed") or ``rfc6750`` (no token: 401 with a bare challenge,
+    #: RFC 6750 §3.1; the reason a token was refused in ``error_description``).
+    userinfo_errors: str = "keycloak"
     #: Origin (``https://host:port``) of the HTTPS listener where clients present their
     #: certificate: discovery's ``mtls_endpoint_aliases`` point there (RFC 8705 §5). Empty:
     #: the issuer's origin when it is HTTPS (``santeid serve --tls-port`` sets it).
@@ -290,6 +294,10 @@ def validate(settings: Settings) -> None:
         raise ConfigurationError(
             f"userinfo_layout must be one of {', '.join(USERINFO_LAYOUTS)}, "
             f"got {settings.userinfo_layout!r}"
+        )
+    if settings.userinfo_errors not in ("keycloak", "rfc6750"):
+        raise ConfigurationError(
+            f"userinfo_errors must be keycloak or rfc6750, got {settings.userinfo_errors!r}"
         )
     mtls = urlsplit(settings.mtls_base_url)
     if settings.mtls_base_url and (

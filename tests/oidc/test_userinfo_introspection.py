@@ -224,3 +224,19 @@ def test_revoking_another_clients_token_is_refused(flow, client, app):
     assert (
         client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 200
     )
+
+
+def test_userinfo_errors_rfc6750_setting(app, flow, client):
+    """The strict reading: no token is a 401 with a bare challenge (RFC 6750 §3.1), and an
+    invalid token's description says why."""
+    app.extensions["santeid"].settings.userinfo_errors = "rfc6750"
+    missing = client.get(f"{OIDC}/userinfo")
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="esante-wallet"'
+    not_bearer = client.get(f"{OIDC}/userinfo", headers={"Authorization": "Basic eDp5"})
+    assert not_bearer.status_code == 400 and not_bearer.get_json()["error"] == "invalid_request"
+    tokens = flow.full_login()
+    forged = tokens["access_token"][:-4] + "AAAA"
+    refused = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
+    assert refused.status_code == 401
+    assert refused.get_json()["error_description"].startswith("Token verification failed: ")

@@ -38,7 +38,31 @@ def _error(status: int, error: str, description: str, *, challenge: bool):
     return response
 
 
+def _rfc6750_refusal(exc: OAuth2Error):
+    """``userinfo_errors = "rfc6750"``: RFC 6750 §3.1 read strictly."""
+    if exc.error == protector.MISSING:
+        # No credentials: a bare challenge, no error code.
+        realm = services().settings.issuer_path.rsplit("/", 1)[-1] or "santeid"
+        response = jsonify(
+            {"error": "invalid_request", "error_description": "an access token is required"}
+        )
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    if exc.error == protector.UNSUPPORTED:
+        description = "the Authorization header must be 'Bearer <token>'"
+        return _error(400, "invalid_request", description, challenge=False)
+    if exc.error == protector.INVALID_REQUEST:
+        return _error(400, "invalid_request", exc.description, challenge=False)
+    return _error(
+        401, "invalid_token", f"{TOKEN_VERIFICATION_FAILED}: {exc.description}", challenge=True
+    )
+
+
 def _refusal(exc: OAuth2Error):
+    if services().settings.userinfo_errors == "rfc6750":
+        return _rfc6750_refusal(exc)
     if exc.error in (protector.MISSING, protector.UNSUPPORTED):
         # Keycloak reads only a Bearer token; anything else is no token at all.
         return _error(400, "invalid_request", "Token not provided", challenge=False)
