@@ -18,6 +18,13 @@ On disk (``docs/keys.md`` has the full description): one JSON document,
 :class:`KeyStore` notices a replacement within ``reload_interval`` seconds, so
 ``santeid keys rotate`` takes effect without a restart.
 
+The store also holds the realm's **HMAC secret** (``HS512``, RFC 7518 §3.2) that signs refresh
+tokens, as Keycloak signs them with its realm HMAC key (docs/reference/keycloak-behaviour.md,
+"Refresh tokens"): clients only decode refresh tokens, santeid alone verifies them. It is
+generated, rotated, shared between workers and retired like the signing keys, but it is never
+published: the JWK Set lists asymmetric public keys only, and :meth:`KeyStore.verify` accepts
+it only when the caller asks for ``HS512``.
+
 Lifecycle of a key: *active* (signs, published) → *retired* by a rotation (no longer signs,
 still published so tokens it signed keep verifying) → *unpublished* once
 ``retired_at + retired_key_lifetime + publication_margin`` has passed (every token it signed
@@ -39,6 +46,7 @@ import stat
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,6 +65,7 @@ from cryptography.x509.oid import NameOID
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
+from joserfc.jwk import OctKey
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
 
@@ -68,6 +77,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ALGORITHMS",
     "DEFAULT_RSA_KEY_SIZE",
+    "HMAC_ALGORITHM",
+    "STORED_ALGORITHMS",
     "KEYS_FILENAME",
     "RSA_KEY_SIZES",
     "CorruptKeyStore",
@@ -89,6 +100,12 @@ logger = logging.getLogger(__name__)
 #: JWS algorithms santeid signs with (RFC 7518 §3.1), in the order a default is picked when
 #: the configured one has no active key. RS256 first: it is what PSC uses.
 ALGORITHMS: tuple[str, ...] = ("RS256", "ES256", "PS256")
+#: The realm's HMAC secret for refresh tokens (Keycloak: ``HS512``, its internal signature
+#: algorithm); 512 random bits, the size RFC 7518 §3.2 requires of an HS512 key.
+HMAC_ALGORITHM = "HS512"
+HMAC_KEY_BITS = 512
+#: Every algorithm a key of the store may have: the signing algorithms and the HMAC secret.
+STORED_ALGORITHMS: tuple[str, ...] = (*ALGORITHMS, HMAC_ALGORITHM)
 
 #: RSA modulus size of new keys. 2048 bits is what Keycloak (hence PSC) generates, gives
 #: 112-bit security (NIST SP 800-57 Pt 1 Table 2), and is accepted by ANSSI (RGS B1) until
@@ -116,10 +133,10 @@ _PUBLIC_MEMBERS: dict[str, tuple[str, ...]] = {"RSA": ("n", "e"), "EC": ("crv", 
 #: PS256 (not in its "recommended" list) and, worse, would accept any recommended one.
 #: ``strict_check_header=False`` lets callers add non-registered header parameters.
 _REGISTRIES: dict[str, JWSRegistry] = {
-    alg: JWSRegistry(algorithms=[alg], strict_check_header=False) for alg in ALGORITHMS
+    alg: JWSRegistry(algorithms=[alg], strict_check_header=False) for alg in STORED_ALGORITHMS
 }
 #: Registry used to split a token before its ``kid`` is known (no algorithm is run with it).
-_PARSER = JWSRegistry(algorithms=ALGORITHMS, strict_check_header=False)
+_PARSER = JWSRegistry(algorithms=STORED_ALGORITHMS, strict_check_header=False)
 for _registry in (*_REGISTRIES.values(), _PARSER):
     # joserfc's default (512 bytes of base64 header) would reject our own tokens once a
     # caller adds a few extra_headers; the payload and signature limits are kept.
@@ -185,7 +202,7 @@ class KeyInfo:
 class SigningKey(NamedTuple):
     """The active key for an algorithm: ``key, kid = store.signing_key()``."""
 
-    key: RSAKey | ECKey
+    key: RSAKey | ECKey | OctKey
     kid: str
 
 
@@ -196,15 +213,17 @@ class _Entry:
     status: str
     created_at: int  # epoch seconds
     retired_at: int | None
-    key: RSAKey | ECKey
+    key: RSAKey | ECKey | OctKey
     #: DER of the key's self-signed X.509 certificate, published as ``x5c`` (see
-    #: :func:`self_signed_certificate`).
+    #: :func:`self_signed_certificate`); empty for the HMAC secret, which is never published.
     certificate: bytes = b""
 
     @property
     def key_size(self) -> int:
         if isinstance(self.key, RSAKey):
             return self.key.raw_value.key_size
+        if isinstance(self.key, OctKey):
+            return len(self.key.raw_value) * 8
         return self.key.curve_key_size
 
 
@@ -383,7 +402,7 @@ class KeyStore:
         first. Naive clients take ``keys[0]`` of a JWK Set: make it the key that signs."""
         default = self._default_active()
         active = [e for e in self._entries if e.status == "active"]
-        active.sort(key=lambda e: (e is not default, ALGORITHMS.index(e.alg)))
+        active.sort(key=lambda e: (e is not default, STORED_ALGORITHMS.index(e.alg)))
         retired = [e for e in self._entries if e.status == "retired"]
         retired.sort(key=lambda e: -(e.retired_at or 0))
         return active + retired
@@ -412,7 +431,7 @@ class KeyStore:
         return SigningKey(entry.key, entry.kid)
 
     def _signing_entry(self, alg: str | None) -> _Entry:
-        if alg is not None and alg not in ALGORITHMS:
+        if alg is not None and alg not in STORED_ALGORITHMS:
             raise UnsupportedAlgorithm(_alg_message(alg))
         with self._lock:
             self._refresh()
@@ -458,7 +477,8 @@ class KeyStore:
         Returns ``{"header": {...}, "claims": {...}}``. Only the signature is checked:
         ``exp``, ``nbf``, ``iss``, ``aud`` and ``typ`` are the caller's job.
 
-        :param algs: accepted algorithms (default: any of :data:`ALGORITHMS`); the token's
+        :param algs: accepted algorithms (default: any of :data:`ALGORITHMS`, never the HMAC
+            secret unless asked for with :data:`HMAC_ALGORITHM`); the token's
             ``alg`` must also be the algorithm its key was generated for, so an RSA key made
             for RS256 never verifies a PS256 signature (RFC 7517 §4.4).
         :raises InvalidSignature: malformed token, no or unknown ``kid``, key no longer
@@ -484,7 +504,7 @@ class KeyStore:
             raise InvalidSignature(f"unknown or unpublished kid {kid!r}")
         if alg != entry.alg:
             raise InvalidSignature(f"alg {alg!r} does not match key {kid} ({entry.alg})")
-        if algs is not None and alg not in algs:
+        if alg not in (ALGORITHMS if algs is None else algs):
             raise InvalidSignature(f"alg {alg!r} not allowed here")
         try:
             valid = jws.validate_compact(obj, entry.key, registry=_REGISTRIES[entry.alg])
@@ -510,8 +530,8 @@ class KeyStore:
             now = self.clock()
             keys = []
             for entry in self._ordered(now):
-                if not self._is_published(entry, now):
-                    continue
+                if entry.alg == HMAC_ALGORITHM or not self._is_published(entry, now):
+                    continue  # the HMAC secret is never published
                 full = entry.key.as_dict(private=False)
                 jwk = {"kty": full["kty"], "kid": entry.kid, "use": "sig", "alg": entry.alg}
                 for member in _PUBLIC_MEMBERS[full["kty"]]:
@@ -552,7 +572,7 @@ class KeyStore:
             previous = self._active(alg)
             now = self.clock()
             if key_size is None:
-                key_size = previous.key_size if previous and alg != "ES256" else None
+                key_size = previous.key_size if previous and alg.startswith(("RS", "PS")) else None
             entry = _new_entry(alg, key_size or DEFAULT_RSA_KEY_SIZE, now)
             if entry.kid in {e.kid for e in self._entries}:  # pragma: no cover - 2^-256
                 raise KeyStoreError("generated a key identical to an existing one")
@@ -635,16 +655,21 @@ class KeyStore:
 
 # -- (de)serialisation ----------------------------------------------------------------------
 def _alg_message(alg: object) -> str:
-    return f"unsupported signing algorithm {alg!r}: choose one of {', '.join(ALGORITHMS)}"
+    return (
+        f"unsupported signing algorithm {alg!r}: choose one of {', '.join(ALGORITHMS)} "
+        f"({HMAC_ALGORITHM} for the refresh-token secret)"
+    )
 
 
 def _check_alg(alg: str, key_size: int | None) -> None:
-    if alg not in ALGORITHMS:
+    if alg not in STORED_ALGORITHMS:
         raise UnsupportedAlgorithm(_alg_message(alg))
     if key_size is None:
         return
     if alg == "ES256":
         raise UnsupportedAlgorithm("ES256 keys are P-256 (RFC 7518 §3.4): no key size to choose")
+    if alg == HMAC_ALGORITHM:
+        raise UnsupportedAlgorithm(f"{HMAC_ALGORITHM} secrets have {HMAC_KEY_BITS} bits")
     if key_size not in RSA_KEY_SIZES:
         sizes = ", ".join(map(str, RSA_KEY_SIZES))
         raise UnsupportedAlgorithm(f"RSA key size must be one of {sizes}, not {key_size}")
@@ -654,7 +679,19 @@ def _new_entry(alg: str, rsa_key_size: int, now: float) -> _Entry:
     # "alg" and "use" are part of the stored JWK (RFC 7517 §4.2, §4.4) so that joserfc itself
     # refuses to use the key for another algorithm or for encryption.
     parameters = {"alg": alg, "use": "sig"}
-    key: RSAKey | ECKey
+    key: RSAKey | ECKey | OctKey
+    if alg == HMAC_ALGORITHM:
+        # A random kid, as Keycloak gives its HMAC keys: the RFC 7638 thumbprint of a secret
+        # key is a digest of the secret, which has no business in every token header.
+        key = OctKey.generate_key(HMAC_KEY_BITS, parameters=parameters, private=True)
+        return _Entry(
+            kid=str(uuid.uuid4()),
+            alg=alg,
+            status="active",
+            created_at=math.floor(now),
+            retired_at=None,
+            key=key,
+        )
     if alg == "ES256":
         key = ECKey.generate_key("P-256", parameters=parameters, private=True)
     else:
@@ -720,14 +757,21 @@ def _certificate_members(der: bytes) -> dict[str, Any]:
 
 
 def _entry_to_json(entry: _Entry) -> dict[str, Any]:
+    jwk = entry.key.as_dict(private=True)
+    if entry.alg == HMAC_ALGORITHM:
+        jwk["kid"] = entry.kid
     return {
         "kid": entry.kid,
         "alg": entry.alg,
         "status": entry.status,
         "created_at": _iso(_to_datetime(entry.created_at)),
         "retired_at": None if entry.retired_at is None else _iso(_to_datetime(entry.retired_at)),
-        "jwk": _ordered_jwk(entry.key.as_dict(private=True)),
-        "certificate": base64.b64encode(entry.certificate).decode(),
+        "jwk": _ordered_jwk(jwk),
+        **(
+            {"certificate": base64.b64encode(entry.certificate).decode()}
+            if entry.certificate
+            else {}
+        ),
     }
 
 
@@ -753,7 +797,7 @@ def _parse_entry(item: object, where: str) -> _Entry:
     if not isinstance(item, dict):
         raise CorruptKeyStore(f"{where}: expected an object")
     alg = item.get("alg")
-    if alg not in ALGORITHMS:
+    if alg not in STORED_ALGORITHMS:
         raise CorruptKeyStore(f"{where}: {_alg_message(alg)}")
     status = item.get("status")
     if status not in ("active", "retired"):
@@ -771,6 +815,8 @@ def _parse_entry(item: object, where: str) -> _Entry:
         raise CorruptKeyStore(f"{where}: the JWK is not a {alg} signing key (see its use/alg)")
     # Hand-written entries may omit them; joserfc then enforces them (see _new_entry).
     jwk = {**jwk, "alg": alg, "use": "sig"}
+    if alg == HMAC_ALGORITHM:
+        return _parse_hmac_entry(item, jwk, where, status, created_at, retired_at)
     try:
         key: RSAKey | ECKey
         if alg == "ES256":
@@ -820,6 +866,28 @@ def _parse_certificate(
     return der
 
 
+def _parse_hmac_entry(
+    item: dict, jwk: dict, where: str, status: str, created_at: int, retired_at: int | None
+) -> _Entry:
+    kid = item.get("kid")
+    if not isinstance(kid, str) or not 1 <= len(kid) <= 128 or jwk.get("kid", kid) != kid:
+        raise CorruptKeyStore(f"{where}: an {HMAC_ALGORITHM} secret needs a kid (1-128 chars)")
+    try:
+        key = OctKey.import_key({k: v for k, v in jwk.items() if k != "kid"})
+        if len(key.raw_value) * 8 < HMAC_KEY_BITS:
+            raise ValueError(f"an {HMAC_ALGORITHM} secret has at least {HMAC_KEY_BITS} bits")
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise CorruptKeyStore(f"{where}: unusable {HMAC_ALGORITHM} secret: {exc}") from None
+    return _Entry(
+        kid=kid,
+        alg=HMAC_ALGORITHM,
+        status=status,
+        created_at=created_at,
+        retired_at=retired_at,
+        key=key,
+    )
+
+
 def _parse_document(raw: bytes, file: Path) -> builtins.list[_Entry]:
     hint = (
         "restore it from a backup, or move it aside and run `santeid keys generate` "
@@ -867,8 +935,10 @@ def open_keystore(settings: Settings, **kwargs: Any) -> KeyStore:
 
 def ensure_dev_keys(settings: Settings) -> KeyInfo:
     """Sandbox / ``make run``: make sure a key exists for ``settings.signing_alg`` (RS256 by
-    default), generating one if needed. Idempotent and safe to call from several workers."""
+    default) and a refresh-token HMAC secret, generating them if needed. Idempotent and safe
+    to call from several workers. Returns the signing key."""
     store = open_keystore(settings)
+    store.generate(HMAC_ALGORITHM)
     info = store.generate(settings.signing_alg)
     logger.info("development signing key %s (%s) in %s", info.kid, info.alg, store.path)
     return info
@@ -878,7 +948,8 @@ def check_keys_for_startup(settings: Settings) -> KeyStore:
     """Start-up check outside sandbox mode: the configured ``signing_alg`` must have an active
     key. Returns the opened store.
 
-    :raises MissingKeys: no active key for ``signing_alg``; the message says how to fix it.
+    :raises MissingKeys: no active key for ``signing_alg``, or no refresh-token HMAC secret;
+        the message says how to fix it.
     :raises CorruptKeyStore: the key file exists but cannot be used.
     """
     store = open_keystore(settings)
@@ -891,5 +962,13 @@ def check_keys_for_startup(settings: Settings) -> KeyStore:
             f"{settings.signing_alg}` with SANTEID_KEYS_DIR={settings.keys_dir}, or point "
             "SANTEID_KEYS_DIR at the directory holding your signing-keys.json "
             "(see keys/README.md)"
+        ) from None
+    try:
+        store.signing_key(HMAC_ALGORITHM)
+    except NoSigningKey:
+        raise MissingKeys(
+            f"no active {HMAC_ALGORITHM} secret in {store.file}: refresh tokens are signed with "
+            f"it (docs/keys.md). Run `santeid keys generate --alg {HMAC_ALGORITHM}` with "
+            f"SANTEID_KEYS_DIR={settings.keys_dir}"
         ) from None
     return store

@@ -17,6 +17,8 @@ ENV_PREFIX = "SANTEID_"
 
 #: Keycloak realm path PSC uses; the issuer of a default install ends with it.
 DEFAULT_REALM_PATH = "/auth/realms/esante-wallet"
+#: Values of ``userinfo_layout`` (docs/reference/pro-sante-connect.md §9.5).
+USERINFO_LAYOUTS = ("classic", "late-2023")
 
 
 class ConfigurationError(Exception):
@@ -138,6 +140,25 @@ class Settings:
     #: ``Client not allowed OIDC CIBA Grant``, a professional without e-CPS, ``slow_down``)
     #: and from RFC 7009 (``Unmatching clients``); ``strict``: the specifications' codes.
     error_style: str = "keycloak"
+    # -- tokens as Keycloak issues them: refresh reuse, userinfo layout, mTLS-bound tokens --
+    #: Keycloak's realm setting "Revoke Refresh Token". false (Keycloak's default): a refresh
+    #: token stays usable until it expires. true: rotation with reuse detection — a refresh
+    #: token works ``refresh_token_max_reuse`` + 1 times and an older one stops working once
+    #: a newer one is used; beyond, the grant's tokens are revoked (RFC 9700 §4.14.2).
+    refresh_token_revoke: bool = False
+    #: Keycloak's "Refresh Token Max Reuse" (used only when ``refresh_token_revoke`` is on).
+    refresh_token_max_reuse: int = 0
+    #: Userinfo layout: ``classic`` (``codeCivilite`` inside ``SubjectRefPro``, PSC 2021–2023)
+    #: or ``late-2023`` (``codeCivilite`` and ``codeGenreActivite`` at the top level).
+    userinfo_layout: str = "classic"
+    #: Userinfo errors: ``keycloak`` (no token: 400 "Token not provided"; any bad token: 401
+    #: "Token verification failed") or ``rfc6750`` (no token: 401 with a bare challenge,
+    #: RFC 6750 §3.1; the reason a token was refused in ``error_description``).
+    userinfo_errors: str = "keycloak"
+    #: Origin (``https://host:port``) of the HTTPS listener where clients present their
+    #: certificate: discovery's ``mtls_endpoint_aliases`` point there (RFC 8705 §5). Empty:
+    #: the issuer's origin when it is HTTPS (``santeid serve --tls-port`` sets it).
+    mtls_base_url: str = ""
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -167,6 +188,15 @@ class Settings:
     def keycloak_authorization_endpoint(self) -> str:
         """The realm's own authorization endpoint, always served."""
         return f"{self.oidc_base}/auth"
+
+    @property
+    def mtls_oidc_base(self) -> str | None:
+        """``{oidc_base}`` on the certificate listener (RFC 8705 §5), or None without one."""
+        if self.mtls_base_url:
+            return f"{self.mtls_base_url.rstrip('/')}{self.issuer_path}/protocol/openid-connect"
+        if urlsplit(self.issuer).scheme == "https":
+            return self.oidc_base
+        return None
 
     @property
     def data_path(self) -> Path:
@@ -330,6 +360,26 @@ def validate(settings: Settings) -> None:
         raise ConfigurationError(
             "authorization_endpoint must be an absolute http(s) URL without query or fragment, "
             f"got {settings.authorization_endpoint!r}"
+        )
+    # Tokens as Keycloak issues them (refresh reuse, userinfo layout, mTLS aliases).
+    if settings.refresh_token_max_reuse < 0:
+        raise ConfigurationError("refresh_token_max_reuse must be 0 or more")
+    if settings.userinfo_layout not in USERINFO_LAYOUTS:
+        raise ConfigurationError(
+            f"userinfo_layout must be one of {', '.join(USERINFO_LAYOUTS)}, "
+            f"got {settings.userinfo_layout!r}"
+        )
+    if settings.userinfo_errors not in ("keycloak", "rfc6750"):
+        raise ConfigurationError(
+            f"userinfo_errors must be keycloak or rfc6750, got {settings.userinfo_errors!r}"
+        )
+    mtls = urlsplit(settings.mtls_base_url)
+    if settings.mtls_base_url and (
+        mtls.scheme != "https" or not mtls.netloc or mtls.path not in ("", "/")
+    ):
+        raise ConfigurationError(
+            f"mtls_base_url must be an https origin such as https://host:5443, "
+            f"got {settings.mtls_base_url!r}"
         )
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(

@@ -172,6 +172,16 @@ def test_tls_client_auth_at_both_endpoints(app, client, auto_id, machine_certifi
         client, meta, response.get_json()["auth_req_id"], headers=header, client_id="ciba-mtls"
     )
     assert tokens.status_code == 200, tokens.get_json()
+    # RFC 8705 §3.1: the access token is bound to the certificate, and refused without it.
+    from santeid.oidc.protector import certificate_thumbprint
+
+    access = tokens.get_json()["access_token"]
+    claims = app.extensions["santeid"].tokens.verify_access_token(access)
+    assert claims["cnf"] == {"x5t#S256": certificate_thumbprint(machine_certificate)}
+    userinfo = f"{OIDC}/userinfo"
+    bearer = {"Authorization": f"Bearer {access}"}
+    assert client.get(userinfo, headers={**bearer, **header}).status_code == 200
+    assert client.get(userinfo, headers=bearer).status_code == 401
     # Without the certificate, or with another subject: invalid_client.
     without = backchannel(client, meta, headers={}, login_hint=auto_id, client_id="ciba-mtls")
     assert without.status_code == 401 and error_of(without) == "invalid_client"

@@ -88,7 +88,7 @@ def test_push_delivers_the_tokens(app, client, auto_id):
     assert claims["urn:openid:params:jwt:claim:auth_req_id"] == ack["auth_req_id"]
     assert claims["at_hash"] == at_hash(body["access_token"])
     assert claims["rt_hash"] == at_hash(body["refresh_token"])
-    assert claims["authMode"] == "SANDBOX" and "auth_time" in claims
+    assert claims["authMode"] == "MOBILE" and "auth_time" in claims
     # Push clients never poll (CIBA Core §11), and the request is consumed.
     assert error_of(poll(client, meta, ack["auth_req_id"])) == "unauthorized_client"
     record = app.extensions["santeid"].ciba.book.get(ack["auth_req_id"])

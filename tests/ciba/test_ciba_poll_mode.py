@@ -62,7 +62,7 @@ def test_sandbox_auto_approve_gives_psc_tokens_once(any_store_app, auto_id):
     _, claims = decode(app, tokens["id_token"])
     assert claims["iss"] == ISSUER and claims["aud"] == "ciba-rp"
     assert claims["SubjectNameID"] == auto_id
-    assert claims["authMode"] == "SANDBOX" and claims["acr"] == "eidas1"
+    assert claims["authMode"] == "MOBILE" and claims["acr"] == "eidas1"
     assert claims["amr"] == ["sandbox"] and abs(claims["auth_time"] - time.time()) < 30
     # Consumed once: a replay is invalid_grant and revokes what the first poll gave.
     replay = poll(http, meta, auth_req_id)

@@ -70,7 +70,7 @@ def service(tmp_path, insi_base: Path) -> InsiService:
 
 @pytest.fixture
 def token(flow) -> str:
-    """An access token of a sandbox professional (authMode SANDBOX, accepted in sandbox mode)."""
+    """An access token of a sandbox professional (authMode MOBILE, santeid.psc.proofs)."""
     return flow.full_login()["access_token"]
 
 

@@ -297,14 +297,13 @@ def test_an_expired_token_is_refused(app, client, bearer):
         tokens.clock = real_clock
 
 
-def test_a_sandbox_login_is_refused_outside_sandbox_mode(settings, app, bearer):
-    """Same keys and store, sandbox mode off: the SANDBOX authMode opens nothing."""
-    production = create_app(settings.replace(sandbox=False), store=app.extensions["santeid"].store)
-    answer = production.test_client().post(SEARCH, json=ADRTROIS, headers=bearer)
-    assert answer.status_code == 403
-    problem = answer.get_json()
-    assert problem["code"] == "DESIR_560"
-    assert "SANDBOX" in problem["detail"]
+def test_a_sandbox_login_reports_an_auth_mode_psc_sends(app, client, bearer):
+    """The sandbox authenticator stands in for e-CPS: its tokens say MOBILE, which INSi
+    accepts as it accepts any e-CPS login (santeid.psc.proofs)."""
+    token = bearer["Authorization"].split(" ", 1)[1]
+    claims = app.extensions["santeid"].tokens.verify_access_token(token)
+    assert claims["authMode"] == "MOBILE"
+    assert client.post(SEARCH, json=ADRTROIS, headers=bearer).status_code == 200
 
 
 def test_missing_base_is_503(settings, app, bearer):

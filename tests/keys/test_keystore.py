@@ -14,6 +14,7 @@ import logging
 import os
 import stat
 import threading
+import uuid
 import warnings
 from pathlib import Path
 
@@ -653,3 +654,57 @@ def test_store_from_settings_uses_longest_token_lifetime(tmp_path: Path) -> None
     store = KeyStore.from_settings(settings)
     assert store.retired_key_lifetime == 3600
     assert store.default_alg == settings.signing_alg
+
+
+# -- the refresh-token HMAC secret (HS512) --------------------------------------------------
+def test_hmac_secret_signs_refresh_tokens_and_is_never_published(
+    store: KeyStore, keys_dir: Path, clock: FakeClock
+) -> None:
+    store.generate("RS256")
+    info = store.generate("HS512")
+    assert (info.alg, info.key_size) == ("HS512", 512)
+    token = store.sign({"typ": "Refresh"}, alg="HS512")
+    header = json.loads(b64d(token.split(".")[0]))
+    # Keycloak's refresh-token header: HS512, typ JWT, the secret's (random, UUID) kid.
+    assert header == {"alg": "HS512", "typ": "JWT", "kid": info.kid}
+    assert str(uuid.UUID(info.kid)) == info.kid
+    assert store.verify(token, algs=["HS512"])["claims"] == {"typ": "Refresh"}
+    # Not accepted where an asymmetric signature is expected (access/ID tokens, hints).
+    with pytest.raises(InvalidSignature, match="not allowed"):
+        store.verify(token)
+    published = store.jwks()["keys"]
+    assert [k["alg"] for k in published] == ["RS256"]
+    assert all("k" not in k for k in published)
+    # Another process (worker, host) reading the same file verifies it: the secret is shared.
+    assert make_store(keys_dir, clock).verify(token, algs=["HS512"])["header"]["kid"] == info.kid
+
+
+def test_hmac_secret_rotation_keeps_the_old_one_verifying(store: KeyStore, clock: FakeClock):
+    old = store.generate("HS512")
+    token = store.sign({"n": 1}, alg="HS512")
+    new = store.rotate("HS512")
+    assert new.kid != old.kid and store.signing_key("HS512").kid == new.kid
+    assert store.verify(token, algs=["HS512"])["claims"] == {"n": 1}
+    clock.advance(LIFETIME + KeyStore.PUBLICATION_MARGIN + 1)
+    with pytest.raises(InvalidSignature, match="unpublished"):
+        store.verify(token, algs=["HS512"])
+
+
+def test_hmac_secret_refuses_a_key_size_and_a_short_secret(store: KeyStore, keys_dir: Path):
+    with pytest.raises(UnsupportedAlgorithm):
+        store.generate("HS512", key_size=2048)
+    store.generate("HS512")
+    document = json.loads((keys_dir / KEYS_FILENAME).read_text())
+    document["keys"][0]["jwk"]["k"] = b64e(os.urandom(32))  # HS256-sized
+    (keys_dir / KEYS_FILENAME).write_text(json.dumps(document))
+    with pytest.raises(CorruptKeyStore, match="at least 512 bits"):
+        KeyStore(keys_dir, retired_key_lifetime=LIFETIME)
+
+
+def test_startup_needs_the_hmac_secret(tmp_path: Path) -> None:
+    settings = Settings(keys_dir=str(tmp_path / "keys"))
+    KeyStore.from_settings(settings).generate("RS256")
+    with pytest.raises(MissingKeys, match="santeid keys generate --alg HS512"):
+        check_keys_for_startup(settings)
+    KeyStore.from_settings(settings).generate("HS512")
+    assert check_keys_for_startup(settings).signing_key("HS512").kid

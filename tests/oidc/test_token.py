@@ -3,6 +3,7 @@ authentication, refresh rotation."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -385,28 +386,103 @@ def _refresh(client, refresh_token: str, **extra):
     )
 
 
+def _unverified(token: str) -> tuple[dict, dict]:
+    """What a client can read of a refresh token: it cannot verify the HMAC signature."""
+    header, payload, _ = token.split(".")
+    pad = lambda part: part + "=" * (-len(part) % 4)  # noqa: E731
+    return (
+        json.loads(base64.urlsafe_b64decode(pad(header))),
+        json.loads(base64.urlsafe_b64decode(pad(payload))),
+    )
+
+
 def test_refresh_token_is_a_jwt_clients_can_read(flow, app):
     body = flow.full_login()
-    _, claims = decode(app, body["refresh_token"])
-    assert claims["typ"] == "Refresh"
+    header, claims = _unverified(body["refresh_token"])
+    # Keycloak signs refresh tokens with the realm's HMAC secret, which is never published.
+    assert header["alg"] == "HS512" and header["typ"] == "JWT"
+    assert header["kid"] not in {
+        k["kid"] for k in app.test_client().get(f"{OIDC}/certs").json["keys"]
+    }
+    assert claims["typ"] == "Refresh" and claims["aud"] == ISSUER
     assert claims["exp"] - claims["iat"] == 1800
+    with pytest.raises(Exception):  # noqa: B017 - any refusal: the JWKS cannot verify it
+        decode(app, body["refresh_token"])
 
 
-def test_refresh_rotates_and_a_replay_revokes_the_family(flow, client):
+def test_refresh_token_stays_usable_until_it_expires(flow, client):
+    """Keycloak's default ("Revoke Refresh Token" off): the same refresh token refreshes again,
+    each time with a new refresh token, and nothing is revoked."""
     first = flow.full_login()
     second = _refresh(client, first["refresh_token"], scope="openid scope_all")
     assert second.status_code == 200, second.get_json()
     second = second.get_json()
     assert second["refresh_token"] != first["refresh_token"]
     assert "id_token" in second
-    # The rotated token is replayed: the whole family dies, including the newest token.
-    replay = _refresh(client, first["refresh_token"])
-    assert replay.get_json()["error"] == "invalid_grant"
-    assert _refresh(client, second["refresh_token"]).get_json()["error"] == "invalid_grant"
+    third = _refresh(client, first["refresh_token"])
+    assert third.status_code == 200, third.get_json()
+    assert _refresh(client, second["refresh_token"]).status_code == 200
     userinfo = client.get(
         f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + second["access_token"]}
     )
-    assert userinfo.status_code == 401
+    assert userinfo.status_code == 200
+
+
+class TestStrictRefresh:
+    """``refresh_token_revoke`` on: Keycloak's "Revoke Refresh Token" with max reuse 0."""
+
+    @pytest.fixture
+    def settings(self, settings):
+        return settings.replace(refresh_token_revoke=True)
+
+    def test_a_replay_revokes_the_family(self, flow, client):
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"], scope="openid scope_all")
+        assert second.status_code == 200, second.get_json()
+        second = second.get_json()
+        assert second["refresh_token"] != first["refresh_token"]
+        # The used token is replayed: the whole family dies, including the newest token.
+        replay = _refresh(client, first["refresh_token"]).get_json()
+        assert replay == {
+            "error": "invalid_grant",
+            "error_description": "Maximum allowed refresh token reuse exceeded",
+        }
+        assert _refresh(client, second["refresh_token"]).get_json()["error"] == "invalid_grant"
+        userinfo = client.get(
+            f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + second["access_token"]}
+        )
+        assert userinfo.status_code == 401
+
+
+class TestStrictRefreshWithMaxReuse:
+    """Keycloak's "Refresh Token Max Reuse" 1: a token serves twice; once a newer one is used,
+    an older one is stale."""
+
+    @pytest.fixture
+    def settings(self, settings):
+        return settings.replace(refresh_token_revoke=True, refresh_token_max_reuse=1)
+
+    def test_a_token_serves_max_reuse_plus_one_times(self, flow, client):
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"]).get_json()
+        again = _refresh(client, first["refresh_token"]).get_json()
+        assert "access_token" in again
+        third = _refresh(client, first["refresh_token"]).get_json()
+        assert third["error_description"] == "Maximum allowed refresh token reuse exceeded"
+        assert _refresh(client, second["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+    def test_an_older_token_is_stale_once_a_newer_one_is_used(self, flow, client, app):
+        tokens = app.extensions["santeid"].tokens
+        real_clock = tokens.clock
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"]).get_json()
+        tokens.clock = lambda: real_clock() + 5
+        try:
+            assert "access_token" in _refresh(client, second["refresh_token"]).get_json()
+            stale = _refresh(client, first["refresh_token"]).get_json()
+        finally:
+            tokens.clock = real_clock
+        assert stale == {"error": "invalid_grant", "error_description": "Stale token"}
 
 
 def test_refresh_cannot_widen_the_scope(flow, client):

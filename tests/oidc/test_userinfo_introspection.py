@@ -34,7 +34,7 @@ def test_userinfo_returns_psc_claims_in_psc_order(flow, client, app):
     assert body["preferred_username"] == national_id
     assert body["sub"].endswith(":" + national_id)
     assert body["SubjectRole"] and body["SubjectRole"][0].endswith("^1.2.250.1.213.1.1.5.5")
-    assert body["authMode"] == "SANDBOX"
+    assert body["authMode"] == "MOBILE"  # the sandbox stands in for e-CPS
     exercice = body["SubjectRefPro"]["exercices"][0]
     assert exercice["codeProfession"]
     activity = exercice["activities"][0]
@@ -61,10 +61,17 @@ def test_userinfo_refuses_two_ways_of_sending_the_token(flow, client):
     assert response.get_json()["error"] == "invalid_request"
 
 
-def test_userinfo_without_token_is_401_without_error_code(client):
-    response = client.get(f"{OIDC}/userinfo")
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="esante-wallet"'
+@pytest.mark.parametrize("authorization", [None, "Basic c2VydmljZTpzZWNyZXQ=", "Bearer "])
+def test_userinfo_without_token_is_400_token_not_provided(client, authorization):
+    """Keycloak: 400, no challenge, whether the header is absent or not a Bearer token."""
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.get(f"{OIDC}/userinfo", headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Token not provided",
+    }
+    assert "WWW-Authenticate" not in response.headers
 
 
 def test_userinfo_with_forged_token_is_invalid_token(flow, client):
@@ -73,7 +80,27 @@ def test_userinfo_with_forged_token_is_invalid_token(flow, client):
     forged = ".".join([header, payload, signature[::-1]])
     response = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
     assert response.status_code == 401
-    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="esante-wallet", error="invalid_token", '
+        'error_description="Token verification failed"'
+    )
+    assert response.get_json() == {
+        "error": "invalid_token",
+        "error_description": "Token verification failed",
+    }
+
+
+def test_userinfo_in_the_late_2023_layout(app, flow, client):
+    app.extensions["santeid"].settings.userinfo_layout = "late-2023"
+    professional = sandbox_professional(app)
+    tokens = flow.full_login(professional)
+    body = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).get_json()
+    keys = list(body)
+    assert keys.index("sub") + 1 == keys.index("codeGenreActivite")
+    assert keys.index("preferred_username") + 1 == keys.index("codeCivilite")
+    assert "codeCivilite" not in body["SubjectRefPro"]
+    first = body["SubjectRefPro"]["exercices"][0]["activities"][0]
+    assert body["codeGenreActivite"] == first["codeGenreActivite"]
 
 
 def test_id_token_is_not_accepted_as_access_token(flow, client):
@@ -117,7 +144,7 @@ def test_introspection_of_an_access_token_has_subject_name_id(flow, client, app)
     assert body["SubjectNameID"] == national_id
     assert body["client_id"] == "service-test"
     assert body["username"] == national_id
-    assert body["authMode"] == "SANDBOX"
+    assert body["authMode"] == "MOBILE"  # the sandbox stands in for e-CPS
 
 
 def test_introspection_of_a_refresh_token_has_no_subject_name_id(flow, client):
@@ -247,3 +274,19 @@ def test_client_authentication_entry_point_for_other_endpoints(flow, app):
             client_auth.authenticate("end_session")
     assert refused.value.status_code == 401
     assert refused.value.description == "Invalid client or Invalid client credentials"
+
+
+def test_userinfo_errors_rfc6750_setting(app, flow, client):
+    """The strict reading: no token is a 401 with a bare challenge (RFC 6750 §3.1), and an
+    invalid token's description says why."""
+    app.extensions["santeid"].settings.userinfo_errors = "rfc6750"
+    missing = client.get(f"{OIDC}/userinfo")
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="esante-wallet"'
+    not_bearer = client.get(f"{OIDC}/userinfo", headers={"Authorization": "Basic eDp5"})
+    assert not_bearer.status_code == 400 and not_bearer.get_json()["error"] == "invalid_request"
+    tokens = flow.full_login()
+    forged = tokens["access_token"][:-4] + "AAAA"
+    refused = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
+    assert refused.status_code == 401
+    assert refused.get_json()["error_description"].startswith("Token verification failed: ")

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from santeid.ciba.requests import PENDING
 from santeid.ciba.service import MEANS_CARD
-from santeid.oidc.authentication import Authentication
+from santeid.psc import proofs
 
 SIGNING_PREFIX = "santeid-ciba-card:"
 
@@ -98,8 +98,6 @@ def approve(
     services: Any, auth_req_id: str, body: Any, tls_certificate: x509.Certificate | None
 ) -> dict[str, Any]:
     """The ``POST``: check the card and its signature, approve the request."""
-    from santeid.cps import CARD_AMR
-    from santeid.cps import CARD_AUTH_MODE
     from santeid.cps import CardError
     from santeid.cps import verify_card_certificate
 
@@ -140,12 +138,11 @@ def approve(
         raise CardApprovalError(403, "invalid_signature", "the signature does not verify")
     approved = services.ciba.approve(
         request.key,
-        Authentication(
+        proofs.authentication_for(
+            proofs.CARD,
             national_id=national_id,
             auth_time=int(services.ciba.clock()),
-            acr=services.settings.card_acr,
-            auth_mode=CARD_AUTH_MODE,
-            amr=list(CARD_AMR),
+            settings=services.settings,
         ),
     )
     if approved is None:

@@ -39,6 +39,7 @@ from santeid.ciba.requests import PENDING
 from santeid.ciba.requests import CibaRequest
 from santeid.ciba.requests import CibaRequestBook
 from santeid.oidc.authentication import Authentication
+from santeid.psc import proofs
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +133,8 @@ class CibaService:
             # Sandbox mode only (``means_for``): approved at once, as the browser login's
             # sandbox authenticator does for these professionals — written approved in one
             # store operation rather than created pending and then moved.
-            approved_at_once = Authentication(
-                national_id=req.national_id,
-                auth_time=now,
-                acr=self.settings.default_acr,
-                auth_mode="SANDBOX",
-                amr=["sandbox"],
+            approved_at_once = proofs.authentication_for(
+                proofs.SANDBOX, national_id=req.national_id, auth_time=now, settings=self.settings
             )
         created = self.book.create(
             auth_req_id,
@@ -223,12 +220,12 @@ class CibaService:
         if ecps_request.status == "approved":
             self.approve(
                 key,
-                Authentication(
+                proofs.authentication_for(
+                    proofs.ECPS,
                     national_id=ecps_request.national_id,
                     auth_time=int(ecps_request.decided_at or self.clock()),
-                    acr=self.settings.ecps_acr,
-                    auth_mode="MOBILE",
-                    amr=list(ecps_request.amr or ["swk", "pin", "mfa"]),
+                    settings=self.settings,
+                    amr=ecps_request.amr,
                 ),
             )
         elif ecps_request.status == "denied":
@@ -264,6 +261,12 @@ class CibaService:
                 "extra_id_claims": {AUTH_REQ_ID_CLAIM: self.notification_secrets(request)[0]},
                 "with_rt_hash": True,
             }
+        else:
+            # Poll and ping: the client is at the token endpoint, with its certificate if it
+            # authenticated by one (RFC 8705 §3).
+            from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
+
+            extra = {"certificate_thumbprint": bound_certificate_thumbprint(client)}
         try:
             return self.tokens.issue(
                 client=client,

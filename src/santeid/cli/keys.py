@@ -10,13 +10,16 @@ from datetime import datetime
 import click
 
 from santeid.cli import get_settings
-from santeid.keystore import ALGORITHMS
+from santeid.keystore import HMAC_ALGORITHM
 from santeid.keystore import RSA_KEY_SIZES
+from santeid.keystore import STORED_ALGORITHMS
 from santeid.keystore import KeyInfo
 from santeid.keystore import KeyStore
 from santeid.keystore import KeyStoreError
 
-_ALG_OPTION_HELP = "JWS algorithm (RFC 7518 §3)."
+_ALG_OPTION_HELP = (
+    f"JWS algorithm (RFC 7518 §3); {HMAC_ALGORITHM} is the refresh-token secret, never published."
+)
 _BITS_OPTION_HELP = "RSA modulus size for RS256/PS256 (default 2048, or the size being replaced)."
 
 
@@ -58,12 +61,13 @@ def keys() -> None:
 
 
 @keys.command()
-@click.option("--alg", type=click.Choice(ALGORITHMS), default=None, help=_ALG_OPTION_HELP)
+@click.option("--alg", type=click.Choice(STORED_ALGORITHMS), default=None, help=_ALG_OPTION_HELP)
 @click.option("--bits", type=click.Choice([str(b) for b in RSA_KEY_SIZES]), help=_BITS_OPTION_HELP)
 def generate(alg: str | None, bits: str | None) -> None:
     """Create an active key for --alg unless one exists (idempotent).
 
-    --alg defaults to the signing_alg setting (RS256, as Pro Santé Connect).
+    --alg defaults to the signing_alg setting (RS256, as Pro Santé Connect). A server outside
+    sandbox mode also needs the refresh-token secret: --alg HS512.
     """
     alg = alg or get_settings().signing_alg
     with _errors(get_settings().keys_dir):
@@ -80,7 +84,7 @@ def generate(alg: str | None, bits: str | None) -> None:
 
 
 @keys.command()
-@click.option("--alg", type=click.Choice(ALGORITHMS), default=None, help=_ALG_OPTION_HELP)
+@click.option("--alg", type=click.Choice(STORED_ALGORITHMS), default=None, help=_ALG_OPTION_HELP)
 @click.option("--bits", type=click.Choice([str(b) for b in RSA_KEY_SIZES]), help=_BITS_OPTION_HELP)
 def rotate(alg: str | None, bits: str | None) -> None:
     """Replace the active key; the old one is retired but stays published.

@@ -150,6 +150,11 @@ def serve(
             "--tls-port needs the one-process server (--workers 1): with several workers, serve "
             "HTTPS on --port with --tls-cert/--tls-key, or put a TLS proxy in front"
         )
+    if tls_port is not None and not settings.mtls_base_url:
+        # Clients authenticating with their certificate are sent to the HTTPS listener
+        # (discovery's mtls_endpoint_aliases, RFC 8705 §5).
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        settings = settings.replace(mtls_base_url=f"https://{shown}:{tls_port}")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -53,6 +53,7 @@ from santeid.pki import issue_certificate
 from santeid.pki import load_certificates
 from santeid.pki import name_text
 from santeid.pki import subject_name
+from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.settings import ConfigurationError
@@ -68,8 +69,8 @@ CPS_TEST_CA_COMMON_NAME = "TEST AC SANTEID CPS PERSONNES"
 #: What a card login yields: PSC's ``authMode`` (psc.md §11) and the RFC 8176 method
 #: references — smart card, PIN, proof of possession of a hardware-secured key,
 #: multiple factors (the ``["sc","pin","mfa","hwk"]`` set ANS defines for CPx, psc.md §11).
-CARD_AUTH_MODE = "CARD"
-CARD_AMR = ["sc", "pin", "hwk", "mfa"]
+CARD_AUTH_MODE = proofs.AUTH_MODE_CARD
+CARD_AMR = list(proofs.CARD_AMR)
 
 #: Default lifetime of a test card certificate (CPS cards are renewed every three years).
 CARD_VALIDITY_DAYS = 1095

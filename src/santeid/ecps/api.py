@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import Blueprint
 from flask import Response
 from flask import json
@@ -32,6 +34,8 @@ from werkzeug.exceptions import HTTPException
 
 from santeid.ecps.problems import Problem
 from santeid.ecps.problems import to_response
+from santeid.oidc.protector import BearerProtector
+from santeid.oidc.protector import ProtectedRequest
 from santeid.services import services
 from santeid.storage import StoreUnavailable
 
@@ -74,10 +78,29 @@ def _body() -> dict[str, Any]:
     return data
 
 
+class DeviceTokenValidator(BearerTokenValidator):
+    """Device JWTs (``santeid.ecps.auth``) for the Bearer protector every API shares
+    (``santeid.oidc.protector``); each refusal is the e-CPS ``Problem`` that names it."""
+
+    def __init__(self, allow_inactive: bool) -> None:
+        super().__init__(realm="santeid-ecps")
+        self.allow_inactive = allow_inactive
+
+    def authenticate_token(self, token_string: str):
+        return services().ecps.authenticate_device(
+            token_string.strip(), allow_inactive=self.allow_inactive
+        )
+
+    def validate_token(self, token, scopes, request, **kwargs) -> None:
+        """Everything was checked by ``authenticate_token`` (it raises on any refusal)."""
+
+
 def _device(*, allow_inactive: bool = False):
-    return services().ecps.authenticate_device(
-        request.headers.get("Authorization"), allow_inactive=allow_inactive
-    )
+    guard = BearerProtector(DeviceTokenValidator(allow_inactive))
+    try:
+        return guard.token(ProtectedRequest.from_flask())
+    except OAuth2Error:
+        raise Problem("missing_token", "send 'Authorization: Bearer <device JWT>'") from None
 
 
 def _device_info(device) -> dict[str, Any]:

@@ -163,7 +163,7 @@ def jti_digest(jti: Any, code: str) -> str:
 
 
 def verify_device_token(
-    authorization: str | None,
+    token: str,
     *,
     devices: DeviceRepository,
     store: EphemeralStore,
@@ -171,10 +171,8 @@ def verify_device_token(
     allow_inactive: bool = False,
     clock: Callable[[], float] = time.time,
 ) -> Device:
-    """Authenticate a device API call from its ``Authorization`` header (RFC 6750 §2.1)."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Problem("missing_token", "send 'Authorization: Bearer <device JWT>'")
+    """Authenticate a device API call from its device token, the Bearer token of its
+    ``Authorization`` header (RFC 6750 §2.1; read by ``santeid.ecps.api``)."""
     device, claims = verify_device_jws(token, devices, allow_inactive=allow_inactive)
     if claims.get("iss") != device.device_id:
         raise Problem("invalid_issuer", "'iss' must be the device_id (the 'kid')")

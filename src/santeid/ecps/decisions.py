@@ -50,12 +50,13 @@ from santeid.ecps.requests import FAILED
 from santeid.ecps.requests import KIND_BROWSER
 from santeid.ecps.requests import PENDING
 from santeid.ecps.requests import AuthRequest
+from santeid.psc import proofs
 
 if TYPE_CHECKING:
     from santeid.ecps.service import EcpsService
 
 #: RFC 8176 authentication method references of an e-CPS approval.
-ECPS_AMR = ["swk", "pin", "mfa"]
+ECPS_AMR = list(proofs.ECPS_AMR)
 
 APPROVE = "approve"
 DENY = "deny"

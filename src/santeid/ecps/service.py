@@ -254,10 +254,10 @@ class EcpsService:
         return revoked
 
     # -- device API -----------------------------------------------------------------------
-    def authenticate_device(self, authorization: str | None, *, allow_inactive: bool = False):
-        """The device behind a ``Bearer`` device JWT (``auth.py``); raises ``Problem``."""
+    def authenticate_device(self, token: str, *, allow_inactive: bool = False):
+        """The device behind a device JWT (``auth.py``); raises ``Problem``."""
         return verify_device_token(
-            authorization,
+            token,
             devices=self.devices,
             store=self.store,
             origin=self.origin,

@@ -13,7 +13,8 @@ look professionals up here instead of downloading the RASS. Routes (``docs/direc
 
 Every resource route needs ``Authorization: Bearer <access token>``: a token of a logged-in
 professional or one obtained by a service with the ``client_credentials`` grant (RFC 6749
-§4.4), both checked by ``TokenService.verify_access_token``. Errors are ``OperationOutcome``
+§4.4), both checked by the shared resource protector (``santeid.oidc.protector``: signature,
+expiry, revocation, certificate binding). Errors are ``OperationOutcome``
 resources (FHIR R4 §3.1.0.4.1 "http"). Responses are ``application/fhir+json``.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+from authlib.oauth2 import OAuth2Error
 from flask import Blueprint
 from flask import Response
 from flask import request
@@ -30,7 +32,7 @@ from santeid.directory import nomenclatures
 from santeid.directory.search import DirectorySearch
 from santeid.directory.search import SearchError
 from santeid.fhir_directory import resources
-from santeid.oidc.tokens import TokenError
+from santeid.oidc import protector
 from santeid.services import services
 
 PREFIX = "/fhir/v1"
@@ -71,22 +73,27 @@ def _fhir_error(exc: FhirError) -> Response:
 
 
 def _authenticate() -> dict:
-    """Claims of the Bearer access token (RFC 6750 §2.1), or a 401 OperationOutcome."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header:
-        raise FhirError(
-            401, "login", "an access token is required", {"WWW-Authenticate": 'Bearer realm="fhir"'}
-        )
-    if scheme.lower() != "bearer" or not token.strip():
-        raise FhirError(400, "invalid", "the Authorization header must be 'Bearer <token>'")
+    """Claims of the Bearer access token (RFC 6750 §2.1), read by the resource protector every
+    Bearer API shares (``santeid.oidc.protector``), or its refusal as an OperationOutcome."""
+    guard = protector.access_token_protector(services().tokens)
     try:
-        return services().tokens.verify_access_token(token.strip())
-    except TokenError as exc:
+        return guard.token(protector.ProtectedRequest.from_flask())
+    except OAuth2Error as exc:
+        if exc.error == protector.MISSING:
+            raise FhirError(
+                401,
+                "login",
+                "an access token is required",
+                {"WWW-Authenticate": 'Bearer realm="fhir"'},
+            ) from None
+        if exc.error == protector.UNSUPPORTED:
+            raise FhirError(
+                400, "invalid", "the Authorization header must be 'Bearer <token>'"
+            ) from None
         raise FhirError(
             401,
             "login",
-            f"invalid access token: {exc}",
+            f"invalid access token: {exc.description}",
             {"WWW-Authenticate": 'Bearer realm="fhir", error="invalid_token"'},
         ) from None
 

@@ -10,7 +10,7 @@ Two credentials (insi.md §7):
 * a **Bearer access token** of santeid's own provider (REST and FHIR; the SOAP PSC mode pairs it
   with an unsigned assertion): signature, expiry and revocation are checked by
   ``TokenService.verify_access_token``; the login must have been made with a card (``authMode``
-  ``CARD``) or e-CPS (``MOBILE``) — and ``SANDBOX`` only when the server runs in sandbox mode.
+  ``CARD``) or e-CPS (``MOBILE``, also what the sandbox authenticator reports).
   :func:`bearer_context`.
 
 Both return a :class:`~santeid.insi.model.CallContext` or the
@@ -38,6 +38,7 @@ from santeid.insi.model import CODE_UNAUTHENTICATED
 from santeid.insi.model import CallContext
 from santeid.insi.model import InsiError
 from santeid.insi.model import insufficient_access
+from santeid.psc.proofs import AUTH_MODES
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,10 @@ INSI_TEST_CA_NAME = "insi-test-ca"
 INSI_TEST_CA_COMMON_NAME = "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"
 #: The only CNs INSi accepts, exactly (upper case, hyphen; insi.md §7).
 INSI_CERTIFICATE_CNS = ("INSI-AUTO", "INSI-MANU")
-#: ``authMode`` of the logins whose tokens may call INSi (psc.md: CARD, MOBILE).
-ACCEPTED_AUTH_MODES = ("CARD", "MOBILE")
-SANDBOX_AUTH_MODE = "SANDBOX"
+#: ``authMode`` of the logins whose tokens may call INSi: a card or e-CPS login, every mode
+#: PSC sends (docs/reference/pro-sante-connect.md §11; the sandbox authenticator reports
+#: ``MOBILE``, ``santeid.psc.proofs``).
+ACCEPTED_AUTH_MODES = AUTH_MODES
 
 
 def insi_ca_path(settings) -> Path:
@@ -231,35 +233,49 @@ def bearer_context(
     channel: str = "rest",
     auth_method: str = "bearer",
     svc=None,
+    certificate=None,
 ) -> CallContext | InsiError:
     """The call context of ``Authorization: Bearer <access token>``, or the refusal.
 
-    ``svc`` defaults to the app's services (``tokens``, ``settings``).  401 when the header is
-    malformed or the token invalid, expired or revoked; 403 ``DESIR_560`` when the login's
-    ``authMode`` is not accepted (``SANDBOX`` outside sandbox mode).
+    The header is read and the token checked by the resource protector every Bearer API shares
+    (``santeid.oidc.protector``), with the signature check cached (:class:`VerifiedTokens`).
+    ``svc`` defaults to the app's services (``tokens``, ``settings``); ``certificate``: a
+    callable giving the connection's client certificate, for certificate-bound tokens
+    (RFC 8705 §3; default: the current Flask request's).  401 when the header is malformed or
+    the token invalid, expired, revoked or presented without its certificate; 403
+    ``DESIR_560`` when the login's ``authMode`` is not one of PSC's.
     """
-    from santeid.oidc.tokens import TokenError
+    from authlib.oauth2 import OAuth2Error
+
+    from santeid.oidc import protector
 
     if svc is None:
         from santeid.services import services
 
         svc = services()
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return unauthenticated(
-            "Authorization must be 'Bearer <access token>'",
-            token_error="invalid_request",  # noqa: S106 - an RFC 6750 error code
-        )
+    if certificate is None:
+        certificate = _flask_certificate
+    cache = verified_tokens(svc.tokens)
+    guard = protector.access_token_protector(
+        svc.tokens, verify=lambda token: cache.claims(svc.tokens, token)
+    )
+    request = protector.ProtectedRequest(
+        {"Authorization": authorization or ""}, certificate=certificate
+    )
     try:
-        claims = verified_tokens(svc.tokens).claims(svc.tokens, token)
-    except TokenError as exc:
+        claims = guard.token(request)
+    except OAuth2Error as exc:
+        if exc.error != protector.INVALID_TOKEN:
+            return unauthenticated(
+                "Authorization must be 'Bearer <access token>'",
+                token_error="invalid_request",  # noqa: S106 - an RFC 6750 error code
+            )
         return unauthenticated(
-            f"access token refused: {exc}",
+            f"access token refused: {exc.description}",
             token_error="invalid_token",  # noqa: S106 - an RFC 6750 error code
         )
     mode = claims.get("authMode")
-    accepted = ACCEPTED_AUTH_MODES + ((SANDBOX_AUTH_MODE,) if svc.settings.sandbox else ())
+    accepted = ACCEPTED_AUTH_MODES
     if mode not in accepted:
         return insufficient_access(
             f"authMode {mode!r} n'ouvre pas l'accès à INSi (attendu : {', '.join(accepted)})"
@@ -271,6 +287,16 @@ def bearer_context(
         channel=channel,
         auth_method=auth_method,
     )
+
+
+def _flask_certificate():
+    from flask import has_request_context
+
+    if not has_request_context():
+        return None
+    from santeid.tls import client_certificate
+
+    return client_certificate()
 
 
 def request_context(channel: str) -> CallContext | InsiError:

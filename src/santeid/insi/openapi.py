@@ -379,7 +379,7 @@ def document(settings, server: str | None = None) -> dict:
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
                     "description": "Access token of santeid's OpenID Connect provider, from a "
-                    "CPS card (authMode CARD) or e-CPS (MOBILE) login; SANDBOX in sandbox mode.",
+                    "CPS card (authMode CARD) or e-CPS (MOBILE) login.",
                 },
                 "insiCertificate": {
                     "type": "mutualTLS",

@@ -18,7 +18,7 @@ problem details (``application/problem+json``) with the members ``type``, ``titl
 element), ``field`` (JSON member) and ``rule``.
 
 Authentication (:func:`santeid.insi.auth.request_context`): a Bearer access token of santeid
-(``authMode`` CARD or MOBILE; SANDBOX in sandbox mode) or an INSi client certificate.
+(``authMode`` CARD or MOBILE) or an INSi client certificate.
 """
 
 from __future__ import annotations
@@ -443,6 +443,14 @@ class FastPath:
         self.wsgi_app = wsgi_app
         self.max_length = app.config.get("MAX_CONTENT_LENGTH") or 256 * 1024
 
+    def _certificate(self, environ):
+        """The client certificate, for a certificate-bound token only (RFC 8705 §3): read as
+        the Flask routes read it (``santeid.tls``), through a request context made then."""
+        from santeid.tls import client_certificate
+
+        with self.app.request_context(environ):
+            return client_certificate()
+
     def __call__(self, environ, start_response):
         entry = OPERATIONS.get(environ.get("PATH_INFO", ""))
         if (
@@ -466,7 +474,11 @@ class FastPath:
             from santeid.security import add_security_headers
 
             try:
-                ctx = bearer_context(environ["HTTP_AUTHORIZATION"], channel="rest")
+                ctx = bearer_context(
+                    environ["HTTP_AUTHORIZATION"],
+                    channel="rest",
+                    certificate=lambda: self._certificate(environ),
+                )
                 if isinstance(ctx, InsiError):
                     raise ctx
                 response = _json(operation(parse_body(raw, "application/json", members), ctx))

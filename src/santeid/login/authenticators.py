@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import time
 
+from santeid.psc import proofs
 from santeid.services import services
-
-#: RFC 8176 method references for an e-CPS approval when the request carries none.
-ECPS_AMR = ["swk", "pin", "mfa"]
 
 
 class SandboxAuthenticator:
@@ -47,9 +45,7 @@ class SandboxAuthenticator:
             txid,
             from_states=("waiting",),
             national_id=tx["national_id"],
-            auth_mode="SANDBOX",
-            acr=svc.settings.default_acr,
-            amr=["sandbox"],
+            **proofs.proof_claims(proofs.SANDBOX, svc.settings),
         ) or (svc.transactions.get(txid) or tx)
 
 
@@ -89,9 +85,7 @@ class EcpsAuthenticator:
                 txid,
                 from_states=("waiting",),
                 national_id=tx["national_id"],
-                auth_mode="MOBILE",
-                acr=svc.settings.ecps_acr,
-                amr=list(request.amr or ECPS_AMR),
+                **proofs.proof_claims(proofs.ECPS, svc.settings, request.amr),
             ) or (svc.transactions.get(txid) or tx)
         reason = status if status in ("denied", "expired") else (request.failure or "failed")
         failed = svc.transactions.move(txid, "waiting", {"state": "failed", "failure": reason})

@@ -20,8 +20,6 @@ from flask import redirect
 from flask import render_template
 from flask import url_for
 
-from santeid.cps.cards import CARD_AMR
-from santeid.cps.cards import CARD_AUTH_MODE
 from santeid.cps.cards import CPS_TEST_CA_NAME
 from santeid.cps.cards import CardError
 from santeid.cps.cards import trusted_authorities
@@ -29,6 +27,7 @@ from santeid.cps.cards import trusted_authorities_file
 from santeid.cps.cards import verify_card_certificate
 from santeid.login.views import load_transaction
 from santeid.pki import serial_hex
+from santeid.psc import proofs
 from santeid.services import services
 from santeid.tls import client_certificate
 from santeid.tls import parse_trusted_proxies
@@ -79,9 +78,7 @@ def card():
         txid,
         from_states=("identify", "waiting", "failed"),
         national_id=national_id,
-        auth_mode=CARD_AUTH_MODE,
-        acr=settings.card_acr,
-        amr=CARD_AMR,
+        **proofs.proof_claims(proofs.CARD, settings),
     )
     if approved is None:
         # Finished or cancelled meanwhile (another tab): the login page knows what to show.

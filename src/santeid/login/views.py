@@ -26,6 +26,7 @@ from santeid.i18n import Translator
 from santeid.interaction import authorization
 from santeid.login import authenticators
 from santeid.oidc.authentication import Authentication
+from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.security import check_csrf
@@ -195,9 +196,7 @@ def otp():
                 txid,
                 from_states=("waiting", "failed"),
                 national_id=tx["national_id"],
-                auth_mode="MOBILE",
-                acr=services().settings.ecps_acr,
-                amr=["otp"],
+                **proofs.proof_claims(proofs.ECPS_OFFLINE, services().settings),
             )
             if approved is not None and tx.get("ecps_request"):
                 # The phone may still show the request: withdraw it.

@@ -11,8 +11,9 @@ from dataclasses import field
 class Authentication:
     """The outcome of a login (OIDC Core §2: ``auth_time``, ``acr``, ``amr``).
 
-    ``auth_mode`` is PSC's ``authMode`` claim (``CARD``, ``MOBILE``; ``SANDBOX`` for the
-    sandbox authenticator). ``sid`` names the SSO session the login opened or joined.
+    ``auth_mode`` is PSC's ``authMode`` claim (``CARD`` or ``MOBILE``; which proof gives
+    which value, ``acr`` and ``amr``: ``santeid.psc.proofs``). ``sid`` names the SSO session
+    the login opened or joined.
     """
 
     national_id: str

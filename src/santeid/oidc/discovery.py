@@ -45,12 +45,28 @@ CLAIMS_SUPPORTED = [
 ]
 
 
+def mtls_endpoint_aliases(settings) -> dict | None:
+    """RFC 8705 §5: where a client authenticating with its certificate sends its requests —
+    the HTTPS listener that asks for client certificates (``mtls_base_url``), as PSC advertises
+    for its production clients. None when santeid has no such listener."""
+    base = settings.mtls_oidc_base
+    if base is None:
+        return None
+    return {
+        "token_endpoint": f"{base}/token",
+        "revocation_endpoint": f"{base}/revoke",
+        "introspection_endpoint": f"{base}/token/introspect",
+        "userinfo_endpoint": f"{base}/userinfo",
+        "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
+    }
+
+
 def metadata(*, wallet: bool = True) -> dict:
     """The provider metadata; ``wallet``: PSC's ``wallet-openid-configuration``."""
     settings = services().settings
     base = settings.oidc_base
     auth_methods = client_auth.discovery_methods()
-    return {
+    document = {
         "issuer": settings.issuer,
         "authorization_endpoint": (
             settings.advertised_authorization_endpoint
@@ -110,9 +126,14 @@ def metadata(*, wallet: bool = True) -> dict:
             client_auth.REQUEST_SIGNING_ALGS
         ),
         "backchannel_user_code_parameter_supported": False,
-        # RFC 8705 §3.3: tls_client_auth needs no certificate binding of the tokens.
-        "tls_client_certificate_bound_access_tokens": False,
+        # RFC 8705 §3: the access tokens of tls_client_auth clients carry cnf.x5t#S256 and
+        # every Bearer API checks it (santeid.oidc.protector).
+        "tls_client_certificate_bound_access_tokens": True,
     }
+    aliases = mtls_endpoint_aliases(settings)
+    if aliases is not None:
+        document["mtls_endpoint_aliases"] = aliases
+    return document
 
 
 def discovery():

@@ -33,6 +33,8 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.tls_client_auth import TlsClientAuth
+from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
+from santeid.oidc.tokens import RefreshRefused
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import UnknownSubject
 
@@ -153,6 +155,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 nonce=record.get_nonce(),
                 include_refresh=client.check_grant_type("refresh_token"),
                 family_just_opened=True,
+                certificate_thumbprint=bound_certificate_thumbprint(client),
             )
         except UnknownSubject:
             services.tokens.revoke_family(family_id)
@@ -171,13 +174,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
-    """RFC 6749 §6 with rotation: each refresh token works once; a replay revokes the family."""
+    """RFC 6749 §6 as Keycloak: a new refresh token at each refresh; the presented one stays
+    usable until it expires, or, with ``refresh_token_revoke``, rotation with reuse detection
+    (``TokenService.use_refresh_token``)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        return _services().tokens.refresh_grant(refresh_token)
+        try:
+            return _services().tokens.refresh_grant(refresh_token)
+        except RefreshRefused as exc:
+            raise InvalidGrantError(str(exc)) from None
 
     def _validate_token_scope(self, token):
         scope = self.request.payload.scope
@@ -191,8 +199,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         services = _services()
         grant = self.request.refresh_token
         client = self.request.client
-        if not services.tokens.rotate(grant):
-            raise InvalidGrantError("Token is not active")
+        try:
+            services.tokens.use_refresh_token(grant)
+        except RefreshRefused as exc:
+            raise InvalidGrantError(str(exc)) from None
         scope = self.request.payload.scope or grant.scope
         try:
             token = services.tokens.issue(
@@ -202,6 +212,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 family_id=grant.family_id,
                 nonce=grant.nonce,
                 include_refresh=True,
+                certificate_thumbprint=bound_certificate_thumbprint(client),
             )
         except UnknownSubject:
             services.tokens.revoke_family(grant.family_id)
@@ -236,7 +247,9 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def create_token_response(self):
         client = self.request.client
         scope = self.request.granted_scope
-        token = _services().tokens.issue_client_token(client=client, scope=scope)
+        token = _services().tokens.issue_client_token(
+            client=client, scope=scope, certificate_thumbprint=bound_certificate_thumbprint(client)
+        )
         log.info("client_credentials token issued to %s", client.get_client_id())
         return 200, token, self.TOKEN_RESPONSE_HEADER
 

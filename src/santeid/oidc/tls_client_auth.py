@@ -56,6 +56,18 @@ def subject_matches(certificate: x509.Certificate, registered_dn: str) -> bool:
     return _comparable(certificate.subject) == _comparable(expected)
 
 
+def bound_certificate_thumbprint(client) -> str | None:
+    """RFC 8705 §3: the access tokens of a client that authenticated with its certificate at
+    this (token endpoint) request are bound to that certificate: its ``x5t#S256``, or None."""
+    if client.token_endpoint_auth_method != METHOD:
+        return None
+    from santeid.oidc.protector import certificate_thumbprint
+    from santeid.tls import client_certificate
+
+    certificate = client_certificate()
+    return certificate_thumbprint(certificate) if certificate is not None else None
+
+
 def validate_metadata(meta: dict[str, Any]) -> None:
     """RFC 8705 §2.1.2: a ``tls_client_auth`` client registers exactly one subject DN."""
     if meta.get("token_endpoint_auth_method") == METHOD:

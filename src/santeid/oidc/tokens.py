@@ -1,15 +1,24 @@
 """Tokens shaped as Pro Santé Connect issues them (psc.md §5–§8).
 
 * Access token: a JWT signed with the realm key, PSC's claim set and order, no ``aud``
-  (psc.md §6), 120 s by default.
-* ID token: OIDC Core §2 claims plus PSC's ``SubjectNameID``, ``authMode``, names.
-* Refresh token: a signed JWT as Keycloak issues (clients decode it to read ``exp``), backed by
-  a server-side record so it can be rotated and revoked. Refresh tokens are grouped in a
-  *family* (one per authorization code); replaying a rotated one revokes the whole family
-  (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
+  (docs/reference/pro-sante-connect.md §6), 120 s by default; for a client authenticated by
+  its certificate, bound to it by ``cnf.x5t#S256`` (RFC 8705 §3.1).
+* ID token: OIDC Core §2 claims plus PSC's ``SubjectNameID``, ``authMode``, names, and the
+  ``auth_level`` and ``scope`` of PSC's production ID tokens (§7).
+* Refresh token: a JWT as Keycloak issues it — signed with the realm's HMAC secret (HS512,
+  never published; clients only decode it to read ``exp``), ``typ`` ``Refresh``, ``aud`` the
+  realm (docs/reference/keycloak-behaviour.md, "Refresh tokens") — backed by a server-side
+  record so it can be revoked. Refresh tokens are grouped in a *family* (one per
+  authorization code). By default, as Keycloak's "Revoke Refresh Token" off, a refresh token
+  works until it expires, so two tabs refreshing at once both succeed. With
+  ``refresh_token_revoke`` on, Keycloak's rotation: a token works
+  ``refresh_token_max_reuse`` + 1 times, an older one is "stale" once a newer one was used,
+  and either refusal revokes the family (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
 
-Store keys: ``fam:<fid>`` (family), ``fam:<fid>:at`` (access-token ids of the family),
-``rt:<jti>`` (refresh token state), ``revoked:<jti>`` (access-token deny list),
+Store keys: ``fam:<fid>`` (family; with rotation, ``current_rt``/``refreshed_at``: the refresh
+token last used, and when), ``fam:<fid>:at`` (access-token ids of the family), ``rt:<jti>`` (refresh
+token state), ``rtuse:<jti>`` (uses of a refresh token, with rotation), ``revoked:<jti>``
+(access-token deny list),
 ``sidfams:<sid>`` (families opened under an SSO session, revoked at logout).
 """
 
@@ -22,14 +31,28 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from santeid.keystore import ALGORITHMS
+from santeid.keystore import HMAC_ALGORITHM
 from santeid.keystore import InvalidSignature
 from santeid.oidc.authentication import Authentication
 from santeid.psc.claims import other_ids_claim
 from santeid.psc.claims import sub_for
 
+#: PSC's production ID tokens carry ``auth_level`` "1" whatever the means (its meaning is not
+#: published; docs/reference/pro-sante-connect.md §7, §11).
+AUTH_LEVEL = "1"
+#: Refresh tokens are HS512; those signed by a version of santeid that used the realm's
+#: signing key are accepted until they expire.
+REFRESH_TOKEN_ALGS = [HMAC_ALGORITHM, *ALGORITHMS]
+
 
 class TokenError(Exception):
     """A token that cannot be accepted: unsigned by us, expired, revoked or malformed."""
+
+
+class RefreshRefused(TokenError):
+    """A refresh token the token endpoint refuses; the message is Keycloak's
+    ``error_description`` for the ``invalid_grant`` (docs/reference/keycloak-behaviour.md)."""
 
 
 class UnknownSubject(Exception):
@@ -51,7 +74,9 @@ class RefreshGrant:
     """A refresh token that passed signature, expiry and state checks."""
 
     jti: str
+    iat: int
     family_id: str
+    family: dict
     client_id: str
     authentication: Authentication
     scope: str
@@ -111,13 +136,16 @@ class TokenService:
         extra_id_claims: dict | None = None,
         with_rt_hash: bool = False,
         family_just_opened: bool = False,
+        certificate_thumbprint: str | None = None,
     ) -> dict:
         """Build the token response (RFC 6749 §5.1, Keycloak field order).
 
         ``extra_id_claims`` are added to the ID token, and ``with_rt_hash`` adds the refresh
         token's ``rt_hash`` (both for CIBA push mode, CIBA Core §10.3.1).
         ``family_just_opened``: :meth:`open_family` ran in this request, so the family already
-        lives as long as this refresh token and needs no write (two store round trips)."""
+        lives as long as this refresh token and needs no write (two store round trips).
+        ``certificate_thumbprint``: the client authenticated with this certificate (RFC 8705
+        §2); the access token is bound to it (``cnf``, §3.1)."""
         professional = self.directory.get(authentication.national_id)
         if professional is None:
             raise UnknownSubject(authentication.national_id)
@@ -146,8 +174,19 @@ class TokenService:
             "otherIds": other_ids_claim(professional),
             "preferred_username": authentication.national_id,
         }
+        if certificate_thumbprint:
+            access_claims["cnf"] = {"x5t#S256": certificate_thumbprint}
         access_token = self.keys.sign(access_claims, alg=settings.signing_alg)
         self.store.add_member(f"fam:{family_id}:at", at_jti, settings.refresh_token_lifetime)
+        if not family_just_opened:
+            # A revocation of the family that listed its access tokens before this one joined
+            # (a concurrent reuse refusal, a logout) has already marked the family: the token
+            # is born revoked, and the refresh token issued with it is refused with the family.
+            family = self.store.get(f"fam:{family_id}")
+            if family is None or family.get("state") != "active":
+                self.store.put(
+                    f"revoked:{at_jti}", {"reason": "family"}, settings.access_token_lifetime
+                )
 
         response: dict = {
             "access_token": access_token,
@@ -169,7 +208,7 @@ class TokenService:
                 "scope": scope,
                 "sid": sid,
             }
-            refresh_token = self.keys.sign(refresh_claims, alg=settings.signing_alg)
+            refresh_token = self.keys.sign(refresh_claims, alg=HMAC_ALGORITHM)
             self.store.put(
                 f"rt:{rt_jti}",
                 {"fid": family_id, "state": "active", "client_id": client_id},
@@ -208,6 +247,8 @@ class TokenService:
                     "preferred_username": authentication.national_id,
                     "given_name": professional.given_name,
                     "family_name": professional.family_name,
+                    "auth_level": AUTH_LEVEL,
+                    "scope": scope,
                 }
             )
             if with_rt_hash and include_refresh:
@@ -222,7 +263,9 @@ class TokenService:
         response["scope"] = scope
         return response
 
-    def issue_client_token(self, *, client, scope: str) -> dict:
+    def issue_client_token(
+        self, *, client, scope: str, certificate_thumbprint: str | None = None
+    ) -> dict:
         """Access token of the ``client_credentials`` grant (RFC 6749 §4.4): no professional,
         no refresh token, no ID token (RFC 6749 §4.4.3).
 
@@ -246,6 +289,8 @@ class TokenService:
             "clientId": client_id,
             "preferred_username": f"service-account-{client_id}",
         }
+        if certificate_thumbprint:
+            claims["cnf"] = {"x5t#S256": certificate_thumbprint}  # RFC 8705 §3.1
         access_token = self.keys.sign(claims, alg=settings.signing_alg)
         return {
             "access_token": access_token,
@@ -257,11 +302,11 @@ class TokenService:
         }
 
     # -- verifying ----------------------------------------------------------
-    def _verified_claims(self, token: str, expected_typ: str) -> dict:
+    def _verified_claims(self, token: str, expected_typ: str, algs=None) -> dict:
         if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
             raise TokenError("malformed token")
         try:
-            claims = self.keys.verify(token)["claims"]
+            claims = self.keys.verify(token, algs=algs)["claims"]
         except InvalidSignature as exc:
             raise TokenError("invalid signature") from exc
         if claims.get("iss") != self.settings.issuer:
@@ -282,7 +327,7 @@ class TokenService:
 
     def verify_refresh_token(self, token: str) -> tuple[dict, dict]:
         """Claims and server record of a refresh token whose signature and expiry hold."""
-        claims = self._verified_claims(token, "Refresh")
+        claims = self._verified_claims(token, "Refresh", REFRESH_TOKEN_ALGS)
         record = self.store.get(f"rt:{claims['jti']}")
         if record is None:
             raise TokenError("unknown refresh token")
@@ -304,36 +349,62 @@ class TokenService:
     def family(self, family_id: str) -> dict | None:
         return self.store.get(f"fam:{family_id}")
 
-    def refresh_grant(self, token: str) -> RefreshGrant | None:
-        """Check a presented refresh token; a replayed (already rotated) one revokes its family."""
+    def refresh_grant(self, token: str) -> RefreshGrant:
+        """Check a presented refresh token: signature, expiry, its grant still active.
+
+        :raises RefreshRefused: with Keycloak's description of the refusal.
+        """
         try:
             claims, record = self.verify_refresh_token(token)
-        except TokenError:
-            return None
+        except TokenError as exc:
+            expired = str(exc) == "token expired"
+            raise RefreshRefused(
+                "Token is not active" if expired else "Invalid refresh token"
+            ) from None
         family = self.family(record["fid"])
-        if family is None or family["state"] != "active":
-            return None
-        if record["state"] != "active":
-            self.revoke_family(record["fid"])
-            return None
+        if family is None or family["state"] != "active" or record["state"] != "active":
+            raise RefreshRefused("Session not active")
         return RefreshGrant(
             jti=claims["jti"],
+            iat=int(claims.get("iat") or 0),
             family_id=record["fid"],
+            family=family,
             client_id=record["client_id"],
             authentication=Authentication.from_dict(family["auth"]),
             scope=family["scope"],
             nonce=family.get("nonce"),
         )
 
-    def rotate(self, grant: RefreshGrant) -> bool:
-        """Atomically retire a refresh token; False means another request used it first."""
-        changed = self.store.transition(
-            f"rt:{grant.jti}", {"state": "active"}, {"state": "rotated"}
-        )
-        if changed is None:
+    def use_refresh_token(self, grant: RefreshGrant) -> None:
+        """Count a use of a refresh token before new tokens are issued from it.
+
+        Keycloak's default ("Revoke Refresh Token" off): nothing to count, the token stays
+        usable until it expires. With ``refresh_token_revoke`` (Keycloak's
+        ``TokenManager.validateTokenReuse``): a token older than the one last used is
+        "Stale token"; the one in use may serve ``refresh_token_max_reuse`` + 1 times, counted
+        atomically so that of two concurrent uses beyond the limit one is refused. Either
+        refusal revokes the family: someone holds a copy of the token (RFC 9700 §4.14.2).
+
+        :raises RefreshRefused: with Keycloak's description.
+        """
+        settings = self.settings
+        if not settings.refresh_token_revoke:
+            return
+        family = grant.family
+        current = family.get("current_rt")
+        if current != grant.jti:
+            # Keycloak: issued before the last refresh of the grant, by another token.
+            if current is not None and grant.iat < int(family.get("refreshed_at") or 0):
+                self.revoke_family(grant.family_id)
+                raise RefreshRefused("Stale token")
+            self.store.update(
+                f"fam:{grant.family_id}",
+                {"current_rt": grant.jti, "refreshed_at": int(self.clock())},
+            )
+        uses = self.store.incr(f"rtuse:{grant.jti}", settings.refresh_token_lifetime)
+        if uses > settings.refresh_token_max_reuse + 1:
             self.revoke_family(grant.family_id)
-            return False
-        return True
+            raise RefreshRefused("Maximum allowed refresh token reuse exceeded")
 
     # -- revoking -----------------------------------------------------------
     def revoke_access_token(self, claims: dict) -> None:

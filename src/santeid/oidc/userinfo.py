@@ -1,7 +1,12 @@
 """UserInfo endpoint (OIDC Core §5.3), GET and POST, returning PSC's claim set (psc.md §9).
 
 The Bearer token comes in the ``Authorization`` header or, for POST, in the form body
-(RFC 6750 §2.1–2.2; using both is an ``invalid_request``). JSON by default; a signed JWT
+(RFC 6750 §2.1–2.2; using both is an ``invalid_request``), read by the one resource protector
+(``santeid.oidc.protector``), which also checks certificate-bound tokens (RFC 8705 §3).
+Errors are Keycloak's (docs/reference/keycloak-behaviour.md, "Userinfo"): no token is
+400 ``invalid_request`` "Token not provided" without a challenge; an invalid, expired or
+revoked token is 401 ``invalid_token`` "Token verification failed" with
+``WWW-Authenticate: Bearer realm="esante-wallet", …``. JSON by default; a signed JWT
 (``application/jwt``) when the client registered ``userinfo_signed_response_alg``.
 """
 
@@ -9,68 +14,91 @@ from __future__ import annotations
 
 import json
 
+from authlib.oauth2 import OAuth2Error
 from flask import Response
 from flask import jsonify
-from flask import request
 
+from santeid.oidc import protector
 from santeid.oidc.scopes import is_openid
-from santeid.oidc.tokens import TokenError
 from santeid.psc.claims import build_userinfo
 from santeid.services import services
 
+#: Keycloak's description of any token it cannot accept at userinfo.
+TOKEN_VERIFICATION_FAILED = "Token verification failed"  # noqa: S105 - a message
 
-def _bearer_error(status: int, error: str | None, description: str):
-    realm = services().settings.issuer_path.rsplit("/", 1)[-1] or "santeid"
-    challenge = f'Bearer realm="{realm}"'
-    if error:
-        challenge += f', error="{error}", error_description="{description}"'
-    body = {"error": error or "invalid_request", "error_description": description}
-    response = jsonify(body)
+
+def _error(status: int, error: str, description: str, *, challenge: bool):
+    response = jsonify({"error": error, "error_description": description})
     response.status_code = status
-    response.headers["WWW-Authenticate"] = challenge
+    if challenge:
+        realm = services().settings.issuer_path.rsplit("/", 1)[-1] or "santeid"
+        response.headers["WWW-Authenticate"] = (
+            f'Bearer realm="{realm}", error="{error}", error_description="{description}"'
+        )
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _presented_token() -> tuple[str | None, str | None]:
-    header = request.headers.get("Authorization", "")
-    from_header = None
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            return None, "the Authorization header must be 'Bearer <token>'"
-        from_header = value.strip()
-    from_body = None
-    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-        from_body = request.form.get("access_token")
-    if from_header and from_body:
-        return None, "the access token was sent in more than one way"
-    return from_header or from_body, None
+def _rfc6750_refusal(exc: OAuth2Error):
+    """``userinfo_errors = "rfc6750"``: RFC 6750 §3.1 read strictly."""
+    if exc.error == protector.MISSING:
+        # No credentials: a bare challenge, no error code.
+        realm = services().settings.issuer_path.rsplit("/", 1)[-1] or "santeid"
+        response = jsonify(
+            {"error": "invalid_request", "error_description": "an access token is required"}
+        )
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    if exc.error == protector.UNSUPPORTED:
+        description = "the Authorization header must be 'Bearer <token>'"
+        return _error(400, "invalid_request", description, challenge=False)
+    if exc.error == protector.INVALID_REQUEST:
+        return _error(400, "invalid_request", exc.description, challenge=False)
+    return _error(
+        401, "invalid_token", f"{TOKEN_VERIFICATION_FAILED}: {exc.description}", challenge=True
+    )
+
+
+def _refusal(exc: OAuth2Error):
+    if services().settings.userinfo_errors == "rfc6750":
+        return _rfc6750_refusal(exc)
+    if exc.error in (protector.MISSING, protector.UNSUPPORTED):
+        # Keycloak reads only a Bearer token; anything else is no token at all.
+        return _error(400, "invalid_request", "Token not provided", challenge=False)
+    if exc.error == protector.INVALID_REQUEST:
+        return _error(400, "invalid_request", exc.description, challenge=False)
+    if exc.description == protector.UNBOUND:
+        # RFC 8705 §3: a certificate-bound token without its certificate is invalid_token.
+        return _error(401, "invalid_token", exc.description, challenge=True)
+    return _error(401, "invalid_token", TOKEN_VERIFICATION_FAILED, challenge=True)
 
 
 def userinfo():
-    token, problem = _presented_token()
-    if problem:
-        return _bearer_error(400, "invalid_request", problem)
-    if not token:
-        # RFC 6750 §3.1: no error code when the request carried no credentials.
-        return _bearer_error(401, None, "an access token is required")
     svc = services()
+    guard = protector.access_token_protector(svc.tokens, accept_form_token=True)
     try:
-        claims = svc.tokens.verify_access_token(token)
-    except TokenError as exc:
-        return _bearer_error(401, "invalid_token", f"Token verification failed: {exc}")
+        claims = guard.token(protector.ProtectedRequest.from_flask(accept_form_token=True))
+    except OAuth2Error as exc:
+        return _refusal(exc)
     if not is_openid(claims.get("scope")):
         # Keycloak's UserInfoEndpoint: a plain OAuth 2.0 token (no openid) is refused with
         # 403 insufficient_scope "Missing openid scope" (OIDC Core §5.3: openid required).
-        return _bearer_error(403, "insufficient_scope", "Missing openid scope")
+        return _error(403, "insufficient_scope", "Missing openid scope", challenge=True)
     professional = svc.directory.get(claims["preferred_username"])
     if professional is None:
-        return _bearer_error(401, "invalid_token", "the professional is no longer in the directory")
+        # A service account's token (client_credentials), or a professional since removed.
+        return _error(401, "invalid_token", TOKEN_VERIFICATION_FAILED, challenge=True)
 
     scopes = claims.get("scope", "").split()
     if "scope_all" in scopes:
-        body = build_userinfo(professional, sub=claims["sub"], auth_mode=claims.get("authMode"))
+        body = build_userinfo(
+            professional,
+            sub=claims["sub"],
+            auth_mode=claims.get("authMode"),
+            layout=svc.settings.userinfo_layout,
+        )
     else:
         # Without scope_all PSC's sectoral data is not released: identity only.
         body = {

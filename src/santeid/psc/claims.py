@@ -179,12 +179,13 @@ def exercice_claim(exercice: Exercice) -> dict:
     }
 
 
-def subject_ref_pro(professional: Professional) -> dict:
-    """``SubjectRefPro``: ``codeCivilite`` then ``exercices`` (psc.md §9.3)."""
-    return {
-        "codeCivilite": professional.code_civilite,
-        "exercices": [exercice_claim(e) for e in professional.exercices],
-    }
+def subject_ref_pro(professional: Professional, *, with_civilite: bool = True) -> dict:
+    """``SubjectRefPro``: ``codeCivilite`` then ``exercices`` (psc.md §9.3); without
+    ``codeCivilite`` in the late-2023 layout, which moves it to the top level (§9.5)."""
+    exercices = [exercice_claim(e) for e in professional.exercices]
+    if not with_civilite:
+        return {"exercices": exercices}
+    return {"codeCivilite": professional.code_civilite, "exercices": exercices}
 
 
 def first_activity(professional: Professional) -> Activity | None:
@@ -195,8 +196,24 @@ def first_activity(professional: Professional) -> Activity | None:
     return None
 
 
-def build_userinfo(professional: Professional, *, sub: str, auth_mode: str | None) -> dict:
+#: ``layout`` of :func:`build_userinfo` (setting ``userinfo_layout``).
+LAYOUT_CLASSIC = "classic"
+LAYOUT_LATE_2023 = "late-2023"
+
+
+def build_userinfo(
+    professional: Professional,
+    *,
+    sub: str,
+    auth_mode: str | None,
+    layout: str = LAYOUT_CLASSIC,
+) -> dict:
     """The userinfo response PSC would send for ``professional`` (psc.md §9).
+
+    ``layout`` ``late-2023``: the variant of a November-2023 BAS sample
+    (docs/reference/pro-sante-connect.md §9.5) — ``codeGenreActivite`` (of the first activity)
+    after ``sub`` and ``codeCivilite`` after ``preferred_username`` at the top level, and no
+    ``codeCivilite`` in ``SubjectRefPro``.
 
     Keys are inserted in PSC's order (:data:`USERINFO_KEYS`); serialise without sorting
     (``json.dumps`` default; Flask needs ``app.json.sort_keys = False``) to keep it.
@@ -225,12 +242,23 @@ def build_userinfo(professional: Professional, *, sub: str, auth_mode: str | Non
     activity = first_activity(professional)
     structure = (activity.structure if activity else None) or _NO_STRUCTURE
     sector = activity.code_secteur_activite if activity else ""
+    late = layout == LAYOUT_LATE_2023
     userinfo: dict = {
         "Secteur_Activite": f"{sector}^{SECTEUR_ACTIVITE_OID}" if sector else "",
         "sub": sub,
-        "SubjectOrganization": structure.raison_sociale,
-        "Mode_Acces_Raison": MODE_ACCES_RAISON,
-        "preferred_username": national_id,
+    }
+    if late:
+        userinfo["codeGenreActivite"] = activity.code_genre_activite if activity else ""
+    userinfo.update(
+        {
+            "SubjectOrganization": structure.raison_sociale,
+            "Mode_Acces_Raison": MODE_ACCES_RAISON,
+            "preferred_username": national_id,
+        }
+    )
+    if late:
+        userinfo["codeCivilite"] = professional.code_civilite
+    userinfo |= {
         "given_name": professional.given_name,
         "Acces_Regulation_Medicale": ACCES_REGULATION_MEDICALE,
         "UITVersion": UIT_VERSION,
@@ -240,7 +268,7 @@ def build_userinfo(professional: Professional, *, sub: str, auth_mode: str | Non
     userinfo.update(
         {
             "Palier_Authentification": PALIER_AUTHENTIFICATION,
-            "SubjectRefPro": subject_ref_pro(professional),
+            "SubjectRefPro": subject_ref_pro(professional, with_civilite=not late),
             "SubjectOrganizationID": structure.identifiant_technique,
             "SubjectRole": [f"{code}^{PROFESSION_OID}" for code in professional.professions],
             "PSI_Locale": PSI_LOCALE,

@@ -1,0 +1,165 @@
+"""Bearer-token protection of santeid's resources, in one place (RFC 6750, RFC 8705 §3).
+
+Every API that takes ``Authorization: Bearer <token>`` — userinfo, the FHIR directory, INSi
+REST/FHIR/SOAP (PSC mode), the e-CPS device API — reads it through a
+:class:`BearerProtector`, an Authlib ``ResourceProtector`` with one token validator:
+
+* :class:`AccessTokenValidator`: santeid's own access tokens (signature, issuer, ``typ``,
+  expiry, revocation: ``TokenService.verify_access_token``) and, for a token bound to a client
+  certificate (``cnf.x5t#S256``, RFC 8705 §3.1), the certificate of the connection: absent or
+  another one is ``invalid_token`` (§3).
+* the e-CPS API registers its own validator for device JWTs (``santeid.ecps.api``).
+
+The protector only decides; it raises Authlib's ``OAuth2Error`` subclasses and each API renders
+them in its own format (OAuth JSON with Keycloak's texts for userinfo, ``OperationOutcome`` for
+FHIR, ``application/problem+json`` for INSi and e-CPS):
+
+========================== ===================================================================
+``error``                  when
+========================== ===================================================================
+``missing_authorization``  no ``Authorization`` header (nor, where accepted, a form token)
+``unsupported_token_type`` an ``Authorization`` header that is not ``Bearer <token>``
+``invalid_request``        a token sent in more than one way (RFC 6750 §2)
+``invalid_token``          a token that is not valid, or not presented with its certificate
+========================== ===================================================================
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+
+from authlib.oauth2.rfc6749 import ResourceProtector
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import MissingAuthorizationError
+from authlib.oauth2.rfc6749.errors import UnsupportedTokenTypeError
+from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc6750 import InvalidTokenError
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+#: The ``error`` values the renderers switch on.
+MISSING = MissingAuthorizationError.error
+UNSUPPORTED = UnsupportedTokenTypeError.error
+INVALID_REQUEST = InvalidRequestError.error
+INVALID_TOKEN = InvalidTokenError.error
+
+#: Description of a certificate-bound token presented without its certificate.
+UNBOUND = "the access token is bound to a client certificate that was not presented"
+
+
+def certificate_thumbprint(certificate: x509.Certificate) -> str:
+    """RFC 8705 §3.1 ``x5t#S256``: base64url (no padding) of the SHA-256 of the DER."""
+    digest = hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class ProtectedRequest:
+    """What the protector reads of a request: its headers, a token sent in the form body
+    (userinfo's POST, RFC 6750 §2.2) and, lazily, the TLS client certificate."""
+
+    def __init__(
+        self,
+        headers: Mapping[str, str],
+        *,
+        form_token: str | None = None,
+        certificate: Callable[[], x509.Certificate | None] = lambda: None,
+    ) -> None:
+        self.headers = headers
+        self.form_token = form_token
+        self._certificate = certificate
+
+    def certificate(self) -> x509.Certificate | None:
+        return self._certificate()
+
+    @classmethod
+    def from_flask(cls, *, accept_form_token: bool = False) -> ProtectedRequest:
+        """The current Flask request; its certificate through ``santeid.tls``."""
+        from flask import request
+
+        from santeid.tls import client_certificate
+
+        form_token = None
+        if (
+            accept_form_token
+            and request.method == "POST"
+            and request.mimetype == "application/x-www-form-urlencoded"
+        ):
+            form_token = request.form.get("access_token")
+        return cls(request.headers, form_token=form_token, certificate=client_certificate)
+
+
+class AccessToken(dict):
+    """Claims of a verified access token, as Authlib's validator asks of a token."""
+
+    def is_expired(self) -> bool:
+        return False  # verification refused expired tokens
+
+    def is_revoked(self) -> bool:
+        return False  # idem
+
+    def get_scope(self) -> str:
+        return self.get("scope", "")
+
+
+class AccessTokenValidator(BearerTokenValidator):
+    """santeid's access tokens. ``verify``: ``TokenService.verify_access_token`` or a caching
+    equivalent (INSi's ``VerifiedTokens``); it raises ``TokenError``."""
+
+    def __init__(self, verify: Callable[[str], dict], realm: str | None = None) -> None:
+        super().__init__(realm=realm)
+        self.verify = verify
+
+    def authenticate_token(self, token_string: str) -> AccessToken:
+        from santeid.oidc.tokens import TokenError
+
+        try:
+            return AccessToken(self.verify(token_string.strip()))
+        except TokenError as exc:
+            raise InvalidTokenError(description=str(exc), realm=self.realm) from None
+
+    def validate_token(self, token, scopes, request, **kwargs) -> None:
+        super().validate_token(token, scopes, request)
+        bound = (token.get("cnf") or {}).get("x5t#S256")
+        if bound is None:
+            return
+        # RFC 8705 §3: the resource checks the token against the certificate it was given with.
+        certificate = request.certificate()
+        presented = certificate_thumbprint(certificate) if certificate is not None else ""
+        if not hmac.compare_digest(presented.encode(), str(bound).encode()):
+            raise InvalidTokenError(description=UNBOUND, realm=self.realm)
+
+
+class BearerProtector(ResourceProtector):
+    """Authlib's ``ResourceProtector`` with santeid's parsing: the token in ``Authorization``
+    or, when ``accept_form_token``, in the form body — never both (RFC 6750 §2)."""
+
+    def __init__(self, validator, *, accept_form_token: bool = False) -> None:
+        super().__init__()
+        self.register_token_validator(validator)
+        self.accept_form_token = accept_form_token
+
+    def parse_request_authorization(self, request: ProtectedRequest):
+        form_token = request.form_token if self.accept_form_token else None
+        if request.headers.get("Authorization"):
+            validator, token = super().parse_request_authorization(request)
+            if form_token:
+                raise InvalidRequestError("the access token was sent in more than one way")
+            return validator, token
+        if form_token:
+            return self.get_token_validator("bearer"), form_token
+        return super().parse_request_authorization(request)  # MissingAuthorizationError
+
+    def token(self, request: ProtectedRequest, scopes: list[str] | None = None) -> Any:
+        """The validated token (claims) of ``request``; raises an ``OAuth2Error``."""
+        return self.validate_request(scopes, request)
+
+
+def access_token_protector(tokens, *, accept_form_token: bool = False, verify=None):
+    """The protector of santeid's access tokens (``tokens``: the ``TokenService``)."""
+    validator = AccessTokenValidator(verify or tokens.verify_access_token)
+    return BearerProtector(validator, accept_form_token=accept_form_token)
