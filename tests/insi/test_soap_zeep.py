@@ -1,4 +1,5 @@
-"""zeep, given only the WSDL URL, calls every operation (insi.md §1; issue 5 "Done when").
+"""zeep, given only the WSDL URL, calls every operation (insi.md §1): a vendor's
+SOAP client needs nothing but the WSDL.
 
 In-process first (zeep's HTTP goes into the Flask app through a ``requests`` adapter, the
 client certificate through the trusted-proxy header), then against the real server process

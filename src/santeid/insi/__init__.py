@@ -1,4 +1,4 @@
-"""The INSi teleservice (issue 5): one protocol-neutral core, three adapters.
+"""The INSi teleservice: one protocol-neutral core, three adapters.
 
 * :mod:`santeid.insi.model` — queries, answers, call context, :class:`InsiError`;
 * :mod:`santeid.insi.service` — :class:`InsiService`, the core (``services().insi``);
@@ -9,7 +9,7 @@
 * ``santeid.insi.soap`` — SOAP 1.2, wire-compatible with INSi (its own ``init_app``, called
   from here when the package exists).
 
-Documentation: ``docs/insi.md`` (core rules), ``docs/insi-rest.md``, ``docs/insi-fhir.md``.
+Documentation: ``docs/insi-overview.md`` (core rules), ``docs/insi-rest.md``, ``docs/insi-fhir.md``.
 """
 
 from __future__ import annotations
