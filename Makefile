@@ -29,9 +29,10 @@ run: $(STAMP)
 	SANTEID_SANDBOX=true $(BIN)/santeid serve --sandbox --access-log --host $(HOST) --port $(PORT) \
 	  --tls-port $(TLS_PORT) --tls-cert keys/tls/cert.pem --tls-key keys/tls/key.pem
 
-## make test: install the dev dependencies, lint, run the whole suite (Redis tests start their own redis-server)
+## make test: install the dev dependencies, lint, run the whole suite on every core (pytest-xdist;
+## each worker starts its own redis-server, server processes and browsers on free ports)
 test: $(STAMP) check-redis lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 check-redis:
 	@command -v redis-server >/dev/null 2>&1 || { \

@@ -1,7 +1,16 @@
 """Shared fixtures: settings in a temporary folder, the app on either store, and a ``Flow``
-(see ``oidc_flow.py``) driving the browser side of the authorization code flow."""
+(see ``oidc_flow.py``) driving the browser side of the authorization code flow.
+
+Signing keys: every test gets its own ``keys_dir``, a copy of one key set generated once per
+test process (``session_keys_dir``): generating an RSA key for every app was a large share of
+the suite's time.  A test that must start from an empty key folder (key generation at start-up,
+``santeid keys generate`` on nothing) is marked ``@pytest.mark.fresh_keys``.
+"""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +18,7 @@ from oidc_flow import ISSUER
 from oidc_flow import Flow
 from oidc_flow import register_client
 from santeid import create_app
+from santeid.keystore import ensure_dev_keys
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
 from santeid.storage import store_from_url
@@ -16,12 +26,30 @@ from santeid.storage import store_from_url
 pytest_plugins = ["fixtures_redis"]
 
 
+@pytest.fixture(scope="session")
+def session_keys_dir(tmp_path_factory) -> Path:
+    """The sandbox's signing key set (RS256), generated once per test process. Read it only
+    through a copy (``keys_dir``): tests that rotate or add keys change their own copy."""
+    keys = tmp_path_factory.mktemp("session-keys") / "keys"
+    ensure_dev_keys(Settings(keys_dir=str(keys), sandbox=True))
+    return keys
+
+
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def keys_dir(request, tmp_path) -> Path:
+    """This test's key folder: a copy of the session's keys, or empty under ``fresh_keys``."""
+    keys = tmp_path / "keys"
+    if request.node.get_closest_marker("fresh_keys") is None:
+        shutil.copytree(request.getfixturevalue("session_keys_dir"), keys)
+    return keys
+
+
+@pytest.fixture
+def settings(tmp_path, keys_dir) -> Settings:
     return Settings(
         issuer=ISSUER,
         data_dir=str(tmp_path / "var"),
-        keys_dir=str(tmp_path / "keys"),
+        keys_dir=str(keys_dir),
         sandbox=True,
         sandbox_approval_delay=0,
     )

@@ -171,7 +171,9 @@ def test_card_channel_with_the_cps_approve_command(server):
         f"{endpoint}/ext/ciba/auth",
         {"scope": "openid", "login_hint": national_id, "channel": "CARD"},
     ).json()
-    output = _run(server["env"], "cps", "approve", "--card", str(card_dir), ack["auth_req_id"])
+    # "--": a base64url auth_req_id may begin with "-", which is not an option.
+    card = str(card_dir)
+    output = _run(server["env"], "cps", "approve", "--card", card, "--", ack["auth_req_id"])
     assert "approved" in output
     token = rp.fetch_token(f"{endpoint}/token", grant_type=CIBA, auth_req_id=ack["auth_req_id"])
     claims = jwt.decode(

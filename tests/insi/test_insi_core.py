@@ -93,7 +93,7 @@ def test_provisoire_holds_a_nia(service):
     )
 
 
-# -- the given-name rule (docs/insi.md) -------------------------------------------------------
+# -- the given-name rule (docs/insi-overview.md) ------------------------------------------
 def test_given_name_rule_reproduces_every_published_case(base_db):
     """The rule chosen ("every queried given name is one of the person's") against the base's
     own published_cases table: the cases whose answer depends on persons, recomputed in SQL."""
@@ -183,7 +183,7 @@ def test_homonyms_give_02_until_other_given_names_or_birthplace_are_added(servic
 
 
 def test_deceased_persons_are_found(service, base_db):
-    """docs/insi.md: the RNIPP keeps the dead; an INS is never reused."""
+    """docs/insi-overview.md: the RNIPP keeps the dead; an INS is never reused."""
     dead = base_db.execute(
         "SELECT * FROM persons WHERE death_date IS NOT NULL AND id > 10 ORDER BY id"
     ).fetchall()

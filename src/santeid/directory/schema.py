@@ -107,7 +107,7 @@ CREATE TABLE other_id (
 ) WITHOUT ROWID;
 """
 
-# Version 2 (issue #6: national scale, extract import, FHIR API):
+# Version 2 (national scale, extract import, FHIR API):
 # - ``savoir_faire``: an exercice's savoir-faire beyond its first (the first stays on the row);
 # - ``import_source``: which people the RASS-extract import manages, with a digest of their
 #   lines, so that re-importing a file changes nothing and a newer file applies as a diff;

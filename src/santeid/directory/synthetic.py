@@ -1,4 +1,4 @@
-"""A deterministic synthetic directory at the RASS's real shape and size (issue #6).
+"""A deterministic synthetic directory at the RASS's real shape and size.
 
 ``santeid directory generate --professionals N --seed S`` builds a directory of ``N`` invented
 professionals whose proportions follow the national directory (about 1.2 million people; see

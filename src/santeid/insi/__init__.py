@@ -9,9 +9,9 @@
 * ``santeid.insi.soap`` — SOAP 1.2, wire-compatible with INSi (its own ``init_app``, called
   from here when the package exists).
 
-Documentation: ``docs/insi.md`` (core rules), ``docs/insi-rest.md``, ``docs/insi-fhir.md``,
-``docs/insi-soap.md``. In this package's docstrings and comments, "insi.md §N" is section N of
-``docs/reference/insi-teleservice.md`` (the facts about the real teleservice).
+Documentation: ``docs/insi-overview.md`` (core rules), ``docs/insi-rest.md``, ``docs/insi-fhir.md``,
+``docs/insi-soap.md``. Facts about the real teleservice are cited as sections of
+``docs/reference/insi-teleservice.md``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Audit trail, monthly statistics and software registry of the INSi service (issue 5).
+"""Audit trail, monthly statistics and software registry of the INSi service.
 
 One SQLite file, ``{data_dir}/insi.sqlite3``, in WAL mode (readers never block the writer, and
 several server processes append to it):
@@ -243,7 +243,7 @@ class AuditLog:
         order.
 
         The input is the operation name then the fields, each as text, separated by ``\\x1f``;
-        ``docs/insi.md`` gives the order per operation so support can recompute it."""
+        ``docs/insi-overview.md`` gives the order per operation so support can recompute it."""
         if self._key is None:
             self._key = _load_or_create_key(self.key_path)
         message = "\x1f".join("" if p is None else str(p) for p in parts).encode("utf-8")

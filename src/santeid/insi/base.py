@@ -5,10 +5,11 @@ The base is a SQLite file written once by ``santeid civil generate`` and never m
 ``immutable=1`` URI parameter: SQLite takes no lock and reads no journal, so any number of
 threads and processes read it at full speed.
 
-Memory stays flat whatever the base size (within a 300 MB budget): one connection per
-thread, each with a small page cache (:data:`CACHE_KIB`), no ``mmap`` (mapped pages would count
-in the workers' RSS).  The operating system's page cache, shared by all processes and not counted
-in their RSS, keeps the hot pages of the indexes.
+Memory stays flat whatever the base size (the INSi server's 300 MB memory budget,
+``docs/performance.md``): one connection per thread, each with a small page cache
+(:data:`CACHE_KIB`), no ``mmap`` (mapped pages would count in the workers' RSS). The operating
+system's page cache, shared by all processes and not counted in their RSS, keeps the hot pages
+of the indexes.
 
 If the file is regenerated while the server runs, the rename gives it a new inode: connections
 notice within :data:`RECHECK_SECONDS` and reopen it.

@@ -12,7 +12,7 @@ as §N):
 * :class:`SearchResult` — ``RESULTAT`` (§5): ``CodeCR`` and, for 00 only, the ``INDIVIDU``
   (:class:`Identity`: ``INSACTIF``, ``INSHISTO*``, ``TIQ``);
 * :class:`VerifyResult` — santeid's own design (the real verification answer is not public,
-  §15; see ``docs/insi.md``);
+  §15; see ``docs/insi-overview.md``);
 * :class:`InsiError` — a refusal or a fault, carrying the INSi codes of §6 where they exist.
 
 Values are in INSi form (upper case A-Z, space, apostrophe, hyphen; dates ``AAAA-MM-JJ``;
@@ -166,7 +166,7 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """Answer of a verification (santeid's design, ``docs/insi.md``).
+    """Answer of a verification (santeid's design, ``docs/insi-overview.md``).
 
     ``conform``: the INS is the person's active one and all five traits are those of the
     reference base.  ``differing``: names of the traits that differ (:data:`TRAIT_NAMES` order),
@@ -186,7 +186,7 @@ class CallContext:
 
     ``software_id``: the software's authorisation number (IDAM, SOAP ``ContexteLPS``), the
     OAuth client id (``azp``) of a Bearer token, or the structure of a certificate (REST/FHIR,
-    ``docs/insi.md``).  ``strict``: validate traits exactly as the teleservice does (refuse
+    ``docs/insi-overview.md``).  ``strict``: validate traits exactly as the teleservice does (refuse
     lower case, accents…); None means "by channel": strict on SOAP (wire compatibility),
     normalising on REST and FHIR.
     """

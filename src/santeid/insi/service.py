@@ -4,7 +4,7 @@ Every adapter (SOAP ``santeid.insi.soap``, REST :mod:`santeid.insi.rest`, FHIR
 :mod:`santeid.insi.fhir`) turns its request into a query of :mod:`santeid.insi.model`, calls
 :class:`InsiService` with a :class:`~santeid.insi.model.CallContext`, and renders the answer or
 the :class:`~santeid.insi.model.InsiError`.  The rules, with their sources (insi.md §N), are in
-``docs/insi.md``; in short:
+``docs/insi-overview.md``; in short:
 
 * **Traits** are normalised (REST, FHIR) or validated as-is (SOAP: the teleservice refuses lower
   case, accents and ligatures, insi.md §12) with :mod:`santeid.civil_status.traits`; a refusal
@@ -173,7 +173,8 @@ def given_names_match(queried: tuple[str, ...], listed: str) -> bool:
     (``ListePrenom`` items, compared exactly; order and the other given names free).
 
     TCHITCHI ``OLA`` → no, ``CATARINA`` → yes (``CATARINA BELLA``); a homonym with the same
-    first given name is told apart by adding another given name (insi.md §5, ``docs/insi.md``).
+    first given name is told apart by adding another given name (insi.md §5,
+    ``docs/insi-overview.md``).
     """
     names = listed.split(" ")
     return all(name in names for name in queried)
@@ -318,7 +319,7 @@ class InsiService:
         return result
 
     def verify(self, q: VerifyQuery, ctx: CallContext) -> VerifyResult:
-        """``verifierInsAvecTraitsIdentite``: santeid's design (``docs/insi.md``)."""
+        """``verifierInsAvecTraitsIdentite``: santeid's design (``docs/insi-overview.md``)."""
         started = time.perf_counter_ns()
         t = q.traits
         digest_parts: tuple = (
