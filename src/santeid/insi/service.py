@@ -33,6 +33,7 @@ from datetime import date
 from datetime import datetime
 from pathlib import Path
 
+from santeid import db
 from santeid.civil_status import traits as tr
 from santeid.civil_status.nir import MatriculeError
 from santeid.civil_status.nir import MatriculeParts
@@ -73,6 +74,8 @@ log = logging.getLogger(__name__)
 BASE_NAME = "civil-status.sqlite3"
 #: File name of the audit trail, statistics and software registry in ``data_dir``.
 AUDIT_NAME = "insi.sqlite3"
+#: The key of the audit trail's query hashes (``santeid.insi.audit``), in the data directory.
+AUDIT_KEY_NAME = "insi-audit.key"
 
 #: Audit ``result`` of a verification (it has no ``CodeCR``).
 VERIFY_CONFORM = "conform"
@@ -224,7 +227,7 @@ class InsiService:
     def __init__(
         self,
         base_path: Path | str,
-        audit_path: Path | str,
+        audit_path: Path | str | db.Database,
         *,
         key_path: Path | str | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -236,10 +239,11 @@ class InsiService:
 
     @classmethod
     def for_settings(cls, settings) -> InsiService:
-        """``insi_base`` (empty = ``{data_dir}/civil-status.sqlite3``) and
-        ``{data_dir}/insi.sqlite3``."""
+        """``insi_base`` (empty = ``{data_dir}/civil-status.sqlite3``) and the audit tables of
+        ``database_url`` (empty = ``{data_dir}/insi.sqlite3``)."""
         base = Path(settings.insi_base) if settings.insi_base else settings.data_path / BASE_NAME
-        return cls(base, settings.data_path / AUDIT_NAME)
+        audit = db.database_for(settings, db.INSI)
+        return cls(base, audit, key_path=settings.data_path / AUDIT_KEY_NAME)
 
     # -- operations ----------------------------------------------------------------------------
     def search_by_traits(self, q: TraitsQuery, ctx: CallContext) -> SearchResult:
@@ -594,7 +598,7 @@ class InsiService:
                 query_hash=self.audit.query_hash(*digest_parts),
                 duration_us=duration_us,
             )
-        except (AuditBacklog, sqlite3.Error, OSError) as exc:
+        except (AuditBacklog, *db.DatabaseError, OSError) as exc:
             # No answer without its audit row: the trail must be complete (fail closed).
             log.error("INSi audit trail not writable: %s", exc)
             raise service_unavailable(f"audit trail not writable: {exc}") from None
