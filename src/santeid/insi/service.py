@@ -40,6 +40,13 @@ from santeid.civil_status.nir import MatriculeParts
 from santeid.civil_status.nir import format_key
 from santeid.civil_status.nir import oid_for
 from santeid.civil_status.nir import parse_matricule
+from santeid.civil_status.schema import SQL_BY_ID
+from santeid.civil_status.schema import SQL_BY_MATRICULE
+from santeid.civil_status.schema import SQL_HISTORY
+from santeid.civil_status.schema import SQL_HISTORY_OWNER
+from santeid.civil_status.schema import SQL_TRAITS
+from santeid.civil_status.schema import SQL_TRAITS_PLACE
+from santeid.civil_status.schema import SQL_VITALE
 from santeid.insi.audit import AuditBacklog
 from santeid.insi.audit import AuditLog
 from santeid.insi.audit import SoftwareRegistry
@@ -84,38 +91,6 @@ VERIFY_UNKNOWN = "unknown-ins"
 
 #: Highest rang de naissance accepted (twins, triplets…; the carte Vitale writes one digit).
 MAX_BIRTH_RANK = 9
-
-# Columns 0-8: id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace;
-# 9-13 (traits search only): an INSHISTO entry, NULL when none.  The persons_by_traits index
-# (birth_date, sex, birth_name, first_given_name) finds the candidates, the history's primary
-# key (person_id, seq) their earlier matricules: one statement per search.
-_TRAITS_SELECT = (
-    "SELECT p.id, p.matricule, p.cle, p.oid, p.birth_name, p.given_names, p.sex, p.birth_date, "
-    "p.birthplace, h.matricule, h.cle, h.oid, h.date_deb, h.date_fin "
-    "FROM persons AS p LEFT JOIN history AS h ON h.person_id = p.id "
-    "WHERE p.birth_date = ? AND p.sex = ? AND p.birth_name = ?"
-)
-SQL_TRAITS = _TRAITS_SELECT + " ORDER BY p.id, h.seq"
-SQL_TRAITS_PLACE = _TRAITS_SELECT + " AND p.birthplace = ? ORDER BY p.id, h.seq"
-SQL_BY_MATRICULE = (
-    "SELECT id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace "
-    "FROM persons WHERE matricule = ?"
-)
-SQL_BY_ID = (
-    "SELECT id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace "
-    "FROM persons WHERE id = ?"
-)
-SQL_HISTORY = (
-    "SELECT matricule, cle, oid, date_deb, date_fin FROM history WHERE person_id = ? ORDER BY seq"
-)
-SQL_HISTORY_OWNER = "SELECT person_id FROM history WHERE matricule = ? ORDER BY person_id LIMIT 1"
-# persons_by_matricule finds the ouvrant droit, persons_by_vitale (od_id, birth_date, rang) the
-# beneficiary.
-SQL_VITALE = (
-    "SELECT b.id, b.matricule, b.cle, b.oid, b.birth_name, b.given_names, b.sex, b.birth_date, "
-    "b.birthplace FROM persons AS od JOIN persons AS b ON b.od_id = od.id "
-    "WHERE od.matricule = ? AND b.birth_date = ? AND b.rang = ?"
-)
 
 #: INSi element of each model field, per operation (insi.md §4).
 TRAITS_ELEMENTS = {
