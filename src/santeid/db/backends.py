@@ -229,6 +229,10 @@ class SqliteDatabase(Database):
         self._wal = False
 
     def _take(self) -> sqlite3.Connection:
+        self._take_wal()
+        return self._pool.take()
+
+    def _take_wal(self) -> None:
         if not self._wal:
             with self._wal_lock:
                 if not self._wal:
@@ -240,13 +244,19 @@ class SqliteDatabase(Database):
                     finally:
                         conn.close()
                     self._wal = True
-        return self._pool.take()
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[Connection]:
+        with self.raw_connection() as raw:
+            yield SqliteConnection(raw)
+
+    @contextlib.contextmanager
+    def raw_connection(self) -> Iterator[sqlite3.Connection]:
+        """A pooled ``sqlite3`` connection (autocommit), for code written against SQLite alone
+        — the per-host national bases. Rolled back if the block fails inside a transaction."""
         raw = self._take()
         try:
-            yield SqliteConnection(raw)
+            yield raw
         except BaseException:
             try:
                 if raw.in_transaction:
@@ -260,6 +270,11 @@ class SqliteDatabase(Database):
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def open_unpooled(self) -> sqlite3.Connection:
+        """A new connection outside the pool (schema changes, bulk loads); the caller closes it."""
+        self._take_wal()
+        return self._pool.open()
 
     def close(self) -> None:
         self._pool.close()
