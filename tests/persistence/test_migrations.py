@@ -200,3 +200,25 @@ def test_migrate_from_sqlite_needs_a_target(tmp_path):
     env = {"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": ""}
     out = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "var"), ok=False).output
     assert "database_url is not set" in out
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+def test_health_reports_the_database(app, client, tmp_path):
+    answer = client.get("/health")
+    assert answer.status_code == 200
+    assert answer.get_json() == {"status": "ok", "store": "ok", "database": "ok"}
+    # A PostgreSQL server that does not answer (nothing listens on that port).
+    from fixtures_redis import free_port
+
+    unreachable = db.PostgresDatabase(f"postgresql://santeid@127.0.0.1:{free_port()}/santeid")
+    unreachable.PING_TIMEOUT = 0.5
+    app.extensions["santeid"].clients.db = unreachable
+    try:
+        answer = client.get("/health")
+    finally:
+        unreachable.close()
+    assert answer.status_code == 503
+    assert answer.get_json()["database"] == "unavailable"
+    assert answer.get_json()["status"] == "degraded"

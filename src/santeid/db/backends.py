@@ -189,6 +189,13 @@ class Database:
         with self.connect() as conn:
             return conn.execute(sql, params)
 
+    def ping(self) -> bool:
+        """Whether the database answers now (``/health``); never raises."""
+        try:
+            return self.execute("SELECT 1").scalar() == 1
+        except (*DatabaseError, OSError):
+            return False
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -289,6 +296,8 @@ class PostgresDatabase(Database):
     """
 
     dialect = POSTGRESQL
+    #: Seconds ``/health`` waits for a connection.
+    PING_TIMEOUT = 2.0
 
     def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 10.0) -> None:
         if psycopg is None:  # pragma: no cover
@@ -319,9 +328,18 @@ class PostgresDatabase(Database):
             return self._pool
 
     @contextlib.contextmanager
-    def connect(self) -> Iterator[Connection]:
-        with self._get_pool().connection() as raw:
+    def connect(self, timeout: float | None = None) -> Iterator[Connection]:
+        with self._get_pool().connection(timeout=timeout) as raw:
             yield PostgresConnection(raw)
+
+    def ping(self) -> bool:
+        # A health check answers within PING_TIMEOUT even when the pool waits for a server
+        # that went away.
+        try:
+            with self.connect(timeout=self.PING_TIMEOUT) as conn:
+                return conn.execute("SELECT 1").scalar() == 1
+        except (*DatabaseError, OSError):
+            return False
 
     def close(self) -> None:
         with self._lock:
