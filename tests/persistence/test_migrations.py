@@ -222,3 +222,25 @@ def test_health_reports_the_database(app, client, tmp_path):
     assert answer.status_code == 503
     assert answer.get_json()["database"] == "unavailable"
     assert answer.get_json()["status"] == "degraded"
+
+
+def test_an_unreachable_database_is_a_clean_503_and_stops_a_start(app, client, tmp_path):
+    from fixtures_redis import free_port
+
+    dead_url = f"postgresql://santeid@127.0.0.1:{free_port()}/santeid"
+    settings = Settings(data_dir=str(tmp_path / "other"), keys_dir=str(tmp_path / "k"),
+                        sandbox=True, database_url=dead_url)  # fmt: skip
+    with pytest.raises(ConfigurationError, match="is not usable: connection"):
+        create_app(settings, store=MemoryStore())
+    db.close_shared(dead_url)
+
+    unreachable = db.PostgresDatabase(dead_url)
+    app.extensions["santeid"].clients.db = unreachable
+    answer = client.post(
+        "/auth/realms/esante-wallet/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic cnA6c2VjcmV0LXNlY3JldC1zZWNyZXQ="},
+    )
+    assert answer.status_code == 503
+    assert answer.get_json()["error"] == "temporarily_unavailable"
+    assert answer.headers["Retry-After"] == "5"

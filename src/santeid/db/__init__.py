@@ -37,6 +37,7 @@ from santeid.db.backends import SQLITE
 from santeid.db.backends import Connection
 from santeid.db.backends import Database
 from santeid.db.backends import DatabaseError
+from santeid.db.backends import DatabaseUnavailable
 from santeid.db.backends import IntegrityError
 from santeid.db.backends import PostgresDatabase
 from santeid.db.backends import Result
@@ -56,6 +57,7 @@ __all__ = [
     "Connection",
     "Database",
     "DatabaseError",
+    "DatabaseUnavailable",
     "IntegrityError",
     "PostgresDatabase",
     "Result",

@@ -41,9 +41,17 @@ POSTGRESQL = "postgresql"
 IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
 #: Every backend's error: the database is unreachable, locked, full, or refused a statement.
 DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error,)
+#: The database cannot be used right now (unreachable, no connection free, locked, disk
+#: full): the web layer answers 503, as for the store. Other errors are bugs.
+DatabaseUnavailable: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 if psycopg is not None:
     IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
     DatabaseError = (sqlite3.Error, psycopg.Error, psycopg_pool.PoolTimeout)
+    DatabaseUnavailable = (
+        sqlite3.OperationalError,
+        psycopg.OperationalError,
+        psycopg_pool.PoolTimeout,
+    )
 
 
 @dataclass(frozen=True)
@@ -299,7 +307,7 @@ class PostgresDatabase(Database):
     #: Seconds ``/health`` waits for a connection.
     PING_TIMEOUT = 2.0
 
-    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
         if psycopg is None:  # pragma: no cover
             raise ConfigurationError("database_url is postgresql:// but psycopg is not installed")
         super().__init__()
@@ -313,6 +321,10 @@ class PostgresDatabase(Database):
     def _get_pool(self) -> Any:
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
+                # One direct connection first: an unreachable server or a refused login fails
+                # here at once with libpq's own message, instead of the pool retrying in the
+                # background until its timeout.
+                psycopg.connect(self.url, connect_timeout=max(1, int(self.timeout))).close()
                 # A pool inherited through fork() is abandoned, never closed: its sockets are
                 # the parent's.
                 self._pool = psycopg_pool.ConnectionPool(
