@@ -21,8 +21,9 @@ appends to and counts in:
 Rows are written in batches by a writer thread per process (:class:`AuditLog`): one commit for
 many calls.  What a stop costs:
 
-* clean stop (SIGTERM to a worker, end of a command): the interpreter's exit flushes every
-  queued row — nothing is lost;
+* clean stop (SIGTERM to ``santeid serve``, a Granian or gunicorn worker ending, the end of a
+  command): every queued row is written on the way out — nothing is lost
+  (``tests/persistence/test_audit_shutdown.py``);
 * crash of the process (``kill -9``, out of memory): the rows queued since the last commit, at
   most :data:`AuditLog.FLUSH_SECONDS` (50 ms) of calls, or :data:`AuditLog.FLUSH_ROWS` rows;
 * power cut: on SQLite (``synchronous = NORMAL`` in WAL mode, a commit is not fsync'ed, a
@@ -37,6 +38,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import logging
+import multiprocessing.util
 import os
 import re
 import secrets
@@ -204,13 +206,28 @@ def _load_or_create_key(path: Path) -> bytes:
 _LIVE_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
 
 
-@atexit.register
 def _flush_at_exit() -> None:
     for audit in list(_LIVE_LOGS):
         try:
             audit.flush()
         except Exception as exc:  # exiting: report, never raise
             log.error("INSi audit rows lost at exit: %s", exc)
+
+
+# A clean stop writes what is queued: at interpreter exit (one-process server, gunicorn
+# workers, commands), and at the end of a multiprocessing child (Granian's workers), which
+# leaves through os._exit() after running multiprocessing's own finalizers, not atexit's. A
+# child starts with an empty finalizer registry, hence one registration per process, made by
+# the first writer it starts.
+atexit.register(_flush_at_exit)
+_finalizer_pid = 0
+
+
+def _flush_at_process_end() -> None:
+    global _finalizer_pid
+    if _finalizer_pid != os.getpid():
+        _finalizer_pid = os.getpid()
+        multiprocessing.util.Finalize(None, _flush_at_exit, exitpriority=100)
 
 
 class AuditBacklog(Exception):
@@ -320,6 +337,7 @@ class AuditLog:
         self._writer = threading.Thread(target=self._write_loop, name="insi-audit", daemon=True)
         self._writer.start()
         _LIVE_LOGS.add(self)
+        _flush_at_process_end()
 
     def _write_loop(self) -> None:
         """Wait for rows, let :data:`FLUSH_SECONDS` of them gather, commit; end when idle."""
