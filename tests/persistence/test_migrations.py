@@ -244,3 +244,29 @@ def test_an_unreachable_database_is_a_clean_503_and_stops_a_start(app, client, t
     assert answer.status_code == 503
     assert answer.get_json()["error"] == "temporarily_unavailable"
     assert answer.headers["Retry-After"] == "5"
+
+
+@pytest.mark.postgres
+def test_the_suite_can_start_its_own_postgresql():
+    """Where nothing answers on 127.0.0.1:5432, the fixtures start a server from Debian's
+    binaries (initdb + pg_ctl) on a free port: that path works too."""
+    import psycopg
+
+    from fixtures_postgres import PostgresServer
+    from fixtures_postgres import _binaries
+
+    binaries = _binaries()
+    if binaries is None:
+        pytest.skip("no initdb here (apt-get install postgresql)")
+    server = PostgresServer(binaries)
+    server.start()
+    try:
+        database = db.PostgresDatabase(server.admin_url)
+        try:
+            assert db.upgrade(database, SAMPLE) == (0, 2)
+        finally:
+            database.close()
+        with psycopg.connect(server.admin_url) as conn:
+            assert conn.execute("SHOW port").fetchone()[0] == str(server.port)
+    finally:
+        server.stop()

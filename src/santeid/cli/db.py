@@ -84,10 +84,6 @@ def migrate_from_sqlite(data_dir: Path) -> None:
             "database_url is not set: set SANTEID_DATABASE_URL=postgresql://… to the database "
             "to copy into"
         )
-    if Path(data_dir).resolve() == settings.data_path.resolve() and (
-        settings.database_url.startswith("sqlite:")
-    ):
-        raise click.ClickException("the target must not be the embedded installation itself")
     click.echo(f"copying {data_dir} into {_target()}")
     try:
         report = copy(data_dir, settings)
