@@ -54,13 +54,18 @@ if psycopg is not None:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     """The rows of one statement (all fetched) and how many rows it changed."""
 
     rows: list[tuple]
     rowcount: int
-    columns: tuple[str, ...] = ()
+    #: The DB-API ``cursor.description`` (``None`` for a statement without result columns).
+    description: Sequence[Sequence[Any]] | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(d[0] for d in self.description or ())
 
     def fetchone(self) -> tuple | None:
         return self.rows[0] if self.rows else None
@@ -126,8 +131,7 @@ class SqliteConnection(Connection):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         cursor = self.raw.execute(sql, tuple(params))
         rows = cursor.fetchall()  # to the end: an UPDATE … RETURNING releases its lock now
-        columns = tuple(d[0] for d in cursor.description or ())
-        return Result(rows, cursor.rowcount, columns)
+        return Result(rows, cursor.rowcount, cursor.description)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.raw.executemany(sql, rows)
@@ -155,8 +159,7 @@ class PostgresConnection(Connection):
         params = tuple(params)
         cursor = self.raw.execute(postgres_sql(sql) if params else sql, params or None)
         rows = cursor.fetchall() if cursor.description else []
-        columns = tuple(d.name for d in cursor.description or ())
-        return Result(rows, cursor.rowcount, columns)
+        return Result(rows, cursor.rowcount, cursor.description)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.raw.cursor() as cursor:
@@ -282,6 +285,19 @@ class SqliteDatabase(Database):
                 self._pool.give_back(raw)
             raise
         self._pool.give_back(raw)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        """One statement in its own transaction, without the context managers of
+        :meth:`connect`: this runs on request paths (a registry lookup per INSi SOAP call)."""
+        raw = self._take()
+        try:
+            cursor = raw.execute(sql, params if type(params) is tuple else tuple(params))
+            result = Result(cursor.fetchall(), cursor.rowcount, cursor.description)
+        except BaseException:
+            raw.close()  # its state is unknown: never hand it to the next caller
+            raise
+        self._pool.give_back(raw)
+        return result
 
     def exists(self) -> bool:
         return self.path.exists()
