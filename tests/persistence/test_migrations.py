@@ -270,3 +270,36 @@ def test_the_suite_can_start_its_own_postgresql():
             assert conn.execute("SHOW port").fetchone()[0] == str(server.port)
     finally:
         server.stop()
+
+
+@pytest.mark.postgres
+def test_a_forked_worker_gets_its_own_connections_and_leaves_the_parents(postgres_url):
+    """Servers fork their workers after the app was built (gunicorn, Granian): the child
+    opens its own pool, and dropping the inherited one never ends the parent's sessions."""
+    import gc
+    import os
+
+    database = db.PostgresDatabase(postgres_url)
+    try:
+        parent_backend = database.execute("SELECT pg_backend_pid()").scalar()
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                child_backend = database.execute("SELECT pg_backend_pid()").scalar()
+                gc.collect()
+                code = 0 if child_backend != parent_backend else 2
+            finally:
+                os.write(write, bytes([code]))
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.read(read, 1) == b"\x00"
+        gc.collect()
+        # The parent's sessions are alive and every pooled connection still answers.
+        alive = "SELECT count(*) FROM pg_stat_activity WHERE pid = ?"
+        assert database.execute(alive, (parent_backend,)).scalar() == 1
+        for _ in range(database.pool_size):
+            assert database.execute("SELECT 1").scalar() == 1
+    finally:
+        database.close()

@@ -311,6 +311,10 @@ class SqliteDatabase(Database):
         self._pool.close()
 
 
+#: Pools a forked child inherited from its parent (see :meth:`PostgresDatabase._get_pool`).
+_INHERITED_POOLS: list[Any] = []
+
+
 class PostgresDatabase(Database):
     """A PostgreSQL database through a psycopg 3 connection pool (one pool per process).
 
@@ -341,8 +345,11 @@ class PostgresDatabase(Database):
                 # here at once with libpq's own message, instead of the pool retrying in the
                 # background until its timeout.
                 psycopg.connect(self.url, connect_timeout=max(1, int(self.timeout))).close()
-                # A pool inherited through fork() is abandoned, never closed: its sockets are
-                # the parent's.
+                if self._pool is not None:
+                    # Inherited through fork(): its sockets are the parent's. Kept referenced
+                    # so that it is never garbage-collected here, which would end the
+                    # parent's sessions (libpq sends Terminate when a connection is freed).
+                    _INHERITED_POOLS.append(self._pool)
                 self._pool = psycopg_pool.ConnectionPool(
                     self.url,
                     min_size=1,
