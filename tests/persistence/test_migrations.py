@@ -303,3 +303,29 @@ def test_a_forked_worker_gets_its_own_connections_and_leaves_the_parents(postgre
             assert database.execute("SELECT 1").scalar() == 1
     finally:
         database.close()
+
+
+def test_a_sqlite_database_url_holds_every_component_in_one_file(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "all.sqlite3"
+    url = f"sqlite:///{path}"
+    settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "k"),
+                        sandbox=True, database_url=url)  # fmt: skip
+    try:
+        app = create_app(settings, store=MemoryStore())
+        app.extensions["santeid"].clients.add(
+            {"client_id": "rp", "client_secret": "s" * 20, "redirect_uris": ["https://rp/cb"]}
+        )
+    finally:
+        db.close_shared(url)
+    conn = sqlite3.connect(path)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    versions = dict(conn.execute("SELECT component, version FROM santeid_schema"))
+    assert ("rp",) in conn.execute("SELECT client_id FROM client").fetchall()
+    conn.close()
+    assert {"client", "outbox", "devices", "cards", "audit", "software"} <= tables
+    assert versions == {schema.component.name: schema.version for schema in all_schemas()}
+    # None of the per-component files of the embedded installation was made (the directory
+    # stays a per-host file).
+    assert {p.name for p in (tmp_path / "var").glob("*.sqlite3")} == {"directory.sqlite3"}

@@ -2,9 +2,10 @@
 (docs/deployment.md, "Several hosts"), as behind a load balancer: whichever host a request
 reaches, it sees the same clients, devices, revocations, statistics and signing keys.
 
-Both hosts have the same issuer — the address relying parties know (here host A's) — the same
-session secret and the same keys directory; each has its own data directory (directory and
-civil-status files, replicated per host).
+Host A is one process, host B two worker processes. Both hosts have the same issuer — the
+address relying parties know (here host A's) — the same session secret and the same keys
+directory; each has its own data directory (directory and civil-status files, replicated per
+host).
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ def hosts(tmp_path_factory, redis_server, postgres_module_url):
             [SANTEID, "serve", "--port", str(port_a), "--sandbox"],
             env["a"], home / "a.log", f"{base['a']}/health",
         ),
+        # Host B runs two Granian worker processes: each opens its own pool after the fork.
         running_server(
-            [SANTEID, "serve", "--port", str(port_b), "--sandbox"],
+            [SANTEID, "serve", "--port", str(port_b), "--sandbox", "--workers", "2"],
             env["b"], home / "b.log", f"{base['b']}/health",
         ),
     ):  # fmt: skip
