@@ -29,7 +29,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from santeid.db.backends import POSTGRESQL
@@ -50,7 +49,6 @@ if TYPE_CHECKING:
     from santeid.settings import Settings
 
 __all__ = [
-    "COMPONENTS",
     "POSTGRESQL",
     "SQLITE",
     "Component",
@@ -96,7 +94,6 @@ OUTBOX = Component("outbox", "santeid.sqlite3")
 ECPS = Component("ecps", "ecps.sqlite3", durable=True)
 CPS = Component("cps", "cps-cards.sqlite3", durable=True)
 INSI = Component("insi", "insi.sqlite3")
-COMPONENTS: tuple[Component, ...] = (CLIENTS, OUTBOX, ECPS, CPS, INSI)
 
 _shared: dict[tuple[str, int], Database] = {}
 _shared_lock = threading.Lock()
@@ -247,8 +244,3 @@ def ensure(db: Database, schema: Schema) -> None:
                     "`santeid db upgrade` (database_auto_upgrade is off)"
                 )
         ready.add(schema.component.name)
-
-
-def sqlite_file(data_dir: Path | str, component: Component) -> Path:
-    """The embedded file of ``component`` in a data directory."""
-    return Path(data_dir) / component.file_name
