@@ -114,7 +114,7 @@ class Settings:
     #: outbox): empty = one SQLite file per component under ``data_dir`` (embedded);
     #: ``sqlite:///path`` = one SQLite file; ``postgresql://user:password@host:5432/db`` = one
     #: PostgreSQL database shared by several hosts (TLS: ``?sslmode=verify-full&sslrootcert=…``).
-    database_url: str = ""
+    database_url: str = field(default="", repr=False)  # may hold a password
     #: Connections each server process may open to PostgreSQL.
     database_pool_size: int = 10
     #: Apply missing schema migrations at start-up; false = refuse to start until
