@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -97,16 +98,33 @@ INSI = Component("insi", "insi.sqlite3")
 
 _shared: dict[tuple[str, int], Database] = {}
 _shared_lock = threading.Lock()
+#: Embedded files opened recently, so that a repository built per call (the card registry on
+#: every card check) reuses a pool whose schema is known to be ready. Bounded: the least
+#: recently used is closed (its idle connections only; a repository still holding it reopens).
+_embedded: OrderedDict[tuple[str, bool], SqliteDatabase] = OrderedDict()
+EMBEDDED_CACHE = 32
 
 
 def database_for(settings: Settings, component: Component) -> Database:
     """The database holding ``component`` in this installation.
 
-    A ``database_url`` database is shared by every repository of the process (one pool); the
-    embedded files are opened per repository, as cheap as before."""
+    A ``database_url`` database is shared by every repository of the process (one pool), and
+    so is each embedded file."""
     url = settings.database_url
     if not url:
-        db = SqliteDatabase(settings.data_path / component.file_name, durable=component.durable)
+        key = (str((settings.data_path / component.file_name).absolute()), component.durable)
+        with _shared_lock:
+            db = _embedded.get(key)
+            if db is None:
+                db = _embedded[key] = SqliteDatabase(key[0], durable=component.durable)
+                evicted = (
+                    _embedded.popitem(last=False)[1] if len(_embedded) > EMBEDDED_CACHE else None
+                )
+            else:
+                _embedded.move_to_end(key)
+                evicted = None
+        if evicted is not None:
+            evicted.close()
     else:
         key = (url, settings.database_pool_size)
         with _shared_lock:
