@@ -9,7 +9,7 @@ PORT   ?= 5000
 # HTTPS for what needs a client certificate: INSi establishment certificates, CPS cards.
 TLS_PORT ?= 5443
 
-.PHONY: run test lint format check-redis clean
+.PHONY: run test lint format check-redis check-postgres clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,14 +30,23 @@ run: $(STAMP)
 	  --tls-port $(TLS_PORT) --tls-cert keys/tls/cert.pem --tls-key keys/tls/key.pem
 
 ## make test: install the dev dependencies, lint, run the whole suite on every core (pytest-xdist;
-## each worker starts its own redis-server, server processes and browsers on free ports)
-test: $(STAMP) check-redis lint
+## each worker starts its own redis-server, server processes and browsers on free ports; PostgreSQL
+## at 127.0.0.1:5432 or one the suite starts)
+test: $(STAMP) check-redis check-postgres lint
 	$(BIN)/pytest -n auto
 
 check-redis:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "redis-server is missing: the Redis tests need a real server."; \
 	  echo "Install it with: apt-get install redis-server   (Debian/Ubuntu)"; exit 1; }
+
+check-postgres:
+	@$(PYTHON) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2).close()" \
+	  2>/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || command -v initdb >/dev/null 2>&1 || { \
+	  echo "PostgreSQL is missing: the repository contract tests need a real server."; \
+	  echo "Run one on 127.0.0.1:5432 (trust authentication), or install Debian's binaries"; \
+	  echo "and the suite starts its own: apt-get install postgresql"; exit 1; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -434,7 +434,6 @@ def core_costs(base: Path, sample: list[dict], rounds: int = 20000) -> None:
             f"  audit row: keyed hash + queue {queued:5.1f} µs CPU; "
             f"its share of one batched commit ({rounds:,} rows) {flushed:5.1f} µs CPU"
         )
-        conn = service.audit.db.connect()
         operation = "rechercherInsAvecTraitsIdentite"
         row = (timestamp(utc_now()), "BENCH", None, "8999", operation, "rest", "bearer", "00",
                "0" * 32, 100)  # fmt: skip
@@ -442,9 +441,8 @@ def core_costs(base: Path, sample: list[dict], rounds: int = 20000) -> None:
             count = rounds // batch * batch
             cpu, wall = time.process_time(), time.perf_counter()
             for _ in range(rounds // batch):
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(INSERT_AUDIT, [row] * batch)
-                conn.execute("COMMIT")
+                with service.audit.db.transaction() as conn:
+                    conn.executemany(INSERT_AUDIT, [row] * batch)
             cpu = (time.process_time() - cpu) / count * 1e6
             wall = (time.perf_counter() - wall) / count * 1e6
             what = "one row per commit" if batch == 1 else f"batches of {batch}"

@@ -44,6 +44,7 @@ def _secret_key(settings: Settings) -> str:
 
 def create_services(settings: Settings, *, store=None):
     """Open every backing service the settings describe; refuse unsafe configurations."""
+    from santeid.db.schemas import prepare as prepare_databases
     from santeid.directory import Directory
     from santeid.keystore import KeyStore
     from santeid.keystore import check_keys_for_startup
@@ -61,6 +62,9 @@ def create_services(settings: Settings, *, store=None):
         keys = KeyStore.from_settings(settings)
     else:
         keys = check_keys_for_startup(settings)
+    # Durable data: schemas upgraded (or checked, database_auto_upgrade = false) before any
+    # request; a database newer than this santeid stops the start with what to do.
+    prepare_databases(settings)
     directory = Directory.for_settings(settings)
     directory.initialize()
     if settings.sandbox and directory.count() == 0:

@@ -1,5 +1,6 @@
 """Error responses: the status and code the specs prescribe, JSON for programs and a page
-for people, never a stack trace. A store outage is a clean 503 (``temporarily_unavailable``)."""
+for people, never a stack trace. A store or database outage is a clean 503
+(``temporarily_unavailable``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import render_template
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from santeid.db import DatabaseUnavailable
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc.authorize import ErrorPage
@@ -44,6 +46,18 @@ def handle_store_unavailable(exc):
     if wants_json():
         return _json(
             503, "temporarily_unavailable", "the session store is unavailable", {"Retry-After": "5"}
+        )
+    t = _translator()
+    body, status = _page(503, t("error_title"), t("unavailable"))
+    return body, status, {"Retry-After": "5"}
+
+
+def handle_database_unavailable(exc):
+    """The durable database cannot be reached or used right now: 503, as for the store."""
+    log.error("database unavailable: %s", exc)
+    if wants_json():
+        return _json(
+            503, "temporarily_unavailable", "the database is unavailable", {"Retry-After": "5"}
         )
     t = _translator()
     body, status = _page(503, t("error_title"), t("unavailable"))
@@ -91,6 +105,8 @@ def handle_unexpected(exc: Exception):
 
 def init_app(app) -> None:
     app.register_error_handler(StoreUnavailable, handle_store_unavailable)
+    for unavailable in DatabaseUnavailable:
+        app.register_error_handler(unavailable, handle_database_unavailable)
     app.register_error_handler(ParameterTooLarge, handle_parameter_too_large)
     app.register_error_handler(CsrfError, handle_csrf)
     app.register_error_handler(ErrorPage, handle_error_page)

@@ -1,4 +1,5 @@
-"""``/health``: liveness plus the state of the store, for load balancers and operators."""
+"""``/health``: liveness plus the state of the store and of the durable database, for load
+balancers and operators: a host that cannot reach either answers 503 and leaves the rotation."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from santeid.services import services
 
 def health():
     store_ok = services().store.ping()
+    database_ok = services().clients.db.ping()
     response = jsonify(
-        status="ok" if store_ok else "degraded", store="ok" if store_ok else "unavailable"
+        status="ok" if store_ok and database_ok else "degraded",
+        store="ok" if store_ok else "unavailable",
+        database="ok" if database_ok else "unavailable",
     )
-    response.status_code = 200 if store_ok else 503
+    response.status_code = 200 if store_ok and database_ok else 503
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -159,6 +159,17 @@ class Settings:
     #: certificate: discovery's ``mtls_endpoint_aliases`` point there (RFC 8705 §5). Empty:
     #: the issuer's origin when it is HTTPS (``santeid serve --tls-port`` sets it).
     mtls_base_url: str = ""
+    # -- persistence (docs/deployment.md) ---------------------------------------
+    #: Durable data (clients, e-CPS devices, CPS cards, INSi software/audit/statistics, sandbox
+    #: outbox): empty = one SQLite file per component under ``data_dir`` (embedded);
+    #: ``sqlite:///path`` = one SQLite file; ``postgresql://user:password@host:5432/db`` = one
+    #: PostgreSQL database shared by several hosts (TLS: ``?sslmode=verify-full&sslrootcert=…``).
+    database_url: str = field(default="", repr=False)  # may hold a password
+    #: Connections each server process may open to PostgreSQL.
+    database_pool_size: int = 10
+    #: Apply missing schema migrations at start-up; false = refuse to start until
+    #: ``santeid db upgrade`` has run.
+    database_auto_upgrade: bool = True
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -338,6 +349,7 @@ def validate(settings: Settings) -> None:
         "ecps_totp_failures",
         "ecps_totp_lock",
         "ecps_long_poll",
+        "database_pool_size",
     ):
         if getattr(settings, name) <= 0:
             raise ConfigurationError(f"{name} must be positive")
@@ -380,6 +392,13 @@ def validate(settings: Settings) -> None:
         raise ConfigurationError(
             f"mtls_base_url must be an https origin such as https://host:5443, "
             f"got {settings.mtls_base_url!r}"
+        )
+    if settings.database_url and not settings.database_url.startswith(
+        ("sqlite:///", "postgresql://", "postgres://")
+    ):
+        raise ConfigurationError(
+            "database_url must be empty (embedded SQLite files under data_dir), "
+            "sqlite:///path or postgresql://user:password@host:5432/database"
         )
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(

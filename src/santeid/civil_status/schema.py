@@ -159,17 +159,87 @@ def create_indexes(conn: sqlite3.Connection) -> None:
     conn.executescript(INDEXES)
 
 
-def open_base(path: str | Path) -> sqlite3.Connection:
-    """Open a generated base read-only, checking it is one and of this schema version."""
-    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+# -- reads ---------------------------------------------------------------------------------
+# Every statement run against the base lives here, next to the tables and indexes it relies on:
+# the INSi service (``santeid.insi``) and the command line (``santeid civil show``) import them.
+
+# Columns 0-8: id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace;
+# 9-13 (traits search only): an INSHISTO entry, NULL when none.  The persons_by_traits index
+# (birth_date, sex, birth_name, first_given_name) finds the candidates, the history's primary
+# key (person_id, seq) their earlier matricules: one statement per search.
+_TRAITS_SELECT = (
+    "SELECT p.id, p.matricule, p.cle, p.oid, p.birth_name, p.given_names, p.sex, p.birth_date, "
+    "p.birthplace, h.matricule, h.cle, h.oid, h.date_deb, h.date_fin "
+    "FROM persons AS p LEFT JOIN history AS h ON h.person_id = p.id "
+    "WHERE p.birth_date = ? AND p.sex = ? AND p.birth_name = ?"
+)
+SQL_TRAITS = _TRAITS_SELECT + " ORDER BY p.id, h.seq"
+SQL_TRAITS_PLACE = _TRAITS_SELECT + " AND p.birthplace = ? ORDER BY p.id, h.seq"
+SQL_BY_MATRICULE = (
+    "SELECT id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace "
+    "FROM persons WHERE matricule = ?"
+)
+SQL_BY_ID = (
+    "SELECT id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace "
+    "FROM persons WHERE id = ?"
+)
+SQL_HISTORY = (
+    "SELECT matricule, cle, oid, date_deb, date_fin FROM history WHERE person_id = ? ORDER BY seq"
+)
+SQL_HISTORY_OWNER = "SELECT person_id FROM history WHERE matricule = ? ORDER BY person_id LIMIT 1"
+# persons_by_matricule finds the ouvrant droit, persons_by_vitale (od_id, birth_date, rang) the
+# beneficiary.
+SQL_VITALE = (
+    "SELECT b.id, b.matricule, b.cle, b.oid, b.birth_name, b.given_names, b.sex, b.birth_date, "
+    "b.birthplace FROM persons AS od JOIN persons AS b ON b.od_id = od.id "
+    "WHERE od.matricule = ? AND b.birth_date = ? AND b.rang = ?"
+)
+
+#: Published queries whose recorded answer is a SOAP fault (``santeid.insi.base.FaultCase``).
+SQL_FAULT_CASES = (
+    "SELECT birth_name, given_names, sex, birth_date, birthplace, fault "
+    "FROM published_cases WHERE expected = 'fault' ORDER BY id"
+)
+# ``santeid civil show``: whole rows, read through ``sqlite3.Row``.
+SQL_SHOW_BY_MATRICULE = "SELECT * FROM persons WHERE matricule = ?"
+SQL_SHOW_BY_ID = "SELECT * FROM persons WHERE id = ?"
+SQL_SHOW_HISTORY = "SELECT * FROM history WHERE person_id = ? ORDER BY seq"
+SQL_SHOW_BENEFICIARIES = (
+    "SELECT * FROM persons WHERE od_id = ? AND id != ? ORDER BY birth_date, rang"
+)
+SQL_SHOW_TEST_SOURCE = "SELECT source FROM test_identities WHERE person_id = ?"
+
+
+class NotACivilBase(ValueError):
+    """The file is SQLite, but not a civil-status base of :data:`SCHEMA_VERSION`."""
+
+
+def connect_read_only(path: str | Path, *, immutable: bool = False) -> sqlite3.Connection:
+    """Open a generated base read-only and check it is one, of this schema version.
+
+    ``immutable``: SQLite takes no lock and reads no journal (the server's way: the generator
+    never changes a base in place, it renames a new file over it).  Raises
+    :class:`NotACivilBase`, or ``sqlite3.DatabaseError`` for a file that is not SQLite."""
+    uri = f"{Path(path).resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
     conn = sqlite3.connect(uri, uri=True)
-    conn.row_factory = sqlite3.Row
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except BaseException:
+        conn.close()
+        raise
     if app_id != APPLICATION_ID or version != SCHEMA_VERSION:
         conn.close()
-        raise ValueError(
+        raise NotACivilBase(
             f"{path} is not a santeid civil-status base of schema version {SCHEMA_VERSION} "
             f"(application_id={app_id:#x}, user_version={version}); regenerate it"
         )
+    return conn
+
+
+def open_base(path: str | Path) -> sqlite3.Connection:
+    """Open a generated base read-only (rows as ``sqlite3.Row``), checking it is one and of
+    this schema version."""
+    conn = connect_read_only(path)
+    conn.row_factory = sqlite3.Row
     return conn

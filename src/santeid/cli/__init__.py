@@ -31,6 +31,7 @@ def _register() -> None:
     from santeid.cli import civil
     from santeid.cli import clients
     from santeid.cli import cps
+    from santeid.cli import db
     from santeid.cli import device
     from santeid.cli import directory
     from santeid.cli import ecps
@@ -51,6 +52,7 @@ def _register() -> None:
     main.add_command(tls.tls)
     main.add_command(insi.insi)
     main.add_command(sessions.sessions)
+    main.add_command(db.db)
 
 
 _register()

@@ -83,11 +83,11 @@ def generate(persons: int, seed: int, out: Path | None, as_of: datetime) -> None
 )
 def show(matricule: str, db: Path | None) -> None:
     """Show the person holding MATRICULE (13 characters, or 15 with the key; spaces allowed)."""
+    from santeid.civil_status import schema
     from santeid.civil_status.nir import MatriculeError
     from santeid.civil_status.nir import format_key
     from santeid.civil_status.nir import oid_for
     from santeid.civil_status.nir import parse_matricule
-    from santeid.civil_status.schema import open_base
 
     try:
         parts = parse_matricule(matricule, strict=False)
@@ -99,36 +99,24 @@ def show(matricule: str, db: Path | None) -> None:
             f"no civil-status base at {path}: run 'santeid civil generate --persons N' first"
         )
     try:
-        conn = open_base(path)
+        conn = schema.open_base(path)
     except (ValueError, sqlite3.DatabaseError) as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        person = conn.execute(
-            "SELECT * FROM persons WHERE matricule = ?", (parts.number,)
-        ).fetchone()
+        person = conn.execute(schema.SQL_SHOW_BY_MATRICULE, (parts.number,)).fetchone()
         note = ""
         if person is None:
-            earlier = conn.execute(
-                "SELECT person_id FROM history WHERE matricule = ? ORDER BY person_id LIMIT 1",
-                (parts.number,),
-            ).fetchone()
+            earlier = conn.execute(schema.SQL_HISTORY_OWNER, (parts.number,)).fetchone()
             if earlier is None:
                 raise click.ClickException(f"no person with matricule {parts.number}")
-            person = conn.execute(
-                "SELECT * FROM persons WHERE id = ?", (earlier["person_id"],)
-            ).fetchone()
+            person = conn.execute(schema.SQL_SHOW_BY_ID, (earlier["person_id"],)).fetchone()
             note = f"  ({parts.number} is an earlier matricule of this person)"
-        history = conn.execute(
-            "SELECT * FROM history WHERE person_id = ? ORDER BY seq", (person["id"],)
-        ).fetchall()
-        od = conn.execute("SELECT * FROM persons WHERE id = ?", (person["od_id"],)).fetchone()
+        history = conn.execute(schema.SQL_SHOW_HISTORY, (person["id"],)).fetchall()
+        od = conn.execute(schema.SQL_SHOW_BY_ID, (person["od_id"],)).fetchone()
         beneficiaries = conn.execute(
-            "SELECT * FROM persons WHERE od_id = ? AND id != ? ORDER BY birth_date, rang",
-            (person["id"], person["id"]),
+            schema.SQL_SHOW_BENEFICIARIES, (person["id"], person["id"])
         ).fetchall()
-        source = conn.execute(
-            "SELECT source FROM test_identities WHERE person_id = ?", (person["id"],)
-        ).fetchone()
+        source = conn.execute(schema.SQL_SHOW_TEST_SOURCE, (person["id"],)).fetchone()
     finally:
         conn.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import ssl
 
 import click
@@ -234,6 +235,10 @@ def serve(
     SanteidGunicorn().run()
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_port) -> None:
     """Werkzeug's threaded server: one process, so the ``memory://`` store is shared by every
     request; with ``tls_port``, a second listener serves the same application over HTTPS."""
@@ -261,6 +266,9 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
     if secure is not None:
         click.echo(f"santeid also serving https://{host}:{tls_port}/ (same application)")
         threading.Thread(target=secure.serve_forever, name="https", daemon=True).start()
+    # SIGTERM (systemd, docker stop) stops like Ctrl-C, so the interpreter exits normally and
+    # the INSi audit rows still queued are written (santeid.insi.audit).
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         main.serve_forever()
     except KeyboardInterrupt:

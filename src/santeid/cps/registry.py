@@ -1,7 +1,8 @@
 """The card registry: test cards issued here, and revoked card certificates.
 
-One SQLite file, ``{data_dir}/cps-cards.sqlite3``, shared by the command line and every server
-process, so ``santeid cps revoke-card`` takes effect on the next login without a restart.
+Kept through :mod:`santeid.db` (embedded: ``{data_dir}/cps-cards.sqlite3``; several hosts:
+PostgreSQL), shared by the command line and every server process and host, so
+``santeid cps revoke-card`` takes effect on the next login without a restart.
 A revocation is keyed by the certificate serial number alone (RFC 5280 §4.1.2.2: unique per
 issuing authority; the 159-bit random serials of santeid's test authority, and IGC-Santé's,
 do not collide across authorities in practice). Any serial may be revoked, including a card
@@ -13,35 +14,42 @@ would check; see docs/cps-card.md.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 
+from santeid import db
 from santeid.pki import name_text
 from santeid.pki import serial_hex
 from santeid.settings import Settings
 
 FILE_NAME = "cps-cards.sqlite3"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS cards (
-    serial TEXT PRIMARY KEY,          -- upper-case hexadecimal, no leading zeros
-    national_id TEXT NOT NULL DEFAULT '',
-    subject TEXT NOT NULL DEFAULT '',  -- RFC 4514 string
-    issuer TEXT NOT NULL DEFAULT '',
-    not_before INTEGER,
-    not_after INTEGER,
-    issued_at INTEGER,                 -- NULL: a card this registry did not issue
-    revoked_at INTEGER,
-    revocation_reason TEXT NOT NULL DEFAULT ''
+SCHEMA = db.Schema(
+    db.CPS,
+    (
+        db.Step(
+            (
+                "CREATE TABLE IF NOT EXISTS cards ("
+                # upper-case hexadecimal, no leading zeros
+                " serial TEXT PRIMARY KEY,"
+                " national_id TEXT NOT NULL DEFAULT '',"
+                # RFC 4514 strings
+                " subject TEXT NOT NULL DEFAULT '',"
+                " issuer TEXT NOT NULL DEFAULT '',"
+                " not_before BIGINT,"
+                " not_after BIGINT,"
+                # NULL: a card this registry did not issue
+                " issued_at BIGINT,"
+                " revoked_at BIGINT,"
+                " revocation_reason TEXT NOT NULL DEFAULT '')",
+            )
+        ),
+    ),
 )
-"""
 
 
 def normalize_serial(text: str) -> str:
@@ -109,47 +117,52 @@ class CardRecord:
 
 
 class CardRegistry:
-    """Reads and writes ``cps-cards.sqlite3``; a connection per call (cheap, fork-safe)."""
+    """Reads and writes the ``cards`` table through :mod:`santeid.db` (embedded:
+    ``cps-cards.sqlite3``; several hosts: PostgreSQL). A revocation is committed before
+    :meth:`revoke` returns, and every login reads it: it takes effect on every host at once.
 
-    BUSY_TIMEOUT = 5.0
+    ``path``: the embedded SQLite file, or a :class:`~santeid.db.Database`."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str | db.Database) -> None:
+        self.db = path if isinstance(path, db.Database) else db.SqliteDatabase(path, durable=True)
+
+    @property
+    def path(self) -> Path | None:
+        return getattr(self.db, "path", None)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> CardRegistry:
-        return cls(settings.data_path / FILE_NAME)
+        return cls(db.database_for(settings, db.CPS))
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None)
-        try:
-            conn.execute(_SCHEMA)
-            yield conn
-        finally:
-            conn.close()
+    def _never_written(self) -> bool:
+        """An embedded registry whose file does not exist yet: nothing issued or revoked
+        (reading it would create the file)."""
+        path = self.path
+        return path is not None and not path.exists()
+
+    def _execute(self, sql: str, params: tuple = ()) -> db.Result:
+        db.ensure(self.db, SCHEMA)
+        return self.db.execute(sql, params)
 
     def record_issued(self, certificate: x509.Certificate, national_id: str) -> CardRecord:
         serial = serial_hex(certificate)
-        with self._connect() as conn:
-            conn.execute(
-                "INSERT INTO cards (serial, national_id, subject, issuer, not_before, not_after,"
-                " issued_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(serial) DO UPDATE SET national_id = excluded.national_id,"
-                " subject = excluded.subject, issuer = excluded.issuer,"
-                " not_before = excluded.not_before, not_after = excluded.not_after,"
-                " issued_at = excluded.issued_at",
-                (
-                    serial,
-                    national_id,
-                    name_text(certificate.subject),
-                    name_text(certificate.issuer),
-                    int(certificate.not_valid_before_utc.timestamp()),
-                    int(certificate.not_valid_after_utc.timestamp()),
-                    int(time.time()),
-                ),
-            )
+        self._execute(
+            "INSERT INTO cards (serial, national_id, subject, issuer, not_before, not_after,"
+            " issued_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(serial) DO UPDATE SET national_id = excluded.national_id,"
+            " subject = excluded.subject, issuer = excluded.issuer,"
+            " not_before = excluded.not_before, not_after = excluded.not_after,"
+            " issued_at = excluded.issued_at",
+            (
+                serial,
+                national_id,
+                name_text(certificate.subject),
+                name_text(certificate.issuer),
+                int(certificate.not_valid_before_utc.timestamp()),
+                int(certificate.not_valid_after_utc.timestamp()),
+                int(time.time()),
+            ),
+        )
         record = self.get(serial)
         assert record is not None
         return record
@@ -158,52 +171,44 @@ class CardRegistry:
         """Revoke ``serial`` (any hexadecimal form); returns the record and whether it was
         revoked by this call (``False``: it already was)."""
         serial = normalize_serial(serial)
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            row = conn.execute(
-                "SELECT revoked_at FROM cards WHERE serial = ?", (serial,)
-            ).fetchone()
-            newly = row is None or row[0] is None
-            if row is None:
-                conn.execute(
-                    "INSERT INTO cards (serial, revoked_at, revocation_reason) VALUES (?, ?, ?)",
-                    (serial, int(time.time()), reason),
-                )
-            elif newly:
-                conn.execute(
-                    "UPDATE cards SET revoked_at = ?, revocation_reason = ? WHERE serial = ?",
-                    (int(time.time()), reason, serial),
-                )
-            conn.execute("COMMIT")
+        # One statement: a card never seen is inserted revoked, a known one is marked revoked
+        # unless it already was (then nothing changes, rowcount 0) — atomic on both backends.
+        newly = (
+            self._execute(
+                "INSERT INTO cards (serial, revoked_at, revocation_reason) VALUES (?, ?, ?)"
+                " ON CONFLICT (serial) DO UPDATE SET revoked_at = excluded.revoked_at,"
+                " revocation_reason = excluded.revocation_reason"
+                " WHERE cards.revoked_at IS NULL",
+                (serial, int(time.time()), reason),
+            ).rowcount
+            == 1
+        )
         record = self.get(serial)
         assert record is not None
         return record, newly
 
     def is_revoked(self, certificate: x509.Certificate) -> bool:
-        if not self.path.exists():
+        if self._never_written():
             return False
-        with self._connect() as conn:
-            row = conn.execute(
-                "SELECT 1 FROM cards WHERE serial = ? AND revoked_at IS NOT NULL",
-                (serial_hex(certificate),),
-            ).fetchone()
+        row = self._execute(
+            "SELECT 1 FROM cards WHERE serial = ? AND revoked_at IS NOT NULL",
+            (serial_hex(certificate),),
+        ).fetchone()
         return row is not None
 
     def get(self, serial: str) -> CardRecord | None:
-        with self._connect() as conn:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM cards WHERE serial = ?",  # noqa: S608 (constant)
-                (normalize_serial(serial),),
-            ).fetchone()
+        row = self._execute(
+            f"SELECT {_COLUMNS} FROM cards WHERE serial = ?",  # noqa: S608 (constant)
+            (normalize_serial(serial),),
+        ).fetchone()
         return CardRecord(*row) if row else None
 
     def list(self) -> list[CardRecord]:
-        if not self.path.exists():
+        if self._never_written():
             return []
-        with self._connect() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM cards ORDER BY issued_at IS NULL, issued_at, serial"  # noqa: S608
-            ).fetchall()
+        rows = self._execute(
+            f"SELECT {_COLUMNS} FROM cards ORDER BY issued_at IS NULL, issued_at, serial"  # noqa: S608
+        ).fetchall()
         return [CardRecord(*row) for row in rows]
 
 

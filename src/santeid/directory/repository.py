@@ -3,8 +3,9 @@
 The provider reads the directory on every login and every userinfo call, from several threads
 (and, with gunicorn, several processes). :class:`Directory` therefore:
 
-- keeps a small pool of connections, each handed to one thread at a time (``sqlite3``
-  connections must not be used by two threads at once), and drops the pool after a ``fork``;
+- takes its connections from :class:`santeid.db.SqliteDatabase`: a small pool, each connection
+  handed to one thread at a time (``sqlite3`` connections must not be used by two threads at
+  once), dropped after a ``fork``;
 - runs the database in WAL mode, so readers never wait for a writer and see a consistent
   snapshot (each :meth:`Directory.get` runs in one read transaction);
 - writes in ``BEGIN IMMEDIATE`` transactions with a busy timeout, so two writers queue
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from santeid import db
 from santeid.directory.models import STATUSES
 from santeid.directory.models import Activity
 from santeid.directory.models import Exercice
@@ -34,7 +36,6 @@ from santeid.directory.models import Structure
 from santeid.directory.schema import decode_given_names
 from santeid.directory.schema import encode_given_names
 from santeid.directory.schema import migrate
-from santeid.sqlite_pool import ConnectionPool
 
 if TYPE_CHECKING:
     from santeid.settings import Settings
@@ -94,21 +95,14 @@ class Directory:
     Thread-safe; one instance per process is enough (share it through the Flask app).
     """
 
-    #: Idle connections kept for reuse; more are opened under load and closed when handed back.
-    MAX_IDLE_CONNECTIONS = 8
-    #: Seconds a statement waits for another process's write lock before failing.
-    BUSY_TIMEOUT = 5.0
-
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        # In WAL mode synchronous=NORMAL cannot corrupt the file; a power cut may only lose
-        # the last commits, which a directory reloaded from the RASS extract can afford.
-        self._pool = ConnectionPool(
-            self.path,
-            pragmas=("PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"),
-            busy_timeout=self.BUSY_TIMEOUT,
-            max_idle=self.MAX_IDLE_CONNECTIONS,
-        )
+        # Connections come from the persistence layer's SQLite backend (WAL, foreign keys, a
+        # pool that survives fork). In WAL mode synchronous=NORMAL cannot corrupt the file; a
+        # power cut may only lose the last commits, which a directory reloaded from the RASS
+        # extract can afford. The directory is a per-host file in every deployment
+        # (docs/decisions/persistence.md), versioned with PRAGMA user_version (schema.py).
+        self._db = db.SqliteDatabase(self.path, durable=False)
         self._init_lock = threading.Lock()
         self._ready = False
 
@@ -127,19 +121,8 @@ class Directory:
     def _connection(self) -> Iterator[sqlite3.Connection]:
         if not self._ready:
             self.initialize()
-        conn = self._pool.take()
-        try:
+        with self._db.raw_connection() as conn:
             yield conn
-        except BaseException:
-            try:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                conn.close()  # unusable: never hand it to the next caller
-            else:
-                self._pool.give_back(conn)
-            raise
-        self._pool.give_back(conn)
 
     def initialize(self) -> None:
         """Create the file and the schema if missing, or migrate it; idempotent.
@@ -149,11 +132,8 @@ class Directory:
         with self._init_lock:
             if self._ready:
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._pool.open()
+            conn = self._db.open_unpooled()
             try:
-                # WAL is a property of the file: set once, every later connection uses it.
-                conn.execute("PRAGMA journal_mode = WAL")
                 migrate(conn)
             finally:
                 conn.close()
@@ -161,7 +141,7 @@ class Directory:
 
     def close(self) -> None:
         """Close the pooled connections. The directory stays usable and reopens on demand."""
-        self._pool.close()
+        self._db.close()
 
     # -- reads ---------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Registered e-CPS devices, kept in SQLite (``{data_dir}/ecps.sqlite3``).
+"""Registered e-CPS devices, kept through :mod:`santeid.db` (embedded:
+``{data_dir}/ecps.sqlite3``; several hosts: PostgreSQL).
 
 A device is one phone holding one professional's e-CPS (psc.md §13): a P-256 key pair made
 on the phone (only the public JWK is here), an Argon2id hash of the PIN, a TOTP secret for the
@@ -11,16 +12,13 @@ offline code (RFC 6238) and a status:
 * ``revoked`` — withdrawn by an operator or by the professional.
 
 Devices are durable (they outlive a Redis restart), unlike authentication requests, which
-live in the ephemeral store. The file is in WAL mode, so readers never wait for a writer;
-connections are pooled per process (a connection opened before a fork is never used in the
-child) and a connection serves one thread at a time.
+live in the ephemeral store. Connections are pooled per process (a connection opened before a
+fork is never used in the child) and a connection serves one thread at a time.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from santeid.sqlite_pool import ConnectionPool
+from santeid import db
 
 FILE_NAME = "ecps.sqlite3"
 
@@ -37,25 +35,25 @@ STATUS_LOCKED = "locked"
 STATUS_REVOKED = "revoked"
 STATUSES = (STATUS_ACTIVE, STATUS_LOCKED, STATUS_REVOKED)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS devices (
-    device_id               TEXT PRIMARY KEY,
-    national_id             TEXT NOT NULL,
-    name                    TEXT NOT NULL DEFAULT '',
-    public_jwk              TEXT NOT NULL,
-    jwk_thumbprint          TEXT NOT NULL UNIQUE,
-    pin_hash                TEXT NOT NULL,
-    totp_secret             TEXT NOT NULL,
-    status                  TEXT NOT NULL DEFAULT 'active'
-                            CHECK (status IN ('active', 'locked', 'revoked')),
-    consecutive_failed_pins INTEGER NOT NULL DEFAULT 0,
-    sandbox_enrolled        INTEGER NOT NULL DEFAULT 0,
-    webhook_url             TEXT,
-    created_at              INTEGER NOT NULL,
-    last_used_at            INTEGER
-);
-CREATE INDEX IF NOT EXISTS devices_by_professional ON devices (national_id, status);
-"""
+_DEVICES_V1 = (
+    "CREATE TABLE IF NOT EXISTS devices ("
+    " device_id               TEXT PRIMARY KEY,"
+    " national_id             TEXT NOT NULL,"
+    " name                    TEXT NOT NULL DEFAULT '',"
+    " public_jwk              TEXT NOT NULL,"
+    " jwk_thumbprint          TEXT NOT NULL UNIQUE,"
+    " pin_hash                TEXT NOT NULL,"
+    " totp_secret             TEXT NOT NULL,"
+    " status                  TEXT NOT NULL DEFAULT 'active'"
+    "                         CHECK (status IN ('active', 'locked', 'revoked')),"
+    " consecutive_failed_pins INTEGER NOT NULL DEFAULT 0,"
+    " sandbox_enrolled        INTEGER NOT NULL DEFAULT 0,"
+    " webhook_url             TEXT,"
+    " created_at              BIGINT NOT NULL,"
+    " last_used_at            BIGINT)",
+    "CREATE INDEX IF NOT EXISTS devices_by_professional ON devices (national_id, status)",
+)
+SCHEMA = db.Schema(db.ECPS, (db.Step(_DEVICES_V1),))
 
 _COLUMNS = (
     "device_id, national_id, name, public_jwk, jwk_thumbprint, pin_hash, totp_secret, status, "
@@ -121,82 +119,53 @@ def _device(row: tuple) -> Device:
 
 
 class DeviceRepository:
-    """The devices table. Thread- and process-safe; every method is one SQL statement, so
-    each is atomic on its own (autocommit) and holds the write lock only for an instant.
+    """The devices table, through :mod:`santeid.db` (an SQLite file or PostgreSQL).
+    Thread- and process-safe; every method is one SQL statement, so each is atomic on its
+    own (autocommit) and holds the write lock only for an instant. A write is committed —
+    on SQLite with ``synchronous = FULL``, on PostgreSQL with ``synchronous_commit`` — before
+    the method returns, so an enrolment or a revocation that was acknowledged survives a crash.
 
-    Connections are pooled: a thread takes one for a statement and gives it back, so a
-    server that starts a thread per request does not open (and leak) one per thread, and a
-    connection is never used by two threads at once.
-
+    :param path: the embedded SQLite file, or a :class:`~santeid.db.Database`.
     :param clock: epoch seconds; tests inject a fake one.
     """
 
-    #: Seconds a statement waits for another process's write lock.
-    BUSY_TIMEOUT = 5.0
-    #: Idle connections kept for reuse.
-    MAX_IDLE_CONNECTIONS = 8
-
-    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, path: Path | str | db.Database, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.db = path if isinstance(path, db.Database) else db.SqliteDatabase(path, durable=True)
         self.clock = clock
-        # In WAL mode synchronous=NORMAL cannot corrupt the file; a power cut may lose the
-        # last commits.
-        self._pool = ConnectionPool(
-            self.path,
-            pragmas=("PRAGMA synchronous = NORMAL",),
-            busy_timeout=self.BUSY_TIMEOUT,
-            max_idle=self.MAX_IDLE_CONNECTIONS,
-        )
-        self._init_lock = threading.Lock()
-        self._ready = False
 
     @classmethod
     def for_data_dir(cls, data_path: Path, **kwargs: Any) -> DeviceRepository:
+        """The embedded file of a data directory (``{data_dir}/ecps.sqlite3``)."""
         return cls(Path(data_path) / FILE_NAME, **kwargs)
 
+    @classmethod
+    def for_settings(cls, settings: Any, **kwargs: Any) -> DeviceRepository:
+        """The devices of this installation (``database_url``, else the embedded file)."""
+        return cls(db.database_for(settings, db.ECPS), **kwargs)
+
+    @property
+    def path(self) -> Path | None:
+        return getattr(self.db, "path", None)
+
     def __repr__(self) -> str:
-        return f"DeviceRepository({str(self.path)!r})"
+        return f"DeviceRepository({self.db!r})"
 
     # -- connections --------------------------------------------------------------------
-    def _take(self) -> sqlite3.Connection:
-        if not self._ready:
-            self.initialize()
-        return self._pool.take()
-
     def _run(self, sql: str, params: tuple = ()) -> tuple[list[tuple], int]:
-        """Execute one statement; return ``(rows, rowcount)``. Rows are fetched to the end,
-        which completes an ``UPDATE … RETURNING`` and so releases the write lock at once."""
-        conn = self._take()
-        try:
-            cursor = conn.execute(sql, params)
-            rows = cursor.fetchall()
-            count = cursor.rowcount
-        except BaseException:
-            conn.close()  # its state is unknown: never hand it to the next caller
-            raise
-        self._pool.give_back(conn)
-        return rows, count
+        """Execute one statement; return ``(rows, rowcount)``."""
+        db.ensure(self.db, SCHEMA)
+        result = self.db.execute(sql, params)
+        return result.rows, result.rowcount
 
     def initialize(self) -> None:
-        """Create the file and the table if missing; idempotent, called on first use."""
-        with self._init_lock:
-            if self._ready:
-                return
-            if sqlite3.sqlite_version_info < (3, 35):
-                raise RuntimeError("e-CPS devices need SQLite >= 3.35 (UPDATE … RETURNING)")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._pool.open()
-            try:
-                # WAL is a property of the file: every later connection uses it.
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(_SCHEMA)
-            finally:
-                conn.close()
-            self._ready = True
+        """Create or upgrade the tables if needed; idempotent, called on first use."""
+        db.ensure(self.db, SCHEMA)
 
     def close(self) -> None:
         """Close the pooled connections; the repository reopens on demand."""
-        self._pool.close()
+        self.db.close()
 
     # -- writes ---------------------------------------------------------------------------
     def create(
@@ -230,7 +199,7 @@ class DeviceRepository:
         )
         try:
             self._run(f"INSERT INTO devices ({_COLUMNS}) VALUES ({','.join('?' * 13)})", values)  # noqa: S608
-        except sqlite3.IntegrityError as exc:
+        except db.IntegrityError as exc:
             if "jwk_thumbprint" in str(exc):
                 raise DuplicateKey(jwk_thumbprint) from None
             raise
@@ -250,7 +219,8 @@ class DeviceRepository:
         """Count one wrong PIN; lock the device when ``max_attempts`` is reached.
 
         One ``UPDATE … RETURNING`` statement, so two workers checking wrong PINs at the same
-        instant count two failures (SQLite serialises writers): the lock cannot be dodged by
+        instant count two failures (SQLite serialises writers; PostgreSQL locks the row and
+        re-reads it before updating): the lock cannot be dodged by
         racing. Column references in ``SET`` read the row before the update, hence the
         ``+ 1`` in the ``CASE``. Returns ``(failures, status)``, or ``None`` if the device is
         no longer active (a concurrent failure locked it, or it was revoked).

@@ -133,7 +133,7 @@ class EcpsService:
         self.store = store
         self.directory = directory
         self.clock = clock
-        self.devices = devices or DeviceRepository.for_data_dir(settings.data_path, clock=clock)
+        self.devices = devices or DeviceRepository.for_settings(settings, clock=clock)
         self.pins = pins or PinHasher()
         self.notifier = notifier or WebhookNotifier(sandbox=settings.sandbox)
         self._decided_listeners: list[Callable[[AuthRequest], None]] = []

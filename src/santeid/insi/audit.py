@@ -1,7 +1,9 @@
 """Audit trail, monthly statistics and software registry of the INSi service.
 
-One SQLite file, ``{data_dir}/insi.sqlite3``, in WAL mode (readers never block the writer, and
-several server processes append to it):
+Three tables reached through :mod:`santeid.db` — embedded: one SQLite file,
+``{data_dir}/insi.sqlite3``, in WAL mode (readers never block the writer, and several server
+processes append to it); several hosts: the shared PostgreSQL database, which every host
+appends to and counts in:
 
 * ``audit`` — one row per call: time (UTC), software id, structure, professional, operation,
   channel, authentication method, result (``CodeCR`` ``00``/``01``/``02``, the verification
@@ -17,9 +19,18 @@ several server processes append to it):
   SOAP layer checks (unknown → ``siram_100`` / ``desir_550``).
 
 Rows are written in batches by a writer thread per process (:class:`AuditLog`): one commit for
-many calls.  Durability: ``synchronous = NORMAL`` in WAL mode — a commit is not fsync'ed, a
-checkpoint is; a power cut can lose the last rows, never corrupt the file
-(https://www.sqlite.org/wal.html).  The costs are measured by ``bench/insi.py``.
+many calls.  What a stop costs:
+
+* clean stop (SIGTERM to ``santeid serve``, a Granian or gunicorn worker ending, the end of a
+  command): every queued row is written on the way out — nothing is lost
+  (``tests/persistence/test_audit_shutdown.py``);
+* crash of the process (``kill -9``, out of memory): the rows queued since the last commit, at
+  most :data:`AuditLog.FLUSH_SECONDS` (50 ms) of calls, or :data:`AuditLog.FLUSH_ROWS` rows;
+* power cut: on SQLite (``synchronous = NORMAL`` in WAL mode, a commit is not fsync'ed, a
+  checkpoint is) also the last commits, never a corrupt file (https://www.sqlite.org/wal.html);
+  on PostgreSQL (``synchronous_commit = on``) nothing committed.
+
+The costs are measured by ``bench/insi.py``.
 """
 
 from __future__ import annotations
@@ -27,10 +38,10 @@ from __future__ import annotations
 import atexit
 import hashlib
 import logging
+import multiprocessing.util
 import os
 import re
 import secrets
-import sqlite3
 import threading
 import time
 import weakref
@@ -40,13 +51,14 @@ from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 
+from santeid import db
 from santeid.insi.model import OPERATIONS
 from santeid.insi.model import CallContext
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
+_SQLITE_V1 = (
+    """CREATE TABLE IF NOT EXISTS audit (
     id              INTEGER PRIMARY KEY,
     at              TEXT    NOT NULL,  -- UTC, ISO 8601 with milliseconds and Z
     software_id     TEXT    NOT NULL,  -- IDAM, OAuth client id or certificate structure
@@ -58,44 +70,91 @@ CREATE TABLE IF NOT EXISTS audit (
     result          TEXT    NOT NULL,  -- 00/01/02, conform/not-conform/unknown-ins, error code
     query_hash      TEXT,              -- keyed BLAKE2b-128 of the query (hex, 32 characters)
     duration_us     INTEGER            -- time spent in the service, microseconds
-);
--- No secondary index: rows arrive in time order, so id order is time order, and the
--- statistics come from monthly_stats. Every index would be paid on each insert.
-
-CREATE TABLE IF NOT EXISTS monthly_stats (
+)""",
+    # No secondary index: rows arrive in time order, so id order is time order, and the
+    # statistics come from monthly_stats. Every index would be paid on each insert.
+    """CREATE TABLE IF NOT EXISTS monthly_stats (
     month       TEXT    NOT NULL,  -- YYYY-MM (UTC)
     software_id TEXT    NOT NULL,
     operation   TEXT    NOT NULL,
     result      TEXT    NOT NULL,
     calls       INTEGER NOT NULL,
     PRIMARY KEY (month, software_id, operation, result)
-) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS software (
+) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS software (
     idam     TEXT PRIMARY KEY,  -- CNDA authorisation number (ContexteLPS/LPS/IDAM)
     name     TEXT NOT NULL,
     added_at TEXT NOT NULL
-) WITHOUT ROWID;
-
-CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the INSi audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the INSi audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_counts AFTER INSERT ON audit
+) WITHOUT ROWID""",
+    """CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the INSi audit trail is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the INSi audit trail is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_counts AFTER INSERT ON audit
 BEGIN
     INSERT INTO monthly_stats (month, software_id, operation, result, calls)
     VALUES (substr(NEW.at, 1, 7), NEW.software_id, NEW.operation, NEW.result, 1)
     ON CONFLICT (month, software_id, operation, result) DO UPDATE SET calls = calls + 1;
-END;
-"""
+END""",
+)
+
+# The same tables on PostgreSQL: identity column, BIGINT counters, PL/pgSQL triggers
+# (https://www.postgresql.org/docs/current/plpgsql-trigger.html). TRUNCATE is refused too.
+_POSTGRESQL_V1 = (
+    """CREATE TABLE IF NOT EXISTS audit (
+    id              BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    at              TEXT   NOT NULL,
+    software_id     TEXT   NOT NULL,
+    structure_id    TEXT,
+    professional_id TEXT,
+    operation       TEXT   NOT NULL,
+    channel         TEXT   NOT NULL,
+    auth_method     TEXT   NOT NULL,
+    result          TEXT   NOT NULL,
+    query_hash      TEXT,
+    duration_us     BIGINT
+)""",
+    """CREATE TABLE IF NOT EXISTS monthly_stats (
+    month       TEXT   NOT NULL,
+    software_id TEXT   NOT NULL,
+    operation   TEXT   NOT NULL,
+    result      TEXT   NOT NULL,
+    calls       BIGINT NOT NULL,
+    PRIMARY KEY (month, software_id, operation, result)
+)""",
+    """CREATE TABLE IF NOT EXISTS software (
+    idam     TEXT PRIMARY KEY,
+    name     TEXT NOT NULL,
+    added_at TEXT NOT NULL
+)""",
+    """CREATE OR REPLACE FUNCTION insi_audit_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the INSi audit trail is append-only'; END
+$$""",
+    """CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
+FOR EACH ROW EXECUTE FUNCTION insi_audit_append_only()""",
+    """CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+FOR EACH STATEMENT EXECUTE FUNCTION insi_audit_append_only()""",
+    """CREATE OR REPLACE FUNCTION insi_audit_count() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO monthly_stats (month, software_id, operation, result, calls)
+    VALUES (substr(NEW.at, 1, 7), NEW.software_id, NEW.operation, NEW.result, 1)
+    ON CONFLICT (month, software_id, operation, result)
+    DO UPDATE SET calls = monthly_stats.calls + 1;
+    RETURN NULL;
+END
+$$""",
+    """CREATE TRIGGER audit_counts AFTER INSERT ON audit
+FOR EACH ROW EXECUTE FUNCTION insi_audit_count()""",
+)
+
+SCHEMA = db.Schema(db.INSI, (db.Step(_SQLITE_V1, postgresql=_POSTGRESQL_V1),))
 
 INSERT_AUDIT = (
     "INSERT INTO audit (at, software_id, structure_id, professional_id, operation, channel, "
     "auth_method, result, query_hash, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-#: How long a writer waits for another process's transaction before giving up (ms).
-BUSY_TIMEOUT_MS = 5000
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _IDAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -118,38 +177,6 @@ def valid_month(month: str) -> bool:
 
 def valid_idam(idam: str) -> bool:
     return bool(_IDAM.fullmatch(idam or ""))
-
-
-class _Database:
-    """The ``insi.sqlite3`` file: schema on first use, one autocommit connection per thread."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self._ready = False
-        self._lock = threading.Lock()
-
-    def connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        with self._lock:
-            if not self._ready:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(SCHEMA)
-                self._ready = True
-        conn.execute("PRAGMA synchronous = NORMAL")
-        self._local.conn = conn
-        return conn
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
 
 
 def _load_or_create_key(path: Path) -> bytes:
@@ -179,13 +206,28 @@ def _load_or_create_key(path: Path) -> bytes:
 _LIVE_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
 
 
-@atexit.register
 def _flush_at_exit() -> None:
     for audit in list(_LIVE_LOGS):
         try:
             audit.flush()
         except Exception as exc:  # exiting: report, never raise
             log.error("INSi audit rows lost at exit: %s", exc)
+
+
+# A clean stop writes what is queued: at interpreter exit (one-process server, gunicorn
+# workers, commands), and at the end of a multiprocessing child (Granian's workers), which
+# leaves through os._exit() after running multiprocessing's own finalizers, not atexit's. A
+# child starts with an empty finalizer registry, hence one registration per process, made by
+# the first writer it starts.
+atexit.register(_flush_at_exit)
+_finalizer_pid = 0
+
+
+def _flush_at_process_end() -> None:
+    global _finalizer_pid
+    if _finalizer_pid != os.getpid():
+        _finalizer_pid = os.getpid()
+        multiprocessing.util.Finalize(None, _flush_at_exit, exitpriority=100)
 
 
 class AuditBacklog(Exception):
@@ -216,13 +258,19 @@ class AuditLog:
 
     def __init__(
         self,
-        path: Path | str,
+        path: Path | str | db.Database,
         *,
         key_path: Path | str | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.db = _Database(path)
-        self.key_path = Path(key_path) if key_path else self.db.path.with_name("insi-audit.key")
+        #: The audit, statistics and software tables: the embedded file ``path``, or a
+        #: :class:`~santeid.db.Database` (then ``key_path`` is required).
+        self.db = path if isinstance(path, db.Database) else db.SqliteDatabase(path)
+        if key_path is None:
+            if not isinstance(self.db, db.SqliteDatabase):
+                raise ValueError("key_path is required when the audit is not an SQLite file")
+            key_path = self.db.path.with_name("insi-audit.key")
+        self.key_path = Path(key_path)
         self._key: bytes | None = None
         self.clock = clock
         self._reset()
@@ -286,11 +334,10 @@ class AuditLog:
                 self._cond.notify()
 
     def _start_writer(self) -> None:
-        self._writer = threading.Thread(
-            target=self._write_loop, name=f"insi-audit-{self.db.path.name}", daemon=True
-        )
+        self._writer = threading.Thread(target=self._write_loop, name="insi-audit", daemon=True)
         self._writer.start()
         _LIVE_LOGS.add(self)
+        _flush_at_process_end()
 
     def _write_loop(self) -> None:
         """Wait for rows, let :data:`FLUSH_SECONDS` of them gather, commit; end when idle."""
@@ -307,7 +354,7 @@ class AuditLog:
                     self._cond.wait(timeout=self.FLUSH_SECONDS)
             try:
                 self.flush()
-            except (sqlite3.Error, OSError):
+            except (*db.DatabaseError, OSError):
                 # Logged by flush(); the rows stay queued and are retried.
                 time.sleep(min(1.0, 0.05 * self._failures))
 
@@ -322,15 +369,10 @@ class AuditLog:
             if not batch:
                 return 0
             try:
-                conn = self.db.connect()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                db.ensure(self.db, SCHEMA)
+                with self.db.transaction() as conn:
                     conn.executemany(INSERT_AUDIT, batch)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            except (sqlite3.Error, OSError) as exc:
+            except (*db.DatabaseError, OSError) as exc:
                 self._failures += 1
                 log.error("INSi audit trail not writable (%d rows kept): %s", len(batch), exc)
                 with self._cond:
@@ -343,10 +385,9 @@ class AuditLog:
     def rows(self, *, limit: int = 100) -> list[dict]:
         """The latest rows, newest first (support and tests)."""
         self.flush()
-        conn = self.db.connect()
-        cursor = conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
+        db.ensure(self.db, SCHEMA)
+        result = self.db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(zip(result.columns, row, strict=True)) for row in result]
 
     def stats(self, software_id: str | None, month: str) -> dict:
         """Calls of ``month`` (``YYYY-MM``, UTC) by software, operation and result.
@@ -355,15 +396,17 @@ class AuditLog:
         "operations": {operation: {"total", "results": {result: calls}}}}]}``, software sorted
         by id; operations always list the three INSi operations (zero when unused)."""
         self.flush()
-        conn = self.db.connect()
+        db.ensure(self.db, SCHEMA)
         sql = "SELECT software_id, operation, result, calls FROM monthly_stats WHERE month = ?"
         params: list[str] = [month]
         if software_id is not None:
             sql += " AND software_id = ?"
             params.append(software_id)
-        names = dict(conn.execute("SELECT idam, name FROM software").fetchall())
+        with self.db.connect() as conn:
+            names = dict(conn.execute("SELECT idam, name FROM software").fetchall())
+            counted = conn.execute(sql + " ORDER BY 1, 2, 3", params).fetchall()
         per_software: dict[str, dict] = {}
-        for sid, operation, result, calls in conn.execute(sql + " ORDER BY 1, 2, 3", params):
+        for sid, operation, result, calls in counted:
             entry = per_software.setdefault(sid, _empty_software(sid, names.get(sid)))
             op = entry["operations"].setdefault(operation, {"total": 0, "results": {}})
             op["results"][result] = calls
@@ -404,9 +447,13 @@ class SoftwareRegistry:
     Read on every SOAP call (one primary-key lookup): a ``santeid insi software add/remove``
     in another process takes effect at once, no restart."""
 
-    def __init__(self, db: _Database, clock: Callable[[], datetime] = utc_now) -> None:
-        self._db = db
+    def __init__(self, database: db.Database, clock: Callable[[], datetime] = utc_now) -> None:
+        self._db = database
         self._clock = clock
+
+    def _execute(self, sql: str, params: tuple = ()) -> db.Result:
+        db.ensure(self._db, SCHEMA)
+        return self._db.execute(sql, params)
 
     def add(self, idam: str, name: str, *, replace: bool = False) -> Software:
         """Register ``idam``; ``ValueError`` if malformed, or already there and not ``replace``."""
@@ -417,30 +464,28 @@ class SoftwareRegistry:
         if not name.strip():
             raise ValueError("the software name must not be empty")
         software = Software(idam, name.strip(), timestamp(self._clock()))
-        conn = self._db.connect()
-        verb = "INSERT OR REPLACE" if replace else "INSERT"
-        try:
-            conn.execute(
-                f"{verb} INTO software (idam, name, added_at) VALUES (?, ?, ?)",  # noqa: S608
-                (software.idam, software.name, software.added_at),
+        sql = "INSERT INTO software (idam, name, added_at) VALUES (?, ?, ?)"
+        if replace:
+            sql += (
+                " ON CONFLICT (idam) DO UPDATE SET name = excluded.name,"
+                " added_at = excluded.added_at"
             )
-        except sqlite3.IntegrityError:
+        try:
+            self._execute(sql, (software.idam, software.name, software.added_at))
+        except db.IntegrityError:
             raise ValueError(f"software {idam!r} is already registered") from None
         return software
 
     def get(self, idam: str) -> Software | None:
-        row = (
-            self._db.connect()
-            .execute("SELECT idam, name, added_at FROM software WHERE idam = ?", (idam,))
-            .fetchone()
-        )
+        row = self._execute(
+            "SELECT idam, name, added_at FROM software WHERE idam = ?", (idam,)
+        ).fetchone()
         return Software(*row) if row else None
 
     def list(self) -> list[Software]:
-        rows = self._db.connect().execute("SELECT idam, name, added_at FROM software ORDER BY idam")
+        rows = self._execute("SELECT idam, name, added_at FROM software ORDER BY idam")
         return [Software(*row) for row in rows]
 
     def remove(self, idam: str) -> bool:
         """Unregister ``idam``; False if it was not registered."""
-        cursor = self._db.connect().execute("DELETE FROM software WHERE idam = ?", (idam,))
-        return cursor.rowcount > 0
+        return self._execute("DELETE FROM software WHERE idam = ?", (idam,)).rowcount > 0

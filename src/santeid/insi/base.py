@@ -72,20 +72,16 @@ class CivilBase:
                 f"no civil-status base at {self.path}: generate one with "
                 "'santeid civil generate --persons N' (or set insi_base)"
             ) from None
-        uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
         try:
-            conn = sqlite3.connect(uri, uri=True)
+            conn = schema.connect_read_only(self.path, immutable=True)
             conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise service_unavailable(f"{self.path} cannot be read as SQLite: {exc}") from None
-        if app_id != schema.APPLICATION_ID or version != schema.SCHEMA_VERSION:
-            conn.close()
+        except schema.NotACivilBase:
             raise service_unavailable(
                 f"{self.path} is not a santeid civil-status base of schema version "
                 f"{schema.SCHEMA_VERSION}: regenerate it with 'santeid civil generate'"
-            )
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            raise service_unavailable(f"{self.path} cannot be read as SQLite: {exc}") from None
         faults = tuple(
             FaultCase(
                 birth_name=row[0],
@@ -95,10 +91,7 @@ class CivilBase:
                 birthplace=row[4],
                 fault=row[5] or "",
             )
-            for row in conn.execute(
-                "SELECT birth_name, given_names, sex, birth_date, birthplace, fault "
-                "FROM published_cases WHERE expected = 'fault' ORDER BY id"
-            )
+            for row in conn.execute(schema.SQL_FAULT_CASES)
         )
         return _Handle(conn, inode, faults)
 

@@ -36,12 +36,20 @@ from datetime import date
 from datetime import datetime
 from pathlib import Path
 
+from santeid import db
 from santeid.civil_status import traits as tr
 from santeid.civil_status.nir import MatriculeError
 from santeid.civil_status.nir import MatriculeParts
 from santeid.civil_status.nir import format_key
 from santeid.civil_status.nir import oid_for
 from santeid.civil_status.nir import parse_matricule
+from santeid.civil_status.schema import SQL_BY_ID
+from santeid.civil_status.schema import SQL_BY_MATRICULE
+from santeid.civil_status.schema import SQL_HISTORY
+from santeid.civil_status.schema import SQL_HISTORY_OWNER
+from santeid.civil_status.schema import SQL_TRAITS
+from santeid.civil_status.schema import SQL_TRAITS_PLACE
+from santeid.civil_status.schema import SQL_VITALE
 from santeid.civil_status.test_identities import SANDBOX_FAULT_BIRTH_NAME
 from santeid.insi.audit import AuditBacklog
 from santeid.insi.audit import AuditLog
@@ -78,6 +86,8 @@ log = logging.getLogger(__name__)
 BASE_NAME = "civil-status.sqlite3"
 #: File name of the audit trail, statistics and software registry in ``data_dir``.
 AUDIT_NAME = "insi.sqlite3"
+#: The key of the audit trail's query hashes (``santeid.insi.audit``), in the data directory.
+AUDIT_KEY_NAME = "insi-audit.key"
 
 #: Audit ``result`` of a verification (it has no ``CodeCR``).
 VERIFY_CONFORM = "conform"
@@ -86,38 +96,6 @@ VERIFY_UNKNOWN = "unknown-ins"
 
 #: Highest rang de naissance accepted (twins, triplets…; the carte Vitale writes one digit).
 MAX_BIRTH_RANK = 9
-
-# Columns 0-8: id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace;
-# 9-13 (traits search only): an INSHISTO entry, NULL when none.  The persons_by_traits index
-# (birth_date, sex, birth_name, first_given_name) finds the candidates, the history's primary
-# key (person_id, seq) their earlier matricules: one statement per search.
-_TRAITS_SELECT = (
-    "SELECT p.id, p.matricule, p.cle, p.oid, p.birth_name, p.given_names, p.sex, p.birth_date, "
-    "p.birthplace, h.matricule, h.cle, h.oid, h.date_deb, h.date_fin "
-    "FROM persons AS p LEFT JOIN history AS h ON h.person_id = p.id "
-    "WHERE p.birth_date = ? AND p.sex = ? AND p.birth_name = ?"
-)
-SQL_TRAITS = _TRAITS_SELECT + " ORDER BY p.id, h.seq"
-SQL_TRAITS_PLACE = _TRAITS_SELECT + " AND p.birthplace = ? ORDER BY p.id, h.seq"
-SQL_BY_MATRICULE = (
-    "SELECT id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace "
-    "FROM persons WHERE matricule = ?"
-)
-SQL_BY_ID = (
-    "SELECT id, matricule, cle, oid, birth_name, given_names, sex, birth_date, birthplace "
-    "FROM persons WHERE id = ?"
-)
-SQL_HISTORY = (
-    "SELECT matricule, cle, oid, date_deb, date_fin FROM history WHERE person_id = ? ORDER BY seq"
-)
-SQL_HISTORY_OWNER = "SELECT person_id FROM history WHERE matricule = ? ORDER BY person_id LIMIT 1"
-# persons_by_matricule finds the ouvrant droit, persons_by_vitale (od_id, birth_date, rang) the
-# beneficiary.
-SQL_VITALE = (
-    "SELECT b.id, b.matricule, b.cle, b.oid, b.birth_name, b.given_names, b.sex, b.birth_date, "
-    "b.birthplace FROM persons AS od JOIN persons AS b ON b.od_id = od.id "
-    "WHERE od.matricule = ? AND b.birth_date = ? AND b.rang = ?"
-)
 
 #: INSi element of each model field, per operation (insi.md §4).
 TRAITS_ELEMENTS = {
@@ -240,7 +218,7 @@ class InsiService:
     def __init__(
         self,
         base_path: Path | str,
-        audit_path: Path | str,
+        audit_path: Path | str | db.Database,
         *,
         key_path: Path | str | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -255,10 +233,13 @@ class InsiService:
 
     @classmethod
     def for_settings(cls, settings) -> InsiService:
-        """``insi_base`` (empty = ``{data_dir}/civil-status.sqlite3``) and
-        ``{data_dir}/insi.sqlite3``."""
+        """``insi_base`` (empty = ``{data_dir}/civil-status.sqlite3``) and the audit tables of
+        ``database_url`` (empty = ``{data_dir}/insi.sqlite3``)."""
         base = Path(settings.insi_base) if settings.insi_base else settings.data_path / BASE_NAME
-        return cls(base, settings.data_path / AUDIT_NAME, sandbox=settings.sandbox)
+        audit = db.database_for(settings, db.INSI)
+        return cls(
+            base, audit, key_path=settings.data_path / AUDIT_KEY_NAME, sandbox=settings.sandbox
+        )
 
     # -- operations ----------------------------------------------------------------------------
     def search_by_traits(self, q: TraitsQuery, ctx: CallContext) -> SearchResult:
@@ -624,7 +605,7 @@ class InsiService:
                 query_hash=self.audit.query_hash(*digest_parts),
                 duration_us=duration_us,
             )
-        except (AuditBacklog, sqlite3.Error, OSError) as exc:
+        except (AuditBacklog, *db.DatabaseError, OSError) as exc:
             # No answer without its audit row: the trail must be complete (fail closed).
             log.error("INSi audit trail not writable: %s", exc)
             raise service_unavailable(f"audit trail not writable: {exc}") from None

@@ -1,4 +1,5 @@
-"""Registered relying parties, stored in SQLite under ``SANTEID_DATA_DIR``.
+"""Registered relying parties, stored through :mod:`santeid.db` (embedded: SQLite under
+``SANTEID_DATA_DIR``; several hosts: PostgreSQL).
 
 Client metadata follows RFC 7591 §2; a few santeid-specific switches are documented in
 ``docs/endpoints.md`` ("Client metadata"). Secrets are kept only as SHA-256 digests and
@@ -10,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from santeid import db
 from santeid.oidc import client_auth
 from santeid.oidc.tls_client_auth import validate_metadata as validate_tls_client_auth
 
@@ -359,52 +359,64 @@ class Client(ClientMixin):
         return {k: v for k, v in self.metadata.items() if k != "client_secret"}
 
 
+#: Client metadata is kept as one JSON document per client (RFC 7591 §2 names), so a new
+#: metadata field needs no migration.
+SCHEMA = db.Schema(
+    db.CLIENTS,
+    (
+        db.Step(
+            (
+                "CREATE TABLE IF NOT EXISTS client ("
+                " client_id     TEXT PRIMARY KEY,"
+                " metadata      TEXT NOT NULL,"
+                " secret_digest TEXT,"
+                " created_at    BIGINT NOT NULL)",
+            )
+        ),
+    ),
+)
+
+
 class ClientRegistry:
-    """SQLite-backed client store. Reads go to the database each time so that
-    ``santeid clients add`` takes effect in running workers without a restart."""
+    """The registered clients (:mod:`santeid.db`: an SQLite file or PostgreSQL). Reads go to
+    the database each time so that ``santeid clients add`` takes effect in running workers
+    (and on every host) without a restart.
 
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS client (
-        client_id     TEXT PRIMARY KEY,
-        metadata      TEXT NOT NULL,
-        secret_digest TEXT,
-        created_at    INTEGER NOT NULL
-    )
-    """
+    ``path``: an embedded SQLite file, or a :class:`~santeid.db.Database`."""
 
-    def __init__(self, path: Path, *, sandbox: bool = False):
-        self.path = Path(path)
+    def __init__(self, path: Path | str | db.Database, *, sandbox: bool = False):
+        self.db = (
+            path
+            if isinstance(path, db.Database)
+            else db.SqliteDatabase(path, durable=db.CLIENTS.durable)
+        )
         self.sandbox = sandbox
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(self.SCHEMA)
+        db.ensure(self.db, SCHEMA)
+
+    @property
+    def path(self) -> Path | None:
+        return getattr(self.db, "path", None)
 
     @classmethod
     def for_settings(cls, settings) -> ClientRegistry:
-        return cls(settings.data_path / "santeid.sqlite3", sandbox=bool(settings.sandbox))
-
-    def _connect(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            self._local.db = db
-        return db
+        return cls(db.database_for(settings, db.CLIENTS), sandbox=bool(settings.sandbox))
 
     def add(self, raw: dict, *, replace: bool = False) -> Client:
         meta = validate_metadata(raw, sandbox=self.sandbox)
         secret = meta.pop("client_secret", None)
         digest = _secret_digest(secret) if secret else None
-        db = self._connect()
-        verb = "INSERT OR REPLACE" if replace else "INSERT"
-        try:
-            db.execute(
-                f"{verb} INTO client (client_id, metadata, secret_digest, created_at) "  # noqa: S608
-                "VALUES (?, ?, ?, ?)",
-                (meta["client_id"], json.dumps(meta), digest, int(time.time())),
+        sql = (
+            "INSERT INTO client (client_id, metadata, secret_digest, created_at) "
+            "VALUES (?, ?, ?, ?)"
+        )
+        if replace:
+            sql += (
+                " ON CONFLICT (client_id) DO UPDATE SET metadata = excluded.metadata,"
+                " secret_digest = excluded.secret_digest, created_at = excluded.created_at"
             )
-        except sqlite3.IntegrityError:
+        try:
+            self.db.execute(sql, (meta["client_id"], json.dumps(meta), digest, int(time.time())))
+        except db.IntegrityError:
             raise InvalidClientMetadata(
                 f"client {meta['client_id']!r} already exists (remove it first)"
             ) from None
@@ -413,26 +425,19 @@ class ClientRegistry:
     def get(self, client_id: str) -> Client | None:
         if not isinstance(client_id, str):
             return None
-        row = (
-            self._connect()
-            .execute(
-                "SELECT client_id, metadata, secret_digest FROM client WHERE client_id = ?",
-                (client_id,),
-            )
-            .fetchone()
-        )
+        row = self.db.execute(
+            "SELECT client_id, metadata, secret_digest FROM client WHERE client_id = ?",
+            (client_id,),
+        ).fetchone()
         if row is None:
             return None
         return Client(row[0], json.loads(row[1]), row[2])
 
     def list(self) -> list[Client]:
-        rows = (
-            self._connect()
-            .execute("SELECT client_id, metadata, secret_digest FROM client ORDER BY client_id")
-            .fetchall()
-        )
+        rows = self.db.execute(
+            "SELECT client_id, metadata, secret_digest FROM client ORDER BY client_id"
+        ).fetchall()
         return [Client(r[0], json.loads(r[1]), r[2]) for r in rows]
 
     def remove(self, client_id: str) -> bool:
-        cursor = self._connect().execute("DELETE FROM client WHERE client_id = ?", (client_id,))
-        return cursor.rowcount > 0
+        return self.db.execute("DELETE FROM client WHERE client_id = ?", (client_id,)).rowcount > 0

@@ -1,0 +1,96 @@
+"""``santeid db``: schema versions and migrations of the durable data (:mod:`santeid.db`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from santeid.cli import get_settings
+
+
+def _target() -> str:
+    settings = get_settings()
+    from santeid import db
+
+    return (
+        db.redact(settings.database_url)
+        if settings.database_url
+        else (f"embedded SQLite files in {settings.data_path}")
+    )
+
+
+@click.group()
+def db() -> None:
+    """Schema versions and migrations of the durable data (database_url)."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Apply the missing schema migrations (safe to repeat; servers do it at start-up unless
+    database_auto_upgrade is false)."""
+    from santeid import db as persistence
+    from santeid.db.schemas import all_schemas
+
+    settings = get_settings()
+    click.echo(f"database: {_target()}")
+    for schema in all_schemas():
+        database = persistence.database_for(settings, schema.component)
+        try:
+            found, now = persistence.upgrade(database, schema)
+        except persistence.SchemaError as exc:
+            raise click.ClickException(str(exc)) from None
+        except persistence.DatabaseError as exc:
+            raise click.ClickException(f"{schema.component.name}: {exc}") from None
+        state = "up to date" if found == now else f"upgraded from {found}"
+        click.echo(f"  {schema.component.name:<8} version {now} ({state})")
+
+
+@db.command()
+def status() -> None:
+    """Show each component's schema version in the database and the one this santeid knows."""
+    from santeid import db as persistence
+    from santeid.db.schemas import all_schemas
+
+    settings = get_settings()
+    click.echo(f"database: {_target()}")
+    for schema in all_schemas():
+        database = persistence.database_for(settings, schema.component)
+        try:
+            found = persistence.current_version(database, schema)
+        except persistence.SchemaError as exc:
+            raise click.ClickException(str(exc)) from None
+        except persistence.DatabaseError as exc:
+            raise click.ClickException(f"{schema.component.name}: {exc}") from None
+        note = "current" if found == schema.version else "run `santeid db upgrade`"
+        click.echo(f"  {schema.component.name:<8} {found} of {schema.version} ({note})")
+
+
+@db.command("migrate-from-sqlite")
+@click.argument(
+    "data_dir", type=click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
+)
+def migrate_from_sqlite(data_dir: Path) -> None:
+    """Copy the embedded installation in DATA_DIR (its *.sqlite3 files) into database_url.
+
+    Idempotent: rows already there are left alone, so it can be run again after an
+    interruption. The civil-status base and the directory stay per-host SQLite files."""
+    from santeid import db as persistence
+    from santeid.db.copy import migrate_from_sqlite as copy
+
+    settings = get_settings()
+    if not settings.database_url:
+        raise click.ClickException(
+            "database_url is not set: set SANTEID_DATABASE_URL=postgresql://… to the database "
+            "to copy into"
+        )
+    click.echo(f"copying {data_dir} into {_target()}")
+    try:
+        report = copy(data_dir, settings)
+    except (persistence.SchemaError, *persistence.DatabaseError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for entry in report:
+        click.echo(
+            f"  {entry.table:<8} {entry.source:>8} rows in the source, {entry.copied:>8} copied, "
+            f"{entry.already_there:>8} already there"
+        )

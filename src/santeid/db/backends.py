@@ -1,0 +1,410 @@
+"""The two backends of :mod:`santeid.db`: an SQLite file (embedded) and PostgreSQL (psycopg 3
+with a connection pool).
+
+Both hand out :class:`Connection` objects with one small API: ``execute`` (one statement,
+every row fetched), ``executemany`` and ``transaction``. SQL is written once with ``?``
+placeholders (the SQLite style); the PostgreSQL backend turns them into psycopg's ``%s``.
+Connections are in autocommit mode: a statement outside :meth:`Connection.transaction` is its
+own transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+from urllib.parse import urlsplit
+
+from santeid.settings import ConfigurationError
+from santeid.sqlite_pool import ConnectionPool
+
+try:  # PostgreSQL is optional at import time: the embedded installation never loads it.
+    import psycopg
+    import psycopg_pool
+except ImportError:  # pragma: no cover - psycopg is a declared dependency
+    psycopg = None  # type: ignore[assignment]
+    psycopg_pool = None  # type: ignore[assignment]
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+
+#: Every backend's "a constraint refused this row" error (duplicate key, CHECK, NOT NULL).
+IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+#: Every backend's error: the database is unreachable, locked, full, or refused a statement.
+DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error,)
+#: The database cannot be used right now (unreachable, no connection free, locked, disk
+#: full): the web layer answers 503, as for the store. Other errors are bugs.
+DatabaseUnavailable: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+if psycopg is not None:
+    IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
+    DatabaseError = (sqlite3.Error, psycopg.Error, psycopg_pool.PoolTimeout)
+    DatabaseUnavailable = (
+        sqlite3.OperationalError,
+        psycopg.OperationalError,
+        psycopg_pool.PoolTimeout,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The rows of one statement (all fetched) and how many rows it changed."""
+
+    rows: list[tuple]
+    rowcount: int
+    #: The DB-API ``cursor.description`` (``None`` for a statement without result columns).
+    description: Sequence[Sequence[Any]] | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(d[0] for d in self.description or ())
+
+    def fetchone(self) -> tuple | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple]:
+        return self.rows
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+    def __iter__(self) -> Iterator[tuple]:
+        return iter(self.rows)
+
+
+@functools.lru_cache(maxsize=512)
+def postgres_sql(sql: str) -> str:
+    """``?`` placeholders → ``%s``, and a literal ``%`` → ``%%`` (psycopg's escape), outside
+    quoted strings and identifiers."""
+    out: list[str] = []
+    quote = ""
+    for ch in sql:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            out.append("%s")
+            continue
+        if ch == "%":
+            out.append("%%")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+class Connection:
+    """One connection, used by one thread at a time."""
+
+    dialect: str
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: committed at the end of the block, rolled back on an exception.
+        SQLite takes the write lock at once (``BEGIN IMMEDIATE``), so two writers queue
+        instead of one failing half-way."""
+        raise NotImplementedError
+        yield self  # pragma: no cover
+
+
+class SqliteConnection(Connection):
+    dialect = SQLITE
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        cursor = self.raw.execute(sql, tuple(params))
+        rows = cursor.fetchall()  # to the end: an UPDATE … RETURNING releases its lock now
+        return Result(rows, cursor.rowcount, cursor.description)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.raw.executemany(sql, rows)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        self.raw.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            if self.raw.in_transaction:
+                self.raw.execute("ROLLBACK")
+            raise
+        self.raw.execute("COMMIT")
+
+
+class PostgresConnection(Connection):
+    dialect = POSTGRESQL
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        # Without parameters psycopg sends the text as it is: no placeholder, no escaping.
+        params = tuple(params)
+        cursor = self.raw.execute(postgres_sql(sql) if params else sql, params or None)
+        rows = cursor.fetchall() if cursor.description else []
+        return Result(rows, cursor.rowcount, cursor.description)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(postgres_sql(sql), list(rows))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.raw.transaction():
+            yield self
+
+
+class Database:
+    """Where one component's tables live. Thread-safe and fork-safe: a process that forked
+    (gunicorn, Granian workers) never uses a connection its parent opened."""
+
+    dialect: str
+    url: str
+    #: Upgrade schemas on first use (``database_auto_upgrade``); off: only check them.
+    auto_upgrade: bool = True
+
+    def __init__(self) -> None:
+        #: Components whose schema was upgraded or checked in this process.
+        self.ready_schemas: set[str] = set()
+        self.schema_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.connect() as conn, conn.transaction():
+            yield conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        """One statement in its own transaction."""
+        with self.connect() as conn:
+            return conn.execute(sql, params)
+
+    def ping(self) -> bool:
+        """Whether the database answers now (``/health``); never raises."""
+        try:
+            return self.execute("SELECT 1").scalar() == 1
+        except (*DatabaseError, OSError):
+            return False
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact(self.url)!r})"
+
+
+class SqliteDatabase(Database):
+    """One SQLite file in WAL mode (readers never wait for the writer).
+
+    ``durable``: ``synchronous = FULL``, every commit reaches the disk before it returns (what
+    must survive a power cut: device enrolments, revocations); otherwise ``NORMAL``, where a
+    power cut may lose the last commits but never corrupts the file
+    (https://www.sqlite.org/pragma.html#pragma_synchronous).
+    """
+
+    dialect = SQLITE
+    #: Seconds a statement waits for another process's write lock.
+    BUSY_TIMEOUT = 5.0
+    #: Idle connections kept for reuse.
+    MAX_IDLE = 8
+
+    def __init__(self, path: Path | str, *, durable: bool = False) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self.durable = durable
+        self._pool = ConnectionPool(
+            self.path,
+            pragmas=(
+                "PRAGMA foreign_keys = ON",
+                f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}",
+            ),
+            busy_timeout=self.BUSY_TIMEOUT,
+            max_idle=self.MAX_IDLE,
+        )
+        self._wal_lock = threading.Lock()
+        self._wal = False
+
+    def _take(self) -> sqlite3.Connection:
+        self._take_wal()
+        return self._pool.take()
+
+    def _take_wal(self) -> None:
+        if not self._wal:
+            with self._wal_lock:
+                if not self._wal:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    conn = self._pool.open()
+                    try:
+                        # WAL is a property of the file: every later connection uses it.
+                        conn.execute("PRAGMA journal_mode = WAL")
+                    finally:
+                        conn.close()
+                    self._wal = True
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self.raw_connection() as raw:
+            yield SqliteConnection(raw)
+
+    @contextlib.contextmanager
+    def raw_connection(self) -> Iterator[sqlite3.Connection]:
+        """A pooled ``sqlite3`` connection (autocommit), for code written against SQLite alone
+        — the per-host national bases. Rolled back if the block fails inside a transaction."""
+        raw = self._take()
+        try:
+            yield raw
+        except BaseException:
+            try:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+            except sqlite3.Error:
+                raw.close()  # unusable: never hand it to the next caller
+            else:
+                self._pool.give_back(raw)
+            raise
+        self._pool.give_back(raw)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        """One statement in its own transaction, without the context managers of
+        :meth:`connect`: this runs on request paths (a registry lookup per INSi SOAP call)."""
+        raw = self._take()
+        try:
+            cursor = raw.execute(sql, params if type(params) is tuple else tuple(params))
+            result = Result(cursor.fetchall(), cursor.rowcount, cursor.description)
+        except BaseException:
+            raw.close()  # its state is unknown: never hand it to the next caller
+            raise
+        self._pool.give_back(raw)
+        return result
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def open_unpooled(self) -> sqlite3.Connection:
+        """A new connection outside the pool (schema changes, bulk loads); the caller closes it."""
+        self._take_wal()
+        return self._pool.open()
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+#: Pools a forked child inherited from its parent (see :meth:`PostgresDatabase._get_pool`).
+_INHERITED_POOLS: list[Any] = []
+
+
+class PostgresDatabase(Database):
+    """A PostgreSQL database through a psycopg 3 connection pool (one pool per process).
+
+    ``url`` is a libpq URI (https://www.postgresql.org/docs/current/libpq-connect.html
+    §34.1.1): TLS with ``?sslmode=verify-full&sslrootcert=/path/ca.pem`` and, for client
+    certificates, ``sslcert`` / ``sslkey``.
+    """
+
+    dialect = POSTGRESQL
+    #: Seconds ``/health`` waits for a connection.
+    PING_TIMEOUT = 2.0
+
+    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
+        if psycopg is None:  # pragma: no cover
+            raise ConfigurationError("database_url is postgresql:// but psycopg is not installed")
+        super().__init__()
+        self.url = url
+        self.pool_size = pool_size
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._pool: Any = None
+        self._pid = 0
+
+    def _get_pool(self) -> Any:
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                # One direct connection first: an unreachable server or a refused login fails
+                # here at once with libpq's own message, instead of the pool retrying in the
+                # background until its timeout.
+                psycopg.connect(self.url, connect_timeout=max(1, int(self.timeout))).close()
+                if self._pool is not None:
+                    # Inherited through fork(): its sockets are the parent's. Kept referenced
+                    # so that it is never garbage-collected here, which would end the
+                    # parent's sessions (libpq sends Terminate when a connection is freed).
+                    _INHERITED_POOLS.append(self._pool)
+                self._pool = psycopg_pool.ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    kwargs={"autocommit": True},
+                    timeout=self.timeout,
+                    name="santeid",
+                    open=True,
+                )
+                self._pid = os.getpid()
+            return self._pool
+
+    @contextlib.contextmanager
+    def connect(self, timeout: float | None = None) -> Iterator[Connection]:
+        with self._get_pool().connection(timeout=timeout) as raw:
+            yield PostgresConnection(raw)
+
+    def ping(self) -> bool:
+        # A health check answers within PING_TIMEOUT even when the pool waits for a server
+        # that went away.
+        try:
+            with self.connect(timeout=self.PING_TIMEOUT) as conn:
+                return conn.execute("SELECT 1").scalar() == 1
+        except (*DatabaseError, OSError):
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pid == os.getpid():
+            pool.close()
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def open_url(url: str, *, durable: bool = False, pool_size: int = 10) -> Database:
+    """A :class:`Database` for ``sqlite:///path`` (``sqlite:////abs/path`` or
+    ``sqlite:///rel/path``) or ``postgresql://…`` (also ``postgres://``)."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if parts.netloc or not path:
+            raise ConfigurationError(
+                f"database_url {url!r}: write sqlite:///relative/path or sqlite:////absolute/path"
+            )
+        return SqliteDatabase(path, durable=durable)
+    if parts.scheme in ("postgresql", "postgres"):
+        return PostgresDatabase(url, pool_size=pool_size)
+    raise ConfigurationError(
+        f"database_url must start with sqlite:/// or postgresql://, got {redact(url)!r}"
+    )

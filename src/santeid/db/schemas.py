@@ -1,0 +1,39 @@
+"""Every component's schema, for ``santeid db`` and the start-up upgrade (imported lazily:
+the repositories import :mod:`santeid.db`, not the other way round)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from santeid.db import DatabaseError
+from santeid.db import Schema
+from santeid.db import database_for
+from santeid.db import ensure
+from santeid.db import redact
+from santeid.settings import ConfigurationError
+
+if TYPE_CHECKING:
+    from santeid.settings import Settings
+
+
+def all_schemas() -> tuple[Schema, ...]:
+    from santeid.cps.registry import SCHEMA as CARDS
+    from santeid.ecps.devices import SCHEMA as DEVICES
+    from santeid.insi.audit import SCHEMA as INSI
+    from santeid.messaging import OUTBOX_SCHEMA
+    from santeid.oidc.clients import SCHEMA as CLIENTS
+
+    return (CLIENTS, OUTBOX_SCHEMA, DEVICES, CARDS, INSI)
+
+
+def prepare(settings: Settings) -> None:
+    """At start-up: upgrade every component's schema (``database_auto_upgrade``), or check it
+    is current; raises :class:`~santeid.db.SchemaError` with what to do otherwise."""
+    for schema in all_schemas():
+        database = database_for(settings, schema.component)
+        try:
+            ensure(database, schema)
+        except DatabaseError as exc:
+            raise ConfigurationError(
+                f"database {redact(database.url)} ({schema.component.name}) is not usable: {exc}"
+            ) from None
