@@ -59,7 +59,8 @@ def test_whole_activation_flow_ends_with_a_qr_code_that_enrols_a_device(any_stor
     assert '<img src="data:image/png;base64,' in page
     assert "<svg" in page and 'role="img"' in page
     uri = html.unescape(URI_RE.search(page).group(1))
-    assert uri.startswith("santeid-ecps://activate?")
+    # The QR code's link opens the e-CPS app; the code is in the fragment only.
+    assert uri.startswith("http://localhost/ecps/app/#activation=")
     assert "santeid device enroll --activation-uri" in page
     assert 'aria-live="polite"' in page and 'data-remaining="' in page
     # Without JavaScript one validity sentence shows: the ticking counter starts hidden.

@@ -69,12 +69,33 @@ class ActivationError(ValueError):
 
 @dataclass(frozen=True)
 class Activation:
-    """A fresh activation code: show ``uri`` as a QR code, or ``code`` to type in the app."""
+    """A fresh activation code. ``app_link`` (``https://…/ecps/app/#activation=<code>``) is
+    what the QR code holds: a phone's camera opens the e-CPS app with it, and the code stays
+    in the URL fragment, which browsers never send to a server (RFC 3986 §3.5). ``uri`` is
+    the same code in the ``santeid-ecps://`` scheme that the device simulator also reads;
+    ``code`` can be typed in the app."""
 
     code: str
     expires_at: int
     uri: str
     national_id: str = ""
+    app_link: str = ""
+
+
+#: Path of the e-CPS app (``santeid.ecps_app``) on the issuer's origin.
+APP_PATH = "/ecps/app/"
+#: Name of the activation code in the app link's fragment.
+APP_LINK_PARAMETER = "activation"
+
+
+def app_url(settings: Any) -> str:
+    """The e-CPS app's address: ``ecps_app_url`` or ``{issuer origin}/ecps/app/``."""
+    return settings.ecps_app_url or server_origin(settings.issuer) + APP_PATH
+
+
+def app_link(settings: Any, code: str) -> str:
+    """``{app}#activation=<code>`` (the code is URL-safe base64: no escaping needed)."""
+    return f"{app_url(settings)}#{urlencode({APP_LINK_PARAMETER: code})}"
 
 
 def server_origin(issuer: str) -> str:
@@ -170,7 +191,11 @@ class EcpsService:
         self.store.put(_code_key(code), record, lifetime)
         uri = f"{ACTIVATION_SCHEME}://activate?" + urlencode({"server": self.origin, "code": code})
         return Activation(
-            code=code, expires_at=now + lifetime, uri=uri, national_id=professional.national_id
+            code=code,
+            expires_at=now + lifetime,
+            uri=uri,
+            national_id=professional.national_id,
+            app_link=app_link(self.settings, code),
         )
 
     def check_webhook(self, url: Any) -> str | None:

@@ -1,0 +1,88 @@
+"""Headless Chromium for the e-CPS app tests: Debian's ``chromium`` driven through its own
+``chromedriver`` (same package version, so they always match) with Selenium. Nothing is
+downloaded: the binaries are the ones installed by ``apt-get install chromium
+chromium-driver`` (``.ci/run`` installs them when missing).
+
+``http://127.0.0.1`` is a secure context for Chromium ("potentially trustworthy origin",
+W3C Secure Contexts §3.1), so WebCrypto, IndexedDB and service workers work without TLS;
+:func:`start_browser` checks it on the first page the test opens.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+#: A phone-sized window: the app is designed for 390 × 844 first.
+PHONE_SIZE = (390, 844)
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+)
+
+
+def require_chromium() -> None:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} missing: apt-get install chromium chromium-driver "
+            "(.ci/run installs them)"
+        )
+
+
+def start_browser(profile: Path, *, size: tuple[int, int] = PHONE_SIZE, lang: str = "fr-FR"):
+    """A Chromium of its own (its own profile: cookies, IndexedDB, service workers)."""
+    require_chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument(f"--window-size={size[0]},{size[1]}")
+    options.add_argument(f"--lang={lang}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    # --window-size sets the window; the viewport must be exactly the phone's.
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": size[0] < 600},
+    )
+    return driver
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
+    """Poll ``condition`` until it returns something truthy (exceptions count as not yet)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception as exc:  # noqa: BLE001 — the page is still changing
+            last = exc
+        else:
+            if value:
+                return value
+            last = value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or condition}: last {last!r}")
+
+
+def console(driver) -> str:
+    return "\n".join(entry["message"] for entry in driver.get_log("browser"))
