@@ -33,6 +33,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "dynamic_code_intro": "Code à choisir sur votre téléphone :",
         "wait_expires": "La demande expire dans {seconds} secondes.",
+        "wait_wrong_pin": (
+            "Code PIN erroné saisi sur le téléphone. Essais restants avant blocage : {remaining}."
+        ),
         "otp_link": "Pas de réseau sur le téléphone ?",
         "otp_title": "Code hors connexion",
         "otp_intro": (
@@ -246,6 +249,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "dynamic_code_intro": "Code to pick on your phone:",
         "wait_expires": "The request expires in {seconds} seconds.",
+        "wait_wrong_pin": (
+            "Wrong PIN typed on the phone. Attempts left before it locks: {remaining}."
+        ),
         "otp_link": "No network on the phone?",
         "otp_title": "Offline code",
         "otp_intro": 'Open the e-CPS app, "offline code", and type the 6-digit code shown.',

@@ -713,6 +713,7 @@
             if (!window.confirm(t("revoke_confirm"))) return;
             try {
               await call("POST", "/revoke", { device: state.device });
+              await unsubscribePush();
               announce(t("revoked_done"));
               showLocked("revoked");
             } catch (failure) { message.textContent = problemText(failure); }
@@ -793,6 +794,13 @@
         if (permission === "granted") await subscribePush();
         renderNotifyBox(box);
       } }));
+  }
+  async function unsubscribePush() {
+    try {
+      const registration = await navigator.serviceWorker.ready;
+      const subscription = await registration.pushManager.getSubscription();
+      if (subscription) await subscription.unsubscribe();
+    } catch (ignored) { /* nothing to undo */ }
   }
   async function enablePushIfGranted() {
     if ("Notification" in window && Notification.permission === "granted") await subscribePush();

@@ -259,6 +259,10 @@ def test_my_ecps_screen_shows_identity_device_and_last_approvals(activated):
 def test_three_wrong_pins_lock_the_device(server, activated, desktop):
     phone = activated
     start_login(server, desktop)
+    # The login page counts the request's remaining time down, live.
+    counted = text_of(desktop, "#wait-countdown")
+    assert re.fullmatch(r"La demande expire dans \d+ secondes\.", counted)
+    wait_for(lambda: text_of(desktop, "#wait-countdown") != counted, what="the countdown")
     open_request(phone, "Service de démonstration")
     for remaining in (2, 1):
         pin_on_pad(phone, "0000")
@@ -267,6 +271,14 @@ def test_three_wrong_pins_lock_the_device(server, activated, desktop):
         wait_for(
             lambda r=remaining: f"Essais restants : {r}" in text_of(phone, "#decision-error"),
             what="the wrong PIN message",
+        )
+        # …and the login page says so while it waits.
+        wait_for(
+            lambda r=remaining: (
+                text_of(desktop, "#phone-status")
+                == f"Code PIN erroné saisi sur le téléphone. Essais restants avant blocage : {r}."
+            ),
+            what="the login page's wrong PIN message",
         )
     pin_on_pad(phone, "0000")
     css(phone, "#deny").click()

@@ -37,6 +37,8 @@ from santeid.ecps.devices import DuplicateKey
 from santeid.ecps.pin import PinHasher
 from santeid.ecps.pin import is_valid_pin
 from santeid.ecps.problems import Problem
+from santeid.ecps.push import PushNotifier
+from santeid.ecps.push import PushSubscriptionRepository
 from santeid.ecps.requests import KIND_BROWSER
 from santeid.ecps.requests import KIND_CIBA
 from santeid.ecps.requests import AuthRequest
@@ -157,6 +159,16 @@ class EcpsService:
         self.devices = devices or DeviceRepository.for_data_dir(settings.data_path, clock=clock)
         self.pins = pins or PinHasher()
         self.notifier = notifier or WebhookNotifier(sandbox=settings.sandbox)
+        # Web Push to the e-CPS app (push.py): subscriptions beside the devices.
+        self.push_subscriptions = PushSubscriptionRepository.for_data_dir(
+            settings.data_path, clock=clock
+        )
+        self.push = PushNotifier(
+            settings.keys_path,
+            contact=f"mailto:{settings.smtp_from}",
+            sandbox=settings.sandbox,
+            gone=self.push_subscriptions.delete,
+        )
         self._decided_listeners: list[Callable[[AuthRequest], None]] = []
         self.requests = _AnnouncingRequestBook(
             store, clock=clock, listeners=self._decided_listeners
@@ -274,6 +286,8 @@ class EcpsService:
 
     def revoke_device(self, device_id: str) -> bool:
         revoked = self.devices.revoke(device_id)
+        # A revoked device is never woken again: its push subscription goes with it.
+        self.push_subscriptions.delete(device_id)
         if revoked:
             log.info("e-CPS device %s revoked", device_id)
         return revoked
@@ -356,6 +370,9 @@ class EcpsService:
         urls = [device.webhook_url for device in devices if device.webhook_url]
         if urls:
             self.notifier.notify(urls, request.request_id)
+        subscriptions = self.push_subscriptions.for_devices(d.device_id for d in devices)
+        if subscriptions:
+            self.push.notify(subscriptions, request)
 
     # -- offline code ---------------------------------------------------------------------------
     def verify_totp(self, national_id: str, code: str) -> Device:

@@ -125,15 +125,16 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 def deliver(
     url: str,
-    payload: dict,
+    payload: dict | bytes,
     *,
     sandbox: bool,
     timeout: float = TIMEOUT,
     headers: dict[str, str] | None = None,
     user_agent: str = "santeid-ecps-webhook",
 ) -> int:
-    """POST ``payload`` as JSON to ``url`` after :func:`check_webhook_url`, connecting to the
-    address it checked; return the HTTP status. No redirect is followed (``http.client``
+    """POST ``payload`` as JSON (``bytes`` as they are: the Web Push messages of ``push.py``,
+    whose ``headers`` name their type) to ``url`` after :func:`check_webhook_url`, connecting
+    to the address it checked; return the HTTP status. No redirect is followed (``http.client``
     follows none). Raises :class:`WebhookRefused` on refusal, ``OSError`` or
     ``http.client.HTTPException`` on network errors (the caller logs them). Also the CIBA
     ping and push deliveries' transport (``santeid.ciba.delivery``)."""
@@ -143,7 +144,7 @@ def deliver(
     connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
     connection = connection_class(host, port, addresses[0], timeout)
     try:
-        body = json.dumps(payload).encode()
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         connection.request(
             "POST",
             target,
