@@ -194,6 +194,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ecps_device_revoke": "Révoquer",
         "ecps_device_revoke_named": "Révoquer la e-CPS de « {name} »",
         "ecps_device_unnamed": "Téléphone sans nom",
+        "ecps_revoke_confirm_title": "Révoquer une e-CPS",
+        "ecps_revoke_confirm": (
+            "Révoquer la e-CPS de « {name} » ? Ce téléphone ne pourra plus valider de "
+            "connexion ; pour l'utiliser de nouveau, il faudra activer une nouvelle e-CPS."
+        ),
+        "ecps_revoke_confirm_button": "Oui, révoquer",
+        "ecps_revoke_keep": "Non, revenir à mes e-CPS",
         "ecps_device_never": "jamais",
         "ecps_status_active": "active",
         "ecps_status_locked": "bloquée",
@@ -390,6 +397,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ecps_device_revoke": "Revoke",
         "ecps_device_revoke_named": 'Revoke the e-CPS of "{name}"',
         "ecps_device_unnamed": "Unnamed phone",
+        "ecps_revoke_confirm_title": "Revoke an e-CPS",
+        "ecps_revoke_confirm": (
+            'Revoke the e-CPS of "{name}"? This phone will no longer approve logins; to use it '
+            "again, a new e-CPS must be activated."
+        ),
+        "ecps_revoke_confirm_button": "Yes, revoke",
+        "ecps_revoke_keep": "No, back to my e-CPS",
         "ecps_device_never": "never",
         "ecps_status_active": "active",
         "ecps_status_locked": "locked",
