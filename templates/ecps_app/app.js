@@ -320,7 +320,8 @@
       if (tab.dataset.screen === name) tab.setAttribute("aria-current", "page");
       else tab.removeAttribute("aria-current");
     }
-    $("tabs").hidden = !state.device || ["locked", "pin", "activate"].includes(name);
+    // The tabs stay out of the way while activating and while answering a request.
+    $("tabs").hidden = !state.device || ["locked", "pin", "activate", "request"].includes(name);
     const heading = main.querySelector("h1");
     if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
   }
@@ -361,11 +362,9 @@
             ? el("button", { type: "button", class: "secondary", id: "scan-button", text: t("scan"),
                 onclick: () => startScan(scanBox, code, error) })
             : null));
-      main.append(
-        el("h1", { text: t("activate_title") }),
-        el("p", { text: t("activate_intro") }),
-        state.device ? el("p", { class: "card", role: "note", text: t("activate_replace") }) : null,
-        el("div", { class: "card" }, form, scanBox));
+      main.append(el("h1", { text: t("activate_title") }), el("p", { text: t("activate_intro") }));
+      if (state.device) main.append(el("p", { class: "card", role: "note", text: t("activate_replace") }));
+      main.append(el("div", { class: "card" }, form, scanBox));
       return () => stopScan();
     });
   }

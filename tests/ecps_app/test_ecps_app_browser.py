@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import secrets
 import time
+from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -22,6 +24,7 @@ import requests
 from app_server import CIBA_GRANT
 from app_server import SECRET
 from app_server import santeid_cli
+from chromium import PHONE_SIZE
 from chromium import console
 from chromium import start_browser
 from chromium import wait_for
@@ -36,6 +39,24 @@ PIN = "246810"
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def screen(driver, name: str) -> None:
+    """Every app screen fits the phone (no horizontal scrolling, tap targets of 44 px); with
+    ``SANTEID_SCREENSHOTS=<dir>`` it is also saved as ``<dir>/ecps-app-<name>.png`` (the
+    pictures of docs/ecps-app.md)."""
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    assert width <= PHONE_SIZE[0], f"{name}: {width} px wide"
+    small = driver.execute_script(
+        """return [...document.querySelectorAll('button, a.button, input')]
+             .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
+             .map(e => e.outerHTML.slice(0, 80));"""
+    )
+    assert small == [], f"{name}: tap targets under 44 px: {small}"
+    folder = os.environ.get("SANTEID_SCREENSHOTS")
+    if folder:
+        time.sleep(0.3)  # let the focus ring and live texts settle
+        driver.save_screenshot(str(Path(folder) / f"ecps-app-{name}.png"))
 
 
 def css(driver, selector: str):
@@ -152,11 +173,14 @@ def activated(server, desktop, phone):
     assert phone.execute_script("return window.isSecureContext") is True
     # The fragment, never sent to the server, is dropped from the address bar at once.
     assert "#" not in phone.current_url
+    screen(phone, "1-activation")
     css(phone, "#activate-next").click()
     css(phone, "#new-pin").send_keys(PIN)
     css(phone, "#new-pin-again").send_keys(PIN)
+    screen(phone, "2-pin")
     css(phone, "#pin-submit").click()
     wait_for(lambda: css(phone, "#request-list"), what="the home screen", timeout=30)
+    screen(phone, "3-waiting")
     code = link.split("#activation=")[1]
     assert code not in server.log  # the activation code never reached the server's log
     return phone
@@ -168,15 +192,20 @@ def activated(server, desktop, phone):
 def test_login_approved_in_the_app_with_the_shown_code(server, activated, desktop):
     phone = activated
     shown = start_login(server, desktop)
+    wait_for(lambda: css(phone, "#request-list .service-name"), what="the request")
+    screen(phone, "4-request")
     open_request(phone, "Service de démonstration")
     assert text_of(phone, ".request .channel") == "Connexion dans un navigateur"
     pin_on_pad(phone, PIN)
+    screen(phone, "5-pin-pad")
     css(phone, "#approve").click()
+    screen(phone, "6-codes")
     candidates = phone.find_elements(By.CSS_SELECTOR, ".candidates button")
     assert len(candidates) == 3 and shown in [c.text for c in candidates]
     assert all(c.size["height"] >= 44 and c.size["width"] >= 44 for c in candidates)
     css(phone, f'.candidates button[data-code="{shown}"]').click()
     wait_for(lambda: "validée" in text_of(phone, "#result"), what="the approval")
+    screen(phone, "7-approved")
 
     redirected = wait_for(
         lambda: desktop.current_url.startswith(server.redirect_uri) and desktop.current_url,
@@ -211,6 +240,7 @@ def test_ciba_request_shows_its_binding_message_and_is_approved(server, activate
     open_request(phone, "Logiciel de cabinet")
     assert text_of(phone, ".request .channel") == "Demande d'un service (sans navigateur)"
     assert text_of(phone, ".request .binding") == "73"
+    screen(phone, "8-ciba")
     pin_on_pad(phone, PIN)
     css(phone, "#approve").click()  # no code to pick for CIBA
     wait_for(lambda: "validée" in text_of(phone, "#result"), what="the approval")
@@ -232,6 +262,7 @@ def test_offline_code_of_the_app_is_accepted_by_the_login_page(server, activated
     code = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"), what="the code")
     assert re.fullmatch(r"\d{6}", code)
     assert re.fullmatch(r"Nouveau code dans \d+ s", text_of(phone, "#totp-left"))
+    screen(phone, "9-offline-code")
     css(desktop, "#otp").send_keys(code)
     css(desktop, "#submit-otp").click()
     redirected = wait_for(
@@ -253,6 +284,7 @@ def test_my_ecps_screen_shows_identity_device_and_last_approvals(activated):
     assert "Service de démonstration — validée" in history
     assert "Logiciel de cabinet — validée" in history
     assert "Service de démonstration — refusée" in history
+    screen(phone, "10-my-ecps")
     css(phone, "#tab-requests").click()
 
 
@@ -285,6 +317,7 @@ def test_three_wrong_pins_lock_the_device(server, activated, desktop):
     wait_for(lambda: text_of(phone, "#locked-title") == "e-CPS bloquée", what="the lock")
     assert "activez une nouvelle e-CPS" in text_of(phone, "#locked-text")
     assert css(phone, "#activation-page").get_attribute("href").endswith("/ecps/activation")
+    screen(phone, "11-locked")
     wait_for(lambda: "bloquée" in text_of(desktop, "main"), what="the login page's message")
     # Reopened, the app still says so (the server's word: GET /me).
     phone.refresh()
