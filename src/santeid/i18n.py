@@ -167,13 +167,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ecps_foreign_flow": "Cette activation a été commencée dans un autre navigateur.",
         "ecps_qr_title": "Activez votre e-CPS sur votre téléphone",
         "ecps_qr_intro": "Activation de la e-CPS de {name} ({national_id}).",
-        "ecps_qr_step_app": "Ouvrez l'application e-CPS sur votre téléphone.",
-        "ecps_qr_step_scan": (
-            "Scannez ce QR code avec l'application e-CPS, ou saisissez le code d'activation."
+        "ecps_qr_step_app": (
+            "Scannez ce QR code avec l'appareil photo de votre téléphone : il ouvre "
+            "l'application e-CPS (à ajouter ensuite à l'écran d'accueil)."
         ),
+        "ecps_qr_step_scan": (
+            "Ou, dans l'application e-CPS déjà ouverte, scannez-le ou saisissez le code "
+            "d'activation."
+        ),
+        "ecps_qr_open_app": "Ouvrir l'application e-CPS sur cet appareil",
         "ecps_qr_step_pin": "Choisissez votre code PIN e-CPS dans l'application.",
         "ecps_qr_code_label": "Code d'activation :",
-        "ecps_qr_uri_label": "Adresse d'activation :",
+        "ecps_qr_uri_label": "Lien d'activation :",
         "ecps_qr_cli": "En ligne de commande (téléphone simulé) :",
         "ecps_qr_png": "Image PNG du QR code",
         "ecps_qr_png_download": "Enregistrer l'image",
@@ -374,11 +379,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ecps_foreign_flow": "This activation was started in another browser.",
         "ecps_qr_title": "Activate your e-CPS on your phone",
         "ecps_qr_intro": "Activation of the e-CPS of {name} ({national_id}).",
-        "ecps_qr_step_app": "Open the e-CPS app on your phone.",
-        "ecps_qr_step_scan": "Scan this QR code with the e-CPS app, or type the activation code.",
+        "ecps_qr_step_app": (
+            "Scan this QR code with your phone's camera: it opens the e-CPS app (then add it "
+            "to the home screen)."
+        ),
+        "ecps_qr_step_scan": (
+            "Or, in the e-CPS app already open, scan it or type the activation code."
+        ),
+        "ecps_qr_open_app": "Open the e-CPS app on this device",
         "ecps_qr_step_pin": "Choose your e-CPS PIN in the app.",
         "ecps_qr_code_label": "Activation code:",
-        "ecps_qr_uri_label": "Activation address:",
+        "ecps_qr_uri_label": "Activation link:",
         "ecps_qr_cli": "From the command line (simulated phone):",
         "ecps_qr_png": "PNG image of the QR code",
         "ecps_qr_png_download": "Save the image",
