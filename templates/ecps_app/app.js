@@ -602,6 +602,9 @@
         $("codes-title").focus();
       }
       async function send(decision, code) {
+        // While the decision travels, the long poll may already see the request gone.
+        const step = body.dataset.step;
+        body.dataset.step = "sent";
         for (const button of main.querySelectorAll("button")) button.disabled = true;
         announce(t("sending"));
         const claims = { iss: state.device.device_id, aud: state.device.server, iat: now(), jti: randomId(),
@@ -630,6 +633,7 @@
             state.requests.delete(item.request_id);
             showResult("result_gone", false);
           } else {
+            body.dataset.step = step;
             for (const button of main.querySelectorAll("button")) button.disabled = false;
             update();
             error.textContent = problemText(failure);
