@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from app_server import CIBA_GRANT
-from app_server import SANTEID
-from app_server import SECRET
-from app_server import Server
-from app_server import santeid_cli
+from ecps_app_server import CIBA_GRANT
+from ecps_app_server import SANTEID
+from ecps_app_server import SECRET
+from ecps_app_server import Server
+from ecps_app_server import santeid_cli
 
 from fixtures_redis import free_port
 from server_process import running_server

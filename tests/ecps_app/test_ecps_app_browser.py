@@ -21,13 +21,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from app_server import CIBA_GRANT
-from app_server import SECRET
-from app_server import santeid_cli
-from chromium import PHONE_SIZE
-from chromium import console
-from chromium import start_browser
-from chromium import wait_for
+from ecps_app_chromium import PHONE_SIZE
+from ecps_app_chromium import console
+from ecps_app_chromium import start_browser
+from ecps_app_chromium import wait_for
+from ecps_app_server import CIBA_GRANT
+from ecps_app_server import SECRET
+from ecps_app_server import santeid_cli
 from selenium.webdriver.common.by import By
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]

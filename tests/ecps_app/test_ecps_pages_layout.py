@@ -8,10 +8,10 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from app_server import santeid_cli
-from chromium import PHONE_SIZE
-from chromium import start_browser
-from chromium import wait_for
+from ecps_app_chromium import PHONE_SIZE
+from ecps_app_chromium import start_browser
+from ecps_app_chromium import wait_for
+from ecps_app_server import santeid_cli
 from selenium.webdriver.common.by import By
 
 from santeid.ecps.simulator import DeviceSimulator
