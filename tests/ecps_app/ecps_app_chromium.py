@@ -84,5 +84,59 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") 
     raise AssertionError(f"timed out waiting for {what or condition}: last {last!r}")
 
 
+#: Accessibility problems of the page as a person would meet them: form fields without a
+#: label, buttons and links without a name, and text whose contrast with its background is
+#: under WCAG 2.x AA (4.5:1; 3:1 for large text, ≥ 24 px or bold ≥ 18.66 px).
+ACCESSIBILITY_PROBLEMS = """
+const problems = [];
+const visible = (e) => e.offsetParent !== null || e.getClientRects().length > 0;
+for (const field of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+  if (visible(field) && !field.labels.length && !field.getAttribute("aria-label")) {
+    problems.push("no label: " + field.outerHTML.slice(0, 80));
+  }
+}
+for (const control of document.querySelectorAll("button, a[href]")) {
+  const name = (control.getAttribute("aria-label") || control.textContent || "").trim();
+  if (visible(control) && !name) problems.push("no name: " + control.outerHTML.slice(0, 80));
+}
+function rgba(text) {
+  const parts = text.match(/[0-9.]+/g).map(Number);
+  return { r: parts[0], g: parts[1], b: parts[2], a: parts.length > 3 ? parts[3] : 1 };
+}
+function luminance(c) {
+  const channel = (v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+}
+function background(e) {
+  for (let node = e; node; node = node.parentElement) {
+    const colour = rgba(getComputedStyle(node).backgroundColor);
+    if (colour.a > 0) return colour;
+  }
+  return { r: 255, g: 255, b: 255, a: 1 };
+}
+for (const e of document.querySelectorAll("body *")) {
+  const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own || !visible(e)) continue;
+  const style = getComputedStyle(e);
+  const fg = rgba(style.color), bg = background(e);
+  const [hi, lo] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+  const ratio = (hi + 0.05) / (lo + 0.05);
+  const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+  const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  if (ratio < needed) {
+    problems.push(`contrast ${ratio.toFixed(2)} < ${needed}: ${e.textContent.trim().slice(0, 40)}`);
+  }
+}
+return problems;
+"""
+
+
+def accessibility_problems(driver) -> list[str]:
+    return driver.execute_script(ACCESSIBILITY_PROBLEMS)
+
+
 def console(driver) -> str:
     return "\n".join(entry["message"] for entry in driver.get_log("browser"))

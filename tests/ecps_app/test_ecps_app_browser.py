@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from ecps_app_chromium import PHONE_SIZE
+from ecps_app_chromium import accessibility_problems
 from ecps_app_chromium import console
 from ecps_app_chromium import start_browser
 from ecps_app_chromium import wait_for
@@ -42,7 +43,8 @@ PIN = "246810"
 
 
 def screen(driver, name: str) -> None:
-    """Every app screen fits the phone (no horizontal scrolling, tap targets of 44 px); with
+    """Every app screen fits the phone (no horizontal scrolling, tap targets of 44 px) and has
+    no accessibility problem this test can see (labels, names, AA contrast); with
     ``SANTEID_SCREENSHOTS=<dir>`` it is also saved as ``<dir>/ecps-app-<name>.png`` (the
     pictures of docs/ecps-app.md)."""
     width = driver.execute_script("return document.documentElement.scrollWidth")
@@ -53,6 +55,7 @@ def screen(driver, name: str) -> None:
              .map(e => e.outerHTML.slice(0, 80));"""
     )
     assert small == [], f"{name}: tap targets under 44 px: {small}"
+    assert accessibility_problems(driver) == [], name
     folder = os.environ.get("SANTEID_SCREENSHOTS")
     if folder:
         time.sleep(0.3)  # let the focus ring and live texts settle

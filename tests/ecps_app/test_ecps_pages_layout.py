@@ -1,6 +1,7 @@
 """The pages around the e-CPS app on a phone (390 px wide, headless Chromium): the activation
 pages, the sandbox outbox, the devices page and its revoke confirmation, and the login page,
-never wider than the screen (``document.documentElement.scrollWidth <= 390``)."""
+never wider than the screen (``document.documentElement.scrollWidth <= 390``), with labelled
+fields, named controls and AA contrast."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 from ecps_app_chromium import PHONE_SIZE
+from ecps_app_chromium import accessibility_problems
 from ecps_app_chromium import start_browser
 from ecps_app_chromium import wait_for
 from ecps_app_server import santeid_cli
@@ -28,8 +30,11 @@ def css(driver, selector: str):
 
 
 def assert_fits(driver, what: str) -> None:
+    """No horizontal scrolling, and no accessibility problem the check sees (labels, names,
+    AA contrast)."""
     width = driver.execute_script("return document.documentElement.scrollWidth")
     assert width <= PHONE_SIZE[0], f"{what}: {width} px wide on a {PHONE_SIZE[0]} px screen"
+    assert accessibility_problems(driver) == [], what
 
 
 def small_targets(driver) -> list[str]:
