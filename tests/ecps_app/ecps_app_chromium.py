@@ -43,8 +43,15 @@ def require_chromium() -> None:
         )
 
 
-def start_browser(profile: Path, *, size: tuple[int, int] = PHONE_SIZE, lang: str = "fr-FR"):
-    """A Chromium of its own (its own profile: cookies, IndexedDB, service workers)."""
+def start_browser(
+    profile: Path,
+    *,
+    size: tuple[int, int] = PHONE_SIZE,
+    lang: str = "fr-FR",
+    fake_camera: bool = False,
+):
+    """A Chromium of its own (its own profile: cookies, IndexedDB, service workers);
+    ``fake_camera``: Chromium's test camera, granted without asking."""
     require_chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -56,6 +63,9 @@ def start_browser(profile: Path, *, size: tuple[int, int] = PHONE_SIZE, lang: st
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--window-size={size[0]},{size[1]}")
     options.add_argument(f"--lang={lang}")
+    if fake_camera:
+        options.add_argument("--use-fake-device-for-media-stream")
+        options.add_argument("--use-fake-ui-for-media-stream")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(30)

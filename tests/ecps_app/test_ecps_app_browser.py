@@ -372,3 +372,36 @@ def test_the_app_starts_without_network_and_shows_the_offline_code(own_server, t
             assert shown == online
     finally:
         phone.quit()
+
+
+def test_the_app_scans_the_activation_qr_code(own_server, tmp_path):
+    """The app's own scanner: Chromium's fake camera, and — Chromium on Linux having no
+    ``BarcodeDetector`` — a stand-in for that browser API that reads the QR code's text."""
+    link = json.loads(santeid_cli(own_server.env, "ecps", "activate", NATIONAL_ID, "--json"))[
+        "app_link"
+    ]
+    phone = start_browser(tmp_path / "profile", fake_camera=True)
+    try:
+        phone.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {
+                "source": "window.BarcodeDetector = class { async detect(video) {"
+                f" return video.videoWidth ? [{{rawValue: {json.dumps(link)}}}] : []; }} }};"
+            },
+        )
+        phone.get(f"{own_server.base}/ecps/app/")
+        wait_for(lambda: css(phone, "#scan-button"), what="the scan button").click()
+        code = wait_for(lambda: css(phone, "#activation-code").get_attribute("value"))
+        assert code == link.split("#activation=")[1]
+        assert phone.find_elements(By.CSS_SELECTOR, "video.scanner") == []  # camera stopped
+        css(phone, "#activate-next").click()
+        css(phone, "#new-pin").send_keys(PIN)
+        css(phone, "#new-pin-again").send_keys("999999")
+        css(phone, "#pin-submit").click()
+        assert "différents" in wait_for(lambda: text_of(phone, "#pin-error"))
+        css(phone, "#new-pin-again").clear()
+        css(phone, "#new-pin-again").send_keys(PIN)
+        css(phone, "#pin-submit").click()
+        wait_for(lambda: css(phone, "#request-list"), what="the home screen", timeout=30)
+    finally:
+        phone.quit()
