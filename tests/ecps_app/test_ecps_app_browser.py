@@ -196,6 +196,15 @@ def test_login_approved_in_the_app_with_the_shown_code(server, activated, deskto
     phone = activated
     shown = start_login(server, desktop)
     wait_for(lambda: css(phone, "#request-list .service-name"), what="the request")
+    # Screen readers hear of it (an assertive live region).
+    wait_for(
+        lambda: (
+            text_of(phone, "#announcer")
+            == "Nouvelle demande de connexion de Service de démonstration."
+        ),
+        what="the announcement",
+    )
+    assert css(phone, "#announcer").get_attribute("aria-live") == "assertive"
     screen(phone, "4-request")
     open_request(phone, "Service de démonstration")
     assert text_of(phone, ".request .channel") == "Connexion dans un navigateur"
