@@ -22,6 +22,8 @@ from ecps_phone import API
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from santeid.ecps.push import PushNotifier
+
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -211,3 +213,14 @@ def test_unsubscribe_and_the_vapid_key_is_stable(phone, ecps, settings):
     assert gone["subscribed"] is False and gone["vapid_public_key"] == first["vapid_public_key"]
     path = settings.keys_path / "vapid-private.pem"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_without_a_place_for_the_vapid_key_push_is_off(tmp_path, caplog):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    notifier = PushNotifier(blocker / "keys", contact="mailto:x@example.org", sandbox=True)
+    assert notifier.prepare() is False
+    assert notifier.public_key is None
+    assert "Web Push disabled" in caplog.text
+    notifier.notify([object()], object())  # nothing sent, nothing raised
+    notifier.shutdown(wait=True)

@@ -39,6 +39,8 @@ def init_app(app) -> None:
 
     services = app.extensions["santeid"]
     services.ecps = EcpsService(services.settings, services.store, services.directory)
+    # The Web Push (VAPID) key, made now if missing, beside the other keys.
+    services.ecps.push.prepare()
     app.register_blueprint(api.bp, url_prefix=api.PREFIX)
     app.register_blueprint(app_api.bp, url_prefix=api.PREFIX)
     app.before_request(api.routing_problems)

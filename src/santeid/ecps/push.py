@@ -9,8 +9,10 @@
   VAPID JWT signed by the server's key (RFC 8292; ``py_vapid``). The message holds the
   request id, a title and a line naming the service, so the notification reads well; the
   app then fetches the request through the authenticated device API, as with a webhook.
-* The VAPID key is a P-256 key made on first use in ``{keys_dir}/vapid-private.pem``
-  (mode 0600; never committed); the app gets its public half from ``GET /ecps/device/push``.
+* The VAPID key is a P-256 key made at start-up if missing, in
+  ``{keys_dir}/vapid-private.pem`` (mode 0600; never committed); the app gets its public
+  half from ``GET /ecps/device/push``. A keys directory that cannot hold it disables Web
+  Push (logged), nothing else.
 * Subscriptions are kept with the devices (table ``push_subscriptions`` of
   ``{data_dir}/ecps.sqlite3``), one per device, removed when the device is revoked.
 
@@ -267,11 +269,24 @@ class PushNotifier:
                 self._vapid = load_vapid_key(self.keys_dir)
             return self._vapid
 
+    def prepare(self) -> bool:
+        """Load (or make) the VAPID key now, at start-up; ``False`` — logged — when the keys
+        directory cannot hold it: the app then works without notifications."""
+        try:
+            self.vapid  # noqa: B018 — loads the key
+        except (OSError, ValueError) as exc:
+            log.warning("Web Push disabled: no VAPID key in %s (%s)", self.keys_dir, exc)
+            return False
+        return True
+
     @property
-    def public_key(self) -> str:
-        return vapid_public_key(self.vapid)
+    def public_key(self) -> str | None:
+        """The ``applicationServerKey``, or ``None`` when Web Push is unavailable."""
+        return vapid_public_key(self.vapid) if self.prepare() else None
 
     def notify(self, subscriptions: Iterable[PushSubscription], request: Any) -> None:
+        if not self.prepare():
+            return
         for subscription in subscriptions:
             try:
                 self._executor.submit(self._send, subscription, request)
