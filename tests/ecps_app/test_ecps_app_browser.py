@@ -357,12 +357,15 @@ def test_the_app_starts_without_network_and_shows_the_offline_code(own_server, t
         css(phone, "#pin-submit").click()
         wait_for(lambda: css(phone, "#request-list"), what="the home screen", timeout=30)
         wait_for(
-            lambda: (
-                phone.execute_script("return !!navigator.serviceWorker.controller")
-                or phone.refresh()
-            ),
+            lambda: phone.execute_script("return !!navigator.serviceWorker.controller"),
             what="the service worker in control",
         )
+        # Installable as an app (Chromium's own criteria: manifest, icons, service worker).
+        errors = wait_for(
+            lambda: phone.execute_cdp_cmd("Page.getInstallabilityErrors", {}),
+            what="the installability check",
+        )
+        assert errors["installabilityErrors"] == []
         css(phone, "#tab-offline").click()
         online = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"))
         step = int(time.time() // 30)
