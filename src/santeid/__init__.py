@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
 
     from santeid import ciba
     from santeid import ecps
+    from santeid import ecps_app
     from santeid import errors
     from santeid import fhir_directory
     from santeid import health
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     ciba.init_app(app)
     # e-CPS web pages: after the core, whose service they use (503 pages without it).
     web_ecps.init_app(app)
+    ecps_app.init_app(app)
     sandbox.init_app(app)
     insi.init_app(app)
     fhir_directory.init_app(app)

@@ -33,6 +33,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "dynamic_code_intro": "Code à choisir sur votre téléphone :",
         "wait_expires": "La demande expire dans {seconds} secondes.",
+        "wait_wrong_pin": (
+            "Code PIN erroné saisi sur le téléphone. Essais restants avant blocage : {remaining}."
+        ),
         "otp_link": "Pas de réseau sur le téléphone ?",
         "otp_title": "Code hors connexion",
         "otp_intro": (
@@ -165,13 +168,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ecps_foreign_flow": "Cette activation a été commencée dans un autre navigateur.",
         "ecps_qr_title": "Activez votre e-CPS sur votre téléphone",
         "ecps_qr_intro": "Activation de la e-CPS de {name} ({national_id}).",
-        "ecps_qr_step_app": "Ouvrez l'application e-CPS sur votre téléphone.",
-        "ecps_qr_step_scan": (
-            "Scannez ce QR code avec l'application e-CPS, ou saisissez le code d'activation."
+        "ecps_qr_step_app": (
+            "Scannez ce QR code avec l'appareil photo de votre téléphone : il ouvre "
+            "l'application e-CPS (à ajouter ensuite à l'écran d'accueil)."
         ),
+        "ecps_qr_step_scan": (
+            "Ou, dans l'application e-CPS déjà ouverte, scannez-le ou saisissez le code "
+            "d'activation."
+        ),
+        "ecps_qr_open_app": "Ouvrir l'application e-CPS sur cet appareil",
         "ecps_qr_step_pin": "Choisissez votre code PIN e-CPS dans l'application.",
         "ecps_qr_code_label": "Code d'activation :",
-        "ecps_qr_uri_label": "Adresse d'activation :",
+        "ecps_qr_uri_label": "Lien d'activation :",
         "ecps_qr_cli": "En ligne de commande (téléphone simulé) :",
         "ecps_qr_png": "Image PNG du QR code",
         "ecps_qr_png_download": "Enregistrer l'image",
@@ -192,6 +200,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ecps_device_revoke": "Révoquer",
         "ecps_device_revoke_named": "Révoquer la e-CPS de « {name} »",
         "ecps_device_unnamed": "Téléphone sans nom",
+        "ecps_revoke_confirm_title": "Révoquer une e-CPS",
+        "ecps_revoke_confirm": (
+            "Révoquer la e-CPS de « {name} » ? Ce téléphone ne pourra plus valider de "
+            "connexion ; pour l'utiliser de nouveau, il faudra activer une nouvelle e-CPS."
+        ),
+        "ecps_revoke_confirm_button": "Oui, révoquer",
+        "ecps_revoke_keep": "Non, revenir à mes e-CPS",
         "ecps_device_never": "jamais",
         "ecps_status_active": "active",
         "ecps_status_locked": "bloquée",
@@ -247,6 +262,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "dynamic_code_intro": "Code to pick on your phone:",
         "wait_expires": "The request expires in {seconds} seconds.",
+        "wait_wrong_pin": (
+            "Wrong PIN typed on the phone. Attempts left before it locks: {remaining}."
+        ),
         "otp_link": "No network on the phone?",
         "otp_title": "Offline code",
         "otp_intro": 'Open the e-CPS app, "offline code", and type the 6-digit code shown.',
@@ -363,11 +381,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ecps_foreign_flow": "This activation was started in another browser.",
         "ecps_qr_title": "Activate your e-CPS on your phone",
         "ecps_qr_intro": "Activation of the e-CPS of {name} ({national_id}).",
-        "ecps_qr_step_app": "Open the e-CPS app on your phone.",
-        "ecps_qr_step_scan": "Scan this QR code with the e-CPS app, or type the activation code.",
+        "ecps_qr_step_app": (
+            "Scan this QR code with your phone's camera: it opens the e-CPS app (then add it "
+            "to the home screen)."
+        ),
+        "ecps_qr_step_scan": (
+            "Or, in the e-CPS app already open, scan it or type the activation code."
+        ),
+        "ecps_qr_open_app": "Open the e-CPS app on this device",
         "ecps_qr_step_pin": "Choose your e-CPS PIN in the app.",
         "ecps_qr_code_label": "Activation code:",
-        "ecps_qr_uri_label": "Activation address:",
+        "ecps_qr_uri_label": "Activation link:",
         "ecps_qr_cli": "From the command line (simulated phone):",
         "ecps_qr_png": "PNG image of the QR code",
         "ecps_qr_png_download": "Save the image",
@@ -386,6 +410,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ecps_device_revoke": "Revoke",
         "ecps_device_revoke_named": 'Revoke the e-CPS of "{name}"',
         "ecps_device_unnamed": "Unnamed phone",
+        "ecps_revoke_confirm_title": "Revoke an e-CPS",
+        "ecps_revoke_confirm": (
+            'Revoke the e-CPS of "{name}"? This phone will no longer approve logins; to use it '
+            "again, a new e-CPS must be activated."
+        ),
+        "ecps_revoke_confirm_button": "Yes, revoke",
+        "ecps_revoke_keep": "No, back to my e-CPS",
         "ecps_device_never": "never",
         "ecps_status_active": "active",
         "ecps_status_locked": "locked",

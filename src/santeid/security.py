@@ -38,6 +38,11 @@ API_ENDPOINTS = {
     "ecps_device.decision",
     "ecps_device.me",
     "ecps_device.webhook",
+    "ecps_device_app.profile",
+    "ecps_device_app.revoke",
+    "ecps_device_app.push_config",
+    "ecps_device_app.push_subscribe",
+    "ecps_device_app.push_unsubscribe",
     # INSi REST (problem details) and FHIR (OperationOutcome): santeid.insi.rest / .fhir
     "insi_rest.search_by_traits",
     "insi_rest.search_by_vitale",

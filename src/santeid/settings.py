@@ -170,6 +170,11 @@ class Settings:
     #: Apply missing schema migrations at start-up; false = refuse to start until
     #: ``santeid db upgrade`` has run.
     database_auto_upgrade: bool = True
+    # -- e-CPS app (the installable web app under /ecps/app/) ---------------------------
+    #: Public address of the app that activation QR codes open, e.g.
+    #: ``https://192.168.1.20:5443/ecps/app/`` for a phone on the same network; empty = the
+    #: issuer's origin followed by ``/ecps/app/``.
+    ecps_app_url: str = ""
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -400,6 +405,14 @@ def validate(settings: Settings) -> None:
             "database_url must be empty (embedded SQLite files under data_dir), "
             "sqlite:///path or postgresql://user:password@host:5432/database"
         )
+    if settings.ecps_app_url:
+        app_parts = urlsplit(settings.ecps_app_url)
+        if app_parts.scheme not in ("http", "https") or not app_parts.netloc:
+            raise ConfigurationError(
+                f"ecps_app_url must be an absolute http(s) URL, got {settings.ecps_app_url!r}"
+            )
+        if app_parts.query or app_parts.fragment:
+            raise ConfigurationError("ecps_app_url must not carry a query or fragment")
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "

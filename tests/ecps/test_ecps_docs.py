@@ -12,6 +12,7 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from santeid.ecps.api import ENDPOINTS
+from santeid.ecps.app_api import ENDPOINTS as APP_ENDPOINTS
 from santeid.ecps.problems import CATALOGUE
 from santeid.ecps.problems import problem_type
 from santeid.security import API_ENDPOINTS
@@ -35,16 +36,21 @@ def test_openapi_is_valid(spec):
 
 
 def test_openapi_lists_every_route(app, spec):
-    rules = {
-        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/ecps/device")): rule
-        for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith("ecps_device.")
-    }
-    assert set(rules) == set(spec["paths"])
-    for path, rule in rules.items():
-        assert set(spec["paths"][path]) == {m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}}
-    assert {rule.endpoint for rule in rules.values()} == set(ENDPOINTS)
-    assert set(ENDPOINTS) <= API_ENDPOINTS
+    methods: dict[str, set[str]] = {}
+    endpoints = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith(("ecps_device.", "ecps_device_app.")):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/ecps/device"))
+        methods.setdefault(path, set()).update(
+            m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}
+        )
+        endpoints.add(rule.endpoint)
+    assert set(methods) == set(spec["paths"])
+    for path, allowed in methods.items():
+        assert set(spec["paths"][path]) == allowed
+    assert endpoints == set(ENDPOINTS) | set(APP_ENDPOINTS)
+    assert endpoints <= API_ENDPOINTS
 
 
 def test_problem_codes_documented(spec):
@@ -61,6 +67,12 @@ def test_real_answers_match_the_schemas(spec, client, ecps, national_id):
     phone = Phone.register(client.application, client, national_id)
     _validator(spec, "Registered").validate(phone.registered)
     _validator(spec, "DeviceInfo").validate(phone.me().get_json())
+    _validator(spec, "Profile").validate(
+        client.get("/ecps/device/profile", headers=phone.auth()).get_json()
+    )
+    _validator(spec, "PushState").validate(
+        client.get("/ecps/device/push", headers=phone.auth()).get_json()
+    )
     ecps.create_browser_request(national_id, client_name="RP")
     ecps.create_ciba_request(national_id, client_name="RP", binding_message=None, expires_in=30)
     for item in phone.pending().get_json()["requests"]:

@@ -301,3 +301,47 @@ def test_simulator_refusals_and_tokens(server, device_file):
     with pytest.raises(ProtocolError) as used:
         DeviceSimulator.enroll(uri, PIN)
     assert used.value.code == "activation_code_used"
+
+
+def test_cli_approve_with_code_picks_the_login_showing_it(server, device_file):
+    """Two logins pending: ``approve --code NN`` approves the one whose page shows NN."""
+    first, first_tx, _, realm = _start_login(server)
+    second, second_tx, waiting, _ = _start_login(server)
+    shown = re.search(r'id="dynamic-code"[^>]*>(\d\d)<', waiting).group(1)
+    phone = DeviceSimulator(DeviceFile.load(device_file))
+    assert len(phone.pending(wait=5)) == 2
+    result = _cli(
+        server, "device", "approve", "--pin", PIN, "--code", shown, "--file", str(device_file)
+    )
+    assert "approved" in result.stdout
+    assert _wait_state(second, realm, second_tx, "approved") == "approved"
+    assert (
+        first.get(f"{realm}/login-actions/status", params={"tx": first_tx}).json()["state"]
+        == "waiting"
+    )
+    (left,) = phone.pending()
+    phone.deny(left["request_id"], PIN)
+    _start_login(server)
+    (item,) = phone.pending(wait=5)
+    missing = next(f"{n:02d}" for n in range(100) if f"{n:02d}" not in item["candidates"])
+    refused = _cli(
+        server, "device", "approve", "--pin", PIN, "--code", missing, "--file", str(device_file),
+        check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1 and f"offers the code {missing}" in refused.stderr
+    phone.deny(item["request_id"], PIN)
+
+
+def test_simulator_enrols_from_the_app_link(server):
+    """What the activation QR code holds now: the e-CPS app link."""
+    link = json.loads(_cli(server, "ecps", "activate", NATIONAL_ID, "--json").stdout)["app_link"]
+    assert link.startswith(f"{server['base']}/ecps/app/#activation=")
+    phone = DeviceSimulator.enroll(link, PIN, name="from the link")
+    assert phone.device.server == server["base"] and phone.device.audience == ""
+    info = phone.me()
+    assert info["name"] == "from the link" and info["status"] == "active"
+    phone.http.post(  # leave the professional with the module's device only
+        f"{server['base']}/ecps/device/revoke",
+        headers={"Authorization": f"Bearer {make_device_token(phone.device)}"},
+        timeout=5,
+    ).raise_for_status()

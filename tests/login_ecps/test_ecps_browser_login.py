@@ -274,3 +274,21 @@ def test_userinfo_of_a_mobile_login_says_mobile(flow, phone, client):
     access_token = flow.token(params["code"]).get_json()["access_token"]
     body = client.get(f"{OIDC}/userinfo", headers={"Authorization": f"Bearer {access_token}"})
     assert body.get_json()["authMode"] == "MOBILE"
+
+
+def test_status_counts_down_and_reports_a_wrong_pin(flow, phone):
+    login_url, page = _identify(flow)
+    assert 'id="wait-countdown"' in page and 'id="phone-status"' in page
+    txid = parse_qs(urlsplit(login_url).query)["tx"][0]
+    status_url = f"/auth/realms/esante-wallet/login-actions/status?tx={txid}"
+    body = flow.http.get(status_url).get_json()
+    assert body["state"] == "waiting" and 0 < body["expires_in"] <= 120
+    assert "phone" not in body
+    [request] = phone.pending()
+    assert phone.decide(request["request_id"], "approve", pin="000000").status_code == 403
+    body = flow.http.get(status_url).get_json()
+    assert body["phone"] == "wrong_pin" and body["remaining_attempts"] == 2
+    # The right PIN afterwards approves as usual.
+    code = _dynamic_code(page)
+    assert phone.decide(request["request_id"], "approve", code=code).status_code == 200
+    assert flow.http.get(status_url).get_json() == {"state": "approved"}

@@ -27,6 +27,7 @@ from santeid.web_ecps.activation import MAX_ATTEMPTS
 from santeid.web_ecps.activation import CodePairs
 from santeid.web_ecps.activation import mask_email
 from santeid.web_ecps.activation import mask_phone
+from santeid.web_ecps.activation import qr_images
 
 URI_RE = re.compile(r'<code id="activation-uri">([^<]+)</code>')
 
@@ -59,7 +60,14 @@ def test_whole_activation_flow_ends_with_a_qr_code_that_enrols_a_device(any_stor
     assert '<img src="data:image/png;base64,' in page
     assert "<svg" in page and 'role="img"' in page
     uri = html.unescape(URI_RE.search(page).group(1))
-    assert uri.startswith("santeid-ecps://activate?")
+    # The QR code's link opens the e-CPS app; the code is in the fragment only.
+    assert uri.startswith("http://localhost/ecps/app/#activation=")
+    # The QR code drawn is that link's (same modules as a fresh drawing of it).
+    with any_store_app.app_context():
+        _, _, svg = qr_images(uri, "x")
+    path = re.search(r' d="([^"]+)"', str(svg)).group(1)
+    assert path in page
+    assert f'<a class="button" href="{html.escape(uri)}" id="open-app">' in page
     assert "santeid device enroll --activation-uri" in page
     assert 'aria-live="polite"' in page and 'data-remaining="' in page
     # Without JavaScript one validity sentence shows: the ticking counter starts hidden.

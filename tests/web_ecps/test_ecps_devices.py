@@ -185,3 +185,30 @@ def test_devices_page_in_english(app, flow, client):
     text = client.get("/ecps/devices?ui_locales=en").get_data(as_text=True)
     assert '<html lang="en">' in text
     assert "Revoke" in text and "never" in text and "active" in text
+
+
+def test_revoking_asks_for_confirmation_first(app, flow, client):
+    _logged_in(flow, ALICE)
+    device = enrol(app, ALICE, name="Pixel d'Alice")
+    listing = client.get("/ecps/devices").get_data(as_text=True)
+    # The list links to a confirmation page; nothing is revoked by following it.
+    assert f'href="/ecps/devices/{device}/revoke"' in listing
+    confirm = client.get(f"/ecps/devices/{device}/revoke")
+    text = html.unescape(confirm.get_data(as_text=True))
+    assert confirm.status_code == 200
+    assert "Révoquer la e-CPS de « Pixel d'Alice » ?" in text
+    assert 'id="confirm-revoke"' in text and 'href="/ecps/devices"' in text
+    assert _status(app, device) == "active"
+    response = client.post(f"/ecps/devices/{device}/revoke", data={"csrf_token": csrf(text)})
+    assert response.status_code == 303
+    assert _status(app, device) == "revoked"
+    # Once revoked, the confirmation page sends back to the list.
+    assert client.get(f"/ecps/devices/{device}/revoke").status_code == 303
+
+
+def test_confirmation_page_is_only_for_own_devices(app, flow, client):
+    _logged_in(flow, ALICE)
+    foreign = enrol(app, BOB, name="Téléphone de Bob")
+    assert client.get(f"/ecps/devices/{foreign}/revoke").status_code == 403
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert client.get(f"/ecps/devices/{unknown}/revoke").status_code == 404

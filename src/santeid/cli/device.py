@@ -42,8 +42,9 @@ def _fail(exc: SimulatorError) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
-def _pick(simulator: DeviceSimulator, request_id: str | None) -> dict:
-    """The named pending request, or the oldest one."""
+def _pick(simulator: DeviceSimulator, request_id: str | None, code: str | None = None) -> dict:
+    """The named pending request; else the browser request offering ``code`` among its
+    candidates (the one whose login page shows that code); else the oldest one."""
     try:
         pending = simulator.pending()
     except SimulatorError as exc:
@@ -55,6 +56,20 @@ def _pick(simulator: DeviceSimulator, request_id: str | None) -> dict:
         return {"request_id": request_id, "kind": None}
     if not pending:
         raise click.ClickException("no pending request")
+    if code is not None:
+        offering = [item for item in pending if code in (item.get("candidates") or ())]
+        if len(offering) > 1:
+            # Three candidates out of a hundred: two logins may both offer the code. The
+            # sandbox hint, when the server gives it, tells which page shows it.
+            offering = [i for i in offering if i.get("sandbox_expected_code") == code] or offering
+        if not offering:
+            raise click.ClickException(f"no pending browser request offers the code {code}")
+        if len(offering) > 1:
+            ids = ", ".join(item["request_id"] for item in offering)
+            raise click.ClickException(
+                f"several pending requests offer the code {code} ({ids}): name REQUEST_ID"
+            )
+        return offering[0]
     return min(pending, key=lambda item: (item.get("created_at", 0), item["request_id"]))
 
 
@@ -64,7 +79,12 @@ def device() -> None:
 
 
 @device.command()
-@click.option("--activation-uri", required=True, help="santeid-ecps://activate?server=…&code=…")
+@click.option(
+    "--activation-uri",
+    required=True,
+    help="The activation QR code's link: https://host/ecps/app/#activation=… "
+    "(or santeid-ecps://activate?server=…&code=…).",
+)
 @click.option("--pin", required=True, help="PIN to set (4 to 8 digits).")
 @click.option("--name", default="santeid device simulator", show_default=True)
 @click.option("--webhook-url", help="URL the server POSTs to when a request arrives.")
@@ -129,9 +149,9 @@ def pending(wait: float, as_json: bool, device_file: Path | None) -> None:
 @click.option("--code", help="The code shown on the login page (browser requests).")
 @_file_option
 def approve(request_id: str | None, pin: str, code: str | None, device_file: Path | None) -> None:
-    """Approve REQUEST_ID (default: the oldest pending request)."""
+    """Approve REQUEST_ID (default: the pending request offering --code, else the oldest)."""
     simulator = _load(device_file)
-    item = _pick(simulator, request_id)
+    item = _pick(simulator, request_id, code)
     if code is None and item.get("kind") == "browser" and item.get("sandbox_expected_code"):
         code = item["sandbox_expected_code"]
         click.echo(f"using the sandbox hint: code {code}")

@@ -44,7 +44,7 @@ def ecps() -> None:
 
 @ecps.command()
 @click.argument("national_id")
-@click.option("--json", "as_json", is_flag=True, help="Print {code, expires_at, uri} as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print {code, expires_at, uri, app_link}.")
 @click.option("--no-qr", is_flag=True, help="Do not draw the QR code.")
 def activate(national_id: str, as_json: bool, no_qr: bool) -> None:
     """Make a single-use activation code for NATIONAL_ID (shown as a QR code)."""
@@ -63,6 +63,7 @@ def activate(national_id: str, as_json: bool, no_qr: bool) -> None:
                     "code": activation.code,
                     "expires_at": activation.expires_at,
                     "uri": activation.uri,
+                    "app_link": activation.app_link,
                 }
             )
         )
@@ -70,16 +71,21 @@ def activate(national_id: str, as_json: bool, no_qr: bool) -> None:
     lifetime = activation.expires_at - int(service.clock())
     click.echo(f"Activation code for {activation.national_id}: {activation.code}")
     click.echo(f"Valid until {_when(activation.expires_at)} ({lifetime} s), single use.")
+    click.echo(f"App link: {activation.app_link}")
     click.echo(f"URI: {activation.uri}")
     if not no_qr:
         import qrcode
 
         qr = qrcode.QRCode(border=2)
-        qr.add_data(activation.uri)
+        # The app link: a phone's camera opens the e-CPS app with it.
+        qr.add_data(activation.app_link)
         out = io.StringIO()
         qr.print_ascii(out=out)
         click.echo(out.getvalue())
-    click.echo("Scan it with the e-CPS app, or: santeid device enroll --activation-uri URI --pin …")
+    click.echo(
+        "Scan it with the phone's camera (it opens the e-CPS app), "
+        "or: santeid device enroll --activation-uri URI --pin …"
+    )
 
 
 @ecps.command()

@@ -170,6 +170,7 @@ def _check_pin(service: EcpsService, device, request: AuthRequest, pin: str) -> 
             "wrong PIN, no attempt left: this device is now locked; activate a new one",
             remaining_attempts=0,
         )
+    service.requests.note_wrong_pin(request.request_id, attempts - failures)
     raise Problem(
         "wrong_pin",
         f"wrong PIN; {attempts - failures} attempt(s) left before the device locks",

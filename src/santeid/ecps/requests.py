@@ -218,6 +218,24 @@ class RequestBook:
         record = self.store.transition(request_key(request_id), {"status": PENDING}, changes)
         return None if record is None else AuthRequest.from_record(record, self.clock())
 
+    def note_wrong_pin(self, request_id: str, remaining_attempts: int) -> None:
+        """Remember that the phone typed a wrong PIN for this pending request (the request
+        stays pending), so the login page can say so while it waits."""
+        request = self.get(request_id)
+        if request is None:
+            return
+        ttl = max(1, int(request.expires_at - self.clock())) + RECORD_MARGIN
+        self.store.put(
+            f"ecps:req-pin:{request_id}", {"remaining_attempts": remaining_attempts}, ttl
+        )
+
+    def wrong_pin(self, request_id: str) -> int | None:
+        """Attempts left after the last wrong PIN typed for this request, or ``None``."""
+        if not is_request_id(request_id):
+            return None
+        note = self.store.get(f"ecps:req-pin:{request_id}")
+        return None if note is None else int(note["remaining_attempts"])
+
     def cancel(self, request_id: str) -> bool:
         """Withdraw a pending request (the login ended otherwise); ``True`` if it was pending."""
         if not is_request_id(request_id):

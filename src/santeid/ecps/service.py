@@ -37,6 +37,8 @@ from santeid.ecps.devices import DuplicateKey
 from santeid.ecps.pin import PinHasher
 from santeid.ecps.pin import is_valid_pin
 from santeid.ecps.problems import Problem
+from santeid.ecps.push import PushNotifier
+from santeid.ecps.push import PushSubscriptionRepository
 from santeid.ecps.requests import KIND_BROWSER
 from santeid.ecps.requests import KIND_CIBA
 from santeid.ecps.requests import AuthRequest
@@ -69,12 +71,33 @@ class ActivationError(ValueError):
 
 @dataclass(frozen=True)
 class Activation:
-    """A fresh activation code: show ``uri`` as a QR code, or ``code`` to type in the app."""
+    """A fresh activation code. ``app_link`` (``https://…/ecps/app/#activation=<code>``) is
+    what the QR code holds: a phone's camera opens the e-CPS app with it, and the code stays
+    in the URL fragment, which browsers never send to a server (RFC 3986 §3.5). ``uri`` is
+    the same code in the ``santeid-ecps://`` scheme that the device simulator also reads;
+    ``code`` can be typed in the app."""
 
     code: str
     expires_at: int
     uri: str
     national_id: str = ""
+    app_link: str = ""
+
+
+#: Path of the e-CPS app (``santeid.ecps_app``) on the issuer's origin.
+APP_PATH = "/ecps/app/"
+#: Name of the activation code in the app link's fragment.
+APP_LINK_PARAMETER = "activation"
+
+
+def app_url(settings: Any) -> str:
+    """The e-CPS app's address: ``ecps_app_url`` or ``{issuer origin}/ecps/app/``."""
+    return settings.ecps_app_url or server_origin(settings.issuer) + APP_PATH
+
+
+def app_link(settings: Any, code: str) -> str:
+    """``{app}#activation=<code>`` (the code is URL-safe base64: no escaping needed)."""
+    return f"{app_url(settings)}#{urlencode({APP_LINK_PARAMETER: code})}"
 
 
 def server_origin(issuer: str) -> str:
@@ -136,6 +159,16 @@ class EcpsService:
         self.devices = devices or DeviceRepository.for_settings(settings, clock=clock)
         self.pins = pins or PinHasher()
         self.notifier = notifier or WebhookNotifier(sandbox=settings.sandbox)
+        # Web Push to the e-CPS app (push.py): subscriptions beside the devices.
+        self.push_subscriptions = PushSubscriptionRepository.for_data_dir(
+            settings.data_path, clock=clock
+        )
+        self.push = PushNotifier(
+            settings.keys_path,
+            contact=f"mailto:{settings.smtp_from}",
+            sandbox=settings.sandbox,
+            gone=self.push_subscriptions.delete,
+        )
         self._decided_listeners: list[Callable[[AuthRequest], None]] = []
         self.requests = _AnnouncingRequestBook(
             store, clock=clock, listeners=self._decided_listeners
@@ -170,7 +203,11 @@ class EcpsService:
         self.store.put(_code_key(code), record, lifetime)
         uri = f"{ACTIVATION_SCHEME}://activate?" + urlencode({"server": self.origin, "code": code})
         return Activation(
-            code=code, expires_at=now + lifetime, uri=uri, national_id=professional.national_id
+            code=code,
+            expires_at=now + lifetime,
+            uri=uri,
+            national_id=professional.national_id,
+            app_link=app_link(self.settings, code),
         )
 
     def check_webhook(self, url: Any) -> str | None:
@@ -249,6 +286,8 @@ class EcpsService:
 
     def revoke_device(self, device_id: str) -> bool:
         revoked = self.devices.revoke(device_id)
+        # A revoked device is never woken again: its push subscription goes with it.
+        self.push_subscriptions.delete(device_id)
         if revoked:
             log.info("e-CPS device %s revoked", device_id)
         return revoked
@@ -331,6 +370,9 @@ class EcpsService:
         urls = [device.webhook_url for device in devices if device.webhook_url]
         if urls:
             self.notifier.notify(urls, request.request_id)
+        subscriptions = self.push_subscriptions.for_devices(d.device_id for d in devices)
+        if subscriptions:
+            self.push.notify(subscriptions, request)
 
     # -- offline code ---------------------------------------------------------------------------
     def verify_totp(self, national_id: str, code: str) -> Device:

@@ -36,8 +36,10 @@ from joserfc.jwk import ECKey
 DEVICE_FILE_ENV = "SANTEID_DEVICE_FILE"
 #: Default device file.
 DEFAULT_DEVICE_FILE = Path("~/.santeid/device.json")
-#: Activation URI scheme (what the QR code holds).
+#: Activation URI scheme (what QR codes held before the e-CPS app link; still accepted).
 ACTIVATION_SCHEME = "santeid-ecps"
+#: Name of the activation code in the fragment of an e-CPS app link.
+APP_LINK_PARAMETER = "activation"
 #: Lifetime of the device tokens this simulator signs (the server accepts up to 60 s).
 TOKEN_LIFETIME = 30
 #: Seconds of network time allowed beyond a long poll's wait.
@@ -66,11 +68,22 @@ def default_device_file() -> Path:
 
 
 def parse_activation_uri(uri: str) -> tuple[str, str]:
-    """``(server origin, activation code)`` from ``santeid-ecps://activate?server=…&code=…``."""
+    """``(server origin, activation code)`` from what an activation QR code holds: the e-CPS
+    app link ``https://host/ecps/app/#activation=…`` or the older
+    ``santeid-ecps://activate?server=…&code=…``."""
     parts = urlsplit(uri.strip())
+    if parts.scheme in ("http", "https"):
+        code = (parse_qs(parts.fragment).get(APP_LINK_PARAMETER) or [""])[0]
+        if not parts.netloc or not code:
+            raise SimulatorError(
+                f"not an e-CPS app link (https://host/ecps/app/#{APP_LINK_PARAMETER}=…): {uri}"
+            )
+        return f"{parts.scheme}://{parts.netloc}", code
     query = parse_qs(parts.query)
     if parts.scheme != ACTIVATION_SCHEME or parts.netloc != "activate":
-        raise SimulatorError(f"not an activation URI ({ACTIVATION_SCHEME}://activate?…): {uri}")
+        raise SimulatorError(
+            f"not an activation URI ({ACTIVATION_SCHEME}://activate?… or an e-CPS app link): {uri}"
+        )
     server = (query.get("server") or [""])[0].rstrip("/")
     code = (query.get("code") or [""])[0]
     if not server.startswith(("http://", "https://")) or not code:
@@ -86,6 +99,10 @@ class DeviceFile:
     private_jwk: dict[str, Any]
     totp_secret: str
     name: str = ""
+    #: The server's origin as registration answered it (``server``), the ``aud`` of tokens;
+    #: empty = ``server``. They differ when the app link named another address of the same
+    #: server (e.g. its LAN address while the issuer says ``127.0.0.1``).
+    audience: str = ""
 
     @classmethod
     def load(cls, path: Path) -> DeviceFile:
@@ -136,7 +153,7 @@ def make_device_token(device: DeviceFile, *, now: float | None = None) -> str:
         device,
         {
             "iss": device.device_id,
-            "aud": device.server,
+            "aud": device.audience or device.server,
             "iat": issued,
             "exp": issued + TOKEN_LIFETIME,
             "jti": secrets.token_urlsafe(16),
@@ -156,7 +173,7 @@ def make_decision(
     """The decision JWT (``approve``/``deny``) for one request."""
     claims: dict[str, Any] = {
         "iss": device.device_id,
-        "aud": device.server,
+        "aud": device.audience or device.server,
         "iat": int(time.time() if now is None else now),
         "jti": secrets.token_urlsafe(16),
         "request_id": request_id,
@@ -228,6 +245,7 @@ class DeviceSimulator:
             private_jwk=dict(key.as_dict(private=True)),
             totp_secret=registered["totp_secret"],
             name=registered.get("name", name),
+            audience="" if registered.get("server") in (None, server) else registered["server"],
         )
         return cls(device, session=http, timeout=timeout)
 

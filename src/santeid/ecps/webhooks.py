@@ -126,7 +126,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 def deliver(
     url: str,
-    payload: dict,
+    payload: dict | bytes,
     *,
     sandbox: bool,
     timeout: float = TIMEOUT,
@@ -134,9 +134,10 @@ def deliver(
     user_agent: str = "santeid-ecps-webhook",
     form: bool = False,
 ) -> int:
-    """POST ``payload`` as JSON (or, with ``form``, as ``application/x-www-form-urlencoded``)
-    to ``url`` after :func:`check_webhook_url`, connecting to the address it checked; return
-    the HTTP status. No redirect is followed (``http.client`` follows none). Raises
+    """POST ``payload`` as JSON (or, with ``form``, as ``application/x-www-form-urlencoded``;
+    ``bytes`` as they are: the Web Push messages of ``push.py``, whose ``headers`` name their
+    type) to ``url`` after :func:`check_webhook_url`, connecting to the address it checked;
+    return the HTTP status. No redirect is followed (``http.client`` follows none). Raises
     :class:`WebhookRefused` on refusal, ``OSError`` or ``http.client.HTTPException`` on
     network errors (the caller logs them). Also the transport of the CIBA ping and push
     deliveries (``santeid.ciba.delivery``) and of back-channel logout
@@ -147,7 +148,9 @@ def deliver(
     connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
     connection = connection_class(host, port, addresses[0], timeout)
     try:
-        if form:
+        if isinstance(payload, bytes):
+            body, content_type = payload, "application/octet-stream"
+        elif form:
             body = urlencode(payload).encode()
             content_type = "application/x-www-form-urlencoded"
         else:

@@ -208,11 +208,20 @@ def otp():
 
 @bp.route("/status")
 def status():
-    """Polled by the waiting page (JSON): ``identify``, ``waiting``, ``approved``, ``failed``
-    or ``done``."""
+    """Polled by the waiting page (JSON): ``state`` — ``identify``, ``waiting``, ``approved``,
+    ``failed`` or ``done``; while an e-CPS request waits, ``expires_in`` (seconds) and, after a
+    wrong PIN on the phone, ``phone: "wrong_pin"`` with ``remaining_attempts``."""
     txid, tx, _ = load_transaction()
     tx = authenticators.advance(txid, tx)
-    response = jsonify(state=tx["state"])
+    body = {"state": tx["state"]}
+    if tx["state"] == "waiting" and tx.get("authenticator") == "ecps":
+        # The waiting page counts down and says when the phone reported a wrong PIN.
+        body["expires_in"] = max(0, int(tx.get("expires_at") or 0) - int(time.time()))
+        remaining = services().ecps.requests.wrong_pin(tx["ecps_request"])
+        if remaining is not None:
+            body["phone"] = "wrong_pin"
+            body["remaining_attempts"] = remaining
+    response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response
 

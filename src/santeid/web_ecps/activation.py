@@ -388,7 +388,8 @@ def verify():
 
 
 def _render_qr(t: Translator, national_id: str, activation_):
-    png_uri, png_size, svg = qr_images(activation_.uri, t("ecps_qr_alt"))
+    # The app link: the phone's camera opens the e-CPS app, the code stays in the fragment.
+    png_uri, png_size, svg = qr_images(activation_.app_link, t("ecps_qr_alt"))
     remaining = max(0, int(activation_.expires_at - time.time()))
     professional = services().directory.get(national_id)
     name = f"{professional.given_name} {professional.family_name}" if professional else ""
@@ -398,10 +399,12 @@ def _render_qr(t: Translator, national_id: str, activation_):
         name=name,
         national_id=national_id,
         code=activation_.code,
-        uri=activation_.uri,
+        uri=activation_.app_link,
         png_uri=png_uri,
         png_size=png_size,
         svg=svg,
         remaining=remaining,
-        command=f"santeid device enroll --activation-uri {shlex.quote(activation_.uri)} --pin PIN",
+        command=(
+            f"santeid device enroll --activation-uri {shlex.quote(activation_.app_link)} --pin PIN"
+        ),
     )

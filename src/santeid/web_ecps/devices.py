@@ -144,6 +144,43 @@ def devices():
     )
 
 
+def _own_device(ecps, t: Translator, national_id: str, device_id: str):
+    """``(device, None)`` for one of the professional's own devices, else ``(None, error
+    page)``: 403 for another professional's, 404 for an unknown one."""
+    own = {d.device_id: d for d in ecps.devices.list_for(national_id)}
+    device = own.get(device_id)
+    if device is not None:
+        return device, None
+    if ecps.devices.get(device_id) is not None:
+        log.warning(
+            "%s tried to revoke e-CPS device %s of another professional", national_id, device_id
+        )
+        return None, error_page(t, t("error_title"), t("ecps_device_forbidden"), 403)
+    return None, error_page(t, t("error_title"), t("ecps_device_unknown"), 404)
+
+
+@bp.route("/ecps/devices/<device_id>/revoke", methods=["GET"])
+def confirm_revoke(device_id: str):
+    """Revoking cannot be undone (a new activation is needed): the list links here, a page
+    that names the device and asks for confirmation (it works without JavaScript)."""
+    t = translator()
+    ecps = ecps_service(t)
+    authentication = current_sso()
+    if authentication is None:
+        return redirect(url_for("web_ecps.devices", **locale_args(t)), code=303)
+    device, refused = _own_device(ecps, t, authentication.national_id, device_id)
+    if refused is not None:
+        return refused
+    if device.status == "revoked":
+        return redirect(url_for("web_ecps.devices", **locale_args(t)), code=303)
+    return page(
+        "ecps/revoke_confirm.html",
+        t,
+        device_id=device.device_id,
+        name=device.name or t("ecps_device_unnamed"),
+    )
+
+
 @bp.route("/ecps/devices/<device_id>/revoke", methods=["POST"])
 def revoke(device_id: str):
     """Revoke one of the logged-in professional's own devices (403 for anyone else's)."""
@@ -153,17 +190,9 @@ def revoke(device_id: str):
     authentication = current_sso()
     if authentication is None:
         return redirect(url_for("web_ecps.devices", **locale_args(t)), code=303)
-    own = {d.device_id: d for d in ecps.devices.list_for(authentication.national_id)}
-    device = own.get(device_id)
-    if device is None:
-        if ecps.devices.get(device_id) is not None:
-            log.warning(
-                "%s tried to revoke e-CPS device %s of another professional",
-                authentication.national_id,
-                device_id,
-            )
-            return error_page(t, t("error_title"), t("ecps_device_forbidden"), 403)
-        return error_page(t, t("error_title"), t("ecps_device_unknown"), 404)
+    device, refused = _own_device(ecps, t, authentication.national_id, device_id)
+    if refused is not None:
+        return refused
     name = device.name or t("ecps_device_unnamed")
     if ecps.revoke_device(device_id):
         log.info(

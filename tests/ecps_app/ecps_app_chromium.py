@@ -1,0 +1,152 @@
+"""Headless Chromium for the e-CPS app tests: Debian's ``chromium`` driven through its own
+``chromedriver`` (same package version, so they always match) with Selenium. Nothing is
+downloaded: the binaries are the ones installed by ``apt-get install chromium
+chromium-driver`` (``.ci/run`` installs them when missing).
+
+``http://127.0.0.1`` is a secure context for Chromium ("potentially trustworthy origin",
+W3C Secure Contexts §3.1), so WebCrypto, IndexedDB and service workers work without TLS;
+:func:`start_browser` checks it on the first page the test opens.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+#: A phone-sized window: the app is designed for 390 × 844 first.
+PHONE_SIZE = (390, 844)
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+)
+
+
+def require_chromium() -> None:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} missing: apt-get install chromium chromium-driver "
+            "(.ci/run installs them)"
+        )
+
+
+def start_browser(
+    profile: Path,
+    *,
+    size: tuple[int, int] = PHONE_SIZE,
+    lang: str = "fr-FR",
+    fake_camera: bool = False,
+):
+    """A Chromium of its own (its own profile: cookies, IndexedDB, service workers);
+    ``fake_camera``: Chromium's test camera, granted without asking."""
+    require_chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument(f"--window-size={size[0]},{size[1]}")
+    options.add_argument(f"--lang={lang}")
+    if fake_camera:
+        options.add_argument("--use-fake-device-for-media-stream")
+        options.add_argument("--use-fake-ui-for-media-stream")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    # --window-size sets the window; the viewport must be exactly the phone's.
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": size[0] < 600},
+    )
+    return driver
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
+    """Poll ``condition`` until it returns something truthy (exceptions count as not yet)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception as exc:  # noqa: BLE001 — the page is still changing
+            last = exc
+        else:
+            if value:
+                return value
+            last = value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or condition}: last {last!r}")
+
+
+#: Accessibility problems of the page as a person would meet them: form fields without a
+#: label, buttons and links without a name, and text whose contrast with its background is
+#: under WCAG 2.x AA (4.5:1; 3:1 for large text, ≥ 24 px or bold ≥ 18.66 px).
+ACCESSIBILITY_PROBLEMS = """
+const problems = [];
+const visible = (e) => e.offsetParent !== null || e.getClientRects().length > 0;
+for (const field of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+  if (visible(field) && !field.labels.length && !field.getAttribute("aria-label")) {
+    problems.push("no label: " + field.outerHTML.slice(0, 80));
+  }
+}
+for (const control of document.querySelectorAll("button, a[href]")) {
+  const name = (control.getAttribute("aria-label") || control.textContent || "").trim();
+  if (visible(control) && !name) problems.push("no name: " + control.outerHTML.slice(0, 80));
+}
+function rgba(text) {
+  const parts = text.match(/[0-9.]+/g).map(Number);
+  return { r: parts[0], g: parts[1], b: parts[2], a: parts.length > 3 ? parts[3] : 1 };
+}
+function luminance(c) {
+  const channel = (v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+}
+function background(e) {
+  for (let node = e; node; node = node.parentElement) {
+    const colour = rgba(getComputedStyle(node).backgroundColor);
+    if (colour.a > 0) return colour;
+  }
+  return { r: 255, g: 255, b: 255, a: 1 };
+}
+for (const e of document.querySelectorAll("body *")) {
+  const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own || !visible(e)) continue;
+  const style = getComputedStyle(e);
+  const fg = rgba(style.color), bg = background(e);
+  const [hi, lo] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+  const ratio = (hi + 0.05) / (lo + 0.05);
+  const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+  const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  if (ratio < needed) {
+    problems.push(`contrast ${ratio.toFixed(2)} < ${needed}: ${e.textContent.trim().slice(0, 40)}`);
+  }
+}
+return problems;
+"""
+
+
+def accessibility_problems(driver) -> list[str]:
+    return driver.execute_script(ACCESSIBILITY_PROBLEMS)
+
+
+def console(driver) -> str:
+    return "\n".join(entry["message"] for entry in driver.get_log("browser"))
