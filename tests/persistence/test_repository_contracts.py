@@ -15,6 +15,8 @@ from cryptography.x509.oid import NameOID
 from santeid.cps.registry import CardRegistry
 from santeid.ecps.devices import DeviceRepository
 from santeid.ecps.devices import DuplicateKey
+from santeid.ecps.push import PushSubscription
+from santeid.ecps.push import PushSubscriptionRepository
 from santeid.insi.audit import AuditLog
 from santeid.insi.audit import SoftwareRegistry
 from santeid.insi.model import CallContext
@@ -163,6 +165,20 @@ def test_a_right_pin_resets_the_count_and_may_rehash(database):
     assert devices.set_webhook(device.device_id, "https://hook.example/e") is True
     assert devices.get(device.device_id).webhook_url == "https://hook.example/e"
     assert devices.set_webhook("unknown", None) is False
+
+
+def test_push_subscriptions_one_per_device_replaced_and_deleted(database):
+    subscriptions = PushSubscriptionRepository(database, clock=lambda: 1000)
+    first = PushSubscription("dev-1", "https://push.example/a", "p256dh-a", "auth-a", "fr")
+    subscriptions.put(first)
+    assert subscriptions.get("dev-1") == first
+    # A new subscription of the same device replaces the old one; another reader sees it.
+    second = PushSubscription("dev-1", "https://push.example/b", "p256dh-b", "auth-b", "en")
+    subscriptions.put(second)
+    assert PushSubscriptionRepository(database).get("dev-1") == second
+    assert subscriptions.for_devices(["dev-1", "dev-unknown"]) == [second]
+    subscriptions.delete("dev-1")
+    assert subscriptions.get("dev-1") is None
 
 
 # -- CPS cards ------------------------------------------------------------------------------

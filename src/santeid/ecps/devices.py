@@ -53,7 +53,17 @@ _DEVICES_V1 = (
     " last_used_at            BIGINT)",
     "CREATE INDEX IF NOT EXISTS devices_by_professional ON devices (national_id, status)",
 )
-SCHEMA = db.Schema(db.ECPS, (db.Step(_DEVICES_V1),))
+#: The e-CPS app's Web Push subscription of a device (``santeid.ecps.push``), one per device.
+_PUSH_SUBSCRIPTIONS_V2 = (
+    "CREATE TABLE IF NOT EXISTS push_subscriptions ("
+    " device_id  TEXT PRIMARY KEY,"
+    " endpoint   TEXT NOT NULL,"
+    " p256dh     TEXT NOT NULL,"
+    " auth       TEXT NOT NULL,"
+    " lang       TEXT NOT NULL DEFAULT 'fr',"
+    " created_at BIGINT NOT NULL)",
+)
+SCHEMA = db.Schema(db.ECPS, (db.Step(_DEVICES_V1), db.Step(_PUSH_SUBSCRIPTIONS_V2)))
 
 _COLUMNS = (
     "device_id, national_id, name, public_jwk, jwk_thumbprint, pin_hash, totp_secret, status, "

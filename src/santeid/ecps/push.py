@@ -13,8 +13,9 @@
   ``{keys_dir}/vapid-private.pem`` (mode 0600; never committed); the app gets its public
   half from ``GET /ecps/device/push``. A keys directory that cannot hold it disables Web
   Push (logged), nothing else.
-* Subscriptions are kept with the devices (table ``push_subscriptions`` of
-  ``{data_dir}/ecps.sqlite3``), one per device, removed when the device is revoked.
+* Subscriptions are kept with the devices (table ``push_subscriptions`` of the e-CPS
+  component of :mod:`santeid.db`: ``{data_dir}/ecps.sqlite3`` or the shared PostgreSQL
+  database), one per device, removed when the device is revoked.
 
 The endpoint is chosen by whoever holds the device: it goes through the webhooks' guard and
 pinned transport (``webhooks.deliver``: ``https`` only, public addresses only, no redirects;
@@ -43,12 +44,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
+from santeid import db
 from santeid.ecps.devices import FILE_NAME
+from santeid.ecps.devices import SCHEMA as DEVICES_SCHEMA
 from santeid.ecps.webhooks import TIMEOUT
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.ecps.webhooks import deliver
-from santeid.sqlite_pool import ConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +63,6 @@ TEXTS = {
     "fr": ("Demande de connexion e-CPS", "{service} demande votre validation."),
     "en": ("e-CPS login request", "{service} asks for your approval."),
 }
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS push_subscriptions (
-    device_id   TEXT PRIMARY KEY,
-    endpoint    TEXT NOT NULL,
-    p256dh      TEXT NOT NULL,
-    auth        TEXT NOT NULL,
-    lang        TEXT NOT NULL DEFAULT 'fr',
-    created_at  INTEGER NOT NULL
-);
-"""
 
 
 def b64url_decode(text: str) -> bytes:
@@ -122,42 +113,27 @@ class PushSubscription:
 
 
 class PushSubscriptionRepository:
-    """The ``push_subscriptions`` table, beside ``devices`` in ``{data_dir}/ecps.sqlite3``;
-    one statement per method (atomic), pooled connections, like ``DeviceRepository``."""
+    """The ``push_subscriptions`` table, beside ``devices`` in the e-CPS component of
+    :mod:`santeid.db` (its schema is the devices' :data:`~santeid.ecps.devices.SCHEMA`), so
+    that every host sharing a database notifies the same phones. One statement per method."""
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
-        self.clock = clock
-        self._pool = ConnectionPool(
-            self.path, pragmas=("PRAGMA synchronous = NORMAL",), busy_timeout=5.0, max_idle=4
+    def __init__(
+        self, database: Path | str | db.Database, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.db = (
+            database
+            if isinstance(database, db.Database)
+            else db.SqliteDatabase(database, durable=True)
         )
-        self._init_lock = threading.Lock()
-        self._ready = False
+        self.clock = clock
 
     @classmethod
     def for_data_dir(cls, data_path: Path, **kwargs: Any) -> PushSubscriptionRepository:
         return cls(Path(data_path) / FILE_NAME, **kwargs)
 
     def _run(self, sql: str, params: tuple = ()) -> list[tuple]:
-        if not self._ready:
-            with self._init_lock:
-                if not self._ready:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    conn = self._pool.open()
-                    try:
-                        conn.execute("PRAGMA journal_mode = WAL")
-                        conn.executescript(_SCHEMA)
-                    finally:
-                        conn.close()
-                    self._ready = True
-        conn = self._pool.take()
-        try:
-            rows = conn.execute(sql, params).fetchall()
-        except BaseException:
-            conn.close()
-            raise
-        self._pool.give_back(conn)
-        return rows
+        db.ensure(self.db, DEVICES_SCHEMA)
+        return self.db.execute(sql, params).rows
 
     def put(self, subscription: PushSubscription) -> None:
         """Keep the device's subscription, replacing its previous one."""
@@ -190,9 +166,6 @@ class PushSubscriptionRepository:
 
     def delete(self, device_id: str) -> None:
         self._run("DELETE FROM push_subscriptions WHERE device_id = ?", (device_id,))
-
-    def close(self) -> None:
-        self._pool.close()
 
 
 def load_vapid_key(keys_dir: Path | str) -> Vapid02:

@@ -160,9 +160,7 @@ class EcpsService:
         self.pins = pins or PinHasher()
         self.notifier = notifier or WebhookNotifier(sandbox=settings.sandbox)
         # Web Push to the e-CPS app (push.py): subscriptions beside the devices.
-        self.push_subscriptions = PushSubscriptionRepository.for_data_dir(
-            settings.data_path, clock=clock
-        )
+        self.push_subscriptions = PushSubscriptionRepository(self.devices.db, clock=clock)
         self.push = PushNotifier(
             settings.keys_path,
             contact=f"mailto:{settings.smtp_from}",
