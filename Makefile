@@ -31,9 +31,10 @@ run: $(STAMP)
 
 ## make test: install the dev dependencies, lint, run the whole suite on every core (pytest-xdist;
 ## each worker starts its own redis-server, server processes and browsers on free ports; PostgreSQL
-## at 127.0.0.1:5432 or one the suite starts)
+## at 127.0.0.1:5432 or one the suite starts). A module's tests stay on one worker, in order: some
+## are the steps of one scenario on a module-scoped server or browser.
 test: $(STAMP) check-redis check-postgres lint
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist loadscope
 
 check-redis:
 	@command -v redis-server >/dev/null 2>&1 || { \
