@@ -54,6 +54,7 @@ def init_app(app) -> None:
         "Never expose this instance to real users."
     )
     from santeid.sandbox import api
+    from santeid.sandbox import debugger
     from santeid.sandbox.phone import SandboxPhone
     from santeid.sandbox.scenarios import ScenarioBook
 
@@ -67,6 +68,7 @@ def init_app(app) -> None:
     if settings.sandbox_professionals:
         load_professionals_file(svc, settings.sandbox_professionals)
     app.register_blueprint(api.bp)
+    debugger.init_app(app)
 
 
 def load_professionals_file(svc, path: str) -> int:
