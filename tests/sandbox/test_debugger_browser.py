@@ -129,3 +129,25 @@ def test_ciba_denied_shows_access_denied(server, page):
     page.fill("#ciba-login-hint", "810000000032")  # denies
     page.click("#ciba-start")
     sync_api.expect(page.locator("#ciba-status")).to_have_text("access_denied")
+
+
+@pytest.mark.parametrize("name", ["insi", "ecps-device", "sandbox"])
+def test_swagger_ui_renders_each_api_without_a_cdn(server, page, name):
+    outside = []
+    page.on(
+        "request",
+        lambda r: outside.append(r.url) if not r.url.startswith(server) else None,
+    )
+    page.goto(f"{server}/api-docs/{name}")
+    page.wait_for_selector(".opblock")
+    assert page.locator(".opblock").count() >= 3
+    assert outside == []
+
+
+def test_home_page_links_every_sandbox_page(server, page):
+    page.goto(server + "/")
+    links = page.eval_on_selector_all("#sandbox-links a", "nodes => nodes.map(n => n.href)")
+    assert any(link.endswith("/sandbox/debugger") for link in links)
+    for link in links:
+        assert requests.get(link, timeout=5).status_code == 200, link
+    assert "810000000032" in page.inner_text("#scenario-table")

@@ -47,6 +47,9 @@ def init_app(app) -> None:
     settings = svc.settings
     app.jinja_env.globals["sandbox"] = settings.sandbox
     app.add_url_rule("/", "home", home)
+    from santeid.sandbox import apidocs
+
+    apidocs.init_app(app)
     if not settings.sandbox:
         return
     log.warning(
