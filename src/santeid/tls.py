@@ -81,12 +81,18 @@ class _DeferredHandshakeContext(ssl.SSLContext):
         return super().wrap_socket(sock, *args, **kwargs)
 
 
+#: OpenSSL's ``X509_V_FLAG_NO_CHECK_TIME`` (x509_vfy.h; not named by the ssl module): the chain
+#: is verified without comparing its validity periods to the clock.
+_X509_V_FLAG_NO_CHECK_TIME = 0x200000
+
+
 def server_ssl_context(
     cert: Path | str,
     key: Path | str,
     client_ca: Path | str | Sequence[Path | str] | None = None,
     *,
     defer_handshake: bool = True,
+    check_validity_period: bool = True,
 ) -> ssl.SSLContext:
     """A server context: TLS 1.2 or later, ``cert``/``key`` as the server's credentials and,
     with ``client_ca``, a client certificate **requested but optional**
@@ -96,6 +102,12 @@ def server_ssl_context(
 
     With ``defer_handshake`` (the default), sockets wrapped by this context handshake on
     their first read rather than inside ``accept()`` (see :class:`_DeferredHandshakeContext`).
+
+    ``check_validity_period=False`` (sandbox mode) lets a certificate outside its validity
+    period through the handshake, so that the application explains it (an expired test card
+    gets the card page's ``expired`` explanation, docs/cps-card.md) instead of a killed
+    handshake. Every consumer checks the period itself: ``verify_card_certificate``, the INSi
+    certificate check and ``tls_client_auth``.
     """
     context_class = _DeferredHandshakeContext if defer_handshake else ssl.SSLContext
     context = context_class(ssl.PROTOCOL_TLS_SERVER)
@@ -114,6 +126,8 @@ def server_ssl_context(
             raise ConfigurationError(f"cannot load the client CA file {authority}: {exc}") from None
     if authorities:
         context.verify_mode = ssl.CERT_OPTIONAL
+        if not check_validity_period:
+            context.verify_flags |= _X509_V_FLAG_NO_CHECK_TIME
     else:
         context.verify_mode = ssl.CERT_NONE
     return context
