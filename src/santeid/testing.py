@@ -36,6 +36,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+from urllib.parse import urlencode
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
@@ -106,9 +107,10 @@ class PendingLogin:
     def expire(self) -> dict:
         return self.server.answer(self.request["request_id"], "expire")
 
-    def finish(self, timeout: float = LOGIN_TIMEOUT) -> dict:
-        """Wait for the answer and exchange the code: the token response. Raises
-        :class:`LoginFailed` if the login failed."""
+    def callback(self, timeout: float = LOGIN_TIMEOUT) -> str:
+        """Wait for the answer; the URL the browser is then sent back to (the client's
+        ``redirect_uri`` with ``code``, ``state``…). Raises :class:`LoginFailed` if the
+        login failed."""
         deadline = time.monotonic() + timeout
         state = self.status()
         while state == "waiting" and time.monotonic() < deadline:
@@ -122,7 +124,12 @@ class PendingLogin:
             allow_redirects=False,
             timeout=10,
         )
-        location = done.headers.get("Location", "")
+        return done.headers.get("Location", "")
+
+    def finish(self, timeout: float = LOGIN_TIMEOUT) -> dict:
+        """Wait for the answer and exchange the code (with the fixture's client): the token
+        response. Raises :class:`LoginFailed` if the login failed."""
+        location = self.callback(timeout)
         query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
         if "code" not in query:
             raise LoginFailed(f"no code in the redirect {location!r}", query)
@@ -218,7 +225,6 @@ class SandboxServer:
     ) -> PendingLogin:
         """Start a browser login (authorization request with PKCE, identifier typed on the
         login page); the returned :class:`PendingLogin` is waiting for the phone."""
-        browser = requests.Session()
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(
             b"="
@@ -235,7 +241,17 @@ class SandboxServer:
             "code_challenge_method": "S256",
             **params,
         }
-        response = browser.get(f"{self.oidc}/auth", params=query, allow_redirects=False, timeout=10)
+        url = f"{self.oidc}/auth?" + urlencode(query)
+        return self.begin_login_at(url, national_id, code_verifier=verifier)
+
+    def begin_login_at(
+        self, authorization_url: str, national_id: str, *, code_verifier: str | None = None
+    ) -> PendingLogin:
+        """Play the browser for an authorization URL built by the service under test: follow
+        it to the login page and type ``national_id``. ``.callback()`` of the result is the
+        URL the browser is sent back to, for the service to handle."""
+        browser = requests.Session()
+        response = browser.get(authorization_url, allow_redirects=False, timeout=10)
         if response.status_code != 302 or "/login-actions/" not in response.headers.get(
             "Location", ""
         ):
@@ -255,7 +271,7 @@ class SandboxServer:
         if posted.status_code != 303:
             raise LoginFailed(f"the login page refused {national_id}: {posted.status_code}")
         txid = parse_qs(urlsplit(login_url).query)["tx"][0]
-        pending = PendingLogin(self, browser, txid, national_id, verifier)
+        pending = PendingLogin(self, browser, txid, national_id, code_verifier or "")
         listed = [r for r in self.pending(national_id) if r["kind"] == "browser"]
         if listed:
             pending.request = listed[-1]
