@@ -72,7 +72,13 @@ class SandboxPhone:
 
     # -- requests ----------------------------------------------------------------------------
     def create_browser_request(self, professional: Any, *, client_name: str) -> AuthRequest:
-        return self.ecps.create_browser_request(professional.national_id, client_name=client_name)
+        started = self.clock()
+        request = self.ecps.create_browser_request(
+            professional.national_id, client_name=client_name
+        )
+        # The record's created_at is in whole seconds; a delay of 0.3 s needs better.
+        self.ecps.store.update(request_key(request.request_id), {"sandbox_started_at": started})
+        return request
 
     def settle(self, request_id: str) -> AuthRequest | None:
         """The request, answered first if its professional's scenario says it is time."""
@@ -86,7 +92,8 @@ class SandboxPhone:
         delay = scenario.delay
         if delay is None:
             delay = self.settings.sandbox_approval_delay if request.kind == KIND_BROWSER else 0
-        if self.clock() < request.created_at + delay:
+        started = request.raw.get("sandbox_started_at", request.created_at)
+        if self.clock() < started + delay:
             return request
         changes = {
             sc.APPROVE: {"status": APPROVED, "amr": SANDBOX_AMR},
