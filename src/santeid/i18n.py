@@ -62,7 +62,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "card_link": "Se connecter avec une carte CPS",
         "activation_link": "Activer ma e-CPS",
         "wait_sandbox": (
-            "Authentificateur du bac à sable : la connexion de {name} sera validée automatiquement."
+            "Téléphone du bac à sable : la demande de {name} reçoit la réponse de son scénario."
         ),
         "wait_continue": "Continuer",
         "approved": "Connexion validée, retour au service…",
@@ -283,9 +283,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "retry": "Try again",
         "card_link": "Log in with a CPS card",
         "activation_link": "Activate my e-CPS",
-        "wait_sandbox": (
-            "Sandbox authenticator: the login of {name} will be approved automatically."
-        ),
+        "wait_sandbox": ("Sandbox phone: the request of {name} gets the answer of its scenario."),
         "wait_continue": "Continue",
         "approved": "Login approved, going back to the service…",
         "error_title": "Error",

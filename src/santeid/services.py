@@ -25,6 +25,8 @@ class Services:
     ciba: Any = None
     #: The INSi teleservice core (``santeid.insi.service.InsiService``).
     insi: Any = None
+    #: Sandbox mode only: the sandbox phone (``santeid.sandbox.phone.SandboxPhone``).
+    sandbox: Any = None
 
 
 def services() -> Services:

@@ -43,6 +43,9 @@ class Settings:
     sandbox: bool = False
     #: Seconds the sandbox authenticator waits before approving an auto-approve professional.
     sandbox_approval_delay: float = 1.0
+    # -- Sandbox for integrators (docs/sandbox.md) --------------------------------------------
+    #: A YAML or JSON file of professionals (with their scenarios) loaded at start.
+    sandbox_professionals: str = ""
     #: Number of server processes; more than one needs a shared (redis://) store.
     workers: int = 1
     #: Default JWS algorithm for tokens (RS256 as PSC; ES256 and PS256 available).

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import functools
 import ipaddress
 import logging
@@ -81,12 +82,54 @@ class _DeferredHandshakeContext(ssl.SSLContext):
         return super().wrap_socket(sock, *args, **kwargs)
 
 
+#: OpenSSL's ``X509_V_FLAG_NO_CHECK_TIME`` (x509_vfy.h; not named by the ssl module): the chain
+#: is verified without comparing its validity periods to the clock.
+_X509_V_FLAG_NO_CHECK_TIME = 0x200000
+
+
+class _PeriodCheckingSocket(ssl.SSLSocket):
+    """With the handshake's time check off: on the first read (the handshake is then done), a
+    client certificate outside its validity period whose issuer is not one of
+    ``period_checked_by_app`` ends the connection, as the handshake would have refused it."""
+
+    _period_checked = False
+
+    def _check_period(self) -> None:
+        if not self._period_checked:
+            self._period_checked = True
+            if not _period_acceptable(self.getpeercert(binary_form=True), self.context):
+                self.close()
+                raise ConnectionResetError("client certificate outside its validity period")
+
+    # Werkzeug reads through recv_into, gunicorn through recv; both after the handshake.
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        received = super().recv_into(buffer, nbytes, flags)
+        self._check_period()
+        return received
+
+    def recv(self, buflen=1024, flags=0):
+        received = super().recv(buflen, flags)
+        self._check_period()
+        return received
+
+
+def _period_acceptable(der: bytes | None, context) -> bool:
+    if der is None:
+        return True
+    certificate = x509.load_der_x509_certificate(der)
+    if certificate.issuer in getattr(context, "period_checked_by_app", ()):
+        return True
+    now = datetime.datetime.now(datetime.UTC)
+    return certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc
+
+
 def server_ssl_context(
     cert: Path | str,
     key: Path | str,
     client_ca: Path | str | Sequence[Path | str] | None = None,
     *,
     defer_handshake: bool = True,
+    period_checked_by_app: Sequence[x509.Name] | None = None,
 ) -> ssl.SSLContext:
     """A server context: TLS 1.2 or later, ``cert``/``key`` as the server's credentials and,
     with ``client_ca``, a client certificate **requested but optional**
@@ -96,6 +139,13 @@ def server_ssl_context(
 
     With ``defer_handshake`` (the default), sockets wrapped by this context handshake on
     their first read rather than inside ``accept()`` (see :class:`_DeferredHandshakeContext`).
+
+    ``period_checked_by_app`` (sandbox mode: the CPS card authorities) lets a certificate
+    of these issuers outside its validity period through, so that the application explains it
+    (an expired test card gets the card page's ``expired`` explanation, docs/cps-card.md)
+    instead of a killed handshake; ``verify_card_certificate`` checks the period. Any other
+    certificate outside its period still never reaches the application: the connection ends
+    on its first read, right after the handshake (:class:`_PeriodCheckingSocket`).
     """
     context_class = _DeferredHandshakeContext if defer_handshake else ssl.SSLContext
     context = context_class(ssl.PROTOCOL_TLS_SERVER)
@@ -114,6 +164,10 @@ def server_ssl_context(
             raise ConfigurationError(f"cannot load the client CA file {authority}: {exc}") from None
     if authorities:
         context.verify_mode = ssl.CERT_OPTIONAL
+        if period_checked_by_app:
+            context.verify_flags |= _X509_V_FLAG_NO_CHECK_TIME
+            context.sslsocket_class = _PeriodCheckingSocket
+            context.period_checked_by_app = tuple(period_checked_by_app)
     else:
         context.verify_mode = ssl.CERT_NONE
     return context

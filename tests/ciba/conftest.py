@@ -54,10 +54,12 @@ def auto_id(app) -> str:
 
 @pytest.fixture
 def plain_id(app) -> str:
-    """An active professional who is not auto-approved."""
-    directory = app.extensions["santeid"].directory
+    """An active professional without a sandbox phone (no scenario: e-CPS or card only)."""
+    svc = app.extensions["santeid"]
     return next(
-        p.national_id for p in directory.list() if not p.sandbox_auto_approve and p.is_active
+        p.national_id
+        for p in svc.directory.list()
+        if p.is_active and svc.sandbox.scenario_for(p) is None
     )
 
 

@@ -86,13 +86,16 @@ class CibaService:
         # reveal them: they are kept sealed (AES-256-GCM, key derived from the app secret).
         seal_key = hashlib.sha256(b"santeid-ciba-notification:" + secret_key.encode()).digest()
         self._aead = AESGCM(seal_key)
+        #: Sandbox mode only: the sandbox phone (``santeid.sandbox.phone``), set by the
+        #: sandbox's ``init_app``; it answers MOBILE requests of professionals by scenario.
+        self.sandbox_phone: Any = None
 
     # -- creation -----------------------------------------------------------------------------
     def means_for(self, professional: Any, channel: str) -> str | None:
         """How this professional can approve on ``channel``; ``None``: not at all.
 
-        MOBILE: the e-CPS when a device is active, else (sandbox mode only) the sandbox
-        auto-approval of ``sandbox_auto_approve`` professionals — the same precedence as the
+        MOBILE: the e-CPS when a device is active, else (sandbox mode only) the sandbox phone
+        of professionals with a scenario (``santeid.sandbox``) — the same precedence as the
         browser login (``login/authenticators.py``). CARD: always possible; the request waits
         for the workstation to prove the card.
         """
@@ -100,7 +103,8 @@ class CibaService:
             return MEANS_CARD
         if self.ecps is not None and self.ecps.devices.active_for(professional.national_id):
             return MEANS_ECPS
-        if self.settings.sandbox and professional.sandbox_auto_approve:
+        phone = self.sandbox_phone if self.settings.sandbox else None
+        if phone is not None and phone.scenario_for(professional) is not None:
             return MEANS_SANDBOX
         return None
 
@@ -129,10 +133,10 @@ class CibaService:
         if req.means == MEANS_CARD:
             record["challenge"] = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
         approved_at_once = None
-        if req.means == MEANS_SANDBOX:
-            # Sandbox mode only (``means_for``): approved at once, as the browser login's
-            # sandbox authenticator does for these professionals — written approved in one
-            # store operation rather than created pending and then moved.
+        professional = self.directory.get(req.national_id) if req.means == MEANS_SANDBOX else None
+        if professional is not None and self.sandbox_phone.approves_ciba_at_once(professional):
+            # Sandbox mode only (``means_for``): an ``approve`` scenario without a delay is
+            # written approved in one store operation rather than created pending and moved.
             approved_at_once = proofs.authentication_for(
                 proofs.SANDBOX, national_id=req.national_id, auth_time=now, settings=self.settings
             )
@@ -155,11 +159,12 @@ class CibaService:
         """Reach the professional (node-oidc-provider's ``triggerAuthenticationDevice``:
         after the request is persisted, before the response is sent)."""
         means = request.data["means"]
-        if means == MEANS_SANDBOX:
+        if means == MEANS_SANDBOX and request.stored_state == APPROVED:
             # Approved by ``create``; ping/push as after any decision.
             log.info("CIBA request of %s approved (SANDBOX)", request.national_id)
             self._after_decision(request)
-        elif means == MEANS_ECPS:
+        elif means in (MEANS_ECPS, MEANS_SANDBOX):
+            # The sandbox phone answers an e-CPS request like a phone, by scenario.
             lifetime = max(1, request.expires_at - int(self.clock()))
             ecps_request = self.ecps.create_ciba_request(
                 request.national_id,
@@ -210,6 +215,8 @@ class CibaService:
         ecps_id = request.data.get("ecps_request")
         if request.state != PENDING or not ecps_id or self.ecps is None:
             return request
+        if request.data.get("means") == MEANS_SANDBOX and self.sandbox_phone is not None:
+            self.sandbox_phone.settle(ecps_id)
         ecps_request = self.ecps.get_request(ecps_id)
         if ecps_request is None or ecps_request.status in ("pending", "expired"):
             return request
@@ -218,14 +225,17 @@ class CibaService:
 
     def _apply_ecps(self, key: str, ecps_request: Any) -> None:
         if ecps_request.status == "approved":
+            request = self.book.get_by_key(key)
+            by_sandbox = request is not None and request.data.get("means") == MEANS_SANDBOX
             self.approve(
                 key,
                 proofs.authentication_for(
-                    proofs.ECPS,
+                    proofs.SANDBOX if by_sandbox else proofs.ECPS,
                     national_id=ecps_request.national_id,
                     auth_time=int(ecps_request.decided_at or self.clock()),
                     settings=self.settings,
-                    amr=ecps_request.amr,
+                    # The sandbox phone proves nothing: the sandbox proof's acr, authMode, amr.
+                    amr=None if by_sandbox else ecps_request.amr,
                 ),
             )
         elif ecps_request.status == "denied":

@@ -7,46 +7,37 @@ that proof into the transaction's state: ``waiting`` → ``approved`` (through
 * **e-CPS** (psc.md §13): a request reaches the professional's phone, which shows three
   2-digit codes; the professional enters the PIN and picks the code shown on the login page.
   Used whenever the professional has an active device.
-* **Sandbox** (sandbox mode only): professionals flagged ``sandbox_auto_approve`` and without
-  an e-CPS device are approved after ``sandbox_approval_delay`` seconds.
+* **Sandbox** (sandbox mode only): professionals with a sandbox scenario (``santeid.sandbox``:
+  approved, denied, never answered, wrong code, device locked — at once or after a delay) and
+  without an e-CPS device; the sandbox phone answers an e-CPS request as the scenario says.
 
 The CPS card (``login/card.py``) and the offline code (``views.otp``) approve directly.
 """
 
 from __future__ import annotations
 
-import time
-
 from santeid.psc import proofs
 from santeid.services import services
 
 
 class SandboxAuthenticator:
+    """Sandbox mode only: the sandbox phone (``santeid.sandbox.phone``) answers an e-CPS
+    request by the professional's scenario; the page shows the request's code, so the control
+    API can approve it "with the right code" as a phone would."""
+
     name = "sandbox"
 
     def applies(self, professional) -> bool:
-        return bool(services().settings.sandbox and professional.sandbox_auto_approve)
+        phone = _sandbox_phone()
+        return phone is not None and phone.scenario_for(professional) is not None
 
     def start(self, txid: str, professional, *, client_name: str) -> dict | None:
-        svc = services()
-        changes = {
-            "state": "waiting",
-            "national_id": professional.national_id,
-            "authenticator": self.name,
-            "approve_at": time.time() + svc.settings.sandbox_approval_delay,
-        }
-        return _move_to_waiting(txid, changes)
+        request = _sandbox_phone().create_browser_request(professional, client_name=client_name)
+        return _wait_for(txid, professional, self.name, request)
 
     def advance(self, txid: str, tx: dict) -> dict:
-        if time.time() < tx["approve_at"]:
-            return tx
-        svc = services()
-        return svc.transactions.approve(
-            txid,
-            from_states=("waiting",),
-            national_id=tx["national_id"],
-            **proofs.proof_claims(proofs.SANDBOX, svc.settings),
-        ) or (svc.transactions.get(txid) or tx)
+        request = _sandbox_phone().settle(tx["ecps_request"])
+        return _follow(txid, tx, request, proof=proofs.SANDBOX)
 
 
 class EcpsAuthenticator:
@@ -60,36 +51,55 @@ class EcpsAuthenticator:
         request = services().ecps.create_browser_request(
             professional.national_id, client_name=client_name
         )
-        changes = {
-            "state": "waiting",
-            "national_id": professional.national_id,
-            "authenticator": self.name,
-            "ecps_request": request.request_id,
-            "dynamic_code": request.code,
-            "expires_at": request.expires_at,
-            "failure": None,
-        }
-        moved = _move_to_waiting(txid, changes)
-        if moved is None:
-            services().ecps.cancel_request(request.request_id)
-        return moved
+        return _wait_for(txid, professional, self.name, request)
 
     def advance(self, txid: str, tx: dict) -> dict:
         svc = services()
         request = svc.ecps.get_request(tx["ecps_request"])
-        status = request.status if request is not None else "expired"
-        if status == "pending":
-            return tx
-        if status == "approved":
-            return svc.transactions.approve(
-                txid,
-                from_states=("waiting",),
-                national_id=tx["national_id"],
-                **proofs.proof_claims(proofs.ECPS, svc.settings, request.amr),
-            ) or (svc.transactions.get(txid) or tx)
-        reason = status if status in ("denied", "expired") else (request.failure or "failed")
-        failed = svc.transactions.move(txid, "waiting", {"state": "failed", "failure": reason})
-        return failed or (svc.transactions.get(txid) or tx)
+        return _follow(txid, tx, request, proof=proofs.ECPS)
+
+
+def _sandbox_phone():
+    """The sandbox phone, in sandbox mode only (``None`` otherwise)."""
+    return services().sandbox
+
+
+def _wait_for(txid: str, professional, authenticator: str, request) -> dict | None:
+    """Move the transaction to ``waiting`` on e-CPS request ``request`` (withdrawn if the
+    transaction moved meanwhile)."""
+    changes = {
+        "state": "waiting",
+        "national_id": professional.national_id,
+        "authenticator": authenticator,
+        "ecps_request": request.request_id,
+        "dynamic_code": request.code,
+        "expires_at": request.expires_at,
+        "failure": None,
+    }
+    moved = _move_to_waiting(txid, changes)
+    if moved is None:
+        services().ecps.cancel_request(request.request_id)
+    return moved
+
+
+def _follow(txid: str, tx: dict, request, *, proof: str) -> dict:
+    """The transaction brought up to date with its e-CPS request: approved with what
+    ``proof`` establishes (``psc.proofs``; ``amr``: the request's, else the proof's), or
+    failed with the reason the page explains."""
+    svc = services()
+    status = request.status if request is not None else "expired"
+    if status == "pending":
+        return tx
+    if status == "approved":
+        return svc.transactions.approve(
+            txid,
+            from_states=("waiting",),
+            national_id=tx["national_id"],
+            **proofs.proof_claims(proof, svc.settings, request.amr),
+        ) or (svc.transactions.get(txid) or tx)
+    reason = status if status in ("denied", "expired") else (request.failure or "failed")
+    failed = svc.transactions.move(txid, "waiting", {"state": "failed", "failure": reason})
+    return failed or (svc.transactions.get(txid) or tx)
 
 
 def _move_to_waiting(txid: str, changes: dict) -> dict | None:

@@ -15,6 +15,7 @@ the string types (PrintableString, UTF8String) do not matter.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from typing import Any
 
@@ -85,6 +86,11 @@ class TlsClientAuth:
 
         certificate = client_certificate()
         if certificate is None:
+            return None
+        now = datetime.datetime.now(datetime.UTC)
+        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+            # RFC 5280 §4.1.2.5; the handshake may have let it through (sandbox mode).
+            log.info("tls_client_auth refused for %s: certificate outside its validity", client_id)
             return None
         client = query_client(client_id)
         if client is None or client.token_endpoint_auth_method != METHOD:

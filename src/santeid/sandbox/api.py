@@ -1,0 +1,302 @@
+"""The control API, ``/sandbox/api/`` (sandbox mode only; it is not even registered
+otherwise, so every path answers 404): what a test suite in any language needs to drive a
+login without a phone. The contract is ``control-openapi.yaml`` next to this module, served
+as ``/sandbox/api/openapi.json``; ``docs/sandbox.md`` walks through it.
+
+Refusals are RFC 9457 problem details (``application/problem+json``) with a stable ``code``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+from importlib import resources
+
+import yaml
+from flask import Blueprint
+from flask import Response
+from flask import json
+from flask import jsonify
+from flask import request
+from flask import url_for
+
+from santeid.psc.national_id import NationalIdError
+from santeid.psc.national_id import parse_national_id
+from santeid.sandbox.phone import AnswerError
+from santeid.sandbox.professionals import ProfessionalsError
+from santeid.sandbox.professionals import read_one
+from santeid.sandbox.scenarios import DEFAULT_SCENARIOS
+from santeid.sandbox.scenarios import ScenarioError
+from santeid.sandbox.scenarios import parse_scenario
+from santeid.services import services
+
+PREFIX = "/sandbox/api"
+bp = Blueprint("sandbox_api", __name__, url_prefix=PREFIX)
+
+#: Prefix of every problem ``type`` (RFC 9457 §3.1.1; not dereferenceable, §4).
+PROBLEM_BASE = "https://santeid.dev/problems/sandbox/"
+#: Longest validity a test card may be given through the API (days).
+MAX_CARD_DAYS = 3 * 365
+
+
+class ControlProblem(Exception):
+    def __init__(self, status: int, code: str, detail: str, **extra) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+
+
+@bp.errorhandler(ControlProblem)
+def _problem(exc: ControlProblem) -> Response:
+    body = {
+        "type": PROBLEM_BASE + exc.code.replace("_", "-"),
+        "title": exc.code.replace("_", " "),
+        "status": exc.status,
+        "detail": exc.detail,
+        "code": exc.code,
+        **exc.extra,
+    }
+    return Response(json.dumps(body), exc.status, mimetype="application/problem+json")
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    if request.content_length and data is None:
+        raise ControlProblem(400, "invalid_request", "the body must be a JSON object")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ControlProblem(400, "invalid_request", "the body must be a JSON object")
+    return data
+
+
+def _professional(raw_id: str):
+    try:
+        national_id = parse_national_id(raw_id).value
+    except NationalIdError as exc:
+        raise ControlProblem(400, "invalid_national_id", exc.message_en) from None
+    professional = services().directory.get(national_id)
+    if professional is None:
+        raise ControlProblem(404, "unknown_professional", f"{national_id} is not in the directory")
+    return professional
+
+
+def _describe(professional) -> dict:
+    svc = services()
+    scenario = svc.sandbox.scenarios.get(professional)
+    devices = svc.ecps.devices.active_for(professional.national_id) if svc.ecps else []
+    return {
+        "national_id": professional.national_id,
+        "name": f"{professional.given_name} {professional.family_name}".strip(),
+        "status": professional.status,
+        "professions": list(professional.professions),
+        "scenario": scenario.to_dict() if scenario else None,
+        "scenario_description": scenario.describe() if scenario else "no sandbox phone",
+        "active_ecps_devices": len(devices),
+    }
+
+
+def _request_view(item) -> dict:
+    view = {
+        "request_id": item.request_id,
+        "national_id": item.national_id,
+        "kind": item.kind,
+        "client_name": item.client_name,
+        "status": item.status,
+        "created_at": item.created_at,
+        "expires_at": item.expires_at,
+    }
+    if item.kind == "browser":
+        # Sandbox only: the code the login page shows, so a test can "read the screen".
+        view["code"] = item.code
+        view["candidates"] = list(item.candidates)
+    else:
+        view["binding_message"] = item.binding_message
+    if item.failure:
+        view["failure"] = item.failure
+    return view
+
+
+def scenario_listing() -> list[dict]:
+    """Every professional with a scenario known without a store scan: the defaults, the
+    integrator's file and the directory's auto-approve flag (home page and ``GET
+    /scenarios``)."""
+    svc = services()
+    ids = dict.fromkeys(p.national_id for p in svc.directory.list(sandbox_only=True))
+    ids.update(dict.fromkeys(DEFAULT_SCENARIOS))
+    ids.update(dict.fromkeys(svc.sandbox.scenarios.from_file))
+    rows = []
+    for national_id in ids:
+        professional = svc.directory.get(national_id)
+        if professional is not None:
+            rows.append(_describe(professional))
+    return rows
+
+
+# -- routes ------------------------------------------------------------------------------------
+@bp.get("/openapi.json")
+def openapi():
+    document = dict(_openapi_document())
+    document["servers"] = [{"url": request.host_url.rstrip("/") + PREFIX}]
+    return jsonify(document)
+
+
+@functools.cache
+def _openapi_document() -> dict:
+    text = resources.files(__package__).joinpath("control-openapi.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+@bp.get("/scenarios")
+def scenarios():
+    return jsonify(professionals=scenario_listing())
+
+
+@bp.post("/professionals")
+def create_professional():
+    try:
+        defined = read_one(_body())
+    except ProfessionalsError as exc:
+        detail = "; ".join(e.removeprefix("professionals[0]") for e in exc.errors)
+        raise ControlProblem(400, "invalid_professional", detail, errors=exc.errors) from None
+    svc = services()
+    existed = svc.directory.get(defined.professional.national_id) is not None
+    svc.directory.upsert(defined.professional)
+    if defined.scenario is not None:
+        svc.sandbox.scenarios.set(defined.professional.national_id, defined.scenario)
+    else:
+        svc.sandbox.scenarios.reset(defined.professional.national_id)
+    professional = svc.directory.get(defined.professional.national_id)
+    response = jsonify(_describe(professional))
+    response.status_code = 200 if existed else 201
+    response.headers["Location"] = url_for(
+        "sandbox_api.professional", national_id=professional.national_id
+    )
+    return response
+
+
+@bp.get("/professionals/<path:national_id>/requests")
+def pending_requests(national_id: str):
+    professional = _professional(national_id)
+    pending = services().sandbox.pending(professional.national_id)
+    return jsonify(requests=[_request_view(r) for r in pending])
+
+
+@bp.route("/professionals/<path:national_id>/scenario", methods=["PUT", "DELETE"])
+def set_scenario(national_id: str):
+    professional = _professional(national_id)
+    book = services().sandbox.scenarios
+    if request.method == "DELETE":
+        book.reset(professional.national_id)
+    else:
+        try:
+            book.set(professional.national_id, parse_scenario(_body()))
+        except ScenarioError as exc:
+            raise ControlProblem(400, "invalid_scenario", str(exc)) from None
+    return jsonify(_describe(professional))
+
+
+@bp.get("/professionals/<path:national_id>")
+def professional(national_id: str):
+    return jsonify(_describe(_professional(national_id)))
+
+
+def _answer(request_id: str, action):
+    try:
+        answered = action(request_id)
+    except AnswerError as exc:
+        raise ControlProblem(exc.status, exc.code, str(exc)) from None
+    return jsonify(_request_view(answered))
+
+
+@bp.post("/requests/<request_id>/approve")
+def approve(request_id: str):
+    code = _body().get("code")
+    return _answer(request_id, lambda rid: services().sandbox.answer(rid, "approve", code))
+
+
+@bp.post("/requests/<request_id>/deny")
+def deny(request_id: str):
+    return _answer(request_id, lambda rid: services().sandbox.answer(rid, "deny"))
+
+
+@bp.post("/requests/<request_id>/expire")
+def expire(request_id: str):
+    return _answer(request_id, services().sandbox.expire)
+
+
+@bp.get("/requests/<request_id>")
+def get_request(request_id: str):
+    found = services().sandbox.settle(request_id)
+    if found is None:
+        raise ControlProblem(404, "unknown_request", "no request has this identifier")
+    return jsonify(_request_view(found))
+
+
+@bp.get("/outbox")
+def outbox():
+    from santeid.web_ecps.common import senders
+
+    sender = senders().outbox
+    if sender is None:
+        raise ControlProblem(404, "no_outbox", "this server sends its messages for real")
+    raw_limit = request.args.get("limit", "")
+    limit = min(int(raw_limit), 200) if raw_limit.isdigit() else 50
+    entries = sender.latest(limit, to=request.args.get("to") or None)
+    return jsonify(messages=[e.to_dict() for e in entries])
+
+
+@bp.post("/cards")
+def issue_card():
+    """A test CPS card (certificate and key, PEM) for a professional of the directory."""
+    from santeid.cps.cards import CARD_VALIDITY_DAYS
+    from santeid.cps.cards import issue_test_card
+    from santeid.pki import certificate_pem
+    from santeid.pki import private_key_pem
+    from santeid.pki import serial_hex
+
+    body = _body()
+    professional = _professional(str(body.get("national_id", "")))
+    validity = body.get("validity", "valid")
+    days = body.get("days", CARD_VALIDITY_DAYS)
+    if validity not in ("valid", "expired", "not_yet_valid"):
+        raise ControlProblem(
+            400, "invalid_request", "'validity' is valid, expired or not_yet_valid"
+        )
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_CARD_DAYS:
+        raise ControlProblem(400, "invalid_request", f"'days' is from 1 to {MAX_CARD_DAYS}")
+    now = datetime.datetime.now(datetime.UTC)
+    not_before = not_after = None
+    if validity == "expired":
+        not_before = now - datetime.timedelta(days=days + 1)
+        not_after = now - datetime.timedelta(days=1)
+    elif validity == "not_yet_valid":
+        not_before = now + datetime.timedelta(days=1)
+        not_after = not_before + datetime.timedelta(days=days)
+    card = issue_test_card(
+        services().settings,
+        professional,
+        days=days,
+        not_before=not_before,
+        not_after=not_after,
+    )
+    response = jsonify(
+        national_id=card.national_id,
+        serial=serial_hex(card.certificate),
+        not_before=card.certificate.not_valid_before_utc.isoformat(),
+        not_after=card.certificate.not_valid_after_utc.isoformat(),
+        certificate_pem=_text(certificate_pem(card.certificate)),
+        private_key_pem=_text(private_key_pem(card.private_key)),
+        ca_pem=_text(certificate_pem(card.authority.certificate)),
+    )
+    response.status_code = 201
+    return response
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value

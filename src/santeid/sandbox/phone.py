@@ -1,0 +1,171 @@
+"""The sandbox phone: a stand-in for a professional's e-CPS that answers by scenario.
+
+Sandbox mode only. A login (browser or CIBA) of a professional with a phone scenario
+(``scenarios.py``) makes a real e-CPS authentication request (``santeid.ecps.requests``: same
+record, same two-digit code, same lifetime, same statuses); nobody holds a device, so the
+request is answered here, *lazily*: whoever next reads it (the login page's poll, the CIBA
+token endpoint) calls :meth:`SandboxPhone.settle`, which applies the scenario once its delay
+has passed. No background thread: several workers behave as one, and a decision is the e-CPS
+request book's compare-and-set, so it is taken exactly once.
+
+The control API answers the same requests by hand (:meth:`answer`, :meth:`expire`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from typing import Any
+
+from santeid.ecps.requests import APPROVED
+from santeid.ecps.requests import DENIED
+from santeid.ecps.requests import FAILED
+from santeid.ecps.requests import KIND_BROWSER
+from santeid.ecps.requests import PENDING
+from santeid.ecps.requests import AuthRequest
+from santeid.ecps.requests import request_key
+from santeid.psc import proofs
+from santeid.sandbox import scenarios as sc
+
+#: ``device_id`` of every decision the sandbox phone (or the control API) takes.
+SANDBOX_DEVICE_ID = "sandbox-phone"
+#: RFC 8176 has no method for "nobody proved anything": a private value, as before.
+SANDBOX_AMR = list(proofs.PROOFS[proofs.SANDBOX].amr)
+
+
+class AnswerError(ValueError):
+    """The control API's answer was refused: ``code`` is the problem type, ``status`` the
+    HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class SandboxPhone:
+    def __init__(
+        self,
+        *,
+        settings: Any,
+        ecps: Any,
+        directory: Any,
+        scenarios: sc.ScenarioBook,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.ecps = ecps
+        self.directory = directory
+        self.scenarios = scenarios
+        self.clock = clock
+        #: The CIBA service, when installed: "let expire" must expire its request too.
+        self.ciba: Any = None
+
+    # -- who has a sandbox phone ------------------------------------------------------------
+    def scenario_for(self, professional: Any) -> sc.Scenario | None:
+        return self.scenarios.phone_scenario(professional)
+
+    def approves_ciba_at_once(self, professional: Any) -> bool:
+        """An ``approve`` scenario without a delay approves a CIBA request when it is made."""
+        scenario = self.scenario_for(professional)
+        return scenario is not None and scenario.outcome == sc.APPROVE and not scenario.delay
+
+    # -- requests ----------------------------------------------------------------------------
+    def create_browser_request(self, professional: Any, *, client_name: str) -> AuthRequest:
+        started = self.clock()
+        request = self.ecps.create_browser_request(
+            professional.national_id, client_name=client_name
+        )
+        # The record's created_at is in whole seconds; a delay of 0.3 s needs better.
+        self.ecps.store.update(request_key(request.request_id), {"sandbox_started_at": started})
+        return request
+
+    def settle(self, request_id: str) -> AuthRequest | None:
+        """The request, answered first if its professional's scenario says it is time."""
+        request = self.ecps.get_request(request_id)
+        if request is None or request.status != PENDING:
+            return request
+        professional = self.directory.get(request.national_id)
+        scenario = self.scenario_for(professional) if professional is not None else None
+        if scenario is None or scenario.outcome == sc.NEVER:
+            return request
+        delay = scenario.delay
+        if delay is None:
+            delay = self.settings.sandbox_approval_delay if request.kind == KIND_BROWSER else 0
+        started = request.raw.get("sandbox_started_at", request.created_at)
+        if self.clock() < started + delay:
+            return request
+        changes = {
+            sc.APPROVE: {"status": APPROVED, "amr": SANDBOX_AMR},
+            sc.DENY: {"status": DENIED},
+            sc.WRONG_CODE: {"status": FAILED, "failure": "wrong_code"},
+            sc.DEVICE_LOCKED: {"status": FAILED, "failure": "pin_locked"},
+        }[scenario.outcome]
+        return self._decide(request_id, changes)
+
+    def _decide(self, request_id: str, changes: dict) -> AuthRequest | None:
+        decided = self.ecps.requests.decide(request_id, {**changes, "device_id": SANDBOX_DEVICE_ID})
+        return decided or self.ecps.get_request(request_id)
+
+    # -- the control API ---------------------------------------------------------------------
+    def pending(self, national_id: str) -> list[AuthRequest]:
+        """The professional's pending requests (any, e-CPS devices' included), oldest first;
+        requests whose scenario is due are answered first."""
+        found = []
+        for request in self.ecps.requests.pending_for(national_id):
+            settled = self.settle(request.request_id)
+            if settled is not None and settled.status == PENDING:
+                found.append(settled)
+        return found
+
+    def answer(self, request_id: str, decision: str, code: Any = None) -> AuthRequest:
+        """Approve or deny a pending request as the phone would: a browser approval needs
+        the code shown on the login page, and a wrong one fails the request (as on the
+        phone). Raises :class:`AnswerError`."""
+        request = self._pending(request_id)
+        if decision == "deny":
+            changes: dict = {"status": DENIED}
+        elif decision == "approve":
+            if request.kind == KIND_BROWSER:
+                if not isinstance(code, str) or not code:
+                    raise AnswerError(
+                        "code_required", "give the 'code' shown on the login page", 400
+                    )
+                if not hmac.compare_digest(code.encode(), (request.code or "").encode()):
+                    self._decide(request_id, {"status": FAILED, "failure": "wrong_code"})
+                    raise AnswerError(
+                        "wrong_code",
+                        "this is not the code of the login page: the login failed",
+                        403,
+                    )
+            changes = {"status": APPROVED, "amr": SANDBOX_AMR}
+        else:
+            raise AnswerError("invalid_request", "'decision' is 'approve' or 'deny'", 400)
+        decided = self.ecps.requests.decide(request_id, {**changes, "device_id": SANDBOX_DEVICE_ID})
+        if decided is None:
+            raise AnswerError("request_not_pending", "the request was answered meanwhile")
+        return decided
+
+    def expire(self, request_id: str) -> AuthRequest:
+        """Let a pending request expire now (and the CIBA request waiting for it)."""
+        self._pending(request_id)
+        now = int(self.clock())
+        moved = self.ecps.store.transition(
+            request_key(request_id), {"status": PENDING}, {"expires_at": now}
+        )
+        if moved is None:
+            raise AnswerError("request_not_pending", "the request was answered meanwhile")
+        if self.ciba is not None:
+            key = self.ciba.book.key_for_ecps(request_id)
+            if key is not None:
+                self.ciba.book.transition(key, "pending", {"expires_at": now})
+        return self.ecps.get_request(request_id)
+
+    def _pending(self, request_id: str) -> AuthRequest:
+        request = self.settle(request_id)
+        if request is None:
+            raise AnswerError("unknown_request", "no request has this identifier", 404)
+        if request.status != PENDING:
+            raise AnswerError("request_not_pending", f"the request is already {request.status}")
+        return request

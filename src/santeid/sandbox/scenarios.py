@@ -1,0 +1,148 @@
+"""Scenarios by identity: what the sandbox phone answers when a professional logs in.
+
+A scenario is an *outcome* and a *delay*: ``approve``, ``deny``, ``wrong_code`` (the
+professional picks another code than the one on the login page), ``device_locked`` (the last
+PIN attempt was wrong: the device locks) are applied ``delay`` seconds after the request is
+made; ``never`` leaves the request unanswered until it expires (the control API can still
+answer it). A professional without a scenario has no sandbox phone: an activated e-CPS or a
+CPS card is the only way in — the ``card_only`` scenario says so explicitly.
+
+Where a professional's scenario comes from, first found wins:
+
+1. set through the control API (``PUT /sandbox/api/professionals/{id}/scenario``), kept in the
+   ephemeral store (``sandbox:scenario:<id>``) so every worker sees it;
+2. the integrator's professionals file (``sandbox_professionals`` setting);
+3. :data:`DEFAULT_SCENARIOS`, the demo professionals listed in ``docs/sandbox.md``;
+4. ``sandbox_auto_approve`` in the directory: ``approve``.
+
+Outcomes map to the e-CPS request statuses of ``santeid.ecps.requests`` (``approved``,
+``denied``, ``failed`` with ``wrong_code`` or ``pin_locked``, ``expired``), so the login page
+and the CIBA token endpoint explain them exactly as they explain a real phone's answer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+APPROVE = "approve"
+DENY = "deny"
+NEVER = "never"
+WRONG_CODE = "wrong_code"
+DEVICE_LOCKED = "device_locked"
+CARD_ONLY = "card_only"
+OUTCOMES = (APPROVE, DENY, NEVER, WRONG_CODE, DEVICE_LOCKED, CARD_ONLY)
+
+#: Longest delay accepted (seconds): beyond, the request expires first anyway.
+MAX_DELAY = 3600
+
+#: How long a scenario set through the control API is kept (the store needs a lifetime).
+OVERRIDE_TTL = 30 * 24 * 3600
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be understood; the message says why."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    outcome: str
+    #: Seconds between the request and the answer; ``None``: the ``sandbox_approval_delay``
+    #: setting for a browser login, at once for CIBA (as before scenarios existed).
+    delay: float | None = None
+
+    @property
+    def has_phone(self) -> bool:
+        return self.outcome != CARD_ONLY
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "delay": self.delay}
+
+    def describe(self) -> str:
+        when = "" if self.delay is None else f" after {self.delay:g} s"
+        return {
+            APPROVE: f"approved{when or ' at once'}",
+            DENY: f"denied on the phone{when}",
+            NEVER: "never answered: the request expires",
+            WRONG_CODE: f"the wrong code is picked{when}",
+            DEVICE_LOCKED: f"wrong PIN, device locked{when}",
+            CARD_ONLY: "no phone: CPS card (or an activated e-CPS) only",
+        }[self.outcome]
+
+
+def parse_scenario(value: Any) -> Scenario:
+    """``"deny"``, or ``{"outcome": "approve", "delay": 5}``; raises :class:`ScenarioError`."""
+    if isinstance(value, str):
+        value = {"outcome": value}
+    if not isinstance(value, dict):
+        raise ScenarioError("a scenario is an outcome name or an object {outcome, delay}")
+    unknown = set(value) - {"outcome", "delay"}
+    if unknown:
+        raise ScenarioError(f"unknown scenario field(s): {', '.join(sorted(unknown))}")
+    outcome = value.get("outcome")
+    if outcome not in OUTCOMES:
+        raise ScenarioError(f"'outcome' must be one of {', '.join(OUTCOMES)}; got {outcome!r}")
+    delay = value.get("delay")
+    if delay is not None:
+        if isinstance(delay, bool) or not isinstance(delay, int | float):
+            raise ScenarioError("'delay' is a number of seconds")
+        if not math.isfinite(delay) or not 0 <= delay <= MAX_DELAY:
+            raise ScenarioError(f"'delay' must be between 0 and {MAX_DELAY} seconds")
+        delay = float(delay)
+    return Scenario(outcome, delay)
+
+
+#: The demo professionals' scenarios (``docs/sandbox.md`` lists them with their identities).
+DEFAULT_SCENARIOS: dict[str, Scenario] = {
+    "810000000030": Scenario(APPROVE, 0.0),
+    "810000000031": Scenario(APPROVE, 10.0),
+    "810000000032": Scenario(DENY),
+    "810000000034": Scenario(NEVER),
+    "810000000035": Scenario(WRONG_CODE),
+    "810000000036": Scenario(DEVICE_LOCKED),
+    # Identities with something to show in their claims, approved like the auto-approve ones.
+    "810000000012": Scenario(APPROVE),  # two exercices, two professions
+    "810000000021": Scenario(APPROVE),  # an exercice without any activity
+    "0999500012": Scenario(APPROVE),  # ADELI only
+    "500000010900017/SEC0042": Scenario(APPROVE),  # structure staff by SIRET, no exercice
+    "30B6900011/ADM0107": Scenario(APPROVE),  # structure staff by FINESS, no exercice
+    "810000000005": Scenario(CARD_ONLY),
+}
+
+
+def _override_key(national_id: str) -> str:
+    return f"sandbox:scenario:{national_id}"
+
+
+class ScenarioBook:
+    """A professional's scenario (see the module docstring for the order)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        #: From the integrator's professionals file, loaded at start by every worker alike.
+        self.from_file: dict[str, Scenario] = {}
+
+    def get(self, professional: Any) -> Scenario | None:
+        """The scenario in force, or ``None`` (no sandbox phone)."""
+        override = self.store.get(_override_key(professional.national_id))
+        if override is not None:
+            return parse_scenario(override)
+        found = self.from_file.get(professional.national_id) or DEFAULT_SCENARIOS.get(
+            professional.national_id
+        )
+        if found is not None:
+            return found
+        return Scenario(APPROVE) if professional.sandbox_auto_approve else None
+
+    def phone_scenario(self, professional: Any) -> Scenario | None:
+        """The scenario if it involves the sandbox phone (not ``card_only``)."""
+        scenario = self.get(professional)
+        return scenario if scenario is not None and scenario.has_phone else None
+
+    def set(self, national_id: str, scenario: Scenario) -> None:
+        self.store.put(_override_key(national_id), scenario.to_dict(), OVERRIDE_TTL)
+
+    def reset(self, national_id: str) -> None:
+        """Forget the control API's choice: back to the file's or the default scenario."""
+        self.store.delete(_override_key(national_id))

@@ -1,0 +1,288 @@
+"""Scenarios by identity, in-process: each demo scenario's browser login and CIBA outcome,
+the control API's answers, and its absence outside sandbox mode."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ciba"))
+
+from ciba_helpers import backchannel  # noqa: E402
+from ciba_helpers import poll  # noqa: E402
+from ciba_helpers import register_ciba_client  # noqa: E402
+
+from oidc_flow import OIDC  # noqa: E402
+from oidc_flow import decode  # noqa: E402
+from santeid import create_app  # noqa: E402
+from santeid.storage import MemoryStore  # noqa: E402
+
+API = "/sandbox/api"
+AT_ONCE, SLOW, DENY, NEVER, WRONG_CODE, LOCKED = (
+    "810000000030",
+    "810000000031",
+    "810000000032",
+    "810000000034",
+    "810000000035",
+    "810000000036",
+)
+CARD_ONLY = "810000000005"
+LOGIN = "/auth/realms/esante-wallet/login-actions"
+
+
+def start_login(flow, national_id: str) -> str:
+    """Type the identifier on the login page; return the transaction id."""
+    response = flow.authorize()
+    login_url = response.headers["Location"]
+    page = flow.http.get(login_url)
+    posted = flow.http.post(
+        login_url,
+        data={"national_id": national_id, "csrf_token": flow.csrf(page.get_data(as_text=True))},
+    )
+    assert posted.status_code == 303, posted.get_data(as_text=True)
+    return parse_qs(urlsplit(login_url).query)["tx"][0]
+
+
+def state(flow, txid: str) -> str:
+    return flow.http.get(f"{LOGIN}/status?tx={txid}").get_json()["state"]
+
+
+def later(app, seconds: float) -> None:
+    """Move the sandbox phone's clock forward (no sleeping in tests)."""
+    app.extensions["santeid"].sandbox.clock = lambda: time.time() + seconds
+
+
+def test_approved_at_once_gives_sandbox_tokens(app, flow):
+    tokens = flow.full_login(AT_ONCE)
+    _, claims = decode(app, tokens["id_token"])
+    assert claims["SubjectNameID"] == AT_ONCE
+    assert claims["acr"] == "eidas1"
+
+
+def test_approved_after_its_delay_only(app, flow):
+    txid = start_login(flow, SLOW)
+    assert state(flow, txid) == "waiting"
+    later(app, 11)
+    assert state(flow, txid) == "approved"
+
+
+@pytest.mark.parametrize(
+    ("national_id", "failure", "message", "retry"),
+    [
+        (DENY, "denied", "refusée", True),
+        (WRONG_CODE, "wrong_code", "code", True),
+        (LOCKED, "pin_locked", "bloqué", False),
+    ],
+)
+def test_failing_scenarios_are_explained_on_the_page(
+    app, flow, national_id, failure, message, retry
+):
+    txid = start_login(flow, national_id)
+    later(app, 5)
+    assert state(flow, txid) == "failed"
+    tx = app.extensions["santeid"].transactions.get(txid)
+    assert tx["failure"] == failure
+    page = flow.http.get(f"{LOGIN}/authenticate?tx={txid}").get_data(as_text=True)
+    assert message in page.lower()
+    assert ('action="' + f"{LOGIN}/retry") in page if retry else f"{LOGIN}/retry" not in page
+
+
+def test_never_answered_waits_and_the_control_api_answers_it(app, flow, client):
+    txid = start_login(flow, NEVER)
+    later(app, 60)
+    assert state(flow, txid) == "waiting"
+    listed = client.get(f"{API}/professionals/{NEVER}/requests").get_json()["requests"]
+    assert len(listed) == 1
+    item = listed[0]
+    assert item["kind"] == "browser" and item["code"] in item["candidates"]
+    # The page shows the same code a test (or a person) reads before approving.
+    page = flow.http.get(f"{LOGIN}/authenticate?tx={txid}").get_data(as_text=True)
+    assert f'id="dynamic-code" aria-labelledby="dynamic-code-label">{item["code"]}<' in page
+
+    missing = client.post(f"{API}/requests/{item['request_id']}/approve", json={})
+    assert missing.status_code == 400 and missing.get_json()["code"] == "code_required"
+    approved = client.post(
+        f"{API}/requests/{item['request_id']}/approve", json={"code": item["code"]}
+    )
+    assert approved.status_code == 200 and approved.get_json()["status"] == "approved"
+    assert state(flow, txid) == "approved"
+    again = client.post(f"{API}/requests/{item['request_id']}/deny")
+    assert again.status_code == 409 and again.get_json()["code"] == "request_not_pending"
+
+
+def test_control_api_wrong_code_fails_the_login_as_the_phone_would(app, flow, client):
+    txid = start_login(flow, NEVER)
+    item = client.get(f"{API}/professionals/{NEVER}/requests").get_json()["requests"][0]
+    wrong = next(c for c in item["candidates"] if c != item["code"])
+    response = client.post(f"{API}/requests/{item['request_id']}/approve", json={"code": wrong})
+    assert response.status_code == 403
+    assert response.mimetype == "application/problem+json"
+    assert state(flow, txid) == "failed"
+
+
+def test_control_api_expire_ends_the_login(app, flow, client):
+    txid = start_login(flow, NEVER)
+    item = client.get(f"{API}/professionals/{NEVER}/requests").get_json()["requests"][0]
+    assert client.post(f"{API}/requests/{item['request_id']}/expire").status_code == 200
+    assert state(flow, txid) == "failed"
+    assert app.extensions["santeid"].transactions.get(txid)["failure"] == "expired"
+
+
+def test_set_scenario_changes_the_next_login_and_reset_restores_it(app, flow, client):
+    put = client.put(f"{API}/professionals/{AT_ONCE}/scenario", json={"outcome": "deny"})
+    assert put.status_code == 200 and put.get_json()["scenario"]["outcome"] == "deny"
+    txid = start_login(flow, AT_ONCE)
+    assert state(flow, txid) == "failed"
+    reset = client.delete(f"{API}/professionals/{AT_ONCE}/scenario")
+    assert reset.get_json()["scenario"] == {"outcome": "approve", "delay": 0.0}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"outcome": "explode"}, {"outcome": "approve", "delay": -1}, {"delay": 3}, ["deny"]],
+)
+def test_bad_scenario_is_refused_and_changes_nothing(client, body):
+    response = client.put(f"{API}/professionals/{AT_ONCE}/scenario", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["code"] in ("invalid_scenario", "invalid_request")
+    assert client.get(f"{API}/professionals/{AT_ONCE}").get_json()["scenario"]["delay"] == 0.0
+
+
+def test_card_only_professional_has_no_sandbox_phone(flow):
+    response = flow.authorize()
+    login_url = response.headers["Location"]
+    page = flow.http.get(login_url)
+    posted = flow.http.post(
+        login_url,
+        data={"national_id": CARD_ONLY, "csrf_token": flow.csrf(page.get_data(as_text=True))},
+    )
+    assert posted.status_code == 400
+
+
+def test_created_professional_logs_in_with_its_claims(app, flow, client):
+    body = {
+        "national_id": "810000000099",
+        "family_name": "TESTEUR",
+        "given_names": ["ALICE"],
+        "scenario": "approve",
+        "exercices": [
+            {
+                "code_profession": "21",
+                "activities": [
+                    {
+                        "code_mode_exercice": "L",
+                        "structure": {
+                            "identifiant_technique": "R9000000000099",
+                            "raison_sociale": "PHARMACIE DE TEST",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    created = client.post(f"{API}/professionals", json=body)
+    assert created.status_code == 201, created.get_json()
+    later(app, 5)
+    tokens = flow.full_login("810000000099")
+    info = client.get(
+        f"{OIDC}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    claims = info.get_json()
+    assert claims["family_name"] == "TESTEUR"
+    activity = claims["SubjectRefPro"]["exercices"][0]["activities"][0]
+    assert activity["raisonSocialeSite"] == "PHARMACIE DE TEST"
+
+
+def test_invalid_professional_is_refused_with_every_error(client):
+    response = client.post(
+        f"{API}/professionals",
+        json={"national_id": "12", "exercices": [{"activities": [], "colour": "blue"}]},
+    )
+    assert response.status_code == 400
+    errors = response.get_json()["errors"]
+    assert any("national_id" in e for e in errors)
+    assert any("family_name" in e for e in errors)
+    assert any("colour" in e and "unknown field" in e for e in errors)
+    assert client.get(f"{API}/professionals/12").status_code == 400
+
+
+def test_issued_card_is_a_pem_certificate_for_the_professional(client):
+    response = client.post(f"{API}/cards", json={"national_id": AT_ONCE})
+    assert response.status_code == 201
+    card = response.get_json()
+    assert card["certificate_pem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert "PRIVATE KEY" in card["private_key_pem"]
+    expired = client.post(f"{API}/cards", json={"national_id": AT_ONCE, "validity": "expired"})
+    assert expired.get_json()["not_after"] < card["not_before"]
+
+
+def test_openapi_document_lists_every_route(app, client):
+    from openapi_spec_validator import validate
+
+    document = client.get(f"{API}/openapi.json").get_json()
+    validate(document)
+    served = {
+        rule.rule.removeprefix(API)
+        .replace("<path:national_id>", "{national_id}")
+        .replace("<request_id>", "{request_id}")
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(API + "/") and not rule.rule.endswith("openapi.json")
+    }
+    assert served == set(document["paths"])
+
+
+def test_control_api_does_not_exist_outside_sandbox_mode(settings, app):
+    # ``app`` (sandbox) made the dev keys the production app needs to start.
+    production = create_app(settings.replace(sandbox=False), store=MemoryStore())
+    http = production.test_client()
+    for path in ("/openapi.json", "/scenarios", f"/professionals/{AT_ONCE}/requests"):
+        assert http.get(API + path).status_code == 404
+    assert http.post(f"{API}/professionals", json={}).status_code == 404
+    assert http.post(f"{API}/cards", json={"national_id": AT_ONCE}).status_code == 404
+
+
+# -- CIBA follows the same scenarios --------------------------------------------------------
+@pytest.fixture
+def ciba(app):
+    return register_ciba_client(app, backchannel_polling_interval=5)
+
+
+def test_ciba_deny_is_access_denied(app, client, ciba):
+    auth_req_id = backchannel(client, ciba, login_hint=DENY).get_json()["auth_req_id"]
+    later(app, 5)
+    response = poll(client, ciba, auth_req_id)
+    assert response.status_code == 400 and response.get_json()["error"] == "access_denied"
+
+
+def test_ciba_never_is_expired_token_once_expired_through_the_api(app, client, ciba):
+    auth_req_id = backchannel(client, ciba, login_hint=NEVER).get_json()["auth_req_id"]
+    assert poll(client, ciba, auth_req_id).get_json()["error"] == "authorization_pending"
+    item = client.get(f"{API}/professionals/{NEVER}/requests").get_json()["requests"][0]
+    assert item["kind"] == "ciba" and item["binding_message"] == "42"
+    client.post(f"{API}/requests/{item['request_id']}/expire")
+    assert poll(client, ciba, auth_req_id).get_json()["error"] == "expired_token"
+
+
+def test_ciba_slow_professional_polled_too_fast_is_slow_down_then_tokens(app, client, ciba):
+    auth_req_id = backchannel(client, ciba, login_hint=SLOW).get_json()["auth_req_id"]
+    assert poll(client, ciba, auth_req_id).get_json()["error"] == "authorization_pending"
+    assert poll(client, ciba, auth_req_id).get_json()["error"] == "slow_down"
+    later(app, 11)
+    app.extensions["santeid"].ciba.clock = lambda: time.time() + 30
+    tokens = poll(client, ciba, auth_req_id)
+    assert tokens.status_code == 200, tokens.get_json()
+    _, claims = decode(app, tokens.get_json()["id_token"])
+    assert claims["SubjectNameID"] == SLOW
+
+
+def test_ciba_approved_through_the_control_api(app, client, ciba):
+    auth_req_id = backchannel(client, ciba, login_hint=NEVER).get_json()["auth_req_id"]
+    item = client.get(f"{API}/professionals/{NEVER}/requests").get_json()["requests"][0]
+    assert client.post(f"{API}/requests/{item['request_id']}/approve").status_code == 200
+    response = poll(client, ciba, auth_req_id)
+    assert response.status_code == 200, response.get_json()

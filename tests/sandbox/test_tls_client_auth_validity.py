@@ -1,0 +1,66 @@
+"""``tls_client_auth`` checks the certificate's validity period itself: in sandbox mode the
+TLS handshake no longer does (so that expired test cards get their explanation page)."""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ciba"))
+
+from ciba_helpers import backchannel  # noqa: E402
+from ciba_helpers import register_ciba_client  # noqa: E402
+
+from santeid.pki import TestAuthority  # noqa: E402
+from santeid.pki import certificate_pem  # noqa: E402
+from santeid.pki import issue_certificate  # noqa: E402
+from santeid.pki import subject_name  # noqa: E402
+
+HEADER = "X-SSL-Client-Cert"
+
+
+@pytest.fixture
+def settings(settings):
+    # Behind a TLS-terminating proxy on 127.0.0.1 (Flask's test client address).
+    return settings.replace(tls_client_cert_header=HEADER, trusted_proxies="127.0.0.1")
+
+
+def _certificate(tmp_path, **validity):
+    authority = TestAuthority.load_or_create(
+        tmp_path, "machine-ca", common_name="TEST AC MACHINES", key_type="ec-p256"
+    )
+    certificate, _ = issue_certificate(
+        authority,
+        subject=subject_name(common_name="logiciel", organization="Cabinet", country="FR"),
+        key_type="ec-p256",
+        **validity,
+    )
+    return certificate
+
+
+@pytest.mark.parametrize("when", ["valid", "expired", "not_yet_valid"])
+def test_tls_client_auth_refuses_a_certificate_outside_its_validity(app, client, tmp_path, when):
+    now = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+    validity = {
+        "valid": {},
+        "expired": {"not_before": now - 10 * day, "not_after": now - day},
+        "not_yet_valid": {"not_before": now + day, "not_after": now + 10 * day},
+    }[when]
+    certificate = _certificate(tmp_path, **validity)
+    meta = register_ciba_client(
+        app,
+        "mtls-client",
+        client_secret=None,
+        token_endpoint_auth_method="tls_client_auth",
+        tls_client_auth_subject_dn=certificate.subject.rfc4514_string(),
+    )
+    header = {HEADER: quote(certificate_pem(certificate).decode(), safe="")}
+    response = backchannel(
+        client, meta, headers=header, login_hint="810000000030", client_id="mtls-client"
+    )
+    assert response.status_code == (200 if when == "valid" else 401), response.get_json()
