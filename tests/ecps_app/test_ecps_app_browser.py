@@ -21,15 +21,16 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from ecps_app_chromium import PHONE_SIZE
-from ecps_app_chromium import accessibility_problems
-from ecps_app_chromium import console
-from ecps_app_chromium import start_browser
-from ecps_app_chromium import wait_for
 from ecps_app_server import CIBA_GRANT
 from ecps_app_server import SECRET
 from ecps_app_server import santeid_cli
 from selenium.webdriver.common.by import By
+
+from chromium_browser import PHONE_SIZE
+from chromium_browser import accessibility_problems
+from chromium_browser import console
+from chromium_browser import start_browser
+from chromium_browser import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
 

@@ -9,13 +9,13 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from ecps_app_chromium import PHONE_SIZE
-from ecps_app_chromium import accessibility_problems
-from ecps_app_chromium import start_browser
-from ecps_app_chromium import wait_for
 from ecps_app_server import santeid_cli
 from selenium.webdriver.common.by import By
 
+from chromium_browser import PHONE_SIZE
+from chromium_browser import accessibility_problems
+from chromium_browser import start_browser
+from chromium_browser import wait_for
 from santeid.ecps.simulator import DeviceSimulator
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]

@@ -6,33 +6,23 @@ tokens when the control API approves it."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
+from chromium_browser import start_browser
+from chromium_browser import wait_for
 from fixtures_redis import free_port
 from server_process import running_server
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 SANTEID = str(Path(sys.executable).with_name("santeid"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev dependency)")
-if shutil.which(CHROMIUM) is None:
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+DESKTOP = (1280, 900)
 
 
 @pytest.fixture(scope="module")
@@ -57,97 +47,117 @@ def server(tmp_path_factory):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
+def page(tmp_path):
+    """A browser of its own per test (cookies, storage)."""
+    driver = start_browser(tmp_path / "profile", size=DESKTOP)
+    yield driver
+    driver.quit()
+
+
+def css(driver, selector: str):
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def text_of(driver, selector: str) -> str:
+    return css(driver, selector).text
+
+
+def visible(driver, selector: str):
+    return wait_for(
+        lambda: (element := css(driver, selector)).is_displayed() and element,
+        what=selector,
+    )
+
+
+def fill(driver, selector: str, text: str) -> None:
+    """Replace the field's value, as a person selecting it and typing would."""
+    field = visible(driver, selector)
+    field.clear()
+    field.send_keys(text)
+
+
+def call_named(driver, name: str) -> bool:
+    return any(e.text == name for e in driver.find_elements(By.CSS_SELECTOR, ".call-name"))
 
 
 def test_code_flow_from_the_home_page_to_logout(server, page):
-    page.goto(server + "/")
-    page.click("text=Débogueur OpenID Connect")
-    page.select_option("#pkce", "S256")
-    page.click("#build")
-    assert "code_challenge_method" in page.inner_text("#request-params")
-    page.click("#run")
-    page.fill("#national_id", "810000000030")
-    page.click("#submit")
+    page.get(server + "/")
+    page.find_element(By.PARTIAL_LINK_TEXT, "Débogueur OpenID Connect").click()
+    Select(visible(page, "#pkce")).select_by_value("S256")
+    css(page, "#build").click()
+    wait_for(lambda: "code_challenge_method" in text_of(page, "#request-params"))
+    css(page, "#run").click()
+    fill(page, "#national_id", "810000000030")
+    css(page, "#submit").click()
     # The waiting page continues by itself (approved at once) to the debugger's callback.
-    page.wait_for_selector("#exchange")
-    assert page.inner_text("#callback-iss").startswith(server)
-    page.click("#exchange")
-    page.wait_for_selector("#id-token .decoded-payload")
-    id_token = page.inner_text("#id-token .decoded-payload")
+    visible(page, "#exchange")
+    assert text_of(page, "#callback-iss").startswith(server)
+    css(page, "#exchange").click()
+    id_token = visible(page, "#id-token .decoded-payload").text
     assert '"SubjectNameID": "810000000030"' in id_token
     assert '"acr": "eidas1"' in id_token
-    assert '"alg": "RS256"' in page.inner_text("#access-token .decoded-header")
+    assert '"alg": "RS256"' in text_of(page, "#access-token .decoded-header")
 
     for button, name in (("#userinfo", "userinfo"), ("#introspect", "introspect")):
-        page.click(button)
-        page.wait_for_selector(f".call-name:text-is('{name}')")
-    calls = page.inner_text("#calls")
+        css(page, button).click()
+        wait_for(lambda name=name: call_named(page, name), what=name)
+    calls = text_of(page, "#calls")
     assert "userinfo → HTTP 200" in calls and '"SubjectRefPro"' in calls
     assert "introspect → HTTP 200" in calls and '"active": true' in calls
-    page.click("#refresh")
-    page.wait_for_selector(".call-name:text-is('refresh')")
-    assert "refresh → HTTP 200" in page.inner_text("#calls")
+    css(page, "#refresh").click()
+    wait_for(lambda: call_named(page, "refresh"), what="refresh")
+    assert "refresh → HTTP 200" in text_of(page, "#calls")
 
-    page.click("#logout")
-    page.wait_for_url(server + "/sandbox/debugger*")
-    assert page.is_visible("#code-form")
+    css(page, "#logout").click()
+    wait_for(lambda: page.current_url.startswith(server + "/sandbox/debugger"), what="return")
+    assert visible(page, "#code-form")
 
 
 def test_ciba_status_turns_to_tokens_when_approved(server, page):
-    page.goto(server + "/sandbox/debugger")
-    page.fill("#ciba-login-hint", "810000000034")  # never answers by itself
-    page.click("#ciba-start")
-    sync_api.expect(page.locator("#ciba-status")).to_have_text("authorization_pending")
+    page.get(server + "/sandbox/debugger")
+    fill(page, "#ciba-login-hint", "810000000034")  # never answers by itself
+    css(page, "#ciba-start").click()
+    wait_for(lambda: text_of(page, "#ciba-status") == "authorization_pending", what="pending")
     api = server + "/sandbox/api"
     [item] = requests.get(f"{api}/professionals/810000000034/requests", timeout=5).json()[
         "requests"
     ]
     assert item["binding_message"] == "A1B2"
     assert requests.post(f"{api}/requests/{item['request_id']}/approve", timeout=5).ok
-    page.wait_for_selector("#ciba-result-link", state="visible")
-    page.click("#ciba-result-link")
-    assert '"SubjectNameID": "810000000034"' in page.inner_text("#id-token .decoded-payload")
+    visible(page, "#ciba-result-link").click()
+    payload = visible(page, "#id-token .decoded-payload").text
+    assert '"SubjectNameID": "810000000034"' in payload
 
 
 def test_ciba_denied_shows_access_denied(server, page):
-    page.goto(server + "/sandbox/debugger")
-    page.fill("#ciba-login-hint", "810000000032")  # denies
-    page.click("#ciba-start")
-    sync_api.expect(page.locator("#ciba-status")).to_have_text("access_denied")
+    page.get(server + "/sandbox/debugger")
+    fill(page, "#ciba-login-hint", "810000000032")  # denies
+    css(page, "#ciba-start").click()
+    wait_for(lambda: text_of(page, "#ciba-status") == "access_denied", what="access_denied")
+
+
+#: Every URL the page loaded: the document, then each resource (scripts, styles, fetches).
+LOADED_URLS = """
+return [location.href, ...performance.getEntriesByType("resource").map(e => e.name)];
+"""
 
 
 @pytest.mark.parametrize("name", ["insi", "ecps-device", "sandbox"])
 def test_swagger_ui_renders_each_api_without_a_cdn(server, page, name):
-    outside = []
-    page.on(
-        "request",
-        lambda r: outside.append(r.url) if not r.url.startswith(server) else None,
-    )
-    page.goto(f"{server}/api-docs/{name}")
-    page.wait_for_selector(".opblock")
-    assert page.locator(".opblock").count() >= 3
-    assert outside == []
+    page.get(f"{server}/api-docs/{name}")
+    wait_for(lambda: len(page.find_elements(By.CSS_SELECTOR, ".opblock")) >= 3, what="ops")
+    loaded = page.execute_script(LOADED_URLS)
+    assert len(loaded) > 1
+    assert [url for url in loaded if not url.startswith(server)] == []
 
 
 def test_home_page_links_every_sandbox_page(server, page):
-    page.goto(server + "/")
-    links = page.eval_on_selector_all("#sandbox-links a", "nodes => nodes.map(n => n.href)")
+    page.get(server + "/")
+    links = [
+        a.get_attribute("href") for a in page.find_elements(By.CSS_SELECTOR, "#sandbox-links a")
+    ]
     assert any(link.endswith("/sandbox/debugger") for link in links)
     for link in links:
         assert requests.get(link, timeout=5).status_code == 200, link
-    assert "810000000032" in page.inner_text("#scenario-table")
+    assert "810000000032" in text_of(page, "#scenario-table")

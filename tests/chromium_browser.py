@@ -1,7 +1,7 @@
-"""Headless Chromium for the e-CPS app tests: Debian's ``chromium`` driven through its own
-``chromedriver`` (same package version, so they always match) with Selenium. Nothing is
-downloaded: the binaries are the ones installed by ``apt-get install chromium
-chromium-driver`` (``.ci/run`` installs them when missing).
+"""Headless Chromium for the browser tests (the e-CPS app, the sandbox debugger): Debian's
+``chromium`` driven through its own ``chromedriver`` (same package version, so they always
+match) with Selenium. Nothing is downloaded: the binaries are the ones installed by
+``apt-get install chromium chromium-driver`` (``.ci/run`` installs them when missing).
 
 ``http://127.0.0.1`` is a secure context for Chromium ("potentially trustworthy origin",
 W3C Secure Contexts §3.1), so WebCrypto, IndexedDB and service workers work without TLS;
