@@ -123,4 +123,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     insi.init_app(app)
     fhir_directory.init_app(app)
     health.init_app(app)
+    # Last: the outermost WSGI layer (X-Forwarded-* from trusted proxies, HTTPS required).
+    from santeid import proxies
+
+    proxies.init_app(app)
     return app

@@ -109,6 +109,10 @@ class Settings:
     #: Serve the INSi JSON operations through a thin WSGI layer ahead of Flask (same code,
     #: about half the cost per call); false = through Flask only.
     insi_fast_path: bool = True
+    # -- hardening: reverse proxies, slow clients (docs/security.md) ------------
+    #: Proxies in front that append to ``X-Forwarded-*`` (applied only when the peer is one
+    #: of ``trusted_proxies``; the rightmost ``proxy_hops`` values are believed).
+    proxy_hops: int = 1
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -257,6 +261,8 @@ def validate(settings: Settings) -> None:
     ):
         if getattr(settings, name) <= 0:
             raise ConfigurationError(f"{name} must be positive")
+    if settings.proxy_hops <= 0:
+        raise ConfigurationError("proxy_hops must be positive")
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "
