@@ -113,6 +113,15 @@ class Settings:
     #: Proxies in front that append to ``X-Forwarded-*`` (applied only when the peer is one
     #: of ``trusted_proxies``; the rightmost ``proxy_hops`` values are believed).
     proxy_hops: int = 1
+    #: Seconds a client has to send its request line and headers, then its body; the server
+    #: closes the connection after that (408), before any application code runs.
+    request_header_timeout: float = 10.0
+    request_body_timeout: float = 10.0
+    #: Connections one client address may hold open at once per server process (0 = no
+    #: limit); trusted proxies are exempt.
+    max_connections_per_address: int = 32
+    #: e-CPS long polls and event streams one device may hold open at once (429 beyond).
+    ecps_waits_per_device: int = 2
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -261,8 +270,12 @@ def validate(settings: Settings) -> None:
     ):
         if getattr(settings, name) <= 0:
             raise ConfigurationError(f"{name} must be positive")
-    if settings.proxy_hops <= 0:
-        raise ConfigurationError("proxy_hops must be positive")
+    for name in ("proxy_hops", "request_header_timeout", "request_body_timeout",
+                 "ecps_waits_per_device"):  # fmt: skip
+        if getattr(settings, name) <= 0:
+            raise ConfigurationError(f"{name} must be positive")
+    if settings.max_connections_per_address < 0:
+        raise ConfigurationError("max_connections_per_address must be 0 (no limit) or more")
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "
