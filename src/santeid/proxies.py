@@ -123,10 +123,13 @@ def init_app(app) -> None:
     """Wrap the whole WSGI application (call last, so that it is the outermost layer)."""
     from authlib.oauth2.rfc6749.errors import InsecureTransportError
 
+    from santeid.security import MalformedRequests
+
     settings = app.extensions["santeid"].settings
     app.register_error_handler(InsecureTransportError, _insecure_transport)
     app.wsgi_app = ForwardedHeaders(
-        app.wsgi_app,
+        # Inside: the Host it checks is the forwarded one, when believed.
+        MalformedRequests(app.wsgi_app),
         trusted_proxies=settings.trusted_proxies,
         hops=settings.proxy_hops,
         https_issuer=urlsplit(settings.issuer).scheme == "https",

@@ -1,13 +1,21 @@
 """Request hygiene shared by every page and endpoint: CSRF tokens, parameter size limits,
-security headers and the cookie policy."""
+security headers, the cookie policy, and malformed requests refused before any endpoint (a
+``Host`` that is not a host name, undecodable ``Basic`` credentials, JSON nested beyond reason)
+so that they get a clear error, never a 500."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import json
+import re
 import secrets
 
+from flask import Request
 from flask import request
 from flask import session
+from werkzeug.exceptions import BadRequest
 
 from santeid.services import services
 
@@ -122,8 +130,88 @@ def add_security_headers(response):
     return response
 
 
+#: Deepest JSON nesting a request body may have (none of santeid's APIs goes past 10).
+MAX_JSON_DEPTH = 64
+
+
+class HygienicRequest(Request):
+    """Flask's request, where JSON nested deeper than Python can parse is a malformed body
+    (400, or ``None`` with ``silent=True``) rather than a ``RecursionError``."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            if silent:
+                return None
+            raise BadRequest("the JSON body is nested too deeply") from None
+
+
+#: A host name as HTTP carries it (RFC 9110 §7.2, RFC 3986 §3.2.2 ``reg-name``, ASCII: an
+#: internationalised name travels as its ``xn--`` form).
+_HOST_NAME = re.compile(r"[A-Za-z0-9._~-]*")
+
+
+def _host_is_valid(host: str) -> bool:
+    """Whether a ``Host`` value is a host name or address (with an optional port) that URL
+    building can use: IDNA-encodable, labels of 63 characters at most (RFC 1035 §2.3.4)."""
+    if host.startswith("["):
+        address, _, rest = host[1:].partition("]")
+        return bool(address) and (rest == "" or (rest[:1] == ":" and rest[1:].isdigit()))
+    name, _, port = host.partition(":")
+    if (port and not port.isdigit()) or not _HOST_NAME.fullmatch(name):
+        return False
+    try:
+        name.encode("idna").decode("idna")  # also a valid xn-- (punycode) label
+    except UnicodeError:
+        return False
+    return True
+
+
+def _basic_is_decodable(authorization: str) -> bool:
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return True
+    try:
+        base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    return bool(credentials.strip())
+
+
+class MalformedRequests:
+    """WSGI middleware: a ``Host`` header URL building would choke on is refused (400 JSON);
+    ``Authorization: Basic`` credentials that are not base64 UTF-8 are no credentials (the
+    endpoint then answers as without any: ``401 invalid_client``)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        host = environ.get("HTTP_HOST")
+        if host is not None and not _host_is_valid(host):
+            body = json.dumps(
+                {"error": "invalid_request", "error_description": "malformed Host header"}
+            ).encode()
+            start_response("400 Bad Request", [
+                ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
+            ])  # fmt: skip
+            return [body]
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        if authorization is not None:
+            # A scheme alone ("Bearer ") is one word: Authlib would split it in two and fail.
+            authorization = authorization.strip()
+            if not authorization or not _basic_is_decodable(authorization):
+                del environ["HTTP_AUTHORIZATION"]
+            else:
+                environ["HTTP_AUTHORIZATION"] = authorization
+        return self.app(environ, start_response)
+
+
 def init_app(app) -> None:
     settings = app.extensions["santeid"].settings
+    app.request_class = HygienicRequest
     app.config.update(
         SESSION_COOKIE_NAME="santeid_session",
         SESSION_COOKIE_HTTPONLY=True,
