@@ -8,13 +8,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import ipaddress
 import json
 import re
 import secrets
 
 from flask import Request
+from flask import has_request_context
 from flask import request
 from flask import session
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import BadRequest
 
 from santeid.services import services
@@ -124,6 +127,12 @@ def add_security_headers(response):
             "script-src 'self'; frame-ancestors 'none'; form-action 'self' *",
         )
         response.headers.setdefault("Cache-Control", "no-store")
+    if request.scheme == "https" and not _is_loopback(request.host):
+        # RFC 6797: browsers keep to HTTPS for this host. Not on loopback names, where it
+        # would also bind the plain-HTTP listener of a development server (HSTS ignores ports).
+        max_age = services().settings.hsts_max_age
+        if max_age > 0:
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={max_age}")
     if services().settings.sandbox:
         # Visible to programs too: a sandbox must never be mistaken for production.
         response.headers["X-Santeid-Sandbox"] = "true"
@@ -209,9 +218,32 @@ class MalformedRequests:
         return self.app(environ, start_response)
 
 
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class SessionOverHttps(SecureCookieSessionInterface):
+    """The session cookie is ``Secure`` whenever the request came over HTTPS, whatever
+    ``cookie_secure`` says for the issuer (the HTTPS listener of a server whose issuer is
+    plain HTTP, as ``make run``'s)."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(super().get_cookie_secure(app)) or (
+            has_request_context() and request.scheme == "https"
+        )
+
+
 def init_app(app) -> None:
     settings = app.extensions["santeid"].settings
     app.request_class = HygienicRequest
+    app.session_interface = SessionOverHttps()
     app.config.update(
         SESSION_COOKIE_NAME="santeid_session",
         SESSION_COOKIE_HTTPONLY=True,

@@ -122,6 +122,8 @@ class Settings:
     max_connections_per_address: int = 32
     #: e-CPS long polls and event streams one device may hold open at once (429 beyond).
     ecps_waits_per_device: int = 2
+    #: ``Strict-Transport-Security`` max-age on HTTPS responses (0 = not sent).
+    hsts_max_age: int = 31536000
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -276,6 +278,8 @@ def validate(settings: Settings) -> None:
             raise ConfigurationError(f"{name} must be positive")
     if settings.max_connections_per_address < 0:
         raise ConfigurationError("max_connections_per_address must be 0 (no limit) or more")
+    if settings.hsts_max_age < 0:
+        raise ConfigurationError("hsts_max_age must be 0 (not sent) or more")
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "
