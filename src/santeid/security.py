@@ -127,7 +127,9 @@ def add_security_headers(response):
             "script-src 'self'; frame-ancestors 'none'; form-action 'self' *",
         )
         response.headers.setdefault("Cache-Control", "no-store")
-    if request.scheme == "https" and not _is_loopback(request.host):
+    # (The INSi fast path adds these headers outside any request context: API clients, which
+    # HSTS does not concern.)
+    if has_request_context() and request.scheme == "https" and not _is_loopback(request.host):
         # RFC 6797: browsers keep to HTTPS for this host. Not on loopback names, where it
         # would also bind the plain-HTTP listener of a development server (HSTS ignores ports).
         max_age = services().settings.hsts_max_age

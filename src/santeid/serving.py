@@ -228,21 +228,21 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
     class GuardedServer(ThreadedWSGIServer):
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
-            self._admitted: set[int] = set()
+            # Connection → address it was counted under (the peer may be gone at release).
+            self._admitted: dict[int, str] = {}
 
         def verify_request(self, request, client_address) -> bool:
             address = client_address[0] if isinstance(client_address, tuple) else ""
             if limiter.acquire(address):
-                self._admitted.add(id(request))
+                self._admitted[id(request)] = address
                 return True
             log.warning("connection from %s refused: %d already open", address, limiter.limit)
             return False
 
         def shutdown_request(self, request) -> None:
-            if id(request) in self._admitted:
-                self._admitted.discard(id(request))
-                with contextlib.suppress(OSError):
-                    limiter.release(request.getpeername()[0])
+            address = self._admitted.pop(id(request), None)
+            if address is not None:
+                limiter.release(address)
             super().shutdown_request(request)
 
     return GuardedServer(host, port, app, handler=GuardedHandler, ssl_context=ssl_context)
@@ -497,8 +497,8 @@ def _environ(scope, body: bytes, gone: Callable[[], bool]) -> dict[str, Any]:
     environ: dict[str, Any] = {
         "REQUEST_METHOD": scope.method,
         "SCRIPT_NAME": "",
-        "PATH_INFO": scope.path,
-        "QUERY_STRING": scope.query_string,
+        "PATH_INFO": _wsgi_string(scope.path),
+        "QUERY_STRING": _wsgi_string(scope.query_string),
         "SERVER_NAME": server_host.strip("[]"),
         "SERVER_PORT": server_port,
         "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
@@ -515,6 +515,7 @@ def _environ(scope, body: bytes, gone: Callable[[], bool]) -> dict[str, Any]:
     }
     for name, value in scope.headers.items():
         key = name.upper().replace("-", "_")
+        value = _wsgi_string(value)
         if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
             environ[key] = value
             continue
@@ -522,6 +523,13 @@ def _environ(scope, body: bytes, gone: Callable[[], bool]) -> dict[str, Any]:
         environ[key] = f"{environ[key]},{value}" if key in environ else value
     environ["CONTENT_LENGTH"] = str(len(body)) if body else environ.get("CONTENT_LENGTH", "")
     return environ
+
+
+def _wsgi_string(text: str) -> str:
+    """PEP 3333 "native strings": the request's bytes as Latin-1 characters. Granian hands
+    path, query and headers over decoded as UTF-8 (the path percent-decoded, invalid bytes as
+    U+FFFD); WSGI applications expect the bytes."""
+    return text if text.isascii() else text.encode("utf-8").decode("latin-1")
 
 
 class _Stderr(io.TextIOBase):

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from requests.structures import CaseInsensitiveDict
 
 SANTEID = str(Path(sys.executable).with_name("santeid"))
 REALM = "/auth/realms/esante-wallet"
@@ -170,13 +171,14 @@ def http_from(
     body: bytes | None = None,
     headers: dict | None = None,
     timeout: float = 10,
-) -> tuple[int, dict, bytes]:
+) -> tuple[int, CaseInsensitiveDict, bytes]:
     """One plain-HTTP request to ``127.0.0.1:port`` from the loopback address ``source``."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
                                             source_address=(source, 0))  # fmt: skip
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        headers = CaseInsensitiveDict(response.getheaders())  # Granian sends lower case
+        return response.status, headers, response.read()
     finally:
         connection.close()

@@ -34,8 +34,10 @@ OIDC = REALM + "/protocol/openid-connect"
 FUZZ_SECONDS = 45
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@pytest.fixture(scope="module", params=["werkzeug", "granian"])
+def server(request, tmp_path_factory, redis_server):
+    """The one-process server (HTTP parsed in Python) and Granian's workers (HTTP parsed in
+    Rust, santeid's RSGI layer)."""
     home = tmp_path_factory.mktemp("malformed")
     port = free_port()
     env = dict(
@@ -46,8 +48,11 @@ def server(tmp_path_factory):
         SANTEID_STORE_URL="memory://",
         SANTEID_ISSUER=f"http://127.0.0.1:{port}{REALM}",
     )
-    with running_server([SANTEID, "serve", "--port", str(port)], env, home / "server.log",
-                        f"http://127.0.0.1:{port}/health"):  # fmt: skip
+    command = [SANTEID, "serve", "--port", str(port)]
+    if request.param == "granian":
+        env["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/10"
+        command += ["--workers", "2"]
+    with running_server(command, env, home / "server.log", f"http://127.0.0.1:{port}/health"):
         yield {"port": port, "log": home / "server.log", "home": home, "env": env}
 
 
