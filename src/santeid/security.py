@@ -180,20 +180,28 @@ def _host_is_valid(host: str) -> bool:
 
 
 def _basic_is_decodable(authorization: str) -> bool:
-    scheme, _, credentials = authorization.strip().partition(" ")
+    """False only for ``Basic`` credentials that are base64 but not UTF-8 text, on which
+    Authlib's client authentication fails; anything else malformed the endpoints refuse
+    themselves."""
+    scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() != "basic":
         return True
     try:
-        base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        raw = base64.b64decode(credentials.strip(), validate=True)
     except (binascii.Error, ValueError):
+        return True
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
         return False
-    return bool(credentials.strip())
+    return True
 
 
 class MalformedRequests:
     """WSGI middleware: a ``Host`` header URL building would choke on is refused (400 JSON);
-    ``Authorization: Basic`` credentials that are not base64 UTF-8 are no credentials (the
-    endpoint then answers as without any: ``401 invalid_client``)."""
+    ``Authorization`` loses surrounding blanks, and ``Basic`` credentials that are base64 but
+    not UTF-8 are no credentials (the endpoint then answers as without any: ``401
+    invalid_client``)."""
 
     def __init__(self, app) -> None:
         self.app = app
