@@ -26,12 +26,20 @@ import json
 import logging
 from urllib.parse import urlsplit
 
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from santeid.tls import is_trusted_proxy
 from santeid.tls import parse_trusted_proxies
 
-__all__ = ["HTTPS_REQUIRED", "ForwardedHeaders", "client_address", "init_app", "peer_address"]
+__all__ = [
+    "HTTPS_REQUIRED",
+    "Application",
+    "ForwardedHeaders",
+    "client_address",
+    "init_app",
+    "peer_address",
+]
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +127,34 @@ def _insecure_transport(exc):
     return response
 
 
+class Application(Flask):
+    """The Flask application whose WSGI entry point runs :class:`ForwardedHeaders` (and the
+    malformed-request guard) before ``wsgi_app``, whatever other layers ``wsgi_app`` holds
+    (the INSi fast path): servers and test clients call the application itself."""
+
+    outer_wsgi = None
+
+    def __call__(self, environ, start_response):
+        if self.outer_wsgi is None:
+            return self.wsgi_app(environ, start_response)
+        return self.outer_wsgi(environ, start_response)
+
+
 def init_app(app) -> None:
-    """Wrap the whole WSGI application (call last, so that it is the outermost layer)."""
+    """Put the proxy and malformed-request layers in front of everything."""
     from authlib.oauth2.rfc6749.errors import InsecureTransportError
 
     from santeid.security import MalformedRequests
 
     settings = app.extensions["santeid"].settings
     app.register_error_handler(InsecureTransportError, _insecure_transport)
-    app.wsgi_app = ForwardedHeaders(
+
+    def inner(environ, start_response):  # late-bound: wsgi_app as it is at call time
+        return app.wsgi_app(environ, start_response)
+
+    app.outer_wsgi = ForwardedHeaders(
         # Inside: the Host it checks is the forwarded one, when believed.
-        MalformedRequests(app.wsgi_app),
+        MalformedRequests(inner),
         trusted_proxies=settings.trusted_proxies,
         hops=settings.proxy_hops,
         https_issuer=urlsplit(settings.issuer).scheme == "https",
