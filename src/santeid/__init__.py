@@ -87,8 +87,10 @@ def create_services(settings: Settings, *, store=None):
 
 def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     """The WSGI application. Each line sets up one subsystem, in dependency order."""
+    from santeid.proxies import Application  # Flask, with the proxy layer in front
+
     settings = settings or load_settings()
-    app = Flask(
+    app = Application(
         __name__,
         template_folder=str(_resource_dir("templates")),
         static_folder=str(_resource_dir("static")),
@@ -129,4 +131,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     insi.init_app(app)
     fhir_directory.init_app(app)
     health.init_app(app)
+    # Last: the outermost WSGI layer (X-Forwarded-* from trusted proxies, HTTPS required).
+    from santeid import proxies
+
+    proxies.init_app(app)
     return app

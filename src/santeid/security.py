@@ -1,13 +1,24 @@
 """Request hygiene shared by every page and endpoint: CSRF tokens, parameter size limits,
-security headers and the cookie policy."""
+security headers, the cookie policy, and malformed requests refused before any endpoint (a
+``Host`` that is not a host name, undecodable ``Basic`` credentials, JSON nested beyond reason)
+so that they get a clear error, never a 500."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import ipaddress
+import json
+import re
 import secrets
 
+from flask import Request
+from flask import has_request_context
 from flask import request
 from flask import session
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import BadRequest
 
 from santeid.services import services
 
@@ -121,14 +132,143 @@ def add_security_headers(response):
             "script-src 'self'; frame-ancestors 'none'; form-action 'self' *",
         )
         response.headers.setdefault("Cache-Control", "no-store")
+    # (The INSi fast path adds these headers outside any request context: API clients, which
+    # HSTS does not concern.)
+    if has_request_context() and request.scheme == "https" and not _is_loopback(request.host):
+        # RFC 6797: browsers keep to HTTPS for this host. Not on loopback names, where it
+        # would also bind the plain-HTTP listener of a development server (HSTS ignores ports).
+        max_age = services().settings.hsts_max_age
+        if max_age > 0:
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={max_age}")
     if services().settings.sandbox:
         # Visible to programs too: a sandbox must never be mistaken for production.
         response.headers["X-Santeid-Sandbox"] = "true"
     return response
 
 
+#: Deepest JSON nesting a request body may have (none of santeid's APIs goes past 10).
+MAX_JSON_DEPTH = 64
+
+
+def loads_untrusted_json(raw: bytes | str):
+    """``json.loads`` of bytes a client chose (a body, a JWT segment read before its signature
+    is checked): JSON nested deeper than Python can parse is a ``ValueError`` like any other
+    malformed JSON, never a ``RecursionError`` that would escape as a 500."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+class HygienicRequest(Request):
+    """Flask's request, where JSON nested deeper than Python can parse is a malformed body
+    (400, or ``None`` with ``silent=True``) rather than a ``RecursionError``."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            if silent:
+                return None
+            raise BadRequest("the JSON body is nested too deeply") from None
+
+
+#: A host name as HTTP carries it (RFC 9110 §7.2, RFC 3986 §3.2.2 ``reg-name``, ASCII: an
+#: internationalised name travels as its ``xn--`` form).
+_HOST_NAME = re.compile(r"[A-Za-z0-9._~-]*")
+
+
+def _host_is_valid(host: str) -> bool:
+    """Whether a ``Host`` value is a host name or address (with an optional port) that URL
+    building can use: IDNA-encodable, labels of 63 characters at most (RFC 1035 §2.3.4)."""
+    if host.startswith("["):
+        address, _, rest = host[1:].partition("]")
+        return bool(address) and (rest == "" or (rest[:1] == ":" and rest[1:].isdigit()))
+    name, _, port = host.partition(":")
+    if (port and not port.isdigit()) or not _HOST_NAME.fullmatch(name):
+        return False
+    try:
+        name.encode("idna").decode("idna")  # also a valid xn-- (punycode) label
+    except UnicodeError:
+        return False
+    return True
+
+
+def _basic_is_decodable(authorization: str) -> bool:
+    """False only for ``Basic`` credentials that are base64 but not UTF-8 text, on which
+    Authlib's client authentication fails; anything else malformed the endpoints refuse
+    themselves."""
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return True
+    try:
+        raw = base64.b64decode(credentials.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return True
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class MalformedRequests:
+    """WSGI middleware: a ``Host`` header URL building would choke on is refused (400 JSON);
+    ``Authorization`` loses surrounding blanks, and ``Basic`` credentials that are base64 but
+    not UTF-8 are no credentials (the endpoint then answers as without any: ``401
+    invalid_client``)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        host = environ.get("HTTP_HOST")
+        if host is not None and not _host_is_valid(host):
+            body = json.dumps(
+                {"error": "invalid_request", "error_description": "malformed Host header"}
+            ).encode()
+            start_response("400 Bad Request", [
+                ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
+            ])  # fmt: skip
+            return [body]
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        if authorization is not None:
+            # A scheme alone ("Bearer ") is one word: Authlib would split it in two and fail.
+            authorization = authorization.strip()
+            if not authorization or not _basic_is_decodable(authorization):
+                del environ["HTTP_AUTHORIZATION"]
+            else:
+                environ["HTTP_AUTHORIZATION"] = authorization
+        return self.app(environ, start_response)
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class SessionOverHttps(SecureCookieSessionInterface):
+    """The session cookie is ``Secure`` whenever the request came over HTTPS, whatever
+    ``cookie_secure`` says for the issuer (the HTTPS listener of a server whose issuer is
+    plain HTTP, as ``make run``'s)."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(super().get_cookie_secure(app)) or (
+            has_request_context() and request.scheme == "https"
+        )
+
+
 def init_app(app) -> None:
     settings = app.extensions["santeid"].settings
+    app.request_class = HygienicRequest
+    app.session_interface = SessionOverHttps()
     app.config.update(
         SESSION_COOKIE_NAME="santeid_session",
         SESSION_COOKIE_HTTPONLY=True,

@@ -178,6 +178,21 @@ class Settings:
     #: ``https://192.168.1.20:5443/ecps/app/`` for a phone on the same network; empty = the
     #: issuer's origin followed by ``/ecps/app/``.
     ecps_app_url: str = ""
+    # -- hardening: reverse proxies, slow clients (docs/security.md) ------------
+    #: Proxies in front that append to ``X-Forwarded-*`` (applied only when the peer is one
+    #: of ``trusted_proxies``; the rightmost ``proxy_hops`` values are believed).
+    proxy_hops: int = 1
+    #: Seconds a client has to send its request line and headers, then its body; the server
+    #: closes the connection after that (408), before any application code runs.
+    request_header_timeout: float = 10.0
+    request_body_timeout: float = 10.0
+    #: Connections one client address may hold open at once per server process (0 = no
+    #: limit); trusted proxies are exempt.
+    max_connections_per_address: int = 32
+    #: e-CPS long polls and event streams one device may hold open at once (429 beyond).
+    ecps_waits_per_device: int = 2
+    #: ``Strict-Transport-Security`` max-age on HTTPS responses (0 = not sent).
+    hsts_max_age: int = 31536000
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -416,6 +431,14 @@ def validate(settings: Settings) -> None:
             )
         if app_parts.query or app_parts.fragment:
             raise ConfigurationError("ecps_app_url must not carry a query or fragment")
+    for name in ("proxy_hops", "request_header_timeout", "request_body_timeout",
+                 "ecps_waits_per_device"):  # fmt: skip
+        if getattr(settings, name) <= 0:
+            raise ConfigurationError(f"{name} must be positive")
+    if settings.max_connections_per_address < 0:
+        raise ConfigurationError("max_connections_per_address must be 0 (no limit) or more")
+    if settings.hsts_max_age < 0:
+        raise ConfigurationError("hsts_max_age must be 0 (not sent) or more")
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "

@@ -176,6 +176,27 @@ def test_ssrf_guard_at_delivery(app, client, auto_id, caplog):
     assert "refused by the SSRF guard" in caplog.text
 
 
+def test_push_mints_no_tokens_when_the_ssrf_guard_refuses_delivery(app, client, auto_id, caplog):
+    """Push carries the tokens themselves: refused delivery, no tokens (the grant stays
+    unredeemed and no token family is opened)."""
+    ciba = app.extensions["santeid"].ciba
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url, "ciba-push-guarded", mode="push")
+        ciba.notifier.sandbox = False  # 127.0.0.1 is refused outside sandbox mode
+        with caplog.at_level(logging.WARNING, logger="santeid.ciba"):
+            auth_req_id = start(client, meta, auto_id, client_notification_token=TOKEN)[
+                "auth_req_id"
+            ]
+            deadline = time.monotonic() + 5
+            while "no tokens issued" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.02)
+        time.sleep(0.1)
+    assert receiver.received == []
+    assert "refused by the SSRF guard" in caplog.text and "no tokens issued" in caplog.text
+    request = ciba.book.get(auth_req_id)
+    assert request.stored_state == "approved" and "fid" not in request.data
+
+
 @pytest.mark.parametrize(
     ("url", "sandbox", "reason"),
     [

@@ -198,6 +198,10 @@ def test_body_must_be_a_json_object(client, bearer):
     assert (answer.status_code, answer.get_json()["rule"]) == (400, "json")
     answer = client.post(SEARCH, json=[1], headers=bearer)
     assert (answer.status_code, answer.get_json()["rule"]) == (400, "type")
+    # Nested deeper than Python's parser goes: malformed JSON too, never a 500.
+    deep = "[" * 100_000 + "]" * 100_000
+    answer = client.post(SEARCH, data=deep, headers=bearer, content_type="application/json")
+    assert (answer.status_code, answer.get_json()["rule"]) == (400, "json")
 
 
 def test_search_by_vitale(call, client, bearer, base_db):

@@ -26,7 +26,10 @@ def _volumes(service: dict) -> dict[str, str]:
 
 def test_every_service_has_a_health_check_and_a_restart_policy(compose):
     services = compose["services"]
-    assert set(services) == {*INSTANCES, "postgres", "redis"}
+    # The default services; "sandbox" is the one-container sandbox of its own profile.
+    default = {name for name, service in services.items() if "profiles" not in service}
+    assert default == {*INSTANCES, "postgres", "redis"}
+    assert services["sandbox"]["profiles"] == ["sandbox"]
     for name, service in services.items():
         assert service["restart"] in ("unless-stopped", "always"), name
         check = service["healthcheck"]

@@ -38,6 +38,8 @@ from santeid.ciba.requests import DENIED
 from santeid.ciba.requests import PENDING
 from santeid.ciba.requests import CibaRequest
 from santeid.ciba.requests import CibaRequestBook
+from santeid.ecps.webhooks import WebhookRefused
+from santeid.ecps.webhooks import check_webhook_url
 from santeid.oidc.authentication import Authentication
 from santeid.psc import proofs
 
@@ -345,6 +347,13 @@ class CibaService:
                 "error_description": request.data.get("error_description", ""),
             }
         elif request.stored_state == APPROVED and request.state != "expired":
+            # Push carries the tokens: none are minted for an endpoint the SSRF guard refuses.
+            try:
+                check_webhook_url(url, sandbox=self.notifier.sandbox)
+            except WebhookRefused as exc:
+                log.warning("CIBA push to %s refused by the SSRF guard: %s; no tokens issued",
+                            request.client_id, exc)  # fmt: skip
+                return
             try:
                 payload = {"auth_req_id": auth_req_id, **self.redeem(request, client, push=True)}
             except TokenRedemptionError as exc:
@@ -352,6 +361,11 @@ class CibaService:
                 return
         else:
             return
-        self.notifier.send(
+        status = self.notifier.send(
             url, payload, bearer=bearer, what=f"{request.mode} to {request.client_id}"
         )
+        if "access_token" in payload and status is None:
+            # Tokens no one received (refused at delivery, or never answered): revoked.
+            consumed = self.book.get_by_key(key)
+            if consumed is not None and consumed.data.get("fid"):
+                self.tokens.revoke_family(consumed.data["fid"])

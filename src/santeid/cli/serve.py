@@ -218,11 +218,14 @@ def serve(
         return
     from gunicorn.app.base import BaseApplication
 
+    from santeid.serving import gunicorn_worker_class
+
     class SanteidGunicorn(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", settings.workers)
-            self.cfg.set("worker_class", "gthread")
+            # gthread, with deadlines for handshake, headers and body (santeid.serving).
+            self.cfg.set("worker_class", gunicorn_worker_class(settings))
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", 60)
             self.cfg.set("accesslog", "-" if access_log else None)
@@ -259,18 +262,18 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
     request; with ``tls_port``, a second listener serves the same application over HTTPS."""
     import threading
 
-    from werkzeug.serving import make_server
+    from santeid.serving import werkzeug_server
 
     main_scheme = "https" if ssl_context is not None and tls_port is None else "http"
     main_context = ssl_context if tls_port is None else None
     try:
-        main = make_server(host, port, app, threaded=True, ssl_context=main_context)
+        main = werkzeug_server(host, port, app, settings, ssl_context=main_context)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
     secure = None
     if tls_port is not None:
         try:
-            secure = make_server(host, tls_port, app, threaded=True, ssl_context=ssl_context)
+            secure = werkzeug_server(host, tls_port, app, settings, ssl_context=ssl_context)
         except OSError as exc:
             main.server_close()
             raise click.ClickException(f"cannot listen on {host}:{tls_port}: {exc}") from None
@@ -302,27 +305,34 @@ def _serve_with_granian(
 
     Granian imports the application in each worker by name, so the settings this command
     decided (sandbox, workers, issuer) travel to the workers as ``SANTEID_*`` variables,
-    the highest-priority source of :func:`santeid.settings.load_settings`."""
+    the highest-priority source of :func:`santeid.settings.load_settings`. The application
+    is santeid's RSGI layer (:class:`santeid.serving.BufferedRSGI`): bodies are awaited
+    without a thread, then the WSGI application runs in ``threads`` threads per worker."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     os.environ["SANTEID_SANDBOX"] = "true" if settings.sandbox else "false"
     os.environ["SANTEID_WORKERS"] = str(settings.workers)
     os.environ["SANTEID_ISSUER"] = settings.issuer
+    os.environ["SANTEID_SERVE_THREADS"] = str(threads)
     click.echo(
         f"santeid serving {settings.issuer} on http://{host}:{port}/ "
         f"with {settings.workers} Granian workers (store {settings.store_url})"
     )
     Granian(
-        "santeid:create_app",
+        "santeid.serving:rsgi_app",
         factory=True,
         address=host,
         port=port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
         workers=settings.workers,
-        blocking_threads=threads,
         websockets=False,
+        # Request line and headers within request_header_timeout (Granian's are in ms).
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.request_header_timeout * 1000)
+        ),
         log_access=access_log,
         log_level=LogLevels(settings.log_level.lower()),
         respawn_failed_workers=True,

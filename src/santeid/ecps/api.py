@@ -12,12 +12,16 @@ The contract is ``docs/ecps-device-protocol.md`` (prose) and ``docs/ecps-device-
 * ``GET /me``, ``POST /webhook``.
 
 Long polls and streams hold a server thread while they wait (Werkzeug: one thread per
-connection; gunicorn ``gthread``: one of ``--threads`` per worker), so size the threads for
-the number of phones waiting at once.
+connection; Granian and gunicorn: one of ``--threads`` per worker), so size the threads for
+the number of phones waiting at once. One device holds at most ``ecps_waits_per_device`` of
+them at once (``429 too_many_waits`` beyond), and a wait whose client has gone away ends at
+the next look at the store (:func:`santeid.serving.client_gone`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +41,7 @@ from santeid.ecps.problems import to_response
 from santeid.oidc.protector import BearerProtector
 from santeid.oidc.protector import ProtectedRequest
 from santeid.services import services
+from santeid.serving import client_gone
 from santeid.storage import StoreUnavailable
 
 bp = Blueprint("ecps_device", __name__)
@@ -52,6 +57,9 @@ STREAM_LIFETIME_FACTOR = 4
 KEEPALIVE_INTERVAL = 15.0
 #: ``retry`` sent to SSE clients, in milliseconds (HTML Living Standard §9.2.6).
 STREAM_RETRY_MS = 1000
+#: Seconds a wait slot outlives the longest wait it may cover (a crashed worker's slot frees
+#: itself after that).
+WAIT_SLOT_MARGIN = 30
 
 #: Endpoint names, for ``security.API_ENDPOINTS`` (JSON errors, never HTML).
 ENDPOINTS = (
@@ -187,19 +195,53 @@ def _wait_seconds() -> float:
     return min(wait, float(services().ecps.settings.ecps_long_poll))
 
 
+def _take_wait_slot(device_id: str, seconds: float) -> str:
+    """One of the device's ``ecps_waits_per_device`` slots, for a wait of up to ``seconds``;
+    :class:`Problem` ``too_many_waits`` when all are taken. A slot is a store key added only
+    if absent (atomic), so the bound holds across worker processes."""
+    store = services().store
+    limit = services().settings.ecps_waits_per_device
+    ttl = int(seconds) + WAIT_SLOT_MARGIN
+    for index in range(limit):
+        key = f"ecps:wait:{device_id}:{index}"
+        if store.add(key, {"holder": secrets.token_hex(8)}, ttl):
+            return key
+    raise Problem(
+        "too_many_waits",
+        f"this device already has {limit} long polls or streams open; close one first",
+        limit=limit,
+    )
+
+
+def _free_wait_slot(key: str) -> None:
+    with contextlib.suppress(StoreUnavailable):
+        services().store.delete(key)
+
+
 @bp.get("/requests")
 def list_requests():
     """Long poll: answer at once if a request is pending, else as soon as one appears or
-    after ``wait`` seconds (with an empty list)."""
+    after ``wait`` seconds (with an empty list); at once too if the client has gone."""
     device = _device()
     ecps = services().ecps
-    deadline = time.monotonic() + _wait_seconds()
-    while True:
-        items = ecps.pending_for_device(device)
-        remaining = deadline - time.monotonic()
-        if items or remaining <= 0:
-            break
-        time.sleep(min(POLL_INTERVAL, remaining))
+    wait = _wait_seconds()
+    items = ecps.pending_for_device(device)
+    if items or wait <= 0:
+        return _json({"requests": items, "server_time": int(ecps.clock())})
+    slot = _take_wait_slot(device.device_id, wait)
+    environ = request.environ
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or client_gone(environ):
+                break
+            time.sleep(min(POLL_INTERVAL, remaining))
+            items = ecps.pending_for_device(device)
+            if items:
+                break
+    finally:
+        _free_wait_slot(slot)
     return _json({"requests": items, "server_time": int(ecps.clock())})
 
 
@@ -221,12 +263,22 @@ def stream_requests():
     device = _device()
     ecps = services().ecps
     lifetime = STREAM_LIFETIME_FACTOR * ecps.settings.ecps_long_poll
+    slot = _take_wait_slot(device.device_id, lifetime)
+    environ = request.environ
 
     def events() -> Iterator[str]:
+        try:
+            yield from _events()
+        finally:
+            _free_wait_slot(slot)
+
+    def _events() -> Iterator[str]:
         yield f"retry: {STREAM_RETRY_MS}\n\n"
         started = last_output = time.monotonic()
         sent: set[str] = set()
         while True:
+            if client_gone(environ):
+                return
             now = time.monotonic()
             current = ecps.devices.get(device.device_id)
             if current is None or not current.is_active:
@@ -251,7 +303,11 @@ def stream_requests():
                 yield ": keep-alive\n\n"
             time.sleep(POLL_INTERVAL)
 
-    response = Response(stream_with_context(events()), mimetype="text/event-stream")
+    try:
+        response = Response(stream_with_context(events()), mimetype="text/event-stream")
+    except BaseException:
+        _free_wait_slot(slot)
+        raise
     response.headers["Cache-Control"] = "no-store"
     # Nginx buffers proxied responses by default, which would hold the events back.
     response.headers["X-Accel-Buffering"] = "no"

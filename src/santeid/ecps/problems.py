@@ -28,6 +28,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "This endpoint does not accept this method"),
     "payload_too_large": (413, "The request body is too large"),
     "temporarily_unavailable": (503, "The service is temporarily unavailable; retry later"),
+    "too_many_waits": (429, "This device already has as many waiting requests open as allowed"),
     # -- registration -----------------------------------------------------------------
     "invalid_activation_code": (400, "Unknown or expired activation code"),
     "activation_code_used": (400, "This activation code has already been used"),

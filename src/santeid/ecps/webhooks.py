@@ -11,7 +11,8 @@ risk (OWASP SSRF Prevention Cheat Sheet). The guard:
 * ``https`` only, no credentials in the URL;
 * every address the host resolves to must be globally routable — loopback, private
   (RFC 1918, RFC 4193), link-local (cloud metadata at 169.254.169.254), CGNAT, multicast,
-  reserved and IPv4-mapped forms of those are refused;
+  reserved, and the IPv6 forms that reach an IPv4 address (IPv4-mapped, IPv4-compatible,
+  NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``) are judged by that IPv4 address;
 * the check is repeated at delivery and the connection goes to the address that was checked
   (no second DNS lookup: defeats DNS rebinding), with TLS still verifying the host name;
 * no redirects are followed (``http.client`` never follows them), 5-second timeout;
@@ -49,10 +50,29 @@ class WebhookRefused(ValueError):
     """The URL may not be used as a webhook; the message says why."""
 
 
+#: NAT64 well-known prefix (RFC 6052 §2.1): ``64:ff9b::a.b.c.d`` reaches IPv4 ``a.b.c.d``.
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches, if it is a transition form: IPv4-mapped
+    ``::ffff:a.b.c.d`` (RFC 4291 §2.5.5.2), IPv4-compatible ``::a.b.c.d`` (RFC 4291 §2.5.5.1,
+    deprecated but still routed by some stacks), NAT64 ``64:ff9b::a.b.c.d`` (RFC 6052) and
+    6to4 ``2002:AABB:CCDD::/48`` (RFC 3056 §2)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in NAT64_PREFIX or (int(ip) >> 32 == 0 and int(ip) > 1):  # not :: nor ::1
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def _check_address(address: str) -> None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Judged by the IPv4 address it reaches: 64:ff9b::7f00:1 is 127.0.0.1.
+        ip = embedded_ipv4(ip) or ip
     # ``is_global`` is False for loopback, RFC 1918, link-local, CGNAT (100.64/10), ULA,
     # documentation and reserved ranges; multicast is excluded separately.
     if not ip.is_global or ip.is_multicast:

@@ -50,6 +50,7 @@ from santeid.insi.service import MATRICULE_ELEMENTS
 from santeid.insi.service import TRAITS_ELEMENTS
 from santeid.insi.service import VITALE_ELEMENTS
 from santeid.insi.service import invalid
+from santeid.security import loads_untrusted_json
 from santeid.services import services
 from santeid.storage import StoreUnavailable
 
@@ -209,7 +210,7 @@ def parse_body(raw: bytes, mimetype: str, members: dict[str, tuple[str, bool]]) 
             http_status=415,
         )
     try:
-        body = json.loads(raw)
+        body = loads_untrusted_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise request_error(None, "json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):

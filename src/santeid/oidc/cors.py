@@ -19,12 +19,12 @@ are cacheable).
 from __future__ import annotations
 
 import base64
-import json
 
 from authlib.integrations.flask_oauth2 import client_authenticated
 from flask import g
 from flask import request
 
+from santeid.security import loads_untrusted_json
 from santeid.services import services
 
 #: Keycloak's ``Cors.DEFAULT_ALLOW_HEADERS`` plus ``Authorization`` (its ``auth()`` mode).
@@ -66,7 +66,7 @@ def _token_client():
         return None
     try:
         payload = parts[1] + "=" * (-len(parts[1]) % 4)
-        azp = json.loads(base64.urlsafe_b64decode(payload)).get("azp")
+        azp = loads_untrusted_json(base64.urlsafe_b64decode(payload)).get("azp")
     except (ValueError, AttributeError):
         return None
     return services().clients.get(azp) if isinstance(azp, str) else None

@@ -41,6 +41,7 @@ from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import RedirectError
 from santeid.oidc.authorize import parse_authorization_request
 from santeid.oidc.client_auth import SIGNING_ALGS
+from santeid.security import loads_untrusted_json
 from santeid.services import services
 
 PAR_URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
@@ -52,7 +53,7 @@ MAX_REQUEST_OBJECT_LENGTH = 16384
 
 
 def _b64json(segment: str) -> dict:
-    data = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    data = loads_untrusted_json(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data

@@ -1,0 +1,597 @@
+"""Slow clients: no unauthenticated client holds a server thread longer than a short, set time.
+
+A request body sent one byte every half second holds the thread reading it for as long as the
+client likes ("Slowloris", "slow POST"). ``santeid serve`` therefore never lets application
+threads wait on a client's network:
+
+* **Werkzeug** (one process, and its ``--tls-port`` listener) and **gunicorn** (several
+  processes over direct TLS) read in the thread that will run the application. There, a
+  :class:`Deadlines` watchdog shuts the connection down when the TLS handshake, request line
+  and headers take longer than ``request_header_timeout``, or the body longer than
+  ``request_body_timeout``; the body is read whole, into memory, *before* the application
+  runs (so the application never reads the network, and never sees a half body). Each process
+  also bounds the connections one address holds open (``max_connections_per_address``).
+* **Granian** (several processes over HTTP) parses HTTP in Rust, asynchronously. santeid runs
+  behind it as an RSGI application (:class:`BufferedRSGI`): the body is awaited without any
+  thread (``request_body_timeout``), then the WSGI application runs in a pool of ``--threads``
+  threads. Granian's own ``header_read_timeout`` bounds the headers.
+
+Waiting endpoints (e-CPS long polls and event streams) learn that their client went away
+through :func:`client_gone`, and stop at once instead of holding their thread to the end.
+
+docs/decisions/slow-clients.md says why this layout and what was measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import queue
+import select
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from santeid.settings import Settings
+from santeid.tls import is_trusted_proxy
+
+log = logging.getLogger(__name__)
+
+#: WSGI environ key of a callable telling whether the client has gone away.
+CLIENT_GONE_KEY = "santeid.client_gone"
+#: Largest body read into memory before the application runs; a longer declared body is left
+#: to the application, which refuses it (413) without reading it.
+MAX_BUFFERED_BODY = 256 * 1024
+#: How often the watchdog looks at its deadlines (seconds).
+WATCHDOG_PERIOD = 0.25
+_SOCKET_KEYS = ("werkzeug.socket", "gunicorn.socket")
+#: Paths of the endpoints that wait (e-CPS long poll and event stream): under Granian only
+#: they are told when their client goes away.
+WAITING_PATHS = ("/ecps/device/requests",)
+
+
+# -- what every layout shares ----------------------------------------------------------------
+class AddressLimiter:
+    """Connections held at once per client address (one process). Trusted proxies are exempt:
+    they carry every client's connections."""
+
+    def __init__(self, limit: int, trusted_proxies: str = "") -> None:
+        self.limit = limit
+        self.trusted_proxies = trusted_proxies
+        self._held: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def acquire(self, address: str) -> bool:
+        if self.limit <= 0 or is_trusted_proxy(address, self.trusted_proxies):
+            return True
+        with self._lock:
+            if self._held[address] >= self.limit:
+                return False
+            self._held[address] += 1
+            return True
+
+    def release(self, address: str) -> None:
+        if self.limit <= 0 or is_trusted_proxy(address, self.trusted_proxies):
+            return
+        with self._lock:
+            self._held[address] -= 1
+            if self._held[address] <= 0:
+                del self._held[address]
+
+
+class Deadlines:
+    """A watchdog thread that shuts a connection down when its deadline passes: the thread
+    blocked reading it then sees the end of the connection and lets it go.
+
+    Connections are known by file descriptor, which stays the same when a TLS layer wraps
+    the socket. The shutdown happens under the lock :meth:`disarm` takes, so once disarmed
+    (before the connection is closed and its number reused) a connection is never touched."""
+
+    def __init__(self) -> None:
+        self._due: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="deadlines", daemon=True)
+        self._thread.start()
+
+    def arm(self, sock: socket.socket, seconds: float) -> int:
+        """Shut ``sock`` down in ``seconds``; returns the descriptor :meth:`disarm` takes."""
+        fileno = sock.fileno()
+        with self._lock:
+            self._due[fileno] = time.monotonic() + seconds
+        return fileno
+
+    def disarm(self, fileno: int) -> None:
+        with self._lock:
+            self._due.pop(fileno, None)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(WATCHDOG_PERIOD)
+            now = time.monotonic()
+            with self._lock:
+                for fileno in [fd for fd, due in self._due.items() if due <= now]:
+                    del self._due[fileno]
+                    _shutdown(fileno)
+
+
+def _shutdown(fileno: int) -> None:
+    """Shut both directions of the connection ``fileno`` without closing the descriptor (the
+    owner closes it), under whatever TLS layer wraps it."""
+    with contextlib.suppress(OSError):
+        sock = socket.socket(fileno=fileno)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.detach()
+
+
+def _peer_gone(sock) -> bool:
+    """Whether the peer of ``sock`` has closed its side (Linux ``POLLRDHUP``; elsewhere a
+    readable socket with nothing to read)."""
+    try:
+        fileno = sock.fileno()
+    except (OSError, ValueError):
+        return True
+    if fileno < 0:
+        return True
+    flags = getattr(select, "POLLRDHUP", 0)
+    poller = select.poll()
+    poller.register(fileno, select.POLLIN | select.POLLHUP | select.POLLERR | flags)
+    for _, events in poller.poll(0):
+        if events & (select.POLLHUP | select.POLLERR | flags):
+            return True
+        if not flags and events & select.POLLIN:
+            with contextlib.suppress(OSError):
+                return socket.socket.recv(sock, 1, socket.MSG_PEEK) == b""
+    return False
+
+
+def client_gone(environ: dict[str, Any]) -> bool:
+    """Whether the client of this request has gone away (for waits that would outlive it)."""
+    check = environ.get(CLIENT_GONE_KEY)
+    if check is not None:
+        return check()
+    for key in _SOCKET_KEYS:
+        sock = environ.get(key)
+        if sock is not None:
+            return _peer_gone(sock)
+    return False
+
+
+# -- Werkzeug: one process, one thread per connection ----------------------------------------
+def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=None):
+    """Werkzeug's threaded server with deadlines, whole bodies and a limit per address."""
+    from werkzeug.serving import ThreadedWSGIServer
+    from werkzeug.serving import WSGIRequestHandler
+
+    deadlines = Deadlines()
+    limiter = AddressLimiter(settings.max_connections_per_address, settings.trusted_proxies)
+
+    class GuardedHandler(WSGIRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Werkzeug's threaded server has it
+
+        def handle_one_request(self) -> None:
+            # From the first byte awaited (an idle keep-alive connection included) to the
+            # last header; the TLS handshake, on the first read, is inside too.
+            fileno = deadlines.arm(self.connection, settings.request_header_timeout)
+            try:
+                super().handle_one_request()
+            finally:
+                deadlines.disarm(fileno)
+
+        def run_wsgi(self) -> None:
+            deadlines.disarm(self.connection.fileno())  # the headers are in
+            body = self._read_body()
+            if body is None:
+                self.close_connection = True
+                return
+            original = self.rfile
+            if body is not _UNBUFFERED:
+                self.rfile = io.BufferedReader(io.BytesIO(body))  # type: ignore[assignment]
+            try:
+                super().run_wsgi()
+            finally:
+                self.rfile = original
+
+        def _read_body(self):
+            """The body, read whole within ``request_body_timeout``; ``_UNBUFFERED`` when
+            it is left to the application (chunked, or longer than the app accepts);
+            ``None`` when the client was too slow (the connection is then shut)."""
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                deadlines.arm(self.connection, settings.request_body_timeout)
+                return _UNBUFFERED  # read by the app, still under the deadline
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                return _UNBUFFERED  # the application refuses it
+            if length <= 0 or length > MAX_BUFFERED_BODY:
+                return _UNBUFFERED if length else b""
+            if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                del self.headers["Expect"]
+            fileno = deadlines.arm(self.connection, settings.request_body_timeout)
+            try:
+                body = self.rfile.read(length)
+            except OSError:
+                body = b""
+            finally:
+                deadlines.disarm(fileno)
+            if len(body) < length:
+                return None
+            return body
+
+    class GuardedServer(ThreadedWSGIServer):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            # Connection → address it was counted under (the peer may be gone at release).
+            self._admitted: dict[int, str] = {}
+
+        def verify_request(self, request, client_address) -> bool:
+            address = client_address[0] if isinstance(client_address, tuple) else ""
+            if limiter.acquire(address):
+                self._admitted[id(request)] = address
+                return True
+            log.warning("connection from %s refused: %d already open", address, limiter.limit)
+            return False
+
+        def shutdown_request(self, request) -> None:
+            address = self._admitted.pop(id(request), None)
+            if address is not None:
+                limiter.release(address)
+            super().shutdown_request(request)
+
+    return GuardedServer(host, port, app, handler=GuardedHandler, ssl_context=ssl_context)
+
+
+_UNBUFFERED = object()
+
+
+# -- gunicorn gthread: several processes over direct TLS -------------------------------------
+def gunicorn_worker_class(settings: Settings) -> type:
+    """gunicorn's ``gthread`` worker where the pool of ``--threads`` only runs the
+    application: each connection's TLS handshake, headers and body are received first by a
+    thread of its own, under the deadlines, and only a complete request enters the pool."""
+    from gunicorn.http.errors import NoMoreData
+    from gunicorn.workers import gthread
+
+    class GuardedThreadWorker(gthread.ThreadWorker):
+        def init_process(self) -> None:
+            self.deadlines = Deadlines()
+            self.limiter = AddressLimiter(
+                settings.max_connections_per_address, settings.trusted_proxies
+            )
+            super().init_process()
+
+        def accept(self, listener) -> None:
+            try:
+                client_sock, client_addr = listener.accept()
+            except OSError:
+                return
+            address = client_addr[0] if isinstance(client_addr, tuple) else ""
+            if not self.limiter.acquire(address):
+                client_sock.close()
+                return
+            self.nr_conns += 1
+            client_sock.setblocking(True)
+            conn = _limited_conn(gthread.TConn)(
+                self.cfg, client_sock, client_addr, listener.getsockname()
+            )
+            conn.release_address = lambda: self.limiter.release(address)
+            self.enqueue_req(conn)
+
+        def enqueue_req(self, conn) -> None:
+            threading.Thread(target=self._receive, args=(conn,), daemon=True).start()
+
+        def _receive(self, conn) -> None:
+            """Handshake, headers and body, in this connection's own thread; then the pool.
+            Any failure is kept and raised where gunicorn expects it (``handle``), which
+            answers or closes as it always does."""
+            conn.received = None
+            fileno = self.deadlines.arm(conn.sock, settings.request_header_timeout)
+            try:
+                conn.sock.setblocking(True)
+                conn.init()
+                if not conn.is_http2:
+                    request = next(conn.parser)
+                    self.deadlines.arm(conn.sock, settings.request_body_timeout)
+                    body = _read_gunicorn_body(request)
+                    if body is None:
+                        raise NoMoreData(b"")
+                    if body is not _UNBUFFERED:
+                        request.body = io.BytesIO(body)
+                    conn.received = request
+            except BaseException as exc:  # noqa: BLE001 — re-raised in handle()
+                conn.received = exc
+            finally:
+                self.deadlines.disarm(fileno)
+            super().enqueue_req(conn)
+
+        def handle(self, conn):
+            received, conn.received = getattr(conn, "received", None), None
+            if received is None:
+                return super().handle(conn)
+            parser = conn.parser
+            conn.parser = _Received(parser, received)
+            try:
+                return super().handle(conn)
+            finally:
+                conn.parser = parser
+
+    return GuardedThreadWorker
+
+
+class _Received:
+    """gunicorn's parser, whose next request (or failure) was already received."""
+
+    def __init__(self, parser, received) -> None:
+        self.parser, self.received = parser, received
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        received, self.received = self.received, None
+        if isinstance(received, BaseException):
+            raise received
+        return received if received is not None else next(self.parser)
+
+    def __getattr__(self, name: str):
+        return getattr(self.parser, name)
+
+
+def _limited_conn(base: type) -> type:
+    class LimitedConn(base):  # type: ignore[misc, valid-type]
+        release_address: Callable[[], None] | None = None
+
+        def close(self, *args, **kwargs):
+            release, self.release_address = self.release_address, None
+            if release is not None:
+                release()
+            return super().close(*args, **kwargs)
+
+    return LimitedConn
+
+
+def _read_gunicorn_body(req):
+    chunked = any(
+        name == "TRANSFER-ENCODING" and "chunked" in value.lower() for name, value in req.headers
+    )
+    length = None
+    for name, value in req.headers:
+        if name == "CONTENT-LENGTH":
+            try:
+                length = int(value)
+            except ValueError:
+                return _UNBUFFERED
+    if chunked or not length:
+        return _UNBUFFERED if chunked else b""
+    if length > MAX_BUFFERED_BODY:
+        return _UNBUFFERED
+    try:
+        body = req.body.read(length)
+    except Exception:  # noqa: BLE001 — any failure to read is a client gone or too slow
+        return None
+    return body if len(body) == length else None
+
+
+# -- Granian: several processes over HTTP ----------------------------------------------------
+class BufferedRSGI:
+    """An RSGI application (Granian's native interface) running a WSGI application: the body
+    is awaited on Granian's event loop, with a deadline, before a thread of the pool runs the
+    application. ``santeid.serving:rsgi_app`` builds one per worker process."""
+
+    def __init__(self, wsgi_app, settings: Settings, threads: int) -> None:
+        self.wsgi_app = wsgi_app
+        self.settings = settings
+        self.pool = _Pool(threads)
+        self.limiter = AddressLimiter(
+            settings.max_connections_per_address, settings.trusted_proxies
+        )
+
+    async def __rsgi__(self, scope, protocol) -> None:
+        if scope.proto != "http":
+            return
+        address = scope.client.rsplit(":", 1)[0].strip("[]")
+        if not self.limiter.acquire(address):
+            protocol.response_bytes(
+                503, [("content-type", "text/plain"), ("retry-after", "5")], b"too busy\n"
+            )
+            return
+        try:
+            await self._serve(scope, protocol)
+        finally:
+            self.limiter.release(address)
+
+    async def _serve(self, scope, protocol) -> None:
+        headers = scope.headers
+        body = b""
+        if "content-length" in headers or "transfer-encoding" in headers:
+            try:
+                async with asyncio.timeout(self.settings.request_body_timeout):
+                    body = await protocol()
+            except TimeoutError:
+                refusal = [("content-type", "text/plain"), ("connection", "close")]
+                protocol.response_bytes(408, refusal, b"request timeout\n")
+                return
+            except Exception:  # noqa: BLE001 — the client went away while sending
+                return
+        gone = threading.Event()
+        watcher = None
+        if scope.path.startswith(WAITING_PATHS):
+            # Only waits need to hear of a departure; it costs a task per request.
+            watcher = asyncio.ensure_future(protocol.client_disconnect())
+            watcher.add_done_callback(lambda _: gone.set())
+        environ = _environ(scope, body, gone.is_set)
+        loop = asyncio.get_running_loop()
+        try:
+            status, headers, chunks, iterator = await self.pool.run(
+                loop, _start, self.wsgi_app, environ
+            )
+            if iterator is None:
+                protocol.response_bytes(status, headers, b"".join(chunks))
+                return
+            transport = protocol.response_stream(status, headers)
+            try:
+                for chunk in chunks:
+                    await transport.send_bytes(chunk)
+                while not gone.is_set():
+                    chunk = await self.pool.run(loop, next, iterator, None)
+                    if chunk is None:
+                        break
+                    if chunk:
+                        await transport.send_bytes(chunk)
+            except Exception:  # noqa: BLE001 — the client went away while reading
+                gone.set()
+            finally:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    await self.pool.run(loop, close)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+
+class _Pool:
+    """Threads running calls for an event loop: one queue, one loop wake-up per result (what
+    ``run_in_executor`` does, without its two layers of futures)."""
+
+    def __init__(self, threads: int) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        for number in range(threads):
+            threading.Thread(target=self._work, name=f"wsgi-{number}", daemon=True).start()
+
+    def run(self, loop, function, *args) -> asyncio.Future:
+        future = loop.create_future()
+        self._queue.put((loop, future, function, args))
+        return future
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while True:
+            loop, future, function, args = get()
+            try:
+                result = function(*args)
+            except BaseException as exc:  # noqa: BLE001 — handed to the awaiting coroutine
+                loop.call_soon_threadsafe(_settle, future, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result, None)
+
+
+def _settle(future: asyncio.Future, result, exc) -> None:
+    if future.cancelled():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+def _environ(scope, body: bytes, gone: Callable[[], bool]) -> dict[str, Any]:
+    server_host, _, server_port = scope.server.rpartition(":")
+    client_host = scope.client.rpartition(":")[0].strip("[]")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": _wsgi_string(scope.path),
+        "QUERY_STRING": _wsgi_string(scope.query_string),
+        "SERVER_NAME": server_host.strip("[]"),
+        "SERVER_PORT": server_port,
+        "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+        "REMOTE_ADDR": client_host,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.scheme,
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": _STDERR,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        CLIENT_GONE_KEY: gone,
+    }
+    for name, value in scope.headers.items():
+        key = name.upper().replace("-", "_")
+        value = _wsgi_string(value)
+        if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
+            environ[key] = value
+            continue
+        key = "HTTP_" + key
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    environ["CONTENT_LENGTH"] = str(len(body)) if body else environ.get("CONTENT_LENGTH", "")
+    return environ
+
+
+def _wsgi_string(text: str) -> str:
+    """PEP 3333 "native strings": the request's bytes as Latin-1 characters. Granian hands
+    path, query and headers over decoded as UTF-8 (the path percent-decoded, invalid bytes as
+    U+FFFD); WSGI applications expect the bytes."""
+    return text if text.isascii() else text.encode("utf-8").decode("latin-1")
+
+
+class _Stderr(io.TextIOBase):
+    def write(self, text: str) -> int:
+        log.error("%s", text.rstrip())
+        return len(text)
+
+
+_STDERR = _Stderr()
+
+
+def _start(app, environ):
+    """Run the WSGI application up to its first chunk (all of it if it gave a length)."""
+    response: dict[str, Any] = {}
+
+    def start_response(status, headers, exc_info=None):
+        response["status"], response["headers"] = status, headers
+        return lambda data: response.setdefault("written", []).append(data)
+
+    result = app(environ, start_response)
+    status = int(response["status"].split(" ", 1)[0])
+    headers = [(name.lower(), value) for name, value in response["headers"]]
+    written = response.get("written", [])
+    if any(name == "content-length" for name, _ in headers) or isinstance(result, list):
+        try:
+            chunks = written + list(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return status, headers, chunks, None
+    iterator = iter(result)
+    first = next(iterator, b"")
+    return status, headers, [*written, first], _Closing(iterator, result)
+
+
+class _Closing:
+    """An iterator that closes the WSGI result it came from (PEP 3333 ``close``)."""
+
+    def __init__(self, iterator, result) -> None:
+        self.iterator, self.result = iterator, result
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.iterator)
+
+    def close(self) -> None:
+        close = getattr(self.result, "close", None)
+        if close is not None:
+            close()
+
+
+def rsgi_app() -> BufferedRSGI:
+    """Granian's factory in each worker process: the app with the settings of the
+    ``SANTEID_*`` variables ``santeid serve`` exported, and ``SANTEID_SERVE_THREADS``."""
+    import os
+
+    from santeid import create_app
+    from santeid.settings import load_settings
+
+    settings = load_settings()
+    threads = int(os.environ.get("SANTEID_SERVE_THREADS", "4"))
+    return BufferedRSGI(create_app(settings), settings, threads)

@@ -1,0 +1,184 @@
+"""What the security tests share: a santeid process prepared with a client, raw sockets from a
+chosen loopback address, a self-signed certificate and a real nginx."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import http.client
+import ipaddress
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from requests.structures import CaseInsensitiveDict
+
+SANTEID = str(Path(sys.executable).with_name("santeid"))
+REALM = "/auth/realms/esante-wallet"
+REDIRECT_URI = "https://rp.example.org/callback"
+CLIENT_ID = "rp-security"
+SECRET = "a-long-secret-for-the-security-tests-0123456789"
+#: Another loopback address (all of 127.0.0.0/8 is the loopback interface on Linux): a client
+#: that is not the trusted proxy 127.0.0.1, or an attacker told apart from honest clients.
+OTHER_LOOPBACK = "127.0.0.2"
+
+
+def santeid(env: dict, *args: str) -> str:
+    result = subprocess.run(
+        [SANTEID, *args], env=env, check=False, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def add_client(env: dict, home: Path, **extra) -> None:
+    """Register the confidential client of these tests (``santeid clients add``)."""
+    document = {
+        "client_id": CLIENT_ID,
+        "client_name": "RP de test",
+        "client_secret": SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        **extra,
+    }
+    path = home / "client.json"
+    path.write_text(json.dumps(document))
+    santeid(env, "clients", "add", str(path))
+
+
+def first_professional(env: dict) -> str:
+    listing = santeid(env, "directory", "list", "--sandbox", "--json")
+    return json.loads(listing)[0]["national_id"]
+
+
+def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed server certificate for ``host`` (an IP address); returns (cert, key)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "proxy-cert.pem", directory / "proxy-key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+
+
+#: The configuration docs/configuration.md "Behind a reverse proxy" shows, in a private prefix.
+NGINX_CONFIG = """
+daemon off;
+master_process off;
+pid {home}/nginx.pid;
+error_log {home}/nginx-error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {home}/body;
+    proxy_temp_path {home}/proxy;
+    fastcgi_temp_path {home}/fastcgi;
+    uwsgi_temp_path {home}/uwsgi;
+    scgi_temp_path {home}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {{
+            proxy_pass http://127.0.0.1:{upstream};
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def running_nginx(home: Path, port: int, upstream: int, cert: Path, key: Path) -> Iterator[None]:
+    """A real nginx terminating TLS on ``port`` in front of ``127.0.0.1:upstream``."""
+    binary = nginx_binary()
+    assert binary, "nginx is missing: apt-get install nginx (.ci/run does it)"
+    conf = home / "nginx.conf"
+    conf.write_text(NGINX_CONFIG.format(home=home, port=port, upstream=upstream,
+                                        cert=cert, key=key))  # fmt: skip
+    log = (home / "nginx.out").open("wb")
+    process = subprocess.Popen([binary, "-p", str(home), "-c", str(conf)], stdout=log,
+                               stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("nginx did not start: " + (home / "nginx.out").read_text())
+            time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def http_from(
+    source: str,
+    port: int,
+    method: str,
+    path: str,
+    *,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    timeout: float = 10,
+) -> tuple[int, CaseInsensitiveDict, bytes]:
+    """One plain-HTTP request to ``127.0.0.1:port`` from the loopback address ``source``."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                            source_address=(source, 0))  # fmt: skip
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        headers = CaseInsensitiveDict(response.getheaders())  # Granian sends lower case
+        return response.status, headers, response.read()
+    finally:
+        connection.close()
