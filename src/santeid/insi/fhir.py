@@ -306,7 +306,7 @@ def error_outcome(error: InsiError) -> Response:
         kind.fhir_issue,
         error.detail or error.message,
         code=error.code,
-        system=f"{origin(services().settings)}/insi/problems",
+        system=problems.coding_system(services().settings),
         diagnostics="; ".join(parts),
     )
     response = _fhir(outcome, error.http_status)

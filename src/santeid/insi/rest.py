@@ -351,20 +351,13 @@ def openapi():
 
 @bp.get("/insi/problems/<code>")
 def problem_description(code: str):
-    kind = problems.PROBLEM_TYPES.get(code)
-    if kind is None:
-        raise InsiError(problems.CODE_NOT_FOUND, f"no problem type {code!r}", http_status=404)
-    response = _json(
-        {
-            "type": problem_uri(services().settings, code),
-            "code": kind.code,
-            "title": kind.title,
-            "status": kind.status,
-            "description": kind.description,
-        }
-    )
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    """Where INSi problem types used to be described: a permanent redirect to the one
+    catalogue's page (``santeid.problems``), so ``type`` URIs logged before still resolve."""
+    from flask import redirect
+
+    from santeid.problems import PROBLEMS_PATH
+
+    return redirect(f"{PROBLEMS_PATH}/{code}", code=308)
 
 
 @bp.route(PREFIX, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
