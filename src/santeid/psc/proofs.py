@@ -21,8 +21,10 @@ sees the same values whichever endpoint issued the token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from santeid.oidc.authentication import Authentication
+if TYPE_CHECKING:  # imported when used: santeid.oidc imports this module's ECPS_AMR
+    from santeid.oidc.authentication import Authentication
 
 #: PSC's ``authMode`` values (docs/reference/pro-sante-connect.md §11).
 AUTH_MODE_CARD = "CARD"
@@ -72,6 +74,8 @@ def authentication_for(
     proof: str, *, national_id: str, auth_time: int, settings, amr: list[str] | None = None
 ) -> Authentication:
     """The :class:`Authentication` a completed ``proof`` yields."""
+    from santeid.oidc.authentication import Authentication
+
     return Authentication(
         national_id=national_id, auth_time=auth_time, **proof_claims(proof, settings, amr)
     )
