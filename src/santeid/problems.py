@@ -76,6 +76,7 @@ CATALOGUE: dict[str, ProblemType] = {
         _ecps(
             "temporarily_unavailable", 503, "The service is temporarily unavailable; retry later"
         ),
+        _ecps("internal_error", 500, "An unexpected error; operators find it in the server log"),
         # registration
         _ecps("invalid_activation_code", 400, "Unknown or expired activation code"),
         _ecps("activation_code_used", 400, "This activation code has already been used"),
@@ -279,5 +280,31 @@ def describe(code: str):
     return response
 
 
+def render_error(exc: Exception) -> Response:
+    """Errors of these pages themselves: an ``about:blank`` problem (RFC 9457 §4.2.1)."""
+    from werkzeug.exceptions import BadRequest
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import InternalServerError
+
+    from santeid.security import ParameterTooLarge
+
+    if isinstance(exc, ParameterTooLarge):
+        exc = BadRequest(str(exc))
+    if not isinstance(exc, HTTPException) or (exc.code or 500) >= 500:
+        if not isinstance(exc, HTTPException):
+            import logging
+
+            logging.getLogger(__name__).exception("unhandled error on %s", request.path)
+        exc = InternalServerError()
+    status = exc.code or 500
+    body = {"type": "about:blank", "title": exc.name, "status": status, "detail": exc.description}
+    return problem_response(body, status)
+
+
 def init_app(app) -> None:
+    from santeid import error_formats
+
+    error_formats.declare(
+        bp, error_formats.PROBLEM_JSON, render=render_error, prefixes=[PROBLEMS_PATH]
+    )
     app.register_blueprint(bp)

@@ -39,4 +39,3 @@ def init_app(app) -> None:
     services = app.extensions["santeid"]
     services.ecps = EcpsService(services.settings, services.store, services.directory)
     app.register_blueprint(api.bp, url_prefix=api.PREFIX)
-    app.before_request(api.routing_problems)

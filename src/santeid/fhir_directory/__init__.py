@@ -20,6 +20,7 @@ resources (FHIR R4 §3.1.0.4.1 "http"). Responses are ``application/fhir+json``.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
@@ -27,6 +28,7 @@ from flask import Blueprint
 from flask import Response
 from flask import request
 
+from santeid import error_formats
 from santeid.directory import nomenclatures
 from santeid.directory.search import DirectorySearch
 from santeid.directory.search import SearchError
@@ -47,6 +49,8 @@ PRACTITIONER_PARAMS = {"identifier", "name", "family", "given", "_id", "active",
 ROLE_PARAMS = {"practitioner", "role", "_count"}
 COMMON_PARAMS = {"_cursor", "_format"}
 
+log = logging.getLogger(__name__)
+
 bp = Blueprint("fhir_directory", __name__, url_prefix=PREFIX)
 
 
@@ -59,11 +63,42 @@ class FhirError(Exception):
         self.headers = headers or {}
 
 
-@bp.errorhandler(FhirError)
-def _fhir_error(exc: FhirError) -> Response:
+def render_error(exc: Exception) -> Response:
+    """Every error under ``/fhir/v1`` as an OperationOutcome (``santeid.error_formats``),
+    routing errors, outages and bugs included (FHIR R4 §3.1.0.4.1 "http")."""
+    if not isinstance(exc, FhirError):
+        exc = _as_fhir_error(exc)
     # ``diagnostics`` repeats the text: the member this API's clients have always read.
     outcome = operation_outcome(exc.code, exc.diagnostics, diagnostics=exc.diagnostics)
+    if exc.status >= 500:
+        outcome["issue"][0]["severity"] = "fatal"
     return fhir_response(outcome, exc.status, exc.headers)
+
+
+def _as_fhir_error(exc: Exception) -> FhirError:
+    from werkzeug.exceptions import HTTPException
+
+    from santeid.db import DatabaseUnavailable
+    from santeid.security import ParameterTooLarge
+    from santeid.storage import StoreUnavailable
+
+    if isinstance(exc, HTTPException) and (exc.code or 500) < 500:
+        if exc.code == 404:
+            return FhirError(
+                404, "not-supported", f"{request.method} {request.path} is not served here"
+            )
+        issue = "not-supported" if exc.code in (405, 406, 415) else "invalid"
+        return FhirError(exc.code or 400, issue, exc.description or exc.name)
+    if isinstance(exc, ParameterTooLarge):
+        return FhirError(400, "too-costly", str(exc))
+    if isinstance(exc, (StoreUnavailable, *DatabaseUnavailable)):
+        log.error("unavailable during a directory call: %s", exc)
+        return FhirError(503, "transient", "temporarily unavailable", {"Retry-After": "5"})
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return FhirError(500, "exception", "internal error")
+
+
+error_formats.declare(bp, error_formats.FHIR, render=render_error, prefixes=[PREFIX])
 
 
 def _authenticate() -> dict:
@@ -348,24 +383,6 @@ def practitioner_role_search() -> Response:
     return fhir_response(
         resources.searchset(entries, self_url=self_url, next_url=next_url, total=total)
     )
-
-
-@bp.route("", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def not_found(rest: str = "") -> Response:
-    """Anything else under ``/fhir/v1``: an OperationOutcome, not an HTML page."""
-    raise FhirError(404, "not-supported", f"{request.method} {request.path} is not served here")
-
-
-#: Endpoint names, for ``santeid.security.API_ENDPOINTS``.
-ENDPOINTS = {
-    "fhir_directory.metadata",
-    "fhir_directory.practitioner_read",
-    "fhir_directory.practitioner_search",
-    "fhir_directory.practitioner_role_read",
-    "fhir_directory.practitioner_role_search",
-    "fhir_directory.not_found",
-}
 
 
 def init_app(app) -> None:

@@ -38,6 +38,7 @@ from flask import Response
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from santeid import error_formats
 from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement as base_capability_statement
 from santeid.fhir import fhir_response
@@ -455,33 +456,6 @@ def capability_statement() -> dict:
     )
 
 
-@bp.route(PREFIX, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route(f"{PREFIX}/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def not_found(rest: str = ""):
-    routes = {
-        f"{PREFIX}/Patient": ("GET",),
-        f"{PREFIX}/Patient/_search": ("POST",),
-        f"{PREFIX}/metadata": ("GET",),
-    }
-    allowed = routes.get(request.path)
-    if allowed:
-        response = error_outcome(
-            InsiError(
-                problems.CODE_METHOD_NOT_ALLOWED,
-                f"{request.method} is not supported here",
-                http_status=405,
-            )
-        )
-        response.headers["Allow"] = ", ".join((*allowed, "OPTIONS"))
-        return response
-    raise InsiError(
-        problems.CODE_NOT_FOUND,
-        "only Patient search (GET /insi/fhir/Patient?family=&given=&gender=&birthdate=) and "
-        "/insi/fhir/metadata are served",
-        http_status=404,
-    )
-
-
 def handle_error(exc: Exception) -> Response:
     """Every error raised in this blueprint, as an ``OperationOutcome``."""
     if isinstance(exc, InsiError):
@@ -508,14 +482,8 @@ def handle_error(exc: Exception) -> Response:
     return error_outcome(InsiError(problems.CODE_INTERNAL, "internal error", http_status=500))
 
 
-bp.register_error_handler(Exception, handle_error)
-
-ENDPOINTS = (
-    "insi_fhir.patient_search",
-    "insi_fhir.patient_search_post",
-    "insi_fhir.metadata",
-    "insi_fhir.not_found",
-)
+# OperationOutcomes for every error of these URLs, routing errors included.
+error_formats.declare(bp, error_formats.FHIR, render=handle_error, prefixes=[PREFIX])
 
 
 def init_app(app) -> None:

@@ -32,6 +32,7 @@ from flask import current_app
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from santeid import error_formats
 from santeid.insi import problems
 from santeid.insi.auth import bearer_context
 from santeid.insi.auth import request_context
@@ -96,15 +97,6 @@ VERIFY_MEMBERS = {
     "key": ("string", True),
     **{k: v for k, v in TRAITS_MEMBERS.items() if k != "birthplace"},
     "birthplace": ("string", True),
-}
-
-#: Routes of this blueprint and their methods, for the 404/405 of the catch-all.
-ROUTES: dict[str, tuple[str, ...]] = {
-    f"{PREFIX}/ins/search-by-traits": ("POST",),
-    f"{PREFIX}/ins/search-by-vitale": ("POST",),
-    f"{PREFIX}/ins/verify": ("POST",),
-    f"{PREFIX}/stats": ("GET",),
-    "/insi/openapi.json": ("GET",),
 }
 
 
@@ -360,23 +352,6 @@ def problem_description(code: str):
     return redirect(f"{PROBLEMS_PATH}/{code}", code=308)
 
 
-@bp.route(PREFIX, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route(f"{PREFIX}/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def not_found(rest: str = ""):
-    """Anything else under ``/insi/v1``: problem details, never the HTML 404/405 page."""
-    allowed = ROUTES.get(request.path)
-    if allowed:
-        error = InsiError(
-            problems.CODE_METHOD_NOT_ALLOWED,
-            f"{request.method} is not allowed here; use {', '.join(allowed)}",
-            http_status=405,
-        )
-        response = problem(error)
-        response.headers["Allow"] = ", ".join((*allowed, "OPTIONS"))
-        return response
-    raise InsiError(problems.CODE_NOT_FOUND, f"no INSi endpoint at {request.path}", http_status=404)
-
-
 # -- errors ---------------------------------------------------------------------------------
 def handle_error(exc: Exception) -> Response:
     """Every error raised in this blueprint, as problem details (RFC 9457)."""
@@ -403,17 +378,9 @@ def handle_error(exc: Exception) -> Response:
     return problem(InsiError(problems.CODE_INTERNAL, "internal error", http_status=500))
 
 
-bp.register_error_handler(Exception, handle_error)
-
-#: Endpoints that answer programs (``santeid.security.API_ENDPOINTS``).
-ENDPOINTS = (
-    "insi_rest.search_by_traits",
-    "insi_rest.search_by_vitale",
-    "insi_rest.verify",
-    "insi_rest.stats",
-    "insi_rest.openapi",
-    "insi_rest.problem_description",
-    "insi_rest.not_found",
+# Problem details for every error of these URLs, routing errors included.
+error_formats.declare(
+    bp, error_formats.PROBLEM_JSON, render=handle_error, prefixes=[PREFIX, "/insi/problems"]
 )
 
 
