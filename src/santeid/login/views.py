@@ -146,7 +146,7 @@ def authenticate():
     try:
         national_id = parse_national_id(typed)
     except NationalIdError as exc:
-        message = exc.message_en if t.locale == "en" else exc.message_fr
+        message = exc.message(t.locale)
         return _render_login(txid, tx, t, error=message, value=typed, status=400)
     professional = services().directory.get(national_id.value)
     if professional is None:
