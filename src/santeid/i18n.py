@@ -605,3 +605,29 @@ class Translator:
     def __call__(self, key: str, **values) -> str:
         text = MESSAGES[self.locale].get(key) or MESSAGES["fr"][key]
         return text.format(**values) if values else text
+
+
+class MessageError(Exception):
+    """An error with a stable ``code`` for programs and a message for people, in either
+    language: ``{PREFIX}.{code}`` of :data:`MESSAGES` (or ``message_key``), filled with the
+    error's ``values``."""
+
+    PREFIX = ""
+
+    def __init__(self, code: str, *, message_key: str | None = None, **values: object) -> None:
+        self.code = code
+        self.message_key = message_key or f"{self.PREFIX}.{code}"
+        self.values = values
+        super().__init__(self.message("en"))
+
+    def message(self, language: str = "fr") -> str:
+        """The message in ``language`` (``fr`` or ``en``); French for anything else."""
+        return Translator(language.lower()[:2])(self.message_key, **self.values)
+
+    @property
+    def message_fr(self) -> str:
+        return self.message("fr")
+
+    @property
+    def message_en(self) -> str:
+        return self.message("en")

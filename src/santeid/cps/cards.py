@@ -45,6 +45,7 @@ from santeid.cps.registry import CardRegistry
 from santeid.directory import Directory
 from santeid.directory import Professional
 from santeid.directory.models import PROFESSION_LABELS
+from santeid.i18n import MessageError
 from santeid.pki import CLIENT_AUTH
 from santeid.pki import PKIError
 from santeid.pki import PrivateKey
@@ -79,7 +80,7 @@ CARD_VALIDITY_DAYS = 1095
 _UB_NAME = 64
 
 
-class CardError(Exception):
+class CardError(MessageError):
     """A card certificate cannot log anyone in; ``code`` says why (stable, for programs),
     ``message(language)`` says it to the professional.
 
@@ -88,25 +89,7 @@ class CardError(Exception):
     ``inactive_professional``.
     """
 
-    def __init__(self, code: str, **values: object) -> None:
-        self.code = code
-        self.values = values
-        super().__init__(self.message("en"))
-
-    def message(self, language: str = "fr") -> str:
-        """The message in ``language`` (``fr`` or ``en``; French for anything else):
-        ``card.<code>`` of the message catalogue (``santeid.i18n``), filled with ``values``."""
-        from santeid.i18n import Translator
-
-        return Translator(language.lower()[:2])(f"card.{self.code}", **self.values)
-
-    @property
-    def message_fr(self) -> str:
-        return self.message("fr")
-
-    @property
-    def message_en(self) -> str:
-        return self.message("en")
+    PREFIX = "card"
 
     @property
     def status(self) -> int:

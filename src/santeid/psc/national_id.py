@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from santeid.i18n import MessageError
+
 #: Longest identifier accepted, after spaces are removed. Structure-staff ids are the longest
 #: (``5`` + 14 + ``/`` + internal id); 64 leaves room for any internal id seen in practice.
 MAX_LENGTH = 64
@@ -52,30 +54,11 @@ _SIRET = re.compile(r"[0-9]{14}")
 _INTERNAL_ID = re.compile(r"[A-Za-z0-9._-]+")
 
 
-class NationalIdError(ValueError):
+class NationalIdError(MessageError, ValueError):
     """The text typed is not a national identifier; ``code`` says why. The message, in French
-    or English, is ``national_id.<code>`` of the message catalogue (``santeid.i18n``), filled
-    with ``values``."""
+    or English, is ``national_id.<code>`` of the message catalogue (``santeid.i18n``)."""
 
-    def __init__(self, code: str, *, message_key: str | None = None, **values: object) -> None:
-        self.code = code
-        self.message_key = message_key or f"national_id.{code}"
-        self.values = values
-        super().__init__(self.message("en"))
-
-    def message(self, language: str = "fr") -> str:
-        """The message in ``language`` (``fr`` or ``en``); French for anything else."""
-        from santeid.i18n import Translator
-
-        return Translator(language.lower()[:2])(self.message_key, **self.values)
-
-    @property
-    def message_fr(self) -> str:
-        return self.message("fr")
-
-    @property
-    def message_en(self) -> str:
-        return self.message("en")
+    PREFIX = "national_id"
 
 
 @dataclass(frozen=True)
