@@ -7,7 +7,7 @@
 ``POST /insi/v1/ins/verify``              ``verifierInsAvecTraitsIdentite``
 ``GET  /insi/v1/stats?month=YYYY-MM``     the caller's monthly statistics
 ``GET  /insi/openapi.json``               the OpenAPI 3.1 description
-``GET  /insi/problems/{code}``            what a problem type means (RFC 9457 §3.1.1)
+``GET  /insi/problems/{code}``            308 to ``/problems/{code}`` (``santeid.problems``)
 ========================================  =========================================
 
 No official INSi REST contract exists (insi.md §7): the JSON mirrors ``RECSANSVITALE``,
