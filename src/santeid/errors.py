@@ -98,7 +98,7 @@ def html_error(exc: Exception):
         return _page(exc.code or 500, f"{exc.code} {exc.name}", detail)
     # A bug: log it whole for operators, show nothing of it to the caller.
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return _page(500, t("error_title"), "Erreur interne / internal error")
+    return _page(500, t("error_title"), t("internal_error"))
 
 
 def _method_rank(method: str) -> int:

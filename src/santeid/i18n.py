@@ -84,6 +84,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "logout_continue": "Continuer",
         "unavailable": "Service momentanément indisponible. Réessayez dans quelques instants.",
         "not_found": "Page introuvable.",
+        "internal_error": "Erreur interne. L'incident est enregistré ; réessayez plus tard.",
         "too_large": "Requête refusée : un paramètre dépasse la taille autorisée.",
         # -- e-CPS activation, devices and sandbox outbox (santeid.web_ecps) --------------
         "ecps_unavailable_title": "e-CPS indisponible",
@@ -375,6 +376,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "logout_continue": "Continue",
         "unavailable": "Service temporarily unavailable. Please try again shortly.",
         "not_found": "Page not found.",
+        "internal_error": "Internal error. It has been logged; try again later.",
         "too_large": "Request refused: a parameter exceeds the allowed size.",
         # -- e-CPS activation, devices and sandbox outbox (santeid.web_ecps) --------------
         "ecps_unavailable_title": "e-CPS unavailable",
