@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     from santeid import insi
     from santeid import login
     from santeid import oidc
+    from santeid import problems
     from santeid import sandbox
     from santeid import security
     from santeid import web_ecps
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
 
     security.init_app(app)
     errors.init_app(app)
+    problems.init_app(app)
     app.extensions["santeid"].authorization_server = create_authorization_server(
         app, app.extensions["santeid"].clients
     )

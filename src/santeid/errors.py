@@ -1,6 +1,12 @@
-"""Error responses: the status and code the specs prescribe, JSON for programs and a page
-for people, never a stack trace. A store or database outage is a clean 503
-(``temporarily_unavailable``)."""
+"""Error responses: the status and code the specs prescribe, in the format of the API that was
+called, never a stack trace. A store or database outage is a clean 503
+(``temporarily_unavailable``).
+
+One handler (:func:`handle_error`) answers every exception that escapes a view, a
+``before_request`` hook or the routing: it asks ``santeid.error_formats`` which format the
+request's blueprint declared (or, with no endpoint matched, which API owns the URL) and
+renders the error with that API's ``render`` function, or here for ``json-oauth`` and
+``html``."""
 
 from __future__ import annotations
 
@@ -10,17 +16,20 @@ from flask import jsonify
 from flask import render_template
 from flask import request
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed
 
+from santeid import error_formats
 from santeid.db import DatabaseUnavailable
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc.authorize import ErrorPage
 from santeid.security import CsrfError
 from santeid.security import ParameterTooLarge
-from santeid.security import wants_json
 from santeid.storage import StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+_DATABASE_UNAVAILABLE = tuple(DatabaseUnavailable)
 
 
 def _translator() -> Translator:
@@ -41,74 +50,80 @@ def _json(status: int, error: str, description: str, headers: dict | None = None
     return response
 
 
-def handle_store_unavailable(exc):
-    log.error("store unavailable: %s", exc)
-    if wants_json():
+def oauth_json_error(exc: Exception):
+    """``json-oauth``: the OAuth 2.0 error object (RFC 6749 §5.2)."""
+    if isinstance(exc, StoreUnavailable):
+        log.error("store unavailable: %s", exc)
         return _json(
             503, "temporarily_unavailable", "the session store is unavailable", {"Retry-After": "5"}
         )
-    t = _translator()
-    body, status = _page(503, t("error_title"), t("unavailable"))
-    return body, status, {"Retry-After": "5"}
-
-
-def handle_database_unavailable(exc):
-    """The durable database cannot be reached or used right now: 503, as for the store."""
-    log.error("database unavailable: %s", exc)
-    if wants_json():
+    if isinstance(exc, _DATABASE_UNAVAILABLE):
+        log.error("database unavailable: %s", exc)
         return _json(
             503, "temporarily_unavailable", "the database is unavailable", {"Retry-After": "5"}
         )
-    t = _translator()
-    body, status = _page(503, t("error_title"), t("unavailable"))
-    return body, status, {"Retry-After": "5"}
-
-
-def handle_parameter_too_large(exc):
-    if wants_json():
+    if isinstance(exc, ParameterTooLarge):
         return _json(400, "invalid_request", str(exc))
-    t = _translator()
-    return _page(400, t("error_title"), t("too_large"))
-
-
-def handle_csrf(exc):
-    t = _translator()
-    return _page(400, t("error_title"), t("csrf"))
-
-
-def handle_error_page(exc: ErrorPage):
-    t = _translator()
-    return _page(exc.status, f"{t('error_title')} : {exc.error}", exc.description)
-
-
-def handle_http_exception(exc: HTTPException):
-    if exc.response is not None:
-        return exc.response
-    if wants_json():
-        error = {413: "invalid_request", 405: "invalid_request"}.get(exc.code, "invalid_request")
-        if exc.code == 404:
-            error = "not_found"
+    if isinstance(exc, HTTPException):
+        if exc.response is not None:
+            return exc.response
+        error = "not_found" if exc.code == 404 else "invalid_request"
+        if (exc.code or 500) >= 500:
+            error = "server_error"
         return _json(exc.code or 500, error, exc.description or exc.name)
+    if isinstance(exc, CsrfError | ErrorPage):
+        return html_error(exc)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _json(500, "server_error", "internal error")
+
+
+def html_error(exc: Exception):
+    """``html``: the error page, in the visitor's language."""
     t = _translator()
-    detail = t("not_found") if exc.code == 404 else (exc.description or exc.name)
-    return _page(exc.code or 500, f"{exc.code} {exc.name}", detail)
-
-
-def handle_unexpected(exc: Exception):
+    if isinstance(exc, (StoreUnavailable, *_DATABASE_UNAVAILABLE)):
+        what = "store" if isinstance(exc, StoreUnavailable) else "database"
+        log.error("%s unavailable: %s", what, exc)
+        body, status = _page(503, t("error_title"), t("unavailable"))
+        return body, status, {"Retry-After": "5"}
+    if isinstance(exc, ParameterTooLarge):
+        return _page(400, t("error_title"), t("too_large"))
+    if isinstance(exc, CsrfError):
+        return _page(400, t("error_title"), t("csrf"))
+    if isinstance(exc, ErrorPage):
+        return _page(exc.status, f"{t('error_title')} : {exc.error}", exc.description)
+    if isinstance(exc, HTTPException):
+        if exc.response is not None:
+            return exc.response
+        detail = t("not_found") if exc.code == 404 else (exc.description or exc.name)
+        return _page(exc.code or 500, f"{exc.code} {exc.name}", detail)
     # A bug: log it whole for operators, show nothing of it to the caller.
     log.exception("unhandled error on %s %s", request.method, request.path)
-    if wants_json():
-        return _json(500, "server_error", "internal error")
-    t = _translator()
-    return _page(500, t("error_title"), "Erreur interne / internal error")
+    return _page(500, t("error_title"), t("internal_error"))
+
+
+def _method_rank(method: str) -> int:
+    order = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    return order.index(method) if method in order else len(order)
+
+
+def handle_error(exc: Exception):
+    """Every error, in the format the called API declared (``santeid.error_formats``)."""
+    fmt = error_formats.for_request()
+    if fmt.render is not None:
+        answer = fmt.render(exc)
+    elif fmt.name == error_formats.JSON_OAUTH:
+        answer = oauth_json_error(exc)
+    else:
+        answer = html_error(exc)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        from flask import make_response
+
+        answer = make_response(answer)
+        answer.headers.setdefault("Allow", ", ".join(sorted(exc.valid_methods, key=_method_rank)))
+    return answer
 
 
 def init_app(app) -> None:
-    app.register_error_handler(StoreUnavailable, handle_store_unavailable)
-    for unavailable in DatabaseUnavailable:
-        app.register_error_handler(unavailable, handle_database_unavailable)
-    app.register_error_handler(ParameterTooLarge, handle_parameter_too_large)
-    app.register_error_handler(CsrfError, handle_csrf)
-    app.register_error_handler(ErrorPage, handle_error_page)
-    app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(Exception, handle_unexpected)
+    # For Exception, Flask also hands this handler HTTP errors and routing errors (404, 405);
+    # a redirect for a missing slash is answered by Werkzeug before any handler.
+    app.register_error_handler(Exception, handle_error)

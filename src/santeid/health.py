@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from santeid import error_formats
 from santeid.services import services
 
 
@@ -23,3 +24,4 @@ def health():
 
 def init_app(app) -> None:
     app.add_url_rule("/health", "health", health)
+    error_formats.declare(None, error_formats.JSON_OAUTH, endpoints=["health"])

@@ -1,4 +1,11 @@
-"""French by default, English with ``ui_locales=en`` (OIDC Core §3.1.2.1)."""
+"""The one message catalogue of santeid's pages and of the messages its errors show people:
+French by default, English with ``ui_locales=en`` (OIDC Core §3.1.2.1,
+https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest).
+
+Both languages have the same keys (a test checks it). Texts are ``str.format`` templates:
+``{name}`` placeholders, with format specs where the languages differ (``{end:%d/%m/%Y}``).
+Errors that carry a message for people (``CardError``, ``NationalIdError``) keep a code and
+its values, and take their text from here (keys ``card.<code>``, ``national_id.<code>``)."""
 
 from __future__ import annotations
 
@@ -80,6 +87,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "logout_continue": "Continuer",
         "unavailable": "Service momentanément indisponible. Réessayez dans quelques instants.",
         "not_found": "Page introuvable.",
+        "internal_error": "Erreur interne. L'incident est enregistré ; réessayez plus tard.",
         "too_large": "Requête refusée : un paramètre dépasse la taille autorisée.",
         # -- e-CPS activation, devices and sandbox outbox (santeid.web_ecps) --------------
         "ecps_unavailable_title": "e-CPS indisponible",
@@ -235,6 +243,90 @@ MESSAGES: dict[str, dict[str, str]] = {
         "outbox_channel_sms": "SMS",
         "outbox_to": "Destinataire",
         "outbox_subject": "Objet",
+        # -- CPS card login and national identifiers (santeid.cps.cards, santeid.psc.national_id)
+        "card_error_title": "Connexion par carte CPS impossible",
+        "card_error_back": "Revenir à la page de connexion",
+        "card.no_certificate": (
+            "Aucune carte CPS n'a été présentée. Insérez votre carte dans le lecteur, vérifiez "
+            "que le logiciel de la carte (Cryptolib CPS) est installé, puis réessayez."
+        ),
+        "card.untrusted_issuer": (
+            "Le certificat présenté n'a pas été émis par une autorité de certification CPS "
+            "reconnue par ce serveur (émetteur : {issuer})."
+        ),
+        "card.not_yet_valid": (
+            "Le certificat de cette carte CPS n'est valide qu'à partir du {start:%d/%m/%Y %H:%M} "
+            "UTC."
+        ),
+        "card.expired": (
+            "Cette carte CPS a expiré le {end:%d/%m/%Y %H:%M} UTC. Utilisez votre nouvelle "
+            "carte, ou connectez-vous avec votre e-CPS."
+        ),
+        "card.wrong_usage": (
+            "Le certificat présenté n'est pas un certificat d'authentification de carte CPS "
+            "(usage non prévu pour une connexion)."
+        ),
+        "card.revoked": (
+            "Cette carte CPS a été révoquée (perte, vol ou remplacement) : elle ne permet plus "
+            "de se connecter. Utilisez votre nouvelle carte, ou votre e-CPS."
+        ),
+        "card.no_national_id": (
+            "Le certificat présenté ne contient pas d'identifiant national de professionnel de "
+            "santé : ce n'est pas un certificat de carte CPS."
+        ),
+        "card.unknown_professional": (
+            "Cette carte porte l'identifiant {national_id}, qui ne figure pas dans l'annuaire "
+            "des professionnels de santé : connexion impossible."
+        ),
+        "card.inactive_professional": (
+            "Le compte {national_id} n'est plus actif dans l'annuaire : connexion impossible."
+        ),
+        "national_id.empty": "Saisissez votre identifiant national.",
+        "national_id.too_long": "Identifiant trop long : {max_length} caractères au plus.",
+        "national_id.non_digit": (
+            "L'identifiant {label} ne doit contenir que des chiffres (caractère « {bad} » non "
+            "autorisé)."
+        ),
+        "national_id.rpps_missing_prefix": (
+            "Ajoutez le préfixe 8 devant votre numéro RPPS : l'identifiant national compte 12 "
+            "chiffres, soit 8{value}."
+        ),
+        "national_id.adeli_missing_prefix": (
+            "Un numéro ADELI (9 chiffres) se saisit précédé du préfixe 0 : l'identifiant "
+            "national compte 10 chiffres, soit 0{value}."
+        ),
+        "national_id.unknown_prefix": (
+            "Identifiant non reconnu : il doit commencer par 8 (RPPS), 0 (ADELI), 3 ou 5 "
+            "(personnel d'établissement), pas par « {first} »."
+        ),
+        "national_id.rpps_length": (
+            "L'identifiant RPPS doit compter 12 chiffres : le préfixe 8 suivi des 11 chiffres du "
+            "numéro RPPS (vous en avez saisi {typed})."
+        ),
+        "national_id.adeli_length": (
+            "L'identifiant ADELI doit compter 10 chiffres : le préfixe 0 suivi des 9 chiffres du "
+            "numéro ADELI (vous en avez saisi {typed})."
+        ),
+        "national_id.staff_format_finess": (
+            "Un identifiant de personnel d'établissement s'écrit {id_type}, puis le n° FINESS (9 "
+            "caractères), puis « / » et l'identifiant interne donné par la structure."
+        ),
+        "national_id.staff_format_siret": (
+            "Un identifiant de personnel d'établissement s'écrit {id_type}, puis le n° SIRET (14 "
+            "chiffres), puis « / » et l'identifiant interne donné par la structure."
+        ),
+        "national_id.finess_format": (
+            "Le n° FINESS « {structure} » doit compter 9 caractères (chiffres ou lettres)."
+        ),
+        "national_id.siret_format": "Le n° SIRET « {structure} » doit compter 14 chiffres.",
+        "national_id.internal_id_format": (
+            "L'identifiant interne (après « / ») ne peut contenir que des lettres, des chiffres, "
+            "« . », « _ » ou « - »."
+        ),
+        "national_id.test_id_format": (
+            "Un identifiant de test EDIT s'écrit ANS suivi de 14 chiffres (par exemple "
+            "ANS20240115093000)."
+        ),
     },
     "en": {
         "lang": "en",
@@ -300,6 +392,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "logout_continue": "Continue",
         "unavailable": "Service temporarily unavailable. Please try again shortly.",
         "not_found": "Page not found.",
+        "internal_error": "Internal error. It has been logged; try again later.",
         "too_large": "Request refused: a parameter exceeds the allowed size.",
         # -- e-CPS activation, devices and sandbox outbox (santeid.web_ecps) --------------
         "ecps_unavailable_title": "e-CPS unavailable",
@@ -443,6 +536,86 @@ MESSAGES: dict[str, dict[str, str]] = {
         "outbox_channel_sms": "SMS",
         "outbox_to": "Recipient",
         "outbox_subject": "Subject",
+        # -- CPS card login and national identifiers (santeid.cps.cards, santeid.psc.national_id)
+        "card_error_title": "CPS card login failed",
+        "card_error_back": "Back to the login page",
+        "card.no_certificate": (
+            "No CPS card was presented. Insert your card in the reader, check that the card "
+            "software (CPS Cryptolib) is installed, then try again."
+        ),
+        "card.untrusted_issuer": (
+            "The certificate presented was not issued by a CPS certification authority this "
+            "server trusts (issuer: {issuer})."
+        ),
+        "card.not_yet_valid": (
+            "This CPS card certificate is only valid from {start:%Y-%m-%d %H:%M} UTC."
+        ),
+        "card.expired": (
+            "This CPS card expired on {end:%Y-%m-%d %H:%M} UTC. Use your new card, or log in "
+            "with your e-CPS."
+        ),
+        "card.wrong_usage": (
+            "The certificate presented is not a CPS card authentication certificate (its usage "
+            "does not allow logging in)."
+        ),
+        "card.revoked": (
+            "This CPS card has been revoked (lost, stolen or replaced): it can no longer be used "
+            "to log in. Use your new card, or your e-CPS."
+        ),
+        "card.no_national_id": (
+            "The certificate presented carries no national health-professional identifier: it is "
+            "not a CPS card certificate."
+        ),
+        "card.unknown_professional": (
+            "This card carries the identifier {national_id}, which is not in the health "
+            "professionals directory: login refused."
+        ),
+        "card.inactive_professional": (
+            "Account {national_id} is no longer active in the directory: login refused."
+        ),
+        "national_id.empty": "Enter your national identifier.",
+        "national_id.too_long": "Identifier too long: {max_length} characters at most.",
+        "national_id.non_digit": (
+            "An {label} identifier contains digits only (character {bad!r} is not allowed)."
+        ),
+        "national_id.rpps_missing_prefix": (
+            "Add the prefix 8 in front of your RPPS number: the national identifier has 12 "
+            "digits, here 8{value}."
+        ),
+        "national_id.adeli_missing_prefix": (
+            "Type an ADELI number (9 digits) after the prefix 0: the national identifier has 10 "
+            "digits, here 0{value}."
+        ),
+        "national_id.unknown_prefix": (
+            "Unrecognised identifier: it must start with 8 (RPPS), 0 (ADELI), 3 or 5 (structure "
+            "staff), not with {first!r}."
+        ),
+        "national_id.rpps_length": (
+            "An RPPS identifier has 12 digits: the prefix 8 followed by the 11 digits of the "
+            "RPPS number (you typed {typed})."
+        ),
+        "national_id.adeli_length": (
+            "An ADELI identifier has 10 digits: the prefix 0 followed by the 9 digits of the "
+            "ADELI number (you typed {typed})."
+        ),
+        "national_id.staff_format_finess": (
+            "A structure-staff identifier is {id_type}, then the FINESS number (9 characters), "
+            "then '/' and the internal identifier given by the structure."
+        ),
+        "national_id.staff_format_siret": (
+            "A structure-staff identifier is {id_type}, then the SIRET number (14 digits), then "
+            "'/' and the internal identifier given by the structure."
+        ),
+        "national_id.finess_format": (
+            "The FINESS number {structure!r} must have 9 characters (digits or letters)."
+        ),
+        "national_id.siret_format": "The SIRET number {structure!r} must have 14 digits.",
+        "national_id.internal_id_format": (
+            "The internal identifier (after '/') may only contain letters, digits, '.', '_' or '-'."
+        ),
+        "national_id.test_id_format": (
+            "An EDIT test identifier is ANS followed by 14 digits (for example ANS20240115093000)."
+        ),
     },
 }
 
@@ -463,3 +636,29 @@ class Translator:
     def __call__(self, key: str, **values) -> str:
         text = MESSAGES[self.locale].get(key) or MESSAGES["fr"][key]
         return text.format(**values) if values else text
+
+
+class MessageError(Exception):
+    """An error with a stable ``code`` for programs and a message for people, in either
+    language: ``{PREFIX}.{code}`` of :data:`MESSAGES` (or ``message_key``), filled with the
+    error's ``values``."""
+
+    PREFIX = ""
+
+    def __init__(self, code: str, *, message_key: str | None = None, **values: object) -> None:
+        self.code = code
+        self.message_key = message_key or f"{self.PREFIX}.{code}"
+        self.values = values
+        super().__init__(self.message("en"))
+
+    def message(self, language: str = "fr") -> str:
+        """The message in ``language`` (``fr`` or ``en``); French for anything else."""
+        return Translator(language.lower()[:2])(self.message_key, **self.values)
+
+    @property
+    def message_fr(self) -> str:
+        return self.message("fr")
+
+    @property
+    def message_en(self) -> str:
+        return self.message("en")

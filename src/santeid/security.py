@@ -22,65 +22,16 @@ from werkzeug.exceptions import BadRequest
 
 from santeid.services import services
 
-#: Endpoints whose clients are programs: they get JSON errors, never HTML.
-API_ENDPOINTS = {
-    "oidc.token",
-    "oidc.userinfo",
-    "oidc.introspect",
-    "oidc.revoke",
-    "oidc.certs",
-    "oidc.discovery",
-    "oidc.wallet_discovery",
-    "ciba.auth",
-    "ciba.card",
-    "login.status",
-    "health",
-    # Directory FHIR API (OperationOutcome errors): santeid.fhir_directory
-    "fhir_directory.metadata",
-    "fhir_directory.practitioner_read",
-    "fhir_directory.practitioner_search",
-    "fhir_directory.practitioner_role_read",
-    "fhir_directory.practitioner_role_search",
-    "fhir_directory.not_found",
-    "web_ecps.outbox_json",
-    "ecps_device.register",
-    "ecps_device.list_requests",
-    "ecps_device.stream_requests",
-    "ecps_device.decision",
-    "ecps_device.me",
-    "ecps_device.webhook",
-    "ecps_device_app.profile",
-    "ecps_device_app.revoke",
-    "ecps_device_app.push_config",
-    "ecps_device_app.push_subscribe",
-    "ecps_device_app.push_unsubscribe",
-    # INSi REST (problem details) and FHIR (OperationOutcome): santeid.insi.rest / .fhir
-    "insi_rest.search_by_traits",
-    "insi_rest.search_by_vitale",
-    "insi_rest.verify",
-    "insi_rest.stats",
-    "insi_rest.openapi",
-    "insi_rest.problem_description",
-    "insi_rest.not_found",
-    "insi_fhir.patient_search",
-    "insi_fhir.patient_search_post",
-    "insi_fhir.metadata",
-    "insi_fhir.not_found",
-    # INSi SOAP 1.2 (SOAP faults): santeid.insi.soap
-    "insi_soap.endpoint",
-    "insi_soap.not_found",
-}
+#: Endpoint names added here answer ``json-oauth`` errors. Kept for code that registers
+#: endpoints this way; a blueprint declares its format with ``santeid.error_formats.declare``.
+API_ENDPOINTS: set[str] = set()
 
 
 def wants_json() -> bool:
-    if request.endpoint is not None:
-        return request.endpoint in API_ENDPOINTS
-    # No endpoint matched (404, 405): decide by path, so a program probing an OAuth URL with
-    # the wrong method still gets a JSON error it can parse.
-    oidc = services().settings.issuer_path + "/protocol/openid-connect/"
-    if request.path.startswith(oidc + "ext/ciba/"):
-        return True  # CIBA endpoints serve programs only
-    return request.path.startswith(oidc) and not request.path.endswith(("/auth", "/logout"))
+    """Whether the API being called answers errors in JSON (``santeid.error_formats``)."""
+    from santeid import error_formats
+
+    return error_formats.for_request().is_json
 
 
 def csrf_token() -> str:

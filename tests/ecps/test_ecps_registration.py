@@ -81,7 +81,10 @@ def test_register_good_code(any_store_app, national_id):
     assert again.mimetype == "application/problem+json"
     problem = again.get_json()
     assert problem["code"] == "activation_code_used"
-    assert problem["type"] == "https://santeid.dev/problems/ecps/activation-code-used"
+    assert problem["type"] == "http://localhost/problems/activation_code_used"
+    # The type resolves to the catalogue's description of the problem (RFC 9457 §3.1.1).
+    described = client.get("/problems/activation_code_used").get_json()
+    assert (described["status"], described["title"]) == (400, problem["title"])
     assert problem["status"] == 400 and problem["title"] and problem["detail"]
 
 

@@ -219,7 +219,7 @@ def test_unknown_routes_are_operation_outcomes(client, bearer):
     _outcome(client.get("/insi/fhir/Patient/123", headers=bearer), 404)
     response = client.delete(PATIENT, headers=bearer)
     _outcome(response, 405)
-    assert response.headers["Allow"] == "GET, OPTIONS"
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
 
 
 def test_capability_statement(client):

@@ -147,14 +147,14 @@ def test_technical_error_case(call):
     assert answer.status_code == 503
     problem = answer.get_json()
     assert problem["code"] == "insi_102"
-    assert problem["type"] == "http://localhost/insi/problems/insi_102"
+    assert problem["type"] == "http://localhost/problems/insi_102"
 
 
 def test_problem_details_name_element_field_and_rule(call, client):
     answer = call(SEARCH, {**ADRTROIS, "birthName": "ADR3"}, "TraitsSearch", "SearchResult")
     assert answer.status_code == 400
     assert answer.get_json() == {
-        "type": "http://localhost/insi/problems/santeid_invalid_trait",
+        "type": "http://localhost/problems/santeid_invalid_trait",
         "title": "Invalid identity trait",
         "status": 400,
         "detail": "'ADR3' contains characters INSi refuses: '3'",
@@ -164,8 +164,11 @@ def test_problem_details_name_element_field_and_rule(call, client):
         "rule": "charset",
     }
     # The problem type resolves to its description (RFC 9457 §3.1.1).
-    described = client.get("/insi/problems/santeid_invalid_trait").get_json()
+    described = client.get("/problems/santeid_invalid_trait").get_json()
     assert described["status"] == 400 and described["title"] == "Invalid identity trait"
+    # The former INSi-only URIs, as logged before, still lead there.
+    moved = client.get("/insi/problems/santeid_invalid_trait")
+    assert (moved.status_code, moved.location) == (308, "/problems/santeid_invalid_trait")
 
 
 @pytest.mark.parametrize(
@@ -330,7 +333,7 @@ def test_unknown_paths_and_methods(client, bearer):
     answer = client.get(SEARCH, headers=bearer)
     assert (answer.status_code, answer.mimetype) == (405, "application/problem+json")
     assert answer.headers["Allow"] == "POST, OPTIONS"
-    assert client.get("/insi/problems/nothing").status_code == 404
+    assert client.get("/problems/nothing").status_code == 404
 
 
 def test_oversized_body_is_a_problem(client, bearer):

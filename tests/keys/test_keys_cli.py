@@ -178,7 +178,7 @@ def test_unwritable_directory_is_a_one_line_error(run, monkeypatch: pytest.Monke
     def read_only(src: str, dst: str) -> None:
         raise OSError(30, "Read-only file system", dst)
 
-    monkeypatch.setattr("santeid.keystore.os.replace", read_only)
+    monkeypatch.setattr("santeid.keys.storage.os.replace", read_only)
     result = run("generate")
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot write in ")

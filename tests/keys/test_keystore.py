@@ -496,7 +496,7 @@ def test_failed_write_changes_nothing(store: KeyStore, monkeypatch: pytest.Monke
     def fail(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("santeid.keystore.os.replace", fail)
+    monkeypatch.setattr("santeid.keys.storage.os.replace", fail)
     with pytest.raises(OSError, match="No space"):
         store.rotate()
     assert store.signing_key().kid == info.kid

@@ -47,12 +47,18 @@ def register_client_checks() -> None:
 def _register_routes(app, settings) -> None:
     from flask import Blueprint
 
+    from santeid import error_formats
     from santeid.ciba import views
 
     bp = Blueprint("ciba", __name__, url_prefix=settings.issuer_path or None)
     handlers = {"auth": views.backchannel_authentication, "card": views.card}
     for path, name, methods in ROUTES:
         bp.add_url_rule(path, name, handlers[name], methods=methods)
+    # CIBA serves programs only: JSON errors, also for an unknown path under ext/ciba/.
+    error_formats.declare(
+        bp, error_formats.JSON_OAUTH,
+        prefixes=[lambda s: f"{s.issuer_path}/protocol/openid-connect/ext/ciba/"],
+    )  # fmt: skip
     app.register_blueprint(bp)
 
 

@@ -45,6 +45,7 @@ from santeid.cps.registry import CardRegistry
 from santeid.directory import Directory
 from santeid.directory import Professional
 from santeid.directory.models import PROFESSION_LABELS
+from santeid.i18n import MessageError
 from santeid.pki import CLIENT_AUTH
 from santeid.pki import PKIError
 from santeid.pki import PrivateKey
@@ -79,24 +80,16 @@ CARD_VALIDITY_DAYS = 1095
 _UB_NAME = 64
 
 
-class CardError(Exception):
+class CardError(MessageError):
     """A card certificate cannot log anyone in; ``code`` says why (stable, for programs),
-    ``message_fr`` / ``message_en`` say it to the professional.
+    ``message(language)`` says it to the professional.
 
     Codes: ``no_certificate``, ``untrusted_issuer``, ``expired``, ``not_yet_valid``,
     ``wrong_usage``, ``revoked``, ``no_national_id``, ``unknown_professional``,
     ``inactive_professional``.
     """
 
-    def __init__(self, code: str, message_fr: str, message_en: str) -> None:
-        super().__init__(message_en)
-        self.code = code
-        self.message_fr = message_fr
-        self.message_en = message_en
-
-    def message(self, language: str = "fr") -> str:
-        """The message in ``language`` (``fr`` or ``en``); French for anything else."""
-        return self.message_en if language.lower().startswith("en") else self.message_fr
+    PREFIX = "card"
 
     @property
     def status(self) -> int:
@@ -183,13 +176,7 @@ def national_id_from_subject(subject: x509.Name) -> str:
             # parse_national_id had to tidy up (spaces, lower-case "ans").
             if national_id.value == names[0].value:
                 return national_id.value
-    raise CardError(
-        "no_national_id",
-        "Le certificat présenté ne contient pas d'identifiant national de professionnel de "
-        "santé : ce n'est pas un certificat de carte CPS.",
-        "The certificate presented carries no national health-professional identifier: it "
-        "is not a CPS card certificate.",
-    )
+    raise CardError("no_national_id")
 
 
 # -- issuing test cards ---------------------------------------------------------------------
@@ -230,10 +217,6 @@ def issue_test_card(
 
 
 # -- verification ---------------------------------------------------------------------------
-def _date(value: datetime.datetime, language: str) -> str:
-    return value.strftime("%d/%m/%Y %H:%M UTC" if language == "fr" else "%Y-%m-%d %H:%M UTC")
-
-
 def _issuer_of(certificate: x509.Certificate, authorities: tuple[x509.Certificate, ...], now):
     """The trusted authority that signed ``certificate`` (RFC 5280 §6.1.3 (a)), or None."""
     for ca in authorities:
@@ -264,13 +247,7 @@ def _issuer_of(certificate: x509.Certificate, authorities: tuple[x509.Certificat
 def _check_usage(certificate: x509.Certificate) -> None:
     """End-entity certificate for TLS client authentication (RFC 5280 §4.2.1.3, §4.2.1.9,
     §4.2.1.12); an unrecognised critical extension is refused (§4.2)."""
-    wrong = CardError(
-        "wrong_usage",
-        "Le certificat présenté n'est pas un certificat d'authentification de carte CPS "
-        "(usage non prévu pour une connexion).",
-        "The certificate presented is not a CPS card authentication certificate (its usage "
-        "does not allow logging in).",
-    )
+    wrong = CardError("wrong_usage")
     extensions = certificate.extensions
     for extension in extensions:
         if extension.critical and isinstance(extension.value, x509.UnrecognizedExtension):
@@ -312,49 +289,21 @@ def verify_card_certificate(
     is active (``inactive_professional``). ``directory`` defaults to the one of the settings.
     """
     if certificate is None:
-        raise CardError(
-            "no_certificate",
-            "Aucune carte CPS n'a été présentée. Insérez votre carte dans le lecteur, vérifiez "
-            "que le logiciel de la carte (Cryptolib CPS) est installé, puis réessayez.",
-            "No CPS card was presented. Insert your card in the reader, check that the card "
-            "software (CPS Cryptolib) is installed, then try again.",
-        )
+        raise CardError("no_certificate")
     now = now or datetime.datetime.now(datetime.UTC)
     authorities = trusted_authorities(settings)
     if _issuer_of(certificate, authorities, now) is None:
         issuer = name_text(certificate.issuer)
-        raise CardError(
-            "untrusted_issuer",
-            "Le certificat présenté n'a pas été émis par une autorité de certification CPS "
-            f"reconnue par ce serveur (émetteur : {issuer}).",
-            "The certificate presented was not issued by a CPS certification authority this "
-            f"server trusts (issuer: {issuer}).",
-        )
+        raise CardError("untrusted_issuer", issuer=issuer)
     if now < certificate.not_valid_before_utc:
         start = certificate.not_valid_before_utc
-        raise CardError(
-            "not_yet_valid",
-            f"Le certificat de cette carte CPS n'est valide qu'à partir du {_date(start, 'fr')}.",
-            f"This CPS card certificate is only valid from {_date(start, 'en')}.",
-        )
+        raise CardError("not_yet_valid", start=start)
     if now > certificate.not_valid_after_utc:
         end = certificate.not_valid_after_utc
-        raise CardError(
-            "expired",
-            f"Cette carte CPS a expiré le {_date(end, 'fr')}. Utilisez votre nouvelle carte, "
-            "ou connectez-vous avec votre e-CPS.",
-            f"This CPS card expired on {_date(end, 'en')}. Use your new card, or log in with "
-            "your e-CPS.",
-        )
+        raise CardError("expired", end=end)
     _check_usage(certificate)
     if (registry or CardRegistry.for_settings(settings)).is_revoked(certificate):
-        raise CardError(
-            "revoked",
-            "Cette carte CPS a été révoquée (perte, vol ou remplacement) : elle ne permet plus "
-            "de se connecter. Utilisez votre nouvelle carte, ou votre e-CPS.",
-            "This CPS card has been revoked (lost, stolen or replaced): it can no longer be "
-            "used to log in. Use your new card, or your e-CPS.",
-        )
+        raise CardError("revoked")
     national_id = national_id_from_subject(certificate.subject)
     owned = directory is None
     directory = directory or Directory.for_settings(settings)
@@ -364,17 +313,7 @@ def verify_card_certificate(
         if owned:
             directory.close()
     if professional is None:
-        raise CardError(
-            "unknown_professional",
-            f"Cette carte porte l'identifiant {national_id}, qui ne figure pas dans l'annuaire "
-            "des professionnels de santé : connexion impossible.",
-            f"This card carries the identifier {national_id}, which is not in the health "
-            "professionals directory: login refused.",
-        )
+        raise CardError("unknown_professional", national_id=national_id)
     if not professional.is_active:
-        raise CardError(
-            "inactive_professional",
-            f"Le compte {national_id} n'est plus actif dans l'annuaire : connexion impossible.",
-            f"Account {national_id} is no longer active in the directory: login refused.",
-        )
+        raise CardError("inactive_professional", national_id=national_id)
     return national_id

@@ -43,4 +43,3 @@ def init_app(app) -> None:
     services.ecps.push.prepare()
     app.register_blueprint(api.bp, url_prefix=api.PREFIX)
     app.register_blueprint(app_api.bp, url_prefix=api.PREFIX)
-    app.before_request(api.routing_problems)

@@ -21,6 +21,7 @@ the next look at the store (:func:`santeid.serving.client_gone`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import Iterator
@@ -36,13 +37,18 @@ from flask import request
 from flask import stream_with_context
 from werkzeug.exceptions import HTTPException
 
+from santeid import error_formats
+from santeid.db import DatabaseUnavailable
 from santeid.ecps.problems import Problem
 from santeid.ecps.problems import to_response
 from santeid.oidc.protector import BearerProtector
 from santeid.oidc.protector import ProtectedRequest
+from santeid.security import ParameterTooLarge
 from santeid.services import services
 from santeid.serving import client_gone
 from santeid.storage import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("ecps_device", __name__)
 
@@ -60,16 +66,6 @@ STREAM_RETRY_MS = 1000
 #: Seconds a wait slot outlives the longest wait it may cover (a crashed worker's slot frees
 #: itself after that).
 WAIT_SLOT_MARGIN = 30
-
-#: Endpoint names, for ``security.API_ENDPOINTS`` (JSON errors, never HTML).
-ENDPOINTS = (
-    "ecps_device.register",
-    "ecps_device.list_requests",
-    "ecps_device.stream_requests",
-    "ecps_device.decision",
-    "ecps_device.me",
-    "ecps_device.webhook",
-)
 
 
 def _json(payload: dict[str, Any], status: int = 200) -> Response:
@@ -122,42 +118,29 @@ def _device_info(device) -> dict[str, Any]:
     return info
 
 
-@bp.errorhandler(Problem)
-def _problem(exc: Problem):
-    return to_response(exc)
+def render_error(exc: Exception) -> Response:
+    """Every error under ``/ecps/device/`` as a problem (``santeid.error_formats``): the
+    refusals the API raises, routing errors (unknown path, wrong method), outages and bugs."""
+    if isinstance(exc, Problem):
+        return to_response(exc)
+    if isinstance(exc, (StoreUnavailable, *DatabaseUnavailable)):
+        log.error("unavailable during an e-CPS device call: %s", exc)
+        response = to_response(Problem("temporarily_unavailable"))
+        response.headers["Retry-After"] = "5"
+        return response
+    if isinstance(exc, ParameterTooLarge):
+        return to_response(Problem("invalid_request", str(exc)))
+    if isinstance(exc, HTTPException) and (exc.code or 500) < 500:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.code or 0, "invalid_request"
+        )
+        detail = None if code in ("not_found", "method_not_allowed") else exc.description
+        return to_response(Problem(code, detail))
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return to_response(Problem("internal_error"))
 
 
-@bp.errorhandler(StoreUnavailable)
-def _unavailable(exc: StoreUnavailable):
-    response = to_response(Problem("temporarily_unavailable"))
-    response.headers["Retry-After"] = "5"
-    return response
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-        exc.code or 0
-    )
-    if code is None:
-        code = "invalid_request"
-    return to_response(Problem(code, exc.description))
-
-
-def routing_problems():
-    """``before_request`` hook: an unknown path or a wrong method under ``/ecps/device/``
-    is answered as a problem too (routing errors never reach blueprint error handlers)."""
-    if request.routing_exception is None or not request.path.startswith(PREFIX + "/"):
-        return None
-    exc = request.routing_exception
-    code = {404: "not_found", 405: "method_not_allowed"}.get(getattr(exc, "code", 0) or 0)
-    if code is None:
-        return None  # e.g. a redirect for a missing slash: let Werkzeug answer
-    response = to_response(Problem(code))
-    valid = getattr(exc, "valid_methods", None)
-    if valid:
-        response.headers["Allow"] = ", ".join(valid)
-    return response
+error_formats.declare(bp, error_formats.PROBLEM_JSON, render=render_error, prefixes=[PREFIX])
 
 
 @bp.post("/register")

@@ -16,27 +16,17 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from santeid import error_formats
 from santeid.ecps import api
 from santeid.ecps.problems import Problem
 from santeid.ecps.push import InvalidSubscription
 from santeid.ecps.push import PushSubscription
 from santeid.services import services
-from santeid.storage import StoreUnavailable
 
 bp = Blueprint("ecps_device_app", __name__)
 
-#: Endpoint names, for ``security.API_ENDPOINTS`` (JSON errors, never HTML).
-ENDPOINTS = (
-    "ecps_device_app.profile",
-    "ecps_device_app.revoke",
-    "ecps_device_app.push_config",
-    "ecps_device_app.push_subscribe",
-    "ecps_device_app.push_unsubscribe",
-)
-
-# The same problem answers as the rest of the device API.
-bp.register_error_handler(Problem, api._problem)
-bp.register_error_handler(StoreUnavailable, api._unavailable)
+# The same problem answers as the rest of the device API (mounted under its prefix).
+error_formats.declare(bp, error_formats.PROBLEM_JSON, render=api.render_error)
 
 
 @bp.get("/profile")

@@ -20,7 +20,7 @@ resources (FHIR R4 §3.1.0.4.1 "http"). Responses are ``application/fhir+json``.
 
 from __future__ import annotations
 
-import json
+import logging
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
@@ -28,15 +28,19 @@ from flask import Blueprint
 from flask import Response
 from flask import request
 
+from santeid import error_formats
 from santeid.directory import nomenclatures
 from santeid.directory.search import DirectorySearch
 from santeid.directory.search import SearchError
+from santeid.fhir import JSON_FORMATS
+from santeid.fhir import capability_statement
+from santeid.fhir import fhir_response
+from santeid.fhir import operation_outcome
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
 from santeid.services import services
 
 PREFIX = "/fhir/v1"
-FHIR_JSON = "application/fhir+json"
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
 #: Search parameters handled; others are ignored (FHIR R4 §3.1.1.5.7, lenient handling)
@@ -44,6 +48,8 @@ MAX_COUNT = 500
 PRACTITIONER_PARAMS = {"identifier", "name", "family", "given", "_id", "active", "_count"}
 ROLE_PARAMS = {"practitioner", "role", "_count"}
 COMMON_PARAMS = {"_cursor", "_format"}
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("fhir_directory", __name__, url_prefix=PREFIX)
 
@@ -57,19 +63,42 @@ class FhirError(Exception):
         self.headers = headers or {}
 
 
-def _response(body: dict, status: int = 200, headers: dict | None = None) -> Response:
-    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=FHIR_JSON)
-    response.headers["Cache-Control"] = "no-store"
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+def render_error(exc: Exception) -> Response:
+    """Every error under ``/fhir/v1`` as an OperationOutcome (``santeid.error_formats``),
+    routing errors, outages and bugs included (FHIR R4 §3.1.0.4.1 "http")."""
+    if not isinstance(exc, FhirError):
+        exc = _as_fhir_error(exc)
+    # ``diagnostics`` repeats the text: the member this API's clients have always read.
+    outcome = operation_outcome(exc.code, exc.diagnostics, diagnostics=exc.diagnostics)
+    if exc.status >= 500:
+        outcome["issue"][0]["severity"] = "fatal"
+    return fhir_response(outcome, exc.status, exc.headers)
 
 
-@bp.errorhandler(FhirError)
-def _fhir_error(exc: FhirError) -> Response:
-    return _response(
-        resources.operation_outcome(exc.code, exc.diagnostics), exc.status, exc.headers
-    )
+def _as_fhir_error(exc: Exception) -> FhirError:
+    from werkzeug.exceptions import HTTPException
+
+    from santeid.db import DatabaseUnavailable
+    from santeid.security import ParameterTooLarge
+    from santeid.storage import StoreUnavailable
+
+    if isinstance(exc, HTTPException) and (exc.code or 500) < 500:
+        if exc.code == 404:
+            return FhirError(
+                404, "not-supported", f"{request.method} {request.path} is not served here"
+            )
+        issue = "not-supported" if exc.code in (405, 406, 415) else "invalid"
+        return FhirError(exc.code or 400, issue, exc.description or exc.name)
+    if isinstance(exc, ParameterTooLarge):
+        return FhirError(400, "too-costly", str(exc))
+    if isinstance(exc, (StoreUnavailable, *DatabaseUnavailable)):
+        log.error("unavailable during a directory call: %s", exc)
+        return FhirError(503, "transient", "temporarily unavailable", {"Retry-After": "5"})
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return FhirError(500, "exception", "internal error")
+
+
+error_formats.declare(bp, error_formats.FHIR, render=render_error, prefixes=[PREFIX])
 
 
 def _authenticate() -> dict:
@@ -103,7 +132,7 @@ def _check_params(allowed: set[str]) -> None:
     if unknown and "handling=strict" in request.headers.get("Prefer", ""):
         raise FhirError(400, "not-supported", f"unsupported search parameter(s): {unknown}")
     fmt = request.args.get("_format")
-    if fmt and fmt not in ("json", FHIR_JSON, "application/json"):
+    if fmt and fmt not in JSON_FORMATS:
         raise FhirError(406, "not-supported", "only JSON is served (_format=json)")
 
 
@@ -151,54 +180,44 @@ def _search() -> DirectorySearch:
 @bp.get("/metadata")
 def metadata() -> Response:
     """CapabilityStatement (FHIR R4 §3.1.0.10): what this server answers."""
-    statement = {
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "date": "2026-01-01",
-        "kind": "instance",
-        "software": {"name": "santeid"},
-        "implementation": {
-            "description": "santeid professionals directory (Annuaire Santé-shaped)",
-            "url": _url("", []),
-        },
-        "fhirVersion": "4.0.1",
-        "format": ["json"],
-        "rest": [
-            {
-                "mode": "server",
-                "security": {
-                    "description": "Bearer access token from the santeid token endpoint "
-                    "(authorization code or client_credentials)"
+    statement = capability_statement(
+        software="santeid",
+        description="santeid professionals directory (Annuaire Santé-shaped)",
+        url=_url("", []),
+        date="2026-01-01",
+        rest={
+            "security": {
+                "description": "Bearer access token from the santeid token endpoint "
+                "(authorization code or client_credentials)"
+            },
+            "resource": [
+                {
+                    "type": "Practitioner",
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "searchParam": [
+                        {"name": n, "type": t}
+                        for n, t in (
+                            ("_id", "token"),
+                            ("identifier", "token"),
+                            ("name", "string"),
+                            ("family", "string"),
+                            ("given", "string"),
+                            ("active", "token"),
+                        )
+                    ],
                 },
-                "resource": [
-                    {
-                        "type": "Practitioner",
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
-                        "searchParam": [
-                            {"name": n, "type": t}
-                            for n, t in (
-                                ("_id", "token"),
-                                ("identifier", "token"),
-                                ("name", "string"),
-                                ("family", "string"),
-                                ("given", "string"),
-                                ("active", "token"),
-                            )
-                        ],
-                    },
-                    {
-                        "type": "PractitionerRole",
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
-                        "searchParam": [
-                            {"name": "practitioner", "type": "reference"},
-                            {"name": "role", "type": "token"},
-                        ],
-                    },
-                ],
-            }
-        ],
-    }
-    return _response(statement)
+                {
+                    "type": "PractitionerRole",
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "searchParam": [
+                        {"name": "practitioner", "type": "reference"},
+                        {"name": "role", "type": "token"},
+                    ],
+                },
+            ],
+        },
+    )
+    return fhir_response(statement)
 
 
 @bp.get("/Practitioner/<path:resource>")
@@ -207,7 +226,7 @@ def practitioner_read(resource: str) -> Response:
     professional = services().directory.get(resources.national_id_of(resource))
     if professional is None:
         raise FhirError(404, "not-found", f"Practitioner/{resource} is not in the directory")
-    return _response(resources.practitioner(professional))
+    return fhir_response(resources.practitioner(professional))
 
 
 @bp.get("/Practitioner")
@@ -272,7 +291,7 @@ def practitioner_search() -> Response:
             entries.append((_url(f"/Practitioner/{resource['id']}", []), resource))
     self_url, next_url = _self_and_next("/Practitioner", ids[-1] if more else None)
     total = None if more or after else len(entries)
-    return _response(
+    return fhir_response(
         resources.searchset(entries, self_url=self_url, next_url=next_url, total=total)
     )
 
@@ -285,7 +304,7 @@ def practitioner_role_read(resource: str) -> Response:
     if professional is not None:
         for role in resources.practitioner_roles(professional):
             if role["id"] == resource:
-                return _response(role)
+                return fhir_response(role)
     raise FhirError(404, "not-found", f"PractitionerRole/{resource} is not in the directory")
 
 
@@ -361,27 +380,9 @@ def practitioner_role_search() -> Response:
         more = not references and len(ids) > count
     self_url, next_url = _self_and_next("/PractitionerRole", last if more else None)
     total = None if more or after else len(entries)
-    return _response(
+    return fhir_response(
         resources.searchset(entries, self_url=self_url, next_url=next_url, total=total)
     )
-
-
-@bp.route("", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def not_found(rest: str = "") -> Response:
-    """Anything else under ``/fhir/v1``: an OperationOutcome, not an HTML page."""
-    raise FhirError(404, "not-supported", f"{request.method} {request.path} is not served here")
-
-
-#: Endpoint names, for ``santeid.security.API_ENDPOINTS``.
-ENDPOINTS = {
-    "fhir_directory.metadata",
-    "fhir_directory.practitioner_read",
-    "fhir_directory.practitioner_search",
-    "fhir_directory.practitioner_role_read",
-    "fhir_directory.practitioner_role_search",
-    "fhir_directory.not_found",
-}
 
 
 def init_app(app) -> None:

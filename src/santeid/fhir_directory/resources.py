@@ -247,14 +247,5 @@ def searchset(
     return bundle
 
 
-def operation_outcome(code: str, diagnostics: str, severity: str = "error") -> dict:
-    """An ``OperationOutcome`` with one issue (FHIR R4 ``issue-type`` codes: ``invalid``,
-    ``not-found``, ``login``, ``forbidden``, ``not-supported``, ``exception``…)."""
-    return {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
-    }
-
-
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

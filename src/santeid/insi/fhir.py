@@ -27,7 +27,6 @@ Profile targeted: FR Core **2.2.0-ballot-2** (``fr-core-patient-ins``; the ident
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from datetime import UTC
@@ -36,10 +35,14 @@ from datetime import datetime
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from santeid import error_formats
+from santeid.fhir import JSON_FORMATS
+from santeid.fhir import capability_statement as base_capability_statement
+from santeid.fhir import fhir_response
+from santeid.fhir import operation_outcome
 from santeid.insi import problems
 from santeid.insi.auth import request_context
 from santeid.insi.model import CODE_INVALID_REQUEST
@@ -62,8 +65,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("insi_fhir", __name__)
 
 PREFIX = "/insi/fhir"
-FHIR_JSON = "application/fhir+json"
-FHIR_VERSION = "4.0.1"
 FR_CORE_VERSION = "2.2.0-ballot-2"
 
 # -- FR Core canonical URLs (insi.md §13) -----------------------------------------------------
@@ -236,10 +237,10 @@ def searchset(result: SearchResult, self_url: str, query_date: date) -> dict:
             {
                 "fullUrl": f"urn:uuid:{uuid.uuid4()}",
                 "resource": operation_outcome(
-                    "information",
                     "multiple-matches",
                     f"CR 02 : {CR_LABELS[CR_SEVERAL]}. Ajoutez les autres prénoms, puis le lieu "
                     "de naissance (birthplace).",
+                    severity="information",
                     code="02",
                     system=f"{origin(services().settings)}/insi/cr",
                 ),
@@ -259,36 +260,8 @@ def searchset(result: SearchResult, self_url: str, query_date: date) -> dict:
     return bundle
 
 
-def operation_outcome(
-    severity: str,
-    issue_code: str,
-    text: str,
-    *,
-    code: str | None = None,
-    system: str | None = None,
-    diagnostics: str | None = None,
-) -> dict:
-    issue: dict = {"severity": severity, "code": issue_code}
-    details: dict = {"text": text}
-    if code:
-        details["coding"] = [{"system": system, "code": code}]
-    issue["details"] = details
-    if diagnostics:
-        issue["diagnostics"] = diagnostics
-    return {"resourceType": "OperationOutcome", "issue": [issue]}
-
-
 def _instant() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _fhir(payload: dict, status: int = 200) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    response = current_app.response_class(
-        body, status=status, content_type=f"{FHIR_JSON}; fhirVersion=4.0; charset=utf-8"
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def error_outcome(error: InsiError) -> Response:
@@ -302,14 +275,14 @@ def error_outcome(error: InsiError) -> Response:
     if error.rule and error.http_status != 401:
         parts.append(f"rule {error.rule}")
     outcome = operation_outcome(
-        "fatal" if error.http_status >= 500 else "error",
         kind.fhir_issue,
         error.detail or error.message,
+        severity="fatal" if error.http_status >= 500 else "error",
         code=error.code,
-        system=f"{origin(services().settings)}/insi/problems",
+        system=problems.coding_system(services().settings),
         diagnostics="; ".join(parts),
     )
-    response = _fhir(outcome, error.http_status)
+    response = fhir_response(outcome, error.http_status)
     if error.http_status == 401:
         challenge = 'Bearer realm="insi"'
         if error.rule:
@@ -336,7 +309,7 @@ def _parameters() -> dict[str, list[str]]:
                     raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
                 found.setdefault(name, []).extend(values)
             elif name == "_format":
-                if values and values[-1] not in ("json", "application/json", FHIR_JSON):
+                if values and values[-1] not in JSON_FORMATS:
                     raise InsiError(
                         problems.CODE_UNSUPPORTED_MEDIA_TYPE,
                         "only JSON is served (_format=json)",
@@ -391,7 +364,7 @@ def _search() -> Response:
         raise ctx
     query = query_from_parameters(_parameters())
     result = services().insi.search_by_traits(query, ctx)
-    return _fhir(searchset(result, request.url, _paris_today()))
+    return fhir_response(searchset(result, request.url, _paris_today()))
 
 
 @bp.get(f"{PREFIX}/Patient")
@@ -406,128 +379,80 @@ def patient_search_post():
 
 @bp.get(f"{PREFIX}/metadata")
 def metadata():
-    return _fhir(capability_statement())
+    return fhir_response(capability_statement())
 
 
 def capability_statement() -> dict:
     """What this FHIR endpoint does (R4 ``CapabilityStatement``, kind ``instance``)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version
-
-    try:
-        software_version = version("santeid")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        software_version = "0"
     base = f"{origin(services().settings)}{PREFIX}"
-    return {
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "date": _instant()[:10],
-        "publisher": "santeid",
-        "kind": "instance",
-        "software": {"name": "santeid INSi", "version": software_version},
-        "implementation": {
-            "description": "INSi teleservice simulator: INS search by identity traits",
-            "url": base,
-        },
-        "fhirVersion": FHIR_VERSION,
-        "format": [FHIR_JSON, "json"],
-        "implementationGuide": [f"{FR_CORE_IG}|{FR_CORE_VERSION}"],
-        "rest": [
-            {
-                "mode": "server",
-                "documentation": "Traits search only (INSi rechercherInsAvecTraitsIdentite). "
-                "Exact matching on the INSi form of the traits; every given name sent must be "
-                "one of the person's. CR 02 (several persons) is an empty searchset with an "
-                "OperationOutcome entry (multiple-matches).",
-                "security": {
-                    "service": [
-                        {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/"
-                                    "restful-security-service",
-                                    "code": "OAuth",
-                                }
-                            ]
-                        }
-                    ],
-                    "description": "Authorization: Bearer <santeid access token> (authMode "
-                    "CARD or MOBILE), or an INSi client certificate (CN INSI-AUTO/INSI-MANU).",
-                },
-                "resource": [
+    return base_capability_statement(
+        software="santeid INSi",
+        description="INSi teleservice simulator: INS search by identity traits",
+        url=base,
+        date=_instant()[:10],
+        implementation_guides=[f"{FR_CORE_IG}|{FR_CORE_VERSION}"],
+        rest={
+            "documentation": "Traits search only (INSi rechercherInsAvecTraitsIdentite). "
+            "Exact matching on the INSi form of the traits; every given name sent must be "
+            "one of the person's. CR 02 (several persons) is an empty searchset with an "
+            "OperationOutcome entry (multiple-matches).",
+            "security": {
+                "service": [
                     {
-                        "type": "Patient",
-                        "profile": PROFILE_PATIENT,
-                        "supportedProfile": [PROFILE_PATIENT_INS],
-                        "interaction": [{"code": "search-type"}],
-                        "searchParam": [
+                        "coding": [
                             {
-                                "name": "family",
-                                "definition": "http://hl7.org/fhir/SearchParameter/"
-                                "individual-family",
-                                "type": "string",
-                                "documentation": "Birth name (NomNaissance), exact.",
-                            },
-                            {
-                                "name": "given",
-                                "definition": "http://hl7.org/fhir/SearchParameter/"
-                                "individual-given",
-                                "type": "string",
-                                "documentation": "A given name; repeat for several (AND).",
-                            },
-                            {
-                                "name": "gender",
-                                "definition": "http://hl7.org/fhir/SearchParameter/"
-                                "individual-gender",
-                                "type": "token",
-                                "documentation": "male or female.",
-                            },
-                            {
-                                "name": "birthdate",
-                                "definition": "http://hl7.org/fhir/SearchParameter/"
-                                "individual-birthdate",
-                                "type": "date",
-                                "documentation": "A day, YYYY-MM-DD (prefix eq allowed).",
-                            },
-                            {
-                                "name": "birthplace",
-                                "type": "token",
-                                "documentation": "santeid custom parameter: COG code of the "
-                                "birthplace (LieuNaissance), e.g. 2A020 or 99350.",
-                            },
-                        ],
+                                "system": "http://terminology.hl7.org/CodeSystem/"
+                                "restful-security-service",
+                                "code": "OAuth",
+                            }
+                        ]
                     }
                 ],
-            }
-        ],
-    }
-
-
-@bp.route(PREFIX, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route(f"{PREFIX}/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def not_found(rest: str = ""):
-    routes = {
-        f"{PREFIX}/Patient": ("GET",),
-        f"{PREFIX}/Patient/_search": ("POST",),
-        f"{PREFIX}/metadata": ("GET",),
-    }
-    allowed = routes.get(request.path)
-    if allowed:
-        response = error_outcome(
-            InsiError(
-                problems.CODE_METHOD_NOT_ALLOWED,
-                f"{request.method} is not supported here",
-                http_status=405,
-            )
-        )
-        response.headers["Allow"] = ", ".join((*allowed, "OPTIONS"))
-        return response
-    raise InsiError(
-        problems.CODE_NOT_FOUND,
-        "only Patient search (GET /insi/fhir/Patient?family=&given=&gender=&birthdate=) and "
-        "/insi/fhir/metadata are served",
-        http_status=404,
+                "description": "Authorization: Bearer <santeid access token> (authMode "
+                "CARD or MOBILE), or an INSi client certificate (CN INSI-AUTO/INSI-MANU).",
+            },
+            "resource": [
+                {
+                    "type": "Patient",
+                    "profile": PROFILE_PATIENT,
+                    "supportedProfile": [PROFILE_PATIENT_INS],
+                    "interaction": [{"code": "search-type"}],
+                    "searchParam": [
+                        {
+                            "name": "family",
+                            "definition": "http://hl7.org/fhir/SearchParameter/individual-family",
+                            "type": "string",
+                            "documentation": "Birth name (NomNaissance), exact.",
+                        },
+                        {
+                            "name": "given",
+                            "definition": "http://hl7.org/fhir/SearchParameter/individual-given",
+                            "type": "string",
+                            "documentation": "A given name; repeat for several (AND).",
+                        },
+                        {
+                            "name": "gender",
+                            "definition": "http://hl7.org/fhir/SearchParameter/individual-gender",
+                            "type": "token",
+                            "documentation": "male or female.",
+                        },
+                        {
+                            "name": "birthdate",
+                            "definition": "http://hl7.org/fhir/SearchParameter/"
+                            "individual-birthdate",
+                            "type": "date",
+                            "documentation": "A day, YYYY-MM-DD (prefix eq allowed).",
+                        },
+                        {
+                            "name": "birthplace",
+                            "type": "token",
+                            "documentation": "santeid custom parameter: COG code of the "
+                            "birthplace (LieuNaissance), e.g. 2A020 or 99350.",
+                        },
+                    ],
+                }
+            ],
+        },
     )
 
 
@@ -557,14 +482,8 @@ def handle_error(exc: Exception) -> Response:
     return error_outcome(InsiError(problems.CODE_INTERNAL, "internal error", http_status=500))
 
 
-bp.register_error_handler(Exception, handle_error)
-
-ENDPOINTS = (
-    "insi_fhir.patient_search",
-    "insi_fhir.patient_search_post",
-    "insi_fhir.metadata",
-    "insi_fhir.not_found",
-)
+# OperationOutcomes for every error of these URLs, routing errors included.
+error_formats.declare(bp, error_formats.FHIR, render=handle_error, prefixes=[PREFIX])
 
 
 def init_app(app) -> None:

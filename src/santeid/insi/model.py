@@ -268,10 +268,12 @@ REASON_UNKNOWN_SOFTWARE = (
 )
 REASON_INSUFFICIENT_ACCESS = "Niveau d'accès insuffisant"
 
-#: santeid's codes for what insi.md records no code for (the real ones are not public, §15).
-CODE_INVALID_TRAIT = "santeid_invalid_trait"
-CODE_INVALID_REQUEST = "santeid_invalid_request"
-CODE_UNAUTHENTICATED = "santeid_unauthenticated"
+# santeid's codes for what INSi records no code for (the real ones are not public,
+# docs/reference/insi-teleservice.md §15) live in the one problem catalogue.
+from santeid.problems import CODE_INVALID_REQUEST as CODE_INVALID_REQUEST  # noqa: E402
+from santeid.problems import CODE_INVALID_TRAIT as CODE_INVALID_TRAIT  # noqa: E402
+from santeid.problems import CODE_UNAUTHENTICATED as CODE_UNAUTHENTICATED  # noqa: E402
+
 SUBCODE_INVALID_INPUT = "santeid_invalid_input"
 
 

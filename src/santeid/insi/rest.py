@@ -7,7 +7,7 @@
 ``POST /insi/v1/ins/verify``              ``verifierInsAvecTraitsIdentite``
 ``GET  /insi/v1/stats?month=YYYY-MM``     the caller's monthly statistics
 ``GET  /insi/openapi.json``               the OpenAPI 3.1 description
-``GET  /insi/problems/{code}``            what a problem type means (RFC 9457 §3.1.1)
+``GET  /insi/problems/{code}``            308 to ``/problems/{code}`` (``santeid.problems``)
 ========================================  =========================================
 
 No official INSi REST contract exists (insi.md §7): the JSON mirrors ``RECSANSVITALE``,
@@ -32,6 +32,7 @@ from flask import current_app
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from santeid import error_formats
 from santeid.insi import problems
 from santeid.insi.auth import bearer_context
 from santeid.insi.auth import request_context
@@ -97,15 +98,6 @@ VERIFY_MEMBERS = {
     "key": ("string", True),
     **{k: v for k, v in TRAITS_MEMBERS.items() if k != "birthplace"},
     "birthplace": ("string", True),
-}
-
-#: Routes of this blueprint and their methods, for the 404/405 of the catch-all.
-ROUTES: dict[str, tuple[str, ...]] = {
-    f"{PREFIX}/ins/search-by-traits": ("POST",),
-    f"{PREFIX}/ins/search-by-vitale": ("POST",),
-    f"{PREFIX}/ins/verify": ("POST",),
-    f"{PREFIX}/stats": ("GET",),
-    "/insi/openapi.json": ("GET",),
 }
 
 
@@ -352,37 +344,13 @@ def openapi():
 
 @bp.get("/insi/problems/<code>")
 def problem_description(code: str):
-    kind = problems.PROBLEM_TYPES.get(code)
-    if kind is None:
-        raise InsiError(problems.CODE_NOT_FOUND, f"no problem type {code!r}", http_status=404)
-    response = _json(
-        {
-            "type": problem_uri(services().settings, code),
-            "code": kind.code,
-            "title": kind.title,
-            "status": kind.status,
-            "description": kind.description,
-        }
-    )
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    """Where INSi problem types used to be described: a permanent redirect to the one
+    catalogue's page (``santeid.problems``), so ``type`` URIs logged before still resolve."""
+    from flask import redirect
 
+    from santeid.problems import PROBLEMS_PATH
 
-@bp.route(PREFIX, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route(f"{PREFIX}/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def not_found(rest: str = ""):
-    """Anything else under ``/insi/v1``: problem details, never the HTML 404/405 page."""
-    allowed = ROUTES.get(request.path)
-    if allowed:
-        error = InsiError(
-            problems.CODE_METHOD_NOT_ALLOWED,
-            f"{request.method} is not allowed here; use {', '.join(allowed)}",
-            http_status=405,
-        )
-        response = problem(error)
-        response.headers["Allow"] = ", ".join((*allowed, "OPTIONS"))
-        return response
-    raise InsiError(problems.CODE_NOT_FOUND, f"no INSi endpoint at {request.path}", http_status=404)
+    return redirect(f"{PROBLEMS_PATH}/{code}", code=308)
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -411,17 +379,9 @@ def handle_error(exc: Exception) -> Response:
     return problem(InsiError(problems.CODE_INTERNAL, "internal error", http_status=500))
 
 
-bp.register_error_handler(Exception, handle_error)
-
-#: Endpoints that answer programs (``santeid.security.API_ENDPOINTS``).
-ENDPOINTS = (
-    "insi_rest.search_by_traits",
-    "insi_rest.search_by_vitale",
-    "insi_rest.verify",
-    "insi_rest.stats",
-    "insi_rest.openapi",
-    "insi_rest.problem_description",
-    "insi_rest.not_found",
+# Problem details for every error of these URLs, routing errors included.
+error_formats.declare(
+    bp, error_formats.PROBLEM_JSON, render=handle_error, prefixes=[PREFIX, "/insi/problems"]
 )
 
 

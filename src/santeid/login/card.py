@@ -36,18 +36,6 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("login_card", __name__)
 
-#: Texts of the card error page (the reasons themselves are in ``CardError``).
-TEXTS = {
-    "fr": {
-        "title": "Connexion par carte CPS impossible",
-        "back": "Revenir à la page de connexion",
-    },
-    "en": {
-        "title": "CPS card login failed",
-        "back": "Back to the login page",
-    },
-}
-
 
 @bp.route("/card")
 def card():
@@ -63,15 +51,14 @@ def card():
     except CardError as exc:
         serial = serial_hex(certificate) if certificate is not None else "-"
         log.info("card login refused: %s (certificate serial %s)", exc.code, serial)
-        texts = TEXTS.get(t.locale, TEXTS["fr"])
         page = render_template(
             "card_error.html",
             t=t,
-            title=texts["title"],
+            title=t("card_error_title"),
             detail=exc.message(t.locale),
             code=exc.code,
             back_url=url_for("login.authenticate", tx=txid),
-            back_label=texts["back"],
+            back_label=t("card_error_back"),
         )
         return page, exc.status
     approved = svc.transactions.approve(

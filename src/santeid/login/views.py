@@ -21,6 +21,7 @@ from flask import session
 from flask import url_for
 from werkzeug.routing import BuildError
 
+from santeid import error_formats
 from santeid.ecps import TotpError
 from santeid.i18n import Translator
 from santeid.interaction import authorization
@@ -33,6 +34,8 @@ from santeid.security import check_csrf
 from santeid.services import services
 
 bp = Blueprint("login", __name__)
+# The login pages answer HTML errors; the status poll of the waiting page reads JSON.
+error_formats.declare(bp, error_formats.JSON_OAUTH, endpoints=["login.status"])
 
 #: Endpoint of the CPS-card login (``login/card.py``), when that authenticator is installed.
 CARD_ENDPOINT = "login_card.card"
@@ -143,7 +146,7 @@ def authenticate():
     try:
         national_id = parse_national_id(typed)
     except NationalIdError as exc:
-        message = exc.message_en if t.locale == "en" else exc.message_fr
+        message = exc.message(t.locale)
         return _render_login(txid, tx, t, error=message, value=typed, status=400)
     professional = services().directory.get(national_id.value)
     if professional is None:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint
 
+from santeid import error_formats
 from santeid.interaction import install_authorization
 from santeid.oidc import authorize
 from santeid.oidc import cors
@@ -61,11 +62,20 @@ ROUTES = [
 ]
 
 
+#: Endpoints whose clients are programs (JSON errors); ``authorize`` and ``logout`` serve pages.
+JSON_ENDPOINTS = ("token", "userinfo", "introspect", "revoke", "certs", "discovery",
+                  "wallet_discovery", "par")  # fmt: skip
+
+
 def init_app(app) -> None:
     settings = app.extensions["santeid"].settings
     bp = Blueprint("oidc", __name__, url_prefix=settings.issuer_path or None)
     for path, name, view, methods in ROUTES:
         bp.add_url_rule(path, name, view, methods=methods)
+    error_formats.declare(
+        bp, error_formats.JSON_OAUTH, endpoints=[f"oidc.{name}" for name in JSON_ENDPOINTS],
+        prefixes=[lambda settings: f"{settings.issuer_path}{OIDC}/"],
+    )  # fmt: skip
     # The login pages hand their outcome back through santeid.interaction.
     install_authorization(app, OidcAuthorizationSide())
     # CORS for browser applications and Keycloak's realm endpoints (cors.py, realm.py).

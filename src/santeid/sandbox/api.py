@@ -15,11 +15,12 @@ from importlib import resources
 import yaml
 from flask import Blueprint
 from flask import Response
-from flask import json
 from flask import jsonify
 from flask import request
 from flask import url_for
 
+from santeid import error_formats
+from santeid import problems
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.sandbox.phone import AnswerError
@@ -33,8 +34,6 @@ from santeid.services import services
 PREFIX = "/sandbox/api"
 bp = Blueprint("sandbox_api", __name__, url_prefix=PREFIX)
 
-#: Prefix of every problem ``type`` (RFC 9457 §3.1.1; not dereferenceable, §4).
-PROBLEM_BASE = "https://santeid.dev/problems/sandbox/"
 #: Longest validity a test card may be given through the API (days).
 MAX_CARD_DAYS = 3 * 365
 
@@ -45,17 +44,23 @@ class ControlProblem(Exception):
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
 
 
-@bp.errorhandler(ControlProblem)
-def _problem(exc: ControlProblem) -> Response:
+def render_error(exc: Exception) -> Response:
+    """Every error under ``/sandbox/api/`` as a problem of the one catalogue
+    (``santeid.problems``): the control API's refusals, and routing errors and bugs."""
+    if not isinstance(exc, ControlProblem):
+        return problems.render_error(exc)
     body = {
-        "type": PROBLEM_BASE + exc.code.replace("_", "-"),
-        "title": exc.code.replace("_", " "),
+        "type": problems.problem_uri(services().settings, exc.code),
+        "title": problems.problem_type(exc.code).title,
         "status": exc.status,
         "detail": exc.detail,
         "code": exc.code,
         **exc.extra,
     }
-    return Response(json.dumps(body), exc.status, mimetype="application/problem+json")
+    return problems.problem_response(body, exc.status)
+
+
+error_formats.declare(bp, error_formats.PROBLEM_JSON, render=render_error, prefixes=[PREFIX])
 
 
 @bp.after_request

@@ -12,6 +12,7 @@ from flask import make_response
 from flask import render_template
 from flask import request
 
+from santeid import error_formats
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.messaging import Senders
@@ -19,6 +20,8 @@ from santeid.services import services
 
 #: Endpoints are ``web_ecps.<view>``; the login pages link to ``web_ecps.activation``.
 bp = Blueprint("web_ecps", __name__)
+# Pages, except the sandbox outbox's JSON view.
+error_formats.declare(bp, error_formats.JSON_OAUTH, endpoints=["web_ecps.outbox_json"])
 
 #: Key of the message senders in ``app.extensions`` (Flask's per-application state).
 SENDERS_EXTENSION = "santeid.messaging"

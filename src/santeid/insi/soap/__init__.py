@@ -15,8 +15,7 @@ WS-Addressing), :mod:`~.bodies` (bodies â†’ queries), :mod:`~.render` (RESULTATâ
 
 from __future__ import annotations
 
-from santeid.insi.soap.views import ENDPOINTS
 from santeid.insi.soap.views import bp
 from santeid.insi.soap.views import init_app
 
-__all__ = ["ENDPOINTS", "bp", "init_app"]
+__all__ = ["bp", "init_app"]

@@ -26,6 +26,7 @@ from flask import g
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from santeid import error_formats
 from santeid.civil_status.traits import TraitError
 from santeid.insi.model import OP_SEARCH_TRAITS
 from santeid.insi.model import OP_SEARCH_VITALE
@@ -67,9 +68,6 @@ bp = Blueprint("insi_soap", __name__)
 ACCEPTED_MEDIA_TYPES = (SOAP12_MEDIA_TYPE, SOAP11_MEDIA_TYPE, "application/xml")
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-#: Endpoints of this blueprint (``santeid.security.API_ENDPOINTS``).
-ENDPOINTS = ("insi_soap.endpoint", "insi_soap.not_found")
-
 
 def endpoint_url() -> str:
     """The search endpoint's absolute URL, as the WSDLs name it: on the configured public
@@ -96,13 +94,6 @@ def endpoint() -> Response:
         405, "santeid_http_method", f"{request.method} is not allowed here: POST a SOAP 1.2 "
         "request, or GET ?wsdl", Allow="GET, POST, OPTIONS",
     )  # fmt: skip
-
-
-@bp.route(f"{PATH}/", defaults={"rest": ""}, methods=_ALL_METHODS)
-@bp.route(f"{PATH}/<path:rest>", methods=_ALL_METHODS)
-def not_found(rest: str) -> Response:
-    """Any other path under ``/insi/soap``: a 404 fault, not the HTML page."""
-    raise faults.transport(404, "santeid_not_found", f"no SOAP endpoint at {request.path}")
 
 
 def _documents() -> Response:
@@ -241,7 +232,8 @@ def handle_error(exc: Exception) -> Response:
     return response
 
 
-bp.register_error_handler(Exception, handle_error)
+# SOAP faults for every error of these URLs, routing errors included.
+error_formats.declare(bp, error_formats.SOAP, render=handle_error, prefixes=[PATH])
 
 
 def init_app(app) -> None:

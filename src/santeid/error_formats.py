@@ -1,0 +1,142 @@
+"""Which format each part of santeid answers its errors in, declared once where the part's
+blueprint is made, and read by the one error handler (``santeid.errors``).
+
+Formats:
+
+- ``json-oauth`` — ``{"error", "error_description"}``, the OAuth 2.0 error object
+  (RFC 6749 §5.2) Keycloak also uses for its other JSON endpoints. Errors the endpoints decide
+  themselves stay Authlib's responses; this format is for what escapes them (an unknown path,
+  a wrong method, an oversized parameter, an outage, a bug).
+- ``problem+json`` — RFC 9457 problem details (the catalogue: ``santeid.problems``).
+- ``fhir`` — a FHIR ``OperationOutcome`` (``santeid.fhir``).
+- ``soap`` — a SOAP 1.2 fault (``santeid.insi.soap.faults``).
+- ``html`` — the error page, for people (the default).
+
+A declaration names a blueprint (or a few endpoints of a blueprint that also serves pages),
+a ``render`` function turning any exception into that API's error response (``None``: the
+application's own rendering of ``json-oauth`` or ``html``), and the URL prefixes the API owns,
+so that a 404 under them (no endpoint matched) is answered in its format too. A 405 is
+answered in the format of the endpoint that owns the URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field
+
+from flask import Response
+from flask import current_app
+from flask import request
+from werkzeug.exceptions import MethodNotAllowed
+
+JSON_OAUTH = "json-oauth"
+PROBLEM_JSON = "problem+json"
+FHIR = "fhir"
+SOAP = "soap"
+HTML = "html"
+FORMATS = (JSON_OAUTH, PROBLEM_JSON, FHIR, SOAP, HTML)
+
+Render = Callable[[Exception], Response]
+#: A URL prefix, or a function of the settings giving one (prefixes under the issuer path).
+Prefix = str | Callable[[object], str]
+
+
+@dataclass(frozen=True)
+class ErrorFormat:
+    name: str
+    render: Render | None = None
+    prefixes: tuple[Prefix, ...] = field(default=())
+
+    @property
+    def is_json(self) -> bool:
+        return self.name in (JSON_OAUTH, PROBLEM_JSON, FHIR)
+
+
+DEFAULT = ErrorFormat(HTML)
+_by_blueprint: dict[str, ErrorFormat] = {}
+_by_endpoint: dict[str, ErrorFormat] = {}
+
+
+def declare(
+    blueprint,
+    name: str,
+    *,
+    render: Render | None = None,
+    prefixes: Iterable[Prefix] = (),
+    endpoints: Iterable[str] | None = None,
+) -> ErrorFormat:
+    """Declare that ``blueprint`` (a Blueprint or its name) answers errors in format ``name``.
+
+    ``endpoints``: only these endpoint names (full names, ``"oidc.token"``) of a blueprint
+    that also serves pages; or endpoints of no blueprint (``"health"``) with ``blueprint=None``.
+    """
+    if name not in FORMATS:
+        raise ValueError(f"unknown error format {name!r}")
+    fmt = ErrorFormat(name, render, tuple(prefixes))
+    if endpoints is not None:
+        for endpoint in endpoints:
+            _by_endpoint[endpoint] = fmt
+    else:
+        blueprint_name = blueprint if isinstance(blueprint, str) else blueprint.name
+        _by_blueprint[blueprint_name] = fmt
+    if blueprint is not None and not isinstance(blueprint, str):
+        blueprint.error_format = name
+    return fmt
+
+
+def for_endpoint(endpoint: str | None) -> ErrorFormat:
+    """The error format of ``endpoint`` (``"blueprint.view"`` or an application view)."""
+    if not endpoint:
+        return DEFAULT
+    if endpoint in _by_endpoint:
+        return _by_endpoint[endpoint]
+    blueprint, dot, _ = endpoint.rpartition(".")
+    if dot and blueprint in _by_blueprint:
+        return _by_blueprint[blueprint]
+    from santeid.security import API_ENDPOINTS  # names added the older way: JSON errors
+
+    if endpoint in API_ENDPOINTS:
+        return _LEGACY_JSON
+    return DEFAULT
+
+
+_LEGACY_JSON = ErrorFormat(JSON_OAUTH)
+
+
+def _owner_of_method_not_allowed(exc: MethodNotAllowed) -> str | None:
+    """The endpoint whose URL was asked with a wrong method."""
+    for method in exc.valid_methods or ():
+        try:
+            adapter = current_app.url_map.bind_to_environ(request.environ)
+            endpoint, _ = adapter.match(request.path, method=method)
+        except Exception:  # noqa: S112 - any routing answer: try the next method
+            continue
+        return endpoint
+    return None
+
+
+def for_request() -> ErrorFormat:
+    """The error format of the request being served."""
+    if request.endpoint is not None:
+        return for_endpoint(request.endpoint)
+    routing = request.routing_exception
+    if isinstance(routing, MethodNotAllowed):
+        return for_endpoint(_owner_of_method_not_allowed(routing))
+    from santeid.services import services
+
+    settings = services().settings
+    best, length = DEFAULT, -1
+    for fmt in (*_by_blueprint.values(), *_by_endpoint.values()):
+        for prefix in fmt.prefixes:
+            path = (prefix(settings) if callable(prefix) else prefix).rstrip("/")
+            under = request.path == path or request.path.startswith(path + "/")
+            if under and len(path) > length:
+                best, length = fmt, len(path)
+    return best
+
+
+def declared() -> dict[str, ErrorFormat]:
+    """Every declaration, by blueprint name and by endpoint (for tests and docs)."""
+    return {**_by_blueprint, **_by_endpoint}

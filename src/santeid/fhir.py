@@ -1,0 +1,103 @@
+"""What every FHIR R4 API of santeid shares: the media type, the ``OperationOutcome`` of an
+error, the response that carries a resource, and the common part of a ``CapabilityStatement``.
+
+Used by the INSi FHIR adapter (``santeid.insi.fhir``, ``/insi/fhir``) and the directory API
+(``santeid.fhir_directory``, ``/fhir/v1``), so both answer errors in one shape:
+
+.. code-block:: json
+
+    {"resourceType": "OperationOutcome",
+     "issue": [{"severity": "error", "code": "invalid",
+                "details": {"text": "…", "coding": [{"system": "…/problems", "code": "…"}]},
+                "diagnostics": "…"}]}
+
+``details.text`` is always present (the message for people), ``details.coding`` when santeid
+has a problem code for the error (the one catalogue, ``santeid.problems``), ``diagnostics`` when
+there is more to say. FHIR R4 OperationOutcome: https://hl7.org/fhir/R4/operationoutcome.html;
+errors over HTTP: https://hl7.org/fhir/R4/http.html#2.21.0.19.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version
+
+from flask import Response
+
+#: The FHIR JSON media type (https://hl7.org/fhir/R4/http.html#mime-type).
+FHIR_JSON = "application/fhir+json"
+#: The FHIR version served.
+FHIR_VERSION = "4.0.1"
+#: ``Content-Type`` of every FHIR answer: the ``fhirVersion`` parameter names R4
+#: (https://hl7.org/fhir/R4/http.html#version-parameter).
+FHIR_CONTENT_TYPE = f"{FHIR_JSON}; fhirVersion=4.0; charset=utf-8"
+#: ``_format`` values that mean JSON (https://hl7.org/fhir/R4/http.html#mime-type).
+JSON_FORMATS = ("json", "application/json", FHIR_JSON)
+
+
+def operation_outcome(
+    issue_code: str,
+    text: str,
+    *,
+    severity: str = "error",
+    code: str | None = None,
+    system: str | None = None,
+    diagnostics: str | None = None,
+) -> dict:
+    """An ``OperationOutcome`` with one issue. ``issue_code`` is from the R4 ``issue-type``
+    value set (``invalid``, ``not-found``, ``login``, ``forbidden``, ``not-supported``,
+    ``exception``…); ``code``/``system`` add a coding of santeid's own code."""
+    details: dict = {"text": text}
+    if code:
+        details["coding"] = [{"system": system, "code": code}]
+    issue: dict = {"severity": severity, "code": issue_code, "details": details}
+    if diagnostics:
+        issue["diagnostics"] = diagnostics
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def fhir_response(payload: dict, status: int = 200, headers: dict | None = None) -> Response:
+    """A FHIR resource as ``application/fhir+json``, never cached."""
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    response = Response(body, status=status, content_type=FHIR_CONTENT_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def software_version() -> str:
+    try:
+        return version("santeid")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+def capability_statement(
+    *,
+    software: str,
+    description: str,
+    url: str,
+    date: str,
+    rest: dict,
+    implementation_guides: list[str] | None = None,
+) -> dict:
+    """A server's ``CapabilityStatement`` (kind ``instance``,
+    https://hl7.org/fhir/R4/capabilitystatement.html): ``rest`` is its one ``rest`` entry
+    (``mode``, ``security``, ``resource``…), the rest is common to santeid's FHIR APIs."""
+    statement: dict = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "santeid",
+        "kind": "instance",
+        "software": {"name": software, "version": software_version()},
+        "implementation": {"description": description, "url": url},
+        "fhirVersion": FHIR_VERSION,
+        "format": [FHIR_JSON, "json"],
+    }
+    if implementation_guides:
+        statement["implementationGuide"] = implementation_guides
+    statement["rest"] = [{"mode": "server", **rest}]
+    return statement

@@ -1,0 +1,3 @@
+"""The key store, by concern: ``lifecycle`` (the key model, generation, rotation,
+retirement), ``storage`` (the key file) and ``signing`` (sign, verify, the JWK Set).
+:class:`santeid.keystore.KeyStore` assembles them; import from ``santeid.keystore``."""

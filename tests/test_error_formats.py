@@ -1,0 +1,110 @@
+"""Every route answers its errors in the format its API declared (``santeid.error_formats``):
+JSON for the JSON APIs (OAuth error object, RFC 9457 problem, FHIR OperationOutcome), SOAP
+faults for INSi SOAP, an HTML page for pages. Walks the application's URL map, so a new route
+is checked without being listed here."""
+
+from __future__ import annotations
+
+import pytest
+from flask import url_for
+
+from santeid import error_formats
+
+MEDIA_TYPES = {
+    error_formats.JSON_OAUTH: "application/json",
+    error_formats.PROBLEM_JSON: "application/problem+json",
+    error_formats.FHIR: "application/fhir+json",
+    error_formats.SOAP: "application/soap+xml",
+    error_formats.HTML: "text/html",
+}
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _routes(app):
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if rule.endpoint == "static":
+                continue
+            url = url_for(rule.endpoint, **{name: "x1" for name in rule.arguments})
+            methods = [m for m in METHODS if m in rule.methods]
+            yield rule, url, methods
+
+
+def _assert_format(response, fmt: error_formats.ErrorFormat, status: int, where: str) -> None:
+    assert response.status_code == status, (where, response.get_data(as_text=True)[:300])
+    assert response.mimetype == MEDIA_TYPES[fmt.name], (where, response.mimetype)
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body and "forced failure" not in body, where
+    if fmt.is_json:
+        assert response.get_json(), where
+
+
+def test_every_api_declares_a_known_format(app):
+    list(_routes(app))  # every route builds
+    declared = {name: fmt.name for name, fmt in error_formats.declared().items()}
+    assert declared["ecps_device"] == error_formats.PROBLEM_JSON
+    assert declared["insi_rest"] == error_formats.PROBLEM_JSON
+    assert declared["insi_fhir"] == declared["fhir_directory"] == error_formats.FHIR
+    assert declared["insi_soap"] == error_formats.SOAP
+    assert declared["oidc.token"] == error_formats.JSON_OAUTH
+    assert set(declared.values()) <= set(error_formats.FORMATS)
+
+
+def test_a_bug_in_any_view_is_a_500_in_its_format(app, client, caplog):
+    def fail(**_):
+        raise RuntimeError("forced failure")
+
+    checked = 0
+    for rule, url, methods in _routes(app):
+        app.view_functions[rule.endpoint] = fail
+        fmt = error_formats.for_endpoint(rule.endpoint)
+        response = client.open(url, method=methods[0])
+        _assert_format(response, fmt, 500, f"{methods[0]} {url} ({rule.endpoint})")
+        checked += 1
+    assert checked > 40
+
+
+def test_an_oversized_parameter_is_a_400_in_its_format(app, client):
+    limit = app.extensions["santeid"].settings.max_parameter_length
+    for rule, url, methods in _routes(app):
+        fmt = error_formats.for_endpoint(rule.endpoint)
+        response = client.open(url, method=methods[0], query_string={"q": "x" * (limit + 1)})
+        _assert_format(response, fmt, 400, f"{methods[0]} {url} ({rule.endpoint})")
+
+
+def test_a_wrong_method_is_a_405_in_its_format(app, client):
+    checked = 0
+    for rule, url, methods in _routes(app):
+        fmt = error_formats.for_endpoint(rule.endpoint)
+        for method in (m for m in METHODS if m not in methods):
+            response = client.open(url, method=method)
+            if response.status_code != 405:
+                continue  # another route answers this method on this URL
+            _assert_format(response, fmt, 405, f"{method} {url} ({rule.endpoint})")
+            assert "OPTIONS" in response.headers["Allow"]
+            checked += 1
+            break
+    assert checked > 20
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/ecps/device/nothing", error_formats.PROBLEM_JSON),
+        ("/insi/v1/nothing", error_formats.PROBLEM_JSON),
+        ("/insi/problems/a/b", error_formats.PROBLEM_JSON),
+        ("/problems/a/b", error_formats.PROBLEM_JSON),
+        ("/insi/fhir/Nothing", error_formats.FHIR),
+        ("/fhir/v1/Nothing", error_formats.FHIR),
+        ("/insi/soap/nothing", error_formats.SOAP),
+        ("{realm}/protocol/openid-connect/nothing", error_formats.JSON_OAUTH),
+        ("{realm}/protocol/openid-connect/ext/ciba/x", error_formats.JSON_OAUTH),
+        ("/no-such-page", error_formats.HTML),
+        ("{realm}/login-actions/nothing", error_formats.HTML),
+        ("/ecps/devicex", error_formats.HTML),
+    ],
+)
+def test_an_unknown_url_is_a_404_in_the_format_of_the_api_owning_it(app, client, path, expected):
+    path = path.format(realm=app.extensions["santeid"].settings.issuer_path)
+    response = client.get(path)
+    _assert_format(response, error_formats.ErrorFormat(expected), 404, path)

@@ -1,0 +1,39 @@
+"""The one message catalogue (``santeid.i18n``): French and English say the same things."""
+
+from __future__ import annotations
+
+import re
+import string
+
+from santeid.i18n import MESSAGES
+from santeid.i18n import SUPPORTED
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def test_french_and_english_have_the_same_keys():
+    assert set(SUPPORTED) == set(MESSAGES)
+    assert set(MESSAGES["fr"]) == set(MESSAGES["en"])
+
+
+def test_both_languages_fill_the_same_placeholders():
+    for key, french in MESSAGES["fr"].items():
+        assert _fields(french) == _fields(MESSAGES["en"][key]), key
+
+
+def test_every_error_code_for_people_has_its_message():
+    """The codes ``CardError`` and ``NationalIdError`` are documented with each have text."""
+    from santeid.cps import cards
+    from santeid.psc import national_id
+
+    card_codes = re.findall(r"``(\w+)``", cards.CardError.__doc__.split("Codes:")[1])
+    id_codes = re.findall(r"``(\w+)``", national_id.parse_national_id.__doc__.split("codes")[1])
+    assert card_codes and id_codes
+    for code in card_codes:
+        assert f"card.{code}" in MESSAGES["fr"], code
+    for code in id_codes:
+        key = f"national_id.{code}"
+        variants = [k for k in MESSAGES["fr"] if k == key or k.startswith(key + "_")]
+        assert variants, code
