@@ -109,8 +109,11 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     from santeid import sandbox
     from santeid import security
     from santeid import web_ecps
+    from santeid.observability import web as observability
     from santeid.oidc.provider import create_authorization_server
 
+    # First: the request id is known to everything the other subsystems do.
+    observability.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     app.extensions["santeid"].authorization_server = create_authorization_server(
@@ -127,4 +130,6 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     insi.init_app(app)
     fhir_directory.init_app(app)
     health.init_app(app)
+    # Outermost WSGI layer: every request is timed and carries its id (INSi fast path included).
+    observability.wrap(app)
     return app

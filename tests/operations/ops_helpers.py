@@ -82,7 +82,9 @@ def start_login(issuer: str) -> tuple[OAuth2Session, str, requests.Session, str]
 def submit_identifier(browser: requests.Session, login_url: str, national_id: str):
     page = browser.get(login_url)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    return browser.post(login_url, data={"national_id": national_id, "csrf_token": csrf})
+    return browser.post(
+        login_url, data={"national_id": national_id, "csrf_token": csrf}, allow_redirects=False
+    )
 
 
 def full_login(issuer: str, national_id: str) -> dict:

@@ -38,6 +38,7 @@ from santeid.ciba.requests import DENIED
 from santeid.ciba.requests import PENDING
 from santeid.ciba.requests import CibaRequest
 from santeid.ciba.requests import CibaRequestBook
+from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
 from santeid.psc import proofs
 
@@ -149,6 +150,7 @@ class CibaService:
             req.channel,
             req.mode,
         )
+        observe.ciba_requested(record["client_id"], req.mode, professional=req.national_id)
         return created
 
     def trigger_device(self, request: CibaRequest, *, client_name: str) -> None:
@@ -182,6 +184,7 @@ class CibaService:
             log.info(
                 "CIBA request of %s approved (%s)", decided.national_id, authentication.auth_mode
             )
+            observe.ciba_decided(decided, "approved", authentication.auth_mode)
             self._after_decision(decided)
         return decided
 
@@ -194,6 +197,7 @@ class CibaService:
         )
         if decided is not None:
             log.info("CIBA request of %s denied: %s", decided.national_id, description)
+            observe.ciba_decided(decided, "denied")
             self._after_decision(decided)
         return decided
 
@@ -255,6 +259,7 @@ class CibaService:
         if consumed is None:
             self.tokens.revoke_family(family_id)
             raise TokenRedemptionError("auth_req_id already used")
+        observe.token_issued(client.get_client_id(), "urn:openid:params:grant-type:ciba")
         extra: dict[str, Any] = {}
         if push:
             extra = {

@@ -35,6 +35,7 @@ def _register() -> None:
     from santeid.cli import device
     from santeid.cli import directory
     from santeid.cli import ecps
+    from santeid.cli import events
     from santeid.cli import insi
     from santeid.cli import keys
     from santeid.cli import serve
@@ -53,6 +54,7 @@ def _register() -> None:
     main.add_command(insi.insi)
     main.add_command(sessions.sessions)
     main.add_command(db.db)
+    main.add_command(events.events)
 
 
 _register()

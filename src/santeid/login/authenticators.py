@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 
+from santeid.observability import record as observe
 from santeid.psc import proofs
 from santeid.services import services
 
@@ -89,6 +90,8 @@ class EcpsAuthenticator:
             ) or (svc.transactions.get(txid) or tx)
         reason = status if status in ("denied", "expired") else (request.failure or "failed")
         failed = svc.transactions.move(txid, "waiting", {"state": "failed", "failure": reason})
+        if failed is not None:  # once: only the poll that moved the transaction reports it
+            observe.login_failed(tx["client_id"], reason, professional=tx["national_id"])
         return failed or (svc.transactions.get(txid) or tx)
 
 
