@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     app.json.sort_keys = False
     app.extensions["santeid"] = create_services(settings, store=store)
 
+    from santeid import admin
     from santeid import ciba
     from santeid import ecps
     from santeid import errors
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     insi.init_app(app)
     fhir_directory.init_app(app)
     health.init_app(app)
+    admin.init_app(app)
     # Outermost WSGI layer: every request is timed and carries its id (INSi fast path included).
     observability.wrap(app)
     return app

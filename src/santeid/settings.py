@@ -180,6 +180,9 @@ class Settings:
     log_format: str = "text"
     #: Days authentication events are kept; ``santeid events purge`` deletes older ones.
     events_retention_days: int = 90
+    #: Argon2id hash of the admin console's password (``santeid admin set-password``); empty =
+    #: ``/admin`` off (sandbox mode: the documented demo admin).
+    admin_password_hash: str = field(default="", repr=False)
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.

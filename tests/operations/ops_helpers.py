@@ -56,11 +56,13 @@ def sandbox_professional(env: dict) -> str:
     return json.loads(run(env, "directory", "list", "--sandbox", "--json"))[0]["national_id"]
 
 
-def start_login(issuer: str) -> tuple[OAuth2Session, str, requests.Session, str]:
+def start_login(
+    issuer: str, *, client_id: str = CLIENT_ID, secret: str = SECRET
+) -> tuple[OAuth2Session, str, requests.Session, str]:
     """Authorization request → the login page: ``(rp, verifier, browser, login_url)``."""
     rp = OAuth2Session(
-        CLIENT_ID,
-        SECRET,
+        client_id,
+        secret,
         scope="openid scope_all",
         redirect_uri=REDIRECT_URI,
         token_endpoint_auth_method="client_secret_basic",
@@ -87,9 +89,9 @@ def submit_identifier(browser: requests.Session, login_url: str, national_id: st
     )
 
 
-def full_login(issuer: str, national_id: str) -> dict:
+def full_login(issuer: str, national_id: str, **client) -> dict:
     """A sandbox professional logs in (auto-approved) and the RP redeems the code."""
-    rp, verifier, browser, login_url = start_login(issuer)
+    rp, verifier, browser, login_url = start_login(issuer, **client)
     submit_identifier(browser, login_url, national_id)
     tx = parse_qs(urlsplit(login_url).query)["tx"][0]
     realm = urlsplit(login_url).path.split("/login-actions/")[0]

@@ -28,6 +28,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from santeid.cli import admin
     from santeid.cli import civil
     from santeid.cli import clients
     from santeid.cli import cps
@@ -55,6 +56,7 @@ def _register() -> None:
     main.add_command(sessions.sessions)
     main.add_command(db.db)
     main.add_command(events.events)
+    main.add_command(admin.admin)
 
 
 _register()

@@ -1,0 +1,50 @@
+"""The admin console's switch and account, inside the application."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from santeid import create_app
+from santeid.cli import main
+from santeid.storage import MemoryStore
+
+
+def _sign_in(client, password: str):
+    page = client.get("/admin/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    return client.post(
+        "/admin/login", data={"user": "admin", "password": password, "csrf_token": csrf}
+    )
+
+
+def test_console_is_off_outside_sandbox_without_a_password_hash(settings):
+    app = create_app(settings.replace(sandbox=False), store=MemoryStore())
+    assert app.test_client().get("/admin/login").status_code == 404
+
+
+def test_set_password_makes_the_hash_the_console_accepts(settings):
+    result = CliRunner().invoke(
+        main, ["admin", "set-password", "--password", "correct horse battery"]
+    )
+    assert result.exit_code == 0, result.output
+    digest = re.fullmatch(r'admin_password_hash = "(\$argon2id\$[^"]+)"\n', result.output).group(1)
+    app = create_app(
+        settings.replace(sandbox=False, admin_password_hash=digest), store=MemoryStore()
+    )
+    client = app.test_client()
+    # The sandbox demo password is refused once a hash is configured.
+    assert _sign_in(client, "santeid-demo-admin").status_code == 401
+    assert "santeid-demo-admin" not in client.get("/admin/login").get_data(as_text=True)
+    signed_in = _sign_in(client, "correct horse battery")
+    assert signed_in.status_code == 302 and signed_in.headers["Location"].endswith("/admin/")
+    assert client.get("/admin/").status_code == 200
+    short = CliRunner().invoke(main, ["admin", "set-password", "--password", "short"])
+    assert short.exit_code == 2
+
+
+def test_pages_need_a_signed_in_admin(client):
+    for path in ("/admin/", "/admin/clients", "/admin/keys", "/admin/events", "/admin/insi"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"].endswith("/login")
