@@ -48,3 +48,20 @@ def test_pages_need_a_signed_in_admin(client):
     for path in ("/admin/", "/admin/clients", "/admin/keys", "/admin/events", "/admin/insi"):
         response = client.get(path)
         assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+
+
+def test_sign_in_is_throttled_per_address_after_five_failures(client):
+    for _ in range(5):
+        assert _sign_in(client, "wrong").status_code == 401
+    # Even the right password waits for the window to pass.
+    throttled = _sign_in(client, "santeid-demo-admin")
+    assert throttled.status_code == 429
+    other = client.application.test_client()
+    page = other.get("/admin/login", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    elsewhere = other.post(
+        "/admin/login",
+        data={"user": "admin", "password": "santeid-demo-admin", "csrf_token": csrf},
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+    )
+    assert elsewhere.status_code == 302

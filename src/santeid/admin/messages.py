@@ -12,6 +12,7 @@ FR = {
     "admin_sign_in": "Se connecter",
     "admin_sign_out": "Se déconnecter",
     "admin_bad_login": "Identifiant ou mot de passe incorrect.",
+    "admin_throttled": "Trop d'essais depuis cette adresse : réessayez dans 15 minutes.",
     "admin_demo": (
         "Bac à sable : administrateur de démonstration « admin », mot de passe « {password} »."
     ),
@@ -64,6 +65,7 @@ EN = {
     "admin_sign_in": "Sign in",
     "admin_sign_out": "Sign out",
     "admin_bad_login": "Wrong user name or password.",
+    "admin_throttled": "Too many attempts from this address: try again in 15 minutes.",
     "admin_demo": "Sandbox: demo administrator “admin”, password “{password}”.",
     "admin_dashboard": "Dashboard",
     "admin_clients": "Clients",

@@ -39,6 +39,9 @@ SANDBOX_DEMO_PASSWORD = "santeid-demo-admin"  # noqa: S105 - a documented sandbo
 #: An admin session ends after this many idle seconds.
 IDLE_SECONDS = 1800
 PAGE = 50
+#: Failed sign-ins from one address allowed per window before the form answers 429.
+SIGN_IN_FAILURES = 5
+SIGN_IN_WINDOW = 900
 HOURS = 48
 _hasher = PinHasher()
 
@@ -92,12 +95,17 @@ def login():
     error = None
     if request.method == "POST":
         check_csrf()
+        failures_key = f"admin-login-failures:{request.remote_addr}"
+        if services().store.incr(failures_key, SIGN_IN_WINDOW, 0) >= SIGN_IN_FAILURES:
+            events.record(events.ADMIN_LOGIN, reason="throttled")
+            return _page("admin/login.html", error=_t()("admin_throttled"), demo=None), 429
         user = request.form.get("user", "")
         if _password_ok(user, request.form.get("password", "")):
             session.clear()  # a fresh session (and CSRF token) once signed in
             session["admin"] = {"seen": time.time()}
             events.record(events.ADMIN_LOGIN, reason="success")
             return redirect(url_for("admin.dashboard"))
+        services().store.incr(failures_key, SIGN_IN_WINDOW)
         events.record(events.ADMIN_LOGIN, reason="failure")
         error = _t()("admin_bad_login")
     demo = (
