@@ -65,3 +65,28 @@ def test_sign_in_is_throttled_per_address_after_five_failures(client):
         environ_base={"REMOTE_ADDR": "192.0.2.7"},
     )
     assert elsewhere.status_code == 302
+
+
+def test_insi_daily_counts_read_only_the_period(tmp_path):
+    from datetime import UTC
+    from datetime import datetime
+    from datetime import timedelta
+
+    from santeid.insi.audit import AuditLog
+    from santeid.insi.model import CallContext
+
+    audit = AuditLog(tmp_path / "insi.sqlite3")
+    ctx = CallContext("LOGICIEL-A", "10B0152872", None, "rest", "bearer")
+    start = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    for day in range(20):  # one call a day, and a second one on the last day
+        audit.record(ctx, "rechercherInsAvecTraitsIdentite", "00", at=start + timedelta(days=day))
+    audit.record(ctx, "verifierInsAvecTraitsIdentite", "conform", at=start + timedelta(days=19))
+    counts = audit.daily_counts(datetime(2026, 11, 18, tzinfo=UTC))
+    assert counts == [
+        ("2026-11-18", "rechercherInsAvecTraitsIdentite", "00", 1),
+        ("2026-11-19", "rechercherInsAvecTraitsIdentite", "00", 1),
+        ("2026-11-20", "rechercherInsAvecTraitsIdentite", "00", 1),
+        ("2026-11-20", "verifierInsAvecTraitsIdentite", "conform", 1),
+    ]
+    assert audit.daily_counts(datetime(2026, 12, 1, tzinfo=UTC)) == []
+    assert len(audit.daily_counts(datetime(2026, 1, 1, tzinfo=UTC))) == 21

@@ -12,6 +12,7 @@ import secrets
 import time
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 
 from flask import Blueprint
 from flask import Response
@@ -173,10 +174,39 @@ def dashboard_charts(t: Translator) -> list[Chart]:
         elif type_ == events.PIN_FAILURE:
             ecps["wrong PIN"][i] += count
     return [
+        *insi_charts(t),
         Chart("logins-mode", t("admin_logins_by_mode"), labels, by_mode),
         Chart("logins-outcome", t("admin_logins_by_outcome"), labels, by_outcome),
         Chart("ciba", t("admin_ciba"), labels, ciba),
         Chart("ecps", t("admin_ecps"), labels, ecps),
+    ]
+
+
+INSI_DAYS = 14
+
+
+def insi_charts(t: Translator) -> list[Chart]:
+    """INSi calls per day for the last two weeks, by operation and by result (CR code)."""
+    insi_service = services().insi
+    if insi_service is None:
+        return []
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [
+        (today - timedelta(days=INSI_DAYS - 1 - i)).strftime("%Y-%m-%d") for i in range(INSI_DAYS)
+    ]
+    index = {day: i for i, day in enumerate(days)}
+    by_operation: dict[str, list[int]] = {}
+    by_result: dict[str, list[int]] = {}
+    for day, operation, result, calls in insi_service.audit.daily_counts(
+        today - timedelta(days=INSI_DAYS - 1)
+    ):
+        if day in index:
+            by_operation.setdefault(operation, [0] * INSI_DAYS)[index[day]] += calls
+            by_result.setdefault(result, [0] * INSI_DAYS)[index[day]] += calls
+    labels = [day[5:] for day in days]
+    return [
+        Chart("insi-operation", t("admin_insi_by_operation"), labels, by_operation),
+        Chart("insi-result", t("admin_insi_by_result"), labels, by_result),
     ]
 
 
@@ -198,7 +228,7 @@ def dashboard():
 def dashboard_csv():
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["chart", "hour_utc", "series", "count"])
+    writer.writerow(["chart", "period_utc", "series", "count"])
     for chart in dashboard_charts(_t()):
         for i, label in enumerate(chart.labels):
             for name, values in chart.series.items():
