@@ -174,11 +174,11 @@ def dashboard_charts(t: Translator) -> list[Chart]:
         elif type_ == events.PIN_FAILURE:
             ecps["wrong PIN"][i] += count
     return [
-        *insi_charts(t),
         Chart("logins-mode", t("admin_logins_by_mode"), labels, by_mode),
         Chart("logins-outcome", t("admin_logins_by_outcome"), labels, by_outcome),
         Chart("ciba", t("admin_ciba"), labels, ciba),
         Chart("ecps", t("admin_ecps"), labels, ecps),
+        *insi_charts(t),
     ]
 
 
