@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from click.testing import CliRunner
@@ -90,3 +91,28 @@ def test_insi_daily_counts_read_only_the_period(tmp_path):
     ]
     assert audit.daily_counts(datetime(2026, 12, 1, tzinfo=UTC)) == []
     assert len(audit.daily_counts(datetime(2026, 1, 1, tzinfo=UTC))) == 21
+
+
+def test_professionals_by_name_and_an_activation_code(app, client):
+    from santeid.observability.events import ADMIN_DEVICE
+
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    someone = app.extensions["santeid"].directory.get("810000000004")
+    found = client.get("/admin/professionals", query_string={"q": someone.family_name})
+    assert f"q={someone.national_id}" in found.get_data(as_text=True)
+    page = client.get("/admin/professionals", query_string={"q": someone.national_id})
+    html = page.get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    started = client.post(
+        f"/admin/professionals/{someone.national_id}/activation", data={"csrf_token": csrf}
+    )
+    assert started.status_code == 200
+    code = re.search(r'id="activation-code">([^<]+)<', started.get_data(as_text=True)).group(1)
+    # Stored (as a digest) for the phone to redeem, as one made by `santeid ecps activate`.
+    ecps = app.extensions["santeid"].ecps
+    digest = hashlib.sha256(code.encode()).hexdigest()
+    assert ecps.store.get(f"ecps:activation:{digest}")["national_id"] == someone.national_id
+    (event,) = app.extensions["santeid_events"].list(types=(ADMIN_DEVICE,))
+    assert (event.reason, event.professional) == ("activation", someone.national_id)
+    unknown = client.post("/admin/professionals/899999999990/activation", data={"csrf_token": csrf})
+    assert unknown.status_code == 404

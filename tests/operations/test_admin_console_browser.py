@@ -142,7 +142,7 @@ def test_admin_console(server, browser):
     assert browser.find_elements("css selector", 'tr[data-client="rp-console"]')
 
     # Revoke the professional's e-CPS device.
-    browser.get(f"{base}/admin/professionals?national_id={ECPS_PROFESSIONAL}")
+    browser.get(f"{base}/admin/professionals?q={ECPS_PROFESSIONAL}")
     row = browser.find_element("css selector", "#devices tr[data-device]")
     device_id = row.get_attribute("data-device")
     _click_and_wait(browser, row.find_element("css selector", "button.revoke"))

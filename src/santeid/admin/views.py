@@ -302,27 +302,64 @@ def remove_client(client_id: str):
 @bp.route("/professionals")
 @admin_required
 def professionals():
+    return _professionals_page(request.args.get("q", "").strip())
+
+
+def _professionals_page(query: str, *, activation=None, notice=None):
+    """A national identifier shows that professional; any other text searches names."""
+    from santeid.directory.search import DirectorySearch
+    from santeid.psc.national_id import NationalIdError
+    from santeid.psc.national_id import parse_national_id
+
     t = _t()
-    national_id = request.args.get("national_id", "").strip()
+    directory = services().directory
     professional = devices = recent = None
+    matches: list = []
     error = None
-    if national_id:
-        professional = services().directory.get(national_id)
-        if professional is None:
-            error = t("admin_not_found", national_id=national_id)
+    if query:
+        try:
+            national_id = parse_national_id(query).value
+        except NationalIdError:
+            ids = DirectorySearch(directory).by_names(name=query.split()[:3], limit=20)
+            matches = [p for p in (directory.get(i) for i in ids) if p is not None]
+            if not matches:
+                error = t("admin_not_found", national_id=query)
         else:
-            ecps = services().ecps
-            devices = ecps.devices.list_for(national_id) if ecps else []
-            recent = services_events().list(professional=national_id, limit=20)
+            professional = directory.get(national_id)
+            if professional is None:
+                error = t("admin_not_found", national_id=national_id)
+            else:
+                ecps = services().ecps
+                devices = ecps.devices.list_for(national_id) if ecps else []
+                recent = services_events().list(professional=national_id, limit=20)
     return _page(
         "admin/professionals.html",
-        national_id=national_id,
+        query=query,
         professional=professional,
+        matches=matches,
         devices=devices,
         recent=recent,
+        activation=activation,
         error=error,
-        notice=request.args.get("notice"),
+        notice=notice or request.args.get("notice"),
     )
+
+
+@bp.route("/professionals/<national_id>/activation", methods=["POST"])
+@admin_required
+def start_activation(national_id: str):
+    """A single-use activation code for the professional's new phone (shown once here)."""
+    ecps = services().ecps
+    if ecps is None:
+        abort(404)
+    try:
+        activation = ecps.start_activation(national_id)
+    except ecps.ActivationError as exc:
+        return _professionals_page(national_id, notice=None), (
+            404 if exc.code == "unknown_professional" else 400
+        )
+    _admin_event(events.ADMIN_DEVICE, "activation", professional=national_id)
+    return _professionals_page(national_id, activation=activation)
 
 
 @bp.route("/devices/<device_id>/revoke", methods=["POST"])
@@ -337,9 +374,7 @@ def revoke_device(device_id: str):
             events.ADMIN_DEVICE, "revoke", professional=device.national_id, device=device_id
         )
     notice = _t()("admin_revoked", device=device_id)
-    return redirect(
-        url_for("admin.professionals", national_id=device.national_id, notice=notice), code=303
-    )
+    return redirect(url_for("admin.professionals", q=device.national_id, notice=notice), code=303)
 
 
 # -- keys -------------------------------------------------------------------------------------
