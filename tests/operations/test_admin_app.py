@@ -116,3 +116,23 @@ def test_professionals_by_name_and_an_activation_code(app, client):
     assert (event.reason, event.professional) == ("activation", someone.national_id)
     unknown = client.post("/admin/professionals/899999999990/activation", data={"csrf_token": csrf})
     assert unknown.status_code == 404
+
+
+def test_a_client_registered_from_the_form_gets_a_secret_shown_once(app, client):
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    html = client.get("/admin/clients").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    form = {"client_id": "rp-form", "client_name": "RP formulaire",
+            "redirect_uri": "https://rp.example.org/cb", "csrf_token": csrf}  # fmt: skip
+    registered = client.post("/admin/clients", data=form)
+    assert registered.status_code == 200
+    secret = re.search(r'id="new-secret">([^<]+)<', registered.get_data(as_text=True)).group(1)
+    stored = app.extensions["santeid"].clients.get("rp-form")
+    assert stored.check_client_secret(secret)
+    assert secret not in client.get("/admin/clients").get_data(as_text=True)
+    # Bad metadata: a clear refusal, nothing registered.
+    refused = client.post(
+        "/admin/clients", data={**form, "client_id": "rp-bad", "redirect_uri": "x"}
+    )
+    assert refused.status_code == 400 and 'id="new-secret"' not in refused.get_data(as_text=True)
+    assert app.extensions["santeid"].clients.get("rp-bad") is None

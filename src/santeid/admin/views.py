@@ -249,22 +249,35 @@ def clients():
     from santeid.oidc.clients import InvalidClientMetadata
 
     t = _t()
-    notice = error = None
+    notice = error = secret = None
     if request.method == "POST":
         try:
-            raw = json.loads(request.form.get("metadata", ""))
-            if not isinstance(raw, dict):
-                raise ValueError("a JSON object is expected")
-            raw.setdefault("client_id", "c-" + secrets.token_hex(6))
+            if "metadata" in request.form:
+                raw = json.loads(request.form["metadata"])
+                if not isinstance(raw, dict):
+                    raise ValueError("a JSON object is expected")
+            else:
+                # The form: the usual confidential client of a PSC service, secret made here.
+                secret = secrets.token_urlsafe(32)
+                raw = {
+                    "client_id": request.form.get("client_id", "").strip(),
+                    "client_name": request.form.get("client_name", "").strip(),
+                    "redirect_uris": [request.form.get("redirect_uri", "").strip()],
+                    "client_secret": secret,
+                }
             client = services().clients.add(raw)
         except (ValueError, InvalidClientMetadata) as exc:
-            error = t("admin_error", error=str(exc))
+            error, secret = t("admin_error", error=str(exc)), None
         else:
             _admin_event(events.ADMIN_CLIENT, "register", client_id=client.client_id)
             notice = t("admin_registered", client=client.client_id)
     status = 400 if error else 200
     return _page(
-        "admin/clients.html", clients=services().clients.list(), notice=notice, error=error
+        "admin/clients.html",
+        clients=services().clients.list(),
+        notice=notice,
+        error=error,
+        secret=secret,
     ), status
 
 
