@@ -25,6 +25,8 @@ def login_failed(
 ) -> None:
     reason = _ECPS_FAILURES.get(reason, reason)
     metrics.login_failed(client_id, reason, auth_mode)
+    if reason == "expired":  # only an e-CPS request left unanswered expires
+        metrics.ecps_decided("browser", "expired")
     events.record(
         events.LOGIN_ERROR,
         client_id=client_id,
