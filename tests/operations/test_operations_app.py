@@ -60,3 +60,17 @@ def test_a_login_and_a_refused_identifier_are_events(app, flow):
     assert failed.reason == "unknown_id" and failed.professional == "899999999990"
     assert success.auth_mode and success.client_id == flow.client["client_id"]
     assert success.source == "127.0.0.1" and success.request_id
+
+
+def test_an_expired_ecps_login_is_an_ecps_timeout_and_a_login_error(app):
+    from prometheus_client import REGISTRY
+
+    from santeid.observability import record
+
+    labels = {"kind": "browser", "outcome": "timeout"}
+    before = REGISTRY.get_sample_value("santeid_ecps_decisions_total", labels) or 0
+    with app.test_request_context("/"):
+        record.login_failed("rp-x", "expired", professional="810000000004")
+    assert REGISTRY.get_sample_value("santeid_ecps_decisions_total", labels) == before + 1
+    (event,) = app.extensions["santeid_events"].list(types=(LOGIN_ERROR,))
+    assert (event.reason, event.client_id) == ("expired", "rp-x")
