@@ -245,8 +245,16 @@ def database_error() -> None:
     DATABASE_ERRORS.inc()
 
 
+#: (family, status class) → its histogram child: ``labels()`` costs more than ``observe()``.
+_durations: dict[tuple[str, int], Histogram] = {}
+
+
 def observe_request(path: str, status: int, seconds: float) -> None:
-    REQUEST_DURATION.labels(family_of(path), f"{status // 100}xx").observe(seconds)
+    key = (family_of(path), status // 100)
+    child = _durations.get(key)
+    if child is None:
+        child = _durations[key] = REQUEST_DURATION.labels(key[0], f"{key[1]}xx")
+    child.observe(seconds)
 
 
 # -- exposition -------------------------------------------------------------------------------
@@ -265,6 +273,7 @@ def exposition() -> tuple[bytes, str]:
 
 def recreate_values() -> None:
     """Give the unlabelled metrics values of the current value class (multiproc.py)."""
+    _durations.clear()
     for metric in list(globals().values()):
         if isinstance(metric, Counter | Histogram) and not metric._labelnames:
             metric._metric_init()

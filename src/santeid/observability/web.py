@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
 import time
-import uuid
 from urllib.parse import parse_qs
 
 from flask import Response
@@ -63,8 +63,11 @@ class ObservedApp:
 
     def __call__(self, environ, start_response):
         started = time.perf_counter()
-        offered = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = offered if SANE_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        offered = environ.get("HTTP_X_REQUEST_ID")
+        if offered and SANE_REQUEST_ID.fullmatch(offered):
+            request_id = offered
+        else:
+            request_id = os.urandom(16).hex()
         environ[REQUEST_ID_KEY] = request_id
         status_code = [500]
 
@@ -107,7 +110,7 @@ def _note_request() -> None:
     """Inside Flask: the request id on ``g`` (for every log record and event of the request),
     and the endpoint and form ``client_id`` for the access record."""
     environ = request.environ
-    g.request_id = environ.get(REQUEST_ID_KEY) or uuid.uuid4().hex
+    g.request_id = environ.get(REQUEST_ID_KEY) or os.urandom(16).hex()
     environ[ENDPOINT_KEY] = request.endpoint
     if request.mimetype == "application/x-www-form-urlencoded":
         client_id = _sane_client(request.form.get("client_id"))
