@@ -173,6 +173,9 @@ def test_admin_console(server, browser):
     assert _series_total(browser, "logins-outcome", "success") == 2
     if os.environ.get("SANTEID_ADMIN_SCREENSHOT"):  # docs/images/admin-dashboard.png
         browser.save_screenshot(os.environ["SANTEID_ADMIN_SCREENSHOT"])
+    # Response times since the start, from the duration histogram: the two code redemptions.
+    token_row = browser.find_element("css selector", '#latency tr[data-family="token"]')
+    assert int(token_row.find_elements("tag name", "td")[0].text) >= 2
     csv_url = browser.find_element("id", "csv").get_attribute("href")
     cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
     figures = requests.get(csv_url, cookies=cookies, timeout=5)

@@ -74,3 +74,14 @@ def test_an_expired_ecps_login_is_an_ecps_timeout_and_a_login_error(app):
     assert REGISTRY.get_sample_value("santeid_ecps_decisions_total", labels) == before + 1
     (event,) = app.extensions["santeid_events"].list(types=(LOGIN_ERROR,))
     assert (event.reason, event.client_id) == ("expired", "rp-x")
+
+
+def test_latency_percentiles_come_from_the_duration_histogram(client):
+    from santeid.observability.metrics import latency_percentiles
+
+    before = latency_percentiles().get("health", (0, []))[0]
+    for _ in range(3):
+        client.get("/health/live")
+    count, (p50, p95, p99) = latency_percentiles()["health"]
+    assert count == before + 3
+    assert 0 < p50 <= p95 <= p99 <= 30.0  # bucket bounds, in seconds

@@ -219,8 +219,12 @@ def services_events() -> events.EventStore:
 @bp.route("/")
 @admin_required
 def dashboard():
+    from santeid.observability.metrics import latency_percentiles
+
     t = _t()
-    return _page("admin/dashboard.html", charts=dashboard_charts(t))
+    return _page(
+        "admin/dashboard.html", charts=dashboard_charts(t), latencies=latency_percentiles()
+    )
 
 
 @bp.route("/dashboard.csv")
@@ -233,6 +237,12 @@ def dashboard_csv():
         for i, label in enumerate(chart.labels):
             for name, values in chart.series.items():
                 writer.writerow([chart.chart_id, label, name, values[i]])
+    from santeid.observability.metrics import latency_percentiles
+
+    for family, (count, bounds) in latency_percentiles().items():
+        writer.writerow(["latency", "since-start", f"{family} requests", count])
+        for quantile, bound in zip(("p50", "p95", "p99"), bounds, strict=True):
+            writer.writerow(["latency", "since-start", f"{family} {quantile} <= s", bound])
     return Response(
         out.getvalue(),
         content_type="text/csv; charset=utf-8",

@@ -260,15 +260,46 @@ def observe_request(path: str, status: int, seconds: float) -> None:
 # -- exposition -------------------------------------------------------------------------------
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text format of every worker's metrics (multi-process) or of this process."""
+def _registry():
     directory = os.environ.get(MULTIPROC_ENV)
     if directory:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=directory)
-    else:
-        from prometheus_client import REGISTRY as registry
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+        return registry
+    from prometheus_client import REGISTRY
+
+    return REGISTRY
+
+
+def latency_percentiles(quantiles=(0.5, 0.95, 0.99)) -> dict[str, tuple[int, list[float]]]:
+    """Per endpoint family, since the server started (every worker): the number of requests
+    and, for each quantile, the upper bound of the histogram bucket it falls in (seconds;
+    ``inf`` beyond the last bucket) — the figure a Prometheus ``histogram_quantile`` refines."""
+    buckets: dict[str, dict[float, float]] = {}
+    for family in _registry().collect():
+        if family.name != "santeid_http_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                per_family = buckets.setdefault(sample.labels["family"], {})
+                per_family[bound] = per_family.get(bound, 0.0) + sample.value
+    result: dict[str, tuple[int, list[float]]] = {}
+    for name, cumulative in sorted(buckets.items()):
+        bounds = sorted(cumulative)
+        total = cumulative[bounds[-1]]
+        if not total:
+            continue
+        result[name] = (
+            int(total),
+            [next(b for b in bounds if cumulative[b] >= q * total) for q in quantiles],
+        )
+    return result
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of every worker's metrics (multi-process) or of this process."""
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
 
 
 def recreate_values() -> None:
