@@ -84,10 +84,10 @@ def test_insi_daily_counts_read_only_the_period(tmp_path):
     audit.record(ctx, "verifierInsAvecTraitsIdentite", "conform", at=start + timedelta(days=19))
     counts = audit.daily_counts(datetime(2026, 11, 18, tzinfo=UTC))
     assert counts == [
-        ("2026-11-18", "rechercherInsAvecTraitsIdentite", "00", 1),
-        ("2026-11-19", "rechercherInsAvecTraitsIdentite", "00", 1),
-        ("2026-11-20", "rechercherInsAvecTraitsIdentite", "00", 1),
-        ("2026-11-20", "verifierInsAvecTraitsIdentite", "conform", 1),
+        ("2026-11-18", "LOGICIEL-A", "rechercherInsAvecTraitsIdentite", "00", 1),
+        ("2026-11-19", "LOGICIEL-A", "rechercherInsAvecTraitsIdentite", "00", 1),
+        ("2026-11-20", "LOGICIEL-A", "rechercherInsAvecTraitsIdentite", "00", 1),
+        ("2026-11-20", "LOGICIEL-A", "verifierInsAvecTraitsIdentite", "conform", 1),
     ]
     assert audit.daily_counts(datetime(2026, 12, 1, tzinfo=UTC)) == []
     assert len(audit.daily_counts(datetime(2026, 1, 1, tzinfo=UTC))) == 21
@@ -136,3 +136,25 @@ def test_a_client_registered_from_the_form_gets_a_secret_shown_once(app, client)
     )
     assert refused.status_code == 400 and 'id="new-secret"' not in refused.get_data(as_text=True)
     assert app.extensions["santeid"].clients.get("rp-bad") is None
+
+
+def test_dashboard_charts_insi_calls_per_day(app, client):
+    from datetime import UTC
+    from datetime import datetime
+
+    from santeid.insi.model import CallContext
+
+    audit = app.extensions["santeid"].insi.audit
+    ctx = CallContext("LOGICIEL-B", None, None, "soap", "certificate")
+    for result in ("00", "01", "00"):
+        audit.record(ctx, "rechercherInsAvecTraitsIdentite", result, at=datetime.now(UTC))
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    html = client.get("/admin/").get_data(as_text=True)
+    totals = dict(re.findall(r'data-series-total="([^"]+)">(\d+)<', html))
+    assert totals["rechercherInsAvecTraitsIdentite"] == "3"
+    assert (totals["00"], totals["01"], totals["LOGICIEL-B"]) == ("2", "1", "3")
+    figures = client.get("/admin/dashboard.csv").get_data(as_text=True)
+    assert any(
+        line.startswith("insi-software,") and line.endswith(",LOGICIEL-B,3")
+        for line in figures.splitlines()
+    )

@@ -197,16 +197,19 @@ def insi_charts(t: Translator) -> list[Chart]:
     index = {day: i for i, day in enumerate(days)}
     by_operation: dict[str, list[int]] = {}
     by_result: dict[str, list[int]] = {}
-    for day, operation, result, calls in insi_service.audit.daily_counts(
+    by_software: dict[str, list[int]] = {}
+    for day, software, operation, result, calls in insi_service.audit.daily_counts(
         today - timedelta(days=INSI_DAYS - 1)
     ):
         if day in index:
             by_operation.setdefault(operation, [0] * INSI_DAYS)[index[day]] += calls
             by_result.setdefault(result, [0] * INSI_DAYS)[index[day]] += calls
+            by_software.setdefault(software, [0] * INSI_DAYS)[index[day]] += calls
     labels = [day[5:] for day in days]
     return [
         Chart("insi-operation", t("admin_insi_by_operation"), labels, by_operation),
         Chart("insi-result", t("admin_insi_by_result"), labels, by_result),
+        Chart("insi-software", t("admin_insi_by_software"), labels, by_software),
     ]
 
 

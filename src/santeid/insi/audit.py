@@ -389,8 +389,9 @@ class AuditLog:
         result = self.db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(zip(result.columns, row, strict=True)) for row in result]
 
-    def daily_counts(self, since: datetime) -> list[tuple[str, str, str, int]]:
-        """``(day YYYY-MM-DD, operation, result, calls)`` from ``since`` (UTC), for charts.
+    def daily_counts(self, since: datetime) -> list[tuple[str, str, str, str, int]]:
+        """``(day YYYY-MM-DD, software, operation, result, calls)`` from ``since`` (UTC), for
+        charts.
 
         The audit table has no index on ``at`` (every index is paid on each insert); rows
         arrive in time order, so the first row of the period is found by bisecting ids (a
@@ -413,10 +414,10 @@ class AuditLog:
                 else:
                     low = middle + 1
             return [
-                (day, operation, result, int(calls))
-                for day, operation, result, calls in conn.execute(
-                    "SELECT substr(at, 1, 10), operation, result, COUNT(*) FROM audit"
-                    " WHERE id >= ? AND at >= ? GROUP BY 1, 2, 3 ORDER BY 1",
+                (day, software, operation, result, int(calls))
+                for day, software, operation, result, calls in conn.execute(
+                    "SELECT substr(at, 1, 10), software_id, operation, result, COUNT(*)"
+                    " FROM audit WHERE id >= ? AND at >= ? GROUP BY 1, 2, 3, 4 ORDER BY 1, 2",
                     (low, start),
                 ).fetchall()
             ]
