@@ -59,3 +59,29 @@ def test_list_filters_and_json(settings):
     purged = runner.invoke(main, ["events", "purge", "--older-than", "2"], env=_env(settings))
     assert purged.exit_code == 0 and purged.output.startswith("1 event(s)")
     assert len(store.list()) == 2
+
+
+def test_commands_that_change_clients_keys_and_devices_write_admin_events(settings, tmp_path):
+    client_file = tmp_path / "client.json"
+    client_file.write_text(
+        json.dumps(
+            {
+                "client_id": "rp-cli",
+                "client_secret": "a-secret-of-some-length-0123456789",
+                "redirect_uris": ["https://rp.example/cb"],
+            }  # fmt: skip
+        )
+    )
+    runner = CliRunner()
+    env = _env(settings)
+    assert runner.invoke(main, ["clients", "add", str(client_file)], env=env).exit_code == 0
+    assert runner.invoke(main, ["clients", "remove", "rp-cli"], env=env).exit_code == 0
+    rotated = runner.invoke(main, ["keys", "rotate"], env=env)
+    assert rotated.exit_code == 0, rotated.output
+    found = EventStore.for_settings(settings).list()
+    assert [(e.type, e.reason, e.source) for e in found][::-1] == [
+        ("ADMIN_CLIENT", "register", "cli"),
+        ("ADMIN_CLIENT", "remove", "cli"),
+        ("ADMIN_KEY", "rotate", "cli"),
+    ]
+    assert found[0].details["kid"] in rotated.output

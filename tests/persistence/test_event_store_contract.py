@@ -60,3 +60,10 @@ def test_purge_deletes_only_what_is_older_than_the_retention(database):
     assert store.purge(90) == 1
     assert store.purge(90) == 0
     assert len(store.list()) == 1
+
+
+def test_events_of_the_same_second_list_newest_first(database):
+    store = EventStore(database)
+    for reason in ("first", "second", "third"):
+        store.add(Event(at=5000, type=LOGIN_ERROR, reason=reason))
+    assert [e.reason for e in store.list()] == ["third", "second", "first"]

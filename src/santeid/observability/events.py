@@ -58,26 +58,30 @@ TYPES = (
 )
 
 COMPONENT = db.Component("events", "events.sqlite3")
+_TABLE = (
+    " at           BIGINT NOT NULL,"
+    " type         TEXT NOT NULL,"
+    " client_id    TEXT,"
+    " professional TEXT,"
+    " auth_mode    TEXT,"
+    " source       TEXT,"
+    " request_id   TEXT,"
+    " reason       TEXT,"
+    " device       TEXT,"
+    " details      TEXT)"
+)
+_INDEXES = (
+    "CREATE INDEX auth_events_at ON auth_events (at)",
+    "CREATE INDEX auth_events_professional ON auth_events (professional, at)",
+    "CREATE INDEX auth_events_client ON auth_events (client_id, at)",
+)
 SCHEMA = db.Schema(
     COMPONENT,
     (
+        # ``id``: insertion order, so events of the same second list newest first.
         db.Step(
-            (
-                "CREATE TABLE auth_events ("
-                " at          BIGINT NOT NULL,"
-                " type        TEXT NOT NULL,"
-                " client_id   TEXT,"
-                " professional TEXT,"
-                " auth_mode   TEXT,"
-                " source      TEXT,"
-                " request_id  TEXT,"
-                " reason      TEXT,"
-                " device      TEXT,"
-                " details     TEXT)",
-                "CREATE INDEX auth_events_at ON auth_events (at)",
-                "CREATE INDEX auth_events_professional ON auth_events (professional, at)",
-                "CREATE INDEX auth_events_client ON auth_events (client_id, at)",
-            ),
+            ("CREATE TABLE auth_events (id INTEGER PRIMARY KEY," + _TABLE, *_INDEXES),
+            ("CREATE TABLE auth_events (id BIGSERIAL PRIMARY KEY," + _TABLE, *_INDEXES),
         ),
     ),
 )
@@ -159,7 +163,7 @@ class EventStore:
         # Only placeholders are interpolated (``_filters``).
         sql = (
             "SELECT at, type, client_id, professional, auth_mode, source, request_id, reason,"  # noqa: S608
-            f" device, details FROM auth_events{where} ORDER BY at DESC LIMIT ? OFFSET ?"
+            f" device, details FROM auth_events{where} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
         )
         rows = self.db.execute(sql, (*params, int(limit), int(offset))).fetchall()
         return [Event(*row[:9], details=json.loads(row[9]) if row[9] else None) for row in rows]
@@ -247,6 +251,16 @@ def record(
 
         metrics.database_error()
         log.error("authentication event %s not written: %s", type_, exc)
+
+
+def record_command(settings, type_: str, reason: str, **fields) -> None:
+    """An admin event of a ``santeid`` command run by an operator (source ``cli``)."""
+    try:
+        EventStore.for_settings(settings).add(
+            Event(at=int(time.time()), type=type_, reason=reason, source="cli", **fields)
+        )
+    except (*db.DatabaseError, OSError) as exc:
+        log.error("admin event %s not written: %s", type_, exc)
 
 
 def init_app(app) -> None:
