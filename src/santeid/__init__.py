@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     app.json.sort_keys = False
     app.extensions["santeid"] = create_services(settings, store=store)
 
+    from santeid import admin
     from santeid import ciba
     from santeid import ecps
     from santeid import ecps_app
@@ -113,8 +114,11 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     from santeid import sandbox
     from santeid import security
     from santeid import web_ecps
+    from santeid.observability import web as observability
     from santeid.oidc.provider import create_authorization_server
 
+    # First: the request id is known to everything the other subsystems do.
+    observability.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     problems.init_app(app)
@@ -133,6 +137,9 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     insi.init_app(app)
     fhir_directory.init_app(app)
     health.init_app(app)
+    admin.init_app(app)
+    # Outermost WSGI layer: every request is timed and carries its id (INSi fast path included).
+    observability.wrap(app)
     # Last: the outermost WSGI layer (X-Forwarded-* from trusted proxies, HTTPS required).
     from santeid import proxies
 

@@ -1,12 +1,87 @@
-"""``/health``: liveness plus the state of the store and of the durable database, for load
-balancers and operators: a host that cannot reach either answers 503 and leaves the rotation."""
+"""Health endpoints for load balancers, orchestrators and operators (docs/operations.md).
+
+* ``/health/live``: the process answers (no dependency is touched: a liveness probe that
+  failed on a Redis outage would restart every healthy worker for nothing).
+* ``/health/ready``: each dependency checked with a short deadline (``health_check_timeout``)
+  — the store, the durable database, the signing keys and the civil-status base — and a JSON
+  body naming each check and its state; 503 when one the service needs is down, so the host
+  leaves the rotation until it recovers.
+* ``/health``: the original probe (store and database), kept for existing configurations.
+"""
 
 from __future__ import annotations
+
+import concurrent.futures
+import time
 
 from flask import jsonify
 
 from santeid import error_formats
 from santeid.services import services
+
+#: Threads running the checks, so that a hung dependency costs its deadline and no more.
+_checks_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+
+
+def _signing_keys_ok(svc) -> bool:
+    """An active signing key is loaded (a missing one raises: counted as down)."""
+    return svc.keys.signing_key() is not None
+
+
+def _civil_status_ok(svc) -> bool:
+    insi = svc.insi
+    return insi is not None and insi.base.available()
+
+
+def _checks(svc) -> dict[str, tuple]:
+    """name → (check, required). The civil-status base is required only when one is configured
+    (``insi_base``): a provider run for OpenID Connect alone does not need it."""
+    return {
+        "store": (svc.store.ping, True),
+        "database": (svc.clients.db.ping, True),
+        "signing_keys": (lambda: _signing_keys_ok(svc), True),
+        "civil_status": (lambda: _civil_status_ok(svc), bool(svc.settings.insi_base)),
+    }
+
+
+def readiness(svc) -> tuple[bool, dict]:
+    """Run every check at once, each within the deadline; ``(ready, {name: result})``."""
+    deadline = svc.settings.health_check_timeout
+    started = time.monotonic()
+    futures = {
+        name: (_checks_pool.submit(check), required)
+        for name, (check, required) in _checks(svc).items()
+    }
+    results: dict[str, dict] = {}
+    ready = True
+    for name, (future, required) in futures.items():
+        remaining = max(0.0, deadline - (time.monotonic() - started))
+        try:
+            state = "up" if future.result(timeout=remaining) else "down"
+        except concurrent.futures.TimeoutError:
+            state = "timeout"
+        except Exception:  # a check that raises counts as down; the reason is not exposed
+            state = "down"
+        results[name] = {"status": state, "required": required}
+        if required and state != "up":
+            ready = False
+    return ready, results
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def live():
+    return _no_store(jsonify(status="up"))
+
+
+def ready():
+    ok, checks = readiness(services())
+    response = jsonify(status="up" if ok else "down", checks=checks)
+    response.status_code = 200 if ok else 503
+    return _no_store(response)
 
 
 def health():
@@ -18,10 +93,13 @@ def health():
         database="ok" if database_ok else "unavailable",
     )
     response.status_code = 200 if store_ok and database_ok else 503
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _no_store(response)
 
 
 def init_app(app) -> None:
     app.add_url_rule("/health", "health", health)
-    error_formats.declare(None, error_formats.JSON_OAUTH, endpoints=["health"])
+    app.add_url_rule("/health/live", "health_live", live)
+    app.add_url_rule("/health/ready", "health_ready", ready)
+    error_formats.declare(
+        None, error_formats.JSON_OAUTH, endpoints=["health", "health_live", "health_ready"]
+    )

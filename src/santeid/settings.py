@@ -193,6 +193,19 @@ class Settings:
     ecps_waits_per_device: int = 2
     #: ``Strict-Transport-Security`` max-age on HTTPS responses (0 = not sent).
     hsts_max_age: int = 31536000
+    # -- operations: health, metrics, logs, authentication events (docs/operations.md) --
+    #: Seconds each dependency check of ``/health/ready`` may take before it counts as down.
+    health_check_timeout: float = 1.0
+    #: Client addresses (comma-separated IPs or CIDR networks) allowed to read ``/metrics``;
+    #: empty = ``/metrics`` answers 404 to everyone.
+    metrics_allowed_addresses: str = "127.0.0.1/32, ::1/128"
+    #: ``text`` (one human-readable line per record) or ``json`` (one JSON object per line).
+    log_format: str = "text"
+    #: Days authentication events are kept; ``santeid events purge`` deletes older ones.
+    events_retention_days: int = 90
+    #: Argon2id hash of the admin console's password (``santeid admin set-password``); empty =
+    #: ``/admin`` off (sandbox mode: the documented demo admin).
+    admin_password_hash: str = field(default="", repr=False)
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -439,6 +452,14 @@ def validate(settings: Settings) -> None:
         raise ConfigurationError("max_connections_per_address must be 0 (no limit) or more")
     if settings.hsts_max_age < 0:
         raise ConfigurationError("hsts_max_age must be 0 (not sent) or more")
+    # Operations (docs/operations.md).
+    if settings.health_check_timeout <= 0 or settings.events_retention_days <= 0:
+        raise ConfigurationError("health_check_timeout and events_retention_days must be positive")
+    if settings.log_format not in ("text", "json"):
+        raise ConfigurationError(f"log_format must be text or json, got {settings.log_format!r}")
+    from santeid.observability.access import parse_networks
+
+    parse_networks(settings.metrics_allowed_addresses)
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "

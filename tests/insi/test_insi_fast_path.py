@@ -17,14 +17,24 @@ HEADERS = ("Content-Type", "Cache-Control", "X-Content-Type-Options", "Referrer-
            "X-Santeid-Sandbox", "WWW-Authenticate", "Retry-After", "Allow")  # fmt: skip
 
 
+def _layers(wsgi_app) -> list:
+    """The WSGI middlewares around the Flask app, outermost first (request observation wraps
+    the fast path)."""
+    layers = []
+    while wsgi_app is not None:
+        layers.append(wsgi_app)
+        wsgi_app = getattr(wsgi_app, "wsgi_app", None)
+    return layers
+
+
 @pytest.fixture
 def pair(settings):
     """The same app twice on one store and keys: with and without the fast path."""
     store = MemoryStore()
     fast = create_app(settings, store=store)
     slow = create_app(settings.replace(insi_fast_path=False), store=store)
-    assert isinstance(fast.wsgi_app, FastPath)
-    assert not isinstance(slow.wsgi_app, FastPath)
+    assert any(isinstance(layer, FastPath) for layer in _layers(fast.wsgi_app))
+    assert not any(isinstance(layer, FastPath) for layer in _layers(slow.wsgi_app))
     client = fast.test_client()
     token = Flow(fast, client, register_client(fast)).full_login()["access_token"]
     return fast.test_client(), slow.test_client(), {"Authorization": f"Bearer {token}"}

@@ -40,6 +40,7 @@ from santeid.ciba.requests import CibaRequest
 from santeid.ciba.requests import CibaRequestBook
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
+from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
 from santeid.psc import proofs
 
@@ -155,6 +156,7 @@ class CibaService:
             req.channel,
             req.mode,
         )
+        observe.ciba_requested(record["client_id"], req.mode, professional=req.national_id)
         return created
 
     def trigger_device(self, request: CibaRequest, *, client_name: str) -> None:
@@ -189,6 +191,7 @@ class CibaService:
             log.info(
                 "CIBA request of %s approved (%s)", decided.national_id, authentication.auth_mode
             )
+            observe.ciba_decided(decided, "approved", authentication.auth_mode)
             self._after_decision(decided)
         return decided
 
@@ -201,6 +204,7 @@ class CibaService:
         )
         if decided is not None:
             log.info("CIBA request of %s denied: %s", decided.national_id, description)
+            observe.ciba_decided(decided, "denied")
             self._after_decision(decided)
         return decided
 
@@ -267,6 +271,7 @@ class CibaService:
         if consumed is None:
             self.tokens.revoke_family(family_id)
             raise TokenRedemptionError("auth_req_id already used")
+        observe.token_issued(client.get_client_id(), "urn:openid:params:grant-type:ciba")
         extra: dict[str, Any] = {}
         if push:
             extra = {

@@ -28,6 +28,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from santeid.cli import admin
     from santeid.cli import civil
     from santeid.cli import clients
     from santeid.cli import cps
@@ -35,6 +36,7 @@ def _register() -> None:
     from santeid.cli import device
     from santeid.cli import directory
     from santeid.cli import ecps
+    from santeid.cli import events
     from santeid.cli import insi
     from santeid.cli import keys
     from santeid.cli import serve
@@ -53,6 +55,8 @@ def _register() -> None:
     main.add_command(insi.insi)
     main.add_command(sessions.sessions)
     main.add_command(db.db)
+    main.add_command(events.events)
+    main.add_command(admin.admin)
 
 
 _register()

@@ -11,6 +11,13 @@ from santeid.oidc.clients import ClientRegistry
 from santeid.oidc.clients import InvalidClientMetadata
 
 
+def _admin_event(reason: str, client_id: str) -> None:
+    from santeid.observability.events import ADMIN_CLIENT
+    from santeid.observability.events import record_command
+
+    record_command(get_settings(), ADMIN_CLIENT, reason, client_id=client_id)
+
+
 def _registry() -> ClientRegistry:
     from santeid import ciba
 
@@ -38,6 +45,7 @@ def add(file, replace: bool) -> None:
     except InvalidClientMetadata as exc:
         raise click.ClickException(f"{exc.error}: {exc.description}") from None
     click.echo(f"registered client {client.client_id} ({client.token_endpoint_auth_method})")
+    _admin_event("replace" if replace else "register", client.client_id)
 
 
 @clients.command("list")
@@ -62,3 +70,4 @@ def remove(client_id: str) -> None:
     if not _registry().remove(client_id):
         raise click.ClickException(f"no client {client_id!r}")
     click.echo(f"removed client {client_id}")
+    _admin_event("remove", client_id)

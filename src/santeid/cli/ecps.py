@@ -124,3 +124,9 @@ def revoke(device_id: str) -> None:
         click.echo(f"device {device_id} was already revoked")
         return
     click.echo(f"device {device_id} of {device.national_id} revoked")
+    from santeid.observability.events import ADMIN_DEVICE
+    from santeid.observability.events import record_command
+
+    record_command(
+        get_settings(), ADMIN_DEVICE, "revoke", professional=device.national_id, device=device_id
+    )

@@ -23,6 +23,13 @@ _ALG_OPTION_HELP = (
 _BITS_OPTION_HELP = "RSA modulus size for RS256/PS256 (default 2048, or the size being replaced)."
 
 
+def _admin_event(reason: str, kid: str) -> None:
+    from santeid.observability.events import ADMIN_KEY
+    from santeid.observability.events import record_command
+
+    record_command(get_settings(), ADMIN_KEY, reason, details={"kid": kid})
+
+
 def _store() -> KeyStore:
     settings = get_settings()
     return KeyStore(
@@ -105,6 +112,7 @@ def rotate(alg: str | None, bits: str | None) -> None:
             if k.kid in active_before and k.alg == info.alg and k.status == "retired"
         ]
     click.echo(f"rotated {info.alg} in {_where(store)}: new active key {info.kid}")
+    _admin_event("rotate", info.kid)
     for old in retired:
         click.echo(
             f"retired {old.kid}: still published (tokens it signed verify) until "

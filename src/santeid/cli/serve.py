@@ -167,6 +167,11 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.workers > 1:
+        # Before prometheus_client is imported: each worker's metrics in files /metrics sums.
+        from santeid.observability.multiproc import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir()
     # Commands that call the server (santeid cps approve) find it here (cli/server_url.py).
     from santeid.cli.server_url import record_serving
 
@@ -218,6 +223,7 @@ def serve(
         return
     from gunicorn.app.base import BaseApplication
 
+    from santeid.observability.metrics import worker_exited
     from santeid.serving import gunicorn_worker_class
 
     class SanteidGunicorn(BaseApplication):
@@ -229,6 +235,7 @@ def serve(
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", 60)
             self.cfg.set("accesslog", "-" if access_log else None)
+            self.cfg.set("child_exit", lambda server, worker: worker_exited(worker.pid))
             if ssl_context is not None:
                 self.cfg.set("certfile", tls_cert)
                 self.cfg.set("keyfile", tls_key)

@@ -21,9 +21,10 @@ def all_schemas() -> tuple[Schema, ...]:
     from santeid.ecps.devices import SCHEMA as DEVICES
     from santeid.insi.audit import SCHEMA as INSI
     from santeid.messaging import OUTBOX_SCHEMA
+    from santeid.observability.events import SCHEMA as EVENTS
     from santeid.oidc.clients import SCHEMA as CLIENTS
 
-    return (CLIENTS, OUTBOX_SCHEMA, DEVICES, CARDS, INSI)
+    return (CLIENTS, OUTBOX_SCHEMA, DEVICES, CARDS, INSI, EVENTS)
 
 
 def prepare(settings: Settings) -> None:

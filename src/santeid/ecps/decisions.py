@@ -50,6 +50,7 @@ from santeid.ecps.requests import FAILED
 from santeid.ecps.requests import KIND_BROWSER
 from santeid.ecps.requests import PENDING
 from santeid.ecps.requests import AuthRequest
+from santeid.observability import record as observe
 from santeid.psc import proofs
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ def _check_pin(service: EcpsService, device, request: AuthRequest, pin: str) -> 
     if counted is None:
         raise Problem("device_locked", "this device is locked after wrong PINs")
     failures, status = counted
+    observe.ecps_wrong_pin(device, locked=status == STATUS_LOCKED)
     if status == STATUS_LOCKED:
         service.requests.decide(
             request.request_id,

@@ -48,6 +48,7 @@ from santeid.ecps.totp import TotpVerifier
 from santeid.ecps.webhooks import WebhookNotifier
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
+from santeid.observability import record as observe
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class _AnnouncingRequestBook(RequestBook):
     def decide(self, request_id: str, changes: dict[str, Any]) -> AuthRequest | None:
         decided = super().decide(request_id, changes)
         if decided is not None:
+            observe.ecps_decided(decided)
             for listener in self._listeners:
                 try:
                     listener(decided)
@@ -271,6 +273,7 @@ class EcpsService:
         except DuplicateKey:
             raise Problem("public_key_in_use", "make a new key pair for each activation") from None
         log.info("e-CPS device %s registered for %s", device.device_id, national_id)
+        observe.ecps_activated(device)
         return device
 
     def totp_uri(self, device: Device) -> str:
@@ -288,6 +291,7 @@ class EcpsService:
         self.push_subscriptions.delete(device_id)
         if revoked:
             log.info("e-CPS device %s revoked", device_id)
+            observe.ecps_revoked(device_id)
         return revoked
 
     # -- device API -----------------------------------------------------------------------

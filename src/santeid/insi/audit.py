@@ -389,6 +389,39 @@ class AuditLog:
         result = self.db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(zip(result.columns, row, strict=True)) for row in result]
 
+    def daily_counts(self, since: datetime) -> list[tuple[str, str, str, str, int]]:
+        """``(day YYYY-MM-DD, software, operation, result, calls)`` from ``since`` (UTC), for
+        charts.
+
+        The audit table has no index on ``at`` (every index is paid on each insert); rows
+        arrive in time order, so the first row of the period is found by bisecting ids (a
+        few primary-key lookups) and only the period's rows are read."""
+        self.flush()
+        db.ensure(self.db, SCHEMA)
+        start = timestamp(since)
+        with self.db.connect() as conn:
+            low, high = conn.execute("SELECT MIN(id), MAX(id) FROM audit").fetchone()
+            if low is None:
+                return []
+            high += 1
+            while low < high:
+                middle = (low + high) // 2
+                row = conn.execute(
+                    "SELECT at FROM audit WHERE id >= ? ORDER BY id LIMIT 1", (middle,)
+                ).fetchone()
+                if row is None or row[0] >= start:
+                    high = middle
+                else:
+                    low = middle + 1
+            return [
+                (day, software, operation, result, int(calls))
+                for day, software, operation, result, calls in conn.execute(
+                    "SELECT substr(at, 1, 10), software_id, operation, result, COUNT(*)"
+                    " FROM audit WHERE id >= ? AND at >= ? GROUP BY 1, 2, 3, 4 ORDER BY 1, 2",
+                    (low, start),
+                ).fetchall()
+            ]
+
     def stats(self, software_id: str | None, month: str) -> dict:
         """Calls of ``month`` (``YYYY-MM``, UTC) by software, operation and result.
 

@@ -79,6 +79,7 @@ from santeid.insi.model import VitaleQuery
 from santeid.insi.model import insufficient_access
 from santeid.insi.model import service_unavailable
 from santeid.insi.model import technical_error
+from santeid.observability import record as observe
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +359,7 @@ class InsiService:
         """Audit a call an adapter refused before reaching the core (unknown IDAM, certificate
         not INSI-AUTO/INSI-MANU…): one row with the error code, no query hash."""
         self.audit.record(ctx, operation, error.code)
+        observe.insi_call(self._registry, ctx.software_id, operation, error.code)
 
     # -- inputs --------------------------------------------------------------------------------
     def _traits(
@@ -605,6 +607,7 @@ class InsiService:
                 query_hash=self.audit.query_hash(*digest_parts),
                 duration_us=duration_us,
             )
+            observe.insi_call(self._registry, ctx.software_id, operation, result)
         except (AuditBacklog, *db.DatabaseError, OSError) as exc:
             # No answer without its audit row: the trail must be complete (fail closed).
             log.error("INSi audit trail not writable: %s", exc)

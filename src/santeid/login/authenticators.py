@@ -16,6 +16,7 @@ The CPS card (``login/card.py``) and the offline code (``views.otp``) approve di
 
 from __future__ import annotations
 
+from santeid.observability import record as observe
 from santeid.psc import proofs
 from santeid.services import services
 
@@ -99,6 +100,8 @@ def _follow(txid: str, tx: dict, request, *, proof: str) -> dict:
         ) or (svc.transactions.get(txid) or tx)
     reason = status if status in ("denied", "expired") else (request.failure or "failed")
     failed = svc.transactions.move(txid, "waiting", {"state": "failed", "failure": reason})
+    if failed is not None:  # once: only the poll that moved the transaction reports it
+        observe.login_failed(tx["client_id"], reason, professional=tx["national_id"])
     return failed or (svc.transactions.get(txid) or tx)
 
 

@@ -14,6 +14,7 @@ from flask import redirect
 from flask import url_for
 
 from santeid.interaction import PendingLogin
+from santeid.observability import record as observe
 from santeid.services import services
 
 
@@ -36,6 +37,7 @@ class LoginTransactions:
             "created_at": int(self.clock()),
         }
         self.store.put(f"login:{txid}", record, self.lifetime)
+        observe.login_started(client_id)
         return txid
 
     def get(self, txid: str | None) -> dict | None:

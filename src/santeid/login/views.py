@@ -26,6 +26,7 @@ from santeid.ecps import TotpError
 from santeid.i18n import Translator
 from santeid.interaction import authorization
 from santeid.login import authenticators
+from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
 from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
@@ -150,13 +151,16 @@ def authenticate():
         return _render_login(txid, tx, t, error=message, value=typed, status=400)
     professional = services().directory.get(national_id.value)
     if professional is None:
+        observe.login_failed(tx["client_id"], "unknown_id", professional=national_id.value)
         error = t("unknown_professional", national_id=national_id.value)
         return _render_login(txid, tx, t, error=error, value=typed, status=400)
     if not professional.is_active:
+        observe.login_failed(tx["client_id"], "inactive", professional=national_id.value)
         error = t("inactive_professional", national_id=national_id.value)
         return _render_login(txid, tx, t, error=error, value=typed, status=400)
     authenticator = authenticators.choose(professional)
     if authenticator is None:
+        observe.login_failed(tx["client_id"], "no_authenticator", professional=national_id.value)
         error = t("no_authenticator", national_id=national_id.value)
         return _render_login(txid, tx, t, error=error, value=typed, status=400)
     authenticator.start(txid, professional, client_name=tx["client_name"])
@@ -240,6 +244,7 @@ def complete():
         return _error_page(t, "expired_title", "expired_detail", 400)
     svc.transactions.discard(txid)
     proof = tx["auth"]
+    observe.login_completed(tx["client_id"], proof["auth_mode"], professional=tx["national_id"])
     authentication = Authentication(
         national_id=tx["national_id"],
         auth_time=int(time.time()),
@@ -255,6 +260,7 @@ def cancel():
     txid, tx, _ = load_transaction()
     check_csrf()
     services().transactions.discard(txid)
+    observe.login_failed(tx["client_id"], "cancelled", professional=tx.get("national_id"))
     if tx.get("ecps_request") and services().ecps:
         services().ecps.cancel_request(tx["ecps_request"])
     return authorization().refuse(

@@ -37,6 +37,7 @@ from flask import session
 
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
+from santeid.observability import record as observe
 from santeid.oidc import backchannel_logout
 from santeid.oidc import client_auth
 from santeid.oidc.authorize import ErrorPage
@@ -77,6 +78,7 @@ def end_session(sid: str | None) -> list:
     # A session ends once: a second logout naming it (an old id_token_hint) notifies no one.
     first_end = svc.store.add(f"ended:{sid}", {"ended": True}, svc.settings.sso_max_lifetime)
     if national_id is not None and first_end:
+        observe.logout(national_id)
         backchannel_logout.notify(
             svc, clients, sub=sub_for(national_id, svc.settings.federation_id), sid=sid
         )

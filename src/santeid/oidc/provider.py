@@ -28,6 +28,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import current_app
 from flask import request as flask_request
 
+from santeid.observability import record as observe
 from santeid.oidc import client_auth
 from santeid.oidc import keycloak_errors
 from santeid.oidc import scopes
@@ -160,6 +161,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         except UnknownSubject:
             services.tokens.revoke_family(family_id)
             raise InvalidGrantError("The professional is no longer in the directory") from None
+        observe.token_issued(client.get_client_id(), "authorization_code")
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
     # Authlib calls these only from its own create_token_response, which we replace.
@@ -217,6 +219,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         except UnknownSubject:
             services.tokens.revoke_family(grant.family_id)
             raise InvalidGrantError("The professional is no longer in the directory") from None
+        observe.token_issued(
+            client.get_client_id(), "refresh_token", professional=grant.authentication.national_id
+        )
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
     def authenticate_user(self, refresh_token):  # pragma: no cover - not used
@@ -251,6 +256,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             client=client, scope=scope, certificate_thumbprint=bound_certificate_thumbprint(client)
         )
         log.info("client_credentials token issued to %s", client.get_client_id())
+        observe.token_issued(client.get_client_id(), "client_credentials")
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 

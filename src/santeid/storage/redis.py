@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from santeid.observability import metrics
 from santeid.storage.base import EphemeralStore
 from santeid.storage.base import StoreUnavailable
 from santeid.storage.base import check_amount
@@ -194,6 +195,7 @@ class RedisStore(EphemeralStore):
         try:
             yield
         except _UNAVAILABLE as exc:
+            metrics.store_error()
             raise StoreUnavailable(f"redis unavailable: {exc}") from exc
         except ResponseError as exc:
             # Same exception as MemoryStore for a key used with the wrong kind of operation.

@@ -1,0 +1,461 @@
+"""``/admin`` pages. Server-rendered HTML forms; every POST checks the session's CSRF token
+(:func:`santeid.security.check_csrf`) and every change writes an admin event."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hmac
+import io
+import json
+import secrets
+import time
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+from flask import Blueprint
+from flask import Response
+from flask import abort
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+
+from santeid.admin import messages  # noqa: F401 - registers the console's texts
+from santeid.admin.charts import Chart
+from santeid.ecps.pin import PinHasher
+from santeid.i18n import Translator
+from santeid.i18n import pick_locale
+from santeid.observability import events
+from santeid.security import check_csrf
+from santeid.services import services
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ADMIN_USER = "admin"
+#: Sandbox mode only, when no admin_password_hash is configured (README, docs/operations.md).
+SANDBOX_DEMO_PASSWORD = "santeid-demo-admin"  # noqa: S105 - a documented sandbox password
+#: An admin session ends after this many idle seconds.
+IDLE_SECONDS = 1800
+PAGE = 50
+#: Failed sign-ins from one address allowed per window before the form answers 429.
+SIGN_IN_FAILURES = 5
+SIGN_IN_WINDOW = 900
+HOURS = 48
+_hasher = PinHasher()
+
+
+def _t() -> Translator:
+    lang = request.args.get("lang")
+    if lang in ("fr", "en"):
+        session["admin_lang"] = lang
+    return Translator(pick_locale(session.get("admin_lang", "fr")))
+
+
+def _password_ok(user: str, password: str) -> bool:
+    settings = services().settings
+    user_ok = hmac.compare_digest(user.encode(), ADMIN_USER.encode())
+    if settings.admin_password_hash:
+        return _hasher.verify(settings.admin_password_hash, password) and user_ok
+    if settings.sandbox:
+        return hmac.compare_digest(password.encode(), SANDBOX_DEMO_PASSWORD.encode()) and user_ok
+    return False
+
+
+def admin_required(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        state = session.get("admin")
+        now = time.time()
+        if not state or now - state.get("seen", 0) > IDLE_SECONDS:
+            session.pop("admin", None)
+            return redirect(url_for("admin.login"))
+        session["admin"] = {"seen": now}
+        if request.method == "POST":
+            check_csrf()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _admin_event(type_: str, reason: str, *, details: dict | None = None, **fields) -> None:
+    events.record(type_, reason=reason, details={"admin": ADMIN_USER, **(details or {})}, **fields)
+
+
+def _page(template: str, **context):
+    t = _t()
+    return render_template(
+        template, t=t, sandbox=services().settings.sandbox, lang=t.locale, **context
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        check_csrf()
+        failures_key = f"admin-login-failures:{request.remote_addr}"
+        if services().store.incr(failures_key, SIGN_IN_WINDOW, 0) >= SIGN_IN_FAILURES:
+            events.record(events.ADMIN_LOGIN, reason="throttled")
+            return _page("admin/login.html", error=_t()("admin_throttled"), demo=None), 429
+        user = request.form.get("user", "")
+        if _password_ok(user, request.form.get("password", "")):
+            session.clear()  # a fresh session (and CSRF token) once signed in
+            session["admin"] = {"seen": time.time()}
+            events.record(events.ADMIN_LOGIN, reason="success")
+            return redirect(url_for("admin.dashboard"))
+        services().store.incr(failures_key, SIGN_IN_WINDOW)
+        events.record(events.ADMIN_LOGIN, reason="failure")
+        error = _t()("admin_bad_login")
+    demo = (
+        SANDBOX_DEMO_PASSWORD
+        if services().settings.sandbox and not (services().settings.admin_password_hash)
+        else None
+    )
+    body = _page("admin/login.html", error=error, demo=demo)
+    return body, (401 if error else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+@admin_required
+def logout():
+    session.pop("admin", None)
+    return redirect(url_for("admin.login"))
+
+
+# -- dashboard --------------------------------------------------------------------------------
+
+
+def _hour_labels(start: int) -> list[str]:
+    return [
+        datetime.fromtimestamp(start + i * 3600, UTC).strftime("%d/%m %Hh") for i in range(HOURS)
+    ]
+
+
+def dashboard_charts(t: Translator) -> list[Chart]:
+    store = services_events()
+    now = int(time.time())
+    start = (now // 3600 - HOURS + 1) * 3600
+    rows = store.counts(
+        since=start,
+        bucket=3600,
+        types=(events.LOGIN, events.LOGIN_ERROR, events.CIBA_OUTCOME, events.PIN_FAILURE),
+    )
+    labels = _hour_labels(start)
+
+    def empty() -> list[int]:
+        return [0] * HOURS
+
+    by_mode: dict[str, list[int]] = {}
+    by_outcome: dict[str, list[int]] = {"success": empty()}
+    ciba: dict[str, list[int]] = {}
+    ecps: dict[str, list[int]] = {
+        n: empty() for n in ("approved", "denied", "timeout", "wrong PIN")
+    }
+    for bucket, type_, auth_mode, reason, count in rows:
+        i = (int(bucket) - start) // 3600
+        if not 0 <= i < HOURS:
+            continue
+        if type_ == events.LOGIN:
+            by_mode.setdefault(auth_mode or "unknown", empty())[i] += count
+            by_outcome["success"][i] += count
+            if auth_mode == "MOBILE":
+                ecps["approved"][i] += count
+        elif type_ == events.LOGIN_ERROR:
+            by_outcome.setdefault(reason or "failed", empty())[i] += count
+            if reason == "denied":
+                ecps["denied"][i] += count
+            elif reason == "expired":
+                ecps["timeout"][i] += count
+        elif type_ == events.CIBA_OUTCOME:
+            ciba.setdefault(reason or "unknown", empty())[i] += count
+        elif type_ == events.PIN_FAILURE:
+            ecps["wrong PIN"][i] += count
+    return [
+        Chart("logins-mode", t("admin_logins_by_mode"), labels, by_mode),
+        Chart("logins-outcome", t("admin_logins_by_outcome"), labels, by_outcome),
+        Chart("ciba", t("admin_ciba"), labels, ciba),
+        Chart("ecps", t("admin_ecps"), labels, ecps),
+        *insi_charts(t),
+    ]
+
+
+INSI_DAYS = 14
+
+
+def insi_charts(t: Translator) -> list[Chart]:
+    """INSi calls per day for the last two weeks, by operation and by result (CR code)."""
+    insi_service = services().insi
+    if insi_service is None:
+        return []
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [
+        (today - timedelta(days=INSI_DAYS - 1 - i)).strftime("%Y-%m-%d") for i in range(INSI_DAYS)
+    ]
+    index = {day: i for i, day in enumerate(days)}
+    by_operation: dict[str, list[int]] = {}
+    by_result: dict[str, list[int]] = {}
+    by_software: dict[str, list[int]] = {}
+    for day, software, operation, result, calls in insi_service.audit.daily_counts(
+        today - timedelta(days=INSI_DAYS - 1)
+    ):
+        if day in index:
+            by_operation.setdefault(operation, [0] * INSI_DAYS)[index[day]] += calls
+            by_result.setdefault(result, [0] * INSI_DAYS)[index[day]] += calls
+            by_software.setdefault(software, [0] * INSI_DAYS)[index[day]] += calls
+    labels = [day[5:] for day in days]
+    return [
+        Chart("insi-operation", t("admin_insi_by_operation"), labels, by_operation),
+        Chart("insi-result", t("admin_insi_by_result"), labels, by_result),
+        Chart("insi-software", t("admin_insi_by_software"), labels, by_software),
+    ]
+
+
+def services_events() -> events.EventStore:
+    from flask import current_app
+
+    return current_app.extensions["santeid_events"]
+
+
+@bp.route("/")
+@admin_required
+def dashboard():
+    from santeid.observability.metrics import latency_percentiles
+
+    t = _t()
+    return _page(
+        "admin/dashboard.html", charts=dashboard_charts(t), latencies=latency_percentiles()
+    )
+
+
+@bp.route("/dashboard.csv")
+@admin_required
+def dashboard_csv():
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["chart", "period_utc", "series", "count"])
+    for chart in dashboard_charts(_t()):
+        for i, label in enumerate(chart.labels):
+            for name, values in chart.series.items():
+                writer.writerow([chart.chart_id, label, name, values[i]])
+    from santeid.observability.metrics import latency_percentiles
+
+    for family, (count, bounds) in latency_percentiles().items():
+        writer.writerow(["latency", "since-start", f"{family} requests", count])
+        for quantile, bound in zip(("p50", "p95", "p99"), bounds, strict=True):
+            writer.writerow(["latency", "since-start", f"{family} {quantile} <= s", bound])
+    return Response(
+        out.getvalue(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="santeid-dashboard.csv"'},
+    )
+
+
+# -- clients ----------------------------------------------------------------------------------
+
+
+@bp.route("/clients", methods=["GET", "POST"])
+@admin_required
+def clients():
+    from santeid.oidc.clients import InvalidClientMetadata
+
+    t = _t()
+    notice = error = secret = None
+    if request.method == "POST":
+        try:
+            if "metadata" in request.form:
+                raw = json.loads(request.form["metadata"])
+                if not isinstance(raw, dict):
+                    raise ValueError("a JSON object is expected")
+            else:
+                # The form: the usual confidential client of a PSC service, secret made here.
+                secret = secrets.token_urlsafe(32)
+                raw = {
+                    "client_id": request.form.get("client_id", "").strip(),
+                    "client_name": request.form.get("client_name", "").strip(),
+                    "redirect_uris": [request.form.get("redirect_uri", "").strip()],
+                    "client_secret": secret,
+                }
+            client = services().clients.add(raw)
+        except (ValueError, InvalidClientMetadata) as exc:
+            error, secret = t("admin_error", error=str(exc)), None
+        else:
+            _admin_event(events.ADMIN_CLIENT, "register", client_id=client.client_id)
+            notice = t("admin_registered", client=client.client_id)
+    status = 400 if error else 200
+    return _page(
+        "admin/clients.html",
+        clients=services().clients.list(),
+        notice=notice,
+        error=error,
+        secret=secret,
+    ), status
+
+
+@bp.route("/clients/<client_id>/rotate", methods=["POST"])
+@admin_required
+def rotate_secret(client_id: str):
+    registry = services().clients
+    client = registry.get(client_id)
+    if client is None:
+        abort(404)
+    secret = secrets.token_urlsafe(32)
+    registry.add({**client.metadata, "client_secret": secret}, replace=True)
+    _admin_event(events.ADMIN_CLIENT, "rotate_secret", client_id=client_id)
+    t = _t()
+    return _page(
+        "admin/clients.html",
+        clients=registry.list(),
+        notice=t("admin_new_secret", client=client_id),
+        secret=secret,
+        error=None,
+    )
+
+
+@bp.route("/clients/<client_id>/remove", methods=["POST"])
+@admin_required
+def remove_client(client_id: str):
+    if services().clients.remove(client_id):
+        _admin_event(events.ADMIN_CLIENT, "remove", client_id=client_id)
+    return redirect(url_for("admin.clients"), code=303)
+
+
+# -- professionals and devices ----------------------------------------------------------------
+
+
+@bp.route("/professionals")
+@admin_required
+def professionals():
+    return _professionals_page(request.args.get("q", "").strip())
+
+
+def _professionals_page(query: str, *, activation=None, notice=None):
+    """A national identifier shows that professional; any other text searches names."""
+    from santeid.directory.search import DirectorySearch
+    from santeid.psc.national_id import NationalIdError
+    from santeid.psc.national_id import parse_national_id
+
+    t = _t()
+    directory = services().directory
+    professional = devices = recent = None
+    matches: list = []
+    error = None
+    if query:
+        try:
+            national_id = parse_national_id(query).value
+        except NationalIdError:
+            ids = DirectorySearch(directory).by_names(name=query.split()[:3], limit=20)
+            matches = [p for p in (directory.get(i) for i in ids) if p is not None]
+            if not matches:
+                error = t("admin_not_found", national_id=query)
+        else:
+            professional = directory.get(national_id)
+            if professional is None:
+                error = t("admin_not_found", national_id=national_id)
+            else:
+                ecps = services().ecps
+                devices = ecps.devices.list_for(national_id) if ecps else []
+                recent = services_events().list(professional=national_id, limit=20)
+    return _page(
+        "admin/professionals.html",
+        query=query,
+        professional=professional,
+        matches=matches,
+        devices=devices,
+        recent=recent,
+        activation=activation,
+        error=error,
+        notice=notice or request.args.get("notice"),
+    )
+
+
+@bp.route("/professionals/<national_id>/activation", methods=["POST"])
+@admin_required
+def start_activation(national_id: str):
+    """A single-use activation code for the professional's new phone (shown once here)."""
+    ecps = services().ecps
+    if ecps is None:
+        abort(404)
+    try:
+        activation = ecps.start_activation(national_id)
+    except ecps.ActivationError as exc:
+        return _professionals_page(national_id, notice=None), (
+            404 if exc.code == "unknown_professional" else 400
+        )
+    _admin_event(events.ADMIN_DEVICE, "activation", professional=national_id)
+    return _professionals_page(national_id, activation=activation)
+
+
+@bp.route("/devices/<device_id>/revoke", methods=["POST"])
+@admin_required
+def revoke_device(device_id: str):
+    ecps = services().ecps
+    device = ecps.devices.get(device_id) if ecps else None
+    if device is None:
+        abort(404)
+    if ecps.revoke_device(device_id):
+        _admin_event(
+            events.ADMIN_DEVICE, "revoke", professional=device.national_id, device=device_id
+        )
+    notice = _t()("admin_revoked", device=device_id)
+    return redirect(url_for("admin.professionals", q=device.national_id, notice=notice), code=303)
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+@bp.route("/keys", methods=["GET", "POST"])
+@admin_required
+def keys():
+    notice = None
+    if request.method == "POST":
+        info = services().keys.rotate()
+        _admin_event(events.ADMIN_KEY, "rotate", details={"kid": info.kid})
+        notice = _t()("admin_key_rotated", kid=info.kid)
+    return _page("admin/keys.html", keys=services().keys.list(), notice=notice)
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+@bp.route("/events")
+@admin_required
+def event_list():
+    page = max(0, request.args.get("page", 0, type=int))
+    type_ = request.args.get("type", "")
+    client_id = request.args.get("client", "").strip()
+    professional = request.args.get("professional", "").strip()
+    found = services_events().list(
+        professional=professional or None,
+        client_id=client_id or None,
+        types=(type_,) if type_ in events.TYPES else (),
+        limit=PAGE + 1,
+        offset=page * PAGE,
+    )
+    return _page(
+        "admin/events.html",
+        found=found[:PAGE],
+        more=len(found) > PAGE,
+        page=page,
+        types=events.TYPES,
+        filters={"type": type_, "client": client_id, "professional": professional},
+        when=lambda at: datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+    )
+
+
+# -- INSi -------------------------------------------------------------------------------------
+
+
+@bp.route("/insi")
+@admin_required
+def insi():
+    service = services().insi
+    month = request.args.get("month") or datetime.now(UTC).strftime("%Y-%m")
+    software = service.software().list() if service else []
+    try:
+        stats = service.stats(None, month) if service else None
+    except Exception:  # an invalid month: the page says so instead of a 500
+        stats, month = None, datetime.now(UTC).strftime("%Y-%m")
+    return _page("admin/insi.html", software=software, stats=stats, month=month)

@@ -1,0 +1,89 @@
+"""The hooks the cores call, one line each: every call counts in the Prometheus metrics
+(:mod:`santeid.observability.metrics`) and, for authentication events, writes an event
+(:mod:`santeid.observability.events`) with the request's time, source address and id."""
+
+from __future__ import annotations
+
+from santeid.observability import events
+from santeid.observability import metrics
+
+#: e-CPS request failures → the login failure reason the operators see.
+_ECPS_FAILURES = {"pin_locked": "locked", "wrong_code": "wrong_code"}
+
+
+def login_started(client_id: str) -> None:
+    metrics.login_started(client_id)
+
+
+def login_completed(client_id: str, auth_mode: str, *, professional: str | None) -> None:
+    metrics.login_completed(client_id, auth_mode)
+    events.record(events.LOGIN, client_id=client_id, professional=professional, auth_mode=auth_mode)
+
+
+def login_failed(
+    client_id: str, reason: str, *, professional: str | None = None, auth_mode: str | None = None
+) -> None:
+    reason = _ECPS_FAILURES.get(reason, reason)
+    metrics.login_failed(client_id, reason, auth_mode)
+    if reason == "expired":  # only an e-CPS request left unanswered expires
+        metrics.ecps_decided("browser", "expired")
+    events.record(
+        events.LOGIN_ERROR,
+        client_id=client_id,
+        professional=professional,
+        auth_mode=auth_mode,
+        reason=reason if reason in metrics.LOGIN_FAILURE_REASONS else "failed",
+    )
+
+
+def logout(professional: str | None, *, client_id: str | None = None) -> None:
+    events.record(events.LOGOUT, client_id=client_id, professional=professional)
+
+
+def token_issued(client_id: str, grant: str, *, professional: str | None = None) -> None:
+    metrics.token_issued(client_id, grant)
+    if grant == "refresh_token":
+        events.record(events.REFRESH_TOKEN, client_id=client_id, professional=professional)
+
+
+def ciba_requested(client_id: str, mode: str, *, professional: str | None) -> None:
+    metrics.ciba_requested(client_id, mode)
+    events.record(events.CIBA_REQUEST, client_id=client_id, professional=professional, reason=mode)
+
+
+def ciba_decided(request, outcome: str, auth_mode: str | None = None) -> None:
+    metrics.ciba_decided(request.mode, outcome)
+    events.record(
+        events.CIBA_OUTCOME,
+        client_id=request.client_id,
+        professional=request.national_id,
+        auth_mode=auth_mode,
+        reason=outcome,
+    )
+
+
+def ecps_decided(request) -> None:
+    metrics.ecps_decided(request.kind, request.status, request.failure)
+
+
+def ecps_wrong_pin(device, *, locked: bool) -> None:
+    metrics.ecps_wrong_pin(locked)
+    events.record(events.PIN_FAILURE, professional=device.national_id, device=device.device_id)
+    if locked:
+        events.record(events.DEVICE_LOCK, professional=device.national_id, device=device.device_id)
+
+
+def ecps_activated(device) -> None:
+    metrics.ecps_activated()
+    events.record(
+        events.DEVICE_ACTIVATION, professional=device.national_id, device=device.device_id
+    )
+
+
+def ecps_revoked(device_id: str, *, professional: str | None = None) -> None:
+    metrics.ecps_revoked()
+    events.record(events.DEVICE_REVOCATION, professional=professional, device=device_id)
+
+
+def insi_call(registry, software_id: str | None, operation: str, result: str) -> None:
+    metrics.insi_call(registry, software_id, operation, result)

@@ -1,0 +1,147 @@
+"""Per-request observability, as the outermost WSGI layer (so the INSi fast path, which
+answers without Flask, is measured too): the request id (``X-Request-Id``: taken from the
+request when sane, else generated, and always returned), the request duration histogram, and
+one access record per request (``santeid.access``, JSON fields under ``log_format = "json"``);
+plus the ``/metrics`` endpoint behind its address allow-list."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import time
+from urllib.parse import parse_qs
+
+from flask import Response
+from flask import abort
+from flask import g
+from flask import request
+
+from santeid.observability import metrics
+from santeid.observability.access import address_allowed
+from santeid.observability.access import parse_networks
+from santeid.observability.logs import configure_json_logging
+
+access_log = logging.getLogger("santeid.access")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_KEY = "santeid.request_id"
+ENDPOINT_KEY = "santeid.endpoint"
+CLIENT_KEY = "santeid.client_id"
+#: A request id we accept from a proxy or client: short, and harmless in a log line.
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+#: A client id we log (a registered id has this shape; anything else is not logged).
+SANE_CLIENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+
+
+def _sane_client(value: str | None) -> str | None:
+    return value if value and SANE_CLIENT_ID.fullmatch(value) else None
+
+
+def _environ_client_id(environ) -> str | None:
+    """The client id the query string or the HTTP Basic user names — never the secret."""
+    query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=50)
+    if query.get("client_id"):
+        return _sane_client(query["client_id"][0])
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    if authorization[:6].lower() == "basic ":
+        try:
+            user = base64.b64decode(authorization[6:], validate=True).decode().split(":", 1)[0]
+        except ValueError:
+            return None
+        return _sane_client(user)
+    return None
+
+
+class ObservedApp:
+    """WSGI middleware: request id, duration, access record."""
+
+    def __init__(self, wsgi_app, json_access: bool) -> None:
+        self.wsgi_app = wsgi_app
+        self.json_access = json_access
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        offered = environ.get("HTTP_X_REQUEST_ID")
+        if offered and SANE_REQUEST_ID.fullmatch(offered):
+            request_id = offered
+        else:
+            request_id = os.urandom(16).hex()
+        environ[REQUEST_ID_KEY] = request_id
+        status_code = [500]
+
+        def observed_start_response(status, headers, exc_info=None):
+            status_code[0] = int(status.split(" ", 1)[0])
+            headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
+            headers.append((REQUEST_ID_HEADER, request_id))
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.wsgi_app(environ, observed_start_response)
+        finally:
+            # Measured when the response is ready to stream (a long poll's wait included).
+            self._finish(environ, status_code[0], time.perf_counter() - started)
+
+    def _finish(self, environ, status: int, seconds: float) -> None:
+        path = environ.get("PATH_INFO", "")
+        metrics.observe_request(path, status, seconds)
+        if not (self.json_access and access_log.isEnabledFor(logging.INFO)):
+            return
+        endpoint = environ.get(ENDPOINT_KEY) or metrics.family_of(path)
+        access_log.info(
+            "%s %s %s %.1f ms",
+            environ.get("REQUEST_METHOD", "-"),
+            endpoint,
+            status,
+            seconds * 1000,
+            extra={
+                "request_id": environ[REQUEST_ID_KEY],
+                "client_id": environ.get(CLIENT_KEY) or _environ_client_id(environ),
+                "endpoint": endpoint,
+                "method": environ.get("REQUEST_METHOD"),
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+            },
+        )
+
+
+def _note_request() -> None:
+    """Inside Flask: the request id on ``g`` (for every log record and event of the request),
+    and the endpoint and form ``client_id`` for the access record."""
+    environ = request.environ
+    g.request_id = environ.get(REQUEST_ID_KEY) or os.urandom(16).hex()
+    environ[ENDPOINT_KEY] = request.endpoint
+    if request.mimetype == "application/x-www-form-urlencoded":
+        client_id = _sane_client(request.form.get("client_id"))
+        if client_id:
+            environ[CLIENT_KEY] = client_id
+
+
+def metrics_view():
+    from santeid.services import services
+
+    networks = parse_networks(services().settings.metrics_allowed_addresses)
+    if not address_allowed(request.remote_addr, networks):
+        abort(404)
+    body, content_type = metrics.exposition()
+    response = Response(body, content_type=content_type)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app) -> None:
+    from santeid.observability import events
+
+    settings = app.extensions["santeid"].settings
+    if settings.log_format == "json":
+        configure_json_logging(settings.log_level)
+    events.init_app(app)
+    app.before_request(_note_request)
+    app.add_url_rule("/metrics", "metrics", metrics_view)
+
+
+def wrap(app) -> None:
+    """Last step of ``create_app``: observe every request, whatever layer answers it."""
+    settings = app.extensions["santeid"].settings
+    app.wsgi_app = ObservedApp(app.wsgi_app, settings.log_format == "json")

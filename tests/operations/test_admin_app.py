@@ -1,0 +1,160 @@
+"""The admin console's switch and account, inside the application."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from click.testing import CliRunner
+
+from santeid import create_app
+from santeid.cli import main
+from santeid.storage import MemoryStore
+
+
+def _sign_in(client, password: str):
+    page = client.get("/admin/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    return client.post(
+        "/admin/login", data={"user": "admin", "password": password, "csrf_token": csrf}
+    )
+
+
+def test_console_is_off_outside_sandbox_without_a_password_hash(settings):
+    app = create_app(settings.replace(sandbox=False), store=MemoryStore())
+    assert app.test_client().get("/admin/login").status_code == 404
+
+
+def test_set_password_makes_the_hash_the_console_accepts(settings):
+    result = CliRunner().invoke(
+        main, ["admin", "set-password", "--password", "correct horse battery"]
+    )
+    assert result.exit_code == 0, result.output
+    digest = re.fullmatch(r'admin_password_hash = "(\$argon2id\$[^"]+)"\n', result.output).group(1)
+    app = create_app(
+        settings.replace(sandbox=False, admin_password_hash=digest), store=MemoryStore()
+    )
+    client = app.test_client()
+    # The sandbox demo password is refused once a hash is configured.
+    assert _sign_in(client, "santeid-demo-admin").status_code == 401
+    assert "santeid-demo-admin" not in client.get("/admin/login").get_data(as_text=True)
+    signed_in = _sign_in(client, "correct horse battery")
+    assert signed_in.status_code == 302 and signed_in.headers["Location"].endswith("/admin/")
+    assert client.get("/admin/").status_code == 200
+    short = CliRunner().invoke(main, ["admin", "set-password", "--password", "short"])
+    assert short.exit_code == 2
+
+
+def test_pages_need_a_signed_in_admin(client):
+    for path in ("/admin/", "/admin/clients", "/admin/keys", "/admin/events", "/admin/insi"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+
+
+def test_sign_in_is_throttled_per_address_after_five_failures(client):
+    for _ in range(5):
+        assert _sign_in(client, "wrong").status_code == 401
+    # Even the right password waits for the window to pass.
+    throttled = _sign_in(client, "santeid-demo-admin")
+    assert throttled.status_code == 429
+    other = client.application.test_client()
+    page = other.get("/admin/login", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    elsewhere = other.post(
+        "/admin/login",
+        data={"user": "admin", "password": "santeid-demo-admin", "csrf_token": csrf},
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+    )
+    assert elsewhere.status_code == 302
+
+
+def test_insi_daily_counts_read_only_the_period(tmp_path):
+    from datetime import UTC
+    from datetime import datetime
+    from datetime import timedelta
+
+    from santeid.insi.audit import AuditLog
+    from santeid.insi.model import CallContext
+
+    audit = AuditLog(tmp_path / "insi.sqlite3")
+    ctx = CallContext("LOGICIEL-A", "10B0152872", None, "rest", "bearer")
+    start = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    for day in range(20):  # one call a day, and a second one on the last day
+        audit.record(ctx, "rechercherInsAvecTraitsIdentite", "00", at=start + timedelta(days=day))
+    audit.record(ctx, "verifierInsAvecTraitsIdentite", "conform", at=start + timedelta(days=19))
+    counts = audit.daily_counts(datetime(2026, 11, 18, tzinfo=UTC))
+    assert counts == [
+        ("2026-11-18", "LOGICIEL-A", "rechercherInsAvecTraitsIdentite", "00", 1),
+        ("2026-11-19", "LOGICIEL-A", "rechercherInsAvecTraitsIdentite", "00", 1),
+        ("2026-11-20", "LOGICIEL-A", "rechercherInsAvecTraitsIdentite", "00", 1),
+        ("2026-11-20", "LOGICIEL-A", "verifierInsAvecTraitsIdentite", "conform", 1),
+    ]
+    assert audit.daily_counts(datetime(2026, 12, 1, tzinfo=UTC)) == []
+    assert len(audit.daily_counts(datetime(2026, 1, 1, tzinfo=UTC))) == 21
+
+
+def test_professionals_by_name_and_an_activation_code(app, client):
+    from santeid.observability.events import ADMIN_DEVICE
+
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    someone = app.extensions["santeid"].directory.get("810000000004")
+    found = client.get("/admin/professionals", query_string={"q": someone.family_name})
+    assert f"q={someone.national_id}" in found.get_data(as_text=True)
+    page = client.get("/admin/professionals", query_string={"q": someone.national_id})
+    html = page.get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    started = client.post(
+        f"/admin/professionals/{someone.national_id}/activation", data={"csrf_token": csrf}
+    )
+    assert started.status_code == 200
+    code = re.search(r'id="activation-code">([^<]+)<', started.get_data(as_text=True)).group(1)
+    # Stored (as a digest) for the phone to redeem, as one made by `santeid ecps activate`.
+    ecps = app.extensions["santeid"].ecps
+    digest = hashlib.sha256(code.encode()).hexdigest()
+    assert ecps.store.get(f"ecps:activation:{digest}")["national_id"] == someone.national_id
+    (event,) = app.extensions["santeid_events"].list(types=(ADMIN_DEVICE,))
+    assert (event.reason, event.professional) == ("activation", someone.national_id)
+    unknown = client.post("/admin/professionals/899999999990/activation", data={"csrf_token": csrf})
+    assert unknown.status_code == 404
+
+
+def test_a_client_registered_from_the_form_gets_a_secret_shown_once(app, client):
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    html = client.get("/admin/clients").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    form = {"client_id": "rp-form", "client_name": "RP formulaire",
+            "redirect_uri": "https://rp.example.org/cb", "csrf_token": csrf}  # fmt: skip
+    registered = client.post("/admin/clients", data=form)
+    assert registered.status_code == 200
+    secret = re.search(r'id="new-secret">([^<]+)<', registered.get_data(as_text=True)).group(1)
+    stored = app.extensions["santeid"].clients.get("rp-form")
+    assert stored.check_client_secret(secret)
+    assert secret not in client.get("/admin/clients").get_data(as_text=True)
+    # Bad metadata: a clear refusal, nothing registered.
+    refused = client.post(
+        "/admin/clients", data={**form, "client_id": "rp-bad", "redirect_uri": "x"}
+    )
+    assert refused.status_code == 400 and 'id="new-secret"' not in refused.get_data(as_text=True)
+    assert app.extensions["santeid"].clients.get("rp-bad") is None
+
+
+def test_dashboard_charts_insi_calls_per_day(app, client):
+    from datetime import UTC
+    from datetime import datetime
+
+    from santeid.insi.model import CallContext
+
+    audit = app.extensions["santeid"].insi.audit
+    ctx = CallContext("LOGICIEL-B", None, None, "soap", "certificate")
+    for result in ("00", "01", "00"):
+        audit.record(ctx, "rechercherInsAvecTraitsIdentite", result, at=datetime.now(UTC))
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    html = client.get("/admin/").get_data(as_text=True)
+    totals = dict(re.findall(r'data-series-total="([^"]+)">(\d+)<', html))
+    assert totals["rechercherInsAvecTraitsIdentite"] == "3"
+    assert (totals["00"], totals["01"], totals["LOGICIEL-B"]) == ("2", "1", "3")
+    figures = client.get("/admin/dashboard.csv").get_data(as_text=True)
+    assert any(
+        line.startswith("insi-software,") and line.endswith(",LOGICIEL-B,3")
+        for line in figures.splitlines()
+    )

@@ -1,0 +1,87 @@
+"""``santeid events list`` and ``purge`` on the events a login wrote."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from click.testing import CliRunner
+
+from santeid.cli import main
+from santeid.observability.events import LOGIN
+from santeid.observability.events import LOGIN_ERROR
+from santeid.observability.events import Event
+from santeid.observability.events import EventStore
+
+
+def _env(settings) -> dict:
+    return {
+        "SANTEID_DATA_DIR": settings.data_dir,
+        "SANTEID_KEYS_DIR": settings.keys_dir,
+        "SANTEID_CONFIG": "",
+    }
+
+
+def test_list_filters_and_json(settings):
+    store = EventStore.for_settings(settings)
+    now = int(time.time())
+    store.add(Event(at=now - 10, type=LOGIN, client_id="rp-a", professional="810000000001",
+                    auth_mode="MOBILE", source="127.0.0.1", request_id="req-1"))  # fmt: skip
+    store.add(Event(at=now - 5, type=LOGIN_ERROR, client_id="rp-b", professional="899999999990",
+                    reason="unknown_id"))  # fmt: skip
+    store.add(Event(at=now - 3 * 86400, type=LOGIN, client_id="rp-a"))
+    runner = CliRunner()
+    listed = runner.invoke(main, ["events", "list", "--since", "1d"], env=_env(settings))
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert len(lines) == 2 and "LOGIN_ERROR" in lines[0] and "reason=unknown_id" in lines[0]
+    assert "authMode=MOBILE" in lines[1] and "request=req-1" in lines[1]
+
+    as_json = runner.invoke(
+        main,
+        ["events", "list", "--client", "rp-a", "--type", "login", "--json"],
+        env=_env(settings),
+    )
+    assert as_json.exit_code == 0, as_json.output
+    found = json.loads(as_json.output)
+    assert [e["at"] for e in found] == [now - 10, now - 3 * 86400]
+    assert found[0]["professional"] == "810000000001"
+    by_professional = runner.invoke(
+        main, ["events", "list", "--professional", "899999999990", "--json"], env=_env(settings)
+    )
+    assert [e["type"] for e in json.loads(by_professional.output)] == [LOGIN_ERROR]
+
+    bad = runner.invoke(main, ["events", "list", "--type", "NOPE"], env=_env(settings))
+    assert bad.exit_code == 2 and "unknown type" in bad.output
+    bad_since = runner.invoke(main, ["events", "list", "--since", "yesterday"], env=_env(settings))
+    assert bad_since.exit_code == 2 and "duration" in bad_since.output
+
+    purged = runner.invoke(main, ["events", "purge", "--older-than", "2"], env=_env(settings))
+    assert purged.exit_code == 0 and purged.output.startswith("1 event(s)")
+    assert len(store.list()) == 2
+
+
+def test_commands_that_change_clients_keys_and_devices_write_admin_events(settings, tmp_path):
+    client_file = tmp_path / "client.json"
+    client_file.write_text(
+        json.dumps(
+            {
+                "client_id": "rp-cli",
+                "client_secret": "a-secret-of-some-length-0123456789",
+                "redirect_uris": ["https://rp.example/cb"],
+            }  # fmt: skip
+        )
+    )
+    runner = CliRunner()
+    env = _env(settings)
+    assert runner.invoke(main, ["clients", "add", str(client_file)], env=env).exit_code == 0
+    assert runner.invoke(main, ["clients", "remove", "rp-cli"], env=env).exit_code == 0
+    rotated = runner.invoke(main, ["keys", "rotate"], env=env)
+    assert rotated.exit_code == 0, rotated.output
+    found = EventStore.for_settings(settings).list()
+    assert [(e.type, e.reason, e.source) for e in found][::-1] == [
+        ("ADMIN_CLIENT", "register", "cli"),
+        ("ADMIN_CLIENT", "remove", "cli"),
+        ("ADMIN_KEY", "rotate", "cli"),
+    ]
+    assert found[0].details["kid"] in rotated.output

@@ -1,0 +1,87 @@
+"""Operator endpoints and events inside the application: the ``/metrics`` allow-list, the
+request id, and the events a browser login writes."""
+
+from __future__ import annotations
+
+import pytest
+
+from santeid import create_app
+from santeid.observability.events import LOGIN
+from santeid.observability.events import LOGIN_ERROR
+from santeid.settings import ConfigurationError
+from santeid.settings import validate
+from santeid.storage import MemoryStore
+
+
+def test_metrics_answer_loopback_only_by_default(client):
+    assert client.get("/metrics").status_code == 200
+    far = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert far.status_code == 404
+
+
+def test_metrics_allow_list_is_a_setting(settings):
+    app = create_app(settings.replace(metrics_allowed_addresses="10.0.0.0/8"), store=MemoryStore())
+    client = app.test_client()
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.2.3.4"}).status_code == 200
+    assert client.get("/metrics").status_code == 404  # loopback no longer listed
+    closed = create_app(settings.replace(metrics_allowed_addresses=""), store=MemoryStore())
+    assert closed.test_client().get("/metrics").status_code == 404
+
+
+def test_a_bad_allow_list_stops_the_start(settings):
+    with pytest.raises(ConfigurationError, match="not-an-address"):
+        validate(settings.replace(metrics_allowed_addresses="127.0.0.1, not-an-address"))
+    with pytest.raises(ConfigurationError, match="log_format"):
+        validate(settings.replace(log_format="xml"))
+
+
+def test_request_id_is_kept_when_sane_and_replaced_otherwise(client):
+    kept = client.get("/health/live", headers={"X-Request-Id": "lb-1234-abcd"})
+    assert kept.headers["X-Request-Id"] == "lb-1234-abcd"
+    replaced = client.get("/health/live", headers={"X-Request-Id": "x\u00e9<script>"})
+    assert replaced.headers["X-Request-Id"] != "x\u00e9<script>"
+    assert len(replaced.headers["X-Request-Id"]) == 32
+    assert client.get("/health/live").headers["X-Request-Id"]
+
+
+def test_a_login_and_a_refused_identifier_are_events(app, flow):
+    flow.full_login()
+    # prompt=login: the login page again, where an identifier no directory entry has is typed.
+    login_url = flow.authorize(prompt="login").headers["Location"]
+    page = flow.http.get(login_url).get_data(as_text=True)
+    refused = flow.http.post(
+        login_url, data={"national_id": "899999999990", "csrf_token": flow.csrf(page)}
+    )
+    assert refused.status_code == 400
+    events = app.extensions["santeid_events"].list()
+    types = [e.type for e in events]
+    assert types[:2] == [LOGIN_ERROR, LOGIN]
+    failed, success = events[0], events[1]
+    assert failed.reason == "unknown_id" and failed.professional == "899999999990"
+    assert success.auth_mode and success.client_id == flow.client["client_id"]
+    assert success.source == "127.0.0.1" and success.request_id
+
+
+def test_an_expired_ecps_login_is_an_ecps_timeout_and_a_login_error(app):
+    from prometheus_client import REGISTRY
+
+    from santeid.observability import record
+
+    labels = {"kind": "browser", "outcome": "timeout"}
+    before = REGISTRY.get_sample_value("santeid_ecps_decisions_total", labels) or 0
+    with app.test_request_context("/"):
+        record.login_failed("rp-x", "expired", professional="810000000004")
+    assert REGISTRY.get_sample_value("santeid_ecps_decisions_total", labels) == before + 1
+    (event,) = app.extensions["santeid_events"].list(types=(LOGIN_ERROR,))
+    assert (event.reason, event.client_id) == ("expired", "rp-x")
+
+
+def test_latency_percentiles_come_from_the_duration_histogram(client):
+    from santeid.observability.metrics import latency_percentiles
+
+    before = latency_percentiles().get("health", (0, []))[0]
+    for _ in range(3):
+        client.get("/health/live")
+    count, (p50, p95, p99) = latency_percentiles()["health"]
+    assert count == before + 3
+    assert 0 < p50 <= p95 <= p99 <= 30.0  # bucket bounds, in seconds
