@@ -138,9 +138,11 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     fhir_directory.init_app(app)
     health.init_app(app)
     admin.init_app(app)
-    # Outermost WSGI layer: every request is timed and carries its id (INSi fast path included).
+    # Around every WSGI layer of the app: each request is timed and carries its id (INSi fast
+    # path included).
     observability.wrap(app)
-    # Last: the outermost WSGI layer (X-Forwarded-* from trusted proxies, HTTPS required).
+    # In front of all that, at the application's entry point: X-Forwarded-* from trusted
+    # proxies, HTTPS required, malformed requests refused.
     from santeid import proxies
 
     proxies.init_app(app)
