@@ -345,7 +345,12 @@ class RedisStore(EphemeralStore):
                 client.close()
 
     def __repr__(self) -> str:
-        return f"<RedisStore {self._client.connection_pool!r} prefix={self.key_prefix!r}>"
+        if isinstance(self._client, redis.RedisCluster):
+            # A cluster client has no single connection pool: name the node it starts from.
+            where = f"cluster {self._client.get_default_node()!r}"
+        else:
+            where = repr(self._client.connection_pool)
+        return f"<RedisStore {where} prefix={self.key_prefix!r}>"
 
 
 def parse_sentinel_url(
