@@ -81,6 +81,8 @@ from santeid.insi.model import service_unavailable
 from santeid.insi.model import technical_error
 
 log = logging.getLogger(__name__)
+#: No room for, or no way to write, an answer's audit row.
+_AUDIT_FAILURES: tuple[type[Exception], ...] = (AuditBacklog, *db.DatabaseError, OSError)
 
 #: File name of the civil-status base in ``data_dir`` (same default as ``santeid civil``).
 BASE_NAME = "civil-status.sqlite3"
@@ -605,7 +607,7 @@ class InsiService:
                 query_hash=self.audit.query_hash(*digest_parts),
                 duration_us=duration_us,
             )
-        except (AuditBacklog, *db.DatabaseError, OSError) as exc:
+        except _AUDIT_FAILURES as exc:
             # No answer without its audit row: the trail must be complete (fail closed).
             log.error("INSi audit trail not writable: %s", exc)
             raise service_unavailable(f"audit trail not writable: {exc}") from None
