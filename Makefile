@@ -49,13 +49,16 @@ check-postgres:
 	  echo "Run one on 127.0.0.1:5432 (trust authentication), or install Debian's binaries"; \
 	  echo "and the suite starts its own: apt-get install postgresql"; exit 1; }
 
+## make lint: ruff (rules and format) and mypy (pyproject.toml [tool.mypy]: strict on the
+## newest modules, default settings elsewhere).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

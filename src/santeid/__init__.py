@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
@@ -97,7 +98,8 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
         static_url_path="/static",
     )
     app.config["SECRET_KEY"] = _secret_key(settings)
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's own, unless replaced
+        app.json.sort_keys = False
     app.extensions["santeid"] = create_services(settings, store=store)
 
     from santeid import admin

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from typing import Any
 from typing import Protocol
 
 from flask import current_app
 
 if TYPE_CHECKING:  # the value the login pages hand back: santeid.oidc.authentication
+    from flask import Flask
+    from flask.typing import ResponseReturnValue
+
     from santeid.oidc.authentication import Authentication
 
 __all__ = [
@@ -51,37 +55,40 @@ class PendingLogin:
 class LoginPages(Protocol):
     """Implemented by ``santeid.login``."""
 
-    def begin(self, pending: PendingLogin):
+    def begin(self, pending: PendingLogin) -> ResponseReturnValue:
         """Show the login pages for ``pending``; returns the response (a redirect)."""
 
 
 class AuthorizationSide(Protocol):
     """Implemented by ``santeid.oidc``."""
 
-    def complete(self, request: dict, authentication: Authentication):
+    def complete(self, request: dict, authentication: Authentication) -> ResponseReturnValue:
         """The professional proved ``authentication``: open or join this browser's SSO session
         and answer the client (authorization code). Returns the response."""
 
-    def refuse(self, request: dict, error: str, description: str):
+    def refuse(self, request: dict, error: str, description: str) -> ResponseReturnValue:
         """The login ended without a proof (e.g. the professional cancelled): answer the
         client with ``error``. Returns the response."""
 
 
-def _halves() -> dict:
-    return current_app.extensions.setdefault(_KEY, {})
+def _halves() -> dict[str, Any]:
+    halves: dict[str, Any] = current_app.extensions.setdefault(_KEY, {})
+    return halves
 
 
-def install_login_pages(app, pages: LoginPages) -> None:
+def install_login_pages(app: Flask, pages: LoginPages) -> None:
     app.extensions.setdefault(_KEY, {})["login_pages"] = pages
 
 
-def install_authorization(app, side: AuthorizationSide) -> None:
+def install_authorization(app: Flask, side: AuthorizationSide) -> None:
     app.extensions.setdefault(_KEY, {})["authorization"] = side
 
 
 def login_pages() -> LoginPages:
-    return _halves()["login_pages"]
+    pages: LoginPages = _halves()["login_pages"]
+    return pages
 
 
 def authorization() -> AuthorizationSide:
-    return _halves()["authorization"]
+    side: AuthorizationSide = _halves()["authorization"]
+    return side

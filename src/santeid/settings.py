@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -315,12 +316,14 @@ def resolve_data_dir(settings: Settings) -> Path:
 
 
 def _fields() -> dict[str, str]:
-    return {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "extra"}
+    # ``from __future__ import annotations``: every field's type is its annotation's text.
+    return {f.name: str(f.type) for f in dataclasses.fields(Settings) if f.name != "extra"}
 
 
-def load_settings(environ: dict | None = None, **overrides) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:
     """Settings from defaults, then the TOML file, then the environment, then ``overrides``."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
     types = _fields()
     values: dict = {}
 

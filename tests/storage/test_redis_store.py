@@ -234,6 +234,9 @@ def test_every_operation_touches_one_slot_on_a_cluster_node() -> None:
         cluster = RedisStore(redis.RedisCluster.from_url(server.url, decode_responses=True))
         try:
             every_operation(cluster)
+            # A cluster client has no single connection pool; the store still describes itself.
+            assert repr(cluster).startswith("<RedisStore cluster [host=127.0.0.1,")
+            assert repr(cluster).endswith(" prefix='santeid:'>")
         finally:
             cluster.close()
 

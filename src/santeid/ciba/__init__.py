@@ -21,6 +21,8 @@ Walk-through and error table: ``docs/ciba.md``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["init_app", "register_client_checks"]
 
@@ -51,7 +53,10 @@ def _register_routes(app, settings) -> None:
     from santeid.ciba import views
 
     bp = Blueprint("ciba", __name__, url_prefix=settings.issuer_path or None)
-    handlers = {"auth": views.backchannel_authentication, "card": views.card}
+    handlers: dict[str, Callable[..., Any]] = {
+        "auth": views.backchannel_authentication,
+        "card": views.card,
+    }
     for path, name, methods in ROUTES:
         bp.add_url_rule(path, name, handlers[name], methods=methods)
     # CIBA serves programs only: JSON errors, also for an unknown path under ext/ciba/.

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.oauth2.rfc6749.endpoint import Endpoint
+from authlib.oauth2.rfc6749.endpoint import EndpointRequest
 
 from santeid.ciba.errors import InvalidBindingMessageError
 from santeid.ciba.errors import InvalidRequestError
@@ -66,7 +67,9 @@ class BackchannelAuthenticationEndpoint(Endpoint):
             check(self, req)
         return req
 
-    def create_response(self, validated: BackchannelAuthenticationRequest):
+    def create_response(self, validated: EndpointRequest):
+        if not isinstance(validated, BackchannelAuthenticationRequest):
+            raise TypeError("not a request this endpoint validated")
         auth_req_id = new_auth_req_id()
         saved = self.save_request(auth_req_id, validated)
         self.trigger_authentication_device(saved, validated)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from authlib.oauth2.rfc6749.endpoint import EndpointRequest
+from werkzeug.datastructures import MultiDict
 
 from santeid.ciba import metadata as client_meta
 from santeid.ciba.errors import AuthenticationChannelError
@@ -74,6 +75,8 @@ MAX_REQUESTED_EXPIRY = 600
 class BackchannelAuthenticationRequest(EndpointRequest):
     """A back-channel authentication request as validated so far."""
 
+    #: The authenticated client (the endpoint authenticates it before building the request).
+    client: Any = None
     params: dict[str, str] = field(default_factory=dict)
     #: From a signed request object (step 4), when there was one.
     signed: bool = False
@@ -133,6 +136,8 @@ def check_request_object(endpoint, req: BackchannelAuthenticationRequest) -> Non
 def check_single_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """RFC 6749 §3.1: request parameters MUST NOT be included more than once."""
     form = req.request.form
+    if not isinstance(form, MultiDict):
+        return  # a plain mapping cannot hold a parameter twice
     for name in REQUEST_PARAMETERS:
         if len(form.getlist(name)) > 1:
             raise InvalidRequestError(f"parameter {name} is repeated")

@@ -148,11 +148,28 @@ class _Person:
         "twin",
         "number",
     )
+    sex: str
+    birth: date
+    age: int
+    place: str
+    abroad: bool
+    nia: bool
+    origin: str
+    name_raw: str
+    name: str
+    given_raw: str
+    given: str
+    first: str
+    rang: int
+    death: str | None
+    od: int | None
+    twin: int | None
+    number: str
 
     def __init__(self) -> None:
         self.rang = 1
-        self.od: int | None = None
-        self.twin: int | None = None
+        self.od = None
+        self.twin = None
         self.number = ""
 
 

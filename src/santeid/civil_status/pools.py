@@ -310,8 +310,8 @@ def _digest(pools: Pools) -> str:
         pool = pools.origins[origin]
         for w in (pool.surnames, pool.given["M"], pool.given["F"]):
             h.update(repr((origin, w.items, [round(c, 9) for c in w.cum])).encode())
-    for w in (pools.france_places, pools.countries, pools.france_origins):
-        h.update(repr((w.items, [round(c, 9) for c in w.cum])).encode())
+    for places in (pools.france_places, pools.countries, pools.france_origins):
+        h.update(repr((places.items, [round(c, 9) for c in places.cum])).encode())
     return h.hexdigest()
 
 

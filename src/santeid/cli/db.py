@@ -85,9 +85,10 @@ def migrate_from_sqlite(data_dir: Path) -> None:
             "to copy into"
         )
     click.echo(f"copying {data_dir} into {_target()}")
+    refused: tuple[type[Exception], ...] = (persistence.SchemaError, *persistence.DatabaseError)
     try:
         report = copy(data_dir, settings)
-    except (persistence.SchemaError, *persistence.DatabaseError) as exc:
+    except refused as exc:
         raise click.ClickException(str(exc)) from None
     for entry in report:
         click.echo(

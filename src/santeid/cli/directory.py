@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -25,6 +26,9 @@ from santeid.psc.claims import build_userinfo
 from santeid.psc.claims import sub_for
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 
 @contextlib.contextmanager
@@ -150,7 +154,7 @@ class _ClickProgress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
+        self._bar: ProgressBar[int] | None = None
 
     def start(self, label: str, total: int) -> None:
         if self.enabled:

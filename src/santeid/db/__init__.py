@@ -112,26 +112,31 @@ def database_for(settings: Settings, component: Component) -> Database:
     so is each embedded file."""
     url = settings.database_url
     if not url:
-        key = (str((settings.data_path / component.file_name).absolute()), component.durable)
+        file_key = (str((settings.data_path / component.file_name).absolute()), component.durable)
         with _shared_lock:
-            db = _embedded.get(key)
-            if db is None:
-                db = _embedded[key] = SqliteDatabase(key[0], durable=component.durable)
+            embedded = _embedded.get(file_key)
+            if embedded is None:
+                embedded = _embedded[file_key] = SqliteDatabase(
+                    file_key[0], durable=component.durable
+                )
                 evicted = (
                     _embedded.popitem(last=False)[1] if len(_embedded) > EMBEDDED_CACHE else None
                 )
             else:
-                _embedded.move_to_end(key)
+                _embedded.move_to_end(file_key)
                 evicted = None
         if evicted is not None:
             evicted.close()
+        db: Database = embedded
     else:
-        key = (url, settings.database_pool_size)
+        url_key = (url, settings.database_pool_size)
         with _shared_lock:
-            db = _shared.get(key)
-            if db is None:
-                db = open_url(url, durable=True, pool_size=settings.database_pool_size)
-                _shared[key] = db
+            shared = _shared.get(url_key)
+            if shared is None:
+                shared = _shared[url_key] = open_url(
+                    url, durable=True, pool_size=settings.database_pool_size
+                )
+        db = shared
     db.auto_upgrade = settings.database_auto_upgrade
     return db
 

@@ -52,6 +52,8 @@ if psycopg is not None:
         psycopg.OperationalError,
         psycopg_pool.PoolTimeout,
     )
+#: What a health check turns into "not ready" (the database, or the network under it).
+_PING_FAILURES: tuple[type[Exception], ...] = (*DatabaseError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +205,8 @@ class Database:
     def ping(self) -> bool:
         """Whether the database answers now (``/health``); never raises."""
         try:
-            return self.execute("SELECT 1").scalar() == 1
-        except (*DatabaseError, OSError):
+            return bool(self.execute("SELECT 1").scalar() == 1)
+        except _PING_FAILURES:
             return False
 
     def close(self) -> None:
@@ -372,8 +374,8 @@ class PostgresDatabase(Database):
         # that went away.
         try:
             with self.connect(timeout=self.PING_TIMEOUT) as conn:
-                return conn.execute("SELECT 1").scalar() == 1
-        except (*DatabaseError, OSError):
+                return bool(conn.execute("SELECT 1").scalar() == 1)
+        except _PING_FAILURES:
             return False
 
     def close(self) -> None:

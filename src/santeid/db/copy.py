@@ -16,8 +16,12 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from santeid import db
+
+if TYPE_CHECKING:
+    from santeid.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def _source_rows(path: Path, table: str) -> tuple[tuple[str, ...], list[tuple]]:
         conn.close()
 
 
-def migrate_from_sqlite(data_dir: Path | str, settings) -> list[Copied]:
+def migrate_from_sqlite(data_dir: Path | str, settings: Settings) -> list[Copied]:
     """Copy every component's rows from ``data_dir``'s SQLite files into
     ``settings.database_url``; returns what was copied, table by table."""
     from santeid.db.schemas import all_schemas

@@ -54,8 +54,8 @@ def write_extract(
         lines = list(lines)
         if shuffle_seed is not None:
             random.Random(shuffle_seed).shuffle(lines)  # noqa: S311 - test data order
-        for position, text in reversed(extras):
-            lines.insert(position, text)
+        for position, extra in reversed(extras):
+            lines.insert(position, extra)
     if zipped:
         with (
             zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,

@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 from typing import Protocol
+from typing import cast
 
 from santeid.directory import nomenclatures
 from santeid.directory.extraction import COLUMNS
@@ -244,7 +245,12 @@ def _stage(
     codes = report.codes
     batch: list[tuple[str, int, str]] = []
     with open_extract(path) as (raw, size):
-        stream = io.BufferedReader(raw, buffer_size=1 << 20) if not hasattr(raw, "peek") else raw
+        # Without peek() the extract is an unbuffered file: a raw stream BufferedReader wraps.
+        stream = (
+            io.BufferedReader(cast(io.RawIOBase, raw), buffer_size=1 << 20)
+            if not hasattr(raw, "peek")
+            else raw
+        )
         header = stream.readline()
         if not header:
             raise ExtractFormatError(f"{path}: empty file")

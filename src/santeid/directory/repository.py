@@ -198,11 +198,11 @@ class Directory:
         width = len(PERSON_COLUMNS)
         result = []
         for _, group in itertools.groupby(rows, key=lambda row: row[0]):
-            group = list(group)
+            joined = list(group)
             exercices = tuple(
-                _exercice(row[width + 1 :], ()) for row in group if row[width] is not None
+                _exercice(row[width + 1 :], ()) for row in joined if row[width] is not None
             )
-            result.append(_person(group[0][:width], exercices, ()))
+            result.append(_person(joined[0][:width], exercices, ()))
         return result
 
     def count(self) -> int:

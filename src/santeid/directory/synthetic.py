@@ -38,6 +38,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from itertools import accumulate
@@ -67,7 +68,7 @@ class Weighted:
 
     __slots__ = ("items", "cum", "total")
 
-    def __init__(self, pairs: list[tuple[object, float]]) -> None:
+    def __init__(self, pairs: Sequence[tuple[object, float]]) -> None:
         self.items = [item for item, _ in pairs]
         self.cum = list(accumulate(weight for _, weight in pairs))
         self.total = self.cum[-1]
@@ -266,7 +267,7 @@ class Record:
         for row, extras, activities in self.exercices:
             acts = []
             for activity_row, structure_id in activities:
-                srow = own.get(structure_id) or shared.get(structure_id)
+                srow = (own.get(structure_id) or shared.get(structure_id)) if structure_id else None
                 structure = Structure(*srow) if srow else None
                 acts.append(
                     Activity(
@@ -715,8 +716,8 @@ def generate(
             if progress:
                 progress(len(rows["person"]))
         conn.execute("COMMIT")
-        for _, sql in indexes:
-            conn.execute(sql)
+        for _, index_sql in indexes:
+            conn.execute(index_sql)
         structures_count = conn.execute("SELECT count(*) FROM structure").fetchone()[0]
         conn.execute("PRAGMA locking_mode = NORMAL")
         conn.execute("PRAGMA journal_mode = WAL")

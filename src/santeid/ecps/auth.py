@@ -77,7 +77,7 @@ def import_public_jwk(jwk: Any) -> ECKey:
     return key
 
 
-def public_jwk_and_thumbprint(jwk: Any) -> tuple[dict[str, str], str]:
+def public_jwk_and_thumbprint(jwk: Any) -> tuple[dict[str, Any], str]:
     """The canonical public JWK to store and its RFC 7638 thumbprint."""
     key = import_public_jwk(jwk)
     return dict(key.as_dict(private=False)), key.thumbprint()

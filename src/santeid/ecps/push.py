@@ -102,6 +102,10 @@ class PushSubscription:
         if not isinstance(keys, dict):
             raise InvalidSubscription("'keys' {p256dh, auth} is required")
         p256dh, auth = keys.get("p256dh"), keys.get("auth")
+        if not isinstance(p256dh, str):
+            raise InvalidSubscription("'p256dh' must be a P-256 public key (base64url)")
+        if not isinstance(auth, str):
+            raise InvalidSubscription("'auth' must be 16 bytes (base64url)")
         try:
             ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64url_decode(p256dh))
             auth_ok = len(b64url_decode(auth)) == 16

@@ -297,7 +297,8 @@ class DeviceSimulator:
         if not response.ok:
             _answer(response)
         with response:
-            event, data = "message", []
+            event = "message"
+            data: list[str] = []
             for line in response.iter_lines(decode_unicode=True):
                 if line == "":
                     if data:

@@ -57,7 +57,10 @@ CSP = (
 
 
 def _app_dir() -> Path:
-    return Path(current_app.template_folder) / "ecps_app"
+    folder = current_app.template_folder
+    if folder is None:  # create_app always sets it
+        raise RuntimeError("the application has no template folder")
+    return Path(folder) / "ecps_app"
 
 
 @functools.cache

@@ -56,6 +56,8 @@ from santeid.insi.model import OPERATIONS
 from santeid.insi.model import CallContext
 
 log = logging.getLogger(__name__)
+#: The audit trail cannot be written now (database or file system): rows stay queued.
+_WRITE_FAILURES: tuple[type[Exception], ...] = (*db.DatabaseError, OSError)
 
 _SQLITE_V1 = (
     """CREATE TABLE IF NOT EXISTS audit (
@@ -354,7 +356,7 @@ class AuditLog:
                     self._cond.wait(timeout=self.FLUSH_SECONDS)
             try:
                 self.flush()
-            except (*db.DatabaseError, OSError):
+            except _WRITE_FAILURES:
                 # Logged by flush(); the rows stay queued and are retried.
                 time.sleep(min(1.0, 0.05 * self._failures))
 
@@ -372,7 +374,7 @@ class AuditLog:
                 db.ensure(self.db, SCHEMA)
                 with self.db.transaction() as conn:
                     conn.executemany(INSERT_AUDIT, batch)
-            except (*db.DatabaseError, OSError) as exc:
+            except _WRITE_FAILURES as exc:
                 self._failures += 1
                 log.error("INSi audit trail not writable (%d rows kept): %s", len(batch), exc)
                 with self._cond:

@@ -310,8 +310,9 @@ def request_context(channel: str) -> CallContext | InsiError:
     try:
         from santeid.tls import client_certificate
     except ImportError:  # pragma: no cover - santeid.tls ships with the package
-        client_certificate = None
-    cert = client_certificate() if client_certificate is not None else None
+        cert = None
+    else:
+        cert = client_certificate()
     if cert is not None:
         return certificate_context(cert, channel=channel)
     return unauthenticated(

@@ -7,6 +7,8 @@ with ``openapi-spec-validator`` and every request and response it makes against 
 
 from __future__ import annotations
 
+from typing import Any
+
 from santeid.insi.model import CR_LABELS
 from santeid.insi.model import OPERATIONS
 from santeid.insi.problems import PROBLEM_TYPES
@@ -87,7 +89,7 @@ def _schemas() -> dict:
         "description": "13 characters (NIR or NIA layout, 2A/2B allowed); spaces ignored.",
         "examples": ["297022A020778"],
     }
-    traits = {
+    traits: dict[str, dict[str, Any]] = {
         "birthName": {
             **name,
             "description": "Nom de naissance. REST normalises civil-status spellings "
@@ -107,17 +109,18 @@ def _schemas() -> dict:
         "birthDate": {**date, "description": "AAAA-MM-JJ."},
         "birthplace": {**cog, "description": "COG of the birthplace (commune or 99xxx country)."},
     }
+    ins_properties: dict[str, dict[str, Any]] = {
+        "matricule": {"type": "string", "pattern": "^[0-9]{5}([0-9]{2}|2[AB])[0-9]{6}$"},
+        "key": {"type": "string", "pattern": "^[0-9]{2}$"},
+        "value": {"type": "string", "description": "matricule + key (15 characters)"},
+        "oid": {"type": "string", "enum": [f"1.2.250.1.213.1.4.{n}" for n in (8, 9, 10, 11)]},
+        "kind": {"type": "string", "enum": ["NIR", "NIA"]},
+    }
     ins = {
         "type": "object",
         "required": ["matricule", "key", "value", "oid", "kind"],
         "additionalProperties": False,
-        "properties": {
-            "matricule": {"type": "string", "pattern": "^[0-9]{5}([0-9]{2}|2[AB])[0-9]{6}$"},
-            "key": {"type": "string", "pattern": "^[0-9]{2}$"},
-            "value": {"type": "string", "description": "matricule + key (15 characters)"},
-            "oid": {"type": "string", "enum": [f"1.2.250.1.213.1.4.{n}" for n in (8, 9, 10, 11)]},
-            "kind": {"type": "string", "enum": ["NIR", "NIA"]},
-        },
+        "properties": ins_properties,
     }
     nullable_date = {"type": ["string", "null"], "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
     return {
@@ -183,7 +186,7 @@ def _schemas() -> dict:
             "required": ["matricule", "key", "value", "oid", "start", "end"],
             "additionalProperties": False,
             "properties": {
-                **{k: v for k, v in ins["properties"].items() if k != "kind"},
+                **{k: v for k, v in ins_properties.items() if k != "kind"},
                 "start": nullable_date,
                 "end": nullable_date,
             },

@@ -82,6 +82,8 @@ from santeid.insi.model import technical_error
 from santeid.observability import record as observe
 
 log = logging.getLogger(__name__)
+#: No room for, or no way to write, an answer's audit row.
+_AUDIT_FAILURES: tuple[type[Exception], ...] = (AuditBacklog, *db.DatabaseError, OSError)
 
 #: File name of the civil-status base in ``data_dir`` (same default as ``santeid civil``).
 BASE_NAME = "civil-status.sqlite3"
@@ -608,7 +610,7 @@ class InsiService:
                 duration_us=duration_us,
             )
             observe.insi_call(self._registry, ctx.software_id, operation, result)
-        except (AuditBacklog, *db.DatabaseError, OSError) as exc:
+        except _AUDIT_FAILURES as exc:
             # No answer without its audit row: the trail must be complete (fail closed).
             log.error("INSi audit trail not writable: %s", exc)
             raise service_unavailable(f"audit trail not writable: {exc}") from None

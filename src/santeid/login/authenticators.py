@@ -127,5 +127,5 @@ def advance(txid: str, tx: dict) -> dict:
     """Bring a waiting transaction up to date with its proof."""
     if tx["state"] != "waiting":
         return tx
-    authenticator = AUTHENTICATORS.get(tx.get("authenticator"))
+    authenticator = AUTHENTICATORS.get(tx.get("authenticator", ""))
     return authenticator.advance(txid, tx) if authenticator else tx

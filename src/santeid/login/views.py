@@ -117,7 +117,7 @@ def _render_wait(txid: str, tx: dict, t):
 
 
 def _render_failed(txid: str, tx: dict, t):
-    key = FAILURE_MESSAGES.get(tx.get("failure"), "failure_other")
+    key = FAILURE_MESSAGES.get(tx.get("failure", ""), "failure_other")
     return render_template(
         "failed.html",
         t=t,

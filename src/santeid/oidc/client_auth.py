@@ -17,12 +17,17 @@ With ``client_authentication = "strict"`` only the registered method is accepted
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from santeid.keystore import ALGORITHMS
+
+if TYPE_CHECKING:
+    from authlib.oauth2.rfc6749 import AuthorizationServer
 
 #: JWS algorithms of tokens, signed userinfo and client assertions (``*_signing_alg_values``):
 #: those the key store signs with.
@@ -88,7 +93,8 @@ def _policy() -> str:
 
     if not has_app_context():
         return "strict"
-    return current_app.extensions["santeid"].settings.client_authentication
+    policy: str = current_app.extensions["santeid"].settings.client_authentication
+    return policy
 
 
 def method_accepted(registered: str, used: str) -> bool:
@@ -127,7 +133,7 @@ class KeycloakClientSecret:
     def __init__(self, method: str):
         self.method = method
 
-    def __call__(self, query_client, request) -> Any:
+    def __call__(self, query_client: Callable[[str], Any], request: Any) -> Any:
         client_id, secret, method = keycloak_secret_credentials(request)
         if method != self.method or not client_id or not secret:
             return None
@@ -137,21 +143,26 @@ class KeycloakClientSecret:
         return client
 
 
-def register_methods(server) -> None:
+def register_methods(server: AuthorizationServer) -> None:
     """Install the secret methods on Authlib's server (``register_client_auth_method``); the
     strict policy keeps Authlib's own functions, chosen per request."""
-    from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
-    from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_post
+    from authlib.oauth2.rfc6749 import authenticate_client as authlib_auth
 
+    # types-Authlib's stub of the module omits these two functions (Authlib defines them).
     authlib_functions = {
-        CLIENT_SECRET_BASIC: authenticate_client_secret_basic,
-        CLIENT_SECRET_POST: authenticate_client_secret_post,
+        CLIENT_SECRET_BASIC: authlib_auth.authenticate_client_secret_basic,  # type: ignore[attr-defined]
+        CLIENT_SECRET_POST: authlib_auth.authenticate_client_secret_post,  # type: ignore[attr-defined]
     }
     for method in SECRET_METHODS:
         keycloak = KeycloakClientSecret(method)
         strict = authlib_functions[method]
 
-        def by_policy(query_client, request, keycloak=keycloak, strict=strict):
+        def by_policy(
+            query_client: Callable[[str], Any],
+            request: Any,
+            keycloak: KeycloakClientSecret = keycloak,
+            strict: Callable[[Callable[[str], Any], Any], Any] = strict,
+        ) -> Any:
             if _policy() == "keycloak":
                 return keycloak(query_client, request)
             return strict(query_client, request)
@@ -164,7 +175,7 @@ class KeycloakInvalidClientError(InvalidClientError):
 
     status_code = 401
 
-    def get_headers(self):
+    def get_headers(self) -> list[tuple[str, str]]:
         return [
             ("Content-Type", "application/json"),
             ("Cache-Control", "no-store"),

@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
@@ -190,7 +191,7 @@ def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
             raise InvalidClientMetadata(
                 "jwks_uri is not supported: register the public keys inline in jwks"
             )
-        jwks = meta.get("jwks")
+        jwks: Any = meta.get("jwks")  # the client's JSON, as sent: import_key_set checks it
         try:
             keyset = KeySet.import_key_set(jwks)
         except (JoseError, TypeError, ValueError, KeyError, AttributeError):
@@ -235,11 +236,14 @@ class Client(ClientMixin):
     def get_client_id(self) -> str:
         return self.client_id
 
-    def get_default_redirect_uri(self) -> str | None:
+    # types-Authlib says str, but Authlib's grants take a falsy answer as "no default" (and
+    # ask for redirect_uri in the request).
+    def get_default_redirect_uri(self) -> str | None:  # type: ignore[override]
         uris = self.metadata.get("redirect_uris") or []
         return uris[0] if len(uris) == 1 else None
 
-    def get_allowed_scope(self, scope: str) -> str:
+    # types-Authlib widens scope to a collection; Authlib only ever passes the request's text.
+    def get_allowed_scope(self, scope: str) -> str:  # type: ignore[override]
         if not scope:
             return ""
         allowed = self.allowed_scopes

@@ -30,8 +30,9 @@ MISSING_GRANT_TYPE = "Missing form parameter: grant_type"
 
 def with_description(error: OAuth2Error) -> OAuth2Error:
     """``error`` itself, given its code's description when it has none."""
-    if not error.description:
-        error.description = DESCRIPTIONS.get(error.error, error.error.replace("_", " "))
+    code = error.error
+    if not error.description and code:
+        error.description = DESCRIPTIONS.get(code, code.replace("_", " "))
     return error
 
 

@@ -31,6 +31,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from typing import Any
 
 from authlib.oauth2.rfc6749 import ResourceProtector
@@ -41,6 +42,10 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from werkzeug.datastructures import Headers
+
+if TYPE_CHECKING:
+    from santeid.oidc.tokens import TokenService
 
 #: The ``error`` values the renderers switch on.
 MISSING = MissingAuthorizationError.error
@@ -64,7 +69,7 @@ class ProtectedRequest:
 
     def __init__(
         self,
-        headers: Mapping[str, str],
+        headers: Headers | Mapping[str, str],
         *,
         form_token: str | None = None,
         certificate: Callable[[], x509.Certificate | None] = lambda: None,
@@ -103,7 +108,8 @@ class AccessToken(dict):
         return False  # idem
 
     def get_scope(self) -> str:
-        return self.get("scope", "")
+        scope: str = self.get("scope", "")
+        return scope
 
 
 class AccessTokenValidator(BearerTokenValidator):
@@ -122,7 +128,13 @@ class AccessTokenValidator(BearerTokenValidator):
         except TokenError as exc:
             raise InvalidTokenError(description=str(exc), realm=self.realm) from None
 
-    def validate_token(self, token, scopes, request, **kwargs) -> None:
+    def validate_token(
+        self,
+        token: AccessToken,
+        scopes: list[str] | None,
+        request: ProtectedRequest,
+        **kwargs: Any,
+    ) -> None:
         super().validate_token(token, scopes, request)
         bound = (token.get("cnf") or {}).get("x5t#S256")
         if bound is None:
@@ -138,12 +150,14 @@ class BearerProtector(ResourceProtector):
     """Authlib's ``ResourceProtector`` with santeid's parsing: the token in ``Authorization``
     or, when ``accept_form_token``, in the form body — never both (RFC 6750 §2)."""
 
-    def __init__(self, validator, *, accept_form_token: bool = False) -> None:
+    def __init__(self, validator: BearerTokenValidator, *, accept_form_token: bool = False) -> None:
         super().__init__()
         self.register_token_validator(validator)
         self.accept_form_token = accept_form_token
 
-    def parse_request_authorization(self, request: ProtectedRequest):
+    def parse_request_authorization(
+        self, request: ProtectedRequest
+    ) -> tuple[BearerTokenValidator, str]:
         form_token = request.form_token if self.accept_form_token else None
         if request.headers.get("Authorization"):
             validator, token = super().parse_request_authorization(request)
@@ -152,14 +166,21 @@ class BearerProtector(ResourceProtector):
             return validator, token
         if form_token:
             return self.get_token_validator("bearer"), form_token
-        return super().parse_request_authorization(request)  # MissingAuthorizationError
+        # No token at all: Authlib raises MissingAuthorizationError here.
+        missing: tuple[BearerTokenValidator, str] = super().parse_request_authorization(request)
+        return missing
 
     def token(self, request: ProtectedRequest, scopes: list[str] | None = None) -> Any:
         """The validated token (claims) of ``request``; raises an ``OAuth2Error``."""
         return self.validate_request(scopes, request)
 
 
-def access_token_protector(tokens, *, accept_form_token: bool = False, verify=None):
+def access_token_protector(
+    tokens: TokenService,
+    *,
+    accept_form_token: bool = False,
+    verify: Callable[[str], dict] | None = None,
+) -> BearerProtector:
     """The protector of santeid's access tokens (``tokens``: the ``TokenService``)."""
     validator = AccessTokenValidator(verify or tokens.verify_access_token)
     return BearerProtector(validator, accept_form_token=accept_form_token)

@@ -263,7 +263,9 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 class PrivateKeyJWT(JWTBearerClientAssertion):
     """``private_key_jwt`` (OIDC Core §9, RFC 7523 §3) with atomic ``jti`` replay protection."""
 
-    CLIENT_AUTH_METHOD = "private_key_jwt"
+    # types-Authlib marks this Final; in Authlib it is a plain class attribute, the name this
+    # subclass registers its method under.
+    CLIENT_AUTH_METHOD = "private_key_jwt"  # type: ignore[misc]
 
     def get_audiences(self):
         settings = _services().settings

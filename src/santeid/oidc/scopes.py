@@ -96,4 +96,5 @@ def is_openid(scope: str | None) -> bool:
 def current_policy() -> str:
     from flask import current_app
 
-    return current_app.extensions["santeid"].settings.scope_policy
+    policy: str = current_app.extensions["santeid"].settings.scope_policy
+    return policy

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # santeid.oidc imports the login and e-CPS packages, which import this one
     from santeid.oidc.authentication import Authentication
+    from santeid.settings import Settings
 
 #: PSC's ``authMode`` values (docs/reference/pro-sante-connect.md §11).
 AUTH_MODE_CARD = "CARD"
@@ -59,7 +60,7 @@ PROOFS: dict[str, ProofKind] = {
 }
 
 
-def proof_claims(proof: str, settings, amr: list[str] | None = None) -> dict:
+def proof_claims(proof: str, settings: Settings, amr: list[str] | None = None) -> dict:
     """``{"auth_mode", "acr", "amr"}`` of ``proof``. ``amr``: what the device reported for
     this approval, when it reported something (e-CPS), instead of the proof's default."""
     kind = PROOFS[proof]
@@ -71,7 +72,12 @@ def proof_claims(proof: str, settings, amr: list[str] | None = None) -> dict:
 
 
 def authentication_for(
-    proof: str, *, national_id: str, auth_time: int, settings, amr: list[str] | None = None
+    proof: str,
+    *,
+    national_id: str,
+    auth_time: int,
+    settings: Settings,
+    amr: list[str] | None = None,
 ) -> Authentication:
     """The :class:`Authentication` a completed ``proof`` yields."""
     from santeid.oidc.authentication import Authentication

@@ -96,13 +96,13 @@ class SandboxPhone:
         started = request.raw.get("sandbox_started_at", request.created_at)
         if self.clock() < started + delay:
             return request
-        changes = {
+        changes_by_outcome: dict[str, dict] = {
             sc.APPROVE: {"status": APPROVED, "amr": SANDBOX_AMR},
             sc.DENY: {"status": DENIED},
             sc.WRONG_CODE: {"status": FAILED, "failure": "wrong_code"},
             sc.DEVICE_LOCKED: {"status": FAILED, "failure": "pin_locked"},
-        }[scenario.outcome]
-        return self._decide(request_id, changes)
+        }
+        return self._decide(request_id, changes_by_outcome[scenario.outcome])
 
     def _decide(self, request_id: str, changes: dict) -> AuthRequest | None:
         decided = self.ecps.requests.decide(request_id, {**changes, "device_id": SANDBOX_DEVICE_ID})

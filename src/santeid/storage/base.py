@@ -182,7 +182,7 @@ def encode_record(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def decode_record(raw: str, key: str) -> dict:
+def decode_record(raw: str | bytes, key: str) -> dict:
     value = json.loads(raw)
     if not isinstance(value, dict):
         # A counter read as a record: the text is valid JSON, but not a record.

@@ -8,8 +8,10 @@ command). See ``docs/storage.md`` for the key layout and deployment notes.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
+from typing import cast
 from urllib.parse import parse_qs
 from urllib.parse import unquote
 from urllib.parse import urlsplit
@@ -347,7 +349,12 @@ class RedisStore(EphemeralStore):
                 client.close()
 
     def __repr__(self) -> str:
-        return f"<RedisStore {self._client.connection_pool!r} prefix={self.key_prefix!r}>"
+        if isinstance(self._client, redis.RedisCluster):
+            # A cluster client has no single connection pool: name the node it starts from.
+            where = f"cluster {self._client.get_default_node()!r}"
+        else:
+            where = repr(self._client.connection_pool)
+        return f"<RedisStore {where} prefix={self.key_prefix!r}>"
 
 
 def parse_sentinel_url(
@@ -388,7 +395,9 @@ def parse_sentinel_url(
             sentinel_auth[name.removeprefix("sentinel_")] = value
         elif name in URL_QUERY_ARGUMENT_PARSERS:
             try:
-                options[name] = URL_QUERY_ARGUMENT_PARSERS[name](value)
+                # redis-py leaves the table unannotated (inferred dict[str, object]).
+                parse = cast(Callable[[str], Any], URL_QUERY_ARGUMENT_PARSERS[name])
+                options[name] = parse(value)
             except (TypeError, ValueError):
                 raise ValueError(f"Sentinel URL: invalid value for {name!r}") from None
         else:

@@ -33,7 +33,7 @@ def translator() -> Translator:
     return Translator(pick_locale(request.values.get("ui_locales")))
 
 
-def locale_args(t: Translator) -> dict[str, str]:
+def locale_args(t: Translator) -> dict[str, Any]:
     """Query parameters that keep the page language across links and redirects."""
     return {"ui_locales": t.locale} if t.locale != "fr" else {}
 

@@ -89,9 +89,12 @@ def verify_query(payload: etree._Element) -> VerifyQuery:
     ``Prenom`` alone); a ``Prenom`` sent with the list must be coherent with it (RNIV EXI ID 10).
     """
     ns = REQUNIT
+    # The schema, checked before, requires IndividuVerifie; without it every field is empty.
     individual = payload.find(f"{{{ns}}}IndividuVerifie")
-    ins = individual.find(f"{{{ns}}}INSFourni/{{{ns}}}IdIndividu")
-    traits = individual.find(f"{{{ns}}}TraitsIdentiteIndividu")
+    ins = traits = None
+    if individual is not None:
+        ins = individual.find(f"{{{ns}}}INSFourni/{{{ns}}}IdIndividu")
+        traits = individual.find(f"{{{ns}}}TraitsIdentiteIndividu")
     first = _text(traits, ns, "Prenom")
     listed = _text(traits, ns, "ListePrenom")
     if first and listed and not tr.first_given_name_consistent(first, listed):

@@ -131,7 +131,7 @@ def operation_for(
         if operation is None:
             raise faults.action_not_supported(action, headers.message_id)
     else:
-        operation = BY_BODY.get(envelope.payload.tag)
+        operation = BY_BODY.get(str(envelope.payload.tag))
         if operation is None:
             raise faults.action_not_supported("", headers.message_id)
     if envelope.payload.tag != operation.body:

@@ -47,6 +47,7 @@ from signxml.algorithms import DigestAlgorithm
 from signxml.algorithms import SignatureMethod
 from signxml.exceptions import InvalidInput
 from signxml.exceptions import SignXMLException
+from signxml.verifier import VerifyResult
 
 from santeid.insi.soap.protocol import DS
 from santeid.insi.soap.protocol import SAML
@@ -110,9 +111,10 @@ def _read(element: etree._Element, *, signed: bool) -> Assertion:
     name_id = element.find(f"{{{SAML}}}Subject/{{{SAML}}}NameID")
     attributes: dict[str, str] = {}
     for attribute in element.iterfind(f"{{{SAML}}}AttributeStatement/{{{SAML}}}Attribute"):
+        name = attribute.get("Name")
         value = attribute.findtext(f"{{{SAML}}}AttributeValue")
-        if attribute.get("Name") and value is not None:
-            attributes[attribute.get("Name")] = value.strip()
+        if name and value is not None:
+            attributes[name] = value.strip()
     return Assertion(
         element=element,
         id=element.get("ID") or "",
@@ -157,13 +159,11 @@ def check_times(assertion: Assertion, now: datetime.datetime | None = None) -> N
         raise AssertionRefused("assertion too old (IssueInstant)")
     conditions = assertion.element.find(f"{{{SAML}}}Conditions")
     if conditions is not None:
-        if conditions.get("NotBefore") and now + CLOCK_SKEW < _instant(
-            conditions.get("NotBefore"), "NotBefore"
-        ):
+        not_before = conditions.get("NotBefore")
+        if not_before and now + CLOCK_SKEW < _instant(not_before, "NotBefore"):
             raise AssertionRefused("assertion not yet valid (Conditions/@NotBefore)")
-        if conditions.get("NotOnOrAfter") and now - CLOCK_SKEW >= _instant(
-            conditions.get("NotOnOrAfter"), "NotOnOrAfter"
-        ):
+        not_on_or_after = conditions.get("NotOnOrAfter")
+        if not_on_or_after and now - CLOCK_SKEW >= _instant(not_on_or_after, "NotOnOrAfter"):
             raise AssertionRefused("assertion expired (Conditions/@NotOnOrAfter)")
 
 
@@ -193,7 +193,8 @@ def verify_signature(assertion: Assertion, certificate: x509.Certificate) -> Ass
         )
     except (SignXMLException, InvalidInput, ValueError) as exc:
         raise AssertionRefused(f"invalid assertion signature: {exc}") from None
-    signed = result.signed_xml
+    # A list only comes back when several references are expected (expect_references > 1).
+    signed = result.signed_xml if isinstance(result, VerifyResult) else None
     if signed is None or signed.tag != _ASSERTION or signed.get("ID") != assertion.id:
         raise AssertionRefused("the signature does not cover the whole assertion")
     return _read(signed, signed=True)
@@ -246,8 +247,12 @@ def sign_assertion(
     """``assertion`` signed as a CPS card signs it (enveloped, exc-c14n, rsa-sha256, sha256,
     ``Reference URI="#ID"``, certificate in ``KeyInfo``); the signature goes right after
     ``Issuer`` as the SAML schema requires (SAML 2.0 Core §2.3.3)."""
+    issuer = assertion.find(f"{{{SAML}}}Issuer")
+    assertion_id = assertion.get("ID")
+    if issuer is None or not assertion_id:
+        raise ValueError("a SAML assertion to sign needs an Issuer and an ID")
     placeholder = etree.Element(_SIGNATURE, nsmap={"ds": DS}, Id="placeholder")
-    assertion.find(f"{{{SAML}}}Issuer").addnext(placeholder)
+    issuer.addnext(placeholder)
     signer = XMLSigner(
         signature_algorithm="rsa-sha256",
         digest_algorithm="sha256",
@@ -258,7 +263,7 @@ def sign_assertion(
         assertion,
         key=private_key_pem(key),
         cert=[certificate_pem(certificate).decode()],
-        reference_uri="#" + assertion.get("ID"),
+        reference_uri="#" + assertion_id,
         id_attribute="ID",
     )
 

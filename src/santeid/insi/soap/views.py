@@ -159,9 +159,9 @@ def _authorised_context(headers: RequestHeaders, operation: Operation, svc) -> C
         raise
     idam = headers.idam
     if idam is None or svc.insi.software().get(idam) is None:
-        error = unknown_software()
-        _audit_refusal(context, operation, error)
-        raise error
+        refusal = unknown_software()
+        _audit_refusal(context, operation, refusal)
+        raise refusal
     return context
 
 
