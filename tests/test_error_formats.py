@@ -20,12 +20,24 @@ MEDIA_TYPES = {
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
+def _value(rule, name: str):
+    """A value the argument's converter accepts: one of an ``any(…)``'s items, a number for a
+    number, else "x1"."""
+    from werkzeug.routing.converters import NumberConverter
+
+    converter = rule._converters[name]
+    items = getattr(converter, "items", None)
+    if items:
+        return sorted(items)[0]
+    return 1 if isinstance(converter, NumberConverter) else "x1"
+
+
 def _routes(app):
     with app.test_request_context():
         for rule in app.url_map.iter_rules():
             if rule.endpoint == "static":
                 continue
-            url = url_for(rule.endpoint, **{name: "x1" for name in rule.arguments})
+            url = url_for(rule.endpoint, **{name: _value(rule, name) for name in rule.arguments})
             methods = [m for m in METHODS if m in rule.methods]
             yield rule, url, methods
 

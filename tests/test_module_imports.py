@@ -8,16 +8,21 @@ from __future__ import annotations
 import subprocess
 import sys
 
-# Run in a child interpreter: the test empties santeid from ``sys.modules`` before each
-# import (third-party packages stay loaded, so a module costs only santeid's own import).
+# Run in a child interpreter: the test empties santeid from ``sys.modules`` (and its metrics
+# from Prometheus's registry) before each import; third-party packages stay loaded, so a
+# module costs only santeid's own import.
 SCRIPT = """
 import importlib, pkgutil, sys
+import prometheus_client
 import santeid
 names = sorted(i.name for i in pkgutil.walk_packages(santeid.__path__, prefix="santeid."))
 failed = {}
 for name in names:
     for loaded in [m for m in sys.modules if m == "santeid" or m.startswith("santeid.")]:
         del sys.modules[loaded]
+    # Metrics register in the process-wide registry when their module loads: forget them too.
+    for collector in list(prometheus_client.REGISTRY._collector_to_names):
+        prometheus_client.REGISTRY.unregister(collector)
     try:
         importlib.import_module(name)
     except Exception as exc:

@@ -10,7 +10,9 @@ from santeid.insi.problems import PROBLEM_TYPES as INSI_PROBLEM_TYPES
 
 
 def test_each_family_is_a_part_of_the_one_catalogue():
-    assert set(ECPS_CATALOGUE) | set(INSI_PROBLEM_TYPES) == set(problems.CATALOGUE)
+    sandbox = problems.family("sandbox")
+    assert set(ECPS_CATALOGUE) | set(INSI_PROBLEM_TYPES) | set(sandbox) == set(problems.CATALOGUE)
+    assert not set(sandbox) & (set(ECPS_CATALOGUE) | set(INSI_PROBLEM_TYPES))
     assert not set(ECPS_CATALOGUE) & set(INSI_PROBLEM_TYPES)
 
 

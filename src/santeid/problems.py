@@ -79,12 +79,12 @@ CATALOGUE: dict[str, ProblemType] = {
         _ecps("method_not_allowed", 405, "This endpoint does not accept this method"),
         _ecps("payload_too_large", 413, "The request body is too large"),
         _ecps(
+            "temporarily_unavailable", 503, "The service is temporarily unavailable; retry later"
+        ),
+        _ecps(
             "too_many_waits",
             429,
             "This device already has as many waiting requests open as allowed",
-        ),
-        _ecps(
-            "temporarily_unavailable", 503, "The service is temporarily unavailable; retry later"
         ),
         _ecps("internal_error", 500, "An unexpected error; operators find it in the server log"),
         # registration
