@@ -170,6 +170,35 @@ class Settings:
     #: Apply missing schema migrations at start-up; false = refuse to start until
     #: ``santeid db upgrade`` has run.
     database_auto_upgrade: bool = True
+    # -- logins, assertions and INSi: limits against abuse (docs/security.md) -----------
+    #: Pending e-CPS requests one professional may have at a time; a new one withdraws the
+    #: oldest (the PSC application shows one request at a time).
+    ecps_max_pending_requests: int = 1
+    #: e-CPS requests (pushes to the phone) the login page may start per professional and per
+    #: client address within ``ecps_push_window`` seconds; beyond, 429 on the login page.
+    ecps_push_limit_per_professional: int = 10
+    ecps_push_limit_per_address: int = 30
+    ecps_push_window: int = 600
+    #: Wrong offline codes a professional may receive from all addresses together within
+    #: ``ecps_totp_lock`` seconds (each address is locked after ``ecps_totp_failures``).
+    ecps_totp_failures_per_professional: int = 20
+    #: Self-service activation: code pairs sent per professional and per requesting address
+    #: within ``ecps_activation_window`` seconds.
+    ecps_activation_sends_per_professional: int = 5
+    ecps_activation_sends_per_address: int = 3
+    ecps_activation_window: int = 600
+    #: Longest lifetime (``exp`` after ``iat`` and after now) of a ``private_key_jwt`` client
+    #: assertion, and of a signed CIBA request or request object, in seconds.
+    client_assertion_max_lifetime: int = 300
+    signed_request_max_lifetime: int = 3600
+    #: INSi CPx assertions: oldest ``IssueInstant`` accepted, in seconds; an assertion is
+    #: accepted once (its ``ID`` is remembered until it is too old).
+    insi_assertion_max_age: int = 300
+    #: INSi: software numbers (IDAM) each establishment certificate may claim, as JSON
+    #: ``{"<certificate subject, RFC 4514>": ["IDAM", …]}``; a subject not listed may claim any.
+    insi_idam_by_certificate: str = ""
+    #: Check at start-up that the Redis store persists (AOF or RDB) and warn when it does not.
+    store_persistence_check: bool = True
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -350,6 +379,17 @@ def validate(settings: Settings) -> None:
         "ecps_totp_lock",
         "ecps_long_poll",
         "database_pool_size",
+        "ecps_max_pending_requests",
+        "ecps_push_limit_per_professional",
+        "ecps_push_limit_per_address",
+        "ecps_push_window",
+        "ecps_totp_failures_per_professional",
+        "ecps_activation_sends_per_professional",
+        "ecps_activation_sends_per_address",
+        "ecps_activation_window",
+        "client_assertion_max_lifetime",
+        "signed_request_max_lifetime",
+        "insi_assertion_max_age",
     ):
         if getattr(settings, name) <= 0:
             raise ConfigurationError(f"{name} must be positive")
