@@ -67,21 +67,22 @@ class EcpsAuthenticator:
         svc = services()
         settings = svc.settings
         window = settings.ecps_push_window
-        by_professional = rate_limits.hit(
+        if rate_limits.hit(
+            svc.store,
+            "ecps-push-address",
+            _client_address(),
+            limit=settings.ecps_push_limit_per_address,
+            window=window,
+        ):
+            # Refused for this requester: the professional's budget is not spent.
+            return True
+        return rate_limits.hit(
             svc.store,
             "ecps-push-professional",
             professional.national_id,
             limit=settings.ecps_push_limit_per_professional,
             window=window,
         )
-        by_address = rate_limits.hit(
-            svc.store,
-            "ecps-push-address",
-            _client_address(),
-            limit=settings.ecps_push_limit_per_address,
-            window=window,
-        )
-        return by_professional or by_address
 
     def start(self, txid: str, professional, *, client_name: str) -> dict | None:
         tx = services().transactions.get(txid) or {}
