@@ -6,6 +6,7 @@ Every field below is documented in ``docs/configuration.md``; keep the two in st
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass
@@ -263,8 +264,35 @@ class Settings:
         local = parts.hostname in ("127.0.0.1", "localhost", "::1")
         return not (parts.scheme == "http" and local)
 
+    @property
+    def insi_idam_bindings(self) -> dict[str, frozenset[str]]:
+        """``insi_idam_by_certificate`` read: certificate subject (RFC 4514) → IDAM allowed."""
+        return parse_idam_bindings(self.insi_idam_by_certificate)
+
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def parse_idam_bindings(text: str) -> dict[str, frozenset[str]]:
+    """``insi_idam_by_certificate``: a JSON object mapping a certificate subject (RFC 4514
+    string, as ``openssl x509 -nameopt RFC2253`` prints it) to the list of IDAM it may claim."""
+    if not text.strip():
+        return {}
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"insi_idam_by_certificate: not JSON ({exc})") from None
+    if not isinstance(document, dict) or not all(
+        isinstance(subject, str)
+        and isinstance(idams, list)
+        and idams
+        and all(isinstance(idam, str) and idam for idam in idams)
+        for subject, idams in document.items()
+    ):
+        raise ConfigurationError(
+            'insi_idam_by_certificate must be {"<certificate subject>": ["IDAM", ...], ...}'
+        )
+    return {subject: frozenset(idams) for subject, idams in document.items()}
 
 
 def _coerce(name: str, raw, target_type: str):
@@ -433,6 +461,7 @@ def validate(settings: Settings) -> None:
             f"mtls_base_url must be an https origin such as https://host:5443, "
             f"got {settings.mtls_base_url!r}"
         )
+    parse_idam_bindings(settings.insi_idam_by_certificate)  # raises if malformed
     if settings.database_url and not settings.database_url.startswith(
         ("sqlite:///", "postgresql://", "postgres://")
     ):
