@@ -173,7 +173,7 @@ class Settings:
     database_auto_upgrade: bool = True
     # -- logins, assertions and INSi: limits against abuse (docs/security.md) -----------
     #: Pending e-CPS requests one professional may have at a time; a new one withdraws the
-    #: oldest (the PSC application shows one request at a time).
+    #: oldest (a professional approves one login at a time).
     ecps_max_pending_requests: int = 1
     #: e-CPS requests (pushes to the phone) the login page may start per professional and per
     #: client address within ``ecps_push_window`` seconds; beyond, 429 on the login page.

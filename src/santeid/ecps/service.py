@@ -338,8 +338,8 @@ class EcpsService:
 
     def _withdraw_older(self, newest: AuthRequest) -> None:
         """Keep at most ``ecps_max_pending_requests`` pending requests per professional: the
-        oldest beyond are withdrawn (``failure`` ``replaced``). The PSC application shows one
-        request at a time (docs/reference/pro-sante-connect.md §13), and a bound stops anyone
+        oldest beyond are withdrawn (``failure`` ``replaced``). A professional approves one
+        login at a time (the phone shows the code of one login page), and a bound stops anyone
         who starts logins from piling approval requests on a professional's phone."""
         pending = [
             request
