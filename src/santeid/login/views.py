@@ -26,6 +26,7 @@ from santeid.i18n import Translator
 from santeid.interaction import authorization
 from santeid.login import authenticators
 from santeid.oidc.authentication import Authentication
+from santeid.proxies import client_address
 from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
@@ -44,6 +45,7 @@ FAILURE_MESSAGES = {
     "pin_locked": "failure_locked",
     "device_locked": "failure_locked",
     "expired": "failure_expired",
+    "replaced": "failure_replaced",
 }
 #: Failures after which retrying with the same device cannot work.
 FINAL_FAILURES = ("pin_locked", "device_locked")
@@ -125,6 +127,12 @@ def _render_failed(txid: str, tx: dict, t):
     )
 
 
+def _throttled(authenticator, professional) -> bool:
+    """Whether this proof may not start now (the e-CPS push limits)."""
+    throttled = getattr(authenticator, "throttled", None)
+    return bool(throttled and throttled(professional))
+
+
 @bp.route("/authenticate", methods=["GET", "POST"])
 def authenticate():
     txid, tx, t = load_transaction()
@@ -156,6 +164,8 @@ def authenticate():
     if authenticator is None:
         error = t("no_authenticator", national_id=national_id.value)
         return _render_login(txid, tx, t, error=error, value=typed, status=400)
+    if _throttled(authenticator, professional):
+        return _render_login(txid, tx, t, error=t("too_many_logins"), value=typed, status=429)
     authenticator.start(txid, professional, client_name=tx["client_name"])
     return redirect(url_for("login.authenticate", tx=txid), code=303)
 
@@ -170,6 +180,9 @@ def retry():
         authenticator = authenticators.choose(professional) if professional else None
         if authenticator is None:
             services().transactions.move(txid, "failed", {"state": "identify", "failure": None})
+        elif _throttled(authenticator, professional):
+            t = Translator(tx["areq"].get("locale", "fr"))
+            return _render_login(txid, tx, t, error=t("too_many_logins"), status=429)
         else:
             authenticator.start(txid, professional, client_name=tx["client_name"])
     return redirect(url_for("login.authenticate", tx=txid), code=303)
@@ -188,7 +201,11 @@ def otp():
     if request.method == "POST":
         check_csrf()
         try:
-            ecps.verify_totp(tx["national_id"], request.form.get("otp", "").strip())
+            ecps.verify_totp(
+                tx["national_id"],
+                request.form.get("otp", "").strip(),
+                origin=client_address(request.environ) or "",
+            )
         except TotpError as exc:
             error = t("otp_" + exc.code)
         else:
