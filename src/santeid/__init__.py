@@ -43,6 +43,26 @@ def _secret_key(settings: Settings) -> str:
     return value
 
 
+def _check_store_persistence(store) -> None:
+    """Warn when the Redis store would forget revoked tokens on a restart (docs/deployment.md,
+    "Redis persistence"): a revoked access token would be accepted again until it expires."""
+    persistence = getattr(store, "persistence", None)
+    if persistence is None:
+        return  # memory://: one process, gone with it anyway
+    kind = persistence()
+    if kind is None:
+        log.info(
+            "store persistence not checked (CONFIG GET refused or Redis unreachable): make sure "
+            "Redis persists its data (AOF or RDB), or revoked tokens come back after a restart"
+        )
+    elif not kind:
+        log.warning(
+            'the Redis store does not persist its data (appendonly no, save ""): after a Redis '
+            "restart, revoked access tokens are accepted again until they expire and jti replay "
+            "caches are empty. Turn on AOF (appendonly yes) in production (docs/deployment.md)"
+        )
+
+
 def create_services(settings: Settings, *, store=None):
     """Open every backing service the settings describe; refuse unsafe configurations."""
     from santeid.db.schemas import prepare as prepare_databases
@@ -70,7 +90,10 @@ def create_services(settings: Settings, *, store=None):
     directory.initialize()
     if settings.sandbox and directory.count() == 0:
         directory.seed_demo()
-    store = store or store_from_url(settings.store_url)
+    if store is None:
+        store = store_from_url(settings.store_url)
+        if settings.store_persistence_check:
+            _check_store_persistence(store)
     sessions = SessionStore(
         store, max_lifetime=settings.sso_max_lifetime, idle_timeout=settings.sso_idle_timeout
     )

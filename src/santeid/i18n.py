@@ -65,6 +65,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "failure_expired": "Délai dépassé : la demande n'a pas été validée à temps.",
         "failure_other": "La connexion n'a pas pu être validée.",
+        "failure_replaced": (
+            "Une demande plus récente a remplacé celle-ci sur le téléphone : réessayez."
+        ),
+        "too_many_logins": (
+            "Trop de demandes de connexion pour ce compte ou depuis cette adresse. "
+            "Réessayez dans quelques minutes."
+        ),
         "retry": "Réessayer",
         "card_link": "Se connecter avec une carte CPS",
         "activation_link": "Activer ma e-CPS",
@@ -372,6 +379,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "failure_locked": "Too many wrong PINs: your e-CPS is locked. Activate it again.",
         "failure_expired": "Too late: the request was not approved in time.",
         "failure_other": "The login could not be approved.",
+        "failure_replaced": "A newer request replaced this one on the phone: try again.",
+        "too_many_logins": (
+            "Too many login requests for this account or from this address. "
+            "Try again in a few minutes."
+        ),
         "retry": "Try again",
         "card_link": "Log in with a CPS card",
         "activation_link": "Activate my e-CPS",

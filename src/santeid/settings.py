@@ -6,6 +6,7 @@ Every field below is documented in ``docs/configuration.md``; keep the two in st
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -207,6 +208,35 @@ class Settings:
     #: Argon2id hash of the admin console's password (``santeid admin set-password``); empty =
     #: ``/admin`` off (sandbox mode: the documented demo admin).
     admin_password_hash: str = field(default="", repr=False)
+    # -- logins, assertions and INSi: limits against abuse (docs/security.md) -----------
+    #: Pending e-CPS requests one professional may have at a time; a new one withdraws the
+    #: oldest (a professional approves one login at a time).
+    ecps_max_pending_requests: int = 1
+    #: e-CPS requests (pushes to the phone) the login page may start per professional and per
+    #: client address within ``ecps_push_window`` seconds; beyond, 429 on the login page.
+    ecps_push_limit_per_professional: int = 10
+    ecps_push_limit_per_address: int = 30
+    ecps_push_window: int = 600
+    #: Wrong offline codes a professional may receive from all addresses together within
+    #: ``ecps_totp_lock`` seconds (each address is locked after ``ecps_totp_failures``).
+    ecps_totp_failures_per_professional: int = 20
+    #: Self-service activation: code pairs sent per professional and per requesting address
+    #: within ``ecps_activation_window`` seconds.
+    ecps_activation_sends_per_professional: int = 5
+    ecps_activation_sends_per_address: int = 3
+    ecps_activation_window: int = 600
+    #: Longest lifetime (``exp`` after ``iat`` and after now) of a ``private_key_jwt`` client
+    #: assertion, and of a signed CIBA request or request object, in seconds.
+    client_assertion_max_lifetime: int = 300
+    signed_request_max_lifetime: int = 3600
+    #: INSi CPx assertions: oldest ``IssueInstant`` accepted, in seconds; an assertion is
+    #: accepted once (its ``ID`` is remembered until it is too old).
+    insi_assertion_max_age: int = 300
+    #: INSi: software numbers (IDAM) each establishment certificate may claim, as JSON
+    #: ``{"<certificate subject, RFC 4514>": ["IDAM", …]}``; a subject not listed may claim any.
+    insi_idam_by_certificate: str = ""
+    #: Check at start-up that the Redis store persists (AOF or RDB) and warn when it does not.
+    store_persistence_check: bool = True
     #: Optional TOML file this configuration was read from (informational).
     config_file: str = ""
     #: Python logging level.
@@ -271,8 +301,35 @@ class Settings:
         local = parts.hostname in ("127.0.0.1", "localhost", "::1")
         return not (parts.scheme == "http" and local)
 
+    @property
+    def insi_idam_bindings(self) -> dict[str, frozenset[str]]:
+        """``insi_idam_by_certificate`` read: certificate subject (RFC 4514) → IDAM allowed."""
+        return parse_idam_bindings(self.insi_idam_by_certificate)
+
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def parse_idam_bindings(text: str) -> dict[str, frozenset[str]]:
+    """``insi_idam_by_certificate``: a JSON object mapping a certificate subject (RFC 4514
+    string, as ``openssl x509 -nameopt RFC2253`` prints it) to the list of IDAM it may claim."""
+    if not text.strip():
+        return {}
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"insi_idam_by_certificate: not JSON ({exc})") from None
+    if not isinstance(document, dict) or not all(
+        isinstance(subject, str)
+        and isinstance(idams, list)
+        and idams
+        and all(isinstance(idam, str) and idam for idam in idams)
+        for subject, idams in document.items()
+    ):
+        raise ConfigurationError(
+            'insi_idam_by_certificate must be {"<certificate subject>": ["IDAM", ...], ...}'
+        )
+    return {subject: frozenset(idams) for subject, idams in document.items()}
 
 
 def _coerce(name: str, raw, target_type: str):
@@ -389,6 +446,17 @@ def validate(settings: Settings) -> None:
         "ecps_totp_lock",
         "ecps_long_poll",
         "database_pool_size",
+        "ecps_max_pending_requests",
+        "ecps_push_limit_per_professional",
+        "ecps_push_limit_per_address",
+        "ecps_push_window",
+        "ecps_totp_failures_per_professional",
+        "ecps_activation_sends_per_professional",
+        "ecps_activation_sends_per_address",
+        "ecps_activation_window",
+        "client_assertion_max_lifetime",
+        "signed_request_max_lifetime",
+        "insi_assertion_max_age",
     ):
         if getattr(settings, name) <= 0:
             raise ConfigurationError(f"{name} must be positive")
@@ -432,6 +500,7 @@ def validate(settings: Settings) -> None:
             f"mtls_base_url must be an https origin such as https://host:5443, "
             f"got {settings.mtls_base_url!r}"
         )
+    parse_idam_bindings(settings.insi_idam_by_certificate)  # raises if malformed
     if settings.database_url and not settings.database_url.startswith(
         ("sqlite:///", "postgresql://", "postgres://")
     ):

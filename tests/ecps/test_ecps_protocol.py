@@ -120,8 +120,14 @@ def test_locked_device(ecps, phone):
 
 
 # -- listing ------------------------------------------------------------------------------
-def test_pending_lists_browser_and_ciba_requests(ecps, phone, national_id, other_national_id):
-    browser = ecps.create_browser_request(national_id, client_name="Service A")
+def test_pending_lists_browser_and_ciba_requests(
+    ecps, phone, national_id, other_national_id, monkeypatch
+):
+    # Two pending at once (the default keeps one, as the PSC application shows).
+    monkeypatch.setattr(ecps.settings, "ecps_max_pending_requests", 2)
+    browser = ecps.create_browser_request(
+        national_id, client_name="Service A", client_id="svc-a", requested_from="192.0.2.7"
+    )
     ciba = ecps.create_ciba_request(
         national_id, client_name="Service B", binding_message="42", expires_in=60
     )
@@ -133,6 +139,7 @@ def test_pending_lists_browser_and_ciba_requests(ecps, phone, national_id, other
     by_id = {i["request_id"]: i for i in items}
     shown = by_id[browser.request_id]
     assert shown["kind"] == "browser" and shown["client_name"] == "Service A"
+    assert shown["client_id"] == "svc-a" and shown["requested_from"] == "192.0.2.7"
     assert len(shown["candidates"]) == 3 and len(set(shown["candidates"])) == 3
     assert browser.code in shown["candidates"]
     assert all(len(c) == 2 and c.isdigit() for c in shown["candidates"])

@@ -58,6 +58,8 @@ def server(tmp_path_factory, redis_server):
         SANTEID_SANDBOX="true",
         SANTEID_CONFIG="",
         SANTEID_ECPS_LONG_POLL="5",
+        # Several logins pending at once (the default keeps one: the newest replaces it).
+        SANTEID_ECPS_MAX_PENDING_REQUESTS="3",
         HOME=str(home),  # the simulator's default device file stays inside the test
     )
     client_file = home / "client.json"

@@ -362,7 +362,8 @@ def test_private_key_jwt_signed_by_another_key_is_refused(app, client, private_k
 
 
 def test_authlib_private_key_jwt_sign_interoperates(app, client, private_key_client):
-    """A relying party using Authlib's own client helper authenticates."""
+    """A relying party using Authlib's own client helper authenticates, once it names a
+    lifetime within ``client_assertion_max_lifetime`` (the helper's default is 3600 s)."""
     from oidc_flow import Flow
 
     meta, key = private_key_client
@@ -373,6 +374,7 @@ def test_authlib_private_key_jwt_sign_interoperates(app, client, private_key_cli
         meta["client_id"],
         f"{ISSUER}/protocol/openid-connect/token",
         alg="ES256",
+        expires_in=120,
     )
     response = _exchange_with_assertion(client, params["code"], assertion)
     assert response.status_code == 200, response.get_json()

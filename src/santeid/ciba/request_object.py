@@ -12,7 +12,8 @@ failure is ``invalid_request`` (CIBA Core §13 lists no ``invalid_request_object
 * the JWS verifies with the client's keys, ``alg`` ``PS256``/``ES256`` (never ``none`` nor
   ``RS256``) and the registered one when registered;
 * ``iss`` is the client id, ``aud`` names this OP (its issuer, or the endpoint URL);
-* ``exp`` present, not past, at most 60 minutes ahead; ``iat`` present; ``nbf`` present, not
+* ``exp`` present, not past, at most 60 minutes ahead (``signed_request_max_lifetime``, and
+  after ``iat``); ``exp``, ``iat``, ``nbf`` whole numbers; ``nbf`` present, not
   in the future, at most 60 minutes past (so ``exp - nbf`` ≤ 60 minutes, as FAPI-CIBA §5.2.2
   asks); ``jti`` present and never seen before (kept until ``exp``);
 * no authentication request parameter outside the JWT (CIBA Core §7.1.1).
@@ -63,11 +64,14 @@ def _decode(token: Any, keys: KeySet, algorithms: list[str], what: str):
         ) from None
 
 
-def _number(claims: dict[str, Any], name: str) -> float:
+def _number(claims: dict[str, Any], name: str) -> int:
     value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if value is None:
         raise InvalidRequestError(f"request object: the claim {name} is required")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        # NumericDate as a whole number: a float or a string is refused, never rounded.
+        raise InvalidRequestError(f"request object: the claim {name} must be a whole number")
+    return value
 
 
 def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now: float) -> None:
@@ -83,17 +87,23 @@ def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now
         raise InvalidRequestError("request object: aud must be the issuer of this provider")
     if "client_id" in claims and claims["client_id"] != client.get_client_id():
         raise InvalidRequestError("request object: client_id differs from the client")
+    # FAPI-CIBA's 60 minutes at most; signed_request_max_lifetime may shorten it, which
+    # shortens how long the jti must be remembered (docs/security.md).
+    lifetime = min(MAX_LIFETIME, services.settings.signed_request_max_lifetime)
+    minutes = f"{lifetime // 60} minutes" if lifetime % 60 == 0 else f"{lifetime} seconds"
     exp = _number(claims, "exp")
     if exp <= now - LEEWAY:
         raise InvalidRequestError("request object: expired (exp)")
-    if exp > now + MAX_LIFETIME + LEEWAY:
-        raise InvalidRequestError("request object: exp is more than 60 minutes ahead")
-    _number(claims, "iat")
+    if exp > now + lifetime + LEEWAY:
+        raise InvalidRequestError(f"request object: exp is more than {minutes} ahead")
+    iat = _number(claims, "iat")
+    if exp - iat > lifetime:
+        raise InvalidRequestError(f"request object: exp is more than {minutes} after iat")
     nbf = _number(claims, "nbf")
     if nbf > now + LEEWAY:
         raise InvalidRequestError("request object: not valid yet (nbf)")
-    if nbf < now - MAX_LIFETIME - LEEWAY:
-        raise InvalidRequestError("request object: nbf is more than 60 minutes in the past")
+    if nbf < now - lifetime - LEEWAY:
+        raise InvalidRequestError(f"request object: nbf is more than {minutes} in the past")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise InvalidRequestError("request object: the claim jti is required")

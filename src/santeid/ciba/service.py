@@ -175,6 +175,7 @@ class CibaService:
                 client_name=client_name,
                 binding_message=request.data.get("binding_message"),
                 expires_in=lifetime,
+                client_id=request.client_id,
             )
             # Index first, record second: the decision listener finds the request by the
             # index, the token endpoint's sync by the record.

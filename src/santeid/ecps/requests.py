@@ -20,7 +20,8 @@ listing skip them without reading their record. Every status change is a
 exactly once even when two devices (or a device and the login page's cancel) race.
 
 Status is ``pending`` → ``approved`` | ``denied`` | ``failed`` (with a ``failure`` reason:
-``wrong_code``, ``pin_locked``, ``cancelled``). ``expired`` is never stored: a pending request
+``wrong_code``, ``pin_locked``, ``cancelled``, ``replaced`` — withdrawn for a newer one of
+the same professional, ``EcpsService``). ``expired`` is never stored: a pending request
 whose ``expires_at`` has passed *reads* as expired.
 """
 
@@ -89,6 +90,8 @@ class AuthRequest:
     candidates: tuple[str, ...] = ()
     code: str | None = None
     binding_message: str | None = None
+    client_id: str | None = None
+    requested_from: str | None = None
     failure: str | None = None
     device_id: str | None = None
     amr: list[str] | None = None
@@ -104,15 +107,19 @@ class AuthRequest:
         return self.status == PENDING
 
     def device_view(self, *, sandbox_hint: bool = False) -> dict[str, Any]:
-        """The item a device receives (never the right code, except the sandbox hint)."""
+        """The item a device receives (never the right code, except the sandbox hint): the
+        service asking (``client_name``, ``client_id``), when (``created_at``), through which
+        channel (``kind``) and, for a browser login, from which address (``requested_from``)."""
         item: dict[str, Any] = {
             "request_id": self.request_id,
             "kind": self.kind,
             "client_name": self.client_name,
+            "client_id": self.client_id,
             "created_at": self.created_at,
             "expires_at": self.expires_at,
         }
         if self.kind == KIND_BROWSER:
+            item["requested_from"] = self.requested_from
             item["candidates"] = list(self.candidates)
             if sandbox_hint:
                 item["sandbox_expected_code"] = self.code
@@ -136,6 +143,8 @@ class AuthRequest:
             candidates=tuple(record.get("candidates") or ()),
             code=record.get("code"),
             binding_message=record.get("binding_message"),
+            client_id=record.get("client_id"),
+            requested_from=record.get("requested_from"),
             failure=record.get("failure"),
             device_id=record.get("device_id"),
             amr=record.get("amr"),
@@ -159,6 +168,8 @@ class RequestBook:
         client_name: str,
         lifetime: int,
         binding_message: str | None = None,
+        client_id: str | None = None,
+        requested_from: str | None = None,
     ) -> AuthRequest:
         if kind not in (KIND_BROWSER, KIND_CIBA):
             raise ValueError(f"unknown request kind {kind!r}")
@@ -171,6 +182,8 @@ class RequestBook:
             "national_id": national_id,
             "kind": kind,
             "client_name": client_name,
+            "client_id": client_id,
+            "requested_from": requested_from,
             "status": PENDING,
             "failure": None,
             "created_at": now,

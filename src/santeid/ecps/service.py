@@ -178,6 +178,7 @@ class EcpsService:
             self.devices,
             max_failures=settings.ecps_totp_failures,
             lock_seconds=settings.ecps_totp_lock,
+            max_failures_per_professional=settings.ecps_totp_failures_per_professional,
             clock=clock,
         )
 
@@ -329,14 +330,27 @@ class EcpsService:
         self._decided_listeners.append(callback)
 
     # -- requests -----------------------------------------------------------------------------
-    def create_browser_request(self, national_id: str, *, client_name: str) -> AuthRequest:
-        """A request for the login page; show ``.code`` there. Lives ``ecps_request_lifetime``."""
+    def create_browser_request(
+        self,
+        national_id: str,
+        *,
+        client_name: str,
+        client_id: str | None = None,
+        requested_from: str | None = None,
+    ) -> AuthRequest:
+        """A request for the login page; show ``.code`` there. Lives ``ecps_request_lifetime``.
+
+        ``client_id`` and ``requested_from`` (the browser's address) are shown on the phone, so
+        the professional sees where a request comes from before approving it."""
         request = self.requests.create(
             national_id,
             kind=KIND_BROWSER,
             client_name=client_name,
             lifetime=self.settings.ecps_request_lifetime,
+            client_id=client_id,
+            requested_from=requested_from,
         )
+        self._withdraw_older(request)
         self._notify(request)
         return request
 
@@ -347,6 +361,7 @@ class EcpsService:
         client_name: str,
         binding_message: str | None,
         expires_in: int,
+        client_id: str | None = None,
     ) -> AuthRequest:
         """A CIBA request (psc.md §14): the phone shows ``binding_message``, no code to pick.
         The caller validates ``binding_message`` and ``expires_in`` against CIBA's rules."""
@@ -356,9 +371,25 @@ class EcpsService:
             client_name=client_name,
             lifetime=int(expires_in),
             binding_message=binding_message,
+            client_id=client_id,
         )
+        self._withdraw_older(request)
         self._notify(request)
         return request
+
+    def _withdraw_older(self, newest: AuthRequest) -> None:
+        """Keep at most ``ecps_max_pending_requests`` pending requests per professional: the
+        oldest beyond are withdrawn (``failure`` ``replaced``). A professional approves one
+        login at a time (the phone shows the code of one login page), and a bound stops anyone
+        who starts logins from piling approval requests on a professional's phone."""
+        pending = [
+            request
+            for request in self.requests.pending_for(newest.national_id)
+            if request.request_id != newest.request_id
+        ]
+        excess = len(pending) + 1 - self.settings.ecps_max_pending_requests
+        for request in pending[: max(0, excess)]:
+            self.requests.decide(request.request_id, {"status": "failed", "failure": "replaced"})
 
     def get_request(self, request_id: str) -> AuthRequest | None:
         return self.requests.get(request_id)
@@ -377,7 +408,8 @@ class EcpsService:
             self.push.notify(subscriptions, request)
 
     # -- offline code ---------------------------------------------------------------------------
-    def verify_totp(self, national_id: str, code: str) -> Device:
+    def verify_totp(self, national_id: str, code: str, *, origin: str = "") -> Device:
         """The device whose offline code this is; raises :class:`TotpError` (``no_device``,
-        ``invalid_code``, ``replayed_code``, ``locked``)."""
-        return self.totp.verify(national_id, code)
+        ``invalid_code``, ``replayed_code``, ``locked``). ``origin`` (the client address) is
+        what a lock after wrong codes applies to (``totp.py``)."""
+        return self.totp.verify(national_id, code, origin=origin)

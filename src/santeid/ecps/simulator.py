@@ -422,7 +422,8 @@ def describe(item: dict[str, Any]) -> str:
         if item.get("sandbox_expected_code"):
             what += f" (sandbox hint: {item['sandbox_expected_code']})"
     left = int(item.get("expires_at", 0) - time.time())
+    where = f" at {item['requested_from']}" if item.get("requested_from") else ""
     return (
-        f"request {item['request_id']} ({item.get('kind')}) from {item.get('client_name')!r}: "
-        f"{what}; expires in {max(0, left)} s"
+        f"request {item['request_id']} ({item.get('kind')}) from {item.get('client_name')!r}"
+        f"{where}: {what}; expires in {max(0, left)} s"
     )

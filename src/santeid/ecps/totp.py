@@ -10,14 +10,20 @@ it to :meth:`TotpVerifier.verify`:
 * a (device, step) pair is accepted once (RFC 6238 §5.2: "the verifier MUST NOT accept the
   second attempt of the OTP after the successful validation"), atomically across workers
   with ``store.add``;
-* wrong codes are counted per professional (``store.incr``); after ``ecps_totp_failures`` of
-  them the offline code is refused for ``ecps_totp_lock`` seconds (RFC 4226 §7.3 throttling).
-  A correct code clears the count. A replayed code is not counted: it reveals nothing an
-  attacker could search.
+* wrong codes are counted per professional *and origin* (the client address the codes come
+  from, ``store.incr``); after ``ecps_totp_failures`` of them the offline code is refused to
+  that origin for ``ecps_totp_lock`` seconds (RFC 4226 §7.3 throttling). A stranger typing
+  wrong codes therefore locks only themselves, never the professional's own browser. Wrong
+  codes from all origins together are bounded too: beyond
+  ``ecps_totp_failures_per_professional`` in a window of ``ecps_totp_lock`` seconds, the
+  offline code is refused to everyone until the window ends, which bounds a guesser spread
+  over many addresses (``docs/security.md``). A correct code clears the count of its origin.
+  A replayed code is not counted: it reveals nothing an attacker could search.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 from collections.abc import Callable
@@ -75,23 +81,45 @@ class TotpVerifier:
         *,
         max_failures: int,
         lock_seconds: int,
+        max_failures_per_professional: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.devices = devices
         self.max_failures = max_failures
         self.lock_seconds = lock_seconds
+        self.max_failures_per_professional = max_failures_per_professional or 4 * max_failures
         self.clock = clock
 
-    def _failures_key(self, national_id: str) -> str:
-        return f"ecps:totp-fail:{national_id}"
+    @staticmethod
+    def _scope(national_id: str, origin: str) -> str:
+        # The origin (a client address) is hashed: keys stay short and free of its characters.
+        return national_id + ":" + hashlib.sha256(origin.encode()).hexdigest()[:24]
 
-    def _lock_key(self, national_id: str) -> str:
-        return f"ecps:totp-lock:{national_id}"
+    def _failures_key(self, national_id: str, origin: str) -> str:
+        return f"ecps:totp-fail:{self._scope(national_id, origin)}"
 
-    def verify(self, national_id: str, code: str) -> Device:
-        """The device whose current code this is; raises :class:`TotpError` otherwise."""
-        if self.store.get(self._lock_key(national_id)) is not None:
+    def _lock_key(self, national_id: str, origin: str) -> str:
+        return f"ecps:totp-lock:{self._scope(national_id, origin)}"
+
+    def _all_failures_key(self, national_id: str) -> str:
+        return f"ecps:totp-fail-all:{national_id}"
+
+    def _locked(self, national_id: str, origin: str) -> bool:
+        if self.store.get(self._lock_key(national_id, origin)) is not None:
+            return True
+        everyone = self.store.ttl(self._all_failures_key(national_id)) is not None and (
+            self.store.incr(self._all_failures_key(national_id), 1, amount=0)
+            >= self.max_failures_per_professional
+        )
+        return everyone
+
+    def verify(self, national_id: str, code: str, *, origin: str = "") -> Device:
+        """The device whose current code this is; raises :class:`TotpError` otherwise.
+
+        ``origin``: where the attempt comes from (the client address), which a lock applies to.
+        """
+        if self._locked(national_id, origin):
             raise TotpError(LOCKED, "too many wrong offline codes; try again later")
         devices = self.devices.active_for(national_id)
         if not devices:
@@ -105,23 +133,24 @@ class TotpVerifier:
                 for counter in range(current - WINDOW, current + WINDOW + 1):
                     expected = totp.generate_otp(counter)
                     if hmac.compare_digest(expected, code):
-                        return self._accept(national_id, device, counter)
-        self._count_failure(national_id)
+                        return self._accept(national_id, device, counter, origin)
+        self._count_failure(national_id, origin)
         raise TotpError(INVALID_CODE, "wrong offline code")
 
-    def _accept(self, national_id: str, device: Device, counter: int) -> Device:
+    def _accept(self, national_id: str, device: Device, counter: int, origin: str) -> Device:
         used = f"ecps:totp-used:{device.device_id}:{counter}"
         if not self.store.add(used, {"at": int(self.clock())}, USED_TTL):
             raise TotpError(REPLAYED_CODE, "this offline code has already been used")
-        self.store.delete(self._failures_key(national_id))
+        self.store.delete(self._failures_key(national_id, origin))
         self.devices.touch(device.device_id)
         return device
 
-    def _count_failure(self, national_id: str) -> None:
+    def _count_failure(self, national_id: str, origin: str) -> None:
         # The counter's window starts at the first failure (ttl set on creation only); the
         # lock is a separate key so that it lasts lock_seconds from the failure that set it.
-        failures = self.store.incr(self._failures_key(national_id), ttl=self.lock_seconds)
+        self.store.incr(self._all_failures_key(national_id), ttl=self.lock_seconds)
+        failures = self.store.incr(self._failures_key(national_id, origin), ttl=self.lock_seconds)
         if failures >= self.max_failures:
             lock = {"since": int(self.clock())}
-            self.store.put(self._lock_key(national_id), lock, self.lock_seconds)
-            self.store.delete(self._failures_key(national_id))
+            self.store.put(self._lock_key(national_id, origin), lock, self.lock_seconds)
+            self.store.delete(self._failures_key(national_id, origin))

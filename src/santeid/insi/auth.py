@@ -117,9 +117,11 @@ def certificate_context(
     """The call context of an INSi establishment certificate, or the ``DESIR_560`` refusal.
 
     Checks (insi.md §7): CN exactly ``INSI-AUTO`` or ``INSI-MANU``; issued (signature checked)
-    by a certificate of ``insi_ca_file``; within its validity period.  The TLS layer may already
-    have checked the chain against ``--client-ca``, which can hold other authorities (CPS
-    cards): this check is the one that ties the certificate to INSi.
+    by a certificate of ``insi_ca_file``; within its validity period; when its subject is in
+    ``insi_idam_by_certificate``, the IDAM a SOAP call claims (``software_id``) is one listed
+    for it (REST and FHIR calls claim none). The TLS layer may already have checked the chain
+    against ``--client-ca``, which can hold other authorities (CPS cards): this check is the
+    one that ties the certificate to INSi.
     """
     if cert is None:
         return insufficient_access("aucun certificat client présenté")
@@ -143,6 +145,13 @@ def certificate_context(
     else:
         return insufficient_access("certificat non émis par une autorité INSi reconnue")
     structure = certificate_structure(cert)
+    allowed = settings.insi_idam_bindings.get(cert.subject.rfc4514_string())
+    if allowed is not None and software_id is not None and software_id not in allowed:
+        # The certificate belongs to a vendor whose software numbers are known: a call
+        # claiming another one is refused, so calls are attributed to what was proven.
+        return insufficient_access(
+            f"logiciel {software_id or '(sans IDAM)'} non autorisé pour ce certificat"
+        )
     return CallContext(
         software_id=software_id or structure or format(cert.serial_number, "X"),
         structure_id=structure,

@@ -16,7 +16,12 @@ The CPS card (``login/card.py``) and the offline code (``views.otp``) approve di
 
 from __future__ import annotations
 
+from flask import has_request_context
+from flask import request as flask_request
+
+from santeid import rate_limits
 from santeid.observability import record as observe
+from santeid.proxies import client_address
 from santeid.psc import proofs
 from santeid.services import services
 
@@ -48,9 +53,37 @@ class EcpsAuthenticator:
         ecps = services().ecps
         return ecps is not None and bool(ecps.devices.active_for(professional.national_id))
 
+    def throttled(self, professional) -> bool:
+        """Count one e-CPS request for this professional and for the browser's address; True
+        when either is beyond its limit (``ecps_push_limit_*`` in ``ecps_push_window``): starting
+        logins must not let anyone flood a professional's phone (``docs/security.md``)."""
+        svc = services()
+        settings = svc.settings
+        window = settings.ecps_push_window
+        if rate_limits.hit(
+            svc.store,
+            "ecps-push-address",
+            _client_address(),
+            limit=settings.ecps_push_limit_per_address,
+            window=window,
+        ):
+            # Refused for this requester: the professional's budget is not spent.
+            return True
+        return rate_limits.hit(
+            svc.store,
+            "ecps-push-professional",
+            professional.national_id,
+            limit=settings.ecps_push_limit_per_professional,
+            window=window,
+        )
+
     def start(self, txid: str, professional, *, client_name: str) -> dict | None:
+        tx = services().transactions.get(txid) or {}
         request = services().ecps.create_browser_request(
-            professional.national_id, client_name=client_name
+            professional.national_id,
+            client_name=client_name,
+            client_id=tx.get("client_id"),
+            requested_from=_client_address() or None,
         )
         return _wait_for(txid, professional, self.name, request)
 
@@ -103,6 +136,11 @@ def _follow(txid: str, tx: dict, request, *, proof: str) -> dict:
     if failed is not None:  # once: only the poll that moved the transaction reports it
         observe.login_failed(tx["client_id"], reason, professional=tx["national_id"])
     return failed or (svc.transactions.get(txid) or tx)
+
+
+def _client_address() -> str:
+    """The browser's address: the forwarded one through a trusted proxy, else the peer's."""
+    return (client_address(flask_request.environ) or "") if has_request_context() else ""
 
 
 def _move_to_waiting(txid: str, changes: dict) -> dict | None:

@@ -28,6 +28,7 @@ from santeid.interaction import authorization
 from santeid.login import authenticators
 from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
+from santeid.proxies import client_address
 from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
@@ -48,6 +49,7 @@ FAILURE_MESSAGES = {
     "pin_locked": "failure_locked",
     "device_locked": "failure_locked",
     "expired": "failure_expired",
+    "replaced": "failure_replaced",
 }
 #: Failures after which retrying with the same device cannot work.
 FINAL_FAILURES = ("pin_locked", "device_locked")
@@ -129,6 +131,12 @@ def _render_failed(txid: str, tx: dict, t):
     )
 
 
+def _throttled(authenticator, professional) -> bool:
+    """Whether this proof may not start now (the e-CPS push limits)."""
+    throttled = getattr(authenticator, "throttled", None)
+    return bool(throttled and throttled(professional))
+
+
 @bp.route("/authenticate", methods=["GET", "POST"])
 def authenticate():
     txid, tx, t = load_transaction()
@@ -163,6 +171,8 @@ def authenticate():
         observe.login_failed(tx["client_id"], "no_authenticator", professional=national_id.value)
         error = t("no_authenticator", national_id=national_id.value)
         return _render_login(txid, tx, t, error=error, value=typed, status=400)
+    if _throttled(authenticator, professional):
+        return _render_login(txid, tx, t, error=t("too_many_logins"), value=typed, status=429)
     authenticator.start(txid, professional, client_name=tx["client_name"])
     return redirect(url_for("login.authenticate", tx=txid), code=303)
 
@@ -177,6 +187,9 @@ def retry():
         authenticator = authenticators.choose(professional) if professional else None
         if authenticator is None:
             services().transactions.move(txid, "failed", {"state": "identify", "failure": None})
+        elif _throttled(authenticator, professional):
+            t = Translator(tx["areq"].get("locale", "fr"))
+            return _render_login(txid, tx, t, error=t("too_many_logins"), status=429)
         else:
             authenticator.start(txid, professional, client_name=tx["client_name"])
     return redirect(url_for("login.authenticate", tx=txid), code=303)
@@ -195,7 +208,11 @@ def otp():
     if request.method == "POST":
         check_csrf()
         try:
-            ecps.verify_totp(tx["national_id"], request.form.get("otp", "").strip())
+            ecps.verify_totp(
+                tx["national_id"],
+                request.form.get("otp", "").strip(),
+                origin=client_address(request.environ) or "",
+            )
         except TotpError as exc:
             error = t("otp_" + exc.code)
         else:

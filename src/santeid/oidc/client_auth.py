@@ -77,6 +77,38 @@ KEYCLOAK_INVALID_CLIENT = "Invalid client or Invalid client credentials"
 POLICIES = ("keycloak", "strict")
 
 
+#: Time claims of a signed JWT from a client (RFC 7519 §4.1.4-6: NumericDate).
+TIME_CLAIMS: tuple[str, ...] = ("exp", "nbf", "iat")
+
+
+def lifetime_error(
+    claims: dict[str, Any], *, now: float, max_lifetime: int, leeway: int, require_exp: bool = True
+) -> str | None:
+    """Why a client's signed JWT (client assertion, CIBA signed request, request object) is
+    refused for its time claims, or ``None``.
+
+    ``exp``, ``nbf`` and ``iat`` are whole numbers of seconds when present (a float or a
+    string would let two verifiers disagree on the same token); ``exp`` is at most
+    ``max_lifetime`` seconds after ``iat`` and after now (plus ``leeway`` for clock skew).
+    Bounding the lifetime bounds how long a replay cache must remember the ``jti``, and so
+    how long a store restart without persistence could let a captured JWT be replayed
+    (``docs/security.md``).
+    """
+    for name in TIME_CLAIMS:
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"the claim {name} must be a whole number of seconds (NumericDate)"
+    exp = claims.get("exp")
+    if exp is None:
+        return "the claim exp is required" if require_exp else None
+    if exp > now + max_lifetime + leeway:
+        return f"exp is more than {max_lifetime} seconds ahead"
+    iat = claims.get("iat")
+    if iat is not None and exp - iat > max_lifetime:
+        return f"exp is more than {max_lifetime} seconds after iat"
+    return None
+
+
 def methods_for(endpoint: str) -> list[str]:
     """The methods accepted at ``endpoint`` (a copy: Authlib classes keep it as an attribute)."""
     return list(ENDPOINT_AUTH_METHODS[endpoint])

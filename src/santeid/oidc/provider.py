@@ -27,6 +27,8 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import current_app
 from flask import request as flask_request
+from joserfc import jwt as jose_jwt
+from joserfc.errors import JoseError
 
 from santeid.observability import record as observe
 from santeid.oidc import client_auth
@@ -261,7 +263,12 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
 
 class PrivateKeyJWT(JWTBearerClientAssertion):
-    """``private_key_jwt`` (OIDC Core §9, RFC 7523 §3) with atomic ``jti`` replay protection."""
+    """``private_key_jwt`` (OIDC Core §9, RFC 7523 §3) with atomic ``jti`` replay protection.
+
+    Only the algorithms discovery advertises (:data:`client_auth.SIGNING_ALGS`) verify an
+    assertion; its lifetime is bounded by ``client_assertion_max_lifetime``
+    (:func:`client_auth.lifetime_error`) and its ``jti`` is remembered exactly as long as the
+    assertion could be accepted (until ``exp`` + leeway)."""
 
     # types-Authlib marks this Final; in Authlib it is a plain class attribute, the name this
     # subclass registers its method under.
@@ -278,13 +285,33 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise InvalidClientError(description="The client has no registered jwks.")
         return client.jwks
 
+    def process_assertion_claims(self, assertion, resolve_key):
+        # Authlib decodes with joserfc's default algorithms (HS256, RS256, ES256), which
+        # would refuse the PS256 discovery advertises: name the advertised ones.
+        try:
+            token = jose_jwt.decode(
+                assertion, resolve_key, algorithms=list(client_auth.SIGNING_ALGS)
+            )
+        except JoseError as exc:
+            raise InvalidClientError(description=exc.description) from exc
+        problem = client_auth.lifetime_error(
+            token.claims,
+            now=time.time(),
+            max_lifetime=_services().settings.client_assertion_max_lifetime,
+            leeway=self.leeway,
+        )
+        if problem:
+            raise InvalidClientError(description=f"client assertion: {problem}")
+        self.verify_claims(token.claims)
+        return token.claims
+
     def validate_jti(self, claims, jti):
         if not isinstance(jti, str) or not jti or len(jti) > 256:
             return False
         services = _services()
-        exp = claims.get("exp")
-        # Remember the jti as long as the assertion could still be accepted.
-        ttl = max(1, int(exp - time.time()) + self.leeway) if isinstance(exp, int) else 3600
+        # Remember the jti as long as the assertion could still be accepted: until exp plus
+        # the leeway (exp is a checked integer by now).
+        ttl = max(1, int(claims["exp"] - time.time()) + self.leeway)
         key = "jti:{}:{}".format(claims["sub"], hashlib.sha256(jti.encode()).hexdigest())
         return services.store.add(key, {"seen": True}, ttl)
 

@@ -6,8 +6,10 @@ requests (RFC 9126, https://www.rfc-editor.org/rfc/rfc9126), which PSC's Keycloa
   the client's registered ``jwks`` (RS256, ES256, PS256), or unsigned (``alg`` ``none``), which
   Keycloak accepts by default: an unsigned object carries nothing the query string could not.
   ``iss`` and ``client_id``, when present, must be the client; ``aud``, when present, must name
-  this issuer; ``exp``, when present, must not be past. Its parameters override those of the
-  query (Keycloak; OIDC Core §6.1), and ``client_id`` must also be in the query (RFC 9101 §5).
+  this issuer; ``exp``, ``iat``, ``nbf``, when present, are whole numbers, ``exp`` neither past
+  nor more than ``signed_request_max_lifetime`` ahead, ``nbf`` not in the future. Its
+  parameters override those of the query (Keycloak; OIDC Core §6.1), and ``client_id`` must
+  also be in the query (RFC 9101 §5).
 * ``request_uri``: only the ``urn:ietf:params:oauth:request_uri:…`` values this server hands
   out at its pushed authorization request endpoint. santeid never fetches a remote URI, so
   discovery says ``request_uri_parameter_supported: false``; any other value is refused with
@@ -103,9 +105,22 @@ def _request_object_claims(token: str, client) -> dict:
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if services().settings.issuer not in audiences:
             raise ErrorPage("invalid_request_object", "the request object's aud is not this issuer")
+    now = time.time()
+    problem = client_auth.lifetime_error(
+        claims,
+        now=now,
+        max_lifetime=services().settings.signed_request_max_lifetime,
+        leeway=LEEWAY,
+        require_exp=False,  # Keycloak accepts a request object without exp
+    )
+    if problem:
+        raise ErrorPage("invalid_request_object", f"request object: {problem}")
     exp = claims.get("exp")
-    if exp is not None and (not isinstance(exp, int | float) or exp + LEEWAY < time.time()):
+    if exp is not None and exp + LEEWAY < now:
         raise ErrorPage("invalid_request_object", "the request object has expired")
+    nbf = claims.get("nbf")
+    if nbf is not None and nbf > now + LEEWAY:
+        raise ErrorPage("invalid_request_object", "the request object is not valid yet (nbf)")
     return claims
 
 

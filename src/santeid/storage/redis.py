@@ -185,6 +185,23 @@ class RedisStore(EphemeralStore):
         client = sentinel.master_for(service, redis_class=redis.Redis, **(base | options))
         return cls(client, key_prefix=key_prefix, sentinel=sentinel)
 
+    def persistence(self) -> str | None:
+        """How the Redis server persists its data: ``"aof"``, ``"rdb"``, ``"aof+rdb"``, ``""``
+        (it does not: a restart forgets every key, revocations included), or ``None`` when
+        it cannot be told (``CONFIG`` disabled or not permitted, as on many managed services,
+        or Redis unreachable). Never raises: a start-up check (``docs/deployment.md``)."""
+        try:
+            appendonly = self._client.config_get("appendonly").get("appendonly", "")
+            save = self._client.config_get("save").get("save", "")
+        except Exception:  # noqa: BLE001 - any failure means "cannot tell"
+            return None
+        kinds = []
+        if str(appendonly).lower() == "yes":
+            kinds.append("aof")
+        if str(save).strip():
+            kinds.append("rdb")
+        return "+".join(kinds)
+
     # -- internals -----------------------------------------------------------------------
 
     def _key(self, key: str) -> str:

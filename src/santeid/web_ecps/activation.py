@@ -22,8 +22,13 @@ Security choices:
 * A right pair is consumed with ``store.pop`` (atomic): it serves once.
 * The flow is bound to the browser that started it (``bid`` in the signed session cookie,
   as login transactions are), so a flow id seen elsewhere is useless.
-* A professional gets at most :data:`MAX_SENDS` pairs per :data:`CODE_LIFETIME` (no SMS
-  flooding of a colleague's phone), and a new pair cancels the previous one.
+* Sends are limited per professional (``ecps_activation_sends_per_professional``: no SMS
+  flooding of a colleague's phone) *and* per requesting address
+  (``ecps_activation_sends_per_address``), in windows of ``ecps_activation_window`` seconds, so
+  one stranger cannot spend the professional's budget alone.
+* A new pair cancels the previous one *of the same browser* only: a stranger asking codes for
+  the professional never cancels the pair the professional's own browser started
+  (``docs/security.md``).
 * Whether an identifier exists in the directory is said plainly, as the PSC login and
   activation pages do (psc.md §13 lists "vous n'apparaissez pas … sur l'Annuaire Santé"
   among the error causes): the santeid login page says so already, so hiding it here would
@@ -55,10 +60,12 @@ from flask import request
 from flask import url_for
 from markupsafe import Markup
 
+from santeid import rate_limits
 from santeid.i18n import Translator
 from santeid.messaging import DeliveryError
 from santeid.messaging import Message
 from santeid.oidc.authorize import browser_id
+from santeid.proxies import client_address
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.security import check_csrf
@@ -77,8 +84,6 @@ log = logging.getLogger(__name__)
 CODE_LIFETIME = 600
 #: Attempts (right or wrong) allowed on one pair; the last wrong one deletes the pair.
 MAX_ATTEMPTS = 5
-#: Pairs sent to one professional per CODE_LIFETIME.
-MAX_SENDS = 3
 CODE_DIGITS = 6
 _CODE_RE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
 _FLOW_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -143,9 +148,32 @@ class CodePairs:
         message = f"{flow}|{channel}|{code}".encode()
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
 
-    def throttled(self, national_id: str) -> bool:
-        """Count one sending for this professional; True once :data:`MAX_SENDS` is passed."""
-        return self.store.incr(f"ecps-act-sends:{national_id}", CODE_LIFETIME) > MAX_SENDS
+    def throttled(self, national_id: str, address: str, settings) -> bool:
+        """Count one sending for this professional and for the requesting address; True when
+        either is beyond its limit (``ecps_activation_sends_per_*``)."""
+        window = settings.ecps_activation_window
+        if rate_limits.hit(
+            self.store,
+            "ecps-activation-address",
+            address,
+            limit=settings.ecps_activation_sends_per_address,
+            window=window,
+        ):
+            # Refused for this requester: the professional's budget is not spent.
+            return True
+        return rate_limits.hit(
+            self.store,
+            "ecps-activation-professional",
+            national_id,
+            limit=settings.ecps_activation_sends_per_professional,
+            window=window,
+        )
+
+    @staticmethod
+    def _current_key(national_id: str, bid: str) -> str:
+        # Per professional *and browser*: a pair started elsewhere is never cancelled here.
+        digest = hashlib.sha256(bid.encode()).hexdigest()[:32]
+        return f"ecps-act-current:{national_id}:{digest}"
 
     def create(self, national_id: str, *, bid: str, **details: Any) -> tuple[str, str, str]:
         """A new pair for this professional, replacing any previous one; returns
@@ -161,10 +189,11 @@ class CodePairs:
             "created_at": int(self.clock()),
             **details,
         }
-        current_key = f"ecps-act-current:{national_id}"
+        current_key = self._current_key(national_id, bid)
         previous = self.store.get(current_key)
         if previous is not None:
-            # One live pair per professional: codes of an older request stop working.
+            # One live pair per professional and browser: codes of this browser's older
+            # request stop working; other browsers' pairs are left alone.
             self.discard(previous["flow"])
         self.store.put(self._key(flow), record, CODE_LIFETIME)
         self.store.put(current_key, {"flow": flow}, CODE_LIFETIME)
@@ -312,7 +341,7 @@ def activation():
         log.error("e-CPS activation codes cannot be sent: %s", "; ".join(unconfigured))
         return error_page(t, t("ecps_activation_title"), t("ecps_messages_unconfigured"), 503)
     pairs = code_pairs()
-    if pairs.throttled(national_id):
+    if pairs.throttled(national_id, client_address(request.environ) or "", services().settings):
         return _render_form(t, error=t("ecps_too_many_sends"), value=typed, status=429)
 
     flow, email_code, sms_code = pairs.create(

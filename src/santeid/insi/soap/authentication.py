@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import time
 from dataclasses import replace
 
@@ -76,12 +77,30 @@ def _software_id(headers: RequestHeaders) -> str:
     return headers.idam or ""
 
 
+def _max_age(settings) -> datetime.timedelta:
+    return datetime.timedelta(seconds=settings.insi_assertion_max_age)
+
+
+def _first_use(signed: saml.Assertion, certificate, acceptable_until: datetime.datetime) -> None:
+    """Remember the assertion until it is no longer acceptable; refuse a second use (atomic
+    set-if-absent: of concurrent replays exactly one passes)."""
+    from santeid.services import services  # at call time: santeid.services imports the app
+
+    remaining = acceptable_until - datetime.datetime.now(datetime.UTC)
+    ttl = max(1, math.ceil(remaining.total_seconds()))
+    used = {"at": int(time.time())}
+    if not services().store.add(saml.replay_key(signed, certificate), used, ttl):
+        raise saml.AssertionRefused("assertion déjà utilisée (ID)")
+
+
 def _cps(assertion: saml.Assertion, headers: RequestHeaders, settings) -> CallContext:
     try:
         certificate = saml.signing_certificate(assertion)
         national_id = verify_card_certificate(certificate, settings)
         signed = saml.verify_signature(assertion, certificate)
-        saml.check_times(signed)
+        acceptable_until = saml.check_times(signed, max_age=_max_age(settings))
+        if not signed.id:
+            raise saml.AssertionRefused("assertion sans ID")
     except saml.AssertionRefused as exc:
         raise _refuse(str(exc)) from None
     except CardError as exc:
@@ -93,6 +112,11 @@ def _cps(assertion: saml.Assertion, headers: RequestHeaders, settings) -> CallCo
         raise _refuse("NameQualifier de l'assertion signée différent de CPS")
     if signed.name_id != national_id:
         raise _refuse("le NameID de l'assertion n'est pas le porteur de la carte")
+    try:
+        # Last: only an assertion that authenticates someone is remembered.
+        _first_use(signed, certificate, acceptable_until)
+    except saml.AssertionRefused as exc:
+        raise _refuse(str(exc)) from None
     return CallContext(
         software_id=_software_id(headers),
         structure_id=signed.attributes.get("identifiantFacturation") or headers.emitter,
@@ -102,9 +126,9 @@ def _cps(assertion: saml.Assertion, headers: RequestHeaders, settings) -> CallCo
     )
 
 
-def _psc(assertion: saml.Assertion, headers: RequestHeaders) -> CallContext:
+def _psc(assertion: saml.Assertion, headers: RequestHeaders, settings) -> CallContext:
     try:
-        saml.check_times(assertion)
+        saml.check_times(assertion, max_age=_max_age(settings))
     except saml.AssertionRefused as exc:
         raise _refuse(str(exc)) from None
     authorization = request.headers.get("Authorization")
@@ -129,7 +153,7 @@ def authenticate(headers: RequestHeaders, settings) -> CallContext:
         if assertion.signed:
             return _cps(assertion, headers, settings)
         if assertion.qualifier == saml.QUALIFIER_PSC:
-            return _psc(assertion, headers)
+            return _psc(assertion, headers, settings)
         raise _refuse("assertion CPS non signée")
     raw = _presented(settings)
     if raw is None:

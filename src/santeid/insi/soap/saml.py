@@ -21,7 +21,14 @@ Verification of a CPx assertion (:func:`verify_cps_assertion`):
    itself (no signature wrapping: everything read afterwards comes from the *signed* copy
    signxml returns), and only SHA-256-or-better algorithms are accepted;
 3. the ``NameID`` is the certificate's holder, ``IssueInstant`` is not in the future and not
-   older than :data:`MAX_AGE`, and ``Conditions`` (``NotBefore``/``NotOnOrAfter``) hold.
+   older than ``insi_assertion_max_age`` (5 minutes by default), and ``Conditions``
+   (``NotBefore``/``NotOnOrAfter``) hold;
+4. the assertion is used once: its ``ID`` (with the card certificate's fingerprint) is
+   remembered in the store, with an atomic set-if-absent, until the assertion is too old to be
+   accepted anyway (:func:`replay_key`, ``authentication.py``). A captured assertion cannot be
+   replayed, from this client or any other. The real service's accepted age is not public
+   (``docs/reference/insi-teleservice.md §7``): a client makes a fresh assertion per call, as
+   the card middleware does.
 
 Exclusive canonicalisation is what makes the signature survive being placed in an envelope:
 namespaces inherited from ``soap:Envelope`` and ``wsse:Security`` do not enter the digest.
@@ -35,10 +42,12 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import hashlib
 import uuid
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from lxml import etree
 from signxml import SignatureConfiguration
 from signxml import XMLSigner
@@ -62,8 +71,9 @@ NAMEID_X509 = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
 #: ``NameID/@NameQualifier`` of each mode (insi.md §7).
 QUALIFIER_CPS = "CPS"
 QUALIFIER_PSC = "PSC"
-#: Oldest ``IssueInstant`` accepted, and the clock skew tolerated.
-MAX_AGE = datetime.timedelta(hours=12)
+#: Oldest ``IssueInstant`` accepted by default (``insi_assertion_max_age``), and the clock skew
+#: tolerated.
+MAX_AGE = datetime.timedelta(minutes=5)
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 
 _ASSERTION = f"{{{SAML}}}Assertion"
@@ -148,23 +158,42 @@ def _instant(value: str, what: str) -> datetime.datetime:
     return moment
 
 
-def check_times(assertion: Assertion, now: datetime.datetime | None = None) -> None:
-    """``IssueInstant`` within [now − :data:`MAX_AGE`, now + skew]; ``Conditions`` honoured
-    (SAML 2.0 Core §2.5.1.2)."""
+def check_times(
+    assertion: Assertion,
+    now: datetime.datetime | None = None,
+    *,
+    max_age: datetime.timedelta = MAX_AGE,
+) -> datetime.datetime:
+    """``IssueInstant`` within [now − ``max_age``, now + skew]; ``Conditions`` honoured
+    (SAML 2.0 Core §2.5.1.2). Returns the moment the assertion stops being acceptable (its
+    ``IssueInstant`` + ``max_age``, or ``NotOnOrAfter`` if sooner), plus the skew."""
     now = now or datetime.datetime.now(datetime.UTC)
     issued = _instant(assertion.issue_instant, "IssueInstant")
     if issued > now + CLOCK_SKEW:
         raise AssertionRefused("assertion issued in the future (IssueInstant)")
-    if issued < now - MAX_AGE:
+    if issued < now - max_age:
         raise AssertionRefused("assertion too old (IssueInstant)")
+    acceptable_until = issued + max_age + CLOCK_SKEW
     conditions = assertion.element.find(f"{{{SAML}}}Conditions")
     if conditions is not None:
         not_before = conditions.get("NotBefore")
         if not_before and now + CLOCK_SKEW < _instant(not_before, "NotBefore"):
             raise AssertionRefused("assertion not yet valid (Conditions/@NotBefore)")
-        not_on_or_after = conditions.get("NotOnOrAfter")
-        if not_on_or_after and now - CLOCK_SKEW >= _instant(not_on_or_after, "NotOnOrAfter"):
-            raise AssertionRefused("assertion expired (Conditions/@NotOnOrAfter)")
+        expires = conditions.get("NotOnOrAfter")
+        if expires:
+            not_on_or_after = _instant(expires, "NotOnOrAfter")
+            if now - CLOCK_SKEW >= not_on_or_after:
+                raise AssertionRefused("assertion expired (Conditions/@NotOnOrAfter)")
+            acceptable_until = min(acceptable_until, not_on_or_after + CLOCK_SKEW)
+    return acceptable_until
+
+
+def replay_key(assertion: Assertion, certificate: x509.Certificate) -> str:
+    """Store key remembering a used assertion: its ``ID`` and its signer's certificate (two
+    cards may pick the same ``ID``; one card may not reuse one)."""
+    fingerprint = certificate.fingerprint(hashes.SHA256()).hex()
+    digest = hashlib.sha256(f"{fingerprint}|{assertion.id}".encode()).hexdigest()
+    return f"insi:saml-used:{digest}"
 
 
 def signing_certificate(assertion: Assertion) -> x509.Certificate:

@@ -1,0 +1,25 @@
+"""Fixed-window rate limits kept in the ephemeral store, so every worker and host counts
+together (``store.incr`` is atomic and sets the window's lifetime on the first hit only).
+
+A limit is a name, a subject (a national identifier, a client address…), a number of hits and
+a window in seconds: :func:`hit` counts one hit and says whether the limit is passed. The
+subject is hashed into the key, so an address or identifier never becomes part of a key
+verbatim (no key injection, fixed length). What each limit protects is in ``docs/security.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from santeid.storage import EphemeralStore
+
+
+def _key(name: str, subject: str) -> str:
+    digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"rate:{name}:{digest}"
+
+
+def hit(store: EphemeralStore, name: str, subject: str, *, limit: int, window: int) -> bool:
+    """Count one hit of ``subject`` under the limit ``name``; ``True`` when this hit is beyond
+    ``limit`` hits in the current window (the caller refuses it)."""
+    return store.incr(_key(name, subject), window) > limit
