@@ -25,11 +25,15 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
+from typing import TYPE_CHECKING
 
 from flask import Response
 from flask import current_app
 from flask import request
 from werkzeug.exceptions import MethodNotAllowed
+
+if TYPE_CHECKING:
+    from santeid.settings import Settings
 
 JSON_OAUTH = "json-oauth"
 PROBLEM_JSON = "problem+json"
@@ -40,7 +44,7 @@ FORMATS = (JSON_OAUTH, PROBLEM_JSON, FHIR, SOAP, HTML)
 
 Render = Callable[[Exception], Response]
 #: A URL prefix, or a function of the settings giving one (prefixes under the issuer path).
-Prefix = str | Callable[[object], str]
+Prefix = str | Callable[["Settings"], str]
 
 
 @dataclass(frozen=True)

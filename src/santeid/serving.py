@@ -192,7 +192,7 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
                 return
             original = self.rfile
             if body is not _UNBUFFERED:
-                self.rfile = io.BufferedReader(io.BytesIO(body))  # type: ignore[assignment]
+                self.rfile = io.BufferedReader(io.BytesIO(body))
             try:
                 super().run_wsgi()
             finally:
@@ -345,7 +345,7 @@ class _Received:
 
 
 def _limited_conn(base: type) -> type:
-    class LimitedConn(base):  # type: ignore[misc, valid-type]
+    class LimitedConn(base):
         release_address: Callable[[], None] | None = None
 
         def close(self, *args, **kwargs):

@@ -69,13 +69,21 @@ _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 _PEM_END = "-----END CERTIFICATE-----"
 
 
-class _DeferredHandshakeContext(ssl.SSLContext):
+class _ServerContext(ssl.SSLContext):
+    """The contexts :func:`server_ssl_context` makes: an ``ssl.SSLContext`` that also carries
+    the issuers whose certificates' validity period the application checks itself."""
+
+    #: See ``period_checked_by_app`` of :func:`server_ssl_context`.
+    period_checked_by_app: tuple[x509.Name, ...] = ()
+
+
+class _DeferredHandshakeContext(_ServerContext):
     """Sockets it wraps do not handshake on ``accept()``: the handshake happens on the first
     read, in the thread serving the connection. Werkzeug's server accepts connections in one
     thread; a handshake there would stall every client while one browser waits for its
     card's PIN (the middleware asks for it during the handshake)."""
 
-    def wrap_socket(self, sock, *args, **kwargs):  # type: ignore[override]
+    def wrap_socket(self, sock, *args, **kwargs):
         kwargs["do_handshake_on_connect"] = False
         if len(args) > 1:  # (server_side, do_handshake_on_connect, …) given positionally
             args = (args[0], False, *args[2:])
@@ -147,7 +155,7 @@ def server_ssl_context(
     certificate outside its period still never reaches the application: the connection ends
     on its first read, right after the handshake (:class:`_PeriodCheckingSocket`).
     """
-    context_class = _DeferredHandshakeContext if defer_handshake else ssl.SSLContext
+    context_class = _DeferredHandshakeContext if defer_handshake else _ServerContext
     context = context_class(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:

@@ -50,7 +50,7 @@ class Chart:
             f'<text x="{LEFT - 4}" y="{TOP + plot_h}" text-anchor="end" font-size="9">0</text>',
         ]
         for i in range(len(self.labels)):
-            base = TOP + plot_h
+            base: float = TOP + plot_h
             x = LEFT + i * step + (step - bar_w) / 2
             for index, (name, values) in enumerate(self.series.items()):
                 value = values[i]

@@ -181,7 +181,7 @@ def serve(
 
     ssl_context = None
     authorities: list[str] = []
-    if tls_cert:
+    if tls_cert and tls_key:  # both or neither (checked above)
         try:
             authorities = _client_authorities(settings, client_ca)
             # Sandbox: expired and not-yet-valid test cards reach the card page, which

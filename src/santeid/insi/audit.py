@@ -402,9 +402,10 @@ class AuditLog:
         db.ensure(self.db, SCHEMA)
         start = timestamp(since)
         with self.db.connect() as conn:
-            low, high = conn.execute("SELECT MIN(id), MAX(id) FROM audit").fetchone()
-            if low is None:
+            bounds = conn.execute("SELECT MIN(id), MAX(id) FROM audit").fetchone()
+            if bounds is None or bounds[0] is None:  # no row at all: MIN is NULL
                 return []
+            low, high = bounds
             high += 1
             while low < high:
                 middle = (low + high) // 2

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
 
@@ -32,14 +31,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from joserfc.jwk import ECKey
+from joserfc.jwk import KeyParameters
 from joserfc.jwk import OctKey
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
 
+from santeid.keys.state import KeyStoreState
 from santeid.settings import ConfigurationError
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger("santeid.keystore")
 
@@ -182,7 +180,7 @@ def _to_datetime(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-class KeyLifecycle:
+class KeyLifecycle(KeyStoreState):
     """Which key is active, published or retired; generation and rotation. Mixed into
     :class:`santeid.keystore.KeyStore`, which holds the state (``_entries``, ``clock``,
     ``retired_key_lifetime``, ``publication_margin``, ``default_alg``)."""
@@ -321,7 +319,7 @@ def _check_alg(alg: str, key_size: int | None) -> None:
 def _new_entry(alg: str, rsa_key_size: int, now: float) -> _Entry:
     # "alg" and "use" are part of the stored JWK (RFC 7517 §4.2, §4.4) so that joserfc itself
     # refuses to use the key for another algorithm or for encryption.
-    parameters = {"alg": alg, "use": "sig"}
+    parameters: KeyParameters = {"alg": alg, "use": "sig"}
     key: RSAKey | ECKey | OctKey
     if alg == HMAC_ALGORITHM:
         # A random kid, as Keycloak gives its HMAC keys: the RFC 7638 thumbprint of a secret
@@ -366,6 +364,8 @@ def self_signed_certificate(key: RSAKey | ECKey, kid: str, created_at: int) -> b
     certificate for a key file that does not hold one (written before certificates existed).
     """
     private = key.private_key
+    if private is None:
+        raise ValueError(f"key {kid} has no private part: it cannot sign its certificate")
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, kid)])
     not_before = _to_datetime(created_at)
     serial = int.from_bytes(hashlib.sha256(kid.encode()).digest()[:16], "big") >> 1 or 1

@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import builtins
 import json
-from typing import TYPE_CHECKING
 from typing import Any
 
 from joserfc import jws
 from joserfc.errors import JoseError
-
-if TYPE_CHECKING:
-    pass
 
 from santeid.keys.lifecycle import _PARSER
 from santeid.keys.lifecycle import _PUBLIC_MEMBERS
@@ -35,9 +31,10 @@ from santeid.keys.lifecycle import UnsupportedAlgorithm
 from santeid.keys.lifecycle import _alg_message
 from santeid.keys.lifecycle import _certificate_members
 from santeid.keys.lifecycle import _Entry
+from santeid.keys.state import KeyStoreState
 
 
-class KeySigning:
+class KeySigning(KeyStoreState):
     """``sign``, ``verify``, ``jwks``. Mixed into :class:`santeid.keystore.KeyStore`."""
 
     def signing_key(self, alg: str | None = None) -> SigningKey:
@@ -139,7 +136,7 @@ class KeySigning:
             raise InvalidSignature("payload is not a JSON object")
         return {"header": dict(header), "claims": claims}
 
-    def jwks(self) -> dict[str, builtins.list[dict[str, str]]]:
+    def jwks(self) -> dict[str, builtins.list[dict[str, Any]]]:
         """The public JWK Set (RFC 7517 §5): active keys first, then retired keys still
         published. Members: ``kty, kid, use, alg``, the public parameters only, then the key's
         self-signed certificate as Keycloak publishes it: ``x5c``, ``x5t``, ``x5t#S256``
@@ -152,8 +149,9 @@ class KeySigning:
                 if entry.alg == HMAC_ALGORITHM or not self._is_published(entry, now):
                     continue  # the HMAC secret is never published
                 full = entry.key.as_dict(private=False)
-                jwk = {"kty": full["kty"], "kid": entry.kid, "use": "sig", "alg": entry.alg}
-                for member in _PUBLIC_MEMBERS[full["kty"]]:
+                kty = entry.key.key_type  # what as_dict writes as "kty"
+                jwk: dict[str, Any] = {"kty": kty, "kid": entry.kid, "use": "sig", "alg": entry.alg}
+                for member in _PUBLIC_MEMBERS[kty]:
                     jwk[member] = full[member]
                 jwk.update(_certificate_members(entry.certificate))
                 keys.append(jwk)

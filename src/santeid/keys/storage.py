@@ -21,7 +21,6 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 from typing import Any
 
 from cryptography import x509
@@ -30,9 +29,6 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 from joserfc.jwk import OctKey
 from joserfc.jwk import RSAKey
-
-if TYPE_CHECKING:
-    pass
 
 from santeid.keys.lifecycle import _FORMAT
 from santeid.keys.lifecycle import _LOCK_FILENAME
@@ -47,11 +43,12 @@ from santeid.keys.lifecycle import _Entry
 from santeid.keys.lifecycle import _iso
 from santeid.keys.lifecycle import _to_datetime
 from santeid.keys.lifecycle import self_signed_certificate
+from santeid.keys.state import KeyStoreState
 
 logger = logging.getLogger("santeid.keystore")
 
 
-class KeyFileStorage:
+class KeyFileStorage(KeyStoreState):
     """Reading and writing the key file. Mixed into :class:`santeid.keystore.KeyStore`, which
     holds ``path``, ``file``, ``reload_interval`` and the loaded ``_entries``."""
 
@@ -286,7 +283,7 @@ def _parse_certificate(
     except ValueError as exc:
         raise CorruptKeyStore(f"{where}: certificate is not base64 DER X.509: {exc}") from None
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    mine = key.private_key.public_key().public_bytes(serialization.Encoding.DER, spki)
+    mine = key.public_key.public_bytes(serialization.Encoding.DER, spki)
     if cert.public_key().public_bytes(serialization.Encoding.DER, spki) != mine:
         raise CorruptKeyStore(f"{where}: the certificate is for another key")
     return der

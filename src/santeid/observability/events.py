@@ -14,6 +14,7 @@ token, secret, PIN or code. A failed write is logged and counted, never fails th
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import time
@@ -90,6 +91,8 @@ _INSERT = (
     "INSERT INTO auth_events (at, type, client_id, professional, auth_mode, source, request_id,"
     " reason, device, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: An event not written is logged, never an error for the request or command recording it.
+_WRITE_FAILURES: tuple[type[Exception], ...] = (*db.DatabaseError, OSError)
 
 
 @dataclass(frozen=True)
@@ -166,11 +169,11 @@ class EventStore:
             f" device, details FROM auth_events{where} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
         )
         rows = self.db.execute(sql, (*params, int(limit), int(offset))).fetchall()
-        return [Event(*row[:9], details=json.loads(row[9]) if row[9] else None) for row in rows]
+        return [_event_from_row(row) for row in rows]
 
     def counts(
         self, *, since: int, bucket: int, types: tuple[str, ...]
-    ) -> list[tuple[int, str, str | None, str | None]]:
+    ) -> builtins.list[tuple[int, str, str | None, str | None, int]]:
         """``(bucket start, type, auth_mode, reason, count)`` rows from ``since``, for charts."""
         db.ensure(self.db, SCHEMA)
         where, params = _filters(None, None, types, since, None)
@@ -186,6 +189,23 @@ class EventStore:
         cutoff = int(self.clock()) - older_than_days * 86400
         with self.db.transaction() as conn:
             return conn.execute("DELETE FROM auth_events WHERE at < ?", (cutoff,)).rowcount
+
+
+def _event_from_row(row: tuple) -> Event:
+    """An :class:`Event` from the columns :meth:`EventStore.list` selects, in table order."""
+    at, type_, client_id, professional, auth_mode, source, request_id, reason, device, details = row
+    return Event(
+        at=at,
+        type=type_,
+        client_id=client_id,
+        professional=professional,
+        auth_mode=auth_mode,
+        source=source,
+        request_id=request_id,
+        reason=reason,
+        device=device,
+        details=json.loads(details) if details else None,
+    )
 
 
 def _filters(professional, client_id, types, since, until) -> tuple[str, list]:
@@ -246,7 +266,7 @@ def record(
     )
     try:
         store.add(event)
-    except (*db.DatabaseError, OSError) as exc:
+    except _WRITE_FAILURES as exc:
         from santeid.observability import metrics
 
         metrics.database_error()
@@ -259,7 +279,7 @@ def record_command(settings, type_: str, reason: str, **fields) -> None:
         EventStore.for_settings(settings).add(
             Event(at=int(time.time()), type=type_, reason=reason, source="cli", **fields)
         )
-    except (*db.DatabaseError, OSError) as exc:
+    except _WRITE_FAILURES as exc:
         log.error("admin event %s not written: %s", type_, exc)
 
 
