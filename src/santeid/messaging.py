@@ -1,4 +1,5 @@
-"""Messages to professionals: the two e-CPS activation codes (psc.md §13: "deux codes de
+"""Messages to professionals: the two e-CPS activation codes (docs/reference/pro-sante-connect.md
+§13: "deux codes de
 validation … envoyés respectivement au téléphone et à l'adresse e-mail enregistrés dans
 l'annuaire").
 

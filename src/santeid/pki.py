@@ -1,7 +1,9 @@
 """A small test PKI: self-signed test authorities and the certificates they issue.
 
-Real deployments chain to IGC-Santé (the ANS public-key infrastructure, psc.md §3; its
-"TEST AC IGC-SANTE …" authorities in qualification, insi.md §7). Tests, the sandbox and
+Real deployments chain to IGC-Santé (the ANS public-key infrastructure,
+docs/reference/pro-sante-connect.md §3; its
+"TEST AC IGC-SANTE …" authorities in qualification, docs/reference/insi-teleservice.md §7). Tests,
+the sandbox and
 developers need the same shapes without ANS: this module makes them with ``cryptography``.
 
 * :class:`TestAuthority` — a self-signed certification authority kept as two PEM files in a
@@ -14,7 +16,8 @@ developers need the same shapes without ANS: this module makes them with ``crypt
   ``key.pem`` and ``ca.pem``, the bundle every ``santeid … issue-…`` command hands out).
 
 Users: CPS card certificates (``santeid.cps``), the dev TLS certificate (``santeid tls
-dev-cert``) and INSi establishment certificates (CN ``INSI-AUTO`` / ``INSI-MANU``, insi.md §7).
+dev-cert``) and INSi establishment certificates (CN ``INSI-AUTO`` / ``INSI-MANU``,
+docs/reference/insi-teleservice.md §7).
 Nothing here is meant for production keys: private keys are written unencrypted.
 """
 

@@ -1,9 +1,11 @@
 """TLS with optional client certificates: the server side of mutual TLS (RFC 8446 §4.3.2,
 RFC 5246 §7.4.4), and the client certificate of the current request.
 
-Pro Santé Connect authenticates CPS cards (psc.md §11, §13) and machine clients (psc.md §3)
+Pro Santé Connect authenticates CPS cards (docs/reference/pro-sante-connect.md §11, §13) and machine
+clients (docs/reference/pro-sante-connect.md §3)
 with IGC-Santé certificates presented in the TLS handshake; INSi does the same for
-establishment certificates ``INSI-AUTO`` / ``INSI-MANU`` (insi.md §7). santeid sees the
+establishment certificates ``INSI-AUTO`` / ``INSI-MANU`` (docs/reference/insi-teleservice.md §7).
+santeid sees the
 certificate either way:
 
 * **direct TLS** (``santeid serve --tls-cert … --tls-key … --client-ca …``): the server

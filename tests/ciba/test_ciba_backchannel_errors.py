@@ -35,7 +35,7 @@ def test_acknowledgement_has_psc_defaults_and_an_unguessable_id(client, app, aut
     assert response.headers["Cache-Control"] == "no-store"
     body = response.get_json()
     assert list(body) == ["auth_req_id", "expires_in", "interval"]
-    # psc.md §14: Keycloak's defaults, 120 s and 5 s.
+    # docs/reference/pro-sante-connect.md §14: Keycloak's defaults, 120 s and 5 s.
     assert body["expires_in"] == 120 and body["interval"] == 5
     # 32 random bytes in URL-safe base64: 256 bits (CIBA Core §7.3 asks at least 128).
     assert len(body["auth_req_id"]) >= 43

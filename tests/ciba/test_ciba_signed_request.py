@@ -1,5 +1,5 @@
 """Signed back-channel requests (CIBA Core §7.1.1): every FAPI-CIBA ID1 negative test of
-oidc.md §5.4 item 2 fails with invalid_request; a good one passes."""
+docs/reference/openid-standards.md §5.4 item 2 fails with invalid_request; a good one passes."""
 
 from __future__ import annotations
 

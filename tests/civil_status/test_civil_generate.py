@@ -325,7 +325,7 @@ def test_published_test_identities_are_present(db: sqlite3.Connection) -> None:
         )
 
 
-def test_published_test_data_as_insi_md_records_it() -> None:
+def test_published_test_data_as_the_insi_reference_records_it() -> None:
     by_name = {(i.birth_name, i.given_names[0]): i for i in TEST_IDENTITIES}
     assert by_name["ADRTROIS", "DOMINIQUE"].matricule + "78" == "297022A02077878"
     assert by_name["TCHITCHI", "CATARINA"].given_names == ("CATARINA", "BELLA")

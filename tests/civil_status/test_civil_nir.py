@@ -18,7 +18,7 @@ from santeid.civil_status.nir import nir_key
 from santeid.civil_status.nir import oid_for
 from santeid.civil_status.nir import parse_matricule
 
-# Keys recomputed and checked against INSi data in insi.md §11.
+# Keys recomputed and checked against INSi data in docs/reference/insi-teleservice.md §11.
 INSI_KEYS = {
     "297022A020778": 78,
     "160012B020777": 13,
@@ -129,7 +129,8 @@ def test_parse_matricule_refuses(text: str, rule: str) -> None:
 
 
 def test_fr_core_example_is_not_a_valid_nir() -> None:
-    # insi.md §11: FR Core's example value 123456789012244 must not be reused as a positive
+    # docs/reference/insi-teleservice.md §11: FR Core's example value 123456789012244 must not be
+    # reused as a positive
     # fixture; its key would be 12 (and month 45 is no month).
     assert nir_key("1234567890122") == 12
     with pytest.raises(MatriculeError):

@@ -189,7 +189,8 @@ def test_server_certificate_names_every_host(ca):
 
 
 def test_write_credentials_for_an_insi_establishment_certificate(tmp_path, ca):
-    """The shape the INSi issue uses: CN INSI-AUTO, structure id in OU (insi.md §7)."""
+    """The shape the INSi issue uses: CN INSI-AUTO, structure id in OU
+    (docs/reference/insi-teleservice.md §7)."""
     cert, key = issue_certificate(
         ca,
         subject=subject_name(

@@ -166,7 +166,8 @@ def test_subject_with_two_common_names_is_ambiguous():
 
 
 def test_multi_valued_rdn_as_in_gip_cps_subjects():
-    """``GN=…+CN=…+SN=…, T=…, C=FR`` (insi.md §7): the CN is found inside the RDN."""
+    """``GN=…+CN=…+SN=…, T=…, C=FR`` (docs/reference/insi-teleservice.md §7): the CN is found inside
+    the RDN."""
     name = x509.Name(
         [
             x509.RelativeDistinguishedName([x509.NameAttribute(x509.NameOID.COUNTRY_NAME, "FR")]),

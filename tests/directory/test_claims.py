@@ -1,4 +1,5 @@
-"""The PSC userinfo claim set (psc.md §9): keys, order, values, and the edge cases."""
+"""The PSC userinfo claim set (docs/reference/pro-sante-connect.md §9): keys, order, values, and the
+edge cases."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from santeid.psc.claims import sub_for
 
 FEDERATION_ID = "0f4b8a2e-6d3c-4c1a-9e57-3a2b1c0d9e8f"
 
-# Spelled out here from psc.md §9.3-§9.4 rather than imported, so that a slip in the module's
+# Spelled out here from docs/reference/pro-sante-connect.md §9.3-§9.4 rather than imported, so that
+# a slip in the module's
 # own constants cannot hide itself.
 TOP_LEVEL = [
     "Secteur_Activite",
@@ -316,7 +318,8 @@ def test_qualite_is_an_integer_even_if_stored_otherwise():
 
 @pytest.mark.parametrize("national_id", ["500000010900017/SEC0042", "30B6900011/ADM0107"])
 def test_a_person_without_exercice_gets_the_short_observed_shape(national_id):
-    """psc.md §9.5 "user without exercise": no sectoral claim at all."""
+    """docs/reference/pro-sante-connect.md §9.5 "user without exercise": no sectoral claim at
+    all."""
     professional = demo(national_id)
     info = userinfo(professional, auth_mode="CARD")
     assert list(info) == [
@@ -359,7 +362,7 @@ def test_pharmacy_brand_and_section():
 
 @pytest.mark.parametrize("professional", demo_professionals(), ids=lambda p: p.national_id)
 def test_correspondence_details_never_reach_userinfo(professional):
-    """Phone and e-mail serve e-CPS activation only (psc.md §13)."""
+    """Phone and e-mail serve e-CPS activation only (docs/reference/pro-sante-connect.md §13)."""
     text = json.dumps(userinfo(professional))
     assert professional.correspondence_email not in text
     assert professional.correspondence_phone not in text

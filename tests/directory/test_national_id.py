@@ -1,4 +1,4 @@
-"""National identifiers typed on the login page (psc.md §13, §15.1)."""
+"""National identifiers typed on the login page (docs/reference/pro-sante-connect.md §13, §15.1)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from santeid.psc.national_id import parse_national_id
 def test_each_identifier_type_is_recognised(typed, value, id_type, kind, local_id):
     parsed = parse_national_id(typed)
     assert parsed == NationalId(value=value, id_type=id_type, kind=kind, local_id=local_id)
-    # The RASS invariant "Identification nationale = type + identifiant" (psc.md §15.2).
+    # The RASS invariant "Identification nationale = type + identifiant"
+    # (docs/reference/pro-sante-connect.md §15.2).
     assert parsed.value == parsed.id_type + parsed.local_id
     assert str(parsed) == value
 
@@ -107,7 +108,8 @@ ERRORS = [
     ("ANS2024011509300A", "test_id_format"),
     ("ANS202401150930001", "test_id_format"),
     ("7123456789", "unknown_prefix"),
-    ("2630000000001", "unknown_prefix"),  # legacy RASS person type 2 (psc.md §15.1)
+    # legacy RASS person type 2 (docs/reference/pro-sante-connect.md §15.1)
+    ("2630000000001", "unknown_prefix"),
     ("DR HOUSE", "unknown_prefix"),
 ]
 
@@ -144,7 +146,8 @@ def test_every_documented_code_is_produced():
 
 
 def test_missing_prefix_message_gives_the_identifier_to_type():
-    """The real PSC FAQ's most common mistake: the bare RPPS number (psc.md §13)."""
+    """The real PSC FAQ's most common mistake: the bare RPPS number
+    (docs/reference/pro-sante-connect.md §13)."""
     with pytest.raises(NationalIdError) as caught:
         parse_national_id("10000000001")
     assert "810000000001" in caught.value.message_fr

@@ -263,7 +263,7 @@ def test_invalid_professionals_are_refused(directory, changes, message):
 def test_given_names_are_stored_in_the_rass_form(directory, raw):
     directory.upsert(make_professional())
     stored = raw.execute("SELECT given_names FROM person").fetchone()[0]
-    assert stored == "JEANNE'MARIE'"  # psc.md §15.2 "Prénoms"
+    assert stored == "JEANNE'MARIE'"  # docs/reference/pro-sante-connect.md §15.2 "Prénoms"
 
 
 def test_optional_person_fields_round_trip_empty(directory):

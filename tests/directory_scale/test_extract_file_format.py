@@ -1,4 +1,5 @@
-"""The RASS "Extraction ProSanteConnect" format (psc.md §15.2): header, lines, grouping."""
+"""The RASS "Extraction ProSanteConnect" format (docs/reference/pro-sante-connect.md §15.2): header,
+lines, grouping."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from santeid.directory.extraction import professional_rows
 from santeid.directory.extraction import split_line
 from santeid.directory.models import OtherId
 
-#: The sample line of psc.md §15.2 (correspondence phone number made up).
+#: The sample line of docs/reference/pro-sante-connect.md §15.2 (correspondence phone number made
+#: up).
 SAMPLE = (
     "8|10106820706|810106820706|D'ARCO|ANNE'CATHERINE'|25/09/1975|91521|99000||F|0639980099||"
     "MME|60|C||D'ARCO|ANNE-CATHERINE|||S|SA43|||26890206100038||||R10100000489889|"
@@ -40,7 +42,7 @@ def test_header_is_the_published_one():
     assert not is_header(HEADER_LINE.replace("Prénoms", "Prenoms"))
 
 
-def test_the_psc_md_sample_line_reads_as_documented():
+def test_the_reference_sample_line_reads_as_documented():
     fields = split_line(SAMPLE)
     professional, warnings = build_professional([fields])
     assert warnings == []

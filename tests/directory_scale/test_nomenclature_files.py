@@ -1,4 +1,4 @@
-"""The NOS code lists shipped with the package (psc.md §16)."""
+"""The NOS code lists shipped with the package (docs/reference/pro-sante-connect.md §16)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_every_list_loads_with_labels():
         ("code_section_pharmacien", "A", "Pharmacien titulaire d'officine"),
     ],
 )
-def test_codes_of_psc_md_and_their_labels(field, code, label):
+def test_codes_of_the_psc_reference_and_their_labels(field, code, label):
     assert nomenclatures.is_known(field, code)
     assert nomenclatures.label(field, code) == label
 

@@ -28,7 +28,8 @@ def _query(case) -> TraitsQuery:
 @pytest.mark.parametrize("ctx", [REST_CTX, SOAP_CTX], ids=["normalising", "strict"])
 @pytest.mark.parametrize("case", PUBLISHED_CASES, ids=lambda c: f"{c.birth_name}-{c.given_names}")
 def test_every_published_case_answers_as_recorded(service, case, ctx):
-    """insi.md §9: 00 with the recorded matricule, 01, 02, or the insi_102 fault."""
+    """docs/reference/insi-teleservice.md §9: 00 with the recorded matricule, 01, 02, or the
+    insi_102 fault."""
     if case.expected == "fault":
         with pytest.raises(InsiError) as caught:
             service.search_by_traits(_query(case), ctx)
@@ -126,7 +127,7 @@ def test_a_later_given_name_alone_finds_the_person(service):
         TraitsQuery("ECETINSI", ("FLORIANT",), "M", "2009-07-14"), REST_CTX
     )
     assert result.cr == "00"
-    # All the given names in one item, as clients send them (insi.md §5).
+    # All the given names in one item, as clients send them (docs/reference/insi-teleservice.md §5).
     result = service.search_by_traits(
         TraitsQuery("ECETINSI", ("PIERRE-ALAIN MURIEL FLORIANT",), "M", "2009-07-14"), SOAP_CTX
     )

@@ -1,4 +1,5 @@
-"""The three operations over SOAP 1.2, from envelopes shaped like the real clients' (insi.md
+"""The three operations over SOAP 1.2, from envelopes shaped like the real clients'
+(docs/reference/insi-teleservice.md
 §8.1), answered in the element order, prefixes and namespaces of the captured answers (§8.2–§8.4)
 — compared by structure (:func:`shape`), not by whitespace."""
 
@@ -37,7 +38,8 @@ soap_app = support.soap_app
 insi_ca = support.insi_ca
 auto_cert = support.auto_cert
 
-#: The envelope and RESULTAT of every real answer (insi.md §5, §8.2–§8.4): ``soap:Envelope``, no
+#: The envelope and RESULTAT of every real answer (docs/reference/insi-teleservice.md §5,
+#: §8.2–§8.4): ``soap:Envelope``, no
 #: Header, ``env:Body`` declaring ``S`` and ``env``, ``RESULTAT`` in the default namespace with
 #: ``ns0`` (RecVit) and ``ns1`` (RecSans) declared, then ``CR``.
 HEAD = [
@@ -48,7 +50,8 @@ HEAD = [
     ("CodeCR", {}),
     ("LibelleCR", {}),
 ]
-#: The not-found answer, as the CNDA file REP_CR01.xml (insi.md §8b): ``S:Body`` declaring
+#: The not-found answer, as the CNDA file REP_CR01.xml (docs/reference/insi-teleservice.md §8b):
+#: ``S:Body`` declaring
 #: ``S``, ``RESULTAT`` declaring ``ns3`` (RecVit) and ``ns2`` (RecSans).
 NOT_FOUND = [
     ("soap:Envelope", {"soap": SOAP12}),
@@ -318,7 +321,7 @@ def test_headers_in_the_wsdl_order_are_accepted(client, auto_cert):
 
 def test_ws_addressing_clients_get_no_header_either(client, auto_cert):
     """A client that sends wsa:To (zeep, WCF, JAX-WS with addressing) gets the real service's
-    header-less answer all the same (insi.md §5)."""
+    header-less answer all the same (docs/reference/insi-teleservice.md §5)."""
     to = etree.Element(f"{{{WSA}}}To")
     to.text = "https://localhost/insi/soap"
     data = envelope(
@@ -342,7 +345,8 @@ def test_every_call_is_audited_with_the_idam(soap_app, client, auto_cert):
     assert row["result"] == "00"
 
 
-#: The shape node-soap gives real clients' requests (insi.md §8.1): every namespace declared on
+#: The shape node-soap gives real clients' requests (docs/reference/insi-teleservice.md §8.1): every
+#: namespace declared on
 #: the envelope, ContexteBAM first with an empty COUVERTURE, wsa:Action and wsa:MessageID each
 #: declaring both the wsa prefix and the default namespace, the body element declaring its
 #: prefix and the default namespace, apostrophes written as &apos;.
@@ -409,7 +413,8 @@ def test_node_soap_shaped_request_gets_the_real_answer_shape(client, auto_cert):
 
 
 def test_node_soap_shaped_d_aeion_request_gets_the_captured_fault(client, auto_cert):
-    """The real answer to this request was the insi_102 fault (insi.md §8.1, §6)."""
+    """The real answer to this request was the insi_102 fault (docs/reference/insi-teleservice.md
+    §8.1, §6)."""
     response = post(
         client, node_soap("D&apos;AEION", "COEUR", "M", "1987-01-25"), TRAITS,
         certificate=auto_cert,

@@ -1,7 +1,8 @@
-"""Authentication of SOAP calls, as INSi does it (insi.md §7): a TLS client certificate CN
+"""Authentication of SOAP calls, as INSi does it (docs/reference/insi-teleservice.md §7): a TLS
+client certificate CN
 INSI-AUTO / INSI-MANU of the INSi CA; a CPS card's signed SAML assertion in ``wsse:Security``;
 an unsigned PSC assertion with santeid's access token in ``Authorization: Bearer``. Anything
-else gets the insufficient-access fault ``DESIR_560`` (insi.md §6)."""
+else gets the insufficient-access fault ``DESIR_560`` (docs/reference/insi-teleservice.md §6)."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def test_insi_certificate_is_accepted(client, insi_ca, cn):
 def test_certificate_with_another_cn_is_desir_560(client, insi_ca, cn):
     certificate, _ = make_certificate(insi_ca, cn)
     parts = refused(post(client, envelope(body()), certificate=certificate))
-    # The exact text of insi.md §6 when the CN is wrong.
+    # The exact text of docs/reference/insi-teleservice.md §6 when the CN is wrong.
     assert parts["text"] == "Vous ne disposez pas des droits suffisants pour accéder à ce service"
 
 

@@ -1,4 +1,5 @@
-"""``santeid insi issue-cert``: test INSi establishment certificates (insi.md §7)."""
+"""``santeid insi issue-cert``: test INSi establishment certificates
+(docs/reference/insi-teleservice.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Every error of /insi/soap is a SOAP 1.2 fault carrying ``siram:Erreur`` (insi.md §6), never an
+"""Every error of /insi/soap is a SOAP 1.2 fault carrying ``siram:Erreur``
+(docs/reference/insi-teleservice.md §6), never an
 HTML page or a bare 500: the teleservice's refusals with their real codes and texts, invalid
 traits and schema violations naming the element, hostile or broken XML (XXE, billion laughs,
 size, depth, syntax), the wrong SOAP version, unknown actions, and HTTP-level refusals."""
@@ -68,7 +69,8 @@ def copy(element):
     return etree.fromstring(etree.tostring(element))
 
 
-# -- the teleservice's own refusals (insi.md §6) ---------------------------------------------
+# -- the teleservice's own refusals (docs/reference/insi-teleservice.md §6)
+# ---------------------------------------------
 def test_unknown_idam_is_siram_100_desir_550_in_the_real_shape(client, auto_cert):
     data = envelope(copy(ADRTROIS), idam="PDP17NF21DD0", message_id="uuid:fake-idam-1")
     response = post(client, data, certificate=auto_cert)
@@ -83,7 +85,8 @@ def test_unknown_idam_is_siram_100_desir_550_in_the_real_shape(client, auto_cert
         "message_id": "uuid:fake-idam-1",
         "text": "Numéro d'autorisation du logiciel inconnu.",
     }
-    # Element order, prefixes and declarations of the captured fault (insi.md §8.5).
+    # Element order, prefixes and declarations of the captured fault
+    # (docs/reference/insi-teleservice.md §8.5).
     assert shape(parse(response.data)) == [
         ("soap:Envelope", {"soap": SOAP12}),
         ("env:Body", {"env": SOAP12}),
@@ -119,7 +122,8 @@ def test_d_aeion_answers_the_captured_technical_error(client, auto_cert):
     body = traits_body("D'AEION", ["COEUR"], "M", "1987-01-25")
     response = post(client, envelope(body, message_id="uuid:aeion"), certificate=auto_cert)
     parts = fault(response, 500)
-    # The captured shape (insi.md §8b): S: prefixes, no messageID although the request had one.
+    # The captured shape (docs/reference/insi-teleservice.md §8b): S: prefixes, no messageID
+    # although the request had one.
     assert parts["code"] == "S:Receiver"
     assert parts["subcode"] == "S:siram_40"
     assert parts["erreur_code"] == "insi_102"
@@ -365,7 +369,8 @@ def test_a_bug_is_the_service_unavailable_fault_not_a_page(
 
     monkeypatch.setattr(soap_app.extensions["santeid"].insi, "search_by_traits", boom)
     parts = fault(post(client, envelope(copy(ADRTROIS)), certificate=auto_cert), 500)
-    # desir_1020 in its captured shape (insi.md §8b): soap:Sender / soap:siram_40, fatale.
+    # desir_1020 in its captured shape (docs/reference/insi-teleservice.md §8b): soap:Sender /
+    # soap:siram_40, fatale.
     assert (parts["code"], parts["subcode"], parts["erreur_code"], parts["severite"]) == (
         "soap:Sender", "soap:siram_40", "desir_1020", "fatale",
     )  # fmt: skip

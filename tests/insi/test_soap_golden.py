@@ -1,4 +1,5 @@
-"""santeid's bytes against the captured real responses, byte for byte (insi.md §8.2, §8.4, §8b).
+"""santeid's bytes against the captured real responses, byte for byte
+(docs/reference/insi-teleservice.md §8.2, §8.4, §8b).
 
 The files under ``golden/`` are the captured texts of the real qualification service and of the
 CNDA file clients compare live answers with (``golden/README.md``); none was written from

@@ -1,6 +1,7 @@
 """SOAP gives the same answers as the core, REST and FHIR for the same few hundred queries
 (the parity harness of ``parity.py``). Queries in civil-status spelling (``insi_form`` False)
-are left out: SOAP refuses them, as the teleservice does (insi.md §12)."""
+are left out: SOAP refuses them, as the teleservice does (docs/reference/insi-teleservice.md
+§12)."""
 
 from __future__ import annotations
 

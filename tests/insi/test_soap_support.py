@@ -1,14 +1,16 @@
 """Shared pieces of the SOAP tests (imported by the ``test_soap_*`` modules; no test here).
 
 * a small generated civil-status base (it always holds the published test identities of
-  insi.md §9) and a sandbox app on it, with the trusted-proxy certificate header configured so
+  docs/reference/insi-teleservice.md §9) and a sandbox app on it, with the trusted-proxy certificate
+  header configured so
   that in-process requests can present a TLS client certificate;
 * test credentials: INSI-AUTO / INSI-MANU certificates of the INSi test CA, a wrong-CN and a
   wrong-CA certificate, CPS cards;
-* :func:`envelope` — a request shaped like the real clients' (insi.md §8.1): ContexteBAM,
+* :func:`envelope` — a request shaped like the real clients' (docs/reference/insi-teleservice.md
+§8.1): ContexteBAM,
   ContexteLPS, ``wsa:Action``, ``wsa:MessageID``, optional ``wsse:Security``;
 * :func:`shape` — the element names, prefixes and namespace declarations of a document in
-  order, to compare with the captured answers' structure (insi.md §8);
+  order, to compare with the captured answers' structure (docs/reference/insi-teleservice.md §8);
 * :class:`WsgiAdapter` — a ``requests`` transport into the Flask app, so zeep runs in-process;
 * :func:`insi_tls_server` — ``santeid serve`` over TLS trusting the INSi test CA, with an
   ``INSI-AUTO`` certificate issued by ``santeid insi issue-cert`` and :data:`IDAM` registered.
@@ -202,7 +204,8 @@ def envelope(
     lps: bool = True,
     extra_headers: list[etree._Element] = (),
 ) -> bytes:
-    """A request in the shape real clients send (insi.md §8.1): ContexteBAM, ContexteLPS,
+    """A request in the shape real clients send (docs/reference/insi-teleservice.md §8.1):
+    ContexteBAM, ContexteLPS,
     wsa:Action, wsa:MessageID, then wsse:Security when given."""
     message_id = message_id or f"uuid:{uuid.uuid4()}"
     ctxbam = "urn:siram:bam:ctxbam"

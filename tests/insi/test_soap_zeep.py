@@ -47,14 +47,15 @@ insi_ca = support.insi_ca
 auto_cert = support.auto_cert
 
 SANTEID = str(Path(sys.executable).with_name("santeid"))
-#: The search WSDL holds exactly the real WSDL's two operations (insi.md §2).
+#: The search WSDL holds exactly the real WSDL's two operations (docs/reference/insi-teleservice.md
+#: §2).
 OPERATIONS = {"rechercherInsAvecCarteVitale", "rechercherInsAvecTraitsIdentite"}
 VERIFY = "verifierInsAvecTraitsIdentite"
 WSA = "{http://www.w3.org/2005/08/addressing}"
 
 
 def context_lps(idam: str = IDAM) -> dict:
-    """``ContexteLPS`` as a zeep value (insi.md §3)."""
+    """``ContexteLPS`` as a zeep value (docs/reference/insi-teleservice.md §3)."""
     return {
         "Nature": "CTXLPS",
         "Version": "01_00",

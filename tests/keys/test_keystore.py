@@ -177,7 +177,8 @@ def test_each_algorithm_signs_and_third_parties_verify(store: KeyStore, alg: str
 
 
 def test_header_is_alg_typ_kid_in_that_order(store: KeyStore) -> None:
-    """PSC's observed header: ``{"alg":"RS256","typ":"JWT","kid":…}`` (psc.md §3)."""
+    """PSC's observed header: ``{"alg":"RS256","typ":"JWT","kid":…}``
+    (docs/reference/pro-sante-connect.md §3)."""
     info = store.generate("RS256")
     token = store.sign({"a": 1})
     raw_header = b64d(token.split(".")[0]).decode()

@@ -1,4 +1,5 @@
-"""The e-CPS browser login (psc.md §13): the page shows a 2-digit dynamic code, the phone shows
+"""The e-CPS browser login (docs/reference/pro-sante-connect.md §13): the page shows a 2-digit
+dynamic code, the phone shows
 three candidates, the professional enters the PIN and picks the code. Good path, denial, wrong
 code and retry, wrong PINs and lock, expiry, the offline TOTP fallback and its lock.
 

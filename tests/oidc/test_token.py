@@ -1,4 +1,5 @@
-"""Token endpoint: PSC token shapes (psc.md §5–7), single-use codes, PKCE, client
+"""Token endpoint: PSC token shapes (docs/reference/pro-sante-connect.md §5–7), single-use codes,
+PKCE, client
 authentication, refresh rotation."""
 
 from __future__ import annotations

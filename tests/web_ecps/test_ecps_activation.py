@@ -1,4 +1,5 @@
-"""Self-service e-CPS activation with two codes (psc.md §13: "deux codes de validation …
+"""Self-service e-CPS activation with two codes (docs/reference/pro-sante-connect.md §13: "deux
+codes de validation …
 envoyés respectivement au téléphone et à l'adresse e-mail enregistrés dans l'annuaire")."""
 
 from __future__ import annotations

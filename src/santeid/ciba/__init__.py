@@ -1,9 +1,11 @@
 """Client-Initiated Backchannel Authentication: OpenID Connect CIBA Core 1.0
 (https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html),
-as Pro Santé Connect offers it to heavy clients (psc.md §14), written on Authlib's
-extension points (oidc.md §2.4, style.md §1): a back-channel Authlib ``Endpoint`` and a
+as Pro Santé Connect offers it to heavy clients (docs/reference/pro-sante-connect.md §14), written
+on Authlib's
+extension points (docs/reference/openid-standards.md §2.4; Authlib's own grants and endpoints): a
+back-channel Authlib ``Endpoint`` and a
 token-endpoint grant modelled on ``rfc8628.DeviceCodeGrant``, with hooks named after
-node-oidc-provider's (oidc.md §1.4).
+node-oidc-provider's (docs/reference/openid-standards.md §1.4).
 
 * ``endpoint.py`` — ``POST {issuer}/protocol/openid-connect/ext/ciba/auth`` (§7);
   ``validators.py`` its checks in order; ``request_object.py`` signed requests (§7.1.1);

@@ -1,4 +1,5 @@
-"""The CARD channel of PSC's CIBA (psc.md §14: ``channel=CARD``, "e-CPS and CPx cards through
+"""The CARD channel of PSC's CIBA (docs/reference/pro-sante-connect.md §14: ``channel=CARD``, "e-CPS
+and CPx cards through
 the CPS-Gestion desktop app"): the professional's workstation proves the CPS card.
 
 ``{issuer}/protocol/openid-connect/ext/ciba/card/<auth_req_id>``

@@ -6,7 +6,8 @@
 * **Push**: the same ``POST`` carries the token response itself (with ``auth_req_id``), or
   the push error payload ``{"auth_req_id", "error", "error_description"}`` after a denial.
 
-Rules (the FAPI-CIBA ping-delivery tests, oidc.md §5.4 item 5, §7 item 6): no redirect is
+Rules (the FAPI-CIBA ping-delivery tests, docs/reference/openid-standards.md §5.4 item 5, §7 item
+6): no redirect is
 followed (``http.client`` never follows one; a 3xx is a failure); 5-second timeout; at most 3
 retries with exponential backoff on network errors and 5xx, never on 4xx; deliveries run on a
 small thread pool so a decision never waits for the client; the outcome of a notification never

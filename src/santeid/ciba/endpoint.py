@@ -1,10 +1,12 @@
 """The back-channel authentication endpoint (CIBA Core 1.0 §7), on Authlib's
 :class:`~authlib.oauth2.rfc6749.endpoint.Endpoint`.
 
-``POST {issuer}/protocol/openid-connect/ext/ciba/auth`` (Keycloak's path, psc.md §14),
+``POST {issuer}/protocol/openid-connect/ext/ciba/auth`` (Keycloak's path,
+docs/reference/pro-sante-connect.md §14),
 ``application/x-www-form-urlencoded``, client authentication as at the token endpoint.
 The checks are in ``validators.py``; the integration points are methods named after
-node-oidc-provider's CIBA hooks (oidc.md §1.4) which :class:`BackchannelAuthenticationEndpoint`
+node-oidc-provider's CIBA hooks (docs/reference/openid-standards.md §1.4) which
+:class:`BackchannelAuthenticationEndpoint`
 leaves to a subclass ("Developers MUST implement", Authlib's idiom), and
 :class:`SanteidBackchannelAuthenticationEndpoint` implements with santeid's directory,
 tokens and e-CPS.
@@ -103,7 +105,8 @@ class BackchannelAuthenticationEndpoint(Endpoint):
 
     def validate_binding_message(self, message: str, req: BackchannelAuthenticationRequest):
         """Raise ``InvalidBindingMessageError`` for a message the device cannot show
-        (``validateBindingMessage``). Default: Keycloak's rule (psc.md §14 row 8)."""
+        (``validateBindingMessage``). Default: Keycloak's rule (docs/reference/pro-sante-connect.md
+        §14 row 8)."""
         if not BINDING_MESSAGE_RE.fullmatch(message):
             raise InvalidBindingMessageError(BINDING_MESSAGE_ERROR)
 

@@ -14,7 +14,8 @@ per-client knobs.
                                                 ``jwks``
 ``backchannel_user_code_parameter``             ``false`` only (santeid supports no user code)
 ``backchannel_request_expiry``                  santeid: ``expires_in`` in seconds (1–3600,
-                                                default 120 as Keycloak, psc.md §14)
+                                                default 120 as Keycloak,
+                                                docs/reference/pro-sante-connect.md §14)
 ``backchannel_polling_interval``                santeid: ``interval`` in seconds (0–300,
                                                 default 5; 0 turns ``slow_down`` off)
 =============================================  ==================================================

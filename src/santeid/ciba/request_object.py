@@ -6,7 +6,8 @@ A client registered with ``backchannel_authentication_request_signing_alg`` (``P
 from it is refused (FAPI-CIBA ``ensure-unsigned-backchannel-authorization-request-fails``).
 A client without that registration may still sign with its ``jwks``.
 
-Each claim check below is a FAPI-CIBA ID1 negative test (oidc.md §5.4 item 2); every
+Each claim check below is a FAPI-CIBA ID1 negative test (docs/reference/openid-standards.md §5.4
+item 2); every
 failure is ``invalid_request`` (CIBA Core §13 lists no ``invalid_request_object``):
 
 * the JWS verifies with the client's keys, ``alg`` ``PS256``/``ES256`` (never ``none`` nor

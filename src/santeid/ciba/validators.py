@@ -1,10 +1,12 @@
 """Checks of a back-channel authentication request, one small named function each, run in
 order by :class:`~santeid.ciba.endpoint.BackchannelAuthenticationEndpoint` (the way
-node-oidc-provider composes ``lib/actions/authorization/*`` per endpoint, style.md §4).
+node-oidc-provider composes ``lib/actions/authorization/*`` per endpoint:
+https://github.com/panva/node-oidc-provider/tree/main/lib/actions/authorization).
 
 Each check reads :class:`BackchannelAuthenticationRequest` and fills in what it validated,
 or raises the CIBA Core 1.0 §13 error. The order follows Keycloak's measured evaluation
-order where it is known (psc.md §14: client authentication, CIBA enabled, ``login_hint``,
+order where it is known (docs/reference/pro-sante-connect.md §14: client authentication, CIBA
+enabled, ``login_hint``,
 ``scope``, user, scope values), then CIBA Core for the rest; the client was authenticated
 before the first check runs.
 """
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
 
 #: CIBA Core §7.1: exactly one of these identifies the end-user.
 HINTS = ("login_hint", "id_token_hint", "login_hint_token")
-#: The authentication request parameters (CIBA Core §7.1, PSC's ``channel``, psc.md §14).
+#: The authentication request parameters (CIBA Core §7.1, PSC's ``channel``,
+#: docs/reference/pro-sante-connect.md §14).
 #: Each may appear once; with a signed request they must all be inside it (§7.1.1).
 REQUEST_PARAMETERS = (
     "scope",
@@ -51,7 +54,8 @@ REQUEST_PARAMETERS = (
     "requested_expiry",
     "channel",
 )
-#: Keycloak's rule for ``binding_message`` (psc.md §14 row 8): PSC's two-digit value passes,
+#: Keycloak's rule for ``binding_message`` (docs/reference/pro-sante-connect.md §14 row 8): PSC's
+#: two-digit value passes,
 #: spaces and non-ASCII text do not (FAPI-CIBA "potentially bad binding message": refusing
 #: it with ``invalid_binding_message`` is one of the two accepted outcomes).
 BINDING_MESSAGE_RE = re.compile(r"^[a-zA-Z0-9\-._+/!?#]{1,50}$")
@@ -63,7 +67,8 @@ BINDING_MESSAGE_ERROR = (
 #: ``client_notification_token``, and its length limit.
 BEARER_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 MAX_NOTIFICATION_TOKEN_LENGTH = 1024
-#: PSC's custom parameter (psc.md §14): the authentication means the professional uses.
+#: PSC's custom parameter (docs/reference/pro-sante-connect.md §14): the authentication means the
+#: professional uses.
 CHANNELS = ("MOBILE", "CARD")
 DEFAULT_CHANNEL = "MOBILE"
 #: Longest ``requested_expiry`` honoured when the client's own default is shorter; longer
@@ -114,7 +119,8 @@ def _keycloak_errors() -> bool:
 
 
 def check_ciba_client(endpoint, req: BackchannelAuthenticationRequest) -> None:
-    """Only clients registered for CIBA may call the endpoint (psc.md §14: "la fonctionnalité
+    """Only clients registered for CIBA may call the endpoint (docs/reference/pro-sante-connect.md
+    §14: "la fonctionnalité
     activée sur votre service"; CIBA Core §13 ``unauthorized_client``)."""
     client = req.client
     if not client_meta.is_ciba_client(client):
@@ -166,7 +172,7 @@ def check_scope_present(endpoint, req: BackchannelAuthenticationRequest) -> None
 
 def check_user_code(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """``backchannel_user_code_parameter_supported`` is false: a ``user_code`` is refused with
-    ``invalid_request``, as Keycloak does (psc.md §14 row 7)."""
+    ``invalid_request``, as Keycloak does (docs/reference/pro-sante-connect.md §14 row 7)."""
     user_code = req.params.get("user_code")
     if user_code not in (None, ""):
         raise InvalidRequestError("User code not supported")
@@ -209,7 +215,8 @@ def check_requested_expiry(endpoint, req: BackchannelAuthenticationRequest) -> N
 
 
 def check_channel(endpoint, req: BackchannelAuthenticationRequest) -> None:
-    """PSC's ``channel`` (psc.md §14): ``MOBILE`` (e-CPS, the default) or ``CARD``."""
+    """PSC's ``channel`` (docs/reference/pro-sante-connect.md §14): ``MOBILE`` (e-CPS, the default)
+    or ``CARD``."""
     channel = req.params.get("channel")
     if channel is None or channel == "":
         req.channel = DEFAULT_CHANNEL

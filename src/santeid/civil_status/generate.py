@@ -548,7 +548,8 @@ def _rows(
 def _nia_history(
     drawer: _Drawer, p: _Person, prefix: str, matricules: _Matricules
 ) -> list[tuple[str, int, str | None, str | None]]:
-    """A NIA (same layout as the NIR, insi.md §11) held from arrival until certification."""
+    """A NIA (same layout as the NIR, docs/reference/insi-teleservice.md §11) held from arrival
+    until certification."""
     rng = drawer.rng
     low = max(NIA_SINCE, p.birth).toordinal()
     high = drawer.as_of_ordinal - 60

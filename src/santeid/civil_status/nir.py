@@ -1,4 +1,4 @@
-"""NIR and NIA: construction, parsing and control key (insi.md §11).
+"""NIR and NIA: construction, parsing and control key (docs/reference/insi-teleservice.md §11).
 
 A matricule INS is 13 characters followed by a 2-digit key::
 
@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-#: OIDs of the INS identifier systems (insi.md §10).
+#: OIDs of the INS identifier systems (docs/reference/insi-teleservice.md §10).
 OID_PREFIX = "1.2.250.1.213.1.4."
 OID_NIR = OID_PREFIX + "8"
 OID_NIA = OID_PREFIX + "9"
@@ -63,7 +63,8 @@ def nir_key(number: str) -> int:
     """Control key (1-97) of a 13-character NIR or NIA.
 
     ``97 - (N mod 97)`` after replacing ``2A`` by ``19`` and ``2B`` by ``18`` in positions 6-7
-    ("Pour la Corse, remplacer 2A par 19 et 2B par 18", CNAM ``NirKey.php``, insi.md §11).
+    ("Pour la Corse, remplacer 2A par 19 et 2B par 18", CNAM ``NirKey.php``,
+    docs/reference/insi-teleservice.md §11).
     """
     if len(number) != 13:
         raise MatriculeError("length", f"{number!r}: a matricule has 13 characters")
@@ -136,7 +137,8 @@ class MatriculeParts:
 _PLACE = re.compile(r"(?:[0-9]{2}|2[AB])[0-9]{3}")
 _SHAPE = re.compile(r"([0-9])([0-9]{2})([0-9]{2})([0-9]{2}|2[AB])([0-9]{3})([0-9]{3})([0-9]{2})?")
 # CNAM's NirValidator.php accepts only sex 1/2, months 01-12; the 20-42 and 50+ pseudo-months of
-# incomplete civil records are cited by a secondary source only (insi.md §11, [Unconfirmed]).
+# incomplete civil records are cited by a secondary source only (docs/reference/insi-teleservice.md
+# §11, [Unconfirmed]).
 _STRICT_MONTHS = frozenset(range(1, 13))
 _LENIENT_MONTHS = _STRICT_MONTHS | frozenset(range(20, 43)) | frozenset(range(50, 100))
 
@@ -147,7 +149,8 @@ def parse_matricule(text: str, *, strict: bool = True) -> MatriculeParts:
     Checks the shape, sex digit 1/2, month, département, order number and, when present, the key.
     ``strict`` follows the CNAM validator (months 01-12 only); ``strict=False`` also accepts the
     unconfirmed pseudo-months 20-42 and 50-99 and département ``20`` (Corsica before 1976,
-    [Unconfirmed] in insi.md §11) and ``96`` (Tunisia before independence).  The key of a
+    [Unconfirmed] in docs/reference/insi-teleservice.md §11) and ``96`` (Tunisia before
+    independence).  The key of a
     13-character input is computed.
     """
     compact = text.replace(" ", "").upper()

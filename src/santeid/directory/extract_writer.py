@@ -1,4 +1,5 @@
-"""Write RASS "Extraction ProSanteConnect" files (psc.md §15.2) from professionals.
+"""Write RASS "Extraction ProSanteConnect" files (docs/reference/pro-sante-connect.md §15.2) from
+professionals.
 
 For tests and benchmarks: no third-party data is needed to exercise the importer. The output
 has the published header, UTF-8, ``\\n`` line ends and the trailing ``|``; it can be zipped

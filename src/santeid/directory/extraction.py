@@ -1,8 +1,10 @@
-"""The RASS "Extraction ProSanteConnect" file format (psc.md §15.2): lines ⇄ professionals.
+"""The RASS "Extraction ProSanteConnect" file format (docs/reference/pro-sante-connect.md §15.2):
+lines ⇄ professionals.
 
 A UTF-8 text file, one header line then one line per person × exercice × savoir-faire ×
 situation d'exercice; 51 pipe-separated columns and a trailing ``|``; dates ``dd/MM/yyyy``;
-*Prénoms* as ``ANNE'CATHERINE'``; *Autres identifiants* as ``id,origine,qualite;…`` (psc.md §10).
+*Prénoms* as ``ANNE'CATHERINE'``; *Autres identifiants* as ``id,origine,qualite;…``
+(docs/reference/pro-sante-connect.md §10).
 
 - :func:`split_line` checks one line and returns its 51 fields, or raises :class:`LineError`
   with a reason a person can act on;
@@ -34,7 +36,8 @@ from santeid.directory.schema import encode_given_names
 #: Format name used on the command line (``--format extraction-psc``).
 FORMAT = "extraction-psc"
 
-#: The 51 column names of the published header, in order (psc.md §15.2, verbatim).
+#: The 51 column names of the published header, in order (docs/reference/pro-sante-connect.md §15.2,
+#: verbatim).
 HEADER: tuple[str, ...] = (
     "Type d'identifiant PP",
     "Identifiant PP",
@@ -195,7 +198,8 @@ def format_date(value: datetime.date | None) -> str:
 
 
 def parse_other_ids(text: str) -> tuple[OtherId, ...]:
-    """``id,origine,qualite;…`` → :class:`OtherId` items (psc.md §10)."""
+    """``id,origine,qualite;…`` → :class:`OtherId` items (docs/reference/pro-sante-connect.md
+    §10)."""
     items = []
     for chunk in text.split(";"):
         if not chunk.strip():

@@ -1,4 +1,5 @@
-"""Import a RASS "Extraction ProSanteConnect" file (psc.md §15.2) into the directory.
+"""Import a RASS "Extraction ProSanteConnect" file (docs/reference/pro-sante-connect.md §15.2) into
+the directory.
 
 ``santeid directory import FILE`` runs :func:`import_extraction`, in two streaming passes whose
 memory does not grow with the file:

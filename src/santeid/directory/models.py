@@ -1,12 +1,14 @@
 """The professionals directory as immutable values, shaped like the RASS extract.
 
-One :class:`Professional` (a line group of the RASS "Extraction ProSanteConnect" file, psc.md
+One :class:`Professional` (a line group of the RASS "Extraction ProSanteConnect" file,
+docs/reference/pro-sante-connect.md
 §15.2) holds its :class:`Exercice` items (one per profession), each holding its :class:`Activity`
 items (one per *situation d'exercice*), each pointing at a :class:`Structure`.
 
 Field names are the snake_case forms of the RASS columns; ``docs/claims.md`` maps each one to
 its userinfo claim. Every code field holds the code as a string and ``""`` when absent, never
-``None``: userinfo must carry ``""`` for missing values (psc.md §9.3), and one convention from
+``None``: userinfo must carry ``""`` for missing values (docs/reference/pro-sante-connect.md §9.3),
+and one convention from
 the database to the claims leaves no place for a ``null`` to slip through.
 """
 
@@ -21,7 +23,8 @@ STATUS_ACTIVE = "active"
 STATUS_INACTIVE = "inactive"
 STATUSES = (STATUS_ACTIVE, STATUS_INACTIVE)
 
-#: TRE_G15-ProfessionSante labels (psc.md §16), for people reading the command line and docs.
+#: TRE_G15-ProfessionSante labels (docs/reference/pro-sante-connect.md §16), for people reading the
+#: command line and docs.
 PROFESSION_LABELS: dict[str, str] = {
     "10": "Médecin",
     "21": "Pharmacien",
@@ -55,7 +58,7 @@ class Structure:
     """A site where professionals work (RASS columns *Numéro SIRET site* … *Code département*).
 
     ``identifiant_technique`` is ``R…`` for a structure managed in the RPPS (a cabinet) or
-    ``F`` + FINESS for an establishment (psc.md §9.3, key 10).
+    ``F`` + FINESS for an establishment (docs/reference/pro-sante-connect.md §9.3, key 10).
     """
 
     identifiant_technique: str
@@ -106,7 +109,8 @@ class Activity:
 class SavoirFaire:
     """A savoir-faire beyond an exercice's first one (RASS *Code type savoir-faire*, *Code
     savoir-faire*). The RASS file repeats the exercice on one line per savoir-faire; userinfo
-    carries only the first (psc.md §9.3), the FHIR API lists them all."""
+    carries only the first (docs/reference/pro-sante-connect.md §9.3), the FHIR API lists them
+    all."""
 
     code_type_savoir_faire: str = ""  # TRE_R04
     code_savoir_faire: str = ""  # TRE_R38 / TRE_R01
@@ -133,7 +137,8 @@ class Exercice:
 
 @dataclass(frozen=True)
 class OtherId:
-    """An identifier the person is also known by (RASS *Autres identifiants*, psc.md §10)."""
+    """An identifier the person is also known by (RASS *Autres identifiants*,
+    docs/reference/pro-sante-connect.md §10)."""
 
     identifiant: str
     origine: str  # RPPS, ADELI, EDIT…
@@ -146,7 +151,8 @@ class Professional:
 
     ``family_name`` and ``given_names`` are civil-status names (RASS *Nom de famille*,
     *Prénoms*); the names a professional practises under are on each :class:`Exercice`.
-    ``correspondence_phone`` and ``correspondence_email`` serve e-CPS activation (psc.md §13)
+    ``correspondence_phone`` and ``correspondence_email`` serve e-CPS activation
+    (docs/reference/pro-sante-connect.md §13)
     and never appear in userinfo.
     """
 
@@ -166,7 +172,8 @@ class Professional:
 
     @property
     def given_name(self) -> str:
-        """First civil-status given name: the userinfo ``given_name`` (psc.md §9.2)."""
+        """First civil-status given name: the userinfo ``given_name``
+        (docs/reference/pro-sante-connect.md §9.2)."""
         return self.given_names[0] if self.given_names else ""
 
     @property

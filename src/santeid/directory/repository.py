@@ -310,7 +310,7 @@ def _write(conn: sqlite3.Connection, p: Professional) -> None:
     if p.national_id != p.id_type + p.local_id:
         raise ValueError(
             f"national id {p.national_id!r} is not id type {p.id_type!r} + local id "
-            f"{p.local_id!r} (psc.md §15.1)"
+            f"{p.local_id!r} (docs/reference/pro-sante-connect.md §15.1)"
         )
     if p.status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, not {p.status!r}")

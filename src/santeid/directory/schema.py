@@ -1,6 +1,7 @@
 """SQLite schema of the directory, versioned with ``PRAGMA user_version``.
 
-Tables follow the RASS "Extraction ProSanteConnect" file (psc.md §15.2), normalised: a
+Tables follow the RASS "Extraction ProSanteConnect" file (docs/reference/pro-sante-connect.md
+§15.2), normalised: a
 ``person`` has ranked ``exercice`` rows, each with ranked ``activity`` rows pointing at a shared
 ``structure``; ``other_id`` holds the *Autres identifiants* column. Column names are the field
 names of :mod:`santeid.directory.models`, so the repository maps rows and values one to one.

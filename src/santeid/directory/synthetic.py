@@ -118,7 +118,8 @@ LIBERAL: dict[str, float] = {
     "92": 0.6, "96": 0.3, "94": 0.15, "95": 0.3, "98": 0.05, "28": 0.25, "26": 0.4,
 }  # fmt: skip
 
-#: Registration authority (order or ARS) per profession (psc.md §9.3 key 30).
+#: Registration authority (order or ARS) per profession (docs/reference/pro-sante-connect.md §9.3
+#: key 30).
 AUTHORITY: dict[str, str] = {
     "10": "CNOM", "21": "CNOP", "40": "ONCD", "50": "CNOSF", "60": "ONI", "69": "ONI",
     "70": "CNOMK", "80": "CNOPP",
@@ -577,7 +578,8 @@ class Generator:
         roll = rng.random()
         auth = f"{authority}/{authority}/{authority}"
         if roll < 0.62:
-            # Own cabinet: a structure of this person only, old id 4 + RPPS + rank (psc.md §9.3).
+            # Own cabinet: a structure of this person only, old id 4 + RPPS + rank
+            # (docs/reference/pro-sante-connect.md §9.3).
             commune = self.pools.communes.draw(rng)
             sid = f"R2{local_id[1:]}{exercice_rank}"
             rank = len(structures) + 1

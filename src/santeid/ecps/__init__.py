@@ -1,4 +1,5 @@
-"""e-CPS mobile authenticator (psc.md §13): devices, activation codes, authentication
+"""e-CPS mobile authenticator (docs/reference/pro-sante-connect.md §13): devices, activation codes,
+authentication
 requests, the device protocol (``/ecps/device/…``), the decision JWT and the offline code.
 
 ``init_app`` creates the :class:`~santeid.ecps.service.EcpsService` in

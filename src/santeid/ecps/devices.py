@@ -1,13 +1,15 @@
 """Registered e-CPS devices, kept through :mod:`santeid.db` (embedded:
 ``{data_dir}/ecps.sqlite3``; several hosts: PostgreSQL).
 
-A device is one phone holding one professional's e-CPS (psc.md §13): a P-256 key pair made
+A device is one phone holding one professional's e-CPS (docs/reference/pro-sante-connect.md §13): a
+P-256 key pair made
 on the phone (only the public JWK is here), an Argon2id hash of the PIN, a TOTP secret for the
 offline code (RFC 6238) and a status:
 
 * ``active`` — can approve logins;
 * ``locked`` — ``ecps_pin_attempts`` wrong PINs in a row. Like a blocked CPS card it never
-  unlocks: the professional activates a new device (psc.md §13, "Activation … même procédure
+  unlocks: the professional activates a new device (docs/reference/pro-sante-connect.md §13,
+  "Activation … même procédure
   en cas de renouvellement");
 * ``revoked`` — withdrawn by an operator or by the professional.
 

@@ -1,6 +1,7 @@
 """The e-CPS PIN: its rules and how it is kept (an Argon2id hash, RFC 9106).
 
-The PIN is the knowledge factor of the e-CPS (psc.md §13: "saisie du mot de passe e-CPS").
+The PIN is the knowledge factor of the e-CPS (docs/reference/pro-sante-connect.md §13: "saisie du
+mot de passe e-CPS").
 It is chosen on the phone at registration, sent once in the registration body and then in each
 decision JWT (over TLS only), and stored only as an Argon2id hash.
 

@@ -1,11 +1,13 @@
 """Authentication requests: what a professional approves on the phone.
 
 A request is born when the login page (``kind="browser"``) or a CIBA call (``kind="ciba"``,
-psc.md §14) needs the professional's e-CPS, and is decided once by one of their devices.
+docs/reference/pro-sante-connect.md §14) needs the professional's e-CPS, and is decided once by one
+of their devices.
 
 * **Browser** requests carry three distinct two-digit *candidates*, one of which is the
   *dynamic code* shown on the login page; the professional enters the PIN, then picks the code
-  seen on the screen (psc.md §13: "saisie du mot de passe e-CPS, puis sélection du code
+  seen on the screen (docs/reference/pro-sante-connect.md §13: "saisie du mot de passe e-CPS, puis
+  sélection du code
   dynamique … parmi les trois valeurs proposées sur le téléphone portable"). The right code is
   never sent to the device (except the sandbox hint, see ``api.py``).
 * **CIBA** requests carry the relying party's ``binding_message`` instead (CIBA Core §7.1).
@@ -69,7 +71,8 @@ def is_request_id(value: object) -> bool:
 
 def draw_code_and_candidates() -> tuple[str, list[str]]:
     """The dynamic code and three distinct candidates "00"–"99" containing it, in random
-    order (psc.md §13). ``SystemRandom``: the position of the right code must not be
+    order (docs/reference/pro-sante-connect.md §13). ``SystemRandom``: the position of the right
+    code must not be
     predictable."""
     candidates = [f"{value:02d}" for value in _random.sample(range(100), 3)]
     return _random.choice(candidates), candidates

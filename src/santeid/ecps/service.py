@@ -5,7 +5,7 @@ One instance per application, ``app.extensions["santeid"].ecps`` (set by
 endpoint, the activation pages, the operators' command line and the tests all call it alike.
 
 * :meth:`start_activation` — a single-use activation code (QR) for a professional of the
-  directory (psc.md §13: "QR code … valable 90 s");
+  directory (docs/reference/pro-sante-connect.md §13: "QR code … valable 90 s");
 * :meth:`register_device` — the phone redeems the code with its public key and PIN;
 * :meth:`create_browser_request` / :meth:`create_ciba_request` — ask the professional's
   phone; :meth:`get_request` / :meth:`cancel_request` — follow or withdraw it;
@@ -363,7 +363,8 @@ class EcpsService:
         expires_in: int,
         client_id: str | None = None,
     ) -> AuthRequest:
-        """A CIBA request (psc.md §14): the phone shows ``binding_message``, no code to pick.
+        """A CIBA request (docs/reference/pro-sante-connect.md §14): the phone shows
+        ``binding_message``, no code to pick.
         The caller validates ``binding_message`` and ``expires_in`` against CIBA's rules."""
         request = self.requests.create(
             national_id,

@@ -1,5 +1,5 @@
 """The e-CPS app: an installable web app (PWA) under ``/ecps/app/`` that turns the
-professional's phone into the e-CPS (psc.md §13 — cited in the docs as
+professional's phone into the e-CPS (docs/reference/pro-sante-connect.md §13 — cited in the docs as
 ``docs/reference/pro-sante-connect.md §13``).
 
 It is a client of the documented device protocol (``docs/ecps-device-protocol.md``), exactly as

@@ -1,6 +1,7 @@
 """Read-only FHIR R4 directory API, shaped like the national Annuaire Santé (``/fhir/v1``).
 
-Services that must "check that a user belongs to the profession they declare" (psc.md §15)
+Services that must "check that a user belongs to the profession they declare"
+(docs/reference/pro-sante-connect.md §15)
 look professionals up here instead of downloading the RASS. Routes (``docs/directory.md``):
 
 - ``GET /fhir/v1/metadata`` — CapabilityStatement (no token needed);

@@ -6,7 +6,8 @@ situations. santeid follows its identifier systems and NOS coding systems:
 
 - ``Practitioner.identifier``: ``IDNPS`` (national id, ``urn:oid:1.2.250.1.71.4.2.1``), ``RPPS``
   (``http://rpps.fr``, the number without its ``8``) or ``ADELI`` (``http://adeli.fr``), typed
-  with FR Core's ``fr-core-cs-v2-0203``; the other identifiers of *Autres identifiants* (psc.md
+  with FR Core's ``fr-core-cs-v2-0203``; the other identifiers of *Autres identifiants*
+  (docs/reference/pro-sante-connect.md
   §10) follow as ``IDNPS`` identifiers with ``use: old`` (former ADELI numbers…);
 - ``Practitioner.name``: the civil-status name (``official``, prefix = TRE_R81 civilité);
   ``qualification``: one per exercice (profession TRE_G15 + category TRE_R09) and one per

@@ -15,7 +15,8 @@ appends to and counts in:
 * ``monthly_stats`` — calls per month, software, operation and result, kept by an
   ``AFTER INSERT`` trigger on ``audit``: the statistics read a few rows instead of scanning the
   trail, and the writer only ever inserts.
-* ``software`` — the registered software authorisation numbers (IDAM, insi.md §3), which the
+* ``software`` — the registered software authorisation numbers (IDAM,
+docs/reference/insi-teleservice.md §3), which the
   SOAP layer checks (unknown → ``siram_100`` / ``desir_550``).
 
 Rows are written in batches by a writer thread per process (:class:`AuditLog`): one commit for
@@ -478,7 +479,8 @@ class Software:
 
 
 class SoftwareRegistry:
-    """Software authorisation numbers accepted by the service (insi.md §3, ``ContexteLPS``).
+    """Software authorisation numbers accepted by the service (docs/reference/insi-teleservice.md
+    §3, ``ContexteLPS``).
 
     Read on every SOAP call (one primary-key lookup): a ``santeid insi software add/remove``
     in another process takes effect at once, no restart."""

@@ -1,6 +1,6 @@
 """Who may call the INSi service, shared by the SOAP, REST and FHIR adapters.
 
-Two credentials (insi.md §7):
+Two credentials (docs/reference/insi-teleservice.md §7):
 
 * an **establishment certificate** presented in TLS (``santeid.tls.client_certificate``):
   its CN must be exactly ``INSI-AUTO`` or ``INSI-MANU`` and it must be issued by an authority of
@@ -45,9 +45,9 @@ log = logging.getLogger(__name__)
 #: The test authority that issues INSi establishment certificates (``santeid insi issue-cert``),
 #: stored as ``{keys_dir}/insi-test-ca.pem`` / ``.key`` (``santeid.pki.TestAuthority``).
 INSI_TEST_CA_NAME = "insi-test-ca"
-#: Its CN: the qualification issuer's name (insi.md §7).
+#: Its CN: the qualification issuer's name (docs/reference/insi-teleservice.md §7).
 INSI_TEST_CA_COMMON_NAME = "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"
-#: The only CNs INSi accepts, exactly (upper case, hyphen; insi.md §7).
+#: The only CNs INSi accepts, exactly (upper case, hyphen; docs/reference/insi-teleservice.md §7).
 INSI_CERTIFICATE_CNS = ("INSI-AUTO", "INSI-MANU")
 #: ``authMode`` of the logins whose tokens may call INSi: a card or e-CPS login, every mode
 #: PSC sends (docs/reference/pro-sante-connect.md §11; the sandbox authenticator reports
@@ -94,7 +94,7 @@ def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
 
 def certificate_structure(cert: x509.Certificate) -> str | None:
     """The structure a certificate belongs to: ``OU`` (FINESS or SIRET, what Padoa sends as
-    ``Emetteur``, insi.md §3), else ``serialNumber``, else ``O``."""
+    ``Emetteur``, docs/reference/insi-teleservice.md §3), else ``serialNumber``, else ``O``."""
     for oid in (
         NameOID.ORGANIZATIONAL_UNIT_NAME,
         NameOID.SERIAL_NUMBER,
@@ -116,7 +116,8 @@ def certificate_context(
 ) -> CallContext | InsiError:
     """The call context of an INSi establishment certificate, or the ``DESIR_560`` refusal.
 
-    Checks (insi.md §7): CN exactly ``INSI-AUTO`` or ``INSI-MANU``; issued (signature checked)
+    Checks (docs/reference/insi-teleservice.md §7): CN exactly ``INSI-AUTO`` or ``INSI-MANU``;
+    issued (signature checked)
     by a certificate of ``insi_ca_file``; within its validity period; when its subject is in
     ``insi_idam_by_certificate``, the IDAM a SOAP call claims (``software_id``) is one listed
     for it (REST and FHIR calls claim none). The TLS layer may already have checked the chain

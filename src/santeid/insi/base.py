@@ -37,7 +37,8 @@ RECHECK_SECONDS = 2.0
 @dataclass(frozen=True, slots=True)
 class FaultCase:
     """A published query whose recorded answer is a SOAP fault (``published_cases``,
-    ``expected = 'fault'``): D'AEION / COEUR → ``siram_40`` / ``insi_102`` (insi.md §9)."""
+    ``expected = 'fault'``): D'AEION / COEUR → ``siram_40`` / ``insi_102``
+    (docs/reference/insi-teleservice.md §9)."""
 
     birth_name: str
     given_names: tuple[str, ...]

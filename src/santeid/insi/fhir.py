@@ -1,5 +1,5 @@
 """INSi over FHIR R4: ``GET /insi/fhir/Patient?…`` answers a searchset ``Bundle`` of FR Core
-"Patient INS" resources (``docs/insi-fhir.md``; insi.md §13).
+"Patient INS" resources (``docs/insi-fhir.md``; docs/reference/insi-teleservice.md §13).
 
 =======================================  ============================================
 ``GET  /insi/fhir/Patient``              search by traits (``rechercherInsAvecTraitsIdentite``)
@@ -67,7 +67,8 @@ bp = Blueprint("insi_fhir", __name__)
 PREFIX = "/insi/fhir"
 FR_CORE_VERSION = "2.2.0-ballot-2"
 
-# -- FR Core canonical URLs (insi.md §13) -----------------------------------------------------
+# -- FR Core canonical URLs (docs/reference/insi-teleservice.md §13)
+# -----------------------------------------------------
 FR_CORE = "https://hl7.fr/ig/fhir/core"
 PROFILE_PATIENT_INS = f"{FR_CORE}/StructureDefinition/fr-core-patient-ins"
 PROFILE_PATIENT = f"{FR_CORE}/StructureDefinition/fr-core-patient"
@@ -79,9 +80,11 @@ EXT_BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
 CS_IDENTITY_STATUS = f"{FR_CORE}/CodeSystem/fr-core-cs-identity-status"
 CS_METHOD_COLLECTION = f"{FR_CORE}/CodeSystem/fr-core-cs-method-collection"
 CS_IDENTIFIER_TYPE = f"{FR_CORE}/CodeSystem/fr-core-cs-v2-0203"
-#: INSEE commune codes (TRE_R13), for a birthplace in France (insi.md §13).
+#: INSEE commune codes (TRE_R13), for a birthplace in France (docs/reference/insi-teleservice.md
+#: §13).
 CS_INSEE_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
-#: INSEE country codes (TRE_R20), for a birthplace abroad: the ``99xxx`` COG (insi.md §12, §13).
+#: INSEE country codes (TRE_R20), for a birthplace abroad: the ``99xxx`` COG
+#: (docs/reference/insi-teleservice.md §12, §13).
 CS_INSEE_COUNTRY = "https://mos.esante.gouv.fr/NOS/TRE_R20-Pays/FHIR/TRE-R20-Pays"
 
 
@@ -90,7 +93,8 @@ def birthplace_system(cog: str) -> str:
     return CS_INSEE_COUNTRY if cog.startswith("99") else CS_INSEE_COMMUNE
 
 
-#: OID → (FR Core identifier type / slice, ``Identifier.use`` of the active INS) (insi.md §10).
+#: OID → (FR Core identifier type / slice, ``Identifier.use`` of the active INS)
+#: (docs/reference/insi-teleservice.md §10).
 INS_IDENTIFIERS: dict[str, tuple[str, str]] = {
     "1.2.250.1.213.1.4.8": ("INS-NIR", "official"),
     "1.2.250.1.213.1.4.9": ("INS-NIA", "temp"),
@@ -144,7 +148,7 @@ def _identifier(oid: str, value: str, use: str | None = None) -> dict:
 
 
 def patient_resource(identity: Identity, query_date: date) -> dict:
-    """A FR Core Patient INS of an INSi answer (insi.md §13).
+    """A FR Core Patient INS of an INSi answer (docs/reference/insi-teleservice.md §13).
 
     Identity status ``RECUP`` (retrieved from INSi, not yet checked against a document), method
     ``INSI``, ``dateInterrogationINSi`` = ``query_date``; the active INS as the INS-NIR /
@@ -161,7 +165,8 @@ def patient_resource(identity: Identity, query_date: date) -> dict:
         seen.add(entry.value)
         old = _identifier(entry.oid, entry.value, "old")
         period = {k: v for k, v in (("start", entry.start), ("end", entry.end)) if v}
-        # FHIR per-1: start <= end.  A recorded inverted interval (ECETINSI, insi.md §5) is left
+        # FHIR per-1: start <= end.  A recorded inverted interval (ECETINSI,
+        # docs/reference/insi-teleservice.md §5) is left
         # out of the resource; REST and SOAP carry it as recorded.
         if period and not (entry.start and entry.end and entry.start > entry.end):
             old["period"] = period

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# -- result codes (insi.md §5) ----------------------------------------------------------------
+# -- result codes (docs/reference/insi-teleservice.md §5)
+# ----------------------------------------------------------------
 
 CR_FOUND = "00"
 CR_NOT_FOUND = "01"
@@ -36,7 +37,8 @@ CR_LABELS: dict[str, str] = {
     CR_SEVERAL: "Plusieurs identites trouvees",
 }
 
-# -- operations (insi.md §1) ------------------------------------------------------------------
+# -- operations (docs/reference/insi-teleservice.md §1)
+# ------------------------------------------------------------------
 
 OP_SEARCH_TRAITS = "rechercherInsAvecTraitsIdentite"
 OP_SEARCH_VITALE = "rechercherInsAvecCarteVitale"
@@ -137,7 +139,7 @@ class Identity:
 
     @property
     def kind(self) -> str:
-        """``NIA`` for OID ``.9``, else ``NIR`` (insi.md §10)."""
+        """``NIA`` for OID ``.9``, else ``NIR`` (docs/reference/insi-teleservice.md §10)."""
         return "NIA" if self.oid.endswith(".9") else "NIR"
 
     @property
@@ -207,7 +209,8 @@ class InsiError(Exception):
     """A refusal or a fault of the teleservice.
 
     ``code``: the ``siram:Erreur`` code (``insi_102``, ``desir_550``, ``DESIR_560``…, §6) or,
-    for what insi.md has no code for, santeid's own (``santeid_invalid_trait``…).
+    for what docs/reference/insi-teleservice.md has no code for, santeid's own
+    (``santeid_invalid_trait``…).
     ``severity``: the ``severite`` attribute (``information | avertissement | erreur | fatale``;
     the real ``insi_102`` capture says ``fatal``).  ``message``: the technical text
     (``siram:Erreur`` content).  ``element``: the INSi element at fault (``NomNaissance``…),
@@ -254,7 +257,8 @@ class InsiError(Exception):
         )
 
 
-# -- the errors of insi.md §6, and santeid's own --------------------------------------------
+# -- the errors of docs/reference/insi-teleservice.md §6, and santeid's own
+# --------------------------------------------
 
 #: Reason text of the real ``siram_40`` faults (§6).
 REASON_UNAVAILABLE = (

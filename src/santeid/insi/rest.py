@@ -10,7 +10,8 @@
 ``GET  /insi/problems/{code}``            308 to ``/problems/{code}`` (``santeid.problems``)
 ========================================  =========================================
 
-No official INSi REST contract exists (insi.md §7): the JSON mirrors ``RECSANSVITALE``,
+No official INSi REST contract exists (docs/reference/insi-teleservice.md §7): the JSON mirrors
+``RECSANSVITALE``,
 ``RECVITALE`` and ``RESULTAT`` with plain English camelCase names.  A search answers 200 with
 its ``cr`` whatever it is (00, 01, 02 are results, not errors, as in INSi).  Errors are RFC 9457
 problem details (``application/problem+json``) with the members ``type``, ``title``,

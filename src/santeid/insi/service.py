@@ -3,11 +3,13 @@
 Every adapter (SOAP ``santeid.insi.soap``, REST :mod:`santeid.insi.rest`, FHIR
 :mod:`santeid.insi.fhir`) turns its request into a query of :mod:`santeid.insi.model`, calls
 :class:`InsiService` with a :class:`~santeid.insi.model.CallContext`, and renders the answer or
-the :class:`~santeid.insi.model.InsiError`.  The rules, with their sources (insi.md §N), are in
+the :class:`~santeid.insi.model.InsiError`.  The rules, with their sources
+(docs/reference/insi-teleservice.md §N), are in
 ``docs/insi-overview.md``; in short:
 
 * **Traits** are normalised (REST, FHIR) or validated as-is (SOAP: the teleservice refuses lower
-  case, accents and ligatures, insi.md §12) with :mod:`santeid.civil_status.traits`; a refusal
+  case, accents and ligatures, docs/reference/insi-teleservice.md §12) with
+  :mod:`santeid.civil_status.traits`; a refusal
   names the INSi element and the rule.
 * **Search by traits** (``rechercherInsAvecTraitsIdentite``, §5): birth name, sex and birth date
   equal, birthplace equal when given, and **every queried given name is one of the person's
@@ -100,7 +102,7 @@ VERIFY_UNKNOWN = "unknown-ins"
 #: Highest rang de naissance accepted (twins, triplets…; the carte Vitale writes one digit).
 MAX_BIRTH_RANK = 9
 
-#: INSi element of each model field, per operation (insi.md §4).
+#: INSi element of each model field, per operation (docs/reference/insi-teleservice.md §4).
 TRAITS_ELEMENTS = {
     tr.BIRTH_NAME: "NomNaissance",
     tr.GIVEN_NAMES: "Prenom",
@@ -123,7 +125,8 @@ _KEY = re.compile(r"[0-9]{2}")
 
 #: Sandbox fault scenarios: a traits search for :data:`SANDBOX_FAULT_BIRTH_NAME` whose first
 #: given name is a key here answers that fault (sandbox mode only), so that client software can
-#: be tested on each fault the real service was seen to send (insi.md §6, §8b). DE VINCI /
+#: be tested on each fault the real service was seen to send (docs/reference/insi-teleservice.md §6,
+#: §8b). DE VINCI /
 #: DICAPRIO, captured answering ``desir_1020`` once, answers 01 like any unknown name.
 SANDBOX_FAULTS: dict[str, Callable[[], InsiError]] = {
     "INDISPONIBLE": service_unavailable,
@@ -154,7 +157,8 @@ def given_names_match(queried: tuple[str, ...], listed: str) -> bool:
     (``ListePrenom`` items, compared exactly; order and the other given names free).
 
     TCHITCHI ``OLA`` → no, ``CATARINA`` → yes (``CATARINA BELLA``); a homonym with the same
-    first given name is told apart by adding another given name (insi.md §5,
+    first given name is told apart by adding another given name (docs/reference/insi-teleservice.md
+    §5,
     ``docs/insi-overview.md``).
     """
     names = listed.split(" ")
@@ -246,7 +250,7 @@ class InsiService:
 
     # -- operations ----------------------------------------------------------------------------
     def search_by_traits(self, q: TraitsQuery, ctx: CallContext) -> SearchResult:
-        """``rechercherInsAvecTraitsIdentite`` (insi.md §4, §5)."""
+        """``rechercherInsAvecTraitsIdentite`` (docs/reference/insi-teleservice.md §4, §5)."""
         started = time.perf_counter_ns()
         digest_parts: tuple = (
             OP_SEARCH_TRAITS,
@@ -275,7 +279,8 @@ class InsiService:
         return result
 
     def search_by_vitale(self, q: VitaleQuery, ctx: CallContext) -> SearchResult:
-        """``rechercherInsAvecCarteVitale`` (insi.md §4): the beneficiary of a carte Vitale."""
+        """``rechercherInsAvecCarteVitale`` (docs/reference/insi-teleservice.md §4): the beneficiary
+        of a carte Vitale."""
         started = time.perf_counter_ns()
         digest_parts: tuple = (
             OP_SEARCH_VITALE,

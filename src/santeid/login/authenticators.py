@@ -4,7 +4,8 @@ Each authenticator starts a proof for a login transaction and, when polled, turn
 that proof into the transaction's state: ``waiting`` → ``approved`` (through
 ``LoginTransactions.approve``) or ``failed`` (with a reason the page explains, and a retry).
 
-* **e-CPS** (psc.md §13): a request reaches the professional's phone, which shows three
+* **e-CPS** (docs/reference/pro-sante-connect.md §13): a request reaches the professional's phone,
+which shows three
   2-digit codes; the professional enters the PIN and picks the code shown on the login page.
   Used whenever the professional has an active device.
 * **Sandbox** (sandbox mode only): professionals with a sandbox scenario (``santeid.sandbox``:

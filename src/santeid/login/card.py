@@ -1,11 +1,13 @@
 """CPS-card login: ``GET {issuer}/login-actions/card?tx=…`` (endpoint ``login_card.card``).
 
 The login page links here ("Se connecter avec une carte CPS"). The browser reaches this URL
-over mutual TLS, presenting the card's authentication certificate (psc.md §13: card +
+over mutual TLS, presenting the card's authentication certificate
+(docs/reference/pro-sante-connect.md §13: card +
 PC/SC reader + the CPS middleware, which asks for the PIN); a TLS-terminating proxy may
 present it on the browser's behalf (``santeid.tls``). The certificate is verified
 (``santeid.cps.cards.verify_card_certificate``) and the login transaction approved with
-``authMode`` ``CARD``, ``acr`` = ``card_acr`` (``eidas3`` as PSC, psc.md §11) and ``amr``
+``authMode`` ``CARD``, ``acr`` = ``card_acr`` (``eidas3`` as PSC,
+docs/reference/pro-sante-connect.md §11) and ``amr``
 ``["sc", "pin", "hwk", "mfa"]`` (RFC 8176 §2), then the browser goes on to
 ``login.complete``. Any failure is a page saying what is wrong, in the transaction's
 language, with a link back to the login page.

@@ -1,4 +1,5 @@
-"""OpenID Connect provider with Pro Santé Connect's Keycloak URL layout (psc.md §1).
+"""OpenID Connect provider with Pro Santé Connect's Keycloak URL layout
+(docs/reference/pro-sante-connect.md §1).
 
 Every route of the realm is listed here, relative to the issuer path
 (``/auth/realms/esante-wallet`` by default).

@@ -119,7 +119,7 @@ def metadata(*, wallet: bool = True) -> dict:
         # RFC 9126 §5.
         "require_pushed_authorization_requests": False,
         "pushed_authorization_request_endpoint": f"{base}/ext/par/request",
-        # CIBA Core 1.0 §4 (santeid.ciba; psc.md §14).
+        # CIBA Core 1.0 §4 (santeid.ciba; docs/reference/pro-sante-connect.md §14).
         "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
         "backchannel_token_delivery_modes_supported": ["poll", "ping", "push"],
         "backchannel_authentication_request_signing_alg_values_supported": list(

@@ -1,6 +1,7 @@
 """``tls_client_auth``: client authentication by a PKI certificate over mutual TLS
 (RFC 8705 §2.1), the method Pro Santé Connect requires of machine clients in production
-(psc.md §3, §14: "Basic (deprecated, initial phases) or mTLS (production)").
+(docs/reference/pro-sante-connect.md §3, §14: "Basic (deprecated, initial phases) or mTLS
+(production)").
 
 The client sends its ``client_id`` as a request parameter and presents its certificate in
 the TLS handshake (or through a trusted TLS-terminating proxy, ``santeid.tls``); it is

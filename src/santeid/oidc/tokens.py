@@ -1,4 +1,4 @@
-"""Tokens shaped as Pro Santé Connect issues them (psc.md §5–§8).
+"""Tokens shaped as Pro Santé Connect issues them (docs/reference/pro-sante-connect.md §5–§8).
 
 * Access token: a JWT signed with the realm key, PSC's claim set and order, no ``aud``
   (docs/reference/pro-sante-connect.md §6), 120 s by default; for a client authenticated by
@@ -269,7 +269,8 @@ class TokenService:
         """Access token of the ``client_credentials`` grant (RFC 6749 §4.4): no professional,
         no refresh token, no ID token (RFC 6749 §4.4.3).
 
-        Shaped as PSC's access tokens (same signature, ``typ`` and lifetime, psc.md §6) so that
+        Shaped as PSC's access tokens (same signature, ``typ`` and lifetime,
+        docs/reference/pro-sante-connect.md §6) so that
         :meth:`verify_access_token` accepts it; its subject is the client's service account
         (Keycloak's convention: ``preferred_username`` ``service-account-<client_id>``), which no
         directory entry matches: userinfo refuses it, the FHIR directory API accepts it.

@@ -1,4 +1,5 @@
-"""UserInfo endpoint (OIDC Core §5.3), GET and POST, returning PSC's claim set (psc.md §9).
+"""UserInfo endpoint (OIDC Core §5.3), GET and POST, returning PSC's claim set
+(docs/reference/pro-sante-connect.md §9).
 
 The Bearer token comes in the ``Authorization`` header or, for POST, in the form body
 (RFC 6750 §2.1–2.2; using both is an ``invalid_request``), read by the one resource protector

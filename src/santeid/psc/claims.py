@@ -1,13 +1,16 @@
 """The Pro Santé Connect userinfo claim set, built from a directory entry.
 
-Reproduces the February-2023 BAS userinfo (psc.md §9.4): the same keys, spelled the same way
+Reproduces the February-2023 BAS userinfo (docs/reference/pro-sante-connect.md §9.4): the same keys,
+spelled the same way
 (``numeroFinessetablissementJuridique`` and its lower-case ``e`` included), in the same order,
-every leaf a string and ``""`` where the directory has nothing, never ``null`` (psc.md §9.3).
+every leaf a string and ``""`` where the directory has nothing, never ``null``
+(docs/reference/pro-sante-connect.md §9.3).
 Clients written against PSC often deserialise strictly and in order; ``docs/claims.md`` maps
 each claim to its directory field and RASS column.
 
 A professional without any exercice (structure staff, types 3 and 5) gets the short shape
-observed for a "user without exercise" (psc.md §9.5), see :func:`build_userinfo`.
+observed for a "user without exercise" (docs/reference/pro-sante-connect.md §9.5), see
+:func:`build_userinfo`.
 """
 
 from __future__ import annotations
@@ -17,20 +20,24 @@ from santeid.directory.models import Exercice
 from santeid.directory.models import Professional
 from santeid.directory.models import Structure
 
-#: OID of TRE_R02-SecteurActivite, suffix of ``Secteur_Activite`` (psc.md §16).
+#: OID of TRE_R02-SecteurActivite, suffix of ``Secteur_Activite``
+#: (docs/reference/pro-sante-connect.md §16).
 SECTEUR_ACTIVITE_OID = "1.2.250.1.71.4.2.4"
-#: OID of TRE_G15-ProfessionSante, suffix of each ``SubjectRole`` item (psc.md §16).
+#: OID of TRE_G15-ProfessionSante, suffix of each ``SubjectRole`` item
+#: (docs/reference/pro-sante-connect.md §16).
 PROFESSION_OID = "1.2.250.1.213.1.1.5.5"
 
-# Constants of every observed userinfo (psc.md §9.2); DMP VIHF attribute values.
+# Constants of every observed userinfo (docs/reference/pro-sante-connect.md §9.2); DMP VIHF
+# attribute values.
 PSI_LOCALE = "1.2.250.1.213.1.3.1.1"
 UIT_VERSION = "1.0"
 ACCES_REGULATION_MEDICALE = "FAUX"
 MODE_ACCES_RAISON = ""
-#: Same value whatever the authentication means, card logins included (psc.md §11).
+#: Same value whatever the authentication means, card logins included
+#: (docs/reference/pro-sante-connect.md §11).
 PALIER_AUTHENTIFICATION = "APPPRIP3^1.2.250.1.213.1.5.1.1.1"
 
-#: Top-level keys of the full userinfo, in PSC's order (psc.md §9.4).
+#: Top-level keys of the full userinfo, in PSC's order (docs/reference/pro-sante-connect.md §9.4).
 USERINFO_KEYS = (
     "Secteur_Activite",
     "sub",
@@ -51,7 +58,8 @@ USERINFO_KEYS = (
     "family_name",
 )
 
-#: Keys of the userinfo of a person without exercice (psc.md §9.5), in the observed order.
+#: Keys of the userinfo of a person without exercice (docs/reference/pro-sante-connect.md §9.5), in
+#: the observed order.
 NO_EXERCICE_KEYS = (
     "sub",
     "preferred_username",
@@ -61,7 +69,8 @@ NO_EXERCICE_KEYS = (
     "family_name",
 )
 
-#: Keys of one ``SubjectRefPro.exercices[]`` item (psc.md §9.3), ``activities`` last.
+#: Keys of one ``SubjectRefPro.exercices[]`` item (docs/reference/pro-sante-connect.md §9.3),
+#: ``activities`` last.
 EXERCICE_KEYS = (
     "codeProfession",
     "codeCategorieProfessionnelle",
@@ -73,7 +82,7 @@ EXERCICE_KEYS = (
     "activities",
 )
 
-#: Keys of one ``activities[]`` item (psc.md §9.3, table of 30 keys).
+#: Keys of one ``activities[]`` item (docs/reference/pro-sante-connect.md §9.3, table of 30 keys).
 ACTIVITY_KEYS = (
     "codeModeExercice",
     "codeSecteurDactivite",
@@ -113,13 +122,15 @@ _NO_STRUCTURE = Structure(identifiant_technique="")
 
 def sub_for(national_id: str, federation_id: str) -> str:
     """``sub`` as Keycloak's federated-user id: ``f:<component uuid>:<national id>``
-    (psc.md §1, §9.2). Stable for a given installation's ``federation_id``."""
+    (docs/reference/pro-sante-connect.md §1, §9.2). Stable for a given installation's
+    ``federation_id``."""
     return f"f:{federation_id}:{national_id}"
 
 
 def other_ids_claim(professional: Professional) -> list[dict]:
     """``otherIds``: ``[{"identifiant", "origine", "qualite"}]`` with an integer ``qualite``
-    (psc.md §10); also mapped into access tokens (psc.md §6)."""
+    (docs/reference/pro-sante-connect.md §10); also mapped into access tokens
+    (docs/reference/pro-sante-connect.md §6)."""
     return [
         {"identifiant": o.identifiant, "origine": o.origine, "qualite": int(o.qualite)}
         for o in professional.other_ids
@@ -128,7 +139,7 @@ def other_ids_claim(professional: Professional) -> list[dict]:
 
 def activity_claim(activity: Activity) -> dict:
     """One ``activities[]`` item: situation codes, then the structure, then the old
-    structure id and the registration authority (psc.md §9.3)."""
+    structure id and the registration authority (docs/reference/pro-sante-connect.md §9.3)."""
     s = activity.structure or _NO_STRUCTURE
     return {
         "codeModeExercice": activity.code_mode_exercice,
@@ -166,7 +177,8 @@ def activity_claim(activity: Activity) -> dict:
 
 def exercice_claim(exercice: Exercice) -> dict:
     """One ``SubjectRefPro.exercices[]`` item; ``activities`` is ``[]`` when there are none
-    (the key is kept: its absence is a fault scenario, not the normal shape, psc.md §9.5)."""
+    (the key is kept: its absence is a fault scenario, not the normal shape,
+    docs/reference/pro-sante-connect.md §9.5)."""
     return {
         "codeProfession": exercice.code_profession,
         "codeCategorieProfessionnelle": exercice.code_categorie_professionnelle,
@@ -180,7 +192,8 @@ def exercice_claim(exercice: Exercice) -> dict:
 
 
 def subject_ref_pro(professional: Professional, *, with_civilite: bool = True) -> dict:
-    """``SubjectRefPro``: ``codeCivilite`` then ``exercices`` (psc.md §9.3); without
+    """``SubjectRefPro``: ``codeCivilite`` then ``exercices`` (docs/reference/pro-sante-connect.md
+    §9.3); without
     ``codeCivilite`` in the late-2023 layout, which moves it to the top level (§9.5)."""
     exercices = [exercice_claim(e) for e in professional.exercices]
     if not with_civilite:
@@ -190,7 +203,7 @@ def subject_ref_pro(professional: Professional, *, with_civilite: bool = True) -
 
 def first_activity(professional: Professional) -> Activity | None:
     """The activity that speaks for the professional: the first activity of the first
-    exercice (psc.md §9.2), or ``None``."""
+    exercice (docs/reference/pro-sante-connect.md §9.2), or ``None``."""
     if professional.exercices and professional.exercices[0].activities:
         return professional.exercices[0].activities[0]
     return None
@@ -208,7 +221,8 @@ def build_userinfo(
     auth_mode: str | None,
     layout: str = LAYOUT_CLASSIC,
 ) -> dict:
-    """The userinfo response PSC would send for ``professional`` (psc.md §9).
+    """The userinfo response PSC would send for ``professional``
+    (docs/reference/pro-sante-connect.md §9).
 
     ``layout`` ``late-2023``: the variant of a November-2023 BAS sample
     (docs/reference/pro-sante-connect.md §9.5) — ``codeGenreActivite`` (of the first activity)
@@ -226,7 +240,8 @@ def build_userinfo(
     activity, or the value, is missing. ``SubjectRole`` lists each distinct profession once.
 
     A professional without exercice gets only :data:`NO_EXERCICE_KEYS`, the shape observed
-    for such a user (psc.md §9.5): with no profession, PSC sends no sectoral claim at all.
+    for such a user (docs/reference/pro-sante-connect.md §9.5): with no profession, PSC sends no
+    sectoral claim at all.
     """
     national_id = professional.national_id
     if not professional.exercices:

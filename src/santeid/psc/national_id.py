@@ -1,6 +1,7 @@
 """National identifiers typed on the Pro Santé Connect login page.
 
-A professional identifies with ``nationalId = idType + id`` (psc.md §15.1):
+A professional identifies with ``nationalId = idType + id`` (docs/reference/pro-sante-connect.md
+§15.1):
 
 ======  ========  ==========================================================
 type    kind      shape
@@ -9,10 +10,12 @@ type    kind      shape
 ``0``   ADELI     ``0`` + the 9-digit ADELI number (10 digits)
 ``3``   FINESS    ``3`` + FINESS (9 characters) + ``/`` + id given by the structure
 ``5``   SIRET     ``5`` + SIRET (14 digits) + ``/`` + id given by the structure
-``ANS`` TEST      ``ANS`` + 14 digits: EDIT sandbox identities (psc.md §13)
+``ANS`` TEST      ``ANS`` + 14 digits: EDIT sandbox identities (docs/reference/pro-sante-connect.md
+§13)
 ======  ========  ==========================================================
 
-The person types ``1`` and ``2`` seen in the RASS extract are legacy and unconfirmed (psc.md §15.1,
+The person types ``1`` and ``2`` seen in the RASS extract are legacy and unconfirmed
+(docs/reference/pro-sante-connect.md §15.1,
 §20); they are refused as an unknown prefix.
 
 The RPPS number carries a Luhn key, but the key is deliberately **not** checked: PSC documents no
@@ -123,7 +126,8 @@ def parse_national_id(text: str | None) -> NationalId:
         return _parse_test(value)
 
     # The most common mistake on the real login page is the bare 11-digit RPPS number
-    # (psc.md §13, FAQ): say exactly what to add rather than "unknown prefix".
+    # (docs/reference/pro-sante-connect.md §13, FAQ): say exactly what to add rather than "unknown
+    # prefix".
     if value.isascii() and value.isdigit():
         # 11 digits after a 0 is an ADELI id with one digit too many, not a bare RPPS number.
         if len(value) == 11 and value[0] not in "80":

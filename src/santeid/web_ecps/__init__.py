@@ -1,4 +1,5 @@
-"""Web side of the e-CPS mobile authenticator (psc.md §13): self-service activation with two
+"""Web side of the e-CPS mobile authenticator (docs/reference/pro-sante-connect.md §13):
+self-service activation with two
 codes sent to the directory's correspondence e-mail and phone, the professional's devices
 page, and the sandbox outbox where those codes land in sandbox mode.
 

@@ -1,4 +1,5 @@
-"""Self-service e-CPS activation with the correspondence data of the directory (psc.md §13).
+"""Self-service e-CPS activation with the correspondence data of the directory
+(docs/reference/pro-sante-connect.md §13).
 
 The arrêté du 4 avril 2022 allows activating an e-CPS "en saisissant deux codes de
 validation … envoyés respectivement au téléphone et à l'adresse e-mail enregistrés dans
@@ -30,7 +31,8 @@ Security choices:
   the professional never cancels the pair the professional's own browser started
   (``docs/security.md``).
 * Whether an identifier exists in the directory is said plainly, as the PSC login and
-  activation pages do (psc.md §13 lists "vous n'apparaissez pas … sur l'Annuaire Santé"
+  activation pages do (docs/reference/pro-sante-connect.md §13 lists "vous n'apparaissez pas … sur
+  l'Annuaire Santé"
   among the error causes): the santeid login page says so already, so hiding it here would
   protect nothing. The contact data itself is only ever shown masked.
 """
@@ -366,7 +368,8 @@ def activation():
 
 @bp.route("/ecps/activation/verify", methods=["GET", "POST"])
 def verify():
-    """Step 2: both codes → an activation code and its QR code (psc.md §13)."""
+    """Step 2: both codes → an activation code and its QR code (docs/reference/pro-sante-connect.md
+    §13)."""
     t = translator()
     ecps = ecps_service(t)
     flow = request.values.get("flow", "")

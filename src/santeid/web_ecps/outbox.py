@@ -1,4 +1,5 @@
-"""``/sandbox/outbox``: the messages santeid "sent" in sandbox mode (psc.md §13's two
+"""``/sandbox/outbox``: the messages santeid "sent" in sandbox mode
+(docs/reference/pro-sante-connect.md §13's two
 activation codes), newest first, codes readable — the sandbox counterpart of a mail catcher.
 
 Outside sandbox mode these pages do not exist (404): real messages leave through SMTP and

@@ -1,4 +1,5 @@
-"""The NOS code lists behind the directory's codes (psc.md §16), shipped as CSV files.
+"""The NOS code lists behind the directory's codes (docs/reference/pro-sante-connect.md §16),
+shipped as CSV files.
 
 Each ``TRE_*.csv`` file next to this module holds ``code,label,table`` rows taken from the ANS
 terminology server's published CodeSystems and value sets (the ``# source:`` line of each file

@@ -1,5 +1,5 @@
 """The INSi teleservice over SOAP 1.2, wire-compatible with the CNAM / GIE SESAM-Vitale service
-(insi.md; ``docs/insi-soap.md``).
+(docs/reference/insi-teleservice.md; ``docs/insi-soap.md``).
 
 ``POST /insi/soap`` answers the three operations (``rechercherInsAvecCarteVitale``,
 ``rechercherInsAvecTraitsIdentite``, ``verifierInsAvecTraitsIdentite``) from santeid's own WSDL

@@ -1,4 +1,5 @@
-"""Who is calling: the three ways INSi authenticates a SOAP call (insi.md §7).
+"""Who is calling: the three ways INSi authenticates a SOAP call (docs/reference/insi-teleservice.md
+§7).
 
 Tried in this order:
 
@@ -16,11 +17,13 @@ Tried in this order:
    or a trusted proxy's header) with CN ``INSI-AUTO``/``INSI-MANU`` issued by the INSi CA
    (``santeid.insi.auth.certificate_context``; ``auth_method`` ``certificate``);
 
-3. nothing usable: the insufficient-access fault ``DESIR_560`` (insi.md §6), whatever went
+3. nothing usable: the insufficient-access fault ``DESIR_560`` (docs/reference/insi-teleservice.md
+§6), whatever went
    wrong — its ``siram:Erreur`` text says what.
 
 A request carrying an assertion is judged on it alone: a bad assertion is refused even if a
-certificate was presented too (INSi serves the two modes on different hosts, insi.md §2).
+certificate was presented too (INSi serves the two modes on different hosts,
+docs/reference/insi-teleservice.md §2).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "soap"
 
 
-#: ``siram:Erreur`` text of ``DESIR_560`` (insi.md §6).
+#: ``siram:Erreur`` text of ``DESIR_560`` (docs/reference/insi-teleservice.md §6).
 INSUFFICIENT_ACCESS = "Vous ne disposez pas des droits suffisants pour accéder à ce service"
 
 

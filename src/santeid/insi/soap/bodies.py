@@ -1,8 +1,9 @@
-"""Request bodies → queries of :mod:`santeid.insi.model` (insi.md §4).
+"""Request bodies → queries of :mod:`santeid.insi.model` (docs/reference/insi-teleservice.md §4).
 
 The body was validated against its XSD first (:mod:`santeid.insi.soap.schemas`); values are
 passed on exactly as sent: the core checks the traits with the teleservice's own strictness on
-the SOAP channel (lower case, accents… refused, insi.md §12) and names the element at fault.
+the SOAP channel (lower case, accents… refused, docs/reference/insi-teleservice.md §12) and names
+the element at fault.
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ def _text(parent: etree._Element | None, namespace: str, name: str) -> str | Non
 def traits_query(payload: etree._Element) -> TraitsQuery:
     """``RECSANSVITALE``: ``NomNaissance``, ``Prenom`` 0..n, ``Sexe``, ``DateNaissance``,
     ``LieuNaissance`` 0..1. Each ``Prenom`` is one query item (clients send one given name, or
-    all of them space-separated, insi.md §4)."""
+    all of them space-separated, docs/reference/insi-teleservice.md §4)."""
     return TraitsQuery(
         birth_name=_text(payload, RECSANS, "NomNaissance") or "",
         given_names=tuple(p.text or "" for p in payload.iterfind(f"{{{RECSANS}}}Prenom")),
         sex=_text(payload, RECSANS, "Sexe") or "",
         birth_date=_text(payload, RECSANS, "DateNaissance") or "",
-        # An empty <LieuNaissance/> is "not given" (the element is a plain string, insi.md §4).
+        # An empty <LieuNaissance/> is "not given" (the element is a plain string,
+        # docs/reference/insi-teleservice.md §4).
         birthplace=(_text(payload, RECSANS, "LieuNaissance") or "").strip() or None,
     )
 

@@ -13,7 +13,8 @@ Hardening (OWASP XML External Entity Prevention; libxml2 through lxml):
   assertion's ``X509Certificate``, is 8 deep).
 
 Structure (SOAP 1.2 Part 1 §5): ``env:Envelope`` with an optional ``env:Header`` then one
-``env:Body``; INSi bodies hold exactly one element (document/literal, insi.md §2). A SOAP 1.1
+``env:Body``; INSi bodies hold exactly one element (document/literal,
+docs/reference/insi-teleservice.md §2). A SOAP 1.1
 envelope, or any other, is a ``VersionMismatch``; header blocks marked ``mustUnderstand`` that
 santeid does not process are a ``MustUnderstand`` fault (§5.2.3, §5.4.8).
 """

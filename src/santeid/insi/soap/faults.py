@@ -1,4 +1,5 @@
-"""SOAP 1.2 faults carrying ``siram:Erreur``, as INSi sends them (insi.md §6, §8.5).
+"""SOAP 1.2 faults carrying ``siram:Erreur``, as INSi sends them (docs/reference/insi-teleservice.md
+§6, §8.5).
 
 Every error of ``/insi/soap`` — the teleservice's own refusals (:class:`InsiError`), an invalid
 trait (:class:`TraitError`), a request santeid cannot read, a transport problem (413, 405, 415,
@@ -13,14 +14,16 @@ trait (:class:`TraitError`), a request santeid cannot read, a transport problem 
 * ``env:Reason/env:Text`` the user-facing French sentence;
 * ``env:Detail/siram:Erreur`` with ``code``, ``severite`` and the request's ``messageID``.
 
-Each fault is written in the shape captured from the real service (insi.md §8b), byte for
+Each fault is written in the shape captured from the real service
+(docs/reference/insi-teleservice.md §8b), byte for
 byte: the unknown-software fault (``soap:`` prefixes, ``siram:Erreur code messageID severite``),
 the service-unavailable fault ``desir_1020`` (attributes ``code severite messageID``) and the
 technical error ``insi_102`` (``S:`` prefixes, ``ns4`` declared on ``S:Fault``, no
 ``messageID``) — see :data:`SHAPES`. santeid's own faults use the first shape.
 
 HTTP status: **500 for every SOAP fault**, ``Sender`` included, as the real service answers
-(insi.md §8b; real clients only read a fault body on 500). The SOAP 1.2 HTTP binding's 400 for
+(docs/reference/insi-teleservice.md §8b; real clients only read a fault body on 500). The SOAP 1.2
+HTTP binding's 400 for
 ``Sender`` faults (SOAP 1.2 Part 2 §7.5.2.2) is kept behind the ``insi_soap_sender_400``
 setting. Transport-level refusals keep their own status (413, 405, 415, 404). A SOAP 1.1
 envelope gets a SOAP 1.1 ``VersionMismatch`` fault with an ``Upgrade`` header (SOAP 1.2 Part 1
@@ -89,7 +92,8 @@ class SoapFault(Exception):
 
     @property
     def status(self) -> int:
-        """The real service's status: 500 for every fault (insi.md §8b)."""
+        """The real service's status: 500 for every fault (docs/reference/insi-teleservice.md
+        §8b)."""
         return self.status_for(sender_400=False)
 
     def status_for(self, *, sender_400: bool) -> int:
@@ -113,7 +117,8 @@ class SoapFault(Exception):
 
 @dataclass(frozen=True)
 class FaultShape:
-    """How one captured fault is written (insi.md §8b): the prefix of the fault elements, the
+    """How one captured fault is written (docs/reference/insi-teleservice.md §8b): the prefix of the
+    fault elements, the
     namespaces ``env:Body`` and the fault element declare, the order of the ``siram:Erreur``
     attributes, whether ``messageID`` is echoed, and the ``xml:lang`` of the reason (None: the
     fault's own)."""
@@ -126,7 +131,8 @@ class FaultShape:
     lang: str | None = None
 
 
-#: The unknown-software fault ``siram_100`` / ``desir_550`` as captured in 2026 (insi.md §8b):
+#: The unknown-software fault ``siram_100`` / ``desir_550`` as captured in 2026
+#: (docs/reference/insi-teleservice.md §8b):
 #: also the shape of ``DESIR_560`` (not captured) and of santeid's own faults.
 SHAPE_SIRAM_100 = FaultShape(
     prefix="soap",
@@ -188,7 +194,8 @@ def _subcode(subcode: str, p: str) -> str:
 
 
 def render_fault(fault: SoapFault) -> str:
-    """A SOAP 1.2 fault in its captured shape (insi.md §8b, :data:`SHAPES`)."""
+    """A SOAP 1.2 fault in its captured shape (docs/reference/insi-teleservice.md §8b,
+    :data:`SHAPES`)."""
     shape = shape_of(fault)
     p = shape.prefix
     header = f"<soap:Header>{fault.header}</soap:Header>" if fault.header else ""
@@ -231,7 +238,8 @@ def _upgrade() -> str:
 # -- the faults -----------------------------------------------------------------------------
 def from_insi_error(error: InsiError, message_id: str | None = None) -> SoapFault:
     """The fault of a refusal of the core (``siram_100``/``desir_550``, ``siram_40``/
-    ``insi_102``, ``DESIR_560``, an invalid trait…), with its codes and texts (insi.md §6)."""
+    ``insi_102``, ``DESIR_560``, an invalid trait…), with its codes and texts
+    (docs/reference/insi-teleservice.md §6)."""
     message = error.message
     if error.element:
         message = f"{error.element} : {message}"
@@ -371,5 +379,6 @@ def transport(status: int, error_code: str, message: str, **headers: str) -> Soa
 
 def internal_error(message_id: str | None = None) -> SoapFault:
     """A bug or an outage on santeid's side: the captured service-unavailable fault
-    ``siram_40`` / ``desir_1020`` (insi.md §8b); nothing of the cause is shown."""
+    ``siram_40`` / ``desir_1020`` (docs/reference/insi-teleservice.md §8b); nothing of the cause is
+    shown."""
     return from_insi_error(service_unavailable(), message_id)

@@ -1,4 +1,5 @@
-"""The SOAP header blocks of an INSi request (insi.md §3) and the action it asks for.
+"""The SOAP header blocks of an INSi request (docs/reference/insi-teleservice.md §3) and the action
+it asks for.
 
 * ``ctxlps:ContexteLPS`` — the calling software; ``LPS/IDAM`` with ``R="4"`` is its
   authorisation number, checked against the registered software (``santeid insi software
@@ -7,10 +8,12 @@
   traits search); validated when present, otherwise unused.
 * WS-Addressing 1.0 (Core §3, SOAP Binding §2): ``wsa:Action``, ``wsa:MessageID`` (echoed in
   faults' ``siram:Erreur/@messageID``); ``wsa:To`` and ``wsa:ReplyTo`` are read but change
-  nothing: the answer never has a SOAP header, as the real service's (insi.md §5).
+  nothing: the answer never has a SOAP header, as the real service's
+  (docs/reference/insi-teleservice.md §5).
 * ``wsse:Security`` — the assertions of the CPx and PSC modes (``santeid.insi.soap.security``).
 
-Header blocks may come in any order (the WSDL and real clients disagree, insi.md §3).
+Header blocks may come in any order (the WSDL and real clients disagree,
+docs/reference/insi-teleservice.md §3).
 The action is the ``action`` parameter of the SOAP 1.2 media type (RFC 3902 §1) or
 ``wsa:Action``; both given and different is a ``wsa:ActionMismatch``.
 """
@@ -44,7 +47,8 @@ _TO = qname(WSA, "To")
 _REPLY_TO = qname(WSA, "ReplyTo")
 _SECURITY = qname(WSSE, "Security")
 
-#: ``R`` attribute of the ``IDAM`` that carries the CNDA authorisation number (insi.md §3).
+#: ``R`` attribute of the ``IDAM`` that carries the CNDA authorisation number
+#: (docs/reference/insi-teleservice.md §3).
 IDAM_AUTHORISATION = "4"
 
 
@@ -62,7 +66,8 @@ class RequestHeaders:
     security: etree._Element | None
     #: The software authorisation number (``LPS/IDAM`` with ``R="4"``), or None.
     idam: str | None = None
-    #: ``ContexteLPS/Emetteur``: the structure (mTLS) or the NameID (CPx), insi.md §3.
+    #: ``ContexteLPS/Emetteur``: the structure (mTLS) or the NameID (CPx),
+    #: docs/reference/insi-teleservice.md §3.
     emitter: str | None = None
 
 

@@ -1,8 +1,9 @@
 """Names on the wire: XML namespaces, the three operations and their ``wsa:Action`` values.
 
-Everything here is what INSi clients already send and expect (insi.md §1 "Operations", §2
+Everything here is what INSi clients already send and expect (docs/reference/insi-teleservice.md §1
+"Operations", §2
 "Namespaces"); the verification operation's request namespace is santeid's choice, documented
-in ``docs/insi-soap.md`` (its WSDL is not public, insi.md §15).
+in ``docs/insi-soap.md`` (its WSDL is not public, docs/reference/insi-teleservice.md §15).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_MEDIA_TYPE = "application/soap+xml"
 SOAP11_MEDIA_TYPE = "text/xml"
 
-# -- header blocks (insi.md §3) -------------------------------------------------------------
+# -- header blocks (docs/reference/insi-teleservice.md §3)
+# -------------------------------------------------------------
 WSA = "http://www.w3.org/2005/08/addressing"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -30,14 +32,17 @@ SIRAM = "urn:siram"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 
-# -- bodies (insi.md §4, §5) ----------------------------------------------------------------
+# -- bodies (docs/reference/insi-teleservice.md §4, §5)
+# ----------------------------------------------------------------
 TNS = "http://www.cnamts.fr/webservice"
 RECSANS = "http://www.cnamts.fr/INSiRecSans"
 RECVIT = "http://www.cnamts.fr/INSiRecVit"
 RESULTAT = "http://www.cnamts.fr/INSiResultat"
-#: Verification request: santeid's namespace under ``…/INSiLot2/`` (insi.md §1 [Unconfirmed]).
+#: Verification request: santeid's namespace under ``…/INSiLot2/``
+#: (docs/reference/insi-teleservice.md §1 [Unconfirmed]).
 REQUNIT = "http://www.cnamts.fr/INSiLot2/REQUnitaire"
-#: Verification response: the public namespace of the GIE kit (insi.md §1).
+#: Verification response: the public namespace of the GIE kit (docs/reference/insi-teleservice.md
+#: §1).
 REPUNIT = "http://www.cnamts.fr/INSiLot2/REPUnitaire"
 
 #: santeid's own fault subcodes live here (the real ones reuse the envelope namespace).
@@ -55,7 +60,8 @@ def qname(namespace: str, local: str) -> str:
 class Operation:
     """One operation of the ``ICIRService`` port type."""
 
-    #: Operation name (insi.md §1), also the :mod:`santeid.insi.model` ``OP_*`` constant.
+    #: Operation name (docs/reference/insi-teleservice.md §1), also the :mod:`santeid.insi.model`
+    #: ``OP_*`` constant.
     name: str
     #: Clark name of the request body element.
     body: str
@@ -64,12 +70,12 @@ class Operation:
 
     @property
     def action(self) -> str:
-        """Input ``wsa:Action`` and SOAP 1.2 ``action`` (insi.md §1)."""
+        """Input ``wsa:Action`` and SOAP 1.2 ``action`` (docs/reference/insi-teleservice.md §1)."""
         return ACTION_PREFIX + self.name
 
     @property
     def response_action(self) -> str:
-        """Output action: the input's plus ``Response`` (insi.md §1)."""
+        """Output action: the input's plus ``Response`` (docs/reference/insi-teleservice.md §1)."""
         return self.action + "Response"
 
 

@@ -1,4 +1,5 @@
-"""Responses, byte for byte in the shape of the real service's answers (insi.md §5, §8.2–§8.4,
+"""Responses, byte for byte in the shape of the real service's answers
+(docs/reference/insi-teleservice.md §5, §8.2–§8.4,
 §8b).
 
 * the envelope: ``soap:Envelope``, **never a ``Header``** (whatever WS-Addressing headers the
@@ -44,7 +45,7 @@ VERIFY_ELEMENT_NAMES = {
 }
 
 _RESULTAT_NSMAP = {None: RESULTAT, "ns0": RECVIT, "ns1": RECSANS}
-#: OID of the INS-NIR (insi.md §10).
+#: OID of the INS-NIR (docs/reference/insi-teleservice.md §10).
 NIR_OID = "1.2.250.1.213.1.4.8"
 
 
@@ -98,7 +99,7 @@ def _individu(parent: etree._Element, identity: Identity) -> None:
 
 
 def resultat(result: SearchResult) -> etree._Element:
-    """``RESULTAT`` for a search answer (insi.md §5)."""
+    """``RESULTAT`` for a search answer (docs/reference/insi-teleservice.md §5)."""
     root = etree.Element(f"{{{RESULTAT}}}RESULTAT", nsmap=_RESULTAT_NSMAP)
     _cr(root, RESULTAT, result.cr)
     if result.cr == CR_FOUND and result.identity is not None:
@@ -115,7 +116,8 @@ def reponse_unitaire(
 
     The OID echoed with the INS supplied is the request's ``OID`` when given (an INS with the
     wrong OID is echoed as supplied, and does not conform); else the one the base records for
-    that matricule when the person is known, else the NIR's (insi.md §10)."""
+    that matricule when the person is known, else the NIR's (docs/reference/insi-teleservice.md
+    §10)."""
     ns = REPUNIT
     root = etree.Element(f"{{{ns}}}ReponseUnitaire", nsmap={None: ns})
     _cr(root, ns, CR_FOUND)
@@ -142,7 +144,8 @@ _HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="{SO
 _BODY = f'<env:Body xmlns:S="{SOAP12}" xmlns:env="{SOAP12}">'
 _TAIL = "</env:Body></soap:Envelope>"
 
-#: The whole CR 01 answer, as the recorded ``REP_CR01.xml`` (insi.md §8b): the one answer whose
+#: The whole CR 01 answer, as the recorded ``REP_CR01.xml`` (docs/reference/insi-teleservice.md
+#: §8b): the one answer whose
 #: bytes do not depend on the request.
 NOT_FOUND = (
     '<?xml version="1.0" encoding="UTF-8"?>\r\n'
@@ -154,7 +157,8 @@ NOT_FOUND = (
 
 
 def envelope(payload: etree._Element) -> bytes:
-    """The response document around ``payload`` (insi.md §8.2 shape), no SOAP header."""
+    """The response document around ``payload`` (docs/reference/insi-teleservice.md §8.2 shape), no
+    SOAP header."""
     return (
         _HEAD.encode() + _BODY.encode() + etree.tostring(payload, encoding="utf-8") + _TAIL.encode()
     )

@@ -1,5 +1,5 @@
 """SAML 2.0 assertions in ``wsse:Security``: the CPx and PSC authentication modes of INSi
-(insi.md §7).
+(docs/reference/insi-teleservice.md §7).
 
 * **CPx card** ("assertion d'identification PS"): ``saml:Assertion`` with ``ID``,
   ``IssueInstant``, ``Version="2.0"``; ``Issuer`` (format X509SubjectName) = the card
@@ -9,7 +9,8 @@
   ``KeyInfo/X509Data``; ``Subject/NameID NameQualifier="CPS"`` = the holder's national
   identifier; attributes ``identifiantFacturation``, ``codeSpecialiteAMO``, ``secteurActivite``.
 * **Pro Santé Connect**: the same assertion **unsigned**, ``NameQualifier="PSC"``; santeid pairs
-  it with its own access token in ``Authorization: Bearer`` (insi.md §7 leaves open how the PSC
+  it with its own access token in ``Authorization: Bearer`` (docs/reference/insi-teleservice.md §7
+  leaves open how the PSC
   token travels).
 
 Verification of a CPx assertion (:func:`verify_cps_assertion`):
@@ -68,7 +69,7 @@ from santeid.pki import private_key_pem
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 NAMEID_X509 = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
-#: ``NameID/@NameQualifier`` of each mode (insi.md §7).
+#: ``NameID/@NameQualifier`` of each mode (docs/reference/insi-teleservice.md §7).
 QUALIFIER_CPS = "CPS"
 QUALIFIER_PSC = "PSC"
 #: Oldest ``IssueInstant`` accepted by default (``insi_assertion_max_age``), and the clock skew
@@ -138,7 +139,8 @@ def _read(element: etree._Element, *, signed: bool) -> Assertion:
 
 def professional_assertion(security: etree._Element | None) -> Assertion | None:
     """The professional's assertion in ``wsse:Security`` (``NameQualifier`` CPS or PSC), or
-    None. A second assertion (the "assertion CV" of a carte Vitale, insi.md §4) is ignored."""
+    None. A second assertion (the "assertion CV" of a carte Vitale,
+    docs/reference/insi-teleservice.md §4) is ignored."""
     if security is None:
         return None
     for element in security.iterfind(_ASSERTION):
@@ -239,7 +241,8 @@ def build_assertion(
     issue_instant: datetime.datetime | None = None,
     lifetime: datetime.timedelta | None = None,
 ) -> etree._Element:
-    """An unsigned assertion in the shape of insi.md §7 (add a signature with
+    """An unsigned assertion in the shape of docs/reference/insi-teleservice.md §7 (add a signature
+    with
     :func:`sign_assertion` for the CPx mode)."""
     now = issue_instant or datetime.datetime.now(datetime.UTC)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"

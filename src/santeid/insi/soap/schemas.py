@@ -1,7 +1,8 @@
 """The WSDL and XSDs shipped with santeid (``wsdl/``), and XSD validation of requests.
 
 The documents are santeid's own (``docs/insi-soap.md``), written to the namespaces, element
-names and order of INSi (insi.md §2–§5). Requests are validated with ``etree.XMLSchema``
+names and order of INSi (docs/reference/insi-teleservice.md §2–§5). Requests are validated with
+``etree.XMLSchema``
 (XSD 1.0): the body against its operation's schema, ``ContexteLPS`` and ``ContexteBAM`` against
 theirs. A violation is a ``Sender`` fault naming the element (:func:`validate`).
 """
@@ -19,7 +20,8 @@ from santeid.insi.soap import faults
 
 #: The search WSDL (the two operations of INSi's WSDL), served at ``/insi/soap?wsdl``.
 WSDL_NAME = "ServiceIdentiteCertifiee.wsdl"
-#: The verification WSDL (INSi publishes its verification apart, insi.md §2), served at
+#: The verification WSDL (INSi publishes its verification apart, docs/reference/insi-teleservice.md
+#: §2), served at
 #: ``/insi/soap/verification?wsdl``.
 VERIFY_WSDL_NAME = "ServiceVerificationIdentite.wsdl"
 WSDL_NAMES = (WSDL_NAME, VERIFY_WSDL_NAME)

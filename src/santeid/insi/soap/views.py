@@ -1,4 +1,4 @@
-"""``/insi/soap``: the INSi teleservice over SOAP 1.2 (insi.md §1–§8).
+"""``/insi/soap``: the INSi teleservice over SOAP 1.2 (docs/reference/insi-teleservice.md §1–§8).
 
 * ``POST /insi/soap`` — one SOAP 1.2 request (``application/soap+xml; action="…"``, or the
   action in ``wsa:Action``); answer ``RESULTAT`` / ``ReponseUnitaire`` or a SOAP fault.
@@ -136,12 +136,14 @@ def _call() -> Response:
     schemas.validate(envelope.payload, headers.message_id)
     svc = services()
     context = _authorised_context(headers, operation, svc)
-    # Never a SOAP header in the answer, as the real service (insi.md §5).
+    # Never a SOAP header in the answer, as the real service (docs/reference/insi-teleservice.md
+    # §5).
     return _xml(_answer(operation, envelope.payload, context, svc.insi))
 
 
 def _authorised_context(headers: RequestHeaders, operation: Operation, svc) -> CallContext:
-    """Authentication (insi.md §7), then the software authorisation number (insi.md §3)."""
+    """Authentication (docs/reference/insi-teleservice.md §7), then the software authorisation
+    number (docs/reference/insi-teleservice.md §3)."""
     try:
         context = authenticate(headers, svc.settings)
     except InsiError as error:
