@@ -48,6 +48,9 @@ class Settings:
     # -- Sandbox for integrators (docs/sandbox.md) --------------------------------------------
     #: A YAML or JSON file of professionals (with their scenarios) loaded at start.
     sandbox_professionals: str = ""
+    #: Sandbox mode: seconds the INSi scenario ``SANTEID-FAUTE`` / ``LENT`` waits before its
+    #: answer (01), so that client software can test its time-outs.
+    sandbox_insi_delay: float = 5.0
     #: Number of server processes; more than one needs a shared (redis://) store.
     workers: int = 1
     #: Default JWS algorithm for tokens (RS256 as PSC; ES256 and PS256 available).
@@ -520,6 +523,8 @@ def validate(settings: Settings) -> None:
                  "ecps_waits_per_device"):  # fmt: skip
         if getattr(settings, name) <= 0:
             raise ConfigurationError(f"{name} must be positive")
+    if not 0 <= settings.sandbox_insi_delay <= 120:
+        raise ConfigurationError("sandbox_insi_delay must be from 0 to 120 seconds")
     if settings.max_connections_per_address < 0:
         raise ConfigurationError("max_connections_per_address must be 0 (no limit) or more")
     if settings.hsts_max_age < 0:

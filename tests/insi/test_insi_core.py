@@ -352,3 +352,28 @@ def test_the_fast_path_accepts_only_what_the_full_rules_accept_unchanged():
         )  # fmt: skip
         assert fast == strict == normalised, query
     assert accepted > 100
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_the_slow_sandbox_scenario_waits_then_answers_01(tmp_path, insi_base, sandbox):
+    """``SANTEID-FAUTE`` / ``LENT``: in sandbox mode the answer comes ``sandbox_delay`` seconds
+    late (client time-outs can be tested), then as for any unknown name; outside it, at once."""
+    from santeid.insi.service import InsiService
+
+    waits: list[float] = []
+    service = InsiService(
+        insi_base, tmp_path / "insi.sqlite3", sandbox=sandbox, sandbox_delay=7.5,
+        sleep=waits.append,
+    )  # fmt: skip
+    query = TraitsQuery("SANTEID-FAUTE", ("LENT",), "F", "1990-01-01")
+    for ctx in (REST_CTX, SOAP_CTX):
+        assert service.search_by_traits(query, ctx).cr == "01"
+    assert waits == ([7.5, 7.5] if sandbox else [])
+
+
+def test_the_server_takes_the_slow_scenarios_delay_from_its_settings(settings):
+    from santeid.insi.service import InsiService
+
+    settings.sandbox_insi_delay = 2.5
+    service = InsiService.for_settings(settings)
+    assert (service.sandbox, service.sandbox_delay) == (settings.sandbox, 2.5)

@@ -141,6 +141,14 @@ def test_normalisation_at_the_rest_boundary(call):
     }  # fmt: skip
 
 
+def test_the_sandbox_unavailable_scenario_is_a_503(call):
+    """``SANTEID-FAUTE`` / ``INDISPONIBLE`` in sandbox mode: desir_1020, HTTP 503 over REST."""
+    body = {"birthName": "SANTEID-FAUTE", "givenNames": ["INDISPONIBLE"], "sex": "F",
+            "birthDate": "1990-01-01"}  # fmt: skip
+    answer = call(SEARCH, body, "TraitsSearch", "SearchResult")
+    assert (answer.status_code, answer.get_json()["code"]) == (503, "desir_1020")
+
+
 def test_technical_error_case(call):
     body = {"birthName": "D'AEION", "givenNames": ["COEUR"], "sex": "M", "birthDate": "1987-01-25"}
     answer = call(SEARCH, body, "TraitsSearch", "SearchResult")

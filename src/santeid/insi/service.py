@@ -128,6 +128,8 @@ _KEY = re.compile(r"[0-9]{2}")
 #: be tested on each fault the real service was seen to send (docs/reference/insi-teleservice.md §6,
 #: §8b). DE VINCI /
 #: DICAPRIO, captured answering ``desir_1020`` once, answers 01 like any unknown name.
+#: The sandbox scenario that answers late (``sandbox_insi_delay``), then as any unknown name (01).
+SANDBOX_SLOW_GIVEN_NAME = "LENT"
 SANDBOX_FAULTS: dict[str, Callable[[], InsiError]] = {
     "INDISPONIBLE": service_unavailable,
     "TECHNIQUE": technical_error,
@@ -230,9 +232,14 @@ class InsiService:
         key_path: Path | str | None = None,
         clock: Callable[[], datetime] = utc_now,
         sandbox: bool = False,
+        sandbox_delay: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        #: Sandbox mode: the :data:`SANDBOX_FAULTS` scenarios answer their fault.
+        #: Sandbox mode: the :data:`SANDBOX_FAULTS` scenarios answer their fault, and
+        #: :data:`SANDBOX_SLOW_GIVEN_NAME` answers after ``sandbox_delay`` seconds.
         self.sandbox = sandbox
+        self.sandbox_delay = sandbox_delay
+        self._sleep = sleep
         self.base = CivilBase(base_path)
         self.audit = AuditLog(audit_path, key_path=key_path, clock=clock)
         self._registry = SoftwareRegistry(self.audit.db, clock)
@@ -245,7 +252,11 @@ class InsiService:
         base = Path(settings.insi_base) if settings.insi_base else settings.data_path / BASE_NAME
         audit = db.database_for(settings, db.INSI)
         return cls(
-            base, audit, key_path=settings.data_path / AUDIT_KEY_NAME, sandbox=settings.sandbox
+            base,
+            audit,
+            key_path=settings.data_path / AUDIT_KEY_NAME,
+            sandbox=settings.sandbox,
+            sandbox_delay=settings.sandbox_insi_delay,
         )
 
     # -- operations ----------------------------------------------------------------------------
@@ -477,6 +488,10 @@ class InsiService:
 
     def _check_fault_cases(self, traits: tr.Traits) -> None:
         if self.sandbox and traits.birth_name == SANDBOX_FAULT_BIRTH_NAME:
+            if traits.first_given_name == SANDBOX_SLOW_GIVEN_NAME:
+                # Late, then the ordinary answer: nobody has this name (01).
+                self._sleep(self.sandbox_delay)
+                return
             scenario = SANDBOX_FAULTS.get(traits.first_given_name)
             if scenario is not None:
                 raise scenario()
