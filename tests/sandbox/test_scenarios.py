@@ -286,3 +286,18 @@ def test_ciba_approved_through_the_control_api(app, client, ciba):
     assert client.post(f"{API}/requests/{item['request_id']}/approve").status_code == 200
     response = poll(client, ciba, auth_req_id)
     assert response.status_code == 200, response.get_json()
+
+
+def test_ciba_card_only_and_inactive_professionals_get_keycloaks_errors(client, ciba):
+    """The scenarios table: no phone to push to is Keycloak's 503; an inactive professional is
+    ``invalid_user`` (error_style = "keycloak", the default)."""
+    card_only = backchannel(client, ciba, login_hint=CARD_ONLY)
+    assert card_only.status_code == 503
+    assert card_only.get_json() == {
+        "error": "server_error",
+        "error_description": "Failed to send authentication request",
+    }
+    inactive = backchannel(client, ciba, login_hint="810000000024")
+    assert inactive.status_code == 400
+    assert inactive.get_json()["error"] == "invalid_request"
+    assert inactive.get_json()["error_description"] == "invalid_user"
