@@ -76,11 +76,22 @@ def server(tmp_path, redis_url):
 
 def _click_and_wait(driver, element) -> None:
     """Click a submit button and wait for the next page to replace this one."""
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     element.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(element))
+
+    def replaced(_) -> bool:
+        # The old page's element is gone. Chromium reports it either as a stale element or,
+        # while the new document replaces the old one, as a node of no document.
+        try:
+            element.is_enabled()
+        except (StaleElementReferenceException, WebDriverException):
+            return True
+        return False
+
+    WebDriverWait(driver, 10).until(replaced)
 
 
 def _submit(driver, button_id: str) -> None:
