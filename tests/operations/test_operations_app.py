@@ -85,3 +85,57 @@ def test_latency_percentiles_come_from_the_duration_histogram(client):
     count, (p50, p95, p99) = latency_percentiles()["health"]
     assert count == before + 3
     assert 0 < p50 <= p95 <= p99 <= 30.0  # bucket bounds, in seconds
+
+
+def test_a_ciba_login_approved_at_once_by_the_sandbox_is_on_the_dashboard(app, client):
+    """The sandbox approves some professionals' CIBA requests as they are made: that decision is
+    a CIBA outcome and a successful login like any other, in the events and on the dashboard."""
+    import base64
+    import re
+
+    from santeid.observability.events import CIBA_OUTCOME
+
+    secret = "ciba-dashboard-secret-0123456789"
+    app.extensions["santeid"].clients.add(
+        {
+            "client_id": "ciba-dashboard",
+            "client_secret": secret,
+            "grant_types": ["urn:openid:params:grant-type:ciba"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "backchannel_token_delivery_mode": "poll",
+        },
+        replace=True,
+    )
+    basic = base64.b64encode(f"ciba-dashboard:{secret}".encode()).decode()
+    started = client.post(
+        "/auth/realms/esante-wallet/protocol/openid-connect/ext/ciba/auth",
+        data={"scope": "openid", "login_hint": "810000000030", "binding_message": "A1"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert started.status_code == 200, started.get_json()
+    (outcome,) = app.extensions["santeid_events"].list(types=(CIBA_OUTCOME,))
+    assert (outcome.reason, outcome.auth_mode, outcome.client_id) == (
+        "approved",
+        "MOBILE",
+        "ciba-dashboard",
+    )
+
+    page = client.get("/admin/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    signed_in = client.post(
+        "/admin/login",
+        data={"user": "admin", "password": "santeid-demo-admin", "csrf_token": csrf},
+    )
+    assert signed_in.status_code == 302
+    figures = client.get("/admin/dashboard.csv").get_data(as_text=True).splitlines()
+
+    def total(chart: str, series: str) -> int:
+        return sum(
+            int(line.rsplit(",", 1)[1])
+            for line in figures
+            if line.startswith(f"{chart},") and line.rsplit(",", 2)[1] == series
+        )
+
+    assert total("logins-mode", "MOBILE") == 1
+    assert total("logins-outcome", "success") == 1
+    assert total("ciba", "approved") == 1

@@ -158,6 +158,14 @@ def dashboard_charts(t: Translator) -> list[Chart]:
         i = (int(bucket) - start) // 3600
         if not 0 <= i < HOURS:
             continue
+        if type_ == events.CIBA_OUTCOME:
+            ciba.setdefault(reason or "unknown", empty())[i] += count
+            # A CIBA request approved or refused is a login of the professional too: it counts
+            # in the login and e-CPS charts like the same outcome of a browser login.
+            if reason == "approved":
+                type_ = events.LOGIN
+            elif reason == "denied":
+                type_ = events.LOGIN_ERROR
         if type_ == events.LOGIN:
             by_mode.setdefault(auth_mode or "unknown", empty())[i] += count
             by_outcome["success"][i] += count
@@ -169,8 +177,6 @@ def dashboard_charts(t: Translator) -> list[Chart]:
                 ecps["denied"][i] += count
             elif reason == "expired":
                 ecps["timeout"][i] += count
-        elif type_ == events.CIBA_OUTCOME:
-            ciba.setdefault(reason or "unknown", empty())[i] += count
         elif type_ == events.PIN_FAILURE:
             ecps["wrong PIN"][i] += count
     return [

@@ -157,6 +157,8 @@ class CibaService:
             req.mode,
         )
         observe.ciba_requested(record["client_id"], req.mode, professional=req.national_id)
+        if approved_at_once is not None:
+            observe.ciba_decided(created, "approved", approved_at_once.auth_mode)
         return created
 
     def trigger_device(self, request: CibaRequest, *, client_name: str) -> None:
