@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from santeid.civil_status.generate import DEFAULT_AS_OF
+from santeid.civil_status.generate import _ChunkTask
+from santeid.civil_status.generate import _draw_chunk_rows
+from santeid.civil_status.generate import _settle_matricules
 from santeid.civil_status.generate import generate
+from santeid.civil_status.nir import nir_key
 from santeid.civil_status.test_identities import TEST_IDENTITIES
 
 PERSONS = 2000
@@ -68,3 +73,35 @@ def test_progress_and_empty_base(tmp_path: Path) -> None:
     assert empty.homonym_groups == 1  # the two published DE VINCI / LEONARDO
     with pytest.raises(ValueError):
         generate(tmp_path / "n.sqlite3", -1, 3)
+
+
+def test_same_bytes_whatever_the_number_of_drawing_processes(tmp_path: Path) -> None:
+    digests = set()
+    for jobs in (1, 2, 3):
+        path = tmp_path / f"jobs{jobs}.sqlite3"
+        generate(path, PERSONS, 11, chunk_size=300, jobs=jobs)
+        digests.add(sha256(path))
+    assert len(digests) == 1
+    with pytest.raises(ValueError):
+        generate(tmp_path / "none.sqlite3", PERSONS, 11, jobs=0)
+
+
+def test_a_matricule_an_earlier_chunk_holds_is_drawn_again() -> None:
+    """Chunks are drawn apart, so two may pick the same matricule: the later one's person gets
+    another order number (same prefix, key recomputed), and the base stays unique."""
+    first = _draw_chunk_rows(_ChunkTask(11, DEFAULT_AS_OF, 0, 50, 100))
+    second = _draw_chunk_rows(_ChunkTask(11, DEFAULT_AS_OF, 1, 50, 150))
+    used: set[int] = set()
+    assert _settle_matricules(first, used, 11) == 0
+    # Make the second chunk's third person clash with the first chunk's first.
+    row = second.persons[2]
+    taken = first.persons[0][1]
+    second.persons[2] = (*row[:1], taken, nir_key(taken), *row[3:])
+    second.person_codes[2] = first.person_codes[0]
+    assert _settle_matricules(second, used, 11) == 1
+    redrawn = second.persons[2]
+    assert redrawn[1] != taken and redrawn[1][:10] == taken[:10]
+    assert redrawn[2] == nir_key(redrawn[1])
+    assert redrawn[3:] == row[3:]
+    numbers = [r[1] for r in first.persons + second.persons]
+    assert len(set(numbers)) == len(numbers) == 100

@@ -414,3 +414,43 @@ def test_open_base_refuses_other_files(tmp_path: Path) -> None:
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(ValueError, match="not a santeid civil-status base"):
         open_base(other)
+
+
+#: Every statement schema.py gives the INSi service and ``civil show``, with the index (or key)
+#: it must search: no full scan of a 68-million-row table.  The traits searches order their
+#: handful of candidates (one date, sex and name) in a temporary B-tree, which is allowed.
+_INDEXED_STATEMENTS = {
+    "SQL_TRAITS": ("persons_by_traits", ("1980-01-01", "F", "MARTIN")),
+    "SQL_TRAITS_PLACE": ("persons_by_traits", ("1980-01-01", "F", "MARTIN", "75056")),
+    "SQL_BY_MATRICULE": ("persons_by_matricule", ("1234567890123",)),
+    "SQL_BY_ID": ("INTEGER PRIMARY KEY", (1,)),
+    "SQL_HISTORY": ("PRIMARY KEY", (1,)),
+    "SQL_HISTORY_OWNER": ("history_by_matricule", ("1234567890123",)),
+    "SQL_VITALE": ("persons_by_vitale", ("1234567890123", "2020-01-01", 1)),
+    "SQL_SHOW_BY_MATRICULE": ("persons_by_matricule", ("1234567890123",)),
+    "SQL_SHOW_BY_ID": ("INTEGER PRIMARY KEY", (1,)),
+    "SQL_SHOW_HISTORY": ("PRIMARY KEY", (1,)),
+    "SQL_SHOW_BENEFICIARIES": ("persons_by_vitale", (1, 1)),
+    "SQL_SHOW_TEST_SOURCE": ("INTEGER PRIMARY KEY", (1,)),
+}
+
+
+def test_every_person_statement_is_an_index_search(db: sqlite3.Connection) -> None:
+    from santeid.civil_status import schema
+
+    statements = {
+        name
+        for name in dir(schema)
+        if name.startswith("SQL_") and name != "SQL_FAULT_CASES"  # published_cases: 10 rows
+    }
+    assert statements == set(_INDEXED_STATEMENTS)
+    for name, (index, params) in _INDEXED_STATEMENTS.items():
+        steps = [
+            str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {getattr(schema, name)}", params)
+        ]
+        assert index in " / ".join(steps), (name, steps)
+        for step in steps:
+            assert step.startswith("SEARCH") or step == "USE TEMP B-TREE FOR ORDER BY", (
+                name,
+                steps,
+            )

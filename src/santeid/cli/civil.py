@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -39,10 +40,17 @@ def civil() -> None:
     show_default=True,
     help="Reference day for ages and deaths (the clock is never read: output is reproducible).",
 )
-def generate(persons: int, seed: int, out: Path | None, as_of: datetime) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="the number of CPUs",
+    help="Processes drawing persons (the file is the same whatever the number).",
+)
+def generate(persons: int, seed: int, out: Path | None, as_of: datetime, jobs: int) -> None:
     """Generate the base: PERSONS synthetic people plus the published fictitious test set.
 
-    The same --persons, --seed and --as-of give a byte-for-byte identical file.
+    The same --persons, --seed and --as-of give a byte-for-byte identical file, whatever --jobs.
     """
     from santeid.civil_status.generate import generate as run
 
@@ -55,7 +63,7 @@ def generate(persons: int, seed: int, out: Path | None, as_of: datetime) -> None
                 bar.label = "Building indexes"
                 bar.render_progress()
 
-        summary = run(target, persons, seed, as_of=as_of.date(), progress=progress)
+        summary = run(target, persons, seed, as_of=as_of.date(), progress=progress, jobs=jobs)
     rate = summary.persons / summary.seconds if summary.seconds else 0.0
     share = 100.0 * summary.nia / summary.persons if summary.persons else 0.0
     lines = [

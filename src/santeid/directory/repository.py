@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import datetime
 import itertools
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -227,17 +228,15 @@ class Directory:
         A person written here is no longer "as last imported": the extract import
         (:mod:`santeid.directory.importer`) forgets its digest and rewrites it next time.
         """
-        count = 0
+        given = list(professionals)
         with self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
-            for professional in professionals:
-                _write(conn, professional)
-                conn.execute(
-                    "DELETE FROM import_source WHERE national_id = ?", (professional.national_id,)
-                )
-                count += 1
+            _write_many(conn, given)
+            conn.executemany(
+                "DELETE FROM import_source WHERE national_id = ?", [(p.national_id,) for p in given]
+            )
             conn.execute("COMMIT")
-        return count
+        return len(given)
 
     def seed_demo(self) -> int:
         """Load the synthetic demo professionals (idempotent); return how many."""
@@ -294,7 +293,6 @@ def _upsert(table: str, columns: tuple[str, ...], key: str) -> str:
 
 SQL_UPSERT_PERSON = _upsert("person", PERSON_COLUMNS, "national_id")
 SQL_UPSERT_STRUCTURE = _upsert("structure", STRUCTURE_COLUMNS, "identifiant_technique")
-SQL_INSERT_EXERCICE = _insert("exercice", ("national_id", "rank", *EXERCICE_COLUMNS))
 SQL_INSERT_ACTIVITY = _insert(
     "activity", ("exercice_id", "rank", *ACTIVITY_COLUMNS, "structure_id")
 )
@@ -306,52 +304,87 @@ SQL_INSERT_SAVOIR_FAIRE = _insert(
 )
 
 
-def _write(conn: sqlite3.Connection, p: Professional) -> None:
-    if p.national_id != p.id_type + p.local_id:
-        raise ValueError(
-            f"national id {p.national_id!r} is not id type {p.id_type!r} + local id "
-            f"{p.local_id!r} (docs/reference/pro-sante-connect.md §15.1)"
-        )
-    if p.status not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}, not {p.status!r}")
-    person = {
-        **{c: getattr(p, c) for c in PERSON_COLUMNS},
-        "given_names": encode_given_names(p.given_names),
-        "birth_date": p.birth_date.isoformat() if p.birth_date else "",
-        "sandbox_auto_approve": int(p.sandbox_auto_approve),
-    }
-    conn.execute(SQL_UPSERT_PERSON, tuple(person[c] for c in PERSON_COLUMNS))
-    # ON DELETE CASCADE takes the activities with their exercices.
-    conn.execute("DELETE FROM exercice WHERE national_id = ?", (p.national_id,))
-    conn.execute("DELETE FROM other_id WHERE national_id = ?", (p.national_id,))
-    for rank, exercice in enumerate(p.exercices, start=1):
-        cursor = conn.execute(
-            SQL_INSERT_EXERCICE,
-            (p.national_id, rank, *(getattr(exercice, c) for c in EXERCICE_COLUMNS)),
-        )
-        exercice_id = cursor.lastrowid
-        for sf_rank, more in enumerate(exercice.other_savoir_faire, start=1):
-            conn.execute(
-                SQL_INSERT_SAVOIR_FAIRE,
-                (exercice_id, sf_rank, more.code_type_savoir_faire, more.code_savoir_faire),
+SQL_INSERT_EXERCICE_WITH_ID = _insert("exercice", ("id", "national_id", "rank", *EXERCICE_COLUMNS))
+SQL_DELETE_EXERCICES = "DELETE FROM exercice WHERE national_id = ?"
+SQL_DELETE_OTHER_IDS = "DELETE FROM other_id WHERE national_id = ?"
+
+
+# Column values of a model, in column order (one C call instead of a getattr per column).
+_person_values = operator.attrgetter(*PERSON_COLUMNS)
+_exercice_values = operator.attrgetter(*EXERCICE_COLUMNS)
+_activity_values = operator.attrgetter(*ACTIVITY_COLUMNS)
+_structure_values = operator.attrgetter(*STRUCTURE_COLUMNS)
+_GIVEN_NAMES = PERSON_COLUMNS.index("given_names")
+_BIRTH_DATE = PERSON_COLUMNS.index("birth_date")
+_SANDBOX = PERSON_COLUMNS.index("sandbox_auto_approve")
+
+
+def _write_many(conn: sqlite3.Connection, professionals: Iterable[Professional]) -> None:
+    """Insert or replace professionals inside the caller's write transaction: one
+    ``executemany`` per table for the whole batch (the import writes thousands at a time).
+
+    A person's exercices (activities and savoir-faire with them, ON DELETE CASCADE) and other
+    ids are replaced by those given; structures are upserted, the last version given winning.
+    Exercice ids are allocated here, after the largest in the table: the write transaction
+    holds the only write lock, so nobody else can take them.  A national id given twice is
+    written once, as given last.
+    """
+    latest: dict[str, Professional] = {}
+    for p in professionals:
+        if p.national_id != p.id_type + p.local_id:
+            raise ValueError(
+                f"national id {p.national_id!r} is not id type {p.id_type!r} + local id "
+                f"{p.local_id!r} (docs/reference/pro-sante-connect.md §15.1)"
             )
-        for activity_rank, activity in enumerate(exercice.activities, start=1):
-            structure = activity.structure
-            if structure is not None:
-                conn.execute(
-                    SQL_UPSERT_STRUCTURE, tuple(getattr(structure, c) for c in STRUCTURE_COLUMNS)
+        if p.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {p.status!r}")
+        latest.pop(p.national_id, None)
+        latest[p.national_id] = p
+    if not latest:
+        return
+    persons: list[list] = []
+    exercices: list[tuple] = []
+    savoir_faire: list[tuple] = []
+    activities: list[tuple] = []
+    structures: dict[str, tuple] = {}
+    other_ids: list[tuple] = []
+    ids = [(national_id,) for national_id in latest]
+    conn.executemany(SQL_DELETE_EXERCICES, ids)
+    conn.executemany(SQL_DELETE_OTHER_IDS, ids)
+    exercice_id = conn.execute("SELECT coalesce(max(id), 0) FROM exercice").fetchone()[0]
+    for p in latest.values():
+        person = list(_person_values(p))
+        person[_GIVEN_NAMES] = encode_given_names(p.given_names)
+        person[_BIRTH_DATE] = p.birth_date.isoformat() if p.birth_date else ""
+        person[_SANDBOX] = int(p.sandbox_auto_approve)
+        persons.append(person)
+        for rank, exercice in enumerate(p.exercices, start=1):
+            exercice_id += 1
+            exercices.append((exercice_id, p.national_id, rank, *_exercice_values(exercice)))
+            for sf_rank, more in enumerate(exercice.other_savoir_faire, start=1):
+                savoir_faire.append(
+                    (exercice_id, sf_rank, more.code_type_savoir_faire, more.code_savoir_faire)
                 )
-            conn.execute(
-                SQL_INSERT_ACTIVITY,
-                (
-                    exercice_id,
-                    activity_rank,
-                    *(getattr(activity, c) for c in ACTIVITY_COLUMNS),
-                    structure.identifiant_technique if structure else None,
-                ),
+            for activity_rank, activity in enumerate(exercice.activities, start=1):
+                structure = activity.structure
+                if structure is not None:
+                    structures.pop(structure.identifiant_technique, None)
+                    structures[structure.identifiant_technique] = _structure_values(structure)
+                activities.append(
+                    (
+                        exercice_id,
+                        activity_rank,
+                        *_activity_values(activity),
+                        structure.identifiant_technique if structure else None,
+                    )
+                )
+        for rank, other in enumerate(p.other_ids, start=1):
+            other_ids.append(
+                (p.national_id, rank, other.identifiant, other.origine, int(other.qualite))
             )
-    for rank, other in enumerate(p.other_ids, start=1):
-        conn.execute(
-            SQL_INSERT_OTHER_ID,
-            (p.national_id, rank, other.identifiant, other.origine, int(other.qualite)),
-        )
+    conn.executemany(SQL_UPSERT_PERSON, persons)
+    conn.executemany(SQL_UPSERT_STRUCTURE, structures.values())
+    conn.executemany(SQL_INSERT_EXERCICE_WITH_ID, exercices)
+    conn.executemany(SQL_INSERT_SAVOIR_FAIRE, savoir_faire)
+    conn.executemany(SQL_INSERT_ACTIVITY, activities)
+    conn.executemany(SQL_INSERT_OTHER_ID, other_ids)

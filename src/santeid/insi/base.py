@@ -76,6 +76,8 @@ class CivilBase:
         try:
             conn = schema.connect_read_only(self.path, immutable=True)
             conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            # Explicit, whatever the SQLite build's default: mapped pages would count in RSS.
+            conn.execute("PRAGMA mmap_size = 0")
         except schema.NotACivilBase:
             raise service_unavailable(
                 f"{self.path} is not a santeid civil-status base of schema version "
