@@ -19,8 +19,9 @@ line. This plugin checks it on every run of the suite instead of on one represen
 * **When.** At the end of the session (each xdist worker scans what it ran): a session fixture's
   teardown, so a finding is an error of the last test, with where each value was found.
 
-Fast on purpose: each log text is cut once into words (``[\\w~-]`` runs joined by dots) which are
-looked up in a set; only the few values with other characters are searched as substrings.
+Fast on purpose: each log text is cut once into words (runs of letters, digits and ``_~.-``, and
+their dot-separated parts) which are looked up in a set; only the few values with other
+characters are searched as substrings.
 """
 
 from __future__ import annotations
@@ -66,7 +67,11 @@ SECRET_CONSTANT = re.compile(r"(?:^|_)(?:SECRET|PIN|PASSWORD)S?$")
 #: Shorter values are not looked for: they would match ordinary numbers and words.
 MIN_LENGTH = 6
 JWT = re.compile(r"eyJ[\w-]{2,}\.[\w-]{2,}\.")
-WORD = re.compile(r"[\w~-]+(?:\.[\w~-]+)*")
+#: Bytes that cannot be part of a word become spaces: ``bytes.translate`` then ``split`` cut
+#: the logs into words several times faster than a regular expression would. Non-ASCII bytes
+#: (UTF-8 letters) stay in words.
+_WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_~.-")
+_WORDS_ONLY = bytes(b if b in _WORD_BYTES or b >= 128 else 32 for b in range(256))
 PLUGIN_NAME = "log_scan_plugin"
 WORD_ONLY = re.compile(r"[\w~-]+(?:\.[\w~-]+)*\Z")
 
@@ -123,25 +128,26 @@ class LogScan:
 
     def findings(self) -> list[Finding]:
         found: list[Finding] = []
+        secrets = {value.encode(): what for value, what in self.secrets.items()}
         for origin, parts in self.texts.items():
             text = "\n".join(parts)
             for match in JWT.finditer(text):
                 found.append(Finding("a JWT", origin, _around(text, match.start(), match.end())))
-            reported: set[str] = set()
-            for word in set(WORD.findall(text)):
-                candidates = [word, *word.split(".")] if "." in word else [word]
-                for candidate in candidates:
-                    what = self.secrets.get(candidate)
-                    if what is not None and candidate not in reported:
-                        reported.add(candidate)
-                        start = text.find(candidate)
-                        found.append(
-                            Finding(what, origin, _around(text, start, start + len(candidate)))
-                        )
-            for value, what in self.odd_secrets.items():
-                start = text.find(value)
+            hits: set[bytes] = set()
+            for word in set(text.encode("utf-8", "replace").translate(_WORDS_ONLY).split()):
+                if word in secrets:
+                    hits.add(word)
+                if b"." in word:
+                    hits.update(part for part in word.split(b".") if part in secrets)
+            for value in sorted(hits):
+                start = text.find(value.decode())
+                found.append(
+                    Finding(secrets[value], origin, _around(text, start, start + len(value)))
+                )
+            for odd, what in self.odd_secrets.items():
+                start = text.find(odd)
                 if start >= 0:
-                    found.append(Finding(what, origin, _around(text, start, start + len(value))))
+                    found.append(Finding(what, origin, _around(text, start, start + len(odd))))
         return found
 
 
