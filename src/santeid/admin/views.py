@@ -148,7 +148,8 @@ def login():
 
 @bp.route("/login/professional", methods=["POST"])
 def login_professional():
-    """ "Sign in with my e-CPS or card": santeid's own login pages (``professional_sign_in``)."""
+    """The login page's e-CPS or card button: on to santeid's own login pages
+    (``professional_sign_in``)."""
     if not services().settings.admin_professionals:
         abort(404)
     check_csrf()
