@@ -23,7 +23,7 @@ from santeid.settings import Settings
 from santeid.storage import MemoryStore
 from santeid.storage import store_from_url
 
-pytest_plugins = ["fixtures_redis", "fixtures_postgres"]
+pytest_plugins = ["fixtures_redis", "fixtures_postgres", "log_scan"]
 
 
 @pytest.fixture(scope="session")

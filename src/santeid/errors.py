@@ -106,8 +106,26 @@ def _method_rank(method: str) -> int:
     return order.index(method) if method in order else len(order)
 
 
+def count_error(exc: Exception) -> None:
+    """The metrics of an error about to be answered: a store or database outage (503), or a
+    refusal of the hardening layers (``santeid_refusals_total``)."""
+    from santeid.observability import metrics
+
+    if isinstance(exc, StoreUnavailable):
+        from santeid.services import services
+
+        metrics.store_unavailable(getattr(services().store, "backend", None), request.path)
+    elif isinstance(exc, _DATABASE_UNAVAILABLE):
+        metrics.database_error(exc, metrics.family_of(request.path))
+    elif isinstance(exc, ParameterTooLarge):
+        metrics.refused("parameter_too_large")
+    elif isinstance(exc, HTTPException) and exc.code == 413:
+        metrics.refused("body_too_large")
+
+
 def handle_error(exc: Exception):
     """Every error, in the format the called API declared (``santeid.error_formats``)."""
+    count_error(exc)
     fmt = error_formats.for_request()
     if fmt.render is not None:
         answer = fmt.render(exc)

@@ -65,6 +65,9 @@ def client_address(environ) -> str | None:
 
 
 def _refusal(start_response):
+    from santeid.observability import metrics
+
+    metrics.refused("https_required")
     body = json.dumps(HTTPS_REQUIRED).encode()
     start_response(
         "403 Forbidden",

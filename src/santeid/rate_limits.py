@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
+from santeid.observability import metrics
 from santeid.storage import EphemeralStore
 
 
@@ -22,4 +23,7 @@ def _key(name: str, subject: str) -> str:
 def hit(store: EphemeralStore, name: str, subject: str, *, limit: int, window: int) -> bool:
     """Count one hit of ``subject`` under the limit ``name``; ``True`` when this hit is beyond
     ``limit`` hits in the current window (the caller refuses it)."""
-    return store.incr(_key(name, subject), window) > limit
+    beyond = store.incr(_key(name, subject), window) > limit
+    if beyond:
+        metrics.refused(f"rate_limit:{name}")
+    return beyond

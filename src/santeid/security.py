@@ -20,6 +20,7 @@ from flask import session
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import BadRequest
 
+from santeid.observability import metrics
 from santeid.services import services
 
 #: Endpoint names added here answer ``json-oauth`` errors. Kept for code that registers
@@ -175,6 +176,7 @@ class MalformedRequests:
     def __call__(self, environ, start_response):
         host = environ.get("HTTP_HOST")
         if host is not None and not _host_is_valid(host):
+            metrics.refused("malformed_host")
             body = json.dumps(
                 {"error": "invalid_request", "error_description": "malformed Host header"}
             ).encode()

@@ -211,6 +211,9 @@ class Settings:
     #: Argon2id hash of the admin console's password (``santeid admin set-password``); empty =
     #: ``/admin`` off (sandbox mode: the documented demo admin).
     admin_password_hash: str = field(default="", repr=False)
+    #: National identifiers (comma- or space-separated) of the professionals allowed into the
+    #: admin console through santeid's own login (e-CPS, or CPS card when installed).
+    admin_professionals: str = ""
     # -- logins, assertions and INSi: limits against abuse (docs/security.md) -----------
     #: Pending e-CPS requests one professional may have at a time; a new one withdraws the
     #: oldest (a professional approves one login at a time).
@@ -537,6 +540,9 @@ def validate(settings: Settings) -> None:
     from santeid.observability.access import parse_networks
 
     parse_networks(settings.metrics_allowed_addresses)
+    from santeid.admin import admin_professionals
+
+    admin_professionals(settings)
     if settings.workers > 1 and settings.store_url.startswith("memory:"):
         raise ConfigurationError(
             "the memory:// store lives inside one process: with "

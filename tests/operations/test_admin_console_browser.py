@@ -174,6 +174,25 @@ def test_admin_console(server, browser):
     jwks = requests.get(f"{server['issuer']}/protocol/openid-connect/certs", timeout=5).json()
     assert new_kid in {key["kid"] for key in jwks["keys"]}
 
+    # Retire that key: a newer one signs, the retired one stays published until the tokens it
+    # signed have expired (the date is shown).
+    _submit(browser, f"retire-{new_kid}")
+    assert new_kid in browser.find_element("id", "notice").text
+    retired = browser.find_element("css selector", f'tr[data-kid="{new_kid}"]')
+    assert retired.get_attribute("data-status") == "retired"
+    published_until = retired.find_elements("tag name", "td")[5].text
+    assert published_until and published_until in browser.find_element("id", "notice").text
+    (newest,) = _kids(browser) - after
+    assert (
+        browser.find_element("css selector", f'tr[data-kid="{newest}"]').get_attribute(
+            "data-status"
+        )
+        == "active"
+    )
+    assert not browser.find_elements("id", f"retire-{new_kid}")  # retired keys offer nothing
+    jwks = requests.get(f"{server['issuer']}/protocol/openid-connect/certs", timeout=5).json()
+    assert {new_kid, newest} <= {key["kid"] for key in jwks["keys"]}
+
     # Logins through the client registered above; the dashboard counts them.
     national_id = sandbox_professional(env)
     for _ in range(2):
@@ -201,7 +220,17 @@ def test_admin_console(server, browser):
         ("ADMIN_CLIENT", "register"),
         ("ADMIN_DEVICE", "revoke"),
         ("ADMIN_KEY", "rotate"),
+        ("ADMIN_KEY", "retire"),
     }
+    (retirement,) = [e for e in admin_events if e["reason"] == "retire"]
+    assert retirement["details"] == {"admin": "admin", "kid": newest, "retired": new_kid}
     # A form posted without the session's CSRF token changes nothing.
     forged = requests.post(f"{base}/admin/keys", cookies=cookies, timeout=5, allow_redirects=False)
     assert forged.status_code == 400
+    forged = requests.post(
+        f"{base}/admin/keys", data={"retire": newest}, cookies=cookies, timeout=5,
+        allow_redirects=False,
+    )  # fmt: skip
+    assert forged.status_code == 400
+    listed = json.loads(run(env, "keys", "list", "--json"))
+    assert {k["kid"] for k in listed if k["status"] == "active"} >= {newest}

@@ -16,6 +16,12 @@ FR = {
     "admin_demo": (
         "Bac à sable : administrateur de démonstration « admin », mot de passe « {password} »."
     ),
+    "admin_with_professional": "Se connecter avec ma e-CPS ou ma carte CPS",
+    "admin_or": "ou",
+    "admin_not_an_admin": (
+        "Authentification réussie, mais ce professionnel n'a pas accès à la console "
+        "(admin_professionals)."
+    ),
     "admin_dashboard": "Tableau de bord",
     "admin_clients": "Clients",
     "admin_professionals": "Professionnels",
@@ -57,6 +63,15 @@ FR = {
     "admin_recent_events": "Événements récents",
     "admin_rotate_key": "Nouvelle clé de signature",
     "admin_key_rotated": "Nouvelle clé {kid} active.",
+    "admin_retire_key": "Retirer",
+    "admin_key_retired": (
+        "Clé {retired} retirée : publiée jusqu'au {until} (UTC), le temps que les jetons qu'elle "
+        "a signés expirent. Nouvelle clé {kid} active."
+    ),
+    "admin_key_status": "État",
+    "admin_key_created": "Créée (UTC)",
+    "admin_key_retired_at": "Retirée (UTC)",
+    "admin_key_published_until": "Publiée jusqu'au (UTC)",
     "admin_filter": "Filtrer",
     "admin_next": "Suivants",
     "admin_previous": "Précédents",
@@ -78,6 +93,12 @@ EN = {
     "admin_bad_login": "Wrong user name or password.",
     "admin_throttled": "Too many attempts from this address: try again in 15 minutes.",
     "admin_demo": "Sandbox: demo administrator “admin”, password “{password}”.",
+    "admin_with_professional": "Sign in with my e-CPS or CPS card",
+    "admin_or": "or",
+    "admin_not_an_admin": (
+        "Authenticated, but this professional is not allowed into the console "
+        "(admin_professionals)."
+    ),
     "admin_dashboard": "Dashboard",
     "admin_clients": "Clients",
     "admin_professionals": "Professionals",
@@ -119,6 +140,15 @@ EN = {
     "admin_recent_events": "Recent events",
     "admin_rotate_key": "New signing key",
     "admin_key_rotated": "New key {kid} active.",
+    "admin_retire_key": "Retire",
+    "admin_key_retired": (
+        "Key {retired} retired: published until {until} (UTC), while the tokens it signed "
+        "expire. New key {kid} active."
+    ),
+    "admin_key_status": "Status",
+    "admin_key_created": "Created (UTC)",
+    "admin_key_retired_at": "Retired (UTC)",
+    "admin_key_published_until": "Published until (UTC)",
     "admin_filter": "Filter",
     "admin_next": "Next",
     "admin_previous": "Previous",

@@ -24,11 +24,13 @@ from flask import session
 from flask import url_for
 
 from santeid.admin import messages  # noqa: F401 - registers the console's texts
+from santeid.admin import professional_sign_in
 from santeid.admin.charts import Chart
 from santeid.ecps.pin import PinHasher
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.observability import events
+from santeid.observability import metrics
 from santeid.security import check_csrf
 from santeid.services import services
 
@@ -72,7 +74,7 @@ def admin_required(view):
         if not state or now - state.get("seen", 0) > IDLE_SECONDS:
             session.pop("admin", None)
             return redirect(url_for("admin.login"))
-        session["admin"] = {"seen": now}
+        session["admin"] = {**state, "seen": now}
         if request.method == "POST":
             check_csrf()
         return view(*args, **kwargs)
@@ -81,7 +83,15 @@ def admin_required(view):
 
 
 def _admin_event(type_: str, reason: str, *, details: dict | None = None, **fields) -> None:
-    events.record(type_, reason=reason, details={"admin": ADMIN_USER, **(details or {})}, **fields)
+    """An admin event; ``details["admin"]``: ``admin``, or the national identifier of the
+    professional signed in with e-CPS or card."""
+    who = session.get("admin", {}).get("who", ADMIN_USER)
+    events.record(type_, reason=reason, details={"admin": who, **(details or {})}, **fields)
+
+
+def _password_sign_in() -> bool:
+    settings = services().settings
+    return bool(settings.admin_password_hash or settings.sandbox)
 
 
 def _page(template: str, **context):
@@ -91,31 +101,77 @@ def _page(template: str, **context):
     )
 
 
+#: ``details["method"]`` of an ``ADMIN_LOGIN`` event with the password.
+PASSWORD_METHOD = "password"  # noqa: S105 - the name of a sign-in method, not a password
+
+
+def _login_page(error: str | None = None, status: int = 200):
+    settings = services().settings
+    demo = SANDBOX_DEMO_PASSWORD if settings.sandbox and not settings.admin_password_hash else None
+    body = _page(
+        "admin/login.html",
+        error=error,
+        demo=demo,
+        password=_password_sign_in(),
+        professionals=bool(settings.admin_professionals),
+    )
+    return body, status
+
+
+def _open_session(who: str, method: str) -> None:
+    session.clear()  # a fresh session (and CSRF token) once signed in
+    session["admin"] = {"seen": time.time(), "who": who, "method": method}
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
     if request.method == "POST":
+        if not _password_sign_in():
+            abort(404)
         check_csrf()
+        method = {"method": PASSWORD_METHOD}
         failures_key = f"admin-login-failures:{request.remote_addr}"
         if services().store.incr(failures_key, SIGN_IN_WINDOW, 0) >= SIGN_IN_FAILURES:
-            events.record(events.ADMIN_LOGIN, reason="throttled")
-            return _page("admin/login.html", error=_t()("admin_throttled"), demo=None), 429
+            metrics.refused("rate_limit:admin-sign-in")
+            events.record(events.ADMIN_LOGIN, reason="throttled", details=method)
+            return _login_page(_t()("admin_throttled"), 429)
         user = request.form.get("user", "")
         if _password_ok(user, request.form.get("password", "")):
-            session.clear()  # a fresh session (and CSRF token) once signed in
-            session["admin"] = {"seen": time.time()}
-            events.record(events.ADMIN_LOGIN, reason="success")
+            _open_session(ADMIN_USER, PASSWORD_METHOD)
+            events.record(events.ADMIN_LOGIN, reason="success", details=method)
             return redirect(url_for("admin.dashboard"))
         services().store.incr(failures_key, SIGN_IN_WINDOW)
-        events.record(events.ADMIN_LOGIN, reason="failure")
-        error = _t()("admin_bad_login")
-    demo = (
-        SANDBOX_DEMO_PASSWORD
-        if services().settings.sandbox and not (services().settings.admin_password_hash)
-        else None
-    )
-    body = _page("admin/login.html", error=error, demo=demo)
-    return body, (401 if error else 200)
+        events.record(events.ADMIN_LOGIN, reason="failure", details=method)
+        return _login_page(_t()("admin_bad_login"), 401)
+    return _login_page()
+
+
+@bp.route("/login/professional", methods=["POST"])
+def login_professional():
+    """The login page's e-CPS or card button: on to santeid's own login pages
+    (``professional_sign_in``)."""
+    if not services().settings.admin_professionals:
+        abort(404)
+    check_csrf()
+    t = _t()
+    return professional_sign_in.begin(t.locale, t("admin_title"))
+
+
+def professional_signed_in(authentication):
+    """The login pages proved ``authentication``: a console session when the professional is
+    in ``admin_professionals``, else the login page says no (an ``ADMIN_LOGIN`` event either
+    way, with the proof's ``authMode`` as the method)."""
+    from santeid.admin import admin_professionals
+
+    national_id = authentication.national_id
+    method = {"method": authentication.auth_mode}
+    fields = {"professional": national_id, "auth_mode": authentication.auth_mode}
+    if national_id not in admin_professionals(services().settings):
+        events.record(events.ADMIN_LOGIN, reason="refused", details=method, **fields)
+        return _login_page(_t()("admin_not_an_admin"), 403)
+    _open_session(national_id, authentication.auth_mode)
+    events.record(events.ADMIN_LOGIN, reason="success", details=method, **fields)
+    return redirect(url_for("admin.dashboard"))
 
 
 @bp.route("/logout", methods=["POST"])
@@ -415,12 +471,35 @@ def revoke_device(device_id: str):
 @bp.route("/keys", methods=["GET", "POST"])
 @admin_required
 def keys():
+    """Rotate the default key, or retire one active key: what ``santeid keys rotate [--alg]``
+    does (``santeid.keys.lifecycle``): a new active key of its algorithm signs from now on, and
+    the retired one stays in the JWK Set until every token it signed has expired."""
     notice = None
+    store = services().keys
     if request.method == "POST":
-        info = services().keys.rotate()
-        _admin_event(events.ADMIN_KEY, "rotate", details={"kid": info.kid})
-        notice = _t()("admin_key_rotated", kid=info.kid)
-    return _page("admin/keys.html", keys=services().keys.list(), notice=notice)
+        retiring = request.form.get("retire")
+        if retiring is None:
+            info = store.rotate()
+            _admin_event(events.ADMIN_KEY, "rotate", details={"kid": info.kid})
+            notice = _t()("admin_key_rotated", kid=info.kid)
+        else:
+            active = {k.kid: k for k in store.list() if k.status == "active"}
+            if retiring not in active:  # already retired, or never there: nothing to change
+                abort(409)
+            info = store.rotate(active[retiring].alg)
+            retired = next(k for k in store.list() if k.kid == retiring)
+            _admin_event(events.ADMIN_KEY, "retire", details={"kid": info.kid, "retired": retiring})
+            notice = _t()(
+                "admin_key_retired",
+                retired=retiring,
+                until=_when(retired.published_until),
+                kid=info.kid,
+            )
+    return _page("admin/keys.html", keys=store.list(), notice=notice, when=_when)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 # -- events -----------------------------------------------------------------------------------

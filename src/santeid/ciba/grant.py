@@ -73,6 +73,7 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             self.on_replay(credential)
             raise InvalidGrantError("Invalid Auth Req ID")
         if credential.is_expired():
+            self.on_expired(credential)
             raise ExpiredTokenError("The auth_req_id has expired")
         keycloak_order = self.keycloak_style()
         if keycloak_order and self.should_slow_down(credential):
@@ -85,6 +86,7 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
         if credential.state == APPROVED:
             return credential
         if credential.is_expired():
+            self.on_expired(credential)
             raise ExpiredTokenError("The auth_req_id has expired")
         if not keycloak_order and self.should_slow_down(credential):
             raise SlowDownError("Polling too fast: wait the interval (now 5 s longer)")
@@ -114,6 +116,9 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
 
     def on_replay(self, credential: CibaRequest) -> None:
         """A consumed ``auth_req_id`` presented again by its own client."""
+
+    def on_expired(self, credential: CibaRequest) -> None:
+        """A poll found the request expired (``expired_token``)."""
 
 
 class SanteidCibaGrant(CibaGrant):
@@ -163,6 +168,9 @@ class SanteidCibaGrant(CibaGrant):
 
     def on_replay(self, credential: CibaRequest) -> None:
         self._ciba().revoke_replayed(credential)
+
+    def on_expired(self, credential: CibaRequest) -> None:
+        self._ciba().note_expired(credential)
 
     def create_token_response(self):
         from santeid.ciba.service import TokenRedemptionError

@@ -36,6 +36,7 @@ from santeid.ciba.requests import APPROVED
 from santeid.ciba.requests import CONSUMED
 from santeid.ciba.requests import DENIED
 from santeid.ciba.requests import PENDING
+from santeid.ciba.requests import RECORD_MARGIN
 from santeid.ciba.requests import CibaRequest
 from santeid.ciba.requests import CibaRequestBook
 from santeid.ecps.webhooks import WebhookRefused
@@ -251,6 +252,15 @@ class CibaService:
             self.deny(key, "the professional refused on the e-CPS device")
         elif ecps_request.status == "failed":
             self.deny(key, f"the e-CPS approval failed ({ecps_request.failure or 'failed'})")
+
+    def note_expired(self, request: CibaRequest) -> None:
+        """A request seen past its expiry without a decision: counted once (metrics and a
+        ``CIBA_OUTCOME`` event), whichever worker or host sees it first — a marker key added
+        only if absent (atomic), living as long as the record may."""
+        if request.stored_state != PENDING:
+            return  # approved then left unredeemed: decided, not unanswered
+        if self.store.add(f"{request.key}:expired", {}, RECORD_MARGIN):
+            observe.ciba_expired(request)
 
     # -- tokens ---------------------------------------------------------------------------------
     def redeem(self, request: CibaRequest, client: Any, *, push: bool = False) -> dict[str, Any]:

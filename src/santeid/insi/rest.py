@@ -448,6 +448,10 @@ class FastPath:
                 response = problem(exc)
             except StoreUnavailable as exc:
                 log.error("store unavailable during an INSi call: %s", exc)
+                with self.app.request_context(environ):
+                    from santeid.errors import count_error
+
+                    count_error(exc)
                 from santeid.insi.model import service_unavailable
 
                 response = problem(service_unavailable("the token store is unavailable"))

@@ -269,7 +269,7 @@ def record(
     except _WRITE_FAILURES as exc:
         from santeid.observability import metrics
 
-        metrics.database_error()
+        metrics.database_error(exc, metrics.EVENT_WRITE)
         log.error("authentication event %s not written: %s", type_, exc)
 
 

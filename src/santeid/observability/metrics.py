@@ -112,10 +112,23 @@ REQUEST_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 STORE_ERRORS = Counter(
-    "santeid_store_errors_total", "Operations of the short-lived store that failed."
+    "santeid_store_errors_total",
+    "Requests answered 503 because the short-lived store failed, by backend and endpoint family.",
+    ["backend", "operation"],
 )
 DATABASE_ERRORS = Counter(
-    "santeid_database_errors_total", "Durable database operations that failed."
+    "santeid_database_errors_total",
+    "Durable database failures: requests answered 503 (by endpoint family) and event writes.",
+    ["backend", "operation"],
+)
+#: ``operation`` of an authentication event the database did not take (the login goes on).
+EVENT_WRITE = "event_write"
+
+# -- refusals of the hardening layers ---------------------------------------------------------
+REFUSALS = Counter(
+    "santeid_refusals_total",
+    "Requests refused by the proxy and hardening layers, or beyond a rate limit, by reason.",
+    ["reason"],
 )
 
 #: Path prefixes → endpoint family (first match wins; anything else is ``other``).
@@ -189,6 +202,10 @@ def ciba_decided(mode: str, outcome: str) -> None:
     CIBA_OUTCOMES.labels(_mode(mode), outcome).inc()
 
 
+def ciba_expired(mode: str) -> None:
+    CIBA_OUTCOMES.labels(_mode(mode), "expired").inc()
+
+
 def ecps_decided(kind: str, status: str, failure: str | None = None) -> None:
     outcome = {"approved": "approved", "denied": "denied", "expired": "timeout"}.get(status)
     if outcome is None:
@@ -237,12 +254,30 @@ def insi_call(registry, software_id: str | None, operation: str, result: str) ->
     INSI_CALLS.labels(operation, result if answer else "", "" if answer else result, software).inc()
 
 
-def store_error() -> None:
-    STORE_ERRORS.inc()
+def store_unavailable(backend: str | None, path: str) -> None:
+    """A request on ``path`` answered 503 because the store failed (``backend``: the store's
+    ``backend`` name)."""
+    STORE_ERRORS.labels(_label(backend), family_of(path)).inc()
 
 
-def database_error() -> None:
-    DATABASE_ERRORS.inc()
+def database_error(exc: BaseException, operation: str) -> None:
+    """``operation``: the endpoint family of a request answered 503, or ``EVENT_WRITE``."""
+    DATABASE_ERRORS.labels(_database_backend(exc), operation).inc()
+
+
+def _database_backend(exc: BaseException) -> str:
+    module = type(exc).__module__
+    if module.startswith("sqlite3"):
+        return "sqlite"
+    if module.startswith("psycopg"):  # psycopg and psycopg_pool
+        return "postgresql"
+    return UNKNOWN
+
+
+def refused(reason: str) -> None:
+    """``reason``: a fixed word of the refusing layer (``https_required``, ``malformed_host``,
+    ``parameter_too_large``, ``body_too_large``) or ``rate_limit:<name>`` (``rate_limits.py``)."""
+    REFUSALS.labels(reason).inc()
 
 
 #: (family, status class) → its histogram child: ``labels()`` costs more than ``observe()``.

@@ -62,6 +62,16 @@ def ciba_decided(request, outcome: str, auth_mode: str | None = None) -> None:
     )
 
 
+def ciba_expired(request) -> None:
+    metrics.ciba_expired(request.mode)
+    events.record(
+        events.CIBA_OUTCOME,
+        client_id=request.client_id,
+        professional=request.national_id,
+        reason="expired",
+    )
+
+
 def ecps_decided(request) -> None:
     metrics.ecps_decided(request.kind, request.status, request.failure)
 

@@ -43,6 +43,9 @@ class EphemeralStore(abc.ABC):
     one-key operations), so a Redis Cluster never sees a cross-slot command.
     """
 
+    #: What the store runs on, as metrics name it (``santeid_store_errors_total``).
+    backend: str = "unknown"
+
     @abc.abstractmethod
     def put(self, key: str, value: dict, ttl: int) -> None:
         """Store ``value`` under ``key`` for ``ttl`` seconds, replacing whatever was there.

@@ -41,6 +41,8 @@ class MemoryStore(EphemeralStore):
     ``redis://``.
     """
 
+    backend = "memory"
+
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.RLock()

@@ -29,7 +29,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from santeid.observability import metrics
 from santeid.storage.base import EphemeralStore
 from santeid.storage.base import StoreUnavailable
 from santeid.storage.base import check_amount
@@ -135,6 +134,8 @@ class RedisStore(EphemeralStore):
     integer) or a set (Redis SET); nothing else is written.
     """
 
+    backend = "redis"
+
     def __init__(
         self,
         client: redis.Redis | redis.RedisCluster,
@@ -214,7 +215,6 @@ class RedisStore(EphemeralStore):
         try:
             yield
         except _UNAVAILABLE as exc:
-            metrics.store_error()
             raise StoreUnavailable(f"redis unavailable: {exc}") from exc
         except ResponseError as exc:
             # Same exception as MemoryStore for a key used with the wrong kind of operation.

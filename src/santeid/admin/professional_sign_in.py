@@ -1,0 +1,62 @@
+"""Admin sign-in through santeid's own login: a professional listed in ``admin_professionals``
+proves who they are on the login pages every relying party uses — e-CPS approval on the phone,
+or the CPS card when that authenticator is installed — and gets a console session.
+
+The console hands the login pages a :class:`~santeid.interaction.PendingLogin` of its own
+(``ADMIN_CONSOLE`` client, never a registered one), exactly as the authorization endpoint does
+for a relying party: same transaction, same authenticators, same push limits and events
+(``santeid.login``; docs/operations.md, "Admin console"). When the login pages are done they
+hand the proof back through ``santeid.interaction``; :class:`ConsoleAwareAuthorization` routes a
+console login to :func:`finish` (no SSO session, no code) and every other one, unchanged, to
+the OpenID Connect side.
+"""
+
+from __future__ import annotations
+
+from flask import redirect
+from flask import url_for
+
+from santeid.interaction import PendingLogin
+from santeid.interaction import authorization
+from santeid.interaction import install_authorization
+from santeid.interaction import login_pages
+
+#: The ``client_id`` a console login carries in the login transaction, metrics and events.
+ADMIN_CONSOLE = "santeid-admin-console"
+#: Key of the pending request that marks a console login.
+_MARK = "santeid_admin_console"
+
+
+def begin(locale: str, client_name: str):
+    """Send this browser to the login pages for a console sign-in."""
+    from santeid.oidc.authorize import browser_id
+
+    pending = PendingLogin(
+        ADMIN_CONSOLE, client_name, {_MARK: True, "locale": locale}, browser_id()
+    )
+    return login_pages().begin(pending)
+
+
+class ConsoleAwareAuthorization:
+    """``santeid.interaction``'s authorization side: console logins end in the console, every
+    other login goes to ``oidc_side`` unchanged."""
+
+    def __init__(self, oidc_side) -> None:
+        self.oidc_side = oidc_side
+
+    def complete(self, request: dict, authentication):
+        if request.get(_MARK):
+            from santeid.admin.views import professional_signed_in
+
+            return professional_signed_in(authentication)
+        return self.oidc_side.complete(request, authentication)
+
+    def refuse(self, request: dict, error: str, description: str):
+        if request.get(_MARK):
+            return redirect(url_for("admin.login"))
+        return self.oidc_side.refuse(request, error, description)
+
+
+def init_app(app) -> None:
+    with app.app_context():
+        install_authorization(app, ConsoleAwareAuthorization(authorization()))
