@@ -191,7 +191,7 @@ def test_a_record_without_expiry_lives_as_long_as_its_ttl(
     assert pairs.get("old") is not None
 
 
-def test_kinds_that_make_no_sense_are_refused() -> None:
+def test_kinds_that_make_no_sense_are_refused(store: EphemeralStore, clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="tombstone"):
         RecordKind(
             "x",
@@ -200,6 +200,16 @@ def test_kinds_that_make_no_sense_are_refused() -> None:
             lifetime="1 s",
             initial=("a",),
             transitions={"a": ("b",)},
+            tombstone="c",
         )
+    several_states = RecordKind(
+        "x", keys.LOGIN, hashed_id=False, lifetime="1 s", initial=("a",), transitions={"a": ("b",)}
+    )
+    # Deleting cannot check the state, so only a kind of one state may be consumed by delete.
+    login_like = book(store, several_states, clock)
+    key = login_like.create("t1", {}, lifetime=60).key
+    with pytest.raises(TransitionNotAllowed):
+        login_like.consume(key)
+    assert login_like.get("t1") is not None
     with pytest.raises(ValueError, match="one id"):
         RecordKind("x", keys.RATE, hashed_id=False, lifetime="1 s")

@@ -80,8 +80,8 @@ class Namespace:
         for segment in self._segments:
             if _PLACEHOLDER.fullmatch(segment):
                 part = next(values)
-                if not isinstance(part, str) or not part:
-                    raise TypeError(f"{self.pattern}: parts are non-empty strings, got {part!r}")
+                if not isinstance(part, str):
+                    raise TypeError(f"{self.pattern}: parts are strings, got {part!r}")
                 built.append(part)
             else:
                 built.append(segment)

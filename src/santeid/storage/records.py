@@ -37,6 +37,7 @@ from typing import Any
 
 from santeid.clock import Clock
 from santeid.clock import system_clock
+from santeid.storage import keys
 from santeid.storage.base import EphemeralStore
 from santeid.storage.keys import Namespace
 from santeid.storage.keys import digest
@@ -87,9 +88,6 @@ class RecordKind:
         states = self.states
         if self.initial and not set(self.initial) <= states:
             raise ValueError(f"{self.name}: unknown initial state")
-        if self.tombstone is None and len(states) > 1:
-            # Consuming by delete cannot check the state: only a one-state kind may.
-            raise ValueError(f"{self.name}: a kind with several states consumes to a tombstone")
         if self.tombstone is not None and not any(
             self.tombstone in targets for targets in self.transitions.values()
         ):
@@ -282,6 +280,9 @@ class RecordBook:
         """
         tombstone = self.kind.tombstone
         if tombstone is None:
+            # Consuming by delete cannot check a state: only a kind with at most one may.
+            if len(self.kind.states) > 1:
+                raise TransitionNotAllowed(f"{self.kind.name} has no tombstone to consume to")
             if from_state is not None or changes or tombstone_lifetime is not None:
                 raise TransitionNotAllowed(f"{self.kind.name} is deleted when consumed")
             taken = self._read(key, self.store.pop(key))
@@ -314,3 +315,109 @@ def _seconds(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
     return None
+
+
+# -- every short-lived record of santeid (``docs/storage.md``, "Records") --------------------
+
+LOGIN_TRANSACTION = RecordKind(
+    name="login transaction",
+    namespace=keys.LOGIN,
+    hashed_id=False,
+    lifetime="`login_transaction_lifetime`",
+    initial=("identify",),
+    transitions={
+        "identify": ("waiting", "approved"),
+        "waiting": ("approved", "failed"),
+        # A retry (another authenticator, or the offline code after a failed push).
+        "failed": ("identify", "waiting", "approved"),
+        "approved": ("done",),
+    },
+)
+AUTHORIZATION_CODE = RecordKind(
+    name="authorization code",
+    namespace=keys.CODE,
+    hashed_id=True,
+    lifetime="`authorization_code_lifetime`",
+    initial=("issued",),
+    transitions={"issued": ("consumed",)},
+    tombstone="consumed",
+    # A replay long after the code's own life must still find the family to revoke.
+    tombstone_lifetime="`refresh_token_lifetime`",
+)
+SSO_SESSION = RecordKind(
+    name="SSO session",
+    namespace=keys.SSO,
+    hashed_id=False,
+    lifetime="min(`sso_idle_timeout`, what remains of `sso_max_lifetime`), renewed on use",
+)
+REFRESH_TOKEN_FAMILY = RecordKind(
+    name="refresh-token family",
+    namespace=keys.FAMILY,
+    hashed_id=False,
+    lifetime="`refresh_token_lifetime`, renewed with each refresh token",
+    initial=("active",),
+    transitions={"active": ("revoked",)},
+)
+REFRESH_TOKEN = RecordKind(
+    name="refresh token",
+    namespace=keys.REFRESH_TOKEN,
+    hashed_id=False,
+    lifetime="`refresh_token_lifetime`",
+    initial=("active",),
+)
+CIBA_REQUEST = RecordKind(
+    name="CIBA request",
+    namespace=keys.CIBA_REQUEST,
+    hashed_id=True,
+    lifetime="the request's `expires_in`",
+    initial=("pending", "approved"),
+    transitions={"pending": ("approved", "denied"), "approved": ("consumed",)},
+    tombstone="consumed",
+    grace=300,
+)
+ECPS_REQUEST = RecordKind(
+    name="e-CPS request",
+    namespace=keys.ECPS_REQUEST,
+    hashed_id=False,
+    lifetime="`ecps_request_lifetime`, or the CIBA request's",
+    initial=("pending",),
+    transitions={"pending": ("approved", "denied", "failed")},
+    state_field="status",
+    grace=300,
+)
+ECPS_ACTIVATION_CODE = RecordKind(
+    name="e-CPS activation code",
+    namespace=keys.ECPS_ACTIVATION,
+    hashed_id=True,
+    lifetime="`ecps_activation_code_lifetime`",
+    initial=("issued",),
+    transitions={"issued": ("used",)},
+    tombstone="used",
+    tombstone_lifetime="600 s",
+)
+ECPS_CODE_PAIR = RecordKind(
+    name="e-CPS activation code pair",
+    namespace=keys.ECPS_CODE_PAIR,
+    hashed_id=False,
+    lifetime="10 min",
+)
+PUSHED_AUTHORIZATION_REQUEST = RecordKind(
+    name="pushed authorization request",
+    namespace=keys.PUSHED_REQUEST,
+    hashed_id=False,
+    lifetime="`par_lifetime`",
+)
+
+#: Every record kind, in the order of ``docs/storage.md``.
+KINDS: tuple[RecordKind, ...] = (
+    LOGIN_TRANSACTION,
+    AUTHORIZATION_CODE,
+    SSO_SESSION,
+    REFRESH_TOKEN_FAMILY,
+    REFRESH_TOKEN,
+    CIBA_REQUEST,
+    ECPS_REQUEST,
+    ECPS_ACTIVATION_CODE,
+    ECPS_CODE_PAIR,
+    PUSHED_AUTHORIZATION_REQUEST,
+)
