@@ -159,7 +159,7 @@ class SandboxPhone:
         if self.ciba is not None:
             key = self.ciba.book.key_for_ecps(request_id)
             if key is not None:
-                self.ciba.book.transition(key, "pending", {"expires_at": now})
+                self.ciba.book.transition(key, "pending", "pending", {"expires_at": now})
         return self.ecps.get_request(request_id)
 
     def _pending(self, request_id: str) -> AuthRequest:

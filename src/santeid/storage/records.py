@@ -239,10 +239,14 @@ class RecordBook:
         """Compare-and-set ``from_state`` → ``to_state``, merging ``changes``; ``None`` if the
         record is gone or no longer in ``from_state`` (another writer won).
 
+        ``to_state`` equal to ``from_state`` changes the record only while it is in that state.
         ``lifetime``: the record now expires ``lifetime`` seconds from now (else it keeps its
-        expiry). :raises TransitionNotAllowed: the kind does not allow this move.
+        expiry; ``changes`` may still bring ``expires_at`` closer, as "expire now" does).
+
+        :raises TransitionNotAllowed: the kind does not allow this move.
         """
-        if not self.kind.allows(from_state, to_state):
+        stays = from_state == to_state and from_state in self.kind.states
+        if not (stays or self.kind.allows(from_state, to_state)):
             raise TransitionNotAllowed(f"{self.kind.name}: {from_state} → {to_state}")
         merged = self._changes(changes, lifetime)
         merged[self.kind.state_field] = to_state
