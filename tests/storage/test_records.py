@@ -84,6 +84,9 @@ def test_expiry_by_the_clock_not_the_store_ttl(store: EphemeralStore, clock: Man
     assert store.get(codes.key("c1")) is not None
     assert codes.get("c1") is None
     assert codes.consume(codes.key("c1"), "issued", tombstone_lifetime=3600) is None
+    # The refused consumption left a tombstone that says it is no evidence of a use.
+    tombstone = codes.get("c1")
+    assert tombstone is not None and tombstone.state == "consumed" and tombstone.consumed_late
 
 
 def test_grace_reads_expired_then_nothing(store: EphemeralStore, clock: ManualClock) -> None:
@@ -142,6 +145,7 @@ def test_consume_once_leaves_a_tombstone(store: EphemeralStore, clock: ManualClo
     clock.advance(3000)
     replay = codes.get("c1")
     assert replay is not None and replay.state == "consumed" and replay["fid"] == "f1"
+    assert replay.expired and not replay.consumed_late
     clock.advance(600)
     assert codes.get("c1") is None
 

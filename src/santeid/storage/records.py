@@ -44,6 +44,8 @@ from santeid.storage.keys import digest
 
 #: The field every record keeps its expiry in (seconds since the epoch).
 EXPIRES_AT = "expires_at"
+#: When a record was consumed (seconds since the epoch), in its tombstone.
+CONSUMED_AT = "consumed_at"
 #: The field a tombstone keeps its own end in, when it outlives the record (the record's
 #: ``expires_at`` is kept, so a consumption can tell it came too late).
 TOMBSTONE_UNTIL = "tombstone_until"
@@ -128,6 +130,14 @@ class Record:
     @property
     def expires_at(self) -> float | None:
         return self.data.get(EXPIRES_AT)
+
+    @property
+    def consumed_late(self) -> bool:
+        """A tombstone written when the record had already expired: the consumption was
+        refused, so the tombstone is no evidence of a use."""
+        consumed_at = _seconds(self.data.get(CONSUMED_AT))
+        expires_at = _seconds(self.data.get(EXPIRES_AT))
+        return consumed_at is not None and expires_at is not None and consumed_at >= expires_at
 
     def __getitem__(self, name: str) -> Any:
         return self.data[name]
@@ -295,6 +305,7 @@ class RecordBook:
             raise TransitionNotAllowed(f"{self.kind.name}: {from_state} → {tombstone}")
         merged = self._changes(changes, None)
         merged[self.kind.state_field] = tombstone
+        merged[CONSUMED_AT] = self.clock()
         ttl = None
         if tombstone_lifetime is not None:
             until = self._expiry(tombstone_lifetime)
