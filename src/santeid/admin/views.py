@@ -31,6 +31,7 @@ from santeid.i18n import pick_locale
 from santeid.observability import events
 from santeid.security import check_csrf
 from santeid.services import services
+from santeid.storage import keys as store_keys
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -96,7 +97,7 @@ def login():
     error = None
     if request.method == "POST":
         check_csrf()
-        failures_key = f"admin-login-failures:{request.remote_addr}"
+        failures_key = store_keys.ADMIN_LOGIN_FAILURES.key(str(request.remote_addr))
         if services().store.incr(failures_key, SIGN_IN_WINDOW, 0) >= SIGN_IN_FAILURES:
             events.record(events.ADMIN_LOGIN, reason="throttled")
             return _page("admin/login.html", error=_t()("admin_throttled"), demo=None), 429

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
+from santeid.storage import keys
 
 APPROVE = "approve"
 DENY = "deny"
@@ -112,7 +113,7 @@ DEFAULT_SCENARIOS: dict[str, Scenario] = {
 
 
 def _override_key(national_id: str) -> str:
-    return f"sandbox:scenario:{national_id}"
+    return keys.SANDBOX_SCENARIO.key(national_id)
 
 
 class ScenarioBook:
