@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
+
 from santeid.storage import keys
 
 APPROVE = "approve"
