@@ -9,15 +9,13 @@ verbatim (no key injection, fixed length). What each limit protects is in ``docs
 
 from __future__ import annotations
 
-import hashlib
-
 from santeid.observability import metrics
 from santeid.storage import EphemeralStore
+from santeid.storage import keys
 
 
 def _key(name: str, subject: str) -> str:
-    digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"rate:{name}:{digest}"
+    return keys.RATE.key(name, keys.digest(subject, 32))
 
 
 def hit(store: EphemeralStore, name: str, subject: str, *, limit: int, window: int) -> bool:

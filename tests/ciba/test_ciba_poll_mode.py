@@ -21,7 +21,6 @@ from oidc_flow import OIDC
 from oidc_flow import basic_auth
 from oidc_flow import decode
 from oidc_flow import register_client
-from santeid.ciba.requests import request_key
 
 
 class FakeClock:
@@ -37,7 +36,7 @@ def clock(app):
     fake = FakeClock()
     ciba = app.extensions["santeid"].ciba
     ciba.clock = fake
-    ciba.book.clock = fake
+    ciba.book.records.clock = fake
     return fake
 
 
@@ -47,7 +46,8 @@ def meta(app):
 
 
 def _record(app, auth_req_id: str) -> dict:
-    return app.extensions["santeid"].store.get(request_key(auth_req_id))
+    ciba = app.extensions["santeid"].ciba
+    return ciba.store.get(ciba.book.records.key(auth_req_id))
 
 
 def test_sandbox_auto_approve_gives_psc_tokens_once(any_store_app, auto_id):

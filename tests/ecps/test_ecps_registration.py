@@ -19,7 +19,6 @@ from santeid.directory.models import STATUS_INACTIVE
 from santeid.ecps import ActivationError
 from santeid.ecps.pin import PinHasher
 from santeid.ecps.pin import is_valid_pin
-from santeid.ecps.service import _code_key
 
 
 def _body(code: str, **changes):
@@ -39,7 +38,7 @@ def test_activation_code_and_uri(ecps, national_id):
     assert activation.expires_at - ecps.clock() == pytest.approx(90, abs=2)
     assert ecps.start_activation(national_id).code != activation.code
     # Only a digest of the code is in the store.
-    assert ecps.store.get(_code_key(activation.code))["national_id"] == national_id
+    assert ecps.activation_codes.get(activation.code)["national_id"] == national_id
     assert activation.code not in str(ecps.store._values)
 
 
@@ -90,8 +89,8 @@ def test_register_good_code(any_store_app, national_id):
 
 def test_register_expired_or_unknown_code(app, client, ecps, national_id):
     activation = ecps.start_activation(national_id)
-    # Expiry is the store's TTL: remove the record as the TTL would.
-    assert ecps.store.delete(_code_key(activation.code)) == 1
+    # Removed as the store's TTL would.
+    assert ecps.activation_codes.delete(ecps.activation_codes.key(activation.code))
     expired = client.post(f"{API}/register", json=_body(activation.code))
     assert expired.status_code == 400
     assert expired.get_json()["code"] == "invalid_activation_code"

@@ -33,6 +33,7 @@ from santeid.observability import events
 from santeid.observability import metrics
 from santeid.security import check_csrf
 from santeid.services import services
+from santeid.storage import keys as store_keys
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -130,7 +131,7 @@ def login():
             abort(404)
         check_csrf()
         method = {"method": PASSWORD_METHOD}
-        failures_key = f"admin-login-failures:{request.remote_addr}"
+        failures_key = store_keys.ADMIN_LOGIN_FAILURES.key(str(request.remote_addr))
         if services().store.incr(failures_key, SIGN_IN_WINDOW, 0) >= SIGN_IN_FAILURES:
             metrics.refused("rate_limit:admin-sign-in")
             events.record(events.ADMIN_LOGIN, reason="throttled", details=method)

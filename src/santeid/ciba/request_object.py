@@ -26,7 +26,6 @@ identifier and whose ``exp`` bounds its use (``expired_login_hint_token`` once p
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
 
@@ -39,6 +38,7 @@ from santeid.ciba.errors import ExpiredLoginHintTokenError
 from santeid.ciba.errors import InvalidRequestError
 from santeid.ciba.validators import REQUEST_PARAMETERS
 from santeid.oidc.client_auth import HINT_TOKEN_SIGNING_ALGS
+from santeid.storage import keys
 
 #: Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
 LEEWAY = 10
@@ -108,9 +108,9 @@ def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise InvalidRequestError("request object: the claim jti is required")
-    digest = hashlib.sha256(jti.encode()).hexdigest()
     ttl = max(1, int(exp - now) + LEEWAY)
-    if not services.store.add(f"ciba:jti:{client.get_client_id()}:{digest}", {}, ttl):
+    seen = keys.CIBA_REQUEST_JTI.key(client.get_client_id(), keys.digest(jti))
+    if not services.store.add(seen, {}, ttl):
         raise InvalidRequestError("request object: jti already used")
 
 

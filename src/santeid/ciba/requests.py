@@ -1,18 +1,19 @@
 """The CIBA authentication request record (CIBA Core 1.0 §7.3, §10, §11).
 
-One record per back-channel request, in the ephemeral store under
-``ciba:<sha256(auth_req_id)>``: the store never holds a usable ``auth_req_id`` (same rule as
-authorization codes, ``docs/storage.md``). Its ``state`` moves only by compare-and-set
-(:meth:`~santeid.storage.EphemeralStore.transition`)::
+One record of kind :data:`~santeid.storage.records.CIBA_REQUEST` per back-channel request,
+stored by the digest of its ``auth_req_id``: the store never holds a usable ``auth_req_id``
+(same rule as authorization codes, ``docs/storage.md``). Its ``state`` moves only by
+compare-and-set (:meth:`~santeid.storage.records.RecordBook.transition`)::
 
     pending ──► approved ──► consumed      (tokens issued once: poll / ping at the token
        │                                    endpoint, or push delivery)
        └──────► denied                      (the professional refused, the device failed)
 
 ``expired`` is never stored: a ``pending`` or ``approved`` record past ``expires_at`` *reads*
-as expired, and the record itself lives ``RECORD_MARGIN`` seconds longer so that a late poll
-gets ``expired_token`` rather than ``invalid_grant``. ``consumed`` is a tombstone, not a
-delete: a replayed ``auth_req_id`` is recognised (and the tokens it gave revoked).
+as expired, and the record itself lives ``RECORD_MARGIN`` seconds longer (the kind's
+``grace``) so that a late poll gets ``expired_token`` rather than ``invalid_grant``.
+``consumed`` is a tombstone, not a delete: a replayed ``auth_req_id`` is recognised (and the
+tokens it gave revoked).
 
 Fields (all JSON): ``client_id``, ``national_id``, ``scope``, ``acr_values``,
 ``binding_message``, ``channel`` (``MOBILE``/``CARD``), ``mode`` (``poll``/``ping``/``push``),
@@ -23,20 +24,23 @@ approved), ``error`` (``access_denied`` once denied), ``notification`` (ping/pus
 sealed ``auth_req_id`` and ``client_notification_token``), ``fid`` (token family once
 consumed).
 
-``ciba:ecps:<e-CPS request id>`` maps the phone's request back to the CIBA record, so that a
-decision taken on the device (in any worker) completes the CIBA request.
+``keys.CIBA_ECPS_LINK`` maps the phone's request back to the CIBA record, so that a decision
+taken on the device (in any worker) completes the CIBA request.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.storage import EphemeralStore
+from santeid.storage import keys
+from santeid.storage.records import CIBA_REQUEST
+from santeid.storage.records import Record
+from santeid.storage.records import RecordBook
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -46,7 +50,7 @@ CONSUMED = "consumed"
 EXPIRED = "expired"
 
 #: Seconds a record outlives its expiry, so a late poll reads ``expired_token``.
-RECORD_MARGIN = 300
+RECORD_MARGIN = CIBA_REQUEST.grace
 
 #: ``auth_req_id``: 32 random bytes, URL-safe base64 (256 bits; CIBA Core §7.3 asks for at
 #: least 128 bits of entropy).
@@ -57,15 +61,6 @@ MAX_AUTH_REQ_ID_LENGTH = 256
 
 def new_auth_req_id() -> str:
     return secrets.token_urlsafe(AUTH_REQ_ID_BYTES)
-
-
-def request_key(auth_req_id: str) -> str:
-    # Stored by digest: a dump of the store does not reveal usable identifiers.
-    return "ciba:" + hashlib.sha256(auth_req_id.encode()).hexdigest()
-
-
-def ecps_index_key(ecps_request_id: str) -> str:
-    return f"ciba:ecps:{ecps_request_id}"
 
 
 @dataclass(frozen=True)
@@ -122,17 +117,18 @@ class CibaRequest:
 class CibaRequestBook:
     """The CIBA requests in the ephemeral store; every state change is a compare-and-set."""
 
-    def __init__(self, store: EphemeralStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: EphemeralStore, *, clock: Clock = system_clock) -> None:
         self.store = store
-        self.clock = clock
+        self.records = RecordBook(store, CIBA_REQUEST, clock=clock)
 
-    def _read(self, key: str, data: dict[str, Any] | None) -> CibaRequest | None:
-        if data is None:
+    @staticmethod
+    def _read(record: Record | None) -> CibaRequest | None:
+        if record is None:
             return None
-        state = data["state"]
-        if state in (PENDING, APPROVED) and self.clock() >= data["expires_at"]:
+        state = record["state"]
+        if state in (PENDING, APPROVED) and record.expired:
             state = EXPIRED
-        return CibaRequest(key, data, state)
+        return CibaRequest(record.key, record.data, state)
 
     def create(
         self,
@@ -143,41 +139,51 @@ class CibaRequestBook:
         approved: dict[str, Any] | None = None,
     ) -> CibaRequest:
         """Store a new request, ``pending`` — or already ``approved`` with the authentication
-        ``approved`` (sandbox auto-approval: one write instead of a write and a move)."""
-        key = request_key(auth_req_id)
-        if approved is None:
-            data = {**record, "state": PENDING}
-        else:
-            data = {**record, "state": APPROVED, "auth": approved}
-        # add, not put: an identifier collision (2^-256) must never overwrite a request.
-        if not self.store.add(key, data, lifetime + RECORD_MARGIN):
-            raise RuntimeError("auth_req_id collision")
-        return CibaRequest(key, data, data["state"])
+        ``approved`` (sandbox auto-approval: one write instead of a write and a move).
+        ``expires_at`` is ``lifetime`` seconds from now."""
+        data = dict(record) if approved is None else {**record, "auth": approved}
+        # Exclusive: an identifier collision (2^-256) must never overwrite a request.
+        created = self.records.create(
+            auth_req_id,
+            data,
+            lifetime=lifetime,
+            state=PENDING if approved is None else APPROVED,
+            exclusive=True,
+        )
+        return CibaRequest(created.key, created.data, created["state"])
 
     def get(self, auth_req_id: Any) -> CibaRequest | None:
         if not isinstance(auth_req_id, str) or not 0 < len(auth_req_id) <= MAX_AUTH_REQ_ID_LENGTH:
             return None
-        key = request_key(auth_req_id)
-        return self._read(key, self.store.get(key))
+        return self._read(self.records.get(auth_req_id))
 
     def get_by_key(self, key: str) -> CibaRequest | None:
-        return self._read(key, self.store.get(key))
+        return self._read(self.records.read(key))
 
     def transition(
-        self, key: str, from_state: str, changes: dict[str, Any], ttl: int | None = None
+        self, key: str, from_state: str, to_state: str, changes: dict[str, Any] | None = None
     ) -> CibaRequest | None:
-        """Move a request out of ``from_state``; ``None`` if another writer moved it first."""
-        data = self.store.transition(key, {"state": from_state}, changes, ttl=ttl)
-        return self._read(key, data)
+        """Move a request from ``from_state`` to ``to_state`` (``from_state`` again: change it
+        only if it is still there); ``None`` if another writer moved it first."""
+        return self._read(self.records.transition(key, from_state, to_state, changes))
+
+    def consume(self, request: CibaRequest, changes: dict[str, Any]) -> CibaRequest | None:
+        """``approved`` → the ``consumed`` tombstone, once; ``None`` for every other caller."""
+        return self._read(self.records.consume(request.key, APPROVED, changes))
+
+    def note(self, request: CibaRequest, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` (never the state) into the request."""
+        self.records.update(request.key, changes)
 
     def note_poll(self, request: CibaRequest, now: float, interval: int) -> None:
         """Remember when the client polled and the interval it must now respect (§11
         ``slow_down``). A plain merge: two concurrent polls of one request both count."""
-        self.store.update(request.key, {"last_poll": now, "interval": interval})
+        self.note(request, {"last_poll": now, "interval": interval})
 
     def link_ecps(self, ecps_request_id: str, key: str, lifetime: int) -> None:
-        self.store.put(ecps_index_key(ecps_request_id), {"key": key}, lifetime + RECORD_MARGIN)
+        link = keys.CIBA_ECPS_LINK.key(ecps_request_id)
+        self.store.put(link, {"key": key}, lifetime + RECORD_MARGIN)
 
     def key_for_ecps(self, ecps_request_id: str) -> str | None:
-        found = self.store.get(ecps_index_key(ecps_request_id))
+        found = self.store.get(keys.CIBA_ECPS_LINK.key(ecps_request_id))
         return None if found is None else found.get("key")

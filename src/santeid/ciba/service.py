@@ -33,7 +33,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from santeid.ciba import metadata as client_meta
 from santeid.ciba.delivery import Notifier
 from santeid.ciba.requests import APPROVED
-from santeid.ciba.requests import CONSUMED
 from santeid.ciba.requests import DENIED
 from santeid.ciba.requests import PENDING
 from santeid.ciba.requests import RECORD_MARGIN
@@ -125,7 +124,6 @@ class CibaService:
             "means": req.means,
             "mode": req.mode,
             "created_at": now,
-            "expires_at": now + req.expires_in,
             "interval": req.interval,
             "last_poll": None,
             "ecps_request": None,
@@ -183,14 +181,12 @@ class CibaService:
             # Index first, record second: the decision listener finds the request by the
             # index, the token endpoint's sync by the record.
             self.book.link_ecps(ecps_request.request_id, request.key, lifetime)
-            self.store.update(request.key, {"ecps_request": ecps_request.request_id})
+            self.book.note(request, {"ecps_request": ecps_request.request_id})
 
     # -- decisions ------------------------------------------------------------------------------
     def approve(self, key: str, authentication: Authentication) -> CibaRequest | None:
         """``pending`` → ``approved``; ``None`` if it was no longer pending."""
-        decided = self.book.transition(
-            key, PENDING, {"state": APPROVED, "auth": authentication.to_dict()}
-        )
+        decided = self.book.transition(key, PENDING, APPROVED, {"auth": authentication.to_dict()})
         if decided is not None:
             log.info(
                 "CIBA request of %s approved (%s)", decided.national_id, authentication.auth_mode
@@ -202,9 +198,7 @@ class CibaService:
     def deny(self, key: str, description: str) -> CibaRequest | None:
         """``pending`` → ``denied`` (``access_denied`` at the token endpoint, CIBA Core §11)."""
         decided = self.book.transition(
-            key,
-            PENDING,
-            {"state": DENIED, "error": "access_denied", "error_description": description},
+            key, PENDING, DENIED, {"error": "access_denied", "error_description": description}
         )
         if decided is not None:
             log.info("CIBA request of %s denied: %s", decided.national_id, description)
@@ -278,9 +272,7 @@ class CibaService:
         )
         # Consumed by compare-and-set before any token exists: of two concurrent polls only
         # one gets tokens; the tombstone keeps the family id for replay revocation.
-        consumed = self.book.transition(
-            request.key, APPROVED, {"state": CONSUMED, "fid": family_id}
-        )
+        consumed = self.book.consume(request, {"fid": family_id})
         if consumed is None:
             self.tokens.revoke_family(family_id)
             raise TokenRedemptionError("auth_req_id already used")

@@ -32,7 +32,7 @@ def logout(sid: str) -> None:
     app = create_app(settings)
     svc = app.extensions["santeid"]
     with app.app_context():
-        if not svc.sessions.exists(sid) and not svc.store.members(f"sidfams:{sid}"):
+        if not svc.sessions.exists(sid) and not svc.tokens.session_families(sid):
             raise click.ClickException(f"no session {sid!r} in {settings.store_url}")
         participants = end_session(sid)
     # Deliveries run in the background: let them finish before the command exits.

@@ -47,6 +47,7 @@ from santeid.security import ParameterTooLarge
 from santeid.services import services
 from santeid.serving import client_gone
 from santeid.storage import StoreUnavailable
+from santeid.storage import keys
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def _take_wait_slot(device_id: str, seconds: float) -> str:
     limit = services().settings.ecps_waits_per_device
     ttl = int(seconds) + WAIT_SLOT_MARGIN
     for index in range(limit):
-        key = f"ecps:wait:{device_id}:{index}"
+        key = keys.ECPS_WAIT_SLOT.key(device_id, str(index))
         if store.add(key, {"holder": secrets.token_hex(8)}, ttl):
             return key
     raise Problem(

@@ -16,7 +16,6 @@ and the device token's claims. Each refusal is a distinct :class:`~santeid.ecps.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -35,6 +34,7 @@ from santeid.ecps.devices import Device
 from santeid.ecps.devices import DeviceRepository
 from santeid.ecps.problems import Problem
 from santeid.storage import EphemeralStore
+from santeid.storage import keys
 
 #: The only algorithm a device signs with (RFC 7518 §3.4; P-256 keys, RFC 7518 §6.2.1.1).
 ALGORITHM = "ES256"
@@ -159,7 +159,7 @@ def check_audience(claims: dict[str, Any], origin: str) -> None:
 def jti_digest(jti: Any, code: str) -> str:
     if not isinstance(jti, str) or not 1 <= len(jti) <= 256:
         raise Problem(code, "the claim 'jti' must be a string of 1 to 256 characters")
-    return hashlib.sha256(jti.encode()).hexdigest()
+    return keys.digest(jti)
 
 
 def verify_device_token(
@@ -189,6 +189,7 @@ def verify_device_token(
     digest = jti_digest(claims.get("jti"), "invalid_token")
     # Remembered until the token could no longer be accepted anyway.
     ttl = max(1, math.ceil(expires + CLOCK_SKEW - now) + 1)
-    if not store.add(f"ecps:jti:{device.device_id}:{digest}", {"at": int(now)}, ttl):
+    seen = keys.ECPS_DEVICE_TOKEN_JTI.key(device.device_id, digest)
+    if not store.add(seen, {"at": int(now)}, ttl):
         raise Problem("replayed_token", "this jti has already been used; use a new one per call")
     return device

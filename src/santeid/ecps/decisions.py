@@ -52,6 +52,7 @@ from santeid.ecps.requests import PENDING
 from santeid.ecps.requests import AuthRequest
 from santeid.observability import record as observe
 from santeid.psc import proofs
+from santeid.storage import keys
 
 if TYPE_CHECKING:
     from santeid.ecps.service import EcpsService
@@ -108,7 +109,8 @@ def process_decision(service: EcpsService, url_request_id: str, token: Any) -> D
         raise Problem("stale_decision", "the decision is signed in the future; check the clock")
     digest = jti_digest(claims.get("jti"), "invalid_decision")
     ttl = MAX_TOKEN_LIFETIME + 2 * CLOCK_SKEW
-    if not service.store.add(f"ecps:decision-jti:{device.device_id}:{digest}", {}, ttl):
+    seen = keys.ECPS_DECISION_JTI.key(device.device_id, digest)
+    if not service.store.add(seen, {}, ttl):
         raise Problem("replayed_decision", "this decision (jti) has already been received")
 
     request = service.requests.get(request_id)

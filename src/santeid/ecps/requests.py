@@ -12,14 +12,15 @@ of their devices.
   never sent to the device (except the sandbox hint, see ``api.py``).
 * **CIBA** requests carry the relying party's ``binding_message`` instead (CIBA Core §7.1).
 
-Storage (``docs/storage.md``): the record ``ecps:req:<id>`` lives ``lifetime + RECORD_MARGIN``
-seconds, so its final status stays readable a while after it expired (the login page and the
-CIBA token endpoint poll it). ``ecps:pending:<national_id>`` is the set of the professional's
-requests, each member ``"<expires_at>:<id>"``: the store contract has no "remove member", so
-dead members stay until the set expires, and the expiry written into each member lets a
-listing skip them without reading their record. Every status change is a
-:meth:`~santeid.storage.EphemeralStore.transition` from ``pending``, so a request is decided
-exactly once even when two devices (or a device and the login page's cancel) race.
+Storage (``docs/storage.md``): a record of kind :data:`~santeid.storage.records.ECPS_REQUEST`
+stays readable ``RECORD_MARGIN`` seconds past its expiry (the kind's ``grace``), so its final
+status stays readable a while after it expired (the login page and the CIBA token endpoint poll
+it). ``keys.ECPS_PENDING`` is the set of the professional's requests, each member
+``"<expires_at>:<id>"``: the store contract has no "remove member", so dead members stay until
+the set expires, and the expiry written into each member lets a listing skip them without
+reading their record. Every status change is a
+:meth:`~santeid.storage.records.RecordBook.transition` from ``pending``, so a request is
+decided exactly once even when two devices (or a device and the login page's cancel) race.
 
 Status is ``pending`` → ``approved`` | ``denied`` | ``failed`` (with a ``failure`` reason:
 ``wrong_code``, ``pin_locked``, ``cancelled``, ``replaced`` — withdrawn for a newer one of
@@ -31,13 +32,17 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.storage import EphemeralStore
+from santeid.storage import keys
+from santeid.storage.records import ECPS_REQUEST
+from santeid.storage.records import Record
+from santeid.storage.records import RecordBook
 
 KIND_BROWSER = "browser"
 KIND_CIBA = "ciba"
@@ -49,20 +54,12 @@ FAILED = "failed"
 EXPIRED = "expired"
 
 #: Seconds a request record outlives its expiry, for late readers of its final status.
-RECORD_MARGIN = 300
+RECORD_MARGIN = ECPS_REQUEST.grace
 
 #: ``secrets.token_urlsafe(24)``: 192 random bits, 32 characters of the URL-safe alphabet.
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
 
 _random = secrets.SystemRandom()
-
-
-def request_key(request_id: str) -> str:
-    return f"ecps:req:{request_id}"
-
-
-def pending_key(national_id: str) -> str:
-    return f"ecps:pending:{national_id}"
 
 
 def is_request_id(value: object) -> bool:
@@ -131,9 +128,10 @@ class AuthRequest:
         return item
 
     @classmethod
-    def from_record(cls, record: dict[str, Any], now: float) -> AuthRequest:
+    def from_record(cls, stored: Record) -> AuthRequest:
+        record = stored.data
         status = record["status"]
-        if status == PENDING and now >= record["expires_at"]:
+        if status == PENDING and stored.expired:
             status = EXPIRED
         return cls(
             request_id=record["id"],
@@ -159,9 +157,10 @@ class AuthRequest:
 class RequestBook:
     """The authentication requests in the ephemeral store."""
 
-    def __init__(self, store: EphemeralStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: EphemeralStore, *, clock: Clock = system_clock) -> None:
         self.store = store
         self.clock = clock
+        self.records = RecordBook(store, ECPS_REQUEST, clock=clock)
 
     def create(
         self,
@@ -187,10 +186,8 @@ class RequestBook:
             "client_name": client_name,
             "client_id": client_id,
             "requested_from": requested_from,
-            "status": PENDING,
             "failure": None,
             "created_at": now,
-            "expires_at": now + lifetime,
             "device_id": None,
             "amr": None,
             "decided_at": None,
@@ -200,23 +197,26 @@ class RequestBook:
         else:
             record["code"], record["candidates"] = None, []
             record["binding_message"] = binding_message
-        ttl = lifetime + RECORD_MARGIN
-        self.store.put(request_key(request_id), record, ttl)
+        created = self.records.create(request_id, record, lifetime=lifetime)
         # Record first, index second: a device that sees the id can always read it.
-        self.store.add_member(pending_key(national_id), f"{now + lifetime}:{request_id}", ttl)
-        return AuthRequest.from_record(record, now)
+        self.store.add_member(
+            keys.ECPS_PENDING.key(national_id),
+            f"{created['expires_at']}:{request_id}",
+            lifetime + RECORD_MARGIN,
+        )
+        return AuthRequest.from_record(created)
 
     def get(self, request_id: str) -> AuthRequest | None:
         if not is_request_id(request_id):
             return None
-        record = self.store.get(request_key(request_id))
-        return None if record is None else AuthRequest.from_record(record, self.clock())
+        record = self.records.get(request_id)
+        return None if record is None else AuthRequest.from_record(record)
 
     def pending_for(self, national_id: str) -> list[AuthRequest]:
         """The professional's pending, unexpired requests, oldest first."""
         now = self.clock()
         found = []
-        for member in self.store.members(pending_key(national_id)):
+        for member in self.store.members(keys.ECPS_PENDING.key(national_id)):
             expires_at, _, request_id = member.partition(":")
             # Members of expired requests are skipped without a store read.
             if not expires_at.isdigit() or int(expires_at) <= now:
@@ -231,8 +231,20 @@ class RequestBook:
         """Move a pending request to its outcome; ``None`` if it was no longer pending (or is
         gone). Compare-and-set on ``status``: of concurrent deciders exactly one wins."""
         changes = {**changes, "decided_at": int(self.clock())}
-        record = self.store.transition(request_key(request_id), {"status": PENDING}, changes)
-        return None if record is None else AuthRequest.from_record(record, self.clock())
+        outcome = changes.pop("status")
+        record = self.records.transition(self.records.key(request_id), PENDING, outcome, changes)
+        return None if record is None else AuthRequest.from_record(record)
+
+    def note(self, request_id: str, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` (never the status) into the request."""
+        self.records.update(self.records.key(request_id), changes)
+
+    def expire_now(self, request_id: str) -> AuthRequest | None:
+        """Let a pending request expire now; ``None`` if it was no longer pending."""
+        now = int(self.clock())
+        key = self.records.key(request_id)
+        record = self.records.transition(key, PENDING, PENDING, {"expires_at": now})
+        return None if record is None else AuthRequest.from_record(record)
 
     def note_wrong_pin(self, request_id: str, remaining_attempts: int) -> None:
         """Remember that the phone typed a wrong PIN for this pending request (the request
@@ -241,15 +253,14 @@ class RequestBook:
         if request is None:
             return
         ttl = max(1, int(request.expires_at - self.clock())) + RECORD_MARGIN
-        self.store.put(
-            f"ecps:req-pin:{request_id}", {"remaining_attempts": remaining_attempts}, ttl
-        )
+        note = {"remaining_attempts": remaining_attempts}
+        self.store.put(keys.ECPS_WRONG_PIN.key(request_id), note, ttl)
 
     def wrong_pin(self, request_id: str) -> int | None:
         """Attempts left after the last wrong PIN typed for this request, or ``None``."""
         if not is_request_id(request_id):
             return None
-        note = self.store.get(f"ecps:req-pin:{request_id}")
+        note = self.store.get(keys.ECPS_WRONG_PIN.key(request_id))
         return None if note is None else int(note["remaining_attempts"])
 
     def cancel(self, request_id: str) -> bool:

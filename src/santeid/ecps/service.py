@@ -16,7 +16,6 @@ endpoint, the activation pages, the operators' command line and the tests all ca
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import time
@@ -49,6 +48,8 @@ from santeid.ecps.webhooks import WebhookNotifier
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.observability import record as observe
+from santeid.storage.records import ECPS_ACTIVATION_CODE
+from santeid.storage.records import RecordBook
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +108,6 @@ def server_origin(issuer: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _code_key(code: str) -> str:
-    # Only a digest is stored: a dump of the store reveals no usable code.
-    return "ecps:activation:" + hashlib.sha256(code.encode()).hexdigest()
-
-
-def _used_key(code: str) -> str:
-    return "ecps:activation-used:" + hashlib.sha256(code.encode()).hexdigest()
-
-
 class _AnnouncingRequestBook(RequestBook):
     """The request book, telling listeners about each committed decision: every status change
     goes through :meth:`RequestBook.decide`, whose compare-and-set has exactly one winner."""
@@ -169,6 +161,8 @@ class EcpsService:
             sandbox=settings.sandbox,
             gone=self.push_subscriptions.delete,
         )
+        #: Activation codes (QR): consumed once, a ``used`` tombstone tells a second use apart.
+        self.activation_codes = RecordBook(store, ECPS_ACTIVATION_CODE, clock=clock)
         self._decided_listeners: list[Callable[[AuthRequest], None]] = []
         self.requests = _AnnouncingRequestBook(
             store, clock=clock, listeners=self._decided_listeners
@@ -201,11 +195,12 @@ class EcpsService:
         lifetime = self.settings.ecps_activation_code_lifetime
         now = int(self.clock())
         record = {"national_id": professional.national_id, "created_at": now}
-        self.store.put(_code_key(code), record, lifetime)
+        # Stored by digest (the kind's hashed id): a dump of the store reveals no usable code.
+        created = self.activation_codes.create(code, record, lifetime=lifetime)
         uri = f"{ACTIVATION_SCHEME}://activate?" + urlencode({"server": self.origin, "code": code})
         return Activation(
             code=code,
-            expires_at=now + lifetime,
+            expires_at=created["expires_at"],
             uri=uri,
             national_id=professional.national_id,
             app_link=app_link(self.settings, code),
@@ -250,12 +245,15 @@ class EcpsService:
         if self.devices.get_by_thumbprint(thumbprint) is not None:
             raise Problem("public_key_in_use", "make a new key pair for each activation")
 
-        record = self.store.pop(_code_key(activation_code))
+        codes = self.activation_codes
+        record = codes.consume(
+            codes.key(activation_code), "issued", tombstone_lifetime=USED_CODE_MEMORY
+        )
         if record is None:
-            if self.store.get(_used_key(activation_code)) is not None:
+            seen = codes.get(activation_code)
+            if seen is not None and seen.state == "used" and not seen.consumed_late:
                 raise Problem("activation_code_used", "ask for a new activation code")
             raise Problem("invalid_activation_code", "unknown or expired activation code")
-        self.store.put(_used_key(activation_code), {"at": int(self.clock())}, USED_CODE_MEMORY)
         national_id = record["national_id"]
         professional = self.directory.get(national_id)
         if professional is None or not professional.is_active:

@@ -23,7 +23,6 @@ it to :meth:`TotpVerifier.verify`:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ import pyotp
 from santeid.ecps.devices import Device
 from santeid.ecps.devices import DeviceRepository
 from santeid.storage import EphemeralStore
+from santeid.storage import keys
 
 #: RFC 6238 time step, in seconds, and digits.
 STEP = 30
@@ -92,18 +92,18 @@ class TotpVerifier:
         self.clock = clock
 
     @staticmethod
-    def _scope(national_id: str, origin: str) -> str:
+    def _origin(origin: str) -> str:
         # The origin (a client address) is hashed: keys stay short and free of its characters.
-        return national_id + ":" + hashlib.sha256(origin.encode()).hexdigest()[:24]
+        return keys.digest(origin, 24)
 
     def _failures_key(self, national_id: str, origin: str) -> str:
-        return f"ecps:totp-fail:{self._scope(national_id, origin)}"
+        return keys.ECPS_TOTP_FAILURES.key(national_id, self._origin(origin))
 
     def _lock_key(self, national_id: str, origin: str) -> str:
-        return f"ecps:totp-lock:{self._scope(national_id, origin)}"
+        return keys.ECPS_TOTP_LOCK.key(national_id, self._origin(origin))
 
     def _all_failures_key(self, national_id: str) -> str:
-        return f"ecps:totp-fail-all:{national_id}"
+        return keys.ECPS_TOTP_FAILURES_ALL.key(national_id)
 
     def _locked(self, national_id: str, origin: str) -> bool:
         if self.store.get(self._lock_key(national_id, origin)) is not None:
@@ -138,7 +138,7 @@ class TotpVerifier:
         raise TotpError(INVALID_CODE, "wrong offline code")
 
     def _accept(self, national_id: str, device: Device, counter: int, origin: str) -> Device:
-        used = f"ecps:totp-used:{device.device_id}:{counter}"
+        used = keys.ECPS_TOTP_USED.key(device.device_id, str(counter))
         if not self.store.add(used, {"at": int(self.clock())}, USED_TTL):
             raise TotpError(REPLAYED_CODE, "this offline code has already been used")
         self.store.delete(self._failures_key(national_id, origin))

@@ -207,7 +207,7 @@ class VerifiedTokens:
             claims = entry[1]
             if claims["exp"] <= tokens.clock():
                 raise TokenError("token expired")
-            if tokens.store.get(f"revoked:{claims['jti']}") is not None:
+            if tokens.is_denied(claims):
                 raise TokenError("token revoked")
             return claims
         claims = tokens.verify_access_token(token)

@@ -108,7 +108,7 @@ def _wait_for(txid: str, professional, authenticator: str, request) -> dict | No
         "authenticator": authenticator,
         "ecps_request": request.request_id,
         "dynamic_code": request.code,
-        "expires_at": request.expires_at,
+        "request_expires_at": request.expires_at,
         "failure": None,
     }
     moved = _move_to_waiting(txid, changes)

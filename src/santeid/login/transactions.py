@@ -1,26 +1,33 @@
 """Login transactions: the state of one browser login, shared by every worker through the store.
 
-``login:<txid>`` holds the validated authorization request, the browser it belongs to and
-where the login stands: ``identify`` → ``waiting`` → ``approved`` → ``done``. Each step is a
-compare-and-set, so a transaction completes once even if two tabs or workers race.
+A record of kind :data:`~santeid.storage.records.LOGIN_TRANSACTION` holds the validated
+authorization request, the browser it belongs to and where the login stands: ``identify`` →
+``waiting`` → ``approved`` → ``done`` (or ``failed``, and a retry). Each step is a
+compare-and-set, so a transaction completes once even if two tabs or workers race; a
+transaction past its ``login_transaction_lifetime`` reads as gone.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
 
 from flask import redirect
 from flask import url_for
 
+from santeid.clock import system_clock
 from santeid.interaction import PendingLogin
 from santeid.observability import record as observe
 from santeid.services import services
+from santeid.storage.records import LOGIN_TRANSACTION
+from santeid.storage.records import RecordBook
+
+#: Longest transaction id looked up (ours are 32 characters).
+MAX_TXID_LENGTH = 64
 
 
 class LoginTransactions:
-    def __init__(self, store, *, lifetime: int, clock=time.time):
-        self.store = store
+    def __init__(self, store, *, lifetime: int, clock=system_clock):
+        self.book = RecordBook(store, LOGIN_TRANSACTION, clock=clock)
         self.lifetime = lifetime
         self.clock = clock
 
@@ -31,22 +38,27 @@ class LoginTransactions:
             "client_id": client_id,
             "client_name": client_name,
             "areq": areq,
-            "state": "identify",
             "national_id": None,
             "approve_at": None,
             "created_at": int(self.clock()),
         }
-        self.store.put(f"login:{txid}", record, self.lifetime)
+        self.book.create(txid, record, lifetime=self.lifetime)
         observe.login_started(client_id)
         return txid
 
     def get(self, txid: str | None) -> dict | None:
-        if not txid or not isinstance(txid, str) or len(txid) > 64:
+        if not isinstance(txid, str) or len(txid) > MAX_TXID_LENGTH:
             return None
-        return self.store.get(f"login:{txid}")
+        record = self.book.get(txid)
+        return None if record is None else record.data
 
     def move(self, txid: str, expected_state: str, changes: dict) -> dict | None:
-        return self.store.transition(f"login:{txid}", {"state": expected_state}, changes)
+        """Compare-and-set from ``expected_state`` to ``changes["state"]``, merging the other
+        changes; the record, or None if the transaction was not in ``expected_state``."""
+        changes = dict(changes)
+        to_state = changes.pop("state")
+        record = self.book.transition(self.book.key(txid), expected_state, to_state, changes)
+        return None if record is None else record.data
 
     def approve(
         self,
@@ -73,7 +85,7 @@ class LoginTransactions:
         return None
 
     def discard(self, txid: str) -> None:
-        self.store.delete(f"login:{txid}")
+        self.book.delete(self.book.key(txid))
 
 
 class LoginPagesEntry:

@@ -114,7 +114,7 @@ def _render_wait(txid: str, tx: dict, t):
         tx=tx,
         service=tx["client_name"],
         name=_professional_name(tx["national_id"]),
-        remaining=max(0, int(tx.get("expires_at") or 0) - int(time.time())),
+        remaining=max(0, int(tx.get("request_expires_at") or 0) - int(time.time())),
     )
 
 
@@ -240,7 +240,7 @@ def status():
     body = {"state": tx["state"]}
     if tx["state"] == "waiting" and tx.get("authenticator") == "ecps":
         # The waiting page counts down and says when the phone reported a wrong PIN.
-        body["expires_in"] = max(0, int(tx.get("expires_at") or 0) - int(time.time()))
+        body["expires_in"] = max(0, int(tx.get("request_expires_at") or 0) - int(time.time()))
         remaining = services().ecps.requests.wrong_pin(tx["ecps_request"])
         if remaining is not None:
             body["phone"] = "wrong_pin"

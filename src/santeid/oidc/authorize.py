@@ -33,7 +33,6 @@ from santeid.interaction import PendingLogin
 from santeid.interaction import login_pages
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
-from santeid.oidc.provider import code_key
 from santeid.services import services
 
 #: The scope policy lives in ``scopes.py`` (kept importable here for older callers).
@@ -354,7 +353,6 @@ def issue_code(areq: AuthorizationRequest, authentication: Authentication):
     svc = services()
     code = secrets.token_urlsafe(32)
     record = {
-        "state": "issued",
         "client_id": areq.client_id,
         "redirect_uri": areq.redirect_uri,
         "scope": areq.scope,
@@ -363,7 +361,7 @@ def issue_code(areq: AuthorizationRequest, authentication: Authentication):
         "code_challenge_method": areq.code_challenge_method,
         "auth": authentication.to_dict(),
     }
-    svc.store.put(code_key(code), record, svc.settings.authorization_code_lifetime)
+    svc.tokens.codes.create(code, record, lifetime=svc.settings.authorization_code_lifetime)
     params = []
     if areq.state is not None:
         params.append(("state", areq.state))

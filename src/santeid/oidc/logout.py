@@ -46,13 +46,14 @@ from santeid.oidc.tokens import TokenError
 from santeid.psc.claims import sub_for
 from santeid.security import check_csrf
 from santeid.services import services
+from santeid.storage import keys
 
 
 def _session_participants(svc, sid: str) -> tuple[list, str | None]:
     """Clients that obtained tokens under ``sid`` and the professional's national id."""
     client_ids: dict[str, None] = {}
     national_id = None
-    for family_id in svc.store.members(f"sidfams:{sid}"):
+    for family_id in svc.tokens.session_families(sid):
         family = svc.tokens.family(family_id)
         if family is None:
             continue
@@ -76,7 +77,8 @@ def end_session(sid: str | None) -> list:
     svc.tokens.revoke_session(sid)
     svc.sessions.close(sid)
     # A session ends once: a second logout naming it (an old id_token_hint) notifies no one.
-    first_end = svc.store.add(f"ended:{sid}", {"ended": True}, svc.settings.sso_max_lifetime)
+    ended = keys.SESSION_ENDED.key(sid)
+    first_end = svc.store.add(ended, {"ended": True}, svc.settings.sso_max_lifetime)
     if national_id is not None and first_end:
         observe.logout(national_id)
         backchannel_logout.notify(

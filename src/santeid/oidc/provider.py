@@ -8,7 +8,6 @@ the PSC token shapes and the atomic single-use rules.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 
@@ -40,6 +39,8 @@ from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
 from santeid.oidc.tokens import RefreshRefused
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import UnknownSubject
+from santeid.storage import keys
+from santeid.storage.records import Record
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +52,13 @@ def _services():
     return current_app.extensions["santeid"]
 
 
-def code_key(code: str) -> str:
-    # Codes are stored by digest: a dump of the store does not reveal usable codes.
-    return "code:" + hashlib.sha256(code.encode()).hexdigest()
-
-
 class AuthorizationCodeRecord:
-    """A stored authorization code, as Authlib's grant and PKCE extension read it."""
+    """A stored authorization code (``TokenService.codes``), as Authlib's grant and PKCE
+    extension read it."""
 
-    def __init__(self, key: str, data: dict):
-        self.key = key
-        self.data = data
+    def __init__(self, record: Record):
+        self.key = record.key
+        self.data = record.data
 
     def get_redirect_uri(self) -> str:
         return self.data["redirect_uri"]
@@ -106,10 +103,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code, client):
         if not isinstance(code, str) or len(code) > 512:
             return None
-        key = code_key(code)
-        data = _services().store.get(key)
-        if data is None:
+        record = _services().tokens.codes.get(code)
+        if record is None:
             return None
+        data = record.data
         if data["client_id"] != client.get_client_id():
             # RFC 6749 §4.1.3: the code was issued to another client.
             return None
@@ -121,7 +118,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 "authorization code replayed by %s; its tokens are revoked", data["client_id"]
             )
             return None
-        return AuthorizationCodeRecord(key, data)
+        return AuthorizationCodeRecord(record)
 
     def create_token_response(self):
         services = _services()
@@ -137,15 +134,16 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         # The code is consumed by a compare-and-set before any token exists, so two concurrent
         # requests cannot both succeed. The tombstone outlives the code so that a late replay
         # still finds the family to revoke.
-        consumed = services.store.transition(
+        codes = services.tokens.codes
+        consumed = codes.consume(
             record.key,
-            {"state": "issued"},
-            {"state": "consumed", "fid": family_id},
-            ttl=services.settings.refresh_token_lifetime,
+            "issued",
+            {"fid": family_id},
+            tombstone_lifetime=services.settings.refresh_token_lifetime,
         )
         if consumed is None:
             services.tokens.revoke_family(family_id)
-            latest = services.store.get(record.key)
+            latest = codes.read(record.key)
             if latest and latest.get("fid"):
                 services.tokens.revoke_family(latest["fid"])
             raise InvalidGrantError("Code not valid")
@@ -312,7 +310,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         # Remember the jti as long as the assertion could still be accepted: until exp plus
         # the leeway (exp is a checked integer by now).
         ttl = max(1, int(claims["exp"] - time.time()) + self.leeway)
-        key = "jti:{}:{}".format(claims["sub"], hashlib.sha256(jti.encode()).hexdigest())
+        key = keys.CLIENT_ASSERTION_JTI.key(str(claims["sub"]), keys.digest(jti))
         return services.store.add(key, {"seen": True}, ttl)
 
     def authenticate_client(self, client):

@@ -45,6 +45,8 @@ from santeid.oidc.authorize import parse_authorization_request
 from santeid.oidc.client_auth import SIGNING_ALGS
 from santeid.security import loads_untrusted_json
 from santeid.services import services
+from santeid.storage.records import PUSHED_AUTHORIZATION_REQUEST
+from santeid.storage.records import RecordBook
 
 PAR_URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
 #: Algorithms of a request object: those a client's keys may sign with, and ``none``.
@@ -154,6 +156,10 @@ def _client_of(params):
     return client
 
 
+def _pushed_requests() -> RecordBook:
+    return RecordBook(services().store, PUSHED_AUTHORIZATION_REQUEST)
+
+
 def _pushed_parameters(params) -> MultiDict:
     uri = params.get("request_uri", "")
     if not uri.startswith(PAR_URN_PREFIX):
@@ -165,7 +171,8 @@ def _pushed_parameters(params) -> MultiDict:
     if not key or len(key) > 128:
         raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
     # Single use (RFC 9126 §4 recommends it; Keycloak removes it): consumed atomically.
-    record = services().store.pop(f"par:{key}")
+    pushed = _pushed_requests()
+    record = pushed.consume(pushed.key(key))
     if record is None:
         raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
     if record["client_id"] != params.get("client_id"):
@@ -225,7 +232,7 @@ def pushed_authorization_request():
     key = secrets.token_urlsafe(32)
     lifetime = svc.settings.par_lifetime
     record = {"client_id": client.get_client_id(), "params": list(params.items(multi=True))}
-    svc.store.put(f"par:{key}", record, lifetime)
+    _pushed_requests().create(key, record, lifetime=lifetime)
     response = jsonify(request_uri=PAR_URN_PREFIX + key, expires_in=lifetime)
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"

@@ -1,22 +1,24 @@
 """SSO sessions: one per browser login, 4 h at most and 30 min idle (PSC IG lifetimes).
 
-A session lives in the ephemeral store under ``sso:<sid>``; its TTL is the shorter of the
-idle timeout and what remains of the absolute lifetime, so an expired session simply
-disappears from every worker at once.
+A session is a record of kind :data:`~santeid.storage.records.SSO_SESSION`; its lifetime is
+the shorter of the idle timeout and what remains of the absolute lifetime, renewed on each use,
+so an expired session simply disappears from every worker at once.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 
+from santeid.clock import system_clock
 from santeid.oidc.authentication import Authentication
+from santeid.storage.records import SSO_SESSION
+from santeid.storage.records import RecordBook
 
 
 class SessionStore:
-    def __init__(self, store, *, max_lifetime: int, idle_timeout: int, clock=time.time):
-        self.store = store
+    def __init__(self, store, *, max_lifetime: int, idle_timeout: int, clock=system_clock):
+        self.book = RecordBook(store, SSO_SESSION, clock=clock)
         self.max_lifetime = max_lifetime
         self.idle_timeout = idle_timeout
         self.clock = clock
@@ -36,7 +38,7 @@ class SessionStore:
         sid = self.new_sid()
         bound = authentication.with_sid(sid)
         record = {"auth": bound.to_dict(), "created_at": now, "last_seen": now}
-        self.store.put(f"sso:{sid}", record, self._ttl(now, now))
+        self.book.create(sid, record, lifetime=self._ttl(now, now))
         return bound
 
     def renew(self, sid: str | None, authentication: Authentication) -> Authentication | None:
@@ -45,15 +47,15 @@ class SessionStore:
         is not a live session of that same professional."""
         if not sid:
             return None
-        record = self.store.get(f"sso:{sid}")
+        record = self.book.get(sid)
         if record is None or record["auth"]["national_id"] != authentication.national_id:
             return None
         now = int(self.clock())
         bound = authentication.with_sid(sid)
-        renewed = self.store.update(
-            f"sso:{sid}",
+        renewed = self.book.update(
+            record.key,
             {"auth": bound.to_dict(), "last_seen": now},
-            ttl=self._ttl(record["created_at"], now),
+            lifetime=self._ttl(record["created_at"], now),
         )
         return bound if renewed is not None else None
 
@@ -61,20 +63,20 @@ class SessionStore:
         """The live session ``sid``, refreshed for idle purposes, or None."""
         if not sid or not isinstance(sid, str):
             return None
-        record = self.store.get(f"sso:{sid}")
+        record = self.book.get(sid)
         if record is None:
             return None
         now = int(self.clock())
         if now - record["created_at"] >= self.max_lifetime:
-            self.store.delete(f"sso:{sid}")
+            self.book.delete(record.key)
             return None
-        self.store.update(
-            f"sso:{sid}", {"last_seen": now}, ttl=self._ttl(record["created_at"], now)
+        self.book.update(
+            record.key, {"last_seen": now}, lifetime=self._ttl(record["created_at"], now)
         )
         return Authentication.from_dict(record["auth"])
 
     def exists(self, sid: str) -> bool:
-        return self.store.get(f"sso:{sid}") is not None
+        return self.book.get(sid) is not None
 
     def close(self, sid: str) -> None:
-        self.store.delete(f"sso:{sid}")
+        self.book.delete(self.book.key(sid))

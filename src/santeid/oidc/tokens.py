@@ -15,11 +15,14 @@
   ``refresh_token_max_reuse`` + 1 times, an older one is "stale" once a newer one was used,
   and either refusal revokes the family (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
 
-Store keys: ``fam:<fid>`` (family; with rotation, ``current_rt``/``refreshed_at``: the refresh
-token last used, and when), ``fam:<fid>:at`` (access-token ids of the family), ``rt:<jti>`` (refresh
-token state), ``rtuse:<jti>`` (uses of a refresh token, with rotation), ``revoked:<jti>``
-(access-token deny list),
-``sidfams:<sid>`` (families opened under an SSO session, revoked at logout).
+Store (``docs/storage.md``): the records of kinds
+:data:`~santeid.storage.records.REFRESH_TOKEN_FAMILY` (with rotation, ``current_rt``/
+``refreshed_at``: the refresh token last used, and when),
+:data:`~santeid.storage.records.REFRESH_TOKEN` and
+:data:`~santeid.storage.records.AUTHORIZATION_CODE`; the keys ``keys.FAMILY_ACCESS_TOKENS``
+(access-token ids of a family), ``keys.REFRESH_TOKEN_USES`` (uses of a refresh token, with
+rotation), ``keys.REVOKED_ACCESS_TOKEN`` (access-token deny list) and ``keys.SESSION_FAMILIES``
+(families opened under an SSO session, revoked at logout).
 """
 
 from __future__ import annotations
@@ -27,16 +30,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 
+from santeid.clock import system_clock
 from santeid.keystore import ALGORITHMS
 from santeid.keystore import HMAC_ALGORITHM
 from santeid.keystore import InvalidSignature
 from santeid.oidc.authentication import Authentication
 from santeid.psc.claims import other_ids_claim
 from santeid.psc.claims import sub_for
+from santeid.storage import keys as store_keys
+from santeid.storage.records import AUTHORIZATION_CODE
+from santeid.storage.records import REFRESH_TOKEN
+from santeid.storage.records import REFRESH_TOKEN_FAMILY
+from santeid.storage.records import RecordBook
 
 #: PSC's production ID tokens carry ``auth_level`` "1" whatever the means (its meaning is not
 #: published; docs/reference/pro-sante-connect.md §7, §11).
@@ -97,12 +105,16 @@ class RefreshGrant:
 
 
 class TokenService:
-    def __init__(self, settings, store, keys, directory, clock=time.time):
+    def __init__(self, settings, store, keys, directory, clock=system_clock):
         self.settings = settings
         self.store = store
         self.keys = keys
         self.directory = directory
         self.clock = clock
+        #: Authorization codes: redeemed for the tokens of a new family, a replay revokes it.
+        self.codes = RecordBook(store, AUTHORIZATION_CODE, clock=clock)
+        self.families = RecordBook(store, REFRESH_TOKEN_FAMILY, clock=clock)
+        self.refresh_tokens = RecordBook(store, REFRESH_TOKEN, clock=clock)
 
     # -- issuing ------------------------------------------------------------
     def open_family(
@@ -111,16 +123,17 @@ class TokenService:
         """Create the refresh-token family of one authorization grant."""
         fid = _uuid()
         record = {
-            "state": "active",
             "client_id": client.get_client_id(),
             "auth": authentication.to_dict(),
             "scope": scope,
             "nonce": nonce,
         }
-        self.store.put(f"fam:{fid}", record, self.settings.refresh_token_lifetime)
+        self.families.create(fid, record, lifetime=self.settings.refresh_token_lifetime)
         if authentication.sid:
             self.store.add_member(
-                f"sidfams:{authentication.sid}", fid, self.settings.sso_max_lifetime
+                store_keys.SESSION_FAMILIES.key(authentication.sid),
+                fid,
+                self.settings.sso_max_lifetime,
             )
         return fid
 
@@ -177,16 +190,16 @@ class TokenService:
         if certificate_thumbprint:
             access_claims["cnf"] = {"x5t#S256": certificate_thumbprint}
         access_token = self.keys.sign(access_claims, alg=settings.signing_alg)
-        self.store.add_member(f"fam:{family_id}:at", at_jti, settings.refresh_token_lifetime)
+        self.store.add_member(
+            store_keys.FAMILY_ACCESS_TOKENS.key(family_id), at_jti, settings.refresh_token_lifetime
+        )
         if not family_just_opened:
             # A revocation of the family that listed its access tokens before this one joined
             # (a concurrent reuse refusal, a logout) has already marked the family: the token
             # is born revoked, and the refresh token issued with it is refused with the family.
-            family = self.store.get(f"fam:{family_id}")
-            if family is None or family.get("state") != "active":
-                self.store.put(
-                    f"revoked:{at_jti}", {"reason": "family"}, settings.access_token_lifetime
-                )
+            family = self.families.get(family_id)
+            if family is None or family.state != "active":
+                self._deny_access_token(at_jti, "family", settings.access_token_lifetime)
 
         response: dict = {
             "access_token": access_token,
@@ -209,14 +222,16 @@ class TokenService:
                 "sid": sid,
             }
             refresh_token = self.keys.sign(refresh_claims, alg=HMAC_ALGORITHM)
-            self.store.put(
-                f"rt:{rt_jti}",
-                {"fid": family_id, "state": "active", "client_id": client_id},
-                settings.refresh_token_lifetime,
+            self.refresh_tokens.create(
+                rt_jti,
+                {"fid": family_id, "client_id": client_id},
+                lifetime=settings.refresh_token_lifetime,
             )
             if not family_just_opened:
                 # Keep the family alive as long as its newest refresh token.
-                self.store.update(f"fam:{family_id}", {}, ttl=settings.refresh_token_lifetime)
+                self.families.update(
+                    self.families.key(family_id), {}, lifetime=settings.refresh_token_lifetime
+                )
             response["refresh_expires_in"] = settings.refresh_token_lifetime
             response["refresh_token"] = refresh_token
         response["token_type"] = "Bearer"  # noqa: S105 - a type name, not a secret
@@ -322,17 +337,25 @@ class TokenService:
     def verify_access_token(self, token: str) -> dict:
         """Claims of a live access token of ours (RFC 6750 §3.1 ``invalid_token`` otherwise)."""
         claims = self._verified_claims(token, "Bearer")
-        if self.store.get(f"revoked:{claims['jti']}") is not None:
+        if self.is_denied(claims):
             raise TokenError("token revoked")
         return claims
+
+    def is_denied(self, claims: dict) -> bool:
+        """The access token of ``claims`` is on the deny list (revoked, or its family was)."""
+        key = store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti")))
+        return self.store.get(key) is not None
+
+    def _deny_access_token(self, jti: str, reason: str, lifetime: int) -> None:
+        self.store.put(store_keys.REVOKED_ACCESS_TOKEN.key(jti), {"reason": reason}, lifetime)
 
     def verify_refresh_token(self, token: str) -> tuple[dict, dict]:
         """Claims and server record of a refresh token whose signature and expiry hold."""
         claims = self._verified_claims(token, "Refresh", REFRESH_TOKEN_ALGS)
-        record = self.store.get(f"rt:{claims['jti']}")
+        record = self.refresh_tokens.get(claims.get("jti"))
         if record is None:
             raise TokenError("unknown refresh token")
-        return claims, record
+        return claims, record.data
 
     def id_token_hint_claims(self, token: str) -> dict | None:
         """Claims of an ID token we issued, expired or not (OIDC Core §3.1.2.1, RP-Initiated
@@ -348,7 +371,8 @@ class TokenService:
         return claims
 
     def family(self, family_id: str) -> dict | None:
-        return self.store.get(f"fam:{family_id}")
+        family = self.families.get(family_id)
+        return None if family is None else family.data
 
     def refresh_grant(self, token: str) -> RefreshGrant:
         """Check a presented refresh token: signature, expiry, its grant still active.
@@ -398,11 +422,13 @@ class TokenService:
             if current is not None and grant.iat < int(family.get("refreshed_at") or 0):
                 self.revoke_family(grant.family_id)
                 raise RefreshRefused("Stale token")
-            self.store.update(
-                f"fam:{grant.family_id}",
+            self.families.update(
+                self.families.key(grant.family_id),
                 {"current_rt": grant.jti, "refreshed_at": int(self.clock())},
             )
-        uses = self.store.incr(f"rtuse:{grant.jti}", settings.refresh_token_lifetime)
+        uses = self.store.incr(
+            store_keys.REFRESH_TOKEN_USES.key(grant.jti), settings.refresh_token_lifetime
+        )
         if uses > settings.refresh_token_max_reuse + 1:
             self.revoke_family(grant.family_id)
             raise RefreshRefused("Maximum allowed refresh token reuse exceeded")
@@ -411,17 +437,20 @@ class TokenService:
     def revoke_access_token(self, claims: dict) -> None:
         remaining = int(claims["exp"] - self.clock())
         if remaining > 0:
-            self.store.put(f"revoked:{claims['jti']}", {"reason": "revoked"}, remaining)
+            self._deny_access_token(str(claims["jti"]), "revoked", remaining)
 
     def revoke_family(self, family_id: str) -> None:
         """Revoke every token of a grant: its refresh tokens and the access tokens it issued."""
-        self.store.update(f"fam:{family_id}", {"state": "revoked"})
-        for jti in self.store.members(f"fam:{family_id}:at"):
-            self.store.put(
-                f"revoked:{jti}", {"reason": "family"}, self.settings.access_token_lifetime
-            )
+        # From "active" only: revoking twice (a replay after a logout) changes nothing.
+        self.families.transition(self.families.key(family_id), "active", "revoked")
+        for jti in self.store.members(store_keys.FAMILY_ACCESS_TOKENS.key(family_id)):
+            self._deny_access_token(jti, "family", self.settings.access_token_lifetime)
 
     def revoke_session(self, sid: str) -> None:
         """Logout: every grant opened under the SSO session ``sid`` stops working."""
-        for family_id in self.store.members(f"sidfams:{sid}"):
+        for family_id in self.session_families(sid):
             self.revoke_family(family_id)
+
+    def session_families(self, sid: str) -> set[str]:
+        """The token families opened under the SSO session ``sid``."""
+        return self.store.members(store_keys.SESSION_FAMILIES.key(sid))

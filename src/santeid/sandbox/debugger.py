@@ -36,6 +36,7 @@ from flask import url_for
 from santeid.i18n import Translator
 from santeid.security import check_csrf
 from santeid.services import services
+from santeid.storage import keys
 
 bp = Blueprint("sandbox_debugger", __name__, url_prefix="/sandbox/debugger")
 
@@ -85,7 +86,7 @@ def register_client(app) -> None:
 
 # -- helpers ----------------------------------------------------------------------------------
 def _key(record_id: str) -> str:
-    return f"sandbox:debugger:{record_id}"
+    return keys.SANDBOX_DEBUGGER.key(record_id)
 
 
 def _load(record_id: str) -> dict:

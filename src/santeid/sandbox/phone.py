@@ -24,7 +24,6 @@ from santeid.ecps.requests import FAILED
 from santeid.ecps.requests import KIND_BROWSER
 from santeid.ecps.requests import PENDING
 from santeid.ecps.requests import AuthRequest
-from santeid.ecps.requests import request_key
 from santeid.psc import proofs
 from santeid.sandbox import scenarios as sc
 
@@ -78,7 +77,7 @@ class SandboxPhone:
             professional.national_id, client_name=client_name
         )
         # The record's created_at is in whole seconds; a delay of 0.3 s needs better.
-        self.ecps.store.update(request_key(request.request_id), {"sandbox_started_at": started})
+        self.ecps.requests.note(request.request_id, {"sandbox_started_at": started})
         return request
 
     def settle(self, request_id: str) -> AuthRequest | None:
@@ -150,16 +149,15 @@ class SandboxPhone:
     def expire(self, request_id: str) -> AuthRequest:
         """Let a pending request expire now (and the CIBA request waiting for it)."""
         self._pending(request_id)
-        now = int(self.clock())
-        moved = self.ecps.store.transition(
-            request_key(request_id), {"status": PENDING}, {"expires_at": now}
-        )
+        moved = self.ecps.requests.expire_now(request_id)
         if moved is None:
             raise AnswerError("request_not_pending", "the request was answered meanwhile")
         if self.ciba is not None:
             key = self.ciba.book.key_for_ecps(request_id)
             if key is not None:
-                self.ciba.book.transition(key, "pending", {"expires_at": now})
+                self.ciba.book.transition(
+                    key, "pending", "pending", {"expires_at": moved.expires_at}
+                )
         return self.ecps.get_request(request_id)
 
     def _pending(self, request_id: str) -> AuthRequest:

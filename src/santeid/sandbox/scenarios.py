@@ -26,6 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from santeid.storage import keys
+
 APPROVE = "approve"
 DENY = "deny"
 NEVER = "never"
@@ -112,7 +114,7 @@ DEFAULT_SCENARIOS: dict[str, Scenario] = {
 
 
 def _override_key(national_id: str) -> str:
-    return f"sandbox:scenario:{national_id}"
+    return keys.SANDBOX_SCENARIO.key(national_id)
 
 
 class ScenarioBook:

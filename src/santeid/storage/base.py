@@ -8,7 +8,9 @@ suite (``tests/storage/test_contract.py``) holds both to the same behaviour.
 
 Rules shared by every operation (see ``docs/storage.md``):
 
-* Keys are plain strings built by the caller (``"code:abc"``); the store adds its prefix.
+* Keys are plain strings (``"code:abc"``), built by :mod:`santeid.storage.keys` only; the
+  store adds its prefix. Short-lived records use the typed layer of
+  :mod:`santeid.storage.records` rather than these operations directly.
 * A key holds one kind of value for its whole life: a *record* (JSON-serialisable ``dict``,
   written by :meth:`~EphemeralStore.put`/:meth:`~EphemeralStore.add`), a *counter*
   (:meth:`~EphemeralStore.incr`) or a *set* (:meth:`~EphemeralStore.add_member`). Using a

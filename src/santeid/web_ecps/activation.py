@@ -14,13 +14,14 @@ l'annuaire". The pages:
 
 Security choices:
 
-* The pair lives in the ephemeral store under ``ecps-act:<flow>``, :data:`CODE_LIFETIME`
-  seconds, as HMAC-SHA256 digests keyed with the application secret (a copy of the store
-  alone does not give the codes away, although 10⁶ candidates would be quick to try).
+* The pair is a record of kind :data:`~santeid.storage.records.ECPS_CODE_PAIR`,
+  :data:`CODE_LIFETIME` seconds, as HMAC-SHA256 digests keyed with the application secret (a
+  copy of the store alone does not give the codes away, although 10⁶ candidates would be
+  quick to try).
 * Every attempt is counted *before* the comparison (``store.incr``), so even concurrent
   guesses get at most :data:`MAX_ATTEMPTS` tries; the fifth wrong attempt deletes the pair.
   Both codes are compared with :func:`hmac.compare_digest`, always both.
-* A right pair is consumed with ``store.pop`` (atomic): it serves once.
+* A right pair is consumed (deleted atomically, ``RecordBook.consume``): it serves once.
 * The flow is bound to the browser that started it (``bid`` in the signed session cookie,
   as login transactions are), so a flow id seen elsewhere is useless.
 * Sends are limited per professional (``ecps_activation_sends_per_professional``: no SMS
@@ -63,6 +64,7 @@ from flask import url_for
 from markupsafe import Markup
 
 from santeid import rate_limits
+from santeid.clock import system_clock
 from santeid.i18n import Translator
 from santeid.messaging import DeliveryError
 from santeid.messaging import Message
@@ -72,6 +74,9 @@ from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.security import check_csrf
 from santeid.services import services
+from santeid.storage import keys
+from santeid.storage.records import ECPS_CODE_PAIR
+from santeid.storage.records import RecordBook
 from santeid.web_ecps.common import bp
 from santeid.web_ecps.common import ecps_service
 from santeid.web_ecps.common import error_page
@@ -131,18 +136,18 @@ class Verification:
 class CodePairs:
     """The two activation codes of each flow, in the ephemeral store."""
 
-    def __init__(self, store, secret: bytes, *, clock=time.time) -> None:
+    def __init__(self, store, secret: bytes, *, clock=system_clock) -> None:
         self.store = store
         self.secret = secret
         self.clock = clock
+        self.pairs = RecordBook(store, ECPS_CODE_PAIR, clock=clock)
 
-    @staticmethod
-    def _key(flow: str) -> str:
-        return f"ecps-act:{flow}"
+    def _key(self, flow: str) -> str:
+        return self.pairs.key(flow)
 
     @staticmethod
     def _tries_key(flow: str) -> str:
-        return f"ecps-act-tries:{flow}"
+        return keys.ECPS_CODE_PAIR_TRIES.key(flow)
 
     def _digest(self, flow: str, channel: str, code: str) -> str:
         # The flow and channel are in the MAC: a digest cannot be moved to another flow or
@@ -174,8 +179,7 @@ class CodePairs:
     @staticmethod
     def _current_key(national_id: str, bid: str) -> str:
         # Per professional *and browser*: a pair started elsewhere is never cancelled here.
-        digest = hashlib.sha256(bid.encode()).hexdigest()[:32]
-        return f"ecps-act-current:{national_id}:{digest}"
+        return keys.ECPS_CODE_PAIR_CURRENT.key(national_id, keys.digest(bid, 32))
 
     def create(self, national_id: str, *, bid: str, **details: Any) -> tuple[str, str, str]:
         """A new pair for this professional, replacing any previous one; returns
@@ -197,14 +201,15 @@ class CodePairs:
             # One live pair per professional and browser: codes of this browser's older
             # request stop working; other browsers' pairs are left alone.
             self.discard(previous["flow"])
-        self.store.put(self._key(flow), record, CODE_LIFETIME)
+        self.pairs.create(flow, record, lifetime=CODE_LIFETIME)
         self.store.put(current_key, {"flow": flow}, CODE_LIFETIME)
         return flow, email_code, sms_code
 
     def get(self, flow: str | None) -> dict | None:
         if not flow or not isinstance(flow, str) or not _FLOW_RE.match(flow):
             return None
-        return self.store.get(self._key(flow))
+        pair = self.pairs.get(flow)
+        return None if pair is None else pair.data
 
     def verify(self, flow: str, email_code: str, sms_code: str) -> Verification:
         """Check both codes; consume the pair when they are right (single use)."""
@@ -223,12 +228,12 @@ class CodePairs:
         )
         sms_ok = hmac.compare_digest(self._digest(flow, "sms", sms_code), record["sms_digest"])
         if email_ok and sms_ok:
-            consumed = self.store.pop(self._key(flow))
+            consumed = self.pairs.consume(self._key(flow))
             self.store.delete(self._tries_key(flow))
             if consumed is None:
                 # Another request consumed it first: codes are single use.
                 return Verification("expired")
-            return Verification("ok", consumed)
+            return Verification("ok", consumed.data)
         if tries >= MAX_ATTEMPTS:
             self.discard(flow)
             return Verification("locked")

@@ -43,7 +43,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import hashlib
 import uuid
 from dataclasses import dataclass
 
@@ -66,6 +65,7 @@ from santeid.pki import PrivateKey
 from santeid.pki import certificate_pem
 from santeid.pki import name_text
 from santeid.pki import private_key_pem
+from santeid.storage import keys
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 NAMEID_X509 = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
@@ -194,8 +194,7 @@ def replay_key(assertion: Assertion, certificate: x509.Certificate) -> str:
     """Store key remembering a used assertion: its ``ID`` and its signer's certificate (two
     cards may pick the same ``ID``; one card may not reuse one)."""
     fingerprint = certificate.fingerprint(hashes.SHA256()).hex()
-    digest = hashlib.sha256(f"{fingerprint}|{assertion.id}".encode()).hexdigest()
-    return f"insi:saml-used:{digest}"
+    return keys.INSI_ASSERTION_USED.key(keys.digest(f"{fingerprint}|{assertion.id}"))
 
 
 def signing_certificate(assertion: Assertion) -> x509.Certificate:

@@ -1,0 +1,314 @@
+"""Every key santeid writes to the short-lived store, built here and nowhere else.
+
+A key is segments joined by ``:`` — a namespace of one or more fixed words (lower case, words
+joined by ``-``), then the identifying parts (``fam:<fid>:at`` ends with a fixed word too).
+Each namespace is a :class:`Namespace` constant below, whose ``pattern`` is the form shown in
+``docs/storage.md`` (a test checks that the table there lists exactly :data:`NAMESPACES`, and
+another that no module outside this one builds a key).
+
+The names are those santeid has always written, so a rolling upgrade keeps the sessions,
+codes and tokens in flight. A value that must not be readable in a dump of the store (a bearer
+code, an ``auth_req_id``, a client address) goes in as :func:`digest` of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Literal
+
+#: What a key holds (``docs/storage.md``, "The contract").
+Holds = Literal["record", "counter", "set"]
+
+SEPARATOR = ":"
+
+_PLACEHOLDER = re.compile(r"<[^<>]+>")
+_FIXED_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+
+
+def digest(value: str, length: int = 64) -> str:
+    """Hex SHA-256 of ``value`` (its first ``length`` hex digits): the form in which a bearer
+    value or a client-supplied string enters a key. ``surrogatepass``: any ``str`` hashes,
+    even one holding lone surrogates from a malformed request."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """One family of store keys: ``pattern`` names its parts, :meth:`key` fills them in."""
+
+    #: ``"fam:<fid>:at"``: fixed words and ``<placeholders>``, ``:``-separated.
+    pattern: str
+    holds: Holds
+    #: What the key holds, for ``docs/storage.md``.
+    meaning: str
+    #: Where its lifetime comes from (a setting in backquotes, or a duration).
+    lifetime: str
+    _segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        segments = tuple(self.pattern.split(SEPARATOR))
+        for segment in segments:
+            if not (_PLACEHOLDER.fullmatch(segment) or _FIXED_WORD.fullmatch(segment)):
+                raise ValueError(f"bad key pattern segment {segment!r} in {self.pattern!r}")
+        if _PLACEHOLDER.fullmatch(segments[0]):
+            raise ValueError(f"a key pattern starts with a fixed word: {self.pattern!r}")
+        object.__setattr__(self, "_segments", segments)
+
+    @property
+    def prefix(self) -> str:
+        """The fixed words before the first part, with the separator (``"ecps:req:"``)."""
+        fixed = []
+        for segment in self._segments:
+            if _PLACEHOLDER.fullmatch(segment):
+                break
+            fixed.append(segment)
+        return SEPARATOR.join(fixed) + SEPARATOR
+
+    @property
+    def arity(self) -> int:
+        return sum(1 for segment in self._segments if _PLACEHOLDER.fullmatch(segment))
+
+    def key(self, *parts: str) -> str:
+        """The key for these parts, in the order of the pattern's placeholders."""
+        if len(parts) != self.arity:
+            raise TypeError(f"{self.pattern} takes {self.arity} part(s), got {len(parts)}")
+        values = iter(parts)
+        built = []
+        for segment in self._segments:
+            if _PLACEHOLDER.fullmatch(segment):
+                part = next(values)
+                if not isinstance(part, str):
+                    raise TypeError(f"{self.pattern}: parts are strings, got {part!r}")
+                built.append(part)
+            else:
+                built.append(segment)
+        return SEPARATOR.join(built)
+
+
+# -- browser login and OpenID Connect --------------------------------------------------------
+
+LOGIN = Namespace(
+    "login:<txid>",
+    "record",
+    "a login transaction (validated request, browser binding, state, proof)",
+    "`login_transaction_lifetime`",
+)
+CODE = Namespace(
+    "code:<sha256(code)>",
+    "record",
+    "an authorization code; becomes a `consumed` tombstone naming its token family",
+    "`authorization_code_lifetime`, then the tombstone `refresh_token_lifetime`",
+)
+SSO = Namespace(
+    "sso:<sid>",
+    "record",
+    "an SSO session (`auth_time`, `acr`, `amr`, `authMode`)",
+    "min(`sso_idle_timeout`, what remains of `sso_max_lifetime`)",
+)
+SESSION_FAMILIES = Namespace(
+    "sidfams:<sid>",
+    "set",
+    "the token families opened under an SSO session (revoked at logout)",
+    "`sso_max_lifetime`",
+)
+SESSION_ENDED = Namespace(
+    "ended:<sid>",
+    "record",
+    "marks a session already ended, so its back-channel logout is sent once",
+    "`sso_max_lifetime`",
+)
+FAMILY = Namespace(
+    "fam:<fid>",
+    "record",
+    "a refresh-token family (with `refresh_token_revoke`: the refresh token last used, and when)",
+    "`refresh_token_lifetime`, renewed with each refresh token",
+)
+FAMILY_ACCESS_TOKENS = Namespace(
+    "fam:<fid>:at",
+    "set",
+    "the ids of the access tokens of a family (revoked with it)",
+    "`refresh_token_lifetime`",
+)
+REFRESH_TOKEN = Namespace(
+    "rt:<jti>",
+    "record",
+    "a refresh token's server state (its family, `active`)",
+    "`refresh_token_lifetime`",
+)
+REFRESH_TOKEN_USES = Namespace(
+    "rtuse:<jti>",
+    "counter",
+    "uses of a refresh token (only with `refresh_token_revoke`)",
+    "`refresh_token_lifetime`",
+)
+REVOKED_ACCESS_TOKEN = Namespace(
+    "revoked:<jti>",
+    "record",
+    "access-token deny list",
+    "what remains of the token's life",
+)
+CLIENT_ASSERTION_JTI = Namespace(
+    "jti:<client>:<sha256(jti)>",
+    "record",
+    "`private_key_jwt` assertion ids already seen",
+    "until `exp` + leeway (≤ `client_assertion_max_lifetime` + 30 s)",
+)
+PUSHED_REQUEST = Namespace(
+    "par:<id>",
+    "record",
+    "a pushed authorization request (client id and parameters), taken atomically at first use",
+    "`par_lifetime`",
+)
+
+# -- CIBA ------------------------------------------------------------------------------------
+
+CIBA_REQUEST = Namespace(
+    "ciba:<sha256(auth_req_id)>",
+    "record",
+    "a CIBA request (state by compare-and-set, `consumed` tombstone), [ciba.md](ciba.md)",
+    "`expires_in` + 300 s",
+)
+CIBA_ECPS_LINK = Namespace(
+    "ciba:ecps:<ecps_request_id>",
+    "record",
+    "the CIBA request an e-CPS request answers",
+    "`expires_in` + 300 s",
+)
+CIBA_REQUEST_JTI = Namespace(
+    "ciba:jti:<client>:<sha256(jti)>",
+    "record",
+    "signed CIBA request objects' `jti`s already seen",
+    "until the request object's `exp` + leeway",
+)
+
+# -- e-CPS -----------------------------------------------------------------------------------
+
+ECPS_REQUEST = Namespace(
+    "ecps:req:<request_id>",
+    "record",
+    "an e-CPS authentication request (the phone's approval)",
+    "`ecps_request_lifetime` (or the CIBA `expires_in`) + 300 s",
+)
+ECPS_PENDING = Namespace(
+    "ecps:pending:<national_id>",
+    "set",
+    "a professional's e-CPS requests, as `<expires_at>:<request_id>`",
+    "the longest of its requests' records",
+)
+ECPS_WRONG_PIN = Namespace(
+    "ecps:req-pin:<request_id>",
+    "record",
+    "attempts left after a wrong PIN typed for a pending e-CPS request",
+    "the request's",
+)
+ECPS_ACTIVATION = Namespace(
+    "ecps:activation:<sha256(code)>",
+    "record",
+    "an e-CPS activation code (QR); becomes a `used` tombstone",
+    "`ecps_activation_code_lifetime`, then the tombstone 600 s",
+)
+ECPS_DEVICE_TOKEN_JTI = Namespace(
+    "ecps:jti:<device_id>:<sha256(jti)>",
+    "record",
+    "device-token `jti`s already seen",
+    "until the token's `exp` + skew",
+)
+ECPS_DECISION_JTI = Namespace(
+    "ecps:decision-jti:<device_id>:<sha256(jti)>",
+    "record",
+    "decision `jti`s already seen",
+    "the decision's maximum age + skew",
+)
+ECPS_TOTP_FAILURES = Namespace(
+    "ecps:totp-fail:<national_id>:<sha256(origin)>",
+    "counter",
+    "wrong offline codes of a professional from one address",
+    "`ecps_totp_lock`",
+)
+ECPS_TOTP_LOCK = Namespace(
+    "ecps:totp-lock:<national_id>:<sha256(origin)>",
+    "record",
+    "offline codes locked for a professional from one address",
+    "`ecps_totp_lock`",
+)
+ECPS_TOTP_FAILURES_ALL = Namespace(
+    "ecps:totp-fail-all:<national_id>",
+    "counter",
+    "wrong offline codes of a professional from every address",
+    "`ecps_totp_lock`",
+)
+ECPS_TOTP_USED = Namespace(
+    "ecps:totp-used:<device_id>:<counter>",
+    "record",
+    "offline codes already used",
+    "the code's validity window",
+)
+ECPS_WAIT_SLOT = Namespace(
+    "ecps:wait:<device_id>:<slot>",
+    "record",
+    "a device's long polls and event streams open (`ecps_waits_per_device` slots)",
+    "the wait + 30 s",
+)
+
+# -- e-CPS activation pages ------------------------------------------------------------------
+
+ECPS_CODE_PAIR = Namespace(
+    "ecps-act:<flow>",
+    "record",
+    "the two contact-detail codes of an activation, as keyed digests",
+    "10 min",
+)
+ECPS_CODE_PAIR_TRIES = Namespace(
+    "ecps-act-tries:<flow>",
+    "counter",
+    "attempts at a pair of activation codes",
+    "10 min",
+)
+ECPS_CODE_PAIR_CURRENT = Namespace(
+    "ecps-act-current:<national_id>:<sha256(bid)>",
+    "record",
+    "the live pair of a professional in one browser",
+    "10 min",
+)
+
+# -- rate limits, INSi, administration, sandbox ----------------------------------------------
+
+RATE = Namespace(
+    "rate:<limit>:<sha256(subject)>",
+    "counter",
+    "fixed-window counters of the login-page e-CPS pushes and activation sends, per "
+    "professional and per address ([security.md](security.md#logins-assertions-and-insi))",
+    "the window (`ecps_push_window`, `ecps_activation_window`)",
+)
+ADMIN_LOGIN_FAILURES = Namespace(
+    "admin-login-failures:<address>",
+    "counter",
+    "failed sign-ins to the administration console from one address",
+    "15 min",
+)
+INSI_ASSERTION_USED = Namespace(
+    "insi:saml-used:<sha256(certificate, ID)>",
+    "record",
+    "CPx assertions already used (INSi SOAP, [insi-soap.md](insi-soap.md))",
+    "until the assertion is too old (`insi_assertion_max_age` + skew)",
+)
+SANDBOX_DEBUGGER = Namespace(
+    "sandbox:debugger:<id>",
+    "record",
+    "a sandbox debugger run (PKCE verifier, nonce, tokens)",
+    "1 h",
+)
+SANDBOX_SCENARIO = Namespace(
+    "sandbox:scenario:<national_id>",
+    "record",
+    "a sandbox professional's scenario chosen through the sandbox API",
+    "30 days",
+)
+
+#: Every namespace, in the order of the table in ``docs/storage.md``.
+NAMESPACES: tuple[Namespace, ...] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Namespace)
+)
