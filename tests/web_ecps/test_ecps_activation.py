@@ -262,14 +262,6 @@ def test_csrf_token_is_required(client):
     assert post_codes(client, flow, email_code, sms_code).status_code == 200
 
 
-def test_pages_answer_503_without_the_ecps_core(app, client):
-    app.extensions["santeid"].ecps = None
-    response = client.get("/ecps/activation")
-    assert response.status_code == 503
-    assert "service e-CPS n'est pas installé" in html.unescape(response.get_data(as_text=True))
-    assert client.get("/ecps/devices").status_code == 503
-
-
 def test_outside_sandbox_without_smtp_nor_hook_says_codes_cannot_be_sent(settings, app, caplog):
     production = create_app(settings.replace(sandbox=False), store=MemoryStore())
     http = production.test_client()

@@ -38,9 +38,5 @@ def init_app(app) -> None:
     from santeid.ecps import api
     from santeid.ecps import app_api
 
-    services = app.extensions["santeid"]
-    services.ecps = EcpsService(services.settings, services.store, services.directory)
-    # The Web Push (VAPID) key, made now if missing, beside the other keys.
-    services.ecps.push.prepare()
     app.register_blueprint(api.bp, url_prefix=api.PREFIX)
     app.register_blueprint(app_api.bp, url_prefix=api.PREFIX)

@@ -29,6 +29,7 @@ the :class:`~santeid.insi.model.InsiError`.  The rules, with their sources
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sqlite3
@@ -53,6 +54,9 @@ from santeid.civil_status.schema import SQL_TRAITS
 from santeid.civil_status.schema import SQL_TRAITS_PLACE
 from santeid.civil_status.schema import SQL_VITALE
 from santeid.civil_status.test_identities import SANDBOX_FAULT_BIRTH_NAME
+from santeid.clock import Clock
+from santeid.clock import system_clock
+from santeid.clock import utc_datetime
 from santeid.insi.audit import AuditBacklog
 from santeid.insi.audit import AuditLog
 from santeid.insi.audit import SoftwareRegistry
@@ -246,7 +250,7 @@ class InsiService:
         self.clock = clock
 
     @classmethod
-    def for_settings(cls, settings) -> InsiService:
+    def for_settings(cls, settings, *, clock: Clock = system_clock) -> InsiService:
         """``insi_base`` (empty = ``{data_dir}/civil-status.sqlite3``) and the audit tables of
         ``database_url`` (empty = ``{data_dir}/insi.sqlite3``)."""
         base = Path(settings.insi_base) if settings.insi_base else settings.data_path / BASE_NAME
@@ -255,6 +259,7 @@ class InsiService:
             base,
             audit,
             key_path=settings.data_path / AUDIT_KEY_NAME,
+            clock=functools.partial(utc_datetime, clock),
             sandbox=settings.sandbox,
             sandbox_delay=settings.sandbox_insi_delay,
         )

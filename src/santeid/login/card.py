@@ -72,7 +72,7 @@ def card():
     if approved is None:
         # Finished or cancelled meanwhile (another tab): the login page knows what to show.
         return redirect(url_for("login.authenticate", tx=txid))
-    if tx.get("ecps_request") and svc.ecps is not None:
+    if tx.get("ecps_request"):
         # An e-CPS request may still be shown on the phone: withdraw it.
         svc.ecps.cancel_request(tx["ecps_request"])
     log.info("card login: %s (certificate serial %s)", national_id, serial_hex(certificate))

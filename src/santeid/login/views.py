@@ -202,7 +202,7 @@ def otp():
     txid, tx, t = load_transaction()
     ecps = services().ecps
     offline_possible = tx["state"] in ("waiting", "failed") and tx.get("authenticator") == "ecps"
-    if ecps is None or not offline_possible:
+    if not offline_possible:
         return redirect(url_for("login.authenticate", tx=txid))
     error = None
     if request.method == "POST":

@@ -310,7 +310,6 @@ def _messages(t: Translator, professional, email_code: str, sms_code: str) -> li
 def activation():
     """Step 1: the national identifier, then the two codes are sent."""
     t = translator()
-    ecps_service(t)
     if request.method == "GET":
         return _render_form(t, value=request.args.get("national_id", "")[:64])
 
@@ -371,7 +370,7 @@ def verify():
     """Step 2: both codes → an activation code and its QR code (docs/reference/pro-sante-connect.md
     §13)."""
     t = translator()
-    ecps = ecps_service(t)
+    ecps = ecps_service()
     flow = request.values.get("flow", "")
     pairs = code_pairs()
     record = pairs.get(flow)
