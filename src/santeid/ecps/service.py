@@ -19,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.ecps import totp as totp_module
 from santeid.ecps.auth import public_jwk_and_thumbprint
 from santeid.ecps.auth import verify_device_token
@@ -152,7 +153,7 @@ class EcpsService:
         devices: DeviceRepository | None = None,
         pins: PinHasher | None = None,
         notifier: WebhookNotifier | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -168,6 +169,7 @@ class EcpsService:
             contact=f"mailto:{settings.smtp_from}",
             sandbox=settings.sandbox,
             gone=self.push_subscriptions.delete,
+            clock=clock,
         )
         self._decided_listeners: list[Callable[[AuthRequest], None]] = []
         self.requests = _AnnouncingRequestBook(

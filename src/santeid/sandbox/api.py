@@ -22,6 +22,7 @@ from werkzeug.exceptions import NotFound
 
 from santeid import error_formats
 from santeid import problems
+from santeid.clock import utc_datetime
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.sandbox.phone import AnswerError
@@ -272,6 +273,7 @@ def issue_card():
     """A test CPS card (certificate and key, PEM) for a professional of the directory."""
     from santeid.cps.cards import CARD_VALIDITY_DAYS
     from santeid.cps.cards import issue_test_card
+    from santeid.cps.registry import CardRegistry
     from santeid.pki import certificate_pem
     from santeid.pki import private_key_pem
     from santeid.pki import serial_hex
@@ -286,7 +288,7 @@ def issue_card():
         )
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_CARD_DAYS:
         raise ControlProblem(400, "invalid_request", f"'days' is from 1 to {MAX_CARD_DAYS}")
-    now = datetime.datetime.now(datetime.UTC)
+    now = utc_datetime(services().clock)
     not_before = not_after = None
     if validity == "expired":
         not_before = now - datetime.timedelta(days=days + 1)
@@ -294,12 +296,14 @@ def issue_card():
     elif validity == "not_yet_valid":
         not_before = now + datetime.timedelta(days=1)
         not_after = not_before + datetime.timedelta(days=days)
+    settings = services().settings
     card = issue_test_card(
-        services().settings,
+        settings,
         professional,
         days=days,
         not_before=not_before,
         not_after=not_after,
+        registry=CardRegistry.for_settings(settings, clock=services().clock),
     )
     response = jsonify(
         national_id=card.national_id,

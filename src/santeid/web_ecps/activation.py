@@ -240,7 +240,7 @@ class CodePairs:
 
 def code_pairs() -> CodePairs:
     secret = str(current_app.secret_key).encode()
-    return CodePairs(services().store, secret)
+    return CodePairs(services().store, secret, clock=services().clock)
 
 
 # -- QR code ------------------------------------------------------------------------------------
@@ -421,7 +421,7 @@ def verify():
 def _render_qr(t: Translator, national_id: str, activation_):
     # The app link: the phone's camera opens the e-CPS app, the code stays in the fragment.
     png_uri, png_size, svg = qr_images(activation_.app_link, t("ecps_qr_alt"))
-    remaining = max(0, int(activation_.expires_at - time.time()))
+    remaining = max(0, int(activation_.expires_at - services().clock()))
     professional = services().directory.get(national_id)
     name = f"{professional.given_name} {professional.family_name}" if professional else ""
     return page(
