@@ -156,8 +156,8 @@ def test_codes_are_single_use(client):
     assert "ont expiré ou ont déjà servi" in again.get_data(as_text=True)
 
 
-def test_codes_expire_after_ten_minutes(timed_app, clock):
-    http = timed_app.test_client()
+def test_codes_expire_after_ten_minutes(clocked_app, clock):
+    http = clocked_app.test_client()
     flow = request_codes(http)
     email_code, sms_code = codes_from_outbox(http)
     clock.advance(601)
