@@ -2,8 +2,8 @@
 authentication
 requests, the device protocol (``/ecps/device/…``), the decision JWT and the offline code.
 
-``init_app`` creates the :class:`~santeid.ecps.service.EcpsService` in
-``app.extensions["santeid"].ecps`` and mounts the device API. Documentation:
+``init_app`` mounts the device API on the :class:`~santeid.ecps.service.EcpsService` that
+``create_services`` built (``app.extensions["santeid"].ecps``). Documentation:
 ``docs/ecps-device-protocol.md`` (the phone app's contract), ``docs/ecps-device-openapi.yaml``
 and ``docs/ecps-simulator.md``.
 """

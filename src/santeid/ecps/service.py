@@ -1,7 +1,7 @@
 """``EcpsService``: the e-CPS mobile authenticator as the rest of santeid sees it.
 
-One instance per application, ``app.extensions["santeid"].ecps`` (set by
-:func:`santeid.ecps.init_app`). It needs no request context, so the login page, the CIBA
+One instance per application, ``app.extensions["santeid"].ecps`` (built by
+:func:`santeid.create_services`). It needs no request context, so the login page, the CIBA
 endpoint, the activation pages, the operators' command line and the tests all call it alike.
 
 * :meth:`start_activation` — a single-use activation code (QR) for a professional of the
