@@ -18,6 +18,7 @@ from oidc_flow import ISSUER
 from oidc_flow import Flow
 from oidc_flow import register_client
 from santeid import create_app
+from santeid.clock import ManualClock
 from santeid.keystore import ensure_dev_keys
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
@@ -58,6 +59,19 @@ def settings(tmp_path, keys_dir) -> Settings:
 @pytest.fixture
 def app(settings):
     return create_app(settings, store=MemoryStore())
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The wall clock of ``clocked_app``: it moves only when the test says so."""
+    return ManualClock()
+
+
+@pytest.fixture
+def clocked_app(settings, clock):
+    """The sandbox app on ``clock`` (its memory store's TTLs too): a test reaches an expiry
+    with ``clock.advance(seconds)`` instead of sleeping."""
+    return create_app(settings, store=MemoryStore(clock=clock), clock=clock)
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

@@ -6,15 +6,22 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings import load_settings
 
 __all__ = ["ConfigurationError", "Settings", "create_app", "load_settings"]
+
+if TYPE_CHECKING:
+    from santeid.services import Services
+    from santeid.storage.base import EphemeralStore
 
 log = logging.getLogger("santeid")
 
@@ -43,7 +50,7 @@ def _secret_key(settings: Settings) -> str:
     return value
 
 
-def _check_store_persistence(store) -> None:
+def _check_store_persistence(store: EphemeralStore) -> None:
     """Warn when the Redis store would forget revoked tokens on a restart (docs/deployment.md,
     "Redis persistence"): a revoked access token would be accepted again until it expires."""
     persistence = getattr(store, "persistence", None)
@@ -63,26 +70,37 @@ def _check_store_persistence(store) -> None:
         )
 
 
-def create_services(settings: Settings, *, store=None):
-    """Open every backing service the settings describe; refuse unsafe configurations."""
+def create_services(
+    settings: Settings, *, store: EphemeralStore | None = None, clock: Clock = system_clock
+) -> Services:
+    """Open every backing service the settings describe, in dependency order, each on
+    ``clock``; refuse unsafe configurations. Nothing here needs the Flask app: the web layers
+    are mounted afterwards, on services that already exist (docs/architecture.md)."""
+    from santeid.ciba.service import CibaService
     from santeid.db.schemas import prepare as prepare_databases
     from santeid.directory import Directory
+    from santeid.ecps.service import EcpsService
+    from santeid.insi.service import InsiService
     from santeid.keystore import KeyStore
     from santeid.keystore import check_keys_for_startup
     from santeid.keystore import ensure_dev_keys
     from santeid.login.transactions import LoginTransactions
+    from santeid.messaging import senders_for
+    from santeid.observability.events import EventStore
     from santeid.oidc.clients import ClientRegistry
+    from santeid.oidc.provider import create_authorization_server
     from santeid.oidc.sessions import SessionStore
     from santeid.oidc.tokens import TokenService
+    from santeid.sandbox import phone_for
     from santeid.services import Services
     from santeid.storage import store_from_url
 
     if settings.sandbox:
         # Sandbox convenience: a fresh checkout serves at once, with generated dev keys.
         ensure_dev_keys(settings)
-        keys = KeyStore.from_settings(settings)
+        keys = KeyStore.from_settings(settings, clock=clock)
     else:
-        keys = check_keys_for_startup(settings)
+        keys = check_keys_for_startup(settings, clock=clock)
     # Durable data: schemas upgraded (or checked, database_auto_upgrade = false) before any
     # request; a database newer than this santeid stops the start with what to do.
     prepare_databases(settings)
@@ -94,36 +112,78 @@ def create_services(settings: Settings, *, store=None):
         store = store_from_url(settings.store_url)
         if settings.store_persistence_check:
             _check_store_persistence(store)
-    sessions = SessionStore(
-        store, max_lifetime=settings.sso_max_lifetime, idle_timeout=settings.sso_idle_timeout
+    secret_key = _secret_key(settings)
+    clients = ClientRegistry.for_settings(settings, clock=clock)
+    tokens = TokenService(settings, store, keys, directory, clock=clock)
+    ecps = EcpsService(settings, store, directory, clock=clock)
+    # The Web Push (VAPID) key, made now if missing, beside the other keys.
+    ecps.push.prepare()
+    sandbox_phone = phone_for(settings, store=store, ecps=ecps, directory=directory, clock=clock)
+    ciba = CibaService(
+        settings=settings,
+        store=store,
+        tokens=tokens,
+        clients=clients,
+        directory=directory,
+        ecps=ecps,
+        sandbox_phone=sandbox_phone,
+        secret_key=secret_key,
+        clock=clock,
     )
+    # A decision on the phone completes the CIBA request (and starts ping/push) in the
+    # worker that received it.
+    ecps.on_request_decided(ciba.on_ecps_decided)
     return Services(
         settings=settings,
+        clock=clock,
+        secret_key=secret_key,
         store=store,
         keys=keys,
         directory=directory,
-        clients=ClientRegistry.for_settings(settings),
-        sessions=sessions,
-        tokens=TokenService(settings, store, keys, directory),
-        transactions=LoginTransactions(store, lifetime=settings.login_transaction_lifetime),
+        clients=clients,
+        sessions=SessionStore(
+            store,
+            max_lifetime=settings.sso_max_lifetime,
+            idle_timeout=settings.sso_idle_timeout,
+            clock=clock,
+        ),
+        tokens=tokens,
+        transactions=LoginTransactions(
+            store, lifetime=settings.login_transaction_lifetime, clock=clock
+        ),
+        authorization_server=create_authorization_server(clients),
+        ecps=ecps,
+        ciba=ciba,
+        # Nothing is opened here: the civil-status base is opened on the first call of each
+        # thread (a missing base answers 503, it does not stop the server).
+        insi=InsiService.for_settings(settings, clock=clock),
+        events=EventStore.for_settings(settings, clock=clock),
+        senders=senders_for(settings, clock=clock),
+        sandbox=sandbox_phone,
     )
 
 
-def create_app(settings: Settings | None = None, *, store=None) -> Flask:
-    """The WSGI application. Each line sets up one subsystem, in dependency order."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: EphemeralStore | None = None,
+    clock: Clock = system_clock,
+) -> Flask:
+    """The WSGI application: the services first, then each web layer, in dependency order."""
     from santeid.proxies import Application  # Flask, with the proxy layer in front
 
     settings = settings or load_settings()
+    services = create_services(settings, store=store, clock=clock)
     app = Application(
         __name__,
         template_folder=str(_resource_dir("templates")),
         static_folder=str(_resource_dir("static")),
         static_url_path="/static",
     )
-    app.config["SECRET_KEY"] = _secret_key(settings)
+    app.config["SECRET_KEY"] = services.secret_key
     if isinstance(app.json, DefaultJSONProvider):  # Flask's own, unless replaced
         app.json.sort_keys = False
-    app.extensions["santeid"] = create_services(settings, store=store)
+    app.extensions["santeid"] = services
 
     from santeid import admin
     from santeid import ciba
@@ -140,22 +200,16 @@ def create_app(settings: Settings | None = None, *, store=None) -> Flask:
     from santeid import security
     from santeid import web_ecps
     from santeid.observability import web as observability
-    from santeid.oidc.provider import create_authorization_server
 
     # First: the request id is known to everything the other subsystems do.
     observability.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     problems.init_app(app)
-    app.extensions["santeid"].authorization_server = create_authorization_server(
-        app, app.extensions["santeid"].clients
-    )
     oidc.init_app(app)
     login.init_app(app)
     ecps.init_app(app)
-    # CIBA: after e-CPS, whose decisions complete its requests.
     ciba.init_app(app)
-    # e-CPS web pages: after the core, whose service they use (503 pages without it).
     web_ecps.init_app(app)
     ecps_app.init_app(app)
     sandbox.init_app(app)

@@ -9,6 +9,7 @@ are about elapsed time on this machine, not about when a record expires.
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,12 @@ Clock = Callable[[], float]
 
 #: The clock of a running server.
 system_clock: Clock = time.time
+
+
+def utc_datetime(clock: Clock) -> datetime.datetime:
+    """``clock``'s time as an aware UTC datetime: certificate validity, SAML instants and
+    ISO 8601 stamps compare and print datetimes."""
+    return datetime.datetime.fromtimestamp(clock(), datetime.UTC)
 
 
 class ManualClock:

@@ -97,11 +97,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "internal_error": "Erreur interne. L'incident est enregistré ; réessayez plus tard.",
         "too_large": "Requête refusée : un paramètre dépasse la taille autorisée.",
         # -- e-CPS activation, devices and sandbox outbox (santeid.web_ecps) --------------
-        "ecps_unavailable_title": "e-CPS indisponible",
-        "ecps_unavailable": (
-            "Le service e-CPS n'est pas installé sur ce serveur. Connectez-vous avec votre "
-            "carte CPS ou contactez l'administrateur du service."
-        ),
         "ecps_activation_title": "Activer ma e-CPS",
         "ecps_activation_intro": (
             "Saisissez votre identifiant national. Deux codes de validation vous seront "
@@ -407,11 +402,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "internal_error": "Internal error. It has been logged; try again later.",
         "too_large": "Request refused: a parameter exceeds the allowed size.",
         # -- e-CPS activation, devices and sandbox outbox (santeid.web_ecps) --------------
-        "ecps_unavailable_title": "e-CPS unavailable",
-        "ecps_unavailable": (
-            "The e-CPS service is not installed on this server. Log in with your CPS card "
-            "or contact the service's administrator."
-        ),
         "ecps_activation_title": "Activate my e-CPS",
         "ecps_activation_intro": (
             "Type your national identifier. Two validation codes will be sent to you: one to "

@@ -41,8 +41,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -50,6 +48,8 @@ from typing import Any
 if TYPE_CHECKING:
     from santeid.settings import Settings
 
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.keys.lifecycle import ALGORITHMS
 from santeid.keys.lifecycle import DEFAULT_RSA_KEY_SIZE
 from santeid.keys.lifecycle import HMAC_ALGORITHM
@@ -121,7 +121,7 @@ class KeyStore(KeyLifecycle, KeyFileStorage, KeySigning):
         *,
         retired_key_lifetime: int,
         default_alg: str = "RS256",
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
         reload_interval: float | None = None,
         publication_margin: int | None = None,
     ) -> None:
@@ -175,7 +175,7 @@ def ensure_dev_keys(settings: Settings) -> KeyInfo:
     return info
 
 
-def check_keys_for_startup(settings: Settings) -> KeyStore:
+def check_keys_for_startup(settings: Settings, **kwargs: Any) -> KeyStore:
     """Start-up check outside sandbox mode: the configured ``signing_alg`` must have an active
     key. Returns the opened store.
 
@@ -183,7 +183,7 @@ def check_keys_for_startup(settings: Settings) -> KeyStore:
         the message says how to fix it.
     :raises CorruptKeyStore: the key file exists but cannot be used.
     """
-    store = open_keystore(settings)
+    store = open_keystore(settings, **kwargs)
     try:
         store.signing_key(settings.signing_alg)
     except NoSigningKey:

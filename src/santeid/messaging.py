@@ -39,6 +39,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from santeid import db
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 
@@ -144,7 +146,11 @@ class OutboxSender:
     """
 
     def __init__(
-        self, path: Path | str | db.Database, *, keep: int = OUTBOX_KEEP, clock=time.time
+        self,
+        path: Path | str | db.Database,
+        *,
+        keep: int = OUTBOX_KEEP,
+        clock: Clock = system_clock,
     ) -> None:
         self.db = path if isinstance(path, db.Database) else db.SqliteDatabase(path)
         self.keep = keep
@@ -156,8 +162,8 @@ class OutboxSender:
         return getattr(self.db, "path", None)
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> OutboxSender:
-        return cls(db.database_for(settings, db.OUTBOX))
+    def for_settings(cls, settings: Settings, *, clock: Clock = system_clock) -> OutboxSender:
+        return cls(db.database_for(settings, db.OUTBOX), clock=clock)
 
     def send(self, message: Message) -> None:
         try:
@@ -389,7 +395,7 @@ class Senders:
         self.for_channel(message.channel).send(message)
 
 
-def senders_for(settings: Settings) -> Senders:
+def senders_for(settings: Settings, *, clock: Clock = system_clock) -> Senders:
     """Sandbox mode: the outbox for both channels (nothing leaves the machine). Otherwise
     SMTP for e-mail and the HTTP hook for SMS, or an :class:`UnconfiguredSender` — with a
     warning in the log — for a channel whose settings are missing.
@@ -397,7 +403,7 @@ def senders_for(settings: Settings) -> Senders:
     Raises :class:`ConfigurationError` for settings that are present but unusable.
     """
     if settings.sandbox:
-        outbox = OutboxSender.for_settings(settings)
+        outbox = OutboxSender.for_settings(settings, clock=clock)
         return Senders(email=outbox, sms=outbox)
     email: MessageSender
     sms: MessageSender

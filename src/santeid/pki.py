@@ -67,6 +67,9 @@ __all__ = [
 ]
 
 #: RFC 5280 §4.2.1.12 ``id-kp-clientAuth`` / ``id-kp-serverAuth``.
+from santeid.clock import system_clock
+from santeid.clock import utc_datetime
+
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 
@@ -93,7 +96,9 @@ class PKIError(Exception):
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    # Test certificates are dated by the machine that makes them (commands, start-up); a
+    # caller that needs another date passes ``not_before``/``not_after``.
+    return utc_datetime(system_clock)
 
 
 def generate_private_key(key_type: KeyType = "rsa-2048") -> PrivateKey:

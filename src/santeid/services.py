@@ -1,33 +1,66 @@
 """The per-application service objects, kept in ``app.extensions["santeid"]`` (Flask's
-extension rule: never store the app on a module, look services up through ``current_app``)."""
+extension rule: never store the app on a module, look services up through ``current_app``).
+
+:func:`santeid.create_services` builds every field, in dependency order, before any blueprint
+is registered: a service never finds another one missing, and the web layers only mount routes
+on what is already here (docs/architecture.md, "Composition root").
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+from typing import cast
 
 from flask import current_app
 
+if TYPE_CHECKING:  # the services import santeid.services to find each other at request time
+    from santeid.ciba.service import CibaService
+    from santeid.clock import Clock
+    from santeid.directory.repository import Directory
+    from santeid.ecps.service import EcpsService
+    from santeid.insi.service import InsiService
+    from santeid.keystore import KeyStore
+    from santeid.login.transactions import LoginTransactions
+    from santeid.messaging import Senders
+    from santeid.observability.events import EventStore
+    from santeid.oidc.clients import ClientRegistry
+    from santeid.oidc.provider import SanteidAuthorizationServer
+    from santeid.oidc.sessions import SessionStore
+    from santeid.oidc.tokens import TokenService
+    from santeid.sandbox.phone import SandboxPhone
+    from santeid.settings import Settings
+    from santeid.storage.base import EphemeralStore
 
-@dataclass
+
+@dataclass(frozen=True)
 class Services:
-    settings: Any
-    store: Any
-    keys: Any
-    directory: Any
-    clients: Any
-    sessions: Any
-    tokens: Any
-    transactions: Any = None
-    authorization_server: Any = None
-    ecps: Any = None
-    #: CIBA requests, decisions and notifications (``santeid.ciba.service.CibaService``).
-    ciba: Any = None
-    #: The INSi teleservice core (``santeid.insi.service.InsiService``).
-    insi: Any = None
-    #: Sandbox mode only: the sandbox phone (``santeid.sandbox.phone.SandboxPhone``).
-    sandbox: Any = None
+    settings: Settings
+    #: The one source of wall-clock time (``santeid.clock``); every service below reads it.
+    clock: Clock
+    #: Signs Flask's session cookie and seals CIBA notification secrets.
+    secret_key: str
+    store: EphemeralStore
+    keys: KeyStore
+    directory: Directory
+    clients: ClientRegistry
+    sessions: SessionStore
+    tokens: TokenService
+    transactions: LoginTransactions
+    authorization_server: SanteidAuthorizationServer
+    ecps: EcpsService
+    #: CIBA requests, decisions and notifications.
+    ciba: CibaService
+    #: The INSi teleservice core.
+    insi: InsiService
+    #: Authentication and admin events (the admin console's journal).
+    events: EventStore
+    #: E-mail and SMS senders of the e-CPS pages (the outbox in sandbox mode).
+    senders: Senders
+    #: The sandbox phone: sandbox mode only, ``None`` otherwise (the one decision is in
+    #: ``create_services``; see docs/architecture.md, "Composition root").
+    sandbox: SandboxPhone | None
 
 
 def services() -> Services:
-    return current_app.extensions["santeid"]
+    return cast("Services", current_app.extensions["santeid"])

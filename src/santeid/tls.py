@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import functools
 import ipaddress
 import logging
@@ -40,6 +39,8 @@ from urllib.parse import unquote
 from cryptography import x509
 from flask import request
 
+from santeid.clock import system_clock
+from santeid.clock import utc_datetime
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 
@@ -129,7 +130,8 @@ def _period_acceptable(der: bytes | None, context) -> bool:
     certificate = x509.load_der_x509_certificate(der)
     if certificate.issuer in getattr(context, "period_checked_by_app", ()):
         return True
-    now = datetime.datetime.now(datetime.UTC)
+    # The TLS handshake happens before any request reaches the application and its clock.
+    now = utc_datetime(system_clock)
     return certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc
 
 

@@ -47,6 +47,11 @@ def any_store_app(any_store_app):
 
 
 @pytest.fixture
+def clocked_app(clocked_app):
+    return _prepare(clocked_app)
+
+
+@pytest.fixture
 def auto_id(app) -> str:
     """A sandbox auto-approving professional (no device)."""
     return sandbox_professional(app)

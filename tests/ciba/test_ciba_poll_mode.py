@@ -12,6 +12,7 @@ from ciba_helpers import error_of
 from ciba_helpers import poll
 from ciba_helpers import register_ciba_client
 from ciba_helpers import start
+from ecps_phone import CHEAP_PINS
 from ecps_phone import PIN
 from joserfc import jwt
 from joserfc.jwk import ECKey
@@ -23,21 +24,10 @@ from oidc_flow import decode
 from oidc_flow import register_client
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(app):
-    fake = FakeClock()
-    ciba = app.extensions["santeid"].ciba
-    ciba.clock = fake
-    ciba.book.records.clock = fake
-    return fake
+def app(clocked_app):
+    """Every test here runs on ``clock`` (a ManualClock): intervals and expiry without sleeping."""
+    return clocked_app
 
 
 @pytest.fixture
@@ -133,19 +123,19 @@ def test_slow_down_as_keycloak_does_it(app, client, phone, plain_id, clock):
     meta = register_ciba_client(app, backchannel_polling_interval=5)
     auth_req_id = start(client, meta, plain_id)["auth_req_id"]
     assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
-    clock.now += 2
+    clock.advance(2)
     early = poll(client, meta, auth_req_id)
     assert early.status_code == 400
     assert early.get_json() == {"error": "slow_down", "error_description": "too early to access"}
-    clock.now += 2
+    clock.advance(2)
     assert error_of(poll(client, meta, auth_req_id)) == "slow_down"
     assert _record(app, auth_req_id)["interval"] == 5
-    clock.now += 1.5  # 5.5 s after the accepted poll
+    clock.advance(1.5)  # 5.5 s after the accepted poll
     assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
     [item] = phone.pending().get_json()["requests"]
     phone.decide(item["request_id"], "approve", pin=PIN)
     assert error_of(poll(client, meta, auth_req_id)) == "slow_down"
-    clock.now += 5
+    clock.advance(5)
     assert poll(client, meta, auth_req_id).status_code == 200
 
 
@@ -154,13 +144,13 @@ def test_slow_down_grows_the_interval_of_that_request(app, client, phone, plain_
     meta = register_ciba_client(app, backchannel_polling_interval=5)
     auth_req_id = start(client, meta, plain_id)["auth_req_id"]
     assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
-    clock.now += 2
+    clock.advance(2)
     assert error_of(poll(client, meta, auth_req_id)) == "slow_down"
     assert _record(app, auth_req_id)["interval"] == 10
-    clock.now += 6  # enough for 5 s, not for the new 10 s
+    clock.advance(6)  # enough for 5 s, not for the new 10 s
     assert error_of(poll(client, meta, auth_req_id)) == "slow_down"
     assert _record(app, auth_req_id)["interval"] == 15
-    clock.now += 16
+    clock.advance(16)
     assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
     assert _record(app, auth_req_id)["interval"] == 15
     # Another request of the same client starts again from the registered interval.
@@ -177,27 +167,34 @@ def test_interval_zero_never_slows_down(client, meta, phone, plain_id):
 def test_expired_token_after_requested_expiry(app, client, meta, phone, plain_id, clock):
     auth_req_id = start(client, meta, plain_id, requested_expiry="10")["auth_req_id"]
     assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
-    clock.now += 11
+    clock.advance(11)
     response = poll(client, meta, auth_req_id)
     assert response.status_code == 400 and error_of(response) == "expired_token"
 
 
 def test_approved_but_expired_is_expired(app, client, meta, auto_id, clock):
     auth_req_id = start(client, meta, auto_id, requested_expiry=5)["auth_req_id"]
-    clock.now += 6
+    clock.advance(6)
     assert error_of(poll(client, meta, auth_req_id)) == "expired_token"
 
 
-def test_expired_token_on_redis_too(any_store_app, plain_id):
+@pytest.mark.redis
+def test_expired_token_on_redis_too(settings, redis_url, clock, plain_id):
     from ecps_phone import Phone
 
-    app = any_store_app
+    from santeid import create_app
+    from santeid.storage import store_from_url
+
+    store = store_from_url(redis_url)
+    app = create_app(settings.replace(store_url=redis_url), store=store, clock=clock)
+    app.extensions["santeid"].ecps.pins = CHEAP_PINS
     http = app.test_client()
     meta = register_ciba_client(app)
     Phone.register(app, http, plain_id, pin=PIN)
     auth_req_id = start(http, meta, plain_id, requested_expiry="1")["auth_req_id"]
-    time.sleep(1.1)
+    clock.advance(2)
     assert error_of(poll(http, meta, auth_req_id)) == "expired_token"
+    store.close()
 
 
 def test_stolen_auth_req_id_is_invalid_grant(app, client, meta, auto_id):

@@ -13,7 +13,7 @@ def _count(name: str) -> float:
 
 
 def test_wrong_pins_lock_and_revocation_are_recorded(app, phone, ecps, national_id):
-    store = app.extensions["santeid_events"]
+    store = app.extensions["santeid"].events
     (activation,) = store.list(types=(events.DEVICE_ACTIVATION,))
     assert (activation.professional, activation.device) == (national_id, phone.device_id)
     wrong_before = _count("santeid_ecps_wrong_pins_total")

@@ -15,7 +15,9 @@ from referencing.jsonschema import DRAFT202012
 
 from oidc_flow import CLIENT_SECRET
 from oidc_flow import OIDC
+from oidc_flow import Flow
 from oidc_flow import basic_auth
+from oidc_flow import register_client
 from santeid import create_app
 from santeid.insi.auth import insi_test_authority
 from santeid.pki import TestAuthority
@@ -300,16 +302,14 @@ def test_a_revoked_token_is_refused(client, token, bearer):
     assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
 
 
-def test_an_expired_token_is_refused(app, client, bearer):
+def test_an_expired_token_is_refused(clocked_app, clock):
     """Also once its signature check is cached (santeid.insi.auth.VerifiedTokens)."""
+    client = clocked_app.test_client()
+    token = Flow(clocked_app, client, register_client(clocked_app)).full_login()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
     assert client.post(SEARCH, json=ADRTROIS, headers=bearer).status_code == 200
-    tokens = app.extensions["santeid"].tokens
-    real_clock = tokens.clock
-    tokens.clock = lambda: real_clock() + 3600
-    try:
-        assert client.post(SEARCH, json=ADRTROIS, headers=bearer).status_code == 401
-    finally:
-        tokens.clock = real_clock
+    clock.advance(clocked_app.extensions["santeid"].settings.access_token_lifetime + 1)
+    assert client.post(SEARCH, json=ADRTROIS, headers=bearer).status_code == 401
 
 
 def test_a_sandbox_login_reports_an_auth_mode_psc_sends(app, client, bearer):

@@ -22,12 +22,10 @@ from oidc_flow import OIDC
 from oidc_flow import Flow
 from oidc_flow import decode
 from oidc_flow import register_client
-from santeid import create_app
 from santeid.ecps.simulator import DeviceFile
 from santeid.ecps.simulator import make_decision
 from santeid.ecps.simulator import make_device_token
 from santeid.ecps.simulator import parse_activation_uri
-from santeid.storage import MemoryStore
 
 #: A demo professional who is not flagged sandbox_auto_approve: only e-CPS can log him in.
 NATIONAL_ID = "810000000004"
@@ -185,12 +183,12 @@ def test_three_wrong_pins_lock_the_device(flow, phone):
     assert "Aucune e-CPS" in html.unescape(response.get_data(as_text=True))
 
 
-def test_request_expiry(settings, tmp_path):
-    app = create_app(settings.replace(ecps_request_lifetime=1), store=MemoryStore())
+def test_request_expiry(clocked_app, clock):
+    app = clocked_app
     flow = Flow(app, app.test_client(), register_client(app))
     Phone(app)
     login_url, _ = _identify(flow)
-    time.sleep(1.3)
+    clock.advance(app.extensions["santeid"].settings.ecps_request_lifetime + 1)
     assert _status(flow, login_url) == "failed"
     assert "Délai dépassé" in html.unescape(flow.http.get(login_url).get_data(as_text=True))
 

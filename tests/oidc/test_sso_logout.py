@@ -3,7 +3,6 @@ RP-Initiated Logout 1.0."""
 
 from __future__ import annotations
 
-import time
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
@@ -12,6 +11,7 @@ from oidc_flow import Flow
 from oidc_flow import decode
 from oidc_flow import register_client
 from oidc_flow import sandbox_professional
+from santeid.clock import ManualClock
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.sessions import SessionStore
 from santeid.storage import MemoryStore
@@ -63,25 +63,25 @@ def test_login_hint_for_someone_else_shows_the_login_page(flow, app):
 
 
 def test_session_idle_and_absolute_lifetimes():
-    now = [1_000_000.0]
-    store = MemoryStore(clock=lambda: now[0])
-    sessions = SessionStore(store, max_lifetime=4 * 3600, idle_timeout=1800, clock=lambda: now[0])
-    auth = sessions.open(Authentication("810000000001", int(now[0]), "eidas1", "SANDBOX", ["x"]))
+    clock = ManualClock(1_000_000)
+    store = MemoryStore(clock=clock)
+    sessions = SessionStore(store, max_lifetime=4 * 3600, idle_timeout=1800, clock=clock)
+    auth = sessions.open(Authentication("810000000001", int(clock()), "eidas1", "SANDBOX", ["x"]))
     # Used every 20 minutes, the session survives the idle timeout…
     for _ in range(11):
-        now[0] += 1200
+        clock.advance(1200)
         assert sessions.get(auth.sid) is not None
     # …but not its 4-hour absolute lifetime.
-    now[0] += 1200
+    clock.advance(1200)
     assert sessions.get(auth.sid) is None
 
 
 def test_idle_session_expires():
-    now = [1_000_000.0]
-    store = MemoryStore(clock=lambda: now[0])
-    sessions = SessionStore(store, max_lifetime=4 * 3600, idle_timeout=1800, clock=lambda: now[0])
-    auth = sessions.open(Authentication("810000000001", int(now[0]), "eidas1", "SANDBOX", ["x"]))
-    now[0] += 1801
+    clock = ManualClock(1_000_000)
+    store = MemoryStore(clock=clock)
+    sessions = SessionStore(store, max_lifetime=4 * 3600, idle_timeout=1800, clock=clock)
+    auth = sessions.open(Authentication("810000000001", int(clock()), "eidas1", "SANDBOX", ["x"]))
+    clock.advance(1801)
     assert sessions.get(auth.sid) is None
 
 
@@ -156,10 +156,13 @@ def test_logout_without_hint_asks_for_confirmation(flow, client):
     assert flow.code_from(flow.authorize(prompt="none"))["error"] == "login_required"
 
 
-def test_logging_in_again_keeps_the_session_with_a_new_auth_time(flow, app, client):
+def test_logging_in_again_keeps_the_session_with_a_new_auth_time(clocked_app, clock):
+    app = clocked_app
+    client = app.test_client()
+    flow = Flow(app, client, register_client(app))
     national_id = sandbox_professional(app)
     first = flow.full_login(national_id)
-    time.sleep(1.1)
+    clock.advance(2)
     again = flow.full_login(national_id, prompt="login")
     assert again["session_state"] == first["session_state"]
     assert (

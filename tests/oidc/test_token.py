@@ -137,15 +137,12 @@ def test_redirect_uri_must_match_the_authorization_request(flow, app):
     assert response.get_json()["error"] == "invalid_grant"
 
 
-def test_expired_code_is_invalid_grant(settings):
+def test_expired_code_is_invalid_grant(clocked_app, clock):
     from oidc_flow import Flow
-    from santeid import create_app
-    from santeid.storage import MemoryStore
 
-    app = create_app(settings.replace(authorization_code_lifetime=1), store=MemoryStore())
-    flow = Flow(app, app.test_client(), register_client(app))
+    flow = Flow(clocked_app, clocked_app.test_client(), register_client(clocked_app))
     params = flow.obtain_code()
-    time.sleep(1.2)
+    clock.advance(clocked_app.extensions["santeid"].settings.authorization_code_lifetime + 1)
     assert flow.token(params["code"]).get_json()["error"] == "invalid_grant"
 
 
@@ -474,17 +471,16 @@ class TestStrictRefreshWithMaxReuse:
         assert third["error_description"] == "Maximum allowed refresh token reuse exceeded"
         assert _refresh(client, second["refresh_token"]).get_json()["error"] == "invalid_grant"
 
-    def test_an_older_token_is_stale_once_a_newer_one_is_used(self, flow, client, app):
-        tokens = app.extensions["santeid"].tokens
-        real_clock = tokens.clock
+    def test_an_older_token_is_stale_once_a_newer_one_is_used(self, clocked_app, clock):
+        from oidc_flow import Flow
+
+        client = clocked_app.test_client()
+        flow = Flow(clocked_app, client, register_client(clocked_app))
         first = flow.full_login()
         second = _refresh(client, first["refresh_token"]).get_json()
-        tokens.clock = lambda: real_clock() + 5
-        try:
-            assert "access_token" in _refresh(client, second["refresh_token"]).get_json()
-            stale = _refresh(client, first["refresh_token"]).get_json()
-        finally:
-            tokens.clock = real_clock
+        clock.advance(5)
+        assert "access_token" in _refresh(client, second["refresh_token"]).get_json()
+        stale = _refresh(client, first["refresh_token"]).get_json()
         assert stale == {"error": "invalid_grant", "error_description": "Stale token"}
 
 

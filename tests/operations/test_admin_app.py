@@ -112,7 +112,7 @@ def test_professionals_by_name_and_an_activation_code(app, client):
     ecps = app.extensions["santeid"].ecps
     digest = hashlib.sha256(code.encode()).hexdigest()
     assert ecps.store.get(f"ecps:activation:{digest}")["national_id"] == someone.national_id
-    (event,) = app.extensions["santeid_events"].list(types=(ADMIN_DEVICE,))
+    (event,) = app.extensions["santeid"].events.list(types=(ADMIN_DEVICE,))
     assert (event.reason, event.professional) == ("activation", someone.national_id)
     unknown = client.post("/admin/professionals/899999999990/activation", data={"csrf_token": csrf})
     assert unknown.status_code == 404

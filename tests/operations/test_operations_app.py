@@ -53,7 +53,7 @@ def test_a_login_and_a_refused_identifier_are_events(app, flow):
         login_url, data={"national_id": "899999999990", "csrf_token": flow.csrf(page)}
     )
     assert refused.status_code == 400
-    events = app.extensions["santeid_events"].list()
+    events = app.extensions["santeid"].events.list()
     types = [e.type for e in events]
     assert types[:2] == [LOGIN_ERROR, LOGIN]
     failed, success = events[0], events[1]
@@ -72,7 +72,7 @@ def test_an_expired_ecps_login_is_an_ecps_timeout_and_a_login_error(app):
     with app.test_request_context("/"):
         record.login_failed("rp-x", "expired", professional="810000000004")
     assert REGISTRY.get_sample_value("santeid_ecps_decisions_total", labels) == before + 1
-    (event,) = app.extensions["santeid_events"].list(types=(LOGIN_ERROR,))
+    (event,) = app.extensions["santeid"].events.list(types=(LOGIN_ERROR,))
     assert (event.reason, event.client_id) == ("expired", "rp-x")
 
 

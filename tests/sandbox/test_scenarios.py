@@ -4,7 +4,6 @@ the control API's answers, and its absence outside sandbox mode."""
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -52,9 +51,10 @@ def state(flow, txid: str) -> str:
     return flow.http.get(f"{LOGIN}/status?tx={txid}").get_json()["state"]
 
 
-def later(app, seconds: float) -> None:
-    """Move the sandbox phone's clock forward (no sleeping in tests)."""
-    app.extensions["santeid"].sandbox.clock = lambda: time.time() + seconds
+@pytest.fixture
+def app(clocked_app):
+    """Every test here runs on ``clock``: a scenario's delay passes with ``clock.advance``."""
+    return clocked_app
 
 
 def test_approved_at_once_gives_sandbox_tokens(app, flow):
@@ -64,10 +64,10 @@ def test_approved_at_once_gives_sandbox_tokens(app, flow):
     assert claims["acr"] == "eidas1"
 
 
-def test_approved_after_its_delay_only(app, flow):
+def test_approved_after_its_delay_only(app, flow, clock):
     txid = start_login(flow, SLOW)
     assert state(flow, txid) == "waiting"
-    later(app, 11)
+    clock.advance(11)
     assert state(flow, txid) == "approved"
 
 
@@ -80,10 +80,10 @@ def test_approved_after_its_delay_only(app, flow):
     ],
 )
 def test_failing_scenarios_are_explained_on_the_page(
-    app, flow, national_id, failure, message, retry
+    app, flow, national_id, failure, message, retry, clock
 ):
     txid = start_login(flow, national_id)
-    later(app, 5)
+    clock.advance(5)
     assert state(flow, txid) == "failed"
     tx = app.extensions["santeid"].transactions.get(txid)
     assert tx["failure"] == failure
@@ -92,9 +92,9 @@ def test_failing_scenarios_are_explained_on_the_page(
     assert ('action="' + f"{LOGIN}/retry") in page if retry else f"{LOGIN}/retry" not in page
 
 
-def test_never_answered_waits_and_the_control_api_answers_it(app, flow, client):
+def test_never_answered_waits_and_the_control_api_answers_it(app, flow, client, clock):
     txid = start_login(flow, NEVER)
-    later(app, 60)
+    clock.advance(60)
     assert state(flow, txid) == "waiting"
     listed = client.get(f"{API}/professionals/{NEVER}/requests").get_json()["requests"]
     assert len(listed) == 1
@@ -164,7 +164,7 @@ def test_card_only_professional_has_no_sandbox_phone(flow):
     assert posted.status_code == 400
 
 
-def test_created_professional_logs_in_with_its_claims(app, flow, client):
+def test_created_professional_logs_in_with_its_claims(app, flow, client, clock):
     body = {
         "national_id": "810000000099",
         "family_name": "TESTEUR",
@@ -187,7 +187,7 @@ def test_created_professional_logs_in_with_its_claims(app, flow, client):
     }
     created = client.post(f"{API}/professionals", json=body)
     assert created.status_code == 201, created.get_json()
-    later(app, 5)
+    clock.advance(5)
     tokens = flow.full_login("810000000099")
     info = client.get(
         f"{OIDC}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
@@ -252,9 +252,9 @@ def ciba(app):
     return register_ciba_client(app, backchannel_polling_interval=5)
 
 
-def test_ciba_deny_is_access_denied(app, client, ciba):
+def test_ciba_deny_is_access_denied(app, client, ciba, clock):
     auth_req_id = backchannel(client, ciba, login_hint=DENY).get_json()["auth_req_id"]
-    later(app, 5)
+    clock.advance(5)
     response = poll(client, ciba, auth_req_id)
     assert response.status_code == 400 and response.get_json()["error"] == "access_denied"
 
@@ -268,12 +268,12 @@ def test_ciba_never_is_expired_token_once_expired_through_the_api(app, client, c
     assert poll(client, ciba, auth_req_id).get_json()["error"] == "expired_token"
 
 
-def test_ciba_slow_professional_polled_too_fast_is_slow_down_then_tokens(app, client, ciba):
+def test_ciba_slow_professional_polled_too_fast_is_slow_down_then_tokens(app, client, ciba, clock):
     auth_req_id = backchannel(client, ciba, login_hint=SLOW).get_json()["auth_req_id"]
     assert poll(client, ciba, auth_req_id).get_json()["error"] == "authorization_pending"
     assert poll(client, ciba, auth_req_id).get_json()["error"] == "slow_down"
-    later(app, 11)
-    app.extensions["santeid"].ciba.clock = lambda: time.time() + 30
+    # Past the scenario's delay and the request's polling interval.
+    clock.advance(30)
     tokens = poll(client, ciba, auth_req_id)
     assert tokens.status_code == 200, tokens.get_json()
     _, claims = decode(app, tokens.get_json()["id_token"])

@@ -6,24 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
-from web_ecps_helpers import Clock
 from web_ecps_helpers import RecordingHandler
 from web_ecps_helpers import SmsReceiver
 from web_ecps_helpers import free_port
-
-from santeid import create_app
-from santeid.storage import MemoryStore
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def timed_app(settings, clock):
-    """The sandbox app on a memory store whose clock the test moves."""
-    return create_app(settings, store=MemoryStore(clock=clock))
 
 
 @pytest.fixture

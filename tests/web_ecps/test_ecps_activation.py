@@ -156,8 +156,8 @@ def test_codes_are_single_use(client):
     assert "ont expiré ou ont déjà servi" in again.get_data(as_text=True)
 
 
-def test_codes_expire_after_ten_minutes(timed_app, clock):
-    http = timed_app.test_client()
+def test_codes_expire_after_ten_minutes(clocked_app, clock):
+    http = clocked_app.test_client()
     flow = request_codes(http)
     email_code, sms_code = codes_from_outbox(http)
     clock.advance(601)
@@ -260,14 +260,6 @@ def test_csrf_token_is_required(client):
     )
     assert forged.status_code == 400
     assert post_codes(client, flow, email_code, sms_code).status_code == 200
-
-
-def test_pages_answer_503_without_the_ecps_core(app, client):
-    app.extensions["santeid"].ecps = None
-    response = client.get("/ecps/activation")
-    assert response.status_code == 503
-    assert "service e-CPS n'est pas installé" in html.unescape(response.get_data(as_text=True))
-    assert client.get("/ecps/devices").status_code == 503
 
 
 def test_outside_sandbox_without_smtp_nor_hook_says_codes_cannot_be_sent(settings, app, caplog):

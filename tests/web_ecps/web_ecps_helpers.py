@@ -102,19 +102,6 @@ def enrol(app, national_id: str, name: str = "Téléphone") -> str:
     return device.device_id
 
 
-class Clock:
-    """A monotonic clock the test moves by hand (for the store's TTLs)."""
-
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 # -- a real SMTP server ------------------------------------------------------------------------
 
 

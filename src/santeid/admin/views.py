@@ -9,7 +9,6 @@ import hmac
 import io
 import json
 import secrets
-import time
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -26,6 +25,7 @@ from flask import url_for
 from santeid.admin import messages  # noqa: F401 - registers the console's texts
 from santeid.admin import professional_sign_in
 from santeid.admin.charts import Chart
+from santeid.clock import utc_datetime
 from santeid.ecps.pin import PinHasher
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
@@ -71,7 +71,7 @@ def admin_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         state = session.get("admin")
-        now = time.time()
+        now = services().clock()
         if not state or now - state.get("seen", 0) > IDLE_SECONDS:
             session.pop("admin", None)
             return redirect(url_for("admin.login"))
@@ -121,7 +121,7 @@ def _login_page(error: str | None = None, status: int = 200):
 
 def _open_session(who: str, method: str) -> None:
     session.clear()  # a fresh session (and CSRF token) once signed in
-    session["admin"] = {"seen": time.time(), "who": who, "method": method}
+    session["admin"] = {"seen": services().clock(), "who": who, "method": method}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -192,8 +192,8 @@ def _hour_labels(start: int) -> list[str]:
 
 
 def dashboard_charts(t: Translator) -> list[Chart]:
-    store = services_events()
-    now = int(time.time())
+    store = services().events
+    now = int(services().clock())
     start = (now // 3600 - HOURS + 1) * 3600
     rows = store.counts(
         since=start,
@@ -251,9 +251,7 @@ INSI_DAYS = 14
 def insi_charts(t: Translator) -> list[Chart]:
     """INSi calls per day for the last two weeks, by operation and by result (CR code)."""
     insi_service = services().insi
-    if insi_service is None:
-        return []
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = utc_datetime(services().clock).replace(hour=0, minute=0, second=0, microsecond=0)
     days = [
         (today - timedelta(days=INSI_DAYS - 1 - i)).strftime("%Y-%m-%d") for i in range(INSI_DAYS)
     ]
@@ -274,12 +272,6 @@ def insi_charts(t: Translator) -> list[Chart]:
         Chart("insi-result", t("admin_insi_by_result"), labels, by_result),
         Chart("insi-software", t("admin_insi_by_software"), labels, by_software),
     ]
-
-
-def services_events() -> events.EventStore:
-    from flask import current_app
-
-    return current_app.extensions["santeid_events"]
 
 
 @bp.route("/")
@@ -420,7 +412,7 @@ def _professionals_page(query: str, *, activation=None, notice=None):
             else:
                 ecps = services().ecps
                 devices = ecps.devices.list_for(national_id) if ecps else []
-                recent = services_events().list(professional=national_id, limit=20)
+                recent = services().events.list(professional=national_id, limit=20)
     return _page(
         "admin/professionals.html",
         query=query,
@@ -439,8 +431,6 @@ def _professionals_page(query: str, *, activation=None, notice=None):
 def start_activation(national_id: str):
     """A single-use activation code for the professional's new phone (shown once here)."""
     ecps = services().ecps
-    if ecps is None:
-        abort(404)
     try:
         activation = ecps.start_activation(national_id)
     except ecps.ActivationError as exc:
@@ -513,7 +503,7 @@ def event_list():
     type_ = request.args.get("type", "")
     client_id = request.args.get("client", "").strip()
     professional = request.args.get("professional", "").strip()
-    found = services_events().list(
+    found = services().events.list(
         professional=professional or None,
         client_id=client_id or None,
         types=(type_,) if type_ in events.TYPES else (),
@@ -537,11 +527,12 @@ def event_list():
 @bp.route("/insi")
 @admin_required
 def insi():
-    service = services().insi
-    month = request.args.get("month") or datetime.now(UTC).strftime("%Y-%m")
-    software = service.software().list() if service else []
+    svc = services()
+    this_month = utc_datetime(svc.clock).strftime("%Y-%m")
+    month = request.args.get("month") or this_month
+    software = svc.insi.software().list()
     try:
-        stats = service.stats(None, month) if service else None
+        stats = svc.insi.stats(None, month)
     except Exception:  # an invalid month: the page says so instead of a 500
-        stats, month = None, datetime.now(UTC).strftime("%Y-%m")
+        stats, month = None, this_month
     return _page("admin/insi.html", software=software, stats=stats, month=month)

@@ -70,32 +70,18 @@ def _register_routes(app, settings) -> None:
 
 
 def init_app(app) -> None:
-    """Create ``services().ciba``, register the routes, the client-metadata checks, the
-    endpoint and the grant (after ``ecps``)."""
+    """Register the routes, the client-metadata checks, the endpoint and the grant on the
+    authorization server (``services().ciba`` is built by ``create_services``)."""
     from santeid.ciba.endpoint import SanteidBackchannelAuthenticationEndpoint
     from santeid.ciba.grant import SanteidCibaGrant
-    from santeid.ciba.service import CibaService
 
     services = app.extensions["santeid"]
     settings = services.settings
     register_client_checks()
     _register_routes(app, settings)
-    services.ciba = CibaService(
-        settings=settings,
-        store=services.store,
-        tokens=services.tokens,
-        clients=services.clients,
-        directory=services.directory,
-        ecps=services.ecps,
-        secret_key=str(app.config["SECRET_KEY"]),
-    )
     server = services.authorization_server
     server.register_endpoint(SanteidBackchannelAuthenticationEndpoint)
     server.register_grant(SanteidCibaGrant)
-    if services.ecps is not None:
-        # A decision on the phone completes the CIBA request (and starts ping/push) in the
-        # worker that received it.
-        services.ecps.on_request_decided(services.ciba.on_ecps_decided)
     if settings.sandbox:
         log.warning(
             "SANDBOX MODE: CIBA notification endpoints on http://127.0.0.1 and "

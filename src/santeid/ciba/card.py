@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from santeid.ciba.requests import PENDING
 from santeid.ciba.service import MEANS_CARD
+from santeid.clock import utc_datetime
 from santeid.psc import proofs
 
 SIGNING_PREFIX = "santeid-ciba-card:"
@@ -127,7 +128,10 @@ def approve(
         ) from None
     try:
         national_id = verify_card_certificate(
-            certificate, services.settings, directory=services.directory
+            certificate,
+            services.settings,
+            directory=services.directory,
+            now=utc_datetime(services.clock),
         )
     except CardError as exc:
         raise CardApprovalError(403, "invalid_card", exc.message("en"), code=exc.code) from None

@@ -26,7 +26,6 @@ identifier and whose ``exp`` bounds its use (``expired_login_hint_token`` once p
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from joserfc import jwt
@@ -134,7 +133,7 @@ def resolve_request_object(services: Any, req: Any) -> None:
     algorithms = [registered_alg] if registered_alg else list(client_meta.REQUEST_SIGNING_ALGS)
     decoded = _decode(token, _client_keys(client, "a signed request"), algorithms, "request")
     claims = dict(decoded.claims)
-    check_request_claims(services, client, claims, time.time())
+    check_request_claims(services, client, claims, services.clock())
     params: dict[str, Any] = {}
     for name in REQUEST_PARAMETERS:
         if name not in claims:
@@ -162,7 +161,7 @@ def login_hint_token_subject(services: Any, client: Any, token: Any) -> str | No
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, int | float):
         raise InvalidRequestError("login_hint_token: the claim exp is required")
-    if exp <= time.time() - LEEWAY:
+    if exp <= services.clock() - LEEWAY:
         raise ExpiredLoginHintTokenError("login_hint_token has expired")
     subject = claims.get("login_hint")
     if not isinstance(subject, str) or not subject:

@@ -23,8 +23,7 @@ import hashlib
 import json
 import logging
 import os
-import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -38,11 +37,17 @@ from santeid.ciba.requests import PENDING
 from santeid.ciba.requests import RECORD_MARGIN
 from santeid.ciba.requests import CibaRequest
 from santeid.ciba.requests import CibaRequestBook
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
 from santeid.psc import proofs
+
+if TYPE_CHECKING:
+    from santeid.ecps.service import EcpsService
+    from santeid.sandbox.phone import SandboxPhone
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +75,11 @@ class CibaService:
         tokens: Any,
         clients: Any,
         directory: Any,
-        ecps: Any,
+        ecps: EcpsService,
+        sandbox_phone: SandboxPhone | None,
         secret_key: str,
         notifier: Notifier | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -89,9 +95,9 @@ class CibaService:
         # reveal them: they are kept sealed (AES-256-GCM, key derived from the app secret).
         seal_key = hashlib.sha256(b"santeid-ciba-notification:" + secret_key.encode()).digest()
         self._aead = AESGCM(seal_key)
-        #: Sandbox mode only: the sandbox phone (``santeid.sandbox.phone``), set by the
-        #: sandbox's ``init_app``; it answers MOBILE requests of professionals by scenario.
-        self.sandbox_phone: Any = None
+        #: Sandbox mode only (``None`` otherwise): the sandbox phone (``santeid.sandbox.phone``)
+        #: answers MOBILE requests of professionals by scenario.
+        self.sandbox_phone = sandbox_phone
 
     # -- creation -----------------------------------------------------------------------------
     def means_for(self, professional: Any, channel: str) -> str | None:
@@ -104,9 +110,9 @@ class CibaService:
         """
         if channel == "CARD":
             return MEANS_CARD
-        if self.ecps is not None and self.ecps.devices.active_for(professional.national_id):
+        if self.ecps.devices.active_for(professional.national_id):
             return MEANS_ECPS
-        phone = self.sandbox_phone if self.settings.sandbox else None
+        phone = self.sandbox_phone
         if phone is not None and phone.scenario_for(professional) is not None:
             return MEANS_SANDBOX
         return None
@@ -135,8 +141,13 @@ class CibaService:
         if req.means == MEANS_CARD:
             record["challenge"] = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
         approved_at_once = None
-        professional = self.directory.get(req.national_id) if req.means == MEANS_SANDBOX else None
-        if professional is not None and self.sandbox_phone.approves_ciba_at_once(professional):
+        phone = self.sandbox_phone if req.means == MEANS_SANDBOX else None
+        professional = self.directory.get(req.national_id) if phone is not None else None
+        if (
+            phone is not None
+            and professional is not None
+            and phone.approves_ciba_at_once(professional)
+        ):
             # Sandbox mode only (``means_for``): an ``approve`` scenario without a delay is
             # written approved in one store operation rather than created pending and moved.
             approved_at_once = proofs.authentication_for(
@@ -217,7 +228,7 @@ class CibaService:
     def sync(self, request: CibaRequest) -> CibaRequest:
         """A pending MOBILE request, brought up to date with its e-CPS request."""
         ecps_id = request.data.get("ecps_request")
-        if request.state != PENDING or not ecps_id or self.ecps is None:
+        if request.state != PENDING or not ecps_id:
             return request
         if request.data.get("means") == MEANS_SANDBOX and self.sandbox_phone is not None:
             self.sandbox_phone.settle(ecps_id)

@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 
 from santeid.cli import get_settings
+from santeid.clock import system_clock
+from santeid.clock import utc_datetime
 from santeid.cps.cards import CARD_VALIDITY_DAYS
 from santeid.cps.cards import issue_test_card
 from santeid.cps.registry import CardRegistry
@@ -96,7 +98,8 @@ def issue_card(
             given_names=("CARTE",),
         )
     not_before = not_after = None
-    now = datetime.datetime.now(datetime.UTC)
+    # A command's own moment: it runs without the application.
+    now = utc_datetime(system_clock)
     if expired:
         not_before, not_after = (
             now - datetime.timedelta(days=days + 1),

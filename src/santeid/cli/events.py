@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import UTC
 from datetime import datetime
 
 import click
 
 from santeid.cli import get_settings
+from santeid.clock import system_clock
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -63,7 +63,8 @@ def list_events(professional, client_id, types, since, limit, as_json) -> None:
         professional=professional,
         client_id=client_id,
         types=tuple(t.upper() for t in types),
-        since=parse_since(since, time.time()) if since else None,
+        # A command's own moment: it runs without the application.
+        since=parse_since(since, system_clock()) if since else None,
         limit=limit,
     )
     if as_json:

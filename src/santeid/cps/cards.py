@@ -44,6 +44,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.oid import NameOID
 
+from santeid.clock import system_clock
+from santeid.clock import utc_datetime
 from santeid.cps.registry import CardRegistry
 from santeid.directory import Directory
 from santeid.directory import Professional
@@ -295,7 +297,8 @@ def verify_card_certificate(
     """
     if certificate is None:
         raise CardError("no_certificate")
-    now = now or datetime.datetime.now(datetime.UTC)
+    # Without ``now`` (commands, tests): the machine's clock; requests pass the application's.
+    now = now or utc_datetime(system_clock)
     authorities = trusted_authorities(settings)
     if _issuer_of(certificate, authorities, now) is None:
         issuer = name_text(certificate.issuer)

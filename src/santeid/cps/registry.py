@@ -15,13 +15,14 @@ would check; see docs/cps-card.md.
 from __future__ import annotations
 
 import datetime
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 
 from santeid import db
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.pki import name_text
 from santeid.pki import serial_hex
 from santeid.settings import Settings
@@ -87,7 +88,8 @@ class CardRecord:
 
     def status(self, now: float | None = None) -> str:
         """``revoked``, ``expired``, ``not_yet_valid`` or ``valid``."""
-        now = time.time() if now is None else now
+        # Without ``now`` (``santeid cps list``): the machine's clock.
+        now = system_clock() if now is None else now
         if self.revoked:
             return "revoked"
         if self.not_after is not None and now > self.not_after:
@@ -123,7 +125,8 @@ class CardRegistry:
 
     ``path``: the embedded SQLite file, or a :class:`~santeid.db.Database`."""
 
-    def __init__(self, path: Path | str | db.Database) -> None:
+    def __init__(self, path: Path | str | db.Database, *, clock: Clock = system_clock) -> None:
+        self.clock = clock
         self.db = path if isinstance(path, db.Database) else db.SqliteDatabase(path, durable=True)
 
     @property
@@ -131,8 +134,8 @@ class CardRegistry:
         return getattr(self.db, "path", None)
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> CardRegistry:
-        return cls(db.database_for(settings, db.CPS))
+    def for_settings(cls, settings: Settings, *, clock: Clock = system_clock) -> CardRegistry:
+        return cls(db.database_for(settings, db.CPS), clock=clock)
 
     def _never_written(self) -> bool:
         """An embedded registry whose file does not exist yet: nothing issued or revoked
@@ -160,7 +163,7 @@ class CardRegistry:
                 name_text(certificate.issuer),
                 int(certificate.not_valid_before_utc.timestamp()),
                 int(certificate.not_valid_after_utc.timestamp()),
-                int(time.time()),
+                int(self.clock()),
             ),
         )
         record = self.get(serial)
@@ -179,7 +182,7 @@ class CardRegistry:
                 " ON CONFLICT (serial) DO UPDATE SET revoked_at = excluded.revoked_at,"
                 " revocation_reason = excluded.revocation_reason"
                 " WHERE cards.revoked_at IS NULL",
-                (serial, int(time.time()), reason),
+                (serial, int(self.clock()), reason),
             ).rowcount
             == 1
         )

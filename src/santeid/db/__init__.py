@@ -27,11 +27,11 @@ gives the measurements).
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from santeid.clock import system_clock
 from santeid.db.backends import POSTGRESQL
 from santeid.db.backends import SQLITE
 from santeid.db.backends import Connection
@@ -242,7 +242,9 @@ def upgrade(db: Database, schema: Schema) -> tuple[int, int]:
                 "INSERT INTO santeid_schema (component, version, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (component) DO UPDATE SET version = excluded.version,"
                 " updated_at = excluded.updated_at",
-                (schema.component.name, schema.version, int(time.time())),
+                # Upgrades run before any service (and its clock) exists: at start-up and
+                # from ``santeid db upgrade``.
+                (schema.component.name, schema.version, int(system_clock())),
             )
     return found, schema.version
 

@@ -2,8 +2,8 @@
 authentication
 requests, the device protocol (``/ecps/device/…``), the decision JWT and the offline code.
 
-``init_app`` creates the :class:`~santeid.ecps.service.EcpsService` in
-``app.extensions["santeid"].ecps`` and mounts the device API. Documentation:
+``init_app`` mounts the device API on the :class:`~santeid.ecps.service.EcpsService` that
+``create_services`` built (``app.extensions["santeid"].ecps``). Documentation:
 ``docs/ecps-device-protocol.md`` (the phone app's contract), ``docs/ecps-device-openapi.yaml``
 and ``docs/ecps-simulator.md``.
 """
@@ -38,9 +38,5 @@ def init_app(app) -> None:
     from santeid.ecps import api
     from santeid.ecps import app_api
 
-    services = app.extensions["santeid"]
-    services.ecps = EcpsService(services.settings, services.store, services.directory)
-    # The Web Push (VAPID) key, made now if missing, beside the other keys.
-    services.ecps.push.prepare()
     app.register_blueprint(api.bp, url_prefix=api.PREFIX)
     app.register_blueprint(app_api.bp, url_prefix=api.PREFIX)

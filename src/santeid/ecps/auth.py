@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Callable
 from typing import Any
 
 from joserfc import jws
@@ -28,6 +26,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
 
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.ecps.devices import STATUS_LOCKED
 from santeid.ecps.devices import STATUS_REVOKED
 from santeid.ecps.devices import Device
@@ -169,7 +169,7 @@ def verify_device_token(
     store: EphemeralStore,
     origin: str,
     allow_inactive: bool = False,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = system_clock,
 ) -> Device:
     """Authenticate a device API call from its device token, the Bearer token of its
     ``Authorization`` header (RFC 6750 §2.1; read by ``santeid.ecps.api``)."""

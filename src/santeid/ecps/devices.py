@@ -21,14 +21,14 @@ fork is never used in the child) and a connection serves one thread at a time.
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from santeid import db
+from santeid.clock import Clock
+from santeid.clock import system_clock
 
 FILE_NAME = "ecps.sqlite3"
 
@@ -141,9 +141,7 @@ class DeviceRepository:
     :param clock: epoch seconds; tests inject a fake one.
     """
 
-    def __init__(
-        self, path: Path | str | db.Database, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, path: Path | str | db.Database, *, clock: Clock = system_clock) -> None:
         self.db = path if isinstance(path, db.Database) else db.SqliteDatabase(path, durable=True)
         self.clock = clock
 

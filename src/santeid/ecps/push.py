@@ -30,7 +30,6 @@ import logging
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +44,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
 from santeid import db
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.ecps.devices import FILE_NAME
 from santeid.ecps.devices import SCHEMA as DEVICES_SCHEMA
 from santeid.ecps.webhooks import TIMEOUT
@@ -121,9 +122,7 @@ class PushSubscriptionRepository:
     :mod:`santeid.db` (its schema is the devices' :data:`~santeid.ecps.devices.SCHEMA`), so
     that every host sharing a database notifies the same phones. One statement per method."""
 
-    def __init__(
-        self, database: Path | str | db.Database, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, database: Path | str | db.Database, *, clock: Clock = system_clock) -> None:
         self.db = (
             database
             if isinstance(database, db.Database)
@@ -229,7 +228,9 @@ class PushNotifier:
         gone: Callable[[str], None] | None = None,
         max_workers: int = 4,
         timeout: float = TIMEOUT,
+        clock: Clock = system_clock,
     ) -> None:
+        self.clock = clock
         self.keys_dir = Path(keys_dir)
         self.gone = gone
         self.contact = contact
@@ -285,7 +286,7 @@ class PushNotifier:
         # RFC 8292 §2: "aud" is the push resource's origin; "exp" within 24 h (py_vapid: 24 h).
         claims = {"aud": f"{parts.scheme}://{parts.netloc}", "sub": self.contact}
         headers = self.vapid.sign(claims)
-        ttl = max(0, int(request.expires_at - time.time()))
+        ttl = max(0, int(request.expires_at - self.clock()))
         headers.update(
             {
                 "Content-Type": "application/octet-stream",

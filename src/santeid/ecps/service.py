@@ -1,7 +1,7 @@
 """``EcpsService``: the e-CPS mobile authenticator as the rest of santeid sees it.
 
-One instance per application, ``app.extensions["santeid"].ecps`` (set by
-:func:`santeid.ecps.init_app`). It needs no request context, so the login page, the CIBA
+One instance per application, ``app.extensions["santeid"].ecps`` (built by
+:func:`santeid.create_services`). It needs no request context, so the login page, the CIBA
 endpoint, the activation pages, the operators' command line and the tests all call it alike.
 
 * :meth:`start_activation` — a single-use activation code (QR) for a professional of the
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.ecps import totp as totp_module
 from santeid.ecps.auth import public_jwk_and_thumbprint
 from santeid.ecps.auth import verify_device_token
@@ -144,7 +145,7 @@ class EcpsService:
         devices: DeviceRepository | None = None,
         pins: PinHasher | None = None,
         notifier: WebhookNotifier | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -160,6 +161,7 @@ class EcpsService:
             contact=f"mailto:{settings.smtp_from}",
             sandbox=settings.sandbox,
             gone=self.push_subscriptions.delete,
+            clock=clock,
         )
         #: Activation codes (QR): consumed once, a ``used`` tombstone tells a second use apart.
         self.activation_codes = RecordBook(store, ECPS_ACTIVATION_CODE, clock=clock)

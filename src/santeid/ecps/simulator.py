@@ -33,6 +33,8 @@ from joserfc import jws
 from joserfc.jwk import ECKey
 
 #: Environment variable naming the device file.
+from santeid.clock import system_clock
+
 DEVICE_FILE_ENV = "SANTEID_DEVICE_FILE"
 #: Default device file.
 DEFAULT_DEVICE_FILE = Path("~/.santeid/device.json")
@@ -148,7 +150,7 @@ def _sign(device: DeviceFile, claims: dict[str, Any]) -> str:
 
 def make_device_token(device: DeviceFile, *, now: float | None = None) -> str:
     """The ``Authorization: Bearer`` JWT of one call (a fresh ``jti`` each time)."""
-    issued = int(time.time() if now is None else now)
+    issued = int(system_clock() if now is None else now)
     return _sign(
         device,
         {
@@ -174,7 +176,7 @@ def make_decision(
     claims: dict[str, Any] = {
         "iss": device.device_id,
         "aud": device.audience or device.server,
-        "iat": int(time.time() if now is None else now),
+        "iat": int(system_clock() if now is None else now),
         "jti": secrets.token_urlsafe(16),
         "request_id": request_id,
         "decision": decision,
@@ -334,7 +336,7 @@ class DeviceSimulator:
 
     def totp(self, now: float | None = None) -> str:
         """The offline code the phone shows now (RFC 6238, 30 s, 6 digits)."""
-        return pyotp.TOTP(self.device.totp_secret).at(int(time.time() if now is None else now))
+        return pyotp.TOTP(self.device.totp_secret).at(int(system_clock() if now is None else now))
 
     # -- watching ---------------------------------------------------------------------------
     def watch(
@@ -421,7 +423,7 @@ def describe(item: dict[str, Any]) -> str:
         what = "candidates " + " ".join(item.get("candidates") or [])
         if item.get("sandbox_expected_code"):
             what += f" (sandbox hint: {item['sandbox_expected_code']})"
-    left = int(item.get("expires_at", 0) - time.time())
+    left = int(item.get("expires_at", 0) - system_clock())
     where = f" at {item['requested_from']}" if item.get("requested_from") else ""
     return (
         f"request {item['request_id']} ({item.get('kind')}) from {item.get('client_name')!r}"

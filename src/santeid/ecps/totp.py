@@ -24,11 +24,11 @@ it to :meth:`TotpVerifier.verify`:
 from __future__ import annotations
 
 import hmac
-import time
-from collections.abc import Callable
 
 import pyotp
 
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.ecps.devices import Device
 from santeid.ecps.devices import DeviceRepository
 from santeid.storage import EphemeralStore
@@ -82,7 +82,7 @@ class TotpVerifier:
         max_failures: int,
         lock_seconds: int,
         max_failures_per_professional: int | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
     ) -> None:
         self.store = store
         self.devices = devices

@@ -26,15 +26,16 @@ phone or e-mail.
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from collections.abc import Iterable
 
+from santeid.clock import utc_datetime
 from santeid.directory import nomenclatures
 from santeid.directory.models import Activity
 from santeid.directory.models import Exercice
 from santeid.directory.models import Professional
 from santeid.directory.search import SYSTEM_IDNPS
+from santeid.services import services
 
 FR_CORE_V2_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
 SYSTEM_RPPS = "http://rpps.fr"
@@ -249,4 +250,5 @@ def searchset(
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    moment = utc_datetime(services().clock)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

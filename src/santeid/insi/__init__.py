@@ -27,16 +27,10 @@ __all__ = ["CallContext", "InsiError", "InsiService", "init_app"]
 
 
 def init_app(app) -> None:
-    """Create the service (``app.extensions["santeid"].insi``) and mount the adapters.
-
-    Nothing is opened here: the civil-status base is opened on the first call of each thread
-    (a missing base answers 503, it does not stop the server), the audit file on the first
-    write."""
+    """Mount the adapters on the service ``create_services`` built (``services().insi``)."""
     from santeid.insi import fhir
     from santeid.insi import rest
 
-    svc = app.extensions["santeid"]
-    svc.insi = InsiService.for_settings(svc.settings)
     rest.init_app(app)
     fhir.init_app(app)
     if importlib.util.find_spec("santeid.insi.soap") is not None:

@@ -53,6 +53,8 @@ from datetime import datetime
 from pathlib import Path
 
 from santeid import db
+from santeid.clock import system_clock
+from santeid.clock import utc_datetime
 from santeid.insi.model import OPERATIONS
 from santeid.insi.model import CallContext
 
@@ -164,7 +166,9 @@ _IDAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    """The machine's time: the default of the audit log and the INSi service built outside
+    ``create_services`` (commands, tests); the application passes its own clock."""
+    return utc_datetime(system_clock)
 
 
 def timestamp(moment: datetime) -> str:

@@ -34,6 +34,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
+from santeid.clock import system_clock
+from santeid.clock import utc_datetime
 from santeid.insi.model import CODE_UNAUTHENTICATED
 from santeid.insi.model import CallContext
 from santeid.insi.model import InsiError
@@ -133,7 +135,8 @@ def certificate_context(
     cn = _attribute(cert.subject, NameOID.COMMON_NAME)
     if cn not in INSI_CERTIFICATE_CNS:
         return insufficient_access()
-    moment = now or datetime.datetime.now(datetime.UTC)
+    # Commands (``santeid insi …``) call this without an application: the machine's clock.
+    moment = now or utc_datetime(system_clock)
     if not cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc:
         return insufficient_access("certificat hors de sa période de validité")
     issuers = [ca for ca in load_authorities(insi_ca_path(settings)) if ca.subject == cert.issuer]
@@ -324,7 +327,9 @@ def request_context(channel: str) -> CallContext | InsiError:
     else:
         cert = client_certificate()
     if cert is not None:
-        return certificate_context(cert, channel=channel)
+        from santeid.services import services
+
+        return certificate_context(cert, channel=channel, now=utc_datetime(services().clock))
     return unauthenticated(
         "authentication required: Bearer access token or INSi client certificate"
     )

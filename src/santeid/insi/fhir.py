@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC
 from datetime import date
-from datetime import datetime
 
 from flask import Blueprint
 from flask import Response
@@ -39,6 +37,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
+from santeid.clock import utc_datetime
 from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement as base_capability_statement
 from santeid.fhir import fhir_response
@@ -128,12 +127,13 @@ _UUID_NAMESPACE = uuid.UUID("5f0c8f49-2c39-4c8e-a0b7-4b7c3e0f2a11")
 
 
 def _paris_today() -> date:
+    now = utc_datetime(services().clock)
     try:
         from zoneinfo import ZoneInfo
 
-        return datetime.now(ZoneInfo("Europe/Paris")).date()
+        return now.astimezone(ZoneInfo("Europe/Paris")).date()
     except Exception:  # no time-zone data on this system
-        return datetime.now(UTC).date()
+        return now.date()
 
 
 # -- resources ------------------------------------------------------------------------------
@@ -266,7 +266,8 @@ def searchset(result: SearchResult, self_url: str, query_date: date) -> dict:
 
 
 def _instant() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = utc_datetime(services().clock)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def error_outcome(error: InsiError) -> Response:

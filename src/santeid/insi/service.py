@@ -29,6 +29,7 @@ the :class:`~santeid.insi.model.InsiError`.  The rules, with their sources
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sqlite3
@@ -53,6 +54,9 @@ from santeid.civil_status.schema import SQL_TRAITS
 from santeid.civil_status.schema import SQL_TRAITS_PLACE
 from santeid.civil_status.schema import SQL_VITALE
 from santeid.civil_status.test_identities import SANDBOX_FAULT_BIRTH_NAME
+from santeid.clock import Clock
+from santeid.clock import system_clock
+from santeid.clock import utc_datetime
 from santeid.insi.audit import AuditBacklog
 from santeid.insi.audit import AuditLog
 from santeid.insi.audit import SoftwareRegistry
@@ -175,7 +179,7 @@ _FAST_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _FAST_COG = re.compile(r"(?:[0-9]{2}|2[AB])[0-9]{3}")
 
 
-def _fast_traits(q: TraitsQuery) -> tr.Traits | None:
+def _fast_traits(q: TraitsQuery, today: date) -> tr.Traits | None:
     """``q`` as validated traits when every value is already a plain, valid INSi form (what
     the full path would accept unchanged, strict or normalising); None otherwise."""
     name = q.birth_name
@@ -201,7 +205,7 @@ def _fast_traits(q: TraitsQuery) -> tr.Traits | None:
         day = date.fromisoformat(q.birth_date)
     except ValueError:
         return None
-    if day.year < 1800 or day > date.today():
+    if day.year < 1800 or day > today:
         return None
     place = q.birthplace or None
     if place is not None and (
@@ -246,7 +250,7 @@ class InsiService:
         self.clock = clock
 
     @classmethod
-    def for_settings(cls, settings) -> InsiService:
+    def for_settings(cls, settings, *, clock: Clock = system_clock) -> InsiService:
         """``insi_base`` (empty = ``{data_dir}/civil-status.sqlite3``) and the audit tables of
         ``database_url`` (empty = ``{data_dir}/insi.sqlite3``)."""
         base = Path(settings.insi_base) if settings.insi_base else settings.data_path / BASE_NAME
@@ -255,6 +259,7 @@ class InsiService:
             base,
             audit,
             key_path=settings.data_path / AUDIT_KEY_NAME,
+            clock=functools.partial(utc_datetime, clock),
             sandbox=settings.sandbox,
             sandbox_delay=settings.sandbox_insi_delay,
         )
@@ -388,7 +393,7 @@ class InsiService:
         *,
         require_birthplace: bool = False,
     ) -> tr.Traits:
-        fast = _fast_traits(q)
+        fast = _fast_traits(q, self.clock().date())
         if fast is not None and (fast.birthplace is not None or not require_birthplace):
             return fast
         given = tuple(q.given_names or ())
@@ -416,7 +421,7 @@ class InsiService:
                     sex=q.sex,
                     birth_date=q.birth_date,
                     birthplace=birthplace,
-                    today=date.today(),
+                    today=self.clock().date(),
                 )
             return tr.normalize_traits(
                 birth_name=q.birth_name,
@@ -424,7 +429,7 @@ class InsiService:
                 sex=q.sex,
                 birth_date=q.birth_date.strip(),
                 birthplace=birthplace,
-                today=date.today(),
+                today=self.clock().date(),
             )
         except tr.TraitError as exc:
             raise invalid(exc.field, exc.rule, exc.message, elements.get(exc.field)) from None
@@ -473,7 +478,7 @@ class InsiService:
                 birth_name = tr.validate_name(q.birth_name)
             else:
                 birth_name = tr.normalize_name(q.birth_name)
-            birth_date = tr.validate_birth_date(q.birth_date.strip(), today=date.today())
+            birth_date = tr.validate_birth_date(q.birth_date.strip(), today=self.clock().date())
         except tr.TraitError as exc:
             raise invalid(exc.field, exc.rule, exc.message, VITALE_ELEMENTS[exc.field]) from None
         rank = q.birth_rank

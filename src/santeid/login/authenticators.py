@@ -51,8 +51,7 @@ class EcpsAuthenticator:
     name = "ecps"
 
     def applies(self, professional) -> bool:
-        ecps = services().ecps
-        return ecps is not None and bool(ecps.devices.active_for(professional.national_id))
+        return bool(services().ecps.devices.active_for(professional.national_id))
 
     def throttled(self, professional) -> bool:
         """Count one e-CPS request for this professional and for the browser's address; True

@@ -22,6 +22,7 @@ from flask import redirect
 from flask import render_template
 from flask import url_for
 
+from santeid.clock import utc_datetime
 from santeid.cps.cards import CPS_TEST_CA_NAME
 from santeid.cps.cards import CardError
 from santeid.cps.cards import trusted_authorities
@@ -49,7 +50,9 @@ def card():
     settings = svc.settings
     certificate = client_certificate(settings)
     try:
-        national_id = verify_card_certificate(certificate, settings, directory=svc.directory)
+        national_id = verify_card_certificate(
+            certificate, settings, directory=svc.directory, now=utc_datetime(svc.clock)
+        )
     except CardError as exc:
         serial = serial_hex(certificate) if certificate is not None else "-"
         log.info("card login refused: %s (certificate serial %s)", exc.code, serial)
@@ -72,7 +75,7 @@ def card():
     if approved is None:
         # Finished or cancelled meanwhile (another tab): the login page knows what to show.
         return redirect(url_for("login.authenticate", tx=txid))
-    if tx.get("ecps_request") and svc.ecps is not None:
+    if tx.get("ecps_request"):
         # An e-CPS request may still be shown on the phone: withdraw it.
         svc.ecps.cancel_request(tx["ecps_request"])
     log.info("card login: %s (certificate serial %s)", national_id, serial_hex(certificate))

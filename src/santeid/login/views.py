@@ -8,8 +8,6 @@ proof (denied, wrong code, locked device, expiry) is explained and can be retrie
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint
 from flask import abort
 from flask import jsonify
@@ -114,7 +112,7 @@ def _render_wait(txid: str, tx: dict, t):
         tx=tx,
         service=tx["client_name"],
         name=_professional_name(tx["national_id"]),
-        remaining=max(0, int(tx.get("request_expires_at") or 0) - int(time.time())),
+        remaining=max(0, int(tx.get("request_expires_at") or 0) - int(services().clock())),
     )
 
 
@@ -202,7 +200,7 @@ def otp():
     txid, tx, t = load_transaction()
     ecps = services().ecps
     offline_possible = tx["state"] in ("waiting", "failed") and tx.get("authenticator") == "ecps"
-    if ecps is None or not offline_possible:
+    if not offline_possible:
         return redirect(url_for("login.authenticate", tx=txid))
     error = None
     if request.method == "POST":
@@ -240,7 +238,9 @@ def status():
     body = {"state": tx["state"]}
     if tx["state"] == "waiting" and tx.get("authenticator") == "ecps":
         # The waiting page counts down and says when the phone reported a wrong PIN.
-        body["expires_in"] = max(0, int(tx.get("request_expires_at") or 0) - int(time.time()))
+        body["expires_in"] = max(
+            0, int(tx.get("request_expires_at") or 0) - int(services().clock())
+        )
         remaining = services().ecps.requests.wrong_pin(tx["ecps_request"])
         if remaining is not None:
             body["phone"] = "wrong_pin"
@@ -264,7 +264,7 @@ def complete():
     observe.login_completed(tx["client_id"], proof["auth_mode"], professional=tx["national_id"])
     authentication = Authentication(
         national_id=tx["national_id"],
-        auth_time=int(time.time()),
+        auth_time=int(svc.clock()),
         acr=proof["acr"],
         auth_mode=proof["auth_mode"],
         amr=list(proof["amr"]),

@@ -17,11 +17,12 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import time
 from dataclasses import asdict
 from dataclasses import dataclass
 
 from santeid import db
+from santeid.clock import Clock
+from santeid.clock import system_clock
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +116,13 @@ class Event:
 class EventStore:
     """The events of one installation (``santeid.db`` component ``events``)."""
 
-    def __init__(self, database: db.Database, *, clock=time.time) -> None:
+    def __init__(self, database: db.Database, *, clock: Clock = system_clock) -> None:
         self.db = database
         self.clock = clock
 
     @classmethod
-    def for_settings(cls, settings) -> EventStore:
-        return cls(db.database_for(settings, COMPONENT))
+    def for_settings(cls, settings, *, clock: Clock = system_clock) -> EventStore:
+        return cls(db.database_for(settings, COMPONENT), clock=clock)
 
     def add(self, event: Event) -> None:
         db.ensure(self.db, SCHEMA)
@@ -248,9 +249,7 @@ def record(
 
     if not has_app_context():
         return
-    store: EventStore | None = current_app.extensions.get("santeid_events")
-    if store is None:
-        return
+    store: EventStore = current_app.extensions["santeid"].events
     in_request = has_request_context()
     event = Event(
         at=int(store.clock()),
@@ -277,11 +276,8 @@ def record_command(settings, type_: str, reason: str, **fields) -> None:
     """An admin event of a ``santeid`` command run by an operator (source ``cli``)."""
     try:
         EventStore.for_settings(settings).add(
-            Event(at=int(time.time()), type=type_, reason=reason, source="cli", **fields)
+            # A command's own moment: no application, so no injected clock.
+            Event(at=int(system_clock()), type=type_, reason=reason, source="cli", **fields)
         )
     except _WRITE_FAILURES as exc:
         log.error("admin event %s not written: %s", type_, exc)
-
-
-def init_app(app) -> None:
-    app.extensions["santeid_events"] = EventStore.for_settings(app.extensions["santeid"].settings)

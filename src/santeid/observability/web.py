@@ -131,12 +131,10 @@ def metrics_view():
 
 
 def init_app(app) -> None:
-    from santeid.observability import events
 
     settings = app.extensions["santeid"].settings
     if settings.log_format == "json":
         configure_json_logging(settings.log_level)
-    events.init_app(app)
     app.before_request(_note_request)
     app.add_url_rule("/metrics", "metrics", metrics_view)
 

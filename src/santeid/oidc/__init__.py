@@ -69,7 +69,10 @@ JSON_ENDPOINTS = ("token", "userinfo", "introspect", "revoke", "certs", "discove
 
 
 def init_app(app) -> None:
-    settings = app.extensions["santeid"].settings
+    services = app.extensions["santeid"]
+    settings = services.settings
+    # Authlib's server reads its OAUTH2_* options from the Flask configuration.
+    services.authorization_server.init_app(app)
     bp = Blueprint("oidc", __name__, url_prefix=settings.issuer_path or None)
     for path, name, view, methods in ROUTES:
         bp.add_url_rule(path, name, view, methods=methods)

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import re
 import secrets
-import time
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
@@ -338,7 +337,7 @@ def session_satisfies(areq: AuthorizationRequest, authentication: Authentication
         return False
     if areq.max_age is not None:
         # max_age=0 means "authenticate now" (OIDC Core §3.1.2.1), even within the same second.
-        elapsed = time.time() - authentication.auth_time
+        elapsed = services().clock() - authentication.auth_time
         if areq.max_age == 0 or elapsed > areq.max_age:
             return False
     wanted = areq.id_token_hint_sub or areq.login_hint

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from santeid.ecps.webhooks import deliver
@@ -46,7 +45,7 @@ def _pool() -> ThreadPoolExecutor:
 
 def logout_token(svc, client, *, sub: str, sid: str) -> str:
     """The §2.4 logout token for ``client``."""
-    now = int(time.time())
+    now = int(svc.clock())
     claims = {
         "iat": now,
         "exp": now + LOGOUT_TOKEN_LIFETIME,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from santeid import db
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.oidc import client_auth
 from santeid.oidc.tls_client_auth import validate_metadata as validate_tls_client_auth
 
@@ -388,13 +389,16 @@ class ClientRegistry:
 
     ``path``: an embedded SQLite file, or a :class:`~santeid.db.Database`."""
 
-    def __init__(self, path: Path | str | db.Database, *, sandbox: bool = False):
+    def __init__(
+        self, path: Path | str | db.Database, *, sandbox: bool = False, clock: Clock = system_clock
+    ):
         self.db = (
             path
             if isinstance(path, db.Database)
             else db.SqliteDatabase(path, durable=db.CLIENTS.durable)
         )
         self.sandbox = sandbox
+        self.clock = clock
         db.ensure(self.db, SCHEMA)
 
     @property
@@ -402,8 +406,10 @@ class ClientRegistry:
         return getattr(self.db, "path", None)
 
     @classmethod
-    def for_settings(cls, settings) -> ClientRegistry:
-        return cls(db.database_for(settings, db.CLIENTS), sandbox=bool(settings.sandbox))
+    def for_settings(cls, settings, *, clock: Clock = system_clock) -> ClientRegistry:
+        return cls(
+            db.database_for(settings, db.CLIENTS), sandbox=bool(settings.sandbox), clock=clock
+        )
 
     def add(self, raw: dict, *, replace: bool = False) -> Client:
         meta = validate_metadata(raw, sandbox=self.sandbox)
@@ -419,7 +425,7 @@ class ClientRegistry:
                 " secret_digest = excluded.secret_digest, created_at = excluded.created_at"
             )
         try:
-            self.db.execute(sql, (meta["client_id"], json.dumps(meta), digest, int(time.time())))
+            self.db.execute(sql, (meta["client_id"], json.dumps(meta), digest, int(self.clock())))
         except db.IntegrityError:
             raise InvalidClientMetadata(
                 f"client {meta['client_id']!r} already exists (remove it first)"

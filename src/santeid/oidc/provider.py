@@ -9,7 +9,7 @@ the PSC token shapes and the atomic single-use rules.
 from __future__ import annotations
 
 import logging
-import time
+from typing import TYPE_CHECKING
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
@@ -42,13 +42,17 @@ from santeid.oidc.tokens import UnknownSubject
 from santeid.storage import keys
 from santeid.storage.records import Record
 
+if TYPE_CHECKING:
+    from santeid.oidc.clients import ClientRegistry
+    from santeid.services import Services
+
 log = logging.getLogger(__name__)
 
 #: Every method at the token endpoint (``client_auth.py`` holds the list and the policy).
 AUTH_METHODS = client_auth.methods_for("token")
 
 
-def _services():
+def _services() -> Services:
     return current_app.extensions["santeid"]
 
 
@@ -294,7 +298,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise InvalidClientError(description=exc.description) from exc
         problem = client_auth.lifetime_error(
             token.claims,
-            now=time.time(),
+            now=_services().clock(),
             max_lifetime=_services().settings.client_assertion_max_lifetime,
             leeway=self.leeway,
         )
@@ -309,7 +313,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         services = _services()
         # Remember the jti as long as the assertion could still be accepted: until exp plus
         # the leeway (exp is a checked integer by now).
-        ttl = max(1, int(claims["exp"] - time.time()) + self.leeway)
+        ttl = max(1, int(claims["exp"] - services.clock()) + self.leeway)
         key = keys.CLIENT_ASSERTION_JTI.key(str(claims["sub"]), keys.digest(jti))
         return services.store.add(key, {"seen": True}, ttl)
 
@@ -457,9 +461,12 @@ class SanteidAuthorizationServer(AuthorizationServer):
         return super().handle_error_response(request, keycloak_errors.with_description(error))
 
 
-def create_authorization_server(app, clients) -> AuthorizationServer:
-    server = SanteidAuthorizationServer()
-    server.init_app(app, query_client=clients.get, save_token=lambda token, request: None)
+def create_authorization_server(clients: ClientRegistry) -> SanteidAuthorizationServer:
+    """The server with its grants, endpoints and client authentication methods; the web layer
+    loads Flask's configuration into it (``oidc.init_app``)."""
+    server = SanteidAuthorizationServer(
+        query_client=clients.get, save_token=lambda token, request: None
+    )
     client_auth.register_methods(server)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT(leeway=30))
     server.register_client_auth_method("tls_client_auth", TlsClientAuth())

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import time
 
 from authlib.oauth2 import OAuth2Error
 from flask import jsonify
@@ -107,7 +106,7 @@ def _request_object_claims(token: str, client) -> dict:
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if services().settings.issuer not in audiences:
             raise ErrorPage("invalid_request_object", "the request object's aud is not this issuer")
-    now = time.time()
+    now = services().clock()
     problem = client_auth.lifetime_error(
         claims,
         now=now,

@@ -16,11 +16,13 @@ the string types (PrintableString, UTF8String) do not matter.
 
 from __future__ import annotations
 
-import datetime
 import logging
 from typing import Any
 
 from cryptography import x509
+
+from santeid.clock import utc_datetime
+from santeid.services import services
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ class TlsClientAuth:
         certificate = client_certificate()
         if certificate is None:
             return None
-        now = datetime.datetime.now(datetime.UTC)
+        now = utc_datetime(services().clock)
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
             # RFC 5280 §4.1.2.5; the handshake may have let it through (sandbox mode).
             log.info("tls_client_auth refused for %s: certificate outside its validity", client_id)

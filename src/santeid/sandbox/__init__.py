@@ -17,11 +17,22 @@ For integrators (``docs/sandbox.md``):
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
+from flask import Flask
 from flask import render_template
 
 from santeid.i18n import Translator
 from santeid.services import services
+
+if TYPE_CHECKING:
+    from santeid.clock import Clock
+    from santeid.directory.repository import Directory
+    from santeid.ecps.service import EcpsService
+    from santeid.sandbox.phone import SandboxPhone
+    from santeid.sandbox.scenarios import ScenarioBook
+    from santeid.settings import Settings
+    from santeid.storage.base import EphemeralStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +53,38 @@ def home():
     )
 
 
-def init_app(app) -> None:
+def phone_for(
+    settings: Settings,
+    *,
+    store: EphemeralStore,
+    ecps: EcpsService,
+    directory: Directory,
+    clock: Clock,
+) -> SandboxPhone | None:
+    """The sandbox phone in sandbox mode, with the scenarios of ``sandbox_professionals``
+    (whose professionals are upserted into the directory); ``None`` otherwise: outside sandbox
+    mode nobody's login or CIBA request is ever answered by scenario. Raises
+    ``ConfigurationError`` for an unusable professionals file (the server does not start)."""
+    if not settings.sandbox:
+        return None
+    from santeid.ciba.requests import CibaRequestBook
+    from santeid.sandbox.phone import SandboxPhone
+    from santeid.sandbox.scenarios import ScenarioBook
+
+    phone = SandboxPhone(
+        settings=settings,
+        ecps=ecps,
+        directory=directory,
+        scenarios=ScenarioBook(store),
+        ciba_requests=CibaRequestBook(store, clock=clock),
+        clock=clock,
+    )
+    if settings.sandbox_professionals:
+        load_professionals_file(directory, phone.scenarios, settings.sandbox_professionals)
+    return phone
+
+
+def init_app(app: Flask) -> None:
     svc = app.extensions["santeid"]
     settings = svc.settings
     app.jinja_env.globals["sandbox"] = settings.sandbox
@@ -50,7 +92,7 @@ def init_app(app) -> None:
     from santeid.sandbox import apidocs
 
     apidocs.init_app(app)
-    if not settings.sandbox:
+    if svc.sandbox is None:
         return
     log.warning(
         "SANDBOX MODE: sandbox authenticator on, dev keys and demo directory in use. "
@@ -58,23 +100,12 @@ def init_app(app) -> None:
     )
     from santeid.sandbox import api
     from santeid.sandbox import debugger
-    from santeid.sandbox.phone import SandboxPhone
-    from santeid.sandbox.scenarios import ScenarioBook
 
-    scenarios = ScenarioBook(svc.store)
-    svc.sandbox = SandboxPhone(
-        settings=settings, ecps=svc.ecps, directory=svc.directory, scenarios=scenarios
-    )
-    if svc.ciba is not None:
-        svc.ciba.sandbox_phone = svc.sandbox
-        svc.sandbox.ciba = svc.ciba
-    if settings.sandbox_professionals:
-        load_professionals_file(svc, settings.sandbox_professionals)
     app.register_blueprint(api.bp)
     debugger.init_app(app)
 
 
-def load_professionals_file(svc, path: str) -> int:
+def load_professionals_file(directory: Directory, scenarios: ScenarioBook, path: str) -> int:
     """Upsert the file's professionals into the directory and note their scenarios; raises
     ``ConfigurationError`` with every located error (the server does not start)."""
     from santeid.sandbox.professionals import ProfessionalsError
@@ -85,9 +116,9 @@ def load_professionals_file(svc, path: str) -> int:
         defined = load_file(path)
     except ProfessionalsError as exc:
         raise ConfigurationError("sandbox_professionals:\n  " + "\n  ".join(exc.errors)) from None
-    svc.directory.upsert_many(d.professional for d in defined)
+    directory.upsert_many(d.professional for d in defined)
     for item in defined:
         if item.scenario is not None:
-            svc.sandbox.scenarios.from_file[item.professional.national_id] = item.scenario
+            scenarios.from_file[item.professional.national_id] = item.scenario
     log.info("sandbox: %d professionals loaded from %s", len(defined), path)
     return len(defined)

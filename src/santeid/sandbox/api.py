@@ -18,12 +18,15 @@ from flask import Response
 from flask import jsonify
 from flask import request
 from flask import url_for
+from werkzeug.exceptions import NotFound
 
 from santeid import error_formats
 from santeid import problems
+from santeid.clock import utc_datetime
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.sandbox.phone import AnswerError
+from santeid.sandbox.phone import SandboxPhone
 from santeid.sandbox.professionals import ProfessionalsError
 from santeid.sandbox.professionals import read_one
 from santeid.sandbox.scenarios import DEFAULT_SCENARIOS
@@ -69,6 +72,15 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+def _phone() -> SandboxPhone:
+    """The sandbox phone. This blueprint is registered only when there is one (sandbox mode),
+    so a request here always finds it; were it mounted without one, the API would not exist."""
+    phone = services().sandbox
+    if phone is None:
+        raise NotFound()
+    return phone
+
+
 def _body() -> dict:
     data = request.get_json(silent=True)
     if request.content_length and data is None:
@@ -93,8 +105,8 @@ def _professional(raw_id: str):
 
 def _describe(professional) -> dict:
     svc = services()
-    scenario = svc.sandbox.scenarios.get(professional)
-    devices = svc.ecps.devices.active_for(professional.national_id) if svc.ecps else []
+    scenario = _phone().scenarios.get(professional)
+    devices = svc.ecps.devices.active_for(professional.national_id)
     return {
         "national_id": professional.national_id,
         "name": f"{professional.given_name} {professional.family_name}".strip(),
@@ -134,7 +146,7 @@ def scenario_listing() -> list[dict]:
     svc = services()
     ids = dict.fromkeys(p.national_id for p in svc.directory.list(sandbox_only=True))
     ids.update(dict.fromkeys(DEFAULT_SCENARIOS))
-    ids.update(dict.fromkeys(svc.sandbox.scenarios.from_file))
+    ids.update(dict.fromkeys(_phone().scenarios.from_file))
     rows = []
     for national_id in ids:
         professional = svc.directory.get(national_id)
@@ -173,9 +185,9 @@ def create_professional():
     existed = svc.directory.get(defined.professional.national_id) is not None
     svc.directory.upsert(defined.professional)
     if defined.scenario is not None:
-        svc.sandbox.scenarios.set(defined.professional.national_id, defined.scenario)
+        _phone().scenarios.set(defined.professional.national_id, defined.scenario)
     else:
-        svc.sandbox.scenarios.reset(defined.professional.national_id)
+        _phone().scenarios.reset(defined.professional.national_id)
     professional = svc.directory.get(defined.professional.national_id)
     response = jsonify(_describe(professional))
     response.status_code = 200 if existed else 201
@@ -188,14 +200,14 @@ def create_professional():
 @bp.get("/professionals/<path:national_id>/requests")
 def pending_requests(national_id: str):
     professional = _professional(national_id)
-    pending = services().sandbox.pending(professional.national_id)
+    pending = _phone().pending(professional.national_id)
     return jsonify(requests=[_request_view(r) for r in pending])
 
 
 @bp.route("/professionals/<path:national_id>/scenario", methods=["PUT", "DELETE"])
 def set_scenario(national_id: str):
     professional = _professional(national_id)
-    book = services().sandbox.scenarios
+    book = _phone().scenarios
     if request.method == "DELETE":
         book.reset(professional.national_id)
     else:
@@ -222,22 +234,22 @@ def _answer(request_id: str, action):
 @bp.post("/requests/<request_id>/approve")
 def approve(request_id: str):
     code = _body().get("code")
-    return _answer(request_id, lambda rid: services().sandbox.answer(rid, "approve", code))
+    return _answer(request_id, lambda rid: _phone().answer(rid, "approve", code))
 
 
 @bp.post("/requests/<request_id>/deny")
 def deny(request_id: str):
-    return _answer(request_id, lambda rid: services().sandbox.answer(rid, "deny"))
+    return _answer(request_id, lambda rid: _phone().answer(rid, "deny"))
 
 
 @bp.post("/requests/<request_id>/expire")
 def expire(request_id: str):
-    return _answer(request_id, services().sandbox.expire)
+    return _answer(request_id, _phone().expire)
 
 
 @bp.get("/requests/<request_id>")
 def get_request(request_id: str):
-    found = services().sandbox.settle(request_id)
+    found = _phone().settle(request_id)
     if found is None:
         raise ControlProblem(404, "unknown_request", "no request has this identifier")
     return jsonify(_request_view(found))
@@ -261,6 +273,7 @@ def issue_card():
     """A test CPS card (certificate and key, PEM) for a professional of the directory."""
     from santeid.cps.cards import CARD_VALIDITY_DAYS
     from santeid.cps.cards import issue_test_card
+    from santeid.cps.registry import CardRegistry
     from santeid.pki import certificate_pem
     from santeid.pki import private_key_pem
     from santeid.pki import serial_hex
@@ -275,7 +288,7 @@ def issue_card():
         )
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_CARD_DAYS:
         raise ControlProblem(400, "invalid_request", f"'days' is from 1 to {MAX_CARD_DAYS}")
-    now = datetime.datetime.now(datetime.UTC)
+    now = utc_datetime(services().clock)
     not_before = not_after = None
     if validity == "expired":
         not_before = now - datetime.timedelta(days=days + 1)
@@ -283,12 +296,14 @@ def issue_card():
     elif validity == "not_yet_valid":
         not_before = now + datetime.timedelta(days=1)
         not_after = not_before + datetime.timedelta(days=days)
+    settings = services().settings
     card = issue_test_card(
-        services().settings,
+        settings,
         professional,
         days=days,
         not_before=not_before,
         not_after=not_after,
+        registry=CardRegistry.for_settings(settings, clock=services().clock),
     )
     response = jsonify(
         national_id=card.national_id,

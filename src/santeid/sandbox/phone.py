@@ -14,10 +14,11 @@ The control API answers the same requests by hand (:meth:`answer`, :meth:`expire
 from __future__ import annotations
 
 import hmac
-import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import Any
 
+from santeid.clock import Clock
+from santeid.clock import system_clock
 from santeid.ecps.requests import APPROVED
 from santeid.ecps.requests import DENIED
 from santeid.ecps.requests import FAILED
@@ -26,6 +27,9 @@ from santeid.ecps.requests import PENDING
 from santeid.ecps.requests import AuthRequest
 from santeid.psc import proofs
 from santeid.sandbox import scenarios as sc
+
+if TYPE_CHECKING:
+    from santeid.ciba.requests import CibaRequestBook
 
 #: ``device_id`` of every decision the sandbox phone (or the control API) takes.
 SANDBOX_DEVICE_ID = "sandbox-phone"
@@ -51,15 +55,16 @@ class SandboxPhone:
         ecps: Any,
         directory: Any,
         scenarios: sc.ScenarioBook,
-        clock: Callable[[], float] = time.time,
+        ciba_requests: CibaRequestBook,
+        clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
         self.ecps = ecps
         self.directory = directory
         self.scenarios = scenarios
+        #: "Let expire" expires the CIBA request waiting for the e-CPS request too.
+        self.ciba_requests = ciba_requests
         self.clock = clock
-        #: The CIBA service, when installed: "let expire" must expire its request too.
-        self.ciba: Any = None
 
     # -- who has a sandbox phone ------------------------------------------------------------
     def scenario_for(self, professional: Any) -> sc.Scenario | None:
@@ -152,12 +157,11 @@ class SandboxPhone:
         moved = self.ecps.requests.expire_now(request_id)
         if moved is None:
             raise AnswerError("request_not_pending", "the request was answered meanwhile")
-        if self.ciba is not None:
-            key = self.ciba.book.key_for_ecps(request_id)
-            if key is not None:
-                self.ciba.book.transition(
-                    key, "pending", "pending", {"expires_at": moved.expires_at}
-                )
+        key = self.ciba_requests.key_for_ecps(request_id)
+        if key is not None:
+            self.ciba_requests.transition(
+                key, "pending", "pending", {"expires_at": moved.expires_at}
+            )
         return self.ecps.get_request(request_id)
 
     def _pending(self, request_id: str) -> AuthRequest:

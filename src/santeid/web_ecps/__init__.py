@@ -13,14 +13,12 @@ Routes (at the root of the site, like PSC's activation portal, not under the rea
 ``GET /sandbox/outbox`` (``.json``)             sandbox messages (404 outside sandbox mode)
 =============================================  ================================================
 
-The e-CPS core (``santeid.ecps``) provides activations and devices; without it the e-CPS
-pages answer 503 with an explanation.
+The e-CPS core (``santeid.ecps``, built with every other service by ``create_services``)
+provides activations and devices.
 """
 
 from __future__ import annotations
 
-from santeid.messaging import senders_for
-from santeid.web_ecps.common import SENDERS_EXTENSION
 from santeid.web_ecps.common import bp
 
 __all__ = ["init_app"]
@@ -33,6 +31,5 @@ def init_app(app) -> None:
     from santeid.web_ecps import outbox  # noqa: F401
 
     svc = app.extensions["santeid"]
-    app.extensions[SENDERS_EXTENSION] = senders_for(svc.settings)
     devices.register_account_client(svc)
     app.register_blueprint(bp)

@@ -48,7 +48,6 @@ import logging
 import re
 import secrets
 import shlex
-import time
 import xml.etree.ElementTree as ET  # noqa: S405 - builds our own SVG, parses nothing
 from dataclasses import dataclass
 from typing import Any
@@ -245,7 +244,7 @@ class CodePairs:
 
 def code_pairs() -> CodePairs:
     secret = str(current_app.secret_key).encode()
-    return CodePairs(services().store, secret)
+    return CodePairs(services().store, secret, clock=services().clock)
 
 
 # -- QR code ------------------------------------------------------------------------------------
@@ -315,7 +314,6 @@ def _messages(t: Translator, professional, email_code: str, sms_code: str) -> li
 def activation():
     """Step 1: the national identifier, then the two codes are sent."""
     t = translator()
-    ecps_service(t)
     if request.method == "GET":
         return _render_form(t, value=request.args.get("national_id", "")[:64])
 
@@ -376,7 +374,7 @@ def verify():
     """Step 2: both codes → an activation code and its QR code (docs/reference/pro-sante-connect.md
     §13)."""
     t = translator()
-    ecps = ecps_service(t)
+    ecps = ecps_service()
     flow = request.values.get("flow", "")
     pairs = code_pairs()
     record = pairs.get(flow)
@@ -427,7 +425,7 @@ def verify():
 def _render_qr(t: Translator, national_id: str, activation_):
     # The app link: the phone's camera opens the e-CPS app, the code stays in the fragment.
     png_uri, png_size, svg = qr_images(activation_.app_link, t("ecps_qr_alt"))
-    remaining = max(0, int(activation_.expires_at - time.time()))
+    remaining = max(0, int(activation_.expires_at - services().clock()))
     professional = services().directory.get(national_id)
     name = f"{professional.given_name} {professional.family_name}" if professional else ""
     return page(

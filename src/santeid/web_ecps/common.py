@@ -3,11 +3,10 @@ service and the message senders."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import Blueprint
-from flask import abort
-from flask import current_app
 from flask import make_response
 from flask import render_template
 from flask import request
@@ -18,13 +17,13 @@ from santeid.i18n import pick_locale
 from santeid.messaging import Senders
 from santeid.services import services
 
+if TYPE_CHECKING:
+    from santeid.ecps.service import EcpsService
+
 #: Endpoints are ``web_ecps.<view>``; the login pages link to ``web_ecps.activation``.
 bp = Blueprint("web_ecps", __name__)
 # Pages, except the sandbox outbox's JSON view.
 error_formats.declare(bp, error_formats.JSON_OAUTH, endpoints=["web_ecps.outbox_json"])
-
-#: Key of the message senders in ``app.extensions`` (Flask's per-application state).
-SENDERS_EXTENSION = "santeid.messaging"
 
 
 def translator() -> Translator:
@@ -39,7 +38,7 @@ def locale_args(t: Translator) -> dict[str, Any]:
 
 
 def senders() -> Senders:
-    return current_app.extensions[SENDERS_EXTENSION]
+    return services().senders
 
 
 def page(template: str, t: Translator, status: int = 200, **context: Any):
@@ -52,9 +51,6 @@ def error_page(t: Translator, title: str, detail: str, status: int):
     return page("error.html", t, status, title=title, detail=detail)
 
 
-def ecps_service(t: Translator) -> Any:
-    """The e-CPS core (``santeid.ecps``), or a 503 page when this server runs without it."""
-    ecps = services().ecps
-    if ecps is None:
-        abort(error_page(t, t("ecps_unavailable_title"), t("ecps_unavailable"), 503))
-    return ecps
+def ecps_service() -> EcpsService:
+    """The e-CPS core (``santeid.ecps``)."""
+    return services().ecps

@@ -116,7 +116,7 @@ def devices():
     if "state" in request.args or "code" in request.args or "error" in request.args:
         return _back_from_login()
     t = translator()
-    ecps = ecps_service(t)
+    ecps = ecps_service()
     authentication = current_sso()
     if authentication is None:
         return _start_login(t)
@@ -164,7 +164,7 @@ def confirm_revoke(device_id: str):
     """Revoking cannot be undone (a new activation is needed): the list links here, a page
     that names the device and asks for confirmation (it works without JavaScript)."""
     t = translator()
-    ecps = ecps_service(t)
+    ecps = ecps_service()
     authentication = current_sso()
     if authentication is None:
         return redirect(url_for("web_ecps.devices", **locale_args(t)), code=303)
@@ -185,7 +185,7 @@ def confirm_revoke(device_id: str):
 def revoke(device_id: str):
     """Revoke one of the logged-in professional's own devices (403 for anyone else's)."""
     t = translator()
-    ecps = ecps_service(t)
+    ecps = ecps_service()
     check_csrf()
     authentication = current_sso()
     if authentication is None:

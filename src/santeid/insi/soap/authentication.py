@@ -36,6 +36,7 @@ from dataclasses import replace
 
 from flask import request
 
+from santeid.clock import utc_datetime
 from santeid.cps.cards import CardError
 from santeid.cps.cards import verify_card_certificate
 from santeid.insi.auth import bearer_context
@@ -84,14 +85,21 @@ def _max_age(settings) -> datetime.timedelta:
     return datetime.timedelta(seconds=settings.insi_assertion_max_age)
 
 
+def _now() -> datetime.datetime:
+    """The application clock's time (``services().clock``)."""
+    from santeid.services import services  # at call time: santeid.services imports the app
+
+    return utc_datetime(services().clock)
+
+
 def _first_use(signed: saml.Assertion, certificate, acceptable_until: datetime.datetime) -> None:
     """Remember the assertion until it is no longer acceptable; refuse a second use (atomic
     set-if-absent: of concurrent replays exactly one passes)."""
     from santeid.services import services  # at call time: santeid.services imports the app
 
-    remaining = acceptable_until - datetime.datetime.now(datetime.UTC)
-    ttl = max(1, math.ceil(remaining.total_seconds()))
-    used = {"at": int(time.time())}
+    now = services().clock()
+    ttl = max(1, math.ceil(acceptable_until.timestamp() - now))
+    used = {"at": int(now)}
     if not services().store.add(saml.replay_key(signed, certificate), used, ttl):
         raise saml.AssertionRefused("assertion déjà utilisée (ID)")
 
@@ -99,9 +107,10 @@ def _first_use(signed: saml.Assertion, certificate, acceptable_until: datetime.d
 def _cps(assertion: saml.Assertion, headers: RequestHeaders, settings) -> CallContext:
     try:
         certificate = saml.signing_certificate(assertion)
-        national_id = verify_card_certificate(certificate, settings)
+        now = _now()
+        national_id = verify_card_certificate(certificate, settings, now=now)
         signed = saml.verify_signature(assertion, certificate)
-        acceptable_until = saml.check_times(signed, max_age=_max_age(settings))
+        acceptable_until = saml.check_times(signed, now=now, max_age=_max_age(settings))
         if not signed.id:
             raise saml.AssertionRefused("assertion sans ID")
     except saml.AssertionRefused as exc:
@@ -131,7 +140,7 @@ def _cps(assertion: saml.Assertion, headers: RequestHeaders, settings) -> CallCo
 
 def _psc(assertion: saml.Assertion, headers: RequestHeaders, settings) -> CallContext:
     try:
-        saml.check_times(assertion, max_age=_max_age(settings))
+        saml.check_times(assertion, now=_now(), max_age=_max_age(settings))
     except saml.AssertionRefused as exc:
         raise _refuse(str(exc)) from None
     authorization = request.headers.get("Authorization")
@@ -200,11 +209,11 @@ def _certificate_context(raw: str | bytes, software_id: str, settings) -> CallCo
     certificate = client_certificate(settings)
     if certificate is None:  # an unreadable header
         return insufficient_access(f"{INSUFFICIENT_ACCESS} (certificat client illisible)")
+    moment = _now()
     verdict = certificate_context(
-        certificate, channel=CHANNEL, software_id=software_id, settings=settings
+        certificate, channel=CHANNEL, software_id=software_id, settings=settings, now=moment
     )
-    expiry = certificate.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
-    remaining = expiry.total_seconds()
+    remaining = (certificate.not_valid_after_utc - moment).total_seconds()
     if remaining > 0:
         if len(_verdicts) >= CERTIFICATE_CACHE_SIZE:
             _verdicts.clear()

@@ -58,6 +58,8 @@ from signxml.exceptions import InvalidInput
 from signxml.exceptions import SignXMLException
 from signxml.verifier import VerifyResult
 
+from santeid.clock import system_clock
+from santeid.clock import utc_datetime
 from santeid.insi.soap.protocol import DS
 from santeid.insi.soap.protocol import SAML
 from santeid.insi.soap.protocol import WSSE
@@ -169,7 +171,8 @@ def check_times(
     """``IssueInstant`` within [now − ``max_age``, now + skew]; ``Conditions`` honoured
     (SAML 2.0 Core §2.5.1.2). Returns the moment the assertion stops being acceptable (its
     ``IssueInstant`` + ``max_age``, or ``NotOnOrAfter`` if sooner), plus the skew."""
-    now = now or datetime.datetime.now(datetime.UTC)
+    # Without ``now`` (commands, tests): the machine's clock; requests pass the application's.
+    now = now or utc_datetime(system_clock)
     issued = _instant(assertion.issue_instant, "IssueInstant")
     if issued > now + CLOCK_SKEW:
         raise AssertionRefused("assertion issued in the future (IssueInstant)")
@@ -243,7 +246,8 @@ def build_assertion(
     """An unsigned assertion in the shape of docs/reference/insi-teleservice.md §7 (add a signature
     with
     :func:`sign_assertion` for the CPx mode)."""
-    now = issue_instant or datetime.datetime.now(datetime.UTC)
+    # Assertions are built by clients of the teleservice (tests, benchmarks): their own clock.
+    now = issue_instant or utc_datetime(system_clock)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     root = etree.Element(
         _ASSERTION,
