@@ -195,7 +195,9 @@ def harvest_authorization(scan: LogScan, header: str | None, where: str) -> None
             decoded = base64.b64decode(credentials.strip()).decode()
         except ValueError:
             return
-        scan.add_secret(decoded.partition(":")[2], f"an HTTP Basic password of {where}")
+        password = decoded.partition(":")[2]
+        if _secret_like("client_secret", password):
+            scan.add_secret(password, f"an HTTP Basic password of {where}")
 
 
 def harvest_body(scan: LogScan, body: bytes | str | None, content_type: str, where: str) -> None:
@@ -206,7 +208,7 @@ def harvest_body(scan: LogScan, body: bytes | str | None, content_type: str, whe
     if "json" in content_type:
         try:
             harvest_json(scan, json.loads(body), where)
-        except ValueError:
+        except (ValueError, RecursionError):  # what a test sends to see it refused
             pass
     elif "x-www-form-urlencoded" in content_type or (not content_type and "=" in body):
         harvest_pairs(scan, parse_qsl(body), where)
@@ -252,7 +254,7 @@ def _harvest_requests(scan: LogScan, response, streamed: bool) -> None:
     if not streamed and "json" in response.headers.get("Content-Type", ""):
         try:
             harvest_json(scan, response.json(), "a response")
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
 
 

@@ -58,6 +58,8 @@ def test_credentials_are_harvested_from_what_the_suite_sends_and_receives():
         "a response",
     )  # fmt: skip
     log_scan.harvest_authorization(scan, "Basic cnAtMTpzM2NyM3Qtb2YtdGhlLXJw", "a call")
+    log_scan.harvest_authorization(scan, "Basic cnA6c2VjcmV0", "a call")  # rp:secret, a word
+    log_scan.harvest_body(scan, "[" * 100_000 + "]" * 100_000, "application/json", "a body")
     log_scan.harvest_body(
         scan, "grant_type=password&pin=246810", "application/x-www-form-urlencoded", "a form"
     )
