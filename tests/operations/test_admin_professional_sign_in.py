@@ -42,7 +42,7 @@ def _sign_in_with_login_pages(app, national_id: str):
 
 
 def _admin_logins(app) -> list:
-    return app.extensions["santeid_events"].list(types=(events.ADMIN_LOGIN,))
+    return app.extensions["santeid"].events.list(types=(events.ADMIN_LOGIN,))
 
 
 def test_a_listed_professional_signs_in_with_the_login_pages(console):
@@ -56,10 +56,10 @@ def test_a_listed_professional_signs_in_with_the_login_pages(console):
     # The console's changes name the professional who made them.
     keys_page = client.get("/admin/keys")
     client.post("/admin/keys", data={"csrf_token": _csrf(keys_page)})
-    (rotation,) = app.extensions["santeid_events"].list(types=(events.ADMIN_KEY,))
+    (rotation,) = app.extensions["santeid"].events.list(types=(events.ADMIN_KEY,))
     assert rotation.details["admin"] == admin
     # The login went through the same core as any relying party's: a LOGIN event.
-    (login,) = app.extensions["santeid_events"].list(types=(events.LOGIN,))
+    (login,) = app.extensions["santeid"].events.list(types=(events.LOGIN,))
     assert (login.client_id, login.professional) == ("santeid-admin-console", admin)
 
 

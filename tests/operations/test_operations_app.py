@@ -113,7 +113,7 @@ def test_a_ciba_login_approved_at_once_by_the_sandbox_is_on_the_dashboard(app, c
         headers={"Authorization": f"Basic {basic}"},
     )
     assert started.status_code == 200, started.get_json()
-    (outcome,) = app.extensions["santeid_events"].list(types=(CIBA_OUTCOME,))
+    (outcome,) = app.extensions["santeid"].events.list(types=(CIBA_OUTCOME,))
     assert (outcome.reason, outcome.auth_mode, outcome.client_id) == (
         "approved",
         "MOBILE",
