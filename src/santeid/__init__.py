@@ -77,7 +77,7 @@ def create_services(settings: Settings, *, store=None):
     from santeid.services import Services
     from santeid.storage import store_from_url
 
-    if settings.sandbox:
+    if settings.sandbox.enabled:
         # Sandbox convenience: a fresh checkout serves at once, with generated dev keys.
         ensure_dev_keys(settings)
         keys = KeyStore.from_settings(settings)
@@ -88,14 +88,16 @@ def create_services(settings: Settings, *, store=None):
     prepare_databases(settings)
     directory = Directory.for_settings(settings)
     directory.initialize()
-    if settings.sandbox and directory.count() == 0:
+    if settings.sandbox.enabled and directory.count() == 0:
         directory.seed_demo()
     if store is None:
-        store = store_from_url(settings.store_url)
-        if settings.store_persistence_check:
+        store = store_from_url(settings.store.url)
+        if settings.store.persistence_check:
             _check_store_persistence(store)
     sessions = SessionStore(
-        store, max_lifetime=settings.sso_max_lifetime, idle_timeout=settings.sso_idle_timeout
+        store,
+        max_lifetime=settings.login.sso_max_lifetime,
+        idle_timeout=settings.login.sso_idle_timeout,
     )
     return Services(
         settings=settings,
@@ -105,7 +107,7 @@ def create_services(settings: Settings, *, store=None):
         clients=ClientRegistry.for_settings(settings),
         sessions=sessions,
         tokens=TokenService(settings, store, keys, directory),
-        transactions=LoginTransactions(store, lifetime=settings.login_transaction_lifetime),
+        transactions=LoginTransactions(store, lifetime=settings.login.transaction_lifetime),
     )
 
 

@@ -130,7 +130,7 @@ def test_approval_on_the_phone_with_the_shown_code(flow, phone, app):
     _, access = decode(app, tokens["access_token"])
     _, id_token = decode(app, tokens["id_token"])
     assert access["authMode"] == "MOBILE"
-    assert access["acr"] == app.extensions["santeid"].settings.ecps_acr == "eidas1"
+    assert access["acr"] == app.extensions["santeid"].settings.login.ecps_acr == "eidas1"
     assert id_token["amr"] == ["swk", "pin", "mfa"]
     assert id_token["SubjectNameID"] == NATIONAL_ID
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 def enabled(settings) -> bool:
-    return bool(settings.admin_password_hash) or bool(settings.sandbox)
+    return bool(settings.admin.password_hash) or bool(settings.sandbox.enabled)
 
 
 def init_app(app) -> None:

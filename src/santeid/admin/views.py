@@ -57,9 +57,9 @@ def _t() -> Translator:
 def _password_ok(user: str, password: str) -> bool:
     settings = services().settings
     user_ok = hmac.compare_digest(user.encode(), ADMIN_USER.encode())
-    if settings.admin_password_hash:
-        return _hasher.verify(settings.admin_password_hash, password) and user_ok
-    if settings.sandbox:
+    if settings.admin.password_hash:
+        return _hasher.verify(settings.admin.password_hash, password) and user_ok
+    if settings.sandbox.enabled:
         return hmac.compare_digest(password.encode(), SANDBOX_DEMO_PASSWORD.encode()) and user_ok
     return False
 
@@ -87,7 +87,7 @@ def _admin_event(type_: str, reason: str, *, details: dict | None = None, **fiel
 def _page(template: str, **context):
     t = _t()
     return render_template(
-        template, t=t, sandbox=services().settings.sandbox, lang=t.locale, **context
+        template, t=t, sandbox=services().settings.sandbox.enabled, lang=t.locale, **context
     )
 
 
@@ -111,7 +111,7 @@ def login():
         error = _t()("admin_bad_login")
     demo = (
         SANDBOX_DEMO_PASSWORD
-        if services().settings.sandbox and not (services().settings.admin_password_hash)
+        if services().settings.sandbox.enabled and not (services().settings.admin.password_hash)
         else None
     )
     body = _page("admin/login.html", error=error, demo=demo)

@@ -96,7 +96,7 @@ def init_app(app) -> None:
         # A decision on the phone completes the CIBA request (and starts ping/push) in the
         # worker that received it.
         services.ecps.on_request_decided(services.ciba.on_ecps_decided)
-    if settings.sandbox:
+    if settings.sandbox.enabled:
         log.warning(
             "SANDBOX MODE: CIBA notification endpoints on http://127.0.0.1 and "
             "http://localhost are allowed (never outside sandbox mode)."

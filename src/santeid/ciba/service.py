@@ -83,7 +83,7 @@ class CibaService:
         self.ecps = ecps
         self.clock = clock
         self.book = CibaRequestBook(store, clock=clock)
-        self.notifier = notifier or Notifier(sandbox=bool(settings.sandbox))
+        self.notifier = notifier or Notifier(sandbox=bool(settings.sandbox.enabled))
         # The plain auth_req_id and client_notification_token of ping/push requests must be
         # readable by whichever worker delivers the notification, but a store dump must not
         # reveal them: they are kept sealed (AES-256-GCM, key derived from the app secret).
@@ -106,7 +106,7 @@ class CibaService:
             return MEANS_CARD
         if self.ecps is not None and self.ecps.devices.active_for(professional.national_id):
             return MEANS_ECPS
-        phone = self.sandbox_phone if self.settings.sandbox else None
+        phone = self.sandbox_phone if self.settings.sandbox.enabled else None
         if phone is not None and phone.scenario_for(professional) is not None:
             return MEANS_SANDBOX
         return None

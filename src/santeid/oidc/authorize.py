@@ -236,7 +236,7 @@ def check_scope(params, client) -> str:
             params.get("scope"),
             client.allowed_scopes,
             where=scopes.AUTHORIZATION,
-            policy=services().settings.scope_policy,
+            policy=services().settings.keycloak.scope_policy,
         )
     except scopes.ScopeError as exc:
         raise RedirectError(exc.error, exc.description) from None
@@ -274,7 +274,9 @@ def check_pkce(params, client) -> tuple[str | None, str | None]:
     method = method or "plain"
     if method not in ("S256", "plain"):
         raise RedirectError("invalid_request", f"code_challenge_method {method!r} is not supported")
-    plain_allowed = services().settings.pkce_plain_for_all_clients or client.pkce_plain_allowed
+    plain_allowed = (
+        services().settings.keycloak.pkce_plain_for_all_clients or client.pkce_plain_allowed
+    )
     if method == "plain" and not plain_allowed:
         raise RedirectError(
             "invalid_request", "code_challenge_method plain is not allowed: use S256"
@@ -363,7 +365,7 @@ def issue_code(areq: AuthorizationRequest, authentication: Authentication):
         "code_challenge_method": areq.code_challenge_method,
         "auth": authentication.to_dict(),
     }
-    svc.store.put(code_key(code), record, svc.settings.authorization_code_lifetime)
+    svc.store.put(code_key(code), record, svc.settings.oidc.authorization_code_lifetime)
     params = []
     if areq.state is not None:
         params.append(("state", areq.state))

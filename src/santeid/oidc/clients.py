@@ -403,7 +403,7 @@ class ClientRegistry:
 
     @classmethod
     def for_settings(cls, settings) -> ClientRegistry:
-        return cls(db.database_for(settings, db.CLIENTS), sandbox=bool(settings.sandbox))
+        return cls(db.database_for(settings, db.CLIENTS), sandbox=bool(settings.sandbox.enabled))
 
     def add(self, raw: dict, *, replace: bool = False) -> Client:
         meta = validate_metadata(raw, sandbox=self.sandbox)

@@ -141,7 +141,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             record.key,
             {"state": "issued"},
             {"state": "consumed", "fid": family_id},
-            ttl=services.settings.refresh_token_lifetime,
+            ttl=services.settings.oidc.refresh_token_lifetime,
         )
         if consumed is None:
             services.tokens.revoke_family(family_id)
@@ -297,7 +297,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         problem = client_auth.lifetime_error(
             token.claims,
             now=time.time(),
-            max_lifetime=_services().settings.client_assertion_max_lifetime,
+            max_lifetime=_services().settings.oidc.client_assertion_max_lifetime,
             leeway=self.leeway,
         )
         if problem:
@@ -410,7 +410,7 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
             # RFC 7009 §2.1: refused. Keycloak's TokenRevocationEndpoint answers
             # invalid_request "Unmatching clients"; the strict style keeps Authlib's
             # invalid_grant.
-            if _services().settings.error_style == "keycloak":
+            if _services().settings.keycloak.error_style == "keycloak":
                 raise InvalidRequestError("Unmatching clients")
             raise InvalidGrantError("The token was issued to another client")
         request.credential = token
@@ -418,7 +418,7 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
 
     def create_endpoint_response(self, request):
         status, body, headers = super().create_endpoint_response(request)
-        if _services().settings.error_style != "keycloak":
+        if _services().settings.keycloak.error_style != "keycloak":
             return status, body, headers
         # Keycloak's TokenRevocationEndpoint: an empty 200 on success; for a token it cannot
         # find, a 200 that says so (RFC 7009 §2.2 only asks for the 200).

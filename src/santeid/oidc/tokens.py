@@ -117,10 +117,10 @@ class TokenService:
             "scope": scope,
             "nonce": nonce,
         }
-        self.store.put(f"fam:{fid}", record, self.settings.refresh_token_lifetime)
+        self.store.put(f"fam:{fid}", record, self.settings.oidc.refresh_token_lifetime)
         if authentication.sid:
             self.store.add_member(
-                f"sidfams:{authentication.sid}", fid, self.settings.sso_max_lifetime
+                f"sidfams:{authentication.sid}", fid, self.settings.login.sso_max_lifetime
             )
         return fid
 
@@ -151,13 +151,13 @@ class TokenService:
             raise UnknownSubject(authentication.national_id)
         now = int(self.clock())
         settings = self.settings
-        sub = sub_for(authentication.national_id, settings.federation_id)
+        sub = sub_for(authentication.national_id, settings.oidc.federation_id)
         sid = authentication.sid or family_id
         client_id = client.get_client_id()
 
         at_jti = _uuid()
         access_claims = {
-            "exp": now + settings.access_token_lifetime,
+            "exp": now + settings.oidc.access_token_lifetime,
             "iat": now,
             "auth_time": authentication.auth_time,
             "jti": at_jti,
@@ -176,8 +176,8 @@ class TokenService:
         }
         if certificate_thumbprint:
             access_claims["cnf"] = {"x5t#S256": certificate_thumbprint}
-        access_token = self.keys.sign(access_claims, alg=settings.signing_alg)
-        self.store.add_member(f"fam:{family_id}:at", at_jti, settings.refresh_token_lifetime)
+        access_token = self.keys.sign(access_claims, alg=settings.oidc.signing_alg)
+        self.store.add_member(f"fam:{family_id}:at", at_jti, settings.oidc.refresh_token_lifetime)
         if not family_just_opened:
             # A revocation of the family that listed its access tokens before this one joined
             # (a concurrent reuse refusal, a logout) has already marked the family: the token
@@ -185,17 +185,17 @@ class TokenService:
             family = self.store.get(f"fam:{family_id}")
             if family is None or family.get("state") != "active":
                 self.store.put(
-                    f"revoked:{at_jti}", {"reason": "family"}, settings.access_token_lifetime
+                    f"revoked:{at_jti}", {"reason": "family"}, settings.oidc.access_token_lifetime
                 )
 
         response: dict = {
             "access_token": access_token,
-            "expires_in": settings.access_token_lifetime,
+            "expires_in": settings.oidc.access_token_lifetime,
         }
         if include_refresh:
             rt_jti = _uuid()
             refresh_claims = {
-                "exp": now + settings.refresh_token_lifetime,
+                "exp": now + settings.oidc.refresh_token_lifetime,
                 "iat": now,
                 "jti": rt_jti,
                 "iss": settings.issuer,
@@ -212,18 +212,18 @@ class TokenService:
             self.store.put(
                 f"rt:{rt_jti}",
                 {"fid": family_id, "state": "active", "client_id": client_id},
-                settings.refresh_token_lifetime,
+                settings.oidc.refresh_token_lifetime,
             )
             if not family_just_opened:
                 # Keep the family alive as long as its newest refresh token.
-                self.store.update(f"fam:{family_id}", {}, ttl=settings.refresh_token_lifetime)
-            response["refresh_expires_in"] = settings.refresh_token_lifetime
+                self.store.update(f"fam:{family_id}", {}, ttl=settings.oidc.refresh_token_lifetime)
+            response["refresh_expires_in"] = settings.oidc.refresh_token_lifetime
             response["refresh_token"] = refresh_token
         response["token_type"] = "Bearer"  # noqa: S105 - a type name, not a secret
 
         if "openid" in scope.split():
             id_claims = {
-                "exp": now + settings.id_token_lifetime,
+                "exp": now + settings.oidc.id_token_lifetime,
                 "iat": now,
                 "auth_time": authentication.auth_time,
                 "jti": _uuid(),
@@ -256,7 +256,7 @@ class TokenService:
                 id_claims["rt_hash"] = at_hash(response["refresh_token"])
             if extra_id_claims:
                 id_claims.update(extra_id_claims)
-            alg = client.id_token_signed_response_alg or settings.signing_alg
+            alg = client.id_token_signed_response_alg or settings.oidc.signing_alg
             response["id_token"] = self.keys.sign(id_claims, alg=alg)
         response["not-before-policy"] = 0
         response["session_state"] = sid
@@ -279,7 +279,7 @@ class TokenService:
         settings = self.settings
         client_id = client.get_client_id()
         claims = {
-            "exp": now + settings.access_token_lifetime,
+            "exp": now + settings.oidc.access_token_lifetime,
             "iat": now,
             "jti": _uuid(),
             "iss": settings.issuer,
@@ -292,10 +292,10 @@ class TokenService:
         }
         if certificate_thumbprint:
             claims["cnf"] = {"x5t#S256": certificate_thumbprint}  # RFC 8705 §3.1
-        access_token = self.keys.sign(claims, alg=settings.signing_alg)
+        access_token = self.keys.sign(claims, alg=settings.oidc.signing_alg)
         return {
             "access_token": access_token,
-            "expires_in": settings.access_token_lifetime,
+            "expires_in": settings.oidc.access_token_lifetime,
             "refresh_expires_in": 0,
             "token_type": "Bearer",
             "not-before-policy": 0,
@@ -389,7 +389,7 @@ class TokenService:
         :raises RefreshRefused: with Keycloak's description.
         """
         settings = self.settings
-        if not settings.refresh_token_revoke:
+        if not settings.oidc.refresh_token_revoke:
             return
         family = grant.family
         current = family.get("current_rt")
@@ -402,8 +402,8 @@ class TokenService:
                 f"fam:{grant.family_id}",
                 {"current_rt": grant.jti, "refreshed_at": int(self.clock())},
             )
-        uses = self.store.incr(f"rtuse:{grant.jti}", settings.refresh_token_lifetime)
-        if uses > settings.refresh_token_max_reuse + 1:
+        uses = self.store.incr(f"rtuse:{grant.jti}", settings.oidc.refresh_token_lifetime)
+        if uses > settings.oidc.refresh_token_max_reuse + 1:
             self.revoke_family(grant.family_id)
             raise RefreshRefused("Maximum allowed refresh token reuse exceeded")
 
@@ -418,7 +418,7 @@ class TokenService:
         self.store.update(f"fam:{family_id}", {"state": "revoked"})
         for jti in self.store.members(f"fam:{family_id}:at"):
             self.store.put(
-                f"revoked:{jti}", {"reason": "family"}, self.settings.access_token_lifetime
+                f"revoked:{jti}", {"reason": "family"}, self.settings.oidc.access_token_lifetime
             )
 
     def revoke_session(self, sid: str) -> None:

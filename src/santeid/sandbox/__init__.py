@@ -45,12 +45,12 @@ def home():
 def init_app(app) -> None:
     svc = app.extensions["santeid"]
     settings = svc.settings
-    app.jinja_env.globals["sandbox"] = settings.sandbox
+    app.jinja_env.globals["sandbox"] = settings.sandbox.enabled
     app.add_url_rule("/", "home", home)
     from santeid.sandbox import apidocs
 
     apidocs.init_app(app)
-    if not settings.sandbox:
+    if not settings.sandbox.enabled:
         return
     log.warning(
         "SANDBOX MODE: sandbox authenticator on, dev keys and demo directory in use. "
@@ -68,8 +68,8 @@ def init_app(app) -> None:
     if svc.ciba is not None:
         svc.ciba.sandbox_phone = svc.sandbox
         svc.sandbox.ciba = svc.ciba
-    if settings.sandbox_professionals:
-        load_professionals_file(svc, settings.sandbox_professionals)
+    if settings.sandbox.professionals:
+        load_professionals_file(svc, settings.sandbox.professionals)
     app.register_blueprint(api.bp)
     debugger.init_app(app)
 
