@@ -209,7 +209,15 @@ def test_positive_settings_refuse_zero(flat):
         ({"userinfo_errors": "strict"}, "userinfo_errors must be keycloak or rfc6750"),
         ({"post_logout_redirect_policy": "any"}, "post_logout_redirect_policy must be keycloak"),
         ({"issuer": "https://idp.example.org/realm/"}, None),
-        ({"issuer": "https://idp.example.org/r?x=1"}, "issuer must not carry a query"),
+        (
+            {"issuer": "https://idp.example.org/r?x=1"},
+            "issuer must be an absolute http(s) URL without",
+        ),
+        ({"issuer": ""}, "issuer must be set"),
+        (
+            {"authorization_endpoint": "https://w/auth#x"},
+            "authorization_endpoint must be an absolute",
+        ),
         ({"mtls_base_url": "http://idp:5443"}, "mtls_base_url must be an https origin"),
         ({"ecps_app_url": "/ecps/app/"}, "ecps_app_url must be an absolute http(s) URL"),
         ({"database_url": "mysql://db"}, "database_url must be empty"),

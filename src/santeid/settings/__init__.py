@@ -36,8 +36,10 @@ from pydantic import model_validator
 from santeid.settings.admin import AdminSettings
 from santeid.settings.base import ENV_PREFIX
 from santeid.settings.base import ConfigurationError
+from santeid.settings.base import HttpUrlText
 from santeid.settings.base import Section
 from santeid.settings.base import SettingsModel
+from santeid.settings.base import absolute_http_url
 from santeid.settings.base import describe
 from santeid.settings.base import value_sources
 from santeid.settings.cps import CpsSettings
@@ -79,7 +81,7 @@ class Settings(SettingsModel):
     #: Authorization endpoint advertised by the wallet discovery document (PSC serves it on a
     #: separate "wallet" host at ``/auth``); its path is served too. Empty means
     #: ``<issuer origin>/auth``; ``{issuer}/protocol/openid-connect/auth`` turns the alias off.
-    authorization_endpoint: str = ""
+    authorization_endpoint: HttpUrlText = ""
     #: Origin (``https://host:port``) of the HTTPS listener where clients present their
     #: certificate: discovery's ``mtls_endpoint_aliases`` point there (RFC 8705 §5). Empty:
     #: the issuer's origin when it is HTTPS (``santeid serve --tls-port`` sets it).
@@ -123,27 +125,9 @@ class Settings(SettingsModel):
     @field_validator("issuer")
     @classmethod
     def _issuer_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
-        if parts.query or parts.fragment:
-            raise ValueError("must not carry a query or fragment (OIDC Discovery §2)")
-        return value.rstrip("/")
-
-    @field_validator("authorization_endpoint")
-    @classmethod
-    def _wallet_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if value and (
-            parts.scheme not in ("http", "https")
-            or not parts.netloc
-            or parts.query
-            or parts.fragment
-        ):
-            raise ValueError(
-                f"must be an absolute http(s) URL without query or fragment, got {value!r}"
-            )
-        return value
+        if not value:
+            raise ValueError("must be set: an absolute http(s) URL")
+        return absolute_http_url(value).rstrip("/")
 
     @field_validator("mtls_base_url")
     @classmethod

@@ -23,7 +23,9 @@ from typing import Literal
 from typing import NoReturn
 from typing import get_args
 from typing import get_origin
+from urllib.parse import urlsplit
 
+from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import BeforeValidator
 from pydantic import ConfigDict
@@ -74,6 +76,23 @@ def _to_flag(raw: object) -> bool:
 
 #: A boolean setting.
 Flag = Annotated[bool, BeforeValidator(_to_flag)]
+
+
+def absolute_http_url(value: str) -> str:
+    """An absolute http(s) URL without query or fragment — an issuer (OIDC Discovery §2) and
+    the addresses published beside it — or empty."""
+    parts = urlsplit(value)
+    if value and (
+        parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment
+    ):
+        raise ValueError(
+            f"must be an absolute http(s) URL without query or fragment, got {value!r}"
+        )
+    return value
+
+
+#: A URL setting that may be empty (:func:`absolute_http_url`).
+HttpUrlText = Annotated[str, AfterValidator(absolute_http_url)]
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,9 @@ santeid.web_ecps, docs/ecps-device-protocol.md, docs/security.md)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from pydantic import PositiveInt
-from pydantic import field_validator
 
+from santeid.settings.base import HttpUrlText
 from santeid.settings.base import Section
 
 
@@ -28,7 +26,7 @@ class EcpsSettings(Section):
     #: Public address of the app that activation QR codes open, e.g.
     #: ``https://192.168.1.20:5443/ecps/app/`` for a phone on the same network; empty = the
     #: issuer's origin followed by ``/ecps/app/``.
-    app_url: str = ""
+    app_url: HttpUrlText = ""
     #: e-CPS long polls and event streams one device may hold open at once (429 beyond).
     waits_per_device: PositiveInt = 2
     #: Pending e-CPS requests one professional may have at a time; a new one withdraws the
@@ -47,14 +45,3 @@ class EcpsSettings(Section):
     activation_sends_per_professional: PositiveInt = 5
     activation_sends_per_address: PositiveInt = 3
     activation_window: PositiveInt = 600
-
-    @field_validator("app_url")
-    @classmethod
-    def _absolute_url(cls, value: str) -> str:
-        if value:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
-            if parts.query or parts.fragment:
-                raise ValueError("must not carry a query or fragment")
-        return value
