@@ -38,9 +38,9 @@ def documented_rows(text: str) -> list[list[str]]:
     return rows
 
 
-def _declared(settings: Settings, flat: str) -> object:
+def _declared(declared: Settings, flat: str) -> object:
     section, field = SETTINGS[flat]
-    return getattr(getattr(settings, section) if section else settings, field)
+    return getattr(getattr(declared, section) if section else declared, field)
 
 
 def doc_problems(text: str) -> list[str]:

@@ -15,11 +15,12 @@ from santeid.settings import SETTINGS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings import load_settings
+from santeid.settings.sandbox import SandboxSettings
 
 
-def _read(settings: Settings, flat: str) -> object:
+def _read(loaded: Settings, flat: str) -> object:
     section, field = SETTINGS[flat]
-    return getattr(getattr(settings, section) if section else settings, field)
+    return getattr(getattr(loaded, section) if section else loaded, field)
 
 
 def _config(tmp_path, text: str) -> dict[str, str]:
@@ -264,7 +265,7 @@ def test_a_section_is_never_read_as_a_flag():
     # ``sandbox`` was a boolean before it was a section: code reading it the old way fails
     # loudly instead of always being true.
     with pytest.raises(TypeError, match="section of the settings"):
-        bool(Settings().sandbox)
+        bool(SandboxSettings())
 
 
 def test_secrets_stay_out_of_repr():
