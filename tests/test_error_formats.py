@@ -77,7 +77,7 @@ def test_a_bug_in_any_view_is_a_500_in_its_format(app, client, caplog):
 
 
 def test_an_oversized_parameter_is_a_400_in_its_format(app, client):
-    limit = app.extensions["santeid"].settings.max_parameter_length
+    limit = app.extensions["santeid"].settings.http.max_parameter_length
     for rule, url, methods in _routes(app):
         fmt = error_formats.for_endpoint(rule.endpoint)
         response = client.open(url, method=methods[0], query_string={"q": "x" * (limit + 1)})

@@ -11,10 +11,10 @@ from santeid.settings import load_settings
 
 def test_defaults_are_keycloaks():
     settings = load_settings({})
-    assert settings.client_authentication == "keycloak"
-    assert settings.scope_policy == "keycloak"
-    assert settings.error_style == "keycloak"
-    assert settings.pkce_plain_for_all_clients is True
+    assert settings.keycloak.client_authentication == "keycloak"
+    assert settings.keycloak.scope_policy == "keycloak"
+    assert settings.keycloak.error_style == "keycloak"
+    assert settings.keycloak.pkce_plain_for_all_clients is True
     assert settings.advertised_authorization_endpoint == "http://127.0.0.1:5000/auth"
 
 
@@ -28,12 +28,16 @@ def test_strict_readings_from_the_environment():
             "SANTEID_AUTHORIZATION_ENDPOINT": "https://wallet.example.org/auth",
         }
     )
-    assert (settings.client_authentication, settings.scope_policy, settings.error_style) == (
+    assert (
+        settings.keycloak.client_authentication,
+        settings.keycloak.scope_policy,
+        settings.keycloak.error_style,
+    ) == (
         "strict",
         "strict",
         "strict",
     )
-    assert settings.pkce_plain_for_all_clients is False
+    assert settings.keycloak.pkce_plain_for_all_clients is False
     assert settings.advertised_authorization_endpoint == "https://wallet.example.org/auth"
 
 

@@ -95,7 +95,7 @@ def create_services(
     from santeid.services import Services
     from santeid.storage import store_from_url
 
-    if settings.sandbox:
+    if settings.sandbox.enabled:
         # Sandbox convenience: a fresh checkout serves at once, with generated dev keys.
         ensure_dev_keys(settings)
         keys = KeyStore.from_settings(settings, clock=clock)
@@ -106,11 +106,11 @@ def create_services(
     prepare_databases(settings)
     directory = Directory.for_settings(settings)
     directory.initialize()
-    if settings.sandbox and directory.count() == 0:
+    if settings.sandbox.enabled and directory.count() == 0:
         directory.seed_demo()
     if store is None:
-        store = store_from_url(settings.store_url)
-        if settings.store_persistence_check:
+        store = store_from_url(settings.store.url)
+        if settings.store.persistence_check:
             _check_store_persistence(store)
     secret_key = _secret_key(settings)
     clients = ClientRegistry.for_settings(settings, clock=clock)
@@ -143,13 +143,13 @@ def create_services(
         clients=clients,
         sessions=SessionStore(
             store,
-            max_lifetime=settings.sso_max_lifetime,
-            idle_timeout=settings.sso_idle_timeout,
+            max_lifetime=settings.login.sso_max_lifetime,
+            idle_timeout=settings.login.sso_idle_timeout,
             clock=clock,
         ),
         tokens=tokens,
         transactions=LoginTransactions(
-            store, lifetime=settings.login_transaction_lifetime, clock=clock
+            store, lifetime=settings.login.transaction_lifetime, clock=clock
         ),
         authorization_server=create_authorization_server(clients),
         ecps=ecps,

@@ -40,13 +40,13 @@ def _checks(svc) -> dict[str, tuple]:
         "store": (svc.store.ping, True),
         "database": (svc.clients.db.ping, True),
         "signing_keys": (lambda: _signing_keys_ok(svc), True),
-        "civil_status": (lambda: _civil_status_ok(svc), bool(svc.settings.insi_base)),
+        "civil_status": (lambda: _civil_status_ok(svc), bool(svc.settings.insi.base)),
     }
 
 
 def readiness(svc) -> tuple[bool, dict]:
     """Run every check at once, each within the deadline; ``(ready, {name: result})``."""
-    deadline = svc.settings.health_check_timeout
+    deadline = svc.settings.observability.health_check_timeout
     started = time.monotonic()
     futures = {
         name: (_checks_pool.submit(check), required)

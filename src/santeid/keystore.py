@@ -152,8 +152,8 @@ class KeyStore(KeyLifecycle, KeyFileStorage, KeySigning):
         """The store ``settings`` describe (keys dir, signing alg, longest token lifetime)."""
         return cls(
             settings.keys_path,
-            retired_key_lifetime=settings.longest_token_lifetime,
-            default_alg=settings.signing_alg,
+            retired_key_lifetime=settings.oidc.longest_token_lifetime,
+            default_alg=settings.oidc.signing_alg,
             **kwargs,
         )
 
@@ -170,7 +170,7 @@ def ensure_dev_keys(settings: Settings) -> KeyInfo:
     to call from several workers. Returns the signing key."""
     store = open_keystore(settings)
     store.generate(HMAC_ALGORITHM)
-    info = store.generate(settings.signing_alg)
+    info = store.generate(settings.oidc.signing_alg)
     logger.info("development signing key %s (%s) in %s", info.kid, info.alg, store.path)
     return info
 
@@ -185,12 +185,12 @@ def check_keys_for_startup(settings: Settings, **kwargs: Any) -> KeyStore:
     """
     store = open_keystore(settings, **kwargs)
     try:
-        store.signing_key(settings.signing_alg)
+        store.signing_key(settings.oidc.signing_alg)
     except NoSigningKey:
         raise MissingKeys(
-            f"no active {settings.signing_alg} signing key in {store.file}. santeid does not "
+            f"no active {settings.oidc.signing_alg} signing key in {store.file}. santeid does not "
             "generate keys outside sandbox mode: run `santeid keys generate --alg "
-            f"{settings.signing_alg}` with SANTEID_KEYS_DIR={settings.keys_dir}, or point "
+            f"{settings.oidc.signing_alg}` with SANTEID_KEYS_DIR={settings.keys_dir}, or point "
             "SANTEID_KEYS_DIR at the directory holding your signing-keys.json "
             "(see keys/README.md)"
         ) from None

@@ -402,27 +402,29 @@ def senders_for(settings: Settings, *, clock: Clock = system_clock) -> Senders:
 
     Raises :class:`ConfigurationError` for settings that are present but unusable.
     """
-    if settings.sandbox:
+    if settings.sandbox.enabled:
         outbox = OutboxSender.for_settings(settings, clock=clock)
         return Senders(email=outbox, sms=outbox)
     email: MessageSender
     sms: MessageSender
-    if settings.smtp_host:
+    if settings.messaging.smtp_host:
         email = SmtpSender(
-            settings.smtp_host,
-            settings.smtp_port,
-            sender=settings.smtp_from,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            starttls=settings.smtp_starttls,
-            implicit_tls=settings.smtp_port == IMPLICIT_TLS_PORT,
+            settings.messaging.smtp_host,
+            settings.messaging.smtp_port,
+            sender=settings.messaging.smtp_from,
+            username=settings.messaging.smtp_username,
+            password=settings.messaging.smtp_password,
+            starttls=settings.messaging.smtp_starttls,
+            implicit_tls=settings.messaging.smtp_port == IMPLICIT_TLS_PORT,
         )
     else:
         email = UnconfiguredSender(
             "email", "e-mail: set smtp_host (SANTEID_SMTP_HOST) and smtp_from (SANTEID_SMTP_FROM)"
         )
-    if settings.sms_hook_url:
-        sms = HttpSmsSender(settings.sms_hook_url, token=settings.sms_hook_token)
+    if settings.messaging.sms_hook_url:
+        sms = HttpSmsSender(
+            settings.messaging.sms_hook_url, token=settings.messaging.sms_hook_token
+        )
     else:
         sms = UnconfiguredSender("sms", "SMS: set sms_hook_url (SANTEID_SMS_HOOK_URL)")
     senders = Senders(email=email, sms=sms)

@@ -158,7 +158,7 @@ def init_app(app) -> None:
     app.outer_wsgi = ForwardedHeaders(
         # Inside: the Host it checks is the forwarded one, when believed.
         MalformedRequests(inner),
-        trusted_proxies=settings.trusted_proxies,
-        hops=settings.proxy_hops,
+        trusted_proxies=settings.http.trusted_proxies,
+        hops=settings.http.proxy_hops,
         https_issuer=urlsplit(settings.issuer).scheme == "https",
     )

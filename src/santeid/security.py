@@ -63,7 +63,7 @@ class ParameterTooLarge(Exception):
 
 def limit_parameter_size() -> None:
     """Refuse any query or form parameter over ``max_parameter_length`` bytes (400)."""
-    limit = services().settings.max_parameter_length
+    limit = services().settings.http.max_parameter_length
     sources = [request.args]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sources.append(request.form)
@@ -89,10 +89,10 @@ def add_security_headers(response):
     if has_request_context() and request.scheme == "https" and not _is_loopback(request.host):
         # RFC 6797: browsers keep to HTTPS for this host. Not on loopback names, where it
         # would also bind the plain-HTTP listener of a development server (HSTS ignores ports).
-        max_age = services().settings.hsts_max_age
+        max_age = services().settings.http.hsts_max_age
         if max_age > 0:
             response.headers.setdefault("Strict-Transport-Security", f"max-age={max_age}")
-    if services().settings.sandbox:
+    if services().settings.sandbox.enabled:
         # Visible to programs too: a sandbox must never be mistaken for production.
         response.headers["X-Santeid-Sandbox"] = "true"
     return response

@@ -170,7 +170,9 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
     from werkzeug.serving import WSGIRequestHandler
 
     deadlines = Deadlines()
-    limiter = AddressLimiter(settings.max_connections_per_address, settings.trusted_proxies)
+    limiter = AddressLimiter(
+        settings.http.max_connections_per_address, settings.http.trusted_proxies
+    )
 
     class GuardedHandler(WSGIRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Werkzeug's threaded server has it
@@ -178,7 +180,7 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
         def handle_one_request(self) -> None:
             # From the first byte awaited (an idle keep-alive connection included) to the
             # last header; the TLS handshake, on the first read, is inside too.
-            fileno = deadlines.arm(self.connection, settings.request_header_timeout)
+            fileno = deadlines.arm(self.connection, settings.http.request_header_timeout)
             try:
                 super().handle_one_request()
             finally:
@@ -203,7 +205,7 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
             it is left to the application (chunked, or longer than the app accepts);
             ``None`` when the client was too slow (the connection is then shut)."""
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                deadlines.arm(self.connection, settings.request_body_timeout)
+                deadlines.arm(self.connection, settings.http.request_body_timeout)
                 return _UNBUFFERED  # read by the app, still under the deadline
             try:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -214,7 +216,7 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
             if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 del self.headers["Expect"]
-            fileno = deadlines.arm(self.connection, settings.request_body_timeout)
+            fileno = deadlines.arm(self.connection, settings.http.request_body_timeout)
             try:
                 body = self.rfile.read(length)
             except OSError:
@@ -263,7 +265,7 @@ def gunicorn_worker_class(settings: Settings) -> type:
         def init_process(self) -> None:
             self.deadlines = Deadlines()
             self.limiter = AddressLimiter(
-                settings.max_connections_per_address, settings.trusted_proxies
+                settings.http.max_connections_per_address, settings.http.trusted_proxies
             )
             super().init_process()
 
@@ -292,13 +294,13 @@ def gunicorn_worker_class(settings: Settings) -> type:
             Any failure is kept and raised where gunicorn expects it (``handle``), which
             answers or closes as it always does."""
             conn.received = None
-            fileno = self.deadlines.arm(conn.sock, settings.request_header_timeout)
+            fileno = self.deadlines.arm(conn.sock, settings.http.request_header_timeout)
             try:
                 conn.sock.setblocking(True)
                 conn.init()
                 if not conn.is_http2:
                     request = next(conn.parser)
-                    self.deadlines.arm(conn.sock, settings.request_body_timeout)
+                    self.deadlines.arm(conn.sock, settings.http.request_body_timeout)
                     body = _read_gunicorn_body(request)
                     if body is None:
                         raise NoMoreData(b"")
@@ -390,7 +392,7 @@ class BufferedRSGI:
         self.settings = settings
         self.pool = _Pool(threads)
         self.limiter = AddressLimiter(
-            settings.max_connections_per_address, settings.trusted_proxies
+            settings.http.max_connections_per_address, settings.http.trusted_proxies
         )
 
     async def __rsgi__(self, scope, protocol) -> None:
@@ -412,7 +414,7 @@ class BufferedRSGI:
         body = b""
         if "content-length" in headers or "transfer-encoding" in headers:
             try:
-                async with asyncio.timeout(self.settings.request_body_timeout):
+                async with asyncio.timeout(self.settings.http.request_body_timeout):
                     body = await protocol()
             except TimeoutError:
                 refusal = [("content-type", "text/plain"), ("connection", "close")]

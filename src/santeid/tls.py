@@ -258,11 +258,11 @@ def client_certificate(settings: Settings | None = None) -> x509.Certificate | N
         from santeid.services import services
 
         settings = services().settings
-    header = settings.tls_client_cert_header
+    header = settings.http.tls_client_cert_header
     if header:
         remote = request.remote_addr
         value = request.headers.get(header)
-        if is_trusted_proxy(remote, settings.trusted_proxies):
+        if is_trusted_proxy(remote, settings.http.trusted_proxies):
             if value is None or value.strip() in _NO_CERTIFICATE:
                 return None
             try:

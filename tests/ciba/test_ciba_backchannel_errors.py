@@ -71,8 +71,9 @@ def test_invalid_binding_message(client, meta, auto_id, message):
 
 def _strict(app, **changes):
     """The specifications' readings instead of Keycloak's (settings are read per request)."""
+    behaviour = app.extensions["santeid"].settings.keycloak
     for name, value in (changes or {"error_style": "strict"}).items():
-        setattr(app.extensions["santeid"].settings, name, value)
+        setattr(behaviour, name, value)
 
 
 def test_invalid_client_is_keycloak_401(client, meta, auto_id):

@@ -140,7 +140,7 @@ def test_slow_down_as_keycloak_does_it(app, client, phone, plain_id, clock):
 
 
 def test_slow_down_grows_the_interval_of_that_request(app, client, phone, plain_id, clock):
-    app.extensions["santeid"].settings.error_style = "strict"
+    app.extensions["santeid"].settings.keycloak.error_style = "strict"
     meta = register_ciba_client(app, backchannel_polling_interval=5)
     auth_req_id = start(client, meta, plain_id)["auth_req_id"]
     assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
@@ -227,7 +227,7 @@ def test_non_ciba_client_cannot_poll(app, client, meta, auto_id):
         "error": "invalid_grant",
         "error_description": "Client not allowed OIDC CIBA Grant",
     }
-    app.extensions["santeid"].settings.error_style = "strict"
+    app.extensions["santeid"].settings.keycloak.error_style = "strict"
     response = poll(client, other, auth_req_id, headers=headers)
     assert error_of(response) == "unauthorized_client"
 

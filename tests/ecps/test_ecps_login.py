@@ -38,7 +38,7 @@ def test_phone_approval_completes_the_login(app, flow, ecps, phone, national_id)
     _, claims = decode(app, tokens["id_token"])
     assert claims["authMode"] == "MOBILE"
     assert claims["amr"] == ["swk", "pin", "mfa"]
-    assert claims["acr"] == app.extensions["santeid"].settings.ecps_acr
+    assert claims["acr"] == app.extensions["santeid"].settings.login.ecps_acr
 
 
 def test_wrong_code_fails_the_login_page(flow, phone, national_id):

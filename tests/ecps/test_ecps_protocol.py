@@ -124,7 +124,7 @@ def test_pending_lists_browser_and_ciba_requests(
     ecps, phone, national_id, other_national_id, monkeypatch
 ):
     # Two pending at once (the default keeps one, as the PSC application shows).
-    monkeypatch.setattr(ecps.settings, "ecps_max_pending_requests", 2)
+    monkeypatch.setattr(ecps.settings.ecps, "max_pending_requests", 2)
     browser = ecps.create_browser_request(
         national_id, client_name="Service A", client_id="svc-a", requested_from="192.0.2.7"
     )

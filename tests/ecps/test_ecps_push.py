@@ -135,7 +135,7 @@ def test_a_new_request_is_pushed_signed_and_encrypted(phone, ecps, national_id, 
     headers = message["headers"]
     assert headers["Content-Encoding"] == "aes128gcm"
     assert headers["Urgency"] == "high"
-    assert 0 < int(headers["TTL"]) <= ecps.settings.ecps_request_lifetime
+    assert 0 < int(headers["TTL"]) <= ecps.settings.ecps.request_lifetime
     claims = _vapid_claims(headers["Authorization"], config["vapid_public_key"])
     assert claims["aud"] == push_service.origin
     assert time.time() < claims["exp"] <= time.time() + 24 * 3600

@@ -108,7 +108,7 @@ def test_activation_code_expires_with_its_ttl(settings, national_id):
     app = create_app(settings, store=store)
     ecps = app.extensions["santeid"].ecps
     activation = ecps.start_activation(sandbox_professional(app))
-    now[0] += settings.ecps_activation_code_lifetime + 1
+    now[0] += settings.ecps.activation_code_lifetime + 1
     response = app.test_client().post(f"{API}/register", json=_body(activation.code))
     assert response.get_json()["code"] == "invalid_activation_code"
 

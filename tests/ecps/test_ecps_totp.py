@@ -121,7 +121,7 @@ def test_lock_lasts_ecps_totp_lock_seconds(app, national_id):
     )
     for _ in range(5):
         _error(service, national_id, _wrong(device, now[0]))
-    now[0] += svc.settings.ecps_totp_lock - 1
+    now[0] += svc.settings.ecps.totp_lock - 1
     assert _error(service, national_id, _code(device, now[0])) == "locked"
     now[0] += 2
     assert service.verify_totp(national_id, _code(device, now[0])).device_id == device.device_id

@@ -375,6 +375,6 @@ def test_the_slow_sandbox_scenario_waits_then_answers_01(tmp_path, insi_base, sa
 def test_the_server_takes_the_slow_scenarios_delay_from_its_settings(settings):
     from santeid.insi.service import InsiService
 
-    settings.sandbox_insi_delay = 2.5
+    settings.sandbox.insi_delay = 2.5
     service = InsiService.for_settings(settings)
-    assert (service.sandbox, service.sandbox_delay) == (settings.sandbox, 2.5)
+    assert (service.sandbox, service.sandbox_delay) == (settings.sandbox.enabled, 2.5)

@@ -308,7 +308,7 @@ def test_an_expired_token_is_refused(clocked_app, clock):
     token = Flow(clocked_app, client, register_client(clocked_app)).full_login()["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
     assert client.post(SEARCH, json=ADRTROIS, headers=bearer).status_code == 200
-    clock.advance(clocked_app.extensions["santeid"].settings.access_token_lifetime + 1)
+    clock.advance(clocked_app.extensions["santeid"].settings.oidc.access_token_lifetime + 1)
     assert client.post(SEARCH, json=ADRTROIS, headers=bearer).status_code == 401
 
 

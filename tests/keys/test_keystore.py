@@ -654,7 +654,7 @@ def test_store_from_settings_uses_longest_token_lifetime(tmp_path: Path) -> None
     settings = Settings(keys_dir=str(tmp_path / "keys"), refresh_token_lifetime=3600)
     store = KeyStore.from_settings(settings)
     assert store.retired_key_lifetime == 3600
-    assert store.default_alg == settings.signing_alg
+    assert store.default_alg == settings.oidc.signing_alg
 
 
 # -- the refresh-token HMAC secret (HS512) --------------------------------------------------

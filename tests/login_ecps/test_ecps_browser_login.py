@@ -128,7 +128,7 @@ def test_approval_on_the_phone_with_the_shown_code(flow, phone, app):
     _, access = decode(app, tokens["access_token"])
     _, id_token = decode(app, tokens["id_token"])
     assert access["authMode"] == "MOBILE"
-    assert access["acr"] == app.extensions["santeid"].settings.ecps_acr == "eidas1"
+    assert access["acr"] == app.extensions["santeid"].settings.login.ecps_acr == "eidas1"
     assert id_token["amr"] == ["swk", "pin", "mfa"]
     assert id_token["SubjectNameID"] == NATIONAL_ID
 
@@ -188,7 +188,7 @@ def test_request_expiry(clocked_app, clock):
     flow = Flow(app, app.test_client(), register_client(app))
     Phone(app)
     login_url, _ = _identify(flow)
-    clock.advance(app.extensions["santeid"].settings.ecps_request_lifetime + 1)
+    clock.advance(app.extensions["santeid"].settings.ecps.request_lifetime + 1)
     assert _status(flow, login_url) == "failed"
     assert "Délai dépassé" in html.unescape(flow.http.get(login_url).get_data(as_text=True))
 

@@ -23,7 +23,7 @@ def test_a_code_past_its_lifetime_is_invalid_grant_while_the_store_still_holds_i
     svc.tokens.codes.clock = clock
     flow = Flow(app, app.test_client(), register_client(app))
     code = flow.obtain_code()["code"]
-    clock.advance(svc.settings.authorization_code_lifetime)
+    clock.advance(svc.settings.oidc.authorization_code_lifetime)
     assert svc.store.get(svc.tokens.codes.key(code)) is not None
     response = flow.token(code)
     assert response.status_code == 400
@@ -34,7 +34,7 @@ def test_a_login_transaction_past_its_lifetime_is_gone(app, clock):
     svc = app.extensions["santeid"]
     svc.transactions.book.clock = clock
     txid = svc.transactions.create(client_id="c", client_name="C", areq={}, bid="b")
-    clock.advance(svc.settings.login_transaction_lifetime - 1)
+    clock.advance(svc.settings.login.transaction_lifetime - 1)
     assert svc.transactions.get(txid)["state"] == "identify"
     clock.advance(1)
     assert svc.transactions.get(txid) is None
@@ -45,7 +45,7 @@ def test_an_sso_session_slides_by_the_clock(app, clock):
     svc = app.extensions["santeid"]
     svc.sessions.book.clock = clock
     svc.sessions.clock = clock
-    idle = svc.settings.sso_idle_timeout
+    idle = svc.settings.login.sso_idle_timeout
     auth = svc.sessions.open(Authentication("810000000001", int(clock()), "eidas1", "X", ["x"]))
     clock.advance(idle - 1)
     assert svc.sessions.get(auth.sid) is not None  # used: the idle timeout starts again

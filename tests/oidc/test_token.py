@@ -142,7 +142,7 @@ def test_expired_code_is_invalid_grant(clocked_app, clock):
 
     flow = Flow(clocked_app, clocked_app.test_client(), register_client(clocked_app))
     params = flow.obtain_code()
-    clock.advance(clocked_app.extensions["santeid"].settings.authorization_code_lifetime + 1)
+    clock.advance(clocked_app.extensions["santeid"].settings.oidc.authorization_code_lifetime + 1)
     assert flow.token(params["code"]).get_json()["error"] == "invalid_grant"
 
 

@@ -91,7 +91,7 @@ def test_userinfo_with_forged_token_is_invalid_token(flow, client):
 
 
 def test_userinfo_in_the_late_2023_layout(app, flow, client):
-    app.extensions["santeid"].settings.userinfo_layout = "late-2023"
+    app.extensions["santeid"].settings.keycloak.userinfo_layout = "late-2023"
     professional = sandbox_professional(app)
     tokens = flow.full_login(professional)
     body = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).get_json()
@@ -213,7 +213,7 @@ def test_revoking_an_unknown_token_is_200(client, flow, app):
     )
     assert response.status_code == 200
     assert response.get_json() == {"error": "invalid_token", "error_description": "Invalid token"}
-    app.extensions["santeid"].settings.error_style = "strict"
+    app.extensions["santeid"].settings.keycloak.error_style = "strict"
     response = client.post(
         f"{OIDC}/revoke", data={"token": "garbage"}, headers=basic_auth("service-test", SECRET)
     )
@@ -236,7 +236,7 @@ def test_revoking_another_clients_token_is_refused(flow, client, app):
     assert (
         client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 200
     )
-    app.extensions["santeid"].settings.error_style = "strict"
+    app.extensions["santeid"].settings.keycloak.error_style = "strict"
     response = client.post(
         f"{OIDC}/revoke",
         data={"token": tokens["access_token"]},
@@ -279,7 +279,7 @@ def test_client_authentication_entry_point_for_other_endpoints(flow, app):
 def test_userinfo_errors_rfc6750_setting(app, flow, client):
     """The strict reading: no token is a 401 with a bare challenge (RFC 6750 §3.1), and an
     invalid token's description says why."""
-    app.extensions["santeid"].settings.userinfo_errors = "rfc6750"
+    app.extensions["santeid"].settings.keycloak.userinfo_errors = "rfc6750"
     missing = client.get(f"{OIDC}/userinfo")
     assert missing.status_code == 401
     assert missing.headers["WWW-Authenticate"] == 'Bearer realm="esante-wallet"'

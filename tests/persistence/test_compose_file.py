@@ -67,7 +67,7 @@ def test_the_two_instances_share_database_store_keys_and_issuer(compose):
     assert a["ports"] != b["ports"]
     # The configuration is one santeid accepts.
     settings = load_settings({k: str(v) for k, v in env.items()})
-    assert settings.database_url.startswith("postgresql://")
+    assert settings.database.url.startswith("postgresql://")
 
 
 def test_instances_start_after_healthy_dependencies(compose):

@@ -6,28 +6,18 @@ admin event."""
 
 from __future__ import annotations
 
-from santeid.settings import ConfigurationError
+from santeid.settings.admin import professional_ids
 
 
 def admin_professionals(settings) -> frozenset[str]:
-    """The normalised national identifiers of ``admin_professionals``; a malformed one stops
-    the start (``ConfigurationError``)."""
-    from santeid.psc.national_id import NationalIdError
-    from santeid.psc.national_id import parse_national_id
-
-    allowed = set()
-    for typed in settings.admin_professionals.replace(",", " ").split():
-        try:
-            allowed.add(parse_national_id(typed).value)
-        except NationalIdError as exc:
-            raise ConfigurationError(
-                f"admin_professionals: {typed!r} is not a national identifier ({exc.message('en')})"
-            ) from None
-    return frozenset(allowed)
+    """The normalised national identifiers of ``admin_professionals``."""
+    return professional_ids(settings.admin.professionals)
 
 
 def enabled(settings) -> bool:
-    return bool(settings.admin_password_hash or settings.admin_professionals or settings.sandbox)
+    return bool(
+        settings.admin.password_hash or settings.admin.professionals or settings.sandbox.enabled
+    )
 
 
 def init_app(app) -> None:

@@ -60,9 +60,9 @@ def _t() -> Translator:
 def _password_ok(user: str, password: str) -> bool:
     settings = services().settings
     user_ok = hmac.compare_digest(user.encode(), ADMIN_USER.encode())
-    if settings.admin_password_hash:
-        return _hasher.verify(settings.admin_password_hash, password) and user_ok
-    if settings.sandbox:
+    if settings.admin.password_hash:
+        return _hasher.verify(settings.admin.password_hash, password) and user_ok
+    if settings.sandbox.enabled:
         return hmac.compare_digest(password.encode(), SANDBOX_DEMO_PASSWORD.encode()) and user_ok
     return False
 
@@ -92,13 +92,13 @@ def _admin_event(type_: str, reason: str, *, details: dict | None = None, **fiel
 
 def _password_sign_in() -> bool:
     settings = services().settings
-    return bool(settings.admin_password_hash or settings.sandbox)
+    return bool(settings.admin.password_hash or settings.sandbox.enabled)
 
 
 def _page(template: str, **context):
     t = _t()
     return render_template(
-        template, t=t, sandbox=services().settings.sandbox, lang=t.locale, **context
+        template, t=t, sandbox=services().settings.sandbox.enabled, lang=t.locale, **context
     )
 
 
@@ -108,13 +108,17 @@ PASSWORD_METHOD = "password"  # noqa: S105 - the name of a sign-in method, not a
 
 def _login_page(error: str | None = None, status: int = 200):
     settings = services().settings
-    demo = SANDBOX_DEMO_PASSWORD if settings.sandbox and not settings.admin_password_hash else None
+    demo = (
+        SANDBOX_DEMO_PASSWORD
+        if settings.sandbox.enabled and not settings.admin.password_hash
+        else None
+    )
     body = _page(
         "admin/login.html",
         error=error,
         demo=demo,
         password=_password_sign_in(),
-        professionals=bool(settings.admin_professionals),
+        professionals=bool(settings.admin.professionals),
     )
     return body, status
 
@@ -151,7 +155,7 @@ def login():
 def login_professional():
     """The login page's e-CPS or card button: on to santeid's own login pages
     (``professional_sign_in``)."""
-    if not services().settings.admin_professionals:
+    if not services().settings.admin.professionals:
         abort(404)
     check_csrf()
     t = _t()

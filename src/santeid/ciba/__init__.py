@@ -82,7 +82,7 @@ def init_app(app) -> None:
     server = services.authorization_server
     server.register_endpoint(SanteidBackchannelAuthenticationEndpoint)
     server.register_grant(SanteidCibaGrant)
-    if settings.sandbox:
+    if settings.sandbox.enabled:
         log.warning(
             "SANDBOX MODE: CIBA notification endpoints on http://127.0.0.1 and "
             "http://localhost are allowed (never outside sandbox mode)."

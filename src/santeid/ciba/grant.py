@@ -144,7 +144,7 @@ class SanteidCibaGrant(CibaGrant):
     def keycloak_style(self) -> bool:
         from santeid.services import services
 
-        return services().settings.error_style == "keycloak"
+        return services().settings.keycloak.error_style == "keycloak"
 
     def should_slow_down(self, credential: CibaRequest) -> bool:
         interval = credential.interval

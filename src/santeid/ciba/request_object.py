@@ -89,7 +89,7 @@ def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now
         raise InvalidRequestError("request object: client_id differs from the client")
     # FAPI-CIBA's 60 minutes at most; signed_request_max_lifetime may shorten it, which
     # shortens how long the jti must be remembered (docs/security.md).
-    lifetime = min(MAX_LIFETIME, services.settings.signed_request_max_lifetime)
+    lifetime = min(MAX_LIFETIME, services.settings.oidc.signed_request_max_lifetime)
     minutes = f"{lifetime // 60} minutes" if lifetime % 60 == 0 else f"{lifetime} seconds"
     exp = _number(claims, "exp")
     if exp <= now - LEEWAY:

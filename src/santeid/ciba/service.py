@@ -89,7 +89,7 @@ class CibaService:
         self.ecps = ecps
         self.clock = clock
         self.book = CibaRequestBook(store, clock=clock)
-        self.notifier = notifier or Notifier(sandbox=bool(settings.sandbox))
+        self.notifier = notifier or Notifier(sandbox=bool(settings.sandbox.enabled))
         # The plain auth_req_id and client_notification_token of ping/push requests must be
         # readable by whichever worker delivers the notification, but a store dump must not
         # reveal them: they are kept sealed (AES-256-GCM, key derived from the app secret).

@@ -115,7 +115,7 @@ def _keycloak_errors() -> bool:
     """``error_style``: Keycloak's codes (default) or CIBA Core §13's."""
     from santeid.services import services
 
-    return services().settings.error_style == "keycloak"
+    return services().settings.keycloak.error_style == "keycloak"
 
 
 def check_ciba_client(endpoint, req: BackchannelAuthenticationRequest) -> None:

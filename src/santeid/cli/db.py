@@ -14,8 +14,8 @@ def _target() -> str:
     from santeid import db
 
     return (
-        db.redact(settings.database_url)
-        if settings.database_url
+        db.redact(settings.database.url)
+        if settings.database.url
         else (f"embedded SQLite files in {settings.data_path}")
     )
 
@@ -79,7 +79,7 @@ def migrate_from_sqlite(data_dir: Path) -> None:
     from santeid.db.copy import migrate_from_sqlite as copy
 
     settings = get_settings()
-    if not settings.database_url:
+    if not settings.database.url:
         raise click.ClickException(
             "database_url is not set: set SANTEID_DATABASE_URL=postgresql://… to the database "
             "to copy into"

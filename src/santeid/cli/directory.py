@@ -120,7 +120,7 @@ def show(national_id: str, as_json: bool, auth_mode: str | None) -> None:
         raise click.ClickException(f"no professional with national id {parsed.value}")
     userinfo = build_userinfo(
         professional,
-        sub=sub_for(professional.national_id, get_settings().federation_id),
+        sub=sub_for(professional.national_id, get_settings().oidc.federation_id),
         auth_mode=auth_mode,
     )
     document = json.dumps(userinfo, ensure_ascii=False, indent=2)

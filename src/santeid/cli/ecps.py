@@ -19,7 +19,7 @@ def _service(*, need_store: bool):
     from santeid.storage import store_from_url
 
     settings = get_settings()
-    if need_store and settings.store_url.startswith("memory:"):
+    if need_store and settings.store.url.startswith("memory:"):
         raise click.ClickException(
             "activation codes live in the shared store, and memory:// is private to each "
             "process: a code made here would be unknown to the server. Point "
@@ -27,7 +27,7 @@ def _service(*, need_store: bool):
             "activation page of the running server."
         )
     directory = Directory.for_settings(settings)
-    store = store_from_url(settings.store_url)
+    store = store_from_url(settings.store.url)
     return EcpsService(settings, store, directory)
 
 

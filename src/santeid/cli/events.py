@@ -96,6 +96,6 @@ def list_events(professional, client_id, types, since, limit, as_json) -> None:
 )
 def purge(older_than: int | None) -> None:
     """Delete the events older than the retention (run it daily, e.g. from cron)."""
-    days = older_than or get_settings().events_retention_days
+    days = older_than or get_settings().observability.events_retention_days
     removed = _store().purge(days)
     click.echo(f"{removed} event(s) older than {days} days deleted")

@@ -34,8 +34,8 @@ def _store() -> KeyStore:
     settings = get_settings()
     return KeyStore(
         settings.keys_path,
-        retired_key_lifetime=settings.longest_token_lifetime,
-        default_alg=settings.signing_alg,
+        retired_key_lifetime=settings.oidc.longest_token_lifetime,
+        default_alg=settings.oidc.signing_alg,
     )
 
 
@@ -76,7 +76,7 @@ def generate(alg: str | None, bits: str | None) -> None:
     --alg defaults to the signing_alg setting (RS256, as Pro Santé Connect). A server outside
     sandbox mode also needs the refresh-token secret: --alg HS512.
     """
-    alg = alg or get_settings().signing_alg
+    alg = alg or get_settings().oidc.signing_alg
     with _errors(get_settings().keys_dir):
         store = _store()
         before = {k.kid for k in store.list()}

@@ -20,7 +20,6 @@ from santeid.cli import get_settings
 from santeid.settings import DEFAULT_REALM_PATH
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
-from santeid.settings import validate
 
 
 def _effective_settings(
@@ -41,12 +40,10 @@ def _effective_settings(
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         scheme = "https" if tls else "http"
         changes["issuer"] = f"{scheme}://{shown}:{port}{DEFAULT_REALM_PATH}"
-    effective = settings.replace(**changes)
     try:
-        validate(effective)
+        return settings.replace(**changes)  # validated: --workers 2 with memory:// stops here
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
-    return effective
 
 
 def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
@@ -64,16 +61,16 @@ def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
     from santeid.insi.auth import insi_ca_path
     from santeid.insi.auth import insi_test_authority
 
-    if settings.sandbox and not settings.cps_ca_file:
+    if settings.sandbox.enabled and not settings.cps.ca_file:
         card_authority(settings)  # created on first use
-    if settings.sandbox and not settings.insi_ca_file:
+    if settings.sandbox.enabled and not settings.insi.ca_file:
         insi_test_authority(settings)
     authorities = []
     cards = trusted_authorities_file(settings)
     if cards is not None:
         authorities.append(str(cards))
     establishments = insi_ca_path(settings)
-    if settings.insi_ca_file or establishments.exists():
+    if settings.insi.ca_file or establishments.exists():
         authorities.append(str(establishments))
     return authorities
 
@@ -165,7 +162,8 @@ def serve(
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         settings = settings.replace(mtls_base_url=f"https://{shown}:{tls_port}")
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.observability.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if settings.workers > 1:
         # Before prometheus_client is imported: each worker's metrics in files /metrics sums.
@@ -190,7 +188,7 @@ def serve(
                 tls_cert,
                 tls_key,
                 authorities,
-                period_checked_by_app=_card_issuers(settings) if settings.sandbox else None,
+                period_checked_by_app=_card_issuers(settings) if settings.sandbox.enabled else None,
             )
         except ConfigurationError as exc:
             raise click.ClickException(str(exc)) from None
@@ -255,7 +253,7 @@ def serve(
 
     click.echo(
         f"santeid serving {settings.issuer} on https://{host}:{port}/ "
-        f"with {settings.workers} gunicorn workers (store {settings.store_url})"
+        f"with {settings.workers} gunicorn workers (store {settings.store.url})"
     )
     SanteidGunicorn().run()
 
@@ -286,7 +284,7 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
             raise click.ClickException(f"cannot listen on {host}:{tls_port}: {exc}") from None
     click.echo(
         f"santeid serving {settings.issuer} on {main_scheme}://{host}:{port}/ "
-        f"(store {settings.store_url})"
+        f"(store {settings.store.url})"
     )
     if secure is not None:
         click.echo(f"santeid also serving https://{host}:{tls_port}/ (same application)")
@@ -320,13 +318,13 @@ def _serve_with_granian(
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
-    os.environ["SANTEID_SANDBOX"] = "true" if settings.sandbox else "false"
+    os.environ["SANTEID_SANDBOX"] = "true" if settings.sandbox.enabled else "false"
     os.environ["SANTEID_WORKERS"] = str(settings.workers)
     os.environ["SANTEID_ISSUER"] = settings.issuer
     os.environ["SANTEID_SERVE_THREADS"] = str(threads)
     click.echo(
         f"santeid serving {settings.issuer} on http://{host}:{port}/ "
-        f"with {settings.workers} Granian workers (store {settings.store_url})"
+        f"with {settings.workers} Granian workers (store {settings.store.url})"
     )
     Granian(
         "santeid.serving:rsgi_app",
@@ -338,9 +336,9 @@ def _serve_with_granian(
         websockets=False,
         # Request line and headers within request_header_timeout (Granian's are in ms).
         http1_settings=HTTP1Settings(
-            header_read_timeout=int(settings.request_header_timeout * 1000)
+            header_read_timeout=int(settings.http.request_header_timeout * 1000)
         ),
         log_access=access_log,
-        log_level=LogLevels(settings.log_level.lower()),
+        log_level=LogLevels(settings.observability.log_level.lower()),
         respawn_failed_workers=True,
     ).serve()

@@ -19,7 +19,7 @@ def sessions() -> None:
 def logout(sid: str) -> None:
     """End the SSO session SID, as a logout would."""
     settings = get_settings()
-    if settings.store_url.startswith("memory:"):
+    if settings.store.url.startswith("memory:"):
         raise click.ClickException(
             "sessions live in the shared store, and memory:// is private to the server's "
             "process: this command cannot reach them. Point SANTEID_STORE_URL at the server's "
@@ -33,7 +33,7 @@ def logout(sid: str) -> None:
     svc = app.extensions["santeid"]
     with app.app_context():
         if not svc.sessions.exists(sid) and not svc.tokens.session_families(sid):
-            raise click.ClickException(f"no session {sid!r} in {settings.store_url}")
+            raise click.ClickException(f"no session {sid!r} in {settings.store.url}")
         participants = end_session(sid)
     # Deliveries run in the background: let them finish before the command exits.
     backchannel_logout.finish_deliveries()

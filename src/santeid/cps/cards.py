@@ -115,8 +115,8 @@ def card_authority(settings: Settings) -> TestAuthority:
 def trusted_authorities_file(settings: Settings) -> Path | None:
     """The PEM file of the authorities cards must be signed by: ``cps_ca_file``, else the
     test authority's certificate if it exists, else ``None`` (no card can be accepted)."""
-    if settings.cps_ca_file:
-        return Path(settings.cps_ca_file)
+    if settings.cps.ca_file:
+        return Path(settings.cps.ca_file)
     cert_path, _ = TestAuthority.paths(settings.keys_path, CPS_TEST_CA_NAME)
     return cert_path if cert_path.exists() else None
 

@@ -110,7 +110,7 @@ def database_for(settings: Settings, component: Component) -> Database:
 
     A ``database_url`` database is shared by every repository of the process (one pool), and
     so is each embedded file."""
-    url = settings.database_url
+    url = settings.database.url
     if not url:
         file_key = (str((settings.data_path / component.file_name).absolute()), component.durable)
         with _shared_lock:
@@ -129,15 +129,15 @@ def database_for(settings: Settings, component: Component) -> Database:
             evicted.close()
         db: Database = embedded
     else:
-        url_key = (url, settings.database_pool_size)
+        url_key = (url, settings.database.pool_size)
         with _shared_lock:
             shared = _shared.get(url_key)
             if shared is None:
                 shared = _shared[url_key] = open_url(
-                    url, durable=True, pool_size=settings.database_pool_size
+                    url, durable=True, pool_size=settings.database.pool_size
                 )
         db = shared
-    db.auto_upgrade = settings.database_auto_upgrade
+    db.auto_upgrade = settings.database.auto_upgrade
     return db
 
 

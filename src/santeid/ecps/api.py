@@ -110,7 +110,7 @@ def _device(*, allow_inactive: bool = False):
 
 def _device_info(device) -> dict[str, Any]:
     ecps = services().ecps
-    attempts = ecps.settings.ecps_pin_attempts
+    attempts = ecps.settings.ecps.pin_attempts
     info = device.public_info()
     info["remaining_pin_attempts"] = (
         max(0, attempts - device.consecutive_failed_pins) if device.is_active else 0
@@ -176,7 +176,7 @@ def _wait_seconds() -> float:
         raise Problem("invalid_request", "'wait' must be a number of seconds") from None
     if not wait >= 0:  # also refuses NaN
         raise Problem("invalid_request", "'wait' must be a number of seconds >= 0")
-    return min(wait, float(services().ecps.settings.ecps_long_poll))
+    return min(wait, float(services().ecps.settings.ecps.long_poll))
 
 
 def _take_wait_slot(device_id: str, seconds: float) -> str:
@@ -184,7 +184,7 @@ def _take_wait_slot(device_id: str, seconds: float) -> str:
     :class:`Problem` ``too_many_waits`` when all are taken. A slot is a store key added only
     if absent (atomic), so the bound holds across worker processes."""
     store = services().store
-    limit = services().settings.ecps_waits_per_device
+    limit = services().settings.ecps.waits_per_device
     ttl = int(seconds) + WAIT_SLOT_MARGIN
     for index in range(limit):
         key = keys.ECPS_WAIT_SLOT.key(device_id, str(index))
@@ -246,7 +246,7 @@ def stream_requests():
     once if the device is revoked or locked meanwhile."""
     device = _device()
     ecps = services().ecps
-    lifetime = STREAM_LIFETIME_FACTOR * ecps.settings.ecps_long_poll
+    lifetime = STREAM_LIFETIME_FACTOR * ecps.settings.ecps.long_poll
     slot = _take_wait_slot(device.device_id, lifetime)
     environ = request.environ
 

@@ -77,7 +77,7 @@ def push_subscribe():
             device.device_id,
             body.get("subscription"),
             body.get("lang"),
-            sandbox=services().settings.sandbox,
+            sandbox=services().settings.sandbox.enabled,
         )
     except InvalidSubscription as exc:
         raise Problem("invalid_request", str(exc)) from None

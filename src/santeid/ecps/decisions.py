@@ -152,7 +152,7 @@ def process_decision(service: EcpsService, url_request_id: str, token: Any) -> D
 
 
 def _check_pin(service: EcpsService, device, request: AuthRequest, pin: str) -> None:
-    attempts = service.settings.ecps_pin_attempts
+    attempts = service.settings.ecps.pin_attempts
     if service.pins.verify(device.pin_hash, pin):
         rehash = service.pins.hash(pin) if service.pins.needs_rehash(device.pin_hash) else None
         if not service.devices.record_right_pin(device.device_id, rehash):

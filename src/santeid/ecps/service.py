@@ -95,7 +95,7 @@ APP_LINK_PARAMETER = "activation"
 
 def app_url(settings: Any) -> str:
     """The e-CPS app's address: ``ecps_app_url`` or ``{issuer origin}/ecps/app/``."""
-    return settings.ecps_app_url or server_origin(settings.issuer) + APP_PATH
+    return settings.ecps.app_url or server_origin(settings.issuer) + APP_PATH
 
 
 def app_link(settings: Any, code: str) -> str:
@@ -153,13 +153,13 @@ class EcpsService:
         self.clock = clock
         self.devices = devices or DeviceRepository.for_settings(settings, clock=clock)
         self.pins = pins or PinHasher()
-        self.notifier = notifier or WebhookNotifier(sandbox=settings.sandbox)
+        self.notifier = notifier or WebhookNotifier(sandbox=settings.sandbox.enabled)
         # Web Push to the e-CPS app (push.py): subscriptions beside the devices.
         self.push_subscriptions = PushSubscriptionRepository(self.devices.db, clock=clock)
         self.push = PushNotifier(
             settings.keys_path,
-            contact=f"mailto:{settings.smtp_from}",
-            sandbox=settings.sandbox,
+            contact=f"mailto:{settings.messaging.smtp_from}",
+            sandbox=settings.sandbox.enabled,
             gone=self.push_subscriptions.delete,
             clock=clock,
         )
@@ -172,9 +172,9 @@ class EcpsService:
         self.totp = TotpVerifier(
             store,
             self.devices,
-            max_failures=settings.ecps_totp_failures,
-            lock_seconds=settings.ecps_totp_lock,
-            max_failures_per_professional=settings.ecps_totp_failures_per_professional,
+            max_failures=settings.ecps.totp_failures,
+            lock_seconds=settings.ecps.totp_lock,
+            max_failures_per_professional=settings.ecps.totp_failures_per_professional,
             clock=clock,
         )
 
@@ -194,7 +194,7 @@ class EcpsService:
         if not professional.is_active:
             raise ActivationError("inactive_professional", f"{national_id} is not active")
         code = secrets.token_urlsafe(16)
-        lifetime = self.settings.ecps_activation_code_lifetime
+        lifetime = self.settings.ecps.activation_code_lifetime
         now = int(self.clock())
         record = {"national_id": professional.national_id, "created_at": now}
         # Stored by digest (the kind's hashed id): a dump of the store reveals no usable code.
@@ -213,7 +213,7 @@ class EcpsService:
         if url is None or url == "":
             return None
         try:
-            check_webhook_url(url, sandbox=self.settings.sandbox)
+            check_webhook_url(url, sandbox=self.settings.sandbox.enabled)
         except WebhookRefused as exc:
             raise Problem("invalid_webhook_url", str(exc)) from None
         return url
@@ -268,7 +268,7 @@ class EcpsService:
                 pin_hash=self.pins.hash(pin),
                 totp_secret=totp_module.new_secret(),
                 name=name,
-                sandbox_enrolled=bool(self.settings.sandbox),
+                sandbox_enrolled=bool(self.settings.sandbox.enabled),
                 webhook_url=webhook_url,
             )
         except DuplicateKey:
@@ -314,7 +314,7 @@ class EcpsService:
         sandbox mode *and* for a device enrolled in sandbox mode, so a device enrolled on a
         real server never learns a code even if the server is later switched to sandbox.
         """
-        hint = bool(self.settings.sandbox and device.sandbox_enrolled)
+        hint = bool(self.settings.sandbox.enabled and device.sandbox_enrolled)
         return [
             request.device_view(sandbox_hint=hint)
             for request in self.requests.pending_for(device.national_id)
@@ -346,7 +346,7 @@ class EcpsService:
             national_id,
             kind=KIND_BROWSER,
             client_name=client_name,
-            lifetime=self.settings.ecps_request_lifetime,
+            lifetime=self.settings.ecps.request_lifetime,
             client_id=client_id,
             requested_from=requested_from,
         )
@@ -388,7 +388,7 @@ class EcpsService:
             for request in self.requests.pending_for(newest.national_id)
             if request.request_id != newest.request_id
         ]
-        excess = len(pending) + 1 - self.settings.ecps_max_pending_requests
+        excess = len(pending) + 1 - self.settings.ecps.max_pending_requests
         for request in pending[: max(0, excess)]:
             self.requests.decide(request.request_id, {"status": "failed", "failure": "replaced"})
 

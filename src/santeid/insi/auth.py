@@ -59,8 +59,8 @@ ACCEPTED_AUTH_MODES = AUTH_MODES
 
 def insi_ca_path(settings) -> Path:
     """``insi_ca_file``, else ``{keys_dir}/insi-test-ca.pem``."""
-    if settings.insi_ca_file:
-        return Path(settings.insi_ca_file)
+    if settings.insi.ca_file:
+        return Path(settings.insi.ca_file)
     return Path(settings.keys_dir) / f"{INSI_TEST_CA_NAME}.pem"
 
 
@@ -149,7 +149,7 @@ def certificate_context(
     else:
         return insufficient_access("certificat non émis par une autorité INSi reconnue")
     structure = certificate_structure(cert)
-    allowed = settings.insi_idam_bindings.get(cert.subject.rfc4514_string())
+    allowed = settings.insi.idam_bindings.get(cert.subject.rfc4514_string())
     if allowed is not None and software_id is not None and software_id not in allowed:
         # The certificate belongs to a vendor whose software numbers are known: a call
         # claiming another one is refused, so calls are attributed to what was proven.

@@ -65,7 +65,7 @@ def served_origin(settings) -> str:
 
     parts = urlsplit(settings.issuer)
     direct_tls = request.environ.get("wsgi.url_scheme") == "https" and not is_trusted_proxy(
-        request.remote_addr, settings.trusted_proxies
+        request.remote_addr, settings.http.trusted_proxies
     )
     if not (direct_tls and parts.scheme == "http"):
         return f"{parts.scheme}://{parts.netloc}"

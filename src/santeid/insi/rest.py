@@ -466,5 +466,5 @@ class FastPath:
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    if app.extensions["santeid"].settings.insi_fast_path:
+    if app.extensions["santeid"].settings.insi.fast_path:
         app.wsgi_app = FastPath(app, app.wsgi_app)

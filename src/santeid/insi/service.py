@@ -253,15 +253,15 @@ class InsiService:
     def for_settings(cls, settings, *, clock: Clock = system_clock) -> InsiService:
         """``insi_base`` (empty = ``{data_dir}/civil-status.sqlite3``) and the audit tables of
         ``database_url`` (empty = ``{data_dir}/insi.sqlite3``)."""
-        base = Path(settings.insi_base) if settings.insi_base else settings.data_path / BASE_NAME
+        base = Path(settings.insi.base) if settings.insi.base else settings.data_path / BASE_NAME
         audit = db.database_for(settings, db.INSI)
         return cls(
             base,
             audit,
             key_path=settings.data_path / AUDIT_KEY_NAME,
             clock=functools.partial(utc_datetime, clock),
-            sandbox=settings.sandbox,
-            sandbox_delay=settings.sandbox_insi_delay,
+            sandbox=settings.sandbox.enabled,
+            sandbox_delay=settings.sandbox.insi_delay,
         )
 
     # -- operations ----------------------------------------------------------------------------

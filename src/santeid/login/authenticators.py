@@ -59,12 +59,12 @@ class EcpsAuthenticator:
         logins must not let anyone flood a professional's phone (``docs/security.md``)."""
         svc = services()
         settings = svc.settings
-        window = settings.ecps_push_window
+        window = settings.ecps.push_window
         if rate_limits.hit(
             svc.store,
             "ecps-push-address",
             _client_address(),
-            limit=settings.ecps_push_limit_per_address,
+            limit=settings.ecps.push_limit_per_address,
             window=window,
         ):
             # Refused for this requester: the professional's budget is not spent.
@@ -73,7 +73,7 @@ class EcpsAuthenticator:
             svc.store,
             "ecps-push-professional",
             professional.national_id,
-            limit=settings.ecps_push_limit_per_professional,
+            limit=settings.ecps.push_limit_per_professional,
             window=window,
         )
 

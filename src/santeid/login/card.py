@@ -86,9 +86,9 @@ def init_app(app, url_prefix: str) -> None:
     """Mount the card route under ``url_prefix`` (the login pages' prefix) and check the
     TLS-related settings now rather than at the first card login."""
     settings = app.extensions["santeid"].settings
-    parse_trusted_proxies(settings.trusted_proxies)  # ConfigurationError if malformed
+    parse_trusted_proxies(settings.http.trusted_proxies)  # ConfigurationError if malformed
     trusted_authorities(settings)  # ConfigurationError if cps_ca_file is unusable
-    if settings.tls_client_cert_header and not settings.trusted_proxies:
+    if settings.http.tls_client_cert_header and not settings.http.trusted_proxies:
         log.warning(
             "tls_client_cert_header is set but trusted_proxies is empty: the header will be "
             "ignored from every address"
@@ -96,7 +96,7 @@ def init_app(app, url_prefix: str) -> None:
     source = trusted_authorities_file(settings)
     if source is None:
         log.info("no CPS authority configured (cps_ca_file) or created yet: card logins fail")
-    elif not settings.cps_ca_file and not settings.sandbox:
+    elif not settings.cps.ca_file and not settings.sandbox.enabled:
         log.warning(
             "card certificates are checked against the TEST authority %s: set cps_ca_file "
             "to the IGC-Santé authorities in production",

@@ -121,7 +121,7 @@ def _note_request() -> None:
 def metrics_view():
     from santeid.services import services
 
-    networks = parse_networks(services().settings.metrics_allowed_addresses)
+    networks = parse_networks(services().settings.observability.metrics_allowed_addresses)
     if not address_allowed(request.remote_addr, networks):
         abort(404)
     body, content_type = metrics.exposition()
@@ -133,8 +133,8 @@ def metrics_view():
 def init_app(app) -> None:
 
     settings = app.extensions["santeid"].settings
-    if settings.log_format == "json":
-        configure_json_logging(settings.log_level)
+    if settings.observability.log_format == "json":
+        configure_json_logging(settings.observability.log_level)
     app.before_request(_note_request)
     app.add_url_rule("/metrics", "metrics", metrics_view)
 
@@ -142,4 +142,4 @@ def init_app(app) -> None:
 def wrap(app) -> None:
     """Last step of ``create_app``: observe every request, whatever layer answers it."""
     settings = app.extensions["santeid"].settings
-    app.wsgi_app = ObservedApp(app.wsgi_app, settings.log_format == "json")
+    app.wsgi_app = ObservedApp(app.wsgi_app, settings.observability.log_format == "json")

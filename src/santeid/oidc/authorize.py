@@ -234,7 +234,7 @@ def check_scope(params, client) -> str:
             params.get("scope"),
             client.allowed_scopes,
             where=scopes.AUTHORIZATION,
-            policy=services().settings.scope_policy,
+            policy=services().settings.keycloak.scope_policy,
         )
     except scopes.ScopeError as exc:
         raise RedirectError(exc.error, exc.description) from None
@@ -272,7 +272,9 @@ def check_pkce(params, client) -> tuple[str | None, str | None]:
     method = method or "plain"
     if method not in ("S256", "plain"):
         raise RedirectError("invalid_request", f"code_challenge_method {method!r} is not supported")
-    plain_allowed = services().settings.pkce_plain_for_all_clients or client.pkce_plain_allowed
+    plain_allowed = (
+        services().settings.keycloak.pkce_plain_for_all_clients or client.pkce_plain_allowed
+    )
     if method == "plain" and not plain_allowed:
         raise RedirectError(
             "invalid_request", "code_challenge_method plain is not allowed: use S256"
@@ -360,7 +362,7 @@ def issue_code(areq: AuthorizationRequest, authentication: Authentication):
         "code_challenge_method": areq.code_challenge_method,
         "auth": authentication.to_dict(),
     }
-    svc.tokens.codes.create(code, record, lifetime=svc.settings.authorization_code_lifetime)
+    svc.tokens.codes.create(code, record, lifetime=svc.settings.oidc.authorization_code_lifetime)
     params = []
     if areq.state is not None:
         params.append(("state", areq.state))

@@ -57,7 +57,7 @@ def logout_token(svc, client, *, sub: str, sid: str) -> str:
     }
     if client.backchannel_logout_session_required:
         claims["sid"] = sid
-    return svc.keys.sign(claims, alg=svc.settings.signing_alg, typ="logout+jwt")
+    return svc.keys.sign(claims, alg=svc.settings.oidc.signing_alg, typ="logout+jwt")
 
 
 def notify(svc, clients, *, sub: str, sid: str) -> int:
@@ -75,8 +75,8 @@ def notify(svc, clients, *, sub: str, sid: str) -> int:
                 uri,
                 token,
                 client.get_client_id(),
-                sandbox=bool(svc.settings.sandbox),
-                timeout=svc.settings.backchannel_logout_timeout,
+                sandbox=bool(svc.settings.sandbox.enabled),
+                timeout=svc.settings.oidc.backchannel_logout_timeout,
             )
         except RuntimeError:  # the pool is shut down (interpreter exit)
             log.warning("back-channel logout to %s not sent: shutting down", client.client_id)

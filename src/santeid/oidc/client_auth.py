@@ -125,7 +125,7 @@ def _policy() -> str:
 
     if not has_app_context():
         return "strict"
-    policy: str = current_app.extensions["santeid"].settings.client_authentication
+    policy: str = current_app.extensions["santeid"].settings.keycloak.client_authentication
     return policy
 
 

@@ -408,7 +408,9 @@ class ClientRegistry:
     @classmethod
     def for_settings(cls, settings, *, clock: Clock = system_clock) -> ClientRegistry:
         return cls(
-            db.database_for(settings, db.CLIENTS), sandbox=bool(settings.sandbox), clock=clock
+            db.database_for(settings, db.CLIENTS),
+            sandbox=bool(settings.sandbox.enabled),
+            clock=clock,
         )
 
     def add(self, raw: dict, *, replace: bool = False) -> Client:

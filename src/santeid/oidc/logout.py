@@ -78,11 +78,11 @@ def end_session(sid: str | None) -> list:
     svc.sessions.close(sid)
     # A session ends once: a second logout naming it (an old id_token_hint) notifies no one.
     ended = keys.SESSION_ENDED.key(sid)
-    first_end = svc.store.add(ended, {"ended": True}, svc.settings.sso_max_lifetime)
+    first_end = svc.store.add(ended, {"ended": True}, svc.settings.login.sso_max_lifetime)
     if national_id is not None and first_end:
         observe.logout(national_id)
         backchannel_logout.notify(
-            svc, clients, sub=sub_for(national_id, svc.settings.federation_id), sid=sid
+            svc, clients, sub=sub_for(national_id, svc.settings.oidc.federation_id), sid=sid
         )
     return clients
 
@@ -169,7 +169,9 @@ def _check_target(svc, params, client) -> str | None:
         raise ErrorPage(
             "invalid_request", "post_logout_redirect_uri needs an id_token_hint or a client_id"
         )
-    if not client.check_post_logout_redirect_uri(target, svc.settings.post_logout_redirect_policy):
+    if not client.check_post_logout_redirect_uri(
+        target, svc.settings.keycloak.post_logout_redirect_policy
+    ):
         # Keycloak's page text for this case.
         raise ErrorPage("invalid_request", "Invalid redirect uri")
     return target

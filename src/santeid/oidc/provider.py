@@ -143,7 +143,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             record.key,
             "issued",
             {"fid": family_id},
-            tombstone_lifetime=services.settings.refresh_token_lifetime,
+            tombstone_lifetime=services.settings.oidc.refresh_token_lifetime,
         )
         if consumed is None:
             services.tokens.revoke_family(family_id)
@@ -299,7 +299,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         problem = client_auth.lifetime_error(
             token.claims,
             now=_services().clock(),
-            max_lifetime=_services().settings.client_assertion_max_lifetime,
+            max_lifetime=_services().settings.oidc.client_assertion_max_lifetime,
             leeway=self.leeway,
         )
         if problem:
@@ -412,7 +412,7 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
             # RFC 7009 §2.1: refused. Keycloak's TokenRevocationEndpoint answers
             # invalid_request "Unmatching clients"; the strict style keeps Authlib's
             # invalid_grant.
-            if _services().settings.error_style == "keycloak":
+            if _services().settings.keycloak.error_style == "keycloak":
                 raise InvalidRequestError("Unmatching clients")
             raise InvalidGrantError("The token was issued to another client")
         request.credential = token
@@ -420,7 +420,7 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
 
     def create_endpoint_response(self, request):
         status, body, headers = super().create_endpoint_response(request)
-        if _services().settings.error_style != "keycloak":
+        if _services().settings.keycloak.error_style != "keycloak":
             return status, body, headers
         # Keycloak's TokenRevocationEndpoint: an empty 200 on success; for a token it cannot
         # find, a 200 that says so (RFC 7009 §2.2 only asks for the 200).

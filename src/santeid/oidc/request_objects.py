@@ -110,7 +110,7 @@ def _request_object_claims(token: str, client) -> dict:
     problem = client_auth.lifetime_error(
         claims,
         now=now,
-        max_lifetime=services().settings.signed_request_max_lifetime,
+        max_lifetime=services().settings.oidc.signed_request_max_lifetime,
         leeway=LEEWAY,
         require_exp=False,  # Keycloak accepts a request object without exp
     )
@@ -229,7 +229,7 @@ def pushed_authorization_request():
     except RedirectError as exc:
         return refused(exc.error, exc.description)
     key = secrets.token_urlsafe(32)
-    lifetime = svc.settings.par_lifetime
+    lifetime = svc.settings.oidc.par_lifetime
     record = {"client_id": client.get_client_id(), "params": list(params.items(multi=True))}
     _pushed_requests().create(key, record, lifetime=lifetime)
     response = jsonify(request_uri=PAR_URN_PREFIX + key, expires_in=lifetime)

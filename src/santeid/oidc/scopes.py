@@ -96,5 +96,5 @@ def is_openid(scope: str | None) -> bool:
 def current_policy() -> str:
     from flask import current_app
 
-    policy: str = current_app.extensions["santeid"].settings.scope_policy
+    policy: str = current_app.extensions["santeid"].settings.keycloak.scope_policy
     return policy

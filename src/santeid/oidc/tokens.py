@@ -128,12 +128,12 @@ class TokenService:
             "scope": scope,
             "nonce": nonce,
         }
-        self.families.create(fid, record, lifetime=self.settings.refresh_token_lifetime)
+        self.families.create(fid, record, lifetime=self.settings.oidc.refresh_token_lifetime)
         if authentication.sid:
             self.store.add_member(
                 store_keys.SESSION_FAMILIES.key(authentication.sid),
                 fid,
-                self.settings.sso_max_lifetime,
+                self.settings.login.sso_max_lifetime,
             )
         return fid
 
@@ -164,13 +164,13 @@ class TokenService:
             raise UnknownSubject(authentication.national_id)
         now = int(self.clock())
         settings = self.settings
-        sub = sub_for(authentication.national_id, settings.federation_id)
+        sub = sub_for(authentication.national_id, settings.oidc.federation_id)
         sid = authentication.sid or family_id
         client_id = client.get_client_id()
 
         at_jti = _uuid()
         access_claims = {
-            "exp": now + settings.access_token_lifetime,
+            "exp": now + settings.oidc.access_token_lifetime,
             "iat": now,
             "auth_time": authentication.auth_time,
             "jti": at_jti,
@@ -189,9 +189,11 @@ class TokenService:
         }
         if certificate_thumbprint:
             access_claims["cnf"] = {"x5t#S256": certificate_thumbprint}
-        access_token = self.keys.sign(access_claims, alg=settings.signing_alg)
+        access_token = self.keys.sign(access_claims, alg=settings.oidc.signing_alg)
         self.store.add_member(
-            store_keys.FAMILY_ACCESS_TOKENS.key(family_id), at_jti, settings.refresh_token_lifetime
+            store_keys.FAMILY_ACCESS_TOKENS.key(family_id),
+            at_jti,
+            settings.oidc.refresh_token_lifetime,
         )
         if not family_just_opened:
             # A revocation of the family that listed its access tokens before this one joined
@@ -199,16 +201,16 @@ class TokenService:
             # is born revoked, and the refresh token issued with it is refused with the family.
             family = self.families.get(family_id)
             if family is None or family.state != "active":
-                self._deny_access_token(at_jti, "family", settings.access_token_lifetime)
+                self._deny_access_token(at_jti, "family", settings.oidc.access_token_lifetime)
 
         response: dict = {
             "access_token": access_token,
-            "expires_in": settings.access_token_lifetime,
+            "expires_in": settings.oidc.access_token_lifetime,
         }
         if include_refresh:
             rt_jti = _uuid()
             refresh_claims = {
-                "exp": now + settings.refresh_token_lifetime,
+                "exp": now + settings.oidc.refresh_token_lifetime,
                 "iat": now,
                 "jti": rt_jti,
                 "iss": settings.issuer,
@@ -225,20 +227,20 @@ class TokenService:
             self.refresh_tokens.create(
                 rt_jti,
                 {"fid": family_id, "client_id": client_id},
-                lifetime=settings.refresh_token_lifetime,
+                lifetime=settings.oidc.refresh_token_lifetime,
             )
             if not family_just_opened:
                 # Keep the family alive as long as its newest refresh token.
                 self.families.update(
-                    self.families.key(family_id), {}, lifetime=settings.refresh_token_lifetime
+                    self.families.key(family_id), {}, lifetime=settings.oidc.refresh_token_lifetime
                 )
-            response["refresh_expires_in"] = settings.refresh_token_lifetime
+            response["refresh_expires_in"] = settings.oidc.refresh_token_lifetime
             response["refresh_token"] = refresh_token
         response["token_type"] = "Bearer"  # noqa: S105 - a type name, not a secret
 
         if "openid" in scope.split():
             id_claims = {
-                "exp": now + settings.id_token_lifetime,
+                "exp": now + settings.oidc.id_token_lifetime,
                 "iat": now,
                 "auth_time": authentication.auth_time,
                 "jti": _uuid(),
@@ -271,7 +273,7 @@ class TokenService:
                 id_claims["rt_hash"] = at_hash(response["refresh_token"])
             if extra_id_claims:
                 id_claims.update(extra_id_claims)
-            alg = client.id_token_signed_response_alg or settings.signing_alg
+            alg = client.id_token_signed_response_alg or settings.oidc.signing_alg
             response["id_token"] = self.keys.sign(id_claims, alg=alg)
         response["not-before-policy"] = 0
         response["session_state"] = sid
@@ -294,7 +296,7 @@ class TokenService:
         settings = self.settings
         client_id = client.get_client_id()
         claims = {
-            "exp": now + settings.access_token_lifetime,
+            "exp": now + settings.oidc.access_token_lifetime,
             "iat": now,
             "jti": _uuid(),
             "iss": settings.issuer,
@@ -307,10 +309,10 @@ class TokenService:
         }
         if certificate_thumbprint:
             claims["cnf"] = {"x5t#S256": certificate_thumbprint}  # RFC 8705 §3.1
-        access_token = self.keys.sign(claims, alg=settings.signing_alg)
+        access_token = self.keys.sign(claims, alg=settings.oidc.signing_alg)
         return {
             "access_token": access_token,
-            "expires_in": settings.access_token_lifetime,
+            "expires_in": settings.oidc.access_token_lifetime,
             "refresh_expires_in": 0,
             "token_type": "Bearer",
             "not-before-policy": 0,
@@ -413,7 +415,7 @@ class TokenService:
         :raises RefreshRefused: with Keycloak's description.
         """
         settings = self.settings
-        if not settings.refresh_token_revoke:
+        if not settings.oidc.refresh_token_revoke:
             return
         family = grant.family
         current = family.get("current_rt")
@@ -427,9 +429,9 @@ class TokenService:
                 {"current_rt": grant.jti, "refreshed_at": int(self.clock())},
             )
         uses = self.store.incr(
-            store_keys.REFRESH_TOKEN_USES.key(grant.jti), settings.refresh_token_lifetime
+            store_keys.REFRESH_TOKEN_USES.key(grant.jti), settings.oidc.refresh_token_lifetime
         )
-        if uses > settings.refresh_token_max_reuse + 1:
+        if uses > settings.oidc.refresh_token_max_reuse + 1:
             self.revoke_family(grant.family_id)
             raise RefreshRefused("Maximum allowed refresh token reuse exceeded")
 
@@ -444,7 +446,7 @@ class TokenService:
         # From "active" only: revoking twice (a replay after a logout) changes nothing.
         self.families.transition(self.families.key(family_id), "active", "revoked")
         for jti in self.store.members(store_keys.FAMILY_ACCESS_TOKENS.key(family_id)):
-            self._deny_access_token(jti, "family", self.settings.access_token_lifetime)
+            self._deny_access_token(jti, "family", self.settings.oidc.access_token_lifetime)
 
     def revoke_session(self, sid: str) -> None:
         """Logout: every grant opened under the SSO session ``sid`` stops working."""

@@ -63,7 +63,7 @@ def _rfc6750_refusal(exc: OAuth2Error):
 
 
 def _refusal(exc: OAuth2Error):
-    if services().settings.userinfo_errors == "rfc6750":
+    if services().settings.keycloak.userinfo_errors == "rfc6750":
         return _rfc6750_refusal(exc)
     if exc.error in (protector.MISSING, protector.UNSUPPORTED):
         # Keycloak reads only a Bearer token; anything else is no token at all.
@@ -98,7 +98,7 @@ def userinfo():
             professional,
             sub=claims["sub"],
             auth_mode=claims.get("authMode"),
-            layout=svc.settings.userinfo_layout,
+            layout=svc.settings.keycloak.userinfo_layout,
         )
     else:
         # Without scope_all PSC's sectoral data is not released: identity only.

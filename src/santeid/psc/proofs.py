@@ -47,7 +47,7 @@ CARD = "card"
 @dataclass(frozen=True)
 class ProofKind:
     auth_mode: str
-    #: The setting holding the ``acr`` of this proof.
+    #: The field of ``settings.login`` holding the ``acr`` of this proof.
     acr_setting: str
     amr: tuple[str, ...]
 
@@ -66,7 +66,7 @@ def proof_claims(proof: str, settings: Settings, amr: list[str] | None = None) -
     kind = PROOFS[proof]
     return {
         "auth_mode": kind.auth_mode,
-        "acr": getattr(settings, kind.acr_setting),
+        "acr": getattr(settings.login, kind.acr_setting),
         "amr": list(amr or kind.amr),
     }
 

@@ -65,7 +65,7 @@ def phone_for(
     (whose professionals are upserted into the directory); ``None`` otherwise: outside sandbox
     mode nobody's login or CIBA request is ever answered by scenario. Raises
     ``ConfigurationError`` for an unusable professionals file (the server does not start)."""
-    if not settings.sandbox:
+    if not settings.sandbox.enabled:
         return None
     from santeid.ciba.requests import CibaRequestBook
     from santeid.sandbox.phone import SandboxPhone
@@ -79,15 +79,15 @@ def phone_for(
         ciba_requests=CibaRequestBook(store, clock=clock),
         clock=clock,
     )
-    if settings.sandbox_professionals:
-        load_professionals_file(directory, phone.scenarios, settings.sandbox_professionals)
+    if settings.sandbox.professionals:
+        load_professionals_file(directory, phone.scenarios, settings.sandbox.professionals)
     return phone
 
 
 def init_app(app: Flask) -> None:
     svc = app.extensions["santeid"]
     settings = svc.settings
-    app.jinja_env.globals["sandbox"] = settings.sandbox
+    app.jinja_env.globals["sandbox"] = settings.sandbox.enabled
     app.add_url_rule("/", "home", home)
     from santeid.sandbox import apidocs
 

@@ -96,7 +96,7 @@ class SandboxPhone:
             return request
         delay = scenario.delay
         if delay is None:
-            delay = self.settings.sandbox_approval_delay if request.kind == KIND_BROWSER else 0
+            delay = self.settings.sandbox.approval_delay if request.kind == KIND_BROWSER else 0
         started = request.raw.get("sandbox_started_at", request.created_at)
         if self.clock() < started + delay:
             return request

@@ -157,12 +157,12 @@ class CodePairs:
     def throttled(self, national_id: str, address: str, settings) -> bool:
         """Count one sending for this professional and for the requesting address; True when
         either is beyond its limit (``ecps_activation_sends_per_*``)."""
-        window = settings.ecps_activation_window
+        window = settings.ecps.activation_window
         if rate_limits.hit(
             self.store,
             "ecps-activation-address",
             address,
-            limit=settings.ecps_activation_sends_per_address,
+            limit=settings.ecps.activation_sends_per_address,
             window=window,
         ):
             # Refused for this requester: the professional's budget is not spent.
@@ -171,7 +171,7 @@ class CodePairs:
             self.store,
             "ecps-activation-professional",
             national_id,
-            limit=settings.ecps_activation_sends_per_professional,
+            limit=settings.ecps.activation_sends_per_professional,
             window=window,
         )
 

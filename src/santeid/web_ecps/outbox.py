@@ -25,7 +25,7 @@ MAX_LIMIT = 200
 
 
 def _outbox() -> OutboxSender:
-    outbox = senders().outbox if services().settings.sandbox else None
+    outbox = senders().outbox if services().settings.sandbox.enabled else None
     if outbox is None:
         abort(404)
     return outbox

@@ -82,7 +82,7 @@ def _software_id(headers: RequestHeaders) -> str:
 
 
 def _max_age(settings) -> datetime.timedelta:
-    return datetime.timedelta(seconds=settings.insi_assertion_max_age)
+    return datetime.timedelta(seconds=settings.insi.assertion_max_age)
 
 
 def _now() -> datetime.datetime:
@@ -186,8 +186,8 @@ _verdicts: dict[tuple, tuple[float, CallContext | InsiError]] = {}
 def _presented(settings) -> str | bytes | None:
     """The certificate as presented, unparsed — the trusted proxy's header value, else the DER
     of the TLS connection's — in the same order as ``santeid.tls.client_certificate``."""
-    header = settings.tls_client_cert_header
-    if header and is_trusted_proxy(request.remote_addr, settings.trusted_proxies):
+    header = settings.http.tls_client_cert_header
+    if header and is_trusted_proxy(request.remote_addr, settings.http.trusted_proxies):
         value = request.headers.get(header)
         return value if value and value.strip() not in ("", "-", "(null)") else None
     return peer_certificate_der(request.environ)
@@ -201,7 +201,7 @@ def _certificate_context(raw: str | bytes, software_id: str, settings) -> CallCo
         ca_state = insi_ca_path(settings).stat().st_mtime_ns
     except OSError:
         ca_state = None
-    key = (raw, software_id, settings.insi_ca_file, settings.keys_dir, ca_state)
+    key = (raw, software_id, settings.insi.ca_file, settings.keys_dir, ca_state)
     now = time.monotonic()
     cached = _verdicts.get(key)
     if cached is not None and cached[0] > now:

@@ -222,7 +222,7 @@ def handle_error(exc: Exception) -> Response:
     """Every error raised in this blueprint, as a SOAP fault."""
     fault = _fault_of(exc)
     try:
-        sender_400 = services().settings.insi_soap_sender_400
+        sender_400 = services().settings.insi.soap_sender_400
     except Exception:  # an error handler never fails: the real service's status then
         sender_400 = False
     status = fault.status_for(sender_400=sender_400)

@@ -1,0 +1,229 @@
+"""What every section of the settings shares: conversion by the declared type, the flat-name
+rule, and the one error a bad configuration raises.
+
+A value read from the environment is text; from a TOML file, a TOML value. Each is converted
+by pydantic according to the type its field declares (``int``, ``float``, ``str``, a
+``Literal`` of choices, :data:`Flag`), and checked against the constraints declared on the
+field (``PositiveInt``, ``Field(ge=0)``, validators). Every failure becomes one
+:class:`ConfigurationError` that names the setting by its flat name (the TOML key and the
+``SANTEID_<NAME>`` variable operators know, docs/configuration.md) and says what it expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Annotated
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import NoReturn
+from typing import get_args
+from typing import get_origin
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import BeforeValidator
+from pydantic import ConfigDict
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
+
+#: Environment variables: ``SANTEID_<FLAT NAME>`` (and ``SANTEID_CONFIG``, the TOML file).
+ENV_PREFIX = "SANTEID_"
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot be used; the message says what to change."""
+
+
+# Where the values being validated came from (flat name → ``SANTEID_*`` variable, TOML key),
+# for the message about a value of the wrong type. pydantic validates each section through
+# its ``__init__``, so the label cannot travel as an argument.
+_SOURCES: ContextVar[Mapping[str, str] | None] = ContextVar("settings_sources", default=None)
+
+
+@contextmanager
+def value_sources(labels: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, a value of the wrong type is named by ``labels[flat name]``."""
+    token = _SOURCES.set(labels)
+    try:
+        yield
+    finally:
+        _SOURCES.reset(token)
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+# An empty variable (``SANTEID_SANDBOX=``) reads as false, as an unset one.
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def _to_flag(raw: object) -> bool:
+    """The booleans docs/configuration.md promises: true/false, 1/0, yes/no, on/off (any case),
+    and nothing else (pydantic alone would also take ``t``, ``y``, ``f``, ``n``)."""
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise PydanticCustomError("bool_parsing", "not a boolean")
+
+
+#: A boolean setting.
+Flag = Annotated[bool, BeforeValidator(_to_flag)]
+
+
+def absolute_http_url(value: str) -> str:
+    """An absolute http(s) URL without query or fragment — an issuer (OIDC Discovery §2) and
+    the addresses published beside it — or empty."""
+    parts = urlsplit(value)
+    if value and (
+        parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment
+    ):
+        raise ValueError(
+            f"must be an absolute http(s) URL without query or fragment, got {value!r}"
+        )
+    return value
+
+
+#: A URL setting that may be empty (:func:`absolute_http_url`).
+HttpUrlText = Annotated[str, AfterValidator(absolute_http_url)]
+
+
+@dataclass(frozen=True)
+class FlatName:
+    """Field metadata: the flat name of a field whose flat name is not its section's
+    ``flat_prefix`` followed by the field's name (``sandbox.enabled`` is ``sandbox``)."""
+
+    name: str
+
+
+class SettingsModel(BaseModel):
+    """A model of settings: unknown names refused, values converted by their declared type
+    (numbers given where text is expected become text, as TOML's ``federation_id = 123``),
+    assignments validated too."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        coerce_numbers_to_str=True,
+    )
+
+    #: What precedes a field's name in its flat name (``ecps_`` for ``ecps.request_lifetime``).
+    flat_prefix: ClassVar[str] = ""
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise ConfigurationError(describe(error, type(self))) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as error:
+            raise ConfigurationError(describe(error, type(self))) from None
+
+    @classmethod
+    def flat_name(cls, attribute: str) -> str:
+        """The flat name of one of this model's fields or properties."""
+        field = cls.model_fields.get(attribute)
+        if field is not None:
+            for marker in field.metadata:
+                if isinstance(marker, FlatName):
+                    return marker.name
+        return cls.flat_prefix + attribute
+
+    @classmethod
+    def sections(cls) -> dict[str, type[Section]]:
+        """The fields of this model that are sections, by name."""
+        return {
+            name: field.annotation
+            for name, field in cls.model_fields.items()
+            if isinstance(field.annotation, type) and issubclass(field.annotation, Section)
+        }
+
+
+class Section(SettingsModel):
+    """The settings of one feature: ``settings.<section>.<field>``."""
+
+    def __bool__(self) -> NoReturn:
+        # ``if settings.sandbox:`` written before ``sandbox`` became a section would otherwise
+        # be always true: a section is never a setting's value.
+        raise TypeError(
+            f"{type(self).__name__} is a section of the settings, not a value: read its fields"
+        )
+
+
+_EXPECTED: dict[object, str] = {
+    bool: "a boolean (true/false)",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+}
+_TYPE_ERRORS = frozenset(
+    {
+        "bool_parsing",
+        "bool_type",
+        "int_parsing",
+        "int_type",
+        "int_from_float",
+        "float_parsing",
+        "float_type",
+        "finite_number",
+        "string_type",
+    }
+)
+
+
+def _choices(annotation: object) -> str:
+    values = [str(value) for value in get_args(annotation)]
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+def describe(error: ValidationError, model: type[SettingsModel]) -> str:
+    """``error`` in an operator's words: the flat name of each refused setting (or, for a
+    value of the wrong type, where it came from, such as the ``SANTEID_*`` variable: see
+    :func:`value_sources`) and what it must be."""
+    labels = _SOURCES.get() or {}
+    messages = []
+    for detail in error.errors(include_url=False):
+        location = [str(part) for part in detail["loc"]]
+        owner: type[SettingsModel] = model
+        sections = model.sections()
+        if len(location) > 1 and location[0] in sections:
+            owner = sections[location[0]]
+            location = location[1:]
+        context = detail.get("ctx") or {}
+        if not location:
+            messages.append(str(context.get("error", detail["msg"])))
+            continue
+        flat = owner.flat_name(location[0])
+        field = owner.model_fields.get(location[0])
+        annotation = field.annotation if field is not None else None
+        given = detail.get("input")
+        kind = detail["type"]
+        if kind in ("extra_forbidden", "no_such_attribute"):
+            messages.append(f"unknown setting {flat!r}")
+        elif kind in _TYPE_ERRORS:
+            label = labels.get(flat, flat)
+            expected = _EXPECTED.get(annotation, "a value of its type")
+            messages.append(f"{label}: expected {expected}, got {given!r}")
+        elif kind == "literal_error" and get_origin(annotation) is Literal:
+            messages.append(f"{flat} must be {_choices(annotation)}, got {given!r}")
+        elif kind == "greater_than" and context.get("gt") == 0:
+            messages.append(f"{flat} must be positive, got {given!r}")
+        elif kind == "greater_than_equal":
+            messages.append(f"{flat} must be {context['ge']:g} or more, got {given!r}")
+        elif kind == "less_than_equal":
+            messages.append(f"{flat} must be {context['le']:g} or less, got {given!r}")
+        elif kind == "value_error":
+            messages.append(f"{flat} {context['error']}")
+        else:
+            messages.append(f"{flat}: {detail['msg']}")
+    return "; ".join(messages)

@@ -1,0 +1,35 @@
+"""``[database]``: where durable data lives (santeid.db, docs/deployment.md)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic import PositiveInt
+from pydantic import field_validator
+
+from santeid.settings.base import Flag
+from santeid.settings.base import Section
+
+
+class DatabaseSettings(Section):
+    flat_prefix = "database_"
+
+    #: Durable data (clients, e-CPS devices, CPS cards, INSi software/audit/statistics, sandbox
+    #: outbox): empty = one SQLite file per component under ``data_dir`` (embedded);
+    #: ``sqlite:///path`` = one SQLite file; ``postgresql://user:password@host:5432/db`` = one
+    #: PostgreSQL database shared by several hosts (TLS: ``?sslmode=verify-full&sslrootcert=…``).
+    url: str = Field(default="", repr=False)  # may hold a password
+    #: Connections each server process may open to PostgreSQL.
+    pool_size: PositiveInt = 10
+    #: Apply missing schema migrations at start-up; false = refuse to start until
+    #: ``santeid db upgrade`` has run.
+    auto_upgrade: Flag = True
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                "must be empty (embedded SQLite files under data_dir), "
+                "sqlite:///path or postgresql://user:password@host:5432/database"
+            )
+        return value

@@ -1,0 +1,34 @@
+"""``[observability]``: health, metrics, logs and authentication events
+(santeid.observability, santeid.health, docs/operations.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import PositiveFloat
+from pydantic import PositiveInt
+from pydantic import field_validator
+
+from santeid.settings.base import Section
+
+
+class ObservabilitySettings(Section):
+    #: Seconds each dependency check of ``/health/ready`` may take before it counts as down.
+    health_check_timeout: PositiveFloat = 1.0
+    #: Client addresses (comma-separated IPs or CIDR networks) allowed to read ``/metrics``;
+    #: empty = ``/metrics`` answers 404 to everyone.
+    metrics_allowed_addresses: str = "127.0.0.1/32, ::1/128"
+    #: ``text`` (one human-readable line per record) or ``json`` (one JSON object per line).
+    log_format: Literal["text", "json"] = "text"
+    #: Python logging level.
+    log_level: str = "INFO"
+    #: Days authentication events are kept; ``santeid events purge`` deletes older ones.
+    events_retention_days: PositiveInt = 90
+
+    @field_validator("metrics_allowed_addresses")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from santeid.observability.access import parse_networks
+
+        parse_networks(value)  # raises, naming the bad entry
+        return value

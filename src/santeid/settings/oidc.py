@@ -1,0 +1,46 @@
+"""``[oidc]``: tokens and the requests that lead to them (santeid.oidc,
+docs/endpoints.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import NonNegativeInt
+from pydantic import PositiveFloat
+from pydantic import PositiveInt
+
+from santeid.settings.base import Flag
+from santeid.settings.base import Section
+
+
+class OidcSettings(Section):
+    #: Default JWS algorithm for tokens (RS256 as PSC; ES256 and PS256 available).
+    signing_alg: Literal["RS256", "ES256", "PS256"] = "RS256"
+    #: Lifetimes, in seconds (PSC: 120 s access token, 1800 s refresh token).
+    access_token_lifetime: PositiveInt = 120
+    id_token_lifetime: PositiveInt = 120
+    refresh_token_lifetime: PositiveInt = 1800
+    authorization_code_lifetime: PositiveInt = 60
+    #: Keycloak's realm setting "Revoke Refresh Token". false (Keycloak's default): a refresh
+    #: token stays usable until it expires. true: rotation with reuse detection — a refresh
+    #: token works ``refresh_token_max_reuse`` + 1 times and an older one stops working once
+    #: a newer one is used; beyond, the grant's tokens are revoked (RFC 9700 §4.14.2).
+    refresh_token_revoke: Flag = False
+    #: Keycloak's "Refresh Token Max Reuse" (used only when ``refresh_token_revoke`` is on).
+    refresh_token_max_reuse: NonNegativeInt = 0
+    #: UUID in ``sub`` = ``f:<uuid>:<nationalId>`` (Keycloak federated user id format).
+    federation_id: str = "7a0d1f9e-3c55-4f0e-9d7b-2b5e1c8a4f10"
+    #: Seconds a pushed authorization request's ``request_uri`` stays usable (RFC 9126 §2.2).
+    par_lifetime: PositiveInt = 60
+    #: Longest lifetime (``exp`` after ``iat`` and after now) of a ``private_key_jwt`` client
+    #: assertion, and of a signed CIBA request or request object, in seconds.
+    client_assertion_max_lifetime: PositiveInt = 300
+    signed_request_max_lifetime: PositiveInt = 3600
+    #: Seconds a back-channel logout delivery may take (connect and answer); deliveries run
+    #: in the background and never delay the professional's logout.
+    backchannel_logout_timeout: PositiveFloat = 5.0
+
+    @property
+    def longest_token_lifetime(self) -> int:
+        """How long a retired signing key must stay published (every token it signed expires)."""
+        return max(self.access_token_lifetime, self.id_token_lifetime, self.refresh_token_lifetime)

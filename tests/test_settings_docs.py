@@ -1,0 +1,120 @@
+"""docs/configuration.md documents exactly the declared settings: each flat name once, with its
+section key, its variable and, where the doc states one, the declared default."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from santeid.settings import SETTINGS
+from santeid.settings import ConfigurationError
+from santeid.settings import Settings
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+HEADER = "| Setting | Section key | Variable | Default | Meaning |"
+EMPTY = ("*(empty)*", "empty")
+
+
+def _code(cell: str) -> str | None:
+    match = re.fullmatch(r"`([^`]*)`", cell.strip())
+    return match.group(1) if match else None
+
+
+def documented_rows(text: str) -> list[list[str]]:
+    """The cells of every row of the doc's settings tables (those under :data:`HEADER`)."""
+    rows = []
+    in_table = False
+    for line in text.splitlines():
+        if line.strip() == HEADER:
+            in_table = True
+            continue
+        if in_table and line.startswith("|"):
+            if not set(line) <= set("|-: "):
+                rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+            continue
+        in_table = False
+    return rows
+
+
+def _declared(declared: Settings, flat: str) -> object:
+    section, field = SETTINGS[flat]
+    return getattr(getattr(declared, section) if section else declared, field)
+
+
+def doc_problems(text: str) -> list[str]:
+    """What in ``text`` (docs/configuration.md) disagrees with the declared settings."""
+    problems = []
+    seen: set[str] = set()
+    defaults = Settings()
+    for cells in documented_rows(text):
+        if len(cells) != 5:
+            problems.append(f"row with {len(cells)} cells instead of 5: {cells[0]}")
+            continue
+        name, key, variable, default, _meaning = cells
+        flat = _code(name)
+        if flat is None or flat not in SETTINGS:
+            problems.append(f"{name}: documented but not a declared setting")
+            continue
+        if flat in seen:
+            problems.append(f"{flat}: documented twice")
+        seen.add(flat)
+        section, field = SETTINGS[flat]
+        expected_key = f"{section}.{field}" if section else field
+        if _code(key) != expected_key:
+            problems.append(f"{flat}: section key {key}, declared `{expected_key}`")
+        if _code(variable) != f"SANTEID_{flat.upper()}":
+            problems.append(f"{flat}: variable {variable}, expected `SANTEID_{flat.upper()}`")
+        written = "" if default in EMPTY else _code(default)
+        if written is None:
+            continue  # the default is described in words
+        try:
+            # The documented default read as the declared type reads it.
+            as_read = _declared(Settings(**{flat: written}), flat)
+        except ConfigurationError as error:
+            problems.append(f"{flat}: documented default {default} is not a valid value: {error}")
+            continue
+        if as_read != _declared(defaults, flat):
+            problems.append(
+                f"{flat}: documented default {default}, declared {_declared(defaults, flat)!r}"
+            )
+    for flat in sorted(set(SETTINGS) - seen):
+        problems.append(f"{flat}: declared but not documented")
+    return problems
+
+
+def test_the_doc_documents_exactly_the_declared_settings():
+    assert doc_problems(DOC.read_text(encoding="utf-8")) == []
+
+
+def _row_of(text: str, flat: str) -> str:
+    (line,) = [line for line in text.splitlines() if line.startswith(f"| `{flat}` |")]
+    return line
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda text: text.replace(_row_of(text, "ecps_pin_attempts") + "\n", ""),
+         "ecps_pin_attempts: declared but not documented"),
+        (lambda text: text.replace(
+            _row_of(text, "ecps_long_poll"),
+            _row_of(text, "ecps_long_poll") + "\n" + _row_of(text, "ecps_long_poll").replace(
+                "ecps_long_poll", "ecps_short_poll")),
+         "`ecps_short_poll`: documented but not a declared setting"),
+        (lambda text: text.replace(
+            "| `ecps_long_poll` | `ecps.long_poll` | `SANTEID_ECPS_LONG_POLL` | `25` |",
+            "| `ecps_long_poll` | `ecps.long_poll` | `SANTEID_ECPS_LONG_POLL` | `26` |"),
+         "ecps_long_poll: documented default `26`, declared 25"),
+        (lambda text: text.replace("`sandbox` | `sandbox.enabled`", "`sandbox` | `sandbox`"),
+         "sandbox: section key `sandbox`, declared `sandbox.enabled`"),
+        (lambda text: text.replace("`SANTEID_HSTS_MAX_AGE`", "`SANTEID_HSTS`"),
+         "hsts_max_age: variable `SANTEID_HSTS`, expected `SANTEID_HSTS_MAX_AGE`"),
+        (lambda text: text + "\n" + HEADER + "\n|---|---|---|---|---|\n" + _row_of(text, "workers"),
+         "workers: documented twice"),
+    ],
+    ids=["missing", "not-declared", "default", "section", "variable", "twice"],
+)  # fmt: skip
+def test_the_check_catches_a_doc_out_of_step(change, problem):
+    assert problem in doc_problems(change(DOC.read_text(encoding="utf-8")))

@@ -1,0 +1,281 @@
+"""Loading the settings (docs/configuration.md): defaults < TOML file (flat keys or section
+tables) < ``SANTEID_*`` variables < overrides; every value converted by its declared type and
+checked against its declared constraints, every refusal a ConfigurationError naming the
+setting."""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+
+import pytest
+
+from santeid.settings import SETTINGS
+from santeid.settings import ConfigurationError
+from santeid.settings import Settings
+from santeid.settings import load_settings
+from santeid.settings.sandbox import SandboxSettings
+
+
+def _read(loaded: Settings, flat: str) -> object:
+    section, field = SETTINGS[flat]
+    return getattr(getattr(loaded, section) if section else loaded, field)
+
+
+def _config(tmp_path, text: str) -> dict[str, str]:
+    path = tmp_path / "santeid.toml"
+    path.write_text(text, encoding="utf-8")
+    return {"SANTEID_CONFIG": str(path)}
+
+
+# Valid values other than the default, for the settings whose text is checked.
+_SAMPLES = {
+    "issuer": "https://idp.example.org/auth/realms/esante-wallet",
+    "authorization_endpoint": "https://wallet.example.org/auth",
+    "mtls_base_url": "https://idp.example.org:5443",
+    "ecps_app_url": "https://192.168.1.20:5443/ecps/app/",
+    "database_url": "sqlite:///var/all.sqlite3",
+    "metrics_allowed_addresses": "10.0.0.0/8",
+    "insi_idam_by_certificate": '{"CN=INSI-AUTO,C=FR": ["IDAM1"]}',
+}
+
+
+def _other_value(flat: str) -> tuple[str, object]:
+    """A valid value of ``flat`` other than its default: as an operator writes it in a
+    variable, and as the settings hold it."""
+    if flat in _SAMPLES:
+        return _SAMPLES[flat], _SAMPLES[flat]
+    section, field = SETTINGS[flat]
+    model = Settings.sections()[section] if section else Settings
+    annotation = model.model_fields[field].annotation
+    default = _read(Settings(), flat)
+    if typing.get_origin(annotation) is typing.Literal:
+        other = next(choice for choice in typing.get_args(annotation) if choice != default)
+        return other, other
+    if annotation is bool:
+        return ("no" if default else "yes"), not default
+    if annotation is int:
+        return str(default + 1), default + 1
+    if annotation is float:
+        return str(default + 0.5), default + 0.5
+    return "something else", "something else"
+
+
+@pytest.mark.parametrize("flat", sorted(SETTINGS))
+def test_every_flat_name_is_a_variable_and_a_toml_key_that_reaches_its_section(tmp_path, flat):
+    written, held = _other_value(flat)
+    # A shared store, so that two workers are a valid value too.
+    store = {} if flat == "store_url" else {"SANTEID_STORE_URL": "redis://127.0.0.1:6379/0"}
+    reference = load_settings(store)
+    from_variable = load_settings(store | {f"SANTEID_{flat.upper()}": written})
+    assert _read(from_variable, flat) == held
+    # Nothing else moved.
+    moved = {name for name in SETTINGS if _read(from_variable, name) != _read(reference, name)}
+    assert moved == {flat}
+    # A JSON string is a TOML basic string; TOML numbers and booleans are written as JSON's.
+    from_file = load_settings(store | _config(tmp_path, f"{flat} = {json.dumps(held)}\n"))
+    assert _read(from_file, flat) == held
+
+
+def test_sections_as_tables_and_under_the_santeid_table(tmp_path):
+    flat = load_settings(
+        _config(tmp_path, "ecps_request_lifetime = 45\nsandbox = true\nstore_url = 'redis://r'\n")
+    )
+    tables = load_settings(
+        _config(
+            tmp_path,
+            "[ecps]\nrequest_lifetime = 45\n[sandbox]\nenabled = true\n[store]\nurl = 'redis://r'\n",
+        )
+    )
+    nested = load_settings(
+        _config(
+            tmp_path,
+            "[santeid]\nworkers = 2\n[santeid.ecps]\nrequest_lifetime = 45\n"
+            "[santeid.sandbox]\nenabled = true\n[santeid.store]\nurl = 'redis://r'\n",
+        )
+    )
+    for settings in (flat, tables, nested):
+        assert settings.ecps.request_lifetime == 45
+        assert settings.sandbox.enabled is True
+        assert settings.store.url == "redis://r"
+        assert settings.config_file.endswith("santeid.toml")
+    assert nested.workers == 2
+
+
+def test_layers_override_in_order(tmp_path):
+    environ = _config(tmp_path, "[ecps]\nlong_poll = 10\npin_attempts = 4\ntotp_lock = 60\n")
+    environ |= {"SANTEID_ECPS_PIN_ATTEMPTS": "5", "SANTEID_ECPS_TOTP_LOCK": "70"}
+    settings = load_settings(environ, ecps_totp_lock=80, ecps_long_poll=None)
+    assert settings.ecps.long_poll == 10  # file (a None override is no override)
+    assert settings.ecps.pin_attempts == 5  # variable over file
+    assert settings.ecps.totp_lock == 80  # override over variable
+    assert settings.ecps.request_lifetime == 120  # default
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ecps_request_lifetim = 4\n", "santeid.toml: unknown setting 'ecps_request_lifetim'"),
+        ("[ecps]\nrequest_lifetim = 4\n", "unknown setting 'request_lifetim' in the [ecps] table"),
+        ("[oauth]\nx = 1\n", "unknown setting 'oauth'"),
+        ("ecps_long_poll = 5\n[ecps]\nlong_poll = 6\n", "ecps_long_poll is set twice"),
+        ("[santeid]\nworkers = 1\n[ecps]\nlong_poll = 6\n", "write it [santeid.ecps]"),
+        ("ecps_long_poll = 'soon'\n", "ecps_long_poll: expected a whole number, got 'soon'"),
+        ("[ecps]\nlong_poll = 2.5\n", "[ecps] long_poll (ecps_long_poll): expected a whole number"),
+        ("issuer = true\n", "issuer: expected a string, got True"),
+        ("issuer = 'x\n", "santeid.toml"),
+    ],
+)
+def test_file_errors_name_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(_config(tmp_path, text))
+    assert message in str(refused.value)
+
+
+def test_a_missing_file_is_named():
+    with pytest.raises(ConfigurationError, match="SANTEID_CONFIG: no such file"):
+        load_settings({"SANTEID_CONFIG": "/nonexistent/santeid.toml"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SANTEID_WORKERS", "two", "SANTEID_WORKERS: expected a whole number, got 'two'"),
+        ("SANTEID_ECPS_LONG_POLL", "2.5", "SANTEID_ECPS_LONG_POLL: expected a whole number"),
+        ("SANTEID_HEALTH_CHECK_TIMEOUT", "soon", "SANTEID_HEALTH_CHECK_TIMEOUT: expected a number"),
+        ("SANTEID_SANDBOX", "t", "SANTEID_SANDBOX: expected a boolean (true/false), got 't'"),
+        ("SANTEID_INSI_FAST_PATH", "maybe", "SANTEID_INSI_FAST_PATH: expected a boolean"),
+    ],
+)
+def test_variables_of_the_wrong_type_are_named(variable, value, message):
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({variable: value})
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("written", "held"),
+    [("true", True), ("On", True), (" YES ", True), ("1", True)]
+    + [("false", False), ("off", False), ("No", False), ("0", False), ("", False)],
+)
+def test_booleans_as_documented(written, held):
+    assert load_settings({"SANTEID_SANDBOX": written}).sandbox.enabled is held
+
+
+def test_unknown_override_and_unknown_constructor_name_are_refused():
+    with pytest.raises(ConfigurationError, match="unknown setting 'ecps_pin_attempt'"):
+        load_settings({}, ecps_pin_attempt=3)
+    with pytest.raises(ConfigurationError, match="unknown setting 'ecps_pin_attempt'"):
+        Settings(ecps_pin_attempt=3)
+    # Variables are looked up by name: an unknown SANTEID_* variable is someone else's.
+    assert load_settings({"SANTEID_SERVE_THREADS": "4"}) == Settings()
+
+
+# Those that were positive before the sections declared it on the field.
+POSITIVE = [
+    "access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime",
+    "authorization_code_lifetime", "login_transaction_lifetime", "sso_max_lifetime",
+    "sso_idle_timeout", "max_parameter_length", "ecps_request_lifetime",
+    "ecps_activation_code_lifetime", "ecps_pin_attempts", "ecps_totp_failures", "ecps_totp_lock",
+    "ecps_long_poll", "database_pool_size", "ecps_max_pending_requests",
+    "ecps_push_limit_per_professional", "ecps_push_limit_per_address", "ecps_push_window",
+    "ecps_totp_failures_per_professional", "ecps_activation_sends_per_professional",
+    "ecps_activation_sends_per_address", "ecps_activation_window",
+    "client_assertion_max_lifetime", "signed_request_max_lifetime", "insi_assertion_max_age",
+    "backchannel_logout_timeout", "par_lifetime", "proxy_hops", "request_header_timeout",
+    "request_body_timeout", "ecps_waits_per_device", "health_check_timeout",
+    "events_retention_days",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("flat", POSITIVE)
+def test_positive_settings_refuse_zero(flat):
+    with pytest.raises(ConfigurationError, match=f"^{flat} must be positive, got '0'$"):
+        load_settings({f"SANTEID_{flat.upper()}": "0"})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"workers": 0}, "workers must be 1 or more"),
+        ({"refresh_token_max_reuse": -1}, "refresh_token_max_reuse must be 0 or more"),
+        ({"max_connections_per_address": -1}, "max_connections_per_address must be 0 or more"),
+        ({"hsts_max_age": -1}, "hsts_max_age must be 0 or more"),
+        ({"sandbox_insi_delay": 121}, "sandbox_insi_delay must be 120 or less"),
+        ({"sandbox_insi_delay": -1}, "sandbox_insi_delay must be 0 or more"),
+        ({"signing_alg": "HS256"}, "signing_alg must be RS256, ES256 or PS256, got 'HS256'"),
+        ({"log_format": "xml"}, "log_format must be text or json"),
+        ({"userinfo_layout": "2024"}, "userinfo_layout must be classic or late-2023"),
+        ({"userinfo_errors": "strict"}, "userinfo_errors must be keycloak or rfc6750"),
+        ({"post_logout_redirect_policy": "any"}, "post_logout_redirect_policy must be keycloak"),
+        ({"issuer": "https://idp.example.org/realm/"}, None),
+        (
+            {"issuer": "https://idp.example.org/r?x=1"},
+            "issuer must be an absolute http(s) URL without",
+        ),
+        ({"issuer": ""}, "issuer must be set"),
+        (
+            {"authorization_endpoint": "https://w/auth#x"},
+            "authorization_endpoint must be an absolute",
+        ),
+        ({"mtls_base_url": "http://idp:5443"}, "mtls_base_url must be an https origin"),
+        ({"ecps_app_url": "/ecps/app/"}, "ecps_app_url must be an absolute http(s) URL"),
+        ({"database_url": "mysql://db"}, "database_url must be empty"),
+        ({"insi_idam_by_certificate": "[]"}, "insi_idam_by_certificate must be"),
+        ({"metrics_allowed_addresses": "10.0.0.0/8, nowhere"}, "'nowhere' is not an IP address"),
+        ({"workers": 2}, "the memory:// store lives inside one process"),
+        ({"workers": 2, "store_url": "redis://r:6379/0"}, None),
+    ],
+)
+def test_declared_constraints(changes, message):
+    if message is None:
+        settings = load_settings({}, **changes)
+        assert not settings.issuer.endswith("/")
+        return
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        load_settings({}, **changes)
+
+
+def test_flat_construction_and_replace_keep_tests_readable():
+    settings = Settings(default_acr="eidas2", sandbox=True, ecps_long_poll="7")
+    assert (settings.login.default_acr, settings.sandbox.enabled) == ("eidas2", True)
+    assert settings.ecps.long_poll == 7
+    changed = settings.replace(sandbox=False, ecps={"pin_attempts": 9}, ecps_totp_lock=61)
+    assert changed.sandbox.enabled is False
+    assert (changed.ecps.pin_attempts, changed.ecps.totp_lock) == (9, 61)
+    assert changed.ecps.long_poll == 7  # a section given as a mapping changes only its keys
+    # The original is untouched: replace copies the sections too.
+    assert settings.sandbox.enabled is True and settings.ecps.pin_attempts == 3
+    with pytest.raises(ConfigurationError, match="ecps_pin_attempts must be positive"):
+        settings.replace(ecps_pin_attempts=0)
+
+
+def test_assignments_are_converted_and_checked():
+    settings = Settings()
+    settings.ecps.pin_attempts = "4"
+    assert settings.ecps.pin_attempts == 4
+    with pytest.raises(ConfigurationError, match="ecps_pin_attempts must be positive"):
+        settings.ecps.pin_attempts = 0
+    with pytest.raises(ConfigurationError, match="unknown setting 'ecps_pin_attempt'"):
+        settings.ecps.pin_attempt = 4
+
+
+def test_a_section_is_never_read_as_a_flag():
+    # ``sandbox`` was a boolean before it was a section: code reading it the old way fails
+    # loudly instead of always being true.
+    with pytest.raises(TypeError, match="section of the settings"):
+        bool(SandboxSettings())
+
+
+def test_secrets_stay_out_of_repr():
+    settings = Settings(
+        secret_key="s3cret-key",
+        database_url="postgresql://u:pw-123@db/santeid",
+        admin_password_hash="$argon2id$hash",
+        smtp_password="smtp-pw",
+        sms_hook_token="hook-token",
+    )
+    shown = repr(settings)
+    for secret in ("s3cret-key", "pw-123", "$argon2id$hash", "smtp-pw", "hook-token"):
+        assert secret not in shown
