@@ -217,6 +217,16 @@ class SessionOverHttps(SecureCookieSessionInterface):
             has_request_context() and request.scheme == "https"
         )
 
+    def open_session(self, app, request):
+        """Flask's, without building the cookie's signing serializer when the request carries
+        no session cookie — an empty session either way. API requests (token, CIBA, userinfo)
+        carry none, and building the serializer was about a tenth of Flask's own cost per
+        request (docs/performance.md, "Levers"). Saving an empty session needs no serializer
+        either (Flask's ``save_session`` returns first)."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
 
 def init_app(app) -> None:
     settings = app.extensions["santeid"].settings

@@ -362,6 +362,82 @@ def test_concurrent_readers_see_whole_versions_while_a_writer_replaces_them(dire
     assert seen  # readers did run while the writer worked
 
 
+# -- the per-process cache ------------------------------------------------------
+
+
+def test_a_professional_read_twice_without_a_commit_in_between_comes_from_the_cache(directory):
+    directory.upsert(make_professional())
+    first = directory.get("810000000901")
+    assert directory.get("810000000901") is first
+    directory.upsert(make_professional(family_name="AUTRE"))
+    assert directory.get("810000000901").family_name == "AUTRE"
+
+
+def test_a_change_through_another_connection_is_seen_by_the_next_lookup(tmp_path):
+    """Two ``Directory`` objects on one file are two workers of one host: each caches what it
+    read, and a commit by either empties the other's cache before its next lookup."""
+    path = tmp_path / "directory.sqlite3"
+    writer, reader = Directory(path), Directory(path)
+    writer.upsert(make_professional())
+    assert reader.get("810000000901").is_active
+    writer.upsert(make_professional(status="inactive"))
+    assert not reader.get("810000000901").is_active
+    with sqlite3.connect(path) as conn:  # any writer at all, even outside santeid
+        conn.execute("DELETE FROM person WHERE national_id = '810000000901'")
+    assert reader.get("810000000901") is None
+    writer.close()
+    reader.close()
+
+
+def test_a_change_by_another_process_is_seen_by_the_next_lookup(tmp_path):
+    """An import or an admin command runs in a process of its own (``santeid directory
+    import``): the serving process must not answer from a copy older than its commit."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "directory.sqlite3"
+    reader = Directory(path)
+    reader.upsert(make_professional())
+    assert reader.get("810000000901").is_active
+    script = (
+        "import sys, dataclasses\n"
+        "from santeid.directory import Directory\n"
+        "d = Directory(sys.argv[1])\n"
+        "p = d.get('810000000901')\n"
+        "d.upsert(dataclasses.replace(p, status='inactive'))\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True)
+    assert not reader.get("810000000901").is_active
+    reader.close()
+
+
+def test_a_read_that_raced_a_commit_is_not_cached(directory, monkeypatch):
+    """A lookup that started before a commit and finished after another thread saw it must
+    not put its (possibly older) rows in the cache."""
+    directory.upsert(make_professional(family_name="AVANT"))
+    read = directory._read
+
+    def read_then_commit(national_id):
+        professional = read(national_id)
+        directory.upsert(make_professional(family_name="APRES"))
+        directory._current_version()  # another thread's lookup sees the commit
+        return professional
+
+    monkeypatch.setattr(directory, "_read", read_then_commit)
+    assert directory.get("810000000901").family_name == "AVANT"
+    monkeypatch.setattr(directory, "_read", read)
+    assert directory.get("810000000901").family_name == "APRES"
+
+
+def test_the_cache_is_bounded(directory, monkeypatch):
+    monkeypatch.setattr(repository, "CACHE_SIZE", 3)
+    ids = [f"81000000090{i}" for i in range(1, 6)]
+    directory.upsert_many(make_professional(national_id) for national_id in ids)
+    for national_id in ids:
+        assert directory.get(national_id).national_id == national_id
+        assert len(directory._cache) <= 3
+
+
 # -- the demo set ---------------------------------------------------------------
 
 

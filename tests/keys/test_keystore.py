@@ -185,6 +185,26 @@ def test_header_is_alg_typ_kid_in_that_order(store: KeyStore) -> None:
     assert raw_header == f'{{"alg":"RS256","typ":"JWT","kid":"{info.kid}"}}'
 
 
+@pytest.mark.parametrize("alg", ["RS256", "HS512"])
+@pytest.mark.parametrize("typ", ["JWT", "at+jwt"])
+def test_signing_is_byte_identical_to_joserfc(store: KeyStore, alg: str, typ: str) -> None:
+    """The store encodes the protected header once per key and signs the RFC 7515 §5.1
+    signing input itself; for the deterministic algorithms (RSASSA-PKCS1-v1_5, HMAC) the
+    token is byte for byte what joserfc's ``serialize_compact`` makes of the same header
+    and payload, for every call (the cached header must not leak between keys or types)."""
+    from santeid.keys.lifecycle import _REGISTRIES
+
+    for _ in range(2):
+        store.generate(alg)
+        entry = store._signing_entry(alg)
+        claims = {"sub": "f:uuid:899700218896", "given_name": "Élodie", "n": 1}
+        token = store.sign(claims, alg=alg, typ=typ)
+        payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
+        header = {"alg": alg, "typ": typ, "kid": entry.kid}
+        expected = jws.serialize_compact(header, payload, entry.key, registry=_REGISTRIES[alg])
+        assert token == expected
+
+
 def test_typ_and_extra_headers(store: KeyStore) -> None:
     store.generate("RS256")
     token = store.sign({"a": 1}, typ="at+jwt", extra_headers={"x-santeid": "1"})

@@ -9,7 +9,14 @@ The provider reads the directory on every login and every userinfo call, from se
 - runs the database in WAL mode, so readers never wait for a writer and see a consistent
   snapshot (each :meth:`Directory.get` runs in one read transaction);
 - writes in ``BEGIN IMMEDIATE`` transactions with a busy timeout, so two writers queue
-  instead of failing.
+  instead of failing;
+- keeps the professionals it has read in a per-process cache, emptied as soon as anything
+  commits to the file, whichever process or connection wrote (an import, a seed, another
+  worker): before each :meth:`Directory.get` a connection that never writes asks SQLite's
+  ``PRAGMA data_version`` (https://www.sqlite.org/pragma.html#pragma_data_version), which
+  changes when any other connection has committed. A deactivation is therefore seen by the
+  next lookup of every worker on the host — the directory is a per-host file
+  (docs/decisions/persistence.md), each host importing its own extract.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import dataclasses
 import datetime
 import itertools
 import operator
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -43,6 +51,9 @@ if TYPE_CHECKING:
 
 #: File name of the directory inside ``settings.data_dir``.
 FILE_NAME = "directory.sqlite3"
+#: Professionals kept per process; the cache is emptied when full, so memory and the cost of a
+#: lookup do not grow with the directory.
+CACHE_SIZE = 4096
 
 
 def _columns(model: type, *, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -106,6 +117,13 @@ class Directory:
         self._db = db.SqliteDatabase(self.path, durable=False)
         self._init_lock = threading.Lock()
         self._ready = False
+        self._cache: dict[str, Professional] = {}
+        self._cache_lock = threading.Lock()
+        #: A connection that never writes, for ``PRAGMA data_version``, and the process that
+        #: opened it (a connection must not cross a ``fork``).
+        self._watcher: sqlite3.Connection | None = None
+        self._watcher_pid = 0
+        self._data_version: int | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Directory:
@@ -142,7 +160,36 @@ class Directory:
 
     def close(self) -> None:
         """Close the pooled connections. The directory stays usable and reopens on demand."""
+        with self._cache_lock:
+            if self._watcher is not None and self._watcher_pid == os.getpid():
+                self._watcher.close()
+            self._watcher = None
+            self._cache.clear()
         self._db.close()
+
+    def _current_version(self) -> int | None:
+        """The file's data version as the watcher connection sees it, the cache emptied if it
+        moved since the last call; ``None`` (nothing cached) until the file exists."""
+        with self._cache_lock:
+            if self._watcher is None or self._watcher_pid != os.getpid():
+                self._watcher = self._db.open_unpooled()
+                self._watcher_pid = os.getpid()
+                self._data_version = None  # versions of another connection compare to nothing
+            version = self._watcher.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._cache.clear()
+                self._data_version = version
+            return version
+
+    def _remember(self, professional: Professional, version: int | None) -> None:
+        """Cache ``professional`` as read under ``version``, unless a commit was seen since:
+        then the rows may predate it."""
+        with self._cache_lock:
+            if version is None or version != self._data_version:
+                return
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[professional.national_id] = professional
 
     # -- reads ---------------------------------------------------------------
 
@@ -151,8 +198,21 @@ class Directory:
         structure and other id, in rank order; ``None`` if unknown.
 
         Five indexed queries in one read transaction, so a concurrent :meth:`upsert` is seen
-        entirely or not at all.
+        entirely or not at all — or the cached copy, if nothing committed to the file since it
+        was read (module docstring). Unknown ids are not cached.
         """
+        if not self._ready:
+            self.initialize()
+        version = self._current_version()
+        cached = self._cache.get(national_id)
+        if cached is not None:
+            return cached
+        professional = self._read(national_id)
+        if professional is not None:
+            self._remember(professional, version)
+        return professional
+
+    def _read(self, national_id: str) -> Professional | None:
         with self._connection() as conn:
             conn.execute("BEGIN")
             person = conn.execute(SQL_PERSON, (national_id,)).fetchone()

@@ -12,11 +12,14 @@ Part of the key store (:mod:`santeid.keystore`).
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 from typing import Any
 
 from joserfc import jws
 from joserfc.errors import JoseError
+from joserfc.util import json_b64encode
+from joserfc.util import urlsafe_b64encode
 
 from santeid.keys.lifecycle import _PARSER
 from santeid.keys.lifecycle import _PUBLIC_MEMBERS
@@ -75,14 +78,27 @@ class KeySigning(KeyStoreState):
         ``extra_headers``, which may not override those three.
         """
         entry = self._signing_entry(alg)
-        header: dict[str, Any] = {"alg": entry.alg, "typ": typ, "kid": entry.kid}
-        if extra_headers:
-            clash = {"alg", "typ", "kid"} & extra_headers.keys()
-            if clash:
-                raise ValueError(f"extra_headers may not set {sorted(clash)}")
-            header.update(extra_headers)
         # Compact JSON, UTF-8 (RFC 7519 §7.1); ensure_ascii=False keeps accented names short.
         payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
+        if not extra_headers:
+            # The usual case (every token of a login): the header segment is encoded once per
+            # key and type, and the key signs the RFC 7515 §5.1 signing input directly — the
+            # bytes joserfc's serialize_compact produces for the same header (tested).
+            registry = _REGISTRIES[entry.alg]
+            algorithm = registry.get_alg(entry.alg)
+            algorithm.check_key(entry.key)
+            signing_input = (
+                _protected_header_segment(entry.alg, typ, entry.kid)
+                + b"."
+                + urlsafe_b64encode(payload)
+            )
+            signature = urlsafe_b64encode(algorithm.sign(signing_input, entry.key))
+            return (signing_input + b"." + signature).decode("ascii")
+        header: dict[str, Any] = {"alg": entry.alg, "typ": typ, "kid": entry.kid}
+        clash = {"alg", "typ", "kid"} & extra_headers.keys()
+        if clash:
+            raise ValueError(f"extra_headers may not set {sorted(clash)}")
+        header.update(extra_headers)
         return jws.serialize_compact(header, payload, entry.key, registry=_REGISTRIES[entry.alg])
 
     def verify(
@@ -156,3 +172,11 @@ class KeySigning(KeyStoreState):
                 jwk.update(_certificate_members(entry.certificate))
                 keys.append(jwk)
             return {"keys": keys}
+
+
+@functools.lru_cache(maxsize=64)
+def _protected_header_segment(alg: str, typ: str, kid: str) -> bytes:
+    """BASE64URL(UTF8(JWS Protected Header)) (RFC 7515 §7.1) of ``{"alg", "typ", "kid"}``, in
+    that order, as joserfc encodes it: a function of these three strings only, so it is
+    computed once per key and type (a handful of entries, whatever the traffic)."""
+    return json_b64encode({"alg": alg, "typ": typ, "kid": kid})
