@@ -1,10 +1,10 @@
 """Shared fixtures: settings in a temporary folder, the app on either store, and a ``Flow``
-(see ``oidc_flow.py``) driving the browser side of the authorization code flow.
+(see ``tests/support/oidc_flow.py``) driving the browser side of the authorization code flow.
+The plugins of ``tests/support`` (real Redis and PostgreSQL servers) are declared here.
 
 Signing keys: every test gets its own ``keys_dir``, a copy of one key set generated once per
 test process (``session_keys_dir``): generating an RSA key for every app was a large share of
-the suite's time.  A test that must start from an empty key folder (key generation at start-up,
-``santeid keys generate`` on nothing) is marked ``@pytest.mark.fresh_keys``.
+the suite's time.  A test that must start from an empty key folder asks for ``tmp_path`` itself.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from oidc_flow import ISSUER
-from oidc_flow import Flow
-from oidc_flow import register_client
 from santeid import create_app
 from santeid.keystore import ensure_dev_keys
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
 from santeid.storage import store_from_url
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import register_client
 
-pytest_plugins = ["fixtures_redis", "fixtures_postgres"]
+pytest_plugins = ["tests.support.redis_server", "tests.support.postgres_server"]
 
 
 @pytest.fixture(scope="session")
@@ -36,11 +36,10 @@ def session_keys_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def keys_dir(request, tmp_path) -> Path:
-    """This test's key folder: a copy of the session's keys, or empty under ``fresh_keys``."""
+def keys_dir(session_keys_dir, tmp_path) -> Path:
+    """This test's key folder: a copy of the session's keys."""
     keys = tmp_path / "keys"
-    if request.node.get_closest_marker("fresh_keys") is None:
-        shutil.copytree(request.getfixturevalue("session_keys_dir"), keys)
+    shutil.copytree(session_keys_dir, keys)
     return keys
 
 

@@ -5,22 +5,22 @@ from __future__ import annotations
 import time
 
 import pytest
-from ciba_helpers import BACKCHANNEL
-from ciba_helpers import CIBA_GRANT
-from ciba_helpers import SECRET
-from ciba_helpers import backchannel
-from ciba_helpers import error_of
-from ciba_helpers import poll
-from ciba_helpers import register_ciba_client
-from ciba_helpers import start
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from oidc_flow import REDIRECT_URI
-from oidc_flow import basic_auth
-from oidc_flow import register_client
 from santeid.ciba import errors
 from santeid.ciba.endpoint import SanteidBackchannelAuthenticationEndpoint
+from tests.support.ciba import BACKCHANNEL
+from tests.support.ciba import CIBA_GRANT
+from tests.support.ciba import SECRET
+from tests.support.ciba import backchannel
+from tests.support.ciba import error_of
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.ciba import start
+from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
 
 
 @pytest.fixture
@@ -318,7 +318,7 @@ def test_id_token_hint_names_the_professional_of_an_earlier_login(client, app, m
 
 
 def test_discovery_advertises_ciba(client):
-    from oidc_flow import ISSUER
+    from tests.support.oidc_flow import ISSUER
 
     document = client.get("/auth/realms/esante-wallet/.well-known/openid-configuration").get_json()
     assert document["backchannel_authentication_endpoint"] == (

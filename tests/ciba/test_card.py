@@ -7,21 +7,21 @@ import base64
 from urllib.parse import quote
 
 import pytest
-from ciba_helpers import backchannel
-from ciba_helpers import error_of
-from ciba_helpers import poll
-from ciba_helpers import register_ciba_client
-from ciba_helpers import start
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from oidc_flow import OIDC
-from oidc_flow import decode
 from santeid.cps import issue_test_card
 from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
+from tests.support.ciba import backchannel
+from tests.support.ciba import error_of
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.ciba import start
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import decode
 
 HEADER = "X-SSL-Client-Cert"
 CARD_ID = "810000000004"  # demo directory: no e-CPS device, not auto-approved

@@ -9,19 +9,19 @@ import socket
 import time
 
 import pytest
-from ciba_helpers import Receiver
-from ciba_helpers import backchannel
-from ciba_helpers import error_of
-from ciba_helpers import poll
-from ciba_helpers import register_ciba_client
-from ciba_helpers import start
-from ecps_phone import PIN
-from ecps_phone import Phone
 
-from oidc_flow import decode
 from santeid.ciba import metadata as ciba_metadata
 from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.tokens import at_hash
+from tests.support.ciba import Receiver
+from tests.support.ciba import backchannel
+from tests.support.ciba import error_of
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.ciba import start
+from tests.support.ecps_phone import PIN
+from tests.support.ecps_phone import Phone
+from tests.support.oidc_flow import decode
 
 TOKEN = "notif-token-0123456789.abc~XYZ"
 

@@ -6,22 +6,22 @@ from __future__ import annotations
 import time
 
 import pytest
-from ciba_helpers import SECRET
-from ciba_helpers import backchannel
-from ciba_helpers import error_of
-from ciba_helpers import poll
-from ciba_helpers import register_ciba_client
-from ciba_helpers import start
-from ecps_phone import PIN
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from oidc_flow import ISSUER
-from oidc_flow import OIDC
-from oidc_flow import basic_auth
-from oidc_flow import decode
-from oidc_flow import register_client
 from santeid.ciba.requests import request_key
+from tests.support.ciba import SECRET
+from tests.support.ciba import backchannel
+from tests.support.ciba import error_of
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.ciba import start
+from tests.support.ecps_phone import PIN
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import register_client
 
 
 class FakeClock:
@@ -104,7 +104,7 @@ def test_phone_approves_a_mobile_request(app, client, meta, phone, plain_id):
 
 
 def test_phone_denial_is_access_denied(any_store_app, plain_id):
-    from ecps_phone import Phone
+    from tests.support.ecps_phone import Phone
 
     app = any_store_app
     http = app.test_client()
@@ -189,7 +189,7 @@ def test_approved_but_expired_is_expired(app, client, meta, auto_id, clock):
 
 
 def test_expired_token_on_redis_too(any_store_app, plain_id):
-    from ecps_phone import Phone
+    from tests.support.ecps_phone import Phone
 
     app = any_store_app
     http = app.test_client()

@@ -7,17 +7,17 @@ import time
 import uuid
 
 import pytest
-from ciba_helpers import BACKCHANNEL
-from ciba_helpers import SECRET
-from ciba_helpers import error_of
-from ciba_helpers import poll
-from ciba_helpers import register_ciba_client
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
 
-from oidc_flow import ISSUER
-from oidc_flow import basic_auth
+from tests.support.ciba import BACKCHANNEL
+from tests.support.ciba import SECRET
+from tests.support.ciba import error_of
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import basic_auth
 
 CLIENT = "ciba-signed"
 

@@ -7,9 +7,6 @@ import stat
 
 import pytest
 from click.testing import CliRunner
-from cps_helpers import ACTIVE_ID
-from cps_helpers import INACTIVE_ID
-from cps_helpers import UNKNOWN_ID
 
 from santeid.cli import main
 from santeid.cps.cards import CardError
@@ -19,6 +16,9 @@ from santeid.pki import load_private_key
 from santeid.pki import name_text
 from santeid.pki import serial_hex
 from santeid.settings import Settings
+from tests.support.cps import ACTIVE_ID
+from tests.support.cps import INACTIVE_ID
+from tests.support.cps import UNKNOWN_ID
 
 
 @pytest.fixture

@@ -11,19 +11,19 @@ from urllib.parse import quote
 from urllib.parse import urlsplit
 
 import pytest
-from cps_helpers import ACTIVE_ID
-from cps_helpers import INACTIVE_ID
-from cps_helpers import UNKNOWN_ID
 from cryptography.hazmat.primitives import serialization
 
-from oidc_flow import Flow
-from oidc_flow import decode
-from oidc_flow import register_client
 from santeid import create_app
 from santeid.cps.cards import CARD_AMR
 from santeid.pki import certificate_pem
 from santeid.settings import ConfigurationError
 from santeid.storage import MemoryStore
+from tests.support.cps import ACTIVE_ID
+from tests.support.cps import INACTIVE_ID
+from tests.support.cps import UNKNOWN_ID
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import register_client
 
 HEADER = "X-SSL-Client-Cert"
 REALM = "/auth/realms/esante-wallet"

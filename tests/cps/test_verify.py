@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from cps_helpers import ACTIVE_ID
-from cps_helpers import INACTIVE_ID
-from cps_helpers import UNKNOWN_ID
 from cryptography import x509
 
 from santeid.cps.cards import CARD_AMR
@@ -21,6 +18,9 @@ from santeid.pki import certificate_pem
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.settings import ConfigurationError
+from tests.support.cps import ACTIVE_ID
+from tests.support.cps import INACTIVE_ID
+from tests.support.cps import UNKNOWN_ID
 
 
 def _refusal(certificate, settings, **kwargs) -> CardError:

@@ -1,5 +1,5 @@
 """The ``database`` fixture: every repository contract runs on an SQLite file and on a real
-PostgreSQL database (a fresh schema per test, ``tests/fixtures_postgres.py``)."""
+PostgreSQL database (a fresh schema per test, ``tests/support/postgres_server.py``)."""
 
 from __future__ import annotations
 

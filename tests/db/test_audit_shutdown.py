@@ -16,6 +16,7 @@ import pytest
 
 from santeid import db
 from santeid.insi.audit import AuditLog
+from tests.support.paths import ROOT
 
 ROWS = 7
 
@@ -63,13 +64,11 @@ def test_a_multiprocessing_worker_writes_its_queue_when_it_ends(url, tmp_path):
 def test_a_process_that_exits_writes_its_queue(url, tmp_path):
     script = textwrap.dedent(
         f"""
-        import sys
-        sys.path.insert(0, {os.path.dirname(__file__)!r})
-        from test_audit_shutdown import _queue_rows
+        from tests.db.test_audit_shutdown import _queue_rows
         _queue_rows({url!r}, {str(tmp_path / "k")!r})
         """
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60, cwd=ROOT)
     assert _written(url, tmp_path) == ROWS
 
 

@@ -210,7 +210,7 @@ def test_health_reports_the_database(app, client, tmp_path):
     assert answer.status_code == 200
     assert answer.get_json() == {"status": "ok", "store": "ok", "database": "ok"}
     # A PostgreSQL server that does not answer (nothing listens on that port).
-    from fixtures_redis import free_port
+    from tests.support.redis_server import free_port
 
     unreachable = db.PostgresDatabase(f"postgresql://santeid@127.0.0.1:{free_port()}/santeid")
     unreachable.PING_TIMEOUT = 0.5
@@ -225,7 +225,7 @@ def test_health_reports_the_database(app, client, tmp_path):
 
 
 def test_an_unreachable_database_is_a_clean_503_and_stops_a_start(app, client, tmp_path):
-    from fixtures_redis import free_port
+    from tests.support.redis_server import free_port
 
     dead_url = f"postgresql://santeid@127.0.0.1:{free_port()}/santeid"
     settings = Settings(data_dir=str(tmp_path / "other"), keys_dir=str(tmp_path / "k"),
@@ -252,8 +252,8 @@ def test_the_suite_can_start_its_own_postgresql():
     binaries (initdb + pg_ctl) on a free port: that path works too."""
     import psycopg
 
-    from fixtures_postgres import PostgresServer
-    from fixtures_postgres import _binaries
+    from tests.support.postgres_server import PostgresServer
+    from tests.support.postgres_server import _binaries
 
     binaries = _binaries()
     if binaries is None:

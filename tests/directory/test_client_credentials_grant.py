@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from oidc_flow import OIDC
-from oidc_flow import basic_auth
-from oidc_flow import decode
-from oidc_flow import register_client
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import register_client
 
 SECRET = "service-secret-0123456789abcdef"
 

@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from oidc_flow import OIDC
-from oidc_flow import basic_auth
-from oidc_flow import register_client
 from santeid.directory import synthetic
 from santeid.directory.demo import demo_professionals
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
 
 fhir = pytest.importorskip("fhir.resources.R4B.bundle", reason="pip install 'fhir.resources>=8'")
 from fhir.resources.R4B.bundle import Bundle  # noqa: E402

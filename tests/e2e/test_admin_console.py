@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from ops_helpers import REDIRECT_URI
-from ops_helpers import SANTEID
-from ops_helpers import full_login
-from ops_helpers import run
-from ops_helpers import sandbox_professional
 
-from fixtures_redis import free_port
-from server_process import running_server
+from tests.support.operations import REDIRECT_URI
+from tests.support.operations import SANTEID
+from tests.support.operations import full_login
+from tests.support.operations import run
+from tests.support.operations import sandbox_professional
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
-from ciba_helpers import Receiver
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from fixtures_redis import free_port
-from server_process import running_server
+from tests.support.ciba import Receiver
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 

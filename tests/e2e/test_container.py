@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fixtures_redis import free_port
+from tests.support.redis_server import free_port
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(1800)]
 

@@ -31,19 +31,19 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from cps_helpers import ACTIVE_ID
-from cps_helpers import UNKNOWN_ID
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from fixtures_redis import free_port
 from santeid.cli.serve import _client_authorities
 from santeid.pki import TestAuthority
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.pki import write_credentials
 from santeid.settings import Settings
-from server_process import running_server
+from tests.support.cps import ACTIVE_ID
+from tests.support.cps import UNKNOWN_ID
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server]
 

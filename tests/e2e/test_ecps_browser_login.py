@@ -18,16 +18,16 @@ import pyotp
 import pytest
 from joserfc.jwk import ECKey
 
-from oidc_flow import OIDC
-from oidc_flow import Flow
-from oidc_flow import decode
-from oidc_flow import register_client
 from santeid import create_app
 from santeid.ecps.simulator import DeviceFile
 from santeid.ecps.simulator import make_decision
 from santeid.ecps.simulator import make_device_token
 from santeid.ecps.simulator import parse_activation_uri
 from santeid.storage import MemoryStore
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import register_client
 
 #: A demo professional who is not flagged sandbox_auto_approve: only e-CPS can log him in.
 NATIONAL_ID = "810000000004"

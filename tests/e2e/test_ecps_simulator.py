@@ -23,14 +23,14 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from fixtures_redis import free_port
 from santeid.ecps.simulator import DeviceFile
 from santeid.ecps.simulator import DeviceSimulator
 from santeid.ecps.simulator import ProtocolError
 from santeid.ecps.simulator import SimulatorError
 from santeid.ecps.simulator import make_device_token
 from santeid.ecps.simulator import parse_activation_uri
-from server_process import running_server
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 

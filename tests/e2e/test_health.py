@@ -8,10 +8,10 @@ import time
 
 import pytest
 import requests
-from ops_helpers import SANTEID
 
-from fixtures_redis import free_port
-from server_process import running_server
+from tests.support.operations import SANTEID
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 

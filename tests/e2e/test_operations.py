@@ -13,21 +13,21 @@ from pathlib import Path
 
 import pytest
 import requests
-from ops_helpers import CLIENT_ID
-from ops_helpers import SECRET
-from ops_helpers import UNKNOWN_NATIONAL_ID
-from ops_helpers import add_client
-from ops_helpers import full_login
-from ops_helpers import metric_sum
-from ops_helpers import parse_metrics
-from ops_helpers import run
-from ops_helpers import sandbox_professional
-from ops_helpers import start_login
-from ops_helpers import submit_identifier
 
-from fixtures_redis import free_port
 from santeid.civil_status.generate import generate
-from server_process import running_server
+from tests.support.operations import CLIENT_ID
+from tests.support.operations import SECRET
+from tests.support.operations import UNKNOWN_NATIONAL_ID
+from tests.support.operations import add_client
+from tests.support.operations import full_login
+from tests.support.operations import metric_sum
+from tests.support.operations import parse_metrics
+from tests.support.operations import run
+from tests.support.operations import sandbox_professional
+from tests.support.operations import start_login
+from tests.support.operations import submit_identifier
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
@@ -68,7 +68,7 @@ def server(tmp_path_factory, redis_server):
         yield {"base": base, "issuer": issuer, "env": env, "log": log_path, "pid": process.pid}
 
 
-from ops_helpers import SANTEID as SANTEID_CMD  # noqa: E402
+from tests.support.operations import SANTEID as SANTEID_CMD  # noqa: E402
 
 
 def _metrics(base: str) -> dict:

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from fixtures_redis import free_port
-from server_process import running_server
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = pytest.mark.server
 

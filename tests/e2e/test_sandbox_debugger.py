@@ -14,10 +14,10 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from chromium_browser import start_browser
-from chromium_browser import wait_for
-from fixtures_redis import free_port
-from server_process import running_server
+from tests.support.browser import start_browser
+from tests.support.browser import wait_for
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 

@@ -32,11 +32,11 @@ from joserfc import jws
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from fixtures_redis import free_port
 from santeid.civil_status.generate import generate
 from santeid.ecps.simulator import DeviceSimulator
 from santeid.ecps.simulator import ProtocolError
-from server_process import running_server
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
 

@@ -10,10 +10,11 @@ import json
 import threading
 import time
 
-from ecps_phone import API
-from ecps_phone import PIN
-from ecps_phone import Phone
 from joserfc.jwk import ECKey
+
+from tests.support.ecps_phone import API
+from tests.support.ecps_phone import PIN
+from tests.support.ecps_phone import Phone
 
 
 def _problem(response, status: int, code: str) -> dict:
@@ -217,7 +218,7 @@ def test_long_poll_bad_wait(phone):
 
 
 def test_long_poll_on_both_stores(any_store_app):
-    from oidc_flow import sandbox_professional
+    from tests.support.oidc_flow import sandbox_professional
 
     client = any_store_app.test_client()
     national_id = sandbox_professional(any_store_app)

@@ -5,11 +5,11 @@ simulator reads as well as the older ``santeid-ecps://`` URI."""
 from __future__ import annotations
 
 import pytest
-from ecps_phone import API
 
 from santeid.ecps.service import app_link
 from santeid.ecps.simulator import SimulatorError
 from santeid.ecps.simulator import parse_activation_uri
+from tests.support.ecps_phone import API
 
 
 def test_profile_names_the_professional(phone, national_id, app):

@@ -6,14 +6,14 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from ecps_phone import CHEAP_PINS
 from joserfc.jwk import ECKey
 
-from oidc_flow import ISSUER
 from santeid import create_app
 from santeid.cli import main
 from santeid.settings import Settings
 from santeid.storage import store_from_url
+from tests.support.ecps_phone import CHEAP_PINS
+from tests.support.oidc_flow import ISSUER
 
 NATIONAL_ID = "810000000001"
 

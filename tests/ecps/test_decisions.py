@@ -6,11 +6,11 @@ import threading
 import time
 
 import pytest
-from ecps_phone import PIN
-from ecps_phone import Phone
 from joserfc.jwk import ECKey
 
-from oidc_flow import sandbox_professional
+from tests.support.ecps_phone import PIN
+from tests.support.ecps_phone import Phone
+from tests.support.oidc_flow import sandbox_professional
 
 
 def _problem(response, status: int, code: str) -> dict:

@@ -9,9 +9,6 @@ from urllib.parse import urlsplit
 
 import pyotp
 import pytest
-from ecps_phone import API
-from ecps_phone import PIN
-from ecps_phone import Phone
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
 
@@ -20,6 +17,9 @@ from santeid.ecps import ActivationError
 from santeid.ecps.pin import PinHasher
 from santeid.ecps.pin import is_valid_pin
 from santeid.ecps.service import _code_key
+from tests.support.ecps_phone import API
+from tests.support.ecps_phone import PIN
+from tests.support.ecps_phone import Phone
 
 
 def _body(code: str, **changes):
@@ -100,9 +100,9 @@ def test_register_expired_or_unknown_code(app, client, ecps, national_id):
 
 
 def test_activation_code_expires_with_its_ttl(settings, national_id):
-    from oidc_flow import sandbox_professional
     from santeid import create_app
     from santeid.storage import MemoryStore
+    from tests.support.oidc_flow import sandbox_professional
 
     now = [1000.0]
     store = MemoryStore(clock=lambda: now[0])

@@ -58,7 +58,7 @@ def test_problem_codes_documented(spec, app):
 
 
 def test_real_answers_match_the_schemas(spec, client, ecps, national_id):
-    from ecps_phone import Phone
+    from tests.support.ecps_phone import Phone
 
     phone = Phone.register(client.application, client, national_id)
     _validator(spec, "Registered").validate(phone.registered)

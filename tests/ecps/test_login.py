@@ -7,7 +7,7 @@ import re
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
-from oidc_flow import decode
+from tests.support.oidc_flow import decode
 
 LOGIN = "/auth/realms/esante-wallet/login-actions"
 

@@ -18,11 +18,11 @@ import http_ece
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from ecps_phone import API
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from santeid.ecps.push import PushNotifier
+from tests.support.ecps_phone import API
 
 
 def _b64(data: bytes) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pyotp
 import pytest
-from ecps_phone import CHEAP_PINS
 from joserfc.jwk import ECKey
 
 from santeid.ecps import EcpsService
 from santeid.ecps import TotpError
 from santeid.storage import MemoryStore
+from tests.support.ecps_phone import CHEAP_PINS
 
 START = 1_700_000_010.0  # 10 s into a 30-s step
 

@@ -12,12 +12,12 @@ from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
 import pytest
-from ecps_phone import Phone
 
 from santeid.ecps import webhooks
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.ecps.webhooks import deliver
+from tests.support.ecps_phone import Phone
 
 
 class Receiver:

@@ -10,8 +10,6 @@ from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
-from insi_helpers import REST_CTX
-from insi_helpers import SOAP_CTX
 
 from santeid.cli import main
 from santeid.insi.audit import AuditLog
@@ -24,6 +22,8 @@ from santeid.insi.model import VerifyQuery
 from santeid.insi.model import VitaleQuery
 from santeid.insi.model import insufficient_access
 from santeid.insi.service import InsiService
+from tests.support.insi import REST_CTX
+from tests.support.insi import SOAP_CTX
 
 ADRTROIS = TraitsQuery("ADRTROIS", ("DOMINIQUE",), "F", "1997-02-26", "2A020")
 

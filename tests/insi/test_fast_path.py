@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from oidc_flow import Flow
-from oidc_flow import register_client
 from santeid import create_app
 from santeid.insi.rest import FastPath
 from santeid.storage import MemoryStore
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import register_client
 
 SEARCH = "/insi/v1/ins/search-by-traits"
 ADRTROIS = {"birthName": "ADRTROIS", "givenNames": ["DOMINIQUE"], "sex": "F",

@@ -13,9 +13,6 @@ from referencing import Registry
 from referencing import Resource
 from referencing.jsonschema import DRAFT202012
 
-from oidc_flow import CLIENT_SECRET
-from oidc_flow import OIDC
-from oidc_flow import basic_auth
 from santeid import create_app
 from santeid.insi.auth import insi_test_authority
 from santeid.pki import TestAuthority
@@ -24,6 +21,9 @@ from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
+from tests.support.oidc_flow import CLIENT_SECRET
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
 
 SEARCH = "/insi/v1/ins/search-by-traits"
 VITALE = "/insi/v1/ins/search-by-vitale"
@@ -248,9 +248,8 @@ def test_stats_show_the_callers_own_software(client, bearer, schema, app):
     client.post(SEARCH, json=ADRTROIS, headers=bearer)
     client.post(SEARCH, json={**ADRTROIS, "givenNames": ["OLA"]}, headers=bearer)
     # Another software's calls are not shown.
-    from insi_helpers import SOAP_CTX
-
     from santeid.insi.model import TraitsQuery
+    from tests.support.insi import SOAP_CTX
 
     app.extensions["santeid"].insi.search_by_traits(
         TraitsQuery("ADRUN", ("ZOE",), "F", "1975-12-31"), SOAP_CTX

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from insi_helpers import REST_CTX
-from insi_helpers import SOAP_CTX
 
 from santeid.civil_status.test_identities import PUBLISHED_CASES
 from santeid.civil_status.test_identities import TEST_IDENTITIES
 from santeid.insi.model import InsiError
 from santeid.insi.model import TraitsQuery
 from santeid.insi.service import given_names_match
+from tests.support.insi import REST_CTX
+from tests.support.insi import SOAP_CTX
 
 
 def _query(case) -> TraitsQuery:

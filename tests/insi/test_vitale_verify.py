@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from insi_helpers import REST_CTX
-from insi_helpers import SOAP_CTX
 
 from santeid.civil_status.nir import format_key
 from santeid.insi.model import InsiError
 from santeid.insi.model import TraitsQuery
 from santeid.insi.model import VerifyQuery
 from santeid.insi.model import VitaleQuery
+from tests.support.insi import REST_CTX
+from tests.support.insi import SOAP_CTX
 
 
 def _vitale(person, od, *, rank=None, individual=None, name=None, ctx=SOAP_CTX, service=None):

@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from oidc_flow import ISSUER
-from oidc_flow import OIDC
-from oidc_flow import Flow
-from oidc_flow import basic_auth
-from oidc_flow import register_client
 from santeid import create_app
 from santeid.storage import store_from_url
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
 
 WELL_KNOWN = "/auth/realms/esante-wallet/.well-known"
 

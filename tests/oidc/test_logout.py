@@ -1,21 +1,21 @@
 """Logout as Keycloak answers it (docs/reference/keycloak-behaviour.md, Logout) and the client
 metadata of OIDC Back-/Front-Channel Logout 1.0 and Keycloak's web origins, in process. The
-same behaviours against a real server process: tests/conformance/."""
+same behaviours against a real server process: tests/e2e/conformance/."""
 
 from __future__ import annotations
 
 import pytest
 
-from oidc_flow import CLIENT_SECRET
-from oidc_flow import OIDC
-from oidc_flow import REDIRECT_URI
-from oidc_flow import Flow
-from oidc_flow import basic_auth
-from oidc_flow import register_client
 from santeid import create_app
 from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.clients import validate_metadata
 from santeid.storage import MemoryStore
+from tests.support.oidc_flow import CLIENT_SECRET
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
 
 
 def _logout_to(client, tokens, target: str):

@@ -7,14 +7,14 @@ import time
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
-from oidc_flow import OIDC
-from oidc_flow import Flow
-from oidc_flow import decode
-from oidc_flow import register_client
-from oidc_flow import sandbox_professional
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.sessions import SessionStore
 from santeid.storage import MemoryStore
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import register_client
+from tests.support.oidc_flow import sandbox_professional
 
 
 def _second_service(app, client) -> Flow:

@@ -14,14 +14,14 @@ from authlib.oauth2.rfc7523 import private_key_jwt_sign
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from oidc_flow import ISSUER
-from oidc_flow import OIDC
-from oidc_flow import REDIRECT_URI
-from oidc_flow import basic_auth
-from oidc_flow import decode
-from oidc_flow import pkce_pair
-from oidc_flow import register_client
-from oidc_flow import sandbox_professional
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import pkce_pair
+from tests.support.oidc_flow import register_client
+from tests.support.oidc_flow import sandbox_professional
 
 
 def test_token_response_has_keycloak_fields_in_order(flow):
@@ -138,9 +138,9 @@ def test_redirect_uri_must_match_the_authorization_request(flow, app):
 
 
 def test_expired_code_is_invalid_grant(settings):
-    from oidc_flow import Flow
     from santeid import create_app
     from santeid.storage import MemoryStore
+    from tests.support.oidc_flow import Flow
 
     app = create_app(settings.replace(authorization_code_lifetime=1), store=MemoryStore())
     flow = Flow(app, app.test_client(), register_client(app))
@@ -172,9 +172,9 @@ def test_verifier_without_challenge_is_refused(flow, app):
 
 
 def test_client_secret_post_only_when_registered_under_the_strict_setting(settings):
-    from oidc_flow import Flow
     from santeid import create_app
     from santeid.storage import MemoryStore
+    from tests.support.oidc_flow import Flow
 
     app = create_app(settings.replace(client_authentication="strict"), store=MemoryStore())
     client = app.test_client()
@@ -202,7 +202,7 @@ def test_client_secret_post_only_when_registered_under_the_strict_setting(settin
 def test_secret_by_basic_or_in_the_body_whatever_was_registered(app, client, registered, sent):
     """Keycloak's client-secret authenticator (docs/reference/keycloak-behaviour.md,
     "Client authentication")."""
-    from oidc_flow import Flow
+    from tests.support.oidc_flow import Flow
 
     meta = register_client(app, token_endpoint_auth_method=registered)
     flow = Flow(app, client, meta)
@@ -329,7 +329,7 @@ def _exchange_with_assertion(client, code: str, assertion: str | bytes):
 
 
 def test_private_key_jwt_and_jti_replay(app, client, private_key_client):
-    from oidc_flow import Flow
+    from tests.support.oidc_flow import Flow
 
     meta, key = private_key_client
     flow = Flow(app, client, meta)
@@ -344,7 +344,7 @@ def test_private_key_jwt_and_jti_replay(app, client, private_key_client):
 
 def test_private_key_jwt_with_issuer_audience(app, client, private_key_client):
     """FAPI-CIBA: a client assertion whose aud is the issuer must be accepted."""
-    from oidc_flow import Flow
+    from tests.support.oidc_flow import Flow
 
     meta, key = private_key_client
     flow = Flow(app, client, meta)
@@ -365,7 +365,7 @@ def test_private_key_jwt_signed_by_another_key_is_refused(app, client, private_k
 def test_authlib_private_key_jwt_sign_interoperates(app, client, private_key_client):
     """A relying party using Authlib's own client helper authenticates, once it names a
     lifetime within ``client_assertion_max_lifetime`` (the helper's default is 3600 s)."""
-    from oidc_flow import Flow
+    from tests.support.oidc_flow import Flow
 
     meta, key = private_key_client
     flow = Flow(app, client, meta)

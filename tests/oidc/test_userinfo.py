@@ -9,11 +9,11 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from oidc_flow import OIDC
-from oidc_flow import Flow
-from oidc_flow import basic_auth
-from oidc_flow import register_client
-from oidc_flow import sandbox_professional
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
+from tests.support.oidc_flow import sandbox_professional
 
 SECRET = "s3cr3t-of-the-test-client-0123456789"
 

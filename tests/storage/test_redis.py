@@ -11,14 +11,14 @@ import redis
 from redis.connection import SSLConnection
 from redis.connection import UnixDomainSocketConnection
 
-from fixtures_redis import REDIS_SERVER_MISSING
-from fixtures_redis import RedisServer
-from fixtures_redis import free_port
 from santeid.storage import MemoryStore
 from santeid.storage import RedisStore
 from santeid.storage import StoreUnavailable
 from santeid.storage import store_from_url
 from santeid.storage.redis import parse_sentinel_url
+from tests.support.redis_server import REDIS_SERVER_MISSING
+from tests.support.redis_server import RedisServer
+from tests.support.redis_server import free_port
 
 
 @pytest.fixture

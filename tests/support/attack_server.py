@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+import requests
+from requests.adapters import HTTPAdapter
 
-from fixtures_redis import free_port
-from server_process import running_server
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 SANTEID = str(Path(sys.executable).with_name("santeid"))
 REALM = "/auth/realms/esante-wallet"
@@ -78,3 +80,23 @@ def santeid_server(
         [SANTEID, "serve", "--port", str(port), "--sandbox"], env, log, f"{base}/health"
     ):
         yield Server(base, issuer, env, home, log, store_url)
+
+
+class FromAddress(HTTPAdapter):
+    """Connections from another loopback source address: a second client, as the server sees
+    it (``request.remote_addr``)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def browser_from(address: str) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("http://", FromAddress(address))
+    return session

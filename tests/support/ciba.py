@@ -9,8 +9,8 @@ import threading
 import time
 from typing import Any
 
-from oidc_flow import OIDC
-from oidc_flow import basic_auth
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 BACKCHANNEL = f"{OIDC}/ext/ciba/auth"

@@ -1,4 +1,4 @@
-"""Constants shared by the CPS-card tests (importable: pytest puts this folder on sys.path)."""
+"""Constants shared by the CPS-card tests."""
 
 from __future__ import annotations
 

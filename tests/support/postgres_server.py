@@ -32,7 +32,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from fixtures_redis import free_port
+from tests.support.redis_server import free_port
 
 SHARED_SERVER = ("127.0.0.1", 5432)
 POSTGRES_MISSING = (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from santeid.insi.soap import schemas
 
-SOURCE = Path(__file__).parent / "real_wsdl" / "ICIR-real-structure.wsdl"
+SOURCE = Path(__file__).parent / "real_wsdl_files" / "ICIR-real-structure.wsdl"
 #: The qualification address written in it (a client replaces it by its endpoint).
 QUALIFICATION_ADDRESS = "https://qualiflps-services-ps-tlsm.ameli.fr:443/lps"
 #: File name in the real layout → santeid's schema of the same namespace.

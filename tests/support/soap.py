@@ -35,8 +35,6 @@ from lxml import etree
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from fixtures_redis import free_port
-from oidc_flow import ISSUER
 from santeid import create_app
 from santeid.insi.auth import insi_test_authority
 from santeid.pki import TestAuthority
@@ -45,7 +43,9 @@ from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
-from server_process import running_server
+from tests.support.oidc_flow import ISSUER
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -11,16 +11,6 @@ import re
 import threading
 
 import pytest
-from web_ecps_helpers import EMAIL
-from web_ecps_helpers import PHONE
-from web_ecps_helpers import PROFESSIONAL
-from web_ecps_helpers import SmsReceiver
-from web_ecps_helpers import codes_from_outbox
-from web_ecps_helpers import csrf
-from web_ecps_helpers import enrol_over_protocol
-from web_ecps_helpers import outbox
-from web_ecps_helpers import post_codes
-from web_ecps_helpers import request_codes
 
 from santeid import create_app
 from santeid.storage import MemoryStore
@@ -29,6 +19,16 @@ from santeid.web_ecps.activation import CodePairs
 from santeid.web_ecps.activation import mask_email
 from santeid.web_ecps.activation import mask_phone
 from santeid.web_ecps.activation import qr_images
+from tests.support.web_ecps import EMAIL
+from tests.support.web_ecps import PHONE
+from tests.support.web_ecps import PROFESSIONAL
+from tests.support.web_ecps import SmsReceiver
+from tests.support.web_ecps import codes_from_outbox
+from tests.support.web_ecps import csrf
+from tests.support.web_ecps import enrol_over_protocol
+from tests.support.web_ecps import outbox
+from tests.support.web_ecps import post_codes
+from tests.support.web_ecps import request_codes
 
 URI_RE = re.compile(r'<code id="activation-uri">([^<]+)</code>')
 

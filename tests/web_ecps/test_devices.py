@@ -8,15 +8,14 @@ import re
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
-from web_ecps_helpers import csrf
-from web_ecps_helpers import enrol
-from web_ecps_helpers import session_csrf
-
-from oidc_flow import OIDC
-from oidc_flow import Flow
 from santeid import create_app
 from santeid.storage import MemoryStore
 from santeid.web_ecps.devices import ACCOUNT_CLIENT_ID
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
+from tests.support.web_ecps import csrf
+from tests.support.web_ecps import enrol
+from tests.support.web_ecps import session_csrf
 
 #: Sandbox professionals (auto-approved logins).
 ALICE = "810000000001"

@@ -36,8 +36,8 @@ from joserfc.jwk import ECKey
 from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
 
-from fixtures_redis import free_port
-from server_process import running_server
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 

@@ -36,12 +36,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from fixtures_redis import free_port
 from santeid.pki import TestAuthority
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.pki import write_credentials
-from server_process import running_server
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server]
 

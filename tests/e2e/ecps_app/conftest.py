@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from ecps_app_server import CIBA_GRANT
-from ecps_app_server import SANTEID
-from ecps_app_server import SECRET
-from ecps_app_server import Server
-from ecps_app_server import santeid_cli
 
-from fixtures_redis import free_port
-from server_process import running_server
+from tests.support.ecps_app_server import CIBA_GRANT
+from tests.support.ecps_app_server import SANTEID
+from tests.support.ecps_app_server import SECRET
+from tests.support.ecps_app_server import Server
+from tests.support.ecps_app_server import santeid_cli
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 
 
 @contextlib.contextmanager

@@ -21,16 +21,16 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from ecps_app_server import CIBA_GRANT
-from ecps_app_server import SECRET
-from ecps_app_server import santeid_cli
 from selenium.webdriver.common.by import By
 
-from chromium_browser import PHONE_SIZE
-from chromium_browser import accessibility_problems
-from chromium_browser import console
-from chromium_browser import start_browser
-from chromium_browser import wait_for
+from tests.support.browser import PHONE_SIZE
+from tests.support.browser import accessibility_problems
+from tests.support.browser import console
+from tests.support.browser import start_browser
+from tests.support.browser import wait_for
+from tests.support.ecps_app_server import CIBA_GRANT
+from tests.support.ecps_app_server import SECRET
+from tests.support.ecps_app_server import santeid_cli
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
 

@@ -9,14 +9,14 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from ecps_app_server import santeid_cli
 from selenium.webdriver.common.by import By
 
-from chromium_browser import PHONE_SIZE
-from chromium_browser import accessibility_problems
-from chromium_browser import start_browser
-from chromium_browser import wait_for
 from santeid.ecps.simulator import DeviceSimulator
+from tests.support.browser import PHONE_SIZE
+from tests.support.browser import accessibility_problems
+from tests.support.browser import start_browser
+from tests.support.browser import wait_for
+from tests.support.ecps_app_server import santeid_cli
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
 

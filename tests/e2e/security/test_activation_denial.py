@@ -9,8 +9,9 @@ from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
-from attack_server import santeid_server
-from test_push_fatigue import browser_from
+
+from tests.support.attack_server import browser_from
+from tests.support.attack_server import santeid_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 

@@ -10,10 +10,11 @@ import uuid
 import pytest
 import redis
 import requests
-from attack_server import santeid_server
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
+
+from tests.support.attack_server import santeid_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 

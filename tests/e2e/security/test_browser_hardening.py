@@ -8,12 +8,12 @@ import os
 
 import pytest
 import requests
-from security_helpers import REALM
-from security_helpers import SANTEID
-from security_helpers import santeid
 
-from fixtures_redis import free_port
-from server_process import running_server
+from tests.support.redis_server import free_port
+from tests.support.security import REALM
+from tests.support.security import SANTEID
+from tests.support.security import santeid
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server]
 

@@ -9,14 +9,14 @@ import json
 import subprocess
 
 import pytest
-from attack_server import SANTEID
-from insi_server import STRUCTURE
-from insi_server import envelope
-from insi_server import insi_server
-from insi_server import post
-from insi_server import refused
 
 from santeid.pki import load_certificates
+from tests.support.attack_server import SANTEID
+from tests.support.insi_server import STRUCTURE
+from tests.support.insi_server import envelope
+from tests.support.insi_server import insi_server
+from tests.support.insi_server import post
+from tests.support.insi_server import refused
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 

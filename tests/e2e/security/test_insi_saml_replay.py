@@ -7,15 +7,15 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from insi_server import envelope
-from insi_server import insi_server
-from insi_server import post
-from insi_server import refused
 
 from santeid.insi.soap import saml
 from santeid.pki import load_certificates
 from santeid.pki import load_private_key
 from santeid.pki import name_text
+from tests.support.insi_server import envelope
+from tests.support.insi_server import insi_server
+from tests.support.insi_server import post
+from tests.support.insi_server import refused
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 

@@ -1,6 +1,6 @@
 """Malformed requests to a real server get a clear 4xx, never a 500 (nor a traceback in the
 log): the cases found by fuzzing, then a seeded, time-bounded fuzz run over every route of the
-application (tests/security/fuzzing.py; bench/fuzz.py runs the long version)."""
+application (tests/support/fuzzing.py; bench/fuzz.py runs the long version)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,22 @@ import os
 import time
 
 import pytest
-from fuzzing import application_rules
-from fuzzing import requests_for
-from fuzzing import send
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import seed
 from hypothesis import settings
-from security_helpers import REALM
-from security_helpers import SANTEID
-from security_helpers import http_from
 
-from fixtures_redis import free_port
 from santeid import create_app
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
-from server_process import running_server
+from tests.support.fuzzing import application_rules
+from tests.support.fuzzing import requests_for
+from tests.support.fuzzing import send
+from tests.support.redis_server import free_port
+from tests.support.security import REALM
+from tests.support.security import SANTEID
+from tests.support.security import http_from
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server]
 

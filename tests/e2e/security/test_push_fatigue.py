@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from attack_server import santeid_server
-from requests.adapters import HTTPAdapter
 
 from santeid.ecps.simulator import DeviceSimulator
+from tests.support.attack_server import browser_from
+from tests.support.attack_server import santeid_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
@@ -26,26 +26,6 @@ PIN = "135790"
 REDIRECT_URI = "https://rp.example.org/callback"
 PER_PROFESSIONAL = 4
 PER_ADDRESS = 6
-
-
-class FromAddress(HTTPAdapter):
-    """Connections from another loopback source address: a second client, as the server sees
-    it (``request.remote_addr``)."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-def browser_from(address: str) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.mount("http://", FromAddress(address))
-    return session
 
 
 @pytest.fixture(scope="module")

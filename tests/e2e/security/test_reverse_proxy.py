@@ -16,21 +16,21 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
-from security_helpers import CLIENT_ID
-from security_helpers import OTHER_LOOPBACK
-from security_helpers import REALM
-from security_helpers import REDIRECT_URI
-from security_helpers import SANTEID
-from security_helpers import SECRET
-from security_helpers import add_client
-from security_helpers import first_professional
-from security_helpers import http_from
-from security_helpers import nginx_binary
-from security_helpers import running_nginx
-from security_helpers import self_signed_certificate
 
-from fixtures_redis import free_port
-from server_process import running_server
+from tests.support.redis_server import free_port
+from tests.support.security import CLIENT_ID
+from tests.support.security import OTHER_LOOPBACK
+from tests.support.security import REALM
+from tests.support.security import REDIRECT_URI
+from tests.support.security import SANTEID
+from tests.support.security import SECRET
+from tests.support.security import add_client
+from tests.support.security import first_professional
+from tests.support.security import http_from
+from tests.support.security import nginx_binary
+from tests.support.security import running_nginx
+from tests.support.security import self_signed_certificate
+from tests.support.servers import running_server
 
 pytestmark = [
     pytest.mark.server,

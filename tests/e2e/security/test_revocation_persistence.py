@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 import requests
-from attack_server import santeid_server
 
-from fixtures_redis import RedisServer
+from tests.support.attack_server import santeid_server
+from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from security_helpers import OTHER_LOOPBACK
-from security_helpers import SANTEID
-from security_helpers import santeid
 
-from fixtures_redis import free_port
 from santeid.ecps.simulator import DeviceFile
 from santeid.ecps.simulator import make_device_token
-from server_process import running_server
+from tests.support.redis_server import free_port
+from tests.support.security import OTHER_LOOPBACK
+from tests.support.security import SANTEID
+from tests.support.security import santeid
+from tests.support.servers import running_server
 
 pytestmark = [pytest.mark.server]
 

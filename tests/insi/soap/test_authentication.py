@@ -10,19 +10,8 @@ import datetime
 from urllib.parse import quote
 
 import pytest
-import test_soap_support as support
 from lxml import etree
-from test_soap_support import CERT_HEADER
-from test_soap_support import NS
-from test_soap_support import envelope
-from test_soap_support import fault_parts
-from test_soap_support import make_certificate
-from test_soap_support import parse
-from test_soap_support import post
-from test_soap_support import traits_body
 
-from oidc_flow import Flow
-from oidc_flow import register_client
 from santeid.cps.cards import card_subject
 from santeid.cps.cards import issue_test_card
 from santeid.cps.registry import CardRegistry
@@ -31,6 +20,17 @@ from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
 from santeid.pki import issue_certificate
 from santeid.pki import serial_hex
+from tests.support import soap as support
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import register_client
+from tests.support.soap import CERT_HEADER
+from tests.support.soap import NS
+from tests.support.soap import envelope
+from tests.support.soap import fault_parts
+from tests.support.soap import make_certificate
+from tests.support.soap import parse
+from tests.support.soap import post
+from tests.support.soap import traits_body
 
 soap_home = support.soap_home
 soap_settings = support.soap_settings

@@ -9,25 +9,25 @@ from __future__ import annotations
 import time
 
 import pytest
-import test_soap_support as support
 from lxml import etree
-from test_soap_support import NS
-from test_soap_support import SIRAM
-from test_soap_support import SOAP11
-from test_soap_support import SOAP12
-from test_soap_support import TRAITS
-from test_soap_support import VERIFY
-from test_soap_support import VITALE
-from test_soap_support import envelope
-from test_soap_support import fault_parts
-from test_soap_support import parse
-from test_soap_support import post
-from test_soap_support import shape
-from test_soap_support import traits_body
-from test_soap_support import verify_body
 
 from santeid.insi.soap import schemas
 from santeid.insi.soap.envelope import MAX_DEPTH
+from tests.support import soap as support
+from tests.support.soap import NS
+from tests.support.soap import SIRAM
+from tests.support.soap import SOAP11
+from tests.support.soap import SOAP12
+from tests.support.soap import TRAITS
+from tests.support.soap import VERIFY
+from tests.support.soap import VITALE
+from tests.support.soap import envelope
+from tests.support.soap import fault_parts
+from tests.support.soap import parse
+from tests.support.soap import post
+from tests.support.soap import shape
+from tests.support.soap import traits_body
+from tests.support.soap import verify_body
 
 soap_home = support.soap_home
 soap_settings = support.soap_settings

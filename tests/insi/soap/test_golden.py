@@ -12,15 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import test_soap_support as support
 from lxml import etree
-from test_soap_support import WSA
-from test_soap_support import envelope
-from test_soap_support import post
-from test_soap_support import traits_body
 
 from santeid import create_app
 from santeid.storage import MemoryStore
+from tests.support import soap as support
+from tests.support.soap import WSA
+from tests.support.soap import envelope
+from tests.support.soap import post
+from tests.support.soap import traits_body
 
 soap_home = support.soap_home
 soap_settings = support.soap_settings

@@ -6,20 +6,21 @@ INSi rules decide after parsing — refusing with santeid's one code for trait e
 from __future__ import annotations
 
 import pytest
-import test_soap_support as support
 from lxml import etree
-from test_soap_support import NS
-from test_soap_support import RECSANS
-from test_soap_support import RECVIT
-from test_soap_support import VERIFY
-from test_soap_support import VITALE
-from test_soap_support import envelope
-from test_soap_support import fault_parts
-from test_soap_support import parse
-from test_soap_support import post
-from test_soap_support import traits_body
-from test_soap_support import verify_body
-from test_soap_support import vitale_body
+
+from tests.support import soap as support
+from tests.support.soap import NS
+from tests.support.soap import RECSANS
+from tests.support.soap import RECVIT
+from tests.support.soap import VERIFY
+from tests.support.soap import VITALE
+from tests.support.soap import envelope
+from tests.support.soap import fault_parts
+from tests.support.soap import parse
+from tests.support.soap import post
+from tests.support.soap import traits_body
+from tests.support.soap import verify_body
+from tests.support.soap import vitale_body
 
 soap_home = support.soap_home
 soap_settings = support.soap_settings

@@ -18,10 +18,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-import test_soap_support as support
-from real_wsdl import lay_out
-from test_soap_support import IDAM
-from test_soap_support import STRUCTURE
+
+from tests.support import soap as support
+from tests.support.real_wsdl import lay_out
+from tests.support.soap import IDAM
+from tests.support.soap import STRUCTURE
 
 NODE_DIR = Path(__file__).parent / "node_soap"
 NODE = shutil.which("node")

@@ -7,26 +7,25 @@ from __future__ import annotations
 
 from collections import Counter
 
-import test_soap_support as support
-from insi_helpers import SOAP_CTX
-from parity import Adapter
-from parity import Outcome
-from parity import Query
-from parity import core_adapter
-from parity import fhir_adapter
-from parity import generate_queries
-from parity import mismatches
-from parity import rest_adapter
-from parity import signature
-from test_soap_support import NS
-from test_soap_support import envelope
-from test_soap_support import fault_parts
-from test_soap_support import parse
-from test_soap_support import post
-from test_soap_support import traits_body
-
-from oidc_flow import Flow
-from oidc_flow import register_client
+from tests.support import soap as support
+from tests.support.insi import SOAP_CTX
+from tests.support.insi_parity import Adapter
+from tests.support.insi_parity import Outcome
+from tests.support.insi_parity import Query
+from tests.support.insi_parity import core_adapter
+from tests.support.insi_parity import fhir_adapter
+from tests.support.insi_parity import generate_queries
+from tests.support.insi_parity import mismatches
+from tests.support.insi_parity import rest_adapter
+from tests.support.insi_parity import signature
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import register_client
+from tests.support.soap import NS
+from tests.support.soap import envelope
+from tests.support.soap import fault_parts
+from tests.support.soap import parse
+from tests.support.soap import post
+from tests.support.soap import traits_body
 
 soap_home = support.soap_home
 soap_settings = support.soap_settings

@@ -8,28 +8,28 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-import test_soap_support as support
 from lxml import etree
-from test_soap_support import NS
-from test_soap_support import RECSANS
-from test_soap_support import RECVIT
-from test_soap_support import REPUNIT
-from test_soap_support import RESULTAT
-from test_soap_support import SOAP12
-from test_soap_support import TRAITS
-from test_soap_support import VERIFY
-from test_soap_support import VITALE
-from test_soap_support import WSA
-from test_soap_support import cert_headers
-from test_soap_support import envelope
-from test_soap_support import parse
-from test_soap_support import post
-from test_soap_support import shape
-from test_soap_support import traits_body
-from test_soap_support import verify_body
-from test_soap_support import vitale_body
 
 from santeid.insi.soap import schemas
+from tests.support import soap as support
+from tests.support.soap import NS
+from tests.support.soap import RECSANS
+from tests.support.soap import RECVIT
+from tests.support.soap import REPUNIT
+from tests.support.soap import RESULTAT
+from tests.support.soap import SOAP12
+from tests.support.soap import TRAITS
+from tests.support.soap import VERIFY
+from tests.support.soap import VITALE
+from tests.support.soap import WSA
+from tests.support.soap import cert_headers
+from tests.support.soap import envelope
+from tests.support.soap import parse
+from tests.support.soap import post
+from tests.support.soap import shape
+from tests.support.soap import traits_body
+from tests.support.soap import verify_body
+from tests.support.soap import vitale_body
 
 # Shared fixtures (test_soap_support.py).
 soap_home = support.soap_home

@@ -17,18 +17,11 @@ from pathlib import Path
 
 import pytest
 import requests
-import test_soap_support as support
 import zeep
 import zeep.exceptions
 import zeep.plugins
 from lxml import etree
-from real_wsdl import QUALIFICATION_ADDRESS
-from real_wsdl import lay_out
-from test_soap_support import IDAM
-from test_soap_support import cert_headers
-from test_soap_support import wsgi_session
 
-from fixtures_redis import free_port
 from santeid.insi.auth import insi_test_authority
 from santeid.insi.soap import schemas
 from santeid.insi.soap.wsdl_documents import PLACEHOLDER_ADDRESS
@@ -38,7 +31,14 @@ from santeid.pki import issue_certificate
 from santeid.pki import private_key_pem
 from santeid.pki import subject_name
 from santeid.settings import Settings
-from server_process import running_server
+from tests.support import soap as support
+from tests.support.real_wsdl import QUALIFICATION_ADDRESS
+from tests.support.real_wsdl import lay_out
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
+from tests.support.soap import IDAM
+from tests.support.soap import cert_headers
+from tests.support.soap import wsgi_session
 
 soap_home = support.soap_home
 soap_settings = support.soap_settings
