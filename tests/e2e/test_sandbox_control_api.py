@@ -4,13 +4,8 @@ login and CIBA flows without any phone."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
@@ -18,12 +13,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 REDIRECT_URI = "http://127.0.0.1/callback"
 CLIENT_ID, SECRET = "integrator", "integrator-secret-0123456789-abcdef"
 NEVER, DENY = "810000000034", "810000000032"
@@ -32,40 +25,24 @@ CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("control-api")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_ISSUER=f"{base}/auth/realms/esante-wallet",
-    )
-    client_file = home / "client.json"
-    client_file.write_text(
-        json.dumps(
-            {
-                "client_id": CLIENT_ID,
-                "client_secret": SECRET,
-                "redirect_uris": [REDIRECT_URI],
-                "grant_types": ["authorization_code", "refresh_token", CIBA_GRANT],
-                "backchannel_token_delivery_mode": "poll",
-                "token_endpoint_auth_method": "client_secret_basic",
-            }
-        )
-    )
-    subprocess.run([SANTEID, "clients", "add", str(client_file)], env=env, check=True)
-    with running_server(
-        [SANTEID, "serve", "--sandbox", "--port", str(port)],
-        env,
-        home / "server.log",
-        f"{base}/health",
-    ):
+    client = {
+        "client_id": CLIENT_ID,
+        "client_secret": SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token", CIBA_GRANT],
+        "backchannel_token_delivery_mode": "poll",
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    # The default approval delay: the control API answers before the sandbox phone would.
+    with santeid_process(
+        tmp_path_factory.mktemp("control-api"),
+        clients=[client],
+        SANTEID_SANDBOX_APPROVAL_DELAY="1.0",
+    ) as process:
         discovery = requests.get(
-            f"{base}/auth/realms/esante-wallet/.well-known/wallet-openid-configuration", timeout=5
+            f"{process.issuer}/.well-known/wallet-openid-configuration", timeout=5
         ).json()
-        yield {"base": base, "api": f"{base}/sandbox/api", "discovery": discovery}
+        yield {"base": process.base, "api": f"{process.base}/sandbox/api", "discovery": discovery}
 
 
 def start_login(server, national_id: str) -> tuple[requests.Session, str, str]:

@@ -5,10 +5,6 @@ tokens when the control API approves it."""
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
 import pytest
 import requests
 from selenium.webdriver.common.by import By
@@ -16,35 +12,17 @@ from selenium.webdriver.support.ui import Select
 
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 DESKTOP = (1280, 900)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("debugger")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_SANDBOX_APPROVAL_DELAY="0",
-        SANTEID_ISSUER=f"{base}/auth/realms/esante-wallet",
-    )
-    with running_server(
-        [SANTEID, "serve", "--sandbox", "--port", str(port)],
-        env,
-        home / "server.log",
-        f"{base}/health",
-    ):
-        yield base
+    with santeid_process(tmp_path_factory.mktemp("debugger")) as process:
+        yield process.base
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from lxml import etree
 
 import santeid.oidc  # noqa: F401 - first: santeid.insi.soap alone hits an import cycle
 from santeid.pki import certificate_pem
-from tests.support.attack_server import SANTEID
 from tests.support.attack_server import santeid_server
+from tests.support.servers import SANTEID
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"

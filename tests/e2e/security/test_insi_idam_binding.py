@@ -11,12 +11,12 @@ import subprocess
 import pytest
 
 from santeid.pki import load_certificates
-from tests.support.attack_server import SANTEID
 from tests.support.insi_server import STRUCTURE
 from tests.support.insi_server import envelope
 from tests.support.insi_server import insi_server
 from tests.support.insi_server import post
 from tests.support.insi_server import refused
+from tests.support.servers import SANTEID
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
