@@ -59,19 +59,16 @@ def test_insi_with_a_test_certificate(santeid_server):
 """
 
 
-def test_a_service_test_suite_uses_the_fixture(pytester):
-    pytester.makepyfile(test_service=SERVICE_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-q")
-    result.assert_outcomes(passed=6)
-
-
-def test_a_failing_login_is_reported_with_its_state(pytester):
-    pytester.makepyfile(
-        test_failing="""
+FAILING_TEST = """
 def test_denied(santeid_server):
     santeid_server.login("810000000032")
 """
-    )
+
+
+def test_a_service_test_suite_uses_the_fixture_and_sees_a_failing_login_explained(pytester):
+    """One pytest run of a service's suite (the session's one server for all its tests): the
+    fixture's helpers work, and a failing login is reported with its state."""
+    pytester.makepyfile(test_service=SERVICE_TESTS, test_failing=FAILING_TEST)
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-q")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(passed=6, failed=1)
     result.stdout.fnmatch_lines(["*LoginFailed: the login of 810000000032 ended failed*"])
