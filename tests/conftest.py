@@ -9,6 +9,7 @@ the suite's time.  A test that must start from an empty key folder asks for ``tm
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,19 @@ from santeid.storage import store_from_url
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import register_client
+
+#: xdist workers per core for ``-n auto``: the suite mostly waits (server processes starting,
+#: long polls, slow-client attacks, browsers), so two workers per core keep the cores busy.
+WORKERS_PER_CORE = 2
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (``make test``): ``SANTEID_TEST_WORKERS`` when set, else two per core."""
+    configured = os.environ.get("SANTEID_TEST_WORKERS")
+    if configured:
+        return int(configured)
+    return WORKERS_PER_CORE * (len(os.sched_getaffinity(0)) or 1)
+
 
 pytest_plugins = ["tests.support.redis_server", "tests.support.postgres_server"]
 
