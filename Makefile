@@ -30,11 +30,18 @@ run: $(STAMP)
 	  --tls-port $(TLS_PORT) --tls-cert keys/tls/cert.pem --tls-key keys/tls/key.pem
 
 ## make test: install the dev dependencies, lint, run the whole suite on every core (pytest-xdist;
-## each worker starts its own redis-server, server processes and browsers on free ports; PostgreSQL
-## at 127.0.0.1:5432 or one the suite starts). A module's tests stay on one worker, in order: some
-## are the steps of one scenario on a module-scoped server or browser.
+## -n auto is two workers per core, tests/conftest.py; each worker starts its own redis-server,
+## server processes and browsers on free ports; PostgreSQL at 127.0.0.1:5432 or one the suite
+## starts). A module's tests stay on one worker, in order: some are the steps of one scenario on
+## a module-scoped server or browser.
+## Branch coverage of santeid (pytest-cov), failing under COVERAGE_FLOOR: measured in the test
+## processes only; the code the e2e tests run inside their santeid serve subprocesses is not
+## counted (the in-process tests cover the same modules). Measured: 85 % of statements and
+## branches (1 980 tests); the floor sits just under it.
+COVERAGE_FLOOR ?= 84
 test: $(STAMP) check-redis check-postgres lint
-	$(BIN)/pytest -n auto --dist loadscope
+	$(BIN)/pytest -n auto --dist loadscope --cov=santeid --cov-branch --cov-report=term:skip-covered \
+	  --cov-fail-under=$(COVERAGE_FLOOR)
 
 check-redis:
 	@command -v redis-server >/dev/null 2>&1 || { \

@@ -1,5 +1,5 @@
 """The long fuzz run: random and malformed requests to every route of a real ``santeid
-serve`` (tests/security/fuzzing.py, the generator the test suite runs briefly), counted by
+serve`` (tests/support/fuzzing.py, the generator the test suite runs briefly), counted by
 status class; prints the 5xx, which must be none, with the requests that caused them.
 
     .venv/bin/python bench/fuzz.py [--examples 20000] [--seed 1] [--layout werkzeug|granian]

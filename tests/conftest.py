@@ -1,30 +1,48 @@
 """Shared fixtures: settings in a temporary folder, the app on either store, and a ``Flow``
-(see ``oidc_flow.py``) driving the browser side of the authorization code flow.
+(see ``tests/support/oidc_flow.py``) driving the browser side of the authorization code flow.
+The plugins of ``tests/support`` (real Redis and PostgreSQL servers) are declared here.
 
 Signing keys: every test gets its own ``keys_dir``, a copy of one key set generated once per
 test process (``session_keys_dir``): generating an RSA key for every app was a large share of
-the suite's time.  A test that must start from an empty key folder (key generation at start-up,
-``santeid keys generate`` on nothing) is marked ``@pytest.mark.fresh_keys``.
+the suite's time.  A test that must start from an empty key folder asks for ``tmp_path`` itself.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from oidc_flow import ISSUER
-from oidc_flow import Flow
-from oidc_flow import register_client
 from santeid import create_app
 from santeid.clock import ManualClock
 from santeid.keystore import ensure_dev_keys
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
 from santeid.storage import store_from_url
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import register_client
 
-pytest_plugins = ["fixtures_redis", "fixtures_postgres", "log_scan"]
+#: xdist workers per core for ``-n auto``: the suite mostly waits (server processes starting,
+#: long polls, slow-client attacks, browsers), so two workers per core keep the cores busy.
+WORKERS_PER_CORE = 2
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (``make test``): ``SANTEID_TEST_WORKERS`` when set, else two per core."""
+    configured = os.environ.get("SANTEID_TEST_WORKERS")
+    if configured:
+        return int(configured)
+    return WORKERS_PER_CORE * (len(os.sched_getaffinity(0)) or 1)
+
+
+pytest_plugins = [
+    "tests.support.redis_server",
+    "tests.support.postgres_server",
+    "tests.support.log_scan",
+]
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +55,10 @@ def session_keys_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def keys_dir(request, tmp_path) -> Path:
-    """This test's key folder: a copy of the session's keys, or empty under ``fresh_keys``."""
+def keys_dir(session_keys_dir, tmp_path) -> Path:
+    """This test's key folder: a copy of the session's keys."""
     keys = tmp_path / "keys"
-    if request.node.get_closest_marker("fresh_keys") is None:
-        shutil.copytree(request.getfixturevalue("session_keys_dir"), keys)
+    shutil.copytree(session_keys_dir, keys)
     return keys
 
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-# The e-CPS test phone (tests/ecps/ecps_phone.py) approves MOBILE requests here too.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ecps"))
-
-from ecps_phone import CHEAP_PINS  # noqa: E402
-from ecps_phone import PIN  # noqa: E402
-from ecps_phone import Phone  # noqa: E402
-
-from oidc_flow import sandbox_professional  # noqa: E402
+from tests.support.ecps_phone import CHEAP_PINS
+from tests.support.ecps_phone import PIN
+from tests.support.ecps_phone import Phone
+from tests.support.oidc_flow import sandbox_professional
 
 
 @pytest.fixture(scope="session")

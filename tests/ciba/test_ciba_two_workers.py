@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from ciba_helpers import backchannel
-from ciba_helpers import register_ciba_client
-from ciba_helpers import start
-
 from santeid import create_app
 from santeid.storage import MemoryStore
+from tests.support.ciba import backchannel
+from tests.support.ciba import register_ciba_client
+from tests.support.ciba import start
 
 
 def test_a_deactivation_through_one_worker_is_refused_by_the_other(app, settings, auto_id):

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cps_helpers import ACTIVE_ID
 
 from santeid.cps.cards import CPS_TEST_CA_NAME
 from santeid.cps.cards import card_authority
@@ -17,6 +16,7 @@ from santeid.directory import Directory
 from santeid.directory import Professional
 from santeid.pki import TestAuthority
 from santeid.settings import Settings
+from tests.support.cps import ACTIVE_ID
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from ecps_phone import CHEAP_PINS
-from ecps_phone import PIN
-from ecps_phone import Phone
 
-from oidc_flow import sandbox_professional
+from tests.support.ecps_phone import CHEAP_PINS
+from tests.support.ecps_phone import PIN
+from tests.support.ecps_phone import Phone
+from tests.support.oidc_flow import sandbox_professional
 
 
 @pytest.fixture(scope="session")

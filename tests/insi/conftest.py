@@ -13,13 +13,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from insi_helpers import REST_CTX  # noqa: F401 - re-exported; import from insi_helpers
-from insi_helpers import SOAP_CTX  # noqa: F401 - re-exported; import from insi_helpers
 
-from oidc_flow import ISSUER
 from santeid.civil_status.generate import generate
 from santeid.insi.service import InsiService
 from santeid.settings import Settings
+from tests.support.insi import REST_CTX  # noqa: F401 - re-exported; import from insi_helpers
+from tests.support.insi import SOAP_CTX  # noqa: F401 - re-exported; import from insi_helpers
+from tests.support.oidc_flow import ISSUER
 
 #: Small enough to keep the suite fast, large enough for twins, homonyms, NIA and children.
 INSI_PERSONS = 4000

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from insi_helpers import REST_CTX
-from parity import core_adapter
-from parity import fhir_adapter
-from parity import generate_queries
-from parity import mismatches
-from parity import rest_adapter
+from tests.support.insi import REST_CTX
+from tests.support.insi_parity import core_adapter
+from tests.support.insi_parity import fhir_adapter
+from tests.support.insi_parity import generate_queries
+from tests.support.insi_parity import mismatches
+from tests.support.insi_parity import rest_adapter
 
 
 def test_core_rest_and_fhir_agree_on_generated_queries(app, client, bearer, insi_base):

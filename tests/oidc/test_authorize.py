@@ -7,15 +7,15 @@ from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
-from oidc_flow import ISSUER
-from oidc_flow import OIDC
-from oidc_flow import REDIRECT_URI
-from oidc_flow import Flow
-from oidc_flow import pkce_pair
-from oidc_flow import register_client
-from oidc_flow import sandbox_professional
 from santeid import create_app
 from santeid.storage import MemoryStore
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import pkce_pair
+from tests.support.oidc_flow import register_client
+from tests.support.oidc_flow import sandbox_professional
 
 
 def _query(response) -> dict:
@@ -345,7 +345,7 @@ def test_sandbox_authenticator_waits_for_the_configured_delay(settings):
 
     app = create_app(settings.replace(sandbox_approval_delay=30), store=MemoryStore())
     http = app.test_client()
-    from oidc_flow import Flow
+    from tests.support.oidc_flow import Flow
 
     flow = Flow(app, http, register_client(app))
     response = flow.login(flow.authorize(), sandbox_professional(app))
@@ -358,9 +358,9 @@ def test_sandbox_authenticator_waits_for_the_configured_delay(settings):
 
 
 def test_sandbox_authenticator_does_not_exist_outside_sandbox_mode(settings, tmp_path):
-    from oidc_flow import Flow
     from santeid import create_app
     from santeid.storage import MemoryStore
+    from tests.support.oidc_flow import Flow
 
     sandbox_app = create_app(settings, store=MemoryStore())  # creates keys and demo data
     national_id = sandbox_professional(sandbox_app)

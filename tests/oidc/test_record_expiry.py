@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from oidc_flow import Flow
-from oidc_flow import register_client
 from santeid.clock import ManualClock
 from santeid.oidc.authentication import Authentication
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import register_client
 
 
 @pytest.fixture

@@ -3,23 +3,18 @@ the control API's answers, and its absence outside sandbox mode."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ciba"))
-
-from ciba_helpers import backchannel  # noqa: E402
-from ciba_helpers import poll  # noqa: E402
-from ciba_helpers import register_ciba_client  # noqa: E402
-
-from oidc_flow import OIDC  # noqa: E402
-from oidc_flow import decode  # noqa: E402
-from santeid import create_app  # noqa: E402
-from santeid.storage import MemoryStore  # noqa: E402
+from santeid import create_app
+from santeid.storage import MemoryStore
+from tests.support.ciba import backchannel
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import decode
 
 API = "/sandbox/api"
 AT_ONCE, SLOW, DENY, NEVER, WRONG_CODE, LOCKED = (

@@ -4,21 +4,16 @@ TLS handshake no longer does (so that expired test cards get their explanation p
 from __future__ import annotations
 
 import datetime
-import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ciba"))
-
-from ciba_helpers import backchannel  # noqa: E402
-from ciba_helpers import register_ciba_client  # noqa: E402
-
-from santeid.pki import TestAuthority  # noqa: E402
-from santeid.pki import certificate_pem  # noqa: E402
-from santeid.pki import issue_certificate  # noqa: E402
-from santeid.pki import subject_name  # noqa: E402
+from santeid.pki import TestAuthority
+from santeid.pki import certificate_pem
+from santeid.pki import issue_certificate
+from santeid.pki import subject_name
+from tests.support.ciba import backchannel
+from tests.support.ciba import register_ciba_client
 
 HEADER = "X-SSL-Client-Cert"
 

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
-from web_ecps_helpers import RecordingHandler
-from web_ecps_helpers import SmsReceiver
-from web_ecps_helpers import free_port
+
+from tests.support.web_ecps import RecordingHandler
+from tests.support.web_ecps import SmsReceiver
+from tests.support.web_ecps import free_port
 
 
 @pytest.fixture

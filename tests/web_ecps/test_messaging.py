@@ -20,8 +20,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from web_ecps_helpers import RecordingHandler
-from web_ecps_helpers import free_port
 
 from santeid.messaging import DeliveryError
 from santeid.messaging import HttpSmsSender
@@ -32,6 +30,8 @@ from santeid.messaging import SmtpSender
 from santeid.messaging import UnconfiguredSender
 from santeid.messaging import senders_for
 from santeid.settings import ConfigurationError
+from tests.support.web_ecps import RecordingHandler
+from tests.support.web_ecps import free_port
 
 MAIL = Message(
     channel="email",

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import html
 
-from web_ecps_helpers import EMAIL
-from web_ecps_helpers import PHONE
-from web_ecps_helpers import codes_from_outbox
-from web_ecps_helpers import request_codes
-
 from santeid import create_app
 from santeid.messaging import Message
 from santeid.messaging import OutboxSender
 from santeid.storage import MemoryStore
+from tests.support.web_ecps import EMAIL
+from tests.support.web_ecps import PHONE
+from tests.support.web_ecps import codes_from_outbox
+from tests.support.web_ecps import request_codes
 
 
 def test_outbox_page_shows_the_codes_newest_first(client):

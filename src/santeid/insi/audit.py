@@ -24,7 +24,7 @@ many calls.  What a stop costs:
 
 * clean stop (SIGTERM to ``santeid serve``, a Granian or gunicorn worker ending, the end of a
   command): every queued row is written on the way out — nothing is lost
-  (``tests/persistence/test_audit_shutdown.py``);
+  (``tests/db/test_audit_shutdown.py``);
 * crash of the process (``kill -9``, out of memory): the rows queued since the last commit, at
   most :data:`AuditLog.FLUSH_SECONDS` (50 ms) of calls, or :data:`AuditLog.FLUSH_ROWS` rows;
 * power cut: on SQLite (``synchronous = NORMAL`` in WAL mode, a commit is not fsync'ed, a

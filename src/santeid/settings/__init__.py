@@ -11,7 +11,7 @@ Operators name every setting by its *flat name*, the one docs/configuration.md l
 section's prefix and the field (``ecps_request_lifetime``), as a TOML key or as the variable
 ``SANTEID_ECPS_REQUEST_LIFETIME``. A TOML file may also use the sections as tables
 (``[ecps] request_lifetime = 120``). :data:`SETTINGS` maps each flat name to its place; it is
-derived from the declarations, and tests/test_settings_docs.py checks docs/configuration.md
+derived from the declarations, and tests/settings/test_docs.py checks docs/configuration.md
 against it.
 """
 

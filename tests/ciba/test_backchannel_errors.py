@@ -1,0 +1,348 @@
+"""Back-channel authentication endpoint: acknowledgement and every CIBA Core §13 error."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from santeid.ciba import errors
+from santeid.ciba.endpoint import SanteidBackchannelAuthenticationEndpoint
+from tests.support.ciba import BACKCHANNEL
+from tests.support.ciba import CIBA_GRANT
+from tests.support.ciba import SECRET
+from tests.support.ciba import backchannel
+from tests.support.ciba import error_of
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.ciba import start
+from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
+
+
+@pytest.fixture
+def meta(app):
+    return register_ciba_client(app)
+
+
+def test_acknowledgement_has_psc_defaults_and_an_unguessable_id(client, app, auto_id):
+    meta = register_ciba_client(app, backchannel_polling_interval=None)
+    response = backchannel(client, meta, login_hint=auto_id)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert list(body) == ["auth_req_id", "expires_in", "interval"]
+    # docs/reference/pro-sante-connect.md §14: Keycloak's defaults, 120 s and 5 s.
+    assert body["expires_in"] == 120 and body["interval"] == 5
+    # 32 random bytes in URL-safe base64: 256 bits (CIBA Core §7.3 asks at least 128).
+    assert len(body["auth_req_id"]) >= 43
+    other = backchannel(client, meta, login_hint=auto_id).get_json()
+    assert other["auth_req_id"] != body["auth_req_id"]
+
+
+def test_expiry_and_interval_come_from_the_client_metadata(client, app, auto_id):
+    meta = register_ciba_client(app, backchannel_request_expiry=60, backchannel_polling_interval=2)
+    assert start(client, meta, auto_id)["expires_in"] == 60
+    assert start(client, meta, auto_id)["interval"] == 2
+
+
+def test_requested_expiry_is_honoured_and_capped(client, meta, auto_id):
+    assert start(client, meta, auto_id, requested_expiry="30")["expires_in"] == 30
+    assert start(client, meta, auto_id, requested_expiry="100000")["expires_in"] == 600
+    for bad in ("0", "-5", "abc", "1.5", "٣"):
+        response = backchannel(client, meta, login_hint=auto_id, requested_expiry=bad)
+        assert error_of(response) == "invalid_request", bad
+
+
+def test_psc_two_digit_binding_message_and_channel_pass(client, meta, auto_id):
+    assert start(client, meta, auto_id, binding_message="00", channel="MOBILE")
+    assert start(client, meta, auto_id, binding_message="W4SCT-1234")
+
+
+@pytest.mark.parametrize("message", ["0 7", "x" * 51, "café", "a\nb", ""])
+def test_invalid_binding_message(client, meta, auto_id, message):
+    response = backchannel(client, meta, login_hint=auto_id, binding_message=message)
+    assert response.status_code == 400
+    assert error_of(response) == "invalid_binding_message"
+
+
+def _strict(app, **changes):
+    """The specifications' readings instead of Keycloak's (settings are read per request)."""
+    behaviour = app.extensions["santeid"].settings.keycloak
+    for name, value in (changes or {"error_style": "strict"}).items():
+        setattr(behaviour, name, value)
+
+
+def test_invalid_client_is_keycloak_401(client, meta, auto_id):
+    wrong = backchannel(client, meta, login_hint=auto_id, headers=basic_auth("ciba-rp", "nope" * 5))
+    assert wrong.status_code == 401
+    assert wrong.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Invalid client or Invalid client credentials",
+    }
+    assert "WWW-Authenticate" not in wrong.headers
+
+
+def test_invalid_client_is_401(client, app, meta, auto_id):
+    _strict(app, client_authentication="strict")
+    wrong = backchannel(client, meta, login_hint=auto_id, headers=basic_auth("ciba-rp", "nope" * 5))
+    assert wrong.status_code == 401 and error_of(wrong) == "invalid_client"
+    assert wrong.headers["WWW-Authenticate"].startswith("Basic")
+    nobody = backchannel(client, meta, login_hint=auto_id, headers={})
+    assert nobody.status_code == 401 and error_of(nobody) == "invalid_client"
+    # An unknown client through client_secret_post: Authlib says 400, CIBA §13 says 401.
+    unknown = client.post(
+        BACKCHANNEL,
+        data={
+            "client_id": "nobody",
+            "client_secret": SECRET,
+            "scope": "openid",
+            "login_hint": auto_id,
+        },
+    )
+    assert unknown.status_code == 401 and error_of(unknown) == "invalid_client"
+
+
+@pytest.mark.parametrize("registered", ["client_secret_basic", "client_secret_post"])
+def test_the_secret_in_the_body_is_accepted(client, app, auto_id, registered):
+    """Keycloak: whatever the client registered (docs/reference/keycloak-behaviour.md)."""
+    meta = register_ciba_client(app, token_endpoint_auth_method=registered)
+    response = client.post(
+        BACKCHANNEL,
+        data={
+            "client_id": meta["client_id"],
+            "client_secret": SECRET,
+            "scope": "openid",
+            "login_hint": auto_id,
+        },
+    )
+    assert response.status_code == 200, response.get_json()
+
+
+def test_only_ciba_clients_may_call(client, app, auto_id):
+    flow_client = register_client(app)
+    headers = basic_auth("service-test", flow_client["client_secret"])
+    response = backchannel(client, flow_client, login_hint=auto_id, headers=headers)
+    # Keycloak (recent releases): 401 invalid_grant.
+    assert response.status_code == 401
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Client not allowed OIDC CIBA Grant",
+    }
+    _strict(app)
+    response = backchannel(client, flow_client, login_hint=auto_id, headers=headers)
+    assert response.status_code == 400
+    assert error_of(response) == "unauthorized_client"
+
+
+@pytest.mark.parametrize(
+    ("params", "description"),
+    [
+        ({}, "missing parameter : login_hint"),
+        ({"login_hint": "AUTO", "id_token_hint": "x.y.z"}, "exactly one"),
+        ({"login_hint": "AUTO", "scope": None}, "missing parameter : scope"),
+        ({"login_hint": "AUTO", "user_code": "1234"}, "User code not supported"),
+        ({"login_hint": "AUTO", "channel": "SMS"}, "channel"),
+        ({"login_hint": "8 1 2"}, "national identifier"),
+        ({"id_token_hint": "not-a-token"}, "id_token_hint"),
+        ({"login_hint_token": "a.b.c"}, "login_hint_token"),
+    ],
+)
+def test_invalid_request(client, meta, auto_id, params, description):
+    params = {k: (auto_id if v == "AUTO" else v) for k, v in params.items()}
+    response = backchannel(client, meta, **params)
+    assert response.status_code == 400
+    assert error_of(response) == "invalid_request"
+    assert description in response.get_json()["error_description"]
+
+
+def test_repeated_parameter_is_invalid_request(client, meta, auto_id):
+    response = client.post(
+        BACKCHANNEL,
+        data={"scope": "openid", "login_hint": [auto_id, auto_id]},
+        headers=basic_auth(meta["client_id"], SECRET),
+    )
+    assert error_of(response) == "invalid_request"
+
+
+def test_invalid_scope(client, app, meta, auto_id):
+    # Keycloak: openid is optional (tokens without an ID token); unknown scopes are refused
+    # with the raw scope parameter.
+    assert backchannel(client, meta, login_hint=auto_id, scope="scope_all").status_code == 200
+    unknown = backchannel(client, meta, login_hint=auto_id, scope="openid admin")
+    assert error_of(unknown) == "invalid_scope"
+    assert unknown.get_json()["error_description"] == "Invalid scopes: openid admin"
+    narrow = register_ciba_client(app, "ciba-narrow", scope="openid")
+    assert error_of(backchannel(client, narrow, login_hint=auto_id)) == "invalid_scope"
+
+
+def test_strict_scope_policy(client, app, meta, auto_id):
+    _strict(app, scope_policy="strict")
+    without_openid = backchannel(client, meta, login_hint=auto_id, scope="scope_all")
+    assert error_of(without_openid) == "invalid_scope"
+    unknown = backchannel(client, meta, login_hint=auto_id, scope="openid admin")
+    assert unknown.get_json()["error_description"] == "Invalid scopes: admin"
+
+
+@pytest.mark.parametrize("who", ["unknown", "inactive"])
+def test_unknown_or_inactive_user_is_keycloak_invalid_user(client, app, meta, who):
+    directory = app.extensions["santeid"].directory
+    hint = "899999999999"
+    if who == "inactive":
+        hint = next(p.national_id for p in directory.list() if not p.is_active)
+    response = backchannel(client, meta, login_hint=hint)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_request", "error_description": "invalid_user"}
+
+
+def test_unknown_user_id(client, app, meta):
+    _strict(app)
+    response = backchannel(client, meta, login_hint="899999999999")
+    assert response.status_code == 400 and error_of(response) == "unknown_user_id"
+
+
+def test_professional_without_ecps_gets_keycloak_channel_failure(client, meta, plain_id):
+    response = backchannel(client, meta, login_hint=plain_id)
+    assert response.status_code == 503
+    assert response.get_json() == {
+        "error": "server_error",
+        "error_description": "Failed to send authentication request",
+    }
+
+
+def test_professional_without_usable_device_gets_access_denied_403(client, app, meta, plain_id):
+    _strict(app)
+    response = backchannel(client, meta, login_hint=plain_id)
+    assert response.status_code == 403
+    assert error_of(response) == "access_denied"
+
+
+def test_auto_approve_is_sandbox_only(settings, auto_id):
+    from santeid import create_app
+    from santeid.keystore import ensure_dev_keys
+    from santeid.storage import MemoryStore
+
+    ensure_dev_keys(settings)
+    app = create_app(settings.replace(sandbox=False), store=MemoryStore())
+    app.extensions["santeid"].directory.seed_demo()
+    meta = register_ciba_client(app)
+    response = backchannel(app.test_client(), meta, login_hint=auto_id)
+    assert response.status_code == 503 and error_of(response) == "server_error"
+
+
+def test_user_code_hooks_give_missing_and_invalid_user_code(client, meta, auto_id, monkeypatch):
+    def verify_user_code(self, account, user_code, req):
+        if user_code is None:
+            raise errors.MissingUserCodeError("user code required")
+        raise errors.InvalidUserCodeError("wrong user code")
+
+    monkeypatch.setattr(
+        SanteidBackchannelAuthenticationEndpoint, "verify_user_code", verify_user_code
+    )
+    assert error_of(backchannel(client, meta, login_hint=auto_id)) == "missing_user_code"
+
+
+def test_invalid_user_code_hook(client, meta, auto_id, monkeypatch):
+    def verify_user_code(self, account, user_code, req):
+        raise errors.InvalidUserCodeError("wrong user code")
+
+    monkeypatch.setattr(
+        SanteidBackchannelAuthenticationEndpoint, "verify_user_code", verify_user_code
+    )
+    assert error_of(backchannel(client, meta, login_hint=auto_id)) == "invalid_user_code"
+
+
+def test_request_context_hook_can_refuse(client, meta, auto_id, monkeypatch):
+    def validate_request_context(self, context, req):
+        if context is None:
+            raise errors.InvalidRequestError("request_context required")
+
+    monkeypatch.setattr(
+        SanteidBackchannelAuthenticationEndpoint,
+        "validate_request_context",
+        validate_request_context,
+    )
+    assert error_of(backchannel(client, meta, login_hint=auto_id)) == "invalid_request"
+
+
+@pytest.fixture
+def rsa_key():
+    return RSAKey.generate_key(2048, private=True, parameters={"kid": "rp-key"})
+
+
+def _hint_token(key, **claims):
+    values = {"iss": "ciba-jwks", "login_hint": None, "exp": int(time.time()) + 60}
+    values.update(claims)
+    claims = {k: v for k, v in values.items() if v is not None}
+    return jwt.encode({"alg": "PS256", "kid": "rp-key"}, claims, key, algorithms=["PS256"])
+
+
+def test_login_hint_token(client, app, auto_id, rsa_key):
+    meta = register_ciba_client(app, "ciba-jwks", jwks={"keys": [rsa_key.as_dict(private=False)]})
+    ok = backchannel(client, meta, login_hint_token=_hint_token(rsa_key, login_hint=auto_id))
+    assert ok.status_code == 200, ok.get_json()
+    expired = backchannel(
+        client,
+        meta,
+        login_hint_token=_hint_token(rsa_key, login_hint=auto_id, exp=int(time.time()) - 60),
+    )
+    assert expired.status_code == 400 and error_of(expired) == "expired_login_hint_token"
+    unknown = backchannel(
+        client, meta, login_hint_token=_hint_token(rsa_key, login_hint="899999999999")
+    )
+    assert unknown.get_json()["error_description"] == "invalid_user"
+    _strict(app)
+    unknown = backchannel(
+        client, meta, login_hint_token=_hint_token(rsa_key, login_hint="899999999999")
+    )
+    assert error_of(unknown) == "unknown_user_id"
+    other_key = RSAKey.generate_key(2048, private=True, parameters={"kid": "rp-key"})
+    forged = backchannel(client, meta, login_hint_token=_hint_token(other_key, login_hint=auto_id))
+    assert error_of(forged) == "invalid_request"
+
+
+def test_id_token_hint_names_the_professional_of_an_earlier_login(client, app, meta, auto_id):
+    first = start(client, meta, auto_id)
+    id_token = poll(client, meta, first["auth_req_id"]).get_json()["id_token"]
+    again = backchannel(client, meta, id_token_hint=id_token)
+    assert again.status_code == 200, again.get_json()
+    tokens = poll(client, meta, again.get_json()["auth_req_id"]).get_json()
+    assert tokens["token_type"] == "Bearer"
+    # Only an ID token issued to this client (CIBA Core §7.1).
+    other = register_ciba_client(app, "ciba-other")
+    refused = backchannel(client, other, id_token_hint=id_token)
+    assert error_of(refused) == "invalid_request"
+    assert "another client" in refused.get_json()["error_description"]
+
+
+def test_discovery_advertises_ciba(client):
+    from tests.support.oidc_flow import ISSUER
+
+    document = client.get("/auth/realms/esante-wallet/.well-known/openid-configuration").get_json()
+    assert document["backchannel_authentication_endpoint"] == (
+        f"{ISSUER}/protocol/openid-connect/ext/ciba/auth"
+    )
+    assert document["backchannel_token_delivery_modes_supported"] == ["poll", "ping", "push"]
+    assert document["backchannel_user_code_parameter_supported"] is False
+    assert document["backchannel_authentication_request_signing_alg_values_supported"] == [
+        "PS256",
+        "ES256",
+    ]
+    assert CIBA_GRANT in document["grant_types_supported"]
+    assert "tls_client_auth" in document["token_endpoint_auth_methods_supported"]
+
+
+def test_get_is_refused(client):
+    response = client.get(BACKCHANNEL)
+    assert response.status_code == 405 and error_of(response) == "invalid_request"
+
+
+def test_redirect_uri_unused(app):
+    # CIBA clients need no redirect_uris; a mixed client keeps them.
+    meta = register_ciba_client(
+        app, "mixed", grant_types=[CIBA_GRANT, "authorization_code"], redirect_uris=[REDIRECT_URI]
+    )
+    assert meta["redirect_uris"] == [REDIRECT_URI]

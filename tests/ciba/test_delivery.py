@@ -1,0 +1,268 @@
+"""Ping and push delivery (CIBA Core §10.2, §10.3, §12) against a local HTTP receiver started
+by each test; retries on 5xx and network errors, never on 4xx; no redirect followed; the SSRF
+guard at registration and at delivery."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+import pytest
+
+from santeid.ciba import metadata as ciba_metadata
+from santeid.oidc.clients import InvalidClientMetadata
+from santeid.oidc.tokens import at_hash
+from tests.support.ciba import Receiver
+from tests.support.ciba import backchannel
+from tests.support.ciba import error_of
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.ciba import start
+from tests.support.ecps_phone import PIN
+from tests.support.ecps_phone import Phone
+from tests.support.oidc_flow import decode
+
+TOKEN = "notif-token-0123456789.abc~XYZ"
+
+
+def _ping_client(app, url: str, client_id: str = "ciba-ping", mode: str = "ping") -> dict:
+    return register_ciba_client(
+        app,
+        client_id,
+        backchannel_token_delivery_mode=mode,
+        backchannel_client_notification_endpoint=url,
+    )
+
+
+def _deliveries_done(app) -> None:
+    """Wait until every notification submitted so far has been sent, retried or given up on
+    (the notifier's pool drains): what the receiver got is then all it will ever get."""
+    app.extensions["santeid"].ciba.notifier.shutdown(wait=True)
+
+
+def test_ping_on_sandbox_approval_then_poll(app, client, auto_id):
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        auth_req_id = start(client, meta, auto_id, client_notification_token=TOKEN)["auth_req_id"]
+        [received] = receiver.wait_for(1)
+    assert received["path"] == "/cb"
+    assert received["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert received["headers"]["Content-Type"] == "application/json"
+    assert received["body"] == {"auth_req_id": auth_req_id}
+    assert poll(client, meta, auth_req_id).status_code == 200
+
+
+def test_ping_when_the_phone_approves_and_when_it_denies(app, client, plain_id):
+    phone = Phone.register(app, client, plain_id, pin=PIN)
+    with Receiver([200]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        approved = start(client, meta, plain_id, client_notification_token=TOKEN)
+        assert "interval" in approved  # ping clients may poll too
+        [item] = phone.pending().get_json()["requests"]
+        assert receiver.received == []
+        phone.decide(item["request_id"], "approve")
+        receiver.wait_for(1)
+        denied = start(client, meta, plain_id, client_notification_token=TOKEN)["auth_req_id"]
+        [item] = phone.pending().get_json()["requests"]
+        phone.decide(item["request_id"], "deny")
+        received = receiver.wait_for(2)
+    assert [r["body"]["auth_req_id"] for r in received] == [approved["auth_req_id"], denied]
+    assert poll(client, meta, approved["auth_req_id"]).status_code == 200
+    assert error_of(poll(client, meta, denied)) == "access_denied"
+
+
+def test_ping_needs_a_notification_token(app, client, auto_id):
+    meta = _ping_client(app, "http://127.0.0.1:9/cb")
+    for (token,) in [(None,), ("x" * 1025,), ("has space",), ("ünï",)]:
+        response = backchannel(client, meta, login_hint=auto_id, client_notification_token=token)
+        assert response.status_code == 400 and error_of(response) == "invalid_request", token
+    assert start(client, meta, auto_id, client_notification_token="y" * 1024)
+
+
+def test_push_delivers_the_tokens(app, client, auto_id):
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url, "ciba-push", mode="push")
+        ack = start(client, meta, auto_id, client_notification_token=TOKEN)
+        [received] = receiver.wait_for(1)
+    assert "interval" not in ack
+    body = received["body"]
+    assert received["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert body["auth_req_id"] == ack["auth_req_id"]
+    assert {"access_token", "token_type", "refresh_token", "expires_in", "id_token"} <= set(body)
+    _, claims = decode(app, body["id_token"])
+    assert claims["urn:openid:params:jwt:claim:auth_req_id"] == ack["auth_req_id"]
+    assert claims["at_hash"] == at_hash(body["access_token"])
+    assert claims["rt_hash"] == at_hash(body["refresh_token"])
+    assert claims["authMode"] == "MOBILE" and "auth_time" in claims
+    # Push clients never poll (CIBA Core §11), and the request is consumed.
+    assert error_of(poll(client, meta, ack["auth_req_id"])) == "unauthorized_client"
+    record = app.extensions["santeid"].ciba.book.get(ack["auth_req_id"])
+    assert record.stored_state == "consumed"
+
+
+def test_push_error_payload_on_denial(app, client, plain_id):
+    phone = Phone.register(app, client, plain_id, pin=PIN)
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url, "ciba-push", mode="push")
+        auth_req_id = start(client, meta, plain_id, client_notification_token=TOKEN)["auth_req_id"]
+        [item] = phone.pending().get_json()["requests"]
+        phone.decide(item["request_id"], "deny")
+        [received] = receiver.wait_for(1)
+    assert received["body"]["auth_req_id"] == auth_req_id
+    assert received["body"]["error"] == "access_denied"
+
+
+def test_retries_on_5xx_then_success(app, client, auto_id):
+    with Receiver([500, 502, 204]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        start(client, meta, auto_id, client_notification_token=TOKEN)
+        receiver.wait_for(3)
+        _deliveries_done(app)
+    assert len(receiver.received) == 3
+
+
+def test_at_most_three_retries(app, client, auto_id):
+    with Receiver([503]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        auth_req_id = start(client, meta, auto_id, client_notification_token=TOKEN)["auth_req_id"]
+        receiver.wait_for(4)
+        _deliveries_done(app)
+    assert len(receiver.received) == 4
+    # The notification's fate never changes what the client can poll.
+    assert poll(client, meta, auth_req_id).status_code == 200
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_no_retry_on_4xx(app, client, auto_id, status):
+    with Receiver([status]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        start(client, meta, auto_id, client_notification_token=TOKEN)
+        receiver.wait_for(1)
+        _deliveries_done(app)
+    assert len(receiver.received) == 1
+
+
+def test_no_redirect_is_followed(app, client, auto_id):
+    with Receiver([204]) as target, Receiver([301], location=None) as redirecting:
+        redirecting.location = target.url
+        meta = _ping_client(app, redirecting.url)
+        auth_req_id = start(client, meta, auto_id, client_notification_token=TOKEN)["auth_req_id"]
+        redirecting.wait_for(1)
+        _deliveries_done(app)
+    assert len(redirecting.received) == 1 and target.received == []
+    assert poll(client, meta, auth_req_id).status_code == 200
+
+
+def test_network_errors_are_retried(app, client, auto_id, caplog):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: connection refused
+    meta = _ping_client(app, f"http://127.0.0.1:{port}/cb")
+    with caplog.at_level(logging.WARNING, logger="santeid.ciba.delivery"):
+        start(client, meta, auto_id, client_notification_token=TOKEN)
+        deadline = time.monotonic() + 10
+        while "given up" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert caplog.text.count("failed") == 4 and "given up after 4 attempts" in caplog.text
+
+
+def test_ssrf_guard_at_delivery(app, client, auto_id, caplog):
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        # As if the server had left sandbox mode since the registration.
+        app.extensions["santeid"].ciba.notifier.sandbox = False
+        with caplog.at_level(logging.WARNING, logger="santeid.ciba.delivery"):
+            start(client, meta, auto_id, client_notification_token=TOKEN)
+            deadline = time.monotonic() + 5
+            while "SSRF" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.02)
+        _deliveries_done(app)
+    assert receiver.received == []
+    assert "refused by the SSRF guard" in caplog.text
+
+
+def test_push_mints_no_tokens_when_the_ssrf_guard_refuses_delivery(app, client, auto_id, caplog):
+    """Push carries the tokens themselves: refused delivery, no tokens (the grant stays
+    unredeemed and no token family is opened)."""
+    ciba = app.extensions["santeid"].ciba
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url, "ciba-push-guarded", mode="push")
+        ciba.notifier.sandbox = False  # 127.0.0.1 is refused outside sandbox mode
+        with caplog.at_level(logging.WARNING, logger="santeid.ciba"):
+            auth_req_id = start(client, meta, auto_id, client_notification_token=TOKEN)[
+                "auth_req_id"
+            ]
+            deadline = time.monotonic() + 5
+            while "no tokens issued" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.02)
+        _deliveries_done(app)
+    assert receiver.received == []
+    assert "refused by the SSRF guard" in caplog.text and "no tokens issued" in caplog.text
+    request = ciba.book.get(auth_req_id)
+    assert request.stored_state == "approved" and "fid" not in request.data
+
+
+@pytest.mark.parametrize(
+    ("url", "sandbox", "reason"),
+    [
+        ("http://127.0.0.1:8080/cb", False, "https"),
+        ("https://127.0.0.1/cb", False, "non-public"),
+        ("https://10.1.2.3/cb", True, "non-public"),
+        ("https://192.168.0.10/cb", True, "non-public"),
+        ("https://169.254.169.254/latest", True, "non-public"),
+        ("https://[::1]/cb", False, "non-public"),
+        ("https://rp.invalid/cb", True, "cannot be resolved"),
+        ("ftp://example.org/cb", True, "https"),
+        ("https://user:pw@example.org/cb", True, "credentials"),
+    ],
+)
+def test_ssrf_guard_at_registration(url, sandbox, reason):
+    meta = {
+        "grant_types": [ciba_metadata.CIBA_GRANT_TYPE],
+        "backchannel_token_delivery_mode": "ping",
+        "backchannel_client_notification_endpoint": url,
+    }
+    with pytest.raises(ciba_metadata.CibaMetadataError, match=reason):
+        ciba_metadata.validate_ciba_metadata(meta, sandbox=sandbox)
+
+
+def test_public_https_endpoint_is_accepted(monkeypatch):
+    # Resolution is faked: no traffic is ever sent by this test.
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, 1, 6, "", ("192.0.32.10", 443))]
+    )
+    ciba_metadata.validate_ciba_metadata(
+        {
+            "grant_types": [ciba_metadata.CIBA_GRANT_TYPE],
+            "backchannel_token_delivery_mode": "push",
+            "backchannel_client_notification_endpoint": "https://rp.example.org/cb",
+        },
+        sandbox=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"backchannel_token_delivery_mode": None}, "backchannel_token_delivery_mode is required"),
+        ({"backchannel_token_delivery_mode": "smoke"}, "backchannel_token_delivery_mode"),
+        ({"backchannel_token_delivery_mode": "ping"}, "notification_endpoint is required"),
+        ({"backchannel_client_notification_endpoint": "http://127.0.0.1/cb"}, "ping and push"),
+        ({"backchannel_authentication_request_signing_alg": "RS256"}, "PS256 or ES256"),
+        ({"backchannel_authentication_request_signing_alg": "PS256"}, "jwks"),
+        ({"backchannel_user_code_parameter": True}, "only false"),
+        ({"backchannel_request_expiry": 0}, "backchannel_request_expiry"),
+        ({"backchannel_polling_interval": -1}, "backchannel_polling_interval"),
+        ({"backchannel_polling_interval": "5"}, "backchannel_polling_interval"),
+        ({"grant_types": ["refresh_token"]}, "only for clients with the grant type"),
+    ],
+)
+def test_ciba_client_metadata_is_checked(app, overrides, message):
+    with pytest.raises(InvalidClientMetadata, match=message):
+        register_ciba_client(app, "bad", **overrides)
+
+
+def test_interval_zero_and_sandbox_local_endpoint_are_accepted(app):
+    meta = _ping_client(app, "http://localhost:8080/cb")
+    assert meta["backchannel_polling_interval"] == 0

@@ -1,0 +1,330 @@
+"""Poll mode at the token endpoint (CIBA Core §10.1, §11): pending, slow_down, expiry,
+denial, e-CPS and sandbox approval, replayed or stolen auth_req_id."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey
+
+from tests.support.ciba import SECRET
+from tests.support.ciba import backchannel
+from tests.support.ciba import error_of
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.ciba import start
+from tests.support.ecps_phone import CHEAP_PINS
+from tests.support.ecps_phone import PIN
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import register_client
+
+
+@pytest.fixture
+def app(clocked_app):
+    """Every test here runs on ``clock`` (a ManualClock): intervals and expiry without sleeping."""
+    return clocked_app
+
+
+@pytest.fixture
+def meta(app):
+    return register_ciba_client(app)
+
+
+def _record(app, auth_req_id: str) -> dict:
+    ciba = app.extensions["santeid"].ciba
+    return ciba.store.get(ciba.book.records.key(auth_req_id))
+
+
+def test_sandbox_auto_approve_gives_psc_tokens_once(any_store_app, auto_id):
+    app = any_store_app
+    http = app.test_client()
+    meta = register_ciba_client(app)
+    auth_req_id = start(http, meta, auto_id)["auth_req_id"]
+    response = poll(http, meta, auth_req_id)
+    assert response.status_code == 200, response.get_json()
+    tokens = response.get_json()
+    assert {"access_token", "refresh_token", "id_token", "expires_in"} <= set(tokens)
+    _, claims = decode(app, tokens["id_token"])
+    assert claims["iss"] == ISSUER and claims["aud"] == "ciba-rp"
+    assert claims["SubjectNameID"] == auto_id
+    assert claims["authMode"] == "MOBILE" and claims["acr"] == "eidas1"
+    assert claims["amr"] == ["sandbox"] and abs(claims["auth_time"] - time.time()) < 30
+    # Consumed once: a replay is invalid_grant and revokes what the first poll gave.
+    replay = poll(http, meta, auth_req_id)
+    assert replay.status_code == 400 and error_of(replay) == "invalid_grant"
+    refreshed = http.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic_auth("ciba-rp", SECRET),
+    )
+    assert error_of(refreshed) == "invalid_grant"
+
+
+def test_refresh_token_of_a_ciba_login_works(client, meta, auto_id):
+    tokens = poll(client, meta, start(client, meta, auto_id)["auth_req_id"]).get_json()
+    refreshed = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic_auth("ciba-rp", SECRET),
+    )
+    assert refreshed.status_code == 200, refreshed.get_json()
+
+
+def test_phone_approves_a_mobile_request(app, client, meta, phone, plain_id):
+    auth_req_id = start(client, meta, plain_id, binding_message="07")["auth_req_id"]
+    pending = poll(client, meta, auth_req_id)
+    assert pending.status_code == 400 and error_of(pending) == "authorization_pending"
+    [item] = phone.pending().get_json()["requests"]
+    # The phone shows the service and the binding message, and no code to pick.
+    assert item["kind"] == "ciba" and item["binding_message"] == "07"
+    assert item["client_name"] == "Logiciel lourd de test"
+    assert phone.decide(item["request_id"], "approve").status_code == 200
+    response = poll(client, meta, auth_req_id)
+    assert response.status_code == 200, response.get_json()
+    _, claims = decode(app, response.get_json()["id_token"])
+    assert claims["authMode"] == "MOBILE" and claims["acr"] == "eidas1"
+    assert claims["amr"] == ["swk", "pin", "mfa"] and claims["SubjectNameID"] == plain_id
+    access = decode(app, response.get_json()["access_token"])[1]
+    assert access["authMode"] == "MOBILE" and access["auth_time"] == claims["auth_time"]
+
+
+def test_phone_denial_is_access_denied(any_store_app, plain_id):
+    from tests.support.ecps_phone import Phone
+
+    app = any_store_app
+    http = app.test_client()
+    meta = register_ciba_client(app)
+    phone = Phone.register(app, http, plain_id, pin=PIN)
+    auth_req_id = start(http, meta, plain_id)["auth_req_id"]
+    [item] = phone.pending().get_json()["requests"]
+    assert phone.decide(item["request_id"], "deny").status_code == 200
+    response = poll(http, meta, auth_req_id)
+    assert response.status_code == 400 and error_of(response) == "access_denied"
+    # Stays denied.
+    assert error_of(poll(http, meta, auth_req_id)) == "access_denied"
+
+
+def test_locked_device_fails_the_request(client, meta, phone, plain_id):
+    auth_req_id = start(client, meta, plain_id)["auth_req_id"]
+    [item] = phone.pending().get_json()["requests"]
+    for _ in range(3):
+        phone.decide(item["request_id"], "approve", pin="000000")
+    assert error_of(poll(client, meta, auth_req_id)) == "access_denied"
+
+
+def test_slow_down_as_keycloak_does_it(app, client, phone, plain_id, clock):
+    """Keycloak: one accepted poll per interval; an early poll is slow_down whatever the
+    request's state (even approved) and does not move the window or lengthen the interval."""
+    meta = register_ciba_client(app, backchannel_polling_interval=5)
+    auth_req_id = start(client, meta, plain_id)["auth_req_id"]
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
+    clock.advance(2)
+    early = poll(client, meta, auth_req_id)
+    assert early.status_code == 400
+    assert early.get_json() == {"error": "slow_down", "error_description": "too early to access"}
+    clock.advance(2)
+    assert error_of(poll(client, meta, auth_req_id)) == "slow_down"
+    assert _record(app, auth_req_id)["interval"] == 5
+    clock.advance(1.5)  # 5.5 s after the accepted poll
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
+    [item] = phone.pending().get_json()["requests"]
+    phone.decide(item["request_id"], "approve", pin=PIN)
+    assert error_of(poll(client, meta, auth_req_id)) == "slow_down"
+    clock.advance(5)
+    assert poll(client, meta, auth_req_id).status_code == 200
+
+
+def test_slow_down_grows_the_interval_of_that_request(app, client, phone, plain_id, clock):
+    app.extensions["santeid"].settings.keycloak.error_style = "strict"
+    meta = register_ciba_client(app, backchannel_polling_interval=5)
+    auth_req_id = start(client, meta, plain_id)["auth_req_id"]
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
+    clock.advance(2)
+    assert error_of(poll(client, meta, auth_req_id)) == "slow_down"
+    assert _record(app, auth_req_id)["interval"] == 10
+    clock.advance(6)  # enough for 5 s, not for the new 10 s
+    assert error_of(poll(client, meta, auth_req_id)) == "slow_down"
+    assert _record(app, auth_req_id)["interval"] == 15
+    clock.advance(16)
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
+    assert _record(app, auth_req_id)["interval"] == 15
+    # Another request of the same client starts again from the registered interval.
+    other = start(client, meta, plain_id)
+    assert other["interval"] == 5
+
+
+def test_interval_zero_never_slows_down(client, meta, phone, plain_id):
+    auth_req_id = start(client, meta, plain_id)["auth_req_id"]
+    for _ in range(5):
+        assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
+
+
+def test_expired_token_after_requested_expiry(app, client, meta, phone, plain_id, clock):
+    auth_req_id = start(client, meta, plain_id, requested_expiry="10")["auth_req_id"]
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
+    clock.advance(11)
+    response = poll(client, meta, auth_req_id)
+    assert response.status_code == 400 and error_of(response) == "expired_token"
+
+
+def test_approved_but_expired_is_expired(app, client, meta, auto_id, clock):
+    auth_req_id = start(client, meta, auto_id, requested_expiry=5)["auth_req_id"]
+    clock.advance(6)
+    assert error_of(poll(client, meta, auth_req_id)) == "expired_token"
+
+
+@pytest.mark.redis
+def test_expired_token_on_redis_too(settings, redis_url, clock, plain_id):
+    from santeid import create_app
+    from santeid.storage import store_from_url
+    from tests.support.ecps_phone import Phone
+
+    store = store_from_url(redis_url)
+    app = create_app(settings.replace(store_url=redis_url), store=store, clock=clock)
+    app.extensions["santeid"].ecps.pins = CHEAP_PINS
+    http = app.test_client()
+    meta = register_ciba_client(app)
+    Phone.register(app, http, plain_id, pin=PIN)
+    auth_req_id = start(http, meta, plain_id, requested_expiry="1")["auth_req_id"]
+    clock.advance(2)
+    assert error_of(poll(http, meta, auth_req_id)) == "expired_token"
+    store.close()
+
+
+def test_stolen_auth_req_id_is_invalid_grant(app, client, meta, auto_id):
+    thief = register_ciba_client(app, "ciba-thief")
+    auth_req_id = start(client, meta, auto_id)["auth_req_id"]
+    stolen = poll(client, thief, auth_req_id)
+    assert stolen.status_code == 400 and error_of(stolen) == "invalid_grant"
+    # The owner is not harmed.
+    assert poll(client, meta, auth_req_id).status_code == 200
+
+
+def test_unknown_or_missing_auth_req_id(client, meta):
+    assert error_of(poll(client, meta, "x" * 43)) == "invalid_grant"
+    assert error_of(poll(client, meta, "x" * 5000)) == "invalid_request"  # over the size limit
+    missing = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "urn:openid:params:grant-type:ciba"},
+        headers=basic_auth("ciba-rp", SECRET),
+    )
+    assert error_of(missing) == "invalid_request"
+
+
+def test_non_ciba_client_cannot_poll(app, client, meta, auto_id):
+    auth_req_id = start(client, meta, auto_id)["auth_req_id"]
+    other = register_client(app)
+    headers = basic_auth("service-test", other["client_secret"])
+    response = poll(client, other, auth_req_id, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Client not allowed OIDC CIBA Grant",
+    }
+    app.extensions["santeid"].settings.keycloak.error_style = "strict"
+    response = poll(client, other, auth_req_id, headers=headers)
+    assert error_of(response) == "unauthorized_client"
+
+
+def test_invalid_client_at_the_token_endpoint(client, meta, auto_id):
+    auth_req_id = start(client, meta, auto_id)["auth_req_id"]
+    response = poll(client, meta, auth_req_id, headers=basic_auth("ciba-rp", "wrong-secret-000000"))
+    assert response.status_code == 401 and error_of(response) == "invalid_client"
+
+
+def test_concurrent_polls_give_tokens_once(app, auto_id):
+    from concurrent.futures import ThreadPoolExecutor
+
+    meta = register_ciba_client(app)
+    http = app.test_client()
+    auth_req_id = start(http, meta, auto_id)["auth_req_id"]
+
+    def one(_):
+        return poll(app.test_client(), meta, auth_req_id).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(one, range(8)))
+    assert statuses.count(200) == 1 and statuses.count(400) == 7
+
+
+def _client_assertion(key, client_id: str, audience: str) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + 60,
+        "jti": f"jti-{time.monotonic_ns()}",
+    }
+    return jwt.encode({"alg": "ES256", "kid": "k1"}, claims, key, algorithms=["ES256"])
+
+
+def test_private_key_jwt_at_both_endpoints(any_store_app, auto_id):
+    app = any_store_app
+    http = app.test_client()
+    key = ECKey.generate_key("P-256", private=True, parameters={"kid": "k1"})
+    meta = register_ciba_client(
+        app,
+        "ciba-pkjwt",
+        client_secret=None,
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [key.as_dict(private=False)]},
+    )
+    assertion_type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    response = backchannel(
+        http,
+        meta,
+        headers={},
+        login_hint=auto_id,
+        client_id="ciba-pkjwt",
+        client_assertion_type=assertion_type,
+        client_assertion=_client_assertion(key, "ciba-pkjwt", ISSUER),
+    )
+    assert response.status_code == 200, response.get_json()
+    auth_req_id = response.get_json()["auth_req_id"]
+    tokens = poll(
+        http,
+        meta,
+        auth_req_id,
+        headers={},
+        client_id="ciba-pkjwt",
+        client_assertion_type=assertion_type,
+        client_assertion=_client_assertion(
+            key, "ciba-pkjwt", f"{ISSUER}/protocol/openid-connect/token"
+        ),
+    )
+    assert tokens.status_code == 200, tokens.get_json()
+    # A replayed client assertion is refused (jti).
+    again = backchannel(
+        http,
+        meta,
+        headers={},
+        login_hint=auto_id,
+        client_id="ciba-pkjwt",
+        client_assertion_type=assertion_type,
+        client_assertion=(assertion := _client_assertion(key, "ciba-pkjwt", ISSUER)),
+    )
+    assert again.status_code == 200
+    replayed = backchannel(
+        http,
+        meta,
+        headers={},
+        login_hint=auto_id,
+        client_id="ciba-pkjwt",
+        client_assertion_type=assertion_type,
+        client_assertion=assertion,
+    )
+    assert replayed.status_code == 401 and error_of(replayed) == "invalid_client"
+
+
+def test_record_holds_no_usable_identifier(app, client, meta, auto_id):
+    auth_req_id = start(client, meta, auto_id)["auth_req_id"]
+    record = _record(app, auth_req_id)
+    assert auth_req_id not in repr(record)
+    assert record["state"] == "approved"

@@ -1,0 +1,169 @@
+"""Signed back-channel requests (CIBA Core §7.1.1): every FAPI-CIBA ID1 negative test of
+docs/reference/openid-standards.md §5.4 item 2 fails with invalid_request; a good one passes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey
+from joserfc.jwk import RSAKey
+
+from tests.support.ciba import BACKCHANNEL
+from tests.support.ciba import SECRET
+from tests.support.ciba import error_of
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import basic_auth
+
+CLIENT = "ciba-signed"
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return {
+        "es": ECKey.generate_key("P-256", private=True, parameters={"kid": "es"}),
+        "rsa": RSAKey.generate_key(2048, private=True, parameters={"kid": "rsa"}),
+        "intruder": ECKey.generate_key("P-256", private=True, parameters={"kid": "es"}),
+    }
+
+
+@pytest.fixture
+def meta(app, keys):
+    return register_ciba_client(
+        app,
+        CLIENT,
+        jwks={"keys": [keys["es"].as_dict(private=False), keys["rsa"].as_dict(private=False)]},
+        backchannel_authentication_request_signing_alg="ES256",
+    )
+
+
+def _claims(auto_id: str, **changes) -> dict:
+    now = int(time.time())
+    claims = {
+        "iss": CLIENT,
+        "aud": ISSUER,
+        "exp": now + 300,
+        "iat": now,
+        "nbf": now,
+        "jti": str(uuid.uuid4()),
+        "scope": "openid scope_all",
+        "login_hint": auto_id,
+        "binding_message": "42",
+    }
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _sign(claims: dict, key, alg: str = "ES256") -> str:
+    return jwt.encode({"alg": alg, "kid": key.kid}, claims, key, algorithms=[alg])
+
+
+def _send(client, request: str | None, **form):
+    data = {"request": request, **form}
+    data = {k: v for k, v in data.items() if v is not None}
+    return client.post(BACKCHANNEL, data=data, headers=basic_auth(CLIENT, SECRET))
+
+
+def test_signed_request_is_accepted(client, meta, keys, auto_id):
+    response = _send(client, _sign(_claims(auto_id, requested_expiry=30), keys["es"]))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["expires_in"] == 30
+    assert poll(client, meta, response.get_json()["auth_req_id"]).status_code == 200
+    as_string = _send(client, _sign(_claims(auto_id, requested_expiry="40"), keys["es"]))
+    assert as_string.get_json()["expires_in"] == 40
+    # aud may also be the back-channel endpoint URL.
+    endpoint = f"{ISSUER}/protocol/openid-connect/ext/ciba/auth"
+    assert _send(client, _sign(_claims(auto_id, aud=[endpoint]), keys["es"])).status_code == 200
+
+
+def test_unsigned_request_is_refused(client, meta, auto_id):
+    response = client.post(
+        BACKCHANNEL,
+        data={"scope": "openid", "login_hint": auto_id},
+        headers=basic_auth(CLIENT, SECRET),
+    )
+    assert response.status_code == 400 and error_of(response) == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"aud": None}, "aud"),
+        ({"aud": "https://another-op.example.org"}, "aud"),
+        ({"iss": None}, "iss"),
+        ({"iss": "someone-else"}, "iss"),
+        ({"exp": None}, "exp"),
+        ({"exp": "EXPIRED"}, "expired"),
+        ({"exp": "70MIN"}, "60 minutes ahead"),
+        ({"iat": None}, "iat"),
+        ({"nbf": None}, "nbf"),
+        ({"nbf": "10MIN_AHEAD"}, "nbf"),
+        ({"nbf": "70MIN_PAST"}, "60 minutes in the past"),
+        ({"jti": None}, "jti"),
+        ({"client_id": "someone-else"}, "client_id"),
+        ({"scope": ["openid"]}, "scope must be a string"),
+    ],
+)
+def test_claim_failures(client, meta, keys, auto_id, changes, reason):
+    now = int(time.time())
+    relative = {
+        "EXPIRED": now - 60,
+        "70MIN": now + 70 * 60,
+        "10MIN_AHEAD": now + 10 * 60,
+        "70MIN_PAST": now - 70 * 60,
+    }
+    changes = {k: relative.get(v, v) if isinstance(v, str) else v for k, v in changes.items()}
+    response = _send(client, _sign(_claims(auto_id, **changes), keys["es"]))
+    assert response.status_code == 400 and error_of(response) == "invalid_request"
+    assert reason in response.get_json()["error_description"]
+
+
+def test_replayed_jti(client, meta, keys, auto_id):
+    request = _sign(_claims(auto_id), keys["es"])
+    assert _send(client, request).status_code == 200
+    replay = _send(client, request)
+    assert error_of(replay) == "invalid_request" and "jti" in replay.get_json()["error_description"]
+
+
+def test_wrong_algorithms_and_keys(client, meta, keys, auto_id):
+    # RS256 is not a FAPI algorithm, PS256 is not this client's registered one.
+    assert (
+        error_of(_send(client, _sign(_claims(auto_id), keys["rsa"], "RS256"))) == "invalid_request"
+    )
+    assert (
+        error_of(_send(client, _sign(_claims(auto_id), keys["rsa"], "PS256"))) == "invalid_request"
+    )
+    # Signed by another client's key (same kid).
+    assert error_of(_send(client, _sign(_claims(auto_id), keys["intruder"]))) == "invalid_request"
+    # alg none: the payload of a valid request, no signature.
+    unsigned = (
+        "eyJhbGciOiJub25lIn0."
+        + jwt.encode({"alg": "ES256"}, _claims(auto_id), keys["es"], algorithms=["ES256"]).split(
+            "."
+        )[1]
+        + "."
+    )
+    assert error_of(_send(client, unsigned)) == "invalid_request"
+
+
+def test_parameters_outside_the_jwt_are_refused(client, meta, keys, auto_id):
+    response = _send(client, _sign(_claims(auto_id), keys["es"]), binding_message="43")
+    assert error_of(response) == "invalid_request"
+    assert "outside" in response.get_json()["error_description"]
+
+
+def test_client_without_registration_may_sign_with_ps256(app, client, keys, auto_id):
+    register_ciba_client(app, CLIENT, jwks={"keys": [keys["rsa"].as_dict(private=False)]})
+    response = _send(client, _sign(_claims(auto_id), keys["rsa"], "PS256"))
+    assert response.status_code == 200, response.get_json()
+    # ... and may still send plain form requests.
+    plain = client.post(
+        BACKCHANNEL,
+        data={"scope": "openid", "login_hint": auto_id},
+        headers=basic_auth(CLIENT, SECRET),
+    )
+    assert plain.status_code == 200

@@ -1,0 +1,331 @@
+"""Schema versions and migrations (``santeid.db``), ``santeid db upgrade|status`` and
+``santeid db migrate-from-sqlite``, on SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from santeid import create_app
+from santeid import db
+from santeid.cli import main
+from santeid.db.schemas import all_schemas
+from santeid.ecps.devices import DeviceRepository
+from santeid.insi.audit import AuditLog
+from santeid.insi.audit import SoftwareRegistry
+from santeid.insi.model import CallContext
+from santeid.messaging import Message
+from santeid.messaging import OutboxSender
+from santeid.oidc.clients import ClientRegistry
+from santeid.settings import ConfigurationError
+from santeid.settings import Settings
+from santeid.settings import validate
+from santeid.storage import MemoryStore
+
+SAMPLE = db.Schema(
+    db.Component("sample", "sample.sqlite3"),
+    (
+        db.Step(("CREATE TABLE sample (id TEXT PRIMARY KEY)",)),
+        db.Step(("ALTER TABLE sample ADD COLUMN note TEXT NOT NULL DEFAULT ''",)),
+    ),
+)
+
+
+def test_upgrade_applies_the_missing_steps_once(database):
+    first = db.Schema(SAMPLE.component, SAMPLE.steps[:1])
+    assert db.upgrade(database, first) == (0, 1)
+    database.execute("INSERT INTO sample (id) VALUES (?)", ("kept",))
+    assert db.upgrade(database, SAMPLE) == (1, 2)
+    assert db.upgrade(database, SAMPLE) == (2, 2)
+    assert database.execute("SELECT id, note FROM sample").rows == [("kept", "")]
+    assert db.current_version(database, SAMPLE) == 2
+
+
+def test_a_failing_step_changes_nothing(database):
+    broken = db.Schema(
+        SAMPLE.component,
+        (*SAMPLE.steps, db.Step(("CREATE TABLE extra (x TEXT)", "THIS IS NOT SQL"))),
+    )
+    with pytest.raises(db.DatabaseError):
+        db.upgrade(database, broken)
+    assert db.current_version(database, SAMPLE) == 0
+    # Nothing of the failed upgrade remains: the first steps apply cleanly afterwards.
+    assert db.upgrade(database, SAMPLE) == (0, 2)
+
+
+def test_a_schema_newer_than_known_is_refused_with_what_to_do(database):
+    db.upgrade(database, SAMPLE)
+    older = db.Schema(SAMPLE.component, SAMPLE.steps[:1])
+    with pytest.raises(db.SchemaTooNew, match="version 2, newer than the 1 this santeid knows"):
+        db.upgrade(database, older)
+    with pytest.raises(db.SchemaTooNew):
+        db.ensure(database, older)
+
+
+def test_without_auto_upgrade_an_outdated_schema_is_refused(database):
+    database.auto_upgrade = False
+    with pytest.raises(db.SchemaOutdated, match="run `santeid db upgrade`"):
+        db.ensure(database, SAMPLE)
+    database.auto_upgrade = True
+    db.ensure(database, SAMPLE)
+    assert db.current_version(database, SAMPLE) == 2
+
+
+def test_postgresql_placeholders_leave_quoted_text_alone():
+    assert db.backends.postgres_sql("SELECT '?', \"a?\" FROM t WHERE x = ? AND y LIKE 'a%'") == (
+        "SELECT '?', \"a?\" FROM t WHERE x = %s AND y LIKE 'a%%'"
+    )
+
+
+def test_database_url_forms(tmp_path):
+    assert isinstance(db.open_url(f"sqlite:///{tmp_path}/x.sqlite3"), db.SqliteDatabase)
+    assert db.open_url(f"sqlite:///{tmp_path}/x.sqlite3").path == tmp_path / "x.sqlite3"
+    assert isinstance(db.open_url("postgresql://u:p@h/d?sslmode=verify-full"), db.PostgresDatabase)
+    for bad in ("mysql://h/d", "sqlite://host/x"):
+        with pytest.raises(ConfigurationError):
+            db.open_url(bad)
+    assert db.redact("postgresql://u:secret@h/d") == "postgresql://u:***@h/d"
+    with pytest.raises(ConfigurationError, match="database_url"):
+        validate(Settings(database_url="mysql://x"))
+
+
+# -- the command line and the start-up -----------------------------------------------------
+
+
+def _run(env: dict, *args: str, ok: bool = True):
+    result = CliRunner().invoke(main, list(args), env={"SANTEID_CONFIG": "", **env})
+    assert (result.exit_code == 0) == ok, result.output
+    return result
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return ""  # the embedded files
+    return request.getfixturevalue("postgres_url")
+
+
+def test_db_upgrade_and_status(database_url, tmp_path):
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": database_url}
+    out = _run(env, "db", "status").output
+    assert "clients  0 of 1 (run `santeid db upgrade`)" in out
+    out = _run(env, "db", "upgrade").output
+    for schema in all_schemas():
+        assert f"{schema.component.name:<8} version {schema.version} (upgraded from 0)" in out
+    out = _run(env, "db", "upgrade").output
+    assert "(up to date)" in out and "upgraded" not in out
+    assert "of 1 (current)" in _run(env, "db", "status").output
+
+
+def test_a_server_refuses_to_start_on_a_newer_schema(tmp_path):
+    settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "k"), sandbox=True)
+    clients = db.database_for(settings, db.CLIENTS)
+    db.upgrade(clients, all_schemas()[0])
+    clients.execute("UPDATE santeid_schema SET version = 99 WHERE component = 'clients'")
+    with pytest.raises(ConfigurationError, match="newer than the 1 this santeid knows"):
+        create_app(settings, store=MemoryStore())
+    env = {"SANTEID_DATA_DIR": settings.data_dir, "SANTEID_DATABASE_URL": ""}
+    assert "newer than the 1" in _run(env, "db", "upgrade", ok=False).output
+
+
+def test_a_server_with_auto_upgrade_off_needs_db_upgrade_first(tmp_path):
+    settings = Settings(
+        data_dir=str(tmp_path / "var"),
+        keys_dir=str(tmp_path / "k"),
+        sandbox=True,
+        database_auto_upgrade=False,
+    )
+    with pytest.raises(ConfigurationError, match="santeid db upgrade"):
+        create_app(settings, store=MemoryStore())
+    _run({"SANTEID_DATA_DIR": settings.data_dir}, "db", "upgrade")
+    create_app(settings, store=MemoryStore())
+
+
+# -- migrate-from-sqlite ---------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_migrate_from_sqlite_copies_everything_once(tmp_path, postgres_url):
+    embedded = Settings(data_dir=str(tmp_path / "var"))
+    ClientRegistry.for_settings(embedded).add(
+        {"client_id": "rp", "client_secret": "s" * 20, "redirect_uris": ["https://rp/cb"]}
+    )
+    devices = DeviceRepository.for_settings(embedded)
+    device = devices.create(
+        national_id="810000000001",
+        public_jwk={"kty": "EC"},
+        jwk_thumbprint="t1",
+        pin_hash="h",
+        totp_secret="s",
+    )
+    devices.revoke(device.device_id)
+    from santeid.cps.registry import CardRegistry
+
+    CardRegistry.for_settings(embedded).revoke("ABCD", "stolen")
+    audit = AuditLog(db.database_for(embedded, db.INSI), key_path=tmp_path / "k")
+    SoftwareRegistry(audit.db).add("LOGICIEL-A", "A")
+    ctx = CallContext("LOGICIEL-A", None, None, "rest", "bearer")
+    for _ in range(3):
+        audit.record(ctx, "rechercherInsAvecTraitsIdentite", "00")
+    audit.flush()
+    month = audit.rows()[0]["at"][:7]
+    OutboxSender.for_settings(embedded).send(Message("sms", "+33600000000", "", "code 1"))
+
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "other"), "SANTEID_DATABASE_URL": postgres_url}
+    out = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "var")).output
+    for table, count in (("client", 1), ("devices", 1), ("cards", 1), ("software", 1),
+                         ("audit", 3), ("outbox", 1)):  # fmt: skip
+        assert f"{table:<8} {count:>8} rows in the source, {count:>8} copied" in out, out
+
+    target = Settings(data_dir=str(tmp_path / "other"), database_url=postgres_url)
+    assert ClientRegistry.for_settings(target).get("rp") is not None
+    assert DeviceRepository.for_settings(target).get(device.device_id).status == "revoked"
+    assert CardRegistry.for_settings(target).get("ABCD").revocation_reason == "stolen"
+    copied = AuditLog(db.database_for(target, db.INSI), key_path=tmp_path / "k")
+    assert copied.stats(None, month)["total"] == 3
+    # Identity columns continue after the copied ids.
+    copied.record(ctx, "rechercherInsAvecTraitsIdentite", "01")
+    assert copied.rows()[0]["id"] == 4
+    outbox = OutboxSender.for_settings(target)
+    outbox.send(Message("sms", "+33600000000", "", "code 2"))
+    assert [m.body for m in outbox.latest()] == ["code 2", "code 1"]
+
+    again = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "var")).output
+    assert f"{'audit':<8} {3:>8} rows in the source, {0:>8} copied, {3:>8} already there" in again
+    assert copied.stats(None, month)["total"] == 4  # 3 copied once, plus the new call
+
+
+def test_migrate_from_sqlite_needs_a_target(tmp_path):
+    (tmp_path / "var").mkdir()
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": ""}
+    out = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "var"), ok=False).output
+    assert "database_url is not set" in out
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+def test_health_reports_the_database(app, client, tmp_path):
+    answer = client.get("/health")
+    assert answer.status_code == 200
+    assert answer.get_json() == {"status": "ok", "store": "ok", "database": "ok"}
+    # A PostgreSQL server that does not answer (nothing listens on that port).
+    from tests.support.redis_server import free_port
+
+    unreachable = db.PostgresDatabase(f"postgresql://santeid@127.0.0.1:{free_port()}/santeid")
+    unreachable.PING_TIMEOUT = 0.5
+    app.extensions["santeid"].clients.db = unreachable
+    try:
+        answer = client.get("/health")
+    finally:
+        unreachable.close()
+    assert answer.status_code == 503
+    assert answer.get_json()["database"] == "unavailable"
+    assert answer.get_json()["status"] == "degraded"
+
+
+def test_an_unreachable_database_is_a_clean_503_and_stops_a_start(app, client, tmp_path):
+    from tests.support.redis_server import free_port
+
+    dead_url = f"postgresql://santeid@127.0.0.1:{free_port()}/santeid"
+    settings = Settings(data_dir=str(tmp_path / "other"), keys_dir=str(tmp_path / "k"),
+                        sandbox=True, database_url=dead_url)  # fmt: skip
+    with pytest.raises(ConfigurationError, match="is not usable: connection"):
+        create_app(settings, store=MemoryStore())
+    db.close_shared(dead_url)
+
+    unreachable = db.PostgresDatabase(dead_url)
+    app.extensions["santeid"].clients.db = unreachable
+    answer = client.post(
+        "/auth/realms/esante-wallet/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic cnA6c2VjcmV0LXNlY3JldC1zZWNyZXQ="},
+    )
+    assert answer.status_code == 503
+    assert answer.get_json()["error"] == "temporarily_unavailable"
+    assert answer.headers["Retry-After"] == "5"
+
+
+@pytest.mark.postgres
+def test_the_suite_can_start_its_own_postgresql():
+    """Where nothing answers on 127.0.0.1:5432, the fixtures start a server from Debian's
+    binaries (initdb + pg_ctl) on a free port: that path works too."""
+    import psycopg
+
+    from tests.support.postgres_server import PostgresServer
+    from tests.support.postgres_server import _binaries
+
+    binaries = _binaries()
+    if binaries is None:
+        pytest.skip("no initdb here (apt-get install postgresql)")
+    server = PostgresServer(binaries)
+    server.start()
+    try:
+        database = db.PostgresDatabase(server.admin_url)
+        try:
+            assert db.upgrade(database, SAMPLE) == (0, 2)
+        finally:
+            database.close()
+        with psycopg.connect(server.admin_url) as conn:
+            assert conn.execute("SHOW port").fetchone()[0] == str(server.port)
+    finally:
+        server.stop()
+
+
+@pytest.mark.postgres
+def test_a_forked_worker_gets_its_own_connections_and_leaves_the_parents(postgres_url):
+    """Servers fork their workers after the app was built (gunicorn, Granian): the child
+    opens its own pool, and dropping the inherited one never ends the parent's sessions."""
+    import gc
+    import os
+
+    database = db.PostgresDatabase(postgres_url)
+    try:
+        parent_backend = database.execute("SELECT pg_backend_pid()").scalar()
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                child_backend = database.execute("SELECT pg_backend_pid()").scalar()
+                gc.collect()
+                code = 0 if child_backend != parent_backend else 2
+            finally:
+                os.write(write, bytes([code]))
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.read(read, 1) == b"\x00"
+        gc.collect()
+        # The parent's sessions are alive and every pooled connection still answers.
+        alive = "SELECT count(*) FROM pg_stat_activity WHERE pid = ?"
+        assert database.execute(alive, (parent_backend,)).scalar() == 1
+        for _ in range(database.pool_size):
+            assert database.execute("SELECT 1").scalar() == 1
+    finally:
+        database.close()
+
+
+def test_a_sqlite_database_url_holds_every_component_in_one_file(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "all.sqlite3"
+    url = f"sqlite:///{path}"
+    settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "k"),
+                        sandbox=True, database_url=url)  # fmt: skip
+    try:
+        app = create_app(settings, store=MemoryStore())
+        app.extensions["santeid"].clients.add(
+            {"client_id": "rp", "client_secret": "s" * 20, "redirect_uris": ["https://rp/cb"]}
+        )
+    finally:
+        db.close_shared(url)
+    conn = sqlite3.connect(path)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    versions = dict(conn.execute("SELECT component, version FROM santeid_schema"))
+    assert ("rp",) in conn.execute("SELECT client_id FROM client").fetchall()
+    conn.close()
+    assert {"client", "outbox", "devices", "cards", "audit", "software"} <= tables
+    assert versions == {schema.component.name: schema.version for schema in all_schemas()}
+    # None of the per-component files of the embedded installation was made (the directory
+    # stays a per-host file).
+    assert {p.name for p in (tmp_path / "var").glob("*.sqlite3")} == {"directory.sqlite3"}

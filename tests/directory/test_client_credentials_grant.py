@@ -1,0 +1,121 @@
+"""RFC 6749 §4.4 client credentials: service tokens for the FHIR directory API."""
+
+from __future__ import annotations
+
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import register_client
+
+SECRET = "service-secret-0123456789abcdef"
+
+
+def register_service(app, **overrides):
+    return register_client(
+        app,
+        client_id="annuaire-checker",
+        client_secret=SECRET,
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        post_logout_redirect_uris=[],
+        **overrides,
+    )
+
+
+def token_request(client, data=None, client_id="annuaire-checker", secret=SECRET):
+    return client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "client_credentials", **(data or {})},
+        headers=basic_auth(client_id, secret),
+    )
+
+
+def test_a_service_gets_an_access_token_without_refresh_or_id_token(app, client):
+    register_service(app)
+    response = token_request(client, {"scope": "rpps"})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert set(body) == {
+        "access_token",
+        "expires_in",
+        "refresh_expires_in",
+        "token_type",
+        "not-before-policy",
+        "scope",
+    }
+    assert body["token_type"] == "Bearer" and body["scope"] == "rpps"
+    header, claims = decode(app, body["access_token"])
+    assert claims["azp"] == claims["clientId"] == "annuaire-checker"
+    assert claims["preferred_username"] == "service-account-annuaire-checker"
+    assert claims["typ"] == "Bearer" and "aud" not in claims
+    assert claims["exp"] - claims["iat"] == body["expires_in"]
+    with app.app_context():
+        verified = app.extensions["santeid"].tokens.verify_access_token(body["access_token"])
+    assert verified["jti"] == claims["jti"]
+
+
+def test_client_secret_post_works_too(app, client):
+    register_service(app, token_endpoint_auth_method="client_secret_post")
+    response = client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "annuaire-checker",
+            "client_secret": SECRET,
+        },
+    )
+    assert response.status_code == 200, response.get_json()
+
+
+def test_only_clients_registered_for_the_grant_may_use_it(app, client, flow):
+    # The code-flow client of the suite has no client_credentials grant.
+    response = token_request(
+        client, client_id=flow.client["client_id"], secret=flow.client["client_secret"]
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "unauthorized_client"
+
+
+def test_bad_secret_and_bad_scope_are_refused(app, client):
+    register_service(app, scope="rpps referentiel")
+    assert token_request(client, secret="wrong-secret-000000000").status_code == 401
+    unknown = token_request(client, {"scope": "admin"})
+    assert unknown.status_code == 400 and unknown.get_json()["error"] == "invalid_scope"
+    not_allowed = token_request(client, {"scope": "scope_all"})
+    assert not_allowed.get_json()["error"] == "invalid_scope"
+    assert token_request(client, {"scope": "referentiel"}).status_code == 200
+
+
+def test_a_service_token_opens_no_userinfo_but_introspects(app, client):
+    register_service(app)
+    token = token_request(client).get_json()["access_token"]
+    userinfo = client.get(f"{OIDC}/userinfo", headers={"Authorization": f"Bearer {token}"})
+    # No openid in a service token: Keycloak's userinfo answers 403 insufficient_scope.
+    assert userinfo.status_code == 403
+    assert userinfo.get_json()["error"] == "insufficient_scope"
+    introspection = client.post(
+        f"{OIDC}/token/introspect",
+        data={"token": token},
+        headers=basic_auth("annuaire-checker", SECRET),
+    )
+    assert introspection.get_json()["active"] is True
+    assert introspection.get_json()["client_id"] == "annuaire-checker"
+    revoked = client.post(
+        f"{OIDC}/revoke", data={"token": token}, headers=basic_auth("annuaire-checker", SECRET)
+    )
+    assert revoked.status_code == 200
+    with app.app_context():
+        import pytest
+
+        from santeid.oidc.tokens import TokenError
+
+        with pytest.raises(TokenError):
+            app.extensions["santeid"].tokens.verify_access_token(token)
+
+
+def test_discovery_and_client_metadata_know_the_grant(app, client):
+    document = client.get("/auth/realms/esante-wallet/.well-known/openid-configuration").get_json()
+    assert "client_credentials" in document["grant_types_supported"]
+    meta = register_service(app)
+    stored = app.extensions["santeid"].clients.get(meta["client_id"])
+    assert stored.metadata["response_types"] == []

@@ -1,0 +1,282 @@
+"""The FHIR R4 directory API (``/fhir/v1``), checked with a FHIR model library."""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+
+from santeid.directory import synthetic
+from santeid.directory.demo import demo_professionals
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
+
+fhir = pytest.importorskip("fhir.resources.R4B.bundle", reason="pip install 'fhir.resources>=8'")
+from fhir.resources.R4B.bundle import Bundle  # noqa: E402
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement  # noqa: E402
+from fhir.resources.R4B.operationoutcome import OperationOutcome  # noqa: E402
+from fhir.resources.R4B.practitioner import Practitioner  # noqa: E402
+from fhir.resources.R4B.practitionerrole import PractitionerRole  # noqa: E402
+
+SECRET = "fhir-service-secret-0123456789"
+FAUVEL = "810000000001"  # demo: médecin SM54, three activities
+ROLEFILE = "810000000012"  # demo: two exercices (10 and 40)
+
+
+@pytest.fixture
+def api(app, client):
+    """GET under /fhir/v1 with a client-credentials token; returns (status, json, response)."""
+    register_client(
+        app,
+        client_id="fhir-reader",
+        client_secret=SECRET,
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        post_logout_redirect_uris=[],
+    )
+    token = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth("fhir-reader", SECRET),
+    ).get_json()["access_token"]
+
+    def get(path: str, token_override: str | None = None, **headers):
+        auth = {"Authorization": f"Bearer {token_override or token}"}
+        response = client.get(f"/fhir/v1{path}", headers={**auth, **headers})
+        return response.status_code, response.get_json(force=True), response
+
+    return get
+
+
+def entries(bundle: dict) -> list[dict]:
+    Bundle.model_validate(bundle)
+    assert bundle["type"] == "searchset"
+    return [entry["resource"] for entry in bundle.get("entry", [])]
+
+
+def test_read_a_practitioner(api):
+    status, body, response = api(f"/Practitioner/{FAUVEL}")
+    assert status == 200 and response.mimetype == "application/fhir+json"
+    Practitioner.model_validate(body)
+    idnps = body["identifier"][0]
+    assert idnps["system"] == "urn:oid:1.2.250.1.71.4.2.1" and idnps["value"] == FAUVEL
+    assert idnps["type"]["coding"][0]["code"] == "IDNPS"
+    assert body["identifier"][1] == {
+        "use": "official",
+        "type": {
+            "coding": [
+                {
+                    "system": "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203",
+                    "code": "RPPS",
+                    "display": "N° RPPS",
+                }
+            ]
+        },
+        "system": "http://rpps.fr",
+        "value": FAUVEL[1:],
+    }
+    assert body["name"] == [
+        {"use": "official", "family": "FAUVEL", "given": ["HELENE", "MARIE"], "prefix": ["MME"]}
+    ]
+    profession = body["qualification"][0]["code"]["coding"][0]
+    assert profession == {
+        "system": "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante",
+        "code": "10",
+        "display": "Médecin",
+    }
+    assert body["qualification"][1]["code"]["coding"][0]["code"] == "SM54"
+    assert "birthDate" not in body and "telecom" not in body  # private, as in userinfo
+
+
+def test_unknown_practitioner_is_an_operation_outcome(api):
+    status, body, _ = api("/Practitioner/810000000999")
+    assert status == 404
+    OperationOutcome.model_validate(body)
+    assert body["issue"][0]["code"] == "not-found"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"identifier={FAUVEL}",
+        f"identifier=urn:oid:1.2.250.1.71.4.2.1|{FAUVEL}",
+        f"identifier=http://rpps.fr|{FAUVEL[1:]}",
+        f"identifier=https://rpps.esante.gouv.fr|{FAUVEL[1:]}",
+        f"identifier={FAUVEL[1:]}",
+        f"_id={FAUVEL}",
+        "identifier=810000000998,810000000001",
+    ],
+)
+def test_search_by_identifier(api, query):
+    status, body, _ = api(f"/Practitioner?{query}")
+    assert status == 200
+    assert [r["id"] for r in entries(body)] == [FAUVEL]
+    assert body["total"] == 1
+
+
+def test_search_by_former_adeli_number(api):
+    bouvier = next(p for p in demo_professionals() if p.national_id == "810000000003")
+    former = next(o.identifiant for o in bouvier.other_ids if o.origine == "ADELI")
+    status, body, _ = api(f"/Practitioner?identifier={former}")
+    found = entries(body)
+    assert [r["id"] for r in found] == ["810000000003"]
+    assert {"use": "old", "type": {"text": "ADELI"}}.items() <= found[0]["identifier"][-1].items()
+    assert api("/Practitioner?identifier=http://adeli.fr|" + former[1:])[1]["total"] == 1
+
+
+def test_unknown_identifier_system_finds_nothing(api):
+    status, body, _ = api(f"/Practitioner?identifier=urn:other|{FAUVEL}")
+    assert status == 200 and body["total"] == 0 and "entry" not in body
+
+
+def test_search_by_names_is_prefix_case_and_accent_insensitive(api):
+    for query in ("family=fauv", "given=Hélène", "name=FAUVEL", "family=Fauvel&given=hel"):
+        status, body, _ = api(f"/Practitioner?{query}")
+        assert status == 200, body
+        assert FAUVEL in [r["id"] for r in entries(body)], query
+    # The exercice name counts as a family name (LEMAIRE practises as LEMAIRE-VIDAL).
+    assert "810000000020" in [r["id"] for r in entries(api("/Practitioner?family=lemaire-vid")[1])]
+    assert api("/Practitioner?family=fauvel&given=zzz")[1]["total"] == 0
+
+
+def test_search_pages_with_count_and_next_link(api):
+    seen: list[str] = []
+    status, body, _ = api("/Practitioner?_count=10")
+    while True:
+        assert status == 200
+        seen.extend(r["id"] for r in entries(body))
+        links = {link["relation"]: link["url"] for link in body["link"]}
+        if "next" not in links:
+            break
+        assert "total" not in body
+        parts = urlsplit(links["next"])
+        assert parse_qs(parts.query)["_count"] == ["10"]
+        status, body, _ = api(f"/Practitioner?{parts.query}")
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == len(demo_professionals())
+
+
+def test_inactive_filter(api):
+    status, body, _ = api("/Practitioner?active=false")
+    assert [r["id"] for r in entries(body)] == ["810000000024"]
+    assert entries(body)[0]["active"] is False
+
+
+def test_practitioner_roles_of_a_practitioner(api):
+    status, body, _ = api(f"/PractitionerRole?practitioner=Practitioner/{FAUVEL}")
+    roles = entries(body)
+    assert len(roles) == 3
+    for role in roles:
+        PractitionerRole.model_validate(role)
+        assert role["practitioner"] == {"reference": f"Practitioner/{FAUVEL}"}
+    first = roles[0]
+    assert first["id"] == f"{FAUVEL}-1-1"
+    systems = {
+        c["coding"][0]["system"].split("/NOS/")[1].split("/")[0]: c["coding"][0]["code"]
+        for c in first["code"]
+    }
+    assert systems == {
+        "TRE_G15-ProfessionSante": "10",
+        "TRE_R09-CategorieProfessionnelle": "C",
+        "TRE_R23-ModeExercice": "L",
+        "TRE_R22-GenreActivite": "GENR01",
+    }
+    assert first["organization"]["display"] == "CABINET MEDICAL FAUVEL"
+    assert first["organization"]["identifier"]["value"] == "410000000001001"
+    assert first["extension"][0]["valueHumanName"] == {
+        "family": "FAUVEL",
+        "given": ["HELENE"],
+        "suffix": ["DR"],
+    }
+    assert first["specialty"][0]["coding"][0]["code"] == "SM54"
+    status, read, _ = api(f"/PractitionerRole/{FAUVEL}-1-2")
+    assert status == 200 and read == roles[1]
+
+
+def test_roles_filtered_by_profession_and_by_mode(api):
+    status, body, _ = api(f"/PractitionerRole?practitioner={ROLEFILE}&role=40")
+    roles = entries(body)
+    assert [r["code"][0]["coding"][0]["code"] for r in roles] == ["40"]
+    mode = "https://mos.esante.gouv.fr/NOS/TRE_R23-ModeExercice/FHIR/TRE-R23-ModeExercice"
+    status, body, _ = api(f"/PractitionerRole?practitioner={FAUVEL}&role={mode}|S")
+    assert len(entries(body)) == 2
+
+
+def test_roles_by_profession_across_the_directory(api):
+    status, body, _ = api("/PractitionerRole?role=60&_count=2")
+    roles = entries(body)
+    assert roles and all(r["code"][0]["coding"][0]["code"] == "60" for r in roles)
+    nurses = {p.national_id for p in demo_professionals() if "60" in p.professions}
+    assert {r["practitioner"]["reference"].split("/")[1] for r in roles} <= nurses
+
+
+def test_errors_are_operation_outcomes(api):
+    for path, status_expected, code in (
+        ("/Practitioner?_count=0", 400, "invalid"),
+        ("/Practitioner?_count=abc", 400, "invalid"),
+        ("/Practitioner?active=maybe", 400, "invalid"),
+        ("/PractitionerRole", 400, "invalid"),
+        ("/PractitionerRole?role=urn:x|1", 400, "not-supported"),
+        (
+            "/PractitionerRole?role=https://mos.esante.gouv.fr/NOS/TRE_R23-ModeExercice/FHIR/TRE-R23-ModeExercice|L",
+            400,
+            "not-supported",
+        ),
+        ("/PractitionerRole/nope", 404, "not-found"),
+        ("/Patient", 404, "not-supported"),
+    ):
+        status, body, _ = api(path)
+        assert status == status_expected, (path, body)
+        OperationOutcome.model_validate(body)
+        assert body["issue"][0]["code"] == code, path
+    status, body, _ = api("/Practitioner?foo=bar", Prefer="handling=strict")
+    assert status == 400
+    assert api("/Practitioner?foo=bar")[0] == 200  # lenient by default
+
+
+def test_a_token_is_required(app, client, api):
+    response = client.get(f"/fhir/v1/Practitioner/{FAUVEL}")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    OperationOutcome.model_validate(response.get_json(force=True))
+    status, body, response = api(f"/Practitioner/{FAUVEL}", token_override="not.a.token")
+    assert status == 401 and "invalid_token" in response.headers["WWW-Authenticate"]
+    bad = client.get(f"/fhir/v1/Practitioner/{FAUVEL}", headers={"Authorization": "Basic x"})
+    assert bad.status_code == 400
+
+
+def test_a_logged_in_professionals_token_works_too(flow, client):
+    token = flow.full_login()["access_token"]
+    response = client.get(
+        f"/fhir/v1/Practitioner/{FAUVEL}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200
+
+
+def test_capability_statement_is_public(client):
+    response = client.get("/fhir/v1/metadata")
+    assert response.status_code == 200
+    body = response.get_json(force=True)
+    CapabilityStatement.model_validate(body)
+    assert body["fhirVersion"] == "4.0.1"
+
+
+def test_structure_staff_ids_get_fhir_safe_resource_ids(api, app):
+    staff = next(p for p in demo_professionals() if "/" in p.national_id)
+    resource_id = staff.national_id.replace("/", "-")
+    status, body, _ = api(f"/Practitioner/{resource_id}")
+    assert status == 200 and body["id"] == resource_id
+    Practitioner.model_validate(body)
+
+
+def test_synthetic_people_validate_as_fhir(app):
+    from santeid.fhir_directory import resources
+
+    for professional in synthetic.professionals(150, 4):
+        Practitioner.model_validate(resources.practitioner(professional))
+        for role in resources.practitioner_roles(professional):
+            PractitionerRole.model_validate(role)
+    inactive = dataclasses.replace(professional, status="inactive")
+    assert resources.practitioner(inactive)["active"] is False

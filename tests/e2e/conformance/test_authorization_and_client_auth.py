@@ -1,0 +1,499 @@
+"""Request shapes of real PSC integrations, replayed against a real ``santeid serve`` process
+started as a new user would (sandbox, no issuer configured, ``--port``): each test asserts
+the answer PSC's Keycloak gives (status, the headers that matter, body fields).
+
+* a PHP provider's hard-coded ``<wallet host>/auth`` with ``scope=scope_all`` alone, and the
+  usual ``openid scope_all``, then the code exchange;
+* the secret by Basic, in the body, and both, for a client registered as the README shows;
+* ASP.NET's ``response_mode=form_post`` (the page submitting itself in headless Chromium);
+  PKCE ``plain``;
+* Keycloak's error bodies at the token, revocation and CIBA endpoints;
+* ``santeid cps approve`` finding the server the user started."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
+
+pytestmark = pytest.mark.server
+
+SANTEID = str(Path(sys.executable).with_name("santeid"))
+REALM = "/auth/realms/esante-wallet"
+CALLBACK = "http://127.0.0.1:8000/callback"
+CIBA = "urn:openid:params:grant-type:ciba"
+CHROMIUM = "/usr/bin/chromium"
+KEYCLOAK_INVALID_CLIENT = {
+    "error": "invalid_client",
+    "error_description": "Invalid client or Invalid client credentials",
+}
+
+
+def _run(env, *args: str) -> str:
+    return subprocess.run(
+        [SANTEID, *args], env=env, check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``santeid serve --port P`` in sandbox mode, no ``SANTEID_ISSUER``: the issuer follows
+    the port, as for a user who picked another port."""
+    home = tmp_path_factory.mktemp("conformance-auth")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
+    env.update(
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_SANDBOX="true",
+        SANTEID_SANDBOX_APPROVAL_DELAY="0",
+    )
+    base = f"http://127.0.0.1:{port}"
+    with running_server(
+        [SANTEID, "serve", "--port", str(port)], env, home / "server.log", f"{base}/health"
+    ):
+        yield {"base": base, "issuer": base + REALM, "env": env, "home": home}
+
+
+def _register(server, client_id: str, **metadata) -> dict:
+    """Register a client with the CLI, as the README shows."""
+    document = {
+        "client_id": client_id,
+        "client_secret": secrets.token_urlsafe(32),
+        "redirect_uris": [CALLBACK],
+        "post_logout_redirect_uris": ["http://127.0.0.1:8000/"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        **metadata,
+    }
+    path = server["home"] / f"{client_id}.json"
+    path.write_text(json.dumps(document))
+    _run(server["env"], "clients", "add", str(path))
+    return document
+
+
+@pytest.fixture(scope="module")
+def service(server) -> dict:
+    return _register(server, "mon-service")
+
+
+def _browser() -> requests.Session:
+    browser = requests.Session()
+    browser.trust_env = False
+    return browser
+
+
+def _login(server, browser: requests.Session, url: str, params: dict) -> requests.Response:
+    """The professional's browser: the authorization request, the sandbox login of an
+    auto-approved professional, and the response that ends at the service."""
+    response = browser.get(url, params=params, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    login_url = urljoin(response.url, response.headers["Location"])
+    page = browser.get(login_url, timeout=10)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    posted = browser.post(
+        login_url,
+        data={"national_id": "810000000001", "csrf_token": csrf},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert posted.status_code == 303, posted.text
+    tx = dict(parse_qsl(urlsplit(login_url).query))["tx"]
+    return browser.get(
+        f"{server['issuer']}/login-actions/complete",
+        params={"tx": tx},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+
+def _callback(response: requests.Response) -> list[tuple[str, str]]:
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.startswith(CALLBACK + "?")
+    return parse_qsl(urlsplit(location).query)
+
+
+def _auth_params(client: dict, **extra) -> dict:
+    return {
+        "response_type": "code",
+        "client_id": client["client_id"],
+        "redirect_uri": CALLBACK,
+        "scope": "openid scope_all",
+        "acr_values": "eidas1",
+        "state": secrets.token_hex(8),
+        "nonce": secrets.token_hex(8),
+        **extra,
+    }
+
+
+def _token(server, data: dict, **kwargs) -> requests.Response:
+    return requests.post(
+        f"{server['issuer']}/protocol/openid-connect/token", data=data, timeout=10, **kwargs
+    )
+
+
+def _wallet_discovery(server) -> dict:
+    url = f"{server['issuer']}/.well-known/wallet-openid-configuration"
+    return requests.get(url, timeout=10).json()
+
+
+def _code_at_wallet_path(server, client: dict, **extra) -> tuple[str, dict]:
+    authorization_endpoint = _wallet_discovery(server)["authorization_endpoint"]
+    params = _auth_params(client, **extra)
+    callback = dict(_callback(_login(server, _browser(), authorization_endpoint, params)))
+    return callback["code"], params
+
+
+def test_discovery_advertises_the_wallet_path_on_the_served_host(server):
+    document = _wallet_discovery(server)
+    assert document["issuer"] == server["issuer"]
+    assert document["authorization_endpoint"] == f"{server['base']}/auth"
+    standard = requests.get(
+        f"{server['issuer']}/.well-known/openid-configuration", timeout=10
+    ).json()
+    assert standard["authorization_endpoint"] == (
+        f"{server['issuer']}/protocol/openid-connect/auth"
+    )
+    assert document["response_modes_supported"] == ["query", "fragment", "form_post"]
+    assert document["code_challenge_methods_supported"] == ["plain", "S256"]
+    assert {"offline_access", "eidas2", "phone", "address", "interop", "scope_1"} <= set(
+        document["scopes_supported"]
+    )
+
+
+def test_hard_coded_wallet_auth_with_openid_then_code_exchange(server, service):
+    params = _auth_params(service)
+    callback = _callback(_login(server, _browser(), f"{server['base']}/auth", params))
+    # Keycloak's callback: state, session_state, iss, code — in this order.
+    assert [name for name, _ in callback] == ["state", "session_state", "iss", "code"]
+    values = dict(callback)
+    assert values["state"] == params["state"] and values["iss"] == server["issuer"]
+    response = _token(
+        server,
+        {"grant_type": "authorization_code", "code": values["code"], "redirect_uri": CALLBACK},
+        auth=(service["client_id"], service["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.headers["Cache-Control"] == "no-store"
+    assert list(response.json()) == [
+        "access_token",
+        "expires_in",
+        "refresh_expires_in",
+        "refresh_token",
+        "token_type",
+        "id_token",
+        "not-before-policy",
+        "session_state",
+        "scope",
+    ]
+
+
+def test_hard_coded_wallet_auth_without_openid_is_plain_oauth2(server, service):
+    """A common PHP provider sends ``scope=scope_all`` alone: Keycloak gives a code and an
+    access token, no ID token, and its userinfo refuses that token."""
+    code, _ = _code_at_wallet_path(server, service, scope="scope_all")
+    response = _token(
+        server,
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK},
+        auth=(service["client_id"], service["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "id_token" not in body and body["scope"] == "scope_all"
+    userinfo = requests.get(
+        f"{server['issuer']}/protocol/openid-connect/userinfo",
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+        timeout=10,
+    )
+    assert userinfo.status_code == 403
+    assert userinfo.json() == {
+        "error": "insufficient_scope",
+        "error_description": "Missing openid scope",
+    }
+    assert 'error="insufficient_scope"' in userinfo.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("where", ["basic", "body", "both"])
+def test_secret_in_basic_in_the_body_and_in_both(server, service, where):
+    """The client registered ``client_secret_basic`` (README); PSC integrations also send
+    ``client_secret_post`` (skezi, DentalMap) and some send both."""
+    code, _ = _code_at_wallet_path(server, service)
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    auth = None
+    if where in ("basic", "both"):
+        auth = (service["client_id"], service["client_secret"])
+    if where in ("body", "both"):
+        data.update(client_id=service["client_id"], client_secret=service["client_secret"])
+    response = _token(server, data, auth=auth)
+    assert response.status_code == 200, response.text
+    tokens = response.json()
+    # Introspection and revocation take the secret the same ways.
+    introspection = requests.post(
+        f"{server['issuer']}/protocol/openid-connect/token/introspect",
+        data={"token": tokens["access_token"], **({} if auth else _body_secret(service))},
+        auth=auth,
+        timeout=10,
+    )
+    assert introspection.status_code == 200 and introspection.json()["active"] is True
+    revocation = requests.post(
+        f"{server['issuer']}/protocol/openid-connect/revoke",
+        data={"token": tokens["refresh_token"], **({} if auth else _body_secret(service))},
+        auth=auth,
+        timeout=10,
+    )
+    assert revocation.status_code == 200
+
+
+def _body_secret(client: dict) -> dict:
+    return {"client_id": client["client_id"], "client_secret": client["client_secret"]}
+
+
+def test_wrong_secret_is_keycloak_invalid_client(server, service):
+    response = _token(
+        server,
+        {"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK},
+        auth=(service["client_id"], "not-the-secret"),
+    )
+    assert response.status_code == 401
+    assert response.json() == KEYCLOAK_INVALID_CLIENT
+    assert "WWW-Authenticate" not in response.headers
+
+
+def test_form_post_response_mode(server, service):
+    """ASP.NET's OIDC handler defaults to ``response_mode=form_post``."""
+    params = _auth_params(service, response_mode="form_post")
+    page = _login(server, _browser(), f"{server['base']}/auth", params)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert 'Onload="javascript:document.forms[0].submit()"' in page.text
+    assert re.search(r'<FORM METHOD="POST" ACTION="([^"]+)">', page.text).group(1) == CALLBACK
+    fields = re.findall(r'NAME="([^"]+)" VALUE="([^"]*)"', page.text)
+    assert [name for name, _ in fields] == ["state", "session_state", "iss", "code"]
+    code = dict(fields)["code"]
+    response = _token(
+        server,
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK},
+        auth=(service["client_id"], service["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+
+
+class _RelyingParty:
+    """A local service: GET /page relays the authorization server's form_post page (bytes and
+    headers as received), POST /callback records what the browser submits."""
+
+    def __init__(self, page: requests.Response):
+        self.page = page
+        self.received: list[dict] = []
+        rp = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                for name in ("Content-Type", "Content-Security-Policy"):
+                    self.send_header(name, rp.page.headers[name])
+                self.send_header("Content-Length", str(len(rp.page.content)))
+                self.end_headers()
+                self.wfile.write(rp.page.content)
+
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                rp.received.append(dict(parse_qsl(self.rfile.read(length).decode())))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_form_post_page_submits_itself_in_a_browser(server):
+    """The page's Content-Security-Policy lets exactly its onload handler run: headless
+    Chromium posts the code to the service with no click."""
+    rp = _RelyingParty(page=None)
+    try:
+        client = _register(server, "service-aspnet", redirect_uris=[rp.url + "/callback"])
+        params = _auth_params(client, redirect_uri=rp.url + "/callback", response_mode="form_post")
+        rp.page = _login(server, _browser(), f"{server['base']}/auth", params)
+        assert rp.page.status_code == 200
+        subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--dump-dom",
+                "--virtual-time-budget=5000",
+                rp.url + "/page",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        [posted] = rp.received
+    finally:
+        rp.close()
+    assert list(posted) == ["state", "session_state", "iss", "code"]
+    assert posted["state"] == params["state"]
+    response = _token(
+        server,
+        {
+            "grant_type": "authorization_code",
+            "code": posted["code"],
+            "redirect_uri": rp.url + "/callback",
+        },
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_pkce_plain(server, service):
+    verifier = secrets.token_urlsafe(48)
+    code, _ = _code_at_wallet_path(
+        server, service, code_challenge=verifier, code_challenge_method="plain"
+    )
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    auth = (service["client_id"], service["client_secret"])
+    response = _token(server, {**data, "code_verifier": verifier}, auth=auth)
+    assert response.status_code == 200, response.text
+
+
+def test_missing_or_unsupported_grant_type(server, service):
+    auth = (service["client_id"], service["client_secret"])
+    response = _token(server, {}, auth=auth)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "Missing form parameter: grant_type",
+    }
+    password = _token(
+        server, {"grant_type": "password", "username": "x", "password": "y"}, auth=auth
+    )
+    assert password.status_code == 400
+    assert password.json() == {
+        "error": "unsupported_grant_type",
+        "error_description": "Unsupported grant_type",
+    }
+
+
+def test_revoking_another_clients_token(server, service):
+    other = _register(server, "autre-service")
+    code, _ = _code_at_wallet_path(server, service)
+    tokens = _token(
+        server,
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK},
+        auth=(service["client_id"], service["client_secret"]),
+    ).json()
+    response = requests.post(
+        f"{server['issuer']}/protocol/openid-connect/revoke",
+        data={"token": tokens["refresh_token"]},
+        auth=(other["client_id"], other["client_secret"]),
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "Unmatching clients",
+    }
+
+
+def _backchannel(server, client: dict, **params) -> requests.Response:
+    return requests.post(
+        f"{server['issuer']}/protocol/openid-connect/ext/ciba/auth",
+        data={
+            "scope": "openid scope_all",
+            "acr_values": "eidas1",
+            "binding_message": "00",
+            **params,
+        },
+        auth=(client["client_id"], client["client_secret"]),
+        timeout=10,
+    )
+
+
+def _ciba_client(server, client_id: str, interval: int) -> dict:
+    return _register(
+        server,
+        client_id,
+        redirect_uris=[],
+        grant_types=[CIBA, "refresh_token"],
+        backchannel_token_delivery_mode="poll",
+        backchannel_polling_interval=interval,
+    )
+
+
+def test_ciba_keycloak_errors(server, service):
+    """ANS's CIBA proxy's request shape (Basic, scope, acr_values, two-digit binding message)."""
+    not_ciba = _backchannel(server, service, login_hint="810000000001")
+    assert not_ciba.status_code == 401
+    assert not_ciba.json() == {
+        "error": "invalid_grant",
+        "error_description": "Client not allowed OIDC CIBA Grant",
+    }
+    client = _ciba_client(server, "logiciel-lourd", interval=0)
+    for hint in ("899999999999", "810000000024"):  # nobody; an inactive professional
+        unknown = _backchannel(server, client, login_hint=hint)
+        assert unknown.status_code == 400
+        assert unknown.json() == {"error": "invalid_request", "error_description": "invalid_user"}
+    no_ecps = _backchannel(server, client, login_hint="810000000004")
+    assert no_ecps.status_code == 503
+    assert no_ecps.json() == {
+        "error": "server_error",
+        "error_description": "Failed to send authentication request",
+    }
+
+
+def test_ciba_slow_down_as_keycloak(server):
+    client = _ciba_client(server, "logiciel-lent", interval=60)
+    # A CARD request stays pending until the workstation proves the card.
+    ack = _backchannel(server, client, login_hint="810000000004", channel="CARD")
+    assert ack.status_code == 200 and ack.json()["interval"] == 60
+    poll = {"grant_type": CIBA, "auth_req_id": ack.json()["auth_req_id"]}
+    auth = (client["client_id"], client["client_secret"])
+    first = _token(server, poll, auth=auth)
+    assert first.status_code == 400 and first.json()["error"] == "authorization_pending"
+    early = _token(server, poll, auth=auth)
+    assert early.status_code == 400
+    assert early.json() == {"error": "slow_down", "error_description": "too early to access"}
+
+
+def test_cps_approve_reaches_the_server_the_user_started(server):
+    """No issuer configured and ``serve --port P``: the command finds P, and says so."""
+    client = _ciba_client(server, "logiciel-carte", interval=0)
+    card_dir = server["home"] / "card"
+    _run(server["env"], "cps", "issue-card", "810000000004", "--out", str(card_dir))
+    ack = _backchannel(server, client, login_hint="810000000004", channel="CARD").json()
+    output = _run(server["env"], "cps", "approve", "--card", str(card_dir), ack["auth_req_id"])
+    assert f"server: {server['issuer']} (the running santeid serve" in output
+    assert "approved" in output
+    tokens = _token(
+        server,
+        {"grant_type": CIBA, "auth_req_id": ack["auth_req_id"]},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert tokens.status_code == 200, tokens.text

@@ -1,0 +1,630 @@
+"""Against a real ``santeid serve`` process, the request shapes PSC integrations send for
+logout and the other endpoints Keycloak serves, each checked against Keycloak's answer
+(docs/reference/keycloak-behaviour.md: Logout, Realm endpoints, Discovery):
+
+* RP-initiated logout returning to a *login* redirect URI (Keycloak's "+" rule);
+* the adapters' refresh-token logout (``POST …/logout``, 204);
+* OIDC Back-Channel Logout 1.0 delivered to a local receiver, the logout token verified
+  against the JWKS; Front-Channel Logout 1.0 iframes;
+* CORS preflight and actual requests for registered web origins;
+* ``GET /auth/realms/esante-wallet`` and an unknown realm; ``x5c`` in the JWKS;
+* pushed authorization requests (RFC 9126) and request objects (RFC 9101);
+* every discovery value that an authorization request can carry is accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from joserfc import jwt
+from joserfc.jwk import ECKey
+from joserfc.jwk import KeySet
+from joserfc.jwk import RSAKey
+
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
+
+pytestmark = [pytest.mark.server, pytest.mark.redis]
+
+SANTEID = str(Path(sys.executable).with_name("santeid"))
+SECRET = "a-long-secret-for-the-logout-conformance-test"
+REDIRECT_URI = "https://service.example.org/callback"
+WEB_ORIGIN = "https://service.example.org"
+SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+# -- fixtures --------------------------------------------------------------------------------
+def _run(env, *args: str, stdin: str | None = None) -> str:
+    return subprocess.run(
+        [SANTEID, *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin,
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, redis_server):
+    """``santeid serve --workers 2`` on Redis, as deployed: a login, a pushed request or a
+    logout may land on either worker."""
+    home = tmp_path_factory.mktemp("logout-server")
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
+    env = dict(
+        os.environ,
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_SANDBOX="true",
+        SANTEID_SANDBOX_APPROVAL_DELAY="0",
+        SANTEID_ISSUER=issuer,
+        SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/11",
+    )
+    base = f"http://127.0.0.1:{port}"
+    with running_server(
+        [SANTEID, "serve", "--workers", "2", "--port", str(port)],
+        env,
+        home / "server.log",
+        f"{base}/health",
+    ):
+        discovery = requests.get(
+            f"{issuer}/.well-known/wallet-openid-configuration", timeout=5
+        ).json()
+        professionals = [
+            p["national_id"]
+            for p in json.loads(_run(env, "directory", "list", "--json"))
+            if p["sandbox_auto_approve"] and p.get("status", "active") == "active"
+        ]
+        yield {
+            "base": base,
+            "issuer": issuer,
+            "env": env,
+            "discovery": discovery,
+            "professional": professionals[0],
+            "other_professional": professionals[1],
+        }
+
+
+def register(server, client_id: str, **metadata) -> dict:
+    """``santeid clients add`` with the metadata a PSC integration declares."""
+    document = {
+        "client_id": client_id,
+        "client_name": f"Logiciel {client_id}",
+        "client_secret": SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        **metadata,
+    }
+    _run(server["env"], "clients", "add", "--replace", "-", stdin=json.dumps(document))
+    return document
+
+
+class Browser:
+    """One browser (cookie jar) logging a professional in to one registered service."""
+
+    def __init__(self, server, client_id: str):
+        self.server = server
+        self.client_id = client_id
+        self.http = requests.Session()
+        self.http.trust_env = False
+
+    def authorize_url(self, **params) -> str:
+        query = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid scope_all",
+            "state": "st-1",
+            "nonce": "n-1",
+        }
+        query.update(params)
+        query = {k: v for k, v in query.items() if v is not None}
+        return self.server["discovery"]["authorization_endpoint"] + "?" + urlencode(query)
+
+    def logout(self, tokens: dict, *, state: str) -> requests.Response:
+        """RP-initiated logout back to the login redirect URI."""
+        params = {
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": REDIRECT_URI,
+            "state": state,
+        }
+        return self.get(self.server["discovery"]["end_session_endpoint"], params=params)
+
+    def get(self, url: str, **kwargs) -> requests.Response:
+        return self.http.get(url, allow_redirects=False, timeout=10, **kwargs)
+
+    def login_from(self, response: requests.Response, national_id: str | None = None) -> dict:
+        """From the redirect to the login page to the parameters of the callback."""
+        assert response.status_code == 302, response.text
+        login_url = self.server["base"] + urlsplit(response.headers["Location"]).path
+        login_url += "?" + urlsplit(response.headers["Location"]).query
+        page = self.get(login_url)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        posted = self.http.post(
+            login_url,
+            data={"national_id": national_id or self.server["professional"], "csrf_token": csrf},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert posted.status_code == 303, posted.text
+        txid = parse_qs(urlsplit(login_url).query)["tx"][0]
+        done = self.get(f"{self.server['issuer']}/login-actions/complete?tx={txid}")
+        return callback(done)
+
+    def login(self, **params) -> dict:
+        """Authorization code flow through the token endpoint; returns the token response."""
+        result = self.login_from(self.get(self.authorize_url(**params)))
+        return token_request(
+            self.server,
+            self.client_id,
+            {
+                "grant_type": "authorization_code",
+                "code": result["code"],
+                "redirect_uri": REDIRECT_URI,
+            },
+        ).json()
+
+
+def callback(response: requests.Response) -> dict:
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.startswith(REDIRECT_URI), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def token_request(server, client_id: str, data: dict, **headers) -> requests.Response:
+    return requests.post(
+        server["discovery"]["token_endpoint"],
+        data=data,
+        auth=(client_id, SECRET),
+        headers=headers,
+        timeout=10,
+    )
+
+
+def jwks(server) -> KeySet:
+    return KeySet.import_key_set(requests.get(server["discovery"]["jwks_uri"], timeout=5).json())
+
+
+class LogoutReceiver:
+    """A relying party's back-channel logout endpoint: a real HTTP server on a free port of
+    127.0.0.1 (allowed by the SSRF guard in sandbox mode only), recording form POSTs."""
+
+    def __init__(self):
+        self.received: list[dict] = []
+        self.event = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.received.append(
+                    {
+                        "content_type": self.headers.get("Content-Type"),
+                        "form": {k: v[0] for k, v in parse_qs(body.decode()).items()},
+                    }
+                )
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                receiver.event.set()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/backchannel-logout"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- logout ----------------------------------------------------------------------------------
+def test_logout_returns_to_the_login_redirect_uri(server):
+    """pmsipilot/oauth2-prosanteconnect and the ANS Keycloak connector: GET logout with the ID
+    token and a post_logout_redirect_uri registered only as a redirect URI."""
+    register(server, "rp-logout-plus")
+    browser = Browser(server, "rp-logout-plus")
+    tokens = browser.login()
+    response = browser.logout(tokens, state="logout-state")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"{REDIRECT_URI}?state=logout-state"
+    silent = callback(browser.get(browser.authorize_url(prompt="none")))
+    assert silent["error"] == "login_required"
+
+
+def test_refresh_token_logout_ends_the_session(server):
+    """python-keycloak's ``logout(refresh_token)``: POST client_id/secret + refresh_token."""
+    register(server, "rp-refresh-logout")
+    browser = Browser(server, "rp-refresh-logout")
+    tokens = browser.login()
+    response = requests.post(
+        server["discovery"]["end_session_endpoint"],
+        data={"refresh_token": tokens["refresh_token"]},
+        auth=("rp-refresh-logout", SECRET),
+        timeout=10,
+    )
+    assert response.status_code == 204
+    assert response.content == b""
+    refreshed = token_request(
+        server,
+        "rp-refresh-logout",
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
+    assert refreshed.status_code == 400
+    assert refreshed.json()["error"] == "invalid_grant"
+    userinfo = requests.get(
+        server["discovery"]["userinfo_endpoint"],
+        headers={"Authorization": "Bearer " + tokens["access_token"]},
+        timeout=10,
+    )
+    assert userinfo.status_code == 401
+    silent = callback(browser.get(browser.authorize_url(prompt="none")))
+    assert silent["error"] == "login_required"
+
+
+def test_backchannel_logout_token_reaches_the_receiver(server):
+    with LogoutReceiver() as receiver:
+        register(server, "rp-backchannel", backchannel_logout_uri=receiver.url)
+        browser = Browser(server, "rp-backchannel")
+        tokens = browser.login()
+        response = requests.post(
+            server["discovery"]["end_session_endpoint"],
+            data={"refresh_token": tokens["refresh_token"]},
+            auth=("rp-backchannel", SECRET),
+            timeout=10,
+        )
+        assert response.status_code == 204
+        assert receiver.event.wait(10), "no logout token delivered"
+    (delivery,) = receiver.received
+    assert delivery["content_type"] == "application/x-www-form-urlencoded"
+    keys = jwks(server)
+    logout = jwt.decode(delivery["form"]["logout_token"], keys, algorithms=["RS256"])
+    id_token = jwt.decode(tokens["id_token"], keys, algorithms=["RS256"]).claims
+    claims = logout.claims
+    assert logout.header["typ"] == "logout+jwt"
+    assert claims["iss"] == server["issuer"]
+    assert claims["aud"] == "rp-backchannel"
+    assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
+    assert claims["sid"] == id_token["sid"] == tokens["session_state"]
+    assert claims["sub"] == id_token["sub"]
+    assert isinstance(claims["iat"], int) and claims["jti"]
+    assert "nonce" not in claims
+
+
+def test_another_professional_logging_in_sends_a_logout_token(server):
+    """The browser's previous session ends when another professional logs in on it: its
+    clients hear it by back-channel logout."""
+    with LogoutReceiver() as receiver:
+        register(server, "rp-takeover", backchannel_logout_uri=receiver.url)
+        browser = Browser(server, "rp-takeover")
+        first = browser.login()
+        second = browser.login_from(
+            browser.get(browser.authorize_url(prompt="login")), server["other_professional"]
+        )
+        assert second["session_state"] != first["session_state"]
+        assert receiver.event.wait(10), "no logout token delivered"
+    (delivery,) = receiver.received
+    claims = jwt.decode(delivery["form"]["logout_token"], jwks(server), algorithms=["RS256"])
+    assert claims.claims["sid"] == first["session_state"]
+    assert claims.claims["aud"] == "rp-takeover"
+
+
+def test_operator_ends_a_session_from_the_command_line(server):
+    """Keycloak's admin "Sign out": ``santeid sessions logout <sid>`` on the server's store."""
+    with LogoutReceiver() as receiver:
+        register(server, "rp-admin-logout", backchannel_logout_uri=receiver.url)
+        browser = Browser(server, "rp-admin-logout")
+        tokens = browser.login()
+        out = _run(server["env"], "sessions", "logout", tokens["session_state"])
+        assert "rp-admin-logout" in out
+        assert receiver.event.wait(10), "no logout token delivered"
+    claims = jwt.decode(receiver.received[0]["form"]["logout_token"], jwks(server))
+    assert claims.claims["sid"] == tokens["session_state"]
+    silent = callback(browser.get(browser.authorize_url(prompt="none")))
+    assert silent["error"] == "login_required"
+    unknown = subprocess.run(
+        [SANTEID, "sessions", "logout", "no-such-session"],
+        env=server["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 1
+    assert "no session" in unknown.stderr
+
+
+def test_frontchannel_logout_renders_the_iframes(server):
+    register(
+        server,
+        "rp-frontchannel",
+        frontchannel_logout_uri="https://service.example.org/frontchannel-logout",
+    )
+    browser = Browser(server, "rp-frontchannel")
+    tokens = browser.login()
+    response = browser.logout(tokens, state="s")
+    assert response.status_code == 200
+    frames = re.findall(r'<iframe[^>]* src="([^"]+)"', response.text)
+    assert len(frames) == 1
+    frame = urlsplit(frames[0].replace("&amp;", "&"))
+    assert f"{frame.scheme}://{frame.netloc}{frame.path}" == (
+        "https://service.example.org/frontchannel-logout"
+    )
+    assert parse_qs(frame.query) == {"iss": [server["issuer"]], "sid": [tokens["session_state"]]}
+    assert "frame-src https://service.example.org" in response.headers["Content-Security-Policy"]
+    assert f'href="{REDIRECT_URI}?state=s"' in response.text
+
+
+# -- CORS ------------------------------------------------------------------------------------
+def test_cors_preflight_and_actual_requests(server):
+    register(server, "rp-spa", web_origins=["+"])
+    tokens = Browser(server, "rp-spa").login()
+    token_endpoint = server["discovery"]["token_endpoint"]
+    preflight = requests.options(
+        token_endpoint,
+        headers={
+            "Origin": WEB_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+        timeout=5,
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == WEB_ORIGIN
+    assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
+    assert preflight.headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    assert preflight.headers["Access-Control-Max-Age"] == "3600"
+
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    allowed = token_request(server, "rp-spa", refresh, Origin=WEB_ORIGIN)
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == WEB_ORIGIN
+    assert allowed.headers["Access-Control-Allow-Credentials"] == "true"
+    elsewhere = token_request(
+        server,
+        "rp-spa",
+        {"grant_type": "refresh_token", "refresh_token": allowed.json()["refresh_token"]},
+        Origin="https://evil.example.net",
+    )
+    assert "Access-Control-Allow-Origin" not in elsewhere.headers
+
+    userinfo = requests.get(
+        server["discovery"]["userinfo_endpoint"],
+        headers={"Authorization": "Bearer " + allowed.json()["access_token"], "Origin": WEB_ORIGIN},
+        timeout=5,
+    )
+    assert userinfo.status_code == 200
+    assert userinfo.headers["Access-Control-Allow-Origin"] == WEB_ORIGIN
+    # Discovery and the JWKS: Keycloak allows every origin.
+    for url in (
+        server["discovery"]["jwks_uri"],
+        f"{server['issuer']}/.well-known/openid-configuration",
+    ):
+        public = requests.get(url, headers={"Origin": "https://any.example.com"}, timeout=5)
+        assert public.headers["Access-Control-Allow-Origin"] == "https://any.example.com"
+        assert "Origin" in public.headers["Vary"]
+
+
+# -- realm endpoints and keys ------------------------------------------------------------------
+def test_realm_information_and_unknown_realm(server):
+    info = requests.get(server["issuer"], timeout=5)
+    assert info.status_code == 200
+    body = info.json()
+    assert list(body) == [
+        "realm",
+        "public_key",
+        "token-service",
+        "account-service",
+        "tokens-not-before",
+    ]
+    assert body["realm"] == "esante-wallet"
+    assert body["token-service"] == f"{server['issuer']}/protocol/openid-connect"
+    assert body["account-service"] == f"{server['issuer']}/account"
+    assert body["tokens-not-before"] == 0
+    signing = jwks(server).keys[0]
+    assert base64.b64decode(body["public_key"]) == signing.public_key.public_bytes(*SPKI)
+    for path in ("/auth/realms/other", "/auth/realms/other/protocol/openid-connect/certs"):
+        missing = requests.get(server["base"] + path, timeout=5)
+        assert missing.status_code == 404
+        assert missing.json() == {"error": "Realm does not exist"}
+
+
+def test_jwks_x5c_certifies_the_key_that_signs_id_tokens(server):
+    register(server, "rp-x5c")
+    tokens = Browser(server, "rp-x5c").login()
+    published = requests.get(server["discovery"]["jwks_uri"], timeout=5).json()["keys"][0]
+    cert = x509.load_der_x509_certificate(base64.b64decode(published["x5c"][0]))
+    cert.verify_directly_issued_by(cert)
+    # A client that trusts the certificate's key (e.g. a Java adapter reading x5c) verifies
+    # the ID token with it.
+    from_cert = RSAKey.import_key(cert.public_key().public_bytes(*SPKI))
+    claims = jwt.decode(tokens["id_token"], from_cert, algorithms=["RS256"]).claims
+    assert claims["aud"] == "rp-x5c"
+    assert {"x5t", "x5t#S256"} <= published.keys()
+
+
+# -- pushed authorization requests and request objects ---------------------------------------
+def test_pushed_authorization_request_then_authorization(server):
+    register(server, "rp-par")
+    pushed = requests.post(
+        server["discovery"]["pushed_authorization_request_endpoint"],
+        data={
+            "response_type": "code",
+            "client_id": "rp-par",
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid scope_all",
+            "state": "par-state",
+            "nonce": "par-nonce",
+        },
+        auth=("rp-par", SECRET),
+        timeout=10,
+    )
+    assert pushed.status_code == 201, pushed.text
+    body = pushed.json()
+    assert body["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
+    assert body["expires_in"] == 60
+    browser = Browser(server, "rp-par")
+    url = (
+        server["discovery"]["authorization_endpoint"]
+        + "?"
+        + urlencode({"client_id": "rp-par", "request_uri": body["request_uri"]})
+    )
+    result = browser.login_from(browser.get(url))
+    assert result["state"] == "par-state"
+    token = token_request(
+        server,
+        "rp-par",
+        {"grant_type": "authorization_code", "code": result["code"], "redirect_uri": REDIRECT_URI},
+    )
+    assert token.status_code == 200
+    nonce = jwt.decode(token.json()["id_token"], jwks(server), algorithms=["RS256"]).claims
+    assert nonce["nonce"] == "par-nonce"
+    # Used once.
+    assert browser.get(url).status_code == 400
+    # Refused pushes answer 400 with the error (RFC 9126 §2.3).
+    bad = requests.post(
+        server["discovery"]["pushed_authorization_request_endpoint"],
+        data={"response_type": "code", "redirect_uri": "https://evil.example.net/cb"},
+        auth=("rp-par", SECRET),
+        timeout=10,
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "invalid_redirect_uri"
+    unauthenticated = requests.post(
+        server["discovery"]["pushed_authorization_request_endpoint"],
+        data={"response_type": "code", "client_id": "rp-par"},
+        timeout=10,
+    )
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.json()["error"] == "invalid_client"
+
+
+def _signing_keys() -> dict:
+    return {
+        "RS256": RSAKey.generate_key(2048, parameters={"kid": "rs", "alg": "RS256"}, private=True),
+        "PS256": RSAKey.generate_key(2048, parameters={"kid": "ps", "alg": "PS256"}, private=True),
+        "ES256": ECKey.generate_key(
+            "P-256", parameters={"kid": "es", "alg": "ES256"}, private=True
+        ),
+    }
+
+
+def _unsigned(claims: dict) -> str:
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none'})}.{part(claims)}."
+
+
+def test_request_objects_signed_and_unsigned(server):
+    keys = _signing_keys()
+    register(
+        server,
+        "rp-jar",
+        jwks={"keys": [key.as_dict(private=False) for key in keys.values()]},
+    )
+    claims = {
+        "iss": "rp-jar",
+        "aud": server["issuer"],
+        "client_id": "rp-jar",
+        "response_type": "code",
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid scope_all",
+        "state": "from-the-object",
+        "nonce": "jar-nonce",
+    }
+    browser = Browser(server, "rp-jar")
+    objects = {"none": _unsigned(claims)}
+    for alg, key in keys.items():
+        objects[alg] = jwt.encode({"alg": alg, "kid": key.kid}, claims, key, algorithms=[alg])
+    for alg in server["discovery"]["request_object_signing_alg_values_supported"]:
+        url = (
+            server["discovery"]["authorization_endpoint"]
+            + "?"
+            + urlencode({"client_id": "rp-jar", "request": objects[alg], "state": "from-the-query"})
+        )
+        response = browser.get(url)
+        assert response.status_code == 302, (alg, response.text)
+        assert "/login-actions/authenticate" in response.headers["Location"], alg
+    result = browser.login_from(browser.get(url))
+    assert result["state"] == "from-the-object"  # the object's parameters win
+    # Signed by a key the client did not register: refused on a page, never redirected.
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "rs"}, private=True)
+    forged = jwt.encode({"alg": "RS256", "kid": "rs"}, claims, stranger, algorithms=["RS256"])
+    refused = browser.get(
+        server["discovery"]["authorization_endpoint"]
+        + "?"
+        + urlencode({"client_id": "rp-jar", "request": forged})
+    )
+    assert refused.status_code == 400
+    assert "Location" not in refused.headers
+    assert "invalid_request_object" in refused.text
+
+
+# -- discovery tells the truth -----------------------------------------------------------------
+VERIFIER_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def _leads_to_login(browser: Browser, params: dict) -> bool:
+    response = browser.get(browser.authorize_url(**params))
+    location = response.headers.get("Location", "")
+    return response.status_code == 302 and "/login-actions/authenticate" in location
+
+
+def test_every_advertised_authorization_value_is_accepted(server):
+    """Each value discovery advertises for an authorization request leads to the login page
+    (not to an error): scopes, response modes and types, prompts, ACRs, locales."""
+    discovery = server["discovery"]
+    register(server, "rp-discovery")
+    browser = Browser(server, "rp-discovery")
+    cases = (
+        [{"scope": f"openid {scope}"} for scope in discovery["scopes_supported"]]
+        + [{"response_mode": mode} for mode in discovery["response_modes_supported"]]
+        + [{"response_type": kind} for kind in discovery["response_types_supported"]]
+        + [{"acr_values": acr} for acr in discovery["acr_values_supported"]]
+        + [{"ui_locales": locale} for locale in discovery["ui_locales_supported"]]
+        # Without a session, prompt=none answers login_required (tested above).
+        + [{"prompt": p} for p in discovery["prompt_values_supported"] if p != "none"]
+    )
+    assert [case for case in cases if not _leads_to_login(browser, case)] == []
+    assert discovery["backchannel_logout_supported"] is True
+    assert discovery["frontchannel_logout_supported"] is True
+    assert discovery["request_parameter_supported"] is True
+    # request_uri is only for this server's PAR URNs (never fetched): not advertised.
+    assert discovery["request_uri_parameter_supported"] is False
+
+
+def test_every_advertised_pkce_method_is_accepted(server):
+    register(server, "rp-discovery-pkce")
+    browser = Browser(server, "rp-discovery-pkce")
+    methods = server["discovery"]["code_challenge_methods_supported"]
+    cases = [
+        {"code_challenge": VERIFIER_CHALLENGE, "code_challenge_method": method}
+        for method in methods
+    ]
+    assert [case for case in cases if not _leads_to_login(browser, case)] == []

@@ -1,0 +1,422 @@
+"""Request shapes of real PSC integrations, against a real ``santeid serve`` process set up as
+``make run`` does (HTTP on one port, HTTPS asking for client certificates on ``--tls-port``):
+
+* a service refreshing on every request, from two tabs at once, with one refresh token —
+  Keycloak's default lets all of them succeed (``refresh_token_revoke`` off); with the strict
+  setting the reuse revokes the grant;
+* what a client decodes: the refresh token (HS512, realm HMAC secret, ``typ`` Refresh) and the
+  ID token (PSC's ``auth_level`` and ``scope``, an ``authMode`` PSC sends);
+* a production client authenticating by its certificate (``tls_client_auth``), taking its URLs
+  from discovery's ``mtls_endpoint_aliases``: its access token is bound to the certificate
+  (RFC 8705 §3) and refused without it or with another one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from authlib.common.security import generate_token
+from cryptography.hazmat.primitives.serialization import Encoding
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from santeid.pki import TestAuthority
+from santeid.pki import issue_certificate
+from santeid.pki import subject_name
+from santeid.pki import write_credentials
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
+
+pytestmark = [pytest.mark.server]
+
+SANTEID = str(Path(sys.executable).with_name("santeid"))
+REALM = "/auth/realms/esante-wallet"
+REDIRECT_URI = "https://rp.example.org/callback"
+SECRET = "a-long-secret-for-the-conformance-test-0123456789"
+MTLS_DN = "CN=logiciel-psc,O=Etablissement Test,C=FR"
+
+
+def _run(env, *args: str) -> str:
+    result = subprocess.run(
+        [SANTEID, *args], env=env, check=False, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _add_client(env, home: Path, **metadata) -> None:
+    path = home / f"{metadata['client_id']}.json"
+    path.write_text(json.dumps(metadata))
+    _run(env, "clients", "add", str(path))
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """Keys, demo directory, server certificate, clients and client certificates, made once."""
+    home = tmp_path_factory.mktemp("conformance")
+    env = dict(
+        os.environ,
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_CONFIG="",
+        SANTEID_SANDBOX="true",
+        SANTEID_SANDBOX_APPROVAL_DELAY="0",
+    )
+    for variable in ("SANTEID_ISSUER", "SANTEID_STORE_URL", "SANTEID_MTLS_BASE_URL"):
+        env.pop(variable, None)
+    _run(env, "directory", "seed-demo")
+    _run(env, "tls", "dev-cert", "--out", str(home / "tls"))
+    # The establishment's authority, trusted by the TLS listener (--client-ca), and two of its
+    # certificates: the registered one and another.
+    authority = TestAuthority.load_or_create(
+        home / "rp-ca", "rp-ca", common_name="TEST AC ETABLISSEMENTS", key_type="ec-p256"
+    )
+    for folder, common_name in (("machine", "logiciel-psc"), ("other", "autre-logiciel")):
+        certificate, key = issue_certificate(
+            authority,
+            subject=subject_name(
+                common_name=common_name, organization="Etablissement Test", country="FR"
+            ),
+            key_type="ec-p256",
+        )
+        write_credentials(home / folder, certificate, key, authority)
+    _add_client(
+        env,
+        home,
+        client_id="rp-web",
+        client_name="Service web",
+        client_secret=SECRET,
+        redirect_uris=[REDIRECT_URI],
+        grant_types=["authorization_code", "refresh_token"],
+        token_endpoint_auth_method="client_secret_basic",
+    )
+    _add_client(
+        env,
+        home,
+        client_id="rp-mtls",
+        client_name="Logiciel en mTLS",
+        redirect_uris=[REDIRECT_URI],
+        grant_types=["authorization_code", "refresh_token"],
+        token_endpoint_auth_method="tls_client_auth",
+        tls_client_auth_subject_dn=MTLS_DN,
+    )
+    listed = json.loads(_run(env, "directory", "list", "--sandbox", "--json"))
+    return {"path": home, "env": env, "national_id": listed[0]["national_id"]}
+
+
+def _serve(home, name: str, **settings: str):
+    env = dict(home["env"], **settings)
+    path = home["path"]
+    port, tls_port = free_port(), free_port()
+    command = [SANTEID, "serve", "--sandbox", "--port", str(port), "--tls-port", str(tls_port)]
+    command += ["--tls-cert", str(path / "tls" / "cert.pem")]
+    command += ["--tls-key", str(path / "tls" / "key.pem")]
+    command += ["--client-ca", str(path / "rp-ca" / "rp-ca.pem")]
+    base = f"http://127.0.0.1:{port}"
+    with running_server(command, env, path / f"server-{name}.log", f"{base}/health"):
+        yield {
+            "base": base,
+            "issuer": base + REALM,
+            "ca": str(path / "tls" / "ca.pem"),
+            "home": path,
+            "national_id": home["national_id"],
+        }
+
+
+@pytest.fixture(scope="module")
+def server(home):
+    """Defaults, as ``make run``."""
+    yield from _serve(home, "default")
+
+
+@pytest.fixture(scope="module")
+def strict_server(home):
+    """Keycloak's "Revoke Refresh Token" on (max reuse 0)."""
+    yield from _serve(home, "strict", SANTEID_REFRESH_TOKEN_REVOKE="true")
+
+
+def _discovery(server) -> dict:
+    url = f"{server['issuer']}/.well-known/wallet-openid-configuration"
+    return requests.get(url, timeout=10).json()
+
+
+def _pkce() -> tuple[str, str]:
+    verifier = generate_token(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _authorization_code(server, client_id: str, challenge: str) -> str:
+    """A browser's login: the authorization URL, the login page, the sandbox approval."""
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid scope_all",
+        "acr_values": "eidas1",
+        "state": generate_token(16),
+        "nonce": generate_token(16),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    authorization = _discovery(server)["authorization_endpoint"]
+    browser = requests.Session()
+    browser.trust_env = False
+    response = browser.get(f"{authorization}?{urlencode(query)}", allow_redirects=False)
+    assert response.status_code == 302, response.text
+    login_url = urljoin(authorization, response.headers["Location"])
+    page = browser.get(login_url)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    step = browser.post(
+        login_url,
+        data={"national_id": server["national_id"], "csrf_token": csrf},
+        allow_redirects=False,
+    )
+    if step.status_code != 302:  # the waiting page: poll until the sandbox approves
+        tx = parse_qs(urlsplit(login_url).query)["tx"][0]
+        actions = f"{server['issuer']}/login-actions"
+        for _ in range(100):
+            if browser.get(f"{actions}/status", params={"tx": tx}).json()["state"] == "approved":
+                break
+            time.sleep(0.05)
+        step = browser.get(f"{actions}/complete", params={"tx": tx}, allow_redirects=False)
+    while step.status_code == 302 and not step.headers["Location"].startswith(REDIRECT_URI):
+        step = browser.get(urljoin(login_url, step.headers["Location"]), allow_redirects=False)
+    assert step.status_code == 302, step.text
+    return parse_qs(urlsplit(step.headers["Location"]).query)["code"][0]
+
+
+def _login(server) -> dict:
+    """The web service's code flow (client_secret_basic), as a PSC integration does it."""
+    verifier, challenge = _pkce()
+    code = _authorization_code(server, "rp-web", challenge)
+    response = requests.post(
+        _discovery(server)["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
+        auth=("rp-web", SECRET),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _refresh(server, refresh_token: str) -> requests.Response:
+    return requests.post(
+        _discovery(server)["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=("rp-web", SECRET),
+        timeout=10,
+    )
+
+
+def _refresh_twice_at_once(server, refresh_token: str) -> list[requests.Response]:
+    """Two tabs refreshing with the same token at the same moment."""
+    start = threading.Barrier(2)
+
+    def tab(_):
+        start.wait()
+        return _refresh(server, refresh_token)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(tab, range(2)))
+
+
+def _decode_unverified(token: str) -> tuple[dict, dict]:
+    def part(segment: str) -> dict:
+        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+    header, payload, _ = token.split(".")
+    return part(header), part(payload)
+
+
+# -- refresh tokens ------------------------------------------------------------------------------
+def test_concurrent_refreshes_with_one_token_then_a_third_all_succeed(server):
+    tokens = _login(server)
+    first, second = _refresh_twice_at_once(server, tokens["refresh_token"])
+    assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    third = _refresh(server, tokens["refresh_token"])
+    assert third.status_code == 200, third.text
+    body = third.json()
+    assert list(body) == [
+        "access_token",
+        "expires_in",
+        "refresh_expires_in",
+        "refresh_token",
+        "token_type",
+        "id_token",
+        "not-before-policy",
+        "session_state",
+        "scope",
+    ]
+    # Every access token given out still works: nobody was logged out.
+    userinfo = _discovery(server)["userinfo_endpoint"]
+    for response in (first, second, third):
+        access = response.json()["access_token"]
+        answer = requests.get(userinfo, headers={"Authorization": f"Bearer {access}"}, timeout=10)
+        assert answer.status_code == 200, answer.text
+
+
+def test_strict_setting_revokes_the_family_on_reuse(strict_server):
+    tokens = _login(strict_server)
+    first, second = _refresh_twice_at_once(strict_server, tokens["refresh_token"])
+    statuses = sorted([first.status_code, second.status_code])
+    assert statuses == [200, 400], (first.text, second.text)
+    refused = first if first.status_code == 400 else second
+    assert refused.json() == {
+        "error": "invalid_grant",
+        "error_description": "Maximum allowed refresh token reuse exceeded",
+    }
+    winner = second if refused is first else first
+    # The reuse revoked the grant: the token the winner got is refused too, and so is its
+    # access token.
+    third = _refresh(strict_server, winner.json()["refresh_token"])
+    assert third.status_code == 400 and third.json()["error"] == "invalid_grant"
+    userinfo = _discovery(strict_server)["userinfo_endpoint"]
+    access = winner.json()["access_token"]
+    answer = requests.get(userinfo, headers={"Authorization": f"Bearer {access}"}, timeout=10)
+    assert answer.status_code == 401
+    assert answer.json() == {
+        "error": "invalid_token",
+        "error_description": "Token verification failed",
+    }
+
+
+# -- what a client decodes ----------------------------------------------------------------------
+def test_refresh_token_is_hs512_with_a_realm_secret_not_in_the_jwks(server):
+    tokens = _login(server)
+    header, claims = _decode_unverified(tokens["refresh_token"])
+    assert list(header) == ["alg", "typ", "kid"]
+    assert header["alg"] == "HS512" and header["typ"] == "JWT"
+    assert claims["typ"] == "Refresh" and claims["aud"] == server["issuer"]
+    assert claims["exp"] - claims["iat"] == tokens["refresh_expires_in"] == 1800
+    published = requests.get(_discovery(server)["jwks_uri"], timeout=10).json()["keys"]
+    assert header["kid"] not in {key["kid"] for key in published}
+    assert all(key["kty"] != "oct" and "k" not in key for key in published)
+
+
+def test_id_token_carries_auth_level_scope_and_a_psc_auth_mode(server):
+    tokens = _login(server)
+    jwks = KeySet.import_key_set(requests.get(_discovery(server)["jwks_uri"], timeout=10).json())
+    claims = jwt.decode(tokens["id_token"], jwks, algorithms=["RS256"]).claims
+    assert claims["auth_level"] == "1"
+    assert claims["scope"] == "openid scope_all"
+    assert claims["authMode"] in ("CARD", "MOBILE")  # the sandbox login reports MOBILE
+    assert claims["acr"] == "eidas1"
+
+
+def test_userinfo_without_token_is_keycloaks_400(server):
+    response = requests.get(_discovery(server)["userinfo_endpoint"], timeout=10)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "Token not provided",
+    }
+    assert "WWW-Authenticate" not in response.headers
+
+
+# -- mTLS as PSC deploys it for production clients ------------------------------------------------
+def _tls(server, folder: str | None) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify= (requests#3829)
+    session.verify = server["ca"]
+    if folder:
+        path = server["home"] / folder
+        session.cert = (str(path / "cert.pem"), str(path / "key.pem"))
+    return session
+
+
+def _thumbprint(folder: Path) -> str:
+    from cryptography import x509
+
+    certificate = x509.load_pem_x509_certificate((folder / "cert.pem").read_bytes())
+    digest = hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def test_discovery_advertises_the_tls_listener(server):
+    document = _discovery(server)
+    assert document["tls_client_certificate_bound_access_tokens"] is True
+    aliases = document["mtls_endpoint_aliases"]
+    for name in ("token_endpoint", "userinfo_endpoint", "introspection_endpoint"):
+        assert urlsplit(aliases[name]).scheme == "https"
+        assert urlsplit(aliases[name]).path == urlsplit(document[name]).path
+
+
+def test_mtls_client_from_discovery_gets_a_bound_token(server):
+    aliases = _discovery(server)["mtls_endpoint_aliases"]
+    machine = _tls(server, "machine")
+    verifier, challenge = _pkce()
+    code = _authorization_code(server, "rp-mtls", challenge)
+    response = machine.post(
+        aliases["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+            "client_id": "rp-mtls",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    tokens = response.json()
+    _, claims = _decode_unverified(tokens["access_token"])
+    thumbprint = _thumbprint(server["home"] / "machine")
+    assert claims["cnf"] == {"x5t#S256": thumbprint}
+
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    answer = machine.get(aliases["userinfo_endpoint"], headers=bearer, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["SubjectNameID"] == server["national_id"]
+
+    # Introspection returns the binding, for resource servers that check it themselves.
+    introspected = machine.post(
+        aliases["introspection_endpoint"],
+        data={"token": tokens["access_token"], "client_id": "rp-mtls"},
+        timeout=10,
+    ).json()
+    assert introspected["active"] is True
+    assert introspected["cnf"] == {"x5t#S256": thumbprint}
+
+    # RFC 8705 §3: without the certificate, or with another one, the token is refused.
+    for presenter in (_tls(server, None), _tls(server, "other")):
+        refused = presenter.get(aliases["userinfo_endpoint"], headers=bearer, timeout=10)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"] == "invalid_token"
+        assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    plain = requests.get(_discovery(server)["userinfo_endpoint"], headers=bearer, timeout=10)
+    assert plain.status_code == 401
+
+    # A refresh over the same certificate gives a token bound to it again.
+    refreshed = machine.post(
+        aliases["token_endpoint"],
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": "rp-mtls",
+        },
+        timeout=10,
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    assert _decode_unverified(refreshed.json()["access_token"])[1]["cnf"] == claims["cnf"]

@@ -1,0 +1,420 @@
+"""The e-CPS app in real headless Chromium, phone-sized (390 × 844), against a real server
+process: a professional activates through the web activation page and the sandbox outbox,
+opens the app from the QR code's link and chooses a PIN; a service starts a login in another
+browser; the app shows the request live; the code the login page shows is picked and the PIN
+entered on the app's keypad; the service gets tokens saying ``authMode`` MOBILE. Also a denial,
+a CIBA request with its binding message, the offline code typed on the login page, the app
+starting with the server gone (service worker) and three wrong PINs locking the device."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+
+from tests.support.browser import PHONE_SIZE
+from tests.support.browser import accessibility_problems
+from tests.support.browser import console
+from tests.support.browser import start_browser
+from tests.support.browser import wait_for
+from tests.support.ecps_app_server import CIBA_GRANT
+from tests.support.ecps_app_server import SECRET
+from tests.support.ecps_app_server import santeid_cli
+
+pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
+
+NATIONAL_ID = "810000000004"
+EMAIL = "antoine.legrand@example.org"
+PHONE = "0639980004"
+PIN = "246810"
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def screen(driver, name: str) -> None:
+    """Every app screen fits the phone (no horizontal scrolling, tap targets of 44 px) and has
+    no accessibility problem this test can see (labels, names, AA contrast); with
+    ``SANTEID_SCREENSHOTS=<dir>`` it is also saved as ``<dir>/ecps-app-<name>.png`` (the
+    pictures of docs/ecps-app.md)."""
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    assert width <= PHONE_SIZE[0], f"{name}: {width} px wide"
+    small = driver.execute_script(
+        """return [...document.querySelectorAll('button, a.button, input')]
+             .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
+             .map(e => e.outerHTML.slice(0, 80));"""
+    )
+    assert small == [], f"{name}: tap targets under 44 px: {small}"
+    assert accessibility_problems(driver) == [], name
+    folder = os.environ.get("SANTEID_SCREENSHOTS")
+    if folder:
+        time.sleep(0.3)  # let the focus ring and live texts settle
+        driver.save_screenshot(str(Path(folder) / f"ecps-app-{name}.png"))
+
+
+def css(driver, selector: str):
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def text_of(driver, selector: str) -> str:
+    return css(driver, selector).text
+
+
+def outbox_codes(server) -> tuple[str, str]:
+    """The newest e-mail and SMS codes sent to the professional (sandbox outbox)."""
+    found = {}
+    for to in (EMAIL, PHONE):
+        answer = requests.get(f"{server.base}/sandbox/outbox.json", params={"to": to}, timeout=5)
+        body = answer.json()["messages"][0]["body"]
+        found[to] = re.search(r"\b(\d{6})\b", body).group(1)
+    return found[EMAIL], found[PHONE]
+
+
+def activate_on_the_web(server, desktop) -> str:
+    """Activation page → codes from the outbox → the QR page; returns the QR code's link."""
+    desktop.get(f"{server.base}/ecps/activation")
+    css(desktop, "#national_id").send_keys(NATIONAL_ID)
+    css(desktop, "form button[type=submit]").click()
+    wait_for(lambda: css(desktop, "#email_code"), what="the codes page")
+    email_code, sms_code = outbox_codes(server)
+    css(desktop, "#email_code").send_keys(email_code)
+    css(desktop, "#sms_code").send_keys(sms_code)
+    css(desktop, "form button[type=submit]").click()
+    return wait_for(lambda: text_of(desktop, "#activation-uri"), what="the QR page")
+
+
+def pin_on_pad(phone, pin: str) -> None:
+    for digit in pin:
+        css(phone, f'#pin-pad button[data-digit="{digit}"]').click()
+
+
+def start_login(server, browser) -> str:
+    """A service sends the browser to the authorization endpoint; the professional types the
+    identifier; returns the code shown on the waiting page."""
+    query = {
+        "response_type": "code",
+        "client_id": "rp-app",
+        "redirect_uri": server.redirect_uri,
+        "scope": "openid scope_all",
+        "state": secrets.token_urlsafe(8),
+        "nonce": secrets.token_urlsafe(8),
+    }
+    # A new login each time: no single sign-on session from the previous test.
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    browser.get(f"{server.issuer}/protocol/openid-connect/auth?{urlencode(query)}")
+    field = wait_for(lambda: css(browser, "#national_id"), what="the login page")
+    field.send_keys(NATIONAL_ID)
+    css(browser, "form button[type=submit]").click()
+    return wait_for(lambda: text_of(browser, "#dynamic-code"), what="the dynamic code")
+
+
+def open_request(phone, service: str) -> None:
+    """The app shows the request live (no reload); open it."""
+    wait_for(
+        lambda: text_of(phone, "#request-list .service-name") == service,
+        what=f"the request of {service} in the app",
+    )
+    css(phone, "#request-list button.answer").click()
+    wait_for(lambda: css(phone, "#pin-pad"), what="the PIN pad")
+
+
+def claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def redeem(server, redirected: str) -> dict:
+    code = parse_qs(urlsplit(redirected).query)["code"][0]
+    answer = requests.post(
+        f"{server.issuer}/protocol/openid-connect/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": server.redirect_uri,
+        },
+        auth=("rp-app", SECRET),
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def desktop(tmp_path_factory):
+    driver = start_browser(tmp_path_factory.mktemp("desktop-profile"))
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def phone(tmp_path_factory):
+    driver = start_browser(tmp_path_factory.mktemp("phone-profile"))
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def activated(server, desktop, phone):
+    """The professional's e-CPS, activated in the app from the QR code's link."""
+    link = activate_on_the_web(server, desktop)
+    assert link.startswith(f"{server.base}/ecps/app/#activation=")
+    phone.get(link)
+    wait_for(lambda: css(phone, "#activation-code").get_attribute("value"), what="the code")
+    assert phone.execute_script("return window.isSecureContext") is True
+    # The fragment, never sent to the server, is dropped from the address bar at once.
+    assert "#" not in phone.current_url
+    screen(phone, "1-activation")
+    css(phone, "#activate-next").click()
+    css(phone, "#new-pin").send_keys(PIN)
+    css(phone, "#new-pin-again").send_keys(PIN)
+    screen(phone, "2-pin")
+    css(phone, "#pin-submit").click()
+    wait_for(lambda: css(phone, "#request-list"), what="the home screen", timeout=30)
+    screen(phone, "3-waiting")
+    code = link.split("#activation=")[1]
+    assert code not in server.log  # the activation code never reached the server's log
+    return phone
+
+
+# -- tests ------------------------------------------------------------------------------------
+
+
+def test_login_approved_in_the_app_with_the_shown_code(server, activated, desktop):
+    phone = activated
+    shown = start_login(server, desktop)
+    wait_for(lambda: css(phone, "#request-list .service-name"), what="the request")
+    # Screen readers hear of it (an assertive live region).
+    wait_for(
+        lambda: (
+            text_of(phone, "#announcer")
+            == "Nouvelle demande de connexion de Service de démonstration."
+        ),
+        what="the announcement",
+    )
+    assert css(phone, "#announcer").get_attribute("aria-live") == "assertive"
+    screen(phone, "4-request")
+    open_request(phone, "Service de démonstration")
+    assert text_of(phone, ".request .channel") == "Connexion dans un navigateur"
+    pin_on_pad(phone, PIN)
+    screen(phone, "5-pin-pad")
+    css(phone, "#approve").click()
+    screen(phone, "6-codes")
+    candidates = phone.find_elements(By.CSS_SELECTOR, ".candidates button")
+    assert len(candidates) == 3 and shown in [c.text for c in candidates]
+    assert all(c.size["height"] >= 44 and c.size["width"] >= 44 for c in candidates)
+    css(phone, f'.candidates button[data-code="{shown}"]').click()
+    wait_for(lambda: "validée" in text_of(phone, "#result"), what="the approval")
+    screen(phone, "7-approved")
+
+    redirected = wait_for(
+        lambda: desktop.current_url.startswith(server.redirect_uri) and desktop.current_url,
+        what="the redirect to the service",
+    )
+    tokens = redeem(server, redirected)
+    assert claims(tokens["access_token"])["authMode"] == "MOBILE"
+    assert claims(tokens["id_token"])["amr"] == ["swk", "pin", "mfa"]
+    assert not [line for line in console(phone).splitlines() if "SEVERE" in line]
+
+
+def test_denial_in_the_app_is_shown_on_the_login_page(server, activated, desktop):
+    phone = activated
+    start_login(server, desktop)
+    open_request(phone, "Service de démonstration")
+    pin_on_pad(phone, PIN)
+    css(phone, "#deny").click()
+    wait_for(lambda: "refusée" in text_of(phone, "#result"), what="the denial")
+    wait_for(lambda: "refusée sur le téléphone" in text_of(desktop, "main"), what="the login page")
+    assert css(desktop, "#retry")
+
+
+def test_ciba_request_shows_its_binding_message_and_is_approved(server, activated):
+    phone = activated
+    started = requests.post(
+        f"{server.issuer}/protocol/openid-connect/ext/ciba/auth",
+        data={"scope": "openid scope_all", "login_hint": NATIONAL_ID, "binding_message": "73"},
+        auth=("ciba-app", SECRET),
+        timeout=10,
+    )
+    assert started.status_code == 200, started.text
+    open_request(phone, "Logiciel de cabinet")
+    assert text_of(phone, ".request .channel") == "Demande d'un service (sans navigateur)"
+    assert text_of(phone, ".request .binding") == "73"
+    screen(phone, "8-ciba")
+    pin_on_pad(phone, PIN)
+    css(phone, "#approve").click()  # no code to pick for CIBA
+    wait_for(lambda: "validée" in text_of(phone, "#result"), what="the approval")
+    tokens = requests.post(
+        f"{server.issuer}/protocol/openid-connect/token",
+        data={"grant_type": CIBA_GRANT, "auth_req_id": started.json()["auth_req_id"]},
+        auth=("ciba-app", SECRET),
+        timeout=10,
+    )
+    assert tokens.status_code == 200, tokens.text
+    assert claims(tokens.json()["access_token"])["authMode"] == "MOBILE"
+
+
+def test_offline_code_of_the_app_is_accepted_by_the_login_page(server, activated, desktop):
+    phone = activated
+    start_login(server, desktop)
+    css(desktop, "#otp-link").click()
+    css(phone, "#tab-offline").click()
+    code = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"), what="the code")
+    assert re.fullmatch(r"\d{6}", code)
+    assert re.fullmatch(r"Nouveau code dans \d+ s", text_of(phone, "#totp-left"))
+    screen(phone, "9-offline-code")
+    css(desktop, "#otp").send_keys(code)
+    css(desktop, "#submit-otp").click()
+    redirected = wait_for(
+        lambda: desktop.current_url.startswith(server.redirect_uri) and desktop.current_url,
+        what="the redirect to the service",
+    )
+    access = claims(redeem(server, redirected)["access_token"])
+    assert access["authMode"] == "MOBILE"
+    css(phone, "#tab-requests").click()
+
+
+def test_my_ecps_screen_shows_identity_device_and_last_approvals(activated):
+    phone = activated
+    css(phone, "#tab-me").click()
+    wait_for(lambda: text_of(phone, '[data-fact="me_identity"]') == "ANTOINE LEGRAND")
+    assert text_of(phone, '[data-fact="me_national_id"]') == NATIONAL_ID
+    assert text_of(phone, '[data-fact="me_state"]') == "active"
+    history = text_of(phone, "#me-history")
+    assert "Service de démonstration — validée" in history
+    assert "Logiciel de cabinet — validée" in history
+    assert "Service de démonstration — refusée" in history
+    screen(phone, "10-my-ecps")
+    # English on request, remembered; French again.
+    css(phone, "#lang-toggle").click()
+    wait_for(lambda: text_of(phone, "h1") == "My e-CPS", what="the English screen")
+    assert text_of(phone, "#tab-requests") == "Requests"
+    assert phone.execute_script("return document.documentElement.lang") == "en"
+    css(phone, "#lang-toggle").click()
+    wait_for(lambda: text_of(phone, "h1") == "Mon e-CPS", what="the French screen")
+    css(phone, "#tab-requests").click()
+
+
+def test_three_wrong_pins_lock_the_device(server, activated, desktop):
+    phone = activated
+    start_login(server, desktop)
+    # The login page counts the request's remaining time down, live.
+    counted = text_of(desktop, "#wait-countdown")
+    assert re.fullmatch(r"La demande expire dans \d+ secondes\.", counted)
+    wait_for(lambda: text_of(desktop, "#wait-countdown") != counted, what="the countdown")
+    open_request(phone, "Service de démonstration")
+    for remaining in (2, 1):
+        pin_on_pad(phone, "0000")
+        css(phone, "#approve").click()
+        css(phone, ".candidates button").click()
+        wait_for(
+            lambda r=remaining: f"Essais restants : {r}" in text_of(phone, "#decision-error"),
+            what="the wrong PIN message",
+        )
+        # …and the login page says so while it waits.
+        wait_for(
+            lambda r=remaining: (
+                text_of(desktop, "#phone-status")
+                == f"Code PIN erroné saisi sur le téléphone. Essais restants avant blocage : {r}."
+            ),
+            what="the login page's wrong PIN message",
+        )
+    pin_on_pad(phone, "0000")
+    css(phone, "#deny").click()
+    wait_for(lambda: text_of(phone, "#locked-title") == "e-CPS bloquée", what="the lock")
+    assert "activez une nouvelle e-CPS" in text_of(phone, "#locked-text")
+    assert css(phone, "#activation-page").get_attribute("href").endswith("/ecps/activation")
+    screen(phone, "11-locked")
+    wait_for(lambda: "bloquée" in text_of(desktop, "main"), what="the login page's message")
+    # Reopened, the app still says so (the server's word: GET /me).
+    phone.refresh()
+    wait_for(lambda: text_of(phone, "#locked-title") == "e-CPS bloquée", what="the lock again")
+
+
+def test_the_app_starts_without_network_and_shows_the_offline_code(own_server, tmp_path):
+    phone = start_browser(tmp_path / "profile")
+    try:
+        link = json.loads(santeid_cli(own_server.env, "ecps", "activate", NATIONAL_ID, "--json"))[
+            "app_link"
+        ]
+        phone.get(link)
+        wait_for(lambda: css(phone, "#activation-code").get_attribute("value"))
+        css(phone, "#activate-next").click()
+        css(phone, "#new-pin").send_keys(PIN)
+        css(phone, "#new-pin-again").send_keys(PIN)
+        css(phone, "#pin-submit").click()
+        wait_for(lambda: css(phone, "#request-list"), what="the home screen", timeout=30)
+        wait_for(
+            lambda: phone.execute_script("return !!navigator.serviceWorker.controller"),
+            what="the service worker in control",
+        )
+        # Installable as an app (Chromium's own criteria: manifest, icons, service worker).
+        errors = wait_for(
+            lambda: phone.execute_cdp_cmd("Page.getInstallabilityErrors", {}),
+            what="the installability check",
+        )
+        assert errors["installabilityErrors"] == []
+        css(phone, "#tab-offline").click()
+        online = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"))
+        step = int(time.time() // 30)
+
+        own_server.process.terminate()
+        own_server.process.wait(timeout=10)
+        phone.get(f"{own_server.base}/ecps/app/")
+        wait_for(lambda: css(phone, "#request-list"), what="the home screen, offline")
+        assert "Hors ligne" in wait_for(lambda: text_of(phone, "#network-banner"))
+        css(phone, "#tab-offline").click()
+        shown = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"))
+        assert re.fullmatch(r"\d{6}", shown)
+        if int(time.time() // 30) == step:
+            # Same 30-s step: the same code as online (its value is checked against the
+            # server by the login test above).
+            assert shown == online
+    finally:
+        phone.quit()
+
+
+def test_the_app_scans_the_activation_qr_code(own_server, tmp_path):
+    """The app's own scanner: Chromium's fake camera, and — Chromium on Linux having no
+    ``BarcodeDetector`` — a stand-in for that browser API that reads the QR code's text."""
+    link = json.loads(santeid_cli(own_server.env, "ecps", "activate", NATIONAL_ID, "--json"))[
+        "app_link"
+    ]
+    phone = start_browser(tmp_path / "profile", fake_camera=True)
+    try:
+        phone.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {
+                "source": "window.BarcodeDetector = class { async detect(video) {"
+                f" return video.videoWidth ? [{{rawValue: {json.dumps(link)}}}] : []; }} }};"
+            },
+        )
+        phone.get(f"{own_server.base}/ecps/app/")
+        wait_for(lambda: css(phone, "#scan-button"), what="the scan button").click()
+        code = wait_for(lambda: css(phone, "#activation-code").get_attribute("value"))
+        assert code == link.split("#activation=")[1]
+        assert phone.find_elements(By.CSS_SELECTOR, "video.scanner") == []  # camera stopped
+        css(phone, "#activate-next").click()
+        css(phone, "#new-pin").send_keys(PIN)
+        css(phone, "#new-pin-again").send_keys("999999")
+        css(phone, "#pin-submit").click()
+        assert "différents" in wait_for(lambda: text_of(phone, "#pin-error"))
+        css(phone, "#new-pin-again").clear()
+        css(phone, "#new-pin-again").send_keys(PIN)
+        css(phone, "#pin-submit").click()
+        wait_for(lambda: css(phone, "#request-list"), what="the home screen", timeout=30)
+    finally:
+        phone.quit()

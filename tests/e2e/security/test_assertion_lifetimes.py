@@ -1,0 +1,139 @@
+"""``private_key_jwt`` client assertions and signed requests against a real server: every
+algorithm discovery advertises authenticates; a long-lived, non-integer or replayed assertion
+does not; a CIBA signed request living longer than ``signed_request_max_lifetime`` is refused."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import redis
+import requests
+from joserfc import jwt
+from joserfc.jwk import ECKey
+from joserfc.jwk import RSAKey
+
+from tests.support.attack_server import santeid_server
+
+pytestmark = [pytest.mark.server, pytest.mark.redis]
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+KEYS = {
+    "rsa": RSAKey.generate_key(2048, private=True, parameters={"kid": "rsa"}),
+    "ec": ECKey.generate_key("P-256", private=True, parameters={"kid": "ec"}),
+}
+KEY_OF_ALG = {"RS256": "rsa", "PS256": "rsa", "ES256": "ec"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, redis_server):
+    home = tmp_path_factory.mktemp("assertion-lifetimes")
+    with santeid_server(
+        home, redis_server, db=10, settings={"SANTEID_SIGNED_REQUEST_MAX_LIFETIME": "600"}
+    ) as server:
+        server.register(
+            "rp-jwt",
+            grant_types=["client_credentials"],
+            token_endpoint_auth_method="private_key_jwt",
+            jwks={"keys": [key.as_dict(private=False) for key in KEYS.values()]},
+        )
+        yield server
+
+
+def _assertion(server, alg: str = "PS256", **changes) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": "rp-jwt",
+        "sub": "rp-jwt",
+        "aud": f"{server.oidc}/token",
+        "iat": now,
+        "exp": now + 60,
+        "jti": str(uuid.uuid4()),
+        **changes,
+    }
+    key = KEYS[KEY_OF_ALG[alg]]
+    return jwt.encode({"alg": alg, "kid": key.kid}, claims, key, algorithms=[alg])
+
+
+def _token(server, assertion: str) -> requests.Response:
+    return requests.post(
+        f"{server.oidc}/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+        },
+        timeout=10,
+    )
+
+
+def test_every_advertised_algorithm_authenticates(server):
+    discovery = requests.get(f"{server.issuer}/.well-known/openid-configuration", timeout=10)
+    advertised = discovery.json()["token_endpoint_auth_signing_alg_values_supported"]
+    assert "PS256" in advertised
+    for alg in advertised:
+        response = _token(server, _assertion(server, alg))
+        assert response.status_code == 200, (alg, response.text)
+
+
+def test_an_assertion_living_an_hour_is_refused(server):
+    # What Authlib's private_key_jwt_sign sends by default: exp = now + 3600.
+    response = _token(server, _assertion(server, exp=int(time.time()) + 3600))
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    # exp near, but iat long before: the assertion was made to live an hour.
+    old_iat = _assertion(server, iat=int(time.time()) - 3000)
+    assert _token(server, old_iat).status_code == 401
+    assert "Traceback" not in server.log.read_text()
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+def test_time_claims_are_whole_numbers(server, claim):
+    value = {"exp": time.time() + 60, "iat": time.time(), "nbf": time.time() - 1}[claim]
+    assert _token(server, _assertion(server, **{claim: value})).status_code == 401
+    as_text = _assertion(server, **{claim: str(int(value))})
+    assert _token(server, as_text).status_code == 401
+
+
+def test_a_replayed_assertion_is_refused_for_as_long_as_it_is_acceptable(server):
+    assertion = _assertion(server)
+    assert _token(server, assertion).status_code == 200
+    assert _token(server, assertion).status_code == 401
+    # The replay entry lives until exp + leeway, not longer: never more than the bound.
+    with redis.Redis.from_url(server.store_url) as connection:
+        ttls = [connection.ttl(key) for key in connection.scan_iter("santeid:jti:*")]
+    assert ttls and all(0 < ttl <= 60 + 30 for ttl in ttls)
+
+
+def test_a_ciba_signed_request_beyond_the_configured_lifetime_is_refused(server):
+    server.register(
+        "rp-ciba-signed",
+        client_secret="a-secret-for-the-signed-ciba-requests-0123456789",
+        grant_types=["urn:openid:params:grant-type:ciba"],
+        token_endpoint_auth_method="client_secret_basic",
+        backchannel_token_delivery_mode="poll",
+        backchannel_authentication_request_signing_alg="ES256",
+        jwks={"keys": [KEYS["ec"].as_dict(private=False)]},
+    )
+    now = int(time.time())
+    claims = {
+        "iss": "rp-ciba-signed",
+        "aud": server.issuer,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 1800,  # within FAPI-CIBA's hour, beyond the configured 10 minutes
+        "jti": str(uuid.uuid4()),
+        "scope": "openid scope_all",
+        "login_hint": "810000000001",
+        "binding_message": "42",
+    }
+    signed = jwt.encode({"alg": "ES256", "kid": "ec"}, claims, KEYS["ec"], algorithms=["ES256"])
+    response = requests.post(
+        f"{server.oidc}/ext/ciba/auth",
+        data={"request": signed},
+        auth=("rp-ciba-signed", "a-secret-for-the-signed-ciba-requests-0123456789"),
+        timeout=10,
+    )
+    assert response.status_code == 400, response.text
+    assert "10 minutes" in response.json()["error_description"]

@@ -1,0 +1,146 @@
+"""Malformed requests to a real server get a clear 4xx, never a 500 (nor a traceback in the
+log): the cases found by fuzzing, then a seeded, time-bounded fuzz run over every route of the
+application (tests/support/fuzzing.py; bench/fuzz.py runs the long version)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+
+import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import seed
+from hypothesis import settings
+
+from santeid import create_app
+from santeid.settings import Settings
+from santeid.storage import MemoryStore
+from tests.support.fuzzing import application_rules
+from tests.support.fuzzing import requests_for
+from tests.support.fuzzing import send
+from tests.support.redis_server import free_port
+from tests.support.security import REALM
+from tests.support.security import SANTEID
+from tests.support.security import http_from
+from tests.support.servers import running_server
+
+pytestmark = [pytest.mark.server]
+
+OIDC = REALM + "/protocol/openid-connect"
+#: Wall-clock budget of the fuzz run (examples stop being sent after it).
+FUZZ_SECONDS = 45
+
+
+@pytest.fixture(scope="module", params=["werkzeug", "granian"])
+def server(request, tmp_path_factory, redis_server):
+    """The one-process server (HTTP parsed in Python) and Granian's workers (HTTP parsed in
+    Rust, santeid's RSGI layer)."""
+    home = tmp_path_factory.mktemp("malformed")
+    port = free_port()
+    env = dict(
+        os.environ,
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_SANDBOX="true",
+        SANTEID_STORE_URL="memory://",
+        SANTEID_ISSUER=f"http://127.0.0.1:{port}{REALM}",
+    )
+    command = [SANTEID, "serve", "--port", str(port)]
+    if request.param == "granian":
+        env["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/10"
+        command += ["--workers", "2"]
+    with running_server(command, env, home / "server.log", f"http://127.0.0.1:{port}/health"):
+        yield {"port": port, "log": home / "server.log", "home": home, "env": env}
+
+
+def _ask(server, method, path, headers=None, body=None):
+    status, response_headers, content = http_from("127.0.0.1", server["port"], method, path,
+                                                  body=body, headers=headers or {})  # fmt: skip
+    return status, response_headers, content
+
+
+def _basic(raw: bytes) -> str:
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+@pytest.mark.parametrize("path", ["/health", OIDC + "/auth?client_id=x", OIDC + "/certs"])
+def test_a_host_label_over_63_characters_is_a_400(server, path):
+    status, headers, body = _ask(server, "GET", path, {"Host": "a" * 64 + ".example.org"})
+    assert status == 400
+    assert json.loads(body)["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("endpoint", ["/token", "/token/introspect", "/revoke", "/ext/ciba/auth"])
+@pytest.mark.parametrize("authorization", ["Basic", "Basic ", _basic(b"\xff\xfe:\xff")])
+def test_undecodable_basic_credentials_are_no_credentials(server, endpoint, authorization):
+    status, _, body = _ask(server, "POST", OIDC + endpoint, {
+        "Authorization": authorization,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }, b"grant_type=client_credentials&token=x&scope=openid")  # fmt: skip
+    assert status == 401
+    assert json.loads(body)["error"] == "invalid_client"
+
+
+def test_a_non_localhost_host_over_plain_http_is_refused_cleanly(server):
+    status, _, body = _ask(server, "POST", OIDC + "/token", {
+        "Host": "idp.example.org", "Content-Type": "application/x-www-form-urlencoded",
+    }, b"grant_type=client_credentials")  # fmt: skip
+    assert status == 403
+    assert json.loads(body) == {"error": "invalid_request", "error_description": "HTTPS required"}
+
+
+@pytest.mark.parametrize("path", ["/ecps/device/register", "/ecps/device/webhook"])
+def test_json_nested_100000_levels_is_a_400_problem(server, path):
+    status, headers, body = _ask(server, "POST", path, {"Content-Type": "application/json"},
+                                 b"[" * 100_000 + b"]" * 100_000)  # fmt: skip
+    assert 400 <= status < 500
+    assert headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_bearer_token_nested_too_deeply_is_no_token_for_cors(server):
+    """The CORS layer reads the ``azp`` of a Bearer token before anything checks it: a payload
+    of JSON nested deeper than Python parses is a malformed token, not a 500."""
+    deep = base64.urlsafe_b64encode(b"[" * 5000).rstrip(b"=").decode()
+    status, _, body = _ask(server, "GET", OIDC + "/userinfo", {
+        "Origin": "https://rp.example", "Authorization": f"Bearer eyJhbGciOiJSUzI1NiJ9.{deep}.x",
+    })  # fmt: skip
+    assert status == 401
+    assert json.loads(body)["error"] == "invalid_token"
+
+
+def test_a_non_ascii_redirect_uri_is_a_400_page(server):
+    status, _, _ = _ask(server, "GET", OIDC + "/auth?client_id=x&response_type=code&scope=openid"
+                        "&redirect_uri=https%3A%2F%2F%C3%A9.example%2Fcb")  # fmt: skip
+    assert status == 400
+
+
+@pytest.fixture(scope="module")
+def rules(server):
+    settings_ = Settings(issuer=server["env"]["SANTEID_ISSUER"], sandbox=True,
+                         data_dir=str(server["home"] / "rules-var"),
+                         keys_dir=str(server["home"] / "rules-keys"))  # fmt: skip
+    return application_rules(create_app(settings_, store=MemoryStore()))
+
+
+def test_fuzzing_every_route_gives_no_5xx(server, rules):
+    """Seeded and time-bounded: the same requests on every run, for at most FUZZ_SECONDS."""
+    until = time.monotonic() + FUZZ_SECONDS
+    failures = []
+
+    @seed(20261205)
+    @settings(max_examples=1500, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(requests_for(rules))
+    def one(request):
+        if time.monotonic() > until:
+            return
+        status = send(server["port"], *request)
+        if status >= 500:
+            failures.append((status, request))
+
+    one()
+    assert failures == [], failures[:5]
+    assert "Traceback" not in server["log"].read_text()

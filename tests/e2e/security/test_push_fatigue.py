@@ -1,0 +1,158 @@
+"""Push fatigue against a real server: starting logins for a professional piles no approval
+requests on the phone (one pending at a time, the newest), starts are limited per professional
+and per address, the phone sees where each request comes from, and a stranger typing wrong
+offline codes locks only themselves."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from santeid.ecps.simulator import DeviceSimulator
+from tests.support.attack_server import browser_from
+from tests.support.attack_server import santeid_server
+
+pytestmark = [pytest.mark.server, pytest.mark.redis]
+
+NATIONAL_ID = "810000000001"
+PIN = "135790"
+REDIRECT_URI = "https://rp.example.org/callback"
+PER_PROFESSIONAL = 4
+PER_ADDRESS = 6
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, redis_server):
+    home = tmp_path_factory.mktemp("push-fatigue")
+    limits = {
+        "SANTEID_ECPS_PUSH_LIMIT_PER_PROFESSIONAL": str(PER_PROFESSIONAL),
+        "SANTEID_ECPS_PUSH_LIMIT_PER_ADDRESS": str(PER_ADDRESS),
+    }
+    with santeid_server(home, redis_server, db=11, settings=limits) as server:
+        server.register(
+            "rp-fatigue",
+            client_name="Cabinet de test",
+            client_secret="a-long-secret-for-the-push-fatigue-test-0123",
+            redirect_uris=[REDIRECT_URI],
+            grant_types=["authorization_code"],
+            token_endpoint_auth_method="client_secret_basic",
+        )
+        yield server
+
+
+@pytest.fixture(scope="module")
+def phone(server) -> DeviceSimulator:
+    uri = json.loads(server.cli("ecps", "activate", NATIONAL_ID, "--json").stdout)["uri"]
+    return DeviceSimulator.enroll(uri, PIN)
+
+
+def _flush_limits(server) -> None:
+    import redis
+
+    with redis.Redis.from_url(server.store_url) as connection:
+        for key in connection.scan_iter("santeid:rate:*"):
+            connection.delete(key)
+
+
+def start_login(server, browser: requests.Session) -> tuple[requests.Response, str, str]:
+    """Authorization request, then the national identifier typed on the login page:
+    ``(answer to the identifier, tx, realm URL)``."""
+    query = {
+        "response_type": "code",
+        "client_id": "rp-fatigue",
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid scope_all",
+        "state": "s",
+        "nonce": "n",
+    }
+    authorize = f"{server.oidc}/auth?{urlencode(query)}"
+    response = browser.get(authorize, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    login_url = urljoin(authorize, response.headers["Location"])
+    page = browser.get(login_url, timeout=10)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    answer = browser.post(
+        login_url, data={"national_id": NATIONAL_ID, "csrf_token": csrf}, timeout=10
+    )
+    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
+    realm = server.base + urlsplit(login_url).path.split("/login-actions/")[0]
+    return answer, tx, realm
+
+
+def test_logins_started_in_a_burst_leave_one_request_on_the_phone(server, phone):
+    _flush_limits(server)
+    attacker = browser_from("127.0.0.2")
+    answers = [start_login(server, attacker)[0] for _ in range(PER_PROFESSIONAL + 2)]
+    assert [a.status_code for a in answers[:PER_PROFESSIONAL]] == [200] * PER_PROFESSIONAL
+    # Beyond the professional's limit: refused before anything reaches the phone.
+    assert {a.status_code for a in answers[PER_PROFESSIONAL:]} == {429}
+    pending = phone.pending()
+    assert len(pending) == 1
+    (item,) = pending
+    # Where it comes from: the service, its client_id, the channel, the time, the address.
+    assert item["client_name"] == "Cabinet de test" and item["client_id"] == "rp-fatigue"
+    assert item["kind"] == "browser" and item["requested_from"] == "127.0.0.2"
+    assert item["created_at"] <= item["expires_at"]
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_logins_from_one_address_are_limited_whoever_they_target(server, phone):
+    _flush_limits(server)
+    attacker = browser_from("127.0.0.3")
+    statuses = [start_login(server, attacker)[0].status_code for _ in range(PER_PROFESSIONAL)]
+    assert statuses == [200] * PER_PROFESSIONAL
+    _flush_professional_only(server)
+    more = [start_login(server, attacker)[0].status_code for _ in range(PER_ADDRESS)]
+    # The address had PER_PROFESSIONAL starts already: the rest of its budget, then 429.
+    assert more.count(200) == PER_ADDRESS - PER_PROFESSIONAL and more[-1] == 429
+    # Once the professional's window is over, the address stays refused, others are served.
+    _flush_professional_only(server)
+    assert start_login(server, attacker)[0].status_code == 429
+    assert start_login(server, browser_from("127.0.0.4"))[0].status_code == 200
+
+
+def _flush_professional_only(server) -> None:
+    """Forget the professional's count, keep the addresses' (so the address limit shows)."""
+    import hashlib
+
+    import redis
+
+    digest = hashlib.sha256(NATIONAL_ID.encode()).hexdigest()[:32]
+    with redis.Redis.from_url(server.store_url) as connection:
+        connection.delete(f"santeid:rate:ecps-push-professional:{digest}")
+
+
+def test_a_strangers_wrong_offline_codes_do_not_lock_the_professional(server, phone):
+    _flush_limits(server)
+    stranger = browser_from("127.0.0.5")
+    answer, tx, realm = start_login(server, stranger)
+    assert answer.status_code == 200
+    otp_url = f"{realm}/login-actions/otp?tx={tx}"
+    for _ in range(6):
+        page = stranger.get(otp_url, timeout=10)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        wrong = "000000" if phone.totp() != "000000" else "111111"
+        stranger.post(otp_url, data={"otp": wrong, "csrf_token": csrf}, timeout=10)
+    locked = stranger.get(otp_url, timeout=10)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', locked.text).group(1)
+    refused = stranger.post(otp_url, data={"otp": phone.totp(), "csrf_token": csrf}, timeout=10)
+    assert refused.status_code == 400  # locked for the stranger, even with the right code
+
+    owner = browser_from("127.0.0.1")
+    answer, tx, realm = start_login(server, owner)
+    assert answer.status_code == 200
+    otp_url = f"{realm}/login-actions/otp?tx={tx}"
+    page = owner.get(otp_url, timeout=10)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    accepted = owner.post(
+        otp_url, data={"otp": phone.totp(), "csrf_token": csrf}, allow_redirects=False, timeout=10
+    )
+    assert accepted.status_code == 302, accepted.text
+    assert "/login-actions/complete" in accepted.headers["Location"]

@@ -1,0 +1,223 @@
+"""santeid with an ``https://`` issuer behind a real nginx that terminates TLS and forwards
+``X-Forwarded-Proto/Host/For``: discovery, a code-flow login, the token, introspection and
+revocation endpoints all work through the proxy (Authlib sees HTTPS), while plain-HTTP calls
+straight to santeid — with forged ``X-Forwarded-*`` headers or not — get Keycloak's clear
+``403 invalid_request "HTTPS required"``, never a 500."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from urllib.parse import parse_qs
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from tests.support.redis_server import free_port
+from tests.support.security import CLIENT_ID
+from tests.support.security import OTHER_LOOPBACK
+from tests.support.security import REALM
+from tests.support.security import REDIRECT_URI
+from tests.support.security import SANTEID
+from tests.support.security import SECRET
+from tests.support.security import add_client
+from tests.support.security import first_professional
+from tests.support.security import http_from
+from tests.support.security import nginx_binary
+from tests.support.security import running_nginx
+from tests.support.security import self_signed_certificate
+from tests.support.servers import running_server
+
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed"),
+]
+
+TOKEN_PATH = REALM + "/protocol/openid-connect/token"
+#: The issuer's host name. Not a loopback address, which Authlib would let through over plain
+#: HTTP (RFC 8252 §7.3): the proxy-less failure shows only with a real name.
+PUBLIC_NAME = "idp.santeid.test"
+
+
+class _ResolveToLoopback(HTTPAdapter):
+    """Connects to 127.0.0.1 for ``PUBLIC_NAME`` (what a DNS entry would do), keeping the
+    name in ``Host`` and in the URL the session sees (cookies, redirects)."""
+
+    def send(self, request, **kwargs):
+        original = request.url
+        parts = urlsplit(original)
+        if parts.hostname != PUBLIC_NAME:
+            return super().send(request, **kwargs)
+        rewritten = request.copy()
+        rewritten.url = original.replace(f"//{PUBLIC_NAME}", "//127.0.0.1", 1)
+        rewritten.headers["Host"] = parts.netloc
+        response = super().send(rewritten, **kwargs)
+        response.url, response.request = original, request
+        return response
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    home = tmp_path_factory.mktemp("proxied")
+    public_port, app_port = free_port(), free_port()
+    issuer = f"https://{PUBLIC_NAME}:{public_port}{REALM}"
+    env = dict(
+        os.environ,
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_SANDBOX="true",
+        SANTEID_SANDBOX_APPROVAL_DELAY="0",
+        SANTEID_ISSUER=issuer,
+        SANTEID_TRUSTED_PROXIES="127.0.0.1",
+    )
+    env.pop("SANTEID_STORE_URL", None)
+    add_client(env, home)
+    cert, key = self_signed_certificate(home)
+    with (
+        running_server(
+            [SANTEID, "serve", "--port", str(app_port)],
+            env,
+            home / "server.log",
+            f"http://127.0.0.1:{app_port}/health",
+        ),
+        running_nginx(home, public_port, app_port, cert, key),
+    ):
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(cert)
+        session.mount("https://", _ResolveToLoopback())
+        yield {
+            "issuer": issuer,
+            "app_port": app_port,
+            "env": env,
+            "session": session,
+            "log": home / "server.log",
+        }
+        session.close()
+
+
+def _code_flow_login(session: requests.Session, discovery: dict, national_id: str) -> str:
+    """The browser side of a login (sandbox approval): returns the authorization code."""
+    response = session.get(
+        discovery["authorization_endpoint"],
+        params={
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid scope_all",
+            "acr_values": "eidas1",
+            "state": "s" * 16,
+            "nonce": "n" * 16,
+        },  # fmt: skip
+        allow_redirects=False,
+    )
+    assert response.status_code == 302, response.text
+    login_url = urljoin(response.url, response.headers["Location"])
+    assert login_url.startswith(discovery["issuer"])  # the public https origin
+    page = session.get(login_url)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = session.post(
+        login_url, data={"national_id": national_id, "csrf_token": csrf}, allow_redirects=False
+    )
+    if response.status_code != 302:  # the waiting page: go on to completion
+        tx = parse_qs(urlsplit(login_url).query)["tx"][0]
+        response = session.get(
+            discovery["issuer"] + "/login-actions/complete",
+            params={"tx": tx},
+            allow_redirects=False,
+        )
+    while not response.headers["Location"].startswith(REDIRECT_URI):
+        assert response.status_code in (302, 303), response.text
+        assert urljoin(response.url, response.headers["Location"]).startswith(discovery["issuer"])
+        response = session.get(
+            urljoin(response.url, response.headers["Location"]), allow_redirects=False
+        )
+    return parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
+
+
+def test_login_token_introspection_and_revocation_work_through_the_proxy(proxied):
+    session = proxied["session"]
+    discovery = session.get(
+        proxied["issuer"] + "/.well-known/openid-configuration", timeout=10
+    ).json()
+    assert discovery["issuer"] == proxied["issuer"]
+    assert discovery["token_endpoint"] == proxied["issuer"] + "/protocol/openid-connect/token"
+
+    code = _code_flow_login(session, discovery, first_professional(proxied["env"]))
+    auth = (CLIENT_ID, SECRET)
+    token = session.post(
+        discovery["token_endpoint"],
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
+        auth=auth,
+    )
+    assert token.status_code == 200, token.text
+    access_token = token.json()["access_token"]
+    assert token.json()["refresh_token"]
+
+    introspected = session.post(
+        discovery["introspection_endpoint"], data={"token": access_token}, auth=auth
+    )
+    assert introspected.status_code == 200, introspected.text
+    assert introspected.json()["active"] is True
+
+    revoked = session.post(discovery["revocation_endpoint"], data={"token": access_token},
+                           auth=auth)  # fmt: skip
+    assert revoked.status_code == 200, revoked.text
+    after = session.post(
+        discovery["introspection_endpoint"], data={"token": access_token}, auth=auth
+    )
+    assert after.status_code == 200 and after.json()["active"] is False
+    assert "Traceback" not in proxied["log"].read_text()
+
+
+@pytest.mark.parametrize(
+    "source, headers",
+    [
+        # Someone who can reach santeid's port, pretending to be behind the proxy.
+        (OTHER_LOOPBACK, {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}),
+        (OTHER_LOOPBACK, {}),
+        # The trusted proxy's address, but no X-Forwarded-Proto: still plain HTTP.
+        ("127.0.0.1", {}),
+    ],
+)
+def test_plain_http_to_an_https_issuer_is_refused_cleanly(proxied, source, headers):
+    status, response_headers, body = http_from(
+        source,
+        proxied["app_port"],
+        "POST",
+        TOKEN_PATH,
+        body=b"grant_type=client_credentials",
+        headers={
+            "Host": urlsplit(proxied["issuer"]).netloc,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": "Basic cnAtc2VjdXJpdHk6eA==",
+            **headers,
+        },
+    )
+    assert status == 403
+    assert response_headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"error": "invalid_request", "error_description": "HTTPS required"}
+    assert "Traceback" not in proxied["log"].read_text()
+
+
+def test_forged_forwarded_headers_from_an_untrusted_peer_are_not_believed(proxied):
+    """An untrusted peer cannot pass for HTTPS, and the discovery it can read over plain HTTP
+    (refused too) never shows a host it chose."""
+    status, _, body = http_from(
+        OTHER_LOOPBACK,
+        proxied["app_port"],
+        "GET",
+        REALM + "/.well-known/openid-configuration",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+    )
+    assert status == 403
+    assert b"evil.example" not in body
+
+
+def test_health_answers_plain_http_probes(proxied):
+    status, _, body = http_from(OTHER_LOOPBACK, proxied["app_port"], "GET", "/health")
+    assert status == 200 and json.loads(body)["status"] == "ok"

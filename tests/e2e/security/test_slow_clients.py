@@ -1,0 +1,305 @@
+"""Slow clients against every shipped server layout (santeid.serving): the one-process Werkzeug
+server with its extra TLS listener (``make run``), Granian with several workers, gunicorn with
+several workers over direct TLS.
+
+An unauthenticated client dripping its headers or body must not hold a server thread beyond
+``request_header_timeout`` / ``request_body_timeout``; one address holds a bounded number of
+connections; one e-CPS device holds at most ``ecps_waits_per_device`` long polls, and a long
+poll whose client has gone frees its place (and thread) at once, not after its full wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from santeid.ecps.simulator import DeviceFile
+from santeid.ecps.simulator import make_device_token
+from tests.support.redis_server import free_port
+from tests.support.security import OTHER_LOOPBACK
+from tests.support.security import SANTEID
+from tests.support.security import santeid
+from tests.support.servers import running_server
+
+pytestmark = [pytest.mark.server]
+
+TOKEN_PATH = "/auth/realms/esante-wallet/protocol/openid-connect/token"
+#: Settings of the servers under attack: short deadlines, a small limit per address, long
+#: waits (a wait that ended early was ended by its client's departure, not by its timeout).
+LIMIT_PER_ADDRESS = 4
+SERVER_SETTINGS = {
+    "SANTEID_REQUEST_HEADER_TIMEOUT": "3",
+    "SANTEID_REQUEST_BODY_TIMEOUT": "3",
+    "SANTEID_MAX_CONNECTIONS_PER_ADDRESS": str(LIMIT_PER_ADDRESS),
+    "SANTEID_ECPS_LONG_POLL": "60",
+    "SANTEID_ECPS_WAITS_PER_DEVICE": "2",
+}
+NATIONAL_ID = "810000000004"
+
+
+def _address(n: int) -> str:
+    """A loopback address of its own for client ``n`` (attackers from many addresses)."""
+    return f"127.0.{1 + n // 250}.{1 + n % 250}"
+
+
+class Target:
+    """One listener of a server under test: where to connect and how (HTTP or TLS)."""
+
+    def __init__(self, port: int, ca: Path | None = None) -> None:
+        self.port = port
+        self.ca = ca
+        self.base = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
+
+    def connect(self, source: str, timeout: float = 10) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout, (source, 0))
+        if self.ca is None:
+            return sock
+        context = ssl.create_default_context(cafile=str(self.ca))
+        return context.wrap_socket(sock, server_hostname="127.0.0.1")
+
+    def health(self) -> int:
+        try:
+            return requests.get(f"{self.base}/health", timeout=5, verify=str(self.ca or True)
+                                ).status_code  # fmt: skip
+        except requests.RequestException as exc:
+            return type(exc).__name__
+
+
+@pytest.fixture(scope="module", params=["werkzeug-and-tls-port", "granian", "gunicorn-tls"])
+def layout(request, tmp_path_factory, redis_server):
+    home = tmp_path_factory.mktemp(request.param)
+    port = free_port()
+    env = dict(
+        os.environ,
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_SANDBOX="true",
+        SANTEID_DEVICE_FILE=str(home / "device.json"),
+        **SERVER_SETTINGS,
+    )
+    env.pop("SANTEID_ISSUER", None)
+    santeid(env, "tls", "dev-cert", "--out", str(home / "tls"))
+    cert, key, ca = (str(home / "tls" / name) for name in ("cert.pem", "key.pem", "ca.pem"))
+    tls = ["--tls-cert", cert, "--tls-key", key]
+    # Redis even for the one-process server: `santeid ecps activate` must reach its store.
+    env["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/9"
+    if request.param == "werkzeug-and-tls-port":
+        tls_port = free_port()
+        command = ["serve", "--port", str(port), "--tls-port", str(tls_port), *tls]
+        targets = [Target(port), Target(tls_port, Path(ca))]
+    else:
+        command = ["serve", "--workers", "2", "--port", str(port)]  # 4 threads each
+        targets = [Target(port)]
+        if request.param == "gunicorn-tls":
+            command += tls
+            targets = [Target(port, Path(ca))]
+    env["REQUESTS_CA_BUNDLE"] = ca
+    main = targets[0]
+    env["SANTEID_ISSUER"] = main.base + "/auth/realms/esante-wallet"  # for the CLI too
+    with running_server([SANTEID, *command], env, home / "server.log", f"{main.base}/health",
+                        verify=str(main.ca or True)):  # fmt: skip
+        yield {"name": request.param, "targets": targets, "env": env, "log": home / "server.log",
+               "home": home}  # fmt: skip
+
+
+class Attack:
+    """Clients that each open a connection, send headers (or a body) one byte every 0.5 s,
+    and open another when the server cuts them off; until stopped. Counts the cuts."""
+
+    def __init__(self, target: Target, sources: list[str], *, slow_headers: bool = False):
+        self.target, self.sources, self.slow_headers = target, sources, slow_headers
+        self.stopped = threading.Event()
+        self.cut = 0
+        self.threads = [threading.Thread(target=self._run, args=(s,), daemon=True)
+                        for s in sources]  # fmt: skip
+
+    def _run(self, source: str) -> None:
+        head = (f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                "Content-Length: 100000\r\n\r\n").encode()  # fmt: skip
+        while not self.stopped.is_set():
+            try:
+                with self.target.connect(source) as sock:
+                    if not self.slow_headers:
+                        sock.sendall(head)
+                    for index in range(10**6):
+                        if self.stopped.is_set():
+                            return
+                        sock.sendall(head[index : index + 1] if self.slow_headers else b"a")
+                        time.sleep(0.5)
+            except OSError:
+                self.cut += 1
+                time.sleep(0.1)
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+def test_slow_bodies_and_headers_do_not_take_the_service_down(layout):
+    """48 attackers from 48 addresses (the limit per address does not help): every health
+    probe on every listener still succeeds, and the server cuts the attackers off."""
+    attacks = []
+    for number, target in enumerate(layout["targets"]):
+        first = 100 * number
+        attacks.append(Attack(target, [_address(first + n) for n in range(32)]))
+        attacks.append(Attack(target, [_address(first + 50 + n) for n in range(16)],
+                              slow_headers=True))  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        for attack in attacks:
+            stack.enter_context(attack)
+        time.sleep(1)
+        results = []
+        # Long enough for each attacker to be cut off (3 s deadlines) at least twice.
+        until = time.monotonic() + 8
+        while time.monotonic() < until:
+            results += [target.health() for target in layout["targets"]]
+            time.sleep(0.2)
+    assert results and all(status == 200 for status in results), results
+    for attack in attacks:
+        assert attack.cut >= len(attack.sources), (layout["name"], attack.cut)
+    assert "Traceback" not in layout["log"].read_text()
+
+
+def _read_answer(sock: socket.socket, seconds: float) -> bytes | None:
+    """What the server sends before closing, or ``None`` if it neither answers nor closes
+    within ``seconds``."""
+    sock.settimeout(seconds)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        return None
+    except OSError:  # reset
+        pass
+    return received
+
+
+def test_a_slow_body_never_reaches_the_application(layout):
+    """Cut off before the token endpoint runs: no OAuth answer, only a close or a 408."""
+    target = layout["targets"][0]
+    with target.connect(OTHER_LOOPBACK) as sock:
+        sock.sendall(
+            f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 40\r\n\r\n"
+            "grant_type=client_".encode()
+        )
+        answer = _read_answer(sock, 30)
+    assert answer is not None, "the server kept the slow connection open"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer[:200]
+
+
+def test_connections_per_address_are_bounded(layout):
+    """From one address, connections beyond the limit (per server process) are refused at
+    once — closed, or answered 503 by Granian — while those within it are kept."""
+    target = layout["targets"][0]
+    workers = 1 if layout["name"].startswith("werkzeug") else 2
+    opened = []
+    refused = 0
+    try:
+        for _ in range(LIMIT_PER_ADDRESS * workers + 6):
+            try:
+                sock = target.connect("127.0.0.9")
+                sock.sendall(
+                    f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    "Content-Length: 100\r\n\r\n".encode()
+                )
+            except OSError:  # refused during the TLS handshake
+                refused += 1
+                continue
+            opened.append(sock)
+        time.sleep(1)
+        for sock in opened:
+            answer = _read_answer(sock, 0.2)
+            if answer is not None and (answer == b"" or answer.startswith(b"HTTP/1.1 503")):
+                refused += 1
+    finally:
+        for sock in opened:
+            sock.close()
+    assert refused >= 6, refused
+    assert target.health() == 200
+
+
+# -- e-CPS long polls ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def device(layout) -> DeviceFile:
+    env = layout["env"]
+    santeid(env, "directory", "seed-demo")
+    activated = json.loads(santeid(env, "ecps", "activate", NATIONAL_ID, "--json"))
+    subprocess.run([SANTEID, "device", "enroll", "--activation-uri", activated["uri"],
+                    "--pin", "123456"], env=env, check=True, capture_output=True)  # fmt: skip
+    return DeviceFile.load(Path(env["SANTEID_DEVICE_FILE"]))
+
+
+def _long_poll(target: Target, device: DeviceFile, source: str, wait: int = 60) -> socket.socket:
+    sock = target.connect(source)
+    sock.sendall(
+        f"GET /ecps/device/requests?wait={wait} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {make_device_token(device)}\r\n\r\n".encode()
+    )
+    return sock
+
+
+def _ecps_target(layout) -> Target:
+    return layout["targets"][0]  # the issuer's listener (the device's server)
+
+
+def test_one_device_holds_at_most_its_share_of_long_polls(layout, device):
+    target = _ecps_target(layout)
+    polls = [_long_poll(target, device, _address(200 + n)) for n in range(8)]
+    try:
+        answers = [_read_answer(sock, 3) for sock in polls]
+        refused = [a for a in answers if a is not None]
+        assert len(refused) == 6, answers
+        for answer in refused:
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 429"), head
+            assert b"application/problem+json" in head.lower()
+            problem = json.loads(body.rsplit(b"\r\n", 1)[-1])  # the last (or only) chunk
+            assert problem["code"] == "too_many_waits" and problem["limit"] == 2
+        assert target.health() == 200
+    finally:
+        for sock in polls:
+            sock.close()
+
+
+def test_a_long_poll_whose_client_left_frees_its_place_at_once(layout, device):
+    """Two waiting long polls (the device's share) are closed by their client: a new one is
+    admitted long before their 60 s would have ended."""
+    target = _ecps_target(layout)
+    _until_admitted(target, device, first_source=260)  # earlier tests' polls are gone
+    waiting = [_long_poll(target, device, _address(220 + n)) for n in range(2)]
+    answers = [_read_answer(sock, 2) for sock in waiting]
+    assert answers == [None, None]  # both are waiting
+    for sock in waiting:
+        sock.close()
+    assert _until_admitted(target, device, first_source=240)
+
+
+def _until_admitted(target: Target, device: DeviceFile, first_source: int) -> bool:
+    """Whether a short long poll is admitted (200) within about 20 s."""
+    for attempt in range(20):  # at most ~20 s, a third of the abandoned waits' 60 s
+        with _long_poll(target, device, _address(first_source + attempt), wait=1) as sock:
+            answer = _read_answer(sock, 10) or b""
+        if answer.startswith(b"HTTP/1.1 200"):
+            return True
+        assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+        time.sleep(1)
+    return False

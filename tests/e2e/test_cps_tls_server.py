@@ -1,0 +1,295 @@
+"""The real thing: ``santeid serve --tls-cert … --tls-key … --client-ca …`` as a process, driven
+with ``requests`` over HTTPS presenting test card certificates in the TLS handshake — once with
+Werkzeug (one process, memory store) and once with gunicorn (two workers, real Redis).
+
+Which refusals look like what, with direct TLS:
+
+* a card of an authority **not** in ``--client-ca``: the TLS handshake fails (alert
+  ``unknown_ca``); the browser shows its own "bad client certificate" error, no page;
+* a card of an authority in ``--client-ca`` but not trusted for CPS cards (``cps_ca_file`` /
+  test authority), a revoked card, a card of someone absent from the directory, no card at
+  all: a santeid page saying why.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from santeid.cli.serve import _client_authorities
+from santeid.pki import TestAuthority
+from santeid.pki import issue_certificate
+from santeid.pki import subject_name
+from santeid.pki import write_credentials
+from santeid.settings import Settings
+from tests.support.cps import ACTIVE_ID
+from tests.support.cps import UNKNOWN_ID
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
+
+pytestmark = [pytest.mark.server]
+
+SANTEID = str(Path(sys.executable).with_name("santeid"))
+REDIRECT_URI = "https://rp.example.org/callback"
+CLIENT_ID = "rp-card"
+SECRET = "a-long-secret-for-the-card-test-0123456789"
+
+
+def _run(env, *args: str) -> str:
+    result = subprocess.run(
+        [SANTEID, *args], env=env, check=False, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """Directory, client, server certificate and cards, made with the command line."""
+    home = tmp_path_factory.mktemp("cards")
+    env = dict(
+        os.environ,
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_CONFIG="",
+        SANTEID_SANDBOX="true",
+    )
+    env.pop("SANTEID_ISSUER", None)  # serve derives https://127.0.0.1:<port>/auth/realms/…
+    _run(env, "directory", "seed-demo")
+    _run(env, "tls", "dev-cert", "--out", str(home / "tls"))
+    _run(env, "cps", "issue-card", ACTIVE_ID, "--out", str(home / "card"))
+    _run(env, "cps", "issue-card", ACTIVE_ID, "--out", str(home / "revoked"))
+    _run(env, "cps", "revoke-card", str(home / "revoked"))
+    _run(env, "cps", "issue-card", UNKNOWN_ID, "--out", str(home / "unknown"), "--allow-unknown")
+    # Two foreign authorities: one the TLS layer accepts (listed in --client-ca) but santeid
+    # does not trust for cards, one nobody knows.
+    for name in ("listed", "stranger"):
+        ca = TestAuthority.load_or_create(
+            home / "foreign", f"{name}-ca", common_name=f"AC {name.upper()}", key_type="ec-p256"
+        )
+        cert, key = issue_certificate(
+            ca, subject=subject_name(common_name=ACTIVE_ID, country="FR"), key_type="ec-p256"
+        )
+        write_credentials(home / name, cert, key, ca)
+    bundle = home / "client-ca.pem"
+    bundle.write_bytes(
+        (home / "keys" / "cps-test-ca.pem").read_bytes() + (home / "listed" / "ca.pem").read_bytes()
+    )
+    client = home / "client.json"
+    client.write_text(
+        json.dumps(
+            {
+                "client_id": CLIENT_ID,
+                "client_name": "RP carte",
+                "client_secret": SECRET,
+                "redirect_uris": [REDIRECT_URI],
+                "grant_types": ["authorization_code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            }
+        )
+    )
+    _run(env, "clients", "add", str(client))
+    return {"home": home, "env": env, "client_ca": bundle, "ca": str(home / "tls" / "ca.pem")}
+
+
+@pytest.fixture(
+    scope="module",
+    params=["werkzeug", pytest.param("gunicorn", marks=pytest.mark.redis)],
+)
+def server(request, pki):
+    home, env = pki["home"], dict(pki["env"])
+    port = free_port()
+    command = [SANTEID, "serve", "--sandbox", "--port", str(port)]
+    command += [
+        "--tls-cert",
+        str(home / "tls" / "cert.pem"),
+        "--tls-key",
+        str(home / "tls" / "key.pem"),
+    ]
+    command += ["--client-ca", str(pki["client_ca"])]
+    if request.param == "gunicorn":
+        redis_server = request.getfixturevalue("redis_server")
+        env["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/6"
+        command += ["--workers", "2"]
+    log_path = home / f"server-{request.param}.log"
+    base = f"https://127.0.0.1:{port}"
+    with running_server(
+        command,
+        env,
+        log_path,
+        f"{base}/health",
+        verify=pki["ca"],
+    ):
+        yield {"base": base, "ca": pki["ca"], "home": home, "log": log_path}
+
+
+def _browser(server, card: str | None) -> requests.Session:
+    browser = requests.Session()
+    # Not trust_env: REQUESTS_CA_BUNDLE would override the session's verify= (requests#3829).
+    browser.trust_env = False
+    browser.verify = server["ca"]
+    if card:
+        folder = server["home"] / card
+        browser.cert = (str(folder / "cert.pem"), str(folder / "key.pem"))
+    return browser
+
+
+def _authorize_url(server, verifier: str) -> str:
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    query = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid scope_all",
+        "state": secrets.token_hex(8),
+        "nonce": secrets.token_hex(8),
+        "acr_values": "eidas1",
+        "code_challenge": challenge.decode(),
+        "code_challenge_method": "S256",
+    }
+    return f"{server['base']}/auth/realms/esante-wallet/protocol/openid-connect/auth?" + urlencode(
+        query
+    )
+
+
+def _follow_card_link(server, browser, verifier: str) -> requests.Response:
+    """Authorization request → login page → its "Carte CPS" link; the card link's response."""
+    response = browser.get(_authorize_url(server, verifier), allow_redirects=False, timeout=10)
+    assert response.status_code == 302
+    login_url = urljoin(server["base"], response.headers["Location"])
+    page = browser.get(login_url, timeout=10)
+    assert page.status_code == 200
+    link = re.search(r'href="([^"]*/login-actions/card\?tx=[^"]+)"', page.text)
+    assert link, "the login page links to the card login"
+    return browser.get(
+        urljoin(login_url, html.unescape(link.group(1))), allow_redirects=False, timeout=10
+    )
+
+
+def test_default_issuer_is_https(server):
+    discovery = requests.get(
+        f"{server['base']}/auth/realms/esante-wallet/.well-known/wallet-openid-configuration",
+        verify=server["ca"],
+        timeout=10,
+    ).json()
+    assert discovery["issuer"] == f"{server['base']}/auth/realms/esante-wallet"
+    assert discovery["token_endpoint"].startswith("https://")
+
+
+def test_card_login_over_mutual_tls(server):
+    verifier = secrets.token_urlsafe(48)
+    browser = _browser(server, "card")
+    approved = _follow_card_link(server, browser, verifier)
+    assert approved.status_code == 302, approved.text
+    complete = urljoin(server["base"], approved.headers["Location"])
+    assert "/login-actions/complete?tx=" in complete
+    back = browser.get(complete, allow_redirects=False, timeout=10)
+    assert back.status_code == 302
+    assert back.headers["Location"].startswith(REDIRECT_URI)
+    code = parse_qs(urlsplit(back.headers["Location"]).query)["code"][0]
+
+    # The relying party, a plain TLS client (no certificate), exchanges the code.
+    token = requests.post(
+        f"{server['base']}/auth/realms/esante-wallet/protocol/openid-connect/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
+        auth=(CLIENT_ID, SECRET),
+        verify=server["ca"],
+        timeout=10,
+    )
+    assert token.status_code == 200, token.text
+    jwks = KeySet.import_key_set(
+        requests.get(
+            f"{server['base']}/auth/realms/esante-wallet/protocol/openid-connect/certs",
+            verify=server["ca"],
+            timeout=10,
+        ).json()
+    )
+    access = jwt.decode(token.json()["access_token"], jwks, algorithms=["RS256"]).claims
+    assert access["authMode"] == "CARD"
+    assert access["acr"] == "eidas3"
+    assert access["preferred_username"] == ACTIVE_ID
+    id_token = jwt.decode(token.json()["id_token"], jwks, algorithms=["RS256"]).claims
+    assert id_token["amr"] == ["sc", "pin", "hwk", "mfa"]
+    assert id_token["SubjectNameID"] == ACTIVE_ID
+
+
+@pytest.mark.parametrize(
+    ("card", "status", "code", "text"),
+    [
+        ("revoked", 403, "revoked", "a été révoquée"),
+        ("unknown", 403, "unknown_professional", "ne figure pas dans l'annuaire"),
+        ("listed", 403, "untrusted_issuer", "AC LISTED"),
+        (None, 400, "no_certificate", "Aucune carte CPS"),
+    ],
+)
+def test_refused_card_gets_a_clear_page(server, card, status, code, text):
+    response = _follow_card_link(server, _browser(server, card), secrets.token_urlsafe(48))
+    assert response.status_code == status
+    page = html.unescape(response.text)
+    assert "Connexion par carte CPS impossible" in page
+    assert f'data-code="{code}"' in page
+    assert text in page
+    assert 'id="back-to-login"' in page
+
+
+def test_card_of_an_unknown_authority_fails_the_tls_handshake(server):
+    """OpenSSL refuses the certificate (alert unknown_ca): no HTTP exchange at all."""
+    browser = _browser(server, "stranger")
+    with pytest.raises(requests.exceptions.ConnectionError) as caught:
+        browser.get(_authorize_url(server, "v" * 50), allow_redirects=False, timeout=10)
+    message = str(caught.value).lower()
+    assert any(word in message for word in ("unknown ca", "alert", "reset", "eof")), message
+    # The server goes on serving everybody else.
+    assert requests.get(f"{server['base']}/health", verify=server["ca"], timeout=10).ok
+
+
+def test_a_stalled_handshake_does_not_block_other_clients(server):
+    """A browser waiting for its card's PIN holds its handshake open; others are served."""
+    host, port = urlsplit(server["base"]).hostname, urlsplit(server["base"]).port
+    with socket.create_connection((host, port), timeout=5):  # TCP only, no ClientHello
+        for _ in range(3):
+            health = requests.get(f"{server['base']}/health", verify=server["ca"], timeout=5)
+            assert health.status_code == 200
+
+
+def test_default_client_authorities(tmp_path):
+    """Without --client-ca: the CPS authorities (cps_ca_file, else the test CPS authority) and
+    the INSi ones (insi_ca_file, else the test INSi authority); the test authorities are
+    created in sandbox mode, used outside it only if they exist."""
+    settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "keys"))
+    keys = tmp_path / "keys"
+    assert _client_authorities(settings, "/explicit.pem") == ["/explicit.pem"]
+    configured = settings.replace(cps_ca_file="/igc.pem", insi_ca_file="/org.pem")
+    assert _client_authorities(configured, None) == ["/igc.pem", "/org.pem"]
+    assert _client_authorities(settings, None) == []
+    created = _client_authorities(settings.replace(sandbox=True), None)
+    assert created == [str(keys / "cps-test-ca.pem"), str(keys / "insi-test-ca.pem")]
+    assert all(Path(path).is_file() for path in created)
+    assert _client_authorities(settings, None) == created
+    assert _client_authorities(settings.replace(cps_ca_file="/igc.pem"), None) == [
+        "/igc.pem",
+        str(keys / "insi-test-ca.pem"),
+    ]

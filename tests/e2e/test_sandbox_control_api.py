@@ -1,0 +1,185 @@
+"""The control API as a Java, PHP or JS test suite uses it: plain HTTP (``requests`` only, no
+santeid import) against a real ``santeid serve --sandbox`` process, driving a whole code-flow
+login and CIBA flows without any phone."""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import parse_qs
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.support.servers import santeid_process
+
+pytestmark = pytest.mark.server
+
+REDIRECT_URI = "http://127.0.0.1/callback"
+CLIENT_ID, SECRET = "integrator", "integrator-secret-0123456789-abcdef"
+NEVER, DENY = "810000000034", "810000000032"
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    client = {
+        "client_id": CLIENT_ID,
+        "client_secret": SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token", CIBA_GRANT],
+        "backchannel_token_delivery_mode": "poll",
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    # The default approval delay: the control API answers before the sandbox phone would.
+    with santeid_process(
+        tmp_path_factory.mktemp("control-api"),
+        clients=[client],
+        SANTEID_SANDBOX_APPROVAL_DELAY="1.0",
+    ) as process:
+        discovery = requests.get(
+            f"{process.issuer}/.well-known/wallet-openid-configuration", timeout=5
+        ).json()
+        yield {"base": process.base, "api": f"{process.base}/sandbox/api", "discovery": discovery}
+
+
+def start_login(server, national_id: str) -> tuple[requests.Session, str, str]:
+    """A browser types ``national_id`` on the login page: ``(browser, login_url, txid)``."""
+    browser = requests.Session()
+    response = browser.get(
+        server["discovery"]["authorization_endpoint"],
+        params={
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid scope_all",
+            "acr_values": "eidas1",
+            "state": "s1",
+            "nonce": "n1",
+        },
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert response.status_code == 302
+    login_url = urljoin(response.url, response.headers["Location"])
+    page = browser.get(login_url, timeout=5)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    browser.post(login_url, data={"national_id": national_id, "csrf_token": csrf}, timeout=5)
+    return browser, login_url, parse_qs(urlsplit(login_url).query)["tx"][0]
+
+
+def login_state(browser, login_url: str, txid: str) -> str:
+    status_url = login_url.replace("/authenticate", "/status")
+    return browser.get(status_url, params={"tx": txid}, timeout=5).json()["state"]
+
+
+def pending(server, national_id: str) -> list[dict]:
+    response = requests.get(f"{server['api']}/professionals/{national_id}/requests", timeout=5)
+    assert response.status_code == 200
+    return response.json()["requests"]
+
+
+def test_a_whole_code_flow_login_approved_through_the_api(server):
+    browser, login_url, txid = start_login(server, NEVER)
+    [item] = [r for r in pending(server, NEVER) if r["kind"] == "browser"]
+    approved = requests.post(
+        f"{server['api']}/requests/{item['request_id']}/approve",
+        json={"code": item["code"]},
+        timeout=5,
+    )
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert login_state(browser, login_url, txid) == "approved"
+    done = browser.get(
+        login_url.replace("/authenticate", "/complete"),
+        params={"tx": txid},
+        allow_redirects=False,
+        timeout=5,
+    )
+    callback = parse_qs(urlsplit(done.headers["Location"]).query)
+    assert callback["state"] == ["s1"]
+    tokens = requests.post(
+        server["discovery"]["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": callback["code"][0],
+            "redirect_uri": REDIRECT_URI,
+        },
+        auth=(CLIENT_ID, SECRET),
+        timeout=5,
+    ).json()
+    info = requests.get(
+        server["discovery"]["userinfo_endpoint"],
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        timeout=5,
+    ).json()
+    assert info["SubjectNameID"] == NEVER
+
+
+def test_deny_and_expire_through_the_api_fail_the_login(server):
+    for action, failure_text in (("deny", "refusée"), ("expire", "délai dépassé")):
+        browser, login_url, txid = start_login(server, NEVER)
+        item = pending(server, NEVER)[-1]
+        assert requests.post(
+            f"{server['api']}/requests/{item['request_id']}/{action}", timeout=5
+        ).ok
+        assert login_state(browser, login_url, txid) == "failed"
+        page = browser.get(login_url, timeout=5).text
+        assert failure_text in page.lower()
+
+
+def test_scenario_professional_denies_by_itself(server):
+    browser, login_url, txid = start_login(server, DENY)
+    deadline = time.monotonic() + 10
+    while login_state(browser, login_url, txid) == "waiting" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert login_state(browser, login_url, txid) == "failed"
+
+
+def ciba_start(server, national_id: str) -> str:
+    response = requests.post(
+        server["discovery"]["backchannel_authentication_endpoint"],
+        data={"scope": "openid scope_all", "login_hint": national_id, "binding_message": "A1"},
+        auth=(CLIENT_ID, SECRET),
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["auth_req_id"]
+
+
+def ciba_poll(server, auth_req_id: str) -> requests.Response:
+    return requests.post(
+        server["discovery"]["token_endpoint"],
+        data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
+        auth=(CLIENT_ID, SECRET),
+        timeout=5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "outcome"),
+    [("approve", 200), ("deny", "access_denied"), ("expire", "expired_token")],
+)
+def test_ciba_flow_answered_through_the_api(server, action, outcome):
+    auth_req_id = ciba_start(server, NEVER)
+    [item] = [r for r in pending(server, NEVER) if r["kind"] == "ciba"]
+    assert item["binding_message"] == "A1"
+    assert requests.post(f"{server['api']}/requests/{item['request_id']}/{action}", timeout=5).ok
+    response = ciba_poll(server, auth_req_id)
+    if outcome == 200:
+        assert response.status_code == 200 and response.json()["id_token"]
+    else:
+        assert response.json()["error"] == outcome
+
+
+def test_openapi_outbox_and_cards_over_http(server):
+    document = requests.get(f"{server['api']}/openapi.json", timeout=5).json()
+    assert document["servers"] == [{"url": server["api"]}]
+    assert "/requests/{request_id}/approve" in document["paths"]
+    assert requests.get(f"{server['api']}/outbox", timeout=5).json()["messages"] == []
+    card = requests.post(f"{server['api']}/cards", json={"national_id": DENY}, timeout=5)
+    assert card.status_code == 201 and "BEGIN CERTIFICATE" in card.json()["certificate_pem"]
+    unknown = requests.get(f"{server['api']}/professionals/810000000098", timeout=5)
+    assert unknown.status_code == 404
+    assert unknown.headers["Content-Type"] == "application/problem+json"

@@ -1,0 +1,238 @@
+"""The real thing: ``santeid serve --workers 2`` (Granian) on a real Redis, driven over HTTP
+by Authlib's relying-party client, with the ID token checked against the published JWKS, and an
+e-CPS event stream (Server-Sent Events) read through the same server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
+
+pytestmark = [pytest.mark.server, pytest.mark.redis]
+
+REDIRECT_URI = "https://rp.example.org/callback"
+SECRET = "a-long-secret-for-the-process-test-0123456789"
+SANTEID = str(Path(sys.executable).with_name("santeid"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, redis_server):
+    home = tmp_path_factory.mktemp("server")
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
+    env = dict(
+        os.environ,
+        SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/5",
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_SANDBOX="true",
+        SANTEID_SANDBOX_APPROVAL_DELAY="0.3",
+        SANTEID_ISSUER=issuer,
+    )
+    client_file = home / "client.json"
+    client_file.write_text(
+        json.dumps(
+            {
+                "client_id": "rp-process",
+                "client_name": "RP de test",
+                "client_secret": SECRET,
+                "redirect_uris": [REDIRECT_URI],
+                "grant_types": [
+                    "authorization_code",
+                    "refresh_token",
+                    "urn:openid:params:grant-type:ciba",
+                ],
+                "backchannel_token_delivery_mode": "poll",
+                "token_endpoint_auth_method": "client_secret_basic",
+            }
+        )
+    )
+    subprocess.run([SANTEID, "clients", "add", str(client_file)], env=env, check=True)
+    log_path = home / "server.log"
+    base = f"http://127.0.0.1:{port}"
+    with running_server(
+        [SANTEID, "serve", "--workers", "2", "--port", str(port)],
+        env,
+        log_path,
+        f"{base}/health",
+    ):
+        yield {"base": base, "issuer": issuer, "env": env, "log": log_path}
+
+
+def _browser_login(authorization_url: str, national_id: str) -> str:
+    """What a browser does: follow to the login page, submit the identifier, wait, continue."""
+    browser = requests.Session()
+    response = browser.get(authorization_url, allow_redirects=False)
+    assert response.status_code == 302
+    login_url = urljoin(authorization_url, response.headers["Location"])
+    page = browser.get(login_url)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    posted = browser.post(login_url, data={"national_id": national_id, "csrf_token": csrf})
+    assert "Validation en cours" in posted.text
+    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
+    realm = urlsplit(login_url).path.split("/login-actions/")[0]
+    origin = f"{urlsplit(login_url).scheme}://{urlsplit(login_url).netloc}"
+    for _ in range(50):
+        state = browser.get(f"{origin}{realm}/login-actions/status", params={"tx": tx}).json()[
+            "state"
+        ]
+        if state == "approved":
+            break
+        time.sleep(0.1)
+    done = browser.get(
+        f"{origin}{realm}/login-actions/complete", params={"tx": tx}, allow_redirects=False
+    )
+    assert done.status_code == 302
+    return done.headers["Location"]
+
+
+def test_authlib_relying_party_logs_in_through_two_workers(server):
+    discovery = requests.get(
+        f"{server['issuer']}/.well-known/wallet-openid-configuration", timeout=5
+    ).json()
+    assert discovery["issuer"] == server["issuer"]
+    jwks = KeySet.import_key_set(requests.get(discovery["jwks_uri"], timeout=5).json())
+    directory = subprocess.run(
+        [SANTEID, "directory", "list", "--sandbox", "--json"],
+        env=server["env"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    national_id = json.loads(directory.stdout)[0]["national_id"]
+
+    # Several complete logins: with two workers behind one port, consecutive requests of a
+    # login land on different processes, which only works if all state is in Redis.
+    for _ in range(4):
+        rp = OAuth2Session(
+            "rp-process",
+            SECRET,
+            scope="openid scope_all",
+            redirect_uri=REDIRECT_URI,
+            token_endpoint_auth_method="client_secret_basic",
+            code_challenge_method="S256",
+        )
+        nonce = generate_token(20)
+        verifier = generate_token(48)
+        url, state = rp.create_authorization_url(
+            discovery["authorization_endpoint"],
+            nonce=nonce,
+            acr_values="eidas1",
+            code_verifier=verifier,
+        )
+        callback = _browser_login(url, national_id)
+        token = rp.fetch_token(
+            discovery["token_endpoint"], authorization_response=callback, code_verifier=verifier
+        )
+        id_token = jwt.decode(token["id_token"], jwks, algorithms=["RS256"])
+        claims = id_token.claims
+        assert id_token.header["alg"] == "RS256" and id_token.header["kid"]
+        assert claims["iss"] == server["issuer"]
+        assert claims["aud"] == "rp-process"
+        assert claims["nonce"] == nonce
+        assert claims["SubjectNameID"] == national_id
+        assert claims["exp"] > time.time()
+
+        userinfo = rp.get(discovery["userinfo_endpoint"]).json()
+        assert userinfo["SubjectNameID"] == national_id
+        assert userinfo["sub"] == claims["sub"]
+        assert userinfo["SubjectRefPro"]["exercices"]
+
+        refreshed = rp.refresh_token(discovery["token_endpoint"])
+        assert refreshed["access_token"] != token["access_token"]
+
+
+def test_memory_store_with_two_workers_is_refused(tmp_path):
+    env = dict(os.environ, SANTEID_STORE_URL="memory://", SANTEID_DATA_DIR=str(tmp_path))
+    result = subprocess.run(
+        [SANTEID, "serve", "--workers", "2", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "memory://" in result.stderr and "SANTEID_STORE_URL=redis://" in result.stderr
+
+
+def test_refuses_to_start_without_keys_outside_sandbox(tmp_path):
+    env = dict(
+        os.environ,
+        SANTEID_DATA_DIR=str(tmp_path / "var"),
+        SANTEID_KEYS_DIR=str(tmp_path / "keys"),
+        SANTEID_SANDBOX="false",
+    )
+    result = subprocess.run(
+        [SANTEID, "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "santeid keys generate" in result.stderr
+
+
+def test_an_ecps_event_stream_delivers_a_request_as_it_arrives(server, tmp_path):
+    """Granian streams a response body chunk by chunk: the phone's SSE connection gets the
+    request while the stream stays open (docs/ecps-device-protocol.md §3)."""
+    from santeid.ecps.simulator import DeviceFile
+    from santeid.ecps.simulator import DeviceSimulator
+
+    env = dict(server["env"], SANTEID_DEVICE_FILE=str(tmp_path / "device.json"))
+    activated = subprocess.run(
+        [SANTEID, "ecps", "activate", "810000000004", "--json"],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    uri = json.loads(activated.stdout)["uri"]
+    subprocess.run(
+        [SANTEID, "device", "enroll", "--activation-uri", uri, "--pin", "123456"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    phone = DeviceSimulator(DeviceFile.load(tmp_path / "device.json"))
+    events = phone.stream(timeout=30)
+    opened = time.monotonic()
+    asked = requests.post(
+        f"{server['issuer']}/protocol/openid-connect/ext/ciba/auth",
+        auth=("rp-process", SECRET),
+        data={"scope": "openid", "login_hint": "810000000004", "binding_message": "42"},
+        timeout=10,
+    )
+    assert asked.status_code == 200, asked.text
+    data = next(data for event, data in events if event == "request")
+    assert data["kind"] == "ciba" and data["binding_message"] == "42"
+    assert time.monotonic() - opened < 10  # delivered live, not when the stream ended
+
+
+def test_access_log_only_when_asked(server, redis_server, tmp_path):
+    """No request lines by default (as gunicorn and Granian); --access-log prints them."""
+    requests.get(f"{server['base']}/health", timeout=10)
+    assert "/health" not in server["log"].read_text()
+    port = free_port()
+    env = dict(server["env"], SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/7")
+    env["SANTEID_ISSUER"] = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
+    log_path = tmp_path / "server.log"
+    command = [SANTEID, "serve", "--workers", "2", "--port", str(port), "--access-log"]
+    with running_server(command, env, log_path, f"http://127.0.0.1:{port}/health"):
+        requests.get(f"http://127.0.0.1:{port}/insi/openapi.json", timeout=10)
+        deadline = time.monotonic() + 5
+        while "/insi/openapi.json" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert '"GET /insi/openapi.json HTTP/1.1" 200' in log_path.read_text()

@@ -1,0 +1,122 @@
+"""``santeid ecps activate | devices | revoke`` (operators) on the server's store and files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from joserfc.jwk import ECKey
+
+from santeid import create_app
+from santeid.cli import main
+from santeid.settings import Settings
+from santeid.storage import store_from_url
+from tests.support.ecps_phone import CHEAP_PINS
+from tests.support.oidc_flow import ISSUER
+
+NATIONAL_ID = "810000000001"
+
+
+@pytest.fixture
+def env(tmp_path, redis_url):
+    return {
+        "SANTEID_DATA_DIR": str(tmp_path / "var"),
+        "SANTEID_KEYS_DIR": str(tmp_path / "keys"),
+        "SANTEID_STORE_URL": redis_url,
+        "SANTEID_ISSUER": ISSUER,
+        "SANTEID_SANDBOX": "true",
+        "SANTEID_CONFIG": "",
+    }
+
+
+@pytest.fixture
+def run(env):
+    runner = CliRunner()
+
+    def invoke(*args: str, ok: bool = True, **overrides: str):
+        result = runner.invoke(main, list(args), env={**env, **overrides}, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    run = invoke
+    run("directory", "seed-demo")
+    return run
+
+
+@pytest.fixture
+def server_app(env, tmp_path, redis_url):
+    """The web application on the same files and Redis as the command line."""
+    settings = Settings(
+        issuer=ISSUER,
+        data_dir=env["SANTEID_DATA_DIR"],
+        keys_dir=env["SANTEID_KEYS_DIR"],
+        store_url=redis_url,
+        sandbox=True,
+    )
+    store = store_from_url(redis_url)
+    app = create_app(settings, store=store)
+    app.extensions["santeid"].ecps.pins = CHEAP_PINS
+    yield app
+    store.close()
+
+
+pytestmark = pytest.mark.redis
+
+
+def test_activate_json_then_register_on_the_server(run, server_app):
+    out = json.loads(run("ecps", "activate", NATIONAL_ID, "--json").output)
+    assert out["national_id"] == NATIONAL_ID
+    assert out["uri"].startswith("santeid-ecps://activate?server=http%3A%2F%2Flocalhost&code=")
+    client = server_app.test_client()
+    key = ECKey.generate_key("P-256")
+    response = client.post(
+        "/ecps/device/register",
+        json={
+            "activation_code": out["code"],
+            "public_jwk": key.as_dict(private=False),
+            "pin": "1234",
+        },
+    )
+    assert response.status_code == 201
+    device_id = response.get_json()["device_id"]
+
+    listed = json.loads(run("ecps", "devices", "--json").output)
+    assert [d["device_id"] for d in listed] == [device_id]
+    assert "pin_hash" not in listed[0] and "totp_secret" not in listed[0]
+    mine = json.loads(run("ecps", "devices", "--national-id", NATIONAL_ID, "--json").output)
+    assert [d["device_id"] for d in mine] == [device_id]
+    assert (
+        json.loads(run("ecps", "devices", "--national-id", "899999999999", "--json").output) == []
+    )
+    assert device_id in run("ecps", "devices").output
+
+    assert "revoked" in run("ecps", "revoke", device_id).output
+    assert "already revoked" in run("ecps", "revoke", device_id).output
+    assert server_app.extensions["santeid"].ecps.devices.get(device_id).status == "revoked"
+
+
+def test_activate_prints_a_qr_code(run):
+    output = run("ecps", "activate", NATIONAL_ID).output
+    assert "santeid-ecps://activate?" in output
+    assert "█" in output or "▀" in output  # qrcode's print_ascii half blocks
+    assert "single use" in output
+
+
+def test_activate_refuses_unknown_professional(run):
+    result = run("ecps", "activate", "899999999999", ok=False)
+    assert result.exit_code == 1
+    assert "not in the directory" in result.output
+
+
+def test_activate_refuses_memory_store(run):
+    result = run("ecps", "activate", NATIONAL_ID, ok=False, SANTEID_STORE_URL="memory://")
+    assert result.exit_code == 1
+    assert "memory://" in result.output and "redis://" in result.output
+
+
+def test_revoke_unknown_device(run):
+    result = run("ecps", "revoke", "nope", ok=False)
+    assert result.exit_code == 1 and "no device" in result.output
+    assert "no device" in run("ecps", "devices").output

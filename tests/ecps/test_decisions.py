@@ -1,0 +1,278 @@
+"""The decision JWT: approvals, denials and every distinct refusal."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from joserfc.jwk import ECKey
+
+from tests.support.ecps_phone import PIN
+from tests.support.ecps_phone import Phone
+from tests.support.oidc_flow import sandbox_professional
+
+
+def _problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert problem["code"] == code
+    return problem
+
+
+@pytest.fixture
+def browser(ecps, national_id):
+    return ecps.create_browser_request(national_id, client_name="Service de test")
+
+
+def _wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 100:02d}"
+
+
+def test_approve_on_both_stores(any_store_app):
+    client = any_store_app.test_client()
+    national_id = sandbox_professional(any_store_app)
+    device = Phone.register(any_store_app, client, national_id)
+    ecps = any_store_app.extensions["santeid"].ecps
+    request = ecps.create_browser_request(national_id, client_name="RP")
+    response = device.decide(request.request_id, code=request.code)
+    assert response.status_code == 200
+    assert response.get_json() == {"request_id": request.request_id, "status": "approved"}
+    decided = ecps.get_request(request.request_id)
+    assert decided.status == "approved"
+    assert decided.device_id == device.device_id
+    assert decided.amr == ["swk", "pin", "mfa"]
+    assert ecps.devices.get(device.device_id).last_used_at is not None
+    # Decided once.
+    again = device.decide(request.request_id, code=request.code)
+    _problem(again, 409, "request_not_pending")
+
+
+def test_deny_on_both_stores(any_store_app):
+    client = any_store_app.test_client()
+    national_id = sandbox_professional(any_store_app)
+    device = Phone.register(any_store_app, client, national_id)
+    ecps = any_store_app.extensions["santeid"].ecps
+    request = ecps.create_browser_request(national_id, client_name="RP")
+    response = device.decide(request.request_id, "deny")
+    assert response.get_json() == {"request_id": request.request_id, "status": "denied"}
+    assert ecps.get_request(request.request_id).status == "denied"
+
+
+def test_deny_needs_the_pin_too(phone, ecps, browser):
+    _problem(phone.decide(browser.request_id, "deny", pin="0000"), 403, "wrong_pin")
+    assert ecps.get_request(browser.request_id).status == "pending"
+
+
+def test_decision_as_json_body(phone, ecps, browser):
+    token = phone.decision(browser.request_id, code=browser.code)
+    response = phone.post_decision(browser.request_id, token, as_json=True)
+    assert response.get_json()["status"] == "approved"
+
+
+def test_decision_body_formats_refused(client, phone, browser):
+    url = f"/ecps/device/requests/{browser.request_id}/decision"
+    _problem(client.post(url, data="x", content_type="application/xml"), 400, "invalid_request")
+    _problem(client.post(url, json={"decision": 3}), 400, "invalid_request")
+
+
+def test_ciba_approval_needs_no_code(phone, ecps, national_id):
+    request = ecps.create_ciba_request(
+        national_id, client_name="CIBA RP", binding_message="12", expires_in=60
+    )
+    response = phone.decide(request.request_id)
+    assert response.get_json()["status"] == "approved"
+    assert ecps.get_request(request.request_id).amr == ["swk", "pin", "mfa"]
+
+
+def test_malformed_and_bad_signature(app, client, phone, browser, national_id):
+    _problem(phone.post_decision(browser.request_id, "garbage"), 401, "invalid_token")
+    other = Phone.register(app, client, national_id)
+    forged = phone.decision(browser.request_id, code=browser.code, key=other.key)
+    _problem(phone.post_decision(browser.request_id, forged), 401, "bad_signature")
+    stranger = phone.decision(browser.request_id, key=ECKey.generate_key("P-256", private=True))
+    _problem(phone.post_decision(browser.request_id, stranger), 401, "bad_signature")
+
+
+def test_unknown_device(phone, browser):
+    token = phone.decision(browser.request_id, kid="1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b")
+    _problem(phone.post_decision(browser.request_id, token), 401, "unknown_device")
+
+
+def test_revoked_and_locked_devices(ecps, phone, browser):
+    ecps.revoke_device(phone.device_id)
+    _problem(phone.decide(browser.request_id, code=browser.code), 403, "device_revoked")
+
+
+def test_locked_device_refused(ecps, phone, browser):
+    for _ in range(3):
+        ecps.devices.record_wrong_pin(phone.device_id, 3)
+    _problem(phone.decide(browser.request_id, code=browser.code), 403, "device_locked")
+
+
+def test_bad_claims(phone, browser):
+    cases = [
+        ({"decision": "maybe"}, 400, "invalid_decision"),
+        ({"pin": 1234}, 400, "invalid_decision"),
+        ({"code": 7}, 400, "invalid_decision"),
+        ({"iat": "now"}, 400, "invalid_decision"),
+        ({"jti": 5}, 400, "invalid_decision"),
+        ({"aud": "https://other.example"}, 401, "invalid_audience"),
+        ({"iss": "someone"}, 401, "invalid_issuer"),
+    ]
+    for claims, status, code in cases:
+        token = phone.decision(browser.request_id, **{"code": browser.code, **claims})
+        _problem(phone.post_decision(browser.request_id, token), status, code)
+
+
+def test_missing_pin_claim(phone, browser):
+    token = phone.decision(browser.request_id, code=browser.code, pin=None)
+    _problem(phone.post_decision(browser.request_id, token), 400, "invalid_decision")
+
+
+def test_request_mismatch(phone, ecps, browser, national_id):
+    other = ecps.create_browser_request(national_id, client_name="B")
+    token = phone.decision(other.request_id, code=other.code)
+    _problem(phone.post_decision(browser.request_id, token), 400, "request_mismatch")
+
+
+def test_stale_and_future_decisions(phone, browser):
+    now = int(time.time())
+    old = phone.decision(browser.request_id, code=browser.code, iat=now - 61)
+    _problem(phone.post_decision(browser.request_id, old), 400, "stale_decision")
+    future = phone.decision(browser.request_id, code=browser.code, iat=now + 30)
+    _problem(phone.post_decision(browser.request_id, future), 400, "stale_decision")
+    recent = phone.decision(browser.request_id, code=browser.code, iat=now - 50)
+    assert phone.post_decision(browser.request_id, recent).status_code == 200
+
+
+def test_replayed_jti(phone, ecps, browser, national_id):
+    token = phone.decision(browser.request_id, "deny", pin="9999", jti="same")
+    _problem(phone.post_decision(browser.request_id, token), 403, "wrong_pin")
+    _problem(phone.post_decision(browser.request_id, token), 409, "replayed_decision")
+
+
+def test_unknown_request(phone):
+    request_id = "A" * 32
+    _problem(phone.decide(request_id, code="00"), 404, "unknown_request")
+    _problem(phone.decide("short", code="00"), 404, "unknown_request")
+
+
+def test_decided_request(phone, ecps, browser):
+    ecps.cancel_request(browser.request_id)
+    problem = _problem(
+        phone.decide(browser.request_id, code=browser.code), 409, "request_not_pending"
+    )
+    assert "failed" in problem["detail"]
+
+
+def test_expired_request(phone, ecps, browser):
+    ecps.store.update(f"ecps:req:{browser.request_id}", {"expires_at": int(time.time()) - 1})
+    _problem(phone.decide(browser.request_id, code=browser.code), 410, "request_expired")
+    assert ecps.get_request(browser.request_id).status == "expired"
+
+
+def test_other_professionals_request(phone, ecps, other_national_id):
+    request = ecps.create_browser_request(other_national_id, client_name="Not yours")
+    _problem(phone.decide(request.request_id, code=request.code), 403, "foreign_request")
+    assert ecps.get_request(request.request_id).status == "pending"
+
+
+def test_wrong_pin_three_times_locks(phone, ecps, browser):
+    first = _problem(
+        phone.decide(browser.request_id, pin="1111", code=browser.code), 403, "wrong_pin"
+    )
+    assert first["remaining_attempts"] == 2
+    second = _problem(
+        phone.decide(browser.request_id, pin="2222", code=browser.code), 403, "wrong_pin"
+    )
+    assert second["remaining_attempts"] == 1
+    assert ecps.get_request(browser.request_id).status == "pending"
+    third = _problem(
+        phone.decide(browser.request_id, pin="3333", code=browser.code), 403, "pin_locked"
+    )
+    assert third["remaining_attempts"] == 0
+    device = ecps.devices.get(phone.device_id)
+    assert device.status == "locked"
+    request = ecps.get_request(browser.request_id)
+    assert (request.status, request.failure) == ("failed", "pin_locked")
+    # Locked for good: even the right PIN is refused, and the device is not offered logins.
+    later = ecps.create_browser_request(phone.national_id, client_name="Later")
+    _problem(phone.decide(later.request_id, code=later.code), 403, "device_locked")
+    assert ecps.devices.active_for(phone.national_id) == []
+
+
+def test_right_pin_resets_the_count(phone, ecps, national_id):
+    for _ in range(2):
+        request = ecps.create_browser_request(national_id, client_name="A")
+        _problem(phone.decide(request.request_id, pin="1111", code=request.code), 403, "wrong_pin")
+        assert phone.decide(request.request_id, code=request.code).status_code == 200
+    assert ecps.devices.get(phone.device_id).consecutive_failed_pins == 0
+
+
+def test_wrong_code_fails_the_request(phone, ecps, browser):
+    response = phone.decide(browser.request_id, code=_wrong(browser.code))
+    _problem(response, 403, "wrong_code")
+    request = ecps.get_request(browser.request_id)
+    assert (request.status, request.failure) == ("failed", "wrong_code")
+    # The PIN was right: no strike against the device.
+    assert ecps.devices.get(phone.device_id).consecutive_failed_pins == 0
+
+
+def test_code_required_for_browser_approval(phone, ecps, browser):
+    _problem(phone.decide(browser.request_id), 400, "code_required")
+    assert ecps.get_request(browser.request_id).status == "pending"
+
+
+def test_wrong_pin_is_checked_before_the_code(phone, ecps, browser):
+    _problem(
+        phone.decide(browser.request_id, pin="1111", code=_wrong(browser.code)), 403, "wrong_pin"
+    )
+    assert ecps.get_request(browser.request_id).status == "pending"
+
+
+def test_two_devices_racing_decide_once(app, client, ecps, phone, national_id, browser):
+    other = Phone.register(app, client, national_id)
+    tokens = [
+        (phone, phone.decision(browser.request_id, code=browser.code)),
+        (other, other.decision(browser.request_id, "deny")),
+    ]
+    results = []
+
+    def post(device, token):
+        with app.test_client() as http:
+            url = f"/ecps/device/requests/{browser.request_id}/decision"
+            results.append(http.post(url, data=token, content_type="application/jwt").status_code)
+
+    threads = [threading.Thread(target=post, args=pair) for pair in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200, 409]
+    assert ecps.get_request(browser.request_id).status in ("approved", "denied")
+
+
+def test_concurrent_wrong_pins_count_atomically(ecps, phone):
+    results = []
+    barrier = threading.Barrier(8)
+
+    def strike():
+        barrier.wait()
+        results.append(ecps.devices.record_wrong_pin(phone.device_id, 3))
+
+    threads = [threading.Thread(target=strike) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    counted = sorted(r for r in results if r is not None)
+    assert counted == [(1, "active"), (2, "active"), (3, "locked")]
+    assert ecps.devices.get(phone.device_id).consecutive_failed_pins == 3
+
+
+def test_amr_and_pin_in_claims_documented(phone, ecps, browser):
+    # A decision JWT carries the PIN: it must never be logged or echoed.
+    response = phone.decide(browser.request_id, code=browser.code)
+    assert PIN not in response.get_data(as_text=True)

@@ -1,0 +1,82 @@
+"""The device API's documents stay true: a valid OpenAPI 3.1 description that lists every
+route and problem code, real answers that match its schemas, and the prose table of codes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+
+from santeid import error_formats
+from santeid.ecps.problems import CATALOGUE
+from santeid.ecps.problems import problem_type
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict:
+    return yaml.safe_load((DOCS / "ecps-device-openapi.yaml").read_text())
+
+
+def _validator(spec: dict, name: str) -> OAS31Validator:
+    schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+    return OAS31Validator(schema)
+
+
+def test_openapi_is_valid(spec):
+    validate(spec)  # raises on any OpenAPI 3.1 violation
+    assert spec["openapi"] == "3.1.0"
+
+
+def test_openapi_lists_every_route(app, spec):
+    methods: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith(("ecps_device.", "ecps_device_app.")):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/ecps/device"))
+        methods.setdefault(path, set()).update(
+            m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}
+        )
+        assert error_formats.for_endpoint(rule.endpoint).name == error_formats.PROBLEM_JSON
+    assert set(methods) == set(spec["paths"])
+    for path, allowed in methods.items():
+        assert set(spec["paths"][path]) == allowed
+
+
+def test_problem_codes_documented(spec, app):
+    assert spec["components"]["schemas"]["Problem"]["properties"]["code"]["enum"] == list(CATALOGUE)
+    prose = (DOCS / "ecps-device-protocol.md").read_text()
+    table = dict(re.findall(r"^\| `(\w+)` \| (\d{3}) \|", prose, re.MULTILINE))
+    assert table == {code: str(status) for code, (status, _) in CATALOGUE.items()}
+    with app.test_request_context():
+        assert problem_type("wrong_pin") == "http://localhost/problems/wrong_pin"
+
+
+def test_real_answers_match_the_schemas(spec, client, ecps, national_id):
+    from tests.support.ecps_phone import Phone
+
+    phone = Phone.register(client.application, client, national_id)
+    _validator(spec, "Registered").validate(phone.registered)
+    _validator(spec, "DeviceInfo").validate(phone.me().get_json())
+    _validator(spec, "Profile").validate(
+        client.get("/ecps/device/profile", headers=phone.auth()).get_json()
+    )
+    _validator(spec, "PushState").validate(
+        client.get("/ecps/device/push", headers=phone.auth()).get_json()
+    )
+    ecps.create_browser_request(national_id, client_name="RP")
+    ecps.create_ciba_request(national_id, client_name="RP", binding_message=None, expires_in=30)
+    for item in phone.pending().get_json()["requests"]:
+        _validator(spec, "RequestItem").validate(item)
+    problem = phone.decide("A" * 32, code="00").get_json()
+    _validator(spec, "Problem").validate(problem)
+    wrong_pin = phone.decide(
+        ecps.create_browser_request(national_id, client_name="RP").request_id, pin="0000"
+    ).get_json()
+    _validator(spec, "Problem").validate(wrong_pin)
+    assert wrong_pin["remaining_attempts"] == 2

@@ -1,0 +1,141 @@
+"""The offline code (RFC 6238): accepted once, ±1 step, locked after repeated failures."""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+from joserfc.jwk import ECKey
+
+from santeid.ecps import EcpsService
+from santeid.ecps import TotpError
+from santeid.storage import MemoryStore
+from tests.support.ecps_phone import CHEAP_PINS
+
+START = 1_700_000_010.0  # 10 s into a 30-s step
+
+
+@pytest.fixture
+def clock(fake_clock):
+    fake_clock.now = START
+    return fake_clock
+
+
+@pytest.fixture
+def service(app, store, clock):
+    """An e-CPS service on the parametrised ``store`` (memory and Redis) and a fake clock."""
+    svc = app.extensions["santeid"]
+    return EcpsService(svc.settings, store, svc.directory, pins=CHEAP_PINS, clock=clock)
+
+
+@pytest.fixture
+def device(service, national_id):
+    activation = service.start_activation(national_id)
+    return service.register_device(
+        activation_code=activation.code,
+        public_jwk=ECKey.generate_key("P-256").as_dict(private=False),
+        pin="1234",
+    )
+
+
+def _code(device, at: float) -> str:
+    return pyotp.TOTP(device.totp_secret).at(int(at))
+
+
+def _wrong(device, at: float) -> str:
+    """A 6-digit code valid in none of the three accepted steps."""
+    valid = {_code(device, at + delta) for delta in (-30, 0, 30)}
+    return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in valid)
+
+
+def _error(service, national_id, code) -> str:
+    with pytest.raises(TotpError) as caught:
+        service.verify_totp(national_id, code)
+    return caught.value.code
+
+
+def test_good_code_then_replay(service, device, national_id):
+    code = _code(device, START)
+    assert service.verify_totp(national_id, code).device_id == device.device_id
+    assert _error(service, national_id, code) == "replayed_code"
+    assert service.devices.get(device.device_id).last_used_at is not None
+
+
+def test_one_step_either_side(service, device, national_id, clock):
+    assert service.verify_totp(national_id, _code(device, START - 30)).device_id == device.device_id
+    assert service.verify_totp(national_id, _code(device, START + 30)).device_id == device.device_id
+    assert _error(service, national_id, _code(device, START - 60)) == "invalid_code"
+    assert _error(service, national_id, _code(device, START + 60)) == "invalid_code"
+
+
+def test_a_code_used_is_refused_in_the_next_step_too(service, device, national_id, clock):
+    code = _code(device, START)
+    service.verify_totp(national_id, code)
+    clock.advance(30)  # the same code is still inside the window (previous step)
+    assert _error(service, national_id, code) == "replayed_code"
+
+
+def test_bad_formats_are_invalid(service, device, national_id):
+    for code in ("", "12345", "1234567", "abcdef", "１２３４５６"):
+        assert _error(service, national_id, code) == "invalid_code"
+
+
+def test_no_device(service, other_national_id):
+    assert _error(service, other_national_id, "123456") == "no_device"
+
+
+def test_locked_device_has_no_offline_code(service, device, national_id):
+    service.devices.revoke(device.device_id)
+    assert _error(service, national_id, _code(device, START)) == "no_device"
+
+
+def test_lock_after_five_failures(service, device, national_id):
+    good = _code(device, START)
+    wrong = _wrong(device, START)
+    for _ in range(4):
+        assert _error(service, national_id, wrong) == "invalid_code"
+    assert _error(service, national_id, wrong) == "invalid_code"  # the fifth locks
+    assert _error(service, national_id, good) == "locked"
+    assert _error(service, national_id, wrong) == "locked"
+
+
+def test_success_clears_the_failure_count(service, device, national_id, clock):
+    wrong = _wrong(device, START)
+    for _ in range(4):
+        _error(service, national_id, wrong)
+    service.verify_totp(national_id, _code(device, START))
+    for _ in range(4):
+        assert _error(service, national_id, wrong) == "invalid_code"
+    assert service.verify_totp(national_id, _code(device, START + 30))
+
+
+def test_lock_lasts_ecps_totp_lock_seconds(app, national_id):
+    now = [START]
+    store = MemoryStore(clock=lambda: now[0])
+    svc = app.extensions["santeid"]
+    service = EcpsService(svc.settings, store, svc.directory, pins=CHEAP_PINS, clock=lambda: now[0])
+    activation = service.start_activation(national_id)
+    device = service.register_device(
+        activation_code=activation.code,
+        public_jwk=ECKey.generate_key("P-256").as_dict(private=False),
+        pin="1234",
+    )
+    for _ in range(5):
+        _error(service, national_id, _wrong(device, now[0]))
+    now[0] += svc.settings.ecps.totp_lock - 1
+    assert _error(service, national_id, _code(device, now[0])) == "locked"
+    now[0] += 2
+    assert service.verify_totp(national_id, _code(device, now[0])).device_id == device.device_id
+
+
+def test_any_active_device_of_the_professional(service, device, national_id):
+    activation = service.start_activation(national_id)
+    second = service.register_device(
+        activation_code=activation.code,
+        public_jwk=ECKey.generate_key("P-256").as_dict(private=False),
+        pin="5678",
+    )
+    assert service.verify_totp(national_id, _code(second, START)).device_id == second.device_id
+
+
+def test_totp_error_reachable_from_the_service(ecps):
+    assert ecps.TotpError is TotpError

@@ -1,0 +1,239 @@
+"""The npm ``soap`` client, as vendors' INSi clients use it, against a real santeid server over
+mutual TLS: every operation from santeid's WSDLs, and from the WSDL with the real INSi WSDL's
+structure shipped with the client (``real_wsdl.py``) with only the endpoint replaced
+(docs/reference/insi-teleservice.md §2, §8.1). Faults are read as such a client reads them: on
+HTTP 500 only (§8b).
+
+The client (``node_soap/client.js``) and its locked dependencies (``node_soap/package.json``,
+``package-lock.json``) are installed with ``npm ci`` into ``node_soap/node_modules`` (git-ignored)
+the first time; ``.ci/run`` installs Debian's nodejs and npm when they are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support import soap as support
+from tests.support.real_wsdl import lay_out
+from tests.support.soap import IDAM
+from tests.support.soap import STRUCTURE
+
+NODE_DIR = Path(__file__).parent / "node_soap"
+NODE = shutil.which("node")
+NPM = shutil.which("npm")
+
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(
+        NODE is None or NPM is None,
+        reason="node and npm are not installed (Debian: apt-get install nodejs npm; .ci/run "
+        "installs them)",
+    ),
+]
+
+CTXBAM = "urn:siram:bam:ctxbam"
+CTXLPS = "urn:siram:lps:ctxlps"
+WSA = "http://www.w3.org/2005/08/addressing"
+ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:"
+
+
+@pytest.fixture(scope="module")
+def node_soap() -> Path:
+    """``node_soap/node_modules`` installed from the lock file (``npm ci``) when missing."""
+    installed = NODE_DIR / "node_modules" / "soap" / "package.json"
+    if not installed.exists():
+        result = subprocess.run(
+            [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_DIR, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+    return NODE_DIR / "client.js"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, insi_base):
+    home = tmp_path_factory.mktemp("insi-node")
+    with support.insi_tls_server(home, insi_base, "node soap") as running:
+        yield running
+
+
+def headers(operation: str, idam: str = IDAM) -> list[str]:
+    """The header blocks as a node-soap INSi client adds them (§8.1): ContexteBAM with an
+    empty COUVERTURE, ContexteLPS with the IDAM, wsa:Action and wsa:MessageID."""
+    return [
+        f'<ctxbam:ContexteBAM xmlns:ctxbam="{CTXBAM}" Version="01_02"><ctxbam:Id>{uuid.uuid4()}'
+        "</ctxbam:Id><ctxbam:Temps>2026-01-15T08:51:16.840Z</ctxbam:Temps><ctxbam:Emetteur>"
+        f"{STRUCTURE}</ctxbam:Emetteur><ctxbam:COUVERTURE></ctxbam:COUVERTURE>"
+        "</ctxbam:ContexteBAM>",
+        f'<ctxlps:ContexteLPS xmlns:ctxlps="{CTXLPS}" Nature="CTXLPS" Version="01_00"><ctxlps:Id>'
+        f"{uuid.uuid4()}</ctxlps:Id><ctxlps:Temps>2026-01-15T08:51:16.840Z</ctxlps:Temps>"
+        f"<ctxlps:Emetteur>{STRUCTURE}</ctxlps:Emetteur><ctxlps:LPS>"
+        f'<ctxlps:IDAM R="4">{idam}</ctxlps:IDAM><ctxlps:Version>2026</ctxlps:Version>'
+        f"<ctxlps:Instance>{uuid.uuid4()}</ctxlps:Instance><ctxlps:Nom>urn:lps:node-soap:2026"
+        "</ctxlps:Nom></ctxlps:LPS></ctxlps:ContexteLPS>",
+        f'<wsa:Action xmlns:wsa="{WSA}">{ACTION}{operation}</wsa:Action>',
+        f'<wsa:MessageID xmlns:wsa="{WSA}">uuid:{uuid.uuid4()}</wsa:MessageID>',
+    ]
+
+
+def traits(name, given, sex, day, idam=IDAM) -> dict:
+    operation = "rechercherInsAvecTraitsIdentite"
+    return {
+        "name": f"{name} {given}",
+        "operation": operation,
+        "headers": headers(operation, idam),
+        "args": {"NomNaissance": name, "Prenom": given, "Sexe": sex, "DateNaissance": day},
+    }
+
+
+def search_calls(beneficiary) -> list[dict]:
+    vitale = "rechercherInsAvecCarteVitale"
+    return [
+        traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26"),
+        traits("ECETINSI", "PIERRE-ALAIN", "M", "2009-07-14"),
+        traits("DE VINCI", "LEONARDO", "M", "2014-02-01"),
+        traits("HOUILLES", "PIERRE", "M", "1993-01-27"),
+        traits("ADRDEUX", "LAURENT", "M", "1981-01-01", idam="PDP17NF21DD0"),
+        traits("D'AEION", "COEUR", "M", "1987-01-25"),
+        {
+            "name": "carte Vitale",
+            "operation": vitale,
+            "headers": headers(vitale),
+            "args": {
+                "MatriculeOD": {"NumIdentifiant": beneficiary["od"], "Cle": beneficiary["od_key"]},
+                "NomNaissance": beneficiary["birth_name"],
+                "DateNaissance": beneficiary["birth_date"],
+                "RangNaissance": str(beneficiary["rang"]),
+            },
+        },
+    ]
+
+
+def verify_call() -> dict:
+    operation = "verifierInsAvecTraitsIdentite"
+    return {
+        "name": "verification",
+        "operation": operation,
+        "headers": headers(operation),
+        "args": {
+            "IndividuVerifie": {
+                "INSFourni": {
+                    "IdIndividu": {"NumIdentifiant": "297022A020778", "Cle": "78"},
+                    "OID": "1.2.250.1.213.1.4.8",
+                },
+                "TraitsIdentiteIndividu": {
+                    "NomNaissance": "ADRTROIS", "ListePrenom": "DOMINIQUE", "Sexe": "F",
+                    "DateNaissance": "1997-02-26", "LieuNaissance": "2A020",
+                },
+            }
+        },
+    }  # fmt: skip
+
+
+def run_client(script: Path, home: Path, clients: list[dict]) -> dict[str, dict]:
+    scenario = {
+        "cert": str(home / "client" / "cert.pem"),
+        "key": str(home / "client" / "key.pem"),
+        "ca": str(home / "tls" / "ca.pem"),
+        "clients": clients,
+    }
+    result = subprocess.run(
+        [NODE, str(script)], input=json.dumps(scenario), cwd=NODE_DIR,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return {entry["name"]: entry for entry in json.loads(result.stdout)}
+
+
+@pytest.fixture(scope="module")
+def beneficiary(insi_base):
+    import sqlite3
+
+    conn = sqlite3.connect(f"{insi_base.as_uri()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    row = conn.execute(
+        "SELECT od.matricule AS od, printf('%02d', od.cle) AS od_key, b.matricule, "
+        "b.birth_name, b.birth_date, b.rang FROM persons b JOIN persons od ON b.od_id = od.id "
+        "WHERE b.od_id != b.id ORDER BY b.id LIMIT 1"
+    ).fetchone()
+    conn.close()
+    return dict(row)
+
+
+def check_search_answers(results: dict[str, dict], beneficiary: dict) -> None:
+    """What a vendor's client gets: the published answers, and the two faults read on 500."""
+    found = results["ADRTROIS DOMINIQUE"]["result"]
+    assert found["CR"] == {"CodeCR": "00", "LibelleCR": "OK"}
+    assert found["INDIVIDU"]["INSACTIF"]["IdIndividu"] == {
+        "NumIdentifiant": "297022A020778", "Cle": "78",
+    }  # fmt: skip
+    assert found["INDIVIDU"]["TIQ"]["ListePrenom"] == "DOMINIQUE"
+    history = results["ECETINSI PIERRE-ALAIN"]["result"]["INDIVIDU"]["INSHISTO"]
+    assert history["IdIndividu"]["NumIdentifiant"] == "2090763220834"  # one INSHISTO, as live
+    assert (history["DateDeb"], history["DateFin"]) == ("2019-03-01", "2019-02-28")
+    assert results["DE VINCI LEONARDO"]["result"]["CR"]["CodeCR"] == "02"
+    assert results["HOUILLES PIERRE"]["result"]["CR"] == {
+        "CodeCR": "01", "LibelleCR": "Aucune identite trouvee",
+    }  # fmt: skip
+    vitale = results["carte Vitale"]["result"]
+    assert (
+        vitale["INDIVIDU"]["INSACTIF"]["IdIndividu"]["NumIdentifiant"] == (beneficiary["matricule"])
+    )
+    unknown = results["ADRDEUX LAURENT"]
+    assert unknown["status"] == 500, unknown
+    assert unknown["fault"]["subcode"] == "soap:siram_100"
+    assert unknown["fault"]["erreur"]["code"] == "desir_550"
+    assert unknown["fault"]["erreur"]["text"] == "Numéro d'autorisation du logiciel inconnu."
+    technical = results["D'AEION COEUR"]
+    assert technical["status"] == 500, technical
+    assert (technical["fault"]["code"], technical["fault"]["subcode"]) == (
+        "S:Receiver", "S:siram_40",
+    )  # fmt: skip
+    assert technical["fault"]["erreur"]["code"] == "insi_102"
+    assert technical["fault"]["erreur"]["severite"] == "fatal"
+
+
+def test_node_soap_with_santeids_wsdls(node_soap, server, beneficiary):
+    base = server["base"]
+    results = run_client(
+        node_soap,
+        server["home"],
+        [
+            {"wsdl": f"{base}/insi/soap?wsdl", "calls": search_calls(beneficiary)},
+            {"wsdl": f"{base}/insi/soap/verification?wsdl", "calls": [verify_call()]},
+        ],
+    )
+    assert results[f"{base}/insi/soap?wsdl operations"]["operations"] == [
+        "rechercherInsAvecCarteVitale", "rechercherInsAvecTraitsIdentite",
+    ]  # fmt: skip
+    check_search_answers(results, beneficiary)
+    verified = results["verification"]["result"]
+    assert verified["CR"]["CodeCR"] == "00"
+    assert verified["IndividuVerifie"]["Conforme"] in (True, "true")
+
+
+def test_node_soap_with_the_real_wsdl_structure_and_santeids_endpoint(
+    node_soap, server, beneficiary, tmp_path
+):
+    wsdl = lay_out(tmp_path)
+    results = run_client(
+        node_soap,
+        server["home"],
+        [
+            {
+                "wsdl": str(wsdl),
+                "endpoint": f"{server['base']}/insi/soap",
+                "calls": search_calls(beneficiary),
+            }
+        ],
+    )
+    assert results[f"{wsdl} operations"]["operations"] == [
+        "rechercherInsAvecCarteVitale", "rechercherInsAvecTraitsIdentite",
+    ]  # fmt: skip
+    check_search_answers(results, beneficiary)

@@ -1,0 +1,217 @@
+"""Audit trail (no traits in clear, append-only), monthly statistics, software registry, CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from datetime import UTC
+from datetime import datetime
+
+import pytest
+from click.testing import CliRunner
+
+from santeid.cli import main
+from santeid.insi.audit import AuditLog
+from santeid.insi.model import OP_SEARCH_TRAITS
+from santeid.insi.model import OP_SEARCH_VITALE
+from santeid.insi.model import OP_VERIFY
+from santeid.insi.model import InsiError
+from santeid.insi.model import TraitsQuery
+from santeid.insi.model import VerifyQuery
+from santeid.insi.model import VitaleQuery
+from santeid.insi.model import insufficient_access
+from santeid.insi.service import InsiService
+from tests.support.insi import REST_CTX
+from tests.support.insi import SOAP_CTX
+
+ADRTROIS = TraitsQuery("ADRTROIS", ("DOMINIQUE",), "F", "1997-02-26", "2A020")
+
+
+def _calls(service: InsiService) -> None:
+    service.search_by_traits(ADRTROIS, SOAP_CTX)  # 00
+    service.search_by_traits(TraitsQuery("TCHITCHI", ("OLA",), "F", "1936-06-21"), SOAP_CTX)
+    service.search_by_traits(TraitsQuery("DE VINCI", ("LEONARDO",), "M", "2014-02-01"), REST_CTX)
+    with pytest.raises(InsiError):
+        service.search_by_traits(TraitsQuery("D'AEION", ("COEUR",), "M", "1987-01-25"), SOAP_CTX)
+    with pytest.raises(InsiError):
+        service.search_by_traits(TraitsQuery("Adrtrois", ("X",), "F", "1997-02-26"), SOAP_CTX)
+    service.search_by_vitale(VitaleQuery("297022A020778", None, "ADRTROIS", "1997-02-26", 1),
+                             SOAP_CTX)  # fmt: skip
+    service.verify(VerifyQuery("297022A020778", "78", ADRTROIS), SOAP_CTX)
+
+
+def test_every_call_is_audited_without_traits_in_clear(service):
+    _calls(service)
+    rows = service.audit.rows()
+    assert [(r["operation"], r["result"]) for r in reversed(rows)] == [
+        (OP_SEARCH_TRAITS, "00"),
+        (OP_SEARCH_TRAITS, "01"),
+        (OP_SEARCH_TRAITS, "02"),
+        (OP_SEARCH_TRAITS, "insi_102"),
+        (OP_SEARCH_TRAITS, "santeid_invalid_trait"),
+        (OP_SEARCH_VITALE, "00"),
+        (OP_VERIFY, "conform"),
+    ]
+    first = rows[-1]
+    assert first["software_id"] == "TESTSGIE0000"
+    assert first["structure_id"] == "10B0152872"
+    assert first["channel"] == "soap"
+    assert first["auth_method"] == "certificate"
+    assert first["at"].endswith("Z") and len(first["at"]) == 24
+    assert len(first["query_hash"]) == 32
+    assert first["duration_us"] >= 0
+    # Nothing of the traits or the INS anywhere in the file: names, dates, matricules.
+    raw = service.audit.db.path.read_bytes()
+    wal = service.audit.db.path.with_name(service.audit.db.path.name + "-wal")
+    if wal.exists():
+        raw += wal.read_bytes()
+    for secret in ("ADRTROIS", "Adrtrois", "DOMINIQUE", "TCHITCHI", "1997-02-26", "297022A020778",
+                   "AEION", "LEONARDO", "2A020"):  # fmt: skip
+        assert secret.encode() not in raw, secret
+
+
+def test_the_query_hash_is_keyed_and_recomputable(service, tmp_path):
+    service.search_by_traits(ADRTROIS, SOAP_CTX)
+    stored = service.audit.rows()[0]["query_hash"]
+    assert stored == service.audit.query_hash(
+        OP_SEARCH_TRAITS, "ADRTROIS", "DOMINIQUE", "F", "1997-02-26", "2A020"
+    )
+    # Another installation (another key) hashes the same query differently.
+    other = AuditLog(tmp_path / "other" / "insi.sqlite3")
+    assert other.query_hash(OP_SEARCH_TRAITS, "ADRTROIS", "DOMINIQUE", "F", "1997-02-26",
+                            "2A020") != stored  # fmt: skip
+    assert (service.audit.key_path.stat().st_mode & 0o777) == 0o600
+
+
+def test_the_trail_is_append_only(service):
+    service.search_by_traits(ADRTROIS, SOAP_CTX)
+    assert service.audit.flush() == 1
+    conn = sqlite3.connect(service.audit.db.path)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE audit SET result = '01'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM audit")
+    conn.close()
+
+
+def test_monthly_statistics_count_calls_by_operation_and_result(service):
+    _calls(service)
+    _calls(service)
+    month = datetime.now(UTC).strftime("%Y-%m")
+    report = service.stats("TESTSGIE0000", month)
+    assert report["month"] == month
+    assert report["total"] == 14
+    (entry,) = report["software"]
+    traits = entry["operations"][OP_SEARCH_TRAITS]
+    assert traits["results"] == {"00": 2, "01": 2, "02": 2, "insi_102": 2,
+                                 "santeid_invalid_trait": 2}  # fmt: skip
+    assert traits["total"] == 10
+    assert entry["operations"][OP_SEARCH_VITALE]["results"] == {"00": 2}
+    assert entry["operations"][OP_VERIFY]["results"] == {"conform": 2}
+    # Another software, another month: nothing.
+    assert service.stats("OTHER", month)["total"] == 0
+    assert service.stats(None, "2001-01") == {
+        "month": "2001-01", "softwareId": None, "total": 0, "software": []
+    }  # fmt: skip
+    with pytest.raises(InsiError) as caught:
+        service.stats(None, "2026-13")
+    assert caught.value.field == "month"
+
+
+def test_the_stats_follow_the_clock_month(tmp_path, insi_base):
+    moments = iter([datetime(2026, 1, 31, 23, 59, 59, tzinfo=UTC),
+                    datetime(2026, 2, 1, 0, 0, 0, tzinfo=UTC)])  # fmt: skip
+    service = InsiService(insi_base, tmp_path / "insi.sqlite3", clock=lambda: next(moments))
+    service.search_by_traits(ADRTROIS, SOAP_CTX)
+    service.search_by_traits(ADRTROIS, SOAP_CTX)
+    assert service.stats(None, "2026-01")["total"] == 1
+    assert service.stats(None, "2026-02")["total"] == 1
+
+
+def test_rows_are_committed_in_batches_by_a_writer_thread(service):
+    """record() only queues; the writer commits within FLUSH_SECONDS, without any reader."""
+    for _ in range(3):
+        service.search_by_traits(ADRTROIS, SOAP_CTX)
+    path = service.audit.db.path
+    deadline = time.monotonic() + 5
+    count = 0
+    while time.monotonic() < deadline:
+        if path.exists():
+            conn = sqlite3.connect(path)
+            try:
+                count = conn.execute("SELECT count(*) FROM audit").fetchone()[0]
+            except sqlite3.OperationalError:  # schema not created yet
+                count = 0
+            conn.close()
+        if count == 3:
+            break
+        time.sleep(0.02)
+    assert count == 3
+
+
+def test_a_trail_that_cannot_be_written_stops_the_service(service, monkeypatch):
+    monkeypatch.setattr(service.audit, "MAX_PENDING", 2)
+    monkeypatch.setattr(service.audit, "flush", lambda: 0)  # commits never happen
+    service.audit._writer = object()  # no writer thread either
+    service.search_by_traits(ADRTROIS, SOAP_CTX)
+    service.search_by_traits(ADRTROIS, SOAP_CTX)
+    with pytest.raises(InsiError) as caught:
+        service.search_by_traits(ADRTROIS, SOAP_CTX)
+    assert (caught.value.code, caught.value.http_status) == ("desir_1020", 503)
+
+
+def test_refusals_can_be_recorded_by_adapters(service):
+    service.record_refusal(SOAP_CTX, OP_SEARCH_TRAITS, insufficient_access())
+    row = service.audit.rows()[0]
+    assert (row["result"], row["query_hash"]) == ("DESIR_560", None)
+
+
+def test_software_registry(service):
+    registry = service.software()
+    registry.add("PDP17NF21DD0", "Padoa")
+    assert registry.get("PDP17NF21DD0").name == "Padoa"
+    with pytest.raises(ValueError, match="already"):
+        registry.add("PDP17NF21DD0", "Again")
+    registry.add("PDP17NF21DD0", "Padoa 2022", replace=True)
+    registry.add("TESTSGIE0000", "GIE kit")
+    assert [s.idam for s in registry.list()] == ["PDP17NF21DD0", "TESTSGIE0000"]
+    with pytest.raises(ValueError, match="authorisation number"):
+        registry.add("bad idam!", "x")
+    assert registry.remove("PDP17NF21DD0")
+    assert not registry.remove("PDP17NF21DD0")
+    assert registry.get("PDP17NF21DD0") is None
+
+
+def test_cli_software_and_stats(tmp_path, monkeypatch, insi_base):
+    monkeypatch.setenv("SANTEID_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SANTEID_INSI_BASE", str(insi_base))
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0):
+        result = runner.invoke(main, ["insi", *args])
+        assert result.exit_code == code, result.output
+        # The data directory is named on stderr, so that stdout stays parseable (--json).
+        assert f"santeid: data directory {(tmp_path / 'var').resolve()}" in result.stderr
+        return result.stdout if code == 0 else result.output
+
+    assert "registered" in run("software", "add", "TESTSGIE0000", "--name", "GIE kit")
+    run("software", "add", "TESTSGIE0000", "--name", "GIE kit", code=1)
+    assert "TESTSGIE0000  GIE kit" in run("software", "list")
+    assert json.loads(run("software", "list", "--json"))[0]["idam"] == "TESTSGIE0000"
+
+    service = InsiService(insi_base, tmp_path / "var" / "insi.sqlite3")
+    _calls(service)
+    service.audit.flush()  # the CLI is another reader: it sees committed rows
+    month = datetime.now(UTC).strftime("%Y-%m")
+    text = run("stats")
+    assert f"INSi calls in {month}: 7" in text
+    assert "TESTSGIE0000 (GIE kit): 7" in text
+    assert "rechercherInsAvecTraitsIdentite" in text and "00 1" in text
+    report = json.loads(run("stats", "--software", "TESTSGIE0000", "--month", month, "--json"))
+    assert report["total"] == 7
+    assert json.loads(run("stats", "--month", "1999-01", "--json"))["total"] == 0
+    assert "not a month" in run("stats", "--month", "January", code=1)
+
+    assert "removed" in run("software", "remove", "TESTSGIE0000")
+    run("software", "remove", "TESTSGIE0000", code=1)

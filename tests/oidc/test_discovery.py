@@ -1,0 +1,205 @@
+"""Discovery (OIDC Discovery §3, PSC's wallet path), JWKS, health, and error behaviour:
+clean 503 when Redis goes away, recovery when it returns, never a 500 on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from santeid import create_app
+from santeid.storage import store_from_url
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
+
+WELL_KNOWN = "/auth/realms/esante-wallet/.well-known"
+
+
+def test_the_two_discovery_documents_differ_only_by_the_authorization_endpoint(client):
+    """PSC: the wallet document points at the wallet host's /auth; Keycloak's standard one at
+    the realm's own endpoint. Both URLs answer."""
+    standard = client.get(f"{WELL_KNOWN}/openid-configuration").get_json()
+    wallet = client.get(f"{WELL_KNOWN}/wallet-openid-configuration").get_json()
+    assert wallet["authorization_endpoint"] == "http://localhost/auth"
+    assert standard["authorization_endpoint"] == f"{ISSUER}/protocol/openid-connect/auth"
+    assert {k: v for k, v in standard.items() if k != "authorization_endpoint"} == {
+        k: v for k, v in wallet.items() if k != "authorization_endpoint"
+    }
+    for url in (wallet["authorization_endpoint"], standard["authorization_endpoint"]):
+        response = client.get(url.replace("http://localhost", ""), query_string={"client_id": "x"})
+        assert response.status_code == 400  # the authorization endpoint's error page, not 404
+        assert "unknown client" in response.get_data(as_text=True)
+
+
+def test_discovery_advertises_what_is_implemented_in_psc_order(client):
+    document = json.loads(client.get(f"{WELL_KNOWN}/wallet-openid-configuration").data)
+    assert list(document)[:5] == [
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "introspection_endpoint",
+        "userinfo_endpoint",
+    ]
+    assert document["issuer"] == ISSUER
+    assert document["authorization_endpoint"] == "http://localhost/auth"
+    assert document["jwks_uri"] == f"{ISSUER}/protocol/openid-connect/certs"
+    assert document["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:openid:params:grant-type:ciba",
+    ]
+    assert document["response_types_supported"] == ["code"]
+    assert "RS256" in document["id_token_signing_alg_values_supported"]
+    assert document["acr_values_supported"] == ["eidas1"]
+    assert {"openid", "scope_all"} <= set(document["scopes_supported"])
+    assert document["authorization_response_iss_parameter_supported"] is True
+    assert document["response_modes_supported"] == ["query", "fragment", "form_post"]
+    assert document["code_challenge_methods_supported"] == ["plain", "S256"]
+    assert document["token_endpoint_auth_methods_supported"] == [
+        "private_key_jwt",
+        "client_secret_basic",
+        "client_secret_post",
+        "tls_client_auth",
+    ]
+    # Every advertised endpoint answers (none is a 404).
+    for name in (
+        "token_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "backchannel_authentication_endpoint",
+    ):
+        path = document[name].replace("http://localhost", "")
+        assert client.post(path).status_code in (400, 401), name
+    for name in ("userinfo_endpoint", "jwks_uri", "end_session_endpoint"):
+        path = document[name].replace("http://localhost", "")
+        assert client.get(path).status_code in (200, 400, 401), name
+
+
+def test_separate_authorization_host_is_advertised_and_served(settings):
+    from santeid.storage import MemoryStore
+
+    app = create_app(
+        settings.replace(authorization_endpoint="http://localhost/wallet/auth"), store=MemoryStore()
+    )
+    http = app.test_client()
+    document = http.get(f"{WELL_KNOWN}/wallet-openid-configuration").get_json()
+    assert document["authorization_endpoint"] == "http://localhost/wallet/auth"
+    flow = Flow(app, http, register_client(app))
+    response = http.get(
+        "/wallet/auth",
+        query_string={
+            "response_type": "code",
+            "client_id": flow.client["client_id"],
+            "redirect_uri": flow.client["redirect_uris"][0],
+            "scope": "openid",
+        },
+    )
+    assert "login-actions/authenticate" in response.headers["Location"]
+
+
+def test_jwks_has_kid_and_no_private_material(client):
+    keys = client.get(f"{OIDC}/certs").get_json()["keys"]
+    assert keys
+    for key in keys:
+        assert key["kid"] and key["use"] == "sig" and key["alg"] == "RS256"
+        assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+
+
+def test_sandbox_is_visible_on_every_response(client):
+    assert client.get(f"{OIDC}/certs").headers["X-Santeid-Sandbox"] == "true"
+    assert "Bac à sable" in client.get("/").get_data(as_text=True)
+
+
+def test_security_headers_on_pages(client):
+    response = client.get("/")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+GARBAGE = [
+    ("get", f"{OIDC}/auth", {"client_id": "\x00\x01"}),
+    ("get", f"{OIDC}/auth", {"client_id": "service-test", "redirect_uri": "%%%"}),
+    ("post", f"{OIDC}/token", b"grant_type=authorization_code&code=%ff%fe%00"),
+    ("post", f"{OIDC}/userinfo", b"access_token=%ff%fe"),
+    ("post", f"{OIDC}/token", {"grant_type": ""}),
+    ("post", f"{OIDC}/token/introspect", {"token": "a.b.c"}),
+    ("post", f"{OIDC}/revoke", {"token": "...."}),
+    ("get", f"{OIDC}/userinfo", None),
+    ("get", f"{OIDC}/logout", {"id_token_hint": "a.b.c", "post_logout_redirect_uri": "x"}),
+    ("get", "/auth/realms/esante-wallet/login-actions/authenticate", {"tx": "x" * 70}),
+    ("get", "/auth/realms/esante-wallet/login-actions/status", {"tx": "nope"}),
+    ("post", "/auth/realms/esante-wallet/login-actions/cancel", {"tx": ""}),
+    ("get", "/auth/realms/other-realm/.well-known/openid-configuration", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "params"), GARBAGE)
+def test_bad_input_never_gives_a_500(flow, client, method, path, params):
+    headers = basic_auth("service-test", flow.client["client_secret"])
+    if method == "get":
+        response = client.get(path, query_string=params, headers=headers)
+    elif isinstance(params, bytes):
+        # Raw body: invalid UTF-8 as a hostile client would send it.
+        response = client.post(
+            path, data=params, headers=headers, content_type="application/x-www-form-urlencoded"
+        )
+    else:
+        response = client.post(path, data=params or {}, headers=headers)
+    # 200 is right for some (RFC 7662 answers {"active": false}, RFC 7009 ignores unknown
+    # tokens); what must never happen is a server error or a leaked stack trace.
+    assert response.status_code < 500
+    assert b"Traceback" not in response.data
+
+
+def test_oversized_token_request_parameter_is_400_json(flow, client):
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "authorization_code", "code": "c" * 5000},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"
+
+
+@pytest.mark.redis
+def test_redis_outage_is_a_clean_503_and_recovers(settings, disposable_redis):
+    app = create_app(
+        settings.replace(store_url=disposable_redis.url), store=store_from_url(disposable_redis.url)
+    )
+    http = app.test_client()
+    flow = Flow(app, http, register_client(app))
+    tokens = flow.full_login()
+
+    disposable_redis.stop()
+    health = http.get("/health")
+    assert health.status_code == 503 and health.get_json()["store"] == "unavailable"
+    token = http.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert token.status_code == 503
+    assert token.get_json()["error"] == "temporarily_unavailable"
+    page = flow.authorize()
+    assert page.status_code == 503
+    assert b"Traceback" not in page.data
+
+    disposable_redis.start()
+    assert http.get("/health").status_code == 200
+    # Redis kept nothing on disk, so the old grant is gone; a fresh login works again.
+    assert "access_token" in flow.full_login()
+
+
+def test_login_flow_on_both_stores(any_store_app):
+    """The whole flow behaves the same on memory:// and on a real Redis."""
+    http = any_store_app.test_client()
+    flow = Flow(any_store_app, http, register_client(any_store_app))
+    assert "access_token" in flow.full_login()
+    # Silent SSO login, then a replayed code: same answers from both stores.
+    params = flow.code_from(flow.authorize(prompt="none"))
+    assert flow.token(params["code"]).status_code == 200
+    assert flow.token(params["code"]).get_json()["error"] == "invalid_grant"

@@ -1,0 +1,156 @@
+"""Logout as Keycloak answers it (docs/reference/keycloak-behaviour.md, Logout) and the client
+metadata of OIDC Back-/Front-Channel Logout 1.0 and Keycloak's web origins, in process. The
+same behaviours against a real server process: tests/e2e/conformance/."""
+
+from __future__ import annotations
+
+import pytest
+
+from santeid import create_app
+from santeid.oidc.clients import InvalidClientMetadata
+from santeid.oidc.clients import validate_metadata
+from santeid.storage import MemoryStore
+from tests.support.oidc_flow import CLIENT_SECRET
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
+
+
+def _logout_to(client, tokens, target: str):
+    return client.get(
+        f"{OIDC}/logout",
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": target,
+            "state": "bye",
+        },
+    )
+
+
+def test_default_accepts_a_login_redirect_uri_when_no_logout_uri_is_registered(app, client):
+    flow = Flow(app, client, register_client(app, post_logout_redirect_uris=[]))
+    response = _logout_to(client, flow.full_login(), REDIRECT_URI)
+    assert response.status_code == 302
+    assert response.headers["Location"] == REDIRECT_URI + "?state=bye"
+    assert flow.code_from(flow.authorize(prompt="none"))["error"] == "login_required"
+
+
+def test_registered_logout_uris_still_limit_the_targets(flow, client):
+    # "+" applies only when the client registered no post_logout_redirect_uris.
+    response = _logout_to(client, flow.full_login(), REDIRECT_URI)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "code" in flow.code_from(flow.authorize(prompt="none"))
+
+
+def test_plus_entry_adds_the_redirect_uris_to_the_registered_logout_uris(settings):
+    # Keycloak's syntax, honoured under both policies: the registration asks for it.
+    app = create_app(settings.replace(post_logout_redirect_policy="strict"), store=MemoryStore())
+    client = app.test_client()
+    meta = register_client(
+        app, post_logout_redirect_uris=["+", "https://service.example.org/logged-out"]
+    )
+    flow = Flow(app, client, meta)
+    assert _logout_to(client, flow.full_login(), REDIRECT_URI).status_code == 302
+    logged_out = "https://service.example.org/logged-out"
+    assert _logout_to(client, flow.full_login(), logged_out).status_code == 302
+    assert (
+        _logout_to(client, flow.full_login(), "https://elsewhere.example.org/").status_code == 400
+    )
+
+
+def test_strict_setting_refuses_a_login_redirect_uri(settings):
+    app = create_app(settings.replace(post_logout_redirect_policy="strict"), store=MemoryStore())
+    client = app.test_client()
+    flow = Flow(app, client, register_client(app, post_logout_redirect_uris=[]))
+    response = _logout_to(client, flow.full_login(), REDIRECT_URI)
+    assert response.status_code == 400
+    assert "Invalid redirect uri" in response.get_data(as_text=True)
+    assert "code" in flow.code_from(flow.authorize(prompt="none"))
+
+
+def test_refresh_token_logout_errors_as_keycloak(flow, app, client):
+    tokens = flow.full_login()
+    auth = basic_auth("service-test", CLIENT_SECRET)
+    missing = client.post(f"{OIDC}/logout", data={"refresh_token": ""}, headers=auth)
+    assert missing.status_code == 400
+    assert missing.get_json() == {
+        "error": "invalid_request",
+        "error_description": "No refresh token",
+    }
+    forged = client.post(
+        f"{OIDC}/logout", data={"refresh_token": tokens["refresh_token"][:-4]}, headers=auth
+    )
+    assert forged.status_code == 400
+    assert forged.get_json()["error"] == "invalid_grant"
+    unauthenticated = client.post(
+        f"{OIDC}/logout",
+        data={"refresh_token": tokens["refresh_token"]},
+        headers=basic_auth("service-test", "wrong-secret-0123456789"),
+    )
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.get_json()["error"] == "invalid_client"
+    register_client(app, client_id="other", client_secret="other-secret-0123456789")
+    other = client.post(
+        f"{OIDC}/logout",
+        data={"refresh_token": tokens["refresh_token"]},
+        headers=basic_auth("other", "other-secret-0123456789"),
+    )
+    assert other.status_code == 400
+    assert other.get_json()["error"] == "invalid_grant"
+    # None of the refused requests ended anything.
+    assert "code" in flow.code_from(flow.authorize(prompt="none"))
+    ok = client.post(
+        f"{OIDC}/logout", data={"refresh_token": tokens["refresh_token"]}, headers=auth
+    )
+    assert ok.status_code == 204
+    assert flow.code_from(flow.authorize(prompt="none"))["error"] == "login_required"
+
+
+def _meta(**extra) -> dict:
+    return {
+        "client_id": "rp",
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": ["https://rp.example.org/cb"],
+        **extra,
+    }
+
+
+def test_logout_metadata_and_web_origins_are_accepted():
+    meta = validate_metadata(
+        _meta(
+            backchannel_logout_uri="http://127.0.0.1:9/logout",
+            backchannel_logout_session_required=True,
+            frontchannel_logout_uri="https://rp.example.org/fc",
+            frontchannel_logout_session_required=False,
+            web_origins=["+", "https://app.example.org"],
+        ),
+        sandbox=True,
+    )
+    assert meta["backchannel_logout_uri"] == "http://127.0.0.1:9/logout"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"backchannel_logout_uri": "http://127.0.0.1:9/logout"}, "backchannel_logout_uri"),
+        ({"backchannel_logout_uri": "https://10.0.0.1/logout"}, "non-public"),
+        ({"frontchannel_logout_uri": "https://rp.example.org/fc#x"}, "fragment"),
+        ({"backchannel_logout_session_required": "yes"}, "true or false"),
+        ({"web_origins": "https://app.example.org"}, "web_origins"),
+        ({"web_origins": ["https://app.example.org/path"]}, "not an origin"),
+        ({"web_origins": ["ftp://app.example.org"]}, "not an origin"),
+    ],
+)
+def test_bad_logout_metadata_is_refused_outside_the_sandbox(extra, message):
+    with pytest.raises(InvalidClientMetadata) as caught:
+        validate_metadata(_meta(**extra), sandbox=False)
+    assert message in caught.value.description
+
+
+def test_web_origins_plus_means_the_redirect_uris_origins(app):
+    register_client(app, web_origins=["+", "https://App.example.org"])
+    client = app.extensions["santeid"].clients.get("service-test")
+    assert client.web_origins == {"https://service.example.org", "https://app.example.org"}

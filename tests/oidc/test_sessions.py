@@ -1,0 +1,183 @@
+"""SSO sessions (4 h / 30 min idle), prompt and max_age (OIDC Core §3.1.2.1), and
+RP-Initiated Logout 1.0."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+from santeid.clock import ManualClock
+from santeid.oidc.authentication import Authentication
+from santeid.oidc.sessions import SessionStore
+from santeid.storage import MemoryStore
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import register_client
+from tests.support.oidc_flow import sandbox_professional
+
+
+def _second_service(app, client) -> Flow:
+    meta = register_client(
+        app,
+        client_id="second-service",
+        client_secret="second-secret-0123456789",
+        redirect_uris=["https://second.example.org/cb"],
+    )
+    return Flow(app, client, meta)
+
+
+def test_second_service_logs_in_silently(flow, app, client):
+    first = flow.full_login()
+    second = _second_service(app, client)
+    response = second.authorize()
+    params = second.code_from(response)  # straight back with a code, no login page
+    assert params["session_state"] == first["session_state"]
+    assert second.token(params["code"]).status_code == 200
+
+
+def test_prompt_none_succeeds_with_a_session(flow, app, client):
+    """oidcc-prompt-none-logged-in: same sub and auth_time, no UI."""
+    flow.full_login()
+    params = flow.code_from(flow.authorize(prompt="none"))
+    assert "code" in params
+
+
+def test_prompt_login_forces_a_new_login(flow):
+    flow.full_login()
+    response = flow.authorize(prompt="login")
+    assert "login-actions/authenticate" in response.headers["Location"]
+
+
+def test_max_age_zero_forces_a_new_login(flow):
+    flow.full_login()
+    assert "login-actions/authenticate" in flow.authorize(max_age="0").headers["Location"]
+    assert "code=" in flow.authorize(max_age="3600").headers["Location"]
+
+
+def test_login_hint_for_someone_else_shows_the_login_page(flow, app):
+    flow.full_login()
+    others = [p.national_id for p in app.extensions["santeid"].directory.list(sandbox_only=True)]
+    response = flow.authorize(login_hint=others[1])
+    assert "login-actions/authenticate" in response.headers["Location"]
+
+
+def test_session_idle_and_absolute_lifetimes():
+    clock = ManualClock(1_000_000)
+    store = MemoryStore(clock=clock)
+    sessions = SessionStore(store, max_lifetime=4 * 3600, idle_timeout=1800, clock=clock)
+    auth = sessions.open(Authentication("810000000001", int(clock()), "eidas1", "SANDBOX", ["x"]))
+    # Used every 20 minutes, the session survives the idle timeout…
+    for _ in range(11):
+        clock.advance(1200)
+        assert sessions.get(auth.sid) is not None
+    # …but not its 4-hour absolute lifetime.
+    clock.advance(1200)
+    assert sessions.get(auth.sid) is None
+
+
+def test_idle_session_expires():
+    clock = ManualClock(1_000_000)
+    store = MemoryStore(clock=clock)
+    sessions = SessionStore(store, max_lifetime=4 * 3600, idle_timeout=1800, clock=clock)
+    auth = sessions.open(Authentication("810000000001", int(clock()), "eidas1", "SANDBOX", ["x"]))
+    clock.advance(1801)
+    assert sessions.get(auth.sid) is None
+
+
+def test_logout_with_hint_redirects_with_state_and_ends_everything(flow, client):
+    tokens = flow.full_login()
+    response = client.get(
+        f"{OIDC}/logout",
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://service.example.org/logged-out",
+            "state": "bye",
+        },
+    )
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert location.netloc == "service.example.org"
+    assert parse_qs(location.query) == {"state": ["bye"]}
+    # The session is gone and its tokens revoked.
+    assert flow.code_from(flow.authorize(prompt="none"))["error"] == "login_required"
+    headers = {"Authorization": "Bearer " + tokens["access_token"]}
+    assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 401
+
+
+def test_server_to_server_logout_with_only_the_hint(flow, app):
+    """PSC's back-end logout: a GET with only id_token_hint, from another HTTP client."""
+    tokens = flow.full_login()
+    server = app.test_client()
+    response = server.get(f"{OIDC}/logout", query_string={"id_token_hint": tokens["id_token"]})
+    assert response.status_code == 200
+    assert "Session fermée" in response.get_data(as_text=True)
+    assert flow.code_from(flow.authorize(prompt="none"))["error"] == "login_required"
+
+
+def test_logout_refuses_unregistered_post_logout_redirect_uri(flow, client):
+    tokens = flow.full_login()
+    response = client.get(
+        f"{OIDC}/logout",
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://evil.example.org/",
+        },
+    )
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    # Nothing changed: the session still answers prompt=none.
+    assert "code" in flow.code_from(flow.authorize(prompt="none"))
+
+
+def test_logout_with_a_forged_hint_is_refused(flow, client):
+    tokens = flow.full_login()
+    head, body, sig = tokens["id_token"].split(".")
+    response = client.get(
+        f"{OIDC}/logout", query_string={"id_token_hint": f"{head}.{body}.{sig[::-1]}"}
+    )
+    assert response.status_code == 400
+
+
+def test_logout_without_hint_asks_for_confirmation(flow, client):
+    flow.full_login()
+    page = client.get(f"{OIDC}/logout")
+    assert page.status_code == 200
+    assert 'id="confirm-logout"' in page.get_data(as_text=True)
+    # Still logged in until confirmed…
+    assert "code" in flow.code_from(flow.authorize(prompt="none"))
+    forged = client.post(f"{OIDC}/logout", data={"csrf_token": "nope"})
+    assert forged.status_code == 400
+    assert "code" in flow.code_from(flow.authorize(prompt="none"))
+    confirmed = client.post(
+        f"{OIDC}/logout", data={"csrf_token": flow.csrf(page.get_data(as_text=True))}
+    )
+    assert confirmed.status_code == 200
+    assert flow.code_from(flow.authorize(prompt="none"))["error"] == "login_required"
+
+
+def test_logging_in_again_keeps_the_session_with_a_new_auth_time(clocked_app, clock):
+    app = clocked_app
+    client = app.test_client()
+    flow = Flow(app, client, register_client(app))
+    national_id = sandbox_professional(app)
+    first = flow.full_login(national_id)
+    clock.advance(2)
+    again = flow.full_login(national_id, prompt="login")
+    assert again["session_state"] == first["session_state"]
+    assert (
+        decode(app, again["id_token"])[1]["auth_time"]
+        > decode(app, first["id_token"])[1]["auth_time"]
+    )
+    headers = {"Authorization": "Bearer " + first["access_token"]}
+    assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 200
+
+
+def test_another_professional_logging_in_ends_the_previous_session(flow, app, client):
+    ids = [p.national_id for p in app.extensions["santeid"].directory.list(sandbox_only=True)]
+    first = flow.full_login(ids[0])
+    second = flow.full_login(ids[1], prompt="login")
+    assert first["session_state"] != second["session_state"]
+    assert not app.extensions["santeid"].sessions.exists(first["session_state"])
+    headers = {"Authorization": "Bearer " + first["access_token"]}
+    assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 401

@@ -1,0 +1,521 @@
+"""Token endpoint: PSC token shapes (docs/reference/pro-sante-connect.md §5–7), single-use codes,
+PKCE, client
+authentication, refresh rotation."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import pytest
+from authlib.oauth2.rfc7523 import private_key_jwt_sign
+from joserfc import jwt
+from joserfc.jwk import ECKey
+
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import pkce_pair
+from tests.support.oidc_flow import register_client
+from tests.support.oidc_flow import sandbox_professional
+
+
+def test_token_response_has_keycloak_fields_in_order(flow):
+    body = flow.full_login()
+    assert list(body) == [
+        "access_token",
+        "expires_in",
+        "refresh_expires_in",
+        "refresh_token",
+        "token_type",
+        "id_token",
+        "not-before-policy",
+        "session_state",
+        "scope",
+    ]
+    assert body["expires_in"] == 120
+    assert body["refresh_expires_in"] == 1800
+    assert body["token_type"] == "Bearer"
+    assert body["scope"] == "openid scope_all"
+
+
+def test_access_token_is_shaped_like_psc(flow, app):
+    national_id = sandbox_professional(app)
+    body = flow.full_login(national_id)
+    header, claims = decode(app, body["access_token"])
+    assert header["alg"] == "RS256" and header["typ"] == "JWT" and header["kid"]
+    assert list(claims) == [
+        "exp", "iat", "auth_time", "jti", "iss", "sub", "typ", "azp", "nonce",
+        "session_state", "acr", "scope", "sid", "authMode", "otherIds", "preferred_username",
+    ]  # fmt: skip
+    assert claims["exp"] - claims["iat"] == 120
+    assert "aud" not in claims
+    assert claims["iss"] == ISSUER
+    assert claims["typ"] == "Bearer"
+    assert claims["azp"] == "service-test"
+    assert claims["sid"] == claims["session_state"] == body["session_state"]
+    assert claims["acr"] == "eidas1"
+    prefix, federation, subject = claims["sub"].split(":")
+    assert prefix == "f" and uuid.UUID(federation) and subject == national_id
+    assert claims["preferred_username"] == national_id
+    assert any(o["identifiant"] for o in claims["otherIds"])
+
+
+def test_id_token_claims(flow, app):
+    national_id = sandbox_professional(app)
+    body = flow.full_login(national_id, nonce="my-nonce")
+    _, claims = decode(app, body["id_token"])
+    for name in (
+        "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
+        "SubjectNameID", "preferred_username", "given_name", "family_name", "authMode",
+    ):  # fmt: skip
+        assert name in claims, name
+    assert claims["aud"] == "service-test"
+    assert claims["nonce"] == "my-nonce"
+    assert claims["SubjectNameID"] == national_id
+    assert claims["typ"] == "ID"
+    assert isinstance(claims["amr"], list) and claims["amr"]
+    assert abs(claims["auth_time"] - time.time()) < 30
+    professional = app.extensions["santeid"].directory.get(national_id)
+    assert claims["family_name"] == professional.family_name
+
+
+def test_nonce_is_optional(flow, app):
+    """oidcc-ensure-request-without-nonce-succeeds-for-code-flow."""
+    body = flow.full_login(nonce=None)
+    _, claims = decode(app, body["id_token"])
+    assert "nonce" not in claims
+
+
+def test_code_is_single_use_and_replay_revokes_its_tokens(flow, client, app):
+    params = flow.obtain_code()
+    first = flow.token(params["code"])
+    assert first.status_code == 200
+    tokens = first.get_json()
+    replay = flow.token(params["code"])
+    assert replay.status_code == 400
+    assert replay.get_json()["error"] == "invalid_grant"
+    # RFC 6749 §4.1.2: the tokens the code gave are revoked.
+    userinfo = client.get(
+        f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}
+    )
+    assert userinfo.status_code == 401
+    refresh = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert refresh.get_json()["error"] == "invalid_grant"
+
+
+def test_code_of_another_client_is_invalid_grant(flow, client, app):
+    other = register_client(
+        app, client_id="other-service", client_secret="another-secret-0123456789"
+    )
+    params = flow.obtain_code()
+    response = client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"],
+            "redirect_uri": REDIRECT_URI,
+        },
+        headers=basic_auth(other["client_id"], other["client_secret"]),
+    )
+    assert response.get_json()["error"] == "invalid_grant"
+    # The rightful client can still use it: a stranger's attempt consumed nothing.
+    assert flow.token(params["code"]).status_code == 200
+
+
+def test_redirect_uri_must_match_the_authorization_request(flow, app):
+    params = flow.obtain_code()
+    response = flow.token(params["code"], redirect_uri="https://service.example.org/other")
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_expired_code_is_invalid_grant(clocked_app, clock):
+    from tests.support.oidc_flow import Flow
+
+    flow = Flow(clocked_app, clocked_app.test_client(), register_client(clocked_app))
+    params = flow.obtain_code()
+    clock.advance(clocked_app.extensions["santeid"].settings.oidc.authorization_code_lifetime + 1)
+    assert flow.token(params["code"]).get_json()["error"] == "invalid_grant"
+
+
+def test_pkce_s256(flow, app):
+    verifier, challenge = pkce_pair()
+    national_id = sandbox_professional(app)
+    params = flow.obtain_code(national_id, code_challenge=challenge, code_challenge_method="S256")
+    missing = flow.token(params["code"])
+    assert missing.status_code == 400
+    assert missing.get_json()["error"] == "invalid_request"
+
+    params = flow.obtain_code(national_id, code_challenge=challenge, code_challenge_method="S256")
+    wrong = flow.token(params["code"], code_verifier=pkce_pair()[0])
+    assert wrong.status_code == 400
+
+    params = flow.obtain_code(national_id, code_challenge=challenge, code_challenge_method="S256")
+    assert flow.token(params["code"], code_verifier=verifier).status_code == 200
+
+
+def test_verifier_without_challenge_is_refused(flow, app):
+    """RFC 9700 §4.8: a code_verifier for a request that had no challenge is an attack sign."""
+    params = flow.obtain_code()
+    assert flow.token(params["code"], code_verifier=pkce_pair()[0]).status_code == 400
+
+
+def test_client_secret_post_only_when_registered_under_the_strict_setting(settings):
+    from santeid import create_app
+    from santeid.storage import MemoryStore
+    from tests.support.oidc_flow import Flow
+
+    app = create_app(settings.replace(client_authentication="strict"), store=MemoryStore())
+    client = app.test_client()
+    meta = register_client(app, token_endpoint_auth_method="client_secret_post")
+    flow = Flow(app, client, meta)
+    params = flow.obtain_code()
+    basic = flow.token(params["code"])
+    assert basic.status_code == 401  # registered for post, so Basic is refused
+    assert basic.headers["WWW-Authenticate"].startswith("Basic")
+    response = client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"],
+            "redirect_uri": REDIRECT_URI,
+            "client_id": meta["client_id"],
+            "client_secret": meta["client_secret"],
+        },
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("registered", ["client_secret_basic", "client_secret_post"])
+@pytest.mark.parametrize("sent", ["basic", "post", "both"])
+def test_secret_by_basic_or_in_the_body_whatever_was_registered(app, client, registered, sent):
+    """Keycloak's client-secret authenticator (docs/reference/keycloak-behaviour.md,
+    "Client authentication")."""
+    from tests.support.oidc_flow import Flow
+
+    meta = register_client(app, token_endpoint_auth_method=registered)
+    flow = Flow(app, client, meta)
+    data = {"grant_type": "authorization_code", "code": flow.obtain_code()["code"]}
+    data["redirect_uri"] = REDIRECT_URI
+    headers = {}
+    if sent in ("basic", "both"):
+        headers = basic_auth(meta["client_id"], meta["client_secret"])
+    if sent in ("post", "both"):
+        data.update(client_id=meta["client_id"], client_secret=meta["client_secret"])
+    response = client.post(f"{OIDC}/token", data=data, headers=headers)
+    assert response.status_code == 200, response.get_json()
+
+
+def test_keycloak_invalid_client_has_no_challenge(flow, client):
+    """A wrong secret in the body overrides a right one in Basic, as in Keycloak."""
+    meta = flow.client
+    response = client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": flow.obtain_code()["code"],
+            "redirect_uri": REDIRECT_URI,
+            "client_id": meta["client_id"],
+            "client_secret": "wrong-" + meta["client_secret"],
+        },
+        headers=basic_auth(meta["client_id"], meta["client_secret"]),
+    )
+    assert response.status_code == 401
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Invalid client or Invalid client credentials",
+    }
+    assert "WWW-Authenticate" not in response.headers
+
+
+def test_private_key_jwt_client_cannot_use_a_secret(app, client):
+    """Keycloak's Signed JWT authenticator is strict: a secret does not authenticate such a
+    client even if one was registered."""
+    meta = register_client(
+        app,
+        client_id="jwt-client",
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [ECKey.generate_key("P-256").as_dict(private=False)]},
+    )
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth(meta["client_id"], meta["client_secret"]),
+    )
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+
+
+def test_missing_grant_type_is_keycloak_invalid_request(flow, client):
+    response = client.post(
+        f"{OIDC}/token", data={}, headers=basic_auth("service-test", flow.client["client_secret"])
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Missing form parameter: grant_type",
+    }
+
+
+def test_wrong_secret_is_invalid_client_401(flow, client, app):
+    params = flow.obtain_code()
+    response = client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"],
+            "redirect_uri": REDIRECT_URI,
+        },
+        headers=basic_auth("service-test", "not-the-secret-at-all"),
+    )
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_client"
+    assert flow.token(params["code"]).status_code == 200  # nothing was consumed
+
+
+@pytest.fixture
+def private_key_client(app):
+    key = ECKey.generate_key("P-256", private=True)
+    public = key.as_dict(private=False)
+    public["kid"] = "k1"
+    meta = register_client(
+        app,
+        client_id="pkjwt-service",
+        client_secret=None,
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [public]},
+    )
+    return meta, key
+
+
+def _assertion(key, client_id: str, audience: str, jti: str | None = None) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + 60,
+        "jti": jti or uuid.uuid4().hex,
+    }
+    token = jwt.encode({"alg": "ES256", "kid": "k1"}, claims, key)
+    return token.decode() if isinstance(token, bytes) else token
+
+
+def _exchange_with_assertion(client, code: str, assertion: str | bytes):
+    """Token request authenticated by a client assertion (RFC 7523 §2.2)."""
+    if isinstance(assertion, bytes):
+        assertion = assertion.decode()
+    return client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+
+
+def test_private_key_jwt_and_jti_replay(app, client, private_key_client):
+    from tests.support.oidc_flow import Flow
+
+    meta, key = private_key_client
+    flow = Flow(app, client, meta)
+    assertion = _assertion(key, meta["client_id"], f"{ISSUER}/protocol/openid-connect/token")
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
+    assert response.status_code == 200, response.get_json()
+
+    replay = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
+    assert replay.status_code in (400, 401)
+    assert replay.get_json()["error"] == "invalid_client"
+
+
+def test_private_key_jwt_with_issuer_audience(app, client, private_key_client):
+    """FAPI-CIBA: a client assertion whose aud is the issuer must be accepted."""
+    from tests.support.oidc_flow import Flow
+
+    meta, key = private_key_client
+    flow = Flow(app, client, meta)
+    assertion = _assertion(key, meta["client_id"], ISSUER)
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
+    assert response.status_code == 200
+
+
+def test_private_key_jwt_signed_by_another_key_is_refused(app, client, private_key_client):
+    meta, _ = private_key_client
+    stranger = ECKey.generate_key("P-256", private=True)
+    response = _exchange_with_assertion(
+        client, "whatever", _assertion(stranger, meta["client_id"], ISSUER)
+    )
+    assert response.get_json()["error"] == "invalid_client"
+
+
+def test_authlib_private_key_jwt_sign_interoperates(app, client, private_key_client):
+    """A relying party using Authlib's own client helper authenticates, once it names a
+    lifetime within ``client_assertion_max_lifetime`` (the helper's default is 3600 s)."""
+    from tests.support.oidc_flow import Flow
+
+    meta, key = private_key_client
+    flow = Flow(app, client, meta)
+    params = flow.obtain_code()
+    assertion = private_key_jwt_sign(
+        key.as_dict(private=True) | {"kid": "k1"},
+        meta["client_id"],
+        f"{ISSUER}/protocol/openid-connect/token",
+        alg="ES256",
+        expires_in=120,
+    )
+    response = _exchange_with_assertion(client, params["code"], assertion)
+    assert response.status_code == 200, response.get_json()
+
+
+def _refresh(client, refresh_token: str, **extra):
+    return client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token, **extra},
+        headers=basic_auth("service-test", "s3cr3t-of-the-test-client-0123456789"),
+    )
+
+
+def _unverified(token: str) -> tuple[dict, dict]:
+    """What a client can read of a refresh token: it cannot verify the HMAC signature."""
+    header, payload, _ = token.split(".")
+    pad = lambda part: part + "=" * (-len(part) % 4)  # noqa: E731
+    return (
+        json.loads(base64.urlsafe_b64decode(pad(header))),
+        json.loads(base64.urlsafe_b64decode(pad(payload))),
+    )
+
+
+def test_refresh_token_is_a_jwt_clients_can_read(flow, app):
+    body = flow.full_login()
+    header, claims = _unverified(body["refresh_token"])
+    # Keycloak signs refresh tokens with the realm's HMAC secret, which is never published.
+    assert header["alg"] == "HS512" and header["typ"] == "JWT"
+    assert header["kid"] not in {
+        k["kid"] for k in app.test_client().get(f"{OIDC}/certs").json["keys"]
+    }
+    assert claims["typ"] == "Refresh" and claims["aud"] == ISSUER
+    assert claims["exp"] - claims["iat"] == 1800
+    with pytest.raises(Exception):  # noqa: B017 - any refusal: the JWKS cannot verify it
+        decode(app, body["refresh_token"])
+
+
+def test_refresh_token_stays_usable_until_it_expires(flow, client):
+    """Keycloak's default ("Revoke Refresh Token" off): the same refresh token refreshes again,
+    each time with a new refresh token, and nothing is revoked."""
+    first = flow.full_login()
+    second = _refresh(client, first["refresh_token"], scope="openid scope_all")
+    assert second.status_code == 200, second.get_json()
+    second = second.get_json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert "id_token" in second
+    third = _refresh(client, first["refresh_token"])
+    assert third.status_code == 200, third.get_json()
+    assert _refresh(client, second["refresh_token"]).status_code == 200
+    userinfo = client.get(
+        f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + second["access_token"]}
+    )
+    assert userinfo.status_code == 200
+
+
+class TestStrictRefresh:
+    """``refresh_token_revoke`` on: Keycloak's "Revoke Refresh Token" with max reuse 0."""
+
+    @pytest.fixture
+    def settings(self, settings):
+        return settings.replace(refresh_token_revoke=True)
+
+    def test_a_replay_revokes_the_family(self, flow, client):
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"], scope="openid scope_all")
+        assert second.status_code == 200, second.get_json()
+        second = second.get_json()
+        assert second["refresh_token"] != first["refresh_token"]
+        # The used token is replayed: the whole family dies, including the newest token.
+        replay = _refresh(client, first["refresh_token"]).get_json()
+        assert replay == {
+            "error": "invalid_grant",
+            "error_description": "Maximum allowed refresh token reuse exceeded",
+        }
+        assert _refresh(client, second["refresh_token"]).get_json()["error"] == "invalid_grant"
+        userinfo = client.get(
+            f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + second["access_token"]}
+        )
+        assert userinfo.status_code == 401
+
+
+class TestStrictRefreshWithMaxReuse:
+    """Keycloak's "Refresh Token Max Reuse" 1: a token serves twice; once a newer one is used,
+    an older one is stale."""
+
+    @pytest.fixture
+    def settings(self, settings):
+        return settings.replace(refresh_token_revoke=True, refresh_token_max_reuse=1)
+
+    def test_a_token_serves_max_reuse_plus_one_times(self, flow, client):
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"]).get_json()
+        again = _refresh(client, first["refresh_token"]).get_json()
+        assert "access_token" in again
+        third = _refresh(client, first["refresh_token"]).get_json()
+        assert third["error_description"] == "Maximum allowed refresh token reuse exceeded"
+        assert _refresh(client, second["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+    def test_an_older_token_is_stale_once_a_newer_one_is_used(self, clocked_app, clock):
+        from tests.support.oidc_flow import Flow
+
+        client = clocked_app.test_client()
+        flow = Flow(clocked_app, client, register_client(clocked_app))
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"]).get_json()
+        clock.advance(5)
+        assert "access_token" in _refresh(client, second["refresh_token"]).get_json()
+        stale = _refresh(client, first["refresh_token"]).get_json()
+        assert stale == {"error": "invalid_grant", "error_description": "Stale token"}
+
+
+def test_refresh_cannot_widen_the_scope(flow, client):
+    first = flow.full_login(scope="openid")
+    response = _refresh(client, first["refresh_token"], scope="openid scope_all")
+    assert response.get_json()["error"] == "invalid_scope"
+
+
+def test_refresh_token_of_another_client_is_refused(flow, client, app):
+    other = register_client(app, client_id="other", client_secret="another-secret-0123456789")
+    first = flow.full_login()
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        headers=basic_auth(other["client_id"], other["client_secret"]),
+    )
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_unsupported_grant_type(flow, client):
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "password", "username": "x", "password": "y"},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert response.status_code == 400
+    # Keycloak's text: every error carries an error_description.
+    assert response.get_json() == {
+        "error": "unsupported_grant_type",
+        "error_description": "Unsupported grant_type",
+    }
+
+
+def test_get_on_token_endpoint_is_405_json(client):
+    response = client.get(f"{OIDC}/token")
+    assert response.status_code == 405
+    assert json.loads(response.data)["error"] == "invalid_request"

@@ -1,0 +1,292 @@
+"""UserInfo (OIDC Core §5.3, PSC's claim set), introspection (RFC 7662) and revocation
+(RFC 7009)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
+from tests.support.oidc_flow import sandbox_professional
+
+SECRET = "s3cr3t-of-the-test-client-0123456789"
+
+
+def _bearer(token: str) -> dict:
+    return {"Authorization": "Bearer " + token}
+
+
+def test_userinfo_returns_psc_claims_in_psc_order(flow, client, app):
+    national_id = sandbox_professional(app)
+    tokens = flow.full_login(national_id)
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    body = json.loads(response.data)  # keeps the document's key order
+    assert list(body)[:3] == ["Secteur_Activite", "sub", "SubjectOrganization"]
+    assert body["SubjectNameID"] == national_id
+    assert body["preferred_username"] == national_id
+    assert body["sub"].endswith(":" + national_id)
+    assert body["SubjectRole"] and body["SubjectRole"][0].endswith("^1.2.250.1.213.1.1.5.5")
+    assert body["authMode"] == "MOBILE"  # the sandbox stands in for e-CPS
+    exercice = body["SubjectRefPro"]["exercices"][0]
+    assert exercice["codeProfession"]
+    activity = exercice["activities"][0]
+    assert len(activity) == 30
+    assert all(value is not None for value in activity.values())
+
+
+def test_userinfo_with_post_header_and_post_body(flow, client):
+    tokens = flow.full_login()
+    by_header = client.post(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    by_body = client.post(f"{OIDC}/userinfo", data={"access_token": tokens["access_token"]})
+    assert by_header.status_code == by_body.status_code == 200
+    assert json.loads(by_header.data) == json.loads(by_body.data)
+
+
+def test_userinfo_refuses_two_ways_of_sending_the_token(flow, client):
+    tokens = flow.full_login()
+    response = client.post(
+        f"{OIDC}/userinfo",
+        headers=_bearer(tokens["access_token"]),
+        data={"access_token": tokens["access_token"]},
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("authorization", [None, "Basic c2VydmljZTpzZWNyZXQ=", "Bearer "])
+def test_userinfo_without_token_is_400_token_not_provided(client, authorization):
+    """Keycloak: 400, no challenge, whether the header is absent or not a Bearer token."""
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.get(f"{OIDC}/userinfo", headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Token not provided",
+    }
+    assert "WWW-Authenticate" not in response.headers
+
+
+def test_userinfo_with_forged_token_is_invalid_token(flow, client):
+    tokens = flow.full_login()
+    header, payload, signature = tokens["access_token"].split(".")
+    forged = ".".join([header, payload, signature[::-1]])
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="esante-wallet", error="invalid_token", '
+        'error_description="Token verification failed"'
+    )
+    assert response.get_json() == {
+        "error": "invalid_token",
+        "error_description": "Token verification failed",
+    }
+
+
+def test_userinfo_in_the_late_2023_layout(app, flow, client):
+    app.extensions["santeid"].settings.keycloak.userinfo_layout = "late-2023"
+    professional = sandbox_professional(app)
+    tokens = flow.full_login(professional)
+    body = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).get_json()
+    keys = list(body)
+    assert keys.index("sub") + 1 == keys.index("codeGenreActivite")
+    assert keys.index("preferred_username") + 1 == keys.index("codeCivilite")
+    assert "codeCivilite" not in body["SubjectRefPro"]
+    first = body["SubjectRefPro"]["exercices"][0]["activities"][0]
+    assert body["codeGenreActivite"] == first["codeGenreActivite"]
+
+
+def test_id_token_is_not_accepted_as_access_token(flow, client):
+    tokens = flow.full_login()
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["id_token"]))
+    assert response.status_code == 401
+
+
+def test_userinfo_without_scope_all_is_identity_only(flow, client, app):
+    national_id = sandbox_professional(app)
+    tokens = flow.full_login(national_id, scope="openid")
+    body = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).get_json()
+    assert set(body) == {"sub", "preferred_username", "SubjectNameID"}
+
+
+def test_signed_userinfo_when_the_client_registered_an_alg(app, client):
+    meta = register_client(app, userinfo_signed_response_alg="RS256")
+    tokens = Flow(app, client, meta).full_login()
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    assert response.mimetype == "application/jwt"
+    jwks = KeySet.import_key_set(client.get(f"{OIDC}/certs").get_json())
+    claims = jwt.decode(response.get_data(as_text=True), jwks).claims
+    assert claims["aud"] == meta["client_id"]
+    assert claims["iss"].endswith("/auth/realms/esante-wallet")
+    assert "SubjectRefPro" in claims
+
+
+def _introspect(client, token: str, **extra):
+    return client.post(
+        f"{OIDC}/token/introspect",
+        data={"token": token, **extra},
+        headers=basic_auth("service-test", SECRET),
+    )
+
+
+def test_introspection_of_an_access_token_has_subject_name_id(flow, client, app):
+    national_id = sandbox_professional(app)
+    tokens = flow.full_login(national_id)
+    body = _introspect(client, tokens["access_token"]).get_json()
+    assert body["active"] is True
+    assert body["SubjectNameID"] == national_id
+    assert body["client_id"] == "service-test"
+    assert body["username"] == national_id
+    assert body["authMode"] == "MOBILE"  # the sandbox stands in for e-CPS
+
+
+def test_introspection_of_a_refresh_token_has_no_subject_name_id(flow, client):
+    tokens = flow.full_login()
+    body = _introspect(client, tokens["refresh_token"], token_type_hint="refresh_token").get_json()
+    assert body["active"] is True
+    assert "SubjectNameID" not in body
+
+
+def test_introspection_of_garbage_is_inactive(flow, client):
+    assert _introspect(client, "not-a-token").get_json() == {"active": False}
+
+
+def test_introspection_needs_client_authentication(client):
+    response = client.post(f"{OIDC}/token/introspect", data={"token": "x"})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_client"
+
+
+def test_introspection_refused_to_a_client_not_allowed(app, client):
+    meta = register_client(app, introspection_allowed=False)
+    tokens = Flow(app, client, meta).full_login()
+    response = _introspect(client, tokens["access_token"])
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "unauthorized_client"
+
+
+def test_revoking_an_access_token(flow, client):
+    tokens = flow.full_login()
+    response = client.post(
+        f"{OIDC}/revoke",
+        data={"token": tokens["access_token"], "token_type_hint": "access_token"},
+        headers=basic_auth("service-test", SECRET),
+    )
+    assert response.status_code == 200
+    assert response.data == b""  # Keycloak: an empty 200
+    assert (
+        client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 401
+    )
+    assert _introspect(client, tokens["access_token"]).get_json() == {"active": False}
+
+
+def test_revoking_a_refresh_token_ends_the_grant(flow, client):
+    tokens = flow.full_login()
+    client.post(
+        f"{OIDC}/revoke",
+        data={"token": tokens["refresh_token"]},
+        headers=basic_auth("service-test", SECRET),
+    )
+    refresh = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic_auth("service-test", SECRET),
+    )
+    assert refresh.get_json()["error"] == "invalid_grant"
+    assert (
+        client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 401
+    )
+
+
+def test_revoking_an_unknown_token_is_200(client, flow, app):
+    """RFC 7009 §2.2: invalid tokens do not cause an error response; Keycloak says so in
+    the body of its 200."""
+    response = client.post(
+        f"{OIDC}/revoke", data={"token": "garbage"}, headers=basic_auth("service-test", SECRET)
+    )
+    assert response.status_code == 200
+    assert response.get_json() == {"error": "invalid_token", "error_description": "Invalid token"}
+    app.extensions["santeid"].settings.keycloak.error_style = "strict"
+    response = client.post(
+        f"{OIDC}/revoke", data={"token": "garbage"}, headers=basic_auth("service-test", SECRET)
+    )
+    assert response.status_code == 200 and response.get_json() == {}
+
+
+def test_revoking_another_clients_token_is_refused(flow, client, app):
+    other = register_client(app, client_id="other", client_secret="another-secret-0123456789")
+    tokens = flow.full_login()
+    response = client.post(
+        f"{OIDC}/revoke",
+        data={"token": tokens["access_token"]},
+        headers=basic_auth(other["client_id"], other["client_secret"]),
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Unmatching clients",
+    }
+    assert (
+        client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 200
+    )
+    app.extensions["santeid"].settings.keycloak.error_style = "strict"
+    response = client.post(
+        f"{OIDC}/revoke",
+        data={"token": tokens["access_token"]},
+        headers=basic_auth(other["client_id"], other["client_secret"]),
+    )
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
+
+
+def test_introspection_takes_the_secret_in_the_body_too(flow, client):
+    """Keycloak's client-secret authenticator at every endpoint (Basic or body)."""
+    tokens = flow.full_login()
+    response = client.post(
+        f"{OIDC}/token/introspect",
+        data={
+            "token": tokens["access_token"],
+            "client_id": "service-test",
+            "client_secret": SECRET,
+        },
+    )
+    assert response.status_code == 200 and response.get_json()["active"] is True
+
+
+def test_client_authentication_entry_point_for_other_endpoints(flow, app):
+    """``client_auth.authenticate``: the same methods and policy for endpoints that are not
+    Authlib's (logout with a refresh token)."""
+    from authlib.oauth2.rfc6749.errors import InvalidClientError
+
+    from santeid.oidc import client_auth
+
+    body = {"client_id": "service-test", "client_secret": SECRET}
+    with app.test_request_context("/logout", method="POST", data=body):
+        assert client_auth.authenticate("end_session").get_client_id() == "service-test"
+    with app.test_request_context("/logout", method="POST", data=dict(body, client_secret="x")):
+        with pytest.raises(InvalidClientError) as refused:
+            client_auth.authenticate("end_session")
+    assert refused.value.status_code == 401
+    assert refused.value.description == "Invalid client or Invalid client credentials"
+
+
+def test_userinfo_errors_rfc6750_setting(app, flow, client):
+    """The strict reading: no token is a 401 with a bare challenge (RFC 6750 §3.1), and an
+    invalid token's description says why."""
+    app.extensions["santeid"].settings.keycloak.userinfo_errors = "rfc6750"
+    missing = client.get(f"{OIDC}/userinfo")
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="esante-wallet"'
+    not_bearer = client.get(f"{OIDC}/userinfo", headers={"Authorization": "Basic eDp5"})
+    assert not_bearer.status_code == 400 and not_bearer.get_json()["error"] == "invalid_request"
+    tokens = flow.full_login()
+    forged = tokens["access_token"][:-4] + "AAAA"
+    refused = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
+    assert refused.status_code == 401
+    assert refused.get_json()["error_description"].startswith("Token verification failed: ")
