@@ -16,6 +16,9 @@ from santeid.directory.models import STATUS_INACTIVE
 from santeid.ecps import ActivationError
 from santeid.ecps.pin import PinHasher
 from santeid.ecps.pin import is_valid_pin
+from tests.support.ecps_phone import API
+from tests.support.ecps_phone import PIN
+from tests.support.ecps_phone import Phone
 
 
 def _body(code: str, **changes):
