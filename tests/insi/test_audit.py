@@ -120,10 +120,10 @@ def test_monthly_statistics_count_calls_by_operation_and_result(service):
 
 
 def test_the_stats_follow_the_clock_month(tmp_path, insi_base):
-    moments = iter([datetime(2026, 1, 31, 23, 59, 59, tzinfo=UTC),
-                    datetime(2026, 2, 1, 0, 0, 0, tzinfo=UTC)])  # fmt: skip
-    service = InsiService(insi_base, tmp_path / "insi.sqlite3", clock=lambda: next(moments))
+    now = [datetime(2026, 1, 31, 23, 59, 59, tzinfo=UTC)]
+    service = InsiService(insi_base, tmp_path / "insi.sqlite3", clock=lambda: now[0])
     service.search_by_traits(ADRTROIS, SOAP_CTX)
+    now[0] = datetime(2026, 2, 1, 0, 0, 0, tzinfo=UTC)
     service.search_by_traits(ADRTROIS, SOAP_CTX)
     assert service.stats(None, "2026-01")["total"] == 1
     assert service.stats(None, "2026-02")["total"] == 1
