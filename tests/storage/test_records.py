@@ -17,7 +17,7 @@ from santeid.storage.records import RecordBook
 from santeid.storage.records import RecordCollision
 from santeid.storage.records import RecordKind
 from santeid.storage.records import TransitionNotAllowed
-from storage.test_contract import race
+from tests.support.concurrency import race
 
 # Real kinds of the application are exercised by their own tests; these two cover the shapes.
 CODE_LIKE = RecordKind(

@@ -180,6 +180,13 @@ class CibaRequestBook:
         ``slow_down``). A plain merge: two concurrent polls of one request both count."""
         self.note(request, {"last_poll": now, "interval": interval})
 
+    def note_expiry_once(self, request: CibaRequest) -> bool:
+        """``True`` for the first caller only, whichever worker or host: a marker added only
+        if absent (atomic), living as long as the record may."""
+        digest = request.key.removeprefix(keys.CIBA_REQUEST.prefix)
+        marker = keys.CIBA_EXPIRY_NOTED.key(digest)
+        return self.store.add(marker, {}, RECORD_MARGIN)
+
     def link_ecps(self, ecps_request_id: str, key: str, lifetime: int) -> None:
         link = keys.CIBA_ECPS_LINK.key(ecps_request_id)
         self.store.put(link, {"key": key}, lifetime + RECORD_MARGIN)

@@ -34,7 +34,6 @@ from santeid.ciba.delivery import Notifier
 from santeid.ciba.requests import APPROVED
 from santeid.ciba.requests import DENIED
 from santeid.ciba.requests import PENDING
-from santeid.ciba.requests import RECORD_MARGIN
 from santeid.ciba.requests import CibaRequest
 from santeid.ciba.requests import CibaRequestBook
 from santeid.clock import Clock
@@ -260,11 +259,10 @@ class CibaService:
 
     def note_expired(self, request: CibaRequest) -> None:
         """A request seen past its expiry without a decision: counted once (metrics and a
-        ``CIBA_OUTCOME`` event), whichever worker or host sees it first — a marker key added
-        only if absent (atomic), living as long as the record may."""
+        ``CIBA_OUTCOME`` event), whichever worker or host sees it first."""
         if request.stored_state != PENDING:
             return  # approved then left unredeemed: decided, not unanswered
-        if self.store.add(f"{request.key}:expired", {}, RECORD_MARGIN):
+        if self.book.note_expiry_once(request):
             observe.ciba_expired(request)
 
     # -- tokens ---------------------------------------------------------------------------------

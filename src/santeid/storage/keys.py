@@ -177,6 +177,12 @@ CIBA_ECPS_LINK = Namespace(
     "the CIBA request an e-CPS request answers",
     "`expires_in` + 300 s",
 )
+CIBA_EXPIRY_NOTED = Namespace(
+    "ciba:<sha256(auth_req_id)>:expired",
+    "record",
+    "marks a CIBA request already counted as expired unanswered (metrics and event, once)",
+    "300 s",
+)
 CIBA_REQUEST_JTI = Namespace(
     "ciba:jti:<client>:<sha256(jti)>",
     "record",
