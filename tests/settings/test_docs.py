@@ -4,15 +4,15 @@ section key, its variable and, where the doc states one, the declared default.""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from santeid.settings import SETTINGS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
+from tests.support.paths import ROOT
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+DOC = ROOT / "docs" / "configuration.md"
 HEADER = "| Setting | Section key | Variable | Default | Meaning |"
 EMPTY = ("*(empty)*", "empty")
 

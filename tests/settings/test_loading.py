@@ -38,6 +38,7 @@ _SAMPLES = {
     "database_url": "sqlite:///var/all.sqlite3",
     "metrics_allowed_addresses": "10.0.0.0/8",
     "insi_idam_by_certificate": '{"CN=INSI-AUTO,C=FR": ["IDAM1"]}',
+    "admin_professionals": "810000000001, 810000000030",
 }
 
 
