@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -45,7 +46,11 @@ def running_server(
     ``verify``: the authority of an HTTPS ``health_url`` (a session that ignores
     ``REQUESTS_CA_BUNDLE``, which would override it)."""
     log = log_path.open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # A session of its own: the teardown signals the whole process group, so the workers a
+    # multi-worker server forks never outlive it, even when the parent has to be killed.
+    process = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     probe = requests.Session()
     probe.trust_env = False
     probe.verify = verify
@@ -62,14 +67,27 @@ def running_server(
             time.sleep(READINESS_POLL_SECONDS)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process_group(process)
         probe.close()
         log.close()
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM to the process group ``process`` leads (started with ``start_new_session``),
+    SIGKILL to whatever is left of it after ``timeout`` seconds."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    try:  # workers that outlived their parent
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 @dataclass
