@@ -276,3 +276,18 @@ def test_amr_and_pin_in_claims_documented(phone, ecps, browser):
     # A decision JWT carries the PIN: it must never be logged or echoed.
     response = phone.decide(browser.request_id, code=browser.code)
     assert PIN not in response.get_data(as_text=True)
+
+
+def test_a_decided_request_leaves_the_pending_index(app, ecps, national_id):
+    """``pending_for`` reads only requests that may still be pending: the work of listing a
+    professional's requests does not grow with the logins they already approved or denied."""
+    from santeid.storage import keys
+
+    store = app.extensions["santeid"].store
+    index = keys.ECPS_PENDING.key(national_id)
+    for _ in range(3):
+        request = ecps.create_browser_request(national_id, client_name="S")
+        assert ecps.requests.decide(request.request_id, {"status": "denied"}) is not None
+    waiting = ecps.create_browser_request(national_id, client_name="S")
+    assert [m.rsplit(":", 1)[1] for m in store.members(index)] == [waiting.request_id]
+    assert [r.request_id for r in ecps.requests.pending_for(national_id)] == [waiting.request_id]

@@ -268,6 +268,19 @@ def test_add_member_and_members(store: EphemeralStore) -> None:
     assert store.members("family:f") == {"rt1", "rt2"}
 
 
+def test_remove_member_removes_that_member_only(store: EphemeralStore) -> None:
+    """A decided e-CPS request leaves its professional's pending index at once."""
+    assert store.remove_member("pending:p", "r1") is False  # no set yet
+    store.add_member("pending:p", "r1", ttl=60)
+    store.add_member("pending:p", "r2", ttl=60)
+    assert store.remove_member("pending:p", "r1") is True
+    assert store.remove_member("pending:p", "r1") is False
+    assert store.members("pending:p") == {"r2"}
+    assert store.ttl("pending:p") == 60
+    assert store.remove_member("pending:p", "r2") is True
+    assert store.members("pending:p") == set() and store.ttl("pending:p") is None
+
+
 def test_add_member_ttl_is_the_max(store: EphemeralStore) -> None:
     """The family index must outlive its longest-lived token, and never shrink."""
     store.add_member("family:f", "rt1", ttl=100)
@@ -312,6 +325,8 @@ def test_wrong_kind_of_operation_raises_type_error(store: EphemeralStore) -> Non
         store.add_member("record", "m", ttl=60)
     with pytest.raises(TypeError):
         store.members("record")
+    with pytest.raises(TypeError):
+        store.remove_member("record", "m")
     with pytest.raises(TypeError):
         store.update("set", {"v": 2})
     assert store.get("record") == {"v": 1}

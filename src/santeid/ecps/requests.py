@@ -224,6 +224,10 @@ class RequestBook:
             request = self.get(request_id)
             if request is not None and request.is_pending and request.national_id == national_id:
                 found.append(request)
+            elif request is not None and request.national_id == national_id:
+                # Decided without leaving the index (e.g. expired early by the sandbox):
+                # dropped now, so that it is read once only.
+                self.store.remove_member(keys.ECPS_PENDING.key(national_id), member)
         found.sort(key=lambda r: (r.created_at, r.request_id))
         return found
 
@@ -233,7 +237,16 @@ class RequestBook:
         changes = {**changes, "decided_at": int(self.clock())}
         outcome = changes.pop("status")
         record = self.records.transition(self.records.key(request_id), PENDING, outcome, changes)
-        return None if record is None else AuthRequest.from_record(record)
+        if record is None:
+            return None
+        # Out of the professional's pending index at once: pending_for reads only what may
+        # still be pending, however many logins the professional made (CPU per login must not
+        # grow with them).
+        self._unindex(record["national_id"], record["expires_at"], request_id)
+        return AuthRequest.from_record(record)
+
+    def _unindex(self, national_id: str, expires_at: object, request_id: str) -> None:
+        self.store.remove_member(keys.ECPS_PENDING.key(national_id), f"{expires_at}:{request_id}")
 
     def note(self, request_id: str, changes: dict[str, Any]) -> None:
         """Merge ``changes`` (never the status) into the request."""

@@ -120,6 +120,13 @@ class EphemeralStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def remove_member(self, key: str, member: str) -> bool:
+        """Remove ``member`` from the set under ``key``; ``True`` if it was there.
+
+        Atomic (Redis: ``SREM``). The set keeps its lifetime; an emptied set is gone.
+        """
+
+    @abc.abstractmethod
     def members(self, key: str) -> set[str]:
         """Return the members of the set under ``key`` (empty if absent) (Redis: ``SMEMBERS``)."""
 

@@ -201,6 +201,26 @@ class MemoryStore(EphemeralStore):
             current.add(member)
             self._expires[key] = max(self._expires[key], now + ttl * 1000)
 
+    def remove_member(self, key: str, member: str) -> bool:
+        """Atomic under the store lock."""
+        check_key(key)
+        check_member(member)
+        with self._lock:
+            self._check_open()
+            now = self._now()
+            current = self._live(key, now)
+            if current is None:
+                return False
+            if not isinstance(current, set):
+                raise TypeError(f"key {key!r} does not hold a set")
+            if member not in current:
+                return False
+            current.discard(member)
+            if not current:  # as Redis: an empty set does not exist
+                del self._values[key]
+                del self._expires[key]
+            return True
+
     def members(self, key: str) -> set[str]:
         check_key(key)
         with self._lock:

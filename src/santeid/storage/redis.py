@@ -314,6 +314,13 @@ class RedisStore(EphemeralStore):
         with self._errors():
             self._add_member(keys=[k], args=[member, ttl])
 
+    def remove_member(self, key: str, member: str) -> bool:
+        """``SREM``."""
+        k = self._key(key)
+        check_member(member)
+        with self._errors():
+            return bool(self._client.srem(k, member))
+
     def members(self, key: str) -> set[str]:
         """``SMEMBERS``."""
         k = self._key(key)
