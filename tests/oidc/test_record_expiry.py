@@ -53,3 +53,26 @@ def test_an_sso_session_slides_by_the_clock(app, clock):
     assert svc.sessions.exists(auth.sid)
     clock.advance(1)
     assert not svc.sessions.exists(auth.sid)
+
+
+def test_a_pushed_request_past_its_lifetime_is_an_invalid_request_uri(clocked_app, clock):
+    """RFC 9126 §2.2: a ``request_uri`` is usable until its ``expires_in`` — by the app's clock,
+    the one ``create_services`` hands to every service."""
+    from tests.support.oidc_flow import OIDC
+    from tests.support.oidc_flow import REDIRECT_URI
+    from tests.support.oidc_flow import basic_auth
+
+    client = register_client(clocked_app)
+    http = clocked_app.test_client()
+    pushed = http.post(
+        f"{OIDC}/ext/par/request",
+        data={"response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI},
+        headers=basic_auth(client["client_id"], client["client_secret"]),
+    )
+    assert pushed.status_code == 201, pushed.get_json()
+    body = pushed.get_json()
+    query = {"client_id": client["client_id"], "request_uri": body["request_uri"]}
+    clock.advance(body["expires_in"])
+    expired = http.get(f"{OIDC}/auth", query_string=query)
+    assert expired.status_code == 400
+    assert "request_uri is unknown or expired" in expired.get_data(as_text=True)

@@ -156,7 +156,8 @@ def _client_of(params):
 
 
 def _pushed_requests() -> RecordBook:
-    return RecordBook(services().store, PUSHED_AUTHORIZATION_REQUEST)
+    svc = services()
+    return RecordBook(svc.store, PUSHED_AUTHORIZATION_REQUEST, clock=svc.clock)
 
 
 def _pushed_parameters(params) -> MultiDict:
