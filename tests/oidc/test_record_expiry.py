@@ -55,13 +55,17 @@ def test_an_sso_session_slides_by_the_clock(app, clock):
     assert not svc.sessions.exists(auth.sid)
 
 
-def test_a_pushed_request_past_its_lifetime_is_an_invalid_request_uri(clocked_app, clock):
+def test_a_pushed_request_past_its_lifetime_is_an_invalid_request_uri(settings, clock):
     """RFC 9126 §2.2: a ``request_uri`` is usable until its ``expires_in`` — by the app's clock,
-    the one ``create_services`` hands to every service."""
+    the one ``create_services`` hands to every service (the store, on the real clock, still
+    holds the record)."""
+    from santeid import create_app
+    from santeid.storage import MemoryStore
     from tests.support.oidc_flow import OIDC
     from tests.support.oidc_flow import REDIRECT_URI
     from tests.support.oidc_flow import basic_auth
 
+    clocked_app = create_app(settings, store=MemoryStore(), clock=clock)
     client = register_client(clocked_app)
     http = clocked_app.test_client()
     pushed = http.post(
