@@ -24,7 +24,6 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import current_app
 from flask import request as flask_request
 from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
@@ -39,21 +38,17 @@ from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
 from santeid.oidc.tokens import RefreshRefused
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import UnknownSubject
+from santeid.services import services as _services
 from santeid.storage import keys
 from santeid.storage.records import Record
 
 if TYPE_CHECKING:
     from santeid.oidc.clients import ClientRegistry
-    from santeid.services import Services
 
 log = logging.getLogger(__name__)
 
 #: Every method at the token endpoint (``client_auth.py`` holds the list and the policy).
 AUTH_METHODS = client_auth.methods_for("token")
-
-
-def _services() -> Services:
-    return current_app.extensions["santeid"]
 
 
 class AuthorizationCodeRecord:
