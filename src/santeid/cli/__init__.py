@@ -8,6 +8,11 @@ from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings import load_settings
 
+#: ``context_settings`` of a command whose argument is an identifier the server drew at random
+#: (``auth_req_id``, e-CPS request id): base64url text may begin with ``-``, which click would
+#: otherwise read as an unknown option and refuse (exit status 2).
+TAKES_RANDOM_ID = {"ignore_unknown_options": True}
+
 
 def get_settings(ctx: click.Context | None = None) -> Settings:
     """Settings for this invocation, loaded once (defaults < SANTEID_CONFIG < SANTEID_*)."""

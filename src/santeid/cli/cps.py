@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from santeid.cli import TAKES_RANDOM_ID
 from santeid.cli import get_settings
 from santeid.clock import system_clock
 from santeid.clock import utc_datetime
@@ -183,7 +184,7 @@ def list_cards(as_json: bool) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-@cps.command("approve")
+@cps.command("approve", context_settings=TAKES_RANDOM_ID)
 @click.option(
     "--card",
     "card_dir",

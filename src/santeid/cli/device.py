@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from santeid.cli import TAKES_RANDOM_ID
 from santeid.ecps.simulator import DEVICE_FILE_ENV
 from santeid.ecps.simulator import DeviceFile
 from santeid.ecps.simulator import DeviceSimulator
@@ -143,7 +144,7 @@ def pending(wait: float, as_json: bool, device_file: Path | None) -> None:
         click.echo(describe(item))
 
 
-@device.command()
+@device.command(context_settings=TAKES_RANDOM_ID)
 @click.argument("request_id", required=False)
 @click.option("--pin", required=True)
 @click.option("--code", help="The code shown on the login page (browser requests).")
@@ -166,7 +167,7 @@ def approve(request_id: str | None, pin: str, code: str | None, device_file: Pat
     click.echo(f"request {result['request_id']}: {result['status']} on {simulator.device.server}")
 
 
-@device.command()
+@device.command(context_settings=TAKES_RANDOM_ID)
 @click.argument("request_id", required=False)
 @click.option("--pin", required=True)
 @_file_option
