@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             f"content:        NIA {summary.nia:,}, deceased {summary.deceased:,}, "
             f"homonym groups {summary.homonym_groups:,}, twin pairs {summary.twin_pairs:,}, "
             f"on a parent's card {summary.minors_on_parent_card:,}, "
-            f"history {summary.history_entries:,}"
+            f"history {summary.history_entries:,}, births moved a month {summary.moved_births:,}"
         )
     host_speed("after")
     return 0

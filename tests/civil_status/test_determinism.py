@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 
 from santeid.civil_status.generate import DEFAULT_AS_OF
+from santeid.civil_status.generate import _ChunkRows
 from santeid.civil_status.generate import _ChunkTask
 from santeid.civil_status.generate import _draw_chunk_rows
+from santeid.civil_status.generate import _encode
 from santeid.civil_status.generate import _settle_matricules
 from santeid.civil_status.generate import generate
 from santeid.civil_status.nir import nir_key
+from santeid.civil_status.nir import parse_matricule
 from santeid.civil_status.test_identities import TEST_IDENTITIES
 
 PERSONS = 2000
@@ -92,16 +95,89 @@ def test_a_matricule_an_earlier_chunk_holds_is_drawn_again() -> None:
     first = _draw_chunk_rows(_ChunkTask(11, DEFAULT_AS_OF, 0, 50, 100))
     second = _draw_chunk_rows(_ChunkTask(11, DEFAULT_AS_OF, 1, 50, 150))
     used: set[int] = set()
-    assert _settle_matricules(first, used, 11) == 0
+    assert _settle_matricules(first, used, 11) == (0, 0)
     # Make the second chunk's third person clash with the first chunk's first.
     row = second.persons[2]
     taken = first.persons[0][1]
     second.persons[2] = (*row[:1], taken, nir_key(taken), *row[3:])
     second.person_codes[2] = first.person_codes[0]
-    assert _settle_matricules(second, used, 11) == 1
+    assert _settle_matricules(second, used, 11) == (1, 0)
     redrawn = second.persons[2]
     assert redrawn[1] != taken and redrawn[1][:10] == taken[:10]
     assert redrawn[2] == nir_key(redrawn[1])
     assert redrawn[3:] == row[3:]
     numbers = [r[1] for r in first.persons + second.persons]
     assert len(set(numbers)) == len(numbers) == 100
+
+
+def _fill_series(used: set[int], prefix: str) -> None:
+    used.update(_encode(f"{prefix}{order:03d}") for order in range(1, 1000))
+
+
+def _abroad_adult(chunk: _ChunkRows) -> int:
+    """Index of a person born abroad, with a NIR, an adult, alive, born in March-October."""
+    for i, row in enumerate(chunk.persons):
+        born = date.fromisoformat(row[11])
+        if row[12].startswith("99") and row[0] == row[15] and row[14] is None and born.year < 2000:
+            if 3 <= born.month <= 10:
+                return i
+    raise AssertionError("no such person in the chunk")
+
+
+def test_a_birth_whose_month_series_is_full_moves_to_the_nearest_month() -> None:
+    """At national size a busy country of birth fills the 999 order numbers of a month: the
+    person's birth moves to the nearest month with room, and the NIR stays consistent with
+    the traits (strict CNAM reading: months 01-12 only)."""
+    chunk = _draw_chunk_rows(_ChunkTask(11, DEFAULT_AS_OF, 0, 400, 100))
+    i = _abroad_adult(chunk)
+    row = chunk.persons[i]
+    born = date.fromisoformat(row[11])
+    used: set[int] = set()
+    _fill_series(used, row[1][:10])
+    earlier = f"{row[1][:3]}{born.month - 1:02d}{row[1][5:10]}"
+    _fill_series(used, earlier)  # the month before is full too: the month after is next
+    redrawn, moved = _settle_matricules(chunk, used, 11)
+    assert (redrawn, moved) == (1, 1)
+    person = chunk.persons[i]
+    new_birth = date.fromisoformat(person[11])
+    assert (new_birth.year, new_birth.month) == (born.year, born.month + 1)
+    assert new_birth.day == min(born.day, 30 if new_birth.month in (4, 6, 9, 11) else 31)
+    parsed = parse_matricule(person[1] + f"{person[2]:02d}", strict=True)
+    assert (parsed.month, parsed.year2) == (new_birth.month, new_birth.year % 100)
+    assert person[1][5:10] == row[12]
+    assert person[2] == nir_key(person[1])
+    assert person[:1] + person[3:11] + person[12:] == row[:1] + row[3:11] + row[12:]
+
+
+def test_a_moved_birth_keeps_the_death_after_it_and_the_child_under_16() -> None:
+    chunk = _draw_chunk_rows(_ChunkTask(11, DEFAULT_AS_OF, 0, 400, 100))
+    i = _abroad_adult(chunk)
+    row = chunk.persons[i]
+    born = date.fromisoformat(row[11])
+    death = date(born.year, born.month, 28).isoformat()  # dies at the end of the birth month
+    row = (*row[:14], death, row[15])
+    chunk.persons[i] = row
+    used: set[int] = set()
+    for month in range(1, born.month + 1):  # this month and every earlier one are full
+        _fill_series(used, f"{row[1][:3]}{month:02d}{row[1][5:10]}")
+    with pytest.raises(RuntimeError, match="no free order number left in any month"):
+        _settle_matricules(chunk, set(used), 11)  # later months would put the birth after death
+    chunk.persons[i] = (*row[:14], None, row[15])
+    assert _settle_matricules(chunk, used, 11)[1] == 1
+    assert date.fromisoformat(chunk.persons[i][11]).month == born.month + 1
+
+
+def test_an_earlier_matricule_whose_series_is_full_takes_the_nearest_month() -> None:
+    chunk = _draw_chunk_rows(_ChunkTask(11, DEFAULT_AS_OF, 0, 2000, 100))
+    assert chunk.history, "the chunk draws some history"
+    entry = chunk.history[0]
+    used: set[int] = set()
+    _fill_series(used, entry[2][:10])
+    owner = next(row for row in chunk.persons if row[0] == entry[0])
+    used.discard(_encode(owner[1]))  # the person keeps the number they hold (often this series)
+    assert _settle_matricules(chunk, used, 11) == (1, 0)
+    moved = chunk.history[0]
+    assert moved[2][:3] == entry[2][:3] and moved[2][5:10] == entry[2][5:10]
+    assert moved[2][3:5] != entry[2][3:5]
+    assert moved[3] == nir_key(moved[2])
+    assert moved[:2] + moved[4:] == entry[:2] + entry[4:]

@@ -30,6 +30,7 @@ What the persons look like (``docs/civil-status.md`` has the numbers):
 
 from __future__ import annotations
 
+import calendar
 import multiprocessing
 import os
 import sqlite3
@@ -65,7 +66,7 @@ from santeid.civil_status.traits import normalize_name
 #: Default reference day: ages, deaths and "under 16" are computed at this date, never the clock's.
 DEFAULT_AS_OF = date(2026, 1, 1)
 #: Version of the generation rules; a change here changes the output for a given seed.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 #: Persons drawn per random stream; parents of children are looked for within the same chunk.
 CHUNK_SIZE = 25_000
 FIRST_BIRTH_YEAR = 1900
@@ -125,6 +126,8 @@ class GenerationSummary:
     homonym_groups: int
     minors_on_parent_card: int
     history_entries: int
+    #: Births abroad moved to another month because their month's 999 order numbers were taken.
+    moved_births: int
     seconds: float
     size_bytes: int
 
@@ -238,8 +241,7 @@ class _Drawer:
         return date.fromordinal(_between(self.rng, first, last))
 
     def age(self, birth: date) -> int:
-        a = self.as_of
-        return a.year - birth.year - ((a.month, a.day) < (birth.month, birth.day))
+        return _age(birth, self.as_of)
 
     def death(self, birth: date, age: int) -> str | None:
         band = min(age // 10, len(DEATH_BY_DECADE) - 1)
@@ -744,15 +746,24 @@ def _draw_chunk_rows(task: _ChunkTask) -> _ChunkRows:
     )
 
 
-def _settle_matricules(drawn: _ChunkRows, used: set[int], seed: int) -> int:
+def _settle_matricules(
+    drawn: _ChunkRows, used: set[int], seed: int, as_of: date = DEFAULT_AS_OF
+) -> tuple[int, int]:
     """Make the chunk's matricules unique base-wide, chunks taken in order; returns how many
-    were drawn again.
+    were drawn again and how many births moved to another month.
 
     A chunk only knew its own matricules, so one may already belong to an earlier chunk's
     person (same sex, birth month, birthplace and order number: a few in a thousand at 68
     million persons).  That one gets another order number from a stream of its own chunk, so
-    the result still does not depend on which process drew what."""
-    redrawn = 0
+    the result still does not depend on which process drew what.
+
+    At national size the busiest birthplaces abroad (Algeria, Morocco) fill all 999 order
+    numbers of a sex and month in the busiest years; the NIR has no other room there (the
+    pseudo-months are refused by CNAM's validator, docs/reference/insi-teleservice.md §11), so
+    such a person's birth moves to the nearest month of the same year with a free number —
+    keeping the NIR consistent with the traits — or an earlier matricule in the history takes
+    its number in that month."""
+    redrawn = moved = 0
     for rows, codes, column in (
         (drawn.persons, drawn.person_codes, 1),
         (drawn.history, drawn.history_codes, 2),
@@ -767,17 +778,77 @@ def _settle_matricules(drawn: _ChunkRows, used: set[int], seed: int) -> int:
                 continue
             row = rows[i]
             prefix = row[column][:10]
-            for _ in range(10_000):
-                number = f"{prefix}{_between(rng, 1, 999):03d}"
-                code = _encode(number)
-                if code not in used:
-                    break
-            else:  # pragma: no cover - a thousand persons of one sex, month and place
-                raise RuntimeError(f"no free order number left for {prefix}")
-            used.add(code)
-            rows[i] = (*row[:column], number, _key_of(code), *row[column + 2 :])
+            number = _free_number(prefix, used, rng)
+            if number is not None:
+                rows[i] = (*row[:column], number, _key_of(_encode(number)), *row[column + 2 :])
+            elif column == 1:
+                rows[i] = _moved_birth(row, used, rng, as_of)
+                moved += 1
+            else:
+                rows[i] = _history_in_another_month(row, used, rng)
+            used.add(_encode(rows[i][column]))
             redrawn += 1
-    return redrawn
+    return redrawn, moved
+
+
+def _free_number(prefix: str, used: set[int], rng: Random) -> str | None:
+    """A matricule ``prefix`` + an order number nobody holds, or None when all 999 are taken:
+    a few random draws (cheap while the series has room), then every number from a random one."""
+    for _ in range(64):
+        number = f"{prefix}{_between(rng, 1, 999):03d}"
+        if _encode(number) not in used:
+            return number
+    start = _between(rng, 0, 998)
+    for step in range(999):
+        number = f"{prefix}{(start + step) % 999 + 1:03d}"
+        if _encode(number) not in used:
+            return number
+    return None
+
+
+def _nearest_months(month: int) -> Iterator[int]:
+    """The other months of the year, nearest first (earlier before later at equal distance)."""
+    for distance in range(1, 12):
+        for candidate in (month - distance, month + distance):
+            if 1 <= candidate <= 12:
+                yield candidate
+
+
+def _moved_birth(row: tuple, used: set[int], rng: Random, as_of: date) -> tuple:
+    """The person row with its birth moved to the nearest month of the same year whose series
+    has a free order number, without changing what the birth date decides elsewhere: alive at
+    birth (before the death date), still born by ``as_of``, under 16 or not (the carte Vitale)."""
+    person_id, number, birth_text, death = row[0], row[1], row[11], row[14]
+    birth = date.fromisoformat(birth_text)
+    minor = _age(birth, as_of) < 16
+    for month in _nearest_months(birth.month):
+        day = min(birth.day, calendar.monthrange(birth.year, month)[1])
+        moved = birth.replace(month=month, day=day)
+        if moved > as_of or (death is not None and moved.isoformat() >= death):
+            continue
+        if (_age(moved, as_of) < 16) != minor:
+            continue
+        free = _free_number(f"{number[:3]}{month:02d}{number[5:10]}", used, rng)
+        if free is not None:
+            key = _key_of(_encode(free))
+            return (person_id, free, key, *row[3:11], moved.isoformat(), *row[12:])
+    raise RuntimeError(f"no free order number left in any month for {number[:10]}")
+
+
+def _history_in_another_month(row: tuple, used: set[int], rng: Random) -> tuple:
+    """A history row whose series is full: the earlier matricule takes a free number in the
+    nearest month (an earlier number may differ from the birth date: it was corrected)."""
+    number = row[2]
+    for month in _nearest_months(int(number[3:5])):
+        free = _free_number(f"{number[:3]}{month:02d}{number[5:10]}", used, rng)
+        if free is not None:
+            return (*row[:2], free, _key_of(_encode(free)), *row[4:])
+    # pragma: no cover - would take 12 × 999 earlier matricules of one sex, year and place
+    raise RuntimeError(f"no free order number left in any month for {number[:10]}")
+
+
+def _age(birth: date, as_of: date) -> int:
+    return as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
 
 
 def _drawn_chunks(tasks: list[_ChunkTask], jobs: int) -> Iterator[_ChunkRows]:
@@ -832,6 +903,7 @@ def generate(
     pools = build_pools()
     counters = _Counters()
     matricules = _Matricules()
+    moved_births = 0
 
     conn = sqlite3.connect(tmp, isolation_level=None)
     try:
@@ -851,7 +923,7 @@ def generate(
         ]
         done = 0
         for drawn in _drawn_chunks(tasks, jobs):
-            _settle_matricules(drawn, matricules.used, seed)
+            moved_births += _settle_matricules(drawn, matricules.used, seed, as_of)[1]
             conn.executemany(_INSERT_PERSON, drawn.persons)
             conn.executemany(_INSERT_HISTORY, drawn.history)
             counters.add(drawn.counts)
@@ -878,6 +950,7 @@ def generate(
             "homonym_groups": str(homonym_groups),
             "minors_on_parent_card": str(counters.minors),
             "history_entries": str(counters.history + sum(len(i.history) for i in TEST_IDENTITIES)),
+            "moved_births": str(moved_births),
             **{f"{name}_version": version for name, version in sorted(pools.versions.items())},
         }
         conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(meta.items()))
@@ -899,6 +972,7 @@ def generate(
         homonym_groups=homonym_groups,
         minors_on_parent_card=counters.minors,
         history_entries=int(meta["history_entries"]),
+        moved_births=moved_births,
         seconds=time.perf_counter() - started,
         size_bytes=path.stat().st_size,
     )

@@ -76,6 +76,7 @@ def generate(persons: int, seed: int, out: Path | None, as_of: datetime, jobs: i
         f"  twin pairs              {summary.twin_pairs:,}",
         f"  on a parent's card      {summary.minors_on_parent_card:,}",
         f"  history entries         {summary.history_entries:,}",
+        f"  births moved a month    {summary.moved_births:,} (their month's order numbers full)",
         f"  time                    {summary.seconds:,.1f} s ({rate:,.0f} persons/s)",
         f"  seed {summary.seed}, as of {summary.as_of.isoformat()}",
     ]
