@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from santeid.settings import ConfigurationError
@@ -26,42 +28,46 @@ def get_settings(ctx: click.Context | None = None) -> Settings:
     return root.obj
 
 
-@click.group()
+#: Each command group and the module that defines it (an attribute of the same name). A
+#: group's module is imported only when the group runs (or ``--help`` lists them all): every
+#: command would otherwise import the whole application — half a second of CPU for
+#: ``santeid clients add``, and a ``santeid serve`` master that holds every module without
+#: serving a request (docs/performance.md, "At national scale").
+COMMANDS = (
+    "serve",
+    "keys",
+    "clients",
+    "directory",
+    "civil",
+    "ecps",
+    "device",
+    "cps",
+    "tls",
+    "insi",
+    "sessions",
+    "db",
+    "events",
+    "admin",
+)
+
+
+class _LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (the pattern of click's
+    documentation, https://click.palletsprojects.com/en/stable/complex/#lazily-loading-subcommands)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"santeid.cli.{cmd_name}")
+        command = getattr(module, cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup)
 @click.version_option(package_name="santeid")
 def main() -> None:
     """santeid: Pro Santé Connect–compatible OpenID Connect provider and INSi teleservice."""
-
-
-def _register() -> None:
-    from santeid.cli import admin
-    from santeid.cli import civil
-    from santeid.cli import clients
-    from santeid.cli import cps
-    from santeid.cli import db
-    from santeid.cli import device
-    from santeid.cli import directory
-    from santeid.cli import ecps
-    from santeid.cli import events
-    from santeid.cli import insi
-    from santeid.cli import keys
-    from santeid.cli import serve
-    from santeid.cli import sessions
-    from santeid.cli import tls
-
-    main.add_command(serve.serve)
-    main.add_command(keys.keys)
-    main.add_command(clients.clients)
-    main.add_command(directory.directory)
-    main.add_command(civil.civil)
-    main.add_command(ecps.ecps)
-    main.add_command(device.device)
-    main.add_command(cps.cps)
-    main.add_command(tls.tls)
-    main.add_command(insi.insi)
-    main.add_command(sessions.sessions)
-    main.add_command(db.db)
-    main.add_command(events.events)
-    main.add_command(admin.admin)
-
-
-_register()
