@@ -146,8 +146,9 @@ SOAP_ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecTraitsIdentit
 
 
 def soap_envelope(p: dict) -> str:
-    """A RECSANSVITALE request shaped like the real clients' (insi.md §8.1): ContexteBAM,
-    ContexteLPS with the bench IDAM, wsa:Action, wsa:MessageID."""
+    """A RECSANSVITALE request shaped like the real clients'
+    (docs/reference/insi-teleservice.md §8.1): ContexteBAM, ContexteLPS with the bench IDAM,
+    wsa:Action, wsa:MessageID."""
     from xml.sax.saxutils import escape
 
     place = f"<r:LieuNaissance>{p['birthplace']}</r:LieuNaissance>" if p.get("birthplace") else ""
