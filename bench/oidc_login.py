@@ -28,8 +28,8 @@ import threading
 import time
 from pathlib import Path
 
-import requests
 from harness import REALM
+from harness import Browser
 from harness import code_flow_tokens
 from harness import free_port
 from harness import start_redis
@@ -41,22 +41,23 @@ SECRET = "bench-secret-" + secrets.token_hex(16)
 REDIRECT_URI = "https://bench.example.org/cb"
 
 
-def one_login(session: requests.Session, base: str, national_id: str) -> None:
+def one_login(browser: Browser, national_id: str) -> None:
     """One whole login (``prompt=login``: SSO never short-cuts it), then userinfo."""
     tokens = code_flow_tokens(
-        session,
-        base,
+        browser,
         national_id,
         client_id="bench",
         secret=SECRET,
         redirect_uri=REDIRECT_URI,
         prompt="login",
     )
-    userinfo = session.get(
-        f"{base}{REALM}/protocol/openid-connect/userinfo",
+    userinfo = browser.get(
+        f"{REALM}/protocol/openid-connect/userinfo",
         headers={"Authorization": "Bearer " + tokens["access_token"]},
+        cookies=False,
     )
-    userinfo.raise_for_status()
+    if userinfo.status != 200:
+        raise RuntimeError(f"userinfo {userinfo.status}")
 
 
 def main() -> None:
@@ -120,20 +121,22 @@ def main() -> None:
         stop_at = time.monotonic() + args.seconds
 
         def worker(index: int) -> None:
-            session = requests.Session()
+            browser = Browser.at(base)
             national_id = national_ids[index % len(national_ids)]
             while time.monotonic() < stop_at:
                 started = time.perf_counter()
                 try:
-                    one_login(session, base, national_id)
+                    one_login(browser, national_id)
                 except Exception as exc:  # counted and reported, never hidden
                     with lock:
                         errors.append(repr(exc)[:200])
+                    browser.close()
+                    browser = Browser.at(base)
                     continue
                 with lock:
                     durations.append(time.perf_counter() - started)
 
-        one_login(requests.Session(), base, national_ids[0])  # warm-up
+        one_login(Browser.at(base), national_ids[0])  # warm-up
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.clients)]
         began = time.monotonic()
         for thread in threads:
