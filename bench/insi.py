@@ -67,6 +67,7 @@ from urllib.parse import urlencode
 
 import requests
 from harness import REALM
+from harness import Browser
 from harness import code_flow_tokens
 from harness import cpu_seconds
 from harness import free_port
@@ -306,14 +307,15 @@ def server_memory(pid: int) -> str:
 
 def login(base: str, national_id: str) -> str:
     """One sandbox login through the real code flow; returns the access token."""
+    browser = Browser.at(base)
     tokens = code_flow_tokens(
-        requests.Session(),
-        base,
+        browser,
         national_id,
         client_id="bench",
         secret=SECRET,
         redirect_uri=REDIRECT_URI,
     )
+    browser.close()
     return tokens["access_token"]
 
 

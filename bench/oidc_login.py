@@ -1,170 +1,194 @@
 #!/usr/bin/env python3
-"""Measure whole authorization-code logins against a real ``santeid serve`` process.
+"""Measure whole authorization-code logins: santeid against node-oidc-provider, same workload.
 
-One login = authorization request → login page → identifier posted → sandbox approval
-(delay 0) → code → token exchange (client_secret_basic) → userinfo. Each client thread is one
-browser that never logs out; ``prompt=login`` forces a full login every time, so no login is
-answered by SSO.
+One login, on both sides, is six HTTP requests: four from the browser — authorization request
+(``scope=openid scope_all``, ``acr_values=eidas1``, ``prompt=login``, state and nonce) → login
+page → identifier posted → back to the provider, which redirects to the client's
+``redirect_uri`` with a code — then two from the client's back end: token request
+(client_secret_basic) and userinfo. Each load thread is one browser that keeps its cookies and
+never logs out; ``prompt=login`` forces a whole login every time, so SSO never answers one.
 
-    .venv/bin/python bench/oidc_login.py --store redis --workers 2 --clients 16 --seconds 20
+* santeid: ``santeid serve --workers 2`` (Granian, 4 threads per worker, no access log; change
+  with ``--serve-args``) on a private ``redis-server``, sandbox mode; each load thread logs in
+  a sandbox professional of its own whose phone approves at once
+  (``harness.bench_professionals``). ``GET …/auth`` → 302 to
+  ``/login-actions/authenticate?tx=…``; ``GET`` it: the login page (a CSRF token); ``POST`` the
+  national identifier: 303; ``GET /login-actions/complete?tx=…`` (where the waiting page goes
+  once the phone has approved, which it has): 302 to the ``redirect_uri`` with the code. The
+  token
+  response holds an access token and an ID token, each an RS256 JWT (two RSA signatures), and
+  a refresh token, an HS512 JWT; userinfo verifies the access token's signature and reads the
+  professional from the directory.
+* peer: node-oidc-provider (``bench/peer.py``) with one client registered alike
+  (client_secret_basic, the same ``redirect_uri``, ``scope_all`` a scope whose claims userinfo
+  releases, ``eidas1`` its acr value, refresh tokens always issued, as santeid does). Its
+  interaction is completed by the script, at the HTTP level: ``GET /auth`` → 303 to
+  ``/interaction/<uid>``; ``GET`` it: a small login page from a route of the Node script
+  (``provider.interactionDetails``, which checks the interaction's cookie); ``POST`` the
+  identifier to it: the route saves a consent grant for the requested scope and calls
+  ``provider.interactionFinished`` with the login and the grant: 303 to the resume URL; ``GET
+  /auth/<uid>``: 303 to the ``redirect_uri`` with the code. Its access and refresh tokens are
+  opaque (its default) and the ID token is RS256: one RSA signature per login; userinfo looks
+  the access token up in its memory.
 
-``--store redis`` starts a private redis-server on a free port (Debian's binary). Prints the
-figures; it asserts nothing. Traffic goes to 127.0.0.1 only and stops by itself.
+    .venv/bin/python bench/oidc_login.py                     # 16 clients, 20 s each, both
+    .venv/bin/python bench/oidc_login.py --only santeid --profile
+
+Load and figures as ``bench/peer.py`` describes; the count per login printed is the HTTP
+requests a login made (6 on both sides). Asserts nothing; traffic goes to 127.0.0.1 only and
+stops by itself.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import secrets
-import shutil
-import statistics
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-from pathlib import Path
+from urllib.parse import urlencode
 
-import requests
 from harness import REALM
+from harness import Browser
+from harness import authorization_params
 from harness import code_flow_tokens
-from harness import free_port
-from harness import start_redis
-from harness import stop
-from harness import wait_for
+from harness import redeem_code
+from peer import arguments
+from peer import run
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 SECRET = "bench-secret-" + secrets.token_hex(16)
 REDIRECT_URI = "https://bench.example.org/cb"
 
+#: After ``peer.NODE_PRELUDE``. The interaction route does what oidc-provider's example does
+#: (https://github.com/panva/node-oidc-provider/blob/v8.8.1/example/routes/express.js).
+NODE_SERVER = r"""
+const provider = new Provider(issuer, {
+  ...common,
+  clients: [{
+    ...client,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: [process.env.REDIRECT_URI],
+  }],
+  // santeid's scope and acr value; scope_all's claims are released at userinfo.
+  claims: {
+    openid: ['sub'],
+    scope_all: ['preferred_username', 'SubjectNameID', 'given_name', 'family_name'],
+  },
+  acrValues: ['eidas1'],
+  // The request carries no PKCE, as santeid's (Keycloak's default: PKCE optional);
+  // oidc-provider's default requires it of every client.
+  pkce: { required: () => false },
+  findAccount: async (ctx, id) => ({
+    accountId: id,
+    claims: async () => ({
+      sub: id, preferred_username: id, SubjectNameID: id, given_name: 'Alice',
+      family_name: 'Bench',
+    }),
+  }),
+  features: { devInteractions: { enabled: false } },
+  interactions: { url: async (ctx, interaction) => `/interaction/${interaction.uid}` },
+});
 
-def one_login(session: requests.Session, base: str, national_id: str) -> None:
-    """One whole login (``prompt=login``: SSO never short-cuts it), then userinfo."""
+const PAGE = '<!doctype html><html lang="fr"><title>Connexion</title>'
+  + '<form method="post"><label>Identifiant national <input name="national_id"></label>'
+  + '<button>Se connecter</button></form></html>';
+
+const formOf = (req) => new Promise((resolve, reject) => {
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk) => { body += chunk; });
+  req.on('end', () => resolve(new URLSearchParams(body)));
+  req.on('error', reject);
+});
+
+// The login page (GET) and the identifier posted to it (POST): login and consent at once.
+async function interaction(req, res) {
+  try {
+    const details = await provider.interactionDetails(req, res);
+    if (req.method === 'GET') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end(PAGE);
+      return;
+    }
+    const accountId = (await formOf(req)).get('national_id');
+    if (!accountId) {
+      res.writeHead(400, { 'Content-Type': 'text/plain' });
+      res.end('national_id missing');
+      return;
+    }
+    const grant = new provider.Grant({ accountId, clientId: details.params.client_id });
+    grant.addOIDCScope(details.params.scope);
+    const grantId = await grant.save();
+    await provider.interactionFinished(req, res, {
+      login: { accountId, acr: 'eidas1', amr: ['sandbox'] },
+      consent: { grantId },
+    }, { mergeWithLastSubmission: false });
+  } catch (err) {
+    res.writeHead(400, { 'Content-Type': 'text/plain' });
+    res.end(String(err));
+  }
+}
+
+const handle = provider.callback();
+http.createServer((req, res) => (
+  req.url.startsWith('/interaction/') ? interaction(req, res) : handle(req, res)
+)).listen(port, '127.0.0.1', () => console.log('ready'));
+"""
+
+
+def userinfo(browser: Browser, path: str, access_token: str) -> None:
+    """The client's back end reads userinfo with the access token."""
+    answer = browser.get(path, headers={"Authorization": "Bearer " + access_token}, cookies=False)
+    if answer.status != 200 or "sub" not in answer.json():
+        raise RuntimeError(f"userinfo {answer.status} {answer.body[:200]!r}")
+
+
+def santeid_login(browser: Browser, target: dict, national_id: str) -> int:
+    """A whole login; the number of HTTP requests it made."""
+    before = browser.requests
     tokens = code_flow_tokens(
-        session,
-        base,
+        browser,
         national_id,
         client_id="bench",
         secret=SECRET,
         redirect_uri=REDIRECT_URI,
         prompt="login",
     )
-    userinfo = session.get(
-        f"{base}{REALM}/protocol/openid-connect/userinfo",
-        headers={"Authorization": "Bearer " + tokens["access_token"]},
+    userinfo(browser, target["userinfo"], tokens["access_token"])
+    return browser.requests - before
+
+
+def peer_login(browser: Browser, target: dict, account: str) -> int:
+    """A whole login; the number of HTTP requests it made."""
+    before = browser.requests
+    params = authorization_params("bench", REDIRECT_URI, prompt="login")
+    interaction = browser.get(f"/auth?{urlencode(params)}").location
+    page = browser.get(interaction)
+    if page.status != 200:
+        raise RuntimeError(f"login page {page.status} {page.body[:200]!r}")
+    posted = browser.post(interaction, {"national_id": account})
+    if posted.status != 303:
+        raise RuntimeError(f"identifier {posted.status} {posted.body[:200]!r}")
+    callback = browser.get(posted.location).location
+    tokens = redeem_code(
+        browser, "/token", callback, client_id="bench", secret=SECRET, redirect_uri=REDIRECT_URI
     )
-    userinfo.raise_for_status()
+    userinfo(browser, "/me", tokens["access_token"])
+    return browser.requests - before
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", choices=["memory", "redis"], default="redis")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=20)
-    args = parser.parse_args()
-    if args.store == "memory" and args.workers != 1:
-        raise SystemExit("memory:// serves one process: use --workers 1")
-
-    home = Path(tempfile.mkdtemp(prefix="santeid-bench-"))
-    processes: list[subprocess.Popen] = []
-    try:
-        env = dict(
-            os.environ,
-            SANTEID_DATA_DIR=str(home / "var"),
-            SANTEID_KEYS_DIR=str(home / "keys"),
-            SANTEID_SANDBOX="true",
-            SANTEID_SANDBOX_APPROVAL_DELAY="0",
-            SANTEID_LOG_LEVEL="WARNING",
-        )
-        if args.store == "redis":
-            redis_port = start_redis(home, processes)
-            env["SANTEID_STORE_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env["SANTEID_ISSUER"] = base + REALM
-        client = home / "client.json"
-        client.write_text(
-            json.dumps(
-                {
-                    "client_id": "bench",
-                    "client_secret": SECRET,
-                    "redirect_uris": [REDIRECT_URI],
-                    "token_endpoint_auth_method": "client_secret_basic",
-                }
-            )
-        )
-        subprocess.run(
-            [SANTEID, "clients", "add", str(client)], env=env, check=True, capture_output=True
-        )
-        command = [SANTEID, "serve", "--port", str(port), "--workers", str(args.workers)]
-        server_log = (home / "server.log").open("wb")
-        processes.append(
-            subprocess.Popen(command, env=env, stdout=server_log, stderr=subprocess.STDOUT)
-        )
-        wait_for(f"{base}/health", processes[-1])
-        listing = subprocess.run(
-            [SANTEID, "directory", "list", "--sandbox", "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        national_ids = [p["national_id"] for p in json.loads(listing.stdout)]
-
-        durations: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-        stop_at = time.monotonic() + args.seconds
-
-        def worker(index: int) -> None:
-            session = requests.Session()
-            national_id = national_ids[index % len(national_ids)]
-            while time.monotonic() < stop_at:
-                started = time.perf_counter()
-                try:
-                    one_login(session, base, national_id)
-                except Exception as exc:  # counted and reported, never hidden
-                    with lock:
-                        errors.append(repr(exc)[:200])
-                    continue
-                with lock:
-                    durations.append(time.perf_counter() - started)
-
-        one_login(requests.Session(), base, national_ids[0])  # warm-up
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.clients)]
-        began = time.monotonic()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - began
-
-        durations.sort()
-        count = len(durations)
-        print(
-            f"machine: {platform.machine()} {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}"
-        )
-        print(
-            f"santeid serve --workers {args.workers}, store {args.store}, "
-            f"{args.clients} concurrent clients, {elapsed:.1f} s"
-        )
-        print(f"logins completed: {count}, errors: {len(errors)}")
-        if count:
-            p99 = durations[min(count - 1, int(count * 0.99))]
-            print(f"logins/s: {count / elapsed:.1f}")
-            print(
-                f"login latency p50: {statistics.median(durations) * 1000:.1f} ms, "
-                f"p99: {p99 * 1000:.1f} ms"
-            )
-        if errors:
-            print("first errors:", *errors[:3], sep="\n  ")
-    finally:
-        stop(processes)
-        shutil.rmtree(home, ignore_errors=True)
+    args = arguments(__doc__.splitlines()[0]).parse_args()
+    run(
+        args,
+        secret=SECRET,
+        client={
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code", "refresh_token"],
+        },
+        node_server=NODE_SERVER,
+        node_env={"REDIRECT_URI": REDIRECT_URI},
+        santeid={"login": santeid_login, "userinfo": f"{REALM}/protocol/openid-connect/userinfo"},
+        peer={"login": peer_login},
+        per_login="HTTP requests/login",
+    )
 
 
 if __name__ == "__main__":
