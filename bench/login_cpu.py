@@ -1,17 +1,23 @@
 """CPU per login, in process: what one CIBA login and one code-flow login cost santeid's own
-code, without an HTTP server, a load generator or Redis.
+code, without an HTTP server or a load generator.
 
-The app runs on the memory store behind Flask's test client (the whole WSGI middleware chain
-is there, as ``santeid serve`` mounts it). Figures are process CPU time
-(``time.process_time``), not wall time, so that other work on a shared machine does not
-count — it still slows the caches, so compare only runs made side by side, alternated.
+The app runs behind Flask's test client (the whole WSGI middleware chain is there, as
+``santeid serve`` mounts it), on the memory store or, with ``--store redis``, on a private
+``redis-server`` the script starts on a free port and stops. Figures are process CPU time
+(``time.process_time``) of this process — santeid's side, redis-py included — not wall time,
+so that other work on a shared machine does not count (it still slows the caches, so compare
+only runs made side by side, alternated); on Redis the server's own CPU per login is printed
+beside it. On Redis the script also counts the store round trips on the client side — each
+command sent, a pipeline or a script being one trip — per login and per HTTP request, and
+``--trace`` lists, for one login, the commands of every trip and the keys they touch.
 
 - CIBA: back-channel request (client_secret_basic, ``login_hint`` of a sandbox
   auto-approving professional) → token request (the first poll gets the tokens).
 - Code flow: authorization request (``prompt=login``) → login page → identifier →
-  completion → token request (client_secret_basic).
+  completion → token request (client_secret_basic) → userinfo.
 
     .venv/bin/python bench/login_cpu.py [--logins 300] [--rounds 3] [--flow ciba|code|both]
+    .venv/bin/python bench/login_cpu.py --store redis [--trace]  # round trips per request
     .venv/bin/python bench/login_cpu.py --flow ciba --profile      # cProfile, top functions
 
 To compare two versions of the code, run this script with ``PYTHONPATH`` pointing at the
@@ -26,14 +32,19 @@ import cProfile
 import pstats
 import re
 import secrets
+import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
+from harness import cpu_seconds
+from harness import start_redis
+from harness import stop
 from hostspeed import report
 
 REALM = "/auth/realms/esante-wallet"
@@ -43,11 +54,77 @@ REDIRECT_URI = "https://service.example.org/callback"
 CIBA_HINT = "810000000030"  # a sandbox professional who approves at once
 
 
-def build_app():
+class Trips:
+    """Store round trips seen by redis-py, and for ``--trace`` what each of them carried."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by_request: Counter[str] = Counter()
+        self.trace: list[str] | None = None
+        self._pending: list[str] = []
+
+    def sent(self) -> None:
+        self.count += 1
+        if self.trace is not None:
+            self.trace.append(" + ".join(self._pending) or "?")
+        self._pending = []
+
+    def carried(self, args: tuple) -> None:
+        if self.trace is None:
+            return
+        name = str(args[0]).upper()
+        # A key is the first argument, or the fourth of EVALSHA sha numkeys key.
+        key = str(
+            args[3] if name == "EVALSHA" and len(args) > 3 else args[1] if len(args) > 1 else ""
+        )
+        self._pending.append(f"{name} {pattern_of(key)}".strip())
+
+
+def pattern_of(key: str) -> str:
+    """``santeid:code:abc…`` → ``code:<sha256(code)>``: which namespace a traced key is in."""
+    from santeid.storage import keys
+
+    key = key.removeprefix("santeid:")
+    segments = key.count(keys.SEPARATOR) + 1
+    for namespace in sorted(keys.NAMESPACES, key=lambda n: -len(n.prefix)):
+        if (
+            key.startswith(namespace.prefix)
+            and namespace.pattern.count(keys.SEPARATOR) + 1 == segments
+        ):
+            return namespace.pattern
+    return key
+
+
+def counted_redis_store(port: int, trips: Trips):
+    """A RedisStore built as ``store_url`` builds it, whose connections count their trips."""
+    import redis
+
+    from santeid.storage import RedisStore
+
+    class CountingConnection(redis.Connection):
+        def send_command(self, *args, **kwargs):
+            trips.carried(args)
+            super().send_command(*args, **kwargs)
+
+        def pack_commands(self, commands):
+            for command in commands:
+                trips.carried(command)
+            return super().pack_commands(commands)
+
+        def send_packed_command(self, command, check_health=True):
+            trips.sent()
+            super().send_packed_command(command, check_health)
+
+    store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0")
+    # Before any connection exists: every connection of the pool is a counting one.
+    store._client.connection_pool.connection_class = CountingConnection
+    return store
+
+
+def build_app(store):
     from santeid import create_app
     from santeid.keystore import ensure_dev_keys
     from santeid.settings import Settings
-    from santeid.storage import MemoryStore
 
     home = Path(tempfile.mkdtemp(prefix="santeid-login-cpu-"))
     settings = Settings(
@@ -55,7 +132,7 @@ def build_app():
         sandbox_approval_delay=0,
     )  # fmt: skip
     ensure_dev_keys(settings)
-    app = create_app(settings, store=MemoryStore())
+    app = create_app(settings, store=store)
     clients = app.extensions["santeid"].clients
     clients.add(
         {"client_id": "bench-ciba", "client_secret": SECRET,
@@ -78,25 +155,45 @@ def basic(client_id: str) -> dict[str, str]:
     return {"Authorization": "Basic " + raw}
 
 
-def ciba_login(app) -> Callable[[], None]:
+class Steps:
+    """Runs a login's HTTP requests, noting the store trips of each (``Trips``, on Redis)."""
+
+    def __init__(self, trips: Trips | None) -> None:
+        self.trips = trips
+
+    def __call__(self, label: str, send: Callable[[], object]):
+        if self.trips is None:
+            return send()
+        before = self.trips.count
+        if self.trips.trace is not None:
+            self.trips.trace.append(f"-- {label}")
+        response = send()
+        self.trips.by_request[label] += self.trips.count - before
+        return response
+
+
+def ciba_login(app, step: Steps) -> Callable[[], None]:
     http = app.test_client()
     headers = basic("bench-ciba")
     data = {"scope": "openid", "login_hint": CIBA_HINT, "binding_message": "A1"}
 
     def login() -> None:
-        started = http.post(OIDC + "/ext/ciba/auth", data=data, headers=headers)
+        started = step(
+            "back-channel request",
+            lambda: http.post(OIDC + "/ext/ciba/auth", data=data, headers=headers),
+        )
         assert started.status_code == 200, started.get_data(as_text=True)
         grant = {
             "grant_type": "urn:openid:params:grant-type:ciba",
             "auth_req_id": started.get_json()["auth_req_id"],
         }
-        tokens = http.post(OIDC + "/token", data=grant, headers=headers)
+        tokens = step("token poll", lambda: http.post(OIDC + "/token", data=grant, headers=headers))
         assert tokens.status_code == 200, tokens.get_data(as_text=True)
 
     return login
 
 
-def code_login(app) -> Callable[[], None]:
+def code_login(app, step: Steps) -> Callable[[], None]:
     http = app.test_client()
     headers = basic("bench-code")
     national_id = app.extensions["santeid"].directory.list(sandbox_only=True)[0].national_id
@@ -107,17 +204,22 @@ def code_login(app) -> Callable[[], None]:
             "scope": "openid scope_all", "acr_values": "eidas1", "prompt": "login",
             "state": secrets.token_hex(8), "nonce": secrets.token_hex(8),
         }  # fmt: skip
-        login_url = http.get(f"{OIDC}/auth?" + urlencode(query)).headers["Location"]
-        page = http.get(login_url).get_data(as_text=True)
+        authorized = step("authorize", lambda: http.get(f"{OIDC}/auth?" + urlencode(query)))
+        login_url = authorized.headers["Location"]
+        page = step("login page", lambda: http.get(login_url)).get_data(as_text=True)
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-        posted = http.post(login_url, data={"national_id": national_id, "csrf_token": csrf})
+        form = {"national_id": national_id, "csrf_token": csrf}
+        posted = step("identifier", lambda: http.post(login_url, data=form))
         assert posted.status_code == 303, posted.get_data(as_text=True)
         tx = parse_qs(urlsplit(login_url).query)["tx"][0]
-        done = http.get(f"{REALM}/login-actions/complete?tx={tx}")
+        done = step("completion", lambda: http.get(f"{REALM}/login-actions/complete?tx={tx}"))
         code = parse_qs(urlsplit(done.headers["Location"]).query)["code"][0]
         grant = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
-        tokens = http.post(OIDC + "/token", data=grant, headers=headers)
+        tokens = step("token", lambda: http.post(OIDC + "/token", data=grant, headers=headers))
         assert tokens.status_code == 200, tokens.get_data(as_text=True)
+        bearer = {"Authorization": "Bearer " + tokens.get_json()["access_token"]}
+        userinfo = step("userinfo", lambda: http.get(OIDC + "/userinfo", headers=bearer))
+        assert userinfo.status_code == 200, userinfo.get_data(as_text=True)
 
     return login
 
@@ -134,26 +236,75 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=300, help="logins per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--flow", choices=["ciba", "code", "both"], default="both")
+    parser.add_argument("--store", choices=["memory", "redis"], default="memory")
+    parser.add_argument("--trace", action="store_true", help="redis: list one login's trips")
     parser.add_argument("--profile", action="store_true", help="cProfile one round, print top 45")
     parser.add_argument("--sort", default="tottime", help="pstats sort key for --profile")
     args = parser.parse_args()
 
-    app = build_app()
+    processes: list[subprocess.Popen] = []
+    trips: Trips | None = None
+    try:
+        if args.store == "redis":
+            trips = Trips()
+            home = Path(tempfile.mkdtemp(prefix="santeid-login-cpu-redis-"))
+            store = counted_redis_store(start_redis(home, processes), trips)
+            for _ in range(100):  # until redis-server accepts connections
+                if store.ping():
+                    break
+                time.sleep(0.05)
+        else:
+            from santeid.storage import MemoryStore
+
+            store = MemoryStore()
+        run(args, build_app(store), Steps(trips), trips, processes)
+    finally:
+        stop(processes)
+
+
+def run(args, app, step: Steps, trips: Trips | None, processes: list[subprocess.Popen]) -> None:
     flows = {"ciba": ciba_login, "code": code_login}
     chosen = list(flows) if args.flow == "both" else [args.flow]
+    server = [p.pid for p in processes]
     report("before")
     for name in chosen:
-        login = flows[name](app)
+        login = flows[name](app, step)
         for _ in range(30):  # warm caches, imports and the key store
             login()
+        if trips is not None and args.trace:
+            trips.trace = []
+            login()
+            print(f"{name}: the store round trips of one login")
+            print(
+                "\n".join(line if line.startswith("--") else "   " + line for line in trips.trace)
+            )
+            trips.trace = None
         if args.profile:
             profiler = cProfile.Profile(time.process_time)  # CPU, not wall: shared machines
             profiler.enable()
             cpu_ms_per_login(login, args.logins)
             profiler.disable()
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
-        figures = [cpu_ms_per_login(login, args.logins) for _ in range(args.rounds)]
+        figures, server_figures = [], []
+        if trips is not None:
+            trips.by_request.clear()
+            counted_from = trips.count
+        for _ in range(args.rounds):
+            server_cpu = cpu_seconds(server)
+            figures.append(cpu_ms_per_login(login, args.logins))
+            server_figures.append((cpu_seconds(server) - server_cpu) * 1000 / args.logins)
         print(f"{name}: CPU ms per login, in process: " + ", ".join(f"{f:.2f}" for f in figures))
+        if trips is not None:
+            logins = args.logins * args.rounds
+            print(
+                f"{name}: redis-server CPU ms per login: "
+                + ", ".join(f"{f:.2f}" for f in server_figures)
+            )
+            per_request = ", ".join(
+                f"{label} {count / logins:.2f}" for label, count in trips.by_request.items()
+            )
+            total = (trips.count - counted_from) / logins
+            print(f"{name}: store round trips per login: {total:.2f} ({per_request})")
     report("after")
 
 
