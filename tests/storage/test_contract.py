@@ -204,6 +204,57 @@ def test_concurrent_transitions_exactly_one_wins(store: EphemeralStore) -> None:
     assert store.get("code:race") == winners[0]
 
 
+def test_transition_from_the_record_as_read(store: EphemeralStore) -> None:
+    """``current`` (the record as read in the request) gives the same outcome as a fresh read:
+    up to date, it is the starting point; stale, the stored record decides."""
+    store.put("code:x", {"state": "issued", "n": 1}, ttl=60)
+    read = store.get("code:x")
+    assert read is not None
+    assert store.transition("code:x", {"state": "issued"}, {"state": "used"}, current=read) == {
+        "state": "used",
+        "n": 1,
+    }
+    # The same copy again, now stale: the tombstone decides, nothing is written.
+    assert store.transition("code:x", {"state": "issued"}, {"state": "used"}, current=read) is None
+    assert store.get("code:x") == {"state": "used", "n": 1}
+    # A stale copy that does not match, while the stored record does: the store's wins.
+    old = {"state": "issued"}
+    store.put("k", {"state": "a"}, ttl=60)
+    assert store.transition("k", {"state": "a"}, {"state": "b"}, current=old) == {"state": "b"}
+    # A copy of a record that is gone brings nothing back.
+    assert store.transition("gone", {}, {"state": "b"}, current={"state": "b"}) is None
+    assert store.get("gone") is None
+
+
+def test_transition_from_a_stale_copy_merges_into_the_stored_record(
+    store: EphemeralStore,
+) -> None:
+    """Fields written by someone else since the copy was read are kept, not overwritten by
+    the copy's values."""
+    store.put("k", {"state": "a", "seen": 1}, ttl=60)
+    copy = store.get("k")
+    assert store.update("k", {"seen": 2, "other": True}) is not None
+    assert store.transition("k", {"state": "a"}, {"state": "b"}, current=copy) == {
+        "state": "b",
+        "seen": 2,
+        "other": True,
+    }
+
+
+def test_concurrent_transitions_from_one_read_exactly_one_wins(store: EphemeralStore) -> None:
+    """Single-use consumption by racers that all read the record first: one winner."""
+    store.put("code:race", {"state": "issued"}, ttl=60)
+    read = store.get("code:race")
+    results = race(
+        lambda i: store.transition(
+            "code:race", {"state": "issued"}, {"state": "used", "by": i}, current=read
+        )
+    )
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert store.get("code:race") == winners[0]
+
+
 # -- update ----------------------------------------------------------------------------------
 
 
@@ -236,6 +287,124 @@ def test_concurrent_updates_lose_nothing(store: EphemeralStore) -> None:
     store.put("k", {"base": 0}, ttl=60)
     race(lambda i: store.update("k", {f"f{i}": i}))
     assert store.get("k") == {"base": 0} | {f"f{i}": i for i in range(THREADS)}
+
+
+def test_concurrent_updates_from_one_read_lose_nothing(store: EphemeralStore) -> None:
+    """Racers all holding the same copy, which goes stale at the first write: every merge
+    still lands, and the lifetime given is set."""
+    store.put("k", {"base": 0}, ttl=60)
+    read = store.get("k")
+    race(lambda i: store.update("k", {f"f{i}": i}, ttl=300, current=read))
+    assert store.get("k") == {"base": 0} | {f"f{i}": i for i in range(THREADS)}
+    assert store.ttl("k") == 300
+
+
+def test_update_from_the_record_as_read_keeps_ttl(store: EphemeralStore) -> None:
+    store.put("sso:s", {"n": 1}, ttl=50)
+    read = store.get("sso:s")
+    assert store.update("sso:s", {"n": 2}, current=read) == {"n": 2}
+    remaining = store.ttl("sso:s")
+    assert remaining is not None and 45 <= remaining <= 50
+    assert store.update("sso:gone", {"n": 2}, current=read) is None
+    assert store.get("sso:gone") is None
+
+
+# -- batch -----------------------------------------------------------------------------------
+
+
+def test_batch_runs_every_operation_and_reports_each_outcome(store: EphemeralStore) -> None:
+    """A batch does what its operations would do one by one, in order."""
+    store.put("code:x", {"state": "issued"}, ttl=60)
+    store.put("sso:s", {"n": 1}, ttl=60)
+    read = store.get("code:x")
+    batch = store.batch()
+    family = batch.put("fam:f", {"state": "active"}, ttl=60)
+    member = batch.add_member("fam:f:at", "at1", ttl=90)
+    consumed = batch.transition(
+        "code:x", {"state": "issued"}, {"state": "consumed", "fid": "f"}, ttl=300, current=read
+    )
+    refused = batch.transition("code:x", {"state": "issued"}, {"state": "again"}, current=read)
+    touched = batch.update("sso:s", {"n": 2})  # no copy: read by the store
+    gone = batch.update("sso:gone", {"n": 2})
+    with pytest.raises(RuntimeError):
+        consumed.value  # noqa: B018 - not known before the batch runs
+    batch.run()
+    assert (family.value, member.value) == (None, None)
+    assert consumed.value == {"state": "consumed", "fid": "f"}
+    assert refused.value is None  # the tombstone written just before in the same batch
+    assert touched.value == {"n": 2}
+    assert gone.value is None
+    assert store.get("fam:f") == {"state": "active"}
+    assert store.members("fam:f:at") == {"at1"}
+    assert store.get("code:x") == {"state": "consumed", "fid": "f"}
+    assert store.ttl("code:x") == 300
+    assert store.get("sso:gone") is None
+    with pytest.raises(RuntimeError):
+        batch.run()
+    with pytest.raises(RuntimeError):
+        batch.put("code:y", {}, ttl=60)
+
+
+def test_batched_transition_from_a_stale_copy(store: EphemeralStore) -> None:
+    """The stored record decides, as unbatched: a stale copy neither wins nor blocks."""
+    store.put("k", {"state": "a", "seen": 1}, ttl=60)
+    copy = store.get("k")
+    store.update("k", {"seen": 2})
+    batch = store.batch()
+    moved = batch.transition("k", {"state": "a"}, {"state": "b"}, current=copy)
+    matching_copy_only = batch.transition("k", {"state": "a"}, {"state": "c"}, current=copy)
+    batch.run()
+    assert moved.value == {"state": "b", "seen": 2}
+    assert matching_copy_only.value is None
+    assert store.get("k") == {"state": "b", "seen": 2}
+
+
+def test_batch_mistakes_raise_before_anything_is_written(store: EphemeralStore) -> None:
+    batch = store.batch()
+    batch.put("code:a", {"state": "issued"}, ttl=60)
+    with pytest.raises(ValueError):
+        batch.put("code:b", {}, ttl=0)
+    with pytest.raises(TypeError):
+        batch.put("code:c", {"bad": object()}, ttl=60)
+    with pytest.raises(TypeError):
+        batch.add_member("fam:f:at", 5, ttl=60)  # type: ignore[arg-type]
+    assert store.get("code:a") is None  # nothing sent until run()
+    batch.run()
+    assert store.get("code:a") == {"state": "issued"}
+    store.add_member("fam:set", "m", ttl=60)
+    wrong_kind = store.batch()
+    wrong_kind.update("fam:set", {"n": 1})
+    with pytest.raises(TypeError):
+        wrong_kind.run()
+
+
+def test_concurrent_batched_consumptions_exactly_one_wins(store: EphemeralStore) -> None:
+    """The token endpoint's batch (family, consumption, token index) raced from one read of
+    the code, against an unbatched consumption too: one winner, every other write lands."""
+    store.put("code:race", {"state": "issued"}, ttl=60)
+    read = store.get("code:race")
+
+    def redeem(i: int) -> dict | None:
+        if i == 0:
+            return store.transition(
+                "code:race", {"state": "issued"}, {"state": "used", "by": i}, current=read
+            )
+        batch = store.batch()
+        batch.put(f"fam:{i}", {"state": "active"}, ttl=60)
+        taken = batch.transition(
+            "code:race", {"state": "issued"}, {"state": "used", "by": i}, current=read
+        )
+        batch.add_member(f"fam:{i}:at", "at", ttl=60)
+        batch.run()
+        return taken.value
+
+    results = race(redeem)
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert store.get("code:race") == winners[0]
+    for i in range(1, THREADS):
+        assert store.get(f"fam:{i}") == {"state": "active"}
+        assert store.members(f"fam:{i}:at") == {"at"}
 
 
 # -- incr ------------------------------------------------------------------------------------

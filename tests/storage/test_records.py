@@ -159,6 +159,56 @@ def test_concurrent_consume_exactly_one_winner(store: EphemeralStore, clock: Man
     assert codes.get("c1")["fid"] == winners[0]["fid"]  # type: ignore[index]
 
 
+def test_batched_consumption_one_winner_with_unbatched_ones(
+    store: EphemeralStore, clock: ManualClock
+) -> None:
+    """``consume_in`` (the token endpoint's batch) from the record as read, raced against
+    plain consumptions: one winner, and its outcome is the record as consumed."""
+    codes = book(store, CODE_LIKE, clock)
+    key = codes.create("c1", {}, lifetime=60).key
+    read = codes.get("c1")
+    assert read is not None
+
+    def consume(i: int):
+        if i % 2:
+            return codes.consume(key, "issued", {"fid": f"f{i}"}, current=read.data)
+        batch = store.batch()
+        pending = codes.consume_in(batch, key, "issued", {"fid": f"f{i}"}, current=read.data)
+        batch.run()
+        return pending.value
+
+    winners = [r for r in race(consume) if r is not None]
+    assert len(winners) == 1 and winners[0].state == "consumed"
+    assert codes.get("c1")["fid"] == winners[0]["fid"]  # type: ignore[index]
+
+
+def test_batched_consumption_of_an_expired_record_does_not_count(
+    store: EphemeralStore, clock: ManualClock
+) -> None:
+    codes = book(store, CODE_LIKE, clock)
+    key = codes.create("c1", {}, lifetime=60).key
+    clock.advance(61)
+    batch = store.batch()
+    late = codes.consume_in(batch, key, "issued", tombstone_lifetime=600)
+    batch.run()
+    assert late.value is None
+    tombstone = codes.get("c1")
+    assert tombstone is not None and tombstone.consumed_late
+
+
+def test_batched_creation_and_update(store: EphemeralStore, clock: ManualClock) -> None:
+    codes = book(store, CODE_LIKE, clock)
+    batch = store.batch()
+    created = codes.create("c1", {"n": 1}, lifetime=60, batch=batch)
+    assert codes.get("c1") is None  # written when the batch runs
+    renewed = codes.update_in(batch, created.key, {"n": 2}, lifetime=120)
+    batch.run()
+    assert renewed.value is not None and renewed.value["n"] == 2
+    assert renewed.value.expires_at == clock() + 120
+    with pytest.raises(ValueError):
+        codes.create("c2", {}, lifetime=60, exclusive=True, batch=store.batch())
+
+
 def test_consume_without_tombstone_deletes_once(store: EphemeralStore, clock: ManualClock) -> None:
     pairs = book(store, PLAIN, clock)
     key = pairs.create("flow1", {"n": 1}, lifetime=600).key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 
 import pytest
@@ -29,7 +30,21 @@ def raw(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def every_operation(store: RedisStore) -> None:
-    """Each public operation once, including a multi-key delete over several slots."""
+    """Each public operation once, including a multi-key delete over several slots and a
+    batch over several slots (first, so that after a restart its scripts are not loaded)."""
+    batch = store.batch()
+    batch.put("code:z", {"state": "issued"}, ttl=60)
+    batch.add_member("family:z", "at", ttl=60)
+    batch.run()
+    batch = store.batch()
+    swapped = batch.transition(
+        "code:z", {"state": "issued"}, {"state": "used"}, current={"state": "issued"}
+    )
+    batch.put("jti:z", {}, ttl=60)
+    batch.run()
+    assert swapped.value == {"state": "used"}
+    assert store.members("family:z") == {"at"}
+    assert store.delete("code:z", "family:z", "jti:z") == 3
     store.put("code:a", {"state": "issued"}, ttl=60)
     assert store.get("code:a") == {"state": "issued"}
     assert store.add("jti:b", {}, ttl=60) is True
@@ -43,6 +58,68 @@ def every_operation(store: RedisStore) -> None:
     assert store.pop("code:e") == {}
     assert store.delete("code:a", "jti:b", "rate:c", "family:d") == 4
     assert store.ping() is True
+
+
+class CountingConnection(redis.Connection):
+    """Counts what is sent: one call per round trip (a command, a script or a pipeline)."""
+
+    sent = 0
+
+    def send_packed_command(self, command, check_health=True):  # type: ignore[no-untyped-def]
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+def counted(redis_url: str) -> Iterator[tuple[RedisStore, Callable[[], int]]]:
+    """A store whose round trips are counted, and how many were sent since the last call."""
+    store = RedisStore.from_url(redis_url)
+    store._client.connection_pool.connection_class = CountingConnection  # type: ignore[attr-defined]
+    store.ping()  # the connection's own handshake is not counted below
+    seen = CountingConnection.sent
+
+    def trips() -> int:
+        nonlocal seen
+        count, seen = CountingConnection.sent - seen, CountingConnection.sent
+        return count
+
+    yield store, trips
+    store.close()
+
+
+@pytest.mark.redis
+def test_round_trips_of_a_compare_and_set(counted: tuple[RedisStore, Callable[[], int]]) -> None:
+    """docs/storage.md: from an up-to-date copy one trip, else a read first; a lost swap
+    brings back what it found, so it costs no extra read."""
+    store, trips = counted
+    store.put("code:x", {"state": "issued"}, ttl=60)
+    read = store.get("code:x")
+    trips()
+    assert store.transition("code:x", {"state": "issued"}, {"n": 1}, current=read) is not None
+    assert trips() == 1
+    assert store.transition("code:x", {"state": "issued"}, {"n": 2}) is not None
+    assert trips() == 2
+    assert store.update("code:x", {"n": 3}, current=read) == {"state": "issued", "n": 3}
+    assert trips() == 2  # the stale copy's swap fails and answers with the record
+
+
+@pytest.mark.redis
+def test_a_batch_is_one_round_trip(counted: tuple[RedisStore, Callable[[], int]]) -> None:
+    store, trips = counted
+    store.put("code:x", {"state": "issued"}, ttl=60)
+    read = store.get("code:x")
+    store.add_member("fam:warm", "m", ttl=60)  # scripts loaded, as in a running server
+    trips()
+    batch = store.batch()
+    batch.put("fam:f", {"state": "active"}, ttl=60)
+    batch.add_member("sidfams:s", "f", ttl=60)
+    taken = batch.transition("code:x", {"state": "issued"}, {"state": "consumed"}, current=read)
+    batch.add_member("fam:f:at", "at1", ttl=60)
+    batch.put("rt:r", {"fid": "f"}, ttl=60)
+    batch.run()
+    assert trips() == 1
+    assert taken.value == {"state": "consumed"}
+    assert store.members("fam:f:at") == {"at1"}
 
 
 # -- URLs ------------------------------------------------------------------------------------

@@ -28,6 +28,9 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from typing import Literal
 
 
 class StoreUnavailable(Exception):
@@ -41,8 +44,9 @@ class StoreUnavailable(Exception):
 class EphemeralStore(abc.ABC):
     """Short-lived, TTL-bound state shared by the provider's workers.
 
-    Every operation touches exactly one key (``delete`` with several keys is several
-    one-key operations), so a Redis Cluster never sees a cross-slot command.
+    Every operation touches exactly one key (``delete`` with several keys, and a
+    :meth:`batch`, are several one-key operations), so a Redis Cluster never sees a
+    cross-slot command.
     """
 
     #: What the store runs on, as metrics name it (``santeid_store_errors_total``).
@@ -77,7 +81,13 @@ class EphemeralStore(abc.ABC):
 
     @abc.abstractmethod
     def transition(
-        self, key: str, expected: dict, changes: dict, ttl: int | None = None
+        self,
+        key: str,
+        expected: dict,
+        changes: dict,
+        ttl: int | None = None,
+        *,
+        current: Mapping[str, Any] | None = None,
     ) -> dict | None:
         """Compare-and-set: apply ``changes`` if the record still matches ``expected``.
 
@@ -87,20 +97,33 @@ class EphemeralStore(abc.ABC):
         ``None`` is returned. The remaining lifetime is kept unless ``ttl`` is given, in which
         case it is reset to ``ttl``.
 
+        ``current``: the record as the caller last read it (a :meth:`get` of this request), a
+        hint only. The outcome is the same whether it is up to date, stale or left out; an up
+        to date one spares the store reading the record again (Redis: one round trip
+        instead of two).
+
         Atomic: of many concurrent transitions from the same state exactly one wins, which
         is what makes ``transition("code:x", {"state": "issued"}, {"state": "consumed"})``
         a single-use consumption that leaves a tombstone for replay detection. Redis: the
-        record is read with ``GET``, checked and merged in Python, then written back by a
-        Lua compare-and-swap on the exact JSON text (``SET … KEEPTTL``/``EX``); a lost race
-        re-reads and re-checks.
+        record is read with ``GET`` (or taken from ``current``), checked and merged in
+        Python, then written back by a Lua compare-and-swap on the exact JSON text
+        (``SET … KEEPTTL``/``EX``); a lost race gets the record as the script found it, and
+        is checked again.
         """
 
     @abc.abstractmethod
-    def update(self, key: str, changes: dict, ttl: int | None = None) -> dict | None:
+    def update(
+        self,
+        key: str,
+        changes: dict,
+        ttl: int | None = None,
+        *,
+        current: Mapping[str, Any] | None = None,
+    ) -> dict | None:
         """Merge ``changes`` into the existing record and return it; ``None`` if absent.
 
         Atomic like :meth:`transition` with an empty ``expected`` (no concurrent update is
-        lost). Keeps the remaining lifetime unless ``ttl`` is given.
+        lost); ``current`` as there. Keeps the remaining lifetime unless ``ttl`` is given.
         """
 
     @abc.abstractmethod
@@ -145,6 +168,23 @@ class EphemeralStore(abc.ABC):
         ``DEL`` per key in a pipeline, so no cross-slot command on a Cluster).
         """
 
+    def batch(self) -> Batch:
+        """Writes to several keys, sent together when :meth:`Batch.run` is called.
+
+        Redis: one pipeline, so one round trip for the lot while every compare-and-set
+        finds the record as ``current`` says; MemoryStore: one hold of its lock. Each
+        operation keeps the atomicity it has alone (a batched :meth:`transition` has one
+        winner among concurrent callers as an unbatched one has), and they take effect in
+        the order given, except that a compare-and-set whose record changed since
+        ``current`` was read is finished after the others. The batch is not a transaction:
+        other clients' operations may come between two of its operations.
+        """
+        return Batch(self)
+
+    @abc.abstractmethod
+    def _run_batch(self, operations: list[BatchedOperation]) -> list[Any]:
+        """The results of ``operations``, in order (see :meth:`batch`)."""
+
     @abc.abstractmethod
     def ping(self) -> bool:
         """``True`` if the store can serve requests now. Never raises (health checks)."""
@@ -152,6 +192,106 @@ class EphemeralStore(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release resources. Idempotent; afterwards operations raise :class:`StoreUnavailable`."""
+
+
+class Pending:
+    """The outcome of one operation of a :class:`Batch`, known once the batch has run."""
+
+    __slots__ = ("_done", "_value")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._value: Any = None
+
+    @property
+    def value(self) -> Any:
+        """What the operation alone would have returned."""
+        if not self._done:
+            raise RuntimeError("the batch has not run yet")
+        return self._value
+
+    def _settle(self, value: Any) -> None:
+        self._value = value
+        self._done = True
+
+
+@dataclass(frozen=True)
+class BatchedOperation:
+    """One operation of a :class:`Batch`: the name of the store method and its arguments,
+    already checked."""
+
+    name: Literal["put", "add_member", "transition", "update"]
+    key: str
+    args: tuple[Any, ...]
+    current: Mapping[str, Any] | None = None
+
+
+class Batch:
+    """Writes collected by :meth:`EphemeralStore.batch`; each method checks its arguments at
+    once (a mistake raises before anything is sent) and returns a :class:`Pending`."""
+
+    def __init__(self, store: EphemeralStore) -> None:
+        self._store = store
+        self._operations: list[BatchedOperation] = []
+        self._pending: list[Pending] = []
+
+    def _queue(self, operation: BatchedOperation) -> Pending:
+        if self._pending and self._pending[-1]._done:
+            raise RuntimeError("this batch has already run")
+        pending = Pending()
+        self._operations.append(operation)
+        self._pending.append(pending)
+        return pending
+
+    def put(self, key: str, value: dict, ttl: int) -> Pending:
+        """:meth:`EphemeralStore.put`."""
+        check_key(key)
+        encode_record(value)
+        return self._queue(BatchedOperation("put", key, (value, check_ttl(ttl))))
+
+    def add_member(self, key: str, member: str, ttl: int) -> Pending:
+        """:meth:`EphemeralStore.add_member`."""
+        check_key(key)
+        return self._queue(
+            BatchedOperation("add_member", key, (check_member(member), check_ttl(ttl)))
+        )
+
+    def transition(
+        self,
+        key: str,
+        expected: dict,
+        changes: dict,
+        ttl: int | None = None,
+        *,
+        current: Mapping[str, Any] | None = None,
+    ) -> Pending:
+        """:meth:`EphemeralStore.transition`; without ``current`` it costs a read first."""
+        check_key(key)
+        arguments = (json_image(expected), json_image(changes), check_optional_ttl(ttl))
+        return self._queue(BatchedOperation("transition", key, arguments, current))
+
+    def update(
+        self,
+        key: str,
+        changes: dict,
+        ttl: int | None = None,
+        *,
+        current: Mapping[str, Any] | None = None,
+    ) -> Pending:
+        """:meth:`EphemeralStore.update`."""
+        check_key(key)
+        arguments = (json_image(changes), check_optional_ttl(ttl))
+        return self._queue(BatchedOperation("update", key, arguments, current))
+
+    def run(self) -> None:
+        """Send the operations (once); every :class:`Pending` then holds its outcome."""
+        if self._pending and self._pending[-1]._done:
+            raise RuntimeError("this batch has already run")
+        if not self._operations:
+            return
+        results = self._store._run_batch(self._operations)
+        for pending, result in zip(self._pending, results, strict=True):
+            pending._settle(result)
 
 
 # -- helpers shared by the implementations ---------------------------------------------

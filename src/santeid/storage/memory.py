@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
 
+from santeid.storage.base import BatchedOperation
 from santeid.storage.base import EphemeralStore
 from santeid.storage.base import StoreUnavailable
 from santeid.storage.base import check_amount
@@ -135,9 +138,16 @@ class MemoryStore(EphemeralStore):
             return record
 
     def transition(
-        self, key: str, expected: dict, changes: dict, ttl: int | None = None
+        self,
+        key: str,
+        expected: dict,
+        changes: dict,
+        ttl: int | None = None,
+        *,
+        current: Mapping[str, Any] | None = None,
     ) -> dict | None:
-        """Atomic under the store lock: check and write happen without interleaving."""
+        """Atomic under the store lock: check and write happen without interleaving.
+        ``current`` is not needed: reading the record here costs no round trip."""
         check_key(key)
         expected_image = json_image(expected)
         changes_image = json_image(changes)
@@ -146,8 +156,15 @@ class MemoryStore(EphemeralStore):
             self._check_open()
             return self._merge(key, expected_image, changes_image, ttl)
 
-    def update(self, key: str, changes: dict, ttl: int | None = None) -> dict | None:
-        """Atomic under the store lock."""
+    def update(
+        self,
+        key: str,
+        changes: dict,
+        ttl: int | None = None,
+        *,
+        current: Mapping[str, Any] | None = None,
+    ) -> dict | None:
+        """Atomic under the store lock; ``current`` is not needed, as in :meth:`transition`."""
         check_key(key)
         changes_image = json_image(changes)
         check_optional_ttl(ttl)
@@ -256,6 +273,25 @@ class MemoryStore(EphemeralStore):
                     del self._expires[key]
                     deleted += 1
             return deleted
+
+    def _run_batch(self, operations: list[BatchedOperation]) -> list[Any]:
+        """In order, under one hold of the store lock (each operation as if alone)."""
+        with self._lock:
+            self._check_open()
+            results: list[Any] = []
+            for operation in operations:
+                key, args = operation.key, operation.args
+                if operation.name == "put":
+                    self.put(key, *args)
+                    results.append(None)
+                elif operation.name == "add_member":
+                    self.add_member(key, *args)
+                    results.append(None)
+                elif operation.name == "transition":
+                    results.append(self.transition(key, *args))
+                else:
+                    results.append(self.update(key, *args))
+            return results
 
     def ping(self) -> bool:
         return not self._closed

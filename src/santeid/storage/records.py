@@ -24,12 +24,15 @@ existed has none and lives as long as its TTL.
 Every operation of :class:`RecordBook` is one store operation (``docs/storage.md`` gives their
 round trips): ``create`` is ``put`` (or ``add`` when ``exclusive``), ``get`` is ``get``,
 ``transition``/``update``/``consume`` with a tombstone are ``transition``/``update``,
-``consume`` without one is ``pop``, ``delete`` is ``delete``.
+``consume`` without one is ``pop``, ``delete`` is ``delete``. ``create(batch=…)``,
+:meth:`RecordBook.update_in` and :meth:`RecordBook.consume_in` queue theirs in a
+:class:`~santeid.storage.base.Batch`, sent with other writes of the request.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -38,7 +41,9 @@ from typing import Any
 from santeid.clock import Clock
 from santeid.clock import system_clock
 from santeid.storage import keys
+from santeid.storage.base import Batch
 from santeid.storage.base import EphemeralStore
+from santeid.storage.base import Pending
 from santeid.storage.keys import Namespace
 from santeid.storage.keys import digest
 
@@ -204,12 +209,17 @@ class RecordBook:
         lifetime: int,
         state: str | None = None,
         exclusive: bool = False,
+        batch: Batch | None = None,
     ) -> Record:
         """Store a new record living ``lifetime`` seconds (``expires_at`` is set here).
 
         ``state``: one of the kind's initial states (the first by default). ``exclusive``:
         never overwrite (``add``), raising :class:`RecordCollision` if the id is taken.
+        ``batch``: written when that :class:`~santeid.storage.base.Batch` runs (not with
+        ``exclusive``, whose outcome is needed at once).
         """
+        if exclusive and batch is not None:
+            raise ValueError("an exclusive creation is not batched: its outcome is needed now")
         written = dict(data)
         if self.kind.initial:
             chosen = self.kind.initial[0] if state is None else state
@@ -225,6 +235,8 @@ class RecordBook:
         if exclusive:
             if not self.store.add(key, written, ttl):
                 raise RecordCollision(f"{self.kind.name}: id already taken")
+        elif batch is not None:
+            batch.put(key, written, ttl)
         else:
             self.store.put(key, written, ttl)
         return Record(self.kind, key, written)
@@ -245,6 +257,7 @@ class RecordBook:
         changes: Mapping[str, Any] | None = None,
         *,
         lifetime: int | None = None,
+        current: Mapping[str, Any] | None = None,
     ) -> Record | None:
         """Compare-and-set ``from_state`` → ``to_state``, merging ``changes``; ``None`` if the
         record is gone or no longer in ``from_state`` (another writer won).
@@ -252,6 +265,9 @@ class RecordBook:
         ``to_state`` equal to ``from_state`` changes the record only while it is in that state.
         ``lifetime``: the record now expires ``lifetime`` seconds from now (else it keeps its
         expiry; ``changes`` may still bring ``expires_at`` closer, as "expire now" does).
+        ``current``: the record's data as read in this request (:attr:`Record.data`), which
+        spares the store reading it again (:meth:`EphemeralStore.transition`); stale or left
+        out, the outcome is the same.
 
         :raises TransitionNotAllowed: the kind does not allow this move.
         """
@@ -261,17 +277,39 @@ class RecordBook:
         merged = self._changes(changes, lifetime)
         merged[self.kind.state_field] = to_state
         ttl = None if lifetime is None else self._ttl(merged[EXPIRES_AT])
-        data = self.store.transition(key, {self.kind.state_field: from_state}, merged, ttl=ttl)
+        data = self.store.transition(
+            key, {self.kind.state_field: from_state}, merged, ttl=ttl, current=current
+        )
         return self._read(key, data)
 
     def update(
-        self, key: str, changes: Mapping[str, Any], *, lifetime: int | None = None
+        self,
+        key: str,
+        changes: Mapping[str, Any],
+        *,
+        lifetime: int | None = None,
+        current: Mapping[str, Any] | None = None,
     ) -> Record | None:
         """Merge ``changes`` (never the state) into the record; ``None`` if it is gone.
-        ``lifetime`` as in :meth:`transition`."""
+        ``lifetime`` and ``current`` as in :meth:`transition`."""
         merged = self._changes(changes, lifetime)
         ttl = None if lifetime is None else self._ttl(merged[EXPIRES_AT])
-        return self._read(key, self.store.update(key, merged, ttl=ttl))
+        return self._read(key, self.store.update(key, merged, ttl=ttl, current=current))
+
+    def update_in(
+        self,
+        batch: Batch,
+        key: str,
+        changes: Mapping[str, Any],
+        *,
+        lifetime: int | None = None,
+        current: Mapping[str, Any] | None = None,
+    ) -> PendingRecord:
+        """:meth:`update`, done when ``batch`` runs."""
+        merged = self._changes(changes, lifetime)
+        ttl = None if lifetime is None else self._ttl(merged[EXPIRES_AT])
+        pending = batch.update(key, merged, ttl=ttl, current=current)
+        return PendingRecord(pending, lambda data: self._read(key, data))
 
     def consume(
         self,
@@ -280,9 +318,10 @@ class RecordBook:
         changes: Mapping[str, Any] | None = None,
         *,
         tombstone_lifetime: int | None = None,
+        current: Mapping[str, Any] | None = None,
     ) -> Record | None:
         """Take the record once: of concurrent callers exactly one gets it, the others
-        ``None``.
+        ``None``. ``current`` as in :meth:`transition` (a kind consumed by delete needs none).
 
         With a tombstone, the record moves ``from_state`` → the tombstone state (merging
         ``changes``; kept ``tombstone_lifetime`` seconds from now, else its own remaining
@@ -301,7 +340,35 @@ class RecordBook:
                 raise TransitionNotAllowed(f"{self.kind.name} is deleted when consumed")
             taken = self._read(key, self.store.pop(key))
             return None if taken is None or taken.expired else taken
-        if from_state is None or not self.kind.allows(from_state, tombstone):
+        expected, merged, ttl = self._consumption(from_state, changes, tombstone_lifetime)
+        data = self.store.transition(key, expected, merged, ttl=ttl, current=current)
+        return self._consumed(key, data)
+
+    def consume_in(
+        self,
+        batch: Batch,
+        key: str,
+        from_state: str,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        tombstone_lifetime: int | None = None,
+        current: Mapping[str, Any] | None = None,
+    ) -> PendingRecord:
+        """:meth:`consume` to the kind's tombstone, done when ``batch`` runs: of concurrent
+        consumptions, batched or not, exactly one gets the record."""
+        expected, merged, ttl = self._consumption(from_state, changes, tombstone_lifetime)
+        pending = batch.transition(key, expected, merged, ttl=ttl, current=current)
+        return PendingRecord(pending, lambda data: self._consumed(key, data))
+
+    def _consumption(
+        self,
+        from_state: str | None,
+        changes: Mapping[str, Any] | None,
+        tombstone_lifetime: int | None,
+    ) -> tuple[dict[str, Any], dict[str, Any], int | None]:
+        """``(expected, changes, ttl)`` of the store transition that consumes a record."""
+        tombstone = self.kind.tombstone
+        if tombstone is None or from_state is None or not self.kind.allows(from_state, tombstone):
             raise TransitionNotAllowed(f"{self.kind.name}: {from_state} → {tombstone}")
         merged = self._changes(changes, None)
         merged[self.kind.state_field] = tombstone
@@ -311,7 +378,9 @@ class RecordBook:
             until = self._expiry(tombstone_lifetime)
             merged[TOMBSTONE_UNTIL] = until
             ttl = max(1, math.ceil(until - self.clock()))
-        data = self.store.transition(key, {self.kind.state_field: from_state}, merged, ttl=ttl)
+        return {self.kind.state_field: from_state}, merged, ttl
+
+    def _consumed(self, key: str, data: dict[str, Any] | None) -> Record | None:
         if data is None:
             return None
         expires_at = _seconds(data.get(EXPIRES_AT))
@@ -323,6 +392,21 @@ class RecordBook:
     def delete(self, key: str) -> bool:
         """Forget the record; ``True`` if it existed."""
         return self.store.delete(key) > 0
+
+
+class PendingRecord:
+    """A record operation of a :class:`~santeid.storage.base.Batch`: :attr:`value` is what
+    the operation alone would have returned, once the batch has run."""
+
+    def __init__(
+        self, pending: Pending, finish: Callable[[dict[str, Any] | None], Record | None]
+    ) -> None:
+        self._pending = pending
+        self._finish = finish
+
+    @property
+    def value(self) -> Record | None:
+        return self._finish(self._pending.value)
 
 
 def _seconds(value: object) -> float | None:

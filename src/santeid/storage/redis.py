@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 from typing import cast
 from urllib.parse import parse_qs
@@ -22,6 +23,7 @@ from redis.connection import URL_QUERY_ARGUMENT_PARSERS
 from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MasterDownError
+from redis.exceptions import NoScriptError
 from redis.exceptions import OutOfMemoryError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import ResponseError
@@ -29,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from santeid.storage.base import BatchedOperation
 from santeid.storage.base import EphemeralStore
 from santeid.storage.base import StoreUnavailable
 from santeid.storage.base import check_amount
@@ -63,10 +66,12 @@ _CAS_ATTEMPTS = 100
 
 # Compare-and-swap on the exact JSON text. Merging is done in Python, not with cjson:
 # Redis' cjson turns [] into {} and rounds numbers to 14 significant digits, which would
-# silently corrupt records.
+# silently corrupt records. A lost swap answers with the text it found (nil if the key is
+# gone), so the caller checks again without another round trip to read it.
 _CAS_LUA = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
+local found = redis.call('GET', KEYS[1])
+if found ~= ARGV[1] then
+  return found
 end
 if ARGV[3] == '' then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
@@ -97,6 +102,28 @@ if redis.call('PTTL', KEYS[1]) < wanted then
 end
 return 1
 """
+
+
+def _merged(raw: str, key: str, expected: dict, changes: dict) -> dict | None:
+    """The record of JSON text ``raw`` with ``changes``, or ``None`` if it does not match."""
+    record = decode_record(raw, key)
+    if not matches(record, expected):
+        return None
+    record.update(changes)
+    return record
+
+
+def _ttl_arg(ttl: int | None) -> str:
+    return "" if ttl is None else str(ttl)
+
+
+def _swap_arguments(operation: BatchedOperation) -> tuple[dict, dict, int | None]:
+    """``(expected, changes, ttl)`` of a batched transition or update."""
+    if operation.name == "update":
+        changes, ttl = operation.args
+        return {}, changes, ttl
+    expected, changes, ttl = operation.args
+    return expected, changes, ttl
 
 
 def _connection_options(*, tcp: bool) -> dict[str, Any]:
@@ -256,45 +283,144 @@ class RedisStore(EphemeralStore):
         return None if raw is None else decode_record(raw, key)
 
     def transition(
-        self, key: str, expected: dict, changes: dict, ttl: int | None = None
+        self,
+        key: str,
+        expected: dict,
+        changes: dict,
+        ttl: int | None = None,
+        *,
+        current: Mapping[str, Any] | None = None,
     ) -> dict | None:
-        """Atomic: ``GET``, check and merge here, then Lua compare-and-swap on the JSON text.
+        """Atomic: check and merge here, then Lua compare-and-swap on the JSON text.
 
-        The swap (``SET … KEEPTTL``, or ``EX ttl``) only happens if the record is still the
-        exact text that was checked; otherwise the record is re-read and re-checked, so the
+        The record checked is ``current`` (no round trip to read it) or, without it or when
+        it does not match ``expected``, the one ``GET`` returns. The swap (``SET … KEEPTTL``,
+        or ``EX ttl``) only happens if the record is still the exact text that was checked;
+        otherwise the script hands back the text it found, which is checked again, so the
         outcome is as if the whole operation ran at the instant of the swap.
         """
         k = self._key(key)
         expected_image = json_image(expected)
         changes_image = json_image(changes)
         check_optional_ttl(ttl)
-        return self._merge(k, key, expected_image, changes_image, ttl)
+        return self._merge(k, key, expected_image, changes_image, ttl, current)
 
-    def update(self, key: str, changes: dict, ttl: int | None = None) -> dict | None:
+    def update(
+        self,
+        key: str,
+        changes: dict,
+        ttl: int | None = None,
+        *,
+        current: Mapping[str, Any] | None = None,
+    ) -> dict | None:
         """Atomic: as :meth:`transition` with nothing expected (no update is ever lost)."""
         k = self._key(key)
         changes_image = json_image(changes)
         check_optional_ttl(ttl)
-        return self._merge(k, key, {}, changes_image, ttl)
+        return self._merge(k, key, {}, changes_image, ttl, current)
 
     def _merge(
-        self, k: str, key: str, expected: dict, changes: dict, ttl: int | None
+        self,
+        k: str,
+        key: str,
+        expected: dict,
+        changes: dict,
+        ttl: int | None,
+        current: Mapping[str, Any] | None,
     ) -> dict | None:
-        ttl_arg = "" if ttl is None else str(ttl)
+        raw = None if current is None else encode_record(current)
+        return self._swap(k, key, expected, changes, ttl, raw, stored=False)
+
+    def _swap(
+        self,
+        k: str,
+        key: str,
+        expected: dict,
+        changes: dict,
+        ttl: int | None,
+        raw: str | None,
+        *,
+        stored: bool,
+    ) -> dict | None:
+        """The compare-and-swap loop, from the text ``raw``: ``stored`` when it came from
+        Redis (a ``GET`` or a lost swap), else the caller's copy, which may be stale."""
         for _ in range(_CAS_ATTEMPTS):
-            with self._errors():
-                raw = self._client.get(k)
             if raw is None:
-                return None
-            record = decode_record(raw, key)
-            if not matches(record, expected):
-                return None
-            record.update(changes)
+                with self._errors():
+                    # decode_responses: text, never bytes.
+                    raw = cast(str | None, self._client.get(k))
+                if raw is None:
+                    return None
+                stored = True
+            record = _merged(raw, key, expected, changes)
+            if record is None:
+                if stored:
+                    return None
+                raw = None  # the caller's copy does not match: what does Redis hold?
+                continue
             with self._errors():
-                swapped = self._cas(keys=[k], args=[raw, encode_record(record), ttl_arg])
-            if swapped:
+                found = self._cas(keys=[k], args=[raw, encode_record(record), _ttl_arg(ttl)])
+            if found == 1:
                 return record
+            if found is None:
+                return None
+            raw, stored = found, True
         raise StoreUnavailable(f"too many concurrent writers on {key!r}, try again")
+
+    def _run_batch(self, operations: list[BatchedOperation]) -> list[Any]:
+        """One pipeline (no ``MULTI``: each command and script touches one key, so a Cluster
+        splits it by node). A compare-and-set goes into it when its ``current`` copy matches
+        what it expects; the others, and those whose swap found another text, are finished
+        after it by the usual loop, from the text the script handed back."""
+        swaps: dict[int, tuple[str, dict]] = {}
+        with self._errors(), self._client.pipeline(transaction=False) as pipe:
+            for i, operation in enumerate(operations):
+                k = self._key(operation.key)
+                if operation.name == "put":
+                    value, ttl = operation.args
+                    pipe.set(k, encode_record(value), ex=ttl)
+                elif operation.name == "add_member":
+                    member, ttl = operation.args
+                    pipe.evalsha(self._add_member.sha, 1, k, member, ttl)
+                else:
+                    expected, changes, ttl = _swap_arguments(operation)
+                    if operation.current is None:
+                        continue
+                    raw = encode_record(operation.current)
+                    record = _merged(raw, operation.key, expected, changes)
+                    if record is None:
+                        continue
+                    swaps[i] = (raw, record)
+                    pipe.evalsha(self._cas.sha, 1, k, raw, encode_record(record), _ttl_arg(ttl))
+            replies = iter(pipe.execute(raise_on_error=False))
+        results: list[Any] = []
+        for i, operation in enumerate(operations):
+            if operation.name in ("put", "add_member"):
+                reply = next(replies)
+                if isinstance(reply, NoScriptError) and operation.name == "add_member":
+                    # A Redis restart emptied its script cache: done alone, it is loaded.
+                    self.add_member(operation.key, *operation.args)
+                elif isinstance(reply, Exception):
+                    with self._errors():
+                        raise reply
+                results.append(None)
+                continue
+            k = self._key(operation.key)
+            expected, changes, ttl = _swap_arguments(operation)
+            reply = next(replies) if i in swaps else None
+            if i not in swaps or isinstance(reply, NoScriptError):
+                results.append(self._merge(k, operation.key, expected, changes, ttl, None))
+            elif isinstance(reply, Exception):
+                with self._errors():
+                    raise reply
+            elif reply == 1:
+                results.append(swaps[i][1])
+            elif reply is None:
+                results.append(None)
+            else:
+                found = self._swap(k, operation.key, expected, changes, ttl, reply, stored=True)
+                results.append(found)
+        return results
 
     # -- counters and sets -----------------------------------------------------------------
 
