@@ -237,9 +237,11 @@ def test_invalid_client_at_the_token_endpoint(client, meta, auto_id):
     assert response.status_code == 401 and error_of(response) == "invalid_client"
 
 
-def test_concurrent_polls_give_tokens_once(app, auto_id):
+def test_concurrent_polls_give_tokens_once(any_store_app, auto_id):
+    """On memory and on a real Redis: the request is consumed once."""
     from concurrent.futures import ThreadPoolExecutor
 
+    app = any_store_app
     meta = register_ciba_client(app)
     http = app.test_client()
     auth_req_id = start(http, meta, auto_id)["auth_req_id"]

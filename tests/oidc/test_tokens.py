@@ -8,6 +8,7 @@ import base64
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from authlib.oauth2.rfc7523 import private_key_jwt_sign
@@ -17,6 +18,7 @@ from joserfc.jwk import ECKey
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import decode
 from tests.support.oidc_flow import pkce_pair
@@ -110,6 +112,23 @@ def test_code_is_single_use_and_replay_revokes_its_tokens(flow, client, app):
         headers=basic_auth("service-test", flow.client["client_secret"]),
     )
     assert refresh.get_json()["error"] == "invalid_grant"
+
+
+def test_concurrent_redemptions_of_a_code_give_tokens_once(any_store_app):
+    """On memory and on a real Redis: of one code raced at the token endpoint, one request
+    gets tokens, every other one ``invalid_grant``."""
+    app = any_store_app
+    meta = register_client(app)
+    code = Flow(app, app.test_client(), meta).obtain_code()["code"]
+
+    def redeem(_):
+        return Flow(app, app.test_client(), meta).token(code)
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(redeem, range(8)))
+    assert [r.status_code for r in responses].count(200) == 1
+    refused = [r.get_json() for r in responses if r.status_code != 200]
+    assert [body["error"] for body in refused] == ["invalid_grant"] * 7
 
 
 def test_code_of_another_client_is_invalid_grant(flow, client, app):

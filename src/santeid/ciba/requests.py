@@ -38,7 +38,9 @@ from santeid.clock import Clock
 from santeid.clock import system_clock
 from santeid.storage import EphemeralStore
 from santeid.storage import keys
+from santeid.storage.base import Batch
 from santeid.storage.records import CIBA_REQUEST
+from santeid.storage.records import PendingRecord
 from santeid.storage.records import Record
 from santeid.storage.records import RecordBook
 
@@ -168,12 +170,22 @@ class CibaRequestBook:
         return self._read(self.records.transition(key, from_state, to_state, changes))
 
     def consume(self, request: CibaRequest, changes: dict[str, Any]) -> CibaRequest | None:
-        """``approved`` → the ``consumed`` tombstone, once; ``None`` for every other caller."""
-        return self._read(self.records.consume(request.key, APPROVED, changes))
+        """``approved`` → the ``consumed`` tombstone, once; ``None`` for every other caller.
+        The request as read is the store's starting point (no second read when unchanged)."""
+        return self._read(
+            self.records.consume(request.key, APPROVED, changes, current=request.data)
+        )
+
+    def consume_in(
+        self, batch: Batch, request: CibaRequest, changes: dict[str, Any]
+    ) -> PendingRecord:
+        """:meth:`consume`, done when ``batch`` runs (its ``value``: the tombstone, or
+        ``None`` for every caller but one)."""
+        return self.records.consume_in(batch, request.key, APPROVED, changes, current=request.data)
 
     def note(self, request: CibaRequest, changes: dict[str, Any]) -> None:
-        """Merge ``changes`` (never the state) into the request."""
-        self.records.update(request.key, changes)
+        """Merge ``changes`` (never the state) into the request, as read."""
+        self.records.update(request.key, changes, current=request.data)
 
     def note_poll(self, request: CibaRequest, now: float, interval: int) -> None:
         """Remember when the client polled and the interval it must now respect (§11

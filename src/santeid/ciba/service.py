@@ -276,16 +276,20 @@ class CibaService:
         from santeid.oidc.tokens import UnknownSubject
 
         authentication = Authentication.from_dict(request.data["auth"])
+        # The family, the request's consumption and the token writes go to the store together
+        # (one round trip, docs/storage.md), the family first so that the tombstone never
+        # names a family not yet written.
+        writes = self.tokens.store.batch()
         family_id = self.tokens.open_family(
-            client=client, authentication=authentication, scope=request.scope, nonce=None
+            client=client,
+            authentication=authentication,
+            scope=request.scope,
+            nonce=None,
+            batch=writes,
         )
-        # Consumed by compare-and-set before any token exists: of two concurrent polls only
-        # one gets tokens; the tombstone keeps the family id for replay revocation.
-        consumed = self.book.consume(request, {"fid": family_id})
-        if consumed is None:
-            self.tokens.revoke_family(family_id)
-            raise TokenRedemptionError("auth_req_id already used")
-        observe.token_issued(client.get_client_id(), "urn:openid:params:grant-type:ciba")
+        # Consumed by compare-and-set before any token is handed out: of two concurrent polls
+        # only one gets tokens; the tombstone keeps the family id for replay revocation.
+        consumed = self.book.consume_in(writes, request, {"fid": family_id})
         extra: dict[str, Any] = {}
         if push:
             extra = {
@@ -299,7 +303,7 @@ class CibaService:
 
             extra = {"certificate_thumbprint": bound_certificate_thumbprint(client)}
         try:
-            return self.tokens.issue(
+            tokens = self.tokens.issue(
                 client=client,
                 authentication=authentication,
                 scope=request.scope,
@@ -307,11 +311,19 @@ class CibaService:
                 nonce=None,
                 include_refresh=client.check_grant_type("refresh_token") or push,
                 family_just_opened=True,
+                batch=writes,
                 **extra,
             )
         except UnknownSubject:
             self.tokens.revoke_family(family_id)
+            if consumed.value is None:
+                raise TokenRedemptionError("auth_req_id already used") from None
             raise TokenRedemptionError("the professional is no longer in the directory") from None
+        if consumed.value is None:
+            self.tokens.revoke_family(family_id)
+            raise TokenRedemptionError("auth_req_id already used")
+        observe.token_issued(client.get_client_id(), "urn:openid:params:grant-type:ciba")
+        return tokens
 
     def revoke_replayed(self, request: CibaRequest) -> None:
         """A consumed ``auth_req_id`` presented again by its client: the tokens it gave are

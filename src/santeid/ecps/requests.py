@@ -197,13 +197,16 @@ class RequestBook:
         else:
             record["code"], record["candidates"] = None, []
             record["binding_message"] = binding_message
-        created = self.records.create(request_id, record, lifetime=lifetime)
-        # Record first, index second: a device that sees the id can always read it.
-        self.store.add_member(
+        # Record first, index second (in one round trip): a device that sees the id can always
+        # read it.
+        writes = self.store.batch()
+        created = self.records.create(request_id, record, lifetime=lifetime, batch=writes)
+        writes.add_member(
             keys.ECPS_PENDING.key(national_id),
             f"{created['expires_at']}:{request_id}",
             lifetime + RECORD_MARGIN,
         )
+        writes.run()
         return AuthRequest.from_record(created)
 
     def get(self, request_id: str) -> AuthRequest | None:
@@ -212,14 +215,15 @@ class RequestBook:
         record = self.records.get(request_id)
         return None if record is None else AuthRequest.from_record(record)
 
-    def pending_for(self, national_id: str) -> list[AuthRequest]:
-        """The professional's pending, unexpired requests, oldest first."""
+    def pending_for(self, national_id: str, *, besides: str | None = None) -> list[AuthRequest]:
+        """The professional's pending, unexpired requests, oldest first; ``besides``: a
+        request id left out (not read)."""
         now = self.clock()
         found = []
         for member in self.store.members(keys.ECPS_PENDING.key(national_id)):
             expires_at, _, request_id = member.partition(":")
             # Members of expired requests are skipped without a store read.
-            if not expires_at.isdigit() or int(expires_at) <= now:
+            if not expires_at.isdigit() or int(expires_at) <= now or request_id == besides:
                 continue
             request = self.get(request_id)
             if request is not None and request.is_pending and request.national_id == national_id:
@@ -231,12 +235,21 @@ class RequestBook:
         found.sort(key=lambda r: (r.created_at, r.request_id))
         return found
 
-    def decide(self, request_id: str, changes: dict[str, Any]) -> AuthRequest | None:
+    def decide(
+        self, request_id: str, changes: dict[str, Any], *, current: AuthRequest | None = None
+    ) -> AuthRequest | None:
         """Move a pending request to its outcome; ``None`` if it was no longer pending (or is
-        gone). Compare-and-set on ``status``: of concurrent deciders exactly one wins."""
+        gone). Compare-and-set on ``status``: of concurrent deciders exactly one wins.
+        ``current``: the request as read in this request (spares the store a read)."""
         changes = {**changes, "decided_at": int(self.clock())}
         outcome = changes.pop("status")
-        record = self.records.transition(self.records.key(request_id), PENDING, outcome, changes)
+        record = self.records.transition(
+            self.records.key(request_id),
+            PENDING,
+            outcome,
+            changes,
+            current=None if current is None else current.raw,
+        )
         if record is None:
             return None
         # Out of the professional's pending index at once: pending_for reads only what may
@@ -248,9 +261,16 @@ class RequestBook:
     def _unindex(self, national_id: str, expires_at: object, request_id: str) -> None:
         self.store.remove_member(keys.ECPS_PENDING.key(national_id), f"{expires_at}:{request_id}")
 
-    def note(self, request_id: str, changes: dict[str, Any]) -> None:
-        """Merge ``changes`` (never the status) into the request."""
-        self.records.update(self.records.key(request_id), changes)
+    def note(
+        self, request_id: str, changes: dict[str, Any], *, current: AuthRequest | None = None
+    ) -> None:
+        """Merge ``changes`` (never the status) into the request; ``current`` as in
+        :meth:`decide`."""
+        self.records.update(
+            self.records.key(request_id),
+            changes,
+            current=None if current is None else current.raw,
+        )
 
     def expire_now(self, request_id: str) -> AuthRequest | None:
         """Let a pending request expire now; ``None`` if it was no longer pending."""

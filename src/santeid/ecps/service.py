@@ -117,8 +117,10 @@ class _AnnouncingRequestBook(RequestBook):
         super().__init__(store, clock=clock)
         self._listeners = listeners
 
-    def decide(self, request_id: str, changes: dict[str, Any]) -> AuthRequest | None:
-        decided = super().decide(request_id, changes)
+    def decide(
+        self, request_id: str, changes: dict[str, Any], *, current: AuthRequest | None = None
+    ) -> AuthRequest | None:
+        decided = super().decide(request_id, changes, current=current)
         if decided is not None:
             observe.ecps_decided(decided)
             for listener in self._listeners:
@@ -383,14 +385,12 @@ class EcpsService:
         oldest beyond are withdrawn (``failure`` ``replaced``). A professional approves one
         login at a time (the phone shows the code of one login page), and a bound stops anyone
         who starts logins from piling approval requests on a professional's phone."""
-        pending = [
-            request
-            for request in self.requests.pending_for(newest.national_id)
-            if request.request_id != newest.request_id
-        ]
+        pending = self.requests.pending_for(newest.national_id, besides=newest.request_id)
         excess = len(pending) + 1 - self.settings.ecps.max_pending_requests
         for request in pending[: max(0, excess)]:
-            self.requests.decide(request.request_id, {"status": "failed", "failure": "replaced"})
+            self.requests.decide(
+                request.request_id, {"status": "failed", "failure": "replaced"}, current=request
+            )
 
     def get_request(self, request_id: str) -> AuthRequest | None:
         return self.requests.get(request_id)

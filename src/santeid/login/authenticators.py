@@ -38,9 +38,11 @@ class SandboxAuthenticator:
         phone = _sandbox_phone()
         return phone is not None and phone.scenario_for(professional) is not None
 
-    def start(self, txid: str, professional, *, client_name: str) -> dict | None:
-        request = _sandbox_phone().create_browser_request(professional, client_name=client_name)
-        return _wait_for(txid, professional, self.name, request)
+    def start(self, txid: str, tx: dict, professional) -> dict | None:
+        request = _sandbox_phone().create_browser_request(
+            professional, client_name=tx["client_name"]
+        )
+        return _wait_for(txid, tx, professional, self.name, request)
 
     def advance(self, txid: str, tx: dict) -> dict:
         request = _sandbox_phone().settle(tx["ecps_request"])
@@ -77,15 +79,14 @@ class EcpsAuthenticator:
             window=window,
         )
 
-    def start(self, txid: str, professional, *, client_name: str) -> dict | None:
-        tx = services().transactions.get(txid) or {}
+    def start(self, txid: str, tx: dict, professional) -> dict | None:
         request = services().ecps.create_browser_request(
             professional.national_id,
-            client_name=client_name,
+            client_name=tx["client_name"],
             client_id=tx.get("client_id"),
             requested_from=_client_address() or None,
         )
-        return _wait_for(txid, professional, self.name, request)
+        return _wait_for(txid, tx, professional, self.name, request)
 
     def advance(self, txid: str, tx: dict) -> dict:
         svc = services()
@@ -98,9 +99,9 @@ def _sandbox_phone():
     return services().sandbox
 
 
-def _wait_for(txid: str, professional, authenticator: str, request) -> dict | None:
-    """Move the transaction to ``waiting`` on e-CPS request ``request`` (withdrawn if the
-    transaction moved meanwhile)."""
+def _wait_for(txid: str, tx: dict, professional, authenticator: str, request) -> dict | None:
+    """Move the transaction ``tx`` (as read in this request) to ``waiting`` on e-CPS request
+    ``request`` (withdrawn if the transaction moved meanwhile)."""
     changes = {
         "state": "waiting",
         "national_id": professional.national_id,
@@ -110,7 +111,7 @@ def _wait_for(txid: str, professional, authenticator: str, request) -> dict | No
         "request_expires_at": request.expires_at,
         "failure": None,
     }
-    moved = _move_to_waiting(txid, changes)
+    moved = _move_to_waiting(txid, changes, tx)
     if moved is None:
         services().ecps.cancel_request(request.request_id)
     return moved
@@ -130,9 +131,12 @@ def _follow(txid: str, tx: dict, request, *, proof: str) -> dict:
             from_states=("waiting",),
             national_id=tx["national_id"],
             **proofs.proof_claims(proof, svc.settings, request.amr),
+            current=tx,
         ) or (svc.transactions.get(txid) or tx)
     reason = status if status in ("denied", "expired") else (request.failure or "failed")
-    failed = svc.transactions.move(txid, "waiting", {"state": "failed", "failure": reason})
+    failed = svc.transactions.move(
+        txid, "waiting", {"state": "failed", "failure": reason}, current=tx
+    )
     if failed is not None:  # once: only the poll that moved the transaction reports it
         observe.login_failed(tx["client_id"], reason, professional=tx["national_id"])
     return failed or (svc.transactions.get(txid) or tx)
@@ -143,11 +147,11 @@ def _client_address() -> str:
     return (client_address(flask_request.environ) or "") if has_request_context() else ""
 
 
-def _move_to_waiting(txid: str, changes: dict) -> dict | None:
+def _move_to_waiting(txid: str, changes: dict, tx: dict) -> dict | None:
     transactions = services().transactions
     # A first attempt starts from "identify", a retry from "failed".
-    first = transactions.move(txid, "identify", changes)
-    return first or transactions.move(txid, "failed", changes)
+    first = transactions.move(txid, "identify", changes, current=tx)
+    return first or transactions.move(txid, "failed", changes, current=tx)
 
 
 AUTHENTICATORS = {a.name: a for a in (EcpsAuthenticator(), SandboxAuthenticator())}

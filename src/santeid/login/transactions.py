@@ -52,12 +52,17 @@ class LoginTransactions:
         record = self.book.get(txid)
         return None if record is None else record.data
 
-    def move(self, txid: str, expected_state: str, changes: dict) -> dict | None:
+    def move(
+        self, txid: str, expected_state: str, changes: dict, *, current: dict | None = None
+    ) -> dict | None:
         """Compare-and-set from ``expected_state`` to ``changes["state"]``, merging the other
-        changes; the record, or None if the transaction was not in ``expected_state``."""
+        changes; the record, or None if the transaction was not in ``expected_state``.
+        ``current``: the transaction as read in this request (:meth:`get`), if it was."""
         changes = dict(changes)
         to_state = changes.pop("state")
-        record = self.book.transition(self.book.key(txid), expected_state, to_state, changes)
+        record = self.book.transition(
+            self.book.key(txid), expected_state, to_state, changes, current=current
+        )
         return None if record is None else record.data
 
     def approve(
@@ -69,17 +74,19 @@ class LoginTransactions:
         auth_mode: str,
         acr: str,
         amr: list[str],
+        current: dict | None = None,
     ) -> dict | None:
         """The one way an authenticator (sandbox, e-CPS, TOTP, CPS card) completes the proof:
         the transaction becomes ``approved`` with what the proof establishes (OIDC Core §2
-        ``acr``/``amr``, PSC's ``authMode``). Returns None if it was not in ``from_states``."""
+        ``acr``/``amr``, PSC's ``authMode``). Returns None if it was not in ``from_states``.
+        ``current`` as in :meth:`move`."""
         changes = {
             "state": "approved",
             "national_id": national_id,
             "auth": {"auth_mode": auth_mode, "acr": acr, "amr": list(amr)},
         }
         for state in from_states:
-            moved = self.move(txid, state, changes)
+            moved = self.move(txid, state, changes, current=current)
             if moved is not None:
                 return moved
         return None

@@ -171,7 +171,7 @@ def authenticate():
         return _render_login(txid, tx, t, error=error, value=typed, status=400)
     if _throttled(authenticator, professional):
         return _render_login(txid, tx, t, error=t("too_many_logins"), value=typed, status=429)
-    authenticator.start(txid, professional, client_name=tx["client_name"])
+    authenticator.start(txid, tx, professional)
     return redirect(url_for("login.authenticate", tx=txid), code=303)
 
 
@@ -189,7 +189,7 @@ def retry():
             t = Translator(tx["areq"].get("locale", "fr"))
             return _render_login(txid, tx, t, error=t("too_many_logins"), status=429)
         else:
-            authenticator.start(txid, professional, client_name=tx["client_name"])
+            authenticator.start(txid, tx, professional)
     return redirect(url_for("login.authenticate", tx=txid), code=303)
 
 
@@ -257,7 +257,7 @@ def complete():
     if tx["state"] != "approved":
         return redirect(url_for("login.authenticate", tx=txid))
     svc = services()
-    if svc.transactions.move(txid, "approved", {"state": "done"}) is None:
+    if svc.transactions.move(txid, "approved", {"state": "done"}, current=tx) is None:
         return _error_page(t, "expired_title", "expired_detail", 400)
     svc.transactions.discard(txid)
     proof = tx["auth"]

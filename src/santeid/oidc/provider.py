@@ -124,28 +124,29 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         client = self.request.client
         record: AuthorizationCodeRecord = self.request.authorization_code
         authentication = Authentication.from_dict(record.data["auth"])
+        # The family, the code's consumption and the token writes go to the store together
+        # (one round trip, docs/storage.md), the family first so that the tombstone never
+        # names a family not yet written.
+        writes = services.store.batch()
         family_id = services.tokens.open_family(
             client=client,
             authentication=authentication,
             scope=record.get_scope(),
             nonce=record.get_nonce(),
+            batch=writes,
         )
-        # The code is consumed by a compare-and-set before any token exists, so two concurrent
-        # requests cannot both succeed. The tombstone outlives the code so that a late replay
-        # still finds the family to revoke.
+        # The code is consumed by a compare-and-set before any token is handed out, so two
+        # concurrent requests cannot both succeed. The tombstone outlives the code so that a
+        # late replay still finds the family to revoke.
         codes = services.tokens.codes
-        consumed = codes.consume(
+        consumed = codes.consume_in(
+            writes,
             record.key,
             "issued",
             {"fid": family_id},
             tombstone_lifetime=services.settings.oidc.refresh_token_lifetime,
+            current=record.data,
         )
-        if consumed is None:
-            services.tokens.revoke_family(family_id)
-            latest = codes.read(record.key)
-            if latest and latest.get("fid"):
-                services.tokens.revoke_family(latest["fid"])
-            raise InvalidGrantError("Code not valid")
         try:
             token = services.tokens.issue(
                 client=client,
@@ -156,12 +157,28 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 include_refresh=client.check_grant_type("refresh_token"),
                 family_just_opened=True,
                 certificate_thumbprint=bound_certificate_thumbprint(client),
+                batch=writes,
             )
         except UnknownSubject:
+            if consumed.value is None:
+                self._refuse_used_code(record.key, family_id)
             services.tokens.revoke_family(family_id)
             raise InvalidGrantError("The professional is no longer in the directory") from None
+        if consumed.value is None:
+            self._refuse_used_code(record.key, family_id)
         observe.token_issued(client.get_client_id(), "authorization_code")
         return 200, token, self.TOKEN_RESPONSE_HEADER
+
+    @staticmethod
+    def _refuse_used_code(key: str, family_id: str):
+        """Another request consumed the code first: the tokens built here and those it gave
+        are revoked (RFC 6749 §4.1.2)."""
+        tokens = _services().tokens
+        tokens.revoke_family(family_id)
+        latest = tokens.codes.read(key)
+        if latest and latest.get("fid"):
+            tokens.revoke_family(latest["fid"])
+        raise InvalidGrantError("Code not valid")
 
     # Authlib calls these only from its own create_token_response, which we replace.
     def save_authorization_code(self, code, request):  # pragma: no cover - not used

@@ -56,6 +56,7 @@ class SessionStore:
             record.key,
             {"auth": bound.to_dict(), "last_seen": now},
             lifetime=self._ttl(record["created_at"], now),
+            current=record.data,
         )
         return bound if renewed is not None else None
 
@@ -71,7 +72,10 @@ class SessionStore:
             self.book.delete(record.key)
             return None
         self.book.update(
-            record.key, {"last_seen": now}, lifetime=self._ttl(record["created_at"], now)
+            record.key,
+            {"last_seen": now},
+            lifetime=self._ttl(record["created_at"], now),
+            current=record.data,
         )
         return Authentication.from_dict(record["auth"])
 

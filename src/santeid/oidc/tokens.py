@@ -41,6 +41,7 @@ from santeid.oidc.authentication import Authentication
 from santeid.psc.claims import other_ids_claim
 from santeid.psc.claims import sub_for
 from santeid.storage import keys as store_keys
+from santeid.storage.base import Batch
 from santeid.storage.records import AUTHORIZATION_CODE
 from santeid.storage.records import REFRESH_TOKEN
 from santeid.storage.records import REFRESH_TOKEN_FAMILY
@@ -118,9 +119,17 @@ class TokenService:
 
     # -- issuing ------------------------------------------------------------
     def open_family(
-        self, *, client, authentication: Authentication, scope: str, nonce: str | None
+        self,
+        *,
+        client,
+        authentication: Authentication,
+        scope: str,
+        nonce: str | None,
+        batch: Batch | None = None,
     ) -> str:
-        """Create the refresh-token family of one authorization grant."""
+        """Create the refresh-token family of one authorization grant: written at once, or
+        when ``batch`` runs (``docs/storage.md``: one round trip with the grant's other
+        writes)."""
         fid = _uuid()
         record = {
             "client_id": client.get_client_id(),
@@ -128,13 +137,18 @@ class TokenService:
             "scope": scope,
             "nonce": nonce,
         }
-        self.families.create(fid, record, lifetime=self.settings.oidc.refresh_token_lifetime)
+        writes = self.store.batch() if batch is None else batch
+        self.families.create(
+            fid, record, lifetime=self.settings.oidc.refresh_token_lifetime, batch=writes
+        )
         if authentication.sid:
-            self.store.add_member(
+            writes.add_member(
                 store_keys.SESSION_FAMILIES.key(authentication.sid),
                 fid,
                 self.settings.login.sso_max_lifetime,
             )
+        if batch is None:
+            writes.run()
         return fid
 
     def issue(
@@ -150,17 +164,24 @@ class TokenService:
         with_rt_hash: bool = False,
         family_just_opened: bool = False,
         certificate_thumbprint: str | None = None,
+        batch: Batch | None = None,
     ) -> dict:
         """Build the token response (RFC 6749 §5.1, Keycloak field order).
 
         ``extra_id_claims`` are added to the ID token, and ``with_rt_hash`` adds the refresh
         token's ``rt_hash`` (both for CIBA push mode, CIBA Core §10.3.1).
         ``family_just_opened``: :meth:`open_family` ran in this request, so the family already
-        lives as long as this refresh token and needs no write (two store round trips).
+        lives as long as this refresh token and needs no write.
         ``certificate_thumbprint``: the client authenticated with this certificate (RFC 8705
-        §2); the access token is bound to it (``cnf``, §3.1)."""
+        §2); the access token is bound to it (``cnf``, §3.1).
+        ``batch``: the writes this request has queued (the family opened, the grant
+        consumed), which the token writes join; it runs here, before any token is signed, so
+        that the lot is one store round trip, and the caller reads its own outcomes after.
+        It runs even when the professional is gone, as unbatched writes would have."""
+        writes = self.store.batch() if batch is None else batch
         professional = self.directory.get(authentication.national_id)
         if professional is None:
+            writes.run()
             raise UnknownSubject(authentication.national_id)
         now = int(self.clock())
         settings = self.settings
@@ -169,6 +190,38 @@ class TokenService:
         client_id = client.get_client_id()
 
         at_jti = _uuid()
+        rt_jti = _uuid() if include_refresh else ""
+        writes.add_member(
+            store_keys.FAMILY_ACCESS_TOKENS.key(family_id),
+            at_jti,
+            settings.oidc.refresh_token_lifetime,
+        )
+        renewed = None
+        if include_refresh:
+            self.refresh_tokens.create(
+                rt_jti,
+                {"fid": family_id, "client_id": client_id},
+                lifetime=settings.oidc.refresh_token_lifetime,
+                batch=writes,
+            )
+            if not family_just_opened:
+                # Keep the family alive as long as its newest refresh token.
+                renewed = self.families.update_in(
+                    writes,
+                    self.families.key(family_id),
+                    {},
+                    lifetime=settings.oidc.refresh_token_lifetime,
+                )
+        writes.run()
+        if not family_just_opened:
+            # A revocation of the family that listed its access tokens before this one joined
+            # (a concurrent reuse refusal, a logout) has already marked the family: the token
+            # is born revoked, and the refresh token issued with it is refused with the family.
+            # The renewal ran after the access token joined the list, so it tells.
+            family = self.families.get(family_id) if renewed is None else renewed.value
+            if family is None or family.state != "active":
+                self._deny_access_token(at_jti, "family", settings.oidc.access_token_lifetime)
+
         access_claims = {
             "exp": now + settings.oidc.access_token_lifetime,
             "iat": now,
@@ -190,25 +243,11 @@ class TokenService:
         if certificate_thumbprint:
             access_claims["cnf"] = {"x5t#S256": certificate_thumbprint}
         access_token = self.keys.sign(access_claims, alg=settings.oidc.signing_alg)
-        self.store.add_member(
-            store_keys.FAMILY_ACCESS_TOKENS.key(family_id),
-            at_jti,
-            settings.oidc.refresh_token_lifetime,
-        )
-        if not family_just_opened:
-            # A revocation of the family that listed its access tokens before this one joined
-            # (a concurrent reuse refusal, a logout) has already marked the family: the token
-            # is born revoked, and the refresh token issued with it is refused with the family.
-            family = self.families.get(family_id)
-            if family is None or family.state != "active":
-                self._deny_access_token(at_jti, "family", settings.oidc.access_token_lifetime)
-
         response: dict = {
             "access_token": access_token,
             "expires_in": settings.oidc.access_token_lifetime,
         }
         if include_refresh:
-            rt_jti = _uuid()
             refresh_claims = {
                 "exp": now + settings.oidc.refresh_token_lifetime,
                 "iat": now,
@@ -224,16 +263,6 @@ class TokenService:
                 "sid": sid,
             }
             refresh_token = self.keys.sign(refresh_claims, alg=HMAC_ALGORITHM)
-            self.refresh_tokens.create(
-                rt_jti,
-                {"fid": family_id, "client_id": client_id},
-                lifetime=settings.oidc.refresh_token_lifetime,
-            )
-            if not family_just_opened:
-                # Keep the family alive as long as its newest refresh token.
-                self.families.update(
-                    self.families.key(family_id), {}, lifetime=settings.oidc.refresh_token_lifetime
-                )
             response["refresh_expires_in"] = settings.oidc.refresh_token_lifetime
             response["refresh_token"] = refresh_token
         response["token_type"] = "Bearer"  # noqa: S105 - a type name, not a secret

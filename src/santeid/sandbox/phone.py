@@ -82,7 +82,9 @@ class SandboxPhone:
             professional.national_id, client_name=client_name
         )
         # The record's created_at is in whole seconds; a delay of 0.3 s needs better.
-        self.ecps.requests.note(request.request_id, {"sandbox_started_at": started})
+        self.ecps.requests.note(
+            request.request_id, {"sandbox_started_at": started}, current=request
+        )
         return request
 
     def settle(self, request_id: str) -> AuthRequest | None:
@@ -106,10 +108,14 @@ class SandboxPhone:
             sc.WRONG_CODE: {"status": FAILED, "failure": "wrong_code"},
             sc.DEVICE_LOCKED: {"status": FAILED, "failure": "pin_locked"},
         }
-        return self._decide(request_id, changes_by_outcome[scenario.outcome])
+        return self._decide(request_id, changes_by_outcome[scenario.outcome], current=request)
 
-    def _decide(self, request_id: str, changes: dict) -> AuthRequest | None:
-        decided = self.ecps.requests.decide(request_id, {**changes, "device_id": SANDBOX_DEVICE_ID})
+    def _decide(
+        self, request_id: str, changes: dict, *, current: AuthRequest | None = None
+    ) -> AuthRequest | None:
+        decided = self.ecps.requests.decide(
+            request_id, {**changes, "device_id": SANDBOX_DEVICE_ID}, current=current
+        )
         return decided or self.ecps.get_request(request_id)
 
     # -- the control API ---------------------------------------------------------------------
