@@ -60,7 +60,9 @@ def running_server(
             try:
                 if probe.get(health_url, timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            # Not listening yet, or listening while its workers still build the application
+            # (the TLS handshake or the answer then waits): both are "not ready yet".
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("server did not start: " + log_path.read_text()[-3000:])

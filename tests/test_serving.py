@@ -1,0 +1,242 @@
+"""santeid's RSGI layer under Granian (:class:`santeid.serving.BufferedRSGI`), driven directly
+through the RSGI interface (https://github.com/emmett-framework/granian/blob/master/docs/spec/RSGI.md):
+the WSGI environ it builds (PEP 3333, https://peps.python.org/pep-3333/), the responses it
+hands to Granian, its body deadline and its limit per address. Under a real Granian, with the
+slow clients they protect against: tests/e2e/security/test_slow_clients.py."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from santeid.serving import WAITING_PATHS
+from santeid.serving import BufferedRSGI
+from santeid.serving import client_gone
+from santeid.settings import Settings
+
+
+class Headers:
+    """Granian's ``RSGIHeaders``: ``in``, ``get`` and ``items``, a repeated name repeated."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def __contains__(self, name: str) -> bool:
+        return any(key == name for key, _ in self.pairs)
+
+    def get(self, name: str, default=None):
+        return next((value for key, value in self.pairs if key == name), default)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self.pairs)
+
+
+class Scope:
+    proto, http_version, scheme = "http", "1.1", "http"
+
+    def __init__(self, method="GET", path="/", query="", headers=(), client="127.0.0.1:40000"):
+        self.method, self.path, self.query_string = method, path, query
+        self.headers = Headers([("host", "127.0.0.1:8000"), *headers])
+        self.server, self.client = "127.0.0.1:8000", client
+
+
+class Protocol:
+    """What Granian hands the application for one request: the body (awaited), the answer."""
+
+    def __init__(self, body: bytes = b"", *, body_never_ends: bool = False) -> None:
+        self.body, self.body_never_ends = body, body_never_ends
+        self.answer: tuple | None = None
+        self.streamed: list[bytes] = []
+        self.disconnected = asyncio.Event()
+
+    async def __call__(self) -> bytes:
+        if self.body_never_ends:
+            await asyncio.Event().wait()
+        return self.body
+
+    async def client_disconnect(self) -> None:
+        await self.disconnected.wait()
+
+    def response_bytes(self, status, headers, body) -> None:
+        assert self.answer is None, "answered twice"
+        self.answer = (status, headers, body)
+
+    def response_stream(self, status, headers):
+        assert self.answer is None, "answered twice"
+        self.answer = (status, headers, None)
+        protocol = self
+
+        class Transport:
+            async def send_bytes(self, data: bytes) -> None:
+                protocol.streamed.append(data)
+
+        return Transport()
+
+
+def serve(app, scope: Scope, protocol: Protocol, settings: Settings | None = None) -> None:
+    adapter = BufferedRSGI(app, settings or Settings(), threads=2)
+    asyncio.run(adapter.__rsgi__(scope, protocol))
+
+
+def recording_app(seen: list, status="200 OK", headers=None, body=(b"done",)):
+    def app(environ, start_response):
+        seen.append(dict(environ, **{"body": environ["wsgi.input"].read()}))
+        length = str(sum(map(len, body)))
+        start_response(
+            status, headers or [("Content-Type", "text/plain"), ("Content-Length", length)]
+        )
+        return list(body)
+
+    return app
+
+
+def test_the_environ_is_pep_3333_with_the_request_bytes_as_latin_1():
+    seen: list = []
+    scope = Scope(
+        "POST",
+        "/caf\u00e9/x",
+        "q=\u00e9",
+        [("content-type", "application/x-www-form-urlencoded"), ("content-length", "3"),
+         ("x-forwarded-for", "10.0.0.1"), ("x-forwarded-for", "10.0.0.2"),
+         ("user-agent", "t\u00e9st")],
+        client="[::1]:40000",
+    )  # fmt: skip
+    serve(recording_app(seen), scope, Protocol(b"a=1"))
+    environ = seen[0]
+    assert environ["REQUEST_METHOD"] == "POST"
+    # The UTF-8 bytes of "é", each as one Latin-1 character (PEP 3333 "native strings").
+    assert environ["PATH_INFO"] == "/caf\u00c3\u00a9/x"
+    assert environ["QUERY_STRING"] == "q=\u00c3\u00a9"
+    assert environ["HTTP_USER_AGENT"] == "t\u00c3\u00a9st"
+    assert environ["SCRIPT_NAME"] == ""
+    assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("127.0.0.1", "8000")
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert environ["REMOTE_ADDR"] == "::1"
+    assert environ["HTTP_HOST"] == "127.0.0.1:8000"
+    assert environ["CONTENT_TYPE"] == "application/x-www-form-urlencoded"
+    assert environ["CONTENT_LENGTH"] == "3" and environ["body"] == b"a=1"
+    assert "HTTP_CONTENT_TYPE" not in environ and "HTTP_CONTENT_LENGTH" not in environ
+    assert environ["HTTP_X_FORWARDED_FOR"] == "10.0.0.1,10.0.0.2"  # one line, in order
+    assert environ["wsgi.url_scheme"] == "http" and environ["wsgi.input_terminated"] is True
+    assert environ["wsgi.multithread"] is True and environ["wsgi.run_once"] is False
+
+
+def test_each_request_gets_an_environ_of_its_own():
+    """Nothing of one request's environ (headers, body) shows in the next one's."""
+    seen: list = []
+    app = recording_app(seen)
+    first = Scope("POST", "/a", headers=[("content-length", "1"), ("x-one", "1")])
+    serve(app, first, Protocol(b"1"))
+    serve(app, Scope("GET", "/b"), Protocol())
+    assert "HTTP_X_ONE" not in seen[1] and seen[1]["body"] == b""
+    assert seen[1]["CONTENT_LENGTH"] == "" and seen[1]["PATH_INFO"] == "/b"
+
+
+def test_a_whole_response_is_handed_over_at_once_with_lowercase_header_names():
+    closed = []
+
+    class Body(list):
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ, start_response):
+        start_response("201 Created", [("Content-Type", "text/plain"), ("Content-Length", "4"),
+                                       ("X-Trace", "t")])  # fmt: skip
+        return Body([b"ab", b"cd"])
+
+    protocol = Protocol()
+    serve(app, Scope(), protocol)
+    assert protocol.answer == (
+        201,
+        [("content-type", "text/plain"), ("content-length", "4"), ("x-trace", "t")],
+        b"abcd",
+    )
+    assert closed == [True]  # PEP 3333: the server closes what the application returned
+
+
+def test_a_response_of_unknown_length_is_streamed_chunk_by_chunk_then_closed():
+    closed = []
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+
+        def chunks():
+            try:
+                yield b"one"
+                yield b""
+                yield b"two"
+            finally:
+                closed.append(True)
+
+        return chunks()
+
+    protocol = Protocol()
+    serve(app, Scope(), protocol)
+    assert protocol.answer == (200, [("content-type", "text/event-stream")], None)
+    assert protocol.streamed == [b"one", b"two"]
+    assert closed == [True]
+
+
+def test_a_body_not_received_in_time_is_a_408_and_never_reaches_the_application():
+    seen: list = []
+    settings = Settings().replace(request_body_timeout=0.2)
+    protocol = Protocol(body_never_ends=True)
+    scope = Scope("POST", "/token", headers=[("content-length", "40")])
+    serve(recording_app(seen), scope, protocol, settings)
+    status, headers, _ = protocol.answer
+    assert status == 408 and ("connection", "close") in headers
+    assert seen == []
+
+
+def test_connections_beyond_the_limit_per_address_are_refused_with_a_503():
+    """Two requests in progress from one address with a limit of one: the second is refused
+    while the first is still in the application, then the address is free again."""
+    settings = Settings().replace(max_connections_per_address=1)
+    entered, release = threading.Event(), threading.Event()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/slow":
+            entered.set()
+            release.wait(10)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    adapter = BufferedRSGI(app, settings, threads=2)
+
+    async def scenario():
+        slow, refused, later = Protocol(), Protocol(), Protocol()
+        first = asyncio.ensure_future(adapter.__rsgi__(Scope(path="/slow"), slow))
+        await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+        await adapter.__rsgi__(Scope(path="/other"), refused)
+        release.set()
+        await first
+        await adapter.__rsgi__(Scope(path="/other"), later)
+        return slow.answer[0], refused.answer[0], later.answer[0]
+
+    assert asyncio.run(scenario()) == (200, 503, 200)
+
+
+def test_a_waiting_endpoint_hears_that_its_client_went_away():
+    heard: list = []
+
+    def app(environ, start_response):
+        heard.append(client_gone(environ))
+        deadline = time.monotonic() + 10
+        while not client_gone(environ) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        heard.append(client_gone(environ))
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
+
+    adapter = BufferedRSGI(app, Settings(), threads=1)
+
+    async def scenario():
+        protocol = Protocol()
+        request = asyncio.ensure_future(adapter.__rsgi__(Scope(path=WAITING_PATHS[0]), protocol))
+        await asyncio.sleep(0.2)
+        protocol.disconnected.set()
+        await asyncio.wait_for(request, 15)
+
+    asyncio.run(scenario())
+    assert heard == [False, True]
