@@ -56,6 +56,8 @@ def server(tmp_path, redis_url):
     with santeid_process(
         tmp_path,
         args=(),
+        # The console rotates and retires this server's keys: the ones its first start makes.
+        fresh_keys=True,
         SANTEID_DEVICE_FILE=str(tmp_path / "device.json"),
         # The activation code made by the command must reach the server: a shared store.
         SANTEID_STORE_URL=redis_url,

@@ -2,19 +2,23 @@
 log file, waited for until ``/health`` answers 200, stopped at the end (terminate, then kill).
 
 :func:`santeid_process` is the one factory: free port(s), ``SANTEID_*`` environment of its own
-folder, clients registered with the CLI before the start, readiness probe, log, teardown.
-:func:`santeid_home` is the same folder and environment without a server, for the CLI commands
-a test runs before the start (certificates, cards).
+folder, a copy of this test process's signing keys, clients registered with the CLI before the
+start, readiness probe, log, teardown. :func:`santeid_home` is the same folder and environment
+without a server, for the CLI commands a test runs before the start (certificates, cards).
 :func:`running_server` is its lower half, for a command it does not build."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -23,6 +27,9 @@ from pathlib import Path
 
 import requests
 
+from santeid.keys.lifecycle import KEYS_FILENAME
+from santeid.keystore import ensure_dev_keys
+from santeid.settings import Settings
 from tests.support.redis_server import free_port
 
 #: The ``santeid`` command of this interpreter's environment.
@@ -91,6 +98,26 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 10) -> None:
         pass
 
 
+@functools.cache
+def session_keys() -> Path:
+    """The sandbox's signing keys (an RS256 key and the refresh-token HMAC secret, as a first
+    sandbox start makes them), generated once per test process: every server and app of the
+    process starts from the same key set rather than generating its own. Never used in place:
+    they get a copy (they rotate or add keys), which is why the folder is not a fixture's."""
+    folder = Path(tempfile.mkdtemp(prefix="santeid-session-keys-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    keys = folder / "keys"
+    ensure_dev_keys(Settings(keys_dir=str(keys), sandbox=True))
+    return keys
+
+
+def copy_session_keys(keys: Path) -> None:
+    """:func:`session_keys` into the keys folder ``keys`` unless it holds signing keys already
+    (another host's, or the ones a test made itself); the other files there are kept."""
+    if not (keys / KEYS_FILENAME).exists():
+        shutil.copytree(session_keys(), keys, dirs_exist_ok=True)
+
+
 def santeid_env(home: Path, **settings: str | None) -> dict[str, str]:
     """This process's environment without its ``SANTEID_*`` variables, then the server's own
     folders under ``home``, sandbox mode with no approval delay, and ``settings``: a value of
@@ -154,10 +181,14 @@ class SanteidHome:
         return SanteidHome(self.home, {**self.env, **settings})
 
 
-def santeid_home(home: Path, **settings: str | None) -> SanteidHome:
-    """``home`` made ready for the CLI and a server (:func:`santeid_env`)."""
+def santeid_home(home: Path, *, fresh_keys: bool = False, **settings: str | None) -> SanteidHome:
+    """``home`` made ready for the CLI and a server (:func:`santeid_env`): a copy of
+    :func:`session_keys` unless ``fresh_keys`` (tests of key generation and first starts)."""
+    prepared = SanteidHome(home, santeid_env(home, **settings))
     home.mkdir(parents=True, exist_ok=True)
-    return SanteidHome(home, santeid_env(home, **settings))
+    if not fresh_keys:
+        copy_session_keys(Path(prepared.env["SANTEID_KEYS_DIR"]))
+    return prepared
 
 
 def refused_start(home: Path, *args: str, **settings: str | None) -> subprocess.CompletedProcess:
@@ -205,6 +236,7 @@ def santeid_process(
     log_name: str = "server.log",
     tls_port: bool = False,
     ca: str | None = None,
+    fresh_keys: bool = False,
     **settings: str | None,
 ) -> Iterator[SanteidProcess]:
     """``santeid serve`` on a free port with its data and keys under ``home``
@@ -218,7 +250,9 @@ def santeid_process(
     port = free_port()
     scheme = "https" if "--tls-cert" in args and not tls_port else "http"
     base = f"{scheme}://127.0.0.1:{port}"
-    prepared = santeid_home(home, **{"SANTEID_ISSUER": base + REALM, **settings})
+    prepared = santeid_home(
+        home, fresh_keys=fresh_keys, **{"SANTEID_ISSUER": base + REALM, **settings}
+    )
     for client in clients:
         prepared.add_client(client)
     command = [SANTEID, "serve", "--port", str(port)]
