@@ -3,8 +3,9 @@
 The plugins of ``tests/support`` (real Redis and PostgreSQL servers) are declared here.
 
 Signing keys: every test gets its own ``keys_dir``, a copy of one key set generated once per
-test process (``session_keys_dir``): generating an RSA key for every app was a large share of
-the suite's time.  A test that must start from an empty key folder asks for ``tmp_path`` itself.
+test process (``session_keys_dir``), the one every real server of the process gets too
+(``tests/support/servers.py``).  A test that must start from an empty key folder asks for
+``tmp_path`` itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import pytest
 
 from santeid import create_app
 from santeid.clock import ManualClock
-from santeid.keystore import ensure_dev_keys
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
 from santeid.storage import store_from_url
@@ -46,12 +46,15 @@ pytest_plugins = [
 
 
 @pytest.fixture(scope="session")
-def session_keys_dir(tmp_path_factory) -> Path:
-    """The sandbox's signing key set (RS256), generated once per test process. Read it only
-    through a copy (``keys_dir``): tests that rotate or add keys change their own copy."""
-    keys = tmp_path_factory.mktemp("session-keys") / "keys"
-    ensure_dev_keys(Settings(keys_dir=str(keys), sandbox=True))
-    return keys
+def session_keys_dir() -> Path:
+    """The sandbox's signing key set (RS256), generated once per test process, the same the
+    real servers get (``tests.support.servers.session_keys``). Read it only through a copy
+    (``keys_dir``): tests that rotate or add keys change their own copy."""
+    # Imported here: at this module's import it would import the Redis plugin (declared in
+    # pytest_plugins above) before pytest could rewrite its assertions.
+    from tests.support.servers import session_keys
+
+    return session_keys()
 
 
 @pytest.fixture

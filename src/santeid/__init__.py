@@ -96,9 +96,10 @@ def create_services(
     from santeid.storage import store_from_url
 
     if settings.sandbox.enabled:
-        # Sandbox convenience: a fresh checkout serves at once, with generated dev keys.
-        ensure_dev_keys(settings)
+        # Sandbox convenience: a fresh checkout serves at once, with generated dev keys. One
+        # store: each reading of the key file imports (and validates) its RSA keys.
         keys = KeyStore.from_settings(settings, clock=clock)
+        ensure_dev_keys(settings, keys)
     else:
         keys = check_keys_for_startup(settings, clock=clock)
     # Durable data: schemas upgraded (or checked, database_auto_upgrade = false) before any

@@ -164,11 +164,13 @@ def open_keystore(settings: Settings, **kwargs: Any) -> KeyStore:
     return KeyStore.from_settings(settings, **kwargs)
 
 
-def ensure_dev_keys(settings: Settings) -> KeyInfo:
+def ensure_dev_keys(settings: Settings, store: KeyStore | None = None) -> KeyInfo:
     """Sandbox / ``make run``: make sure a key exists for ``settings.signing_alg`` (RS256 by
-    default) and a refresh-token HMAC secret, generating them if needed. Idempotent and safe
-    to call from several workers. Returns the signing key."""
-    store = open_keystore(settings)
+    default) and a refresh-token HMAC secret, generating them if needed, in ``store`` (default:
+    the configured one). Idempotent and safe to call from several workers. Returns the signing
+    key."""
+    if store is None:
+        store = open_keystore(settings)
     store.generate(HMAC_ALGORITHM)
     info = store.generate(settings.oidc.signing_alg)
     logger.info("development signing key %s (%s) in %s", info.kid, info.alg, store.path)

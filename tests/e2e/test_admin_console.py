@@ -13,12 +13,10 @@ import pytest
 import requests
 
 from tests.support.operations import REDIRECT_URI
-from tests.support.operations import SANTEID
 from tests.support.operations import full_login
 from tests.support.operations import run
 from tests.support.operations import sandbox_professional
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
@@ -55,23 +53,16 @@ def browser():
 
 @pytest.fixture
 def server(tmp_path, redis_url):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(tmp_path / "var"),
-        SANTEID_KEYS_DIR=str(tmp_path / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_SANDBOX_APPROVAL_DELAY="0",
+    with santeid_process(
+        tmp_path,
+        args=(),
+        # The console rotates and retires this server's keys: the ones its first start makes.
+        fresh_keys=True,
         SANTEID_DEVICE_FILE=str(tmp_path / "device.json"),
-        SANTEID_ISSUER=f"{base}/auth/realms/esante-wallet",
         # The activation code made by the command must reach the server: a shared store.
         SANTEID_STORE_URL=redis_url,
-    )
-    with running_server(
-        [SANTEID, "serve", "--port", str(port)], env, tmp_path / "server.log", f"{base}/health"
-    ):
-        yield {"base": base, "issuer": f"{base}/auth/realms/esante-wallet", "env": env}
+    ) as process:
+        yield {"base": process.base, "issuer": process.issuer, "env": process.env}
 
 
 def _click_and_wait(driver, element) -> None:

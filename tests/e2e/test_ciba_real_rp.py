@@ -6,11 +6,8 @@ Also the CARD channel with ``santeid cps approve`` and ping mode to a local rece
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -19,63 +16,38 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.support.ciba import Receiver
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import SANTEID
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
 SECRET = "a-long-secret-for-the-ciba-process-test-0123"
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 CIBA = "urn:openid:params:grant-type:ciba"
 PIN = "135790"
-
-
-def _run(env, *args: str) -> str:
-    return subprocess.run(
-        [SANTEID, *args], env=env, check=True, capture_output=True, text=True, timeout=60
-    ).stdout
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, redis_server):
     home = tmp_path_factory.mktemp("ciba-server")
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
-    env = dict(
-        os.environ,
+    with santeid_process(
+        home,
+        args=["--workers", "2"],
         SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/6",
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_ISSUER=issuer,
         SANTEID_DEVICE_FILE=str(home / "device" / "device.json"),
-    )
-    log_path = home / "server.log"
-    base = f"http://127.0.0.1:{port}"
-    with running_server(
-        [SANTEID, "serve", "--workers", "2", "--port", str(port)],
-        env,
-        log_path,
-        f"{base}/health",
-    ):
-        yield {"base": base, "issuer": issuer, "env": env, "home": home, "log": log_path}
+        SANTEID_SANDBOX_APPROVAL_DELAY=None,  # a user's sandbox: the default approval delay
+    ) as server:
+        yield server
 
 
 def _add_client(server, name: str, **metadata) -> None:
-    path = server["home"] / f"{name}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "client_id": name,
-                "client_name": f"Logiciel {name}",
-                "client_secret": SECRET,
-                "grant_types": [CIBA, "refresh_token"],
-                "token_endpoint_auth_method": "client_secret_basic",
-                **metadata,
-            }
-        )
+    server.register(
+        name,
+        client_name=f"Logiciel {name}",
+        client_secret=SECRET,
+        grant_types=[CIBA, "refresh_token"],
+        token_endpoint_auth_method="client_secret_basic",
+        **metadata,
     )
-    _run(server["env"], "clients", "add", str(path))
 
 
 def _backchannel(rp: OAuth2Session, url: str, data: dict) -> requests.Response:
@@ -86,7 +58,7 @@ def _backchannel(rp: OAuth2Session, url: str, data: dict) -> requests.Response:
 
 
 def _professional(server, *, auto_approve: bool) -> str:
-    listed = json.loads(_run(server["env"], "directory", "list", "--json"))
+    listed = json.loads(server.cli("directory", "list", "--json").stdout)
     return next(
         p["national_id"]
         for p in listed
@@ -96,9 +68,9 @@ def _professional(server, *, auto_approve: bool) -> str:
 
 def test_authlib_rp_polls_while_the_device_simulator_approves(server):
     discovery = requests.get(
-        f"{server['issuer']}/.well-known/wallet-openid-configuration", timeout=5
+        f"{server.issuer}/.well-known/wallet-openid-configuration", timeout=5
     ).json()
-    assert server["log"].read_text().count("CIBA notification endpoints on http://127.0.0.1") >= 1
+    assert server.log.read_text().count("CIBA notification endpoints on http://127.0.0.1") >= 1
     jwks = KeySet.import_key_set(requests.get(discovery["jwks_uri"], timeout=5).json())
     _add_client(
         server,
@@ -107,11 +79,11 @@ def test_authlib_rp_polls_while_the_device_simulator_approves(server):
         backchannel_polling_interval=1,
     )
     national_id = _professional(server, auto_approve=False)
-    activation = json.loads(_run(server["env"], "ecps", "activate", national_id, "--json"))
-    _run(server["env"], "device", "enroll", "--activation-uri", activation["uri"], "--pin", PIN)
+    activation = json.loads(server.cli("ecps", "activate", national_id, "--json").stdout)
+    server.cli("device", "enroll", "--activation-uri", activation["uri"], "--pin", PIN)
     watcher = subprocess.Popen(
         [SANTEID, "device", "watch", "--pin", PIN, "--auto-approve", "--timeout", "60"],
-        env=server["env"],
+        env=server.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -145,7 +117,7 @@ def test_authlib_rp_polls_while_the_device_simulator_approves(server):
                     assert getattr(exc, "error", None) == "authorization_pending", exc
             decoded = jwt.decode(token["id_token"], jwks, algorithms=["RS256"])
             claims = decoded.claims
-            assert claims["iss"] == server["issuer"] and claims["aud"] == "ciba-process"
+            assert claims["iss"] == server.issuer and claims["aud"] == "ciba-process"
             assert claims["SubjectNameID"] == national_id
             assert claims["authMode"] == "MOBILE" and claims["acr"] == "eidas1"
             assert claims["amr"] == ["swk", "pin", "mfa"] and claims["auth_time"] <= time.time()
@@ -162,10 +134,10 @@ def test_card_channel_with_the_cps_approve_command(server):
         server, "ciba-card", backchannel_token_delivery_mode="poll", backchannel_polling_interval=0
     )
     national_id = "810000000004"  # no device, not auto-approved (demo directory)
-    card_dir = server["home"] / "card"
-    _run(server["env"], "cps", "issue-card", national_id, "--out", str(card_dir))
+    card_dir = server.home / "card"
+    server.cli("cps", "issue-card", national_id, "--out", str(card_dir))
     rp = OAuth2Session("ciba-card", SECRET, token_endpoint_auth_method="client_secret_basic")
-    endpoint = f"{server['issuer']}/protocol/openid-connect"
+    endpoint = f"{server.issuer}/protocol/openid-connect"
     ack = _backchannel(
         rp,
         f"{endpoint}/ext/ciba/auth",
@@ -173,7 +145,7 @@ def test_card_channel_with_the_cps_approve_command(server):
     ).json()
     # "--": a base64url auth_req_id may begin with "-", which is not an option.
     card = str(card_dir)
-    output = _run(server["env"], "cps", "approve", "--card", card, "--", ack["auth_req_id"])
+    output = server.cli("cps", "approve", "--card", card, "--", ack["auth_req_id"]).stdout
     assert "approved" in output
     token = rp.fetch_token(f"{endpoint}/token", grant_type=CIBA, auth_req_id=ack["auth_req_id"])
     claims = jwt.decode(
@@ -194,7 +166,7 @@ def test_ping_mode_across_workers(server):
             backchannel_client_notification_endpoint=receiver.url,
         )
         rp = OAuth2Session("ciba-ping", SECRET, token_endpoint_auth_method="client_secret_basic")
-        endpoint = f"{server['issuer']}/protocol/openid-connect"
+        endpoint = f"{server.issuer}/protocol/openid-connect"
         ack = _backchannel(
             rp,
             f"{endpoint}/ext/ciba/auth",

@@ -16,13 +16,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
-import os
 import re
 import secrets
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
@@ -42,43 +38,27 @@ from santeid.pki import write_credentials
 from santeid.settings import Settings
 from tests.support.cps import ACTIVE_ID
 from tests.support.cps import UNKNOWN_ID
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 REDIRECT_URI = "https://rp.example.org/callback"
 CLIENT_ID = "rp-card"
 SECRET = "a-long-secret-for-the-card-test-0123456789"
 
 
-def _run(env, *args: str) -> str:
-    result = subprocess.run(
-        [SANTEID, *args], env=env, check=False, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """Directory, client, server certificate and cards, made with the command line."""
-    home = tmp_path_factory.mktemp("cards")
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_CONFIG="",
-        SANTEID_SANDBOX="true",
-    )
-    env.pop("SANTEID_ISSUER", None)  # serve derives https://127.0.0.1:<port>/auth/realms/…
-    _run(env, "directory", "seed-demo")
-    _run(env, "tls", "dev-cert", "--out", str(home / "tls"))
-    _run(env, "cps", "issue-card", ACTIVE_ID, "--out", str(home / "card"))
-    _run(env, "cps", "issue-card", ACTIVE_ID, "--out", str(home / "revoked"))
-    _run(env, "cps", "revoke-card", str(home / "revoked"))
-    _run(env, "cps", "issue-card", UNKNOWN_ID, "--out", str(home / "unknown"), "--allow-unknown")
+    prepared = santeid_home(tmp_path_factory.mktemp("cards"))
+    home = prepared.home
+    prepared.cli("directory", "seed-demo")
+    prepared.cli("tls", "dev-cert", "--out", str(home / "tls"))
+    prepared.cli("cps", "issue-card", ACTIVE_ID, "--out", str(home / "card"))
+    prepared.cli("cps", "issue-card", ACTIVE_ID, "--out", str(home / "revoked"))
+    prepared.cli("cps", "revoke-card", str(home / "revoked"))
+    prepared.cli("cps", "issue-card", UNKNOWN_ID, "--out", str(home / "unknown"), "--allow-unknown")
     # Two foreign authorities: one the TLS layer accepts (listed in --client-ca) but santeid
     # does not trust for cards, one nobody knows.
     for name in ("listed", "stranger"):
@@ -93,21 +73,17 @@ def pki(tmp_path_factory):
     bundle.write_bytes(
         (home / "keys" / "cps-test-ca.pem").read_bytes() + (home / "listed" / "ca.pem").read_bytes()
     )
-    client = home / "client.json"
-    client.write_text(
-        json.dumps(
-            {
-                "client_id": CLIENT_ID,
-                "client_name": "RP carte",
-                "client_secret": SECRET,
-                "redirect_uris": [REDIRECT_URI],
-                "grant_types": ["authorization_code"],
-                "token_endpoint_auth_method": "client_secret_basic",
-            }
-        )
+    prepared.add_client(
+        {
+            "client_id": CLIENT_ID,
+            "client_name": "RP carte",
+            "client_secret": SECRET,
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }
     )
-    _run(env, "clients", "add", str(client))
-    return {"home": home, "env": env, "client_ca": bundle, "ca": str(home / "tls" / "ca.pem")}
+    return {"home": home, "client_ca": bundle, "ca": str(home / "tls" / "ca.pem")}
 
 
 @pytest.fixture(
@@ -115,30 +91,24 @@ def pki(tmp_path_factory):
     params=["werkzeug", pytest.param("gunicorn", marks=pytest.mark.redis)],
 )
 def server(request, pki):
-    home, env = pki["home"], dict(pki["env"])
-    port = free_port()
-    command = [SANTEID, "serve", "--sandbox", "--port", str(port)]
-    command += [
-        "--tls-cert",
-        str(home / "tls" / "cert.pem"),
-        "--tls-key",
-        str(home / "tls" / "key.pem"),
-    ]
-    command += ["--client-ca", str(pki["client_ca"])]
+    home = pki["home"]
+    args = ["--sandbox", "--tls-cert", str(home / "tls" / "cert.pem")]
+    args += ["--tls-key", str(home / "tls" / "key.pem"), "--client-ca", str(pki["client_ca"])]
+    settings = {}
     if request.param == "gunicorn":
         redis_server = request.getfixturevalue("redis_server")
-        env["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/6"
-        command += ["--workers", "2"]
-    log_path = home / f"server-{request.param}.log"
-    base = f"https://127.0.0.1:{port}"
-    with running_server(
-        command,
-        env,
-        log_path,
-        f"{base}/health",
-        verify=pki["ca"],
-    ):
-        yield {"base": base, "ca": pki["ca"], "home": home, "log": log_path}
+        settings["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/6"
+        args += ["--workers", "2"]
+    with santeid_process(
+        home,
+        args=args,
+        ca=pki["ca"],
+        log_name=f"server-{request.param}.log",
+        # No issuer configured: serve derives https://127.0.0.1:<port>/auth/realms/….
+        SANTEID_ISSUER=None,
+        **settings,
+    ) as process:
+        yield {"base": process.base, "ca": pki["ca"], "home": home, "log": process.log}
 
 
 def _browser(server, card: str | None) -> requests.Session:

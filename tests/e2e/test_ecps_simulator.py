@@ -5,11 +5,9 @@ HTTP only: ``santeid ecps activate`` → ``santeid device enroll`` → ``santeid
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -29,12 +27,11 @@ from santeid.ecps.simulator import ProtocolError
 from santeid.ecps.simulator import SimulatorError
 from santeid.ecps.simulator import make_device_token
 from santeid.ecps.simulator import parse_activation_uri
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import SANTEID
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 NATIONAL_ID = "810000000001"
 PIN = "135790"
 REDIRECT_URI = "https://rp.example.org/callback"
@@ -43,61 +40,32 @@ SECRET = "a-long-secret-for-the-ecps-simulator-test-0123"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, redis_server):
-    home = tmp_path_factory.mktemp("ecps-server")
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
     store_url = redis_server.url.rsplit("/", 1)[0] + "/7"
     with redis.Redis.from_url(store_url) as connection:
         connection.flushdb()
-    env = dict(
-        os.environ,
+    client = {
+        "client_id": "rp-ecps",
+        "client_name": "RP e-CPS",
+        "client_secret": SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    # HOME is the server's folder: the simulator's default device file stays inside the test.
+    with santeid_process(
+        tmp_path_factory.mktemp("ecps-server"),
+        clients=[client],
         SANTEID_STORE_URL=store_url,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_ISSUER=issuer,
-        SANTEID_SANDBOX="true",
-        SANTEID_CONFIG="",
         SANTEID_ECPS_LONG_POLL="5",
         # Several logins pending at once (the default keeps one: the newest replaces it).
         SANTEID_ECPS_MAX_PENDING_REQUESTS="3",
-        HOME=str(home),  # the simulator's default device file stays inside the test
-    )
-    client_file = home / "client.json"
-    client_file.write_text(
-        json.dumps(
-            {
-                "client_id": "rp-ecps",
-                "client_name": "RP e-CPS",
-                "client_secret": SECRET,
-                "redirect_uris": [REDIRECT_URI],
-                "grant_types": ["authorization_code"],
-                "token_endpoint_auth_method": "client_secret_basic",
-            }
-        )
-    )
-    subprocess.run([SANTEID, "clients", "add", str(client_file)], env=env, check=True)
-    log_path = home / "server.log"
-    base = f"http://127.0.0.1:{port}"
-    with running_server(
-        [SANTEID, "serve", "--port", str(port), "--sandbox"],
-        env,
-        log_path,
-        f"{base}/health",
-    ):
-        yield {"base": base, "issuer": issuer, "env": env, "home": home, "log": log_path}
-
-
-def _cli(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [SANTEID, *args], env=server["env"], capture_output=True, text=True, timeout=60
-    )
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
+        SANTEID_SANDBOX_APPROVAL_DELAY=None,
+    ) as server:
+        yield server
 
 
 def _activation_uri(server) -> str:
-    return json.loads(_cli(server, "ecps", "activate", NATIONAL_ID, "--json").stdout)["uri"]
+    return json.loads(server.cli("ecps", "activate", NATIONAL_ID, "--json").stdout)["uri"]
 
 
 def _start_login(server) -> tuple[requests.Session, str, str, str]:
@@ -112,7 +80,7 @@ def _start_login(server) -> tuple[requests.Session, str, str, str]:
         "nonce": "n-1",
         "acr_values": "eidas1",
     }
-    authorize = f"{server['issuer']}/protocol/openid-connect/auth?{urlencode(query)}"
+    authorize = f"{server.issuer}/protocol/openid-connect/auth?{urlencode(query)}"
     response = browser.get(authorize, allow_redirects=False)
     assert response.status_code == 302
     login_url = urljoin(authorize, response.headers["Location"])
@@ -121,7 +89,7 @@ def _start_login(server) -> tuple[requests.Session, str, str, str]:
     waiting = browser.post(login_url, data={"national_id": NATIONAL_ID, "csrf_token": csrf})
     tx = parse_qs(urlsplit(login_url).query)["tx"][0]
     realm = urlsplit(login_url).path.split("/login-actions/")[0]
-    return browser, tx, waiting.text, f"{server['base']}{realm}"
+    return browser, tx, waiting.text, f"{server.base}{realm}"
 
 
 def _wait_state(browser, realm: str, tx: str, wanted: str, timeout: float = 30) -> str:
@@ -137,9 +105,8 @@ def _wait_state(browser, realm: str, tx: str, wanted: str, timeout: float = 30) 
 
 @pytest.fixture(scope="module")
 def device_file(server) -> Path:
-    path = server["home"] / "phone" / "device.json"
-    result = _cli(
-        server,
+    path = server.home / "phone" / "device.json"
+    result = server.cli(
         "device",
         "enroll",
         "--activation-uri",
@@ -156,22 +123,29 @@ def device_file(server) -> Path:
 def test_enrolled_device_file(server, device_file):
     assert stat.S_IMODE(device_file.stat().st_mode) == 0o600
     saved = json.loads(device_file.read_text())
-    assert saved["server"] == server["base"]
+    assert saved["server"] == server.base
     assert saved["national_id"] == NATIONAL_ID
     assert saved["private_jwk"]["d"] and saved["private_jwk"]["crv"] == "P-256"
-    info = json.loads(_cli(server, "device", "info", "--file", str(device_file)).stdout)
+    info = json.loads(server.cli("device", "info", "--file", str(device_file)).stdout)
     assert info["status"] == "active" and info["sandbox_enrolled"] is True
     assert re.fullmatch(
-        r"\d{6}", _cli(server, "device", "totp", "--file", str(device_file)).stdout.strip()
+        r"\d{6}", server.cli("device", "totp", "--file", str(device_file)).stdout.strip()
     )
     assert (
-        "no pending request" in _cli(server, "device", "pending", "--file", str(device_file)).stdout
+        "no pending request" in server.cli("device", "pending", "--file", str(device_file)).stdout
     )
     # Enrolling again onto an existing file needs --force.
-    again = _cli(
-        server, "device", "enroll", "--activation-uri", "santeid-ecps://activate?server=http://x&code=y",
-        "--pin", PIN, "--file", str(device_file), check=False,
-    )  # fmt: skip
+    again = server.cli(
+        "device",
+        "enroll",
+        "--activation-uri",
+        "santeid-ecps://activate?server=http://x&code=y",
+        "--pin",
+        PIN,
+        "--file",
+        str(device_file),
+        check=False,
+    )
     assert again.returncode == 1 and "--force" in again.stderr
 
 
@@ -179,7 +153,7 @@ def test_watch_auto_approves_a_browser_login(server, device_file):
     watcher = subprocess.Popen(
         [SANTEID, "device", "watch", "--pin", PIN, "--auto-approve", "--once", "--timeout", "60",
          "--file", str(device_file)],
-        env=server["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
         browser, tx, waiting, realm = _start_login(server)
@@ -197,7 +171,7 @@ def test_watch_auto_approves_a_browser_login(server, device_file):
     assert done.status_code == 302
     callback = parse_qs(urlsplit(done.headers["Location"]).query)
     tokens = requests.post(
-        f"{server['issuer']}/protocol/openid-connect/token",
+        f"{server.issuer}/protocol/openid-connect/token",
         data={
             "grant_type": "authorization_code",
             "code": callback["code"][0],
@@ -207,7 +181,7 @@ def test_watch_auto_approves_a_browser_login(server, device_file):
         timeout=10,
     ).json()
     jwks = KeySet.import_key_set(
-        requests.get(f"{server['issuer']}/protocol/openid-connect/certs", timeout=5).json()
+        requests.get(f"{server.issuer}/protocol/openid-connect/certs", timeout=5).json()
     )
     claims = jwt.decode(tokens["id_token"], jwks).claims
     assert claims["SubjectNameID"] == NATIONAL_ID
@@ -237,18 +211,25 @@ def test_simulator_cli_approve_with_code_and_wrong_code(server, device_file):
     shown = re.search(r'id="dynamic-code"[^>]*>(\d\d)<', waiting).group(1)
     (item,) = phone.pending(wait=5)
     wrong = next(c for c in item["candidates"] if c != shown)
-    result = _cli(
-        server, "device", "approve", "--pin", PIN, "--code", wrong, "--file", str(device_file),
+    result = server.cli(
+        "device",
+        "approve",
+        "--pin",
+        PIN,
+        "--code",
+        wrong,
+        "--file",
+        str(device_file),
         check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 1 and "wrong_code" in result.stderr
     assert _wait_state(browser, realm, tx, "failed") == "failed"
 
     browser, tx, waiting, realm = _start_login(server)
     shown = re.search(r'id="dynamic-code"[^>]*>(\d\d)<', waiting).group(1)
     phone.pending(wait=5)
-    result = _cli(
-        server, "device", "approve", "--pin", PIN, "--code", shown, "--file", str(device_file)
+    result = server.cli(
+        "device", "approve", "--pin", PIN, "--code", shown, "--file", str(device_file)
     )
     # The command says which server it talked to: the one of the activation URI.
     assert f"approved on {phone.device.server}" in result.stdout
@@ -274,10 +255,18 @@ def test_simulator_stream_and_ciba_free_watch(server, device_file):
 
 
 def test_watch_times_out_with_nothing_to_do(server, device_file):
-    result = _cli(
-        server, "device", "watch", "--pin", PIN, "--once", "--timeout", "1", "--file",
-        str(device_file), check=False,
-    )  # fmt: skip
+    result = server.cli(
+        "device",
+        "watch",
+        "--pin",
+        PIN,
+        "--once",
+        "--timeout",
+        "1",
+        "--file",
+        str(device_file),
+        check=False,
+    )
     assert result.returncode == 1
     assert "0 request(s) decided" in result.stdout
 
@@ -286,8 +275,8 @@ def test_simulator_refusals_and_tokens(server, device_file):
     device = DeviceFile.load(device_file)
     token = make_device_token(device)
     headers = {"Authorization": f"Bearer {token}"}
-    assert requests.get(f"{server['base']}/ecps/device/me", headers=headers, timeout=5).ok
-    replay = requests.get(f"{server['base']}/ecps/device/me", headers=headers, timeout=5)
+    assert requests.get(f"{server.base}/ecps/device/me", headers=headers, timeout=5).ok
+    replay = requests.get(f"{server.base}/ecps/device/me", headers=headers, timeout=5)
     assert replay.status_code == 401
     assert replay.headers["Content-Type"] == "application/problem+json"
     assert replay.json()["code"] == "replayed_token"
@@ -312,8 +301,8 @@ def test_cli_approve_with_code_picks_the_login_showing_it(server, device_file):
     shown = re.search(r'id="dynamic-code"[^>]*>(\d\d)<', waiting).group(1)
     phone = DeviceSimulator(DeviceFile.load(device_file))
     assert len(phone.pending(wait=5)) == 2
-    result = _cli(
-        server, "device", "approve", "--pin", PIN, "--code", shown, "--file", str(device_file)
+    result = server.cli(
+        "device", "approve", "--pin", PIN, "--code", shown, "--file", str(device_file)
     )
     assert "approved" in result.stdout
     assert _wait_state(second, realm, second_tx, "approved") == "approved"
@@ -326,24 +315,31 @@ def test_cli_approve_with_code_picks_the_login_showing_it(server, device_file):
     _start_login(server)
     (item,) = phone.pending(wait=5)
     missing = next(f"{n:02d}" for n in range(100) if f"{n:02d}" not in item["candidates"])
-    refused = _cli(
-        server, "device", "approve", "--pin", PIN, "--code", missing, "--file", str(device_file),
+    refused = server.cli(
+        "device",
+        "approve",
+        "--pin",
+        PIN,
+        "--code",
+        missing,
+        "--file",
+        str(device_file),
         check=False,
-    )  # fmt: skip
+    )
     assert refused.returncode == 1 and f"offers the code {missing}" in refused.stderr
     phone.deny(item["request_id"], PIN)
 
 
 def test_simulator_enrols_from_the_app_link(server):
     """What the activation QR code holds now: the e-CPS app link."""
-    link = json.loads(_cli(server, "ecps", "activate", NATIONAL_ID, "--json").stdout)["app_link"]
-    assert link.startswith(f"{server['base']}/ecps/app/#activation=")
+    link = json.loads(server.cli("ecps", "activate", NATIONAL_ID, "--json").stdout)["app_link"]
+    assert link.startswith(f"{server.base}/ecps/app/#activation=")
     phone = DeviceSimulator.enroll(link, PIN, name="from the link")
-    assert phone.device.server == server["base"] and phone.device.audience == ""
+    assert phone.device.server == server.base and phone.device.audience == ""
     info = phone.me()
     assert info["name"] == "from the link" and info["status"] == "active"
     phone.http.post(  # leave the professional with the module's device only
-        f"{server['base']}/ecps/device/revoke",
+        f"{server.base}/ecps/device/revoke",
         headers={"Authorization": f"Bearer {make_device_token(phone.device)}"},
         timeout=5,
     ).raise_for_status()

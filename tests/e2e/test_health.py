@@ -3,15 +3,12 @@ redis-server is stopped, 200 again once it is back (same port); ``/health/live``
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 import requests
 
-from tests.support.operations import SANTEID
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
@@ -30,19 +27,13 @@ def _wait_for(base: str, status: int) -> requests.Response:
 
 
 def test_readiness_follows_redis(tmp_path, disposable_redis):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
+    with santeid_process(
+        tmp_path,
+        args=(),
         SANTEID_STORE_URL=disposable_redis.url,
-        SANTEID_DATA_DIR=str(tmp_path / "var"),
-        SANTEID_KEYS_DIR=str(tmp_path / "keys"),
-        SANTEID_SANDBOX="true",
         SANTEID_HEALTH_CHECK_TIMEOUT="2",
-    )
-    with running_server(
-        [SANTEID, "serve", "--port", str(port)], env, tmp_path / "server.log", f"{base}/health"
-    ):
+    ) as server:
+        base = server.base
         ready = _ready(base)
         assert ready.status_code == 200
         body = ready.json()

@@ -6,52 +6,43 @@ handshake) instead of a killed TLS handshake."""
 from __future__ import annotations
 
 import html
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
 import requests
 
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 CLIENT_ID = "mon-service"
 NATIONAL_ID = "810000000005"  # card only
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("make-run")
-    port, tls_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_ISSUER=f"{base}/auth/realms/esante-wallet",
-    )
-    subprocess.run([SANTEID, "tls", "dev-cert", "--out", str(home / "tls")], env=env, check=True)
-    (home / "client.json").write_text(
-        '{"client_id": "mon-service", "client_secret": "secret-of-mon-service-0123456789",'
-        ' "redirect_uris": ["http://127.0.0.1:8000/callback"]}'
-    )
-    subprocess.run([SANTEID, "clients", "add", str(home / "client.json")], env=env, check=True)
-    command = [
-        SANTEID, "serve", "--sandbox", "--port", str(port), "--tls-port", str(tls_port),
-        "--tls-cert", str(home / "tls" / "cert.pem"), "--tls-key", str(home / "tls" / "key.pem"),
-    ]  # fmt: skip
-    with running_server(command, env, home / "server.log", f"{base}/health"):
+    prepared = santeid_home(tmp_path_factory.mktemp("make-run"))
+    home = prepared.home
+    prepared.cli("tls", "dev-cert", "--out", str(home / "tls"))
+    client = {
+        "client_id": "mon-service",
+        "client_secret": "secret-of-mon-service-0123456789",
+        "redirect_uris": ["http://127.0.0.1:8000/callback"],
+    }
+    tls = ["--tls-cert", str(home / "tls" / "cert.pem")]
+    tls += ["--tls-key", str(home / "tls" / "key.pem")]
+    with santeid_process(
+        home,
+        args=["--sandbox", *tls],
+        tls_port=True,
+        clients=[client],
+        SANTEID_SANDBOX_APPROVAL_DELAY=None,
+    ) as process:
         yield {
-            "base": base,
-            "https": f"https://127.0.0.1:{tls_port}",
+            "base": process.base,
+            "https": process.https,
             "ca": str(home / "tls" / "ca.pem"),
             "home": home,
         }

@@ -6,23 +6,20 @@ family. Each is provoked, then read back from ``/metrics`` (docs/operations.md, 
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import psycopg
 import pytest
 import requests
 
+from tests.support.operations import CLIENT
 from tests.support.operations import CLIENT_ID
-from tests.support.operations import SANTEID
 from tests.support.operations import SECRET
-from tests.support.operations import add_client
 from tests.support.operations import metric_sum
 from tests.support.operations import parse_metrics
 from tests.support.operations import run
 from tests.support.redis_server import RedisServer
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
 
@@ -40,28 +37,21 @@ def redis():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, redis, postgres_module_url):
     home = tmp_path_factory.mktemp("metrics-failures")
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
-    database_url = f"{postgres_module_url}&application_name={APPLICATION_NAME}"
-    env = dict(
-        os.environ,
+    with santeid_process(
+        home,
+        args=["--workers", "2"],
+        clients=[CLIENT],
         SANTEID_STORE_URL=redis.url,
-        SANTEID_DATABASE_URL=database_url,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_ISSUER=issuer,
+        SANTEID_DATABASE_URL=f"{postgres_module_url}&application_name={APPLICATION_NAME}",
         SANTEID_DEVICE_FILE=str(home / "device.json"),
-    )
-    add_client(env, home)
-    base = f"http://127.0.0.1:{port}"
-    with running_server(
-        [SANTEID, "serve", "--workers", "2", "--port", str(port)],
-        env,
-        home / "server.log",
-        f"{base}/health",
-    ):
-        yield {"base": base, "issuer": issuer, "env": env, "database_url": postgres_module_url}
+        SANTEID_SANDBOX_APPROVAL_DELAY=None,
+    ) as process:
+        yield {
+            "base": process.base,
+            "issuer": process.issuer,
+            "env": process.env,
+            "database_url": postgres_module_url,
+        }
 
 
 def _metrics(server) -> dict:

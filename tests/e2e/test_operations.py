@@ -5,7 +5,6 @@ and hold none of the secrets, codes, PINs, tokens or identity traits the flows u
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from datetime import date
@@ -15,10 +14,10 @@ import pytest
 import requests
 
 from santeid.civil_status.generate import generate
+from tests.support.operations import CLIENT
 from tests.support.operations import CLIENT_ID
 from tests.support.operations import SECRET
 from tests.support.operations import UNKNOWN_NATIONAL_ID
-from tests.support.operations import add_client
 from tests.support.operations import full_login
 from tests.support.operations import metric_sum
 from tests.support.operations import parse_metrics
@@ -26,8 +25,7 @@ from tests.support.operations import run
 from tests.support.operations import sandbox_professional
 from tests.support.operations import start_login
 from tests.support.operations import submit_identifier
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
@@ -43,32 +41,21 @@ def server(tmp_path_factory, redis_server):
     home = tmp_path_factory.mktemp("operations")
     base_path = home / "civil-status.sqlite3"
     generate(base_path, 300, 3, as_of=date(2026, 1, 1), chunk_size=300)
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
-    env = dict(
-        os.environ,
+    with santeid_process(
+        home,
+        args=["--workers", "2"],
+        clients=[CLIENT],
         SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/9",
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_SANDBOX_APPROVAL_DELAY="0",
-        SANTEID_ISSUER=issuer,
         SANTEID_INSI_BASE=str(base_path),
         SANTEID_LOG_FORMAT="json",
-    )
-    add_client(env, home)
-    log_path = home / "server.log"
-    base = f"http://127.0.0.1:{port}"
-    with running_server(
-        [SANTEID_CMD, "serve", "--workers", "2", "--port", str(port)],
-        env,
-        log_path,
-        f"{base}/health",
     ) as process:
-        yield {"base": base, "issuer": issuer, "env": env, "log": log_path, "pid": process.pid}
-
-
-from tests.support.operations import SANTEID as SANTEID_CMD  # noqa: E402
+        yield {
+            "base": process.base,
+            "issuer": process.issuer,
+            "env": process.env,
+            "log": process.log,
+            "pid": process.process.pid,
+        }
 
 
 def _metrics(base: str) -> dict:

@@ -5,12 +5,8 @@ e-CPS event stream (Server-Sent Events) read through the same server."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
@@ -22,58 +18,34 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import refused_start
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
 REDIRECT_URI = "https://rp.example.org/callback"
 SECRET = "a-long-secret-for-the-process-test-0123456789"
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, redis_server):
-    home = tmp_path_factory.mktemp("server")
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
-    env = dict(
-        os.environ,
+    client = {
+        "client_id": "rp-process",
+        "client_name": "RP de test",
+        "client_secret": SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token", "urn:openid:params:grant-type:ciba"],
+        "backchannel_token_delivery_mode": "poll",
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    with santeid_process(
+        tmp_path_factory.mktemp("server"),
+        args=["--workers", "2"],
+        clients=[client],
         SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/5",
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
         SANTEID_SANDBOX_APPROVAL_DELAY="0.3",
-        SANTEID_ISSUER=issuer,
-    )
-    client_file = home / "client.json"
-    client_file.write_text(
-        json.dumps(
-            {
-                "client_id": "rp-process",
-                "client_name": "RP de test",
-                "client_secret": SECRET,
-                "redirect_uris": [REDIRECT_URI],
-                "grant_types": [
-                    "authorization_code",
-                    "refresh_token",
-                    "urn:openid:params:grant-type:ciba",
-                ],
-                "backchannel_token_delivery_mode": "poll",
-                "token_endpoint_auth_method": "client_secret_basic",
-            }
-        )
-    )
-    subprocess.run([SANTEID, "clients", "add", str(client_file)], env=env, check=True)
-    log_path = home / "server.log"
-    base = f"http://127.0.0.1:{port}"
-    with running_server(
-        [SANTEID, "serve", "--workers", "2", "--port", str(port)],
-        env,
-        log_path,
-        f"{base}/health",
-    ):
-        yield {"base": base, "issuer": issuer, "env": env, "log": log_path}
+    ) as server:
+        yield server
 
 
 def _browser_login(authorization_url: str, national_id: str) -> str:
@@ -105,17 +77,11 @@ def _browser_login(authorization_url: str, national_id: str) -> str:
 
 def test_authlib_relying_party_logs_in_through_two_workers(server):
     discovery = requests.get(
-        f"{server['issuer']}/.well-known/wallet-openid-configuration", timeout=5
+        f"{server.issuer}/.well-known/wallet-openid-configuration", timeout=5
     ).json()
-    assert discovery["issuer"] == server["issuer"]
+    assert discovery["issuer"] == server.issuer
     jwks = KeySet.import_key_set(requests.get(discovery["jwks_uri"], timeout=5).json())
-    directory = subprocess.run(
-        [SANTEID, "directory", "list", "--sandbox", "--json"],
-        env=server["env"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    directory = server.cli("directory", "list", "--sandbox", "--json")
     national_id = json.loads(directory.stdout)[0]["national_id"]
 
     # Several complete logins: with two workers behind one port, consecutive requests of a
@@ -144,7 +110,7 @@ def test_authlib_relying_party_logs_in_through_two_workers(server):
         id_token = jwt.decode(token["id_token"], jwks, algorithms=["RS256"])
         claims = id_token.claims
         assert id_token.header["alg"] == "RS256" and id_token.header["kid"]
-        assert claims["iss"] == server["issuer"]
+        assert claims["iss"] == server.issuer
         assert claims["aud"] == "rp-process"
         assert claims["nonce"] == nonce
         assert claims["SubjectNameID"] == national_id
@@ -160,32 +126,13 @@ def test_authlib_relying_party_logs_in_through_two_workers(server):
 
 
 def test_memory_store_with_two_workers_is_refused(tmp_path):
-    env = dict(os.environ, SANTEID_STORE_URL="memory://", SANTEID_DATA_DIR=str(tmp_path))
-    result = subprocess.run(
-        [SANTEID, "serve", "--workers", "2", "--port", str(free_port())],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = refused_start(tmp_path, "--workers", "2", SANTEID_STORE_URL="memory://")
     assert result.returncode != 0
     assert "memory://" in result.stderr and "SANTEID_STORE_URL=redis://" in result.stderr
 
 
 def test_refuses_to_start_without_keys_outside_sandbox(tmp_path):
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(tmp_path / "var"),
-        SANTEID_KEYS_DIR=str(tmp_path / "keys"),
-        SANTEID_SANDBOX="false",
-    )
-    result = subprocess.run(
-        [SANTEID, "serve", "--port", str(free_port())],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = refused_start(tmp_path, SANTEID_SANDBOX="false")
     assert result.returncode != 0
     assert "santeid keys generate" in result.stderr
 
@@ -196,21 +143,14 @@ def test_an_ecps_event_stream_delivers_a_request_as_it_arrives(server, tmp_path)
     from santeid.ecps.simulator import DeviceFile
     from santeid.ecps.simulator import DeviceSimulator
 
-    env = dict(server["env"], SANTEID_DEVICE_FILE=str(tmp_path / "device.json"))
-    activated = subprocess.run(
-        [SANTEID, "ecps", "activate", "810000000004", "--json"],
-        env=env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    uri = json.loads(activated.stdout)["uri"]
-    subprocess.run(
-        [SANTEID, "device", "enroll", "--activation-uri", uri, "--pin", "123456"],
-        env=env, check=True, capture_output=True,
-    )  # fmt: skip
+    phone_home = server.with_settings(SANTEID_DEVICE_FILE=str(tmp_path / "device.json"))
+    uri = json.loads(phone_home.cli("ecps", "activate", "810000000004", "--json").stdout)["uri"]
+    phone_home.cli("device", "enroll", "--activation-uri", uri, "--pin", "123456")
     phone = DeviceSimulator(DeviceFile.load(tmp_path / "device.json"))
     events = phone.stream(timeout=30)
     opened = time.monotonic()
     asked = requests.post(
-        f"{server['issuer']}/protocol/openid-connect/ext/ciba/auth",
+        f"{server.issuer}/protocol/openid-connect/ext/ciba/auth",
         auth=("rp-process", SECRET),
         data={"scope": "openid", "login_hint": "810000000004", "binding_message": "42"},
         timeout=10,
@@ -223,16 +163,18 @@ def test_an_ecps_event_stream_delivers_a_request_as_it_arrives(server, tmp_path)
 
 def test_access_log_only_when_asked(server, redis_server, tmp_path):
     """No request lines by default (as gunicorn and Granian); --access-log prints them."""
-    requests.get(f"{server['base']}/health", timeout=10)
-    assert "/health" not in server["log"].read_text()
-    port = free_port()
-    env = dict(server["env"], SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/7")
-    env["SANTEID_ISSUER"] = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
-    log_path = tmp_path / "server.log"
-    command = [SANTEID, "serve", "--workers", "2", "--port", str(port), "--access-log"]
-    with running_server(command, env, log_path, f"http://127.0.0.1:{port}/health"):
-        requests.get(f"http://127.0.0.1:{port}/insi/openapi.json", timeout=10)
+    requests.get(f"{server.base}/health", timeout=10)
+    assert "/health" not in server.log.read_text()
+    with santeid_process(
+        tmp_path,
+        args=["--workers", "2", "--access-log"],
+        SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
+    ) as logging_server:
+        requests.get(f"{logging_server.base}/insi/openapi.json", timeout=10)
         deadline = time.monotonic() + 5
-        while "/insi/openapi.json" not in log_path.read_text() and time.monotonic() < deadline:
+        while (
+            "/insi/openapi.json" not in logging_server.log.read_text()
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
-    assert '"GET /insi/openapi.json HTTP/1.1" 200' in log_path.read_text()
+    assert '"GET /insi/openapi.json HTTP/1.1" 200' in logging_server.log.read_text()

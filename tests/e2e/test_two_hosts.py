@@ -11,15 +11,11 @@ host).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from datetime import UTC
 from datetime import date
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urljoin
@@ -35,12 +31,10 @@ from joserfc.jwk import KeySet
 from santeid.civil_status.generate import generate
 from santeid.ecps.simulator import DeviceSimulator
 from santeid.ecps.simulator import ProtocolError
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 REALM = "/auth/realms/esante-wallet"
 NATIONAL_ID = "810000000001"
 PIN = "135790"
@@ -54,52 +48,42 @@ ADRTROIS = {"birthName": "ADRTROIS", "givenNames": ["DOMINIQUE"], "sex": "F",
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory, redis_server, postgres_module_url):
     home = tmp_path_factory.mktemp("two-hosts")
-    port_a, port_b = free_port(), free_port()
     store_url = redis_server.url.rsplit("/", 1)[0] + "/9"
     with redis.Redis.from_url(store_url) as connection:
         connection.flushdb()
     civil_status = home / "civil-status.sqlite3"  # the same import on each host
     generate(civil_status, 300, 3, as_of=date(2026, 1, 1), chunk_size=300)
     common = dict(
-        os.environ,
-        SANTEID_ISSUER=f"http://127.0.0.1:{port_a}{REALM}",
         SANTEID_STORE_URL=store_url,
         SANTEID_DATABASE_URL=postgres_module_url,
-        SANTEID_KEYS_DIR=str(home / "keys"),
         SANTEID_SECRET_KEY="the-session-secret-every-host-shares-0123456789",
         SANTEID_INSI_BASE=str(civil_status),
-        SANTEID_SANDBOX="true",
-        SANTEID_CONFIG="",
         SANTEID_ECPS_LONG_POLL="5",
-        HOME=str(home),
+        SANTEID_SANDBOX_APPROVAL_DELAY=None,
     )
-    env = {
-        "a": {**common, "SANTEID_DATA_DIR": str(home / "a")},
-        "b": {**common, "SANTEID_DATA_DIR": str(home / "b")},
-    }
-    subprocess.run([SANTEID, "keys", "generate"], env=env["a"], check=True, capture_output=True)
-    base = {"a": f"http://127.0.0.1:{port_a}", "b": f"http://127.0.0.1:{port_b}"}
     with (
-        running_server(
-            [SANTEID, "serve", "--port", str(port_a), "--sandbox"],
-            env["a"], home / "a.log", f"{base['a']}/health",
-        ),
-        # Host B runs two Granian worker processes: each opens its own pool after the fork.
-        running_server(
-            [SANTEID, "serve", "--port", str(port_b), "--sandbox", "--workers", "2"],
-            env["b"], home / "b.log", f"{base['b']}/health",
-        ),
-    ):  # fmt: skip
-        yield {"env": env, "base": base, "home": home, "issuer": common["SANTEID_ISSUER"]}
+        santeid_process(home / "a", **common) as host_a,
+        # Host B: host A's issuer and keys folder, its own data folder; two Granian worker
+        # processes, each opening its own pool after the fork.
+        santeid_process(
+            home / "b",
+            args=["--sandbox", "--workers", "2"],
+            SANTEID_ISSUER=host_a.issuer,
+            SANTEID_KEYS_DIR=host_a.env["SANTEID_KEYS_DIR"],
+            **common,
+        ) as host_b,
+    ):
+        yield {
+            "host": {"a": host_a, "b": host_b},
+            "base": {"a": host_a.base, "b": host_b.base},
+            "home": home,
+            "issuer": host_a.issuer,
+        }
 
 
 def _cli(hosts, host: str, *args: str) -> str:
     """``santeid …`` run with the configuration of ``host``."""
-    result = subprocess.run(
-        [SANTEID, *args], env=hosts["env"][host], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return hosts["host"][host].cli(*args).stdout
 
 
 def _enroll(hosts, name: str) -> DeviceSimulator:

@@ -670,6 +670,30 @@ def test_ensure_dev_keys_is_idempotent(tmp_path: Path) -> None:
     assert os.listdir(tmp_path / "keys")
 
 
+def test_ensure_dev_keys_on_existing_keys_imports_the_rsa_key_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every sandbox start after the first (and every app of the tests) finds its keys: one
+    reading of the file, as importing an RSA key validates it, which costs more CPU than
+    generating one; no lock file taken for keys that exist."""
+    settings = Settings(keys_dir=str(tmp_path / "keys"), sandbox=True)
+    first = ensure_dev_keys(settings)
+    (tmp_path / "keys" / ".signing-keys.lock").unlink()
+    imports: list[object] = []
+    original = rsa.RSAPrivateNumbers.private_key
+
+    def counted(numbers: rsa.RSAPrivateNumbers, *args, **kwargs):
+        imports.append(numbers)
+        return original(numbers, *args, **kwargs)
+
+    monkeypatch.setattr(rsa.RSAPrivateNumbers, "private_key", counted)
+    store = KeyStore.from_settings(settings)
+    assert ensure_dev_keys(settings, store) == first
+    assert len(imports) == 1
+    assert not (tmp_path / "keys" / ".signing-keys.lock").exists()
+    assert store.signing_key().kid == first.kid
+
+
 def test_store_from_settings_uses_longest_token_lifetime(tmp_path: Path) -> None:
     settings = Settings(keys_dir=str(tmp_path / "keys"), refresh_token_lifetime=3600)
     store = KeyStore.from_settings(settings)

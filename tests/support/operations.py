@@ -30,26 +30,16 @@ def run(env: dict, *args: str) -> str:
     ).stdout
 
 
-def add_client(env: dict, home: Path) -> None:
-    client_file = home / "client.json"
-    client_file.write_text(
-        json.dumps(
-            {
-                "client_id": CLIENT_ID,
-                "client_name": "RP des opérations",
-                "client_secret": SECRET,
-                "redirect_uris": [REDIRECT_URI],
-                "grant_types": [
-                    "authorization_code",
-                    "refresh_token",
-                    "urn:openid:params:grant-type:ciba",
-                ],
-                "backchannel_token_delivery_mode": "poll",
-                "token_endpoint_auth_method": "client_secret_basic",
-            }
-        )
-    )
-    run(env, "clients", "add", str(client_file))
+#: The relying party of these tests (code flow, refresh, CIBA in poll mode).
+CLIENT = {
+    "client_id": CLIENT_ID,
+    "client_name": "RP des opérations",
+    "client_secret": SECRET,
+    "redirect_uris": [REDIRECT_URI],
+    "grant_types": ["authorization_code", "refresh_token", "urn:openid:params:grant-type:ciba"],
+    "backchannel_token_delivery_mode": "poll",
+    "token_endpoint_auth_method": "client_secret_basic",
+}
 
 
 def sandbox_professional(env: dict) -> str:

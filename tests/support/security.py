@@ -1,5 +1,5 @@
-"""What the security tests share: a santeid process prepared with a client, raw sockets from a
-chosen loopback address, a self-signed certificate and a real nginx."""
+"""What the security tests share: the client a santeid process is prepared with, raw sockets
+from a chosen loopback address, a self-signed certificate and a real nginx."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import json
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from requests.structures import CaseInsensitiveDict
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
+from tests.support.servers import SANTEID
+from tests.support.servers import SanteidHome
+
 REALM = "/auth/realms/esante-wallet"
 REDIRECT_URI = "https://rp.example.org/callback"
 CLIENT_ID = "rp-security"
@@ -41,24 +42,19 @@ def santeid(env: dict, *args: str) -> str:
     return result.stdout
 
 
-def add_client(env: dict, home: Path, **extra) -> None:
-    """Register the confidential client of these tests (``santeid clients add``)."""
-    document = {
-        "client_id": CLIENT_ID,
-        "client_name": "RP de test",
-        "client_secret": SECRET,
-        "redirect_uris": [REDIRECT_URI],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_method": "client_secret_basic",
-        **extra,
-    }
-    path = home / "client.json"
-    path.write_text(json.dumps(document))
-    santeid(env, "clients", "add", str(path))
+#: The confidential client of these tests.
+CLIENT = {
+    "client_id": CLIENT_ID,
+    "client_name": "RP de test",
+    "client_secret": SECRET,
+    "redirect_uris": [REDIRECT_URI],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "token_endpoint_auth_method": "client_secret_basic",
+}
 
 
-def first_professional(env: dict) -> str:
-    listing = santeid(env, "directory", "list", "--sandbox", "--json")
+def first_professional(server: SanteidHome) -> str:
+    listing = server.cli("directory", "list", "--sandbox", "--json").stdout
     return json.loads(listing)[0]["national_id"]
 
 

@@ -1,19 +1,24 @@
 """A real ``santeid serve`` process for the tests that need one: started with its output in a
 log file, waited for until ``/health`` answers 200, stopped at the end (terminate, then kill).
 
-:func:`santeid_process` is the one factory: free port, ``SANTEID_*`` environment of its own
-folder, clients registered with the CLI before the start, readiness probe, log, teardown.
-:func:`running_server` is its lower half, for commands it does not build (TLS listeners,
-several hosts)."""
+:func:`santeid_process` is the one factory: free port(s), ``SANTEID_*`` environment of its own
+folder, a copy of this test process's signing keys, clients registered with the CLI before the
+start, readiness probe, log, teardown. :func:`santeid_home` is the same folder and environment
+without a server, for the CLI commands a test runs before the start (certificates, cards).
+:func:`running_server` is its lower half, for a command it does not build."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -22,6 +27,9 @@ from pathlib import Path
 
 import requests
 
+from santeid.keys.lifecycle import KEYS_FILENAME
+from santeid.keystore import ensure_dev_keys
+from santeid.settings import Settings
 from tests.support.redis_server import free_port
 
 #: The ``santeid`` command of this interpreter's environment.
@@ -92,16 +100,125 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 10) -> None:
         pass
 
 
+@functools.cache
+def session_keys() -> Path:
+    """The sandbox's signing keys (an RS256 key and the refresh-token HMAC secret, as a first
+    sandbox start makes them), generated once per test process: every server and app of the
+    process starts from the same key set rather than generating its own. Never used in place:
+    they get a copy (they rotate or add keys), which is why the folder is not a fixture's."""
+    folder = Path(tempfile.mkdtemp(prefix="santeid-session-keys-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    keys = folder / "keys"
+    ensure_dev_keys(Settings(keys_dir=str(keys), sandbox=True))
+    return keys
+
+
+def copy_session_keys(keys: Path) -> None:
+    """:func:`session_keys` into the keys folder ``keys`` unless it holds signing keys already
+    (another host's, or the ones a test made itself); the other files there are kept."""
+    if not (keys / KEYS_FILENAME).exists():
+        shutil.copytree(session_keys(), keys, dirs_exist_ok=True)
+
+
+def santeid_env(home: Path, **settings: str | None) -> dict[str, str]:
+    """This process's environment without its ``SANTEID_*`` variables, then the server's own
+    folders under ``home``, sandbox mode with no approval delay, and ``settings``: a value of
+    ``None`` leaves the variable unset (``SANTEID_ISSUER=None``: the issuer follows the port)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
+    env.update(
+        SANTEID_DATA_DIR=str(home / "var"),
+        SANTEID_KEYS_DIR=str(home / "keys"),
+        SANTEID_SANDBOX="true",
+        SANTEID_SANDBOX_APPROVAL_DELAY="0",
+        HOME=str(home),
+    )
+    for name, value in settings.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
 @dataclass
-class SanteidProcess:
-    """A running ``santeid serve``: where it answers, its environment (for the CLI) and log."""
+class SanteidHome:
+    """A santeid folder (``var`` for data, ``keys``) and the environment that points the CLI
+    and the server at it."""
+
+    home: Path
+    env: dict[str, str]
+
+    def cli(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess:
+        """``santeid …`` with this configuration (``stdin``: its input); ``check``: it must
+        succeed."""
+        result = subprocess.run(
+            [SANTEID, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            input=stdin,
+        )
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def add_client(self, document: dict) -> dict:
+        """Register ``document`` (client metadata) with ``santeid clients add``: a server reads
+        it from the store or data folder it shares with the CLI."""
+        path = self.home / f"{document['client_id']}.json"
+        path.write_text(json.dumps(document))
+        self.cli("clients", "add", str(path))
+        return document
+
+    def register(self, client_id: str, **metadata) -> dict:
+        """:meth:`add_client` of ``metadata``, named after its identifier unless it has a name."""
+        return self.add_client({"client_id": client_id, "client_name": client_id, **metadata})
+
+    def with_settings(self, **settings: str) -> SanteidHome:
+        """The same folder, ``settings`` added to the environment (a device file of its own,
+        another store) for the commands run with it."""
+        return SanteidHome(self.home, {**self.env, **settings})
+
+
+def santeid_home(home: Path, *, fresh_keys: bool = False, **settings: str | None) -> SanteidHome:
+    """``home`` made ready for the CLI and a server (:func:`santeid_env`): a copy of
+    :func:`session_keys` unless ``fresh_keys`` (tests of key generation and first starts)."""
+    prepared = SanteidHome(home, santeid_env(home, **settings))
+    home.mkdir(parents=True, exist_ok=True)
+    if not fresh_keys:
+        copy_session_keys(Path(prepared.env["SANTEID_KEYS_DIR"]))
+    return prepared
+
+
+def refused_start(home: Path, *args: str, **settings: str | None) -> subprocess.CompletedProcess:
+    """``santeid serve --port <free port> *args`` with ``home``'s environment
+    (:func:`santeid_env`) for a configuration it must refuse: its exit status and output. A
+    server that starts anyway is stopped after 30 s, the test failing on the timeout."""
+    return subprocess.run(
+        [SANTEID, "serve", "--port", str(free_port()), *args],
+        env=santeid_env(home, **settings),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@dataclass
+class SanteidProcess(SanteidHome):
+    """A running ``santeid serve``: where it answers, its environment (for the CLI) and log.
+    ``https``: the origin of its ``--tls-port`` listener; ``ca``: the authority its HTTPS
+    certificate is checked against."""
 
     base: str
     issuer: str
-    env: dict[str, str]
-    home: Path
+    port: int
     log: Path
     process: subprocess.Popen
+    https: str | None = None
+    ca: str | None = None
 
     @property
     def oidc(self) -> str:
@@ -111,40 +228,6 @@ class SanteidProcess:
     def store_url(self) -> str:
         return self.env.get("SANTEID_STORE_URL", "")
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """``santeid …`` with this server's configuration."""
-        result = subprocess.run(
-            [SANTEID, *args], env=self.env, capture_output=True, text=True, timeout=60
-        )
-        if check:
-            assert result.returncode == 0, result.stdout + result.stderr
-        return result
-
-    def register(self, client_id: str, **metadata) -> dict:
-        """Register a client with ``santeid clients add`` (the server reads it from the store
-        or data folder it shares with the CLI)."""
-        document = {"client_id": client_id, "client_name": client_id, **metadata}
-        path = self.home / f"{client_id}.json"
-        path.write_text(json.dumps(document))
-        self.cli("clients", "add", str(path))
-        return document
-
-
-def santeid_env(home: Path, issuer: str, **settings: str) -> dict[str, str]:
-    """This process's environment without its ``SANTEID_*`` variables, then the server's own
-    folders under ``home``, sandbox mode with no approval delay, and ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
-    env.update(
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_ISSUER=issuer,
-        SANTEID_SANDBOX="true",
-        SANTEID_SANDBOX_APPROVAL_DELAY="0",
-        HOME=str(home),
-    )
-    env.update(settings)
-    return env
-
 
 @contextlib.contextmanager
 def santeid_process(
@@ -153,22 +236,45 @@ def santeid_process(
     args: Iterable[str] = ("--sandbox",),
     clients: Iterable[dict] = (),
     log_name: str = "server.log",
-    **settings: str,
+    tls_port: bool = False,
+    ca: str | None = None,
+    fresh_keys: bool = False,
+    **settings: str | None,
 ) -> Iterator[SanteidProcess]:
-    """``santeid serve`` on a free port with its data and keys under ``home``: ``settings`` as
-    ``SANTEID_*`` variables (``SANTEID_STORE_URL=…``), ``args`` after ``--port``, ``clients``
-    registered with the CLI before the start. Yields once ``/health`` answers 200."""
-    home.mkdir(parents=True, exist_ok=True)
+    """``santeid serve`` on a free port with its data and keys under ``home``
+    (:func:`santeid_home`): ``settings`` as ``SANTEID_*`` variables (``SANTEID_STORE_URL=…``;
+    the issuer is the server's address unless given), ``args`` after ``--port``, ``clients``
+    registered with the CLI before the start. ``tls_port``: ``--tls-port`` on a second free
+    port (its ``--tls-cert``/``--tls-key`` in ``args``); ``--tls-cert`` without it makes the
+    main port HTTPS, probed with ``ca``. Several servers may share ``home`` (``log_name``
+    tells their logs apart). Yields once ``/health`` answers 200."""
+    args = list(args)
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = santeid_env(home, base + REALM, **settings)
+    scheme = "https" if "--tls-cert" in args and not tls_port else "http"
+    base = f"{scheme}://127.0.0.1:{port}"
+    prepared = santeid_home(
+        home, fresh_keys=fresh_keys, **{"SANTEID_ISSUER": base + REALM, **settings}
+    )
     for client in clients:
-        path = home / f"{client['client_id']}.json"
-        path.write_text(json.dumps(client))
-        subprocess.run(
-            [SANTEID, "clients", "add", str(path)], env=env, check=True, capture_output=True
-        )
+        prepared.add_client(client)
+    command = [SANTEID, "serve", "--port", str(port)]
+    https = None
+    if tls_port:
+        second = free_port()
+        command += ["--tls-port", str(second)]
+        https = f"https://127.0.0.1:{second}"
     log = home / log_name
-    command = [SANTEID, "serve", "--port", str(port), *args]
-    with running_server(command, env, log, f"{base}/health") as process:
-        yield SanteidProcess(base, base + REALM, env, home, log, process)
+    with running_server(
+        [*command, *args], prepared.env, log, f"{base}/health", verify=ca or True
+    ) as process:
+        yield SanteidProcess(
+            home,
+            prepared.env,
+            base=base,
+            issuer=prepared.env.get("SANTEID_ISSUER", base + REALM),
+            port=port,
+            log=log,
+            process=process,
+            https=https,
+            ca=ca,
+        )

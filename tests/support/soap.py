@@ -19,9 +19,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,8 +41,8 @@ from santeid.pki import subject_name
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
 from tests.support.oidc_flow import ISSUER
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -332,42 +329,21 @@ def wsgi_session(app, headers: dict[str, str] | None = None) -> requests.Session
 
 
 # -- a real server over TLS -------------------------------------------------------------------
-SANTEID = str(Path(sys.executable).with_name("santeid"))
-
-
-def run_cli(env: dict[str, str], *args: str) -> None:
-    result = subprocess.run(
-        [SANTEID, *args], env=env, check=False, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 @contextmanager
 def insi_tls_server(home: Path, insi_base: Path, client_name: str) -> Iterator[dict]:
     """``santeid serve`` (sandbox) over TLS on a free port, trusting the INSi test CA; yields
     ``{"base": https URL, "home": home}`` with ``home/tls/ca.pem`` (server authority) and
     ``home/client/{cert,key}.pem`` (an INSI-AUTO certificate), :data:`IDAM` registered."""
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_INSI_BASE=str(insi_base),
-        SANTEID_SANDBOX="true",
-        SANTEID_CONFIG="",
-    )
-    env.pop("SANTEID_ISSUER", None)
-    run_cli(env, "tls", "dev-cert", "--out", str(home / "tls"))
-    run_cli(env, "insi", "issue-cert", "--structure", STRUCTURE, "--cn", "INSI-AUTO",
-            "--out", str(home / "client"))  # fmt: skip
-    run_cli(env, "insi", "software", "add", IDAM, "--name", client_name)
-    port = free_port()
-    base = f"https://127.0.0.1:{port}"
-    command = [
-        SANTEID, "serve", "--port", str(port),
+    # No issuer configured: serve derives https://127.0.0.1:<port>/auth/realms/….
+    settings = {"SANTEID_INSI_BASE": str(insi_base), "SANTEID_ISSUER": None}
+    prepared = santeid_home(home, **settings)
+    prepared.cli("tls", "dev-cert", "--out", str(home / "tls"))
+    prepared.cli("insi", "issue-cert", "--structure", STRUCTURE, "--cn", "INSI-AUTO",
+                 "--out", str(home / "client"))  # fmt: skip
+    prepared.cli("insi", "software", "add", IDAM, "--name", client_name)
+    args = [
         "--tls-cert", str(home / "tls" / "cert.pem"), "--tls-key", str(home / "tls" / "key.pem"),
         "--client-ca", str(home / "client" / "ca.pem"),
     ]  # fmt: skip
-    with running_server(
-        command, env, home / "server.log", f"{base}/health", verify=str(home / "tls" / "ca.pem")
-    ):
-        yield {"base": base, "home": home}
+    with santeid_process(home, args=args, ca=str(home / "tls" / "ca.pem"), **settings) as server:
+        yield {"base": server.base, "home": home}

@@ -249,6 +249,14 @@ class KeyLifecycle(KeyStoreState):
         """Add an active key for ``alg`` unless one exists (then return that one: idempotent,
         so ``make run`` and concurrent sandbox workers can all call it)."""
         _check_alg(alg, key_size)
+        with self._lock:
+            # The usual case (every start after the first): the key is there, and reading the
+            # file again under the file lock would import (and so validate) every RSA key
+            # once more, which costs more CPU than generating one.
+            self._refresh()
+            existing = self._active(alg)
+            if existing is not None:
+                return self._info(existing, self.clock())
         with self._lock, self._writing():
             existing = self._active(alg)
             now = self.clock()

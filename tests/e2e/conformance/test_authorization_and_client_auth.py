@@ -12,16 +12,12 @@ the answer PSC's Keycloak gives (status, the headers that matter, body fields).
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import secrets
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qsl
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
@@ -29,13 +25,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
-REALM = "/auth/realms/esante-wallet"
 CALLBACK = "http://127.0.0.1:8000/callback"
 CIBA = "urn:openid:params:grant-type:ciba"
 CHROMIUM = "/usr/bin/chromium"
@@ -45,47 +38,29 @@ KEYCLOAK_INVALID_CLIENT = {
 }
 
 
-def _run(env, *args: str) -> str:
-    return subprocess.run(
-        [SANTEID, *args], env=env, check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``santeid serve --port P`` in sandbox mode, no ``SANTEID_ISSUER``: the issuer follows
     the port, as for a user who picked another port."""
-    home = tmp_path_factory.mktemp("conformance-auth")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
-    env.update(
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_SANDBOX_APPROVAL_DELAY="0",
-    )
-    base = f"http://127.0.0.1:{port}"
-    with running_server(
-        [SANTEID, "serve", "--port", str(port)], env, home / "server.log", f"{base}/health"
-    ):
-        yield {"base": base, "issuer": base + REALM, "env": env, "home": home}
+    with santeid_process(
+        tmp_path_factory.mktemp("conformance-auth"), args=(), SANTEID_ISSUER=None
+    ) as server:
+        yield server
 
 
 def _register(server, client_id: str, **metadata) -> dict:
     """Register a client with the CLI, as the README shows."""
-    document = {
-        "client_id": client_id,
-        "client_secret": secrets.token_urlsafe(32),
-        "redirect_uris": [CALLBACK],
-        "post_logout_redirect_uris": ["http://127.0.0.1:8000/"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_method": "client_secret_basic",
-        **metadata,
-    }
-    path = server["home"] / f"{client_id}.json"
-    path.write_text(json.dumps(document))
-    _run(server["env"], "clients", "add", str(path))
-    return document
+    return server.add_client(
+        {
+            "client_id": client_id,
+            "client_secret": secrets.token_urlsafe(32),
+            "redirect_uris": [CALLBACK],
+            "post_logout_redirect_uris": ["http://127.0.0.1:8000/"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            **metadata,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +91,7 @@ def _login(server, browser: requests.Session, url: str, params: dict) -> request
     assert posted.status_code == 303, posted.text
     tx = dict(parse_qsl(urlsplit(login_url).query))["tx"]
     return browser.get(
-        f"{server['issuer']}/login-actions/complete",
+        f"{server.issuer}/login-actions/complete",
         params={"tx": tx},
         allow_redirects=False,
         timeout=10,
@@ -145,12 +120,12 @@ def _auth_params(client: dict, **extra) -> dict:
 
 def _token(server, data: dict, **kwargs) -> requests.Response:
     return requests.post(
-        f"{server['issuer']}/protocol/openid-connect/token", data=data, timeout=10, **kwargs
+        f"{server.issuer}/protocol/openid-connect/token", data=data, timeout=10, **kwargs
     )
 
 
 def _wallet_discovery(server) -> dict:
-    url = f"{server['issuer']}/.well-known/wallet-openid-configuration"
+    url = f"{server.issuer}/.well-known/wallet-openid-configuration"
     return requests.get(url, timeout=10).json()
 
 
@@ -163,14 +138,10 @@ def _code_at_wallet_path(server, client: dict, **extra) -> tuple[str, dict]:
 
 def test_discovery_advertises_the_wallet_path_on_the_served_host(server):
     document = _wallet_discovery(server)
-    assert document["issuer"] == server["issuer"]
-    assert document["authorization_endpoint"] == f"{server['base']}/auth"
-    standard = requests.get(
-        f"{server['issuer']}/.well-known/openid-configuration", timeout=10
-    ).json()
-    assert standard["authorization_endpoint"] == (
-        f"{server['issuer']}/protocol/openid-connect/auth"
-    )
+    assert document["issuer"] == server.issuer
+    assert document["authorization_endpoint"] == f"{server.base}/auth"
+    standard = requests.get(f"{server.issuer}/.well-known/openid-configuration", timeout=10).json()
+    assert standard["authorization_endpoint"] == (f"{server.issuer}/protocol/openid-connect/auth")
     assert document["response_modes_supported"] == ["query", "fragment", "form_post"]
     assert document["code_challenge_methods_supported"] == ["plain", "S256"]
     assert {"offline_access", "eidas2", "phone", "address", "interop", "scope_1"} <= set(
@@ -180,11 +151,11 @@ def test_discovery_advertises_the_wallet_path_on_the_served_host(server):
 
 def test_hard_coded_wallet_auth_with_openid_then_code_exchange(server, service):
     params = _auth_params(service)
-    callback = _callback(_login(server, _browser(), f"{server['base']}/auth", params))
+    callback = _callback(_login(server, _browser(), f"{server.base}/auth", params))
     # Keycloak's callback: state, session_state, iss, code — in this order.
     assert [name for name, _ in callback] == ["state", "session_state", "iss", "code"]
     values = dict(callback)
-    assert values["state"] == params["state"] and values["iss"] == server["issuer"]
+    assert values["state"] == params["state"] and values["iss"] == server.issuer
     response = _token(
         server,
         {"grant_type": "authorization_code", "code": values["code"], "redirect_uri": CALLBACK},
@@ -219,7 +190,7 @@ def test_hard_coded_wallet_auth_without_openid_is_plain_oauth2(server, service):
     body = response.json()
     assert "id_token" not in body and body["scope"] == "scope_all"
     userinfo = requests.get(
-        f"{server['issuer']}/protocol/openid-connect/userinfo",
+        f"{server.issuer}/protocol/openid-connect/userinfo",
         headers={"Authorization": f"Bearer {body['access_token']}"},
         timeout=10,
     )
@@ -247,14 +218,14 @@ def test_secret_in_basic_in_the_body_and_in_both(server, service, where):
     tokens = response.json()
     # Introspection and revocation take the secret the same ways.
     introspection = requests.post(
-        f"{server['issuer']}/protocol/openid-connect/token/introspect",
+        f"{server.issuer}/protocol/openid-connect/token/introspect",
         data={"token": tokens["access_token"], **({} if auth else _body_secret(service))},
         auth=auth,
         timeout=10,
     )
     assert introspection.status_code == 200 and introspection.json()["active"] is True
     revocation = requests.post(
-        f"{server['issuer']}/protocol/openid-connect/revoke",
+        f"{server.issuer}/protocol/openid-connect/revoke",
         data={"token": tokens["refresh_token"], **({} if auth else _body_secret(service))},
         auth=auth,
         timeout=10,
@@ -280,7 +251,7 @@ def test_wrong_secret_is_keycloak_invalid_client(server, service):
 def test_form_post_response_mode(server, service):
     """ASP.NET's OIDC handler defaults to ``response_mode=form_post``."""
     params = _auth_params(service, response_mode="form_post")
-    page = _login(server, _browser(), f"{server['base']}/auth", params)
+    page = _login(server, _browser(), f"{server.base}/auth", params)
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
     assert 'Onload="javascript:document.forms[0].submit()"' in page.text
@@ -339,7 +310,7 @@ def test_form_post_page_submits_itself_in_a_browser(server):
     try:
         client = _register(server, "service-aspnet", redirect_uris=[rp.url + "/callback"])
         params = _auth_params(client, redirect_uri=rp.url + "/callback", response_mode="form_post")
-        rp.page = _login(server, _browser(), f"{server['base']}/auth", params)
+        rp.page = _login(server, _browser(), f"{server.base}/auth", params)
         assert rp.page.status_code == 200
         subprocess.run(
             [
@@ -410,7 +381,7 @@ def test_revoking_another_clients_token(server, service):
         auth=(service["client_id"], service["client_secret"]),
     ).json()
     response = requests.post(
-        f"{server['issuer']}/protocol/openid-connect/revoke",
+        f"{server.issuer}/protocol/openid-connect/revoke",
         data={"token": tokens["refresh_token"]},
         auth=(other["client_id"], other["client_secret"]),
         timeout=10,
@@ -424,7 +395,7 @@ def test_revoking_another_clients_token(server, service):
 
 def _backchannel(server, client: dict, **params) -> requests.Response:
     return requests.post(
-        f"{server['issuer']}/protocol/openid-connect/ext/ciba/auth",
+        f"{server.issuer}/protocol/openid-connect/ext/ciba/auth",
         data={
             "scope": "openid scope_all",
             "acr_values": "eidas1",
@@ -485,11 +456,11 @@ def test_ciba_slow_down_as_keycloak(server):
 def test_cps_approve_reaches_the_server_the_user_started(server):
     """No issuer configured and ``serve --port P``: the command finds P, and says so."""
     client = _ciba_client(server, "logiciel-carte", interval=0)
-    card_dir = server["home"] / "card"
-    _run(server["env"], "cps", "issue-card", "810000000004", "--out", str(card_dir))
+    card_dir = server.home / "card"
+    server.cli("cps", "issue-card", "810000000004", "--out", str(card_dir))
     ack = _backchannel(server, client, login_hint="810000000004", channel="CARD").json()
-    output = _run(server["env"], "cps", "approve", "--card", str(card_dir), ack["auth_req_id"])
-    assert f"server: {server['issuer']} (the running santeid serve" in output
+    output = server.cli("cps", "approve", "--card", str(card_dir), ack["auth_req_id"]).stdout
+    assert f"server: {server.issuer} (the running santeid serve" in output
     assert "approved" in output
     tokens = _token(
         server,

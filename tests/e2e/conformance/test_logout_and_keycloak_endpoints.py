@@ -17,12 +17,8 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
-from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -36,12 +32,10 @@ from joserfc.jwk import ECKey
 from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
 
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 SECRET = "a-long-secret-for-the-logout-conformance-test"
 REDIRECT_URI = "https://service.example.org/callback"
 WEB_ORIGIN = "https://service.example.org"
@@ -49,53 +43,27 @@ SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyI
 
 
 # -- fixtures --------------------------------------------------------------------------------
-def _run(env, *args: str, stdin: str | None = None) -> str:
-    return subprocess.run(
-        [SANTEID, *args],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        input=stdin,
-    ).stdout
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, redis_server):
     """``santeid serve --workers 2`` on Redis, as deployed: a login, a pushed request or a
     logout may land on either worker."""
-    home = tmp_path_factory.mktemp("logout-server")
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}/auth/realms/esante-wallet"
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_SANDBOX_APPROVAL_DELAY="0",
-        SANTEID_ISSUER=issuer,
+    with santeid_process(
+        tmp_path_factory.mktemp("logout-server"),
+        args=["--workers", "2"],
         SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/11",
-    )
-    base = f"http://127.0.0.1:{port}"
-    with running_server(
-        [SANTEID, "serve", "--workers", "2", "--port", str(port)],
-        env,
-        home / "server.log",
-        f"{base}/health",
-    ):
+    ) as process:
         discovery = requests.get(
-            f"{issuer}/.well-known/wallet-openid-configuration", timeout=5
+            f"{process.issuer}/.well-known/wallet-openid-configuration", timeout=5
         ).json()
         professionals = [
             p["national_id"]
-            for p in json.loads(_run(env, "directory", "list", "--json"))
+            for p in json.loads(process.cli("directory", "list", "--json").stdout)
             if p["sandbox_auto_approve"] and p.get("status", "active") == "active"
         ]
         yield {
-            "base": base,
-            "issuer": issuer,
-            "env": env,
+            "base": process.base,
+            "issuer": process.issuer,
+            "process": process,
             "discovery": discovery,
             "professional": professionals[0],
             "other_professional": professionals[1],
@@ -113,7 +81,7 @@ def register(server, client_id: str, **metadata) -> dict:
         "token_endpoint_auth_method": "client_secret_basic",
         **metadata,
     }
-    _run(server["env"], "clients", "add", "--replace", "-", stdin=json.dumps(document))
+    server["process"].cli("clients", "add", "--replace", "-", stdin=json.dumps(document))
     return document
 
 
@@ -340,20 +308,14 @@ def test_operator_ends_a_session_from_the_command_line(server):
         register(server, "rp-admin-logout", backchannel_logout_uri=receiver.url)
         browser = Browser(server, "rp-admin-logout")
         tokens = browser.login()
-        out = _run(server["env"], "sessions", "logout", tokens["session_state"])
+        out = server["process"].cli("sessions", "logout", tokens["session_state"]).stdout
         assert "rp-admin-logout" in out
         assert receiver.event.wait(10), "no logout token delivered"
     claims = jwt.decode(receiver.received[0]["form"]["logout_token"], jwks(server))
     assert claims.claims["sid"] == tokens["session_state"]
     silent = callback(browser.get(browser.authorize_url(prompt="none")))
     assert silent["error"] == "login_required"
-    unknown = subprocess.run(
-        [SANTEID, "sessions", "logout", "no-such-session"],
-        env=server["env"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    unknown = server["process"].cli("sessions", "logout", "no-such-session", check=False)
     assert unknown.returncode == 1
     assert "no session" in unknown.stderr
 

@@ -16,10 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,52 +37,27 @@ from santeid.pki import TestAuthority
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.pki import write_credentials
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
-REALM = "/auth/realms/esante-wallet"
 REDIRECT_URI = "https://rp.example.org/callback"
 SECRET = "a-long-secret-for-the-conformance-test-0123456789"
 MTLS_DN = "CN=logiciel-psc,O=Etablissement Test,C=FR"
 
 
-def _run(env, *args: str) -> str:
-    result = subprocess.run(
-        [SANTEID, *args], env=env, check=False, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def _add_client(env, home: Path, **metadata) -> None:
-    path = home / f"{metadata['client_id']}.json"
-    path.write_text(json.dumps(metadata))
-    _run(env, "clients", "add", str(path))
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """Keys, demo directory, server certificate, clients and client certificates, made once."""
-    home = tmp_path_factory.mktemp("conformance")
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_CONFIG="",
-        SANTEID_SANDBOX="true",
-        SANTEID_SANDBOX_APPROVAL_DELAY="0",
-    )
-    for variable in ("SANTEID_ISSUER", "SANTEID_STORE_URL", "SANTEID_MTLS_BASE_URL"):
-        env.pop(variable, None)
-    _run(env, "directory", "seed-demo")
-    _run(env, "tls", "dev-cert", "--out", str(home / "tls"))
+    prepared = santeid_home(tmp_path_factory.mktemp("conformance"))
+    path = prepared.home
+    prepared.cli("directory", "seed-demo")
+    prepared.cli("tls", "dev-cert", "--out", str(path / "tls"))
     # The establishment's authority, trusted by the TLS listener (--client-ca), and two of its
     # certificates: the registered one and another.
     authority = TestAuthority.load_or_create(
-        home / "rp-ca", "rp-ca", common_name="TEST AC ETABLISSEMENTS", key_type="ec-p256"
+        path / "rp-ca", "rp-ca", common_name="TEST AC ETABLISSEMENTS", key_type="ec-p256"
     )
     for folder, common_name in (("machine", "logiciel-psc"), ("other", "autre-logiciel")):
         certificate, key = issue_certificate(
@@ -95,44 +67,37 @@ def home(tmp_path_factory):
             ),
             key_type="ec-p256",
         )
-        write_credentials(home / folder, certificate, key, authority)
-    _add_client(
-        env,
-        home,
-        client_id="rp-web",
+        write_credentials(path / folder, certificate, key, authority)
+    prepared.register(
+        "rp-web",
         client_name="Service web",
         client_secret=SECRET,
         redirect_uris=[REDIRECT_URI],
         grant_types=["authorization_code", "refresh_token"],
         token_endpoint_auth_method="client_secret_basic",
     )
-    _add_client(
-        env,
-        home,
-        client_id="rp-mtls",
+    prepared.register(
+        "rp-mtls",
         client_name="Logiciel en mTLS",
         redirect_uris=[REDIRECT_URI],
         grant_types=["authorization_code", "refresh_token"],
         token_endpoint_auth_method="tls_client_auth",
         tls_client_auth_subject_dn=MTLS_DN,
     )
-    listed = json.loads(_run(env, "directory", "list", "--sandbox", "--json"))
-    return {"path": home, "env": env, "national_id": listed[0]["national_id"]}
+    listed = json.loads(prepared.cli("directory", "list", "--sandbox", "--json").stdout)
+    return {"path": path, "national_id": listed[0]["national_id"]}
 
 
 def _serve(home, name: str, **settings: str):
-    env = dict(home["env"], **settings)
     path = home["path"]
-    port, tls_port = free_port(), free_port()
-    command = [SANTEID, "serve", "--sandbox", "--port", str(port), "--tls-port", str(tls_port)]
-    command += ["--tls-cert", str(path / "tls" / "cert.pem")]
-    command += ["--tls-key", str(path / "tls" / "key.pem")]
-    command += ["--client-ca", str(path / "rp-ca" / "rp-ca.pem")]
-    base = f"http://127.0.0.1:{port}"
-    with running_server(command, env, path / f"server-{name}.log", f"{base}/health"):
+    tls = ["--tls-cert", str(path / "tls" / "cert.pem"), "--tls-key", str(path / "tls" / "key.pem")]
+    tls += ["--client-ca", str(path / "rp-ca" / "rp-ca.pem")]
+    with santeid_process(
+        path, args=["--sandbox", *tls], tls_port=True, log_name=f"server-{name}.log", **settings
+    ) as server:
         yield {
-            "base": base,
-            "issuer": base + REALM,
+            "base": server.base,
+            "issuer": server.issuer,
             "ca": str(path / "tls" / "ca.pem"),
             "home": path,
             "national_id": home["national_id"],

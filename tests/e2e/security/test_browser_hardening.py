@@ -4,33 +4,23 @@ session cookie over HTTPS even though the issuer is plain HTTP."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import requests
 
-from tests.support.redis_server import free_port
-from tests.support.security import REALM
-from tests.support.security import SANTEID
-from tests.support.security import santeid
-from tests.support.servers import running_server
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
 
 @pytest.fixture(scope="module")
 def listeners(tmp_path_factory):
-    home = tmp_path_factory.mktemp("browser")
-    port, tls_port = free_port(), free_port()
-    env = dict(os.environ, SANTEID_DATA_DIR=str(home / "var"), SANTEID_KEYS_DIR=str(home / "keys"),
-               SANTEID_SANDBOX="true", SANTEID_STORE_URL="memory://",
-               SANTEID_ISSUER=f"http://127.0.0.1:{port}{REALM}")  # fmt: skip
-    santeid(env, "tls", "dev-cert", "--out", str(home / "tls"))
+    prepared = santeid_home(tmp_path_factory.mktemp("browser"))
+    home = prepared.home
+    prepared.cli("tls", "dev-cert", "--out", str(home / "tls"))
     tls = ["--tls-cert", str(home / "tls/cert.pem"), "--tls-key", str(home / "tls/key.pem")]
-    command = [SANTEID, "serve", "--port", str(port), "--tls-port", str(tls_port), *tls]
-    with running_server(command, env, home / "server.log", f"http://127.0.0.1:{port}/health"):
-        yield {"http": f"http://127.0.0.1:{port}", "https": f"https://127.0.0.1:{tls_port}",
-               "ca": str(home / "tls/ca.pem")}  # fmt: skip
+    with santeid_process(home, args=tls, tls_port=True, SANTEID_STORE_URL="memory://") as server:
+        yield {"http": server.base, "https": server.https, "ca": str(home / "tls/ca.pem")}
 
 
 def test_the_session_cookie_is_secure_on_the_https_listener(listeners):

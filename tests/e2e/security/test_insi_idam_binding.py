@@ -6,7 +6,6 @@ proves; a certificate not listed keeps working as before."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
@@ -16,7 +15,7 @@ from tests.support.insi_server import envelope
 from tests.support.insi_server import insi_server
 from tests.support.insi_server import post
 from tests.support.insi_server import refused
-from tests.support.servers import SANTEID
+from tests.support.servers import santeid_home
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
@@ -24,26 +23,15 @@ VENDOR_IDAM = "VENDORA00001"
 OTHER_IDAM = "VENDORB00002"
 
 
-def _cli(home, *args):
-    env = {
-        "HOME": str(home),
-        "PATH": "/usr/bin:/bin",
-        "SANTEID_DATA_DIR": str(home / "var"),
-        "SANTEID_KEYS_DIR": str(home / "keys"),
-        "SANTEID_SANDBOX": "true",
-    }
-    result = subprocess.run([SANTEID, *args], env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, redis_server):
-    home = tmp_path_factory.mktemp("insi-idam")
+    prepared = santeid_home(tmp_path_factory.mktemp("insi-idam"))
+    home = prepared.home
     for cn, folder in (("INSI-AUTO", "vendor-a"), ("INSI-MANU", "unlisted")):
-        _cli(home, "insi", "issue-cert", "--structure", STRUCTURE, "--cn", cn,
-             "--organization", folder.upper(), "--out", str(home / folder))  # fmt: skip
+        prepared.cli("insi", "issue-cert", "--structure", STRUCTURE, "--cn", cn,
+                     "--organization", folder.upper(), "--out", str(home / folder))  # fmt: skip
     for idam in (VENDOR_IDAM, OTHER_IDAM):
-        _cli(home, "insi", "software", "add", idam, "--name", f"software {idam}")
+        prepared.cli("insi", "software", "add", idam, "--name", f"software {idam}")
     vendor = load_certificates(home / "vendor-a" / "cert.pem")[0]
     unlisted = load_certificates(home / "unlisted" / "cert.pem")[0]
     bindings = {vendor.subject.rfc4514_string(): [VENDOR_IDAM]}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 
 import pytest
@@ -21,11 +20,9 @@ from santeid.storage import MemoryStore
 from tests.support.fuzzing import application_rules
 from tests.support.fuzzing import requests_for
 from tests.support.fuzzing import send
-from tests.support.redis_server import free_port
 from tests.support.security import REALM
-from tests.support.security import SANTEID
 from tests.support.security import http_from
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
@@ -38,22 +35,13 @@ FUZZ_SECONDS = 45
 def server(request, tmp_path_factory, redis_server):
     """The one-process server (HTTP parsed in Python) and Granian's workers (HTTP parsed in
     Rust, santeid's RSGI layer)."""
-    home = tmp_path_factory.mktemp("malformed")
-    port = free_port()
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_STORE_URL="memory://",
-        SANTEID_ISSUER=f"http://127.0.0.1:{port}{REALM}",
-    )
-    command = [SANTEID, "serve", "--port", str(port)]
+    args, store_url = [], "memory://"
     if request.param == "granian":
-        env["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/10"
-        command += ["--workers", "2"]
-    with running_server(command, env, home / "server.log", f"http://127.0.0.1:{port}/health"):
-        yield {"port": port, "log": home / "server.log", "home": home, "env": env}
+        args, store_url = ["--workers", "2"], redis_server.url.rsplit("/", 1)[0] + "/10"
+    with santeid_process(
+        tmp_path_factory.mktemp("malformed"), args=args, SANTEID_STORE_URL=store_url
+    ) as process:
+        yield {"port": process.port, "log": process.log, "home": process.home, "env": process.env}
 
 
 def _ask(server, method, path, headers=None, body=None):

@@ -7,7 +7,6 @@ straight to santeid — with forged ``X-Forwarded-*`` headers or not — get Key
 from __future__ import annotations
 
 import json
-import os
 import re
 from urllib.parse import parse_qs
 from urllib.parse import urljoin
@@ -18,19 +17,18 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from tests.support.redis_server import free_port
+from tests.support.security import CLIENT
 from tests.support.security import CLIENT_ID
 from tests.support.security import OTHER_LOOPBACK
 from tests.support.security import REALM
 from tests.support.security import REDIRECT_URI
-from tests.support.security import SANTEID
 from tests.support.security import SECRET
-from tests.support.security import add_client
 from tests.support.security import first_professional
 from tests.support.security import http_from
 from tests.support.security import nginx_binary
 from tests.support.security import running_nginx
 from tests.support.security import self_signed_certificate
-from tests.support.servers import running_server
+from tests.support.servers import santeid_process
 
 pytestmark = [
     pytest.mark.server,
@@ -63,28 +61,18 @@ class _ResolveToLoopback(HTTPAdapter):
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
     home = tmp_path_factory.mktemp("proxied")
-    public_port, app_port = free_port(), free_port()
+    public_port = free_port()  # nginx's
     issuer = f"https://{PUBLIC_NAME}:{public_port}{REALM}"
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_SANDBOX_APPROVAL_DELAY="0",
-        SANTEID_ISSUER=issuer,
-        SANTEID_TRUSTED_PROXIES="127.0.0.1",
-    )
-    env.pop("SANTEID_STORE_URL", None)
-    add_client(env, home)
     cert, key = self_signed_certificate(home)
     with (
-        running_server(
-            [SANTEID, "serve", "--port", str(app_port)],
-            env,
-            home / "server.log",
-            f"http://127.0.0.1:{app_port}/health",
-        ),
-        running_nginx(home, public_port, app_port, cert, key),
+        santeid_process(
+            home,
+            args=(),
+            clients=[CLIENT],
+            SANTEID_ISSUER=issuer,
+            SANTEID_TRUSTED_PROXIES="127.0.0.1",
+        ) as server,
+        running_nginx(home, public_port, server.port, cert, key),
     ):
         session = requests.Session()
         session.trust_env = False
@@ -92,10 +80,10 @@ def proxied(tmp_path_factory):
         session.mount("https://", _ResolveToLoopback())
         yield {
             "issuer": issuer,
-            "app_port": app_port,
-            "env": env,
+            "app_port": server.port,
+            "server": server,
             "session": session,
-            "log": home / "server.log",
+            "log": server.log,
         }
         session.close()
 
@@ -147,7 +135,7 @@ def test_login_token_introspection_and_revocation_work_through_the_proxy(proxied
     assert discovery["issuer"] == proxied["issuer"]
     assert discovery["token_endpoint"] == proxied["issuer"] + "/protocol/openid-connect/token"
 
-    code = _code_flow_login(session, discovery, first_professional(proxied["env"]))
+    code = _code_flow_login(session, discovery, first_professional(proxied["server"]))
     auth = (CLIENT_ID, SECRET)
     token = session.post(
         discovery["token_endpoint"],

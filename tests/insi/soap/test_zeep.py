@@ -10,9 +10,6 @@ over TLS, presenting a test INSI-AUTO certificate made with ``santeid insi issue
 from __future__ import annotations
 
 import datetime
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,8 +31,9 @@ from santeid.settings import Settings
 from tests.support import soap as support
 from tests.support.real_wsdl import QUALIFICATION_ADDRESS
 from tests.support.real_wsdl import lay_out
-from tests.support.redis_server import free_port
-from tests.support.servers import running_server
+from tests.support.servers import refused_start
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
 from tests.support.soap import IDAM
 from tests.support.soap import cert_headers
 from tests.support.soap import wsgi_session
@@ -46,7 +44,6 @@ soap_app = support.soap_app
 insi_ca = support.insi_ca
 auto_cert = support.auto_cert
 
-SANTEID = str(Path(sys.executable).with_name("santeid"))
 #: The search WSDL holds exactly the real WSDL's two operations (docs/reference/insi-teleservice.md
 #: §2).
 OPERATIONS = {"rechercherInsAvecCarteVitale", "rechercherInsAvecTraitsIdentite"}
@@ -327,13 +324,6 @@ def test_the_wsdl_on_disk_loads_in_zeep_and_lxml():
 
 
 # -- the real server over TLS ----------------------------------------------------------------
-def _run(env, *args: str) -> None:
-    result = subprocess.run(
-        [SANTEID, *args], env=env, check=False, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory, insi_base):
     with support.insi_tls_server(tmp_path_factory.mktemp("insi-tls"), insi_base, "zeep") as server:
@@ -423,47 +413,21 @@ def test_over_tls_an_untrusted_or_out_of_date_certificate_is_refused_by_tls(tls_
 def dual_server(tmp_path_factory, insi_base):
     """``santeid serve --sandbox --port P --tls-port Q`` with no ``--client-ca``, as ``make run``
     starts it: the INSi certificate is issued only after the server is up."""
-    home = tmp_path_factory.mktemp("insi-dual")
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_INSI_BASE=str(insi_base),
-        SANTEID_CONFIG="",
-    )
-    env.pop("SANTEID_ISSUER", None)
-    env.pop("SANTEID_SANDBOX", None)
-    _run(env, "tls", "dev-cert", "--out", str(home / "tls"))
-    port, tls_port = free_port(), free_port()
-    log_path = home / "server.log"
-    base = f"http://127.0.0.1:{port}"
-    with running_server(
-        [
-            SANTEID,
-            "serve",
-            "--sandbox",
-            "--port",
-            str(port),
-            "--tls-port",
-            str(tls_port),
-            "--tls-cert",
-            str(home / "tls" / "cert.pem"),
-            "--tls-key",
-            str(home / "tls" / "key.pem"),
-        ],  # fmt: skip
-        env,
-        log_path,
-        f"{base}/health",
-    ):
-        _run(env, "insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
-             "--out", str(home / "client"))  # fmt: skip
-        _run(env, "insi", "software", "add", IDAM, "--name", "zeep after make run")
-        yield {
-            "base": base,
-            "secure": f"https://127.0.0.1:{tls_port}",
-            "home": home,
-            "log": log_path,
-        }
+    # Sandbox mode by the flag alone, no issuer configured: make run's environment.
+    settings = {
+        "SANTEID_INSI_BASE": str(insi_base),
+        "SANTEID_SANDBOX": None,
+        "SANTEID_ISSUER": None,
+    }
+    prepared = santeid_home(tmp_path_factory.mktemp("insi-dual"), **settings)
+    home = prepared.home
+    prepared.cli("tls", "dev-cert", "--out", str(home / "tls"))
+    tls = ["--tls-cert", str(home / "tls" / "cert.pem"), "--tls-key", str(home / "tls" / "key.pem")]
+    with santeid_process(home, args=["--sandbox", *tls], tls_port=True, **settings) as server:
+        server.cli("insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
+                   "--out", str(home / "client"))  # fmt: skip
+        server.cli("insi", "software", "add", IDAM, "--name", "zeep after make run")
+        yield {"base": server.base, "secure": server.https, "home": home, "log": server.log}
 
 
 @pytest.mark.server
@@ -493,19 +457,15 @@ def test_second_tls_port_keeps_the_issuer_on_http_and_the_certificate_optional(d
 
 
 def test_tls_port_is_refused_with_several_workers_or_without_a_certificate(tmp_path):
-    env = dict(os.environ, SANTEID_KEYS_DIR=str(tmp_path / "keys"), SANTEID_CONFIG="")
-    env["SANTEID_DATA_DIR"] = str(tmp_path / "var")
-    alone = subprocess.run(
-        [SANTEID, "serve", "--tls-port", "5443"], env=env, capture_output=True, text=True
-    )
+    alone = refused_start(tmp_path, "--tls-port", "5443")
     assert alone.returncode == 2
     assert "--tls-port needs --tls-cert and --tls-key" in alone.stderr
-    _run(env, "tls", "dev-cert", "--out", str(tmp_path / "tls"))
-    workers = subprocess.run(
-        [SANTEID, "serve", "--workers", "2", "--tls-port", "5443",
-         "--tls-cert", str(tmp_path / "tls" / "cert.pem"),
-         "--tls-key", str(tmp_path / "tls" / "key.pem")],
-        env=dict(env, SANTEID_STORE_URL="redis://127.0.0.1:1/0"), capture_output=True, text=True,
+    santeid_home(tmp_path).cli("tls", "dev-cert", "--out", str(tmp_path / "tls"))
+    workers = refused_start(
+        tmp_path, "--workers", "2", "--tls-port", "5443",
+        "--tls-cert", str(tmp_path / "tls" / "cert.pem"),
+        "--tls-key", str(tmp_path / "tls" / "key.pem"),
+        SANTEID_STORE_URL="redis://127.0.0.1:1/0",
     )  # fmt: skip
     assert workers.returncode == 2
     assert "--tls-port needs the one-process server" in workers.stderr
