@@ -297,9 +297,11 @@ def device(layout) -> DeviceFile:
 
 def _long_poll(target: Target, device: DeviceFile, source: str, wait: int = 60) -> socket.socket:
     sock = target.connect(source)
+    # Connection: close, so that an answer is read whole as soon as it is sent, without
+    # waiting for the server to end a kept-alive connection.
     sock.sendall(
         f"GET /ecps/device/requests?wait={wait} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Authorization: Bearer {make_device_token(device)}\r\n\r\n".encode()
+        f"Authorization: Bearer {make_device_token(device)}\r\nConnection: close\r\n\r\n".encode()
     )
     return sock
 
