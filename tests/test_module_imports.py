@@ -8,26 +8,51 @@ from __future__ import annotations
 import subprocess
 import sys
 
-# Run in a child interpreter: the test empties santeid from ``sys.modules`` (and its metrics
-# from Prometheus's registry) before each import; third-party packages stay loaded, so a
-# module costs only santeid's own import.
+# Run in a child interpreter. It imports every module once, so that the third-party packages
+# are loaded, then forgets santeid (``sys.modules``, and its metrics in Prometheus's registry).
+# Importing ``a.b.c`` first imports ``a``, then ``a.b``, each whole, before ``a.b.c`` itself
+# (https://docs.python.org/3/reference/import.html#searching): so the package ``santeid`` is
+# imported once, and every module is imported in a process forked from the one where its
+# package was just imported first. No module sees what a sibling loaded, and each costs only
+# its own part of santeid. Every process writes one line, ``name``, a tab and the failure.
 SCRIPT = """
-import importlib, pkgutil, sys
+import contextlib, importlib, os, pkgutil, sys, tempfile
 import prometheus_client
 import santeid
 names = sorted(i.name for i in pkgutil.walk_packages(santeid.__path__, prefix="santeid."))
-failed = {}
 for name in names:
-    for loaded in [m for m in sys.modules if m == "santeid" or m.startswith("santeid.")]:
-        del sys.modules[loaded]
-    # Metrics register in the process-wide registry when their module loads: forget them too.
-    for collector in list(prometheus_client.REGISTRY._collector_to_names):
-        prometheus_client.REGISTRY.unregister(collector)
-    try:
+    with contextlib.suppress(Exception):  # a failure here is found again below, alone
         importlib.import_module(name)
-    except Exception as exc:
-        failed[name] = repr(exc)[:300]
-print(len(names), failed)
+for loaded in [m for m in sys.modules if m == "santeid" or m.startswith("santeid.")]:
+    del sys.modules[loaded]
+for collector in list(prometheus_client.REGISTRY._collector_to_names):
+    prometheus_client.REGISTRY.unregister(collector)
+report = tempfile.NamedTemporaryFile("r", suffix=".txt")
+
+def each_module_of(package):
+    for info in pkgutil.iter_modules(package.__path__, prefix=package.__name__ + "."):
+        pid = os.fork()
+        if pid == 0:
+            failure = ""
+            try:
+                module = importlib.import_module(info.name)
+            except BaseException as exc:
+                failure = repr(exc)[:300].replace("\\n", " ")
+            line = f"{info.name}\\t{failure}\\n".encode()
+            fd = os.open(report.name, os.O_WRONLY | os.O_APPEND)
+            os.write(fd, line)
+            os.close(fd)
+            if info.ispkg and not failure:
+                each_module_of(module)
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+import santeid
+each_module_of(santeid)
+seen = dict(line.rstrip("\\n").split("\\t", 1) for line in report)
+failed = {name: failure for name, failure in seen.items() if failure}
+failed.update({name: "not reached" for name in names if name not in seen})
+print(len(seen), failed)
 """
 
 

@@ -78,6 +78,28 @@ def _santeid(*args: str, env: dict) -> str:
     return done.stdout
 
 
+#: ``santeid`` commands run one after the other in one interpreter, which imports santeid once
+#: instead of once per command; the first that fails ends the run with its message.
+_COMMANDS = """
+import json, sys
+import click
+from santeid.cli import main
+for args in json.loads(sys.argv[1]):
+    try:
+        main(args, standalone_mode=False)
+    except click.ClickException as exc:
+        sys.exit(f"santeid {' '.join(args)}: {exc.format_message()}")
+"""
+
+
+def _santeid_commands(*commands: list[str], env: dict) -> None:
+    """Run ``santeid`` ``commands`` in order, in one process (see ``_COMMANDS``)."""
+    command = [sys.executable, "-c", _COMMANDS, json.dumps(commands)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"preparing the sandbox failed:\n{done.stdout}{done.stderr}")
+
+
 @dataclass
 class PendingLogin:
     """A browser login waiting for the professional's phone
@@ -378,11 +400,14 @@ def start_sandbox_server(home: Path, extra_env: dict | None = None) -> SandboxSe
         "token_endpoint_auth_method": "client_secret_basic",
     }
     (home / "client.json").write_text(json.dumps(client))
-    _santeid("keys", "generate", env=env)
-    _santeid("directory", "seed-demo", env=env)
-    _santeid("clients", "add", str(home / "client.json"), env=env)
-    _santeid("tls", "dev-cert", "--out", str(home / "tls"), env=env)
-    _santeid("civil", "generate", "--persons", str(CIVIL_PERSONS), "--seed", "1", env=env)
+    _santeid_commands(
+        ["keys", "generate"],
+        ["directory", "seed-demo"],
+        ["clients", "add", str(home / "client.json")],
+        ["tls", "dev-cert", "--out", str(home / "tls")],
+        ["civil", "generate", "--persons", str(CIVIL_PERSONS), "--seed", "1"],
+        env=env,
+    )
     log_path = home / "server.log"
     log = log_path.open("wb")
     command = [

@@ -112,15 +112,20 @@ class _PeriodCheckingSocket(ssl.SSLSocket):
                 self.close()
                 raise ConnectionResetError("client certificate outside its validity period")
 
-    # Werkzeug reads through recv_into, gunicorn through recv; both after the handshake.
+    # Werkzeug reads through recv_into, gunicorn through recv; both after the handshake. A
+    # read that returns nothing is the end of the connection, which may come before the
+    # handshake is done (a client gone, or cut off by the deadlines of santeid.serving): there
+    # is no certificate to check then, and none is asked for (getpeercert would raise).
     def recv_into(self, buffer, nbytes=0, flags=0):
         received = super().recv_into(buffer, nbytes, flags)
-        self._check_period()
+        if received:
+            self._check_period()
         return received
 
     def recv(self, buflen=1024, flags=0):
         received = super().recv(buflen, flags)
-        self._check_period()
+        if received:
+            self._check_period()
         return received
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 import ssl
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
 from santeid.pki import issue_server_certificate
+from santeid.pki import subject_name
 from santeid.pki import write_credentials
 from santeid.settings import ConfigurationError
 from santeid.tls import is_trusted_proxy
@@ -97,3 +99,24 @@ def test_peer_certificate_of_plain_and_tls_sockets():
     assert peer_certificate_der({"werkzeug.socket": Plain()}) is None
     assert peer_certificate_der({"gunicorn.socket": Handshaking()}) is None
     assert peer_certificate_der({"werkzeug.socket": Anonymous()}) is None
+
+
+@pytest.mark.parametrize("read", ["recv_into", "recv"])  # Werkzeug's, gunicorn's
+def test_a_connection_ended_before_its_handshake_reads_as_ended(server_files, read):
+    """With the validity period checked after the handshake: a client that leaves (or is cut
+    off by the header deadline, santeid.serving) before the end of the deferred handshake is
+    an ended connection for the thread reading it, not an error in the server's log."""
+    files, _ = server_files
+    context = server_ssl_context(
+        files["cert"],
+        files["key"],
+        files["ca"],
+        period_checked_by_app=[subject_name(common_name="TEST AC CARTES")],
+    )
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        client.close()
+        with context.wrap_socket(accepted, server_side=True) as server:
+            received = server.recv_into(bytearray(16)) if read == "recv_into" else server.recv(16)
+    assert not received

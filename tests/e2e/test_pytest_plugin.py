@@ -69,6 +69,6 @@ def test_a_service_test_suite_uses_the_fixture_and_sees_a_failing_login_explaine
     """One pytest run of a service's suite (the session's one server for all its tests): the
     fixture's helpers work, and a failing login is reported with its state."""
     pytester.makepyfile(test_service=SERVICE_TESTS, test_failing=FAILING_TEST)
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-q")
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=6, failed=1)
     result.stdout.fnmatch_lines(["*LoginFailed: the login of 810000000032 ended failed*"])

@@ -11,6 +11,7 @@ import base64
 import builtins
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import math
@@ -216,6 +217,16 @@ def _parse_time(value: object, where: str) -> int:
     return math.floor(parsed.timestamp())
 
 
+@functools.lru_cache(maxsize=16)
+def _import_private_key(alg: str, jwk_json: str) -> RSAKey | ECKey:
+    """The key of a stored JWK (its JSON, keys sorted), imported once per process: importing
+    an RSA private key checks it, which takes tens of milliseconds (``private_key()``,
+    https://cryptography.io/en/latest/hazmat/primitives/asymmetric/rsa/), and the same file
+    is read by every store opened on it and again after each change."""
+    jwk = json.loads(jwk_json)
+    return ECKey.import_key(jwk) if alg == "ES256" else RSAKey.import_key(jwk)
+
+
 def _parse_entry(item: object, where: str) -> _Entry:
     if not isinstance(item, dict):
         raise CorruptKeyStore(f"{where}: expected an object")
@@ -241,15 +252,12 @@ def _parse_entry(item: object, where: str) -> _Entry:
     if alg == HMAC_ALGORITHM:
         return _parse_hmac_entry(item, jwk, where, status, created_at, retired_at)
     try:
-        key: RSAKey | ECKey
-        if alg == "ES256":
-            key = ECKey.import_key(jwk)
+        key = _import_private_key(alg, json.dumps(jwk, sort_keys=True))
+        if isinstance(key, ECKey):
             if key.curve_name != "P-256":
                 raise ValueError(f"ES256 needs a P-256 key, not {key.curve_name}")
-        else:
-            key = RSAKey.import_key(jwk)
-            if key.raw_value.key_size < 2048:
-                raise ValueError("RSA keys must have at least 2048 bits")
+        elif key.raw_value.key_size < 2048:
+            raise ValueError("RSA keys must have at least 2048 bits")
         if not key.is_private:
             raise ValueError("the JWK has no private part")
         thumbprint = key.thumbprint()
