@@ -43,19 +43,21 @@ REDIRECT_URI = "https://service.example.org/callback"
 CIBA_HINT = "810000000030"  # a sandbox professional who approves at once
 
 
-def build_app():
+def build_app(*, home: Path | None = None, store=None):
+    """The sandbox app with the two bench clients, its keys and data under ``home`` (a new
+    temporary folder by default), on ``store`` (a new memory store by default)."""
     from santeid import create_app
     from santeid.keystore import ensure_dev_keys
     from santeid.settings import Settings
     from santeid.storage import MemoryStore
 
-    home = Path(tempfile.mkdtemp(prefix="santeid-login-cpu-"))
+    home = home or Path(tempfile.mkdtemp(prefix="santeid-login-cpu-"))
     settings = Settings(
         keys_dir=str(home / "keys"), data_dir=str(home / "var"), sandbox=True,
         sandbox_approval_delay=0,
     )  # fmt: skip
     ensure_dev_keys(settings)
-    app = create_app(settings, store=MemoryStore())
+    app = create_app(settings, store=MemoryStore() if store is None else store)
     clients = app.extensions["santeid"].clients
     clients.add(
         {"client_id": "bench-ciba", "client_secret": SECRET,
