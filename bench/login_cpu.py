@@ -121,18 +121,21 @@ def counted_redis_store(port: int, trips: Trips):
     return store
 
 
-def build_app(store):
+def build_app(store=None, *, home: Path | None = None):
+    """The sandbox app with the two bench clients, its keys and data under ``home`` (a new
+    temporary folder by default), on ``store`` (a new memory store by default)."""
     from santeid import create_app
     from santeid.keystore import ensure_dev_keys
     from santeid.settings import Settings
+    from santeid.storage import MemoryStore
 
-    home = Path(tempfile.mkdtemp(prefix="santeid-login-cpu-"))
+    home = home or Path(tempfile.mkdtemp(prefix="santeid-login-cpu-"))
     settings = Settings(
         keys_dir=str(home / "keys"), data_dir=str(home / "var"), sandbox=True,
         sandbox_approval_delay=0,
     )  # fmt: skip
     ensure_dev_keys(settings)
-    app = create_app(settings, store=store)
+    app = create_app(settings, store=MemoryStore() if store is None else store)
     clients = app.extensions["santeid"].clients
     clients.add(
         {"client_id": "bench-ciba", "client_secret": SECRET,
@@ -172,7 +175,11 @@ class Steps:
         return response
 
 
-def ciba_login(app, step: Steps) -> Callable[[], None]:
+#: Steps that count nothing (the memory store, or a caller that does not count trips).
+UNCOUNTED = Steps(None)
+
+
+def ciba_login(app, step: Steps = UNCOUNTED) -> Callable[[], None]:
     http = app.test_client()
     headers = basic("bench-ciba")
     data = {"scope": "openid", "login_hint": CIBA_HINT, "binding_message": "A1"}
@@ -193,7 +200,7 @@ def ciba_login(app, step: Steps) -> Callable[[], None]:
     return login
 
 
-def code_login(app, step: Steps) -> Callable[[], None]:
+def code_login(app, step: Steps = UNCOUNTED) -> Callable[[], None]:
     http = app.test_client()
     headers = basic("bench-code")
     national_id = app.extensions["santeid"].directory.list(sandbox_only=True)[0].national_id

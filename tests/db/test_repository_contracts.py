@@ -82,6 +82,25 @@ def test_a_client_written_by_one_registry_is_read_by_another(database):
     assert ClientRegistry(database).get("rp") is not None
 
 
+def test_clients_added_together_are_all_registered_or_none(database):
+    registry = ClientRegistry(database)
+    added = registry.add_many([_client(f"rp-{n}") for n in range(3)])
+    assert [c.client_id for c in added] == ["rp-0", "rp-1", "rp-2"]
+    assert [c.client_id for c in registry.list()] == ["rp-0", "rp-1", "rp-2"]
+    assert registry.get("rp-2").check_client_secret(SECRET)
+    # One client already registered, one invalid document, one id twice: nothing is written.
+    with pytest.raises(InvalidClientMetadata, match="'rp-1' already exists"):
+        registry.add_many([_client("rp-3"), _client("rp-1")])
+    with pytest.raises(InvalidClientMetadata):
+        registry.add_many([_client("rp-4"), _client("rp-5", redirect_uris=["not a uri"])])
+    with pytest.raises(InvalidClientMetadata, match="'rp-6' is given twice"):
+        registry.add_many([_client("rp-6"), _client("rp-6")])
+    assert len(registry.list()) == 3
+    registry.add_many([_client("rp-0", client_name="new"), _client("rp-7")], replace=True)
+    assert registry.get("rp-0").name == "new"
+    assert len(registry.list()) == 4
+
+
 # -- e-CPS devices ----------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -414,9 +415,26 @@ class ClientRegistry:
         )
 
     def add(self, raw: dict, *, replace: bool = False) -> Client:
-        meta = validate_metadata(raw, sandbox=self.sandbox)
-        secret = meta.pop("client_secret", None)
-        digest = _secret_digest(secret) if secret else None
+        return self.add_many([raw], replace=replace)[0]
+
+    def add_many(self, raws: Iterable[dict], *, replace: bool = False) -> list[Client]:
+        """Register several clients in one transaction: every document is checked before
+        anything is written, and a refusal (invalid metadata, a client id twice, a client
+        already registered without ``replace``) registers none of them."""
+        clients: list[Client] = []
+        rows: list[tuple[str, str, str | None, int]] = []
+        now = int(self.clock())
+        for raw in raws:
+            meta = validate_metadata(raw, sandbox=self.sandbox)
+            secret = meta.pop("client_secret", None)
+            digest = _secret_digest(secret) if secret else None
+            clients.append(Client(meta["client_id"], meta, digest))
+            rows.append((meta["client_id"], json.dumps(meta), digest, now))
+        seen: set[str] = set()
+        for client in clients:
+            if client.client_id in seen:
+                raise InvalidClientMetadata(f"client {client.client_id!r} is given twice")
+            seen.add(client.client_id)
         sql = (
             "INSERT INTO client (client_id, metadata, secret_digest, created_at) "
             "VALUES (?, ?, ?, ?)"
@@ -427,12 +445,14 @@ class ClientRegistry:
                 " secret_digest = excluded.secret_digest, created_at = excluded.created_at"
             )
         try:
-            self.db.execute(sql, (meta["client_id"], json.dumps(meta), digest, int(self.clock())))
+            with self.db.connect() as conn, conn.transaction():
+                conn.executemany(sql, rows)
         except db.IntegrityError:
+            taken = next((c.client_id for c in clients if self.get(c.client_id)), "")
             raise InvalidClientMetadata(
-                f"client {meta['client_id']!r} already exists (remove it first)"
+                f"client {taken!r} already exists (remove it first)"
             ) from None
-        return Client(meta["client_id"], meta, digest)
+        return clients
 
     def get(self, client_id: str) -> Client | None:
         if not isinstance(client_id, str):
