@@ -72,8 +72,9 @@ MAX_SAMPLES = 100
 #: People compared per batch; their changes are written in one transaction.
 BATCH = 2_000
 #: Pass 2: the importing process compares one batch in this many itself (0: none), besides
-#: writing every batch to the directory.
-APPLY_SHARE = 4
+#: writing every batch to the directory.  None: at a national extract's size the writing alone
+#: costs it about what the comparing costs the second process (docs/performance.md).
+APPLY_SHARE = 0
 #: National ids per ``IN (…)`` list (SQLite allows 32,766 parameters since 3.32; 999 before).
 _IN_LIST = 500
 
