@@ -12,10 +12,11 @@ nothing. Targets (issue #6): generation of 1,200,000 people < 5 min; userinfo < 
 
 ``--import-extract`` times ``santeid directory import`` instead: it writes (or reuses) a
 synthetic extract of ``--professionals`` people, imports it into an empty directory, then
-imports it again (idempotence: no change), and prints professionals/s in wall-clock and per
-CPU-second (the CPU figure is what a quiet machine would do; the host's speed is printed
-before and after).  Target: a full RASS extract (1,200,000 professionals) in under 2 minutes,
-i.e. 10,000 professionals/s.
+imports it again (idempotence: no change), and prints for each import the wall time, the CPU
+time of the importing process and of its second process (``--no-worker``: none), their peak
+resident memory and the load average (the host's speed is printed before and after).
+Target: a full RASS extract (1,200,000 professionals) in under 2 minutes, i.e. 10,000
+professionals/s of wall time.
 
 The database goes to ``var/bench/directory-<N>-<seed>.sqlite3`` (about 1.5 GB at full size).
 """
@@ -26,6 +27,7 @@ import argparse
 import os
 import platform
 import random
+import resource
 import sqlite3
 import statistics
 import sys
@@ -113,8 +115,17 @@ def show(label: str, timings: tuple[list[int], list[int]]) -> None:
     print(f"{label}:\n  wall {percentiles(wall)}\n  cpu  {percentiles(cpu)}")
 
 
-def time_import(count: int, seed: int) -> None:
-    """Import a synthetic extract of ``count`` people into an empty directory, then again."""
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def time_import(count: int, seed: int, worker: bool | None, passes: int) -> None:
+    """Import a synthetic extract of ``count`` people into an empty directory, then again.
+
+    For each import: wall time, CPU (user + system) of this process and of the second process
+    the importer forks (the children's times, read when they have been waited for), and peak
+    resident memory of each (``ru_maxrss``: this process's peak since it started, the largest
+    child's)."""
     work = ROOT / "var" / "bench"
     work.mkdir(parents=True, exist_ok=True)
     extract = work / f"extract-{count}-{seed}.txt"
@@ -124,28 +135,43 @@ def time_import(count: int, seed: int) -> None:
         print(f"wrote {extract} ({extract.stat().st_size / 1e6:,.0f} MB) in "
               f"{time.perf_counter() - started:,.1f} s")  # fmt: skip
     target = work / f"import-{count}-{seed}.sqlite3"
-    for leftover in work.glob(target.name + "*"):
-        leftover.unlink()
-    directory = Directory(target)
-    try:
-        host_speed("before")
-        for label in ("first import (empty directory)", "same file again"):
-            started, cpu = time.perf_counter(), time.process_time()
-            report = import_extraction(directory, extract)
-            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-            print(
-                f"{label}: {report.persons:,} professionals, {report.added:,} added, "
-                f"{report.changed:,} changed, {report.unchanged:,} unchanged in {wall:,.1f} s "
-                f"({report.persons / wall:,.0f}/s wall; {cpu:,.1f} s CPU, "
-                f"{report.persons / cpu:,.0f}/s per CPU-second); load average "
-                f"{os.getloadavg()[0]:.2f}"
-            )
-        host_speed("after")
-        print(f"directory: {target.stat().st_size / 1e9:.2f} GB")
-    finally:
-        directory.close()
+    print(f"second process: {'default' if worker is None else worker}")
+    for _ in range(passes):
         for leftover in work.glob(target.name + "*"):
             leftover.unlink()
+        directory = Directory(target)
+        try:
+            host_speed("before")
+            for label in ("first import (empty directory)", "same file again"):
+                print(f"{label}: starting, {_load()}")
+                before, started = os.times(), time.perf_counter()
+                report = import_extraction(directory, extract, worker=worker)
+                wall, after = time.perf_counter() - started, os.times()
+                cpu = after.user - before.user + after.system - before.system
+                child = (
+                    after.children_user
+                    - before.children_user
+                    + after.children_system
+                    - before.children_system
+                )
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+                print(
+                    f"{label}: {report.persons:,} professionals, {report.added:,} added, "
+                    f"{report.changed:,} changed, {report.unchanged:,} unchanged\n"
+                    f"  wall {wall:,.1f} s ({report.persons / wall:,.0f}/s); CPU: importing "
+                    f"process {cpu:,.1f} s (system {after.system - before.system:,.1f} s), "
+                    f"second process {child:,.1f} s, total {cpu + child:,.1f} s "
+                    f"({report.persons / (cpu + child):,.0f}/s per CPU-second)\n"
+                    f"  peak RSS: importing process {rss:,.0f} MiB, second process "
+                    f"{child_rss:,.0f} MiB; {_load()}"
+                )
+            host_speed("after")
+            print(f"directory: {target.stat().st_size / 1e9:.2f} GB")
+        finally:
+            directory.close()
+            for leftover in work.glob(target.name + "*"):
+                leftover.unlink()
 
 
 def main() -> None:
@@ -157,10 +183,17 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5_000)
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--import-extract", action="store_true", help="time the extract import")
+    parser.add_argument(
+        "--worker",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --import-extract: force the importer's second process on or off",
+    )
+    parser.add_argument("--passes", type=int, default=1, help="with --import-extract: repeat")
     args = parser.parse_args()
     if args.import_extract:
         print(f"machine: {machine()}")
-        time_import(args.professionals, args.seed)
+        time_import(args.professionals, args.seed, args.worker, args.passes)
         return
     path = args.out or ROOT / "var" / "bench" / (
         f"directory-{args.professionals}-{args.seed}.sqlite3"

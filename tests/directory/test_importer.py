@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import multiprocessing
+import os
 import sqlite3
 import zipfile
 
@@ -11,7 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from santeid.cli import main
+from santeid.directory import Directory
 from santeid.directory import importer
+from santeid.directory import schema
 from santeid.directory.demo import demo_professionals
 from santeid.directory.extract_writer import write_extract
 from santeid.directory.extraction import HEADER_LINE
@@ -126,16 +130,18 @@ def test_a_file_with_nothing_valid_changes_nothing(tmp_path, store, synthetic_pe
     assert store.count() == 5
 
 
-def test_a_file_that_is_not_an_extract_is_refused(tmp_path, store):
+@pytest.mark.parametrize("worker", [False, True])
+def test_a_file_that_is_not_an_extract_is_refused(tmp_path, store, worker):
     path = tmp_path / "other.csv"
     path.write_text("a;b;c\n1;2;3\n", encoding="utf-8")
     with pytest.raises(ExtractFormatError, match="header"):
-        import_extraction(store, path)
+        import_extraction(store, path, worker=worker)
     with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
         archive.writestr("a.txt", HEADER_LINE)
         archive.writestr("b.txt", HEADER_LINE)
     with pytest.raises(ExtractFormatError, match="one extract"):
-        import_extraction(store, tmp_path / "two.zip")
+        import_extraction(store, tmp_path / "two.zip", worker=worker)
+    assert store.count() == 0
 
 
 def test_unknown_codes_are_reported_and_kept_unless_strict(tmp_path, store, synthetic_people):
@@ -269,3 +275,121 @@ def test_birth_dates_read_as_strptime_reads_them(text, expected):
             parse_date(text)
     else:
         assert parse_date(text) == expected
+
+
+_TABLES = {
+    "person": "national_id",
+    "exercice": "id",
+    "savoir_faire": "exercice_id, rank",
+    "activity": "id",
+    "structure": "identifiant_technique",
+    "other_id": "national_id, rank",
+    "import_source": "national_id",
+}
+
+
+def _content(directory) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(directory.path)
+    try:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()  # noqa: S608
+            for table, order in _TABLES.items()
+        }
+    finally:
+        conn.close()
+
+
+def _outcome(report: importer.ImportReport) -> dict:
+    outcome = dataclasses.asdict(report)
+    for varies in ("path", "seconds", "codes"):
+        del outcome[varies]
+    return {**outcome, "unknown codes": report.codes.unknown}
+
+
+def test_a_second_process_gives_the_same_directory_and_report(
+    tmp_path, synthetic_people, monkeypatch
+):
+    """Lines checked and rows built in a forked process, in many small batches, end in the
+    same tables, ids included, and the same report as an import done in one process; for a
+    first import and for a diff."""
+    monkeypatch.setattr(importer, "BATCH", 13)
+    monkeypatch.setattr(importer, "BATCH_BYTES", 2_000)
+    monkeypatch.setattr(importer, "READ_SHARE", 3)
+    monkeypatch.setattr(importer, "APPLY_SHARE", 2)
+    people = list(synthetic_people)
+    first = write_extract(
+        tmp_path / "v1.txt",
+        people[:250],
+        shuffle_seed=3,
+        extra_lines=[(5, "not|an|extract|line"), (40, "8|1|82|X|" + "|" * 47)],
+    )
+    changed = [dataclasses.replace(p, family_name=f"AUTRE{i}") for i, p in enumerate(people[:20])]
+    second = write_extract(tmp_path / "v2.txt", changed + people[40:])
+    directories = {w: Directory(tmp_path / f"{w}.sqlite3") for w in (False, True)}
+    try:
+        reports = {w: [] for w in directories}
+        for w, directory in directories.items():
+            for path in (first, second, second):
+                reports[w].append(_outcome(import_extraction(directory, path, worker=w)))
+        assert reports[True] == reports[False]
+        assert [r["changed"] for r in reports[True]] == [0, 20, 0]
+        assert reports[True][0]["malformed"] == 2
+        assert _content(directories[True]) == _content(directories[False])
+        assert len(_content(directories[True])["person"]) == len(changed + people[40:])
+    finally:
+        for directory in directories.values():
+            directory.close()
+
+
+def test_a_bulk_load_creates_the_indexes_after_its_rows(tmp_path, synthetic_people, monkeypatch):
+    """Above BULK new people the secondary indexes are dropped and created after the writes:
+    same tables, and every index is there at the end."""
+    path = write_extract(tmp_path / "v1.txt", synthetic_people)
+    plain = Directory(tmp_path / "plain.sqlite3")
+    bulk = Directory(tmp_path / "bulk.sqlite3")
+    try:
+        import_extraction(plain, path)
+        monkeypatch.setattr(importer, "BULK", 100)
+        report = import_extraction(bulk, path)
+        assert report.added == len(synthetic_people)
+        assert _content(bulk) == _content(plain)
+        conn = sqlite3.connect(bulk.path)
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        conn.close()
+        assert set(schema.secondary_indexes()) <= names
+        # Under BULK new people (a re-import brings none): the indexes stay and take the rows.
+        smaller = write_extract(tmp_path / "v2.txt", synthetic_people[:200])
+        assert import_extraction(bulk, smaller).removed == 100
+        import_extraction(plain, smaller)
+        assert _content(bulk) == _content(plain)
+    finally:
+        plain.close()
+        bulk.close()
+
+
+def _numbers(limit: int):
+    yield from range(limit)
+    raise LookupError(f"stopped after {limit}")
+
+
+def _tagged(number: int) -> tuple[int, int]:
+    return number * 10, os.getpid()
+
+
+def test_the_second_process_keeps_the_order_and_shares_the_work():
+    results = list(importer._pipelined(lambda: iter(range(9)), _tagged, worker=True, share=3))
+    assert [value for value, _ in results] == [0, 10, 20, 30, 40, 50, 60, 70, 80]
+    here = [value for value, pid in results if pid == os.getpid()]
+    assert here == [20, 50, 80]  # every third item, the others done by the forked process
+
+
+def test_the_second_process_reports_its_failure_and_stops_with_the_reader():
+    received = []
+    with pytest.raises(LookupError, match="stopped after 3"):
+        for item in importer._pipelined(lambda: _numbers(3), _tagged, worker=True):
+            received.append(item[0])
+    assert received == [0, 10, 20]
+    endless = importer._pipelined(lambda: iter(int, 1), _tagged, worker=True)
+    assert next(endless)[0] == 0
+    endless.close()
+    assert not [p for p in multiprocessing.active_children() if p.name == "santeid-import"]

@@ -39,6 +39,34 @@ def test_a_version_1_directory_is_migrated_with_its_data(tmp_path):
     store.close()
 
 
+def _index_names(path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        conn.close()
+
+
+def test_secondary_indexes_dropped_by_an_interrupted_load_come_back(tmp_path):
+    path = tmp_path / "directory.sqlite3"
+    created = Directory(path)
+    created.initialize()
+    created.close()
+    indexes = schema.secondary_indexes()
+    assert {"person_family_name", "activity_structure", "other_id_identifiant"} <= set(indexes)
+    assert set(indexes) <= _index_names(path)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX person_family_name")
+    conn.execute("DROP INDEX activity_structure")
+    conn.commit()
+    conn.close()
+    assert "person_family_name" not in _index_names(path)
+    store = Directory(path)
+    store.initialize()
+    store.close()
+    assert set(indexes) <= _index_names(path)
+
+
 def test_other_savoir_faire_round_trip(tmp_path):
     store = Directory(tmp_path / "d.sqlite3")
     base = demo_professionals()[0]

@@ -19,24 +19,37 @@ Re-importing the same file therefore changes nothing. People the import did not 
 set, hand-made entries) are never removed. Writes are committed in batches, so readers keep
 being served; an interrupted import leaves some people updated and is completed by running it
 again (the digests make it converge).
+
+The Python work of each pass (checking lines; digesting and building the rows of a person)
+runs in a forked second process, one batch ahead of this one, which only writes (SQLite): the
+batches arrive in file order through a pipe that holds one at a time, so the result is the
+same as without the second process and the memory is still that of a batch or two.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import itertools
+import multiprocessing
 import operator
+import os
+import pickle
 import sqlite3
 import tempfile
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Callable
+from collections.abc import Generator
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO
 from typing import Protocol
+from typing import TypeVar
 from typing import cast
 
 from santeid.directory import nomenclatures
@@ -49,12 +62,19 @@ from santeid.directory.extraction import person_digest
 from santeid.directory.extraction import split_line
 from santeid.directory.models import Professional
 from santeid.directory.repository import Directory
-from santeid.directory.repository import _write_many
+from santeid.directory.repository import TableRows
+from santeid.directory.repository import table_rows
+from santeid.directory.repository import write_rows
+from santeid.directory.schema import secondary_indexes
 
 #: Malformed lines and changed ids kept for the report (the counts are always complete).
 MAX_SAMPLES = 100
-#: People written per transaction.
+#: People compared per batch; their changes are written in one transaction.
 BATCH = 2_000
+#: Pass 2: the importing process compares one batch in this many itself (0: none), besides
+#: writing every batch to the directory.  None: at a national extract's size the writing alone
+#: costs it about what the comparing costs the second process (docs/performance.md).
+APPLY_SHARE = 0
 #: National ids per ``IN (…)`` list (SQLite allows 32,766 parameters since 3.32; 999 before).
 _IN_LIST = 500
 
@@ -189,11 +209,11 @@ def open_extract(path: Path) -> Iterator[tuple[IO[bytes], int]]:
             yield raw, path.stat().st_size
 
 
-def _decode(raw: bytes, report: ImportReport) -> str:
+def _decode(raw: bytes, warnings: Counter[str]) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        report.warnings["line not in UTF-8, read as Windows-1252"] += 1
+        warnings["line not in UTF-8, read as Windows-1252"] += 1
         return raw.decode("cp1252", errors="replace")
 
 
@@ -205,21 +225,27 @@ def import_extraction(
     strict: bool = False,
     progress: Progress | None = None,
     temp_dir: Path | str | None = None,
+    worker: bool | None = None,
 ) -> ImportReport:
     """Import the extract at ``path`` into ``directory``; see the module docstring.
 
     ``strict`` refuses lines carrying a code absent from the nomenclatures (they are reported
     as malformed); by default such lines are kept and the codes reported.
+    ``worker``: read and build in a second process while this one writes (default: when the
+    machine has two cores or more); the result is the same either way.
     Raises :class:`ExtractFormatError` when the file has no published header.
     """
     started = time.monotonic()
     path = Path(path)
     progress = progress or _NoProgress()
+    if worker is None:
+        worker = (os.cpu_count() or 1) >= 2 and "fork" in multiprocessing.get_all_start_methods()
     report = ImportReport(path=str(path), source=source)
     directory.initialize()
     work_dir = Path(temp_dir) if temp_dir else directory.path.parent
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=".santeid-import-") as tmp:
-        staging = sqlite3.connect(Path(tmp) / "staging.sqlite3", isolation_level=None)
+        staging_path = Path(tmp) / "staging.sqlite3"
+        staging = sqlite3.connect(staging_path, isolation_level=None)
         try:
             for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
                 staging.execute(f"PRAGMA {pragma}")
@@ -229,14 +255,151 @@ def import_extraction(
             )
             # National ids seen on refused lines: never removed because of a bad line.
             staging.execute("CREATE TABLE refused (national_id TEXT PRIMARY KEY) WITHOUT ROWID")
-            _stage(staging, path, report, strict, progress)
-            if report.valid_lines:
-                _apply(staging, directory, report, progress)
-                report.applied = True
+            _stage(staging, path, report, strict, progress, worker)
+            bulk = bool(report.valid_lines) and _old_digests(staging, directory, report)
         finally:
             staging.close()
+        if report.valid_lines:
+            _apply(staging_path, directory, report, progress, worker, bulk)
+            report.applied = True
     report.seconds = time.monotonic() - started
     return report
+
+
+# -- a second process ----------------------------------------------------------------------
+
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+_DONE, _RESULT, _READ, _ERROR = range(4)
+
+
+def _pipelined(
+    read: Callable[[], Iterator[_A]],
+    work: Callable[[_A], _B],
+    worker: bool,
+    share: int = 0,
+) -> Generator[_B, None, None]:
+    """``work(item)`` for each item of ``read()``, in order: computed here, or with ``worker`` by
+    a forked process while this one uses the previous result.
+
+    ``share``: the forked process hands every ``share``-th item over as read, for this process
+    to work on (0: none), when this process has less else to do than the forked one. Results
+    and items travel pickled through a pipe whose writer blocks until this process reads: the
+    forked process is at most one item ahead, so memory stays that of a few items whatever the
+    file size (https://docs.python.org/3/library/multiprocessing.html#pipes-and-queues). An
+    exception there is raised here; closing this generator early stops the forked process.
+    """
+    if not worker:
+        for item in read():
+            yield work(item)
+        return
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_produce_into,
+        args=(read, work, share, receiver, sender),
+        name="santeid-import",
+        daemon=True,
+    )
+    process.start()
+    sender.close()
+    try:
+        while True:
+            try:
+                # Our own forked process, through a pipe only it holds: trusted bytes.
+                kind, value = pickle.loads(receiver.recv_bytes())  # noqa: S301
+            except EOFError:
+                process.join()
+                raise RuntimeError(
+                    f"the import's second process stopped (exit code {process.exitcode})"
+                ) from None
+            if kind == _DONE:
+                return
+            if kind == _ERROR:
+                raise value
+            yield work(value) if kind == _READ else value
+    finally:
+        receiver.close()
+        process.join(timeout=5)
+        if process.is_alive():
+            process.terminate()
+            process.join()
+
+
+def _produce_into(
+    read: Callable[[], Iterator[_A]],
+    work: Callable[[_A], object],
+    share: int,
+    receiver: Connection,
+    sender: Connection,
+) -> None:
+    """The forked process: send every result (or item left to the parent), then the end or
+    the exception that stopped it."""
+    # The parent's end, inherited: closed, so that a parent that stops reading makes send()
+    # fail here instead of blocking on a pipe that still has a reader.
+    receiver.close()
+    try:
+        for index, item in enumerate(read(), start=1):
+            if share and index % share == 0:
+                sender.send_bytes(_dumps((_READ, item)))
+            else:
+                sender.send_bytes(_dumps((_RESULT, work(item))))
+        sender.send_bytes(_dumps((_DONE, None)))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the importing process stopped reading: nothing to tell it
+    except BaseException as exc:  # noqa: BLE001 - every failure is reported to the parent
+        try:
+            sender.send_bytes(pickle.dumps((_ERROR, exc)))
+        except Exception:  # noqa: BLE001 - an exception pickle cannot carry
+            sender.send_bytes(pickle.dumps((_ERROR, RuntimeError(f"{type(exc).__name__}: {exc}"))))
+    finally:
+        sender.close()
+
+
+def _dumps(value: object) -> bytes:
+    """``value`` pickled without the memo: a batch is tens of thousands of short strings, and
+    remembering each one (to share repeats, which batches do not need) cost four times the
+    pickling itself.  No batch refers to itself, the one case the memo is needed for
+    (https://docs.python.org/3/library/pickle.html#pickle.Pickler.fast)."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(value)
+    return buffer.getvalue()
+
+
+# -- pass 1: read and check ------------------------------------------------------------------
+
+#: Bytes of the extract read per batch (whole lines), checked in one piece of work.
+BATCH_BYTES = 4 << 20
+#: Pass 1: the importing process checks one batch in this many itself (0: none), besides
+#: writing every batch to the staging file.
+READ_SHARE = 2
+
+
+@dataclasses.dataclass
+class _Lines:
+    """Lines of the extract as read, and the file line number of the first."""
+
+    first: int
+    lines: list[bytes]
+    size: int
+    warnings: Counter[str] = dataclasses.field(default_factory=Counter)
+
+
+@dataclasses.dataclass
+class _Checked:
+    """A batch of lines checked, with what they add to the report."""
+
+    size: int = 0
+    lines: int = 0
+    #: Valid lines: (national id, line number, stripped fields joined by ``|``).
+    rows: list[tuple[str, int, str]] = dataclasses.field(default_factory=list)
+    malformed: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+    #: National ids of refused lines.
+    refused: list[str] = dataclasses.field(default_factory=list)
+    warnings: Counter[str] = dataclasses.field(default_factory=Counter)
+    unknown: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
 
 
 def _stage(
@@ -245,10 +408,41 @@ def _stage(
     report: ImportReport,
     strict: bool,
     progress: Progress,
+    worker: bool,
 ) -> None:
-    codes = report.codes
-    batch: list[tuple[str, int, str]] = []
-    with open_extract(path) as (raw, size):
+    with open_extract(path) as (_, size):
+        pass  # the size for the progress display; the lines are read by _read_lines
+    progress.start("Reading", size)
+    try:
+        staging.execute("BEGIN")
+        batches = _pipelined(
+            functools.partial(_read_lines, path),
+            functools.partial(_check_lines, strict=strict),
+            worker,
+            READ_SHARE,
+        )
+        with contextlib.closing(batches):
+            for batch in batches:
+                progress.update(batch.size)
+                report.lines += batch.lines
+                report.valid_lines += len(batch.rows)
+                for number, reason in batch.malformed:
+                    _malformed(report, number, reason)
+                report.warnings.update(batch.warnings)
+                report.codes.unknown.update(batch.unknown)
+                staging.executemany("INSERT INTO line VALUES (?, ?, ?)", batch.rows)
+                staging.executemany(
+                    "INSERT OR IGNORE INTO refused VALUES (?)", [(n,) for n in batch.refused]
+                )
+        staging.execute("COMMIT")
+    finally:
+        progress.finish()
+    staging.execute("CREATE INDEX line_order ON line (national_id, line_no)")
+
+
+def _read_lines(path: Path) -> Iterator[_Lines]:
+    """The extract's data lines in batches of about :data:`BATCH_BYTES`, after its header."""
+    with open_extract(path) as (raw, _):
         # Without peek() the extract is an unbuffered file: a raw stream BufferedReader wraps.
         stream = (
             io.BufferedReader(cast(io.RawIOBase, raw), buffer_size=1 << 20)
@@ -258,51 +452,50 @@ def _stage(
         header = stream.readline()
         if not header:
             raise ExtractFormatError(f"{path}: empty file")
-        if not is_header(_decode(header, report)):
+        warnings: Counter[str] = Counter()
+        if not is_header(_decode(header, warnings)):
             raise ExtractFormatError(
                 f"{path}: the first line is not the header of an Extraction ProSanteConnect "
                 f'file ({COLUMNS} columns starting with "Type d\'identifiant PP")'
             )
-        progress.start("Reading", size)
-        progress.update(len(header))
-        staging.execute("BEGIN")
-        for number, raw_line in enumerate(stream, start=2):
-            progress.update(len(raw_line))
-            text = _decode(raw_line, report)
-            if not text.strip():
-                continue
-            report.lines += 1
-            try:
-                fields = split_line(text)
-            except LineError as exc:
-                _malformed(report, number, str(exc))
-                _refuse(staging, text.split("|")[2].strip() if text.count("|") >= 2 else "")
-                continue
-            unknown = [
-                (field, fields[column])
-                for column, field in CODE_COLUMNS
-                if not codes.check(field, fields[column])
-            ]
-            if unknown and strict:
-                listed = ", ".join(f"{field} {code!r}" for field, code in unknown)
-                _malformed(report, number, f"unknown code(s): {listed} (--strict)")
-                _refuse(staging, fields[2])
-                continue
-            report.valid_lines += 1
-            batch.append((fields[2], number, "|".join(fields)))
-            if len(batch) >= 10_000:
-                staging.executemany("INSERT INTO line VALUES (?, ?, ?)", batch)
-                batch.clear()
-        if batch:
-            staging.executemany("INSERT INTO line VALUES (?, ?, ?)", batch)
-        staging.execute("COMMIT")
-        progress.finish()
-    staging.execute("CREATE INDEX line_order ON line (national_id, line_no)")
+        first, size = 2, len(header)
+        while lines := stream.readlines(BATCH_BYTES):
+            size += sum(map(len, lines))
+            yield _Lines(first, lines, size, warnings)
+            first, size, warnings = first + len(lines), 0, Counter()
 
 
-def _refuse(staging: sqlite3.Connection, national_id: str) -> None:
-    if national_id:
-        staging.execute("INSERT OR IGNORE INTO refused VALUES (?)", (national_id,))
+def _check_lines(lines: _Lines, strict: bool) -> _Checked:
+    """Lines checked (:func:`~santeid.directory.extraction.split_line`) and their codes looked
+    up in the nomenclatures."""
+    codes = nomenclatures.CodeReport()
+    batch = _Checked(size=lines.size, warnings=lines.warnings)
+    for number, raw_line in enumerate(lines.lines, start=lines.first):
+        text = _decode(raw_line, batch.warnings)
+        if not text.strip():
+            continue
+        batch.lines += 1
+        try:
+            fields = split_line(text)
+        except LineError as exc:
+            batch.malformed.append((number, str(exc)))
+            national_id = text.split("|")[2].strip() if text.count("|") >= 2 else ""
+            if national_id:
+                batch.refused.append(national_id)
+            continue
+        unknown = [
+            (field, fields[column])
+            for column, field in CODE_COLUMNS
+            if not codes.check(field, fields[column])
+        ]
+        if unknown and strict:
+            listed = ", ".join(f"{field} {code!r}" for field, code in unknown)
+            batch.malformed.append((number, f"unknown code(s): {listed} (--strict)"))
+            batch.refused.append(fields[2])
+            continue
+        batch.rows.append((fields[2], number, "|".join(fields)))
+    batch.unknown = codes.unknown
+    return batch
 
 
 def _malformed(report: ImportReport, number: int, reason: str) -> None:
@@ -311,14 +504,23 @@ def _malformed(report: ImportReport, number: int, reason: str) -> None:
         report.malformed_samples.append((number, reason))
 
 
-def _apply(
-    staging: sqlite3.Connection,
-    directory: Directory,
-    report: ImportReport,
-    progress: Progress,
-) -> None:
-    # Copy the digests of the last import into the staging file, so that both sides of the
-    # comparison are read in order from one connection and the directory is free for writers.
+# -- pass 2: compare and write ---------------------------------------------------------------
+
+
+#: An import bringing this many people that the last one did not, and more than a quarter of
+#: the directory, drops the secondary indexes and creates them after its writes.
+BULK = 20_000
+
+
+def _old_digests(staging: sqlite3.Connection, directory: Directory, report: ImportReport) -> bool:
+    """Copy the digests of the last import into the staging file, so that both sides of the
+    comparison are read in order from one file and the directory is free for writers.
+
+    Return whether the import is a bulk load (:data:`BULK`): the name indexes take a random
+    insert per row, which at a national extract's size dirties most of their pages in every
+    batch (each rewritten to the write-ahead log and then to the file), where creating them
+    afterwards is one sort.
+    """
     staging.execute(
         "CREATE TABLE old (national_id TEXT PRIMARY KEY, digest BLOB NOT NULL) WITHOUT ROWID"
     )
@@ -331,52 +533,157 @@ def _apply(
     report.kept = staging.execute(
         "SELECT count(*) FROM refused WHERE national_id NOT IN (SELECT national_id FROM line)"
     ).fetchone()[0]
+    (people,) = staging.execute("SELECT count(DISTINCT national_id) FROM line").fetchone()
+    (known,) = staging.execute("SELECT count(*) FROM old").fetchone()
+    (present,) = staging.execute("SELECT count(*) FROM dir.person").fetchone()
     staging.execute("DETACH DATABASE dir")
+    return people - known >= max(BULK, present // 4)
 
-    new_rows = staging.execute("SELECT national_id, fields FROM line ORDER BY national_id, line_no")
-    old_rows = staging.cursor().execute("SELECT national_id, digest FROM old ORDER BY national_id")
-    old = old_rows.fetchone()
-    pending: list[tuple[Professional, bytes, bytes | None]] = []
-    removals: list[str] = []
-    progress.start("Applying", report.valid_lines)
-    with directory._connection() as conn, _large_cache(conn):
+
+@dataclasses.dataclass
+class _People:
+    """People read back from the staging file: each with the digest the last import gave it
+    (``None``: not brought by it) and its staged lines; and people the last import brought
+    and this file has not."""
+
+    people: list[tuple[str, bytes | None, list[str]]] = dataclasses.field(default_factory=list)
+    removals: list[str] = dataclasses.field(default_factory=list)
+    lines: int = 0
+
+
+@dataclasses.dataclass
+class _Changes:
+    """A batch of people compared with the last import: rows of the new and changed ones,
+    ids of the removed ones, and what they add to the report."""
+
+    lines: int = 0
+    persons: int = 0
+    unchanged: int = 0
+    warnings: Counter[str] = dataclasses.field(default_factory=Counter)
+    rows: TableRows = dataclasses.field(default_factory=TableRows)
+    #: ``import_source`` rows of the people in :attr:`rows`: (national id, source, digest).
+    digests: list[tuple[str, str, bytes]] = dataclasses.field(default_factory=list)
+    #: Per person in :attr:`digests`: whether the last import of this source brought it.
+    known: list[bool] = dataclasses.field(default_factory=list)
+    removals: list[str] = dataclasses.field(default_factory=list)
+
+
+def _read_people(staging_path: Path) -> Iterator[_People]:
+    """The merge join of the staged lines, grouped per person, with the last import's digests,
+    both ordered by national id, in batches of :data:`BATCH` people (or removals)."""
+    staging = sqlite3.connect(staging_path, isolation_level=None)
+    try:
+        staging.execute("PRAGMA cache_size = -65536")
+        new_rows = staging.execute(
+            "SELECT national_id, fields FROM line ORDER BY national_id, line_no"
+        )
+        old_rows = staging.cursor().execute(
+            "SELECT national_id, digest FROM old ORDER BY national_id"
+        )
+        old = old_rows.fetchone()
+        batch = _People()
         for national_id, group in itertools.groupby(new_rows, key=operator.itemgetter(0)):
             while old is not None and old[0] < national_id:
-                removals.append(old[0])
+                batch.removals.append(old[0])
                 old = old_rows.fetchone()
             previous = None
             if old is not None and old[0] == national_id:
                 previous = old[1]
                 old = old_rows.fetchone()
-            rows = [fields.split("|") for _, fields in group]
-            progress.update(len(rows))
-            report.persons += 1
-            digest = person_digest(rows)
-            if previous == digest:
-                report.unchanged += 1
-                continue
-            professional, warnings = build_professional(rows)
-            for warning in warnings:
-                report.warnings[warning] += 1
-            pending.append((professional, digest, previous))
-            if len(pending) >= BATCH:
-                _flush(conn, pending, report)
-            if len(removals) >= BATCH:
-                _remove(conn, removals, report)
+            lines = [fields for _, fields in group]
+            batch.lines += len(lines)
+            batch.people.append((national_id, previous, lines))
+            if len(batch.people) >= BATCH or len(batch.removals) >= BATCH:
+                yield batch
+                batch = _People()
         while old is not None:
-            removals.append(old[0])
+            batch.removals.append(old[0])
             old = old_rows.fetchone()
-        _flush(conn, pending, report)
-        _remove(conn, removals, report)
-        if report.changed or report.removed:
-            conn.execute("BEGIN IMMEDIATE")
-            cursor = conn.execute(
-                "DELETE FROM structure WHERE NOT EXISTS (SELECT 1 FROM activity a "
-                "WHERE a.structure_id = structure.identifiant_technique)"
-            )
-            report.structures_removed = cursor.rowcount
-            conn.execute("COMMIT")
-    progress.finish()
+        yield batch
+    finally:
+        staging.close()
+
+
+def _compare(people: _People, source: str) -> _Changes:
+    """Each person's lines digested (:func:`person_digest`) and, if the digest differs from the
+    last import's, built into table rows."""
+    batch = _Changes(lines=people.lines, persons=len(people.people), removals=people.removals)
+    built: list[Professional] = []
+    for national_id, previous, lines in people.people:
+        rows = [fields.split("|") for fields in lines]
+        digest = person_digest(rows)
+        if previous == digest:
+            batch.unchanged += 1
+            continue
+        professional, warnings = build_professional(rows)
+        batch.warnings.update(warnings)
+        built.append(professional)
+        batch.digests.append((national_id, source, digest))
+        batch.known.append(previous is not None)
+    batch.rows = table_rows(built)
+    return batch
+
+
+def _apply(
+    staging_path: Path,
+    directory: Directory,
+    report: ImportReport,
+    progress: Progress,
+    worker: bool,
+    bulk: bool,
+) -> None:
+    progress.start("Applying", report.valid_lines)
+    try:
+        batches = _pipelined(
+            functools.partial(_read_people, staging_path),
+            functools.partial(_compare, source=report.source),
+            worker,
+            APPLY_SHARE,
+        )
+        with directory._connection() as conn, _large_cache(conn):
+            with (
+                _indexes_after(conn, bulk),
+                contextlib.closing(batches),
+            ):
+                for batch in batches:
+                    progress.update(batch.lines)
+                    report.persons += batch.persons
+                    report.unchanged += batch.unchanged
+                    report.warnings.update(batch.warnings)
+                    _write(conn, batch, report)
+            if report.changed or report.removed:
+                conn.execute("BEGIN IMMEDIATE")
+                cursor = conn.execute(
+                    "DELETE FROM structure WHERE NOT EXISTS (SELECT 1 FROM activity a "
+                    "WHERE a.structure_id = structure.identifiant_technique)"
+                )
+                report.structures_removed = cursor.rowcount
+                conn.execute("COMMIT")
+    finally:
+        progress.finish()
+
+
+@contextlib.contextmanager
+def _indexes_after(conn: sqlite3.Connection, bulk: bool) -> Iterator[None]:
+    """With ``bulk``, the secondary indexes dropped for the block and created again after it,
+    even if it fails (and by :func:`~santeid.directory.schema.migrate` if the process dies)."""
+    if not bulk:
+        yield
+        return
+    indexes = secondary_indexes()
+    conn.execute("BEGIN IMMEDIATE")
+    for name in indexes:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    conn.execute("COMMIT")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in indexes.values():
+            conn.execute(statement.replace(" INDEX ", " INDEX IF NOT EXISTS ", 1))
+        conn.execute("COMMIT")
 
 
 @contextlib.contextmanager
@@ -392,18 +699,15 @@ def _large_cache(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute(f"PRAGMA cache_size = {int(before)}")
 
 
-def _flush(
-    conn: sqlite3.Connection,
-    pending: list[tuple[Professional, bytes, bytes | None]],
-    report: ImportReport,
-) -> None:
-    """Write a batch of new and changed people and their digests in one transaction."""
-    if not pending:
+def _write(conn: sqlite3.Connection, batch: _Changes, report: ImportReport) -> None:
+    """Write a batch's new and changed people with their digests, and delete its removed
+    people, in one transaction."""
+    if not batch.digests and not batch.removals:
         return
     conn.execute("BEGIN IMMEDIATE")
     # People without a digest of this source may still be in the directory (demo set, people
     # written by hand): they are "changed", not "added".
-    unknown = [p.national_id for p, _, previous in pending if previous is None]
+    unknown = [d[0] for d, known in zip(batch.digests, batch.known, strict=True) if not known]
     present: set[str] = set()
     for start in range(0, len(unknown), _IN_LIST):
         part = unknown[start : start + _IN_LIST]
@@ -415,25 +719,15 @@ def _flush(
                 part,
             )
         )
-    _write_many(conn, (professional for professional, _, _ in pending))
+    write_rows(conn, batch.rows)
     conn.executemany(
         "INSERT OR REPLACE INTO import_source (national_id, source, digest) VALUES (?, ?, ?)",
-        [(professional.national_id, report.source, digest) for professional, digest, _ in pending],
+        batch.digests,
     )
-    conn.execute("COMMIT")
-    for professional, _, previous in pending:
-        exists = previous is not None or professional.national_id in present
-        report._note("changed" if exists else "added", professional.national_id)
-    pending.clear()
-
-
-def _remove(conn: sqlite3.Connection, removals: list[str], report: ImportReport) -> None:
-    if not removals:
-        return
-    conn.execute("BEGIN IMMEDIATE")
     # ON DELETE CASCADE takes exercices, activities, savoir-faire, other ids and the digest.
-    conn.executemany("DELETE FROM person WHERE national_id = ?", [(n,) for n in removals])
+    conn.executemany("DELETE FROM person WHERE national_id = ?", [(n,) for n in batch.removals])
     conn.execute("COMMIT")
-    for national_id in removals:
+    for (national_id, _, _), known in zip(batch.digests, batch.known, strict=True):
+        report._note("changed" if known or national_id in present else "added", national_id)
+    for national_id in batch.removals:
         report._note("removed", national_id)
-    removals.clear()

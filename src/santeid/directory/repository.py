@@ -379,16 +379,27 @@ _BIRTH_DATE = PERSON_COLUMNS.index("birth_date")
 _SANDBOX = PERSON_COLUMNS.index("sandbox_auto_approve")
 
 
-def _write_many(conn: sqlite3.Connection, professionals: Iterable[Professional]) -> None:
-    """Insert or replace professionals inside the caller's write transaction: one
-    ``executemany`` per table for the whole batch (the import writes thousands at a time).
+@dataclasses.dataclass
+class TableRows:
+    """People as the rows of each table, ready for ``executemany`` (:func:`table_rows`).
 
-    A person's exercices (activities and savoir-faire with them, ON DELETE CASCADE) and other
-    ids are replaced by those given; structures are upserted, the last version given winning.
-    Exercice ids are allocated here, after the largest in the table: the write transaction
-    holds the only write lock, so nobody else can take them.  A national id given twice is
-    written once, as given last.
+    Exercice ids are relative (1, 2, … within these rows): :func:`write_rows` shifts them past
+    the largest id in the table when it writes, under its write lock.  Plain lists of tuples,
+    so that a process building rows hands them to the writing process cheaply (pickled).
     """
+
+    keys: list[tuple[str]] = dataclasses.field(default_factory=list)
+    persons: list[list] = dataclasses.field(default_factory=list)
+    exercices: list[tuple] = dataclasses.field(default_factory=list)
+    savoir_faire: list[tuple] = dataclasses.field(default_factory=list)
+    activities: list[tuple] = dataclasses.field(default_factory=list)
+    structures: dict[str, tuple] = dataclasses.field(default_factory=dict)
+    other_ids: list[tuple] = dataclasses.field(default_factory=list)
+
+
+def table_rows(professionals: Iterable[Professional]) -> TableRows:
+    """The rows that store ``professionals``; a national id given twice is stored once, as
+    given last.  Pure Python, no database: see :func:`write_rows`."""
     latest: dict[str, Professional] = {}
     for p in professionals:
         if p.national_id != p.id_type + p.local_id:
@@ -400,18 +411,10 @@ def _write_many(conn: sqlite3.Connection, professionals: Iterable[Professional])
             raise ValueError(f"status must be one of {STATUSES}, not {p.status!r}")
         latest.pop(p.national_id, None)
         latest[p.national_id] = p
-    if not latest:
-        return
-    persons: list[list] = []
-    exercices: list[tuple] = []
-    savoir_faire: list[tuple] = []
-    activities: list[tuple] = []
-    structures: dict[str, tuple] = {}
-    other_ids: list[tuple] = []
-    ids = [(national_id,) for national_id in latest]
-    conn.executemany(SQL_DELETE_EXERCICES, ids)
-    conn.executemany(SQL_DELETE_OTHER_IDS, ids)
-    exercice_id = conn.execute("SELECT coalesce(max(id), 0) FROM exercice").fetchone()[0]
+    rows = TableRows(keys=[(national_id,) for national_id in latest])
+    persons, exercices, savoir_faire = rows.persons, rows.exercices, rows.savoir_faire
+    activities, structures, other_ids = rows.activities, rows.structures, rows.other_ids
+    exercice_id = 0
     for p in latest.values():
         person = list(_person_values(p))
         person[_GIVEN_NAMES] = encode_given_names(p.given_names)
@@ -442,9 +445,44 @@ def _write_many(conn: sqlite3.Connection, professionals: Iterable[Professional])
             other_ids.append(
                 (p.national_id, rank, other.identifiant, other.origine, int(other.qualite))
             )
-    conn.executemany(SQL_UPSERT_PERSON, persons)
-    conn.executemany(SQL_UPSERT_STRUCTURE, structures.values())
-    conn.executemany(SQL_INSERT_EXERCICE_WITH_ID, exercices)
-    conn.executemany(SQL_INSERT_SAVOIR_FAIRE, savoir_faire)
-    conn.executemany(SQL_INSERT_ACTIVITY, activities)
-    conn.executemany(SQL_INSERT_OTHER_ID, other_ids)
+    return rows
+
+
+_rest = operator.itemgetter(slice(1, None))
+
+
+def _shifted(rows: list[tuple], base: int) -> Iterable[tuple]:
+    """``rows`` with ``base`` added to their first column (an exercice id), built by ``map``
+    over C functions: no Python bytecode per row in the writing process."""
+    if not base:
+        return rows
+    firsts = map(base.__add__, map(operator.itemgetter(0), rows))
+    return map(tuple.__add__, zip(firsts), map(_rest, rows))
+
+
+def write_rows(conn: sqlite3.Connection, rows: TableRows) -> None:
+    """Insert or replace the people of ``rows`` inside the caller's write transaction: one
+    ``executemany`` per table for the whole batch (the import writes thousands at a time).
+
+    A person's exercices (activities and savoir-faire with them, ON DELETE CASCADE) and other
+    ids are replaced by those given; structures are upserted, the last version given winning.
+    Exercice ids are allocated here, after the largest in the table: the write transaction
+    holds the only write lock, so nobody else can take them.
+    """
+    if not rows.keys:
+        return
+    conn.executemany(SQL_DELETE_EXERCICES, rows.keys)
+    conn.executemany(SQL_DELETE_OTHER_IDS, rows.keys)
+    base = conn.execute("SELECT coalesce(max(id), 0) FROM exercice").fetchone()[0]
+    conn.executemany(SQL_UPSERT_PERSON, rows.persons)
+    conn.executemany(SQL_UPSERT_STRUCTURE, rows.structures.values())
+    conn.executemany(SQL_INSERT_EXERCICE_WITH_ID, _shifted(rows.exercices, base))
+    conn.executemany(SQL_INSERT_SAVOIR_FAIRE, _shifted(rows.savoir_faire, base))
+    conn.executemany(SQL_INSERT_ACTIVITY, _shifted(rows.activities, base))
+    conn.executemany(SQL_INSERT_OTHER_ID, rows.other_ids)
+
+
+def _write_many(conn: sqlite3.Connection, professionals: Iterable[Professional]) -> None:
+    """:func:`write_rows` of :func:`table_rows`: ``professionals`` written inside the caller's
+    write transaction."""
+    write_rows(conn, table_rows(professionals))

@@ -164,6 +164,10 @@ def migrate(conn: sqlite3.Connection) -> int:
             # executescript() would COMMIT first; run statements one by one to stay atomic.
             for statement in _statements(step):
                 conn.execute(statement)
+        # A bulk import drops these and builds them after its writes: if it was interrupted
+        # in between, they come back here (a no-op when they exist).
+        for statement in secondary_indexes().values():
+            conn.execute(statement.replace(" INDEX ", " INDEX IF NOT EXISTS ", 1))
         if found != SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
         conn.execute("COMMIT")
@@ -171,6 +175,27 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("ROLLBACK")
         raise
     return found
+
+
+def secondary_indexes() -> dict[str, str]:
+    """The ``CREATE INDEX`` statements of the current schema, by index name, as
+    :data:`MIGRATIONS` leave them (a later ``DROP INDEX`` removes one).
+
+    Secondary indexes only, not those of primary keys and ``UNIQUE`` constraints: a bulk load
+    may drop these and create them after its rows, a sort instead of a random insert per row
+    (https://www.sqlite.org/lang_createindex.html); :func:`migrate` restores any missing.
+    """
+    indexes: dict[str, str] = {}
+    for step in MIGRATIONS:
+        for statement in _statements(step):
+            words = statement.split(maxsplit=4)
+            kind = words[:3] if words[1] == "UNIQUE" else words[:2]
+            name = words[len(kind)]
+            if kind[0] == "CREATE" and kind[-1] == "INDEX":
+                indexes[name] = statement
+            elif kind == ["DROP", "INDEX"]:
+                indexes.pop(name, None)
+    return indexes
 
 
 def _statements(script: str) -> list[str]:

@@ -56,6 +56,7 @@ from santeid.directory.repository import EXERCICE_COLUMNS
 from santeid.directory.repository import PERSON_COLUMNS
 from santeid.directory.repository import STRUCTURE_COLUMNS
 from santeid.directory.schema import migrate
+from santeid.directory.schema import secondary_indexes
 
 #: Bump when the output for a given seed changes.
 GENERATOR_VERSION = 1
@@ -642,15 +643,6 @@ class GenerationReport:
     path: str
 
 
-def _secondary_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    return [
-        (name, sql)
-        for name, sql in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-        )
-    ]
-
-
 def generate(
     path: Path | str,
     n: int,
@@ -690,8 +682,8 @@ def generate(
         ):
             conn.execute(f"PRAGMA {pragma}")
         migrate(conn)
-        indexes = _secondary_indexes(conn)
-        for name, _ in indexes:
+        indexes = secondary_indexes()
+        for name in indexes:
             conn.execute(f"DROP INDEX {name}")
         generator = Generator(n, seed)
         sql = {
@@ -718,7 +710,7 @@ def generate(
             if progress:
                 progress(len(rows["person"]))
         conn.execute("COMMIT")
-        for _, index_sql in indexes:
+        for index_sql in indexes.values():
             conn.execute(index_sql)
         structures_count = conn.execute("SELECT count(*) FROM structure").fetchone()[0]
         conn.execute("PRAGMA locking_mode = NORMAL")
