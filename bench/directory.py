@@ -1,10 +1,10 @@
-"""Directory at national scale: generation time and server-side userinfo time (issue #6).
+"""Directory at national scale: generation time and server-side userinfo time.
 
 Generates (or reuses) a synthetic directory of ``--professionals`` people, then times, in this
 process, what the userinfo endpoint does after verifying the token: ``Directory.get`` (five
 indexed queries) plus ``build_userinfo``, for a professional with five activities, many times;
 and the same for random professionals (other pages of the file). Prints the figures; asserts
-nothing. Targets (issue #6): generation of 1,200,000 people < 5 min; userinfo < 5 ms.
+nothing. Targets (docs/performance.md): generation of 1,200,000 people < 5 min; userinfo < 5 ms.
 
     .venv/bin/python bench/directory.py --professionals 1200000 --seed 1
     .venv/bin/python bench/directory.py --reuse          # time reads on the existing file
