@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import select
 import socket
 import ssl
@@ -33,10 +32,9 @@ from click.testing import CliRunner
 from santeid.cli import main
 from santeid.ecps.simulator import DeviceFile
 from santeid.ecps.simulator import make_device_token
-from tests.support.redis_server import free_port
 from tests.support.security import OTHER_LOOPBACK
-from tests.support.security import SANTEID
-from tests.support.servers import running_server
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
@@ -98,46 +96,43 @@ def _cli(env: dict, *args: str) -> str:
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory) -> dict[str, str]:
     """One development certificate for 127.0.0.1, served by every layout."""
-    home = tmp_path_factory.mktemp("tls")
-    env = dict(os.environ, SANTEID_DATA_DIR=str(home / "var"), SANTEID_KEYS_DIR=str(home / "keys"),
-               SANTEID_SANDBOX="true")  # fmt: skip
-    _cli(env, "tls", "dev-cert", "--out", str(home / "tls"))
-    return {name: str(home / "tls" / f"{name}.pem") for name in ("cert", "key", "ca")}
+    home = santeid_home(tmp_path_factory.mktemp("tls"))
+    _cli(home.env, "tls", "dev-cert", "--out", str(home.home / "tls"))
+    return {name: str(home.home / "tls" / f"{name}.pem") for name in ("cert", "key", "ca")}
 
 
 @pytest.fixture(scope="module", params=["werkzeug-and-tls-port", "granian", "gunicorn-tls"])
 def layout(request, tmp_path_factory, redis_server, tls_files):
     home = tmp_path_factory.mktemp(request.param)
-    port = free_port()
-    env = dict(
-        os.environ,
-        SANTEID_DATA_DIR=str(home / "var"),
-        SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_DEVICE_FILE=str(home / "device.json"),
-        **SERVER_SETTINGS,
-    )
-    env.pop("SANTEID_ISSUER", None)
     cert, key, ca = tls_files["cert"], tls_files["key"], tls_files["ca"]
     tls = ["--tls-cert", cert, "--tls-key", key]
-    # Redis even for the one-process server: `santeid ecps activate` must reach its store.
-    env["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/9"
     if request.param == "werkzeug-and-tls-port":
-        tls_port = free_port()
-        command = ["serve", "--port", str(port), "--tls-port", str(tls_port), *tls]
-        targets = [Target(port), Target(tls_port, Path(ca))]
+        args, tls_port = tls, True
+    elif request.param == "granian":
+        args, tls_port = ["--workers", "2"], False  # 4 threads each
     else:
-        command = ["serve", "--workers", "2", "--port", str(port)]  # 4 threads each
-        targets = [Target(port)]
-        if request.param == "gunicorn-tls":
-            command += tls
-            targets = [Target(port, Path(ca))]
-    env["REQUESTS_CA_BUNDLE"] = ca
-    main = targets[0]
-    env["SANTEID_ISSUER"] = main.base + "/auth/realms/esante-wallet"  # for the CLI too
-    with running_server([SANTEID, *command], env, home / "server.log", f"{main.base}/health",
-                        verify=str(main.ca or True)):  # fmt: skip
-        yield {"name": request.param, "targets": targets, "env": env, "log": home / "server.log",
+        args, tls_port = ["--workers", "2", *tls], False
+    with santeid_process(
+        home,
+        args=args,
+        tls_port=tls_port,
+        ca=ca if request.param == "gunicorn-tls" else None,
+        SANTEID_DEVICE_FILE=str(home / "device.json"),
+        # Redis even for the one-process server: `santeid ecps activate` must reach its store.
+        SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/9",
+        SANTEID_SANDBOX_APPROVAL_DELAY=None,
+        REQUESTS_CA_BUNDLE=ca,
+        **SERVER_SETTINGS,
+    ) as server:
+        if request.param == "werkzeug-and-tls-port":
+            assert server.https is not None
+            tls_listener = int(server.https.rsplit(":", 1)[1])
+            targets = [Target(server.port), Target(tls_listener, Path(ca))]
+        elif request.param == "granian":
+            targets = [Target(server.port)]
+        else:
+            targets = [Target(server.port, Path(ca))]
+        yield {"name": request.param, "targets": targets, "env": server.env, "log": server.log,
                "home": home}  # fmt: skip
 
 
