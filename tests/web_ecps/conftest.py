@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.support.redis_server import free_port
 from tests.support.web_ecps import RecordingHandler
 from tests.support.web_ecps import SmsReceiver
-from tests.support.web_ecps import free_port
 
 
 @pytest.fixture
