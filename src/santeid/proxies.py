@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from santeid.routing import LazilyCompiledRule
 from santeid.tls import is_trusted_proxy
 from santeid.tls import parse_trusted_proxies
 
@@ -133,8 +134,10 @@ def _insecure_transport(exc):
 class Application(Flask):
     """The Flask application whose WSGI entry point runs :class:`ForwardedHeaders` (and the
     malformed-request guard) before ``wsgi_app``, whatever other layers ``wsgi_app`` holds
-    (the INSi fast path): servers and test clients call the application itself."""
+    (the INSi fast path): servers and test clients call the application itself. Its URL
+    rules compile their URL builders when first used (:mod:`santeid.routing`)."""
 
+    url_rule_class = LazilyCompiledRule
     outer_wsgi = None
 
     def __call__(self, environ, start_response):
