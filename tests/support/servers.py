@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from click.testing import CliRunner
 
+from santeid.cli import main as santeid_command
 from santeid.keys.lifecycle import KEYS_FILENAME
 from santeid.keystore import ensure_dev_keys
 from santeid.settings import Settings
@@ -167,10 +169,16 @@ class SanteidHome:
 
     def add_client(self, document: dict) -> dict:
         """Register ``document`` (client metadata) with ``santeid clients add``: a server reads
-        it from the store or data folder it shares with the CLI."""
+        it from the store or data folder it shares with the CLI. The command runs in this
+        process (click's runner, this configuration's ``SANTEID_*`` variables): the same
+        command without a new interpreter's ≈ 0.5 s of imports, for every server a test starts
+        with its clients."""
         path = self.home / f"{document['client_id']}.json"
         path.write_text(json.dumps(document))
-        self.cli("clients", "add", str(path))
+        settings = {name: None for name in os.environ if name.startswith("SANTEID_")}
+        settings.update((k, v) for k, v in self.env.items() if k.startswith("SANTEID_"))
+        result = CliRunner().invoke(santeid_command, ["clients", "add", str(path)], env=settings)
+        assert result.exit_code == 0, (result.output, result.exception)
         return document
 
     def register(self, client_id: str, **metadata) -> dict:
