@@ -18,6 +18,7 @@ from flask import has_request_context
 from flask import request
 from flask import session
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import BadRequest
 
 from santeid.observability import metrics
@@ -212,10 +213,29 @@ class SessionOverHttps(SecureCookieSessionInterface):
     ``cookie_secure`` says for the issuer (the HTTPS listener of a server whose issuer is
     plain HTTP, as ``make run``'s)."""
 
+    def __init__(self) -> None:
+        #: ``(keys, serializer)``: the serializer Flask builds for these keys, kept.
+        self._signing: tuple[tuple, URLSafeTimedSerializer] | None = None
+
     def get_cookie_secure(self, app) -> bool:
         return bool(super().get_cookie_secure(app)) or (
             has_request_context() and request.scheme == "https"
         )
+
+    def get_signing_serializer(self, app) -> URLSafeTimedSerializer | None:
+        """Flask's serializer, built once per secret key (and its fallbacks) instead of for
+        every request that carries or sets the cookie: building it serialises an empty dict to
+        learn that the format is text, about a third of reading a cookie (docs/performance.md,
+        "Levers of the code flow"). It holds no per-request state, so threads share it."""
+        if not app.secret_key:
+            return None
+        keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)
+        signing = self._signing
+        if signing is None or signing[0] != keys:
+            serializer = super().get_signing_serializer(app)
+            assert serializer is not None  # a secret key is set
+            signing = self._signing = (keys, serializer)
+        return signing[1]
 
     def open_session(self, app, request):
         """Flask's, without building the cookie's signing serializer when the request carries

@@ -181,3 +181,20 @@ def test_another_professional_logging_in_ends_the_previous_session(flow, app, cl
     assert not app.extensions["santeid"].sessions.exists(first["session_state"])
     headers = {"Authorization": "Bearer " + first["access_token"]}
     assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 401
+
+
+def test_the_browser_cookie_follows_a_change_of_secret_key(app, client):
+    """The cookie's signing serializer is built once (``security.SessionOverHttps``), yet a new
+    secret key is used at once: a cookie signed with the old one is no session, until the old
+    key is listed among the fallbacks."""
+    with client.session_transaction() as cookie_session:
+        cookie_session["bid"] = "browser-1"
+    with client.session_transaction() as cookie_session:
+        assert cookie_session.get("bid") == "browser-1"
+    old_key = app.secret_key
+    app.secret_key = "another-secret-key-0123456789abcdef"
+    with client.session_transaction() as cookie_session:
+        assert "bid" not in cookie_session
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    with client.session_transaction() as cookie_session:
+        assert cookie_session.get("bid") == "browser-1"
