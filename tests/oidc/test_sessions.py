@@ -3,6 +3,7 @@ RP-Initiated Logout 1.0."""
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
@@ -181,6 +182,18 @@ def test_another_professional_logging_in_ends_the_previous_session(flow, app, cl
     assert not app.extensions["santeid"].sessions.exists(first["session_state"])
     headers = {"Authorization": "Bearer " + first["access_token"]}
     assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 401
+
+
+def test_an_authentication_is_stored_as_every_field_and_read_back_unchanged():
+    """``to_dict`` is written out field by field: it must keep giving what
+    ``dataclasses.asdict`` gives (a field added to the class and forgotten there would not be
+    stored in sessions, codes and token families), with its own copy of ``amr``."""
+    auth = Authentication("810000000001", 1_000_000, "eidas1", "MOBILE", ["sandbox"], "sid-1")
+    stored = auth.to_dict()
+    assert stored == dataclasses.asdict(auth)
+    assert Authentication.from_dict(stored) == auth
+    stored["amr"].append("changed")
+    assert auth.amr == ["sandbox"]
 
 
 def test_the_browser_cookie_follows_a_change_of_secret_key(app, client):
