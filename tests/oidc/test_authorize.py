@@ -193,8 +193,9 @@ def test_form_post_response_mode(flow, app):
     fields = dict(re.findall(r'NAME="([^"]+)" VALUE="([^"]*)"', html))
     assert list(fields) == ["state", "session_state", "iss", "code"]
     assert fields["state"] == "s1" and fields["iss"] == ISSUER
-    # The page's policy lets exactly the onload handler run.
-    assert "'unsafe-hashes'" in response.headers["Content-Security-Policy"]
+    # The page's policy lets exactly the onload handler run: the default one is not added.
+    (policy,) = response.headers.getlist("Content-Security-Policy")
+    assert "'unsafe-hashes'" in policy
     assert flow.token(fields["code"]).status_code == 200
 
 
@@ -409,3 +410,25 @@ def test_a_validated_request_is_stored_as_every_field_and_read_back_unchanged():
     stored["prompt"].append("consent")
     stored["acr_values"].append("eidas2")
     assert areq.prompt == ["login"] and areq.acr_values == ["eidas1"]
+
+
+def test_pages_and_redirects_carry_each_security_header_once(flow, client):
+    """``security.add_security_headers``: the defaults of every response and of HTML ones (the
+    redirect to the login page is HTML too), each once, and nothing HTML-only on JSON."""
+    redirect_to_login = flow.authorize()
+    page = client.get(redirect_to_login.headers["Location"])
+    discovery = client.get(f"{ISSUER}/.well-known/openid-configuration")
+    for response in (redirect_to_login, page):
+        assert response.mimetype == "text/html"
+        for name, value in [
+            ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+            ("X-Frame-Options", "DENY"), ("Cache-Control", "no-store"),
+            ("X-Santeid-Sandbox", "true"),
+        ]:  # fmt: skip
+            assert response.headers.getlist(name) == [value]
+        (policy,) = response.headers.getlist("Content-Security-Policy")
+        assert "frame-ancestors 'none'" in policy
+    assert discovery.status_code == 200 and discovery.mimetype == "application/json"
+    assert discovery.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert "X-Frame-Options" not in discovery.headers
+    assert "Content-Security-Policy" not in discovery.headers
