@@ -19,6 +19,7 @@ command sent, a pipeline or a script being one trip — per login and per HTTP r
     .venv/bin/python bench/login_cpu.py [--logins 300] [--rounds 3] [--flow ciba|code|both]
     .venv/bin/python bench/login_cpu.py --store redis [--trace]  # round trips per request
     .venv/bin/python bench/login_cpu.py --flow ciba --profile      # cProfile, top functions
+    .venv/bin/python bench/login_cpu.py --flow code --per-request  # CPU of each HTTP request
 
 To compare two versions of the code, run this script with ``PYTHONPATH`` pointing at the
 other version's ``src`` (e.g. ``git archive main src | tar -x -C /tmp/base``), alternating.
@@ -159,12 +160,22 @@ def basic(client_id: str) -> dict[str, str]:
 
 
 class Steps:
-    """Runs a login's HTTP requests, noting the store trips of each (``Trips``, on Redis)."""
+    """Runs a login's HTTP requests, noting the store trips of each (``Trips``, on Redis) and,
+    with ``cpu``, the process CPU time each took (test client included)."""
 
-    def __init__(self, trips: Trips | None) -> None:
+    def __init__(self, trips: Trips | None, cpu: Counter[str] | None = None) -> None:
         self.trips = trips
+        self.cpu = cpu
 
     def __call__(self, label: str, send: Callable[[], object]):
+        if self.cpu is not None:
+            started = time.process_time()
+            response = self._send(label, send)
+            self.cpu[label] += time.process_time() - started
+            return response
+        return self._send(label, send)
+
+    def _send(self, label: str, send: Callable[[], object]):
         if self.trips is None:
             return send()
         before = self.trips.count
@@ -247,6 +258,9 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true", help="redis: list one login's trips")
     parser.add_argument("--profile", action="store_true", help="cProfile one round, print top 45")
     parser.add_argument("--sort", default="tottime", help="pstats sort key for --profile")
+    parser.add_argument(
+        "--per-request", action="store_true", help="CPU µs of each HTTP request of a login"
+    )
     args = parser.parse_args()
 
     processes: list[subprocess.Popen] = []
@@ -264,7 +278,8 @@ def main() -> None:
             from santeid.storage import MemoryStore
 
             store = MemoryStore()
-        run(args, build_app(store), Steps(trips), trips, processes)
+        cpu: Counter[str] | None = Counter() if args.per_request else None
+        run(args, build_app(store), Steps(trips, cpu), trips, processes)
     finally:
         stop(processes)
 
@@ -296,11 +311,19 @@ def run(args, app, step: Steps, trips: Trips | None, processes: list[subprocess.
         if trips is not None:
             trips.by_request.clear()
             counted_from = trips.count
+        if step.cpu is not None:
+            step.cpu.clear()
         for _ in range(args.rounds):
             server_cpu = cpu_seconds(server)
             figures.append(cpu_ms_per_login(login, args.logins))
             server_figures.append((cpu_seconds(server) - server_cpu) * 1000 / args.logins)
         print(f"{name}: CPU ms per login, in process: " + ", ".join(f"{f:.2f}" for f in figures))
+        if step.cpu is not None:
+            logins = args.logins * args.rounds
+            print(
+                f"{name}: CPU µs per request: "
+                + ", ".join(f"{label} {cpu * 1e6 / logins:.0f}" for label, cpu in step.cpu.items())
+            )
         if trips is not None:
             logins = args.logins * args.rounds
             print(

@@ -18,6 +18,7 @@ from flask import has_request_context
 from flask import request
 from flask import session
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import BadRequest
 
 from santeid.observability import metrics
@@ -73,17 +74,29 @@ def limit_parameter_size() -> None:
                 raise ParameterTooLarge(name[:64], limit)
 
 
+#: Headers every response carries unless its view set its own.
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
+#: And every HTML page.
+HTML_SECURITY_HEADERS = (
+    ("X-Frame-Options", "DENY"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        "script-src 'self'; frame-ancestors 'none'; form-action 'self' *",
+    ),
+    ("Cache-Control", "no-store"),
+)
+
+
 def add_security_headers(response):
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    headers = response.headers
+    # The names the view set, read once: Werkzeug's ``setdefault`` searched the list three
+    # times and raised a KeyError for each header missing (docs/performance.md, "Levers of the
+    # code flow"). Absent names are appended, in this order, as ``setdefault`` appended them.
+    present = {name.lower() for name in headers.keys()}
+    defaults = SECURITY_HEADERS
     if response.mimetype == "text/html":
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-            "script-src 'self'; frame-ancestors 'none'; form-action 'self' *",
-        )
-        response.headers.setdefault("Cache-Control", "no-store")
+        defaults += HTML_SECURITY_HEADERS
     # (The INSi fast path adds these headers outside any request context: API clients, which
     # HSTS does not concern.)
     if has_request_context() and request.scheme == "https" and not _is_loopback(request.host):
@@ -91,10 +104,13 @@ def add_security_headers(response):
         # would also bind the plain-HTTP listener of a development server (HSTS ignores ports).
         max_age = services().settings.http.hsts_max_age
         if max_age > 0:
-            response.headers.setdefault("Strict-Transport-Security", f"max-age={max_age}")
+            defaults += (("Strict-Transport-Security", f"max-age={max_age}"),)
+    for name, value in defaults:
+        if name.lower() not in present:
+            headers.add(name, value)
     if services().settings.sandbox.enabled:
         # Visible to programs too: a sandbox must never be mistaken for production.
-        response.headers["X-Santeid-Sandbox"] = "true"
+        headers["X-Santeid-Sandbox"] = "true"
     return response
 
 
@@ -212,10 +228,29 @@ class SessionOverHttps(SecureCookieSessionInterface):
     ``cookie_secure`` says for the issuer (the HTTPS listener of a server whose issuer is
     plain HTTP, as ``make run``'s)."""
 
+    def __init__(self) -> None:
+        #: ``(keys, serializer)``: the serializer Flask builds for these keys, kept.
+        self._signing: tuple[tuple, URLSafeTimedSerializer] | None = None
+
     def get_cookie_secure(self, app) -> bool:
         return bool(super().get_cookie_secure(app)) or (
             has_request_context() and request.scheme == "https"
         )
+
+    def get_signing_serializer(self, app) -> URLSafeTimedSerializer | None:
+        """Flask's serializer, built once per secret key (and its fallbacks) instead of for
+        every request that carries or sets the cookie: building it serialises an empty dict to
+        learn that the format is text, about a third of reading a cookie (docs/performance.md,
+        "Levers of the code flow"). It holds no per-request state, so threads share it."""
+        if not app.secret_key:
+            return None
+        keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)
+        signing = self._signing
+        if signing is None or signing[0] != keys:
+            serializer = super().get_signing_serializer(app)
+            assert serializer is not None  # a secret key is set
+            signing = self._signing = (keys, serializer)
+        return signing[1]
 
     def open_session(self, app, request):
         """Flask's, without building the cookie's signing serializer when the request carries

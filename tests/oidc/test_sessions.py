@@ -3,6 +3,7 @@ RP-Initiated Logout 1.0."""
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
@@ -181,3 +182,32 @@ def test_another_professional_logging_in_ends_the_previous_session(flow, app, cl
     assert not app.extensions["santeid"].sessions.exists(first["session_state"])
     headers = {"Authorization": "Bearer " + first["access_token"]}
     assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 401
+
+
+def test_an_authentication_is_stored_as_every_field_and_read_back_unchanged():
+    """``to_dict`` is written out field by field: it must keep giving what
+    ``dataclasses.asdict`` gives (a field added to the class and forgotten there would not be
+    stored in sessions, codes and token families), with its own copy of ``amr``."""
+    auth = Authentication("810000000001", 1_000_000, "eidas1", "MOBILE", ["sandbox"], "sid-1")
+    stored = auth.to_dict()
+    assert stored == dataclasses.asdict(auth)
+    assert Authentication.from_dict(stored) == auth
+    stored["amr"].append("changed")
+    assert auth.amr == ["sandbox"]
+
+
+def test_the_browser_cookie_follows_a_change_of_secret_key(app, client):
+    """The cookie's signing serializer is built once (``security.SessionOverHttps``), yet a new
+    secret key is used at once: a cookie signed with the old one is no session, until the old
+    key is listed among the fallbacks."""
+    with client.session_transaction() as cookie_session:
+        cookie_session["bid"] = "browser-1"
+    with client.session_transaction() as cookie_session:
+        assert cookie_session.get("bid") == "browser-1"
+    old_key = app.secret_key
+    app.secret_key = "another-secret-key-0123456789abcdef"
+    with client.session_transaction() as cookie_session:
+        assert "bid" not in cookie_session
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    with client.session_transaction() as cookie_session:
+        assert cookie_session.get("bid") == "browser-1"

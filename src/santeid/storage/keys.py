@@ -47,6 +47,9 @@ class Namespace:
     #: Where its lifetime comes from (a setting in backquotes, or a duration).
     lifetime: str
     _segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    #: Each segment's fixed word, or ``None`` for a placeholder: read once here, since a
+    #: code-flow login builds 26 keys (docs/performance.md, "Levers of the code flow").
+    _fixed: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         segments = tuple(self.pattern.split(SEPARATOR))
@@ -56,6 +59,8 @@ class Namespace:
         if _PLACEHOLDER.fullmatch(segments[0]):
             raise ValueError(f"a key pattern starts with a fixed word: {self.pattern!r}")
         object.__setattr__(self, "_segments", segments)
+        fixed = tuple(None if _PLACEHOLDER.fullmatch(s) else s for s in segments)
+        object.__setattr__(self, "_fixed", fixed)
 
     @property
     def prefix(self) -> str:
@@ -69,7 +74,7 @@ class Namespace:
 
     @property
     def arity(self) -> int:
-        return sum(1 for segment in self._segments if _PLACEHOLDER.fullmatch(segment))
+        return self._fixed.count(None)
 
     def key(self, *parts: str) -> str:
         """The key for these parts, in the order of the pattern's placeholders."""
@@ -77,14 +82,14 @@ class Namespace:
             raise TypeError(f"{self.pattern} takes {self.arity} part(s), got {len(parts)}")
         values = iter(parts)
         built = []
-        for segment in self._segments:
-            if _PLACEHOLDER.fullmatch(segment):
+        for fixed in self._fixed:
+            if fixed is None:
                 part = next(values)
                 if not isinstance(part, str):
                     raise TypeError(f"{self.pattern}: parts are strings, got {part!r}")
                 built.append(part)
             else:
-                built.append(segment)
+                built.append(fixed)
         return SEPARATOR.join(built)
 
 
