@@ -194,12 +194,12 @@ def create_app(
     from santeid import health
     from santeid import insi
     from santeid import login
-    from santeid import oidc
     from santeid import problems
     from santeid import sandbox
     from santeid import security
     from santeid import web_ecps
     from santeid.observability import web as observability
+    from santeid.oidc import routes as oidc
 
     # First: the request id is known to everything the other subsystems do.
     observability.init_app(app)
