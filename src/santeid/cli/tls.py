@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 from santeid.pki import PKIError
 from santeid.pki import TestAuthority
@@ -20,9 +21,9 @@ TLS_TEST_CA_NAME = "tls-test-ca"
 TLS_TEST_CA_COMMON_NAME = "TEST AC SANTEID SERVEURS"
 
 
-@click.group()
+@click.group(help=COMMANDS["tls"])
 def tls() -> None:
-    """TLS certificates for development servers (never for production)."""
+    pass
 
 
 @tls.command("dev-cert")
