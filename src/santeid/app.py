@@ -194,7 +194,7 @@ def create_app(
     from santeid import health
     from santeid import insi
     from santeid import login
-    from santeid import problems
+    from santeid import problem_pages
     from santeid import sandbox
     from santeid import security
     from santeid import web_ecps
@@ -205,7 +205,7 @@ def create_app(
     observability.init_app(app)
     security.init_app(app)
     errors.init_app(app)
-    problems.init_app(app)
+    problem_pages.init_app(app)
     oidc.init_app(app)
     login.init_app(app)
     ecps.init_app(app)
