@@ -100,7 +100,7 @@ def counted_redis_store(port: int, trips: Trips):
     """A RedisStore built as ``store_url`` builds it, whose connections count their trips."""
     import redis
 
-    from santeid.storage import RedisStore
+    from santeid.storage.redis import RedisStore
 
     class CountingConnection(redis.Connection):
         def send_command(self, *args, **kwargs):

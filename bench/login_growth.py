@@ -70,8 +70,8 @@ from santeid.oidc.tokens import TokenService
 from santeid.psc.proofs import ECPS
 from santeid.psc.proofs import authentication_for
 from santeid.storage import MemoryStore
-from santeid.storage import RedisStore
 from santeid.storage.base import encode_record
+from santeid.storage.redis import RedisStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SCOPE = "openid scope_all"

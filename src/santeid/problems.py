@@ -12,18 +12,16 @@ member): the e-CPS device API's codes (``wrong_pin``…) and the INSi adapters' 
 names. Each API family keeps its own Python exception (``santeid.ecps.problems.Problem``,
 ``santeid.insi.model.InsiError``) and its own extension members; the title, HTTP status,
 description and FHIR ``issue-type`` of a code live here only.
+
+The pages and the ``application/problem+json`` response are in :mod:`santeid.problem_pages`:
+this module imports no web framework, so that the cores that raise problems (the e-CPS and
+INSi services, their commands) are imported without Flask.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from html import escape
 from urllib.parse import urlsplit
-
-from flask import Blueprint
-from flask import Response
-from flask import json
-from flask import request
 
 #: Media type of problem details (RFC 9457 §3).
 PROBLEM_JSON = "application/problem+json"
@@ -206,123 +204,6 @@ def origin(settings) -> str:
 
 
 def problem_uri(settings, code: str) -> str:
-    """The ``type`` of problem ``code`` (RFC 9457 §3.1.1), served by :data:`bp`."""
+    """The ``type`` of problem ``code`` (RFC 9457 §3.1.1), served by
+    :data:`santeid.problem_pages.bp`."""
     return f"{origin(settings)}{PROBLEMS_PATH}/{code}"
-
-
-def problem_response(body: dict, status: int) -> Response:
-    """``application/problem+json`` (RFC 9457 §3), never cached."""
-    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-# -- the pages that make each ``type`` resolvable --------------------------------------------
-bp = Blueprint("problems", __name__)
-
-
-def _wants_html() -> bool:
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return (
-        best == "text/html"
-        and request.accept_mimetypes[best] > request.accept_mimetypes["application/json"]
-    )
-
-
-def _description(settings, p: ProblemType) -> dict:
-    return {
-        "type": problem_uri(settings, p.code),
-        "code": p.code,
-        "title": p.title,
-        "status": p.status,
-        "description": p.description,
-        "api": p.family,
-    }
-
-
-def _html(title: str, rows: list[ProblemType], settings) -> Response:
-    items = "".join(
-        f'<tr id="{escape(p.code)}"><td><a href="{escape(problem_uri(settings, p.code))}">'
-        f"<code>{escape(p.code)}</code></a></td><td>{p.status}</td><td>{escape(p.family)}</td>"
-        f"<td>{escape(p.title)}</td><td>{escape(p.description)}</td></tr>"
-        for p in rows
-    )
-    page = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
-        "<table><thead><tr><th>code</th><th>status</th><th>API</th><th>title</th>"
-        f"<th>description</th></tr></thead><tbody>{items}</tbody></table></body></html>"
-    )
-    response = Response(page, mimetype="text/html")
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
-
-
-@bp.get(PROBLEMS_PATH + "/")
-def index():
-    """Every problem type santeid answers with."""
-    from santeid.services import services
-
-    settings = services().settings
-    if _wants_html():
-        return _html("santeid problem types", list(CATALOGUE.values()), settings)
-    response = Response(
-        json.dumps([_description(settings, p) for p in CATALOGUE.values()], ensure_ascii=False),
-        mimetype="application/json",
-    )
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
-
-
-@bp.get(PROBLEMS_PATH + "/<code>")
-def describe(code: str):
-    """What problem ``code`` means: the resource a problem's ``type`` names."""
-    from santeid.services import services
-
-    settings = services().settings
-    kind = CATALOGUE.get(code)
-    if kind is None:
-        body = {
-            "type": "about:blank",
-            "title": "Not Found",
-            "status": 404,
-            "detail": f"no problem type {code!r}",
-        }
-        return problem_response(body, 404)
-    if _wants_html():
-        return _html(f"Problem type {code}", [kind], settings)
-    response = Response(
-        json.dumps(_description(settings, kind), ensure_ascii=False), mimetype="application/json"
-    )
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
-
-
-def render_error(exc: Exception) -> Response:
-    """Errors of these pages themselves: an ``about:blank`` problem (RFC 9457 §4.2.1)."""
-    from werkzeug.exceptions import BadRequest
-    from werkzeug.exceptions import HTTPException
-    from werkzeug.exceptions import InternalServerError
-
-    from santeid.security import ParameterTooLarge
-
-    if isinstance(exc, ParameterTooLarge):
-        exc = BadRequest(str(exc))
-    if not isinstance(exc, HTTPException) or (exc.code or 500) >= 500:
-        if not isinstance(exc, HTTPException):
-            import logging
-
-            logging.getLogger(__name__).exception("unhandled error on %s", request.path)
-        exc = InternalServerError()
-    status = exc.code or 500
-    body = {"type": "about:blank", "title": exc.name, "status": status, "detail": exc.description}
-    return problem_response(body, status)
-
-
-def init_app(app) -> None:
-    from santeid import error_formats
-
-    error_formats.declare(
-        bp, error_formats.PROBLEM_JSON, render=render_error, prefixes=[PROBLEMS_PATH]
-    )
-    app.register_blueprint(bp)

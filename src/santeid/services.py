@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import cast
 
-from flask import current_app
-
 if TYPE_CHECKING:  # the services import santeid.services to find each other at request time
     from santeid.ciba.service import CibaService
     from santeid.clock import Clock
@@ -63,4 +61,9 @@ class Services:
 
 
 def services() -> Services:
+    # Flask is imported here, not with this module: the services' modules import this one,
+    # and the commands that use those services (``santeid clients``) run without Flask.
+    # Once Flask is loaded, the import is a lookup in ``sys.modules``.
+    from flask import current_app
+
     return cast("Services", current_app.extensions["santeid"])

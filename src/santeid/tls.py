@@ -45,8 +45,6 @@ from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 
 __all__ = [
-    "TLS_TEST_CA_COMMON_NAME",
-    "TLS_TEST_CA_NAME",
     "client_certificate",
     "is_trusted_proxy",
     "parse_forwarded_certificate",
@@ -56,11 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: The test authority that signs dev server certificates (``santeid tls dev-cert``),
-#: stored as ``{keys_dir}/tls-test-ca.pem`` / ``.key``.
-TLS_TEST_CA_NAME = "tls-test-ca"
-TLS_TEST_CA_COMMON_NAME = "TEST AC SANTEID SERVEURS"
 
 #: WSGI environ keys under which servers expose the client connection.
 SOCKET_ENVIRON_KEYS = ("werkzeug.socket", "gunicorn.socket")

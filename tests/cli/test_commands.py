@@ -1,15 +1,46 @@
-"""The ``santeid`` command group loads a command's module only when that command runs."""
+"""The ``santeid`` command group loads a command's module only when that command runs, and a
+command loads only what it uses: ``santeid --help`` no command module, the commands that need
+no web application no Flask (the cores they use, their problem catalogue included, import
+none)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from santeid.cli import COMMANDS
 from santeid.cli import main
+from tests.support.servers import santeid_env
+
+#: Runs ``santeid`` with its arguments in a fresh interpreter, then prints the names of the
+#: modules it loaded, one a line.
+RUN_AND_LIST_MODULES = """
+import sys
+from santeid.cli import main
+try:
+    main(sys.argv[1:], prog_name="santeid")
+except SystemExit as exit:
+    assert not exit.code, exit.code
+print("\\n".join(sys.modules))
+"""
+
+
+def _modules_loaded_by(env: dict[str, str], *args: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_AND_LIST_MODULES, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.splitlines())
 
 
 def test_every_listed_command_resolves_to_its_group() -> None:
@@ -46,3 +77,44 @@ def test_a_command_does_not_import_the_others_nor_the_application() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "['santeid.cli.tls']"
+
+
+@pytest.mark.parametrize("width", [60, 80, 160])
+def test_help_lists_each_command_with_the_help_the_command_itself_shows(width: int) -> None:
+    context = click.Context(main, info_name="santeid", terminal_width=width)
+    listed = context.make_formatter()
+    main.format_commands(context, listed)
+    # Click's own listing, from the commands themselves (it imports every module).
+    own = context.make_formatter()
+    click.Group.format_commands(main, context, own)
+    assert listed.getvalue() == own.getvalue()
+
+
+def test_help_imports_no_command_module_nor_the_settings(tmp_path: Path) -> None:
+    loaded = _modules_loaded_by(santeid_env(tmp_path), "--help")
+    assert {"santeid.cli"} <= loaded
+    assert {f"santeid.cli.{name}" for name in COMMANDS} & loaded == set()
+    assert {"santeid.settings", "pydantic", "flask"} & loaded == set()
+
+
+def test_commands_without_the_web_application_do_not_import_flask(tmp_path: Path) -> None:
+    env = santeid_env(tmp_path)
+    client = tmp_path / "client.json"
+    client.write_text(
+        json.dumps(
+            {
+                "client_id": "svc",
+                "client_secret": "a-secret-of-at-least-16-characters",
+                "redirect_uris": ["https://svc.example/cb"],
+            }
+        )
+    )
+    for args in (
+        ("clients", "add", str(client)),
+        ("directory", "list"),
+        ("insi", "software", "list"),
+        ("tls", "dev-cert", "--out", str(tmp_path / "tls")),
+    ):
+        loaded = _modules_loaded_by(env, *args)
+        assert f"santeid.cli.{args[0]}" in loaded, args
+        assert "flask" not in loaded, args

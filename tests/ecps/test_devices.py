@@ -13,9 +13,9 @@ from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
 
 from santeid.directory.models import STATUS_INACTIVE
-from santeid.ecps import ActivationError
 from santeid.ecps.pin import PinHasher
 from santeid.ecps.pin import is_valid_pin
+from santeid.ecps.service import ActivationError
 from tests.support.ecps_phone import API
 from tests.support.ecps_phone import PIN
 from tests.support.ecps_phone import Phone

@@ -6,8 +6,8 @@ import pyotp
 import pytest
 from joserfc.jwk import ECKey
 
-from santeid.ecps import EcpsService
-from santeid.ecps import TotpError
+from santeid.ecps.service import EcpsService
+from santeid.ecps.totp import TotpError
 from santeid.storage import MemoryStore
 from tests.support.ecps_phone import CHEAP_PINS
 

@@ -13,9 +13,9 @@ from redis.connection import SSLConnection
 from redis.connection import UnixDomainSocketConnection
 
 from santeid.storage import MemoryStore
-from santeid.storage import RedisStore
 from santeid.storage import StoreUnavailable
 from santeid.storage import store_from_url
+from santeid.storage.redis import RedisStore
 from santeid.storage.redis import parse_sentinel_url
 from tests.support.redis_server import REDIS_SERVER_MISSING
 from tests.support.redis_server import RedisServer

@@ -33,7 +33,7 @@ import redis
 
 from santeid.storage import EphemeralStore
 from santeid.storage import MemoryStore
-from santeid.storage import RedisStore
+from santeid.storage.redis import RedisStore
 
 REDIS_SERVER_MISSING = (
     "redis-server not found: install it with `apt-get install redis-server` (Debian) "

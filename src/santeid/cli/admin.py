@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from santeid.cli import COMMANDS
 
-@click.group()
+
+@click.group(help=COMMANDS["admin"])
 def admin() -> None:
-    """The admin console (/admin)."""
+    pass
 
 
 @admin.command("set-password")

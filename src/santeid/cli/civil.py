@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 
 BASE_NAME = "civil-status.sqlite3"
@@ -18,9 +19,9 @@ def _default_base() -> Path:
     return get_settings().data_path / BASE_NAME
 
 
-@click.group()
+@click.group(help=COMMANDS["civil"])
 def civil() -> None:
-    """Synthetic civil-status base (persons, NIR/NIA, carte Vitale) for the INSi teleservice."""
+    pass
 
 
 @civil.command()

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 from santeid.oidc.clients import ClientRegistry
 from santeid.oidc.clients import InvalidClientMetadata
@@ -26,9 +27,9 @@ def _registry() -> ClientRegistry:
     return ClientRegistry.for_settings(get_settings())
 
 
-@click.group()
+@click.group(help=COMMANDS["clients"])
 def clients() -> None:
-    """Manage registered relying parties."""
+    pass
 
 
 @clients.command("add")

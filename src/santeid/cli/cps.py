@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import TAKES_RANDOM_ID
 from santeid.cli import get_settings
 from santeid.clock import system_clock
@@ -31,9 +32,9 @@ from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 
 
-@click.group()
+@click.group(help=COMMANDS["cps"])
 def cps() -> None:
-    """Test CPS cards: certificates a browser (or a test) presents to log in by card."""
+    pass
 
 
 @cps.command("issue-card")

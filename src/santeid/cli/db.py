@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 
 
@@ -20,9 +21,9 @@ def _target() -> str:
     )
 
 
-@click.group()
+@click.group(help=COMMANDS["db"])
 def db() -> None:
-    """Schema versions and migrations of the durable data (database_url)."""
+    pass
 
 
 @db.command()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import TAKES_RANDOM_ID
 from santeid.ecps.simulator import DEVICE_FILE_ENV
 from santeid.ecps.simulator import DeviceFile
@@ -74,9 +75,9 @@ def _pick(simulator: DeviceSimulator, request_id: str | None, code: str | None =
     return min(pending, key=lambda item: (item.get("created_at", 0), item["request_id"]))
 
 
-@click.group()
+@click.group(help=COMMANDS["device"])
 def device() -> None:
-    """A simulated e-CPS phone (enrol, list requests, approve, deny, offline code)."""
+    pass
 
 
 @device.command()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 from santeid.directory import Directory
 from santeid.directory import Professional
@@ -47,9 +48,9 @@ def _professions_text(professional: Professional) -> str:
     )
 
 
-@click.group()
+@click.group(help=COMMANDS["directory"])
 def directory() -> None:
-    """The professionals directory (RPPS-like) the provider logs people in from."""
+    pass
 
 
 @directory.command("list")

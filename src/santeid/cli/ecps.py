@@ -9,6 +9,7 @@ import json
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 
 
@@ -37,9 +38,9 @@ def _when(epoch: int | None) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-@click.group()
+@click.group(help=COMMANDS["ecps"])
 def ecps() -> None:
-    """e-CPS mobile authenticator: activation codes and devices."""
+    pass
 
 
 @ecps.command()

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 from santeid.clock import system_clock
 
@@ -38,9 +39,9 @@ def _store():
     return EventStore.for_settings(get_settings())
 
 
-@click.group()
+@click.group(help=COMMANDS["events"])
 def events() -> None:
-    """Authentication and admin events: list, purge."""
+    pass
 
 
 @events.command("list")

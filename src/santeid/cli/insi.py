@@ -10,6 +10,7 @@ import json
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 
 
@@ -26,9 +27,9 @@ def _service():
     return InsiService.for_settings(settings)
 
 
-@click.group()
+@click.group(help=COMMANDS["insi"])
 def insi() -> None:
-    """INSi teleservice: software authorisation numbers (IDAM) and statistics."""
+    pass
 
 
 @insi.group()

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 from santeid.keystore import HMAC_ALGORITHM
 from santeid.keystore import RSA_KEY_SIZES
@@ -62,9 +63,9 @@ def _time(value: datetime | None) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-@click.group()
+@click.group(help=COMMANDS["keys"])
 def keys() -> None:
-    """JWT signing keys, kept in the keys directory (SANTEID_KEYS_DIR)."""
+    pass
 
 
 @keys.command()

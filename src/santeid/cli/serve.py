@@ -17,6 +17,7 @@ import ssl
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 from santeid.settings import DEFAULT_REALM_PATH
 from santeid.settings import ConfigurationError
@@ -84,7 +85,7 @@ def _card_issuers(settings: Settings) -> list:
     return [authority.subject for authority in trusted_authorities(settings)]
 
 
-@click.command()
+@click.command(help=COMMANDS["serve"])
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
@@ -140,7 +141,6 @@ def serve(
     client_ca: str | None,
     tls_port: int | None,
 ) -> None:
-    """Serve the provider (HTTPS with optional client certificates given --tls-cert/--tls-key)."""
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     if client_ca and not tls_cert:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 
 
-@click.group()
+@click.group(help=COMMANDS["sessions"])
 def sessions() -> None:
-    """SSO sessions (their id is the session_state / sid the services see)."""
+    pass
 
 
 @sessions.command("logout")

@@ -6,19 +6,24 @@ from pathlib import Path
 
 import click
 
+from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 from santeid.pki import PKIError
 from santeid.pki import TestAuthority
 from santeid.pki import issue_server_certificate
 from santeid.pki import serial_hex
 from santeid.pki import write_credentials
-from santeid.tls import TLS_TEST_CA_COMMON_NAME
-from santeid.tls import TLS_TEST_CA_NAME
+
+#: The test authority that signs dev server certificates, stored as
+#: ``{keys_dir}/tls-test-ca.pem`` / ``.key``. Only this command knows it: the TLS layer
+#: (:mod:`santeid.tls`) serves whatever certificate it is given, whoever signed it.
+TLS_TEST_CA_NAME = "tls-test-ca"
+TLS_TEST_CA_COMMON_NAME = "TEST AC SANTEID SERVEURS"
 
 
-@click.group()
+@click.group(help=COMMANDS["tls"])
 def tls() -> None:
-    """TLS certificates for development servers (never for production)."""
+    pass
 
 
 @tls.command("dev-cert")

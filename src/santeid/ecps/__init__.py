@@ -6,32 +6,13 @@ requests, the device protocol (``/ecps/device/…``), the decision JWT and the o
 ``create_services`` built (``app.extensions["santeid"].ecps``). Documentation:
 ``docs/ecps-device-protocol.md`` (the phone app's contract), ``docs/ecps-device-openapi.yaml``
 and ``docs/ecps-simulator.md``.
+
+Each name is imported from the module that defines it (``santeid.ecps.service``…): this package
+imports none of them, so that a module needing one (client registration reads
+:mod:`santeid.ecps.webhooks`) does not load the device API and its web layer with it.
 """
 
 from __future__ import annotations
-
-from santeid.ecps.decisions import ECPS_AMR
-from santeid.ecps.devices import Device
-from santeid.ecps.devices import DeviceRepository
-from santeid.ecps.problems import Problem
-from santeid.ecps.requests import AuthRequest
-from santeid.ecps.service import Activation
-from santeid.ecps.service import ActivationError
-from santeid.ecps.service import EcpsService
-from santeid.ecps.totp import TotpError
-
-__all__ = [
-    "ECPS_AMR",
-    "Activation",
-    "ActivationError",
-    "AuthRequest",
-    "Device",
-    "DeviceRepository",
-    "EcpsService",
-    "Problem",
-    "TotpError",
-    "init_app",
-]
 
 
 def init_app(app) -> None:

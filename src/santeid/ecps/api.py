@@ -40,9 +40,9 @@ from werkzeug.exceptions import HTTPException
 from santeid import error_formats
 from santeid.db import DatabaseUnavailable
 from santeid.ecps.problems import Problem
-from santeid.ecps.problems import to_response
 from santeid.oidc.protector import BearerProtector
 from santeid.oidc.protector import ProtectedRequest
+from santeid.problem_pages import problem_response
 from santeid.security import ParameterTooLarge
 from santeid.services import services
 from santeid.serving import client_gone
@@ -117,6 +117,19 @@ def _device_info(device) -> dict[str, Any]:
     )
     info["server_time"] = int(ecps.clock())
     return info
+
+
+def to_response(problem: Problem) -> Response:
+    """``application/problem+json`` (RFC 9457 §3), never cached."""
+    response = problem_response(problem.as_json(), problem.status)
+    if problem.status == 401:
+        # RFC 6750 §3: a 401 on a Bearer-protected resource names the scheme; without any
+        # credentials the challenge carries no error code (§3.1).
+        challenge = 'Bearer realm="santeid-ecps"'
+        if problem.code != "missing_token":
+            challenge += f', error="invalid_token", error_description="{problem.code}"'
+        response.headers["WWW-Authenticate"] = challenge
+    return response
 
 
 def render_error(exc: Exception) -> Response:

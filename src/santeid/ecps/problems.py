@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
-
 from santeid import problems
 
 #: ``code`` → (HTTP status, title) of the e-CPS device API's problems (catalogue order).
@@ -28,7 +26,8 @@ def problem_type(code: str) -> str:
 
 
 class Problem(Exception):
-    """A refusal, raised anywhere under the device API and answered by :func:`to_response`.
+    """A refusal, raised anywhere under the device API and answered by
+    :func:`santeid.ecps.api.to_response`.
 
     ``extra`` members are added to the problem object (RFC 9457 §3.2 extension members),
     e.g. ``remaining_attempts``.
@@ -52,16 +51,3 @@ class Problem(Exception):
             "code": self.code,
             **self.extra,
         }
-
-
-def to_response(problem: Problem) -> Response:
-    """``application/problem+json`` (RFC 9457 §3), never cached."""
-    response = problems.problem_response(problem.as_json(), problem.status)
-    if problem.status == 401:
-        # RFC 6750 §3: a 401 on a Bearer-protected resource names the scheme; without any
-        # credentials the challenge carries no error code (§3.1).
-        challenge = 'Bearer realm="santeid-ecps"'
-        if problem.code != "missing_token":
-            challenge += f', error="invalid_token", error_description="{problem.code}"'
-        response.headers["WWW-Authenticate"] = challenge
-    return response

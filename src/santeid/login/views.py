@@ -20,7 +20,7 @@ from flask import url_for
 from werkzeug.routing import BuildError
 
 from santeid import error_formats
-from santeid.ecps import TotpError
+from santeid.ecps.totp import TotpError
 from santeid.i18n import Translator
 from santeid.interaction import authorization
 from santeid.login import authenticators

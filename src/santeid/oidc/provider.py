@@ -475,7 +475,7 @@ class SanteidAuthorizationServer(AuthorizationServer):
 
 def create_authorization_server(clients: ClientRegistry) -> SanteidAuthorizationServer:
     """The server with its grants, endpoints and client authentication methods; the web layer
-    loads Flask's configuration into it (``oidc.init_app``)."""
+    loads Flask's configuration into it (``oidc.routes.init_app``)."""
     server = SanteidAuthorizationServer(
         query_client=clients.get, save_token=lambda token, request: None
     )

@@ -21,6 +21,7 @@ from flask import url_for
 from werkzeug.exceptions import NotFound
 
 from santeid import error_formats
+from santeid import problem_pages
 from santeid import problems
 from santeid.clock import utc_datetime
 from santeid.psc.national_id import NationalIdError
@@ -51,7 +52,7 @@ def render_error(exc: Exception) -> Response:
     """Every error under ``/sandbox/api/`` as a problem of the one catalogue
     (``santeid.problems``): the control API's refusals, and routing errors and bugs."""
     if not isinstance(exc, ControlProblem):
-        return problems.render_error(exc)
+        return problem_pages.render_error(exc)
     body = {
         "type": problems.problem_uri(services().settings, exc.code),
         "title": problems.problem_type(exc.code).title,
@@ -60,7 +61,7 @@ def render_error(exc: Exception) -> Response:
         "code": exc.code,
         **exc.extra,
     }
-    return problems.problem_response(body, exc.status)
+    return problem_pages.problem_response(body, exc.status)
 
 
 error_formats.declare(bp, error_formats.PROBLEM_JSON, render=render_error, prefixes=[PREFIX])

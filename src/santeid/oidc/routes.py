@@ -1,0 +1,95 @@
+"""The OpenID Connect provider's routes, in Pro Santé Connect's Keycloak URL layout
+(docs/reference/pro-sante-connect.md §1).
+
+Every route of the realm is listed here, relative to the issuer path
+(``/auth/realms/esante-wallet`` by default).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+
+from santeid import error_formats
+from santeid.interaction import install_authorization
+from santeid.oidc import authorize
+from santeid.oidc import cors
+from santeid.oidc import discovery
+from santeid.oidc import logout
+from santeid.oidc import realm
+from santeid.oidc import request_objects
+from santeid.oidc import userinfo
+from santeid.oidc.login_outcome import OidcAuthorizationSide
+from santeid.services import services
+
+OIDC = "/protocol/openid-connect"
+
+
+def token():
+    """RFC 6749 §3.2 token endpoint (Authlib grants: authorization_code, refresh_token)."""
+    return services().authorization_server.create_token_response()
+
+
+def introspect():
+    """RFC 7662 §2."""
+    return services().authorization_server.create_endpoint_response("introspection")
+
+
+def revoke():
+    """RFC 7009 §2."""
+    return services().authorization_server.create_endpoint_response("revocation")
+
+
+ROUTES = [
+    # (path under the issuer, endpoint name, view, methods)
+    ("/.well-known/openid-configuration", "discovery", discovery.discovery, ["GET"]),
+    (
+        "/.well-known/wallet-openid-configuration",
+        "wallet_discovery",
+        discovery.wallet_discovery,
+        ["GET"],
+    ),
+    (f"{OIDC}/auth", "authorize", authorize.authorize, ["GET", "POST"]),
+    (f"{OIDC}/token", "token", token, ["POST"]),
+    (f"{OIDC}/token/introspect", "introspect", introspect, ["POST"]),
+    (f"{OIDC}/revoke", "revoke", revoke, ["POST"]),
+    (f"{OIDC}/userinfo", "userinfo", userinfo.userinfo, ["GET", "POST"]),
+    (f"{OIDC}/certs", "certs", discovery.certs, ["GET"]),
+    (f"{OIDC}/logout", "logout", logout.logout, ["GET", "POST"]),
+    # CIBA's routes are registered by santeid.ciba.init_app.
+    # RFC 9126 pushed authorization requests at Keycloak's path (request_objects.py).
+    (f"{OIDC}/ext/par/request", "par", request_objects.pushed_authorization_request, ["POST"]),
+]
+
+
+#: Endpoints whose clients are programs (JSON errors); ``authorize`` and ``logout`` serve pages.
+JSON_ENDPOINTS = ("token", "userinfo", "introspect", "revoke", "certs", "discovery",
+                  "wallet_discovery", "par")  # fmt: skip
+
+
+def init_app(app) -> None:
+    services = app.extensions["santeid"]
+    settings = services.settings
+    # Authlib's server reads its OAUTH2_* options from the Flask configuration.
+    services.authorization_server.init_app(app)
+    bp = Blueprint("oidc", __name__, url_prefix=settings.issuer_path or None)
+    for path, name, view, methods in ROUTES:
+        bp.add_url_rule(path, name, view, methods=methods)
+    error_formats.declare(
+        bp, error_formats.JSON_OAUTH, endpoints=[f"oidc.{name}" for name in JSON_ENDPOINTS],
+        prefixes=[lambda settings: f"{settings.issuer_path}{OIDC}/"],
+    )  # fmt: skip
+    # The login pages hand their outcome back through santeid.interaction.
+    install_authorization(app, OidcAuthorizationSide())
+    # CORS for browser applications and Keycloak's realm endpoints (cors.py, realm.py).
+    cors.init_app(app, bp)
+    app.register_blueprint(bp)
+    realm.init_app(app)
+
+    # PSC advertises its authorization endpoint on another host, the "wallet", at /auth
+    # (docs/reference/pro-sante-connect.md §1): the same view answers on that URL's path,
+    # /auth by default, unless it is configured to be the Keycloak path.
+    path = urlsplit(settings.advertised_authorization_endpoint).path or "/"
+    if path != f"{settings.issuer_path}{OIDC}/auth":
+        app.add_url_rule(path, "authorize_alias", authorize.authorize, methods=["GET", "POST"])
