@@ -1,7 +1,8 @@
-"""Headless Chromium for the browser tests (the e-CPS app, the sandbox debugger): Debian's
-``chromium`` driven through its own ``chromedriver`` (same package version, so they always
-match) with Selenium. Nothing is downloaded: the binaries are the ones installed by
-``apt-get install chromium chromium-driver`` (``.ci/run`` installs them when missing).
+"""Headless Chromium for the browser tests (the e-CPS app, the sandbox debugger, the admin
+console, the form_post page): Debian's ``chromium`` driven through its own ``chromedriver``
+(same package version, so they always match) with Selenium. Nothing is downloaded: the
+binaries are the ones installed by ``apt-get install chromium chromium-driver`` (``.ci/run``
+installs them when missing).
 
 ``http://127.0.0.1`` is a secure context for Chromium ("potentially trustworthy origin",
 W3C Secure Contexts §3.1), so WebCrypto, IndexedDB and service workers work without TLS;
@@ -31,6 +32,11 @@ FLAGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
+    # Chromium 156 loads its WebUI omnibox popups (chrome://omnibox-popup.top-chrome/ and its
+    # AI-mode page) at every start, headless too, in a renderer of their own: about a third of
+    # a start's CPU, for a popup a test never opens. Their code:
+    # https://chromium.googlesource.com/chromium/src/+/main/chrome/browser/ui/webui/omnibox_popup/
+    "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup",
 )
 
 
