@@ -73,6 +73,12 @@ def start_browser(
         options.add_argument("--use-fake-device-for-media-stream")
         options.add_argument("--use-fake-ui-for-media-stream")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The first tab opens about:blank rather than the new tab page, a WebUI page and renderer
+    # of its own: the preferences behind the RestoreOnStartup (4, "open a list of URLs") and
+    # RestoreOnStartupURLs policies, https://chromeenterprise.google/policies/#RestoreOnStartup
+    options.add_experimental_option(
+        "prefs", {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]}
+    )
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(30)
     # --window-size sets the window; the viewport must be exactly the phone's.
