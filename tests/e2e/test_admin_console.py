@@ -6,46 +6,27 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from pathlib import Path
 
 import pytest
 import requests
 
+from tests.support.browser import start_browser
+from tests.support.browser import wait_for
 from tests.support.operations import REDIRECT_URI
 from tests.support.operations import full_login
 from tests.support.operations import run
 from tests.support.operations import sandbox_professional
 from tests.support.servers import santeid_process
 
-pytestmark = [pytest.mark.server, pytest.mark.redis]
+pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ECPS_PROFESSIONAL = "810000000004"
 SECRET = "a-secret-registered-from-the-console-0123456789"
 
 
 @pytest.fixture
-def browser():
-    if not (Path(CHROMIUM).exists() and shutil.which(CHROMEDRIVER)):
-        pytest.fail(
-            "Chromium and chromedriver are needed (apt-get install chromium chromium-driver)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=390,844"):  # fmt: skip
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    # A phone's viewport (a desktop window cannot be made that narrow).
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
-    )
+def browser(tmp_path):
+    driver = start_browser(tmp_path / "profile")  # phone-sized
     driver.implicitly_wait(5)
     yield driver
     driver.quit()
@@ -69,11 +50,10 @@ def _click_and_wait(driver, element) -> None:
     """Click a submit button and wait for the next page to replace this one."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.support.ui import WebDriverWait
 
     element.click()
 
-    def replaced(_) -> bool:
+    def replaced() -> bool:
         # The old page's element is gone. Chromium reports it either as a stale element or,
         # while the new document replaces the old one, as a node of no document.
         try:
@@ -82,7 +62,7 @@ def _click_and_wait(driver, element) -> None:
             return True
         return False
 
-    WebDriverWait(driver, 10).until(replaced)
+    wait_for(replaced, timeout=10, what="the next page")
 
 
 def _submit(driver, button_id: str) -> None:

@@ -10,6 +10,7 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
+from tests.support.browser import start_afresh
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
 from tests.support.servers import santeid_process
@@ -25,12 +26,19 @@ def server(tmp_path_factory):
         yield process.base
 
 
-@pytest.fixture
-def page(tmp_path):
-    """A browser of its own per test (cookies, storage)."""
-    driver = start_browser(tmp_path / "profile", size=DESKTOP)
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    driver = start_browser(tmp_path_factory.mktemp("debugger-profile"), size=DESKTOP)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def page(server, browser):
+    """The module's browser with nothing left by the previous test: no single sign-on cookie,
+    no storage, no cache (the debugger keeps its own state on the server)."""
+    start_afresh(browser, server)
+    return browser
 
 
 def css(driver, selector: str):

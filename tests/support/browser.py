@@ -1,7 +1,8 @@
-"""Headless Chromium for the browser tests (the e-CPS app, the sandbox debugger): Debian's
-``chromium`` driven through its own ``chromedriver`` (same package version, so they always
-match) with Selenium. Nothing is downloaded: the binaries are the ones installed by
-``apt-get install chromium chromium-driver`` (``.ci/run`` installs them when missing).
+"""Headless Chromium for the browser tests (the e-CPS app, the sandbox debugger, the admin
+console, the form_post page): Debian's ``chromium`` driven through its own ``chromedriver``
+(same package version, so they always match) with Selenium. Nothing is downloaded: the
+binaries are the ones installed by ``apt-get install chromium chromium-driver`` (``.ci/run``
+installs them when missing).
 
 ``http://127.0.0.1`` is a secure context for Chromium ("potentially trustworthy origin",
 W3C Secure Contexts §3.1), so WebCrypto, IndexedDB and service workers work without TLS;
@@ -31,6 +32,11 @@ FLAGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
+    # Chromium 156 loads its WebUI omnibox popups (chrome://omnibox-popup.top-chrome/ and its
+    # AI-mode page) at every start, headless too, in a renderer of their own: about a third of
+    # a start's CPU, for a popup a test never opens. Their code:
+    # https://chromium.googlesource.com/chromium/src/+/main/chrome/browser/ui/webui/omnibox_popup/
+    "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup",
 )
 
 
@@ -67,6 +73,12 @@ def start_browser(
         options.add_argument("--use-fake-device-for-media-stream")
         options.add_argument("--use-fake-ui-for-media-stream")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The first tab opens about:blank rather than the new tab page, a WebUI page and renderer
+    # of its own: the preferences behind the RestoreOnStartup (4, "open a list of URLs") and
+    # RestoreOnStartupURLs policies, https://chromeenterprise.google/policies/#RestoreOnStartup
+    options.add_experimental_option(
+        "prefs", {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]}
+    )
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(30)
     # --window-size sets the window; the viewport must be exactly the phone's.
@@ -75,6 +87,20 @@ def start_browser(
         {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": size[0] < 600},
     )
     return driver
+
+
+def start_afresh(driver, origin: str) -> None:
+    """Leave a browser shared by a module's tests as a new one would be for the next test: the
+    previous test's page closed (its timers and polling stop), no cookies, no HTTP cache, and
+    nothing kept for ``origin`` (local storage, IndexedDB, Cache Storage, service workers),
+    with the Chrome DevTools Protocol's ``Network.clearBrowserCookies``,
+    ``Network.clearBrowserCache`` and ``Storage.clearDataForOrigin``
+    (https://chromedevtools.github.io/devtools-protocol/tot/Storage/#method-clearDataForOrigin).
+    """
+    driver.get("about:blank")
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+    driver.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:

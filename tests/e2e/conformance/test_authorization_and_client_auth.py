@@ -25,13 +25,14 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.support.browser import CHROMIUM
+from tests.support.browser import FLAGS
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
 
 CALLBACK = "http://127.0.0.1:8000/callback"
 CIBA = "urn:openid:params:grant-type:ciba"
-CHROMIUM = "/usr/bin/chromium"
 KEYCLOAK_INVALID_CLIENT = {
     "error": "invalid_client",
     "error_description": "Invalid client or Invalid client credentials",
@@ -313,15 +314,7 @@ def test_form_post_page_submits_itself_in_a_browser(server):
         rp.page = _login(server, _browser(), f"{server.base}/auth", params)
         assert rp.page.status_code == 200
         subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--dump-dom",
-                "--virtual-time-budget=5000",
-                rp.url + "/page",
-            ],
+            [CHROMIUM, *FLAGS, "--dump-dom", "--virtual-time-budget=5000", rp.url + "/page"],
             capture_output=True,
             timeout=60,
             check=False,
