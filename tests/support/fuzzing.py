@@ -1,6 +1,6 @@
 """Malformed and random requests for every endpoint family of santeid (the routes of the
 application, taken from its URL map), sent raw over HTTP so that any header can be wrong:
-shared by tests/e2e/security/test_fuzz.py (short, seeded) and bench/fuzz.py (long)."""
+shared by tests/e2e/security/test_malformed_requests.py (short, seeded) and bench/fuzz.py (long)."""
 
 from __future__ import annotations
 
