@@ -118,3 +118,5 @@ def test_commands_without_the_web_application_do_not_import_flask(tmp_path: Path
         loaded = _modules_loaded_by(env, *args)
         assert f"santeid.cli.{args[0]}" in loaded, args
         assert "flask" not in loaded, args
+        # An embedded installation's data is SQLite: PostgreSQL's driver stays unloaded.
+        assert "psycopg" not in loaded, args

@@ -27,31 +27,36 @@ from urllib.parse import urlsplit
 from santeid.settings import ConfigurationError
 from santeid.sqlite_pool import ConnectionPool
 
-try:  # PostgreSQL is optional at import time: the embedded installation never loads it.
-    import psycopg
-    import psycopg_pool
-except ImportError:  # pragma: no cover - psycopg is a declared dependency
-    psycopg = None  # type: ignore[assignment]
-    psycopg_pool = None  # type: ignore[assignment]
-
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 
+
+class PostgresError(Exception):
+    """An error of the PostgreSQL backend, raised from psycopg's own (its ``__cause__``).
+
+    psycopg is imported only when a PostgreSQL database is opened (≈ 0.1 s that every CLI call
+    and server worker of an embedded installation would otherwise pay); the error tuples below
+    are built at import, so they name these classes, which the backend raises in psycopg's
+    place.
+    """
+
+
+class PostgresIntegrityError(PostgresError):
+    """A constraint refused the row (psycopg's ``IntegrityError``)."""
+
+
+class PostgresUnavailable(PostgresError):
+    """The server cannot be used now: unreachable, refused the login, or no pooled connection
+    came free in time (psycopg's ``OperationalError``, psycopg_pool's ``PoolTimeout``)."""
+
+
 #: Every backend's "a constraint refused this row" error (duplicate key, CHECK, NOT NULL).
-IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError, PostgresIntegrityError)
 #: Every backend's error: the database is unreachable, locked, full, or refused a statement.
-DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error,)
+DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, PostgresError)
 #: The database cannot be used right now (unreachable, no connection free, locked, disk
 #: full): the web layer answers 503, as for the store. Other errors are bugs.
-DatabaseUnavailable: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
-if psycopg is not None:
-    IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
-    DatabaseError = (sqlite3.Error, psycopg.Error, psycopg_pool.PoolTimeout)
-    DatabaseUnavailable = (
-        sqlite3.OperationalError,
-        psycopg.OperationalError,
-        psycopg_pool.PoolTimeout,
-    )
+DatabaseUnavailable: tuple[type[Exception], ...] = (sqlite3.OperationalError, PostgresUnavailable)
 #: What a health check turns into "not ready" (the database, or the network under it).
 _PING_FAILURES: tuple[type[Exception], ...] = (*DatabaseError, OSError)
 
@@ -150,6 +155,22 @@ class SqliteConnection(Connection):
         self.raw.execute("COMMIT")
 
 
+@contextlib.contextmanager
+def _postgres_errors() -> Iterator[None]:
+    """psycopg's errors raised as :class:`PostgresError` and its subclasses, message kept."""
+    import psycopg
+    import psycopg_pool
+
+    try:
+        yield
+    except psycopg.IntegrityError as exc:
+        raise PostgresIntegrityError(str(exc)) from exc
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+        raise PostgresUnavailable(str(exc)) from exc
+    except psycopg.Error as exc:
+        raise PostgresError(str(exc)) from exc
+
+
 class PostgresConnection(Connection):
     dialect = POSTGRESQL
 
@@ -159,17 +180,19 @@ class PostgresConnection(Connection):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         # Without parameters psycopg sends the text as it is: no placeholder, no escaping.
         params = tuple(params)
-        cursor = self.raw.execute(postgres_sql(sql) if params else sql, params or None)
-        rows = cursor.fetchall() if cursor.description else []
+        with _postgres_errors():
+            cursor = self.raw.execute(postgres_sql(sql) if params else sql, params or None)
+            rows = cursor.fetchall() if cursor.description else []
         return Result(rows, cursor.rowcount, cursor.description)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self.raw.cursor() as cursor:
+        with _postgres_errors(), self.raw.cursor() as cursor:
             cursor.executemany(postgres_sql(sql), list(rows))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.raw.transaction():
+        # The COMMIT at the end of the block may fail too (a deferred constraint, a lost server).
+        with _postgres_errors(), self.raw.transaction():
             yield self
 
 
@@ -330,8 +353,12 @@ class PostgresDatabase(Database):
     PING_TIMEOUT = 2.0
 
     def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
-        if psycopg is None:  # pragma: no cover
-            raise ConfigurationError("database_url is postgresql:// but psycopg is not installed")
+        try:
+            import psycopg  # noqa: F401 (imported here, not with the module: see PostgresError)
+        except ImportError:  # pragma: no cover - psycopg is a declared dependency
+            raise ConfigurationError(
+                "database_url is postgresql:// but psycopg is not installed"
+            ) from None
         super().__init__()
         self.url = url
         self.pool_size = pool_size
@@ -341,6 +368,9 @@ class PostgresDatabase(Database):
         self._pid = 0
 
     def _get_pool(self) -> Any:
+        import psycopg
+        import psycopg_pool
+
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
                 # One direct connection first: an unreachable server or a refused login fails
@@ -366,7 +396,7 @@ class PostgresDatabase(Database):
 
     @contextlib.contextmanager
     def connect(self, timeout: float | None = None) -> Iterator[Connection]:
-        with self._get_pool().connection(timeout=timeout) as raw:
+        with _postgres_errors(), self._get_pool().connection(timeout=timeout) as raw:
             yield PostgresConnection(raw)
 
     def ping(self) -> bool:

@@ -266,10 +266,11 @@ def database_error(exc: BaseException, operation: str) -> None:
 
 
 def _database_backend(exc: BaseException) -> str:
-    module = type(exc).__module__
-    if module.startswith("sqlite3"):
+    from santeid.db.backends import PostgresError  # on the error path only
+
+    if type(exc).__module__.startswith("sqlite3"):
         return "sqlite"
-    if module.startswith("psycopg"):  # psycopg and psycopg_pool
+    if isinstance(exc, PostgresError):  # psycopg's errors, as the backend raises them
         return "postgresql"
     return UNKNOWN
 
