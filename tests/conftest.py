@@ -42,6 +42,7 @@ pytest_plugins = [
     "tests.support.redis_server",
     "tests.support.postgres_server",
     "tests.support.log_scan",
+    "tests.support.rewrite_ahead",
 ]
 
 
