@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
+import functools
 import ipaddress
 import os
 import tempfile
@@ -42,6 +43,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.oid import NameOID
 
@@ -210,12 +212,22 @@ def load_certificates(path: Path | str) -> list[x509.Certificate]:
 def load_private_key(path: Path | str) -> PrivateKey:
     path = Path(path)
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = _parse_private_key(path.read_bytes())
     except (OSError, ValueError, TypeError) as exc:
         raise PKIError(f"{path}: cannot load an unencrypted PEM private key ({exc})") from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise PKIError(f"{path}: only RSA and EC keys are supported")
     return key
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_private_key(pem: bytes) -> PrivateKeyTypes:
+    """The key of a PEM file, parsed once per process and content: parsing an RSA private key
+    checks it, ≈ 0.14 s of CPU for the authorities' 3072-bit keys (0.06 s for 2048 bits)
+    (https://cryptography.io/en/latest/hazmat/primitives/asymmetric/serialization/#cryptography.hazmat.primitives.serialization.load_pem_private_key),
+    and an authority's key is read again for every certificate it issues. A changed file is
+    new content, parsed again; a key object is immutable, so sharing it is safe."""
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 def write_credentials(

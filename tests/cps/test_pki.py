@@ -64,6 +64,23 @@ def test_authority_is_created_once_and_reused(tmp_path):
     assert isinstance(first.private_key, rsa.RSAPrivateKey)
 
 
+def test_a_key_file_is_parsed_once_until_its_content_changes(tmp_path, ca):
+    """An authority's key is read for every certificate it issues: parsed (and checked) once
+    per content, and a replaced file gives the new key at once."""
+    first = load_private_key(ca.key_path)
+    assert load_private_key(ca.key_path) is first
+    other = TestAuthority.load_or_create(
+        tmp_path / "other", "unit-ca", common_name="TEST AC OTHER", key_type="ec-p256"
+    )
+    ca.key_path.write_bytes(other.key_path.read_bytes())
+    replaced = load_private_key(ca.key_path)
+    assert replaced.public_key() == other.certificate.public_key()
+    assert replaced.public_key() != first.public_key()
+    ca.key_path.write_text("not a key")
+    with pytest.raises(PKIError, match="cannot load an unencrypted PEM private key"):
+        load_private_key(ca.key_path)
+
+
 def test_concurrent_creation_yields_one_authority(tmp_path):
     keys = tmp_path / "keys"
 
