@@ -10,8 +10,10 @@ test process (``session_keys_dir``), the one every real server of the process ge
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -66,15 +68,42 @@ def keys_dir(session_keys_dir, tmp_path) -> Path:
     return keys
 
 
-@pytest.fixture
-def settings(tmp_path, keys_dir) -> Settings:
+def _sandbox_settings(home: Path, keys: Path) -> Settings:
     return Settings(
         issuer=ISSUER,
-        data_dir=str(tmp_path / "var"),
-        keys_dir=str(keys_dir),
+        data_dir=str(home / "var"),
+        keys_dir=str(keys),
         sandbox=True,
         sandbox_approval_delay=0,
     )
+
+
+@pytest.fixture(scope="session")
+def session_data_dir(tmp_path_factory, session_keys_dir) -> Path:
+    """A sandbox data folder as a first start leaves it — every component's SQLite file at its
+    current schema, the demo directory seeded — made once per test process. Creating those
+    files is a third of what building an app costs (``create_app``: 18–28 ms of CPU on a new
+    folder, 13 ms on a copy); each test starts from a copy (``settings``). Not copied: the
+    installation's ``secret_key`` (each test's app makes its own) and SQLite's ``-wal`` and
+    ``-shm`` files (checkpointed into the database files first)."""
+    home = tmp_path_factory.mktemp("first-start")
+    keys = home / "keys"
+    shutil.copytree(session_keys_dir, keys)
+    create_app(_sandbox_settings(home, keys), store=MemoryStore())
+    data = home / "var"
+    template = tmp_path_factory.mktemp("data-template") / "var"
+    template.mkdir()
+    for database in data.glob("*.sqlite3"):
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute(f"VACUUM INTO '{template / database.name}'")
+    return template
+
+
+@pytest.fixture
+def settings(tmp_path, keys_dir, session_data_dir) -> Settings:
+    shutil.copytree(session_data_dir, tmp_path / "var")
+    return _sandbox_settings(tmp_path, keys_dir)
 
 
 @pytest.fixture
