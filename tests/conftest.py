@@ -6,6 +6,10 @@ Signing keys: every test gets its own ``keys_dir``, a copy of one key set genera
 test process (``session_keys_dir``), the one every real server of the process gets too
 (``tests/support/servers.py``).  A test that must start from an empty key folder asks for
 ``tmp_path`` itself.
+
+Data folder: likewise, each test's ``var`` starts as a copy of the folder a first start of the
+sandbox left (``session_data_dir``): schemas created, demo directory seeded. The tests of a
+first start build their settings on a folder of their own.
 """
 
 from __future__ import annotations
@@ -82,8 +86,9 @@ def _sandbox_settings(home: Path, keys: Path) -> Settings:
 def session_data_dir(tmp_path_factory, session_keys_dir) -> Path:
     """A sandbox data folder as a first start leaves it — every component's SQLite file at its
     current schema, the demo directory seeded — made once per test process. Creating those
-    files is a third of what building an app costs (``create_app``: 18–28 ms of CPU on a new
-    folder, 13 ms on a copy); each test starts from a copy (``settings``). Not copied: the
+    files is a third to a half of what building an app costs (``create_app``: 18–28 ms of CPU
+    on a new folder, 13 ms on a copy); each test starts from a copy (``settings``). Not copied:
+    the
     installation's ``secret_key`` (each test's app makes its own) and SQLite's ``-wal`` and
     ``-shm`` files (checkpointed into the database files first)."""
     home = tmp_path_factory.mktemp("first-start")
