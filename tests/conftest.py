@@ -88,8 +88,7 @@ def session_data_dir(tmp_path_factory, session_keys_dir) -> Path:
     current schema, the demo directory seeded — made once per test process. Creating those
     files is a third to a half of what building an app costs (``create_app``: 18–28 ms of CPU
     on a new folder, 13 ms on a copy); each test starts from a copy (``settings``). Not copied:
-    the
-    installation's ``secret_key`` (each test's app makes its own) and SQLite's ``-wal`` and
+    the installation's ``secret_key`` (each test's app makes its own) and SQLite's ``-wal`` and
     ``-shm`` files (checkpointed into the database files first)."""
     home = tmp_path_factory.mktemp("first-start")
     keys = home / "keys"
