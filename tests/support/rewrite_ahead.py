@@ -2,11 +2,13 @@
 workers start.
 
 To collect the suite, each worker imports every test module, and pytest rewrites a test
-module's ``assert`` statements as it imports it (≈ 4 s of CPU for this suite), caching the
-result in ``__pycache__`` when bytecode may be written
+module's ``assert`` statements as it imports it, caching the result in ``__pycache__`` when
+bytecode may be written
 (https://docs.pytest.org/en/stable/how-to/assert.html#assertion-introspection-details). The
-workers start together, so each of them rewrote every module. Here the controller rewrites
-them first, split over the cores, and the workers read the cache. It calls pytest's own
+workers start together, so each of them rewrote every module, under coverage. Here the
+controller rewrites them first, split over the cores, and the workers read the cache:
+collecting the suite on four workers with coverage took 47–48 s of CPU, 26–32 s after
+(docs/performance.md, "The test suite"). It calls pytest's own
 rewriting functions, which are not public: when they are missing (another pytest), it does
 nothing and the workers rewrite as before. With ``PYTHONDONTWRITEBYTECODE`` set there is no
 cache to fill (``make test`` empties it).
