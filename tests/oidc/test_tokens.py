@@ -16,6 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
@@ -28,17 +29,7 @@ from tests.support.oidc_flow import sandbox_professional
 
 def test_token_response_has_keycloak_fields_in_order(flow):
     body = flow.full_login()
-    assert list(body) == [
-        "access_token",
-        "expires_in",
-        "refresh_expires_in",
-        "refresh_token",
-        "token_type",
-        "id_token",
-        "not-before-policy",
-        "session_state",
-        "scope",
-    ]
+    assert list(body) == KEYCLOAK_TOKEN_MEMBERS
     assert body["expires_in"] == 120
     assert body["refresh_expires_in"] == 1800
     assert body["token_type"] == "Bearer"

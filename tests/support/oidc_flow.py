@@ -18,6 +18,20 @@ ISSUER = "http://localhost/auth/realms/esante-wallet"
 OIDC = "/auth/realms/esante-wallet/protocol/openid-connect"
 REDIRECT_URI = "https://service.example.org/callback"
 CLIENT_SECRET = "s3cr3t-of-the-test-client-0123456789"
+#: The members of Keycloak's token answer, in its order (docs/reference/keycloak-behaviour.md,
+#: "Token endpoint"): spelled out here from that page, not imported from santeid, so that a
+#: change of santeid's order fails the tests that compare with it.
+KEYCLOAK_TOKEN_MEMBERS = [
+    "access_token",
+    "expires_in",
+    "refresh_expires_in",
+    "refresh_token",
+    "token_type",
+    "id_token",
+    "not-before-policy",
+    "session_state",
+    "scope",
+]
 
 
 def register_client(app, **overrides) -> dict:

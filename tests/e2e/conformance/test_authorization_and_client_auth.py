@@ -27,6 +27,7 @@ import requests
 
 from tests.support.browser import CHROMIUM
 from tests.support.browser import FLAGS
+from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -165,17 +166,7 @@ def test_hard_coded_wallet_auth_with_openid_then_code_exchange(server, service):
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.headers["Cache-Control"] == "no-store"
-    assert list(response.json()) == [
-        "access_token",
-        "expires_in",
-        "refresh_expires_in",
-        "refresh_token",
-        "token_type",
-        "id_token",
-        "not-before-policy",
-        "session_state",
-        "scope",
-    ]
+    assert list(response.json()) == KEYCLOAK_TOKEN_MEMBERS
 
 
 def test_hard_coded_wallet_auth_without_openid_is_plain_oauth2(server, service):
