@@ -330,3 +330,29 @@ def test_record_holds_no_usable_identifier(app, client, meta, auto_id):
     record = _record(app, auth_req_id)
     assert auth_req_id not in repr(record)
     assert record["state"] == "approved"
+
+
+def test_ciba_tokens_end_with_the_session_their_approval_opened(client, meta, auto_id, clock):
+    """A CIBA login opens a session at its approval (``auth_time``), bounded by
+    ``sso_max_lifetime`` like a browser's: its refreshes end there (Keycloak's refresh token
+    expiry, docs/reference/keycloak-behaviour.md "Refresh tokens")."""
+    app = client.application
+    max_lifetime = app.extensions["santeid"].settings.login.sso_max_lifetime
+    tokens = poll(client, meta, start(client, meta, auto_id)["auth_req_id"]).get_json()
+    started = decode(app, tokens["id_token"])[1]["auth_time"]
+
+    def refresh(refresh_token):
+        return client.post(
+            f"{OIDC}/token",
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+            headers=basic_auth("ciba-rp", SECRET),
+        )
+
+    while clock() + 1500 < started + max_lifetime:
+        clock.advance(1500)
+        response = refresh(tokens["refresh_token"])
+        assert response.status_code == 200, response.get_json()
+        tokens = response.get_json()
+    assert tokens["refresh_expires_in"] == started + max_lifetime - int(clock()) < 1500
+    clock.advance(tokens["refresh_expires_in"])
+    assert error_of(refresh(tokens["refresh_token"])) == "invalid_grant"

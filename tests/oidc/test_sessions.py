@@ -7,12 +7,17 @@ import dataclasses
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
+import pytest
+
 from santeid.clock import ManualClock
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.sessions import SessionStore
+from santeid.oidc.tokens import RefreshRefused
+from santeid.oidc.tokens import TokenService
 from santeid.storage import MemoryStore
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import decode
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
@@ -211,3 +216,123 @@ def test_the_browser_cookie_follows_a_change_of_secret_key(app, client):
     app.config["SECRET_KEY_FALLBACKS"] = [old_key]
     with client.session_transaction() as cookie_session:
         assert cookie_session.get("bid") == "browser-1"
+
+
+# -- tokens bound to their SSO session -----------------------------------------------------------
+# Keycloak's TokenManager: an access token expires at the latest when its user session reaches
+# SSO Session Max, a refresh token at min(now + SSO Session Idle, session start + SSO Session
+# Max), a refresh renews the session's idle time, and a refresh after the session's end gets
+# "Session not active" (docs/reference/keycloak-behaviour.md, "Refresh tokens").
+MINUTE = 60
+
+
+def _refresh(flow: Flow, refresh_token: str):
+    return flow.http.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+    )
+
+
+def _userinfo(flow: Flow, access_token: str) -> int:
+    response = flow.http.get(
+        f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + access_token}
+    )
+    return response.status_code
+
+
+def test_refreshing_never_outlives_the_sessions_maximum(clocked_app, clock):
+    app = clocked_app
+    flow = Flow(app, app.test_client(), register_client(app))
+    max_lifetime = app.extensions["santeid"].settings.login.sso_max_lifetime
+    tokens = flow.full_login()
+    started = decode(app, tokens["access_token"])[1]["auth_time"]
+    # Refreshed every 25 minutes, as a client keeping its access token fresh does.
+    while clock() + 25 * MINUTE < started + max_lifetime:
+        clock.advance(25 * MINUTE)
+        response = _refresh(flow, tokens["refresh_token"])
+        assert response.status_code == 200, response.get_json()
+        tokens = response.get_json()
+    remaining = started + max_lifetime - int(clock())
+    assert 0 < remaining < 25 * MINUTE
+    # The last tokens end with the session: expires_in and refresh_expires_in say so.
+    assert tokens["refresh_expires_in"] == remaining < 1800
+    assert tokens["expires_in"] == min(120, remaining)
+    access = decode(app, tokens["access_token"])[1]
+    assert access["exp"] <= started + max_lifetime
+    assert decode(app, tokens["id_token"])[1]["exp"] <= started + max_lifetime
+    clock.advance(remaining)
+    refused = _refresh(flow, tokens["refresh_token"])
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_grant"
+    assert _userinfo(flow, tokens["access_token"]) == 401
+
+
+def test_a_shortened_maximum_applies_to_sessions_already_open(clocked_app, clock):
+    """An operator who lowers ``sso_max_lifetime`` ends the sessions already past it: their
+    refresh tokens get ``invalid_grant`` "Session not active", as Keycloak answers for a user
+    session that is no longer valid."""
+    app = clocked_app
+    svc = app.extensions["santeid"]
+    flow = Flow(app, app.test_client(), register_client(app))
+    tokens = flow.full_login()
+    clock.advance(20 * MINUTE)
+    shortened = svc.settings.replace(sso_max_lifetime=15 * MINUTE)
+    tokens_service = TokenService(shortened, svc.store, svc.keys, svc.directory, clock=clock)
+    with pytest.raises(RefreshRefused, match="^Session not active$"):
+        tokens_service.refresh_grant(tokens["refresh_token"])
+
+
+def test_a_logout_at_the_end_of_the_session_leaves_no_working_token(clocked_app, clock):
+    app = clocked_app
+    flow = Flow(app, app.test_client(), register_client(app))
+    max_lifetime = app.extensions["santeid"].settings.login.sso_max_lifetime
+    tokens = flow.full_login()
+    ends = decode(app, tokens["access_token"])[1]["auth_time"] + max_lifetime
+    while clock() + 25 * MINUTE < ends:
+        clock.advance(25 * MINUTE)
+        tokens = _refresh(flow, tokens["refresh_token"]).get_json()
+    clock.advance(ends + 5 * MINUTE - clock())
+    logout = flow.http.post(
+        f"{OIDC}/logout",
+        data={"refresh_token": tokens["refresh_token"]},
+        headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+    )
+    assert logout.status_code == 400
+    assert logout.get_json()["error"] == "invalid_grant"
+    assert _refresh(flow, tokens["refresh_token"]).status_code == 400
+    assert _userinfo(flow, tokens["access_token"]) == 401
+
+
+def test_refreshing_keeps_the_sso_session_alive(clocked_app, clock):
+    """Keycloak renews the user session's idle time at each refresh: an hour of refreshes
+    without the browser, and a second service still logs in silently."""
+    app = clocked_app
+    client = app.test_client()
+    flow = Flow(app, client, register_client(app))
+    idle = app.extensions["santeid"].settings.login.sso_idle_timeout
+    tokens = flow.full_login()
+    for _ in range(3):
+        clock.advance(idle - 5 * MINUTE)
+        response = _refresh(flow, tokens["refresh_token"])
+        assert response.status_code == 200, response.get_json()
+        tokens = response.get_json()
+    silent = _second_service(app, client).authorize(prompt="none")
+    assert "code=" in silent.headers["Location"], silent.headers["Location"]
+
+
+def test_logging_in_again_does_not_restart_the_sessions_maximum(clocked_app, clock):
+    """Keycloak keeps the user session, and its start, when the professional logs in again."""
+    app = clocked_app
+    flow = Flow(app, app.test_client(), register_client(app))
+    max_lifetime = app.extensions["santeid"].settings.login.sso_max_lifetime
+    national_id = sandbox_professional(app)
+    first = flow.full_login(national_id)
+    started = decode(app, first["access_token"])[1]["auth_time"]
+    tokens = first
+    while clock() + 25 * MINUTE < started + max_lifetime:  # the session kept in use
+        clock.advance(25 * MINUTE)
+        tokens = _refresh(flow, tokens["refresh_token"]).get_json()
+    again = flow.full_login(national_id, prompt="login")
+    assert again["session_state"] == first["session_state"]
+    assert again["refresh_expires_in"] == started + max_lifetime - int(clock())

@@ -271,8 +271,10 @@ class CibaService:
         ``auth_time``/``acr``/``amr``/``authMode`` always in the ID token). Push mode adds
         ``urn:openid:params:jwt:claim:auth_req_id`` and ``rt_hash`` (CIBA Core §10.3.1).
 
-        :raises TokenRedemptionError: another redemption won, or the professional is gone.
+        :raises TokenRedemptionError: another redemption won, the professional is gone, or the
+            session the approval opened is already over (``sso_max_lifetime``).
         """
+        from santeid.oidc.tokens import SessionEnded
         from santeid.oidc.tokens import UnknownSubject
 
         authentication = Authentication.from_dict(request.data["auth"])
@@ -280,13 +282,16 @@ class CibaService:
         # (one round trip, docs/storage.md), the family first so that the tombstone never
         # names a family not yet written.
         writes = self.tokens.store.batch()
-        family_id = self.tokens.open_family(
-            client=client,
-            authentication=authentication,
-            scope=request.scope,
-            nonce=None,
-            batch=writes,
-        )
+        try:
+            family_id = self.tokens.open_family(
+                client=client,
+                authentication=authentication,
+                scope=request.scope,
+                nonce=None,
+                batch=writes,
+            )
+        except SessionEnded as exc:
+            raise TokenRedemptionError(str(exc)) from None
         # Consumed by compare-and-set before any token is handed out: of two concurrent polls
         # only one gets tokens; the tombstone keeps the family id for replay revocation.
         consumed = self.book.consume_in(writes, request, {"fid": family_id})

@@ -36,6 +36,7 @@ from santeid.oidc.authentication import Authentication
 from santeid.oidc.tls_client_auth import TlsClientAuth
 from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
 from santeid.oidc.tokens import RefreshRefused
+from santeid.oidc.tokens import SessionEnded
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import UnknownSubject
 from santeid.services import services as _services
@@ -128,13 +129,16 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         # (one round trip, docs/storage.md), the family first so that the tombstone never
         # names a family not yet written.
         writes = services.store.batch()
-        family_id = services.tokens.open_family(
-            client=client,
-            authentication=authentication,
-            scope=record.get_scope(),
-            nonce=record.get_nonce(),
-            batch=writes,
-        )
+        try:
+            family_id = services.tokens.open_family(
+                client=client,
+                authentication=authentication,
+                scope=record.get_scope(),
+                nonce=record.get_nonce(),
+                batch=writes,
+            )
+        except SessionEnded as exc:
+            raise InvalidGrantError(str(exc)) from None
         # The code is consumed by a compare-and-set before any token is handed out, so two
         # concurrent requests cannot both succeed. The tombstone outlives the code so that a
         # late replay still finds the family to revoke.
@@ -235,6 +239,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         except UnknownSubject:
             services.tokens.revoke_family(grant.family_id)
             raise InvalidGrantError("The professional is no longer in the directory") from None
+        if grant.authentication.sid:
+            services.sessions.keep_alive(grant.authentication.sid)
         observe.token_issued(
             client.get_client_id(), "refresh_token", professional=grant.authentication.national_id
         )

@@ -36,7 +36,7 @@ class SessionStore:
         """Start a session for a fresh login; returns the authentication bound to its sid."""
         now = int(self.clock())
         sid = self.new_sid()
-        bound = authentication.with_sid(sid)
+        bound = authentication.with_sid(sid, now)
         record = {"auth": bound.to_dict(), "created_at": now, "last_seen": now}
         self.book.create(sid, record, lifetime=self._ttl(now, now))
         return bound
@@ -51,7 +51,7 @@ class SessionStore:
         if record is None or record["auth"]["national_id"] != authentication.national_id:
             return None
         now = int(self.clock())
-        bound = authentication.with_sid(sid)
+        bound = authentication.with_sid(sid, int(record["created_at"]))
         renewed = self.book.update(
             record.key,
             {"auth": bound.to_dict(), "last_seen": now},
@@ -77,7 +77,15 @@ class SessionStore:
             lifetime=self._ttl(record["created_at"], now),
             current=record.data,
         )
-        return Authentication.from_dict(record["auth"])
+        # The session's start from the session itself (records written before logins carried
+        # it have it only there).
+        return Authentication.from_dict({**record["auth"], "session_started": record["created_at"]})
+
+    def keep_alive(self, sid: str) -> None:
+        """A grant of the session was refreshed: its idle time starts again, as Keycloak sets
+        the user session's ``lastSessionRefresh`` at every refresh, so a browser's SSO
+        session lives on while a service keeps refreshing (nothing if it is already over)."""
+        self.get(sid)
 
     def exists(self, sid: str) -> bool:
         return self.book.get(sid) is not None

@@ -68,6 +68,11 @@ class UnknownSubject(Exception):
     """The professional of a grant is no longer in the directory."""
 
 
+class SessionEnded(Exception):
+    """The session of a grant reached ``sso_max_lifetime`` before its tokens were issued;
+    Keycloak's ``error_description`` for the ``invalid_grant`` is the message."""
+
+
 def _uuid() -> str:
     return str(uuid.UUID(bytes=secrets.token_bytes(16), version=4))
 
@@ -118,6 +123,13 @@ class TokenService:
         self.refresh_tokens = RecordBook(store, REFRESH_TOKEN, clock=clock)
 
     # -- issuing ------------------------------------------------------------
+    def session_end(self, authentication: Authentication) -> int:
+        """When the session of ``authentication`` reaches ``sso_max_lifetime``: no token of it
+        outlives that instant, and no refresh is granted from it. Keycloak's ``TokenManager``
+        caps access and refresh tokens at the user session's start + SSO Session Max
+        (docs/reference/keycloak-behaviour.md, "Refresh tokens")."""
+        return authentication.session_start + self.settings.login.sso_max_lifetime
+
     def open_family(
         self,
         *,
@@ -129,7 +141,13 @@ class TokenService:
     ) -> str:
         """Create the refresh-token family of one authorization grant: written at once, or
         when ``batch`` runs (``docs/storage.md``: one round trip with the grant's other
-        writes)."""
+        writes).
+
+        :raises SessionEnded: the login's session is already over (nothing is written).
+        """
+        remaining = self.session_end(authentication) - int(self.clock())
+        if remaining <= 0:
+            raise SessionEnded("Session not active")
         fid = _uuid()
         record = {
             "client_id": client.get_client_id(),
@@ -139,7 +157,10 @@ class TokenService:
         }
         writes = self.store.batch() if batch is None else batch
         self.families.create(
-            fid, record, lifetime=self.settings.oidc.refresh_token_lifetime, batch=writes
+            fid,
+            record,
+            lifetime=min(self.settings.oidc.refresh_token_lifetime, remaining),
+            batch=writes,
         )
         if authentication.sid:
             writes.add_member(
@@ -185,6 +206,11 @@ class TokenService:
             raise UnknownSubject(authentication.national_id)
         now = int(self.clock())
         settings = self.settings
+        # No token outlives its session (Keycloak: ``expires_in`` and ``refresh_expires_in``
+        # shrink as the session nears its maximum). The grant checked that it is not over.
+        session_end = self.session_end(authentication)
+        access_exp = min(now + settings.oidc.access_token_lifetime, session_end)
+        refresh_exp = min(now + settings.oidc.refresh_token_lifetime, session_end)
         sub = sub_for(authentication.national_id, settings.oidc.federation_id)
         sid = authentication.sid or family_id
         client_id = client.get_client_id()
@@ -201,7 +227,7 @@ class TokenService:
             self.refresh_tokens.create(
                 rt_jti,
                 {"fid": family_id, "client_id": client_id},
-                lifetime=settings.oidc.refresh_token_lifetime,
+                lifetime=max(1, refresh_exp - now),
                 batch=writes,
             )
             if not family_just_opened:
@@ -210,7 +236,7 @@ class TokenService:
                     writes,
                     self.families.key(family_id),
                     {},
-                    lifetime=settings.oidc.refresh_token_lifetime,
+                    lifetime=max(1, refresh_exp - now),
                 )
         writes.run()
         if not family_just_opened:
@@ -223,7 +249,7 @@ class TokenService:
                 self._deny_access_token(at_jti, "family", settings.oidc.access_token_lifetime)
 
         access_claims = {
-            "exp": now + settings.oidc.access_token_lifetime,
+            "exp": access_exp,
             "iat": now,
             "auth_time": authentication.auth_time,
             "jti": at_jti,
@@ -245,11 +271,11 @@ class TokenService:
         access_token = self.keys.sign(access_claims, alg=settings.oidc.signing_alg)
         response: dict = {
             "access_token": access_token,
-            "expires_in": settings.oidc.access_token_lifetime,
+            "expires_in": access_exp - now,
         }
         if include_refresh:
             refresh_claims = {
-                "exp": now + settings.oidc.refresh_token_lifetime,
+                "exp": refresh_exp,
                 "iat": now,
                 "jti": rt_jti,
                 "iss": settings.issuer,
@@ -263,13 +289,13 @@ class TokenService:
                 "sid": sid,
             }
             refresh_token = self.keys.sign(refresh_claims, alg=HMAC_ALGORITHM)
-            response["refresh_expires_in"] = settings.oidc.refresh_token_lifetime
+            response["refresh_expires_in"] = refresh_exp - now
             response["refresh_token"] = refresh_token
         response["token_type"] = "Bearer"  # noqa: S105 - a type name, not a secret
 
         if "openid" in scope.split():
             id_claims = {
-                "exp": now + settings.oidc.id_token_lifetime,
+                "exp": min(now + settings.oidc.id_token_lifetime, session_end),
                 "iat": now,
                 "auth_time": authentication.auth_time,
                 "jti": _uuid(),
@@ -420,13 +446,17 @@ class TokenService:
         family = self.family(record["fid"])
         if family is None or family["state"] != "active" or record["state"] != "active":
             raise RefreshRefused("Session not active")
+        authentication = Authentication.from_dict(family["auth"])
+        if self.session_end(authentication) <= self.clock():
+            # Reached when the maximum was lowered since: the token's own expiry says less.
+            raise RefreshRefused("Session not active")
         return RefreshGrant(
             jti=claims["jti"],
             iat=int(claims.get("iat") or 0),
             family_id=record["fid"],
             family=family,
             client_id=record["client_id"],
-            authentication=Authentication.from_dict(family["auth"]),
+            authentication=authentication,
             scope=family["scope"],
             nonce=family.get("nonce"),
         )

@@ -129,7 +129,8 @@ FAMILY = Namespace(
     "fam:<fid>",
     "record",
     "a refresh-token family (with `refresh_token_revoke`: the refresh token last used, and when)",
-    "`refresh_token_lifetime`, renewed with each refresh token",
+    "`refresh_token_lifetime`, renewed with each refresh token, never past its SSO session's "
+    "`sso_max_lifetime`",
 )
 FAMILY_ACCESS_TOKENS = Namespace(
     "fam:<fid>:at",
@@ -141,7 +142,7 @@ REFRESH_TOKEN = Namespace(
     "rt:<jti>",
     "record",
     "a refresh token's server state (its family, `active`)",
-    "`refresh_token_lifetime`",
+    "`refresh_token_lifetime`, never past its SSO session's `sso_max_lifetime`",
 )
 REFRESH_TOKEN_USES = Namespace(
     "rtuse:<jti>",

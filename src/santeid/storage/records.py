@@ -453,7 +453,8 @@ REFRESH_TOKEN_FAMILY = RecordKind(
     name="refresh-token family",
     namespace=keys.FAMILY,
     hashed_id=False,
-    lifetime="`refresh_token_lifetime`, renewed with each refresh token",
+    lifetime="`refresh_token_lifetime`, renewed with each refresh token, never past the "
+    "session's maximum",
     initial=("active",),
     transitions={"active": ("revoked",)},
 )
@@ -461,7 +462,7 @@ REFRESH_TOKEN = RecordKind(
     name="refresh token",
     namespace=keys.REFRESH_TOKEN,
     hashed_id=False,
-    lifetime="`refresh_token_lifetime`",
+    lifetime="`refresh_token_lifetime`, never past the session's maximum",
     initial=("active",),
 )
 CIBA_REQUEST = RecordKind(
