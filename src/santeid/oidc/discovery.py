@@ -48,7 +48,13 @@ CLAIMS_SUPPORTED = [
 def mtls_endpoint_aliases(settings) -> dict | None:
     """RFC 8705 §5: where a client authenticating with its certificate sends its requests —
     the HTTPS listener that asks for client certificates (``mtls_base_url``), as PSC advertises
-    for its production clients. None when santeid has no such listener."""
+    for its production clients. None when santeid has no such listener.
+
+    One alias for each endpoint santeid serves among those Keycloak aliases, in Keycloak's
+    order (``docs/reference/pro-sante-connect.md §2``, ``mtls_endpoint_aliases``): every
+    endpoint that authenticates clients (``client_auth.ENDPOINTS``) but the logout endpoint,
+    which Keycloak does not alias, and the userinfo endpoint, whose Bearer token may be bound
+    to the certificate (RFC 8705 §3)."""
     base = settings.mtls_oidc_base
     if base is None:
         return None
@@ -57,6 +63,7 @@ def mtls_endpoint_aliases(settings) -> dict | None:
         "revocation_endpoint": f"{base}/revoke",
         "introspection_endpoint": f"{base}/token/introspect",
         "userinfo_endpoint": f"{base}/userinfo",
+        "pushed_authorization_request_endpoint": f"{base}/ext/par/request",
         "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
     }
 
