@@ -17,6 +17,88 @@ from tests.support.oidc_flow import register_client
 
 WELL_KNOWN = "/auth/realms/esante-wallet/.well-known"
 
+#: The members of PSC's BAS discovery document, in that document's order
+#: (docs/reference/pro-sante-connect.md §2).
+PSC_MEMBERS = [
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "introspection_endpoint",
+    "userinfo_endpoint",
+    "end_session_endpoint",
+    "frontchannel_logout_session_supported",
+    "frontchannel_logout_supported",
+    "jwks_uri",
+    "check_session_iframe",
+    "grant_types_supported",
+    "acr_values_supported",
+    "response_types_supported",
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+    "id_token_encryption_alg_values_supported",
+    "id_token_encryption_enc_values_supported",
+    "userinfo_signing_alg_values_supported",
+    "userinfo_encryption_alg_values_supported",
+    "userinfo_encryption_enc_values_supported",
+    "request_object_signing_alg_values_supported",
+    "request_object_encryption_alg_values_supported",
+    "request_object_encryption_enc_values_supported",
+    "response_modes_supported",
+    "registration_endpoint",
+    "token_endpoint_auth_methods_supported",
+    "token_endpoint_auth_signing_alg_values_supported",
+    "introspection_endpoint_auth_methods_supported",
+    "introspection_endpoint_auth_signing_alg_values_supported",
+    "authorization_signing_alg_values_supported",
+    "authorization_encryption_alg_values_supported",
+    "authorization_encryption_enc_values_supported",
+    "claims_supported",
+    "claim_types_supported",
+    "claims_parameter_supported",
+    "scopes_supported",
+    "request_parameter_supported",
+    "request_uri_parameter_supported",
+    "require_request_uri_registration",
+    "code_challenge_methods_supported",
+    "tls_client_certificate_bound_access_tokens",
+    "revocation_endpoint",
+    "revocation_endpoint_auth_methods_supported",
+    "revocation_endpoint_auth_signing_alg_values_supported",
+    "backchannel_logout_supported",
+    "backchannel_logout_session_supported",
+    "device_authorization_endpoint",
+    "backchannel_token_delivery_modes_supported",
+    "backchannel_authentication_endpoint",
+    "backchannel_authentication_request_signing_alg_values_supported",
+    "require_pushed_authorization_requests",
+    "pushed_authorization_request_endpoint",
+    "mtls_endpoint_aliases",
+    "authorization_response_iss_parameter_supported",
+]
+#: The members of its ``mtls_endpoint_aliases``, in its order (same table, row 53).
+PSC_ALIASES = [
+    "token_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "device_authorization_endpoint",
+    "registration_endpoint",
+    "userinfo_endpoint",
+    "pushed_authorization_request_endpoint",
+    "backchannel_authentication_endpoint",
+]
+#: What santeid advertises beyond PSC's document (each placed as discovery.py says).
+SANTEID_ONLY = {
+    "prompt_values_supported",
+    "ui_locales_supported",
+    "backchannel_user_code_parameter_supported",
+}
+
+
+def assert_in_psc_order(members, reference):
+    """The members ``members`` shares with ``reference`` come in ``reference``'s order."""
+    shared = [name for name in members if name in reference]
+    assert shared == [name for name in reference if name in members]
+
 
 def test_the_two_discovery_documents_differ_only_by_the_authorization_endpoint(client):
     """PSC: the wallet document points at the wallet host's /auth; Keycloak's standard one at
@@ -36,13 +118,9 @@ def test_the_two_discovery_documents_differ_only_by_the_authorization_endpoint(c
 
 def test_discovery_advertises_what_is_implemented_in_psc_order(client):
     document = json.loads(client.get(f"{WELL_KNOWN}/wallet-openid-configuration").data)
-    assert list(document)[:5] == [
-        "issuer",
-        "authorization_endpoint",
-        "token_endpoint",
-        "introspection_endpoint",
-        "userinfo_endpoint",
-    ]
+    assert_in_psc_order(list(document), PSC_MEMBERS)
+    assert set(document) - set(PSC_MEMBERS) == SANTEID_ONLY
+    assert "mtls_endpoint_aliases" not in document  # no certificate listener here
     assert document["issuer"] == ISSUER
     assert document["authorization_endpoint"] == "http://localhost/auth"
     assert document["jwks_uri"] == f"{ISSUER}/protocol/openid-connect/certs"
@@ -77,6 +155,22 @@ def test_discovery_advertises_what_is_implemented_in_psc_order(client):
     for name in ("userinfo_endpoint", "jwks_uri", "end_session_endpoint"):
         path = document[name].replace("http://localhost", "")
         assert client.get(path).status_code in (200, 400, 401), name
+
+
+@pytest.mark.parametrize("path", ["openid-configuration", "wallet-openid-configuration"])
+def test_discovery_with_a_tls_listener_keeps_psc_order(settings, path):
+    """With a certificate listener, ``mtls_endpoint_aliases`` takes its place in PSC's order,
+    and so do its members (RFC 8705 §5)."""
+    from santeid.storage import MemoryStore
+
+    app = create_app(settings.replace(mtls_base_url="https://localhost:5443"), store=MemoryStore())
+    document = json.loads(app.test_client().get(f"{WELL_KNOWN}/{path}").data)
+    assert_in_psc_order(list(document), PSC_MEMBERS)
+    aliases = document["mtls_endpoint_aliases"]
+    assert_in_psc_order(list(aliases), PSC_ALIASES)
+    assert aliases["pushed_authorization_request_endpoint"] == (
+        "https://localhost:5443/auth/realms/esante-wallet/protocol/openid-connect/ext/par/request"
+    )
 
 
 def test_separate_authorization_host_is_advertised_and_served(settings):

@@ -1,8 +1,9 @@
 """OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414 §2) and the JWKS.
 
 Served at both ``{issuer}/.well-known/openid-configuration`` and PSC's
-``{issuer}/.well-known/wallet-openid-configuration``; keys in PSC's order
-(``docs/reference/pro-sante-connect.md §2``), advertising only what santeid implements.
+``{issuer}/.well-known/wallet-openid-configuration``, advertising only what santeid
+implements. The members santeid shares with PSC's document come in that document's order
+(``docs/reference/pro-sante-connect.md §2``), as do those of ``mtls_endpoint_aliases``.
 The two differ as PSC's do: the wallet document advertises the wallet authorization URL
 (``<issuer origin>/auth`` by default, ``authorization_endpoint`` setting), Keycloak's standard
 document the realm's own ``…/protocol/openid-connect/auth``.
@@ -48,7 +49,13 @@ CLAIMS_SUPPORTED = [
 def mtls_endpoint_aliases(settings) -> dict | None:
     """RFC 8705 §5: where a client authenticating with its certificate sends its requests —
     the HTTPS listener that asks for client certificates (``mtls_base_url``), as PSC advertises
-    for its production clients. None when santeid has no such listener."""
+    for its production clients. None when santeid has no such listener.
+
+    One alias for each endpoint santeid serves among those Keycloak aliases, in Keycloak's
+    order (``docs/reference/pro-sante-connect.md §2``, ``mtls_endpoint_aliases``): every
+    endpoint that authenticates clients (``client_auth.ENDPOINTS``) but the logout endpoint,
+    which Keycloak does not alias, and the userinfo endpoint, whose Bearer token may be bound
+    to the certificate (RFC 8705 §3)."""
     base = settings.mtls_oidc_base
     if base is None:
         return None
@@ -57,16 +64,22 @@ def mtls_endpoint_aliases(settings) -> dict | None:
         "revocation_endpoint": f"{base}/revoke",
         "introspection_endpoint": f"{base}/token/introspect",
         "userinfo_endpoint": f"{base}/userinfo",
+        "pushed_authorization_request_endpoint": f"{base}/ext/par/request",
         "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
     }
 
 
 def metadata(*, wallet: bool = True) -> dict:
-    """The provider metadata; ``wallet``: PSC's ``wallet-openid-configuration``."""
+    """The provider metadata; ``wallet``: PSC's ``wallet-openid-configuration``.
+
+    Members in PSC's order (the module docstring). The three that PSC's document lacks sit
+    where Keycloak's ``OIDCConfigurationRepresentation`` declares them, or, when Keycloak has
+    no such member, right after their nearest neighbour in PSC's document (comments below)."""
     settings = services().settings
     base = settings.oidc_base
     auth_methods = client_auth.discovery_methods()
-    document = {
+    aliases = mtls_endpoint_aliases(settings)
+    return {
         "issuer": settings.issuer,
         "authorization_endpoint": (
             settings.advertised_authorization_endpoint
@@ -90,6 +103,10 @@ def metadata(*, wallet: bool = True) -> dict:
         "acr_values_supported": ACR_VALUES_SUPPORTED,
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
+        # Not in PSC's document; Keycloak declares it right after subject_types_supported
+        # (https://github.com/keycloak/keycloak, services/src/main/java/org/keycloak/protocol/
+        # oidc/representations/OIDCConfigurationRepresentation.java).
+        "prompt_values_supported": ["none", "login"],
         "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
         "userinfo_signing_alg_values_supported": list(SIGNING_ALGS),
         "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGS),
@@ -108,32 +125,33 @@ def metadata(*, wallet: bool = True) -> dict:
         "request_uri_parameter_supported": False,
         # PSC's order; plain for every client unless pkce_plain_for_all_clients is off.
         "code_challenge_methods_supported": ["plain", "S256"],
+        # RFC 8705 §3: the access tokens of tls_client_auth clients carry cnf.x5t#S256 and
+        # every Bearer API checks it (santeid.oidc.protector).
+        "tls_client_certificate_bound_access_tokens": True,
         "revocation_endpoint": f"{base}/revoke",
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        # In neither PSC's document nor Keycloak's: right after the nearest member it shares
+        # with PSC's document.
         "ui_locales_supported": ["fr", "en"],
-        "prompt_values_supported": ["none", "login"],
-        "authorization_response_iss_parameter_supported": True,
-        # RFC 9126 §5.
-        "require_pushed_authorization_requests": False,
-        "pushed_authorization_request_endpoint": f"{base}/ext/par/request",
         # CIBA Core 1.0 §4 (santeid.ciba; docs/reference/pro-sante-connect.md §14).
-        "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
         "backchannel_token_delivery_modes_supported": ["poll", "ping", "push"],
+        "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
         "backchannel_authentication_request_signing_alg_values_supported": list(
             client_auth.REQUEST_SIGNING_ALGS
         ),
+        # In neither PSC's document nor Keycloak's: right after the nearest CIBA member it
+        # shares with PSC's document.
         "backchannel_user_code_parameter_supported": False,
-        # RFC 8705 §3: the access tokens of tls_client_auth clients carry cnf.x5t#S256 and
-        # every Bearer API checks it (santeid.oidc.protector).
-        "tls_client_certificate_bound_access_tokens": True,
+        # RFC 9126 §5.
+        "require_pushed_authorization_requests": False,
+        "pushed_authorization_request_endpoint": f"{base}/ext/par/request",
+        # RFC 8705 §5; only with a certificate listener.
+        **({} if aliases is None else {"mtls_endpoint_aliases": aliases}),
+        "authorization_response_iss_parameter_supported": True,
     }
-    aliases = mtls_endpoint_aliases(settings)
-    if aliases is not None:
-        document["mtls_endpoint_aliases"] = aliases
-    return document
 
 
 def discovery():

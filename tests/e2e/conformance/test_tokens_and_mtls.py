@@ -7,8 +7,9 @@
 * what a client decodes: the refresh token (HS512, realm HMAC secret, ``typ`` Refresh) and the
   ID token (PSC's ``auth_level`` and ``scope``, an ``authMode`` PSC sends);
 * a production client authenticating by its certificate (``tls_client_auth``), taking its URLs
-  from discovery's ``mtls_endpoint_aliases``: its access token is bound to the certificate
-  (RFC 8705 §3) and refused without it or with another one.
+  from discovery's ``mtls_endpoint_aliases``: its pushed authorization request is accepted
+  there, its access token is bound to the certificate (RFC 8705 §3) and refused without it or
+  with another one.
 """
 
 from __future__ import annotations
@@ -311,12 +312,63 @@ def _thumbprint(folder: Path) -> str:
 
 
 def test_discovery_advertises_the_tls_listener(server):
+    """Every endpoint that accepts ``tls_client_auth`` has its alias on the TLS listener, named
+    as Keycloak names them (docs/reference/pro-sante-connect.md §2, ``mtls_endpoint_aliases``;
+    RFC 8705 §5), in Keycloak's order."""
     document = _discovery(server)
     assert document["tls_client_certificate_bound_access_tokens"] is True
     aliases = document["mtls_endpoint_aliases"]
-    for name in ("token_endpoint", "userinfo_endpoint", "introspection_endpoint"):
-        assert urlsplit(aliases[name]).scheme == "https"
-        assert urlsplit(aliases[name]).path == urlsplit(document[name]).path
+    assert list(aliases) == [
+        "token_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "userinfo_endpoint",
+        "pushed_authorization_request_endpoint",
+        "backchannel_authentication_endpoint",
+    ]
+    tls_origin = urlsplit(aliases["token_endpoint"]).netloc
+    for name, alias in aliases.items():
+        assert urlsplit(alias).scheme == "https"
+        assert urlsplit(alias).netloc == tls_origin
+        assert urlsplit(alias).path == urlsplit(document[name]).path
+
+
+def test_mtls_client_pushes_its_authorization_request_through_the_alias(server):
+    """RFC 9126 §2 with RFC 8705 §2 client authentication: the client sends PAR where
+    discovery's ``mtls_endpoint_aliases`` says (RFC 8705 §5), with its certificate, and the
+    pushed request then serves at the authorization endpoint."""
+    aliases = _discovery(server)["mtls_endpoint_aliases"]
+    _, challenge = _pkce()
+    form = {
+        "response_type": "code",
+        "client_id": "rp-mtls",
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid scope_all",
+        "state": "par-mtls",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    # Without a certificate, or with one that is not the registered one: invalid_client.
+    for presenter in (_tls(server, None), _tls(server, "other")):
+        refused = presenter.post(
+            aliases["pushed_authorization_request_endpoint"], data=form, timeout=10
+        )
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"] == "invalid_client"
+    pushed = _tls(server, "machine").post(
+        aliases["pushed_authorization_request_endpoint"], data=form, timeout=10
+    )
+    assert pushed.status_code == 201, pushed.text
+    request_uri = pushed.json()["request_uri"]
+    assert request_uri.startswith("urn:ietf:params:oauth:request_uri:")
+    authorization = _discovery(server)["authorization_endpoint"]
+    browser = requests.Session()
+    browser.trust_env = False
+    query = urlencode({"client_id": "rp-mtls", "request_uri": request_uri})
+    response = browser.get(f"{authorization}?{query}", allow_redirects=False)
+    # The pushed request is accepted: the browser goes on to the login page.
+    assert response.status_code == 302, response.text
+    assert "login-actions/authenticate" in response.headers["Location"]
 
 
 def test_mtls_client_from_discovery_gets_a_bound_token(server):
