@@ -146,7 +146,6 @@ def test_only_ciba_clients_may_call(client, app, auto_id):
         ({"login_hint": "AUTO", "scope": None}, "missing parameter : scope"),
         ({"login_hint": "AUTO", "user_code": "1234"}, "User code not supported"),
         ({"login_hint": "AUTO", "channel": "SMS"}, "channel"),
-        ({"login_hint": "8 1 2"}, "national identifier"),
         ({"id_token_hint": "not-a-token"}, "id_token_hint"),
         ({"login_hint_token": "a.b.c"}, "login_hint_token"),
     ],
@@ -196,6 +195,28 @@ def test_unknown_or_inactive_user_is_keycloak_invalid_user(client, app, meta, wh
     response = backchannel(client, meta, login_hint=hint)
     assert response.status_code == 400
     assert response.get_json() == {"error": "invalid_request", "error_description": "invalid_user"}
+
+
+@pytest.mark.parametrize("hint", ["10000000001", "dr.martin@example.org", "8 1 2"])
+def test_hint_that_is_no_national_identifier_is_keycloak_invalid_user(client, meta, hint):
+    """A hint that cannot name anybody (an RPPS without its leading 8, an e-mail address)
+    matches no user: Keycloak's row 5 (docs/reference/pro-sante-connect.md §14), in the
+    table's order (row 4, no scope, before it; row 6, invalid scope, after it)."""
+    response = backchannel(client, meta, login_hint=hint)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_request", "error_description": "invalid_user"}
+    no_scope = backchannel(client, meta, login_hint=hint, scope=None)
+    assert no_scope.get_json()["error_description"] == "missing parameter : scope"
+    bad_scope = backchannel(client, meta, login_hint=hint, scope="openid admin")
+    assert bad_scope.get_json() == {"error": "invalid_request", "error_description": "invalid_user"}
+
+
+def test_hint_that_is_no_national_identifier_strict(client, app, meta):
+    """``error_style = "strict"`` keeps its own answer: the hint's syntax is wrong."""
+    _strict(app)
+    response = backchannel(client, meta, login_hint="10000000001")
+    assert response.status_code == 400 and error_of(response) == "invalid_request"
+    assert response.get_json()["error_description"] == "login_hint must be a national identifier"
 
 
 def test_unknown_user_id(client, app, meta):
@@ -294,7 +315,12 @@ def test_login_hint_token(client, app, auto_id, rsa_key):
         client, meta, login_hint_token=_hint_token(rsa_key, login_hint="899999999999")
     )
     assert unknown.get_json()["error_description"] == "invalid_user"
+    not_an_id = _hint_token(rsa_key, login_hint="x@y.fr")  # no national identifier at all
+    malformed = backchannel(client, meta, login_hint_token=not_an_id)
+    assert malformed.get_json() == {"error": "invalid_request", "error_description": "invalid_user"}
     _strict(app)
+    malformed = backchannel(client, meta, login_hint_token=not_an_id)
+    assert malformed.get_json()["error_description"] == "login_hint must be a national identifier"
     unknown = backchannel(
         client, meta, login_hint_token=_hint_token(rsa_key, login_hint="899999999999")
     )

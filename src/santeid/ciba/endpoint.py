@@ -33,6 +33,7 @@ from santeid.ciba.validators import BINDING_MESSAGE_RE
 from santeid.ciba.validators import CHECKS
 from santeid.ciba.validators import REQUEST_PARAMETERS
 from santeid.ciba.validators import BackchannelAuthenticationRequest
+from santeid.ciba.validators import keycloak_errors
 from santeid.oidc import client_auth
 
 
@@ -148,7 +149,12 @@ class SanteidBackchannelAuthenticationEndpoint(BackchannelAuthenticationEndpoint
 
     def _active_professional(self, national_id: Any, req: BackchannelAuthenticationRequest):
         """The national id of an active professional of the directory, or ``None``; the
-        professional is kept on ``req`` (endpoint instances are shared between threads)."""
+        professional is kept on ``req`` (endpoint instances are shared between threads).
+
+        A value that is not a national identifier at all (an RPPS without its leading 8, an
+        e-mail address) names nobody: with Keycloak's errors it is a hint that matches no user
+        (``None``, docs/reference/pro-sante-connect.md §14 row 5); with
+        ``error_style = "strict"``, ``invalid_request`` about its syntax."""
         from santeid.psc.national_id import NationalIdError
         from santeid.psc.national_id import parse_national_id
 
@@ -157,6 +163,8 @@ class SanteidBackchannelAuthenticationEndpoint(BackchannelAuthenticationEndpoint
         try:
             parsed = parse_national_id(national_id)
         except NationalIdError:
+            if keycloak_errors():
+                return None
             raise InvalidRequestError("login_hint must be a national identifier") from None
         professional = self._services().directory.get(parsed.value)
         if professional is None or not professional.is_active:

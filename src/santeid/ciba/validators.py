@@ -111,7 +111,7 @@ KEYCLOAK_INVALID_USER = "invalid_user"
 KEYCLOAK_CHANNEL_FAILED = "Failed to send authentication request"
 
 
-def _keycloak_errors() -> bool:
+def keycloak_errors() -> bool:
     """``error_style``: Keycloak's codes (default) or CIBA Core §13's."""
     from santeid.services import services
 
@@ -124,7 +124,7 @@ def check_ciba_client(endpoint, req: BackchannelAuthenticationRequest) -> None:
     activée sur votre service"; CIBA Core §13 ``unauthorized_client``)."""
     client = req.client
     if not client_meta.is_ciba_client(client):
-        if _keycloak_errors():
+        if keycloak_errors():
             raise KeycloakCibaNotAllowedError(CIBA_NOT_ALLOWED)
         raise UnauthorizedClientError(CIBA_NOT_ALLOWED)
     req.mode = client_meta.delivery_mode(client)
@@ -267,7 +267,7 @@ def resolve_user(endpoint, req: BackchannelAuthenticationRequest) -> None:
     else:
         national_id = endpoint.process_id_token_hint(req.hint_value, req)
     if not national_id:
-        if _keycloak_errors():
+        if keycloak_errors():
             raise InvalidRequestError(KEYCLOAK_INVALID_USER)
         raise UnknownUserIdError("could not identify end-user")
     req.national_id = national_id
@@ -300,7 +300,7 @@ def check_authentication_channel(endpoint, req: BackchannelAuthenticationRequest
     ``unknown_user_id``), and the OP cannot, so does not, authenticate them (docs/ciba.md,
     "Decisions")."""
     if not endpoint.can_authenticate(req):
-        if _keycloak_errors():
+        if keycloak_errors():
             raise AuthenticationChannelError(KEYCLOAK_CHANNEL_FAILED)
         raise BackchannelAccessDeniedError(
             f"the professional cannot be authenticated on the {req.channel} channel"
