@@ -113,7 +113,7 @@ def test_the_two_discovery_documents_differ_only_by_the_authorization_endpoint(c
     for url in (wallet["authorization_endpoint"], standard["authorization_endpoint"]):
         response = client.get(url.replace("http://localhost", ""), query_string={"client_id": "x"})
         assert response.status_code == 400  # the authorization endpoint's error page, not 404
-        assert "unknown client" in response.get_data(as_text=True)
+        assert "Client not found." in response.get_data(as_text=True)
 
 
 def test_discovery_advertises_what_is_implemented_in_psc_order(client):

@@ -194,7 +194,8 @@ def check_client(params):
         raise ErrorPage("invalid_request", "client_id is missing or repeated")
     client = services().clients.get(client_id[0])
     if client is None:
-        raise ErrorPage("invalid_client", f"unknown client {client_id[0]!r}")
+        # Keycloak's page text (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
+        raise ErrorPage("invalid_client", "Client not found.")
     return client
 
 
@@ -206,7 +207,8 @@ def check_redirect_uri(params, client) -> str:
         # OIDC Core §3.1.2.1: REQUIRED for OpenID requests.
         raise ErrorPage("invalid_request", "redirect_uri is missing")
     if not client.check_redirect_uri(uris[0]):
-        raise ErrorPage("invalid_redirect_uri", "redirect_uri is not registered for this client")
+        # Keycloak's page text (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
+        raise ErrorPage("invalid_redirect_uri", "Invalid parameter: redirect_uri")
     return uris[0]
 
 

@@ -476,7 +476,10 @@ def test_pushed_authorization_request_then_authorization(server):
         timeout=10,
     )
     assert bad.status_code == 400
-    assert bad.json()["error"] == "invalid_redirect_uri"
+    assert bad.json() == {
+        "error": "invalid_redirect_uri",
+        "error_description": "Invalid parameter: redirect_uri",  # the authorization page's text
+    }
     unauthenticated = requests.post(
         server["discovery"]["pushed_authorization_request_endpoint"],
         data={"response_type": "code", "client_id": "rp-par"},
