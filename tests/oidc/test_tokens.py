@@ -157,16 +157,24 @@ def test_expired_code_is_invalid_grant(clocked_app, clock):
 
 
 def test_pkce_s256(flow, app):
+    """Keycloak's refusals (docs/reference/keycloak-behaviour.md, "Token endpoint")."""
     verifier, challenge = pkce_pair()
     national_id = sandbox_professional(app)
     params = flow.obtain_code(national_id, code_challenge=challenge, code_challenge_method="S256")
     missing = flow.token(params["code"])
     assert missing.status_code == 400
-    assert missing.get_json()["error"] == "invalid_request"
+    assert missing.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "PKCE code verifier not specified",
+    }
 
     params = flow.obtain_code(national_id, code_challenge=challenge, code_challenge_method="S256")
     wrong = flow.token(params["code"], code_verifier=pkce_pair()[0])
     assert wrong.status_code == 400
+    assert wrong.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "PKCE verification failed: Code mismatch",
+    }
 
     params = flow.obtain_code(national_id, code_challenge=challenge, code_challenge_method="S256")
     assert flow.token(params["code"], code_verifier=verifier).status_code == 200

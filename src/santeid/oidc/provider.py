@@ -82,10 +82,32 @@ class AuthorizationCodeRecord:
 
 class PerClientCodeChallenge(CodeChallenge):
     """RFC 7636 verification at the token endpoint. ``plain`` is accepted only for a code whose
-    client was allowed to use it at the authorization endpoint (checked there)."""
+    client was allowed to use it at the authorization endpoint (checked there).
+
+    A code issued with a ``code_challenge`` is refused as Keycloak refuses it
+    (``docs/reference/keycloak-behaviour.md``, "Token endpoint"): no ``code_verifier`` is
+    ``invalid_grant`` "PKCE code verifier not specified", a verifier that does not match is
+    ``invalid_grant`` "PKCE verification failed: Code mismatch"; Authlib says
+    ``invalid_request`` and "Code challenge failed." instead. A code without a challenge
+    keeps Authlib's checks."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256", "plain"]
     DEFAULT_CODE_CHALLENGE_METHOD = "plain"
+
+    def validate_code_verifier(self, grant, result):
+        request: OAuth2Request = grant.request
+        code = request.authorization_code
+        challenge = self.get_authorization_code_challenge(code)
+        if not challenge:
+            return super().validate_code_verifier(grant, result)
+        verifier = request.form.get("code_verifier")
+        if not verifier:
+            raise InvalidGrantError(keycloak_errors.PKCE_VERIFIER_NOT_SPECIFIED)
+        try:
+            super().validate_code_verifier(grant, result)
+        except InvalidGrantError:
+            # Authlib's one invalid_grant here: the verifier does not give the challenge.
+            raise InvalidGrantError(keycloak_errors.PKCE_CODE_MISMATCH) from None
 
     def get_authorization_code_challenge(self, authorization_code):
         return authorization_code.code_challenge
