@@ -180,6 +180,25 @@ def test_pkce_s256(flow, app):
     assert flow.token(params["code"], code_verifier=verifier).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "malformed",
+    ["a" * 42, "a" * 129, "a" * 42 + "+", "a" * 43 + "\n", ""],
+    ids=["too-short", "too-long", "outside-the-alphabet", "trailing-newline", "empty"],
+)
+def test_pkce_malformed_verifier_is_keycloaks_invalid_code_verifier(flow, app, malformed):
+    """A verifier outside RFC 7636 §4.1's 43–128 unreserved characters is a wrong verifier
+    (docs/reference/keycloak-behaviour.md, "Token endpoint"); an empty one is not a missing
+    one."""
+    _, challenge = pkce_pair()
+    params = flow.obtain_code(code_challenge=challenge, code_challenge_method="S256")
+    response = flow.token(params["code"], code_verifier=malformed)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "PKCE verification failed: Invalid code verifier",
+    }
+
+
 def test_verifier_without_challenge_is_refused(flow, app):
     """RFC 9700 §4.8: a code_verifier for a request that had no challenge is an attack sign."""
     params = flow.obtain_code()

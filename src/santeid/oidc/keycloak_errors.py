@@ -32,6 +32,9 @@ MISSING_GRANT_TYPE = "Missing form parameter: grant_type"
 PKCE_VERIFIER_NOT_SPECIFIED = "PKCE code verifier not specified"
 #: The ``code_verifier`` does not give the code's ``code_challenge`` (same section).
 PKCE_CODE_MISMATCH = "PKCE verification failed: Code mismatch"
+#: The ``code_verifier`` is not 43 to 128 unreserved characters (RFC 7636 §4.1), an empty one
+#: included (same section: a wrong verifier).
+PKCE_INVALID_CODE_VERIFIER = "PKCE verification failed: Invalid code verifier"
 
 
 def with_description(error: OAuth2Error) -> OAuth2Error:

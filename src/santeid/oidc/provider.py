@@ -23,6 +23,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import request as flask_request
 from joserfc import jwt as jose_jwt
@@ -86,10 +87,11 @@ class PerClientCodeChallenge(CodeChallenge):
 
     A code issued with a ``code_challenge`` is refused as Keycloak refuses it
     (``docs/reference/keycloak-behaviour.md``, "Token endpoint"): no ``code_verifier`` is
-    ``invalid_grant`` "PKCE code verifier not specified", a verifier that does not match is
-    ``invalid_grant`` "PKCE verification failed: Code mismatch"; Authlib says
-    ``invalid_request`` and "Code challenge failed." instead. A code without a challenge
-    keeps Authlib's checks."""
+    ``invalid_grant`` "PKCE code verifier not specified", a verifier that is not 43 to 128
+    unreserved characters (RFC 7636 §4.1; an empty one too) is ``invalid_grant`` "PKCE
+    verification failed: Invalid code verifier", one that does not match is ``invalid_grant``
+    "PKCE verification failed: Code mismatch"; Authlib says ``invalid_request`` and "Code
+    challenge failed." instead. A code without a challenge keeps Authlib's checks."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256", "plain"]
     DEFAULT_CODE_CHALLENGE_METHOD = "plain"
@@ -101,8 +103,11 @@ class PerClientCodeChallenge(CodeChallenge):
         if not challenge:
             return super().validate_code_verifier(grant, result)
         verifier = request.form.get("code_verifier")
-        if not verifier:
+        if verifier is None:
             raise InvalidGrantError(keycloak_errors.PKCE_VERIFIER_NOT_SPECIFIED)
+        # fullmatch: the pattern's "$" would let a trailing newline through.
+        if not CODE_VERIFIER_PATTERN.fullmatch(verifier):
+            raise InvalidGrantError(keycloak_errors.PKCE_INVALID_CODE_VERIFIER)
         try:
             super().validate_code_verifier(grant, result)
         except InvalidGrantError:
