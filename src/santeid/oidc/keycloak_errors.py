@@ -27,6 +27,9 @@ DESCRIPTIONS: dict[str, str] = {
 }
 #: Keycloak's ``TokenEndpoint.checkGrantType``: the form parameter is required.
 MISSING_GRANT_TYPE = "Missing form parameter: grant_type"
+#: A code used before (sequentially or in a race), or one never issued or expired
+#: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
+CODE_NOT_VALID = "Code not valid"
 #: The code was issued with a ``code_challenge`` and the token request has no
 #: ``code_verifier`` (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 PKCE_VERIFIER_NOT_SPECIFIED = "PKCE code verifier not specified"

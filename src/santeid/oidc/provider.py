@@ -127,11 +127,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
     def query_authorization_code(self, code, client):
+        """The stored code, or a refusal. An unknown (or expired) code and a used one are
+        ``invalid_grant`` "Code not valid" as Keycloak says (docs/reference/keycloak-behaviour.md,
+        "Token endpoint"), not Authlib's "Invalid 'code' in request.", which only another
+        client's code still gets (``None``)."""
         if not isinstance(code, str) or len(code) > 512:
-            return None
+            raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         record = _services().tokens.codes.get(code)
         if record is None:
-            return None
+            raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         data = record.data
         if data["client_id"] != client.get_client_id():
             # RFC 6749 §4.1.3: the code was issued to another client.
@@ -143,7 +147,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             log.warning(
                 "authorization code replayed by %s; its tokens are revoked", data["client_id"]
             )
-            return None
+            raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         return AuthorizationCodeRecord(record)
 
     def create_token_response(self):
@@ -205,7 +209,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         latest = tokens.codes.read(key)
         if latest and latest.get("fid"):
             tokens.revoke_family(latest["fid"])
-        raise InvalidGrantError("Code not valid")
+        raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
 
     # Authlib calls these only from its own create_token_response, which we replace.
     def save_authorization_code(self, code, request):  # pragma: no cover - not used
