@@ -188,7 +188,9 @@ def test_pkce_plain_is_accepted_and_verified(flow):
     """Keycloak accepts plain for every client (RFC 7636 §4.2: verifier == challenge)."""
     verifier = "v" * 50
     params = flow.obtain_code(code_challenge=verifier, code_challenge_method="plain")
-    assert flow.token(params["code"], code_verifier="w" * 50).status_code == 400
+    wrong = flow.token(params["code"], code_verifier="w" * 50)
+    assert wrong.status_code == 400
+    assert wrong.get_json()["error_description"] == "PKCE verification failed: Code mismatch"
     params = flow.obtain_code(code_challenge=verifier, code_challenge_method="plain")
     assert flow.token(params["code"], code_verifier=verifier).status_code == 200
 

@@ -91,7 +91,8 @@ def test_code_is_single_use_and_replay_revokes_its_tokens(flow, client, app):
     tokens = first.get_json()
     replay = flow.token(params["code"])
     assert replay.status_code == 400
-    assert replay.get_json()["error"] == "invalid_grant"
+    # docs/reference/keycloak-behaviour.md, "Token endpoint".
+    assert replay.get_json() == {"error": "invalid_grant", "error_description": "Code not valid"}
     # RFC 6749 §4.1.2: the tokens the code gave are revoked.
     userinfo = client.get(
         f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}
@@ -120,6 +121,20 @@ def test_concurrent_redemptions_of_a_code_give_tokens_once(any_store_app):
     assert [r.status_code for r in responses].count(200) == 1
     refused = [r.get_json() for r in responses if r.status_code != 200]
     assert [body["error"] for body in refused] == ["invalid_grant"] * 7
+    # Whether a request lost the race or came after the winner, Keycloak's text.
+    assert [body["error_description"] for body in refused] == ["Code not valid"] * 7
+
+
+@pytest.mark.parametrize("code", ["never-issued", "x" * 600], ids=["unknown", "oversized"])
+def test_unknown_code_is_keycloaks_code_not_valid(flow, code):
+    """docs/reference/keycloak-behaviour.md, "Token endpoint": a code the provider does not
+    know is refused as a used one."""
+    response = flow.token(code)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Code not valid",
+    }
 
 
 def test_code_of_another_client_is_invalid_grant(flow, client, app):
@@ -153,23 +168,54 @@ def test_expired_code_is_invalid_grant(clocked_app, clock):
     flow = Flow(clocked_app, clocked_app.test_client(), register_client(clocked_app))
     params = flow.obtain_code()
     clock.advance(clocked_app.extensions["santeid"].settings.oidc.authorization_code_lifetime + 1)
-    assert flow.token(params["code"]).get_json()["error"] == "invalid_grant"
+    # Gone from the store, it is an unknown code.
+    assert flow.token(params["code"]).get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Code not valid",
+    }
 
 
 def test_pkce_s256(flow, app):
+    """Keycloak's refusals (docs/reference/keycloak-behaviour.md, "Token endpoint")."""
     verifier, challenge = pkce_pair()
     national_id = sandbox_professional(app)
     params = flow.obtain_code(national_id, code_challenge=challenge, code_challenge_method="S256")
     missing = flow.token(params["code"])
     assert missing.status_code == 400
-    assert missing.get_json()["error"] == "invalid_request"
+    assert missing.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "PKCE code verifier not specified",
+    }
 
     params = flow.obtain_code(national_id, code_challenge=challenge, code_challenge_method="S256")
     wrong = flow.token(params["code"], code_verifier=pkce_pair()[0])
     assert wrong.status_code == 400
+    assert wrong.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "PKCE verification failed: Code mismatch",
+    }
 
     params = flow.obtain_code(national_id, code_challenge=challenge, code_challenge_method="S256")
     assert flow.token(params["code"], code_verifier=verifier).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    ["a" * 42, "a" * 129, "a" * 42 + "+", "a" * 43 + "\n", ""],
+    ids=["too-short", "too-long", "outside-the-alphabet", "trailing-newline", "empty"],
+)
+def test_pkce_malformed_verifier_is_keycloaks_invalid_code_verifier(flow, app, malformed):
+    """A verifier outside RFC 7636 §4.1's 43–128 unreserved characters is a wrong verifier
+    (docs/reference/keycloak-behaviour.md, "Token endpoint"); an empty one is not a missing
+    one."""
+    _, challenge = pkce_pair()
+    params = flow.obtain_code(code_challenge=challenge, code_challenge_method="S256")
+    response = flow.token(params["code"], code_verifier=malformed)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "PKCE verification failed: Invalid code verifier",
+    }
 
 
 def test_verifier_without_challenge_is_refused(flow, app):

@@ -3,8 +3,9 @@
 
 The descriptions Keycloak gives where santeid has no more precise one; an error raised without
 a description (Authlib raises several) gets the one of its code here, so no client ever reads
-an error without ``error_description``. The specific Keycloak texts of the token, revocation
-and CIBA endpoints live with the checks that raise them.
+an error without ``error_description``; so are the texts of the authorization-code grant's
+refusals that replace Authlib's. The other specific Keycloak texts of the token, revocation and
+CIBA endpoints live with the checks that raise them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ DESCRIPTIONS: dict[str, str] = {
 }
 #: Keycloak's ``TokenEndpoint.checkGrantType``: the form parameter is required.
 MISSING_GRANT_TYPE = "Missing form parameter: grant_type"
+#: A code used before (sequentially or in a race), or one never issued or expired
+#: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
+CODE_NOT_VALID = "Code not valid"
+#: The code was issued with a ``code_challenge`` and the token request has no
+#: ``code_verifier`` (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
+PKCE_VERIFIER_NOT_SPECIFIED = "PKCE code verifier not specified"
+#: The ``code_verifier`` does not give the code's ``code_challenge`` (same section).
+PKCE_CODE_MISMATCH = "PKCE verification failed: Code mismatch"
+#: The ``code_verifier`` is not 43 to 128 unreserved characters (RFC 7636 §4.1), an empty one
+#: included (same section: a wrong verifier).
+PKCE_INVALID_CODE_VERIFIER = "PKCE verification failed: Invalid code verifier"
 
 
 def with_description(error: OAuth2Error) -> OAuth2Error:

@@ -23,6 +23,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import request as flask_request
 from joserfc import jwt as jose_jwt
@@ -83,10 +84,36 @@ class AuthorizationCodeRecord:
 
 class PerClientCodeChallenge(CodeChallenge):
     """RFC 7636 verification at the token endpoint. ``plain`` is accepted only for a code whose
-    client was allowed to use it at the authorization endpoint (checked there)."""
+    client was allowed to use it at the authorization endpoint (checked there).
+
+    A code issued with a ``code_challenge`` is refused as Keycloak refuses it
+    (``docs/reference/keycloak-behaviour.md``, "Token endpoint"): no ``code_verifier`` is
+    ``invalid_grant`` "PKCE code verifier not specified", a verifier that is not 43 to 128
+    unreserved characters (RFC 7636 §4.1; an empty one too) is ``invalid_grant`` "PKCE
+    verification failed: Invalid code verifier", one that does not match is ``invalid_grant``
+    "PKCE verification failed: Code mismatch"; Authlib says ``invalid_request`` and "Code
+    challenge failed." instead. A code without a challenge keeps Authlib's checks."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256", "plain"]
     DEFAULT_CODE_CHALLENGE_METHOD = "plain"
+
+    def validate_code_verifier(self, grant, result):
+        request: OAuth2Request = grant.request
+        code = request.authorization_code
+        challenge = self.get_authorization_code_challenge(code)
+        if not challenge:
+            return super().validate_code_verifier(grant, result)
+        verifier = request.form.get("code_verifier")
+        if verifier is None:
+            raise InvalidGrantError(keycloak_errors.PKCE_VERIFIER_NOT_SPECIFIED)
+        # fullmatch: the pattern's "$" would let a trailing newline through.
+        if not CODE_VERIFIER_PATTERN.fullmatch(verifier):
+            raise InvalidGrantError(keycloak_errors.PKCE_INVALID_CODE_VERIFIER)
+        try:
+            super().validate_code_verifier(grant, result)
+        except InvalidGrantError:
+            # Authlib's one invalid_grant here: the verifier does not give the challenge.
+            raise InvalidGrantError(keycloak_errors.PKCE_CODE_MISMATCH) from None
 
     def get_authorization_code_challenge(self, authorization_code):
         return authorization_code.code_challenge
@@ -101,11 +128,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
     def query_authorization_code(self, code, client):
+        """The stored code, or a refusal. An unknown (or expired) code and a used one are
+        ``invalid_grant`` "Code not valid" as Keycloak says (docs/reference/keycloak-behaviour.md,
+        "Token endpoint"), not Authlib's "Invalid 'code' in request.", which only another
+        client's code still gets (``None``)."""
         if not isinstance(code, str) or len(code) > 512:
-            return None
+            raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         record = _services().tokens.codes.get(code)
         if record is None:
-            return None
+            raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         data = record.data
         if data["client_id"] != client.get_client_id():
             # RFC 6749 §4.1.3: the code was issued to another client.
@@ -117,7 +148,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             log.warning(
                 "authorization code replayed by %s; its tokens are revoked", data["client_id"]
             )
-            return None
+            raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         return AuthorizationCodeRecord(record)
 
     def create_token_response(self):
@@ -182,7 +213,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         latest = tokens.codes.read(key)
         if latest and latest.get("fid"):
             tokens.revoke_family(latest["fid"])
-        raise InvalidGrantError("Code not valid")
+        raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
 
     # Authlib calls these only from its own create_token_response, which we replace.
     def save_authorization_code(self, code, request):  # pragma: no cover - not used
