@@ -78,7 +78,12 @@ def test_refresh_token_of_a_ciba_login_works(client, meta, auto_id):
 def test_phone_approves_a_mobile_request(app, client, meta, phone, plain_id):
     auth_req_id = start(client, meta, plain_id, binding_message="07")["auth_req_id"]
     pending = poll(client, meta, auth_req_id)
-    assert pending.status_code == 400 and error_of(pending) == "authorization_pending"
+    # The sentence PSC's answers carry (docs/reference/pro-sante-connect.md §14, "Answers").
+    assert pending.status_code == 400 and pending.get_json() == {
+        "error": "authorization_pending",
+        "error_description": "The authorization request is still pending as the end-user "
+        "hasn't yet been authenticated.",
+    }
     [item] = phone.pending().get_json()["requests"]
     # The phone shows the service and the binding message, and no code to pick.
     assert item["kind"] == "ciba" and item["binding_message"] == "07"
@@ -206,14 +211,20 @@ def test_stolen_auth_req_id_is_invalid_grant(app, client, meta, auto_id):
 
 
 def test_unknown_or_missing_auth_req_id(client, meta):
-    assert error_of(poll(client, meta, "x" * 43)) == "invalid_grant"
+    assert poll(client, meta, "x" * 43).get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Invalid Auth Req ID",
+    }
     assert error_of(poll(client, meta, "x" * 5000)) == "invalid_request"  # over the size limit
     missing = client.post(
         f"{OIDC}/token",
         data={"grant_type": "urn:openid:params:grant-type:ciba"},
         headers=basic_auth("ciba-rp", SECRET),
     )
-    assert error_of(missing) == "invalid_request"
+    assert missing.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Missing parameter: auth_req_id",
+    }
 
 
 def test_non_ciba_client_cannot_poll(app, client, meta, auto_id):

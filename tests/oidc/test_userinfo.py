@@ -74,6 +74,18 @@ def test_userinfo_without_token_is_400_token_not_provided(client, authorization)
     assert "WWW-Authenticate" not in response.headers
 
 
+def test_userinfo_refuses_a_token_in_the_query_string(flow, client):
+    """Keycloak reads the token from the header or a POSTed form, never from the URL
+    (docs/reference/keycloak-behaviour.md, "Userinfo"): a URL ends up in logs."""
+    tokens = flow.full_login()
+    response = client.get(f"{OIDC}/userinfo?access_token={tokens['access_token']}")
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Token not provided",
+    }
+
+
 def test_userinfo_with_forged_token_is_invalid_token(flow, client):
     tokens = flow.full_login()
     header, payload, signature = tokens["access_token"].split(".")
