@@ -31,7 +31,7 @@ from tests.support.soap import traits_body
 from tests.support.soap import verify_body
 from tests.support.soap import vitale_body
 
-# Shared fixtures (test_soap_support.py).
+# Shared fixtures (tests/support/soap.py).
 soap_home = support.soap_home
 soap_settings = support.soap_settings
 soap_app = support.soap_app
