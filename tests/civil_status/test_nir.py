@@ -128,6 +128,23 @@ def test_parse_matricule_refuses(text: str, rule: str) -> None:
     assert caught.value.rule == rule
 
 
+def test_published_key_replaces_the_computed_one() -> None:
+    """HERMANN's published keys (docs/reference/insi-teleservice.md §9): only with
+    ``published_keys`` given, and then exactly that key."""
+    published = {"1810363220456": 60}
+    assert nir_key("1810363220456") == 76
+    assert parse_matricule("181036322045676").key == 76  # by default: the computed key
+    parts = parse_matricule("181036322045660", published_keys=published)
+    assert (parts.key, parts.value) == (60, "181036322045660")
+    assert parse_matricule("1810363220456", published_keys=published).key == 60
+    with pytest.raises(MatriculeError) as caught:
+        parse_matricule("181036322045676", published_keys=published)
+    assert caught.value.rule == "key"
+    assert "expected 60" in str(caught.value)
+    # Other matricules keep their computed key.
+    assert parse_matricule("297022A02077878", published_keys=published).key == 78
+
+
 def test_fr_core_example_is_not_a_valid_nir() -> None:
     # docs/reference/insi-teleservice.md §11: FR Core's example value 123456789012244 must not be
     # reused as a positive

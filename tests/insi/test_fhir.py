@@ -6,6 +6,8 @@ structure as R4 4.0.1 for everything used here)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
@@ -13,6 +15,9 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
 from santeid.insi.fhir import PROFILE_PATIENT_INS
+from santeid.insi.fhir import _identifier
+from santeid.insi.fhir import patient_resource
+from santeid.insi.model import Identity
 
 PATIENT = "/insi/fhir/Patient"
 ADRTROIS = [("family", "ADRTROIS"), ("given", "DOMINIQUE"), ("gender", "female"),
@@ -123,6 +128,30 @@ def test_nia_identifier(client, bearer):
     assert identifier["use"] == "temp"
     assert identifier["system"] == "urn:oid:1.2.250.1.213.1.4.9"
     assert identifier["type"]["coding"][0]["code"] == "INS-NIA"
+
+
+@pytest.mark.parametrize(
+    ("oid", "code"),
+    [("1.2.250.1.213.1.4.10", "INS-NIR-TEST"), ("1.2.250.1.213.1.4.11", "INS-NIR-DEMO")],
+)
+def test_test_and_demo_identifiers(oid, code):
+    """FR Core's INS-NIR-TEST and INS-NIR-DEMO slices: ``use = official``, systems ``.10`` and
+    ``.11`` (docs/reference/insi-teleservice.md §10, §13). The value is PAT-TROIS's, the ANS
+    HL7 v2 example given with OID ``.10`` (§9)."""
+    expected = {
+        "use": "official",
+        "type": {"coding": [{"system": "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203",
+                             "code": code}]},
+        "system": f"urn:oid:{oid}",
+        "value": "279035121518989",
+    }  # fmt: skip
+    assert _identifier(oid, "279035121518989") == expected
+    identity = Identity(
+        "2790351215189", "89", oid, "PAT-TROIS", ("DOMINIQUE",), "F", "1979-03-28", "63220", ()
+    )
+    patient = patient_resource(identity, date(2026, 1, 15))
+    Patient.model_validate(patient)
+    assert patient["identifier"] == [expected]
 
 
 def test_cr_01_is_an_empty_searchset(client, bearer):

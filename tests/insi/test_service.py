@@ -49,10 +49,18 @@ def test_every_published_case_answers_as_recorded(service, case, ctx):
         assert result.label in ("Aucune identite trouvee", "Plusieurs identites trouvees")
 
 
-@pytest.mark.parametrize("person", TEST_IDENTITIES[:8], ids=lambda p: p.birth_name)
+@pytest.mark.parametrize("person", TEST_IDENTITIES, ids=lambda p: f"{p.birth_name}-{p.birthplace}")
 def test_published_identities_come_back_whole(service, person):
+    """Every published identity, HERMANN's keys that do not verify included (§9). With the
+    birthplace, which tells the two DE VINCI apart (without it they answer 02)."""
     result = service.search_by_traits(
-        TraitsQuery(person.birth_name, person.given_names[:1], person.sex, person.birth_date),
+        TraitsQuery(
+            person.birth_name,
+            person.given_names[:1],
+            person.sex,
+            person.birth_date,
+            person.birthplace,
+        ),
         REST_CTX,
     )
     identity = result.identity

@@ -145,6 +145,49 @@ def test_verification_refuses_a_malformed_ins(service, matricule, key, element, 
     assert (caught.value.element, str(caught.value.rule)) == (element, rule)
 
 
+# -- HERMANN / GATIEN: published keys that do not verify (docs/reference/insi-teleservice.md §9) --
+HERMANN = TraitsQuery("HERMANN", ("GATIEN",), "M", "1981-03-24", "63220")
+
+
+def test_hermann_is_verified_with_the_published_key(service):
+    """santeid answers INSACTIF 1810363220456 / 60 (the CNDA file's key; 76 is computed): that
+    INS, sent back, is conform."""
+    result = service.verify(VerifyQuery("1810363220456", "60", HERMANN), SOAP_CTX)
+    assert result.conform
+    assert result.identity.value == "181036322045660"
+
+
+def test_hermann_earlier_matricule_with_its_published_key(service):
+    result = service.verify(VerifyQuery("2810363220456", "10", HERMANN), SOAP_CTX)
+    assert (result.conform, result.differing) == (False, ("matricule",))
+    assert result.identity.value == "181036322045660"
+
+
+@pytest.mark.parametrize(("matricule", "key"), [("1810363220456", "76"), ("2810363220456", "26")])
+def test_hermann_computed_key_is_refused_as_a_wrong_key(service, matricule, key):
+    """The computed key is not the published one: refused as any wrong key is (``Cle``,
+    ``nir-key``), never answered."""
+    with pytest.raises(InsiError) as caught:
+        service.verify(VerifyQuery(matricule, key, HERMANN), SOAP_CTX)
+    assert (caught.value.element, str(caught.value.rule)) == ("Cle", "nir-key")
+    assert "expected" in caught.value.message
+
+
+@pytest.mark.parametrize("ctx", [SOAP_CTX, REST_CTX], ids=["strict", "normalising"])
+def test_hermann_on_his_carte_vitale_with_the_published_key(service, ctx):
+    found = service.search_by_vitale(
+        VitaleQuery("181036322045660", None, "HERMANN", "1981-03-24", 1), ctx
+    )
+    assert (found.cr, found.identity.value) == ("00", "181036322045660")
+    individual = VitaleQuery("181036322045660", "281036322045610", "HERMANN", "1981-03-24", 1)
+    assert service.search_by_vitale(individual, ctx).identity.value == "181036322045660"
+    with pytest.raises(InsiError) as caught:
+        service.search_by_vitale(
+            VitaleQuery("181036322045676", None, "HERMANN", "1981-03-24", 1), ctx
+        )
+    assert (caught.value.element, str(caught.value.rule)) == ("MatriculeOD", "nir-key")
+
+
 def test_verification_needs_the_birthplace(service):
     traits = TraitsQuery("ADRTROIS", ("DOMINIQUE",), "F", "1997-02-26")
     with pytest.raises(InsiError) as caught:

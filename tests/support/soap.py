@@ -1,4 +1,4 @@
-"""Shared pieces of the SOAP tests (imported by the ``test_soap_*`` modules; no test here).
+"""Shared pieces of the SOAP tests (imported by the modules of ``tests/insi/soap``; no test here).
 
 * a small generated civil-status base (it always holds the published test identities of
   docs/reference/insi-teleservice.md §9) and a sandbox app on it, with the trusted-proxy certificate

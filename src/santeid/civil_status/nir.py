@@ -22,8 +22,10 @@ python-stdnum as an *independent* oracle, which it could not be if the code call
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from types import MappingProxyType
 
 #: OIDs of the INS identifier systems (docs/reference/insi-teleservice.md §10).
 OID_PREFIX = "1.2.250.1.213.1.4."
@@ -143,7 +145,12 @@ _STRICT_MONTHS = frozenset(range(1, 13))
 _LENIENT_MONTHS = _STRICT_MONTHS | frozenset(range(20, 43)) | frozenset(range(50, 100))
 
 
-def parse_matricule(text: str, *, strict: bool = True) -> MatriculeParts:
+_NO_PUBLISHED_KEYS: Mapping[str, int] = MappingProxyType({})
+
+
+def parse_matricule(
+    text: str, *, strict: bool = True, published_keys: Mapping[str, int] = _NO_PUBLISHED_KEYS
+) -> MatriculeParts:
     """Parse a 13-character matricule or a 15-character matricule + key (spaces ignored).
 
     Checks the shape, sex digit 1/2, month, département, order number and, when present, the key.
@@ -152,6 +159,11 @@ def parse_matricule(text: str, *, strict: bool = True) -> MatriculeParts:
     [Unconfirmed] in docs/reference/insi-teleservice.md §11) and ``96`` (Tunisia before
     independence).  The key of a
     13-character input is computed.
+
+    ``published_keys`` maps matricules published with a key that does not verify to that key
+    (``santeid.civil_status.test_identities.UNVERIFIED_KEYS``, docs/reference/insi-teleservice.md
+    §9): for those, the published key is the one expected (and returned), the computed one is
+    refused.
     """
     compact = text.replace(" ", "").upper()
     match = _SHAPE.fullmatch(compact)
@@ -170,14 +182,16 @@ def parse_matricule(text: str, *, strict: bool = True) -> MatriculeParts:
     if order == "000":
         raise MatriculeError("order", f"{text!r}: order number 000 is not used")
     number = compact[:13]
-    computed = nir_key(number)
-    if key is not None and int(key) != computed:
+    expected = published_keys.get(number)
+    if expected is None:
+        expected = nir_key(number)
+    if key is not None and int(key) != expected:
         raise MatriculeError(
-            "key", f"{text!r}: key {key} does not match the number (expected {computed:02d})"
+            "key", f"{text!r}: key {key} does not match the number (expected {expected:02d})"
         )
     return MatriculeParts(
         number=number,
-        key=computed,
+        key=expected,
         sex="M" if sex == "1" else "F",
         year2=int(year2),
         month=int(month),

@@ -33,10 +33,13 @@ HL7v2 example with OID ``.10`` whose NIR contradicts its birthplace, not an INSi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from santeid.civil_status.nir import OID_ARC_NIA
 from santeid.civil_status.nir import OID_ARC_NIR
+from santeid.civil_status.nir import nir_key
 
 PADOA_LIVE = "INSi qualification capture (Padoa fixtures)"
 PADOA_VIRTUAL = "Padoa virtual mode"
@@ -153,9 +156,22 @@ TEST_IDENTITIES: tuple[TestIdentity, ...] = (
     ),
 )  # fmt: skip
 
-#: Published matricules whose key does not verify (97 - N mod 97 gives 76 and 26), kept as the
-#: CNDA file has them: the keys of these are never checked against the matricule.
-UNVERIFIED_KEYS: frozenset[str] = frozenset({"1810363220456", "2810363220456"})
+#: Published matricules whose key does not verify (HERMANN's: 97 - N mod 97 gives 76 and 26
+#: where the CNDA file has 60 and 10, docs/reference/insi-teleservice.md §9), each with its
+#: published key. The INSi operations expect exactly that key for them, never the computed one
+#: (``santeid.insi.service.parse_ins_matricule``): the INS santeid answers is the one it accepts
+#: back.
+UNVERIFIED_KEYS: Mapping[str, int] = MappingProxyType(
+    {
+        matricule: key
+        for identity in TEST_IDENTITIES
+        for matricule, key in (
+            (identity.matricule, identity.key),
+            *((entry.matricule, entry.key) for entry in identity.history),
+        )
+        if nir_key(matricule) != key
+    }
+)
 
 PUBLISHED_CASES: tuple[PublishedCase, ...] = (
     PublishedCase("ADRTROIS", "DOMINIQUE", "F", "1997-02-26", "00", "297022A020778"),

@@ -20,17 +20,20 @@ from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
 from santeid.pki import issue_certificate
 from santeid.pki import serial_hex
+from santeid.pki import subject_name
 from tests.support import soap as support
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import register_client
 from tests.support.soap import CERT_HEADER
 from tests.support.soap import NS
+from tests.support.soap import VITALE
 from tests.support.soap import envelope
 from tests.support.soap import fault_parts
 from tests.support.soap import make_certificate
 from tests.support.soap import parse
 from tests.support.soap import post
 from tests.support.soap import traits_body
+from tests.support.soap import vitale_body
 
 soap_home = support.soap_home
 soap_settings = support.soap_settings
@@ -207,6 +210,59 @@ def test_a_bad_assertion_is_refused_even_with_a_good_certificate(client, auto_ce
     refused(post(client, data, certificate=auto_cert))
 
 
+# -- carte Vitale: the professional's assertion plus the "assertion CV" -----------------------
+# docs/reference/insi-teleservice.md §3, §4, §7.4: with a carte Vitale, wsse:Security holds two
+# assertions, the professional's (NameQualifier CPS or PSC) and the one made from the card.
+def cv_assertion(tmp_path, *, signed: bool = True):
+    """An "assertion CV": its NameQualifier is neither CPS nor PSC; signed (when ``signed``)
+    with a certificate that is no CPS card."""
+    assertion = saml.build_assertion(name_id="297022A020778", qualifier="CV")
+    if not signed:
+        return assertion
+    authority = TestAuthority.load_or_create(
+        tmp_path, "vitale", common_name="TEST AC SANTEID CARTE VITALE"
+    )
+    certificate, key = issue_certificate(
+        authority, subject=subject_name(common_name="297022A020778", country="FR")
+    )
+    return saml.sign_assertion(assertion, certificate, key)
+
+
+def vitale_envelope(*assertions) -> bytes:
+    body = vitale_body(("297022A020778", "78"), "ADRTROIS", "1997-02-26")
+    return envelope(body, VITALE, security=saml.security_header(*assertions))
+
+
+def test_vitale_search_with_cps_then_cv_assertion(soap_app, client, card, tmp_path):
+    cps = saml.card_assertion(card.certificate, card.private_key, CARD_HOLDER)
+    assert found(post(client, vitale_envelope(cps, cv_assertion(tmp_path)), VITALE))
+    row = last_audit(soap_app)
+    assert (row["auth_method"], row["professional_id"]) == ("cps-assertion", CARD_HOLDER)
+
+
+def test_vitale_search_with_cv_then_cps_assertion(soap_app, client, card, tmp_path):
+    cps = saml.card_assertion(card.certificate, card.private_key, CARD_HOLDER)
+    assert found(post(client, vitale_envelope(cv_assertion(tmp_path), cps), VITALE))
+    row = last_audit(soap_app)
+    assert (row["auth_method"], row["professional_id"]) == ("cps-assertion", CARD_HOLDER)
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_vitale_search_with_certificate_and_cv_assertion(
+    soap_app, client, auto_cert, tmp_path, signed
+):
+    data = vitale_envelope(cv_assertion(tmp_path, signed=signed))
+    assert found(post(client, data, VITALE, certificate=auto_cert))
+    assert last_audit(soap_app)["auth_method"] == "certificate"
+
+
+def test_signed_cv_assertion_alone_is_still_judged_as_a_card(client, tmp_path):
+    """Without a certificate nor a CPS/PSC assertion, a signed assertion is taken for the
+    card's, as before: a CV certificate is no CPS card."""
+    parts = refused(post(client, vitale_envelope(cv_assertion(tmp_path)), VITALE))
+    assert "carte CPS refusée" in parts["text"]
+
+
 # -- Pro Santé Connect assertion + santeid access token ---------------------------------------
 @pytest.fixture
 def psc_login(soap_app, client):
@@ -254,6 +310,15 @@ def test_psc_assertion_of_another_professional_is_refused(client, psc_login):
 
 def test_token_without_assertion_is_refused(client, psc_login):
     refused(post(client, envelope(body()), Authorization=f"Bearer {psc_login[0]}"))
+
+
+def test_vitale_search_with_cv_then_psc_assertion(soap_app, client, psc_login, tmp_path):
+    token, national_id = psc_login
+    psc = saml.build_assertion(name_id=national_id, qualifier=saml.QUALIFIER_PSC)
+    data = vitale_envelope(cv_assertion(tmp_path), psc)
+    assert found(post(client, data, VITALE, Authorization=f"Bearer {token}"))
+    row = last_audit(soap_app)
+    assert (row["auth_method"], row["professional_id"]) == ("psc-token", national_id)
 
 
 def test_garbage_token_is_refused(client, psc_login):

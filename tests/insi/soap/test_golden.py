@@ -17,10 +17,13 @@ from lxml import etree
 from santeid import create_app
 from santeid.storage import MemoryStore
 from tests.support import soap as support
+from tests.support.soap import TRAITS
+from tests.support.soap import VITALE
 from tests.support.soap import WSA
 from tests.support.soap import envelope
 from tests.support.soap import post
 from tests.support.soap import traits_body
+from tests.support.soap import vitale_body
 
 soap_home = support.soap_home
 soap_settings = support.soap_settings
@@ -77,16 +80,20 @@ def test_several_found_is_the_captured_de_vinci_answer(client, auto_cert):
 
 
 @pytest.mark.parametrize(
-    "traits",
+    ("body", "action"),
     [
-        ("TCHITCHI", ["OLA"], "F", "1936-06-21"),
-        ("HOUILLES", ["PIERRE PAUL JACQUES"], "M", "1993-01-27"),
+        (lambda: traits_body("TCHITCHI", ["OLA"], "F", "1936-06-21"), TRAITS),
+        (lambda: traits_body("HOUILLES", ["PIERRE PAUL JACQUES"], "M", "1993-01-27"), TRAITS),
         # Captured once as desir_1020; a name that exists nowhere answers 01.
-        ("DE VINCI", ["DICAPRIO"], "M", "2014-02-01"),
+        (lambda: traits_body("DE VINCI", ["DICAPRIO"], "M", "2014-02-01"), TRAITS),
+        # The carte Vitale search's 01 is the same RESULTAT (docs/reference/insi-teleservice.md
+        # §5): ADRTROIS's card has no beneficiary of rang 2.
+        (lambda: vitale_body(("297022A020778", "78"), "ADRTROIS", "1997-02-26", 2), VITALE),
     ],
+    ids=["tchitchi", "houilles", "de-vinci", "carte-vitale"],
 )
-def test_not_found_is_the_cnda_file_byte_for_byte(client, auto_cert, traits):
-    response = ask(client, auto_cert, *traits)
+def test_not_found_is_the_cnda_file_byte_for_byte(client, auto_cert, body, action):
+    response = post(client, envelope(body(), action), action, certificate=auto_cert)
     assert response.status_code == 200
     assert response.data == golden("cr01-not-found.xml")
 

@@ -31,7 +31,7 @@ from tests.support.soap import traits_body
 from tests.support.soap import verify_body
 from tests.support.soap import vitale_body
 
-# Shared fixtures (test_soap_support.py).
+# Shared fixtures (tests/support/soap.py).
 soap_home = support.soap_home
 soap_settings = support.soap_settings
 soap_app = support.soap_app
@@ -277,6 +277,42 @@ def test_verification_of_an_earlier_matricule_gives_the_active_one(client, auto_
     assert text(root, ".//rep:Conforme") == "false"
     assert [e.text for e in root.findall(".//rep:ElementNonConforme", NS)] == ["INSFourni"]
     assert text(root, ".//rep:INSACTIF/rep:IdIndividu/rep:NumIdentifiant") == "1090763220834"
+
+
+HERMANN = {
+    "NomNaissance": "HERMANN",
+    "ListePrenom": "GATIEN",
+    "Sexe": "M",
+    "DateNaissance": "1981-03-24",
+    "LieuNaissance": "63220",
+}
+
+
+def test_hermann_ins_is_accepted_back_with_the_keys_santeid_answers(client, auto_cert):
+    """HERMANN / GATIEN's published keys do not verify (docs/reference/insi-teleservice.md §9):
+    the INS santeid answers is the one its verification and carte Vitale search accept."""
+    searched = traits_body("HERMANN", ["GATIEN"], "M", "1981-03-24")
+    root = call(client, searched, certificate=auto_cert)
+    ins = [
+        (text(e, "res:IdIndividu/res:NumIdentifiant"), text(e, "res:IdIndividu/res:Cle"))
+        for e in root.iterfind(".//res:INDIVIDU/*[res:IdIndividu]", NS)
+    ]
+    assert ins == [("1810363220456", "60"), ("1810363220456", "60"), ("2810363220456", "10")]
+    verified = call(client, verify_body(*ins[0], **HERMANN), VERIFY, certificate=auto_cert)
+    assert text(verified, ".//rep:Conforme") == "true"
+    earlier = call(client, verify_body(*ins[2], **HERMANN), VERIFY, certificate=auto_cert)
+    assert [e.text for e in earlier.findall(".//rep:ElementNonConforme", NS)] == ["INSFourni"]
+    card = call(
+        client, vitale_body(ins[0], "HERMANN", "1981-03-24", individual=ins[2]), VITALE,
+        certificate=auto_cert,
+    )  # fmt: skip
+    assert text(card, ".//res:INSACTIF/res:IdIndividu/res:Cle") == "60"
+    computed = post(
+        client, envelope(verify_body("1810363220456", "76", **HERMANN), VERIFY), VERIFY,
+        certificate=auto_cert,
+    )  # fmt: skip
+    assert computed.status_code == 500
+    assert "key 76" in computed.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

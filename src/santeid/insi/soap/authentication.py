@@ -3,7 +3,10 @@
 
 Tried in this order:
 
-1. an assertion in ``wsse:Security`` (:mod:`santeid.insi.soap.saml`):
+1. the professional's assertion in ``wsse:Security`` (``saml.professional_assertion``): the
+   one whose ``NameQualifier`` is CPS or PSC, in whatever position (with a carte Vitale the
+   "assertion CV" beside it is ignored, docs/reference/insi-teleservice.md §4, §7); when none
+   has such a qualifier and no client certificate was presented, the first signed one:
 
    * signed, ``NameQualifier="CPS"`` (or any signed one): the **CPx card** mode — the card
      certificate in ``KeyInfo`` must be a valid CPS card of the directory and the signature
@@ -21,8 +24,8 @@ Tried in this order:
 §6), whatever went
    wrong — its ``siram:Erreur`` text says what.
 
-A request carrying an assertion is judged on it alone: a bad assertion is refused even if a
-certificate was presented too (INSi serves the two modes on different hosts,
+A request carrying the professional's assertion is judged on it alone: a bad one is refused
+even if a certificate was presented too (INSi serves the two modes on different hosts,
 docs/reference/insi-teleservice.md §2).
 """
 
@@ -69,9 +72,16 @@ def _refuse(reason: str | None) -> InsiError:
     return insufficient_access(f"{INSUFFICIENT_ACCESS} ({reason})")
 
 
-def attempted_method(headers: RequestHeaders) -> str:
+def _professional_assertion(headers: RequestHeaders, settings) -> saml.Assertion | None:
+    """The assertion the request is judged on: with a client certificate, only one whose
+    ``NameQualifier`` is CPS or PSC (another signed one, such as the "assertion CV" of a carte
+    Vitale, docs/reference/insi-teleservice.md §4, authenticates no one)."""
+    return saml.professional_assertion(headers.security, any_signed=_presented(settings) is None)
+
+
+def attempted_method(headers: RequestHeaders, settings) -> str:
     """The authentication method a request tried (for the audit row of a refusal)."""
-    assertion = saml.professional_assertion(headers.security)
+    assertion = _professional_assertion(headers, settings)
     if assertion is None:
         return "certificate"
     return "cps-assertion" if assertion.signed else "psc-token"
@@ -160,7 +170,7 @@ def _psc(assertion: saml.Assertion, headers: RequestHeaders, settings) -> CallCo
 
 def authenticate(headers: RequestHeaders, settings) -> CallContext:
     """The call context of this request, or raise the ``DESIR_560`` :class:`InsiError`."""
-    assertion = saml.professional_assertion(headers.security)
+    assertion = _professional_assertion(headers, settings)
     if assertion is not None:
         if assertion.signed:
             return _cps(assertion, headers, settings)

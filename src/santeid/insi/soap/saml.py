@@ -139,17 +139,28 @@ def _read(element: etree._Element, *, signed: bool) -> Assertion:
     )
 
 
-def professional_assertion(security: etree._Element | None) -> Assertion | None:
-    """The professional's assertion in ``wsse:Security`` (``NameQualifier`` CPS or PSC), or
-    None. A second assertion (the "assertion CV" of a carte Vitale,
-    docs/reference/insi-teleservice.md §4) is ignored."""
+def professional_assertion(
+    security: etree._Element | None, *, any_signed: bool = True
+) -> Assertion | None:
+    """The professional's assertion in ``wsse:Security``, or None.
+
+    It is the first one whose ``NameQualifier`` is CPS or PSC, wherever it stands: with a carte
+    Vitale the header also holds the "assertion CV" made from the card
+    (docs/reference/insi-teleservice.md §3, §4, §7, which do not say in which order), and that
+    one is ignored. When no assertion
+    has such a qualifier, the first signed one is taken for a card's (and refused as such later)
+    if ``any_signed``; the caller passes False when a client certificate authenticates the call,
+    so that an assertion CV beside the certificate is ignored too."""
     if security is None:
         return None
+    signed = None
     for element in security.iterfind(_ASSERTION):
         assertion = _read(element, signed=element.find(_SIGNATURE) is not None)
-        if assertion.qualifier in (QUALIFIER_CPS, QUALIFIER_PSC) or assertion.signed:
+        if assertion.qualifier in (QUALIFIER_CPS, QUALIFIER_PSC):
             return assertion
-    return None
+        if signed is None and assertion.signed:
+            signed = assertion
+    return signed if any_signed else None
 
 
 def _instant(value: str, what: str) -> datetime.datetime:

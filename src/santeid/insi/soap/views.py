@@ -153,7 +153,7 @@ def _authorised_context(headers: RequestHeaders, operation: Operation, svc) -> C
                 structure_id=headers.emitter,
                 professional_id=None,
                 channel="soap",
-                auth_method=attempted_method(headers),
+                auth_method=attempted_method(headers, svc.settings),
             ),
             operation,
             error,
