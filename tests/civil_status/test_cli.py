@@ -43,6 +43,13 @@ def test_generate_then_show(runner: CliRunner, tmp_path: Path) -> None:
     nia = runner.invoke(civil, ["show", "109076322088835", "--db", str(base)])
     assert "NIA, OID 1.2.250.1.213.1.4.9" in nia.output
 
+    # HERMANN / GATIEN: taken with the published key INSi answers (60), not the computed one
+    # (76), as the INSi operations take it (docs/reference/insi-teleservice.md §9).
+    hermann = runner.invoke(civil, ["show", "181036322045660"])
+    assert hermann.exit_code == 0, hermann.output
+    assert "181036322045660" in hermann.output
+    assert runner.invoke(civil, ["show", "181036322045676"]).exit_code == 1
+
 
 def test_generate_to_explicit_path(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "x" / "base.sqlite3"

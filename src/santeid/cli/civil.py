@@ -97,10 +97,11 @@ def show(matricule: str, db: Path | None) -> None:
     from santeid.civil_status.nir import MatriculeError
     from santeid.civil_status.nir import format_key
     from santeid.civil_status.nir import oid_for
-    from santeid.civil_status.nir import parse_matricule
+    from santeid.insi.service import parse_ins_matricule
 
     try:
-        parts = parse_matricule(matricule, strict=False)
+        # Read as INSi reads it: the published test matricules keep their published keys.
+        parts = parse_ins_matricule(matricule)
     except MatriculeError as exc:
         raise click.ClickException(str(exc)) from None
     path = db or _default_base()
