@@ -158,6 +158,38 @@ def test_invalid_request(client, meta, auto_id, params, description):
     assert description in response.get_json()["error_description"]
 
 
+@pytest.mark.parametrize(
+    ("params", "flow_client", "answer"),
+    [
+        # rows 3 and 4 at once: row 3 answers
+        ({"scope": None}, False, (400, "invalid_request", "missing parameter : login_hint")),
+        # rows 5 and 6 at once: row 5 answers
+        (
+            {"login_hint": "899999999999", "scope": "openid admin"},
+            False,
+            (400, "invalid_request", "invalid_user"),
+        ),
+        # rows 2 and 3 at once: row 2 answers
+        ({}, True, (401, "invalid_grant", "Client not allowed OIDC CIBA Grant")),
+    ],
+)
+def test_two_faults_get_the_first_in_keycloaks_order(
+    client, app, meta, params, flow_client, answer
+):
+    """Keycloak evaluates the back-channel request's faults in a fixed order
+    (docs/reference/pro-sante-connect.md §14, "Errors of Keycloak at ext/ciba/auth", rows 1–6):
+    with two at once, the earlier row answers."""
+    if flow_client:
+        caller = register_client(app)
+        headers = basic_auth("service-test", caller["client_secret"])
+        response = backchannel(client, caller, headers=headers, **params)
+    else:
+        response = backchannel(client, meta, **params)
+    status, error, description = answer
+    assert response.status_code == status
+    assert response.get_json() == {"error": error, "error_description": description}
+
+
 def test_repeated_parameter_is_invalid_request(client, meta, auto_id):
     response = client.post(
         BACKCHANNEL,
