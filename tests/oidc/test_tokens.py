@@ -137,6 +137,21 @@ def test_unknown_code_is_keycloaks_code_not_valid(flow, code):
     }
 
 
+def test_missing_code_is_keycloaks_missing_parameter(flow, client):
+    """docs/reference/keycloak-behaviour.md, "Token endpoint": no ``code`` is
+    ``invalid_request`` "Missing parameter: code"."""
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "authorization_code", "redirect_uri": REDIRECT_URI},
+        headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Missing parameter: code",
+    }
+
+
 def test_code_of_another_client_is_invalid_grant(flow, client, app):
     other = register_client(
         app, client_id="other-service", client_secret="another-secret-0123456789"

@@ -27,6 +27,9 @@ DESCRIPTIONS: dict[str, str] = {
 }
 #: Keycloak's ``TokenEndpoint.checkGrantType``: the form parameter is required.
 MISSING_GRANT_TYPE = "Missing form parameter: grant_type"
+#: A token request of the authorization-code grant without ``code``
+#: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
+MISSING_CODE = "Missing parameter: code"
 #: A code used before (sequentially or in a race), or one never issued or expired
 #: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 CODE_NOT_VALID = "Code not valid"

@@ -19,6 +19,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.errors import UnauthorizedClientError
+from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -126,6 +127,29 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     """RFC 6749 §4.1.3–4.1.4 with OIDC Core §3.1.3 id_token; codes are single-use, atomically."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    @hooked
+    def validate_token_request(self):
+        """RFC 6749 §4.1.3 with Keycloak's texts (``docs/reference/keycloak-behaviour.md``,
+        "Token endpoint"). Client authentication and the grant-type check are Authlib's, in
+        Authlib's order; the PKCE checks (:class:`PerClientCodeChallenge`) run after, as
+        Authlib's hook."""
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError(
+                f"The client is not authorized to use 'grant_type={self.GRANT_TYPE}'"
+            )
+        code = self.request.form.get("code")
+        if code is None:
+            raise InvalidRequestError(keycloak_errors.MISSING_CODE)
+        authorization_code = self.query_authorization_code(code, client)
+        if not authorization_code:
+            raise InvalidGrantError("Invalid 'code' in request.")
+        original_redirect_uri = authorization_code.get_redirect_uri()
+        if original_redirect_uri and self.request.payload.redirect_uri != original_redirect_uri:
+            raise InvalidGrantError("Invalid 'redirect_uri' in request.")
+        self.request.client = client
+        self.request.authorization_code = authorization_code
 
     def query_authorization_code(self, code, client):
         """The stored code, or a refusal. An unknown (or expired) code and a used one are
