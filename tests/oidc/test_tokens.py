@@ -171,10 +171,27 @@ def test_code_of_another_client_is_invalid_grant(flow, client, app):
     assert flow.token(params["code"]).status_code == 200
 
 
-def test_redirect_uri_must_match_the_authorization_request(flow, app):
+def test_redirect_uri_must_match_the_authorization_request(flow, client):
+    """docs/reference/keycloak-behaviour.md, "Token endpoint": another ``redirect_uri``, or
+    none, is ``invalid_grant`` "Incorrect redirect_uri"; the code stays usable."""
     params = flow.obtain_code()
     response = flow.token(params["code"], redirect_uri="https://service.example.org/other")
-    assert response.get_json()["error"] == "invalid_grant"
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect redirect_uri",
+    }
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "authorization_code", "code": params["code"]},
+        headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect redirect_uri",
+    }
+    assert flow.token(params["code"]).status_code == 200
 
 
 def test_expired_code_is_invalid_grant(clocked_app, clock):

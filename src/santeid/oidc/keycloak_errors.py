@@ -30,6 +30,9 @@ MISSING_GRANT_TYPE = "Missing form parameter: grant_type"
 #: A token request of the authorization-code grant without ``code``
 #: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 MISSING_CODE = "Missing parameter: code"
+#: The token request's ``redirect_uri`` is not the authorization request's, or is missing
+#: (same section).
+INCORRECT_REDIRECT_URI = "Incorrect redirect_uri"
 #: A code used before (sequentially or in a race), or one never issued or expired
 #: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 CODE_NOT_VALID = "Code not valid"

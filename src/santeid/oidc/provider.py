@@ -147,7 +147,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("Invalid 'code' in request.")
         original_redirect_uri = authorization_code.get_redirect_uri()
         if original_redirect_uri and self.request.payload.redirect_uri != original_redirect_uri:
-            raise InvalidGrantError("Invalid 'redirect_uri' in request.")
+            raise InvalidGrantError(keycloak_errors.INCORRECT_REDIRECT_URI)
         self.request.client = client
         self.request.authorization_code = authorization_code
 
