@@ -250,10 +250,20 @@ def test_pkce_malformed_verifier_is_keycloaks_invalid_code_verifier(flow, app, m
     }
 
 
-def test_verifier_without_challenge_is_refused(flow, app):
-    """RFC 9700 §4.8: a code_verifier for a request that had no challenge is an attack sign."""
+@pytest.mark.parametrize("verifier", [pkce_pair()[0], ""], ids=["well-formed", "empty"])
+def test_verifier_without_challenge_is_refused(flow, app, verifier):
+    """RFC 9700 §4.8: a code_verifier for a request that had no challenge is an attack sign.
+    Keycloak's answer (docs/reference/keycloak-behaviour.md, "Token endpoint"), for any
+    ``code_verifier`` sent, an empty one too; the code stays usable."""
     params = flow.obtain_code()
-    assert flow.token(params["code"], code_verifier=pkce_pair()[0]).status_code == 400
+    response = flow.token(params["code"], code_verifier=verifier)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "PKCE code verifier specified but challenge not present in "
+        "authorization",
+    }
+    assert flow.token(params["code"]).status_code == 200
 
 
 def test_client_secret_post_only_when_registered_under_the_strict_setting(settings):

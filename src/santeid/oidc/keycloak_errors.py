@@ -39,6 +39,11 @@ CODE_NOT_VALID = "Code not valid"
 #: The code was issued with a ``code_challenge`` and the token request has no
 #: ``code_verifier`` (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 PKCE_VERIFIER_NOT_SPECIFIED = "PKCE code verifier not specified"
+#: A ``code_verifier`` (an empty one too) for a code issued without ``code_challenge`` (same
+#: section).
+PKCE_VERIFIER_WITHOUT_CHALLENGE = (
+    "PKCE code verifier specified but challenge not present in authorization"
+)
 #: The ``code_verifier`` does not give the code's ``code_challenge`` (same section).
 PKCE_CODE_MISMATCH = "PKCE verification failed: Code mismatch"
 #: The ``code_verifier`` is not 43 to 128 unreserved characters (RFC 7636 §4.1), an empty one

@@ -93,7 +93,10 @@ class PerClientCodeChallenge(CodeChallenge):
     unreserved characters (RFC 7636 §4.1; an empty one too) is ``invalid_grant`` "PKCE
     verification failed: Invalid code verifier", one that does not match is ``invalid_grant``
     "PKCE verification failed: Code mismatch"; Authlib says ``invalid_request`` and "Code
-    challenge failed." instead. A code without a challenge keeps Authlib's checks."""
+    challenge failed." instead. A code issued without a challenge is refused with any
+    ``code_verifier``, an empty one too (RFC 9700 §4.8; Keycloak's ``invalid_grant`` "PKCE code
+    verifier specified but challenge not present in authorization", same section, where Authlib
+    says ``invalid_request`` and lets an empty one through)."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256", "plain"]
     DEFAULT_CODE_CHALLENGE_METHOD = "plain"
@@ -102,9 +105,11 @@ class PerClientCodeChallenge(CodeChallenge):
         request: OAuth2Request = grant.request
         code = request.authorization_code
         challenge = self.get_authorization_code_challenge(code)
-        if not challenge:
-            return super().validate_code_verifier(grant, result)
         verifier = request.form.get("code_verifier")
+        if not challenge:
+            if verifier is not None:
+                raise InvalidGrantError(keycloak_errors.PKCE_VERIFIER_WITHOUT_CHALLENGE)
+            return
         if verifier is None:
             raise InvalidGrantError(keycloak_errors.PKCE_VERIFIER_NOT_SPECIFIED)
         # fullmatch: the pattern's "$" would let a trailing newline through.
