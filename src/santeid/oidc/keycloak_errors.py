@@ -33,6 +33,8 @@ MISSING_CODE = "Missing parameter: code"
 #: The token request's ``redirect_uri`` is not the authorization request's, or is missing
 #: (same section).
 INCORRECT_REDIRECT_URI = "Incorrect redirect_uri"
+#: The code was issued to another client than the one presenting it (same section).
+CODE_OF_ANOTHER_CLIENT = "Auth error: Found different client_id in clientSession"
 #: A code used before (sequentially or in a race), or one never issued or expired
 #: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 CODE_NOT_VALID = "Code not valid"

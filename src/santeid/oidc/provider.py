@@ -135,10 +135,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     @hooked
     def validate_token_request(self):
-        """RFC 6749 §4.1.3 with Keycloak's texts (``docs/reference/keycloak-behaviour.md``,
-        "Token endpoint"). Client authentication and the grant-type check are Authlib's, in
-        Authlib's order; the PKCE checks (:class:`PerClientCodeChallenge`) run after, as
-        Authlib's hook."""
+        """RFC 6749 §4.1.3 with Keycloak's texts, in Keycloak's order
+        (``docs/reference/keycloak-behaviour.md``, "Token endpoint"): the code (missing, then
+        unknown or used), then ``redirect_uri``, then the client it was issued to; the PKCE
+        checks (:class:`PerClientCodeChallenge`) run after, as Authlib's hook. Client
+        authentication and the grant-type check come first, as in Authlib. No refusal here
+        spends the code."""
         client = self.authenticate_token_endpoint_client()
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError(
@@ -148,34 +150,34 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if code is None:
             raise InvalidRequestError(keycloak_errors.MISSING_CODE)
         authorization_code = self.query_authorization_code(code, client)
-        if not authorization_code:
-            raise InvalidGrantError("Invalid 'code' in request.")
         original_redirect_uri = authorization_code.get_redirect_uri()
         if original_redirect_uri and self.request.payload.redirect_uri != original_redirect_uri:
             raise InvalidGrantError(keycloak_errors.INCORRECT_REDIRECT_URI)
+        if authorization_code.data["client_id"] != client.get_client_id():
+            # RFC 6749 §4.1.3: the code was issued to another client.
+            raise InvalidGrantError(keycloak_errors.CODE_OF_ANOTHER_CLIENT)
         self.request.client = client
         self.request.authorization_code = authorization_code
 
     def query_authorization_code(self, code, client):
-        """The stored code, or a refusal. An unknown (or expired) code and a used one are
-        ``invalid_grant`` "Code not valid" as Keycloak says (docs/reference/keycloak-behaviour.md,
-        "Token endpoint"), not Authlib's "Invalid 'code' in request.", which only another
-        client's code still gets (``None``)."""
+        """The stored code, whichever client it was issued to (checked after ``redirect_uri``,
+        :meth:`validate_token_request`), or a refusal. An unknown (or expired) code and a used
+        one are ``invalid_grant`` "Code not valid" as Keycloak says
+        (docs/reference/keycloak-behaviour.md, "Token endpoint")."""
         if not isinstance(code, str) or len(code) > 512:
             raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         record = _services().tokens.codes.get(code)
         if record is None:
             raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         data = record.data
-        if data["client_id"] != client.get_client_id():
-            # RFC 6749 §4.1.3: the code was issued to another client.
-            return None
         if data["state"] != "issued":
             # RFC 6749 §4.1.2: a code used twice is refused and the tokens it gave are revoked.
             if data.get("fid"):
                 _services().tokens.revoke_family(data["fid"])
             log.warning(
-                "authorization code replayed by %s; its tokens are revoked", data["client_id"]
+                "authorization code of %s replayed by %s; its tokens are revoked",
+                data["client_id"],
+                client.get_client_id(),
             )
             raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         return AuthorizationCodeRecord(record)
