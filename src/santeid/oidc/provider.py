@@ -414,10 +414,13 @@ def current_endpoint_url() -> str:
 class TokenObject:
     """A token found by introspection or revocation."""
 
-    def __init__(self, kind: str, claims: dict, record: dict | None = None):
+    def __init__(
+        self, kind: str, claims: dict, record: dict | None = None, family: dict | None = None
+    ):
         self.kind = kind
         self.claims = claims
         self.record = record
+        self.family = family
 
     def check_client(self, client) -> bool:
         return self.claims.get("azp") == client.get_client_id()
@@ -444,14 +447,33 @@ def _find_token(token_string: str, hint: str | None) -> TokenObject | None:
             family = tokens.family(record["fid"])
             if record["state"] != "active" or family is None or family["state"] != "active":
                 return None
-            return TokenObject(kind, claims, record)
+            return TokenObject(kind, claims, record, family)
         except TokenError:
             continue
     return None
 
 
+def _preferred_username_after_session_state(claims: dict) -> dict:
+    """The claims in the order of Keycloak's introspection answer
+    (``docs/reference/pro-sante-connect.md`` §8): ``preferred_username`` moves right after
+    ``session_state`` when the token has both."""
+    if "preferred_username" not in claims or "session_state" not in claims:
+        return dict(claims)
+    ordered = {}
+    for name, value in claims.items():
+        if name != "preferred_username":
+            ordered[name] = value
+        if name == "session_state":
+            ordered["preferred_username"] = claims["preferred_username"]
+    return ordered
+
+
 class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
-    """RFC 7662. ``SubjectNameID`` is added only for access tokens, as PSC documents."""
+    """RFC 7662 as Keycloak answers (``docs/reference/pro-sante-connect.md`` §8,
+    ``docs/reference/keycloak-behaviour.md``, "Userinfo, introspection, revocation"): the
+    token's claims, ``preferred_username`` right after ``session_state``, then ``client_id``,
+    ``username``, ``token_type`` and ``active``. ``SubjectNameID`` is added only for access
+    tokens, as PSC documents."""
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("introspection")
 
@@ -464,15 +486,18 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
         return True
 
     def introspect_token(self, token):
-        payload = dict(token.claims)
+        claims = token.claims
+        payload = _preferred_username_after_session_state(claims)
         if token.kind == "access_token":
-            payload["SubjectNameID"] = payload.get("preferred_username", "")
-            payload["client_id"] = payload.get("azp")
-            payload["username"] = payload.get("preferred_username")
-            payload["token_type"] = "Bearer"  # noqa: S105 - a type name
+            payload["SubjectNameID"] = claims.get("preferred_username", "")
+            username = claims.get("preferred_username")
+            token_type = "Bearer"  # noqa: S105 - a type name
         else:
-            payload["client_id"] = payload.get("azp")
-            payload["token_type"] = "Refresh"  # noqa: S105 - a type name
+            username = Authentication.from_dict(token.family["auth"]).national_id
+            token_type = "Refresh"  # noqa: S105 - a type name
+        payload["client_id"] = claims.get("azp")
+        payload["username"] = username
+        payload["token_type"] = token_type
         payload["active"] = True
         return payload
 
