@@ -137,29 +137,107 @@ def test_unknown_code_is_keycloaks_code_not_valid(flow, code):
     }
 
 
-def test_code_of_another_client_is_invalid_grant(flow, client, app):
-    other = register_client(
-        app, client_id="other-service", client_secret="another-secret-0123456789"
-    )
-    params = flow.obtain_code()
+def test_missing_code_is_keycloaks_missing_parameter(flow, client):
+    """docs/reference/keycloak-behaviour.md, "Token endpoint": no ``code`` is
+    ``invalid_request`` "Missing parameter: code"."""
     response = client.post(
         f"{OIDC}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": params["code"],
-            "redirect_uri": REDIRECT_URI,
-        },
-        headers=basic_auth(other["client_id"], other["client_secret"]),
+        data={"grant_type": "authorization_code", "redirect_uri": REDIRECT_URI},
+        headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
     )
-    assert response.get_json()["error"] == "invalid_grant"
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Missing parameter: code",
+    }
+
+
+def _other_client(app) -> dict:
+    return register_client(
+        app, client_id="other-service", client_secret="another-secret-0123456789"
+    )
+
+
+def _token_as(client, meta: dict, code: str, **extra):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+    data.update(extra)
+    return client.post(
+        f"{OIDC}/token",
+        data=data,
+        headers=basic_auth(meta["client_id"], meta["client_secret"]),
+    )
+
+
+DIFFERENT_CLIENT = {
+    "error": "invalid_grant",
+    "error_description": "Auth error: Found different client_id in clientSession",
+}
+
+
+def test_code_of_another_client_is_keycloaks_different_client_id(flow, client, app):
+    """docs/reference/keycloak-behaviour.md, "Token endpoint"."""
+    other = _other_client(app)
+    params = flow.obtain_code()
+    response = _token_as(client, other, params["code"])
+    assert response.status_code == 400
+    assert response.get_json() == DIFFERENT_CLIENT
     # The rightful client can still use it: a stranger's attempt consumed nothing.
     assert flow.token(params["code"]).status_code == 200
 
 
-def test_redirect_uri_must_match_the_authorization_request(flow, app):
+def test_code_checks_run_in_keycloaks_order(flow, client, app):
+    """docs/reference/keycloak-behaviour.md, "Token endpoint": the code itself, then
+    ``redirect_uri``, then the client, then PKCE."""
+    other = _other_client(app)
+    _, challenge = pkce_pair()
+    params = flow.obtain_code(code_challenge=challenge, code_challenge_method="S256")
+    elsewhere = "https://service.example.org/other"
+    # redirect_uri before the client, and before PKCE.
+    assert _token_as(client, other, params["code"], redirect_uri=elsewhere).get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect redirect_uri",
+    }
+    # The client before PKCE.
+    assert _token_as(client, other, params["code"]).get_json() == DIFFERENT_CLIENT
+
+
+def test_used_code_of_another_client_is_code_not_valid_and_revokes(flow, client, app):
+    """The code is checked before the client (docs/reference/keycloak-behaviour.md, "Token
+    endpoint"): a used code is "Code not valid" whoever presents it, and its tokens are
+    revoked (RFC 6749 §4.1.2)."""
+    other = _other_client(app)
+    params = flow.obtain_code()
+    tokens = flow.token(params["code"]).get_json()
+    replay = _token_as(client, other, params["code"])
+    assert replay.status_code == 400
+    assert replay.get_json() == {"error": "invalid_grant", "error_description": "Code not valid"}
+    userinfo = client.get(
+        f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}
+    )
+    assert userinfo.status_code == 401
+
+
+def test_redirect_uri_must_match_the_authorization_request(flow, client):
+    """docs/reference/keycloak-behaviour.md, "Token endpoint": another ``redirect_uri``, or
+    none, is ``invalid_grant`` "Incorrect redirect_uri"; the code stays usable."""
     params = flow.obtain_code()
     response = flow.token(params["code"], redirect_uri="https://service.example.org/other")
-    assert response.get_json()["error"] == "invalid_grant"
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect redirect_uri",
+    }
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "authorization_code", "code": params["code"]},
+        headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect redirect_uri",
+    }
+    assert flow.token(params["code"]).status_code == 200
 
 
 def test_expired_code_is_invalid_grant(clocked_app, clock):
@@ -218,10 +296,20 @@ def test_pkce_malformed_verifier_is_keycloaks_invalid_code_verifier(flow, app, m
     }
 
 
-def test_verifier_without_challenge_is_refused(flow, app):
-    """RFC 9700 §4.8: a code_verifier for a request that had no challenge is an attack sign."""
+@pytest.mark.parametrize("verifier", [pkce_pair()[0], ""], ids=["well-formed", "empty"])
+def test_verifier_without_challenge_is_refused(flow, app, verifier):
+    """RFC 9700 §4.8: a code_verifier for a request that had no challenge is an attack sign.
+    Keycloak's answer (docs/reference/keycloak-behaviour.md, "Token endpoint"), for any
+    ``code_verifier`` sent, an empty one too; the code stays usable."""
     params = flow.obtain_code()
-    assert flow.token(params["code"], code_verifier=pkce_pair()[0]).status_code == 400
+    response = flow.token(params["code"], code_verifier=verifier)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "PKCE code verifier specified but challenge not present in "
+        "authorization",
+    }
+    assert flow.token(params["code"]).status_code == 200
 
 
 def test_client_secret_post_only_when_registered_under_the_strict_setting(settings):

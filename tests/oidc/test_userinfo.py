@@ -159,11 +159,33 @@ def test_introspection_of_an_access_token_has_subject_name_id(flow, client, app)
     assert body["authMode"] == "MOBILE"  # the sandbox stands in for e-CPS
 
 
-def test_introspection_of_a_refresh_token_has_no_subject_name_id(flow, client):
+def test_introspection_of_an_access_token_has_keycloaks_members_in_order(flow, client):
+    """docs/reference/pro-sante-connect.md §8: the access token's claims with
+    ``preferred_username`` right after ``session_state``, then ``client_id``, ``username`` and
+    ``active``; ``SubjectNameID`` (ANS, same section) with the claims; ``token_type`` before
+    ``active`` as Keycloak adds it (docs/reference/keycloak-behaviour.md, "Userinfo,
+    introspection, revocation")."""
     tokens = flow.full_login()
+    body = _introspect(client, tokens["access_token"]).get_json()
+    assert list(body) == [
+        "exp", "iat", "auth_time", "jti", "iss", "sub", "typ", "azp", "nonce", "session_state",
+        "preferred_username", "acr", "scope", "sid", "authMode", "otherIds", "SubjectNameID",
+        "client_id", "username", "token_type", "active",
+    ]  # fmt: skip
+    assert body["token_type"] == "Bearer"
+
+
+def test_introspection_of_a_refresh_token_has_no_subject_name_id(flow, client, app):
+    """docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation": a refresh
+    token's answer has ``client_id``, ``username``, ``token_type`` and ``active`` too."""
+    national_id = sandbox_professional(app)
+    tokens = flow.full_login(national_id)
     body = _introspect(client, tokens["refresh_token"], token_type_hint="refresh_token").get_json()
     assert body["active"] is True
     assert "SubjectNameID" not in body
+    assert list(body)[-4:] == ["client_id", "username", "token_type", "active"]
+    assert body["username"] == national_id
+    assert body["token_type"] == "Refresh"
 
 
 def test_introspection_of_garbage_is_inactive(flow, client):

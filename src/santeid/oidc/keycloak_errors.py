@@ -27,12 +27,25 @@ DESCRIPTIONS: dict[str, str] = {
 }
 #: Keycloak's ``TokenEndpoint.checkGrantType``: the form parameter is required.
 MISSING_GRANT_TYPE = "Missing form parameter: grant_type"
+#: A token request of the authorization-code grant without ``code``
+#: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
+MISSING_CODE = "Missing parameter: code"
+#: The token request's ``redirect_uri`` is not the authorization request's, or is missing
+#: (same section).
+INCORRECT_REDIRECT_URI = "Incorrect redirect_uri"
+#: The code was issued to another client than the one presenting it (same section).
+CODE_OF_ANOTHER_CLIENT = "Auth error: Found different client_id in clientSession"
 #: A code used before (sequentially or in a race), or one never issued or expired
 #: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 CODE_NOT_VALID = "Code not valid"
 #: The code was issued with a ``code_challenge`` and the token request has no
 #: ``code_verifier`` (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 PKCE_VERIFIER_NOT_SPECIFIED = "PKCE code verifier not specified"
+#: A ``code_verifier`` (an empty one too) for a code issued without ``code_challenge`` (same
+#: section).
+PKCE_VERIFIER_WITHOUT_CHALLENGE = (
+    "PKCE code verifier specified but challenge not present in authorization"
+)
 #: The ``code_verifier`` does not give the code's ``code_challenge`` (same section).
 PKCE_CODE_MISMATCH = "PKCE verification failed: Code mismatch"
 #: The ``code_verifier`` is not 43 to 128 unreserved characters (RFC 7636 §4.1), an empty one

@@ -19,6 +19,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.errors import UnauthorizedClientError
+from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -92,7 +93,10 @@ class PerClientCodeChallenge(CodeChallenge):
     unreserved characters (RFC 7636 §4.1; an empty one too) is ``invalid_grant`` "PKCE
     verification failed: Invalid code verifier", one that does not match is ``invalid_grant``
     "PKCE verification failed: Code mismatch"; Authlib says ``invalid_request`` and "Code
-    challenge failed." instead. A code without a challenge keeps Authlib's checks."""
+    challenge failed." instead. A code issued without a challenge is refused with any
+    ``code_verifier``, an empty one too (RFC 9700 §4.8; Keycloak's ``invalid_grant`` "PKCE code
+    verifier specified but challenge not present in authorization", same section, where Authlib
+    says ``invalid_request`` and lets an empty one through)."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256", "plain"]
     DEFAULT_CODE_CHALLENGE_METHOD = "plain"
@@ -101,9 +105,11 @@ class PerClientCodeChallenge(CodeChallenge):
         request: OAuth2Request = grant.request
         code = request.authorization_code
         challenge = self.get_authorization_code_challenge(code)
-        if not challenge:
-            return super().validate_code_verifier(grant, result)
         verifier = request.form.get("code_verifier")
+        if not challenge:
+            if verifier is not None:
+                raise InvalidGrantError(keycloak_errors.PKCE_VERIFIER_WITHOUT_CHALLENGE)
+            return
         if verifier is None:
             raise InvalidGrantError(keycloak_errors.PKCE_VERIFIER_NOT_SPECIFIED)
         # fullmatch: the pattern's "$" would let a trailing newline through.
@@ -127,26 +133,51 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
+    @hooked
+    def validate_token_request(self):
+        """RFC 6749 §4.1.3 with Keycloak's texts, in Keycloak's order
+        (``docs/reference/keycloak-behaviour.md``, "Token endpoint"): the code (missing, then
+        unknown or used), then ``redirect_uri``, then the client it was issued to; the PKCE
+        checks (:class:`PerClientCodeChallenge`) run after, as Authlib's hook. Client
+        authentication and the grant-type check come first, as in Authlib. No refusal here
+        spends the code."""
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError(
+                f"The client is not authorized to use 'grant_type={self.GRANT_TYPE}'"
+            )
+        code = self.request.form.get("code")
+        if code is None:
+            raise InvalidRequestError(keycloak_errors.MISSING_CODE)
+        authorization_code = self.query_authorization_code(code, client)
+        original_redirect_uri = authorization_code.get_redirect_uri()
+        if original_redirect_uri and self.request.payload.redirect_uri != original_redirect_uri:
+            raise InvalidGrantError(keycloak_errors.INCORRECT_REDIRECT_URI)
+        if authorization_code.data["client_id"] != client.get_client_id():
+            # RFC 6749 §4.1.3: the code was issued to another client.
+            raise InvalidGrantError(keycloak_errors.CODE_OF_ANOTHER_CLIENT)
+        self.request.client = client
+        self.request.authorization_code = authorization_code
+
     def query_authorization_code(self, code, client):
-        """The stored code, or a refusal. An unknown (or expired) code and a used one are
-        ``invalid_grant`` "Code not valid" as Keycloak says (docs/reference/keycloak-behaviour.md,
-        "Token endpoint"), not Authlib's "Invalid 'code' in request.", which only another
-        client's code still gets (``None``)."""
+        """The stored code, whichever client it was issued to (checked after ``redirect_uri``,
+        :meth:`validate_token_request`), or a refusal. An unknown (or expired) code and a used
+        one are ``invalid_grant`` "Code not valid" as Keycloak says
+        (docs/reference/keycloak-behaviour.md, "Token endpoint")."""
         if not isinstance(code, str) or len(code) > 512:
             raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         record = _services().tokens.codes.get(code)
         if record is None:
             raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         data = record.data
-        if data["client_id"] != client.get_client_id():
-            # RFC 6749 §4.1.3: the code was issued to another client.
-            return None
         if data["state"] != "issued":
             # RFC 6749 §4.1.2: a code used twice is refused and the tokens it gave are revoked.
             if data.get("fid"):
                 _services().tokens.revoke_family(data["fid"])
             log.warning(
-                "authorization code replayed by %s; its tokens are revoked", data["client_id"]
+                "authorization code of %s replayed by %s; its tokens are revoked",
+                data["client_id"],
+                client.get_client_id(),
             )
             raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         return AuthorizationCodeRecord(record)
@@ -383,10 +414,13 @@ def current_endpoint_url() -> str:
 class TokenObject:
     """A token found by introspection or revocation."""
 
-    def __init__(self, kind: str, claims: dict, record: dict | None = None):
+    def __init__(
+        self, kind: str, claims: dict, record: dict | None = None, family: dict | None = None
+    ):
         self.kind = kind
         self.claims = claims
         self.record = record
+        self.family = family
 
     def check_client(self, client) -> bool:
         return self.claims.get("azp") == client.get_client_id()
@@ -413,14 +447,33 @@ def _find_token(token_string: str, hint: str | None) -> TokenObject | None:
             family = tokens.family(record["fid"])
             if record["state"] != "active" or family is None or family["state"] != "active":
                 return None
-            return TokenObject(kind, claims, record)
+            return TokenObject(kind, claims, record, family)
         except TokenError:
             continue
     return None
 
 
+def _preferred_username_after_session_state(claims: dict) -> dict:
+    """The claims in the order of Keycloak's introspection answer
+    (``docs/reference/pro-sante-connect.md`` §8): ``preferred_username`` moves right after
+    ``session_state`` when the token has both."""
+    if "preferred_username" not in claims or "session_state" not in claims:
+        return dict(claims)
+    ordered = {}
+    for name, value in claims.items():
+        if name != "preferred_username":
+            ordered[name] = value
+        if name == "session_state":
+            ordered["preferred_username"] = claims["preferred_username"]
+    return ordered
+
+
 class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
-    """RFC 7662. ``SubjectNameID`` is added only for access tokens, as PSC documents."""
+    """RFC 7662 as Keycloak answers (``docs/reference/pro-sante-connect.md`` §8,
+    ``docs/reference/keycloak-behaviour.md``, "Userinfo, introspection, revocation"): the
+    token's claims, ``preferred_username`` right after ``session_state``, then ``client_id``,
+    ``username``, ``token_type`` and ``active``. ``SubjectNameID`` is added only for access
+    tokens, as PSC documents."""
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("introspection")
 
@@ -433,15 +486,18 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
         return True
 
     def introspect_token(self, token):
-        payload = dict(token.claims)
+        claims = token.claims
+        payload = _preferred_username_after_session_state(claims)
         if token.kind == "access_token":
-            payload["SubjectNameID"] = payload.get("preferred_username", "")
-            payload["client_id"] = payload.get("azp")
-            payload["username"] = payload.get("preferred_username")
-            payload["token_type"] = "Bearer"  # noqa: S105 - a type name
+            payload["SubjectNameID"] = claims.get("preferred_username", "")
+            username = claims.get("preferred_username")
+            token_type = "Bearer"  # noqa: S105 - a type name
         else:
-            payload["client_id"] = payload.get("azp")
-            payload["token_type"] = "Refresh"  # noqa: S105 - a type name
+            username = Authentication.from_dict(token.family["auth"]).national_id
+            token_type = "Refresh"  # noqa: S105 - a type name
+        payload["client_id"] = claims.get("azp")
+        payload["username"] = username
+        payload["token_type"] = token_type
         payload["active"] = True
         return payload
 
