@@ -28,6 +28,28 @@ def test_metrics_allow_list_is_a_setting(settings):
     assert closed.test_client().get("/metrics").status_code == 404
 
 
+def test_metrics_behind_a_trusted_proxy_judge_the_client_it_forwards(settings):
+    """The test client's address, 127.0.0.1, is the trusted proxy: the allow-list judges the
+    client it forwards in ``X-Forwarded-For``, never the proxy (docs/operations.md
+    "Metrics")."""
+    app = create_app(settings.replace(trusted_proxies="127.0.0.1"), store=MemoryStore())
+    client = app.test_client()
+    remote = client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert remote.status_code == 404
+    # The proxy appends the address it saw to what the client sent: the rightmost one counts.
+    appended = client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1, 203.0.113.9"})
+    assert appended.status_code == 404
+    local = client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"})
+    assert local.status_code == 200
+    # From a peer that is not a trusted proxy the header is not believed.
+    forged = client.get(
+        "/metrics",
+        headers={"X-Forwarded-For": "127.0.0.1"},
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
+    assert forged.status_code == 404
+
+
 def test_a_bad_allow_list_stops_the_start(settings):
     with pytest.raises(ConfigurationError, match="not-an-address"):
         validate(settings.replace(metrics_allowed_addresses="127.0.0.1, not-an-address"))
