@@ -4,10 +4,11 @@ revocation endpoints all work through the proxy (Authlib sees HTTPS), while plai
 straight to santeid — with forged ``X-Forwarded-*`` headers or not — get Keycloak's clear
 ``403 invalid_request "HTTPS required"``, never a 500.
 
-Through the proxy, the protections that judge a client's address — the ``/metrics``
-allow-list — see the client nginx forwards, not nginx itself (docs/configuration.md "Behind a
-reverse proxy"). Clients connect to nginx from chosen loopback addresses (all of 127.0.0.0/8
-is the loopback interface on Linux), which nginx forwards in ``X-Forwarded-For``."""
+Through the proxy, what judges or records a client's address — the ``/metrics`` allow-list,
+the events' source address — sees the client nginx forwards, not nginx itself
+(docs/configuration.md "Behind a reverse proxy"). Clients connect to nginx from chosen
+loopback addresses (all of 127.0.0.0/8 is the loopback interface on Linux), which nginx
+forwards in ``X-Forwarded-For``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
+from santeid.ecps.pin import PinHasher
 from tests.support.redis_server import free_port
 from tests.support.security import CLIENT
 from tests.support.security import CLIENT_ID
@@ -44,6 +46,7 @@ TOKEN_PATH = REALM + "/protocol/openid-connect/token"
 #: The issuer's host name. Not a loopback address, which Authlib would let through over plain
 #: HTTP (RFC 8252 §7.3): the proxy-less failure shows only with a real name.
 PUBLIC_NAME = "idp.santeid.test"
+ADMIN_PASSWORD = "the-admin-password-of-the-proxy-tests"
 #: The Prometheus server's address, listed in ``metrics_allowed_addresses`` after the default
 #: loopback (docs/operations.md "Metrics": "list your Prometheus server's address").
 PROMETHEUS = "127.0.0.3"
@@ -102,6 +105,7 @@ def proxied(tmp_path_factory):
             clients=[CLIENT],
             SANTEID_ISSUER=issuer,
             SANTEID_TRUSTED_PROXIES="127.0.0.1",
+            SANTEID_ADMIN_PASSWORD_HASH=PinHasher().hash(ADMIN_PASSWORD),
             SANTEID_METRICS_ALLOWED_ADDRESSES=METRICS_ALLOWED,
         ) as server,
         running_nginx(home, public_port, server.port, cert, key),
@@ -258,3 +262,28 @@ def test_metrics_answer_the_allowed_clients_through_the_proxy_and_no_one_else(pr
             response = scraper.get(metrics, timeout=10)
             assert response.status_code == 200, allowed
             assert "santeid_http_request_duration_seconds" in response.text
+
+
+def _sign_in(session: requests.Session, origin: str, password: str, **headers) -> int:
+    page = session.get(origin + "/admin/login", timeout=10)
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return session.post(
+        origin + "/admin/login",
+        data={"user": "admin", "password": password, "csrf_token": csrf},
+        headers=headers,
+        allow_redirects=False,
+        timeout=10,
+    ).status_code
+
+
+def test_events_record_the_client_nginx_forwards(proxied):
+    """An event's source is the client's address, not the proxy's (every event said 127.0.0.1
+    behind nginx before)."""
+    client = "127.0.0.6"
+    with _client_at(proxied, client) as browser:
+        assert _sign_in(browser, proxied["origin"], "wrong-password") == 401
+    listed = proxied["server"].cli("events", "list", "--type", "ADMIN_LOGIN", "--json").stdout
+    found = [(e["reason"], e["source"]) for e in json.loads(listed)]
+    assert ("failure", client) in found
+    assert ("failure", "127.0.0.1") not in found  # nobody signs in from nginx's own address
