@@ -5,10 +5,10 @@ straight to santeid — with forged ``X-Forwarded-*`` headers or not — get Key
 ``403 invalid_request "HTTPS required"``, never a 500.
 
 Through the proxy, what judges or records a client's address — the ``/metrics`` allow-list,
-the events' source address — sees the client nginx forwards, not nginx itself
-(docs/configuration.md "Behind a reverse proxy"). Clients connect to nginx from chosen
-loopback addresses (all of 127.0.0.0/8 is the loopback interface on Linux), which nginx
-forwards in ``X-Forwarded-For``."""
+the admin console's sign-in limit, the events' source address — sees the client nginx
+forwards, not nginx itself (docs/configuration.md "Behind a reverse proxy"). Clients connect
+to nginx from chosen loopback addresses (all of 127.0.0.0/8 is the loopback interface on
+Linux), which nginx forwards in ``X-Forwarded-For``."""
 
 from __future__ import annotations
 
@@ -275,6 +275,25 @@ def _sign_in(session: requests.Session, origin: str, password: str, **headers) -
         allow_redirects=False,
         timeout=10,
     ).status_code
+
+
+def test_admin_sign_in_limit_counts_each_client_behind_the_proxy(proxied):
+    """5 wrong passwords from one client do not lock out the admin signing in from another
+    address; the attacker's 6th try is refused however it forges ``X-Forwarded-For``; the
+    events name each client's address, never the proxy's."""
+    origin = proxied["origin"]
+    attacker, admin = "127.0.0.4", "127.0.0.5"
+    with _client_at(proxied, attacker) as guesser:
+        for attempt in range(5):
+            forged = {"X-Forwarded-For": f"198.51.100.{attempt + 1}"}
+            assert _sign_in(guesser, origin, "wrong-password", **forged) == 401
+        with _client_at(proxied, admin) as owner:
+            assert _sign_in(owner, origin, ADMIN_PASSWORD) == 302
+        assert _sign_in(guesser, origin, ADMIN_PASSWORD, **{"X-Forwarded-For": admin}) == 429
+    listed = proxied["server"].cli("events", "list", "--type", "ADMIN_LOGIN", "--json").stdout
+    found = [(e["reason"], e["source"]) for e in json.loads(listed)][::-1]
+    assert found == [*[("failure", attacker)] * 5, ("success", admin), ("throttled", attacker)]
+    assert "Traceback" not in proxied["log"].read_text()
 
 
 def test_events_record_the_client_nginx_forwards(proxied):
