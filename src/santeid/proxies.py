@@ -8,8 +8,11 @@ address — is in ``trusted_proxies``; ``proxy_hops`` says how many proxies of t
 them (the rightmost ``proxy_hops`` values are the trusted ones).
 
 ``REMOTE_ADDR`` stays the immediate peer: every trust decision (the forwarded client
-certificate of ``santeid.tls``, INSi) is about who is *connected*. The forwarded client address,
-for logs and limits per client, is :func:`client_address`.
+certificate of ``santeid.tls``, INSi) is about who is *connected*. Whatever judges or records a
+*client* — the ``/metrics`` allow-list, the admin sign-in limit, the e-CPS limits per address,
+the events' source — takes :func:`client_address`, the forwarded client address
+(docs/security.md "The client's address behind a proxy"; ``tests/test_proxies.py`` lists the
+modules allowed to read ``REMOTE_ADDR``).
 
 With an ``https://`` issuer, a request that is still plain HTTP after this (sent straight to
 santeid's port, or by a proxy that did not say ``X-Forwarded-Proto: https``) is refused as

@@ -68,6 +68,40 @@ def test_sign_in_is_throttled_per_address_after_five_failures(client):
     assert elsewhere.status_code == 302
 
 
+def _sign_in_as(client, password: str, forwarded_for: str):
+    """A sign-in through the trusted proxy 127.0.0.1 (the test client's address) for the
+    client ``forwarded_for``."""
+    headers = {"X-Forwarded-For": forwarded_for}
+    page = client.get("/admin/login", headers=headers)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    return client.post(
+        "/admin/login",
+        data={"user": "admin", "password": password, "csrf_token": csrf},
+        headers=headers,
+    )
+
+
+def test_sign_in_behind_a_trusted_proxy_is_throttled_per_forwarded_client(settings):
+    """Behind the proxy every connection comes from its address: the limit counts the client
+    it forwards, so one attacker cannot lock the admin out (docs/operations.md "Admin
+    console"), and the events say who tried."""
+    from santeid.observability.events import ADMIN_LOGIN
+
+    app = create_app(settings.replace(trusted_proxies="127.0.0.1"), store=MemoryStore())
+    attacker = app.test_client()
+    for _ in range(5):
+        assert _sign_in_as(attacker, "wrong", "203.0.113.9").status_code == 401
+    admin = app.test_client()
+    assert _sign_in_as(admin, "santeid-demo-admin", "198.51.100.20").status_code == 302
+    assert _sign_in_as(attacker, "santeid-demo-admin", "203.0.113.9").status_code == 429
+    found = app.extensions["santeid"].events.list(types=(ADMIN_LOGIN,))
+    assert [(e.reason, e.source) for e in found][::-1] == [
+        *[("failure", "203.0.113.9")] * 5,
+        ("success", "198.51.100.20"),
+        ("throttled", "203.0.113.9"),
+    ]
+
+
 def test_insi_daily_counts_read_only_the_period(tmp_path):
     from datetime import UTC
     from datetime import datetime

@@ -28,6 +28,28 @@ def test_metrics_allow_list_is_a_setting(settings):
     assert closed.test_client().get("/metrics").status_code == 404
 
 
+def test_metrics_behind_a_trusted_proxy_judge_the_client_it_forwards(settings):
+    """The test client's address, 127.0.0.1, is the trusted proxy: the allow-list judges the
+    client it forwards in ``X-Forwarded-For``, never the proxy (docs/operations.md
+    "Metrics")."""
+    app = create_app(settings.replace(trusted_proxies="127.0.0.1"), store=MemoryStore())
+    client = app.test_client()
+    remote = client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert remote.status_code == 404
+    # The proxy appends the address it saw to what the client sent: the rightmost one counts.
+    appended = client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1, 203.0.113.9"})
+    assert appended.status_code == 404
+    local = client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"})
+    assert local.status_code == 200
+    # From a peer that is not a trusted proxy the header is not believed.
+    forged = client.get(
+        "/metrics",
+        headers={"X-Forwarded-For": "127.0.0.1"},
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
+    assert forged.status_code == 404
+
+
 def test_a_bad_allow_list_stops_the_start(settings):
     with pytest.raises(ConfigurationError, match="not-an-address"):
         validate(settings.replace(metrics_allowed_addresses="127.0.0.1, not-an-address"))
@@ -60,6 +82,30 @@ def test_a_login_and_a_refused_identifier_are_events(app, flow):
     assert failed.reason == "unknown_id" and failed.professional == "899999999990"
     assert success.auth_mode and success.client_id == flow.client["client_id"]
     assert success.source == "127.0.0.1" and success.request_id
+
+
+def test_events_record_the_client_a_trusted_proxy_forwards(settings):
+    """An event's source address is the client the trusted proxy 127.0.0.1 (the test client's
+    address) forwards, not the proxy; a forged header from anyone else is not believed."""
+    import re
+
+    from santeid.observability.events import ADMIN_LOGIN
+
+    app = create_app(settings.replace(trusted_proxies="127.0.0.1"), store=MemoryStore())
+
+    def wrong_password(forwarded_for: str, peer: str) -> None:
+        client = app.test_client()
+        request = {"headers": {"X-Forwarded-For": forwarded_for},
+                   "environ_base": {"REMOTE_ADDR": peer}}  # fmt: skip
+        page = client.get("/admin/login", **request).get_data(as_text=True)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        form = {"user": "admin", "password": "wrong", "csrf_token": csrf}
+        assert client.post("/admin/login", data=form, **request).status_code == 401
+
+    wrong_password("203.0.113.9", peer="127.0.0.1")
+    wrong_password("127.0.0.1", peer="198.51.100.7")
+    found = app.extensions["santeid"].events.list(types=(ADMIN_LOGIN,))
+    assert [e.source for e in found][::-1] == ["203.0.113.9", "198.51.100.7"]
 
 
 def test_an_expired_ecps_login_is_an_ecps_timeout_and_a_login_error(app):

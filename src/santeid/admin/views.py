@@ -31,6 +31,7 @@ from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.observability import events
 from santeid.observability import metrics
+from santeid.proxies import client_address
 from santeid.security import check_csrf
 from santeid.services import services
 from santeid.storage import keys as store_keys
@@ -135,7 +136,10 @@ def login():
             abort(404)
         check_csrf()
         method = {"method": PASSWORD_METHOD}
-        failures_key = store_keys.ADMIN_LOGIN_FAILURES.key(str(request.remote_addr))
+        # Counted per client: behind a trusted proxy, the address it forwards, so that one
+        # guesser does not lock out every admin behind the same proxy (docs/operations.md
+        # "Admin console").
+        failures_key = store_keys.ADMIN_LOGIN_FAILURES.key(str(client_address(request.environ)))
         if services().store.incr(failures_key, SIGN_IN_WINDOW, 0) >= SIGN_IN_FAILURES:
             metrics.refused("rate_limit:admin-sign-in")
             events.record(events.ADMIN_LOGIN, reason="throttled", details=method)

@@ -247,6 +247,8 @@ def record(
     from flask import has_request_context
     from flask import request
 
+    from santeid.proxies import client_address
+
     if not has_app_context():
         return
     store: EventStore = current_app.extensions["santeid"].events
@@ -257,7 +259,9 @@ def record(
         client_id=client_id,
         professional=professional,
         auth_mode=auth_mode,
-        source=request.remote_addr if in_request else None,
+        # The client's address: behind a trusted proxy, the one it forwards (docs/operations.md
+        # "Authentication events").
+        source=client_address(request.environ) if in_request else None,
         request_id=g.get("request_id") if in_request else None,
         reason=reason,
         device=device,

@@ -22,6 +22,7 @@ from santeid.observability import metrics
 from santeid.observability.access import address_allowed
 from santeid.observability.access import parse_networks
 from santeid.observability.logs import configure_json_logging
+from santeid.proxies import client_address
 
 access_log = logging.getLogger("santeid.access")
 
@@ -122,7 +123,9 @@ def metrics_view():
     from santeid.services import services
 
     networks = parse_networks(services().settings.observability.metrics_allowed_addresses)
-    if not address_allowed(request.remote_addr, networks):
+    # The client's address: behind a trusted proxy, the one it forwards, never the proxy's
+    # own (docs/operations.md "Metrics").
+    if not address_allowed(client_address(request.environ), networks):
         abort(404)
     body, content_type = metrics.exposition()
     response = Response(body, content_type=content_type)

@@ -2,7 +2,13 @@
 ``X-Forwarded-Proto/Host/For``: discovery, a code-flow login, the token, introspection and
 revocation endpoints all work through the proxy (Authlib sees HTTPS), while plain-HTTP calls
 straight to santeid — with forged ``X-Forwarded-*`` headers or not — get Keycloak's clear
-``403 invalid_request "HTTPS required"``, never a 500."""
+``403 invalid_request "HTTPS required"``, never a 500.
+
+Through the proxy, what judges or records a client's address — the ``/metrics`` allow-list,
+the admin console's sign-in limit, the events' source address — sees the client nginx
+forwards, not nginx itself (docs/configuration.md "Behind a reverse proxy"). Clients connect
+to nginx from chosen loopback addresses (all of 127.0.0.0/8 is the loopback interface on
+Linux), which nginx forwards in ``X-Forwarded-For``."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
+from santeid.ecps.pin import PinHasher
 from tests.support.redis_server import free_port
 from tests.support.security import CLIENT
 from tests.support.security import CLIENT_ID
@@ -39,6 +46,11 @@ TOKEN_PATH = REALM + "/protocol/openid-connect/token"
 #: The issuer's host name. Not a loopback address, which Authlib would let through over plain
 #: HTTP (RFC 8252 §7.3): the proxy-less failure shows only with a real name.
 PUBLIC_NAME = "idp.santeid.test"
+ADMIN_PASSWORD = "the-admin-password-of-the-proxy-tests"
+#: The Prometheus server's address, listed in ``metrics_allowed_addresses`` after the default
+#: loopback (docs/operations.md "Metrics": "list your Prometheus server's address").
+PROMETHEUS = "127.0.0.3"
+METRICS_ALLOWED = f"127.0.0.1/32, ::1/128, {PROMETHEUS}/32"
 
 
 class _ResolveToLoopback(HTTPAdapter):
@@ -58,6 +70,28 @@ class _ResolveToLoopback(HTTPAdapter):
         return response
 
 
+class _FromAddress(_ResolveToLoopback):
+    """The same, connecting from the loopback address ``source``: a client nginx forwards as
+    ``source``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def _client_at(proxied, source: str) -> requests.Session:
+    """A browser at ``source`` that reaches santeid through nginx."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = proxied["session"].verify
+    session.mount("https://", _FromAddress(source))
+    return session
+
+
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
     home = tmp_path_factory.mktemp("proxied")
@@ -71,6 +105,8 @@ def proxied(tmp_path_factory):
             clients=[CLIENT],
             SANTEID_ISSUER=issuer,
             SANTEID_TRUSTED_PROXIES="127.0.0.1",
+            SANTEID_ADMIN_PASSWORD_HASH=PinHasher().hash(ADMIN_PASSWORD),
+            SANTEID_METRICS_ALLOWED_ADDRESSES=METRICS_ALLOWED,
         ) as server,
         running_nginx(home, public_port, server.port, cert, key),
     ):
@@ -80,6 +116,7 @@ def proxied(tmp_path_factory):
         session.mount("https://", _ResolveToLoopback())
         yield {
             "issuer": issuer,
+            "origin": f"https://{PUBLIC_NAME}:{public_port}",
             "app_port": server.port,
             "server": server,
             "session": session,
@@ -209,3 +246,63 @@ def test_forged_forwarded_headers_from_an_untrusted_peer_are_not_believed(proxie
 def test_health_answers_plain_http_probes(proxied):
     status, _, body = http_from(OTHER_LOOPBACK, proxied["app_port"], "GET", "/health")
     assert status == 200 and json.loads(body)["status"] == "ok"
+
+
+def test_metrics_answer_the_allowed_clients_through_the_proxy_and_no_one_else(proxied):
+    """nginx connects from 127.0.0.1, which the default allow-list holds: judging nginx's
+    address would serve the metrics to every client of the proxy."""
+    metrics = proxied["origin"] + "/metrics"
+    with _client_at(proxied, OTHER_LOOPBACK) as remote:
+        assert remote.get(metrics, timeout=10).status_code == 404
+        # nginx appends the address it sees: a forged loopback address before it is not read.
+        forged = remote.get(metrics, headers={"X-Forwarded-For": "127.0.0.1"}, timeout=10)
+        assert forged.status_code == 404
+    for allowed in (PROMETHEUS, "127.0.0.1"):  # the Prometheus server, a scrape on the host
+        with _client_at(proxied, allowed) as scraper:
+            response = scraper.get(metrics, timeout=10)
+            assert response.status_code == 200, allowed
+            assert "santeid_http_request_duration_seconds" in response.text
+
+
+def _sign_in(session: requests.Session, origin: str, password: str, **headers) -> int:
+    page = session.get(origin + "/admin/login", timeout=10)
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return session.post(
+        origin + "/admin/login",
+        data={"user": "admin", "password": password, "csrf_token": csrf},
+        headers=headers,
+        allow_redirects=False,
+        timeout=10,
+    ).status_code
+
+
+def test_admin_sign_in_limit_counts_each_client_behind_the_proxy(proxied):
+    """5 wrong passwords from one client do not lock out the admin signing in from another
+    address; the attacker's 6th try is refused however it forges ``X-Forwarded-For``; the
+    events name each client's address, never the proxy's."""
+    origin = proxied["origin"]
+    attacker, admin = "127.0.0.4", "127.0.0.5"
+    with _client_at(proxied, attacker) as guesser:
+        for attempt in range(5):
+            forged = {"X-Forwarded-For": f"198.51.100.{attempt + 1}"}
+            assert _sign_in(guesser, origin, "wrong-password", **forged) == 401
+        with _client_at(proxied, admin) as owner:
+            assert _sign_in(owner, origin, ADMIN_PASSWORD) == 302
+        assert _sign_in(guesser, origin, ADMIN_PASSWORD, **{"X-Forwarded-For": admin}) == 429
+    listed = proxied["server"].cli("events", "list", "--type", "ADMIN_LOGIN", "--json").stdout
+    found = [(e["reason"], e["source"]) for e in json.loads(listed)][::-1]
+    assert found == [*[("failure", attacker)] * 5, ("success", admin), ("throttled", attacker)]
+    assert "Traceback" not in proxied["log"].read_text()
+
+
+def test_events_record_the_client_nginx_forwards(proxied):
+    """An event's source is the client's address, not the proxy's (every event said 127.0.0.1
+    behind nginx before)."""
+    client = "127.0.0.6"
+    with _client_at(proxied, client) as browser:
+        assert _sign_in(browser, proxied["origin"], "wrong-password") == 401
+    listed = proxied["server"].cli("events", "list", "--type", "ADMIN_LOGIN", "--json").stdout
+    found = [(e["reason"], e["source"]) for e in json.loads(listed)]
+    assert ("failure", client) in found
+    assert ("failure", "127.0.0.1") not in found  # nobody signs in from nginx's own address
