@@ -74,8 +74,9 @@ def status() -> None:
 def migrate_from_sqlite(data_dir: Path) -> None:
     """Copy the embedded installation in DATA_DIR (its *.sqlite3 files) into database_url.
 
-    Idempotent: rows already there are left alone, so it can be run again after an
-    interruption. The civil-status base and the directory stay per-host SQLite files."""
+    Every component's tables are copied, table by table (docs/deployment.md). Idempotent:
+    rows already there are left alone, so it can be run again after an interruption. The
+    civil-status base and the directory stay per-host SQLite files."""
     from santeid import db as persistence
     from santeid.db.copy import migrate_from_sqlite as copy
 
@@ -91,8 +92,9 @@ def migrate_from_sqlite(data_dir: Path) -> None:
         report = copy(data_dir, settings)
     except refused as exc:
         raise click.ClickException(str(exc)) from None
+    width = max(len(entry.table) for entry in report)
     for entry in report:
         click.echo(
-            f"  {entry.table:<8} {entry.source:>8} rows in the source, {entry.copied:>8} copied, "
-            f"{entry.already_there:>8} already there"
+            f"  {entry.table:<{width}} {entry.source:>8} rows in the source, "
+            f"{entry.copied:>8} copied, {entry.already_there:>8} already there"
         )

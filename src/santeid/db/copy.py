@@ -1,11 +1,15 @@
 """``santeid db migrate-from-sqlite``: copy an embedded installation's SQLite files into the
 configured database (PostgreSQL), idempotently.
 
-Rows are inserted with ``ON CONFLICT … DO NOTHING`` on each table's key, so a second run copies
-nothing and a run interrupted half-way can simply be repeated. The INSi ``monthly_stats`` are
-not copied: the target's trigger counts every audit row as it is inserted, so they come out
-equal to the source's, and are never counted twice. Identity columns (``audit.id``,
-``outbox.id``) keep their values; the sequences are then moved past them.
+What is copied is derived from the components' schemas (:func:`santeid.db.schemas.all_schemas`,
+the registry ``santeid db upgrade`` and ``status`` use): every table their steps create, with its
+primary key, unless :data:`NOT_COPIED` names it with the reason — so a table a new step adds is
+copied without anyone remembering to list it.
+
+Rows are inserted with ``ON CONFLICT … DO NOTHING`` on each table's primary key, so a second
+run copies nothing and a run interrupted half-way can simply be repeated. A table is read in
+batches of :data:`BATCH_ROWS` and copied in one transaction. Identity columns (``audit.id``,
+``outbox.id``, ``auth_events.id``) keep their values; their sequences are then moved past them.
 
 The civil-status base and the professionals directory are not part of it: they stay one SQLite
 file per host (docs/decisions/persistence.md).
@@ -13,6 +17,7 @@ file per host (docs/decisions/persistence.md).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,24 +28,68 @@ from santeid import db
 if TYPE_CHECKING:
     from santeid.settings import Settings
 
+#: Tables of a component's schema that are not copied, and why.
+NOT_COPIED: dict[str, str] = {
+    "monthly_stats": (
+        "the INSi statistics: the target's trigger counts every audit row as it is inserted, so "
+        "they come out equal to the source's and are never counted twice"
+    ),
+}
+#: Source rows read, and inserted with one ``executemany``, at a time.
+BATCH_ROWS = 1000
+
 
 @dataclass(frozen=True)
 class Table:
-    component: db.Component
+    schema: db.Schema
     name: str
-    key: str
-    identity: bool = False
+    #: Its primary key's columns.
+    key: tuple[str, ...]
+
+    @property
+    def component(self) -> db.Component:
+        return self.schema.component
 
 
-#: In dependency-free order; ``key`` is each table's primary key.
-TABLES: tuple[Table, ...] = (
-    Table(db.CLIENTS, "client", "client_id"),
-    Table(db.OUTBOX, "outbox", "id", identity=True),
-    Table(db.ECPS, "devices", "device_id"),
-    Table(db.CPS, "cards", "serial"),
-    Table(db.INSI, "software", "idam"),
-    Table(db.INSI, "audit", "id", identity=True),
-)
+def schema_tables(schema: db.Schema) -> tuple[Table, ...]:
+    """The tables ``schema``'s steps create, in creation order: found by applying its SQLite
+    statements to an empty in-memory database (what each step makes, not what a list says)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for step in schema.steps:
+            for statement in step.statements(db.SQLITE):
+                conn.execute(statement)
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
+            )
+        ]
+        tables = []
+        for name in names:
+            # PRAGMA table_info: ``pk`` is the column's position in the primary key, 0 if none
+            # (https://www.sqlite.org/pragma.html#pragma_table_info).
+            columns = conn.execute(f"PRAGMA table_info({name})").fetchall()
+            key = tuple(c[1] for c in sorted((c for c in columns if c[5]), key=lambda c: c[5]))
+            tables.append(Table(schema, name, key))
+        return tuple(tables)
+    finally:
+        conn.close()
+
+
+@functools.cache
+def all_tables() -> tuple[Table, ...]:
+    """Every table of every component, the copied ones and those of :data:`NOT_COPIED`."""
+    from santeid.db.schemas import all_schemas
+
+    return tuple(table for schema in all_schemas() for table in schema_tables(schema))
+
+
+def copied_tables() -> tuple[Table, ...]:
+    """The tables ``migrate-from-sqlite`` copies, in the order of the components' registry
+    (no table of a component refers to another's)."""
+    return tuple(table for table in all_tables() if table.name not in NOT_COPIED)
 
 
 @dataclass(frozen=True)
@@ -54,50 +103,53 @@ class Copied:
         return self.source - self.copied
 
 
-def _source_rows(path: Path, table: str) -> tuple[tuple[str, ...], list[tuple]]:
-    if not path.exists():
-        return (), []
-    # Read-only: the embedded installation is never modified.
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-        ).fetchone()
-        if not found:
-            return (), []
-        cursor = conn.execute(f"SELECT * FROM {table}")  # noqa: S608 (constant names)
-        columns = tuple(d[0] for d in cursor.description)
-        return columns, cursor.fetchall()
-    finally:
-        conn.close()
+def _copy_table(source: sqlite3.Connection, table: Table, target: db.Database) -> Copied:
+    found = source.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
+    ).fetchone()
+    if not found:  # a source at an older schema version, without this table yet
+        return Copied(table.name, 0, 0)
+    cursor = source.execute(f"SELECT * FROM {table.name}")  # noqa: S608 (names from the schemas)
+    columns = tuple(d[0] for d in cursor.description)
+    count_sql = f"SELECT count(*) FROM {table.name}"  # noqa: S608
+    insert = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(table.key)}) DO NOTHING"
+    )
+    read = 0
+    with target.transaction() as conn:
+        before = conn.execute(count_sql).scalar()
+        while rows := cursor.fetchmany(BATCH_ROWS):
+            conn.executemany(insert, rows)
+            read += len(rows)
+        after = conn.execute(count_sql).scalar()
+        if read and conn.dialect == db.POSTGRESQL and len(table.key) == 1:
+            # A serial or identity key: its sequence continues after the copied values.
+            sequence = conn.execute(
+                "SELECT pg_get_serial_sequence(?, ?)", (table.name, table.key[0])
+            ).scalar()
+            if sequence:
+                highest = f"SELECT max({table.key[0]}) FROM {table.name}"  # noqa: S608
+                conn.execute(f"SELECT setval(CAST(? AS regclass), ({highest}))", (sequence,))
+    return Copied(table.name, read, after - before)
 
 
 def migrate_from_sqlite(data_dir: Path | str, settings: Settings) -> list[Copied]:
     """Copy every component's rows from ``data_dir``'s SQLite files into
     ``settings.database_url``; returns what was copied, table by table."""
-    from santeid.db.schemas import all_schemas
-
-    schemas = {schema.component.name: schema for schema in all_schemas()}
     report = []
-    for table in TABLES:
+    for table in copied_tables():
         target = db.database_for(settings, table.component)
-        db.ensure(target, schemas[table.component.name])
-        columns, rows = _source_rows(Path(data_dir) / table.component.file_name, table.name)
-        if not rows:
+        db.ensure(target, table.schema)
+        path = Path(data_dir) / table.component.file_name
+        if not path.exists():
             report.append(Copied(table.name, 0, 0))
             continue
-        count_sql = f"SELECT count(*) FROM {table.name}"  # noqa: S608 (constant names)
-        insert = (
-            f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
-            f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({table.key}) DO NOTHING"
-        )
-        with target.transaction() as conn:
-            before = conn.execute(count_sql).scalar()
-            conn.executemany(insert, rows)
-            after = conn.execute(count_sql).scalar()
-            if table.identity and conn.dialect == db.POSTGRESQL:
-                sequence = f"pg_get_serial_sequence('{table.name}', '{table.key}')"
-                highest = f"SELECT max({table.key}) FROM {table.name}"  # noqa: S608
-                conn.execute(f"SELECT setval({sequence}, ({highest}))")
-        report.append(Copied(table.name, len(rows), after - before))
+        # Read-only: the embedded installation is never modified.
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            report.append(_copy_table(source, table, target))
+        finally:
+            source.close()
     return report
