@@ -19,8 +19,11 @@ santeid's port, or by a proxy that did not say ``X-Forwarded-Proto: https``) is 
 Keycloak refuses it when its realm requires SSL: 403 ``invalid_request`` "HTTPS required"
 (Keycloak ``TokenEndpoint.checkSsl``, docs/reference/keycloak-behaviour.md; source
 https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/protocol/oidc/endpoints/TokenEndpoint.java).
-santeid does so for every path but ``/health`` (Keycloak's default ``external`` also lets private
-addresses through; santeid does not, see docs/configuration.md "Behind a reverse proxy").
+santeid does so for every path but the probes and the metrics (``/health``, ``/health/live``,
+``/health/ready``, ``/metrics``), which orchestrators and Prometheus call on the server's own port
+over plain HTTP (docs/operations.md); ``/metrics`` stays behind its address allow-list.
+Keycloak's default ``external`` also lets private addresses through; santeid does not, see
+docs/configuration.md "Behind a reverse proxy".
 """
 
 from __future__ import annotations
@@ -53,8 +56,10 @@ HTTPS_REQUIRED = {"error": "invalid_request", "error_description": "HTTPS requir
 #: environ keys set by :class:`ForwardedHeaders`.
 CLIENT_ADDRESS_KEY = "santeid.client_address"
 
-#: Paths answered over plain HTTP whatever the issuer: probes of load balancers.
-_PLAIN_HTTP_PATHS = frozenset({"/health"})
+#: Paths answered over plain HTTP whatever the issuer: the probes of load balancers and
+#: orchestrators, and the metrics scrape (still behind ``metrics_allowed_addresses``), which
+#: reach the server's port directly (docs/operations.md).
+_PLAIN_HTTP_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
 
 
 def peer_address(environ) -> str | None:

@@ -2,7 +2,9 @@
 ``X-Forwarded-Proto/Host/For``: discovery, a code-flow login, the token, introspection and
 revocation endpoints all work through the proxy (Authlib sees HTTPS), while plain-HTTP calls
 straight to santeid — with forged ``X-Forwarded-*`` headers or not — get Keycloak's clear
-``403 invalid_request "HTTPS required"``, never a 500.
+``403 invalid_request "HTTPS required"``, never a 500 — except the health probes and
+``/metrics`` (behind its allow-list), which orchestrators and Prometheus call on santeid's port
+directly.
 
 Through the proxy, what judges or records a client's address — the ``/metrics`` allow-list,
 the admin console's sign-in limit, the events' source address — sees the client nginx
@@ -306,3 +308,22 @@ def test_events_record_the_client_nginx_forwards(proxied):
     found = [(e["reason"], e["source"]) for e in json.loads(listed)]
     assert ("failure", client) in found
     assert ("failure", "127.0.0.1") not in found  # nobody signs in from nginx's own address
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/health/ready"])
+def test_orchestrator_probes_answer_plain_http(proxied, path):
+    """Liveness and readiness probes go to the pod's port over plain HTTP (docs/operations.md)."""
+    status, _, body = http_from(OTHER_LOOPBACK, proxied["app_port"], "GET", path)
+    assert status == 200 and json.loads(body)["status"] == "up"
+
+
+def test_metrics_answer_a_plain_http_scrape_from_the_allowed_addresses_only(proxied):
+    """Scraped on santeid's port over plain HTTP, from the host or the listed Prometheus server
+    (docs/operations.md); another address still gets the allow-list's 404, not the HTTPS
+    refusal."""
+    for allowed in ("127.0.0.1", PROMETHEUS):
+        status, headers, body = http_from(allowed, proxied["app_port"], "GET", "/metrics")
+        assert status == 200 and headers["Content-Type"].startswith("text/plain"), allowed
+        assert b"santeid_http_request_duration_seconds" in body
+    status, _, _ = http_from(OTHER_LOOPBACK, proxied["app_port"], "GET", "/metrics")
+    assert status == 404
