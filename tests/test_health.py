@@ -4,10 +4,18 @@ server log."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
 import pytest
 
 from santeid import create_app
+from santeid.keys.lifecycle import NoSigningKey
 from santeid.storage import MemoryStore
+from santeid.storage.redis import RedisStore
+from tests.support.redis_server import free_port
 
 HTTPS_ISSUER = "https://id.example.org/auth/realms/esante-wallet"
 
@@ -36,3 +44,101 @@ def test_the_realm_still_requires_https(https_client):
     # Only the exact probe paths: nothing under them, nothing that merely starts like them.
     assert https_client.get("/health/live/x").status_code == 403
     assert https_client.get("/metricsx").status_code == 403
+
+
+# -- why a readiness check failed: in the server log ------------------------------------------
+#: The loggers that tell why a check failed: the checks of santeid.health, and the pings of the
+#: store and the database, which also answer /health.
+REASON_LOGGERS = {"santeid.health", "santeid.storage.redis", "santeid.db.backends"}
+
+
+def _reasons(caplog) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name in REASON_LOGGERS and record.levelno == logging.WARNING
+    ]
+
+
+def _ready(app):
+    answer = app.test_client().get("/health/ready")
+    return answer.status_code, {
+        name: c["status"] for name, c in answer.get_json()["checks"].items()
+    }
+
+
+def test_an_unreachable_redis_is_logged_once_without_its_password(settings, caplog):
+    port = free_port()  # nobody listens there
+    password = "redis-password-not-for-logs"
+    store = RedisStore.from_url(f"redis://:{password}@127.0.0.1:{port}/0")
+    app = create_app(settings, store=store)
+    caplog.clear()
+    status, checks = _ready(app)
+    assert (status, checks["store"]) == (503, "down")
+    (reason,) = _reasons(caplog)
+    assert reason.startswith("Redis store does not answer PING: ConnectionError: ")
+    assert f"127.0.0.1:{port}" in reason
+    assert password not in caplog.text
+
+
+def test_a_failing_database_is_logged_once_by_its_url(app, monkeypatch, caplog):
+    database = app.extensions["santeid"].clients.db
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(database, "execute", locked)
+    caplog.clear()
+    status, checks = _ready(app)
+    assert (status, checks["database"]) == (503, "down")
+    assert _reasons(caplog) == [
+        f"database {database.url} does not answer: OperationalError: database is locked"
+    ]
+
+
+def test_a_check_that_raises_is_logged_with_its_message(app, monkeypatch, caplog):
+    def no_key(*args, **kwargs):
+        raise NoSigningKey("no active signing key")
+
+    monkeypatch.setattr(app.extensions["santeid"].keys, "signing_key", no_key)
+    caplog.clear()
+    status, checks = _ready(app)
+    assert (status, checks["signing_keys"]) == (503, "down")
+    assert _reasons(caplog) == [
+        "readiness check signing_keys is down: NoSigningKey: no active signing key"
+    ]
+
+
+def test_a_check_past_its_deadline_is_logged_as_a_timeout(settings, monkeypatch, caplog):
+    app = create_app(settings.replace(health_check_timeout=0.05), store=MemoryStore())
+    keys = app.extensions["santeid"].keys
+    slow = keys.signing_key
+
+    def hung(*args, **kwargs):
+        time.sleep(0.5)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(keys, "signing_key", hung)
+    caplog.clear()
+    status, checks = _ready(app)
+    assert (status, checks["signing_keys"]) == (503, "timeout")
+    assert _reasons(caplog) == [
+        "readiness check signing_keys is timeout: no answer within health_check_timeout (0.05 s)"
+    ]
+
+
+def test_a_missing_civil_status_base_is_logged_only_when_required(settings, caplog):
+    without_base = create_app(settings, store=MemoryStore())
+    caplog.clear()
+    assert _ready(without_base)[1]["civil_status"] == "down"  # not required: no warning
+    assert _reasons(caplog) == []
+
+    missing = Path(settings.data_dir) / "absent-civil-status.sqlite3"
+    with_base = create_app(settings.replace(insi_base=str(missing)), store=MemoryStore())
+    caplog.clear()
+    status, checks = _ready(with_base)
+    assert (status, checks["civil_status"]) == (503, "down")
+    (reason,) = _reasons(caplog)
+    assert reason.startswith(
+        f"readiness check civil_status is down: RuntimeError: no civil-status base at {missing}"
+    )

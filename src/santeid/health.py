@@ -7,17 +7,26 @@
   body naming each check and its state; 503 when one the service needs is down, so the host
   leaves the rotation until it recovers.
 * ``/health``: the original probe (store and database), kept for existing configurations.
+
+Why a check failed is not in the body (it may name hosts) but in the server log, one WARNING per
+failed required check and call: the store's and the database's ``ping`` log their own failure
+(they answer ``/health`` too), the other checks raise and are logged here, as is a check that
+overran its deadline.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import time
 
 from flask import jsonify
 
 from santeid import error_formats
+from santeid.insi.model import InsiError
 from santeid.services import services
+
+log = logging.getLogger(__name__)
 
 #: Threads running the checks, so that a hung dependency costs its deadline and no more.
 _checks_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
@@ -29,8 +38,16 @@ def _signing_keys_ok(svc) -> bool:
 
 
 def _civil_status_ok(svc) -> bool:
+    """The base opens; if not, raises with the operator's explanation of why (missing file,
+    wrong schema: ``santeid.insi.base``)."""
     insi = svc.insi
-    return insi is not None and insi.base.available()
+    if insi is None:
+        raise RuntimeError("no INSi service")
+    try:
+        insi.base.connection()
+    except InsiError as exc:
+        raise RuntimeError(exc.detail or str(exc)) from None
+    return True
 
 
 def _checks(svc) -> dict[str, tuple]:
@@ -56,15 +73,20 @@ def readiness(svc) -> tuple[bool, dict]:
     ready = True
     for name, (future, required) in futures.items():
         remaining = max(0.0, deadline - (time.monotonic() - started))
+        reason = None  # a False answer has no reason here: the pings log their own
         try:
             state = "up" if future.result(timeout=remaining) else "down"
         except concurrent.futures.TimeoutError:
             state = "timeout"
-        except Exception:  # a check that raises counts as down; the reason is not exposed
+            reason = f"no answer within health_check_timeout ({deadline:g} s)"
+        except Exception as exc:  # a check that raises counts as down; logged, not exposed
             state = "down"
+            reason = f"{type(exc).__name__}: {exc}"
         results[name] = {"status": state, "required": required}
         if required and state != "up":
             ready = False
+            if reason:
+                log.warning("readiness check %s is %s: %s", name, state, reason)
     return ready, results
 
 

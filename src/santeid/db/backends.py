@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import sqlite3
 import threading
@@ -26,6 +27,8 @@ from urllib.parse import urlsplit
 
 from santeid.settings import ConfigurationError
 from santeid.sqlite_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -226,11 +229,18 @@ class Database:
             return conn.execute(sql, params)
 
     def ping(self) -> bool:
-        """Whether the database answers now (``/health``); never raises."""
+        """Whether the database answers now (``/health``); never raises, logs why not."""
         try:
             return bool(self.execute("SELECT 1").scalar() == 1)
-        except _PING_FAILURES:
-            return False
+        except _PING_FAILURES as exc:
+            return self._ping_failed(exc)
+
+    def _ping_failed(self, exc: Exception) -> bool:
+        """``False``, the reason logged (the URL without its password)."""
+        log.warning(
+            "database %s does not answer: %s: %s", redact(self.url), type(exc).__name__, exc
+        )
+        return False
 
     def close(self) -> None:
         raise NotImplementedError
@@ -405,8 +415,8 @@ class PostgresDatabase(Database):
         try:
             with self.connect(timeout=self.PING_TIMEOUT) as conn:
                 return bool(conn.execute("SELECT 1").scalar() == 1)
-        except _PING_FAILURES:
-            return False
+        except _PING_FAILURES as exc:
+            return self._ping_failed(exc)
 
     def close(self) -> None:
         with self._lock:

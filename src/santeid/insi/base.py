@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from santeid.civil_status import schema
-from santeid.insi.model import InsiError
 from santeid.insi.model import service_unavailable
 
 #: Page cache of each connection, in KiB (SQLite ``cache_size`` negative = KiB).
@@ -123,13 +122,6 @@ class CivilBase:
 
     def fault_cases(self) -> tuple[FaultCase, ...]:
         return self._handle().faults
-
-    def available(self) -> bool:
-        try:
-            self._handle()
-        except InsiError:
-            return False
-        return True
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""

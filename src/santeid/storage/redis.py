@@ -8,6 +8,7 @@ command). See ``docs/storage.md`` for the key layout and deployment notes.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -43,6 +44,8 @@ from santeid.storage.base import decode_record
 from santeid.storage.base import encode_record
 from santeid.storage.base import json_image
 from santeid.storage.base import matches
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SENTINEL_PORT = 26379
 
@@ -481,12 +484,14 @@ class RedisStore(EphemeralStore):
                 return sum(pipe.execute())
 
     def ping(self) -> bool:
-        """``PING``; any failure (down, wrong password, no master known) is ``False``."""
+        """``PING``; any failure (down, wrong password, no master known) is ``False``, its
+        reason logged (redis-py's messages name the host and port, never the password)."""
         if self._closed:
             return False
         try:
             return bool(self._client.ping())
-        except Exception:
+        except Exception as exc:
+            log.warning("Redis store does not answer PING: %s: %s", type(exc).__name__, exc)
             return False
 
     def close(self) -> None:
