@@ -178,3 +178,35 @@ def test_access_log_only_when_asked(server, redis_server, tmp_path):
         ):
             time.sleep(0.1)
     assert '"GET /insi/openapi.json HTTP/1.1" 200' in logging_server.log.read_text()
+
+
+def test_json_logs_from_the_first_line(tmp_path, redis_server):
+    """With ``log_format = "json"``, the lines written while the server starts (keys generated,
+    the Redis store without persistence) are JSON too (docs/operations.md, "Logs"): the format
+    is applied before anything is built. Only what ``santeid serve`` prints itself on standard
+    output (``santeid serving …``) is text."""
+    with santeid_process(
+        tmp_path,
+        fresh_keys=True,
+        SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/6",
+        SANTEID_LOG_FORMAT="json",
+    ) as server:
+        requests.get(f"{server.base}/health/live", timeout=10)
+        lines = server.log.read_text().splitlines()
+    records = []
+    for line in lines:
+        if line.startswith("santeid serving "):
+            continue
+        record = json.loads(line)  # fails on any other line that is not JSON
+        if record["logger"] == "santeid.access":
+            break  # the first request: the start-up is over
+        records.append(record)
+    messages = [(record["logger"], record["level"], record["message"]) for record in records]
+    assert any(
+        logger == "santeid.keystore" and message.startswith("generated RS256 signing key")
+        for logger, _, message in messages
+    ), messages
+    assert any(
+        level == "WARNING" and "the Redis store does not persist its data" in message
+        for _, level, message in messages
+    ), messages

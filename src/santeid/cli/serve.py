@@ -162,10 +162,10 @@ def serve(
         # (discovery's mtls_endpoint_aliases, RFC 8705 §5).
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         settings = settings.replace(mtls_base_url=f"https://{shown}:{tls_port}")
-    logging.basicConfig(
-        level=settings.observability.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Before anything is built: the start-up lines are in the configured format too.
+    from santeid.observability.logs import configure_logging
+
+    configure_logging(settings.observability)
     if settings.workers > 1:
         # Before prometheus_client is imported: each worker's metrics in files /metrics sums.
         from santeid.observability.multiproc import prepare_multiprocess_dir

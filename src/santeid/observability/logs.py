@@ -46,6 +46,20 @@ def _current_request_id() -> str | None:
     return g.get("request_id")
 
 
+#: One line per record under ``log_format = "text"``.
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(observability) -> None:
+    """The process's logging as ``observability`` (the settings' section) says: its
+    ``log_format`` and ``log_level``. ``santeid serve`` calls it before it builds anything, so
+    that the start-up lines (keys, store) are in that format too (docs/operations.md, "Logs")."""
+    if observability.log_format == "json":
+        configure_json_logging(observability.log_level)
+    else:
+        logging.basicConfig(level=observability.log_level.upper(), format=TEXT_FORMAT)
+
+
 def configure_json_logging(level: str = "INFO") -> None:
     """Every record of the process as JSON lines on standard error (idempotent)."""
     root = logging.getLogger()
