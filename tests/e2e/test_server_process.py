@@ -137,6 +137,13 @@ def test_refuses_to_start_without_keys_outside_sandbox(tmp_path):
     assert "santeid keys generate" in result.stderr
 
 
+def test_an_unknown_log_level_is_a_settings_error(tmp_path):
+    result = refused_start(tmp_path, SANTEID_LOG_LEVEL="verbose")
+    assert result.returncode != 0
+    assert "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 def test_an_ecps_event_stream_delivers_a_request_as_it_arrives(server, tmp_path):
     """Granian streams a response body chunk by chunk: the phone's SSE connection gets the
     request while the stream stays open (docs/ecps-device-protocol.md §3)."""

@@ -39,6 +39,7 @@ _SAMPLES = {
     "metrics_allowed_addresses": "10.0.0.0/8",
     "insi_idam_by_certificate": '{"CN=INSI-AUTO,C=FR": ["IDAM1"]}',
     "admin_professionals": "810000000001, 810000000030",
+    "log_level": "DEBUG",
 }
 
 
@@ -164,6 +165,11 @@ def test_booleans_as_documented(written, held):
     assert load_settings({"SANTEID_SANDBOX": written}).sandbox.enabled is held
 
 
+@pytest.mark.parametrize(("written", "held"), [("debug", "DEBUG"), (" Warning ", "WARNING")])
+def test_log_levels_in_any_case(written, held):
+    assert load_settings({"SANTEID_LOG_LEVEL": written}).observability.log_level == held
+
+
 def test_unknown_override_and_unknown_constructor_name_are_refused():
     with pytest.raises(ConfigurationError, match="unknown setting 'ecps_pin_attempt'"):
         load_settings({}, ecps_pin_attempt=3)
@@ -207,6 +213,10 @@ def test_positive_settings_refuse_zero(flat):
         ({"sandbox_insi_delay": -1}, "sandbox_insi_delay must be 0 or more"),
         ({"signing_alg": "HS256"}, "signing_alg must be RS256, ES256 or PS256, got 'HS256'"),
         ({"log_format": "xml"}, "log_format must be text or json"),
+        (
+            {"log_level": "verbose"},
+            "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL (any case), got 'verbose'",
+        ),
         ({"userinfo_layout": "2024"}, "userinfo_layout must be classic or late-2023"),
         ({"userinfo_errors": "strict"}, "userinfo_errors must be keycloak or rfc6750"),
         ({"post_logout_redirect_policy": "any"}, "post_logout_redirect_policy must be keycloak"),

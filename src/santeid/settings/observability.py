@@ -11,6 +11,10 @@ from pydantic import field_validator
 
 from santeid.settings.base import Section
 
+#: The standard level names (https://docs.python.org/3/library/logging.html#logging-levels),
+#: which Python's logging and Granian's ``--log-level`` both take.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 class ObservabilitySettings(Section):
     #: Seconds each dependency check of ``/health/ready`` may take before it counts as down.
@@ -20,10 +24,19 @@ class ObservabilitySettings(Section):
     metrics_allowed_addresses: str = "127.0.0.1/32, ::1/128"
     #: ``text`` (one human-readable line per record) or ``json`` (one JSON object per line).
     log_format: Literal["text", "json"] = "text"
-    #: Python logging level.
+    #: Python logging level: one of :data:`LOG_LEVELS`, in any case (kept in capitals).
     log_level: str = "INFO"
     #: Days authentication events are kept; ``santeid events purge`` deletes older ones.
     events_retention_days: PositiveInt = 90
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            names = f"{', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}"
+            raise ValueError(f"must be {names} (any case), got {value!r}")
+        return level
 
     @field_validator("metrics_allowed_addresses")
     @classmethod
