@@ -43,11 +43,17 @@ _SAMPLES = {
 }
 
 
+# Valid values other than the default that the settings hold converted: (written, held).
+_CONVERTED = {"cookie_secure": ("off", False)}
+
+
 def _other_value(flat: str) -> tuple[str, object]:
     """A valid value of ``flat`` other than its default: as an operator writes it in a
     variable, and as the settings hold it."""
     if flat in _SAMPLES:
         return _SAMPLES[flat], _SAMPLES[flat]
+    if flat in _CONVERTED:
+        return _CONVERTED[flat]
     section, field = SETTINGS[flat]
     model = Settings.sections()[section] if section else Settings
     annotation = model.model_fields[field].annotation
@@ -163,6 +169,34 @@ def test_variables_of_the_wrong_type_are_named(variable, value, message):
 )
 def test_booleans_as_documented(written, held):
     assert load_settings({"SANTEID_SANDBOX": written}).sandbox.enabled is held
+
+
+@pytest.mark.parametrize(
+    ("written", "held", "secure"),
+    [("auto", "auto", False), ("AUTO", "auto", False), ("", "auto", False)]
+    + [("on", True, True), ("Yes", True, True), ("1", True, True), ("true", True, True)]
+    + [("off", False, False), ("no", False, False), ("0", False, False), ("FALSE", False, False)],
+)
+def test_cookie_secure_is_auto_or_a_boolean(written, held, secure):
+    """As docs/configuration.md says; the default issuer is plain-HTTP localhost, where
+    ``auto`` leaves the flag off."""
+    loaded = load_settings({"SANTEID_COOKIE_SECURE": written})
+    assert loaded.cookie_secure == held
+    assert loaded.secure_cookies is secure
+
+
+@pytest.mark.parametrize("written", ["maybe", "ture", "2", "secure"])
+def test_cookie_secure_refuses_anything_else(written):
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({"SANTEID_COOKIE_SECURE": written})
+    assert str(refused.value) == (
+        "cookie_secure must be auto or a boolean (true/false, 1/0, yes/no, on/off), "
+        f"got {written!r}"
+    )
+
+
+def test_cookie_secure_from_a_toml_boolean(tmp_path):
+    assert load_settings(_config(tmp_path, "cookie_secure = true\n")).secure_cookies is True
 
 
 @pytest.mark.parametrize(("written", "held"), [("debug", "DEBUG"), (" Warning ", "WARNING")])

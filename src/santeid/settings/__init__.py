@@ -35,6 +35,7 @@ from pydantic import model_validator
 
 from santeid.settings.admin import AdminSettings
 from santeid.settings.base import ENV_PREFIX
+from santeid.settings.base import AutoFlag
 from santeid.settings.base import ConfigurationError
 from santeid.settings.base import HttpUrlText
 from santeid.settings.base import Section
@@ -94,8 +95,9 @@ class Settings(SettingsModel):
     workers: Annotated[int, Field(ge=1)] = 1
     #: Flask session secret; empty means a random one kept in ``{data_dir}/secret_key``.
     secret_key: str = Field(default="", repr=False)
-    #: Set the ``Secure`` cookie flag; ``auto`` = unless the issuer is plain-HTTP localhost.
-    cookie_secure: str = "auto"
+    #: Set the ``Secure`` cookie flag (a boolean); ``auto`` = unless the issuer is plain-HTTP
+    #: localhost.
+    cookie_secure: AutoFlag = "auto"
     #: The TOML file this configuration was read from (``SANTEID_CONFIG``); not a setting.
     config_file: str = ""
 
@@ -193,10 +195,8 @@ class Settings(SettingsModel):
 
     @property
     def secure_cookies(self) -> bool:
-        if self.cookie_secure.lower() in ("true", "1", "yes"):
-            return True
-        if self.cookie_secure.lower() in ("false", "0", "no"):
-            return False
+        if isinstance(self.cookie_secure, bool):
+            return self.cookie_secure
         parts = urlsplit(self.issuer)
         local = parts.hostname in ("127.0.0.1", "localhost", "::1")
         return not (parts.scheme == "http" and local)

@@ -78,6 +78,23 @@ def _to_flag(raw: object) -> bool:
 Flag = Annotated[bool, BeforeValidator(_to_flag)]
 
 
+def _to_auto_or_flag(raw: object) -> bool | str:
+    """``auto`` (any case; also an empty value, as the default is ``auto``) or a boolean as
+    :func:`_to_flag` reads it; anything else is refused, never read as ``auto``."""
+    if isinstance(raw, str) and raw.strip().lower() in ("auto", ""):
+        return "auto"
+    try:
+        return _to_flag(raw)
+    except PydanticCustomError:
+        raise ValueError(
+            f"must be auto or a boolean (true/false, 1/0, yes/no, on/off), got {raw!r}"
+        ) from None
+
+
+#: A setting that is ``auto`` (decided from the rest of the configuration) or a boolean.
+AutoFlag = Annotated[Literal["auto"] | bool, BeforeValidator(_to_auto_or_flag)]
+
+
 def absolute_http_url(value: str) -> str:
     """An absolute http(s) URL without query or fragment — an issuer (OIDC Discovery §2) and
     the addresses published beside it — or empty."""
