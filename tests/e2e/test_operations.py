@@ -207,3 +207,8 @@ def test_json_logs_parse_and_hold_no_secret(server, tmp_path):
     traced = [r for r in access if r["request_id"] == "ops-trace-000042"]
     assert len(traced) == 1 and traced[0]["status"] == 200
     assert any(r.get("client_id") == CLIENT_ID for r in access)
+    # The message of docs/operations.md: method, endpoint name, status, duration.
+    tokens = [r for r in access if r["endpoint"] == "oidc.token" and r["status"] == 200]
+    assert tokens, "no access record of a token answered"
+    for record in tokens:
+        assert re.fullmatch(r"POST oidc\.token 200 \d+\.\d ms", record["message"]), record

@@ -8,7 +8,8 @@ another that no module outside this one builds a key).
 
 The names are those santeid has always written, so a rolling upgrade keeps the sessions,
 codes and tokens in flight. A value that must not be readable in a dump of the store (a bearer
-code, an ``auth_req_id``, a client address) goes in as :func:`digest` of it.
+code, an ``auth_req_id``, a rate limit's subject) goes in as :func:`digest` of it;
+:data:`ADMIN_LOGIN_FAILURES` still takes the client address as it is (docs/storage.md).
 """
 
 from __future__ import annotations
