@@ -94,6 +94,10 @@ def test_sign_in_behind_a_trusted_proxy_is_throttled_per_forwarded_client(settin
     admin = app.test_client()
     assert _sign_in_as(admin, "santeid-demo-admin", "198.51.100.20").status_code == 302
     assert _sign_in_as(attacker, "santeid-demo-admin", "203.0.113.9").status_code == 429
+    # The counter's key holds the address's digest, never the address (docs/storage.md).
+    store_keys = list(app.extensions["santeid"].store._values)
+    assert any(k.startswith("admin-login-failures:") for k in store_keys)
+    assert not any("203.0.113.9" in k or "198.51.100.20" in k for k in store_keys)
     found = app.extensions["santeid"].events.list(types=(ADMIN_LOGIN,))
     assert [(e.reason, e.source) for e in found][::-1] == [
         *[("failure", "203.0.113.9")] * 5,

@@ -217,3 +217,24 @@ def test_json_logs_from_the_first_line(tmp_path, redis_server):
         level == "WARNING" and "the Redis store does not persist its data" in message
         for _, level, message in messages
     ), messages
+
+
+def test_the_store_password_never_reaches_the_output(tmp_path, redis_server):
+    """``santeid serve`` says which store it uses, without the password of its URL."""
+    import redis
+
+    password = "store-password-" + generate_token(12)
+    with redis.Redis.from_url(redis_server.url) as admin:
+        admin.execute_command(
+            "ACL", "SETUSER", "santeid-output", "on", f">{password}", "~*", "&*", "+@all"
+        )
+    try:
+        store_url = f"redis://santeid-output:{password}@127.0.0.1:{redis_server.port}/14"
+        with santeid_process(tmp_path, SANTEID_STORE_URL=store_url) as server:
+            assert requests.get(f"{server.base}/health/ready", timeout=10).status_code == 200
+            output = server.log.read_text()
+        assert f"redis://santeid-output:***@127.0.0.1:{redis_server.port}/14" in output
+        assert password not in output
+    finally:
+        with redis.Redis.from_url(redis_server.url) as admin:
+            admin.execute_command("ACL", "DELUSER", "santeid-output")

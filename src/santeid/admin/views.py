@@ -139,7 +139,9 @@ def login():
         # Counted per client: behind a trusted proxy, the address it forwards, so that one
         # guesser does not lock out every admin behind the same proxy (docs/operations.md
         # "Admin console").
-        failures_key = store_keys.ADMIN_LOGIN_FAILURES.key(str(client_address(request.environ)))
+        failures_key = store_keys.ADMIN_LOGIN_FAILURES.key(
+            store_keys.digest(str(client_address(request.environ)), 32)
+        )
         if services().store.incr(failures_key, SIGN_IN_WINDOW, 0) >= SIGN_IN_FAILURES:
             metrics.refused("rate_limit:admin-sign-in")
             events.record(events.ADMIN_LOGIN, reason="throttled", details=method)

@@ -19,6 +19,7 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import get_settings
+from santeid.db.backends import redact
 from santeid.settings import DEFAULT_REALM_PATH
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
@@ -250,7 +251,7 @@ def serve(
 
     click.echo(
         f"santeid serving {settings.issuer} on https://{host}:{port}/ "
-        f"with {settings.workers} gunicorn workers (store {settings.store.url})"
+        f"with {settings.workers} gunicorn workers (store {redact(settings.store.url)})"
     )
     SanteidGunicorn().run()
 
@@ -322,7 +323,7 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
             raise click.ClickException(f"cannot listen on {host}:{tls_port}: {exc}") from None
     click.echo(
         f"santeid serving {settings.issuer} on {main_scheme}://{host}:{port}/ "
-        f"(store {settings.store.url})"
+        f"(store {redact(settings.store.url)})"
     )
     if secure is not None:
         click.echo(f"santeid also serving https://{host}:{tls_port}/ (same application)")
@@ -362,7 +363,7 @@ def _serve_with_granian(
     os.environ["SANTEID_SERVE_THREADS"] = str(threads)
     click.echo(
         f"santeid serving {settings.issuer} on http://{host}:{port}/ "
-        f"with {settings.workers} Granian workers (store {settings.store.url})"
+        f"with {settings.workers} Granian workers (store {redact(settings.store.url)})"
     )
     Granian(
         "santeid.serving:rsgi_app",

@@ -8,6 +8,7 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import get_settings
+from santeid.db.backends import redact
 
 
 @click.group(help=COMMANDS["sessions"])
@@ -34,7 +35,7 @@ def logout(sid: str) -> None:
     svc = app.extensions["santeid"]
     with app.app_context():
         if not svc.sessions.exists(sid) and not svc.tokens.session_families(sid):
-            raise click.ClickException(f"no session {sid!r} in {settings.store.url}")
+            raise click.ClickException(f"no session {sid!r} in {redact(settings.store.url)}")
         participants = end_session(sid)
     # Deliveries run in the background: let them finish before the command exits.
     backchannel_logout.finish_deliveries()

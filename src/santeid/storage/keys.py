@@ -8,8 +8,8 @@ another that no module outside this one builds a key).
 
 The names are those santeid has always written, so a rolling upgrade keeps the sessions,
 codes and tokens in flight. A value that must not be readable in a dump of the store (a bearer
-code, an ``auth_req_id``, a rate limit's subject) goes in as :func:`digest` of it;
-:data:`ADMIN_LOGIN_FAILURES` still takes the client address as it is (docs/storage.md).
+code, an ``auth_req_id``, a rate limit's subject, a client address) goes in as :func:`digest`
+of it (docs/storage.md).
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ RATE = Namespace(
     "the window (`ecps_push_window`, `ecps_activation_window`)",
 )
 ADMIN_LOGIN_FAILURES = Namespace(
-    "admin-login-failures:<address>",
+    "admin-login-failures:<sha256(address)>",
     "counter",
     "failed sign-ins to the administration console from one address",
     "15 min",
