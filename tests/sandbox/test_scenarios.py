@@ -345,3 +345,22 @@ def test_control_api_reads_never_answer_a_device_ciba_request(app, client, ciba,
     assert poll(client, ciba, auth_req_id).get_json()["error"] == "authorization_pending"
     (item,) = device.pending().get_json()["requests"]
     assert device.decide(item["request_id"]).get_json()["status"] == "approved"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/no-such-thing", 404, "not_found"),
+        ("GET", f"/requests/{'x' * 32}/approve", 405, "method_not_allowed"),
+        ("POST", "/scenarios", 405, "method_not_allowed"),
+    ],
+)
+def test_routing_errors_are_problems_with_a_code(client, method, path, status, code):
+    """docs/sandbox.md: every error has a stable ``code`` and a ``{origin}/problems/<code>``
+    type, an unknown path or a wrong method too."""
+    response = client.open(API + path, method=method)
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert problem["code"] == code and problem["status"] == status
+    assert problem["type"] == f"http://localhost/problems/{code}"

@@ -22,6 +22,7 @@ from werkzeug.exceptions import NotFound
 
 from santeid import error_formats
 from santeid import problem_pages
+from santeid.ecps import api as ecps_api
 from santeid import problems
 from santeid.clock import utc_datetime
 from santeid.psc.national_id import NationalIdError
@@ -50,9 +51,11 @@ class ControlProblem(Exception):
 
 def render_error(exc: Exception) -> Response:
     """Every error under ``/sandbox/api/`` as a problem of the one catalogue
-    (``santeid.problems``): the control API's refusals, and routing errors and bugs."""
+    (``santeid.problems``) with its ``code`` (docs/sandbox.md): the control API's refusals,
+    and routing errors (``not_found``, ``method_not_allowed``), outages and bugs, answered as
+    the e-CPS device API answers them."""
     if not isinstance(exc, ControlProblem):
-        return problem_pages.render_error(exc)
+        return ecps_api.render_error(exc)
     body = {
         "type": problems.problem_uri(services().settings, exc.code),
         "title": problems.problem_type(exc.code).title,
