@@ -364,3 +364,18 @@ def test_routing_errors_are_problems_with_a_code(client, method, path, status, c
     problem = response.get_json()
     assert problem["code"] == code and problem["status"] == status
     assert problem["type"] == f"http://localhost/problems/{code}"
+
+
+def test_reset_returns_a_created_professional_to_its_creation_scenario(app, client):
+    """docs/sandbox.md: DELETE …/scenario goes "back to the file's or the default scenario";
+    for a professional made by POST /professionals, its creation scenario is that base."""
+    body = {"national_id": "810000000098", "family_name": "BASE", "given_names": ["PAUL"]}
+    created = client.post(f"{API}/professionals", json={**body, "scenario": "deny"})
+    assert created.get_json()["scenario"]["outcome"] == "deny"
+    client.put(f"{API}/professionals/810000000098/scenario", json={"outcome": "approve"})
+    reset = client.delete(f"{API}/professionals/810000000098/scenario").get_json()
+    assert reset["scenario"] == {"outcome": "deny", "delay": None}
+    # Replaced without a scenario: no sandbox phone, and a reset keeps it so.
+    replaced = client.post(f"{API}/professionals", json=body)
+    assert replaced.status_code == 200 and replaced.get_json()["scenario"] is None
+    assert client.delete(f"{API}/professionals/810000000098/scenario").get_json()["scenario"] is None

@@ -188,10 +188,7 @@ def create_professional():
     svc = services()
     existed = svc.directory.get(defined.professional.national_id) is not None
     svc.directory.upsert(defined.professional)
-    if defined.scenario is not None:
-        _phone().scenarios.set(defined.professional.national_id, defined.scenario)
-    else:
-        _phone().scenarios.reset(defined.professional.national_id)
+    _phone().scenarios.created(defined.professional.national_id, defined.scenario)
     professional = svc.directory.get(defined.professional.national_id)
     response = jsonify(_describe(professional))
     response.status_code = 200 if existed else 201
