@@ -378,4 +378,5 @@ def test_reset_returns_a_created_professional_to_its_creation_scenario(app, clie
     # Replaced without a scenario: no sandbox phone, and a reset keeps it so.
     replaced = client.post(f"{API}/professionals", json=body)
     assert replaced.status_code == 200 and replaced.get_json()["scenario"] is None
-    assert client.delete(f"{API}/professionals/810000000098/scenario").get_json()["scenario"] is None
+    reset = client.delete(f"{API}/professionals/810000000098/scenario").get_json()
+    assert reset["scenario"] is None

@@ -22,9 +22,9 @@ from werkzeug.exceptions import NotFound
 
 from santeid import error_formats
 from santeid import problem_pages
-from santeid.ecps import api as ecps_api
 from santeid import problems
 from santeid.clock import utc_datetime
+from santeid.ecps import api as ecps_api
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.sandbox.phone import AnswerError

@@ -7,8 +7,8 @@ request is answered here, *lazily*: whoever next reads it (the login page's poll
 token endpoint, the control API) calls :meth:`SandboxPhone.settle`, which applies the scenario
 once its delay has passed. Only requests the sandbox phone made are settled so: a professional
 with an active e-CPS device uses it first, whatever the scenario (docs/sandbox.md), and the
-device's requests wait for the device. No background thread: several workers behave as one, and a decision is the e-CPS
-request book's compare-and-set, so it is taken exactly once.
+device's requests wait for the device. No background thread: several workers behave as one,
+and a decision is the e-CPS request book's compare-and-set, so it is taken exactly once.
 
 The control API answers the same requests by hand (:meth:`answer`, :meth:`expire`).
 """
