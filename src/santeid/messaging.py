@@ -98,7 +98,9 @@ class OutboxEntry:
     def to_dict(self) -> dict:
         return {
             "id": self.id,
-            "created_at": self.created_at,
+            # Whole seconds, as every timestamp of the e-CPS device API and the control API's
+            # OpenAPI document (the stored value keeps its fraction).
+            "created_at": int(self.created_at),
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at)),
             "channel": self.channel,
             "to": self.to,

@@ -73,7 +73,7 @@ CATALOGUE: dict[str, ProblemType] = {
         # -- e-CPS device API (docs/ecps-device-protocol.md §7) -------------------------
         # request shape
         _ecps("invalid_request", 400, "The request is not what this endpoint accepts"),
-        _ecps("not_found", 404, "No such endpoint of the device API"),
+        _ecps("not_found", 404, "No such endpoint of this API"),
         _ecps("method_not_allowed", 405, "This endpoint does not accept this method"),
         _ecps("payload_too_large", 413, "The request body is too large"),
         _ecps(
@@ -177,7 +177,8 @@ CATALOGUE: dict[str, ProblemType] = {
         ),
         # -- the sandbox's control API (docs/sandbox.md; sandbox mode only). It also answers
         # the e-CPS codes above (invalid_request, unknown_request, code_required, wrong_code,
-        # request_not_pending) with their meaning there. ---------------------------------
+        # request_not_pending; not_found, method_not_allowed, payload_too_large,
+        # temporarily_unavailable, internal_error) with their meaning there. --------------
         _sandbox("invalid_national_id", 400, "This is not a national identifier"),
         _sandbox("unknown_professional", 404, "No professional has this identifier"),
         _sandbox("invalid_professional", 400, "The professional's description is not valid"),

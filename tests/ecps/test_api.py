@@ -10,6 +10,7 @@ import json
 import threading
 import time
 
+import pytest
 from joserfc.jwk import ECKey
 
 from tests.support.ecps_phone import API
@@ -55,6 +56,21 @@ def test_malformed_token(client, phone):
     response = client.get(f"{API}/me", headers={"Authorization": "Bearer not-a-jwt"})
     _problem(response, 401, "invalid_token")
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        # docs/ecps-device-protocol.md §2: the order the refusals are checked in.
+        ({"aud": "http://elsewhere", "iat": None}, "invalid_audience"),
+        ({"iss": "someone-else", "aud": "http://elsewhere"}, "invalid_issuer"),
+        ({"iat": 1, "exp": 2, "jti": None}, "token_expired"),
+        ({"exp": None, "jti": None}, "invalid_token"),
+    ],
+)
+def test_device_token_refusals_come_in_the_documented_order(client, phone, claims, code):
+    headers = {"Authorization": f"Bearer {phone.token(**claims)}"}
+    _problem(client.get(f"{API}/me", headers=headers), 401, code)
 
 
 def test_alg_none_and_hs256_refused(client, phone):

@@ -80,3 +80,23 @@ def test_real_answers_match_the_schemas(spec, client, ecps, national_id):
     ).get_json()
     _validator(spec, "Problem").validate(wrong_pin)
     assert wrong_pin["remaining_attempts"] == 2
+
+
+def test_waits_beyond_the_limit_are_documented_429s(spec, app, client, ecps, national_id):
+    from santeid.ecps.api import _take_wait_slot
+    from tests.support.ecps_phone import Phone
+
+    for path in ("/requests", "/requests/stream"):
+        assert {"429", "503"} <= set(spec["paths"][path]["get"]["responses"])
+    phone = Phone.register(app, client, national_id)
+    with app.test_request_context():
+        for _ in range(app.extensions["santeid"].settings.ecps.waits_per_device):
+            _take_wait_slot(phone.device_id, 30)
+    for refused in (
+        phone.pending(wait=1),
+        client.get("/ecps/device/requests/stream", headers=phone.auth()),
+    ):
+        assert refused.status_code == 429
+        problem = refused.get_json()
+        _validator(spec, "Problem").validate(problem)
+        assert problem["code"] == "too_many_waits" and problem["limit"] == 2

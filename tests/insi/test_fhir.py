@@ -263,3 +263,18 @@ def test_capability_statement(client):
     assert {p["name"] for p in resource["searchParam"]} == {
         "family", "given", "gender", "birthdate", "birthplace"
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("given", "status", "code"),
+    [("INDISPONIBLE", 503, "desir_1020"), ("TECHNIQUE", 503, "insi_102"),
+     ("ACCES", 403, "DESIR_560")],
+)  # fmt: skip
+def test_the_sandbox_fault_scenarios_statuses(client, bearer, given, status, code):
+    """``SANTEID-FAUTE`` in sandbox mode over FHIR (docs/sandbox.md's table)."""
+    params = [("family", "SANTEID-FAUTE"), ("given", given), ("gender", "female"),
+              ("birthdate", "1990-01-01")]  # fmt: skip
+    response = _search(client, bearer, params)
+    assert response.status_code == status
+    (issue,) = response.get_json()["issue"]
+    assert issue["details"]["coding"][0]["code"] == code

@@ -143,12 +143,17 @@ def test_normalisation_at_the_rest_boundary(call):
     }  # fmt: skip
 
 
-def test_the_sandbox_unavailable_scenario_is_a_503(call):
-    """``SANTEID-FAUTE`` / ``INDISPONIBLE`` in sandbox mode: desir_1020, HTTP 503 over REST."""
-    body = {"birthName": "SANTEID-FAUTE", "givenNames": ["INDISPONIBLE"], "sex": "F",
+@pytest.mark.parametrize(
+    ("given", "status", "code"),
+    [("INDISPONIBLE", 503, "desir_1020"), ("TECHNIQUE", 503, "insi_102"),
+     ("ACCES", 403, "DESIR_560")],
+)  # fmt: skip
+def test_the_sandbox_fault_scenarios_statuses(call, given, status, code):
+    """``SANTEID-FAUTE`` in sandbox mode over REST (docs/sandbox.md's table)."""
+    body = {"birthName": "SANTEID-FAUTE", "givenNames": [given], "sex": "F",
             "birthDate": "1990-01-01"}  # fmt: skip
     answer = call(SEARCH, body, "TraitsSearch", "SearchResult")
-    assert (answer.status_code, answer.get_json()["code"]) == (503, "desir_1020")
+    assert (answer.status_code, answer.get_json()["code"]) == (status, code)
 
 
 def test_technical_error_case(call):

@@ -13,6 +13,8 @@ from santeid.storage import MemoryStore
 from tests.support.ciba import backchannel
 from tests.support.ciba import poll
 from tests.support.ciba import register_ciba_client
+from tests.support.ecps_phone import CHEAP_PINS
+from tests.support.ecps_phone import Phone
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import decode
 
@@ -296,3 +298,85 @@ def test_ciba_card_only_and_inactive_professionals_get_keycloaks_errors(client, 
     assert inactive.status_code == 400
     assert inactive.get_json()["error"] == "invalid_request"
     assert inactive.get_json()["error_description"] == "invalid_user"
+
+
+# -- a professional with an e-CPS device uses it first, whatever the scenario ---------------
+@pytest.fixture
+def device(app, client):
+    """A device for ``AT_ONCE`` (scenario ``approve``, no delay): the device, not the
+    scenario, answers this professional's logins."""
+    app.extensions["santeid"].ecps.pins = CHEAP_PINS
+    return Phone.register(app, client, AT_ONCE)
+
+
+def test_control_api_reads_never_answer_a_device_request(app, flow, client, device, clock):
+    txid = start_login(flow, AT_ONCE)
+    assert app.extensions["santeid"].transactions.get(txid)["authenticator"] == "ecps"
+    clock.advance(5)
+    listed = client.get(f"{API}/professionals/{AT_ONCE}/requests").get_json()["requests"]
+    assert [item["status"] for item in listed] == ["pending"]
+    one = client.get(f"{API}/requests/{listed[0]['request_id']}").get_json()
+    assert one["status"] == "pending"
+    assert state(flow, txid) == "waiting"
+    (item,) = device.pending().get_json()["requests"]
+    decided = device.decide(item["request_id"], "deny")
+    assert decided.get_json()["status"] == "denied"
+    assert state(flow, txid) == "failed"
+
+
+def test_control_api_still_answers_a_device_request_by_hand(app, flow, client, device):
+    txid = start_login(flow, AT_ONCE)
+    item = client.get(f"{API}/professionals/{AT_ONCE}/requests").get_json()["requests"][0]
+    approved = client.post(
+        f"{API}/requests/{item['request_id']}/approve", json={"code": item["code"]}
+    )
+    assert approved.get_json()["status"] == "approved"
+    assert state(flow, txid) == "approved"
+    # docs/sandbox.md: "the tokens are then the e-CPS's, with amr ["sandbox"]".
+    tokens = flow.token(flow.code_from(flow.http.get(f"{LOGIN}/complete?tx={txid}"))["code"])
+    _, claims = decode(app, tokens.get_json()["id_token"])
+    assert claims["authMode"] == "MOBILE" and claims["amr"] == ["sandbox"]
+
+
+def test_control_api_reads_never_answer_a_device_ciba_request(app, client, ciba, device):
+    auth_req_id = backchannel(client, ciba, login_hint=AT_ONCE).get_json()["auth_req_id"]
+    listed = client.get(f"{API}/professionals/{AT_ONCE}/requests").get_json()["requests"]
+    assert [(item["kind"], item["status"]) for item in listed] == [("ciba", "pending")]
+    assert poll(client, ciba, auth_req_id).get_json()["error"] == "authorization_pending"
+    (item,) = device.pending().get_json()["requests"]
+    assert device.decide(item["request_id"]).get_json()["status"] == "approved"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/no-such-thing", 404, "not_found"),
+        ("GET", f"/requests/{'x' * 32}/approve", 405, "method_not_allowed"),
+        ("POST", "/scenarios", 405, "method_not_allowed"),
+    ],
+)
+def test_routing_errors_are_problems_with_a_code(client, method, path, status, code):
+    """docs/sandbox.md: every error has a stable ``code`` and a ``{origin}/problems/<code>``
+    type, an unknown path or a wrong method too."""
+    response = client.open(API + path, method=method)
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert problem["code"] == code and problem["status"] == status
+    assert problem["type"] == f"http://localhost/problems/{code}"
+
+
+def test_reset_returns_a_created_professional_to_its_creation_scenario(app, client):
+    """docs/sandbox.md: DELETE …/scenario goes "back to the file's or the default scenario";
+    for a professional made by POST /professionals, its creation scenario is that base."""
+    body = {"national_id": "810000000098", "family_name": "BASE", "given_names": ["PAUL"]}
+    created = client.post(f"{API}/professionals", json={**body, "scenario": "deny"})
+    assert created.get_json()["scenario"]["outcome"] == "deny"
+    client.put(f"{API}/professionals/810000000098/scenario", json={"outcome": "approve"})
+    reset = client.delete(f"{API}/professionals/810000000098/scenario").get_json()
+    assert reset["scenario"] == {"outcome": "deny", "delay": None}
+    # Replaced without a scenario: no sandbox phone, and a reset keeps it so.
+    replaced = client.post(f"{API}/professionals", json=body)
+    assert replaced.status_code == 200 and replaced.get_json()["scenario"] is None
+    reset = client.delete(f"{API}/professionals/810000000098/scenario").get_json()
+    assert reset["scenario"] is None

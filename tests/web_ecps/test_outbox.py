@@ -66,3 +66,16 @@ def test_outbox_keeps_only_the_newest_messages(tmp_path):
     assert [e.to for e in other.latest(limit=1)] == ["0600000004"]
     other.clear()
     assert outbox.latest() == []
+
+
+def test_outbox_timestamps_are_whole_seconds_as_the_control_api_declares(client):
+    """``created_at`` is an integer number of seconds, as the control API's OpenAPI document
+    declares it and as every timestamp of the e-CPS device API is."""
+    request_codes(client)
+    document = client.get("/sandbox/api/openapi.json").get_json()
+    answer = document["paths"]["/outbox"]["get"]["responses"]["200"]
+    item = answer["content"]["application/json"]["schema"]["properties"]["messages"]["items"]
+    assert item["properties"]["created_at"] == {"type": "integer"}
+    for url in ("/sandbox/api/outbox", "/sandbox/outbox.json"):
+        (message, *_) = client.get(url).get_json()["messages"]
+        assert type(message["created_at"]) is int

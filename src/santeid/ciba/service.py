@@ -179,9 +179,11 @@ class CibaService:
             log.info("CIBA request of %s approved (SANDBOX)", request.national_id)
             self._after_decision(request)
         elif means in (MEANS_ECPS, MEANS_SANDBOX):
-            # The sandbox phone answers an e-CPS request like a phone, by scenario.
+            # The sandbox phone answers an e-CPS request like a phone, by scenario: only the
+            # requests it made (``santeid.sandbox.phone``).
             lifetime = max(1, request.expires_at - int(self.clock()))
-            ecps_request = self.ecps.create_ciba_request(
+            maker = self.sandbox_phone if means == MEANS_SANDBOX else self.ecps
+            ecps_request = maker.create_ciba_request(
                 request.national_id,
                 client_name=client_name,
                 binding_message=request.data.get("binding_message"),

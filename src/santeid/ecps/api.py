@@ -134,11 +134,13 @@ def to_response(problem: Problem) -> Response:
 
 def render_error(exc: Exception) -> Response:
     """Every error under ``/ecps/device/`` as a problem (``santeid.error_formats``): the
-    refusals the API raises, routing errors (unknown path, wrong method), outages and bugs."""
+    refusals the API raises, routing errors (unknown path, wrong method), outages and bugs.
+    The sandbox control API answers its own routing errors, outages and bugs here too
+    (``santeid.sandbox.api``), so both APIs give them the same codes."""
     if isinstance(exc, Problem):
         return to_response(exc)
     if isinstance(exc, (StoreUnavailable, *DatabaseUnavailable)):
-        log.error("unavailable during an e-CPS device call: %s", exc)
+        log.error("unavailable during %s %s: %s", request.method, request.path, exc)
         response = to_response(Problem("temporarily_unavailable"))
         response.headers["Retry-After"] = "5"
         return response

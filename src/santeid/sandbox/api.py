@@ -24,6 +24,7 @@ from santeid import error_formats
 from santeid import problem_pages
 from santeid import problems
 from santeid.clock import utc_datetime
+from santeid.ecps import api as ecps_api
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.sandbox.phone import AnswerError
@@ -50,9 +51,11 @@ class ControlProblem(Exception):
 
 def render_error(exc: Exception) -> Response:
     """Every error under ``/sandbox/api/`` as a problem of the one catalogue
-    (``santeid.problems``): the control API's refusals, and routing errors and bugs."""
+    (``santeid.problems``) with its ``code`` (docs/sandbox.md): the control API's refusals,
+    and routing errors (``not_found``, ``method_not_allowed``), outages and bugs, answered as
+    the e-CPS device API answers them."""
     if not isinstance(exc, ControlProblem):
-        return problem_pages.render_error(exc)
+        return ecps_api.render_error(exc)
     body = {
         "type": problems.problem_uri(services().settings, exc.code),
         "title": problems.problem_type(exc.code).title,
@@ -185,10 +188,7 @@ def create_professional():
     svc = services()
     existed = svc.directory.get(defined.professional.national_id) is not None
     svc.directory.upsert(defined.professional)
-    if defined.scenario is not None:
-        _phone().scenarios.set(defined.professional.national_id, defined.scenario)
-    else:
-        _phone().scenarios.reset(defined.professional.national_id)
+    _phone().scenarios.created(defined.professional.national_id, defined.scenario)
     professional = svc.directory.get(defined.professional.national_id)
     response = jsonify(_describe(professional))
     response.status_code = 200 if existed else 201

@@ -22,6 +22,7 @@ from flask import request
 from flask import send_from_directory
 from flask import url_for
 
+from santeid.ecps.api import PREFIX as ECPS_DEVICE_PREFIX
 from santeid.i18n import Translator
 from santeid.services import services
 
@@ -79,7 +80,8 @@ def ecps_device_json():
     if document is None:
         abort(404)
     document = dict(document)
-    document["servers"] = [{"url": request.host_url.rstrip("/")}]
+    # The document's paths are relative to the device API's base, as its own ``servers``.
+    document["servers"] = [{"url": request.host_url.rstrip("/") + ECPS_DEVICE_PREFIX}]
     return jsonify(document)
 
 

@@ -4,9 +4,11 @@ Sandbox mode only. A login (browser or CIBA) of a professional with a phone scen
 (``scenarios.py``) makes a real e-CPS authentication request (``santeid.ecps.requests``: same
 record, same two-digit code, same lifetime, same statuses); nobody holds a device, so the
 request is answered here, *lazily*: whoever next reads it (the login page's poll, the CIBA
-token endpoint) calls :meth:`SandboxPhone.settle`, which applies the scenario once its delay
-has passed. No background thread: several workers behave as one, and a decision is the e-CPS
-request book's compare-and-set, so it is taken exactly once.
+token endpoint, the control API) calls :meth:`SandboxPhone.settle`, which applies the scenario
+once its delay has passed. Only requests the sandbox phone made are settled so: a professional
+with an active e-CPS device uses it first, whatever the scenario (docs/sandbox.md), and the
+device's requests wait for the device. No background thread: several workers behave as one,
+and a decision is the e-CPS request book's compare-and-set, so it is taken exactly once.
 
 The control API answers the same requests by hand (:meth:`answer`, :meth:`expire`).
 """
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
 SANDBOX_DEVICE_ID = "sandbox-phone"
 #: RFC 8176 has no method for "nobody proved anything": a private value, as before.
 SANDBOX_AMR = list(proofs.PROOFS[proofs.SANDBOX].amr)
+#: The mark of a request the sandbox phone made, and so answers by scenario: when it was made
+#: (the record's ``created_at`` is in whole seconds; a delay of 0.3 s needs better).
+STARTED_AT = "sandbox_started_at"
 
 
 class AnswerError(ValueError):
@@ -81,16 +86,26 @@ class SandboxPhone:
         request = self.ecps.create_browser_request(
             professional.national_id, client_name=client_name
         )
-        # The record's created_at is in whole seconds; a delay of 0.3 s needs better.
-        self.ecps.requests.note(
-            request.request_id, {"sandbox_started_at": started}, current=request
-        )
+        return self._mark(request, started)
+
+    def create_ciba_request(self, national_id: str, **kwargs: Any) -> AuthRequest:
+        """A CIBA request for the sandbox phone (``EcpsService.create_ciba_request``'s
+        arguments)."""
+        started = self.clock()
+        return self._mark(self.ecps.create_ciba_request(national_id, **kwargs), started)
+
+    def _mark(self, request: AuthRequest, started: float) -> AuthRequest:
+        self.ecps.requests.note(request.request_id, {STARTED_AT: started}, current=request)
         return request
 
     def settle(self, request_id: str) -> AuthRequest | None:
-        """The request, answered first if its professional's scenario says it is time."""
+        """The request, answered first if its professional's scenario says it is time; a
+        request the sandbox phone did not make (an e-CPS device's) is left to its device."""
         request = self.ecps.get_request(request_id)
         if request is None or request.status != PENDING:
+            return request
+        started = request.raw.get(STARTED_AT)
+        if started is None:
             return request
         professional = self.directory.get(request.national_id)
         scenario = self.scenario_for(professional) if professional is not None else None
@@ -99,7 +114,6 @@ class SandboxPhone:
         delay = scenario.delay
         if delay is None:
             delay = self.settings.sandbox.approval_delay if request.kind == KIND_BROWSER else 0
-        started = request.raw.get("sandbox_started_at", request.created_at)
         if self.clock() < started + delay:
             return request
         changes_by_outcome: dict[str, dict] = {
@@ -121,7 +135,7 @@ class SandboxPhone:
     # -- the control API ---------------------------------------------------------------------
     def pending(self, national_id: str) -> list[AuthRequest]:
         """The professional's pending requests (any, e-CPS devices' included), oldest first;
-        requests whose scenario is due are answered first."""
+        the sandbox phone's requests whose scenario is due are answered first."""
         found = []
         for request in self.ecps.requests.pending_for(national_id):
             settled = self.settle(request.request_id)

@@ -11,9 +11,14 @@ Where a professional's scenario comes from, first found wins:
 
 1. set through the control API (``PUT /sandbox/api/professionals/{id}/scenario``), kept in the
    ephemeral store (``sandbox:scenario:<id>``) so every worker sees it;
-2. the integrator's professionals file (``sandbox_professionals`` setting);
-3. :data:`DEFAULT_SCENARIOS`, the demo professionals listed in ``docs/sandbox.md``;
-4. ``sandbox_auto_approve`` in the directory: ``approve``.
+2. the scenario the professional was created with through the control API (``POST
+   /sandbox/api/professionals``; ``sandbox:base-scenario:<id>``);
+3. the integrator's professionals file (``sandbox_professionals`` setting);
+4. :data:`DEFAULT_SCENARIOS`, the demo professionals listed in ``docs/sandbox.md``;
+5. ``sandbox_auto_approve`` in the directory: ``approve``.
+
+A reset (``DELETE …/scenario``) forgets the first only: back to the creation's, the file's or
+the default scenario.
 
 Outcomes map to the e-CPS request statuses of ``santeid.ecps.requests`` (``approved``,
 ``denied``, ``failed`` with ``wrong_code`` or ``pin_locked``, ``expired``), so the login page
@@ -39,7 +44,8 @@ OUTCOMES = (APPROVE, DENY, NEVER, WRONG_CODE, DEVICE_LOCKED, CARD_ONLY)
 #: Longest delay accepted (seconds): beyond, the request expires first anyway.
 MAX_DELAY = 3600
 
-#: How long a scenario set through the control API is kept (the store needs a lifetime).
+#: How long a scenario set through the control API (or a created professional's) is kept
+#: (the store needs a lifetime).
 OVERRIDE_TTL = 30 * 24 * 3600
 
 
@@ -117,6 +123,10 @@ def _override_key(national_id: str) -> str:
     return keys.SANDBOX_SCENARIO.key(national_id)
 
 
+def _base_key(national_id: str) -> str:
+    return keys.SANDBOX_BASE_SCENARIO.key(national_id)
+
+
 class ScenarioBook:
     """A professional's scenario (see the module docstring for the order)."""
 
@@ -127,9 +137,10 @@ class ScenarioBook:
 
     def get(self, professional: Any) -> Scenario | None:
         """The scenario in force, or ``None`` (no sandbox phone)."""
-        override = self.store.get(_override_key(professional.national_id))
-        if override is not None:
-            return parse_scenario(override)
+        for key in (_override_key, _base_key):
+            chosen = self.store.get(key(professional.national_id))
+            if chosen is not None:
+                return parse_scenario(chosen)
         found = self.from_file.get(professional.national_id) or DEFAULT_SCENARIOS.get(
             professional.national_id
         )
@@ -146,5 +157,16 @@ class ScenarioBook:
         self.store.put(_override_key(national_id), scenario.to_dict(), OVERRIDE_TTL)
 
     def reset(self, national_id: str) -> None:
-        """Forget the control API's choice: back to the file's or the default scenario."""
+        """Forget the control API's choice: back to the creation's, the file's or the default
+        scenario."""
         self.store.delete(_override_key(national_id))
+
+    def created(self, national_id: str, scenario: Scenario | None) -> None:
+        """A professional (re)created through the control API with ``scenario`` (``None``:
+        none of its own): its base scenario from now on, and any choice set before is
+        forgotten."""
+        if scenario is None:
+            self.store.delete(_base_key(national_id))
+        else:
+            self.store.put(_base_key(national_id), scenario.to_dict(), OVERRIDE_TTL)
+        self.reset(national_id)

@@ -320,6 +320,13 @@ SANDBOX_SCENARIO = Namespace(
     "a sandbox professional's scenario chosen through the sandbox API",
     "30 days",
 )
+SANDBOX_BASE_SCENARIO = Namespace(
+    "sandbox:base-scenario:<national_id>",
+    "record",
+    "the scenario a professional was created with through the sandbox API (what a reset "
+    "returns to)",
+    "30 days",
+)
 
 #: Every namespace, in the order of the table in ``docs/storage.md``.
 NAMESPACES: tuple[Namespace, ...] = tuple(
