@@ -183,6 +183,8 @@ class CibaService:
             # requests it made (``santeid.sandbox.phone``).
             lifetime = max(1, request.expires_at - int(self.clock()))
             maker = self.sandbox_phone if means == MEANS_SANDBOX else self.ecps
+            if maker is None:  # MEANS_SANDBOX is only ever chosen in sandbox mode
+                raise RuntimeError("a sandbox CIBA request outside sandbox mode")
             ecps_request = maker.create_ciba_request(
                 request.national_id,
                 client_name=client_name,
