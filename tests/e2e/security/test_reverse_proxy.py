@@ -25,6 +25,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from santeid.ecps.pin import PinHasher
+from tests.support.attack_server import FromAddress
 from tests.support.redis_server import free_port
 from tests.support.security import CLIENT
 from tests.support.security import CLIENT_ID
@@ -72,17 +73,9 @@ class _ResolveToLoopback(HTTPAdapter):
         return response
 
 
-class _FromAddress(_ResolveToLoopback):
-    """The same, connecting from the loopback address ``source``: a client nginx forwards as
-    ``source``."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        super().__init__()
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["source_address"] = (self.source, 0)
-        super().init_poolmanager(*args, **kwargs)
+class _FromAddress(_ResolveToLoopback, FromAddress):
+    """The same, connecting from a loopback address of its own (:class:`FromAddress`): a client
+    nginx forwards as that address."""
 
 
 def _client_at(proxied, source: str) -> requests.Session:
