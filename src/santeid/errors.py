@@ -23,6 +23,7 @@ from santeid.db import DatabaseUnavailable
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc.authorize import ErrorPage
+from santeid.oidc.clients import SigningKeyUnavailable
 from santeid.security import CsrfError
 from santeid.security import ParameterTooLarge
 from santeid.storage import StoreUnavailable
@@ -64,6 +65,12 @@ def oauth_json_error(exc: Exception):
         )
     if isinstance(exc, ParameterTooLarge):
         return _json(400, "invalid_request", str(exc))
+    if isinstance(exc, SigningKeyUnavailable):
+        # The server cannot sign for this client (docs/keys.md): nothing was consumed, the
+        # same request succeeds once the operator made the key. Not the client's fault, so
+        # no RFC 6749 §5.2 code: server_error, as §4.1.2.1 names it.
+        log.error("%s", exc)
+        return _json(500, "server_error", exc.description)
     if isinstance(exc, HTTPException):
         if exc.response is not None:
             return exc.response

@@ -20,6 +20,7 @@ from flask import Response
 from flask import jsonify
 
 from santeid.oidc import protector
+from santeid.oidc.clients import require_signing_key
 from santeid.oidc.scopes import is_openid
 from santeid.psc.claims import build_userinfo
 from santeid.services import services
@@ -109,10 +110,13 @@ def userinfo():
         }
 
     client = svc.clients.get(claims.get("azp"))
-    if client is not None and client.userinfo_signed_response_alg:
+    # A registered algorithm without an active key: 500 server_error (santeid.errors).
+    field, algs = "userinfo_signed_response_alg", svc.keys.signing_algorithms()
+    alg = None if client is None else require_signing_key(client, field, algs)
+    if client is not None and alg is not None:
         # OIDC Core §5.3.2: a signed response carries iss and aud.
         signed = dict(body, iss=svc.settings.issuer, aud=client.get_client_id())
-        jwt = svc.keys.sign(signed, alg=client.userinfo_signed_response_alg)
+        jwt = svc.keys.sign(signed, alg=alg)
         return Response(jwt, mimetype="application/jwt", headers={"Cache-Control": "no-store"})
     # Flask's JSON provider sorts keys; PSC's key order is part of the compatibility promise.
     return Response(
