@@ -74,6 +74,18 @@ class SessionEnded(Exception):
     Keycloak's ``error_description`` for the ``invalid_grant`` is the message."""
 
 
+def service_account(client_id: str) -> str:
+    """The subject of ``client_id``'s ``client_credentials`` tokens (Keycloak's convention)."""
+    return f"service-account-{client_id}"
+
+
+def is_service_account_token(claims: dict) -> bool:
+    """An access token of the ``client_credentials`` grant (:meth:`TokenService.
+    issue_client_token`): no professional behind it, whatever its scope."""
+    azp = claims.get("azp")
+    return isinstance(azp, str) and claims.get("sub") == service_account(azp)
+
+
 def _uuid() -> str:
     return str(uuid.UUID(bytes=secrets.token_bytes(16), version=4))
 
@@ -372,12 +384,12 @@ class TokenService:
             "iat": now,
             "jti": _uuid(),
             "iss": settings.issuer,
-            "sub": f"service-account-{client_id}",
+            "sub": service_account(client_id),
             "typ": "Bearer",
             "azp": client_id,
             "scope": scope,
             "clientId": client_id,
-            "preferred_username": f"service-account-{client_id}",
+            "preferred_username": service_account(client_id),
         }
         if certificate_thumbprint:
             claims["cnf"] = {"x5t#S256": certificate_thumbprint}  # RFC 8705 §3.1
