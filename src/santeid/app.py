@@ -112,7 +112,10 @@ def create_services(
         if settings.store.persistence_check:
             _check_store_persistence(store)
     secret_key = _secret_key(settings)
-    clients = ClientRegistry.for_settings(settings, clock=clock)
+    # A client may name only an algorithm with an active key (docs/keys.md, "Algorithms").
+    clients = ClientRegistry.for_settings(
+        settings, clock=clock, signing_algs=keys.signing_algorithms
+    )
     tokens = TokenService(settings, store, keys, directory, clock=clock)
     ecps = EcpsService(settings, store, directory, clock=clock)
     # The Web Push (VAPID) key, made now if missing, beside the other keys.

@@ -23,6 +23,7 @@ from santeid.db import DatabaseUnavailable
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc.authorize import ErrorPage
+from santeid.oidc.clients import SigningKeyUnavailable
 from santeid.security import CsrfError
 from santeid.security import ParameterTooLarge
 from santeid.storage import StoreUnavailable
@@ -41,7 +42,8 @@ def _page(status: int, title: str, detail: str):
     return render_template("error.html", t=t, title=title, detail=detail), status
 
 
-def _json(status: int, error: str, description: str, headers: dict | None = None):
+def oauth_error(status: int, error: str, description: str, headers: dict | None = None):
+    """The ``json-oauth`` error object (RFC 6749 §5.2), never cached."""
     response = jsonify(error=error, error_description=description)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
@@ -54,27 +56,33 @@ def oauth_json_error(exc: Exception):
     """``json-oauth``: the OAuth 2.0 error object (RFC 6749 §5.2)."""
     if isinstance(exc, StoreUnavailable):
         log.error("store unavailable: %s", exc)
-        return _json(
+        return oauth_error(
             503, "temporarily_unavailable", "the session store is unavailable", {"Retry-After": "5"}
         )
     if isinstance(exc, _DATABASE_UNAVAILABLE):
         log.error("database unavailable: %s", exc)
-        return _json(
+        return oauth_error(
             503, "temporarily_unavailable", "the database is unavailable", {"Retry-After": "5"}
         )
     if isinstance(exc, ParameterTooLarge):
-        return _json(400, "invalid_request", str(exc))
+        return oauth_error(400, "invalid_request", str(exc))
+    if isinstance(exc, SigningKeyUnavailable):
+        # The server cannot sign for this client (docs/keys.md): nothing was consumed, the
+        # same request succeeds once the operator made the key. Not the client's fault, so
+        # no RFC 6749 §5.2 code: server_error, as §4.1.2.1 names it.
+        log.error("%s", exc)
+        return oauth_error(500, "server_error", exc.description)
     if isinstance(exc, HTTPException):
         if exc.response is not None:
             return exc.response
         error = "not_found" if exc.code == 404 else "invalid_request"
         if (exc.code or 500) >= 500:
             error = "server_error"
-        return _json(exc.code or 500, error, exc.description or exc.name)
+        return oauth_error(exc.code or 500, error, exc.description or exc.name)
     if isinstance(exc, CsrfError | ErrorPage):
         return html_error(exc)
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return _json(500, "server_error", "internal error")
+    return oauth_error(500, "server_error", "internal error")
 
 
 def html_error(exc: Exception):

@@ -169,7 +169,8 @@ CATALOGUE: dict[str, ProblemType] = {
         ),
         _insi(
             CODE_TOO_LARGE, "Request too large", 413,
-            "The request body or a parameter exceeds the size limit.", "too-costly",
+            "The request body exceeds the size limit (status 413), or a query parameter"
+            " does (status 400).", "too-costly",
         ),
         _insi(
             CODE_INTERNAL, "Internal error", 500,

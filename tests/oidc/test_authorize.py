@@ -372,6 +372,33 @@ def test_sandbox_authenticator_waits_for_the_configured_delay(settings):
     assert status.get_json() == {"state": "waiting"}
 
 
+def test_status_of_an_unknown_or_foreign_transaction_is_a_json_error(flow, app):
+    """docs/endpoints.md: the polled status URL answers the OAuth JSON error object; the
+    browser pages keep their HTML error page (wait.js reloads the page on any non-200)."""
+    base = "/auth/realms/esante-wallet/login-actions"
+    unknown = flow.http.get(f"{base}/status?tx=no-such-transaction")
+    assert unknown.status_code == 400
+    assert unknown.mimetype == "application/json"
+    assert unknown.headers["Cache-Control"] == "no-store"
+    assert unknown.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Unknown or expired login transaction",
+    }
+    page = flow.http.get(f"{base}/authenticate?tx=no-such-transaction")
+    assert page.status_code == 400 and page.mimetype == "text/html"
+
+    login_url = flow.authorize().headers["Location"]
+    txid = parse_qs(urlsplit(login_url).query)["tx"][0]
+    other_browser = app.test_client()
+    foreign = other_browser.get(f"{base}/status?tx={txid}")
+    assert foreign.status_code == 403
+    assert foreign.get_json() == {
+        "error": "access_denied",
+        "error_description": "The login transaction belongs to another browser",
+    }
+    assert other_browser.get(f"{base}/authenticate?tx={txid}").mimetype == "text/html"
+
+
 def test_sandbox_authenticator_does_not_exist_outside_sandbox_mode(settings, tmp_path):
     from santeid import create_app
     from santeid.storage import MemoryStore

@@ -324,3 +324,21 @@ def test_userinfo_errors_rfc6750_setting(app, flow, client):
     refused = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
     assert refused.status_code == 401
     assert refused.get_json()["error_description"].startswith("Token verification failed: ")
+
+
+@pytest.mark.parametrize("scope", [None, "openid", "openid scope_all"])
+def test_a_service_token_is_refused_with_insufficient_scope_whatever_its_scope(app, client, scope):
+    """docs/endpoints.md: a client_credentials token has no professional behind it; asking for
+    openid does not make it a userinfo token, and a 401 would read as "expired, retry"."""
+    meta = register_client(
+        app, client_id="service-cc", grant_types=["client_credentials"], redirect_uris=[]
+    )
+    form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+    issued = client.post(
+        f"{OIDC}/token", data=form, headers=basic_auth(meta["client_id"], meta["client_secret"])
+    )
+    assert issued.status_code == 200, issued.get_json()
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(issued.get_json()["access_token"]))
+    assert response.status_code == 403
+    assert response.get_json()["error"] == "insufficient_scope"
+    assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]

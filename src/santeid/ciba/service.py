@@ -42,6 +42,7 @@ from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
+from santeid.oidc.clients import SigningKeyUnavailable
 from santeid.psc import proofs
 
 if TYPE_CHECKING:
@@ -398,6 +399,9 @@ class CibaService:
                 payload = {"auth_req_id": auth_req_id, **self.redeem(request, client, push=True)}
             except TokenRedemptionError as exc:
                 log.warning("CIBA push for %s not sent: %s", request.client_id, exc)
+                return
+            except SigningKeyUnavailable as exc:  # nothing consumed (docs/keys.md)
+                log.error("CIBA push for %s not sent: %s", request.client_id, exc)
                 return
         else:
             return

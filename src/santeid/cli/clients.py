@@ -8,6 +8,8 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import get_settings
+from santeid.keystore import KeyStoreError
+from santeid.keystore import open_keystore
 from santeid.oidc.clients import ClientRegistry
 from santeid.oidc.clients import InvalidClientMetadata
 
@@ -24,7 +26,14 @@ def _registry() -> ClientRegistry:
 
     # The features a running server has (create_app) check their clients here too.
     ciba.register_client_checks()
-    return ClientRegistry.for_settings(get_settings())
+    settings = get_settings()
+
+    def signing_algs():
+        # The server's keys directory (SANTEID_KEYS_DIR), opened only for a client that names
+        # an algorithm: a client may name only one with an active key (docs/keys.md).
+        return open_keystore(settings).signing_algorithms()
+
+    return ClientRegistry.for_settings(settings, signing_algs=signing_algs)
 
 
 @click.group(help=COMMANDS["clients"])
@@ -45,6 +54,8 @@ def add(file, replace: bool) -> None:
         client = _registry().add(metadata, replace=replace)
     except InvalidClientMetadata as exc:
         raise click.ClickException(f"{exc.error}: {exc.description}") from None
+    except KeyStoreError as exc:  # the key file cannot be read
+        raise click.ClickException(str(exc)) from None
     click.echo(f"registered client {client.client_id} ({client.token_endpoint_auth_method})")
     _admin_event("replace" if replace else "register", client.client_id)
 

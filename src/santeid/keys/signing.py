@@ -49,6 +49,15 @@ class KeySigning(KeyStoreState):
         entry = self._signing_entry(alg)
         return SigningKey(entry.key, entry.kid)
 
+    def signing_algorithms(self) -> tuple[str, ...]:
+        """The algorithms of :data:`ALGORITHMS` this store can sign with now (those with an
+        active key), in that order: what discovery advertises for ID tokens and userinfo, and
+        what a client may register as ``id_token_signed_response_alg`` or
+        ``userinfo_signed_response_alg`` (docs/keys.md, "Algorithms")."""
+        with self._lock:
+            self._refresh()
+            return tuple(alg for alg in ALGORITHMS if self._active(alg) is not None)
+
     def _signing_entry(self, alg: str | None) -> _Entry:
         if alg is not None and alg not in STORED_ALGORITHMS:
             raise UnsupportedAlgorithm(_alg_message(alg))

@@ -21,6 +21,7 @@ from werkzeug.routing import BuildError
 
 from santeid import error_formats
 from santeid.ecps.totp import TotpError
+from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.interaction import authorization
 from santeid.login import authenticators
@@ -53,18 +54,36 @@ FAILURE_MESSAGES = {
 FINAL_FAILURES = ("pin_locked", "device_locked")
 
 
-def load_transaction():
-    """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
-    this browser; aborts with an error page otherwise. Authenticators' views start here."""
+#: Why the transaction named in ``tx`` cannot be used: status, the error page's title and
+#: detail (i18n keys), and the ``json-oauth`` error and description of the status poll.
+_UNKNOWN_TX = (400, "expired_title", "expired_detail", "invalid_request",
+               "Unknown or expired login transaction")  # fmt: skip
+_FOREIGN_TX = (403, "error_title", "foreign_tx", "access_denied",
+               "The login transaction belongs to another browser")  # fmt: skip
+
+
+def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
+    """``(txid, tx, locale, refusal)`` for the transaction named in ``tx``; ``refusal``
+    (:data:`_UNKNOWN_TX`, :data:`_FOREIGN_TX`) unless it exists and belongs to this browser."""
     txid = request.args.get("tx")
     tx = services().transactions.get(txid)
     if tx is None:
-        abort(_error_page(Translator("fr"), "expired_title", "expired_detail", 400))
+        return txid, {}, "fr", _UNKNOWN_TX
     locale = tx["areq"].get("locale", "fr")
     if tx["bid"] != session.get("bid"):
         # Binding to the browser stops a login started elsewhere from being finished here
         # (login CSRF and session fixation).
-        abort(_error_page(Translator(locale), "error_title", "foreign_tx", 403))
+        return txid, tx, locale, _FOREIGN_TX
+    return txid, tx, locale, None
+
+
+def load_transaction():
+    """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
+    this browser; aborts with an error page otherwise. Authenticators' views start here."""
+    txid, tx, locale, refusal = _find_transaction()
+    if refusal is not None:
+        status, title, detail, _, _ = refusal
+        abort(_error_page(Translator(locale), title, detail, status))
     return txid, tx, Translator(locale)
 
 
@@ -233,7 +252,12 @@ def status():
     """Polled by the waiting page (JSON): ``state`` — ``identify``, ``waiting``, ``approved``,
     ``failed`` or ``done``; while an e-CPS request waits, ``expires_in`` (seconds) and, after a
     wrong PIN on the phone, ``phone: "wrong_pin"`` with ``remaining_attempts``."""
-    txid, tx, _ = load_transaction()
+    txid, tx, _, refusal = _find_transaction()
+    if refusal is not None:
+        # JSON, as this endpoint's other answers (docs/endpoints.md); the page's script
+        # reloads the page on any refusal, and the page explains.
+        status, _, _, error, description = refusal
+        abort(oauth_error(status, error, description))
     tx = authenticators.advance(txid, tx)
     body = {"state": tx["state"]}
     if tx["state"] == "waiting" and tx.get("authenticator") == "ecps":

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,9 @@ GRANT_TYPES = [
 AUTH_METHODS = client_auth.AUTH_METHODS
 SIGNING_ALGS = client_auth.SIGNING_ALGS
 MIN_SECRET_LENGTH = 16
+#: Metadata naming the algorithm santeid signs with for this client (OIDC Dynamic Client
+#: Registration 1.0 §2): each needs an active key of that algorithm (docs/keys.md).
+SIGNED_RESPONSE_FIELDS = ("userinfo_signed_response_alg", "id_token_signed_response_alg")
 
 #: Checks a feature adds to client registration (``register_metadata_check``): each gets the
 #: metadata and ``sandbox=``, and raises ``ValueError`` with the reason.
@@ -134,10 +139,48 @@ def _validate_logout_and_origins(meta: dict, *, sandbox: bool) -> None:
             )
 
 
-def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
+def missing_signing_key(field: str, alg: str) -> str:
+    """Why a client's ``field`` (one of :data:`SIGNED_RESPONSE_FIELDS`) cannot be served: the
+    key store has no active ``alg`` key (docs/keys.md, "Algorithms")."""
+    return f"{field}: no active {alg} signing key; run `santeid keys generate --alg {alg}`"
+
+
+class SigningKeyUnavailable(Exception):
+    """A registered client names, in one of :data:`SIGNED_RESPONSE_FIELDS`, an algorithm that
+    has no active key (it was registered before its key went away): the server cannot serve
+    it. Raised before anything is consumed or issued, answered ``500 server_error`` with
+    :attr:`description` (``santeid.errors``, docs/endpoints.md)."""
+
+    def __init__(self, client_id: str, field: str, alg: str):
+        self.client_id = client_id
+        self.description = missing_signing_key(field, alg)
+        super().__init__(f"client {client_id}: {self.description}")
+
+
+def require_signing_key(client: Client, field: str, signing_algs: Collection[str]) -> str | None:
+    """The algorithm ``client`` registered as ``field`` (``None``: the default
+    ``signing_alg``, which the server checks at start-up), if the key store signs with it.
+
+    :raises SigningKeyUnavailable: it has no active key.
+    """
+    alg = client.metadata.get(field)
+    if alg is not None and alg not in signing_algs:
+        raise SigningKeyUnavailable(client.client_id, field, alg)
+    return alg
+
+
+def validate_metadata(
+    raw: dict,
+    *,
+    sandbox: bool = False,
+    signing_algs: Callable[[], Collection[str]] | None = None,
+) -> dict:
     """Check and normalise RFC 7591 client metadata; raise :class:`InvalidClientMetadata`.
 
     ``sandbox``: CIBA notification endpoints on this machine are allowed (``ciba/metadata.py``).
+    ``signing_algs``: the algorithms the key store signs with now
+    (``KeyStore.signing_algorithms``), asked only of a client naming one in
+    :data:`SIGNED_RESPONSE_FIELDS`; ``None``: not checked.
     """
     if not isinstance(raw, dict):
         raise InvalidClientMetadata("client metadata must be a JSON object")
@@ -203,12 +246,19 @@ def validate_metadata(raw: dict, *, sandbox: bool = False) -> dict:
         for key in jwks["keys"]:
             if any(member in key for member in ("d", "p", "q")):
                 raise InvalidClientMetadata("jwks must hold public keys only")
-    for field in ("userinfo_signed_response_alg", "id_token_signed_response_alg"):
+    available: Collection[str] | None = None
+    for field in SIGNED_RESPONSE_FIELDS:
         alg = meta.get(field)
-        if alg is not None and alg not in SIGNING_ALGS:
+        if alg is None:
+            continue
+        if alg not in SIGNING_ALGS:
             raise InvalidClientMetadata(
                 f"{field}: {alg!r} unsupported; supported: {list(SIGNING_ALGS)}"
             )
+        if signing_algs is not None:
+            available = signing_algs() if available is None else available
+            if alg not in available:
+                raise InvalidClientMetadata(missing_signing_key(field, alg))
     for flag in ("pkce_plain_allowed", "require_pkce", "introspection_allowed"):
         if flag in meta and not isinstance(meta[flag], bool):
             raise InvalidClientMetadata(f"{flag} must be true or false")
@@ -388,10 +438,18 @@ class ClientRegistry:
     the database each time so that ``santeid clients add`` takes effect in running workers
     (and on every host) without a restart.
 
-    ``path``: an embedded SQLite file, or a :class:`~santeid.db.Database`."""
+    ``path``: an embedded SQLite file, or a :class:`~santeid.db.Database`. ``signing_algs``:
+    the algorithms the key store signs with (``KeyStore.signing_algorithms``); given, a client
+    whose ``id_token_signed_response_alg`` or ``userinfo_signed_response_alg`` has no active
+    key is refused (:func:`validate_metadata`)."""
 
     def __init__(
-        self, path: Path | str | db.Database, *, sandbox: bool = False, clock: Clock = system_clock
+        self,
+        path: Path | str | db.Database,
+        *,
+        sandbox: bool = False,
+        clock: Clock = system_clock,
+        signing_algs: Callable[[], Collection[str]] | None = None,
     ):
         self.db = (
             path
@@ -400,6 +458,7 @@ class ClientRegistry:
         )
         self.sandbox = sandbox
         self.clock = clock
+        self.signing_algs = signing_algs
         db.ensure(self.db, SCHEMA)
 
     @property
@@ -407,25 +466,39 @@ class ClientRegistry:
         return getattr(self.db, "path", None)
 
     @classmethod
-    def for_settings(cls, settings, *, clock: Clock = system_clock) -> ClientRegistry:
+    def for_settings(
+        cls,
+        settings,
+        *,
+        clock: Clock = system_clock,
+        signing_algs: Callable[[], Collection[str]] | None = None,
+    ) -> ClientRegistry:
         return cls(
             db.database_for(settings, db.CLIENTS),
             sandbox=bool(settings.sandbox.enabled),
             clock=clock,
+            signing_algs=signing_algs,
         )
 
-    def add(self, raw: dict, *, replace: bool = False) -> Client:
-        return self.add_many([raw], replace=replace)[0]
+    def add(self, raw: dict, *, replace: bool = False, check_keys: bool = True) -> Client:
+        return self.add_many([raw], replace=replace, check_keys=check_keys)[0]
 
-    def add_many(self, raws: Iterable[dict], *, replace: bool = False) -> list[Client]:
+    def add_many(
+        self, raws: Iterable[dict], *, replace: bool = False, check_keys: bool = True
+    ) -> list[Client]:
         """Register several clients in one transaction: every document is checked before
         anything is written, and a refusal (invalid metadata, a client id twice, a client
-        already registered without ``replace``) registers none of them."""
+        already registered without ``replace``) registers none of them.
+
+        ``check_keys=False``: the signing algorithms are not checked against the key store (a
+        new secret for a registered client changes nothing of what is signed for it)."""
         clients: list[Client] = []
         rows: list[tuple[str, str, str | None, int]] = []
         now = int(self.clock())
         for raw in raws:
-            meta = validate_metadata(raw, sandbox=self.sandbox)
+            meta = validate_metadata(
+                raw, sandbox=self.sandbox, signing_algs=self.signing_algs if check_keys else None
+            )
             secret = meta.pop("client_secret", None)
             digest = _secret_digest(secret) if secret else None
             clients.append(Client(meta["client_id"], meta, digest))

@@ -79,6 +79,9 @@ def metadata(*, wallet: bool = True) -> dict:
     base = settings.oidc_base
     auth_methods = client_auth.discovery_methods()
     aliases = mtls_endpoint_aliases(settings)
+    # What santeid signs: only the algorithms with an active key (docs/keys.md). What clients
+    # sign (request objects, client assertions) is verified with their keys: every algorithm.
+    signed_by_us = list(services().keys.signing_algorithms())
     return {
         "issuer": settings.issuer,
         "authorization_endpoint": (
@@ -107,8 +110,8 @@ def metadata(*, wallet: bool = True) -> dict:
         # (https://github.com/keycloak/keycloak, services/src/main/java/org/keycloak/protocol/
         # oidc/representations/OIDCConfigurationRepresentation.java).
         "prompt_values_supported": ["none", "login"],
-        "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
-        "userinfo_signing_alg_values_supported": list(SIGNING_ALGS),
+        "id_token_signing_alg_values_supported": signed_by_us,
+        "userinfo_signing_alg_values_supported": signed_by_us,
         "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGS),
         "response_modes_supported": list(RESPONSE_MODES),
         "token_endpoint_auth_methods_supported": auth_methods,

@@ -283,11 +283,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         services = _services()
         grant = self.request.refresh_token
         client = self.request.client
+        scope = self.request.payload.scope or grant.scope
+        # The ID token's key first: a refusal for a missing key counts no use of the token.
+        services.tokens.id_token_alg(client, scope)
         try:
             services.tokens.use_refresh_token(grant)
         except RefreshRefused as exc:
             raise InvalidGrantError(str(exc)) from None
-        scope = self.request.payload.scope or grant.scope
         try:
             token = services.tokens.issue(
                 client=client,

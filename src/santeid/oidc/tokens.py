@@ -38,6 +38,7 @@ from santeid.keystore import ALGORITHMS
 from santeid.keystore import HMAC_ALGORITHM
 from santeid.keystore import InvalidSignature
 from santeid.oidc.authentication import Authentication
+from santeid.oidc.clients import require_signing_key
 from santeid.psc.claims import other_ids_claim
 from santeid.psc.claims import sub_for
 from santeid.storage import keys as store_keys
@@ -71,6 +72,18 @@ class UnknownSubject(Exception):
 class SessionEnded(Exception):
     """The session of a grant reached ``sso_max_lifetime`` before its tokens were issued;
     Keycloak's ``error_description`` for the ``invalid_grant`` is the message."""
+
+
+def service_account(client_id: str) -> str:
+    """The subject of ``client_id``'s ``client_credentials`` tokens (Keycloak's convention)."""
+    return f"service-account-{client_id}"
+
+
+def is_service_account_token(claims: dict) -> bool:
+    """An access token of the ``client_credentials`` grant (:meth:`TokenService.
+    issue_client_token`): no professional behind it, whatever its scope."""
+    azp = claims.get("azp")
+    return isinstance(azp, str) and claims.get("sub") == service_account(azp)
 
 
 def _uuid() -> str:
@@ -123,6 +136,20 @@ class TokenService:
         self.refresh_tokens = RecordBook(store, REFRESH_TOKEN, clock=clock)
 
     # -- issuing ------------------------------------------------------------
+    def id_token_alg(self, client, scope: str) -> str | None:
+        """The algorithm of the ID token ``client`` gets for ``scope`` (``None``: no ID token,
+        no ``openid``), checked before anything of a grant is written or counted.
+
+        :raises SigningKeyUnavailable: the client's ``id_token_signed_response_alg`` has no
+            active key (docs/keys.md).
+        """
+        if "openid" not in scope.split():
+            return None
+        registered = require_signing_key(
+            client, "id_token_signed_response_alg", self.keys.signing_algorithms()
+        )
+        return registered or self.settings.oidc.signing_alg
+
     def session_end(self, authentication: Authentication) -> int:
         """When the session of ``authentication`` reaches ``sso_max_lifetime``: no token of it
         outlives that instant, and no refresh is granted from it. Keycloak's ``TokenManager``
@@ -198,7 +225,10 @@ class TokenService:
         ``batch``: the writes this request has queued (the family opened, the grant
         consumed), which the token writes join; it runs here, before any token is signed, so
         that the lot is one store round trip, and the caller reads its own outcomes after.
-        It runs even when the professional is gone, as unbatched writes would have."""
+        It runs even when the professional is gone, as unbatched writes would have; it does
+        not run when the client's ID-token algorithm has no key (:meth:`id_token_alg`): the
+        grant is then neither consumed nor opened."""
+        id_alg = self.id_token_alg(client, scope)
         writes = self.store.batch() if batch is None else batch
         professional = self.directory.get(authentication.national_id)
         if professional is None:
@@ -293,7 +323,7 @@ class TokenService:
             response["refresh_token"] = refresh_token
         response["token_type"] = "Bearer"  # noqa: S105 - a type name, not a secret
 
-        if "openid" in scope.split():
+        if id_alg is not None:
             id_claims = {
                 "exp": min(now + settings.oidc.id_token_lifetime, session_end),
                 "iat": now,
@@ -328,8 +358,7 @@ class TokenService:
                 id_claims["rt_hash"] = at_hash(response["refresh_token"])
             if extra_id_claims:
                 id_claims.update(extra_id_claims)
-            alg = client.id_token_signed_response_alg or settings.oidc.signing_alg
-            response["id_token"] = self.keys.sign(id_claims, alg=alg)
+            response["id_token"] = self.keys.sign(id_claims, alg=id_alg)
         response["not-before-policy"] = 0
         response["session_state"] = sid
         response["scope"] = scope
@@ -355,12 +384,12 @@ class TokenService:
             "iat": now,
             "jti": _uuid(),
             "iss": settings.issuer,
-            "sub": f"service-account-{client_id}",
+            "sub": service_account(client_id),
             "typ": "Bearer",
             "azp": client_id,
             "scope": scope,
             "clientId": client_id,
-            "preferred_username": f"service-account-{client_id}",
+            "preferred_username": service_account(client_id),
         }
         if certificate_thumbprint:
             claims["cnf"] = {"x5t#S256": certificate_thumbprint}  # RFC 8705 §3.1

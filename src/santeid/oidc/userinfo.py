@@ -7,7 +7,9 @@ The Bearer token comes in the ``Authorization`` header or, for POST, in the form
 Errors are Keycloak's (docs/reference/keycloak-behaviour.md, "Userinfo"): no token is
 400 ``invalid_request`` "Token not provided" without a challenge; an invalid, expired or
 revoked token is 401 ``invalid_token`` "Token verification failed" with
-``WWW-Authenticate: Bearer realm="esante-wallet", …``. JSON by default; a signed JWT
+``WWW-Authenticate: Bearer realm="esante-wallet", …``. A token without ``openid``, or a
+service account's (``client_credentials``) whatever its scope, is 403 ``insufficient_scope``
+(``docs/endpoints.md``). JSON by default; a signed JWT
 (``application/jwt``) when the client registered ``userinfo_signed_response_alg``.
 """
 
@@ -20,12 +22,16 @@ from flask import Response
 from flask import jsonify
 
 from santeid.oidc import protector
+from santeid.oidc.clients import require_signing_key
 from santeid.oidc.scopes import is_openid
+from santeid.oidc.tokens import is_service_account_token
 from santeid.psc.claims import build_userinfo
 from santeid.services import services
 
 #: Keycloak's description of any token it cannot accept at userinfo.
 TOKEN_VERIFICATION_FAILED = "Token verification failed"  # noqa: S105 - a message
+#: A service account's token (``client_credentials``) with ``openid``: no professional.
+SERVICE_ACCOUNT_TOKEN = "A service account token has no professional"  # noqa: S105 - a message
 
 
 def _error(status: int, error: str, description: str, *, challenge: bool):
@@ -87,9 +93,13 @@ def userinfo():
         # Keycloak's UserInfoEndpoint: a plain OAuth 2.0 token (no openid) is refused with
         # 403 insufficient_scope "Missing openid scope" (OIDC Core §5.3: openid required).
         return _error(403, "insufficient_scope", "Missing openid scope", challenge=True)
+    if is_service_account_token(claims):
+        # A client_credentials token, openid asked or not: no professional to describe. 403,
+        # not 401: the token is valid, a new one would be refused too (docs/endpoints.md).
+        return _error(403, "insufficient_scope", SERVICE_ACCOUNT_TOKEN, challenge=True)
     professional = svc.directory.get(claims["preferred_username"])
     if professional is None:
-        # A service account's token (client_credentials), or a professional since removed.
+        # A professional since removed from the directory.
         return _error(401, "invalid_token", TOKEN_VERIFICATION_FAILED, challenge=True)
 
     scopes = claims.get("scope", "").split()
@@ -109,10 +119,13 @@ def userinfo():
         }
 
     client = svc.clients.get(claims.get("azp"))
-    if client is not None and client.userinfo_signed_response_alg:
+    # A registered algorithm without an active key: 500 server_error (santeid.errors).
+    field, algs = "userinfo_signed_response_alg", svc.keys.signing_algorithms()
+    alg = None if client is None else require_signing_key(client, field, algs)
+    if client is not None and alg is not None:
         # OIDC Core §5.3.2: a signed response carries iss and aud.
         signed = dict(body, iss=svc.settings.issuer, aud=client.get_client_id())
-        jwt = svc.keys.sign(signed, alg=client.userinfo_signed_response_alg)
+        jwt = svc.keys.sign(signed, alg=alg)
         return Response(jwt, mimetype="application/jwt", headers={"Cache-Control": "no-store"})
     # Flask's JSON provider sorts keys; PSC's key order is part of the compatibility promise.
     return Response(
