@@ -393,3 +393,90 @@ def test_the_second_process_reports_its_failure_and_stops_with_the_reader():
     assert next(endless)[0] == 0
     endless.close()
     assert not [p for p in multiprocessing.active_children() if p.name == "santeid-import"]
+
+
+def _break_one_line(path, national_id, change) -> None:
+    """Rewrite the extract at ``path`` with ``change(fields)`` applied to the last line of
+    ``national_id`` (its other lines stay valid)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    last = max(i for i, line in enumerate(lines) if line.split("|")[2:3] == [national_id])
+    fields = lines[last].split("|")
+    change(fields)
+    lines[last] = "|".join(fields)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _person_with_several_lines(people):
+    return next(p for p in people if sum(len(e.activities) or 1 for e in p.exercices) >= 2)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_refused_line_of_a_person_with_valid_lines_changes_nothing_on_reimport(
+    tmp_path, store, synthetic_people, strict
+):
+    """docs/directory.md: re-importing the same file reports 0 change(s), refused lines or not."""
+    people = list(synthetic_people[:30])
+    person = _person_with_several_lines(people)
+    path = write_extract(tmp_path / "x.txt", people)
+
+    def bad_date(fields):
+        fields[5] = "31/02/1970"
+
+    def unknown_profession(fields):
+        fields[13] = "99"
+
+    _break_one_line(path, person.national_id, unknown_profession if strict else bad_date)
+    first = import_extraction(store, path, strict=strict)
+    assert first.malformed == 1 and first.added == len(people) and first.kept == 0
+    for _ in range(2):
+        again = import_extraction(store, path, strict=strict)
+        assert again.changes == 0 and again.unchanged == len(people), again.summary()
+        assert again.kept == 0
+        assert "(0 change(s))" in "\n".join(again.summary())
+    # The person's valid lines still count: a change to them is applied.
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first_line = next(
+        i for i, line in enumerate(lines) if line.split("|")[2:3] == [person.national_id]
+    )
+    fields = lines[first_line].split("|")
+    fields[3] = "NOUVEAU-NOM"  # the person's family name: a stored column
+    lines[first_line] = "|".join(fields)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    changed = import_extraction(store, path, strict=strict)
+    assert changed.changed == 1 and changed.samples["changed"] == [person.national_id]
+
+
+def test_only_people_of_the_previous_import_count_as_kept(tmp_path, store, synthetic_people):
+    people = list(synthetic_people[:6])
+    import_extraction(store, write_extract(tmp_path / "v1.txt", people))
+    newcomer = synthetic_people[10]
+    path = write_extract(
+        tmp_path / "v2.txt", [*people, newcomer], extra_lines=[(0, "too|few|columns|")]
+    )
+    for person in (people[2], newcomer):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            fields = line.split("|")
+            if fields[2:3] == [person.national_id]:
+                fields[5] = "31/02/1970"
+                lines[i] = "|".join(fields)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = import_extraction(store, path)
+    assert report.removed == 0 and report.kept == 1  # people[2]: not "columns", not newcomer
+    assert "1 professional(s) with only refused lines kept" in "\n".join(report.summary())
+    assert store.get(people[2].national_id) == people[2]
+    assert store.get(newcomer.national_id) is None
+
+
+def test_the_report_says_what_became_of_lines_with_unknown_codes(tmp_path, store, synthetic_people):
+    odd = dataclasses.replace(
+        synthetic_people[0],
+        exercices=(dataclasses.replace(synthetic_people[0].exercices[0], code_profession="99"),),
+    )
+    path = write_extract(tmp_path / "odd.txt", [odd, *synthetic_people[1:4]])
+    lenient = "\n".join(import_extraction(store, path).summary())
+    assert "Unknown codes (lines kept, codes passed through as they are" in lenient
+    other = Directory(tmp_path / "strict.sqlite3")
+    strict = "\n".join(import_extraction(other, path, strict=True).summary())
+    other.close()
+    assert "Unknown codes (lines refused: --strict" in strict and "kept" not in strict

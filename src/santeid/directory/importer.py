@@ -140,8 +140,10 @@ class ImportReport:
     warnings: Counter[str] = dataclasses.field(default_factory=Counter)
     codes: nomenclatures.CodeReport = dataclasses.field(default_factory=nomenclatures.CodeReport)
     structures_removed: int = 0
-    #: People not removed although absent, because lines of theirs were refused.
+    #: People of the last import whose every line was refused: kept as they were, not removed.
     kept: int = 0
+    #: ``--strict``: lines with unknown codes were refused instead of kept.
+    strict: bool = False
     applied: bool = False
     seconds: float = 0.0
 
@@ -165,7 +167,12 @@ class ImportReport:
         if self.malformed > len(self.malformed_samples):
             out.append(f"  … and {self.malformed - len(self.malformed_samples)} more")
         if self.codes.total:
-            out.append(f"Unknown codes (kept as they are, {self.codes.total} in all):")
+            fate = (
+                "lines refused: --strict"
+                if self.strict
+                else "lines kept, codes passed through as they are"
+            )
+            out.append(f"Unknown codes ({fate}; {self.codes.total} in all):")
             out.extend(f"  {line}" for line in self.codes.lines())
         for warning, count in self.warnings.most_common():
             out.append(f"Warning: {warning}: {count}")
@@ -240,7 +247,7 @@ def import_extraction(
     progress = progress or _NoProgress()
     if worker is None:
         worker = (os.cpu_count() or 1) >= 2 and "fork" in multiprocessing.get_all_start_methods()
-    report = ImportReport(path=str(path), source=source)
+    report = ImportReport(path=str(path), source=source, strict=strict)
     directory.initialize()
     work_dir = Path(temp_dir) if temp_dir else directory.path.parent
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=".santeid-import-") as tmp:
@@ -253,7 +260,7 @@ def import_extraction(
                 "CREATE TABLE line (national_id TEXT NOT NULL, line_no INTEGER NOT NULL, "
                 "fields TEXT NOT NULL)"
             )
-            # National ids seen on refused lines: never removed because of a bad line.
+            # National ids seen on refused lines: with no valid line, kept (_old_digests).
             staging.execute("CREATE TABLE refused (national_id TEXT PRIMARY KEY) WITHOUT ROWID")
             _stage(staging, path, report, strict, progress, worker)
             bulk = bool(report.valid_lines) and _old_digests(staging, directory, report)
@@ -525,14 +532,24 @@ def _old_digests(staging: sqlite3.Connection, directory: Directory, report: Impo
         "CREATE TABLE old (national_id TEXT PRIMARY KEY, digest BLOB NOT NULL) WITHOUT ROWID"
     )
     staging.execute("ATTACH DATABASE ? AS dir", (str(directory.path),))
+    # Kept as they were (docs/directory.md, "Idempotence and diff"): people the last import
+    # brought whose every line is refused this time. A person with some valid lines keeps its
+    # digest and is compared on them like anyone else; an id seen only on refused lines that
+    # the last import did not bring (a junk line's third column, a newcomer) is nobody to keep.
+    staging.execute("CREATE TABLE kept (national_id TEXT PRIMARY KEY) WITHOUT ROWID")
     staging.execute(
-        "INSERT INTO old SELECT national_id, digest FROM dir.import_source WHERE source = ? "
-        "AND national_id NOT IN (SELECT national_id FROM main.refused)",
+        "INSERT INTO kept SELECT r.national_id FROM refused r "
+        "WHERE NOT EXISTS (SELECT 1 FROM line WHERE line.national_id = r.national_id) "
+        "AND EXISTS (SELECT 1 FROM dir.import_source s "
+        "WHERE s.national_id = r.national_id AND s.source = ?)",
         (report.source,),
     )
-    report.kept = staging.execute(
-        "SELECT count(*) FROM refused WHERE national_id NOT IN (SELECT national_id FROM line)"
-    ).fetchone()[0]
+    staging.execute(
+        "INSERT INTO old SELECT national_id, digest FROM dir.import_source WHERE source = ? "
+        "AND national_id NOT IN (SELECT national_id FROM main.kept)",
+        (report.source,),
+    )
+    (report.kept,) = staging.execute("SELECT count(*) FROM kept").fetchone()
     (people,) = staging.execute("SELECT count(DISTINCT national_id) FROM line").fetchone()
     (known,) = staging.execute("SELECT count(*) FROM old").fetchone()
     (present,) = staging.execute("SELECT count(*) FROM dir.person").fetchone()
