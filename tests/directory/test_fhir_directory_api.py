@@ -125,6 +125,10 @@ def test_search_by_former_adeli_number(api):
     assert [r["id"] for r in found] == ["810000000003"]
     assert {"use": "old", "type": {"text": "ADELI"}}.items() <= found[0]["identifier"][-1].items()
     assert api("/Practitioner?identifier=http://adeli.fr|" + former[1:])[1]["total"] == 1
+    # A bare value matches any identifier system (docs/directory.md), former ones included.
+    assert [r["id"] for r in entries(api(f"/Practitioner?identifier={former[1:]}")[1])] == [
+        "810000000003"
+    ]
 
 
 def test_unknown_identifier_system_finds_nothing(api):

@@ -48,12 +48,14 @@ def identifier_candidates(system: str | None, value: str) -> tuple[list[str], li
     if not value:
         return [], []
     if system is None or system == "":
+        # Any system (docs/directory.md, "Identifier systems"): the RPPS and ADELI forms
+        # (without their 8 / 0) designate former ids in otherIds as well as national ids.
         national = [value]
         if value.isdigit() and len(value) == 11:
             national.append("8" + value)
         if value.isdigit() and len(value) == 9:
             national.append("0" + value)
-        return national, [value]
+        return national, list(national)
     if system == SYSTEM_IDNPS:
         return [value], [value]
     if system in SYSTEMS_RPPS:
