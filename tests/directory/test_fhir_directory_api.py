@@ -146,6 +146,64 @@ def test_search_by_names_is_prefix_case_and_accent_insensitive(api):
     assert api("/Practitioner?family=fauvel&given=zzz")[1]["total"] == 0
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("family=FAUVEL,ROCHEFORT", ["810000000001", "810000000002"]),
+        ("family=rochefort,fauvel", ["810000000001", "810000000002"]),
+        ("name=zzz,fauv", [FAUVEL]),
+        ("given=julien,helene", ["810000000001", "810000000002"]),
+        # Repeated parameters AND, each an OR of its comma-separated values.
+        ("family=fauvel,rochefort&given=jul,zzz", ["810000000002"]),
+        ("family=fauvel,rochefort&family=zzz", []),
+        (f"identifier={FAUVEL}&family=zzz,fauv", [FAUVEL]),
+        (f"identifier={FAUVEL}&family=zzz,roche", []),
+    ],
+)
+def test_comma_separated_name_values_are_alternatives(api, query, expected):
+    """https://hl7.org/fhir/R4/search.html#combining: comma-separated values are OR'd."""
+    status, body, _ = api(f"/Practitioner?{query}")
+    assert status == 200, body
+    assert [r["id"] for r in entries(body)] == expected
+    assert body["total"] == len(expected)
+
+
+@pytest.fixture
+def big_directory(settings):
+    """The app's directory replaced by 12,000 generated people plus the demo set: more than a
+    search would have read had it capped the people matched by the other conditions."""
+    from santeid.directory.repository import Directory
+
+    synthetic.generate(Directory.for_settings(settings).path, 12_000, 1)
+    return "820000119999"  # the last generated id: after 12,000 others in id order
+
+
+def test_identifier_with_other_conditions_at_scale(big_directory, api):
+    last = big_directory
+    assert api(f"/Practitioner?identifier={last}")[1]["total"] == 1
+    family = entries(api(f"/Practitioner?identifier={last}")[1])[0]["name"][0]["family"]
+    for query, total in (
+        (f"identifier={last}&active=true", 1),
+        (f"_id={last}&active=true", 1),
+        (f"identifier={last},{FAUVEL}&active=true&_count=1", None),
+        (f"identifier={last}&active=false", 0),
+        (f"identifier={last}&family={family}", 1),
+        (f"identifier={last}&family=zzz,{family}&active=true", 1),
+        (f"identifier={last}&name={family}&given=zzz", 0),
+    ):
+        status, body, _ = api(f"/Practitioner?{query}")
+        assert status == 200, (query, body)
+        assert body.get("total") == total, query
+    # Paged: FAUVEL first, then the last generated person on the next page.
+    status, body, _ = api(f"/Practitioner?identifier={last},{FAUVEL}&active=true&_count=1")
+    assert [r["id"] for r in entries(body)] == [FAUVEL]
+    following = {link["relation"]: link["url"] for link in body["link"]}["next"]
+    status, body, _ = api(f"/Practitioner?{urlsplit(following).query}")
+    assert [r["id"] for r in entries(body)] == [last] and "next" not in {
+        link["relation"] for link in body["link"]
+    }
+
+
 def test_search_pages_with_count_and_next_link(api):
     seen: list[str] = []
     status, body, _ = api("/Practitioner?_count=10")

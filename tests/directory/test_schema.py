@@ -157,3 +157,37 @@ def test_search_api_on_the_demo_set(tmp_path):
     assert everyone == sorted(everyone) and len(everyone) == len(demo_professionals())
     assert search.by_names(after=everyone[-2], limit=10) == everyone[-1:]
     store.close()
+
+
+def test_a_search_among_identified_people_reads_them_by_key(raw):
+    """An identifier with names or ``active``: each identified person is checked through its
+    primary key and its exercices' ``(national_id, rank)`` index, not by walking every person
+    the names or ``active`` alone would match."""
+    from santeid.directory import search
+
+    conditions = [
+        (search.NAME_COLUMNS["name"], [search._prefix_range("FAUV"), search._prefix_range("RO")]),
+        (search.NAME_COLUMNS["given"], [search._prefix_range("HEL")]),
+    ]
+    sql, params = search._among_query(["810000000001", "820000119999"], conditions, True)
+    found = plan(raw, sql, (*params, "", 10))
+    assert "SCAN" not in found, found
+    assert "SEARCH person USING PRIMARY KEY" in found
+    # name: two exercice columns × two prefixes; given: one × one.
+    assert found.count("sqlite_autoindex_exercice_1 (national_id=?)") == 5
+
+
+def test_search_api_filters_identified_people_by_the_other_conditions(tmp_path):
+    store = Directory(tmp_path / "d.sqlite3")
+    store.seed_demo()
+    search = DirectorySearch(store)
+    both = search.by_identifiers([(None, "810000000001"), (None, "810000000024")])
+    assert search.by_names(among=both) == both
+    assert search.by_names(among=both, active=False) == ["810000000024"]
+    assert search.by_names(among=both, family=[["zzz", "fab"]]) == ["810000000024"]
+    assert search.by_names(among=both, family=["lemaire-vid"]) == []
+    assert search.by_names(among=["810000000020"], family=["lemaire-vid"]) == ["810000000020"]
+    assert search.by_names(among=both, after="810000000001") == ["810000000024"]
+    assert search.by_names(among=[], active=True) == []
+    assert search.by_names(family=[["fauvel", "rochefort"]]) == ["810000000001", "810000000002"]
+    store.close()

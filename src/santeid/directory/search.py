@@ -4,7 +4,9 @@ Every search returns national ids in ascending order after a cursor (keyset pagi
 next page starts after the last id of this one), so a page costs the same at the start and at
 the end of 1.2 million people. Each query walks an index of schema version 2
 (:mod:`santeid.directory.schema`): names are matched by prefix with ``>= ? AND < ?`` range
-conditions on plain indexes; professions through ``exercice (code_profession, national_id)``.
+conditions on plain indexes; professions through ``exercice (code_profession, national_id)``;
+people an identifier designates are checked against the other conditions through their primary
+keys (``among``).
 
 Names in the directory are in the RASS form (upper case, no accents): queries are put in the
 same form (:func:`name_key`), which makes the search case- and accent-insensitive as FHIR
@@ -25,6 +27,19 @@ SYSTEM_IDNPS = "urn:oid:1.2.250.1.71.4.2.1"
 SYSTEMS_RPPS = ("http://rpps.fr", "https://rpps.esante.gouv.fr")
 #: System of the ADELI number alone (without the leading ``0``).
 SYSTEMS_ADELI = ("http://adeli.fr",)
+
+
+#: Columns each name parameter matches by prefix, as ``(table, column)``; every one has an
+#: index (schema version 2).
+NAME_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "family": (("person", "family_name"), ("exercice", "nom_exercice")),
+    "given": (("person", "given_names"), ("exercice", "prenom_exercice")),
+}
+NAME_COLUMNS["name"] = NAME_COLUMNS["family"] + NAME_COLUMNS["given"]
+
+#: Name conditions, ANDed: each the columns it tests and its alternative ``[low, high)``
+#: prefix ranges, ORed.
+_Conditions = list[tuple[tuple[tuple[str, str], ...], list[tuple[str, str]]]]
 
 
 class SearchError(ValueError):
@@ -106,61 +121,44 @@ class DirectorySearch:
     def by_names(
         self,
         *,
-        name: Sequence[str] = (),
-        family: Sequence[str] = (),
-        given: Sequence[str] = (),
+        name: Sequence[str | Sequence[str]] = (),
+        family: Sequence[str | Sequence[str]] = (),
+        given: Sequence[str | Sequence[str]] = (),
         active: bool | None = None,
+        among: Sequence[str] | None = None,
         after: str = "",
         limit: int = 50,
     ) -> list[str]:
         """National ids whose names start with the given texts, ordered, after ``after``.
 
         ``family`` matches the civil-status family name or any *nom d'exercice*; ``given`` the
-        first civil-status given name or any *prénom d'exercice*; ``name`` either. Several
-        values of one parameter, or several parameters, must all match (FHIR AND).
+        first civil-status given name or any *prénom d'exercice*; ``name`` either. Each value
+        is a text or a sequence of alternative texts (one of which must match: FHIR's comma
+        OR); several values of one parameter, or several parameters, must all match (FHIR AND).
+
+        ``among``: only these national ids (those an identifier search found), each checked
+        against the conditions through its primary key, however many people the names or
+        ``active`` alone would match.
         """
-        parts: list[str] = []
-        params: list[object] = []
+        conditions: _Conditions = []
         for kind, values in (("family", family), ("given", given), ("name", name)):
             for value in values:
-                key = name_key(value)
-                if not key:
-                    raise SearchError(f"empty {kind} search")
-                low, high = _prefix_range(key)
-                selects = []
-                if kind in ("family", "name"):
-                    selects.append(
-                        "SELECT national_id FROM person WHERE family_name >= ? AND family_name < ?"
-                    )
-                    selects.append(
-                        "SELECT national_id FROM exercice WHERE nom_exercice >= ? AND "
-                        "nom_exercice < ?"
-                    )
-                if kind in ("given", "name"):
-                    selects.append(
-                        "SELECT national_id FROM person WHERE given_names >= ? AND given_names < ?"
-                    )
-                    selects.append(
-                        "SELECT national_id FROM exercice WHERE prenom_exercice >= ? AND "
-                        "prenom_exercice < ?"
-                    )
-                parts.append(" UNION ".join(selects))
-                params.extend([low, high] * len(selects))
-        where = ["national_id > ?"]
-        tail: list[object] = [after]
-        if active is not None:
-            where.append("national_id IN (SELECT national_id FROM person WHERE status = ?)")
-            tail.append("active" if active else "inactive")
-        if parts:
-            source = " INTERSECT ".join(f"SELECT * FROM ({part})" for part in parts)  # noqa: S608
+                ranges = []
+                for alternative in (value,) if isinstance(value, str) else value:
+                    key = name_key(alternative)
+                    if not key:
+                        raise SearchError(f"empty {kind} search")
+                    ranges.append(_prefix_range(key))
+                if ranges:
+                    conditions.append((NAME_COLUMNS[kind], ranges))
+        if among is not None:
+            sql, params = _among_query(among, conditions, active)
         else:
-            source = "SELECT national_id FROM person"
-        sql = (
-            f"SELECT national_id FROM ({source}) WHERE {' AND '.join(where)} "  # noqa: S608
-            "ORDER BY national_id LIMIT ?"
-        )
+            sql, params = _names_query(conditions, active)
+        if sql is None:
+            return []
         with self.directory._connection() as conn:
-            rows = conn.execute(sql, (*params, *tail, limit)).fetchall()
+            rows = conn.execute(sql, (*params, after, limit)).fetchall()
         return [row[0] for row in rows]
 
     def by_profession(self, codes: Sequence[str], *, after: str = "", limit: int = 50) -> list[str]:
@@ -176,3 +174,68 @@ class DirectorySearch:
         with self.directory._connection() as conn:
             rows = conn.execute(sql, (*codes, after, limit)).fetchall()
         return [row[0] for row in rows]
+
+
+def _names_query(conditions: _Conditions, active: bool | None) -> tuple[str, list[object]]:
+    """The search over the whole directory: each condition a ``UNION`` of index range walks,
+    the conditions ``INTERSECT``ed; parameters ``after`` and ``limit`` come last."""
+    parts: list[str] = []
+    params: list[object] = []
+    for columns, ranges in conditions:
+        selects = []
+        for table, column in columns:
+            for low, high in ranges:
+                selects.append(
+                    f"SELECT national_id FROM {table} WHERE {column} >= ? AND {column} < ?"  # noqa: S608
+                )
+                params.extend([low, high])
+        parts.append(" UNION ".join(selects))
+    where = []
+    if active is not None:
+        where.append("national_id IN (SELECT national_id FROM person WHERE status = ?)")
+        params.append("active" if active else "inactive")
+    where.append("national_id > ?")
+    if parts:
+        source = " INTERSECT ".join(f"SELECT * FROM ({part})" for part in parts)  # noqa: S608
+    else:
+        source = "SELECT national_id FROM person"
+    sql = (
+        f"SELECT national_id FROM ({source}) WHERE {' AND '.join(where)} "  # noqa: S608
+        "ORDER BY national_id LIMIT ?"
+    )
+    return sql, params
+
+
+def _among_query(
+    among: Sequence[str], conditions: _Conditions, active: bool | None
+) -> tuple[str | None, list[object]]:
+    """The same conditions tested on the people ``among`` only: each person read by its
+    primary key, its exercices through ``exercice (national_id, rank)``; parameters ``after``
+    and ``limit`` come last. ``None`` when ``among`` is empty."""
+    if not among:
+        return None, []
+    wanted = sorted(set(among))
+    where = [f"national_id IN ({', '.join('?' * len(wanted))})"]
+    params: list[object] = [*wanted]
+    if active is not None:
+        where.append("status = ?")
+        params.append("active" if active else "inactive")
+    for columns, ranges in conditions:
+        tests = []
+        for table, column in columns:
+            for low, high in ranges:
+                if table == "person":
+                    tests.append(f"({column} >= ? AND {column} < ?)")
+                else:
+                    walk = (
+                        f"t.national_id = person.national_id AND t.{column} >= ? AND t.{column} < ?"
+                    )
+                    tests.append(f"EXISTS (SELECT 1 FROM {table} t WHERE {walk})")  # noqa: S608
+                params.extend([low, high])
+        where.append(f"({' OR '.join(tests)})")
+    where.append("national_id > ?")
+    sql = (
+        f"SELECT national_id FROM person WHERE {' AND '.join(where)} "  # noqa: S608
+        "ORDER BY national_id LIMIT ?"
+    )
+    return sql, params

@@ -146,17 +146,29 @@ def _count() -> int:
     return int(raw)
 
 
-def _values(name: str) -> list[str]:
-    """All values of a parameter: repeated parameters AND, comma-separated values OR."""
-    return [value for value in request.args.getlist(name) if value != ""]
+def _values(name: str) -> list[list[str]]:
+    """A parameter's values: one list per repetition (repetitions AND), of its comma-separated
+    alternatives (OR): https://hl7.org/fhir/R4/search.html#combining. Empty ones are ignored.
+    A comma always separates: no ``\\,`` escape (docs/directory.md; directory names and ids
+    hold no comma)."""
+    values = []
+    for raw in request.args.getlist(name):
+        alternatives = [item for item in raw.split(",") if item != ""]
+        if alternatives:
+            values.append(alternatives)
+    return values
+
+
+def _any_of(name: str) -> list[str]:
+    """Every value of a parameter whose repetitions and alternatives all OR (ids, tokens)."""
+    return [item for alternatives in _values(name) for item in alternatives]
 
 
 def _tokens(name: str) -> list[tuple[str | None, str]]:
     tokens = []
-    for raw in _values(name):
-        for item in raw.split(","):
-            system, bar, value = item.rpartition("|")
-            tokens.append((system if bar else None, value))
+    for item in _any_of(name):
+        system, bar, value = item.rpartition("|")
+        tokens.append((system if bar else None, value))
     return tokens
 
 
@@ -237,9 +249,7 @@ def practitioner_search() -> Response:
     count = _count()
     after = request.args.get("_cursor", "")
     search = _search()
-    identifiers = _tokens("identifier") + [
-        (None, v) for raw in _values("_id") for v in raw.split(",")
-    ]
+    identifiers = _tokens("identifier") + [(None, v) for v in _any_of("_id")]
     active = None
     if request.args.get("active") is not None:
         value = request.args["active"].rpartition("|")[2]
@@ -247,38 +257,25 @@ def practitioner_search() -> Response:
             raise FhirError(400, "invalid", "active must be true or false")
         active = value == "true"
     try:
-        if identifiers:
-            ids = [
-                i
-                for i in search.by_identifiers(
-                    (system, resources.national_id_of(value) if system is None else value)
-                    for system, value in identifiers
-                )
-                if i > after
-            ]
-            restricted = bool(_values("name") or _values("family") or _values("given"))
-            if restricted or active is not None:
-                allowed = set(
-                    search.by_names(
-                        name=_values("name"),
-                        family=_values("family"),
-                        given=_values("given"),
-                        active=active,
-                        after=after,
-                        limit=10_000,
-                    )
-                )
-                ids = [i for i in ids if i in allowed]
-            ids = ids[: count + 1]
-        else:
-            ids = search.by_names(
-                name=_values("name"),
-                family=_values("family"),
-                given=_values("given"),
-                active=active,
-                after=after,
-                limit=count + 1,
+        # With an identifier: the people it designates, each checked against the other
+        # conditions (parameters AND, docs/directory.md) — never a capped list of matches.
+        among = (
+            search.by_identifiers(
+                (system, resources.national_id_of(value) if system is None else value)
+                for system, value in identifiers
             )
+            if identifiers
+            else None
+        )
+        ids = search.by_names(
+            name=_values("name"),
+            family=_values("family"),
+            given=_values("given"),
+            active=active,
+            among=among,
+            after=after,
+            limit=count + 1,
+        )
     except SearchError as exc:
         raise FhirError(400, "invalid", str(exc)) from None
     more = len(ids) > count
@@ -336,9 +333,7 @@ def practitioner_role_search() -> Response:
     count = _count()
     after = request.args.get("_cursor", "")
     references = [
-        resources.national_id_of(item.rpartition("/")[2])
-        for raw in _values("practitioner")
-        for item in raw.split(",")
+        resources.national_id_of(item.rpartition("/")[2]) for item in _any_of("practitioner")
     ]
     roles_wanted = _tokens("role")
     for system, _ in roles_wanted:
