@@ -305,8 +305,10 @@ def test_a_token_is_required(app, client, api):
     OperationOutcome.model_validate(response.get_json(force=True))
     status, body, response = api(f"/Practitioner/{FAUVEL}", token_override="not.a.token")
     assert status == 401 and "invalid_token" in response.headers["WWW-Authenticate"]
+    assert body["issue"][0]["code"] == "login"  # docs/directory.md, "Access"
     bad = client.get(f"/fhir/v1/Practitioner/{FAUVEL}", headers={"Authorization": "Basic x"})
-    assert bad.status_code == 400
+    assert bad.status_code == 400 and "WWW-Authenticate" not in bad.headers
+    assert bad.get_json(force=True)["issue"][0]["code"] == "invalid"
 
 
 def test_a_logged_in_professionals_token_works_too(flow, client):
