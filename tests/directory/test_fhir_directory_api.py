@@ -158,6 +158,10 @@ def test_search_by_names_is_prefix_case_and_accent_insensitive(api):
         ("family=fauvel,rochefort&family=zzz", []),
         (f"identifier={FAUVEL}&family=zzz,fauv", [FAUVEL]),
         (f"identifier={FAUVEL}&family=zzz,roche", []),
+        # Empty alternatives: no name; an identifier list of nothing designates nobody.
+        ("family=FAUVEL,", [FAUVEL]),
+        (f"identifier={FAUVEL}&family=,", [FAUVEL]),
+        ("identifier=,", []),
     ],
 )
 def test_comma_separated_name_values_are_alternatives(api, query, expected):

@@ -148,20 +148,21 @@ def _count() -> int:
 
 def _values(name: str) -> list[list[str]]:
     """A parameter's values: one list per repetition (repetitions AND), of its comma-separated
-    alternatives (OR): https://hl7.org/fhir/R4/search.html#combining. Empty ones are ignored.
-    A comma always separates: no ``\\,`` escape (docs/directory.md; directory names and ids
-    hold no comma)."""
-    values = []
-    for raw in request.args.getlist(name):
-        alternatives = [item for item in raw.split(",") if item != ""]
-        if alternatives:
-            values.append(alternatives)
-    return values
+    alternatives (OR): https://hl7.org/fhir/R4/search.html#combining. An empty repetition is
+    ignored. A comma always separates: no ``\\,`` escape (docs/directory.md; directory names
+    and ids hold no comma)."""
+    return [raw.split(",") for raw in request.args.getlist(name) if raw != ""]
 
 
 def _any_of(name: str) -> list[str]:
     """Every value of a parameter whose repetitions and alternatives all OR (ids, tokens)."""
     return [item for alternatives in _values(name) for item in alternatives]
+
+
+def _names(name: str) -> list[list[str]]:
+    """A name parameter's values (:func:`_values`) without empty alternatives: ``family=A,``
+    is ``family=A``, and ``family=,`` no condition, as ``family=``."""
+    return [[a for a in alternatives if a] for alternatives in _values(name) if any(alternatives)]
 
 
 def _tokens(name: str) -> list[tuple[str | None, str]]:
@@ -268,9 +269,9 @@ def practitioner_search() -> Response:
             else None
         )
         ids = search.by_names(
-            name=_values("name"),
-            family=_values("family"),
-            given=_values("given"),
+            name=_names("name"),
+            family=_names("family"),
+            given=_names("given"),
             active=active,
             among=among,
             after=after,
