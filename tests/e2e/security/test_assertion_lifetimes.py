@@ -1,9 +1,16 @@
 """``private_key_jwt`` client assertions and signed requests against a real server: every
 algorithm discovery advertises authenticates; a long-lived, non-integer or replayed assertion
-does not; a CIBA signed request living longer than ``signed_request_max_lifetime`` is refused."""
+does not; a CIBA signed request living longer than ``signed_request_max_lifetime`` is refused.
+Assertions that are unsigned (``alg: none``) or HMAC-signed (``client_secret_jwt``-style HS256,
+with a shared key the client registered in its ``jwks``) are refused whatever their claims
+(docs/security.md, "Client assertions": "``none`` and HMAC never")."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 import uuid
 
@@ -24,6 +31,9 @@ KEYS = {
     "ec": ECKey.generate_key("P-256", private=True, parameters={"kid": "ec"}),
 }
 KEY_OF_ALG = {"RS256": "rsa", "PS256": "rsa", "ES256": "ec"}
+#: A shared (``oct``) key: registration accepts it in ``jwks`` (it holds no private member), so
+#: only the token endpoint's list of algorithms keeps an HS256 assertion from verifying.
+SHARED_KEY = b"a-shared-hmac-key-of-the-hs256-client-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +48,32 @@ def server(tmp_path_factory, redis_server):
             token_endpoint_auth_method="private_key_jwt",
             jwks={"keys": [key.as_dict(private=False) for key in KEYS.values()]},
         )
+        server.register(
+            "rp-hmac",
+            grant_types=["client_credentials"],
+            token_endpoint_auth_method="private_key_jwt",
+            jwks={"keys": [{"kty": "oct", "kid": "shared", "k": _b64(SHARED_KEY)}]},
+        )
         yield server
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _raw_jwt(header: dict, claims: dict, sign) -> str:
+    """A compact JWS built by hand (libraries refuse to make the bad ones): ``sign`` maps the
+    signing input to the signature bytes."""
+    signing_input = ".".join(
+        _b64(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+    )
+    return signing_input + "." + _b64(sign(signing_input.encode()))
+
+
+def _claims(server, client_id: str) -> dict:
+    now = int(time.time())
+    return {"iss": client_id, "sub": client_id, "aud": f"{server.oidc}/token", "iat": now,
+            "exp": now + 60, "jti": str(uuid.uuid4())}  # fmt: skip
 
 
 def _assertion(server, alg: str = "PS256", **changes) -> str:
@@ -137,3 +172,34 @@ def test_a_ciba_signed_request_beyond_the_configured_lifetime_is_refused(server)
     )
     assert response.status_code == 400, response.text
     assert "10 minutes" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("client_id", ["rp-jwt", "rp-hmac"])
+@pytest.mark.parametrize("alg", ["none", "None", "NONE"])
+def test_an_unsigned_assertion_is_refused(server, client_id, alg):
+    unsigned = _raw_jwt({"alg": alg}, _claims(server, client_id), lambda _: b"")
+    response = _token(server, unsigned)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"
+    assert "access_token" not in response.text
+
+
+@pytest.mark.parametrize("alg, digest", [("HS256", hashlib.sha256), ("HS512", hashlib.sha512)])
+def test_an_hmac_assertion_is_refused(server, alg, digest):
+    """Signed with the very key the client registered: only the algorithm is wrong."""
+    sign = lambda data: hmac.new(SHARED_KEY, data, digest).digest()  # noqa: E731
+    header = {"alg": alg, "kid": "shared", "typ": "JWT"}
+    response = _token(server, _raw_jwt(header, _claims(server, "rp-hmac"), sign))
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_an_hmac_assertion_keyed_with_the_public_key_is_refused(server):
+    """Algorithm confusion: HS256 keyed with the client's public RSA key, which anyone has."""
+    public = KEYS["rsa"].as_pem(private=False)
+    sign = lambda data: hmac.new(public, data, hashlib.sha256).digest()  # noqa: E731
+    header = {"alg": "HS256", "kid": "rsa", "typ": "JWT"}
+    response = _token(server, _raw_jwt(header, _claims(server, "rp-jwt"), sign))
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"

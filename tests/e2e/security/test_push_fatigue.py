@@ -156,3 +156,53 @@ def test_a_strangers_wrong_offline_codes_do_not_lock_the_professional(server, ph
     )
     assert accepted.status_code == 302, accepted.text
     assert "/login-actions/complete" in accepted.headers["Location"]
+
+
+def _forget_offline_failures(server) -> None:
+    import redis
+
+    with redis.Redis.from_url(server.store_url) as connection:
+        for key in connection.scan_iter("santeid:ecps:totp-*"):
+            connection.delete(key)
+
+
+def _offline_code(server, browser: requests.Session, code: str) -> requests.Response:
+    """A login started from ``browser`` (the start limits forgotten first), then ``code`` typed
+    on its offline-code page."""
+    _flush_limits(server)
+    answer, tx, realm = start_login(server, browser)
+    assert answer.status_code == 200
+    otp_url = f"{realm}/login-actions/otp?tx={tx}"
+    page = browser.get(otp_url, timeout=10)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return browser.post(otp_url, data={"otp": code, "csrf_token": csrf}, allow_redirects=False,
+                        timeout=10)  # fmt: skip
+
+
+LOCKED_MESSAGES = ("bloqué 15 minutes", "locked for 15 minutes")  # santeid.i18n "otp_locked"
+
+
+def test_wrong_offline_codes_spread_over_addresses_lock_the_professional(server, phone):
+    """``ecps_totp_failures_per_professional`` (20): 4 wrong codes from each of 5 addresses
+    (each below the per-address lock of 5) are 20 guesses; the 21st attempt, from a sixth
+    address and with the right code, is refused "locked". Sequential guesses (one at a
+    time)."""
+    _forget_offline_failures(server)
+    try:
+        guesses = 0
+        for host in range(1, 6):
+            guesser = browser_from(f"127.0.7.{host}")
+            for _ in range(4):
+                wrong = "000000" if phone.totp() != "000000" else "111111"
+                answer = _offline_code(server, guesser, wrong)
+                guesses += 1
+                assert answer.status_code == 400, (guesses, answer.text)
+                # Each of the 20 guesses is judged: a wrong code, not a lock.
+                assert not any(m in answer.text for m in LOCKED_MESSAGES), guesses
+        assert guesses == 20
+        owner = browser_from("127.0.7.9")
+        refused = _offline_code(server, owner, phone.totp())
+        assert refused.status_code == 400, refused.text
+        assert any(m in refused.text for m in LOCKED_MESSAGES), refused.text
+    finally:
+        _forget_offline_failures(server)

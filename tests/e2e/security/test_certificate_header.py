@@ -1,0 +1,153 @@
+"""The client-certificate header (``tls_client_cert_header``) against a real server: believed
+from the trusted proxy's address only. A client connecting from another loopback address sends
+a valid CPS card's or INSi certificate's header, with ``X-Forwarded-For`` naming the proxy to
+pass for it: the card login answers "no certificate", INSi SOAP ``DESIR_560`` and the INSi REST
+API 401 (no credentials); the same headers
+from the proxy's address are accepted (docs/security.md, "Transport and proxies";
+docs/cps-card.md)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from urllib.parse import quote
+from urllib.parse import urlencode
+from urllib.parse import urljoin
+
+import pytest
+import requests
+
+from santeid.pki import certificate_pem
+from santeid.pki import load_certificates
+from tests.support.attack_server import browser_from
+from tests.support.cps import ACTIVE_ID
+from tests.support.insi_server import ACTION
+from tests.support.insi_server import CERT_HEADER
+from tests.support.insi_server import STRUCTURE
+from tests.support.insi_server import envelope
+from tests.support.insi_server import refused
+from tests.support.security import CLIENT
+from tests.support.security import CLIENT_ID
+from tests.support.security import OTHER_LOOPBACK
+from tests.support.security import REDIRECT_URI
+from tests.support.servers import SANTEID
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
+
+pytestmark = [pytest.mark.server]
+
+PROXY = "127.0.0.1"
+IDAM = "TESTSANTEID1"
+#: What a client adds to pass for the proxy: the proxy's address as the forwarded client.
+SPOOFS = [
+    {},
+    {"X-Forwarded-For": PROXY},
+    {"X-Forwarded-For": PROXY, "X-Real-IP": PROXY, "Forwarded": f"for={PROXY}"},
+]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    prepared = santeid_home(tmp_path_factory.mktemp("cert-header"))
+    home = prepared.home
+    prepared.cli("directory", "seed-demo")
+    prepared.cli("cps", "issue-card", ACTIVE_ID, "--out", str(home / "card"))
+    prepared.cli("insi", "issue-cert", "--structure", STRUCTURE, "--cn", "INSI-AUTO",
+                 "--out", str(home / "insi"))  # fmt: skip
+    prepared.cli("insi", "software", "add", IDAM, "--name", "santeid security tests")
+    base = home / "civil-status.sqlite3"
+    subprocess.run([SANTEID, "civil", "generate", "--persons", "20", "--out", str(base)],
+                   check=True, capture_output=True, timeout=120,
+                   env={"HOME": str(home), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    with santeid_process(
+        home,
+        clients=[CLIENT],
+        SANTEID_STORE_URL="memory://",
+        SANTEID_INSI_BASE=str(base),
+        SANTEID_TLS_CLIENT_CERT_HEADER=CERT_HEADER,
+        SANTEID_TRUSTED_PROXIES=PROXY,
+    ) as server:
+        card = load_certificates(home / "card" / "cert.pem")[0]
+        insi = load_certificates(home / "insi" / "cert.pem")[0]
+        yield server, card, insi
+
+
+def _header(certificate) -> dict[str, str]:
+    """What nginx sends (``$ssl_client_escaped_cert``: URL-encoded PEM)."""
+    return {CERT_HEADER: quote(certificate_pem(certificate).decode(), safe="")}
+
+
+def _card_link(server, browser: requests.Session) -> str:
+    query = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
+             "scope": "openid scope_all", "state": "s" * 16, "nonce": "n" * 16}  # fmt: skip
+    authorize = f"{server.oidc}/auth?{urlencode(query)}"
+    response = browser.get(authorize, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    login_url = urljoin(authorize, response.headers["Location"])
+    page = browser.get(login_url, timeout=10)
+    link = re.search(r'href="([^"]*/login-actions/card\?tx=[^"]+)"', page.text)
+    assert link, "the login page links to the card login"
+    return urljoin(login_url, link.group(1).replace("&amp;", "&"))
+
+
+def test_the_card_header_from_the_proxy_logs_in(setup):
+    server, card, _ = setup
+    with browser_from(PROXY) as proxy:
+        answer = proxy.get(_card_link(server, proxy), headers=_header(card),
+                           allow_redirects=False, timeout=10)  # fmt: skip
+    assert answer.status_code == 302, answer.text
+    assert "/login-actions/complete?tx=" in answer.headers["Location"]
+
+
+@pytest.mark.parametrize("spoof", SPOOFS, ids=["bare", "x-forwarded-for", "every-header"])
+def test_a_card_header_from_another_address_is_ignored(setup, spoof):
+    server, card, _ = setup
+    with browser_from(OTHER_LOOPBACK) as attacker:
+        answer = attacker.get(_card_link(server, attacker), headers={**_header(card), **spoof},
+                              allow_redirects=False, timeout=10)  # fmt: skip
+    assert answer.status_code == 400, answer.text
+    assert 'data-code="no_certificate"' in answer.text
+    assert f"from {OTHER_LOOPBACK} ignored" in server.log.read_text()
+
+
+def _soap(server, source: str, certificate, extra: dict) -> requests.Response:
+    headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{ACTION}"',
+               **_header(certificate), **extra}  # fmt: skip
+    with browser_from(source) as client:
+        return client.post(f"{server.base}/insi/soap", data=envelope(idam=IDAM),
+                           headers=headers, timeout=30)  # fmt: skip
+
+
+def test_the_insi_certificate_header_from_the_proxy_is_accepted(setup):
+    server, _, insi = setup
+    answer = _soap(server, PROXY, insi, {})
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize("spoof", SPOOFS, ids=["bare", "x-forwarded-for", "every-header"])
+def test_an_insi_certificate_header_from_another_address_is_refused(setup, spoof):
+    server, _, insi = setup
+    reason = refused(_soap(server, OTHER_LOOPBACK, insi, spoof))
+    assert "certificat" in reason
+    assert "Traceback" not in server.log.read_text()
+
+
+REST_SEARCH = "/insi/v1/ins/search-by-traits"
+TRAITS = {"birthName": "ADRTROIS", "givenNames": ["DOMINIQUE"], "sex": "F",
+          "birthDate": "1997-02-26"}  # fmt: skip
+
+
+def _rest(server, source: str, certificate, extra: dict) -> requests.Response:
+    with browser_from(source) as client:
+        return client.post(f"{server.base}{REST_SEARCH}", json=TRAITS, timeout=30,
+                           headers={**_header(certificate), **extra})  # fmt: skip
+
+
+def test_the_insi_rest_api_believes_the_header_from_the_proxy_only(setup):
+    server, _, insi = setup
+    assert _rest(server, PROXY, insi, {}).status_code == 200
+    for spoof in SPOOFS:
+        answer = _rest(server, OTHER_LOOPBACK, insi, spoof)
+        # No certificate believed: the REST API asks for a token or a certificate.
+        assert answer.status_code == 401, (spoof, answer.text)
+        assert answer.json()["code"] == "santeid_unauthenticated", answer.text

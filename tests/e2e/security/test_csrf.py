@@ -1,0 +1,145 @@
+"""CSRF against a real server: a form posted with a *wrong* token — another browser's real
+token, or a made-up one — is refused with 400 and changes nothing, on the login page (no proof
+started for the professional) and on the admin console's forms (no sign-in, no client
+registered or removed). docs/security.md, "Browser"."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from santeid.ecps.pin import PinHasher
+from tests.support.security import CLIENT
+from tests.support.security import CLIENT_ID
+from tests.support.security import REDIRECT_URI
+from tests.support.security import first_professional
+from tests.support.servers import santeid_process
+
+pytestmark = [pytest.mark.server]
+
+ADMIN_PASSWORD = "the-admin-password-of-the-csrf-tests"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("csrf")
+    with santeid_process(
+        home,
+        clients=[CLIENT],
+        SANTEID_STORE_URL="memory://",
+        SANTEID_ADMIN_PASSWORD_HASH=PinHasher().hash(ADMIN_PASSWORD),
+    ) as server:
+        yield server
+
+
+def _browser() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def _csrf(page: requests.Response) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def _foreign_token(url: str) -> str:
+    with _browser() as attacker:
+        return _csrf(attacker.get(url, timeout=10))
+
+
+def _login_page(server, browser: requests.Session) -> tuple[str, str]:
+    query = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
+             "scope": "openid scope_all", "state": "s" * 16, "nonce": "n" * 16}  # fmt: skip
+    authorize = f"{server.oidc}/auth?{urlencode(query)}"
+    response = browser.get(authorize, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    return urljoin(authorize, response.headers["Location"]), authorize
+
+
+def _state(server, browser: requests.Session, login_url: str) -> str:
+    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
+    realm = urlsplit(login_url).path.split("/login-actions/")[0]
+    status = browser.get(f"{server.base}{realm}/login-actions/status", params={"tx": tx},
+                         timeout=10)  # fmt: skip
+    assert status.status_code == 200, status.text
+    return status.json()["state"]
+
+
+@pytest.mark.parametrize("kind", ["another browser's", "made-up"])
+def test_the_login_page_refuses_a_wrong_token(server, kind):
+    national_id = first_professional(server)  # auto-approved in sandbox mode
+    browser = _browser()
+    login_url, authorize = _login_page(server, browser)
+    assert _csrf(browser.get(login_url, timeout=10))  # this browser has a token of its own
+    wrong = _foreign_token(authorize) if kind == "another browser's" else secrets.token_urlsafe(32)
+    refused = browser.post(login_url, data={"national_id": national_id, "csrf_token": wrong},
+                           allow_redirects=False, timeout=10)  # fmt: skip
+    assert refused.status_code == 400, refused.text
+    # Nothing started: the transaction still waits for an identifier.
+    assert _state(server, browser, login_url) == "identify"
+    # The same post with the browser's own token goes through (the test's control).
+    accepted = browser.post(login_url, data={"national_id": national_id,
+                                             "csrf_token": _csrf(browser.get(login_url))},
+                            allow_redirects=False, timeout=10)  # fmt: skip
+    assert accepted.status_code == 303, accepted.text
+    assert _state(server, browser, login_url) != "identify"
+
+
+def _admin_signed_in(server) -> requests.Session:
+    browser = _browser()
+    page = browser.get(f"{server.base}/admin/login", timeout=10)
+    signed = browser.post(f"{server.base}/admin/login", allow_redirects=False, timeout=10,
+                          data={"user": "admin", "password": ADMIN_PASSWORD,
+                                "csrf_token": _csrf(page)})  # fmt: skip
+    assert signed.status_code == 302, signed.text
+    return browser
+
+
+def _wrong(server, kind: str) -> str:
+    if kind == "made-up":
+        return secrets.token_urlsafe(32)
+    return _foreign_token(f"{server.base}/admin/login")
+
+
+@pytest.mark.parametrize("kind", ["another browser's", "made-up"])
+def test_the_admin_sign_in_refuses_a_wrong_token(server, kind):
+    browser = _browser()
+    browser.get(f"{server.base}/admin/login", timeout=10)
+    refused = browser.post(f"{server.base}/admin/login", allow_redirects=False, timeout=10,
+                           data={"user": "admin", "password": ADMIN_PASSWORD,
+                                 "csrf_token": _wrong(server, kind)})  # fmt: skip
+    assert refused.status_code == 400, refused.text
+    # Not signed in: the console still sends this browser to its sign-in page.
+    console = browser.get(f"{server.base}/admin/", allow_redirects=False, timeout=10)
+    assert console.status_code == 302 and "/admin/login" in console.headers["Location"]
+
+
+@pytest.mark.parametrize("kind", ["another browser's", "made-up"])
+def test_admin_forms_refuse_a_wrong_token(server, kind):
+    admin = _admin_signed_in(server)
+    clients_url = f"{server.base}/admin/clients"
+    assert _csrf(admin.get(clients_url, timeout=10))
+    new_id = f"rp-forged-{secrets.token_hex(4)}"
+    form = {"client_id": new_id, "client_name": new_id,
+            "redirect_uri": "https://forged.example.org/cb"}  # fmt: skip
+    added = admin.post(clients_url, data={**form, "csrf_token": _wrong(server, kind)},
+                       allow_redirects=False, timeout=10)  # fmt: skip
+    assert added.status_code == 400, added.text
+    removed = admin.post(f"{clients_url}/{CLIENT_ID}/remove",
+                         data={"csrf_token": _wrong(server, kind)},
+                         allow_redirects=False, timeout=10)  # fmt: skip
+    assert removed.status_code == 400, removed.text
+    listed = server.cli("clients", "list").stdout
+    assert CLIENT_ID in listed and new_id not in listed
+    # The admin's own token registers the client (the test's control).
+    own = _csrf(admin.get(clients_url, timeout=10))
+    accepted = admin.post(clients_url, data={**form, "csrf_token": own}, timeout=10)
+    assert accepted.status_code == 200, accepted.text
+    assert new_id in server.cli("clients", "list").stdout
