@@ -124,6 +124,8 @@ def test_no_query_string_reaches_the_process_output(server):
         f"GET /health?code={MALFORMED_SECRET} extra HTTP/1.1",  # too many words
         f"GET /health?code={MALFORMED_SECRET} HTTP/9.9",  # unknown version
         f"G@T /health?code={MALFORMED_SECRET} HTTP/1.1",  # invalid method
+        f"GET /health?code={MALFORMED_SECRET}",  # no version (HTTP/0.9)
+        f"GET /health?code={MALFORMED_SECRET}\x00 HTTP/1.1",  # a byte no URL holds
     ):
         _raw_request(server, line)
     session.get(f"{base}/health?last=1")  # logged after the others: they are all in by then
