@@ -14,6 +14,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from santeid.clock import Clock
 from santeid.clock import system_clock
+from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings import load_settings
 
@@ -31,6 +32,38 @@ def _resource_dir(name: str) -> Path:
         return packaged if name == "templates" else packaged / "static"
     root = Path(__file__).resolve().parents[2] / "templates"
     return root if name == "templates" else root / "static"
+
+
+#: How the secrets of example configurations begin (``SANTEID_SECRET_KEY: change-me-…``).
+PLACEHOLDER_PREFIX = "change-me"
+#: Fewest bytes of a configured ``secret_key`` outside sandbox mode: 256 bits, the size of the
+#: HMAC-SHA256 key it becomes (RFC 2104 §3 recommends at least the hash's output length).
+MIN_SECRET_KEY_BYTES = 32
+
+
+def check_secret_key(settings: Settings) -> None:
+    """Refuse (:class:`ConfigurationError`) a configured ``secret_key`` anyone could know
+    outside sandbox mode: an example's placeholder, or fewer than
+    :data:`MIN_SECRET_KEY_BYTES` bytes. Whoever knows it signs session cookies, the admin
+    console's included (docs/security.md, "Browser"). Checked when the application is built,
+    not when the settings are read: ``santeid serve --sandbox`` turns sandbox mode on after
+    reading them, and the commands that never use the secret need not refuse it."""
+    value = settings.secret_key
+    if not value or settings.sandbox.enabled:
+        return
+    if value.strip().lower().startswith(PLACEHOLDER_PREFIX):
+        problem = f"is the placeholder of an example configuration ({PLACEHOLDER_PREFIX}…)"
+    elif len(value.encode()) < MIN_SECRET_KEY_BYTES:
+        problem = f"is shorter than {MIN_SECRET_KEY_BYTES} bytes"
+    else:
+        return
+    raise ConfigurationError(
+        f"secret_key (SANTEID_SECRET_KEY) {problem}: anyone who can guess it signs session "
+        "cookies, the admin console's included. Set a random value of "
+        f"{MIN_SECRET_KEY_BYTES} bytes or more, the same on every host (python3 -c 'import "
+        "secrets; print(secrets.token_urlsafe(48))'), or leave it empty for one host: a random "
+        "secret is then kept in {data_dir}/secret_key. Sandbox mode accepts any value."
+    )
 
 
 def _secret_key(settings: Settings) -> str:
@@ -93,6 +126,7 @@ def create_services(
     from santeid.services import Services
     from santeid.storage import store_from_url
 
+    check_secret_key(settings)  # before anything is created
     if settings.sandbox.enabled:
         # Sandbox convenience: a fresh checkout serves at once, with generated dev keys. One
         # store: each reading of the key file imports (and validates) its RSA keys.

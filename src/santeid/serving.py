@@ -29,6 +29,7 @@ import contextlib
 import io
 import logging
 import queue
+import re
 import select
 import socket
 import threading
@@ -163,6 +164,44 @@ def client_gone(environ: dict[str, Any]) -> bool:
     return False
 
 
+#: A URL's query string in a log message: from ``?`` to the next space or quote.
+_QUERY = re.compile(r"\?[^\s'\"]*")
+#: What every server layout's access line shows of a request: its method, path (never the
+#: query string, which carries ``id_token_hint``, ``code``, ``state``… — docs/security.md,
+#: "Logs") and protocol. Granian's own format (``%(path)s`` is the path alone) and gunicorn's
+#: default one without ``%(r)s`` (the raw request line) or ``%(f)s`` (the Referer, a URL of
+#: another site which may carry its own codes): https://docs.gunicorn.org/en/stable/settings.html#access-log-format
+GRANIAN_ACCESS_FORMAT = (
+    '[%(time)s] %(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f'
+)
+GUNICORN_ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'
+
+
+def without_query(text: str) -> str:
+    """``text`` with the query string of every URL and request line in it removed."""
+    return _QUERY.sub("", text)
+
+
+class NoQueryStrings(logging.Filter):
+    """Removes query strings from the records of a server's own loggers: Werkzeug's request
+    lines (``werkzeug``) and the request lines gunicorn quotes when it refuses a malformed
+    request (``gunicorn.error``), which are logged whether or not ``--access-log`` is on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = without_query(message), None
+        return True
+
+
+def keep_query_strings_out_of(*loggers: str) -> None:
+    """Install :class:`NoQueryStrings` on ``loggers`` (once each)."""
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, NoQueryStrings) for f in logger.filters):
+            logger.addFilter(NoQueryStrings())
+
+
 # -- Werkzeug: one process, one thread per connection ----------------------------------------
 def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=None):
     """Werkzeug's threaded server with deadlines, whole bodies and a limit per address."""
@@ -173,6 +212,8 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
     limiter = AddressLimiter(
         settings.http.max_connections_per_address, settings.http.trusted_proxies
     )
+    # Its request lines (``--access-log``) and its errors about malformed ones.
+    keep_query_strings_out_of("werkzeug")
 
     class GuardedHandler(WSGIRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Werkzeug's threaded server has it

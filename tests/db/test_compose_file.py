@@ -79,3 +79,16 @@ def test_instances_start_after_healthy_dependencies(compose):
     assert compose["services"]["santeid-b"]["depends_on"]["santeid-a"] == {
         "condition": "service_healthy"
     }
+
+
+def test_the_session_secret_is_the_operator_s(compose):
+    """No session secret in the file (anyone could sign session cookies with it): Compose
+    requires SANTEID_SECRET_KEY from the environment or a `.env` file, one value for both
+    instances (their data volumes differ, so the secret santeid keeps there would differ)."""
+    for name in INSTANCES:
+        secret = compose["services"][name]["environment"]["SANTEID_SECRET_KEY"]
+        assert secret.startswith("${SANTEID_SECRET_KEY:?") and secret.endswith("}"), secret
+    assert "change-me" not in COMPOSE.read_text()
+    root = COMPOSE.parent
+    for ignored in (".gitignore", ".dockerignore"):
+        assert "/.env" in (root / ignored).read_text().splitlines(), ignored

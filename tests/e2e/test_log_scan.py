@@ -72,6 +72,24 @@ def test_credentials_are_harvested_from_what_the_suite_sends_and_receives():
     }
 
 
+def test_a_request_line_with_its_query_is_a_finding():
+    """What an access log writes (``santeid serve --access-log``): the credentials of the query
+    the suite sent are looked for in it (tests/e2e/security/test_access_log_secrets.py runs
+    every layout with it on, under this scan)."""
+    scan = LogScan()
+    log_scan.harvest_url(
+        scan, "http://127.0.0.1:5000/logout?id_token_hint=opaque-hint-0123456789&state=st", "a call"
+    )
+    log_scan.harvest_url(scan, "http://127.0.0.1:5000/ecps/devices?code=Qw3rTy7Uio", "a call")
+    scan.add_text("server.log", '"GET /logout?id_token_hint=opaque-hint-0123456789 HTTP/1.1" 400')
+    scan.add_text("server.log", '"GET /ecps/devices?code=Qw3rTy7Uio HTTP/1.1" 400')
+    assert _found(scan) == ["the code of a call", "the id_token_hint of a call"]
+    clean = LogScan()
+    clean.secrets = dict(scan.secrets)
+    clean.add_text("server.log", '"GET /logout HTTP/1.1" 400\n"GET /ecps/devices HTTP/1.1" 400')
+    assert _found(clean) == []
+
+
 def test_santeid_serve_commands_are_recognised():
     assert log_scan.is_santeid_serve(["/venv/bin/santeid", "serve", "--port", "1"])
     assert log_scan.is_santeid_serve([sys.executable, "-m", "santeid", "serve"])

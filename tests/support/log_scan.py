@@ -47,6 +47,8 @@ SECRET_FIELDS = frozenset(
         "access_token",
         "refresh_token",
         "id_token",
+        "id_token_hint",
+        "login_hint_token",
         "logout_token",
         "code",
         "auth_req_id",

@@ -220,7 +220,12 @@ def serve(
     from gunicorn.app.base import BaseApplication
 
     from santeid.observability.metrics import worker_exited
+    from santeid.serving import GUNICORN_ACCESS_FORMAT
     from santeid.serving import gunicorn_worker_class
+    from santeid.serving import keep_query_strings_out_of
+
+    # Inherited by the forked workers; gunicorn replaces these loggers' handlers, not filters.
+    keep_query_strings_out_of("gunicorn.access", "gunicorn.error")
 
     class SanteidGunicorn(BaseApplication):
         def load_config(self):
@@ -231,6 +236,8 @@ def serve(
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", 60)
             self.cfg.set("accesslog", "-" if access_log else None)
+            # The path without the query string (santeid.serving, docs/operations.md).
+            self.cfg.set("access_log_format", GUNICORN_ACCESS_FORMAT)
             self.cfg.set("child_exit", lambda server, worker: worker_exited(worker.pid))
             if ssl_context is not None:
                 self.cfg.set("certfile", tls_cert)
@@ -357,6 +364,8 @@ def _serve_with_granian(
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
+    from santeid.serving import GRANIAN_ACCESS_FORMAT
+
     os.environ["SANTEID_SANDBOX"] = "true" if settings.sandbox.enabled else "false"
     os.environ["SANTEID_WORKERS"] = str(settings.workers)
     os.environ["SANTEID_ISSUER"] = settings.issuer
@@ -378,6 +387,8 @@ def _serve_with_granian(
             header_read_timeout=int(settings.http.request_header_timeout * 1000)
         ),
         log_access=access_log,
+        # Written out rather than left to Granian's default: the path, never the query string.
+        log_access_format=GRANIAN_ACCESS_FORMAT,
         log_level=LogLevels(settings.observability.log_level.lower()),
         respawn_failed_workers=True,
     ).serve()

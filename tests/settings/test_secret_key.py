@@ -1,0 +1,87 @@
+"""A configured ``secret_key`` anyone could know is refused outside sandbox mode: an example's
+``change-me…`` placeholder (compose.yaml had one) or fewer than 32 bytes. It signs session
+cookies: with the placeholder, a self-signed admin session cookie opened /admin/clients
+(docs/security.md, "Browser"; docs/configuration.md, ``secret_key``)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+
+from santeid.app import check_secret_key
+from santeid.app import create_app
+from santeid.settings import ConfigurationError
+from santeid.settings import Settings
+from tests.support.servers import refused_start
+
+PLACEHOLDER_SECRET = "change-me-the-same-secret-on-every-instance"
+SHORT_SECRET = "only-31-bytes-long-0123456789ab"
+LONG_SECRET = "a-random-session-secret-of-48-bytes-0123456789ab"
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        (PLACEHOLDER_SECRET, "is the placeholder of an example configuration"),
+        ("Change-Me" + "x" * 40, "is the placeholder of an example configuration"),
+        (SHORT_SECRET, "is shorter than 32 bytes"),
+    ],
+)
+def test_a_guessable_secret_key_is_refused_outside_sandbox_mode(secret, problem):
+    assert len(SHORT_SECRET.encode()) == 31
+    with pytest.raises(ConfigurationError) as refused:
+        check_secret_key(Settings(secret_key=secret))
+    message = str(refused.value)
+    assert message.startswith(f"secret_key (SANTEID_SECRET_KEY) {problem}")
+    assert secret not in message
+
+
+@pytest.mark.parametrize("secret", ["", LONG_SECRET, "é" * 16])  # 16 characters, 32 bytes
+def test_an_empty_or_long_enough_secret_key_is_accepted(secret):
+    check_secret_key(Settings(secret_key=secret))
+
+
+@pytest.mark.parametrize("secret", [PLACEHOLDER_SECRET, SHORT_SECRET])
+def test_sandbox_mode_accepts_any_secret_key(secret):
+    check_secret_key(Settings(secret_key=secret, sandbox=True))
+
+
+def test_the_application_is_not_built_with_the_placeholder(tmp_path, keys_dir):
+    settings = Settings(
+        secret_key=PLACEHOLDER_SECRET,
+        data_dir=str(tmp_path / "var"),
+        keys_dir=str(keys_dir),
+        admin_password_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+    )
+    with pytest.raises(ConfigurationError, match="secret_key"):
+        create_app(settings)
+    assert not (tmp_path / "var").exists()  # refused before anything was created
+    # With a real secret, a cookie signed with the placeholder opens nothing.
+    app = create_app(settings.replace(secret_key=LONG_SECRET))
+    forger = Flask("forger")
+    forger.secret_key = PLACEHOLDER_SECRET
+    forged = SecureCookieSessionInterface().get_signing_serializer(forger)
+    client = app.test_client()
+    client.set_cookie(
+        app.config["SESSION_COOKIE_NAME"],
+        forged.dumps({"admin": {"seen": time.time(), "who": "admin", "method": "password"}}),
+    )
+    answer = client.get("/admin/clients")
+    assert answer.status_code == 302 and "/admin/login" in answer.headers["Location"]
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("workers", ["1", pytest.param("2", marks=pytest.mark.redis)])
+def test_santeid_serve_refuses_the_placeholder_outside_sandbox_mode(tmp_path, workers, request):
+    settings = {"SANTEID_SANDBOX": "false", "SANTEID_SECRET_KEY": PLACEHOLDER_SECRET}
+    if workers == "2":
+        redis_server = request.getfixturevalue("redis_server")
+        settings["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/12"
+    result = refused_start(tmp_path, "--workers", workers, **settings)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Error: secret_key (SANTEID_SECRET_KEY) is the placeholder" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert PLACEHOLDER_SECRET not in result.stdout + result.stderr
