@@ -68,6 +68,15 @@ def test_sign_in_is_throttled_per_address_after_five_failures(client):
     assert elsewhere.status_code == 302
 
 
+def test_a_successful_sign_in_is_not_counted_as_a_failure(client):
+    for _ in range(4):
+        assert _sign_in(client, "wrong").status_code == 401
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    # Counted before the check, then taken back: 4 failures so far, so a fifth is checked.
+    assert _sign_in(client, "wrong").status_code == 401
+    assert _sign_in(client, "wrong").status_code == 429
+
+
 def _sign_in_as(client, password: str, forwarded_for: str):
     """A sign-in through the trusted proxy 127.0.0.1 (the test client's address) for the
     client ``forwarded_for``."""

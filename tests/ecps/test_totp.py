@@ -9,6 +9,8 @@ from joserfc.jwk import ECKey
 from santeid.ecps.service import EcpsService
 from santeid.ecps.totp import TotpError
 from santeid.storage import MemoryStore
+from santeid.storage import keys
+from tests.support.concurrency import race
 from tests.support.ecps_phone import CHEAP_PINS
 
 START = 1_700_000_010.0  # 10 s into a 30-s step
@@ -106,6 +108,42 @@ def test_success_clears_the_failure_count(service, device, national_id, clock):
     for _ in range(4):
         assert _error(service, national_id, wrong) == "invalid_code"
     assert service.verify_totp(national_id, _code(device, START + 30))
+
+
+def test_wrong_codes_racing_are_compared_at_most_the_limit(service, device, national_id):
+    """Counted before compared: racing guesses from one origin cannot outrun the count."""
+    wrong = _wrong(device, START)
+    outcomes = race(lambda _: _error(service, national_id, wrong), threads=20)
+    assert outcomes.count("invalid_code") == 5
+    assert outcomes.count("locked") == 15
+    assert _error(service, national_id, _code(device, START)) == "locked"
+
+
+def test_wrong_codes_racing_from_many_origins_are_compared_at_most_the_cap(
+    service, device, national_id
+):
+    wrong = _wrong(device, START)
+
+    def guess(i: int) -> str:
+        with pytest.raises(TotpError) as caught:
+            service.verify_totp(national_id, wrong, origin=f"198.51.100.{i}")
+        return caught.value.code
+
+    outcomes = race(guess, threads=30)
+    assert outcomes.count("invalid_code") == 20  # ecps_totp_failures_per_professional
+    assert outcomes.count("locked") == 10
+    assert _error(service, national_id, _code(device, START)) == "locked"
+
+
+def test_a_right_or_replayed_code_is_no_failure(service, device, national_id, store):
+    everyone = keys.ECPS_TOTP_FAILURES_ALL.key(national_id)
+    wrong = _wrong(device, START)
+    for _ in range(2):
+        _error(service, national_id, wrong)
+    code = _code(device, START)
+    service.verify_totp(national_id, code)
+    assert _error(service, national_id, code) == "replayed_code"
+    assert store.incr(everyone, 1, amount=0) == 2
 
 
 def test_lock_lasts_ecps_totp_lock_seconds(app, national_id):

@@ -277,6 +277,49 @@ def test_pkce_s256(flow, app):
     assert flow.token(params["code"], code_verifier=verifier).status_code == 200
 
 
+@pytest.mark.parametrize("method", ["S256", "plain", None])
+def test_pkce_verifier_is_compared_in_constant_time_by_santeid(flow, app, monkeypatch, method):
+    """RFC 7636 §4.6 by santeid itself (``PerClientCodeChallenge``): the verifier's transform
+    and the challenge go through ``hmac.compare_digest``, never Authlib's ``==``."""
+    import hmac
+
+    from authlib.oauth2.rfc7636 import challenge as authlib_challenge
+
+    from santeid.oidc import provider
+
+    def not_authlib(*_):
+        raise AssertionError("Authlib compared the PKCE verifier")
+
+    monkeypatch.setattr(
+        authlib_challenge.CodeChallenge,
+        "CODE_CHALLENGE_METHODS",
+        {"plain": not_authlib, "S256": not_authlib},
+    )
+    compared = []
+    original = hmac.compare_digest
+
+    def compare_digest(a, b):
+        compared.append((a, b))
+        return original(a, b)
+
+    monkeypatch.setattr(provider.hmac, "compare_digest", compare_digest)
+    verifier, s256 = pkce_pair()
+    challenge = s256 if method == "S256" else verifier
+    extra = {"code_challenge": challenge, "code_challenge_method": method}
+    national_id = sandbox_professional(app)
+
+    params = flow.obtain_code(national_id, **extra)
+    wrong = flow.token(params["code"], code_verifier=pkce_pair()[0])
+    assert wrong.status_code == 400
+    assert wrong.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "PKCE verification failed: Code mismatch",
+    }
+    params = flow.obtain_code(national_id, **extra)
+    assert flow.token(params["code"], code_verifier=verifier).status_code == 200
+    assert (challenge.encode(), challenge.encode()) in compared
+
+
 @pytest.mark.parametrize(
     "malformed",
     ["a" * 42, "a" * 129, "a" * 42 + "+", "a" * 43 + "\n", ""],

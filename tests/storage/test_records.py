@@ -159,6 +159,20 @@ def test_concurrent_consume_exactly_one_winner(store: EphemeralStore, clock: Man
     assert codes.get("c1")["fid"] == winners[0]["fid"]  # type: ignore[index]
 
 
+def test_consume_matching_other_fields_leaves_a_record_that_differs(
+    store: EphemeralStore, clock: ManualClock
+) -> None:
+    codes = book(store, CODE_LIKE, clock)
+    key = codes.create("c1", {"client_id": "a"}, lifetime=60).key
+    assert codes.consume(key, "issued", matching={"client_id": "b"}) is None
+    assert codes.get("c1").state == "issued"  # type: ignore[union-attr]
+    results = race(lambda i: codes.consume(key, "issued", matching={"client_id": "a"}))
+    assert len([r for r in results if r is not None]) == 1
+    assert codes.get("c1").state == "consumed"  # type: ignore[union-attr]
+    with pytest.raises(TransitionNotAllowed):
+        book(store, PLAIN, clock).consume("k", matching={"client_id": "a"})
+
+
 def test_batched_consumption_one_winner_with_unbatched_ones(
     store: EphemeralStore, clock: ManualClock
 ) -> None:

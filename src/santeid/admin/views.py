@@ -142,16 +142,21 @@ def login():
         failures_key = store_keys.ADMIN_LOGIN_FAILURES.key(
             store_keys.digest(str(client_address(request.environ)), 32)
         )
-        if services().store.incr(failures_key, SIGN_IN_WINDOW, 0) >= SIGN_IN_FAILURES:
+        # Counted as a failure *before* the password is checked (one atomic incr): of any
+        # number of concurrent tries at most SIGN_IN_FAILURES are checked, the others are
+        # refused unchecked. A right password takes its count back (a ttl of 1 s if the
+        # window ended meanwhile, so that the -1 does not outlive it): the limit counts
+        # failed sign-ins only (docs/security.md, "Behind a reverse proxy").
+        if services().store.incr(failures_key, SIGN_IN_WINDOW) > SIGN_IN_FAILURES:
             metrics.refused("rate_limit:admin-sign-in")
             events.record(events.ADMIN_LOGIN, reason="throttled", details=method)
             return _login_page(_t()("admin_throttled"), 429)
         user = request.form.get("user", "")
         if _password_ok(user, request.form.get("password", "")):
+            services().store.incr(failures_key, 1, amount=-1)
             _open_session(ADMIN_USER, PASSWORD_METHOD)
             events.record(events.ADMIN_LOGIN, reason="success", details=method)
             return redirect(url_for("admin.dashboard"))
-        services().store.incr(failures_key, SIGN_IN_WINDOW)
         events.record(events.ADMIN_LOGIN, reason="failure", details=method)
         return _login_page(_t()("admin_bad_login"), 401)
     return _login_page()

@@ -19,6 +19,12 @@ it to :meth:`TotpVerifier.verify`:
   offline code is refused to everyone until the window ends, which bounds a guesser spread
   over many addresses (``docs/security.md``). A correct code clears the count of its origin.
   A replayed code is not counted: it reveals nothing an attacker could search.
+
+  Each attempt is counted (both counters, each an atomic ``incr``) *before* its code is
+  compared, and refused uncompared when either count is over its limit: of any number of
+  concurrent guesses, at most ``ecps_totp_failures`` per origin and
+  ``ecps_totp_failures_per_professional`` in all are compared. An attempt that turns out right
+  (or replayed) takes its count back, so the limits still count wrong codes only.
 """
 
 from __future__ import annotations
@@ -106,6 +112,7 @@ class TotpVerifier:
         return keys.ECPS_TOTP_FAILURES_ALL.key(national_id)
 
     def _locked(self, national_id: str, origin: str) -> bool:
+        """Already locked, for this origin or for everyone: refused without counting."""
         if self.store.get(self._lock_key(national_id, origin)) is not None:
             return True
         everyone = self.store.ttl(self._all_failures_key(national_id)) is not None and (
@@ -113,6 +120,27 @@ class TotpVerifier:
             >= self.max_failures_per_professional
         )
         return everyone
+
+    def _count_attempt(self, national_id: str, origin: str) -> int | None:
+        """Count this attempt as a failure *before* the code is compared: the origin's count
+        with it, or ``None`` when it is over a limit (refused without comparing). Each
+        ``incr`` is atomic, so of concurrent attempts at most ``max_failures`` per origin and
+        ``max_failures_per_professional`` in all get a count under the limit: parallel guesses
+        cannot outrun the counting. The counters' windows start at their first attempt (ttl
+        set on creation only)."""
+        mine = self.store.incr(self._failures_key(national_id, origin), ttl=self.lock_seconds)
+        if mine > self.max_failures:
+            # Refused at the origin: the professional's count is left to other addresses.
+            return None
+        everyone = self.store.incr(self._all_failures_key(national_id), ttl=self.lock_seconds)
+        return mine if everyone <= self.max_failures_per_professional else None
+
+    def _not_a_failure(self, national_id: str, origin: str) -> None:
+        """Take back the count of an attempt that was no wrong code (a replayed one): the
+        limits count wrong codes only. The ttl of 1 s applies only when a counter is gone
+        meanwhile (expired, cleared), so that the -1 does not outlive it."""
+        self.store.incr(self._all_failures_key(national_id), 1, amount=-1)
+        self.store.incr(self._failures_key(national_id, origin), 1, amount=-1)
 
     def verify(self, national_id: str, code: str, *, origin: str = "") -> Device:
         """The device whose current code this is; raises :class:`TotpError` otherwise.
@@ -124,6 +152,9 @@ class TotpVerifier:
         devices = self.devices.active_for(national_id)
         if not devices:
             raise TotpError(NO_DEVICE, "no active e-CPS device")
+        failures = self._count_attempt(national_id, origin)
+        if failures is None:
+            raise TotpError(LOCKED, "too many wrong offline codes; try again later")
         code = code.strip() if isinstance(code, str) else ""
         if len(code) == DIGITS and code.isascii() and code.isdigit():
             now = self.clock()
@@ -134,23 +165,22 @@ class TotpVerifier:
                     expected = totp.generate_otp(counter)
                     if hmac.compare_digest(expected, code):
                         return self._accept(national_id, device, counter, origin)
-        self._count_failure(national_id, origin)
+        if failures >= self.max_failures:
+            # The lock is a key of its own, so that it lasts lock_seconds from the failure
+            # that set it (the counter's window started at the first). The counter is not
+            # reset: a reset would give racing guesses a fresh count before the lock shows.
+            lock = {"since": int(self.clock())}
+            self.store.put(self._lock_key(national_id, origin), lock, self.lock_seconds)
         raise TotpError(INVALID_CODE, "wrong offline code")
 
     def _accept(self, national_id: str, device: Device, counter: int, origin: str) -> Device:
         used = keys.ECPS_TOTP_USED.key(device.device_id, str(counter))
         if not self.store.add(used, {"at": int(self.clock())}, USED_TTL):
+            self._not_a_failure(national_id, origin)
             raise TotpError(REPLAYED_CODE, "this offline code has already been used")
+        # A right code is no failure: the professional's count takes it back (ttl as in
+        # _not_a_failure), and the origin's count is cleared.
+        self.store.incr(self._all_failures_key(national_id), 1, amount=-1)
         self.store.delete(self._failures_key(national_id, origin))
         self.devices.touch(device.device_id)
         return device
-
-    def _count_failure(self, national_id: str, origin: str) -> None:
-        # The counter's window starts at the first failure (ttl set on creation only); the
-        # lock is a separate key so that it lasts lock_seconds from the failure that set it.
-        self.store.incr(self._all_failures_key(national_id), ttl=self.lock_seconds)
-        failures = self.store.incr(self._failures_key(national_id, origin), ttl=self.lock_seconds)
-        if failures >= self.max_failures:
-            lock = {"since": int(self.clock())}
-            self.store.put(self._lock_key(national_id, origin), lock, self.lock_seconds)
-            self.store.delete(self._failures_key(national_id, origin))

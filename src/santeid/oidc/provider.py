@@ -8,6 +8,7 @@ the PSC token shapes and the atomic single-use rules.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
+from authlib.oauth2.rfc7636.challenge import create_s256_code_challenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import request as flask_request
 from joserfc import jwt as jose_jwt
@@ -96,7 +98,8 @@ class PerClientCodeChallenge(CodeChallenge):
     challenge failed." instead. A code issued without a challenge is refused with any
     ``code_verifier``, an empty one too (RFC 9700 §4.8; Keycloak's ``invalid_grant`` "PKCE code
     verifier specified but challenge not present in authorization", same section, where Authlib
-    says ``invalid_request`` and lets an empty one through)."""
+    says ``invalid_request`` and lets an empty one through). The verifier is checked here, in
+    constant time (``hmac.compare_digest``), never by Authlib's ``==``."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256", "plain"]
     DEFAULT_CODE_CHALLENGE_METHOD = "plain"
@@ -115,11 +118,19 @@ class PerClientCodeChallenge(CodeChallenge):
         # fullmatch: the pattern's "$" would let a trailing newline through.
         if not CODE_VERIFIER_PATTERN.fullmatch(verifier):
             raise InvalidGrantError(keycloak_errors.PKCE_INVALID_CODE_VERIFIER)
-        try:
-            super().validate_code_verifier(grant, result)
-        except InvalidGrantError:
-            # Authlib's one invalid_grant here: the verifier does not give the challenge.
-            raise InvalidGrantError(keycloak_errors.PKCE_CODE_MISMATCH) from None
+        # RFC 7636 §4.6: transform the verifier by the code's method, compare with the
+        # challenge; here rather than in Authlib, whose comparison is "==": constant time.
+        method = (
+            self.get_authorization_code_challenge_method(code) or self.DEFAULT_CODE_CHALLENGE_METHOD
+        )
+        if method == "S256":
+            derived = create_s256_code_challenge(verifier)
+        elif method == "plain":
+            derived = verifier
+        else:  # never stored (checked at the authorization endpoint): refused all the same
+            derived = ""
+        if not derived or not hmac.compare_digest(derived.encode(), challenge.encode()):
+            raise InvalidGrantError(keycloak_errors.PKCE_CODE_MISMATCH)
 
     def get_authorization_code_challenge(self, authorization_code):
         return authorization_code.code_challenge

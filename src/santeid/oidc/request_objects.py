@@ -170,13 +170,22 @@ def _pushed_parameters(params) -> MultiDict:
     key = uri[len(PAR_URN_PREFIX) :]
     if not key or len(key) > 128:
         raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
-    # Single use (RFC 9126 §4 recommends it; Keycloak removes it): consumed atomically.
+    # Single use (RFC 9126 §4 recommends it; Keycloak removes it) and only by the client that
+    # pushed it (RFC 9126 §2.2 binds the request_uri to that client): the client is checked
+    # first, then the consumption is one compare-and-set on the state *and* the client, so a
+    # request_uri presented with another client_id stays usable by its own client.
     pushed = _pushed_requests()
-    record = pushed.consume(pushed.key(key))
-    if record is None:
+    client_id = params.get("client_id")
+    found = pushed.get(key)
+    if found is None or found.get("state") != "pushed":
         raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
-    if record["client_id"] != params.get("client_id"):
+    if found["client_id"] != client_id:
         raise ErrorPage("invalid_request_uri", "request_uri was pushed by another client")
+    record = pushed.consume(
+        found.key, "pushed", current=found.data, matching={"client_id": client_id}
+    )
+    if record is None:  # used or expired meanwhile
+        raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
     return MultiDict([tuple(pair) for pair in record["params"]])
 
 

@@ -166,7 +166,8 @@ CLIENT_ASSERTION_JTI = Namespace(
 PUSHED_REQUEST = Namespace(
     "par:<id>",
     "record",
-    "a pushed authorization request (client id and parameters), taken atomically at first use",
+    "a pushed authorization request (client id and parameters), taken atomically at first use "
+    "by its own client",
     "`par_lifetime`",
 )
 

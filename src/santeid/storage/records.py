@@ -319,9 +319,12 @@ class RecordBook:
         *,
         tombstone_lifetime: int | None = None,
         current: Mapping[str, Any] | None = None,
+        matching: Mapping[str, Any] | None = None,
     ) -> Record | None:
         """Take the record once: of concurrent callers exactly one gets it, the others
         ``None``. ``current`` as in :meth:`transition` (a kind consumed by delete needs none).
+        ``matching``: fields the record must hold too, checked in the same compare-and-set
+        (a kind with a tombstone only): a record that differs is left untouched, ``None``.
 
         With a tombstone, the record moves ``from_state`` → the tombstone state (merging
         ``changes``; kept ``tombstone_lifetime`` seconds from now, else its own remaining
@@ -336,11 +339,12 @@ class RecordBook:
             # Consuming by delete cannot check a state: only a kind with at most one may.
             if len(self.kind.states) > 1:
                 raise TransitionNotAllowed(f"{self.kind.name} has no tombstone to consume to")
-            if from_state is not None or changes or tombstone_lifetime is not None:
+            if from_state is not None or changes or tombstone_lifetime is not None or matching:
                 raise TransitionNotAllowed(f"{self.kind.name} is deleted when consumed")
             taken = self._read(key, self.store.pop(key))
             return None if taken is None or taken.expired else taken
         expected, merged, ttl = self._consumption(from_state, changes, tombstone_lifetime)
+        expected = {**(matching or {}), **expected}
         data = self.store.transition(key, expected, merged, ttl=ttl, current=current)
         return self._consumed(key, data)
 
@@ -506,6 +510,11 @@ PUSHED_AUTHORIZATION_REQUEST = RecordKind(
     namespace=keys.PUSHED_REQUEST,
     hashed_id=False,
     lifetime="`par_lifetime`",
+    # Consumed by a compare-and-set that checks its client too: a request_uri presented with
+    # another client_id is left for the client that pushed it.
+    initial=("pushed",),
+    transitions={"pushed": ("used",)},
+    tombstone="used",
 )
 
 #: Every record kind, in the order of ``docs/storage.md``.

@@ -450,6 +450,17 @@ def test_pushed_authorization_request_then_authorization(server):
     body = pushed.json()
     assert body["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
     assert body["expires_in"] == 60
+    # Presented with another client's id: refused, and not used up (RFC 9126 §2.2 binds it
+    # to the client that pushed it).
+    register(server, "rp-par-other")
+    stranger = Browser(server, "rp-par-other")
+    stolen = stranger.get(
+        server["discovery"]["authorization_endpoint"]
+        + "?"
+        + urlencode({"client_id": "rp-par-other", "request_uri": body["request_uri"]})
+    )
+    assert stolen.status_code == 400
+    assert "request_uri was pushed by another client" in stolen.text
     browser = Browser(server, "rp-par")
     url = (
         server["discovery"]["authorization_endpoint"]

@@ -158,12 +158,106 @@ def test_a_strangers_wrong_offline_codes_do_not_lock_the_professional(server, ph
     assert "/login-actions/complete" in accepted.headers["Location"]
 
 
-def _forget_offline_failures(server) -> None:
+# -- offline codes guessed in parallel (docs/security.md, "Push fatigue") ----------------------
+
+WRONG_CODE = "Code incorrect."  # i18n "otp_invalid_code": the code was compared, and wrong
+LOCKED = "Trop de codes incorrects"  # i18n "otp_locked": refused without comparing
+TOTP_FAILURES = 5  # ecps_totp_failures (default)
+TOTP_FAILURES_PER_PROFESSIONAL = 20  # ecps_totp_failures_per_professional (default)
+
+
+def _flush_offline_code_counts(server) -> None:
     import redis
 
     with redis.Redis.from_url(server.store_url) as connection:
         for key in connection.scan_iter("santeid:ecps:totp-*"):
             connection.delete(key)
+
+
+def _wrong_code(phone: DeviceSimulator) -> str:
+    """A code valid in none of the steps the server accepts (the current one, ±1)."""
+    import time
+
+    now = time.time()
+    valid = {phone.totp(now + delta) for delta in (-60, -30, 0, 30, 60)}
+    return next(code for code in ("000000", "111111", "222222") if code not in valid)
+
+
+def _offline_form(server, browser: requests.Session) -> tuple[str, str]:
+    """A login waiting for the phone, at its offline-code page: ``(otp URL, csrf token)``."""
+    answer, tx, realm = start_login(server, browser)
+    assert answer.status_code == 200, answer.text
+    otp_url = f"{realm}/login-actions/otp?tx={tx}"
+    page = browser.get(otp_url, timeout=10)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return otp_url, csrf
+
+
+def _guess_in_parallel(browser, otp_url, csrf, code, addresses: list[str]) -> list[str]:
+    """One POST of ``code`` per address, all released at once, each with the browser's
+    cookies (the same login): ``"checked"`` (compared, wrong), ``"locked"`` or the answer."""
+    from tests.support.concurrency import race
+
+    def guess(i: int) -> str:
+        client = browser_from(addresses[i])
+        client.cookies.update(browser.cookies)
+        answer = client.post(otp_url, data={"otp": code, "csrf_token": csrf}, timeout=30)
+        if answer.status_code == 400 and WRONG_CODE in answer.text:
+            return "checked"
+        if answer.status_code == 400 and LOCKED in answer.text:
+            return "locked"
+        return f"{answer.status_code}: {answer.text[:200]}"
+
+    return race(guess, threads=len(addresses))
+
+
+def test_wrong_offline_codes_sent_in_parallel_from_one_address_are_checked_at_most_the_limit(
+    server, phone
+):
+    _flush_limits(server)
+    _flush_offline_code_counts(server)
+    attacker = browser_from("127.0.0.6")
+    otp_url, csrf = _offline_form(server, attacker)
+    answers = _guess_in_parallel(attacker, otp_url, csrf, _wrong_code(phone), ["127.0.0.6"] * 40)
+    assert set(answers) <= {"checked", "locked"}, answers
+    # The count is taken before the comparison: racing guesses cannot pass the limit.
+    assert 1 <= answers.count("checked") <= TOTP_FAILURES, answers
+    refused = attacker.post(otp_url, data={"otp": phone.totp(), "csrf_token": csrf}, timeout=10)
+    assert refused.status_code == 400 and LOCKED in refused.text
+
+
+def test_wrong_offline_codes_sent_in_parallel_from_many_addresses_are_checked_at_most_the_cap(
+    server, phone
+):
+    _flush_limits(server)
+    _flush_offline_code_counts(server)
+    attacker = browser_from("127.0.0.7")
+    otp_url, csrf = _offline_form(server, attacker)
+    addresses = [f"127.0.1.{n}" for n in range(1, 61)]
+    answers = _guess_in_parallel(attacker, otp_url, csrf, _wrong_code(phone), addresses)
+    assert set(answers) <= {"checked", "locked"}, answers
+    assert 1 <= answers.count("checked") <= TOTP_FAILURES_PER_PROFESSIONAL, answers
+    # The professional's cap is spent: the right code is refused from a fresh address too.
+    fresh = browser_from("127.0.2.1")
+    fresh.cookies.update(attacker.cookies)
+    refused = fresh.post(otp_url, data={"otp": phone.totp(), "csrf_token": csrf}, timeout=10)
+    assert refused.status_code == 400 and LOCKED in refused.text
+
+
+def test_the_right_offline_code_under_the_limit_is_accepted(server, phone):
+    _flush_limits(server)
+    _flush_offline_code_counts(server)
+    owner = browser_from("127.0.0.8")
+    otp_url, csrf = _offline_form(server, owner)
+    wrong = _wrong_code(phone)
+    for _ in range(TOTP_FAILURES - 1):
+        answer = owner.post(otp_url, data={"otp": wrong, "csrf_token": csrf}, timeout=10)
+        assert answer.status_code == 400 and WRONG_CODE in answer.text
+    accepted = owner.post(
+        otp_url, data={"otp": phone.totp(), "csrf_token": csrf}, allow_redirects=False, timeout=10
+    )
+    assert accepted.status_code == 302, accepted.text
+    assert "/login-actions/complete" in accepted.headers["Location"]
 
 
 def _offline_code(server, browser: requests.Session, code: str) -> requests.Response:
@@ -179,30 +273,26 @@ def _offline_code(server, browser: requests.Session, code: str) -> requests.Resp
                         timeout=10)  # fmt: skip
 
 
-LOCKED_MESSAGES = ("bloqué 15 minutes", "locked for 15 minutes")  # santeid.i18n "otp_locked"
-
-
 def test_wrong_offline_codes_spread_over_addresses_lock_the_professional(server, phone):
     """``ecps_totp_failures_per_professional`` (20): 4 wrong codes from each of 5 addresses
     (each below the per-address lock of 5) are 20 guesses; the 21st attempt, from a sixth
     address and with the right code, is refused "locked". Sequential guesses (one at a
     time)."""
-    _forget_offline_failures(server)
+    _flush_offline_code_counts(server)
     try:
         guesses = 0
         for host in range(1, 6):
             guesser = browser_from(f"127.0.7.{host}")
             for _ in range(4):
-                wrong = "000000" if phone.totp() != "000000" else "111111"
-                answer = _offline_code(server, guesser, wrong)
+                answer = _offline_code(server, guesser, _wrong_code(phone))
                 guesses += 1
                 assert answer.status_code == 400, (guesses, answer.text)
                 # Each of the 20 guesses is judged: a wrong code, not a lock.
-                assert not any(m in answer.text for m in LOCKED_MESSAGES), guesses
+                assert WRONG_CODE in answer.text and LOCKED not in answer.text, guesses
         assert guesses == 20
         owner = browser_from("127.0.7.9")
         refused = _offline_code(server, owner, phone.totp())
         assert refused.status_code == 400, refused.text
-        assert any(m in refused.text for m in LOCKED_MESSAGES), refused.text
+        assert LOCKED in refused.text, refused.text
     finally:
-        _forget_offline_failures(server)
+        _flush_offline_code_counts(server)
