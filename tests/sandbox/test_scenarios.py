@@ -380,3 +380,31 @@ def test_reset_returns_a_created_professional_to_its_creation_scenario(app, clie
     assert replaced.status_code == 200 and replaced.get_json()["scenario"] is None
     reset = client.delete(f"{API}/professionals/810000000098/scenario").get_json()
     assert reset["scenario"] is None
+
+
+def test_a_scenario_record_holds_the_choice_and_the_creation_scenario():
+    """One record per professional (one store read per lookup): the control API's choice
+    wins, a reset returns to the creation's scenario, and a record written by an earlier
+    santeid (the chosen scenario alone) is still read as the choice."""
+    from types import SimpleNamespace
+
+    from santeid.sandbox.scenarios import DENY
+    from santeid.sandbox.scenarios import NEVER
+    from santeid.sandbox.scenarios import Scenario
+    from santeid.sandbox.scenarios import ScenarioBook
+    from santeid.storage import keys
+
+    store = MemoryStore()
+    book = ScenarioBook(store)
+    someone = SimpleNamespace(national_id="899999999901", sandbox_auto_approve=False)
+    assert book.get(someone) is None
+    book.created(someone.national_id, Scenario(NEVER))
+    book.set(someone.national_id, Scenario(DENY, 2.0))
+    assert book.get(someone) == Scenario(DENY, 2.0)
+    book.reset(someone.national_id)
+    assert book.get(someone) == Scenario(NEVER)
+    book.created(someone.national_id, None)
+    assert book.get(someone) is None
+    assert store.get(keys.SANDBOX_SCENARIO.key(someone.national_id)) is None
+    store.put(keys.SANDBOX_SCENARIO.key(someone.national_id), {"outcome": DENY, "delay": None}, 60)
+    assert book.get(someone) == Scenario(DENY)

@@ -10,9 +10,9 @@ CPS card is the only way in — the ``card_only`` scenario says so explicitly.
 Where a professional's scenario comes from, first found wins:
 
 1. set through the control API (``PUT /sandbox/api/professionals/{id}/scenario``), kept in the
-   ephemeral store (``sandbox:scenario:<id>``) so every worker sees it;
+   ephemeral store (``sandbox:scenario:<id>``, field ``chosen``) so every worker sees it;
 2. the scenario the professional was created with through the control API (``POST
-   /sandbox/api/professionals``; ``sandbox:base-scenario:<id>``);
+   /sandbox/api/professionals``; the same record, field ``base``: one store read tells both);
 3. the integrator's professionals file (``sandbox_professionals`` setting);
 4. :data:`DEFAULT_SCENARIOS`, the demo professionals listed in ``docs/sandbox.md``;
 5. ``sandbox_auto_approve`` in the directory: ``approve``.
@@ -119,12 +119,16 @@ DEFAULT_SCENARIOS: dict[str, Scenario] = {
 }
 
 
-def _override_key(national_id: str) -> str:
+def _key(national_id: str) -> str:
     return keys.SANDBOX_SCENARIO.key(national_id)
 
 
-def _base_key(national_id: str) -> str:
-    return keys.SANDBOX_BASE_SCENARIO.key(national_id)
+def _fields(record: dict) -> tuple[Any, Any]:
+    """``(chosen, base)`` of a stored record; a record of an earlier santeid is the chosen
+    scenario itself."""
+    if "chosen" in record or "base" in record:
+        return record.get("chosen"), record.get("base")
+    return record, None
 
 
 class ScenarioBook:
@@ -137,10 +141,11 @@ class ScenarioBook:
 
     def get(self, professional: Any) -> Scenario | None:
         """The scenario in force, or ``None`` (no sandbox phone)."""
-        for key in (_override_key, _base_key):
-            chosen = self.store.get(key(professional.national_id))
-            if chosen is not None:
-                return parse_scenario(chosen)
+        record = self.store.get(_key(professional.national_id))
+        if record is not None:
+            stored = next((s for s in _fields(record) if s is not None), None)
+            if stored is not None:
+                return parse_scenario(stored)
         found = self.from_file.get(professional.national_id) or DEFAULT_SCENARIOS.get(
             professional.national_id
         )
@@ -154,19 +159,28 @@ class ScenarioBook:
         return scenario if scenario is not None and scenario.has_phone else None
 
     def set(self, national_id: str, scenario: Scenario) -> None:
-        self.store.put(_override_key(national_id), scenario.to_dict(), OVERRIDE_TTL)
+        self._write(national_id, chosen=scenario.to_dict())
 
     def reset(self, national_id: str) -> None:
         """Forget the control API's choice: back to the creation's, the file's or the default
         scenario."""
-        self.store.delete(_override_key(national_id))
+        self._write(national_id, chosen=None)
 
     def created(self, national_id: str, scenario: Scenario | None) -> None:
         """A professional (re)created through the control API with ``scenario`` (``None``:
         none of its own): its base scenario from now on, and any choice set before is
         forgotten."""
-        if scenario is None:
-            self.store.delete(_base_key(national_id))
+        base = None if scenario is None else scenario.to_dict()
+        self._put(national_id, None, base)
+
+    def _write(self, national_id: str, *, chosen: dict | None) -> None:
+        """The control API's choice changed; the creation's scenario stays."""
+        record = self.store.get(_key(national_id))
+        base = None if record is None else _fields(record)[1]
+        self._put(national_id, chosen, base)
+
+    def _put(self, national_id: str, chosen: dict | None, base: dict | None) -> None:
+        if chosen is None and base is None:
+            self.store.delete(_key(national_id))
         else:
-            self.store.put(_base_key(national_id), scenario.to_dict(), OVERRIDE_TTL)
-        self.reset(national_id)
+            self.store.put(_key(national_id), {"chosen": chosen, "base": base}, OVERRIDE_TTL)

@@ -318,14 +318,8 @@ SANDBOX_DEBUGGER = Namespace(
 SANDBOX_SCENARIO = Namespace(
     "sandbox:scenario:<national_id>",
     "record",
-    "a sandbox professional's scenario chosen through the sandbox API",
-    "30 days",
-)
-SANDBOX_BASE_SCENARIO = Namespace(
-    "sandbox:base-scenario:<national_id>",
-    "record",
-    "the scenario a professional was created with through the sandbox API (what a reset "
-    "returns to)",
+    "a sandbox professional's scenario chosen through the sandbox API, and the one it was "
+    "created with there (what a reset returns to)",
     "30 days",
 )
 
