@@ -339,11 +339,18 @@ def test_wrong_media_type_is_415_fault(client, auto_cert):
     assert fault(response, 415)["erreur_code"] == "santeid_media_type"
 
 
-@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_other_methods_are_405_faults(client, method):
     response = client.open("/insi/soap", method=method)
     assert fault(response, 405)["erreur_code"] == "santeid_http_method"
-    assert "POST" in response.headers["Allow"]
+    assert response.headers["Allow"] == "GET, HEAD, POST"
+
+
+def test_head_answers_the_wsdls_headers(client):
+    response = client.head("/insi/soap?wsdl")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/xml")
+    assert response.data == b""
 
 
 def test_get_without_wsdl_is_405_fault(client):

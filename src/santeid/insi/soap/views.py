@@ -66,7 +66,9 @@ bp = Blueprint("insi_soap", __name__)
 #: Media types read as a SOAP message. SOAP 1.2's is ``application/soap+xml`` (RFC 3902);
 #: ``text/xml`` is SOAP 1.1's (answered with a VersionMismatch when the envelope is 1.1).
 ACCEPTED_MEDIA_TYPES = (SOAP12_MEDIA_TYPE, SOAP11_MEDIA_TYPE, "application/xml")
-_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+#: OPTIONS listed so that Flask does not answer it by itself (its automatic answer is an empty
+#: HTML page whose ``Allow`` names every method): it gets the 405 fault like the others.
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def endpoint_url() -> str:
@@ -85,14 +87,15 @@ def _xml(body: bytes, status: int = 200, media: str = SOAP12_MEDIA_TYPE) -> Resp
 @bp.route(PATH, methods=_ALL_METHODS)
 @bp.route(VERIFY_PATH, methods=_ALL_METHODS)
 def endpoint() -> Response:
-    """``POST``: a SOAP call; ``GET``: the WSDL or a schema; anything else: a 405 fault."""
+    """``POST``: a SOAP call; ``GET`` (and ``HEAD``, its headers): the WSDL or a schema;
+    anything else: a 405 fault."""
     if request.method == "POST":
         return _call()
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return _documents()
     raise faults.transport(
         405, "santeid_http_method", f"{request.method} is not allowed here: POST a SOAP 1.2 "
-        "request, or GET ?wsdl", Allow="GET, POST, OPTIONS",
+        "request, or GET ?wsdl", Allow="GET, HEAD, POST",
     )  # fmt: skip
 
 
