@@ -69,6 +69,8 @@ ACCEPTED_MEDIA_TYPES = (SOAP12_MEDIA_TYPE, SOAP11_MEDIA_TYPE, "application/xml")
 #: OPTIONS listed so that Flask does not answer it by itself (its automatic answer is an empty
 #: HTML page whose ``Allow`` names every method): it gets the 405 fault like the others.
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: What the 405 faults say the endpoint answers.
+_ALLOW = "GET, HEAD, POST"
 
 
 def endpoint_url() -> str:
@@ -95,7 +97,7 @@ def endpoint() -> Response:
         return _documents()
     raise faults.transport(
         405, "santeid_http_method", f"{request.method} is not allowed here: POST a SOAP 1.2 "
-        "request, or GET ?wsdl", Allow="GET, HEAD, POST",
+        "request, or GET ?wsdl", Allow=_ALLOW,
     )  # fmt: skip
 
 
@@ -115,7 +117,7 @@ def _documents() -> Response:
     else:
         raise faults.transport(
             405, "santeid_http_method", "POST a SOAP 1.2 request; the WSDL is at ?wsdl",
-            Allow="GET, POST, OPTIONS",
+            Allow=_ALLOW,
         )  # fmt: skip
     # Private caches only, briefly: the documents change when santeid is upgraded.
     response.headers["Cache-Control"] = "private, max-age=300"
