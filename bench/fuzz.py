@@ -27,10 +27,10 @@ from hypothesis import given
 from hypothesis import seed
 from hypothesis import settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "security"))
-from fuzzing import application_rules  # noqa: E402
-from fuzzing import requests_for  # noqa: E402
-from fuzzing import send  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.fuzzing import application_rules  # noqa: E402
+from tests.support.fuzzing import requests_for  # noqa: E402
+from tests.support.fuzzing import send  # noqa: E402
 
 SANTEID = str(Path(sys.executable).with_name("santeid"))
 
