@@ -184,6 +184,10 @@ def test_problem_details_name_element_field_and_rule(call, client):
     # The former INSi-only URIs, as logged before, still lead there.
     moved = client.get("/insi/problems/santeid_invalid_trait")
     assert (moved.status_code, moved.location) == (308, "/problems/santeid_invalid_trait")
+    # Whatever the segment holds (a newline here, found by bench/fuzz.py), a redirect, not a 500.
+    odd = client.get("/insi/problems/-%0A_a")
+    assert (odd.status_code, odd.location) == (308, "/problems/-%0A_a")
+    assert client.get(odd.location).status_code == 404
 
 
 @pytest.mark.parametrize(

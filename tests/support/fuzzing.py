@@ -112,7 +112,9 @@ def requests_for(draw, rules: list[tuple[str, list[str]]]):
 
 
 def send(port: int, method: str, path: str, headers: dict, body: bytes) -> int:
-    """The request, as raw as ``http.client`` allows; the status code."""
+    """The request, as raw as ``http.client`` allows; the status code, where a SOAP 1.2 fault
+    answered with 500 counts as the refusal it is (400): INSi sends its faults with HTTP 500,
+    and santeid's SOAP endpoint does as the real service does (docs/insi-soap.md)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         connection.putrequest(method, path, skip_host="Host" in headers,
@@ -122,7 +124,10 @@ def send(port: int, method: str, path: str, headers: dict, body: bytes) -> int:
         connection.putheader("Content-Length", str(len(body)))
         connection.endheaders(body)
         response = connection.getresponse()
-        response.read()
+        answer = response.read()
+        soap = (response.getheader("Content-Type") or "").startswith("application/soap+xml")
+        if response.status == 500 and soap and b":Fault>" in answer:
+            return 400
         return response.status
     finally:
         connection.close()

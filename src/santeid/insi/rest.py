@@ -347,11 +347,14 @@ def openapi():
 def problem_description(code: str):
     """Where INSi problem types used to be described: a permanent redirect to the one
     catalogue's page (``santeid.problems``), so ``type`` URIs logged before still resolve."""
+    from urllib.parse import quote
+
     from flask import redirect
 
     from santeid.problems import PROBLEMS_PATH
 
-    return redirect(f"{PROBLEMS_PATH}/{code}", code=308)
+    # Quoted: the segment came from the URL, and may hold what a Location header cannot.
+    return redirect(f"{PROBLEMS_PATH}/{quote(code, safe='')}", code=308)
 
 
 # -- errors ---------------------------------------------------------------------------------
