@@ -10,6 +10,12 @@ nothing. Targets (docs/performance.md): generation of 1,200,000 people < 5 min; 
     .venv/bin/python bench/directory.py --reuse          # time reads on the existing file
     .venv/bin/python bench/directory.py --import-extract --professionals 1200000
 
+``--search`` times, on the same file, the searches of the FHIR directory API that ``active``
+and names make (``DirectorySearch.by_names``, one page of 50): the best of ``--rounds`` calls
+each, in milliseconds, with how many ids each found.
+
+    .venv/bin/python bench/directory.py --reuse --search
+
 ``--import-extract`` times ``santeid directory import`` instead: it writes (or reuses) a
 synthetic extract of ``--professionals`` people, imports it into an empty directory, then
 imports it again (idempotence: no change), and prints for each import the wall time, the CPU
@@ -44,6 +50,7 @@ from hostspeed import report as host_speed  # noqa: E402
 from santeid.directory import Directory  # noqa: E402
 from santeid.directory.extract_writer import write_extract  # noqa: E402
 from santeid.directory.importer import import_extraction  # noqa: E402
+from santeid.directory.search import DirectorySearch  # noqa: E402
 from santeid.directory.synthetic import generate  # noqa: E402
 from santeid.directory.synthetic import professionals  # noqa: E402
 from santeid.psc.claims import build_userinfo  # noqa: E402
@@ -174,6 +181,28 @@ def time_import(count: int, seed: int, worker: bool | None, passes: int) -> None
                 leftover.unlink()
 
 
+#: The searches ``--search`` times: FHIR ``Practitioner`` parameters → ``by_names`` arguments.
+SEARCHES = (
+    ("active=true", {"active": True}),
+    ("active=false", {"active": False}),
+    ("family=MAR", {"family": ["MAR"]}),
+    ("family=MAR&active=true", {"family": ["MAR"], "active": True}),
+    ("name=JEAN&active=true", {"name": ["JEAN"], "active": True}),
+)
+
+
+def time_searches(directory: Directory, rounds: int) -> None:
+    search = DirectorySearch(directory)
+    print(f"{directory.count()} people; best of {rounds} calls, one page (51 ids asked)")
+    for label, arguments in SEARCHES:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            found = search.by_names(limit=51, **arguments)
+            times.append(time.perf_counter() - started)
+        print(f"  {label:<26} {min(times) * 1000:8.2f} ms   {len(found)} ids")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--professionals", type=int, default=1_200_000)
@@ -190,6 +219,8 @@ def main() -> None:
         help="with --import-extract: force the importer's second process on or off",
     )
     parser.add_argument("--passes", type=int, default=1, help="with --import-extract: repeat")
+    parser.add_argument("--search", action="store_true", help="time FHIR search queries")
+    parser.add_argument("--rounds", type=int, default=5, help="with --search: calls per query")
     args = parser.parse_args()
     if args.import_extract:
         print(f"machine: {machine()}")
@@ -210,6 +241,12 @@ def main() -> None:
             f"-> {path} ({path.stat().st_size / 1e9:.2f} GB)"
         )
     directory = Directory(path)
+    if args.search:
+        try:
+            time_searches(directory, args.rounds)
+        finally:
+            directory.close()
+        return
     try:
         five = with_activities(path, 5)
         professional = directory.get(five)

@@ -191,3 +191,38 @@ def test_search_api_filters_identified_people_by_the_other_conditions(tmp_path):
     assert search.by_names(among=[], active=True) == []
     assert search.by_names(family=[["fauvel", "rochefort"]]) == ["810000000001", "810000000002"]
     store.close()
+
+
+def test_active_reads_each_candidates_status_by_key(raw):
+    """``active`` never builds the list of every active (or inactive) person: alone, the
+    primary key is walked in order up to the page; with names, each candidate's status is read
+    through the primary key (at 1.2 million people the list took a table scan per request)."""
+    from santeid.directory import search
+
+    alone, params = search._names_query([], True)
+    found = plan(raw, alone, (*params, "", 10))
+    assert "LIST SUBQUERY" not in found and "TEMP B-TREE" not in found, found
+    conditions = [(search.NAME_COLUMNS["family"], [search._prefix_range("MAR")])]
+    named, params = search._names_query(conditions, True)
+    found = plan(raw, named, (*params, "", 10))
+    assert "LIST SUBQUERY" not in found and "SCAN person" not in found, found
+    assert "SEARCH p USING PRIMARY KEY" in found
+
+
+def test_active_with_and_without_names_on_the_demo_set(tmp_path):
+    store = Directory(tmp_path / "d.sqlite3")
+    store.seed_demo()
+    search = DirectorySearch(store)
+    everyone = {p.national_id: p for p in store.list()}
+    active = sorted(n for n, p in everyone.items() if p.is_active)
+    inactive = sorted(n for n, p in everyone.items() if not p.is_active)
+    assert inactive, "the demo set has an inactive professional"
+    assert search.by_names(active=True, limit=1000) == active
+    assert search.by_names(active=False, limit=1000) == inactive
+    # Paged: the second page starts after the first page's last.
+    first = search.by_names(active=True, limit=5)
+    assert search.by_names(active=True, after=first[-1], limit=1000) == active[5:]
+    assert search.by_names(family=["fab"], active=False, limit=1000) == ["810000000024"]
+    assert search.by_names(family=["fab"], active=True, limit=1000) == []
+    assert "810000000001" in search.by_names(family=["fau"], active=True, limit=1000)
+    store.close()

@@ -191,17 +191,26 @@ def _names_query(conditions: _Conditions, active: bool | None) -> tuple[str, lis
                 params.extend([low, high])
         parts.append(" UNION ".join(selects))
     where = []
-    if active is not None:
-        where.append("national_id IN (SELECT national_id FROM person WHERE status = ?)")
-        params.append("active" if active else "inactive")
-    where.append("national_id > ?")
     if parts:
         source = " INTERSECT ".join(f"SELECT * FROM ({part})" for part in parts)  # noqa: S608
+        if active is not None:
+            # Each candidate's status read through the primary key: the list of every active
+            # (or inactive) person is never built.
+            where.append(
+                "EXISTS (SELECT 1 FROM person p WHERE p.national_id = s.national_id "
+                "AND p.status = ?)"
+            )
+            params.append("active" if active else "inactive")
+    elif active is not None:
+        # ``active`` alone: the primary key walked in order, stopping at ``limit`` matches.
+        source = "SELECT national_id FROM person WHERE status = ?"
+        params.append("active" if active else "inactive")
     else:
         source = "SELECT national_id FROM person"
+    where.append("s.national_id > ?")
     sql = (
-        f"SELECT national_id FROM ({source}) WHERE {' AND '.join(where)} "  # noqa: S608
-        "ORDER BY national_id LIMIT ?"
+        f"SELECT s.national_id FROM ({source}) s WHERE {' AND '.join(where)} "  # noqa: S608
+        "ORDER BY s.national_id LIMIT ?"
     )
     return sql, params
 
