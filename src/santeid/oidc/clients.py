@@ -157,14 +157,18 @@ class SigningKeyUnavailable(Exception):
         super().__init__(f"client {client_id}: {self.description}")
 
 
-def require_signing_key(client: Client, field: str, signing_algs: Collection[str]) -> str | None:
+def require_signing_key(
+    client: Client, field: str, signing_algs: Callable[[], Collection[str]]
+) -> str | None:
     """The algorithm ``client`` registered as ``field`` (``None``: the default
     ``signing_alg``, which the server checks at start-up), if the key store signs with it.
+    ``signing_algs`` (``KeyStore.signing_algorithms``) is asked only when the client registered
+    one: most clients did not, and this runs at every token and userinfo request.
 
     :raises SigningKeyUnavailable: it has no active key.
     """
     alg = client.metadata.get(field)
-    if alg is not None and alg not in signing_algs:
+    if alg is not None and alg not in signing_algs():
         raise SigningKeyUnavailable(client.client_id, field, alg)
     return alg
 

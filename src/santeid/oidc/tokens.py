@@ -146,7 +146,7 @@ class TokenService:
         if "openid" not in scope.split():
             return None
         registered = require_signing_key(
-            client, "id_token_signed_response_alg", self.keys.signing_algorithms()
+            client, "id_token_signed_response_alg", self.keys.signing_algorithms
         )
         return registered or self.settings.oidc.signing_alg
 

@@ -120,7 +120,7 @@ def userinfo():
 
     client = svc.clients.get(claims.get("azp"))
     # A registered algorithm without an active key: 500 server_error (santeid.errors).
-    field, algs = "userinfo_signed_response_alg", svc.keys.signing_algorithms()
+    field, algs = "userinfo_signed_response_alg", svc.keys.signing_algorithms
     alg = None if client is None else require_signing_key(client, field, algs)
     if client is not None and alg is not None:
         # OIDC Core §5.3.2: a signed response carries iss and aud.
