@@ -1,4 +1,4 @@
-"""Schema version 2: migration from version 1, extra savoir-faire, indexed searches."""
+"""Schema versions 2 and 3: migration from version 1, extra savoir-faire, indexed searches."""
 
 from __future__ import annotations
 
@@ -32,9 +32,11 @@ def test_a_version_1_directory_is_migrated_with_its_data(tmp_path):
     store = Directory(path)
     assert store.get("810000000901").family_name == "ANCIEN"
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"savoir_faire", "import_source"} <= tables
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "person_inactive" in indexes
     conn.close()
     store.close()
 
@@ -207,6 +209,17 @@ def test_active_reads_each_candidates_status_by_key(raw):
     found = plan(raw, named, (*params, "", 10))
     assert "LIST SUBQUERY" not in found and "SCAN person" not in found, found
     assert "SEARCH p USING PRIMARY KEY" in found
+
+
+def test_inactive_people_alone_are_read_from_their_partial_index(raw):
+    """``active=false`` alone pages through the partial index of the few inactive people (at
+    1.2 million people, walking the primary key for them read the whole table)."""
+    from santeid.directory import search
+
+    sql, params = search._names_query([], False)
+    found = plan(raw, sql, (*params, "", 10))
+    assert "person_inactive" in found, found
+    assert "TEMP B-TREE" not in found, found
 
 
 def test_active_with_and_without_names_on_the_demo_set(tmp_path):

@@ -2,7 +2,7 @@
 
 Every search returns national ids in ascending order after a cursor (keyset pagination: the
 next page starts after the last id of this one), so a page costs the same at the start and at
-the end of 1.2 million people. Each query walks an index of schema version 2
+the end of 1.2 million people. Each query walks an index of the schema
 (:mod:`santeid.directory.schema`): names are matched by prefix with ``>= ? AND < ?`` range
 conditions on plain indexes; professions through ``exercice (code_profession, national_id)``;
 people an identifier designates are checked against the other conditions through their primary
@@ -30,7 +30,7 @@ SYSTEMS_ADELI = ("http://adeli.fr",)
 
 
 #: Columns each name parameter matches by prefix, as ``(table, column)``; every one has an
-#: index (schema version 2).
+#: index (:mod:`santeid.directory.schema`).
 NAME_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "family": (("person", "family_name"), ("exercice", "nom_exercice")),
     "given": (("person", "given_names"), ("exercice", "prenom_exercice")),
@@ -201,10 +201,14 @@ def _names_query(conditions: _Conditions, active: bool | None) -> tuple[str, lis
                 "AND p.status = ?)"
             )
             params.append("active" if active else "inactive")
-    elif active is not None:
-        # ``active`` alone: the primary key walked in order, stopping at ``limit`` matches.
-        source = "SELECT national_id FROM person WHERE status = ?"
-        params.append("active" if active else "inactive")
+    elif active is True:
+        # ``active=true`` alone: the primary key walked in order, stopping at ``limit`` matches
+        # (nearly everyone is active).
+        source = "SELECT national_id FROM person WHERE status = 'active'"
+    elif active is False:
+        # ``active=false`` alone: the partial index of the few inactive people, which SQLite
+        # uses only for this very literal condition (schema version 3).
+        source = "SELECT national_id FROM person WHERE status = 'inactive'"
     else:
         source = "SELECT national_id FROM person"
     where.append("s.national_id > ?")
