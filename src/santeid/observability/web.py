@@ -21,7 +21,7 @@ from flask import request
 from santeid.observability import metrics
 from santeid.observability.access import address_allowed
 from santeid.observability.access import parse_networks
-from santeid.observability.logs import configure_json_logging
+from santeid.observability.logs import configure_logging
 from santeid.proxies import client_address
 
 access_log = logging.getLogger("santeid.access")
@@ -134,10 +134,10 @@ def metrics_view():
 
 
 def init_app(app) -> None:
-
     settings = app.extensions["santeid"].settings
-    if settings.observability.log_format == "json":
-        configure_json_logging(settings.observability.log_level)
+    # An app built outside ``santeid serve`` (another WSGI server, a test) logs in the
+    # configured format too; under ``serve`` this is a no-op, already done before the build.
+    configure_logging(settings.observability)
     app.before_request(_note_request)
     app.add_url_rule("/metrics", "metrics", metrics_view)
 
