@@ -443,7 +443,7 @@ class LogScanPlugin:
             more = f"\n  … and {len(findings) - 40} more" if len(findings) > 40 else ""
             pytest.fail(
                 f"{len(findings)} secret(s) found in the logs of this test run "
-                f"(see tests/log_scan.py):\n{shown}{more}",
+                f"(see tests/support/log_scan.py):\n{shown}{more}",
                 pytrace=False,
             )
 

@@ -146,7 +146,7 @@ def login():
         # number of concurrent tries at most SIGN_IN_FAILURES are checked, the others are
         # refused unchecked. A right password takes its count back (a ttl of 1 s if the
         # window ended meanwhile, so that the -1 does not outlive it): the limit counts
-        # failed sign-ins only (docs/security.md, "Behind a reverse proxy").
+        # failed sign-ins only (docs/security.md, "The client's address behind a proxy").
         if services().store.incr(failures_key, SIGN_IN_WINDOW) > SIGN_IN_FAILURES:
             metrics.refused("rate_limit:admin-sign-in")
             events.record(events.ADMIN_LOGIN, reason="throttled", details=method)

@@ -1,5 +1,6 @@
 """The admin console's sign-in limit against a real server: wrong passwords sent in parallel
-from one address are checked at most 5 times (docs/security.md, "Behind a reverse proxy"); the
+from one address are checked at most 5 times (docs/security.md, "The client's
+address behind a proxy"); the
 count is taken before the password is checked, so racing requests cannot pass it."""
 
 from __future__ import annotations

@@ -211,7 +211,7 @@ def test_a_bad_assertion_is_refused_even_with_a_good_certificate(client, auto_ce
 
 
 # -- carte Vitale: the professional's assertion plus the "assertion CV" -----------------------
-# docs/reference/insi-teleservice.md §3, §4, §7.4: with a carte Vitale, wsse:Security holds two
+# docs/reference/insi-teleservice.md §3, §4, §7 item 4: with a carte Vitale, wsse:Security holds two
 # assertions, the professional's (NameQualifier CPS or PSC) and the one made from the card.
 def cv_assertion(tmp_path, *, signed: bool = True):
     """An "assertion CV": its NameQualifier is neither CPS nor PSC; signed (when ``signed``)
