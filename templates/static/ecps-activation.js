@@ -1,6 +1,7 @@
 // Countdown of the e-CPS activation QR code (docs/reference/pro-sante-connect.md §13: valid
 // 90 s). The visible counter ticks every second; the polite live region speaks only at a few
-// thresholds, so screen readers are not interrupted each second. At zero the QR code and codes are hidden.
+// thresholds, so screen readers are not interrupted each second. At zero the QR code and codes
+// are hidden.
 (function () {
   var box = document.getElementById("activation-countdown");
   var visible = document.getElementById("activation-countdown-visible");
