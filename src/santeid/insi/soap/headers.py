@@ -10,7 +10,8 @@ it asks for.
   faults' ``siram:Erreur/@messageID``); ``wsa:To`` and ``wsa:ReplyTo`` are read but change
   nothing: the answer never has a SOAP header, as the real service's
   (docs/reference/insi-teleservice.md §5).
-* ``wsse:Security`` — the assertions of the CPx and PSC modes (``santeid.insi.soap.authentication``).
+* ``wsse:Security`` — the assertions of the CPx and PSC modes
+  (``santeid.insi.soap.authentication``).
 
 Header blocks may come in any order (the WSDL and real clients disagree,
 docs/reference/insi-teleservice.md §3).
