@@ -273,9 +273,14 @@ def check_max_age(params) -> int | None:
     raw = params.get("max_age")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
-        raise RedirectError("invalid_request", "max_age must be a non-negative integer")
-    return int(raw)
+    # ASCII digits only: str.isdigit() also says yes to "²" (which int() refuses) and "١٢";
+    # int() refuses too many digits (sys.get_int_max_str_digits).
+    try:
+        if raw.isascii() and raw.isdigit():
+            return int(raw)
+    except ValueError:
+        pass
+    raise RedirectError("invalid_request", "max_age must be a non-negative integer")
 
 
 def check_pkce(params, client) -> tuple[str | None, str | None]:
@@ -354,6 +359,12 @@ def parse_authorization_request(params):
 def session_satisfies(areq: AuthorizationRequest, authentication: Authentication | None) -> bool:
     """Can the SSO session answer this request without showing a login page?"""
     if authentication is None or "login" in areq.prompt:
+        return False
+    professional = services().directory.get(authentication.national_id)
+    if professional is None or not professional.is_active:
+        # Keycloak ignores the SSO cookie of a user gone or disabled
+        # (docs/reference/keycloak-behaviour.md, "Disabled users"): the login page, which
+        # refuses them, or login_required.
         return False
     if areq.max_age is not None:
         # max_age=0 means "authenticate now" (OIDC Core §3.1.2.1), even within the same second.

@@ -308,8 +308,9 @@ class Client(ClientMixin):
         return " ".join(s for s in scope_to_list(scope) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # OIDC Core §3.1.2.1: simple string comparison, no wildcard, no normalisation.
-        return any(hmac.compare_digest(redirect_uri, uri) for uri in self.redirect_uris)
+        # OIDC Core §3.1.2.1: simple string comparison, no wildcard, no normalisation. A URI is
+        # no secret: "==", which any text compares with (non-ASCII too).
+        return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
         if not self.secret_digest or not isinstance(client_secret, str):
@@ -350,7 +351,7 @@ class Client(ClientMixin):
         allowed = [u for u in registered if u != "+"]
         if "+" in registered:
             allowed += self.redirect_uris
-        return any(hmac.compare_digest(uri, candidate) for candidate in allowed)
+        return uri in allowed
 
     @property
     def backchannel_logout_uri(self) -> str | None:

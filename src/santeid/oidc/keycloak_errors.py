@@ -38,6 +38,13 @@ CODE_OF_ANOTHER_CLIENT = "Auth error: Found different client_id in clientSession
 #: A code used before (sequentially or in a race), or one never issued or expired
 #: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 CODE_NOT_VALID = "Code not valid"
+#: The professional is inactive in the directory, Keycloak's disabled user: a code exchanged, a
+#: refresh token used (``invalid_grant``), an access token at userinfo (401 ``invalid_token``)
+#: (``docs/reference/keycloak-behaviour.md``, "Disabled users").
+USER_DISABLED = "User disabled"
+#: A form parameter sent more than once, at the token and introspection endpoints
+#: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
+DUPLICATED_PARAMETER = "duplicated parameter"
 #: The code was issued with a ``code_challenge`` and the token request has no
 #: ``code_verifier`` (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 PKCE_VERIFIER_NOT_SPECIFIED = "PKCE code verifier not specified"

@@ -4,7 +4,8 @@
 RP-Initiated Logout 1.0 (https://openid.net/specs/openid-connect-rpinitiated-1_0.html):
 
 * With a valid ``id_token_hint`` the session it names ends at once: this is also PSC's
-  server-to-server logout (a GET with only the hint).
+  server-to-server logout (a GET with only the hint). The hint of a grant without a browser
+  session (CIBA), whose ``sid`` names the grant, ends that grant's tokens.
 * Without one, the browser is asked to confirm (§2: the OP SHOULD ask), so a third-party page
   cannot log a professional out.
 * ``post_logout_redirect_uri`` must be registered for the client (§3). With the default
@@ -74,11 +75,13 @@ def end_session(sid: str | None) -> list:
         return []
     svc = services()
     clients, national_id = _session_participants(svc, sid)
-    svc.tokens.revoke_session(sid)
-    svc.sessions.close(sid)
     # A session ends once: a second logout naming it (an old id_token_hint) notifies no one.
+    # Marked before its families are read: a family that joins the session after this read
+    # finds the mark and is revoked by its own grant (``TokenService.session_ended``).
     ended = keys.SESSION_ENDED.key(sid)
     first_end = svc.store.add(ended, {"ended": True}, svc.settings.login.sso_max_lifetime)
+    svc.tokens.revoke_session(sid)
+    svc.sessions.close(sid)
     if national_id is not None and first_end:
         observe.logout(national_id)
         backchannel_logout.notify(
@@ -161,6 +164,19 @@ def refresh_token_logout():
     return "", 204
 
 
+def _end_sessionless_grant(svc, sid, audience) -> bool:
+    """The ID token of a grant without a browser session (CIBA) names the grant itself as its
+    ``sid``: its tokens end, as at the refresh-token logout (no back-channel logout either).
+    Only a grant of the hint's audience; True if ``sid`` named such a grant."""
+    if not sid or not isinstance(sid, str):
+        return False
+    family = svc.tokens.family(sid)
+    if family is None or family["auth"].get("sid") or family["client_id"] != audience:
+        return False
+    svc.tokens.revoke_family(sid)
+    return True
+
+
 def _check_target(svc, params, client) -> str | None:
     target = params.get("post_logout_redirect_uri")
     if not target:
@@ -208,6 +224,8 @@ def logout():
         sid = hint_claims.get("sid")
         if session.get("sid") == sid:
             session.pop("sid", None)
+        if _end_sessionless_grant(svc, sid, hint_claims.get("aud")):
+            sid = None
     participants = end_session(sid)
     frames = frontchannel_logout_urls(participants, sid) if sid else []
     return _finish(t, target, params.get("state"), frames)

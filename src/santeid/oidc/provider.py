@@ -19,6 +19,7 @@ from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.errors import UnauthorizedClientError
 from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc6749.util import scope_to_list
@@ -41,6 +42,7 @@ from santeid.oidc.tls_client_auth import TlsClientAuth
 from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
 from santeid.oidc.tokens import RefreshRefused
 from santeid.oidc.tokens import SessionEnded
+from santeid.oidc.tokens import SubjectDisabled
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import UnknownSubject
 from santeid.services import services as _services
@@ -236,13 +238,19 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 certificate_thumbprint=bound_certificate_thumbprint(client),
                 batch=writes,
             )
-        except UnknownSubject:
+        except UnknownSubject as exc:
             if consumed.value is None:
                 self._refuse_used_code(record.key, family_id)
             services.tokens.revoke_family(family_id)
+            if isinstance(exc, SubjectDisabled):
+                raise InvalidGrantError(keycloak_errors.USER_DISABLED) from None
             raise InvalidGrantError("The professional is no longer in the directory") from None
         if consumed.value is None:
             self._refuse_used_code(record.key, family_id)
+        if services.tokens.session_ended(authentication):
+            # A logout ran while the family joined the session, too late to revoke it.
+            services.tokens.revoke_family(family_id)
+            raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         observe.token_issued(client.get_client_id(), "authorization_code")
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
@@ -311,6 +319,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 include_refresh=True,
                 certificate_thumbprint=bound_certificate_thumbprint(client),
             )
+        except SubjectDisabled:
+            # Became inactive since refresh_grant looked: refused as there, not revoked.
+            raise InvalidGrantError(keycloak_errors.USER_DISABLED) from None
         except UnknownSubject:
             services.tokens.revoke_family(grant.family_id)
             raise InvalidGrantError("The professional is no longer in the directory") from None
@@ -481,6 +492,21 @@ def _preferred_username_after_session_state(claims: dict) -> dict:
     return ordered
 
 
+#: Keycloak's texts at introspection (``TokenIntrospectionEndpoint``) and revocation
+#: (``TokenRevocationEndpoint``) for a request without ``token``, and introspection's for a
+#: ``token_type_hint`` it does not know (docs/reference/keycloak-behaviour.md, "Userinfo,
+#: introspection, revocation").
+INTROSPECTION_TOKEN_NOT_PROVIDED = "Token not provided."  # noqa: S105 - a message
+REVOCATION_TOKEN_NOT_PROVIDED = "Token not provided"  # noqa: S105 - a message
+INTROSPECTION_UNSUPPORTED_HINT = "Unsupported token type."
+
+
+def _duplicated_parameter() -> bool:
+    """A form parameter sent more than once (RFC 6749 §3.2: "MUST NOT be included more than
+    once"; Keycloak's ``checkParameterDuplicated`` reads the form body only)."""
+    return any(len(values) > 1 for values in flask_request.form.listvalues())
+
+
 class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
     """RFC 7662 as Keycloak answers (``docs/reference/pro-sante-connect.md`` §8,
     ``docs/reference/keycloak-behaviour.md``, "Userinfo, introspection, revocation"): the
@@ -489,6 +515,19 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
     tokens, as PSC documents."""
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("introspection")
+
+    def check_params(self, request, client):
+        """Keycloak's checks after client authentication, in its order: a repeated parameter,
+        no ``token``, then an unknown ``token_type_hint`` (with ``error_style = "strict"``
+        such a hint is ignored and every type searched, RFC 7662 §2.1)."""
+        if _duplicated_parameter():
+            raise InvalidRequestError(keycloak_errors.DUPLICATED_PARAMETER)
+        if "token" not in request.form:
+            raise InvalidRequestError(INTROSPECTION_TOKEN_NOT_PROVIDED)
+        hint = request.form.get("token_type_hint")
+        keycloak_style = _services().settings.keycloak.error_style == "keycloak"
+        if keycloak_style and hint is not None and hint not in self.SUPPORTED_TOKEN_TYPES:
+            raise InvalidRequestError(INTROSPECTION_UNSUPPORTED_HINT)
 
     def query_token(self, token_string, token_type_hint):
         return _find_token(token_string, token_type_hint)
@@ -519,6 +558,13 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
     """RFC 7009: revoking a refresh token revokes its family; an access token is deny-listed."""
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("revocation")
+
+    def check_params(self, request, client):
+        """Keycloak's ``TokenRevocationEndpoint`` reads ``token`` only: no ``token`` is
+        ``invalid_request`` "Token not provided"; ``token_type_hint`` is ignored, whatever its
+        value, and every type searched (RFC 7009 §2.1 allows it)."""
+        if "token" not in request.form:
+            raise InvalidRequestError(REVOCATION_TOKEN_NOT_PROVIDED)
 
     def query_token(self, token_string, token_type_hint):
         return _find_token(token_string, token_type_hint)
@@ -568,6 +614,15 @@ class SanteidAuthorizationServer(AuthorizationServer):
         if not request.form.get("grant_type"):
             # Keycloak's TokenEndpoint.checkGrantType (RFC 6749 §5.2 invalid_request).
             return self.handle_error_response(request, keycloak_errors.missing_grant_type())
+        if _duplicated_parameter():
+            # Keycloak's TokenEndpoint: the grant type, then the client, then
+            # checkParameterDuplicated, for every grant (RFC 6749 §5.2 invalid_request).
+            try:
+                self.get_token_grant(request).authenticate_token_endpoint_client()
+            except OAuth2Error as error:
+                return self.handle_error_response(request, error)
+            error = InvalidRequestError(keycloak_errors.DUPLICATED_PARAMETER)
+            return self.handle_error_response(request, error)
         return super().create_token_response(request)
 
     def create_oauth2_request(self, request):

@@ -37,6 +37,7 @@ from santeid.clock import system_clock
 from santeid.keystore import ALGORITHMS
 from santeid.keystore import HMAC_ALGORITHM
 from santeid.keystore import InvalidSignature
+from santeid.oidc import keycloak_errors
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import require_signing_key
 from santeid.psc.claims import other_ids_claim
@@ -46,6 +47,7 @@ from santeid.storage.base import Batch
 from santeid.storage.records import AUTHORIZATION_CODE
 from santeid.storage.records import REFRESH_TOKEN
 from santeid.storage.records import REFRESH_TOKEN_FAMILY
+from santeid.storage.records import SSO_SESSION
 from santeid.storage.records import RecordBook
 
 #: PSC's production ID tokens carry ``auth_level`` "1" whatever the means (its meaning is not
@@ -69,9 +71,21 @@ class UnknownSubject(Exception):
     """The professional of a grant is no longer in the directory."""
 
 
+class SubjectDisabled(UnknownSubject):
+    """The professional of a grant is inactive in the directory (Keycloak's disabled user,
+    docs/reference/keycloak-behaviour.md, "Disabled users"); whoever handles a professional
+    gone from the directory handles this one too, unless it says otherwise."""
+
+
 class SessionEnded(Exception):
     """The session of a grant reached ``sso_max_lifetime`` before its tokens were issued;
     Keycloak's ``error_description`` for the ``invalid_grant`` is the message."""
+
+
+class SessionGone(SessionEnded):
+    """The SSO session of a grant was closed (logout) or expired before its tokens were
+    issued: Keycloak finds no user session for the code and answers "Code not valid"
+    (docs/reference/keycloak-behaviour.md, "Token endpoint")."""
 
 
 def service_account(client_id: str) -> str:
@@ -134,6 +148,7 @@ class TokenService:
         self.codes = RecordBook(store, AUTHORIZATION_CODE, clock=clock)
         self.families = RecordBook(store, REFRESH_TOKEN_FAMILY, clock=clock)
         self.refresh_tokens = RecordBook(store, REFRESH_TOKEN, clock=clock)
+        self.sso_sessions = RecordBook(store, SSO_SESSION, clock=clock)
 
     # -- issuing ------------------------------------------------------------
     def id_token_alg(self, client, scope: str) -> str | None:
@@ -171,10 +186,15 @@ class TokenService:
         writes).
 
         :raises SessionEnded: the login's session is already over (nothing is written).
+        :raises SessionGone: the login's SSO session no longer exists (logged out, expired).
+            A logout that runs while the family joins the session is caught by
+            :meth:`session_ended` once the family's writes have run.
         """
         remaining = self.session_end(authentication) - int(self.clock())
         if remaining <= 0:
             raise SessionEnded("Session not active")
+        if authentication.sid and self.sso_sessions.get(authentication.sid) is None:
+            raise SessionGone(keycloak_errors.CODE_NOT_VALID)
         fid = _uuid()
         record = {
             "client_id": client.get_client_id(),
@@ -198,6 +218,14 @@ class TokenService:
         if batch is None:
             writes.run()
         return fid
+
+    def session_ended(self, authentication: Authentication) -> bool:
+        """A logout marked the SSO session of ``authentication`` as ended. Read after a family
+        has joined the session's set: a logout marks the session before it reads that set
+        (``logout.end_session``), so a family that joined too late for the logout to revoke
+        it sees the mark here, and its grant revokes it."""
+        sid = authentication.sid
+        return bool(sid) and self.store.get(store_keys.SESSION_ENDED.key(sid)) is not None
 
     def issue(
         self,
@@ -234,6 +262,9 @@ class TokenService:
         if professional is None:
             writes.run()
             raise UnknownSubject(authentication.national_id)
+        if not professional.is_active:
+            writes.run()
+            raise SubjectDisabled(authentication.national_id)
         now = int(self.clock())
         settings = self.settings
         # No token outlives its session (Keycloak: ``expires_in`` and ``refresh_expires_in``
@@ -479,6 +510,11 @@ class TokenService:
         if self.session_end(authentication) <= self.clock():
             # Reached when the maximum was lowered since: the token's own expiry says less.
             raise RefreshRefused("Session not active")
+        professional = self.directory.get(authentication.national_id)
+        if professional is not None and not professional.is_active:
+            # Keycloak's TokenManager.validateToken, after the session check; the grant is
+            # not revoked: once active again, the professional's refresh token works again.
+            raise RefreshRefused(keycloak_errors.USER_DISABLED)
         return RefreshGrant(
             jti=claims["jti"],
             iat=int(claims.get("iat") or 0),

@@ -7,7 +7,8 @@ The Bearer token comes in the ``Authorization`` header or, for POST, in the form
 Errors are Keycloak's (docs/reference/keycloak-behaviour.md, "Userinfo"): no token is
 400 ``invalid_request`` "Token not provided" without a challenge; an invalid, expired or
 revoked token is 401 ``invalid_token`` "Token verification failed" with
-``WWW-Authenticate: Bearer realm="esante-wallet", …``. A token without ``openid``, or a
+``WWW-Authenticate: Bearer realm="esante-wallet", …``; the token of a professional now
+inactive in the directory is 401 ``invalid_token`` "User disabled". A token without ``openid``, or a
 service account's (``client_credentials``) whatever its scope, is 403 ``insufficient_scope``
 (``docs/endpoints.md``). JSON by default; a signed JWT
 (``application/jwt``) when the client registered ``userinfo_signed_response_alg``.
@@ -21,6 +22,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Response
 from flask import jsonify
 
+from santeid.oidc import keycloak_errors
 from santeid.oidc import protector
 from santeid.oidc.clients import require_signing_key
 from santeid.oidc.scopes import is_openid
@@ -101,6 +103,10 @@ def userinfo():
     if professional is None:
         # A professional since removed from the directory.
         return _error(401, "invalid_token", TOKEN_VERIFICATION_FAILED, challenge=True)
+    if not professional.is_active:
+        # Keycloak's UserInfoEndpoint for a disabled user (docs/reference/keycloak-behaviour.md,
+        # "Disabled users").
+        return _error(401, "invalid_token", keycloak_errors.USER_DISABLED, challenge=True)
 
     scopes = claims.get("scope", "").split()
     if "scope_all" in scopes:

@@ -1,0 +1,64 @@
+"""A professional made inactive in the directory is Keycloak's disabled user
+(docs/reference/keycloak-behaviour.md, "Disabled users"): the SSO session no longer answers
+for them, a code already issued and their refresh tokens are ``invalid_grant`` "User disabled",
+userinfo is 401 ``invalid_token`` "User disabled"; once active again, the refresh token works."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tests.support.oidc_flow import CLIENT_SECRET
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import sandbox_professional
+
+USER_DISABLED = {"error": "invalid_grant", "error_description": "User disabled"}
+
+
+def _set_status(app, national_id: str, status: str) -> None:
+    directory = app.extensions["santeid"].directory
+    directory.upsert(dataclasses.replace(directory.get(national_id), status=status))
+
+
+def _refresh(client, refresh_token: str):
+    return client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        headers=basic_auth("service-test", CLIENT_SECRET),
+    )
+
+
+def test_sso_does_not_answer_for_an_inactive_professional(flow, app):
+    national_id = sandbox_professional(app)
+    flow.full_login(national_id)
+    _set_status(app, national_id, "inactive")
+    assert flow.code_from(flow.authorize(prompt="none"))["error"] == "login_required"
+    response = flow.authorize()
+    assert "/login-actions/" in response.headers["Location"]  # the login page, which refuses
+
+
+def test_a_code_issued_before_is_user_disabled(flow, app):
+    national_id = sandbox_professional(app)
+    flow.full_login(national_id)
+    code = flow.obtain_code(prompt="none")["code"]
+    _set_status(app, national_id, "inactive")
+    response = flow.token(code)
+    assert response.status_code == 400
+    assert response.get_json() == USER_DISABLED
+
+
+def test_refresh_and_userinfo_are_user_disabled_until_active_again(flow, app, client):
+    national_id = sandbox_professional(app)
+    tokens = flow.full_login(national_id)
+    _set_status(app, national_id, "inactive")
+    refused = _refresh(client, tokens["refresh_token"])
+    assert refused.status_code == 400
+    assert refused.get_json() == USER_DISABLED
+    userinfo = client.get(
+        f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}
+    )
+    assert userinfo.status_code == 401
+    assert userinfo.get_json()["error_description"] == "User disabled"
+    assert 'error_description="User disabled"' in userinfo.headers["WWW-Authenticate"]
+    _set_status(app, national_id, "active")
+    assert _refresh(client, tokens["refresh_token"]).status_code == 200

@@ -1,0 +1,163 @@
+"""Parameters that once gave a 500 or were read loosely, answered as Keycloak answers them
+(docs/reference/keycloak-behaviour.md): a non-ASCII ``redirect_uri`` or
+``post_logout_redirect_uri`` is an unregistered one, ``max_age`` is ASCII digits, a repeated
+parameter at the token and introspection endpoints is ``invalid_request`` "duplicated
+parameter", and ``token_type_hint`` at revocation is ignored."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.oidc_flow import CLIENT_SECRET
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import basic_auth
+
+AUTH = basic_auth("service-test", CLIENT_SECRET)
+DUPLICATED = {"error": "invalid_request", "error_description": "duplicated parameter"}
+
+
+def _error_detail(response) -> str:
+    page = response.get_data(as_text=True)
+    return page.split('id="error-detail">', 1)[1].split("</p>", 1)[0]
+
+
+@pytest.mark.parametrize("uri", [REDIRECT_URI + "é", "https://sérvice.example.org/callback"])
+def test_non_ascii_redirect_uri_is_an_unregistered_one(flow, client, uri):
+    response = flow.authorize(redirect_uri=uri)
+    assert response.status_code == 400
+    assert _error_detail(response) == "Invalid parameter: redirect_uri"
+
+    def push(redirect_uri):
+        data = {"response_type": "code", "scope": "openid", "redirect_uri": redirect_uri}
+        return client.post(f"{OIDC}/ext/par/request", data=data, headers=AUTH)
+
+    pushed, unregistered = push(uri), push("https://evil.example.org/callback")
+    assert pushed.status_code == unregistered.status_code == 400
+    assert pushed.get_json() == unregistered.get_json()
+
+
+def test_non_ascii_post_logout_redirect_uri_is_an_unregistered_one(flow, client):
+    tokens = flow.full_login()
+    response = client.get(
+        f"{OIDC}/logout",
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://service.example.org/déconnecté",
+        },
+    )
+    assert response.status_code == 400
+    assert "Invalid redirect uri" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("max_age", ["²", "١٢", "1²", "9" * 5000])
+def test_max_age_is_ascii_digits(flow, client, max_age):
+    if len(max_age) < 100:  # a query string that long is refused before (URI too long)
+        response = flow.authorize(max_age=max_age)
+        assert response.status_code == 302
+        location = urlsplit(response.headers["Location"])
+        assert parse_qs(location.query)["error"] == ["invalid_request"]
+    pushed = client.post(
+        f"{OIDC}/ext/par/request",
+        data={
+            "response_type": "code",
+            "scope": "openid",
+            "redirect_uri": REDIRECT_URI,
+            "max_age": max_age,
+        },
+        headers=AUTH,
+    )
+    assert pushed.status_code == 400
+    assert pushed.get_json()["error"] == "invalid_request"
+
+
+def test_a_repeated_parameter_at_the_token_endpoint_is_refused(flow, client):
+    tokens = flow.full_login()
+    body = (
+        "grant_type=refresh_token&grant_type=authorization_code&refresh_token="
+        + tokens["refresh_token"]
+    )
+    response = client.post(
+        f"{OIDC}/token",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers=AUTH,
+    )
+    assert response.status_code == 400
+    assert response.get_json() == DUPLICATED
+    code = flow.obtain_code(prompt="none")["code"]
+    twice = flow.token(code, scope=["openid", "openid"])
+    assert twice.get_json() == DUPLICATED
+    # Keycloak authenticates the client first: a wrong secret is still invalid_client.
+    wrong = client.post(
+        f"{OIDC}/token",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers=basic_auth("service-test", "wrong-secret"),
+    )
+    assert wrong.status_code == 401
+    assert wrong.get_json()["error"] == "invalid_client"
+
+
+def test_introspection_refuses_repeats_a_missing_token_and_an_unknown_hint(flow, client):
+    tokens = flow.full_login()
+    url = f"{OIDC}/token/introspect"
+    repeated = client.post(url, data={"token": [tokens["access_token"]] * 2}, headers=AUTH)
+    assert repeated.status_code == 400 and repeated.get_json() == DUPLICATED
+    missing = client.post(url, data={}, headers=AUTH)
+    assert missing.status_code == 400
+    assert missing.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Token not provided.",
+    }
+    hint = client.post(
+        url, data={"token": tokens["access_token"], "token_type_hint": "id_token"}, headers=AUTH
+    )
+    assert hint.status_code == 400
+    assert hint.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Unsupported token type.",
+    }
+
+
+def test_revocation_ignores_the_hint_and_needs_a_token(flow, client):
+    tokens = flow.full_login()
+    url = f"{OIDC}/revoke"
+    missing = client.post(url, data={}, headers=AUTH)
+    assert missing.status_code == 400
+    assert missing.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Token not provided",
+    }
+    revoked = client.post(
+        url, data={"token": tokens["refresh_token"], "token_type_hint": "whatever"}, headers=AUTH
+    )
+    assert revoked.status_code == 200 and revoked.get_data() == b""
+    refreshed = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=AUTH,
+    )
+    assert refreshed.get_json()["error"] == "invalid_grant"
+
+
+class TestStrictIntrospection:
+    """``error_style = "strict"``: an unknown hint is ignored, every type searched (RFC 7662
+    §2.1)."""
+
+    @pytest.fixture
+    def settings(self, settings):
+        return settings.replace(error_style="strict")
+
+    def test_unknown_hint_is_ignored(self, flow, client):
+        tokens = flow.full_login()
+        response = client.post(
+            f"{OIDC}/token/introspect",
+            data={"token": tokens["refresh_token"], "token_type_hint": "id_token"},
+            headers=AUTH,
+        )
+        assert response.status_code == 200
+        assert response.get_json()["active"] is True
