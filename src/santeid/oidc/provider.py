@@ -362,12 +362,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     Only the algorithms discovery advertises (:data:`client_auth.SIGNING_ALGS`) verify an
     assertion; its lifetime is bounded by ``client_assertion_max_lifetime``
-    (:func:`client_auth.lifetime_error`) and its ``jti`` is remembered exactly as long as the
+    (:func:`client_auth.time_problem`) and its ``jti`` is remembered exactly as long as the
     assertion could be accepted (until ``exp`` + leeway)."""
 
     # types-Authlib marks this Final; in Authlib it is a plain class attribute, the name this
     # subclass registers its method under.
-    CLIENT_AUTH_METHOD = "private_key_jwt"  # type: ignore[misc]
+    CLIENT_AUTH_METHOD = client_auth.PRIVATE_KEY_JWT  # type: ignore[misc]
 
     def get_audiences(self):
         settings = _services().settings
@@ -389,14 +389,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             )
         except JoseError as exc:
             raise InvalidClientError(description=exc.description) from exc
-        problem = client_auth.lifetime_error(
+        max_lifetime = _services().settings.oidc.client_assertion_max_lifetime
+        problem = client_auth.time_problem(
             token.claims,
             now=_services().clock(),
-            max_lifetime=_services().settings.oidc.client_assertion_max_lifetime,
-            leeway=self.leeway,
+            max_lifetime=max_lifetime,
+            validity=False,  # verify_claims checks exp and nbf, with the same leeway
         )
         if problem:
-            raise InvalidClientError(description=f"client assertion: {problem}")
+            description = problem.describe(f"{max_lifetime} seconds")
+            raise InvalidClientError(description=f"client assertion: {description}")
         self.verify_claims(token.claims)
         return token.claims
 
@@ -411,7 +413,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return services.store.add(key, {"seen": True}, ttl)
 
     def authenticate_client(self, client):
-        if client.token_endpoint_auth_method == "private_key_jwt":  # noqa: S105
+        if client.token_endpoint_auth_method == client_auth.PRIVATE_KEY_JWT:
             return client
         raise InvalidClientError(
             description=f"The client cannot authenticate with method: {self.CLIENT_AUTH_METHOD}"
@@ -586,8 +588,10 @@ def create_authorization_server(clients: ClientRegistry) -> SanteidAuthorization
         query_client=clients.get, save_token=lambda token, request: None
     )
     client_auth.register_methods(server)
-    server.register_client_auth_method("private_key_jwt", PrivateKeyJWT(leeway=30))
-    server.register_client_auth_method("tls_client_auth", TlsClientAuth())
+    server.register_client_auth_method(
+        client_auth.PRIVATE_KEY_JWT, PrivateKeyJWT(leeway=client_auth.LEEWAY)
+    )
+    server.register_client_auth_method(client_auth.TLS_CLIENT_AUTH, TlsClientAuth())
     server.register_grant(AuthorizationCodeGrant, [PerClientCodeChallenge(required=False)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
