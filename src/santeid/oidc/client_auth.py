@@ -26,6 +26,7 @@ from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from santeid.keystore import ALGORITHMS
+from santeid.oidc import keycloak_errors
 
 if TYPE_CHECKING:
     from authlib.oauth2.rfc6749 import AuthorizationServer
@@ -45,6 +46,8 @@ PRIVATE_KEY_JWT = "private_key_jwt"
 TLS_CLIENT_AUTH = "tls_client_auth"
 #: Methods whose credential is the client secret (Keycloak's "Client Id and Secret").
 SECRET_METHODS: tuple[str, ...] = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST)
+#: The method of a client that registers none (RFC 7591 §2).
+DEFAULT_METHOD = CLIENT_SECRET_BASIC
 #: Every method a client may register, in PSC's discovery order
 #: (``docs/reference/pro-sante-connect.md §2``; ``client_secret_jwt`` is not implemented).
 AUTH_METHODS: tuple[str, ...] = (
@@ -73,8 +76,6 @@ ENDPOINTS: tuple[str, ...] = (
 )
 ENDPOINT_AUTH_METHODS: dict[str, list[str]] = {name: list(_ATTEMPT_ORDER) for name in ENDPOINTS}
 
-#: Keycloak's answer to any client-authentication failure.
-KEYCLOAK_INVALID_CLIENT = "Invalid client or Invalid client credentials"
 POLICIES = ("keycloak", "strict")
 
 
@@ -282,7 +283,7 @@ class KeycloakInvalidClientError(InvalidClientError):
 def invalid_client(error: InvalidClientError, endpoint: str) -> InvalidClientError:
     """The error a failed authentication answers under the configured policy."""
     if _policy() == "keycloak":
-        return KeycloakInvalidClientError(description=KEYCLOAK_INVALID_CLIENT)
+        return KeycloakInvalidClientError(description=keycloak_errors.INVALID_CLIENT)
     if endpoint == "backchannel_authentication" and error.status_code != 401:
         # CIBA Core §13: invalid_client is a 401 whatever the method (Authlib answers 400 for
         # some, e.g. an unknown client_id with client_secret_post).

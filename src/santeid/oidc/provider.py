@@ -34,7 +34,9 @@ from joserfc.errors import JoseError
 
 from santeid.observability import record as observe
 from santeid.oidc import client_auth
+from santeid.oidc import grant_types
 from santeid.oidc import keycloak_errors
+from santeid.oidc import pkce
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.tls_client_auth import TlsClientAuth
@@ -101,8 +103,8 @@ class PerClientCodeChallenge(CodeChallenge):
     says ``invalid_request`` and lets an empty one through). The verifier is checked here, in
     constant time (``hmac.compare_digest``), never by Authlib's ``==``."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256", "plain"]
-    DEFAULT_CODE_CHALLENGE_METHOD = "plain"
+    SUPPORTED_CODE_CHALLENGE_METHOD = list(pkce.METHODS)
+    DEFAULT_CODE_CHALLENGE_METHOD = pkce.DEFAULT
 
     def validate_code_verifier(self, grant, result):
         request: OAuth2Request = grant.request
@@ -123,9 +125,9 @@ class PerClientCodeChallenge(CodeChallenge):
         method = (
             self.get_authorization_code_challenge_method(code) or self.DEFAULT_CODE_CHALLENGE_METHOD
         )
-        if method == "S256":
+        if method == pkce.S256:
             derived = create_s256_code_challenge(verifier)
-        elif method == "plain":
+        elif method == pkce.PLAIN:
             derived = verifier
         else:  # never stored (checked at the authorization endpoint): refused all the same
             derived = ""
@@ -231,7 +233,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 scope=record.get_scope(),
                 family_id=family_id,
                 nonce=record.get_nonce(),
-                include_refresh=client.check_grant_type("refresh_token"),
+                include_refresh=client.check_grant_type(grant_types.REFRESH_TOKEN),
                 family_just_opened=True,
                 certificate_thumbprint=bound_certificate_thumbprint(client),
                 batch=writes,
@@ -243,7 +245,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("The professional is no longer in the directory") from None
         if consumed.value is None:
             self._refuse_used_code(record.key, family_id)
-        observe.token_issued(client.get_client_id(), "authorization_code")
+        observe.token_issued(client.get_client_id(), grant_types.AUTHORIZATION_CODE)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
     @staticmethod
@@ -317,7 +319,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if grant.authentication.sid:
             services.sessions.keep_alive(grant.authentication.sid)
         observe.token_issued(
-            client.get_client_id(), "refresh_token", professional=grant.authentication.national_id
+            client.get_client_id(),
+            grant_types.REFRESH_TOKEN,
+            professional=grant.authentication.national_id,
         )
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
@@ -353,7 +357,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             client=client, scope=scope, certificate_thumbprint=bound_certificate_thumbprint(client)
         )
         log.info("client_credentials token issued to %s", client.get_client_id())
-        observe.token_issued(client.get_client_id(), "client_credentials")
+        observe.token_issued(client.get_client_id(), grant_types.CLIENT_CREDENTIALS)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
