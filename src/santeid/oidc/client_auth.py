@@ -1,5 +1,7 @@
 """Client authentication and signing algorithms: the single list every part of the provider
-reads — discovery, client-metadata validation, Authlib's grants and endpoints, CIBA and logout.
+reads — discovery, client-metadata validation, Authlib's grants and endpoints, CIBA and logout;
+and the time checks, with one clock skew (:data:`LEEWAY`), of every JWT a client signs
+(:func:`time_problem`).
 
 Client authentication follows Keycloak's "Client Id and Secret" authenticator by default
 (``docs/reference/keycloak-behaviour.md``, "Client authentication"): a client that holds a
