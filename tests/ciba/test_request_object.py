@@ -122,6 +122,29 @@ def test_claim_failures(client, meta, keys, auto_id, changes, reason):
     assert reason in response.get_json()["error_description"]
 
 
+@pytest.mark.parametrize(
+    ("changes", "accepted"),
+    [
+        ({"exp": -15}, True),
+        ({"nbf": 20}, True),
+        ({"exp": -60}, False),
+        ({"nbf": 60}, False),
+    ],
+)
+def test_clock_skew_is_the_one_of_every_client_signed_jwt(
+    client, meta, keys, auto_id, changes, accepted
+):
+    """30 s of skew (``client_auth.LEEWAY``, docs/ciba.md "Signed requests"), as for a request
+    object or a client assertion with the same claims."""
+    now = int(time.time())
+    changes = {claim: now + offset for claim, offset in changes.items()}
+    response = _send(client, _sign(_claims(auto_id, **changes), keys["es"]))
+    if accepted:
+        assert response.status_code == 200, response.get_json()
+    else:
+        assert error_of(response) == "invalid_request"
+
+
 def test_replayed_jti(client, meta, keys, auto_id):
     request = _sign(_claims(auto_id), keys["es"])
     assert _send(client, request).status_code == 200

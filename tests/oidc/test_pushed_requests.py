@@ -4,6 +4,11 @@ them: a ``request_uri`` presented with another ``client_id`` is refused *without
 
 from __future__ import annotations
 
+import base64
+import json
+
+import pytest
+
 from santeid.oidc.request_objects import PAR_URN_PREFIX
 from tests.support.concurrency import race
 from tests.support.oidc_flow import CLIENT_SECRET
@@ -55,3 +60,44 @@ def test_racing_uses_of_one_request_uri_let_one_through(app, client):
 
     statuses = race(use, threads=8)
     assert sorted(statuses) == [302] + [400] * 7
+
+
+def _unsigned(claims: dict) -> str:
+    """A request object with ``alg`` ``none`` (RFC 9101 §6.1; Keycloak accepts it)."""
+
+    def segment(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{segment({'alg': 'none'})}.{segment(claims)}."
+
+
+@pytest.mark.parametrize(
+    ("claims", "refusal"),
+    [
+        ({"exp": -29}, None),
+        ({"exp": -30}, "the request object has expired"),
+        ({"nbf": 30}, None),
+        ({"nbf": 31}, "the request object is not valid yet (nbf)"),
+        ({"exp": 3631}, "request object: exp is more than 3600 seconds ahead"),
+        ({"iat": 1.5}, "request object: the claim iat must be a whole number of seconds"),
+    ],
+)
+def test_request_object_times_allow_30_seconds_of_skew(clocked_app, clock, claims, refusal):
+    """The skew of every JWT a client signs (``client_auth.LEEWAY``): an ``exp`` is past from
+    30 s on (RFC 7519 §4.1.4: not accepted *on or after* it), as for a CIBA signed request."""
+    register_client(clocked_app)
+    now = int(clock()) + 1
+    clock.set(now)
+    claims = {name: now + offset for name, offset in claims.items()}
+    request_object = {"response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI}
+    pushed = clocked_app.test_client().post(
+        f"{OIDC}/ext/par/request",
+        data={"request": _unsigned({**request_object, **claims})},
+        headers=basic_auth("service-test", CLIENT_SECRET),
+    )
+    if refusal is None:
+        assert pushed.status_code == 201, pushed.get_json()
+    else:
+        assert pushed.status_code == 400
+        assert pushed.get_json()["error"] == "invalid_request_object"
+        assert pushed.get_json()["error_description"].startswith(refusal)

@@ -27,6 +27,7 @@ from santeid.admin import professional_sign_in
 from santeid.admin.charts import Chart
 from santeid.clock import utc_datetime
 from santeid.ecps.pin import PinHasher
+from santeid.i18n import SUPPORTED as SUPPORTED_LOCALES
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.observability import events
@@ -53,7 +54,7 @@ _hasher = PinHasher()
 
 def _t() -> Translator:
     lang = request.args.get("lang")
-    if lang in ("fr", "en"):
+    if lang in SUPPORTED_LOCALES:
         session["admin_lang"] = lang
     return Translator(pick_locale(session.get("admin_lang", "fr")))
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 from santeid.oidc.client_auth import REQUEST_SIGNING_ALGS
+from santeid.oidc.grant_types import CIBA as CIBA_GRANT_TYPE
 
-CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
-DELIVERY_MODES = ("poll", "ping", "push")
+#: ``backchannel_token_delivery_mode`` values (CIBA Core 1.0 §4), in discovery's order.
+DELIVERY_MODES: tuple[str, ...] = ("poll", "ping", "push")
 DEFAULT_REQUEST_EXPIRY = 120
 DEFAULT_POLLING_INTERVAL = 5
 MAX_REQUEST_EXPIRY = 3600

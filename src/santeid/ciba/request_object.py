@@ -16,7 +16,8 @@ failure is ``invalid_request`` (CIBA Core §13 lists no ``invalid_request_object
 * ``exp`` present, not past, at most 60 minutes ahead (``signed_request_max_lifetime``, and
   after ``iat``); ``exp``, ``iat``, ``nbf`` whole numbers; ``nbf`` present, not
   in the future, at most 60 minutes past (so ``exp - nbf`` ≤ 60 minutes, as FAPI-CIBA §5.2.2
-  asks); ``jti`` present and never seen before (kept until ``exp``);
+  asks); ``jti`` present and never seen before (kept until ``exp``); every time check
+  allows the clock skew of any JWT a client signs (``client_auth.time_problem``, 30 s);
 * no authentication request parameter outside the JWT (CIBA Core §7.1.1).
 
 A ``login_hint_token`` (CIBA Core §7.1; its format is left to the OP) is, at santeid, a JWS
@@ -36,11 +37,10 @@ from santeid.ciba import metadata as client_meta
 from santeid.ciba.errors import ExpiredLoginHintTokenError
 from santeid.ciba.errors import InvalidRequestError
 from santeid.ciba.validators import REQUEST_PARAMETERS
+from santeid.oidc import client_auth
 from santeid.oidc.client_auth import HINT_TOKEN_SIGNING_ALGS
 from santeid.storage import keys
 
-#: Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
-LEEWAY = 10
 #: FAPI-CIBA: a request object lives at most 60 minutes.
 MAX_LIFETIME = 3600
 #: Algorithms a ``login_hint_token`` may use (``santeid.oidc.client_auth``).
@@ -64,16 +64,6 @@ def _decode(token: Any, keys: KeySet, algorithms: list[str], what: str):
         ) from None
 
 
-def _number(claims: dict[str, Any], name: str) -> int:
-    value = claims.get(name)
-    if value is None:
-        raise InvalidRequestError(f"request object: the claim {name} is required")
-    if isinstance(value, bool) or not isinstance(value, int):
-        # NumericDate as a whole number: a float or a string is refused, never rounded.
-        raise InvalidRequestError(f"request object: the claim {name} must be a whole number")
-    return value
-
-
 def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now: float) -> None:
     """The FAPI-CIBA claim checks, in order; raise ``InvalidRequestError``."""
     from santeid.oidc.provider import current_endpoint_url
@@ -90,24 +80,25 @@ def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now
     # FAPI-CIBA's 60 minutes at most; signed_request_max_lifetime may shorten it, which
     # shortens how long the jti must be remembered (docs/security.md).
     lifetime = min(MAX_LIFETIME, services.settings.oidc.signed_request_max_lifetime)
-    minutes = f"{lifetime // 60} minutes" if lifetime % 60 == 0 else f"{lifetime} seconds"
-    exp = _number(claims, "exp")
-    if exp <= now - LEEWAY:
-        raise InvalidRequestError("request object: expired (exp)")
-    if exp > now + lifetime + LEEWAY:
-        raise InvalidRequestError(f"request object: exp is more than {minutes} ahead")
-    iat = _number(claims, "iat")
-    if exp - iat > lifetime:
-        raise InvalidRequestError(f"request object: exp is more than {minutes} after iat")
-    nbf = _number(claims, "nbf")
-    if nbf > now + LEEWAY:
-        raise InvalidRequestError("request object: not valid yet (nbf)")
-    if nbf < now - lifetime - LEEWAY:
-        raise InvalidRequestError(f"request object: nbf is more than {minutes} in the past")
+    problem = client_auth.time_problem(
+        claims,
+        now=now,
+        max_lifetime=lifetime,
+        required=("exp", "iat", "nbf"),
+        nbf_max_age=True,
+    )
+    if problem:
+        if problem.kind == client_auth.NOT_A_NUMBER:
+            # NumericDate as a whole number: a float or a string is refused, never rounded.
+            text = f"the claim {problem.claim} must be a whole number"
+        else:
+            minutes = f"{lifetime // 60} minutes" if lifetime % 60 == 0 else f"{lifetime} seconds"
+            text = problem.describe(minutes)
+        raise InvalidRequestError(f"request object: {text}")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise InvalidRequestError("request object: the claim jti is required")
-    ttl = max(1, int(exp - now) + LEEWAY)
+    ttl = max(1, int(claims["exp"] - now) + client_auth.LEEWAY)
     seen = keys.CIBA_REQUEST_JTI.key(client.get_client_id(), keys.digest(jti))
     if not services.store.add(seen, {}, ttl):
         raise InvalidRequestError("request object: jti already used")
@@ -161,7 +152,7 @@ def login_hint_token_subject(services: Any, client: Any, token: Any) -> str | No
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, int | float):
         raise InvalidRequestError("login_hint_token: the claim exp is required")
-    if exp <= services.clock() - LEEWAY:
+    if client_auth.expired(exp, services.clock()):
         raise ExpiredLoginHintTokenError("login_hint_token has expired")
     subject = claims.get("login_hint")
     if not isinstance(subject, str) or not subject:

@@ -43,6 +43,7 @@ from santeid.ecps.webhooks import check_webhook_url
 from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import SigningKeyUnavailable
+from santeid.oidc.grant_types import REFRESH_TOKEN
 from santeid.psc import proofs
 
 if TYPE_CHECKING:
@@ -319,7 +320,7 @@ class CibaService:
                 scope=request.scope,
                 family_id=family_id,
                 nonce=None,
-                include_refresh=client.check_grant_type("refresh_token") or push,
+                include_refresh=client.check_grant_type(REFRESH_TOKEN) or push,
                 family_just_opened=True,
                 batch=writes,
                 **extra,
@@ -332,7 +333,7 @@ class CibaService:
         if consumed.value is None:
             self.tokens.revoke_family(family_id)
             raise TokenRedemptionError("auth_req_id already used")
-        observe.token_issued(client.get_client_id(), "urn:openid:params:grant-type:ciba")
+        observe.token_issued(client.get_client_id(), client_meta.CIBA_GRANT_TYPE)
         return tokens
 
     def revoke_replayed(self, request: CibaRequest) -> None:

@@ -113,13 +113,11 @@ def _authenticate() -> dict:
             raise FhirError(
                 401,
                 "login",
-                "an access token is required",
+                protector.TOKEN_REQUIRED,
                 {"WWW-Authenticate": 'Bearer realm="fhir"'},
             ) from None
         if exc.error == protector.UNSUPPORTED:
-            raise FhirError(
-                400, "invalid", "the Authorization header must be 'Bearer <token>'"
-            ) from None
+            raise FhirError(400, "invalid", protector.BEARER_REQUIRED) from None
         raise FhirError(
             401,
             "login",

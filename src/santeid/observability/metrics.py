@@ -28,7 +28,9 @@ from prometheus_client import Histogram
 from prometheus_client import generate_latest
 from prometheus_client import multiprocess
 
+from santeid.ciba.metadata import DELIVERY_MODES
 from santeid.observability.multiproc import MULTIPROC_ENV
+from santeid.oidc import grant_types
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,7 @@ LOGIN_FAILURE_REASONS = (
 TOKENS_ISSUED = Counter(
     "santeid_tokens_issued_total", "Token responses issued, by grant type.", ["client", "grant"]
 )
-GRANTS = (
-    "authorization_code",
-    "refresh_token",
-    "client_credentials",
-    "urn:openid:params:grant-type:ciba",
-)
+GRANTS = grant_types.SUPPORTED
 
 # -- CIBA -------------------------------------------------------------------------------------
 CIBA_REQUESTS = Counter(
@@ -191,7 +188,7 @@ def token_issued(client_id: str, grant: str) -> None:
 
 
 def _mode(mode: str) -> str:
-    return mode if mode in ("poll", "ping", "push") else UNKNOWN
+    return mode if mode in DELIVERY_MODES else UNKNOWN
 
 
 def ciba_requested(client_id: str, mode: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from santeid.observability import events
 from santeid.observability import metrics
+from santeid.oidc import grant_types
 
 #: e-CPS request failures → the login failure reason the operators see.
 _ECPS_FAILURES = {"pin_locked": "locked", "wrong_code": "wrong_code"}
@@ -42,7 +43,7 @@ def logout(professional: str | None, *, client_id: str | None = None) -> None:
 
 def token_issued(client_id: str, grant: str, *, professional: str | None = None) -> None:
     metrics.token_issued(client_id, grant)
-    if grant == "refresh_token":
+    if grant == grant_types.REFRESH_TOKEN:
         events.record(events.REFRESH_TOKEN, client_id=client_id, professional=professional)
 
 

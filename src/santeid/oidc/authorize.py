@@ -29,6 +29,8 @@ from markupsafe import escape
 from santeid.i18n import pick_locale
 from santeid.interaction import PendingLogin
 from santeid.interaction import login_pages
+from santeid.oidc import grant_types
+from santeid.oidc import pkce
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.services import services
@@ -239,7 +241,9 @@ def check_response_type(params, client) -> None:
         raise RedirectError(
             "unsupported_response_type", f"response_type {response_type!r} is not supported"
         )
-    if not client.check_response_type("code") or not client.check_grant_type("authorization_code"):
+    if not client.check_response_type("code") or not client.check_grant_type(
+        grant_types.AUTHORIZATION_CODE
+    ):
         raise RedirectError(
             "unauthorized_client", "this client may not use the authorization code flow"
         )
@@ -292,13 +296,13 @@ def check_pkce(params, client) -> tuple[str | None, str | None]:
         if client.require_pkce:
             raise RedirectError("invalid_request", "this client must use PKCE (code_challenge)")
         return None, None
-    method = method or "plain"
-    if method not in ("S256", "plain"):
+    method = method or pkce.DEFAULT
+    if method not in pkce.METHODS:
         raise RedirectError("invalid_request", f"code_challenge_method {method!r} is not supported")
     plain_allowed = (
         services().settings.keycloak.pkce_plain_for_all_clients or client.pkce_plain_allowed
     )
-    if method == "plain" and not plain_allowed:
+    if method == pkce.PLAIN and not plain_allowed:
         raise RedirectError(
             "invalid_request", "code_challenge_method plain is not allowed: use S256"
         )

@@ -1,5 +1,7 @@
 """Client authentication and signing algorithms: the single list every part of the provider
-reads — discovery, client-metadata validation, Authlib's grants and endpoints, CIBA and logout.
+reads — discovery, client-metadata validation, Authlib's grants and endpoints, CIBA and logout;
+and the time checks, with one clock skew (:data:`LEEWAY`), of every JWT a client signs
+(:func:`time_problem`).
 
 Client authentication follows Keycloak's "Client Id and Secret" authenticator by default
 (``docs/reference/keycloak-behaviour.md``, "Client authentication"): a client that holds a
@@ -18,6 +20,7 @@ With ``client_authentication = "strict"`` only the registered method is accepted
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -25,6 +28,7 @@ from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from santeid.keystore import ALGORITHMS
+from santeid.oidc import keycloak_errors
 
 if TYPE_CHECKING:
     from authlib.oauth2.rfc6749 import AuthorizationServer
@@ -44,6 +48,8 @@ PRIVATE_KEY_JWT = "private_key_jwt"
 TLS_CLIENT_AUTH = "tls_client_auth"
 #: Methods whose credential is the client secret (Keycloak's "Client Id and Secret").
 SECRET_METHODS: tuple[str, ...] = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST)
+#: The method of a client that registers none (RFC 7591 §2).
+DEFAULT_METHOD = CLIENT_SECRET_BASIC
 #: Every method a client may register, in PSC's discovery order
 #: (``docs/reference/pro-sante-connect.md §2``; ``client_secret_jwt`` is not implemented).
 AUTH_METHODS: tuple[str, ...] = (
@@ -72,24 +78,77 @@ ENDPOINTS: tuple[str, ...] = (
 )
 ENDPOINT_AUTH_METHODS: dict[str, list[str]] = {name: list(_ATTEMPT_ORDER) for name in ENDPOINTS}
 
-#: Keycloak's answer to any client-authentication failure.
-KEYCLOAK_INVALID_CLIENT = "Invalid client or Invalid client credentials"
 POLICIES = ("keycloak", "strict")
 
 
+#: Seconds of clock skew tolerated on the time claims of every JWT a client signs: client
+#: assertions, request objects, CIBA signed requests and ``login_hint_token``s
+#: (docs/configuration.md, ``client_assertion_max_lifetime``; docs/ciba.md).
+LEEWAY = 30
 #: Time claims of a signed JWT from a client (RFC 7519 §4.1.4-6: NumericDate).
 TIME_CLAIMS: tuple[str, ...] = ("exp", "nbf", "iat")
 
+#: The rules :func:`time_problem` checks, each the ``kind`` of a :class:`TimeProblem`.
+NOT_A_NUMBER = "not_a_number"
+MISSING = "missing"
+EXPIRED = "expired"
+TOO_FAR_AHEAD = "too_far_ahead"
+TOO_LONG_AFTER_IAT = "too_long_after_iat"
+NOT_YET_VALID = "not_yet_valid"
+NBF_TOO_OLD = "nbf_too_old"
 
-def lifetime_error(
-    claims: dict[str, Any], *, now: float, max_lifetime: int, leeway: int, require_exp: bool = True
-) -> str | None:
-    """Why a client's signed JWT (client assertion, CIBA signed request, request object) is
-    refused for its time claims, or ``None``.
 
-    ``exp``, ``nbf`` and ``iat`` are whole numbers of seconds when present (a float or a
-    string would let two verifiers disagree on the same token); ``exp`` is at most
-    ``max_lifetime`` seconds after ``iat`` and after now (plus ``leeway`` for clock skew).
+@dataclass(frozen=True)
+class TimeProblem:
+    """Why a client's signed JWT is refused for its time claims: the rule (``kind``, one of
+    the names above) and the claim it is about."""
+
+    kind: str
+    claim: str
+
+    def describe(self, lifetime: str) -> str:
+        """The reason in words; ``lifetime`` is the longest lifetime as the endpoint says it
+        (``"300 seconds"``, ``"60 minutes"``)."""
+        return {
+            NOT_A_NUMBER: f"the claim {self.claim} must be a whole number of seconds (NumericDate)",
+            MISSING: f"the claim {self.claim} is required",
+            EXPIRED: "expired (exp)",
+            TOO_FAR_AHEAD: f"exp is more than {lifetime} ahead",
+            TOO_LONG_AFTER_IAT: f"exp is more than {lifetime} after iat",
+            NOT_YET_VALID: "not valid yet (nbf)",
+            NBF_TOO_OLD: f"nbf is more than {lifetime} in the past",
+        }[self.kind]
+
+
+def expired(exp: float, now: float) -> bool:
+    """Is a client's JWT past its ``exp``, :data:`LEEWAY` allowed (RFC 7519 §4.1.4: it MUST
+    NOT be accepted on or after ``exp``)?"""
+    return exp <= now - LEEWAY
+
+
+def time_problem(
+    claims: dict[str, Any],
+    *,
+    now: float,
+    max_lifetime: int,
+    required: tuple[str, ...] = ("exp",),
+    validity: bool = True,
+    nbf_max_age: bool = False,
+) -> TimeProblem | None:
+    """Why a JWT a client signed (client assertion, request object, CIBA signed request) is
+    refused for its time claims, or ``None``; the checks in this order:
+
+    * ``exp``, ``nbf`` and ``iat`` are whole numbers of seconds when present (a float or a
+      string would let two verifiers disagree on the same token), and those of ``required``
+      are present;
+    * with ``validity``: ``exp`` not past and ``nbf`` not in the future (:data:`LEEWAY`
+      allowed). Client assertions leave these two to Authlib's claims registry, which applies
+      the same leeway (``PrivateKeyJWT``);
+    * ``exp`` at most ``max_lifetime`` seconds after now (plus :data:`LEEWAY`) and after
+      ``iat``;
+    * with ``nbf_max_age``: ``nbf`` at most ``max_lifetime`` seconds past (plus
+      :data:`LEEWAY`), so ``exp - nbf`` stays within it (FAPI-CIBA §5.2.2, docs/ciba.md).
+
     Bounding the lifetime bounds how long a replay cache must remember the ``jti``, and so
     how long a store restart without persistence could let a captured JWT be replayed
     (``docs/security.md``).
@@ -97,15 +156,23 @@ def lifetime_error(
     for name in TIME_CLAIMS:
         value = claims.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            return f"the claim {name} must be a whole number of seconds (NumericDate)"
-    exp = claims.get("exp")
-    if exp is None:
-        return "the claim exp is required" if require_exp else None
-    if exp > now + max_lifetime + leeway:
-        return f"exp is more than {max_lifetime} seconds ahead"
-    iat = claims.get("iat")
-    if iat is not None and exp - iat > max_lifetime:
-        return f"exp is more than {max_lifetime} seconds after iat"
+            return TimeProblem(NOT_A_NUMBER, name)
+    for name in required:
+        if claims.get(name) is None:
+            return TimeProblem(MISSING, name)
+    exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf")
+    if exp is not None:
+        if validity and expired(exp, now):
+            return TimeProblem(EXPIRED, "exp")
+        if exp > now + max_lifetime + LEEWAY:
+            return TimeProblem(TOO_FAR_AHEAD, "exp")
+        if iat is not None and exp - iat > max_lifetime:
+            return TimeProblem(TOO_LONG_AFTER_IAT, "exp")
+    if nbf is not None:
+        if validity and nbf > now + LEEWAY:
+            return TimeProblem(NOT_YET_VALID, "nbf")
+        if nbf_max_age and nbf < now - max_lifetime - LEEWAY:
+            return TimeProblem(NBF_TOO_OLD, "nbf")
     return None
 
 
@@ -218,7 +285,7 @@ class KeycloakInvalidClientError(InvalidClientError):
 def invalid_client(error: InvalidClientError, endpoint: str) -> InvalidClientError:
     """The error a failed authentication answers under the configured policy."""
     if _policy() == "keycloak":
-        return KeycloakInvalidClientError(description=KEYCLOAK_INVALID_CLIENT)
+        return KeycloakInvalidClientError(description=keycloak_errors.INVALID_CLIENT)
     if endpoint == "backchannel_authentication" and error.status_code != 401:
         # CIBA Core §13: invalid_client is a 401 whatever the method (Authlib answers 400 for
         # some, e.g. an unknown client_id with client_secret_post).

@@ -28,13 +28,12 @@ from santeid import db
 from santeid.clock import Clock
 from santeid.clock import system_clock
 from santeid.oidc import client_auth
+from santeid.oidc import grant_types as grants
 from santeid.oidc.tls_client_auth import validate_metadata as validate_tls_client_auth
 
-GRANT_TYPES = [
-    "authorization_code",
-    "refresh_token",
-    "client_credentials",
-]
+#: The grant types a client may register: the core ones, and those of the features that
+#: registered their checks (``register_metadata_check``), always in discovery's order.
+GRANT_TYPES = list(grants.CORE)
 AUTH_METHODS = client_auth.AUTH_METHODS
 SIGNING_ALGS = client_auth.SIGNING_ALGS
 MIN_SECRET_LENGTH = 16
@@ -52,9 +51,11 @@ def register_metadata_check(check, *, grant_types: tuple[str, ...] = ()) -> None
     accept its grant types. Idempotent: an app created twice registers once."""
     if check not in METADATA_CHECKS:
         METADATA_CHECKS.append(check)
-    for grant_type in grant_types:
-        if grant_type not in GRANT_TYPES:
-            GRANT_TYPES.append(grant_type)
+    unknown = set(grant_types) - set(grants.SUPPORTED)
+    if unknown:
+        raise ValueError(f"grant types missing from grant_types.SUPPORTED: {sorted(unknown)}")
+    accepted = {*GRANT_TYPES, *grant_types}
+    GRANT_TYPES[:] = [name for name in grants.SUPPORTED if name in accepted]
 
 
 class InvalidClientMetadata(ValueError):
@@ -195,7 +196,7 @@ def validate_metadata(
     if any(ch.isspace() or ord(ch) < 32 for ch in client_id):
         raise InvalidClientMetadata("client_id must not contain spaces or control characters")
 
-    grant_types = meta.setdefault("grant_types", ["authorization_code", "refresh_token"])
+    grant_types = meta.setdefault("grant_types", list(grants.DEFAULT))
     if not isinstance(grant_types, list) or not grant_types:
         raise InvalidClientMetadata("grant_types must be a non-empty list")
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
@@ -203,14 +204,14 @@ def validate_metadata(
         raise InvalidClientMetadata(
             f"grant_types: unsupported {unknown}; supported: {list(GRANT_TYPES)}"
         )
-    meta.setdefault("response_types", ["code"] if "authorization_code" in grant_types else [])
+    meta.setdefault("response_types", ["code"] if grants.AUTHORIZATION_CODE in grant_types else [])
     if meta["response_types"] not in (["code"], []):
         raise InvalidClientMetadata('response_types: only ["code"] is supported')
 
     redirect_uris = meta.setdefault("redirect_uris", [])
     if not isinstance(redirect_uris, list):
         raise InvalidClientMetadata("redirect_uris must be a list")
-    if "authorization_code" in grant_types and not redirect_uris:
+    if grants.AUTHORIZATION_CODE in grant_types and not redirect_uris:
         raise InvalidClientMetadata(
             "redirect_uris is required for the authorization_code grant", "invalid_redirect_uri"
         )
@@ -223,7 +224,7 @@ def validate_metadata(
         if uri != "+":  # Keycloak's "+": the redirect_uris too (Client.check_post_logout…)
             _check_uri(uri, "post_logout_redirect_uris")
 
-    method = meta.setdefault("token_endpoint_auth_method", "client_secret_basic")
+    method = meta.setdefault("token_endpoint_auth_method", client_auth.DEFAULT_METHOD)
     if method not in AUTH_METHODS:
         raise InvalidClientMetadata(
             f"token_endpoint_auth_method: {method!r} unsupported; supported: {list(AUTH_METHODS)}"
@@ -235,7 +236,7 @@ def validate_metadata(
                 f"client_secret is required for {method} (at least {MIN_SECRET_LENGTH} characters)"
             )
     # The jwks verify private_key_jwt assertions, CIBA and authorization request objects.
-    if method == "private_key_jwt" or "jwks" in meta:
+    if method == client_auth.PRIVATE_KEY_JWT or "jwks" in meta:
         if "jwks_uri" in meta:
             raise InvalidClientMetadata(
                 "jwks_uri is not supported: register the public keys inline in jwks"
@@ -384,7 +385,7 @@ class Client(ClientMixin):
 
     @property
     def token_endpoint_auth_method(self) -> str:
-        return self.metadata.get("token_endpoint_auth_method", "client_secret_basic")
+        return self.metadata.get("token_endpoint_auth_method", client_auth.DEFAULT_METHOD)
 
     @property
     def allowed_scopes(self) -> set[str] | None:

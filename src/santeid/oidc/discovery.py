@@ -16,7 +16,11 @@ import json
 from flask import Response
 from flask import jsonify
 
+from santeid import i18n
+from santeid.ciba.metadata import DELIVERY_MODES
 from santeid.oidc import client_auth
+from santeid.oidc import grant_types
+from santeid.oidc import pkce
 from santeid.oidc.authorize import ACR_VALUES_SUPPORTED
 from santeid.oidc.authorize import RESPONSE_MODES
 from santeid.oidc.client_auth import SIGNING_ALGS
@@ -97,12 +101,7 @@ def metadata(*, wallet: bool = True) -> dict:
         "frontchannel_logout_session_supported": True,
         "frontchannel_logout_supported": True,
         "jwks_uri": f"{base}/certs",
-        "grant_types_supported": [
-            "authorization_code",
-            "refresh_token",
-            "client_credentials",
-            "urn:openid:params:grant-type:ciba",
-        ],
+        "grant_types_supported": list(grant_types.SUPPORTED),
         "acr_values_supported": ACR_VALUES_SUPPORTED,
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
@@ -127,7 +126,7 @@ def metadata(*, wallet: bool = True) -> dict:
         "request_parameter_supported": True,
         "request_uri_parameter_supported": False,
         # PSC's order; plain for every client unless pkce_plain_for_all_clients is off.
-        "code_challenge_methods_supported": ["plain", "S256"],
+        "code_challenge_methods_supported": list(pkce.METHODS),
         # RFC 8705 §3: the access tokens of tls_client_auth clients carry cnf.x5t#S256 and
         # every Bearer API checks it (santeid.oidc.protector).
         "tls_client_certificate_bound_access_tokens": True,
@@ -138,9 +137,9 @@ def metadata(*, wallet: bool = True) -> dict:
         "backchannel_logout_session_supported": True,
         # In neither PSC's document nor Keycloak's: right after the nearest member it shares
         # with PSC's document.
-        "ui_locales_supported": ["fr", "en"],
+        "ui_locales_supported": list(i18n.SUPPORTED),
         # CIBA Core 1.0 §4 (santeid.ciba; docs/reference/pro-sante-connect.md §14).
-        "backchannel_token_delivery_modes_supported": ["poll", "ping", "push"],
+        "backchannel_token_delivery_modes_supported": list(DELIVERY_MODES),
         "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
         "backchannel_authentication_request_signing_alg_values_supported": list(
             client_auth.REQUEST_SIGNING_ALGS

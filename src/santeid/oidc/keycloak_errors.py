@@ -13,10 +13,12 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
+#: Keycloak's answer to any client-authentication failure (``santeid.oidc.client_auth``).
+INVALID_CLIENT = "Invalid client or Invalid client credentials"
 #: Default ``error_description`` per ``error`` code.
 DESCRIPTIONS: dict[str, str] = {
     "invalid_request": "Invalid request",
-    "invalid_client": "Invalid client or Invalid client credentials",
+    "invalid_client": INVALID_CLIENT,
     "invalid_grant": "Invalid grant",
     "unauthorized_client": "Client not allowed",
     "unsupported_grant_type": "Unsupported grant_type",

@@ -53,6 +53,10 @@ UNSUPPORTED = UnsupportedTokenTypeError.error
 INVALID_REQUEST = InvalidRequestError.error
 INVALID_TOKEN = InvalidTokenError.error
 
+#: Descriptions of :data:`MISSING` and :data:`UNSUPPORTED` for the APIs that answer with
+#: their own words rather than Keycloak's (userinfo's ``rfc6750`` errors, the FHIR directory).
+TOKEN_REQUIRED = "an access token is required"  # noqa: S105 - a message
+BEARER_REQUIRED = "the Authorization header must be 'Bearer <token>'"
 #: Description of a certificate-bound token presented without its certificate.
 UNBOUND = "the access token is bound to a client certificate that was not presented"
 

@@ -35,7 +35,9 @@ from joserfc.errors import JoseError
 
 from santeid.observability import record as observe
 from santeid.oidc import client_auth
+from santeid.oidc import grant_types
 from santeid.oidc import keycloak_errors
+from santeid.oidc import pkce
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.tls_client_auth import TlsClientAuth
@@ -103,8 +105,8 @@ class PerClientCodeChallenge(CodeChallenge):
     says ``invalid_request`` and lets an empty one through). The verifier is checked here, in
     constant time (``hmac.compare_digest``), never by Authlib's ``==``."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256", "plain"]
-    DEFAULT_CODE_CHALLENGE_METHOD = "plain"
+    SUPPORTED_CODE_CHALLENGE_METHOD = list(pkce.METHODS)
+    DEFAULT_CODE_CHALLENGE_METHOD = pkce.DEFAULT
 
     def validate_code_verifier(self, grant, result):
         request: OAuth2Request = grant.request
@@ -125,9 +127,9 @@ class PerClientCodeChallenge(CodeChallenge):
         method = (
             self.get_authorization_code_challenge_method(code) or self.DEFAULT_CODE_CHALLENGE_METHOD
         )
-        if method == "S256":
+        if method == pkce.S256:
             derived = create_s256_code_challenge(verifier)
-        elif method == "plain":
+        elif method == pkce.PLAIN:
             derived = verifier
         else:  # never stored (checked at the authorization endpoint): refused all the same
             derived = ""
@@ -233,7 +235,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 scope=record.get_scope(),
                 family_id=family_id,
                 nonce=record.get_nonce(),
-                include_refresh=client.check_grant_type("refresh_token"),
+                include_refresh=client.check_grant_type(grant_types.REFRESH_TOKEN),
                 family_just_opened=True,
                 certificate_thumbprint=bound_certificate_thumbprint(client),
                 batch=writes,
@@ -251,7 +253,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             # A logout ran while the family joined the session, too late to revoke it.
             services.tokens.revoke_family(family_id)
             raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
-        observe.token_issued(client.get_client_id(), "authorization_code")
+        observe.token_issued(client.get_client_id(), grant_types.AUTHORIZATION_CODE)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
     @staticmethod
@@ -328,7 +330,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if grant.authentication.sid:
             services.sessions.keep_alive(grant.authentication.sid)
         observe.token_issued(
-            client.get_client_id(), "refresh_token", professional=grant.authentication.national_id
+            client.get_client_id(),
+            grant_types.REFRESH_TOKEN,
+            professional=grant.authentication.national_id,
         )
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
@@ -364,7 +368,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             client=client, scope=scope, certificate_thumbprint=bound_certificate_thumbprint(client)
         )
         log.info("client_credentials token issued to %s", client.get_client_id())
-        observe.token_issued(client.get_client_id(), "client_credentials")
+        observe.token_issued(client.get_client_id(), grant_types.CLIENT_CREDENTIALS)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
@@ -373,12 +377,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     Only the algorithms discovery advertises (:data:`client_auth.SIGNING_ALGS`) verify an
     assertion; its lifetime is bounded by ``client_assertion_max_lifetime``
-    (:func:`client_auth.lifetime_error`) and its ``jti`` is remembered exactly as long as the
+    (:func:`client_auth.time_problem`) and its ``jti`` is remembered exactly as long as the
     assertion could be accepted (until ``exp`` + leeway)."""
 
     # types-Authlib marks this Final; in Authlib it is a plain class attribute, the name this
     # subclass registers its method under.
-    CLIENT_AUTH_METHOD = "private_key_jwt"  # type: ignore[misc]
+    CLIENT_AUTH_METHOD = client_auth.PRIVATE_KEY_JWT  # type: ignore[misc]
 
     def get_audiences(self):
         settings = _services().settings
@@ -400,14 +404,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             )
         except JoseError as exc:
             raise InvalidClientError(description=exc.description) from exc
-        problem = client_auth.lifetime_error(
+        max_lifetime = _services().settings.oidc.client_assertion_max_lifetime
+        problem = client_auth.time_problem(
             token.claims,
             now=_services().clock(),
-            max_lifetime=_services().settings.oidc.client_assertion_max_lifetime,
-            leeway=self.leeway,
+            max_lifetime=max_lifetime,
+            validity=False,  # verify_claims checks exp and nbf, with the same leeway
         )
         if problem:
-            raise InvalidClientError(description=f"client assertion: {problem}")
+            description = problem.describe(f"{max_lifetime} seconds")
+            raise InvalidClientError(description=f"client assertion: {description}")
         self.verify_claims(token.claims)
         return token.claims
 
@@ -422,7 +428,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return services.store.add(key, {"seen": True}, ttl)
 
     def authenticate_client(self, client):
-        if client.token_endpoint_auth_method == "private_key_jwt":  # noqa: S105
+        if client.token_endpoint_auth_method == client_auth.PRIVATE_KEY_JWT:
             return client
         raise InvalidClientError(
             description=f"The client cannot authenticate with method: {self.CLIENT_AUTH_METHOD}"
@@ -641,8 +647,10 @@ def create_authorization_server(clients: ClientRegistry) -> SanteidAuthorization
         query_client=clients.get, save_token=lambda token, request: None
     )
     client_auth.register_methods(server)
-    server.register_client_auth_method("private_key_jwt", PrivateKeyJWT(leeway=30))
-    server.register_client_auth_method("tls_client_auth", TlsClientAuth())
+    server.register_client_auth_method(
+        client_auth.PRIVATE_KEY_JWT, PrivateKeyJWT(leeway=client_auth.LEEWAY)
+    )
+    server.register_client_auth_method(client_auth.TLS_CLIENT_AUTH, TlsClientAuth())
     server.register_grant(AuthorizationCodeGrant, [PerClientCodeChallenge(required=False)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)

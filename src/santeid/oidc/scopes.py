@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from santeid.oidc import grant_types
+
 OPENID = "openid"
 #: PSC's ``scopes_supported``, in its published order (``docs/reference/pro-sante-connect.md §2``).
 SCOPES_SUPPORTED: list[str] = [
@@ -49,7 +51,7 @@ POLICIES = ("keycloak", "strict")
 #: Where a scope is asked for; ``openid`` is REQUIRED at the first two in the strict policy.
 AUTHORIZATION = "authorization"
 BACKCHANNEL = "backchannel_authentication"
-CLIENT_CREDENTIALS = "client_credentials"
+CLIENT_CREDENTIALS = grant_types.CLIENT_CREDENTIALS
 
 
 class ScopeError(ValueError):

@@ -22,11 +22,10 @@ from typing import Any
 from cryptography import x509
 
 from santeid.clock import utc_datetime
+from santeid.oidc.client_auth import TLS_CLIENT_AUTH
 from santeid.services import services
 
 log = logging.getLogger(__name__)
-
-METHOD = "tls_client_auth"
 
 
 class InvalidSubjectDN(ValueError):
@@ -63,7 +62,7 @@ def subject_matches(certificate: x509.Certificate, registered_dn: str) -> bool:
 def bound_certificate_thumbprint(client) -> str | None:
     """RFC 8705 §3: the access tokens of a client that authenticated with its certificate at
     this (token endpoint) request are bound to that certificate: its ``x5t#S256``, or None."""
-    if client.token_endpoint_auth_method != METHOD:
+    if client.token_endpoint_auth_method != TLS_CLIENT_AUTH:
         return None
     from santeid.oidc.protector import certificate_thumbprint
     from santeid.tls import client_certificate
@@ -74,7 +73,7 @@ def bound_certificate_thumbprint(client) -> str | None:
 
 def validate_metadata(meta: dict[str, Any]) -> None:
     """RFC 8705 §2.1.2: a ``tls_client_auth`` client registers exactly one subject DN."""
-    if meta.get("token_endpoint_auth_method") == METHOD:
+    if meta.get("token_endpoint_auth_method") == TLS_CLIENT_AUTH:
         parse_subject_dn(meta.get("tls_client_auth_subject_dn"))
 
 
@@ -96,7 +95,7 @@ class TlsClientAuth:
             log.info("tls_client_auth refused for %s: certificate outside its validity", client_id)
             return None
         client = query_client(client_id)
-        if client is None or client.token_endpoint_auth_method != METHOD:
+        if client is None or client.token_endpoint_auth_method != TLS_CLIENT_AUTH:
             return None
         registered = client.metadata.get("tls_client_auth_subject_dn", "")
         if not subject_matches(certificate, registered):

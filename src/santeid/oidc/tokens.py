@@ -38,6 +38,7 @@ from santeid.keystore import ALGORITHMS
 from santeid.keystore import HMAC_ALGORITHM
 from santeid.keystore import InvalidSignature
 from santeid.oidc import keycloak_errors
+from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import require_signing_key
 from santeid.psc.claims import other_ids_claim
@@ -158,7 +159,7 @@ class TokenService:
         :raises SigningKeyUnavailable: the client's ``id_token_signed_response_alg`` has no
             active key (docs/keys.md).
         """
-        if "openid" not in scope.split():
+        if not scopes.is_openid(scope):
             return None
         registered = require_signing_key(
             client, "id_token_signed_response_alg", self.keys.signing_algorithms

@@ -54,15 +54,14 @@ def _rfc6750_refusal(exc: OAuth2Error):
         # No credentials: a bare challenge, no error code.
         realm = services().settings.issuer_path.rsplit("/", 1)[-1] or "santeid"
         response = jsonify(
-            {"error": "invalid_request", "error_description": "an access token is required"}
+            {"error": "invalid_request", "error_description": protector.TOKEN_REQUIRED}
         )
         response.status_code = 401
         response.headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
         response.headers["Cache-Control"] = "no-store"
         return response
     if exc.error == protector.UNSUPPORTED:
-        description = "the Authorization header must be 'Bearer <token>'"
-        return _error(400, "invalid_request", description, challenge=False)
+        return _error(400, "invalid_request", protector.BEARER_REQUIRED, challenge=False)
     if exc.error == protector.INVALID_REQUEST:
         return _error(400, "invalid_request", exc.description, challenge=False)
     return _error(

@@ -34,6 +34,9 @@ from flask import request
 from flask import url_for
 
 from santeid.i18n import Translator
+from santeid.oidc import client_auth
+from santeid.oidc import grant_types
+from santeid.oidc import pkce
 from santeid.security import check_csrf
 from santeid.services import services
 from santeid.storage import keys
@@ -41,13 +44,13 @@ from santeid.storage import keys
 bp = Blueprint("sandbox_debugger", __name__, url_prefix="/sandbox/debugger")
 
 CLIENT_ID = "santeid-debugger"
-CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+CIBA_GRANT = grant_types.CIBA
 #: Seconds the debugger remembers a request and its tokens.
 LIFETIME = 3600
 #: The choices offered on the form (``docs/endpoints.md`` lists what santeid accepts; the
 #: others are there to see the errors).
 PROMPTS = ("", "none", "login", "consent")
-PKCE_METHODS = ("S256", "plain", "none")
+PKCE_METHODS = (pkce.S256, pkce.PLAIN, "none")
 RESPONSE_MODES = ("query", "form_post", "fragment")
 
 
@@ -75,10 +78,14 @@ def register_client(app) -> None:
                 "client_secret": client_secret(),
                 "redirect_uris": [base + "/callback"],
                 "post_logout_redirect_uris": [base],
-                "grant_types": ["authorization_code", "refresh_token", CIBA_GRANT],
+                "grant_types": [
+                    grant_types.AUTHORIZATION_CODE,
+                    grant_types.REFRESH_TOKEN,
+                    CIBA_GRANT,
+                ],
                 "backchannel_token_delivery_mode": "poll",
                 "backchannel_polling_interval": 0,
-                "token_endpoint_auth_method": "client_secret_basic",
+                "token_endpoint_auth_method": client_auth.CLIENT_SECRET_BASIC,
             },
             replace=True,
         )
@@ -182,11 +189,11 @@ def build():
     if args.get("login_hint"):
         params["login_hint"] = args["login_hint"][:100]
     verifier = None
-    method = args.get("pkce", "S256")
-    if method in ("S256", "plain"):
+    method = args.get("pkce", pkce.S256)
+    if method in pkce.METHODS:
         verifier = secrets.token_urlsafe(48)
         challenge = verifier
-        if method == "S256":
+        if method == pkce.S256:
             digest = hashlib.sha256(verifier.encode()).digest()
             challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
         params["code_challenge"] = challenge
@@ -217,7 +224,7 @@ def exchange():
     record_id = request.form.get("state", "")
     record = _load(record_id)
     data = {
-        "grant_type": "authorization_code",
+        "grant_type": grant_types.AUTHORIZATION_CODE,
         "code": request.form.get("code", ""),
         "redirect_uri": record["params"]["redirect_uri"],
     }
@@ -279,7 +286,10 @@ def act(record_id: str, action: str):
         call = _call(
             "POST",
             _oidc_path("token"),
-            data={"grant_type": "refresh_token", "refresh_token": tokens.get("refresh_token", "")},
+            data={
+                "grant_type": grant_types.REFRESH_TOKEN,
+                "refresh_token": tokens.get("refresh_token", ""),
+            },
             headers=_basic(),
         )
         if call["status"] == 200 and isinstance(call["body"], dict):

@@ -25,6 +25,8 @@ from flask import session
 from flask import url_for
 
 from santeid.i18n import Translator
+from santeid.oidc import client_auth
+from santeid.oidc import grant_types
 from santeid.oidc.authorize import current_sso
 from santeid.security import check_csrf
 from santeid.services import services
@@ -62,9 +64,9 @@ def register_account_client(svc) -> None:
             "client_name": "Mes e-CPS (santeid)",
             "client_secret": secrets.token_urlsafe(32),
             "redirect_uris": [redirect_uri],
-            "grant_types": ["authorization_code"],
+            "grant_types": [grant_types.AUTHORIZATION_CODE],
             "response_types": ["code"],
-            "token_endpoint_auth_method": "client_secret_basic",
+            "token_endpoint_auth_method": client_auth.CLIENT_SECRET_BASIC,
             "scope": "openid",
         },
         replace=True,
