@@ -46,7 +46,7 @@ IDLE_SECONDS = 1800
 PAGE = 50
 #: Failed sign-ins from one address allowed per window before the form answers 429.
 SIGN_IN_FAILURES = 5
-SIGN_IN_WINDOW = 900
+SIGN_IN_WINDOW = store_keys.ADMIN_SIGN_IN_WINDOW
 SIGN_IN_LIMIT = rate_limits.Limit(
     "admin-sign-in",
     SIGN_IN_FAILURES,

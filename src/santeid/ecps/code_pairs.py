@@ -35,8 +35,8 @@ from santeid.storage import keys
 from santeid.storage.records import ECPS_CODE_PAIR
 from santeid.storage.records import RecordBook
 
-#: Seconds the two codes stay valid.
-CODE_LIFETIME = 600
+#: Seconds the two codes stay valid (beside their keys, whose documented lifetime it is).
+CODE_LIFETIME = keys.ECPS_CODE_PAIR_LIFETIME
 #: Attempts (right or wrong) allowed on one pair; the last wrong one deletes the pair.
 MAX_ATTEMPTS = 5
 CODE_DIGITS = 6

@@ -586,7 +586,9 @@ def create_authorization_server(clients: ClientRegistry) -> SanteidAuthorization
         query_client=clients.get, save_token=lambda token, request: None
     )
     client_auth.register_methods(server)
-    server.register_client_auth_method("private_key_jwt", PrivateKeyJWT(leeway=30))
+    server.register_client_auth_method(
+        "private_key_jwt", PrivateKeyJWT(leeway=keys.CLIENT_ASSERTION_LEEWAY)
+    )
     server.register_client_auth_method("tls_client_auth", TlsClientAuth())
     server.register_grant(AuthorizationCodeGrant, [PerClientCodeChallenge(required=False)])
     server.register_grant(RefreshTokenGrant)
