@@ -41,5 +41,33 @@ def test_a_new_window_starts_after_the_last(store, advance_time):
 
 def test_the_subject_never_appears_in_the_key(store):
     rate_limits.hit(store, "login", "::ffff:203.0.113.9", limit=1, window=60)
-    assert store.ttl(rate_limits._key("login", "::ffff:203.0.113.9")) is not None
-    assert "203.0.113.9" not in rate_limits._key("login", "::ffff:203.0.113.9")
+    key = rate_limits.Limit("login", 1, 60).key("::ffff:203.0.113.9")
+    assert store.ttl(key) is not None
+    assert "203.0.113.9" not in key
+
+
+def test_a_hit_taken_back_frees_its_place_in_the_window(store):
+    limit = rate_limits.Limit("sign-in", 2, 60)
+    assert [limit.hit(store, "203.0.113.9") for _ in range(2)] == [False, False]
+    limit.take_back(store, "203.0.113.9")
+    assert limit.hit(store, "203.0.113.9") is False
+    assert limit.hit(store, "203.0.113.9") is True
+    assert store.ttl(limit.key("203.0.113.9")) > 1  # the window's, not the take-back's
+
+
+def test_a_take_back_after_the_window_lives_one_second(store, advance_time):
+    limit = rate_limits.Limit("sign-in", 2, 1)
+    limit.hit(store, "x")
+    advance_time(1.1)
+    limit.take_back(store, "x")
+    assert store.ttl(limit.key("x")) <= 1
+    advance_time(1.1)
+    assert store.incr(limit.key("x"), 60, amount=0) == 0
+
+
+def test_a_limit_may_have_a_key_family_of_its_own(store):
+    from santeid.storage import keys
+
+    limit = rate_limits.Limit("admin-sign-in", 5, 900, namespace=keys.ADMIN_LOGIN_FAILURES)
+    limit.hit(store, "203.0.113.9")
+    assert limit.key("203.0.113.9") == keys.ADMIN_LOGIN_FAILURES.key(keys.digest("203.0.113.9", 32))

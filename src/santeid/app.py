@@ -3,9 +3,6 @@ mounts every web layer on them (docs/architecture.md, "Composition root")."""
 
 from __future__ import annotations
 
-import logging
-import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,15 +11,12 @@ from flask.json.provider import DefaultJSONProvider
 
 from santeid.clock import Clock
 from santeid.clock import system_clock
-from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings import load_settings
 
 if TYPE_CHECKING:
     from santeid.services import Services
     from santeid.storage.base import EphemeralStore
-
-log = logging.getLogger("santeid")
 
 
 def _resource_dir(name: str) -> Path:
@@ -32,73 +26,6 @@ def _resource_dir(name: str) -> Path:
         return packaged if name == "templates" else packaged / "static"
     root = Path(__file__).resolve().parents[2] / "templates"
     return root if name == "templates" else root / "static"
-
-
-#: How the secrets of example configurations begin (``SANTEID_SECRET_KEY: change-me-…``).
-PLACEHOLDER_PREFIX = "change-me"
-#: Fewest bytes of a configured ``secret_key`` outside sandbox mode: 256 bits, the size of the
-#: HMAC-SHA256 key it becomes (RFC 2104 §3 recommends at least the hash's output length).
-MIN_SECRET_KEY_BYTES = 32
-
-
-def check_secret_key(settings: Settings) -> None:
-    """Refuse (:class:`ConfigurationError`) a configured ``secret_key`` anyone could know
-    outside sandbox mode: an example's placeholder, or fewer than
-    :data:`MIN_SECRET_KEY_BYTES` bytes. Whoever knows it signs session cookies, the admin
-    console's included (docs/security.md, "Browser"). Checked when the application is built,
-    not when the settings are read: ``santeid serve --sandbox`` turns sandbox mode on after
-    reading them, and the commands that never use the secret need not refuse it."""
-    value = settings.secret_key
-    if not value or settings.sandbox.enabled:
-        return
-    if value.strip().lower().startswith(PLACEHOLDER_PREFIX):
-        problem = f"is the placeholder of an example configuration ({PLACEHOLDER_PREFIX}…)"
-    elif len(value.encode()) < MIN_SECRET_KEY_BYTES:
-        problem = f"is shorter than {MIN_SECRET_KEY_BYTES} bytes"
-    else:
-        return
-    raise ConfigurationError(
-        f"secret_key (SANTEID_SECRET_KEY) {problem}: anyone who can guess it signs session "
-        "cookies, the admin console's included. Set a random value of "
-        f"{MIN_SECRET_KEY_BYTES} bytes or more, the same on every host (python3 -c 'import "
-        "secrets; print(secrets.token_urlsafe(48))'), or leave it empty for one host: a random "
-        "secret is then kept in {data_dir}/secret_key. Sandbox mode accepts any value."
-    )
-
-
-def _secret_key(settings: Settings) -> str:
-    """The session-signing secret: configured, or random and kept in the data directory."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = settings.data_path / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
-    return value
-
-
-def _check_store_persistence(store: EphemeralStore) -> None:
-    """Warn when the Redis store would forget revoked tokens on a restart (docs/deployment.md,
-    "Redis persistence"): a revoked access token would be accepted again until it expires."""
-    persistence = getattr(store, "persistence", None)
-    if persistence is None:
-        return  # memory://: one process, gone with it anyway
-    kind = persistence()
-    if kind is None:
-        log.info(
-            "store persistence not checked (CONFIG GET refused or Redis unreachable): make sure "
-            "Redis persists its data (AOF or RDB), or revoked tokens come back after a restart"
-        )
-    elif not kind:
-        log.warning(
-            'the Redis store does not persist its data (appendonly no, save ""): after a Redis '
-            "restart, revoked access tokens are accepted again until they expire and jti replay "
-            "caches are empty. Turn on AOF (appendonly yes) in production (docs/deployment.md)"
-        )
 
 
 def create_services(
@@ -123,7 +50,10 @@ def create_services(
     from santeid.oidc.sessions import SessionStore
     from santeid.oidc.tokens import TokenService
     from santeid.sandbox import phone_for
+    from santeid.security import check_secret_key
+    from santeid.security import load_secret_key
     from santeid.services import Services
+    from santeid.storage import check_persistence
     from santeid.storage import store_from_url
 
     check_secret_key(settings)  # before anything is created
@@ -144,8 +74,8 @@ def create_services(
     if store is None:
         store = store_from_url(settings.store.url)
         if settings.store.persistence_check:
-            _check_store_persistence(store)
-    secret_key = _secret_key(settings)
+            check_persistence(store)
+    secret_key = load_secret_key(settings)
     # A client may name only an algorithm with an active key (docs/keys.md, "Algorithms").
     clients = ClientRegistry.for_settings(
         settings, clock=clock, signing_algs=keys.signing_algorithms

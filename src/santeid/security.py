@@ -1,7 +1,9 @@
 """Request hygiene shared by every page and endpoint: CSRF tokens, parameter size limits,
 security headers, the cookie policy, and malformed requests refused before any endpoint (a
 ``Host`` that is not a host name, undecodable ``Basic`` credentials, JSON nested beyond reason)
-so that they get a clear error, never a 500."""
+so that they get a clear error, never a 500. And the secret that signs the session cookie:
+refused when anyone could know it (:func:`check_secret_key`), or made and kept in the data
+directory (:func:`load_secret_key`)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import binascii
 import hmac
 import ipaddress
 import json
+import os
 import re
 import secrets
+from typing import TYPE_CHECKING
 
 from flask import Request
 from flask import has_request_context
@@ -23,6 +27,10 @@ from werkzeug.exceptions import BadRequest
 
 from santeid.observability import metrics
 from santeid.services import services
+from santeid.settings import ConfigurationError
+
+if TYPE_CHECKING:
+    from santeid.settings import Settings
 
 #: Endpoint names added here answer ``json-oauth`` errors. Kept for code that registers
 #: endpoints this way; a blueprint declares its format with ``santeid.error_formats.declare``.
@@ -278,3 +286,52 @@ def init_app(app) -> None:
     app.before_request(limit_parameter_size)
     app.after_request(add_security_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
+
+
+# -- the session-signing secret -------------------------------------------------------------
+
+#: How the secrets of example configurations begin (``SANTEID_SECRET_KEY: change-me-…``).
+PLACEHOLDER_PREFIX = "change-me"
+#: Fewest bytes of a configured ``secret_key`` outside sandbox mode: 256 bits, the size of the
+#: HMAC-SHA256 key it becomes (RFC 2104 §3 recommends at least the hash's output length).
+MIN_SECRET_KEY_BYTES = 32
+
+
+def check_secret_key(settings: Settings) -> None:
+    """Refuse (:class:`ConfigurationError`) a configured ``secret_key`` anyone could know
+    outside sandbox mode: an example's placeholder, or fewer than
+    :data:`MIN_SECRET_KEY_BYTES` bytes. Whoever knows it signs session cookies, the admin
+    console's included (docs/security.md, "Browser"). Checked when the application is built,
+    not when the settings are read: ``santeid serve --sandbox`` turns sandbox mode on after
+    reading them, and the commands that never use the secret need not refuse it."""
+    value = settings.secret_key
+    if not value or settings.sandbox.enabled:
+        return
+    if value.strip().lower().startswith(PLACEHOLDER_PREFIX):
+        problem = f"is the placeholder of an example configuration ({PLACEHOLDER_PREFIX}…)"
+    elif len(value.encode()) < MIN_SECRET_KEY_BYTES:
+        problem = f"is shorter than {MIN_SECRET_KEY_BYTES} bytes"
+    else:
+        return
+    raise ConfigurationError(
+        f"secret_key (SANTEID_SECRET_KEY) {problem}: anyone who can guess it signs session "
+        "cookies, the admin console's included. Set a random value of "
+        f"{MIN_SECRET_KEY_BYTES} bytes or more, the same on every host (python3 -c 'import "
+        "secrets; print(secrets.token_urlsafe(48))'), or leave it empty for one host: a random "
+        "secret is then kept in {data_dir}/secret_key. Sandbox mode accepts any value."
+    )
+
+
+def load_secret_key(settings: Settings) -> str:
+    """The session-signing secret: configured, or random and kept in the data directory."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value

@@ -94,7 +94,13 @@ def test_sign_in_behind_a_trusted_proxy_is_throttled_per_forwarded_client(settin
     """Behind the proxy every connection comes from its address: the limit counts the client
     it forwards, so one attacker cannot lock the admin out (docs/operations.md "Admin
     console"), and the events say who tried."""
+    from prometheus_client import REGISTRY
+
     from santeid.observability.events import ADMIN_LOGIN
+
+    def refusals() -> float:
+        labels = {"reason": "rate_limit:admin-sign-in"}
+        return REGISTRY.get_sample_value("santeid_refusals_total", labels) or 0.0
 
     app = create_app(settings.replace(trusted_proxies="127.0.0.1"), store=MemoryStore())
     attacker = app.test_client()
@@ -102,7 +108,9 @@ def test_sign_in_behind_a_trusted_proxy_is_throttled_per_forwarded_client(settin
         assert _sign_in_as(attacker, "wrong", "203.0.113.9").status_code == 401
     admin = app.test_client()
     assert _sign_in_as(admin, "santeid-demo-admin", "198.51.100.20").status_code == 302
+    before = refusals()
     assert _sign_in_as(attacker, "santeid-demo-admin", "203.0.113.9").status_code == 429
+    assert refusals() == before + 1
     # The counter's key holds the address's digest, never the address (docs/storage.md).
     store_keys = list(app.extensions["santeid"].store._values)
     assert any(k.startswith("admin-login-failures:") for k in store_keys)

@@ -6,7 +6,7 @@ grant at logout."""
 
 from __future__ import annotations
 
-from santeid.oidc import logout as logout_module
+from santeid.oidc.session_end import end_session
 from tests.support.ciba import auth_headers
 from tests.support.ciba import poll
 from tests.support.ciba import register_ciba_client
@@ -49,7 +49,7 @@ def test_a_logout_during_the_exchange_revokes_the_new_tokens(flow, client, app, 
 
     def logout_first(**kwargs):
         with app.test_request_context():
-            logout_module.end_session(result["session_state"])
+            end_session(app.extensions["santeid"], result["session_state"])
         return issue(**kwargs)
 
     monkeypatch.setattr(tokens, "issue", logout_first)

@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from santeid.app import check_secret_key
 from santeid.app import create_app
+from santeid.security import check_secret_key
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from tests.support.servers import refused_start

@@ -7,6 +7,8 @@ kind without its row fails here; the failure prints the table to paste.
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -58,7 +60,7 @@ def records_table() -> str:
         rows.append(
             f"| {kind.name} | `{kind.namespace.pattern}` "
             f"| {'SHA-256' if kind.hashed_id else 'as is'} | {_moves(kind)} | {_consumed(kind)} "
-            f"| {kind.lifetime} | {f'{kind.grace} s' if kind.grace else 'no'} |"
+            f"| {kind.lifetime} | {keys.duration(kind.grace) if kind.grace else 'no'} |"
         )
     return "\n".join(rows)
 
@@ -86,3 +88,49 @@ def test_lifetimes_name_real_settings() -> None:
     named -= {"expires_in", "exp"}  # request fields, not settings
     unknown = {name for name in named if name not in SETTINGS}
     assert unknown == set()
+
+
+def _lifetime_texts() -> list[str]:
+    return (
+        [n.lifetime for n in keys.NAMESPACES]
+        + [k.lifetime for k in KINDS]
+        + [k.tombstone_lifetime for k in KINDS]
+    )
+
+
+def _constants() -> dict[str, int]:
+    """The seconds ``keys.py`` declares (upper-case ``int`` names): the lifetimes the code uses."""
+    return {
+        name: value
+        for name, value in vars(keys).items()
+        if name.isupper() and isinstance(value, int) and not isinstance(value, bool)
+    }
+
+
+def test_every_number_in_a_lifetime_comes_from_a_constant() -> None:
+    """A lifetime text says a duration only through :func:`keys.duration` of the constant the
+    code uses: once the constants' renderings are taken out, no digit is left."""
+    renderings = sorted({keys.duration(v) for v in _constants().values()}, key=len, reverse=True)
+    for text in _lifetime_texts():
+        rest = text
+        for rendering in renderings:
+            rest = rest.replace(rendering, "")
+        assert not re.search(r"[0-9]", rest), f"a number written by hand in {text!r}"
+
+
+@pytest.mark.parametrize("name", sorted(_constants()))
+def test_changing_a_constant_changes_the_generated_lifetimes(name) -> None:
+    """Each constant of ``keys.py`` feeds the lifetime of a key: ``keys.py`` run again with
+    the constant set to 12345 s shows "12345 s" in a lifetime, and the table changes."""
+    source = Path(keys.__file__).read_text(encoding="utf-8")
+    changed, count = re.subn(rf"^{name} = .*$", f"{name} = 12345", source, flags=re.M)
+    assert count == 1, f"{name} is not declared on one line of keys.py"
+    module = types.ModuleType("santeid.storage._keys_changed")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    try:
+        exec(compile(changed, keys.__file__, "exec"), module.__dict__)  # noqa: S102 - our source
+    finally:
+        del sys.modules[module.__name__]
+    lifetimes = [n.lifetime for n in module.NAMESPACES]
+    assert any("12345 s" in text for text in lifetimes), f"no key's lifetime uses {name}"
+    assert lifetimes != [n.lifetime for n in keys.NAMESPACES]

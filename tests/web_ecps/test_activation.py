@@ -13,9 +13,9 @@ import threading
 import pytest
 
 from santeid import create_app
+from santeid.ecps.code_pairs import MAX_ATTEMPTS
+from santeid.ecps.code_pairs import CodePairs
 from santeid.storage import MemoryStore
-from santeid.web_ecps.activation import MAX_ATTEMPTS
-from santeid.web_ecps.activation import CodePairs
 from santeid.web_ecps.activation import mask_email
 from santeid.web_ecps.activation import mask_phone
 from santeid.web_ecps.activation import qr_images

@@ -22,6 +22,7 @@ from flask import request
 from flask import session
 from flask import url_for
 
+from santeid import rate_limits
 from santeid.admin import messages  # noqa: F401 - registers the console's texts
 from santeid.admin import professional_sign_in
 from santeid.admin.charts import Chart
@@ -31,7 +32,6 @@ from santeid.i18n import SUPPORTED as SUPPORTED_LOCALES
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.observability import events
-from santeid.observability import metrics
 from santeid.proxies import client_address
 from santeid.security import check_csrf
 from santeid.services import services
@@ -47,7 +47,13 @@ IDLE_SECONDS = 1800
 PAGE = 50
 #: Failed sign-ins from one address allowed per window before the form answers 429.
 SIGN_IN_FAILURES = 5
-SIGN_IN_WINDOW = 900
+SIGN_IN_WINDOW = store_keys.ADMIN_SIGN_IN_WINDOW
+SIGN_IN_LIMIT = rate_limits.Limit(
+    "admin-sign-in",
+    SIGN_IN_FAILURES,
+    SIGN_IN_WINDOW,
+    namespace=store_keys.ADMIN_LOGIN_FAILURES,
+)
 HOURS = 48
 _hasher = PinHasher()
 
@@ -140,21 +146,17 @@ def login():
         # Counted per client: behind a trusted proxy, the address it forwards, so that one
         # guesser does not lock out every admin behind the same proxy (docs/operations.md
         # "Admin console").
-        failures_key = store_keys.ADMIN_LOGIN_FAILURES.key(
-            store_keys.digest(str(client_address(request.environ)), 32)
-        )
+        address = str(client_address(request.environ))
         # Counted as a failure *before* the password is checked (one atomic incr): of any
         # number of concurrent tries at most SIGN_IN_FAILURES are checked, the others are
-        # refused unchecked. A right password takes its count back (a ttl of 1 s if the
-        # window ended meanwhile, so that the -1 does not outlive it): the limit counts
+        # refused unchecked. A right password takes its count back: the limit counts
         # failed sign-ins only (docs/security.md, "The client's address behind a proxy").
-        if services().store.incr(failures_key, SIGN_IN_WINDOW) > SIGN_IN_FAILURES:
-            metrics.refused("rate_limit:admin-sign-in")
+        if SIGN_IN_LIMIT.hit(services().store, address):
             events.record(events.ADMIN_LOGIN, reason="throttled", details=method)
             return _login_page(_t()("admin_throttled"), 429)
         user = request.form.get("user", "")
         if _password_ok(user, request.form.get("password", "")):
-            services().store.incr(failures_key, 1, amount=-1)
+            SIGN_IN_LIMIT.take_back(services().store, address)
             _open_session(ADMIN_USER, PASSWORD_METHOD)
             events.record(events.ADMIN_LOGIN, reason="success", details=method)
             return redirect(url_for("admin.dashboard"))

@@ -27,16 +27,15 @@ def logout(sid: str) -> None:
             "process: this command cannot reach them. Point SANTEID_STORE_URL at the server's "
             "redis://…, or log out from the service (RP-initiated or refresh-token logout)."
         )
-    from santeid import create_app
+    from santeid import create_services
     from santeid.oidc import backchannel_logout
-    from santeid.oidc.logout import end_session
+    from santeid.oidc.session_end import end_session
 
-    app = create_app(settings)
-    svc = app.extensions["santeid"]
-    with app.app_context():
-        if not svc.sessions.exists(sid) and not svc.tokens.session_families(sid):
-            raise click.ClickException(f"no session {sid!r} in {redact(settings.store.url)}")
-        participants = end_session(sid)
+    # The services the server runs on, without its web layers.
+    svc = create_services(settings)
+    if not svc.sessions.exists(sid) and not svc.tokens.session_families(sid):
+        raise click.ClickException(f"no session {sid!r} in {redact(settings.store.url)}")
+    participants = end_session(svc, sid)
     # Deliveries run in the background: let them finish before the command exits.
     backchannel_logout.finish_deliveries()
     notified = [c.client_id for c in participants if c.backchannel_logout_uri]

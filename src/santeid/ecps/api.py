@@ -65,8 +65,8 @@ KEEPALIVE_INTERVAL = 15.0
 #: ``retry`` sent to SSE clients, in milliseconds (HTML Living Standard §9.2.6).
 STREAM_RETRY_MS = 1000
 #: Seconds a wait slot outlives the longest wait it may cover (a crashed worker's slot frees
-#: itself after that).
-WAIT_SLOT_MARGIN = 30
+#: itself after that; beside its key).
+WAIT_SLOT_MARGIN = keys.WAIT_SLOT_MARGIN
 
 
 def _json(payload: dict[str, Any], status: int = 200) -> Response:

@@ -49,6 +49,7 @@ from santeid.ecps.webhooks import WebhookNotifier
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.observability import record as observe
+from santeid.storage import keys
 from santeid.storage.records import ECPS_ACTIVATION_CODE
 from santeid.storage.records import RecordBook
 
@@ -59,8 +60,8 @@ ACTIVATION_SCHEME = "santeid-ecps"
 #: Longest device name kept.
 MAX_NAME_LENGTH = 100
 #: Seconds an "already used" tombstone of an activation code is kept, to tell a second use
-#: apart from a typo or an expired code.
-USED_CODE_MEMORY = 600
+#: apart from a typo or an expired code (beside its key, whose documented lifetime it is).
+USED_CODE_MEMORY = keys.USED_ACTIVATION_CODE_MEMORY
 
 
 class ActivationError(ValueError):

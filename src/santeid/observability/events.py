@@ -239,8 +239,10 @@ def record(
     reason: str | None = None,
     device: str | None = None,
     details: dict | None = None,
+    store: EventStore | None = None,
 ) -> None:
-    """Write one event of the current request's application (no application: nothing)."""
+    """Write one event in ``store``, or else in the current application's (no application:
+    nothing); the request's source address and id when there is one."""
     from flask import current_app
     from flask import g
     from flask import has_app_context
@@ -249,9 +251,10 @@ def record(
 
     from santeid.proxies import client_address
 
-    if not has_app_context():
-        return
-    store: EventStore = current_app.extensions["santeid"].events
+    if store is None:
+        if not has_app_context():
+            return
+        store = current_app.extensions["santeid"].events
     in_request = has_request_context()
     event = Event(
         at=int(store.clock()),

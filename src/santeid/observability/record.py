@@ -4,9 +4,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from santeid.observability import events
 from santeid.observability import metrics
 from santeid.oidc import grant_types
+
+if TYPE_CHECKING:
+    from santeid.observability.events import EventStore
 
 #: e-CPS request failures → the login failure reason the operators see.
 _ECPS_FAILURES = {"pin_locked": "locked", "wrong_code": "wrong_code"}
@@ -37,8 +42,12 @@ def login_failed(
     )
 
 
-def logout(professional: str | None, *, client_id: str | None = None) -> None:
-    events.record(events.LOGOUT, client_id=client_id, professional=professional)
+def logout(
+    professional: str | None, *, client_id: str | None = None, store: EventStore | None = None
+) -> None:
+    """``store``: where the event goes when no application is at hand (an operator's
+    command); by default the current application's."""
+    events.record(events.LOGOUT, client_id=client_id, professional=professional, store=store)
 
 
 def token_issued(client_id: str, grant: str, *, professional: str | None = None) -> None:

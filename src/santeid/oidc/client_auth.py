@@ -29,6 +29,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from santeid.keystore import ALGORITHMS
 from santeid.oidc import keycloak_errors
+from santeid.storage import keys as store_keys
 
 if TYPE_CHECKING:
     from authlib.oauth2.rfc6749 import AuthorizationServer
@@ -83,8 +84,9 @@ POLICIES = ("keycloak", "strict")
 
 #: Seconds of clock skew tolerated on the time claims of every JWT a client signs: client
 #: assertions, request objects, CIBA signed requests and ``login_hint_token``s
-#: (docs/configuration.md, ``client_assertion_max_lifetime``; docs/ciba.md).
-LEEWAY = 30
+#: (docs/configuration.md, ``client_assertion_max_lifetime``; docs/ciba.md). Declared with the
+#: store keys whose lifetimes it sets.
+LEEWAY = store_keys.CLIENT_JWT_LEEWAY
 #: Time claims of a signed JWT from a client (RFC 7519 §4.1.4-6: NumericDate).
 TIME_CLAIMS: tuple[str, ...] = ("exp", "nbf", "iat")
 

@@ -9,19 +9,20 @@ from santeid.oidc.authentication import Authentication
 from santeid.oidc.authorize import AuthorizationRequest
 from santeid.oidc.authorize import error_redirect
 from santeid.oidc.authorize import issue_code
-from santeid.oidc.logout import end_session
+from santeid.oidc.session_end import end_session
 from santeid.services import services
 
 
 class OidcAuthorizationSide:
     def complete(self, request: dict, authentication: Authentication):
-        sessions = services().sessions
+        svc = services()
+        sessions = svc.sessions
         previous = session.get("sid")
         # Keycloak keeps the user session when the same professional logs in again.
         renewed = sessions.renew(previous, authentication)
         if renewed is None:
             # Another professional takes over this browser: the previous one is logged out.
-            end_session(previous)
+            end_session(svc, previous)
             renewed = sessions.open(authentication)
         session["sid"] = renewed.sid
         return issue_code(AuthorizationRequest.from_dict(request), renewed)

@@ -17,11 +17,10 @@ RP-Initiated Logout 1.0 (https://openid.net/specs/openid-connect-rpinitiated-1_0
 Keycloak's refresh-token logout (its adapters, python-keycloak, keycloak-js): a ``POST`` with
 client authentication and ``refresh_token`` ends the token's SSO session and answers 204.
 
-Ending a session (:func:`end_session`, the one place every path goes through: both logouts
-above and another professional logging in on the browser) revokes every token issued under
-it, sends OIDC Back-Channel Logout 1.0 tokens (``backchannel_logout.py``) and returns the
-clients to notify by Front-Channel Logout 1.0 iframes
-(https://openid.net/specs/openid-connect-frontchannel-1_0.html), which the logout page renders.
+Both logouts end the session through ``session_end.py`` (every token issued under it revoked,
+OIDC Back-Channel Logout 1.0 tokens sent), which returns the clients to notify by
+Front-Channel Logout 1.0 iframes
+(https://openid.net/specs/openid-connect-frontchannel-1_0.html): the logout page renders them.
 """
 
 from __future__ import annotations
@@ -38,56 +37,13 @@ from flask import session
 
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
-from santeid.observability import record as observe
-from santeid.oidc import backchannel_logout
 from santeid.oidc import client_auth
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import add_query
+from santeid.oidc.session_end import end_session
 from santeid.oidc.tokens import TokenError
-from santeid.psc.claims import sub_for
 from santeid.security import check_csrf
 from santeid.services import services
-from santeid.storage import keys
-
-
-def _session_participants(svc, sid: str) -> tuple[list, str | None]:
-    """Clients that obtained tokens under ``sid`` and the professional's national id."""
-    client_ids: dict[str, None] = {}
-    national_id = None
-    for family_id in svc.tokens.session_families(sid):
-        family = svc.tokens.family(family_id)
-        if family is None:
-            continue
-        client_ids.setdefault(family["client_id"], None)
-        national_id = national_id or family["auth"]["national_id"]
-    current = svc.sessions.get(sid)
-    if current is not None:
-        national_id = current.national_id
-    clients = [c for c in (svc.clients.get(cid) for cid in client_ids) if c is not None]
-    return clients, national_id
-
-
-def end_session(sid: str | None) -> list:
-    """Close an SSO session, revoke every token issued under it and notify its clients by
-    back-channel logout. Returns the clients that took part in the session (the logout page
-    renders front-channel iframes for those that registered a ``frontchannel_logout_uri``)."""
-    if not sid:
-        return []
-    svc = services()
-    clients, national_id = _session_participants(svc, sid)
-    # A session ends once: a second logout naming it (an old id_token_hint) notifies no one.
-    # Marked before its families are read: a family that joins the session after this read
-    # finds the mark and is revoked by its own grant (``TokenService.session_ended``).
-    ended = keys.SESSION_ENDED.key(sid)
-    first_end = svc.store.add(ended, {"ended": True}, svc.settings.login.sso_max_lifetime)
-    svc.tokens.revoke_session(sid)
-    svc.sessions.close(sid)
-    if national_id is not None and first_end:
-        observe.logout(national_id)
-        backchannel_logout.notify(
-            svc, clients, sub=sub_for(national_id, svc.settings.oidc.federation_id), sid=sid
-        )
-    return clients
 
 
 def frontchannel_logout_urls(clients, sid: str) -> list[str]:
@@ -157,7 +113,7 @@ def refresh_token_logout():
     family = svc.tokens.family(record["fid"])
     sid = (family or {}).get("auth", {}).get("sid")
     if sid:
-        end_session(sid)
+        end_session(svc, sid)
     elif family is not None:
         # A grant without a browser session (CIBA): only its own tokens end.
         svc.tokens.revoke_family(record["fid"])
@@ -226,6 +182,6 @@ def logout():
             session.pop("sid", None)
         if _end_sessionless_grant(svc, sid, hint_claims.get("aud")):
             sid = None
-    participants = end_session(sid)
+    participants = end_session(svc, sid)
     frames = frontchannel_logout_urls(participants, sid) if sid else []
     return _finish(t, target, params.get("state"), frames)

@@ -45,8 +45,8 @@ bp = Blueprint("sandbox_debugger", __name__, url_prefix="/sandbox/debugger")
 
 CLIENT_ID = "santeid-debugger"
 CIBA_GRANT = grant_types.CIBA
-#: Seconds the debugger remembers a request and its tokens.
-LIFETIME = 3600
+#: Seconds the debugger remembers a request and its tokens (beside its key).
+LIFETIME = keys.SANDBOX_DEBUGGER_LIFETIME
 #: The choices offered on the form (``docs/endpoints.md`` lists what santeid accepts; the
 #: others are there to see the errors).
 PROMPTS = ("", "none", "login", "consent")

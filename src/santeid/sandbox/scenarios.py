@@ -45,8 +45,8 @@ OUTCOMES = (APPROVE, DENY, NEVER, WRONG_CODE, DEVICE_LOCKED, CARD_ONLY)
 MAX_DELAY = 3600
 
 #: How long a scenario set through the control API (or a created professional's) is kept
-#: (the store needs a lifetime).
-OVERRIDE_TTL = 30 * 24 * 3600
+#: (the store needs a lifetime; beside its key).
+OVERRIDE_TTL = keys.SANDBOX_SCENARIO_LIFETIME
 
 
 class ScenarioError(ValueError):

@@ -8,6 +8,8 @@ costs a process that keeps its state in memory (``memory://``) about 50 ms of CP
 
 from __future__ import annotations
 
+import logging
+
 from santeid.storage.base import EphemeralStore
 from santeid.storage.base import StoreUnavailable
 from santeid.storage.memory import MemoryStore
@@ -17,8 +19,13 @@ __all__ = [
     "EphemeralStore",
     "MemoryStore",
     "StoreUnavailable",
+    "check_persistence",
     "store_from_url",
 ]
+
+#: The server's start-up logger: what the store check finds is said with the other start-up
+#: messages.
+log = logging.getLogger("santeid")
 
 #: Shapes of URL :func:`store_from_url` accepts, as shown in its error message.
 ACCEPTED_URLS = (
@@ -51,3 +58,23 @@ def store_from_url(url: str, *, key_prefix: str = "santeid:") -> EphemeralStore:
     # Name only the scheme: the URL itself may carry a password.
     shown = f"scheme {scheme!r}" if sep else "URL without a scheme"
     raise ValueError(f"unsupported store URL ({shown}); accepted: " + ", ".join(ACCEPTED_URLS))
+
+
+def check_persistence(store: EphemeralStore) -> None:
+    """Warn when the Redis store would forget revoked tokens on a restart (docs/deployment.md,
+    "Redis persistence"): a revoked access token would be accepted again until it expires."""
+    persistence = getattr(store, "persistence", None)
+    if persistence is None:
+        return  # memory://: one process, gone with it anyway
+    kind = persistence()
+    if kind is None:
+        log.info(
+            "store persistence not checked (CONFIG GET refused or Redis unreachable): make sure "
+            "Redis persists its data (AOF or RDB), or revoked tokens come back after a restart"
+        )
+    elif not kind:
+        log.warning(
+            'the Redis store does not persist its data (appendonly no, save ""): after a Redis '
+            "restart, revoked access tokens are accepted again until they expire and jti replay "
+            "caches are empty. Turn on AOF (appendonly yes) in production (docs/deployment.md)"
+        )

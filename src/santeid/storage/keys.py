@@ -36,6 +36,19 @@ def digest(value: str, length: int = 64) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:length]
 
 
+def duration(seconds: int) -> str:
+    """A lifetime as ``docs/storage.md`` shows it: ``30`` → ``30 s``, ``900`` → ``15 min``,
+    ``3600`` → ``1 h``, ``2592000`` → ``30 days``."""
+    if seconds >= 86400 and seconds % 86400 == 0:
+        days = seconds // 86400
+        return f"{days} day" if days == 1 else f"{days} days"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds >= 600 and seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
 @dataclass(frozen=True)
 class Namespace:
     """One family of store keys: ``pattern`` names its parts, :meth:`key` fills them in."""
@@ -45,7 +58,9 @@ class Namespace:
     holds: Holds
     #: What the key holds, for ``docs/storage.md``.
     meaning: str
-    #: Where its lifetime comes from (a setting in backquotes, or a duration).
+    #: Where its lifetime comes from: a setting in backquotes, or a duration built with
+    #: :func:`duration` from the constant the code uses (never a number written here: a test
+    #: checks it).
     lifetime: str
     _segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
     #: Each segment's fixed word, or ``None`` for a placeholder: read once here, since a
@@ -157,11 +172,17 @@ REVOKED_ACCESS_TOKEN = Namespace(
     "access-token deny list",
     "what remains of the token's life",
 )
+#: Seconds of clock skew on the time claims of every JWT a client signs (client assertions,
+#: request objects, CIBA signed requests, ``login_hint_token``s): a ``private_key_jwt``
+#: assertion or a CIBA request is still accepted, and its ``jti`` remembered, this long after
+#: its ``exp``. Here because the key lifetimes below are written from it;
+#: ``santeid.oidc.client_auth.LEEWAY`` is this value.
+CLIENT_JWT_LEEWAY = 30
 CLIENT_ASSERTION_JTI = Namespace(
     "jti:<client>:<sha256(jti)>",
     "record",
     "`private_key_jwt` assertion ids already seen",
-    "until `exp` + leeway (≤ `client_assertion_max_lifetime` + 30 s)",
+    f"until `exp` + leeway (≤ `client_assertion_max_lifetime` + {duration(CLIENT_JWT_LEEWAY)})",
 )
 PUSHED_REQUEST = Namespace(
     "par:<id>",
@@ -173,29 +194,33 @@ PUSHED_REQUEST = Namespace(
 
 # -- CIBA ------------------------------------------------------------------------------------
 
+#: Seconds a CIBA or e-CPS request stays readable past its expiry, flagged expired (the
+#: ``grace`` of their record kinds): a late poll learns that it expired.
+REQUEST_GRACE = 300
+
 CIBA_REQUEST = Namespace(
     "ciba:<sha256(auth_req_id)>",
     "record",
     "a CIBA request (state by compare-and-set, `consumed` tombstone), [ciba.md](ciba.md)",
-    "`expires_in` + 300 s",
+    f"`expires_in` + {duration(REQUEST_GRACE)}",
 )
 CIBA_ECPS_LINK = Namespace(
     "ciba:ecps:<ecps_request_id>",
     "record",
     "the CIBA request an e-CPS request answers",
-    "`expires_in` + 300 s",
+    f"`expires_in` + {duration(REQUEST_GRACE)}",
 )
 CIBA_EXPIRY_NOTED = Namespace(
     "ciba:<sha256(auth_req_id)>:expired",
     "record",
     "marks a CIBA request already counted as expired unanswered (metrics and event, once)",
-    "300 s",
+    duration(REQUEST_GRACE),
 )
 CIBA_REQUEST_JTI = Namespace(
     "ciba:jti:<client>:<sha256(jti)>",
     "record",
     "signed CIBA request objects' `jti`s already seen",
-    "until the request object's `exp` + leeway",
+    f"until the request object's `exp` + {duration(CLIENT_JWT_LEEWAY)}",
 )
 
 # -- e-CPS -----------------------------------------------------------------------------------
@@ -204,7 +229,7 @@ ECPS_REQUEST = Namespace(
     "ecps:req:<request_id>",
     "record",
     "an e-CPS authentication request (the phone's approval)",
-    "`ecps_request_lifetime` (or the CIBA `expires_in`) + 300 s",
+    f"`ecps_request_lifetime` (or the CIBA `expires_in`) + {duration(REQUEST_GRACE)}",
 )
 ECPS_PENDING = Namespace(
     "ecps:pending:<national_id>",
@@ -218,11 +243,14 @@ ECPS_WRONG_PIN = Namespace(
     "attempts left after a wrong PIN typed for a pending e-CPS request",
     "the request's",
 )
+#: Seconds the ``used`` tombstone of an activation code is kept, to tell a second use apart
+#: from a typo or an expired code.
+USED_ACTIVATION_CODE_MEMORY = 600
 ECPS_ACTIVATION = Namespace(
     "ecps:activation:<sha256(code)>",
     "record",
     "an e-CPS activation code (QR); becomes a `used` tombstone",
-    "`ecps_activation_code_lifetime`, then the tombstone 600 s",
+    f"`ecps_activation_code_lifetime`, then the tombstone {duration(USED_ACTIVATION_CODE_MEMORY)}",
 )
 ECPS_DEVICE_TOKEN_JTI = Namespace(
     "ecps:jti:<device_id>:<sha256(jti)>",
@@ -260,32 +288,38 @@ ECPS_TOTP_USED = Namespace(
     "offline codes already used",
     "the code's validity window",
 )
+#: Seconds a wait slot outlives the longest wait it may cover (a crashed worker's slot frees
+#: itself after that).
+WAIT_SLOT_MARGIN = 30
 ECPS_WAIT_SLOT = Namespace(
     "ecps:wait:<device_id>:<slot>",
     "record",
     "a device's long polls and event streams open (`ecps_waits_per_device` slots)",
-    "the wait + 30 s",
+    f"the wait + {duration(WAIT_SLOT_MARGIN)}",
 )
 
 # -- e-CPS activation pages ------------------------------------------------------------------
+
+#: Seconds the two validation codes of a self-service activation stay valid.
+ECPS_CODE_PAIR_LIFETIME = 600
 
 ECPS_CODE_PAIR = Namespace(
     "ecps-act:<flow>",
     "record",
     "the two contact-detail codes of an activation, as keyed digests",
-    "10 min",
+    duration(ECPS_CODE_PAIR_LIFETIME),
 )
 ECPS_CODE_PAIR_TRIES = Namespace(
     "ecps-act-tries:<flow>",
     "counter",
     "attempts at a pair of activation codes",
-    "10 min",
+    duration(ECPS_CODE_PAIR_LIFETIME),
 )
 ECPS_CODE_PAIR_CURRENT = Namespace(
     "ecps-act-current:<national_id>:<sha256(bid)>",
     "record",
     "the live pair of a professional in one browser",
-    "10 min",
+    duration(ECPS_CODE_PAIR_LIFETIME),
 )
 
 # -- rate limits, INSi, administration, sandbox ----------------------------------------------
@@ -297,11 +331,13 @@ RATE = Namespace(
     "professional and per address ([security.md](security.md#logins-assertions-and-insi))",
     "the window (`ecps_push_window`, `ecps_activation_window`)",
 )
+#: Seconds of the window in which failed sign-ins to the administration console are counted.
+ADMIN_SIGN_IN_WINDOW = 900
 ADMIN_LOGIN_FAILURES = Namespace(
     "admin-login-failures:<sha256(address)>",
     "counter",
     "failed sign-ins to the administration console from one address",
-    "15 min",
+    duration(ADMIN_SIGN_IN_WINDOW),
 )
 INSI_ASSERTION_USED = Namespace(
     "insi:saml-used:<sha256(certificate, ID)>",
@@ -309,18 +345,23 @@ INSI_ASSERTION_USED = Namespace(
     "CPx assertions already used (INSi SOAP, [insi-soap.md](insi-soap.md))",
     "until the assertion is too old (`insi_assertion_max_age` + skew)",
 )
+#: Seconds the sandbox debugger remembers a request and its tokens.
+SANDBOX_DEBUGGER_LIFETIME = 3600
 SANDBOX_DEBUGGER = Namespace(
     "sandbox:debugger:<id>",
     "record",
     "a sandbox debugger run (PKCE verifier, nonce, tokens)",
-    "1 h",
+    duration(SANDBOX_DEBUGGER_LIFETIME),
 )
+#: Seconds a scenario set through the sandbox control API (or a created professional's) is
+#: kept (the store needs a lifetime).
+SANDBOX_SCENARIO_LIFETIME = 30 * 24 * 3600
 SANDBOX_SCENARIO = Namespace(
     "sandbox:scenario:<national_id>",
     "record",
     "a sandbox professional's scenario chosen through the sandbox API, and the one it was "
     "created with there (what a reset returns to)",
-    "30 days",
+    duration(SANDBOX_SCENARIO_LIFETIME),
 )
 
 #: Every namespace, in the order of the table in ``docs/storage.md``.

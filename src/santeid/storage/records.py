@@ -477,7 +477,7 @@ CIBA_REQUEST = RecordKind(
     initial=("pending", "approved"),
     transitions={"pending": ("approved", "denied"), "approved": ("consumed",)},
     tombstone="consumed",
-    grace=300,
+    grace=keys.REQUEST_GRACE,
 )
 ECPS_REQUEST = RecordKind(
     name="e-CPS request",
@@ -487,7 +487,7 @@ ECPS_REQUEST = RecordKind(
     initial=("pending",),
     transitions={"pending": ("approved", "denied", "failed")},
     state_field="status",
-    grace=300,
+    grace=keys.REQUEST_GRACE,
 )
 ECPS_ACTIVATION_CODE = RecordKind(
     name="e-CPS activation code",
@@ -497,13 +497,13 @@ ECPS_ACTIVATION_CODE = RecordKind(
     initial=("issued",),
     transitions={"issued": ("used",)},
     tombstone="used",
-    tombstone_lifetime="600 s",
+    tombstone_lifetime=keys.duration(keys.USED_ACTIVATION_CODE_MEMORY),
 )
 ECPS_CODE_PAIR = RecordKind(
     name="e-CPS activation code pair",
     namespace=keys.ECPS_CODE_PAIR,
     hashed_id=False,
-    lifetime="10 min",
+    lifetime=keys.duration(keys.ECPS_CODE_PAIR_LIFETIME),
 )
 PUSHED_AUTHORIZATION_REQUEST = RecordKind(
     name="pushed authorization request",

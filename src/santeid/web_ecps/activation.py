@@ -12,25 +12,11 @@ l'annuaire". The pages:
    activation → the page shows the activation code, its URI and the QR code (valid
    ``ecps_activation_code_lifetime`` seconds, 90 s at PSC) that the e-CPS application scans.
 
-Security choices:
+Security choices (those of the codes, their digests, attempts and send limits, are in
+:mod:`santeid.ecps.code_pairs`):
 
-* The pair is a record of kind :data:`~santeid.storage.records.ECPS_CODE_PAIR`,
-  :data:`CODE_LIFETIME` seconds, as HMAC-SHA256 digests keyed with the application secret (a
-  copy of the store alone does not give the codes away, although 10⁶ candidates would be
-  quick to try).
-* Every attempt is counted *before* the comparison (``store.incr``), so even concurrent
-  guesses get at most :data:`MAX_ATTEMPTS` tries; the fifth wrong attempt deletes the pair.
-  Both codes are compared with :func:`hmac.compare_digest`, always both.
-* A right pair is consumed (deleted atomically, ``RecordBook.consume``): it serves once.
 * The flow is bound to the browser that started it (``bid`` in the signed session cookie,
   as login transactions are), so a flow id seen elsewhere is useless.
-* Sends are limited per professional (``ecps_activation_sends_per_professional``: no SMS
-  flooding of a colleague's phone) *and* per requesting address
-  (``ecps_activation_sends_per_address``), in windows of ``ecps_activation_window`` seconds, so
-  one stranger cannot spend the professional's budget alone.
-* A new pair cancels the previous one *of the same browser* only: a stranger asking codes for
-  the professional never cancels the pair the professional's own browser started
-  (``docs/security.md``).
 * Whether an identifier exists in the directory is said plainly, as the PSC login and
   activation pages do (docs/reference/pro-sante-connect.md §13 lists "vous n'apparaissez pas … sur
   l'Annuaire Santé"
@@ -41,16 +27,11 @@ Security choices:
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import io
 import logging
 import re
-import secrets
 import shlex
 import xml.etree.ElementTree as ET  # noqa: S405 - builds our own SVG, parses nothing
-from dataclasses import dataclass
-from typing import Any
 
 import qrcode
 import qrcode.constants
@@ -62,8 +43,9 @@ from flask import request
 from flask import url_for
 from markupsafe import Markup
 
-from santeid import rate_limits
-from santeid.clock import system_clock
+from santeid.ecps.code_pairs import CODE_DIGITS
+from santeid.ecps.code_pairs import CODE_LIFETIME
+from santeid.ecps.code_pairs import CodePairs
 from santeid.i18n import Translator
 from santeid.messaging import DeliveryError
 from santeid.messaging import Message
@@ -73,9 +55,6 @@ from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.security import check_csrf
 from santeid.services import services
-from santeid.storage import keys
-from santeid.storage.records import ECPS_CODE_PAIR
-from santeid.storage.records import RecordBook
 from santeid.web_ecps.common import bp
 from santeid.web_ecps.common import ecps_service
 from santeid.web_ecps.common import error_page
@@ -86,13 +65,7 @@ from santeid.web_ecps.common import translator
 
 log = logging.getLogger(__name__)
 
-#: Seconds the two codes stay valid.
-CODE_LIFETIME = 600
-#: Attempts (right or wrong) allowed on one pair; the last wrong one deletes the pair.
-MAX_ATTEMPTS = 5
-CODE_DIGITS = 6
 _CODE_RE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
-_FLOW_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 # -- masking --------------------------------------------------------------------------------
@@ -121,125 +94,6 @@ def mask_phone(number: str) -> str:
 
 
 # -- the pair of codes ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Verification:
-    """Outcome of :meth:`CodePairs.verify`: ``ok``, ``wrong``, ``locked`` or ``expired``."""
-
-    outcome: str
-    record: dict | None = None
-    remaining: int = 0
-
-
-class CodePairs:
-    """The two activation codes of each flow, in the ephemeral store."""
-
-    def __init__(self, store, secret: bytes, *, clock=system_clock) -> None:
-        self.store = store
-        self.secret = secret
-        self.clock = clock
-        self.pairs = RecordBook(store, ECPS_CODE_PAIR, clock=clock)
-
-    def _key(self, flow: str) -> str:
-        return self.pairs.key(flow)
-
-    @staticmethod
-    def _tries_key(flow: str) -> str:
-        return keys.ECPS_CODE_PAIR_TRIES.key(flow)
-
-    def _digest(self, flow: str, channel: str, code: str) -> str:
-        # The flow and channel are in the MAC: a digest cannot be moved to another flow or
-        # swapped between the e-mail and the SMS.
-        message = f"{flow}|{channel}|{code}".encode()
-        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
-
-    def throttled(self, national_id: str, address: str, settings) -> bool:
-        """Count one sending for this professional and for the requesting address; True when
-        either is beyond its limit (``ecps_activation_sends_per_*``)."""
-        window = settings.ecps.activation_window
-        if rate_limits.hit(
-            self.store,
-            "ecps-activation-address",
-            address,
-            limit=settings.ecps.activation_sends_per_address,
-            window=window,
-        ):
-            # Refused for this requester: the professional's budget is not spent.
-            return True
-        return rate_limits.hit(
-            self.store,
-            "ecps-activation-professional",
-            national_id,
-            limit=settings.ecps.activation_sends_per_professional,
-            window=window,
-        )
-
-    @staticmethod
-    def _current_key(national_id: str, bid: str) -> str:
-        # Per professional *and browser*: a pair started elsewhere is never cancelled here.
-        return keys.ECPS_CODE_PAIR_CURRENT.key(national_id, keys.digest(bid, 32))
-
-    def create(self, national_id: str, *, bid: str, **details: Any) -> tuple[str, str, str]:
-        """A new pair for this professional, replacing any previous one; returns
-        ``(flow, email_code, sms_code)`` — the codes exist in clear only in the messages."""
-        flow = secrets.token_urlsafe(24)
-        email_code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        sms_code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        record = {
-            "national_id": national_id,
-            "bid": bid,
-            "email_digest": self._digest(flow, "email", email_code),
-            "sms_digest": self._digest(flow, "sms", sms_code),
-            "created_at": int(self.clock()),
-            **details,
-        }
-        current_key = self._current_key(national_id, bid)
-        previous = self.store.get(current_key)
-        if previous is not None:
-            # One live pair per professional and browser: codes of this browser's older
-            # request stop working; other browsers' pairs are left alone.
-            self.discard(previous["flow"])
-        self.pairs.create(flow, record, lifetime=CODE_LIFETIME)
-        self.store.put(current_key, {"flow": flow}, CODE_LIFETIME)
-        return flow, email_code, sms_code
-
-    def get(self, flow: str | None) -> dict | None:
-        if not flow or not isinstance(flow, str) or not _FLOW_RE.match(flow):
-            return None
-        pair = self.pairs.get(flow)
-        return None if pair is None else pair.data
-
-    def verify(self, flow: str, email_code: str, sms_code: str) -> Verification:
-        """Check both codes; consume the pair when they are right (single use)."""
-        if self.get(flow) is None:
-            return Verification("expired")
-        # Counted before comparing: concurrent guesses cannot exceed MAX_ATTEMPTS.
-        tries = self.store.incr(self._tries_key(flow), CODE_LIFETIME)
-        if tries > MAX_ATTEMPTS:
-            self.discard(flow)
-            return Verification("locked")
-        record = self.get(flow)
-        if record is None:
-            return Verification("expired")
-        email_ok = hmac.compare_digest(
-            self._digest(flow, "email", email_code), record["email_digest"]
-        )
-        sms_ok = hmac.compare_digest(self._digest(flow, "sms", sms_code), record["sms_digest"])
-        if email_ok and sms_ok:
-            consumed = self.pairs.consume(self._key(flow))
-            self.store.delete(self._tries_key(flow))
-            if consumed is None:
-                # Another request consumed it first: codes are single use.
-                return Verification("expired")
-            return Verification("ok", consumed.data)
-        if tries >= MAX_ATTEMPTS:
-            self.discard(flow)
-            return Verification("locked")
-        return Verification("wrong", record, remaining=MAX_ATTEMPTS - tries)
-
-    def discard(self, flow: str) -> None:
-        self.store.delete(self._key(flow), self._tries_key(flow))
 
 
 def code_pairs() -> CodePairs:

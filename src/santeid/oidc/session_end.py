@@ -1,0 +1,64 @@
+"""Ending an SSO session: the one place every path goes through — RP-initiated and
+refresh-token logout (``oidc/logout.py``), another professional logging in on the browser
+(``oidc/login_outcome.py``) and the operators' ``santeid sessions logout`` (``cli/sessions.py``).
+
+Every token issued under the session is revoked, the session is closed, and its clients are
+notified by OpenID Connect Back-Channel Logout 1.0 (``backchannel_logout.py``,
+https://openid.net/specs/openid-connect-backchannel-1_0.html). The clients that took part are
+returned: the logout page renders Front-Channel Logout 1.0 iframes for them
+(https://openid.net/specs/openid-connect-frontchannel-1_0.html).
+
+Protocol-neutral: no request, no Flask application; the services are passed in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from santeid.observability import record as observe
+from santeid.oidc import backchannel_logout
+from santeid.psc.claims import sub_for
+from santeid.storage import keys
+
+if TYPE_CHECKING:
+    from santeid.services import Services
+
+
+def session_participants(svc: Services, sid: str) -> tuple[list, str | None]:
+    """Clients that obtained tokens under ``sid`` and the professional's national id."""
+    client_ids: dict[str, None] = {}
+    national_id = None
+    for family_id in svc.tokens.session_families(sid):
+        family = svc.tokens.family(family_id)
+        if family is None:
+            continue
+        client_ids.setdefault(family["client_id"], None)
+        national_id = national_id or family["auth"]["national_id"]
+    current = svc.sessions.get(sid)
+    if current is not None:
+        national_id = current.national_id
+    clients = [c for c in (svc.clients.get(cid) for cid in client_ids) if c is not None]
+    return clients, national_id
+
+
+def end_session(svc: Services, sid: str | None) -> list:
+    """Close an SSO session, revoke every token issued under it and notify its clients by
+    back-channel logout. Returns the clients that took part in the session (the logout page
+    renders front-channel iframes for those that registered a ``frontchannel_logout_uri``)."""
+    if not sid:
+        return []
+    clients, national_id = session_participants(svc, sid)
+    # A session ends once: a second logout naming it (an old id_token_hint) notifies no one.
+    # Marked before its families are read for revocation: a family that joins the session
+    # after that read finds the mark and is revoked by its own grant
+    # (``TokenService.session_ended``).
+    ended = keys.SESSION_ENDED.key(sid)
+    first_end = svc.store.add(ended, {"ended": True}, svc.settings.login.sso_max_lifetime)
+    svc.tokens.revoke_session(sid)
+    svc.sessions.close(sid)
+    if national_id is not None and first_end:
+        observe.logout(national_id, store=svc.events)
+        backchannel_logout.notify(
+            svc, clients, sub=sub_for(national_id, svc.settings.oidc.federation_id), sid=sid
+        )
+    return clients
