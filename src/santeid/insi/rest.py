@@ -210,7 +210,10 @@ def parse_body(raw: bytes, mimetype: str, members: dict[str, tuple[str, bool]]) 
         raise request_error(None, "type", "the body must be a JSON object")
     for name in body:
         if name not in members:
-            raise _member_error(name, "unknown-member", f"unknown member {name!r}")
+            # Named as sent, a lone surrogate (RFC 8259 §8.2) written as its escape: the
+            # answer is UTF-8 text.
+            shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+            raise _member_error(shown, "unknown-member", f"unknown member {name!r}")
     for name, (kind, required) in members.items():
         value = body.get(name)
         if value is None:
