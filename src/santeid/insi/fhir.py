@@ -48,6 +48,7 @@ from santeid.insi.model import CODE_INVALID_REQUEST
 from santeid.insi.model import CR_FOUND
 from santeid.insi.model import CR_LABELS
 from santeid.insi.model import CR_SEVERAL
+from santeid.insi.model import OP_SEARCH_TRAITS
 from santeid.insi.model import Identity
 from santeid.insi.model import InsiError
 from santeid.insi.model import SearchResult
@@ -368,7 +369,11 @@ def _search() -> Response:
     ctx = request_context("fhir")
     if isinstance(ctx, InsiError):
         raise ctx
-    query = query_from_parameters(_parameters())
+    try:
+        query = query_from_parameters(_parameters())
+    except InsiError as error:  # refused here, not by the core: audited here
+        services().insi.record_refusal(ctx, OP_SEARCH_TRAITS, error)
+        raise
     result = services().insi.search_by_traits(query, ctx)
     return fhir_response(searchset(result, request.url, _paris_today()))
 
