@@ -9,7 +9,9 @@ import pytest
 from santeid.insi.model import OP_SEARCH_TRAITS
 from santeid.insi.model import OP_SEARCH_VITALE
 from santeid.insi.model import OP_VERIFY
-from tests.insi.test_fast_path import pair  # noqa: F401 - fixture
+from tests.insi import test_fast_path
+
+pair = test_fast_path.pair
 
 SEARCH = "/insi/v1/ins/search-by-traits"
 VERIFY = "/insi/v1/ins/verify"
@@ -49,7 +51,7 @@ def test_rest_refusals_of_an_authenticated_caller_are_audited_once(
     path,
     kwargs,
     operation,
-    result,  # noqa: F811
+    result,
 ):
     fast, slow, bearer = pair
     for client in (fast, slow):
@@ -65,7 +67,7 @@ def test_rest_refusals_of_an_authenticated_caller_are_audited_once(
         assert rows[0]["query_hash"] is None
 
 
-def test_rest_refusals_of_the_core_are_audited_once(pair):  # noqa: F811
+def test_rest_refusals_of_the_core_are_audited_once(pair):
     fast, slow, bearer = pair
     for client in (fast, slow):
         before = len(_rows(client))
@@ -76,7 +78,7 @@ def test_rest_refusals_of_the_core_are_audited_once(pair):  # noqa: F811
         assert rows[0]["query_hash"] is not None
 
 
-def test_rest_refusals_without_credentials_are_not_audited(pair):  # noqa: F811
+def test_rest_refusals_without_credentials_are_not_audited(pair):
     fast, slow, _ = pair
     for client in (fast, slow):
         before = len(_rows(client))
@@ -87,7 +89,7 @@ def test_rest_refusals_without_credentials_are_not_audited(pair):  # noqa: F811
 
 
 @pytest.mark.parametrize("path", [SEARCH, VERIFY, VITALE])
-def test_rest_operations_refuse_unknown_query_parameters(pair, path):  # noqa: F811
+def test_rest_operations_refuse_unknown_query_parameters(pair, path):
     fast, slow, bearer = pair
     for client in (fast, slow):
         before = len(_rows(client))

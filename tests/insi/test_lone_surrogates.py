@@ -7,12 +7,14 @@ import json
 
 import pytest
 
-from tests.insi.test_fast_path import pair  # noqa: F401 - fixture
+from tests.insi import test_fast_path
 from tests.support import soap as support
 from tests.support.soap import envelope
 from tests.support.soap import fault_parts
 from tests.support.soap import post
 from tests.support.soap import traits_body
+
+pair = test_fast_path.pair
 
 soap_home = support.soap_home
 soap_settings = support.soap_settings
@@ -43,7 +45,7 @@ def _audited(client) -> int:
 
 
 @pytest.mark.parametrize(("path", "member", "body"), list(_variants()))
-def test_a_lone_surrogate_in_a_member_is_a_400_and_audited(pair, path, member, body):  # noqa: F811
+def test_a_lone_surrogate_in_a_member_is_a_400_and_audited(pair, path, member, body):
     fast, slow, bearer = pair
     data = json.dumps(body)  # ensure_ascii: the surrogate travels as the escape \ud800
     assert "\\ud800" in data
@@ -58,7 +60,7 @@ def test_a_lone_surrogate_in_a_member_is_a_400_and_audited(pair, path, member, b
         assert _audited(client) == before + 1
 
 
-def test_a_lone_surrogate_as_a_member_name_is_a_400(pair):  # noqa: F811
+def test_a_lone_surrogate_as_a_member_name_is_a_400(pair):
     fast, slow, bearer = pair
     data = json.dumps({**TRAITS, LONE: 1})
     for client in (fast, slow):
