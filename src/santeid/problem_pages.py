@@ -29,7 +29,8 @@ def problem_response(body: dict, status: int) -> Response:
 bp = Blueprint("problems", __name__)
 
 
-def _wants_html() -> bool:
+def wants_html() -> bool:
+    """Whether the request prefers an HTML page to JSON (a browser)."""
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return (
         best == "text/html"
@@ -72,7 +73,7 @@ def index():
     from santeid.services import services
 
     settings = services().settings
-    if _wants_html():
+    if wants_html():
         return _html("santeid problem types", list(CATALOGUE.values()), settings)
     response = Response(
         json.dumps([_description(settings, p) for p in CATALOGUE.values()], ensure_ascii=False),
@@ -97,7 +98,7 @@ def describe(code: str):
             "detail": f"no problem type {code!r}",
         }
         return problem_response(body, 404)
-    if _wants_html():
+    if wants_html():
         return _html(f"Problem type {code}", [kind], settings)
     response = Response(
         json.dumps(_description(settings, kind), ensure_ascii=False), mimetype="application/json"

@@ -72,3 +72,24 @@ def test_show_errors(runner: CliRunner, tmp_path: Path) -> None:
     unknown = runner.invoke(civil, ["show", "1850599352999"])
     assert unknown.exit_code == 1
     assert "no person" in unknown.output
+
+
+def test_generate_refuses_a_day_before_1900_and_leaves_nothing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    out = tmp_path / "new" / "base.sqlite3"
+    result = runner.invoke(
+        civil, ["generate", "--persons", "5", "--out", str(out), "--as-of", "1899-12-31"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--as-of'" in result.output
+    assert "1900-01-01 or later" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "new").exists()
+
+
+def test_generate_creates_the_directory_of_out(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b" / "base.sqlite3"
+    assert runner.invoke(civil, ["generate", "--persons", "5", "--out", str(out)]).exit_code == 0
+    assert out.exists()
+    assert "directory created if missing" in runner.invoke(civil, ["generate", "--help"]).output

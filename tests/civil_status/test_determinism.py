@@ -115,9 +115,13 @@ def _fill_series(used: set[int], prefix: str) -> None:
 
 
 def _abroad_adult(chunk: _ChunkRows) -> int:
-    """Index of a person born abroad, with a NIR, an adult, alive, born in March-October."""
+    """Index of a person born abroad, with a NIR, an adult, alive, born in March-October, with
+    no earlier matricule (an earlier NIA shares the series of the NIR)."""
+    with_history = {h[0] for h in chunk.history}
     for i, row in enumerate(chunk.persons):
         born = date.fromisoformat(row[11])
+        if row[0] in with_history:
+            continue
         if row[12].startswith("99") and row[0] == row[15] and row[14] is None and born.year < 2000:
             if 3 <= born.month <= 10:
                 return i
@@ -181,3 +185,24 @@ def test_an_earlier_matricule_whose_series_is_full_takes_the_nearest_month() -> 
     assert moved[2][3:5] != entry[2][3:5]
     assert moved[3] == nir_key(moved[2])
     assert moved[:2] + moved[4:] == entry[:2] + entry[4:]
+
+
+def test_a_day_before_1900_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "b.sqlite3"
+    with pytest.raises(ValueError, match="1900-01-01 or later"):
+        generate(target, 5, 1, as_of=date(1899, 12, 31))
+    assert not (tmp_path / "new").exists()
+    generate(target, 5, 1, as_of=date(1900, 1, 1))  # the first day possible
+    assert [p.name for p in target.parent.iterdir()] == ["b.sqlite3"]
+
+
+def test_a_failed_run_leaves_no_tmp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from santeid.civil_status import generate as module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(module, "_count_homonym_groups", broken)
+    with pytest.raises(RuntimeError):
+        generate(tmp_path / "b.sqlite3", 5, 1)
+    assert list(tmp_path.iterdir()) == []

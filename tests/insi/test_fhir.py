@@ -278,3 +278,34 @@ def test_the_sandbox_fault_scenarios_statuses(client, bearer, given, status, cod
     assert response.status_code == status
     (issue,) = response.get_json()["issue"]
     assert issue["details"]["coding"][0]["code"] == code
+
+
+@pytest.mark.parametrize("gender", ["F", "M", "H", "f", "Female", "other", "unknown"])
+def test_gender_is_male_or_female_only(client, bearer, gender):
+    params = [*ADRTROIS[:2], ("gender", gender), ADRTROIS[3]]
+    issue = _outcome(_search(client, bearer, params), 400)
+    assert issue["details"]["coding"][0]["code"] == "santeid_invalid_trait"
+    assert "'male' or 'female'" in issue["details"]["text"]
+    assert "parameter gender" in issue["diagnostics"]
+    assert "rule sex" in issue["diagnostics"]
+
+
+def test_the_cr_coding_system_resolves(client, bearer):
+    params = [("family", "DE VINCI"), ("given", "LEONARDO"), ("gender", "male"),
+              ("birthdate", "2014-02-01")]  # fmt: skip
+    (entry,) = _bundle(_search(client, bearer, params))["entry"]
+    coding = entry["resource"]["issue"][0]["details"]["coding"][0]
+    assert coding == {"system": "http://localhost/insi/cr", "code": "02"}
+    system = client.get("/insi/cr")
+    assert system.status_code == 200
+    listed = system.get_json()
+    assert listed["system"] == coding["system"]
+    assert [c["code"] for c in listed["codes"]] == ["00", "01", "02"]
+    one = client.get("/insi/cr/02")
+    assert one.status_code == 200
+    assert one.get_json()["display"] == "Plusieurs identites trouvees"
+    page = client.get("/insi/cr/02", headers={"Accept": "text/html"})
+    assert page.mimetype == "text/html"
+    assert "Plusieurs identites trouvees" in page.get_data(as_text=True)
+    missing = client.get("/insi/cr/99")
+    assert (missing.status_code, missing.mimetype) == (404, "application/problem+json")

@@ -66,14 +66,15 @@ from santeid.civil_status.traits import normalize_name
 #: Default reference day: ages, deaths and "under 16" are computed at this date, never the clock's.
 DEFAULT_AS_OF = date(2026, 1, 1)
 #: Version of the generation rules; a change here changes the output for a given seed.
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 #: Persons drawn per random stream; parents of children are looked for within the same chunk.
 CHUNK_SIZE = 25_000
 FIRST_BIRTH_YEAR = 1900
 
 # Shares and probabilities (see docs/civil-status.md for the reasoning behind each).
 P_BORN_ABROAD = 0.12
-#: Among people born abroad, the share still holding a NIA: 0.12 × 0.25 = 3 % of everyone.
+#: Among people born abroad and alive in 2016 (:data:`NIA_SINCE`), the share still holding a
+#: NIA: 0.12 × 0.25 = 3 % of them, about 2.4 % of everyone (the dead before 2016 included).
 P_NIA_IF_ABROAD = 0.25
 P_TWIN_PAIR = 0.01
 P_HOMONYM_GROUP = 0.003
@@ -100,8 +101,11 @@ DOUBLE_HYPHEN_FROM = date(2005, 1, 1)
 SPACE_SEPARATOR_FROM = date(2011, 1, 1)
 #: Mayotte's communes have had 976xx codes since it became a département (31 March 2011).
 MAYOTTE_DEPARTMENT = date(2011, 3, 31)
-#: NIAs exist since 2016 (they replaced the NNP): a NIA in someone's history starts after that.
+#: NIAs exist since 2016 (they replaced the NNP): a NIA, active or in someone's history, is held
+#: only from that day, so only by people alive then.
 NIA_SINCE = date(2016, 1, 1)
+#: Earliest ``as_of``: births are drawn from :data:`FIRST_BIRTH_YEAR` to ``as_of``.
+EARLIEST_AS_OF = date(1900, 1, 1)
 #: Probability of being recorded dead, by ten-year age band at ``as_of`` (the base, like the
 #: RNIPP, keeps the dead); everyone 105 or older is dead.
 DEATH_BY_DECADE = (0.004, 0.006, 0.01, 0.015, 0.03, 0.06, 0.12, 0.25, 0.5, 0.8, 0.97)
@@ -309,9 +313,15 @@ class _Drawer:
         return candidate, composed
 
     def given_names(
-        self, pool: NamePool, sex: str, origin: str, avoid_first: str | None = None
+        self,
+        pool: NamePool,
+        sex: str,
+        origin: str,
+        avoid_first: str | None = None,
+        avoid: frozenset[str] = frozenset(),
     ) -> tuple[str, str, str]:
-        """(civil-status list "Jean-François, Marie", INSi list, first given name)."""
+        """(civil-status list "Jean-François, Marie", INSi list, first given name), with no
+        INSi given name in ``avoid`` and a first one other than ``avoid_first``."""
         rng = self.rng
         names = pool.given[sex]
         count = GIVEN_NAME_COUNTS.draw(rng)
@@ -330,13 +340,23 @@ class _Drawer:
                 prefix = "Jean" if sex == "M" else "Marie"
                 if not raw.startswith(prefix):
                     raw, norm = f"{prefix}-{raw}", f"{prefix.upper()}-{norm}"
-            if norm in norms or (not norms and norm.split(" ")[0] == avoid_first):
+            if (
+                norm in norms
+                or (not norms and norm.split(" ")[0] == avoid_first)
+                or not avoid.isdisjoint(norm.split(" "))
+            ):
                 continue
             raws.append(raw)
             norms.append(norm)
         if not raws:  # pragma: no cover - needs a pool of one name
             raise RuntimeError("could not draw a given name")
-        if sex == "M" and origin == "FR" and len(raws) > 1 and "MARIE" not in norms:
+        if (
+            sex == "M"
+            and origin == "FR"
+            and len(raws) > 1
+            and "MARIE" not in norms
+            and "MARIE" not in avoid
+        ):
             if rng.random() < P_MARIE_FOR_A_MAN:
                 raws[1], norms[1] = "Marie", "MARIE"
         text = " ".join(norms)
@@ -357,6 +377,7 @@ class _Drawer:
         p.name_raw, p.name = self.surname(pool, p.origin, p.birth)
         p.given_raw, p.given, p.first = self.given_names(pool, p.sex, p.origin)
         p.death = self.death(p.birth, p.age)
+        _nia_only_if_alive_since(p)
         return p
 
     def twin_of(self, first: _Person) -> _Person:
@@ -366,11 +387,14 @@ class _Drawer:
         for attribute in ("birth", "age", "place", "abroad", "nia", "origin", "name_raw", "name"):
             setattr(p, attribute, getattr(first, attribute))
         pool = self.pools.origins[p.origin]
+        # None of the first twin's given names: otherwise the twin whose names are all among
+        # the other's could never be found alone, even with all five traits (always 02).
         p.given_raw, p.given, p.first = self.given_names(
-            pool, p.sex, p.origin, avoid_first=first.first
+            pool, p.sex, p.origin, avoid=frozenset(first.given.split(" "))
         )
         p.rang = 2
         p.death = self.death(p.birth, p.age)
+        _nia_only_if_alive_since(p)
         return p
 
     def homonym_of(self, base: _Person) -> _Person:
@@ -396,7 +420,14 @@ class _Drawer:
             p.given = " ".join(normalize_given_names(p.given_raw))
             p.first = base.first
         p.death = self.death(p.birth, p.age)
+        _nia_only_if_alive_since(p)
         return p
+
+
+def _nia_only_if_alive_since(p: _Person) -> None:
+    """Someone dead before NIAs existed (:data:`NIA_SINCE`) never held one: a NIR instead."""
+    if p.nia and p.death is not None and p.death < NIA_SINCE.isoformat():
+        p.nia = False
 
 
 def _year_pool(as_of: date) -> Weighted[tuple[int, int]]:
@@ -593,14 +624,16 @@ def _nia_history(
     drawer: _Drawer, p: _Person, prefix: str, matricules: _Matricules
 ) -> list[tuple[str, int, str | None, str | None]]:
     """A NIA (same layout as the NIR, docs/reference/insi-teleservice.md §11) held from arrival
-    until certification."""
+    until certification: from :data:`NIA_SINCE` at the earliest, ended before ``as_of`` and
+    before the death."""
     rng = drawer.rng
+    limit = _last_day(drawer, p)
     low = max(NIA_SINCE, p.birth).toordinal()
-    high = drawer.as_of_ordinal - 60
+    high = limit - 60
     if low >= high:
         return []
     start = _between(rng, low, high)
-    end = min(start + _between(rng, 30, 3 * 365), drawer.as_of_ordinal - 1)
+    end = min(start + _between(rng, 30, 3 * 365), limit - 1)
     nia = matricules.take(rng, prefix)
     return [(nia, OID_ARC_NIA, _iso(start), _iso(end))]
 
@@ -608,16 +641,25 @@ def _nia_history(
 def _correction_history(
     drawer: _Drawer, p: _Person, number: str, matricules: _Matricules
 ) -> list[tuple[str, int, str | None, str | None]]:
-    """An earlier NIR corrected: the sex digit (as ECETINSI's) or the order number."""
+    """An earlier matricule corrected: the sex digit (as ECETINSI's) or the order number; held
+    from birth — from :data:`NIA_SINCE` for a NIA — until a day before ``as_of`` and the death."""
     rng = drawer.rng
+    start = max(p.birth, NIA_SINCE) if p.nia else p.birth
+    limit = _last_day(drawer, p)
+    if start.toordinal() + 1 >= limit:
+        return []
     old = ("2" if number[0] == "1" else "1") + number[1:]
     if rng.random() < 0.5 or not matricules.take_exact(old):
         old = matricules.take(rng, number[:10])
-    born = p.birth.toordinal()
-    if born + 1 >= drawer.as_of_ordinal:
-        return []
-    end = _between(rng, born + 1, drawer.as_of_ordinal - 1)
-    return [(old, OID_ARC_NIA if p.nia else OID_ARC_NIR, p.birth.isoformat(), _iso(end))]
+    end = _between(rng, start.toordinal() + 1, limit - 1)
+    return [(old, OID_ARC_NIA if p.nia else OID_ARC_NIR, start.isoformat(), _iso(end))]
+
+
+def _last_day(drawer: _Drawer, p: _Person) -> int:
+    """Ordinal of the day an earlier matricule must end before: ``as_of``, or the death."""
+    if p.death is None:
+        return drawer.as_of_ordinal
+    return min(drawer.as_of_ordinal, date.fromisoformat(p.death).toordinal())
 
 
 def _iso(ordinal: int) -> str:
@@ -873,6 +915,15 @@ def _drawn_chunks(tasks: list[_ChunkTask], jobs: int) -> Iterator[_ChunkRows]:
             yield drawn
 
 
+def check_as_of(as_of: date) -> None:
+    """``ValueError`` unless ``as_of`` is a day births can be drawn before (from 1900)."""
+    if as_of < EARLIEST_AS_OF:
+        raise ValueError(
+            f"the reference day must be {EARLIEST_AS_OF.isoformat()} or later (births are drawn"
+            f" from {FIRST_BIRTH_YEAR} on), not {as_of.isoformat()}"
+        )
+
+
 def generate(
     path: str | Path,
     persons: int,
@@ -886,7 +937,9 @@ def generate(
     """Write a civil-status base of ``persons`` synthetic people + the published test set.
 
     ``progress(done, total)`` is called after each chunk of persons.  An existing file at ``path``
-    is replaced only once the new base is complete.  ``jobs`` processes draw the chunks (this
+    is replaced only once the new base is complete; the directory of ``path`` is created if
+    missing; a refused or failed run leaves no ``.tmp`` file.  ``as_of`` is 1900-01-01 or later
+    (:func:`check_as_of`).  ``jobs`` processes draw the chunks (this
     one writes them): the file is byte-identical whatever ``jobs``.
     """
     if persons < 0:
@@ -895,6 +948,7 @@ def generate(
         raise ValueError("chunk_size must be positive")
     if jobs < 1:
         raise ValueError("jobs must be positive")
+    check_as_of(as_of)
     started = time.perf_counter()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -906,6 +960,7 @@ def generate(
     moved_births = 0
 
     conn = sqlite3.connect(tmp, isolation_level=None)
+    complete = False
     try:
         # No journal and no fsync while loading: a crash leaves a .tmp file that is discarded.
         conn.execute("PRAGMA journal_mode = OFF")
@@ -957,8 +1012,11 @@ def generate(
         # No ANALYZE: every lookup the INSi layers make is an equality on a leading index prefix,
         # which SQLite's planner picks without statistics, whereas sampled statistics were seen
         # to mislead it into the traits index for the carte Vitale join.
+        complete = True
     finally:
         conn.close()
+        if not complete:  # a failed run leaves neither a partial base nor its .tmp
+            tmp.unlink(missing_ok=True)
     os.replace(tmp, path)
     return GenerationSummary(
         path=path,
@@ -985,8 +1043,10 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
 
 __all__ = [
     "DEFAULT_AS_OF",
+    "EARLIEST_AS_OF",
     "GenerationSummary",
     "ProgressCallback",
+    "check_as_of",
     "generate",
     "read_meta",
 ]

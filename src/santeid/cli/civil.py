@@ -32,14 +32,15 @@ def civil() -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help=f"Output file [default: {{data_dir}}/{BASE_NAME}].",
+    help=f"Output file, its directory created if missing [default: {{data_dir}}/{BASE_NAME}].",
 )
 @click.option(
     "--as-of",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default="2026-01-01",
     show_default=True,
-    help="Reference day for ages and deaths (the clock is never read: output is reproducible).",
+    help="Reference day for ages and deaths, 1900-01-01 or later (the clock is never read: "
+    "output is reproducible).",
 )
 @click.option(
     "--jobs",
@@ -53,8 +54,13 @@ def generate(persons: int, seed: int, out: Path | None, as_of: datetime, jobs: i
 
     The same --persons, --seed and --as-of give a byte-for-byte identical file, whatever --jobs.
     """
+    from santeid.civil_status.generate import check_as_of
     from santeid.civil_status.generate import generate as run
 
+    try:
+        check_as_of(as_of.date())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--as-of'") from None
     target = out or _default_base()
     with click.progressbar(length=persons, label="Generating persons", show_pos=True) as bar:
 

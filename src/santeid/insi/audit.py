@@ -298,10 +298,14 @@ class AuditLog:
         order.
 
         The input is the operation name then the fields, each as text, separated by ``\\x1f``;
-        ``docs/insi-overview.md`` gives the order per operation so support can recompute it."""
+        ``docs/insi-overview.md`` gives the order per operation so support can recompute it.
+        UTF-8 with ``surrogatepass``: a refused query holding a lone surrogate (JSON
+        ``"\\ud800"``, RFC 8259 §8.2) is hashed and audited too."""
         if self._key is None:
             self._key = _load_or_create_key(self.key_path)
-        message = "\x1f".join("" if p is None else str(p) for p in parts).encode("utf-8")
+        message = "\x1f".join("" if p is None else str(p) for p in parts).encode(
+            "utf-8", "surrogatepass"
+        )
         return hashlib.blake2b(message, key=self._key, digest_size=16).hexdigest()
 
     def record(

@@ -37,6 +37,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
+from santeid.civil_status import traits as tr
 from santeid.clock import utc_datetime
 from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement as base_capability_statement
@@ -47,7 +48,9 @@ from santeid.insi.auth import request_context
 from santeid.insi.model import CODE_INVALID_REQUEST
 from santeid.insi.model import CR_FOUND
 from santeid.insi.model import CR_LABELS
+from santeid.insi.model import CR_NOT_FOUND
 from santeid.insi.model import CR_SEVERAL
+from santeid.insi.model import OP_SEARCH_TRAITS
 from santeid.insi.model import Identity
 from santeid.insi.model import InsiError
 from santeid.insi.model import SearchResult
@@ -104,6 +107,17 @@ INS_IDENTIFIERS: dict[str, tuple[str, str]] = {
 #: other slices fix their ``use``, so earlier NIA/TEST/DEMO matricules cannot be told from
 #: active ones and are left out of the resource.
 HISTORY_OIDS = ("1.2.250.1.213.1.4.8",)
+
+#: ``OperationOutcome.issue.details.coding.system`` of the INSi ``CodeCR`` values, under the
+#: issuer's origin; served (:func:`cr_codes`), as the problem types are (``santeid.problems``).
+CR_PATH = "/insi/cr"
+#: What each ``CodeCR`` means for a search (docs/reference/insi-teleservice.md §5).
+CR_DEFINITIONS = {
+    CR_FOUND: "One person matches: the identity is answered.",
+    CR_NOT_FOUND: "No person matches.",
+    CR_SEVERAL: "Several persons match: no identity is answered; add the other given names, "
+    "then the birthplace.",
+}
 
 GENDERS = {"male": "M", "female": "F"}
 SEXES = {"M": "male", "F": "female"}
@@ -247,7 +261,7 @@ def searchset(result: SearchResult, self_url: str, query_date: date) -> dict:
                     "de naissance (birthplace).",
                     severity="information",
                     code="02",
-                    system=f"{origin(services().settings)}/insi/cr",
+                    system=f"{origin(services().settings)}{CR_PATH}",
                 ),
                 "search": {"mode": "outcome"},
             }
@@ -350,6 +364,11 @@ def query_from_parameters(params: dict[str, list[str]]) -> TraitsQuery:
             raise _param_error("given", "or-values", "given: alternatives (',') not supported")
         given.extend(value.split())
     gender = _single(params, "gender")
+    if gender and gender not in GENDERS:
+        raise invalid(
+            tr.SEX, tr.Rule.SEX, f"gender must be 'male' or 'female', not {gender!r}",
+            TRAITS_ELEMENTS[tr.SEX],
+        )  # fmt: skip
     birthdate = _single(params, "birthdate")
     if birthdate and birthdate[:2] in _DATE_PREFIXES:
         raise _param_error("birthdate", "date-prefix", "only an exact day (eq) can be searched")
@@ -358,7 +377,7 @@ def query_from_parameters(params: dict[str, list[str]]) -> TraitsQuery:
     return TraitsQuery(
         birth_name=_single(params, "family") or "",
         given_names=tuple(given),
-        sex=GENDERS.get(gender or "", gender or ""),
+        sex=GENDERS.get(gender or "", ""),
         birth_date=birthdate or "",
         birthplace=_single(params, "birthplace"),
     )
@@ -368,7 +387,11 @@ def _search() -> Response:
     ctx = request_context("fhir")
     if isinstance(ctx, InsiError):
         raise ctx
-    query = query_from_parameters(_parameters())
+    try:
+        query = query_from_parameters(_parameters())
+    except InsiError as error:  # refused here, not by the core: audited here
+        services().insi.record_refusal(ctx, OP_SEARCH_TRAITS, error)
+        raise
     result = services().insi.search_by_traits(query, ctx)
     return fhir_response(searchset(result, request.url, _paris_today()))
 
@@ -381,6 +404,49 @@ def patient_search():
 @bp.post(f"{PREFIX}/Patient/_search")
 def patient_search_post():
     return _search()
+
+
+@bp.get(CR_PATH)
+@bp.get(f"{CR_PATH}/<code>")
+def cr_codes(code: str | None = None) -> Response:
+    """The code system of the ``CodeCR`` coding (``{origin}/insi/cr``): its values, or one
+    (``/insi/cr/02``); JSON, or an HTML page for a browser, like ``/problems/``."""
+    from html import escape
+
+    from flask import json
+
+    from santeid.problem_pages import problem_response
+    from santeid.problem_pages import wants_html
+
+    system = f"{origin(services().settings)}{CR_PATH}"
+    if code is not None and code not in CR_LABELS:
+        body = {"type": "about:blank", "title": "Not Found", "status": 404,
+                "detail": f"no INSi CodeCR {code!r}"}  # fmt: skip
+        return problem_response(body, 404)
+    codes = [
+        {"code": cr, "display": CR_LABELS[cr], "definition": CR_DEFINITIONS[cr]}
+        for cr in CR_LABELS
+        if code in (None, cr)
+    ]
+    title = "INSi CodeCR" + (f" {code}" if code else "")
+    if wants_html():
+        rows = "".join(
+            f'<tr id="{c["code"]}"><td><code>{c["code"]}</code></td>'
+            f"<td>{escape(c['display'])}</td><td>{escape(c['definition'])}</td></tr>"
+            for c in codes
+        )
+        response = Response(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>{title}</title></head><body><h1>{title}</h1><p><code>{escape(system)}"
+            "</code></p><table><thead><tr><th>code</th><th>label</th><th>definition</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table></body></html>",
+            mimetype="text/html",
+        )
+    else:
+        payload = {"system": system, "codes": codes} if code is None else codes[0]
+        response = Response(json.dumps(payload, ensure_ascii=False), mimetype="application/json")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 @bp.get(f"{PREFIX}/metadata")

@@ -38,6 +38,9 @@ from santeid.insi import problems
 from santeid.insi.auth import bearer_context
 from santeid.insi.auth import request_context
 from santeid.insi.model import CODE_INVALID_REQUEST
+from santeid.insi.model import OP_SEARCH_TRAITS
+from santeid.insi.model import OP_SEARCH_VITALE
+from santeid.insi.model import OP_VERIFY
 from santeid.insi.model import CallContext
 from santeid.insi.model import Identity
 from santeid.insi.model import InsiError
@@ -210,7 +213,10 @@ def parse_body(raw: bytes, mimetype: str, members: dict[str, tuple[str, bool]]) 
         raise request_error(None, "type", "the body must be a JSON object")
     for name in body:
         if name not in members:
-            raise _member_error(name, "unknown-member", f"unknown member {name!r}")
+            # Named as sent, a lone surrogate (RFC 8259 §8.2) written as its escape: the
+            # answer is UTF-8 text.
+            shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+            raise _member_error(shown, "unknown-member", f"unknown member {name!r}")
     for name, (kind, required) in members.items():
         value = body.get(name)
         if value is None:
@@ -292,19 +298,42 @@ def op_verify(body: dict, ctx: CallContext) -> dict:
     return verify_json(_insi().verify(query, ctx))
 
 
-#: Path → (members of the body, operation).
+#: Path → (members of the body, operation, INSi operation name).
 OPERATIONS = {
-    f"{PREFIX}/ins/search-by-traits": (TRAITS_MEMBERS, op_search_by_traits),
-    f"{PREFIX}/ins/search-by-vitale": (VITALE_MEMBERS, op_search_by_vitale),
-    f"{PREFIX}/ins/verify": (VERIFY_MEMBERS, op_verify),
+    f"{PREFIX}/ins/search-by-traits": (TRAITS_MEMBERS, op_search_by_traits, OP_SEARCH_TRAITS),
+    f"{PREFIX}/ins/search-by-vitale": (VITALE_MEMBERS, op_search_by_vitale, OP_SEARCH_VITALE),
+    f"{PREFIX}/ins/verify": (VERIFY_MEMBERS, op_verify, OP_VERIFY),
 }
 
 
+def check_parameters(arguments, allowed: tuple[str, ...] = ()) -> None:
+    """Refuse a query parameter outside ``allowed``: a typo never goes unnoticed."""
+    unknown = sorted(set(arguments) - set(allowed))
+    if unknown:
+        raise _member_error(unknown[0], "unknown-parameter", f"unknown parameter {unknown[0]!r}")
+
+
+def audited_body(
+    ctx: CallContext, name: str, raw: bytes, mimetype: str, members: dict, arguments=()
+) -> dict:
+    """The request body (:func:`parse_body`, no query parameter allowed); a refusal of the
+    request itself, made here once the caller is authenticated, is audited
+    (:meth:`~santeid.insi.service.InsiService.record_refusal`), as the core audits its own."""
+    try:
+        check_parameters(arguments)
+        return parse_body(raw, mimetype, members)
+    except InsiError as error:
+        _insi().record_refusal(ctx, name, error)
+        raise
+
+
 def _operation() -> Response:
-    members, operation = OPERATIONS[request.path]
+    members, operation, name = OPERATIONS[request.path]
     ctx = _context()
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413, as problem details
-    return _json(operation(parse_body(raw, request.mimetype, members), ctx))
+    return _json(
+        operation(audited_body(ctx, name, raw, request.mimetype, members, request.args), ctx)
+    )
 
 
 # -- routes ---------------------------------------------------------------------------------
@@ -327,9 +356,7 @@ def verify():
 def stats():
     """The caller's own statistics (``software_id`` of its credentials)."""
     ctx = _context()
-    unknown = sorted(set(request.args) - {"month"})
-    if unknown:
-        raise _member_error(unknown[0], "unknown-parameter", f"unknown parameter {unknown[0]!r}")
+    check_parameters(request.args, ("month",))
     return _json(_insi().stats(ctx.software_id, request.args.get("month") or None))
 
 
@@ -434,7 +461,7 @@ class FastPath:
         if not 0 < length <= self.max_length:
             return self.wsgi_app(environ, start_response)
         raw = environ["wsgi.input"].read(length)
-        members, operation = entry
+        members, operation, name = entry
         with self.app.app_context():
             from santeid.security import add_security_headers
 
@@ -446,7 +473,8 @@ class FastPath:
                 )
                 if isinstance(ctx, InsiError):
                     raise ctx
-                response = _json(operation(parse_body(raw, "application/json", members), ctx))
+                body = audited_body(ctx, name, raw, "application/json", members)
+                response = _json(operation(body, ctx))
             except InsiError as exc:
                 response = problem(exc)
             except StoreUnavailable as exc:

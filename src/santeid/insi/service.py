@@ -389,9 +389,14 @@ class InsiService:
 
     def record_refusal(self, ctx: CallContext, operation: str, error: InsiError) -> None:
         """Audit a call an adapter refused before reaching the core (unknown IDAM, certificate
-        not INSI-AUTO/INSI-MANU…): one row with the error code, no query hash."""
-        self.audit.record(ctx, operation, error.code)
-        observe.insi_call(self._registry, ctx.software_id, operation, error.code)
+        not INSI-AUTO/INSI-MANU, a REST member or FHIR parameter refused…): one row with the
+        error code, no query hash.  Never raises: the refusal stands even if its row cannot be
+        written (it is logged)."""
+        try:
+            self.audit.record(ctx, operation, error.code)
+            observe.insi_call(self._registry, ctx.software_id, operation, error.code)
+        except Exception:
+            log.exception("cannot audit a refused INSi %s call", ctx.channel)
 
     # -- inputs --------------------------------------------------------------------------------
     def _traits(

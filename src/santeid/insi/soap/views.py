@@ -173,10 +173,7 @@ def _authorised_context(headers: RequestHeaders, operation: Operation, svc) -> C
 
 
 def _audit_refusal(context: CallContext, operation: Operation, error: InsiError) -> None:
-    try:
-        services().insi.record_refusal(context, operation.name, error)
-    except Exception:  # the refusal stands even if its audit row cannot be written
-        log.exception("cannot audit a refused INSi SOAP call")
+    services().insi.record_refusal(context, operation.name, error)
 
 
 def _answer(operation: Operation, payload, context: CallContext, insi) -> bytes:
