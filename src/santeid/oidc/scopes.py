@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from santeid.oidc.keycloak_errors import safe_description
+
 OPENID = "openid"
 #: PSC's ``scopes_supported``, in its published order (``docs/reference/pro-sante-connect.md §2``).
 SCOPES_SUPPORTED: list[str] = [
@@ -53,9 +55,14 @@ CLIENT_CREDENTIALS = "client_credentials"
 
 
 class ScopeError(ValueError):
-    """The scope cannot be granted: ``error`` (``invalid_scope``) and its description."""
+    """The scope cannot be granted: ``error`` (``invalid_scope``) and its description.
+
+    Every endpoint answers with ``description`` as its ``error_description``; it names the
+    client's raw scope, so it is made safe here, once, for all of them
+    (:func:`~santeid.oidc.keycloak_errors.safe_description`)."""
 
     def __init__(self, description: str, error: str = "invalid_scope"):
+        description = safe_description(description)
         super().__init__(description)
         self.error = error
         self.description = description
