@@ -93,7 +93,9 @@ def test_push_delivers_the_tokens(app, client, auto_id):
     _, claims = decode(app, body["id_token"])
     assert claims["urn:openid:params:jwt:claim:auth_req_id"] == ack["auth_req_id"]
     assert claims["at_hash"] == at_hash(body["access_token"])
-    assert claims["rt_hash"] == at_hash(body["refresh_token"])
+    # CIBA Core §10.3.1's claim names.
+    assert claims["urn:openid:params:jwt:claim:rt_hash"] == at_hash(body["refresh_token"])
+    assert "rt_hash" not in claims
     assert claims["authMode"] == "MOBILE" and "auth_time" in claims
     # Push clients never poll (CIBA Core §11), and the request is consumed.
     assert error_of(poll(client, meta, ack["auth_req_id"])) == "unauthorized_client"

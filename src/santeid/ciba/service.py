@@ -274,7 +274,8 @@ class CibaService:
     def redeem(self, request: CibaRequest, client: Any, *, push: bool = False) -> dict[str, Any]:
         """Consume an approved request once and issue its tokens (OIDC Core §3.1.3.3 shape,
         ``auth_time``/``acr``/``amr``/``authMode`` always in the ID token). Push mode adds
-        ``urn:openid:params:jwt:claim:auth_req_id`` and ``rt_hash`` (CIBA Core §10.3.1).
+        ``urn:openid:params:jwt:claim:auth_req_id`` and ``urn:openid:params:jwt:claim:rt_hash``
+        (CIBA Core §10.3.1).
 
         :raises TokenRedemptionError: another redemption won, the professional is gone, or the
             session the approval opened is already over (``sso_max_lifetime``).
