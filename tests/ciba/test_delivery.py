@@ -103,6 +103,28 @@ def test_push_delivers_the_tokens(app, client, auto_id):
     assert record.stored_state == "consumed"
 
 
+def test_push_needs_openid_poll_and_ping_do_not(app, client, auto_id):
+    """CIBA Core §7.1: openid is REQUIRED; Keycloak (no push mode) accepts a request without
+    it, so poll and ping do too (docs/reference/keycloak-behaviour.md)."""
+    with Receiver([204]) as receiver:
+        push = _ping_client(app, receiver.url, "ciba-push", mode="push")
+        response = backchannel(
+            client, push, login_hint=auto_id, scope="scope_all", client_notification_token=TOKEN
+        )
+        assert response.status_code == 400
+        assert response.get_json() == {
+            "error": "invalid_scope",
+            "error_description": "scope must contain openid",
+        }
+        ping = _ping_client(app, receiver.url, "ciba-ping")
+        assert start(client, ping, auto_id, scope="scope_all", client_notification_token=TOKEN)
+        receiver.wait_for(1)
+        _deliveries_done(app)
+    assert len(receiver.received) == 1  # the ping; nothing was pushed
+    poll_client = register_ciba_client(app, "ciba-poll")
+    assert start(client, poll_client, auto_id, scope="scope_all")
+
+
 def test_push_error_payload_on_denial(app, client, plain_id):
     phone = Phone.register(app, client, plain_id, pin=PIN)
     with Receiver([204]) as receiver:

@@ -52,6 +52,8 @@ POLICIES = ("keycloak", "strict")
 AUTHORIZATION = "authorization"
 BACKCHANNEL = "backchannel_authentication"
 CLIENT_CREDENTIALS = "client_credentials"
+#: Where ``openid`` is required and missing.
+OPENID_REQUIRED = "scope must contain openid"
 
 
 class ScopeError(ValueError):
@@ -83,7 +85,7 @@ def granted_scope(
     scopes = _split(raw)
     allowed_set = None if allowed is None else set(allowed) | {OPENID}
     if policy == "strict" and where in (AUTHORIZATION, BACKCHANNEL) and OPENID not in scopes:
-        raise ScopeError("scope must contain openid")
+        raise ScopeError(OPENID_REQUIRED)
     refused = [
         s
         for s in scopes
