@@ -213,7 +213,10 @@ def test_stolen_auth_req_id_is_invalid_grant(app, client, meta, auto_id):
     stolen = poll(client, thief, auth_req_id)
     assert stolen.status_code == 400
     # Keycloak's DeviceGrantType.getDeviceByDeviceCode.
-    assert stolen.get_json() == {"error": "invalid_grant", "error_description": "unauthorized client"}
+    assert stolen.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "unauthorized client",
+    }
     # The owner is not harmed.
     assert poll(client, meta, auth_req_id).status_code == 200
     # Used: Keycloak has forgotten it, whoever asks.
