@@ -210,6 +210,22 @@ def test_invalid_scope(client, app, meta, auto_id):
     assert error_of(backchannel(client, narrow, login_hint=auto_id)) == "invalid_scope"
 
 
+@pytest.mark.parametrize(
+    ("scope", "shown"),
+    [("openid café", "openid caf%C3%A9"), ('a"b', "a%22b"), ("a\\b", "a%5Cb"), ("x\x7f", "x%7F")],
+)
+def test_scope_outside_the_error_description_charset_is_invalid_scope(
+    client, meta, auto_id, scope, shown
+):
+    # RFC 6749 §5.2: error_description holds %x20-21 / %x23-5B / %x5D-7E only.
+    response = backchannel(client, meta, login_hint=auto_id, scope=scope)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_scope",
+        "error_description": f"Invalid scopes: {shown}",
+    }
+
+
 def test_strict_scope_policy(client, app, meta, auto_id):
     _strict(app, scope_policy="strict")
     without_openid = backchannel(client, meta, login_hint=auto_id, scope="scope_all")

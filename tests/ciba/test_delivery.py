@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 
 import pytest
 
+from santeid.ciba import delivery as ciba_delivery
 from santeid.ciba import metadata as ciba_metadata
 from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.tokens import at_hash
@@ -93,12 +95,36 @@ def test_push_delivers_the_tokens(app, client, auto_id):
     _, claims = decode(app, body["id_token"])
     assert claims["urn:openid:params:jwt:claim:auth_req_id"] == ack["auth_req_id"]
     assert claims["at_hash"] == at_hash(body["access_token"])
-    assert claims["rt_hash"] == at_hash(body["refresh_token"])
+    # CIBA Core §10.3.1's claim names.
+    assert claims["urn:openid:params:jwt:claim:rt_hash"] == at_hash(body["refresh_token"])
+    assert "rt_hash" not in claims
     assert claims["authMode"] == "MOBILE" and "auth_time" in claims
     # Push clients never poll (CIBA Core §11), and the request is consumed.
     assert error_of(poll(client, meta, ack["auth_req_id"])) == "unauthorized_client"
     record = app.extensions["santeid"].ciba.book.get(ack["auth_req_id"])
     assert record.stored_state == "consumed"
+
+
+def test_push_needs_openid_poll_and_ping_do_not(app, client, auto_id):
+    """CIBA Core §7.1: openid is REQUIRED; Keycloak (no push mode) accepts a request without
+    it, so poll and ping do too (docs/reference/keycloak-behaviour.md)."""
+    with Receiver([204]) as receiver:
+        push = _ping_client(app, receiver.url, "ciba-push", mode="push")
+        response = backchannel(
+            client, push, login_hint=auto_id, scope="scope_all", client_notification_token=TOKEN
+        )
+        assert response.status_code == 400
+        assert response.get_json() == {
+            "error": "invalid_scope",
+            "error_description": "scope must contain openid",
+        }
+        ping = _ping_client(app, receiver.url, "ciba-ping")
+        assert start(client, ping, auto_id, scope="scope_all", client_notification_token=TOKEN)
+        receiver.wait_for(1)
+        _deliveries_done(app)
+    assert len(receiver.received) == 1  # the ping; nothing was pushed
+    poll_client = register_ciba_client(app, "ciba-poll")
+    assert start(client, poll_client, auto_id, scope="scope_all")
 
 
 def test_push_error_payload_on_denial(app, client, plain_id):
@@ -266,3 +292,102 @@ def test_ciba_client_metadata_is_checked(app, overrides, message):
 def test_interval_zero_and_sandbox_local_endpoint_are_accepted(app):
     meta = _ping_client(app, "http://localhost:8080/cb")
     assert meta["backchannel_polling_interval"] == 0
+
+
+def test_no_ping_when_the_poll_itself_decides(app, client, plain_id):
+    """The token endpoint's poll that moves the request to approved has the tokens at once:
+    a ping after it would make the client present a used auth_req_id (a replay, which
+    revokes them)."""
+    svc = app.extensions["santeid"]
+    phone = Phone.register(app, client, plain_id, pin=PIN)
+    listeners = svc.ecps._decided_listeners
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        ack = start(client, meta, plain_id, client_notification_token=TOKEN)
+        [item] = phone.pending().get_json()["requests"]
+        saved = list(listeners)
+        listeners.clear()  # the decision listener missed: only the poll sees the approval
+        try:
+            assert phone.decide(item["request_id"], "approve").status_code == 200
+        finally:
+            listeners.extend(saved)
+        response = poll(client, meta, ack["auth_req_id"])
+        assert response.status_code == 200, response.get_json()
+        _deliveries_done(app)
+    assert receiver.received == []
+
+
+def test_no_ping_for_a_request_already_redeemed(app, client, auto_id):
+    svc = app.extensions["santeid"]
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        ack = start(client, meta, auto_id, client_notification_token=TOKEN)
+        receiver.wait_for(1)
+        assert poll(client, meta, ack["auth_req_id"]).status_code == 200
+        # A late delivery of the same decision (queued behind others) finds it redeemed.
+        svc.ciba._deliver(svc.ciba.book.get(ack["auth_req_id"]).key)
+        _deliveries_done(app)
+    assert len(receiver.received) == 1
+
+
+def test_a_replaced_request_is_notified_once_without_retry(app, client, plain_id):
+    """A request withdrawn for a newer one of the same professional (ecps_max_pending_requests)
+    is denied, and that denial is notified in one attempt."""
+    Phone.register(app, client, plain_id, pin=PIN)
+    with Receiver([503]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        first = start(client, meta, plain_id, client_notification_token=TOKEN)
+        start(client, meta, plain_id, client_notification_token=TOKEN)
+        _deliveries_done(app)
+    assert [r["body"] for r in receiver.received] == [{"auth_req_id": first["auth_req_id"]}]
+    assert error_of(poll(client, meta, first["auth_req_id"])) == "access_denied"
+
+
+def test_one_clients_hanging_endpoint_does_not_hold_back_another():
+    """Each client has its own lane: A's deliveries go one at a time, so B's is sent at once
+    even when A's endpoint never answers, and what A has beyond the bound is dropped."""
+    notifier = ciba_delivery.Notifier(sandbox=True, max_workers=2, per_client_queue=3)
+    release = threading.Event()
+    started: list[str] = []
+    b_sent = threading.Event()
+
+    def hang(name):
+        started.append(name)
+        release.wait(30)
+
+    try:
+        for n in range(10):
+            notifier.submit(hang, f"a{n}", client_id="client-a")
+        notifier.submit(b_sent.set, client_id="client-b")
+        assert b_sent.wait(30)
+        assert started == ["a0"]  # A's first delivery still hangs; nothing else of A ran
+    finally:
+        release.set()
+        notifier.shutdown(wait=True)
+    assert started == ["a0", "a1", "a2", "a3"]  # 3 waited behind a0; 6 were dropped
+
+
+SCENARIOS = "/sandbox/api/professionals"
+
+
+@pytest.mark.parametrize(
+    ("mode", "outcome"), [("ping", "approve"), ("ping", "deny"), ("push", "approve")]
+)
+def test_sandbox_scenarios_answer_ping_and_push_requests_by_themselves(
+    app, client, auto_id, mode, outcome
+):
+    """docs/sandbox.md: a ping or push client need not poll for the scenario to answer."""
+    put = client.put(f"{SCENARIOS}/{auto_id}/scenario", json={"outcome": outcome, "delay": 0.2})
+    assert put.status_code == 200
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url, f"ciba-{mode}", mode=mode)
+        ack = start(client, meta, auto_id, client_notification_token=TOKEN)
+        [received] = receiver.wait_for(1)
+    body = received["body"]
+    assert body["auth_req_id"] == ack["auth_req_id"]
+    if mode == "push":
+        assert "access_token" in body
+    elif outcome == "deny":
+        assert error_of(poll(client, meta, ack["auth_req_id"])) == "access_denied"
+    else:
+        assert poll(client, meta, ack["auth_req_id"]).status_code == 200

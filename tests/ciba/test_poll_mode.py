@@ -109,7 +109,9 @@ def test_phone_denial_is_access_denied(any_store_app, plain_id):
     [item] = phone.pending().get_json()["requests"]
     assert phone.decide(item["request_id"], "deny").status_code == 200
     response = poll(http, meta, auth_req_id)
-    assert response.status_code == 400 and error_of(response) == "access_denied"
+    # Keycloak's CibaGrantType (docs/reference/keycloak-behaviour.md).
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "access_denied", "error_description": "not authorized"}
     # Stays denied.
     assert error_of(poll(http, meta, auth_req_id)) == "access_denied"
 
@@ -174,7 +176,11 @@ def test_expired_token_after_requested_expiry(app, client, meta, phone, plain_id
     assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
     clock.advance(11)
     response = poll(client, meta, auth_req_id)
-    assert response.status_code == 400 and error_of(response) == "expired_token"
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "expired_token",
+        "error_description": "authentication timed out",
+    }
 
 
 def test_approved_but_expired_is_expired(app, client, meta, auto_id, clock):
@@ -205,9 +211,20 @@ def test_stolen_auth_req_id_is_invalid_grant(app, client, meta, auto_id):
     thief = register_ciba_client(app, "ciba-thief")
     auth_req_id = start(client, meta, auto_id)["auth_req_id"]
     stolen = poll(client, thief, auth_req_id)
-    assert stolen.status_code == 400 and error_of(stolen) == "invalid_grant"
+    assert stolen.status_code == 400
+    # Keycloak's DeviceGrantType.getDeviceByDeviceCode.
+    assert stolen.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "unauthorized client",
+    }
     # The owner is not harmed.
     assert poll(client, meta, auth_req_id).status_code == 200
+    # Used: Keycloak has forgotten it, whoever asks.
+    for who in (thief, meta):
+        assert poll(client, who, auth_req_id).get_json() == {
+            "error": "invalid_grant",
+            "error_description": "Invalid auth_req_id",
+        }
 
 
 def test_unknown_or_missing_auth_req_id(client, meta):
@@ -224,6 +241,25 @@ def test_unknown_or_missing_auth_req_id(client, meta):
     assert missing.get_json() == {
         "error": "invalid_request",
         "error_description": "Missing parameter: auth_req_id",
+    }
+
+
+def test_client_authentication_and_the_grant_come_before_a_missing_auth_req_id(app, client):
+    """Keycloak's order: TokenEndpoint.checkClient, then CibaGrantType checks the client's
+    grant, then auth_req_id (docs/reference/keycloak-behaviour.md)."""
+    form = {"grant_type": "urn:openid:params:grant-type:ciba"}
+    nobody = client.post(f"{OIDC}/token", data=form)
+    assert nobody.status_code == 401 and error_of(nobody) == "invalid_client"
+    wrong = client.post(f"{OIDC}/token", data=form, headers=basic_auth("ciba-rp", "x" * 20))
+    assert wrong.status_code == 401 and error_of(wrong) == "invalid_client"
+    other = register_client(app)
+    code_flow = client.post(
+        f"{OIDC}/token", data=form, headers=basic_auth("service-test", other["client_secret"])
+    )
+    assert code_flow.status_code == 400
+    assert code_flow.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Client not allowed OIDC CIBA Grant",
     }
 
 

@@ -86,6 +86,17 @@ def test_bad_secret_and_bad_scope_are_refused(app, client):
     assert token_request(client, {"scope": "referentiel"}).status_code == 200
 
 
+def test_a_scope_outside_the_error_description_charset_is_invalid_scope(app, client):
+    # RFC 6749 §5.2: error_description holds %x20-21 / %x23-5B / %x5D-7E only.
+    register_service(app)
+    response = token_request(client, {"scope": 'rpps café "x"'})
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_scope",
+        "error_description": "Invalid scopes: rpps caf%C3%A9 %22x%22",
+    }
+
+
 def test_a_service_token_opens_no_userinfo_but_introspects(app, client):
     register_service(app)
     token = token_request(client).get_json()["access_token"]

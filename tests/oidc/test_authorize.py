@@ -121,6 +121,9 @@ def test_unknown_scope_is_refused_with_the_raw_scope(flow):
     params = _query(flow.authorize(scope="openid admin"))
     assert params["error"] == "invalid_scope"
     assert params["error_description"] == "Invalid scopes: openid admin"
+    # RFC 6749 §4.1.2.1: the description's characters are %x20-21 / %x23-5B / %x5D-7E.
+    params = _query(flow.authorize(scope="openid café"))
+    assert params["error_description"] == "Invalid scopes: openid caf%C3%A9"
 
 
 def test_strict_unknown_scope_names_the_refused_ones(settings):

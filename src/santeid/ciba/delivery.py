@@ -13,6 +13,12 @@ retries with exponential backoff on network errors and 5xx, never on 4xx; delive
 small thread pool so a decision never waits for the client; the outcome of a notification never
 changes what the client can poll.
 
+One client cannot delay another's notifications: each client has its own lane, where its
+deliveries go one at a time (so a client whose endpoint does not answer holds one thread of the
+pool, never more), and at most :data:`PER_CLIENT_QUEUE` wait behind the one under way; a
+notification beyond that is dropped and logged (docs/ciba.md, "Delivery rules": a ping client can
+still poll; a push delivery dropped so mints no tokens).
+
 SSRF guard: each attempt goes through the e-CPS webhooks' transport
 (``santeid.ecps.webhooks.deliver``), which checks the URL again
 (``check_webhook_url``: ``https`` only, every resolved address globally routable; in sandbox
@@ -24,7 +30,9 @@ from __future__ import annotations
 
 import http.client
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,6 +49,8 @@ TIMEOUT = 5.0
 RETRIES = 3
 #: Seconds before retry 1, 2, 3.
 BACKOFF = (0.5, 1.0, 2.0)
+#: Notifications of one client that may wait behind the one being delivered.
+PER_CLIENT_QUEUE = 20
 
 
 def post_json(
@@ -60,7 +70,8 @@ def post_json(
 
 
 class Notifier:
-    """Sends notifications on a thread pool; :meth:`submit` never blocks nor raises."""
+    """Sends notifications on a thread pool, one lane per client (see the module docstring);
+    :meth:`submit` never blocks nor raises."""
 
     def __init__(
         self,
@@ -70,18 +81,49 @@ class Notifier:
         timeout: float = TIMEOUT,
         retries: int = RETRIES,
         backoff: tuple[float, ...] = BACKOFF,
+        per_client_queue: int = PER_CLIENT_QUEUE,
     ) -> None:
         self.sandbox = sandbox
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.per_client_queue = per_client_queue
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ciba")
+        self._lock = threading.Lock()
+        #: The clients with a delivery under way, and what waits behind it.
+        self._lanes: dict[str, deque[tuple[Callable[..., Any], tuple[Any, ...]]]] = {}
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+    def submit(self, fn: Callable[..., Any], *args: Any, client_id: str = "") -> None:
+        """Run ``fn(*args)`` in ``client_id``'s lane."""
+        with self._lock:
+            waiting = self._lanes.get(client_id)
+            if waiting is not None:
+                if len(waiting) >= self.per_client_queue:
+                    log.warning(
+                        "CIBA notification to %s dropped: %d already wait for its endpoint",
+                        client_id,
+                        len(waiting),
+                    )
+                    return
+                waiting.append((fn, args))
+                return
+            self._lanes[client_id] = deque()
         try:
-            self._executor.submit(self._guarded, fn, *args)
+            self._executor.submit(self._lane, client_id, fn, args)
         except RuntimeError:  # the pool is shut down (interpreter exit)
+            with self._lock:
+                self._lanes.pop(client_id, None)
             log.warning("CIBA notification not sent: shutting down")
+
+    def _lane(self, client_id: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        while True:
+            self._guarded(fn, *args)
+            with self._lock:
+                waiting = self._lanes[client_id]
+                if not waiting:
+                    del self._lanes[client_id]
+                    return
+                fn, args = waiting.popleft()
 
     @staticmethod
     def _guarded(fn: Callable[..., Any], *args: Any) -> None:
@@ -90,10 +132,14 @@ class Notifier:
         except Exception:  # noqa: BLE001 — a notification must never break anything
             log.exception("CIBA notification failed")
 
-    def send(self, url: str, payload: dict[str, Any], *, bearer: str, what: str) -> int | None:
-        """POST with the retry policy; the final status, or ``None`` when none came back."""
+    def send(
+        self, url: str, payload: dict[str, Any], *, bearer: str, what: str, retry: bool = True
+    ) -> int | None:
+        """POST with the retry policy (one attempt without ``retry``); the final status, or
+        ``None`` when none came back."""
         shown = _shown(url)
-        for attempt in range(self.retries + 1):
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
             if attempt:
                 time.sleep(self.backoff[min(attempt - 1, len(self.backoff) - 1)])
             try:
@@ -115,7 +161,7 @@ class Notifier:
                 # 3xx (never followed) and 4xx: the client's answer is final.
                 log.warning("CIBA %s: %s answered %d; not retried", what, shown, status)
             return status
-        log.warning("CIBA %s: %s given up after %d attempts", what, shown, self.retries + 1)
+        log.warning("CIBA %s: %s given up after %d attempts", what, shown, attempts)
         return None
 
     def shutdown(self, wait: bool = False) -> None:

@@ -2,10 +2,13 @@
 ``rfc8628.DeviceCodeGrant``.
 
 ``grant_type=urn:openid:params:grant-type:ciba&auth_req_id=…`` with client authentication.
-The request is judged in Keycloak's order (``CibaGrantType``) — unknown/consumed/other
-client (``invalid_grant``) → expired (``expired_token``) → polled sooner than ``interval``
-seconds after the last accepted poll (``slow_down`` "too early to access"; the interval stays)
-→ denied (``access_denied``) → approved (tokens, once) → ``authorization_pending``. With
+The request is judged in Keycloak's order (``TokenEndpoint.checkClient``, then
+``CibaGrantType.process``, docs/reference/keycloak-behaviour.md "CIBA at the token endpoint")
+— client authentication (``invalid_client``) → the client's CIBA grant → ``auth_req_id``
+missing (``invalid_request``) → unknown/consumed/other client (``invalid_grant``) → expired
+(``expired_token``) → polled sooner than ``interval`` seconds after the last accepted poll
+(``slow_down`` "too early to access"; the interval stays) → denied (``access_denied``) →
+approved (tokens, once) → ``authorization_pending``, each with Keycloak's description. With
 ``error_style = "strict"``, DeviceCodeGrant's order and RFC 8628 §3.5's rule: ``slow_down``
 comes after approval and denial, and each one adds 5 s to that request's interval. A push-mode
 client never polls: ``unauthorized_client`` (§11).
@@ -38,8 +41,21 @@ log = logging.getLogger(__name__)
 
 #: CIBA Core §11 / RFC 8628 §3.5: each ``slow_down`` adds this many seconds to the interval.
 SLOW_DOWN_STEP = 5
-#: Keycloak's ``slow_down`` description (``CibaGrantType``).
+#: Keycloak's descriptions (``CibaGrantType``, ``DeviceGrantType.getDeviceByDeviceCode``;
+#: docs/reference/keycloak-behaviour.md "CIBA at the token endpoint").
 KEYCLOAK_SLOW_DOWN = "too early to access"
+MISSING_AUTH_REQ_ID = "Missing parameter: auth_req_id"
+#: An ``auth_req_id`` that was never issued (Keycloak: one it cannot decrypt).
+UNKNOWN_AUTH_REQ_ID = "Invalid Auth Req ID"
+#: An ``auth_req_id`` already exchanged for tokens (Keycloak: no longer in its store).
+USED_AUTH_REQ_ID = "Invalid auth_req_id"
+#: An ``auth_req_id`` issued to another client.
+OTHER_CLIENTS_AUTH_REQ_ID = "unauthorized client"
+EXPIRED = "authentication timed out"
+DENIED_DESCRIPTION = "not authorized"
+PENDING_DESCRIPTION = (
+    "The authorization request is still pending as the end-user hasn't yet been authenticated."
+)
 
 
 class CibaGrant(BaseGrant, TokenEndpointMixin):
@@ -49,51 +65,52 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
     TOKEN_ENDPOINT_AUTH_METHODS = client_auth.methods_for("token")
 
     def validate_token_request(self) -> None:
-        auth_req_id = self.request.form.get("auth_req_id")
-        if not auth_req_id:
-            raise InvalidRequestError("Missing parameter: auth_req_id")
         client = self.authenticate_token_endpoint_client()
         if not client.check_grant_type(self.GRANT_TYPE):
             if self.keycloak_style():
                 # Keycloak's CibaGrantType: 400 invalid_grant.
                 raise InvalidGrantError(CIBA_NOT_ALLOWED)
             raise UnauthorizedClientError("The client is not allowed to use the CIBA grant")
+        auth_req_id = self.request.form.get("auth_req_id")
+        if not auth_req_id:
+            raise InvalidRequestError(MISSING_AUTH_REQ_ID)
         if self.delivery_mode(client) == "push":
             # CIBA Core §11: a push-mode client gets its tokens at its notification endpoint.
             raise UnauthorizedClientError("The client is configured in push mode")
         credential = self.query_ciba_request(auth_req_id)
-        if credential is None or credential.get_client_id() != client.get_client_id():
-            # Unknown, long expired, or issued to another client: nothing to tell apart.
-            raise InvalidGrantError("Invalid Auth Req ID")
+        if credential is None:
+            # Never issued, or so long expired that it is gone.
+            raise InvalidGrantError(UNKNOWN_AUTH_REQ_ID)
+        if credential.get_client_id() != client.get_client_id():
+            # Keycloak has forgotten a used one whoever presents it; nothing is revoked for
+            # another client's attempt.
+            used = credential.stored_state == CONSUMED
+            raise InvalidGrantError(USED_AUTH_REQ_ID if used else OTHER_CLIENTS_AUTH_REQ_ID)
         self.request.client = client
         self.request.credential = self.validate_ciba_request(credential)
 
     def validate_ciba_request(self, credential: CibaRequest) -> CibaRequest:
         if credential.stored_state == CONSUMED:
             self.on_replay(credential)
-            raise InvalidGrantError("Invalid Auth Req ID")
+            raise InvalidGrantError(USED_AUTH_REQ_ID)
         if credential.is_expired():
             self.on_expired(credential)
-            raise ExpiredTokenError("The auth_req_id has expired")
+            raise ExpiredTokenError(EXPIRED)
         keycloak_order = self.keycloak_style()
         if keycloak_order and self.should_slow_down(credential):
             raise SlowDownError(KEYCLOAK_SLOW_DOWN)
         credential = self.refresh_ciba_request(credential)
         if credential.state == DENIED:
-            raise AccessDeniedError(
-                credential.data.get("error_description") or "The end-user denied the request"
-            )
+            # Whatever the reason (refused, failed): the push error payload alone carries it.
+            raise AccessDeniedError(DENIED_DESCRIPTION)
         if credential.state == APPROVED:
             return credential
         if credential.is_expired():
             self.on_expired(credential)
-            raise ExpiredTokenError("The auth_req_id has expired")
+            raise ExpiredTokenError(EXPIRED)
         if not keycloak_order and self.should_slow_down(credential):
             raise SlowDownError("Polling too fast: wait the interval (now 5 s longer)")
-        raise AuthorizationPendingError(
-            "The authorization request is still pending as the end-user hasn't yet been "
-            "authenticated."
-        )
+        raise AuthorizationPendingError(PENDING_DESCRIPTION)
 
     # -- Developers MUST implement ---------------------------------------------------------------
     def delivery_mode(self, client: Any) -> str:

@@ -9,8 +9,9 @@ call it too).
   message), CARD requests wait for the workstation (``card.py``);
 * :meth:`approve` / :meth:`deny` are the single place a pending request is decided — the
   equivalent of node-oidc-provider's ``provider.backchannelResult`` — by compare-and-set from
-  ``pending``; whoever wins also starts the ping or push delivery (``delivery.py``). (A
-  sandbox approval is written ``approved`` by :meth:`create` directly.)
+  ``pending``; whoever wins also starts the ping or push delivery (``delivery.py``), unless
+  it is the token endpoint's poll (:meth:`sync`). (A sandbox approval is written
+  ``approved`` by :meth:`create` directly.)
 * :meth:`sync` brings a pending MOBILE request up to date with its e-CPS request (the token
   endpoint calls it on every poll, so polling works even if a listener call was missed);
 * :meth:`redeem` consumes an approved request once and issues the tokens.
@@ -23,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -32,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from santeid.ciba import metadata as client_meta
 from santeid.ciba.delivery import Notifier
 from santeid.ciba.requests import APPROVED
+from santeid.ciba.requests import CONSUMED
 from santeid.ciba.requests import DENIED
 from santeid.ciba.requests import PENDING
 from santeid.ciba.requests import CibaRequest
@@ -59,6 +62,9 @@ MEANS_CARD = "card"
 
 #: CIBA Core §10.3.1: the ``auth_req_id`` claim of a push-mode ID token.
 AUTH_REQ_ID_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
+#: The e-CPS ``failure`` of a request withdrawn for a newer one of the same professional
+#: (``EcpsService._withdraw_older``): its denial is notified once, never retried.
+FAILURE_REPLACED = "replaced"
 
 
 class TokenRedemptionError(Exception):
@@ -90,7 +96,13 @@ class CibaService:
         self.ecps = ecps
         self.clock = clock
         self.book = CibaRequestBook(store, clock=clock)
-        self.notifier = notifier or Notifier(sandbox=bool(settings.sandbox.enabled))
+        self.notifier = notifier or Notifier(
+            sandbox=bool(settings.sandbox.enabled),
+            timeout=settings.oidc.ciba_notification_timeout,
+        )
+        #: Set while the token endpoint's poll brings a request up to date (:meth:`sync`): a
+        #: decision taken then is not notified, the poll that took it has the answer.
+        self._polling = threading.local()
         # The plain auth_req_id and client_notification_token of ping/push requests must be
         # readable by whichever worker delivers the notification, but a store dump must not
         # reveal them: they are kept sealed (AES-256-GCM, key derived from the app secret).
@@ -198,6 +210,10 @@ class CibaService:
             # index, the token endpoint's sync by the record.
             self.book.link_ecps(ecps_request.request_id, request.key, lifetime)
             self.book.note(request, {"ecps_request": ecps_request.request_id})
+            if means == MEANS_SANDBOX and request.mode in ("ping", "push"):
+                # A ping or push client need not poll: the sandbox phone answers by itself
+                # once the scenario's delay has passed, and the decision is notified.
+                self.sandbox_phone.settle_later(ecps_request.request_id)
 
     # -- decisions ------------------------------------------------------------------------------
     def approve(self, key: str, authentication: Authentication) -> CibaRequest | None:
@@ -211,11 +227,13 @@ class CibaService:
             self._after_decision(decided)
         return decided
 
-    def deny(self, key: str, description: str) -> CibaRequest | None:
-        """``pending`` → ``denied`` (``access_denied`` at the token endpoint, CIBA Core §11)."""
-        decided = self.book.transition(
-            key, PENDING, DENIED, {"error": "access_denied", "error_description": description}
-        )
+    def deny(self, key: str, description: str, failure: str | None = None) -> CibaRequest | None:
+        """``pending`` → ``denied`` (``access_denied`` at the token endpoint, CIBA Core §11);
+        ``failure``: the e-CPS request's, when it failed rather than was refused."""
+        changes = {"error": "access_denied", "error_description": description}
+        if failure:
+            changes["failure"] = failure
+        decided = self.book.transition(key, PENDING, DENIED, changes)
         if decided is not None:
             log.info("CIBA request of %s denied: %s", decided.national_id, description)
             observe.ciba_decided(decided, "denied")
@@ -231,16 +249,23 @@ class CibaService:
             self._apply_ecps(key, ecps_request)
 
     def sync(self, request: CibaRequest) -> CibaRequest:
-        """A pending MOBILE request, brought up to date with its e-CPS request."""
+        """A pending MOBILE request, brought up to date with its e-CPS request (the token
+        endpoint's poll). A decision this takes is not notified: the poll has the answer, and
+        a ping for a request it then redeems would make the client present a used
+        ``auth_req_id`` (a replay, which revokes the tokens)."""
         ecps_id = request.data.get("ecps_request")
         if request.state != PENDING or not ecps_id:
             return request
-        if request.data.get("means") == MEANS_SANDBOX and self.sandbox_phone is not None:
-            self.sandbox_phone.settle(ecps_id)
-        ecps_request = self.ecps.get_request(ecps_id)
-        if ecps_request is None or ecps_request.status in ("pending", "expired"):
-            return request
-        self._apply_ecps(request.key, ecps_request)
+        self._polling.active = True
+        try:
+            if request.data.get("means") == MEANS_SANDBOX and self.sandbox_phone is not None:
+                self.sandbox_phone.settle(ecps_id)
+            ecps_request = self.ecps.get_request(ecps_id)
+            if ecps_request is None or ecps_request.status in ("pending", "expired"):
+                return request
+            self._apply_ecps(request.key, ecps_request)
+        finally:
+            self._polling.active = False
         return self.book.get_by_key(request.key) or request
 
     def _apply_ecps(self, key: str, ecps_request: Any) -> None:
@@ -261,7 +286,11 @@ class CibaService:
         elif ecps_request.status == "denied":
             self.deny(key, "the professional refused on the e-CPS device")
         elif ecps_request.status == "failed":
-            self.deny(key, f"the e-CPS approval failed ({ecps_request.failure or 'failed'})")
+            self.deny(
+                key,
+                f"the e-CPS approval failed ({ecps_request.failure or 'failed'})",
+                failure=ecps_request.failure,
+            )
 
     def note_expired(self, request: CibaRequest) -> None:
         """A request seen past its expiry without a decision: counted once (metrics and a
@@ -275,7 +304,8 @@ class CibaService:
     def redeem(self, request: CibaRequest, client: Any, *, push: bool = False) -> dict[str, Any]:
         """Consume an approved request once and issue its tokens (OIDC Core §3.1.3.3 shape,
         ``auth_time``/``acr``/``amr``/``authMode`` always in the ID token). Push mode adds
-        ``urn:openid:params:jwt:claim:auth_req_id`` and ``rt_hash`` (CIBA Core §10.3.1).
+        ``urn:openid:params:jwt:claim:auth_req_id`` and ``urn:openid:params:jwt:claim:rt_hash``
+        (CIBA Core §10.3.1).
 
         :raises TokenRedemptionError: another redemption won, the professional is gone, or the
             session the approval opened is already over (``sso_max_lifetime``).
@@ -363,8 +393,8 @@ class CibaService:
         return value["id"], value["token"]
 
     def _after_decision(self, request: CibaRequest) -> None:
-        if request.mode in ("ping", "push"):
-            self.notifier.submit(self._deliver, request.key)
+        if request.mode in ("ping", "push") and not getattr(self._polling, "active", False):
+            self.notifier.submit(self._deliver, request.key, client_id=request.client_id)
 
     def _deliver(self, key: str) -> None:
         """In a delivery thread: ping (CIBA Core §10.2) or push (§10.3) one decided request."""
@@ -377,6 +407,11 @@ class CibaService:
             return
         url = client_meta.notification_endpoint(client)
         if not url:
+            return
+        if request.stored_state == CONSUMED:
+            # Redeemed meanwhile (a poll of a ping client): the client has its tokens, and a
+            # ping would make it present a used auth_req_id.
+            log.info("CIBA notification to %s not sent: already redeemed", request.client_id)
             return
         auth_req_id, bearer = self.notification_secrets(request)
         if request.mode == "ping":
@@ -407,7 +442,13 @@ class CibaService:
         else:
             return
         status = self.notifier.send(
-            url, payload, bearer=bearer, what=f"{request.mode} to {request.client_id}"
+            url,
+            payload,
+            bearer=bearer,
+            what=f"{request.mode} to {request.client_id}",
+            # A request withdrawn for a newer one: one attempt, so that a client piling up
+            # requests for one professional cannot keep its lane busy with retries.
+            retry=request.data.get("failure") != FAILURE_REPLACED,
         )
         if "access_token" in payload and status is None:
             # Tokens no one received (refused at delivery, or never answered): revoked.

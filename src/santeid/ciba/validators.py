@@ -275,7 +275,12 @@ def resolve_user(endpoint, req: BackchannelAuthenticationRequest) -> None:
 
 def check_scope_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """The scope policy of every endpoint (``santeid.oidc.scopes``; Keycloak's
-    ``Invalid scopes: <raw>``, ``docs/reference/pro-sante-connect.md §14`` row 6)."""
+    ``Invalid scopes: <raw>``, ``docs/reference/pro-sante-connect.md §14`` row 6).
+
+    Keycloak accepts a request without ``openid`` (tokens without an ID token,
+    docs/reference/keycloak-behaviour.md "CIBA without openid"), so poll and ping do too; push,
+    which Keycloak lacks, needs it: the push payload's ID token is what binds the tokens to
+    the request (CIBA Core 1.0 §7.1: ``openid`` REQUIRED; §10.3.1)."""
     try:
         req.scope = scopes.granted_scope(
             req.scope,
@@ -285,6 +290,8 @@ def check_scope_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
         )
     except scopes.ScopeError as exc:
         raise InvalidScopeError(exc.description) from None
+    if req.mode == "push" and not scopes.is_openid(req.scope):
+        raise InvalidScopeError(scopes.OPENID_REQUIRED)
 
 
 def check_user_code_hook(endpoint, req: BackchannelAuthenticationRequest) -> None:

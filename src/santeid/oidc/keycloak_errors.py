@@ -10,6 +10,8 @@ CIBA endpoints live with the checks that raise them.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
@@ -60,6 +62,16 @@ PKCE_CODE_MISMATCH = "PKCE verification failed: Code mismatch"
 #: The ``code_verifier`` is not 43 to 128 unreserved characters (RFC 7636 §4.1), an empty one
 #: included (same section: a wrong verifier).
 PKCE_INVALID_CODE_VERIFIER = "PKCE verification failed: Invalid code verifier"
+
+
+def safe_description(text: str) -> str:
+    """``text`` fit for ``error_description``: RFC 6749 §5.2 allows only the characters
+    %x20-21 / %x23-5B / %x5D-7E there (Authlib refuses any other with ``ValueError``), so each
+    other character of ``text`` (a client's raw input) is written percent-encoded in UTF-8
+    (``é`` → ``%C3%A9``, ``"`` → ``%22``)."""
+    return "".join(
+        ch if " " <= ch <= "~" and ch not in '"\\' else quote(ch, safe="") for ch in text
+    )
 
 
 def with_description(error: OAuth2Error) -> OAuth2Error:

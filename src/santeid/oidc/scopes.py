@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from santeid.oidc import grant_types
+from santeid.oidc.keycloak_errors import safe_description
 
 OPENID = "openid"
 #: PSC's ``scopes_supported``, in its published order (``docs/reference/pro-sante-connect.md §2``).
@@ -52,12 +53,19 @@ POLICIES = ("keycloak", "strict")
 AUTHORIZATION = "authorization"
 BACKCHANNEL = "backchannel_authentication"
 CLIENT_CREDENTIALS = grant_types.CLIENT_CREDENTIALS
+#: Where ``openid`` is required and missing.
+OPENID_REQUIRED = "scope must contain openid"
 
 
 class ScopeError(ValueError):
-    """The scope cannot be granted: ``error`` (``invalid_scope``) and its description."""
+    """The scope cannot be granted: ``error`` (``invalid_scope``) and its description.
+
+    Every endpoint answers with ``description`` as its ``error_description``; it names the
+    client's raw scope, so it is made safe here, once, for all of them
+    (:func:`~santeid.oidc.keycloak_errors.safe_description`)."""
 
     def __init__(self, description: str, error: str = "invalid_scope"):
+        description = safe_description(description)
         super().__init__(description)
         self.error = error
         self.description = description
@@ -78,7 +86,7 @@ def granted_scope(
     scopes = _split(raw)
     allowed_set = None if allowed is None else set(allowed) | {OPENID}
     if policy == "strict" and where in (AUTHORIZATION, BACKCHANNEL) and OPENID not in scopes:
-        raise ScopeError("scope must contain openid")
+        raise ScopeError(OPENID_REQUIRED)
     refused = [
         s
         for s in scopes

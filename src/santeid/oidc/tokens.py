@@ -57,6 +57,9 @@ AUTH_LEVEL = "1"
 #: Refresh tokens are HS512; those signed by a version of santeid that used the realm's
 #: signing key are accepted until they expire.
 REFRESH_TOKEN_ALGS = [HMAC_ALGORITHM, *ALGORITHMS]
+#: The refresh token's hash in a CIBA push-mode ID token (CIBA Core 1.0 §10.3.1,
+#: https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.10.3.1).
+RT_HASH_CLAIM = "urn:openid:params:jwt:claim:rt_hash"
 
 
 class TokenError(Exception):
@@ -246,7 +249,7 @@ class TokenService:
         """Build the token response (RFC 6749 §5.1, Keycloak field order).
 
         ``extra_id_claims`` are added to the ID token, and ``with_rt_hash`` adds the refresh
-        token's ``rt_hash`` (both for CIBA push mode, CIBA Core §10.3.1).
+        token's hash (:data:`RT_HASH_CLAIM`) (both for CIBA push mode, CIBA Core §10.3.1).
         ``family_just_opened``: :meth:`open_family` ran in this request, so the family already
         lives as long as this refresh token and needs no write.
         ``certificate_thumbprint``: the client authenticated with this certificate (RFC 8705
@@ -387,7 +390,7 @@ class TokenService:
             )
             if with_rt_hash and include_refresh:
                 # Same construction as at_hash (CIBA Core §10.3.1).
-                id_claims["rt_hash"] = at_hash(response["refresh_token"])
+                id_claims[RT_HASH_CLAIM] = at_hash(response["refresh_token"])
             if extra_id_claims:
                 id_claims.update(extra_id_claims)
             response["id_token"] = self.keys.sign(id_claims, alg=id_alg)

@@ -7,8 +7,12 @@ request is answered here, *lazily*: whoever next reads it (the login page's poll
 token endpoint, the control API) calls :meth:`SandboxPhone.settle`, which applies the scenario
 once its delay has passed. Only requests the sandbox phone made are settled so: a professional
 with an active e-CPS device uses it first, whatever the scenario (docs/sandbox.md), and the
-device's requests wait for the device. No background thread: several workers behave as one,
-and a decision is the e-CPS request book's compare-and-set, so it is taken exactly once.
+device's requests wait for the device. A decision is the e-CPS request book's compare-and-set,
+so it is taken exactly once, whichever worker reads first.
+
+The one exception to *lazily*: a CIBA request of a ping or push client, whose client need not
+poll, is also settled by a timer of the serving process when the scenario's delay has passed
+(:meth:`settle_later`), so that the decision is notified.
 
 The control API answers the same requests by hand (:meth:`answer`, :meth:`expire`).
 """
@@ -16,6 +20,8 @@ The control API answers the same requests by hand (:meth:`answer`, :meth:`expire
 from __future__ import annotations
 
 import hmac
+import logging
+import threading
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -32,6 +38,8 @@ from santeid.sandbox import scenarios as sc
 
 if TYPE_CHECKING:
     from santeid.ciba.requests import CibaRequestBook
+
+log = logging.getLogger(__name__)
 
 #: ``device_id`` of every decision the sandbox phone (or the control API) takes.
 SANDBOX_DEVICE_ID = "sandbox-phone"
@@ -107,14 +115,10 @@ class SandboxPhone:
         started = request.raw.get(STARTED_AT)
         if started is None:
             return request
-        professional = self.directory.get(request.national_id)
-        scenario = self.scenario_for(professional) if professional is not None else None
+        scenario = self._scenario_of(request)
         if scenario is None or scenario.outcome == sc.NEVER:
             return request
-        delay = scenario.delay
-        if delay is None:
-            delay = self.settings.sandbox.approval_delay if request.kind == KIND_BROWSER else 0
-        if self.clock() < started + delay:
+        if self.clock() < started + self._delay(request, scenario):
             return request
         changes_by_outcome: dict[str, dict] = {
             sc.APPROVE: {"status": APPROVED, "amr": SANDBOX_AMR},
@@ -123,6 +127,35 @@ class SandboxPhone:
             sc.DEVICE_LOCKED: {"status": FAILED, "failure": "pin_locked"},
         }
         return self._decide(request_id, changes_by_outcome[scenario.outcome], current=request)
+
+    def settle_later(self, request_id: str) -> None:
+        """Settle the request by itself once its scenario's delay has passed (a daemon timer in
+        this process), for a client that is not going to read it (CIBA ping and push)."""
+        request = self.ecps.get_request(request_id)
+        scenario = self._scenario_of(request) if request is not None else None
+        if request is None or scenario is None or scenario.outcome == sc.NEVER:
+            return
+        started = request.raw.get(STARTED_AT, self.clock())
+        due_in = max(0.0, started + self._delay(request, scenario) - self.clock())
+        timer = threading.Timer(due_in, self._settle_quietly, args=(request_id,))
+        timer.daemon = True
+        timer.start()
+
+    def _settle_quietly(self, request_id: str) -> None:
+        try:
+            self.settle(request_id)
+        except Exception:  # noqa: BLE001 — a timer thread has nobody to tell
+            log.exception("sandbox phone: request %s not settled", request_id)
+
+    def _scenario_of(self, request: AuthRequest) -> sc.Scenario | None:
+        professional = self.directory.get(request.national_id)
+        return self.scenario_for(professional) if professional is not None else None
+
+    def _delay(self, request: AuthRequest, scenario: sc.Scenario) -> float:
+        """Seconds after its start when the scenario answers the request."""
+        if scenario.delay is not None:
+            return scenario.delay
+        return self.settings.sandbox.approval_delay if request.kind == KIND_BROWSER else 0
 
     def _decide(
         self, request_id: str, changes: dict, *, current: AuthRequest | None = None

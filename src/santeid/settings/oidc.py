@@ -39,6 +39,8 @@ class OidcSettings(Section):
     #: Seconds a back-channel logout delivery may take (connect and answer); deliveries run
     #: in the background and never delay the professional's logout.
     backchannel_logout_timeout: PositiveFloat = 5.0
+    #: Seconds one attempt of a CIBA ping or push delivery may take (connect and answer).
+    ciba_notification_timeout: PositiveFloat = 5.0
 
     @property
     def longest_token_lifetime(self) -> int:
