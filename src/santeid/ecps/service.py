@@ -177,6 +177,7 @@ class EcpsService:
             max_failures=settings.ecps.totp_failures,
             lock_seconds=settings.ecps.totp_lock,
             max_failures_per_professional=settings.ecps.totp_failures_per_professional,
+            max_failures_per_day=settings.ecps.totp_failures_per_day,
             clock=clock,
         )
 
