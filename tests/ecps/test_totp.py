@@ -146,8 +146,8 @@ def test_a_right_or_replayed_code_is_no_failure(service, device, national_id, st
     assert store.incr(everyone, 1, amount=0) == 2
 
 
-def test_lock_lasts_ecps_totp_lock_seconds(app, national_id):
-    now = [START]
+def _on_a_clock(app, national_id, now: list[float]):
+    """A service whose store and clock read ``now[0]``, and a device registered there."""
     store = MemoryStore(clock=lambda: now[0])
     svc = app.extensions["santeid"]
     service = EcpsService(svc.settings, store, svc.directory, pins=CHEAP_PINS, clock=lambda: now[0])
@@ -157,6 +157,13 @@ def test_lock_lasts_ecps_totp_lock_seconds(app, national_id):
         public_jwk=ECKey.generate_key("P-256").as_dict(private=False),
         pin="1234",
     )
+    return service, device
+
+
+def test_lock_lasts_ecps_totp_lock_seconds(app, national_id):
+    now = [START]
+    svc = app.extensions["santeid"]
+    service, device = _on_a_clock(app, national_id, now)
     for _ in range(5):
         _error(service, national_id, _wrong(device, now[0]))
     now[0] += svc.settings.ecps.totp_lock - 1
@@ -196,15 +203,8 @@ def test_a_guesser_waiting_out_each_window_is_capped_per_day(app, national_id):
     settings = app.extensions["santeid"].settings.ecps
     assert (settings.totp_failures_per_professional, settings.totp_failures_per_day) == (20, 50)
     now = [START]
-    store = MemoryStore(clock=lambda: now[0])
     svc = app.extensions["santeid"]
-    service = EcpsService(svc.settings, store, svc.directory, pins=CHEAP_PINS, clock=lambda: now[0])
-    activation = service.start_activation(national_id)
-    device = service.register_device(
-        activation_code=activation.code,
-        public_jwk=ECKey.generate_key("P-256").as_dict(private=False),
-        pin="1234",
-    )
+    service, device = _on_a_clock(app, national_id, now)
     metric = "santeid_ecps_offline_code_locks_total"
     before = REGISTRY.get_sample_value(metric) or 0.0
     with app.test_request_context():
