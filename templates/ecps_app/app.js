@@ -45,6 +45,7 @@
       notifications_denied: "Les notifications sont refusées pour ce site.",
       new_request: "Nouvelle demande de connexion de {service}.",
       kind_browser: "Connexion dans un navigateur", kind_ciba: "Demande d'un service (sans navigateur)",
+      client_id: "Identifiant du service : {id}", requested_from: "Adresse du navigateur : {address}",
       received_at: "Reçue à {time}", expires_in: "Expire dans {seconds} s", expired: "Expirée",
       binding_label: "Message du service :", answer: "Répondre",
       request_title: "Connexion à {service}",
@@ -110,6 +111,7 @@
       notifications_denied: "Notifications are blocked for this site.",
       new_request: "New login request from {service}.",
       kind_browser: "Login in a browser", kind_ciba: "Request from a service (no browser)",
+      client_id: "Service identifier: {id}", requested_from: "Browser's address: {address}",
       received_at: "Received at {time}", expires_in: "Expires in {seconds} s", expired: "Expired",
       binding_label: "Message from the service:", answer: "Answer",
       request_title: "Login to {service}",
@@ -517,6 +519,10 @@
       "aria-labelledby": "rq-" + item.request_id },
       el("h3", { id: "rq-" + item.request_id, class: "service-name", text: item.client_name }),
       el("p", { class: "meta channel", text: item.kind === "ciba" ? t("kind_ciba") : t("kind_browser") }),
+      // Where the request comes from (docs/security.md, "Push fatigue"): the service's
+      // identifier and, for a browser login, the browser's address.
+      item.client_id ? el("p", { class: "meta client-id", text: t("client_id", { id: item.client_id }) }) : null,
+      item.requested_from ? el("p", { class: "meta requested-from", text: t("requested_from", { address: item.requested_from }) }) : null,
       el("p", { class: "meta", text: t("received_at", { time: formatTime(item.created_at) }) }),
       el("p", { class: "meta expires", text: left > 0 ? t("expires_in", { seconds: left }) : t("expired") }));
     if (item.kind === "ciba" && item.binding_message) {

@@ -299,6 +299,19 @@ def test_stream_ends(ecps, phone):
     assert events[-1][:2] == ("end", {"reason": "device_inactive"})
 
 
+@pytest.mark.parametrize("method", ["head", "get"])
+def test_a_stream_closed_before_its_first_event_frees_its_wait_slot(phone, method):
+    """The server closes the response without reading its body (a HEAD request, or a client
+    gone before the first event): the device's wait slots are free again at once."""
+    for _ in range(2):  # ecps_waits_per_device
+        answer = getattr(phone.client, method)(
+            f"{API}/requests/stream", headers=phone.auth(), buffered=False
+        )
+        assert answer.status_code == 200
+        answer.close()  # what the WSGI server does once the answer is sent
+    assert phone.pending(wait=0.1).status_code == 200
+
+
 def test_stream_needs_a_device(client):
     _problem(client.get(f"{API}/requests/stream"), 401, "missing_token")
 

@@ -173,6 +173,48 @@ def test_expired_request(phone, ecps, browser):
     assert ecps.get_request(browser.request_id).status == "expired"
 
 
+@pytest.mark.parametrize("decision", ["approve", "deny", "wrong code"])
+def test_a_request_expiring_during_the_pin_check_is_not_decided(phone, ecps, browser, decision):
+    """The expiry is checked before the PIN, and the PIN check takes a while (Argon2): the
+    request expires meanwhile, and the compare-and-set that would decide it refuses."""
+    ahead = [0.0]
+
+    def clock() -> float:
+        return time.time() + ahead[0]
+
+    ecps.requests.clock = ecps.requests.records.clock = clock
+    real = ecps.pins
+
+    class SlowPins:
+        def verify(self, stored, pin):
+            ahead[0] = browser.expires_at - time.time() + 1  # the expiry passes
+            return real.verify(stored, pin)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    ecps.pins = SlowPins()
+    decided = []
+    ecps.on_request_decided(decided.append)
+    code = _wrong(browser.code) if decision == "wrong code" else browser.code
+    verb = "deny" if decision == "deny" else "approve"
+    _problem(phone.decide(browser.request_id, verb, code=code), 410, "request_expired")
+    request = ecps.get_request(browser.request_id)
+    assert (request.status, request.device_id, request.amr) == ("expired", None, None)
+    assert request.raw["status"] == "pending" and decided == []
+
+
+def test_a_request_made_to_expire_after_it_was_read_is_not_decided(ecps, browser):
+    """``expire_now`` (the sandbox) between the read and the compare-and-set: the decision
+    made with the request as read before does not win."""
+    assert ecps.requests.expire_now(browser.request_id) is not None
+    decided = ecps.requests.decide(
+        browser.request_id, {"status": "approved", "amr": ["swk"]}, current=browser
+    )
+    assert decided is None
+    assert ecps.get_request(browser.request_id).status == "expired"
+
+
 def test_other_professionals_request(phone, ecps, other_national_id):
     request = ecps.create_browser_request(other_national_id, client_name="Not yours")
     _problem(phone.decide(request.request_id, code=request.code), 403, "foreign_request")

@@ -182,6 +182,41 @@ def test_register_refuses_unsafe_webhook(client, ecps, national_id):
     assert response.get_json()["code"] == "invalid_webhook_url"
 
 
+def test_no_webhook_host_is_resolved_without_a_live_activation_code(
+    app, client, ecps, national_id, monkeypatch
+):
+    """Only a code that can still be redeemed lets the server look the webhook's host up: an
+    unknown, used or expired code is answered before any DNS lookup."""
+    import socket
+
+    from santeid.ecps import webhooks
+
+    looked_up: list[str] = []
+
+    def resolve(host, *args, **kwargs):
+        looked_up.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", 443))]
+
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", resolve)
+    hook = "https://chosen-by-the-caller.example/hook"
+    unknown = client.post(f"{API}/register", json=_body("x" * 22, webhook_url=hook))
+    assert unknown.get_json()["code"] == "invalid_activation_code"
+    used = ecps.start_activation(national_id)
+    assert client.post(f"{API}/register", json=_body(used.code)).status_code == 201
+    again = client.post(f"{API}/register", json=_body(used.code, webhook_url=hook))
+    assert again.get_json()["code"] == "activation_code_used"
+    expired = ecps.start_activation(national_id)
+    assert ecps.activation_codes.delete(ecps.activation_codes.key(expired.code))
+    gone = client.post(f"{API}/register", json=_body(expired.code, webhook_url=hook))
+    assert gone.get_json()["code"] == "invalid_activation_code"
+    assert looked_up == []
+    # A live code: the host is resolved (and the code is not burnt by a refused webhook).
+    live = ecps.start_activation(national_id)
+    registered = client.post(f"{API}/register", json=_body(live.code, webhook_url=hook))
+    assert registered.status_code == 201, registered.get_json()
+    assert looked_up == ["chosen-by-the-caller.example"]
+
+
 def test_real_pin_hash_parameters():
     hasher = PinHasher()
     stored = hasher.hash("4321")

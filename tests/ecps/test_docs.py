@@ -100,3 +100,59 @@ def test_waits_beyond_the_limit_are_documented_429s(spec, app, client, ecps, nat
         problem = refused.get_json()
         _validator(spec, "Problem").validate(problem)
         assert problem["code"] == "too_many_waits" and problem["limit"] == 2
+
+
+def _operations(spec: dict):
+    """``(path, method, operation)`` of every documented call, the path with a sample id."""
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            yield path.replace("{request_id}", "A" * 32), method, operation
+
+
+def test_every_body_too_large_is_a_documented_413(spec, app, client, national_id):
+    """Every call with a body lists 413, and a body over the limit gets it."""
+    from tests.support.ecps_phone import Phone
+
+    phone = Phone.register(app, client, national_id)
+    with_body = [(p, m, o) for p, m, o in _operations(spec) if "requestBody" in o]
+    assert len(with_body) == 4  # register, decision, webhook, push
+    for path, method, operation in with_body:
+        assert "413" in operation["responses"], (path, method)
+        response = getattr(client, method)(
+            f"/ecps/device{path}",
+            data=b"x" * (300 * 1024),
+            content_type="application/json",
+            headers=phone.auth(),
+        )
+        assert response.status_code == 413, (path, method, response.get_data(as_text=True))
+        problem = response.get_json()
+        _validator(spec, "Problem").validate(problem)
+        assert problem["code"] == "payload_too_large"
+
+
+def test_every_store_outage_of_a_device_call_is_a_documented_503(spec, app, client, national_id):
+    """Every call authenticated by a device token lists 503, and gets it while the store is
+    down (the token's ``jti`` is checked there first)."""
+    from santeid.storage import StoreUnavailable
+    from tests.support.ecps_phone import Phone
+
+    phone = Phone.register(app, client, national_id)
+    ecps = app.extensions["santeid"].ecps
+
+    class Down:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise StoreUnavailable("down")
+
+            return fail
+
+    ecps.store = Down()
+    with_token = [(p, m, o) for p, m, o in _operations(spec) if o.get("security") != []]
+    assert len(with_token) == 9
+    for path, method, operation in with_token:
+        assert "503" in operation["responses"], (path, method)
+        response = getattr(client, method)(f"/ecps/device{path}", headers=phone.auth(), json={})
+        assert response.status_code == 503, (path, method, response.get_data(as_text=True))
+        problem = response.get_json()
+        _validator(spec, "Problem").validate(problem)
+        assert problem["code"] == "temporarily_unavailable"

@@ -146,8 +146,8 @@ def test_a_right_or_replayed_code_is_no_failure(service, device, national_id, st
     assert store.incr(everyone, 1, amount=0) == 2
 
 
-def test_lock_lasts_ecps_totp_lock_seconds(app, national_id):
-    now = [START]
+def _on_a_clock(app, national_id, now: list[float]):
+    """A service whose store and clock read ``now[0]``, and a device registered there."""
     store = MemoryStore(clock=lambda: now[0])
     svc = app.extensions["santeid"]
     service = EcpsService(svc.settings, store, svc.directory, pins=CHEAP_PINS, clock=lambda: now[0])
@@ -157,6 +157,13 @@ def test_lock_lasts_ecps_totp_lock_seconds(app, national_id):
         public_jwk=ECKey.generate_key("P-256").as_dict(private=False),
         pin="1234",
     )
+    return service, device
+
+
+def test_lock_lasts_ecps_totp_lock_seconds(app, national_id):
+    now = [START]
+    svc = app.extensions["santeid"]
+    service, device = _on_a_clock(app, national_id, now)
     for _ in range(5):
         _error(service, national_id, _wrong(device, now[0]))
     now[0] += svc.settings.ecps.totp_lock - 1
@@ -177,3 +184,61 @@ def test_any_active_device_of_the_professional(service, device, national_id):
 
 def test_totp_error_reachable_from_the_service(ecps):
     assert ecps.TotpError is TotpError
+
+
+def _guess_from(service, national_id, code, origin) -> str:
+    with pytest.raises(TotpError) as caught:
+        service.verify_totp(national_id, code, origin=origin)
+    return caught.value.code
+
+
+def test_a_guesser_waiting_out_each_window_is_capped_per_day(app, national_id):
+    """20 wrong codes per ``ecps_totp_lock`` window, from addresses each under its own lock,
+    window after window: the 50th of the day (``ecps_totp_failures_per_day``) refuses the
+    offline code to everyone until 24 h after the first, and is recorded once."""
+    from prometheus_client import REGISTRY
+
+    from santeid.observability import events
+
+    settings = app.extensions["santeid"].settings.ecps
+    assert (settings.totp_failures_per_professional, settings.totp_failures_per_day) == (20, 50)
+    now = [START]
+    svc = app.extensions["santeid"]
+    service, device = _on_a_clock(app, national_id, now)
+    metric = "santeid_ecps_offline_code_locks_total"
+    before = REGISTRY.get_sample_value(metric) or 0.0
+    with app.test_request_context():
+        guesses = 0
+        while guesses < 50:
+            for _ in range(min(20, 50 - guesses)):
+                origin = f"198.51.100.{guesses // 4}"
+                assert _guess_from(service, national_id, _wrong(device, now[0]), origin) == (
+                    "invalid_code"
+                ), guesses
+                guesses += 1
+            now[0] += settings.totp_lock  # the next window, every address unlocked
+        assert guesses == 50 and now[0] - START == 3 * settings.totp_lock
+        # The short window is fresh, the day's budget spent: the right code is refused too.
+        right = _code(device, now[0])
+        assert _guess_from(service, national_id, right, "203.0.113.1") == "locked"
+        now[0] = START + 86400 - 1
+        assert _guess_from(service, national_id, _code(device, now[0]), "203.0.113.2") == "locked"
+        now[0] = START + 86400
+        accepted = service.verify_totp(national_id, _code(device, now[0]), origin="203.0.113.3")
+        assert accepted.device_id == device.device_id
+        (lock,) = svc.events.list(types=(events.OFFLINE_CODE_LOCK,))
+    assert (lock.professional, lock.reason) == (national_id, "per_day")
+    assert (REGISTRY.get_sample_value(metric) or 0.0) - before == 1
+
+
+def test_wrong_codes_racing_are_compared_at_most_the_day_cap(service, device, national_id):
+    """With the short window's cap out of the way, racing guesses from as many addresses are
+    compared at most ``ecps_totp_failures_per_day`` times: counted before compared."""
+    service.totp.max_failures_per_professional = 1000
+    wrong = _wrong(device, START)
+    outcomes = race(
+        lambda i: _guess_from(service, national_id, wrong, f"198.51.100.{i}"), threads=70
+    )
+    assert outcomes.count("invalid_code") == 50  # ecps_totp_failures_per_day
+    assert outcomes.count("locked") == 20
+    assert _guess_from(service, national_id, _code(device, START), "203.0.113.9") == "locked"

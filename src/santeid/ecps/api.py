@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -212,9 +213,10 @@ def _take_wait_slot(device_id: str, seconds: float) -> str:
     )
 
 
-def _free_wait_slot(key: str) -> None:
+def _free_wait_slot(key: str, store: Any = None) -> None:
+    """``store``: the application's, taken beforehand where this runs outside a request."""
     with contextlib.suppress(StoreUnavailable):
-        services().store.delete(key)
+        (store or services().store).delete(key)
 
 
 @bp.get("/requests")
@@ -264,12 +266,20 @@ def stream_requests():
     lifetime = STREAM_LIFETIME_FACTOR * ecps.settings.ecps.long_poll
     slot = _take_wait_slot(device.device_id, lifetime)
     environ = request.environ
+    store = services().store
+    freed = threading.Lock()
+
+    def free() -> None:
+        # Once only (the slot may be someone else's after it was freed), and maybe after the
+        # request's context is gone: the store is the one taken above.
+        if freed.acquire(blocking=False):
+            _free_wait_slot(slot, store)
 
     def events() -> Iterator[str]:
         try:
             yield from _events()
         finally:
-            _free_wait_slot(slot)
+            free()
 
     def _events() -> Iterator[str]:
         yield f"retry: {STREAM_RETRY_MS}\n\n"
@@ -304,8 +314,11 @@ def stream_requests():
 
     try:
         response = Response(stream_with_context(events()), mimetype="text/event-stream")
+        # Freed when the server closes the response too: a generator closed before its first
+        # step (a HEAD request, a client gone before the body) never runs its ``finally``.
+        response.call_on_close(free)
     except BaseException:
-        _free_wait_slot(slot)
+        free()
         raise
     response.headers["Cache-Control"] = "no-store"
     # Nginx buffers proxied responses by default, which would hold the events back.

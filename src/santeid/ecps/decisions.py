@@ -25,7 +25,9 @@ expired (``request_expired``); the PIN (``wrong_pin`` with ``remaining_attempts`
 ``pin_locked``); for a browser approval the code (``code_required``, ``wrong_code`` — which
 fails the request with ``wrong_code``: the login page says so and offers a retry). Then the
 request becomes ``approved`` (``amr`` = ``["swk", "pin", "mfa"]``, RFC 8176 §2: proof of
-possession of a software-secured key, a PIN, and both together) or ``denied``.
+possession of a software-secured key, a PIN, and both together) or ``denied``, by a
+compare-and-set that also refuses a request expired meanwhile (``request_expired``: the PIN
+check takes tens of milliseconds, the expiry may pass during it).
 """
 
 from __future__ import annotations
@@ -126,29 +128,39 @@ def process_decision(service: EcpsService, url_request_id: str, token: Any) -> D
     _check_pin(service, device, request, pin)
 
     if decision == DENY:
-        decided = service.requests.decide(
-            request_id, {"status": DENIED, "device_id": device.device_id}
-        )
+        decided = _commit(service, request, {"status": DENIED, "device_id": device.device_id})
     else:
         if request.kind == KIND_BROWSER:
             if code is None:
                 raise Problem("code_required", "pick the code shown on the login page")
             if not hmac.compare_digest(code.encode(), (request.code or "").encode()):
-                failed = service.requests.decide(
-                    request_id,
+                _commit(
+                    service,
+                    request,
                     {"status": FAILED, "failure": "wrong_code", "device_id": device.device_id},
                 )
-                if failed is None:
-                    raise Problem("request_not_pending", "the request was decided meanwhile")
                 raise Problem(
                     "wrong_code", "this is not the code shown on the login page; it has failed"
                 )
-        decided = service.requests.decide(
-            request_id, {"status": APPROVED, "device_id": device.device_id, "amr": ECPS_AMR}
+        decided = _commit(
+            service,
+            request,
+            {"status": APPROVED, "device_id": device.device_id, "amr": ECPS_AMR},
         )
-    if decided is None:
-        raise Problem("request_not_pending", "the request was decided meanwhile")
     return DecisionOutcome(request=decided, device_id=device.device_id)
+
+
+def _commit(service: EcpsService, request: AuthRequest, changes: dict[str, Any]) -> AuthRequest:
+    """Decide ``request`` (compare-and-set, ``RequestBook.decide``), or raise the problem of
+    why it could not be: it expired meanwhile — during the PIN check, say — or another
+    decision won."""
+    decided = service.requests.decide(request.request_id, changes, current=request)
+    if decided is not None:
+        return decided
+    now = service.requests.get(request.request_id)
+    if now is None or now.status == EXPIRED:
+        raise Problem("request_expired", "the request expired before the decision")
+    raise Problem("request_not_pending", "the request was decided meanwhile")
 
 
 def _check_pin(service: EcpsService, device, request: AuthRequest, pin: str) -> None:

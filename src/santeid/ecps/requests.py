@@ -238,17 +238,31 @@ class RequestBook:
     def decide(
         self, request_id: str, changes: dict[str, Any], *, current: AuthRequest | None = None
     ) -> AuthRequest | None:
-        """Move a pending request to its outcome; ``None`` if it was no longer pending (or is
-        gone). Compare-and-set on ``status``: of concurrent deciders exactly one wins.
+        """Move a pending request to its outcome; ``None`` if it was no longer pending, has
+        expired (or is gone). Compare-and-set on ``status`` and ``expires_at``: of concurrent
+        deciders exactly one wins, and a request expired before its decision (or made to expire
+        meanwhile, :meth:`expire_now`) stays undecided, however long the decision took.
         ``current``: the request as read in this request (spares the store a read)."""
-        changes = {**changes, "decided_at": int(self.clock())}
+        key = self.records.key(request_id)
+        stored = None if current is None else current.raw
+        if stored is None:
+            found = self.records.read(key)
+            if found is None:
+                return None
+            stored = found.data
+        now = self.clock()
+        expires_at = stored.get("expires_at")
+        if expires_at is not None and now >= expires_at:
+            return None
+        changes = {**changes, "decided_at": int(now)}
         outcome = changes.pop("status")
         record = self.records.transition(
-            self.records.key(request_id),
+            key,
             PENDING,
             outcome,
             changes,
-            current=None if current is None else current.raw,
+            current=stored,
+            matching=None if expires_at is None else {"expires_at": expires_at},
         )
         if record is None:
             return None

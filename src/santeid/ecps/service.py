@@ -178,6 +178,7 @@ class EcpsService:
             max_failures=settings.ecps.totp_failures,
             lock_seconds=settings.ecps.totp_lock,
             max_failures_per_professional=settings.ecps.totp_failures_per_professional,
+            max_failures_per_day=settings.ecps.totp_failures_per_day,
             clock=clock,
         )
 
@@ -246,19 +247,21 @@ class EcpsService:
         if name is not None and not isinstance(name, str):
             raise Problem("invalid_request", "'name' must be a string")
         name = (name or "").strip()[:MAX_NAME_LENGTH]
+        codes = self.activation_codes
+        # The code is looked at (not consumed) before the webhook's host name is resolved:
+        # without a live code, nobody makes the server look up names of their choosing.
+        issued = codes.get(activation_code)
+        if issued is None or issued.state != "issued" or issued.expired:
+            self._refuse_activation_code(issued)
         webhook_url = self.check_webhook(webhook_url)
         if self.devices.get_by_thumbprint(thumbprint) is not None:
             raise Problem("public_key_in_use", "make a new key pair for each activation")
 
-        codes = self.activation_codes
         record = codes.consume(
             codes.key(activation_code), "issued", tombstone_lifetime=USED_CODE_MEMORY
         )
         if record is None:
-            seen = codes.get(activation_code)
-            if seen is not None and seen.state == "used" and not seen.consumed_late:
-                raise Problem("activation_code_used", "ask for a new activation code")
-            raise Problem("invalid_activation_code", "unknown or expired activation code")
+            self._refuse_activation_code(codes.get(activation_code))
         national_id = record["national_id"]
         professional = self.directory.get(national_id)
         if professional is None or not professional.is_active:
@@ -279,6 +282,14 @@ class EcpsService:
         log.info("e-CPS device %s registered for %s", device.device_id, national_id)
         observe.ecps_activated(device)
         return device
+
+    @staticmethod
+    def _refuse_activation_code(seen: Any) -> None:
+        """Raise the problem of an activation code that cannot be redeemed (``seen``: its
+        record as read now, or ``None``)."""
+        if seen is not None and seen.state == "used" and not seen.consumed_late:
+            raise Problem("activation_code_used", "ask for a new activation code")
+        raise Problem("invalid_activation_code", "unknown or expired activation code")
 
     def totp_uri(self, device: Device) -> str:
         return totp_module.provisioning_uri(device.totp_secret, device.national_id)

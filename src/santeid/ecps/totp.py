@@ -17,14 +17,19 @@ it to :meth:`TotpVerifier.verify`:
   codes from all origins together are bounded too: beyond
   ``ecps_totp_failures_per_professional`` in a window of ``ecps_totp_lock`` seconds, the
   offline code is refused to everyone until the window ends, which bounds a guesser spread
-  over many addresses (``docs/security.md``). A correct code clears the count of its origin.
-  A replayed code is not counted: it reveals nothing an attacker could search.
+  over many addresses (``docs/security.md``). A guesser who waits out each window is bounded
+  by a second one: beyond ``ecps_totp_failures_per_day`` wrong codes from all origins in
+  :data:`DAY` seconds, the offline code is refused to everyone until that window ends (an
+  authentication event ``OFFLINE_CODE_LOCK`` and a metric record it). A correct code clears
+  the count of its origin. A replayed code is not counted: it reveals nothing an attacker
+  could search.
 
-  Each attempt is counted (both counters, each an atomic ``incr``) *before* its code is
-  compared, and refused uncompared when either count is over its limit: of any number of
-  concurrent guesses, at most ``ecps_totp_failures`` per origin and
-  ``ecps_totp_failures_per_professional`` in all are compared. An attempt that turns out right
-  (or replayed) takes its count back, so the limits still count wrong codes only.
+  Each attempt is counted (the three counters, each an atomic ``incr``) *before* its code is
+  compared, and refused uncompared when a count is over its limit: of any number of
+  concurrent guesses, at most ``ecps_totp_failures`` per origin,
+  ``ecps_totp_failures_per_professional`` per window and ``ecps_totp_failures_per_day`` per day
+  in all are compared. An attempt that turns out right (or replayed) takes its counts back, so
+  the limits still count wrong codes only.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from santeid.clock import Clock
 from santeid.clock import system_clock
 from santeid.ecps.devices import Device
 from santeid.ecps.devices import DeviceRepository
+from santeid.observability import record as observe
 from santeid.storage import EphemeralStore
 from santeid.storage import keys
 
@@ -47,6 +53,8 @@ DIGITS = 6
 WINDOW = 1
 #: How long a used (device, step) is remembered: longer than the window it could be valid in.
 USED_TTL = (2 * WINDOW + 2) * STEP
+#: Seconds of the long window of wrong codes per professional (``ecps_totp_failures_per_day``).
+DAY = 86400
 
 #: ``TotpError.code`` values (the login page shows one message per code).
 NO_DEVICE = "no_device"
@@ -88,6 +96,7 @@ class TotpVerifier:
         max_failures: int,
         lock_seconds: int,
         max_failures_per_professional: int | None = None,
+        max_failures_per_day: int | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self.store = store
@@ -95,6 +104,7 @@ class TotpVerifier:
         self.max_failures = max_failures
         self.lock_seconds = lock_seconds
         self.max_failures_per_professional = max_failures_per_professional or 4 * max_failures
+        self.max_failures_per_day = max_failures_per_day or 10 * max_failures
         self.clock = clock
 
     @staticmethod
@@ -111,35 +121,53 @@ class TotpVerifier:
     def _all_failures_key(self, national_id: str) -> str:
         return keys.ECPS_TOTP_FAILURES_ALL.key(national_id)
 
+    def _day_failures_key(self, national_id: str) -> str:
+        return keys.ECPS_TOTP_FAILURES_DAY.key(national_id)
+
+    def _counters(self, national_id: str) -> tuple[tuple[str, int, int], ...]:
+        """The professional's counters of wrong codes from every origin: ``(key, window in
+        seconds, limit)``, the short window first."""
+        return (
+            (self._all_failures_key(national_id), self.lock_seconds,
+             self.max_failures_per_professional),
+            (self._day_failures_key(national_id), DAY, self.max_failures_per_day),
+        )  # fmt: skip
+
     def _locked(self, national_id: str, origin: str) -> bool:
         """Already locked, for this origin or for everyone: refused without counting."""
         if self.store.get(self._lock_key(national_id, origin)) is not None:
             return True
-        everyone = self.store.ttl(self._all_failures_key(national_id)) is not None and (
-            self.store.incr(self._all_failures_key(national_id), 1, amount=0)
-            >= self.max_failures_per_professional
+        return any(
+            self.store.ttl(key) is not None and self.store.incr(key, 1, amount=0) >= limit
+            for key, _, limit in self._counters(national_id)
         )
-        return everyone
 
-    def _count_attempt(self, national_id: str, origin: str) -> int | None:
+    def _count_attempt(self, national_id: str, origin: str) -> tuple[int, int] | None:
         """Count this attempt as a failure *before* the code is compared: the origin's count
-        with it, or ``None`` when it is over a limit (refused without comparing). Each
-        ``incr`` is atomic, so of concurrent attempts at most ``max_failures`` per origin and
-        ``max_failures_per_professional`` in all get a count under the limit: parallel guesses
-        cannot outrun the counting. The counters' windows start at their first attempt (ttl
-        set on creation only)."""
+        and the day's with it, or ``None`` when it is over a limit (refused without
+        comparing). Each ``incr`` is atomic, so of concurrent attempts at most
+        ``max_failures`` per origin, ``max_failures_per_professional`` per window and
+        ``max_failures_per_day`` per day get a count under the limit: parallel guesses cannot
+        outrun the counting. The counters' windows start at their first attempt (ttl set on
+        creation only). A counter over its limit leaves the next ones alone: an attempt
+        refused uncompared spends no other budget."""
         mine = self.store.incr(self._failures_key(national_id, origin), ttl=self.lock_seconds)
         if mine > self.max_failures:
             # Refused at the origin: the professional's count is left to other addresses.
             return None
-        everyone = self.store.incr(self._all_failures_key(national_id), ttl=self.lock_seconds)
-        return mine if everyone <= self.max_failures_per_professional else None
+        count = mine
+        for key, window, limit in self._counters(national_id):
+            count = self.store.incr(key, ttl=window)
+            if count > limit:
+                return None
+        return mine, count
 
     def _not_a_failure(self, national_id: str, origin: str) -> None:
         """Take back the count of an attempt that was no wrong code (a replayed one): the
         limits count wrong codes only. The ttl of 1 s applies only when a counter is gone
         meanwhile (expired, cleared), so that the -1 does not outlive it."""
-        self.store.incr(self._all_failures_key(national_id), 1, amount=-1)
+        for key, _, _ in self._counters(national_id):
+            self.store.incr(key, 1, amount=-1)
         self.store.incr(self._failures_key(national_id, origin), 1, amount=-1)
 
     def verify(self, national_id: str, code: str, *, origin: str = "") -> Device:
@@ -152,9 +180,10 @@ class TotpVerifier:
         devices = self.devices.active_for(national_id)
         if not devices:
             raise TotpError(NO_DEVICE, "no active e-CPS device")
-        failures = self._count_attempt(national_id, origin)
-        if failures is None:
+        counted = self._count_attempt(national_id, origin)
+        if counted is None:
             raise TotpError(LOCKED, "too many wrong offline codes; try again later")
+        failures, today = counted
         code = code.strip() if isinstance(code, str) else ""
         if len(code) == DIGITS and code.isascii() and code.isdigit():
             now = self.clock()
@@ -171,6 +200,9 @@ class TotpVerifier:
             # reset: a reset would give racing guesses a fresh count before the lock shows.
             lock = {"since": int(self.clock())}
             self.store.put(self._lock_key(national_id, origin), lock, self.lock_seconds)
+        if today == self.max_failures_per_day:
+            # The wrong code that spends the day's budget: refused to everyone from now on.
+            observe.ecps_offline_code_locked(national_id)
         raise TotpError(INVALID_CODE, "wrong offline code")
 
     def _accept(self, national_id: str, device: Device, counter: int, origin: str) -> Device:
@@ -178,9 +210,10 @@ class TotpVerifier:
         if not self.store.add(used, {"at": int(self.clock())}, USED_TTL):
             self._not_a_failure(national_id, origin)
             raise TotpError(REPLAYED_CODE, "this offline code has already been used")
-        # A right code is no failure: the professional's count takes it back (ttl as in
+        # A right code is no failure: the professional's counts take it back (ttl as in
         # _not_a_failure), and the origin's count is cleared.
-        self.store.incr(self._all_failures_key(national_id), 1, amount=-1)
+        for key, _, _ in self._counters(national_id):
+            self.store.incr(key, 1, amount=-1)
         self.store.delete(self._failures_key(national_id, origin))
         self.devices.touch(device.device_id)
         return device

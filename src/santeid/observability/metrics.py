@@ -89,6 +89,10 @@ ECPS_DECISIONS = Counter(
 )
 ECPS_WRONG_PINS = Counter("santeid_ecps_wrong_pins_total", "Wrong e-CPS PINs entered.")
 ECPS_LOCKS = Counter("santeid_ecps_device_locks_total", "e-CPS devices locked after wrong PINs.")
+ECPS_OFFLINE_CODE_LOCKS = Counter(
+    "santeid_ecps_offline_code_locks_total",
+    "e-CPS offline codes refused to everyone for a day after too many wrong codes.",
+)
 ECPS_ACTIVATIONS = Counter("santeid_ecps_activations_total", "e-CPS devices activated.")
 ECPS_REVOCATIONS = Counter("santeid_ecps_revocations_total", "e-CPS devices revoked.")
 
@@ -214,6 +218,10 @@ def ecps_wrong_pin(locked: bool) -> None:
     ECPS_WRONG_PINS.inc()
     if locked:
         ECPS_LOCKS.inc()
+
+
+def ecps_offline_code_locked() -> None:
+    ECPS_OFFLINE_CODE_LOCKS.inc()
 
 
 def ecps_activated() -> None:

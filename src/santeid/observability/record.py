@@ -93,6 +93,13 @@ def ecps_wrong_pin(device, *, locked: bool) -> None:
         events.record(events.DEVICE_LOCK, professional=device.national_id, device=device.device_id)
 
 
+def ecps_offline_code_locked(professional: str) -> None:
+    """The professional's offline code is refused to everyone for the rest of the day's
+    window (``ecps_totp_failures_per_day`` wrong codes)."""
+    metrics.ecps_offline_code_locked()
+    events.record(events.OFFLINE_CODE_LOCK, professional=professional, reason="per_day")
+
+
 def ecps_activated(device) -> None:
     metrics.ecps_activated()
     events.record(

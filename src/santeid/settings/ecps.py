@@ -40,6 +40,10 @@ class EcpsSettings(Section):
     #: Wrong offline codes a professional may receive from all addresses together within
     #: ``ecps_totp_lock`` seconds (each address is locked after ``ecps_totp_failures``).
     totp_failures_per_professional: PositiveInt = 20
+    #: Wrong offline codes a professional may receive from all addresses together within 24 h
+    #: (a window starting at the first): beyond, the offline code is refused to everyone until
+    #: the window ends, which bounds a slow guesser that waits out each ``ecps_totp_lock``.
+    totp_failures_per_day: PositiveInt = 50
     #: Self-service activation: code pairs sent per professional and per requesting address
     #: within ``ecps_activation_window`` seconds.
     activation_sends_per_professional: PositiveInt = 5

@@ -282,6 +282,12 @@ ECPS_TOTP_FAILURES_ALL = Namespace(
     "wrong offline codes of a professional from every address",
     "`ecps_totp_lock`",
 )
+ECPS_TOTP_FAILURES_DAY = Namespace(
+    "ecps:totp-fail-day:<national_id>",
+    "counter",
+    "wrong offline codes of a professional from every address, per day",
+    "24 h",
+)
 ECPS_TOTP_USED = Namespace(
     "ecps:totp-used:<device_id>:<counter>",
     "record",

@@ -258,9 +258,11 @@ class RecordBook:
         *,
         lifetime: int | None = None,
         current: Mapping[str, Any] | None = None,
+        matching: Mapping[str, Any] | None = None,
     ) -> Record | None:
         """Compare-and-set ``from_state`` → ``to_state``, merging ``changes``; ``None`` if the
-        record is gone or no longer in ``from_state`` (another writer won).
+        record is gone or no longer in ``from_state`` (another writer won). ``matching``:
+        fields the record must hold too, checked in the same compare-and-set.
 
         ``to_state`` equal to ``from_state`` changes the record only while it is in that state.
         ``lifetime``: the record now expires ``lifetime`` seconds from now (else it keeps its
@@ -277,9 +279,8 @@ class RecordBook:
         merged = self._changes(changes, lifetime)
         merged[self.kind.state_field] = to_state
         ttl = None if lifetime is None else self._ttl(merged[EXPIRES_AT])
-        data = self.store.transition(
-            key, {self.kind.state_field: from_state}, merged, ttl=ttl, current=current
-        )
+        expected = {**(matching or {}), self.kind.state_field: from_state}
+        data = self.store.transition(key, expected, merged, ttl=ttl, current=current)
         return self._read(key, data)
 
     def update(

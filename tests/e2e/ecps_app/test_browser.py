@@ -206,9 +206,16 @@ def test_login_approved_in_the_app_with_the_shown_code(server, activated, deskto
         what="the announcement",
     )
     assert css(phone, "#announcer").get_attribute("aria-live") == "assertive"
+    # Where it comes from (docs/security.md, "Push fatigue"): the service's identifier and the
+    # address of the browser that started the login, in the list and on the answer screen.
+    origin = ("Identifiant du service : rp-app", "Adresse du navigateur : 127.0.0.1")
+    assert (text_of(phone, "#request-list .client-id"),
+            text_of(phone, "#request-list .requested-from")) == origin  # fmt: skip
     screen(phone, "4-request")
     open_request(phone, "Service de démonstration")
     assert text_of(phone, ".request .channel") == "Connexion dans un navigateur"
+    assert (text_of(phone, ".request .client-id"),
+            text_of(phone, ".request .requested-from")) == origin  # fmt: skip
     pin_on_pad(phone, PIN)
     screen(phone, "5-pin-pad")
     css(phone, "#approve").click()
@@ -253,6 +260,9 @@ def test_ciba_request_shows_its_binding_message_and_is_approved(server, activate
     open_request(phone, "Logiciel de cabinet")
     assert text_of(phone, ".request .channel") == "Demande d'un service (sans navigateur)"
     assert text_of(phone, ".request .binding") == "73"
+    # A CIBA request has no browser: the service's identifier only.
+    assert text_of(phone, ".request .client-id") == "Identifiant du service : ciba-app"
+    assert phone.find_elements(By.CSS_SELECTOR, ".request .requested-from") == []
     screen(phone, "8-ciba")
     pin_on_pad(phone, PIN)
     css(phone, "#approve").click()  # no code to pick for CIBA

@@ -298,3 +298,43 @@ def test_wrong_offline_codes_spread_over_addresses_lock_the_professional(server,
         assert LOCKED in refused.text, refused.text
     finally:
         _flush_offline_code_counts(server)
+
+
+TOTP_FAILURES_PER_DAY = 50  # ecps_totp_failures_per_day (default)
+
+
+def _end_the_short_windows(server) -> None:
+    """What ``ecps_totp_lock`` (900 s) passing does: the addresses' counts and locks and the
+    professional's count of the window are gone; the day's count stays."""
+    import redis
+
+    with redis.Redis.from_url(server.store_url) as connection:
+        for pattern in ("santeid:ecps:totp-fail:*", "santeid:ecps:totp-lock:*",
+                        "santeid:ecps:totp-fail-all:*"):  # fmt: skip
+            for key in connection.scan_iter(pattern):
+                connection.delete(key)
+
+
+def test_wrong_offline_codes_over_many_windows_lock_the_professional_for_the_day(server, phone):
+    """A guesser who waits out each window: 20 wrong codes per window (4 from each of 5
+    addresses), window after window. The 50th wrong code of the day
+    (``ecps_totp_failures_per_day``) locks the offline code for everyone, even in a fresh
+    window and with the right code."""
+    _flush_offline_code_counts(server)
+    try:
+        guesses = 0
+        while guesses < TOTP_FAILURES_PER_DAY:
+            for _ in range(min(TOTP_FAILURES_PER_PROFESSIONAL, TOTP_FAILURES_PER_DAY - guesses)):
+                guesser = browser_from(f"127.0.8.{1 + guesses // 4}")
+                answer = _offline_code(server, guesser, _wrong_code(phone))
+                guesses += 1
+                assert answer.status_code == 400, (guesses, answer.text)
+                assert WRONG_CODE in answer.text and LOCKED not in answer.text, guesses
+            _end_the_short_windows(server)
+        owner = browser_from("127.0.8.99")
+        refused = _offline_code(server, owner, phone.totp())
+        assert refused.status_code == 400, refused.text
+        assert LOCKED in refused.text, refused.text
+        assert "Traceback" not in server.log.read_text()
+    finally:
+        _flush_offline_code_counts(server)

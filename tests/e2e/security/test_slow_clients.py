@@ -337,6 +337,24 @@ def test_a_long_poll_whose_client_left_frees_its_place_at_once(layout, device):
     assert _until_admitted(target, device, first_source=240)
 
 
+def test_streams_whose_body_is_never_read_free_their_places(layout, device):
+    """Two ``HEAD`` of the event stream (the device's share): each takes a place, and the
+    server never runs the stream's body; the places are free again once the answers are
+    sent, not after the stream's lifetime (4 × 60 s)."""
+    target = _ecps_target(layout)
+    assert _until_admitted(target, device, first_source=280)  # earlier tests' waits are gone
+    for n in range(2):
+        with target.connect(_address(300 + n)) as sock:
+            sock.sendall(
+                f"HEAD /ecps/device/requests/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {make_device_token(device)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            answer = _read_answer(sock, 10) or b""
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert _until_admitted(target, device, first_source=310)
+
+
 def _until_admitted(target: Target, device: DeviceFile, first_source: int) -> bool:
     """Whether a short long poll is admitted (200) within about 20 s."""
     for attempt in range(20):  # at most ~20 s, a third of the abandoned waits' 60 s
