@@ -53,8 +53,9 @@ DIGITS = 6
 WINDOW = 1
 #: How long a used (device, step) is remembered: longer than the window it could be valid in.
 USED_TTL = (2 * WINDOW + 2) * STEP
-#: Seconds of the long window of wrong codes per professional (``ecps_totp_failures_per_day``).
-DAY = 86400
+#: Seconds of the long window of wrong codes per professional (``ecps_totp_failures_per_day``),
+#: declared with its store key.
+DAY = keys.ECPS_TOTP_DAY_WINDOW
 
 #: ``TotpError.code`` values (the login page shows one message per code).
 NO_DEVICE = "no_device"

@@ -282,11 +282,13 @@ ECPS_TOTP_FAILURES_ALL = Namespace(
     "wrong offline codes of a professional from every address",
     "`ecps_totp_lock`",
 )
+#: Seconds of the long window of wrong offline codes per professional.
+ECPS_TOTP_DAY_WINDOW = 86400
 ECPS_TOTP_FAILURES_DAY = Namespace(
     "ecps:totp-fail-day:<national_id>",
     "counter",
     "wrong offline codes of a professional from every address, per day",
-    "24 h",
+    duration(ECPS_TOTP_DAY_WINDOW),
 )
 ECPS_TOTP_USED = Namespace(
     "ecps:totp-used:<device_id>:<counter>",
