@@ -15,6 +15,7 @@ from joserfc.jwk import ECKey
 
 from tests.support.ecps_phone import API
 from tests.support.ecps_phone import PIN
+from tests.support.ecps_phone import DownStore
 from tests.support.ecps_phone import Phone
 
 
@@ -347,18 +348,10 @@ def test_body_too_large_is_a_problem(client):
 
 
 def test_store_outage_is_a_problem(app, phone):
-    from santeid.storage import StoreUnavailable
 
     ecps = app.extensions["santeid"].ecps
 
-    class Down:
-        def __getattr__(self, name):
-            def fail(*args, **kwargs):
-                raise StoreUnavailable("down")
-
-            return fail
-
-    ecps.store = Down()
+    ecps.store = DownStore()
     response = phone.me()
     _problem(response, 503, "temporarily_unavailable")
     assert response.headers["Retry-After"] == "5"

@@ -133,20 +133,12 @@ def test_every_body_too_large_is_a_documented_413(spec, app, client, national_id
 def test_every_store_outage_of_a_device_call_is_a_documented_503(spec, app, client, national_id):
     """Every call authenticated by a device token lists 503, and gets it while the store is
     down (the token's ``jti`` is checked there first)."""
-    from santeid.storage import StoreUnavailable
+    from tests.support.ecps_phone import DownStore
     from tests.support.ecps_phone import Phone
 
     phone = Phone.register(app, client, national_id)
     ecps = app.extensions["santeid"].ecps
-
-    class Down:
-        def __getattr__(self, name):
-            def fail(*args, **kwargs):
-                raise StoreUnavailable("down")
-
-            return fail
-
-    ecps.store = Down()
+    ecps.store = DownStore()
     with_token = [(p, m, o) for p, m, o in _operations(spec) if o.get("security") != []]
     assert len(with_token) == 9
     for path, method, operation in with_token:

@@ -107,3 +107,16 @@ class Phone:
         if as_json:
             return self.client.post(url, json={"decision": token})
         return self.client.post(url, data=token, content_type="application/jwt")
+
+
+class DownStore:
+    """A store whose every operation raises ``StoreUnavailable``: put in place of the e-CPS
+    service's store to see what the device API answers during an outage."""
+
+    def __getattr__(self, name):
+        from santeid.storage import StoreUnavailable
+
+        def fail(*args, **kwargs):
+            raise StoreUnavailable("down")
+
+        return fail
