@@ -222,15 +222,17 @@ def _found_version(conn: Connection, schema: Schema, url: str) -> int:
 
 def current_version(db: Database, schema: Schema) -> int:
     """The version the database is at for this component (0: none of its tables)."""
-    with db.transaction() as conn:
+    with db.long_transaction() as conn:
         return _found_version(conn, schema, db.url)
 
 
 def upgrade(db: Database, schema: Schema) -> tuple[int, int]:
     """Apply the missing steps in one transaction; return ``(version found, version now)``.
 
-    Idempotent. Raises :class:`SchemaTooNew` if the database is newer than ``schema``."""
-    with db.transaction() as conn:
+    Idempotent. Raises :class:`SchemaTooNew` if the database is newer than ``schema``. Not
+    bounded by the request timeout: it may wait for another host's upgrade, and a step may
+    rebuild an index of a large table."""
+    with db.long_transaction() as conn:
         if conn.dialect == POSTGRESQL:
             conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
         found = _found_version(conn, schema, db.url)

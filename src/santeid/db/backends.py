@@ -11,9 +11,11 @@ own transaction.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 import os
+import select
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -242,6 +244,14 @@ class Database:
         )
         return False
 
+    @contextlib.contextmanager
+    def long_transaction(self) -> Iterator[Connection]:
+        """A transaction whose statements may take longer than a request may wait (PostgreSQL's
+        :attr:`PostgresDatabase.timeout`): schema upgrades, which may first wait for another
+        host's, and bulk copies."""
+        with self.transaction() as conn:
+            yield conn
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -348,6 +358,63 @@ class SqliteDatabase(Database):
 
 #: Pools a forked child inherited from its parent (see :meth:`PostgresDatabase._get_pool`).
 _INHERITED_POOLS: list[Any] = []
+#: Set inside :meth:`PostgresDatabase.long_transaction`: statements wait for their answer
+#: without a deadline.
+_UNHURRIED: contextvars.ContextVar[bool] = contextvars.ContextVar("unhurried", default=False)
+
+
+@functools.cache
+def _deadline_connection_class() -> type:
+    """psycopg's ``Connection`` that gives up on an answer after ``answer_timeout`` seconds.
+
+    libpq waits for an answer as long as the socket stays open: a frozen server (a stopped
+    process, a hung host whose kernel still acknowledges) would hold a request forever, and
+    TCP keepalives and ``tcp_user_timeout`` cannot see it. The connection is closed when the
+    time is up (its state is unknown), and the caller gets psycopg's ``OperationalError``,
+    that is :class:`PostgresUnavailable`."""
+    import psycopg
+    from psycopg import errors
+
+    wait_timeout = getattr(errors, "_WaitTimeout", psycopg.OperationalError)
+
+    class DeadlineConnection(psycopg.Connection):
+        answer_timeout: float | None = None
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            if timeout is None and not _UNHURRIED.get():
+                timeout = self.answer_timeout
+            try:
+                return super().wait(gen, interval=interval, timeout=timeout)
+            except wait_timeout:
+                self.pgconn.finish()  # mid-statement: never handed out again
+                raise psycopg.OperationalError(
+                    f"the server did not answer within {timeout:g} s"
+                ) from None
+
+    return DeadlineConnection
+
+
+def _dropped(raw: Any) -> bool:
+    """Whether an idle pooled connection was ended by the server (a restart, an administrator):
+    its socket then has the server's farewell or end-of-file to read, where an idle session has
+    nothing — one ``poll`` of no time, no round trip. Such a connection is checked for real and
+    ``True`` if the check fails."""
+    if raw.closed:
+        return True
+    try:
+        readable, _, _ = select.select([raw.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    if not readable:
+        return False
+    import psycopg
+    import psycopg_pool
+
+    try:
+        psycopg_pool.ConnectionPool.check_connection(raw)
+    except psycopg.Error:
+        return True
+    return False
 
 
 class PostgresDatabase(Database):
@@ -356,13 +423,26 @@ class PostgresDatabase(Database):
     ``url`` is a libpq URI (https://www.postgresql.org/docs/current/libpq-connect.html
     §34.1.1): TLS with ``?sslmode=verify-full&sslrootcert=/path/ca.pem`` and, for client
     certificates, ``sslcert`` / ``sslkey``.
+
+    ``timeout`` bounds every wait of a request on the server: for a free pooled connection,
+    for a new connection (``connect_timeout``), and for each statement's answer (a deadline
+    of the client's, and the kernel's ``tcp_user_timeout``); past it the request fails with
+    :class:`PostgresUnavailable` (503). The server's ``statement_timeout`` is a second
+    shorter, so that a statement that is merely slow is stopped by the server, which says so
+    and keeps the connection usable.
     """
 
     dialect = POSTGRESQL
+    #: Seconds a request waits on the server before it is refused as unavailable
+    #: (docs/deployment.md, "Outages").
+    TIMEOUT = 5.0
     #: Seconds ``/health`` waits for a connection.
     PING_TIMEOUT = 2.0
+    #: TCP keepalives on idle connections (seconds before the first probe, between probes,
+    #: probes lost): a server that vanished is noticed before the connection is used.
+    KEEPALIVES = (10, 2, 3)
 
-    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = TIMEOUT) -> None:
         try:
             import psycopg  # noqa: F401 (imported here, not with the module: see PostgresError)
         except ImportError:  # pragma: no cover - psycopg is a declared dependency
@@ -377,16 +457,43 @@ class PostgresDatabase(Database):
         self._pool: Any = None
         self._pid = 0
 
+    def connection_kwargs(self) -> dict[str, Any]:
+        """libpq parameters of every connection: see the class docstring
+        (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS)."""
+        from psycopg.conninfo import conninfo_to_dict
+
+        # ``options`` given here would replace the URL's own (a ``search_path``, say).
+        options = conninfo_to_dict(self.url).get("options") or ""
+        idle, interval, count = self.KEEPALIVES
+        return {
+            # libpq counts whole seconds and treats less than 2 as 2.
+            "connect_timeout": max(2, int(self.timeout)),
+            "keepalives": 1,
+            "keepalives_idle": idle,
+            "keepalives_interval": interval,
+            "keepalives_count": count,
+            "tcp_user_timeout": int(self.timeout * 1000),
+            "options": f"{options} -c statement_timeout={self.statement_timeout_ms}".strip(),
+        }
+
+    @property
+    def statement_timeout_ms(self) -> int:
+        return max(500, int((self.timeout - 1) * 1000))
+
+    def _configure(self, raw: Any) -> None:
+        raw.answer_timeout = self.timeout
+
     def _get_pool(self) -> Any:
-        import psycopg
         import psycopg_pool
 
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
+                connection_class = _deadline_connection_class()
+                kwargs = self.connection_kwargs()
                 # One direct connection first: an unreachable server or a refused login fails
                 # here at once with libpq's own message, instead of the pool retrying in the
                 # background until its timeout.
-                psycopg.connect(self.url, connect_timeout=max(1, int(self.timeout))).close()
+                connection_class.connect(self.url, **kwargs).close()
                 if self._pool is not None:
                     # Inherited through fork(): its sockets are the parent's. Kept referenced
                     # so that it is never garbage-collected here, which would end the
@@ -394,9 +501,11 @@ class PostgresDatabase(Database):
                     _INHERITED_POOLS.append(self._pool)
                 self._pool = psycopg_pool.ConnectionPool(
                     self.url,
+                    connection_class=connection_class,
                     min_size=1,
                     max_size=self.pool_size,
-                    kwargs={"autocommit": True},
+                    kwargs={"autocommit": True, **kwargs},
+                    configure=self._configure,
                     timeout=self.timeout,
                     name="santeid",
                     open=True,
@@ -404,10 +513,37 @@ class PostgresDatabase(Database):
                 self._pid = os.getpid()
             return self._pool
 
+    def _checkout(self, pool: Any, timeout: float | None) -> Any:
+        """A pooled connection the server has not ended. After a server restart every idle one
+        was: each is replaced here, before any statement ran on it, so no request fails for
+        it ("the pool reconnects by itself", docs/deployment.md)."""
+        for _ in range(self.pool_size):
+            raw = pool.getconn(timeout)
+            if not _dropped(raw):
+                return raw
+            pool.putconn(raw)  # closed: the pool opens a new one in its place
+        return pool.getconn(timeout)
+
     @contextlib.contextmanager
     def connect(self, timeout: float | None = None) -> Iterator[Connection]:
-        with _postgres_errors(), self._get_pool().connection(timeout=timeout) as raw:
-            yield PostgresConnection(raw)
+        with _postgres_errors():
+            pool = self._get_pool()
+            raw = self._checkout(pool, timeout)
+            try:
+                with raw:  # commits, or rolls back on an exception; never closes a pooled one
+                    yield PostgresConnection(raw)
+            finally:
+                pool.putconn(raw)
+
+    @contextlib.contextmanager
+    def long_transaction(self) -> Iterator[Connection]:
+        token = _UNHURRIED.set(True)
+        try:
+            with self.transaction() as conn:
+                conn.execute("SET LOCAL statement_timeout = 0")
+                yield conn
+        finally:
+            _UNHURRIED.reset(token)
 
     def ping(self) -> bool:
         # A health check answers within PING_TIMEOUT even when the pool waits for a server

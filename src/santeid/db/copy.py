@@ -118,7 +118,7 @@ def _copy_table(source: sqlite3.Connection, table: Table, target: db.Database) -
         f"ON CONFLICT ({', '.join(table.key)}) DO NOTHING"
     )
     read = 0
-    with target.transaction() as conn:
+    with target.long_transaction() as conn:
         before = conn.execute(count_sql).scalar()
         while rows := cursor.fetchmany(BATCH_ROWS):
             conn.executemany(insert, rows)
