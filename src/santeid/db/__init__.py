@@ -42,8 +42,10 @@ from santeid.db.backends import IntegrityError
 from santeid.db.backends import PostgresDatabase
 from santeid.db.backends import Result
 from santeid.db.backends import SqliteDatabase
+from santeid.db.backends import UnstorableText
 from santeid.db.backends import open_url
 from santeid.db.backends import redact
+from santeid.db.backends import storable
 from santeid.settings import ConfigurationError
 
 if TYPE_CHECKING:
@@ -66,10 +68,12 @@ __all__ = [
     "SchemaTooNew",
     "SqliteDatabase",
     "Step",
+    "UnstorableText",
     "database_for",
     "ensure",
     "open_url",
     "redact",
+    "storable",
     "upgrade",
 ]
 

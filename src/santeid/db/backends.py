@@ -55,10 +55,17 @@ class PostgresUnavailable(PostgresError):
     came free in time (psycopg's ``OperationalError``, psycopg_pool's ``PoolTimeout``)."""
 
 
+class UnstorableText(ValueError):
+    """A statement that writes was given text with a NUL character, which PostgreSQL's text
+    types cannot hold (https://www.postgresql.org/docs/current/datatype-character.html): both
+    backends refuse it before anything is sent, so an installation answers the same on either.
+    Code writing text from outside checks it first (:func:`storable`)."""
+
+
 #: Every backend's "a constraint refused this row" error (duplicate key, CHECK, NOT NULL).
 IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError, PostgresIntegrityError)
 #: Every backend's error: the database is unreachable, locked, full, or refused a statement.
-DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, PostgresError)
+DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, PostgresError, UnstorableText)
 #: The database cannot be used right now (unreachable, no connection free, locked, disk
 #: full): the web layer answers 503, as for the store. Other errors are bugs.
 DatabaseUnavailable: tuple[type[Exception], ...] = (sqlite3.OperationalError, PostgresUnavailable)
@@ -90,6 +97,27 @@ class Result:
 
     def __iter__(self) -> Iterator[tuple]:
         return iter(self.rows)
+
+
+def storable(text: str) -> bool:
+    """Whether the database can hold ``text`` (no NUL character: :class:`UnstorableText`)."""
+    return "\x00" not in text
+
+
+def _holdable(sql: str, params: Sequence[Any]) -> Sequence[Any]:
+    """``params`` as both backends bind them. A text with a NUL equals no text either can hold:
+    in a statement that only reads or deletes it is bound as NULL, which equals nothing either
+    (a lookup by such an id finds nothing, as it would on SQLite); a statement that writes
+    (``INSERT``, ``UPDATE``…) is refused with :class:`UnstorableText`."""
+    if not any(type(p) is str and "\x00" in p for p in params):
+        return params
+    if sql.lstrip()[:6].upper() not in ("SELECT", "DELETE"):
+        raise UnstorableText("text with a NUL character cannot be stored")
+    return tuple(None if type(p) is str and "\x00" in p else p for p in params)
+
+
+def _holdable_rows(sql: str, rows: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:
+    return [_holdable(sql, row) for row in rows]
 
 
 @functools.lru_cache(maxsize=512)
@@ -141,12 +169,12 @@ class SqliteConnection(Connection):
         self.raw = raw
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
-        cursor = self.raw.execute(sql, tuple(params))
+        cursor = self.raw.execute(sql, tuple(_holdable(sql, params)))
         rows = cursor.fetchall()  # to the end: an UPDATE … RETURNING releases its lock now
         return Result(rows, cursor.rowcount, cursor.description)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.raw.executemany(sql, rows)
+        self.raw.executemany(sql, _holdable_rows(sql, rows))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -184,15 +212,16 @@ class PostgresConnection(Connection):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         # Without parameters psycopg sends the text as it is: no placeholder, no escaping.
-        params = tuple(params)
+        params = tuple(_holdable(sql, params))
         with _postgres_errors():
             cursor = self.raw.execute(postgres_sql(sql) if params else sql, params or None)
             rows = cursor.fetchall() if cursor.description else []
         return Result(rows, cursor.rowcount, cursor.description)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = _holdable_rows(sql, rows)
         with _postgres_errors(), self.raw.cursor() as cursor:
-            cursor.executemany(postgres_sql(sql), list(rows))
+            cursor.executemany(postgres_sql(sql), rows)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -334,6 +363,7 @@ class SqliteDatabase(Database):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         """One statement in its own transaction, without the context managers of
         :meth:`connect`: this runs on request paths (a registry lookup per INSi SOAP call)."""
+        params = _holdable(sql, params)
         raw = self._take()
         try:
             cursor = raw.execute(sql, params if type(params) is tuple else tuple(params))

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from santeid.clock import Clock
 from santeid.clock import system_clock
+from santeid.db import storable
 from santeid.ecps import totp as totp_module
 from santeid.ecps.auth import public_jwk_and_thumbprint
 from santeid.ecps.auth import verify_device_token
@@ -245,6 +246,8 @@ class EcpsService:
         if name is not None and not isinstance(name, str):
             raise Problem("invalid_request", "'name' must be a string")
         name = (name or "").strip()[:MAX_NAME_LENGTH]
+        if not storable(name):
+            raise Problem("invalid_request", "'name' must not contain a NUL character")
         webhook_url = self.check_webhook(webhook_url)
         if self.devices.get_by_thumbprint(thumbprint) is not None:
             raise Problem("public_key_in_use", "make a new key pair for each activation")
