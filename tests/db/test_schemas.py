@@ -201,6 +201,35 @@ def test_migrate_from_sqlite_copies_everything_once(tmp_path, postgres_url):
     assert copied.stats(None, month)["total"] == 4  # 3 copied once, plus the new call
 
 
+@pytest.mark.postgres
+def test_a_second_installation_s_rows_never_vanish_under_the_first_s_ids(tmp_path, postgres_url):
+    """Two embedded installations number their audit rows alike: the second copy stops on a
+    row whose id the first's already holds, naming it, instead of counting it "already
+    there"; true duplicates (the first installation copied again) still are."""
+    ctx = CallContext("LOGICIEL-A", None, None, "rest", "bearer")
+    for name, results in (("one", ("00", "01")), ("two", ("00", "02", "02"))):
+        audit = AuditLog(
+            db.database_for(Settings(data_dir=str(tmp_path / name)), db.INSI),
+            key_path=tmp_path / "k",
+        )
+        for result in results:
+            audit.record(ctx, f"call-{name}", result)
+        audit.flush()
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "other"), "SANTEID_DATABASE_URL": postgres_url}
+    _run(env, "db", "migrate-from-sqlite", str(tmp_path / "one"))
+    out = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "two"), ok=False).output
+    assert "audit: 2 rows of the source have an id the database already gives to a" in out
+    assert "(ids 1, 2)" in out and "Traceback" not in out
+    target = db.database_for(Settings(data_dir=str(tmp_path / "o"), database_url=postgres_url),
+                             db.INSI)  # fmt: skip
+    assert [r[0] for r in target.execute("SELECT operation FROM audit ORDER BY id")] == [
+        "call-one",
+        "call-one",
+    ]
+    again = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "one")).output
+    assert f"{'audit':<{WIDTH}} {2:>8} rows in the source, {0:>8} copied, {2:>8} already" in again
+
+
 def _fill_every_table(settings: Settings, key_path) -> None:
     """At least one row in every table of every component, through the repositories."""
     from santeid.cps.registry import CardRegistry

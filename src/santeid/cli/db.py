@@ -78,6 +78,7 @@ def migrate_from_sqlite(data_dir: Path) -> None:
     rows already there are left alone, so it can be run again after an interruption. The
     civil-status base and the directory stay per-host SQLite files."""
     from santeid import db as persistence
+    from santeid.db.copy import CopyConflict
     from santeid.db.copy import migrate_from_sqlite as copy
 
     settings = get_settings()
@@ -87,7 +88,11 @@ def migrate_from_sqlite(data_dir: Path) -> None:
             "to copy into"
         )
     click.echo(f"copying {data_dir} into {_target()}")
-    refused: tuple[type[Exception], ...] = (persistence.SchemaError, *persistence.DatabaseError)
+    refused: tuple[type[Exception], ...] = (
+        persistence.SchemaError,
+        CopyConflict,
+        *persistence.DatabaseError,
+    )
     try:
         report = copy(data_dir, settings)
     except refused as exc:
