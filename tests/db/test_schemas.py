@@ -112,13 +112,57 @@ def database_url(request, tmp_path):
 def test_db_upgrade_and_status(database_url, tmp_path):
     env = {"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": database_url}
     out = _run(env, "db", "status").output
-    assert "clients  0 of 1 (run `santeid db upgrade`)" in out
+    assert "clients  0 of 1 (" in out and "run `santeid db upgrade`)" in out
     out = _run(env, "db", "upgrade").output
     for schema in all_schemas():
         assert f"{schema.component.name:<8} version {schema.version} (upgraded from 0)" in out
     out = _run(env, "db", "upgrade").output
     assert "(up to date)" in out and "upgraded" not in out
     assert "of 1 (current)" in _run(env, "db", "status").output
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://u:secret@[bad/db", "'postgresql://… (not a valid URL)' is not a valid URL"),
+        ("postgresql://u:secret@host:99999/db", "is not a valid URL: Port out of range"),
+        ("sqlite:///", "write sqlite:///relative/path or sqlite:////absolute/path"),
+    ],
+)
+@pytest.mark.parametrize("command", ["status", "upgrade"])
+def test_db_commands_refuse_a_database_url_they_cannot_open_without_a_traceback(
+    tmp_path, url, says, command
+):
+    result = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": url},
+                  "db", command, ok=False)  # fmt: skip
+    assert says in result.output
+    assert "secret" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    with pytest.raises(ConfigurationError, match="database_url"):
+        Settings(database_url=url)
+
+
+def test_db_status_only_reads(tmp_path):
+    """A database that does not exist is shown at version 0, and still does not exist."""
+    missing = tmp_path / "nowhere" / "x.sqlite3"
+    out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL":
+                f"sqlite:///{missing}"}, "db", "status").output  # fmt: skip
+    assert "clients  0 of 1 (no database yet: run `santeid db upgrade`)" in out
+    assert not (tmp_path / "nowhere").exists()
+    out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": ""},
+               "db", "status").output  # fmt: skip
+    assert "no database yet" in out
+    assert not list((tmp_path / "var").glob("*.sqlite3"))
+    # An existing file without the version table: read, not written.
+    import sqlite3
+
+    existing = tmp_path / "other.sqlite3"
+    sqlite3.connect(existing).close()
+    out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL":
+                f"sqlite:///{existing}"}, "db", "status").output  # fmt: skip
+    assert "clients  0 of 1 (run `santeid db upgrade`)" in out
+    tables = sqlite3.connect(existing).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == []
 
 
 def test_a_server_refuses_to_start_on_a_newer_schema(tmp_path):

@@ -208,8 +208,9 @@ _VERSION_TABLE = (
 _PG_LOCK = 0x73616E74656964
 
 
-def _found_version(conn: Connection, schema: Schema, url: str) -> int:
-    conn.execute(_VERSION_TABLE)
+def _found_version(conn: Connection, schema: Schema, url: str, *, create: bool = True) -> int:
+    if create:
+        conn.execute(_VERSION_TABLE)
     found = conn.execute(
         "SELECT version FROM santeid_schema WHERE component = ?", (schema.component.name,)
     ).scalar()
@@ -225,9 +226,19 @@ def _found_version(conn: Connection, schema: Schema, url: str) -> int:
 
 
 def current_version(db: Database, schema: Schema) -> int:
-    """The version the database is at for this component (0: none of its tables)."""
+    """The version the database is at for this component (0: none of its tables, or no
+    database at all). Only reads: an SQLite file that does not exist is not created."""
+    if isinstance(db, SqliteDatabase) and not db.exists():
+        return 0
+    listed = (
+        "SELECT to_regclass('santeid_schema') IS NOT NULL"
+        if db.dialect == POSTGRESQL
+        else "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'santeid_schema'"
+    )
     with db.long_transaction() as conn:
-        return _found_version(conn, schema, db.url)
+        if not conn.execute(listed).scalar():
+            return 0
+        return _found_version(conn, schema, db.url, create=False)
 
 
 def upgrade(db: Database, schema: Schema) -> tuple[int, int]:

@@ -592,27 +592,52 @@ class PostgresDatabase(Database):
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL without its password, for logs and messages (an unparsable one: its scheme
+    only, since where its password is cannot be told)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return f"{url.split(':', 1)[0]}://… (not a valid URL)"
+    if password is None:
         return url
-    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    netloc = parts.netloc.replace(":" + password + "@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
 
 
-def open_url(url: str, *, durable: bool = False, pool_size: int = 10) -> Database:
-    """A :class:`Database` for ``sqlite:///path`` (``sqlite:////abs/path`` or
-    ``sqlite:///rel/path``) or ``postgresql://…`` (also ``postgres://``)."""
-    parts = urlsplit(url)
+def _sqlite_path(url: str) -> str | None:
+    """The file of an ``sqlite:///`` URL, ``None`` for a ``postgresql://`` one; raises
+    :class:`ConfigurationError` for anything else. The one check of a ``database_url``: the
+    settings (at load) and :func:`open_url` both use it."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsed on access: "host:port" with a bad port raises here)
+    except ValueError as exc:
+        message = f"database_url {redact(url)!r} is not a valid URL: {exc}"
+        raise ConfigurationError(message) from None
     if parts.scheme == "sqlite":
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
         if parts.netloc or not path:
             raise ConfigurationError(
                 f"database_url {url!r}: write sqlite:///relative/path or sqlite:////absolute/path"
             )
-        return SqliteDatabase(path, durable=durable)
+        return path
     if parts.scheme in ("postgresql", "postgres"):
-        return PostgresDatabase(url, pool_size=pool_size)
+        return None
     raise ConfigurationError(
         f"database_url must start with sqlite:/// or postgresql://, got {redact(url)!r}"
     )
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`ConfigurationError` unless santeid can open ``url``."""
+    _sqlite_path(url)
+
+
+def open_url(url: str, *, durable: bool = False, pool_size: int = 10) -> Database:
+    """A :class:`Database` for ``sqlite:///path`` (``sqlite:////abs/path`` or
+    ``sqlite:///rel/path``) or ``postgresql://…`` (also ``postgres://``)."""
+    path = _sqlite_path(url)
+    if path is not None:
+        return SqliteDatabase(path, durable=durable)
+    return PostgresDatabase(url, pool_size=pool_size)
