@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from santeid import db
 from santeid.cps.registry import CardRegistry
 from santeid.ecps.devices import DeviceRepository
 from santeid.ecps.devices import DuplicateKey
@@ -331,3 +332,34 @@ def test_outbox_keeps_the_newest_messages(database):
     ]
     outbox.clear()
     assert outbox.latest() == []
+
+
+# -- text PostgreSQL cannot hold ---------------------------------------------------------------
+
+
+def test_an_id_with_a_nul_character_finds_nothing_and_such_text_is_never_written(database):
+    """PostgreSQL's text holds no NUL character: a lookup by such an id finds nothing and a
+    write of such text is refused before it is sent — on SQLite exactly the same."""
+    clients = ClientRegistry(database)
+    clients.add(_client("rp"))
+    devices = DeviceRepository(database)
+    device = _device(devices, n=1)
+    assert clients.get("r\x00p") is None
+    assert clients.get("rp\x00") is None
+    assert clients.remove("rp\x00") is False
+    assert devices.get(device.device_id + "\x00") is None
+    assert devices.get_by_thumbprint("thumb-1\x00") is None
+    assert (
+        database.execute("SELECT count(*) FROM client WHERE client_id = ?", ("rp\x00",)).scalar()
+        == 0
+    )
+    # (Client metadata is one JSON document, where the character is written escaped.)
+    clients.add(_client("rp2", client_name="A\x00B"))
+    assert clients.get("rp2").name == "A\x00B"
+    with pytest.raises(db.UnstorableText):
+        devices.create(national_id="810000000001", public_jwk={"kty": "EC"},
+                       jwk_thumbprint="thumb-2", pin_hash="$argon2id$hash",
+                       totp_secret="JBSWY3DPEHPK3PXP", name="ph\x00one")  # fmt: skip
+    assert devices.get_by_thumbprint("thumb-2") is None
+    assert isinstance(db.UnstorableText("x"), db.DatabaseError)
+    assert not db.storable("a\x00b") and db.storable("ab")

@@ -112,13 +112,57 @@ def database_url(request, tmp_path):
 def test_db_upgrade_and_status(database_url, tmp_path):
     env = {"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": database_url}
     out = _run(env, "db", "status").output
-    assert "clients  0 of 1 (run `santeid db upgrade`)" in out
+    assert "clients  0 of 1 (" in out and "run `santeid db upgrade`)" in out
     out = _run(env, "db", "upgrade").output
     for schema in all_schemas():
         assert f"{schema.component.name:<8} version {schema.version} (upgraded from 0)" in out
     out = _run(env, "db", "upgrade").output
     assert "(up to date)" in out and "upgraded" not in out
     assert "of 1 (current)" in _run(env, "db", "status").output
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://u:secret@[bad/db", "'postgresql://… (not a valid URL)' is not a valid URL"),
+        ("postgresql://u:secret@host:99999/db", "is not a valid URL: Port out of range"),
+        ("sqlite:///", "write sqlite:///relative/path or sqlite:////absolute/path"),
+    ],
+)
+@pytest.mark.parametrize("command", ["status", "upgrade"])
+def test_db_commands_refuse_a_database_url_they_cannot_open_without_a_traceback(
+    tmp_path, url, says, command
+):
+    result = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": url},
+                  "db", command, ok=False)  # fmt: skip
+    assert says in result.output
+    assert "secret" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    with pytest.raises(ConfigurationError, match="database_url"):
+        Settings(database_url=url)
+
+
+def test_db_status_only_reads(tmp_path):
+    """A database that does not exist is shown at version 0, and still does not exist."""
+    missing = tmp_path / "nowhere" / "x.sqlite3"
+    out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL":
+                f"sqlite:///{missing}"}, "db", "status").output  # fmt: skip
+    assert "clients  0 of 1 (no database yet: run `santeid db upgrade`)" in out
+    assert not (tmp_path / "nowhere").exists()
+    out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": ""},
+               "db", "status").output  # fmt: skip
+    assert "no database yet" in out
+    assert not list((tmp_path / "var").glob("*.sqlite3"))
+    # An existing file without the version table: read, not written.
+    import sqlite3
+
+    existing = tmp_path / "other.sqlite3"
+    sqlite3.connect(existing).close()
+    out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL":
+                f"sqlite:///{existing}"}, "db", "status").output  # fmt: skip
+    assert "clients  0 of 1 (run `santeid db upgrade`)" in out
+    tables = sqlite3.connect(existing).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == []
 
 
 def test_a_server_refuses_to_start_on_a_newer_schema(tmp_path):
@@ -199,6 +243,35 @@ def test_migrate_from_sqlite_copies_everything_once(tmp_path, postgres_url):
         f"{'audit':<{WIDTH}} {3:>8} rows in the source, {0:>8} copied, {3:>8} already there"
     ) in again
     assert copied.stats(None, month)["total"] == 4  # 3 copied once, plus the new call
+
+
+@pytest.mark.postgres
+def test_a_second_installation_s_rows_never_vanish_under_the_first_s_ids(tmp_path, postgres_url):
+    """Two embedded installations number their audit rows alike: the second copy stops on a
+    row whose id the first's already holds, naming it, instead of counting it "already
+    there"; true duplicates (the first installation copied again) still are."""
+    ctx = CallContext("LOGICIEL-A", None, None, "rest", "bearer")
+    for name, results in (("one", ("00", "01")), ("two", ("00", "02", "02"))):
+        audit = AuditLog(
+            db.database_for(Settings(data_dir=str(tmp_path / name)), db.INSI),
+            key_path=tmp_path / "k",
+        )
+        for result in results:
+            audit.record(ctx, f"call-{name}", result)
+        audit.flush()
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "other"), "SANTEID_DATABASE_URL": postgres_url}
+    _run(env, "db", "migrate-from-sqlite", str(tmp_path / "one"))
+    out = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "two"), ok=False).output
+    assert "audit: 2 rows of the source have an id the database already gives to a" in out
+    assert "(ids 1, 2)" in out and "Traceback" not in out
+    target = db.database_for(Settings(data_dir=str(tmp_path / "o"), database_url=postgres_url),
+                             db.INSI)  # fmt: skip
+    assert [r[0] for r in target.execute("SELECT operation FROM audit ORDER BY id")] == [
+        "call-one",
+        "call-one",
+    ]
+    again = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "one")).output
+    assert f"{'audit':<{WIDTH}} {2:>8} rows in the source, {0:>8} copied, {2:>8} already" in again
 
 
 def _fill_every_table(settings: Settings, key_path) -> None:

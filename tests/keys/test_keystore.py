@@ -558,6 +558,28 @@ def test_reload_is_throttled(keys_dir: Path, clock: FakeClock) -> None:
     assert server.signing_key().kid == info.kid
 
 
+def test_a_token_signed_by_another_process_just_after_a_rotation_verifies(
+    keys_dir: Path, clock: FakeClock, monkeypatch
+) -> None:
+    """Each worker polls the file on its own timer: a token whose kid it does not know yet
+    makes it look at the file again (at most every RECHECK_INTERVAL) before refusing."""
+    from santeid.keys import storage
+
+    worker_a = make_store(keys_dir, clock, reload_interval=3600)
+    worker_b = make_store(keys_dir, clock, reload_interval=3600)
+    worker_a.generate()
+    worker_b.reload()
+    new = worker_a.rotate()
+    token = worker_a.sign({"a": 1})
+    assert worker_a.signing_key().kid == new.kid
+    # Just checked (its reload above): an unknown kid waits for the next recheck.
+    with pytest.raises(InvalidSignature, match="unknown or unpublished kid"):
+        worker_b.verify(token)
+    monkeypatch.setattr(storage, "RECHECK_INTERVAL", 0, raising=False)
+    assert worker_b.verify(token)["claims"] == {"a": 1}
+    assert worker_b.signing_key().kid == new.kid
+
+
 def test_concurrent_generate_keeps_one_key(keys_dir: Path, clock: FakeClock) -> None:
     """Sandbox workers starting together all call generate(): the file lock serialises them."""
     stores = [make_store(keys_dir, clock) for _ in range(6)]

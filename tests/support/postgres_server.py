@@ -22,6 +22,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -63,9 +64,9 @@ class PostgresServer:
     authentication on 127.0.0.1 only. As root it runs as the ``postgres`` user (PostgreSQL
     refuses to run as root)."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, port: int | None = None) -> None:
         self.bin_dir = bin_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.root = Path(tempfile.mkdtemp(prefix="santeid-pg-"))
         self.data = self.root / "data"
         self.prefix: list[str] = []
@@ -91,7 +92,40 @@ class PostgresServer:
             check=True, capture_output=True,
         )  # fmt: skip
 
+    def _processes(self) -> list[int]:
+        """The postmaster and every process it started (backends, checkpointer…)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # Field 4 is the parent's pid; the name in field 2 may contain spaces.
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP to each of its processes): connections stay open, the
+        kernel still accepts and acknowledges, nothing answers."""
+        self._paused = self._processes()
+        for pid in self._paused:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in getattr(self, "_paused", []):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self._paused = []
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every session is ended, the server comes back."""
+        subprocess.run(
+            [*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast",
+             "-l", str(self.root / "log"), "-w", "-t", "30", "restart"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
     def stop(self) -> None:
+        self.resume()
         subprocess.run(
             [*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast",
              "-w", "stop"],

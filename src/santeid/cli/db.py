@@ -8,6 +8,7 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import get_settings
+from santeid.settings import ConfigurationError
 
 
 def _target() -> str:
@@ -36,10 +37,10 @@ def upgrade() -> None:
     settings = get_settings()
     click.echo(f"database: {_target()}")
     for schema in all_schemas():
-        database = persistence.database_for(settings, schema.component)
         try:
+            database = persistence.database_for(settings, schema.component)
             found, now = persistence.upgrade(database, schema)
-        except persistence.SchemaError as exc:
+        except ConfigurationError as exc:  # a SchemaError, or a database_url it cannot open
             raise click.ClickException(str(exc)) from None
         except persistence.DatabaseError as exc:
             raise click.ClickException(f"{schema.component.name}: {exc}") from None
@@ -49,21 +50,29 @@ def upgrade() -> None:
 
 @db.command()
 def status() -> None:
-    """Show each component's schema version in the database and the one this santeid knows."""
+    """Show each component's schema version in the database and the one this santeid knows
+    (only reads: a database that does not exist yet is shown at version 0, not created)."""
     from santeid import db as persistence
     from santeid.db.schemas import all_schemas
 
     settings = get_settings()
     click.echo(f"database: {_target()}")
     for schema in all_schemas():
-        database = persistence.database_for(settings, schema.component)
         try:
+            database = persistence.database_for(settings, schema.component)
             found = persistence.current_version(database, schema)
-        except persistence.SchemaError as exc:
+        except ConfigurationError as exc:  # a SchemaError, or a database_url it cannot open
             raise click.ClickException(str(exc)) from None
         except persistence.DatabaseError as exc:
             raise click.ClickException(f"{schema.component.name}: {exc}") from None
-        note = "current" if found == schema.version else "run `santeid db upgrade`"
+        absent = isinstance(database, persistence.SqliteDatabase) and not database.exists()
+        note = (
+            "no database yet: run `santeid db upgrade`"
+            if absent
+            else "current"
+            if found == schema.version
+            else "run `santeid db upgrade`"
+        )
         click.echo(f"  {schema.component.name:<8} {found} of {schema.version} ({note})")
 
 
@@ -78,6 +87,7 @@ def migrate_from_sqlite(data_dir: Path) -> None:
     rows already there are left alone, so it can be run again after an interruption. The
     civil-status base and the directory stay per-host SQLite files."""
     from santeid import db as persistence
+    from santeid.db.copy import CopyConflict
     from santeid.db.copy import migrate_from_sqlite as copy
 
     settings = get_settings()
@@ -87,7 +97,11 @@ def migrate_from_sqlite(data_dir: Path) -> None:
             "to copy into"
         )
     click.echo(f"copying {data_dir} into {_target()}")
-    refused: tuple[type[Exception], ...] = (persistence.SchemaError, *persistence.DatabaseError)
+    refused: tuple[type[Exception], ...] = (
+        ConfigurationError,
+        CopyConflict,
+        *persistence.DatabaseError,
+    )
     try:
         report = copy(data_dir, settings)
     except refused as exc:

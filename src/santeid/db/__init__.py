@@ -42,8 +42,10 @@ from santeid.db.backends import IntegrityError
 from santeid.db.backends import PostgresDatabase
 from santeid.db.backends import Result
 from santeid.db.backends import SqliteDatabase
+from santeid.db.backends import UnstorableText
 from santeid.db.backends import open_url
 from santeid.db.backends import redact
+from santeid.db.backends import storable
 from santeid.settings import ConfigurationError
 
 if TYPE_CHECKING:
@@ -66,10 +68,12 @@ __all__ = [
     "SchemaTooNew",
     "SqliteDatabase",
     "Step",
+    "UnstorableText",
     "database_for",
     "ensure",
     "open_url",
     "redact",
+    "storable",
     "upgrade",
 ]
 
@@ -204,8 +208,9 @@ _VERSION_TABLE = (
 _PG_LOCK = 0x73616E74656964
 
 
-def _found_version(conn: Connection, schema: Schema, url: str) -> int:
-    conn.execute(_VERSION_TABLE)
+def _found_version(conn: Connection, schema: Schema, url: str, *, create: bool = True) -> int:
+    if create:
+        conn.execute(_VERSION_TABLE)
     found = conn.execute(
         "SELECT version FROM santeid_schema WHERE component = ?", (schema.component.name,)
     ).scalar()
@@ -221,16 +226,28 @@ def _found_version(conn: Connection, schema: Schema, url: str) -> int:
 
 
 def current_version(db: Database, schema: Schema) -> int:
-    """The version the database is at for this component (0: none of its tables)."""
-    with db.transaction() as conn:
-        return _found_version(conn, schema, db.url)
+    """The version the database is at for this component (0: none of its tables, or no
+    database at all). Only reads: an SQLite file that does not exist is not created."""
+    if isinstance(db, SqliteDatabase) and not db.exists():
+        return 0
+    listed = (
+        "SELECT to_regclass('santeid_schema') IS NOT NULL"
+        if db.dialect == POSTGRESQL
+        else "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'santeid_schema'"
+    )
+    with db.long_transaction() as conn:
+        if not conn.execute(listed).scalar():
+            return 0
+        return _found_version(conn, schema, db.url, create=False)
 
 
 def upgrade(db: Database, schema: Schema) -> tuple[int, int]:
     """Apply the missing steps in one transaction; return ``(version found, version now)``.
 
-    Idempotent. Raises :class:`SchemaTooNew` if the database is newer than ``schema``."""
-    with db.transaction() as conn:
+    Idempotent. Raises :class:`SchemaTooNew` if the database is newer than ``schema``. Not
+    bounded by the request timeout: it may wait for another host's upgrade, and a step may
+    rebuild an index of a large table."""
+    with db.long_transaction() as conn:
         if conn.dialect == POSTGRESQL:
             conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
         found = _found_version(conn, schema, db.url)

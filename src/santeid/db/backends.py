@@ -11,9 +11,11 @@ own transaction.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 import os
+import select
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -53,10 +55,17 @@ class PostgresUnavailable(PostgresError):
     came free in time (psycopg's ``OperationalError``, psycopg_pool's ``PoolTimeout``)."""
 
 
+class UnstorableText(ValueError):
+    """A statement that writes was given text with a NUL character, which PostgreSQL's text
+    types cannot hold (https://www.postgresql.org/docs/current/datatype-character.html): both
+    backends refuse it before anything is sent, so an installation answers the same on either.
+    Code writing text from outside checks it first (:func:`storable`)."""
+
+
 #: Every backend's "a constraint refused this row" error (duplicate key, CHECK, NOT NULL).
 IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError, PostgresIntegrityError)
 #: Every backend's error: the database is unreachable, locked, full, or refused a statement.
-DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, PostgresError)
+DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, PostgresError, UnstorableText)
 #: The database cannot be used right now (unreachable, no connection free, locked, disk
 #: full): the web layer answers 503, as for the store. Other errors are bugs.
 DatabaseUnavailable: tuple[type[Exception], ...] = (sqlite3.OperationalError, PostgresUnavailable)
@@ -88,6 +97,27 @@ class Result:
 
     def __iter__(self) -> Iterator[tuple]:
         return iter(self.rows)
+
+
+def storable(text: str) -> bool:
+    """Whether the database can hold ``text`` (no NUL character: :class:`UnstorableText`)."""
+    return "\x00" not in text
+
+
+def _holdable(sql: str, params: Sequence[Any]) -> Sequence[Any]:
+    """``params`` as both backends bind them. A text with a NUL equals no text either can hold:
+    in a statement that only reads or deletes it is bound as NULL, which equals nothing either
+    (a lookup by such an id finds nothing, as it would on SQLite); a statement that writes
+    (``INSERT``, ``UPDATE``…) is refused with :class:`UnstorableText`."""
+    if not any(type(p) is str and "\x00" in p for p in params):
+        return params
+    if sql.lstrip()[:6].upper() not in ("SELECT", "DELETE"):
+        raise UnstorableText("text with a NUL character cannot be stored")
+    return tuple(None if type(p) is str and "\x00" in p else p for p in params)
+
+
+def _holdable_rows(sql: str, rows: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:
+    return [_holdable(sql, row) for row in rows]
 
 
 @functools.lru_cache(maxsize=512)
@@ -139,12 +169,12 @@ class SqliteConnection(Connection):
         self.raw = raw
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
-        cursor = self.raw.execute(sql, tuple(params))
+        cursor = self.raw.execute(sql, tuple(_holdable(sql, params)))
         rows = cursor.fetchall()  # to the end: an UPDATE … RETURNING releases its lock now
         return Result(rows, cursor.rowcount, cursor.description)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.raw.executemany(sql, rows)
+        self.raw.executemany(sql, _holdable_rows(sql, rows))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -182,15 +212,16 @@ class PostgresConnection(Connection):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         # Without parameters psycopg sends the text as it is: no placeholder, no escaping.
-        params = tuple(params)
+        params = tuple(_holdable(sql, params))
         with _postgres_errors():
             cursor = self.raw.execute(postgres_sql(sql) if params else sql, params or None)
             rows = cursor.fetchall() if cursor.description else []
         return Result(rows, cursor.rowcount, cursor.description)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = _holdable_rows(sql, rows)
         with _postgres_errors(), self.raw.cursor() as cursor:
-            cursor.executemany(postgres_sql(sql), list(rows))
+            cursor.executemany(postgres_sql(sql), rows)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -241,6 +272,14 @@ class Database:
             "database %s does not answer: %s: %s", redact(self.url), type(exc).__name__, exc
         )
         return False
+
+    @contextlib.contextmanager
+    def long_transaction(self) -> Iterator[Connection]:
+        """A transaction whose statements may take longer than a request may wait (PostgreSQL's
+        :attr:`PostgresDatabase.timeout`): schema upgrades, which may first wait for another
+        host's, and bulk copies."""
+        with self.transaction() as conn:
+            yield conn
 
     def close(self) -> None:
         raise NotImplementedError
@@ -324,6 +363,7 @@ class SqliteDatabase(Database):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         """One statement in its own transaction, without the context managers of
         :meth:`connect`: this runs on request paths (a registry lookup per INSi SOAP call)."""
+        params = _holdable(sql, params)
         raw = self._take()
         try:
             cursor = raw.execute(sql, params if type(params) is tuple else tuple(params))
@@ -348,6 +388,63 @@ class SqliteDatabase(Database):
 
 #: Pools a forked child inherited from its parent (see :meth:`PostgresDatabase._get_pool`).
 _INHERITED_POOLS: list[Any] = []
+#: Set inside :meth:`PostgresDatabase.long_transaction`: statements wait for their answer
+#: without a deadline.
+_UNHURRIED: contextvars.ContextVar[bool] = contextvars.ContextVar("unhurried", default=False)
+
+
+@functools.cache
+def _deadline_connection_class() -> type:
+    """psycopg's ``Connection`` that gives up on an answer after ``answer_timeout`` seconds.
+
+    libpq waits for an answer as long as the socket stays open: a frozen server (a stopped
+    process, a hung host whose kernel still acknowledges) would hold a request forever, and
+    TCP keepalives and ``tcp_user_timeout`` cannot see it. The connection is closed when the
+    time is up (its state is unknown), and the caller gets psycopg's ``OperationalError``,
+    that is :class:`PostgresUnavailable`."""
+    import psycopg
+    from psycopg import errors
+
+    wait_timeout = getattr(errors, "_WaitTimeout", psycopg.OperationalError)
+
+    class DeadlineConnection(psycopg.Connection):
+        answer_timeout: float | None = None
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            if timeout is None and not _UNHURRIED.get():
+                timeout = self.answer_timeout
+            try:
+                return super().wait(gen, interval=interval, timeout=timeout)
+            except wait_timeout:
+                self.pgconn.finish()  # mid-statement: never handed out again
+                raise psycopg.OperationalError(
+                    f"the server did not answer within {timeout:g} s"
+                ) from None
+
+    return DeadlineConnection
+
+
+def _dropped(raw: Any) -> bool:
+    """Whether an idle pooled connection was ended by the server (a restart, an administrator):
+    its socket then has the server's farewell or end-of-file to read, where an idle session has
+    nothing — one ``poll`` of no time, no round trip. Such a connection is checked for real and
+    ``True`` if the check fails."""
+    if raw.closed:
+        return True
+    try:
+        readable, _, _ = select.select([raw.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    if not readable:
+        return False
+    import psycopg
+    import psycopg_pool
+
+    try:
+        psycopg_pool.ConnectionPool.check_connection(raw)
+    except psycopg.Error:
+        return True
+    return False
 
 
 class PostgresDatabase(Database):
@@ -356,13 +453,26 @@ class PostgresDatabase(Database):
     ``url`` is a libpq URI (https://www.postgresql.org/docs/current/libpq-connect.html
     §34.1.1): TLS with ``?sslmode=verify-full&sslrootcert=/path/ca.pem`` and, for client
     certificates, ``sslcert`` / ``sslkey``.
+
+    ``timeout`` bounds every wait of a request on the server: for a free pooled connection,
+    for a new connection (``connect_timeout``), and for each statement's answer (a deadline
+    of the client's, and the kernel's ``tcp_user_timeout``); past it the request fails with
+    :class:`PostgresUnavailable` (503). The server's ``statement_timeout`` is a second
+    shorter, so that a statement that is merely slow is stopped by the server, which says so
+    and keeps the connection usable.
     """
 
     dialect = POSTGRESQL
+    #: Seconds a request waits on the server before it is refused as unavailable
+    #: (docs/deployment.md, "Outages").
+    TIMEOUT = 5.0
     #: Seconds ``/health`` waits for a connection.
     PING_TIMEOUT = 2.0
+    #: TCP keepalives on idle connections (seconds before the first probe, between probes,
+    #: probes lost): a server that vanished is noticed before the connection is used.
+    KEEPALIVES = (10, 2, 3)
 
-    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = TIMEOUT) -> None:
         try:
             import psycopg  # noqa: F401 (imported here, not with the module: see PostgresError)
         except ImportError:  # pragma: no cover - psycopg is a declared dependency
@@ -377,16 +487,43 @@ class PostgresDatabase(Database):
         self._pool: Any = None
         self._pid = 0
 
+    def connection_kwargs(self) -> dict[str, Any]:
+        """libpq parameters of every connection: see the class docstring
+        (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS)."""
+        from psycopg.conninfo import conninfo_to_dict
+
+        # ``options`` given here would replace the URL's own (a ``search_path``, say).
+        options = conninfo_to_dict(self.url).get("options") or ""
+        idle, interval, count = self.KEEPALIVES
+        return {
+            # libpq counts whole seconds and treats less than 2 as 2.
+            "connect_timeout": max(2, int(self.timeout)),
+            "keepalives": 1,
+            "keepalives_idle": idle,
+            "keepalives_interval": interval,
+            "keepalives_count": count,
+            "tcp_user_timeout": int(self.timeout * 1000),
+            "options": f"{options} -c statement_timeout={self.statement_timeout_ms}".strip(),
+        }
+
+    @property
+    def statement_timeout_ms(self) -> int:
+        return max(500, int((self.timeout - 1) * 1000))
+
+    def _configure(self, raw: Any) -> None:
+        raw.answer_timeout = self.timeout
+
     def _get_pool(self) -> Any:
-        import psycopg
         import psycopg_pool
 
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
+                connection_class = _deadline_connection_class()
+                kwargs = self.connection_kwargs()
                 # One direct connection first: an unreachable server or a refused login fails
                 # here at once with libpq's own message, instead of the pool retrying in the
                 # background until its timeout.
-                psycopg.connect(self.url, connect_timeout=max(1, int(self.timeout))).close()
+                connection_class.connect(self.url, **kwargs).close()
                 if self._pool is not None:
                     # Inherited through fork(): its sockets are the parent's. Kept referenced
                     # so that it is never garbage-collected here, which would end the
@@ -394,9 +531,11 @@ class PostgresDatabase(Database):
                     _INHERITED_POOLS.append(self._pool)
                 self._pool = psycopg_pool.ConnectionPool(
                     self.url,
+                    connection_class=connection_class,
                     min_size=1,
                     max_size=self.pool_size,
-                    kwargs={"autocommit": True},
+                    kwargs={"autocommit": True, **kwargs},
+                    configure=self._configure,
                     timeout=self.timeout,
                     name="santeid",
                     open=True,
@@ -404,10 +543,37 @@ class PostgresDatabase(Database):
                 self._pid = os.getpid()
             return self._pool
 
+    def _checkout(self, pool: Any, timeout: float | None) -> Any:
+        """A pooled connection the server has not ended. After a server restart every idle one
+        was: each is replaced here, before any statement ran on it, so no request fails for
+        it ("the pool reconnects by itself", docs/deployment.md)."""
+        for _ in range(self.pool_size):
+            raw = pool.getconn(timeout)
+            if not _dropped(raw):
+                return raw
+            pool.putconn(raw)  # closed: the pool opens a new one in its place
+        return pool.getconn(timeout)
+
     @contextlib.contextmanager
     def connect(self, timeout: float | None = None) -> Iterator[Connection]:
-        with _postgres_errors(), self._get_pool().connection(timeout=timeout) as raw:
-            yield PostgresConnection(raw)
+        with _postgres_errors():
+            pool = self._get_pool()
+            raw = self._checkout(pool, timeout)
+            try:
+                with raw:  # commits, or rolls back on an exception; never closes a pooled one
+                    yield PostgresConnection(raw)
+            finally:
+                pool.putconn(raw)
+
+    @contextlib.contextmanager
+    def long_transaction(self) -> Iterator[Connection]:
+        token = _UNHURRIED.set(True)
+        try:
+            with self.transaction() as conn:
+                conn.execute("SET LOCAL statement_timeout = 0")
+                yield conn
+        finally:
+            _UNHURRIED.reset(token)
 
     def ping(self) -> bool:
         # A health check answers within PING_TIMEOUT even when the pool waits for a server
@@ -426,27 +592,52 @@ class PostgresDatabase(Database):
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL without its password, for logs and messages (an unparsable one: its scheme
+    only, since where its password is cannot be told)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return f"{url.split(':', 1)[0]}://… (not a valid URL)"
+    if password is None:
         return url
-    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    netloc = parts.netloc.replace(":" + password + "@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
 
 
-def open_url(url: str, *, durable: bool = False, pool_size: int = 10) -> Database:
-    """A :class:`Database` for ``sqlite:///path`` (``sqlite:////abs/path`` or
-    ``sqlite:///rel/path``) or ``postgresql://…`` (also ``postgres://``)."""
-    parts = urlsplit(url)
+def _sqlite_path(url: str) -> str | None:
+    """The file of an ``sqlite:///`` URL, ``None`` for a ``postgresql://`` one; raises
+    :class:`ConfigurationError` for anything else. The one check of a ``database_url``: the
+    settings (at load) and :func:`open_url` both use it."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsed on access: "host:port" with a bad port raises here)
+    except ValueError as exc:
+        message = f"database_url {redact(url)!r} is not a valid URL: {exc}"
+        raise ConfigurationError(message) from None
     if parts.scheme == "sqlite":
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
         if parts.netloc or not path:
             raise ConfigurationError(
                 f"database_url {url!r}: write sqlite:///relative/path or sqlite:////absolute/path"
             )
-        return SqliteDatabase(path, durable=durable)
+        return path
     if parts.scheme in ("postgresql", "postgres"):
-        return PostgresDatabase(url, pool_size=pool_size)
+        return None
     raise ConfigurationError(
         f"database_url must start with sqlite:/// or postgresql://, got {redact(url)!r}"
     )
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`ConfigurationError` unless santeid can open ``url``."""
+    _sqlite_path(url)
+
+
+def open_url(url: str, *, durable: bool = False, pool_size: int = 10) -> Database:
+    """A :class:`Database` for ``sqlite:///path`` (``sqlite:////abs/path`` or
+    ``sqlite:///rel/path``) or ``postgresql://…`` (also ``postgres://``)."""
+    path = _sqlite_path(url)
+    if path is not None:
+        return SqliteDatabase(path, durable=durable)
+    return PostgresDatabase(url, pool_size=pool_size)

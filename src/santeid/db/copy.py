@@ -7,7 +7,11 @@ primary key, unless :data:`NOT_COPIED` names it with the reason — so a table a
 copied without anyone remembering to list it.
 
 Rows are inserted with ``ON CONFLICT … DO NOTHING`` on each table's primary key, so a second
-run copies nothing and a run interrupted half-way can simply be repeated. A table is read in
+run copies nothing and a run interrupted half-way can simply be repeated. In a table keyed by a
+generated number (:attr:`Table.generated`) the same id says nothing about the row: there a row
+whose id is taken by a *different* row (another installation copied into the same database
+first) stops the copy with :class:`CopyConflict`, listing them, and that table is left as it
+was — never a row silently dropped from the audit trail. A table is read in
 batches of :data:`BATCH_ROWS` and copied in one transaction. Identity columns (``audit.id``,
 ``outbox.id``, ``auth_events.id``) keep their values; their sequences are then moved past them.
 
@@ -39,12 +43,34 @@ NOT_COPIED: dict[str, str] = {
 BATCH_ROWS = 1000
 
 
+#: Conflicting ids named in a :class:`CopyConflict`'s message, at most.
+LISTED_CONFLICTS = 20
+
+
+class CopyConflict(Exception):
+    """Rows of the source whose generated id the target already gives to a different row."""
+
+    def __init__(self, table: str, ids: list[int]) -> None:
+        shown = ", ".join(str(i) for i in ids[:LISTED_CONFLICTS])
+        more = f" and {len(ids) - LISTED_CONFLICTS} more" if len(ids) > LISTED_CONFLICTS else ""
+        super().__init__(
+            f"{table}: {len(ids)} rows of the source have an id the database already gives to "
+            f"a different row (ids {shown}{more}); is another installation already copied "
+            f"into it? Nothing of {table} was copied."
+        )
+        self.table = table
+        self.ids = ids
+
+
 @dataclass(frozen=True)
 class Table:
     schema: db.Schema
     name: str
     #: Its primary key's columns.
     key: tuple[str, ...]
+    #: Keyed by a number the database generates (an SQLite ``INTEGER PRIMARY KEY``, a
+    #: PostgreSQL identity): two installations number their rows alike.
+    generated: bool = False
 
     @property
     def component(self) -> db.Component:
@@ -72,7 +98,10 @@ def schema_tables(schema: db.Schema) -> tuple[Table, ...]:
             # (https://www.sqlite.org/pragma.html#pragma_table_info).
             columns = conn.execute(f"PRAGMA table_info({name})").fetchall()
             key = tuple(c[1] for c in sorted((c for c in columns if c[5]), key=lambda c: c[5]))
-            tables.append(Table(schema, name, key))
+            generated = len(key) == 1 and any(
+                c[1] == key[0] and c[2].upper() == "INTEGER" for c in columns
+            )
+            tables.append(Table(schema, name, key, generated))
         return tuple(tables)
     finally:
         conn.close()
@@ -118,11 +147,17 @@ def _copy_table(source: sqlite3.Connection, table: Table, target: db.Database) -
         f"ON CONFLICT ({', '.join(table.key)}) DO NOTHING"
     )
     read = 0
-    with target.transaction() as conn:
+    with target.long_transaction() as conn:
         before = conn.execute(count_sql).scalar()
+        conflicts: list[int] = []
         while rows := cursor.fetchmany(BATCH_ROWS):
-            conn.executemany(insert, rows)
+            if table.generated:
+                conflicts += _taken_ids(conn, table, columns, rows)
+            if not conflicts:
+                conn.executemany(insert, rows)
             read += len(rows)
+        if conflicts:
+            raise CopyConflict(table.name, conflicts)  # the transaction is rolled back
         after = conn.execute(count_sql).scalar()
         if read and conn.dialect == db.POSTGRESQL and len(table.key) == 1:
             # A serial or identity key: its sequence continues after the copied values.
@@ -133,6 +168,31 @@ def _copy_table(source: sqlite3.Connection, table: Table, target: db.Database) -
                 highest = f"SELECT max({table.key[0]}) FROM {table.name}"  # noqa: S608
                 conn.execute(f"SELECT setval(CAST(? AS regclass), ({highest}))", (sequence,))
     return Copied(table.name, read, after - before)
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(b, memoryview):
+        b = bytes(b)
+    return a == b
+
+
+def _taken_ids(
+    conn: db.Connection, table: Table, columns: tuple[str, ...], rows: list[tuple]
+) -> list[int]:
+    """The ids of ``rows`` that the target gives to a different row (same id, same values:
+    copied before, "already there")."""
+    position = columns.index(table.key[0])
+    select = (
+        f"SELECT {', '.join(columns)} FROM {table.name} "  # noqa: S608 (names from the schemas)
+        f"WHERE {table.key[0]} IN ({', '.join('?' * len(rows))})"
+    )
+    there = {row[position]: row for row in conn.execute(select, [r[position] for r in rows])}
+    return [
+        row[position]
+        for row in rows
+        if row[position] in there
+        and not all(_same(a, b) for a, b in zip(row, there[row[position]], strict=True))
+    ]
 
 
 def migrate_from_sqlite(data_dir: Path | str, settings: Settings) -> list[Copied]:

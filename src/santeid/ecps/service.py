@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from santeid.clock import Clock
 from santeid.clock import system_clock
+from santeid.db import storable
 from santeid.ecps import totp as totp_module
 from santeid.ecps.auth import public_jwk_and_thumbprint
 from santeid.ecps.auth import verify_device_token
@@ -247,6 +248,8 @@ class EcpsService:
         if name is not None and not isinstance(name, str):
             raise Problem("invalid_request", "'name' must be a string")
         name = (name or "").strip()[:MAX_NAME_LENGTH]
+        if not storable(name):
+            raise Problem("invalid_request", "'name' must not contain a NUL character")
         codes = self.activation_codes
         # The code is looked at (not consumed) before the webhook's host name is resolved:
         # without a live code, nobody makes the server look up names of their choosing.

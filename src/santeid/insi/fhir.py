@@ -55,12 +55,12 @@ from santeid.insi.model import Identity
 from santeid.insi.model import InsiError
 from santeid.insi.model import SearchResult
 from santeid.insi.model import TraitsQuery
+from santeid.insi.model import outage
 from santeid.insi.problems import origin
 from santeid.insi.problems import problem_type
 from santeid.insi.service import TRAITS_ELEMENTS
 from santeid.insi.service import invalid
 from santeid.services import services
-from santeid.storage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -532,11 +532,8 @@ def handle_error(exc: Exception) -> Response:
     """Every error raised in this blueprint, as an ``OperationOutcome``."""
     if isinstance(exc, InsiError):
         return error_outcome(exc)
-    if isinstance(exc, StoreUnavailable):
-        from santeid.insi.model import service_unavailable
-
-        log.error("store unavailable during an INSi call: %s", exc)
-        return error_outcome(service_unavailable("the token store is unavailable"))
+    if (unavailable := outage(exc)) is not None:
+        return error_outcome(unavailable)
     if isinstance(exc, HTTPException):
         code = {
             404: problems.CODE_NOT_FOUND,

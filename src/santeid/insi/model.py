@@ -295,6 +295,24 @@ def technical_error() -> InsiError:
     )
 
 
+def outage(exc: BaseException) -> InsiError | None:
+    """``desir_1020`` when ``exc`` is an outage of the token store or of the database — logged
+    as one, without a traceback — else ``None`` (a bug). Every INSi adapter answers them so."""
+    import logging
+
+    from santeid.db import DatabaseUnavailable
+    from santeid.storage import StoreUnavailable
+
+    if isinstance(exc, StoreUnavailable):
+        what = "the token store"
+    elif isinstance(exc, DatabaseUnavailable):
+        what = "the database"
+    else:
+        return None
+    logging.getLogger("santeid.insi").error("%s is unavailable during an INSi call: %s", what, exc)
+    return service_unavailable(f"{what} is unavailable")
+
+
 def service_unavailable(detail: str | None = None) -> InsiError:
     """``siram_40`` / ``desir_1020`` (§6): here, the civil-status base cannot be opened."""
     return InsiError(

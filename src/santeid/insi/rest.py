@@ -34,6 +34,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
+from santeid.db import DatabaseUnavailable
 from santeid.insi import problems
 from santeid.insi.auth import bearer_context
 from santeid.insi.auth import request_context
@@ -49,6 +50,7 @@ from santeid.insi.model import TraitsQuery
 from santeid.insi.model import VerifyQuery
 from santeid.insi.model import VerifyResult
 from santeid.insi.model import VitaleQuery
+from santeid.insi.model import outage
 from santeid.insi.problems import problem_type
 from santeid.insi.problems import problem_uri
 from santeid.insi.service import MATRICULE_ELEMENTS
@@ -389,11 +391,8 @@ def handle_error(exc: Exception) -> Response:
     """Every error raised in this blueprint, as problem details (RFC 9457)."""
     if isinstance(exc, InsiError):
         return problem(exc)
-    if isinstance(exc, StoreUnavailable):
-        log.error("store unavailable during an INSi call: %s", exc)
-        from santeid.insi.model import service_unavailable
-
-        return problem(service_unavailable("the token store is unavailable"))
+    if (unavailable := outage(exc)) is not None:
+        return problem(unavailable)
     if isinstance(exc, HTTPException):
         code = {
             404: problems.CODE_NOT_FOUND,
@@ -477,15 +476,12 @@ class FastPath:
                 response = _json(operation(body, ctx))
             except InsiError as exc:
                 response = problem(exc)
-            except StoreUnavailable as exc:
-                log.error("store unavailable during an INSi call: %s", exc)
+            except (StoreUnavailable, *DatabaseUnavailable) as exc:
                 with self.app.request_context(environ):
                     from santeid.errors import count_error
 
                     count_error(exc)
-                from santeid.insi.model import service_unavailable
-
-                response = problem(service_unavailable("the token store is unavailable"))
+                response = problem(outage(exc))
             except Exception:
                 log.exception("unhandled error on POST %s", environ.get("PATH_INFO"))
                 response = problem(

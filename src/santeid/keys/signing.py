@@ -138,9 +138,9 @@ class KeySigning(KeyStoreState):
         with self._lock:
             self._refresh()
             now = self.clock()
-            entry = next(
-                (e for e in self._entries if e.kid == kid and self._is_published(e, now)), None
-            )
+            entry = self._published(kid, now)
+            if entry is None and self._recheck():  # rotated by another process just now?
+                entry = self._published(kid, now)
         if entry is None:
             raise InvalidSignature(f"unknown or unpublished kid {kid!r}")
         if alg != entry.alg:
@@ -160,6 +160,9 @@ class KeySigning(KeyStoreState):
         if not isinstance(claims, dict):
             raise InvalidSignature("payload is not a JSON object")
         return {"header": dict(header), "claims": claims}
+
+    def _published(self, kid: str, now: float) -> _Entry | None:
+        return next((e for e in self._entries if e.kid == kid and self._is_published(e, now)), None)
 
     def jwks(self) -> dict[str, builtins.list[dict[str, Any]]]:
         """The public JWK Set (RFC 7517 §5): active keys first, then retired keys still

@@ -60,6 +60,9 @@ class KeyStoreState(abc.ABC):
     def _refresh(self) -> None: ...
 
     @abc.abstractmethod
+    def _recheck(self) -> bool: ...
+
+    @abc.abstractmethod
     def _writing(self) -> AbstractContextManager[None]: ...
 
     @abc.abstractmethod

@@ -47,6 +47,9 @@ from santeid.keys.lifecycle import self_signed_certificate
 from santeid.keys.state import KeyStoreState
 
 logger = logging.getLogger("santeid.keystore")
+#: Seconds between two checks of the key file prompted by an unknown ``kid`` (a token any
+#: client can send: never more than one ``stat()`` per this delay for them all).
+RECHECK_INTERVAL = 0.5
 
 
 class KeyFileStorage(KeyStoreState):
@@ -65,6 +68,16 @@ class KeyFileStorage(KeyStoreState):
         if now - self._checked_at < self.reload_interval:
             return
         self._load(force=False, strict=False)
+
+    def _recheck(self) -> bool:
+        """Check the file now, ``reload_interval`` or not, unless it was checked less than
+        :data:`RECHECK_INTERVAL` ago; ``True`` if new keys were read. For a token whose ``kid``
+        is unknown here: another process may have just rotated and signed with the new key."""
+        if time.monotonic() - self._checked_at < RECHECK_INTERVAL:
+            return False
+        before = self._signature
+        self._load(force=False, strict=False)
+        return self._signature != before
 
     def _stat(self) -> tuple[int, int, int, int] | None:
         try:

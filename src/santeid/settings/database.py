@@ -32,4 +32,12 @@ class DatabaseSettings(Section):
                 "must be empty (embedded SQLite files under data_dir), "
                 "sqlite:///path or postgresql://user:password@host:5432/database"
             )
+        if value:
+            from santeid.db.backends import check_url
+            from santeid.settings import ConfigurationError
+
+            try:
+                check_url(value)
+            except ConfigurationError as exc:
+                raise ValueError(str(exc).removeprefix("database_url ")) from None
         return value

@@ -208,14 +208,12 @@ def _fault_of(exc: Exception) -> SoapFault:
         if code >= 500:
             return faults.internal_error(message_id)
         return faults.transport(code, error_code, exc.description or exc.name)
+    from santeid.insi.model import outage
     from santeid.security import ParameterTooLarge
-    from santeid.storage import StoreUnavailable
 
     if isinstance(exc, ParameterTooLarge):
         return faults.transport(400, "santeid_invalid_request", str(exc))
-    if isinstance(exc, StoreUnavailable):
-        log.error("store unavailable during an INSi SOAP call: %s", exc)
-    else:
+    if outage(exc) is None:  # an outage is logged as one, and answered as any fault of ours
         log.exception("unhandled error on %s %s", request.method, request.path)
     return faults.internal_error(message_id)
 

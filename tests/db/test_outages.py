@@ -1,0 +1,164 @@
+"""PostgreSQL outages seen by a running santeid (docs/deployment.md, "Outages"): a frozen
+server gives a 503 instead of holding requests, and a restarted one is used again without a
+single failed request. On a server of the module's own (never the shared one): it is frozen
+(SIGSTOP) and restarted."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from santeid import create_app
+from santeid import db
+from santeid.db.backends import PostgresUnavailable
+from santeid.settings import Settings
+from santeid.storage import MemoryStore
+from tests.support.postgres_server import PostgresServer
+from tests.support.postgres_server import _binaries
+
+pytestmark = pytest.mark.postgres
+
+#: Seconds a test waits before calling a request hung (the fix bounds it at a few seconds).
+HUNG = 40.0
+TOKEN = "/auth/realms/esante-wallet/protocol/openid-connect/token"
+SECRET = "secret-secret-secret"
+
+
+def _free_port() -> int:
+    for port in range(27000, 28000):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 27000-27999")
+
+
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[PostgresServer]:
+    binaries = _binaries()
+    if binaries is None:
+        pytest.skip("no initdb here (apt-get install postgresql)")
+    server = PostgresServer(binaries, port=_free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _within(seconds: float, call):
+    """``call()``'s result or exception, or a failure if it has not returned by then."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 (handed to the test)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"still waiting after {seconds} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def test_a_frozen_server_makes_a_statement_unavailable_instead_of_hanging(own_postgres):
+    database = db.PostgresDatabase(own_postgres.admin_url, timeout=2)
+    try:
+        assert database.execute("SELECT 1").scalar() == 1  # a pooled connection, idle
+        own_postgres.pause()
+        try:
+            with pytest.raises(PostgresUnavailable, match="did not answer"):
+                _within(HUNG, lambda: database.execute("SELECT 1"))
+            with pytest.raises(db.DatabaseUnavailable):
+                _within(HUNG, lambda: database.execute("SELECT 2"))
+            assert _within(HUNG, database.ping) is False
+        finally:
+            own_postgres.resume()
+        assert database.execute("SELECT 3").scalar() == 3
+    finally:
+        database.close()
+
+
+def test_a_long_transaction_is_not_cut_by_the_request_timeout(own_postgres):
+    """Schema upgrades may wait for another host's: the deadline is for requests."""
+    database = db.PostgresDatabase(own_postgres.admin_url, timeout=2)
+    try:
+        with database.long_transaction() as conn:
+            conn.execute("SELECT pg_sleep(2.5)")
+        # The server stops a slow statement first, and says so (the connection stays usable).
+        assert database.execute("SHOW statement_timeout").scalar() == "1s"
+        with pytest.raises(db.DatabaseError, match="statement timeout"):
+            database.execute("SELECT pg_sleep(2.5)")
+        assert database.execute("SELECT 1").scalar() == 1
+    finally:
+        database.close()
+
+
+def _app(server: PostgresServer, tmp_path):
+    url = server.admin_url
+    settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "k"),
+                        sandbox=True, database_url=url)  # fmt: skip
+    app = create_app(settings, store=MemoryStore())
+    app.extensions["santeid"].clients.add(
+        {"client_id": f"rp-{tmp_path.name}", "client_secret": SECRET,
+         "redirect_uris": ["https://rp/cb"], "grant_types": ["client_credentials"]}
+    )  # fmt: skip
+    basic = base64.b64encode(f"rp-{tmp_path.name}:{SECRET}".encode()).decode()
+    client = app.test_client()
+
+    def token():
+        return client.post(
+            TOKEN,
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {basic}"},
+        )
+
+    return url, token
+
+
+def test_a_request_to_a_frozen_server_is_a_503(own_postgres, tmp_path):
+    url, token = _app(own_postgres, tmp_path)
+    try:
+        assert token().status_code == 200
+        own_postgres.pause()
+        try:
+            answer = _within(HUNG, token)
+        finally:
+            own_postgres.resume()
+        assert answer.status_code == 503
+        assert answer.get_json()["error"] == "temporarily_unavailable"
+        assert answer.headers["Retry-After"] == "5"
+        assert token().status_code == 200
+    finally:
+        db.close_shared(url)
+
+
+def test_after_a_restart_no_request_fails(own_postgres, tmp_path):
+    """Every idle pooled connection was ended by the restart: each is replaced before use."""
+    url, token = _app(own_postgres, tmp_path)
+    try:
+        database = db.database_for(
+            Settings(data_dir=str(tmp_path / "var"), database_url=url), db.CLIENTS
+        )
+        # Fill the pool: as many connections as it holds, all idle afterwards.
+        held = [database.connect() for _ in range(database.pool_size)]
+        for conn in held:
+            conn.__enter__().execute("SELECT 1")
+        for conn in held:
+            conn.__exit__(None, None, None)
+        own_postgres.restart()
+        statuses = [token().status_code for _ in range(database.pool_size + 3)]
+        assert statuses == [200] * (database.pool_size + 3)
+    finally:
+        db.close_shared(url)
