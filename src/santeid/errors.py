@@ -42,10 +42,21 @@ def _page(status: int, title: str, detail: str):
     return render_template("error.html", t=t, title=title, detail=detail), status
 
 
-def oauth_error(status: int, error: str, description: str, headers: dict | None = None):
-    """The ``json-oauth`` error object (RFC 6749 §5.2), never cached."""
+def oauth_error(
+    status: int,
+    error: str,
+    description: str,
+    headers: dict | None = None,
+    *,
+    challenge: str | None = None,
+):
+    """The ``json-oauth`` error object (RFC 6749 §5.2), never cached. ``challenge``: the
+    ``WWW-Authenticate`` of a refusal on a Bearer-protected resource
+    (:func:`santeid.oidc.protector.bearer_challenge`)."""
     response = jsonify(error=error, error_description=description)
     response.status_code = status
+    if challenge is not None:
+        response.headers["WWW-Authenticate"] = challenge
     response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
         response.headers[name] = value

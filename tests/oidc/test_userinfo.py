@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from joserfc import jwt
@@ -342,3 +343,27 @@ def test_a_service_token_is_refused_with_insufficient_scope_whatever_its_scope(a
     assert response.status_code == 403
     assert response.get_json()["error"] == "insufficient_scope"
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+
+
+#: RFC 7235 §2.1 auth-params; RFC 6750 §3: ``error_description`` holds only
+#: %x20-21 / %x23-5B / %x5D-7E, so neither ``"`` nor ``\`` may stand in it.
+_AUTH_PARAM = r'[A-Za-z_]+="[\x20\x21\x23-\x5b\x5d-\x7e]*"'
+_CHALLENGE = re.compile(rf"Bearer {_AUTH_PARAM}(?:, {_AUTH_PARAM})*")
+
+
+def test_a_description_with_quotes_keeps_the_challenge_well_formed(app):
+    """https://www.rfc-editor.org/rfc/rfc6750#section-3: the description of a refusal goes
+    into ``WWW-Authenticate`` only as characters a quoted-string there may hold."""
+    from santeid.oidc import userinfo
+
+    description = 'not a "Bearer" token \\ here'
+    with app.test_request_context():
+        refused = userinfo._error(401, "invalid_token", description, challenge=True)
+    assert refused.status_code == 401
+    assert refused.get_json()["error_description"] == description
+    challenge = refused.headers["WWW-Authenticate"]
+    assert _CHALLENGE.fullmatch(challenge), challenge
+    assert challenge == (
+        'Bearer realm="esante-wallet", error="invalid_token", '
+        "error_description=\"not a 'Bearer' token ? here\""
+    )

@@ -28,13 +28,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import jsonify
 from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import session
 
+from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc import client_auth
@@ -82,13 +82,6 @@ def _finish(t, target: str | None, state: str | None, frames: list[str]):
     return response
 
 
-def _token_error(error: str, description: str, status: int = 400):
-    response = jsonify(error=error, error_description=description)
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def refresh_token_logout():
     """Keycloak's ``POST …/logout`` with client authentication and ``refresh_token``: the
     token's SSO session ends (every token issued under it, back-channel logout) → 204."""
@@ -100,13 +93,14 @@ def refresh_token_logout():
         return server.handle_error_response(None, error)
     token = request.form.get("refresh_token")
     if not token:
-        return _token_error("invalid_request", "No refresh token")
+        return oauth_error(400, "invalid_request", "No refresh token")
     try:
         claims, record = svc.tokens.verify_refresh_token(token)
     except TokenError:
-        return _token_error("invalid_grant", "Invalid refresh token")
+        return oauth_error(400, "invalid_grant", "Invalid refresh token")
     if claims.get("azp") != client.get_client_id():
-        return _token_error(
+        return oauth_error(
+            400,
             "invalid_grant",
             "Invalid refresh token. Token client and authorized client don't match",
         )

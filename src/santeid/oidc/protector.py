@@ -61,6 +61,28 @@ BEARER_REQUIRED = "the Authorization header must be 'Bearer <token>'"
 UNBOUND = "the access token is bound to a client certificate that was not presented"
 
 
+def bearer_challenge(realm: str, error: str | None = None, description: str | None = None) -> str:
+    """``WWW-Authenticate`` of a refusal on a Bearer-protected resource (RFC 6750 §3,
+    https://www.rfc-editor.org/rfc/rfc6750#section-3): the realm, then the error code and
+    its description when there is one (none without credentials, §3.1). A description holds
+    only %x20-21 / %x23-5B / %x5D-7E: a ``"`` becomes ``'``, any other character outside
+    that set ``?``, so the quoted-string always ends where it should."""
+    challenge = f'Bearer realm="{realm}"'
+    if error:
+        challenge += f', error="{error}"'
+    if description:
+        text = "".join(_challenge_char(c) for c in description)
+        challenge += f', error_description="{text}"'
+    return challenge
+
+
+def _challenge_char(char: str) -> str:
+    if char == '"':
+        return "'"
+    code = ord(char)
+    return char if 0x20 <= code <= 0x7E and char != "\\" else "?"
+
+
 def certificate_thumbprint(certificate: x509.Certificate) -> str:
     """RFC 8705 §3.1 ``x5t#S256``: base64url (no padding) of the SHA-256 of the DER."""
     digest = hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest()

@@ -37,6 +37,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from werkzeug.datastructures import MultiDict
 
+from santeid.errors import oauth_error
 from santeid.oidc import client_auth
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import RedirectError
@@ -212,12 +213,6 @@ def pushed_authorization_request():
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
 
-    def refused(error: str, description: str):
-        response = jsonify(error=error, error_description=description)
-        response.status_code = 400
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
     form = MultiDict(
         [
             (k, v)
@@ -226,17 +221,17 @@ def pushed_authorization_request():
         ]
     )
     if "request_uri" in form:
-        return refused("invalid_request", "request_uri is not allowed in a pushed request")
+        return oauth_error(400, "invalid_request", "request_uri is not allowed in a pushed request")
     if form.get("client_id", client.get_client_id()) != client.get_client_id():
-        return refused("invalid_request", "client_id is not the authenticated client")
+        return oauth_error(400, "invalid_request", "client_id is not the authenticated client")
     form.setlist("client_id", [client.get_client_id()])
     try:
         params = resolve(form)
         parse_authorization_request(params)
     except ErrorPage as exc:
-        return refused(exc.error, exc.description)
+        return oauth_error(400, exc.error, exc.description)
     except RedirectError as exc:
-        return refused(exc.error, exc.description)
+        return oauth_error(400, exc.error, exc.description)
     key = secrets.token_urlsafe(32)
     lifetime = svc.settings.oidc.par_lifetime
     record = {"client_id": client.get_client_id(), "params": list(params.items(multi=True))}

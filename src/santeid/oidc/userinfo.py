@@ -20,8 +20,8 @@ import json
 
 from authlib.oauth2 import OAuth2Error
 from flask import Response
-from flask import jsonify
 
+from santeid.errors import oauth_error
 from santeid.oidc import keycloak_errors
 from santeid.oidc import protector
 from santeid.oidc.clients import require_signing_key
@@ -36,30 +36,21 @@ TOKEN_VERIFICATION_FAILED = "Token verification failed"  # noqa: S105 - a messag
 SERVICE_ACCOUNT_TOKEN = "A service account token has no professional"  # noqa: S105 - a message
 
 
+def _realm() -> str:
+    return services().settings.issuer_path.rsplit("/", 1)[-1] or "santeid"
+
+
 def _error(status: int, error: str, description: str, *, challenge: bool):
-    response = jsonify({"error": error, "error_description": description})
-    response.status_code = status
-    if challenge:
-        realm = services().settings.issuer_path.rsplit("/", 1)[-1] or "santeid"
-        response.headers["WWW-Authenticate"] = (
-            f'Bearer realm="{realm}", error="{error}", error_description="{description}"'
-        )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    bearer = protector.bearer_challenge(_realm(), error, description) if challenge else None
+    return oauth_error(status, error, description, challenge=bearer)
 
 
 def _rfc6750_refusal(exc: OAuth2Error):
     """``userinfo_errors = "rfc6750"``: RFC 6750 §3.1 read strictly."""
     if exc.error == protector.MISSING:
         # No credentials: a bare challenge, no error code.
-        realm = services().settings.issuer_path.rsplit("/", 1)[-1] or "santeid"
-        response = jsonify(
-            {"error": "invalid_request", "error_description": protector.TOKEN_REQUIRED}
-        )
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        bare = protector.bearer_challenge(_realm())
+        return oauth_error(401, "invalid_request", protector.TOKEN_REQUIRED, challenge=bare)
     if exc.error == protector.UNSUPPORTED:
         return _error(400, "invalid_request", protector.BEARER_REQUIRED, challenge=False)
     if exc.error == protector.INVALID_REQUEST:
