@@ -43,6 +43,7 @@ from santeid.db import DatabaseUnavailable
 from santeid.ecps.problems import Problem
 from santeid.oidc.protector import BearerProtector
 from santeid.oidc.protector import ProtectedRequest
+from santeid.oidc.protector import bearer_challenge
 from santeid.problem_pages import problem_response
 from santeid.security import ParameterTooLarge
 from santeid.services import services
@@ -126,9 +127,11 @@ def to_response(problem: Problem) -> Response:
     if problem.status == 401:
         # RFC 6750 §3: a 401 on a Bearer-protected resource names the scheme; without any
         # credentials the challenge carries no error code (§3.1).
-        challenge = 'Bearer realm="santeid-ecps"'
-        if problem.code != "missing_token":
-            challenge += f', error="invalid_token", error_description="{problem.code}"'
+        realm = "santeid-ecps"
+        if problem.code == "missing_token":
+            challenge = bearer_challenge(realm)
+        else:
+            challenge = bearer_challenge(realm, "invalid_token", problem.code)
         response.headers["WWW-Authenticate"] = challenge
     return response
 

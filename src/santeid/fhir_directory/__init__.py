@@ -114,7 +114,7 @@ def _authenticate() -> dict:
                 401,
                 "login",
                 protector.TOKEN_REQUIRED,
-                {"WWW-Authenticate": 'Bearer realm="fhir"'},
+                {"WWW-Authenticate": protector.bearer_challenge("fhir")},
             ) from None
         if exc.error == protector.UNSUPPORTED:
             raise FhirError(400, "invalid", protector.BEARER_REQUIRED) from None
@@ -122,7 +122,7 @@ def _authenticate() -> dict:
             401,
             "login",
             f"invalid access token: {exc.description}",
-            {"WWW-Authenticate": 'Bearer realm="fhir", error="invalid_token"'},
+            {"WWW-Authenticate": protector.bearer_challenge("fhir", "invalid_token")},
         ) from None
 
 

@@ -60,6 +60,7 @@ from santeid.insi.problems import origin
 from santeid.insi.problems import problem_type
 from santeid.insi.service import TRAITS_ELEMENTS
 from santeid.insi.service import invalid
+from santeid.oidc.protector import bearer_challenge
 from santeid.services import services
 
 log = logging.getLogger(__name__)
@@ -304,10 +305,7 @@ def error_outcome(error: InsiError) -> Response:
     )
     response = fhir_response(outcome, error.http_status)
     if error.http_status == 401:
-        challenge = 'Bearer realm="insi"'
-        if error.rule:
-            challenge += f', error="{error.rule}"'
-        response.headers["WWW-Authenticate"] = challenge
+        response.headers["WWW-Authenticate"] = bearer_challenge("insi", error.rule)
     return response
 
 

@@ -57,6 +57,7 @@ from santeid.insi.service import MATRICULE_ELEMENTS
 from santeid.insi.service import TRAITS_ELEMENTS
 from santeid.insi.service import VITALE_ELEMENTS
 from santeid.insi.service import invalid
+from santeid.oidc.protector import bearer_challenge
 from santeid.security import loads_untrusted_json
 from santeid.services import services
 from santeid.storage import StoreUnavailable
@@ -181,11 +182,9 @@ def problem(error: InsiError) -> Response:
     response = _json(body, error.http_status, PROBLEM_JSON)
     if error.http_status == 401:
         # RFC 6750 §3: a challenge; the error code only when a token was actually sent.
-        challenge = 'Bearer realm="insi"'
-        if error.rule:
-            text = error.message.replace('"', "'")
-            challenge += f', error="{error.rule}", error_description="{text}"'
-        response.headers["WWW-Authenticate"] = challenge
+        response.headers["WWW-Authenticate"] = bearer_challenge(
+            "insi", error.rule, error.message if error.rule else None
+        )
     if error.http_status == 503 and error.code == "desir_1020":
         response.headers["Retry-After"] = "30"
     return response
