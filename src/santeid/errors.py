@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from flask import jsonify
+from flask import make_response
 from flask import render_template
 from flask import request
 from werkzeug.exceptions import HTTPException
@@ -37,9 +38,14 @@ def _translator() -> Translator:
     return Translator(pick_locale(request.args.get("ui_locales")))
 
 
-def _page(status: int, title: str, detail: str):
-    t = _translator()
-    return render_template("error.html", t=t, title=title, detail=detail), status
+def error_page(t: Translator, title: str, detail: str, status: int, headers: dict | None = None):
+    """The error page (``error.html``) every part of santeid shows a person, in ``t``'s
+    language."""
+    response = make_response(render_template("error.html", t=t, title=title, detail=detail))
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 def oauth_error(
@@ -102,22 +108,21 @@ def html_error(exc: Exception):
     if isinstance(exc, (StoreUnavailable, *_DATABASE_UNAVAILABLE)):
         what = "store" if isinstance(exc, StoreUnavailable) else "database"
         log.error("%s unavailable: %s", what, exc)
-        body, status = _page(503, t("error_title"), t("unavailable"))
-        return body, status, {"Retry-After": "5"}
+        return error_page(t, t("error_title"), t("unavailable"), 503, {"Retry-After": "5"})
     if isinstance(exc, ParameterTooLarge):
-        return _page(400, t("error_title"), t("too_large"))
+        return error_page(t, t("error_title"), t("too_large"), 400)
     if isinstance(exc, CsrfError):
-        return _page(400, t("error_title"), t("csrf"))
+        return error_page(t, t("error_title"), t("csrf"), 400)
     if isinstance(exc, ErrorPage):
-        return _page(exc.status, f"{t('error_title')} : {exc.error}", exc.description)
+        return error_page(t, f"{t('error_title')} : {exc.error}", exc.description, exc.status)
     if isinstance(exc, HTTPException):
         if exc.response is not None:
             return exc.response
         detail = t("not_found") if exc.code == 404 else (exc.description or exc.name)
-        return _page(exc.code or 500, f"{exc.code} {exc.name}", detail)
+        return error_page(t, f"{exc.code} {exc.name}", detail, exc.code or 500)
     # A bug: log it whole for operators, show nothing of it to the caller.
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return _page(500, t("error_title"), t("internal_error"))
+    return error_page(t, t("error_title"), t("internal_error"), 500)
 
 
 def _method_rank(method: str) -> int:

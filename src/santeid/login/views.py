@@ -11,7 +11,6 @@ from __future__ import annotations
 from flask import Blueprint
 from flask import abort
 from flask import jsonify
-from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -21,6 +20,7 @@ from werkzeug.routing import BuildError
 
 from santeid import error_formats
 from santeid.ecps.totp import TotpError
+from santeid.errors import error_page
 from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.interaction import authorization
@@ -83,13 +83,9 @@ def load_transaction():
     txid, tx, locale, refusal = _find_transaction()
     if refusal is not None:
         status, title, detail, _, _ = refusal
-        abort(_error_page(Translator(locale), title, detail, status))
+        t = Translator(locale)
+        abort(error_page(t, t(title), t(detail), status))
     return txid, tx, Translator(locale)
-
-
-def _error_page(t, title_key: str, detail_key: str, status: int):
-    body = render_template("error.html", t=t, title=t(title_key), detail=t(detail_key))
-    return make_response(body, status)
 
 
 def _optional_url(endpoint: str, **values) -> str | None:
@@ -282,7 +278,7 @@ def complete():
         return redirect(url_for("login.authenticate", tx=txid))
     svc = services()
     if svc.transactions.move(txid, "approved", {"state": "done"}, current=tx) is None:
-        return _error_page(t, "expired_title", "expired_detail", 400)
+        return error_page(t, t("expired_title"), t("expired_detail"), 400)
     svc.transactions.discard(txid)
     proof = tx["auth"]
     observe.login_completed(tx["client_id"], proof["auth_mode"], professional=tx["national_id"])

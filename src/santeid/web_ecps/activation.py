@@ -46,6 +46,7 @@ from markupsafe import Markup
 from santeid.ecps.code_pairs import CODE_DIGITS
 from santeid.ecps.code_pairs import CODE_LIFETIME
 from santeid.ecps.code_pairs import CodePairs
+from santeid.errors import error_page
 from santeid.i18n import Translator
 from santeid.messaging import DeliveryError
 from santeid.messaging import Message
@@ -57,7 +58,6 @@ from santeid.security import check_csrf
 from santeid.services import services
 from santeid.web_ecps.common import bp
 from santeid.web_ecps.common import ecps_service
-from santeid.web_ecps.common import error_page
 from santeid.web_ecps.common import locale_args
 from santeid.web_ecps.common import page
 from santeid.web_ecps.common import senders

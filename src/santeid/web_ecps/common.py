@@ -47,10 +47,6 @@ def page(template: str, t: Translator, status: int = 200, **context: Any):
     return make_response(body, status)
 
 
-def error_page(t: Translator, title: str, detail: str, status: int):
-    return page("error.html", t, status, title=title, detail=detail)
-
-
 def ecps_service() -> EcpsService:
     """The e-CPS core (``santeid.ecps``)."""
     return services().ecps

@@ -24,6 +24,7 @@ from flask import request
 from flask import session
 from flask import url_for
 
+from santeid.errors import error_page
 from santeid.i18n import Translator
 from santeid.oidc import client_auth
 from santeid.oidc import grant_types
@@ -32,7 +33,6 @@ from santeid.security import check_csrf
 from santeid.services import services
 from santeid.web_ecps.common import bp
 from santeid.web_ecps.common import ecps_service
-from santeid.web_ecps.common import error_page
 from santeid.web_ecps.common import locale_args
 from santeid.web_ecps.common import page
 from santeid.web_ecps.common import translator
