@@ -5,7 +5,9 @@ resolvable — ``{origin}/problems/{code}`` and the list ``{origin}/problems/`` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
+from typing import Any
 
 from flask import Blueprint
 from flask import Response
@@ -16,12 +18,35 @@ from santeid.problems import CATALOGUE
 from santeid.problems import PROBLEM_JSON
 from santeid.problems import PROBLEMS_PATH
 from santeid.problems import ProblemType
+from santeid.problems import problem_type
 from santeid.problems import problem_uri
 
 
-def problem_response(body: dict, status: int) -> Response:
-    """``application/problem+json`` (RFC 9457 §3), never cached."""
-    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+def problem_body(
+    code: str, detail: str, status: int | None = None, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The problem object of catalogue code ``code`` (RFC 9457 §3.1), members in this order:
+    ``type``, ``title``, ``status``, ``detail``, ``code``, then the API's extension members
+    ``extra`` (§3.2). ``status``: the catalogue's, unless the occurrence answers another."""
+    from santeid.services import services
+
+    kind = problem_type(code)
+    return {
+        "type": problem_uri(services().settings, code),
+        "title": kind.title,
+        "status": kind.status if status is None else status,
+        "detail": detail,
+        "code": code,
+        **(extra or {}),
+    }
+
+
+def problem_response(body: dict, status: int, *, compact: bool = False) -> Response:
+    """``application/problem+json`` (RFC 9457 §3), never cached. ``compact``: no blank after
+    ``,`` and ``:``, as the INSi adapters write all their JSON."""
+    separators = (",", ":") if compact else None
+    text = json.dumps(body, ensure_ascii=False, separators=separators)
+    response = Response(text, status=status, mimetype=PROBLEM_JSON)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -44,6 +44,7 @@ from santeid.ecps.problems import Problem
 from santeid.oidc.protector import BearerProtector
 from santeid.oidc.protector import ProtectedRequest
 from santeid.oidc.protector import bearer_challenge
+from santeid.problem_pages import problem_body
 from santeid.problem_pages import problem_response
 from santeid.security import ParameterTooLarge
 from santeid.services import services
@@ -123,7 +124,8 @@ def _device_info(device) -> dict[str, Any]:
 
 def to_response(problem: Problem) -> Response:
     """``application/problem+json`` (RFC 9457 §3), never cached."""
-    response = problem_response(problem.as_json(), problem.status)
+    body = problem_body(problem.code, problem.detail, problem.status, problem.extra)
+    response = problem_response(body, problem.status)
     if problem.status == 401:
         # RFC 6750 §3: a 401 on a Bearer-protected resource names the scheme; without any
         # credentials the challenge carries no error code (§3.1).

@@ -27,7 +27,8 @@ def problem_type(code: str) -> str:
 
 class Problem(Exception):
     """A refusal, raised anywhere under the device API and answered by
-    :func:`santeid.ecps.api.to_response`.
+    :func:`santeid.ecps.api.to_response` (the problem object of
+    :func:`santeid.problem_pages.problem_body`).
 
     ``extra`` members are added to the problem object (RFC 9457 §3.2 extension members),
     e.g. ``remaining_attempts``.
@@ -41,13 +42,3 @@ class Problem(Exception):
         self.detail = detail or self.title
         self.extra = extra
         super().__init__(f"{code}: {self.detail}")
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "type": problem_type(self.code),
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "code": self.code,
-            **self.extra,
-        }

@@ -51,13 +51,13 @@ from santeid.insi.model import VerifyQuery
 from santeid.insi.model import VerifyResult
 from santeid.insi.model import VitaleQuery
 from santeid.insi.model import outage
-from santeid.insi.problems import problem_type
-from santeid.insi.problems import problem_uri
 from santeid.insi.service import MATRICULE_ELEMENTS
 from santeid.insi.service import TRAITS_ELEMENTS
 from santeid.insi.service import VITALE_ELEMENTS
 from santeid.insi.service import invalid
 from santeid.oidc.protector import bearer_challenge
+from santeid.problem_pages import problem_body
+from santeid.problem_pages import problem_response
 from santeid.security import loads_untrusted_json
 from santeid.services import services
 from santeid.storage import StoreUnavailable
@@ -67,7 +67,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("insi_rest", __name__)
 
 PREFIX = "/insi/v1"
-PROBLEM_JSON = "application/problem+json"
 
 #: JSON member ↔ model field (problem details name the member the client sent).
 JSON_FIELDS: dict[str, str] = {
@@ -109,9 +108,9 @@ VERIFY_MEMBERS = {
 
 
 # -- rendering ------------------------------------------------------------------------------
-def _json(payload: dict, status: int = 200, mimetype: str = "application/json") -> Response:
+def _json(payload: dict, status: int = 200) -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    response = current_app.response_class(body, status=status, mimetype=mimetype)
+    response = current_app.response_class(body, status=status, mimetype="application/json")
     # INSi answers are personal data: never kept by a cache (RFC 9111 §5.2.2.5).
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -165,21 +164,15 @@ def verify_json(result: VerifyResult) -> dict:
 
 def problem(error: InsiError) -> Response:
     """RFC 9457 problem details of ``error`` (``application/problem+json``)."""
-    kind = problem_type(error.code)
-    body: dict = {
-        "type": problem_uri(services().settings, error.code),
-        "title": kind.title,
-        "status": error.http_status,
-        "detail": error.detail or error.message,
-        "code": error.code,
-    }
+    extra: dict = {}
     if error.element:
-        body["element"] = error.element
+        extra["element"] = error.element
     if error.field:
-        body["field"] = JSON_FIELDS.get(error.field, error.field)
+        extra["field"] = JSON_FIELDS.get(error.field, error.field)
     if error.rule and error.http_status != 401:
-        body["rule"] = str(error.rule)
-    response = _json(body, error.http_status, PROBLEM_JSON)
+        extra["rule"] = str(error.rule)
+    body = problem_body(error.code, error.detail or error.message, error.http_status, extra)
+    response = problem_response(body, error.http_status, compact=True)
     if error.http_status == 401:
         # RFC 6750 §3: a challenge; the error code only when a token was actually sent.
         response.headers["WWW-Authenticate"] = bearer_challenge(

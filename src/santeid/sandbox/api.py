@@ -22,7 +22,6 @@ from werkzeug.exceptions import NotFound
 
 from santeid import error_formats
 from santeid import problem_pages
-from santeid import problems
 from santeid.clock import utc_datetime
 from santeid.ecps import api as ecps_api
 from santeid.psc.national_id import NationalIdError
@@ -56,14 +55,7 @@ def render_error(exc: Exception) -> Response:
     the e-CPS device API answers them."""
     if not isinstance(exc, ControlProblem):
         return ecps_api.render_error(exc)
-    body = {
-        "type": problems.problem_uri(services().settings, exc.code),
-        "title": problems.problem_type(exc.code).title,
-        "status": exc.status,
-        "detail": exc.detail,
-        "code": exc.code,
-        **exc.extra,
-    }
+    body = problem_pages.problem_body(exc.code, exc.detail, exc.status, exc.extra)
     return problem_pages.problem_response(body, exc.status)
 
 
