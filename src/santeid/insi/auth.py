@@ -172,7 +172,6 @@ def unauthenticated(message: str, *, token_error: str | None = None) -> InsiErro
         CODE_UNAUTHENTICATED,
         message,
         severity="erreur",
-        http_status=401,
         rule=token_error,
         subcode="siram_100",
         fault="Sender",

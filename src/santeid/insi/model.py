@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from santeid import problems as _catalogue
+
 # -- result codes (docs/reference/insi-teleservice.md §5)
 # ----------------------------------------------------------------
 
@@ -215,9 +217,10 @@ class InsiError(Exception):
     the real ``insi_102`` capture says ``fatal``).  ``message``: the technical text
     (``siram:Erreur`` content).  ``element``: the INSi element at fault (``NomNaissance``…),
     ``rule``: the rule it breaks (``diacritic``…, ``docs/civil-status.md``).  ``http_status``:
-    what REST and FHIR answer.  ``subcode`` / ``fault``: SOAP 1.2 ``Code/Subcode/Value``
-    (``siram_40``…) and ``Code/Value`` (``Sender`` / ``Receiver``); ``reason``: the user-facing
-    ``Reason/Text``.
+    what REST and FHIR answer: the catalogue's status of ``code`` (``santeid.problems``),
+    given only where an HTTP error keeps its own (``santeid.insi.problems.error_for``).
+    ``subcode`` / ``fault``: SOAP 1.2 ``Code/Subcode/Value`` (``siram_40``…) and ``Code/Value``
+    (``Sender`` / ``Receiver``); ``reason``: the user-facing ``Reason/Text``.
     """
 
     def __init__(
@@ -227,7 +230,7 @@ class InsiError(Exception):
         *,
         severity: str = "erreur",
         element: str | None = None,
-        http_status: int = 400,
+        http_status: int | None = None,
         rule: str | None = None,
         subcode: str | None = None,
         fault: str = "Sender",
@@ -240,7 +243,7 @@ class InsiError(Exception):
         self.severity = severity
         self.message = message
         self.element = element
-        self.http_status = http_status
+        self.http_status = http_status or _catalogue.problem_type(code).status
         self.rule = rule
         self.subcode = subcode
         self.fault = fault
@@ -288,7 +291,6 @@ def technical_error() -> InsiError:
         "insi_102",
         "L'appel au service de recherche avec les traits d'identité renvoie une erreur technique.",
         severity="fatal",
-        http_status=503,
         subcode="siram_40",
         fault="Receiver",
         reason=REASON_UNAVAILABLE,
@@ -319,7 +321,6 @@ def service_unavailable(detail: str | None = None) -> InsiError:
         "desir_1020",
         "Le service appelé est temporairement indisponible",
         severity="fatale",
-        http_status=503,
         subcode="siram_40",
         fault="Sender",
         reason=REASON_UNAVAILABLE,
@@ -333,7 +334,6 @@ def unknown_software() -> InsiError:
         "desir_550",
         "Numéro d'autorisation du logiciel inconnu.",
         severity="erreur",
-        http_status=403,
         subcode="siram_100",
         fault="Sender",
         reason=REASON_UNKNOWN_SOFTWARE,
@@ -348,7 +348,6 @@ def insufficient_access(message: str | None = None) -> InsiError:
         "DESIR_560",
         message or "Vous ne disposez pas des droits suffisants pour accéder à ce service",
         severity="erreur",
-        http_status=403,
         subcode="siram_100",
         fault="Sender",
         reason=REASON_INSUFFICIENT_ACCESS,

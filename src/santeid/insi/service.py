@@ -151,7 +151,6 @@ def invalid(
         message,
         severity="erreur",
         element=element,
-        http_status=400,
         rule=rule,
         subcode=SUBCODE_INVALID_INPUT,
         fault="Sender",

@@ -22,6 +22,7 @@ from werkzeug.exceptions import NotFound
 
 from santeid import error_formats
 from santeid import problem_pages
+from santeid import problems
 from santeid.clock import utc_datetime
 from santeid.ecps import api as ecps_api
 from santeid.psc.national_id import NationalIdError
@@ -43,9 +44,13 @@ MAX_CARD_DAYS = 3 * 365
 
 
 class ControlProblem(Exception):
-    def __init__(self, status: int, code: str, detail: str, **extra) -> None:
+    """A refusal of the control API: ``code`` is an entry of the one catalogue
+    (``santeid.problems``), which gives its HTTP status."""
+
+    def __init__(self, code: str, detail: str, **extra) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+        self.code, self.detail, self.extra = code, detail, extra
+        self.status = problems.CATALOGUE[code].status  # an unknown code: a programming error
 
 
 def render_error(exc: Exception) -> Response:
@@ -80,11 +85,11 @@ def _phone() -> SandboxPhone:
 def _body() -> dict:
     data = request.get_json(silent=True)
     if request.content_length and data is None:
-        raise ControlProblem(400, "invalid_request", "the body must be a JSON object")
+        raise ControlProblem("invalid_request", "the body must be a JSON object")
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ControlProblem(400, "invalid_request", "the body must be a JSON object")
+        raise ControlProblem("invalid_request", "the body must be a JSON object")
     return data
 
 
@@ -92,10 +97,10 @@ def _professional(raw_id: str):
     try:
         national_id = parse_national_id(raw_id).value
     except NationalIdError as exc:
-        raise ControlProblem(400, "invalid_national_id", exc.message_en) from None
+        raise ControlProblem("invalid_national_id", exc.message_en) from None
     professional = services().directory.get(national_id)
     if professional is None:
-        raise ControlProblem(404, "unknown_professional", f"{national_id} is not in the directory")
+        raise ControlProblem("unknown_professional", f"{national_id} is not in the directory")
     return professional
 
 
@@ -176,7 +181,7 @@ def create_professional():
         defined = read_one(_body())
     except ProfessionalsError as exc:
         detail = "; ".join(e.removeprefix("professionals[0]") for e in exc.errors)
-        raise ControlProblem(400, "invalid_professional", detail, errors=exc.errors) from None
+        raise ControlProblem("invalid_professional", detail, errors=exc.errors) from None
     svc = services()
     existed = svc.directory.get(defined.professional.national_id) is not None
     svc.directory.upsert(defined.professional)
@@ -207,7 +212,7 @@ def set_scenario(national_id: str):
         try:
             book.set(professional.national_id, parse_scenario(_body()))
         except ScenarioError as exc:
-            raise ControlProblem(400, "invalid_scenario", str(exc)) from None
+            raise ControlProblem("invalid_scenario", str(exc)) from None
     return jsonify(_describe(professional))
 
 
@@ -220,7 +225,7 @@ def _answer(request_id: str, action):
     try:
         answered = action(request_id)
     except AnswerError as exc:
-        raise ControlProblem(exc.status, exc.code, str(exc)) from None
+        raise ControlProblem(exc.code, str(exc)) from None
     return jsonify(_request_view(answered))
 
 
@@ -244,7 +249,7 @@ def expire(request_id: str):
 def get_request(request_id: str):
     found = _phone().settle(request_id)
     if found is None:
-        raise ControlProblem(404, "unknown_request", "no request has this identifier")
+        raise ControlProblem("unknown_request", "no request has this identifier")
     return jsonify(_request_view(found))
 
 
@@ -254,7 +259,7 @@ def outbox():
 
     sender = senders().outbox
     if sender is None:
-        raise ControlProblem(404, "no_outbox", "this server sends its messages for real")
+        raise ControlProblem("no_outbox", "this server sends its messages for real")
     raw_limit = request.args.get("limit", "")
     limit = min(int(raw_limit), 200) if raw_limit.isdigit() else 50
     entries = sender.latest(limit, to=request.args.get("to") or None)
@@ -276,11 +281,9 @@ def issue_card():
     validity = body.get("validity", "valid")
     days = body.get("days", CARD_VALIDITY_DAYS)
     if validity not in ("valid", "expired", "not_yet_valid"):
-        raise ControlProblem(
-            400, "invalid_request", "'validity' is valid, expired or not_yet_valid"
-        )
+        raise ControlProblem("invalid_request", "'validity' is valid, expired or not_yet_valid")
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_CARD_DAYS:
-        raise ControlProblem(400, "invalid_request", f"'days' is from 1 to {MAX_CARD_DAYS}")
+        raise ControlProblem("invalid_request", f"'days' is from 1 to {MAX_CARD_DAYS}")
     now = utc_datetime(services().clock)
     not_before = not_after = None
     if validity == "expired":

@@ -51,13 +51,12 @@ STARTED_AT = "sandbox_started_at"
 
 
 class AnswerError(ValueError):
-    """The control API's answer was refused: ``code`` is the problem type, ``status`` the
-    HTTP status."""
+    """The control API's answer was refused: ``code`` is the problem type (its HTTP status is
+    the catalogue's, ``santeid.problems``)."""
 
-    def __init__(self, code: str, message: str, status: int = 409) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-        self.status = status
 
 
 class SandboxPhone:
@@ -186,19 +185,15 @@ class SandboxPhone:
         elif decision == "approve":
             if request.kind == KIND_BROWSER:
                 if not isinstance(code, str) or not code:
-                    raise AnswerError(
-                        "code_required", "give the 'code' shown on the login page", 400
-                    )
+                    raise AnswerError("code_required", "give the 'code' shown on the login page")
                 if not hmac.compare_digest(code.encode(), (request.code or "").encode()):
                     self._decide(request_id, {"status": FAILED, "failure": "wrong_code"})
                     raise AnswerError(
-                        "wrong_code",
-                        "this is not the code of the login page: the login failed",
-                        403,
+                        "wrong_code", "this is not the code of the login page: the login failed"
                     )
             changes = {"status": APPROVED, "amr": SANDBOX_AMR}
         else:
-            raise AnswerError("invalid_request", "'decision' is 'approve' or 'deny'", 400)
+            raise AnswerError("invalid_request", "'decision' is 'approve' or 'deny'")
         decided = self.ecps.requests.decide(request_id, {**changes, "device_id": SANDBOX_DEVICE_ID})
         if decided is None:
             raise AnswerError("request_not_pending", "the request was answered meanwhile")
@@ -220,7 +215,7 @@ class SandboxPhone:
     def _pending(self, request_id: str) -> AuthRequest:
         request = self.settle(request_id)
         if request is None:
-            raise AnswerError("unknown_request", "no request has this identifier", 404)
+            raise AnswerError("unknown_request", "no request has this identifier")
         if request.status != PENDING:
             raise AnswerError("request_not_pending", f"the request is already {request.status}")
         return request
