@@ -251,6 +251,21 @@ def test_unknown_routes_are_operation_outcomes(client, bearer):
     assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
 
 
+def test_an_unsupported_media_type_is_not_supported_with_the_rest_code(app, client, bearer):
+    """A 415 (docs/insi-fhir.md, "Errors"): issue code ``not-supported`` and the code INSi
+    REST answers it with, ``santeid_unsupported_media_type``."""
+    from werkzeug.exceptions import UnsupportedMediaType
+
+    def refuse():
+        raise UnsupportedMediaType("send the search as a form")
+
+    app.view_functions["insi_fhir.patient_search_post"] = refuse
+    issue = _outcome(client.post(f"{PATIENT}/_search", headers=bearer), 415)
+    assert issue["code"] == "not-supported"
+    assert issue["details"]["coding"][0]["code"] == "santeid_unsupported_media_type"
+    assert issue["details"]["text"] == "send the search as a form"
+
+
 def test_capability_statement(client):
     response = client.get("/insi/fhir/metadata")
     assert response.status_code == 200

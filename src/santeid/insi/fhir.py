@@ -27,14 +27,13 @@ Profile targeted: FR Core **2.2.0-ballot-2** (``fr-core-patient-ins``; the ident
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import date
 
 from flask import Blueprint
 from flask import Response
 from flask import request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotAcceptable
 
 from santeid import error_formats
 from santeid.civil_status import traits as tr
@@ -55,15 +54,12 @@ from santeid.insi.model import Identity
 from santeid.insi.model import InsiError
 from santeid.insi.model import SearchResult
 from santeid.insi.model import TraitsQuery
-from santeid.insi.model import outage
 from santeid.insi.problems import origin
 from santeid.insi.problems import problem_type
 from santeid.insi.service import TRAITS_ELEMENTS
 from santeid.insi.service import invalid
 from santeid.oidc.protector import bearer_challenge
 from santeid.services import services
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("insi_fhir", __name__)
 
@@ -328,11 +324,8 @@ def _parameters() -> dict[str, list[str]]:
                 found.setdefault(name, []).extend(values)
             elif name == "_format":
                 if values and values[-1] not in JSON_FORMATS:
-                    raise InsiError(
-                        problems.CODE_UNSUPPORTED_MEDIA_TYPE,
-                        "only JSON is served (_format=json)",
-                        http_status=406,
-                    )
+                    # An InsiError (audited by _search) told as the HTTP error it is.
+                    raise problems.error_for(NotAcceptable("only JSON is served (_format=json)"))
             elif name in IGNORED_PARAMETERS:
                 continue
             elif strict:
@@ -528,25 +521,7 @@ def capability_statement() -> dict:
 
 def handle_error(exc: Exception) -> Response:
     """Every error raised in this blueprint, as an ``OperationOutcome``."""
-    if isinstance(exc, InsiError):
-        return error_outcome(exc)
-    if (unavailable := outage(exc)) is not None:
-        return error_outcome(unavailable)
-    if isinstance(exc, HTTPException):
-        code = {
-            404: problems.CODE_NOT_FOUND,
-            405: problems.CODE_METHOD_NOT_ALLOWED,
-            413: problems.CODE_TOO_LARGE,
-        }.get(exc.code or 400, CODE_INVALID_REQUEST)
-        return error_outcome(
-            InsiError(code, exc.description or exc.name, http_status=exc.code or 400)
-        )
-    from santeid.security import ParameterTooLarge
-
-    if isinstance(exc, ParameterTooLarge):
-        return error_outcome(InsiError(problems.CODE_TOO_LARGE, str(exc), http_status=400))
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return error_outcome(InsiError(problems.CODE_INTERNAL, "internal error", http_status=500))
+    return error_outcome(problems.error_for(exc))
 
 
 # OperationOutcomes for every error of these URLs, routing errors included.

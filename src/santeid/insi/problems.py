@@ -5,15 +5,22 @@ the one catalogue, :mod:`santeid.problems` (family ``insi``): its URI is
 ``{origin}/problems/{code}`` (``origin`` = scheme and host of the issuer), which santeid
 serves. The FHIR adapter uses the same codes in ``OperationOutcome.issue.details.coding``
 (system ``{origin}/problems``). This module re-exports the catalogue's INSi names and adds
-:func:`served_origin`, the origin INSi documents write into themselves.
+:func:`served_origin`, the origin INSi documents write into themselves, and
+:func:`error_for`, the error both adapters answer any exception with.
 """
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
+from werkzeug.exceptions import HTTPException
+
+from santeid.insi.model import InsiError
+from santeid.insi.model import outage
 from santeid.problems import CATALOGUE
 from santeid.problems import CODE_INTERNAL
+from santeid.problems import CODE_INVALID_REQUEST
 from santeid.problems import CODE_METHOD_NOT_ALLOWED
 from santeid.problems import CODE_NOT_FOUND
 from santeid.problems import CODE_TOO_LARGE
@@ -32,12 +39,16 @@ __all__ = [
     "CODE_UNSUPPORTED_MEDIA_TYPE",
     "PROBLEM_TYPES",
     "ProblemType",
+    "HTTP_ERROR_CODES",
     "coding_system",
+    "error_for",
     "origin",
     "problem_type",
     "problem_uri",
     "served_origin",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The INSi adapters' problem types, by code.
 PROBLEM_TYPES: dict[str, ProblemType] = {
@@ -74,3 +85,39 @@ def served_origin(settings) -> str:
         host = f"[{host}]"  # an IPv6 literal
     port = request.environ.get("SERVER_PORT", "443")
     return f"https://{host}" + ("" if port == "443" else f":{port}")
+
+
+#: HTTP errors (Werkzeug's routing and request errors, or raised as such) the REST and FHIR
+#: adapters answer with a code of their own, keeping the error's status; any other is
+#: ``santeid_invalid_request`` with its status.
+HTTP_ERROR_CODES: dict[int, str] = {
+    404: CODE_NOT_FOUND,
+    405: CODE_METHOD_NOT_ALLOWED,
+    406: CODE_UNSUPPORTED_MEDIA_TYPE,
+    413: CODE_TOO_LARGE,
+    415: CODE_UNSUPPORTED_MEDIA_TYPE,
+}
+
+
+def error_for(exc: Exception) -> InsiError:
+    """What the REST and FHIR adapters answer ``exc`` with: an :class:`InsiError` as it is;
+    a store or database outage ``desir_1020`` (:func:`santeid.insi.model.outage`); an HTTP
+    error its code of :data:`HTTP_ERROR_CODES` with its own status; a query parameter over
+    the size limit ``santeid_too_large`` with the 400 every API answers it with; anything
+    else ``santeid_internal_error``, logged whole. Called while serving a request."""
+    from flask import request
+
+    from santeid.security import ParameterTooLarge
+
+    if isinstance(exc, InsiError):
+        return exc
+    if (unavailable := outage(exc)) is not None:
+        return unavailable
+    if isinstance(exc, HTTPException):
+        status = exc.code or 400
+        code = HTTP_ERROR_CODES.get(status, CODE_INVALID_REQUEST)
+        return InsiError(code, exc.description or exc.name, http_status=status)
+    if isinstance(exc, ParameterTooLarge):
+        return InsiError(CODE_TOO_LARGE, str(exc), http_status=400)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return InsiError(CODE_INTERNAL, "internal error")

@@ -25,16 +25,13 @@ Authentication (:func:`santeid.insi.auth.request_context`): a Bearer access toke
 from __future__ import annotations
 
 import json
-import logging
 
 from flask import Blueprint
 from flask import Response
 from flask import current_app
 from flask import request
-from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
-from santeid.db import DatabaseUnavailable
 from santeid.insi import problems
 from santeid.insi.auth import bearer_context
 from santeid.insi.auth import request_context
@@ -50,7 +47,6 @@ from santeid.insi.model import TraitsQuery
 from santeid.insi.model import VerifyQuery
 from santeid.insi.model import VerifyResult
 from santeid.insi.model import VitaleQuery
-from santeid.insi.model import outage
 from santeid.insi.service import MATRICULE_ELEMENTS
 from santeid.insi.service import TRAITS_ELEMENTS
 from santeid.insi.service import VITALE_ELEMENTS
@@ -60,9 +56,6 @@ from santeid.problem_pages import problem_body
 from santeid.problem_pages import problem_response
 from santeid.security import loads_untrusted_json
 from santeid.services import services
-from santeid.storage import StoreUnavailable
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("insi_rest", __name__)
 
@@ -197,7 +190,6 @@ def parse_body(raw: bytes, mimetype: str, members: dict[str, tuple[str, bool]]) 
         raise InsiError(
             problems.CODE_UNSUPPORTED_MEDIA_TYPE,
             f"send the body as application/json, not {mimetype or 'nothing'!r}",
-            http_status=415,
         )
     try:
         body = loads_untrusted_json(raw)
@@ -381,24 +373,7 @@ def problem_description(code: str):
 # -- errors ---------------------------------------------------------------------------------
 def handle_error(exc: Exception) -> Response:
     """Every error raised in this blueprint, as problem details (RFC 9457)."""
-    if isinstance(exc, InsiError):
-        return problem(exc)
-    if (unavailable := outage(exc)) is not None:
-        return problem(unavailable)
-    if isinstance(exc, HTTPException):
-        code = {
-            404: problems.CODE_NOT_FOUND,
-            405: problems.CODE_METHOD_NOT_ALLOWED,
-            413: problems.CODE_TOO_LARGE,
-            415: problems.CODE_UNSUPPORTED_MEDIA_TYPE,
-        }.get(exc.code or 400, CODE_INVALID_REQUEST)
-        return problem(InsiError(code, exc.description or exc.name, http_status=exc.code or 400))
-    from santeid.security import ParameterTooLarge
-
-    if isinstance(exc, ParameterTooLarge):
-        return problem(InsiError(problems.CODE_TOO_LARGE, str(exc), http_status=400))
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return problem(InsiError(problems.CODE_INTERNAL, "internal error", http_status=500))
+    return problem(problems.error_for(exc))
 
 
 # Problem details for every error of these URLs, routing errors included.
@@ -468,17 +443,13 @@ class FastPath:
                 response = _json(operation(body, ctx))
             except InsiError as exc:
                 response = problem(exc)
-            except (StoreUnavailable, *DatabaseUnavailable) as exc:
+            except Exception as exc:
+                # As the blueprint's routes answer it (santeid.errors.handle_error).
                 with self.app.request_context(environ):
                     from santeid.errors import count_error
 
                     count_error(exc)
-                response = problem(outage(exc))
-            except Exception:
-                log.exception("unhandled error on POST %s", environ.get("PATH_INFO"))
-                response = problem(
-                    InsiError(problems.CODE_INTERNAL, "internal error", http_status=500)
-                )
+                    response = problem(problems.error_for(exc))
             response = add_security_headers(response)
             return response(environ, start_response)
 
