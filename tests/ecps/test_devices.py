@@ -12,6 +12,7 @@ import pytest
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
 
+from santeid.db.backends import PostgresUnavailable
 from santeid.directory.models import STATUS_INACTIVE
 from santeid.ecps.pin import PinHasher
 from santeid.ecps.pin import is_valid_pin
@@ -153,6 +154,41 @@ def test_same_public_key_cannot_register_twice(client, ecps, national_id):
     response = client.post(f"{API}/register", json=_body(second.code, public_jwk=key))
     assert response.status_code == 409
     assert response.get_json()["code"] == "public_key_in_use"
+
+
+class _DownDevices:
+    """The device repository with its database down for writes while ``down`` is true."""
+
+    def __init__(self, devices) -> None:
+        self._devices = devices
+        self.down = True
+
+    def create(self, **fields):
+        if self.down:
+            raise PostgresUnavailable("connection to server failed: Connection refused")
+        return self._devices.create(**fields)
+
+    def __getattr__(self, name):
+        return getattr(self._devices, name)
+
+
+def test_database_outage_while_registering_does_not_burn_the_code(
+    client, ecps, national_id, monkeypatch
+):
+    activation = ecps.start_activation(national_id)
+    devices = _DownDevices(ecps.devices)
+    monkeypatch.setattr(ecps, "devices", devices)
+    body = _body(activation.code)
+    response = client.post(f"{API}/register", json=body)
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "temporarily_unavailable"
+    assert ecps.activation_codes.get(activation.code).state == "issued"
+    devices.down = False
+    again = client.post(f"{API}/register", json=body)
+    assert again.status_code == 201
+    assert again.get_json()["national_id"] == national_id
+    used = client.post(f"{API}/register", json=_body(activation.code))
+    assert used.get_json()["code"] == "activation_code_used"
 
 
 def test_professional_deactivated_before_registration(app, client, ecps, national_id):

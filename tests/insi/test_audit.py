@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
@@ -10,8 +11,11 @@ from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
+from prometheus_client import REGISTRY
 
 from santeid.cli import main
+from santeid.db.backends import PostgresUnavailable
+from santeid.insi import audit as audit_module
 from santeid.insi.audit import AuditLog
 from santeid.insi.model import OP_SEARCH_TRAITS
 from santeid.insi.model import OP_SEARCH_VITALE
@@ -215,3 +219,94 @@ def test_cli_software_and_stats(tmp_path, monkeypatch, insi_base):
 
     assert "removed" in run("software", "remove", "TESTSGIE0000")
     run("software", "remove", "TESTSGIE0000", code=1)
+
+
+def _audited(audit: AuditLog) -> list[str | None]:
+    """The ``result`` of every committed row, read without flushing (what the writer did)."""
+    try:
+        rows = audit.db.execute("SELECT result FROM audit ORDER BY id").fetchall()
+    except sqlite3.OperationalError:  # schema not created yet
+        return []
+    return [row[0] for row in rows]
+
+
+def _wait_for(audit: AuditLog, expected: list[str]) -> list[str | None]:
+    deadline = time.monotonic() + 5
+    while (seen := _audited(audit)) != expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return seen
+
+
+def _dropped() -> float:
+    return REGISTRY.get_sample_value("santeid_insi_audit_rows_dropped_total") or 0.0
+
+
+def test_a_row_the_database_refuses_does_not_hold_back_the_rows_after_it(tmp_path, caplog):
+    """A row no database takes (a NUL character, refused by both backends) is logged without
+    its content and dropped; the rows queued with it and after it are written."""
+    audit = AuditLog(tmp_path / "insi.sqlite3")
+    refused = dataclasses.replace(SOAP_CTX, professional_id="8100\x00secret")
+    before = _dropped()
+    audit.record(SOAP_CTX, OP_SEARCH_TRAITS, "00")
+    audit.record(refused, OP_SEARCH_TRAITS, "01", query_hash="ab" * 16)
+    audit.record(SOAP_CTX, OP_SEARCH_TRAITS, "02")
+    assert _wait_for(audit, ["00", "02"]) == ["00", "02"]  # by the writer thread
+    audit.record(SOAP_CTX, OP_VERIFY, "conform")
+    assert [row["result"] for row in audit.rows()] == ["conform", "02", "00"]
+    assert _dropped() == before + 1
+    logged = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(logged) == 1 and "ab" * 16 in logged[0] and "secret" not in logged[0]
+
+
+def test_an_outage_keeps_the_rows_for_a_retry(tmp_path, monkeypatch):
+    audit = AuditLog(tmp_path / "insi.sqlite3")
+    audit._writer = object()  # no writer thread: flushes happen here only
+    audit.record(SOAP_CTX, OP_SEARCH_TRAITS, "00")
+    before = _dropped()
+
+    def down():
+        raise PostgresUnavailable("connection refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(audit.db, "transaction", down)
+        with pytest.raises(PostgresUnavailable):
+            audit.flush()
+    assert audit.flush() == 1
+    assert _audited(audit) == ["00"] and _dropped() == before
+
+
+def test_an_error_in_the_writer_does_not_stop_later_writes(tmp_path, monkeypatch):
+    audit = AuditLog(tmp_path / "insi.sqlite3")
+    ensure = audit_module.db.ensure
+    failures = iter([RuntimeError("unexpected"), None])
+
+    def ensure_failing_once(*args):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return ensure(*args)
+
+    monkeypatch.setattr(audit_module.db, "ensure", ensure_failing_once)
+    audit.record(SOAP_CTX, OP_SEARCH_TRAITS, "00")  # first flush fails: kept, retried
+    assert _wait_for(audit, ["00"]) == ["00"]
+    audit.record(SOAP_CTX, OP_SEARCH_TRAITS, "01")
+    assert _wait_for(audit, ["00", "01"]) == ["00", "01"]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_that_ends_is_replaced_by_the_next_write(tmp_path, monkeypatch):
+    audit = AuditLog(tmp_path / "insi.sqlite3")
+    flush = audit.flush
+
+    def flush_ending_the_thread():
+        monkeypatch.setattr(audit, "flush", flush)
+        raise SystemExit  # not an Exception: the writer thread ends
+
+    monkeypatch.setattr(audit, "flush", flush_ending_the_thread)
+    audit.record(SOAP_CTX, OP_SEARCH_TRAITS, "00")
+    deadline = time.monotonic() + 5
+    while audit._writer is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert audit._writer is None
+    audit.record(SOAP_CTX, OP_SEARCH_TRAITS, "01")  # starts a new writer
+    assert _wait_for(audit, ["00", "01"]) == ["00", "01"]

@@ -7,6 +7,8 @@ Each test runs on MemoryStore and RedisStore (the ``store`` fixture). Expiry is 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from santeid.clock import ManualClock
@@ -148,6 +150,37 @@ def test_consume_once_leaves_a_tombstone(store: EphemeralStore, clock: ManualClo
     assert replay.expired and not replay.consumed_late
     clock.advance(600)
     assert codes.get("c1") is None
+
+
+def test_give_back_only_the_own_consumption(store: EphemeralStore, clock: ManualClock) -> None:
+    """``give_back`` undoes a consumption (``used`` → ``issued`` of e-CPS activation codes):
+    the record is as it was created, with its own expiry, and can be consumed again; a give
+    back whose consumption is no longer the tombstone's changes nothing."""
+    givable = dataclasses.replace(
+        CODE_LIKE, transitions={"issued": ("consumed",), "consumed": ("issued",)}
+    )
+    codes = book(store, givable, clock)
+    key = codes.create("c1", {"client_id": "c"}, lifetime=60).key
+    first = codes.consume(key, "issued", tombstone_lifetime=3600)
+    assert first is not None
+    clock.advance(10)
+    given = codes.give_back(first, "issued")
+    assert given is not None and given.state == "issued" and given["client_id"] == "c"
+    assert given.expires_at == first.expires_at and not given.consumed_late
+    assert store.ttl(key) is not None and store.ttl(key) <= 60  # the tombstone's 3600 s undone
+    assert codes.give_back(first, "issued") is None  # once only
+    clock.advance(5)
+    second = codes.consume(key, "issued", tombstone_lifetime=3600)
+    assert second is not None
+    assert codes.give_back(first, "issued") is None  # not the tombstone of that consumption
+    assert codes.get("c1").state == "consumed"  # type: ignore[union-attr]
+    clock.advance(50)  # past the code's expiry: given back, it is still expired
+    assert codes.give_back(second, "issued") is None
+    assert codes.get("c1") is None
+    with pytest.raises(TransitionNotAllowed):
+        book(store, CODE_LIKE, clock).give_back(second, "issued")
+    with pytest.raises(TransitionNotAllowed):
+        codes.give_back(given, "issued")
 
 
 def test_concurrent_consume_exactly_one_winner(store: EphemeralStore, clock: ManualClock) -> None:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from santeid.clock import Clock
 from santeid.clock import system_clock
+from santeid.db import DatabaseUnavailable
 from santeid.db import storable
 from santeid.ecps import totp as totp_module
 from santeid.ecps.auth import public_jwk_and_thumbprint
@@ -50,6 +51,7 @@ from santeid.ecps.webhooks import WebhookNotifier
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.observability import record as observe
+from santeid.storage import StoreUnavailable
 from santeid.storage import keys
 from santeid.storage.records import ECPS_ACTIVATION_CODE
 from santeid.storage.records import RecordBook
@@ -235,7 +237,9 @@ class EcpsService:
         """Redeem an activation code: the phone's public key and PIN become a device.
 
         Everything the phone sent is checked *before* the code is consumed, so a typo in the
-        PIN does not burn the code. Raises :class:`Problem`.
+        PIN does not burn the code; and a database outage while the device is written gives the
+        code back before :data:`~santeid.db.DatabaseUnavailable` propagates (the API answers
+        503), so the phone can retry with it. Raises :class:`Problem`.
         """
         if not isinstance(activation_code, str) or not 0 < len(activation_code) <= 128:
             raise Problem("invalid_request", "'activation_code' (a string) is required")
@@ -266,10 +270,10 @@ class EcpsService:
         if record is None:
             self._refuse_activation_code(codes.get(activation_code))
         national_id = record["national_id"]
-        professional = self.directory.get(national_id)
-        if professional is None or not professional.is_active:
-            raise Problem("professional_inactive", f"{national_id} is no longer active")
         try:
+            professional = self.directory.get(national_id)
+            if professional is None or not professional.is_active:
+                raise Problem("professional_inactive", f"{national_id} is no longer active")
             device = self.devices.create(
                 national_id=national_id,
                 public_jwk=jwk,
@@ -282,9 +286,28 @@ class EcpsService:
             )
         except DuplicateKey:
             raise Problem("public_key_in_use", "make a new key pair for each activation") from None
+        except DatabaseUnavailable:
+            # No device was written: the outage must not burn the code (answered 503).
+            self._give_back_activation_code(record)
+            raise
         log.info("e-CPS device %s registered for %s", device.device_id, national_id)
         observe.ecps_activated(device)
         return device
+
+    def _give_back_activation_code(self, consumed: Any) -> None:
+        """Make a code consumed by this registration ``issued`` again (``RecordBook.give_back``:
+        only if its ``used`` tombstone is still this registration's), so that the phone can
+        retry with it. A store outage meanwhile leaves the code used: it is logged, and the
+        database outage being answered is what the caller raises."""
+        try:
+            given = self.activation_codes.give_back(consumed, "issued")
+        except StoreUnavailable as exc:
+            log.error("e-CPS activation code could not be given back: %s", exc)
+            return
+        if given is None:
+            log.warning("e-CPS activation code was no longer this registration's to give back")
+        else:
+            log.info("e-CPS activation code given back: the device could not be written")
 
     @staticmethod
     def _refuse_activation_code(seen: Any) -> None:

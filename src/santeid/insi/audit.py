@@ -57,10 +57,11 @@ from santeid.clock import system_clock
 from santeid.clock import utc_datetime
 from santeid.insi.model import OPERATIONS
 from santeid.insi.model import CallContext
+from santeid.observability import metrics
 
 log = logging.getLogger(__name__)
-#: The audit trail cannot be written now (database or file system): rows stay queued.
-_WRITE_FAILURES: tuple[type[Exception], ...] = (*db.DatabaseError, OSError)
+#: The audit trail cannot be written now (database outage, file system): rows stay queued.
+_UNAVAILABLE: tuple[type[Exception], ...] = (*db.DatabaseUnavailable, OSError)
 
 _SQLITE_V1 = (
     """CREATE TABLE IF NOT EXISTS audit (
@@ -351,26 +352,48 @@ class AuditLog:
         _flush_at_process_end()
 
     def _write_loop(self) -> None:
-        """Wait for rows, let :data:`FLUSH_SECONDS` of them gather, commit; end when idle."""
-        while True:
+        """Wait for rows, let :data:`FLUSH_SECONDS` of them gather, commit; end when idle.
+
+        No exception ends it: a failed flush keeps its rows queued (:meth:`flush`), is logged,
+        and is retried after a pause growing with the failures in a row (at most 1 s). Should
+        the thread end anyway, it clears ``_writer`` so that the next :meth:`record` starts
+        another."""
+        me = threading.current_thread()
+        try:
+            while True:
+                with self._cond:
+                    while not self._pending:
+                        self._idle = True
+                        woken = self._cond.wait(timeout=60)
+                        self._idle = False
+                        if not woken and not self._pending:
+                            self._writer = None  # idle a minute: the next record() starts one
+                            return
+                    if len(self._pending) < self.FLUSH_ROWS:
+                        self._cond.wait(timeout=self.FLUSH_SECONDS)
+                try:
+                    self.flush()
+                    continue
+                except _UNAVAILABLE:
+                    pass  # logged by flush(); the rows stay queued and are retried
+                except Exception:
+                    log.exception("INSi audit writer: flush failed, rows kept for a retry")
+                time.sleep(min(1.0, 0.05 * max(1, self._failures)))
+        finally:
             with self._cond:
-                while not self._pending:
-                    self._idle = True
-                    woken = self._cond.wait(timeout=60)
-                    self._idle = False
-                    if not woken and not self._pending:
-                        self._writer = None  # idle a minute: the next record() starts one
-                        return
-                if len(self._pending) < self.FLUSH_ROWS:
-                    self._cond.wait(timeout=self.FLUSH_SECONDS)
-            try:
-                self.flush()
-            except _WRITE_FAILURES:
-                # Logged by flush(); the rows stay queued and are retried.
-                time.sleep(min(1.0, 0.05 * self._failures))
+                if self._writer is me:
+                    self._writer = None
 
     def flush(self) -> int:
-        """Commit every queued row now (one transaction); returns how many were written."""
+        """Commit every queued row now (one transaction); returns how many were written.
+
+        A database outage (:data:`santeid.db.DatabaseUnavailable`) or a file system error
+        keeps the whole batch queued, to be retried, and is raised. A batch the database
+        refuses for another reason (a row it will never take: a constraint, a NUL character)
+        is written again row by row: the rows it takes are committed, those it still refuses
+        are logged without their content and dropped (``santeid_insi_audit_rows_dropped_total``),
+        so one such row never holds back the rows queued after it. Any other error keeps the
+        batch queued and is raised."""
         if self._pid != os.getpid():
             self._reset()
             return 0
@@ -380,17 +403,55 @@ class AuditLog:
             if not batch:
                 return 0
             try:
-                db.ensure(self.db, SCHEMA)
-                with self.db.transaction() as conn:
-                    conn.executemany(INSERT_AUDIT, batch)
-            except _WRITE_FAILURES as exc:
+                written = self._write(batch)
+            except BaseException as exc:
                 self._failures += 1
-                log.error("INSi audit trail not writable (%d rows kept): %s", len(batch), exc)
-                with self._cond:
-                    self._pending[:0] = batch
+                if isinstance(exc, _UNAVAILABLE):
+                    log.error("INSi audit trail not writable (%d rows kept): %s", len(batch), exc)
                 raise
             self._failures = 0
-            return len(batch)
+            return written
+
+    def _write(self, batch: list[tuple]) -> int:
+        """Commit ``batch`` (see :meth:`flush`); the rows not written are queued again
+        whenever this raises."""
+        try:
+            db.ensure(self.db, SCHEMA)
+            try:
+                with self.db.transaction() as conn:
+                    conn.executemany(INSERT_AUDIT, batch)
+                return len(batch)
+            except _UNAVAILABLE:
+                raise
+            except db.DatabaseError as exc:
+                log.warning(
+                    "INSi audit batch of %d rows refused (%s): written row by row",
+                    len(batch),
+                    _error_name(exc),
+                )
+        except BaseException:
+            self._requeue(batch)
+            raise
+        written = 0
+        for index, row in enumerate(batch):
+            try:
+                self.db.execute(INSERT_AUDIT, row)
+            except _UNAVAILABLE:
+                self._requeue(batch[index:])
+                raise
+            except db.DatabaseError as exc:
+                _drop(row, exc)
+                continue
+            except BaseException:
+                self._requeue(batch[index:])
+                raise
+            written += 1
+        return written
+
+    def _requeue(self, rows: list[tuple]) -> None:
+        """Put ``rows`` back at the head of the queue (they are older than what came since)."""
+        with self._cond:
+            self._pending[:0] = rows
 
     # -- reading ---------------------------------------------------------------------------
     def rows(self, *, limit: int = 100) -> list[dict]:
@@ -466,6 +527,30 @@ class AuditLog:
             "total": sum(s["total"] for s in software),
             "software": software,
         }
+
+
+def _error_name(exc: BaseException) -> str:
+    """The name of a database error's class (psycopg's, when the backend translated it): its
+    message may quote the row (PostgreSQL's "Failing row contains …"), never logged here."""
+    return type(exc.__cause__ or exc).__name__
+
+
+def _drop(row: tuple, exc: BaseException) -> None:
+    """Log and count a row the database refuses for good. Logged: when, which operation and
+    channel, the result and the query hash — never the software, structure or professional
+    of the call, nor the error's message (which may quote them)."""
+    at, _software, _structure, _professional, operation, channel, _auth, result, digest, _ = row
+    log.error(
+        "INSi audit row refused by the database (%s) and dropped: at=%s operation=%r "
+        "channel=%r result=%r query_hash=%s",
+        _error_name(exc),
+        at,
+        operation,
+        channel,
+        result,
+        digest,
+    )
+    metrics.insi_audit_row_dropped()
 
 
 def _empty_software(software_id: str, name: str | None) -> dict:

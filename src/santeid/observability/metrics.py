@@ -104,6 +104,10 @@ INSI_CALLS = Counter(
 )
 #: Results that are answers (a CR code or a verification outcome); any other is a fault code.
 INSI_ANSWERS = frozenset({"00", "01", "02", "conform", "not-conform", "unknown-ins"})
+INSI_AUDIT_ROWS_DROPPED = Counter(
+    "santeid_insi_audit_rows_dropped_total",
+    "INSi audit rows the database refused for good (not an outage), logged and dropped.",
+)
 
 # -- HTTP and back ends -----------------------------------------------------------------------
 REQUEST_DURATION = Histogram(
@@ -257,6 +261,10 @@ def insi_call(registry, software_id: str | None, operation: str, result: str) ->
     answer = result in INSI_ANSWERS
     software = software_id if software_id in _registered_software(registry) else UNKNOWN
     INSI_CALLS.labels(operation, result if answer else "", "" if answer else result, software).inc()
+
+
+def insi_audit_row_dropped() -> None:
+    INSI_AUDIT_ROWS_DROPPED.inc()
 
 
 def store_unavailable(backend: str | None, path: str) -> None:

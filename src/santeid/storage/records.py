@@ -23,10 +23,10 @@ existed has none and lives as long as its TTL.
 
 Every operation of :class:`RecordBook` is one store operation (``docs/storage.md`` gives their
 round trips): ``create`` is ``put`` (or ``add`` when ``exclusive``), ``get`` is ``get``,
-``transition``/``update``/``consume`` with a tombstone are ``transition``/``update``,
-``consume`` without one is ``pop``, ``delete`` is ``delete``. ``create(batch=…)``,
-:meth:`RecordBook.update_in` and :meth:`RecordBook.consume_in` queue theirs in a
-:class:`~santeid.storage.base.Batch`, sent with other writes of the request.
+``transition``, ``consume`` with a tombstone and ``give_back`` are ``transition``, ``update``
+is ``update``, ``consume`` without a tombstone is ``pop``, ``delete`` is ``delete``.
+``create(batch=…)``, :meth:`RecordBook.update_in` and :meth:`RecordBook.consume_in` queue theirs
+in a :class:`~santeid.storage.base.Batch`, sent with other writes of the request.
 """
 
 from __future__ import annotations
@@ -394,6 +394,33 @@ class RecordBook:
             return None
         return Record(self.kind, key, data)
 
+    def give_back(self, consumed: Record, to_state: str) -> Record | None:
+        """Undo the consumption that returned ``consumed`` (:meth:`consume` to a tombstone)
+        when what it was taken for could not be done: a compare-and-set from the tombstone back
+        to ``to_state``, made only while the tombstone is still the one this consumption wrote
+        (same ``consumed_at``). The record gets its own ``expires_at`` and lifetime back (the
+        tombstone's ``consumed_at`` and ``tombstone_until`` are cleared). ``None`` if the
+        tombstone is gone or is not this consumption's.
+
+        :raises TransitionNotAllowed: the kind does not allow the move back to ``to_state``,
+            or ``consumed`` is not a record as a consumption returned it.
+        """
+        tombstone = self.kind.tombstone
+        if tombstone is None or not self.kind.allows(tombstone, to_state):
+            raise TransitionNotAllowed(f"{self.kind.name}: {tombstone} → {to_state}")
+        consumed_at = _seconds(consumed.get(CONSUMED_AT))
+        if consumed.state != tombstone or consumed_at is None:
+            raise TransitionNotAllowed(f"{self.kind.name}: only a consumed record is given back")
+        state = self.kind.state_field
+        expected = {state: tombstone, CONSUMED_AT: consumed_at}
+        changes = {state: to_state, CONSUMED_AT: None, TOMBSTONE_UNTIL: None}
+        expires_at = _seconds(consumed.get(EXPIRES_AT))
+        ttl = None if expires_at is None else self._ttl(expires_at)
+        data = self.store.transition(
+            consumed.key, expected, changes, ttl=ttl, current=consumed.data
+        )
+        return self._read(consumed.key, data)
+
     def delete(self, key: str) -> bool:
         """Forget the record; ``True`` if it existed."""
         return self.store.delete(key) > 0
@@ -496,7 +523,9 @@ ECPS_ACTIVATION_CODE = RecordKind(
     hashed_id=True,
     lifetime="`ecps_activation_code_lifetime`",
     initial=("issued",),
-    transitions={"issued": ("used",)},
+    # Given back (``used`` → ``issued``) when the device it was redeemed for could not be
+    # written because the database was unavailable.
+    transitions={"issued": ("used",), "used": ("issued",)},
     tombstone="used",
     tombstone_lifetime=keys.duration(keys.USED_ACTIVATION_CODE_MEMORY),
 )
