@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from prometheus_client import REGISTRY
 
 from santeid.cli import main
+from santeid.db.backends import PostgresError
 from santeid.db.backends import PostgresUnavailable
 from santeid.insi import audit as audit_module
 from santeid.insi.audit import AuditLog
@@ -273,6 +274,37 @@ def test_an_outage_keeps_the_rows_for_a_retry(tmp_path, monkeypatch):
             audit.flush()
     assert audit.flush() == 1
     assert _audited(audit) == ["00"] and _dropped() == before
+
+
+def test_a_refusal_that_is_not_the_rows_fault_keeps_every_row(tmp_path, monkeypatch):
+    """A refusal no row causes (a permission, a missing table: here a generic database error)
+    drops nothing: the trail fails closed, its rows wait and the backlog eventually refuses
+    INSi calls."""
+    audit = AuditLog(tmp_path / "insi.sqlite3")
+    audit._writer = object()  # no writer thread: flushes happen here only
+    audit_module.db.ensure(audit.db, audit_module.SCHEMA)  # the tables exist: rows are refused
+    audit.record(SOAP_CTX, OP_SEARCH_TRAITS, "00")
+    audit.record(SOAP_CTX, OP_SEARCH_TRAITS, "01")
+    before = _dropped()
+
+    def refused(*args, **kwargs):
+        raise PostgresError("permission denied for table audit")
+
+    execute = audit.db.execute
+
+    def insert_refused(sql, *args, **kwargs):
+        if sql == audit_module.INSERT_AUDIT:
+            refused()
+        return execute(sql, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(audit.db, "transaction", refused)
+        patched.setattr(audit.db, "execute", insert_refused)
+        with pytest.raises(PostgresError):
+            audit.flush()
+    assert _dropped() == before
+    assert audit.flush() == 2
+    assert _audited(audit) == ["00", "01"]
 
 
 def test_an_error_in_the_writer_does_not_stop_later_writes(tmp_path, monkeypatch):

@@ -62,6 +62,10 @@ from santeid.observability import metrics
 log = logging.getLogger(__name__)
 #: The audit trail cannot be written now (database outage, file system): rows stay queued.
 _UNAVAILABLE: tuple[type[Exception], ...] = (*db.DatabaseUnavailable, OSError)
+#: The database will never take this row (a constraint, a NUL character). Any other refusal
+#: (a permission, a missing table) is the trail's own fault, not the row's: the rows stay
+#: queued, and INSi calls are refused once too many wait (fail closed, ``AuditBacklog``).
+_ROW_REFUSED: tuple[type[Exception], ...] = (*db.IntegrityError, db.UnstorableText)
 
 _SQLITE_V1 = (
     """CREATE TABLE IF NOT EXISTS audit (
@@ -389,8 +393,8 @@ class AuditLog:
 
         A database outage (:data:`santeid.db.DatabaseUnavailable`) or a file system error
         keeps the whole batch queued, to be retried, and is raised. A batch the database
-        refuses for another reason (a row it will never take: a constraint, a NUL character)
-        is written again row by row: the rows it takes are committed, those it still refuses
+        refuses because of a row it will never take (a constraint, a NUL character) is written
+        again row by row: the rows it takes are committed, those it still refuses
         are logged without their content and dropped (``santeid_insi_audit_rows_dropped_total``),
         so one such row never holds back the rows queued after it. Any other error keeps the
         batch queued and is raised."""
@@ -423,7 +427,7 @@ class AuditLog:
                 return len(batch)
             except _UNAVAILABLE:
                 raise
-            except db.DatabaseError as exc:
+            except _ROW_REFUSED as exc:
                 log.warning(
                     "INSi audit batch of %d rows refused (%s): written row by row",
                     len(batch),
@@ -439,7 +443,7 @@ class AuditLog:
             except _UNAVAILABLE:
                 self._requeue(batch[index:])
                 raise
-            except db.DatabaseError as exc:
+            except _ROW_REFUSED as exc:
                 _drop(row, exc)
                 continue
             except BaseException:
