@@ -210,10 +210,11 @@ class CibaService:
             # index, the token endpoint's sync by the record.
             self.book.link_ecps(ecps_request.request_id, request.key, lifetime)
             self.book.note(request, {"ecps_request": ecps_request.request_id})
-            if means == MEANS_SANDBOX and request.mode in ("ping", "push"):
+            phone = self.sandbox_phone
+            if means == MEANS_SANDBOX and phone is not None and request.mode in ("ping", "push"):
                 # A ping or push client need not poll: the sandbox phone answers by itself
                 # once the scenario's delay has passed, and the decision is notified.
-                self.sandbox_phone.settle_later(ecps_request.request_id)
+                phone.settle_later(ecps_request.request_id)
 
     # -- decisions ------------------------------------------------------------------------------
     def approve(self, key: str, authentication: Authentication) -> CibaRequest | None:

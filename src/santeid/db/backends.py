@@ -394,7 +394,7 @@ _UNHURRIED: contextvars.ContextVar[bool] = contextvars.ContextVar("unhurried", d
 
 
 @functools.cache
-def _deadline_connection_class() -> type:
+def _deadline_connection_class() -> Any:
     """psycopg's ``Connection`` that gives up on an answer after ``answer_timeout`` seconds.
 
     libpq waits for an answer as long as the socket stays open: a frozen server (a stopped

@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from typing import NoReturn
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
@@ -310,7 +311,7 @@ class EcpsService:
             log.info("e-CPS activation code given back: the device could not be written")
 
     @staticmethod
-    def _refuse_activation_code(seen: Any) -> None:
+    def _refuse_activation_code(seen: Any) -> NoReturn:
         """Raise the problem of an activation code that cannot be redeemed (``seen``: its
         record as read now, or ``None``)."""
         if seen is not None and seen.state == "used" and not seen.consumed_late:

@@ -627,8 +627,8 @@ class SanteidAuthorizationServer(AuthorizationServer):
                 self.get_token_grant(request).authenticate_token_endpoint_client()
             except OAuth2Error as error:
                 return self.handle_error_response(request, error)
-            error = InvalidRequestError(keycloak_errors.DUPLICATED_PARAMETER)
-            return self.handle_error_response(request, error)
+            duplicated = InvalidRequestError(keycloak_errors.DUPLICATED_PARAMETER)
+            return self.handle_error_response(request, duplicated)
         return super().create_token_response(request)
 
     def create_oauth2_request(self, request):
