@@ -16,6 +16,8 @@ import click
 from santeid.cli import COMMANDS
 from santeid.cli import TAKES_RANDOM_ID
 from santeid.cli import get_settings
+from santeid.cli.server_url import chosen_server
+from santeid.cli.server_url import server_option
 from santeid.clock import system_clock
 from santeid.clock import utc_datetime
 from santeid.cps.cards import CARD_VALIDITY_DAYS
@@ -193,13 +195,7 @@ def list_cards(as_json: bool) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Directory holding the card's cert.pem and key.pem (as written by issue-card).",
 )
-@click.option(
-    "--server",
-    "--issuer",
-    "server",
-    help="The server: its issuer URL, or scheme://host:port (default: the configured issuer, "
-    "else the running santeid serve, else http://127.0.0.1:5000).",
-)
+@server_option
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA for https.")
 @click.argument("auth_req_id")
 def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id: str) -> None:
@@ -220,12 +216,7 @@ def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id
         key = serialization.load_pem_private_key((card_dir / "key.pem").read_bytes(), None)
     except (OSError, ValueError, TypeError) as exc:
         raise click.ClickException(f"cannot read the card in {card_dir}: {exc}") from None
-    from santeid.cli.server_url import server_issuer
-
-    try:
-        issuer, why = server_issuer(get_settings(), server)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--server") from None
+    issuer, why = chosen_server(get_settings(), server)
     click.echo(f"server: {issuer} ({why})")
     url = f"{issuer}/protocol/openid-connect/ext/ciba/card/{auth_req_id}"
     verify: bool | str = ca_file or True

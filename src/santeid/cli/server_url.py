@@ -1,5 +1,5 @@
-"""Which running server a command talks to (``santeid cps approve`` and any command that calls a
-server over HTTP).
+"""Which running server a command talks to (``santeid cps approve``, the links of ``santeid
+ecps activate``, and any command that calls a server over HTTP).
 
 The server the user started, found from the same settings as ``santeid serve``:
 
@@ -29,9 +29,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import click
+
 from santeid.settings import Settings
 
 RECORD_FILE = "serving.json"
+#: Help of the ``--server`` option of the commands that name a server.
+SERVER_HELP = (
+    "The server: its issuer URL, or scheme://host:port (default: the configured issuer, "
+    "else the running santeid serve, else http://127.0.0.1:5000)."
+)
 
 
 def _record_path(settings: Settings) -> Path:
@@ -137,3 +144,16 @@ def server_issuer(settings: Settings, server: str | None = None) -> tuple[str, s
     if recorded:
         return recorded, f"the running santeid serve ({_record_path(settings)})"
     return settings.issuer, "the default issuer"
+
+
+def server_option(function):
+    """The ``--server`` option (alias ``--issuer``) of the commands that name a server."""
+    return click.option("--server", "--issuer", "server", help=SERVER_HELP)(function)
+
+
+def chosen_server(settings: Settings, server: str | None) -> tuple[str, str]:
+    """:func:`server_issuer` for a command: a bad ``--server`` is a usage error."""
+    try:
+        return server_issuer(settings, server)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--server") from None
