@@ -16,6 +16,7 @@ from joserfc.jwk import ECKey
 
 from santeid.cli import main
 from santeid.ecps.simulator import DeviceFile
+from santeid.ecps.simulator import DeviceSimulator
 
 
 class FakeServer:
@@ -234,6 +235,20 @@ def test_enroll_refuses_a_registration_answer_without_the_device(tmp_path, serve
     )  # fmt: skip
     _one_line_error(result, "unexpected answer from", "national_id is not a string")
     assert not (tmp_path / "device.json").exists()
+
+
+def test_an_interrupted_watch_is_not_a_success(device_file, monkeypatch):
+    """docs/ecps-simulator.md: exit status 0 = approved; Ctrl-C approved nothing."""
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DeviceSimulator, "watch", interrupted)
+    result = _run(
+        "device", "watch", "--pin", "1234", "--once", "--timeout", "30", "--file", str(device_file)
+    )
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output
 
 
 def test_a_watch_once_that_decides_nothing_fails(device_file, server):

@@ -220,7 +220,8 @@ def watch(
 ) -> None:
     """Wait for requests and decide each as it arrives (CIBA: no code needed).
 
-    Exit status: 0, or 1 when --once was given and nothing was decided before --timeout.
+    Exit status: 0; 1 when --once was given and nothing was decided before --timeout, or when
+    the device can no longer decide; 130 when interrupted (Ctrl-C).
     """
     simulator = _load(device_file)
 
@@ -246,7 +247,9 @@ def watch(
     except SimulatorError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
-        return
+        # Not a success: with --once, 0 means "approved" to the script waiting for it.
+        click.echo("interrupted", err=True)
+        sys.exit(130)
     click.echo(f"{decided} request(s) decided")
     if once and decided == 0:
         sys.exit(1)
