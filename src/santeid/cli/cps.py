@@ -224,7 +224,7 @@ def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id
         described = requests.get(url, timeout=10, verify=verify)
         if described.status_code != 200:
             raise click.ClickException(f"{described.status_code}: {described.text.strip()}")
-        request = described.json()
+        request = _card_request(described)
         data = request["signing_input"].encode()
         if isinstance(key, rsa.RSAPrivateKey):
             signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
@@ -232,13 +232,10 @@ def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id
             signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
         else:
             raise click.ClickException("the card key must be RSA or EC")
+        binding = request.get("binding_message")
         click.echo(
             f"{request['client_name']} asks to log you in"
-            + (
-                f" (binding message {request['binding_message']})"
-                if request["binding_message"]
-                else ""
-            )
+            + (f" (binding message {binding})" if binding else "")
         )
         answer = requests.post(
             url,
@@ -254,3 +251,24 @@ def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id
     if answer.status_code != 200:
         raise click.ClickException(f"{answer.status_code}: {answer.text.strip()}")
     click.echo("approved with the card: the service can now fetch its tokens")
+
+
+def _card_request(response) -> dict:
+    """The CARD-channel request the server described (docs/ciba.md, "CARD channel"): a JSON
+    object with the ``signing_input`` to sign, the ``client_name`` and an optional
+    ``binding_message``; anything else is a one-line error."""
+    try:
+        request = response.json()
+    except ValueError:
+        request = None
+    if (
+        isinstance(request, dict)
+        and isinstance(request.get("signing_input"), str)
+        and isinstance(request.get("client_name"), str)
+        and isinstance(request.get("binding_message") or "", str)
+    ):
+        return request
+    raise click.ClickException(
+        f"unexpected answer from {response.url}: not a card request "
+        "(a JSON object with signing_input, client_name and binding_message)"
+    )
