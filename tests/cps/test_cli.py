@@ -184,3 +184,13 @@ def test_approve_refuses_an_answer_that_is_not_a_card_request(run, home, describ
         f"Error: unexpected answer from {server.origin}{path}: not a card request"
     ), result.output
     assert server.calls == [("GET", path)]
+
+
+def test_a_card_whose_files_cannot_be_written_is_not_recorded(run, home):
+    blocker = home / "blocker"
+    blocker.write_text("a file, not a directory")
+    result = run("cps", "issue-card", ACTIVE_ID, "--out", str(blocker / "card"), ok=False)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Not a directory" in lines[0], result.output
+    assert json.loads(run("cps", "list", "--json").output) == []

@@ -29,7 +29,6 @@ from santeid.pki import PKIError
 from santeid.pki import load_certificates
 from santeid.pki import name_text
 from santeid.pki import serial_hex
-from santeid.pki import write_credentials
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 
@@ -113,10 +112,15 @@ def issue_card(
         not_before = now + datetime.timedelta(days=1)
         not_after = not_before + datetime.timedelta(days=days)
     try:
+        # The files first: a card whose key cannot be written is not recorded.
         card = issue_test_card(
-            settings, professional, days=days, not_before=not_before, not_after=not_after
+            settings,
+            professional,
+            days=days,
+            not_before=not_before,
+            not_after=not_after,
+            out_dir=out_dir,
         )
-        files = write_credentials(out_dir, card.certificate, card.private_key, card.authority)
     except (PKIError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"issued card {serial_hex(card.certificate)} for {parsed.value}")
@@ -126,7 +130,7 @@ def issue_card(
         f"  valid    {card.certificate.not_valid_before_utc:%Y-%m-%d %H:%M}Z → "
         f"{card.certificate.not_valid_after_utc:%Y-%m-%d %H:%M}Z"
     )
-    for role, path in files.items():
+    for role, path in card.files.items():
         click.echo(f"  {role:<8} {path}")
 
 
