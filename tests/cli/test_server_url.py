@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 
 import pytest
 
+from santeid.cli.server_url import forget_serving
 from santeid.cli.server_url import record_serving
 from santeid.cli.server_url import server_issuer
 from santeid.settings import Settings
+from tests.support.servers import santeid_home
 
 DEFAULT = "http://127.0.0.1:5000/auth/realms/esante-wallet"
 
@@ -58,3 +62,67 @@ def test_a_stopped_server_is_not_used(settings):
     assert server_issuer(settings) == (DEFAULT, "the default issuer")
     (settings.data_path / "serving.json").write_text("not json")
     assert server_issuer(settings) == (DEFAULT, "the default issuer")
+
+
+def _living_server(settings: Settings, issuer: str) -> subprocess.Popen:
+    """Another process that records itself as serving ``issuer``, then lives until its
+    standard input closes."""
+    script = (
+        "import sys\n"
+        "from santeid.cli.server_url import record_serving\n"
+        "from santeid.settings import Settings\n"
+        f"record_serving(Settings(data_dir={str(settings.data_path)!r}, issuer={issuer!r}))\n"
+        "print('recorded', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert child.stdout.readline().strip() == "recorded"
+    return child
+
+
+def test_several_running_servers_the_last_started_wins(settings):
+    first = settings.replace(issuer="http://127.0.0.1:8443/auth/realms/esante-wallet")
+    record_serving(first)  # this test process stands for the first server
+    second = "http://127.0.0.1:8444/auth/realms/esante-wallet"
+    child = _living_server(settings, second)
+    try:
+        assert server_issuer(settings)[0] == second
+    finally:
+        child.communicate()  # closes its standard input: it ends
+    # The second server is gone: the first one, still running, is found again.
+    assert server_issuer(settings)[0] == first.issuer
+    forget_serving(first)
+    assert server_issuer(settings) == (DEFAULT, "the default issuer")
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["werkzeug", pytest.param("granian", marks=pytest.mark.redis)],
+)
+def test_a_serve_that_cannot_listen_leaves_the_record_alone(tmp_path, request, layout):
+    """``santeid serve`` records itself only once it listens: one that finds its port taken
+    says so in one line and does not hide the server that runs."""
+    settings_env: dict[str, str | None] = {"SANTEID_ISSUER": None}
+    args: list[str] = []
+    if layout == "granian":
+        settings_env["SANTEID_STORE_URL"] = request.getfixturevalue("redis_url")
+        args = ["--workers", "2"]
+    home = santeid_home(tmp_path / "home", **settings_env)
+    settings = Settings(data_dir=home.env["SANTEID_DATA_DIR"])
+    running = settings.replace(issuer="http://127.0.0.1:8443/auth/realms/esante-wallet")
+    record_serving(running)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = home.cli("serve", "--port", str(port), *args, check=False)
+    assert refused.returncode == 1 and "in use" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and "backtrace" not in refused.stderr
+    why = f"the running santeid serve ({settings.data_path / 'serving.json'})"
+    assert server_issuer(settings) == (running.issuer, why)

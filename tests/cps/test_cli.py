@@ -16,6 +16,7 @@ from santeid.pki import load_private_key
 from santeid.pki import name_text
 from santeid.pki import serial_hex
 from santeid.settings import Settings
+from tests.support.answering_server import FakeServer
 from tests.support.cps import ACTIVE_ID
 from tests.support.cps import INACTIVE_ID
 from tests.support.cps import UNKNOWN_ID
@@ -157,3 +158,39 @@ def test_tls_dev_cert(run, home):
     assert name_text(cert.subject).startswith("CN=localhost")
     # Separate from the CPS authority: cards and servers are signed by different CAs.
     assert not (home / "keys" / "cps-test-ca.pem").exists()
+
+
+@pytest.mark.parametrize(
+    "described",
+    [{}, [1], b"<html>not json</html>", {"signing_input": 5, "client_name": "x"}],
+    ids=["empty", "list", "not-json", "wrong-type"],
+)
+def test_approve_refuses_an_answer_that_is_not_a_card_request(run, home, described):
+    """A server (or something else on its port) answering what no santeid sends: one line of
+    error, no traceback, nothing signed or sent."""
+    run("cps", "issue-card", ACTIVE_ID, "--out", str(home / "card"))
+    server = FakeServer()
+    path = "/auth/realms/esante-wallet/protocol/openid-connect/ext/ciba/card/REQ"
+    server.answers[("GET", path)] = (200, described)
+    try:
+        result = run(
+            "cps", "approve", "--card", str(home / "card"), "--server", server.origin, "REQ",
+            ok=False,
+        )  # fmt: skip
+    finally:
+        server.close()
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1].startswith(
+        f"Error: unexpected answer from {server.origin}{path}: not a card request"
+    ), result.output
+    assert server.calls == [("GET", path)]
+
+
+def test_a_card_whose_files_cannot_be_written_is_not_recorded(run, home):
+    blocker = home / "blocker"
+    blocker.write_text("a file, not a directory")
+    result = run("cps", "issue-card", ACTIVE_ID, "--out", str(blocker / "card"), ok=False)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Not a directory" in lines[0], result.output
+    assert json.loads(run("cps", "list", "--json").output) == []

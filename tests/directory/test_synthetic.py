@@ -6,6 +6,7 @@ import hashlib
 import sqlite3
 from collections import Counter
 
+import pytest
 from click.testing import CliRunner
 
 from santeid.cli import main
@@ -13,6 +14,7 @@ from santeid.directory import Directory
 from santeid.directory import nomenclatures
 from santeid.directory import synthetic
 from santeid.directory.demo import demo_professionals
+from santeid.directory.extract_writer import write_extract
 from santeid.directory.importer import import_extraction
 from santeid.directory.search import DirectorySearch
 
@@ -147,6 +149,74 @@ def test_cli_generate_protects_an_existing_directory(tmp_path):
     assert forced.exit_code == 0, forced.output
     assert "Generated 130 professionals" in forced.output
     assert Directory(tmp_path / "directory.sqlite3").count() == 130
+
+
+@pytest.mark.parametrize("name", ["extract.txt", "extract.zip", "d.sqlite3"])
+def test_cli_generate_replaces_an_existing_file_only_with_force(tmp_path, name):
+    runner = CliRunner()
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "data"), "SANTEID_CONFIG": ""}
+    out = tmp_path / name
+    out.write_text("kept")
+
+    def run(*args):
+        command = ["directory", "generate", "--professionals", "20", "--out", str(out), *args]
+        return runner.invoke(main, command, env=env)
+
+    refused = run()
+    assert refused.exit_code == 1 and f"{out} exists: add --force" in refused.output
+    assert out.read_text() == "kept"
+    forced = run("--force")
+    assert forced.exit_code == 0, forced.output
+    assert out.stat().st_size > len("kept")
+
+
+def test_cli_generate_an_extract_it_cannot_write_is_one_line(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    out = blocker / "extract.txt"
+    result = CliRunner().invoke(
+        main,
+        ["directory", "generate", "--professionals", "5", "--out", str(out)],
+        env={"SANTEID_DATA_DIR": str(tmp_path / "data"), "SANTEID_CONFIG": ""},
+    )
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == f"Error: cannot write {out}: Not a directory"
+
+
+def _interrupted(after: int):
+    """A stream of professionals that Ctrl-C cuts after ``after`` of them."""
+    for number, professional in enumerate(synthetic.professionals(100, 1)):
+        if number == after:
+            raise KeyboardInterrupt
+        yield professional
+
+
+@pytest.mark.parametrize("name", ["extract.txt", "extract.zip"])
+def test_an_interrupted_extract_leaves_no_file_that_looks_whole(tmp_path, name):
+    """``directory import`` would read a cut extract as a full one and retire everyone after
+    the cut: the extract is written beside, then renamed."""
+    out = tmp_path / name
+    with pytest.raises(KeyboardInterrupt):
+        write_extract(out, _interrupted(60))
+    assert list(tmp_path.iterdir()) == []
+    out.write_text("previous extract")
+    with pytest.raises(KeyboardInterrupt):
+        write_extract(out, _interrupted(60))
+    assert list(tmp_path.iterdir()) == [out] and out.read_text() == "previous extract"
+
+
+def test_an_interrupted_database_generation_leaves_nothing_behind(tmp_path):
+    out = tmp_path / "d.sqlite3"
+    synthetic.generate(out, 50, 1, with_demo=False)
+    before = table_digest(out)
+
+    def interrupt(count):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        synthetic.generate(out, 80, 2, with_demo=False, progress=interrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.sqlite3"]
+    assert table_digest(out) == before
 
 
 def test_search_indexes_exist_after_a_bulk_load(tmp_path):

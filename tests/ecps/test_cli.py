@@ -120,3 +120,27 @@ def test_revoke_unknown_device(run):
     result = run("ecps", "revoke", "nope", ok=False)
     assert result.exit_code == 1 and "no device" in result.output
     assert "no device" in run("ecps", "devices").output
+
+
+def test_activate_names_the_running_server(run, env):
+    """No issuer configured: the links name the running ``santeid serve`` (its record in
+    ``serving.json``, cli/server_url.py), as ``santeid cps approve`` finds it."""
+    from santeid.cli.server_url import record_serving
+
+    running = Settings(
+        data_dir=env["SANTEID_DATA_DIR"],
+        issuer="http://127.0.0.1:29500/auth/realms/esante-wallet",
+    )
+    record_serving(running)  # this test process stands for the living server
+    out = json.loads(run("ecps", "activate", NATIONAL_ID, "--json", SANTEID_ISSUER=None).output)
+    assert out["app_link"].startswith("http://127.0.0.1:29500/ecps/app/#activation=")
+    assert "server=http%3A%2F%2F127.0.0.1%3A29500&" in out["uri"]
+    text = run("ecps", "activate", NATIONAL_ID, "--no-qr", SANTEID_ISSUER=None).output
+    assert "server: http://127.0.0.1:29500/auth/realms/esante-wallet (the running" in text
+
+    named = json.loads(
+        run("ecps", "activate", NATIONAL_ID, "--json", "--server", "http://10.0.0.7:8080").output
+    )
+    assert named["app_link"].startswith("http://10.0.0.7:8080/ecps/app/#activation=")
+    refused = run("ecps", "activate", NATIONAL_ID, "--server", "10.0.0.7:8080", ok=False)
+    assert refused.exit_code == 2 and "--server" in refused.output

@@ -16,6 +16,8 @@ import click
 from santeid.cli import COMMANDS
 from santeid.cli import TAKES_RANDOM_ID
 from santeid.cli import get_settings
+from santeid.cli.server_url import chosen_server
+from santeid.cli.server_url import server_option
 from santeid.clock import system_clock
 from santeid.clock import utc_datetime
 from santeid.cps.cards import CARD_VALIDITY_DAYS
@@ -27,7 +29,6 @@ from santeid.pki import PKIError
 from santeid.pki import load_certificates
 from santeid.pki import name_text
 from santeid.pki import serial_hex
-from santeid.pki import write_credentials
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 
@@ -111,10 +112,15 @@ def issue_card(
         not_before = now + datetime.timedelta(days=1)
         not_after = not_before + datetime.timedelta(days=days)
     try:
+        # The files first: a card whose key cannot be written is not recorded.
         card = issue_test_card(
-            settings, professional, days=days, not_before=not_before, not_after=not_after
+            settings,
+            professional,
+            days=days,
+            not_before=not_before,
+            not_after=not_after,
+            out_dir=out_dir,
         )
-        files = write_credentials(out_dir, card.certificate, card.private_key, card.authority)
     except (PKIError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"issued card {serial_hex(card.certificate)} for {parsed.value}")
@@ -124,7 +130,7 @@ def issue_card(
         f"  valid    {card.certificate.not_valid_before_utc:%Y-%m-%d %H:%M}Z → "
         f"{card.certificate.not_valid_after_utc:%Y-%m-%d %H:%M}Z"
     )
-    for role, path in files.items():
+    for role, path in card.files.items():
         click.echo(f"  {role:<8} {path}")
 
 
@@ -193,13 +199,7 @@ def list_cards(as_json: bool) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Directory holding the card's cert.pem and key.pem (as written by issue-card).",
 )
-@click.option(
-    "--server",
-    "--issuer",
-    "server",
-    help="The server: its issuer URL, or scheme://host:port (default: the configured issuer, "
-    "else the running santeid serve, else http://127.0.0.1:5000).",
-)
+@server_option
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA for https.")
 @click.argument("auth_req_id")
 def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id: str) -> None:
@@ -220,12 +220,7 @@ def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id
         key = serialization.load_pem_private_key((card_dir / "key.pem").read_bytes(), None)
     except (OSError, ValueError, TypeError) as exc:
         raise click.ClickException(f"cannot read the card in {card_dir}: {exc}") from None
-    from santeid.cli.server_url import server_issuer
-
-    try:
-        issuer, why = server_issuer(get_settings(), server)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--server") from None
+    issuer, why = chosen_server(get_settings(), server)
     click.echo(f"server: {issuer} ({why})")
     url = f"{issuer}/protocol/openid-connect/ext/ciba/card/{auth_req_id}"
     verify: bool | str = ca_file or True
@@ -233,7 +228,7 @@ def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id
         described = requests.get(url, timeout=10, verify=verify)
         if described.status_code != 200:
             raise click.ClickException(f"{described.status_code}: {described.text.strip()}")
-        request = described.json()
+        request = _card_request(described)
         data = request["signing_input"].encode()
         if isinstance(key, rsa.RSAPrivateKey):
             signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
@@ -241,13 +236,10 @@ def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id
             signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
         else:
             raise click.ClickException("the card key must be RSA or EC")
+        binding = request.get("binding_message")
         click.echo(
             f"{request['client_name']} asks to log you in"
-            + (
-                f" (binding message {request['binding_message']})"
-                if request["binding_message"]
-                else ""
-            )
+            + (f" (binding message {binding})" if binding else "")
         )
         answer = requests.post(
             url,
@@ -263,3 +255,24 @@ def approve(card_dir: Path, server: str | None, ca_file: str | None, auth_req_id
     if answer.status_code != 200:
         raise click.ClickException(f"{answer.status_code}: {answer.text.strip()}")
     click.echo("approved with the card: the service can now fetch its tokens")
+
+
+def _card_request(response) -> dict:
+    """The CARD-channel request the server described (docs/ciba.md, "CARD channel"): a JSON
+    object with the ``signing_input`` to sign, the ``client_name`` and an optional
+    ``binding_message``; anything else is a one-line error."""
+    try:
+        request = response.json()
+    except ValueError:
+        request = None
+    if (
+        isinstance(request, dict)
+        and isinstance(request.get("signing_input"), str)
+        and isinstance(request.get("client_name"), str)
+        and isinstance(request.get("binding_message") or "", str)
+    ):
+        return request
+    raise click.ClickException(
+        f"unexpected answer from {response.url}: not a card request "
+        "(a JSON object with signing_input, client_name and binding_message)"
+    )

@@ -102,13 +102,20 @@ def enroll(
 ) -> None:
     """Make a key pair, register it with an activation code, save the device file (0600)."""
     path = device_file or default_device_file()
-    if path.exists() and not force:
-        raise click.ClickException(f"{path} exists; pass --force to replace that device")
     try:
+        # Before the activation code is used: a device whose key cannot be kept is useless.
+        DeviceFile.check_writable(path, overwrite=force)
         simulator = DeviceSimulator.enroll(activation_uri, pin, name=name, webhook_url=webhook_url)
-        simulator.device.save(path, overwrite=force)
     except SimulatorError as exc:
         raise _fail(exc) from None
+    try:
+        simulator.device.save(path, overwrite=force)
+    except SimulatorError as exc:
+        device_id = simulator.device.device_id
+        raise click.ClickException(
+            f"device {device_id} was registered but not saved ({exc}): revoke it "
+            f"(santeid ecps revoke {device_id}) and enrol again with a new activation code"
+        ) from None
     click.echo(
         f"device {simulator.device.device_id} enrolled for {simulator.device.national_id} "
         f"on {simulator.device.server}; saved to {path}"
@@ -213,7 +220,8 @@ def watch(
 ) -> None:
     """Wait for requests and decide each as it arrives (CIBA: no code needed).
 
-    Exit status: 0, or 1 when --once was given and nothing was decided before --timeout.
+    Exit status: 0; 1 when --once was given and nothing was decided before --timeout, or when
+    the device can no longer decide; 130 when interrupted (Ctrl-C).
     """
     simulator = _load(device_file)
 
@@ -239,7 +247,9 @@ def watch(
     except SimulatorError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
-        return
+        # Not a success: with --once, 0 means "approved" to the script waiting for it.
+        click.echo("interrupted", err=True)
+        sys.exit(130)
     click.echo(f"{decided} request(s) decided")
     if once and decided == 0:
         sys.exit(1)

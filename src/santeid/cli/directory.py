@@ -221,7 +221,9 @@ def import_command(file: Path, file_format: str, strict: bool, progress: bool) -
     "gets an Extraction ProSanteConnect file instead of a database.",
 )
 @click.option("--demo/--no-demo", default=True, help="Add the demo professionals (database only).")
-@click.option("--force", is_flag=True, help="Replace an existing directory that has people.")
+@click.option(
+    "--force", is_flag=True, help="Replace an existing output file, or a directory that has people."
+)
 @click.option("--jobs", type=click.IntRange(1, 8), default=None, help="Processes (default: auto).")
 def generate_command(
     count: int, seed: int, out: Path | None, demo: bool, force: bool, jobs: int | None
@@ -229,6 +231,8 @@ def generate_command(
     """Generate a deterministic synthetic directory of COUNT professionals (real proportions)."""
     from santeid.directory import synthetic
 
+    if out is not None and out.exists() and not force:
+        raise click.ClickException(f"{out} exists: add --force to replace it")
     if out is not None and out.suffix.lower() in (".txt", ".zip"):
         from santeid.directory.extract_writer import write_extract
 
@@ -241,7 +245,10 @@ def generate_command(
                     bar.update(1)
                     yield professional
 
-            write_extract(out, counted())
+            try:
+                write_extract(out, counted())
+            except OSError as exc:
+                raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
         click.echo(f"Wrote {count} synthetic professionals to {out} ({FORMAT}).")
         return
     if out is None:
@@ -255,8 +262,6 @@ def generate_command(
             )
     else:
         target = out
-        if target.exists() and not force:
-            raise click.ClickException(f"{target} exists: add --force to replace it")
     with click.progressbar(length=count, label="Generating", file=sys.stderr) as bar:
         report = synthetic.generate(
             target, count, seed, with_demo=demo, progress=bar.update, jobs=jobs

@@ -11,15 +11,18 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import get_settings
+from santeid.cli.server_url import chosen_server
+from santeid.cli.server_url import server_option
+from santeid.settings import ConfigurationError
 
 
-def _service(*, need_store: bool):
+def _service(*, need_store: bool, settings=None):
     """An ``EcpsService`` on the server's files and store, without the web application."""
     from santeid.directory import Directory
     from santeid.ecps.service import EcpsService
     from santeid.storage import store_from_url
 
-    settings = get_settings()
+    settings = settings or get_settings()
     if need_store and settings.store.url.startswith("memory:"):
         raise click.ClickException(
             "activation codes live in the shared store, and memory:// is private to each "
@@ -47,11 +50,21 @@ def ecps() -> None:
 @click.argument("national_id")
 @click.option("--json", "as_json", is_flag=True, help="Print {code, expires_at, uri, app_link}.")
 @click.option("--no-qr", is_flag=True, help="Do not draw the QR code.")
-def activate(national_id: str, as_json: bool, no_qr: bool) -> None:
-    """Make a single-use activation code for NATIONAL_ID (shown as a QR code)."""
+@server_option
+def activate(national_id: str, as_json: bool, no_qr: bool, server: str | None) -> None:
+    """Make a single-use activation code for NATIONAL_ID (shown as a QR code).
+
+    The app link and URI name the server found as ``santeid cps approve`` finds it
+    (``santeid.cli.server_url``)."""
     from santeid.ecps.service import ActivationError
 
-    service = _service(need_store=True)
+    settings = get_settings()
+    issuer, why = chosen_server(settings, server)
+    try:
+        settings = settings.replace(issuer=issuer)
+    except ConfigurationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--server") from None
+    service = _service(need_store=True, settings=settings)
     try:
         activation = service.start_activation(national_id)
     except ActivationError as exc:
@@ -70,6 +83,7 @@ def activate(national_id: str, as_json: bool, no_qr: bool) -> None:
         )
         return
     lifetime = activation.expires_at - int(service.clock())
+    click.echo(f"server: {issuer} ({why})")
     click.echo(f"Activation code for {activation.national_id}: {activation.code}")
     click.echo(f"Valid until {_when(activation.expires_at)} ({lifetime} s), single use.")
     click.echo(f"App link: {activation.app_link}")

@@ -19,6 +19,8 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import get_settings
+from santeid.cli.server_url import forget_serving
+from santeid.cli.server_url import record_serving
 from santeid.db.backends import redact
 from santeid.settings import DEFAULT_REALM_PATH
 from santeid.settings import ConfigurationError
@@ -172,10 +174,6 @@ def serve(
         from santeid.observability.multiproc import prepare_multiprocess_dir
 
         prepare_multiprocess_dir()
-    # Commands that call the server (santeid cps approve) find it here (cli/server_url.py).
-    from santeid.cli.server_url import record_serving
-
-    record_serving(settings)
     from santeid import create_app
     from santeid.tls import server_ssl_context
 
@@ -239,6 +237,9 @@ def serve(
             # The path without the query string (santeid.serving, docs/operations.md).
             self.cfg.set("access_log_format", GUNICORN_ACCESS_FORMAT)
             self.cfg.set("child_exit", lambda server, worker: worker_exited(worker.pid))
+            # The arbiter listens from here on (its pid is this process's).
+            self.cfg.set("when_ready", lambda server: record_serving(settings))
+            self.cfg.set("on_exit", lambda server: forget_serving(settings))
             if ssl_context is not None:
                 self.cfg.set("certfile", tls_cert)
                 self.cfg.set("keyfile", tls_key)
@@ -328,6 +329,8 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
         except OSError as exc:
             main.server_close()
             raise click.ClickException(f"cannot listen on {host}:{tls_port}: {exc}") from None
+    # Both listeners are bound: commands that call the server find it (cli/server_url.py).
+    record_serving(settings)
     click.echo(
         f"santeid serving {settings.issuer} on {main_scheme}://{host}:{port}/ "
         f"(store {redact(settings.store.url)})"
@@ -343,6 +346,7 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
     except KeyboardInterrupt:
         pass
     finally:
+        forget_serving(settings)
         main.server_close()
         if secure is not None:
             secure.shutdown()
@@ -374,7 +378,7 @@ def _serve_with_granian(
         f"santeid serving {settings.issuer} on http://{host}:{port}/ "
         f"with {settings.workers} Granian workers (store {redact(settings.store.url)})"
     )
-    Granian(
+    server = Granian(
         "santeid.serving:rsgi_app",
         factory=True,
         address=host,
@@ -391,4 +395,23 @@ def _serve_with_granian(
         log_access_format=GRANIAN_ACCESS_FORMAT,
         log_level=LogLevels(settings.observability.log_level.lower()),
         respawn_failed_workers=True,
-    ).serve()
+    )
+    listening: list[bool] = []
+
+    def listens() -> None:
+        # Startup hooks run in the main process once the listening socket is built, before
+        # the workers start (cli/server_url.py).
+        listening.append(True)
+        record_serving(settings)
+
+    server.on_startup(listens)
+    server.on_shutdown(lambda: forget_serving(settings))
+    try:
+        server.serve()
+    except RuntimeError as exc:
+        if listening:
+            raise
+        # Granian's socket could not be built (port in use, address not available); its
+        # message goes on with a Rust backtrace.
+        reason = (str(exc).splitlines() or ["?"])[0]
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None

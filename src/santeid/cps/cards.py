@@ -37,6 +37,7 @@ import datetime
 import functools
 import logging
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from cryptography import x509
@@ -59,6 +60,7 @@ from santeid.pki import issue_certificate
 from santeid.pki import load_certificates
 from santeid.pki import name_text
 from santeid.pki import subject_name
+from santeid.pki import write_credentials
 from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
@@ -193,6 +195,8 @@ class IssuedCard:
     certificate: x509.Certificate
     private_key: PrivateKey
     authority: TestAuthority
+    #: ``cert``, ``key`` and ``ca`` files written by ``issue_test_card(out_dir=…)``.
+    files: dict[str, Path] = field(default_factory=dict)
 
 
 def issue_test_card(
@@ -203,9 +207,14 @@ def issue_test_card(
     not_before: datetime.datetime | None = None,
     not_after: datetime.datetime | None = None,
     registry: CardRegistry | None = None,
+    out_dir: Path | None = None,
 ) -> IssuedCard:
     """A card certificate (RSA 2048, as CPS3 cards; ``clientAuth``, ``digitalSignature``)
-    for ``professional``, signed by the test authority and recorded in the registry."""
+    for ``professional``, signed by the test authority and recorded in the registry.
+
+    With ``out_dir``, ``cert.pem``, ``key.pem`` and ``ca.pem`` are written there first
+    (:func:`santeid.pki.write_credentials`): a card whose key could not be written raises
+    ``OSError`` and is never recorded, so no listed card lacks its key."""
     authority = card_authority(settings)
     certificate, key = issue_certificate(
         authority,
@@ -217,10 +226,11 @@ def issue_test_card(
         key_usage=("digital_signature",),
         extended_key_usages=(CLIENT_AUTH,),
     )
+    files = {} if out_dir is None else write_credentials(out_dir, certificate, key, authority)
     (registry or CardRegistry.for_settings(settings)).record_issued(
         certificate, professional.national_id
     )
-    return IssuedCard(professional.national_id, certificate, key, authority)
+    return IssuedCard(professional.national_id, certificate, key, authority, files)
 
 
 # -- verification ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ not sorted by national id would be) and salted with malformed lines.
 from __future__ import annotations
 
 import io
+import os
 import random
 import zipfile
 from collections.abc import Iterable
@@ -43,6 +44,10 @@ def write_extract(
 ) -> Path:
     """Write an extract to ``path`` and return it.
 
+    Written to ``path.tmp`` and renamed at the end: an interrupted or failed run leaves
+    ``path`` as it was (a cut extract would look whole to ``directory import``, which would
+    then retire everyone after the cut) and removes ``path.tmp``.
+
     ``zipped`` defaults to ``path`` ending in ``.zip``. ``shuffle_seed`` shuffles the data lines
     (this keeps everything in memory: small test files only). ``extra_lines`` inserts
     ``(position, text)`` raw lines (malformed ones, say) before the data line at ``position``.
@@ -57,16 +62,22 @@ def write_extract(
             random.Random(shuffle_seed).shuffle(lines)  # noqa: S311 - test data order
         for position, extra in reversed(extras):
             lines.insert(position, extra)
-    if zipped:
-        with (
-            zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
-            archive.open(MEMBER_NAME.format(stamp=stamp), "w") as raw,
-            io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as text,
-        ):
-            _write_lines(text, lines)
-    else:
-        with path.open("w", encoding="utf-8", newline="\n") as text:
-            _write_lines(text, lines)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        if zipped:
+            with (
+                zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+                archive.open(MEMBER_NAME.format(stamp=stamp), "w") as raw,
+                io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as text,
+            ):
+                _write_lines(text, lines)
+        else:
+            with tmp.open("w", encoding="utf-8", newline="\n") as text:
+                _write_lines(text, lines)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -654,21 +654,49 @@ def generate(
 ) -> GenerationReport:
     """Write a new directory database of ``n`` synthetic professionals to ``path``.
 
-    Built in ``path.tmp`` and renamed at the end, so an interrupted run leaves the previous file
-    in place; a running server keeps reading the file it opened (restart it). The demo set is
-    added unless ``with_demo`` is false, so that the sandbox logins keep working.
+    Built in ``path.tmp`` and renamed at the end, so an interrupted or failed run leaves the
+    previous file in place (and no ``path.tmp``); a running server keeps reading the file it
+    opened (restart it). The demo set is added unless ``with_demo`` is false, so that the
+    sandbox logins keep working.
 
     ``jobs`` processes build the rows while this one writes them (default: 2 from 100,000
     people up, when the machine has 2 cores); the output does not depend on it.
     """
-    from santeid.directory.repository import Directory
-
     started = time.monotonic()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+    leftovers = (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"))
+    for leftover in leftovers:
         leftover.unlink(missing_ok=True)
+    try:
+        counts, structures_count = _build(tmp, n, seed, with_demo, progress, jobs)
+        os.replace(tmp, path)
+    finally:
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+    return GenerationReport(
+        professionals=n,
+        exercices=counts.get("exercice", 0),
+        activities=counts.get("activity", 0),
+        structures=structures_count,
+        other_ids=counts.get("other_id", 0),
+        seconds=time.monotonic() - started,
+        path=str(path),
+    )
+
+
+def _build(
+    tmp: Path,
+    n: int,
+    seed: int,
+    with_demo: bool,
+    progress: Callable[[int], None] | None,
+    jobs: int | None,
+) -> tuple[dict[str, int], int]:
+    """Fill the new database ``tmp`` (see :func:`generate`); ``(rows per table, structures)``."""
+    from santeid.directory.repository import Directory
+
     conn = sqlite3.connect(tmp, isolation_level=None)
     counts: dict[str, int] = {}
     try:
@@ -719,20 +747,11 @@ def generate(
         conn.close()
     if with_demo:
         demo = Directory(tmp)
-        demo.seed_demo()
-        demo.close()
-    os.replace(tmp, path)
-    for leftover in (Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        leftover.unlink(missing_ok=True)
-    return GenerationReport(
-        professionals=n,
-        exercices=counts.get("exercice", 0),
-        activities=counts.get("activity", 0),
-        structures=structures_count,
-        other_ids=counts.get("other_id", 0),
-        seconds=time.monotonic() - started,
-        path=str(path),
-    )
+        try:
+            demo.seed_demo()
+        finally:
+            demo.close()
+    return counts, structures_count
 
 
 TABLE_ORDER = ("person", "structure", "exercice", "savoir_faire", "activity", "other_id")

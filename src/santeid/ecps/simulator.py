@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import pyotp
 import requests
 from joserfc import jws
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 #: Environment variable naming the device file.
@@ -48,6 +49,8 @@ TOKEN_LIFETIME = 30
 HTTP_MARGIN = 15.0
 #: Longest wait the simulator asks for in one long poll (the server caps it too).
 MAX_WAIT = 25
+#: Members every device file has (``name`` and ``audience`` may be missing).
+_DEVICE_FILE_REQUIRED = ("server", "device_id", "national_id", "private_jwk", "totp_secret")
 
 
 class SimulatorError(Exception):
@@ -93,6 +96,56 @@ def parse_activation_uri(uri: str) -> tuple[str, str]:
     return server, code
 
 
+def _device_file_problem(data: Any) -> str | None:
+    """What makes ``data`` (a parsed device file) unusable, or ``None``."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    missing = [name for name in _DEVICE_FILE_REQUIRED if name not in data]
+    if missing:
+        return "no " + ", ".join(missing)
+    for name in (*_DEVICE_FILE_REQUIRED, "name", "audience"):
+        if name != "private_jwk" and name in data and not isinstance(data[name], str):
+            return f"{name} is not a string"
+    for name in ("server", "audience"):
+        if data.get(name) and not data[name].startswith(("http://", "https://")):
+            return f"{name} is not an http(s) origin"
+    if not data["device_id"] or not data["national_id"]:
+        return "empty device_id or national_id"
+    try:
+        pyotp.TOTP(data["totp_secret"]).byte_secret()
+    except (ValueError, TypeError):
+        return "totp_secret is not a base32 TOTP secret"
+    jwk = data["private_jwk"]
+    try:
+        key = ECKey.import_key(jwk) if isinstance(jwk, dict) else None
+    except (JoseError, ValueError, TypeError):
+        key = None
+    if key is None or not key.is_private or key.curve_name != "P-256":
+        return "private_jwk is not a private P-256 key"
+    return None
+
+
+def _unwritable(path: Path, exc: OSError) -> SimulatorError:
+    return SimulatorError(f"cannot write the device file {path}: {exc.strerror or exc}")
+
+
+def _temporary_beside(path: Path, overwrite: bool) -> tuple[int, str]:
+    """A new temporary file in the directory of ``path`` (created 0700), which must not exist
+    unless ``overwrite`` nor be a directory."""
+    if path.exists() and not overwrite:
+        raise SimulatorError(f"{path} exists; pass --force to replace that device")
+    if path.is_dir():
+        raise SimulatorError(f"cannot write the device file {path}: it is a directory")
+    existing = next((folder for folder in path.parents if folder.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise SimulatorError(f"cannot write the device file {path}: {existing} is not a directory")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=".device-", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+
+
 @dataclass
 class DeviceFile:
     server: str
@@ -108,6 +161,8 @@ class DeviceFile:
 
     @classmethod
     def load(cls, path: Path) -> DeviceFile:
+        """Read and check a device file; :class:`SimulatorError` ``not a device file: …``
+        when it lacks a member or one is of the wrong kind."""
         try:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError:
@@ -116,26 +171,35 @@ class DeviceFile:
             ) from None
         except (OSError, ValueError) as exc:
             raise SimulatorError(f"cannot read the device file {path}: {exc}") from None
-        try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-        except TypeError as exc:
-            raise SimulatorError(f"{path} is not a device file: {exc}") from None
+        problem = _device_file_problem(data)
+        if problem:
+            raise SimulatorError(f"not a device file: {path} ({problem})")
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    @staticmethod
+    def check_writable(path: Path, *, overwrite: bool = False) -> None:
+        """Make sure a device file can be saved at ``path`` (its 0700 directory created, a
+        temporary file written there) before a device is registered, whose private key would
+        otherwise be lost with the activation code."""
+        fd, temporary = _temporary_beside(Path(path), overwrite)
+        os.close(fd)
+        os.unlink(temporary)
 
     def save(self, path: Path, *, overwrite: bool = False) -> None:
-        """Write atomically, mode 0600 (it holds the private key), in a 0700 directory."""
+        """Write atomically, mode 0600 (it holds the private key), in a 0700 directory;
+        :class:`SimulatorError` when it cannot be written."""
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise SimulatorError(f"{path} exists; pass --force to replace that device")
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=".device-", dir=path.parent)
+        fd, temporary = _temporary_beside(path, overwrite)
         try:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(asdict(self), fh, indent=2)
                 fh.write("\n")
             os.replace(temporary, path)
-        except BaseException:
+        except BaseException as exc:
             Path(temporary).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise _unwritable(path, exc) from None
             raise
 
     @property
@@ -188,13 +252,43 @@ def make_decision(
 
 
 def _answer(response: requests.Response) -> dict[str, Any]:
+    """The JSON object a call answered; :class:`ProtocolError` for a refusal,
+    :class:`SimulatorError` for a success that is not a JSON object."""
     try:
         data = response.json()
     except ValueError:
-        data = {"detail": response.text[:200]}
+        data = {"detail": response.text[:200]} if not response.ok else None
     if not response.ok:
         raise ProtocolError(response.status_code, data if isinstance(data, dict) else {})
+    if not isinstance(data, dict):
+        raise _unexpected(response.url, "not a JSON object")
     return data
+
+
+def _unexpected(url: str, what: str) -> SimulatorError:
+    return SimulatorError(f"unexpected answer from {url}: {what}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_request_item(item: Any) -> bool:
+    """A pending request as ``GET /requests`` lists them (docs/ecps-device-protocol.md), to
+    the extent this simulator reads it."""
+    if not isinstance(item, dict) or not isinstance(item.get("request_id"), str):
+        return False
+    candidates = item.get("candidates")
+    return (
+        bool(item["request_id"])
+        and (candidates is None or isinstance(candidates, list))
+        and all(isinstance(c, str) for c in candidates or ())
+        and all(
+            item.get(name) is None or isinstance(item[name], str)
+            for name in ("kind", "sandbox_expected_code", "requested_from")
+        )
+        and all(name not in item or _is_number(item[name]) for name in ("created_at", "expires_at"))
+    )
 
 
 class DeviceSimulator:
@@ -242,13 +336,16 @@ class DeviceSimulator:
         registered = _answer(response)
         device = DeviceFile(
             server=server,
-            device_id=registered["device_id"],
-            national_id=registered["national_id"],
+            device_id=registered.get("device_id"),  # type: ignore[arg-type]  # checked below
+            national_id=registered.get("national_id"),  # type: ignore[arg-type]
             private_jwk=dict(key.as_dict(private=True)),
-            totp_secret=registered["totp_secret"],
+            totp_secret=registered.get("totp_secret"),  # type: ignore[arg-type]
             name=registered.get("name", name),
             audience="" if registered.get("server") in (None, server) else registered["server"],
         )
+        problem = _device_file_problem(asdict(device))
+        if problem:
+            raise _unexpected(response.url, problem)
         return cls(device, session=http, timeout=timeout)
 
     # -- calls ----------------------------------------------------------------------------
@@ -283,7 +380,10 @@ class DeviceSimulator:
         answer = self._call(
             "GET", "/requests", params={"wait": f"{wait:g}"}, timeout=wait + HTTP_MARGIN
         )
-        return list(answer.get("requests") or [])
+        items = answer.get("requests")
+        if not isinstance(items, list) or not all(_is_request_item(i) for i in items):
+            raise _unexpected(self._url("/requests"), "'requests' is not a list of requests")
+        return items
 
     def stream(self, *, timeout: float = 120.0) -> Iterator[tuple[str, dict[str, Any]]]:
         """Server-Sent Events of ``/requests/stream`` as ``(event, data)`` pairs."""
@@ -304,7 +404,11 @@ class DeviceSimulator:
             for line in response.iter_lines(decode_unicode=True):
                 if line == "":
                     if data:
-                        yield event, json.loads("\n".join(data))
+                        try:
+                            parsed = json.loads("\n".join(data))
+                        except ValueError:
+                            raise _unexpected(self._url("/requests/stream"), "not JSON") from None
+                        yield event, parsed
                     event, data = "message", []
                 elif line.startswith(":"):
                     continue
@@ -326,7 +430,10 @@ class DeviceSimulator:
             )
         except requests.RequestException as exc:
             raise SimulatorError(f"cannot reach {self.device.server}: {exc}") from None
-        return _answer(response)
+        result = _answer(response)
+        if not all(isinstance(result.get(name), str) for name in ("request_id", "status")):
+            raise _unexpected(response.url, "no request_id or status")
+        return result
 
     def approve(self, request_id: str, pin: str, code: str | None = None) -> dict[str, Any]:
         return self.decide(request_id, "approve", pin, code)
