@@ -413,15 +413,7 @@ def test_a_scenario_record_holds_the_choice_and_the_creation_scenario():
 def test_scenario_descriptions_say_when_the_phone_answers(settings):
     """docs/sandbox.md, "Scenarios by identity": a delay of 0 is at once; no delay waits
     ``sandbox_approval_delay`` for a browser login and answers a CIBA request at once."""
-    from santeid.settings import Settings
-
-    slow_browser = Settings(
-        issuer=settings.issuer,
-        data_dir=settings.data_dir,
-        keys_dir=settings.keys_dir,
-        sandbox=True,
-        sandbox_approval_delay=1.5,
-    )
+    slow_browser = settings.replace(sandbox_approval_delay=1.5)
     client = create_app(slow_browser, store=MemoryStore()).test_client()
 
     def description(national_id: str) -> str:
