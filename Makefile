@@ -19,13 +19,20 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 ## make run: install, create dev keys and demo data if missing, serve the sandbox on
-## http://127.0.0.1:5000 (and https://127.0.0.1:5443 for client certificates)
+## http://127.0.0.1:5000 (and https://127.0.0.1:5443 for client certificates). Other ports or
+## address: make run PORT=8000 TLS_PORT=8443 HOST=127.0.0.1 (the issuer follows them).
 run: $(STAMP)
 	SANTEID_SANDBOX=true $(BIN)/santeid keys generate
 	SANTEID_SANDBOX=true $(BIN)/santeid directory seed-demo
 	@# The INSi demo base: 100 000 synthetic persons plus the published test identities.
 	test -f var/civil-status.sqlite3 || SANTEID_SANDBOX=true $(BIN)/santeid civil generate --persons 100000 --seed 1
 	test -f keys/tls/cert.pem || SANTEID_SANDBOX=true $(BIN)/santeid tls dev-cert --out keys/tls
+	@echo
+	@echo "Sandbox: next steps (README.md, \"Try it\")"
+	@echo "  http://$(HOST):$(PORT)/                   start here: it links every sandbox page"
+	@echo "  http://$(HOST):$(PORT)/sandbox/debugger   log a professional in (810000000030) and read the tokens"
+	@echo "  http://$(HOST):$(PORT)/admin/             admin console: admin / santeid-demo-admin"
+	@echo
 	SANTEID_SANDBOX=true $(BIN)/santeid serve --sandbox --access-log --host $(HOST) --port $(PORT) \
 	  --tls-port $(TLS_PORT) --tls-cert keys/tls/cert.pem --tls-key keys/tls/key.pem
 

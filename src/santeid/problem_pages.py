@@ -13,6 +13,7 @@ from flask import Blueprint
 from flask import Response
 from flask import json
 from flask import request
+from flask import url_for
 
 from santeid.problems import CATALOGUE
 from santeid.problems import PROBLEM_JSON
@@ -81,9 +82,15 @@ def _html(title: str, rows: list[ProblemType], settings) -> Response:
         f"<td>{escape(p.title)}</td><td>{escape(p.description)}</td></tr>"
         for p in rows
     )
+    from santeid.sandbox import banner_html
+
+    banner = banner_html("en")
+    # The banner's style, in sandbox mode only: the pages stay bare otherwise.
+    style = f'<link rel="stylesheet" href="{url_for("static", filename="santeid.css")}">'
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
+        f"<title>{escape(title)}</title>{style if banner else ''}</head>"
+        f"<body>{banner}<h1>{escape(title)}</h1>"
         "<table><thead><tr><th>code</th><th>status</th><th>API</th><th>title</th>"
         f"<th>description</th></tr></thead><tbody>{items}</tbody></table></body></html>"
     )

@@ -835,6 +835,10 @@
     $("tab-offline").textContent = t("tab_offline");
     $("tab-me").textContent = t("tab_me");
     document.querySelector(".skip").textContent = t("skip");
+    const sandbox = $("sandbox-banner"); // sandbox mode only, with its text in each language
+    if (sandbox && sandbox.getAttribute("data-text-" + locale)) {
+      sandbox.textContent = sandbox.getAttribute("data-text-" + locale);
+    }
     if (!state.online) $("network-banner").textContent = t("offline_banner");
   }
   const SCREENS = { home: showHome, offline: showOffline, me: showMe };

@@ -289,6 +289,47 @@ def test_ciba_client_metadata_is_checked(app, overrides, message):
         register_ciba_client(app, "bad", **overrides)
 
 
+def test_clients_add_says_a_local_http_endpoint_needs_sandbox_mode(settings, tmp_path):
+    """docs/ciba.md, "Ping mode": the walkthrough's receiver on 127.0.0.1 is registered with
+    SANTEID_SANDBOX=true; without it, the refusal says so."""
+    import json
+
+    from click.testing import CliRunner
+
+    from santeid.cli import main
+
+    client_file = tmp_path / "ping.json"
+    client_file.write_text(
+        json.dumps(
+            {
+                "client_id": "logiciel-lourd-ping",
+                "client_secret": "a-secret-of-at-least-16-characters",
+                "grant_types": [ciba_metadata.CIBA_GRANT_TYPE],
+                "backchannel_token_delivery_mode": "ping",
+                "backchannel_client_notification_endpoint": "http://127.0.0.1:8099/ciba",
+            }
+        )
+    )
+    env = {
+        "SANTEID_DATA_DIR": settings.data_dir,
+        "SANTEID_KEYS_DIR": settings.keys_dir,
+        "SANTEID_CONFIG": "",
+    }
+    runner = CliRunner()
+    refused = runner.invoke(
+        main, ["clients", "add", str(client_file)], env={**env, "SANTEID_SANDBOX": "false"}
+    )
+    assert refused.exit_code == 1
+    assert (
+        "backchannel_client_notification_endpoint: the webhook URL must use https"
+        " (http://127.0.0.1 and http://localhost are accepted in sandbox mode only)"
+    ) in refused.output
+    added = runner.invoke(
+        main, ["clients", "add", str(client_file)], env={**env, "SANTEID_SANDBOX": "true"}
+    )
+    assert added.exit_code == 0, added.output
+
+
 def test_interval_zero_and_sandbox_local_endpoint_are_accepted(app):
     meta = _ping_client(app, "http://localhost:8080/cb")
     assert meta["backchannel_polling_interval"] == 0

@@ -152,6 +152,9 @@ def test_tls_dev_cert(run, home):
     assert (
         "issued server certificate" in result.output and "santeid serve --tls-cert" in result.output
     )
+    # serve finds the CPS and INSi authorities by itself: --client-ca is not a step to take.
+    assert "<CPS authorities PEM>" not in result.output
+    assert "CPS and INSi authorities" in result.output
     assert (home / "keys" / "tls-test-ca.pem").exists()
     ca = load_certificates(home / "tls" / "ca.pem")[0]
     cert.verify_directly_issued_by(ca)

@@ -149,6 +149,22 @@ def test_public_https_allowed():
     ]
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8099/ciba", "http://localhost/hook"])
+def test_local_http_outside_sandbox_says_sandbox_mode_would_accept_it(url):
+    with pytest.raises(WebhookRefused) as refused:
+        check_webhook_url(url, sandbox=False)
+    assert str(refused.value) == (
+        "the webhook URL must use https"
+        " (http://127.0.0.1 and http://localhost are accepted in sandbox mode only)"
+    )
+
+
+def test_other_http_urls_get_no_sandbox_hint():
+    with pytest.raises(WebhookRefused) as refused:
+        check_webhook_url("http://93.184.215.14/hook", sandbox=False)
+    assert str(refused.value) == "the webhook URL must use https"
+
+
 def test_sandbox_allows_local_http_only_for_loopback():
     assert check_webhook_url("http://127.0.0.1:8080/hook", sandbox=True)[3] == ["127.0.0.1"]
     assert check_webhook_url("http://localhost:8080/hook", sandbox=True)[3] == ["127.0.0.1"]

@@ -408,3 +408,24 @@ def test_a_scenario_record_holds_the_choice_and_the_creation_scenario():
     assert store.get(keys.SANDBOX_SCENARIO.key(someone.national_id)) is None
     store.put(keys.SANDBOX_SCENARIO.key(someone.national_id), {"outcome": DENY, "delay": None}, 60)
     assert book.get(someone) == Scenario(DENY)
+
+
+def test_scenario_descriptions_say_when_the_phone_answers(settings):
+    """docs/sandbox.md, "Scenarios by identity": a delay of 0 is at once; no delay waits
+    ``sandbox_approval_delay`` for a browser login and answers a CIBA request at once."""
+    slow_browser = settings.replace(sandbox_approval_delay=1.5)
+    client = create_app(slow_browser, store=MemoryStore()).test_client()
+
+    def description(national_id: str) -> str:
+        return client.get(f"{API}/professionals/{national_id}").get_json()["scenario_description"]
+
+    assert description(AT_ONCE) == "approved at once"
+    assert description(SLOW) == "approved after 10 s"
+    assert description("810000000001") == (
+        "approved after sandbox_approval_delay (1.5 s) for a browser login, at once for CIBA"
+    )
+    assert description(DENY) == (
+        "denied on the phone after sandbox_approval_delay (1.5 s) for a browser login,"
+        " at once for CIBA"
+    )
+    assert description(CARD_ONLY) == "no phone: CPS card (or an activated e-CPS) only"

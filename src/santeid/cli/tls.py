@@ -64,5 +64,6 @@ def dev_cert(out_dir: Path, hosts: tuple[str, ...], days: int) -> None:
         click.echo(f"  {role:<8} {path}")
     click.echo(
         f"serve with: santeid serve --tls-cert {files['cert']} --tls-key {files['key']} "
-        "--client-ca <CPS authorities PEM>"
+        "(client certificates of the configured CPS and INSi authorities, else of the test "
+        "ones, are accepted; --client-ca PEM names others instead)"
     )

@@ -44,6 +44,9 @@ TIMEOUT = 5.0
 MAX_URL_LENGTH = 2048
 #: Host names that mean "this machine", allowed in sandbox mode only.
 SANDBOX_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: Added to the refusal of a plain ``http`` URL on this machine outside sandbox mode: the
+#: sandbox exception is the likely thing its author was counting on.
+SANDBOX_ONLY_HINT = "(http://127.0.0.1 and http://localhost are accepted in sandbox mode only)"
 
 
 class WebhookRefused(ValueError):
@@ -116,7 +119,8 @@ def check_webhook_url(url: object, *, sandbox: bool) -> tuple[str, str, int, lis
         # not resolved: "localhost" is pinned to the loopback address.
         return parts.scheme, host, port, ["::1" if host == "::1" else "127.0.0.1"]
     if parts.scheme != "https":
-        raise WebhookRefused("the webhook URL must use https")
+        hint = f" {SANDBOX_ONLY_HINT}" if host in SANDBOX_LOCAL_HOSTS else ""
+        raise WebhookRefused(f"the webhook URL must use https{hint}")
     addresses = _resolve(host, port)
     for address in addresses:
         _check_address(address)

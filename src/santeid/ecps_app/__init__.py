@@ -97,9 +97,21 @@ def no_slash():
     return redirect(PREFIX + "/", code=301)
 
 
+#: The line of ``index.html`` that the sandbox banner takes in sandbox mode (and nothing
+#: outside it): the app is no page of ``base.html``, yet a sandbox must show on every page.
+BANNER_LINE = "  <!-- sandbox banner -->\n"
+
+
+def _shell_page() -> str:
+    from santeid.sandbox import banner_html
+
+    banner = banner_html("fr", every_language=True)
+    return _file("index.html").decode().replace(BANNER_LINE, f"  {banner}\n" if banner else "")
+
+
 @bp.get("/")
 def shell():
-    response = _revalidated(_file("index.html"), "text/html")
+    response = _revalidated(_shell_page(), "text/html")
     response.headers["Content-Security-Policy"] = CSP
     # A camera for the QR scanner, nothing else (Permissions Policy).
     response.headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"

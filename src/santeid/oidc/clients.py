@@ -67,6 +67,13 @@ class InvalidClientMetadata(ValueError):
         self.description = description
 
 
+def _is_placeholder(secret: str) -> bool:
+    """A documentation placeholder such as ``<a long random secret>``, copied as it is: a
+    secret everyone who read the page knows. Refused outside sandbox mode."""
+    text = secret.strip()
+    return text.startswith("<") and text.endswith(">")
+
+
 def _secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -234,6 +241,10 @@ def validate_metadata(
         if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
             raise InvalidClientMetadata(
                 f"client_secret is required for {method} (at least {MIN_SECRET_LENGTH} characters)"
+            )
+        if not sandbox and _is_placeholder(secret):
+            raise InvalidClientMetadata(
+                f"client_secret {secret!r} is a placeholder: put the service's own secret there"
             )
     # The jwks verify private_key_jwt assertions, CIBA and authorization request objects.
     if method == client_auth.PRIVATE_KEY_JWT or "jwks" in meta:

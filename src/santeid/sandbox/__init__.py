@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 from flask import render_template
+from markupsafe import Markup
 
 from santeid.i18n import Translator
 from santeid.services import services
@@ -51,6 +52,20 @@ def home():
         scenarios=scenario_rows,
         discovery=f"{svc.settings.issuer}/.well-known/wallet-openid-configuration",
     )
+
+
+def banner_html(locale: str = "fr", *, every_language: bool = False) -> Markup:
+    """The sandbox banner (``templates/_sandbox_banner.html``; empty outside sandbox mode) for
+    the pages that are not built on ``base.html``: the e-CPS app's shell and the problem
+    pages. ``every_language``: the banner also carries its text in each language, as
+    ``data-text-<locale>``, for the e-CPS app, which changes language by itself."""
+    from santeid.i18n import SUPPORTED
+
+    alternates = (
+        {code: Translator(code)("sandbox_banner") for code in SUPPORTED} if every_language else {}
+    )
+    html = render_template("_sandbox_banner.html", t=Translator(locale), alternates=alternates)
+    return Markup(html)  # noqa: S704 - rendered by Jinja with autoescape
 
 
 def phone_for(

@@ -114,7 +114,11 @@ def _describe(professional) -> dict:
         "status": professional.status,
         "professions": list(professional.professions),
         "scenario": scenario.to_dict() if scenario else None,
-        "scenario_description": scenario.describe() if scenario else "no sandbox phone",
+        "scenario_description": (
+            scenario.describe(svc.settings.sandbox.approval_delay)
+            if scenario
+            else "no sandbox phone"
+        ),
         "active_ecps_devices": len(devices),
     }
 

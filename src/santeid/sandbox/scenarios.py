@@ -67,10 +67,21 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "delay": self.delay}
 
-    def describe(self) -> str:
-        when = "" if self.delay is None else f" after {self.delay:g} s"
+    def describe(self, approval_delay: float) -> str:
+        """What the sandbox phone does, in words (home page, control API); ``approval_delay``
+        is the ``sandbox_approval_delay`` setting, the wait of a scenario without a delay
+        (``SandboxPhone._delay``)."""
+        if self.delay is None:
+            when = (
+                f" after sandbox_approval_delay ({approval_delay:g} s) for a browser login,"
+                " at once for CIBA"
+            )
+        elif self.delay == 0:
+            when = " at once"
+        else:
+            when = f" after {self.delay:g} s"
         return {
-            APPROVE: f"approved{when or ' at once'}",
+            APPROVE: f"approved{when}",
             DENY: f"denied on the phone{when}",
             NEVER: "never answered: the request expires",
             WRONG_CODE: f"the wrong code is picked{when}",

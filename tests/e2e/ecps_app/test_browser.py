@@ -308,10 +308,13 @@ def test_my_ecps_screen_shows_identity_device_and_last_approvals(activated):
     assert "Logiciel de cabinet — validée" in history
     assert "Service de démonstration — refusée" in history
     screen(phone, "10-my-ecps")
+    # The sandbox shows in the app too (README: a banner on every page), in its language.
+    assert text_of(phone, "#sandbox-banner").startswith("Bac à sable santeid")
     # English on request, remembered; French again.
     css(phone, "#lang-toggle").click()
     wait_for(lambda: text_of(phone, "h1") == "My e-CPS", what="the English screen")
     assert text_of(phone, "#tab-requests") == "Requests"
+    assert text_of(phone, "#sandbox-banner") == "santeid sandbox — test environment, no real data."
     assert phone.execute_script("return document.documentElement.lang") == "en"
     css(phone, "#lang-toggle").click()
     wait_for(lambda: text_of(phone, "h1") == "Mon e-CPS", what="the French screen")
