@@ -55,7 +55,7 @@ def render_error(exc: Exception) -> Response:
     and routing errors (``not_found``, ``method_not_allowed``), outages and bugs, answered as
     the e-CPS device API answers them."""
     if not isinstance(exc, ControlProblem):
-        return ecps_api.render_error(exc)
+        return ecps_api.render_error(exc, with_server_time=False)
     body = {
         "type": problems.problem_uri(services().settings, exc.code),
         "title": problems.problem_type(exc.code).title,
