@@ -126,7 +126,10 @@ def devices(server) -> dict[str, str]:
     return {device["device_id"]: device["status"] for device in found}
 
 
-def start_ciba(server, binding_message: str = "73") -> requests.Response:
+def start_ciba(server, binding_message: str | None = None) -> tuple[requests.Response, str]:
+    """A CIBA request; its binding message (a new one unless given), which tells it from a
+    request another test left pending."""
+    binding_message = binding_message or secrets.token_hex(4)
     started = requests.post(
         f"{server.issuer}/protocol/openid-connect/ext/ciba/auth",
         data={
@@ -138,7 +141,7 @@ def start_ciba(server, binding_message: str = "73") -> requests.Response:
         timeout=10,
     )
     assert started.status_code == 200, started.text
-    return started
+    return started, binding_message
 
 
 def pin_on_pad(phone, pin: str) -> None:
@@ -166,12 +169,17 @@ def start_login(server, browser) -> str:
     return wait_for(lambda: text_of(browser, "#dynamic-code"), what="the dynamic code")
 
 
-def open_request(phone, service: str) -> None:
-    """The app shows the request live (no reload); open it."""
-    wait_for(
-        lambda: text_of(phone, "#request-list .service-name") == service,
-        what=f"the request of {service} in the app",
-    )
+def open_request(phone, service: str, binding: str | None = None) -> None:
+    """The app shows the request live (no reload); open it. ``binding``: a CIBA request's
+    binding message, to wait for that request rather than one left pending before it."""
+
+    def shown() -> bool:
+        first = css(phone, "#request-list .request")
+        if first.find_element(By.CSS_SELECTOR, ".service-name").text != service:
+            return False
+        return binding is None or first.find_element(By.CSS_SELECTOR, ".binding").text == binding
+
+    wait_for(shown, what=f"the request of {service} in the app")
     css(phone, "#request-list button.answer").click()
     wait_for(lambda: css(phone, "#pin-pad"), what="the PIN pad")
 
@@ -316,8 +324,8 @@ def test_denial_in_the_app_is_shown_on_the_login_page(server, activated, desktop
 
 def test_ciba_request_shows_its_binding_message_and_is_approved(server, activated):
     phone = activated
-    started = start_ciba(server)
-    open_request(phone, "Logiciel de cabinet")
+    started, _ = start_ciba(server, "73")
+    open_request(phone, "Logiciel de cabinet", "73")
     assert text_of(phone, ".request .channel") == "Demande d'un service (sans navigateur)"
     assert text_of(phone, ".request .binding") == "73"
     # A CIBA request has no browser: the service's identifier only.
@@ -359,8 +367,8 @@ def test_offline_code_of_the_app_is_accepted_by_the_login_page(server, activated
 def test_my_ecps_screen_shows_identity_device_and_last_approvals(server, activated):
     phone = activated
     for button, result in (("#approve", "validée"), ("#deny", "refusée")):
-        start_ciba(server)
-        open_request(phone, "Logiciel de cabinet")
+        _, binding = start_ciba(server)
+        open_request(phone, "Logiciel de cabinet", binding)
         pin_on_pad(phone, PIN)
         css(phone, button).click()
         wait_for(lambda r=result: r in text_of(phone, "#result"), what=f"the answer {result}")
@@ -504,8 +512,8 @@ def test_a_wrong_pin_then_the_right_pin_on_the_keypad_approves(server, activated
     # The request list is no live region (its countdown changes every second); new requests
     # are announced through the announcer.
     assert css(phone, "#request-list").get_attribute("aria-live") is None
-    start_ciba(server)
-    open_request(phone, "Logiciel de cabinet")
+    _, binding = start_ciba(server)
+    open_request(phone, "Logiciel de cabinet", binding)
     live = phone.execute_script(
         "return [...document.querySelectorAll('.expires')].map(e => e.closest('[aria-live]'))"
         ".filter(e => e && e.getAttribute('aria-live') !== 'off').length"
@@ -513,7 +521,7 @@ def test_a_wrong_pin_then_the_right_pin_on_the_keypad_approves(server, activated
     assert live == 0
     # Retour leaves the PIN step for the list; the request is still there.
     css(phone, "#pin-back").click()
-    open_request(phone, "Logiciel de cabinet")
+    open_request(phone, "Logiciel de cabinet", binding)
     pin_on_pad(phone, "0000")
     css(phone, "#approve").click()
     wait_for(lambda: "Essais restants : 2" in text_of(phone, "#decision-error"), what="wrong PIN")
@@ -535,23 +543,23 @@ def test_a_push_message_while_open_keeps_requests_live(server, activated):
             "new MessageEvent('message', {data: {type: 'request'}}))"
         )
     time.sleep(7)  # longer than the server's long poll (5 s): a stopped loop would show
-    start_ciba(server)
-    open_request(phone, "Logiciel de cabinet")
+    _, binding = start_ciba(server)
+    open_request(phone, "Logiciel de cabinet", binding)
     phone.execute_script(
         "navigator.serviceWorker.dispatchEvent("
         "new MessageEvent('message', {data: {type: 'request'}}))"
     )
     time.sleep(7)
     css(phone, "#pin-back").click()
-    start_ciba(server, binding_message="74")
-    wait_for(lambda: text_of(phone, "#request-list .binding") == "74", what="the next request")
+    _, binding = start_ciba(server)
+    wait_for(lambda: text_of(phone, "#request-list .binding") == binding, what="the next request")
 
 
 def test_a_phone_clock_20_s_ahead_is_corrected_from_the_server_time(server, activated):
     phone = activated
     phone.execute_script("const real = Date.now; Date.now = () => real.call(Date) + 20000;")
-    start_ciba(server)
-    open_request(phone, "Logiciel de cabinet")
+    _, binding = start_ciba(server)
+    open_request(phone, "Logiciel de cabinet", binding)
     pin_on_pad(phone, PIN)
     css(phone, "#approve").click()
     wait_for(lambda: "validée" in text_of(phone, "#result"), what="the approval")
@@ -560,8 +568,8 @@ def test_a_phone_clock_20_s_ahead_is_corrected_from_the_server_time(server, acti
 
 def test_a_stalled_decision_ends_as_a_network_error(server, activated):
     phone = activated
-    start_ciba(server)
-    open_request(phone, "Logiciel de cabinet")
+    _, binding = start_ciba(server)
+    open_request(phone, "Logiciel de cabinet", binding)
     pin_on_pad(phone, PIN)
     # The decision never gets an answer: Chromium holds it (DevTools Fetch domain).
     phone.execute_cdp_cmd("Fetch.enable", {"patterns": [{"urlPattern": "*/decision"}]})
@@ -599,7 +607,8 @@ def test_an_unavailable_service_is_shown_and_its_retry_after_honoured(server, ac
     )
     banner = wait_for(lambda: text_of(phone, "#network-banner"), what="the banner")
     assert banner.startswith("Service momentanément indisponible")
-    wait_for(lambda: text_of(phone, "#no-request") == "Aucune demande en attente.")
+    # No "waiting for requests" while none can arrive.
+    wait_for(lambda: "En attente de demandes" not in text_of(phone, "#request-list"))
     wait_for(lambda: phone.execute_script("return window.polls.length") >= 2, timeout=15)
     first, second = phone.execute_script("return window.polls")[:2]
     assert second - first >= 5900
@@ -608,8 +617,8 @@ def test_an_unavailable_service_is_shown_and_its_retry_after_honoured(server, ac
 
 def test_the_english_button_redraws_the_request_screen_keeping_the_pin(server, activated):
     phone = activated
-    start_ciba(server)
-    open_request(phone, "Logiciel de cabinet")
+    _, binding = start_ciba(server)
+    open_request(phone, "Logiciel de cabinet", binding)
     pin_on_pad(phone, "24")
     try:
         css(phone, "#lang-toggle").click()
