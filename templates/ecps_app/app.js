@@ -9,6 +9,9 @@
   const API = new URL("../device/", location.href).pathname.replace(/\/$/, ""); // /ecps/device
   const TOKEN_LIFETIME = 30; // s; the server accepts up to 60
   const LONG_POLL = 25; // s
+  const CALL_TIMEOUT = 15; // s: a call (a decision, a registration…) that takes longer has failed
+  const POLL_TIMEOUT = LONG_POLL + 10; // s: the long poll answers within LONG_POLL
+  const RETRY_DELAY = 3; // s between two failed polls, unless the server says (Retry-After)
   const HISTORY_SIZE = 10;
 
   // -- texts (French by default, English on request) -------------------------------------------
@@ -18,7 +21,8 @@
       tab_requests: "Demandes", tab_offline: "Code hors connexion", tab_me: "Mon e-CPS",
       activate_title: "Activer votre e-CPS",
       activate_intro: "Scannez le QR code de la page d'activation avec l'appareil photo du téléphone, ou saisissez le code d'activation affiché sous le QR code.",
-      activate_replace: "Cette application porte déjà une e-CPS. L'activer de nouveau remplacera l'e-CPS de ce téléphone.",
+      activate_replace: "Cette application porte déjà une e-CPS. L'activer de nouveau remplacera l'e-CPS de ce téléphone, qui sera révoquée.",
+      replace_confirm: "Ce téléphone porte l'e-CPS de {who}. La remplacer ? L'e-CPS actuelle de ce téléphone sera révoquée.",
       code_label: "Code d'activation", code_help: "Valable 90 secondes, une seule fois.",
       name_label: "Nom de ce téléphone", name_default: "Mon téléphone",
       scan: "Scanner le QR code", scan_stop: "Arrêter la caméra", scan_hint: "Cadrez le QR code de la page d'activation.",
@@ -37,12 +41,18 @@
       err_professional_inactive: "Votre compte n'est plus actif dans l'annuaire.",
       err_invalid_pin: "Le code PIN doit compter de 4 à 8 chiffres.",
       err_network: "Le serveur ne répond pas. Vérifiez la connexion du téléphone.",
+      err_temporarily_unavailable: "Le service est momentanément indisponible. Réessayez dans quelques instants.",
+      err_too_many_waits: "L'application est ouverte trop de fois sur ce téléphone. Fermez ses autres fenêtres ou onglets.",
+      err_server: "Le serveur a rencontré une erreur. Réessayez dans quelques instants.",
+      err_clock: "L'heure de ce téléphone est fausse : vérifiez sa date et son heure (réglage automatique), puis réessayez.",
       err_other: "L'opération a échoué ({code}).",
       home_title: "Demandes de connexion",
       home_waiting: "En attente de demandes. Gardez l'application ouverte, ou activez les notifications.",
       home_none: "Aucune demande en attente.",
       notifications_enable: "Activer les notifications", notifications_on: "Notifications activées.",
       notifications_denied: "Les notifications sont refusées pour ce site.",
+      notifications_failed: "Les notifications n'ont pas pu être activées. Gardez l'application ouverte pour recevoir les demandes.",
+      notifications_unavailable: "Ce serveur n'envoie pas de notifications : gardez l'application ouverte pour recevoir les demandes.",
       new_request: "Nouvelle demande de connexion de {service}.",
       kind_browser: "Connexion dans un navigateur", kind_ciba: "Demande d'un service (sans navigateur)",
       client_id: "Identifiant du service : {id}", requested_from: "Adresse du navigateur : {address}",
@@ -77,6 +87,7 @@
       revoke_confirm: "Révoquer l'e-CPS de ce téléphone ? Il ne pourra plus valider de connexion ; il faudra activer une nouvelle e-CPS.",
       revoked_done: "L'e-CPS de ce téléphone est révoquée.",
       offline_banner: "Hors ligne : les demandes ne peuvent pas arriver. Le code hors connexion reste disponible.",
+      unavailable_banner: "Service momentanément indisponible : les demandes arriveront dès son retour. Le code hors connexion reste disponible.",
       unsupported: "Ce navigateur ne permet pas de créer une e-CPS (WebCrypto et IndexedDB sont nécessaires, dans un contexte sécurisé : https:// ou http://localhost).",
     },
     en: {
@@ -84,7 +95,8 @@
       tab_requests: "Requests", tab_offline: "Offline code", tab_me: "My e-CPS",
       activate_title: "Activate your e-CPS",
       activate_intro: "Scan the activation page's QR code with the phone's camera, or type the activation code shown under the QR code.",
-      activate_replace: "This app already holds an e-CPS. Activating again replaces this phone's e-CPS.",
+      activate_replace: "This app already holds an e-CPS. Activating again replaces this phone's e-CPS, which is then revoked.",
+      replace_confirm: "This phone holds the e-CPS of {who}. Replace it? This phone's current e-CPS will be revoked.",
       code_label: "Activation code", code_help: "Valid 90 seconds, once.",
       name_label: "Name of this phone", name_default: "My phone",
       scan: "Scan the QR code", scan_stop: "Stop the camera", scan_hint: "Point the camera at the activation page's QR code.",
@@ -103,12 +115,18 @@
       err_professional_inactive: "Your account is no longer active in the directory.",
       err_invalid_pin: "The PIN must be 4 to 8 digits.",
       err_network: "The server does not answer. Check the phone's connection.",
+      err_temporarily_unavailable: "The service is temporarily unavailable. Try again in a moment.",
+      err_too_many_waits: "The app is open too many times on this phone. Close its other windows or tabs.",
+      err_server: "The server ran into an error. Try again in a moment.",
+      err_clock: "This phone's clock is wrong: check its date and time (set automatically), then try again.",
       err_other: "The operation failed ({code}).",
       home_title: "Login requests",
       home_waiting: "Waiting for requests. Keep the app open, or turn notifications on.",
       home_none: "No pending request.",
       notifications_enable: "Turn notifications on", notifications_on: "Notifications are on.",
       notifications_denied: "Notifications are blocked for this site.",
+      notifications_failed: "Notifications could not be turned on. Keep the app open to receive requests.",
+      notifications_unavailable: "This server sends no notifications: keep the app open to receive requests.",
       new_request: "New login request from {service}.",
       kind_browser: "Login in a browser", kind_ciba: "Request from a service (no browser)",
       client_id: "Service identifier: {id}", requested_from: "Browser's address: {address}",
@@ -143,6 +161,7 @@
       revoke_confirm: "Revoke this phone's e-CPS? It will no longer approve logins; you will have to activate a new e-CPS.",
       revoked_done: "This phone's e-CPS is revoked.",
       offline_banner: "Offline: requests cannot arrive. The offline code is still available.",
+      unavailable_banner: "Service temporarily unavailable: requests will arrive once it is back. The offline code is still available.",
       unsupported: "This browser cannot hold an e-CPS (WebCrypto and IndexedDB are needed, in a secure context: https:// or http://localhost).",
     },
   };
@@ -265,25 +284,66 @@
     }
   }
   class NetworkError extends Error {}
-  async function call(method, path, { device, body, jwt, signal } = {}) {
+  // Refusals that mean the phone's clock is wrong (protocol §2, §4).
+  const CLOCK_ERRORS = ["token_not_yet_valid", "token_expired", "stale_decision"];
+  // Seconds of a Retry-After header (RFC 9110 §10.2.3: seconds or an HTTP date), or null.
+  function retryAfter(response) {
+    const value = response.headers.get("Retry-After");
+    if (!value) return null;
+    const seconds = /^\d+$/.test(value.trim()) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
+    return Number.isFinite(seconds) ? Math.max(0, seconds) : null;
+  }
+  // The caller's signal (if any) and a time limit: a stalled network ends as a NetworkError.
+  function limitedSignal(seconds, signal) {
+    const timeout = AbortSignal.timeout ? AbortSignal.timeout(seconds * 1000) : (() => {
+      const controller = new AbortController();
+      window.setTimeout(() => controller.abort(new DOMException("timeout", "TimeoutError")), seconds * 1000);
+      return controller.signal;
+    })();
+    if (!signal) return timeout;
+    if (AbortSignal.any) return AbortSignal.any([signal, timeout]);
+    const both = new AbortController();
+    for (const one of [signal, timeout]) one.addEventListener("abort", () => both.abort(one.reason), { once: true });
+    return both.signal;
+  }
+  async function callOnce(method, path, { device, body, jwt, signal, timeout } = {}) {
     const headers = {};
     if (device) headers.Authorization = "Bearer " + (await deviceToken(device));
     let payload;
     if (jwt) { headers["Content-Type"] = "application/jwt"; payload = jwt; }
     else if (body !== undefined) { headers["Content-Type"] = "application/json"; payload = JSON.stringify(body); }
+    const limited = limitedSignal(timeout || CALL_TIMEOUT, signal);
     let response;
+    let data = {};
     try {
-      response = await fetch(API + path, { method, headers, body: payload, cache: "no-store", signal });
+      response = await fetch(API + path, { method, headers, body: payload, cache: "no-store", signal: limited });
+      try { data = await response.json(); } catch (error) { if (limited.aborted) throw error; data = {}; }
     } catch (error) {
-      if (error.name === "AbortError") throw error;
+      // Aborted by the caller: theirs to handle. Anything else, a time limit included: the network.
+      if (signal && signal.aborted) throw error;
       throw new NetworkError(String(error));
     }
-    let data = {};
-    try { data = await response.json(); } catch (error) { data = {}; }
-    if (typeof data.server_time === "number") clockSkew = data.server_time - Date.now() / 1000;
-    if (!response.ok) throw new ApiError(response.status, data);
-    setOnline(true);
+    // Every answer, problems included, carries the server's time (protocol §2).
+    if (typeof data.server_time === "number") clockSkew = data.server_time + 0.5 - Date.now() / 1000;
+    if (!response.ok) {
+      const failure = new ApiError(response.status, data);
+      failure.retryAfter = retryAfter(response);
+      throw failure;
+    }
+    setTrouble(null);
     return data;
+  }
+  async function call(method, path, options = {}) {
+    try {
+      return await callOnce(method, path, options);
+    } catch (failure) {
+      // A device token refused for the phone's clock: the problem's server_time has just
+      // corrected it, so once more with a token from the corrected clock.
+      if (options.device && failure instanceof ApiError && CLOCK_ERRORS.includes(failure.code)) {
+        return callOnce(method, path, options);
+      }
+      throw failure;
+    }
   }
   const INACTIVE = ["device_locked", "device_revoked", "pin_locked", "unknown_device"];
 
@@ -291,16 +351,26 @@
   const state = {
     device: null, // {device_id, national_id, name, server, privateKey, totpKey, created_at}
     requests: new Map(), // request_id -> item
-    screen: null, cleanup: null, pollAbort: null, online: true,
+    screen: null, cleanup: null, redraw: null, pollAbort: null,
+    trouble: null, // the failure that keeps requests from arriving (the banner says it), or null
     pendingActivation: null, // activation code from the link
   };
 
-  function setOnline(online) {
-    if (state.online === online) return;
-    state.online = online;
+  function troubleText(failure) {
+    if (failure instanceof NetworkError) return t("offline_banner");
+    if (failure instanceof ApiError && CLOCK_ERRORS.includes(failure.code)) return t("err_clock");
+    if (failure instanceof ApiError && (failure.status >= 500 || failure.status === 429)) return t("unavailable_banner");
+    return problemText(failure);
+  }
+  function setTrouble(failure) {
+    if (!state.trouble && !failure) return;
+    state.trouble = failure;
     const banner = $("network-banner");
-    banner.hidden = online;
-    banner.textContent = online ? "" : t("offline_banner");
+    banner.hidden = !failure;
+    banner.textContent = failure ? troubleText(failure) : "";
+    // The list's line says "waiting" only while requests can arrive.
+    const list = state.screen === "home" && $("request-list");
+    if (list) renderRequests(list);
   }
 
   async function addHistory(item, result) {
@@ -310,9 +380,12 @@
   }
 
   // -- screens ---------------------------------------------------------------------------------
-  function show(name, render) {
+  // redraw: draws the screen again as it is (the English/French button); render may set a
+  // finer one (state.redraw) that keeps what was typed.
+  function show(name, render, redraw) {
     if (state.cleanup) { state.cleanup(); state.cleanup = null; }
     state.screen = name;
+    state.redraw = redraw || null;
     const main = $("screen");
     main.replaceChildren();
     main.dataset.screen = name;
@@ -330,8 +403,11 @@
 
   function problemText(error) {
     if (error instanceof NetworkError) return t("err_network");
+    if (CLOCK_ERRORS.includes(error.code)) return t("err_clock");
     const key = "err_" + error.code;
-    return TEXTS.fr[key] ? t(key) : t("err_other", { code: error.code || "?" });
+    if (TEXTS.fr[key]) return t(key);
+    if (error.status >= 500) return t("err_server");
+    return t("err_other", { code: error.code || "?" });
   }
 
   // Activation, step 1: the code (from the link, typed, or scanned) and the phone's name.
@@ -346,10 +422,12 @@
       });
       const name = el("input", { id: "device-name", type: "text", maxlength: "100", value: t("name_default") });
       const scanBox = el("div", { id: "scan-box" });
-      const form = el("form", { id: "activate-form", novalidate: true, onsubmit: (event) => {
+      const form = el("form", { id: "activate-form", novalidate: true, onsubmit: async (event) => {
         event.preventDefault();
         const value = extractCode(code.value.trim());
         if (!value) { error.textContent = t("code_missing"); code.setAttribute("aria-invalid", "true"); code.focus(); return; }
+        // Replacing this phone's e-CPS revokes it: say whose it is, and ask.
+        if (state.device && !window.confirm(t("replace_confirm", { who: await holderName() }))) return;
         showChoosePin(value, name.value.trim() || t("name_default"));
       } },
         el("div", { class: "field" },
@@ -367,8 +445,16 @@
       main.append(el("h1", { text: t("activate_title") }), el("p", { text: t("activate_intro") }));
       if (state.device) main.append(el("p", { class: "card", role: "note", text: t("activate_replace") }));
       main.append(el("div", { class: "card" }, form, scanBox));
+      state.redraw = () => { state.pendingActivation = code.value.trim() || state.pendingActivation; showActivate(); };
       return () => stopScan();
     });
+  }
+
+  // The professional whose e-CPS this phone holds: "Given FAMILY (national id)".
+  async function holderName() {
+    const profile = await load("profile");
+    const name = profile ? `${profile.given_name} ${profile.family_name}`.trim() : "";
+    return name ? `${name} (${state.device.national_id})` : state.device.national_id;
   }
 
   // An app link (…/ecps/app/#activation=CODE) or a bare code.
@@ -446,6 +532,7 @@
           showHome();
           startPolling();
         } catch (failure) {
+          if (state.screen !== "pin") return;
           submit.disabled = false; submit.textContent = t("activate_button");
           if (failure instanceof ApiError && ["invalid_activation_code", "activation_code_used", "professional_inactive"].includes(failure.code)) {
             state.pendingActivation = null;
@@ -462,7 +549,7 @@
         el("div", { class: "actions" }, submit,
           el("button", { type: "button", class: "secondary", text: t("cancel"), onclick: () => showActivate() })));
       main.append(el("h1", { text: t("pin_title") }), el("div", { class: "card" }, form));
-    });
+    }, () => showChoosePin(activationCode, deviceName));
   }
 
   async function register(activationCode, pin, name) {
@@ -480,11 +567,18 @@
       device_id: answer.device_id, national_id: answer.national_id, name: answer.name,
       server: answer.server, privateKey: pair.privateKey, totpKey, created_at: Date.now(),
     };
+    const previous = state.device;
+    stopPolling();
     await save("device", device);
     await remove("history");
     await remove("profile");
     state.device = device;
     state.requests.clear();
+    // The e-CPS this one replaces must not stay active on the server: it revokes itself,
+    // with its key, which is still at hand (protocol §5).
+    if (previous) {
+      try { await call("POST", "/revoke", { device: previous }); } catch (ignored) { /* already revoked, or offline */ }
+    }
     try { await saveProfile(); } catch (ignored) { /* shown later */ }
     await enablePushIfGranted();
   }
@@ -498,14 +592,15 @@
   // Home: the pending requests, live.
   function showHome() {
     show("home", (main) => {
-      const list = el("div", { id: "request-list", "aria-live": "polite" });
+      // Not a live region: its countdown changes every second; new requests are announced.
+      const list = el("div", { id: "request-list" });
       const notify = el("div", { id: "notify-box" });
       main.append(el("h1", { text: t("home_title") }), list, notify);
       renderRequests(list);
       renderNotifyBox(notify);
       const timer = window.setInterval(() => renderRequests(list), 1000);
       return () => window.clearInterval(timer);
-    });
+    }, showHome);
   }
 
   function formatTime(epoch) {
@@ -549,18 +644,20 @@
     }
     list.replaceChildren();
     if (!items.length) {
-      list.append(el("p", { class: "card", id: "no-request", text: state.online ? t("home_waiting") : t("home_none") }));
+      list.append(el("p", { class: "card", id: "no-request", text: state.trouble ? t("home_none") : t("home_waiting") }));
       return;
     }
     for (const item of items) list.append(requestSummary(item, true));
   }
 
-  // One request: PIN pad → approve (browser: then the three codes) or deny.
-  function showRequest(requestId) {
+  // One request: PIN pad → approve (browser: then the three codes) or deny. keep: what the
+  // language switch carries over ({pin, step}).
+  function showRequest(requestId, keep) {
     const item = state.requests.get(requestId);
     if (!item) { showHome(); return; }
     show("request", (main) => {
       let pin = "";
+      let closed = false;
       const display = el("p", { class: "pin-display", id: "pin-display", "aria-hidden": "true" });
       const count = el("p", { class: "visually-hidden", id: "pin-count", "aria-live": "polite" });
       const error = el("p", { class: "error", id: "decision-error", role: "alert" });
@@ -569,6 +666,7 @@
         onclick: () => (item.kind === "browser" ? showCodes() : send("approve", null)) });
       const deny = el("button", { type: "button", id: "deny", class: "danger", disabled: true, text: t("deny"),
         onclick: () => send("deny", null) });
+      const back = el("button", { type: "button", id: "pin-back", class: "secondary", text: t("back"), onclick: showHome });
       function update() {
         display.textContent = "•".repeat(pin.length) || "\u00a0";
         count.textContent = t("pin_digits", { count: pin.length });
@@ -589,12 +687,16 @@
       };
       document.addEventListener("keydown", onKey);
 
-      function pinStep(message) {
+      function pinStep(message, typed) {
         body.dataset.step = "pin";
-        pin = ""; update();
+        pin = typed || "";
+        // The keypad and Retour may come back disabled from a decision that was refused.
+        for (const button of pad.querySelectorAll("button")) button.disabled = false;
+        back.disabled = false;
+        update();
         error.textContent = message || "";
-        body.replaceChildren(el("p", { id: "pin-label", text: t("enter_pin") }), display, count, pad, error,
-          el("div", { class: "actions" }, approve, deny));
+        body.replaceChildren(el("p", { id: "pin-label", tabindex: "-1", text: t("enter_pin") }), display, count, pad, error,
+          el("div", { class: "actions" }, approve, deny, back));
       }
       function showCodes() {
         body.dataset.step = "codes";
@@ -607,30 +709,46 @@
           el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", text: t("back"), onclick: () => pinStep() })));
         $("codes-title").focus();
       }
+      async function decide(decision, code) {
+        const claims = { iss: state.device.device_id, aud: state.device.server, iat: now(), jti: randomId(),
+          request_id: item.request_id, decision, pin };
+        if (code !== null) claims.code = code;
+        const jwt = await signJwt(state.device, claims);
+        return call("POST", "/requests/" + encodeURIComponent(item.request_id) + "/decision", { jwt });
+      }
       async function send(decision, code) {
         // While the decision travels, the long poll may already see the request gone.
         const step = body.dataset.step;
         body.dataset.step = "sent";
         for (const button of main.querySelectorAll("button")) button.disabled = true;
         announce(t("sending"));
-        const claims = { iss: state.device.device_id, aud: state.device.server, iat: now(), jti: randomId(),
-          request_id: item.request_id, decision, pin };
-        if (code !== null) claims.code = code;
         try {
-          const jwt = await signJwt(state.device, claims);
-          const answer = await call("POST", "/requests/" + encodeURIComponent(item.request_id) + "/decision", { jwt });
+          let answer;
+          try {
+            answer = await decide(decision, code);
+          } catch (failure) {
+            // Signed with a clock that the problem's server_time has just corrected: once
+            // more (a new decision, with its own jti).
+            if (!(failure instanceof ApiError && CLOCK_ERRORS.includes(failure.code))) throw failure;
+            answer = await decide(decision, code);
+          }
           state.requests.delete(item.request_id);
           await addHistory(item, answer.status === "approved" ? "approved" : "denied");
+          // Left meanwhile (expired while the answer was late): the answer still says how it went.
+          if (closed && state.screen !== "result") return;
           showResult(answer.status === "approved" ? "result_approved" : "result_denied", answer.status === "approved");
         } catch (failure) {
+          if (failure instanceof ApiError && INACTIVE.includes(failure.code)) {
+            state.requests.delete(item.request_id);
+            await addHistory(item, "failed");
+            showLocked(failure.code === "device_revoked" ? "revoked" : "locked");
+            return;
+          }
+          if (closed) return;
           if (failure instanceof ApiError && failure.code === "wrong_pin") {
             pinStep(t("wrong_pin", { remaining: failure.problem.remaining_attempts }));
             announce(t("wrong_pin", { remaining: failure.problem.remaining_attempts }));
             $("pin-label").focus();
-          } else if (failure instanceof ApiError && INACTIVE.includes(failure.code)) {
-            state.requests.delete(item.request_id);
-            await addHistory(item, "failed");
-            showLocked(failure.code === "device_revoked" ? "revoked" : "locked");
           } else if (failure instanceof ApiError && failure.code === "wrong_code") {
             state.requests.delete(item.request_id);
             await addHistory(item, "failed");
@@ -648,27 +766,34 @@
       }
       main.append(el("h1", { text: t("request_title", { service: item.client_name }) }),
         requestSummary(item, false), el("div", { class: "card" }, body));
-      pinStep();
+      pinStep(null, keep && keep.pin);
+      if (keep && keep.step === "codes" && /^[0-9]{4,8}$/.test(pin)) showCodes();
+      // The language switch draws the screen again, with the PIN typed and the step; not
+      // while a decision travels (its answer draws the next screen).
+      state.redraw = () => {
+        if (body.dataset.step !== "sent") showRequest(requestId, { pin, step: body.dataset.step });
+      };
       const watch = window.setInterval(() => {
         const expires = main.querySelector(".expires");
         if (expires) expires.textContent = item.expires_at > now() ? t("expires_in", { seconds: item.expires_at - now() }) : t("expired");
-        if (!state.requests.has(item.request_id) && state.screen === "request" && body.dataset.step !== "sent") {
-          showResult("result_gone", false);
-        }
+        // Gone from the list (decided elsewhere, cancelled) — but not while our own decision
+        // travels, which makes it go — or expired: also while a decision is stuck.
+        const gone = !state.requests.has(item.request_id) && body.dataset.step !== "sent";
+        if (state.screen === "request" && (gone || item.expires_at <= now())) showResult("result_gone", false);
       }, 1000);
-      return () => { window.clearInterval(watch); document.removeEventListener("keydown", onKey); };
+      return () => { closed = true; window.clearInterval(watch); document.removeEventListener("keydown", onKey); };
     });
   }
 
-  function showResult(key, good) {
+  function showResult(key, good, quiet) {
     show("result", (main) => {
       main.append(el("h1", { id: "result", class: good ? "success" : "error", text: t(key) }),
         el("div", { class: "actions" }, el("button", { type: "button", id: "result-back", text: t("back"), onclick: showHome })));
-    });
-    announce(t(key));
+    }, () => showResult(key, good, true));
+    if (!quiet) announce(t(key));
   }
 
-  function showLocked(kind) {
+  function showLocked(kind, quiet) {
     stopPolling();
     show("locked", (main) => {
       main.append(el("h1", { id: "locked-title", text: t(kind + "_title") }),
@@ -677,8 +802,8 @@
           el("a", { class: "button", href: "/ecps/activation" + (locale === "en" ? "?ui_locales=en" : ""), id: "activation-page", text: t("activation_page") }),
           el("button", { type: "button", class: "secondary", id: "activate-again", text: t("activate_again"),
             onclick: () => showActivate() })));
-    });
-    announce(t(kind + "_title"));
+    }, () => showLocked(kind, true));
+    if (!quiet) announce(t(kind + "_title"));
   }
 
   function showOffline() {
@@ -707,7 +832,7 @@
       tick();
       const timer = window.setInterval(tick, 1000);
       return () => window.clearInterval(timer);
-    });
+    }, showOffline);
   }
 
   function showMe() {
@@ -734,6 +859,7 @@
           info = await call("GET", "/me", { device: state.device });
           profile = await saveProfile();
         } catch (failure) { if (!(failure instanceof NetworkError)) message.textContent = problemText(failure); }
+        if (!facts.isConnected) return; // another screen meanwhile
         const device = state.device;
         const rows = [
           ["me_identity", profile ? `${profile.given_name} ${profile.family_name}`.trim() : "—"],
@@ -749,23 +875,36 @@
           new Date(entry.at).toLocaleString(locale === "en" ? "en-GB" : "fr-FR") + " — " + entry.client_name + " — " + t("h_" + entry.result)))
           : [el("li", { text: t("me_history_empty") })]));
       })();
-    });
+    }, showMe);
   }
 
   // -- live requests: the long poll (protocol §3) -------------------------------------------------
+  // One loop at a time. Each loop has its generation: a loop that is stopped or replaced
+  // (a new one started by a push message) sees a newer generation and ends without touching
+  // `polling`, which belongs to the loop of the current generation.
   let polling = false;
+  let pollGeneration = 0;
   function stopPolling() {
+    pollGeneration += 1;
     polling = false;
     if (state.pollAbort) state.pollAbort.abort();
+  }
+  function restartPolling() {
+    stopPolling();
+    startPolling();
   }
   async function startPolling() {
     if (polling || !state.device) return;
     polling = true;
-    while (polling && state.device) {
+    const generation = ++pollGeneration;
+    const current = () => generation === pollGeneration;
+    while (current() && state.device) {
       const abort = new AbortController();
       state.pollAbort = abort;
       try {
-        const answer = await call("GET", "/requests?wait=" + LONG_POLL, { device: state.device, signal: abort.signal });
+        const answer = await call("GET", "/requests?wait=" + LONG_POLL,
+          { device: state.device, signal: abort.signal, timeout: POLL_TIMEOUT });
+        if (!current()) return;
         const fresh = new Map(answer.requests.map((item) => [item.request_id, item]));
         let arrived = false;
         for (const [id, item] of fresh) {
@@ -779,30 +918,43 @@
         // A pending request makes the long poll answer at once: look again a little later.
         if (fresh.size) await sleep(1500);
       } catch (failure) {
-        if (failure.name === "AbortError") break;
+        if (!current()) return; // stopped, or replaced by a newer loop
         if (failure instanceof ApiError && INACTIVE.includes(failure.code)) {
           showLocked(failure.code === "device_revoked" ? "revoked" : "locked");
-          break;
+          return;
         }
-        if (failure instanceof NetworkError) setOnline(false);
-        await sleep(3000);
+        // The banner says why requests cannot arrive until a poll succeeds again.
+        setTrouble(failure);
+        const wait = failure instanceof ApiError && failure.retryAfter !== null ? failure.retryAfter : RETRY_DELAY;
+        await sleep(Math.min(Math.max(wait, 1), 300) * 1000);
       }
     }
-    polling = false;
+    if (current()) polling = false;
   }
   function sleep(ms) { return new Promise((resolve) => window.setTimeout(resolve, ms)); }
 
   // -- Web Push (RFC 8030/8291/8292): wakes the app when it is closed --------------------------
-  function renderNotifyBox(box) {
+  // What the box says comes from the server (GET /push: subscribed), not from the browser's
+  // permission alone: a permission without a subscription wakes nothing.
+  async function renderNotifyBox(box, message) {
     if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
-    if (Notification.permission === "granted") { box.replaceChildren(el("p", { class: "help", text: t("notifications_on") })); return; }
     if (Notification.permission === "denied") { box.replaceChildren(el("p", { class: "help", text: t("notifications_denied") })); return; }
+    let config = null;
+    try { config = await call("GET", "/push", { device: state.device }); } catch (ignored) { /* offline: offer the button */ }
+    if (!box.isConnected) return;
+    if (config && config.subscribed && Notification.permission === "granted") {
+      box.replaceChildren(el("p", { class: "help", id: "notifications-state", text: t("notifications_on") })); return;
+    }
+    if (config && !config.vapid_public_key) {
+      box.replaceChildren(el("p", { class: "help", id: "notifications-state", text: t("notifications_unavailable") })); return;
+    }
     box.replaceChildren(el("button", { type: "button", class: "secondary", id: "enable-notifications", text: t("notifications_enable"),
       onclick: async () => {
         const permission = await Notification.requestPermission();
-        if (permission === "granted") await subscribePush();
-        renderNotifyBox(box);
-      } }));
+        const subscribed = permission === "granted" && await subscribePush();
+        renderNotifyBox(box, subscribed || permission === "denied" ? null : t("notifications_failed"));
+      } }),
+    message ? el("p", { class: "help", id: "notifications-state", role: "status", text: message }) : null);
   }
   async function unsubscribePush() {
     try {
@@ -814,16 +966,21 @@
   async function enablePushIfGranted() {
     if ("Notification" in window && Notification.permission === "granted") await subscribePush();
   }
+  // true once the server keeps this browser's subscription; false otherwise (push is a
+  // convenience: the app works without it).
   async function subscribePush() {
     try {
       const registration = await navigator.serviceWorker.ready;
       const config = await call("GET", "/push", { device: state.device });
-      if (!config.vapid_public_key) return;
+      if (!config.vapid_public_key) return false;
       const key = Uint8Array.from(atob(config.vapid_public_key.replace(/-/g, "+").replace(/_/g, "/") + "==".slice(0, (4 - config.vapid_public_key.length % 4) % 4)), (c) => c.charCodeAt(0));
       let subscription = await registration.pushManager.getSubscription();
       if (!subscription) subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
-      await call("POST", "/push", { device: state.device, body: { subscription: subscription.toJSON(), lang: locale } });
-    } catch (ignored) { /* push is a convenience: the app works without it */ }
+      const kept = await call("POST", "/push", { device: state.device, body: { subscription: subscription.toJSON(), lang: locale } });
+      return kept.subscribed === true;
+    } catch (ignored) {
+      return false;
+    }
   }
 
   // -- start -------------------------------------------------------------------------------------
@@ -839,9 +996,24 @@
     if (sandbox && sandbox.getAttribute("data-text-" + locale)) {
       sandbox.textContent = sandbox.getAttribute("data-text-" + locale);
     }
-    if (!state.online) $("network-banner").textContent = t("offline_banner");
+    if (state.trouble) $("network-banner").textContent = troubleText(state.trouble);
   }
   const SCREENS = { home: showHome, offline: showOffline, me: showMe };
+
+  // The activation code travels in the fragment, which no server sees; it is dropped from the
+  // address bar and the history at once. true if the address had one.
+  function takeActivationLink() {
+    const code = new URLSearchParams(location.hash.slice(1)).get("activation");
+    if (!code) return false;
+    state.pendingActivation = code;
+    history.replaceState(null, "", location.pathname + location.search);
+    return true;
+  }
+  const supported = () => window.isSecureContext && window.crypto && crypto.subtle && window.indexedDB;
+
+  function showUnsupported() {
+    show("unsupported", (main) => main.append(el("h1", { text: t("unsupported") })), showUnsupported);
+  }
 
   async function start() {
     const query = new URLSearchParams(location.search);
@@ -851,29 +1023,23 @@
       locale = locale === "fr" ? "en" : "fr";
       localStorage.setItem("santeid-ecps-lang", locale);
       applyLanguage();
-      const again = SCREENS[state.screen];
-      if (again) again(); else if (state.screen === "activate") showActivate();
+      if (state.redraw) state.redraw();
     });
     for (const tab of document.querySelectorAll("#tabs button")) {
       tab.addEventListener("click", () => SCREENS[tab.dataset.screen]());
     }
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.register("sw.js", { scope: "./" }).catch(() => {});
+      // A push arrived while the app is open: look at once rather than at the end of the wait.
       navigator.serviceWorker.addEventListener("message", (event) => {
-        if (event.data && event.data.type === "request" && polling && state.pollAbort) {
-          state.pollAbort.abort(); polling = false; startPolling();
-        }
+        if (event.data && event.data.type === "request" && polling) restartPolling();
       });
     }
-    // The activation code travels in the fragment, which no server sees; drop it from the
-    // address bar and the history at once.
-    const fromLink = new URLSearchParams(location.hash.slice(1)).get("activation");
-    if (fromLink) {
-      state.pendingActivation = fromLink;
-      history.replaceState(null, "", location.pathname + location.search);
-    }
-    if (!window.isSecureContext || !window.crypto || !crypto.subtle || !window.indexedDB) {
-      show("unsupported", (main) => main.append(el("h1", { text: t("unsupported") })));
+    takeActivationLink();
+    // An activation link opened while the app is open in this tab changes only the fragment.
+    window.addEventListener("hashchange", () => { if (takeActivationLink() && supported()) showActivate(); });
+    if (!supported()) {
+      showUnsupported();
       return;
     }
     state.device = (await load("device")) || null;
@@ -886,10 +1052,11 @@
       if (failure instanceof ApiError && INACTIVE.includes(failure.code)) {
         showLocked(failure.code === "device_revoked" ? "revoked" : "locked"); return;
       }
-      if (failure instanceof NetworkError) { setOnline(false); if (state.screen === "home") showHome(); }
+      setTrouble(failure);
+      if (state.screen === "home") showHome();
     }
     startPolling();
-    window.addEventListener("online", () => { setOnline(true); startPolling(); });
+    window.addEventListener("online", () => { if (polling) restartPolling(); });
   }
   document.addEventListener("DOMContentLoaded", () => {
     start().catch((error) => { $("screen").replaceChildren(el("p", { class: "error", text: String(error) })); });

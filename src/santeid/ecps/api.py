@@ -111,6 +111,16 @@ def _device(*, allow_inactive: bool = False):
         raise Problem("missing_token", "send 'Authorization: Bearer <device JWT>'") from None
 
 
+def server_time() -> int:
+    """The server's time in every answer of the device API, problems included, so that a
+    phone whose clock is off corrects it (docs/ecps-device-protocol.md §2). Also while the
+    store or the application's services fail: a problem is always answered."""
+    try:
+        return int(services().ecps.clock())
+    except Exception:
+        return int(time.time())
+
+
 def _device_info(device) -> dict[str, Any]:
     ecps = services().ecps
     attempts = ecps.settings.ecps.pin_attempts
@@ -118,13 +128,16 @@ def _device_info(device) -> dict[str, Any]:
     info["remaining_pin_attempts"] = (
         max(0, attempts - device.consecutive_failed_pins) if device.is_active else 0
     )
-    info["server_time"] = int(ecps.clock())
+    info["server_time"] = server_time()
     return info
 
 
-def to_response(problem: Problem) -> Response:
-    """``application/problem+json`` (RFC 9457 §3), never cached."""
+def to_response(problem: Problem, *, with_server_time: bool = True) -> Response:
+    """``application/problem+json`` (RFC 9457 §3), never cached; with the extension member
+    ``server_time`` (RFC 9457 §3.2) unless ``with_server_time`` is false."""
     body = problem_body(problem.code, problem.detail, problem.status, problem.extra)
+    if with_server_time:
+        body["server_time"] = server_time()
     response = problem_response(body, problem.status)
     if problem.status == 401:
         # RFC 6750 §3: a 401 on a Bearer-protected resource names the scheme; without any
@@ -138,28 +151,33 @@ def to_response(problem: Problem) -> Response:
     return response
 
 
-def render_error(exc: Exception) -> Response:
+def render_error(exc: Exception, *, with_server_time: bool = True) -> Response:
     """Every error under ``/ecps/device/`` as a problem (``santeid.error_formats``): the
     refusals the API raises, routing errors (unknown path, wrong method), outages and bugs.
     The sandbox control API answers its own routing errors, outages and bugs here too
-    (``santeid.sandbox.api``), so both APIs give them the same codes."""
+    (``santeid.sandbox.api``), so both APIs give them the same codes; its problems carry no
+    ``server_time`` (``with_server_time=False``)."""
+
+    def answer(problem: Problem) -> Response:
+        return to_response(problem, with_server_time=with_server_time)
+
     if isinstance(exc, Problem):
-        return to_response(exc)
+        return answer(exc)
     if isinstance(exc, (StoreUnavailable, *DatabaseUnavailable)):
         log.error("unavailable during %s %s: %s", request.method, request.path, exc)
-        response = to_response(Problem("temporarily_unavailable"))
+        response = answer(Problem("temporarily_unavailable"))
         response.headers["Retry-After"] = "5"
         return response
     if isinstance(exc, ParameterTooLarge):
-        return to_response(Problem("invalid_request", str(exc)))
+        return answer(Problem("invalid_request", str(exc)))
     if isinstance(exc, HTTPException) and (exc.code or 500) < 500:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.code or 0, "invalid_request"
         )
         detail = None if code in ("not_found", "method_not_allowed") else exc.description
-        return to_response(Problem(code, detail))
+        return answer(Problem(code, detail))
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return to_response(Problem("internal_error"))
+    return answer(Problem("internal_error"))
 
 
 error_formats.declare(bp, error_formats.PROBLEM_JSON, render=render_error, prefixes=[PREFIX])
@@ -185,6 +203,7 @@ def register():
         "totp_uri": ecps.totp_uri(device),
         "server": ecps.origin,
         "sandbox_enrolled": device.sandbox_enrolled,
+        "server_time": server_time(),
     }
     return _json(payload, 201)
 
@@ -233,7 +252,7 @@ def list_requests():
     wait = _wait_seconds()
     items = ecps.pending_for_device(device)
     if items or wait <= 0:
-        return _json({"requests": items, "server_time": int(ecps.clock())})
+        return _json({"requests": items, "server_time": server_time()})
     slot = _take_wait_slot(device.device_id, wait)
     environ = request.environ
     try:
@@ -248,7 +267,7 @@ def list_requests():
                 break
     finally:
         _free_wait_slot(slot)
-    return _json({"requests": items, "server_time": int(ecps.clock())})
+    return _json({"requests": items, "server_time": server_time()})
 
 
 def _sse(event: str, data: str, event_id: str | None = None) -> str:

@@ -39,7 +39,7 @@ def profile():
             "national_id": device.national_id,
             "given_name": professional.given_name if professional else "",
             "family_name": professional.family_name if professional else "",
-            "server_time": int(services().ecps.clock()),
+            "server_time": api.server_time(),
         }
     )
 
@@ -58,7 +58,7 @@ def _push_state(device) -> dict:
     return {
         "vapid_public_key": ecps.push.public_key,
         "subscribed": ecps.push_subscriptions.get(device.device_id) is not None,
-        "server_time": int(ecps.clock()),
+        "server_time": api.server_time(),
     }
 
 

@@ -59,7 +59,7 @@ def render_error(exc: Exception) -> Response:
     and routing errors (``not_found``, ``method_not_allowed``), outages and bugs, answered as
     the e-CPS device API answers them."""
     if not isinstance(exc, ControlProblem):
-        return ecps_api.render_error(exc)
+        return ecps_api.render_error(exc, with_server_time=False)
     body = problem_pages.problem_body(exc.code, exc.detail, exc.status, exc.extra)
     return problem_pages.problem_response(body, exc.status)
 

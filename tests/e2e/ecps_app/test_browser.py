@@ -4,7 +4,12 @@ opens the app from the QR code's link and chooses a PIN; a service starts a logi
 browser; the app shows the request live; the code the login page shows is picked and the PIN
 entered on the app's keypad; the service gets tokens saying ``authMode`` MOBILE. Also a denial,
 a CIBA request with its binding message, the offline code typed on the login page, the app
-starting with the server gone (service worker) and three wrong PINs locking the device."""
+starting with the server gone (service worker) and three wrong PINs locking the device; and
+the app holding up when things go wrong: a wrong PIN then the right one, a push message while
+open, a phone clock 20 s ahead, a stalled decision, a service unavailable, activating again.
+
+Each test sets up what it needs (an active e-CPS in the app, its own requests), so the module
+passes in any order and split over workers (``-n 2``)."""
 
 from __future__ import annotations
 
@@ -94,6 +99,51 @@ def activate_on_the_web(server, desktop) -> str:
     return wait_for(lambda: text_of(desktop, "#activation-uri"), what="the QR page")
 
 
+def app_link(server) -> str:
+    """A new activation code's app link, from the operator's command (no web pages)."""
+    return json.loads(santeid_cli(server.env, "ecps", "activate", NATIONAL_ID, "--json"))[
+        "app_link"
+    ]
+
+
+def choose_pin(phone) -> None:
+    """The activation screen is shown: continue — replacing the e-CPS already there, if asked
+    (the question is recorded in ``window.confirmed``) —, type the PIN twice, activate; wait for
+    the home screen."""
+    phone.execute_script("window.confirm = (text) => { window.confirmed = text; return true; };")
+    css(phone, "#activate-next").click()
+    wait_for(lambda: css(phone, "#new-pin"), what="the PIN screen").send_keys(PIN)
+    css(phone, "#new-pin-again").send_keys(PIN)
+    css(phone, "#pin-submit").click()
+    wait_for(lambda: css(phone, "#request-list"), what="the home screen", timeout=30)
+
+
+def devices(server) -> dict[str, str]:
+    """``device_id`` → ``status`` of the professional's devices (the operator's command)."""
+    found = json.loads(
+        santeid_cli(server.env, "ecps", "devices", "--national-id", NATIONAL_ID, "--json")
+    )
+    return {device["device_id"]: device["status"] for device in found}
+
+
+def start_ciba(server, binding_message: str | None = None) -> tuple[requests.Response, str]:
+    """A CIBA request; its binding message (a new one unless given), which tells it from a
+    request another test left pending."""
+    binding_message = binding_message or secrets.token_hex(4)
+    started = requests.post(
+        f"{server.issuer}/protocol/openid-connect/ext/ciba/auth",
+        data={
+            "scope": "openid scope_all",
+            "login_hint": NATIONAL_ID,
+            "binding_message": binding_message,
+        },
+        auth=("ciba-app", SECRET),
+        timeout=10,
+    )
+    assert started.status_code == 200, started.text
+    return started, binding_message
+
+
 def pin_on_pad(phone, pin: str) -> None:
     for digit in pin:
         css(phone, f'#pin-pad button[data-digit="{digit}"]').click()
@@ -119,12 +169,17 @@ def start_login(server, browser) -> str:
     return wait_for(lambda: text_of(browser, "#dynamic-code"), what="the dynamic code")
 
 
-def open_request(phone, service: str) -> None:
-    """The app shows the request live (no reload); open it."""
-    wait_for(
-        lambda: text_of(phone, "#request-list .service-name") == service,
-        what=f"the request of {service} in the app",
-    )
+def open_request(phone, service: str, binding: str | None = None) -> None:
+    """The app shows the request live (no reload); open it. ``binding``: a CIBA request's
+    binding message, to wait for that request rather than one left pending before it."""
+
+    def shown() -> bool:
+        first = css(phone, "#request-list .request")
+        if first.find_element(By.CSS_SELECTOR, ".service-name").text != service:
+            return False
+        return binding is None or first.find_element(By.CSS_SELECTOR, ".binding").text == binding
+
+    wait_for(shown, what=f"the request of {service} in the app")
     css(phone, "#request-list button.answer").click()
     wait_for(lambda: css(phone, "#pin-pad"), what="the PIN pad")
 
@@ -168,7 +223,7 @@ def phone(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def activated(server, desktop, phone):
+def first_activation(server, desktop, phone):
     """The professional's e-CPS, activated in the app from the QR code's link."""
     link = activate_on_the_web(server, desktop)
     assert link.startswith(f"{server.base}/ecps/app/#activation=")
@@ -187,6 +242,25 @@ def activated(server, desktop, phone):
     screen(phone, "3-waiting")
     code = link.split("#activation=")[1]
     assert code not in server.log  # the activation code never reached the server's log
+    return phone
+
+
+@pytest.fixture
+def activated(server, first_activation):
+    """The app, opened afresh in French on its home screen, with an active e-CPS: the one of
+    the first activation, or a new one if a test before this one locked or replaced it."""
+    phone = first_activation
+    phone.get("about:blank")
+    phone.get(f"{server.base}/ecps/app/")
+    phone.execute_script("localStorage.setItem('santeid-ecps-lang', 'fr')")
+    phone.refresh()
+    wait_for(lambda: phone.find_elements(By.CSS_SELECTOR, "#request-list, #locked-title"))
+    # The phone holds the newest device this server registered: active, or locked or revoked
+    # by a test before this one.
+    if "active" not in devices(server).values():
+        phone.get(app_link(server))
+        wait_for(lambda: css(phone, "#activation-code").get_attribute("value"), what="the code")
+        choose_pin(phone)
     return phone
 
 
@@ -250,14 +324,8 @@ def test_denial_in_the_app_is_shown_on_the_login_page(server, activated, desktop
 
 def test_ciba_request_shows_its_binding_message_and_is_approved(server, activated):
     phone = activated
-    started = requests.post(
-        f"{server.issuer}/protocol/openid-connect/ext/ciba/auth",
-        data={"scope": "openid scope_all", "login_hint": NATIONAL_ID, "binding_message": "73"},
-        auth=("ciba-app", SECRET),
-        timeout=10,
-    )
-    assert started.status_code == 200, started.text
-    open_request(phone, "Logiciel de cabinet")
+    started, _ = start_ciba(server, "73")
+    open_request(phone, "Logiciel de cabinet", "73")
     assert text_of(phone, ".request .channel") == "Demande d'un service (sans navigateur)"
     assert text_of(phone, ".request .binding") == "73"
     # A CIBA request has no browser: the service's identifier only.
@@ -294,19 +362,26 @@ def test_offline_code_of_the_app_is_accepted_by_the_login_page(server, activated
     )
     access = claims(redeem(server, redirected)["access_token"])
     assert access["authMode"] == "MOBILE"
-    css(phone, "#tab-requests").click()
 
 
-def test_my_ecps_screen_shows_identity_device_and_last_approvals(activated):
+def test_my_ecps_screen_shows_identity_device_and_last_approvals(server, activated):
     phone = activated
+    for button, result in (("#approve", "validée"), ("#deny", "refusée")):
+        _, binding = start_ciba(server)
+        open_request(phone, "Logiciel de cabinet", binding)
+        pin_on_pad(phone, PIN)
+        css(phone, button).click()
+        wait_for(lambda r=result: r in text_of(phone, "#result"), what=f"the answer {result}")
+        css(phone, "#result-back").click()
     css(phone, "#tab-me").click()
     wait_for(lambda: text_of(phone, '[data-fact="me_identity"]') == "ANTOINE LEGRAND")
     assert text_of(phone, '[data-fact="me_national_id"]') == NATIONAL_ID
     assert text_of(phone, '[data-fact="me_state"]') == "active"
-    history = text_of(phone, "#me-history")
-    assert "Service de démonstration — validée" in history
+    history = wait_for(
+        lambda: "validée" in text_of(phone, "#me-history") and text_of(phone, "#me-history")
+    )
     assert "Logiciel de cabinet — validée" in history
-    assert "Service de démonstration — refusée" in history
+    assert "Logiciel de cabinet — refusée" in history
     screen(phone, "10-my-ecps")
     # The sandbox shows in the app too (README: a banner on every page), in its language.
     assert text_of(phone, "#sandbox-banner").startswith("Bac à sable santeid")
@@ -318,7 +393,6 @@ def test_my_ecps_screen_shows_identity_device_and_last_approvals(activated):
     assert phone.execute_script("return document.documentElement.lang") == "en"
     css(phone, "#lang-toggle").click()
     wait_for(lambda: text_of(phone, "h1") == "Mon e-CPS", what="the French screen")
-    css(phone, "#tab-requests").click()
 
 
 def test_three_wrong_pins_lock_the_device(server, activated, desktop):
@@ -431,3 +505,168 @@ def test_the_app_scans_the_activation_qr_code(own_server, tmp_path):
         wait_for(lambda: css(phone, "#request-list"), what="the home screen", timeout=30)
     finally:
         phone.quit()
+
+
+# -- when things go wrong ---------------------------------------------------------------------
+
+
+def test_a_wrong_pin_then_the_right_pin_on_the_keypad_approves(server, activated):
+    phone = activated
+    # The request list is no live region (its countdown changes every second); new requests
+    # are announced through the announcer.
+    assert css(phone, "#request-list").get_attribute("aria-live") is None
+    _, binding = start_ciba(server)
+    open_request(phone, "Logiciel de cabinet", binding)
+    live = phone.execute_script(
+        "return [...document.querySelectorAll('.expires')].map(e => e.closest('[aria-live]'))"
+        ".filter(e => e && e.getAttribute('aria-live') !== 'off').length"
+    )
+    assert live == 0
+    # Retour leaves the PIN step for the list; the request is still there.
+    css(phone, "#pin-back").click()
+    open_request(phone, "Logiciel de cabinet", binding)
+    pin_on_pad(phone, "0000")
+    css(phone, "#approve").click()
+    wait_for(lambda: "Essais restants : 2" in text_of(phone, "#decision-error"), what="wrong PIN")
+    # The focus goes to the instruction (focusable), not to the page's body.
+    assert phone.execute_script("return document.activeElement.id") == "pin-label"
+    assert all(key.is_enabled() for key in phone.find_elements(By.CSS_SELECTOR, "#pin-pad button"))
+    pin_on_pad(phone, PIN)
+    css(phone, "#approve").click()
+    wait_for(lambda: "validée" in text_of(phone, "#result"), what="the approval")
+
+
+def test_a_push_message_while_open_keeps_requests_live(server, activated):
+    """The service worker passes each push to the open app, which looks at once; the loop it
+    replaces ends without stopping the new one."""
+    phone = activated
+    for _ in range(2):
+        phone.execute_script(
+            "navigator.serviceWorker.dispatchEvent("
+            "new MessageEvent('message', {data: {type: 'request'}}))"
+        )
+    time.sleep(7)  # longer than the server's long poll (5 s): a stopped loop would show
+    _, binding = start_ciba(server)
+    open_request(phone, "Logiciel de cabinet", binding)
+    phone.execute_script(
+        "navigator.serviceWorker.dispatchEvent("
+        "new MessageEvent('message', {data: {type: 'request'}}))"
+    )
+    time.sleep(7)
+    css(phone, "#pin-back").click()
+    _, binding = start_ciba(server)
+    wait_for(lambda: text_of(phone, "#request-list .binding") == binding, what="the next request")
+
+
+def test_a_phone_clock_20_s_ahead_is_corrected_from_the_server_time(server, activated):
+    phone = activated
+    phone.execute_script("const real = Date.now; Date.now = () => real.call(Date) + 20000;")
+    _, binding = start_ciba(server)
+    open_request(phone, "Logiciel de cabinet", binding)
+    pin_on_pad(phone, PIN)
+    css(phone, "#approve").click()
+    wait_for(lambda: "validée" in text_of(phone, "#result"), what="the approval")
+    assert not css(phone, "#network-banner").is_displayed()
+
+
+def test_a_stalled_decision_ends_as_a_network_error(server, activated):
+    phone = activated
+    _, binding = start_ciba(server)
+    open_request(phone, "Logiciel de cabinet", binding)
+    pin_on_pad(phone, PIN)
+    # The decision never gets an answer: Chromium holds it (DevTools Fetch domain).
+    phone.execute_cdp_cmd("Fetch.enable", {"patterns": [{"urlPattern": "*/decision"}]})
+    try:
+        css(phone, "#approve").click()
+        assert css(phone, "#request-body").get_attribute("data-step") == "sent"
+        wait_for(
+            lambda: "Le serveur ne répond pas" in text_of(phone, "#decision-error"),
+            what="the network error",
+            timeout=25,
+        )
+        assert css(phone, "#approve").is_enabled() and css(phone, "#pin-back").is_enabled()
+    finally:
+        phone.execute_cdp_cmd("Fetch.disable", {})
+
+
+def test_an_unavailable_service_is_shown_and_its_retry_after_honoured(server, activated):
+    phone = activated
+    # The next poll is answered 503 temporarily_unavailable with Retry-After: 6, as a store
+    # outage is (docs/ecps-device-protocol.md §7); the ones after it reach the server.
+    phone.execute_script(
+        """window.polls = [];
+        const real = window.fetch.bind(window);
+        window.fetch = (url, options) => {
+          if (!String(url).includes('/requests?wait')) return real(url, options);
+          window.polls.push(Date.now());
+          if (window.polls.length > 1) return real(url, options);
+          const problem = {type: 'about:blank', title: 'Unavailable', status: 503, detail: '-',
+            code: 'temporarily_unavailable', server_time: Math.floor(Date.now() / 1000)};
+          return Promise.resolve(new Response(JSON.stringify(problem), {status: 503,
+            headers: {'Content-Type': 'application/problem+json', 'Retry-After': '6'}}));
+        };
+        navigator.serviceWorker.dispatchEvent(
+          new MessageEvent('message', {data: {type: 'request'}}));"""
+    )
+    banner = wait_for(lambda: text_of(phone, "#network-banner"), what="the banner")
+    assert banner.startswith("Service momentanément indisponible")
+    # No "waiting for requests" while none can arrive.
+    wait_for(lambda: "En attente de demandes" not in text_of(phone, "#request-list"))
+    wait_for(lambda: phone.execute_script("return window.polls.length") >= 2, timeout=15)
+    first, second = phone.execute_script("return window.polls")[:2]
+    assert second - first >= 5900
+    wait_for(lambda: not css(phone, "#network-banner").is_displayed(), what="the banner gone")
+
+
+def test_the_english_button_redraws_the_request_screen_keeping_the_pin(server, activated):
+    phone = activated
+    _, binding = start_ciba(server)
+    open_request(phone, "Logiciel de cabinet", binding)
+    pin_on_pad(phone, "24")
+    try:
+        css(phone, "#lang-toggle").click()
+        wait_for(lambda: text_of(phone, "h1") == "Login to Logiciel de cabinet", what="English")
+        assert text_of(phone, ".request .channel") == "Request from a service (no browser)"
+        assert text_of(phone, "#pin-label") == "Type your e-CPS PIN, then approve or deny."
+        assert text_of(phone, "#pin-display") == "••"
+        pin_on_pad(phone, PIN[2:])
+        css(phone, "#approve").click()
+        wait_for(lambda: text_of(phone, "#result").startswith("Login approved"), what="result")
+        css(phone, "#lang-toggle").click()
+        wait_for(lambda: "validée" in text_of(phone, "#result"), what="the French result")
+    finally:
+        phone.execute_script("localStorage.setItem('santeid-ecps-lang', 'fr')")
+
+
+def test_an_activation_link_opened_in_the_open_app_replaces_and_revokes_the_old_e_cps(
+    server, activated
+):
+    phone = activated
+    before = {device for device, status in devices(server).items() if status == "active"}
+    link = app_link(server)
+    phone.get(link)  # the same page: only the fragment changes
+    wait_for(
+        lambda: css(phone, "#activation-code").get_attribute("value") == link.split("=")[-1],
+        what="the code from the link",
+    )
+    assert "#" not in phone.current_url
+    choose_pin(phone)
+    asked = phone.execute_script("return window.confirmed")
+    assert "ANTOINE LEGRAND" in asked and NATIONAL_ID in asked
+    after = devices(server)
+    assert [device for device, status in after.items() if status == "active"] != list(before)
+    assert {after[device] for device in before} == {"revoked"}
+
+
+def test_notifications_are_said_on_only_when_subscribed(server, activated):
+    """Chromium's push service is out of reach here: permission granted, no subscription."""
+    phone = activated
+    phone.execute_cdp_cmd(
+        "Browser.grantPermissions", {"origin": server.base, "permissions": ["notifications"]}
+    )
+    try:
+        phone.refresh()
+        wait_for(lambda: css(phone, "#enable-notifications"), what="the button")
+        assert "Notifications activées" not in text_of(phone, "#notify-box")
+    finally:
+        phone.execute_cdp_cmd("Browser.resetPermissions", {})
