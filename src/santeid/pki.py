@@ -29,6 +29,7 @@ import fcntl
 import functools
 import ipaddress
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -57,6 +58,7 @@ __all__ = [
     "certificate_pem",
     "generate_private_key",
     "issue_certificate",
+    "check_server_host",
     "issue_server_certificate",
     "load_certificates",
     "load_private_key",
@@ -461,6 +463,32 @@ def issue_certificate(
     return certificate, key
 
 
+#: One label of a host name (RFC 1123 §2.1): letters, digits and hyphens, 1 to 63, no hyphen
+#: at either end.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def check_server_host(host: str) -> None:
+    """Raise :class:`PKIError` unless ``host`` can be named by a server certificate: an IP
+    address, or a host name in the preferred name syntax a dNSName requires (RFC 5280
+    §4.2.1.6, RFC 1123 §2.1), at most 253 characters, its first label possibly ``*``
+    (RFC 6125 §6.4.3)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return
+    labels = host.split(".")
+    if labels[0] == "*" and len(labels) > 1:
+        labels = labels[1:]
+    if not host or len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise PKIError(
+            f"{host!r} is neither an IP address nor a host name (letters, digits and hyphens "
+            "in dot-separated labels)"
+        )
+
+
 def issue_server_certificate(
     authority: TestAuthority,
     hosts: Sequence[str] = ("127.0.0.1", "localhost"),
@@ -475,6 +503,7 @@ def issue_server_certificate(
     dns_names: list[str] = []
     ip_addresses: list[str] = []
     for host in hosts:
+        check_server_host(host)
         try:
             ipaddress.ip_address(host)
         except ValueError:

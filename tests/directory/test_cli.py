@@ -113,7 +113,7 @@ def test_show_text_summarises_then_prints_userinfo(run):
 
 def test_show_explains_a_mistyped_identifier(run):
     result = run("show", "10000000001", ok=False)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, as in every command taking a national id
     assert "prefix 8" in result.output and "810000000001" in result.output
 
 

@@ -183,3 +183,19 @@ def test_unwritable_directory_is_a_one_line_error(run, monkeypatch: pytest.Monke
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot write in ")
     assert "Read-only file system" in result.output and "Traceback" not in result.output
+
+
+def test_the_hmac_secret_is_never_listed_as_published(run) -> None:
+    """/certs never lists the HS512 secret (docs/keys.md): `keys list` says so too."""
+    assert run("generate").exit_code == 0
+    assert run("generate", "--alg", "HS512").exit_code == 0
+    assert run("rotate", "--alg", "HS512").exit_code == 0
+    published = {(k["alg"], k["status"]): k["published"] for k in listed(run)}
+    assert published == {
+        ("RS256", "active"): True,
+        ("HS512", "active"): False,
+        ("HS512", "retired"): False,
+    }
+    table = run("list").output.splitlines()
+    for line in table[1:]:
+        assert ("HS512" in line) == line.endswith("(never published)"), line

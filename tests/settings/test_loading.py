@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import re
 import typing
+from pathlib import Path
 
 import pytest
 
+from santeid.settings import PATH_SETTINGS
 from santeid.settings import SETTINGS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
@@ -40,6 +42,7 @@ _SAMPLES = {
     "insi_idam_by_certificate": '{"CN=INSI-AUTO,C=FR": ["IDAM1"]}',
     "admin_professionals": "810000000001, 810000000030",
     "log_level": "DEBUG",
+    "store_url": "redis://other.example:6379/0",
 }
 
 
@@ -83,6 +86,9 @@ def test_every_flat_name_is_a_variable_and_a_toml_key_that_reaches_its_section(t
     assert moved == {flat}
     # A JSON string is a TOML basic string; TOML numbers and booleans are written as JSON's.
     from_file = load_settings(store | _config(tmp_path, f"{flat} = {json.dumps(held)}\n"))
+    if flat in PATH_SETTINGS:
+        # A relative path in the file means one beside it (resolve_path).
+        held = str(tmp_path / held)
     assert _read(from_file, flat) == held
 
 
@@ -144,6 +150,37 @@ def test_file_errors_name_the_key(tmp_path, text, message):
 def test_a_missing_file_is_named():
     with pytest.raises(ConfigurationError, match="SANTEID_CONFIG: no such file"):
         load_settings({"SANTEID_CONFIG": "/nonexistent/santeid.toml"})
+
+
+def test_a_file_that_cannot_be_read_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError, match="SANTEID_CONFIG: cannot read .*Is a directory"):
+        load_settings({"SANTEID_CONFIG": str(tmp_path)})
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('issuer = "https://idp.example.org/é"\n'.encode("latin-1"))
+    with pytest.raises(ConfigurationError, match="latin1.toml: not UTF-8 text"):
+        load_settings({"SANTEID_CONFIG": str(latin1)})
+
+
+def test_every_path_setting_is_resolved_against_the_configuration_file(tmp_path, monkeypatch):
+    """docs/configuration.md, Paths: relative to the file's directory, defaults included,
+    wherever the program runs; without a file, relative to the working directory."""
+    home, elsewhere = tmp_path / "deploy", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = _config(home, 'insi_base = "civil.sqlite3"\n')
+    config["SANTEID_CPS_CA_FILE"] = "ca/cps.pem"
+    loaded = load_settings(config)
+    assert loaded.data_path == home / "var"
+    assert loaded.keys_path == home / "keys"
+    assert loaded.keys_dir == str(home / "keys")
+    assert loaded.insi.base == str(home / "civil.sqlite3")
+    assert loaded.cps.ca_file == str(home / "ca" / "cps.pem")
+    assert loaded.insi.ca_file == loaded.sandbox.professionals == ""
+    without = load_settings({"SANTEID_KEYS_DIR": "k", "SANTEID_INSI_CA_FILE": "~/ca.pem"})
+    assert without.keys_dir == "k"
+    assert without.keys_path == elsewhere / "k"
+    assert without.insi.ca_file == str(Path("~/ca.pem").expanduser())
 
 
 @pytest.mark.parametrize(
@@ -257,8 +294,17 @@ def test_positive_settings_refuse_zero(flat):
         ({"issuer": "https://idp.example.org/realm/"}, None),
         (
             {"issuer": "https://idp.example.org/r?x=1"},
-            "issuer must be an absolute http(s) URL without",
+            "issuer must be an absolute http(s) URL with a host, without",
         ),
+        ({"issuer": "http://:5000/realm"}, "issuer must be an absolute http(s) URL with a host"),
+        ({"issuer": "http://[::1/realm"}, "issuer must be an absolute http(s) URL with a host"),
+        (
+            {"store_url": "foo://h"},
+            "store_url has the unsupported scheme 'foo'; accepted: memory://",
+        ),
+        ({"store_url": "localhost:6379"}, "store_url has no scheme"),
+        ({"store_url": "memory://x"}, "store_url memory:// takes no options"),
+        ({"events_retention_days": 36_501}, "events_retention_days must be 36500 or less"),
         ({"issuer": ""}, "issuer must be set"),
         (
             {"authorization_endpoint": "https://w/auth#x"},

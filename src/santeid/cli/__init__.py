@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
@@ -32,6 +35,93 @@ def get_settings(ctx: click.Context | None = None) -> Settings:
         except ConfigurationError as exc:
             raise click.ClickException(str(exc)) from None
     return root.obj
+
+
+class NationalIdType(click.ParamType):
+    """A professional's national identifier (``santeid.psc.national_id``), given as an argument
+    or option: a malformed one is a usage error (exit status 2), whichever command takes it.
+    The value the command receives is the parsed :class:`~santeid.psc.national_id.NationalId`."""
+
+    name = "national_id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        from santeid.psc.national_id import NationalId
+        from santeid.psc.national_id import NationalIdError
+        from santeid.psc.national_id import parse_national_id
+
+        if isinstance(value, NationalId):
+            return value
+        try:
+            return parse_national_id(value)
+        except NationalIdError as exc:
+            self.fail(exc.message("en"), param, ctx)
+
+
+#: The type of every parameter that is a national identifier.
+NATIONAL_ID = NationalIdType()
+
+
+def _not_utf8(args: list[str]) -> tuple[int, str] | None:
+    """The first argument that is not UTF-8 text (the operating system hands such bytes to
+    Python as lone surrogates, https://peps.python.org/pep-0383/), with its position."""
+    for position, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return position, arg
+    return None
+
+
+def _refuse_non_utf8(ctx: click.Context, args: list[str]) -> None:
+    """A usage error naming the first argument that is not UTF-8 text: no command can store,
+    print or look up such bytes."""
+    found = _not_utf8(args)
+    if found is None:
+        return
+    position, arg = found
+    name, shown = f"argument {position + 1}", repr(os.fsencode(arg))
+    if arg.startswith("--") and "=" in arg:
+        option, _, value = arg.partition("=")
+        if _not_utf8([option]) is None:
+            name, shown = option, repr(os.fsencode(value))
+    elif position and args[position - 1].startswith("-") and not arg.startswith("-"):
+        name = args[position - 1]
+    raise click.UsageError(f"{name}: {shown} is not UTF-8 text", ctx)
+
+
+def _operational_errors() -> tuple[type[BaseException], ...]:
+    """What the machine or a service may raise under any command, bug-free: files and
+    directories that cannot be read or written, a database or store that cannot be reached,
+    text that is not UTF-8, settings or keys that cannot be used."""
+    from santeid.db.backends import DatabaseError  # SQLite's and PostgreSQL's
+    from santeid.settings.base import ConfigurationError
+    from santeid.storage.base import StoreUnavailable
+
+    return (
+        OSError,
+        *DatabaseError,
+        StoreUnavailable,
+        ConfigurationError,
+        UnicodeError,
+    )
+
+
+def _one_line(exc: BaseException, ctx: click.Context) -> str:
+    """``exc`` as the line after ``Error:``; SQLite's own messages name no file, so the data
+    directory is named beside them."""
+    import sqlite3
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    # A file name that is not UTF-8 (PEP 383) shown escaped, as the terminal could not.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(exc, sqlite3.Error):
+        from santeid.settings import Settings
+
+        settings = ctx.find_root().obj
+        if isinstance(settings, Settings):
+            return f"SQLite: {text} (data_dir {settings.data_path})"
+        return f"SQLite: {text}"
+    return text
 
 
 #: Each command group, defined in the module of the same name (an attribute of that name too),
@@ -74,6 +164,25 @@ class _LazyGroup(click.Group):
         command = getattr(module, cmd_name)
         assert isinstance(command, click.Command)
         return command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        _refuse_non_utf8(ctx, args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; what the machine or a service refuses (:func:`_operational_errors`)
+        ends it with one line, ``Error: …``, and exit status 1. Any other exception is a bug,
+        and keeps its traceback."""
+        try:
+            return super().invoke(ctx)
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # click's own: the reader of the output went away
+            if isinstance(exc, _operational_errors()):
+                raise click.ClickException(_one_line(exc, ctx)) from exc
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Click's own listing, of stand-ins that carry each group's help: the same lines as

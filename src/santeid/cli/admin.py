@@ -19,6 +19,8 @@ def set_password(password: str) -> None:
     configuration file or SANTEID_ADMIN_PASSWORD_HASH and restart the server."""
     if len(password) < 12:
         raise click.BadParameter("use at least 12 characters", param_hint="--password")
+    if not password.strip():
+        raise click.BadParameter("use other characters than spaces", param_hint="--password")
     from santeid.ecps.pin import PinHasher
 
     digest = PinHasher().hash(password)

@@ -42,7 +42,7 @@ def clients() -> None:
 
 
 @clients.command("add")
-@click.argument("file", type=click.File("r"))
+@click.argument("file", type=click.File("r", encoding="utf-8"))
 @click.option("--replace", is_flag=True, help="Replace a client with the same client_id.")
 def add(file, replace: bool) -> None:
     """Register the client described by FILE (RFC 7591 metadata as JSON; - for stdin)."""
@@ -50,6 +50,11 @@ def add(file, replace: bool) -> None:
         metadata = json.load(file)
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"{file.name}: not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(
+            f"{file.name}: not UTF-8 text, as JSON must be (RFC 8259 §8.1): "
+            f"{exc.reason} at byte {exc.start}"
+        ) from None
     try:
         client = _registry().add(metadata, replace=replace)
     except InvalidClientMetadata as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from santeid.cli import COMMANDS
+from santeid.cli import NATIONAL_ID
 from santeid.cli import TAKES_RANDOM_ID
 from santeid.cli import get_settings
 from santeid.cli.server_url import chosen_server
@@ -29,8 +30,7 @@ from santeid.pki import PKIError
 from santeid.pki import load_certificates
 from santeid.pki import name_text
 from santeid.pki import serial_hex
-from santeid.psc.national_id import NationalIdError
-from santeid.psc.national_id import parse_national_id
+from santeid.psc.national_id import NationalId
 
 
 @click.group(help=COMMANDS["cps"])
@@ -39,7 +39,7 @@ def cps() -> None:
 
 
 @cps.command("issue-card")
-@click.argument("national_id")
+@click.argument("national_id", type=NATIONAL_ID)
 @click.option(
     "--out",
     "out_dir",
@@ -62,7 +62,7 @@ def cps() -> None:
     help="Issue even if NATIONAL_ID is not in the directory (to test refusal).",
 )
 def issue_card(
-    national_id: str,
+    national_id: NationalId,
     out_dir: Path,
     days: int,
     expired: bool,
@@ -77,10 +77,7 @@ def issue_card(
     if expired and not_yet_valid:
         raise click.UsageError("--expired and --not-yet-valid exclude each other")
     settings = get_settings()
-    try:
-        parsed = parse_national_id(national_id)
-    except NationalIdError as exc:
-        raise click.BadParameter(exc.message_en, param_hint="NATIONAL_ID") from None
+    parsed = national_id
     directory = Directory.for_settings(settings)
     try:
         professional = directory.get(parsed.value)

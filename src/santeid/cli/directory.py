@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from santeid.cli import COMMANDS
+from santeid.cli import NATIONAL_ID
 from santeid.cli import get_settings
 from santeid.directory import Directory
 from santeid.directory import Professional
@@ -25,8 +26,7 @@ from santeid.directory.extraction import FORMAT
 from santeid.directory.models import PROFESSION_LABELS
 from santeid.psc.claims import build_userinfo
 from santeid.psc.claims import sub_for
-from santeid.psc.national_id import NationalIdError
-from santeid.psc.national_id import parse_national_id
+from santeid.psc.national_id import NationalId
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -101,7 +101,7 @@ def seed_demo() -> None:
 
 
 @directory.command("show")
-@click.argument("national_id")
+@click.argument("national_id", type=NATIONAL_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print the userinfo JSON only.")
 @click.option(
     "--auth-mode",
@@ -109,12 +109,9 @@ def seed_demo() -> None:
     metavar="MODE",
     help="authMode claim to include (CARD, MOBILE…); left out by default.",
 )
-def show(national_id: str, as_json: bool, auth_mode: str | None) -> None:
+def show(national_id: NationalId, as_json: bool, auth_mode: str | None) -> None:
     """Show the userinfo PSC would send for NATIONAL_ID."""
-    try:
-        parsed = parse_national_id(national_id)
-    except NationalIdError as exc:
-        raise click.ClickException(exc.message_en) from None
+    parsed = national_id
     with _open_directory() as store:
         professional = store.get(parsed.value)
     if professional is None:

@@ -10,8 +10,10 @@ from datetime import datetime
 import click
 
 from santeid.cli import COMMANDS
+from santeid.cli import NATIONAL_ID
 from santeid.cli import get_settings
 from santeid.clock import system_clock
+from santeid.settings.observability import MAX_EVENT_DAYS
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -21,12 +23,18 @@ def parse_since(value: str, now: float) -> int:
     """``30m``, ``24h``, ``7d`` (ago) or an ISO 8601 date/time (UTC when no offset)."""
     match = _DURATION.fullmatch(value.strip())
     if match:
-        return int(now) - int(match.group(1)) * _SECONDS[match.group(2)]
+        seconds = int(match.group(1)) * _SECONDS[match.group(2)]
+        if seconds > MAX_EVENT_DAYS * 86400:
+            raise click.BadParameter(
+                f"{value!r}: at most {MAX_EVENT_DAYS}d ago", param_hint="--since"
+            )
+        return int(now) - seconds
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         raise click.BadParameter(
-            f"{value!r}: expected a duration (30m, 24h, 7d) or an ISO date (2026-12-01T08:00)"
+            f"{value!r}: expected a duration (30m, 24h, 7d) or an ISO date (2026-12-01T08:00)",
+            param_hint="--since",
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -45,7 +53,7 @@ def events() -> None:
 
 
 @events.command("list")
-@click.option("--professional", help="National identifier of the professional.")
+@click.option("--professional", type=NATIONAL_ID, help="National identifier of the professional.")
 @click.option("--client", "client_id", help="Client id.")
 @click.option("--type", "types", multiple=True, help="Event type (repeatable), e.g. LOGIN_ERROR.")
 @click.option("--since", help="From: a duration ago (30m, 24h, 7d) or an ISO date/time (UTC).")
@@ -61,11 +69,11 @@ def list_events(professional, client_id, types, since, limit, as_json) -> None:
             f"unknown type {unknown[0]!r}; one of {', '.join(TYPES)}", param_hint="--type"
         )
     found = _store().list(
-        professional=professional,
+        professional=professional.value if professional else None,
         client_id=client_id,
         types=tuple(t.upper() for t in types),
         # A command's own moment: it runs without the application.
-        since=parse_since(since, system_clock()) if since else None,
+        since=None if since is None else parse_since(since, system_clock()),
         limit=limit,
     )
     if as_json:
@@ -92,7 +100,7 @@ def list_events(professional, client_id, types, since, limit, as_json) -> None:
 @events.command()
 @click.option(
     "--older-than",
-    type=click.IntRange(1),
+    type=click.IntRange(1, MAX_EVENT_DAYS),
     help="Days to keep (default: the events_retention_days setting).",
 )
 def purge(older_than: int | None) -> None:

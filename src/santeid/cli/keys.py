@@ -143,7 +143,9 @@ def _table(infos: list[KeyInfo]) -> str:
     header = ("KID", "ALG", "SIZE", "STATUS", "CREATED", "RETIRED", "PUBLISHED UNTIL")
     rows = [header]
     for i in infos:
-        if i.status == "active":
+        if i.alg == HMAC_ALGORITHM:
+            until = "(never published)"
+        elif i.status == "active":
             until = "(while active)"
         else:
             until = _time(i.published_until) + ("" if i.published else " (unpublished)")

@@ -10,6 +10,7 @@ from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 from santeid.pki import PKIError
 from santeid.pki import TestAuthority
+from santeid.pki import check_server_host
 from santeid.pki import issue_server_certificate
 from santeid.pki import serial_hex
 from santeid.pki import write_credentials
@@ -19,6 +20,15 @@ from santeid.pki import write_credentials
 #: (:mod:`santeid.tls`) serves whatever certificate it is given, whoever signed it.
 TLS_TEST_CA_NAME = "tls-test-ca"
 TLS_TEST_CA_COMMON_NAME = "TEST AC SANTEID SERVEURS"
+
+
+def _hosts(ctx: click.Context, param: click.Parameter, hosts: tuple[str, ...]) -> tuple[str, ...]:
+    for host in hosts:
+        try:
+            check_server_host(host)
+        except PKIError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return hosts
 
 
 @click.group(help=COMMANDS["tls"])
@@ -38,6 +48,7 @@ def tls() -> None:
     "--host",
     "hosts",
     multiple=True,
+    callback=_hosts,
     help="Host name or IP address the certificate is for (repeatable; "
     "default 127.0.0.1 and localhost).",
 )

@@ -126,7 +126,8 @@ class KeyInfo:
     retired_at: datetime | None
     #: When a retired key leaves the JWK Set; ``None`` while active.
     published_until: datetime | None
-    #: In the JWK Set right now (active, or retired and still within ``published_until``).
+    #: In the JWK Set right now (active, or retired and still within ``published_until``);
+    #: never the HMAC secret, which the JWK Set never lists.
     published: bool
     #: RSA modulus size, or the curve size for EC keys.
     key_size: int
@@ -203,7 +204,7 @@ class KeyLifecycle(KeyStoreState):
             created_at=_to_datetime(entry.created_at),
             retired_at=None if entry.retired_at is None else _to_datetime(entry.retired_at),
             published_until=None if until is None else _to_datetime(until),
-            published=self._is_published(entry, now),
+            published=entry.alg != HMAC_ALGORITHM and self._is_published(entry, now),
             key_size=entry.key_size,
         )
 

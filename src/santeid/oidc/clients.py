@@ -181,6 +181,33 @@ def require_signing_key(
     return alg
 
 
+def _has_lone_surrogate(value: object) -> bool:
+    """A string of ``value`` (at any depth, names of members included) is not encodable as
+    UTF-8: it holds half of a UTF-16 pair, no character."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
+
+
+def _field_with_lone_surrogate(meta: dict) -> str | None:
+    """The member of ``meta`` that :func:`_has_lone_surrogate`, named so that the name can be
+    shown (escaped when the name itself is at fault), or None."""
+    for name, value in meta.items():
+        if _has_lone_surrogate(name):
+            return ascii(name)
+        if _has_lone_surrogate(value):
+            return str(name)
+    return None
+
+
 def validate_metadata(
     raw: dict,
     *,
@@ -196,6 +223,11 @@ def validate_metadata(
     """
     if not isinstance(raw, dict):
         raise InvalidClientMetadata("client metadata must be a JSON object")
+    field = _field_with_lone_surrogate(raw)
+    if field is not None:
+        # JSON may escape half of a UTF-16 pair ("\ud800"): no character, and no UTF-8
+        # (RFC 8259 §8.2) to store or send back.
+        raise InvalidClientMetadata(f"{field} holds a lone UTF-16 surrogate: not Unicode text")
     meta = dict(raw)
     client_id = meta.get("client_id")
     if not isinstance(client_id, str) or not client_id.strip() or len(client_id) > 255:

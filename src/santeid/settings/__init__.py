@@ -61,6 +61,7 @@ from santeid.settings.store import StoreSettings
 __all__ = [
     "DEFAULT_REALM_PATH",
     "ENV_PREFIX",
+    "PATH_SETTINGS",
     "SETTINGS",
     "USERINFO_LAYOUTS",
     "ConfigurationError",
@@ -69,6 +70,7 @@ __all__ = [
     "load_settings",
     "parse_idam_bindings",
     "resolve_data_dir",
+    "resolve_path",
     "validate",
 ]
 
@@ -122,7 +124,7 @@ class Settings(SettingsModel):
         """``Settings(ecps_request_lifetime=5)`` as ``Settings(ecps={"request_lifetime": 5})``."""
         if not isinstance(data, Mapping):
             return data
-        return _nest(data.items(), {})
+        return _anchor_paths(_nest(data.items(), {}))
 
     @field_validator("issuer")
     @classmethod
@@ -191,7 +193,8 @@ class Settings(SettingsModel):
 
     @property
     def keys_path(self) -> Path:
-        return Path(self.keys_dir)
+        """The keys directory, absolute (:func:`resolve_path`)."""
+        return resolve_path(self.keys_dir, self.config_file)
 
     @property
     def secure_cookies(self) -> bool:
@@ -281,17 +284,56 @@ def _validated(data: dict[str, Any], labels: Mapping[str, str] | None = None) ->
         raise ConfigurationError(describe(error, Settings)) from None
 
 
-def resolve_data_dir(settings: Settings) -> Path:
-    """``data_dir`` as an absolute path, resolved the same way by the server and the commands:
-    an absolute ``data_dir`` as is; a relative one against the directory of the TOML file the
-    configuration was read from (``SANTEID_CONFIG``), else against the working directory — so
-    a command run elsewhere with the server's configuration file finds the server's data."""
-    path = Path(settings.data_dir).expanduser()
+#: The settings that name a file or a directory (flat names), each resolved by
+#: :func:`resolve_path`.
+PATH_SETTINGS = (
+    "data_dir",
+    "keys_dir",
+    "cps_ca_file",
+    "insi_base",
+    "insi_ca_file",
+    "sandbox_professionals",
+)
+
+
+def resolve_path(value: str, config_file: str = "") -> Path:
+    """A path setting as an absolute path, the same way for every one of them
+    (:data:`PATH_SETTINGS`), by the server and every command: ``~`` expanded; an absolute
+    path as is; a relative one against the directory of the TOML file the configuration was
+    read from (``SANTEID_CONFIG``), else against the working directory — so a command run
+    elsewhere with the server's configuration file finds the server's data and keys."""
+    path = Path(value).expanduser()
     if path.is_absolute():
         return path
-    if settings.config_file:
-        return (Path(settings.config_file).resolve().parent / path).resolve()
+    if config_file:
+        return (Path(config_file).resolve().parent / path).resolve()
     return (Path.cwd() / path).resolve()
+
+
+def resolve_data_dir(settings: Settings) -> Path:
+    """``data_dir`` as an absolute path (:func:`resolve_path`)."""
+    return resolve_path(settings.data_dir, settings.config_file)
+
+
+def _anchor_paths(nested: dict[str, Any]) -> dict[str, Any]:
+    """With a configuration file, each path setting of ``nested`` (the layout of
+    :class:`Settings`), its default included, made absolute by :func:`resolve_path`: a
+    relative path then means the same file wherever the program runs. Without one, only
+    ``~`` is expanded; a relative path stays relative to the working directory."""
+    config_file = nested.get("config_file")
+    if not isinstance(config_file, str):
+        config_file = ""
+    for flat in PATH_SETTINGS:
+        section, field = SETTINGS[flat]
+        if section:
+            holder = nested.setdefault(section, {})
+            value = holder.get(field, "")
+        else:
+            holder = nested
+            value = holder.get(field, Settings.model_fields[field].default)
+        if isinstance(value, str) and (config_file and value or value.startswith("~")):
+            holder[field] = str(resolve_path(value, config_file))
+    return nested
 
 
 def _file_settings(config_file: str) -> Iterator[tuple[str, Any, str]]:
@@ -303,6 +345,15 @@ def _file_settings(config_file: str) -> Iterator[tuple[str, Any, str]]:
             document = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigurationError(f"SANTEID_CONFIG: no such file {config_file!r}") from None
+    except OSError as exc:  # a directory, no permission…
+        raise ConfigurationError(
+            f"SANTEID_CONFIG: cannot read {config_file!r}: {exc.strerror or exc}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"SANTEID_CONFIG: {config_file}: not UTF-8 text (TOML files are UTF-8): {exc.reason} "
+            f"at byte {exc.start}"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"SANTEID_CONFIG: {config_file}: {exc}") from None
     sections = Settings.sections()

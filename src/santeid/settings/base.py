@@ -96,14 +96,22 @@ AutoFlag = Annotated[Literal["auto"] | bool, BeforeValidator(_to_auto_or_flag)]
 
 
 def absolute_http_url(value: str) -> str:
-    """An absolute http(s) URL without query or fragment — an issuer (OIDC Discovery §2) and
-    the addresses published beside it — or empty."""
-    parts = urlsplit(value)
+    """An absolute http(s) URL with a host, without query or fragment — an issuer (OIDC
+    Discovery §2) and the addresses published beside it — or empty."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # an unbalanced [ of an IPv6 address
+        parts, host = None, None
     if value and (
-        parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not host
+        or parts.query
+        or parts.fragment
     ):
         raise ValueError(
-            f"must be an absolute http(s) URL without query or fragment, got {value!r}"
+            f"must be an absolute http(s) URL with a host, without query or fragment, got {value!r}"
         )
     return value
 

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from typing import Literal
 
+from pydantic import Field
 from pydantic import PositiveFloat
-from pydantic import PositiveInt
 from pydantic import field_validator
 
 from santeid.settings.base import Section
@@ -14,6 +15,10 @@ from santeid.settings.base import Section
 #: The standard level names (https://docs.python.org/3/library/logging.html#logging-levels),
 #: which Python's logging and Granian's ``--log-level`` both take.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+#: The longest look back into the events, in days (a century): a retention, ``santeid events
+#: purge --older-than`` and ``santeid events list --since`` stay within it.
+MAX_EVENT_DAYS = 36_500
 
 
 class ObservabilitySettings(Section):
@@ -27,7 +32,7 @@ class ObservabilitySettings(Section):
     #: Python logging level: one of :data:`LOG_LEVELS`, in any case (kept in capitals).
     log_level: str = "INFO"
     #: Days authentication events are kept; ``santeid events purge`` deletes older ones.
-    events_retention_days: PositiveInt = 90
+    events_retention_days: Annotated[int, Field(gt=0, le=MAX_EVENT_DAYS)] = 90
 
     @field_validator("log_level")
     @classmethod

@@ -21,6 +21,7 @@ __all__ = [
     "StoreUnavailable",
     "check_persistence",
     "store_from_url",
+    "store_url_problem",
 ]
 
 #: The server's start-up logger: what the store check finds is said with the other start-up
@@ -39,25 +40,33 @@ ACCEPTED_URLS = (
 _REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
 
 
+def store_url_problem(url: str) -> str | None:
+    """What is wrong with the form of ``url`` for :func:`store_from_url` (the words that follow
+    "the store URL"), or None. Names only the scheme: the URL itself may carry a password."""
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if sep and scheme == "memory":
+        return "memory:// takes no options: write exactly memory://" if rest else None
+    if sep and scheme in _REDIS_SCHEMES:
+        return None
+    shown = f"has the unsupported scheme {scheme!r}" if sep else "has no scheme"
+    return f"{shown}; accepted: " + ", ".join(ACCEPTED_URLS)
+
+
 def store_from_url(url: str, *, key_prefix: str = "santeid:") -> EphemeralStore:
     """Return the store ``url`` designates; no connection is made yet.
 
     ``key_prefix`` namespaces every key in a shared Redis (several deployments on one
     server); a :class:`MemoryStore` is private to the process and ignores it.
     """
-    scheme, sep, rest = url.partition("://")
-    scheme = scheme.lower()
-    if sep and scheme == "memory":
-        if rest:
-            raise ValueError("a memory store URL is exactly memory:// (it takes no options)")
+    problem = store_url_problem(url)
+    if problem:
+        raise ValueError(f"the store URL {problem}")
+    if url.partition("://")[0].lower() == "memory":
         return MemoryStore()
-    if sep and scheme in _REDIS_SCHEMES:
-        from santeid.storage.redis import RedisStore
+    from santeid.storage.redis import RedisStore
 
-        return RedisStore.from_url(url, key_prefix=key_prefix)
-    # Name only the scheme: the URL itself may carry a password.
-    shown = f"scheme {scheme!r}" if sep else "URL without a scheme"
-    raise ValueError(f"unsupported store URL ({shown}); accepted: " + ", ".join(ACCEPTED_URLS))
+    return RedisStore.from_url(url, key_prefix=key_prefix)
 
 
 def check_persistence(store: EphemeralStore) -> None:

@@ -1,0 +1,284 @@
+"""What the ``santeid`` commands say when the machine, a service or the operator's input is at
+fault: one line ``Error: …`` (exit status 1), or a usage error (exit status 2) for a bad
+argument — never a traceback (docs/operations.md, "Command-line errors")."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from click.testing import Result
+
+from santeid.cli import main
+from santeid.oidc.clients import InvalidClientMetadata
+from santeid.oidc.clients import validate_metadata
+from tests.support.servers import santeid_env
+
+#: A byte that is not UTF-8, as Python receives it in ``sys.argv`` (PEP 383).
+NOT_UTF8 = b"\xff".decode("utf-8", "surrogateescape")
+
+
+def _closed_port() -> int:
+    """A port of this machine where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def run(tmp_path: Path):
+    """``santeid ARGS`` in this process, with its own folders and sandbox mode (``env``
+    overrides, ``None`` unsets)."""
+
+    def invoke(*args: str, env: dict[str, str | None] | None = None, stdin: str | None = None):
+        base: dict[str, str | None] = {
+            "SANTEID_CONFIG": None,
+            "SANTEID_DATA_DIR": str(tmp_path / "var"),
+            "SANTEID_KEYS_DIR": str(tmp_path / "keys"),
+            "SANTEID_SANDBOX": "true",
+            "SANTEID_STORE_URL": None,
+            "SANTEID_DATABASE_URL": None,
+        }
+        return CliRunner().invoke(main, list(args), env={**base, **(env or {})}, input=stdin)
+
+    return invoke
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("Error: "), result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[-1], result.output
+
+
+def assert_usage_error(result: Result, *fragments: str) -> None:
+    assert result.exit_code == 2, (result.output, result.exception)
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: "), result.output
+    for fragment in fragments:
+        assert fragment in last, result.output
+
+
+# -- the machine and the services ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("clients", "list"),
+        ("directory", "list"),
+        ("events", "list"),
+        ("ecps", "devices"),
+        ("insi", "software", "list"),
+        ("insi", "stats"),
+    ],
+)
+def test_a_data_directory_that_is_a_file(run, tmp_path, args) -> None:
+    data = tmp_path / "not-a-directory"
+    data.write_text("")
+    assert_one_line_error(run(*args, env={"SANTEID_DATA_DIR": str(data)}), str(data))
+
+
+def test_a_database_that_cannot_be_opened_names_the_data_directory(run, tmp_path) -> None:
+    data = tmp_path / "var"
+    (data / "santeid.sqlite3").mkdir(parents=True)  # SQLite cannot open a directory
+    assert_one_line_error(
+        run("clients", "list"), "SQLite: unable to open database file", f"data_dir {data}"
+    )
+
+
+def test_clients_add_on_a_data_directory_that_is_a_file(run, tmp_path) -> None:
+    data = tmp_path / "not-a-directory"
+    data.write_text("")
+    metadata = json.dumps({"client_id": "rp", "redirect_uris": ["https://rp.example/cb"]})
+    result = run("clients", "add", "-", env={"SANTEID_DATA_DIR": str(data)}, stdin=metadata)
+    assert_one_line_error(result)
+
+
+@pytest.mark.parametrize("args", [("clients", "list"), ("events", "list"), ("ecps", "devices")])
+def test_postgresql_down(run, args) -> None:
+    url = f"postgresql://santeid:secret@127.0.0.1:{_closed_port()}/santeid?connect_timeout=2"
+    assert_one_line_error(run(*args, env={"SANTEID_DATABASE_URL": url}), "connect")
+
+
+def test_redis_down(run) -> None:
+    assert run("directory", "seed-demo").exit_code == 0
+    assert run("keys", "generate", "--alg", "HS512").exit_code == 0
+    store = {"SANTEID_STORE_URL": f"redis://127.0.0.1:{_closed_port()}/0"}
+    assert_one_line_error(run("ecps", "activate", "810000000001", env=store), "redis unavailable")
+    assert_one_line_error(run("sessions", "logout", "some-sid", env=store), "redis unavailable")
+
+
+def test_sessions_logout_without_the_hmac_secret(run) -> None:
+    # Outside sandbox mode, which would make the secret.
+    store = {"SANTEID_STORE_URL": f"redis://127.0.0.1:{_closed_port()}/0", "SANTEID_SANDBOX": None}
+    assert run("keys", "generate").exit_code == 0  # RS256 only
+    assert_one_line_error(
+        run("sessions", "logout", "some-sid", env=store), "santeid keys generate --alg HS512"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("serve", "--port", "31518"), ("ecps", "activate", "810000000001"), ("clients", "list")],
+)
+def test_an_unknown_store_scheme_names_the_setting(run, args) -> None:
+    result = run(*args, env={"SANTEID_STORE_URL": "foo://"})
+    assert_one_line_error(result, "store_url has the unsupported scheme 'foo'")
+
+
+def test_a_configuration_file_that_cannot_be_read(run, tmp_path) -> None:
+    assert_one_line_error(
+        run("clients", "list", env={"SANTEID_CONFIG": str(tmp_path)}), "SANTEID_CONFIG"
+    )
+    latin1 = tmp_path / "santeid.toml"
+    latin1.write_bytes(b'data_dir = "caf\xe9"\n')
+    assert_one_line_error(
+        run("clients", "list", env={"SANTEID_CONFIG": str(latin1)}), "not UTF-8 text"
+    )
+
+
+def test_a_bug_keeps_its_traceback(run, monkeypatch) -> None:
+    """Only what the machine, a service or the operator causes becomes one line: anything
+    else is a bug to report, with its traceback."""
+    from santeid.oidc.clients import ClientRegistry
+
+    def broken(self):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(ClientRegistry, "list", broken)
+    result = run("clients", "list")
+    assert isinstance(result.exception, KeyError)
+
+
+def test_the_one_line_is_printed_without_traceback_by_the_installed_command(tmp_path) -> None:
+    data = tmp_path / "not-a-directory"
+    data.write_text("")
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("santeid")), "clients", "list"],
+        env=santeid_env(tmp_path, SANTEID_DATA_DIR=str(data)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+
+
+# -- arguments -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("clients", "remove", NOT_UTF8), "argument 3"),
+        (("events", "list", "--professional", NOT_UTF8), "--professional"),
+        (("events", "list", f"--professional={NOT_UTF8}"), "--professional"),
+        (("ecps", "revoke", NOT_UTF8), "argument 3"),
+        (("ecps", "devices", "--national-id", NOT_UTF8), "--national-id"),
+        (("ecps", "activate", NOT_UTF8), "argument 3"),
+        (("sessions", "logout", NOT_UTF8), "argument 3"),
+        (("insi", "software", "remove", NOT_UTF8), "argument 4"),
+        (("insi", "stats", "--software", NOT_UTF8), "--software"),
+        (("admin", "set-password", "--password", NOT_UTF8 * 12), "--password"),
+        (("cps", "revoke-card", "card1", "--reason", NOT_UTF8), "--reason"),
+    ],
+)
+def test_arguments_that_are_not_utf8_are_usage_errors(run, args, named) -> None:
+    assert_usage_error(run(*args), f"{named}: b'\\xff", "is not UTF-8 text")
+
+
+def test_clients_add_of_a_file_that_is_not_utf8(run, tmp_path) -> None:
+    metadata = tmp_path / "client.json"
+    metadata.write_bytes(b"\xff\xfe{}")
+    assert_one_line_error(run("clients", "add", str(metadata)), "not UTF-8 text")
+
+
+@pytest.mark.parametrize(
+    ("member", "named"),
+    [
+        ({"client_id": "rp\ud800x"}, "client_id"),
+        ({"client_name": "\ud800"}, "client_name"),
+        ({"contacts": ["ops@rp.example", "\udfff"]}, "contacts"),
+        ({"\ud800": "x"}, "'\\ud800'"),
+    ],
+)
+def test_client_metadata_with_a_lone_surrogate_is_refused(run, tmp_path, member, named) -> None:
+    metadata = {"client_id": "rp", "redirect_uris": ["https://rp.example/cb"], **member}
+    with pytest.raises(InvalidClientMetadata, match="lone UTF-16 surrogate"):
+        validate_metadata(metadata)
+    path = tmp_path / "client.json"
+    path.write_text(json.dumps(metadata), encoding="utf-8")  # "\ud800" escaped, as JSON may
+    result = run("clients", "add", str(path))
+    assert_one_line_error(result, f"invalid_client_metadata: {named} holds a lone UTF-16")
+    assert "no client registered" in run("clients", "list").output
+
+
+def test_an_empty_host_is_refused(run) -> None:
+    result = run("serve", "--sandbox", "--host", "", "--port", "31517")
+    assert_one_line_error(result, "issuer must be an absolute http(s) URL with a host")
+
+
+@pytest.mark.parametrize("host", ["", "a b", "-a.example", "a..example", "é.example"])
+def test_tls_dev_cert_refuses_what_is_not_a_host(run, tmp_path, host) -> None:
+    result = run("tls", "dev-cert", "--out", str(tmp_path / "tls"), "--host", host)
+    assert_usage_error(result, "--host", "neither an IP address nor a host name")
+    assert not (tmp_path / "tls").exists()
+
+
+def test_tls_dev_cert_takes_names_wildcards_and_addresses(run, tmp_path) -> None:
+    hosts = ("*.dev.example", "idp-1.dev.example", "::1", "192.168.1.20")
+    args = [arg for host in hosts for arg in ("--host", host)]
+    result = run("tls", "dev-cert", "--out", str(tmp_path / "tls"), *args)
+    assert result.exit_code == 0, result.output
+
+
+def test_admin_password_of_spaces_only(run) -> None:
+    result = run("admin", "set-password", "--password", " " * 12)
+    assert_usage_error(result, "--password", "other characters than spaces")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("events", "list", "--since", ""), "--since"),
+        (("events", "list", "--since", "99999999999999999999d"), "at most 36500d ago"),
+        (("events", "purge", "--older-than", "1000000000000000"), "--older-than"),
+    ],
+)
+def test_events_refuse_empty_and_huge_periods(run, args, fragment) -> None:
+    assert_usage_error(run(*args), fragment)
+
+
+def test_events_take_the_longest_period(run) -> None:
+    assert run("events", "list", "--since", "36500d").exit_code == 0
+    assert run("events", "purge", "--older-than", "36500").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("directory", "show", "12345"),
+        ("directory", "show", ""),
+        ("cps", "issue-card", "12345", "--out", "cards"),
+        ("events", "list", "--professional", "12345"),
+    ],
+)
+def test_a_malformed_national_id_is_a_usage_error(run, args) -> None:
+    assert_usage_error(run(*args), "Unrecognised identifier" if "12345" in args else "")
+
+
+def test_a_national_id_is_normalised_as_the_login_page_does(run) -> None:
+    assert run("directory", "seed-demo").exit_code == 0
+    shown = run("directory", "show", " 8 10000000001 ")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("810000000001 (RPPS)")
