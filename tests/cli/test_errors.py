@@ -271,6 +271,9 @@ def test_events_take_the_longest_period(run) -> None:
         ("directory", "show", ""),
         ("cps", "issue-card", "12345", "--out", "cards"),
         ("events", "list", "--professional", "12345"),
+        ("ecps", "activate", "12345"),
+        ("ecps", "activate", ""),
+        ("ecps", "devices", "--national-id", "12345"),
     ],
 )
 def test_a_malformed_national_id_is_a_usage_error(run, args) -> None:

@@ -10,9 +10,11 @@ import json
 import click
 
 from santeid.cli import COMMANDS
+from santeid.cli import NATIONAL_ID
 from santeid.cli import get_settings
 from santeid.cli.server_url import chosen_server
 from santeid.cli.server_url import server_option
+from santeid.psc.national_id import NationalId
 from santeid.settings import ConfigurationError
 
 
@@ -47,11 +49,11 @@ def ecps() -> None:
 
 
 @ecps.command()
-@click.argument("national_id")
+@click.argument("national_id", type=NATIONAL_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print {code, expires_at, uri, app_link}.")
 @click.option("--no-qr", is_flag=True, help="Do not draw the QR code.")
 @server_option
-def activate(national_id: str, as_json: bool, no_qr: bool, server: str | None) -> None:
+def activate(national_id: NationalId, as_json: bool, no_qr: bool, server: str | None) -> None:
     """Make a single-use activation code for NATIONAL_ID (shown as a QR code).
 
     The app link and URI name the server found as ``santeid cps approve`` finds it
@@ -66,7 +68,7 @@ def activate(national_id: str, as_json: bool, no_qr: bool, server: str | None) -
         raise click.BadParameter(str(exc), param_hint="--server") from None
     service = _service(need_store=True, settings=settings)
     try:
-        activation = service.start_activation(national_id)
+        activation = service.start_activation(national_id.value)
     except ActivationError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -104,13 +106,13 @@ def activate(national_id: str, as_json: bool, no_qr: bool, server: str | None) -
 
 
 @ecps.command()
-@click.option("--national-id", help="Only this professional's devices.")
+@click.option("--national-id", type=NATIONAL_ID, help="Only this professional's devices.")
 @click.option("--json", "as_json", is_flag=True, help="JSON, one object per device.")
-def devices(national_id: str | None, as_json: bool) -> None:
+def devices(national_id: NationalId | None, as_json: bool) -> None:
     """List devices (newest first)."""
     service = _service(need_store=False)
     if national_id:
-        found = service.devices.list_for(national_id)
+        found = service.devices.list_for(national_id.value)
     else:
         found = service.devices.list_all()
     if as_json:
