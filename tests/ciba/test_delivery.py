@@ -241,6 +241,7 @@ def test_push_mints_no_tokens_when_the_ssrf_guard_refuses_delivery(app, client, 
         ("https://rp.invalid/cb", True, "cannot be resolved"),
         ("ftp://example.org/cb", True, "https"),
         ("https://user:pw@example.org/cb", True, "credentials"),
+        ("http://127.0.0.1:8080/c\x00b", True, "U\\+0000 cannot appear in a URL"),
     ],
 )
 def test_ssrf_guard_at_registration(url, sandbox, reason):

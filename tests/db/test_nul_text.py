@@ -71,3 +71,28 @@ def test_a_device_name_with_a_nul_is_refused_and_the_code_stays_usable(app, clie
     assert answer.get_json()["code"] == "invalid_request"
     answer = client.post(f"{API}/register", json={**body, "name": "phone"})
     assert answer.status_code == 201, answer.get_json()
+
+
+def test_a_webhook_url_with_a_nul_is_refused(app, client):
+    phone = Phone.register(app, client, sandbox_professional(app))
+    answer = client.post(
+        f"{API}/webhook",
+        json={"webhook_url": "http://127.0.0.1:34501/a\x00b"},
+        headers=phone.auth(),
+    )
+    assert answer.status_code == 400
+    assert answer.get_json()["code"] == "invalid_webhook_url"
+    assert "U+0000" in answer.get_json()["detail"]
+    assert phone.me().get_json()["webhook_url"] is None
+
+
+def test_a_webhook_url_with_a_nul_is_refused_and_the_code_stays_usable(app, client):
+    activation = app.extensions["santeid"].ecps.start_activation(sandbox_professional(app))
+    key = ECKey.generate_key("P-256", private=True)
+    body = {"activation_code": activation.code, "public_jwk": key.as_dict(private=False),
+            "pin": PIN, "webhook_url": "http://127.0.0.1:34501/a\x00b"}  # fmt: skip
+    answer = client.post(f"{API}/register", json=body)
+    assert answer.status_code == 400
+    assert answer.get_json()["code"] == "invalid_webhook_url"
+    answer = client.post(f"{API}/register", json={**body, "webhook_url": None})
+    assert answer.status_code == 201, answer.get_json()

@@ -186,6 +186,8 @@ def test_english_subscription_gets_english_text(phone, ecps, national_id, push_s
     [
         ({"endpoint": "https://10.0.0.1/push"}, "not allowed"),
         ({"endpoint": "ftp://127.0.0.1/push"}, "not allowed"),
+        ({"endpoint": "http://127.0.0.1:9/s\x00t"}, "U+0000 cannot appear in a URL"),
+        ({"endpoint": "http://127.0.0.1:9/s t"}, "U+0020 cannot appear in a URL"),
         ({"keys": {"p256dh": "AAAA", "auth": _b64(os.urandom(16))}}, "p256dh"),
         ({"keys": None}, "keys"),
     ],

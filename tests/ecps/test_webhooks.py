@@ -114,6 +114,39 @@ def test_refused_outside_sandbox(url):
         check_webhook_url(url, sandbox=False)
 
 
+@pytest.mark.parametrize(
+    "character",
+    ["\x00", "\x01", "\t", "\n", "\r", "\x1f", " ", "\x7f", '"', "<", ">", "\\", "^", "`",
+     "{", "|", "}", "\x85", "\u00a0", "\u200b", "\u202e", "\u2028", "\ud800"],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    "place",
+    [
+        "http://127.0.0.1:8080/a{}b",
+        "http://127.0.0.1:8080/?q={}",
+        "http://127.0.0.1{}:8080/",
+        "{}http://127.0.0.1:8080/",
+    ],
+)
+def test_characters_no_url_can_hold_are_refused_first(monkeypatch, character, place):
+    """RFC 3986 §2: refused before anything else, even for a URL the sandbox would accept."""
+
+    def never(*args, **kwargs):
+        raise AssertionError("resolved")
+
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", never)
+    with pytest.raises(WebhookRefused) as refused:
+        check_webhook_url(place.format(character), sandbox=True)
+    assert str(refused.value) == (
+        f"malformed URL (U+{ord(character):04X} cannot appear in a URL, RFC 3986 §2)"
+    )
+
+
+def test_every_character_a_url_may_hold_is_accepted():
+    url = "http://127.0.0.1:8080/AZaz09-._~:@!$&'()*+,;=%20/?q=[x]/é"
+    assert check_webhook_url(url, sandbox=True)[3] == ["127.0.0.1"]
+
+
 def test_names_resolving_to_private_addresses_are_refused(monkeypatch):
     _resolving_to(
         monkeypatch,

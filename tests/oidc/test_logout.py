@@ -137,6 +137,7 @@ def test_logout_metadata_and_web_origins_are_accepted():
     [
         ({"backchannel_logout_uri": "http://127.0.0.1:9/logout"}, "backchannel_logout_uri"),
         ({"backchannel_logout_uri": "https://10.0.0.1/logout"}, "non-public"),
+        ({"backchannel_logout_uri": "https://rp.example.org/lo\x00gout"}, "U+0000"),
         ({"frontchannel_logout_uri": "https://rp.example.org/fc#x"}, "fragment"),
         ({"backchannel_logout_session_required": "yes"}, "true or false"),
         ({"web_origins": "https://app.example.org"}, "web_origins"),

@@ -9,6 +9,10 @@ The URL is chosen by whoever holds the device, so fetching it is a server-side r
 risk (OWASP SSRF Prevention Cheat Sheet). The guard:
 
 * ``https`` only, no credentials in the URL;
+* only the characters a URL can hold (RFC 3986 §2,
+  https://www.rfc-editor.org/rfc/rfc3986#section-2): no control character (NUL included),
+  space, DEL or ``"<>\\^`{|}``; past ASCII (an internationalised host name, RFC 3987), no
+  control, format or separator character nor lone surrogate;
 * every address the host resolves to must be globally routable — loopback, private
   (RFC 1918, RFC 4193), link-local (cloud metadata at 169.254.169.254), CGNAT, multicast,
   reserved, and the IPv6 forms that reach an IPv4 address (IPv4-mapped, IPv4-compatible,
@@ -31,6 +35,7 @@ import json
 import logging
 import socket
 import ssl
+import unicodedata
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
@@ -51,6 +56,26 @@ SANDBOX_ONLY_HINT = "(http://127.0.0.1 and http://localhost are accepted in sand
 
 class WebhookRefused(ValueError):
     """The URL may not be used as a webhook; the message says why."""
+
+
+#: What RFC 3986 lets a URL hold besides ASCII letters and digits: the unreserved (§2.3) and
+#: reserved (§2.2) characters, and ``%`` of percent-encoding (§2.1).
+URL_PUNCTUATION = frozenset("-._~:/?#[]@!$&'()*+,;=%")
+#: Unicode categories refused past ASCII: controls (C1), format characters (bidirectional
+#: overrides, zero-width), lone surrogates and separators (RFC 3987 §2.2 ``ucschar`` and §4.1).
+UNFIT_CATEGORIES = ("Cc", "Cf", "Cs", "Zs", "Zl", "Zp")
+
+
+def unfit_character(url: str) -> str | None:
+    """The first character of ``url`` that no URL can hold, if any (see :data:`URL_PUNCTUATION`
+    and :data:`UNFIT_CATEGORIES`)."""
+    for character in url:
+        if character.isascii():
+            if not (character.isalnum() or character in URL_PUNCTUATION):
+                return character
+        elif unicodedata.category(character) in UNFIT_CATEGORIES:
+            return character
+    return None
 
 
 #: NAT64 well-known prefix (RFC 6052 §2.1): ``64:ff9b::a.b.c.d`` reaches IPv4 ``a.b.c.d``.
@@ -101,6 +126,12 @@ def check_webhook_url(url: object, *, sandbox: bool) -> tuple[str, str, int, lis
     """
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise WebhookRefused("the webhook URL must be a string of at most 2048 characters")
+    unfit = unfit_character(url)
+    if unfit is not None:
+        # Checked first: such a URL is never stored (PostgreSQL holds no NUL) nor resolved.
+        raise WebhookRefused(
+            f"malformed URL (U+{ord(unfit):04X} cannot appear in a URL, RFC 3986 §2)"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
