@@ -126,3 +126,45 @@ def test_a_serve_that_cannot_listen_leaves_the_record_alone(tmp_path, request, l
     assert "Traceback" not in refused.stderr and "backtrace" not in refused.stderr
     why = f"the running santeid serve ({settings.data_path / 'serving.json'})"
     assert server_issuer(settings) == (running.issuer, why)
+
+
+CORRUPT_RECORDS = [
+    {"issuer": "http://127.0.0.1:8443/x", "pid": 99999999999999999999},  # past a C long
+    {"issuer": "http://127.0.0.1:8443/x", "pid": 2**32},  # past any pid
+    {"servers": [{"issuer": "http://127.0.0.1:8443/x", "pid": -(2**70)}]},
+    {"issuer": "http://127.0.0.1:8443/x", "pid": 0},
+    {"issuer": "http://127.0.0.1:8443/x", "pid": -1},
+    {"issuer": "http://127.0.0.1:8443/x", "pid": "1"},
+    {"issuer": "http://127.0.0.1:8443/x", "pid": True},
+    {"issuer": "http://127.0.0.1:8443/x", "pid": 1.5},
+    {"issuer": "not an issuer", "pid": 1},  # pid 1 always lives
+    {"issuer": "ftp://127.0.0.1/x", "pid": 1},
+    {"issuer": ["http://127.0.0.1:8443/x"], "pid": 1},
+    {"servers": "http://127.0.0.1:8443/x"},
+    {"servers": {"issuer": "http://127.0.0.1:8443/x", "pid": 1}},
+    {"servers": [None, 3, "x", ["http://127.0.0.1:8443/x", 1]]},
+    [1, 2],
+    "http://127.0.0.1:8443/x",
+    None,
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [json.dumps(record) for record in CORRUPT_RECORDS] + ["[" * 100_000, "{", "\udcff"],
+)
+def test_a_corrupt_record_counts_as_absent_and_is_written_anew(settings, text):
+    """A record no ``serve`` wrote (hand-edited, damaged) is no running server: the commands
+    use the default issuer, and the next server to start replaces it."""
+    settings.data_path.mkdir(parents=True)
+    path = settings.data_path / "serving.json"
+    path.write_text(text, errors="surrogateescape")
+    assert server_issuer(settings) == (DEFAULT, "the default issuer")
+    running = settings.replace(issuer="http://127.0.0.1:8443/auth/realms/esante-wallet")
+    record_serving(running)
+    assert json.loads(path.read_text()) == {
+        "servers": [{"issuer": running.issuer, "pid": os.getpid()}]
+    }
+    assert server_issuer(settings)[0] == running.issuer
+    forget_serving(running)
+    assert json.loads(path.read_text()) == {"servers": []}

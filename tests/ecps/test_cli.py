@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -120,6 +121,17 @@ def test_revoke_unknown_device(run):
     result = run("ecps", "revoke", "nope", ok=False)
     assert result.exit_code == 1 and "no device" in result.output
     assert "no device" in run("ecps", "devices").output
+
+
+def test_activate_with_a_corrupt_server_record_uses_the_default_issuer(run, env):
+    """A ``serving.json`` no server wrote (a pid past any process) is no running server."""
+    data = Path(env["SANTEID_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "serving.json").write_text(
+        '{"issuer": "http://127.0.0.1:1/x", "pid": 99999999999999999999}'
+    )
+    text = run("ecps", "activate", NATIONAL_ID, "--no-qr", SANTEID_ISSUER=None).output
+    assert "server: http://127.0.0.1:5000/auth/realms/esante-wallet (the default issuer)" in text
 
 
 def test_activate_names_the_running_server(run, env):

@@ -12,7 +12,7 @@ The server the user started, found from the same settings as ``santeid serve``:
    configured). Each server adds itself once it listens — a ``serve`` that could not listen
    (port in use) records nothing — and removes itself when it stops; the record keeps every
    running server, and counts only those whose process lives. With several, the one started
-   last wins;
+   last wins. A malformed record or entry counts as no running server;
 4. the default issuer (``http://127.0.0.1:5000/auth/realms/esante-wallet``).
 
 The command says which server it talked to and why that one.
@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import click
 
 from santeid.settings import Settings
+from santeid.settings.base import absolute_http_url
 
 RECORD_FILE = "serving.json"
 #: Help of the ``--server`` option of the commands that name a server.
@@ -57,10 +58,12 @@ def _locked(settings: Settings) -> Iterator[None]:
 
 
 def _entries(settings: Settings) -> list[dict]:
-    """``[{"issuer", "pid"}, …]`` oldest first; nothing for a missing or unreadable record."""
+    """``[{"issuer", "pid"}, …]`` oldest first; nothing for a missing or unreadable record. A
+    malformed record or entry (hand-edited, half-written by an older version…) counts as
+    absent, never as an error, and the next :func:`record_serving` writes it anew."""
     try:
         record = json.loads(_record_path(settings).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nesting deeper than Python
         return []
     if isinstance(record, dict):
         record = record.get("servers", [record])  # one server: the earlier form of the record
@@ -69,11 +72,19 @@ def _entries(settings: Settings) -> list[dict]:
     return [
         {"issuer": entry["issuer"], "pid": entry["pid"]}
         for entry in record
-        if isinstance(entry, dict)
-        and isinstance(entry.get("issuer"), str)
-        and entry["issuer"]
-        and _alive(entry.get("pid"))
+        if isinstance(entry, dict) and _is_issuer(entry.get("issuer")) and _alive(entry.get("pid"))
     ]
+
+
+def _is_issuer(value: object) -> bool:
+    """Whether ``value`` is an issuer the settings would take (:func:`absolute_http_url`)."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        absolute_http_url(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _rewrite(settings: Settings, change: Callable[[list[dict]], list[dict]]) -> None:
@@ -113,7 +124,7 @@ def _alive(pid: object) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: past any pid (pid_t)
         return False
     except PermissionError:
         return True  # it exists, owned by someone else
