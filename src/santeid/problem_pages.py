@@ -5,7 +5,9 @@ resolvable — ``{origin}/problems/{code}`` and the list ``{origin}/problems/`` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -14,6 +16,7 @@ from flask import Response
 from flask import json
 from flask import request
 from flask import url_for
+from markupsafe import Markup
 
 from santeid.problems import CATALOGUE
 from santeid.problems import PROBLEM_JSON
@@ -75,28 +78,62 @@ def _description(settings, p: ProblemType) -> dict:
     }
 
 
-def _html(title: str, rows: list[ProblemType], settings) -> Response:
-    items = "".join(
-        f'<tr id="{escape(p.code)}"><td><a href="{escape(problem_uri(settings, p.code))}">'
-        f"<code>{escape(p.code)}</code></a></td><td>{p.status}</td><td>{escape(p.family)}</td>"
-        f"<td>{escape(p.title)}</td><td>{escape(p.description)}</td></tr>"
-        for p in rows
-    )
+def table_page(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple[str, Sequence[str]]],
+    *,
+    intro: str = "",
+) -> Response:
+    """The HTML page of a list of codes (the problem types here, the INSi ``CodeCR`` values of
+    ``santeid.insi.fhir``): the sandbox banner in sandbox mode, ``title`` as heading, then
+    ``intro`` and a table of ``columns`` whose ``rows`` are ``(id, cells)``. Cells and
+    ``intro`` are text, escaped here, unless they are :class:`~markupsafe.Markup`."""
     from santeid.sandbox import banner_html
 
+    def html(text: str) -> str:
+        return str(text) if isinstance(text, Markup) else escape(text)
+
+    head = "".join(f"<th>{escape(column)}</th>" for column in columns)
+    body = "".join(
+        f'<tr id="{escape(row_id)}">'
+        + "".join(f"<td>{html(cell)}</td>" for cell in cells)
+        + "</tr>"
+        for row_id, cells in rows
+    )
     banner = banner_html("en")
     # The banner's style, in sandbox mode only: the pages stay bare otherwise.
     style = f'<link rel="stylesheet" href="{url_for("static", filename="santeid.css")}">'
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title>{style if banner else ''}</head>"
-        f"<body>{banner}<h1>{escape(title)}</h1>"
-        "<table><thead><tr><th>code</th><th>status</th><th>API</th><th>title</th>"
-        f"<th>description</th></tr></thead><tbody>{items}</tbody></table></body></html>"
+        f"<body>{banner}<h1>{escape(title)}</h1>{html(intro)}"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"
     )
     response = Response(page, mimetype="text/html")
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+def _html(title: str, rows: list[ProblemType], settings) -> Response:
+    return table_page(
+        title,
+        ("code", "status", "API", "title", "description"),
+        (
+            (
+                p.code,
+                (
+                    Markup('<a href="%s"><code>%s</code></a>')
+                    % (problem_uri(settings, p.code), p.code),
+                    str(p.status),
+                    p.family,
+                    p.title,
+                    p.description,
+                ),
+            )
+            for p in rows
+        ),
+    )
 
 
 @bp.get(PROBLEMS_PATH + "/")

@@ -1,5 +1,6 @@
 """The sandbox shows on every page (README, "Try it"): the pages of ``base.html``, the e-CPS
-app and the problem pages carry the banner in sandbox mode, and none of them outside it."""
+app, the problem pages and the INSi ``CodeCR`` pages carry the banner in sandbox mode, and none
+of them outside it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from santeid import create_app
 from santeid.storage import MemoryStore
 
 BANNER = 'id="sandbox-banner"'
-PAGES = ["/", "/ecps/activation", "/ecps/app/", "/problems/wrong_pin", "/problems/"]
+PAGES = ["/", "/ecps/activation", "/ecps/app/", "/problems/wrong_pin", "/problems/", "/insi/cr",
+         "/insi/cr/02"]  # fmt: skip
+#: The pages of santeid.problem_pages' layout: bare outside sandbox mode.
+BARE_PAGES = ("/problems/", "/insi/cr")
 HTML = {"Accept": "text/html"}
 
 
@@ -25,8 +29,9 @@ def test_every_page_shows_the_sandbox_banner(client, path):
     assert "Bac à sable santeid" in text or "santeid sandbox — test environment" in text
 
 
-def test_the_problem_pages_style_their_banner(client):
-    text = client.get("/problems/wrong_pin", headers=HTML).get_data(as_text=True)
+@pytest.mark.parametrize("path", ["/problems/wrong_pin", "/insi/cr/02"])
+def test_the_problem_pages_style_their_banner(client, path):
+    text = client.get(path, headers=HTML).get_data(as_text=True)
     assert "santeid sandbox — test environment, no real data." in text  # the page is English
     stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)">', text).group(1)
     with client.get(stylesheet) as style:
@@ -48,7 +53,7 @@ def test_no_banner_outside_sandbox_mode(settings, app):
     for path in PAGES:
         text = http.get(path, headers=HTML).get_data(as_text=True)
         assert BANNER not in text, path
-        if path.startswith("/problems/"):
+        if path.startswith(BARE_PAGES):
             assert "santeid.css" not in text  # the bare page of before
     shell = Path(production.template_folder) / "ecps_app" / "index.html"
     expected = shell.read_text().replace("  <!-- sandbox banner -->\n", "")

@@ -402,11 +402,11 @@ def patient_search_post():
 def cr_codes(code: str | None = None) -> Response:
     """The code system of the ``CodeCR`` coding (``{origin}/insi/cr``): its values, or one
     (``/insi/cr/02``); JSON, or an HTML page for a browser, like ``/problems/``."""
-    from html import escape
-
     from flask import json
+    from markupsafe import Markup
 
     from santeid.problem_pages import problem_response
+    from santeid.problem_pages import table_page
     from santeid.problem_pages import wants_html
 
     system = f"{origin(services().settings)}{CR_PATH}"
@@ -419,23 +419,19 @@ def cr_codes(code: str | None = None) -> Response:
         for cr in CR_LABELS
         if code in (None, cr)
     ]
-    title = "INSi CodeCR" + (f" {code}" if code else "")
     if wants_html():
-        rows = "".join(
-            f'<tr id="{c["code"]}"><td><code>{c["code"]}</code></td>'
-            f"<td>{escape(c['display'])}</td><td>{escape(c['definition'])}</td></tr>"
-            for c in codes
+        # The problem types' page layout, sandbox banner included (santeid.problem_pages).
+        return table_page(
+            "INSi CodeCR" + (f" {code}" if code else ""),
+            ("code", "label", "definition"),
+            (
+                (c["code"], (Markup("<code>%s</code>") % c["code"], c["display"], c["definition"]))
+                for c in codes
+            ),
+            intro=Markup("<p><code>%s</code></p>") % system,
         )
-        response = Response(
-            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f"<title>{title}</title></head><body><h1>{title}</h1><p><code>{escape(system)}"
-            "</code></p><table><thead><tr><th>code</th><th>label</th><th>definition</th>"
-            f"</tr></thead><tbody>{rows}</tbody></table></body></html>",
-            mimetype="text/html",
-        )
-    else:
-        payload = {"system": system, "codes": codes} if code is None else codes[0]
-        response = Response(json.dumps(payload, ensure_ascii=False), mimetype="application/json")
+    payload = {"system": system, "codes": codes} if code is None else codes[0]
+    response = Response(json.dumps(payload, ensure_ascii=False), mimetype="application/json")
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
 

@@ -56,9 +56,10 @@ def home():
 
 def banner_html(locale: str = "fr", *, every_language: bool = False) -> Markup:
     """The sandbox banner (``templates/_sandbox_banner.html``; empty outside sandbox mode) for
-    the pages that are not built on ``base.html``: the e-CPS app's shell and the problem
-    pages. ``every_language``: the banner also carries its text in each language, as
-    ``data-text-<locale>``, for the e-CPS app, which changes language by itself."""
+    the pages that are not built on ``base.html``: the e-CPS app's shell and the pages of
+    ``santeid.problem_pages.table_page`` (problem types, INSi ``CodeCR``). ``every_language``:
+    the banner also carries its text in each language, as ``data-text-<locale>``, for the e-CPS
+    app, which changes language by itself."""
     from santeid.i18n import SUPPORTED
 
     alternates = (
