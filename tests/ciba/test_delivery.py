@@ -476,3 +476,69 @@ def test_sandbox_scenarios_answer_ping_and_push_requests_by_themselves(
         assert error_of(poll(client, meta, ack["auth_req_id"])) == "access_denied"
     else:
         assert poll(client, meta, ack["auth_req_id"]).status_code == 200
+
+
+def test_the_sandbox_timers_decision_is_an_event(app, client, auto_id):
+    """The timer thread has no application: the CIBA service writes the outcome in its own
+    event store (docs/operations.md, "Authentication events")."""
+    from santeid.observability.events import CIBA_OUTCOME
+
+    put = client.put(f"{SCENARIOS}/{auto_id}/scenario", json={"outcome": "approve", "delay": 0.2})
+    assert put.status_code == 200
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        start(client, meta, auto_id, client_notification_token=TOKEN)
+        receiver.wait_for(1)
+    (outcome,) = app.extensions["santeid"].events.list(types=(CIBA_OUTCOME,))
+    assert (outcome.reason, outcome.client_id, outcome.professional) == (
+        "approved",
+        "ciba-ping",
+        auto_id,
+    )
+
+
+class _TimerRecorder:
+    """Stands in for ``threading.Timer`` in the sandbox phone; ``start`` raises like a
+    process out of threads when ``refuse``."""
+
+    made: list[float] = []
+    refuse = False
+
+    def __init__(self, interval, function, args=()):
+        self.made.append(interval)
+        self.daemon = False
+
+    def start(self):
+        if self.refuse:
+            raise RuntimeError("can't start new thread")
+
+
+def test_no_sandbox_timer_outlives_the_request(app, client, auto_id, monkeypatch):
+    """A scenario that would answer after the request's expiry starts no timer."""
+    from santeid.sandbox import phone
+
+    monkeypatch.setattr(phone.threading, "Timer", _TimerRecorder)
+    monkeypatch.setattr(_TimerRecorder, "made", [])
+    meta = _ping_client(app, "http://127.0.0.1:9/cb")
+    for delay in (3600, 1):
+        put = client.put(
+            f"{SCENARIOS}/{auto_id}/scenario", json={"outcome": "deny", "delay": delay}
+        )
+        assert put.status_code == 200
+        start(client, meta, auto_id, client_notification_token=TOKEN, requested_expiry=60)
+    [interval] = _TimerRecorder.made
+    assert 0 < interval <= 1
+
+
+def test_a_sandbox_timer_that_cannot_start_leaves_the_request_to_a_poll(
+    app, client, auto_id, monkeypatch
+):
+    from santeid.sandbox import phone
+
+    monkeypatch.setattr(phone.threading, "Timer", _TimerRecorder)
+    monkeypatch.setattr(_TimerRecorder, "refuse", True)
+    put = client.put(f"{SCENARIOS}/{auto_id}/scenario", json={"outcome": "deny", "delay": 0})
+    assert put.status_code == 200
+    meta = _ping_client(app, "http://127.0.0.1:9/cb")
+    ack = start(client, meta, auto_id, client_notification_token=TOKEN)  # 200, not 500
+    assert error_of(poll(client, meta, ack["auth_req_id"])) == "access_denied"

@@ -51,6 +51,7 @@ from santeid.psc import proofs
 
 if TYPE_CHECKING:
     from santeid.ecps.service import EcpsService
+    from santeid.observability.events import EventStore
     from santeid.sandbox.phone import SandboxPhone
 
 log = logging.getLogger(__name__)
@@ -86,9 +87,13 @@ class CibaService:
         sandbox_phone: SandboxPhone | None,
         secret_key: str,
         notifier: Notifier | None = None,
+        events: EventStore | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
+        #: Where the CIBA events go, whichever thread decides (a request's, the sandbox
+        #: phone's timer, a delivery thread); ``None``: the current application's.
+        self.events = events
         self.store = store
         self.tokens = tokens
         self.clients = clients
@@ -179,9 +184,11 @@ class CibaService:
             req.channel,
             req.mode,
         )
-        observe.ciba_requested(record["client_id"], req.mode, professional=req.national_id)
+        observe.ciba_requested(
+            record["client_id"], req.mode, professional=req.national_id, store=self.events
+        )
         if approved_at_once is not None:
-            observe.ciba_decided(created, "approved", approved_at_once.auth_mode)
+            observe.ciba_decided(created, "approved", approved_at_once.auth_mode, store=self.events)
         return created
 
     def trigger_device(self, request: CibaRequest, *, client_name: str) -> None:
@@ -224,7 +231,7 @@ class CibaService:
             log.info(
                 "CIBA request of %s approved (%s)", decided.national_id, authentication.auth_mode
             )
-            observe.ciba_decided(decided, "approved", authentication.auth_mode)
+            observe.ciba_decided(decided, "approved", authentication.auth_mode, store=self.events)
             self._after_decision(decided)
         return decided
 
@@ -237,7 +244,7 @@ class CibaService:
         decided = self.book.transition(key, PENDING, DENIED, changes)
         if decided is not None:
             log.info("CIBA request of %s denied: %s", decided.national_id, description)
-            observe.ciba_decided(decided, "denied")
+            observe.ciba_decided(decided, "denied", store=self.events)
             self._after_decision(decided)
         return decided
 
@@ -299,7 +306,7 @@ class CibaService:
         if request.stored_state != PENDING:
             return  # approved then left unredeemed: decided, not unanswered
         if self.book.note_expiry_once(request):
-            observe.ciba_expired(request)
+            observe.ciba_expired(request, store=self.events)
 
     # -- tokens ---------------------------------------------------------------------------------
     def redeem(self, request: CibaRequest, client: Any, *, push: bool = False) -> dict[str, Any]:

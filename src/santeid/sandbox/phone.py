@@ -129,16 +129,26 @@ class SandboxPhone:
 
     def settle_later(self, request_id: str) -> None:
         """Settle the request by itself once its scenario's delay has passed (a daemon timer in
-        this process), for a client that is not going to read it (CIBA ping and push)."""
+        this process), for a client that is not going to read it (CIBA ping and push). No timer
+        when the scenario would answer after the request's expiry (it just expires); none
+        either when no thread can be started: the request then waits for a poll (ping) or
+        expires (push), as when the worker stops first (docs/sandbox.md)."""
         request = self.ecps.get_request(request_id)
         scenario = self._scenario_of(request) if request is not None else None
         if request is None or scenario is None or scenario.outcome == sc.NEVER:
             return
         started = request.raw.get(STARTED_AT, self.clock())
-        due_in = max(0.0, started + self._delay(request, scenario) - self.clock())
-        timer = threading.Timer(due_in, self._settle_quietly, args=(request_id,))
+        due_at = started + self._delay(request, scenario)
+        if due_at >= request.expires_at:
+            return
+        timer = threading.Timer(
+            max(0.0, due_at - self.clock()), self._settle_quietly, args=(request_id,)
+        )
         timer.daemon = True
-        timer.start()
+        try:
+            timer.start()
+        except RuntimeError as exc:  # "can't start new thread"
+            log.warning("sandbox phone: request %s left to a poll or expiry: %s", request_id, exc)
 
     def _settle_quietly(self, request_id: str) -> None:
         try:
