@@ -371,6 +371,19 @@ def test_no_ping_for_a_request_already_redeemed(app, client, auto_id):
     assert len(receiver.received) == 1
 
 
+def test_no_ping_retry_once_a_poll_redeemed_the_request(app, client, auto_id, monkeypatch):
+    """The first ping gets a 503; the client polls and redeems before the retry, which is not
+    sent (docs/ciba.md, "No ping after the poll that decided")."""
+    monkeypatch.setattr(app.extensions["santeid"].ciba.notifier, "backoff", (2.0,))
+    with Receiver([503]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        ack = start(client, meta, auto_id, client_notification_token=TOKEN)
+        receiver.wait_for(1)
+        assert poll(client, meta, ack["auth_req_id"]).status_code == 200
+        _deliveries_done(app)
+    assert len(receiver.received) == 1
+
+
 def test_a_replaced_request_is_notified_once_without_retry(app, client, plain_id):
     """A request withdrawn for a newer one of the same professional (ecps_max_pending_requests)
     is denied, and that denial is notified in one attempt."""

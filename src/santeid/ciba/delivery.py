@@ -154,15 +154,26 @@ class Notifier:
             log.exception("CIBA notification failed")
 
     def send(
-        self, url: str, payload: dict[str, Any], *, bearer: str, what: str, retry: bool = True
+        self,
+        url: str,
+        payload: dict[str, Any],
+        *,
+        bearer: str,
+        what: str,
+        retry: bool = True,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> int | None:
         """POST with the retry policy (one attempt without ``retry``); the final status, or
-        ``None`` when none came back."""
+        ``None`` when none came back. ``still_wanted``: asked before each attempt; once it
+        says no, nothing more is sent (``None``)."""
         shown = _shown(url)
         attempts = self.retries + 1 if retry else 1
         for attempt in range(attempts):
             if attempt:
                 time.sleep(self.backoff[min(attempt - 1, len(self.backoff) - 1)])
+            if still_wanted is not None and not still_wanted():
+                log.info("CIBA %s: no longer wanted, not sent (attempt %d)", what, attempt + 1)
+                return None
             try:
                 status = post_json(
                     url, payload, bearer=bearer, sandbox=self.sandbox, timeout=self.timeout

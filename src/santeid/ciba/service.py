@@ -20,11 +20,13 @@ call it too).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -404,6 +406,11 @@ class CibaService:
         if request.mode in ("ping", "push") and not getattr(self._polling, "active", False):
             self.notifier.submit(self._deliver, request.key, client_id=request.client_id)
 
+    def _unredeemed(self, key: str) -> bool:
+        """The request is neither consumed nor gone (as a consumed one ends)."""
+        current = self.book.get_by_key(key)
+        return current is not None and current.stored_state != CONSUMED
+
     def _deliver(self, key: str) -> None:
         """In a delivery thread: ping (CIBA Core §10.2) or push (§10.3) one decided request."""
         request = self.book.get_by_key(key)
@@ -421,9 +428,12 @@ class CibaService:
             # ping would make it present a used auth_req_id.
             log.info("CIBA notification to %s not sent: already redeemed", request.client_id)
             return
+        still_wanted: Callable[[], bool] | None = None
         auth_req_id, bearer = self.notification_secrets(request)
         if request.mode == "ping":
             payload: dict[str, Any] = {"auth_req_id": auth_req_id}
+            # Checked again before each attempt: a poll may redeem the request meanwhile.
+            still_wanted = functools.partial(self._unredeemed, key)
         elif request.stored_state == DENIED:
             # CIBA Core §12: push error payload.
             payload = {
@@ -457,6 +467,7 @@ class CibaService:
             # A request withdrawn for a newer one: one attempt, so that a client piling up
             # requests for one professional cannot keep its lane busy with retries.
             retry=request.data.get("failure") != FAILURE_REPLACED,
+            still_wanted=still_wanted,
         )
         if "access_token" in payload and status is None:
             # Tokens no one received (refused at delivery, or never answered): revoked.
