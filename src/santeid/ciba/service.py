@@ -48,6 +48,7 @@ from santeid.ecps.webhooks import check_webhook_url
 from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import SigningKeyUnavailable
+from santeid.oidc import keycloak_errors
 from santeid.oidc.grant_types import REFRESH_TOKEN
 from santeid.psc import proofs
 
@@ -317,13 +318,20 @@ class CibaService:
         ``urn:openid:params:jwt:claim:auth_req_id`` and ``urn:openid:params:jwt:claim:rt_hash``
         (CIBA Core §10.3.1).
 
-        :raises TokenRedemptionError: another redemption won, the professional is gone, or the
-            session the approval opened is already over (``sso_max_lifetime``).
+        :raises TokenRedemptionError: another redemption won, the professional is gone or
+            inactive, or the session the approval opened is already over
+            (``sso_max_lifetime``).
         """
         from santeid.oidc.tokens import SessionEnded
+        from santeid.oidc.tokens import SubjectDisabled
         from santeid.oidc.tokens import UnknownSubject
 
         authentication = Authentication.from_dict(request.data["auth"])
+        professional = self.directory.get(authentication.national_id)
+        if professional is not None and not professional.is_active:
+            # Keycloak's disabled user: CibaGrantType refuses before it removes the request
+            # (docs/reference/keycloak-behaviour.md, "Disabled users"), so nothing is consumed.
+            raise TokenRedemptionError(keycloak_errors.USER_DISABLED)
         # The family, the request's consumption and the token writes go to the store together
         # (one round trip, docs/storage.md), the family first so that the tombstone never
         # names a family not yet written.
@@ -365,10 +373,12 @@ class CibaService:
                 batch=writes,
                 **extra,
             )
-        except UnknownSubject:
+        except UnknownSubject as exc:
             self.tokens.revoke_family(family_id)
             if consumed.value is None:
                 raise TokenRedemptionError("auth_req_id already used") from None
+            if isinstance(exc, SubjectDisabled):  # made inactive since the check above
+                raise TokenRedemptionError(keycloak_errors.USER_DISABLED) from None
             raise TokenRedemptionError("the professional is no longer in the directory") from None
         if consumed.value is None:
             self.tokens.revoke_family(family_id)
