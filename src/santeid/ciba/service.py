@@ -43,12 +43,13 @@ from santeid.ciba.requests import CibaRequest
 from santeid.ciba.requests import CibaRequestBook
 from santeid.clock import Clock
 from santeid.clock import system_clock
+from santeid.ecps.requests import FAILURE_REPLACED
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.observability import record as observe
+from santeid.oidc import keycloak_errors
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import SigningKeyUnavailable
-from santeid.oidc import keycloak_errors
 from santeid.oidc.grant_types import REFRESH_TOKEN
 from santeid.psc import proofs
 
@@ -66,9 +67,6 @@ MEANS_CARD = "card"
 
 #: CIBA Core §10.3.1: the ``auth_req_id`` claim of a push-mode ID token.
 AUTH_REQ_ID_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
-#: The e-CPS ``failure`` of a request withdrawn for a newer one of the same professional
-#: (``EcpsService._withdraw_older``): its denial is notified once, never retried.
-FAILURE_REPLACED = "replaced"
 
 
 class TokenRedemptionError(Exception):
