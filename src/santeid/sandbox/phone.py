@@ -31,6 +31,7 @@ from santeid.ecps.requests import APPROVED
 from santeid.ecps.requests import DENIED
 from santeid.ecps.requests import FAILED
 from santeid.ecps.requests import KIND_BROWSER
+from santeid.ecps.requests import KIND_CIBA
 from santeid.ecps.requests import PENDING
 from santeid.ecps.requests import AuthRequest
 from santeid.psc import proofs
@@ -85,7 +86,11 @@ class SandboxPhone:
     def approves_ciba_at_once(self, professional: Any) -> bool:
         """An ``approve`` scenario without a delay approves a CIBA request when it is made."""
         scenario = self.scenario_for(professional)
-        return scenario is not None and scenario.outcome == sc.APPROVE and not scenario.delay
+        return (
+            scenario is not None
+            and scenario.outcome == sc.APPROVE
+            and scenario.delay_for(KIND_CIBA, self.settings.sandbox.approval_delay) == 0
+        )
 
     # -- requests ----------------------------------------------------------------------------
     def create_browser_request(self, professional: Any, *, client_name: str) -> AuthRequest:
@@ -162,9 +167,7 @@ class SandboxPhone:
 
     def _delay(self, request: AuthRequest, scenario: sc.Scenario) -> float:
         """Seconds after its start when the scenario answers the request."""
-        if scenario.delay is not None:
-            return scenario.delay
-        return self.settings.sandbox.approval_delay if request.kind == KIND_BROWSER else 0
+        return scenario.delay_for(request.kind, self.settings.sandbox.approval_delay)
 
     def _decide(
         self, request_id: str, changes: dict, *, current: AuthRequest | None = None
