@@ -421,47 +421,47 @@ def test_one_clients_hanging_endpoint_does_not_hold_back_another():
     assert started == ["a0", "a1", "a2", "a3"]  # 3 waited behind a0; 6 were dropped
 
 
+class _SlowDeliveries:
+    """Deliveries that record their name, then wait for :attr:`release`."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.release = threading.Event()
+        self.under_way = threading.Event()
+
+    def slow(self, name: str) -> None:
+        self.ran.append(name)
+        self.under_way.set()
+        self.release.wait(30)
+
+
 def test_lanes_take_turns_on_the_pool():
     """One delivery per task: A's next delivery goes behind B's, so with a single thread a
     client with a queue of slow deliveries delays another by one delivery, not by its queue."""
     notifier = ciba_delivery.Notifier(sandbox=True, max_workers=1)
-    release = threading.Event()
-    ran: list[str] = []
-
-    def slow(name):
-        ran.append(name)
-        release.wait(30)
-
+    deliveries = _SlowDeliveries()
     try:
         for n in range(3):
-            notifier.submit(slow, f"a{n}", client_id="client-a")
-        notifier.submit(ran.append, "b0", client_id="client-b")
+            notifier.submit(deliveries.slow, f"a{n}", client_id="client-a")
+        notifier.submit(deliveries.ran.append, "b0", client_id="client-b")
     finally:
-        release.set()
+        deliveries.release.set()
         notifier.shutdown(wait=True)
-    assert ran == ["a0", "b0", "a1", "a2"]
+    assert deliveries.ran == ["a0", "b0", "a1", "a2"]
 
 
 def test_shutdown_without_waiting_drops_what_is_not_under_way():
     notifier = ciba_delivery.Notifier(sandbox=True, max_workers=1)
-    release = threading.Event()
-    under_way = threading.Event()
-    ran: list[str] = []
-
-    def slow(name):
-        ran.append(name)
-        under_way.set()
-        release.wait(30)
-
+    deliveries = _SlowDeliveries()
     for n in range(3):
-        notifier.submit(slow, f"a{n}", client_id="client-a")
-    notifier.submit(ran.append, "b0", client_id="client-b")
-    assert under_way.wait(30)
+        notifier.submit(deliveries.slow, f"a{n}", client_id="client-a")
+    notifier.submit(deliveries.ran.append, "b0", client_id="client-b")
+    assert deliveries.under_way.wait(30)
     notifier.shutdown(wait=False)
-    notifier.submit(ran.append, "c0", client_id="client-c")  # refused, never raises
-    release.set()
+    notifier.submit(deliveries.ran.append, "c0", client_id="client-c")  # refused, never raises
+    deliveries.release.set()
     notifier.shutdown(wait=True)  # the delivery under way has finished
-    assert ran == ["a0"]
+    assert deliveries.ran == ["a0"]
     assert notifier._lanes == {}
 
 
