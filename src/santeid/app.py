@@ -85,6 +85,7 @@ def create_services(
     # The Web Push (VAPID) key, made now if missing, beside the other keys.
     ecps.push.prepare()
     sandbox_phone = phone_for(settings, store=store, ecps=ecps, directory=directory, clock=clock)
+    events = EventStore.for_settings(settings, clock=clock)
     ciba = CibaService(
         settings=settings,
         store=store,
@@ -94,6 +95,7 @@ def create_services(
         ecps=ecps,
         sandbox_phone=sandbox_phone,
         secret_key=secret_key,
+        events=events,
         clock=clock,
     )
     # A decision on the phone completes the CIBA request (and starts ping/push) in the
@@ -123,7 +125,7 @@ def create_services(
         # Nothing is opened here: the civil-status base is opened on the first call of each
         # thread (a missing base answers 503, it does not stop the server).
         insi=InsiService.for_settings(settings, clock=clock),
-        events=EventStore.for_settings(settings, clock=clock),
+        events=events,
         senders=senders_for(settings, clock=clock),
         sandbox=sandbox_phone,
     )

@@ -46,10 +46,16 @@ class Limit:
         return beyond
 
     def take_back(self, store: EphemeralStore, subject: str) -> None:
-        """Forget one hit of ``subject``, counted by :meth:`hit` and found not to count. If
-        the window ended meanwhile, the counter this creates lives 1 s: the -1 never outlives
-        the window it belongs to."""
-        store.incr(self.key(subject), 1, amount=-1)
+        """Forget one hit of ``subject``, counted by :meth:`hit` and found not to count
+        (:func:`take_back_hit`)."""
+        take_back_hit(store, self.key(subject))
+
+
+def take_back_hit(store: EphemeralStore, key: str) -> None:
+    """Forget one hit counted under ``key`` (a fixed-window counter of ``store.incr``). If the
+    window ended meanwhile, the counter this creates lives 1 s: the -1 never outlives the
+    window it belongs to."""
+    store.incr(key, 1, amount=-1)
 
 
 def hit(store: EphemeralStore, name: str, subject: str, *, limit: int, window: int) -> bool:

@@ -372,6 +372,19 @@ def test_no_ping_for_a_request_already_redeemed(app, client, auto_id):
     assert len(receiver.received) == 1
 
 
+def test_no_ping_retry_once_a_poll_redeemed_the_request(app, client, auto_id, monkeypatch):
+    """The first ping gets a 503; the client polls and redeems before the retry, which is not
+    sent (docs/ciba.md, "No ping after the poll that decided")."""
+    monkeypatch.setattr(app.extensions["santeid"].ciba.notifier, "backoff", (2.0,))
+    with Receiver([503]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        ack = start(client, meta, auto_id, client_notification_token=TOKEN)
+        receiver.wait_for(1)
+        assert poll(client, meta, ack["auth_req_id"]).status_code == 200
+        _deliveries_done(app)
+    assert len(receiver.received) == 1
+
+
 def test_a_replaced_request_is_notified_once_without_retry(app, client, plain_id):
     """A request withdrawn for a newer one of the same professional (ecps_max_pending_requests)
     is denied, and that denial is notified in one attempt."""
@@ -409,6 +422,50 @@ def test_one_clients_hanging_endpoint_does_not_hold_back_another():
     assert started == ["a0", "a1", "a2", "a3"]  # 3 waited behind a0; 6 were dropped
 
 
+class _SlowDeliveries:
+    """Deliveries that record their name, then wait for :attr:`release`."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.release = threading.Event()
+        self.under_way = threading.Event()
+
+    def slow(self, name: str) -> None:
+        self.ran.append(name)
+        self.under_way.set()
+        self.release.wait(30)
+
+
+def test_lanes_take_turns_on_the_pool():
+    """One delivery per task: A's next delivery goes behind B's, so with a single thread a
+    client with a queue of slow deliveries delays another by one delivery, not by its queue."""
+    notifier = ciba_delivery.Notifier(sandbox=True, max_workers=1)
+    deliveries = _SlowDeliveries()
+    try:
+        for n in range(3):
+            notifier.submit(deliveries.slow, f"a{n}", client_id="client-a")
+        notifier.submit(deliveries.ran.append, "b0", client_id="client-b")
+    finally:
+        deliveries.release.set()
+        notifier.shutdown(wait=True)
+    assert deliveries.ran == ["a0", "b0", "a1", "a2"]
+
+
+def test_shutdown_without_waiting_drops_what_is_not_under_way():
+    notifier = ciba_delivery.Notifier(sandbox=True, max_workers=1)
+    deliveries = _SlowDeliveries()
+    for n in range(3):
+        notifier.submit(deliveries.slow, f"a{n}", client_id="client-a")
+    notifier.submit(deliveries.ran.append, "b0", client_id="client-b")
+    assert deliveries.under_way.wait(30)
+    notifier.shutdown(wait=False)
+    notifier.submit(deliveries.ran.append, "c0", client_id="client-c")  # refused, never raises
+    deliveries.release.set()
+    notifier.shutdown(wait=True)  # the delivery under way has finished
+    assert deliveries.ran == ["a0"]
+    assert notifier._lanes == {}
+
+
 SCENARIOS = "/sandbox/api/professionals"
 
 
@@ -433,3 +490,69 @@ def test_sandbox_scenarios_answer_ping_and_push_requests_by_themselves(
         assert error_of(poll(client, meta, ack["auth_req_id"])) == "access_denied"
     else:
         assert poll(client, meta, ack["auth_req_id"]).status_code == 200
+
+
+def test_the_sandbox_timers_decision_is_an_event(app, client, auto_id):
+    """The timer thread has no application: the CIBA service writes the outcome in its own
+    event store (docs/operations.md, "Authentication events")."""
+    from santeid.observability.events import CIBA_OUTCOME
+
+    put = client.put(f"{SCENARIOS}/{auto_id}/scenario", json={"outcome": "approve", "delay": 0.2})
+    assert put.status_code == 200
+    with Receiver([204]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        start(client, meta, auto_id, client_notification_token=TOKEN)
+        receiver.wait_for(1)
+    (outcome,) = app.extensions["santeid"].events.list(types=(CIBA_OUTCOME,))
+    assert (outcome.reason, outcome.client_id, outcome.professional) == (
+        "approved",
+        "ciba-ping",
+        auto_id,
+    )
+
+
+class _TimerRecorder:
+    """Stands in for ``threading.Timer`` in the sandbox phone; ``start`` raises like a
+    process out of threads when ``refuse``."""
+
+    made: list[float] = []
+    refuse = False
+
+    def __init__(self, interval, function, args=()):
+        self.made.append(interval)
+        self.daemon = False
+
+    def start(self):
+        if self.refuse:
+            raise RuntimeError("can't start new thread")
+
+
+def test_no_sandbox_timer_outlives_the_request(app, client, auto_id, monkeypatch):
+    """A scenario that would answer after the request's expiry starts no timer."""
+    from santeid.sandbox import phone
+
+    monkeypatch.setattr(phone.threading, "Timer", _TimerRecorder)
+    monkeypatch.setattr(_TimerRecorder, "made", [])
+    meta = _ping_client(app, "http://127.0.0.1:9/cb")
+    for delay in (3600, 1):
+        put = client.put(
+            f"{SCENARIOS}/{auto_id}/scenario", json={"outcome": "deny", "delay": delay}
+        )
+        assert put.status_code == 200
+        start(client, meta, auto_id, client_notification_token=TOKEN, requested_expiry=60)
+    [interval] = _TimerRecorder.made
+    assert 0 < interval <= 1
+
+
+def test_a_sandbox_timer_that_cannot_start_leaves_the_request_to_a_poll(
+    app, client, auto_id, monkeypatch
+):
+    from santeid.sandbox import phone
+
+    monkeypatch.setattr(phone.threading, "Timer", _TimerRecorder)
+    monkeypatch.setattr(_TimerRecorder, "refuse", True)
+    put = client.put(f"{SCENARIOS}/{auto_id}/scenario", json={"outcome": "deny", "delay": 0})
+    assert put.status_code == 200
+    meta = _ping_client(app, "http://127.0.0.1:9/cb")
+    ack = start(client, meta, auto_id, client_notification_token=TOKEN)  # 200, not 500
+    assert error_of(poll(client, meta, ack["auth_req_id"])) == "access_denied"

@@ -3,6 +3,7 @@ denial, e-CPS and sandbox approval, replayed or stolen auth_req_id."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -205,6 +206,21 @@ def test_expired_token_on_redis_too(settings, redis_url, clock, plain_id):
     clock.advance(2)
     assert error_of(poll(http, meta, auth_req_id)) == "expired_token"
     store.close()
+
+
+def test_an_approved_request_of_a_professional_made_inactive_is_user_disabled(
+    app, client, meta, auto_id
+):
+    """Keycloak's CibaGrantType: ``invalid_grant`` "User disabled", the request not removed
+    (docs/reference/keycloak-behaviour.md, "Disabled users"): active again, it gives tokens."""
+    directory = app.extensions["santeid"].directory
+    auth_req_id = start(client, meta, auto_id)["auth_req_id"]
+    directory.upsert(dataclasses.replace(directory.get(auto_id), status="inactive"))
+    refused = poll(client, meta, auth_req_id)
+    assert refused.status_code == 400
+    assert refused.get_json() == {"error": "invalid_grant", "error_description": "User disabled"}
+    directory.upsert(dataclasses.replace(directory.get(auto_id), status="active"))
+    assert poll(client, meta, auth_req_id).status_code == 200
 
 
 def test_stolen_auth_req_id_is_invalid_grant(app, client, meta, auto_id):

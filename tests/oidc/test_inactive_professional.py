@@ -1,7 +1,8 @@
 """A professional made inactive in the directory is Keycloak's disabled user
 (docs/reference/keycloak-behaviour.md, "Disabled users"): the SSO session no longer answers
 for them, a code already issued and their refresh tokens are ``invalid_grant`` "User disabled",
-userinfo is 401 ``invalid_token`` "User disabled"; once active again, the refresh token works."""
+userinfo is 401 ``invalid_token`` "User disabled", introspection answers ``{"active": false}``;
+once active again, the refresh token works."""
 
 from __future__ import annotations
 
@@ -62,3 +63,23 @@ def test_refresh_and_userinfo_are_user_disabled_until_active_again(flow, app, cl
     assert 'error_description="User disabled"' in userinfo.headers["WWW-Authenticate"]
     _set_status(app, national_id, "active")
     assert _refresh(client, tokens["refresh_token"]).status_code == 200
+
+
+def _introspect(client, token: str):
+    return client.post(
+        f"{OIDC}/token/introspect",
+        data={"token": token},
+        headers=basic_auth("service-test", CLIENT_SECRET),
+    ).get_json()
+
+
+def test_introspection_finds_an_inactive_professionals_tokens_inactive(flow, app, client):
+    """Keycloak's ``TokenManager.checkTokenValidForIntrospection`` (``isUserValid``)."""
+    national_id = sandbox_professional(app)
+    tokens = flow.full_login(national_id)
+    _set_status(app, national_id, "inactive")
+    assert _introspect(client, tokens["access_token"]) == {"active": False}
+    assert _introspect(client, tokens["refresh_token"]) == {"active": False}
+    _set_status(app, national_id, "active")
+    assert _introspect(client, tokens["access_token"])["active"] is True
+    assert _introspect(client, tokens["refresh_token"])["active"] is True

@@ -6,12 +6,16 @@ grant at logout."""
 
 from __future__ import annotations
 
+from santeid.oidc import session_end
 from santeid.oidc.session_end import end_session
+from santeid.storage import keys
 from tests.support.ciba import auth_headers
 from tests.support.ciba import poll
 from tests.support.ciba import register_ciba_client
 from tests.support.ciba import start
 from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
 
 CODE_NOT_VALID = {"error": "invalid_grant", "error_description": "Code not valid"}
@@ -61,6 +65,48 @@ def test_a_logout_during_the_exchange_revokes_the_new_tokens(flow, client, app, 
     assert families and all(f["state"] == "revoked" for f in families)
     userinfo = client.get(
         f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + first["access_token"]}
+    )
+    assert userinfo.status_code == 401
+
+
+def test_a_client_that_joined_just_before_the_end_mark_is_notified(flow, client, app, monkeypatch):
+    """A code exchange that checks the session between the logout's start and its end mark
+    gets its tokens (revoked at once by the logout): the participants are read after the mark,
+    so its client is among those notified by back-channel logout."""
+    flow.full_login()
+    other = Flow(
+        app,
+        client,
+        register_client(
+            app, client_id="service-other", backchannel_logout_uri="http://127.0.0.1:9/logout"
+        ),
+    )
+    result = other.obtain_code(prompt="none")  # by SSO, in the same session
+    svc = app.extensions["santeid"]
+    sid = result["session_state"]
+    mark = keys.SESSION_ENDED.key(sid)
+    add = svc.store.add
+    exchanged = []
+
+    def exchange_first(key, *args, **kwargs):
+        if key == mark and not exchanged:
+            exchanged.append(other.token(result["code"]))
+        return add(key, *args, **kwargs)
+
+    notified: list[str] = []
+
+    def record(svc, clients, **kwargs):
+        notified.extend(c.get_client_id() for c in clients)
+
+    monkeypatch.setattr(svc.store, "add", exchange_first)
+    monkeypatch.setattr(session_end.backchannel_logout, "notify", record)
+    session_end.end_session(svc, sid)
+    monkeypatch.undo()
+    assert exchanged[0].status_code == 200
+    assert sorted(notified) == ["service-other", "service-test"]
+    userinfo = client.get(
+        f"{OIDC}/userinfo",
+        headers={"Authorization": "Bearer " + exchanged[0].get_json()["access_token"]},
     )
     assert userinfo.status_code == 401
 

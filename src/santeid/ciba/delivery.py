@@ -13,9 +13,13 @@ retries with exponential backoff on network errors and 5xx, never on 4xx; delive
 small thread pool so a decision never waits for the client; the outcome of a notification never
 changes what the client can poll.
 
-One client cannot delay another's notifications: each client has its own lane, where its
-deliveries go one at a time (so a client whose endpoint does not answer holds one thread of the
-pool, never more), and at most :data:`PER_CLIENT_QUEUE` wait behind the one under way; a
+One client cannot delay another's notifications more than by one delivery: each client has its
+own lane, where its deliveries go one at a time, and the lane hands the pool ONE delivery at a
+time, its next one going to the back of the pool's first-come-first-served queue once the last
+is done. So each client has at most one delivery in the pool (under way or waiting for a thread):
+a client whose endpoint does not answer holds one thread, never more, and a delivery handed to
+the pool waits behind at most one delivery of each other client. At most
+:data:`PER_CLIENT_QUEUE` of a client's deliveries wait in its lane behind the one in the pool; a
 notification beyond that is dropped and logged (docs/ciba.md, "Delivery rules": a ping client can
 still poll; a push delivery dropped so mints no tokens).
 
@@ -89,13 +93,20 @@ class Notifier:
         self.backoff = backoff
         self.per_client_queue = per_client_queue
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ciba")
-        self._lock = threading.Lock()
-        #: The clients with a delivery under way, and what waits behind it.
+        self._lock = threading.Condition()
+        #: The clients with a delivery in the pool, and what waits behind it.
         self._lanes: dict[str, deque[tuple[Callable[..., Any], tuple[Any, ...]]]] = {}
+        #: Set by :meth:`shutdown`: nothing more is accepted.
+        self._closing = False
+        #: Set by ``shutdown(wait=False)``: the lanes stop after the delivery under way.
+        self._stopped = False
 
     def submit(self, fn: Callable[..., Any], *args: Any, client_id: str = "") -> None:
         """Run ``fn(*args)`` in ``client_id``'s lane."""
         with self._lock:
+            if self._closing:
+                log.warning("CIBA notification to %s not sent: shutting down", client_id)
+                return
             waiting = self._lanes.get(client_id)
             if waiting is not None:
                 if len(waiting) >= self.per_client_queue:
@@ -108,22 +119,32 @@ class Notifier:
                 waiting.append((fn, args))
                 return
             self._lanes[client_id] = deque()
+        self._hand_over(client_id, fn, args)
+
+    def _hand_over(self, client_id: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """Queue one delivery of the lane at the back of the pool's queue."""
         try:
-            self._executor.submit(self._lane, client_id, fn, args)
+            self._executor.submit(self._step, client_id, fn, args)
         except RuntimeError:  # the pool is shut down (interpreter exit)
             with self._lock:
                 self._lanes.pop(client_id, None)
-            log.warning("CIBA notification not sent: shutting down")
+                self._lock.notify_all()
+            log.warning("CIBA notification to %s not sent: shutting down", client_id)
 
-    def _lane(self, client_id: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        while True:
-            self._guarded(fn, *args)
-            with self._lock:
-                waiting = self._lanes[client_id]
-                if not waiting:
-                    del self._lanes[client_id]
-                    return
-                fn, args = waiting.popleft()
+    def _step(self, client_id: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """One delivery; then the lane's next one goes to the back of the pool's queue, so
+        that the other clients' deliveries already there run first."""
+        self._guarded(fn, *args)
+        with self._lock:
+            if self._stopped:
+                return
+            waiting = self._lanes[client_id]
+            if not waiting:
+                del self._lanes[client_id]
+                self._lock.notify_all()
+                return
+            fn, args = waiting.popleft()
+        self._hand_over(client_id, fn, args)
 
     @staticmethod
     def _guarded(fn: Callable[..., Any], *args: Any) -> None:
@@ -133,15 +154,26 @@ class Notifier:
             log.exception("CIBA notification failed")
 
     def send(
-        self, url: str, payload: dict[str, Any], *, bearer: str, what: str, retry: bool = True
+        self,
+        url: str,
+        payload: dict[str, Any],
+        *,
+        bearer: str,
+        what: str,
+        retry: bool = True,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> int | None:
         """POST with the retry policy (one attempt without ``retry``); the final status, or
-        ``None`` when none came back."""
+        ``None`` when none came back. ``still_wanted``: asked before each attempt; once it
+        says no, nothing more is sent (``None``)."""
         shown = _shown(url)
         attempts = self.retries + 1 if retry else 1
         for attempt in range(attempts):
             if attempt:
                 time.sleep(self.backoff[min(attempt - 1, len(self.backoff) - 1)])
+            if still_wanted is not None and not still_wanted():
+                log.info("CIBA %s: no longer wanted, not sent (attempt %d)", what, attempt + 1)
+                return None
             try:
                 status = post_json(
                     url, payload, bearer=bearer, sandbox=self.sandbox, timeout=self.timeout
@@ -165,6 +197,16 @@ class Notifier:
         return None
 
     def shutdown(self, wait: bool = False) -> None:
+        """Accept no more notifications. ``wait``: return once every one accepted has been
+        delivered (or given up on); otherwise drop those not under way: each delivery under
+        way finishes, and its lane stops there."""
+        with self._lock:
+            self._closing = True
+            if wait:
+                self._lock.wait_for(lambda: not self._lanes)
+            else:
+                self._stopped = True
+                self._lanes.clear()
         self._executor.shutdown(wait=wait, cancel_futures=not wait)
 
 

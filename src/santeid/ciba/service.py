@@ -20,11 +20,13 @@ call it too).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -41,9 +43,11 @@ from santeid.ciba.requests import CibaRequest
 from santeid.ciba.requests import CibaRequestBook
 from santeid.clock import Clock
 from santeid.clock import system_clock
+from santeid.ecps.requests import FAILURE_REPLACED
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.observability import record as observe
+from santeid.oidc import keycloak_errors
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import SigningKeyUnavailable
 from santeid.oidc.grant_types import REFRESH_TOKEN
@@ -51,6 +55,7 @@ from santeid.psc import proofs
 
 if TYPE_CHECKING:
     from santeid.ecps.service import EcpsService
+    from santeid.observability.events import EventStore
     from santeid.sandbox.phone import SandboxPhone
 
 log = logging.getLogger(__name__)
@@ -62,9 +67,6 @@ MEANS_CARD = "card"
 
 #: CIBA Core §10.3.1: the ``auth_req_id`` claim of a push-mode ID token.
 AUTH_REQ_ID_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
-#: The e-CPS ``failure`` of a request withdrawn for a newer one of the same professional
-#: (``EcpsService._withdraw_older``): its denial is notified once, never retried.
-FAILURE_REPLACED = "replaced"
 
 
 class TokenRedemptionError(Exception):
@@ -86,9 +88,13 @@ class CibaService:
         sandbox_phone: SandboxPhone | None,
         secret_key: str,
         notifier: Notifier | None = None,
+        events: EventStore | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self.settings = settings
+        #: Where the CIBA events go, whichever thread decides (a request's, the sandbox
+        #: phone's timer, a delivery thread); ``None``: the current application's.
+        self.events = events
         self.store = store
         self.tokens = tokens
         self.clients = clients
@@ -179,9 +185,11 @@ class CibaService:
             req.channel,
             req.mode,
         )
-        observe.ciba_requested(record["client_id"], req.mode, professional=req.national_id)
+        observe.ciba_requested(
+            record["client_id"], req.mode, professional=req.national_id, store=self.events
+        )
         if approved_at_once is not None:
-            observe.ciba_decided(created, "approved", approved_at_once.auth_mode)
+            observe.ciba_decided(created, "approved", approved_at_once.auth_mode, store=self.events)
         return created
 
     def trigger_device(self, request: CibaRequest, *, client_name: str) -> None:
@@ -224,7 +232,7 @@ class CibaService:
             log.info(
                 "CIBA request of %s approved (%s)", decided.national_id, authentication.auth_mode
             )
-            observe.ciba_decided(decided, "approved", authentication.auth_mode)
+            observe.ciba_decided(decided, "approved", authentication.auth_mode, store=self.events)
             self._after_decision(decided)
         return decided
 
@@ -237,7 +245,7 @@ class CibaService:
         decided = self.book.transition(key, PENDING, DENIED, changes)
         if decided is not None:
             log.info("CIBA request of %s denied: %s", decided.national_id, description)
-            observe.ciba_decided(decided, "denied")
+            observe.ciba_decided(decided, "denied", store=self.events)
             self._after_decision(decided)
         return decided
 
@@ -299,7 +307,7 @@ class CibaService:
         if request.stored_state != PENDING:
             return  # approved then left unredeemed: decided, not unanswered
         if self.book.note_expiry_once(request):
-            observe.ciba_expired(request)
+            observe.ciba_expired(request, store=self.events)
 
     # -- tokens ---------------------------------------------------------------------------------
     def redeem(self, request: CibaRequest, client: Any, *, push: bool = False) -> dict[str, Any]:
@@ -308,13 +316,20 @@ class CibaService:
         ``urn:openid:params:jwt:claim:auth_req_id`` and ``urn:openid:params:jwt:claim:rt_hash``
         (CIBA Core §10.3.1).
 
-        :raises TokenRedemptionError: another redemption won, the professional is gone, or the
-            session the approval opened is already over (``sso_max_lifetime``).
+        :raises TokenRedemptionError: another redemption won, the professional is gone or
+            inactive, or the session the approval opened is already over
+            (``sso_max_lifetime``).
         """
         from santeid.oidc.tokens import SessionEnded
+        from santeid.oidc.tokens import SubjectDisabled
         from santeid.oidc.tokens import UnknownSubject
 
         authentication = Authentication.from_dict(request.data["auth"])
+        professional = self.directory.get(authentication.national_id)
+        if professional is not None and not professional.is_active:
+            # Keycloak's disabled user: CibaGrantType refuses before it removes the request
+            # (docs/reference/keycloak-behaviour.md, "Disabled users"), so nothing is consumed.
+            raise TokenRedemptionError(keycloak_errors.USER_DISABLED)
         # The family, the request's consumption and the token writes go to the store together
         # (one round trip, docs/storage.md), the family first so that the tombstone never
         # names a family not yet written.
@@ -356,10 +371,12 @@ class CibaService:
                 batch=writes,
                 **extra,
             )
-        except UnknownSubject:
+        except UnknownSubject as exc:
             self.tokens.revoke_family(family_id)
             if consumed.value is None:
                 raise TokenRedemptionError("auth_req_id already used") from None
+            if isinstance(exc, SubjectDisabled):  # made inactive since the check above
+                raise TokenRedemptionError(keycloak_errors.USER_DISABLED) from None
             raise TokenRedemptionError("the professional is no longer in the directory") from None
         if consumed.value is None:
             self.tokens.revoke_family(family_id)
@@ -397,6 +414,11 @@ class CibaService:
         if request.mode in ("ping", "push") and not getattr(self._polling, "active", False):
             self.notifier.submit(self._deliver, request.key, client_id=request.client_id)
 
+    def _unredeemed(self, key: str) -> bool:
+        """The request is neither consumed nor gone (as a consumed one ends)."""
+        current = self.book.get_by_key(key)
+        return current is not None and current.stored_state != CONSUMED
+
     def _deliver(self, key: str) -> None:
         """In a delivery thread: ping (CIBA Core §10.2) or push (§10.3) one decided request."""
         request = self.book.get_by_key(key)
@@ -414,9 +436,12 @@ class CibaService:
             # ping would make it present a used auth_req_id.
             log.info("CIBA notification to %s not sent: already redeemed", request.client_id)
             return
+        still_wanted: Callable[[], bool] | None = None
         auth_req_id, bearer = self.notification_secrets(request)
         if request.mode == "ping":
             payload: dict[str, Any] = {"auth_req_id": auth_req_id}
+            # Checked again before each attempt: a poll may redeem the request meanwhile.
+            still_wanted = functools.partial(self._unredeemed, key)
         elif request.stored_state == DENIED:
             # CIBA Core §12: push error payload.
             payload = {
@@ -450,6 +475,7 @@ class CibaService:
             # A request withdrawn for a newer one: one attempt, so that a client piling up
             # requests for one professional cannot keep its lane busy with retries.
             retry=request.data.get("failure") != FAILURE_REPLACED,
+            still_wanted=still_wanted,
         )
         if "access_token" in payload and status is None:
             # Tokens no one received (refused at delivery, or never answered): revoked.

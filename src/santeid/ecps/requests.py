@@ -53,6 +53,11 @@ DENIED = "denied"
 FAILED = "failed"
 EXPIRED = "expired"
 
+#: The ``failure`` of a request withdrawn for a newer one of the same professional
+#: (``EcpsService._withdraw_older``): the login page says so, and its CIBA denial is notified
+#: once, never retried (docs/ciba.md, "Delivery rules").
+FAILURE_REPLACED = "replaced"
+
 #: Seconds a request record outlives its expiry, for late readers of its final status.
 RECORD_MARGIN = ECPS_REQUEST.grace
 

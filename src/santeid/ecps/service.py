@@ -42,6 +42,7 @@ from santeid.ecps.pin import is_valid_pin
 from santeid.ecps.problems import Problem
 from santeid.ecps.push import PushNotifier
 from santeid.ecps.push import PushSubscriptionRepository
+from santeid.ecps.requests import FAILURE_REPLACED
 from santeid.ecps.requests import KIND_BROWSER
 from santeid.ecps.requests import KIND_CIBA
 from santeid.ecps.requests import AuthRequest
@@ -428,7 +429,9 @@ class EcpsService:
         excess = len(pending) + 1 - self.settings.ecps.max_pending_requests
         for request in pending[: max(0, excess)]:
             self.requests.decide(
-                request.request_id, {"status": "failed", "failure": "replaced"}, current=request
+                request.request_id,
+                {"status": "failed", "failure": FAILURE_REPLACED},
+                current=request,
             )
 
     def get_request(self, request_id: str) -> AuthRequest | None:

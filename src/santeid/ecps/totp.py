@@ -38,6 +38,7 @@ import hmac
 
 import pyotp
 
+from santeid import rate_limits
 from santeid.clock import Clock
 from santeid.clock import system_clock
 from santeid.ecps.devices import Device
@@ -165,11 +166,11 @@ class TotpVerifier:
 
     def _not_a_failure(self, national_id: str, origin: str) -> None:
         """Take back the count of an attempt that was no wrong code (a replayed one): the
-        limits count wrong codes only. The ttl of 1 s applies only when a counter is gone
-        meanwhile (expired, cleared), so that the -1 does not outlive it."""
+        limits count wrong codes only (``rate_limits.take_back_hit``: a counter gone meanwhile
+        is not outlived)."""
         for key, _, _ in self._counters(national_id):
-            self.store.incr(key, 1, amount=-1)
-        self.store.incr(self._failures_key(national_id, origin), 1, amount=-1)
+            rate_limits.take_back_hit(self.store, key)
+        rate_limits.take_back_hit(self.store, self._failures_key(national_id, origin))
 
     def verify(self, national_id: str, code: str, *, origin: str = "") -> Device:
         """The device whose current code this is; raises :class:`TotpError` otherwise.
@@ -211,10 +212,10 @@ class TotpVerifier:
         if not self.store.add(used, {"at": int(self.clock())}, USED_TTL):
             self._not_a_failure(national_id, origin)
             raise TotpError(REPLAYED_CODE, "this offline code has already been used")
-        # A right code is no failure: the professional's counts take it back (ttl as in
+        # A right code is no failure: the professional's counts take it back (as in
         # _not_a_failure), and the origin's count is cleared.
         for key, _, _ in self._counters(national_id):
-            self.store.incr(key, 1, amount=-1)
+            rate_limits.take_back_hit(self.store, key)
         self.store.delete(self._failures_key(national_id, origin))
         self.devices.touch(device.device_id)
         return device

@@ -19,6 +19,7 @@ from flask import url_for
 from werkzeug.routing import BuildError
 
 from santeid import error_formats
+from santeid.ecps.requests import FAILURE_REPLACED
 from santeid.ecps.totp import TotpError
 from santeid.errors import error_page
 from santeid.errors import oauth_error
@@ -48,7 +49,7 @@ FAILURE_MESSAGES = {
     "pin_locked": "failure_locked",
     "device_locked": "failure_locked",
     "expired": "failure_expired",
-    "replaced": "failure_replaced",
+    FAILURE_REPLACED: "failure_replaced",
 }
 #: Failures after which retrying with the same device cannot work.
 FINAL_FAILURES = ("pin_locked", "device_locked")

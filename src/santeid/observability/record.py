@@ -56,12 +56,24 @@ def token_issued(client_id: str, grant: str, *, professional: str | None = None)
         events.record(events.REFRESH_TOKEN, client_id=client_id, professional=professional)
 
 
-def ciba_requested(client_id: str, mode: str, *, professional: str | None) -> None:
+def ciba_requested(
+    client_id: str, mode: str, *, professional: str | None, store: EventStore | None = None
+) -> None:
     metrics.ciba_requested(client_id, mode)
-    events.record(events.CIBA_REQUEST, client_id=client_id, professional=professional, reason=mode)
+    events.record(
+        events.CIBA_REQUEST,
+        client_id=client_id,
+        professional=professional,
+        reason=mode,
+        store=store,
+    )
 
 
-def ciba_decided(request, outcome: str, auth_mode: str | None = None) -> None:
+def ciba_decided(
+    request, outcome: str, auth_mode: str | None = None, *, store: EventStore | None = None
+) -> None:
+    """``store``: as for :func:`logout` (a decision taken outside any request: the sandbox
+    phone's timer)."""
     metrics.ciba_decided(request.mode, outcome)
     events.record(
         events.CIBA_OUTCOME,
@@ -69,16 +81,18 @@ def ciba_decided(request, outcome: str, auth_mode: str | None = None) -> None:
         professional=request.national_id,
         auth_mode=auth_mode,
         reason=outcome,
+        store=store,
     )
 
 
-def ciba_expired(request) -> None:
+def ciba_expired(request, *, store: EventStore | None = None) -> None:
     metrics.ciba_expired(request.mode)
     events.record(
         events.CIBA_OUTCOME,
         client_id=request.client_id,
         professional=request.national_id,
         reason="expired",
+        store=store,
     )
 
 

@@ -545,13 +545,21 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
 
     def introspect_token(self, token):
         claims = token.claims
+        if token.kind == "access_token":
+            username = claims.get("preferred_username")
+        else:
+            username = Authentication.from_dict(token.family["auth"]).national_id
+        professional = _services().directory.get(username) if username else None
+        if professional is not None and not professional.is_active:
+            # Keycloak's disabled user: TokenManager.checkTokenValidForIntrospection
+            # (isUserValid) finds the token inactive (docs/reference/keycloak-behaviour.md,
+            # "Disabled users"). A service-account token names nobody in the directory.
+            return {"active": False}
         payload = _preferred_username_after_session_state(claims)
         if token.kind == "access_token":
             payload["SubjectNameID"] = claims.get("preferred_username", "")
-            username = claims.get("preferred_username")
             token_type = "Bearer"  # noqa: S105 - a type name
         else:
-            username = Authentication.from_dict(token.family["auth"]).national_id
             token_type = "Refresh"  # noqa: S105 - a type name
         payload["client_id"] = claims.get("azp")
         payload["username"] = username

@@ -47,13 +47,14 @@ def end_session(svc: Services, sid: str | None) -> list:
     renders front-channel iframes for those that registered a ``frontchannel_logout_uri``)."""
     if not sid:
         return []
-    clients, national_id = session_participants(svc, sid)
     # A session ends once: a second logout naming it (an old id_token_hint) notifies no one.
-    # Marked before its families are read for revocation: a family that joins the session
-    # after that read finds the mark and is revoked by its own grant
-    # (``TokenService.session_ended``).
+    # Marked before its families are read, for notification as for revocation: a grant that
+    # joins the session after those reads finds the mark and revokes its own tokens
+    # (``TokenService.session_ended``); one that checked the mark before it was written had
+    # joined before the reads, so its client is notified and its tokens revoked here.
     ended = keys.SESSION_ENDED.key(sid)
     first_end = svc.store.add(ended, {"ended": True}, svc.settings.login.sso_max_lifetime)
+    clients, national_id = session_participants(svc, sid)
     svc.tokens.revoke_session(sid)
     svc.sessions.close(sid)
     if national_id is not None and first_end:

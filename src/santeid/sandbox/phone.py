@@ -31,6 +31,7 @@ from santeid.ecps.requests import APPROVED
 from santeid.ecps.requests import DENIED
 from santeid.ecps.requests import FAILED
 from santeid.ecps.requests import KIND_BROWSER
+from santeid.ecps.requests import KIND_CIBA
 from santeid.ecps.requests import PENDING
 from santeid.ecps.requests import AuthRequest
 from santeid.psc import proofs
@@ -85,7 +86,11 @@ class SandboxPhone:
     def approves_ciba_at_once(self, professional: Any) -> bool:
         """An ``approve`` scenario without a delay approves a CIBA request when it is made."""
         scenario = self.scenario_for(professional)
-        return scenario is not None and scenario.outcome == sc.APPROVE and not scenario.delay
+        return (
+            scenario is not None
+            and scenario.outcome == sc.APPROVE
+            and scenario.delay_for(KIND_CIBA, self.settings.sandbox.approval_delay) == 0
+        )
 
     # -- requests ----------------------------------------------------------------------------
     def create_browser_request(self, professional: Any, *, client_name: str) -> AuthRequest:
@@ -129,16 +134,26 @@ class SandboxPhone:
 
     def settle_later(self, request_id: str) -> None:
         """Settle the request by itself once its scenario's delay has passed (a daemon timer in
-        this process), for a client that is not going to read it (CIBA ping and push)."""
+        this process), for a client that is not going to read it (CIBA ping and push). No timer
+        when the scenario would answer after the request's expiry (it just expires); none
+        either when no thread can be started: the request then waits for a poll (ping) or
+        expires (push), as when the worker stops first (docs/sandbox.md)."""
         request = self.ecps.get_request(request_id)
         scenario = self._scenario_of(request) if request is not None else None
         if request is None or scenario is None or scenario.outcome == sc.NEVER:
             return
         started = request.raw.get(STARTED_AT, self.clock())
-        due_in = max(0.0, started + self._delay(request, scenario) - self.clock())
-        timer = threading.Timer(due_in, self._settle_quietly, args=(request_id,))
+        due_at = started + self._delay(request, scenario)
+        if due_at >= request.expires_at:
+            return
+        timer = threading.Timer(
+            max(0.0, due_at - self.clock()), self._settle_quietly, args=(request_id,)
+        )
         timer.daemon = True
-        timer.start()
+        try:
+            timer.start()
+        except RuntimeError as exc:  # "can't start new thread"
+            log.warning("sandbox phone: request %s left to a poll or expiry: %s", request_id, exc)
 
     def _settle_quietly(self, request_id: str) -> None:
         try:
@@ -152,9 +167,7 @@ class SandboxPhone:
 
     def _delay(self, request: AuthRequest, scenario: sc.Scenario) -> float:
         """Seconds after its start when the scenario answers the request."""
-        if scenario.delay is not None:
-            return scenario.delay
-        return self.settings.sandbox.approval_delay if request.kind == KIND_BROWSER else 0
+        return scenario.delay_for(request.kind, self.settings.sandbox.approval_delay)
 
     def _decide(
         self, request_id: str, changes: dict, *, current: AuthRequest | None = None

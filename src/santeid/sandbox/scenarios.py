@@ -31,6 +31,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from santeid.ecps.requests import KIND_BROWSER
+from santeid.ecps.requests import KIND_CIBA
 from santeid.storage import keys
 
 APPROVE = "approve"
@@ -56,8 +58,8 @@ class ScenarioError(ValueError):
 @dataclass(frozen=True)
 class Scenario:
     outcome: str
-    #: Seconds between the request and the answer; ``None``: the ``sandbox_approval_delay``
-    #: setting for a browser login, at once for CIBA (as before scenarios existed).
+    #: Seconds between the request and the answer; ``None``: :meth:`delay_for` says (as before
+    #: scenarios existed).
     delay: float | None = None
 
     @property
@@ -67,19 +69,25 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "delay": self.delay}
 
+    def delay_for(self, kind: str, approval_delay: float) -> float:
+        """Seconds between a request of ``kind`` (``santeid.ecps.requests``: a browser login or
+        CIBA) and the answer: the scenario's delay; without one, ``approval_delay`` (the
+        ``sandbox_approval_delay`` setting) for a browser login, and none — at once — for
+        CIBA."""
+        if self.delay is not None:
+            return self.delay
+        return approval_delay if kind == KIND_BROWSER else 0.0
+
     def describe(self, approval_delay: float) -> str:
         """What the sandbox phone does, in words (home page, control API); ``approval_delay``
-        is the ``sandbox_approval_delay`` setting, the wait of a scenario without a delay
-        (``SandboxPhone._delay``)."""
+        is the ``sandbox_approval_delay`` setting (:meth:`delay_for`)."""
         if self.delay is None:
             when = (
                 f" after sandbox_approval_delay ({approval_delay:g} s) for a browser login,"
-                " at once for CIBA"
+                f" {_when(self.delay_for(KIND_CIBA, approval_delay))} for CIBA"
             )
-        elif self.delay == 0:
-            when = " at once"
         else:
-            when = f" after {self.delay:g} s"
+            when = " " + _when(self.delay)
         return {
             APPROVE: f"approved{when}",
             DENY: f"denied on the phone{when}",
@@ -88,6 +96,10 @@ class Scenario:
             DEVICE_LOCKED: f"wrong PIN, device locked{when}",
             CARD_ONLY: "no phone: CPS card (or an activated e-CPS) only",
         }[self.outcome]
+
+
+def _when(delay: float) -> str:
+    return "at once" if delay == 0 else f"after {delay:g} s"
 
 
 def parse_scenario(value: Any) -> Scenario:
