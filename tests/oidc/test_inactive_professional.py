@@ -83,3 +83,16 @@ def test_introspection_finds_an_inactive_professionals_tokens_inactive(flow, app
     _set_status(app, national_id, "active")
     assert _introspect(client, tokens["access_token"])["active"] is True
     assert _introspect(client, tokens["refresh_token"])["active"] is True
+
+
+def test_introspection_finds_the_tokens_of_a_professional_gone_from_the_directory_inactive(
+    flow, app, client
+):
+    """Keycloak's ``isUserValid`` is false for a deleted user as for a disabled one."""
+    national_id = sandbox_professional(app)
+    tokens = flow.full_login(national_id)
+    directory = app.extensions["santeid"].directory
+    with directory._connection() as conn:
+        conn.execute("DELETE FROM person WHERE national_id = ?", (national_id,))
+    assert _introspect(client, tokens["access_token"]) == {"active": False}
+    assert _introspect(client, tokens["refresh_token"]) == {"active": False}

@@ -47,6 +47,7 @@ from santeid.oidc.tokens import SessionEnded
 from santeid.oidc.tokens import SubjectDisabled
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import UnknownSubject
+from santeid.oidc.tokens import service_account
 from santeid.services import services as _services
 from santeid.storage import keys
 from santeid.storage.records import Record
@@ -549,12 +550,13 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
             username = claims.get("preferred_username")
         else:
             username = Authentication.from_dict(token.family["auth"]).national_id
-        professional = _services().directory.get(username) if username else None
-        if professional is not None and not professional.is_active:
-            # Keycloak's disabled user: TokenManager.checkTokenValidForIntrospection
-            # (isUserValid) finds the token inactive (docs/reference/keycloak-behaviour.md,
+        if username and username != service_account(claims.get("azp") or ""):
+            # Keycloak's TokenManager.checkTokenValidForIntrospection (isUserValid) finds the
+            # token of a disabled or deleted user inactive (docs/reference/keycloak-behaviour.md,
             # "Disabled users"). A service-account token names nobody in the directory.
-            return {"active": False}
+            professional = _services().directory.get(username)
+            if professional is None or not professional.is_active:
+                return {"active": False}
         payload = _preferred_username_after_session_state(claims)
         if token.kind == "access_token":
             payload["SubjectNameID"] = claims.get("preferred_username", "")
