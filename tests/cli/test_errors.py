@@ -103,7 +103,9 @@ def test_clients_add_on_a_data_directory_that_is_a_file(run, tmp_path) -> None:
     assert_one_line_error(result)
 
 
-@pytest.mark.parametrize("args", [("clients", "list"), ("events", "list"), ("ecps", "devices")])
+@pytest.mark.parametrize(
+    "args", [("clients", "list"), ("events", "list"), ("events", "purge"), ("ecps", "devices")]
+)
 def test_postgresql_down(run, args) -> None:
     url = f"postgresql://santeid:secret@127.0.0.1:{_closed_port()}/santeid?connect_timeout=2"
     assert_one_line_error(run(*args, env={"SANTEID_DATABASE_URL": url}), "connect")

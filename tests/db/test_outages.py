@@ -162,3 +162,18 @@ def test_after_a_restart_no_request_fails(own_postgres, tmp_path):
         assert statuses == [200] * (database.pool_size + 3)
     finally:
         db.close_shared(url)
+
+
+def test_a_health_check_on_a_frozen_server_gives_up_after_the_ping_timeout(own_postgres, caplog):
+    database = db.PostgresDatabase(own_postgres.admin_url)  # requests wait 5 s
+    try:
+        assert database.execute("SELECT 1").scalar() == 1  # a pooled connection, idle
+        own_postgres.pause()
+        try:
+            assert _within(HUNG, database.ping) is False
+        finally:
+            own_postgres.resume()
+        assert f"did not answer within {database.PING_TIMEOUT:g} s" in caplog.text
+        assert database.ping() is True
+    finally:
+        database.close()

@@ -499,3 +499,89 @@ def test_a_sqlite_database_url_holds_every_component_in_one_file(tmp_path):
     # None of the per-component files of the embedded installation was made (the directory
     # stays a per-host file).
     assert {p.name for p in (tmp_path / "var").glob("*.sqlite3")} == {"directory.sqlite3"}
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql:host/db", "POSTGRESQL://h/d", "Sqlite:///x.sqlite3", "sqlite:x.sqlite3"]
+)
+def test_the_settings_and_open_url_refuse_the_same_database_urls(url):
+    with pytest.raises(ConfigurationError, match="must be empty"):
+        db.open_url(url)
+    with pytest.raises(ConfigurationError, match="must be empty"):
+        Settings(database_url=url)
+
+
+def _sqlite_file_with_the_version_table(path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE santeid_schema (component TEXT PRIMARY KEY, version INTEGER,"
+                 " updated_at BIGINT)")  # fmt: skip
+    conn.execute("INSERT INTO santeid_schema VALUES ('clients', 1, 0)")
+    conn.commit()
+    conn.close()
+
+
+def test_db_status_leaves_an_sqlite_file_s_journal_mode_as_it_is(tmp_path):
+    import sqlite3
+
+    existing = tmp_path / "rollback.sqlite3"
+    _sqlite_file_with_the_version_table(existing)
+    out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL":
+                f"sqlite:///{existing}"}, "db", "status").output  # fmt: skip
+    assert "clients  1 of 1 (current)" in out
+    mode = sqlite3.connect(existing).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "delete"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["rollback.sqlite3"]
+
+
+def test_db_status_does_not_wait_for_a_writer(tmp_path):
+    """Another process holding the write lock (a server committing, an import) does not make
+    ``db status`` wait for it, nor fail with "database is locked"."""
+    import sqlite3
+
+    existing = tmp_path / "busy.sqlite3"
+    _sqlite_file_with_the_version_table(existing)
+    writer = sqlite3.connect(existing, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE santeid_schema SET updated_at = 1")
+        result = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL":
+                       f"sqlite:///{existing}"}, "db", "status")  # fmt: skip
+        assert "clients  1 of 1 (current)" in result.output
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+@pytest.mark.postgres
+def test_migrate_from_sqlite_names_the_row_holding_a_nul_character(tmp_path, postgres_url):
+    """Older releases could store text with a NUL character, which PostgreSQL cannot hold:
+    the copy stops naming the table, the row and the column, and copies nothing of that
+    table."""
+    import sqlite3
+
+    embedded = Settings(data_dir=str(tmp_path / "var"))
+    audit = AuditLog(db.database_for(embedded, db.INSI), key_path=tmp_path / "k")
+    audit.record(CallContext("LOGICIEL-A", None, None, "rest", "bearer"),
+                 "rechercherInsAvecTraitsIdentite", "00")  # fmt: skip
+    audit.flush()
+    db.database_for(embedded, db.INSI).close()
+    raw = sqlite3.connect(tmp_path / "var" / "insi.sqlite3")
+    raw.execute(
+        "INSERT INTO audit (at, software_id, professional_id, operation, channel, auth_method,"
+        " result) VALUES ('2026-01-01T00:00:00.000Z', 'LOGICIEL-A', ?,"
+        " 'rechercherInsAvecTraitsIdentite', 'rest', 'bearer', '00')",
+        ("8100\x00secret",),
+    )
+    raw.commit()
+    raw.close()
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "other"), "SANTEID_DATABASE_URL": postgres_url}
+    result = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "var"), ok=False)
+    assert (
+        "audit: the row id=2 holds a NUL character in professional_id, which PostgreSQL cannot"
+        " store; nothing of audit was copied"
+    ) in " ".join(result.output.split())
+    assert "secret" not in result.output
+    target = Settings(data_dir=str(tmp_path / "other"), database_url=postgres_url)
+    assert db.database_for(target, db.INSI).execute("SELECT count(*) FROM audit").scalar() == 0

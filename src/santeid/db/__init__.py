@@ -227,15 +227,21 @@ def _found_version(conn: Connection, schema: Schema, url: str, *, create: bool =
 
 def current_version(db: Database, schema: Schema) -> int:
     """The version the database is at for this component (0: none of its tables, or no
-    database at all). Only reads: an SQLite file that does not exist is not created."""
-    if isinstance(db, SqliteDatabase) and not db.exists():
-        return 0
+    database at all). Only reads: an SQLite file that does not exist is not created, and one
+    that exists is opened read-only (its journal mode left as it is, no write lock waited
+    for)."""
     listed = (
         "SELECT to_regclass('santeid_schema') IS NOT NULL"
         if db.dialect == POSTGRESQL
         else "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'santeid_schema'"
     )
-    with db.long_transaction() as conn:
+    if isinstance(db, SqliteDatabase):
+        if not db.exists():
+            return 0
+        reading = db.read_only()
+    else:
+        reading = db.connect()
+    with reading as conn:
         if not conn.execute(listed).scalar():
             return 0
         return _found_version(conn, schema, db.url, create=False)

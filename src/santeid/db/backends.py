@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
@@ -377,6 +378,19 @@ class SqliteDatabase(Database):
     def exists(self) -> bool:
         return self.path.exists()
 
+    @contextlib.contextmanager
+    def read_only(self) -> Iterator[Connection]:
+        """A connection outside the pool that cannot write (``mode=ro``,
+        https://www.sqlite.org/uri.html): nothing is created or changed — not the file, not
+        its journal mode — and it never waits for another connection's write lock. The file
+        must exist."""
+        uri = f"file:{quote(str(self.path.absolute()))}?mode=ro"
+        raw = sqlite3.connect(uri, uri=True, timeout=self.BUSY_TIMEOUT, isolation_level=None)
+        try:
+            yield SqliteConnection(raw)
+        finally:
+            raw.close()
+
     def open_unpooled(self) -> sqlite3.Connection:
         """A new connection outside the pool (schema changes, bulk loads); the caller closes it."""
         self._take_wal()
@@ -391,6 +405,11 @@ _INHERITED_POOLS: list[Any] = []
 #: Set inside :meth:`PostgresDatabase.long_transaction`: statements wait for their answer
 #: without a deadline.
 _UNHURRIED: contextvars.ContextVar[bool] = contextvars.ContextVar("unhurried", default=False)
+#: Set inside :meth:`PostgresDatabase.ping`: seconds an answer is waited for, in place of the
+#: connection's ``answer_timeout`` (a health check answers sooner than a request gives up).
+_ANSWER_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "answer_deadline", default=None
+)
 
 
 @functools.cache
@@ -412,7 +431,7 @@ def _deadline_connection_class() -> Any:
 
         def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
             if timeout is None and not _UNHURRIED.get():
-                timeout = self.answer_timeout
+                timeout = _ANSWER_DEADLINE.get() or self.answer_timeout
             try:
                 return super().wait(gen, interval=interval, timeout=timeout)
             except wait_timeout:
@@ -428,14 +447,19 @@ def _dropped(raw: Any) -> bool:
     """Whether an idle pooled connection was ended by the server (a restart, an administrator):
     its socket then has the server's farewell or end-of-file to read, where an idle session has
     nothing — one ``poll`` of no time, no round trip. Such a connection is checked for real and
-    ``True`` if the check fails."""
+    ``True`` if the check fails.
+
+    ``poll(2)``, not ``select(2)``: ``select`` cannot watch a descriptor numbered 1024 or more
+    (``FD_SETSIZE``), which a busy process's connections soon are."""
     if raw.closed:
         return True
     try:
-        readable, _, _ = select.select([raw.fileno()], [], [], 0)
+        poller = select.poll()
+        poller.register(raw.fileno(), select.POLLIN)
+        ready = poller.poll(0)
     except (OSError, ValueError):
         return True
-    if not readable:
+    if not ready:
         return False
     import psycopg
     import psycopg_pool
@@ -459,7 +483,9 @@ class PostgresDatabase(Database):
     of the client's, and the kernel's ``tcp_user_timeout``); past it the request fails with
     :class:`PostgresUnavailable` (503). The server's ``statement_timeout`` is a second
     shorter, so that a statement that is merely slow is stopped by the server, which says so
-    and keeps the connection usable.
+    and keeps the connection usable. It is set on each new connection (:meth:`_configure`)
+    rather than sent in the startup packet's ``options``, which PgBouncer refuses, and only
+    where the operator has not set one (docs/deployment.md, "Outages").
     """
 
     dialect = POSTGRESQL
@@ -489,11 +515,9 @@ class PostgresDatabase(Database):
 
     def connection_kwargs(self) -> dict[str, Any]:
         """libpq parameters of every connection: see the class docstring
-        (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS)."""
-        from psycopg.conninfo import conninfo_to_dict
-
-        # ``options`` given here would replace the URL's own (a ``search_path``, say).
-        options = conninfo_to_dict(self.url).get("options") or ""
+        (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS).
+        All of them act in libpq itself: nothing is added to what the server (or a PgBouncer
+        in front of it) is sent at startup."""
         idle, interval, count = self.KEEPALIVES
         return {
             # libpq counts whole seconds and treats less than 2 as 2.
@@ -503,7 +527,6 @@ class PostgresDatabase(Database):
             "keepalives_interval": interval,
             "keepalives_count": count,
             "tcp_user_timeout": int(self.timeout * 1000),
-            "options": f"{options} -c statement_timeout={self.statement_timeout_ms}".strip(),
         }
 
     @property
@@ -511,7 +534,18 @@ class PostgresDatabase(Database):
         return max(500, int((self.timeout - 1) * 1000))
 
     def _configure(self, raw: Any) -> None:
+        """Each new pooled connection: the answer deadline, and the server's
+        ``statement_timeout`` where it is at its default — an operator's own value (the URL's
+        ``options=-c statement_timeout=…``, ``ALTER ROLE``/``ALTER DATABASE … SET``,
+        ``postgresql.conf``) is kept (``source`` in
+        https://www.postgresql.org/docs/current/view-pg-settings.html). One round trip; a
+        session setting, as any ``SET``."""
         raw.answer_timeout = self.timeout
+        raw.execute(
+            "SELECT set_config('statement_timeout', %s, false) FROM pg_settings"
+            " WHERE name = 'statement_timeout' AND source = 'default'",
+            (f"{self.statement_timeout_ms}ms",),
+        )
 
     def _get_pool(self) -> Any:
         import psycopg_pool
@@ -577,12 +611,15 @@ class PostgresDatabase(Database):
 
     def ping(self) -> bool:
         # A health check answers within PING_TIMEOUT even when the pool waits for a server
-        # that went away.
+        # that went away, or the server is frozen (the answer's own deadline).
+        token = _ANSWER_DEADLINE.set(self.PING_TIMEOUT)
         try:
             with self.connect(timeout=self.PING_TIMEOUT) as conn:
                 return bool(conn.execute("SELECT 1").scalar() == 1)
         except _PING_FAILURES as exc:
             return self._ping_failed(exc)
+        finally:
+            _ANSWER_DEADLINE.reset(token)
 
     def close(self) -> None:
         with self._lock:
@@ -605,10 +642,20 @@ def redact(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+#: How a ``database_url`` starts, exactly (libpq, too, takes only these lower-case prefixes:
+#: https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS).
+URL_PREFIXES = ("sqlite:///", "postgresql://", "postgres://")
+
+
 def _sqlite_path(url: str) -> str | None:
     """The file of an ``sqlite:///`` URL, ``None`` for a ``postgresql://`` one; raises
     :class:`ConfigurationError` for anything else. The one check of a ``database_url``: the
     settings (at load) and :func:`open_url` both use it."""
+    if not url.startswith(URL_PREFIXES):
+        raise ConfigurationError(
+            "database_url must be empty (embedded SQLite files under data_dir), sqlite:///path "
+            f"or postgresql://user:password@host:5432/database, got {redact(url)!r}"
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (parsed on access: "host:port" with a bad port raises here)
@@ -622,11 +669,7 @@ def _sqlite_path(url: str) -> str | None:
                 f"database_url {url!r}: write sqlite:///relative/path or sqlite:////absolute/path"
             )
         return path
-    if parts.scheme in ("postgresql", "postgres"):
-        return None
-    raise ConfigurationError(
-        f"database_url must start with sqlite:/// or postgresql://, got {redact(url)!r}"
-    )
+    return None
 
 
 def check_url(url: str) -> None:

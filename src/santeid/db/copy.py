@@ -154,6 +154,7 @@ def _copy_table(source: sqlite3.Connection, table: Table, target: db.Database) -
             if table.generated:
                 conflicts += _taken_ids(conn, table, columns, rows)
             if not conflicts:
+                _refuse_nul_text(table, columns, rows)
                 conn.executemany(insert, rows)
             read += len(rows)
         if conflicts:
@@ -168,6 +169,22 @@ def _copy_table(source: sqlite3.Connection, table: Table, target: db.Database) -
                 highest = f"SELECT max({table.key[0]}) FROM {table.name}"  # noqa: S608
                 conn.execute(f"SELECT setval(CAST(? AS regclass), ({highest}))", (sequence,))
     return Copied(table.name, read, after - before)
+
+
+def _refuse_nul_text(table: Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Raise :class:`~santeid.db.UnstorableText` naming the table, the row's key and the
+    column of the first text holding a NUL character (PostgreSQL's text cannot: data written
+    before santeid refused such text may hold one). docs/deployment.md says what to do."""
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            if isinstance(value, str) and not db.storable(value):
+                key = ", ".join(f"{name}={row[columns.index(name)]!r}" for name in table.key)
+                raise db.UnstorableText(
+                    f"{table.name}: the row {key} holds a NUL character in {column}, which "
+                    f"PostgreSQL cannot store; nothing of {table.name} was copied (remove the "
+                    "character from that row in a copy of the data directory and copy from "
+                    "there: docs/deployment.md)"
+                )
 
 
 def _same(a: object, b: object) -> bool:

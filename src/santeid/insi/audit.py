@@ -253,12 +253,13 @@ class AuditLog:
     (about a microsecond); a writer thread of this process commits the buffer every
     :data:`FLUSH_SECONDS` (or as soon as :data:`FLUSH_ROWS` rows wait) in one transaction —
     one ``executemany`` for the whole batch instead of one commit per call (``bench/insi.py``
-    measures both).  Readers (:meth:`rows`, :meth:`stats`) flush first, so a process always
-    reads its own writes; other processes see them within :data:`FLUSH_SECONDS`.  The buffer is
-    flushed at interpreter exit (a graceful worker stop); a crash (``kill -9``, power cut) can
-    lose the last :data:`FLUSH_SECONDS` of rows.  If commits keep failing (disk full, file
-    locked) and :data:`MAX_PENDING` rows pile up, :meth:`record` raises :class:`AuditBacklog`:
-    the service then refuses calls rather than answer without a trace.
+    measures both); a batch longer than :data:`COMMIT_ROWS` (a backlog) in several.  Readers
+    (:meth:`rows`, :meth:`stats`) flush first, so a process always reads its own writes; other
+    processes see them within :data:`FLUSH_SECONDS`.  The buffer is flushed at interpreter
+    exit (a graceful worker stop); a crash (``kill -9``, power cut) can lose the last
+    :data:`FLUSH_SECONDS` of rows.  If commits keep failing (disk full, file locked) and
+    :data:`MAX_PENDING` rows pile up, :meth:`record` raises :class:`AuditBacklog`: the service
+    then refuses calls rather than answer without a trace.
     """
 
     #: Longest time a row waits in memory before its commit.
@@ -267,6 +268,11 @@ class AuditLog:
     FLUSH_ROWS = 512
     #: Rows waiting (commits failing) beyond which calls are refused.
     MAX_PENDING = 50_000
+    #: Rows committed in one transaction at most. The writer's statements keep the
+    #: request's answer deadline (``PostgresDatabase.TIMEOUT``) rather than run unhurried: a
+    #: frozen server must not hold the writer, and the readers and the exit flush queued
+    #: behind it, forever. So a batch is cut to what commits well within that deadline.
+    COMMIT_ROWS = 1000
 
     def __init__(
         self,
@@ -389,15 +395,16 @@ class AuditLog:
                     self._writer = None
 
     def flush(self) -> int:
-        """Commit every queued row now (one transaction); returns how many were written.
+        """Commit every queued row now, :data:`COMMIT_ROWS` rows per transaction; returns how
+        many were written.
 
         A database outage (:data:`santeid.db.DatabaseUnavailable`) or a file system error
-        keeps the whole batch queued, to be retried, and is raised. A batch the database
-        refuses because of a row it will never take (a constraint, a NUL character) is written
-        again row by row: the rows it takes are committed, those it still refuses
+        keeps the rows not yet committed queued, to be retried, and is raised. A batch the
+        database refuses because of a row it will never take (a constraint, a NUL character)
+        is written again row by row: the rows it takes are committed, those it still refuses
         are logged without their content and dropped (``santeid_insi_audit_rows_dropped_total``),
         so one such row never holds back the rows queued after it. Any other error keeps the
-        batch queued and is raised."""
+        rows not yet committed queued and is raised."""
         if self._pid != os.getpid():
             self._reset()
             return 0
@@ -406,19 +413,38 @@ class AuditLog:
                 batch, self._pending = self._pending, []
             if not batch:
                 return 0
-            try:
-                written = self._write(batch)
-            except BaseException as exc:
-                self._failures += 1
-                if isinstance(exc, _UNAVAILABLE):
-                    log.error("INSi audit trail not writable (%d rows kept): %s", len(batch), exc)
-                raise
+            written = 0
+            # One transaction per COMMIT_ROWS rows, the next taken only once the previous is
+            # committed: a backlog (rows queued during an outage) is drained however long it
+            # grew, each commit well within the answer deadline (docs/insi-overview.md).
+            for start in range(0, len(batch), self.COMMIT_ROWS):
+                try:
+                    written += self._write(
+                        batch[start : start + self.COMMIT_ROWS],
+                        later=batch[start + self.COMMIT_ROWS :],
+                    )
+                except BaseException as exc:
+                    self._failures += 1
+                    if isinstance(exc, _UNAVAILABLE):
+                        log.error(
+                            "INSi audit trail not writable (%d rows kept, %d written): %s",
+                            len(batch) - start,
+                            written,
+                            exc,
+                        )
+                    raise
             self._failures = 0
             return written
 
-    def _write(self, batch: list[tuple]) -> int:
-        """Commit ``batch`` (see :meth:`flush`); the rows not written are queued again
-        whenever this raises."""
+    def _write(self, batch: list[tuple], *, later: list[tuple]) -> int:
+        """Commit ``batch`` (see :meth:`flush`); whenever this raises, the rows not written
+        are queued again, followed by ``later`` (the rest of the flush, not tried).
+
+        When the commit itself fails for want of an answer (the deadline, a connection cut
+        during ``COMMIT``), the server may have committed it all the same: the batch is queued
+        again, so its rows may be written twice — a row of the trail is never lost for it. A
+        duplicate is the same row (same time to the millisecond, query hash and duration),
+        counted twice in ``monthly_stats`` (docs/insi-overview.md)."""
         try:
             db.ensure(self.db, SCHEMA)
             try:
@@ -434,20 +460,20 @@ class AuditLog:
                     _error_name(exc),
                 )
         except BaseException:
-            self._requeue(batch)
+            self._requeue(batch + later)
             raise
         written = 0
         for index, row in enumerate(batch):
             try:
                 self.db.execute(INSERT_AUDIT, row)
             except _UNAVAILABLE:
-                self._requeue(batch[index:])
+                self._requeue(batch[index:] + later)
                 raise
             except _ROW_REFUSED as exc:
                 _drop(row, exc)
                 continue
             except BaseException:
-                self._requeue(batch[index:])
+                self._requeue(batch[index:] + later)
                 raise
             written += 1
         return written

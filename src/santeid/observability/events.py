@@ -186,12 +186,28 @@ class EventStore:
         )
         return self.db.execute(sql, (int(bucket), int(bucket), *params)).fetchall()
 
+    #: Events deleted by one statement of :meth:`purge`.
+    PURGE_ROWS = 10_000
+
     def purge(self, older_than_days: int) -> int:
-        """Delete events older than ``older_than_days``; returns how many went."""
+        """Delete events older than ``older_than_days``; returns how many went.
+
+        :data:`PURGE_ROWS` at a time, each batch its own transaction found through the ``at``
+        index: however many events are due, no statement comes near PostgreSQL's statement
+        timeout (``PostgresDatabase.TIMEOUT``), no lock is held long against the servers
+        recording events, and an interrupted purge keeps what it deleted."""
         db.ensure(self.db, SCHEMA)
         cutoff = int(self.clock()) - older_than_days * 86400
-        with self.db.transaction() as conn:
-            return conn.execute("DELETE FROM auth_events WHERE at < ?", (cutoff,)).rowcount
+        removed = 0
+        while True:
+            batch = self.db.execute(
+                "DELETE FROM auth_events WHERE id IN"
+                " (SELECT id FROM auth_events WHERE at < ? LIMIT ?)",
+                (cutoff, self.PURGE_ROWS),
+            ).rowcount
+            removed += batch
+            if batch < self.PURGE_ROWS:
+                return removed
 
 
 def _event_from_row(row: tuple) -> Event:
