@@ -65,6 +65,7 @@ def test_a_device_kid_with_a_nul_is_an_unknown_device(app, client):
     ("member", "nul", "fixed", "code"),
     [
         ("name", "ph\x00one", "phone", "invalid_request"),
+        ("name", "ph\ud800one", "phone", "invalid_request"),  # a lone surrogate: no UTF-8
         ("webhook_url", "http://127.0.0.1:34501/a\x00b", None, "invalid_webhook_url"),
     ],
 )

@@ -362,4 +362,22 @@ def test_an_id_with_a_nul_character_finds_nothing_and_such_text_is_never_written
                        totp_secret="JBSWY3DPEHPK3PXP", name="ph\x00one")  # fmt: skip
     assert devices.get_by_thumbprint("thumb-2") is None
     assert isinstance(db.UnstorableText("x"), db.DatabaseError)
-    assert not db.storable("a\x00b") and db.storable("ab")
+    assert not db.storable("a\x00b") and db.storable("ab") and db.storable("Hélène")
+
+
+def test_text_with_a_lone_surrogate_is_held_as_text_with_a_nul_is(database):
+    """A lone surrogate (JSON ``"\\ud800"``) is no UTF-8 text: sqlite3 raised
+    ``UnicodeEncodeError`` (a 500 wherever a client's text reached a write). On both backends a
+    lookup by it finds nothing and a write of it is refused before it is sent."""
+    clients = ClientRegistry(database)
+    clients.add(_client("rp"))
+    devices = DeviceRepository(database)
+    device = _device(devices, n=1)
+    assert clients.get("rp\ud800") is None
+    assert devices.get(device.device_id + "\udfff") is None
+    with pytest.raises(db.UnstorableText):
+        devices.create(national_id="810000000001", public_jwk={"kty": "EC"},
+                       jwk_thumbprint="thumb-3", pin_hash="$argon2id$hash",
+                       totp_secret="JBSWY3DPEHPK3PXP", name="ph\ud800one")  # fmt: skip
+    assert devices.get_by_thumbprint("thumb-3") is None
+    assert not db.storable("a\ud800")

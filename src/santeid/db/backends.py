@@ -58,9 +58,11 @@ class PostgresUnavailable(PostgresError):
 
 class UnstorableText(ValueError):
     """A statement that writes was given text with a NUL character, which PostgreSQL's text
-    types cannot hold (https://www.postgresql.org/docs/current/datatype-character.html): both
-    backends refuse it before anything is sent, so an installation answers the same on either.
-    Code writing text from outside checks it first (:func:`storable`)."""
+    types cannot hold (https://www.postgresql.org/docs/current/datatype-character.html), or
+    with a lone surrogate (a JSON ``"\\ud800"``), which is no UTF-8 text for either backend
+    (sqlite3 raises ``UnicodeEncodeError``): both backends refuse it before anything is sent,
+    so an installation answers the same on either. Code writing text from outside checks it
+    first (:func:`storable`)."""
 
 
 #: Every backend's "a constraint refused this row" error (duplicate key, CHECK, NOT NULL).
@@ -101,20 +103,33 @@ class Result:
 
 
 def storable(text: str) -> bool:
-    """Whether the database can hold ``text`` (no NUL character: :class:`UnstorableText`)."""
-    return "\x00" not in text
+    """Whether the database can hold ``text``: no NUL character and no lone surrogate
+    (:class:`UnstorableText`)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable(param: Any) -> bool:
+    return type(param) is str and not storable(param)
 
 
 def _holdable(sql: str, params: Sequence[Any]) -> Sequence[Any]:
-    """``params`` as both backends bind them. A text with a NUL equals no text either can hold:
-    in a statement that only reads or deletes it is bound as NULL, which equals nothing either
-    (a lookup by such an id finds nothing, as it would on SQLite); a statement that writes
-    (``INSERT``, ``UPDATE``…) is refused with :class:`UnstorableText`."""
-    if not any(type(p) is str and "\x00" in p for p in params):
+    """``params`` as both backends bind them. A text neither can hold (:func:`storable`) equals
+    no stored text: in a statement that only reads or deletes it is bound as NULL, which equals
+    nothing either (a lookup by such an id finds nothing); a statement that writes (``INSERT``,
+    ``UPDATE``…) is refused with :class:`UnstorableText`."""
+    if not any(_unstorable(p) for p in params):
         return params
     if sql.lstrip()[:6].upper() not in ("SELECT", "DELETE"):
-        raise UnstorableText("text with a NUL character cannot be stored")
-    return tuple(None if type(p) is str and "\x00" in p else p for p in params)
+        raise UnstorableText("text with a NUL character or a lone surrogate cannot be stored")
+    return tuple(None if _unstorable(p) else p for p in params)
 
 
 def _holdable_rows(sql: str, rows: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:

@@ -255,7 +255,9 @@ class EcpsService:
             raise Problem("invalid_request", "'name' must be a string")
         name = (name or "").strip()[:MAX_NAME_LENGTH]
         if not storable(name):
-            raise Problem("invalid_request", "'name' must not contain a NUL character")
+            raise Problem(
+                "invalid_request", "'name' must not contain a NUL character or a lone surrogate"
+            )
         codes = self.activation_codes
         # The code is looked at (not consumed) before the webhook's host name is resolved:
         # without a live code, nobody makes the server look up names of their choosing.
