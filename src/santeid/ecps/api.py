@@ -39,6 +39,7 @@ from flask import stream_with_context
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
+from santeid.clock import system_clock
 from santeid.db import DatabaseUnavailable
 from santeid.ecps.problems import Problem
 from santeid.oidc.protector import BearerProtector
@@ -118,7 +119,7 @@ def server_time() -> int:
     try:
         return int(services().ecps.clock())
     except Exception:
-        return int(time.time())
+        return int(system_clock())
 
 
 def _device_info(device) -> dict[str, Any]:
