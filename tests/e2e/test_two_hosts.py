@@ -241,13 +241,21 @@ def test_a_key_rotated_on_a_is_used_and_published_by_b(hosts, client_on_a):
         if new_kid in {key.kid for key in _jwks(hosts, "a").keys}:
             break
         time.sleep(0.1)
-    answer = requests.post(
-        f"{hosts['base']['b']}{REALM}/protocol/openid-connect/token",
-        data={"grant_type": "client_credentials"},
-        auth=(CLIENT_ID, SECRET),
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    token = answer.json()["access_token"]
-    assert jws.extract_compact(token.encode()).protected["kid"] == new_kid
+    # Each worker of B signs with the new key once it has re-read the file (within the same
+    # interval): a request may reach a worker that has not yet, so ask again until then.
+    signed_with = None
+    for _ in range(100):
+        answer = requests.post(
+            f"{hosts['base']['b']}{REALM}/protocol/openid-connect/token",
+            data={"grant_type": "client_credentials"},
+            auth=(CLIENT_ID, SECRET),
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        token = answer.json()["access_token"]
+        signed_with = jws.extract_compact(token.encode()).protected["kid"]
+        if signed_with == new_kid:
+            break
+        time.sleep(0.1)
+    assert signed_with == new_kid
     assert jwt.decode(token, _jwks(hosts, "a")).claims["azp"] == CLIENT_ID
