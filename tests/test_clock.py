@@ -26,7 +26,6 @@ SYSTEM_CLOCK_READS = {
     "cps/cards.py": "default of `now` for commands and tests; requests pass the app's clock",
     "cps/registry.py": "default of `now` when `santeid cps list` shows a card's status",
     "db/__init__.py": "schema upgrades run before any service exists (start-up, db upgrade)",
-    "ecps/api.py": "server_time of a problem answered when the app's services cannot be reached",
     "ecps/simulator.py": "the simulated phone is a client in its own process, on its own clock",
     "insi/audit.py": "default clock of the audit log built outside create_services (commands)",
     "insi/auth.py": "default of `now` for `santeid insi` commands; requests pass the app's",

@@ -39,7 +39,6 @@ from flask import stream_with_context
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
-from santeid.clock import system_clock
 from santeid.db import DatabaseUnavailable
 from santeid.ecps.problems import Problem
 from santeid.oidc.protector import BearerProtector
@@ -114,12 +113,9 @@ def _device(*, allow_inactive: bool = False):
 
 def server_time() -> int:
     """The server's time in every answer of the device API, problems included, so that a
-    phone whose clock is off corrects it (docs/ecps-device-protocol.md §2). Also while the
-    store or the application's services fail: a problem is always answered."""
-    try:
-        return int(services().ecps.clock())
-    except Exception:
-        return int(system_clock())
+    phone whose clock is off corrects it (docs/ecps-device-protocol.md §2). The service's
+    clock is a plain attribute: it is there while the store or the database fails too."""
+    return int(services().ecps.clock())
 
 
 def _device_info(device) -> dict[str, Any]:
