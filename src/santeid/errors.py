@@ -20,18 +20,21 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed
 
 from santeid import error_formats
-from santeid.db import DatabaseUnavailable
+from santeid import outages
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.clients import SigningKeyUnavailable
 from santeid.security import CsrfError
 from santeid.security import ParameterTooLarge
-from santeid.storage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-_DATABASE_UNAVAILABLE = tuple(DatabaseUnavailable)
+#: The ``error_description`` of an outage, by the part that failed.
+_UNAVAILABLE_DESCRIPTION = {
+    "store": "the session store is unavailable",
+    "database": "the database is unavailable",
+}
 
 
 def _translator() -> Translator:
@@ -71,15 +74,11 @@ def oauth_error(
 
 def oauth_json_error(exc: Exception):
     """``json-oauth``: the OAuth 2.0 error object (RFC 6749 §5.2)."""
-    if isinstance(exc, StoreUnavailable):
-        log.error("store unavailable: %s", exc)
+    failed = outages.failed_part(exc)
+    if failed is not None:
+        log.error("%s unavailable: %s", failed, exc)
         return oauth_error(
-            503, "temporarily_unavailable", "the session store is unavailable", {"Retry-After": "5"}
-        )
-    if isinstance(exc, _DATABASE_UNAVAILABLE):
-        log.error("database unavailable: %s", exc)
-        return oauth_error(
-            503, "temporarily_unavailable", "the database is unavailable", {"Retry-After": "5"}
+            503, "temporarily_unavailable", _UNAVAILABLE_DESCRIPTION[failed], {"Retry-After": "5"}
         )
     if isinstance(exc, ParameterTooLarge):
         return oauth_error(400, "invalid_request", str(exc))
@@ -105,9 +104,9 @@ def oauth_json_error(exc: Exception):
 def html_error(exc: Exception):
     """``html``: the error page, in the visitor's language."""
     t = _translator()
-    if isinstance(exc, (StoreUnavailable, *_DATABASE_UNAVAILABLE)):
-        what = "store" if isinstance(exc, StoreUnavailable) else "database"
-        log.error("%s unavailable: %s", what, exc)
+    failed = outages.failed_part(exc)
+    if failed is not None:
+        log.error("%s unavailable: %s", failed, exc)
         return error_page(t, t("error_title"), t("unavailable"), 503, {"Retry-After": "5"})
     if isinstance(exc, ParameterTooLarge):
         return error_page(t, t("error_title"), t("too_large"), 400)
@@ -135,11 +134,12 @@ def count_error(exc: Exception) -> None:
     refusal of the hardening layers (``santeid_refusals_total``)."""
     from santeid.observability import metrics
 
-    if isinstance(exc, StoreUnavailable):
+    failed = outages.failed_part(exc)
+    if failed == "store":
         from santeid.services import services
 
         metrics.store_unavailable(getattr(services().store, "backend", None), request.path)
-    elif isinstance(exc, _DATABASE_UNAVAILABLE):
+    elif failed == "database":
         metrics.database_error(exc, metrics.family_of(request.path))
     elif isinstance(exc, ParameterTooLarge):
         metrics.refused("parameter_too_large")

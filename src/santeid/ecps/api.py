@@ -39,7 +39,7 @@ from flask import stream_with_context
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
-from santeid.db import DatabaseUnavailable
+from santeid import outages
 from santeid.ecps.problems import Problem
 from santeid.oidc.protector import BearerProtector
 from santeid.oidc.protector import ProtectedRequest
@@ -160,7 +160,7 @@ def render_error(exc: Exception, *, with_server_time: bool = True) -> Response:
 
     if isinstance(exc, Problem):
         return answer(exc)
-    if isinstance(exc, (StoreUnavailable, *DatabaseUnavailable)):
+    if isinstance(exc, outages.OUTAGES):
         log.error("unavailable during %s %s: %s", request.method, request.path, exc)
         response = answer(Problem("temporarily_unavailable"))
         response.headers["Retry-After"] = "5"

@@ -79,9 +79,8 @@ def render_error(exc: Exception) -> Response:
 def _as_fhir_error(exc: Exception) -> FhirError:
     from werkzeug.exceptions import HTTPException
 
-    from santeid.db import DatabaseUnavailable
+    from santeid import outages
     from santeid.security import ParameterTooLarge
-    from santeid.storage import StoreUnavailable
 
     if isinstance(exc, HTTPException) and (exc.code or 500) < 500:
         if exc.code == 404:
@@ -92,7 +91,7 @@ def _as_fhir_error(exc: Exception) -> FhirError:
         return FhirError(exc.code or 400, issue, exc.description or exc.name)
     if isinstance(exc, ParameterTooLarge):
         return FhirError(400, "too-costly", str(exc))
-    if isinstance(exc, (StoreUnavailable, *DatabaseUnavailable)):
+    if isinstance(exc, outages.OUTAGES):
         log.error("unavailable during a directory call: %s", exc)
         return FhirError(503, "transient", "temporarily unavailable", {"Retry-After": "5"})
     log.exception("unhandled error on %s %s", request.method, request.path)

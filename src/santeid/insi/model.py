@@ -302,15 +302,12 @@ def outage(exc: BaseException) -> InsiError | None:
     as one, without a traceback — else ``None`` (a bug). Every INSi adapter answers them so."""
     import logging
 
-    from santeid.db import DatabaseUnavailable
-    from santeid.storage import StoreUnavailable
+    from santeid import outages
 
-    if isinstance(exc, StoreUnavailable):
-        what = "the token store"
-    elif isinstance(exc, DatabaseUnavailable):
-        what = "the database"
-    else:
+    failed = outages.failed_part(exc)
+    if failed is None:
         return None
+    what = {"store": "the token store", "database": "the database"}[failed]
     logging.getLogger("santeid.insi").error("%s is unavailable during an INSi call: %s", what, exc)
     return service_unavailable(f"{what} is unavailable")
 
