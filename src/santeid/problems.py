@@ -165,7 +165,9 @@ CATALOGUE: dict[str, ProblemType] = {
         ),
         _insi(
             CODE_UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", 415,
-            "Send the request body as application/json.", "not-supported",
+            "Send the request body as application/json (status 415), and ask for a JSON"
+            " answer: a _format or Accept that admits no JSON gets status 406.",
+            "not-supported",
         ),
         _insi(
             CODE_TOO_LARGE, "Request too large", 413,
