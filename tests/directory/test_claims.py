@@ -14,6 +14,7 @@ from santeid.directory import OtherId
 from santeid.directory import Professional
 from santeid.directory import Structure
 from santeid.directory.demo import demo_professionals
+from santeid.directory.models import own_other_ids
 from santeid.psc import claims
 from santeid.psc.claims import build_userinfo
 from santeid.psc.claims import other_ids_claim
@@ -259,7 +260,29 @@ def test_an_activity_without_structure_or_sector_gives_empty_strings():
     assert set(activity.values()) == {""}
     assert info["Secteur_Activite"] == ""  # never a bare "^1.2.250.1.71.4.2.4"
     assert info["SubjectOrganizationID"] == ""
-    assert info["otherIds"] == []
+
+
+def test_a_person_with_no_identifier_to_list_has_no_other_ids_claim():
+    """docs/claims.md: ``otherIds`` is left out, not ``[]``, when the directory lists no
+    identifier — in userinfo as in the access token (``other_ids_member``)."""
+    professional = dataclasses.replace(demo("810000000001"), other_ids=())
+    info = userinfo(professional)
+    assert "otherIds" not in info
+    assert list(info) == [key for key in TOP_LEVEL if key != "otherIds"]
+    assert claims.other_ids_member(professional) == {}
+    assert claims.other_ids_member(demo("810000000001")) == {
+        "otherIds": [{"identifiant": "810000000001", "origine": "RPPS", "qualite": 1}]
+    }
+
+
+@pytest.mark.parametrize("professional", demo_professionals(), ids=lambda p: p.national_id)
+def test_every_demo_professional_lists_its_own_id_first_by_the_one_rule(professional):
+    """The demo data and ``own_other_ids`` (used for the sandbox's own professionals and the
+    synthetic directory) agree: own id first, RPPS / ADELI / EDIT by type, none for staff."""
+    own = own_other_ids(professional.national_id, professional.id_type)
+    assert professional.other_ids[: len(own)] == own
+    if not own:
+        assert professional.other_ids == ()
 
 
 def test_sector_without_structure_still_gives_secteur_activite():

@@ -8,8 +8,10 @@ import json
 import pytest
 
 from santeid import create_app
+from santeid.directory import OtherId
 from santeid.sandbox.professionals import ProfessionalsError
 from santeid.sandbox.professionals import load_file
+from santeid.sandbox.professionals import read_one
 from santeid.settings import ConfigurationError
 from santeid.storage import MemoryStore
 
@@ -52,9 +54,10 @@ def test_good_file_is_loaded_with_its_scenarios(settings, tmp_path):
     assert dupont.given_names == ("JEAN", "PAUL")
     assert dupont.exercices[0].code_profession == "10"  # a YAML number, read as the code
     assert dupont.exercices[0].activities[0].structure.raison_sociale == "CABINET DUPONT"
+    assert dupont.other_ids == (OtherId("810000000101", "RPPS", 1),)
     assert svc.sandbox.scenario_for(dupont).to_dict() == {"outcome": "deny", "delay": 2.0}
     staff = svc.directory.get("500000010900017/ACC0001")
-    assert staff.id_type == "5" and staff.exercices == ()
+    assert staff.id_type == "5" and staff.exercices == () and staff.other_ids == ()
     assert svc.sandbox.scenario_for(staff).outcome == "approve"
 
 
@@ -94,3 +97,28 @@ def test_yaml_syntax_error_has_its_line(tmp_path):
     path.write_text("professionals:\n  - national_id: [unclosed\n")
     with pytest.raises(ProfessionalsError, match=r"pros\.yaml:3: "):
         load_file(path)
+
+
+@pytest.mark.parametrize(
+    ("national_id", "origine"),
+    [("810000000101", "RPPS"), ("0999500099", "ADELI"), ("ANS20240101120000", "EDIT")],
+)
+def test_a_professional_without_other_ids_lists_its_own_id(national_id, origine):
+    """docs/claims.md: the professional's own identifier is listed in ``otherIds``, as in every
+    PSC answer (docs/reference/pro-sante-connect.md §6, §9.4, §15.2) — the demo directory's rule."""
+    defined = read_one({"national_id": national_id, "family_name": "X"})
+    assert defined.professional.other_ids == (OtherId(national_id, origine, 1),)
+
+
+@pytest.mark.parametrize("national_id", ["500000010900017/ACC0001", "30B6900011/ACC0002"])
+def test_structure_staff_without_other_ids_have_none(national_id):
+    defined = read_one({"national_id": national_id, "family_name": "X"})
+    assert defined.professional.other_ids == ()
+
+
+def test_given_other_ids_are_kept_as_given():
+    former = {"identifiant": "0996000099", "origine": "ADELI", "qualite": 1}
+    listed = read_one({"national_id": "810000000101", "family_name": "X", "other_ids": [former]})
+    assert listed.professional.other_ids == (OtherId("0996000099", "ADELI", 1),)
+    none = read_one({"national_id": "810000000101", "family_name": "X", "other_ids": []})
+    assert none.professional.other_ids == ()

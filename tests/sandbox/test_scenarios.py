@@ -16,6 +16,7 @@ from tests.support.ciba import register_ciba_client
 from tests.support.ecps_phone import CHEAP_PINS
 from tests.support.ecps_phone import Phone
 from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import decode
 
 API = "/sandbox/api"
@@ -193,6 +194,34 @@ def test_created_professional_logs_in_with_its_claims(app, flow, client, clock):
     assert claims["family_name"] == "TESTEUR"
     activity = claims["SubjectRefPro"]["exercices"][0]["activities"][0]
     assert activity["raisonSocialeSite"] == "PHARMACIE DE TEST"
+    # Created without other_ids, listed with its own id as every PSC answer
+    # (docs/reference/pro-sante-connect.md §6, §10): OpenXtrem's "is RPPS" rule holds.
+    own = [{"identifiant": "810000000099", "origine": "RPPS", "qualite": 1}]
+    assert claims["otherIds"] == own
+    _, access = decode(app, tokens["access_token"])
+    assert access["otherIds"] == own
+
+
+def test_created_structure_staff_has_no_other_ids_anywhere(app, flow, client, clock):
+    """A person of a structure (id type 5) has no RPPS, ADELI or EDIT id: the userinfo of such
+    a person (docs/reference/pro-sante-connect.md §9.5) has no ``otherIds``, and neither have
+    the access token nor its introspection."""
+    staff = "500000010900017/ACC0001"
+    body = {"national_id": staff, "family_name": "ACCUEIL", "scenario": "approve"}
+    assert client.post(f"{API}/professionals", json=body).status_code == 201
+    clock.advance(5)
+    tokens = flow.full_login(staff)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    userinfo = client.get(f"{OIDC}/userinfo", headers=bearer).get_json()
+    assert userinfo["SubjectNameID"] == staff and "otherIds" not in userinfo
+    _, access = decode(app, tokens["access_token"])
+    assert access["preferred_username"] == staff and "otherIds" not in access
+    introspection = client.post(
+        f"{OIDC}/token/introspect",
+        data={"token": tokens["access_token"]},
+        headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+    ).get_json()
+    assert introspection["active"] is True and "otherIds" not in introspection
 
 
 def test_invalid_professional_is_refused_with_every_error(client):

@@ -145,6 +145,23 @@ class OtherId:
     qualite: int = 1
 
 
+#: ``origine`` of a person's own identifier in *Autres identifiants* / ``otherIds``, by national
+#: id type: every PSC answer lists the person's own id first — ``899700427885,RPPS`` (BAS access
+#: token and userinfo, docs/reference/pro-sante-connect.md §6, §9.4), ``810106820706,RPPS,1``
+#: (RASS extract, §15.2), an EDIT identity with ``EDIT`` (§9.5). Structure staff (types ``3`` and
+#: ``5``) have no RPPS, ADELI or EDIT id: the userinfo recorded for such a person has no
+#: ``otherIds`` at all (§9.5).
+OWN_ID_ORIGINS: dict[str, str] = {"8": "RPPS", "0": "ADELI", "ANS": "EDIT"}
+
+
+def own_other_ids(national_id: str, id_type: str) -> tuple[OtherId, ...]:
+    """The *Autres identifiants* of a person nothing else is known of: their own identifier,
+    ``qualite`` 1, with the origin of its type (:data:`OWN_ID_ORIGINS`); none for structure
+    staff. The demo and synthetic directories and the sandbox's own professionals all use it."""
+    origine = OWN_ID_ORIGINS.get(id_type)
+    return (OtherId(national_id, origine, 1),) if origine else ()
+
+
 @dataclass(frozen=True)
 class Professional:
     """A person of the directory, with exercices and activities in rank order.

@@ -51,6 +51,7 @@ from santeid.directory.models import OtherId
 from santeid.directory.models import Professional
 from santeid.directory.models import SavoirFaire
 from santeid.directory.models import Structure
+from santeid.directory.models import own_other_ids
 from santeid.directory.repository import ACTIVITY_COLUMNS
 from santeid.directory.repository import EXERCICE_COLUMNS
 from santeid.directory.repository import PERSON_COLUMNS
@@ -488,7 +489,9 @@ class Generator:
                 profession, "60"
             )
             exercices.append(self.exercice(rng, second, family, given[0], local_id, 1, structures))
-        other_ids = [(national_id, "ADELI" if adeli else "RPPS", 1)]
+        other_ids = [
+            (o.identifiant, o.origine, o.qualite) for o in own_other_ids(national_id, id_type)
+        ]
         if not adeli and profession in MIGRATED_PROFESSIONS and rng.random() < 0.6:
             other_ids.append(("0" + adeli_number(5_000_000 + 2 * index), "ADELI", 1))
             if rng.random() < 0.08:

@@ -41,7 +41,7 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import require_signing_key
-from santeid.psc.claims import other_ids_claim
+from santeid.psc.claims import other_ids_member
 from santeid.psc.claims import sub_for
 from santeid.storage import keys as store_keys
 from santeid.storage.base import Batch
@@ -328,7 +328,7 @@ class TokenService:
             "scope": scope,
             "sid": sid,
             "authMode": authentication.auth_mode,
-            "otherIds": other_ids_claim(professional),
+            **other_ids_member(professional),
             "preferred_username": authentication.national_id,
         }
         if certificate_thumbprint:

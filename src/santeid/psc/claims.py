@@ -137,6 +137,16 @@ def other_ids_claim(professional: Professional) -> list[dict]:
     ]
 
 
+def other_ids_member(professional: Professional) -> dict:
+    """``{"otherIds": […]}`` for userinfo and the access token alike, or ``{}`` for a person
+    with no identifier to list (structure staff): the userinfo recorded for such a person has
+    no ``otherIds`` (docs/reference/pro-sante-connect.md §9.5), and a Keycloak mapper given no
+    value adds no claim to any token
+    (https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/protocol/oidc/mappers/OIDCAttributeMapperHelper.java,
+    ``mapAttributeValue``), so the access token has none either."""
+    return {"otherIds": other_ids_claim(professional)} if professional.other_ids else {}
+
+
 def activity_claim(activity: Activity) -> dict:
     """One ``activities[]`` item: situation codes, then the structure, then the old
     structure id and the registration authority (docs/reference/pro-sante-connect.md §9.3)."""
@@ -287,7 +297,7 @@ def build_userinfo(
             "SubjectOrganizationID": structure.identifiant_technique,
             "SubjectRole": [f"{code}^{PROFESSION_OID}" for code in professional.professions],
             "PSI_Locale": PSI_LOCALE,
-            "otherIds": other_ids_claim(professional),
+            **other_ids_member(professional),
             "SubjectNameID": national_id,
             "family_name": professional.family_name,
         }

@@ -18,6 +18,8 @@ activity's ``structure`` written in place and a ``scenario`` per professional::
 
 Every field name is a field of ``santeid.directory.models`` (unknown names are refused, so a
 typo is not silently ignored); every error names the line (files) or the JSON path (API).
+Without ``other_ids`` a professional is listed with its own identifier, as the demo directory's
+are (:func:`santeid.directory.models.own_other_ids`); ``other_ids: []`` lists none.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from santeid.directory.models import OtherId
 from santeid.directory.models import Professional
 from santeid.directory.models import SavoirFaire
 from santeid.directory.models import Structure
+from santeid.directory.models import own_other_ids
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.sandbox.scenarios import Scenario
@@ -211,6 +214,10 @@ class _Reader:
             self.other_id(item, (*path, "other_ids", i))
             for i, item in enumerate(self.items(value.get("other_ids"), (*path, "other_ids")))
         ]
+        if national_id is not None and value.get("other_ids") is None:
+            # Not given: the person's own id, as every PSC answer lists it (docs/claims.md);
+            # ``other_ids: []`` says the person has none.
+            other_ids = list(own_other_ids(national_id.value, national_id.id_type))
         if len(self.errors) > before or national_id is None:
             return None
         fields.pop("national_id", None)
