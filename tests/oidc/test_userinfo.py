@@ -13,6 +13,7 @@ from joserfc.jwk import KeySet
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import decode
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
 
@@ -122,11 +123,50 @@ def test_id_token_is_not_accepted_as_access_token(flow, client):
     assert response.status_code == 401
 
 
-def test_userinfo_without_scope_all_is_identity_only(flow, client, app):
+@pytest.mark.parametrize("scope", ["openid profile", "openid", "openid email identity"])
+def test_userinfo_without_scope_all_is_the_identity_with_the_profile_names(
+    flow, client, app, scope
+):
+    """Without ``scope_all`` no sectoral claim, but the ``profile`` names (OIDC Core §5.4) that
+    the ID token carries too: ``profile`` is one of the default client scopes PSC's Keycloak
+    applies to every token (docs/reference/keycloak-behaviour.md, "Tokens"), in PSC's order."""
     national_id = sandbox_professional(app)
-    tokens = flow.full_login(national_id, scope="openid")
-    body = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).get_json()
-    assert set(body) == {"sub", "preferred_username", "SubjectNameID"}
+    tokens = flow.full_login(national_id, scope=scope)
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    body = json.loads(response.data)  # keeps the document's key order
+    assert list(body) == [
+        "sub",
+        "preferred_username",
+        "given_name",
+        "SubjectNameID",
+        "family_name",
+    ]
+    professional = app.extensions["santeid"].directory.get(national_id)
+    assert (body["given_name"], body["family_name"]) == (
+        professional.given_name,
+        professional.family_name,
+    )
+    _, id_token = decode(app, tokens["id_token"])
+    assert (body["given_name"], body["family_name"]) == (
+        id_token["given_name"],
+        id_token["family_name"],
+    )
+
+
+def test_structure_staff_without_scope_all_get_the_same_identity_claims():
+    """The short claim set of a person without exercice (docs/claims.md) narrows to the same
+    five claims: its ``codeCivilite`` belongs to the sectoral data."""
+    from santeid.directory.demo import demo_professionals
+    from santeid.oidc.scopes import released_userinfo
+    from santeid.psc.claims import build_userinfo
+
+    staff = next(p for p in demo_professionals() if p.national_id == "30B6900011/ADM0107")
+    full = build_userinfo(staff, sub="f:x:" + staff.national_id, auth_mode="CARD")
+    assert "codeCivilite" in full
+    released = released_userinfo("openid profile", full)
+    assert list(released) == ["sub", "preferred_username", "given_name", "SubjectNameID",
+                              "family_name"]  # fmt: skip
+    assert released_userinfo("openid scope_all", full) == full
 
 
 def test_signed_userinfo_when_the_client_registered_an_alg(app, client):

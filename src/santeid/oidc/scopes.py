@@ -8,13 +8,20 @@ the ``client_credentials`` grant and CIBA's back-channel endpoint, and advertise
   ID token (the token service issues an ID token only for ``openid``; Keycloak's userinfo then
   answers ``insufficient_scope``);
 * every scope of PSC's discovery document is accepted (``docs/reference/pro-sante-connect.md
-  §2``); only ``openid`` and ``scope_all`` change what is released;
+  §2``); only ``openid`` and ``scope_all`` change what is released (below);
 * a scope that is not one of these, or that a client registered with ``scope`` may not ask
   for, is ``invalid_scope`` with Keycloak's description ``Invalid scopes: <the raw scope
   parameter>`` (at CIBA too, ``docs/reference/pro-sante-connect.md §14`` row 6).
 
 ``scope_policy = "strict"``: ``openid`` is REQUIRED at the authorization endpoint (OIDC Core
 §3.1.2.1) and at CIBA (CIBA Core 1.0 §7.1); the description names only the refused scopes.
+
+What the userinfo of an ``openid`` token releases, under either policy: with ``scope_all``, PSC's
+whole claim set (``docs/claims.md``); without it, :data:`IDENTITY_CLAIMS` — the identity and the
+``profile`` names (OIDC Core §5.4), whether ``profile`` was asked for or not. PSC's Keycloak
+applies ``profile`` to every token as a default client scope (its access tokens list it,
+``docs/reference/keycloak-behaviour.md``, "Tokens"; ``docs/reference/pro-sante-connect.md §6``),
+and the ID token carries the same names whatever the scope.
 """
 
 from __future__ import annotations
@@ -48,6 +55,12 @@ SCOPES_SUPPORTED: list[str] = [
     "scope_2",
     "eidas2",
 ]
+#: The scope that releases PSC's sectoral claims (``SubjectRefPro``, ``SubjectRole``…).
+SCOPE_ALL = "scope_all"
+#: The userinfo claims of a token without :data:`SCOPE_ALL`, in PSC's order (that of the full
+#: claim set and of the short one, ``docs/reference/pro-sante-connect.md §9.4, §9.5``): the
+#: identity, and ``given_name`` / ``family_name`` of the default ``profile`` scope.
+IDENTITY_CLAIMS = ("sub", "preferred_username", "given_name", "SubjectNameID", "family_name")
 POLICIES = ("keycloak", "strict")
 #: Where a scope is asked for; ``openid`` is REQUIRED at the first two in the strict policy.
 AUTHORIZATION = "authorization"
@@ -101,6 +114,15 @@ def granted_scope(
 def is_openid(scope: str | None) -> bool:
     """An OpenID Connect request (an ID token is issued, userinfo answers)."""
     return OPENID in _split(scope)
+
+
+def released_userinfo(scope: str | None, claims: dict) -> dict:
+    """The part of PSC's userinfo ``claims`` (``santeid.psc.claims.build_userinfo``) that a
+    token granted ``scope`` releases: everything with :data:`SCOPE_ALL`, else
+    :data:`IDENTITY_CLAIMS` (module docstring)."""
+    if SCOPE_ALL in _split(scope):
+        return claims
+    return {key: claims[key] for key in IDENTITY_CLAIMS}
 
 
 def current_policy() -> str:

@@ -26,6 +26,7 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc import protector
 from santeid.oidc.clients import require_signing_key
 from santeid.oidc.scopes import is_openid
+from santeid.oidc.scopes import released_userinfo
 from santeid.oidc.tokens import is_service_account_token
 from santeid.psc.claims import build_userinfo
 from santeid.services import services
@@ -98,21 +99,16 @@ def userinfo():
         # "Disabled users").
         return _error(401, "invalid_token", keycloak_errors.USER_DISABLED, challenge=True)
 
-    scopes = claims.get("scope", "").split()
-    if "scope_all" in scopes:
-        body = build_userinfo(
+    # What the token's scope releases: the one scope policy (santeid.oidc.scopes).
+    body = released_userinfo(
+        claims.get("scope"),
+        build_userinfo(
             professional,
             sub=claims["sub"],
             auth_mode=claims.get("authMode"),
             layout=svc.settings.keycloak.userinfo_layout,
-        )
-    else:
-        # Without scope_all PSC's sectoral data is not released: identity only.
-        body = {
-            "sub": claims["sub"],
-            "preferred_username": professional.national_id,
-            "SubjectNameID": professional.national_id,
-        }
+        ),
+    )
 
     client = svc.clients.get(claims.get("azp"))
     # A registered algorithm without an active key: 500 server_error (santeid.errors).
