@@ -44,6 +44,29 @@ TOP_LEVEL = [
     "SubjectNameID",
     "family_name",
 ]
+# The November-2023 BAS sample (docs/reference/pro-sante-connect.md §9.5,
+# ad2ien/prosante-connect-synapse-module tests/test_mapping.py), its keys in its order: no
+# ``authMode`` between ``UITVersion`` and ``Palier_Authentification``.
+LATE_2023 = [
+    "Secteur_Activite",
+    "sub",
+    "codeGenreActivite",
+    "SubjectOrganization",
+    "Mode_Acces_Raison",
+    "preferred_username",
+    "codeCivilite",
+    "given_name",
+    "Acces_Regulation_Medicale",
+    "UITVersion",
+    "Palier_Authentification",
+    "SubjectRefPro",
+    "SubjectOrganizationID",
+    "SubjectRole",
+    "PSI_Locale",
+    "otherIds",
+    "SubjectNameID",
+    "family_name",
+]
 EXERCICE = [
     "codeProfession",
     "codeCategorieProfessionnelle",
@@ -112,6 +135,7 @@ def leaves(value, path="$"):
 
 def test_module_constants_match_the_reference_lists():
     assert list(claims.USERINFO_KEYS) == TOP_LEVEL
+    assert list(claims.USERINFO_KEYS_LATE_2023) == LATE_2023
     assert list(claims.EXERCICE_KEYS) == EXERCICE
     assert list(claims.ACTIVITY_KEYS) == ACTIVITY
     assert len(ACTIVITY) == 30
@@ -411,3 +435,17 @@ def test_structure_fields_map_one_to_one():
     claim = claims.activity_claim(Activity(structure=structure))
     mapped = {v for v in claim.values() if v.startswith("v-")}
     assert mapped == set(values.values())
+
+
+@pytest.mark.parametrize("auth_mode", ["CARD", "MOBILE", None])
+def test_the_late_2023_layout_has_the_samples_keys_exactly(auth_mode):
+    """docs/claims.md, "The late-2023 layout": the sample's keys in its order, ``authMode``
+    included only in the tokens."""
+    professional = demo("810000000001")
+    sub = sub_for(professional.national_id, FEDERATION_ID)
+    info = build_userinfo(
+        professional, sub=sub, auth_mode=auth_mode, layout=claims.LAYOUT_LATE_2023
+    )
+    assert list(info) == LATE_2023
+    assert list(info["SubjectRefPro"]) == ["exercices"]
+    assert list(json.loads(json.dumps(info))) == LATE_2023

@@ -113,6 +113,7 @@ def test_userinfo_in_the_late_2023_layout(app, flow, client):
     assert keys.index("sub") + 1 == keys.index("codeGenreActivite")
     assert keys.index("preferred_username") + 1 == keys.index("codeCivilite")
     assert "codeCivilite" not in body["SubjectRefPro"]
+    assert "authMode" not in body  # the sample has none; the tokens keep it
     first = body["SubjectRefPro"]["exercices"][0]["activities"][0]
     assert body["codeGenreActivite"] == first["codeGenreActivite"]
 

@@ -58,6 +58,30 @@ USERINFO_KEYS = (
     "family_name",
 )
 
+#: Top-level keys of the late-2023 layout, in the order of the November-2023 BAS sample
+#: (docs/reference/pro-sante-connect.md §9.5): ``codeGenreActivite`` after ``sub``,
+#: ``codeCivilite`` after ``preferred_username``, and no ``authMode``.
+USERINFO_KEYS_LATE_2023 = (
+    "Secteur_Activite",
+    "sub",
+    "codeGenreActivite",
+    "SubjectOrganization",
+    "Mode_Acces_Raison",
+    "preferred_username",
+    "codeCivilite",
+    "given_name",
+    "Acces_Regulation_Medicale",
+    "UITVersion",
+    "Palier_Authentification",
+    "SubjectRefPro",
+    "SubjectOrganizationID",
+    "SubjectRole",
+    "PSI_Locale",
+    "otherIds",
+    "SubjectNameID",
+    "family_name",
+)
+
 #: Keys of the userinfo of a person without exercice (docs/reference/pro-sante-connect.md §9.5), in
 #: the observed order.
 NO_EXERCICE_KEYS = (
@@ -235,9 +259,10 @@ def build_userinfo(
     (docs/reference/pro-sante-connect.md §9).
 
     ``layout`` ``late-2023``: the variant of a November-2023 BAS sample
-    (docs/reference/pro-sante-connect.md §9.5) — ``codeGenreActivite`` (of the first activity)
-    after ``sub`` and ``codeCivilite`` after ``preferred_username`` at the top level, and no
-    ``codeCivilite`` in ``SubjectRefPro``.
+    (docs/reference/pro-sante-connect.md §9.5), key for key (:data:`USERINFO_KEYS_LATE_2023`) —
+    ``codeGenreActivite`` (of the first activity) after ``sub`` and ``codeCivilite`` after
+    ``preferred_username`` at the top level, no ``codeCivilite`` in ``SubjectRefPro``, and no
+    ``authMode`` (the sample has none; the tokens keep theirs).
 
     Keys are inserted in PSC's order (:data:`USERINFO_KEYS`); serialise without sorting
     (``json.dumps`` default; Flask needs ``app.json.sort_keys = False``) to keep it.
@@ -288,7 +313,7 @@ def build_userinfo(
         "Acces_Regulation_Medicale": ACCES_REGULATION_MEDICALE,
         "UITVersion": UIT_VERSION,
     }
-    if auth_mode is not None:
+    if auth_mode is not None and not late:
         userinfo["authMode"] = auth_mode
     userinfo.update(
         {

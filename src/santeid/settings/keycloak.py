@@ -31,7 +31,8 @@ class KeycloakBehaviour(Section):
     #: and from RFC 7009 (``Unmatching clients``); ``strict``: the specifications' codes.
     error_style: Literal["keycloak", "strict"] = "keycloak"
     #: Userinfo layout: ``classic`` (``codeCivilite`` inside ``SubjectRefPro``, PSC 2021–2023)
-    #: or ``late-2023`` (``codeCivilite`` and ``codeGenreActivite`` at the top level).
+    #: or ``late-2023`` (``codeCivilite`` and ``codeGenreActivite`` at the top level, no
+    #: ``authMode``).
     userinfo_layout: Literal["classic", "late-2023"] = "classic"
     #: Userinfo errors: ``keycloak`` (no token: 400 "Token not provided"; any bad token: 401
     #: "Token verification failed") or ``rfc6750`` (no token: 401 with a bare challenge,
