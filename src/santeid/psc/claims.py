@@ -165,9 +165,8 @@ def other_ids_member(professional: Professional) -> dict:
     """``{"otherIds": […]}`` for userinfo and the access token alike, or ``{}`` for a person
     with no identifier to list (structure staff): the userinfo recorded for such a person has
     no ``otherIds`` (docs/reference/pro-sante-connect.md §9.5), and a Keycloak mapper given no
-    value adds no claim to any token
-    (https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/protocol/oidc/mappers/OIDCAttributeMapperHelper.java,
-    ``mapAttributeValue``), so the access token has none either."""
+    value adds no claim to any token (docs/reference/keycloak-behaviour.md, "Tokens"), so the
+    access token has none either."""
     return {"otherIds": other_ids_claim(professional)} if professional.other_ids else {}
 
 
