@@ -8,6 +8,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 # HTTPS for what needs a client certificate: INSi establishment certificates, CPS cards.
 TLS_PORT ?= 5443
+# CIBA push mode (ciba_push_enabled): off, as at Pro Santé Connect, whose discovery lists poll
+# and ping only. make run CIBA_PUSH=true for docs/ciba.md's push walk-through.
+CIBA_PUSH ?= false
 
 .PHONY: run test lint format check-redis check-postgres clean
 
@@ -20,7 +23,8 @@ $(STAMP): pyproject.toml
 
 ## make run: install, create dev keys and demo data if missing, serve the sandbox on
 ## http://127.0.0.1:5000 (and https://127.0.0.1:5443 for client certificates). Other ports or
-## address: make run PORT=8000 TLS_PORT=8443 HOST=127.0.0.1 (the issuer follows them).
+## address: make run PORT=8000 TLS_PORT=8443 HOST=127.0.0.1 (the issuer follows them). CIBA push
+## mode, which PSC lacks: make run CIBA_PUSH=true.
 run: $(STAMP)
 	SANTEID_SANDBOX=true $(BIN)/santeid keys generate
 	SANTEID_SANDBOX=true $(BIN)/santeid directory seed-demo
@@ -33,7 +37,7 @@ run: $(STAMP)
 	@echo "  http://$(HOST):$(PORT)/sandbox/debugger   log a professional in (810000000030) and read the tokens"
 	@echo "  http://$(HOST):$(PORT)/admin/             admin console: admin / santeid-demo-admin"
 	@echo
-	SANTEID_SANDBOX=true $(BIN)/santeid serve --sandbox --access-log --host $(HOST) --port $(PORT) \
+	SANTEID_SANDBOX=true SANTEID_CIBA_PUSH_ENABLED=$(CIBA_PUSH) $(BIN)/santeid serve --sandbox --access-log --host $(HOST) --port $(PORT) \
 	  --tls-port $(TLS_PORT) --tls-cert keys/tls/cert.pem --tls-key keys/tls/key.pem
 
 ## make test: install the dev dependencies, lint, run the whole suite on every core (pytest-xdist;

@@ -34,6 +34,7 @@ def create_services(
     """Open every backing service the settings describe, in dependency order, each on
     ``clock``; refuse unsafe configurations. Nothing here needs the Flask app: the web layers
     are mounted afterwards, on services that already exist (docs/architecture.md)."""
+    from santeid.ciba.metadata import check_registered_clients as check_ciba_clients
     from santeid.ciba.service import CibaService
     from santeid.db.schemas import prepare as prepare_databases
     from santeid.directory import Directory
@@ -80,6 +81,9 @@ def create_services(
     clients = ClientRegistry.for_settings(
         settings, clock=clock, signing_algs=keys.signing_algorithms
     )
+    # A registered client in a CIBA mode this configuration does not offer (push while
+    # ciba_push_enabled is off) stops the start, named (docs/ciba.md, "Push mode").
+    check_ciba_clients(clients.list(), settings)
     tokens = TokenService(settings, store, keys, directory, clock=clock)
     ecps = EcpsService(settings, store, directory, clock=clock)
     # The Web Push (VAPID) key, made now if missing, beside the other keys.

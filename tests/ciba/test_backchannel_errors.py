@@ -402,7 +402,8 @@ def test_discovery_advertises_ciba(client):
     assert document["backchannel_authentication_endpoint"] == (
         f"{ISSUER}/protocol/openid-connect/ext/ciba/auth"
     )
-    assert document["backchannel_token_delivery_modes_supported"] == ["poll", "ping", "push"]
+    # PSC's modes; push only with ciba_push_enabled (tests/ciba/test_delivery_modes.py).
+    assert document["backchannel_token_delivery_modes_supported"] == ["poll", "ping"]
     assert document["backchannel_user_code_parameter_supported"] is False
     assert document["backchannel_authentication_request_signing_alg_values_supported"] == [
         "PS256",

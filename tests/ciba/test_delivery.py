@@ -28,6 +28,13 @@ from tests.support.oidc_flow import decode
 TOKEN = "notif-token-0123456789.abc~XYZ"
 
 
+@pytest.fixture
+def settings(settings):
+    """Push offered (``ciba_push_enabled``; off by default, as at PSC:
+    tests/ciba/test_delivery_modes.py): this module delivers in both modes."""
+    return settings.replace(ciba_push_enabled=True)
+
+
 def _ping_client(app, url: str, client_id: str = "ciba-ping", mode: str = "ping") -> dict:
     return register_ciba_client(
         app,
@@ -254,7 +261,7 @@ def test_ssrf_guard_at_registration(url, sandbox, reason):
         ciba_metadata.validate_ciba_metadata(meta, sandbox=sandbox)
 
 
-def test_public_https_endpoint_is_accepted(monkeypatch):
+def test_public_https_endpoint_is_accepted(monkeypatch, settings):
     # Resolution is faked: no traffic is ever sent by this test.
     monkeypatch.setattr(
         socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, 1, 6, "", ("192.0.32.10", 443))]
@@ -266,6 +273,7 @@ def test_public_https_endpoint_is_accepted(monkeypatch):
             "backchannel_client_notification_endpoint": "https://rp.example.org/cb",
         },
         sandbox=False,
+        settings=settings,
     )
 
 

@@ -48,6 +48,8 @@ def _serve(home, store_url, log_name: str):
         log_name=log_name,
         SANTEID_STORE_URL=store_url,
         SANTEID_CIBA_NOTIFICATION_TIMEOUT=TIMEOUT,
+        # Push clients too (off by default, as at PSC; docs/ciba.md, "Push mode").
+        SANTEID_CIBA_PUSH_ENABLED="true",
     )
 
 

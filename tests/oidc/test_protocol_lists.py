@@ -1,13 +1,15 @@
 """Each protocol list has one owner that every module imports (``santeid.oidc.client_auth``
-for client authentication methods, ``santeid.oidc.grant_types`` for grant types): a second
-copy of a name in code is how lists drift apart (discovery advertising what registration
-refuses, a metric counting under another label)."""
+for client authentication methods, ``santeid.oidc.grant_types`` for grant types,
+``santeid.ciba.metadata`` for CIBA delivery modes): a second copy of a name in code is how
+lists drift apart (discovery advertising what registration refuses, a metric counting under
+another label)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+from santeid.ciba import metadata as ciba_metadata
 from santeid.oidc import client_auth
 from santeid.oidc import grant_types
 
@@ -22,6 +24,7 @@ OWNED = {
             grant_types.CIBA,
         )
     },
+    **{name: "ciba/metadata.py" for name in ciba_metadata.DELIVERY_MODES},
 }
 #: A pytest plugin for services' own tests: it talks to santeid over HTTP, as a client does,
 #: and imports none of its modules.

@@ -27,6 +27,8 @@ from authlib.oauth2.rfc6749.endpoint import EndpointRequest
 
 from santeid.ciba.errors import InvalidBindingMessageError
 from santeid.ciba.errors import InvalidRequestError
+from santeid.ciba.metadata import PING
+from santeid.ciba.metadata import POLL
 from santeid.ciba.requests import new_auth_req_id
 from santeid.ciba.validators import BINDING_MESSAGE_ERROR
 from santeid.ciba.validators import BINDING_MESSAGE_RE
@@ -77,7 +79,7 @@ class BackchannelAuthenticationEndpoint(Endpoint):
         saved = self.save_request(auth_req_id, validated)
         self.trigger_authentication_device(saved, validated)
         body: dict[str, Any] = {"auth_req_id": auth_req_id, "expires_in": validated.expires_in}
-        if validated.mode in ("poll", "ping"):
+        if validated.mode in (POLL, PING):
             # CIBA Core §7.3: present for poll and ping clients (clients assume 5 s without).
             body["interval"] = validated.interval
         return 200, body, list(self.RESPONSE_HEADERS)

@@ -30,6 +30,7 @@ from santeid.ciba.errors import InvalidRequestError
 from santeid.ciba.errors import SlowDownError
 from santeid.ciba.errors import UnauthorizedClientError
 from santeid.ciba.metadata import CIBA_GRANT_TYPE
+from santeid.ciba.metadata import PUSH
 from santeid.ciba.requests import APPROVED
 from santeid.ciba.requests import CONSUMED
 from santeid.ciba.requests import DENIED
@@ -74,7 +75,7 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
         auth_req_id = self.request.form.get("auth_req_id")
         if not auth_req_id:
             raise InvalidRequestError(MISSING_AUTH_REQ_ID)
-        if self.delivery_mode(client) == "push":
+        if self.delivery_mode(client) == PUSH:
             # CIBA Core §11: a push-mode client gets its tokens at its notification endpoint.
             raise UnauthorizedClientError("The client is configured in push mode")
         credential = self.query_ciba_request(auth_req_id)

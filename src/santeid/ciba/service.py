@@ -153,7 +153,7 @@ class CibaService:
             "last_poll": None,
             "ecps_request": None,
         }
-        if req.mode in ("ping", "push"):
+        if req.mode in client_meta.NOTIFIED_MODES:
             record["notification"] = self._seal(
                 {"id": auth_req_id, "token": req.client_notification_token}
             )
@@ -219,7 +219,11 @@ class CibaService:
             self.book.link_ecps(ecps_request.request_id, request.key, lifetime)
             self.book.note(request, {"ecps_request": ecps_request.request_id})
             phone = self.sandbox_phone
-            if means == MEANS_SANDBOX and phone is not None and request.mode in ("ping", "push"):
+            if (
+                means == MEANS_SANDBOX
+                and phone is not None
+                and request.mode in client_meta.NOTIFIED_MODES
+            ):
                 # A ping or push client need not poll: the sandbox phone answers by itself
                 # once the scenario's delay has passed, and the decision is notified.
                 phone.settle_later(ecps_request.request_id)
@@ -411,7 +415,9 @@ class CibaService:
         return value["id"], value["token"]
 
     def _after_decision(self, request: CibaRequest) -> None:
-        if request.mode in ("ping", "push") and not getattr(self._polling, "active", False):
+        if request.mode in client_meta.NOTIFIED_MODES and not getattr(
+            self._polling, "active", False
+        ):
             self.notifier.submit(self._deliver, request.key, client_id=request.client_id)
 
     def _unredeemed(self, key: str) -> bool:
@@ -438,7 +444,7 @@ class CibaService:
             return
         still_wanted: Callable[[], bool] | None = None
         auth_req_id, bearer = self.notification_secrets(request)
-        if request.mode == "ping":
+        if request.mode == client_meta.PING:
             payload: dict[str, Any] = {"auth_req_id": auth_req_id}
             # Checked again before each attempt: a poll may redeem the request meanwhile.
             still_wanted = functools.partial(self._unredeemed, key)

@@ -13,6 +13,7 @@ before the first check runs.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from santeid.ciba.errors import KeycloakCibaNotAllowedError
 from santeid.ciba.errors import UnauthorizedClientError
 from santeid.ciba.errors import UnknownUserIdError
 from santeid.oidc import scopes
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from santeid.ciba.endpoint import BackchannelAuthenticationEndpoint
@@ -95,7 +98,7 @@ class BackchannelAuthenticationRequest(EndpointRequest):
     expires_in: int = client_meta.DEFAULT_REQUEST_EXPIRY
     interval: int = client_meta.DEFAULT_POLLING_INTERVAL
     channel: str = DEFAULT_CHANNEL
-    mode: str = "poll"
+    mode: str = client_meta.POLL
     client_notification_token: str | None = None
     user_code: str | None = None
     request_context: Any = None
@@ -121,9 +124,22 @@ def keycloak_errors() -> bool:
 def check_ciba_client(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """Only clients registered for CIBA may call the endpoint (docs/reference/pro-sante-connect.md
     §14: "la fonctionnalité
-    activée sur votre service"; CIBA Core §13 ``unauthorized_client``)."""
+    activée sur votre service"; CIBA Core §13 ``unauthorized_client``), in a delivery mode
+    this server offers: a push client registered by a command with push on is refused while
+    push is off here (``metadata.py``), and the operator told why."""
+    from santeid.services import services
+
     client = req.client
-    if not client_meta.is_ciba_client(client):
+    if not client_meta.is_ciba_client(client, services().settings):
+        if (
+            client.check_grant_type(client_meta.CIBA_GRANT_TYPE)
+            and client_meta.delivery_mode(client) == client_meta.PUSH
+        ):
+            log.warning(
+                "CIBA request of %s refused: registered in push mode, but %s",
+                client.get_client_id(),
+                client_meta.push_is_off(),
+            )
         if keycloak_errors():
             raise KeycloakCibaNotAllowedError(CIBA_NOT_ALLOWED)
         raise UnauthorizedClientError(CIBA_NOT_ALLOWED)
@@ -229,7 +245,7 @@ def check_channel(endpoint, req: BackchannelAuthenticationRequest) -> None:
 def check_notification_token(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """CIBA Core §7.1: ``client_notification_token`` is REQUIRED for ping and push, at most
     1024 characters of RFC 6750 §2.1 bearer syntax; ignored in poll mode."""
-    if req.mode == "poll":
+    if req.mode not in client_meta.NOTIFIED_MODES:
         return
     token = req.params.get("client_notification_token")
     if not isinstance(token, str) or not token:
@@ -290,7 +306,7 @@ def check_scope_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
         )
     except scopes.ScopeError as exc:
         raise InvalidScopeError(exc.description) from None
-    if req.mode == "push" and not scopes.is_openid(req.scope):
+    if req.mode == client_meta.PUSH and not scopes.is_openid(req.scope):
         raise InvalidScopeError(scopes.OPENID_REQUIRED)
 
 

@@ -238,7 +238,7 @@ class PushNotifier:
         self.timeout = timeout
         self._vapid: Vapid02 | None = None
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="push")
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="web-push")
 
     @property
     def vapid(self) -> Vapid02:

@@ -16,6 +16,7 @@ from collections.abc import Collection
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,9 @@ from santeid.oidc import client_auth
 from santeid.oidc import grant_types as grants
 from santeid.oidc.tls_client_auth import validate_metadata as validate_tls_client_auth
 
+if TYPE_CHECKING:
+    from santeid.settings import Settings
+
 #: The grant types a client may register: the core ones, and those of the features that
 #: registered their checks (``register_metadata_check``), always in discovery's order.
 GRANT_TYPES = list(grants.CORE)
@@ -42,7 +46,8 @@ MIN_SECRET_LENGTH = 16
 SIGNED_RESPONSE_FIELDS = ("userinfo_signed_response_alg", "id_token_signed_response_alg")
 
 #: Checks a feature adds to client registration (``register_metadata_check``): each gets the
-#: metadata and ``sandbox=``, and raises ``ValueError`` with the reason.
+#: metadata, ``sandbox=`` and ``settings=`` (the registering configuration, or None), and
+#: raises ``ValueError`` with the reason.
 METADATA_CHECKS: list = []
 
 
@@ -213,10 +218,13 @@ def validate_metadata(
     *,
     sandbox: bool = False,
     signing_algs: Callable[[], Collection[str]] | None = None,
+    settings: Settings | None = None,
 ) -> dict:
     """Check and normalise RFC 7591 client metadata; raise :class:`InvalidClientMetadata`.
 
     ``sandbox``: CIBA notification endpoints on this machine are allowed (``ciba/metadata.py``).
+    ``settings``: the configuration registering the client, for the features' checks (the
+    CIBA delivery modes it offers); ``None``: their defaults.
     ``signing_algs``: the algorithms the key store signs with now
     (``KeyStore.signing_algorithms``), asked only of a client naming one in
     :data:`SIGNED_RESPONSE_FIELDS`; ``None``: not checked.
@@ -318,7 +326,7 @@ def validate_metadata(
     try:
         validate_tls_client_auth(meta)
         for check in METADATA_CHECKS:
-            check(meta, sandbox=sandbox)
+            check(meta, sandbox=sandbox, settings=settings)
     except ValueError as exc:  # InvalidSubjectDN, CibaMetadataError
         raise InvalidClientMetadata(str(exc)) from None
     return meta
@@ -490,7 +498,8 @@ class ClientRegistry:
     ``path``: an embedded SQLite file, or a :class:`~santeid.db.Database`. ``signing_algs``:
     the algorithms the key store signs with (``KeyStore.signing_algorithms``); given, a client
     whose ``id_token_signed_response_alg`` or ``userinfo_signed_response_alg`` has no active
-    key is refused (:func:`validate_metadata`)."""
+    key is refused (:func:`validate_metadata`). ``settings``: the configuration its
+    registrations are checked against (:func:`validate_metadata`)."""
 
     def __init__(
         self,
@@ -499,6 +508,7 @@ class ClientRegistry:
         sandbox: bool = False,
         clock: Clock = system_clock,
         signing_algs: Callable[[], Collection[str]] | None = None,
+        settings: Settings | None = None,
     ):
         self.db = (
             path
@@ -508,6 +518,7 @@ class ClientRegistry:
         self.sandbox = sandbox
         self.clock = clock
         self.signing_algs = signing_algs
+        self.settings = settings
         db.ensure(self.db, SCHEMA)
 
     @property
@@ -527,6 +538,7 @@ class ClientRegistry:
             sandbox=bool(settings.sandbox.enabled),
             clock=clock,
             signing_algs=signing_algs,
+            settings=settings,
         )
 
     def add(self, raw: dict, *, replace: bool = False, check_keys: bool = True) -> Client:
@@ -546,7 +558,10 @@ class ClientRegistry:
         now = int(self.clock())
         for raw in raws:
             meta = validate_metadata(
-                raw, sandbox=self.sandbox, signing_algs=self.signing_algs if check_keys else None
+                raw,
+                sandbox=self.sandbox,
+                signing_algs=self.signing_algs if check_keys else None,
+                settings=self.settings,
             )
             secret = meta.pop("client_secret", None)
             digest = _secret_digest(secret) if secret else None

@@ -17,7 +17,7 @@ from flask import Response
 from flask import jsonify
 
 from santeid import i18n
-from santeid.ciba.metadata import DELIVERY_MODES
+from santeid.ciba.metadata import delivery_modes
 from santeid.oidc import client_auth
 from santeid.oidc import grant_types
 from santeid.oidc import pkce
@@ -138,8 +138,9 @@ def metadata(*, wallet: bool = True) -> dict:
         # In neither PSC's document nor Keycloak's: right after the nearest member it shares
         # with PSC's document.
         "ui_locales_supported": list(i18n.SUPPORTED),
-        # CIBA Core 1.0 §4 (santeid.ciba; docs/reference/pro-sante-connect.md §14).
-        "backchannel_token_delivery_modes_supported": list(DELIVERY_MODES),
+        # CIBA Core 1.0 §4 (santeid.ciba): PSC's modes, push with ciba_push_enabled
+        # (docs/reference/pro-sante-connect.md §2, §14).
+        "backchannel_token_delivery_modes_supported": list(delivery_modes(settings)),
         "backchannel_authentication_endpoint": f"{base}/ext/ciba/auth",
         "backchannel_authentication_request_signing_alg_values_supported": list(
             client_auth.REQUEST_SIGNING_ALGS

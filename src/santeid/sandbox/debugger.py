@@ -33,6 +33,7 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
+from santeid.ciba.metadata import POLL
 from santeid.i18n import Translator
 from santeid.oidc import client_auth
 from santeid.oidc import grant_types
@@ -83,7 +84,7 @@ def register_client(app) -> None:
                     grant_types.REFRESH_TOKEN,
                     CIBA_GRANT,
                 ],
-                "backchannel_token_delivery_mode": "poll",
+                "backchannel_token_delivery_mode": POLL,
                 "backchannel_polling_interval": 0,
                 "token_endpoint_auth_method": client_auth.CLIENT_SECRET_BASIC,
             },

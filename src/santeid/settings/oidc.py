@@ -41,6 +41,10 @@ class OidcSettings(Section):
     backchannel_logout_timeout: PositiveFloat = 5.0
     #: Seconds one attempt of a CIBA ping or push delivery may take (connect and answer).
     ciba_notification_timeout: PositiveFloat = 5.0
+    #: CIBA push mode (CIBA Core 1.0 §10.3), which Pro Santé Connect neither implements nor
+    #: advertises (docs/reference/pro-sante-connect.md §2, §14). Off: discovery lists PSC's
+    #: ``poll`` and ``ping`` only, and push clients are refused (santeid.ciba.metadata).
+    ciba_push_enabled: Flag = False
 
     @property
     def longest_token_lifetime(self) -> int:

@@ -25,7 +25,10 @@ SECRET = "a-long-secret-for-the-ciba-push-tests-0123456789"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("ciba-push")
-    with santeid_process(home, SANTEID_STORE_URL="memory://") as server:
+    # Push is offered only with ciba_push_enabled (off by default, as at PSC).
+    with santeid_process(
+        home, SANTEID_STORE_URL="memory://", SANTEID_CIBA_PUSH_ENABLED="true"
+    ) as server:
         yield server
 
 
