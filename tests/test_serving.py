@@ -122,6 +122,20 @@ def test_the_environ_is_pep_3333_with_the_request_bytes_as_latin_1():
     assert environ["wsgi.multithread"] is True and environ["wsgi.run_once"] is False
 
 
+def test_a_header_whose_name_holds_an_underscore_never_reaches_the_environ():
+    """``X_SSL_Client_Cert`` would be ``HTTP_X_SSL_CLIENT_CERT``, the header a trusted proxy
+    vouches for, merged with it or alone (docs/security.md, "Transport and proxies")."""
+    seen: list = []
+    scope = Scope(headers=[("x_ssl_client_cert", "forged"), ("x-ssl_client-cert", "forged"),
+                           ("x-forwarded-proto", "https"), ("x_forwarded_proto", "http"),
+                           ("x-other", "kept")])  # fmt: skip
+    serve(recording_app(seen), scope, Protocol())
+    environ = seen[0]
+    assert "HTTP_X_SSL_CLIENT_CERT" not in environ
+    assert environ["HTTP_X_FORWARDED_PROTO"] == "https"
+    assert environ["HTTP_X_OTHER"] == "kept"
+
+
 def test_each_request_gets_an_environ_of_its_own():
     """Nothing of one request's environ (headers, body) shows in the next one's."""
     seen: list = []

@@ -557,6 +557,15 @@ def _environ(scope, body: bytes, gone: Callable[[], bool]) -> dict[str, Any]:
         CLIENT_GONE_KEY: gone,
     }
     for name, value in scope.headers.items():
+        if "_" in name:
+            # Dropped: with hyphens turned into underscores (RFC 3875 §4.1.18),
+            # ``X_SSL_Client_Cert`` would be ``HTTP_X_SSL_CLIENT_CERT`` as much as
+            # ``X-SSL-Client-Cert`` is, and a proxy that replaces the certificate or
+            # ``X-Forwarded-*`` header it vouches for forwards the other spelling untouched: a
+            # forged card would log in (docs/security.md, "Transport and proxies"). Werkzeug's
+            # server, gunicorn (https://docs.gunicorn.org/en/stable/settings.html#header-map)
+            # and nginx (``underscores_in_headers off``) drop them too.
+            continue
         key = name.upper().replace("-", "_")
         value = _wsgi_string(value)
         if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":

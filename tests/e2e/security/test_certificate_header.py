@@ -3,13 +3,15 @@ from the trusted proxy's address only. A client connecting from another loopback
 a valid CPS card's or INSi certificate's header, with ``X-Forwarded-For`` naming the proxy to
 pass for it: the card login answers "no certificate", INSi SOAP ``DESIR_560`` and the INSi REST
 API 401 (no credentials); the same headers
-from the proxy's address are accepted (docs/security.md, "Transport and proxies";
-docs/cps-card.md)."""
+from the proxy's address are accepted, except under a name with underscores
+(``X_SSL_Client_Cert``), in the one-process server and under Granian (``--workers 2``) alike
+(docs/security.md, "Transport and proxies"; docs/cps-card.md)."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Iterator
 from urllib.parse import quote
 from urllib.parse import urlencode
 from urllib.parse import urljoin
@@ -26,6 +28,7 @@ from tests.support.insi_server import CERT_HEADER
 from tests.support.insi_server import STRUCTURE
 from tests.support.insi_server import envelope
 from tests.support.insi_server import refused
+from tests.support.redis_server import RedisServer
 from tests.support.security import CLIENT
 from tests.support.security import CLIENT_ID
 from tests.support.security import OTHER_LOOPBACK
@@ -72,6 +75,28 @@ def setup(tmp_path_factory):
         yield server, card, insi
 
 
+@pytest.fixture(scope="module")
+def granian(tmp_path_factory) -> Iterator[tuple]:
+    """``santeid serve --workers 2`` (Granian, santeid's RSGI layer) with the same settings and
+    a Redis of its own; a card it accepts."""
+    home = tmp_path_factory.mktemp("cert-header-granian")
+    prepared = santeid_home(home)
+    prepared.cli("directory", "seed-demo")
+    prepared.cli("cps", "issue-card", ACTIVE_ID, "--out", str(home / "card"))
+    with (
+        RedisServer() as redis_server,
+        santeid_process(
+            home,
+            args=["--sandbox", "--workers", "2"],
+            clients=[CLIENT],
+            SANTEID_STORE_URL=redis_server.url,
+            SANTEID_TLS_CLIENT_CERT_HEADER=CERT_HEADER,
+            SANTEID_TRUSTED_PROXIES=PROXY,
+        ) as server,
+    ):
+        yield server, load_certificates(home / "card" / "cert.pem")[0]
+
+
 def _header(certificate) -> dict[str, str]:
     """What nginx sends (``$ssl_client_escaped_cert``: URL-encoded PEM)."""
     return {CERT_HEADER: quote(certificate_pem(certificate).decode(), safe="")}
@@ -108,6 +133,35 @@ def test_a_card_header_from_another_address_is_ignored(setup, spoof):
     assert answer.status_code == 400, answer.text
     assert 'data-code="no_certificate"' in answer.text
     assert f"from {OTHER_LOOPBACK} ignored" in server.log.read_text()
+
+
+@pytest.mark.redis
+def test_under_granian_the_card_header_from_the_proxy_logs_in(granian):
+    server, card = granian
+    with browser_from(PROXY) as proxy:
+        answer = proxy.get(_card_link(server, proxy), headers=_header(card),
+                           allow_redirects=False, timeout=10)  # fmt: skip
+    assert answer.status_code == 302, answer.text
+    assert "/login-actions/complete?tx=" in answer.headers["Location"]
+
+
+#: The header's name with underscores for some of its hyphens: the same CGI variable
+#: (``HTTP_X_SSL_CLIENT_CERT``) once hyphens become underscores, and a name that a proxy
+#: replacing only ``X-SSL-Client-Cert`` forwards as the client sent it (HAProxy does).
+UNDERSCORED = ["X_SSL_Client_Cert", "X-SSL_Client-Cert", "x_ssl_client_cert"]
+
+
+@pytest.mark.parametrize("layout", ["werkzeug", pytest.param("granian", marks=pytest.mark.redis)])
+@pytest.mark.parametrize("name", UNDERSCORED)
+def test_an_underscored_card_header_from_the_proxy_is_no_certificate(request, layout, name):
+    """A browser without a card, through a proxy that forwards any header it did not set,
+    sends someone's public certificate under an underscored name: never a login."""
+    server, card = request.getfixturevalue(layout if layout == "granian" else "setup")[:2]
+    with browser_from(PROXY) as proxy:
+        answer = proxy.get(_card_link(server, proxy), allow_redirects=False, timeout=10,
+                           headers={name: _header(card)[CERT_HEADER]})  # fmt: skip
+    assert answer.status_code == 400, (answer.status_code, answer.headers.get("Location"))
+    assert 'data-code="no_certificate"' in answer.text
 
 
 def _soap(server, source: str, certificate, extra: dict) -> requests.Response:
