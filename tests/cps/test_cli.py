@@ -29,7 +29,7 @@ def home(tmp_path):
 
 @pytest.fixture
 def cli_settings(home) -> Settings:
-    return Settings(data_dir=str(home / "var"), keys_dir=str(home / "keys"))
+    return Settings(data_dir=str(home / "var"), keys_dir=str(home / "keys"), sandbox=True)
 
 
 @pytest.fixture
@@ -39,6 +39,7 @@ def run(home):
         "SANTEID_DATA_DIR": str(home / "var"),
         "SANTEID_KEYS_DIR": str(home / "keys"),
         "SANTEID_CONFIG": "",
+        "SANTEID_SANDBOX": "true",  # test cards are a sandbox-mode thing (docs/cps-card.md)
     }
 
     def invoke(*args: str, ok: bool = True):

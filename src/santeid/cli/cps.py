@@ -61,6 +61,13 @@ def cps() -> None:
     is_flag=True,
     help="Issue even if NATIONAL_ID is not in the directory (to test refusal).",
 )
+@click.option(
+    "--test-authority",
+    "outside_sandbox",
+    is_flag=True,
+    help="Outside sandbox mode, issue anyway (cards of the test authority are then refused "
+    "unless cps_ca_file lists it).",
+)
 def issue_card(
     national_id: NationalId,
     out_dir: Path,
@@ -68,15 +75,25 @@ def issue_card(
     expired: bool,
     not_yet_valid: bool,
     allow_unknown: bool,
+    outside_sandbox: bool,
 ) -> None:
     """Issue a test card certificate for the professional NATIONAL_ID.
 
     The subject is C=FR, O/OU (first structure), title (profession), SN, GN and
-    CN=<national id>. The test authority is created on first use.
+    CN=<national id>. The test authority is created on first use. Outside sandbox mode
+    the command refuses unless --test-authority is given: card logins there trust
+    cps_ca_file only (docs/cps-card.md, "Production").
     """
     if expired and not_yet_valid:
         raise click.UsageError("--expired and --not-yet-valid exclude each other")
     settings = get_settings()
+    if not settings.sandbox.enabled and not outside_sandbox:
+        raise click.ClickException(
+            "not in sandbox mode: card logins trust cps_ca_file only, so a test card would "
+            "be refused (untrusted_issuer), and the test authority's key is unencrypted in "
+            f"{settings.keys_path}. Set sandbox = true (SANTEID_SANDBOX=true) for a test "
+            "server, or pass --test-authority to issue one anyway"
+        )
     parsed = national_id
     directory = Directory.for_settings(settings)
     try:

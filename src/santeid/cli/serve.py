@@ -54,10 +54,11 @@ def _effective_settings(
 def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
     """PEM files of the authorities whose client certificates the TLS layer accepts:
     ``--client-ca`` alone when given; otherwise the CPS card authorities (``cps_ca_file``, else
-    the test CPS authority) and the INSi establishment authorities (``insi_ca_file``, else the
-    test INSi authority). In sandbox mode the two test authorities are created at start-up, so
-    that test cards and ``santeid insi issue-cert`` certificates work at once; outside it they
-    are used only if they exist."""
+    in sandbox mode the test CPS authority: ``trusted_authorities_file``) and the INSi
+    establishment authorities (``insi_ca_file``, else the test INSi authority). In sandbox mode
+    the two test authorities are created at start-up, so that test cards and ``santeid insi
+    issue-cert`` certificates work at once; outside it the INSi one is used only if it exists
+    and the CPS one never."""
     if client_ca:
         return [client_ca]
     # The same files the application checks certificates against, so the two cannot differ.

@@ -25,9 +25,9 @@ identifier (``santeid.psc.national_id``). ``O``/``OU`` come from the first activ
 omitted when there is none.
 
 Verification (:func:`verify_card_certificate`) follows RFC 5280 §6.1 for a one-step path: the
-card must be signed by a configured CPS authority (``cps_ca_file``, else the test authority
-under ``keys_dir``) that is itself a valid CA, be within its validity period, be an
-end-entity certificate usable for TLS client authentication, not be revoked
+card must be signed by a configured CPS authority (``cps_ca_file``, else in sandbox mode
+the test authority under ``keys_dir``) that is itself a valid CA, be within its validity
+period, be an end-entity certificate usable for TLS client authentication, not be revoked
 (``santeid.cps.registry``), and name an active professional of the directory.
 """
 
@@ -115,10 +115,19 @@ def card_authority(settings: Settings) -> TestAuthority:
 
 
 def trusted_authorities_file(settings: Settings) -> Path | None:
-    """The PEM file of the authorities cards must be signed by: ``cps_ca_file``, else the
-    test authority's certificate if it exists, else ``None`` (no card can be accepted)."""
+    """The PEM file of the authorities cards must be signed by: ``cps_ca_file``; else, in
+    sandbox mode only, the test authority's certificate if it exists; else ``None`` (no card
+    can be accepted, every card login answers ``untrusted_issuer``).
+
+    Outside sandbox mode the test authority is never implied: its key lies unencrypted in
+    ``keys_dir``, and whoever can run ``santeid cps issue-card`` or read that folder would
+    mint ``eidas3`` logins for any professional (docs/cps-card.md, "Production"). As for
+    Keycloak's X.509 authentication, only the configured trust store counts
+    (https://www.keycloak.org/server/mutual-tls)."""
     if settings.cps.ca_file:
         return Path(settings.cps.ca_file)
+    if not settings.sandbox.enabled:
+        return None
     cert_path, _ = TestAuthority.paths(settings.keys_path, CPS_TEST_CA_NAME)
     return cert_path if cert_path.exists() else None
 

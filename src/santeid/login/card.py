@@ -23,7 +23,6 @@ from flask import render_template
 from flask import url_for
 
 from santeid.clock import utc_datetime
-from santeid.cps.cards import CPS_TEST_CA_NAME
 from santeid.cps.cards import CardError
 from santeid.cps.cards import trusted_authorities
 from santeid.cps.cards import trusted_authorities_file
@@ -93,13 +92,12 @@ def init_app(app, url_prefix: str) -> None:
             "tls_client_cert_header is set but trusted_proxies is empty: the header will be "
             "ignored from every address"
         )
-    source = trusted_authorities_file(settings)
-    if source is None:
-        log.info("no CPS authority configured (cps_ca_file) or created yet: card logins fail")
-    elif not settings.cps.ca_file and not settings.sandbox.enabled:
+    if not settings.cps.ca_file and not settings.sandbox.enabled:
         log.warning(
-            "card certificates are checked against the TEST authority %s: set cps_ca_file "
-            "to the IGC-Santé authorities in production",
-            source.with_name(CPS_TEST_CA_NAME + ".pem"),
+            "cps_ca_file is empty: every card login is refused (untrusted_issuer); set it to "
+            "the IGC-Santé authorities that issue cards (the test CPS authority is trusted in "
+            "sandbox mode only)"
         )
+    elif trusted_authorities_file(settings) is None:
+        log.info("no test CPS authority created yet (santeid cps issue-card): card logins fail")
     app.register_blueprint(bp, url_prefix=url_prefix)

@@ -9,5 +9,6 @@ class CpsSettings(Section):
     flat_prefix = "cps_"
 
     #: PEM file of the certification authorities CPS card certificates must chain to;
-    #: empty = the test CA under ``keys_dir`` (created by ``santeid cps issue-card``).
+    #: empty = in sandbox mode the test CA under ``keys_dir`` (created by ``santeid cps
+    #: issue-card``), outside it no card is accepted (docs/cps-card.md, "Production").
     ca_file: str = ""

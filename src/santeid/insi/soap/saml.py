@@ -16,8 +16,9 @@
 Verification of a CPx assertion (:func:`verify_cps_assertion`):
 
 1. the certificate of ``KeyInfo`` is a valid CPS card certificate: issued by a trusted CPS
-   authority (``cps_ca_file`` or the test CPS CA), valid now, end-entity, not revoked, naming
-   an active professional (``santeid.cps.cards.verify_card_certificate``, RFC 5280 §6.1);
+   authority (``cps_ca_file``, or in sandbox mode the test CPS CA), valid now, end-entity, not
+   revoked, naming an active professional (``santeid.cps.cards.verify_card_certificate``,
+   RFC 5280 §6.1);
 2. the signature verifies with that certificate (signxml), the one reference is the assertion
    itself (no signature wrapping: everything read afterwards comes from the *signed* copy
    signxml returns), and only SHA-256-or-better algorithms are accepted;

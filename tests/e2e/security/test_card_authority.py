@@ -1,0 +1,105 @@
+"""Outside sandbox mode, card logins trust ``cps_ca_file`` only (docs/cps-card.md,
+"Production"; docs/security.md, "CPS cards"): the test CPS authority's key lies unencrypted in
+``keys_dir``, so anyone who can run ``santeid cps issue-card`` or read that folder could mint
+an ``eidas3`` card login for any professional. Against a real ``santeid serve`` outside sandbox
+mode with ``cps_ca_file`` empty, such a card (sent by the trusted proxy, as nginx does) answers
+``untrusted_issuer``; the same card is accepted once an operator lists that authority in
+``cps_ca_file`` on purpose. ``cps issue-card`` itself refuses outside sandbox mode unless told
+``--test-authority``."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+from urllib.parse import urlencode
+from urllib.parse import urljoin
+
+import pytest
+import requests
+
+from santeid.pki import certificate_pem
+from santeid.pki import load_certificates
+from tests.support.attack_server import browser_from
+from tests.support.cps import ACTIVE_ID
+from tests.support.security import CLIENT
+from tests.support.security import CLIENT_ID
+from tests.support.security import REDIRECT_URI
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
+
+pytestmark = [pytest.mark.server]
+
+PROXY = "127.0.0.1"
+CERT_HEADER = "X-SSL-Client-Cert"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """The directory, the client, and a card minted with the test authority by the command line
+    outside sandbox mode (``--test-authority``), in one folder the servers share."""
+    home = tmp_path_factory.mktemp("card-authority")
+    production = santeid_home(home, SANTEID_SANDBOX="false")
+    production.cli("directory", "seed-demo")
+    production.cli("cps", "issue-card", ACTIVE_ID, "--out", str(home / "card"),
+                   "--test-authority")  # fmt: skip
+    production.add_client(CLIENT)
+    return home
+
+
+def _serve(home, log_name: str, **settings: str):
+    return santeid_process(
+        home,
+        args=(),
+        log_name=log_name,
+        SANTEID_SANDBOX="false",
+        SANTEID_STORE_URL="memory://",
+        SANTEID_TLS_CLIENT_CERT_HEADER=CERT_HEADER,
+        SANTEID_TRUSTED_PROXIES=PROXY,
+        **settings,
+    )
+
+
+def _card_login(server, home) -> requests.Response:
+    """The card link of a fresh login, followed from the proxy's address with the minted card
+    in the certificate header (``$ssl_client_escaped_cert``)."""
+    card = load_certificates(home / "card" / "cert.pem")[0]
+    query = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
+             "scope": "openid scope_all", "state": "s" * 16, "nonce": "n" * 16}  # fmt: skip
+    with browser_from(PROXY) as browser:
+        authorize = f"{server.oidc}/auth?{urlencode(query)}"
+        response = browser.get(authorize, allow_redirects=False, timeout=10)
+        assert response.status_code == 302, response.text
+        login_url = urljoin(authorize, response.headers["Location"])
+        page = browser.get(login_url, timeout=10)
+        link = re.search(r'href="([^"]*/login-actions/card\?tx=[^"]+)"', page.text)
+        assert link, "the login page links to the card login"
+        header = {CERT_HEADER: quote(certificate_pem(card).decode(), safe="")}
+        return browser.get(urljoin(login_url, link.group(1).replace("&amp;", "&")),
+                           headers=header, allow_redirects=False, timeout=10)  # fmt: skip
+
+
+def test_a_test_card_is_untrusted_outside_sandbox_mode_without_cps_ca_file(home):
+    with _serve(home, "no-ca-file.log") as server:
+        answer = _card_login(server, home)
+        log = server.log.read_text()
+    assert answer.status_code == 403, (answer.status_code, answer.headers.get("Location"))
+    assert 'data-code="untrusted_issuer"' in answer.text
+    assert "cps_ca_file is empty: every card login is refused" in log
+
+
+def test_the_test_authority_listed_in_cps_ca_file_on_purpose_is_trusted(home):
+    """The card itself is sound: an operator who lists the test authority gets it accepted."""
+    with _serve(home, "test-ca-file.log",
+                SANTEID_CPS_CA_FILE=str(home / "keys" / "cps-test-ca.pem")) as server:  # fmt: skip
+        answer = _card_login(server, home)
+    assert answer.status_code == 302, answer.text
+    assert "/login-actions/complete?tx=" in answer.headers["Location"]
+
+
+def test_issue_card_refuses_outside_sandbox_mode_without_test_authority(home):
+    production = santeid_home(home, SANTEID_SANDBOX="false")
+    refused = production.cli("cps", "issue-card", ACTIVE_ID, "--out", str(home / "refused"),
+                             check=False)  # fmt: skip
+    assert refused.returncode != 0
+    assert "--test-authority" in refused.stderr and "cps_ca_file" in refused.stderr
+    assert not (home / "refused").exists()
