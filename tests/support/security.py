@@ -97,8 +97,8 @@ def nginx_binary() -> str | None:
     )
 
 
-#: The configuration docs/configuration.md "Behind a reverse proxy" shows, in a private prefix.
-NGINX_CONFIG = """
+#: What every nginx of the tests runs in: a private prefix, one process, ``{server}`` blocks.
+NGINX_FRAME = """
 daemon off;
 master_process off;
 pid {home}/nginx.pid;
@@ -111,6 +111,12 @@ http {{
     fastcgi_temp_path {home}/fastcgi;
     uwsgi_temp_path {home}/uwsgi;
     scgi_temp_path {home}/scgi;
+{server}
+}}
+"""
+
+#: The server block docs/configuration.md "Behind a reverse proxy" shows.
+NGINX_SERVER = """
     server {{
         listen 127.0.0.1:{port} ssl;
         ssl_certificate {cert};
@@ -124,18 +130,22 @@ http {{
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         }}
     }}
-}}
 """
 
 
 @contextlib.contextmanager
-def running_nginx(home: Path, port: int, upstream: int, cert: Path, key: Path) -> Iterator[None]:
-    """A real nginx terminating TLS on ``port`` in front of ``127.0.0.1:upstream``."""
+def running_nginx(
+    home: Path, port: int, upstream: int, cert: Path, key: Path, *, server: str | None = None
+) -> Iterator[None]:
+    """A real nginx terminating TLS on ``port`` in front of ``127.0.0.1:upstream``: the server
+    block of :data:`NGINX_SERVER`, or ``server`` (a block already filled in, listening on
+    ``port``)."""
     binary = nginx_binary()
     assert binary, "nginx is missing: apt-get install nginx (.ci/run does it)"
+    if server is None:
+        server = NGINX_SERVER.format(port=port, upstream=upstream, cert=cert, key=key)
     conf = home / "nginx.conf"
-    conf.write_text(NGINX_CONFIG.format(home=home, port=port, upstream=upstream,
-                                        cert=cert, key=key))  # fmt: skip
+    conf.write_text(NGINX_FRAME.format(home=home, server=server))
     log = (home / "nginx.out").open("wb")
     process = subprocess.Popen([binary, "-p", str(home), "-c", str(conf)], stdout=log,
                                stderr=subprocess.STDOUT)  # fmt: skip
