@@ -144,8 +144,8 @@ def server_ssl_context(
     """A server context: TLS 1.2 or later, ``cert``/``key`` as the server's credentials and,
     with ``client_ca``, a client certificate **requested but optional**
     (``ssl.CERT_OPTIONAL``): a client may present none, but one it presents must chain to a
-    certificate of ``client_ca`` (a PEM bundle, or several) or the handshake fails
-    (``unknown_ca``).
+    certificate of ``client_ca`` (a PEM bundle, or several; an intermediate authority counts,
+    its root need not be there) or the handshake fails (``unknown_ca``).
 
     With ``defer_handshake`` (the default), sockets wrapped by this context handshake on
     their first read rather than inside ``accept()`` (see :class:`_DeferredHandshakeContext`).
@@ -174,6 +174,11 @@ def server_ssl_context(
             raise ConfigurationError(f"cannot load the client CA file {authority}: {exc}") from None
     if authorities:
         context.verify_mode = ssl.CERT_OPTIONAL
+        # A certificate of ``client_ca`` is a trust anchor whether or not it is a root: cards
+        # are signed by an issuing authority ("AC IGC-SANTE FORT PERSONNES") which is what
+        # ``cps_ca_file`` holds, without its root (docs/cps-card.md, "Production"), as
+        # santeid's own check wants a card signed directly by a certificate of the bundle.
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         if period_checked_by_app:
             context.verify_flags |= _X509_V_FLAG_NO_CHECK_TIME
             context.sslsocket_class = _PeriodCheckingSocket

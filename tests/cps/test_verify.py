@@ -21,6 +21,7 @@ from santeid.settings import ConfigurationError
 from tests.support.cps import ACTIVE_ID
 from tests.support.cps import INACTIVE_ID
 from tests.support.cps import UNKNOWN_ID
+from tests.support.cps import igc_like_authorities
 
 
 def _refusal(certificate, settings, **kwargs) -> CardError:
@@ -97,6 +98,18 @@ def test_cps_ca_file_replaces_the_test_authority(settings, directory, tmp_path, 
         verify_card_certificate(
             card.certificate, settings.replace(cps_ca_file=str(tmp_path / "nope.pem"))
         )
+
+
+def test_cps_ca_file_holds_the_issuing_authority_not_its_root(settings, directory, tmp_path):
+    """docs/cps-card.md, "Production": the bundle's issuing authority signs the card directly,
+    its root is not needed; a root alone does not vouch for the cards of its sub-authority
+    (the TLS layer trusts the same bundle: tests/e2e/test_cps_tls_server.py)."""
+    root, issuing = igc_like_authorities(tmp_path / "igc")
+    card, _ = issue_certificate(issuing, subject=card_subject(directory.get(ACTIVE_ID)))
+    issuing_only = settings.replace(cps_ca_file=str(issuing.cert_path))
+    assert verify_card_certificate(card, issuing_only, directory=directory) == ACTIVE_ID
+    root_only = settings.replace(cps_ca_file=str(root.cert_path))
+    assert _refusal(card, root_only, directory=directory).code == "untrusted_issuer"
 
 
 def test_expired_card(settings, directory, make_card):

@@ -31,6 +31,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from santeid.cli.serve import _client_authorities
+from santeid.cps.cards import card_subject
+from santeid.directory import Directory
 from santeid.pki import TestAuthority
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
@@ -38,6 +40,7 @@ from santeid.pki import write_credentials
 from santeid.settings import Settings
 from tests.support.cps import ACTIVE_ID
 from tests.support.cps import UNKNOWN_ID
+from tests.support.cps import igc_like_authorities
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
@@ -264,3 +267,30 @@ def test_default_client_authorities(tmp_path):
         "/igc.pem",
         str(keys / "insi-test-ca.pem"),
     ]
+
+
+@pytest.fixture(scope="module")
+def issuing_only(pki):
+    """docs/cps-card.md, "Production": ``cps_ca_file`` holds the issuing authority only (not
+    its root), no ``--client-ca``; a card that authority signed, presented alone."""
+    home = pki["home"]
+    _, issuing = igc_like_authorities(home / "igc")
+    directory = Directory.for_settings(Settings(data_dir=str(home / "var"), sandbox=True))
+    try:
+        subject = card_subject(directory.get(ACTIVE_ID))
+    finally:
+        directory.close()
+    write_credentials(home / "igc-card", *issue_certificate(issuing, subject=subject), issuing)
+    args = ["--sandbox", "--tls-cert", str(home / "tls" / "cert.pem")]
+    args += ["--tls-key", str(home / "tls" / "key.pem")]
+    with santeid_process(home, args=args, ca=pki["ca"], log_name="server-issuing-only.log",
+                         SANTEID_ISSUER=None, SANTEID_STORE_URL="memory://",
+                         SANTEID_CPS_CA_FILE=str(issuing.cert_path)) as process:  # fmt: skip
+        yield {"base": process.base, "ca": pki["ca"], "home": home, "log": process.log}
+
+
+def test_a_card_of_the_issuing_authority_alone_logs_in_over_mutual_tls(issuing_only):
+    browser = _browser(issuing_only, "igc-card")
+    approved = _follow_card_link(issuing_only, browser, secrets.token_urlsafe(48))
+    assert approved.status_code == 302, approved.text
+    assert "/login-actions/complete?tx=" in approved.headers["Location"]

@@ -1,8 +1,66 @@
-"""Constants shared by the CPS-card tests."""
+"""Constants and a two-level authority shared by the CPS-card tests."""
 
 from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from santeid.pki import TestAuthority
+from santeid.pki import certificate_pem
+from santeid.pki import generate_private_key
+from santeid.pki import private_key_pem
+from santeid.pki import subject_name
+from santeid.pki import write_pem
 
 #: Demo professionals (src/santeid/directory/demo_professionals.json).
 ACTIVE_ID = "810000000004"  # LEGRAND Antoine: no e-CPS, not auto-approved
 INACTIVE_ID = "810000000024"  # FABRE Odile: status inactive
 UNKNOWN_ID = "810000000099"  # absent from the directory
+
+
+def _ca_certificate(subject: x509.Name, key, issuer: x509.Name, issuer_key) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    usage = x509.KeyUsage(
+        digital_signature=False, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+        encipher_only=False, decipher_only=False,
+    )  # fmt: skip
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
+def igc_like_authorities(folder: Path) -> tuple[TestAuthority, TestAuthority]:
+    """IGC-Santé's shape (docs/cps-card.md, "Production"): a root, and the issuing authority
+    it signed ("… FORT PERSONNES"), which signs the cards. Written to ``folder`` as
+    ``root.pem``/``.key`` and ``issuing.pem``/``.key``; returns (root, issuing)."""
+    root_key, issuing_key = generate_private_key("ec-p256"), generate_private_key("ec-p256")
+    root_name = subject_name(common_name="TEST AC RACINE IGC-SANTE", country="FR")
+    issuing_name = subject_name(common_name="TEST AC IGC-SANTE FORT PERSONNES", country="FR")
+    root = _ca_certificate(root_name, root_key, root_name, root_key)
+    issuing = _ca_certificate(issuing_name, issuing_key, root_name, root_key)
+    authorities = []
+    for name, certificate, key in (("root", root, root_key), ("issuing", issuing, issuing_key)):
+        cert_path, key_path = TestAuthority.paths(folder, name)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_pem(key_path, private_key_pem(key), mode=0o600)
+        write_pem(cert_path, certificate_pem(certificate), mode=0o644)
+        authorities.append(TestAuthority.load(folder, name))
+    return authorities[0], authorities[1]
