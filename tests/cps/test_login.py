@@ -181,6 +181,54 @@ def test_revoked_card_page_in_english(flow, make_card, registry):
     assert "Back to the login page" in text
 
 
+def _failed_logins(client_id: str, reason: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"client": client_id, "auth_mode": "CARD", "reason": reason}
+    return REGISTRY.get_sample_value("santeid_logins_failed_total", labels) or 0
+
+
+def test_a_refused_card_is_a_login_error_and_a_failed_login(app, flow, make_card, registry):
+    """docs/operations.md: ``LOGIN_ERROR`` is a browser login refused, whatever the proof."""
+    from santeid.observability.events import LOGIN_ERROR
+
+    card = make_card()
+    registry.revoke(format(card.certificate.serial_number, "X"))
+    client_id = flow.client["client_id"]
+    before = _failed_logins(client_id, "revoked")
+    _, card_url = _login_page(flow)
+    assert flow.http.get(card_url, headers=_header(card)).status_code == 403
+    (event,) = app.extensions["santeid"].events.list(types=(LOGIN_ERROR,))
+    assert (event.reason, event.auth_mode) == ("revoked", "CARD")
+    assert (event.client_id, event.professional) == (client_id, ACTIVE_ID)
+    assert _failed_logins(client_id, "revoked") == before + 1
+
+
+def test_card_refusals_use_the_login_reasons_of_the_directory_and_their_own(app, flow, make_card):
+    """Someone absent from the directory or inactive: the reasons of a typed identifier; an
+    expired card is not an e-CPS request left unanswered (no e-CPS timeout counted)."""
+    from prometheus_client import REGISTRY
+
+    from santeid.observability.events import LOGIN_ERROR
+
+    timeouts = {"kind": "browser", "outcome": "timeout"}
+    timeouts_before = REGISTRY.get_sample_value("santeid_ecps_decisions_total", timeouts) or 0
+    for national_id, options in (
+        (UNKNOWN_ID, {}),
+        (INACTIVE_ID, {}),
+        (ACTIVE_ID, {"expired": True}),
+    ):
+        _, card_url = _login_page(flow)
+        flow.http.get(card_url, headers=_header(make_card(national_id, **options)))
+    found = app.extensions["santeid"].events.list(types=(LOGIN_ERROR,))
+    assert [(e.reason, e.professional) for e in found][::-1] == [
+        ("unknown_id", UNKNOWN_ID), ("inactive", INACTIVE_ID), ("expired", ACTIVE_ID)
+    ]  # fmt: skip
+    assert (REGISTRY.get_sample_value("santeid_ecps_decisions_total", timeouts) or 0) == (
+        timeouts_before
+    )
+
+
 def test_the_transaction_belongs_to_the_browser(app, flow, make_card):
     _, card_url = _login_page(flow)
     stranger = app.test_client()

@@ -24,10 +24,12 @@ from flask import url_for
 
 from santeid.clock import utc_datetime
 from santeid.cps.cards import CardError
+from santeid.cps.cards import national_id_from_subject
 from santeid.cps.cards import trusted_authorities
 from santeid.cps.cards import trusted_authorities_file
 from santeid.cps.cards import verify_card_certificate
 from santeid.login.views import load_transaction
+from santeid.observability import record as observe
 from santeid.pki import serial_hex
 from santeid.psc import proofs
 from santeid.services import services
@@ -55,6 +57,7 @@ def card():
     except CardError as exc:
         serial = serial_hex(certificate) if certificate is not None else "-"
         log.info("card login refused: %s (certificate serial %s)", exc.code, serial)
+        observe.card_login_failed(tx["client_id"], exc.code, professional=_named(certificate))
         page = render_template(
             "card_error.html",
             t=t,
@@ -79,6 +82,16 @@ def card():
         svc.ecps.cancel_request(tx["ecps_request"])
     log.info("card login: %s (certificate serial %s)", national_id, serial_hex(certificate))
     return redirect(url_for("login.complete", tx=txid))
+
+
+def _named(certificate) -> str | None:
+    """The national identifier a refused card names, if it names one (for the event)."""
+    if certificate is None:
+        return None
+    try:
+        return national_id_from_subject(certificate.subject)
+    except CardError:
+        return None
 
 
 def init_app(app, url_prefix: str) -> None:

@@ -60,6 +60,13 @@ LOGIN_FAILURE_REASONS = (
     "wrong_code",
     "locked",
     "cancelled",
+    # The card link's own refusals (santeid.cps.cards.CardError; "expired" above is shared).
+    "no_certificate",
+    "untrusted_issuer",
+    "not_yet_valid",
+    "wrong_usage",
+    "revoked",
+    "no_national_id",
     "failed",
 )
 

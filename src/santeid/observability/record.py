@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from santeid.observability import events
 from santeid.observability import metrics
 from santeid.oidc import grant_types
+from santeid.psc import proofs
 
 if TYPE_CHECKING:
     from santeid.observability.events import EventStore
@@ -26,13 +27,31 @@ def login_completed(client_id: str, auth_mode: str, *, professional: str | None)
     events.record(events.LOGIN, client_id=client_id, professional=professional, auth_mode=auth_mode)
 
 
+#: Card refusals (``santeid.cps.cards.CardError`` codes) → the login failure reason: someone
+#: absent from the directory or inactive as for a typed identifier, the others the card's own.
+_CARD_FAILURES = {"unknown_professional": "unknown_id", "inactive_professional": "inactive"}
+
+
 def login_failed(
     client_id: str, reason: str, *, professional: str | None = None, auth_mode: str | None = None
 ) -> None:
+    """A browser login refused or abandoned before or at its e-CPS request."""
     reason = _ECPS_FAILURES.get(reason, reason)
-    metrics.login_failed(client_id, reason, auth_mode)
     if reason == "expired":  # only an e-CPS request left unanswered expires
         metrics.ecps_decided("browser", "expired")
+    _login_error(client_id, reason, professional, auth_mode)
+
+
+def card_login_failed(client_id: str, code: str, *, professional: str | None) -> None:
+    """A browser login refused at the card link (``authMode`` ``CARD``); ``professional``:
+    whom the certificate names, if it names anyone."""
+    _login_error(client_id, _CARD_FAILURES.get(code, code), professional, proofs.AUTH_MODE_CARD)
+
+
+def _login_error(
+    client_id: str, reason: str, professional: str | None, auth_mode: str | None
+) -> None:
+    metrics.login_failed(client_id, reason, auth_mode)
     events.record(
         events.LOGIN_ERROR,
         client_id=client_id,
