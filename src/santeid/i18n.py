@@ -306,8 +306,12 @@ MESSAGES: dict[str, dict[str, str]] = {
             "numéro RPPS (vous en avez saisi {typed})."
         ),
         "national_id.adeli_length": (
-            "L'identifiant ADELI doit compter 10 chiffres : le préfixe 0 suivi des 9 chiffres du "
-            "numéro ADELI (vous en avez saisi {typed})."
+            "L'identifiant ADELI doit compter 10 caractères : le préfixe 0 suivi des 9 caractères "
+            "du numéro ADELI (vous en avez saisi {typed})."
+        ),
+        "national_id.adeli_format": (
+            "L'identifiant ADELI ne contient que des chiffres et des lettres majuscules "
+            "(caractère « {bad} » non autorisé)."
         ),
         "national_id.staff_format_finess": (
             "Un identifiant de personnel d'établissement s'écrit {id_type}, puis le n° FINESS (9 "
@@ -597,8 +601,12 @@ MESSAGES: dict[str, dict[str, str]] = {
             "RPPS number (you typed {typed})."
         ),
         "national_id.adeli_length": (
-            "An ADELI identifier has 10 digits: the prefix 0 followed by the 9 digits of the "
-            "ADELI number (you typed {typed})."
+            "An ADELI identifier has 10 characters: the prefix 0 followed by the 9 characters of "
+            "the ADELI number (you typed {typed})."
+        ),
+        "national_id.adeli_format": (
+            "An ADELI identifier contains digits and capital letters only (character {bad!r} is "
+            "not allowed)."
         ),
         "national_id.staff_format_finess": (
             "A structure-staff identifier is {id_type}, then the FINESS number (9 characters), "

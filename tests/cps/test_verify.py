@@ -197,6 +197,17 @@ def test_multi_valued_rdn_as_in_gip_cps_subjects():
     assert national_id_from_subject(name) == "0099500012"
 
 
+def test_the_test_card_subject_insi_carries_names_its_adeli_holder():
+    """The exact subject of docs/reference/insi-teleservice.md §7,
+    ``2.5.4.42=OLIVIER+CN=00B6087510+SN=INFIRMCS ADELI8751,T=Infirmier,C=FR``: an ADELI
+    number with a capital letter, as an IGC-Santé test card carries it."""
+    name = x509.Name.from_rfc4514_string(
+        "2.5.4.42=OLIVIER+CN=00B6087510+SN=INFIRMCS ADELI8751,T=Infirmier,C=FR",
+        {"T": x509.NameOID.TITLE, "SN": x509.NameOID.SURNAME},
+    )
+    assert national_id_from_subject(name) == "00B6087510"
+
+
 def test_every_national_id_kind_round_trips_through_the_subject(directory):
     for national_id in ("810000000001", "0999500012", "ANS20240115093000", "30B6900011/ADM0107"):
         professional = directory.get(national_id)

@@ -16,6 +16,8 @@ from santeid.psc.national_id import parse_national_id
     [
         ("810000000001", "810000000001", "8", "RPPS", "10000000001"),
         ("0999500012", "0999500012", "0", "ADELI", "999500012"),
+        # An IGC-Santé test card's holder (docs/reference/insi-teleservice.md §7).
+        ("00B6087510", "00B6087510", "0", "ADELI", "0B6087510"),
         ("30B6900011/ADM0107", "30B6900011/ADM0107", "3", "FINESS", "0B6900011/ADM0107"),
         (
             "500000010900017/SEC0042",
@@ -65,6 +67,10 @@ def test_finess_is_upper_cased_but_the_internal_id_keeps_its_case():
     assert parse_national_id("32a0000012/Dr.Lee-1").value == "32A0000012/Dr.Lee-1"
 
 
+def test_adeli_is_upper_cased_as_finess():
+    assert parse_national_id("00b6087510").value == "00B6087510"
+
+
 def test_edit_prefix_is_case_insensitive():
     assert parse_national_id("ans20240115093000").value == "ANS20240115093000"
 
@@ -84,7 +90,9 @@ ERRORS = [
     ("x" * 5000, "too_long"),
     ("8100000000O1", "non_digit"),  # letter O typed for a zero
     ("8100-0000-0001", "non_digit"),
-    ("0999-500-012", "non_digit"),
+    ("0999-500-012", "adeli_format"),
+    ("00B60875\u00e910", "adeli_format"),
+    ("0\u00df1234567", "adeli_format"),  # "ß" would be "SS" upper-cased: 10 characters
     ("81000000001", "rpps_length"),
     ("8100000000011", "rpps_length"),
     ("8", "rpps_length"),
@@ -133,6 +141,7 @@ def test_every_documented_code_is_produced():
         "rpps_missing_prefix",
         "adeli_length",
         "adeli_missing_prefix",
+        "adeli_format",
         "staff_format",
         "finess_format",
         "siret_format",

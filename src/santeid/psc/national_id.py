@@ -7,7 +7,9 @@ A professional identifies with ``nationalId = idType + id`` (docs/reference/pro-
 type    kind      shape
 ======  ========  ==========================================================
 ``8``   RPPS      ``8`` + the 11-digit RPPS number (12 digits)
-``0``   ADELI     ``0`` + the 9-digit ADELI number (10 digits)
+``0``   ADELI     ``0`` + the ADELI number: 9 digits or capital letters, as FINESS
+                  (``00B6087510``, an IGC-Santé test card's holder,
+                  docs/reference/insi-teleservice.md §7)
 ``3``   FINESS    ``3`` + FINESS (9 characters) + ``/`` + id given by the structure
 ``5``   SIRET     ``5`` + SIRET (14 digits) + ``/`` + id given by the structure
 ``ANS`` TEST      ``ANS`` + 14 digits: EDIT sandbox identities (docs/reference/pro-sante-connect.md
@@ -51,6 +53,9 @@ KINDS: dict[str, str] = {
 
 _DIGITS = re.compile(r"[0-9]+")
 _FINESS = re.compile(r"[0-9A-Z]{9}")
+#: ADELI numbers: the characters of FINESS numbers (the IGC-Santé test cards' have letters),
+#: either case when typed; ASCII only, so that upper-casing cannot change the length.
+_ADELI = re.compile(r"[0-9A-Za-z]+")
 _SIRET = re.compile(r"[0-9]{14}")
 # The structure's internal id: letters, digits and a few separators; nothing that could be
 # mistaken for markup or another id.
@@ -108,8 +113,8 @@ def parse_national_id(text: str | None) -> NationalId:
 
     Raises :class:`NationalIdError` with one of the codes ``empty``, ``too_long``,
     ``non_digit``, ``rpps_length``, ``rpps_missing_prefix``, ``adeli_length``,
-    ``adeli_missing_prefix``, ``staff_format``, ``finess_format``, ``siret_format``,
-    ``internal_id_format``, ``test_id_format``, ``unknown_prefix``.
+    ``adeli_missing_prefix``, ``adeli_format``, ``staff_format``, ``finess_format``,
+    ``siret_format``, ``internal_id_format``, ``test_id_format``, ``unknown_prefix``.
     """
     raw = text or ""
     if len(raw) > _MAX_RAW_LENGTH:
@@ -158,8 +163,11 @@ def _parse_rpps(value: str) -> NationalId:
 
 
 def _parse_adeli(value: str) -> NationalId:
-    if not _DIGITS.fullmatch(value):
-        raise _non_digit(value, "ADELI")
+    if not _ADELI.fullmatch(value):
+        bad = next(ch for ch in value if not _ADELI.fullmatch(ch))
+        raise NationalIdError("adeli_format", bad=bad)
+    # Upper case as FINESS numbers are (``00b6087510`` typed is ``00B6087510``).
+    value = value.upper()
     if len(value) != 10:
         raise NationalIdError("adeli_length", typed=len(value))
     return NationalId(value=value, id_type="0", kind="ADELI", local_id=value[1:])
