@@ -4,7 +4,8 @@ Every search returns national ids in ascending order after a cursor (keyset pagi
 next page starts after the last id of this one), so a page costs the same at the start and at
 the end of 1.2 million people. Each query walks an index of the schema
 (:mod:`santeid.directory.schema`): names are matched by prefix with ``>= ? AND < ?`` range
-conditions on plain indexes; professions through ``exercice (code_profession, national_id)``;
+conditions on plain indexes; professions through ``exercice (code_profession, national_id)``,
+which alone (``qualification-code=10``, ``role=10``) is walked in national-id order;
 people an identifier designates are checked against the other conditions through their primary
 keys (``among``).
 
@@ -124,6 +125,7 @@ class DirectorySearch:
         name: Sequence[str | Sequence[str]] = (),
         family: Sequence[str | Sequence[str]] = (),
         given: Sequence[str | Sequence[str]] = (),
+        professions: Sequence[Sequence[str]] = (),
         active: bool | None = None,
         among: Sequence[str] | None = None,
         after: str = "",
@@ -136,30 +138,41 @@ class DirectorySearch:
         is a text or a sequence of alternative texts (one of which must match: FHIR's comma
         OR); several values of one parameter, or several parameters, must all match (FHIR AND).
 
+        ``professions``: TRE_G15 codes, each item a list of alternatives (one of the person's
+        exercices is in one of them); the items AND like names.
+
         ``among``: only these national ids (those an identifier search found), each checked
         against the conditions through its primary key, however many people the names or
         ``active`` alone would match.
         """
-        conditions: _Conditions = []
-        for kind, values in (("family", family), ("given", given), ("name", name)):
-            for value in values:
-                ranges = []
-                for alternative in (value,) if isinstance(value, str) else value:
-                    key = name_key(alternative)
-                    if not key:
-                        raise SearchError(f"empty {kind} search")
-                    ranges.append(_prefix_range(key))
-                if ranges:
-                    conditions.append((NAME_COLUMNS[kind], ranges))
-        if among is not None:
-            sql, params = _among_query(among, conditions, active)
-        else:
-            sql, params = _names_query(conditions, active)
-        if sql is None:
+        query = _search_query(name, family, given, professions, active, among)
+        if query is None:
             return []
+        sql, params = query
         with self.directory._connection() as conn:
             rows = conn.execute(sql, (*params, after, limit)).fetchall()
         return [row[0] for row in rows]
+
+    def count(
+        self,
+        *,
+        name: Sequence[str | Sequence[str]] = (),
+        family: Sequence[str | Sequence[str]] = (),
+        given: Sequence[str | Sequence[str]] = (),
+        professions: Sequence[Sequence[str]] = (),
+        active: bool | None = None,
+        among: Sequence[str] | None = None,
+    ) -> int:
+        """How many people :meth:`by_names` finds with these conditions, over all its pages
+        (FHIR ``_total=accurate``): the same query, counted — a walk of every match."""
+        query = _search_query(name, family, given, professions, active, among)
+        if query is None:
+            return 0
+        sql, params = query
+        with self.directory._connection() as conn:
+            # LIMIT -1: no limit (https://www.sqlite.org/lang_select.html#limitoffset).
+            row = conn.execute(f"SELECT COUNT(*) FROM ({sql})", (*params, "", -1)).fetchone()  # noqa: S608
+        return int(row[0])
 
     def by_profession(self, codes: Sequence[str], *, after: str = "", limit: int = 50) -> list[str]:
         """National ids with an exercice in one of the professions ``codes`` (index walk)."""
@@ -175,12 +188,76 @@ class DirectorySearch:
             rows = conn.execute(sql, (*codes, after, limit)).fetchall()
         return [row[0] for row in rows]
 
+    def count_roles(self, codes: Sequence[str]) -> int:
+        """How many ``PractitionerRole`` resources the professions ``codes`` have over the
+        whole directory: one per situation of an exercice in them, one for an exercice
+        without situation (:func:`santeid.fhir_directory.resources.practitioner_roles`)."""
+        if not codes:
+            return 0
+        marks = ", ".join("?" * len(codes))
+        sql = (
+            "SELECT COALESCE(SUM(MAX(1, (SELECT COUNT(*) FROM activity a "  # noqa: S608
+            "WHERE a.exercice_id = e.id))), 0) "
+            f"FROM exercice e WHERE e.code_profession IN ({marks})"
+        )
+        with self.directory._connection() as conn:
+            return int(conn.execute(sql, tuple(codes)).fetchone()[0])
 
-def _names_query(conditions: _Conditions, active: bool | None) -> tuple[str, list[object]]:
+
+def _search_query(
+    name: Sequence[str | Sequence[str]],
+    family: Sequence[str | Sequence[str]],
+    given: Sequence[str | Sequence[str]],
+    professions: Sequence[Sequence[str]],
+    active: bool | None,
+    among: Sequence[str] | None,
+) -> tuple[str, list[object]] | None:
+    """The SQL of a search and its parameters but ``after`` and ``limit``, which come last;
+    ``None`` when nobody can match (no one among, a profession list of no code)."""
+    if any(not codes for codes in professions):
+        return None
+    conditions: _Conditions = []
+    for kind, values in (("family", family), ("given", given), ("name", name)):
+        for value in values:
+            ranges = []
+            for alternative in (value,) if isinstance(value, str) else value:
+                key = name_key(alternative)
+                if not key:
+                    raise SearchError(f"empty {kind} search")
+                ranges.append(_prefix_range(key))
+            if ranges:
+                conditions.append((NAME_COLUMNS[kind], ranges))
+    if among is not None:
+        sql, params = _among_query(among, conditions, active, professions)
+    else:
+        sql, params = _names_query(conditions, active, professions)
+    return None if sql is None else (sql, params)
+
+
+def _names_query(
+    conditions: _Conditions, active: bool | None, professions: Sequence[Sequence[str]] = ()
+) -> tuple[str, list[object]]:
     """The search over the whole directory: each condition a ``UNION`` of index range walks,
-    the conditions ``INTERSECT``ed; parameters ``after`` and ``limit`` come last."""
+    each profession list an ``IN`` on ``exercice (code_profession, national_id)``, the
+    conditions ``INTERSECT``ed; parameters ``after`` and ``limit`` come last."""
+    status = "EXISTS (SELECT 1 FROM person p WHERE p.national_id = s.national_id AND p.status = ?)"
+    if len(professions) == 1 and not conditions:
+        # One profession list alone: the index walked in national-id order from the cursor,
+        # stopping at ``limit`` (a sort of the whole profession per page otherwise).
+        codes = list(professions[0])
+        where = [f"s.code_profession IN ({', '.join('?' * len(codes))})"]
+        params: list[object] = [*codes]
+        if active is not None:
+            where.append(status)
+            params.append("active" if active else "inactive")
+        where.append("s.national_id > ?")
+        sql = (
+            f"SELECT DISTINCT s.national_id FROM exercice s WHERE {' AND '.join(where)} "  # noqa: S608
+            "ORDER BY s.national_id LIMIT ?"
+        )
+        return sql, params
     parts: list[str] = []
-    params: list[object] = []
+    params = []
     for columns, ranges in conditions:
         selects = []
         for table, column in columns:
@@ -190,16 +267,17 @@ def _names_query(conditions: _Conditions, active: bool | None) -> tuple[str, lis
                 )
                 params.extend([low, high])
         parts.append(" UNION ".join(selects))
+    for alternatives in professions:
+        marks = ", ".join("?" * len(alternatives))
+        parts.append(f"SELECT national_id FROM exercice WHERE code_profession IN ({marks})")  # noqa: S608
+        params.extend(alternatives)
     where = []
     if parts:
         source = " INTERSECT ".join(f"SELECT * FROM ({part})" for part in parts)  # noqa: S608
         if active is not None:
             # Each candidate's status read through the primary key: the list of every active
             # (or inactive) person is never built.
-            where.append(
-                "EXISTS (SELECT 1 FROM person p WHERE p.national_id = s.national_id "
-                "AND p.status = ?)"
-            )
+            where.append(status)
             params.append("active" if active else "inactive")
     elif active is True:
         # ``active=true`` alone: the primary key walked in order, stopping at ``limit`` matches
@@ -220,7 +298,10 @@ def _names_query(conditions: _Conditions, active: bool | None) -> tuple[str, lis
 
 
 def _among_query(
-    among: Sequence[str], conditions: _Conditions, active: bool | None
+    among: Sequence[str],
+    conditions: _Conditions,
+    active: bool | None,
+    professions: Sequence[Sequence[str]] = (),
 ) -> tuple[str | None, list[object]]:
     """The same conditions tested on the people ``among`` only: each person read by its
     primary key, its exercices through ``exercice (national_id, rank)``; parameters ``after``
@@ -246,6 +327,13 @@ def _among_query(
                     tests.append(f"EXISTS (SELECT 1 FROM {table} t WHERE {walk})")  # noqa: S608
                 params.extend([low, high])
         where.append(f"({' OR '.join(tests)})")
+    for codes in professions:
+        marks = ", ".join("?" * len(codes))
+        where.append(
+            "EXISTS (SELECT 1 FROM exercice t WHERE t.national_id = person.national_id "  # noqa: S608
+            f"AND t.code_profession IN ({marks}))"
+        )
+        params.extend(codes)
     where.append("national_id > ?")
     sql = (
         f"SELECT national_id FROM person WHERE {' AND '.join(where)} "  # noqa: S608

@@ -223,11 +223,15 @@ def _role(
 def searchset(
     entries: Iterable[tuple[str, dict]],
     *,
+    included: Iterable[tuple[str, dict]] = (),
     self_url: str,
     next_url: str | None,
     total: int | None,
 ) -> dict:
-    """A ``searchset`` Bundle (FHIR R4 §3.1.1.4) of ``(fullUrl, resource)`` pairs."""
+    """A ``searchset`` Bundle (FHIR R4 §3.1.1.4) of ``(fullUrl, resource)`` pairs: the
+    matches (search mode ``match``), then the resources ``_include``/``_revinclude`` asked
+    for (mode ``include``, https://hl7.org/fhir/R4/search.html#include); ``total`` counts the
+    matches only."""
     bundle: dict = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -241,8 +245,9 @@ def searchset(
         links.append({"relation": "next", "url": next_url})
     bundle["link"] = links
     entry = [
-        {"fullUrl": url, "resource": resource, "search": {"mode": "match"}}
-        for url, resource in entries
+        {"fullUrl": url, "resource": resource, "search": {"mode": mode}}
+        for mode, pairs in (("match", entries), ("include", included))
+        for url, resource in pairs
     ]
     if entry:
         bundle["entry"] = entry
