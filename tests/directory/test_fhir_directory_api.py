@@ -619,3 +619,36 @@ def test_total_none_and_estimate(api):
     assert "total" not in api(f"/Practitioner?identifier={FAUVEL}&_total=none")[1]
     status, body, _ = api("/Practitioner?_total=exact")
     assert status == 400 and body["issue"][0]["code"] == "invalid"
+
+
+R23 = "https://mos.esante.gouv.fr/NOS/TRE_R23-ModeExercice/FHIR/TRE-R23-ModeExercice"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # Repeated parameters AND (https://hl7.org/fhir/R4/search.html#combining).
+        (f"practitioner={FAUVEL}&role=10&role={R23}|L", [f"{FAUVEL}-1-1"]),
+        (f"practitioner={NURSE}&role=10&role={R23}|S", []),
+        (
+            f"practitioner={FAUVEL},{NURSE}&role=10,60&role={R23}|L",
+            [f"{FAUVEL}-1-1", f"{NURSE}-1-1"],
+        ),
+        # A bare code is any system's: E is the TRE_R09 category "en formation".
+        (f"practitioner={FAUVEL},810000000014&role=10&role=E", ["810000000014-1-1"]),
+        (f"practitioner={FAUVEL}&role=C", [f"{FAUVEL}-1-{i}" for i in (1, 2, 3)]),
+        ("role=10&role=40", []),
+        ("role=40&role=10,40", ["810000000008-1-1", "810000000012-2-1"]),
+    ],
+)
+def test_role_repetitions_and_their_alternatives_or(api, query, expected):
+    status, body, _ = api(f"/PractitionerRole?{query}")
+    assert status == 200, body
+    assert [r["id"] for r in entries(body)] == expected
+
+
+def test_a_role_other_than_a_profession_over_the_whole_directory_is_refused(api):
+    """The Annuaire Santé's ``role=40&role=E`` (dentists in training): the category is not
+    indexed, so without ``practitioner`` it is refused rather than dropped."""
+    status, body, _ = api("/PractitionerRole?role=40&role=E")
+    assert status == 400 and body["issue"][0]["code"] == "not-supported"

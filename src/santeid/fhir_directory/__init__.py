@@ -565,13 +565,34 @@ ROLE_SYSTEMS = {
 }
 
 
-def _role_matches(role: dict, tokens: list[Token]) -> bool:
+def _role_matches(role: dict, repetitions: list[list[Token]]) -> bool:
+    """Whether a role's codes match every repetition of ``role`` (one of its alternatives)."""
     codings = [c for concept in role.get("code", []) for c in concept["coding"]]
-    for system, code in tokens:
-        wanted = PROFESSION_SYSTEM if system is None else system
-        if any(c["system"] == wanted and c["code"] == code for c in codings):
-            return True
-    return False
+    return all(any(_coding_matches(codings, t) for t in tokens) for tokens in repetitions)
+
+
+def _role_professions(repetitions: list[list[Token]]) -> list[str]:
+    """``role`` over the whole directory: the TRE_G15 codes a role must have, through the
+    professions' index — every repetition's alternatives, intersected (a role has one
+    profession). Any other code (a bare one of another role list, ``E``, ``S``…, included)
+    is refused without ``practitioner``."""
+    wanted: set[str] | None = None
+    for tokens in repetitions:
+        codes = set()
+        for system, code in tokens:
+            if system == PROFESSION_SYSTEM or (
+                system is None
+                and not any(nomenclatures.is_known(f, code) for f in ROLE_SYSTEMS.values())
+            ):
+                codes.add(code)
+            else:
+                raise FhirError(
+                    400,
+                    "not-supported",
+                    "a role other than a profession (TRE_G15) needs a practitioner parameter",
+                )
+        wanted = codes if wanted is None else wanted & codes
+    return sorted(wanted or ())
 
 
 @bp.get("/PractitionerRole")
@@ -583,19 +604,15 @@ def practitioner_role_search() -> Response:
     references = [
         resources.national_id_of(item.rpartition("/")[2]) for item in _any_of("practitioner")
     ]
-    roles_wanted = _tokens("role")
-    for system, _ in roles_wanted:
+    # Repetitions AND, comma-separated alternatives OR; a bare code is any system's
+    # (https://hl7.org/fhir/R4/search.html#token).
+    roles_wanted = [[_token(raw) for raw in values] for values in _values("role")]
+    for system, _ in (token for tokens in roles_wanted for token in tokens):
         if system not in (None, PROFESSION_SYSTEM) and system not in ROLE_SYSTEMS:
             raise FhirError(400, "not-supported", f"role system {system!r} is not supported")
-    professions = [code for system, code in roles_wanted if system in (None, PROFESSION_SYSTEM)]
     if not references and not roles_wanted:
         raise FhirError(400, "invalid", "search PractitionerRole by practitioner or role")
-    if not references and len(professions) != len(roles_wanted):
-        raise FhirError(
-            400,
-            "not-supported",
-            "a role other than a profession (TRE_G15) needs a practitioner parameter",
-        )
+    professions = [] if references else _role_professions(roles_wanted)
     directory = services().directory
     search = _search()
 
