@@ -79,9 +79,8 @@ def test_read_a_practitioner(api):
         "system": "http://rpps.fr",
         "value": FAUVEL[1:],
     }
-    assert body["name"] == [
-        {"use": "official", "family": "FAUVEL", "given": ["HELENE", "MARIE"], "prefix": ["MME"]}
-    ]
+    # The civility only, as the Annuaire Santé v1: the exercice names are on PractitionerRole.
+    assert body["name"] == [{"use": "official", "prefix": ["MME"]}]
     profession = body["qualification"][0]["code"]["coding"][0]
     assert profession == {
         "system": "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante",
@@ -186,7 +185,9 @@ def big_directory(settings):
 def test_identifier_with_other_conditions_at_scale(big_directory, api):
     last = big_directory
     assert api(f"/Practitioner?identifier={last}")[1]["total"] == 1
-    family = entries(api(f"/Practitioner?identifier={last}")[1])[0]["name"][0]["family"]
+    found = api(f"/Practitioner?identifier={last}&_revinclude=PractitionerRole:practitioner")[1]
+    role = next(e["resource"] for e in found["entry"] if e["search"]["mode"] == "include")
+    family = role["extension"][0]["valueHumanName"]["family"]
     for query, total in (
         (f"identifier={last}&active=true", 1),
         (f"_id={last}&active=true", 1),
@@ -652,3 +653,55 @@ def test_a_role_other_than_a_profession_over_the_whole_directory_is_refused(api)
     indexed, so without ``practitioner`` it is refused rather than dropped."""
     status, body, _ = api("/PractitionerRole?role=40&role=E")
     assert status == 400 and body["issue"][0]["code"] == "not-supported"
+
+
+RENAMED = "810000000090"
+
+
+@pytest.fixture
+def renamed(app):
+    """FAUVEL's copy whose civil-status names (DURAND Alice Rose) are not her exercice names."""
+    from santeid.services import services
+
+    fauvel = next(p for p in demo_professionals() if p.national_id == FAUVEL)
+    copy = dataclasses.replace(
+        fauvel,
+        national_id=RENAMED,
+        local_id=RENAMED[1:],
+        family_name="DURAND",
+        given_names=("ALICE", "ROSE"),
+        other_ids=(),
+    )
+    with app.app_context():
+        services().directory.upsert(copy)
+    return copy
+
+
+def test_civil_status_names_are_neither_served_nor_searched(renamed, api):
+    """The Annuaire Santé publishes exercice names (on PractitionerRole) and the civility:
+    the civil-status names of the RASS extract stay out of the API, as searches on them."""
+    status, body, response = api(f"/Practitioner/{RENAMED}")
+    assert status == 200 and body["name"] == [{"use": "official", "prefix": ["MME"]}]
+    roles = api(f"/PractitionerRole?practitioner={RENAMED}")[2]
+    for text in (response.get_data(as_text=True), roles.get_data(as_text=True)):
+        assert "DURAND" not in text and "ALICE" not in text and "ROSE" not in text
+    for query in ("family=durand", "given=alice", "name=durand", "name=alice"):
+        assert RENAMED not in [r["id"] for r in entries(api(f"/Practitioner?{query}")[1])], query
+    found = [r["id"] for r in entries(api("/Practitioner?family=fauvel&given=helene")[1])]
+    assert found == [FAUVEL, RENAMED]
+
+
+def test_name_matches_the_civility_prefix(renamed, api):
+    """Annuaire Santé v1: ``name`` searches "le préfixe correspondant à la civilité"."""
+    women = sorted(
+        p.national_id for p in [*demo_professionals(), renamed] if p.code_civilite == "MME"
+    )
+    status, body, _ = api("/Practitioner?name=MME&_count=500")
+    assert status == 200
+    assert [r["id"] for r in entries(body)] == [n.replace("/", "-") for n in women]
+    assert [r["id"] for r in entries(api("/Practitioner?name=mme&family=fauv")[1])] == [
+        FAUVEL,
+        RENAMED,
+    ]
+    assert api(f"/Practitioner?identifier={FAUVEL}&name=M")[1]["total"] == 1  # M… prefixes MME
+    assert api("/Practitioner?identifier=810000000002&name=MME")[1]["total"] == 0

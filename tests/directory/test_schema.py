@@ -32,11 +32,11 @@ def test_a_version_1_directory_is_migrated_with_its_data(tmp_path):
     store = Directory(path)
     assert store.get("810000000901").family_name == "ANCIEN"
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"savoir_faire", "import_source"} <= tables
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert "person_inactive" in indexes
+    assert {"person_inactive", "person_civilite"} <= indexes
     conn.close()
     store.close()
 
@@ -133,6 +133,11 @@ def plan(conn, sql, params):
             "AND national_id > ? ORDER BY national_id LIMIT 5",
             ("10", ""),
             "exercice_profession",
+        ),
+        (
+            "SELECT national_id FROM person WHERE code_civilite >= ? AND code_civilite < ?",
+            ("MME", "MMF"),
+            "person_civilite",
         ),
         (
             "SELECT DISTINCT national_id FROM other_id WHERE identifiant IN (?)",
@@ -286,3 +291,14 @@ def test_professions_and_counts_on_the_demo_set(tmp_path):
     )
     assert search.count_roles(["10"]) == roles and search.count_roles([]) == 0
     store.close()
+
+
+def test_the_fhir_names_walk_indexes(raw):
+    """The FHIR API's ``name`` (exercice names and the civility): index range walks only."""
+    from santeid.directory import search
+
+    conditions = [(search.FHIR_NAME_COLUMNS["name"], [search._prefix_range("MME")])]
+    sql, params = search._names_query(conditions, None)
+    found = plan(raw, sql, (*params, "", 10))
+    assert "SCAN person" not in found and "SCAN exercice" not in found, found
+    assert "person_civilite" in found and "exercice_nom" in found, found

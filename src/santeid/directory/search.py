@@ -37,6 +37,15 @@ NAME_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "given": (("person", "given_names"), ("exercice", "prenom_exercice")),
 }
 NAME_COLUMNS["name"] = NAME_COLUMNS["family"] + NAME_COLUMNS["given"]
+#: The FHIR API's (docs/directory.md, "Names"): the names the Annuaire Santé publishes — the
+#: exercice's — and, for ``name``, the civility prefix (TRE_R81), never the civil-status names.
+FHIR_NAME_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "family": (("exercice", "nom_exercice"),),
+    "given": (("exercice", "prenom_exercice"),),
+}
+FHIR_NAME_COLUMNS["name"] = (
+    FHIR_NAME_COLUMNS["family"] + FHIR_NAME_COLUMNS["given"] + (("person", "code_civilite"),)
+)
 
 #: Name conditions, ANDed: each the columns it tests and its alternative ``[low, high)``
 #: prefix ranges, ORed.
@@ -130,11 +139,13 @@ class DirectorySearch:
         among: Sequence[str] | None = None,
         after: str = "",
         limit: int = 50,
+        columns: dict[str, tuple[tuple[str, str], ...]] = NAME_COLUMNS,
     ) -> list[str]:
         """National ids whose names start with the given texts, ordered, after ``after``.
 
         ``family`` matches the civil-status family name or any *nom d'exercice*; ``given`` the
-        first civil-status given name or any *prénom d'exercice*; ``name`` either. Each value
+        first civil-status given name or any *prénom d'exercice*; ``name`` either (``columns``:
+        :data:`NAME_COLUMNS`; the FHIR API's are :data:`FHIR_NAME_COLUMNS`). Each value
         is a text or a sequence of alternative texts (one of which must match: FHIR's comma
         OR); several values of one parameter, or several parameters, must all match (FHIR AND).
 
@@ -145,7 +156,7 @@ class DirectorySearch:
         against the conditions through its primary key, however many people the names or
         ``active`` alone would match.
         """
-        query = _search_query(name, family, given, professions, active, among)
+        query = _search_query(name, family, given, professions, active, among, columns)
         if query is None:
             return []
         sql, params = query
@@ -162,10 +173,11 @@ class DirectorySearch:
         professions: Sequence[Sequence[str]] = (),
         active: bool | None = None,
         among: Sequence[str] | None = None,
+        columns: dict[str, tuple[tuple[str, str], ...]] = NAME_COLUMNS,
     ) -> int:
         """How many people :meth:`by_names` finds with these conditions, over all its pages
         (FHIR ``_total=accurate``): the same query, counted — a walk of every match."""
-        query = _search_query(name, family, given, professions, active, among)
+        query = _search_query(name, family, given, professions, active, among, columns)
         if query is None:
             return 0
         sql, params = query
@@ -211,6 +223,7 @@ def _search_query(
     professions: Sequence[Sequence[str]],
     active: bool | None,
     among: Sequence[str] | None,
+    columns: dict[str, tuple[tuple[str, str], ...]],
 ) -> tuple[str, list[object]] | None:
     """The SQL of a search and its parameters but ``after`` and ``limit``, which come last;
     ``None`` when nobody can match (no one among, a profession list of no code)."""
@@ -226,7 +239,7 @@ def _search_query(
                     raise SearchError(f"empty {kind} search")
                 ranges.append(_prefix_range(key))
             if ranges:
-                conditions.append((NAME_COLUMNS[kind], ranges))
+                conditions.append((columns[kind], ranges))
     if among is not None:
         sql, params = _among_query(among, conditions, active, professions)
     else:

@@ -41,6 +41,7 @@ from flask import request
 
 from santeid import error_formats
 from santeid.directory import nomenclatures
+from santeid.directory.search import FHIR_NAME_COLUMNS
 from santeid.directory.search import DirectorySearch
 from santeid.directory.search import SearchError
 from santeid.fhir import JSON_FORMATS
@@ -498,6 +499,7 @@ def practitioner_search() -> Response:
             among=among,
             after=after,
             limit=count + 1,
+            columns=FHIR_NAME_COLUMNS,
         )
     except SearchError as exc:
         raise FhirError(400, "invalid", str(exc)) from None
@@ -523,6 +525,7 @@ def practitioner_search() -> Response:
             professions=professions,
             active=active,
             among=among,
+            columns=FHIR_NAME_COLUMNS,
         )
 
     total = _total(count_all, len(matches), more)
