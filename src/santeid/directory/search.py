@@ -250,63 +250,66 @@ def _search_query(
 def _names_query(
     conditions: _Conditions, active: bool | None, professions: Sequence[Sequence[str]] = ()
 ) -> tuple[str, list[object]]:
-    """The search over the whole directory: each condition a ``UNION`` of index range walks,
-    each profession list an ``IN`` on ``exercice (code_profession, national_id)``, the
-    conditions ``INTERSECT``ed; parameters ``after`` and ``limit`` come last."""
-    status = "EXISTS (SELECT 1 FROM person p WHERE p.national_id = s.national_id AND p.status = ?)"
-    if len(professions) == 1 and not conditions:
-        # One profession list alone: the index walked in national-id order from the cursor,
-        # stopping at ``limit`` (a sort of the whole profession per page otherwise).
-        codes = list(professions[0])
-        where = [f"s.code_profession IN ({', '.join('?' * len(codes))})"]
-        params: list[object] = [*codes]
-        if active is not None:
-            where.append(status)
-            params.append("active" if active else "inactive")
-        where.append("s.national_id > ?")
-        sql = (
-            f"SELECT DISTINCT s.national_id FROM exercice s WHERE {' AND '.join(where)} "  # noqa: S608
-            "ORDER BY s.national_id LIMIT ?"
-        )
-        return sql, params
-    parts: list[str] = []
-    params = []
-    for columns, ranges in conditions:
-        selects = []
-        for table, column in columns:
-            for low, high in ranges:
-                selects.append(
-                    f"SELECT national_id FROM {table} WHERE {column} >= ? AND {column} < ?"  # noqa: S608
-                )
-                params.extend([low, high])
-        parts.append(" UNION ".join(selects))
-    for alternatives in professions:
-        marks = ", ".join("?" * len(alternatives))
-        parts.append(f"SELECT national_id FROM exercice WHERE code_profession IN ({marks})")  # noqa: S608
-        params.extend(alternatives)
-    where = []
-    if parts:
+    """The search over the whole directory: each name condition a ``UNION`` of index range
+    walks, the conditions ``INTERSECT``ed; each candidate's professions and status then read
+    through its keys. Without names, the first profession list is the walk (``exercice
+    (code_profession, national_id)``, in national-id order from the cursor, stopping at
+    ``limit`` for one code). Parameters ``after`` and ``limit`` come last."""
+    params: list[object] = []
+    where: list[str] = []
+    if conditions:
+        parts = []
+        for columns, ranges in conditions:
+            selects = []
+            for table, column in columns:
+                for low, high in ranges:
+                    selects.append(
+                        f"SELECT national_id FROM {table} WHERE {column} >= ? AND {column} < ?"  # noqa: S608
+                    )
+                    params.extend([low, high])
+            parts.append(" UNION ".join(selects))
         source = " INTERSECT ".join(f"SELECT * FROM ({part})" for part in parts)  # noqa: S608
-        if active is not None:
-            # Each candidate's status read through the primary key: the list of every active
-            # (or inactive) person is never built.
-            where.append(status)
-            params.append("active" if active else "inactive")
+    elif professions:
+        # Not a subquery: SQLite would sort its whole output for the ORDER BY.
+        first, *others = professions
+        where.append(f"s.code_profession IN ({', '.join('?' * len(first))})")
+        params.extend(first)
+        professions = others
+        source = ""
     elif active is True:
         # ``active=true`` alone: the primary key walked in order, stopping at ``limit`` matches
         # (nearly everyone is active).
         source = "SELECT national_id FROM person WHERE status = 'active'"
+        active = None
     elif active is False:
         # ``active=false`` alone: the partial index of the few inactive people, which SQLite
         # uses only for this very literal condition (schema version 3).
         source = "SELECT national_id FROM person WHERE status = 'inactive'"
+        active = None
     else:
         source = "SELECT national_id FROM person"
+    for alternatives in professions:
+        # A few exercices per candidate, through ``exercice (national_id, rank)``: never the
+        # list of a whole profession intersected with the names.
+        marks = ", ".join("?" * len(alternatives))
+        where.append(
+            "EXISTS (SELECT 1 FROM exercice t WHERE t.national_id = s.national_id "  # noqa: S608
+            f"AND t.code_profession IN ({marks}))"
+        )
+        params.extend(alternatives)
+    if active is not None:
+        # Each candidate's status read through the primary key: the list of every active
+        # (or inactive) person is never built.
+        where.append(
+            "EXISTS (SELECT 1 FROM person p WHERE p.national_id = s.national_id AND p.status = ?)"
+        )
+        params.append("active" if active else "inactive")
     where.append("s.national_id > ?")
-    sql = (
-        f"SELECT s.national_id FROM ({source}) s WHERE {' AND '.join(where)} "  # noqa: S608
-        "ORDER BY s.national_id LIMIT ?"
-    )
+    if source:
+        select = f"SELECT s.national_id FROM ({source}) s"  # noqa: S608
+    else:
+        select = "SELECT DISTINCT s.national_id FROM exercice s"
+    sql = f"{select} WHERE {' AND '.join(where)} ORDER BY s.national_id LIMIT ?"  # noqa: S608
     return sql, params
 
 
