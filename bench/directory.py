@@ -10,9 +10,10 @@ nothing. Targets (docs/performance.md): generation of 1,200,000 people < 5 min; 
     .venv/bin/python bench/directory.py --reuse          # time reads on the existing file
     .venv/bin/python bench/directory.py --import-extract --professionals 1200000
 
-``--search`` times, on the same file, the searches of the FHIR directory API that ``active``
-and names make (``DirectorySearch.by_names``, one page of 50): the best of ``--rounds`` calls
-each, in milliseconds, with how many ids each found.
+``--search`` times, on the same file, the searches of the FHIR directory API that ``active``,
+names and ``qualification-code`` make (``DirectorySearch.by_names`` with the API's name
+columns, one page of 50), and the counts of ``_total=accurate`` (``DirectorySearch.count``):
+the best of ``--rounds`` calls each, in milliseconds, with how many ids each found.
 
     .venv/bin/python bench/directory.py --reuse --search
 
@@ -50,6 +51,7 @@ from hostspeed import report as host_speed  # noqa: E402
 from santeid.directory import Directory  # noqa: E402
 from santeid.directory.extract_writer import write_extract  # noqa: E402
 from santeid.directory.importer import import_extraction  # noqa: E402
+from santeid.directory.search import FHIR_NAME_COLUMNS  # noqa: E402
 from santeid.directory.search import DirectorySearch  # noqa: E402
 from santeid.directory.synthetic import generate  # noqa: E402
 from santeid.directory.synthetic import professionals  # noqa: E402
@@ -182,12 +184,22 @@ def time_import(count: int, seed: int, worker: bool | None, passes: int) -> None
 
 
 #: The searches ``--search`` times: FHIR ``Practitioner`` parameters → ``by_names`` arguments.
-SEARCHES = (
+SEARCHES: tuple[tuple[str, dict], ...] = (
     ("active=true", {"active": True}),
     ("active=false", {"active": False}),
     ("family=MAR", {"family": ["MAR"]}),
     ("family=MAR&active=true", {"family": ["MAR"], "active": True}),
     ("name=JEAN&active=true", {"name": ["JEAN"], "active": True}),
+    ("name=MME", {"name": ["MME"]}),
+    ("qualification-code=10&active=true", {"professions": [["10"]], "active": True}),
+    ("qualification-code=60,69", {"professions": [["60", "69"]]}),
+    ("qualification-code=10&family=MAR", {"professions": [["10"]], "family": ["MAR"]}),
+)
+#: The counts ``--search`` times (``_total=accurate``).
+COUNTS: tuple[tuple[str, dict], ...] = (
+    ("active=true", {"active": True}),
+    ("family=MAR", {"family": ["MAR"]}),
+    ("qualification-code=10", {"professions": [["10"]]}),
 )
 
 
@@ -198,9 +210,24 @@ def time_searches(directory: Directory, rounds: int) -> None:
         times = []
         for _ in range(rounds):
             started = time.perf_counter()
-            found = search.by_names(limit=51, **arguments)
+            found = search.by_names(limit=51, columns=FHIR_NAME_COLUMNS, **arguments)
             times.append(time.perf_counter() - started)
-        print(f"  {label:<26} {min(times) * 1000:8.2f} ms   {len(found)} ids")
+        print(f"  {label:<36} {min(times) * 1000:8.2f} ms   {len(found)} ids")
+    for label, arguments in COUNTS:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            total = search.count(columns=FHIR_NAME_COLUMNS, **arguments)
+            times.append(time.perf_counter() - started)
+        print(f"  {label + '&_total=accurate':<36} {min(times) * 1000:8.2f} ms   total {total}")
+    for codes in (["10"], ["60"]):
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            total = search.count_roles(codes)
+            times.append(time.perf_counter() - started)
+        label = f"PractitionerRole?role={codes[0]}&_total=accurate"
+        print(f"  {label:<36} {min(times) * 1000:8.2f} ms   total {total}")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from urllib.parse import parse_qs
+from urllib.parse import quote
 from urllib.parse import urlsplit
 
 import pytest
@@ -78,9 +79,8 @@ def test_read_a_practitioner(api):
         "system": "http://rpps.fr",
         "value": FAUVEL[1:],
     }
-    assert body["name"] == [
-        {"use": "official", "family": "FAUVEL", "given": ["HELENE", "MARIE"], "prefix": ["MME"]}
-    ]
+    # The civility only, as the Annuaire Santé v1: the exercice names are on PractitionerRole.
+    assert body["name"] == [{"use": "official", "prefix": ["MME"]}]
     profession = body["qualification"][0]["code"]["coding"][0]
     assert profession == {
         "system": "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante",
@@ -185,7 +185,9 @@ def big_directory(settings):
 def test_identifier_with_other_conditions_at_scale(big_directory, api):
     last = big_directory
     assert api(f"/Practitioner?identifier={last}")[1]["total"] == 1
-    family = entries(api(f"/Practitioner?identifier={last}")[1])[0]["name"][0]["family"]
+    found = api(f"/Practitioner?identifier={last}&_revinclude=PractitionerRole:practitioner")[1]
+    role = next(e["resource"] for e in found["entry"] if e["search"]["mode"] == "include")
+    family = role["extension"][0]["valueHumanName"]["family"]
     for query, total in (
         (f"identifier={last}&active=true", 1),
         (f"_id={last}&active=true", 1),
@@ -348,3 +350,358 @@ def test_synthetic_people_validate_as_fhir(app):
             PractitionerRole.model_validate(role)
     inactive = dataclasses.replace(professional, status="inactive")
     assert resources.practitioner(inactive)["active"] is False
+
+
+NURSE = "810000000003"  # demo: BOUVIER-SALLES, infirmière (60)
+G15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+R38 = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
+R09 = (
+    "https://mos.esante.gouv.fr/NOS/TRE_R09-CategorieProfessionnelle/FHIR/"
+    "TRE-R09-CategorieProfessionnelle"
+)
+
+
+def links(body: dict) -> dict[str, str]:
+    return {link["relation"]: link["url"] for link in body["link"]}
+
+
+def self_query(body: dict) -> dict[str, list[str]]:
+    """The parameters the ``self`` link says were applied (FHIR R4 §3.1.1.4.2)."""
+    return parse_qs(urlsplit(links(body)["self"]).query, keep_blank_values=True)
+
+
+def test_a_nurse_is_never_confirmed_as_a_doctor(api):
+    """``qualification-code`` is applied, never dropped while the self link claims it was."""
+    status, body, _ = api(f"/Practitioner?identifier={NURSE}&qualification-code=10")
+    assert status == 200, body
+    assert entries(body) == [] and body["total"] == 0
+    assert self_query(body) == {"identifier": [NURSE], "qualification-code": ["10"]}
+    status, body, _ = api(f"/Practitioner?identifier={NURSE}&qualification-code={G15}|60")
+    assert [r["id"] for r in entries(body)] == [NURSE]
+
+
+def test_self_link_lists_only_the_parameters_applied(api):
+    """https://hl7.org/fhir/R4/search.html#conformance: the server returns the parameters it
+    actually used; unknown ones are ignored (lenient handling) and left out."""
+    status, body, _ = api(f"/Practitioner?identifier={FAUVEL}&foo=bar&_elements=id&_count=5")
+    assert status == 200 and [r["id"] for r in entries(body)] == [FAUVEL]
+    assert self_query(body) == {"identifier": [FAUVEL], "_count": ["5"]}
+    # An empty value is no condition: not applied, not echoed.
+    status, body, _ = api("/Practitioner?family=&given=hel&_sort=family")
+    assert status == 200 and FAUVEL in [r["id"] for r in entries(body)]
+    assert self_query(body) == {"given": ["hel"]}
+    status, body, _ = api(f"/PractitionerRole?practitioner={FAUVEL}&speciality_x=1")
+    assert self_query(body) == {"practitioner": [FAUVEL]}
+
+
+def test_next_link_carries_only_the_parameters_applied(api):
+    status, body, _ = api("/Practitioner?_count=2&foo=bar&active=true")
+    following = parse_qs(urlsplit(links(body)["next"]).query)
+    assert following == {"_count": ["2"], "active": ["true"], "_cursor": [following["_cursor"][0]]}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "family:exact=FAUVEL",
+        "name:family=FAUVEL&name:given=HELENE",
+        "given:contains=ELE",
+        f"identifier:not={FAUVEL}",
+        "active:missing=false",
+        "qualification-code:text=medecin",
+        "foo:bar=1",
+        f"identifier={FAUVEL}&_include:iterate=PractitionerRole:practitioner",
+    ],
+)
+def test_an_unsupported_modifier_is_refused(api, query):
+    """https://hl7.org/fhir/R4/search.html#modifiers: a server SHALL reject a parameter with
+    a modifier it does not support, whatever the handling asked."""
+    status, body, _ = api(f"/Practitioner?{query}")
+    assert status == 400, body
+    OperationOutcome.model_validate(body)
+    assert body["issue"][0]["code"] == "not-supported"
+    status, body, _ = api(f"/PractitionerRole?practitioner={FAUVEL}&role:not=10")
+    assert status == 400 and body["issue"][0]["code"] == "not-supported"
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/Practitioner?_lastUpdated=ge2025-01-01", "_lastUpdated"),
+        ("/Practitioner?mailbox-mss=a@b.mssante.fr", "mailbox-mss"),
+        ("/Practitioner?identifier-type=RPPS", "identifier-type"),
+        (f"/PractitionerRole?practitioner={FAUVEL}&speciality=SM54", "speciality"),
+        (f"/PractitionerRole?practitioner={FAUVEL}&organization=x", "organization"),
+        (f"/PractitionerRole?practitioner={FAUVEL}&active=true", "active"),
+    ],
+)
+def test_filters_of_the_annuaire_sante_not_served_are_refused(api, path, name):
+    """A filter the Annuaire Santé applies and santeid does not is refused, not ignored: a
+    client written for the Annuaire would read a wider answer as a filtered one."""
+    status, body, _ = api(path)
+    assert status == 400, body
+    assert body["issue"][0]["code"] == "not-supported" and name in body["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("qualification-code=60", ["810000000003", "810000000019", "810000000023"]),
+        (f"qualification-code={G15}|60", ["810000000003", "810000000019", "810000000023"]),
+        ("qualification-code=60&family=mer", ["810000000019"]),
+        ("qualification-code=21,50", ["810000000002", "810000000007", "810000000018"]),
+        ("qualification-code=10&qualification-code=40", ["810000000012"]),
+        ("qualification-code=40", ["810000000008", "810000000012"]),
+        ("qualification-code=urn:other|10", []),
+        ("qualification-code=10&active=false", ["810000000024"]),
+        (f"qualification-code={R38}|SM54&identifier={FAUVEL},{NURSE}", [FAUVEL]),
+        (f"qualification-code={R09}|E&identifier=810000000014,{FAUVEL}", ["810000000014"]),
+        (f"qualification-code=SM54&identifier={FAUVEL},{NURSE}", [FAUVEL]),
+        (f"qualification-code=10,60&identifier={FAUVEL},{NURSE}", [FAUVEL, NURSE]),
+    ],
+)
+def test_search_by_qualification_code(api, query, expected):
+    """``qualification-code`` (Annuaire Santé, "Rechercher par profession"): a bare code or
+    ``system|code``; over the whole directory, the TRE_G15 profession."""
+    status, body, _ = api(f"/Practitioner?{query}&_count=500")
+    assert status == 200, body
+    assert [r["id"] for r in entries(body)] == expected
+    assert body["total"] == len(expected)
+
+
+def test_the_annuaire_santes_own_profession_example(api):
+    """``GET [base]/Practitioner?qualification-code=<TRE_G15 system>|10&active=true``."""
+    query = f"qualification-code={quote(G15 + '|10', safe='')}&active=true&_count=500"
+    status, body, _ = api(f"/Practitioner?{query}")
+    found = [r["id"] for r in entries(body)]
+    doctors = sorted(
+        p.national_id for p in demo_professionals() if "10" in p.professions and p.is_active
+    )
+    assert status == 200 and found == doctors
+    assert self_query(body)["qualification-code"] == [f"{G15}|10"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"qualification-code={R38}|SM54",
+        "qualification-code=SM54",
+        "qualification-code=80",  # TRE_G15 80 and the savoir-faire 80 (TRE_G13)
+        f"qualification-code={R09}|C",
+    ],
+)
+def test_qualifications_other_than_the_profession_need_an_identifier(api, query):
+    status, body, _ = api(f"/Practitioner?{query}")
+    assert status == 400, body
+    assert body["issue"][0]["code"] == "not-supported"
+
+
+def test_revinclude_of_the_roles_of_each_practitioner(api):
+    status, body, _ = api(
+        f"/Practitioner?identifier={FAUVEL},{NURSE}&_revinclude=PractitionerRole:practitioner"
+    )
+    assert status == 200, body
+    Bundle.model_validate(body)
+    modes = [(e["resource"]["resourceType"], e["search"]["mode"]) for e in body["entry"]]
+    assert modes == [("Practitioner", "match")] * 2 + [("PractitionerRole", "include")] * 5
+    roles = [e["resource"] for e in body["entry"][2:]]
+    assert [r["id"] for r in roles] == [f"{FAUVEL}-1-{i}" for i in (1, 2, 3)] + [
+        f"{NURSE}-1-{i}" for i in (1, 2)
+    ]
+    assert roles[0] == api(f"/PractitionerRole/{FAUVEL}-1-1")[1]
+    assert body["total"] == 2  # matches only
+    assert self_query(body)["_revinclude"] == ["PractitionerRole:practitioner"]
+
+
+def test_include_of_the_practitioner_of_each_role(api):
+    status, body, _ = api("/PractitionerRole?role=40&_include=PractitionerRole:practitioner")
+    assert status == 200, body
+    Bundle.model_validate(body)
+    matched = [e["resource"] for e in body["entry"] if e["search"]["mode"] == "match"]
+    included = [e["resource"] for e in body["entry"] if e["search"]["mode"] == "include"]
+    assert {r["practitioner"]["reference"] for r in matched} == {
+        "Practitioner/810000000008",
+        "Practitioner/810000000012",
+    }
+    assert [r["id"] for r in included] == ["810000000008", "810000000012"]
+    assert included[1] == api("/Practitioner/810000000012")[1]
+    assert self_query(body)["_include"] == ["PractitionerRole:practitioner"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/Practitioner?_include=PractitionerRole:practitioner",
+        "/Practitioner?_revinclude=PractitionerRole:organization",
+        "/Practitioner?_revinclude=PractitionerRole:*",
+        f"/PractitionerRole?practitioner={FAUVEL}&_include=PractitionerRole:organization",
+        f"/PractitionerRole?practitioner={FAUVEL}&_include=*",
+        f"/PractitionerRole?practitioner={FAUVEL}&_revinclude=PractitionerRole:practitioner",
+    ],
+)
+def test_includes_not_served_are_refused(api, path):
+    """Never silently ignored: the client would take the missing resources for none."""
+    status, body, _ = api(path)
+    assert status == 400, body
+    assert body["issue"][0]["code"] == "not-supported"
+
+
+def test_capability_statement_lists_what_is_served(client):
+    body = client.get("/fhir/v1/metadata").get_json(force=True)
+    resources = {r["type"]: r for r in body["rest"][0]["resource"]}
+    practitioner = resources["Practitioner"]
+    assert {p["name"] for p in practitioner["searchParam"]} == {
+        "_id",
+        "identifier",
+        "name",
+        "family",
+        "given",
+        "active",
+        "qualification-code",
+    }
+    assert practitioner["searchRevInclude"] == ["PractitionerRole:practitioner"]
+    assert "searchInclude" not in practitioner
+    role = resources["PractitionerRole"]
+    assert {p["name"] for p in role["searchParam"]} == {"practitioner", "role"}
+    assert role["searchInclude"] == ["PractitionerRole:practitioner"]
+    assert "searchRevInclude" not in role
+
+
+def _demo_roles(profession: str) -> int:
+    from santeid.fhir_directory import resources
+
+    return sum(
+        1
+        for p in demo_professionals()
+        for role in resources.practitioner_roles(p)
+        if role["code"][0]["coding"][0]["code"] == profession
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("active=true", lambda: sum(p.is_active for p in demo_professionals())),
+        (
+            "qualification-code=10",
+            lambda: sum("10" in p.professions for p in demo_professionals()),
+        ),
+        (f"identifier={FAUVEL},{NURSE}&family=fauv,bouv", lambda: 2),
+        ("family=zzz", lambda: 0),
+    ],
+)
+def test_total_accurate_counts_every_page(api, query, expected):
+    """``_total=accurate`` (https://hl7.org/fhir/R4/search.html#total, offered by the Annuaire
+    Santé): every match counted, on the first page and the next ones."""
+    status, body, _ = api(f"/Practitioner?{query}&_count=1&_total=accurate")
+    assert status == 200, body
+    assert body["total"] == expected()
+    if "next" in links(body):
+        following = urlsplit(links(body)["next"]).query
+        assert parse_qs(following)["_total"] == ["accurate"]
+        assert api(f"/Practitioner?{following}")[1]["total"] == expected()
+
+
+def test_total_of_roles(api):
+    status, body, _ = api("/PractitionerRole?role=10&_count=2&_total=accurate")
+    assert status == 200 and "next" in links(body)
+    assert body["total"] == _demo_roles("10")
+    status, body, _ = api(
+        f"/PractitionerRole?practitioner={FAUVEL},{NURSE}&_count=1&_total=accurate"
+    )
+    assert body["total"] == 5 and len(entries(body)) == 3
+
+
+def test_total_none_and_estimate(api):
+    # Default (and ``estimate``): given when the whole result is on the first page.
+    assert api(f"/Practitioner?identifier={FAUVEL}")[1]["total"] == 1
+    assert api(f"/Practitioner?identifier={FAUVEL}&_total=estimate")[1]["total"] == 1
+    assert "total" not in api("/Practitioner?_count=2")[1]
+    assert "total" not in api(f"/Practitioner?identifier={FAUVEL}&_total=none")[1]
+    status, body, _ = api("/Practitioner?_total=exact")
+    assert status == 400 and body["issue"][0]["code"] == "invalid"
+
+
+R23 = "https://mos.esante.gouv.fr/NOS/TRE_R23-ModeExercice/FHIR/TRE-R23-ModeExercice"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # Repeated parameters AND (https://hl7.org/fhir/R4/search.html#combining).
+        (f"practitioner={FAUVEL}&role=10&role={R23}|L", [f"{FAUVEL}-1-1"]),
+        (f"practitioner={NURSE}&role=10&role={R23}|S", []),
+        (
+            f"practitioner={FAUVEL},{NURSE}&role=10,60&role={R23}|L",
+            [f"{FAUVEL}-1-1", f"{NURSE}-1-1"],
+        ),
+        # A bare code is any system's: E is the TRE_R09 category "en formation".
+        (f"practitioner={FAUVEL},810000000014&role=10&role=E", ["810000000014-1-1"]),
+        (f"practitioner={FAUVEL}&role=C", [f"{FAUVEL}-1-{i}" for i in (1, 2, 3)]),
+        ("role=10&role=40", []),
+        ("role=40&role=10,40", ["810000000008-1-1", "810000000012-2-1"]),
+    ],
+)
+def test_role_repetitions_and_their_alternatives_or(api, query, expected):
+    status, body, _ = api(f"/PractitionerRole?{query}")
+    assert status == 200, body
+    assert [r["id"] for r in entries(body)] == expected
+
+
+def test_a_role_other_than_a_profession_over_the_whole_directory_is_refused(api):
+    """The Annuaire Santé's ``role=40&role=E`` (dentists in training): the category is not
+    indexed, so without ``practitioner`` it is refused rather than dropped."""
+    status, body, _ = api("/PractitionerRole?role=40&role=E")
+    assert status == 400 and body["issue"][0]["code"] == "not-supported"
+
+
+RENAMED = "810000000090"
+
+
+@pytest.fixture
+def renamed(app):
+    """FAUVEL's copy whose civil-status names (DURAND Alice Rose) are not her exercice names."""
+    from santeid.services import services
+
+    fauvel = next(p for p in demo_professionals() if p.national_id == FAUVEL)
+    copy = dataclasses.replace(
+        fauvel,
+        national_id=RENAMED,
+        local_id=RENAMED[1:],
+        family_name="DURAND",
+        given_names=("ALICE", "ROSE"),
+        other_ids=(),
+    )
+    with app.app_context():
+        services().directory.upsert(copy)
+    return copy
+
+
+def test_civil_status_names_are_neither_served_nor_searched(renamed, api):
+    """The Annuaire Santé publishes exercice names (on PractitionerRole) and the civility:
+    the civil-status names of the RASS extract stay out of the API, as searches on them."""
+    status, body, response = api(f"/Practitioner/{RENAMED}")
+    assert status == 200 and body["name"] == [{"use": "official", "prefix": ["MME"]}]
+    roles = api(f"/PractitionerRole?practitioner={RENAMED}")[2]
+    for text in (response.get_data(as_text=True), roles.get_data(as_text=True)):
+        assert "DURAND" not in text and "ALICE" not in text and "ROSE" not in text
+    for query in ("family=durand", "given=alice", "name=durand", "name=alice"):
+        assert RENAMED not in [r["id"] for r in entries(api(f"/Practitioner?{query}")[1])], query
+    found = [r["id"] for r in entries(api("/Practitioner?family=fauvel&given=helene")[1])]
+    assert found == [FAUVEL, RENAMED]
+
+
+def test_name_matches_the_civility_prefix(renamed, api):
+    """Annuaire Santé v1: ``name`` searches "le préfixe correspondant à la civilité"."""
+    women = sorted(
+        p.national_id for p in [*demo_professionals(), renamed] if p.code_civilite == "MME"
+    )
+    status, body, _ = api("/Practitioner?name=MME&_count=500")
+    assert status == 200
+    assert [r["id"] for r in entries(body)] == [n.replace("/", "-") for n in women]
+    assert [r["id"] for r in entries(api("/Practitioner?name=mme&family=fauv")[1])] == [
+        FAUVEL,
+        RENAMED,
+    ]
+    assert api(f"/Practitioner?identifier={FAUVEL}&name=M")[1]["total"] == 1  # M… prefixes MME
+    assert api("/Practitioner?identifier=810000000002&name=MME")[1]["total"] == 0

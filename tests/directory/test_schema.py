@@ -32,11 +32,11 @@ def test_a_version_1_directory_is_migrated_with_its_data(tmp_path):
     store = Directory(path)
     assert store.get("810000000901").family_name == "ANCIEN"
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"savoir_faire", "import_source"} <= tables
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert "person_inactive" in indexes
+    assert {"person_inactive", "person_civilite"} <= indexes
     conn.close()
     store.close()
 
@@ -133,6 +133,11 @@ def plan(conn, sql, params):
             "AND national_id > ? ORDER BY national_id LIMIT 5",
             ("10", ""),
             "exercice_profession",
+        ),
+        (
+            "SELECT national_id FROM person WHERE code_civilite >= ? AND code_civilite < ?",
+            ("MME", "MMF"),
+            "person_civilite",
         ),
         (
             "SELECT DISTINCT national_id FROM other_id WHERE identifiant IN (?)",
@@ -239,3 +244,65 @@ def test_active_with_and_without_names_on_the_demo_set(tmp_path):
     assert search.by_names(family=["fab"], active=True, limit=1000) == []
     assert "810000000001" in search.by_names(family=["fau"], active=True, limit=1000)
     store.close()
+
+
+def test_a_profession_alone_is_walked_in_national_id_order(raw):
+    """``qualification-code=10&active=true`` over 1.2 million people: the profession index
+    from the cursor, each candidate's status by key, no sort of the whole profession."""
+    from santeid.directory import search
+
+    sql, params = search._names_query([], True, [["10"]])
+    found = plan(raw, sql, (*params, "", 10))
+    assert "exercice_profession" in found and "TEMP B-TREE" not in found, found
+    assert "SEARCH p USING PRIMARY KEY" in found and "SCAN" not in found, found
+
+
+def test_professions_with_names_and_among_use_indexes(raw):
+    from santeid.directory import search
+
+    conditions = [(search.NAME_COLUMNS["family"], [search._prefix_range("MAR")])]
+    sql, params = search._names_query(conditions, None, [["10", "40"], ["10"]])
+    found = plan(raw, sql, (*params, "", 10))
+    assert "SCAN exercice" not in found and "SCAN person" not in found, found
+    # Each candidate's professions by key, never the list of a whole profession.
+    assert found.count("exercice_profession (code_profession=? AND national_id=?)") == 2, found
+    sql, params = search._names_query([], None, [["10"], ["40"]])
+    found = plan(raw, sql, (*params, "", 10))
+    assert "SCAN" not in found and "TEMP B-TREE" not in found, found
+    sql, params = search._among_query(["810000000001"], [], None, [["10"]])
+    found = plan(raw, sql, (*params, "", 10))
+    assert "SCAN" not in found and "SEARCH person USING PRIMARY KEY" in found, found
+
+
+def test_professions_and_counts_on_the_demo_set(tmp_path):
+    store = Directory(tmp_path / "d.sqlite3")
+    store.seed_demo()
+    search = DirectorySearch(store)
+    people = demo_professionals()
+    dentists = sorted(p.national_id for p in people if "40" in p.professions)
+    assert search.by_names(professions=[["40"]], limit=100) == dentists
+    assert search.by_names(professions=[["40"], ["10"]], limit=100) == ["810000000012"]
+    assert search.by_names(professions=[["40", "21"]], family=["duc"]) == ["810000000008"]
+    assert search.by_names(professions=[[]]) == [] and search.count(professions=[[]]) == 0
+    assert search.by_names(professions=[["40"]], among=["810000000001", "810000000012"]) == [
+        "810000000012"
+    ]
+    assert search.count(professions=[["40"]]) == len(dentists)
+    assert search.count(active=True) == sum(p.is_active for p in people)
+    assert search.count(family=["fauvel"], among=["810000000001"]) == 1
+    roles = sum(
+        max(1, len(e.activities)) for p in people for e in p.exercices if e.code_profession == "10"
+    )
+    assert search.count_roles(["10"]) == roles and search.count_roles([]) == 0
+    store.close()
+
+
+def test_the_fhir_names_walk_indexes(raw):
+    """The FHIR API's ``name`` (exercice names and the civility): index range walks only."""
+    from santeid.directory import search
+
+    conditions = [(search.FHIR_NAME_COLUMNS["name"], [search._prefix_range("MME")])]
+    sql, params = search._names_query(conditions, None)
+    found = plan(raw, sql, (*params, "", 10))
+    assert "SCAN person" not in found and "SCAN exercice" not in found, found
+    assert "person_civilite" in found and "exercice_nom" in found, found

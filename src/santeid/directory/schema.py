@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 
 #: Bump with every change below and add a step to :data:`MIGRATIONS`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE person (
@@ -147,8 +147,15 @@ _V3 = """
 CREATE INDEX person_inactive ON person (national_id) WHERE status = 'inactive';
 """
 
+# Version 4: the civility (TRE_R81), which the FHIR API's ``name`` matches by prefix as the
+# Annuaire Santé's does ("ici sur le préfix correspondant à la civilité", docs/directory.md
+# "Names"): without it every ``name`` search would scan ``person``.
+_V4 = """
+CREATE INDEX person_civilite ON person (code_civilite);
+"""
+
 #: ``MIGRATIONS[n]`` takes a version-``n`` database to version ``n + 1``; index 0 creates it.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 
 
 class SchemaError(RuntimeError):

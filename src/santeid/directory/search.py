@@ -4,7 +4,8 @@ Every search returns national ids in ascending order after a cursor (keyset pagi
 next page starts after the last id of this one), so a page costs the same at the start and at
 the end of 1.2 million people. Each query walks an index of the schema
 (:mod:`santeid.directory.schema`): names are matched by prefix with ``>= ? AND < ?`` range
-conditions on plain indexes; professions through ``exercice (code_profession, national_id)``;
+conditions on plain indexes; professions through ``exercice (code_profession, national_id)``,
+which alone (``qualification-code=10``, ``role=10``) is walked in national-id order;
 people an identifier designates are checked against the other conditions through their primary
 keys (``among``).
 
@@ -36,6 +37,15 @@ NAME_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "given": (("person", "given_names"), ("exercice", "prenom_exercice")),
 }
 NAME_COLUMNS["name"] = NAME_COLUMNS["family"] + NAME_COLUMNS["given"]
+#: The FHIR API's (docs/directory.md, "Names"): the names the Annuaire Santé publishes — the
+#: exercice's — and, for ``name``, the civility prefix (TRE_R81), never the civil-status names.
+FHIR_NAME_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "family": (("exercice", "nom_exercice"),),
+    "given": (("exercice", "prenom_exercice"),),
+}
+FHIR_NAME_COLUMNS["name"] = (
+    FHIR_NAME_COLUMNS["family"] + FHIR_NAME_COLUMNS["given"] + (("person", "code_civilite"),)
+)
 
 #: Name conditions, ANDed: each the columns it tests and its alternative ``[low, high)``
 #: prefix ranges, ORed.
@@ -124,42 +134,57 @@ class DirectorySearch:
         name: Sequence[str | Sequence[str]] = (),
         family: Sequence[str | Sequence[str]] = (),
         given: Sequence[str | Sequence[str]] = (),
+        professions: Sequence[Sequence[str]] = (),
         active: bool | None = None,
         among: Sequence[str] | None = None,
         after: str = "",
         limit: int = 50,
+        columns: dict[str, tuple[tuple[str, str], ...]] = NAME_COLUMNS,
     ) -> list[str]:
         """National ids whose names start with the given texts, ordered, after ``after``.
 
         ``family`` matches the civil-status family name or any *nom d'exercice*; ``given`` the
-        first civil-status given name or any *prénom d'exercice*; ``name`` either. Each value
+        first civil-status given name or any *prénom d'exercice*; ``name`` either (``columns``:
+        :data:`NAME_COLUMNS`; the FHIR API's are :data:`FHIR_NAME_COLUMNS`). Each value
         is a text or a sequence of alternative texts (one of which must match: FHIR's comma
         OR); several values of one parameter, or several parameters, must all match (FHIR AND).
+
+        ``professions``: TRE_G15 codes, each item a list of alternatives (one of the person's
+        exercices is in one of them); the items AND like names.
 
         ``among``: only these national ids (those an identifier search found), each checked
         against the conditions through its primary key, however many people the names or
         ``active`` alone would match.
         """
-        conditions: _Conditions = []
-        for kind, values in (("family", family), ("given", given), ("name", name)):
-            for value in values:
-                ranges = []
-                for alternative in (value,) if isinstance(value, str) else value:
-                    key = name_key(alternative)
-                    if not key:
-                        raise SearchError(f"empty {kind} search")
-                    ranges.append(_prefix_range(key))
-                if ranges:
-                    conditions.append((NAME_COLUMNS[kind], ranges))
-        if among is not None:
-            sql, params = _among_query(among, conditions, active)
-        else:
-            sql, params = _names_query(conditions, active)
-        if sql is None:
+        query = _search_query(name, family, given, professions, active, among, columns)
+        if query is None:
             return []
+        sql, params = query
         with self.directory._connection() as conn:
             rows = conn.execute(sql, (*params, after, limit)).fetchall()
         return [row[0] for row in rows]
+
+    def count(
+        self,
+        *,
+        name: Sequence[str | Sequence[str]] = (),
+        family: Sequence[str | Sequence[str]] = (),
+        given: Sequence[str | Sequence[str]] = (),
+        professions: Sequence[Sequence[str]] = (),
+        active: bool | None = None,
+        among: Sequence[str] | None = None,
+        columns: dict[str, tuple[tuple[str, str], ...]] = NAME_COLUMNS,
+    ) -> int:
+        """How many people :meth:`by_names` finds with these conditions, over all its pages
+        (FHIR ``_total=accurate``): the same query, counted — a walk of every match."""
+        query = _search_query(name, family, given, professions, active, among, columns)
+        if query is None:
+            return 0
+        sql, params = query
+        with self.directory._connection() as conn:
+            # LIMIT -1: no limit (https://www.sqlite.org/lang_select.html#limitoffset).
+            row = conn.execute(f"SELECT COUNT(*) FROM ({sql})", (*params, "", -1)).fetchone()  # noqa: S608
+        return int(row[0])
 
     def by_profession(self, codes: Sequence[str], *, after: str = "", limit: int = 50) -> list[str]:
         """National ids with an exercice in one of the professions ``codes`` (index walk)."""
@@ -175,52 +200,124 @@ class DirectorySearch:
             rows = conn.execute(sql, (*codes, after, limit)).fetchall()
         return [row[0] for row in rows]
 
+    def count_roles(self, codes: Sequence[str]) -> int:
+        """How many ``PractitionerRole`` resources the professions ``codes`` have over the
+        whole directory: one per situation of an exercice in them, one for an exercice
+        without situation (:func:`santeid.fhir_directory.resources.practitioner_roles`)."""
+        if not codes:
+            return 0
+        marks = ", ".join("?" * len(codes))
+        sql = (
+            "SELECT COALESCE(SUM(MAX(1, (SELECT COUNT(*) FROM activity a "  # noqa: S608
+            "WHERE a.exercice_id = e.id))), 0) "
+            f"FROM exercice e WHERE e.code_profession IN ({marks})"
+        )
+        with self.directory._connection() as conn:
+            return int(conn.execute(sql, tuple(codes)).fetchone()[0])
 
-def _names_query(conditions: _Conditions, active: bool | None) -> tuple[str, list[object]]:
-    """The search over the whole directory: each condition a ``UNION`` of index range walks,
-    the conditions ``INTERSECT``ed; parameters ``after`` and ``limit`` come last."""
-    parts: list[str] = []
+
+def _search_query(
+    name: Sequence[str | Sequence[str]],
+    family: Sequence[str | Sequence[str]],
+    given: Sequence[str | Sequence[str]],
+    professions: Sequence[Sequence[str]],
+    active: bool | None,
+    among: Sequence[str] | None,
+    columns: dict[str, tuple[tuple[str, str], ...]],
+) -> tuple[str, list[object]] | None:
+    """The SQL of a search and its parameters but ``after`` and ``limit``, which come last;
+    ``None`` when nobody can match (no one among, a profession list of no code)."""
+    if any(not codes for codes in professions):
+        return None
+    conditions: _Conditions = []
+    for kind, values in (("family", family), ("given", given), ("name", name)):
+        for value in values:
+            ranges = []
+            for alternative in (value,) if isinstance(value, str) else value:
+                key = name_key(alternative)
+                if not key:
+                    raise SearchError(f"empty {kind} search")
+                ranges.append(_prefix_range(key))
+            if ranges:
+                conditions.append((columns[kind], ranges))
+    if among is not None:
+        sql, params = _among_query(among, conditions, active, professions)
+    else:
+        sql, params = _names_query(conditions, active, professions)
+    return None if sql is None else (sql, params)
+
+
+def _names_query(
+    conditions: _Conditions, active: bool | None, professions: Sequence[Sequence[str]] = ()
+) -> tuple[str, list[object]]:
+    """The search over the whole directory: each name condition a ``UNION`` of index range
+    walks, the conditions ``INTERSECT``ed; each candidate's professions and status then read
+    through its keys. Without names, the first profession list is the walk (``exercice
+    (code_profession, national_id)``, in national-id order from the cursor, stopping at
+    ``limit`` for one code). Parameters ``after`` and ``limit`` come last."""
     params: list[object] = []
-    for columns, ranges in conditions:
-        selects = []
-        for table, column in columns:
-            for low, high in ranges:
-                selects.append(
-                    f"SELECT national_id FROM {table} WHERE {column} >= ? AND {column} < ?"  # noqa: S608
-                )
-                params.extend([low, high])
-        parts.append(" UNION ".join(selects))
-    where = []
-    if parts:
+    where: list[str] = []
+    if conditions:
+        parts = []
+        for columns, ranges in conditions:
+            selects = []
+            for table, column in columns:
+                for low, high in ranges:
+                    selects.append(
+                        f"SELECT national_id FROM {table} WHERE {column} >= ? AND {column} < ?"  # noqa: S608
+                    )
+                    params.extend([low, high])
+            parts.append(" UNION ".join(selects))
         source = " INTERSECT ".join(f"SELECT * FROM ({part})" for part in parts)  # noqa: S608
-        if active is not None:
-            # Each candidate's status read through the primary key: the list of every active
-            # (or inactive) person is never built.
-            where.append(
-                "EXISTS (SELECT 1 FROM person p WHERE p.national_id = s.national_id "
-                "AND p.status = ?)"
-            )
-            params.append("active" if active else "inactive")
+    elif professions:
+        # Not a subquery: SQLite would sort its whole output for the ORDER BY.
+        first, *others = professions
+        where.append(f"s.code_profession IN ({', '.join('?' * len(first))})")
+        params.extend(first)
+        professions = others
+        source = ""
     elif active is True:
         # ``active=true`` alone: the primary key walked in order, stopping at ``limit`` matches
         # (nearly everyone is active).
         source = "SELECT national_id FROM person WHERE status = 'active'"
+        active = None
     elif active is False:
         # ``active=false`` alone: the partial index of the few inactive people, which SQLite
         # uses only for this very literal condition (schema version 3).
         source = "SELECT national_id FROM person WHERE status = 'inactive'"
+        active = None
     else:
         source = "SELECT national_id FROM person"
+    for alternatives in professions:
+        # A few exercices per candidate, through ``exercice (national_id, rank)``: never the
+        # list of a whole profession intersected with the names.
+        marks = ", ".join("?" * len(alternatives))
+        where.append(
+            "EXISTS (SELECT 1 FROM exercice t WHERE t.national_id = s.national_id "  # noqa: S608
+            f"AND t.code_profession IN ({marks}))"
+        )
+        params.extend(alternatives)
+    if active is not None:
+        # Each candidate's status read through the primary key: the list of every active
+        # (or inactive) person is never built.
+        where.append(
+            "EXISTS (SELECT 1 FROM person p WHERE p.national_id = s.national_id AND p.status = ?)"
+        )
+        params.append("active" if active else "inactive")
     where.append("s.national_id > ?")
-    sql = (
-        f"SELECT s.national_id FROM ({source}) s WHERE {' AND '.join(where)} "  # noqa: S608
-        "ORDER BY s.national_id LIMIT ?"
-    )
+    if source:
+        select = f"SELECT s.national_id FROM ({source}) s"  # noqa: S608
+    else:
+        select = "SELECT DISTINCT s.national_id FROM exercice s"
+    sql = f"{select} WHERE {' AND '.join(where)} ORDER BY s.national_id LIMIT ?"  # noqa: S608
     return sql, params
 
 
 def _among_query(
-    among: Sequence[str], conditions: _Conditions, active: bool | None
+    among: Sequence[str],
+    conditions: _Conditions,
+    active: bool | None,
+    professions: Sequence[Sequence[str]] = (),
 ) -> tuple[str | None, list[object]]:
     """The same conditions tested on the people ``among`` only: each person read by its
     primary key, its exercices through ``exercice (national_id, rank)``; parameters ``after``
@@ -246,6 +343,13 @@ def _among_query(
                     tests.append(f"EXISTS (SELECT 1 FROM {table} t WHERE {walk})")  # noqa: S608
                 params.extend([low, high])
         where.append(f"({' OR '.join(tests)})")
+    for codes in professions:
+        marks = ", ".join("?" * len(codes))
+        where.append(
+            "EXISTS (SELECT 1 FROM exercice t WHERE t.national_id = person.national_id "  # noqa: S608
+            f"AND t.code_profession IN ({marks}))"
+        )
+        params.extend(codes)
     where.append("national_id > ?")
     sql = (
         f"SELECT national_id FROM person WHERE {' AND '.join(where)} "  # noqa: S608

@@ -6,11 +6,19 @@ look professionals up here instead of downloading the RASS. Routes (``docs/direc
 
 - ``GET /fhir/v1/metadata`` — CapabilityStatement (no token needed);
 - ``GET /fhir/v1/Practitioner`` — search: ``identifier``, ``name``, ``family``, ``given``,
-  ``_id``, ``active``, ``_count``;
+  ``_id``, ``active``, ``qualification-code``; ``_revinclude=PractitionerRole:practitioner``;
 - ``GET /fhir/v1/Practitioner/<id>`` — read;
 - ``GET /fhir/v1/PractitionerRole`` — search: ``practitioner``, ``role`` (TRE_G15 profession,
-  or ``system|code`` of TRE_R23/R22/R21/R06/R09 together with ``practitioner``), ``_count``;
-- ``GET /fhir/v1/PractitionerRole/<id>`` — read.
+  or ``system|code`` of TRE_R23/R22/R21/R06/R09 together with ``practitioner``);
+  ``_include=PractitionerRole:practitioner``;
+- ``GET /fhir/v1/PractitionerRole/<id>`` — read;
+- both searches: ``_count``, ``_total``, and the ``_cursor`` of their ``next`` links.
+
+Search parameters (https://hl7.org/fhir/R4/search.html): a parameter with a modifier is refused
+(400 ``not-supported``: none is supported), and so is a filter that FHIR R4 or the Annuaire
+Santé defines on the resource and santeid does not apply, or an ``_include``/``_revinclude``
+not served; any other unknown parameter is ignored (lenient handling) unless the client sends
+``Prefer: handling=strict``. The ``self`` link lists only the parameters applied.
 
 Every resource route needs ``Authorization: Bearer <access token>``: a token of a logged-in
 professional or one obtained by a service with the ``client_credentials`` grant (RFC 6749
@@ -22,6 +30,8 @@ resources (FHIR R4 §3.1.0.4.1 "http"). Responses are ``application/fhir+json``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from collections.abc import Iterable
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
@@ -31,6 +41,7 @@ from flask import request
 
 from santeid import error_formats
 from santeid.directory import nomenclatures
+from santeid.directory.search import FHIR_NAME_COLUMNS
 from santeid.directory.search import DirectorySearch
 from santeid.directory.search import SearchError
 from santeid.fhir import JSON_FORMATS
@@ -44,11 +55,101 @@ from santeid.services import services
 PREFIX = "/fhir/v1"
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
-#: Search parameters handled; others are ignored (FHIR R4 §3.1.1.5.7, lenient handling)
-#: unless the client sends ``Prefer: handling=strict``.
-PRACTITIONER_PARAMS = {"identifier", "name", "family", "given", "_id", "active", "_count"}
-ROLE_PARAMS = {"practitioner", "role", "_count"}
-COMMON_PARAMS = {"_cursor", "_format"}
+#: Search parameters applied, by resource type; the CapabilityStatement lists them.
+SEARCH_PARAMS: dict[str, dict[str, str]] = {
+    "Practitioner": {
+        "_id": "token",
+        "identifier": "token",
+        "name": "string",
+        "family": "string",
+        "given": "string",
+        "active": "token",
+        "qualification-code": "token",
+    },
+    "PractitionerRole": {"practitioner": "reference", "role": "token"},
+}
+#: Result parameters of every search (``_cursor``: the keyset position of a ``next`` link).
+RESULT_PARAMS = frozenset({"_count", "_total", "_cursor", "_format"})
+#: ``_include`` / ``_revinclude`` values served, by resource type
+#: (https://hl7.org/fhir/R4/search.html#include); any other is refused.
+INCLUDES: dict[str, dict[str, str]] = {
+    "Practitioner": {"_revinclude": "PractitionerRole:practitioner"},
+    "PractitionerRole": {"_include": "PractitionerRole:practitioner"},
+}
+INCLUDE_PARAMS = ("_include", "_revinclude")
+#: Filters defined on every resource (https://hl7.org/fhir/R4/search.html#all), on the
+#: resource by FHIR R4 (practitioner.html#search, practitionerrole.html#search) or by the
+#: Annuaire Santé API (docs/directory.md, "Differences from the Annuaire Santé") that santeid
+#: does not apply: refused, since ignoring one would answer a wider search as the one asked.
+FILTERS_NOT_SERVED: dict[str, frozenset[str]] = {
+    resource: frozenset(names) - frozenset(SEARCH_PARAMS[resource])
+    | frozenset(
+        {
+            "_content",
+            "_filter",
+            "_has",
+            "_lastUpdated",
+            "_list",
+            "_profile",
+            "_query",
+            "_security",
+            "_since",
+            "_source",
+            "_tag",
+            "_text",
+            "_type",
+        }
+    )
+    for resource, names in {
+        "Practitioner": {
+            "address",
+            "address-city",
+            "address-country",
+            "address-postalcode",
+            "address-state",
+            "address-use",
+            "communication",
+            "email",
+            "gender",
+            "phone",
+            "phonetic",
+            "telecom",
+            # Annuaire Santé v1 and v2
+            "as-sp-data-information-system",
+            "as-sp-data-registration-authority",
+            "data-information-system",
+            "data-registration-authority",
+            "identifier-type",
+            "mailbox-mss",
+            "number-smartcard",
+        },
+        "PractitionerRole": {
+            "_id",
+            "active",
+            "date",
+            "email",
+            "endpoint",
+            "identifier",
+            "location",
+            "organization",
+            "phone",
+            "service",
+            "specialty",
+            "telecom",
+            # Annuaire Santé v1
+            "family",
+            "given",
+            "mailbox-mss",
+            "name",
+            "number-smartcard",
+            "speciality",
+            "type-smartcard",
+        },
+    }.items()
+}
+#: Parameters whose empty alternatives are no condition (:func:`_names`).
+NAME_PARAMS = frozenset({"name", "family", "given"})
+TOTAL_MODES = ("none", "estimate", "accurate")
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +226,76 @@ def _authenticate() -> dict:
         ) from None
 
 
-def _check_params(allowed: set[str]) -> None:
-    unknown = sorted(set(request.args) - allowed - COMMON_PARAMS)
+def _served(resource_type: str) -> frozenset[str]:
+    return (
+        frozenset(SEARCH_PARAMS[resource_type]) | RESULT_PARAMS | frozenset(INCLUDES[resource_type])
+    )
+
+
+def _check_params(resource_type: str) -> None:
+    """Refuse what this search cannot apply as asked (https://hl7.org/fhir/R4/search.html):
+    any modifier ("a server SHALL reject any search request that contains a search parameter
+    with an unsupported modifier"), a filter not served (:data:`FILTERS_NOT_SERVED`), an
+    include not served; unknown parameters only with ``Prefer: handling=strict``."""
+    served = _served(resource_type)
+    for key in request.args:
+        name, colon, modifier = key.partition(":")
+        if colon:
+            raise FhirError(
+                400,
+                "not-supported",
+                f"search parameter {name!r}: modifier :{modifier} is not supported",
+            )
+        if key in FILTERS_NOT_SERVED[resource_type]:
+            raise FhirError(
+                400,
+                "not-supported",
+                f"search parameter {key!r} is not supported on {resource_type}",
+            )
+    for key in INCLUDE_PARAMS:
+        for value in request.args.getlist(key):
+            if value and value != INCLUDES[resource_type].get(key):
+                raise FhirError(
+                    400, "not-supported", f"{key}={value} is not supported on {resource_type}"
+                )
+    unknown = sorted(set(request.args) - served)
     if unknown and "handling=strict" in request.headers.get("Prefer", ""):
         raise FhirError(400, "not-supported", f"unsupported search parameter(s): {unknown}")
     fmt = request.args.get("_format")
     if fmt and fmt not in JSON_FORMATS:
         raise FhirError(406, "not-supported", "only JSON is served (_format=json)")
+    total = request.args.get("_total")
+    if total and total not in TOTAL_MODES:
+        raise FhirError(400, "invalid", f"_total must be one of {', '.join(TOTAL_MODES)}")
+
+
+def _applied(resource_type: str) -> list[tuple[str, str]]:
+    """The parameters this search applies, in the request's order: served, and not empty
+    (an empty value, or a name of only empty alternatives, is no condition)."""
+    served = _served(resource_type)
+    return [
+        (key, value)
+        for key, value in request.args.items(multi=True)
+        if key in served and value != "" and (key not in NAME_PARAMS or any(value.split(",")))
+    ]
+
+
+def _includes(resource_type: str, key: str) -> bool:
+    """Whether the served ``key`` (``_include`` or ``_revinclude``) is asked."""
+    wanted = INCLUDES[resource_type].get(key)
+    return wanted is not None and wanted in request.args.getlist(key)
+
+
+def _total(count_all: Callable[[], int], matches: int, more: bool) -> int | None:
+    """``Bundle.total`` (https://hl7.org/fhir/R4/search.html#total): with ``_total=accurate``
+    every match counted (``count_all()``, a walk of them all), with ``none`` never; else when
+    the whole result is on this first page, where it costs nothing."""
+    mode = request.args.get("_total") or "estimate"
+    if mode == "accurate":
+        return count_all()
+    if mode == "none" or more or request.args.get("_cursor"):
+        return None
+    return matches
 
 
 def _count() -> int:
@@ -175,8 +339,11 @@ def _url(path: str, params: dict | list) -> str:
     return f"{request.host_url.rstrip('/')}{PREFIX}{path}" + (f"?{query}" if query else "")
 
 
-def _self_and_next(path: str, last: str | None) -> tuple[str, str | None]:
-    params = [(k, v) for k, v in request.args.items(multi=True)]
+def _self_and_next(resource_type: str, last: str | None) -> tuple[str, str | None]:
+    """The ``self`` link (the parameters applied, https://hl7.org/fhir/R4/search.html#conformance)
+    and, with ``last``, the ``next`` link: the same parameters, ``_cursor=last``."""
+    path = f"/{resource_type}"
+    params = _applied(resource_type)
     self_url = _url(path, params)
     if last is None:
         return self_url, None
@@ -190,7 +357,20 @@ def _search() -> DirectorySearch:
 
 @bp.get("/metadata")
 def metadata() -> Response:
-    """CapabilityStatement (FHIR R4 §3.1.0.10): what this server answers."""
+    """CapabilityStatement (FHIR R4 §3.1.0.10): what this server answers, exactly."""
+    served = []
+    for resource_type, params in SEARCH_PARAMS.items():
+        entry: dict = {
+            "type": resource_type,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+        }
+        includes = INCLUDES[resource_type]
+        if "_include" in includes:
+            entry["searchInclude"] = [includes["_include"]]
+        if "_revinclude" in includes:
+            entry["searchRevInclude"] = [includes["_revinclude"]]
+        entry["searchParam"] = [{"name": n, "type": t} for n, t in params.items()]
+        served.append(entry)
     statement = capability_statement(
         software="santeid",
         description="santeid professionals directory (Annuaire Santé-shaped)",
@@ -201,31 +381,7 @@ def metadata() -> Response:
                 "description": "Bearer access token from the santeid token endpoint "
                 "(authorization code or client_credentials)"
             },
-            "resource": [
-                {
-                    "type": "Practitioner",
-                    "interaction": [{"code": "read"}, {"code": "search-type"}],
-                    "searchParam": [
-                        {"name": n, "type": t}
-                        for n, t in (
-                            ("_id", "token"),
-                            ("identifier", "token"),
-                            ("name", "string"),
-                            ("family", "string"),
-                            ("given", "string"),
-                            ("active", "token"),
-                        )
-                    ],
-                },
-                {
-                    "type": "PractitionerRole",
-                    "interaction": [{"code": "read"}, {"code": "search-type"}],
-                    "searchParam": [
-                        {"name": "practitioner", "type": "reference"},
-                        {"name": "role", "type": "token"},
-                    ],
-                },
-            ],
+            "resource": served,
         },
     )
     return fhir_response(statement)
@@ -240,13 +396,71 @@ def practitioner_read(resource: str) -> Response:
     return fhir_response(resources.practitioner(professional))
 
 
+PROFESSION_SYSTEM = nomenclatures.fhir_system("TRE_G15-ProfessionSante")
+#: Fields written in ``Practitioner.qualification`` other than the profession.
+OTHER_QUALIFICATIONS = (
+    "code_categorie_professionnelle",
+    "code_savoir_faire",
+    "code_type_savoir_faire",
+)
+
+Token = tuple[str | None, str]
+
+
+def _token(raw: str) -> Token:
+    """``system|code`` → ``(system, code)``; a bare code → ``(None, code)`` (any system);
+    ``|code`` → ``("", code)`` (no system) — https://hl7.org/fhir/R4/search.html#token."""
+    system, bar, code = raw.rpartition("|")
+    return (system if bar else None), code
+
+
+def _coding_matches(codings: Iterable[dict], token: Token) -> bool:
+    system, code = token
+    return any(c["code"] == code and system in (None, c.get("system")) for c in codings)
+
+
+def _qualification_professions(repetitions: list[list[Token]]) -> list[list[str]]:
+    """``qualification-code`` over the whole directory: the TRE_G15 codes of each repetition
+    (its alternatives OR, repetitions AND), searched through the professions' index.
+
+    A code of another qualification list (category, savoir-faire, its type) is not indexed:
+    asked with its system, or bare while it is also a code of such a list (``80`` is a
+    profession and a TRE_G13 orientation), the search is refused unless ``identifier`` or
+    ``_id`` narrows it. A system no qualification is written with matches nothing."""
+    professions = []
+    for alternatives in repetitions:
+        codes = []
+        for system, code in alternatives:
+            if not code:
+                continue
+            if system == PROFESSION_SYSTEM or (
+                system is None
+                and not any(nomenclatures.is_known(f, code) for f in OTHER_QUALIFICATIONS)
+            ):
+                codes.append(code)
+            elif system is None or any(
+                system in nomenclatures.systems_of(f) for f in OTHER_QUALIFICATIONS
+            ):
+                shown = code if system is None else f"{system}|{code}"
+                raise FhirError(
+                    400,
+                    "not-supported",
+                    f"qualification-code={shown}: over the whole directory only TRE_G15 "
+                    "professions are searched (give their system for a code that is also "
+                    "another list's); other qualifications need identifier or _id",
+                )
+        professions.append(codes)
+    return professions
+
+
 @bp.get("/Practitioner")
 def practitioner_search() -> Response:
     _authenticate()
-    _check_params(PRACTITIONER_PARAMS)
+    _check_params("Practitioner")
     count = _count()
     after = request.args.get("_cursor", "")
     search = _search()
+    directory = services().directory
     identifiers = _tokens("identifier") + [(None, v) for v in _any_of("_id")]
     active = None
     if request.args.get("active") is not None:
@@ -254,42 +468,82 @@ def practitioner_search() -> Response:
         if value not in ("true", "false"):
             raise FhirError(400, "invalid", "active must be true or false")
         active = value == "true"
-    try:
+    qualifications = [[_token(raw) for raw in values] for values in _values("qualification-code")]
+    professions: list[list[str]] = []
+    among = None
+    if identifiers:
         # With an identifier: the people it designates, each checked against the other
         # conditions (parameters AND, docs/directory.md) — never a capped list of matches.
-        among = (
-            search.by_identifiers(
-                (system, resources.national_id_of(value) if system is None else value)
-                for system, value in identifiers
-            )
-            if identifiers
-            else None
+        # Their qualifications are read from their resources: every system is searched.
+        among = search.by_identifiers(
+            (system, resources.national_id_of(value) if system is None else value)
+            for system, value in identifiers
         )
+        if qualifications:
+            among = [
+                national_id
+                for national_id in among
+                if (professional := directory.get(national_id)) is not None
+                and _qualified(resources.practitioner(professional), qualifications)
+            ]
+    elif qualifications:
+        professions = _qualification_professions(qualifications)
+    name, family, given = _names("name"), _names("family"), _names("given")
+    try:
         ids = search.by_names(
-            name=_names("name"),
-            family=_names("family"),
-            given=_names("given"),
+            name=name,
+            family=family,
+            given=given,
+            professions=professions,
             active=active,
             among=among,
             after=after,
             limit=count + 1,
+            columns=FHIR_NAME_COLUMNS,
         )
     except SearchError as exc:
         raise FhirError(400, "invalid", str(exc)) from None
     more = len(ids) > count
     ids = ids[:count]
-    directory = services().directory
-    entries = []
+    matches: list[tuple[str, dict]] = []
+    included: list[tuple[str, dict]] = []
+    revinclude = _includes("Practitioner", "_revinclude")
     for national_id in ids:
         professional = directory.get(national_id)
         if professional is not None:
             resource = resources.practitioner(professional)
-            entries.append((_url(f"/Practitioner/{resource['id']}", []), resource))
-    self_url, next_url = _self_and_next("/Practitioner", ids[-1] if more else None)
-    total = None if more or after else len(entries)
+            matches.append((_url(f"/Practitioner/{resource['id']}", []), resource))
+            if revinclude:
+                included.extend(_role_entries(resources.practitioner_roles(professional)))
+    self_url, next_url = _self_and_next("Practitioner", ids[-1] if more else None)
+
+    def count_all() -> int:
+        return search.count(
+            name=name,
+            family=family,
+            given=given,
+            professions=professions,
+            active=active,
+            among=among,
+            columns=FHIR_NAME_COLUMNS,
+        )
+
+    total = _total(count_all, len(matches), more)
     return fhir_response(
-        resources.searchset(entries, self_url=self_url, next_url=next_url, total=total)
+        resources.searchset(
+            matches, included=included, self_url=self_url, next_url=next_url, total=total
+        )
     )
+
+
+def _qualified(practitioner: dict, repetitions: list[list[Token]]) -> bool:
+    """Whether a Practitioner's qualifications match every repetition of the tokens."""
+    codings = [c for q in practitioner.get("qualification", []) for c in q["code"]["coding"]]
+    return all(any(_coding_matches(codings, t) for t in tokens) for tokens in repetitions)
+
+
+def _role_entries(roles: Iterable[dict]) -> list[tuple[str, dict]]:
+    return [(_url(f"/PractitionerRole/{role['id']}", []), role) for role in roles]
 
 
 @bp.get("/PractitionerRole/<path:resource>")
@@ -312,70 +566,109 @@ ROLE_SYSTEMS = {
     nomenclatures.fhir_system("TRE_R06-SectionTableauCNOP"): "code_section_pharmacien",
     nomenclatures.fhir_system("TRE_R09-CategorieProfessionnelle"): "code_categorie_professionnelle",
 }
-PROFESSION_SYSTEM = nomenclatures.fhir_system("TRE_G15-ProfessionSante")
 
 
-def _role_matches(role: dict, tokens: list[tuple[str | None, str]]) -> bool:
+def _role_matches(role: dict, repetitions: list[list[Token]]) -> bool:
+    """Whether a role's codes match every repetition of ``role`` (one of its alternatives)."""
     codings = [c for concept in role.get("code", []) for c in concept["coding"]]
-    for system, code in tokens:
-        wanted = PROFESSION_SYSTEM if system is None else system
-        if any(c["system"] == wanted and c["code"] == code for c in codings):
-            return True
-    return False
+    return all(any(_coding_matches(codings, t) for t in tokens) for tokens in repetitions)
+
+
+def _role_professions(repetitions: list[list[Token]]) -> list[str]:
+    """``role`` over the whole directory: the TRE_G15 codes a role must have, through the
+    professions' index — every repetition's alternatives, intersected (a role has one
+    profession). Any other code (a bare one of another role list, ``E``, ``S``…, included)
+    is refused without ``practitioner``."""
+    wanted: set[str] | None = None
+    for tokens in repetitions:
+        codes = set()
+        for system, code in tokens:
+            if system == PROFESSION_SYSTEM or (
+                system is None
+                and not any(nomenclatures.is_known(f, code) for f in ROLE_SYSTEMS.values())
+            ):
+                codes.add(code)
+            else:
+                raise FhirError(
+                    400,
+                    "not-supported",
+                    "a role other than a profession (TRE_G15) needs a practitioner parameter",
+                )
+        wanted = codes if wanted is None else wanted & codes
+    return sorted(wanted or ())
 
 
 @bp.get("/PractitionerRole")
 def practitioner_role_search() -> Response:
     _authenticate()
-    _check_params(ROLE_PARAMS)
+    _check_params("PractitionerRole")
     count = _count()
     after = request.args.get("_cursor", "")
     references = [
         resources.national_id_of(item.rpartition("/")[2]) for item in _any_of("practitioner")
     ]
-    roles_wanted = _tokens("role")
-    for system, _ in roles_wanted:
+    # Repetitions AND, comma-separated alternatives OR; a bare code is any system's
+    # (https://hl7.org/fhir/R4/search.html#token).
+    roles_wanted = [[_token(raw) for raw in values] for values in _values("role")]
+    for system, _ in (token for tokens in roles_wanted for token in tokens):
         if system not in (None, PROFESSION_SYSTEM) and system not in ROLE_SYSTEMS:
             raise FhirError(400, "not-supported", f"role system {system!r} is not supported")
-    professions = [code for system, code in roles_wanted if system in (None, PROFESSION_SYSTEM)]
     if not references and not roles_wanted:
         raise FhirError(400, "invalid", "search PractitionerRole by practitioner or role")
-    if not references and len(professions) != len(roles_wanted):
-        raise FhirError(
-            400,
-            "not-supported",
-            "a role other than a profession (TRE_G15) needs a practitioner parameter",
-        )
+    professions = [] if references else _role_professions(roles_wanted)
     directory = services().directory
+    search = _search()
+
+    def roles_of(national_id: str) -> list[dict]:
+        professional = directory.get(national_id)
+        if professional is None:
+            return []
+        return [
+            role
+            for role in resources.practitioner_roles(professional)
+            if not roles_wanted or _role_matches(role, roles_wanted)
+        ]
+
     if references:
         ids = sorted({i for i in references if i > after})
     else:
-        ids = _search().by_profession(professions, after=after, limit=count + 1)
+        ids = search.by_profession(professions, after=after, limit=count + 1)
     # A page holds the roles of whole practitioners, at most _count roles unless a single
     # practitioner has more; the cursor is the last practitioner shown.
-    entries: list[tuple[str, dict]] = []
+    matches: list[tuple[str, dict]] = []
+    shown: list[str] = []
     last: str | None = None
     more = False
     for national_id in ids:
-        professional = directory.get(national_id)
-        roles = []
-        if professional is not None:
-            roles = [
-                role
-                for role in resources.practitioner_roles(professional)
-                if not roles_wanted or _role_matches(role, roles_wanted)
-            ]
-        if entries and len(entries) + len(roles) > count:
+        roles = roles_of(national_id)
+        if matches and len(matches) + len(roles) > count:
             more = True
             break
-        entries.extend((_url(f"/PractitionerRole/{role['id']}", []), role) for role in roles)
+        matches.extend(_role_entries(roles))
         last = national_id
+        if roles:
+            shown.append(national_id)
     else:
         more = not references and len(ids) > count
-    self_url, next_url = _self_and_next("/PractitionerRole", last if more else None)
-    total = None if more or after else len(entries)
+    included: list[tuple[str, dict]] = []
+    if _includes("PractitionerRole", "_include"):
+        for national_id in shown:
+            professional = directory.get(national_id)
+            if professional is not None:
+                resource = resources.practitioner(professional)
+                included.append((_url(f"/Practitioner/{resource['id']}", []), resource))
+
+    def count_all() -> int:
+        if references:
+            return sum(len(roles_of(i)) for i in set(references))
+        return search.count_roles(professions)
+
+    self_url, next_url = _self_and_next("PractitionerRole", last if more else None)
+    total = _total(count_all, len(matches), more)
     return fhir_response(
-        resources.searchset(entries, self_url=self_url, next_url=next_url, total=total)
+        resources.searchset(
+            matches, included=included, self_url=self_url, next_url=next_url, total=total
+        )
     )
 
 

@@ -9,10 +9,12 @@ situations. santeid follows its identifier systems and NOS coding systems:
   with FR Core's ``fr-core-cs-v2-0203``; the other identifiers of *Autres identifiants*
   (docs/reference/pro-sante-connect.md
   §10) follow as ``IDNPS`` identifiers with ``use: old`` (former ADELI numbers…);
-- ``Practitioner.name``: the civil-status name (``official``, prefix = TRE_R81 civilité);
-  ``qualification``: one per exercice (profession TRE_G15 + category TRE_R09) and one per
-  savoir-faire (TRE_R38… + type TRE_R04), as the Annuaire Santé's ``exercicePro`` and
-  ``savoirFaire`` slices;
+- ``Practitioner.name``: the civility only (``official``, prefix = TRE_R81 civilité), as the
+  Annuaire Santé v1 ("Le nom et le prénom d'exercice du professionnel sont restitués au niveau
+  de la ressource PractitionerRole", docs/directory.md "Resources"): the civil-status names of
+  the extract stay out, as the birth date; ``qualification``: one per exercice (profession
+  TRE_G15 + category TRE_R09) and one per savoir-faire (TRE_R38… + type TRE_R04), as the
+  Annuaire Santé's ``exercicePro`` and ``savoirFaire`` slices;
 - ``PractitionerRole``: one per situation d'exercice (or one per exercice without situation),
   carrying the exercice's profession, category and exercice name (extension
   ``as-ext-practitionerrole-name``), the situation's mode (TRE_R23), genre (TRE_R22), fonction
@@ -122,11 +124,6 @@ def practitioner(professional: Professional) -> dict:
                     "value": other.identifiant,
                 }
             )
-    name: dict = {"use": "official", "family": p.family_name}
-    if p.given_names:
-        name["given"] = list(p.given_names)
-    if p.code_civilite:
-        name["prefix"] = [p.code_civilite]
     qualifications = []
     for exercice in p.exercices:
         codings = [_coding("code_profession", exercice.code_profession)]
@@ -145,8 +142,9 @@ def practitioner(professional: Professional) -> dict:
         "id": resource_id(p.national_id),
         "identifier": identifiers,
         "active": p.is_active,
-        "name": [name],
     }
+    if p.code_civilite:
+        resource["name"] = [{"use": "official", "prefix": [p.code_civilite]}]
     if qualifications:
         resource["qualification"] = qualifications
     return resource
@@ -223,11 +221,15 @@ def _role(
 def searchset(
     entries: Iterable[tuple[str, dict]],
     *,
+    included: Iterable[tuple[str, dict]] = (),
     self_url: str,
     next_url: str | None,
     total: int | None,
 ) -> dict:
-    """A ``searchset`` Bundle (FHIR R4 §3.1.1.4) of ``(fullUrl, resource)`` pairs."""
+    """A ``searchset`` Bundle (FHIR R4 §3.1.1.4) of ``(fullUrl, resource)`` pairs: the
+    matches (search mode ``match``), then the resources ``_include``/``_revinclude`` asked
+    for (mode ``include``, https://hl7.org/fhir/R4/search.html#include); ``total`` counts the
+    matches only."""
     bundle: dict = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -241,8 +243,9 @@ def searchset(
         links.append({"relation": "next", "url": next_url})
     bundle["link"] = links
     entry = [
-        {"fullUrl": url, "resource": resource, "search": {"mode": "match"}}
-        for url, resource in entries
+        {"fullUrl": url, "resource": resource, "search": {"mode": mode}}
+        for mode, pairs in (("match", entries), ("include", included))
+        for url, resource in pairs
     ]
     if entry:
         bundle["entry"] = entry

@@ -141,6 +141,18 @@ def table_of(field: str, code: str) -> str:
     return get(FIELD_TABLES[field][0]).name
 
 
+@functools.cache
+def systems_of(field: str) -> frozenset[str]:
+    """Every FHIR CodeSystem URL a code of ``field`` is written with: its lists' own and, for a
+    merged list, the tables its codes come from (:func:`table_of`, :func:`fhir_system`)."""
+    systems = set()
+    for short in FIELD_TABLES[field]:
+        nomenclature = get(short)
+        systems.add(fhir_system(nomenclature.name))
+        systems.update(fhir_system(nomenclature.table_of(code)) for code in nomenclature.codes)
+    return frozenset(systems)
+
+
 class CodeReport:
     """Counts unknown codes per ``(field, code)``; cheap to feed millions of rows."""
 
