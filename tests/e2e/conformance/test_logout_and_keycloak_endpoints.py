@@ -275,6 +275,8 @@ def test_backchannel_logout_token_reaches_the_receiver(server):
     id_token = jwt.decode(tokens["id_token"], keys, algorithms=["RS256"]).claims
     claims = logout.claims
     assert logout.header["typ"] == "logout+jwt"
+    # Keycloak's LogoutToken sets its type claim, as every Keycloak token has one.
+    assert claims["typ"] == "Logout"
     assert claims["iss"] == server["issuer"]
     assert claims["aud"] == "rp-backchannel"
     assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
