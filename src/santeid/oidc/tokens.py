@@ -439,7 +439,9 @@ class TokenService:
         }
 
     # -- verifying ----------------------------------------------------------
-    def _verified_claims(self, token: str, expected_typ: str, algs=None) -> dict:
+    def _verified_claims(
+        self, token: str, expected_typ: str, algs=None, *, check_expiry: bool = True
+    ) -> dict:
         if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
             raise TokenError("malformed token")
         try:
@@ -451,7 +453,7 @@ class TokenService:
         if claims.get("typ") != expected_typ:
             raise TokenError(f"not a {expected_typ} token")
         exp = claims.get("exp")
-        if not isinstance(exp, int) or exp <= self.clock():
+        if check_expiry and (not isinstance(exp, int) or exp <= self.clock()):
             raise TokenError("token expired")
         return claims
 
@@ -477,6 +479,13 @@ class TokenService:
         if record is None:
             raise TokenError("unknown refresh token")
         return claims, record.data
+
+    def logout_refresh_token_claims(self, token: str) -> dict:
+        """Claims of a refresh token of ours presented to the refresh-token logout: its
+        signature, issuer and type hold, expired or not, its server record gone or not —
+        Keycloak's ``LogoutEndpoint`` verifies it without checking expiry
+        (docs/reference/keycloak-behaviour.md, "Logout")."""
+        return self._verified_claims(token, "Refresh", REFRESH_TOKEN_ALGS, check_expiry=False)
 
     def id_token_hint_claims(self, token: str) -> dict | None:
         """Claims of an ID token we issued, expired or not (OIDC Core §3.1.2.1, RP-Initiated

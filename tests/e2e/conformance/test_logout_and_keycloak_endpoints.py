@@ -19,6 +19,7 @@ import http.server
 import json
 import re
 import threading
+import time
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -52,22 +53,28 @@ def server(tmp_path_factory, redis_server):
         args=["--workers", "2"],
         SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/11",
     ) as process:
-        discovery = requests.get(
-            f"{process.issuer}/.well-known/wallet-openid-configuration", timeout=5
-        ).json()
-        professionals = [
-            p["national_id"]
-            for p in json.loads(process.cli("directory", "list", "--json").stdout)
-            if p["sandbox_auto_approve"] and p.get("status", "active") == "active"
-        ]
-        yield {
-            "base": process.base,
-            "issuer": process.issuer,
-            "process": process,
-            "discovery": discovery,
-            "professional": professionals[0],
-            "other_professional": professionals[1],
-        }
+        yield described(process)
+
+
+def described(process) -> dict:
+    """What the tests read of a running server: its URLs, discovery document and two sandbox
+    professionals approved at once."""
+    discovery = requests.get(
+        f"{process.issuer}/.well-known/wallet-openid-configuration", timeout=5
+    ).json()
+    professionals = [
+        p["national_id"]
+        for p in json.loads(process.cli("directory", "list", "--json").stdout)
+        if p["sandbox_auto_approve"] and p.get("status", "active") == "active"
+    ]
+    return {
+        "base": process.base,
+        "issuer": process.issuer,
+        "process": process,
+        "discovery": discovery,
+        "professional": professionals[0],
+        "other_professional": professionals[1],
+    }
 
 
 def register(server, client_id: str, **metadata) -> dict:
@@ -253,6 +260,40 @@ def test_refresh_token_logout_ends_the_session(server):
     assert userinfo.status_code == 401
     silent = callback(browser.get(browser.authorize_url(prompt="none")))
     assert silent["error"] == "login_required"
+
+
+def test_an_expired_refresh_token_still_ends_its_session(tmp_path):
+    """Keycloak's refresh-token logout checks the token's signature, not its expiry: the
+    session it names ends and the answer is 204 (docs/reference/keycloak-behaviour.md,
+    Logout) — a service whose refresh token lapsed can still log its professional out."""
+    with santeid_process(
+        tmp_path, SANTEID_STORE_URL="memory://", SANTEID_REFRESH_TOKEN_LIFETIME="2"
+    ) as process:
+        server = described(process)
+        register(server, "rp-expired-logout")
+        browser = Browser(server, "rp-expired-logout")
+        tokens = browser.login()
+        time.sleep(tokens["refresh_expires_in"] + 1)
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        expired = token_request(server, "rp-expired-logout", refresh)
+        assert expired.json()["error_description"] == "Token is not active"
+        response = requests.post(
+            server["discovery"]["end_session_endpoint"],
+            data={"refresh_token": tokens["refresh_token"]},
+            auth=("rp-expired-logout", SECRET),
+            timeout=10,
+        )
+        assert response.status_code == 204, response.text
+        silent = callback(browser.get(browser.authorize_url(prompt="none")))
+        assert silent["error"] == "login_required"
+        # Once more, its session already over: 204 again, as Keycloak when it finds none.
+        again = requests.post(
+            server["discovery"]["end_session_endpoint"],
+            data={"refresh_token": tokens["refresh_token"]},
+            auth=("rp-expired-logout", SECRET),
+            timeout=10,
+        )
+        assert again.status_code == 204
 
 
 def test_backchannel_logout_token_reaches_the_receiver(server):
