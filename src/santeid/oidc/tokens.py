@@ -66,6 +66,13 @@ class TokenError(Exception):
     """A token that cannot be accepted: unsigned by us, expired, revoked or malformed."""
 
 
+#: What :meth:`TokenService.verify_access_token` says of an access token whose grant ended
+#: with it (a logout of its session, its refresh token revoked, a refused reuse, a replayed
+#: code) rather than being revoked alone: Keycloak's userinfo words the two apart
+#: (docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation").
+GRANT_ENDED = "the session or grant of the token has ended"
+
+
 class RefreshRefused(TokenError):
     """A refresh token the token endpoint refuses; the message is Keycloak's
     ``error_description`` for the ``invalid_grant`` (docs/reference/keycloak-behaviour.md)."""
@@ -458,16 +465,19 @@ class TokenService:
         return claims
 
     def verify_access_token(self, token: str) -> dict:
-        """Claims of a live access token of ours (RFC 6750 §3.1 ``invalid_token`` otherwise)."""
+        """Claims of a live access token of ours (RFC 6750 §3.1 ``invalid_token`` otherwise):
+        revoked alone, "token revoked"; with its grant, :data:`GRANT_ENDED`."""
         claims = self._verified_claims(token, "Bearer")
-        if self.is_denied(claims):
-            raise TokenError("token revoked")
+        self.check_not_denied(claims)
         return claims
 
-    def is_denied(self, claims: dict) -> bool:
-        """The access token of ``claims`` is on the deny list (revoked, or its family was)."""
+    def check_not_denied(self, claims: dict) -> None:
+        """Raise ``TokenError`` if the access token of ``claims`` is on the deny list: revoked
+        alone, "token revoked"; with its family, :data:`GRANT_ENDED`."""
         key = store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti")))
-        return self.store.get(key) is not None
+        denial = self.store.get(key)
+        if denial is not None:
+            raise TokenError(GRANT_ENDED if denial.get("reason") == "family" else "token revoked")
 
     def _deny_access_token(self, jti: str, reason: str, lifetime: int) -> None:
         self.store.put(store_keys.REVOKED_ACCESS_TOKEN.key(jti), {"reason": reason}, lifetime)

@@ -41,6 +41,11 @@ SECRET = "a-long-secret-for-the-logout-conformance-test"
 REDIRECT_URI = "https://service.example.org/callback"
 WEB_ORIGIN = "https://service.example.org"
 SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+#: Keycloak's userinfo answer to an access token whose session was logged out.
+USER_SESSION_NOT_FOUND = {
+    "error": "invalid_request",
+    "error_description": "User session not found or doesn't have client attached on it",
+}
 
 
 # -- fixtures --------------------------------------------------------------------------------
@@ -257,7 +262,14 @@ def test_refresh_token_logout_ends_the_session(server):
         headers={"Authorization": "Bearer " + tokens["access_token"]},
         timeout=10,
     )
+    # The token itself verifies; its session is gone: Keycloak's UserInfoEndpoint words that
+    # apart from "Token verification failed".
     assert userinfo.status_code == 401
+    assert userinfo.json() == USER_SESSION_NOT_FOUND
+    assert userinfo.headers["WWW-Authenticate"] == (
+        'Bearer realm="esante-wallet", error="invalid_request", '
+        'error_description="User session not found or doesn\'t have client attached on it"'
+    )
     silent = callback(browser.get(browser.authorize_url(prompt="none")))
     assert silent["error"] == "login_required"
 
