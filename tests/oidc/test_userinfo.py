@@ -56,7 +56,25 @@ def test_userinfo_with_post_header_and_post_body(flow, client):
     assert json.loads(by_header.data) == json.loads(by_body.data)
 
 
-def test_userinfo_refuses_two_ways_of_sending_the_token(flow, client):
+def test_userinfo_reads_the_header_before_the_form(flow, client):
+    """Keycloak's userinfo POST: a Bearer header's token, the form's only without one."""
+    tokens = flow.full_login()
+
+    def post(authorization: str, form_token: str) -> int:
+        headers = {"Authorization": authorization}
+        data = {"access_token": form_token}
+        return client.post(f"{OIDC}/userinfo", headers=headers, data=data).status_code
+
+    access = tokens["access_token"]
+    assert post(f"Bearer {access}", access) == 200
+    assert post(f"Bearer {access}", "not-a-token") == 200
+    assert post("Bearer not-a-token", access) == 401
+    assert post("Basic eDp5", access) == 200
+
+
+def test_userinfo_rfc6750_setting_refuses_two_ways_of_sending_the_token(app, flow, client):
+    """RFC 6750 §3.1: a token sent in more than one way is an invalid_request."""
+    app.extensions["santeid"].settings.keycloak.userinfo_errors = "rfc6750"
     tokens = flow.full_login()
     response = client.post(
         f"{OIDC}/userinfo",

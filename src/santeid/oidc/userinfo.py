@@ -2,7 +2,9 @@
 (docs/reference/pro-sante-connect.md §9).
 
 The Bearer token comes in the ``Authorization`` header or, for POST, in the form body
-(RFC 6750 §2.1–2.2; using both is an ``invalid_request``), read by the one resource protector
+(RFC 6750 §2.1–2.2). Sent both ways, Keycloak reads the header's and ignores the form's
+(``UserInfoEndpoint.issueUserInfoPost``); with ``userinfo_errors = "rfc6750"`` that is an
+``invalid_request`` (RFC 6750 §3.1). It is read by the one resource protector
 (``santeid.oidc.protector``), which also checks certificate-bound tokens (RFC 8705 §3).
 Errors are Keycloak's (docs/reference/keycloak-behaviour.md, "Userinfo"): no token is
 400 ``invalid_request`` "Token not provided" without a challenge; an invalid, expired or
@@ -83,7 +85,10 @@ def _refusal(exc: OAuth2Error):
 
 def userinfo():
     svc = services()
-    guard = protector.access_token_protector(svc.tokens, accept_form_token=True)
+    header_first = svc.settings.keycloak.userinfo_errors == "keycloak"
+    guard = protector.access_token_protector(
+        svc.tokens, accept_form_token=True, header_first=header_first
+    )
     try:
         claims = guard.token(protector.ProtectedRequest.from_flask(accept_form_token=True))
     except OAuth2Error as exc:
