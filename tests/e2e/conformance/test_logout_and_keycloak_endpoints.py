@@ -2,8 +2,11 @@
 logout and the other endpoints Keycloak serves, each checked against Keycloak's answer
 (docs/reference/keycloak-behaviour.md: Logout, Realm endpoints, Discovery):
 
-* RP-initiated logout returning to a *login* redirect URI (Keycloak's "+" rule);
-* the adapters' refresh-token logout (``POST …/logout``, 204);
+* RP-initiated logout returning to a *login* redirect URI (Keycloak's "+" rule), by GET or by
+  the relying party's form POST; when the browser is asked to confirm, and Keycloak's error
+  pages;
+* the adapters' refresh-token logout (``POST …/logout``, 204), an expired token included;
+* userinfo with the access token of a session logged out;
 * OIDC Back-Channel Logout 1.0 delivered to a local receiver, the logout token verified
   against the JWKS; Front-Channel Logout 1.0 iframes;
 * CORS preflight and actual requests for registered web origins;
@@ -15,6 +18,7 @@ logout and the other endpoints Keycloak serves, each checked against Keycloak's 
 from __future__ import annotations
 
 import base64
+import html
 import http.server
 import json
 import re
@@ -22,6 +26,7 @@ import threading
 import time
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
+from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import pytest
@@ -235,6 +240,116 @@ def test_logout_returns_to_the_login_redirect_uri(server):
     assert response.headers["Location"] == f"{REDIRECT_URI}?state=logout-state"
     silent = callback(browser.get(browser.authorize_url(prompt="none")))
     assert silent["error"] == "login_required"
+
+
+def _page_text(response: requests.Response) -> str:
+    return html.unescape(response.text)
+
+
+def _still_logged_in(browser: Browser) -> bool:
+    return "code" in callback(browser.get(browser.authorize_url(prompt="none")))
+
+
+def test_logout_without_a_browser_session_returns_at_once(server):
+    """Keycloak skips the confirmation when a ``client_id`` and its registered
+    ``post_logout_redirect_uri`` come without ``id_token_hint`` from a browser without a
+    session: there is nothing to log out. The same request as a form POST (RP-Initiated
+    Logout 1.0 §2: the OP supports GET and POST) is answered alike."""
+    register(server, "rp-logout-nobody")
+    params = {
+        "client_id": "rp-logout-nobody",
+        "post_logout_redirect_uri": REDIRECT_URI,
+        "state": "s1",
+    }
+    endpoint = server["discovery"]["end_session_endpoint"]
+    anonymous = Browser(server, "rp-logout-nobody")
+    got = anonymous.get(endpoint, params=params)
+    assert got.status_code == 302, got.text
+    assert got.headers["Location"] == f"{REDIRECT_URI}?state=s1"
+    posted = anonymous.http.post(endpoint, data=params, allow_redirects=False, timeout=10)
+    assert posted.status_code == 302, posted.text
+    assert posted.headers["Location"] == f"{REDIRECT_URI}?state=s1"
+
+
+def test_a_relying_partys_form_post_logs_out_as_its_get_does(server):
+    """A relying party's auto-submitted form carries no CSRF token of santeid's: with a valid
+    ``id_token_hint`` of the browser's session it ends that session at once, as the GET."""
+    register(server, "rp-logout-post")
+    browser = Browser(server, "rp-logout-post")
+    tokens = browser.login()
+    posted = browser.http.post(
+        server["discovery"]["end_session_endpoint"],
+        data={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": REDIRECT_URI,
+            "state": "by-post",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert posted.status_code == 302, posted.text
+    assert posted.headers["Location"] == f"{REDIRECT_URI}?state=by-post"
+    assert not _still_logged_in(browser)
+
+
+@pytest.mark.parametrize(
+    ("params", "text"),
+    [
+        # An unknown client cannot vouch for the URI.
+        (
+            {"client_id": "nobody", "post_logout_redirect_uri": REDIRECT_URI},
+            "Invalid redirect uri",
+        ),
+        # The parameter of Keycloak's legacy logout is refused.
+        ({"redirect_uri": REDIRECT_URI}, "Invalid parameter: redirect_uri"),
+        # A post_logout_redirect_uri needs a client to check it against.
+        ({"post_logout_redirect_uri": REDIRECT_URI}, "Missing parameters: id_token_hint"),
+        ({"id_token_hint": "not.an.id-token"}, "Invalid parameter: id_token_hint"),
+    ],
+)
+def test_logout_refusals_are_keycloaks_pages(server, params, text):
+    register(server, "rp-logout-refusals")
+    browser = Browser(server, "rp-logout-refusals")
+    browser.login()
+    refused = browser.get(server["discovery"]["end_session_endpoint"], params=params)
+    assert refused.status_code == 400
+    assert "Location" not in refused.headers
+    assert text in _page_text(refused)
+    assert _still_logged_in(browser)
+
+
+def test_a_hint_of_another_session_asks_the_browser_first(server):
+    """Keycloak's forced confirmation: the ID token of session 1 sent from a browser that
+    holds session 2 ends nothing until that browser confirms; confirmed, session 1 ends and
+    the browser is logged out."""
+    register(server, "rp-two-browsers")
+    first, second = Browser(server, "rp-two-browsers"), Browser(server, "rp-two-browsers")
+    tokens = first.login()
+    second.login()
+    page = second.get(
+        server["discovery"]["end_session_endpoint"],
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": REDIRECT_URI,
+            "state": "s2",
+        },
+    )
+    assert page.status_code == 200, page.text
+    assert 'id="confirm-logout"' in page.text
+    assert _still_logged_in(first) and _still_logged_in(second)
+    form = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    fields = {name: html.unescape(value) for name, value in fields.items()}
+    confirmed = second.http.post(
+        urljoin(server["base"], html.unescape(form)),
+        data=fields,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert confirmed.status_code == 302, confirmed.text
+    assert confirmed.headers["Location"] == f"{REDIRECT_URI}?state=s2"
+    assert not _still_logged_in(first)
+    assert not _still_logged_in(second)
 
 
 def test_refresh_token_logout_ends_the_session(server):
