@@ -250,8 +250,9 @@ def _translator(params) -> Translator:
 def logout():
     """GET or POST ``…/logout``: Keycloak's refresh-token logout (a POST with
     ``refresh_token``), or RP-Initiated Logout 1.0 §2, whose GET and form POST are the same
-    request — a relying party's form carries no CSRF token of ours, and needs none: without a
-    hint of the browser's own session it only shows the confirmation page."""
+    request — a relying party's form carries no CSRF token of ours, and needs none: it ends a
+    session at once only with a valid hint of the browser's own session (or from a browser
+    holding none), and otherwise shows the confirmation page (:func:`needs_confirmation`)."""
     if request.method == "POST" and "refresh_token" in request.form:
         return refresh_token_logout()
     svc = services()
