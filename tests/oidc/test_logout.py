@@ -109,6 +109,70 @@ def test_refresh_token_logout_errors_as_keycloak(flow, app, client):
     assert flow.code_from(flow.authorize(prompt="none"))["error"] == "login_required"
 
 
+def _silent(flow: Flow) -> dict:
+    return flow.code_from(flow.authorize(prompt="none"))
+
+
+def test_an_unknown_client_id_is_asked_to_confirm(flow, client):
+    """Keycloak forces the confirmation for a client_id it does not know."""
+    flow.full_login()
+    page = client.get(f"{OIDC}/logout", query_string={"client_id": "nobody"})
+    assert page.status_code == 200
+    assert 'id="confirm-logout"' in page.get_data(as_text=True)
+    assert "code" in _silent(flow)
+
+
+def test_a_confirmed_hint_of_a_session_already_over_ends_the_browsers_own(app, flow):
+    """Keycloak's doBrowserLogout: the hint's session no longer exists, so the session the
+    browser holds is the one that ends, once the browser confirmed (its tokens with it)."""
+    old = flow.full_login()
+    ended = flow.http.get(f"{OIDC}/logout", query_string={"id_token_hint": old["id_token"]})
+    assert ended.status_code == 200
+    assert _silent(flow)["error"] == "login_required"
+    other = Flow(app, app.test_client(), flow.client)
+    current = other.full_login()
+    page = other.http.get(f"{OIDC}/logout", query_string={"id_token_hint": old["id_token"]})
+    assert 'id="confirm-logout"' in page.get_data(as_text=True)
+    assert "code" in _silent(other)
+    confirmed = other.http.post(
+        f"{OIDC}/logout/logout-confirm",
+        data={
+            "id_token_hint": old["id_token"],
+            "csrf_token": other.csrf(page.get_data(as_text=True)),
+        },
+    )
+    assert confirmed.status_code == 200
+    assert _silent(other)["error"] == "login_required"
+    bearer = {"Authorization": "Bearer " + current["access_token"]}
+    assert other.http.get(f"{OIDC}/userinfo", headers=bearer).status_code == 401
+
+
+def test_a_confirmed_hint_of_another_live_session_ends_the_browsers_too(app, flow):
+    """The hint's session ends, and so does the one the browser held, which its professional
+    confirmed closing: Keycloak would only forget it in the browser, its services' tokens
+    still valid (docs/psc-integration.md §5.1)."""
+    first = flow.full_login()
+    other = Flow(app, app.test_client(), flow.client)
+    second = other.full_login()
+    page = other.http.get(f"{OIDC}/logout", query_string={"id_token_hint": first["id_token"]})
+    confirmed = other.http.post(
+        f"{OIDC}/logout/logout-confirm",
+        data={
+            "id_token_hint": first["id_token"],
+            "csrf_token": other.csrf(page.get_data(as_text=True)),
+        },
+    )
+    assert confirmed.status_code == 200
+    assert _silent(flow)["error"] == "login_required"
+    assert _silent(other)["error"] == "login_required"
+
+    def userinfo(tokens) -> int:
+        bearer = {"Authorization": "Bearer " + tokens["access_token"]}
+        return other.http.get(f"{OIDC}/userinfo", headers=bearer).status_code
+
+    assert (userinfo(first), userinfo(second)) == (401, 401)
+
+
 def _meta(**extra) -> dict:
     return {
         "client_id": "rp",

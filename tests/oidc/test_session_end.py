@@ -140,3 +140,22 @@ def test_an_id_token_hint_naming_another_clients_grant_leaves_it(app, client):
         f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + theirs["access_token"]}
     )
     assert userinfo.status_code == 200
+
+
+def test_a_refresh_token_logout_of_a_ciba_grant_ends_that_grant_only(app, client):
+    """The refresh token of a grant without a browser session names the grant as its ``sid``:
+    the refresh-token logout ends its tokens, and no other grant's."""
+    meta = register_ciba_client(app)
+    mine = poll(client, meta, start(client, meta, sandbox_professional(app))["auth_req_id"])
+    theirs = poll(client, meta, start(client, meta, sandbox_professional(app))["auth_req_id"])
+    mine, theirs = mine.get_json(), theirs.get_json()
+    response = client.post(
+        f"{OIDC}/logout", data={"refresh_token": mine["refresh_token"]}, headers=auth_headers(meta)
+    )
+    assert response.status_code == 204
+
+    def userinfo(tokens) -> int:
+        bearer = {"Authorization": "Bearer " + tokens["access_token"]}
+        return client.get(f"{OIDC}/userinfo", headers=bearer).status_code
+
+    assert (userinfo(mine), userinfo(theirs)) == (401, 200)

@@ -18,6 +18,11 @@ from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
 
 SECRET = "s3cr3t-of-the-test-client-0123456789"
+#: Keycloak's userinfo answer to an access token whose session or grant has ended.
+USER_SESSION_NOT_FOUND = {
+    "error": "invalid_request",
+    "error_description": "User session not found or doesn't have client attached on it",
+}
 
 
 def _bearer(token: str) -> dict:
@@ -52,7 +57,25 @@ def test_userinfo_with_post_header_and_post_body(flow, client):
     assert json.loads(by_header.data) == json.loads(by_body.data)
 
 
-def test_userinfo_refuses_two_ways_of_sending_the_token(flow, client):
+def test_userinfo_reads_the_header_before_the_form(flow, client):
+    """Keycloak's userinfo POST: a Bearer header's token, the form's only without one."""
+    tokens = flow.full_login()
+
+    def post(authorization: str, form_token: str) -> int:
+        headers = {"Authorization": authorization}
+        data = {"access_token": form_token}
+        return client.post(f"{OIDC}/userinfo", headers=headers, data=data).status_code
+
+    access = tokens["access_token"]
+    assert post(f"Bearer {access}", access) == 200
+    assert post(f"Bearer {access}", "not-a-token") == 200
+    assert post("Bearer not-a-token", access) == 401
+    assert post("Basic eDp5", access) == 200
+
+
+def test_userinfo_rfc6750_setting_refuses_two_ways_of_sending_the_token(app, flow, client):
+    """RFC 6750 §3.1: a token sent in more than one way is an invalid_request."""
+    app.extensions["santeid"].settings.keycloak.userinfo_errors = "rfc6750"
     tokens = flow.full_login()
     response = client.post(
         f"{OIDC}/userinfo",
@@ -257,9 +280,13 @@ def test_revoking_an_access_token(flow, client):
     )
     assert response.status_code == 200
     assert response.data == b""  # Keycloak: an empty 200
-    assert (
-        client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 401
-    )
+    # Keycloak's revoked-token check is part of the token's verification.
+    refused = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    assert refused.status_code == 401
+    assert refused.get_json() == {
+        "error": "invalid_token",
+        "error_description": "Token verification failed",
+    }
     assert _introspect(client, tokens["access_token"]).get_json() == {"active": False}
 
 
@@ -276,9 +303,24 @@ def test_revoking_a_refresh_token_ends_the_grant(flow, client):
         headers=basic_auth("service-test", SECRET),
     )
     assert refresh.get_json()["error"] == "invalid_grant"
-    assert (
-        client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 401
+    # Keycloak detaches the grant from the user session: its access token still verifies, and
+    # userinfo finds no session for it (docs/reference/keycloak-behaviour.md, "Userinfo").
+    refused = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    assert refused.status_code == 401
+    assert refused.get_json() == USER_SESSION_NOT_FOUND
+    assert refused.headers["WWW-Authenticate"] == (
+        'Bearer realm="esante-wallet", error="invalid_request", '
+        'error_description="User session not found or doesn\'t have client attached on it"'
     )
+
+
+def test_userinfo_after_logout_finds_no_session(flow, client):
+    tokens = flow.full_login()
+    logout = client.get(f"{OIDC}/logout", query_string={"id_token_hint": tokens["id_token"]})
+    assert logout.status_code == 200
+    refused = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    assert refused.status_code == 401
+    assert refused.get_json() == USER_SESSION_NOT_FOUND
 
 
 def test_revoking_an_unknown_token_is_200(client, flow, app):

@@ -209,8 +209,7 @@ class VerifiedTokens:
             claims = entry[1]
             if claims["exp"] <= tokens.clock():
                 raise TokenError("token expired")
-            if tokens.is_denied(claims):
-                raise TokenError("token revoked")
+            tokens.check_not_denied(claims)
             return claims
         claims = tokens.verify_access_token(token)
         with self._lock:

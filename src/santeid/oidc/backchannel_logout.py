@@ -4,7 +4,8 @@ When an SSO session ends (RP-initiated logout, refresh-token logout, another pro
 logging in on the browser), every client that obtained tokens under it and registered a
 ``backchannel_logout_uri`` receives a *logout token* (§2.4): a JWT signed with the realm key,
 ``typ`` header ``logout+jwt``, with ``iss``, ``aud`` (the client), ``iat``, ``exp``, ``jti``,
-``sub``, ``events`` and — when the client asks for it (``backchannel_logout_session_required``,
+``sub``, ``typ`` (Keycloak's ``Logout``, docs/reference/keycloak-behaviour.md, "Logout"),
+``events`` and — when the client asks for it (``backchannel_logout_session_required``,
 on by default as in Keycloak) — ``sid``; never a ``nonce`` (§2.4).
 
 It is POSTed as ``logout_token=<jwt>`` (§2.5) through the SSRF-guarded, address-pinned
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 #: OIDC Back-Channel Logout 1.0 §2.4: the event member of the ``events`` claim.
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+#: The ``typ`` claim of Keycloak's logout token (its ``LogoutToken`` sets it, as every token it
+#: issues has one: docs/reference/keycloak-behaviour.md, "Logout").
+LOGOUT_TOKEN_TYPE = "Logout"  # noqa: S105 - a token type
 #: Seconds a logout token is valid (Keycloak gives it the access-token lifespan; RPs should
 #: accept it "for a short time", §2.6).
 LOGOUT_TOKEN_LIFETIME = 120
@@ -53,6 +57,7 @@ def logout_token(svc, client, *, sub: str, sid: str) -> str:
         "iss": svc.settings.issuer,
         "aud": client.get_client_id(),
         "sub": sub,
+        "typ": LOGOUT_TOKEN_TYPE,
         "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
     }
     if client.backchannel_logout_session_required:

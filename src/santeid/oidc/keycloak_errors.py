@@ -63,6 +63,28 @@ PKCE_CODE_MISMATCH = "PKCE verification failed: Code mismatch"
 #: included (same section: a wrong verifier).
 PKCE_INVALID_CODE_VERIFIER = "PKCE verification failed: Invalid code verifier"
 
+#: Userinfo: an access token that does not verify — signature, issuer, type, expiry, or
+#: revoked by itself (``UserInfoEndpoint``, docs/reference/keycloak-behaviour.md, "Userinfo,
+#: introspection, revocation"); 401 ``invalid_token``.
+TOKEN_VERIFICATION_FAILED = "Token verification failed"  # noqa: S105 - a message
+#: Userinfo: an access token that verifies but whose user session is gone or no longer holds
+#: its client (a logout, its refresh token revoked, a refused reuse); 401 ``invalid_request``
+#: (same section).
+USER_SESSION_NOT_FOUND = "User session not found or doesn't have client attached on it"
+
+#: The error pages of RP-initiated logout, Keycloak's ``LogoutEndpoint.logout`` with its login
+#: theme's texts (``invalidParameterMessage``, ``missingParameterMessage``,
+#: ``invalidRedirectUriMessage``; docs/reference/keycloak-behaviour.md, "Logout"): Keycloak's
+#: legacy ``redirect_uri`` parameter;
+LOGOUT_REDIRECT_URI_PARAMETER = "Invalid parameter: redirect_uri"
+#: a ``post_logout_redirect_uri`` with neither ``id_token_hint`` nor ``client_id``;
+LOGOUT_HINT_MISSING = "Missing parameters: id_token_hint"
+#: an ``id_token_hint`` that is not an ID token of this realm, or names another client than
+#: ``client_id``;
+LOGOUT_HINT_INVALID = "Invalid parameter: id_token_hint"
+#: a ``post_logout_redirect_uri`` its client did not register, or whose client is unknown.
+LOGOUT_INVALID_REDIRECT_URI = "Invalid redirect uri"
+
 
 def safe_description(text: str) -> str:
     """``text`` fit for ``error_description``: RFC 6749 §5.2 allows only the characters

@@ -1,18 +1,25 @@
 """Logout at ``…/protocol/openid-connect/logout`` (GET and POST), as Keycloak serves it
 (``docs/reference/keycloak-behaviour.md``, Logout; ``docs/reference/pro-sante-connect.md §12``).
 
-RP-Initiated Logout 1.0 (https://openid.net/specs/openid-connect-rpinitiated-1_0.html):
+RP-Initiated Logout 1.0 (https://openid.net/specs/openid-connect-rpinitiated-1_0.html), by
+GET or form POST alike (§2), decided as Keycloak's ``LogoutEndpoint.logout``:
 
-* With a valid ``id_token_hint`` the session it names ends at once: this is also PSC's
-  server-to-server logout (a GET with only the hint). The hint of a grant without a browser
-  session (CIBA), whose ``sid`` names the grant, ends that grant's tokens.
-* Without one, the browser is asked to confirm (§2: the OP SHOULD ask), so a third-party page
-  cannot log a professional out.
+* With a valid ``id_token_hint`` of a known client the session it names ends at once when the
+  browser holds that session or none: this is also PSC's server-to-server logout (a GET with
+  only the hint). The hint of a grant without a browser session (CIBA), whose ``sid`` names
+  the grant, ends that grant's tokens.
+* Otherwise the browser is asked to confirm (§2: the OP SHOULD ask) — always when it holds
+  another session than the hint's — so a third-party page cannot log a professional out. The
+  confirmation posts to ``…/logout/logout-confirm`` with its CSRF token; a relying party's
+  POST to ``…/logout`` carries none and needs none. One exception: without a hint and without
+  a session in the browser, a known ``client_id`` with its registered
+  ``post_logout_redirect_uri`` returns there at once (nothing to log out).
 * ``post_logout_redirect_uri`` must be registered for the client (§3). With the default
   ``post_logout_redirect_policy = "keycloak"`` a client that registered no
   ``post_logout_redirect_uris`` may name one of its ``redirect_uris`` (Keycloak's "+");
   ``strict`` accepts only ``post_logout_redirect_uris``. ``state`` is echoed. Without a
-  target, a "session fermée" page is shown.
+  target, a "session fermée" page is shown. Refusals are Keycloak's error pages
+  (``keycloak_errors``).
 
 Keycloak's refresh-token logout (its adapters, python-keycloak, keycloak-js): a ``POST`` with
 client authentication and ``refresh_token`` ends the token's SSO session and answers 204.
@@ -25,6 +32,8 @@ Front-Channel Logout 1.0 iframes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
@@ -33,11 +42,13 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import session
+from flask import url_for
 
 from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc import client_auth
+from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import add_query
 from santeid.oidc.session_end import end_session
@@ -84,7 +95,10 @@ def _finish(t, target: str | None, state: str | None, frames: list[str]):
 
 def refresh_token_logout():
     """Keycloak's ``POST …/logout`` with client authentication and ``refresh_token``: the
-    token's SSO session ends (every token issued under it, back-channel logout) → 204."""
+    token's SSO session ends (every token issued under it, back-channel logout) → 204. The
+    token's signature is checked, not its expiry: a token that lapsed still ends the session
+    it names, and a session already over answers 204 as well (Keycloak's
+    ``LogoutEndpoint.logoutToken``, docs/reference/keycloak-behaviour.md, "Logout")."""
     svc = services()
     server = svc.authorization_server
     try:
@@ -95,22 +109,20 @@ def refresh_token_logout():
     if not token:
         return oauth_error(400, "invalid_request", "No refresh token")
     try:
-        claims, record = svc.tokens.verify_refresh_token(token)
+        claims = svc.tokens.logout_refresh_token_claims(token)
     except TokenError:
         return oauth_error(400, "invalid_grant", "Invalid refresh token")
-    if claims.get("azp") != client.get_client_id():
+    client_id = client.get_client_id()
+    if claims.get("azp") != client_id:
         return oauth_error(
             400,
             "invalid_grant",
             "Invalid refresh token. Token client and authorized client don't match",
         )
-    family = svc.tokens.family(record["fid"])
-    sid = (family or {}).get("auth", {}).get("sid")
-    if sid:
+    sid = claims.get("sid")
+    # A grant without a browser session (CIBA) is its own sid: only its tokens end.
+    if not _end_sessionless_grant(svc, sid, client_id) and isinstance(sid, str):
         end_session(svc, sid)
-    elif family is not None:
-        # A grant without a browser session (CIBA): only its own tokens end.
-        svc.tokens.revoke_family(record["fid"])
     return "", 204
 
 
@@ -127,55 +139,140 @@ def _end_sessionless_grant(svc, sid, audience) -> bool:
     return True
 
 
-def _check_target(svc, params, client) -> str | None:
-    target = params.get("post_logout_redirect_uri")
-    if not target:
-        return None
-    if client is None:
-        raise ErrorPage(
-            "invalid_request", "post_logout_redirect_uri needs an id_token_hint or a client_id"
-        )
-    if not client.check_post_logout_redirect_uri(
-        target, svc.settings.keycloak.post_logout_redirect_policy
-    ):
-        # Keycloak's page text for this case.
-        raise ErrorPage("invalid_request", "Invalid redirect uri")
-    return target
+@dataclass
+class LogoutRequest:
+    """An RP-initiated logout request, checked as Keycloak's ``LogoutEndpoint.logout`` checks
+    it (docs/reference/keycloak-behaviour.md, "Logout")."""
+
+    #: The parameters as sent: the confirmation page carries them to its form.
+    params: dict[str, str]
+    #: Claims of the verified ``id_token_hint``.
+    hint: dict | None
+    #: ``client_id`` as sent.
+    client_id: str | None
+    #: The client ``client_id`` names, or else the hint's audience; None if there is none.
+    client: Any
+    #: The ``post_logout_redirect_uri``, registered for ``client``.
+    target: str | None
+    state: str | None
+
+    @property
+    def hint_sid(self) -> str | None:
+        sid = (self.hint or {}).get("sid")
+        return sid if isinstance(sid, str) and sid else None
+
+
+def parse_request(svc, params) -> LogoutRequest:
+    """Check a logout request in Keycloak's order; a refusal is an error page, and nothing
+    ends."""
+    if "redirect_uri" in params:
+        # Keycloak's legacy parameter, refused unless its legacy option is on (it is not).
+        raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_REDIRECT_URI_PARAMETER)
+    encoded_hint = params.get("id_token_hint")
+    client_id = params.get("client_id") or None
+    target = params.get("post_logout_redirect_uri") or None
+    if target and not encoded_hint and not client_id:
+        raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_HINT_MISSING)
+    hint = None
+    if encoded_hint:
+        # Expired or not (RP-Initiated Logout 1.0 §2); its signature and type are checked.
+        hint = svc.tokens.id_token_hint_claims(encoded_hint)
+        if hint is None:
+            raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_HINT_INVALID)
+    if hint is not None and client_id and hint.get("aud") != client_id:
+        raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_HINT_INVALID)
+    client = svc.clients.get(client_id or (hint or {}).get("aud"))
+    policy = svc.settings.keycloak.post_logout_redirect_policy
+    if target and (client is None or not client.check_post_logout_redirect_uri(target, policy)):
+        # RP-Initiated Logout 1.0 §3: only a URI registered for the client (an unknown client
+        # has none).
+        raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_INVALID_REDIRECT_URI)
+    return LogoutRequest(
+        params=params.to_dict(flat=True),
+        hint=hint,
+        client_id=client_id,
+        client=client,
+        target=target,
+        state=params.get("state"),
+    )
+
+
+def _browser_session(svc) -> str | None:
+    """The browser's live SSO session, if any."""
+    sid = session.get("sid")
+    return sid if isinstance(sid, str) and sid and svc.sessions.exists(sid) else None
+
+
+def needs_confirmation(svc, req: LogoutRequest) -> bool:
+    """Keycloak asks the browser first (``confirmationNeeded || forcedConfirmation``) unless a
+    valid ``id_token_hint`` of a known client names the browser's own session (or the browser
+    has none), or, without a hint and without a session in the browser, a known client names
+    its registered ``post_logout_redirect_uri``: nothing to log out, the browser returns at
+    once. Always for an unknown ``client_id``, and for a hint of another session than the
+    browser's: a page cannot end a session the browser did not confirm ending."""
+    if req.client_id and svc.clients.get(req.client_id) is None:
+        return True
+    browser_sid = _browser_session(svc)
+    if browser_sid is not None:
+        if req.hint is not None and req.hint_sid != browser_sid:
+            return True
+    elif req.hint is None and req.client is not None and req.target:
+        return False
+    return req.hint is None or req.client is None
+
+
+def log_out(svc, req: LogoutRequest, t):
+    """Keycloak's ``doBrowserLogout`` (docs/reference/keycloak-behaviour.md, "Logout"): the
+    session the hint names ends, and without a hint the browser's own; the browser forgets its
+    session either way. When the browser held another live session than the hint's (it
+    confirmed first), Keycloak only drops the browser's cookie and that session lives on, its
+    tokens valid, out of the professional's reach: santeid ends it too, the session the
+    professional confirmed closing (docs/psc-integration.md §5.1)."""
+    browser_sid = session.pop("sid", None)
+    hint_sid = req.hint_sid
+    sids: list[str] = []
+    audience = (req.hint or {}).get("aud")
+    if hint_sid and not _end_sessionless_grant(svc, hint_sid, audience):
+        sids.append(hint_sid)
+    if browser_sid and browser_sid != hint_sid:
+        if req.hint is None or svc.sessions.exists(browser_sid):
+            sids.append(browser_sid)
+    frames: list[str] = []
+    for sid in sids:
+        frames += frontchannel_logout_urls(end_session(svc, sid), sid)
+    return _finish(t, req.target, req.state, frames)
+
+
+def _translator(params) -> Translator:
+    return Translator(pick_locale(params.get("ui_locales")))
 
 
 def logout():
+    """GET or POST ``…/logout``: Keycloak's refresh-token logout (a POST with
+    ``refresh_token``), or RP-Initiated Logout 1.0 §2, whose GET and form POST are the same
+    request — a relying party's form carries no CSRF token of ours, and needs none: it ends a
+    session at once only with a valid hint of the browser's own session (or from a browser
+    holding none), and otherwise shows the confirmation page (:func:`needs_confirmation`)."""
     if request.method == "POST" and "refresh_token" in request.form:
         return refresh_token_logout()
     svc = services()
-    params = request.values
-    t = Translator(pick_locale(params.get("ui_locales")))
-    hint = params.get("id_token_hint")
-    hint_claims = None
-    if hint:
-        hint_claims = svc.tokens.id_token_hint_claims(hint)
-        if hint_claims is None:
-            raise ErrorPage(
-                "invalid_request", "id_token_hint is not an ID token issued by this server"
-            )
-    client_id = params.get("client_id")
-    if hint_claims and client_id and hint_claims.get("aud") != client_id:
-        raise ErrorPage("invalid_request", "client_id does not match the id_token_hint audience")
-    client = svc.clients.get(client_id or (hint_claims or {}).get("aud"))
-    target = _check_target(svc, params, client)
+    params = request.form if request.method == "POST" else request.args
+    req = parse_request(svc, params)
+    if needs_confirmation(svc, req):
+        return render_template(
+            "logout_confirm.html",
+            t=_translator(params),
+            params=req.params,
+            action=url_for("oidc.logout_confirm"),
+        )
+    return log_out(svc, req, _translator(params))
 
-    if hint_claims is None:
-        if request.method == "GET":
-            return render_template(
-                "logout_confirm.html", t=t, params=params.to_dict(flat=True), action=request.path
-            )
-        check_csrf()
-        sid = session.pop("sid", None)
-    else:
-        sid = hint_claims.get("sid")
-        if session.get("sid") == sid:
-            session.pop("sid", None)
-        if _end_sessionless_grant(svc, sid, hint_claims.get("aud")):
-            sid = None
-    participants = end_session(svc, sid)
-    frames = frontchannel_logout_urls(participants, sid) if sid else []
-    return _finish(t, target, params.get("state"), frames)
+
+def logout_confirm():
+    """POST ``…/logout/logout-confirm``, Keycloak's path: the confirmation page's form. Its
+    CSRF token first (another page cannot confirm for the browser), then the request it
+    carries is checked again and carried out."""
+    check_csrf()
+    svc = services()
+    req = parse_request(svc, request.form)
+    return log_out(svc, req, _translator(request.form))

@@ -19,7 +19,8 @@ FHIR, ``application/problem+json`` for INSi and e-CPS):
 ========================== ===================================================================
 ``missing_authorization``  no ``Authorization`` header (nor, where accepted, a form token)
 ``unsupported_token_type`` an ``Authorization`` header that is not ``Bearer <token>``
-``invalid_request``        a token sent in more than one way (RFC 6750 §2)
+``invalid_request``        a token sent in more than one way (RFC 6750 §2), unless the
+                           protector reads the header first (Keycloak's userinfo)
 ``invalid_token``          a token that is not valid, or not presented with its certificate
 ========================== ===================================================================
 """
@@ -172,19 +173,42 @@ class AccessTokenValidator(BearerTokenValidator):
             raise InvalidTokenError(description=UNBOUND, realm=self.realm)
 
 
+def bearer_header_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None for any other header
+    (Keycloak's ``AppAuthManager.extractAuthorizationHeaderTokenOrReturnNull``: two
+    whitespace-separated parts, the first ``Bearer`` in any case)."""
+    parts = (header or "").split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        return None
+    return parts[1]
+
+
 class BearerProtector(ResourceProtector):
     """Authlib's ``ResourceProtector`` with santeid's parsing: the token in ``Authorization``
-    or, when ``accept_form_token``, in the form body — never both (RFC 6750 §2)."""
+    or, when ``accept_form_token``, in the form body — never both (RFC 6750 §2). With
+    ``header_first`` (Keycloak's ``UserInfoEndpoint.issueUserInfoPost``,
+    docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation"): the token of
+    a ``Bearer`` header, else the form's; the other is not read."""
 
-    def __init__(self, validator: BearerTokenValidator, *, accept_form_token: bool = False) -> None:
+    def __init__(
+        self,
+        validator: BearerTokenValidator,
+        *,
+        accept_form_token: bool = False,
+        header_first: bool = False,
+    ) -> None:
         super().__init__()
         self.register_token_validator(validator)
         self.accept_form_token = accept_form_token
+        self.header_first = header_first
 
     def parse_request_authorization(
         self, request: ProtectedRequest
     ) -> tuple[BearerTokenValidator, str]:
         form_token = request.form_token if self.accept_form_token else None
+        if form_token and self.header_first:
+            header_token = bearer_header_token(request.headers.get("Authorization"))
+            return self.get_token_validator("bearer"), header_token or form_token
         if request.headers.get("Authorization"):
             validator, token = super().parse_request_authorization(request)
             if form_token:
@@ -205,8 +229,11 @@ def access_token_protector(
     tokens: TokenService,
     *,
     accept_form_token: bool = False,
+    header_first: bool = False,
     verify: Callable[[str], dict] | None = None,
 ) -> BearerProtector:
     """The protector of santeid's access tokens (``tokens``: the ``TokenService``)."""
     validator = AccessTokenValidator(verify or tokens.verify_access_token)
-    return BearerProtector(validator, accept_form_token=accept_form_token)
+    return BearerProtector(
+        validator, accept_form_token=accept_form_token, header_first=header_first
+    )

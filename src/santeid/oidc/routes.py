@@ -57,6 +57,7 @@ ROUTES = [
     (f"{OIDC}/userinfo", "userinfo", userinfo.userinfo, ["GET", "POST"]),
     (f"{OIDC}/certs", "certs", discovery.certs, ["GET"]),
     (f"{OIDC}/logout", "logout", logout.logout, ["GET", "POST"]),
+    (f"{OIDC}/logout/logout-confirm", "logout_confirm", logout.logout_confirm, ["POST"]),
     # CIBA's routes are registered by santeid.ciba.init_app.
     # RFC 9126 pushed authorization requests at Keycloak's path (request_objects.py).
     (f"{OIDC}/ext/par/request", "par", request_objects.pushed_authorization_request, ["POST"]),

@@ -66,6 +66,13 @@ class TokenError(Exception):
     """A token that cannot be accepted: unsigned by us, expired, revoked or malformed."""
 
 
+#: What :meth:`TokenService.verify_access_token` says of an access token whose grant ended
+#: with it (a logout of its session, its refresh token revoked, a refused reuse, a replayed
+#: code) rather than being revoked alone: Keycloak's userinfo words the two apart
+#: (docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation").
+GRANT_ENDED = "the session or grant of the token has ended"
+
+
 class RefreshRefused(TokenError):
     """A refresh token the token endpoint refuses; the message is Keycloak's
     ``error_description`` for the ``invalid_grant`` (docs/reference/keycloak-behaviour.md)."""
@@ -439,7 +446,9 @@ class TokenService:
         }
 
     # -- verifying ----------------------------------------------------------
-    def _verified_claims(self, token: str, expected_typ: str, algs=None) -> dict:
+    def _verified_claims(
+        self, token: str, expected_typ: str, algs=None, *, check_expiry: bool = True
+    ) -> dict:
         if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
             raise TokenError("malformed token")
         try:
@@ -451,21 +460,24 @@ class TokenService:
         if claims.get("typ") != expected_typ:
             raise TokenError(f"not a {expected_typ} token")
         exp = claims.get("exp")
-        if not isinstance(exp, int) or exp <= self.clock():
+        if check_expiry and (not isinstance(exp, int) or exp <= self.clock()):
             raise TokenError("token expired")
         return claims
 
     def verify_access_token(self, token: str) -> dict:
-        """Claims of a live access token of ours (RFC 6750 §3.1 ``invalid_token`` otherwise)."""
+        """Claims of a live access token of ours (RFC 6750 §3.1 ``invalid_token`` otherwise):
+        revoked alone, "token revoked"; with its grant, :data:`GRANT_ENDED`."""
         claims = self._verified_claims(token, "Bearer")
-        if self.is_denied(claims):
-            raise TokenError("token revoked")
+        self.check_not_denied(claims)
         return claims
 
-    def is_denied(self, claims: dict) -> bool:
-        """The access token of ``claims`` is on the deny list (revoked, or its family was)."""
+    def check_not_denied(self, claims: dict) -> None:
+        """Raise ``TokenError`` if the access token of ``claims`` is on the deny list: revoked
+        alone, "token revoked"; with its family, :data:`GRANT_ENDED`."""
         key = store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti")))
-        return self.store.get(key) is not None
+        denial = self.store.get(key)
+        if denial is not None:
+            raise TokenError(GRANT_ENDED if denial.get("reason") == "family" else "token revoked")
 
     def _deny_access_token(self, jti: str, reason: str, lifetime: int) -> None:
         self.store.put(store_keys.REVOKED_ACCESS_TOKEN.key(jti), {"reason": reason}, lifetime)
@@ -477,6 +489,13 @@ class TokenService:
         if record is None:
             raise TokenError("unknown refresh token")
         return claims, record.data
+
+    def logout_refresh_token_claims(self, token: str) -> dict:
+        """Claims of a refresh token of ours presented to the refresh-token logout: its
+        signature, issuer and type hold, expired or not, its server record gone or not —
+        Keycloak's ``LogoutEndpoint`` verifies it without checking expiry
+        (docs/reference/keycloak-behaviour.md, "Logout")."""
+        return self._verified_claims(token, "Refresh", REFRESH_TOKEN_ALGS, check_expiry=False)
 
     def id_token_hint_claims(self, token: str) -> dict | None:
         """Claims of an ID token we issued, expired or not (OIDC Core §3.1.2.1, RP-Initiated

@@ -2,12 +2,16 @@
 (docs/reference/pro-sante-connect.md §9).
 
 The Bearer token comes in the ``Authorization`` header or, for POST, in the form body
-(RFC 6750 §2.1–2.2; using both is an ``invalid_request``), read by the one resource protector
+(RFC 6750 §2.1–2.2). Sent both ways, Keycloak reads the header's and ignores the form's
+(``UserInfoEndpoint.issueUserInfoPost``); with ``userinfo_errors = "rfc6750"`` that is an
+``invalid_request`` (RFC 6750 §3.1). It is read by the one resource protector
 (``santeid.oidc.protector``), which also checks certificate-bound tokens (RFC 8705 §3).
 Errors are Keycloak's (docs/reference/keycloak-behaviour.md, "Userinfo"): no token is
 400 ``invalid_request`` "Token not provided" without a challenge; an invalid, expired or
 revoked token is 401 ``invalid_token`` "Token verification failed" with
-``WWW-Authenticate: Bearer realm="esante-wallet", …``; the token of a professional now
+``WWW-Authenticate: Bearer realm="esante-wallet", …``; a token whose session or grant ended
+(logout, refresh token revoked) is 401 ``invalid_request`` "User session not found or doesn't
+have client attached on it", same challenge; the token of a professional now
 inactive in the directory is 401 ``invalid_token`` "User disabled". A token without ``openid``, or a
 service account's (``client_credentials``) whatever its scope, is 403 ``insufficient_scope``
 (``docs/endpoints.md``). JSON by default; a signed JWT
@@ -27,12 +31,12 @@ from santeid.oidc import protector
 from santeid.oidc.clients import require_signing_key
 from santeid.oidc.scopes import is_openid
 from santeid.oidc.scopes import released_userinfo
+from santeid.oidc.tokens import GRANT_ENDED
 from santeid.oidc.tokens import is_service_account_token
 from santeid.psc.claims import build_userinfo
 from santeid.services import services
 
-#: Keycloak's description of any token it cannot accept at userinfo.
-TOKEN_VERIFICATION_FAILED = "Token verification failed"  # noqa: S105 - a message
+TOKEN_VERIFICATION_FAILED = keycloak_errors.TOKEN_VERIFICATION_FAILED
 #: A service account's token (``client_credentials``) with ``openid``: no professional.
 SERVICE_ACCOUNT_TOKEN = "A service account token has no professional"  # noqa: S105 - a message
 
@@ -72,12 +76,20 @@ def _refusal(exc: OAuth2Error):
     if exc.description == protector.UNBOUND:
         # RFC 8705 §3: a certificate-bound token without its certificate is invalid_token.
         return _error(401, "invalid_token", exc.description, challenge=True)
+    if exc.description == GRANT_ENDED:
+        # Keycloak's UserInfoEndpoint.findValidSession: the token verifies, its session is gone.
+        return _error(
+            401, "invalid_request", keycloak_errors.USER_SESSION_NOT_FOUND, challenge=True
+        )
     return _error(401, "invalid_token", TOKEN_VERIFICATION_FAILED, challenge=True)
 
 
 def userinfo():
     svc = services()
-    guard = protector.access_token_protector(svc.tokens, accept_form_token=True)
+    header_first = svc.settings.keycloak.userinfo_errors == "keycloak"
+    guard = protector.access_token_protector(
+        svc.tokens, accept_form_token=True, header_first=header_first
+    )
     try:
         claims = guard.token(protector.ProtectedRequest.from_flask(accept_form_token=True))
     except OAuth2Error as exc:

@@ -2,8 +2,11 @@
 logout and the other endpoints Keycloak serves, each checked against Keycloak's answer
 (docs/reference/keycloak-behaviour.md: Logout, Realm endpoints, Discovery):
 
-* RP-initiated logout returning to a *login* redirect URI (Keycloak's "+" rule);
-* the adapters' refresh-token logout (``POST …/logout``, 204);
+* RP-initiated logout returning to a *login* redirect URI (Keycloak's "+" rule), by GET or by
+  the relying party's form POST; when the browser is asked to confirm, and Keycloak's error
+  pages;
+* the adapters' refresh-token logout (``POST …/logout``, 204), an expired token included;
+* userinfo with the access token of a session logged out;
 * OIDC Back-Channel Logout 1.0 delivered to a local receiver, the logout token verified
   against the JWKS; Front-Channel Logout 1.0 iframes;
 * CORS preflight and actual requests for registered web origins;
@@ -15,12 +18,15 @@ logout and the other endpoints Keycloak serves, each checked against Keycloak's 
 from __future__ import annotations
 
 import base64
+import html
 import http.server
 import json
 import re
 import threading
+import time
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
+from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import pytest
@@ -40,6 +46,11 @@ SECRET = "a-long-secret-for-the-logout-conformance-test"
 REDIRECT_URI = "https://service.example.org/callback"
 WEB_ORIGIN = "https://service.example.org"
 SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+#: Keycloak's userinfo answer to an access token whose session was logged out.
+USER_SESSION_NOT_FOUND = {
+    "error": "invalid_request",
+    "error_description": "User session not found or doesn't have client attached on it",
+}
 
 
 # -- fixtures --------------------------------------------------------------------------------
@@ -52,22 +63,28 @@ def server(tmp_path_factory, redis_server):
         args=["--workers", "2"],
         SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/11",
     ) as process:
-        discovery = requests.get(
-            f"{process.issuer}/.well-known/wallet-openid-configuration", timeout=5
-        ).json()
-        professionals = [
-            p["national_id"]
-            for p in json.loads(process.cli("directory", "list", "--json").stdout)
-            if p["sandbox_auto_approve"] and p.get("status", "active") == "active"
-        ]
-        yield {
-            "base": process.base,
-            "issuer": process.issuer,
-            "process": process,
-            "discovery": discovery,
-            "professional": professionals[0],
-            "other_professional": professionals[1],
-        }
+        yield described(process)
+
+
+def described(process) -> dict:
+    """What the tests read of a running server: its URLs, discovery document and two sandbox
+    professionals approved at once."""
+    discovery = requests.get(
+        f"{process.issuer}/.well-known/wallet-openid-configuration", timeout=5
+    ).json()
+    professionals = [
+        p["national_id"]
+        for p in json.loads(process.cli("directory", "list", "--json").stdout)
+        if p["sandbox_auto_approve"] and p.get("status", "active") == "active"
+    ]
+    return {
+        "base": process.base,
+        "issuer": process.issuer,
+        "process": process,
+        "discovery": discovery,
+        "professional": professionals[0],
+        "other_professional": professionals[1],
+    }
 
 
 def register(server, client_id: str, **metadata) -> dict:
@@ -225,6 +242,116 @@ def test_logout_returns_to_the_login_redirect_uri(server):
     assert silent["error"] == "login_required"
 
 
+def _page_text(response: requests.Response) -> str:
+    return html.unescape(response.text)
+
+
+def _still_logged_in(browser: Browser) -> bool:
+    return "code" in callback(browser.get(browser.authorize_url(prompt="none")))
+
+
+def test_logout_without_a_browser_session_returns_at_once(server):
+    """Keycloak skips the confirmation when a ``client_id`` and its registered
+    ``post_logout_redirect_uri`` come without ``id_token_hint`` from a browser without a
+    session: there is nothing to log out. The same request as a form POST (RP-Initiated
+    Logout 1.0 §2: the OP supports GET and POST) is answered alike."""
+    register(server, "rp-logout-nobody")
+    params = {
+        "client_id": "rp-logout-nobody",
+        "post_logout_redirect_uri": REDIRECT_URI,
+        "state": "s1",
+    }
+    endpoint = server["discovery"]["end_session_endpoint"]
+    anonymous = Browser(server, "rp-logout-nobody")
+    got = anonymous.get(endpoint, params=params)
+    assert got.status_code == 302, got.text
+    assert got.headers["Location"] == f"{REDIRECT_URI}?state=s1"
+    posted = anonymous.http.post(endpoint, data=params, allow_redirects=False, timeout=10)
+    assert posted.status_code == 302, posted.text
+    assert posted.headers["Location"] == f"{REDIRECT_URI}?state=s1"
+
+
+def test_a_relying_partys_form_post_logs_out_as_its_get_does(server):
+    """A relying party's auto-submitted form carries no CSRF token of santeid's: with a valid
+    ``id_token_hint`` of the browser's session it ends that session at once, as the GET."""
+    register(server, "rp-logout-post")
+    browser = Browser(server, "rp-logout-post")
+    tokens = browser.login()
+    posted = browser.http.post(
+        server["discovery"]["end_session_endpoint"],
+        data={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": REDIRECT_URI,
+            "state": "by-post",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert posted.status_code == 302, posted.text
+    assert posted.headers["Location"] == f"{REDIRECT_URI}?state=by-post"
+    assert not _still_logged_in(browser)
+
+
+@pytest.mark.parametrize(
+    ("params", "text"),
+    [
+        # An unknown client cannot vouch for the URI.
+        (
+            {"client_id": "nobody", "post_logout_redirect_uri": REDIRECT_URI},
+            "Invalid redirect uri",
+        ),
+        # The parameter of Keycloak's legacy logout is refused.
+        ({"redirect_uri": REDIRECT_URI}, "Invalid parameter: redirect_uri"),
+        # A post_logout_redirect_uri needs a client to check it against.
+        ({"post_logout_redirect_uri": REDIRECT_URI}, "Missing parameters: id_token_hint"),
+        ({"id_token_hint": "not.an.id-token"}, "Invalid parameter: id_token_hint"),
+    ],
+)
+def test_logout_refusals_are_keycloaks_pages(server, params, text):
+    register(server, "rp-logout-refusals")
+    browser = Browser(server, "rp-logout-refusals")
+    browser.login()
+    refused = browser.get(server["discovery"]["end_session_endpoint"], params=params)
+    assert refused.status_code == 400
+    assert "Location" not in refused.headers
+    assert text in _page_text(refused)
+    assert _still_logged_in(browser)
+
+
+def test_a_hint_of_another_session_asks_the_browser_first(server):
+    """Keycloak's forced confirmation: the ID token of session 1 sent from a browser that
+    holds session 2 ends nothing until that browser confirms; confirmed, session 1 ends and
+    the browser is logged out."""
+    register(server, "rp-two-browsers")
+    first, second = Browser(server, "rp-two-browsers"), Browser(server, "rp-two-browsers")
+    tokens = first.login()
+    second.login()
+    page = second.get(
+        server["discovery"]["end_session_endpoint"],
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": REDIRECT_URI,
+            "state": "s2",
+        },
+    )
+    assert page.status_code == 200, page.text
+    assert 'id="confirm-logout"' in page.text
+    assert _still_logged_in(first) and _still_logged_in(second)
+    form = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    fields = {name: html.unescape(value) for name, value in fields.items()}
+    confirmed = second.http.post(
+        urljoin(server["base"], html.unescape(form)),
+        data=fields,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert confirmed.status_code == 302, confirmed.text
+    assert confirmed.headers["Location"] == f"{REDIRECT_URI}?state=s2"
+    assert not _still_logged_in(first)
+    assert not _still_logged_in(second)
+
+
 def test_refresh_token_logout_ends_the_session(server):
     """python-keycloak's ``logout(refresh_token)``: POST client_id/secret + refresh_token."""
     register(server, "rp-refresh-logout")
@@ -250,9 +377,50 @@ def test_refresh_token_logout_ends_the_session(server):
         headers={"Authorization": "Bearer " + tokens["access_token"]},
         timeout=10,
     )
+    # The token itself verifies; its session is gone: Keycloak's UserInfoEndpoint words that
+    # apart from "Token verification failed".
     assert userinfo.status_code == 401
+    assert userinfo.json() == USER_SESSION_NOT_FOUND
+    assert userinfo.headers["WWW-Authenticate"] == (
+        'Bearer realm="esante-wallet", error="invalid_request", '
+        'error_description="User session not found or doesn\'t have client attached on it"'
+    )
     silent = callback(browser.get(browser.authorize_url(prompt="none")))
     assert silent["error"] == "login_required"
+
+
+def test_an_expired_refresh_token_still_ends_its_session(tmp_path):
+    """Keycloak's refresh-token logout checks the token's signature, not its expiry: the
+    session it names ends and the answer is 204 (docs/reference/keycloak-behaviour.md,
+    Logout) — a service whose refresh token lapsed can still log its professional out."""
+    with santeid_process(
+        tmp_path, SANTEID_STORE_URL="memory://", SANTEID_REFRESH_TOKEN_LIFETIME="2"
+    ) as process:
+        server = described(process)
+        register(server, "rp-expired-logout")
+        browser = Browser(server, "rp-expired-logout")
+        tokens = browser.login()
+        time.sleep(tokens["refresh_expires_in"] + 1)
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        expired = token_request(server, "rp-expired-logout", refresh)
+        assert expired.json()["error_description"] == "Token is not active"
+        response = requests.post(
+            server["discovery"]["end_session_endpoint"],
+            data={"refresh_token": tokens["refresh_token"]},
+            auth=("rp-expired-logout", SECRET),
+            timeout=10,
+        )
+        assert response.status_code == 204, response.text
+        silent = callback(browser.get(browser.authorize_url(prompt="none")))
+        assert silent["error"] == "login_required"
+        # Once more, its session already over: 204 again, as Keycloak when it finds none.
+        again = requests.post(
+            server["discovery"]["end_session_endpoint"],
+            data={"refresh_token": tokens["refresh_token"]},
+            auth=("rp-expired-logout", SECRET),
+            timeout=10,
+        )
+        assert again.status_code == 204
 
 
 def test_backchannel_logout_token_reaches_the_receiver(server):
@@ -275,6 +443,8 @@ def test_backchannel_logout_token_reaches_the_receiver(server):
     id_token = jwt.decode(tokens["id_token"], keys, algorithms=["RS256"]).claims
     claims = logout.claims
     assert logout.header["typ"] == "logout+jwt"
+    # Keycloak's LogoutToken sets its type claim, as every Keycloak token has one.
+    assert claims["typ"] == "Logout"
     assert claims["iss"] == server["issuer"]
     assert claims["aud"] == "rp-backchannel"
     assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}

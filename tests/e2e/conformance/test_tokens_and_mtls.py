@@ -252,10 +252,12 @@ def test_strict_setting_revokes_the_family_on_reuse(strict_server):
     userinfo = _discovery(strict_server)["userinfo_endpoint"]
     access = winner.json()["access_token"]
     answer = requests.get(userinfo, headers={"Authorization": f"Bearer {access}"}, timeout=10)
+    # Keycloak detaches the client from the user session on reuse: userinfo finds no session
+    # for the token (docs/reference/keycloak-behaviour.md, "Userinfo").
     assert answer.status_code == 401
     assert answer.json() == {
-        "error": "invalid_token",
-        "error_description": "Token verification failed",
+        "error": "invalid_request",
+        "error_description": "User session not found or doesn't have client attached on it",
     }
 
 
@@ -290,6 +292,30 @@ def test_userinfo_without_token_is_keycloaks_400(server):
         "error_description": "Token not provided",
     }
     assert "WWW-Authenticate" not in response.headers
+
+
+def test_userinfo_post_reads_the_header_first_then_the_form(server):
+    """Keycloak's ``UserInfoEndpoint.issueUserInfoPost``: the Bearer header's token if there
+    is one, the form's ``access_token`` otherwise — a client sending both is answered."""
+    access = _login(server)["access_token"]
+    userinfo = _discovery(server)["userinfo_endpoint"]
+
+    def post(authorization: str, form_token: str) -> requests.Response:
+        return requests.post(
+            userinfo,
+            headers={"Authorization": authorization},
+            data={"access_token": form_token},
+            timeout=10,
+        )
+
+    both = post(f"Bearer {access}", access)
+    assert both.status_code == 200, both.text
+    assert both.json()["sub"]
+    # The header wins: a bad one is refused whatever the form holds…
+    assert post("Bearer not-a-token", access).status_code == 401
+    assert post(f"Bearer {access}", "not-a-token").status_code == 200
+    # …and a header that is not a Bearer token is no token: the form's is read.
+    assert post("Basic cnAtd2ViOnNlY3JldA==", access).status_code == 200
 
 
 # -- mTLS as PSC deploys it for production clients ------------------------------------------------

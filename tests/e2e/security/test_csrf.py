@@ -1,12 +1,14 @@
 """CSRF against a real server: a form posted with a *wrong* token — another browser's real
 token, or a made-up one — is refused with 400 and changes nothing, on the login page (no proof
-started for the professional) and on the admin console's forms (no sign-in, no client
-registered or removed). docs/security.md, "Browser"."""
+started for the professional), on the admin console's forms (no sign-in, no client
+registered or removed) and on the logout confirmation (the session still open).
+docs/security.md, "Browser"."""
 
 from __future__ import annotations
 
 import re
 import secrets
+import time
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urljoin
@@ -143,3 +145,57 @@ def test_admin_forms_refuse_a_wrong_token(server, kind):
     accepted = admin.post(clients_url, data={**form, "csrf_token": own}, timeout=10)
     assert accepted.status_code == 200, accepted.text
     assert new_id in server.cli("clients", "list").stdout
+
+
+def _logged_in(server) -> tuple[requests.Session, str]:
+    """A browser whose professional logged in (SSO session open); and its authorization URL."""
+    browser = _browser()
+    login_url, authorize = _login_page(server, browser)
+    posted = browser.post(login_url, data={"national_id": first_professional(server),
+                                           "csrf_token": _csrf(browser.get(login_url))},
+                          allow_redirects=False, timeout=10)  # fmt: skip
+    assert posted.status_code == 303, posted.text
+    for _ in range(100):
+        if _state(server, browser, login_url) == "approved":
+            break
+        time.sleep(0.05)
+    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
+    realm = urlsplit(login_url).path.split("/login-actions/")[0]
+    done = browser.get(f"{server.base}{realm}/login-actions/complete", params={"tx": tx},
+                       allow_redirects=False, timeout=10)  # fmt: skip
+    assert done.status_code == 302 and done.headers["Location"].startswith(REDIRECT_URI)
+    return browser, authorize
+
+
+def _has_session(browser: requests.Session, authorize: str) -> bool:
+    silent = browser.get(authorize + "&prompt=none", allow_redirects=False, timeout=10)
+    return "code=" in silent.headers["Location"]
+
+
+@pytest.mark.parametrize("kind", ["another browser's", "made-up", "missing"])
+def test_the_logout_confirmation_refuses_a_wrong_token(server, kind):
+    """A third-party page cannot end the professional's session: its logout request without
+    ``id_token_hint`` (GET or a form POST) only shows the confirmation, and a forged
+    confirmation is refused — the session lives on until the professional confirms."""
+    browser, authorize = _logged_in(server)
+    logout = f"{server.oidc}/logout"
+    page = browser.get(logout, timeout=10)
+    assert page.status_code == 200 and 'id="confirm-logout"' in page.text
+    # The relying party's POST (no token of ours): the same confirmation, nothing ended.
+    cross_site = browser.post(logout, data={"client_id": CLIENT_ID}, allow_redirects=False,
+                              timeout=10)  # fmt: skip
+    assert cross_site.status_code == 200 and 'id="confirm-logout"' in cross_site.text
+    assert _has_session(browser, authorize)
+    confirm = urljoin(logout, re.search(r'<form method="post" action="([^"]+)"', page.text)[1])
+    assert confirm != logout  # the confirmation has an address of its own
+    forged = {"another browser's": _foreign_token(logout), "made-up": secrets.token_urlsafe(32),
+              "missing": None}[kind]  # fmt: skip
+    refused = browser.post(confirm, data={} if forged is None else {"csrf_token": forged},
+                           allow_redirects=False, timeout=10)  # fmt: skip
+    assert refused.status_code == 400, refused.text
+    assert _has_session(browser, authorize)
+    # The professional's own confirmation logs out (the test's control).
+    accepted = browser.post(confirm, data={"csrf_token": _csrf(page)}, allow_redirects=False,
+                            timeout=10)  # fmt: skip
+    assert accepted.status_code == 200, accepted.text
+    assert not _has_session(browser, authorize)
