@@ -401,8 +401,20 @@ def test_secret_by_basic_or_in_the_body_whatever_was_registered(app, client, reg
     assert response.status_code == 200, response.get_json()
 
 
-def test_keycloak_invalid_client_has_no_challenge(flow, client):
-    """A wrong secret in the body overrides a right one in Basic, as in Keycloak."""
+KEYCLOAK_UNAUTHORIZED_CLIENT = {
+    "error": "unauthorized_client",
+    "error_description": "Invalid client or Invalid client credentials",
+}
+KEYCLOAK_INVALID_CLIENT = {
+    "error": "invalid_client",
+    "error_description": "Invalid client or Invalid client credentials",
+}
+
+
+def test_keycloak_wrong_secret_has_no_challenge(flow, client):
+    """A wrong secret in the body overrides a right one in Basic, as in Keycloak, whose
+    "Client Id and Secret" authenticator answers 401 ``unauthorized_client`` without a
+    challenge (docs/reference/keycloak-behaviour.md, "Client authentication")."""
     meta = flow.client
     response = client.post(
         f"{OIDC}/token",
@@ -416,10 +428,34 @@ def test_keycloak_invalid_client_has_no_challenge(flow, client):
         headers=basic_auth(meta["client_id"], meta["client_secret"]),
     )
     assert response.status_code == 401
-    assert response.get_json() == {
-        "error": "invalid_client",
-        "error_description": "Invalid client or Invalid client credentials",
-    }
+    assert response.get_json() == KEYCLOAK_UNAUTHORIZED_CLIENT
+    assert "WWW-Authenticate" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("credentials", "expected"),
+    [
+        ({"headers": basic_auth("service-test", "not-the-secret")}, KEYCLOAK_UNAUTHORIZED_CLIENT),
+        ({"data": {"client_id": "service-test"}}, KEYCLOAK_UNAUTHORIZED_CLIENT),
+        (
+            {"data": {"client_id": "service-test", "client_secret": "x"}},
+            KEYCLOAK_UNAUTHORIZED_CLIENT,
+        ),
+        ({"headers": basic_auth("nobody", "not-the-secret")}, KEYCLOAK_INVALID_CLIENT),
+        ({"data": {"client_id": "nobody", "client_secret": "x"}}, KEYCLOAK_INVALID_CLIENT),
+        ({}, KEYCLOAK_INVALID_CLIENT),
+    ],
+    ids=["wrong-basic", "no-secret", "wrong-post", "unknown-basic", "unknown-post", "nothing"],
+)
+def test_keycloak_codes_of_a_failed_client_authentication(flow, client, credentials, expected):
+    """Keycloak's ``ClientIdAndSecretAuthenticator`` answers a known client's wrong or missing
+    secret with ``unauthorized_client``; a client it cannot find (or no client at all) fails
+    the whole client flow, ``invalid_client``; both 401, same text
+    (docs/reference/keycloak-behaviour.md, "Client authentication")."""
+    data = {"grant_type": "client_credentials", **credentials.get("data", {})}
+    response = client.post(f"{OIDC}/token", data=data, headers=credentials.get("headers", {}))
+    assert response.status_code == 401
+    assert response.get_json() == expected
     assert "WWW-Authenticate" not in response.headers
 
 
@@ -451,7 +487,7 @@ def test_missing_grant_type_is_keycloak_invalid_request(flow, client):
     }
 
 
-def test_wrong_secret_is_invalid_client_401(flow, client, app):
+def test_wrong_secret_consumes_nothing(flow, client, app):
     params = flow.obtain_code()
     response = client.post(
         f"{OIDC}/token",
@@ -463,7 +499,7 @@ def test_wrong_secret_is_invalid_client_401(flow, client, app):
         headers=basic_auth("service-test", "not-the-secret-at-all"),
     )
     assert response.status_code == 401
-    assert response.get_json()["error"] == "invalid_client"
+    assert response.get_json()["error"] == "unauthorized_client"
     assert flow.token(params["code"]).status_code == 200  # nothing was consumed
 
 

@@ -15,8 +15,12 @@ from urllib.parse import quote
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
-#: Keycloak's answer to any client-authentication failure (``santeid.oidc.client_auth``).
+#: Keycloak's description of a failed client authentication, with ``invalid_client`` or
+#: ``unauthorized_client`` (``santeid.oidc.client_auth.invalid_client``).
 INVALID_CLIENT = "Invalid client or Invalid client credentials"
+#: Keycloak's description of any failed client authentication at the introspection and
+#: pushed-authorization-request endpoints, with ``invalid_request`` (same function).
+CLIENT_AUTHENTICATION_FAILED = "Authentication failed."
 #: Default ``error_description`` per ``error`` code.
 DESCRIPTIONS: dict[str, str] = {
     "invalid_request": "Invalid request",

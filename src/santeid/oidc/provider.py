@@ -623,7 +623,7 @@ class SanteidAuthorizationServer(AuthorizationServer):
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as error:
-            raise client_auth.invalid_client(error, endpoint) from None
+            raise client_auth.invalid_client(error, endpoint, request, self.query_client) from None
 
     def create_token_response(self, request=None):
         request = self.create_oauth2_request(request)
