@@ -707,13 +707,72 @@ class TestStrictRefreshWithMaxReuse:
         assert stale == {"error": "invalid_grant", "error_description": "Stale token"}
 
 
-def test_refresh_cannot_widen_the_scope(flow, client):
-    first = flow.full_login(scope="openid")
+def test_refresh_keeps_only_granted_scopes_it_names(flow, client, app):
+    """Keycloak (``DefaultRefreshTokenProvider.refreshAccessToken``): the new access token has
+    the granted scopes that the ``scope`` parameter names; a scope asked for but not granted
+    is ignored, not refused. The ID token follows the authorization's scope, and the new
+    refresh token keeps the grant's scope, so a later refresh without ``scope`` has it all
+    again (docs/reference/keycloak-behaviour.md, "Refresh tokens")."""
+    first = flow.full_login(scope="openid scope_all")
+    wider = _refresh(client, first["refresh_token"], scope="openid scope_all email")
+    assert wider.status_code == 200, wider.get_json()
+    assert wider.get_json()["scope"] == "openid scope_all"
+    narrower = _refresh(client, first["refresh_token"], scope="scope_all email").get_json()
+    assert narrower["scope"] == "scope_all"
+    assert decode(app, narrower["access_token"])[1]["scope"] == "scope_all"
+    assert "id_token" in narrower
+    assert _unverified(narrower["refresh_token"])[1]["scope"] == "openid scope_all"
+    again = _refresh(client, narrower["refresh_token"]).get_json()
+    assert again["scope"] == "openid scope_all"
+
+
+def test_refresh_with_an_unknown_scope_is_keycloaks_invalid_scopes(flow, client):
+    """``OAuth2GrantTypeBase.getRequestedScopes``: checked before the refresh token, with the
+    raw parameter in the description."""
+    first = flow.full_login(scope="openid scope_all")
+    for token in (first["refresh_token"], "not-a-refresh-token"):
+        response = _refresh(client, token, scope="openid foo")
+        assert response.status_code == 400
+        assert response.get_json() == {
+            "error": "invalid_scope",
+            "error_description": "Invalid scopes: openid foo",
+        }
+
+
+def test_refresh_without_a_refresh_token_is_keycloaks_no_refresh_token(flow, client):
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "scope": "openid foo"},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "No refresh token",
+    }
+
+
+def test_strict_scope_policy_refuses_a_wider_refresh(settings):
+    """RFC 6749 §6: the requested scope MUST NOT include a scope not originally granted."""
+    from santeid import create_app
+    from santeid.storage import MemoryStore
+
+    app = create_app(settings.replace(scope_policy="strict"), store=MemoryStore())
+    client = app.test_client()
+    first = Flow(app, client, register_client(app)).full_login(scope="openid")
     response = _refresh(client, first["refresh_token"], scope="openid scope_all")
+    assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_scope"
 
 
+ANOTHER_CLIENTS_REFRESH_TOKEN = (
+    "Invalid refresh token. Token client and authorized client don't match"  # noqa: S105
+)
+
+
 def test_refresh_token_of_another_client_is_refused(flow, client, app):
+    """``TokenManager.verifyRefreshToken``: after the token's signature and expiry, before its
+    session, with Keycloak's text."""
     other = register_client(app, client_id="other", client_secret="another-secret-0123456789")
     first = flow.full_login()
     response = client.post(
@@ -721,7 +780,24 @@ def test_refresh_token_of_another_client_is_refused(flow, client, app):
         data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
         headers=basic_auth(other["client_id"], other["client_secret"]),
     )
-    assert response.get_json()["error"] == "invalid_grant"
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": ANOTHER_CLIENTS_REFRESH_TOKEN,
+    }
+    # Checked before the session: a logged-out session's token says the same to another client.
+    logout = client.post(
+        f"{OIDC}/logout",
+        data={"refresh_token": first["refresh_token"]},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert logout.status_code == 204
+    after_logout = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        headers=basic_auth(other["client_id"], other["client_secret"]),
+    )
+    assert after_logout.get_json()["error_description"] == ANOTHER_CLIENTS_REFRESH_TOKEN
 
 
 def test_unsupported_grant_type(flow, client):

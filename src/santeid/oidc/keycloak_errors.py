@@ -46,6 +46,14 @@ CODE_OF_ANOTHER_CLIENT = "Auth error: Found different client_id in clientSession
 #: A code used before (sequentially or in a race), or one never issued or expired
 #: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 CODE_NOT_VALID = "Code not valid"
+#: A refresh request without ``refresh_token`` (``RefreshTokenGrantType.process``), or a
+#: logout request without one (``docs/reference/keycloak-behaviour.md``, "Refresh tokens").
+NO_REFRESH_TOKEN = "No refresh token"  # noqa: S105 - an error text
+#: A refresh token issued to another client than the one presenting it, at the token and
+#: logout endpoints (``TokenManager.verifyRefreshToken``, same section).
+REFRESH_TOKEN_OF_ANOTHER_CLIENT = (
+    "Invalid refresh token. Token client and authorized client don't match"  # noqa: S105
+)
 #: The professional is inactive in the directory, Keycloak's disabled user: a code exchanged, a
 #: refresh token used (``invalid_grant``), an access token at userinfo (401 ``invalid_token``)
 #: (``docs/reference/keycloak-behaviour.md``, "Disabled users").

@@ -38,6 +38,7 @@ from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc import client_auth
+from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import add_query
 from santeid.oidc.session_end import end_session
@@ -93,17 +94,13 @@ def refresh_token_logout():
         return server.handle_error_response(None, error)
     token = request.form.get("refresh_token")
     if not token:
-        return oauth_error(400, "invalid_request", "No refresh token")
+        return oauth_error(400, "invalid_request", keycloak_errors.NO_REFRESH_TOKEN)
     try:
         claims, record = svc.tokens.verify_refresh_token(token)
     except TokenError:
         return oauth_error(400, "invalid_grant", "Invalid refresh token")
     if claims.get("azp") != client.get_client_id():
-        return oauth_error(
-            400,
-            "invalid_grant",
-            "Invalid refresh token. Token client and authorized client don't match",
-        )
+        return oauth_error(400, "invalid_grant", keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
     family = svc.tokens.family(record["fid"])
     sid = (family or {}).get("auth", {}).get("sid")
     if sid:
