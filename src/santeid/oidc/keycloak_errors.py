@@ -1,5 +1,6 @@
 """OAuth 2.0 error responses as Keycloak writes them (``docs/reference/keycloak-behaviour.md``,
-"Token endpoint": every error response carries an ``error_description``).
+"Token endpoint": every error response carries an ``error_description``), and the texts of
+its authorization endpoint ("Authorization endpoint").
 
 The descriptions Keycloak gives where santeid has no more precise one; an error raised without
 a description (Authlib raises several) gets the one of its code here, so no client ever reads
@@ -74,6 +75,37 @@ PKCE_CODE_MISMATCH = "PKCE verification failed: Code mismatch"
 #: The ``code_verifier`` is not 43 to 128 unreserved characters (RFC 7636 §4.1), an empty one
 #: included (same section: a wrong verifier).
 PKCE_INVALID_CODE_VERIFIER = "PKCE verification failed: Invalid code verifier"
+
+
+#: Keycloak's ``Messages.MISSING_PARAMETER`` and ``INVALID_PARAMETER`` (its pages, and the
+#: authorization endpoint's redirects): :func:`missing_parameter`, :func:`invalid_parameter`.
+_MISSING_PARAMETER = "Missing parameter: {}"
+_INVALID_PARAMETER = "Invalid parameter: {}"
+#: ``response_type`` with a value other than ``code``, ``token``, ``id_token`` and ``none``
+#: (``none`` alone): Keycloak answers ``unsupported_response_type`` with no description, and
+#: logs this reason (``OIDCResponseType.parse``); santeid sends it, every error having a
+#: description (``docs/psc-integration.md`` §5.1).
+UNSUPPORTED_RESPONSE_TYPE = "Unsupported response_type"
+#: An implicit or hybrid ``response_type`` with ``response_mode=query``.
+QUERY_NOT_ALLOWED_FOR_IMPLICIT = "Response_mode 'query' not allowed for implicit or hybrid flow"
+#: ``response_type`` ``code`` (or ``none``) from a client without the code flow.
+STANDARD_FLOW_DISABLED = (
+    "Client is not allowed to initiate browser login with given response_type. "
+    "Standard flow is disabled for the client."
+)
+#: An implicit or hybrid ``response_type``: no client has the implicit flow.
+IMPLICIT_FLOW_DISABLED = (
+    "Client is not allowed to initiate browser login with given response_type. "
+    "Implicit flow is disabled for the client."
+)
+
+
+def missing_parameter(name: str) -> str:
+    return _MISSING_PARAMETER.format(name)
+
+
+def invalid_parameter(name: str) -> str:
+    return _INVALID_PARAMETER.format(name)
 
 
 def safe_description(text: str) -> str:
