@@ -76,14 +76,24 @@ def _strict(app, **changes):
         setattr(behaviour, name, value)
 
 
-def test_invalid_client_is_keycloak_401(client, meta, auto_id):
+def test_failed_client_authentication_is_keycloak_401(client, meta, auto_id):
+    """Keycloak's back-channel endpoint answers the client authenticator's own error with 401
+    (``BackchannelAuthenticationEndpoint.authorizeClient``): ``unauthorized_client`` for a
+    wrong secret, ``invalid_client`` for an unknown client
+    (docs/reference/keycloak-behaviour.md, "Client authentication")."""
     wrong = backchannel(client, meta, login_hint=auto_id, headers=basic_auth("ciba-rp", "nope" * 5))
     assert wrong.status_code == 401
     assert wrong.get_json() == {
-        "error": "invalid_client",
+        "error": "unauthorized_client",
         "error_description": "Invalid client or Invalid client credentials",
     }
     assert "WWW-Authenticate" not in wrong.headers
+    unknown = backchannel(client, meta, login_hint=auto_id, headers=basic_auth("nobody", SECRET))
+    assert unknown.status_code == 401
+    assert unknown.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Invalid client or Invalid client credentials",
+    }
 
 
 def test_invalid_client_is_401(client, app, meta, auto_id):

@@ -266,8 +266,8 @@ def test_client_authentication_and_the_grant_come_before_a_missing_auth_req_id(a
     form = {"grant_type": "urn:openid:params:grant-type:ciba"}
     nobody = client.post(f"{OIDC}/token", data=form)
     assert nobody.status_code == 401 and error_of(nobody) == "invalid_client"
-    wrong = client.post(f"{OIDC}/token", data=form, headers=basic_auth("ciba-rp", "x" * 20))
-    assert wrong.status_code == 401 and error_of(wrong) == "invalid_client"
+    unknown = client.post(f"{OIDC}/token", data=form, headers=basic_auth("ciba-rp", "x" * 20))
+    assert unknown.status_code == 401 and error_of(unknown) == "invalid_client"
     other = register_client(app)
     code_flow = client.post(
         f"{OIDC}/token", data=form, headers=basic_auth("service-test", other["client_secret"])
@@ -294,10 +294,11 @@ def test_non_ciba_client_cannot_poll(app, client, meta, auto_id):
     assert error_of(response) == "unauthorized_client"
 
 
-def test_invalid_client_at_the_token_endpoint(client, meta, auto_id):
+def test_wrong_secret_at_the_token_endpoint(client, meta, auto_id):
+    """Keycloak's secret authenticator: ``unauthorized_client`` (401) for a known client."""
     auth_req_id = start(client, meta, auto_id)["auth_req_id"]
     response = poll(client, meta, auth_req_id, headers=basic_auth("ciba-rp", "wrong-secret-000000"))
-    assert response.status_code == 401 and error_of(response) == "invalid_client"
+    assert response.status_code == 401 and error_of(response) == "unauthorized_client"
 
 
 def test_concurrent_polls_give_tokens_once(any_store_app, auto_id):

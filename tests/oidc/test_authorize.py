@@ -57,9 +57,22 @@ def test_redirect_uri_must_match_exactly(flow):
 
 
 def test_missing_redirect_uri_is_an_error_page(flow):
+    """Keycloak's ``RedirectUtils.verifyRedirectUri`` finds no valid URI either way: the same
+    page as for an unregistered one."""
     response = flow.authorize(redirect_uri=None)
     assert response.status_code == 400
     assert "Location" not in response.headers
+    assert _error_detail(response) == "Invalid parameter: redirect_uri"
+
+
+def test_missing_client_id_is_keycloaks_error_page(flow):
+    """``AuthorizationEndpoint.checkClient``: "Missing parameter: client_id"; an empty one is
+    looked up, and found nowhere."""
+    response = flow.authorize(client_id=None)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert _error_detail(response) == "Missing parameter: client_id"
+    assert _error_detail(flow.authorize(client_id="")) == "Client not found."
 
 
 def test_missing_response_type_redirects_with_state_and_iss(flow):
@@ -68,16 +81,67 @@ def test_missing_response_type_redirects_with_state_and_iss(flow):
     params = _query(response)
     assert params == {
         "error": "invalid_request",
-        "error_description": "response_type is missing",
+        "error_description": "Missing parameter: response_type",
         "state": "abc",
         "iss": ISSUER,
     }
     assert response.headers["Location"].startswith(REDIRECT_URI + "?")
 
 
-def test_unsupported_response_type(flow):
-    params = _query(flow.authorize(response_type="token"))
-    assert params["error"] == "unsupported_response_type"
+def _fragment(response) -> dict:
+    location = urlsplit(response.headers["Location"])
+    assert not location.query
+    return {k: v[0] for k, v in parse_qs(location.fragment).items()}
+
+
+def test_a_bad_response_type_is_sent_the_way_asked_if_that_way_is_known(flow):
+    """``AuthorizationEndpoint``: an error about ``response_type`` goes back in the requested
+    ``response_mode`` when it is one Keycloak knows, else in the query
+    (``OIDCResponseMode.parseWhenInvalidResponseType``)."""
+    missing = _fragment(flow.authorize(response_type=None, response_mode="fragment"))
+    assert missing["error_description"] == "Missing parameter: response_type"
+    params = _query(flow.authorize(response_type=None, response_mode="bogus"))
+    assert params["error_description"] == "Missing parameter: response_type"
+
+
+def test_unknown_response_type_is_unsupported_response_type(flow):
+    for response_type in ("foo", "code foo", "none code", "code  id_token"):
+        params = _query(flow.authorize(response_type=response_type))
+        assert params["error"] == "unsupported_response_type", response_type
+        assert params["error_description"] == "Unsupported response_type"
+
+
+IMPLICIT_DISABLED = (
+    "Client is not allowed to initiate browser login with given response_type. "
+    "Implicit flow is disabled for the client."
+)
+
+
+def test_implicit_and_hybrid_response_types_are_keycloaks_unauthorized_client(flow):
+    """``AuthorizationEndpointChecker.checkResponseType``: the implicit flow is off for the
+    client; the error is sent in the fragment, the default mode of these types."""
+    for response_type in ("token", "id_token", "code id_token", "id_token token"):
+        params = _fragment(flow.authorize(response_type=response_type, state="s"))
+        assert params["error"] == "unauthorized_client", response_type
+        assert params["error_description"] == IMPLICIT_DISABLED
+        assert params["state"] == "s"
+    as_asked = _query(flow.authorize(response_type="token", response_mode="query"))
+    assert as_asked == {
+        "error": "invalid_request",
+        "error_description": "Response_mode 'query' not allowed for implicit or hybrid flow",
+        "state": as_asked["state"],
+        "iss": ISSUER,
+    }
+
+
+def test_a_client_without_the_code_flow_is_keycloaks_unauthorized_client(flow, app):
+    meta = register_client(app, client_id="services-only", grant_types=["client_credentials"])
+    params = _query(flow.authorize(client_id=meta["client_id"]))
+    assert params["error"] == "unauthorized_client"
+    assert params["error_description"] == (
+        "Client is not allowed to initiate browser login with given response_type. "
+        "Standard flow is disabled for the client."
+    )
 
 
 def _strict(settings, **changes):
@@ -236,14 +300,33 @@ def _auto(app) -> str:
     return sandbox_professional(app)
 
 
-def test_pkce_challenge_must_be_well_formed(flow):
-    params = _query(flow.authorize(code_challenge="short", code_challenge_method="S256"))
-    assert params["error"] == "invalid_request"
+def test_pkce_refusals_are_keycloaks(flow):
+    """``AuthorizationEndpointChecker.checkParamsForPkceNotEnforcedClient``: the method
+    without a challenge, then the method, then the challenge (43 to 128 unreserved
+    characters, RFC 7636 §4.2)."""
+    cases = [
+        ({"code_challenge_method": "S256"}, "Missing parameter: code_challenge"),
+        ({"code_challenge": "a" * 43, "code_challenge_method": "S512"},
+         "Invalid parameter: code_challenge_method"),
+        ({"code_challenge": "short", "code_challenge_method": "S256"},
+         "Invalid parameter: code_challenge"),
+        ({"code_challenge": "abc"}, "Invalid parameter: code_challenge"),
+        ({"code_challenge": "a" * 129, "code_challenge_method": "plain"},
+         "Invalid parameter: code_challenge"),
+    ]  # fmt: skip
+    for extra, description in cases:
+        params = _query(flow.authorize(**extra))
+        assert (params["error"], params["error_description"]) == (
+            "invalid_request",
+            description,
+        ), extra
 
 
 def test_client_requiring_pkce_refuses_requests_without_it(flow, app):
     register_client(app, require_pkce=True)
-    assert _query(flow.authorize())["error"] == "invalid_request"
+    params = _query(flow.authorize())
+    assert params["error"] == "invalid_request"
+    assert params["error_description"] == "Missing parameter: code_challenge"
     _, challenge = pkce_pair()
     response = flow.authorize(code_challenge=challenge, code_challenge_method="S256")
     assert "login-actions/authenticate" in response.headers["Location"]

@@ -91,7 +91,8 @@ def test_refresh_token_logout_errors_as_keycloak(flow, app, client):
         headers=basic_auth("service-test", "wrong-secret-0123456789"),
     )
     assert unauthenticated.status_code == 401
-    assert unauthenticated.get_json()["error"] == "invalid_client"
+    # Keycloak's secret authenticator, as at the token endpoint.
+    assert unauthenticated.get_json()["error"] == "unauthorized_client"
     register_client(app, client_id="other", client_secret="other-secret-0123456789")
     other = client.post(
         f"{OIDC}/logout",

@@ -91,7 +91,7 @@ def test_a_repeated_parameter_at_the_token_endpoint_is_refused(flow, client):
     code = flow.obtain_code(prompt="none")["code"]
     twice = flow.token(code, scope=["openid", "openid"])
     assert twice.get_json() == DUPLICATED
-    # Keycloak authenticates the client first: a wrong secret is still invalid_client.
+    # Keycloak authenticates the client first: a wrong secret is still refused for it.
     wrong = client.post(
         f"{OIDC}/token",
         data=body,
@@ -99,7 +99,7 @@ def test_a_repeated_parameter_at_the_token_endpoint_is_refused(flow, client):
         headers=basic_auth("service-test", "wrong-secret"),
     )
     assert wrong.status_code == 401
-    assert wrong.get_json()["error"] == "invalid_client"
+    assert wrong.get_json()["error"] == "unauthorized_client"
 
 
 def test_introspection_refuses_repeats_a_missing_token_and_an_unknown_hint(flow, client):

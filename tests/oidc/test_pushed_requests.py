@@ -101,3 +101,19 @@ def test_request_object_times_allow_30_seconds_of_skew(clocked_app, clock, claim
         assert pushed.status_code == 400
         assert pushed.get_json()["error"] == "invalid_request_object"
         assert pushed.get_json()["error_description"].startswith(refusal)
+
+
+def test_failed_client_authentication_is_keycloaks_authentication_failed(app, client):
+    """Keycloak's ``AbstractParEndpoint.authorizeClient`` turns every failed client
+    authentication into 401 ``invalid_request`` "Authentication failed."
+    (docs/reference/keycloak-behaviour.md, "Client authentication")."""
+    register_client(app)
+    form = {"response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI}
+    for headers in ({}, basic_auth("service-test", "wrong-secret"), basic_auth("nobody", "x")):
+        refused = client.post(f"{OIDC}/ext/par/request", data=form, headers=headers)
+        assert refused.status_code == 401
+        assert refused.get_json() == {
+            "error": "invalid_request",
+            "error_description": "Authentication failed.",
+        }
+        assert "WWW-Authenticate" not in refused.headers

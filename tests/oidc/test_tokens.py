@@ -401,8 +401,20 @@ def test_secret_by_basic_or_in_the_body_whatever_was_registered(app, client, reg
     assert response.status_code == 200, response.get_json()
 
 
-def test_keycloak_invalid_client_has_no_challenge(flow, client):
-    """A wrong secret in the body overrides a right one in Basic, as in Keycloak."""
+KEYCLOAK_UNAUTHORIZED_CLIENT = {
+    "error": "unauthorized_client",
+    "error_description": "Invalid client or Invalid client credentials",
+}
+KEYCLOAK_INVALID_CLIENT = {
+    "error": "invalid_client",
+    "error_description": "Invalid client or Invalid client credentials",
+}
+
+
+def test_keycloak_wrong_secret_has_no_challenge(flow, client):
+    """A wrong secret in the body overrides a right one in Basic, as in Keycloak, whose
+    "Client Id and Secret" authenticator answers 401 ``unauthorized_client`` without a
+    challenge (docs/reference/keycloak-behaviour.md, "Client authentication")."""
     meta = flow.client
     response = client.post(
         f"{OIDC}/token",
@@ -416,10 +428,34 @@ def test_keycloak_invalid_client_has_no_challenge(flow, client):
         headers=basic_auth(meta["client_id"], meta["client_secret"]),
     )
     assert response.status_code == 401
-    assert response.get_json() == {
-        "error": "invalid_client",
-        "error_description": "Invalid client or Invalid client credentials",
-    }
+    assert response.get_json() == KEYCLOAK_UNAUTHORIZED_CLIENT
+    assert "WWW-Authenticate" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("credentials", "expected"),
+    [
+        ({"headers": basic_auth("service-test", "not-the-secret")}, KEYCLOAK_UNAUTHORIZED_CLIENT),
+        ({"data": {"client_id": "service-test"}}, KEYCLOAK_UNAUTHORIZED_CLIENT),
+        (
+            {"data": {"client_id": "service-test", "client_secret": "x"}},
+            KEYCLOAK_UNAUTHORIZED_CLIENT,
+        ),
+        ({"headers": basic_auth("nobody", "not-the-secret")}, KEYCLOAK_INVALID_CLIENT),
+        ({"data": {"client_id": "nobody", "client_secret": "x"}}, KEYCLOAK_INVALID_CLIENT),
+        ({}, KEYCLOAK_INVALID_CLIENT),
+    ],
+    ids=["wrong-basic", "no-secret", "wrong-post", "unknown-basic", "unknown-post", "nothing"],
+)
+def test_keycloak_codes_of_a_failed_client_authentication(flow, client, credentials, expected):
+    """Keycloak's ``ClientIdAndSecretAuthenticator`` answers a known client's wrong or missing
+    secret with ``unauthorized_client``; a client it cannot find (or no client at all) fails
+    the whole client flow, ``invalid_client``; both 401, same text
+    (docs/reference/keycloak-behaviour.md, "Client authentication")."""
+    data = {"grant_type": "client_credentials", **credentials.get("data", {})}
+    response = client.post(f"{OIDC}/token", data=data, headers=credentials.get("headers", {}))
+    assert response.status_code == 401
+    assert response.get_json() == expected
     assert "WWW-Authenticate" not in response.headers
 
 
@@ -451,7 +487,7 @@ def test_missing_grant_type_is_keycloak_invalid_request(flow, client):
     }
 
 
-def test_wrong_secret_is_invalid_client_401(flow, client, app):
+def test_wrong_secret_consumes_nothing(flow, client, app):
     params = flow.obtain_code()
     response = client.post(
         f"{OIDC}/token",
@@ -463,7 +499,7 @@ def test_wrong_secret_is_invalid_client_401(flow, client, app):
         headers=basic_auth("service-test", "not-the-secret-at-all"),
     )
     assert response.status_code == 401
-    assert response.get_json()["error"] == "invalid_client"
+    assert response.get_json()["error"] == "unauthorized_client"
     assert flow.token(params["code"]).status_code == 200  # nothing was consumed
 
 
@@ -671,13 +707,72 @@ class TestStrictRefreshWithMaxReuse:
         assert stale == {"error": "invalid_grant", "error_description": "Stale token"}
 
 
-def test_refresh_cannot_widen_the_scope(flow, client):
-    first = flow.full_login(scope="openid")
+def test_refresh_keeps_only_granted_scopes_it_names(flow, client, app):
+    """Keycloak (``DefaultRefreshTokenProvider.refreshAccessToken``): the new access token has
+    the granted scopes that the ``scope`` parameter names; a scope asked for but not granted
+    is ignored, not refused. The ID token follows the authorization's scope, and the new
+    refresh token keeps the grant's scope, so a later refresh without ``scope`` has it all
+    again (docs/reference/keycloak-behaviour.md, "Refresh tokens")."""
+    first = flow.full_login(scope="openid scope_all")
+    wider = _refresh(client, first["refresh_token"], scope="openid scope_all email")
+    assert wider.status_code == 200, wider.get_json()
+    assert wider.get_json()["scope"] == "openid scope_all"
+    narrower = _refresh(client, first["refresh_token"], scope="scope_all email").get_json()
+    assert narrower["scope"] == "scope_all"
+    assert decode(app, narrower["access_token"])[1]["scope"] == "scope_all"
+    assert "id_token" in narrower
+    assert _unverified(narrower["refresh_token"])[1]["scope"] == "openid scope_all"
+    again = _refresh(client, narrower["refresh_token"]).get_json()
+    assert again["scope"] == "openid scope_all"
+
+
+def test_refresh_with_an_unknown_scope_is_keycloaks_invalid_scopes(flow, client):
+    """``OAuth2GrantTypeBase.getRequestedScopes``: checked before the refresh token, with the
+    raw parameter in the description."""
+    first = flow.full_login(scope="openid scope_all")
+    for token in (first["refresh_token"], "not-a-refresh-token"):
+        response = _refresh(client, token, scope="openid foo")
+        assert response.status_code == 400
+        assert response.get_json() == {
+            "error": "invalid_scope",
+            "error_description": "Invalid scopes: openid foo",
+        }
+
+
+def test_refresh_without_a_refresh_token_is_keycloaks_no_refresh_token(flow, client):
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "scope": "openid foo"},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "No refresh token",
+    }
+
+
+def test_strict_scope_policy_refuses_a_wider_refresh(settings):
+    """RFC 6749 §6: the requested scope MUST NOT include a scope not originally granted."""
+    from santeid import create_app
+    from santeid.storage import MemoryStore
+
+    app = create_app(settings.replace(scope_policy="strict"), store=MemoryStore())
+    client = app.test_client()
+    first = Flow(app, client, register_client(app)).full_login(scope="openid")
     response = _refresh(client, first["refresh_token"], scope="openid scope_all")
+    assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_scope"
 
 
+ANOTHER_CLIENTS_REFRESH_TOKEN = (
+    "Invalid refresh token. Token client and authorized client don't match"  # noqa: S105
+)
+
+
 def test_refresh_token_of_another_client_is_refused(flow, client, app):
+    """``TokenManager.verifyRefreshToken``: after the token's signature and expiry, before its
+    session, with Keycloak's text."""
     other = register_client(app, client_id="other", client_secret="another-secret-0123456789")
     first = flow.full_login()
     response = client.post(
@@ -685,7 +780,24 @@ def test_refresh_token_of_another_client_is_refused(flow, client, app):
         data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
         headers=basic_auth(other["client_id"], other["client_secret"]),
     )
-    assert response.get_json()["error"] == "invalid_grant"
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": ANOTHER_CLIENTS_REFRESH_TOKEN,
+    }
+    # Checked before the session: a logged-out session's token says the same to another client.
+    logout = client.post(
+        f"{OIDC}/logout",
+        data={"refresh_token": first["refresh_token"]},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert logout.status_code == 204
+    after_logout = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        headers=basic_auth(other["client_id"], other["client_secret"]),
+    )
+    assert after_logout.get_json()["error_description"] == ANOTHER_CLIENTS_REFRESH_TOKEN
 
 
 def test_unsupported_grant_type(flow, client):

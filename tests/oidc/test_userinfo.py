@@ -258,9 +258,18 @@ def test_introspection_of_garbage_is_inactive(flow, client):
 
 
 def test_introspection_needs_client_authentication(client):
-    response = client.post(f"{OIDC}/token/introspect", data={"token": "x"})
-    assert response.status_code == 401
-    assert response.get_json()["error"] == "invalid_client"
+    """Keycloak's ``TokenIntrospectionEndpoint`` turns every failed client authentication into
+    401 ``invalid_request`` "Authentication failed." (docs/reference/keycloak-behaviour.md,
+    "Client authentication")."""
+    authentication_failed = {
+        "error": "invalid_request",
+        "error_description": "Authentication failed.",
+    }
+    for headers in ({}, basic_auth("service-test", "wrong-secret"), basic_auth("nobody", "x")):
+        response = client.post(f"{OIDC}/token/introspect", data={"token": "x"}, headers=headers)
+        assert response.status_code == 401
+        assert response.get_json() == authentication_failed
+        assert "WWW-Authenticate" not in response.headers
 
 
 def test_introspection_refused_to_a_client_not_allowed(app, client):

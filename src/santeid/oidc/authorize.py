@@ -4,7 +4,9 @@
 Checks run in a fixed order, each a small function. Until the client and its redirect URI
 are known to be valid, an error is shown on a page and *never* redirected (RFC 6749
 §4.1.2.1, conformance module ``oidcc-ensure-registered-redirect-uri``); afterwards errors go
-back to the client with ``error``, ``state`` and ``iss`` (RFC 9207).
+back to the client with ``error``, ``state`` and ``iss`` (RFC 9207). The order and the
+texts are Keycloak's (``AuthorizationEndpoint`` and ``AuthorizationEndpointChecker``,
+``docs/reference/keycloak-behaviour.md``, "Authorization endpoint").
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from santeid.i18n import pick_locale
 from santeid.interaction import PendingLogin
 from santeid.interaction import login_pages
 from santeid.oidc import grant_types
+from santeid.oidc import keycloak_errors
 from santeid.oidc import pkce
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
@@ -41,6 +44,11 @@ ACR_VALUES_SUPPORTED = ["eidas1"]
 #: OAuth 2.0 Multiple Response Types §2.1 and Form Post Response Mode 1.0 (Keycloak accepts
 #: all three; its JWT modes are not implemented).
 RESPONSE_MODES = ("query", "fragment", "form_post")
+#: The ``response_type`` values Keycloak parses (``OIDCResponseType``), space-separated,
+#: ``none`` alone; ``token`` and ``id_token`` make an implicit or hybrid request, which no
+#: client may make (Keycloak's "Implicit flow" switch, off by default).
+RESPONSE_TYPES = ("code", "token", "id_token", "none")
+IMPLICIT_RESPONSE_TYPES = ("token", "id_token")
 #: Keycloak's form_post page submits itself from this ``onload`` attribute; the page's
 #: Content-Security-Policy allows exactly this handler (CSP3 ``'unsafe-hashes'``).
 FORM_POST_ONLOAD = "javascript:document.forms[0].submit()"
@@ -78,12 +86,14 @@ class ErrorPage(Exception):
 
 
 class RedirectError(Exception):
-    """RFC 6749 §4.1.2.1 error response, sent to the validated redirect URI."""
+    """RFC 6749 §4.1.2.1 error response, sent to the validated redirect URI; in
+    ``response_mode`` when given, else in the request's."""
 
-    def __init__(self, error: str, description: str):
+    def __init__(self, error: str, description: str, response_mode: str | None = None):
         super().__init__(description)
         self.error = error
         self.description = description
+        self.response_mode = response_mode
 
 
 @dataclass
@@ -192,8 +202,10 @@ def _single(params, name: str) -> str | None:
 
 def check_client(params):
     client_id = params.getlist("client_id")
-    if len(client_id) != 1 or not client_id[0]:
-        raise ErrorPage("invalid_request", "client_id is missing or repeated")
+    if not client_id:
+        raise ErrorPage("invalid_request", keycloak_errors.missing_parameter("client_id"))
+    if len(client_id) != 1:
+        raise ErrorPage("invalid_request", "client_id is repeated")
     client = services().clients.get(client_id[0])
     if client is None:
         # Keycloak's page text (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
@@ -205,12 +217,10 @@ def check_redirect_uri(params, client) -> str:
     uris = params.getlist("redirect_uri")
     if len(uris) > 1:
         raise ErrorPage("invalid_request", "redirect_uri is repeated")
-    if not uris or not uris[0]:
-        # OIDC Core §3.1.2.1: REQUIRED for OpenID requests.
-        raise ErrorPage("invalid_request", "redirect_uri is missing")
-    if not client.check_redirect_uri(uris[0]):
-        # Keycloak's page text (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
-        raise ErrorPage("invalid_redirect_uri", "Invalid parameter: redirect_uri")
+    if not uris or not uris[0] or not client.check_redirect_uri(uris[0]):
+        # Keycloak's page, for a missing URI as for an unregistered one (OIDC Core §3.1.2.1:
+        # REQUIRED).
+        raise ErrorPage("invalid_redirect_uri", keycloak_errors.invalid_parameter("redirect_uri"))
     return uris[0]
 
 
@@ -220,33 +230,60 @@ def check_unsupported(params) -> None:
         _single(params, name)
 
 
-def check_response_mode(params) -> str:
-    """``response_mode`` (default ``query`` for the code flow); checked first after the
-    redirect URI so that every later error is sent the way the client asked."""
+def _known_response_mode(params) -> str:
+    """Where an error about ``response_type`` goes: the requested mode if it is one santeid
+    answers in, else the query (Keycloak's ``OIDCResponseMode.parseWhenInvalidResponseType``)."""
+    modes = params.getlist("response_mode")
+    return modes[0] if len(modes) == 1 and modes[0] in RESPONSE_MODES else "query"
+
+
+def check_response_type(params, client) -> str:
+    """``response_type`` then ``response_mode``, in Keycloak's order
+    (``AuthorizationEndpointChecker.checkResponseType``); returns the response mode, in which
+    every later error is sent. Errors about ``response_mode`` itself go in the query."""
+    response_type = params.get("response_type")
+    if response_type is None:
+        raise RedirectError(
+            "invalid_request",
+            keycloak_errors.missing_parameter("response_type"),
+            _known_response_mode(params),
+        )
+    types = response_type.strip().split(" ")
+    if any(t not in RESPONSE_TYPES for t in types) or ("none" in types and len(types) > 1):
+        raise RedirectError(
+            "unsupported_response_type",
+            keycloak_errors.UNSUPPORTED_RESPONSE_TYPE,
+            _known_response_mode(params),
+        )
+    implicit = any(t in IMPLICIT_RESPONSE_TYPES for t in types)
     modes = params.getlist("response_mode")
     mode = modes[0] if len(modes) == 1 else None
     if not modes or not mode:
-        return "query"
-    if len(modes) > 1 or mode not in RESPONSE_MODES:
-        # Keycloak's AuthorizationEndpointChecker.
-        raise RedirectError("invalid_request", "Invalid parameter: response_mode")
-    return mode
-
-
-def check_response_type(params, client) -> None:
-    response_type = params.get("response_type")
-    if not response_type:
-        raise RedirectError("invalid_request", "response_type is missing")
-    if response_type != "code":
+        # OAuth 2.0 Multiple Response Types §2.1: the default of the implicit and hybrid
+        # types is the fragment.
+        mode = "fragment" if implicit else "query"
+    elif len(modes) > 1 or mode not in RESPONSE_MODES:
         raise RedirectError(
-            "unsupported_response_type", f"response_type {response_type!r} is not supported"
+            "invalid_request", keycloak_errors.invalid_parameter("response_mode"), "query"
         )
-    if not client.check_response_type("code") or not client.check_grant_type(
+    if implicit and mode == "query":
+        raise RedirectError(
+            "invalid_request", keycloak_errors.QUERY_NOT_ALLOWED_FOR_IMPLICIT, "query"
+        )
+    code_flow = client.check_response_type("code") and client.check_grant_type(
         grant_types.AUTHORIZATION_CODE
-    ):
+    )
+    if ("code" in types or "none" in types) and not code_flow:
+        raise RedirectError("unauthorized_client", keycloak_errors.STANDARD_FLOW_DISABLED, mode)
+    if implicit:
+        raise RedirectError("unauthorized_client", keycloak_errors.IMPLICIT_FLOW_DISABLED, mode)
+    if types != ["code"]:
+        # ``none``: Keycloak logs in and sends no code; santeid does not implement it
+        # (docs/psc-integration.md §5.1).
         raise RedirectError(
-            "unauthorized_client", "this client may not use the authorization code flow"
+            "unsupported_response_type", keycloak_errors.UNSUPPORTED_RESPONSE_TYPE, mode
         )
+    return mode
 
 
 def check_scope(params, client) -> str:
@@ -291,14 +328,16 @@ def check_pkce(params, client) -> tuple[str | None, str | None]:
     challenge = params.get("code_challenge")
     method = params.get("code_challenge_method")
     if challenge is None:
-        if method is not None:
-            raise RedirectError("invalid_request", "code_challenge_method without code_challenge")
-        if client.require_pkce:
-            raise RedirectError("invalid_request", "this client must use PKCE (code_challenge)")
+        if method is not None or client.require_pkce:
+            raise RedirectError(
+                "invalid_request", keycloak_errors.missing_parameter("code_challenge")
+            )
         return None, None
     method = method or pkce.DEFAULT
     if method not in pkce.METHODS:
-        raise RedirectError("invalid_request", f"code_challenge_method {method!r} is not supported")
+        raise RedirectError(
+            "invalid_request", keycloak_errors.invalid_parameter("code_challenge_method")
+        )
     plain_allowed = (
         services().settings.keycloak.pkce_plain_for_all_clients or client.pkce_plain_allowed
     )
@@ -307,7 +346,8 @@ def check_pkce(params, client) -> tuple[str | None, str | None]:
             "invalid_request", "code_challenge_method plain is not allowed: use S256"
         )
     if not CODE_CHALLENGE_RE.match(challenge):
-        raise RedirectError("invalid_request", "code_challenge is malformed (RFC 7636 §4.2)")
+        # RFC 7636 §4.2: 43 to 128 unreserved characters.
+        raise RedirectError("invalid_request", keycloak_errors.invalid_parameter("code_challenge"))
     return challenge, method
 
 
@@ -328,9 +368,8 @@ def parse_authorization_request(params):
     state = params.getlist("state")[0] if params.getlist("state") else None
     response_mode = "query"
     try:
-        response_mode = check_response_mode(params)
+        response_mode = check_response_type(params, client)
         check_unsupported(params)
-        check_response_type(params, client)
         scope = check_scope(params, client)
         prompt = check_prompt(params)
         max_age = check_max_age(params)
@@ -339,7 +378,8 @@ def parse_authorization_request(params):
     except RedirectError as exc:
         exc.redirect_uri = redirect_uri
         exc.state = state
-        exc.response_mode = response_mode
+        if exc.response_mode is None:
+            exc.response_mode = response_mode
         raise
     return client, AuthorizationRequest(
         client_id=client.get_client_id(),

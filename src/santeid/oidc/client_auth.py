@@ -8,9 +8,14 @@ Client authentication follows Keycloak's "Client Id and Secret" authenticator by
 secret may send it by HTTP Basic (RFC 6749 §2.3.1) **or** in the form body, whatever method it
 registered; when both are present the form's ``client_id`` / ``client_secret`` take precedence,
 as in Keycloak. ``private_key_jwt`` (RFC 7523 §2.2) and ``tls_client_auth`` (RFC 8705 §2.1)
-clients stay strict: only their registered method. A failure answers Keycloak's
-``401 {"error": "invalid_client", "error_description": "Invalid client or Invalid client
-credentials"}`` without ``WWW-Authenticate``.
+clients stay strict: only their registered method. A failure answers as Keycloak does
+(``docs/reference/keycloak-behaviour.md``, "Client authentication"), 401 without
+``WWW-Authenticate`` (:func:`invalid_client`): ``unauthorized_client`` "Invalid client or
+Invalid client credentials" when the request names a client that holds a secret (wrong or
+missing secret), ``invalid_client`` with the same text otherwise (unknown client, no client,
+a ``private_key_jwt`` or ``tls_client_auth`` client that failed); at the introspection and
+pushed-authorization-request endpoints, ``invalid_request`` "Authentication failed." whatever
+the cause.
 
 With ``client_authentication = "strict"`` only the registered method is accepted (RFC 7591 §2,
 ``token_endpoint_auth_method``) and failures are Authlib's RFC 6749 §5.2 answers (with
@@ -272,9 +277,16 @@ def register_methods(server: AuthorizationServer) -> None:
 
 
 class KeycloakInvalidClientError(InvalidClientError):
-    """Keycloak's failure: 401, ``invalid_client``, no ``WWW-Authenticate`` challenge."""
+    """Keycloak's failed client authentication: 401 and no ``WWW-Authenticate`` challenge,
+    whatever the code (``error``: ``invalid_client``, ``unauthorized_client`` or
+    ``invalid_request``, :func:`invalid_client`). An ``InvalidClientError`` still, so that
+    every caller handles it as a failed client authentication."""
 
     status_code = 401
+
+    def __init__(self, error: str, description: str):
+        super().__init__(description=description)
+        self.error = error
 
     def get_headers(self) -> list[tuple[str, str]]:
         return [
@@ -284,10 +296,43 @@ class KeycloakInvalidClientError(InvalidClientError):
         ]
 
 
-def invalid_client(error: InvalidClientError, endpoint: str) -> InvalidClientError:
-    """The error a failed authentication answers under the configured policy."""
+#: Endpoints where Keycloak replaces every client-authentication failure by 401
+#: ``invalid_request`` "Authentication failed." (``TokenIntrospectionEndpoint`` and
+#: ``AbstractParEndpoint``, ``docs/reference/keycloak-behaviour.md``, "Client authentication").
+AUTHENTICATION_FAILED_ENDPOINTS: tuple[str, ...] = ("introspection", "pushed_authorization_request")
+
+
+def _names_secret_client(request: Any, query_client: Callable[[str], Any]) -> bool:
+    """Does the request, read as Keycloak's "Client Id and Secret" authenticator reads it,
+    name a registered client that authenticates with its secret? Keycloak then answers that
+    authenticator's own failure (``unauthorized_client``) whatever is wrong with the secret;
+    an unknown client, or one of another method, fails the whole client flow
+    (``invalid_client``)."""
+    client_id, _, _ = keycloak_secret_credentials(request)
+    if not client_id:
+        return False
+    client = query_client(client_id)
+    return client is not None and client.token_endpoint_auth_method in SECRET_METHODS
+
+
+def invalid_client(
+    error: InvalidClientError,
+    endpoint: str,
+    request: Any = None,
+    query_client: Callable[[str], Any] | None = None,
+) -> InvalidClientError:
+    """The error a failed authentication answers under the configured policy; ``request``
+    and ``query_client`` tell Keycloak's answers apart (:func:`_names_secret_client`)."""
     if _policy() == "keycloak":
-        return KeycloakInvalidClientError(description=keycloak_errors.INVALID_CLIENT)
+        if endpoint in AUTHENTICATION_FAILED_ENDPOINTS:
+            return KeycloakInvalidClientError(
+                "invalid_request", keycloak_errors.CLIENT_AUTHENTICATION_FAILED
+            )
+        code = "invalid_client"
+        if request is not None and query_client is not None:
+            if _names_secret_client(request, query_client):
+                code = "unauthorized_client"
+        return KeycloakInvalidClientError(code, keycloak_errors.INVALID_CLIENT)
     if endpoint == "backchannel_authentication" and error.status_code != 401:
         # CIBA Core §13: invalid_client is a 401 whatever the method (Authlib answers 400 for
         # some, e.g. an unknown client_id with client_secret_post).

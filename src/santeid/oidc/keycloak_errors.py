@@ -1,5 +1,6 @@
 """OAuth 2.0 error responses as Keycloak writes them (``docs/reference/keycloak-behaviour.md``,
-"Token endpoint": every error response carries an ``error_description``).
+"Token endpoint": every error response carries an ``error_description``), and the texts of
+its authorization endpoint ("Authorization endpoint").
 
 The descriptions Keycloak gives where santeid has no more precise one; an error raised without
 a description (Authlib raises several) gets the one of its code here, so no client ever reads
@@ -15,8 +16,12 @@ from urllib.parse import quote
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
-#: Keycloak's answer to any client-authentication failure (``santeid.oidc.client_auth``).
+#: Keycloak's description of a failed client authentication, with ``invalid_client`` or
+#: ``unauthorized_client`` (``santeid.oidc.client_auth.invalid_client``).
 INVALID_CLIENT = "Invalid client or Invalid client credentials"
+#: Keycloak's description of any failed client authentication at the introspection and
+#: pushed-authorization-request endpoints, with ``invalid_request`` (same function).
+CLIENT_AUTHENTICATION_FAILED = "Authentication failed."
 #: Default ``error_description`` per ``error`` code.
 DESCRIPTIONS: dict[str, str] = {
     "invalid_request": "Invalid request",
@@ -42,6 +47,14 @@ CODE_OF_ANOTHER_CLIENT = "Auth error: Found different client_id in clientSession
 #: A code used before (sequentially or in a race), or one never issued or expired
 #: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 CODE_NOT_VALID = "Code not valid"
+#: A refresh request without ``refresh_token`` (``RefreshTokenGrantType.process``), or a
+#: logout request without one (``docs/reference/keycloak-behaviour.md``, "Refresh tokens").
+NO_REFRESH_TOKEN = "No refresh token"  # noqa: S105 - an error text
+#: A refresh token issued to another client than the one presenting it, at the token and
+#: logout endpoints (``TokenManager.verifyRefreshToken``, same section).
+REFRESH_TOKEN_OF_ANOTHER_CLIENT = (
+    "Invalid refresh token. Token client and authorized client don't match"  # noqa: S105
+)
 #: The professional is inactive in the directory, Keycloak's disabled user: a code exchanged, a
 #: refresh token used (``invalid_grant``), an access token at userinfo (401 ``invalid_token``)
 #: (``docs/reference/keycloak-behaviour.md``, "Disabled users").
@@ -84,6 +97,37 @@ LOGOUT_HINT_MISSING = "Missing parameters: id_token_hint"
 LOGOUT_HINT_INVALID = "Invalid parameter: id_token_hint"
 #: a ``post_logout_redirect_uri`` its client did not register, or whose client is unknown.
 LOGOUT_INVALID_REDIRECT_URI = "Invalid redirect uri"
+
+
+#: Keycloak's ``Messages.MISSING_PARAMETER`` and ``INVALID_PARAMETER`` (its pages, and the
+#: authorization endpoint's redirects): :func:`missing_parameter`, :func:`invalid_parameter`.
+_MISSING_PARAMETER = "Missing parameter: {}"
+_INVALID_PARAMETER = "Invalid parameter: {}"
+#: ``response_type`` with a value other than ``code``, ``token``, ``id_token`` and ``none``
+#: (``none`` alone): Keycloak answers ``unsupported_response_type`` with no description, and
+#: logs this reason (``OIDCResponseType.parse``); santeid sends it, every error having a
+#: description (``docs/psc-integration.md`` §5.1).
+UNSUPPORTED_RESPONSE_TYPE = "Unsupported response_type"
+#: An implicit or hybrid ``response_type`` with ``response_mode=query``.
+QUERY_NOT_ALLOWED_FOR_IMPLICIT = "Response_mode 'query' not allowed for implicit or hybrid flow"
+#: ``response_type`` ``code`` (or ``none``) from a client without the code flow.
+STANDARD_FLOW_DISABLED = (
+    "Client is not allowed to initiate browser login with given response_type. "
+    "Standard flow is disabled for the client."
+)
+#: An implicit or hybrid ``response_type``: no client has the implicit flow.
+IMPLICIT_FLOW_DISABLED = (
+    "Client is not allowed to initiate browser login with given response_type. "
+    "Implicit flow is disabled for the client."
+)
+
+
+def missing_parameter(name: str) -> str:
+    return _MISSING_PARAMETER.format(name)
+
+
+def invalid_parameter(name: str) -> str:
+    return _INVALID_PARAMETER.format(name)
 
 
 def safe_description(text: str) -> str:

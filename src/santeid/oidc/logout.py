@@ -107,18 +107,14 @@ def refresh_token_logout():
         return server.handle_error_response(None, error)
     token = request.form.get("refresh_token")
     if not token:
-        return oauth_error(400, "invalid_request", "No refresh token")
+        return oauth_error(400, "invalid_request", keycloak_errors.NO_REFRESH_TOKEN)
     try:
         claims = svc.tokens.logout_refresh_token_claims(token)
     except TokenError:
         return oauth_error(400, "invalid_grant", "Invalid refresh token")
     client_id = client.get_client_id()
     if claims.get("azp") != client_id:
-        return oauth_error(
-            400,
-            "invalid_grant",
-            "Invalid refresh token. Token client and authorized client don't match",
-        )
+        return oauth_error(400, "invalid_grant", keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
     sid = claims.get("sid")
     # A grant without a browser session (CIBA) is its own sid: only its tokens end.
     if not _end_sessionless_grant(svc, sid, client_id) and isinstance(sid, str):

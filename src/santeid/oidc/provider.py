@@ -282,32 +282,60 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     """RFC 6749 §6 as Keycloak: a new refresh token at each refresh; the presented one stays
     usable until it expires, or, with ``refresh_token_revoke``, rotation with reuse detection
-    (``TokenService.use_refresh_token``)."""
+    (``TokenService.use_refresh_token``).
+
+    The request is checked in Keycloak's order (``RefreshTokenGrantType.process``,
+    docs/reference/keycloak-behaviour.md, "Refresh tokens"): the client, ``refresh_token``
+    present, the ``scope`` parameter's values, then the token (signature, expiry, its client,
+    its grant). With the Keycloak scope policy, a ``scope`` parameter keeps the granted
+    scopes it names and ignores the others; with the strict one, a scope not granted is
+    ``invalid_scope`` (RFC 6749 §6)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
-    def authenticate_refresh_token(self, refresh_token):
+    def validate_token_request(self):
+        client = self._validate_request_client()
+        self.request.client = client
+        raw = self.request.form.get("refresh_token")
+        if raw is None:
+            raise InvalidRequestError(keycloak_errors.NO_REFRESH_TOKEN)
+        requested = self.request.payload.scope
+        policy = scopes.current_policy()
+        if requested and policy == "keycloak":
+            try:
+                scopes.granted_scope(
+                    requested,
+                    client.allowed_scopes,
+                    where=grant_types.REFRESH_TOKEN,
+                    policy=policy,
+                )
+            except scopes.ScopeError as exc:
+                raise InvalidScopeError(description=exc.description) from None
         try:
-            return _services().tokens.refresh_grant(refresh_token)
+            grant = _services().tokens.refresh_grant(raw, client.get_client_id())
         except RefreshRefused as exc:
             raise InvalidGrantError(str(exc)) from None
-
-    def _validate_token_scope(self, token):
-        scope = self.request.payload.scope
-        if not scope:
-            return
-        # RFC 6749 §6: the new scope MUST NOT include a scope not originally granted.
-        if not set(scope_to_list(scope)).issubset(set(scope_to_list(token.get_scope()))):
+        granted = scope_to_list(grant.scope) or []
+        if not requested:
+            self.request.refresh_scope = grant.scope
+        elif policy == "keycloak":
+            names = set(scope_to_list(requested))
+            self.request.refresh_scope = " ".join(s for s in granted if s in names)
+        elif set(scope_to_list(requested)).issubset(granted):
+            self.request.refresh_scope = " ".join(dict.fromkeys(scope_to_list(requested)))
+        else:
+            # RFC 6749 §6: the new scope MUST NOT include a scope not originally granted.
             raise InvalidScopeError()
+        self.request.refresh_token = grant
 
     def create_token_response(self):
         services = _services()
         grant = self.request.refresh_token
         client = self.request.client
-        scope = self.request.payload.scope or grant.scope
+        scope = self.request.refresh_scope
         # The ID token's key first: a refusal for a missing key counts no use of the token.
-        services.tokens.id_token_alg(client, scope)
+        services.tokens.id_token_alg(client, grant.scope)
         try:
             services.tokens.use_refresh_token(grant)
         except RefreshRefused as exc:
@@ -321,6 +349,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 nonce=grant.nonce,
                 include_refresh=True,
                 certificate_thumbprint=bound_certificate_thumbprint(client),
+                grant_scope=grant.scope,
             )
         except SubjectDisabled:
             # Became inactive since refresh_grant looked: refused as there, not revoked.
@@ -623,7 +652,7 @@ class SanteidAuthorizationServer(AuthorizationServer):
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as error:
-            raise client_auth.invalid_client(error, endpoint) from None
+            raise client_auth.invalid_client(error, endpoint, request, self.query_client) from None
 
     def create_token_response(self, request=None):
         request = self.create_oauth2_request(request)

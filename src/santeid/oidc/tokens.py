@@ -252,8 +252,14 @@ class TokenService:
         family_just_opened: bool = False,
         certificate_thumbprint: str | None = None,
         batch: Batch | None = None,
+        grant_scope: str | None = None,
     ) -> dict:
         """Build the token response (RFC 6749 §5.1, Keycloak field order).
+
+        ``grant_scope``: the scope the grant was given, when ``scope`` (that of the access
+        token and the response) is narrower — a refresh that names fewer scopes. As in
+        Keycloak, the refresh token keeps the grant's scope and the grant's scope decides the
+        ID token (docs/reference/keycloak-behaviour.md, "Refresh tokens").
 
         ``extra_id_claims`` are added to the ID token, and ``with_rt_hash`` adds the refresh
         token's hash (:data:`RT_HASH_CLAIM`) (both for CIBA push mode, CIBA Core §10.3.1).
@@ -267,7 +273,9 @@ class TokenService:
         It runs even when the professional is gone, as unbatched writes would have; it does
         not run when the client's ID-token algorithm has no key (:meth:`id_token_alg`): the
         grant is then neither consumed nor opened."""
-        id_alg = self.id_token_alg(client, scope)
+        if grant_scope is None:
+            grant_scope = scope
+        id_alg = self.id_token_alg(client, grant_scope)
         writes = self.store.batch() if batch is None else batch
         professional = self.directory.get(authentication.national_id)
         if professional is None:
@@ -357,7 +365,7 @@ class TokenService:
                 "azp": client_id,
                 "nonce": nonce or "",
                 "session_state": sid,
-                "scope": scope,
+                "scope": grant_scope,
                 "sid": sid,
             }
             refresh_token = self.keys.sign(refresh_claims, alg=HMAC_ALGORITHM)
@@ -514,8 +522,10 @@ class TokenService:
         family = self.families.get(family_id)
         return None if family is None else family.data
 
-    def refresh_grant(self, token: str) -> RefreshGrant:
-        """Check a presented refresh token: signature, expiry, its grant still active.
+    def refresh_grant(self, token: str, client_id: str | None = None) -> RefreshGrant:
+        """Check a presented refresh token: signature, expiry, issued to ``client_id`` (when
+        given), its grant still active — Keycloak's order (``TokenManager.verifyRefreshToken``
+        then ``validateToken``, docs/reference/keycloak-behaviour.md, "Refresh tokens").
 
         :raises RefreshRefused: with Keycloak's description of the refusal.
         """
@@ -526,6 +536,8 @@ class TokenService:
             raise RefreshRefused(
                 "Token is not active" if expired else "Invalid refresh token"
             ) from None
+        if client_id is not None and record["client_id"] != client_id:
+            raise RefreshRefused(keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
         family = self.family(record["fid"])
         if family is None or family["state"] != "active" or record["state"] != "active":
             raise RefreshRefused("Session not active")

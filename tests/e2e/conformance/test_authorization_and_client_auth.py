@@ -38,6 +38,14 @@ KEYCLOAK_INVALID_CLIENT = {
     "error": "invalid_client",
     "error_description": "Invalid client or Invalid client credentials",
 }
+KEYCLOAK_UNAUTHORIZED_CLIENT = {
+    "error": "unauthorized_client",
+    "error_description": "Invalid client or Invalid client credentials",
+}
+KEYCLOAK_AUTHENTICATION_FAILED = {
+    "error": "invalid_request",
+    "error_description": "Authentication failed.",
+}
 
 
 @pytest.fixture(scope="module")
@@ -229,15 +237,43 @@ def _body_secret(client: dict) -> dict:
     return {"client_id": client["client_id"], "client_secret": client["client_secret"]}
 
 
-def test_wrong_secret_is_keycloak_invalid_client(server, service):
-    response = _token(
-        server,
-        {"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK},
-        auth=(service["client_id"], "not-the-secret"),
+@pytest.mark.parametrize(
+    ("client_id", "secret", "expected"),
+    [
+        ("mon-service", "not-the-secret", KEYCLOAK_UNAUTHORIZED_CLIENT),
+        ("mon-service", None, KEYCLOAK_UNAUTHORIZED_CLIENT),
+        ("personne", "not-the-secret", KEYCLOAK_INVALID_CLIENT),
+    ],
+    ids=["wrong-secret", "no-secret", "unknown-client"],
+)
+def test_failed_client_authentication_as_keycloak(server, service, client_id, secret, expected):
+    """Keycloak's "Client Id and Secret" authenticator: a known client's wrong or missing
+    secret is 401 ``unauthorized_client``, an unknown client 401 ``invalid_client``, at the
+    token, revocation and CIBA endpoints alike; the introspection endpoint answers 401
+    ``invalid_request`` "Authentication failed." to both."""
+    credentials = {"client_id": client_id} if secret is None else {}
+    auth = (client_id, secret) if secret is not None else None
+    endpoints = {
+        "token": ("/protocol/openid-connect/token", {"grant_type": "authorization_code"}),
+        "revoke": ("/protocol/openid-connect/revoke", {"token": "x"}),
+        "ciba": ("/protocol/openid-connect/ext/ciba/auth", {"scope": "openid", "login_hint": "x"}),
+    }
+    for path, form in endpoints.values():
+        response = requests.post(
+            server.issuer + path, data={**form, **credentials}, auth=auth, timeout=10
+        )
+        assert response.status_code == 401, path
+        assert response.json() == expected, path
+        assert "WWW-Authenticate" not in response.headers
+    introspection = requests.post(
+        f"{server.issuer}/protocol/openid-connect/token/introspect",
+        data={"token": "x", **credentials},
+        auth=auth,
+        timeout=10,
     )
-    assert response.status_code == 401
-    assert response.json() == KEYCLOAK_INVALID_CLIENT
-    assert "WWW-Authenticate" not in response.headers
+    assert introspection.status_code == 401
+    assert introspection.json() == KEYCLOAK_AUTHENTICATION_FAILED
+    assert "WWW-Authenticate" not in introspection.headers
 
 
 def test_form_post_response_mode(server, service):

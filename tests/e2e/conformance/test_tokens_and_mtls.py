@@ -374,13 +374,17 @@ def test_mtls_client_pushes_its_authorization_request_through_the_alias(server):
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
-    # Without a certificate, or with one that is not the registered one: invalid_client.
+    # Without a certificate, or with one that is not the registered one: refused, as
+    # Keycloak's PAR endpoint refuses any failed client authentication.
     for presenter in (_tls(server, None), _tls(server, "other")):
         refused = presenter.post(
             aliases["pushed_authorization_request_endpoint"], data=form, timeout=10
         )
         assert refused.status_code == 401, refused.text
-        assert refused.json()["error"] == "invalid_client"
+        assert refused.json() == {
+            "error": "invalid_request",
+            "error_description": "Authentication failed.",
+        }
     pushed = _tls(server, "machine").post(
         aliases["pushed_authorization_request_endpoint"], data=form, timeout=10
     )
