@@ -297,6 +297,9 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
                 else:
                     body = self.rfile.read(length)
             except OSError:  # shut by the deadline, or (chunks) malformed or cut short
+                if chunked:  # malformed: told so, as gunicorn and Granian tell it
+                    with contextlib.suppress(OSError):  # (shut: nothing to tell)
+                        self.send_error(400, explain="Malformed chunked body")
                 return None
             finally:
                 deadlines.disarm(fileno)

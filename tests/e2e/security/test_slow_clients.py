@@ -362,6 +362,15 @@ def test_a_chunked_body_within_the_limit_reaches_the_application(layout):
     assert json.loads(body)["error"] == "unsupported_grant_type", body
 
 
+def test_malformed_chunks_are_answered_400(layout):
+    """A chunk whose size is not hexadecimal: a 400, never a 500 nor a silent close."""
+    target = layout["targets"][0]
+    with target.connect(OTHER_LOOPBACK) as sock:
+        sock.sendall(_body_head("chunked") + b"zz\r\nhello\r\n0\r\n\r\n")
+        answer = _read_answer(sock, 10) or b""
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+
+
 def test_connections_per_address_are_bounded(layout):
     """From one address, connections beyond the limit (per server process) are refused at
     once — closed, or answered 503 by Granian — while those within it are kept."""
