@@ -7,9 +7,12 @@ slow clients they protect against: tests/e2e/security/test_slow_clients.py."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
+from collections.abc import Iterable
 
+from santeid.serving import MAX_BUFFERED_BODY
 from santeid.serving import WAITING_PATHS
 from santeid.serving import BufferedRSGI
 from santeid.serving import client_gone
@@ -42,10 +45,14 @@ class Scope:
 
 
 class Protocol:
-    """What Granian hands the application for one request: the body (awaited), the answer."""
+    """What Granian hands the application for one request: the body (awaited whole, or its
+    chunks one by one: ``chunks``, counted in ``pulled``), the answer."""
 
-    def __init__(self, body: bytes = b"", *, body_never_ends: bool = False) -> None:
+    def __init__(
+        self, body: bytes = b"", *, body_never_ends: bool = False, chunks: Iterable[bytes] = ()
+    ) -> None:
         self.body, self.body_never_ends = body, body_never_ends
+        self.chunks, self.pulled = iter(chunks), 0
         self.answer: tuple | None = None
         self.streamed: list[bytes] = []
         self.disconnected = asyncio.Event()
@@ -54,6 +61,16 @@ class Protocol:
         if self.body_never_ends:
             await asyncio.Event().wait()
         return self.body
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = next(self.chunks, None)
+        if chunk is None:
+            raise StopAsyncIteration
+        self.pulled += 1
+        return chunk
 
     async def client_disconnect(self) -> None:
         await self.disconnected.wait()
@@ -254,3 +271,45 @@ def test_a_waiting_endpoint_hears_that_its_client_went_away():
 
     asyncio.run(scenario())
     assert heard == [False, True]
+
+
+def test_chunks_are_handed_over_as_one_body_of_known_length():
+    """``Transfer-Encoding: chunked``: the application reads a body of known length, with no
+    chunked encoding left to decode."""
+    seen: list = []
+    scope = Scope("POST", "/token", headers=[("transfer-encoding", "chunked")])
+    serve(recording_app(seen), scope, Protocol(chunks=[b"grant_", b"", b"type=x"]))
+    assert seen[0]["body"] == b"grant_type=x" and seen[0]["CONTENT_LENGTH"] == "12"
+    assert "HTTP_TRANSFER_ENCODING" not in seen[0]
+
+
+def test_a_body_announced_too_large_is_never_received():
+    """Its length alone reaches the application (which refuses it, 413); the connection is
+    closed after the answer, the body unread."""
+    seen: list = []
+
+    class Unread(Protocol):
+        async def __call__(self) -> bytes:
+            raise AssertionError("the body was received")
+
+    protocol = Unread()
+    scope = Scope("POST", "/token", headers=[("content-length", "1000000000")])
+    serve(recording_app(seen, "413 Request Entity Too Large"), scope, protocol)
+    assert seen[0]["body"] == b"" and seen[0]["CONTENT_LENGTH"] == "1000000000"
+    status, headers, _ = protocol.answer
+    assert status == 413 and ("connection", "close") in headers
+
+
+def test_chunks_are_received_no_further_than_the_limit():
+    """Endless chunks: received until they pass the limit, then the application gets the
+    length they reached (over the limit) and no body."""
+    seen: list = []
+    block = b"a" * 65536
+    protocol = Protocol(chunks=itertools.repeat(block))
+    scope = Scope("POST", "/token", headers=[("transfer-encoding", "chunked")])
+    serve(recording_app(seen, "413 Request Entity Too Large"), scope, protocol)
+    assert protocol.pulled == MAX_BUFFERED_BODY // len(block) + 1
+    assert seen[0]["body"] == b""
+    assert seen[0]["CONTENT_LENGTH"] == str(protocol.pulled * len(block))
+    assert "HTTP_TRANSFER_ENCODING" not in seen[0]
+    assert ("connection", "close") in protocol.answer[1]

@@ -27,6 +27,7 @@ from werkzeug.exceptions import BadRequest
 
 from santeid.observability import metrics
 from santeid.services import services
+from santeid.serving import MAX_BUFFERED_BODY
 from santeid.settings import ConfigurationError
 
 if TYPE_CHECKING:
@@ -280,8 +281,9 @@ def init_app(app) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
-        # Bodies beyond this are refused by Werkzeug with 413 before any parsing.
-        MAX_CONTENT_LENGTH=256 * 1024,
+        # Bodies beyond this are refused by Werkzeug with 413 before any parsing; the server
+        # layouts never receive them (santeid.serving).
+        MAX_CONTENT_LENGTH=MAX_BUFFERED_BODY,
     )
     app.before_request(limit_parameter_size)
     app.after_request(add_security_headers)

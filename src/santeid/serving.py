@@ -8,13 +8,20 @@ threads wait on a client's network:
   processes over direct TLS) read in the thread that will run the application. There, a
   :class:`Deadlines` watchdog shuts the connection down when the TLS handshake, request line
   and headers take longer than ``request_header_timeout``, or the body longer than
-  ``request_body_timeout``; the body is read whole, into memory, *before* the application
-  runs (so the application never reads the network, and never sees a half body). Each process
-  also bounds the connections one address holds open (``max_connections_per_address``).
+  ``request_body_timeout``; the body (chunked too) is read whole, into memory, *before* the
+  application runs (so the application never reads the network, and never sees a half body).
+  Each process also bounds the connections one address holds open
+  (``max_connections_per_address``).
 * **Granian** (several processes over HTTP) parses HTTP in Rust, asynchronously. santeid runs
   behind it as an RSGI application (:class:`BufferedRSGI`): the body is awaited without any
   thread (``request_body_timeout``), then the WSGI application runs in a pool of ``--threads``
   threads. Granian's own ``header_read_timeout`` bounds the headers.
+
+In every layout a body over :data:`MAX_BUFFERED_BODY` is never received: announced so by its
+``Content-Length``, it is not read; sent in chunks, no further than the limit and one byte.
+The application runs with its length alone and answers 413; the connection is closed after
+that answer. A chunked body within the limit reaches the application as a body of known
+length (``CONTENT_LENGTH``, no ``Transfer-Encoding``).
 
 Waiting endpoints (e-CPS long polls and event streams) learn that their client went away
 through :func:`client_gone`, and stop at once instead of holding their thread to the end.
@@ -36,7 +43,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import IO
 from typing import Any
+from typing import cast
 
 from santeid.settings import Settings
 from santeid.tls import is_trusted_proxy
@@ -45,8 +54,11 @@ log = logging.getLogger(__name__)
 
 #: WSGI environ key of a callable telling whether the client has gone away.
 CLIENT_GONE_KEY = "santeid.client_gone"
-#: Largest body read into memory before the application runs; a longer declared body is left
-#: to the application, which refuses it (413) without reading it.
+#: Largest request body santeid accepts (bytes). Every layout receives a body up to this size
+#: whole, into memory, before the application runs; a longer one is never received: the
+#: application runs with its length alone (announced by ``Content-Length``, or what the chunks
+#: reached when they passed this limit) and refuses it with 413 (Flask's ``MAX_CONTENT_LENGTH``,
+#: set from this in santeid.security), and the connection is closed after that answer.
 MAX_BUFFERED_BODY = 256 * 1024
 #: How often the watchdog looks at its deadlines (seconds).
 WATCHDOG_PERIOD = 0.25
@@ -152,6 +164,21 @@ def _peer_gone(sock) -> bool:
     return False
 
 
+def _read_limited(read: Callable[[int], bytes]) -> bytes:
+    """A chunked body (``Transfer-Encoding: chunked``, of no announced length) through
+    ``read``, until it ends or passes :data:`MAX_BUFFERED_BODY`: at most one byte more than
+    the limit is ever held, which tells a body too large without receiving it."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= MAX_BUFFERED_BODY:
+        part = read(MAX_BUFFERED_BODY + 1 - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
 def client_gone(environ: dict[str, Any]) -> bool:
     """Whether the client of this request has gone away (for waits that would outlive it)."""
     check = environ.get(CLIENT_GONE_KEY)
@@ -205,6 +232,7 @@ def keep_query_strings_out_of(*loggers: str) -> None:
 # -- Werkzeug: one process, one thread per connection ----------------------------------------
 def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=None):
     """Werkzeug's threaded server with deadlines, whole bodies and a limit per address."""
+    from werkzeug.serving import DechunkedInput
     from werkzeug.serving import ThreadedWSGIServer
     from werkzeug.serving import WSGIRequestHandler
 
@@ -233,40 +261,54 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
             if body is None:
                 self.close_connection = True
                 return
+            # The application reads the body received, never the network. (Werkzeug closes
+            # every connection after its answer, without reading any more of it from here.)
             original = self.rfile
-            if body is not _UNBUFFERED:
-                self.rfile = io.BufferedReader(io.BytesIO(body))
+            self.rfile = io.BufferedReader(io.BytesIO(body))
             try:
                 super().run_wsgi()
             finally:
                 self.rfile = original
 
-        def _read_body(self):
-            """The body, read whole within ``request_body_timeout``; ``_UNBUFFERED`` when
-            it is left to the application (chunked, or longer than the app accepts);
-            ``None`` when the client was too slow (the connection is then shut)."""
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                deadlines.arm(self.connection, settings.http.request_body_timeout)
-                return _UNBUFFERED  # read by the app, still under the deadline
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                return _UNBUFFERED  # the application refuses it
-            if length <= 0 or length > MAX_BUFFERED_BODY:
-                return _UNBUFFERED if length else b""
-            if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+        def handle_expect_100(self) -> bool:
+            return True  # 100 Continue is sent once the body is wanted (_read_body), if it is
+
+        def _read_body(self) -> bytes | None:
+            """The body, received whole within ``request_body_timeout``; an empty one when
+            it is too large (over :data:`MAX_BUFFERED_BODY`, announced or reached by its
+            chunks: its length is left in ``Content-Length``); ``None`` when the client was
+            too slow or its chunks malformed (the connection is then shut)."""
+            headers = self.headers
+            expects = headers.get("Expect", "").lower().strip(" \t") == "100-continue"
+            del headers["Expect"]  # answered here, not by Werkzeug
+            chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+            length = 0
+            if not chunked:
+                with contextlib.suppress(ValueError):  # Werkzeug reads it as no body
+                    length = int(headers.get("Content-Length") or 0)
+                if length <= 0 or length > MAX_BUFFERED_BODY:
+                    return b""  # (too large: no 100 Continue, the answer is final)
+            if expects and self.request_version >= "HTTP/1.1":
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                del self.headers["Expect"]
             fileno = deadlines.arm(self.connection, settings.http.request_body_timeout)
             try:
-                body = self.rfile.read(length)
-            except OSError:
-                body = b""
+                if chunked:
+                    body = _read_limited(DechunkedInput(cast(IO[bytes], self.rfile)).read)
+                else:
+                    body = self.rfile.read(length)
+            except OSError:  # shut by the deadline, or (chunks) malformed or cut short
+                if chunked:  # malformed: told so, as gunicorn and Granian tell it
+                    with contextlib.suppress(OSError):  # (shut: nothing to tell)
+                        self.send_error(400, explain="Malformed chunked body")
+                return None
             finally:
                 deadlines.disarm(fileno)
-            if len(body) < length:
-                return None
-            return body
+            if not chunked:
+                return body if len(body) == length else None
+            # The application sees a body of known length: no chunks left to decode.
+            del headers["Transfer-Encoding"], headers["Content-Length"]
+            headers["Content-Length"] = str(len(body))
+            return body if len(body) <= MAX_BUFFERED_BODY else b""
 
     class GuardedServer(ThreadedWSGIServer):
         def __init__(self, *args, **kwargs) -> None:
@@ -289,9 +331,6 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
             super().shutdown_request(request)
 
     return GuardedServer(host, port, app, handler=GuardedHandler, ssl_context=ssl_context)
-
-
-_UNBUFFERED = object()
 
 
 # -- gunicorn gthread: several processes over direct TLS -------------------------------------
@@ -342,11 +381,10 @@ def gunicorn_worker_class(settings: Settings) -> type:
                 if not conn.is_http2:
                     request = next(conn.parser)
                     self.deadlines.arm(conn.sock, settings.http.request_body_timeout)
-                    body = _read_gunicorn_body(request)
+                    body = _read_gunicorn_body(request, conn.sock)
                     if body is None:
                         raise NoMoreData(b"")
-                    if body is not _UNBUFFERED:
-                        request.body = io.BytesIO(body)
+                    request.body = io.BytesIO(body)
                     conn.received = request
             except BaseException as exc:  # noqa: BLE001 — re-raised in handle()
                 conn.received = exc
@@ -400,26 +438,54 @@ def _limited_conn(base: type) -> type:
     return LimitedConn
 
 
-def _read_gunicorn_body(req):
-    chunked = any(
-        name == "TRANSFER-ENCODING" and "chunked" in value.lower() for name, value in req.headers
-    )
-    length = None
-    for name, value in req.headers:
-        if name == "CONTENT-LENGTH":
-            try:
-                length = int(value)
-            except ValueError:
-                return _UNBUFFERED
-    if chunked or not length:
-        return _UNBUFFERED if chunked else b""
-    if length > MAX_BUFFERED_BODY:
-        return _UNBUFFERED
+def _read_gunicorn_body(req, sock) -> bytes | None:
+    """The body of gunicorn's request ``req``, received whole from ``sock``; an empty one when
+    it is too large (over :data:`MAX_BUFFERED_BODY`, announced or reached by its chunks: its
+    length is left in ``Content-Length``, and the connection closes after the answer);
+    ``None`` when the client was too slow or went away. Malformed chunks raise gunicorn's
+    error, which it answers (400)."""
+    from gunicorn.http.errors import ParseException
+
+    # gunicorn refused any other transfer coding, and an invalid or doubled Content-Length.
+    chunked = any(name == "TRANSFER-ENCODING" for name, _ in req.headers)
+    length = next((int(value) for name, value in req.headers if name == "CONTENT-LENGTH"), 0)
+    if not chunked and length > MAX_BUFFERED_BODY:
+        return _unread(req, length)
+    if not chunked and not length:
+        return b""
+    if req._expected_100_continue:  # now, rather than once the body is in (gunicorn's time)
+        req._expected_100_continue = False
+        sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
     try:
-        body = req.body.read(length)
-    except Exception:  # noqa: BLE001 — any failure to read is a client gone or too slow
+        body = _read_limited(req.body.read) if chunked else req.body.read(length)
+    except ParseException:
+        raise
+    except Exception:  # noqa: BLE001 — any other failure to read is a client gone or too slow
         return None
-    return body if len(body) == length else None
+    if not chunked:
+        return body if len(body) == length else None
+    if len(body) > MAX_BUFFERED_BODY:
+        return _unread(req, len(body))
+    # The application sees a body of known length: no chunks left to decode.
+    _set_length(req, len(body))
+    return body
+
+
+def _unread(req, length: int) -> bytes:
+    """The empty body the application gets for one of ``length`` bytes, too large to be
+    received: it refuses it from that length, and the connection closes after the answer."""
+    _set_length(req, length)
+    req._expected_100_continue = False  # the answer is final
+    req.force_close()
+    return b""
+
+
+def _set_length(req, length: int) -> None:
+    req.headers = [
+        (name, value)
+        for name, value in req.headers
+        if name not in ("TRANSFER-ENCODING", "CONTENT-LENGTH")
+    ] + [("CONTENT-LENGTH", str(length))]
 
 
 # -- Granian: several processes over HTTP ----------------------------------------------------
@@ -453,10 +519,11 @@ class BufferedRSGI:
     async def _serve(self, scope, protocol) -> None:
         headers = scope.headers
         body = b""
+        length = None
         if "content-length" in headers or "transfer-encoding" in headers:
             try:
                 async with asyncio.timeout(self.settings.http.request_body_timeout):
-                    body = await protocol()
+                    body, length = await _receive(headers, protocol)
             except TimeoutError:
                 refusal = [("content-type", "text/plain"), ("connection", "close")]
                 protocol.response_bytes(408, refusal, b"request timeout\n")
@@ -470,11 +537,16 @@ class BufferedRSGI:
             watcher = asyncio.ensure_future(protocol.client_disconnect())
             watcher.add_done_callback(lambda _: gone.set())
         environ = _environ(scope, body, gone.is_set)
+        if length is not None:  # chunks received, or a body too large: its length only
+            environ["CONTENT_LENGTH"] = str(length)
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
         loop = asyncio.get_running_loop()
         try:
             status, headers, chunks, iterator = await self.pool.run(
                 loop, _start, self.wsgi_app, environ
             )
+            if length is not None and length > MAX_BUFFERED_BODY:
+                headers.append(("connection", "close"))  # the rest of the body is unread
             if iterator is None:
                 protocol.response_bytes(status, headers, b"".join(chunks))
                 return
@@ -497,6 +569,29 @@ class BufferedRSGI:
         finally:
             if watcher is not None:
                 watcher.cancel()
+
+
+async def _receive(headers, protocol) -> tuple[bytes, int | None]:
+    """A request's body from Granian, and the length the application is to see when it
+    differs from ``Content-Length``: a body too large (over :data:`MAX_BUFFERED_BODY`) is not
+    received (announced so) or no further than the limit (chunks), and is handed over empty
+    with its length; chunks received whole are handed over with theirs."""
+    if "transfer-encoding" not in headers:
+        try:
+            announced = int(headers.get("content-length") or 0)
+        except ValueError:  # Granian refuses it first (400)
+            announced = 0
+        if announced > MAX_BUFFERED_BODY:
+            return b"", announced
+        return await protocol(), None
+    parts: list[bytes] = []
+    size = 0
+    async for part in protocol:
+        parts.append(part)
+        size += len(part)
+        if size > MAX_BUFFERED_BODY:
+            return b"", size
+    return b"".join(parts), size
 
 
 class _Pool:

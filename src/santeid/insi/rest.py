@@ -399,7 +399,7 @@ class FastPath:
     def __init__(self, app, wsgi_app) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
-        self.max_length = app.config.get("MAX_CONTENT_LENGTH") or 256 * 1024
+        self.max_length = app.config["MAX_CONTENT_LENGTH"]  # santeid.security
 
     def _certificate(self, environ):
         """The client certificate, for a certificate-bound token only (RFC 8705 §3): read as

@@ -136,22 +136,47 @@ def layout(request, tmp_path_factory, redis_server, tls_files):
                "home": home}  # fmt: skip
 
 
-class Attack:
-    """Clients that each open a connection, send headers (or a body) one byte every ``DRIP``
-    seconds, and open another when the server cuts them off; until stopped. Counts the cuts:
-    the server closing the connection, or answering (408) the request it will never get."""
+#: How a body is framed: announced by its ``Content-Length``, or sent in chunks
+#: (``Transfer-Encoding: chunked``), whose total the server learns only at the last one.
+FRAMINGS = ["content-length", "chunked"]
 
-    def __init__(self, target: Target, sources: list[str], *, slow_headers: bool = False):
+
+def _body_head(framing: str, length: int = 100_000, extra: str = "") -> bytes:
+    """A form POST to the token endpoint: request line and headers announcing a body of
+    ``length`` bytes, or chunks; ``extra`` header lines after them."""
+    if framing == "chunked":
+        announced = "Transfer-Encoding: chunked"
+    else:
+        announced = f"Content-Length: {length}"
+    return (
+        f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\n{announced}\r\n{extra}\r\n"
+    ).encode()
+
+
+def _body_part(framing: str, data: bytes) -> bytes:
+    """``data`` as the next part of a body framed so: as is, or as one chunk."""
+    return data if framing == "content-length" else b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class Attack:
+    """Clients that each open a connection, send headers (or a body, one chunk a time if
+    ``framing`` says so) one byte every ``DRIP`` seconds, and open another when the server cuts
+    them off; until stopped. Counts the cuts: the server closing the connection, or answering
+    (408) the request it will never get."""
+
+    def __init__(self, target: Target, sources: list[str], *, slow_headers: bool = False,
+                 framing: str = "content-length"):  # fmt: skip
         self.target, self.sources, self.slow_headers = target, sources, slow_headers
+        self.framing = framing
         self.stopped = threading.Event()
         self.cut = 0
         self.threads = [threading.Thread(target=self._run, args=(s,), daemon=True)
                         for s in sources]  # fmt: skip
 
     def _run(self, source: str) -> None:
-        head = (f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                "Content-Type: application/x-www-form-urlencoded\r\n"
-                "Content-Length: 100000\r\n\r\n").encode()  # fmt: skip
+        head = _body_head(self.framing)
+        drop = _body_part(self.framing, b"a")
         while not self.stopped.is_set():
             try:
                 with self.target.connect(source) as sock:
@@ -160,8 +185,8 @@ class Attack:
                     for index in range(10**6):
                         if self.stopped.is_set():
                             return
-                        sock.sendall(head[index : index + 1] if self.slow_headers else b"a")
-                        if _readable(sock, DRIP):  # the cut is seen at once, not at a send
+                        sock.sendall(head[index : index + 1] if self.slow_headers else drop)
+                        if _server_spoke(sock, DRIP) is not None:  # seen at once
                             break
                 self.cut += 1
             except OSError:
@@ -186,13 +211,34 @@ def _readable(sock: socket.socket, seconds: float) -> bool:
     return bool(poller.poll(seconds * 1000))
 
 
-def test_slow_bodies_and_headers_do_not_take_the_service_down(layout):
+def _server_spoke(sock: socket.socket, seconds: float) -> bytes | None:
+    """What the server sent first within ``seconds`` (``b""``: it closed the connection), or
+    ``None`` if it kept quiet. Over TLS, a record without application data (a TLS 1.3
+    session ticket, sent after the handshake) makes the socket readable too: it is no answer."""
+    until = time.monotonic() + seconds
+    while _readable(sock, max(0.0, until - time.monotonic())):
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            return sock.recv(65536)
+        except ssl.SSLWantReadError:
+            continue  # a TLS record without data: wait on
+        except OSError:
+            return b""  # reset
+        finally:
+            sock.settimeout(timeout)
+    return None
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_slow_bodies_and_headers_do_not_take_the_service_down(layout, framing):
     """48 attackers from 48 addresses (the limit per address does not help): every health
-    probe on every listener still succeeds, and the server cuts the attackers off."""
+    probe on every listener still succeeds, and the server cuts the attackers off — whether
+    the slow bodies announce their length or come in chunks."""
     attacks = []
     for number, target in enumerate(layout["targets"]):
         first = 100 * number
-        attacks.append(Attack(target, [_address(first + n) for n in range(32)]))
+        attacks.append(Attack(target, [_address(first + n) for n in range(32)], framing=framing))
         attacks.append(Attack(target, [_address(first + 50 + n) for n in range(16)],
                               slow_headers=True))  # fmt: skip
     with contextlib.ExitStack() as stack:
@@ -235,18 +281,94 @@ def _read_answers(socks: list[socket.socket], seconds: float) -> list[bytes | No
         return list(pool.map(lambda sock: _read_answer(sock, seconds), socks))
 
 
-def test_a_slow_body_never_reaches_the_application(layout):
-    """Cut off before the token endpoint runs: no OAuth answer, only a close or a 408."""
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_a_slow_body_never_reaches_the_application(layout, framing):
+    """Cut off before the token endpoint runs: no OAuth answer, only a close or a 408 — a body
+    of announced length and a chunked one alike (the latter is never left for the
+    application's threads to read)."""
     target = layout["targets"][0]
     with target.connect(OTHER_LOOPBACK) as sock:
-        sock.sendall(
-            f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 40\r\n\r\n"
-            "grant_type=client_".encode()
-        )
+        sock.sendall(_body_head(framing) + _body_part(framing, b"grant_type=client_"))
         answer = _read_answer(sock, 30)
     assert answer is not None, "the server kept the slow connection open"
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer[:200]
+
+
+#: A body far over the 256 KiB santeid accepts (``santeid.serving.MAX_BUFFERED_BODY``), sent in
+#: blocks of ``BLOCK`` bytes; the client gives up after ``MOST`` bytes.
+HUGE = 1_000_000_000
+BLOCK = 64 * 1024
+MOST = 64 * 1024 * 1024
+
+
+def _send_until_answered(sock: socket.socket, part: bytes) -> tuple[int, bytes]:
+    """Send ``part`` again and again until the server answers or closes (or stops reading),
+    at most ``MOST`` bytes; then read its answer. Returns how many bytes were sent, and the
+    answer."""
+    sock.settimeout(5)
+    sent = 0
+    first = None
+    try:
+        while sent < MOST and (first := _server_spoke(sock, 0)) is None:
+            sock.sendall(part)
+            sent += len(part)
+    except OSError:  # closed after its answer, or no longer read (a timeout)
+        pass
+    if first == b"":
+        return sent, b""
+    return sent, (first or b"") + (_read_answer(sock, 10) or b"")
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_an_oversized_body_is_refused_before_it_is_received(layout, framing):
+    """A body announced as 1 GB, or chunks beyond 256 KiB, is answered 413 while its client is
+    still sending (it has sent a few MiB at most): the server neither receives it whole into
+    memory nor waits for the rest until its body deadline (which would answer 408). The
+    connection is closed after the answer: the rest of the body is never read."""
+    target = layout["targets"][0]
+    with target.connect(OTHER_LOOPBACK) as sock:
+        sock.sendall(_body_head(framing, HUGE))
+        sent, answer = _send_until_answered(sock, _body_part(framing, b"a" * BLOCK))
+    assert answer.startswith(b"HTTP/1.1 413"), (sent, answer[:300])
+    assert sent < MOST, sent
+    headers = answer.partition(b"\r\n\r\n")[0].lower()
+    assert b"\r\nconnection: close" in headers, headers
+    assert target.health() == 200
+
+
+def test_an_oversized_body_is_not_invited(layout):
+    """A client that waits for ``100 Continue`` before sending a body announced too large is
+    told 413 at once, never invited to send it (RFC 9110 §10.1.1)."""
+    target = layout["targets"][0]
+    with target.connect(OTHER_LOOPBACK) as sock:
+        sock.sendall(_body_head("content-length", HUGE, extra="Expect: 100-continue\r\n"))
+        answer = _read_answer(sock, 10) or b""
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert b" 100 " not in answer.partition(b"\r\n\r\n")[0], answer[:300]
+
+
+def test_a_chunked_body_within_the_limit_reaches_the_application(layout):
+    """A chunked form, in three chunks, is received whole and read by the token endpoint as a
+    form of known length: it answers about the grant type it names, not about a missing one."""
+    target = layout["targets"][0]
+    with target.connect(OTHER_LOOPBACK) as sock:
+        sock.sendall(_body_head("chunked", extra="Connection: close\r\n")
+                     + b"".join(_body_part("chunked", part)
+                                for part in (b"grant_type=urn:", b"example:", b"none"))
+                     + b"0\r\n\r\n")  # fmt: skip
+        answer = _read_answer(sock, 10) or b""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert json.loads(body)["error"] == "unsupported_grant_type", body
+
+
+def test_malformed_chunks_are_answered_400(layout):
+    """A chunk whose size is not hexadecimal: a 400, never a 500 nor a silent close."""
+    target = layout["targets"][0]
+    with target.connect(OTHER_LOOPBACK) as sock:
+        sock.sendall(_body_head("chunked") + b"zz\r\nhello\r\n0\r\n\r\n")
+        answer = _read_answer(sock, 10) or b""
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
 
 
 def test_connections_per_address_are_bounded(layout):

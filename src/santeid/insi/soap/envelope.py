@@ -34,9 +34,11 @@ from santeid.insi.soap.protocol import SOAP12
 from santeid.insi.soap.protocol import WSA
 from santeid.insi.soap.protocol import WSSE
 from santeid.insi.soap.protocol import qname
+from santeid.serving import MAX_BUFFERED_BODY
 
-#: Largest request accepted, in bytes (the app's ``MAX_CONTENT_LENGTH`` is the same 256 KiB).
-MAX_BYTES = 256 * 1024
+#: Largest request accepted, in bytes: the one limit of every body (the app's
+#: ``MAX_CONTENT_LENGTH`` too).
+MAX_BYTES = MAX_BUFFERED_BODY
 #: Deepest element nesting accepted (Envelope = 1).
 MAX_DEPTH = 24
 
