@@ -365,6 +365,7 @@ def _serve_with_granian(
     is santeid's RSGI layer (:class:`santeid.serving.BufferedRSGI`): bodies are awaited
     without a thread, then the WSGI application runs in ``threads`` threads per worker."""
     from granian import Granian
+    from granian.constants import HTTPModes
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -387,6 +388,10 @@ def _serve_with_granian(
         interface=Interfaces.RSGI,
         workers=settings.workers,
         websockets=False,
+        # HTTP/1.1 only: the header and body deadlines and the size limit are HTTP/1.1's, and
+        # cleartext HTTP/2 (prior knowledge) would be a path around them; proxies speak
+        # HTTP/1.1 to their upstreams (docs/decisions/slow-clients.md).
+        http=HTTPModes.http1,
         # Request line and headers within request_header_timeout (Granian's are in ms).
         http1_settings=HTTP1Settings(
             header_read_timeout=int(settings.http.request_header_timeout * 1000)

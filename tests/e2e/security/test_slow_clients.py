@@ -487,3 +487,21 @@ def _until_admitted(target: Target, device: DeviceFile, first_source: int) -> bo
         assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
         time.sleep(1)
     return False
+
+
+#: The connection preface of HTTP/2 with prior knowledge (RFC 9113 §3.4), then an empty
+#: SETTINGS frame: a server that speaks HTTP/2 here answers with its own SETTINGS frame.
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def test_cleartext_http2_is_not_spoken(layout):
+    """Every deadline and limit above is HTTP/1.1's (header and body deadlines, the size
+    limit answered 413): a server that also took cleartext HTTP/2 from a client starting with
+    it would offer a path around them. None does: the preface gets no SETTINGS frame (type 4
+    at byte 3 of a frame header), only an HTTP/1.1 refusal or a closed connection."""
+    target = layout["targets"][0]
+    with target.connect(_address(900)) as sock:
+        sock.sendall(H2_PREFACE)
+        answer = _server_spoke(sock, 5)
+    assert answer is not None, "the server kept quiet"
+    assert not (len(answer) >= 9 and answer[3] == 4), answer[:40]
