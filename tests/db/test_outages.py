@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -160,6 +161,39 @@ def test_after_a_restart_no_request_fails(own_postgres, tmp_path):
         own_postgres.restart()
         statuses = [token().status_code for _ in range(database.pool_size + 3)]
         assert statuses == [200] * (database.pool_size + 3)
+    finally:
+        db.close_shared(url)
+
+
+#: Seconds the server is down: psycopg_pool's default backoff (1, 2, 4, 8, 16… s between
+#: attempts, up to 5 minutes) would next try 15 s after this outage.
+OUTAGE = 16.0
+#: Seconds within which a request succeeds once the server is back.
+RECOVERY = 4.0
+
+
+def test_once_the_server_is_back_requests_succeed_within_seconds(own_postgres, tmp_path):
+    """The pool's attempts to replace lost connections do not back off beyond a few seconds
+    (docs/deployment.md, "Outages"): after an outage long enough for psycopg_pool's default
+    backoff to grow to 16 s, requests succeed again within seconds of the server's return."""
+    url, token = _app(own_postgres, tmp_path)
+    try:
+        assert token().status_code == 200
+        own_postgres.shut_down()
+        try:
+            down = time.monotonic()
+            while time.monotonic() - down < OUTAGE:  # requests keep coming, as probes do
+                assert _within(HUNG, token).status_code == 503
+        finally:
+            own_postgres.start_again()
+        back = time.monotonic()
+        statuses = []
+        while time.monotonic() - back < RECOVERY:
+            statuses.append(_within(HUNG, token).status_code)
+            if statuses[-1] == 200:
+                break
+        assert statuses[-1] == 200, f"{statuses} in {time.monotonic() - back:.1f} s"
+        assert token().status_code == 200
     finally:
         db.close_shared(url)
 

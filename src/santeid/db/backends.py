@@ -509,6 +509,13 @@ class PostgresDatabase(Database):
     TIMEOUT = 5.0
     #: Seconds ``/health`` waits for a connection.
     PING_TIMEOUT = 2.0
+    #: Seconds the pool keeps trying to replace a connection it lost, psycopg_pool's
+    #: ``reconnect_timeout`` (https://www.psycopg.org/psycopg3/docs/api/pool.html): its
+    #: attempts back off 1 s, 2 s, then what remains of this, and stop; the next request that
+    #: finds the pool empty starts a new attempt at once. Its default, 5 minutes, let the
+    #: backoff grow to 64 s during a long outage, and requests kept failing up to a minute
+    #: after the server was back (docs/deployment.md, "Outages").
+    RECONNECT_TIMEOUT = 5.0
     #: TCP keepalives on idle connections (seconds before the first probe, between probes,
     #: probes lost): a server that vanished is noticed before the connection is used.
     KEEPALIVES = (10, 2, 3)
@@ -586,6 +593,7 @@ class PostgresDatabase(Database):
                     kwargs={"autocommit": True, **kwargs},
                     configure=self._configure,
                     timeout=self.timeout,
+                    reconnect_timeout=self.RECONNECT_TIMEOUT,
                     name="santeid",
                     open=True,
                 )
