@@ -211,3 +211,38 @@ def test_a_health_check_on_a_frozen_server_gives_up_after_the_ping_timeout(own_p
         assert database.ping() is True
     finally:
         database.close()
+
+
+def test_readiness_during_a_freeze_blames_the_database_alone(own_postgres, tmp_path, caplog):
+    """Six concurrent ``/health/ready`` probes while the server is frozen: the database is
+    down in every answer and the store and the keys up (one database check for all of them,
+    which gives up within ``health_check_timeout``), as docs/operations.md says."""
+    url = own_postgres.admin_url
+    settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "k"),
+                        sandbox=True, database_url=url, health_check_timeout=1)  # fmt: skip
+    app = create_app(settings, store=MemoryStore())
+    try:
+        assert app.test_client().get("/health/ready").status_code == 200
+        answers: list = []
+
+        def probe() -> None:
+            answers.append(app.test_client().get("/health/ready").get_json()["checks"])
+
+        own_postgres.pause()
+        try:
+            probes = [threading.Thread(target=probe) for _ in range(6)]
+            for thread in probes:
+                thread.start()
+            for thread in probes:
+                thread.join(HUNG)
+        finally:
+            own_postgres.resume()
+        assert len(answers) == 6
+        for checks in answers:
+            states = {name: check["status"] for name, check in checks.items()}
+            assert states["database"] != "up"
+            assert (states["store"], states["signing_keys"]) == ("up", "up"), states
+        assert "did not answer within 1 s" in caplog.text
+        assert app.test_client().get("/health/ready").status_code == 200
+    finally:
+        db.close_shared(url)

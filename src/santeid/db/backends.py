@@ -275,8 +275,10 @@ class Database:
         with self.connect() as conn:
             return conn.execute(sql, params)
 
-    def ping(self) -> bool:
-        """Whether the database answers now (``/health``); never raises, logs why not."""
+    def ping(self, timeout: float | None = None) -> bool:
+        """Whether the database answers now (``/health``); never raises, logs why not.
+        ``timeout``: the seconds it may wait, for a backend that waits on a server
+        (PostgreSQL); an SQLite file answers or fails at once."""
         try:
             return bool(self.execute("SELECT 1").scalar() == 1)
         except _PING_FAILURES as exc:
@@ -632,12 +634,14 @@ class PostgresDatabase(Database):
         finally:
             _UNHURRIED.reset(token)
 
-    def ping(self) -> bool:
-        # A health check answers within PING_TIMEOUT even when the pool waits for a server
-        # that went away, or the server is frozen (the answer's own deadline).
-        token = _ANSWER_DEADLINE.set(self.PING_TIMEOUT)
+    def ping(self, timeout: float | None = None) -> bool:
+        # A health check answers within ``timeout`` (PING_TIMEOUT by default) even when the
+        # pool waits for a server that went away, or the server is frozen (the answer's own
+        # deadline).
+        deadline = self.PING_TIMEOUT if timeout is None else timeout
+        token = _ANSWER_DEADLINE.set(deadline)
         try:
-            with self.connect(timeout=self.PING_TIMEOUT) as conn:
+            with self.connect(timeout=deadline) as conn:
                 return bool(conn.execute("SELECT 1").scalar() == 1)
         except _PING_FAILURES as exc:
             return self._ping_failed(exc)
