@@ -371,10 +371,31 @@ def dashboard_csv():
 # -- clients ----------------------------------------------------------------------------------
 
 
+def _clients_page(*, notice=None, error=None, secret=None, status: int = 200):
+    from santeid.oidc.clients import is_internal
+
+    return _page(
+        "admin/clients.html",
+        clients=services().clients.list(),
+        internal=is_internal,
+        notice=notice,
+        error=error,
+        secret=secret,
+    ), status
+
+
+def _internal_refusal(client_id: str):
+    """The answer to a change asked of one of santeid's own clients
+    (``santeid.oidc.clients.INTERNAL_CLIENT_IDS``): 409, nothing changed."""
+    return _clients_page(error=_t()("admin_internal_client", client=client_id), status=409)
+
+
 @bp.route("/clients", methods=["GET", "POST"])
 @admin_required
 def clients():
+    from santeid.oidc.clients import InternalClient
     from santeid.oidc.clients import InvalidClientMetadata
+    from santeid.oidc.clients import refuse_internal
 
     t = _t()
     notice = error = secret = None
@@ -393,47 +414,46 @@ def clients():
                     "redirect_uris": [request.form.get("redirect_uri", "").strip()],
                     "client_secret": secret,
                 }
+            refuse_internal(raw.get("client_id"))
             client = services().clients.add(raw)
+        except InternalClient as exc:
+            error, secret = t("admin_internal_client", client=exc.client_id), None
         except (ValueError, InvalidClientMetadata) as exc:
             error, secret = t("admin_error", error=str(exc)), None
         else:
             _admin_event(events.ADMIN_CLIENT, "register", client_id=client.client_id)
             notice = t("admin_registered", client=client.client_id)
-    status = 400 if error else 200
-    return _page(
-        "admin/clients.html",
-        clients=services().clients.list(),
-        notice=notice,
-        error=error,
-        secret=secret,
-    ), status
+    return _clients_page(notice=notice, error=error, secret=secret, status=400 if error else 200)
 
 
 @bp.route("/clients/<client_id>/rotate", methods=["POST"])
 @admin_required
 def rotate_secret(client_id: str):
+    from santeid.oidc.clients import is_internal
+
     registry = services().clients
     client = registry.get(client_id)
     if client is None:
         abort(404)
+    if is_internal(client_id):
+        return _internal_refusal(client_id)
     secret = secrets.token_urlsafe(32)
     # A new secret changes nothing of what is signed for the client: no key check.
     registry.add({**client.metadata, "client_secret": secret}, replace=True, check_keys=False)
     _admin_event(events.ADMIN_CLIENT, "rotate_secret", client_id=client_id)
-    t = _t()
-    return _page(
-        "admin/clients.html",
-        clients=registry.list(),
-        notice=t("admin_new_secret", client=client_id),
-        secret=secret,
-        error=None,
-    )
+    return _clients_page(notice=_t()("admin_new_secret", client=client_id), secret=secret)
 
 
 @bp.route("/clients/<client_id>/remove", methods=["POST"])
 @admin_required
 def remove_client(client_id: str):
-    if services().clients.remove(client_id):
+    from santeid.oidc.clients import InternalClient
+
+    try:
+        removed = services().clients.remove(client_id)
+    except InternalClient:
+        return _internal_refusal(client_id)
+    if removed:
         _admin_event(events.ADMIN_CLIENT, "remove", client_id=client_id)
     return redirect(url_for("admin.clients"), code=303)
 

@@ -63,6 +63,39 @@ def register_metadata_check(check, *, grant_types: tuple[str, ...] = ()) -> None
     GRANT_TYPES[:] = [name for name in grants.SUPPORTED if name in accepted]
 
 
+#: santeid's own relying parties, each registered at every start by the page that uses it: the
+#: e-CPS devices page "Mes e-CPS" (``santeid.web_ecps.devices``) and the sandbox debugger
+#: (``santeid.sandbox.debugger``). Those pages need them as they registered them, on every
+#: host: the admin console and ``santeid clients`` neither remove, replace nor register them
+#: (:func:`refuse_internal`; docs/operations.md, "Admin console").
+ACCOUNT_CLIENT_ID = "santeid-account"
+DEBUGGER_CLIENT_ID = "santeid-debugger"
+INTERNAL_CLIENT_IDS = frozenset({ACCOUNT_CLIENT_ID, DEBUGGER_CLIENT_ID})
+
+
+class InternalClient(Exception):
+    """A change asked of one of :data:`INTERNAL_CLIENT_IDS` from outside santeid."""
+
+    def __init__(self, client_id: str):
+        super().__init__(
+            f"client {client_id!r} is santeid's own (registered at every start for the e-CPS "
+            "devices page or the sandbox debugger): it cannot be removed, replaced or "
+            "registered by hand"
+        )
+        self.client_id = client_id
+
+
+def is_internal(client_id: object) -> bool:
+    return isinstance(client_id, str) and client_id in INTERNAL_CLIENT_IDS
+
+
+def refuse_internal(client_id: object) -> None:
+    """Raise :class:`InternalClient` for one of santeid's own clients: what the console and
+    the CLI call before they register, replace or change a client."""
+    if is_internal(client_id):
+        raise InternalClient(str(client_id))
+
+
 class InvalidClientMetadata(ValueError):
     """RFC 7591 §3.2.2 error: ``error`` is invalid_client_metadata or invalid_redirect_uri."""
 
@@ -609,4 +642,7 @@ class ClientRegistry:
         return [Client(r[0], json.loads(r[1]), r[2]) for r in rows]
 
     def remove(self, client_id: str) -> bool:
+        """Forget the client; ``True`` if it was registered. One of santeid's own
+        (:data:`INTERNAL_CLIENT_IDS`) is never removed: :class:`InternalClient`."""
+        refuse_internal(client_id)
         return self.db.execute("DELETE FROM client WHERE client_id = ?", (client_id,)).rowcount > 0
