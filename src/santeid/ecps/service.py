@@ -20,6 +20,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 from typing import NoReturn
 from urllib.parse import urlencode
@@ -86,11 +87,12 @@ class Activation:
     the same code in the ``santeid-ecps://`` scheme that the device simulator also reads;
     ``code`` can be typed in the app."""
 
-    code: str
+    #: The code, and the two links holding it, are out of the ``repr``: a bearer secret.
+    code: str = field(repr=False)
     expires_at: int
-    uri: str
+    uri: str = field(repr=False)
     national_id: str = ""
-    app_link: str = ""
+    app_link: str = field(default="", repr=False)
 
 
 #: Path of the e-CPS app (``santeid.ecps_app``) on the issuer's origin.

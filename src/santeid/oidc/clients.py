@@ -15,6 +15,7 @@ from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -371,7 +372,9 @@ class Client(ClientMixin):
 
     client_id: str
     metadata: dict
-    secret_digest: str | None
+    #: SHA-256 of the secret: out of the ``repr``, which Authlib logs at DEBUG ("Validate token
+    #: request of Client(…)"); an unsalted digest is a guess check for an offline search.
+    secret_digest: str | None = field(repr=False)
 
     # -- Authlib ClientMixin -------------------------------------------
     def get_client_id(self) -> str:
