@@ -52,6 +52,9 @@ FR = {
     "admin_registered": "Client {client} enregistré.",
     "admin_removed": "Client {client} supprimé.",
     "admin_internal": "client interne de santeid",
+    "admin_no_secret": (
+        "{client} s'authentifie par {method} : un secret ne lui servirait à rien, aucun n'est créé."
+    ),
     "admin_internal_client": (
         "{client} est un client interne de santeid (page « Mes e-CPS » ou débogueur du bac à "
         "sable), enregistré à chaque démarrage : il ne peut être ni supprimé, ni remplacé, ni "
@@ -135,6 +138,7 @@ EN = {
     "admin_registered": "Client {client} registered.",
     "admin_removed": "Client {client} removed.",
     "admin_internal": "santeid's own client",
+    "admin_no_secret": "{client} authenticates with {method}: a secret would serve it nothing.",
     "admin_internal_client": (
         '{client} is santeid\'s own client (the "Mes e-CPS" page or the sandbox debugger), '
         "registered at every start: it cannot be removed, replaced or changed."

@@ -437,6 +437,9 @@ def rotate_secret(client_id: str):
         abort(404)
     if is_internal(client_id):
         return _internal_refusal(client_id)
+    if not client.uses_secret:  # a secret would authenticate nothing (santeid.oidc.client_auth)
+        error = _t()("admin_no_secret", client=client_id, method=client.token_endpoint_auth_method)
+        return _clients_page(error=error, status=409)
     secret = secrets.token_urlsafe(32)
     # A new secret changes nothing of what is signed for the client: no key check.
     registry.add({**client.metadata, "client_secret": secret}, replace=True, check_keys=False)

@@ -475,6 +475,12 @@ class Client(ClientMixin):
         return self.metadata.get("token_endpoint_auth_method", client_auth.DEFAULT_METHOD)
 
     @property
+    def uses_secret(self) -> bool:
+        """Whether a secret authenticates this client (``client_auth.SECRET_METHODS``): not
+        one of ``private_key_jwt`` or ``tls_client_auth``, which accept nothing else."""
+        return self.token_endpoint_auth_method in client_auth.SECRET_METHODS
+
+    @property
     def allowed_scopes(self) -> set[str] | None:
         scope = self.metadata.get("scope")
         return set(scope_to_list(scope)) if scope else None
