@@ -252,3 +252,24 @@ def test_no_new_secret_for_a_client_that_authenticates_without_one(app, client, 
     rotated = client.post("/admin/clients/rp-secret/rotate", data={"csrf_token": csrf})
     secret = re.search(r'id="new-secret">([^<]+)<', rotated.get_data(as_text=True)).group(1)
     assert registry.get("rp-secret").check_client_secret(secret)
+
+
+@pytest.mark.postgres
+def test_the_events_page_past_every_event_is_empty_on_postgresql(settings, postgres_url):
+    """``?page=99999999999999999999``: its offset does not fit PostgreSQL's bigint; the page is
+    empty, as every page past the last event, instead of a 500."""
+    from santeid import db
+    from santeid.observability.events import ADMIN_LOGIN
+
+    app = create_app(settings.replace(database_url=postgres_url), store=MemoryStore())
+    try:
+        client = app.test_client()
+        assert _sign_in(client, "santeid-demo-admin").status_code == 302
+        assert app.extensions["santeid"].events.list(types=(ADMIN_LOGIN,))  # one event there
+        for page in ("99999999999999999999", str(2**63 // 50), "-3", "x"):
+            answer = client.get("/admin/events", query_string={"page": page})
+            assert answer.status_code == 200, (page, answer.get_data(as_text=True)[:300])
+        listed = client.get("/admin/events", query_string={"page": "0"}).get_data(as_text=True)
+        assert "ADMIN_LOGIN" in listed
+    finally:
+        db.close_shared(postgres_url)

@@ -102,6 +102,14 @@ class Result:
         return iter(self.rows)
 
 
+#: The largest integer both backends hold (SQLite's INTEGER, PostgreSQL's ``bigint``): a
+#: number past it, a ``LIMIT`` or ``OFFSET`` included, is refused by both (an
+#: ``OverflowError`` from sqlite3, "bigint out of range" from PostgreSQL), and no row lies
+#: past it (https://www.sqlite.org/datatype3.html,
+#: https://www.postgresql.org/docs/current/datatype-numeric.html).
+MAX_INTEGER = 2**63 - 1
+
+
 def storable(text: str) -> bool:
     """Whether the database can hold ``text``: no NUL character and no lone surrogate
     (:class:`UnstorableText`)."""
