@@ -333,12 +333,16 @@ class EcpsService:
         return updated
 
     def revoke_device(self, device_id: str) -> bool:
+        """Revoke the device, whoever asks (its phone, the e-CPS page, the console, the CLI);
+        the ``DEVICE_REVOCATION`` event names its professional, as the other device events do,
+        so that the professional's events list it (docs/operations.md)."""
+        device = self.devices.get(device_id)
         revoked = self.devices.revoke(device_id)
         # A revoked device is never woken again: its push subscription goes with it.
         self.push_subscriptions.delete(device_id)
         if revoked:
             log.info("e-CPS device %s revoked", device_id)
-            observe.ecps_revoked(device_id)
+            observe.ecps_revoked(device_id, professional=device.national_id if device else None)
         return revoked
 
     # -- device API -----------------------------------------------------------------------
