@@ -142,3 +142,53 @@ def test_a_missing_civil_status_base_is_logged_only_when_required(settings, capl
     assert reason.startswith(
         f"readiness check civil_status is down: RuntimeError: no civil-status base at {missing}"
     )
+
+
+# -- concurrent probes during an outage -------------------------------------------------------
+
+
+def test_concurrent_probes_share_one_check_per_dependency(settings, monkeypatch):
+    """Six probes while the database hangs: the database check runs once for all of them
+    and counts as ``timeout``, and the store and the keys, which answer, are ``up`` in every
+    answer — a hung dependency never makes another one look down (docs/operations.md,
+    "Health endpoints")."""
+    import threading
+
+    app = create_app(settings.replace(health_check_timeout=0.5), store=MemoryStore())
+    database = app.extensions["santeid"].clients.db
+    released = threading.Event()
+    calls = []
+
+    def hung_ping(*args, **kwargs):
+        calls.append(time.monotonic())
+        released.wait(10)
+        return True
+
+    monkeypatch.setattr(database, "ping", hung_ping)
+    answers: list = []
+
+    def probe() -> None:
+        answers.append(_ready(app))
+
+    try:
+        probes = [threading.Thread(target=probe) for _ in range(6)]
+        for thread in probes:
+            thread.start()
+        for thread in probes:
+            thread.join(10)
+    finally:
+        released.set()
+    assert len(answers) == 6
+    for status, checks in answers:
+        assert status == 503
+        assert checks["database"] == "timeout"
+        assert (checks["store"], checks["signing_keys"]) == ("up", "up"), checks
+    assert len(calls) == 1
+    # Once the database answers, the probes are ready, and a finished check is not reused: each
+    # later probe runs its own.
+    deadline = time.monotonic() + 5
+    while _ready(app)[0] != 200:
+        assert time.monotonic() < deadline
+    checked = len(calls)
+    assert _ready(app)[0] == 200
+    assert len(calls) == checked + 1

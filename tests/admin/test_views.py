@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from santeid import create_app
@@ -213,3 +214,62 @@ def test_dashboard_charts_insi_calls_per_day(app, client):
         line.startswith("insi-software,") and line.endswith(",LOGICIEL-B,3")
         for line in figures.splitlines()
     )
+
+
+@pytest.mark.parametrize("method", ["private_key_jwt", "tls_client_auth"])
+def test_no_new_secret_for_a_client_that_authenticates_without_one(app, client, method):
+    """A new secret for a ``private_key_jwt`` or ``tls_client_auth`` client would authenticate
+    nothing (santeid.oidc.client_auth.SECRET_METHODS): no button, and 409 if posted anyway."""
+    from joserfc.jwk import ECKey
+
+    from santeid.observability.events import ADMIN_CLIENT
+    from tests.support.oidc_flow import register_client
+
+    credential = (
+        {"jwks": {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}}
+        if method == "private_key_jwt"
+        else {"tls_client_auth_subject_dn": "CN=logiciel,O=Cabinet,C=FR"}
+    )
+    register_client(app, client_id="rp-keys", token_endpoint_auth_method=method, **credential)
+    register_client(app, client_id="rp-secret")
+    registry = app.extensions["santeid"].clients
+    before = registry.get("rp-keys")
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    html = client.get("/admin/clients").get_data(as_text=True)
+    rows = dict(re.findall(r'<tr data-client="([^"]+)">(.*?)</tr>', html, re.S))
+    assert 'class="rotate"' not in rows["rp-keys"] and 'class="remove"' in rows["rp-keys"]
+    assert 'class="rotate"' in rows["rp-secret"]
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+    refused = client.post("/admin/clients/rp-keys/rotate", data={"csrf_token": csrf})
+    assert refused.status_code == 409
+    assert 'id="new-secret"' not in refused.get_data(as_text=True)
+    assert method in refused.get_data(as_text=True)
+    after = registry.get("rp-keys")
+    assert (after.metadata, after.secret_digest) == (before.metadata, before.secret_digest)
+    assert not app.extensions["santeid"].events.list(types=(ADMIN_CLIENT,))
+    # A client with a secret gets its new one (the control).
+    rotated = client.post("/admin/clients/rp-secret/rotate", data={"csrf_token": csrf})
+    secret = re.search(r'id="new-secret">([^<]+)<', rotated.get_data(as_text=True)).group(1)
+    assert registry.get("rp-secret").check_client_secret(secret)
+
+
+@pytest.mark.postgres
+def test_the_events_page_past_every_event_is_empty_on_postgresql(settings, postgres_url):
+    """``?page=99999999999999999999``: its offset does not fit PostgreSQL's bigint; the page is
+    empty, as every page past the last event, instead of a 500."""
+    from santeid import db
+    from santeid.observability.events import ADMIN_LOGIN
+
+    app = create_app(settings.replace(database_url=postgres_url), store=MemoryStore())
+    try:
+        client = app.test_client()
+        assert _sign_in(client, "santeid-demo-admin").status_code == 302
+        assert app.extensions["santeid"].events.list(types=(ADMIN_LOGIN,))  # one event there
+        for page in ("99999999999999999999", str(2**63 // 50), "-3", "x"):
+            answer = client.get("/admin/events", query_string={"page": page})
+            assert answer.status_code == 200, (page, answer.get_data(as_text=True)[:300])
+        listed = client.get("/admin/events", query_string={"page": "0"}).get_data(as_text=True)
+        assert "ADMIN_LOGIN" in listed
+    finally:
+        db.close_shared(postgres_url)

@@ -39,6 +39,16 @@ def test_events_are_listed_newest_first_and_filtered(database):
     assert store.list(professional="nobody") == []
 
 
+def test_an_offset_past_any_row_is_an_empty_page_on_either_backend(database):
+    """Beyond what an SQL integer holds (2⁶³ − 1) no row can be: an empty list, never an
+    overflow (PostgreSQL's "bigint out of range", sqlite3's OverflowError)."""
+    store = EventStore(database)
+    store.add(Event(at=1000, type=LOGIN))
+    for offset in (2**63 - 1, 2**63, 10**20 * 50):
+        assert store.list(offset=offset) == []
+    assert [e.at for e in store.list(offset=0)] == [1000]
+
+
 def test_counts_group_by_bucket_type_mode_and_reason(database):
     store = EventStore(database)
     for at in (3600, 3700, 7300):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -164,6 +165,39 @@ def test_after_a_restart_no_request_fails(own_postgres, tmp_path):
         db.close_shared(url)
 
 
+#: Seconds the server is down: psycopg_pool's default backoff (1, 2, 4, 8, 16… s between
+#: attempts, up to 5 minutes) would next try 15 s after this outage.
+OUTAGE = 16.0
+#: Seconds within which a request succeeds once the server is back.
+RECOVERY = 4.0
+
+
+def test_once_the_server_is_back_requests_succeed_within_seconds(own_postgres, tmp_path):
+    """The pool's attempts to replace lost connections do not back off beyond a few seconds
+    (docs/deployment.md, "Outages"): after an outage long enough for psycopg_pool's default
+    backoff to grow to 16 s, requests succeed again within seconds of the server's return."""
+    url, token = _app(own_postgres, tmp_path)
+    try:
+        assert token().status_code == 200
+        own_postgres.shut_down()
+        try:
+            down = time.monotonic()
+            while time.monotonic() - down < OUTAGE:  # requests keep coming, as probes do
+                assert _within(HUNG, token).status_code == 503
+        finally:
+            own_postgres.start_again()
+        back = time.monotonic()
+        statuses = []
+        while time.monotonic() - back < RECOVERY:
+            statuses.append(_within(HUNG, token).status_code)
+            if statuses[-1] == 200:
+                break
+        assert statuses[-1] == 200, f"{statuses} in {time.monotonic() - back:.1f} s"
+        assert token().status_code == 200
+    finally:
+        db.close_shared(url)
+
+
 def test_a_health_check_on_a_frozen_server_gives_up_after_the_ping_timeout(own_postgres, caplog):
     database = db.PostgresDatabase(own_postgres.admin_url)  # requests wait 5 s
     try:
@@ -177,3 +211,38 @@ def test_a_health_check_on_a_frozen_server_gives_up_after_the_ping_timeout(own_p
         assert database.ping() is True
     finally:
         database.close()
+
+
+def test_readiness_during_a_freeze_blames_the_database_alone(own_postgres, tmp_path, caplog):
+    """Six concurrent ``/health/ready`` probes while the server is frozen: the database is
+    down in every answer and the store and the keys up (one database check for all of them,
+    which gives up within ``health_check_timeout``), as docs/operations.md says."""
+    url = own_postgres.admin_url
+    settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "k"),
+                        sandbox=True, database_url=url, health_check_timeout=1)  # fmt: skip
+    app = create_app(settings, store=MemoryStore())
+    try:
+        assert app.test_client().get("/health/ready").status_code == 200
+        answers: list = []
+
+        def probe() -> None:
+            answers.append(app.test_client().get("/health/ready").get_json()["checks"])
+
+        own_postgres.pause()
+        try:
+            probes = [threading.Thread(target=probe) for _ in range(6)]
+            for thread in probes:
+                thread.start()
+            for thread in probes:
+                thread.join(HUNG)
+        finally:
+            own_postgres.resume()
+        assert len(answers) == 6
+        for checks in answers:
+            states = {name: check["status"] for name, check in checks.items()}
+            assert states["database"] != "up"
+            assert (states["store"], states["signing_keys"]) == ("up", "up"), states
+        assert "did not answer within 1 s" in caplog.text
+        assert app.test_client().get("/health/ready").status_code == 200
+    finally:
+        db.close_shared(url)

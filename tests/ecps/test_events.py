@@ -35,3 +35,7 @@ def test_wrong_pins_lock_and_revocation_are_recorded(app, phone, ecps, national_
         assert ecps.revoke_device(phone.device_id)
     (revocation,) = store.list(types=(events.DEVICE_REVOCATION,))
     assert revocation.device == phone.device_id
+    # The professional's too: `santeid events list --professional` and the console's recent
+    # events of the professional show it.
+    assert revocation.professional == national_id
+    assert events.DEVICE_REVOCATION in {e.type for e in store.list(professional=national_id)}

@@ -41,6 +41,7 @@ _SAMPLES = {
     "metrics_allowed_addresses": "10.0.0.0/8",
     "insi_idam_by_certificate": '{"CN=INSI-AUTO,C=FR": ["IDAM1"]}',
     "admin_professionals": "810000000001, 810000000030",
+    "admin_password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
     "log_level": "DEBUG",
     "store_url": "redis://other.example:6379/0",
 }
@@ -363,10 +364,10 @@ def test_secrets_stay_out_of_repr():
     settings = Settings(
         secret_key="s3cret-key",
         database_url="postgresql://u:pw-123@db/santeid",
-        admin_password_hash="$argon2id$hash",
+        admin_password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
         smtp_password="smtp-pw",
         sms_hook_token="hook-token",
     )
     shown = repr(settings)
-    for secret in ("s3cret-key", "pw-123", "$argon2id$hash", "smtp-pw", "hook-token"):
+    for secret in ("s3cret-key", "pw-123", "c2FsdHNhbHQ$aGFzaGhhc2g", "smtp-pw", "hook-token"):
         assert secret not in shown

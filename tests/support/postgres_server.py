@@ -85,12 +85,7 @@ class PostgresServer:
              "--auth=trust", "--no-sync", "-E", "UTF8"],
             check=True, capture_output=True,
         )  # fmt: skip
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(
-            [*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options,
-             "-l", str(self.root / "log"), "-w", "-t", "30", "start"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        self.start_again()
 
     def _processes(self) -> list[int]:
         """The postmaster and every process it started (backends, checkpointer…)."""
@@ -121,6 +116,24 @@ class PostgresServer:
         subprocess.run(
             [*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast",
              "-l", str(self.root / "log"), "-w", "-t", "30", "restart"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def shut_down(self) -> None:
+        """``pg_ctl stop -m fast``, the cluster kept for :meth:`start_again`: connections are
+        refused until then (an outage, as opposed to :meth:`pause`'s frozen server)."""
+        subprocess.run(
+            [*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast",
+             "-w", "stop"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def start_again(self) -> None:
+        """Start the cluster :meth:`shut_down` stopped; returns once it accepts connections."""
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options,
+             "-l", str(self.root / "log"), "-w", "-t", "30", "start"],
             check=True, capture_output=True,
         )  # fmt: skip
 

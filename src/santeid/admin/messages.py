@@ -51,6 +51,15 @@ FR = {
     "admin_new_secret": "Nouveau secret de {client} (affiché une seule fois) :",
     "admin_registered": "Client {client} enregistré.",
     "admin_removed": "Client {client} supprimé.",
+    "admin_internal": "client interne de santeid",
+    "admin_no_secret": (
+        "{client} s'authentifie par {method} : un secret ne lui servirait à rien, aucun n'est créé."
+    ),
+    "admin_internal_client": (
+        "{client} est un client interne de santeid (page « Mes e-CPS » ou débogueur du bac à "
+        "sable), enregistré à chaque démarrage : il ne peut être ni supprimé, ni remplacé, ni "
+        "modifié."
+    ),
     "admin_search": "Rechercher",
     "admin_national_id": "Identifiant national",
     "admin_search_label": "Identifiant national ou nom",
@@ -128,6 +137,12 @@ EN = {
     "admin_new_secret": "New secret of {client} (shown once):",
     "admin_registered": "Client {client} registered.",
     "admin_removed": "Client {client} removed.",
+    "admin_internal": "santeid's own client",
+    "admin_no_secret": "{client} authenticates with {method}: a secret would serve it nothing.",
+    "admin_internal_client": (
+        '{client} is santeid\'s own client (the "Mes e-CPS" page or the sandbox debugger), '
+        "registered at every start: it cannot be removed, replaced or changed."
+    ),
     "admin_search": "Search",
     "admin_national_id": "National identifier",
     "admin_search_label": "National identifier or name",

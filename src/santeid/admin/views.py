@@ -16,6 +16,7 @@ from datetime import timedelta
 from flask import Blueprint
 from flask import Response
 from flask import abort
+from flask import g
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -26,6 +27,8 @@ from santeid import rate_limits
 from santeid.admin import messages  # noqa: F401 - registers the console's texts
 from santeid.admin import professional_sign_in
 from santeid.admin.charts import Chart
+from santeid.admin.sessions import ConsoleSessions
+from santeid.admin.sessions import credential_fingerprint
 from santeid.clock import utc_datetime
 from santeid.ecps.pin import PinHasher
 from santeid.i18n import SUPPORTED as SUPPORTED_LOCALES
@@ -42,8 +45,6 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN_USER = "admin"
 #: Sandbox mode only, when no admin_password_hash is configured (README, docs/operations.md).
 SANDBOX_DEMO_PASSWORD = "santeid-demo-admin"  # noqa: S105 - a documented sandbox password
-#: An admin session ends after this many idle seconds.
-IDLE_SECONDS = 1800
 PAGE = 50
 #: Failed sign-ins from one address allowed per window before the form answers 429.
 SIGN_IN_FAILURES = 5
@@ -75,15 +76,50 @@ def _password_ok(user: str, password: str) -> bool:
     return False
 
 
+def _sessions() -> ConsoleSessions:
+    return ConsoleSessions(services().store, services().clock)
+
+
+def _session_id() -> str | None:
+    """The console session id this browser's cookie carries, if any."""
+    state = session.get("admin")
+    sid = state.get("sid") if isinstance(state, dict) else None
+    return sid if isinstance(sid, str) else None
+
+
+def _password_credential() -> str:
+    """The fingerprint of what the password form checks now: the configured hash, or the
+    sandbox demo admin's (no hash)."""
+    return credential_fingerprint(services().settings.admin.password_hash)
+
+
+def _still_allowed(record: dict) -> bool:
+    """Whether the admin of a session would be let in now: a password session while the
+    password it was opened with is still the one configured, a professional's while they are
+    still in ``admin_professionals`` (docs/operations.md, "Admin console")."""
+    from santeid.admin import admin_professionals
+
+    if record.get("method") == PASSWORD_METHOD:
+        given = str(record.get("credential", ""))
+        return _password_sign_in() and hmac.compare_digest(given, _password_credential())
+    return record.get("who") in admin_professionals(services().settings)
+
+
 def admin_required(view):
+    """The view needs a live console session (``santeid.admin.sessions``) of an admin still
+    allowed in; else the browser goes to the login page."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        state = session.get("admin")
-        now = services().clock()
-        if not state or now - state.get("seen", 0) > IDLE_SECONDS:
+        sid = _session_id()
+        record = _sessions().get(sid) if sid else None
+        if record is not None and not _still_allowed(record):
+            _sessions().close(sid)
+            record = None
+        if record is None:
             session.pop("admin", None)
             return redirect(url_for("admin.login"))
-        session["admin"] = {**state, "seen": now}
+        g.admin_session = record
         if request.method == "POST":
             check_csrf()
         return view(*args, **kwargs)
@@ -94,7 +130,7 @@ def admin_required(view):
 def _admin_event(type_: str, reason: str, *, details: dict | None = None, **fields) -> None:
     """An admin event; ``details["admin"]``: ``admin``, or the national identifier of the
     professional signed in with e-CPS or card."""
-    who = session.get("admin", {}).get("who", ADMIN_USER)
+    who = g.get("admin_session", {}).get("who", ADMIN_USER)
     events.record(type_, reason=reason, details={"admin": who, **(details or {})}, **fields)
 
 
@@ -132,8 +168,12 @@ def _login_page(error: str | None = None, status: int = 200):
 
 
 def _open_session(who: str, method: str) -> None:
+    previous = _session_id()
+    if previous:
+        _sessions().close(previous)
     session.clear()  # a fresh session (and CSRF token) once signed in
-    session["admin"] = {"seen": services().clock(), "who": who, "method": method}
+    credential = _password_credential() if method == PASSWORD_METHOD else ""
+    session["admin"] = {"sid": _sessions().open(who, method, credential)}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -196,6 +236,8 @@ def professional_signed_in(authentication):
 @bp.route("/logout", methods=["POST"])
 @admin_required
 def logout():
+    """The session ends in the store: a copy of the cookie opens nothing afterwards."""
+    _sessions().close(_session_id())
     session.pop("admin", None)
     return redirect(url_for("admin.login"))
 
@@ -329,10 +371,31 @@ def dashboard_csv():
 # -- clients ----------------------------------------------------------------------------------
 
 
+def _clients_page(*, notice=None, error=None, secret=None, status: int = 200):
+    from santeid.oidc.clients import is_internal
+
+    return _page(
+        "admin/clients.html",
+        clients=services().clients.list(),
+        internal=is_internal,
+        notice=notice,
+        error=error,
+        secret=secret,
+    ), status
+
+
+def _internal_refusal(client_id: str):
+    """The answer to a change asked of one of santeid's own clients
+    (``santeid.oidc.clients.INTERNAL_CLIENT_IDS``): 409, nothing changed."""
+    return _clients_page(error=_t()("admin_internal_client", client=client_id), status=409)
+
+
 @bp.route("/clients", methods=["GET", "POST"])
 @admin_required
 def clients():
+    from santeid.oidc.clients import InternalClient
     from santeid.oidc.clients import InvalidClientMetadata
+    from santeid.oidc.clients import refuse_internal
 
     t = _t()
     notice = error = secret = None
@@ -351,47 +414,49 @@ def clients():
                     "redirect_uris": [request.form.get("redirect_uri", "").strip()],
                     "client_secret": secret,
                 }
+            refuse_internal(raw.get("client_id"))
             client = services().clients.add(raw)
+        except InternalClient as exc:
+            error, secret = t("admin_internal_client", client=exc.client_id), None
         except (ValueError, InvalidClientMetadata) as exc:
             error, secret = t("admin_error", error=str(exc)), None
         else:
             _admin_event(events.ADMIN_CLIENT, "register", client_id=client.client_id)
             notice = t("admin_registered", client=client.client_id)
-    status = 400 if error else 200
-    return _page(
-        "admin/clients.html",
-        clients=services().clients.list(),
-        notice=notice,
-        error=error,
-        secret=secret,
-    ), status
+    return _clients_page(notice=notice, error=error, secret=secret, status=400 if error else 200)
 
 
 @bp.route("/clients/<client_id>/rotate", methods=["POST"])
 @admin_required
 def rotate_secret(client_id: str):
+    from santeid.oidc.clients import is_internal
+
     registry = services().clients
     client = registry.get(client_id)
     if client is None:
         abort(404)
+    if is_internal(client_id):
+        return _internal_refusal(client_id)
+    if not client.uses_secret:  # a secret would authenticate nothing (santeid.oidc.client_auth)
+        error = _t()("admin_no_secret", client=client_id, method=client.token_endpoint_auth_method)
+        return _clients_page(error=error, status=409)
     secret = secrets.token_urlsafe(32)
     # A new secret changes nothing of what is signed for the client: no key check.
     registry.add({**client.metadata, "client_secret": secret}, replace=True, check_keys=False)
     _admin_event(events.ADMIN_CLIENT, "rotate_secret", client_id=client_id)
-    t = _t()
-    return _page(
-        "admin/clients.html",
-        clients=registry.list(),
-        notice=t("admin_new_secret", client=client_id),
-        secret=secret,
-        error=None,
-    )
+    return _clients_page(notice=_t()("admin_new_secret", client=client_id), secret=secret)
 
 
 @bp.route("/clients/<client_id>/remove", methods=["POST"])
 @admin_required
 def remove_client(client_id: str):
-    if services().clients.remove(client_id):
+    from santeid.oidc.clients import InternalClient
+
+    try:
+        removed = services().clients.remove(client_id)
+    except InternalClient:
+        return _internal_refusal(client_id)
+    if removed:
         _admin_event(events.ADMIN_CLIENT, "remove", client_id=client_id)
     return redirect(url_for("admin.clients"), code=303)
 

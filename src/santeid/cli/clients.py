@@ -11,7 +11,9 @@ from santeid.cli import get_settings
 from santeid.keystore import KeyStoreError
 from santeid.keystore import open_keystore
 from santeid.oidc.clients import ClientRegistry
+from santeid.oidc.clients import InternalClient
 from santeid.oidc.clients import InvalidClientMetadata
+from santeid.oidc.clients import refuse_internal
 
 
 def _admin_event(reason: str, client_id: str) -> None:
@@ -56,7 +58,11 @@ def add(file, replace: bool) -> None:
             f"{exc.reason} at byte {exc.start}"
         ) from None
     try:
+        if isinstance(metadata, dict):
+            refuse_internal(metadata.get("client_id"))
         client = _registry().add(metadata, replace=replace)
+    except InternalClient as exc:
+        raise click.ClickException(str(exc)) from None
     except InvalidClientMetadata as exc:
         raise click.ClickException(f"{exc.error}: {exc.description}") from None
     except KeyStoreError as exc:  # the key file cannot be read
@@ -83,8 +89,12 @@ def list_clients(as_json: bool) -> None:
 @clients.command("remove")
 @click.argument("client_id")
 def remove(client_id: str) -> None:
-    """Remove a client."""
-    if not _registry().remove(client_id):
+    """Remove a client (never one of santeid's own: santeid-account, santeid-debugger)."""
+    try:
+        removed = _registry().remove(client_id)
+    except InternalClient as exc:
+        raise click.ClickException(str(exc)) from None
+    if not removed:
         raise click.ClickException(f"no client {client_id!r}")
     click.echo(f"removed client {client_id}")
     _admin_event("remove", client_id)

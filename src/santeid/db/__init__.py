@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from santeid.clock import system_clock
+from santeid.db.backends import MAX_INTEGER
 from santeid.db.backends import POSTGRESQL
 from santeid.db.backends import SQLITE
 from santeid.db.backends import Connection
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from santeid.settings import Settings
 
 __all__ = [
+    "MAX_INTEGER",
     "POSTGRESQL",
     "SQLITE",
     "Component",

@@ -102,6 +102,14 @@ class Result:
         return iter(self.rows)
 
 
+#: The largest integer both backends hold (SQLite's INTEGER, PostgreSQL's ``bigint``): a
+#: number past it, a ``LIMIT`` or ``OFFSET`` included, is refused by both (an
+#: ``OverflowError`` from sqlite3, "bigint out of range" from PostgreSQL), and no row lies
+#: past it (https://www.sqlite.org/datatype3.html,
+#: https://www.postgresql.org/docs/current/datatype-numeric.html).
+MAX_INTEGER = 2**63 - 1
+
+
 def storable(text: str) -> bool:
     """Whether the database can hold ``text``: no NUL character and no lone surrogate
     (:class:`UnstorableText`)."""
@@ -275,8 +283,10 @@ class Database:
         with self.connect() as conn:
             return conn.execute(sql, params)
 
-    def ping(self) -> bool:
-        """Whether the database answers now (``/health``); never raises, logs why not."""
+    def ping(self, timeout: float | None = None) -> bool:
+        """Whether the database answers now (``/health``); never raises, logs why not.
+        ``timeout``: the seconds it may wait, for a backend that waits on a server
+        (PostgreSQL); an SQLite file answers or fails at once."""
         try:
             return bool(self.execute("SELECT 1").scalar() == 1)
         except _PING_FAILURES as exc:
@@ -509,6 +519,13 @@ class PostgresDatabase(Database):
     TIMEOUT = 5.0
     #: Seconds ``/health`` waits for a connection.
     PING_TIMEOUT = 2.0
+    #: Seconds the pool keeps trying to replace a connection it lost, psycopg_pool's
+    #: ``reconnect_timeout`` (https://www.psycopg.org/psycopg3/docs/api/pool.html): its
+    #: attempts back off 1 s, 2 s, then what remains of this, and stop; the next request that
+    #: finds the pool empty starts a new attempt at once. Its default, 5 minutes, let the
+    #: backoff grow to 64 s during a long outage, and requests kept failing up to a minute
+    #: after the server was back (docs/deployment.md, "Outages").
+    RECONNECT_TIMEOUT = 5.0
     #: TCP keepalives on idle connections (seconds before the first probe, between probes,
     #: probes lost): a server that vanished is noticed before the connection is used.
     KEEPALIVES = (10, 2, 3)
@@ -586,6 +603,7 @@ class PostgresDatabase(Database):
                     kwargs={"autocommit": True, **kwargs},
                     configure=self._configure,
                     timeout=self.timeout,
+                    reconnect_timeout=self.RECONNECT_TIMEOUT,
                     name="santeid",
                     open=True,
                 )
@@ -624,12 +642,14 @@ class PostgresDatabase(Database):
         finally:
             _UNHURRIED.reset(token)
 
-    def ping(self) -> bool:
-        # A health check answers within PING_TIMEOUT even when the pool waits for a server
-        # that went away, or the server is frozen (the answer's own deadline).
-        token = _ANSWER_DEADLINE.set(self.PING_TIMEOUT)
+    def ping(self, timeout: float | None = None) -> bool:
+        # A health check answers within ``timeout`` (PING_TIMEOUT by default) even when the
+        # pool waits for a server that went away, or the server is frozen (the answer's own
+        # deadline).
+        deadline = self.PING_TIMEOUT if timeout is None else timeout
+        token = _ANSWER_DEADLINE.set(deadline)
         try:
-            with self.connect(timeout=self.PING_TIMEOUT) as conn:
+            with self.connect(timeout=deadline) as conn:
                 return bool(conn.execute("SELECT 1").scalar() == 1)
         except _PING_FAILURES as exc:
             return self._ping_failed(exc)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +85,9 @@ class Device:
     name: str
     public_jwk: dict[str, Any]
     jwk_thumbprint: str
-    pin_hash: str
-    totp_secret: str
+    #: Secrets, kept out of the ``repr`` (what a log would print of a device).
+    pin_hash: str = field(repr=False)
+    totp_secret: str = field(repr=False)
     status: str
     consecutive_failed_pins: int
     sandbox_enrolled: bool

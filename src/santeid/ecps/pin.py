@@ -21,6 +21,7 @@ import re
 
 from argon2 import PasswordHasher
 from argon2 import Type
+from argon2 import extract_parameters
 from argon2.exceptions import InvalidHashError
 from argon2.exceptions import VerificationError
 
@@ -31,6 +32,17 @@ PIN_PATTERN = re.compile(r"[0-9]{4,8}")
 def is_valid_pin(pin: object) -> bool:
     """The PIN rule of santeid: a string of 4 to 8 digits (a number is refused: "0123" ≠ 123)."""
     return isinstance(pin, str) and PIN_PATTERN.fullmatch(pin) is not None
+
+
+def is_hash(text: str) -> bool:
+    """Whether ``text`` is an Argon2 hash as :meth:`PinHasher.hash` writes it: a PHC string
+    ``$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`` (https://github.com/P-H-C/phc-string-format),
+    which :meth:`PinHasher.verify` can check a secret against."""
+    try:
+        extract_parameters(text)
+    except InvalidHashError:
+        return False
+    return True
 
 
 class PinHasher:

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,7 +84,8 @@ class PushSubscription:
     device_id: str
     endpoint: str
     p256dh: str
-    auth: str
+    #: The subscription's authentication secret (RFC 8291 §3.2): out of the ``repr``.
+    auth: str = field(repr=False)
     lang: str = "fr"
 
     @classmethod

@@ -20,6 +20,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 from typing import NoReturn
 from urllib.parse import urlencode
@@ -86,11 +87,12 @@ class Activation:
     the same code in the ``santeid-ecps://`` scheme that the device simulator also reads;
     ``code`` can be typed in the app."""
 
-    code: str
+    #: The code, and the two links holding it, are out of the ``repr``: a bearer secret.
+    code: str = field(repr=False)
     expires_at: int
-    uri: str
+    uri: str = field(repr=False)
     national_id: str = ""
-    app_link: str = ""
+    app_link: str = field(default="", repr=False)
 
 
 #: Path of the e-CPS app (``santeid.ecps_app``) on the issuer's origin.
@@ -331,12 +333,16 @@ class EcpsService:
         return updated
 
     def revoke_device(self, device_id: str) -> bool:
+        """Revoke the device, whoever asks (its phone, the e-CPS page, the console, the CLI);
+        the ``DEVICE_REVOCATION`` event names its professional, as the other device events do,
+        so that the professional's events list it (docs/operations.md)."""
+        device = self.devices.get(device_id)
         revoked = self.devices.revoke(device_id)
         # A revoked device is never woken again: its push subscription goes with it.
         self.push_subscriptions.delete(device_id)
         if revoked:
             log.info("e-CPS device %s revoked", device_id)
-            observe.ecps_revoked(device_id)
+            observe.ecps_revoked(device_id, professional=device.national_id if device else None)
         return revoked
 
     # -- device API -----------------------------------------------------------------------

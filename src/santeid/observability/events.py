@@ -163,7 +163,11 @@ class EventStore:
         limit: int = 100,
         offset: int = 0,
     ) -> list[Event]:
-        """Newest first, filtered on the given fields."""
+        """Newest first, filtered on the given fields. Past :data:`santeid.db.MAX_INTEGER`
+        rows there is none: an ``offset`` beyond it (the console's ``?page=`` of any size) is an
+        empty page, not an overflow."""
+        if offset > db.MAX_INTEGER:
+            return []
         db.ensure(self.db, SCHEMA)
         where, params = _filters(professional, client_id, types, since, until)
         # Only placeholders are interpolated (``_filters``).
@@ -171,7 +175,9 @@ class EventStore:
             "SELECT at, type, client_id, professional, auth_mode, source, request_id, reason,"  # noqa: S608
             f" device, details FROM auth_events{where} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
         )
-        rows = self.db.execute(sql, (*params, int(limit), int(offset))).fetchall()
+        rows = self.db.execute(
+            sql, (*params, min(int(limit), db.MAX_INTEGER), int(offset))
+        ).fetchall()
         return [_event_from_row(row) for row in rows]
 
     def counts(

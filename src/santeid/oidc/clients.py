@@ -15,6 +15,7 @@ from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -61,6 +62,39 @@ def register_metadata_check(check, *, grant_types: tuple[str, ...] = ()) -> None
         raise ValueError(f"grant types missing from grant_types.SUPPORTED: {sorted(unknown)}")
     accepted = {*GRANT_TYPES, *grant_types}
     GRANT_TYPES[:] = [name for name in grants.SUPPORTED if name in accepted]
+
+
+#: santeid's own relying parties, each registered at every start by the page that uses it: the
+#: e-CPS devices page "Mes e-CPS" (``santeid.web_ecps.devices``) and the sandbox debugger
+#: (``santeid.sandbox.debugger``). Those pages need them as they registered them, on every
+#: host: the admin console and ``santeid clients`` neither remove, replace nor register them
+#: (:func:`refuse_internal`; docs/operations.md, "Admin console").
+ACCOUNT_CLIENT_ID = "santeid-account"
+DEBUGGER_CLIENT_ID = "santeid-debugger"
+INTERNAL_CLIENT_IDS = frozenset({ACCOUNT_CLIENT_ID, DEBUGGER_CLIENT_ID})
+
+
+class InternalClient(Exception):
+    """A change asked of one of :data:`INTERNAL_CLIENT_IDS` from outside santeid."""
+
+    def __init__(self, client_id: str):
+        super().__init__(
+            f"client {client_id!r} is santeid's own (registered at every start for the e-CPS "
+            "devices page or the sandbox debugger): it cannot be removed, replaced or "
+            "registered by hand"
+        )
+        self.client_id = client_id
+
+
+def is_internal(client_id: object) -> bool:
+    return isinstance(client_id, str) and client_id in INTERNAL_CLIENT_IDS
+
+
+def refuse_internal(client_id: object) -> None:
+    """Raise :class:`InternalClient` for one of santeid's own clients: what the console and
+    the CLI call before they register, replace or change a client."""
+    if is_internal(client_id):
+        raise InternalClient(str(client_id))
 
 
 class InvalidClientMetadata(ValueError):
@@ -338,7 +372,9 @@ class Client(ClientMixin):
 
     client_id: str
     metadata: dict
-    secret_digest: str | None
+    #: SHA-256 of the secret: out of the ``repr``, which Authlib logs at DEBUG ("Validate token
+    #: request of Client(…)"); an unsalted digest is a guess check for an offline search.
+    secret_digest: str | None = field(repr=False)
 
     # -- Authlib ClientMixin -------------------------------------------
     def get_client_id(self) -> str:
@@ -437,6 +473,12 @@ class Client(ClientMixin):
     @property
     def token_endpoint_auth_method(self) -> str:
         return self.metadata.get("token_endpoint_auth_method", client_auth.DEFAULT_METHOD)
+
+    @property
+    def uses_secret(self) -> bool:
+        """Whether a secret authenticates this client (``client_auth.SECRET_METHODS``): not
+        one of ``private_key_jwt`` or ``tls_client_auth``, which accept nothing else."""
+        return self.token_endpoint_auth_method in client_auth.SECRET_METHODS
 
     @property
     def allowed_scopes(self) -> set[str] | None:
@@ -609,4 +651,7 @@ class ClientRegistry:
         return [Client(r[0], json.loads(r[1]), r[2]) for r in rows]
 
     def remove(self, client_id: str) -> bool:
+        """Forget the client; ``True`` if it was registered. One of santeid's own
+        (:data:`INTERNAL_CLIENT_IDS`) is never removed: :class:`InternalClient`."""
+        refuse_internal(client_id)
         return self.db.execute("DELETE FROM client WHERE client_id = ?", (client_id,)).rowcount > 0

@@ -38,13 +38,14 @@ from santeid.i18n import Translator
 from santeid.oidc import client_auth
 from santeid.oidc import grant_types
 from santeid.oidc import pkce
+from santeid.oidc.clients import DEBUGGER_CLIENT_ID
 from santeid.security import check_csrf
 from santeid.services import services
 from santeid.storage import keys
 
 bp = Blueprint("sandbox_debugger", __name__, url_prefix="/sandbox/debugger")
 
-CLIENT_ID = "santeid-debugger"
+CLIENT_ID = DEBUGGER_CLIENT_ID
 CIBA_GRANT = grant_types.CIBA
 #: Seconds the debugger remembers a request and its tokens (beside its key).
 LIFETIME = keys.SANDBOX_DEBUGGER_LIFETIME

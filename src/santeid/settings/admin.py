@@ -36,6 +36,23 @@ class AdminSettings(Section):
     #: admin console through santeid's own login (e-CPS, or CPS card when installed).
     professionals: str = ""
 
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2_hash(cls, value: str) -> str:
+        """Empty, or an Argon2 hash: a mangled value would otherwise make every sign-in a wrong
+        password, with nothing logged. The value is not repeated in the message."""
+        from santeid.ecps.pin import is_hash
+
+        if value and not is_hash(value):
+            raise ValueError(
+                "is not an Argon2 hash as `santeid admin set-password` prints it "
+                "($argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>). Its $ signs may have been "
+                "expanded on the way: in a shell, put the hash in single quotes (not double); "
+                "in compose.yaml, write each $ as $$; in the TOML file, use a literal string "
+                "('…') or the double quotes set-password prints"
+            )
+        return value
+
     @field_validator("professionals")
     @classmethod
     def _national_ids(cls, value: str) -> str:

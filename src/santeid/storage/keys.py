@@ -347,6 +347,19 @@ ADMIN_LOGIN_FAILURES = Namespace(
     "failed sign-ins to the administration console from one address",
     duration(ADMIN_SIGN_IN_WINDOW),
 )
+#: Seconds an administration console session lives without a request.
+ADMIN_SESSION_IDLE = 1800
+#: Seconds an administration console session lives at most, however busy (OWASP Session
+#: Management Cheat Sheet, "Absolute Timeout").
+ADMIN_SESSION_MAX_LIFETIME = 8 * 3600
+ADMIN_SESSION = Namespace(
+    "admin-session:<sha256(id)>",
+    "record",
+    "an administration console session (who, how they signed in, since when; the cookie holds "
+    "its id only), deleted at sign-out",
+    f"min({duration(ADMIN_SESSION_IDLE)} idle, what remains of "
+    f"{duration(ADMIN_SESSION_MAX_LIFETIME)})",
+)
 INSI_ASSERTION_USED = Namespace(
     "insi:saml-used:<sha256(certificate, ID)>",
     "record",

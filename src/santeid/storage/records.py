@@ -546,6 +546,13 @@ PUSHED_AUTHORIZATION_REQUEST = RecordKind(
     transitions={"pushed": ("used",)},
     tombstone="used",
 )
+ADMIN_SESSION = RecordKind(
+    name="admin console session",
+    namespace=keys.ADMIN_SESSION,
+    # The id is the cookie's bearer value: a dump of the store must not hand out sessions.
+    hashed_id=True,
+    lifetime=keys.ADMIN_SESSION.lifetime + ", renewed on use",
+)
 
 #: Every record kind, in the order of ``docs/storage.md``.
 KINDS: tuple[RecordKind, ...] = (
@@ -559,4 +566,5 @@ KINDS: tuple[RecordKind, ...] = (
     ECPS_ACTIVATION_CODE,
     ECPS_CODE_PAIR,
     PUSHED_AUTHORIZATION_REQUEST,
+    ADMIN_SESSION,
 )

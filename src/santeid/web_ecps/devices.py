@@ -27,6 +27,7 @@ from flask import url_for
 from santeid.errors import error_page
 from santeid.i18n import Translator
 from santeid.oidc import client_auth
+from santeid.oidc import clients
 from santeid.oidc import grant_types
 from santeid.oidc.authorize import current_sso
 from santeid.security import check_csrf
@@ -40,7 +41,7 @@ from santeid.web_ecps.common import translator
 log = logging.getLogger(__name__)
 
 #: The internal relying party through which the devices page logs professionals in.
-ACCOUNT_CLIENT_ID = "santeid-account"
+ACCOUNT_CLIENT_ID = clients.ACCOUNT_CLIENT_ID
 #: Session-cookie entry holding the ``state`` of the login in progress and the page language.
 _STATE_KEY = "ecps_account_login"
 
