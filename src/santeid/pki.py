@@ -66,6 +66,7 @@ __all__ = [
     "private_key_pem",
     "serial_hex",
     "subject_name",
+    "trust_anchor_file",
     "write_credentials",
     "write_pem",
 ]
@@ -344,6 +345,27 @@ class TestAuthority:
             write_pem(key_path, private_key_pem(key), mode=0o600)
             write_pem(cert_path, certificate_pem(certificate), mode=0o644)
             return cls(name=name, directory=directory, certificate=certificate, private_key=key)
+
+
+def trust_anchor_file(
+    configured: str, *, sandbox: bool, keys_dir: Path | str, test_authority: str
+) -> Path | None:
+    """The PEM file of the authorities one kind of client certificate must be signed by: the
+    configured one (``cps_ca_file``, ``insi_ca_file``); else, in sandbox mode only, the test
+    authority ``test_authority`` under ``keys_dir`` if it exists; else ``None``: no such
+    certificate is accepted.
+
+    Outside sandbox mode a test authority is never implied: its key lies unencrypted in
+    ``keys_dir``, so whoever could run the command that issues its certificates (``santeid cps
+    issue-card``, ``santeid insi issue-cert``) or read that folder would mint credentials the
+    server accepts. Keycloak's X.509 authentication likewise trusts its configured trust store
+    only (https://www.keycloak.org/server/mutual-tls)."""
+    if configured:
+        return Path(configured)
+    if not sandbox:
+        return None
+    cert_path, _ = TestAuthority.paths(keys_dir, test_authority)
+    return cert_path if cert_path.exists() else None
 
 
 @contextlib.contextmanager

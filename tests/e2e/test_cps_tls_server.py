@@ -250,9 +250,9 @@ def test_a_stalled_handshake_does_not_block_other_clients(server):
 
 def test_default_client_authorities(tmp_path):
     """Without --client-ca: the CPS authorities (cps_ca_file, else in sandbox mode only the
-    test CPS authority) and the INSi ones (insi_ca_file, else the test INSi authority); the
-    test authorities are created in sandbox mode; outside it the INSi one is used if it
-    exists, the CPS one never."""
+    test CPS authority) and the INSi ones (insi_ca_file, else in sandbox mode only the test
+    INSi authority); the test authorities are created in sandbox mode, never used outside
+    it."""
     settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "keys"))
     keys = tmp_path / "keys"
     assert _client_authorities(settings, "/explicit.pem") == ["/explicit.pem"]
@@ -262,11 +262,8 @@ def test_default_client_authorities(tmp_path):
     created = _client_authorities(settings.replace(sandbox=True), None)
     assert created == [str(keys / "cps-test-ca.pem"), str(keys / "insi-test-ca.pem")]
     assert all(Path(path).is_file() for path in created)
-    assert _client_authorities(settings, None) == [str(keys / "insi-test-ca.pem")]
-    assert _client_authorities(settings.replace(cps_ca_file="/igc.pem"), None) == [
-        "/igc.pem",
-        str(keys / "insi-test-ca.pem"),
-    ]
+    assert _client_authorities(settings, None) == []
+    assert _client_authorities(settings.replace(cps_ca_file="/igc.pem"), None) == ["/igc.pem"]
 
 
 @pytest.fixture(scope="module")

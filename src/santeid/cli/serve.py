@@ -55,10 +55,10 @@ def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
     """PEM files of the authorities whose client certificates the TLS layer accepts:
     ``--client-ca`` alone when given; otherwise the CPS card authorities (``cps_ca_file``, else
     in sandbox mode the test CPS authority: ``trusted_authorities_file``) and the INSi
-    establishment authorities (``insi_ca_file``, else the test INSi authority). In sandbox mode
-    the two test authorities are created at start-up, so that test cards and ``santeid insi
-    issue-cert`` certificates work at once; outside it the INSi one is used only if it exists
-    and the CPS one never."""
+    establishment authorities (``insi_ca_file``, else in sandbox mode the test INSi authority:
+    ``insi_ca_path``). In sandbox mode the two test authorities are created at start-up, so
+    that test cards and ``santeid insi issue-cert`` certificates work at once; outside it
+    neither is used."""
     if client_ca:
         return [client_ca]
     # The same files the application checks certificates against, so the two cannot differ.
@@ -76,7 +76,7 @@ def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
     if cards is not None:
         authorities.append(str(cards))
     establishments = insi_ca_path(settings)
-    if settings.insi.ca_file or establishments.exists():
+    if establishments is not None:
         authorities.append(str(establishments))
     return authorities
 

@@ -60,6 +60,7 @@ from santeid.pki import issue_certificate
 from santeid.pki import load_certificates
 from santeid.pki import name_text
 from santeid.pki import subject_name
+from santeid.pki import trust_anchor_file
 from santeid.pki import write_credentials
 from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
@@ -121,15 +122,14 @@ def trusted_authorities_file(settings: Settings) -> Path | None:
 
     Outside sandbox mode the test authority is never implied: its key lies unencrypted in
     ``keys_dir``, and whoever can run ``santeid cps issue-card`` or read that folder would
-    mint ``eidas3`` logins for any professional (docs/cps-card.md, "Production"). As for
-    Keycloak's X.509 authentication, only the configured trust store counts
-    (https://www.keycloak.org/server/mutual-tls)."""
-    if settings.cps.ca_file:
-        return Path(settings.cps.ca_file)
-    if not settings.sandbox.enabled:
-        return None
-    cert_path, _ = TestAuthority.paths(settings.keys_path, CPS_TEST_CA_NAME)
-    return cert_path if cert_path.exists() else None
+    mint ``eidas3`` logins for any professional (docs/cps-card.md, "Production"); the rule is
+    :func:`santeid.pki.trust_anchor_file`'s, the INSi establishment certificates' too."""
+    return trust_anchor_file(
+        settings.cps.ca_file,
+        sandbox=settings.sandbox.enabled,
+        keys_dir=settings.keys_path,
+        test_authority=CPS_TEST_CA_NAME,
+    )
 
 
 def trusted_authorities(settings: Settings) -> tuple[x509.Certificate, ...]:
