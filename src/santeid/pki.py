@@ -14,6 +14,10 @@ developers need the same shapes without ANS: this module makes them with ``crypt
 * :func:`issue_server_certificate` — a TLS server certificate for the dev server.
 * :func:`subject_name` and the PEM helpers (:func:`write_credentials` writes ``cert.pem``,
   ``key.pem`` and ``ca.pem``, the bundle every ``santeid … issue-…`` command hands out).
+* The trust rules every client-certificate check shares (CPS cards, INSi establishments,
+  ``tls_client_auth`` clients): :func:`trust_anchor_file` (the configured authorities, a test
+  authority in sandbox mode only), :func:`authorities_in` (reading them) and
+  :func:`issuing_authority` (RFC 5280 §6.1, one step).
 
 Users: CPS card certificates (``santeid.cps``), the dev TLS certificate (``santeid tls
 dev-cert``) and INSi establishment certificates (CN ``INSI-AUTO`` / ``INSI-MANU``,
@@ -40,6 +44,7 @@ from typing import Literal
 from typing import get_args
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -55,9 +60,11 @@ __all__ = [
     "PKIError",
     "PrivateKey",
     "TestAuthority",
+    "authorities_in",
     "certificate_pem",
     "generate_private_key",
     "issue_certificate",
+    "issuing_authority",
     "check_server_host",
     "issue_server_certificate",
     "load_certificates",
@@ -66,6 +73,7 @@ __all__ = [
     "private_key_pem",
     "serial_hex",
     "subject_name",
+    "trust_anchor_file",
     "write_credentials",
     "write_pem",
 ]
@@ -73,6 +81,7 @@ __all__ = [
 #: RFC 5280 §4.2.1.12 ``id-kp-clientAuth`` / ``id-kp-serverAuth``.
 from santeid.clock import system_clock
 from santeid.clock import utc_datetime
+from santeid.settings.base import ConfigurationError
 
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
@@ -344,6 +353,87 @@ class TestAuthority:
             write_pem(key_path, private_key_pem(key), mode=0o600)
             write_pem(cert_path, certificate_pem(certificate), mode=0o644)
             return cls(name=name, directory=directory, certificate=certificate, private_key=key)
+
+
+def trust_anchor_file(
+    configured: str, *, sandbox: bool, keys_dir: Path | str, test_authority: str
+) -> Path | None:
+    """The PEM file of the authorities one kind of client certificate must be signed by: the
+    configured one (``cps_ca_file``, ``insi_ca_file``); else, in sandbox mode only, the test
+    authority ``test_authority`` under ``keys_dir`` if it exists; else ``None``: no such
+    certificate is accepted.
+
+    Outside sandbox mode a test authority is never implied: its key lies unencrypted in
+    ``keys_dir``, so whoever could run the command that issues its certificates (``santeid cps
+    issue-card``, ``santeid insi issue-cert``) or read that folder would mint credentials the
+    server accepts. Keycloak's X.509 authentication likewise trusts its configured trust store
+    only (https://www.keycloak.org/server/mutual-tls)."""
+    if configured:
+        return Path(configured)
+    if not sandbox:
+        return None
+    cert_path, _ = TestAuthority.paths(keys_dir, test_authority)
+    return cert_path if cert_path.exists() else None
+
+
+def authorities_in(path: Path, setting: str) -> tuple[x509.Certificate, ...]:
+    """The certificates of the PEM bundle ``path``, which the setting ``setting`` names
+    (``cps_ca_file``, ``tls_client_auth_ca_file``), read again when the file changes.
+
+    Raises :class:`ConfigurationError` naming ``setting`` when the file
+    cannot be read or holds no certificate."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ConfigurationError(f"{setting}: cannot read {path}: {exc.strerror}") from None
+    try:
+        return _authorities_in(str(path), mtime)
+    except PKIError as exc:
+        raise ConfigurationError(f"{setting}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _authorities_in(path: str, mtime_ns: int) -> tuple[x509.Certificate, ...]:
+    del mtime_ns  # part of the cache key only: a replaced file is read again
+    return tuple(load_certificates(path))
+
+
+def issuing_authority(
+    certificate: x509.Certificate,
+    authorities: Sequence[x509.Certificate],
+    now: datetime.datetime,
+) -> x509.Certificate | None:
+    """The certificate of ``authorities`` that signed ``certificate`` (RFC 5280 §6.1.3 (a): a
+    one-step path, the bundle holding the *issuing* authority, root or not), or None.
+
+    The authority must be a valid CA at ``now``: in its validity period, ``basicConstraints
+    cA=TRUE`` (RFC 5280 §4.2.1.9, required) and ``keyCertSign`` if it has a ``keyUsage``
+    extension (§4.2.1.3). The signature is verified: a look-alike authority with the same
+    name and another key signs nothing here. CPS cards (``santeid.cps.cards``) and
+    ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) are checked with it."""
+    for ca in authorities:
+        if ca.subject != certificate.issuer:
+            continue
+        if not (ca.not_valid_before_utc <= now <= ca.not_valid_after_utc):
+            continue
+        try:
+            constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            continue  # RFC 5280 §4.2.1.9: a CA certificate carries basicConstraints
+        if not constraints.ca:
+            continue
+        try:
+            usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+        except x509.ExtensionNotFound:
+            usage = None
+        if usage is not None and not usage.key_cert_sign:
+            continue
+        try:
+            certificate.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return ca
+    return None
 
 
 @contextlib.contextmanager

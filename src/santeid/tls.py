@@ -19,7 +19,9 @@ certificate either way:
   logged, since anyone can send a header.
 
 The certificate returned is *presented*, not *trusted*: callers verify it against their own
-authorities (``santeid.cps.cards.verify_card_certificate`` for cards).
+authorities (``santeid.cps.cards.verify_card_certificate`` for cards,
+``santeid.insi.auth.certificate_context`` for INSi establishments,
+``santeid.oidc.tls_client_auth`` for OAuth clients).
 """
 
 from __future__ import annotations

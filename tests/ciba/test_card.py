@@ -28,9 +28,21 @@ CARD_ID = "810000000004"  # demo directory: no e-CPS device, not auto-approved
 
 
 @pytest.fixture
-def settings(settings):
+def machine_authority(tmp_path):
+    """The authority of ``tls_client_auth`` clients' certificates (``tls_client_auth_ca_file``)."""
+    return TestAuthority.load_or_create(
+        tmp_path, "machine-ca", common_name="TEST AC MACHINES", key_type="ec-p256"
+    )
+
+
+@pytest.fixture
+def settings(settings, machine_authority):
     # Behind a TLS-terminating proxy on 127.0.0.1 (Flask's test client address).
-    return settings.replace(tls_client_cert_header=HEADER, trusted_proxies="127.0.0.1")
+    return settings.replace(
+        tls_client_cert_header=HEADER,
+        trusted_proxies="127.0.0.1",
+        tls_client_auth_ca_file=str(machine_authority.cert_path),
+    )
 
 
 @pytest.fixture
@@ -143,12 +155,9 @@ def test_revoked_card_is_refused(app, client, meta):
 
 
 @pytest.fixture
-def machine_certificate(tmp_path):
-    authority = TestAuthority.load_or_create(
-        tmp_path, "machine-ca", common_name="TEST AC MACHINES", key_type="ec-p256"
-    )
+def machine_certificate(machine_authority):
     certificate, _ = issue_certificate(
-        authority,
+        machine_authority,
         subject=subject_name(
             common_name="logiciel-lourd", organization="Cabinet Test", country="FR"
         ),

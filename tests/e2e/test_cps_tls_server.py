@@ -250,23 +250,22 @@ def test_a_stalled_handshake_does_not_block_other_clients(server):
 
 def test_default_client_authorities(tmp_path):
     """Without --client-ca: the CPS authorities (cps_ca_file, else in sandbox mode only the
-    test CPS authority) and the INSi ones (insi_ca_file, else the test INSi authority); the
-    test authorities are created in sandbox mode; outside it the INSi one is used if it
-    exists, the CPS one never."""
+    test CPS authority), the INSi ones (insi_ca_file, else in sandbox mode only the test INSi
+    authority) and those of tls_client_auth clients (tls_client_auth_ca_file); the test
+    authorities are created in sandbox mode, never used outside it."""
     settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "keys"))
     keys = tmp_path / "keys"
     assert _client_authorities(settings, "/explicit.pem") == ["/explicit.pem"]
-    configured = settings.replace(cps_ca_file="/igc.pem", insi_ca_file="/org.pem")
-    assert _client_authorities(configured, None) == ["/igc.pem", "/org.pem"]
+    configured = settings.replace(
+        cps_ca_file="/igc.pem", insi_ca_file="/org.pem", tls_client_auth_ca_file="/rp.pem"
+    )
+    assert _client_authorities(configured, None) == ["/igc.pem", "/org.pem", "/rp.pem"]
     assert _client_authorities(settings, None) == []
     created = _client_authorities(settings.replace(sandbox=True), None)
     assert created == [str(keys / "cps-test-ca.pem"), str(keys / "insi-test-ca.pem")]
     assert all(Path(path).is_file() for path in created)
-    assert _client_authorities(settings, None) == [str(keys / "insi-test-ca.pem")]
-    assert _client_authorities(settings.replace(cps_ca_file="/igc.pem"), None) == [
-        "/igc.pem",
-        str(keys / "insi-test-ca.pem"),
-    ]
+    assert _client_authorities(settings, None) == []
+    assert _client_authorities(settings.replace(cps_ca_file="/igc.pem"), None) == ["/igc.pem"]
 
 
 @pytest.fixture(scope="module")

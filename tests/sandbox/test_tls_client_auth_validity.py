@@ -18,16 +18,25 @@ from tests.support.ciba import register_ciba_client
 HEADER = "X-SSL-Client-Cert"
 
 
+def _authority(tmp_path) -> TestAuthority:
+    return TestAuthority.load_or_create(
+        tmp_path, "machine-ca", common_name="TEST AC MACHINES", key_type="ec-p256"
+    )
+
+
 @pytest.fixture
-def settings(settings):
-    # Behind a TLS-terminating proxy on 127.0.0.1 (Flask's test client address).
-    return settings.replace(tls_client_cert_header=HEADER, trusted_proxies="127.0.0.1")
+def settings(settings, tmp_path):
+    # Behind a TLS-terminating proxy on 127.0.0.1 (Flask's test client address), trusting the
+    # authority of the client's certificate (tls_client_auth_ca_file).
+    return settings.replace(
+        tls_client_cert_header=HEADER,
+        trusted_proxies="127.0.0.1",
+        tls_client_auth_ca_file=str(_authority(tmp_path).cert_path),
+    )
 
 
 def _certificate(tmp_path, **validity):
-    authority = TestAuthority.load_or_create(
-        tmp_path, "machine-ca", common_name="TEST AC MACHINES", key_type="ec-p256"
-    )
+    authority = _authority(tmp_path)
     certificate, _ = issue_certificate(
         authority,
         subject=subject_name(common_name="logiciel", organization="Cabinet", country="FR"),

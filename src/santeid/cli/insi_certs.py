@@ -6,9 +6,11 @@ IGC-Santé "ORG" certificate whose CN is exactly ``INSI-AUTO`` (unattended calls
 ELEMENTAIRE ORGANISATIONS" (docs/reference/insi-teleservice.md §7). This command plays that
 authority: the test INSi CA
 ``{keys_dir}/insi-test-ca.pem`` / ``.key`` (created on first use, then reused; what
-``insi_ca_file`` defaults to) issues the certificate and writes ``DIR/cert.pem``,
-``DIR/key.pem`` (0600) and ``DIR/ca.pem`` (the authority, to give to
-``santeid serve --client-ca``). See ``docs/insi-soap.md``.
+``insi_ca_file`` defaults to in sandbox mode) issues the certificate and writes
+``DIR/cert.pem``, ``DIR/key.pem`` (0600) and ``DIR/ca.pem`` (the authority, to give to
+``santeid serve --client-ca``). Outside sandbox mode it refuses unless told
+``--test-authority``: the server trusts ``insi_ca_file`` only there
+(``santeid.insi.auth.insi_ca_path``). See ``docs/insi-soap.md``.
 """
 
 from __future__ import annotations
@@ -71,13 +73,27 @@ DEFAULT_DAYS = 1095
     type=click.IntRange(1, 3650),
     help="Validity period.",
 )
+@click.option(
+    "--test-authority",
+    "outside_sandbox",
+    is_flag=True,
+    help="Outside sandbox mode, issue anyway (certificates of the test authority are then "
+    "refused unless insi_ca_file lists it).",
+)
 def issue_cert(
-    structure: str, common_name: str, out_dir: Path, organization: str, days: int
+    structure: str,
+    common_name: str,
+    out_dir: Path,
+    organization: str,
+    days: int,
+    outside_sandbox: bool,
 ) -> None:
     """Issue a test INSi establishment certificate (CN INSI-AUTO or INSI-MANU).
 
     The test INSi CA under keys_dir is created on first use. Present cert.pem/key.pem as the
-    TLS client certificate; santeid must trust ca.pem (santeid serve --client-ca).
+    TLS client certificate; santeid must trust ca.pem (santeid serve --client-ca). Outside
+    sandbox mode the command refuses unless --test-authority is given: INSi trusts
+    insi_ca_file only there (docs/insi-soap.md, "Authentication").
     """
     if not STRUCTURE.fullmatch(structure):
         raise click.BadParameter(
@@ -85,6 +101,13 @@ def issue_cert(
             param_hint="--structure",
         )
     settings = get_settings()
+    if not settings.sandbox.enabled and not outside_sandbox:
+        raise click.ClickException(
+            "not in sandbox mode: INSi trusts insi_ca_file only, so a test certificate would "
+            "be refused (DESIR_560), and the test authority's key is unencrypted in "
+            f"{settings.keys_path}. Set sandbox = true (SANTEID_SANDBOX=true) for a test "
+            "server, or pass --test-authority to issue one anyway"
+        )
     try:
         authority = insi_test_authority(settings)
         certificate, key = issue_certificate(

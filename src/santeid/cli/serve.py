@@ -55,10 +55,12 @@ def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
     """PEM files of the authorities whose client certificates the TLS layer accepts:
     ``--client-ca`` alone when given; otherwise the CPS card authorities (``cps_ca_file``, else
     in sandbox mode the test CPS authority: ``trusted_authorities_file``) and the INSi
-    establishment authorities (``insi_ca_file``, else the test INSi authority). In sandbox mode
-    the two test authorities are created at start-up, so that test cards and ``santeid insi
-    issue-cert`` certificates work at once; outside it the INSi one is used only if it exists
-    and the CPS one never."""
+    establishment authorities (``insi_ca_file``, else in sandbox mode the test INSi authority:
+    ``insi_ca_path``), and those of ``tls_client_auth`` clients (``tls_client_auth_ca_file``).
+    In sandbox mode the two test authorities are created at start-up, so that test cards and
+    ``santeid insi issue-cert`` certificates work at once; outside it neither is used. Each
+    check in the application verifies the issuer against its own file whatever the TLS layer
+    accepted."""
     if client_ca:
         return [client_ca]
     # The same files the application checks certificates against, so the two cannot differ.
@@ -66,6 +68,7 @@ def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
     from santeid.cps.cards import trusted_authorities_file
     from santeid.insi.auth import insi_ca_path
     from santeid.insi.auth import insi_test_authority
+    from santeid.oidc.tls_client_auth import client_authorities_file
 
     if settings.sandbox.enabled and not settings.cps.ca_file:
         card_authority(settings)  # created on first use
@@ -76,8 +79,11 @@ def _client_authorities(settings: Settings, client_ca: str | None) -> list[str]:
     if cards is not None:
         authorities.append(str(cards))
     establishments = insi_ca_path(settings)
-    if settings.insi.ca_file or establishments.exists():
+    if establishments is not None:
         authorities.append(str(establishments))
+    machines = client_authorities_file(settings)
+    if machines is not None:
+        authorities.append(str(machines))
     return authorities
 
 
@@ -124,8 +130,9 @@ def _card_issuers(settings: Settings) -> list:
     "--client-ca",
     type=click.Path(exists=True, dir_okay=False),
     help="PEM authorities of the client certificates the TLS layer accepts (CPS cards, INSi "
-    "establishment certificates); requested, never required. Default: the configured CPS and "
-    "INSi authorities, else the test ones.",
+    "establishment certificates, tls_client_auth clients); requested, never required. "
+    "Default: cps_ca_file, insi_ca_file and tls_client_auth_ca_file (in sandbox mode the test "
+    "CPS and INSi authorities for the first two when empty).",
 )
 @click.option(
     "--tls-port",

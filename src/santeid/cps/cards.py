@@ -34,14 +34,12 @@ period, be an end-entity certificate usable for TLS client authentication, not b
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.oid import NameOID
 
@@ -53,18 +51,18 @@ from santeid.directory import Professional
 from santeid.directory.models import PROFESSION_LABELS
 from santeid.i18n import MessageError
 from santeid.pki import CLIENT_AUTH
-from santeid.pki import PKIError
 from santeid.pki import PrivateKey
 from santeid.pki import TestAuthority
+from santeid.pki import authorities_in
 from santeid.pki import issue_certificate
-from santeid.pki import load_certificates
+from santeid.pki import issuing_authority
 from santeid.pki import name_text
 from santeid.pki import subject_name
+from santeid.pki import trust_anchor_file
 from santeid.pki import write_credentials
 from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
-from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -121,15 +119,14 @@ def trusted_authorities_file(settings: Settings) -> Path | None:
 
     Outside sandbox mode the test authority is never implied: its key lies unencrypted in
     ``keys_dir``, and whoever can run ``santeid cps issue-card`` or read that folder would
-    mint ``eidas3`` logins for any professional (docs/cps-card.md, "Production"). As for
-    Keycloak's X.509 authentication, only the configured trust store counts
-    (https://www.keycloak.org/server/mutual-tls)."""
-    if settings.cps.ca_file:
-        return Path(settings.cps.ca_file)
-    if not settings.sandbox.enabled:
-        return None
-    cert_path, _ = TestAuthority.paths(settings.keys_path, CPS_TEST_CA_NAME)
-    return cert_path if cert_path.exists() else None
+    mint ``eidas3`` logins for any professional (docs/cps-card.md, "Production"); the rule is
+    :func:`santeid.pki.trust_anchor_file`'s, the INSi establishment certificates' too."""
+    return trust_anchor_file(
+        settings.cps.ca_file,
+        sandbox=settings.sandbox.enabled,
+        keys_dir=settings.keys_path,
+        test_authority=CPS_TEST_CA_NAME,
+    )
 
 
 def trusted_authorities(settings: Settings) -> tuple[x509.Certificate, ...]:
@@ -138,21 +135,7 @@ def trusted_authorities(settings: Settings) -> tuple[x509.Certificate, ...]:
     Raises :class:`ConfigurationError` when ``cps_ca_file`` is set but unusable.
     """
     path = trusted_authorities_file(settings)
-    if path is None:
-        return ()
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError as exc:
-        raise ConfigurationError(f"cps_ca_file: cannot read {path}: {exc.strerror}") from None
-    try:
-        return _load_authorities(str(path), mtime)
-    except PKIError as exc:
-        raise ConfigurationError(f"cps_ca_file: {exc}") from None
-
-
-@functools.lru_cache(maxsize=8)
-def _load_authorities(path: str, mtime_ns: int) -> tuple[x509.Certificate, ...]:
-    return tuple(load_certificates(path))
+    return () if path is None else authorities_in(path, "cps_ca_file")
 
 
 # -- subject --------------------------------------------------------------------------------
@@ -243,33 +226,6 @@ def issue_test_card(
 
 
 # -- verification ---------------------------------------------------------------------------
-def _issuer_of(certificate: x509.Certificate, authorities: tuple[x509.Certificate, ...], now):
-    """The trusted authority that signed ``certificate`` (RFC 5280 §6.1.3 (a)), or None."""
-    for ca in authorities:
-        if ca.subject != certificate.issuer:
-            continue
-        if not (ca.not_valid_before_utc <= now <= ca.not_valid_after_utc):
-            continue
-        try:
-            constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            continue  # RFC 5280 §4.2.1.9: a CA certificate carries basicConstraints
-        if not constraints.ca:
-            continue
-        try:
-            usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
-        except x509.ExtensionNotFound:
-            usage = None
-        if usage is not None and not usage.key_cert_sign:
-            continue
-        try:
-            certificate.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return ca
-    return None
-
-
 def _check_usage(certificate: x509.Certificate) -> None:
     """End-entity certificate for TLS client authentication (RFC 5280 §4.2.1.3, §4.2.1.9,
     §4.2.1.12); an unrecognised critical extension is refused (§4.2)."""
@@ -319,7 +275,7 @@ def verify_card_certificate(
     # Without ``now`` (commands, tests): the machine's clock; requests pass the application's.
     now = now or utc_datetime(system_clock)
     authorities = trusted_authorities(settings)
-    if _issuer_of(certificate, authorities, now) is None:
+    if issuing_authority(certificate, authorities, now) is None:
         issuer = name_text(certificate.issuer)
         raise CardError("untrusted_issuer", issuer=issuer)
     if now < certificate.not_valid_before_utc:

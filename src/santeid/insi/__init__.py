@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 
 from santeid.insi.model import CallContext
 from santeid.insi.model import InsiError
@@ -25,12 +26,21 @@ from santeid.insi.service import InsiService
 
 __all__ = ["CallContext", "InsiError", "InsiService", "init_app"]
 
+log = logging.getLogger(__name__)
+
 
 def init_app(app) -> None:
     """Mount the adapters on the service ``create_services`` built (``services().insi``)."""
     from santeid.insi import fhir
     from santeid.insi import rest
 
+    settings = app.extensions["santeid"].settings
+    if not settings.insi.ca_file and not settings.sandbox.enabled:
+        log.warning(
+            "insi_ca_file is empty: every INSi establishment certificate is refused "
+            "(DESIR_560); set it to the IGC-Santé authorities that issue them (the test INSi "
+            "authority is trusted in sandbox mode only)"
+        )
     rest.init_app(app)
     fhir.init_app(app)
     if importlib.util.find_spec("santeid.insi.soap") is not None:

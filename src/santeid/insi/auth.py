@@ -4,8 +4,9 @@ Two credentials (docs/reference/insi-teleservice.md §7):
 
 * an **establishment certificate** presented in TLS (``santeid.tls.client_certificate``):
   its CN must be exactly ``INSI-AUTO`` or ``INSI-MANU`` and it must be issued by an authority of
-  ``insi_ca_file`` (default: the test INSi CA ``{keys_dir}/insi-test-ca.pem``, the stand-in for
-  "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS").  Anything else is ``DESIR_560`` "Niveau
+  ``insi_ca_file`` (default, in sandbox mode only: the test INSi CA
+  ``{keys_dir}/insi-test-ca.pem``, the stand-in for "TEST AC IGC-SANTE ELEMENTAIRE
+  ORGANISATIONS"; outside it, none).  Anything else is ``DESIR_560`` "Niveau
   d'accès insuffisant" (§6).  :func:`certificate_context`.
 * a **Bearer access token** of santeid's own provider (REST and FHIR; the SOAP PSC mode pairs it
   with an unsigned assertion): signature, expiry and revocation are checked by
@@ -57,11 +58,24 @@ INSI_CERTIFICATE_CNS = ("INSI-AUTO", "INSI-MANU")
 ACCEPTED_AUTH_MODES = AUTH_MODES
 
 
-def insi_ca_path(settings) -> Path:
-    """``insi_ca_file``, else ``{keys_dir}/insi-test-ca.pem``."""
-    if settings.insi.ca_file:
-        return Path(settings.insi.ca_file)
-    return Path(settings.keys_dir) / f"{INSI_TEST_CA_NAME}.pem"
+def insi_ca_path(settings) -> Path | None:
+    """The PEM file of the authorities establishment certificates must be signed by:
+    ``insi_ca_file``; else, in sandbox mode only, the test INSi CA
+    ``{keys_dir}/insi-test-ca.pem`` if it exists; else ``None`` (every establishment
+    certificate is refused, ``DESIR_560``).
+
+    Outside sandbox mode the test authority is never implied: its key lies unencrypted in
+    ``keys_dir``, and whoever can run ``santeid insi issue-cert`` or read that folder would
+    call INSi as any establishment (docs/insi-soap.md, "Authentication"); the rule is
+    :func:`santeid.pki.trust_anchor_file`'s, the CPS cards' too."""
+    from santeid.pki import trust_anchor_file
+
+    return trust_anchor_file(
+        settings.insi.ca_file,
+        sandbox=settings.sandbox.enabled,
+        keys_dir=settings.keys_path,
+        test_authority=INSI_TEST_CA_NAME,
+    )
 
 
 def insi_test_authority(settings):
@@ -70,7 +84,7 @@ def insi_test_authority(settings):
     from santeid.pki import TestAuthority
 
     return TestAuthority.load_or_create(
-        settings.keys_dir, INSI_TEST_CA_NAME, common_name=INSI_TEST_CA_COMMON_NAME
+        settings.keys_path, INSI_TEST_CA_NAME, common_name=INSI_TEST_CA_COMMON_NAME
     )
 
 
@@ -119,8 +133,8 @@ def certificate_context(
     """The call context of an INSi establishment certificate, or the ``DESIR_560`` refusal.
 
     Checks (docs/reference/insi-teleservice.md §7): CN exactly ``INSI-AUTO`` or ``INSI-MANU``;
-    issued (signature checked)
-    by a certificate of ``insi_ca_file``; within its validity period; when its subject is in
+    issued (signature checked) by a certificate of ``insi_ca_file`` (:func:`insi_ca_path`);
+    within its validity period; when its subject is in
     ``insi_idam_by_certificate``, the IDAM a SOAP call claims (``software_id``) is one listed
     for it (REST and FHIR calls claim none). The TLS layer may already have checked the chain
     against ``--client-ca``, which can hold other authorities (CPS cards): this check is the
@@ -139,7 +153,9 @@ def certificate_context(
     moment = now or utc_datetime(system_clock)
     if not cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc:
         return insufficient_access("certificat hors de sa période de validité")
-    issuers = [ca for ca in load_authorities(insi_ca_path(settings)) if ca.subject == cert.issuer]
+    ca_path = insi_ca_path(settings)
+    authorities = load_authorities(ca_path) if ca_path is not None else ()
+    issuers = [ca for ca in authorities if ca.subject == cert.issuer]
     for ca in issuers:
         try:
             cert.verify_directly_issued_by(ca)

@@ -19,6 +19,7 @@ from santeid.oidc import discovery
 from santeid.oidc import logout
 from santeid.oidc import realm
 from santeid.oidc import request_objects
+from santeid.oidc import tls_client_auth
 from santeid.oidc import userinfo
 from santeid.oidc.login_outcome import OidcAuthorizationSide
 from santeid.services import services
@@ -72,6 +73,8 @@ JSON_ENDPOINTS = ("token", "userinfo", "introspect", "revoke", "certs", "discove
 def init_app(app) -> None:
     services = app.extensions["santeid"]
     settings = services.settings
+    # An unusable tls_client_auth_ca_file stops the server now, not at a client's request.
+    tls_client_auth.check_configuration(settings)
     # Authlib's server reads its OAUTH2_* options from the Flask configuration.
     services.authorization_server.init_app(app)
     bp = Blueprint("oidc", __name__, url_prefix=settings.issuer_path or None)

@@ -5,9 +5,17 @@
 
 The client sends its ``client_id`` as a request parameter and presents its certificate in
 the TLS handshake (or through a trusted TLS-terminating proxy, ``santeid.tls``); it is
-authenticated when the certificate's subject equals the ``tls_client_auth_subject_dn`` it
-registered (RFC 8705 §2.1.2). The chain itself is verified by the TLS layer against
-``--client-ca`` (or by the proxy), as RFC 8705 §2.1 leaves to the deployment.
+authenticated when the certificate is signed by an authority of ``tls_client_auth_ca_file``
+(RFC 8705 §2.1: the PKI method rests on validation against trust anchors), is within its
+validity period, and its subject equals the ``tls_client_auth_subject_dn`` it registered
+(RFC 8705 §2.1.2). The chain is checked here, whatever the transport: the TLS layer's
+``--client-ca`` also holds the CPS and INSi authorities, and a proxy set up as
+docs/cps-card.md shows (``ssl_verify_client optional_no_ca``) forwards a self-signed
+certificate as readily as any other. Keycloak's nginx certificate lookup likewise verifies a
+forwarded certificate against its own trust store
+(https://www.keycloak.org/docs-api/latest/javadocs/org/keycloak/services/x509/NginxProxySslClientCertificateLookup.html).
+The bundle holds the *issuing* authorities (one-step path, as ``cps_ca_file``,
+``santeid.pki.issuing_authority``). Empty, no client authenticates this way.
 
 DN comparison: both names as sequences of (attribute type, value), values compared
 case-insensitively with runs of spaces collapsed (RFC 4517 §4.2.15 ``caseIgnoreMatch``);
@@ -17,13 +25,18 @@ the string types (PrintableString, UTF8String) do not matter.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
 from santeid.clock import utc_datetime
 from santeid.oidc.client_auth import TLS_CLIENT_AUTH
+from santeid.pki import authorities_in
+from santeid.pki import issuing_authority
 from santeid.services import services
+from santeid.settings import ConfigurationError
+from santeid.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +62,27 @@ def _comparable(name: x509.Name) -> list[tuple[str, str]]:
         (attribute.oid.dotted_string, " ".join(str(attribute.value).split()).casefold())
         for attribute in name
     ]
+
+
+def client_authorities_file(settings: Settings) -> Path | None:
+    """``tls_client_auth_ca_file``, or None: no client certificate is trusted."""
+    ca_file = settings.oidc.tls_client_auth_ca_file
+    return Path(ca_file) if ca_file else None
+
+
+def client_authorities(settings: Settings) -> tuple[x509.Certificate, ...]:
+    """The certificates of ``tls_client_auth_ca_file`` (read again when the file changes);
+    none when the setting is empty. Raises :class:`ConfigurationError` when it is set but
+    unusable."""
+    path = client_authorities_file(settings)
+    return () if path is None else authorities_in(path, "tls_client_auth_ca_file")
+
+
+def check_configuration(settings: Settings) -> None:
+    """At start-up: an unusable ``tls_client_auth_ca_file`` stops the server
+    (:class:`ConfigurationError`); an empty one is logged."""
+    if not client_authorities(settings):
+        log.info("tls_client_auth_ca_file is empty: no client authenticates with tls_client_auth")
 
 
 def subject_matches(certificate: x509.Certificate, registered_dn: str) -> bool:
@@ -96,6 +130,20 @@ class TlsClientAuth:
             return None
         client = query_client(client_id)
         if client is None or client.token_endpoint_auth_method != TLS_CLIENT_AUTH:
+            return None
+        try:
+            authorities = client_authorities(services().settings)
+        except ConfigurationError as exc:  # the file went missing since start-up
+            log.warning("tls_client_auth refused for %s: %s", client_id, exc)
+            return None
+        if issuing_authority(certificate, authorities, now) is None:
+            # RFC 8705 §2.1: a certificate no trust anchor vouches for (self-signed, or of
+            # another authority) proves nothing about its subject.
+            log.info(
+                "tls_client_auth refused for %s: certificate not issued by an authority of "
+                "tls_client_auth_ca_file",
+                client_id,
+            )
             return None
         registered = client.metadata.get("tls_client_auth_subject_dn", "")
         if not subject_matches(certificate, registered):

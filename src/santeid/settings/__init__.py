@@ -293,6 +293,7 @@ PATH_SETTINGS = (
     "insi_base",
     "insi_ca_file",
     "sandbox_professionals",
+    "tls_client_auth_ca_file",
 )
 
 

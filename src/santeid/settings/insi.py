@@ -19,7 +19,9 @@ class InsiSettings(Section):
     #: empty = ``{data_dir}/civil-status.sqlite3``.
     base: str = ""
     #: PEM file of the authorities INSi establishment certificates (CN INSI-AUTO /
-    #: INSI-MANU) must be issued by; empty = the test INSi CA ``{keys_dir}/insi-test-ca.pem``.
+    #: INSI-MANU) must be issued by; empty = in sandbox mode the test INSi CA
+    #: ``{keys_dir}/insi-test-ca.pem``, outside it no establishment certificate is accepted
+    #: (docs/insi-soap.md, "Authentication").
     ca_file: str = ""
     #: Serve the INSi JSON operations through a thin WSGI layer ahead of Flask (same code,
     #: about half the cost per call); false = through Flask only.

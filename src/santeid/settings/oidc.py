@@ -45,6 +45,11 @@ class OidcSettings(Section):
     #: advertises (docs/reference/pro-sante-connect.md §2, §14). Off: discovery lists PSC's
     #: ``poll`` and ``ping`` only, and push clients are refused (santeid.ciba.metadata).
     ciba_push_enabled: Flag = False
+    #: PEM file of the authorities that issue the certificates of ``tls_client_auth`` clients
+    #: (RFC 8705 §2.1): a client's certificate must be signed directly by one of them,
+    #: whatever the transport (direct TLS or a proxy's header); empty = no client
+    #: authenticates with ``tls_client_auth`` (docs/endpoints.md, "mTLS").
+    tls_client_auth_ca_file: str = ""
 
     @property
     def longest_token_lifetime(self) -> int:

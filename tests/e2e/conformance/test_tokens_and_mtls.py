@@ -56,7 +56,7 @@ def home(tmp_path_factory):
     path = prepared.home
     prepared.cli("directory", "seed-demo")
     prepared.cli("tls", "dev-cert", "--out", str(path / "tls"))
-    # The establishment's authority, trusted by the TLS listener (--client-ca), and two of its
+    # The establishment's authority (tls_client_auth_ca_file), and two of its
     # certificates: the registered one and another.
     authority = TestAuthority.load_or_create(
         path / "rp-ca", "rp-ca", common_name="TEST AC ETABLISSEMENTS", key_type="ec-p256"
@@ -93,10 +93,14 @@ def home(tmp_path_factory):
 def _serve(home, name: str, **settings: str):
     path = home["path"]
     tls = ["--tls-cert", str(path / "tls" / "cert.pem"), "--tls-key", str(path / "tls" / "key.pem")]
-    tls += ["--client-ca", str(path / "rp-ca" / "rp-ca.pem")]
+    # The establishment's authority vouches for the clients' certificates: the TLS layer asks
+    # for them (no --client-ca: serve takes tls_client_auth_ca_file) and tls_client_auth
+    # checks them against it.
+    authority = str(path / "rp-ca" / "rp-ca.pem")
     with santeid_process(
-        path, args=["--sandbox", *tls], tls_port=True, log_name=f"server-{name}.log", **settings
-    ) as server:
+        path, args=["--sandbox", *tls], tls_port=True, log_name=f"server-{name}.log",
+        SANTEID_TLS_CLIENT_AUTH_CA_FILE=authority, **settings,
+    ) as server:  # fmt: skip
         yield {
             "base": server.base,
             "issuer": server.issuer,

@@ -19,7 +19,8 @@ from santeid.settings import Settings
 
 @pytest.fixture
 def cli_settings(tmp_path) -> Settings:
-    return Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "keys"))
+    # Test certificates are a sandbox-mode thing (docs/insi-soap.md, "Authentication").
+    return Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "keys"), sandbox=True)
 
 
 def issue(settings: Settings, out, *args: str):

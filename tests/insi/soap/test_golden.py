@@ -154,9 +154,12 @@ def test_sandbox_scenario_of_insufficient_access(client, auto_cert):
 
 
 @pytest.fixture
-def production_client(soap_settings, tmp_path):
-    """The same base without sandbox mode."""
-    settings = soap_settings.replace(sandbox=False, data_dir=str(tmp_path / "var"))
+def production_client(soap_settings, insi_ca, tmp_path):
+    """The same base without sandbox mode, trusting the test INSi authority on purpose (outside
+    sandbox mode only ``insi_ca_file`` is)."""
+    settings = soap_settings.replace(
+        sandbox=False, data_dir=str(tmp_path / "var"), insi_ca_file=str(insi_ca.cert_path)
+    )
     app = create_app(settings, store=MemoryStore())
     app.extensions["santeid"].insi.software().add(support.IDAM, "tests", replace=True)
     return app.test_client()

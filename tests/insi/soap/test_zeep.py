@@ -424,8 +424,10 @@ def dual_server(tmp_path_factory, insi_base):
     prepared.cli("tls", "dev-cert", "--out", str(home / "tls"))
     tls = ["--tls-cert", str(home / "tls" / "cert.pem"), "--tls-key", str(home / "tls" / "key.pem")]
     with santeid_process(home, args=["--sandbox", *tls], tls_port=True, **settings) as server:
-        server.cli("insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
-                   "--out", str(home / "client"))  # fmt: skip
+        # The command is told sandbox mode, as README.md runs it: it refuses otherwise.
+        sandbox_cli = server.with_settings(SANTEID_SANDBOX="true")
+        sandbox_cli.cli("insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
+                        "--out", str(home / "client"))  # fmt: skip
         server.cli("insi", "software", "add", IDAM, "--name", "zeep after make run")
         yield {"base": server.base, "secure": server.https, "home": home, "log": server.log}
 

@@ -207,11 +207,12 @@ def _certificate_context(raw: str | bytes, software_id: str, settings) -> CallCo
     """``certificate_context`` of the presented certificate, remembered for
     :data:`CERTIFICATE_CACHE_SECONDS` per certificate, IDAM and state of the INSi CA file (a
     replaced file is read again at once), never past the certificate's expiry."""
+    ca_path = insi_ca_path(settings)
     try:
-        ca_state = insi_ca_path(settings).stat().st_mtime_ns
+        ca_state = ca_path.stat().st_mtime_ns if ca_path is not None else None
     except OSError:
         ca_state = None
-    key = (raw, software_id, settings.insi.ca_file, settings.keys_dir, ca_state)
+    key = (raw, software_id, str(ca_path), ca_state)
     now = time.monotonic()
     cached = _verdicts.get(key)
     if cached is not None and cached[0] > now:
