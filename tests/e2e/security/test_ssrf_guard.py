@@ -74,11 +74,10 @@ INTERNAL_HOSTS = [
 
 @pytest.fixture(scope="module")
 def outside_sandbox(tmp_path_factory):
-    import requests
-
     from santeid.ecps.pin import PinHasher
     from tests.support.ciba import CIBA_GRANT
     from tests.support.ciba import Receiver
+    from tests.support.security import admin_signed_in
     from tests.support.servers import santeid_home
     from tests.support.servers import santeid_process
 
@@ -97,46 +96,28 @@ def outside_sandbox(tmp_path_factory):
         )
         with santeid_process(
             home,
-            args=(),
-            SANTEID_SANDBOX="false",
+            sandbox=False,
             SANTEID_STORE_URL="memory://",
             SANTEID_ADMIN_PASSWORD_HASH=PinHasher().hash(ADMIN_PASSWORD),
         ) as server:
-            admin = requests.Session()
-            admin.trust_env = False
-            page = admin.get(f"{server.base}/admin/login", timeout=10)
-            signed = admin.post(f"{server.base}/admin/login", allow_redirects=False, timeout=10,
-                                data={"user": "admin", "password": ADMIN_PASSWORD,
-                                      "csrf_token": _csrf(page.text)})  # fmt: skip
-            assert signed.status_code == 302, signed.text
+            admin = admin_signed_in(server.base, ADMIN_PASSWORD)
             yield {"server": server, "receiver": receiver, "admin": admin}
-
-
-def _csrf(text: str) -> str:
-    import re
-
-    return re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
 
 
 def _register_in_console(setup, metadata: dict):
     """The admin console's "register a client (JSON)" form, on the real server."""
+    from tests.support.security import csrf_token
+
     admin, base = setup["admin"], setup["server"].base
-    csrf = _csrf(admin.get(f"{base}/admin/clients", timeout=10).text)
+    csrf = csrf_token(admin.get(f"{base}/admin/clients", timeout=10).text)
     return admin.post(f"{base}/admin/clients", timeout=10,
                       data={"metadata": json.dumps(metadata), "csrf_token": csrf})  # fmt: skip
 
 
-def _activation_uri(setup) -> str:
-    import re
-    from urllib.parse import urlencode
+def _activation_uri(setup, national_id: str = NATIONAL_ID) -> str:
+    from tests.support.security import activation_uri
 
-    admin, base = setup["admin"], setup["server"].base
-    page = admin.get(f"{base}/admin/professionals", params={"q": NATIONAL_ID}, timeout=10)
-    started = admin.post(f"{base}/admin/professionals/{NATIONAL_ID}/activation", timeout=10,
-                         data={"csrf_token": _csrf(page.text)})  # fmt: skip
-    assert started.status_code == 200, started.text
-    code = re.search(r'id="activation-code">([^<]+)<', started.text).group(1)
-    return "santeid-ecps://activate?" + urlencode({"server": base, "code": code})
+    return activation_uri(setup["admin"], setup["server"].base, national_id)
 
 
 @pytest.mark.server
