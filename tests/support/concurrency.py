@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 THREADS = 20
 
@@ -30,3 +32,43 @@ def race(action: Callable[[int], Any], threads: int = THREADS) -> list[Any]:
     if errors:
         raise errors[0]
     return results
+
+
+def race_http(
+    url: str,
+    body: bytes,
+    *,
+    headers: dict[str, str],
+    method: str = "POST",
+    copies: int = THREADS,
+    timeout: float = 30,
+) -> list[tuple[int, bytes]]:
+    """``copies`` identical requests to a real server, arriving together: each on a connection
+    of its own, sent whole but for the body's last byte; once every one is there, the last
+    bytes go out at the same instant (a server runs no request before its body is complete).
+    Requests merely started together reach the server one after the other as their
+    connections open, and each may be over before the next begins. Returns each request's
+    ``(status, body)``."""
+    parts = urlsplit(url)
+    assert parts.scheme == "http" and body, url
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    connections = []
+    try:
+        for _ in range(copies):
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            connection.putrequest(method, target)
+            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                connection.putheader(name, value)
+            connection.endheaders()
+            connection.send(body[:-1])
+            connections.append(connection)
+
+        def finish(i: int) -> tuple[int, bytes]:
+            connections[i].send(body[-1:])
+            response = connections[i].getresponse()
+            return response.status, response.read()
+
+        return race(finish, copies)
+    finally:
+        for connection in connections:
+            connection.close()

@@ -1,4 +1,5 @@
-"""What the security tests share: the client a santeid process is prepared with, raw sockets
+"""What the security tests share: the client a santeid process is prepared with, a browser
+(a ``requests`` session), the admin console's sign-in and a phone's activation, raw sockets
 from a chosen loopback address, a self-signed certificate and a real nginx."""
 
 from __future__ import annotations
@@ -8,13 +9,16 @@ import datetime
 import http.client
 import ipaddress
 import json
+import re
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
@@ -51,6 +55,40 @@ CLIENT = {
     "grant_types": ["authorization_code", "refresh_token"],
     "token_endpoint_auth_method": "client_secret_basic",
 }
+
+
+def browser() -> requests.Session:
+    """A browser: a session of its own (cookies), blind to the proxy variables."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def csrf_token(html: str) -> str:
+    """The ``csrf_token`` of the (first) form of a page."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def admin_signed_in(base: str, password: str) -> requests.Session:
+    """A browser signed in to the admin console of the server at ``base`` as ``admin``."""
+    admin = browser()
+    page = admin.get(f"{base}/admin/login", timeout=10)
+    signed = admin.post(f"{base}/admin/login", allow_redirects=False, timeout=10,
+                        data={"user": "admin", "password": password,
+                              "csrf_token": csrf_token(page.text)})  # fmt: skip
+    assert signed.status_code == 302, signed.text
+    return admin
+
+
+def activation_uri(admin: requests.Session, base: str, national_id: str) -> str:
+    """A single-use activation URI for ``national_id``'s new phone, made in the admin console
+    (``admin``: :func:`admin_signed_in`): in the server's own process, whatever its store."""
+    page = admin.get(f"{base}/admin/professionals", params={"q": national_id}, timeout=10)
+    started = admin.post(f"{base}/admin/professionals/{national_id}/activation", timeout=10,
+                         data={"csrf_token": csrf_token(page.text)})  # fmt: skip
+    assert started.status_code == 200, started.text
+    code = re.search(r'id="activation-code">([^<]+)<', started.text).group(1)
+    return "santeid-ecps://activate?" + urlencode({"server": base, "code": code})
 
 
 def first_professional(server: SanteidHome) -> str:

@@ -122,18 +122,20 @@ def copy_session_keys(keys: Path) -> None:
         shutil.copytree(session_keys(), keys, dirs_exist_ok=True)
 
 
-def santeid_env(home: Path, **settings: str | None) -> dict[str, str]:
+def santeid_env(home: Path, *, sandbox: bool = True, **settings: str | None) -> dict[str, str]:
     """This process's environment without its ``SANTEID_*`` variables, then the server's own
-    folders under ``home``, sandbox mode with no approval delay, and ``settings``: a value of
-    ``None`` leaves the variable unset (``SANTEID_ISSUER=None``: the issuer follows the port)."""
+    folders under ``home``, sandbox mode with no approval delay (``sandbox=False``: sandbox
+    mode off, as in production), and ``settings``: a value of ``None`` leaves the variable
+    unset (``SANTEID_ISSUER=None``: the issuer follows the port)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
     env.update(
         SANTEID_DATA_DIR=str(home / "var"),
         SANTEID_KEYS_DIR=str(home / "keys"),
-        SANTEID_SANDBOX="true",
-        SANTEID_SANDBOX_APPROVAL_DELAY="0",
+        SANTEID_SANDBOX="true" if sandbox else "false",
         HOME=str(home),
     )
+    if sandbox:
+        env["SANTEID_SANDBOX_APPROVAL_DELAY"] = "0"
     for name, value in settings.items():
         if value is None:
             env.pop(name, None)
@@ -191,10 +193,13 @@ class SanteidHome:
         return SanteidHome(self.home, {**self.env, **settings})
 
 
-def santeid_home(home: Path, *, fresh_keys: bool = False, **settings: str | None) -> SanteidHome:
-    """``home`` made ready for the CLI and a server (:func:`santeid_env`): a copy of
-    :func:`session_keys` unless ``fresh_keys`` (tests of key generation and first starts)."""
-    prepared = SanteidHome(home, santeid_env(home, **settings))
+def santeid_home(
+    home: Path, *, fresh_keys: bool = False, sandbox: bool = True, **settings: str | None
+) -> SanteidHome:
+    """``home`` made ready for the CLI and a server (:func:`santeid_env`, in sandbox mode
+    unless ``sandbox=False``): a copy of :func:`session_keys` unless ``fresh_keys`` (tests of
+    key generation and first starts)."""
+    prepared = SanteidHome(home, santeid_env(home, sandbox=sandbox, **settings))
     home.mkdir(parents=True, exist_ok=True)
     if not fresh_keys:
         copy_session_keys(Path(prepared.env["SANTEID_KEYS_DIR"]))
@@ -241,7 +246,8 @@ class SanteidProcess(SanteidHome):
 def santeid_process(
     home: Path,
     *,
-    args: Iterable[str] = ("--sandbox",),
+    sandbox: bool = True,
+    args: Iterable[str] | None = None,
     clients: Iterable[dict] = (),
     log_name: str = "server.log",
     tls_port: bool = False,
@@ -251,17 +257,24 @@ def santeid_process(
 ) -> Iterator[SanteidProcess]:
     """``santeid serve`` on a free port with its data and keys under ``home``
     (:func:`santeid_home`): ``settings`` as ``SANTEID_*`` variables (``SANTEID_STORE_URL=…``;
-    the issuer is the server's address unless given), ``args`` after ``--port``, ``clients``
-    registered with the CLI before the start. ``tls_port``: ``--tls-port`` on a second free
-    port (its ``--tls-cert``/``--tls-key`` in ``args``); ``--tls-cert`` without it makes the
-    main port HTTPS, probed with ``ca``. Several servers may share ``home`` (``log_name``
-    tells their logs apart). Yields once ``/health`` answers 200."""
-    args = list(args)
+    the issuer is the server's address unless given), ``args`` after ``--port`` (by default
+    ``--sandbox``), ``clients`` registered with the CLI before the start. ``sandbox=False``:
+    sandbox mode off for the CLI and the server, no ``--sandbox``, as production runs it.
+    ``tls_port``: ``--tls-port`` on a second free port (its ``--tls-cert``/``--tls-key``
+    in ``args``); ``--tls-cert`` without it makes the main port HTTPS, probed with ``ca``.
+    Several servers may share ``home`` (``log_name`` tells their logs apart). Yields once
+    ``/health`` answers 200."""
+    args = list(("--sandbox",) if sandbox else ()) if args is None else list(args)
+    if not sandbox and "--sandbox" in args:
+        raise ValueError("--sandbox turns sandbox mode on: not with sandbox=False")
     port = free_port()
     scheme = "https" if "--tls-cert" in args and not tls_port else "http"
     base = f"{scheme}://127.0.0.1:{port}"
     prepared = santeid_home(
-        home, fresh_keys=fresh_keys, **{"SANTEID_ISSUER": base + REALM, **settings}
+        home,
+        fresh_keys=fresh_keys,
+        sandbox=sandbox,
+        **{"SANTEID_ISSUER": base + REALM, **settings},
     )
     for client in clients:
         prepared.add_client(client)

@@ -3,46 +3,24 @@ that can still be redeemed, nobody makes the server resolve a webhook host of th
 (docs/security.md, "Outgoing requests"). Each lookup would hold a server thread as long as
 the name takes to resolve.
 
-The server runs with a ``sitecustomize`` module first on its ``PYTHONPATH`` that answers the
-names under ``.lookup-probe.test`` itself and writes each one it is asked to a file: the test
-reads there which names the server looked up. ``slow.lookup-probe.test`` takes 60 s to answer,
-longer than the clients below wait, so a lookup of it could not go unnoticed either."""
+The server's name resolution is observed (``tests.support.lookup_probe``): the test reads which
+names the server looked up. ``slow.lookup-probe.test`` takes 60 s to answer, longer than the
+clients below wait, so a lookup of it could not go unnoticed either."""
 
 from __future__ import annotations
 
 import json
-import os
-import textwrap
 
 import pytest
 import requests
 from joserfc.jwk import ECKey
 
+from tests.support.lookup_probe import lookup_probe
+
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
 NATIONAL_ID = "810000000001"
 PIN = "135790"
-
-PROBE = textwrap.dedent(
-    """
-    import os
-    import socket
-    import time
-
-    _real = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):
-        if isinstance(host, str) and host.endswith(".lookup-probe.test"):
-            with open(os.environ["LOOKUP_PROBE_LOG"], "a") as log:
-                log.write(host + "\\n")
-            if host.startswith("slow."):
-                time.sleep(60)
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", 443))]
-        return _real(host, *args, **kwargs)
-
-    socket.getaddrinfo = getaddrinfo
-    """
-)
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +28,7 @@ def server(tmp_path_factory, redis_server):
     from tests.support.attack_server import santeid_server
 
     home = tmp_path_factory.mktemp("register-lookups")
-    probe = home / "probe"
-    probe.mkdir()
-    (probe / "sitecustomize.py").write_text(PROBE)
-    log = home / "lookups.txt"
-    log.touch()
-    path = os.pathsep.join(p for p in (str(probe), os.environ.get("PYTHONPATH", "")) if p)
-    settings = {"PYTHONPATH": path, "LOOKUP_PROBE_LOG": str(log)}
+    settings, log = lookup_probe(home)
     with santeid_server(home, redis_server, db=9, settings=settings) as process:
         process.lookups = log
         yield process

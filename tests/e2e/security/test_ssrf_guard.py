@@ -3,10 +3,13 @@ address that reaches an IPv4 one by that IPv4 address: NAT64 (RFC 6052), 6to4 (R
 IPv4-compatible and IPv4-mapped (RFC 4291 §2.5.5) forms of loopback, private or link-local
 addresses are refused like the addresses themselves (in-process, below).
 
-Then against a real ``santeid serve`` outside sandbox mode: the admin console refuses to
-register a CIBA notification endpoint or a back-channel logout URI at such an address, the
-device API a webhook; a ping endpoint that names a local receiver (registered while the folder
-was in sandbox mode) is refused at delivery, and the receiver hears nothing."""
+Then against a real ``santeid serve`` outside sandbox mode, its name resolution scripted
+(``tests.support.lookup_probe``): the admin console refuses to register a CIBA notification
+endpoint or a back-channel logout URI at such an address, the device API a webhook (at
+enrolment or changed) and a Web Push endpoint; a ping endpoint that names a local receiver
+(registered while the folder was in sandbox mode) is refused at delivery, and the receiver
+hears nothing; a push endpoint so registered gets no tokens minted at all; a webhook host
+rebound to 127.0.0.1 after its check is never reached."""
 
 from __future__ import annotations
 
@@ -74,69 +77,54 @@ INTERNAL_HOSTS = [
 
 @pytest.fixture(scope="module")
 def outside_sandbox(tmp_path_factory):
-    import requests
-
     from santeid.ecps.pin import PinHasher
     from tests.support.ciba import CIBA_GRANT
     from tests.support.ciba import Receiver
+    from tests.support.lookup_probe import lookup_probe
+    from tests.support.security import admin_signed_in
     from tests.support.servers import santeid_home
     from tests.support.servers import santeid_process
 
     home = tmp_path_factory.mktemp("ssrf-outside-sandbox")
+    probe, lookups = lookup_probe(home)
     with Receiver([204]) as receiver:
         # Set up while the folder is in sandbox mode, which accepts the local receiver.
         sandboxed = santeid_home(home)
         sandboxed.cli("directory", "seed-demo")
-        sandboxed.register(
-            "rp-ping-loopback",
-            client_secret=CLIENT_SECRET,
-            grant_types=[CIBA_GRANT],
-            token_endpoint_auth_method="client_secret_basic",
-            backchannel_token_delivery_mode="ping",
-            backchannel_client_notification_endpoint=receiver.url,
-        )
+        for client_id, mode in (("rp-ping-loopback", "ping"), ("rp-push-loopback", "push")):
+            sandboxed.register(
+                client_id,
+                client_secret=CLIENT_SECRET,
+                grant_types=[CIBA_GRANT, "refresh_token"],
+                token_endpoint_auth_method="client_secret_basic",
+                backchannel_token_delivery_mode=mode,
+                backchannel_client_notification_endpoint=receiver.url,
+            )
         with santeid_process(
             home,
-            args=(),
-            SANTEID_SANDBOX="false",
+            sandbox=False,
             SANTEID_STORE_URL="memory://",
             SANTEID_ADMIN_PASSWORD_HASH=PinHasher().hash(ADMIN_PASSWORD),
+            **probe,
         ) as server:
-            admin = requests.Session()
-            admin.trust_env = False
-            page = admin.get(f"{server.base}/admin/login", timeout=10)
-            signed = admin.post(f"{server.base}/admin/login", allow_redirects=False, timeout=10,
-                                data={"user": "admin", "password": ADMIN_PASSWORD,
-                                      "csrf_token": _csrf(page.text)})  # fmt: skip
-            assert signed.status_code == 302, signed.text
-            yield {"server": server, "receiver": receiver, "admin": admin}
-
-
-def _csrf(text: str) -> str:
-    import re
-
-    return re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
+            admin = admin_signed_in(server.base, ADMIN_PASSWORD)
+            yield {"server": server, "receiver": receiver, "admin": admin, "lookups": lookups}
 
 
 def _register_in_console(setup, metadata: dict):
     """The admin console's "register a client (JSON)" form, on the real server."""
+    from tests.support.security import csrf_token
+
     admin, base = setup["admin"], setup["server"].base
-    csrf = _csrf(admin.get(f"{base}/admin/clients", timeout=10).text)
+    csrf = csrf_token(admin.get(f"{base}/admin/clients", timeout=10).text)
     return admin.post(f"{base}/admin/clients", timeout=10,
                       data={"metadata": json.dumps(metadata), "csrf_token": csrf})  # fmt: skip
 
 
-def _activation_uri(setup) -> str:
-    import re
-    from urllib.parse import urlencode
+def _activation_uri(setup, national_id: str = NATIONAL_ID) -> str:
+    from tests.support.security import activation_uri
 
-    admin, base = setup["admin"], setup["server"].base
-    page = admin.get(f"{base}/admin/professionals", params={"q": NATIONAL_ID}, timeout=10)
-    started = admin.post(f"{base}/admin/professionals/{NATIONAL_ID}/activation", timeout=10,
-                         data={"csrf_token": _csrf(page.text)})  # fmt: skip
-    assert started.status_code == 200, started.text
-    code = re.search(r'id="activation-code">([^<]+)<', started.text).group(1)
-    return "santeid-ecps://activate?" + urlencode({"server": base, "code": code})
+    return activation_uri(setup["admin"], setup["server"].base, national_id)
 
 
 @pytest.mark.server
@@ -218,8 +206,205 @@ def test_a_notification_endpoint_turned_internal_is_refused_at_delivery(outside_
             break
         time.sleep(0.2)
     assert token.status_code == 200, token.text
-    deadline = time.monotonic() + 10
-    while "refused by the SSRF guard" not in server.log.read_text():
-        assert time.monotonic() < deadline, server.log.read_text()
+    _wait_for_log(server, "CIBA ping to rp-ping-loopback", "refused by the SSRF guard")
+    assert receiver.received == []
+
+
+def _wait_for_log(server, *parts: str, seconds: float = 15) -> str:
+    """The first line of the server's log holding every one of ``parts``, once written."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        for line in server.log.read_text().splitlines():
+            if all(part in line for part in parts):
+                return line
+        assert time.monotonic() < deadline, (parts, server.log.read_text()[-3000:])
         time.sleep(0.2)
+
+
+def _ciba(server, client_id: str, national_id: str, scope: str):
+    """A CIBA request of ``client_id`` (ping or push) for ``national_id``."""
+    import requests
+
+    form = {"scope": scope, "login_hint": national_id, "binding_message": "42",
+            "client_notification_token": "notification-token-0123456789"}  # fmt: skip
+    return requests.post(f"{server.oidc}/ext/ciba/auth", data=form, timeout=10,
+                         auth=(client_id, CLIENT_SECRET))  # fmt: skip
+
+
+def _subscription(endpoint: str) -> dict:
+    """A Push API subscription (``PushSubscription.toJSON()``) to ``endpoint`` with valid keys
+    (RFC 8291 §3: a P-256 point and 16 bytes), so that only the endpoint can be refused."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return {"endpoint": endpoint, "keys": {"p256dh": b64(point), "auth": b64(os.urandom(16))}}
+
+
+#: Internal addresses a phone may name as its Web Push endpoint or webhook (the receiver's port
+#: is added to the plain-HTTP one: a service that listens there).
+INTERNAL_OUTGOING = [
+    "https://127.0.0.1/push",
+    "https://169.254.169.254/latest/meta-data/",
+    "http://127.0.0.1:{port}/cb",
+    "https://[::ffff:127.0.0.1]/push",
+    "https://localhost/push",
+    "http://localhost/push",
+    "https://10.0.0.1/push",
+    "https://private.lookup-probe.test/push",
+]
+
+
+@pytest.mark.server
+def test_a_push_subscription_to_an_internal_endpoint_is_refused(outside_sandbox):
+    """``POST /ecps/device/push`` (the e-CPS app's Web Push subscription): the endpoint is
+    fetched by the server at each login request, so it passes the same guard."""
+    import requests
+
+    from santeid.ecps.simulator import DeviceSimulator
+    from santeid.ecps.simulator import make_device_token
+
+    server, receiver = outside_sandbox["server"], outside_sandbox["receiver"]
+    phone = DeviceSimulator.enroll(_activation_uri(outside_sandbox, "810000000004"), PIN)
+    url = f"{server.base}/ecps/device/push"
+
+    def call(method: str, **kwargs):
+        bearer = {"Authorization": f"Bearer {make_device_token(phone.device)}"}
+        return requests.request(method, url, headers=bearer, timeout=10, **kwargs)
+
+    port = receiver.server.server_address[1]
+    for endpoint in (e.format(port=port) for e in INTERNAL_OUTGOING):
+        refused = call("POST", json={"subscription": _subscription(endpoint), "lang": "fr"})
+        assert refused.status_code == 400, (endpoint, refused.text)
+        assert refused.json()["code"] == "invalid_request", refused.text
+        assert "push endpoint is not allowed" in refused.json()["detail"]
+        assert call("GET").json()["subscribed"] is False
+    # The control: a public endpoint is kept.
+    public = {"subscription": _subscription("https://public.lookup-probe.test/push")}
+    accepted = call("POST", json=public)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["subscribed"] is True
+    assert call("DELETE").json()["subscribed"] is False
+
+
+@pytest.mark.server
+def test_a_webhook_changed_to_an_internal_address_is_refused(outside_sandbox):
+    """``POST /ecps/device/webhook`` from an enrolled phone: refused like at enrolment."""
+    from santeid.ecps.simulator import DeviceSimulator
+    from santeid.ecps.simulator import ProtocolError
+
+    port = outside_sandbox["receiver"].server.server_address[1]
+    phone = DeviceSimulator.enroll(_activation_uri(outside_sandbox, "810000000004"), PIN)
+    for url in (e.format(port=port) for e in INTERNAL_OUTGOING):
+        with pytest.raises(ProtocolError) as refused:
+            phone.set_webhook(url)
+        assert (refused.value.status, refused.value.code) == (400, "invalid_webhook_url"), url
+        assert phone.me().get("webhook_url") is None
+    # The control: a public host is accepted.
+    accepted = phone.set_webhook("https://public.lookup-probe.test/relay")
+    assert accepted["webhook_url"] == "https://public.lookup-probe.test/relay"
+    phone.set_webhook(None)
+
+
+@pytest.fixture
+def listener():
+    """A TCP server on 127.0.0.1 that counts the connections it accepts (and closes them)."""
+    import contextlib
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[tuple] = []
+
+    def accept():
+        while True:
+            try:
+                connection, peer = server.accept()
+            except OSError:  # closed
+                return
+            accepted.append(peer)
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    with contextlib.suppress(OSError):
+        server.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way
+    server.close()
+    thread.join(5)
+
+
+@pytest.mark.server
+def test_a_webhook_host_rebound_after_its_check_is_never_reached(outside_sandbox, listener):
+    """DNS rebinding: two phones of one professional name webhook hosts that resolve to a
+    public address when checked, then to 127.0.0.1, where a listener waits. ``rebind-1``
+    turns to 127.0.0.1 after the check at registration: the check repeated at delivery
+    refuses it. ``rebind-2`` turns after the delivery's own check: the delivery connects to
+    the address it checked (the probe refuses that connection) and looks the name up no
+    third time. The listener is never reached."""
+
+    from santeid.ecps.simulator import DeviceSimulator
+    from tests.support.lookup_probe import PUBLIC_ADDRESS
+    from tests.support.lookup_probe import connections
+    from tests.support.lookup_probe import looked_up
+
+    port, accepted = listener
+    server, lookups = outside_sandbox["server"], outside_sandbox["lookups"]
+    national_id = "810000000003"
+    hosts = ["rebind-1.lookup-probe.test", "rebind-2.lookup-probe.test"]
+    phones = []
+    for host in hosts:
+        phone = DeviceSimulator.enroll(_activation_uri(outside_sandbox, national_id), PIN)
+        phone.set_webhook(f"https://{host}:{port}/relay")  # checked: a public address
+        phones.append(phone)
+    assert [looked_up(lookups).count(host) for host in hosts] == [1, 1]
+
+    # A request for the professional: both webhooks are delivered.
+    started = _ciba(server, "rp-ping-loopback", national_id, "openid")
+    assert started.status_code == 200, started.text
+    # Each delivery ends in failure (logged): wait for both before judging.
+    first, second = (_wait_for_log(server, f"webhook https://{host}", "failed") for host in hosts)
+    assert accepted == []
+    assert "non-public address (127.0.0.1)" in first  # refused by the delivery's check
+    assert connections(lookups) == [f"{PUBLIC_ADDRESS}:{port}"]  # the checked address
+    assert [looked_up(lookups).count(host) for host in hosts] == [2, 2]
+    (item,) = phones[0].pending()
+    phones[0].deny(item["request_id"], PIN)
+
+
+@pytest.mark.server
+def test_a_push_endpoint_turned_internal_mints_nothing(outside_sandbox):
+    """``rp-push-loopback`` names the local receiver (registered in sandbox mode): after the
+    phone's approval the push, which would carry the tokens, is refused by the guard before
+    any token is minted — none counted issued for the client — and the receiver hears
+    nothing."""
+    import requests
+
+    from santeid.ecps.simulator import DeviceSimulator
+    from tests.support.operations import metric_sum
+    from tests.support.operations import parse_metrics
+
+    server, receiver = outside_sandbox["server"], outside_sandbox["receiver"]
+    national_id = "810000000002"
+    phone = DeviceSimulator.enroll(_activation_uri(outside_sandbox, national_id), PIN)
+    started = _ciba(server, "rp-push-loopback", national_id, "openid scope_all")
+    assert started.status_code == 200, started.text
+    (item,) = phone.pending(wait=5)
+    assert phone.approve(item["request_id"], PIN)["status"] == "approved"
+    _wait_for_log(server, "CIBA push to rp-push-loopback", "refused by the SSRF guard")
+    metrics = parse_metrics(requests.get(f"{server.base}/metrics", timeout=10).text)
+    assert metric_sum(metrics, "santeid_tokens_issued_total", client="rp-push-loopback") == 0
     assert receiver.received == []
