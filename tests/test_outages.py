@@ -58,3 +58,20 @@ def test_no_renderer_spells_its_own_list_of_outages():
             ):
                 offenders.append(f"{path.relative_to(SOURCE)}:{node.lineno}")
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("exc", "name"),
+    [(StoreUnavailable("down"), "the token store"), (PostgresUnavailable("down"), "the database")],
+)
+def test_oauth_and_insi_name_the_failed_part_alike(app, exc, name):
+    """A client of the token endpoint and an INSi client read the same name for one outage."""
+    from santeid.errors import oauth_json_error
+    from santeid.insi.model import outage
+
+    with app.test_request_context("/auth/realms/esante-wallet/protocol/openid-connect/token"):
+        answer = oauth_json_error(exc)
+    assert answer.status_code == 503
+    assert answer.get_json()["error_description"] == f"{name} is unavailable"
+    insi = outage(exc)
+    assert insi is not None and insi.detail == f"{name} is unavailable"

@@ -30,11 +30,6 @@ from santeid.security import ParameterTooLarge
 
 log = logging.getLogger(__name__)
 
-#: The ``error_description`` of an outage, by the part that failed.
-_UNAVAILABLE_DESCRIPTION = {
-    "store": "the session store is unavailable",
-    "database": "the database is unavailable",
-}
 
 
 def _translator() -> Translator:
@@ -78,7 +73,7 @@ def oauth_json_error(exc: Exception):
     if failed is not None:
         log.error("%s unavailable: %s", failed, exc)
         return oauth_error(
-            503, "temporarily_unavailable", _UNAVAILABLE_DESCRIPTION[failed], {"Retry-After": "5"}
+            503, "temporarily_unavailable", f"{outages.describe(failed)} is unavailable", {"Retry-After": "5"}
         )
     if isinstance(exc, ParameterTooLarge):
         return oauth_error(400, "invalid_request", str(exc))

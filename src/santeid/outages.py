@@ -29,3 +29,13 @@ def failed_part(exc: BaseException) -> Part | None:
     if isinstance(exc, DatabaseUnavailable):
         return "database"
     return None
+
+
+#: What each part is called in an outage's message, by every renderer.
+_NAMES: dict[Part, str] = {"store": "the token store", "database": "the database"}
+
+
+def describe(part: Part) -> str:
+    """The name of the part that failed, as every error message and log line gives it
+    (``"the token store"``, ``"the database"``)."""
+    return _NAMES[part]

@@ -307,7 +307,7 @@ def outage(exc: BaseException) -> InsiError | None:
     failed = outages.failed_part(exc)
     if failed is None:
         return None
-    what = {"store": "the token store", "database": "the database"}[failed]
+    what = outages.describe(failed)
     logging.getLogger("santeid.insi").error("%s is unavailable during an INSi call: %s", what, exc)
     return service_unavailable(f"{what} is unavailable")
 
