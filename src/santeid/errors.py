@@ -31,7 +31,6 @@ from santeid.security import ParameterTooLarge
 log = logging.getLogger(__name__)
 
 
-
 def _translator() -> Translator:
     return Translator(pick_locale(request.args.get("ui_locales")))
 
@@ -73,7 +72,10 @@ def oauth_json_error(exc: Exception):
     if failed is not None:
         log.error("%s unavailable: %s", failed, exc)
         return oauth_error(
-            503, "temporarily_unavailable", f"{outages.describe(failed)} is unavailable", {"Retry-After": "5"}
+            503,
+            "temporarily_unavailable",
+            f"{outages.describe(failed)} is unavailable",
+            {"Retry-After": "5"},
         )
     if isinstance(exc, ParameterTooLarge):
         return oauth_error(400, "invalid_request", str(exc))
