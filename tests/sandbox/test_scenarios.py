@@ -256,6 +256,7 @@ def test_openapi_document_lists_every_route(app, client):
         rule.rule.removeprefix(API)
         .replace("<path:national_id>", "{national_id}")
         .replace("<request_id>", "{request_id}")
+        .replace("<login_id>", "{login_id}")
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith(API + "/") and not rule.rule.endswith("openapi.json")
     }
