@@ -85,6 +85,9 @@ def test_failing_scenarios_are_explained_on_the_page(
     assert state(flow, txid) == "failed"
     tx = app.extensions["santeid"].transactions.get(txid)
     assert tx["failure"] == failure
+    # The waiting page's poll says why, as the page does (a script or CI reads it).
+    status = flow.http.get(f"{LOGIN}/status?tx={txid}").get_json()
+    assert status == {"state": "failed", "reason": failure}
     page = flow.http.get(f"{LOGIN}/authenticate?tx={txid}").get_data(as_text=True)
     assert message in page.lower()
     assert ('action="' + f"{LOGIN}/retry") in page if retry else f"{LOGIN}/retry" not in page
@@ -129,6 +132,7 @@ def test_control_api_expire_ends_the_login(app, flow, client):
     assert client.post(f"{API}/requests/{item['request_id']}/expire").status_code == 200
     assert state(flow, txid) == "failed"
     assert app.extensions["santeid"].transactions.get(txid)["failure"] == "expired"
+    assert flow.http.get(f"{LOGIN}/status?tx={txid}").get_json()["reason"] == "expired"
 
 
 def test_set_scenario_changes_the_next_login_and_reset_restores_it(app, flow, client):

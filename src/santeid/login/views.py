@@ -276,7 +276,8 @@ def otp():
 def status():
     """Polled by the waiting page (JSON): ``state`` — ``identify``, ``waiting``, ``approved``,
     ``failed`` or ``done``; while an e-CPS request waits, ``expires_in`` (seconds) and, after a
-    wrong PIN on the phone, ``phone: "wrong_pin"`` with ``remaining_attempts``."""
+    wrong PIN on the phone, ``phone: "wrong_pin"`` with ``remaining_attempts``; once failed,
+    ``reason`` (:func:`failure_reason`: what the page explains, to this browser only)."""
     txid, tx, _, refusal = _find_transaction()
     if refusal is not None:
         # JSON, as this endpoint's other answers (docs/endpoints.md); the page's script
@@ -285,6 +286,8 @@ def status():
         abort(oauth_error(status, error, description))
     tx = authenticators.advance(txid, tx)
     body = {"state": tx["state"]}
+    if tx["state"] == "failed":
+        body["reason"] = failure_reason(tx)
     if tx["state"] == "waiting" and tx.get("authenticator") == "ecps":
         # The waiting page counts down and says when the phone reported a wrong PIN.
         body["expires_in"] = max(
