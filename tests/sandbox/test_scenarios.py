@@ -275,6 +275,7 @@ def test_control_api_does_not_exist_outside_sandbox_mode(settings, app):
         assert http.get(API + path).status_code == 404
     assert http.post(f"{API}/professionals", json={}).status_code == 404
     assert http.post(f"{API}/cards", json={"national_id": AT_ONCE}).status_code == 404
+    assert http.get(f"{API}/outbox", query_string={"national_id": AT_ONCE}).status_code == 404
 
 
 # -- CIBA follows the same scenarios --------------------------------------------------------

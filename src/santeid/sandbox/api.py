@@ -329,7 +329,13 @@ def outbox():
         raise ControlProblem("no_outbox", "this server sends its messages for real")
     raw_limit = request.args.get("limit", "")
     limit = min(int(raw_limit), 200) if raw_limit.isdigit() else 50
-    entries = sender.latest(limit, to=request.args.get("to") or None)
+    national_id = None
+    if request.args.get("national_id"):
+        try:
+            national_id = parse_national_id(request.args["national_id"]).value
+        except NationalIdError as exc:
+            raise ControlProblem("invalid_national_id", exc.message_en) from None
+    entries = sender.latest(limit, to=request.args.get("to") or None, national_id=national_id)
     return jsonify(messages=[e.to_dict() for e in entries])
 
 
