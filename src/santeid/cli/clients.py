@@ -10,6 +10,7 @@ from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 from santeid.keystore import KeyStoreError
 from santeid.keystore import open_keystore
+from santeid.oidc.clients import ClientExists
 from santeid.oidc.clients import ClientRegistry
 from santeid.oidc.clients import InvalidClientMetadata
 
@@ -57,6 +58,11 @@ def add(file, replace: bool) -> None:
         ) from None
     try:
         client = _registry().add(metadata, replace=replace)
+    except ClientExists as exc:
+        raise click.ClickException(
+            f"{exc.error}: client {exc.client_id!r} already exists: "
+            f"`santeid clients add --replace {file.name}` replaces it (its secret too)"
+        ) from None
     except InvalidClientMetadata as exc:
         raise click.ClickException(f"{exc.error}: {exc.description}") from None
     except KeyStoreError as exc:  # the key file cannot be read

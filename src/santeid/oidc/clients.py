@@ -72,6 +72,14 @@ class InvalidClientMetadata(ValueError):
         self.description = description
 
 
+class ClientExists(InvalidClientMetadata):
+    """A registration without ``replace`` of a ``client_id`` already registered."""
+
+    def __init__(self, client_id: str):
+        super().__init__(f"client {client_id!r} already exists (remove it first)")
+        self.client_id = client_id
+
+
 def _is_placeholder(secret: str) -> bool:
     """A documentation placeholder such as ``<a long random secret>``, copied as it is: a
     secret everyone who read the page knows. Refused outside sandbox mode."""
@@ -612,9 +620,7 @@ class ClientRegistry:
                 conn.executemany(sql, rows)
         except db.IntegrityError:
             taken = next((c.client_id for c in clients if self.get(c.client_id)), "")
-            raise InvalidClientMetadata(
-                f"client {taken!r} already exists (remove it first)"
-            ) from None
+            raise ClientExists(taken) from None
         return clients
 
     def get(self, client_id: str) -> Client | None:
