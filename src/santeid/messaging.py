@@ -60,12 +60,16 @@ IMPLICIT_TLS_PORT = 465
 
 @dataclass(frozen=True)
 class Message:
-    """One message to one recipient. ``subject`` is ignored by SMS senders."""
+    """One message to one recipient. ``subject`` is ignored by SMS senders. ``national_id``
+    (the professional it is for) and ``code`` (the code its body gives) are sent by nobody:
+    only the sandbox outbox keeps them, as fields a test suite reads (docs/sandbox.md)."""
 
     channel: Channel
     to: str
     subject: str
     body: str
+    national_id: str = ""
+    code: str = ""
 
 
 class DeliveryError(Exception):
@@ -94,6 +98,8 @@ class OutboxEntry:
     to: str
     subject: str
     body: str
+    national_id: str = ""
+    code: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -106,6 +112,8 @@ class OutboxEntry:
             "to": self.to,
             "subject": self.subject,
             "body": self.body,
+            "national_id": self.national_id or None,
+            "code": self.code or None,
         }
 
 
@@ -130,6 +138,14 @@ OUTBOX_SCHEMA = db.Schema(
                 " recipient  TEXT NOT NULL,"
                 " subject    TEXT NOT NULL,"
                 " body       TEXT NOT NULL)",
+            ),
+        ),
+        # The professional a message is for and the code it gives, as fields (sandbox only:
+        # the outbox exists only there).
+        db.Step(
+            (
+                "ALTER TABLE outbox ADD COLUMN national_id TEXT NOT NULL DEFAULT ''",
+                "ALTER TABLE outbox ADD COLUMN code TEXT NOT NULL DEFAULT ''",
             ),
         ),
     ),
@@ -171,9 +187,17 @@ class OutboxSender:
         try:
             with self.db.transaction() as conn:
                 conn.execute(
-                    "INSERT INTO outbox (created_at, channel, recipient, subject, body) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (self.clock(), message.channel, message.to, message.subject, message.body),
+                    "INSERT INTO outbox (created_at, channel, recipient, subject, body,"
+                    " national_id, code) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        self.clock(),
+                        message.channel,
+                        message.to,
+                        message.subject,
+                        message.body,
+                        message.national_id,
+                        message.code,
+                    ),
                 )
                 # Keep the newest ``keep`` rows: ids only grow, so everything at or below
                 # the keep-th newest id goes.
@@ -187,13 +211,22 @@ class OutboxSender:
         # The body holds a code: never logged, even in sandbox mode.
         log.info("sandbox outbox: %s message to %s", message.channel, message.to)
 
-    def latest(self, limit: int = 50, *, to: str | None = None) -> list[OutboxEntry]:
-        """Newest first; ``to`` keeps one recipient's messages."""
-        sql = "SELECT id, created_at, channel, recipient, subject, body FROM outbox"
-        params: tuple = ()
+    def latest(
+        self, limit: int = 50, *, to: str | None = None, national_id: str | None = None
+    ) -> list[OutboxEntry]:
+        """Newest first; ``to`` keeps one recipient's messages, ``national_id`` one
+        professional's."""
+        sql = "SELECT id, created_at, channel, recipient, subject, body, national_id, code"
+        sql += " FROM outbox"
+        where, params = [], []
         if to:
-            sql += " WHERE recipient = ?"
-            params = (to,)
+            where.append("recipient = ?")
+            params.append(to)
+        if national_id:
+            where.append("national_id = ?")
+            params.append(national_id)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         rows = self.db.execute(sql, (*params, max(0, int(limit)))).fetchall()
         return [OutboxEntry(*row) for row in rows]

@@ -180,13 +180,27 @@ CATALOGUE: dict[str, ProblemType] = {
         ),
         # -- the sandbox's control API (docs/sandbox.md; sandbox mode only). It also answers
         # the e-CPS codes above (invalid_request, unknown_request, code_required, wrong_code,
-        # request_not_pending; not_found, method_not_allowed, payload_too_large,
-        # temporarily_unavailable, internal_error) with their meaning there. --------------
+        # request_not_pending, professional_inactive; not_found, method_not_allowed,
+        # payload_too_large, temporarily_unavailable, internal_error) with their meaning
+        # there. ------------------------------------------------------------------------
         _sandbox("invalid_national_id", 400, "This is not a national identifier"),
         _sandbox("unknown_professional", 404, "No professional has this identifier"),
         _sandbox("invalid_professional", 400, "The professional's description is not valid"),
         _sandbox("invalid_scenario", 400, "This is not a sandbox scenario"),
         _sandbox("no_outbox", 404, "This server sends its messages for real: no outbox"),
+        _sandbox(
+            "authorization_refused", 400,
+            "The authorization request is refused: a browser would see an error page",
+        ),
+        _sandbox(
+            "no_authenticator", 409,
+            "The professional has no phone to approve a login (a CPS card only)",
+        ),
+        _sandbox(
+            "too_many_logins", 429,
+            "Too many logins started for this professional or from this address; retry later",
+        ),
+        _sandbox("unknown_login", 404, "No scripted login in progress has this identifier"),
     )
 }  # fmt: skip
 

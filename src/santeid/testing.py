@@ -57,11 +57,14 @@ CIVIL_PERSONS = 200
 
 
 class LoginFailed(AssertionError):
-    """The login did not end with a code (denied, expired, wrong code…); ``state`` says how."""
+    """The login did not end with a code; ``state`` says how (the login page's status), and
+    ``reason`` why a failed one failed: ``denied``, ``wrong_code``, ``pin_locked``,
+    ``expired`` (docs/sandbox.md, "pytest plugin"), else ``None``."""
 
     def __init__(self, message: str, state: dict | None = None) -> None:
         super().__init__(message)
         self.state = state or {}
+        self.reason: str | None = self.state.get("reason")
 
 
 def _free_port() -> int:
@@ -114,8 +117,12 @@ class PendingLogin:
     request: dict = field(default_factory=dict)
 
     def status(self) -> str:
+        return self._status()["state"]
+
+    def _status(self) -> dict:
+        """The login page's status poll: ``state``, and ``reason`` once failed."""
         url = f"{self.server.issuer}/login-actions/status"
-        return self.browser.get(url, params={"tx": self.txid}, timeout=10).json()["state"]
+        return self.browser.get(url, params={"tx": self.txid}, timeout=10).json()
 
     def approve(self, code: str | None = None) -> dict:
         """Approve through the control API with the page's code (or ``code``)."""
@@ -134,12 +141,15 @@ class PendingLogin:
         ``redirect_uri`` with ``code``, ``state``…). Raises :class:`LoginFailed` if the
         login failed."""
         deadline = time.monotonic() + timeout
-        state = self.status()
-        while state == "waiting" and time.monotonic() < deadline:
+        status = self._status()
+        while status["state"] == "waiting" and time.monotonic() < deadline:
             time.sleep(0.1)
-            state = self.status()
-        if state not in ("approved", "done"):
-            raise LoginFailed(f"the login of {self.national_id} ended {state}", {"state": state})
+            status = self._status()
+        if status["state"] not in ("approved", "done"):
+            why = f" ({status['reason']})" if status.get("reason") else ""
+            raise LoginFailed(
+                f"the login of {self.national_id} ended {status['state']}{why}", status
+            )
         done = self.browser.get(
             f"{self.server.issuer}/login-actions/complete",
             params={"tx": self.txid},

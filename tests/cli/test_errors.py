@@ -225,6 +225,24 @@ def test_client_metadata_with_a_lone_surrogate_is_refused(run, tmp_path, member,
     assert "no client registered" in run("clients", "list").output
 
 
+def test_adding_a_registered_client_again_names_replace(run, tmp_path) -> None:
+    """The README's registration block run twice: the refusal says how to replace the
+    client, and --replace does it (the new secret is then the one that works)."""
+    path = tmp_path / "client.json"
+    metadata = {"client_id": "mon-service", "client_secret": "a" * 32,
+                "redirect_uris": ["https://rp.example/cb"]}  # fmt: skip
+    path.write_text(json.dumps(metadata))
+    assert run("clients", "add", str(path)).exit_code == 0
+    path.write_text(json.dumps({**metadata, "client_secret": "b" * 32}))
+    assert_one_line_error(
+        run("clients", "add", str(path)),
+        "client 'mon-service' already exists",
+        f"santeid clients add --replace {path}",
+    )
+    replaced = run("clients", "add", "--replace", str(path))
+    assert replaced.exit_code == 0, replaced.output
+
+
 def test_an_empty_host_is_refused(run) -> None:
     result = run("serve", "--sandbox", "--host", "", "--port", "31517")
     assert_one_line_error(result, "issuer must be an absolute http(s) URL with a host")

@@ -3,6 +3,9 @@ the installed plugin) run in a pytest subprocess, as its developers run them."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +14,10 @@ import pytest
 
 pytestmark = pytest.mark.server
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "psc-service"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "psc-service"
+#: What building santeid from a checkout reads (pyproject.toml's wheel target).
+SOURCES = ("pyproject.toml", "README.md", "src", "templates", "docs/ecps-device-openapi.yaml")
 
 
 def test_example_service_tests_pass():
@@ -24,4 +30,36 @@ def test_example_service_tests_pass():
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "2 passed" in done.stdout
+
+
+@pytest.mark.timeout(900)
+def test_the_example_readme_commands_run_as_written(tmp_path):
+    """The README's commands, run as a newcomer pastes them, in a copy of the checkout: a new
+    virtual environment, santeid installed from the checkout (it is not on PyPI), the
+    service's tests passing. Packages come from the configured package index."""
+    checkout = tmp_path / "santeid"
+    ignore = shutil.ignore_patterns("__pycache__", ".venv", "*.pyc")
+    for name in SOURCES:
+        source, target = ROOT / name, checkout / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=ignore)
+        else:
+            shutil.copy2(source, target)
+    example = checkout / "examples" / "psc-service"
+    shutil.copytree(EXAMPLE, example, ignore=ignore)
+    readme = (EXAMPLE / "README.md").read_text(encoding="utf-8")
+    commands = re.search(r"```sh\n(.*?)```", readme, re.S).group(1)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run(
+        ["bash", "-ec", commands],
+        cwd=example,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=840,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "2 passed" in done.stdout

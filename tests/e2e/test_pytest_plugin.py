@@ -52,6 +52,13 @@ def test_scenario_set_for_one_test(santeid_server):
         santeid_server.reset_scenario("810000000030")
 
 
+def test_a_failed_login_says_why(santeid_server):
+    with pytest.raises(LoginFailed) as failed:
+        santeid_server.login("810000000035")  # the wrong code is picked
+    assert failed.value.reason == "wrong_code"
+    assert "wrong_code" in str(failed.value)
+
+
 def test_insi_with_a_test_certificate(santeid_server):
     response = santeid_server.insi_search_by_traits(TRAITS)
     assert response.status_code == 200, response.text
@@ -70,5 +77,5 @@ def test_a_service_test_suite_uses_the_fixture_and_sees_a_failing_login_explaine
     fixture's helpers work, and a failing login is reported with its state."""
     pytester.makepyfile(test_service=SERVICE_TESTS, test_failing=FAILING_TEST)
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", "-q")
-    result.assert_outcomes(passed=6, failed=1)
-    result.stdout.fnmatch_lines(["*LoginFailed: the login of 810000000032 ended failed*"])
+    result.assert_outcomes(passed=7, failed=1)
+    result.stdout.fnmatch_lines(["*LoginFailed: the login of 810000000032 ended failed (denied)*"])

@@ -183,3 +183,108 @@ def test_openapi_outbox_and_cards_over_http(server):
     unknown = requests.get(f"{server['api']}/professionals/810000000098", timeout=5)
     assert unknown.status_code == 404
     assert unknown.headers["Content-Type"] == "application/problem+json"
+
+
+# -- scripted logins: the whole browser part in one call --------------------------------------
+def authorization_url(server, **params) -> str:
+    query = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid scope_all",
+        "acr_values": "eidas1",
+        "state": "s2",
+        "nonce": "n2",
+        **params,
+    }
+    return (
+        requests.Request("GET", server["discovery"]["authorization_endpoint"], params=query)
+        .prepare()
+        .url
+    )
+
+
+def test_a_scripted_login_is_one_call_then_the_token_request(server):
+    """What a CI job without a browser does: one control-API call plays the browser on the
+    service's authorization URL, then the service exchanges the code as usual."""
+    started = requests.post(
+        f"{server['api']}/logins",
+        json={"authorization_url": authorization_url(server), "national_id": "810000000030"},
+        timeout=30,
+    )
+    assert started.status_code == 200, started.text
+    login = started.json()
+    assert login["state"] == "done"
+    assert login["callback_url"].startswith(REDIRECT_URI + "?")
+    callback = parse_qs(urlsplit(login["callback_url"]).query)
+    assert callback["state"] == ["s2"]
+    assert login["callback_params"]["code"] == callback["code"][0]
+    tokens = requests.post(
+        server["discovery"]["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": callback["code"][0],
+            "redirect_uri": REDIRECT_URI,
+        },
+        auth=(CLIENT_ID, SECRET),
+        timeout=5,
+    ).json()
+    info = requests.get(
+        server["discovery"]["userinfo_endpoint"],
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        timeout=5,
+    ).json()
+    assert info["SubjectNameID"] == "810000000030"
+
+
+def test_a_scripted_login_that_fails_says_why(server):
+    answer = requests.post(
+        f"{server['api']}/logins",
+        json={"authorization_url": authorization_url(server), "national_id": DENY},
+        timeout=30,
+    ).json()
+    assert answer["state"] == "failed" and answer["reason"] == "denied"
+    assert "callback_url" not in answer
+
+
+def test_a_scripted_login_answered_by_hand(server):
+    """``wait: 0``: the call returns while the phone waits, with the code of the page; the
+    control API approves, and ``…/complete`` ends the login."""
+    answer = requests.post(
+        f"{server['api']}/logins",
+        json={"authorization_url": authorization_url(server), "national_id": NEVER, "wait": 0},
+        timeout=30,
+    ).json()
+    assert answer["state"] == "waiting"
+    request_id, code = answer["request"]["request_id"], answer["request"]["code"]
+    login_url = f"{server['api']}/logins/{answer['login_id']}"
+    assert requests.get(login_url, timeout=5).json()["state"] == "waiting"
+    approved = requests.post(
+        f"{server['api']}/requests/{request_id}/approve", json={"code": code}, timeout=5
+    )
+    assert approved.ok
+    done = requests.post(f"{login_url}/complete", json={}, timeout=30).json()
+    assert done["state"] == "done" and "code" in done["callback_params"]
+    again = requests.post(f"{login_url}/complete", json={}, timeout=30)
+    assert again.status_code == 404 and again.json()["code"] == "unknown_login"
+
+
+def test_a_scripted_login_refused_before_the_login_page(server):
+    refused = requests.post(
+        f"{server['api']}/logins",
+        json={
+            "authorization_url": authorization_url(server, redirect_uri="https://evil.example/"),
+            "national_id": "810000000030",
+        },
+        timeout=30,
+    )
+    assert refused.status_code == 400
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "authorization_refused"
+    assert refused.json()["error"] == "invalid_redirect_uri"
+    unknown = requests.post(
+        f"{server['api']}/logins",
+        json={"authorization_url": authorization_url(server), "national_id": "810000000098"},
+        timeout=30,
+    )
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_professional"

@@ -8,8 +8,12 @@ from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
+import pytest
+
 from santeid import create_app
 from santeid.oidc.authorize import AuthorizationRequest
+from santeid.oidc.clients import InvalidClientMetadata
+from santeid.oidc.clients import validate_metadata
 from santeid.storage import MemoryStore
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
@@ -54,6 +58,24 @@ def test_redirect_uri_must_match_exactly(flow):
     assert response.status_code == 400
     assert "Location" not in response.headers
     assert _error_detail(response) == "Invalid parameter: redirect_uri"
+
+
+def test_a_relative_redirect_uri_is_the_issuers_origin_only(flow, app):
+    """A registered path (Keycloak's relative redirect URI) is resolved against the issuer's
+    origin, then matched exactly: the path itself, or the path on another host, is refused."""
+    register_client(app, redirect_uris=["/own/callback"])
+    done = flow.authorize(redirect_uri="http://localhost/own/callback")
+    assert done.status_code == 302 and "/login-actions/" in done.headers["Location"]
+    for other in ("/own/callback", "https://evil.example.org/own/callback"):
+        refused = flow.authorize(redirect_uri=other)
+        assert refused.status_code == 400 and "Location" not in refused.headers
+
+
+@pytest.mark.parametrize("uri", ["//evil.example.org/cb", "/cb#frag", "cb", "own/callback"])
+def test_only_absolute_uris_and_paths_are_registered(uri):
+    with pytest.raises(InvalidClientMetadata) as refused:
+        validate_metadata({"client_id": "c", "client_secret": "s" * 32, "redirect_uris": [uri]})
+    assert refused.value.error == "invalid_redirect_uri"
 
 
 def test_missing_redirect_uri_is_an_error_page(flow):

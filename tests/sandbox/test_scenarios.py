@@ -85,6 +85,9 @@ def test_failing_scenarios_are_explained_on_the_page(
     assert state(flow, txid) == "failed"
     tx = app.extensions["santeid"].transactions.get(txid)
     assert tx["failure"] == failure
+    # The waiting page's poll says why, as the page does (a script or CI reads it).
+    status = flow.http.get(f"{LOGIN}/status?tx={txid}").get_json()
+    assert status == {"state": "failed", "reason": failure}
     page = flow.http.get(f"{LOGIN}/authenticate?tx={txid}").get_data(as_text=True)
     assert message in page.lower()
     assert ('action="' + f"{LOGIN}/retry") in page if retry else f"{LOGIN}/retry" not in page
@@ -129,6 +132,7 @@ def test_control_api_expire_ends_the_login(app, flow, client):
     assert client.post(f"{API}/requests/{item['request_id']}/expire").status_code == 200
     assert state(flow, txid) == "failed"
     assert app.extensions["santeid"].transactions.get(txid)["failure"] == "expired"
+    assert flow.http.get(f"{LOGIN}/status?tx={txid}").get_json()["reason"] == "expired"
 
 
 def test_set_scenario_changes_the_next_login_and_reset_restores_it(app, flow, client):
@@ -256,6 +260,7 @@ def test_openapi_document_lists_every_route(app, client):
         rule.rule.removeprefix(API)
         .replace("<path:national_id>", "{national_id}")
         .replace("<request_id>", "{request_id}")
+        .replace("<login_id>", "{login_id}")
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith(API + "/") and not rule.rule.endswith("openapi.json")
     }
@@ -270,6 +275,7 @@ def test_control_api_does_not_exist_outside_sandbox_mode(settings, app):
         assert http.get(API + path).status_code == 404
     assert http.post(f"{API}/professionals", json={}).status_code == 404
     assert http.post(f"{API}/cards", json={"national_id": AT_ONCE}).status_code == 404
+    assert http.get(f"{API}/outbox", query_string={"national_id": AT_ONCE}).status_code == 404
 
 
 # -- CIBA follows the same scenarios --------------------------------------------------------

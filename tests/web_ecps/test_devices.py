@@ -48,10 +48,13 @@ def test_the_account_client_is_registered_at_start_up(app, settings):
     # A restart keeps the registration as it is.
     create_app(settings, store=MemoryStore())
     assert clients.get(ACCOUNT_CLIENT_ID).secret_digest == client.secret_digest
-    # A new issuer updates the redirect URI.
+    # A server of another issuer on the same data folder reads the same registration as its
+    # own origin's page, and this one still as its own.
     moved = settings.replace(issuer="https://psc.example.org/auth/realms/x")
-    create_app(moved, store=MemoryStore())
-    assert clients.get(ACCOUNT_CLIENT_ID).redirect_uris == ["https://psc.example.org/ecps/devices"]
+    other = create_app(moved, store=MemoryStore()).extensions["santeid"].clients
+    assert other.get(ACCOUNT_CLIENT_ID).redirect_uris == ["https://psc.example.org/ecps/devices"]
+    assert clients.get(ACCOUNT_CLIENT_ID).redirect_uris == ["http://localhost/ecps/devices"]
+    assert clients.get(ACCOUNT_CLIENT_ID).secret_digest == client.secret_digest
 
 
 def test_devices_page_requires_login_through_the_authorization_endpoint(client):

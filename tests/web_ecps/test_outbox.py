@@ -10,8 +10,12 @@ from santeid.messaging import OutboxSender
 from santeid.storage import MemoryStore
 from tests.support.web_ecps import EMAIL
 from tests.support.web_ecps import PHONE
+from tests.support.web_ecps import PROFESSIONAL
 from tests.support.web_ecps import codes_from_outbox
 from tests.support.web_ecps import request_codes
+
+#: Another demo professional with an e-mail and a phone in the directory.
+OTHER = "810000000001"
 
 
 def test_outbox_page_shows_the_codes_newest_first(client):
@@ -35,9 +39,30 @@ def test_outbox_json_filters_by_recipient_and_limits(client):
     assert response.headers["Cache-Control"] == "no-store"
     messages = response.get_json()["messages"]
     assert len(messages) == 1 and messages[0]["channel"] == "sms"
-    assert set(messages[0]) == {"id", "created_at", "time", "channel", "to", "subject", "body"}
+    assert set(messages[0]) == {
+        "id", "created_at", "time", "channel", "to", "subject", "body", "national_id", "code"
+    }  # fmt: skip
     only_mail = client.get(f"/sandbox/outbox.json?to={EMAIL}").get_json()["messages"]
     assert [m["to"] for m in only_mail] == [EMAIL]
+
+
+def test_the_control_api_gives_each_code_and_filters_by_professional(client):
+    """A test suite reads the codes of one professional as fields: no parsing of the
+    (French) message bodies, no knowing the directory's e-mail and phone."""
+    request_codes(client)
+    request_codes(client, OTHER)
+    email_code, sms_code = codes_from_outbox(client)
+    answer = client.get(f"/sandbox/api/outbox?national_id={PROFESSIONAL}")
+    assert answer.status_code == 200
+    messages = answer.get_json()["messages"]
+    assert [(m["channel"], m["national_id"], m["code"]) for m in messages] == [
+        ("sms", PROFESSIONAL, sms_code),
+        ("email", PROFESSIONAL, email_code),
+    ]
+    everyone = client.get("/sandbox/api/outbox").get_json()["messages"]
+    assert {m["national_id"] for m in everyone} == {PROFESSIONAL, OTHER}
+    refused = client.get("/sandbox/api/outbox?national_id=12AB")
+    assert refused.status_code == 400 and refused.get_json()["code"] == "invalid_national_id"
 
 
 def test_outbox_in_english(client):

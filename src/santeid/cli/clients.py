@@ -10,6 +10,7 @@ from santeid.cli import COMMANDS
 from santeid.cli import get_settings
 from santeid.keystore import KeyStoreError
 from santeid.keystore import open_keystore
+from santeid.oidc.clients import ClientExists
 from santeid.oidc.clients import ClientRegistry
 from santeid.oidc.clients import InternalClient
 from santeid.oidc.clients import InvalidClientMetadata
@@ -63,6 +64,11 @@ def add(file, replace: bool) -> None:
         client = _registry().add(metadata, replace=replace)
     except InternalClient as exc:
         raise click.ClickException(str(exc)) from None
+    except ClientExists as exc:
+        raise click.ClickException(
+            f"{exc.error}: client {exc.client_id!r} already exists: "
+            f"`santeid clients add --replace {file.name}` replaces it (its secret too)"
+        ) from None
     except InvalidClientMetadata as exc:
         raise click.ClickException(f"{exc.error}: {exc.description}") from None
     except KeyStoreError as exc:  # the key file cannot be read

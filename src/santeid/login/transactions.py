@@ -100,10 +100,13 @@ class LoginPagesEntry:
     browser and send it to the login page."""
 
     def begin(self, pending: PendingLogin):
-        txid = services().transactions.create(
+        return redirect(url_for("login.authenticate", tx=self.open(pending)), code=302)
+
+    def open(self, pending: PendingLogin) -> str:
+        """The login transaction of ``pending`` (its id), where the login page starts."""
+        return services().transactions.create(
             client_id=pending.client_id,
             client_name=pending.client_name,
             areq=pending.request,
             bid=pending.browser_id,
         )
-        return redirect(url_for("login.authenticate", tx=txid), code=302)

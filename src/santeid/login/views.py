@@ -8,6 +8,8 @@ proof (denied, wrong code, locked device, expiry) is explained and can be retrie
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Blueprint
 from flask import abort
 from flask import jsonify
@@ -53,6 +55,13 @@ FAILURE_MESSAGES = {
 }
 #: Failures after which retrying with the same device cannot work.
 FINAL_FAILURES = ("pin_locked", "device_locked")
+
+
+def failure_reason(tx: dict) -> str:
+    """Why the proof of a failed transaction failed: a key of :data:`FAILURE_MESSAGES`
+    (``denied``, ``wrong_code``, ``pin_locked``, ``device_locked``, ``expired``,
+    ``replaced``), else ``failed``."""
+    return tx.get("failure") or "failed"
 
 
 #: Why the transaction named in ``tx`` cannot be used: status, the error page's title and
@@ -133,7 +142,7 @@ def _render_wait(txid: str, tx: dict, t):
 
 
 def _render_failed(txid: str, tx: dict, t):
-    key = FAILURE_MESSAGES.get(tx.get("failure", ""), "failure_other")
+    key = FAILURE_MESSAGES.get(failure_reason(tx), "failure_other")
     return render_template(
         "failed.html",
         t=t,
@@ -151,6 +160,44 @@ def _throttled(authenticator, professional) -> bool:
     return bool(throttled and throttled(professional))
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why the login page refuses the identifier typed: ``reason`` (``invalid_national_id``,
+    ``unknown_id``, ``inactive``, ``no_authenticator``, ``too_many_logins``), the page's
+    ``message`` and the HTTP ``status``."""
+
+    reason: str
+    message: str
+    status: int
+
+
+def identify(txid: str, tx: dict, typed: str, t: Translator) -> Refusal | None:
+    """The login page's rules for an identifier typed in transaction ``tx`` (in state
+    ``identify``): refused, or the proof started (the transaction then waits). The one place
+    these rules live: the sandbox's scripted logins (``santeid.sandbox.logins``) type through
+    here too."""
+    try:
+        national_id = parse_national_id(typed)
+    except NationalIdError as exc:
+        return Refusal("invalid_national_id", exc.message(t.locale), 400)
+    professional = services().directory.get(national_id.value)
+    if professional is None:
+        observe.login_failed(tx["client_id"], "unknown_id", professional=national_id.value)
+        return Refusal("unknown_id", t("unknown_professional", national_id=national_id.value), 400)
+    if not professional.is_active:
+        observe.login_failed(tx["client_id"], "inactive", professional=national_id.value)
+        return Refusal("inactive", t("inactive_professional", national_id=national_id.value), 400)
+    authenticator = authenticators.choose(professional)
+    if authenticator is None:
+        observe.login_failed(tx["client_id"], "no_authenticator", professional=national_id.value)
+        message = t("no_authenticator", national_id=national_id.value)
+        return Refusal("no_authenticator", message, 400)
+    if _throttled(authenticator, professional):
+        return Refusal("too_many_logins", t("too_many_logins"), 429)
+    authenticator.start(txid, tx, professional)
+    return None
+
+
 @bp.route("/authenticate", methods=["GET", "POST"])
 def authenticate():
     txid, tx, t = load_transaction()
@@ -166,28 +213,9 @@ def authenticate():
 
     check_csrf()
     typed = request.form.get("national_id", "")
-    try:
-        national_id = parse_national_id(typed)
-    except NationalIdError as exc:
-        message = exc.message(t.locale)
-        return _render_login(txid, tx, t, error=message, value=typed, status=400)
-    professional = services().directory.get(national_id.value)
-    if professional is None:
-        observe.login_failed(tx["client_id"], "unknown_id", professional=national_id.value)
-        error = t("unknown_professional", national_id=national_id.value)
-        return _render_login(txid, tx, t, error=error, value=typed, status=400)
-    if not professional.is_active:
-        observe.login_failed(tx["client_id"], "inactive", professional=national_id.value)
-        error = t("inactive_professional", national_id=national_id.value)
-        return _render_login(txid, tx, t, error=error, value=typed, status=400)
-    authenticator = authenticators.choose(professional)
-    if authenticator is None:
-        observe.login_failed(tx["client_id"], "no_authenticator", professional=national_id.value)
-        error = t("no_authenticator", national_id=national_id.value)
-        return _render_login(txid, tx, t, error=error, value=typed, status=400)
-    if _throttled(authenticator, professional):
-        return _render_login(txid, tx, t, error=t("too_many_logins"), value=typed, status=429)
-    authenticator.start(txid, tx, professional)
+    refusal = identify(txid, tx, typed, t)
+    if refusal is not None:
+        return _render_login(txid, tx, t, error=refusal.message, value=typed, status=refusal.status)
     return redirect(url_for("login.authenticate", tx=txid), code=303)
 
 
@@ -248,7 +276,8 @@ def otp():
 def status():
     """Polled by the waiting page (JSON): ``state`` — ``identify``, ``waiting``, ``approved``,
     ``failed`` or ``done``; while an e-CPS request waits, ``expires_in`` (seconds) and, after a
-    wrong PIN on the phone, ``phone: "wrong_pin"`` with ``remaining_attempts``."""
+    wrong PIN on the phone, ``phone: "wrong_pin"`` with ``remaining_attempts``; once failed,
+    ``reason`` (:func:`failure_reason`: what the page explains, to this browser only)."""
     txid, tx, _, refusal = _find_transaction()
     if refusal is not None:
         # JSON, as this endpoint's other answers (docs/endpoints.md); the page's script
@@ -257,6 +286,8 @@ def status():
         abort(oauth_error(status, error, description))
     tx = authenticators.advance(txid, tx)
     body = {"state": tx["state"]}
+    if tx["state"] == "failed":
+        body["reason"] = failure_reason(tx)
     if tx["state"] == "waiting" and tx.get("authenticator") == "ecps":
         # The waiting page counts down and says when the phone reported a wrong PIN.
         body["expires_in"] = max(
@@ -277,9 +308,20 @@ def complete():
     tx = authenticators.advance(txid, tx)
     if tx["state"] != "approved":
         return redirect(url_for("login.authenticate", tx=txid))
+    response = finish(txid, tx)
+    if response is None:
+        return error_page(t, t("expired_title"), t("expired_detail"), 400)
+    return response
+
+
+def finish(txid: str, tx: dict):
+    """End the approved login ``tx``: the transaction is used up and the proof handed to the
+    authorization side (``santeid.interaction``), whose response (the code sent to the client)
+    is returned; ``None`` if another request ended it first. The sandbox's scripted logins
+    (``santeid.sandbox.logins``) end here too."""
     svc = services()
     if svc.transactions.move(txid, "approved", {"state": "done"}, current=tx) is None:
-        return error_page(t, t("expired_title"), t("expired_detail"), 400)
+        return None
     svc.transactions.discard(txid)
     proof = tx["auth"]
     observe.login_completed(tx["client_id"], proof["auth_mode"], professional=tx["national_id"])

@@ -89,6 +89,10 @@ class RedirectError(Exception):
     """RFC 6749 §4.1.2.1 error response, sent to the validated redirect URI; in
     ``response_mode`` when given, else in the request's."""
 
+    #: Set by :func:`parse_authorization_request` once the redirect URI is validated.
+    redirect_uri: str
+    state: str | None
+
     def __init__(self, error: str, description: str, response_mode: str | None = None):
         super().__init__(description)
         self.error = error
@@ -145,7 +149,15 @@ def add_query(uri: str, params: list[tuple[str, str]]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def form_post_page(redirect_uri: str, params: list[tuple[str, str]]) -> Response:
+class FormPostResponse(Response):
+    """The form_post page, which also says what it posts: ``action`` (the redirect URI) and
+    ``fields`` (the response parameters), for a caller that is no browser."""
+
+    action: str = ""
+    fields: list[tuple[str, str]] = []  # noqa: RUF012 - replaced, never mutated
+
+
+def form_post_page(redirect_uri: str, params: list[tuple[str, str]]) -> FormPostResponse:
     """OAuth 2.0 Form Post Response Mode §2: an auto-submitting HTML form, marked up as
     Keycloak's ``FormPostRedirectUriBuilder`` writes it (a no-script button added)."""
     fields = "".join(
@@ -159,7 +171,8 @@ def form_post_page(redirect_uri: str, params: list[tuple[str, str]]) -> Response
         '<NOSCRIPT><INPUT name="continue" TYPE="SUBMIT" VALUE="CONTINUE"/></NOSCRIPT>'
         "</FORM></BODY></HTML>"
     )
-    response = Response(html, mimetype="text/html")
+    response = FormPostResponse(html, mimetype="text/html")
+    response.action, response.fields = redirect_uri, list(params)
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'unsafe-hashes' "
         f"'sha256-{_FORM_POST_ONLOAD_HASH.decode()}'; form-action *; frame-ancestors 'none'"
@@ -460,24 +473,36 @@ def current_sso() -> Authentication | None:
     return services().sessions.get(session.get("sid"))
 
 
+def authorization_outcome(params) -> Response | PendingLogin:
+    """What the authorization endpoint makes of a request for this browser (``params``: its
+    parameters, ``request`` / ``request_uri`` expanded): the answer to send the client now
+    (a code from the browser's SSO session, or an error redirect), or the login the login
+    pages are to run. Raises :class:`ErrorPage` for an error never sent to the client. The
+    endpoint's one path: the sandbox's scripted logins (``santeid.sandbox.logins``) take it
+    too."""
+    try:
+        client, areq = parse_authorization_request(params)
+    except RedirectError as exc:
+        return error_redirect(
+            exc.redirect_uri, exc.state, exc.error, exc.description, exc.response_mode or "query"
+        )
+
+    authentication = current_sso()
+    if authentication is not None and session_satisfies(areq, authentication):
+        return issue_code(areq, authentication)
+    if "none" in areq.prompt:
+        # OIDC Core §3.1.2.6: no UI may be shown.
+        return error_redirect(areq, areq.state, "login_required", "the end-user is not logged in")
+    return PendingLogin(client.get_client_id(), client.name, areq.to_dict(), browser_id())
+
+
 def authorize():
     """GET or POST ``…/protocol/openid-connect/auth``."""
     # Imported here: request_objects validates pushed requests with this module's checks.
     from santeid.oidc.request_objects import resolve
 
     params = resolve(request.values if request.method == "POST" else request.args)
-    try:
-        client, areq = parse_authorization_request(params)
-    except RedirectError as exc:
-        return error_redirect(
-            exc.redirect_uri, exc.state, exc.error, exc.description, exc.response_mode
-        )
-
-    authentication = current_sso()
-    if session_satisfies(areq, authentication):
-        return issue_code(areq, authentication)
-    if "none" in areq.prompt:
-        # OIDC Core §3.1.2.6: no UI may be shown.
-        return error_redirect(areq, areq.state, "login_required", "the end-user is not logged in")
-    pending = PendingLogin(client.get_client_id(), client.name, areq.to_dict(), browser_id())
-    return login_pages().begin(pending)
+    outcome = authorization_outcome(params)
+    if isinstance(outcome, PendingLogin):
+        return login_pages().begin(outcome)
+    return outcome

@@ -106,6 +106,14 @@ class InvalidClientMetadata(ValueError):
         self.description = description
 
 
+class ClientExists(InvalidClientMetadata):
+    """A registration without ``replace`` of a ``client_id`` already registered."""
+
+    def __init__(self, client_id: str):
+        super().__init__(f"client {client_id!r} already exists (remove it first)")
+        self.client_id = client_id
+
+
 def _is_placeholder(secret: str) -> bool:
     """A documentation placeholder such as ``<a long random secret>``, copied as it is: a
     secret everyone who read the page knows. Refused outside sandbox mode."""
@@ -117,13 +125,25 @@ def _secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _is_relative(uri: str) -> bool:
+    """A path on the server's own origin (``/sandbox/debugger/callback``): as Keycloak's
+    relative redirect URIs, resolved against the root URL — here the issuer's origin — when
+    checked (https://www.keycloak.org/docs/latest/server_admin/#_oidc_clients, "Root URL";
+    ``RedirectUtils.resolveValidRedirects``,
+    https://www.keycloak.org/docs-api/latest/javadocs/org/keycloak/protocol/oidc/utils/RedirectUtils.html).
+    Every server of one data folder then reads its built-in clients' URIs as its own."""
+    return uri.startswith("/") and not uri.startswith("//")
+
+
 def _check_uri(uri: object, field: str) -> str:
     if not isinstance(uri, str) or not uri:
         raise InvalidClientMetadata(f"{field}: every entry must be a non-empty string")
     parts = urlsplit(uri)
-    if not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
+    if _is_relative(uri):
+        pass
+    elif not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
         raise InvalidClientMetadata(
-            f"{field}: {uri!r} is not an absolute URI", "invalid_redirect_uri"
+            f"{field}: {uri!r} is neither an absolute URI nor a path (/…)", "invalid_redirect_uri"
         )
     if parts.fragment:
         # RFC 6749 §3.1.2: the redirection endpoint URI MUST NOT include a fragment.
@@ -375,6 +395,9 @@ class Client(ClientMixin):
     #: SHA-256 of the secret: out of the ``repr``, which Authlib logs at DEBUG ("Validate token
     #: request of Client(…)"); an unsalted digest is a guess check for an offline search.
     secret_digest: str | None = field(repr=False)
+    #: Scheme and host of the issuer: what a relative redirect URI (``/…``) is resolved
+    #: against; ``None`` (no configuration at hand): relative entries match nothing.
+    origin: str | None = None
 
     # -- Authlib ClientMixin -------------------------------------------
     def get_client_id(self) -> str:
@@ -383,7 +406,7 @@ class Client(ClientMixin):
     # types-Authlib says str, but Authlib's grants take a falsy answer as "no default" (and
     # ask for redirect_uri in the request).
     def get_default_redirect_uri(self) -> str | None:  # type: ignore[override]
-        uris = self.metadata.get("redirect_uris") or []
+        uris = self.redirect_uris
         return uris[0] if len(uris) == 1 else None
 
     # types-Authlib widens scope to a collection; Authlib only ever passes the request's text.
@@ -422,11 +445,17 @@ class Client(ClientMixin):
 
     @property
     def redirect_uris(self) -> list[str]:
-        return list(self.metadata.get("redirect_uris", []))
+        """The registered redirect URIs, relative ones resolved against :attr:`origin`."""
+        return [self._resolved(u) for u in self.metadata.get("redirect_uris", [])]
 
     @property
     def post_logout_redirect_uris(self) -> list[str]:
-        return list(self.metadata.get("post_logout_redirect_uris", []))
+        return [self._resolved(u) for u in self.metadata.get("post_logout_redirect_uris", [])]
+
+    def _resolved(self, uri: str) -> str:
+        if self.origin and _is_relative(uri):
+            return self.origin + uri
+        return uri
 
     def check_post_logout_redirect_uri(self, uri: str, policy: str = "keycloak") -> bool:
         """RP-Initiated Logout 1.0 §3 exact match against ``post_logout_redirect_uris``, where
@@ -561,6 +590,11 @@ class ClientRegistry:
         self.clock = clock
         self.signing_algs = signing_algs
         self.settings = settings
+        #: Relative redirect URIs are resolved against the issuer's origin.
+        self.origin = None
+        if settings is not None:
+            parts = urlsplit(settings.issuer)
+            self.origin = f"{parts.scheme}://{parts.netloc}"
         db.ensure(self.db, SCHEMA)
 
     @property
@@ -607,7 +641,7 @@ class ClientRegistry:
             )
             secret = meta.pop("client_secret", None)
             digest = _secret_digest(secret) if secret else None
-            clients.append(Client(meta["client_id"], meta, digest))
+            clients.append(Client(meta["client_id"], meta, digest, self.origin))
             rows.append((meta["client_id"], json.dumps(meta), digest, now))
         seen: set[str] = set()
         for client in clients:
@@ -628,9 +662,7 @@ class ClientRegistry:
                 conn.executemany(sql, rows)
         except db.IntegrityError:
             taken = next((c.client_id for c in clients if self.get(c.client_id)), "")
-            raise InvalidClientMetadata(
-                f"client {taken!r} already exists (remove it first)"
-            ) from None
+            raise ClientExists(taken) from None
         return clients
 
     def get(self, client_id: str) -> Client | None:
@@ -642,13 +674,13 @@ class ClientRegistry:
         ).fetchone()
         if row is None:
             return None
-        return Client(row[0], json.loads(row[1]), row[2])
+        return Client(row[0], json.loads(row[1]), row[2], self.origin)
 
     def list(self) -> list[Client]:
         rows = self.db.execute(
             "SELECT client_id, metadata, secret_digest FROM client ORDER BY client_id"
         ).fetchall()
-        return [Client(r[0], json.loads(r[1]), r[2]) for r in rows]
+        return [Client(r[0], json.loads(r[1]), r[2], self.origin) for r in rows]
 
     def remove(self, client_id: str) -> bool:
         """Forget the client; ``True`` if it was registered. One of santeid's own

@@ -11,6 +11,7 @@ For integrators (``docs/sandbox.md``):
   (``sandbox_professionals``) or through the control API;
 * :mod:`~santeid.sandbox.api` — the control API under ``/sandbox/api/`` (404 outside sandbox
   mode);
+* :mod:`~santeid.sandbox.logins` — its scripted logins: a code flow's browser part in one call;
 * :mod:`santeid.testing` — the pytest plugin.
 """
 

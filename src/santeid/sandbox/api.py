@@ -257,6 +257,69 @@ def get_request(request_id: str):
     return jsonify(_request_view(found))
 
 
+def _login_view(login) -> dict:
+    view: dict = {"login_id": login.login_id, "state": login.state}
+    if login.national_id:
+        view["national_id"] = login.national_id
+    if login.request_id:
+        request_ = _phone().settle(login.request_id)
+        if request_ is not None:
+            view["request"] = _request_view(request_)
+    if login.reason:
+        view["reason"] = login.reason
+    view.update(login.callback)
+    return view
+
+
+def _wait(body: dict) -> float:
+    from santeid.sandbox.logins import DEFAULT_WAIT
+    from santeid.sandbox.logins import MAX_WAIT
+
+    wait = body.get("wait", DEFAULT_WAIT)
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT:
+        raise ControlProblem("invalid_request", f"'wait' is a number of seconds, 0 to {MAX_WAIT:g}")
+    return float(wait)
+
+
+def _scripted(action):
+    from santeid.sandbox.logins import ScriptedLoginError
+
+    try:
+        return jsonify(_login_view(action()))
+    except ScriptedLoginError as exc:
+        raise ControlProblem(exc.code, str(exc), **exc.extra) from None
+
+
+@bp.post("/logins")
+def start_login():
+    """A scripted login (``santeid.sandbox.logins``): the browser's part of a code flow."""
+    from santeid.sandbox import logins
+
+    body = _body()
+    url, national_id = body.get("authorization_url"), body.get("national_id")
+    if not isinstance(url, str) or not url:
+        raise ControlProblem("invalid_request", "'authorization_url' is required (a string)")
+    if not isinstance(national_id, str) or not national_id:
+        raise ControlProblem("invalid_request", "'national_id' is required (a string)")
+    wait = _wait(body)
+    return _scripted(lambda: logins.start(url, national_id, wait))
+
+
+@bp.get("/logins/<login_id>")
+def read_login(login_id: str):
+    from santeid.sandbox import logins
+
+    return _scripted(lambda: logins.settle(login_id, 0, complete=False))
+
+
+@bp.post("/logins/<login_id>/complete")
+def complete_login(login_id: str):
+    from santeid.sandbox import logins
+
+    wait = _wait(_body())
+    return _scripted(lambda: logins.settle(login_id, wait, complete=True))
+
+
 @bp.get("/outbox")
 def outbox():
     from santeid.web_ecps.common import senders
@@ -266,7 +329,13 @@ def outbox():
         raise ControlProblem("no_outbox", "this server sends its messages for real")
     raw_limit = request.args.get("limit", "")
     limit = min(int(raw_limit), 200) if raw_limit.isdigit() else 50
-    entries = sender.latest(limit, to=request.args.get("to") or None)
+    national_id = None
+    if request.args.get("national_id"):
+        try:
+            national_id = parse_national_id(request.args["national_id"]).value
+        except NationalIdError as exc:
+            raise ControlProblem("invalid_national_id", exc.message_en) from None
+    entries = sender.latest(limit, to=request.args.get("to") or None, national_id=national_id)
     return jsonify(messages=[e.to_dict() for e in entries])
 
 

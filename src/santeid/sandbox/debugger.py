@@ -70,9 +70,11 @@ def origin() -> str:
 
 
 def register_client(app) -> None:
-    """(Re)register ``santeid-debugger`` at start (same metadata in every worker)."""
+    """(Re)register ``santeid-debugger`` at start: the same metadata in every worker and
+    every server of one data folder (its URIs are paths, resolved against each server's
+    issuer origin: ``santeid.oidc.clients``)."""
     with app.app_context():
-        base = origin() + "/sandbox/debugger"
+        base = "/sandbox/debugger"
         services().clients.add(
             {
                 "client_id": CLIENT_ID,

@@ -154,12 +154,16 @@ def _messages(t: Translator, professional, email_code: str, sms_code: str) -> li
             to=professional.correspondence_email,
             subject=t("ecps_email_subject"),
             body=t("ecps_email_body", code=email_code, minutes=minutes),
+            national_id=professional.national_id,
+            code=email_code,
         ),
         Message(
             channel="sms",
             to=professional.correspondence_phone,
             subject="",
             body=t("ecps_sms_body", code=sms_code, minutes=minutes),
+            national_id=professional.national_id,
+            code=sms_code,
         ),
     ]
 

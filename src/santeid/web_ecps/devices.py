@@ -46,25 +46,30 @@ ACCOUNT_CLIENT_ID = clients.ACCOUNT_CLIENT_ID
 _STATE_KEY = "ecps_account_login"
 
 
+#: The redirect URI ``santeid-account`` registers: a path, resolved against each server's
+#: issuer origin (``santeid.oidc.clients``), so that every server of one data folder keeps it.
+DEVICES_PATH = "/ecps/devices"
+
+
 def devices_url(settings) -> str:
     """``<issuer origin>/ecps/devices``: the redirect URI of ``santeid-account``."""
     parts = urlsplit(settings.issuer)
-    return f"{parts.scheme}://{parts.netloc}/ecps/devices"
+    return f"{parts.scheme}://{parts.netloc}{DEVICES_PATH}"
 
 
 def register_account_client(svc) -> None:
-    """Register ``santeid-account`` if it is missing or points at another issuer. Its secret
-    is random and never used (the code is not redeemed): it only satisfies the client rules."""
-    redirect_uri = devices_url(svc.settings)
+    """Register ``santeid-account`` if it is missing or registered otherwise (an absolute
+    redirect URI, as before). Its secret is random and never used (the code is not
+    redeemed): it only satisfies the client rules."""
     existing = svc.clients.get(ACCOUNT_CLIENT_ID)
-    if existing is not None and existing.redirect_uris == [redirect_uri]:
+    if existing is not None and existing.metadata.get("redirect_uris") == [DEVICES_PATH]:
         return
     svc.clients.add(
         {
             "client_id": ACCOUNT_CLIENT_ID,
             "client_name": "Mes e-CPS (santeid)",
             "client_secret": secrets.token_urlsafe(32),
-            "redirect_uris": [redirect_uri],
+            "redirect_uris": [DEVICES_PATH],
             "grant_types": [grant_types.AUTHORIZATION_CODE],
             "response_types": ["code"],
             "token_endpoint_auth_method": client_auth.CLIENT_SECRET_BASIC,

@@ -4,9 +4,10 @@ structure shipped with the client (``real_wsdl.py``) with only the endpoint repl
 (docs/reference/insi-teleservice.md §2, §8.1). Faults are read as such a client reads them: on
 HTTP 500 only (§8b).
 
-The client (``node_soap/client.js``) and its locked dependencies (``node_soap/package.json``,
-``package-lock.json``) are installed with ``npm ci`` into ``node_soap/node_modules`` (git-ignored)
-the first time; ``.ci/run`` installs Debian's nodejs and npm when they are missing.
+The client is the documented example ``examples/insi-node-soap/client.js``: its locked
+dependencies (``package.json``, ``package-lock.json``) are installed with ``npm ci`` into its
+``node_modules`` (git-ignored) the first time; ``.ci/run`` installs Debian's nodejs and npm when
+they are missing. The example's own input (``search.json``, for ``make run``) runs here too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tests.support.real_wsdl import lay_out
 from tests.support.soap import IDAM
 from tests.support.soap import STRUCTURE
 
-NODE_DIR = Path(__file__).parent / "node_soap"
+NODE_DIR = Path(__file__).resolve().parents[3] / "examples" / "insi-node-soap"
 NODE = shutil.which("node")
 NPM = shutil.which("npm")
 
@@ -45,7 +46,7 @@ ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:"
 
 @pytest.fixture(scope="module")
 def node_soap() -> Path:
-    """``node_soap/node_modules`` installed from the lock file (``npm ci``) when missing."""
+    """The example's ``node_modules`` installed from the lock file (``npm ci``) when missing."""
     installed = NODE_DIR / "node_modules" / "soap" / "package.json"
     if not installed.exists():
         result = subprocess.run(
@@ -237,3 +238,28 @@ def test_node_soap_with_the_real_wsdl_structure_and_santeids_endpoint(
         "rechercherInsAvecCarteVitale", "rechercherInsAvecTraitsIdentite",
     ]  # fmt: skip
     check_search_answers(results, beneficiary)
+
+
+def test_the_examples_own_search_as_its_readme_runs_it(node_soap, server):
+    """``examples/insi-node-soap/search.json`` (written for ``make run``: its HTTPS port, its
+    certificate paths, the README's software number) with only those adapted to this server."""
+    scenario = json.loads((NODE_DIR / "search.json").read_text(encoding="utf-8"))
+    home = server["home"]
+    scenario.update(
+        cert=str(home / "client" / "cert.pem"),
+        key=str(home / "client" / "key.pem"),
+        ca=str(home / "tls" / "ca.pem"),
+    )
+    for client in scenario["clients"]:
+        client["wsdl"] = client["wsdl"].replace("https://127.0.0.1:5443", server["base"])
+        for call in client["calls"]:
+            call["headers"] = [h.replace("TESTSGIE0000", IDAM) for h in call["headers"]]
+    result = subprocess.run(
+        [NODE, str(node_soap)], input=json.dumps(scenario), cwd=NODE_DIR,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answers = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    found = answers["ADRTROIS DOMINIQUE"]["result"]
+    assert found["CR"]["CodeCR"] == "00"
+    assert found["INDIVIDU"]["INSACTIF"]["IdIndividu"]["NumIdentifiant"] == "297022A020778"

@@ -10,6 +10,10 @@ over TLS, presenting a test INSI-AUTO certificate made with ``santeid insi issue
 from __future__ import annotations
 
 import datetime
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,6 +48,7 @@ soap_app = support.soap_app
 insi_ca = support.insi_ca
 auto_cert = support.auto_cert
 
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 #: The search WSDL holds exactly the real WSDL's two operations (docs/reference/insi-teleservice.md
 #: §2).
 OPERATIONS = {"rechercherInsAvecCarteVitale", "rechercherInsAvecTraitsIdentite"}
@@ -348,6 +353,31 @@ def test_zeep_over_tls_with_an_insi_auto_certificate(tls_server):
     port = client.wsdl.services["ICIR-v1"].ports["ICIRService"]
     assert port.binding_options["address"] == f"{tls_server['base']}/insi/soap"
     find_the_three_people(client)
+
+
+@pytest.mark.server
+def test_the_documented_zeep_snippet_works_where_requests_ca_bundle_is_set(tls_server, tmp_path):
+    """docs/insi-soap.md's zeep snippet, run as written (its URL's port and IDAM adapted), in a
+    process whose REQUESTS_CA_BUNDLE names a bundle without the test authority, as in many CI
+    images: the snippet must not depend on that variable being unset."""
+    text = (DOCS / "insi-soap.md").read_text(encoding="utf-8")
+    found = re.search(r"the WSDL URL is all it takes:\n\n```python\n(.*?)```", text, re.S)
+    code = found.group(1).replace("https://127.0.0.1:8443", tls_server["base"])
+    code = code.replace("PDP17NF21DD0", IDAM)
+    (tmp_path / "insi-client").symlink_to(tls_server["home"] / "client")
+    (tmp_path / "tls").symlink_to(tls_server["home"] / "tls")
+    check = "\nassert result.INDIVIDU.INSACTIF.IdIndividu.NumIdentifiant == '297022A020778'\n"
+    env = {**os.environ, "REQUESTS_CA_BUNDLE": requests.certs.where()}
+    done = subprocess.run(
+        [sys.executable, "-c", code + check],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 @pytest.mark.server

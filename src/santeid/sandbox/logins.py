@@ -1,0 +1,186 @@
+"""Scripted logins (sandbox mode only): the browser's part of a code-flow login in one call of
+the control API, ``POST /sandbox/api/logins`` (docs/sandbox.md, "Scripted logins"), for a test
+suite that has no browser.
+
+The call plays a browser of its own — the API request without its cookies, so that no SSO
+session of the caller answers it and none is handed to the caller — through the steps a browser
+takes, on the same code: the authorization endpoint's
+(:func:`santeid.oidc.authorize.authorization_outcome`), the login transaction
+(:meth:`santeid.login.transactions.LoginPagesEntry.open`), the login page's rules for the
+identifier typed (:func:`santeid.login.views.identify`), the authenticators' answer
+(:func:`santeid.login.authenticators.advance`, what the waiting page's poll reads) and the end
+of the login (:func:`santeid.login.views.finish`). Nothing here decides who may log in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from urllib.parse import parse_qsl
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask import request
+from flask import session
+from flask import url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.routing import BuildError
+
+from santeid.i18n import Translator
+from santeid.interaction import PendingLogin
+from santeid.login import authenticators
+from santeid.login import views
+from santeid.login.transactions import LoginPagesEntry
+from santeid.oidc.authorize import ErrorPage
+from santeid.oidc.authorize import FormPostResponse
+from santeid.oidc.authorize import authorization_outcome
+from santeid.services import services
+
+#: The browser id (``bid``) of a scripted login's transaction starts so: only those are
+#: read and completed through ``/sandbox/api/logins/{login_id}``.
+SCRIPTED_BROWSER = "sandbox-api-"
+#: Seconds a call waits for the phone: by default, and at most.
+DEFAULT_WAIT = 30.0
+MAX_WAIT = 300.0
+#: How often a waiting call reads the transaction, as the waiting page polls it.
+POLL_SECONDS = 0.1
+
+#: The login page's refusal (``views.Refusal.reason``) → the control API's problem code.
+REFUSAL_CODES = {
+    "invalid_national_id": "invalid_national_id",
+    "unknown_id": "unknown_professional",
+    "inactive": "professional_inactive",
+    "no_authenticator": "no_authenticator",
+    "too_many_logins": "too_many_logins",
+}
+
+
+class ScriptedLoginError(ValueError):
+    """A scripted login refused: ``code`` is the problem type (``santeid.problems``),
+    ``extra`` its extension members."""
+
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code, self.extra = code, extra
+
+
+@dataclass
+class ScriptedLogin:
+    """Where a scripted login stands: ``waiting`` (for the phone: ``request_id``), ``failed``
+    (``reason``, as the status poll gives it) or ``done`` (``callback``: where the browser is
+    sent back to the client)."""
+
+    login_id: str
+    state: str
+    national_id: str | None = None
+    reason: str | None = None
+    request_id: str | None = None
+    callback: dict = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _own_browser(*, new: bool = False) -> Iterator[None]:
+    """The scripted login's browser: this request without its cookies (an empty session,
+    written nowhere). ``new``: a browser id is made for it, marked :data:`SCRIPTED_BROWSER`."""
+    environ = {k: v for k, v in request.environ.items() if k != "HTTP_COOKIE"}
+    with current_app.request_context(environ):
+        if new:
+            session["bid"] = SCRIPTED_BROWSER + secrets.token_urlsafe(24)
+        yield
+
+
+def _authorization_paths() -> set[str]:
+    paths = {url_for("oidc.authorize")}
+    with contextlib.suppress(BuildError):
+        paths.add(url_for("authorize_alias"))
+    return paths
+
+
+def start(authorization_url: str, national_id: str, wait: float) -> ScriptedLogin:
+    """Follow ``authorization_url`` (built by the service under test), type ``national_id``
+    on the login page, then :func:`settle` for up to ``wait`` seconds."""
+    from santeid.oidc.request_objects import resolve
+
+    parts = urlsplit(authorization_url)
+    if parts.scheme not in ("http", "https") or parts.path not in _authorization_paths():
+        raise ScriptedLoginError(
+            "invalid_request",
+            "'authorization_url' is not this server's authorization endpoint: "
+            + " or ".join(sorted(_authorization_paths())),
+        )
+    params = MultiDict(parse_qsl(parts.query, keep_blank_values=True))
+    with _own_browser(new=True):
+        try:
+            outcome = authorization_outcome(resolve(params))
+        except ErrorPage as exc:
+            # The browser would see an error page: nothing reaches the client.
+            raise ScriptedLoginError(
+                "authorization_refused", exc.description, error=exc.error
+            ) from None
+        if not isinstance(outcome, PendingLogin):
+            # Answered at once (an error redirect: a fresh browser has no SSO session).
+            return ScriptedLogin("", "done", callback=callback_of(outcome))
+        txid = LoginPagesEntry().open(outcome)
+        tx = services().transactions.get(txid) or {}
+        refusal = views.identify(txid, tx, national_id, Translator("en"))
+        if refusal is not None:
+            services().transactions.discard(txid)
+            raise ScriptedLoginError(REFUSAL_CODES[refusal.reason], refusal.message)
+        return _settle(txid, wait)
+
+
+def settle(login_id: str, wait: float, *, complete: bool) -> ScriptedLogin:
+    """Where scripted login ``login_id`` stands once answered or after ``wait`` seconds;
+    ``complete``: an approved login is ended (its code issued, ``done``)."""
+    with _own_browser():
+        return _settle(login_id, wait, complete=complete)
+
+
+def _scripted(login_id: str) -> dict:
+    tx = services().transactions.get(login_id)
+    if tx is None or not str(tx.get("bid", "")).startswith(SCRIPTED_BROWSER):
+        raise ScriptedLoginError("unknown_login", "no scripted login has this identifier")
+    return tx
+
+
+def _settle(txid: str, wait: float, *, complete: bool = True) -> ScriptedLogin:
+    deadline = time.monotonic() + wait
+    tx = authenticators.advance(txid, _scripted(txid))
+    while tx["state"] == "waiting" and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        tx = authenticators.advance(txid, _scripted(txid))
+    login = ScriptedLogin(txid, tx["state"], tx.get("national_id"))
+    if tx["state"] == "waiting":
+        login.request_id = tx.get("ecps_request")
+    elif tx["state"] == "failed":
+        login.reason = views.failure_reason(tx)
+    elif tx["state"] == "approved" and complete:
+        response = views.finish(txid, tx)
+        if response is None:
+            raise ScriptedLoginError("unknown_login", "the login was ended by another call")
+        login.state, login.callback = "done", callback_of(response)
+    return login
+
+
+def callback_of(response) -> dict:
+    """Where the authorization response sends the browser: ``callback_url`` and
+    ``callback_params`` (query or fragment of a redirect; the fields of a form_post page,
+    ``callback_method`` ``POST``)."""
+    if isinstance(response, FormPostResponse):
+        return {
+            "callback_url": response.action,
+            "callback_method": "POST",
+            "callback_params": dict(response.fields),
+        }
+    location = response.headers["Location"]
+    parts = urlsplit(location)
+    return {
+        "callback_url": location,
+        "callback_method": "GET",
+        "callback_params": dict(parse_qsl(parts.fragment or parts.query)),
+    }

@@ -1,0 +1,173 @@
+"""Scripted logins (``POST /sandbox/api/logins``), in-process: the login page's rules and the
+authorization endpoint's answers come through unchanged, the caller's cookies are neither read
+nor written, and the operations do not exist outside sandbox mode. The whole flow over HTTP
+against a served sandbox: ``tests/e2e/test_sandbox_control_api.py``."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+from openapi_schema_validator import OAS31Validator
+
+from santeid import create_app
+from santeid.storage import MemoryStore
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import decode
+
+API = "/sandbox/api"
+AT_ONCE, NEVER, WRONG_CODE, INACTIVE, CARD_ONLY = (
+    "810000000030",
+    "810000000034",
+    "810000000035",
+    "810000000024",
+    "810000000005",
+)
+
+
+def url(flow, **params) -> str:
+    query = {
+        "response_type": "code",
+        "client_id": flow.client["client_id"],
+        "redirect_uri": flow.client["redirect_uris"][0],
+        "scope": "openid scope_all",
+        "state": "st",
+        "nonce": "nn",
+        **params,
+    }
+    return f"http://localhost{OIDC}/auth?" + urlencode(query)
+
+
+def scripted(client, authorization_url: str, national_id: str, **body):
+    answer = client.post(
+        f"{API}/logins",
+        json={"authorization_url": authorization_url, "national_id": national_id, **body},
+    )
+    if answer.status_code == 200:
+        matches_the_contract(client, answer.get_json())
+    return answer
+
+
+def matches_the_contract(client, login: dict) -> None:
+    """The answer is what the control API's OpenAPI document declares."""
+    document = client.get(f"{API}/openapi.json").get_json()
+    schema = {"$ref": "#/components/schemas/ScriptedLogin", "components": document["components"]}
+    OAS31Validator(schema).validate(login)
+
+
+def test_the_code_is_the_browser_paths_code(app, flow, client):
+    answer = scripted(client, url(flow), AT_ONCE)
+    login = answer.get_json()
+    assert answer.status_code == 200 and login["state"] == "done"
+    assert login["callback_method"] == "GET"
+    assert login["callback_params"]["state"] == "st"
+    tokens = flow.token(login["callback_params"]["code"]).get_json()
+    _, claims = decode(app, tokens["id_token"])
+    assert claims["SubjectNameID"] == AT_ONCE and claims["nonce"] == "nn"
+    assert claims["amr"] == ["sandbox"]
+
+
+def test_form_post_and_fragment_callbacks(flow, client):
+    posted = scripted(client, url(flow, response_mode="form_post"), AT_ONCE).get_json()
+    assert posted["callback_method"] == "POST"
+    assert posted["callback_url"] == flow.client["redirect_uris"][0]
+    assert {"code", "state", "iss", "session_state"} <= set(posted["callback_params"])
+    fragment = scripted(client, url(flow, response_mode="fragment"), AT_ONCE).get_json()
+    assert fragment["callback_url"].startswith(flow.client["redirect_uris"][0] + "#")
+    assert "code" in fragment["callback_params"]
+
+
+def test_errors_the_client_gets_come_back_as_its_callback(flow, client):
+    login = scripted(client, url(flow, prompt="none"), AT_ONCE).get_json()
+    assert login["state"] == "done"
+    assert login["callback_params"]["error"] == "login_required"
+    scope = scripted(client, url(flow, scope="openid unknown_scope"), AT_ONCE).get_json()
+    assert scope["callback_params"]["error"] == "invalid_scope"
+
+
+@pytest.mark.parametrize(
+    ("national_id", "status", "code"),
+    [
+        ("81000000003", 400, "invalid_national_id"),
+        ("810000000098", 404, "unknown_professional"),
+        (INACTIVE, 403, "professional_inactive"),
+        (CARD_ONLY, 409, "no_authenticator"),
+    ],
+)
+def test_the_login_pages_refusals_are_problems(flow, client, national_id, status, code):
+    answer = scripted(client, url(flow), national_id)
+    assert (answer.status_code, answer.mimetype) == (status, "application/problem+json")
+    assert answer.get_json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"authorization_url": "x", "national_id": AT_ONCE},
+        {"authorization_url": "http://localhost/elsewhere?client_id=a", "national_id": AT_ONCE},
+        {"authorization_url": f"http://localhost{OIDC}/auth", "national_id": 810000000030},
+        {"authorization_url": f"http://localhost{OIDC}/auth", "national_id": AT_ONCE, "wait": -1},
+        {"authorization_url": f"http://localhost{OIDC}/auth", "national_id": AT_ONCE, "wait": "1"},
+    ],
+)
+def test_a_bad_body_is_invalid_request(client, body):
+    answer = client.post(f"{API}/logins", json=body)
+    assert answer.status_code == 400 and answer.get_json()["code"] == "invalid_request"
+
+
+def test_an_unknown_client_is_refused_as_its_error_page(client):
+    answer = scripted(
+        client, f"http://localhost{OIDC}/auth?client_id=nobody&redirect_uri=x", AT_ONCE
+    )
+    assert answer.status_code == 400
+    assert answer.get_json()["code"] == "authorization_refused"
+    assert answer.get_json()["error"] == "invalid_client"
+
+
+def test_the_callers_cookies_are_neither_read_nor_written(flow, client):
+    """A caller (this test client) with an SSO session of its own: the scripted login of
+    another professional still logs that one in, and the caller's session is untouched."""
+    flow.obtain_code(AT_ONCE)
+    cookie = client.get_cookie("santeid_session").value
+    answer = scripted(client, url(flow), WRONG_CODE)
+    assert answer.get_json()["state"] == "failed"  # not the SSO session's professional
+    assert answer.get_json()["national_id"] == WRONG_CODE
+    assert "Set-Cookie" not in answer.headers
+    assert client.get_cookie("santeid_session").value == cookie
+    again = scripted(client, url(flow), AT_ONCE).get_json()
+    assert again["state"] == "done"
+    assert (
+        flow.code_from(flow.authorize())["session_state"]
+        != again["callback_params"]["session_state"]
+    )
+
+
+def test_a_browsers_login_is_not_a_scripted_one(flow, client):
+    login_url = flow.authorize().headers["Location"]
+    txid = login_url.split("tx=")[1]
+    answer = client.get(f"{API}/logins/{txid}")
+    assert answer.status_code == 404 and answer.get_json()["code"] == "unknown_login"
+    assert client.post(f"{API}/logins/{txid}/complete", json={}).status_code == 404
+
+
+def test_waiting_then_the_control_api_answers(flow, client):
+    login = scripted(client, url(flow), NEVER, wait=0).get_json()
+    assert login["state"] == "waiting" and login["request"]["kind"] == "browser"
+    read = client.get(f"{API}/logins/{login['login_id']}").get_json()
+    assert read["state"] == "waiting"
+    matches_the_contract(client, read)
+    client.post(f"{API}/requests/{login['request']['request_id']}/deny")
+    failed = client.post(f"{API}/logins/{login['login_id']}/complete", json={"wait": 0})
+    assert failed.get_json()["state"] == "failed"
+    assert failed.get_json()["reason"] == "denied"
+    matches_the_contract(client, failed.get_json())
+
+
+def test_scripted_logins_do_not_exist_outside_sandbox_mode(settings, app):
+    production = create_app(settings.replace(sandbox=False), store=MemoryStore())
+    http = production.test_client()
+    body = {"authorization_url": f"http://localhost{OIDC}/auth", "national_id": AT_ONCE}
+    assert http.post(f"{API}/logins", json=body).status_code == 404
+    assert http.get(f"{API}/logins/abc").status_code == 404
+    assert http.post(f"{API}/logins/abc/complete", json={}).status_code == 404
