@@ -10,7 +10,7 @@ PORT   ?= 5000
 TLS_PORT ?= 5443
 # CIBA push mode (ciba_push_enabled): off, as at Pro Santé Connect, whose discovery lists poll
 # and ping only. make run CIBA_PUSH=true for docs/ciba.md's push walk-through.
-CIBA_PUSH ?= false
+CIBA_PUSH ?= $(or $(SANTEID_CIBA_PUSH_ENABLED),false)
 
 .PHONY: run test lint format check-redis check-postgres clean
 

@@ -154,3 +154,34 @@ def test_a_push_client_registered_meanwhile_is_refused_at_the_backchannel(
     assert "CIBA request of ciba-push refused: registered in push mode, but push is off" in (
         caplog.text
     )
+
+
+@pytest.mark.parametrize(
+    ("environment", "make_args", "expected"),
+    [
+        ({}, [], "false"),
+        ({"SANTEID_CIBA_PUSH_ENABLED": "true"}, [], "true"),
+        ({}, ["CIBA_PUSH=true"], "true"),
+    ],
+)
+def test_make_run_honours_the_setting_the_refusal_names(environment, make_args, expected):
+    """The start-up refusal of a push client says ``SANTEID_CIBA_PUSH_ENABLED=true``: under
+    ``make run`` that variable, like ``CIBA_PUSH``, reaches the server rather than being
+    overridden by the recipe's default."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "SANTEID_CIBA_PUSH_ENABLED"}
+    dry_run = subprocess.run(
+        ["make", "-n", "-C", str(root), "run", *make_args],
+        env={**env, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"SANTEID_CIBA_PUSH_ENABLED={expected} " in dry_run

@@ -533,3 +533,22 @@ def test_the_multi_exercice_demo_professional():
     vasseur = by_id()["810000000012"]
     assert vasseur.professions == ("10", "40")
     assert [e.code_savoir_faire for e in vasseur.exercices] == ["SM07", "SCD02"]
+
+
+def test_a_newer_directory_stops_a_command_with_one_line(tmp_path):
+    """A directory file upgraded by a newer release (rolled back hosts): the command names
+    the version found in one ``Error:`` line, not a traceback."""
+    from click.testing import CliRunner
+
+    from santeid.cli import main
+
+    path = tmp_path / "directory.sqlite3"
+    Directory(path).initialize()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    env = {"SANTEID_DATA_DIR": str(tmp_path), "SANTEID_DIRECTORY_FILE": str(path)}
+    result = CliRunner().invoke(main, ["directory", "list"], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and "newer" in result.output
+    assert len(result.output.strip().splitlines()) == 1

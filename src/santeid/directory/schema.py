@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from santeid.settings.base import ConfigurationError
+
 #: Bump with every change below and add a step to :data:`MIGRATIONS`.
 SCHEMA_VERSION = 4
 
@@ -158,8 +160,9 @@ CREATE INDEX person_civilite ON person (code_civilite);
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 
 
-class SchemaError(RuntimeError):
-    """The database file was written by a newer santeid, or is not a directory at all."""
+class SchemaError(ConfigurationError):
+    """The database file was written by a newer santeid, or is not a directory at all: a
+    setting (``directory_file``) that cannot be used, which every command reports in one line."""
 
 
 def migrate(conn: sqlite3.Connection) -> int:
