@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
@@ -489,18 +490,18 @@ def practitioner_search() -> Response:
     elif qualifications:
         professions = _qualification_professions(qualifications)
     name, family, given = _names("name"), _names("family"), _names("given")
+    # One statement of the conditions, for the page and for its total (``_total=accurate``).
+    conditions: dict[str, Any] = {
+        "name": name,
+        "family": family,
+        "given": given,
+        "professions": professions,
+        "active": active,
+        "among": among,
+        "columns": FHIR_NAME_COLUMNS,
+    }
     try:
-        ids = search.by_names(
-            name=name,
-            family=family,
-            given=given,
-            professions=professions,
-            active=active,
-            among=among,
-            after=after,
-            limit=count + 1,
-            columns=FHIR_NAME_COLUMNS,
-        )
+        ids = search.by_names(**conditions, after=after, limit=count + 1)
     except SearchError as exc:
         raise FhirError(400, "invalid", str(exc)) from None
     more = len(ids) > count
@@ -518,15 +519,7 @@ def practitioner_search() -> Response:
     self_url, next_url = _self_and_next("Practitioner", ids[-1] if more else None)
 
     def count_all() -> int:
-        return search.count(
-            name=name,
-            family=family,
-            given=given,
-            professions=professions,
-            active=active,
-            among=among,
-            columns=FHIR_NAME_COLUMNS,
-        )
+        return search.count(**conditions)
 
     total = _total(count_all, len(matches), more)
     return fhir_response(
