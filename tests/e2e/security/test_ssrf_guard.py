@@ -89,7 +89,7 @@ def outside_sandbox(tmp_path_factory):
     probe, lookups = lookup_probe(home)
     with Receiver([204]) as receiver:
         # Set up while the folder is in sandbox mode, which accepts the local receiver.
-        sandboxed = santeid_home(home)
+        sandboxed = santeid_home(home, SANTEID_CIBA_PUSH_ENABLED="true")
         sandboxed.cli("directory", "seed-demo")
         for client_id, mode in (("rp-ping-loopback", "ping"), ("rp-push-loopback", "push")):
             sandboxed.register(
@@ -104,6 +104,7 @@ def outside_sandbox(tmp_path_factory):
             home,
             sandbox=False,
             SANTEID_STORE_URL="memory://",
+            SANTEID_CIBA_PUSH_ENABLED="true",  # a push client is registered
             SANTEID_ADMIN_PASSWORD_HASH=PinHasher().hash(ADMIN_PASSWORD),
             **probe,
         ) as server:
