@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Iterable
 
+import pytest
+
 from santeid.serving import MAX_BUFFERED_BODY
 from santeid.serving import WAITING_PATHS
 from santeid.serving import BufferedRSGI
@@ -278,9 +280,31 @@ def test_chunks_are_handed_over_as_one_body_of_known_length():
     chunked encoding left to decode."""
     seen: list = []
     scope = Scope("POST", "/token", headers=[("transfer-encoding", "chunked")])
-    serve(recording_app(seen), scope, Protocol(chunks=[b"grant_", b"", b"type=x"]))
+    # Granian 2.8's parts of a whole chunked body: the chunks, then one empty part.
+    serve(recording_app(seen), scope, Protocol(chunks=[b"grant_", b"type=x", b""]))
     assert seen[0]["body"] == b"grant_type=x" and seen[0]["CONTENT_LENGTH"] == "12"
     assert "HTTP_TRANSFER_ENCODING" not in seen[0]
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [b"grant_type=x", b"", b""],  # a malformed chunk size, or the client's side closed
+        [b"", b""],  # closed before any chunk
+        [b"gra", b"", b""],  # closed inside a chunk
+    ],
+)
+def test_a_chunked_body_that_did_not_arrive_whole_never_reaches_the_application(parts):
+    """Granian stops its parts without an error when chunks are malformed or cut short (more
+    than the one empty part that ends a whole body): 400, the connection closed, and the
+    application never runs on the part received (RFC 9112 §8, an incomplete message)."""
+    seen: list = []
+    protocol = Protocol(chunks=parts)
+    scope = Scope("POST", "/token", headers=[("transfer-encoding", "chunked")])
+    serve(recording_app(seen), scope, protocol)
+    assert seen == []
+    assert protocol.answer is not None and protocol.answer[0] == 400
+    assert ("connection", "close") in protocol.answer[1]
 
 
 def test_a_body_announced_too_large_is_never_received():

@@ -528,6 +528,10 @@ class BufferedRSGI:
                 refusal = [("content-type", "text/plain"), ("connection", "close")]
                 protocol.response_bytes(408, refusal, b"request timeout\n")
                 return
+            except BrokenBody:
+                refusal = [("content-type", "text/plain"), ("connection", "close")]
+                protocol.response_bytes(400, refusal, b"malformed or incomplete chunked body\n")
+                return
             except Exception:  # noqa: BLE001 — the client went away while sending
                 return
         gone = threading.Event()
@@ -586,12 +590,23 @@ async def _receive(headers, protocol) -> tuple[bytes, int | None]:
         return await protocol(), None
     parts: list[bytes] = []
     size = 0
+    ended = False
     async for part in protocol:
+        if ended:
+            # Granian 2.8 ends a whole chunked body with one empty part; a malformed or cut
+            # one (and one with a trailer section, which it reports alike) yields more parts
+            # after it, then stops without an error (RFC 9112 §8: an incomplete message).
+            raise BrokenBody
+        ended = not part
         parts.append(part)
         size += len(part)
         if size > MAX_BUFFERED_BODY:
             return b"", size
     return b"".join(parts), size
+
+
+class BrokenBody(Exception):
+    """A chunked body that did not arrive whole: never handed to the application."""
 
 
 class _Pool:

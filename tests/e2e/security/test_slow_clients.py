@@ -363,12 +363,31 @@ def test_a_chunked_body_within_the_limit_reaches_the_application(layout):
 
 
 def test_malformed_chunks_are_answered_400(layout):
-    """A chunk whose size is not hexadecimal: a 400, never a 500 nor a silent close."""
+    """A chunk whose size is not hexadecimal: a 400 from the server, never a 500 nor a silent
+    close — and not the application's own 400 on an empty body (no OAuth error object)."""
     target = layout["targets"][0]
     with target.connect(OTHER_LOOPBACK) as sock:
         sock.sendall(_body_head("chunked") + b"zz\r\nhello\r\n0\r\n\r\n")
         answer = _read_answer(sock, 10) or b""
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert b'"error"' not in answer, answer[:300]
+
+
+@pytest.mark.parametrize("end", ["malformed", "cut"])
+def test_an_unfinished_chunked_body_never_reaches_the_application(layout, end):
+    """A first chunk that is a whole token request, then a malformed chunk or the client's
+    side closed: the request is incomplete (RFC 9112 §8) and never carried out — no token,
+    no OAuth answer at all."""
+    target = layout["targets"][0]
+    first = b"grant_type=client_credentials&client_id=rp&client_secret=s"
+    with target.connect(OTHER_LOOPBACK) as sock:
+        sock.sendall(_body_head("chunked") + _body_part("chunked", first))
+        if end == "malformed":
+            sock.sendall(b"zz\r\n&scope=openid\r\n0\r\n\r\n")
+        else:
+            sock.shutdown(socket.SHUT_WR)
+        answer = _read_answer(sock, 10) or b""
+    assert b'"error"' not in answer and b"access_token" not in answer, answer[:400]
 
 
 def test_connections_per_address_are_bounded(layout):
