@@ -24,6 +24,10 @@ EXPANDED = "=19,t=2,p=1"
         "argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
         "correct horse battery staple",  # the password itself
         "$2b$12$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIgeh2Hq",  # bcrypt
+        "$argon2id$v=19$m=19456,t=2,p=1$$",  # salt and hash emptied
+        # a copy cut short (a fixed hash: the suite's workers must collect the same tests)
+        "$argon2id$v=19$m=19456,t=2,p=1$Yc+bNT3mNO84K3YbOYW1ww$kC0OJ4EdO8xYS0yV5ufJ9VN",
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",  # too short to be ours
     ],
 )
 def test_a_value_that_is_not_an_argon2_hash_stops_the_start(value):

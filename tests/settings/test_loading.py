@@ -41,7 +41,8 @@ _SAMPLES = {
     "metrics_allowed_addresses": "10.0.0.0/8",
     "insi_idam_by_certificate": '{"CN=INSI-AUTO,C=FR": ["IDAM1"]}',
     "admin_professionals": "810000000001, 810000000030",
-    "admin_password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+    "admin_password_hash": "$argon2id$v=19$m=19456,t=2,p=1$niXk3TKzvedr8xD3elKUGQ"
+    "$q/2ATd9Sr8R/7ddZAGKB6Eafws2nTVcSe+oTjYVnc3E",
     "log_level": "DEBUG",
     "store_url": "redis://other.example:6379/0",
 }
@@ -364,7 +365,8 @@ def test_secrets_stay_out_of_repr():
     settings = Settings(
         secret_key="s3cret-key",
         database_url="postgresql://u:pw-123@db/santeid",
-        admin_password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        admin_password_hash="$argon2id$v=19$m=19456,t=2,p=1$niXk3TKzvedr8xD3elKUGQ"
+        "$q/2ATd9Sr8R/7ddZAGKB6Eafws2nTVcSe+oTjYVnc3E",
         smtp_password="smtp-pw",
         sms_hook_token="hook-token",
     )

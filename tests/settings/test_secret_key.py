@@ -54,7 +54,8 @@ def test_the_application_is_not_built_with_the_placeholder(tmp_path, keys_dir):
         secret_key=PLACEHOLDER_SECRET,
         data_dir=str(tmp_path / "var"),
         keys_dir=str(keys_dir),
-        admin_password_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+        admin_password_hash="$argon2id$v=19$m=19456,t=2,p=1$niXk3TKzvedr8xD3elKUGQ"
+        "$q/2ATd9Sr8R/7ddZAGKB6Eafws2nTVcSe+oTjYVnc3E",
     )
     with pytest.raises(ConfigurationError, match="secret_key"):
         create_app(settings)

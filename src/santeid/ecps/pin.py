@@ -17,6 +17,8 @@ they can be raised later; :meth:`PinHasher.needs_rehash` tells when a stored has
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 
 from argon2 import PasswordHasher
@@ -34,15 +36,30 @@ def is_valid_pin(pin: object) -> bool:
     return isinstance(pin, str) and PIN_PATTERN.fullmatch(pin) is not None
 
 
+#: Bytes of salt and of hash :class:`PinHasher` writes (``salt_len``, ``hash_len``).
+SALT_BYTES = 16
+HASH_BYTES = 32
+
+
 def is_hash(text: str) -> bool:
     """Whether ``text`` is an Argon2 hash as :meth:`PinHasher.hash` writes it: a PHC string
     ``$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`` (https://github.com/P-H-C/phc-string-format),
-    which :meth:`PinHasher.verify` can check a secret against."""
+    whose salt and hash have the lengths it writes — a copy cut short, or emptied, parses
+    but no secret would ever verify against it."""
     try:
         extract_parameters(text)
     except InvalidHashError:
         return False
-    return True
+    *_, salt, digest = text.split("$")
+    return _unpadded_length(salt) == SALT_BYTES and _unpadded_length(digest) == HASH_BYTES
+
+
+def _unpadded_length(field: str) -> int | None:
+    """Bytes of a PHC field (base64 without padding), ``None`` when it is not one."""
+    try:
+        return len(base64.b64decode(field + "=" * (-len(field) % 4), validate=True))
+    except (binascii.Error, ValueError):
+        return None
 
 
 class PinHasher:
@@ -53,8 +70,8 @@ class PinHasher:
             time_cost=time_cost,
             memory_cost=memory_cost,
             parallelism=parallelism,
-            hash_len=32,
-            salt_len=16,
+            hash_len=HASH_BYTES,
+            salt_len=SALT_BYTES,
             type=Type.ID,
         )
 
