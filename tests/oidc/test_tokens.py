@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote_plus
 
 import pytest
 from authlib.oauth2.rfc7523 import private_key_jwt_sign
@@ -457,6 +458,28 @@ def test_keycloak_codes_of_a_failed_client_authentication(flow, client, credenti
     assert response.status_code == 401
     assert response.get_json() == expected
     assert "WWW-Authenticate" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        pytest.param(lambda text: quote_plus(text, safe=""), id="form-encoded"),  # RFC 6749 §2.3.1
+        pytest.param(lambda text: text.replace("+", "%2B"), id="percent-only"),
+    ],
+)
+def test_basic_credentials_are_form_decoded_as_keycloak_reads_them(app, client, encode):
+    """RFC 6749 §2.3.1 has clients form-encode the id and secret before Base64 (openid-client
+    does: a space becomes ``+``); Keycloak decodes them with ``URLDecoder``
+    (docs/reference/keycloak-behaviour.md, "Client authentication"). A secret with a space, a
+    plus and a percent sign authenticates either way it is encoded."""
+    secret = "a secret with+plus and 100% space-0123456789"
+    register_client(app, client_id="spaced-secret", client_secret=secret,
+                    grant_types=["client_credentials"])  # fmt: skip
+    credentials = f"{encode('spaced-secret')}:{encode(secret)}"
+    header = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+    response = client.post(f"{OIDC}/token", data={"grant_type": "client_credentials"},
+                           headers=header)  # fmt: skip
+    assert response.status_code == 200, response.get_json()
 
 
 def test_private_key_jwt_client_cannot_use_a_secret(app, client):

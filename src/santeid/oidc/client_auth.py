@@ -24,13 +24,15 @@ With ``client_authentication = "strict"`` only the registered method is accepted
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
+from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749.errors import InvalidClientError
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from santeid.keystore import ALGORITHMS
 from santeid.oidc import keycloak_errors
@@ -215,12 +217,36 @@ def method_accepted(registered: str, used: str) -> bool:
     return _policy() == "keycloak" and registered in SECRET_METHODS and used in SECRET_METHODS
 
 
+def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
+    """``(client_id, secret)`` of an HTTP Basic ``Authorization`` header, each part
+    form-decoded as RFC 6749 §2.3.1 has clients encode them (``application/x-www-form-urlencoded``:
+    ``+`` is a space, https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1) — as Keycloak's
+    ``BasicAuthHelper.RFC6749.parseHeader`` reads them (``URLDecoder.decode``;
+    docs/reference/keycloak-behaviour.md, "Client authentication"). Authlib's
+    ``extract_basic_authorization`` decodes ``%XX`` only: a secret with a space, sent by a
+    client that encodes as the RFC says (openid-client), failed."""
+    value = headers.get("Authorization")
+    if not value or " " not in value:
+        return None, None
+    scheme, token = value.split(None, 1)
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        decoded = base64.b64decode(token).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None, None
+    if ":" not in decoded:
+        return unquote_plus(decoded), None
+    client_id, secret = decoded.split(":", 1)
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
 def keycloak_secret_credentials(request: Any) -> tuple[str | None, str | None, str | None]:
     """``(client_id, secret, method)`` read as Keycloak's ``ClientIdAndSecretAuthenticator``
     does: Basic first, then the form's ``client_id`` and ``client_secret`` override it.
     ``method`` names where the secret came from."""
     client_id = secret = method = None
-    basic_id, basic_secret = extract_basic_authorization(request.headers)
+    basic_id, basic_secret = basic_credentials(request.headers)
     if basic_id:
         client_id, secret, method = basic_id, basic_secret, CLIENT_SECRET_BASIC
     form = request.form or {}
