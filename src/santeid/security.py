@@ -31,6 +31,8 @@ from santeid.serving import MAX_BUFFERED_BODY
 from santeid.settings import ConfigurationError
 
 if TYPE_CHECKING:
+    from werkzeug.datastructures import MultiDict
+
     from santeid.settings import Settings
 
 #: Endpoint names added here answer ``json-oauth`` errors. Kept for code that registers
@@ -71,16 +73,22 @@ class ParameterTooLarge(Exception):
         self.limit = limit
 
 
+def check_parameter_size(params: MultiDict) -> None:
+    """Raise :class:`ParameterTooLarge` for a parameter name or value over
+    ``max_parameter_length`` bytes: the rule of every request's query and form
+    (:func:`limit_parameter_size`) and of the authorization requests a scripted login follows
+    (``santeid.sandbox.logins``, docs/sandbox.md: the same rules as a browser)."""
+    limit = services().settings.http.max_parameter_length
+    for name, value in params.items(multi=True):
+        if len(name) > limit or len(value.encode("utf-8", "surrogatepass")) > limit:
+            raise ParameterTooLarge(name[:64], limit)
+
+
 def limit_parameter_size() -> None:
     """Refuse any query or form parameter over ``max_parameter_length`` bytes (400)."""
-    limit = services().settings.http.max_parameter_length
-    sources = [request.args]
+    check_parameter_size(request.args)
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        sources.append(request.form)
-    for source in sources:
-        for name, value in source.items(multi=True):
-            if len(name) > limit or len(value.encode("utf-8", "surrogatepass")) > limit:
-                raise ParameterTooLarge(name[:64], limit)
+        check_parameter_size(request.form)
 
 
 #: Headers every response carries unless its view set its own.

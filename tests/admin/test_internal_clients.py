@@ -11,8 +11,10 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from santeid import create_app
 from santeid.cli import main
 from santeid.observability import events
+from santeid.storage import MemoryStore
 
 ACCOUNT = "santeid-account"
 DEBUGGER = "santeid-debugger"
@@ -97,3 +99,30 @@ def test_the_cli_neither_removes_nor_replaces_an_internal_client(app, settings, 
     assert f"{ACCOUNT!r} is santeid's own" in replaced.output
     assert registry.get(ACCOUNT).metadata == before.metadata
     assert _devices_page_logs_in(app)
+
+
+@pytest.mark.parametrize(
+    ("client_id", "field", "path"),
+    [
+        (ACCOUNT, "redirect_uris", "/ecps/devices"),
+        (DEBUGGER, "redirect_uris", "/sandbox/debugger/callback"),
+        (DEBUGGER, "post_logout_redirect_uris", "/sandbox/debugger"),
+    ],
+)
+def test_internal_clients_register_the_path_and_the_absolute_uri(settings, client_id, field, path):
+    """A host of the previous release on the same data folder compares the stored URI as a
+    plain string with its absolute one (docs/deployment.md, "Upgrading several hosts"): the
+    registration keeps that form beside the path every server resolves as its own."""
+    app = create_app(settings, store=MemoryStore())
+    stored = app.extensions["santeid"].clients.get(client_id).metadata[field]
+    assert path in stored
+    assert f"http://localhost{path}" in stored
+    # A second server (another issuer) on the same data folder: the path keeps both
+    # matching; the absolute URI is the last started server's.
+    moved = settings.replace(issuer="https://psc.example.org/auth/realms/x")
+    other = create_app(moved, store=MemoryStore()).extensions["santeid"].clients
+    stored = other.get(client_id).metadata[field]
+    assert stored == [path, f"https://psc.example.org{path}"]
+    first = app.extensions["santeid"].clients.get(client_id)
+    assert f"http://localhost{path}" in getattr(first, field)
+    assert f"https://psc.example.org{path}" in getattr(other.get(client_id), field)

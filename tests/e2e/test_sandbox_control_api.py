@@ -288,3 +288,19 @@ def test_a_scripted_login_refused_before_the_login_page(server):
         timeout=30,
     )
     assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_professional"
+
+
+def test_a_scripted_login_keeps_the_parameter_size_limit(server):
+    """A 5 000-byte ``state`` (over ``max_parameter_length``): the browser's GET is refused
+    400, and so is the scripted login of the same URL — no code comes back."""
+    oversized = authorization_url(server, state="s" * 5000)
+    assert requests.get(oversized, allow_redirects=False, timeout=5).status_code == 400
+    refused = requests.post(
+        f"{server['api']}/logins",
+        json={"authorization_url": oversized, "national_id": "810000000030"},
+        timeout=30,
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "authorization_refused"
+    assert "callback_params" not in refused.json()

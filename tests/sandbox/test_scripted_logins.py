@@ -171,3 +171,21 @@ def test_scripted_logins_do_not_exist_outside_sandbox_mode(settings, app):
     assert http.post(f"{API}/logins", json=body).status_code == 404
     assert http.get(f"{API}/logins/abc").status_code == 404
     assert http.post(f"{API}/logins/abc/complete", json={}).status_code == 404
+
+
+def test_an_oversized_parameter_is_refused_as_the_browser_refuses_it(flow, client):
+    """``max_parameter_length`` (4 096 bytes by default): a browser's GET of this URL is
+    answered 400 before the authorization endpoint runs; a scripted login of it is refused
+    the same way, with no code issued (docs/sandbox.md: the same rules as a browser)."""
+    oversized = url(flow, state="s" * 5000)
+    browser = client.get(oversized.removeprefix("http://localhost"))
+    assert browser.status_code == 400
+    answer = scripted(client, oversized, AT_ONCE)
+    assert (answer.status_code, answer.mimetype) == (400, "application/problem+json")
+    assert answer.get_json()["code"] == "authorization_refused"
+    assert answer.get_json()["error"] == "invalid_request"
+    assert "'state'" in answer.get_json()["detail"]
+    # At the limit, both go on.
+    at_limit = url(flow, state="s" * 4096)
+    assert client.get(at_limit.removeprefix("http://localhost")).status_code == 302
+    assert scripted(client, at_limit, AT_ONCE).get_json()["state"] == "done"

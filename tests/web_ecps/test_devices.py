@@ -48,13 +48,12 @@ def test_the_account_client_is_registered_at_start_up(app, settings):
     # A restart keeps the registration as it is.
     create_app(settings, store=MemoryStore())
     assert clients.get(ACCOUNT_CLIENT_ID).secret_digest == client.secret_digest
-    # A server of another issuer on the same data folder reads the same registration as its
-    # own origin's page, and this one still as its own.
+    # A server of another issuer on the same data folder registers its absolute URI beside
+    # the path (for hosts of the previous release); both read the path as their own page.
     moved = settings.replace(issuer="https://psc.example.org/auth/realms/x")
     other = create_app(moved, store=MemoryStore()).extensions["santeid"].clients
     assert other.get(ACCOUNT_CLIENT_ID).redirect_uris == ["https://psc.example.org/ecps/devices"]
-    assert clients.get(ACCOUNT_CLIENT_ID).redirect_uris == ["http://localhost/ecps/devices"]
-    assert clients.get(ACCOUNT_CLIENT_ID).secret_digest == client.secret_digest
+    assert "http://localhost/ecps/devices" in clients.get(ACCOUNT_CLIENT_ID).redirect_uris
 
 
 def test_devices_page_requires_login_through_the_authorization_endpoint(client):

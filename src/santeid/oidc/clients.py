@@ -97,6 +97,17 @@ def refuse_internal(client_id: object) -> None:
         raise InternalClient(str(client_id))
 
 
+def internal_uris(path: str, origin: str | None) -> list[str]:
+    """The URIs one of santeid's own clients registers for one of its pages: the path
+    (resolved against each server's issuer origin, :func:`_is_relative`: every server of one
+    data folder matches it) and this server's absolute URI, the form the previous release
+    registered and compares as a plain string. Both for one release of overlap, so that hosts
+    still running the previous release keep serving during a roll-out
+    (``docs/deployment.md``, "Upgrading several hosts"); the absolute URI is the last started
+    server's."""
+    return [path, origin + path] if origin else [path]
+
+
 class InvalidClientMetadata(ValueError):
     """RFC 7591 §3.2.2 error: ``error`` is invalid_client_metadata or invalid_redirect_uri."""
 
@@ -445,12 +456,19 @@ class Client(ClientMixin):
 
     @property
     def redirect_uris(self) -> list[str]:
-        """The registered redirect URIs, relative ones resolved against :attr:`origin`."""
-        return [self._resolved(u) for u in self.metadata.get("redirect_uris", [])]
+        """The registered redirect URIs, relative ones resolved against :attr:`origin` (once
+        each: a path and its absolute form, :func:`internal_uris`, are one URI here)."""
+        return list(
+            dict.fromkeys(self._resolved(u) for u in self.metadata.get("redirect_uris", []))
+        )
 
     @property
     def post_logout_redirect_uris(self) -> list[str]:
-        return [self._resolved(u) for u in self.metadata.get("post_logout_redirect_uris", [])]
+        return list(
+            dict.fromkeys(
+                self._resolved(u) for u in self.metadata.get("post_logout_redirect_uris", [])
+            )
+        )
 
     def _resolved(self, uri: str) -> str:
         if self.origin and _is_relative(uri):

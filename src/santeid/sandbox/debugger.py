@@ -36,6 +36,7 @@ from flask import url_for
 from santeid.ciba.metadata import POLL
 from santeid.i18n import Translator
 from santeid.oidc import client_auth
+from santeid.oidc import clients
 from santeid.oidc import grant_types
 from santeid.oidc import pkce
 from santeid.oidc.clients import DEBUGGER_CLIENT_ID
@@ -72,16 +73,18 @@ def origin() -> str:
 def register_client(app) -> None:
     """(Re)register ``santeid-debugger`` at start: the same metadata in every worker and
     every server of one data folder (its URIs are paths, resolved against each server's
-    issuer origin: ``santeid.oidc.clients``)."""
+    issuer origin, and this server's absolute URIs, which the previous release compares:
+    :func:`santeid.oidc.clients.internal_uris`)."""
     with app.app_context():
         base = "/sandbox/debugger"
-        services().clients.add(
+        registry = services().clients
+        registry.add(
             {
                 "client_id": CLIENT_ID,
                 "client_name": "Débogueur du bac à sable",
                 "client_secret": client_secret(),
-                "redirect_uris": [base + "/callback"],
-                "post_logout_redirect_uris": [base],
+                "redirect_uris": clients.internal_uris(base + "/callback", registry.origin),
+                "post_logout_redirect_uris": clients.internal_uris(base, registry.origin),
                 "grant_types": [
                     grant_types.AUTHORIZATION_CODE,
                     grant_types.REFRESH_TOKEN,

@@ -39,6 +39,8 @@ from santeid.login.transactions import LoginPagesEntry
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import FormPostResponse
 from santeid.oidc.authorize import authorization_outcome
+from santeid.security import ParameterTooLarge
+from santeid.security import check_parameter_size
 from santeid.services import services
 
 #: The browser id (``bid``) of a scripted login's transaction starts so: only those are
@@ -114,6 +116,13 @@ def start(authorization_url: str, national_id: str, wait: float) -> ScriptedLogi
             + " or ".join(sorted(_authorization_paths())),
         )
     params = MultiDict(parse_qsl(parts.query, keep_blank_values=True))
+    try:
+        check_parameter_size(params)
+    except ParameterTooLarge as exc:
+        # What the browser's GET of this URL meets first (limit_parameter_size): a 400.
+        raise ScriptedLoginError(
+            "authorization_refused", str(exc), error="invalid_request"
+        ) from None
     with _own_browser(new=True):
         try:
             outcome = authorization_outcome(resolve(params))

@@ -58,18 +58,21 @@ def devices_url(settings) -> str:
 
 
 def register_account_client(svc) -> None:
-    """Register ``santeid-account`` if it is missing or registered otherwise (an absolute
-    redirect URI, as before). Its secret is random and never used (the code is not
+    """Register ``santeid-account`` if it is missing or registered otherwise (another
+    server's absolute URI, or only one of the two forms). Its redirect URIs are the path
+    and this server's absolute URI (:func:`santeid.oidc.clients.internal_uris`: the previous
+    release compares the absolute one). Its secret is random and never used (the code is not
     redeemed): it only satisfies the client rules."""
+    redirect_uris = clients.internal_uris(DEVICES_PATH, svc.clients.origin)
     existing = svc.clients.get(ACCOUNT_CLIENT_ID)
-    if existing is not None and existing.metadata.get("redirect_uris") == [DEVICES_PATH]:
+    if existing is not None and existing.metadata.get("redirect_uris") == redirect_uris:
         return
     svc.clients.add(
         {
             "client_id": ACCOUNT_CLIENT_ID,
             "client_name": "Mes e-CPS (santeid)",
             "client_secret": secrets.token_urlsafe(32),
-            "redirect_uris": [DEVICES_PATH],
+            "redirect_uris": redirect_uris,
             "grant_types": [grant_types.AUTHORIZATION_CODE],
             "response_types": ["code"],
             "token_endpoint_auth_method": client_auth.CLIENT_SECRET_BASIC,

@@ -8,7 +8,8 @@
   object (RFC 9101) naming another URI.
 * Logout: whatever else logout answers, the browser is never sent to a
   ``post_logout_redirect_uri`` the client did not register (RP-Initiated Logout 1.0 §3), nor
-  to the ``redirect_uri`` of older Keycloak adapters.
+  to the ``redirect_uri`` of older Keycloak adapters — neither when the confirmation page's
+  form (``…/logout/logout-confirm``) is posted, as shown or tampered with.
 
 In each case the foreign URI appears in no ``Location``, and nowhere in the page either (no
 link, form or script leads there)."""
@@ -82,8 +83,11 @@ LOOK_ALIKES = [
 ]
 
 
-#: The logout confirmation page's form, and its hidden fields.
-CONFIRMATION_FORM = re.compile(r'<form method="post" action="[^"]*/logout">(.*?)</form>', re.S)
+#: The logout confirmation page's form (it posts to ``…/logout/logout-confirm``, Keycloak's
+#: path), and its hidden fields.
+CONFIRMATION_FORM = re.compile(
+    r'<form method="post" action="([^"]*/logout(?:/logout-confirm)?)">(.*?)</form>', re.S
+)
 HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
@@ -171,6 +175,12 @@ def test_redirect_uri_variants_are_refused_without_a_redirect(server):
 
 def _id_token(server, client_id: str) -> str:
     """An ID token of ``client_id`` for a sandbox login (auto-approved)."""
+    return _logged_in(server, client_id)[1]
+
+
+def _logged_in(server, client_id: str) -> tuple[requests.Session, str]:
+    """A browser holding the SSO session of a sandbox login (auto-approved) of ``client_id``,
+    and that login's ID token."""
     session = browser()
     started = _authorize(server, session, client_id=client_id)
     login_url = urljoin(started.url, started.headers["Location"])
@@ -189,7 +199,7 @@ def _id_token(server, client_id: str) -> str:
                            data={"grant_type": "authorization_code", "code": code,
                                  "redirect_uri": REDIRECT_URI})  # fmt: skip
     assert tokens.status_code == 200, tokens.text
-    return tokens.json()["id_token"]
+    return session, tokens.json()["id_token"]
 
 
 def test_logout_never_redirects_to_an_unregistered_uri(server):
@@ -231,10 +241,20 @@ def test_logout_never_redirects_to_an_unregistered_uri(server):
         ({"post_logout_redirect_uri": REDIRECT_URI, "id_token_hint": hint}, REDIRECT_URI),
         ({"redirect_uri": evil, "id_token_hint": hint}, evil),
     ]
+    # Requests answered by the confirmation page (no hint; RP-Initiated Logout 1.0 §2): its
+    # form is then posted as shown and tampered with. Logged in: from a browser holding a
+    # session (the form ends it).
+    confirmed_attempts = [
+        ({}, evil, False),
+        ({"client_id": PLUS_CLIENT}, evil, False),
+        ({"client_id": PLUS_CLIENT}, evil, True),
+        ({"client_id": LOGOUT_CLIENT, "post_logout_redirect_uri": LOGGED_OUT_URI}, evil, True),
+    ]
     logout = f"{server.oidc}/logout"
-    for params, foreign in attempts:
+    forms_confirmed = 0
+    for params, foreign, logged_in in [(*a, False) for a in attempts] + confirmed_attempts:
         for method in ("GET", "POST"):
-            session = browser()
+            session = _logged_in(server, PLUS_CLIENT)[0] if logged_in else browser()
             where = "params" if method == "GET" else "data"
             answer = session.request(method, logout, allow_redirects=False, timeout=10,
                                      **{where: params})  # fmt: skip
@@ -242,14 +262,36 @@ def test_logout_never_redirects_to_an_unregistered_uri(server):
             _no_redirect_to(answer, foreign)
             _no_redirect_to(answer, evil)
             confirmation = CONFIRMATION_FORM.search(answer.text)
+            expected = (params, foreign, logged_in) in confirmed_attempts
+            assert (confirmation is not None) == expected, (params, answer.text)
             if confirmation:
-                # The professional confirms the logout: not sent there either.
-                fields = HIDDEN_FIELD.findall(confirmation.group(1))
+                forms_confirmed += 1
+                action = urljoin(answer.url, html.unescape(confirmation.group(1)))
+                fields = HIDDEN_FIELD.findall(confirmation.group(2))
                 form = {name: html.unescape(value) for name, value in fields}
-                confirmed = session.post(logout, data=form, allow_redirects=False, timeout=10)
+                # The form tampered with (its CSRF token kept): the request it carries is
+                # checked again, and refused on a page.
+                for tampered in ({"post_logout_redirect_uri": evil},
+                                 {"post_logout_redirect_uri": evil, "client_id": PLUS_CLIENT},
+                                 {"redirect_uri": evil}):  # fmt: skip
+                    refused = session.post(action, data={**form, **tampered},
+                                           allow_redirects=False, timeout=10)  # fmt: skip
+                    assert refused.status_code == 400, (tampered, refused.text)
+                    _no_redirect_to(refused, evil)
+                # The professional confirms the logout: sent to the registered URI, if any,
+                # and nowhere else.
+                confirmed = session.post(action, data=form, allow_redirects=False, timeout=10)
                 assert confirmed.status_code < 500, (params, confirmed.text)
-                _no_redirect_to(confirmed, foreign)
-                _no_redirect_to(confirmed, evil)
+                target = params.get("post_logout_redirect_uri")
+                if target:
+                    assert confirmed.status_code == 302, confirmed.text
+                    assert confirmed.headers["Location"] == target
+                else:
+                    assert confirmed.status_code == 200, confirmed.text
+                    _no_redirect_to(confirmed, foreign)
+                    _no_redirect_to(confirmed, evil)
+    # The confirmation leg ran (the form's action moved once and matched nothing).
+    assert forms_confirmed == 2 * len(confirmed_attempts)
     # The control: the registered logout URI with the client's own ID token is followed.
     followed = requests.get(logout, allow_redirects=False, timeout=10,
                             params={"post_logout_redirect_uri": LOGGED_OUT_URI,
