@@ -378,7 +378,8 @@ def trust_anchor_file(
 
 def authorities_in(path: Path, setting: str) -> tuple[x509.Certificate, ...]:
     """The certificates of the PEM bundle ``path``, which the setting ``setting`` names
-    (``cps_ca_file``, ``tls_client_auth_ca_file``), read again when the file changes.
+    (``cps_ca_file``, ``insi_ca_file``, ``tls_client_auth_ca_file``), read again when the
+    file changes.
 
     Raises :class:`ConfigurationError` naming ``setting`` when the file
     cannot be read or holds no certificate."""
@@ -409,8 +410,9 @@ def issuing_authority(
     The authority must be a valid CA at ``now``: in its validity period, ``basicConstraints
     cA=TRUE`` (RFC 5280 §4.2.1.9, required) and ``keyCertSign`` if it has a ``keyUsage``
     extension (§4.2.1.3). The signature is verified: a look-alike authority with the same
-    name and another key signs nothing here. CPS cards (``santeid.cps.cards``) and
-    ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) are checked with it."""
+    name and another key signs nothing here. CPS cards (``santeid.cps.cards``), INSi
+    establishment certificates (``santeid.insi.auth``) and ``tls_client_auth`` clients
+    (``santeid.oidc.tls_client_auth``) are checked with it."""
     for ca in authorities:
         if ca.subject != certificate.issuer:
             continue
