@@ -17,7 +17,8 @@ developers need the same shapes without ANS: this module makes them with ``crypt
 * The trust rules every client-certificate check shares (CPS cards, INSi establishments,
   ``tls_client_auth`` clients): :func:`trust_anchor_file` (the configured authorities, a test
   authority in sandbox mode only), :func:`authorities_in` (reading them) and
-  :func:`issuing_authority` (RFC 5280 §6.1, one step).
+  :func:`issuing_authority` (RFC 5280 §6.1, one step; :func:`untrusted_issuer_reason` says why
+  it found none).
 
 Users: CPS card certificates (``santeid.cps``), the dev TLS certificate (``santeid tls
 dev-cert``) and INSi establishment certificates (CN ``INSI-AUTO`` / ``INSI-MANU``,
@@ -74,6 +75,7 @@ __all__ = [
     "serial_hex",
     "subject_name",
     "trust_anchor_file",
+    "untrusted_issuer_reason",
     "write_credentials",
     "write_pem",
 ]
@@ -378,7 +380,8 @@ def trust_anchor_file(
 
 def authorities_in(path: Path, setting: str) -> tuple[x509.Certificate, ...]:
     """The certificates of the PEM bundle ``path``, which the setting ``setting`` names
-    (``cps_ca_file``, ``tls_client_auth_ca_file``), read again when the file changes.
+    (``cps_ca_file``, ``insi_ca_file``, ``tls_client_auth_ca_file``), read again when the
+    file changes.
 
     Raises :class:`ConfigurationError` naming ``setting`` when the file
     cannot be read or holds no certificate."""
@@ -409,30 +412,57 @@ def issuing_authority(
     The authority must be a valid CA at ``now``: in its validity period, ``basicConstraints
     cA=TRUE`` (RFC 5280 §4.2.1.9, required) and ``keyCertSign`` if it has a ``keyUsage``
     extension (§4.2.1.3). The signature is verified: a look-alike authority with the same
-    name and another key signs nothing here. CPS cards (``santeid.cps.cards``) and
-    ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) are checked with it."""
+    name and another key signs nothing here. CPS cards (``santeid.cps.cards``), INSi
+    establishment certificates (``santeid.insi.auth``) and ``tls_client_auth`` clients
+    (``santeid.oidc.tls_client_auth``) are checked with it."""
     for ca in authorities:
-        if ca.subject != certificate.issuer:
-            continue
-        if not (ca.not_valid_before_utc <= now <= ca.not_valid_after_utc):
-            continue
-        try:
-            constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            continue  # RFC 5280 §4.2.1.9: a CA certificate carries basicConstraints
-        if not constraints.ca:
-            continue
-        try:
-            usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
-        except x509.ExtensionNotFound:
-            usage = None
-        if usage is not None and not usage.key_cert_sign:
-            continue
-        try:
-            certificate.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return ca
+        if ca.subject == certificate.issuer and _unfit_issuer(certificate, ca, now) is None:
+            return ca
+    return None
+
+
+def untrusted_issuer_reason(
+    certificate: x509.Certificate,
+    authorities: Sequence[x509.Certificate],
+    now: datetime.datetime,
+) -> str:
+    """Why :func:`issuing_authority` found none, for a log line: the bundle holds no
+    certificate named as the issuer (an intermediate authority missing beside its root, or
+    another authority altogether), or what is wrong with each one it holds under that name."""
+    named = [ca for ca in authorities if ca.subject == certificate.issuer]
+    if not named:
+        return (
+            f"its issuer {certificate.issuer.rfc4514_string()} is not in the file (another "
+            "authority, or an intermediate one whose root alone is listed: the file must hold "
+            "the authority that signs the certificates itself)"
+        )
+    return "; ".join(f"{_unfit_issuer(certificate, ca, now)}" for ca in named)
+
+
+def _unfit_issuer(
+    certificate: x509.Certificate, ca: x509.Certificate, now: datetime.datetime
+) -> str | None:
+    """None if ``ca``, named as ``certificate``'s issuer, is a valid CA at ``now`` whose key
+    signed it (:func:`issuing_authority`'s rule); else what fails."""
+    named = f"the authority {ca.subject.rfc4514_string()} of the file"
+    if not (ca.not_valid_before_utc <= now <= ca.not_valid_after_utc):
+        return f"{named} is outside its validity period"
+    try:
+        constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None  # RFC 5280 §4.2.1.9: a CA certificate carries basicConstraints
+    if constraints is None or not constraints.ca:
+        return f"{named} is no CA (basicConstraints cA=TRUE required)"
+    try:
+        usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is not None and not usage.key_cert_sign:
+        return f"{named} may not sign certificates (keyUsage without keyCertSign)"
+    try:
+        certificate.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return f"{named} did not sign it (same name, another key)"
     return None
 
 

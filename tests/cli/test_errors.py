@@ -305,3 +305,22 @@ def test_a_national_id_is_normalised_as_the_login_page_does(run) -> None:
     shown = run("directory", "show", " 8 10000000001 ")
     assert shown.exit_code == 0, shown.output
     assert shown.output.startswith("810000000001 (RPPS)")
+
+
+def test_tls_dev_cert_hint_follows_the_mode(run, tmp_path) -> None:
+    """Outside sandbox mode the test CPS and INSi authorities are not trusted
+    (``santeid.pki.trust_anchor_file``): the hint names the three files and promises no test
+    authority; in sandbox mode it says they stand in for empty files."""
+    production = run("tls", "dev-cert", "--out", str(tmp_path / "prod"),
+                     env={"SANTEID_SANDBOX": "false"})  # fmt: skip
+    assert production.exit_code == 0, production.output
+    hint = " ".join(production.output.split("serve with:")[1].split())
+    for setting in ("cps_ca_file", "insi_ca_file", "tls_client_auth_ca_file"):
+        assert setting in hint, hint
+    assert "else of the test ones" not in hint
+    assert "test authorities are not trusted outside sandbox mode" in hint
+    sandbox = run("tls", "dev-cert", "--out", str(tmp_path / "sandbox"))
+    assert sandbox.exit_code == 0, sandbox.output
+    hint = " ".join(sandbox.output.split("serve with:")[1].split())
+    assert "tls_client_auth_ca_file" in hint
+    assert "sandbox mode: the test CPS and INSi authorities" in hint

@@ -217,9 +217,12 @@ def harvest_body(scan: LogScan, body: bytes | str | None, content_type: str, whe
 
 
 def _secret_like(key: str, value: str) -> bool:
-    """Error codes and enumerated values (``"code": "invalid_request"``) are not secrets."""
+    """Error codes and enumerated values (``"code": "invalid_request"``, INSi's
+    ``"code": "DESIR_560"``, docs/reference/insi-teleservice.md §6) are not secrets."""
     if key in ("pin", "new_pin", "current_pin", "password"):
         return True
+    if re.fullmatch(r"[A-Z]+_\d{3}", value):
+        return False
     return len(value) >= 8 and not re.fullmatch(r"[a-z_:.\s-]+", value)
 
 

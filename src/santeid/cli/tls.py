@@ -73,8 +73,18 @@ def dev_cert(out_dir: Path, hosts: tuple[str, ...], days: int) -> None:
     )
     for role, path in files.items():
         click.echo(f"  {role:<8} {path}")
+    # The authorities the TLS layer asks for without --client-ca (santeid.cli.serve,
+    # santeid.pki.trust_anchor_file): the test ones stand in for empty files in sandbox mode only.
+    if settings.sandbox.enabled:
+        trusted = (
+            "sandbox mode: the test CPS and INSi authorities when cps_ca_file or insi_ca_file "
+            "is empty"
+        )
+    else:
+        trusted = "the test authorities are not trusted outside sandbox mode"
     click.echo(
         f"serve with: santeid serve --tls-cert {files['cert']} --tls-key {files['key']} "
-        "(client certificates of the configured CPS and INSi authorities, else of the test "
-        "ones, are accepted; --client-ca PEM names others instead)"
+        "(client certificates of the authorities of cps_ca_file, insi_ca_file and "
+        f"tls_client_auth_ca_file are accepted; {trusted}; --client-ca PEM names others "
+        "instead)"
     )

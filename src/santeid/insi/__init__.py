@@ -33,14 +33,10 @@ def init_app(app) -> None:
     """Mount the adapters on the service ``create_services`` built (``services().insi``)."""
     from santeid.insi import fhir
     from santeid.insi import rest
+    from santeid.insi.auth import check_configuration
 
-    settings = app.extensions["santeid"].settings
-    if not settings.insi.ca_file and not settings.sandbox.enabled:
-        log.warning(
-            "insi_ca_file is empty: every INSi establishment certificate is refused "
-            "(DESIR_560); set it to the IGC-Santé authorities that issue them (the test INSi "
-            "authority is trusted in sandbox mode only)"
-        )
+    # An unusable insi_ca_file stops the server now, not at an establishment's call.
+    check_configuration(app.extensions["santeid"].settings)
     rest.init_app(app)
     fhir.init_app(app)
     if importlib.util.find_spec("santeid.insi.soap") is not None:

@@ -24,7 +24,6 @@ certificate's structure (``OU``).
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
 import threading
 import time
@@ -32,7 +31,6 @@ import weakref
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
 from santeid.clock import system_clock
@@ -88,19 +86,27 @@ def insi_test_authority(settings):
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _authorities(path: str, mtime_ns: int) -> tuple[x509.Certificate, ...]:
-    del mtime_ns  # part of the cache key only: a replaced file is read again
-    return tuple(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+def insi_authorities(settings) -> tuple[x509.Certificate, ...]:
+    """The certificates of :func:`insi_ca_path` (read again when the file changes); none when
+    there is no such file. Raises :class:`~santeid.settings.ConfigurationError` when
+    ``insi_ca_file`` is set but unusable (``santeid.pki.authorities_in``)."""
+    from santeid.pki import authorities_in
+
+    path = insi_ca_path(settings)
+    return () if path is None else authorities_in(path, "insi_ca_file")
 
 
-def load_authorities(path: Path) -> tuple[x509.Certificate, ...]:
-    """The certificates of a PEM bundle, cached until the file changes; empty if unreadable."""
-    try:
-        return _authorities(str(path), path.stat().st_mtime_ns)
-    except (OSError, ValueError) as exc:
-        log.warning("INSi CA file %s unusable: %s", path, exc)
-        return ()
+def check_configuration(settings) -> None:
+    """At start-up: an unusable ``insi_ca_file`` stops the server (``ConfigurationError``,
+    as ``cps_ca_file`` and ``tls_client_auth_ca_file`` do); an empty one outside sandbox mode
+    is logged."""
+    insi_authorities(settings)
+    if not settings.insi.ca_file and not settings.sandbox.enabled:
+        log.warning(
+            "insi_ca_file is empty: every INSi establishment certificate is refused "
+            "(DESIR_560); set it to the IGC-Santé authorities that issue them (the test INSi "
+            "authority is trusted in sandbox mode only)"
+        )
 
 
 def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
@@ -133,8 +139,10 @@ def certificate_context(
     """The call context of an INSi establishment certificate, or the ``DESIR_560`` refusal.
 
     Checks (docs/reference/insi-teleservice.md §7): CN exactly ``INSI-AUTO`` or ``INSI-MANU``;
-    issued (signature checked) by a certificate of ``insi_ca_file`` (:func:`insi_ca_path`);
-    within its validity period; when its subject is in
+    issued by an authority of ``insi_ca_file`` (:func:`insi_ca_path`) that is a valid CA now
+    (``santeid.pki.issuing_authority``: validity, ``cA=TRUE``, ``keyCertSign``, signature —
+    the rule CPS cards and ``tls_client_auth`` clients share); within its validity period;
+    when its subject is in
     ``insi_idam_by_certificate``, the IDAM a SOAP call claims (``software_id``) is one listed
     for it (REST and FHIR calls claim none). The TLS layer may already have checked the chain
     against ``--client-ca``, which can hold other authorities (CPS cards): this check is the
@@ -153,16 +161,15 @@ def certificate_context(
     moment = now or utc_datetime(system_clock)
     if not cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc:
         return insufficient_access("certificat hors de sa période de validité")
-    ca_path = insi_ca_path(settings)
-    authorities = load_authorities(ca_path) if ca_path is not None else ()
-    issuers = [ca for ca in authorities if ca.subject == cert.issuer]
-    for ca in issuers:
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        break
-    else:
+    from santeid.pki import issuing_authority
+    from santeid.settings import ConfigurationError
+
+    try:
+        authorities = insi_authorities(settings)
+    except ConfigurationError as exc:  # the file went missing since start-up
+        log.warning("INSi establishment certificate refused: %s", exc)
+        authorities = ()
+    if issuing_authority(cert, authorities, moment) is None:
         return insufficient_access("certificat non émis par une autorité INSi reconnue")
     structure = certificate_structure(cert)
     allowed = settings.insi.idam_bindings.get(cert.subject.rfc4514_string())

@@ -34,6 +34,7 @@ from santeid.clock import utc_datetime
 from santeid.oidc.client_auth import TLS_CLIENT_AUTH
 from santeid.pki import authorities_in
 from santeid.pki import issuing_authority
+from santeid.pki import untrusted_issuer_reason
 from santeid.services import services
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
@@ -141,8 +142,9 @@ class TlsClientAuth:
             # another authority) proves nothing about its subject.
             log.info(
                 "tls_client_auth refused for %s: certificate not issued by an authority of "
-                "tls_client_auth_ca_file",
+                "tls_client_auth_ca_file: %s",
                 client_id,
+                untrusted_issuer_reason(certificate, authorities, now),
             )
             return None
         registered = client.metadata.get("tls_client_auth_subject_dn", "")

@@ -10,16 +10,26 @@ minted by that authority (sent by the trusted proxy, as nginx does) is refused w
 
 from __future__ import annotations
 
+import datetime
+from urllib.parse import quote
+
 import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from santeid.cli.serve import _client_authorities
+from santeid.pki import certificate_pem
 from santeid.pki import load_certificates
+from santeid.pki import write_pem
 from santeid.settings import Settings
 from tests.support.insi_server import CERT_HEADER
 from tests.support.insi_server import STRUCTURE
 from tests.support.insi_server import envelope
 from tests.support.insi_server import post
 from tests.support.insi_server import refused
+from tests.support.servers import refused_start
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 from tests.support.soap import IDAM
@@ -96,3 +106,77 @@ def test_the_tls_layer_does_not_trust_the_test_authority_outside_sandbox_mode(ho
     assert _client_authorities(settings, None) == []
     listed = settings.replace(insi_ca_file=str(home / "keys" / "insi-test-ca.pem"))
     assert _client_authorities(listed, None) == [str(home / "keys" / "insi-test-ca.pem")]
+
+
+# -- the authority itself must be a valid CA (RFC 5280 §4.2.1.9, §6.1.3) ----------------------
+REST_SEARCH = "/insi/v1/ins/search-by-traits"
+TRAITS = {"birthName": "MARTIN", "givenNames": ["JEAN"], "sex": "M", "birthDate": "1980-01-01"}
+
+
+def _signed(subject: str, key, issuer: x509.Name, issuer_key, period, *, ca: bool):
+    start, end = period
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name.from_rfc4514_string(subject))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
+@pytest.fixture(scope="module")
+def authorities(home):
+    """``insi_ca_file`` holding an expired authority, a ``cA=FALSE`` certificate and a valid
+    authority, and an INSI-AUTO certificate (valid itself) signed by each."""
+    now = datetime.datetime.now(datetime.UTC)
+    valid = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=1))
+    expired = (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+    bundle, leaves = b"", {}
+    for tag, subject, period, ca in (
+        ("expired", "CN=TEST AC INSI EXPIREE,C=FR", expired, True),
+        ("not-ca", "CN=INSI-AUTO,OU=499999999,O=Etablissement,C=FR", valid, False),
+        ("valid", "CN=TEST AC INSI,C=FR", valid, True),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name.from_rfc4514_string(subject)
+        authority = _signed(subject, key, name, key, period, ca=ca)
+        bundle += certificate_pem(authority)
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+        leaves[tag] = _signed(f"CN=INSI-AUTO,OU={STRUCTURE},O=Etablissement,C=FR", leaf_key,
+                              name, key, valid, ca=False)  # fmt: skip
+    path = home / "insi-authorities.pem"
+    write_pem(path, bundle, mode=0o644)
+    return path, leaves
+
+
+def _rest(server, certificate) -> requests.Response:
+    header = quote(certificate_pem(certificate).decode())
+    return requests.post(f"{server.base}{REST_SEARCH}", json=TRAITS,
+                         headers={CERT_HEADER: header}, timeout=30)  # fmt: skip
+
+
+def test_only_a_valid_ca_of_insi_ca_file_vouches_for_an_establishment(home, authorities):
+    """An expired authority, or a certificate that is no CA (``cA=FALSE``) pasted into the
+    bundle, signs nothing INSi accepts, over SOAP and REST alike; the valid one still does."""
+    path, leaves = authorities
+    with _serve(home, "authorities.log", SANTEID_INSI_CA_FILE=str(path)) as server:
+        for tag in ("expired", "not-ca"):
+            reason = refused(post(server, envelope(idam=IDAM), certificate=leaves[tag]))
+            assert "non émis par une autorité INSi reconnue" in reason, tag
+            answer = _rest(server, leaves[tag])
+            assert answer.status_code == 403, (tag, answer.text)
+            assert answer.json()["code"] == "DESIR_560", tag
+        accepted = post(server, envelope(idam=IDAM), certificate=leaves["valid"])
+        assert accepted.status_code == 200, accepted.text
+        assert "Aucune identite trouvee" in accepted.text
+        assert _rest(server, leaves["valid"]).status_code == 200
+
+
+def test_an_unreadable_insi_ca_file_stops_the_start(tmp_path):
+    refused_run = refused_start(tmp_path, SANTEID_INSI_CA_FILE=str(tmp_path / "none.pem"))
+    assert refused_run.returncode != 0
+    assert "insi_ca_file: cannot read" in refused_run.stdout + refused_run.stderr
