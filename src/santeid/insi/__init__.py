@@ -26,8 +26,6 @@ from santeid.insi.service import InsiService
 
 __all__ = ["CallContext", "InsiError", "InsiService", "init_app"]
 
-log = logging.getLogger(__name__)
-
 
 def init_app(app) -> None:
     """Mount the adapters on the service ``create_services`` built (``services().insi``)."""
