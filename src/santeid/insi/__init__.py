@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 
 from santeid.insi.model import CallContext
 from santeid.insi.model import InsiError
