@@ -8,9 +8,10 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 # HTTPS for what needs a client certificate: INSi establishment certificates, CPS cards.
 TLS_PORT ?= 5443
-# CIBA push mode (ciba_push_enabled): off, as at Pro Santé Connect, whose discovery lists poll
-# and ping only. make run CIBA_PUSH=true for docs/ciba.md's push walk-through.
-CIBA_PUSH ?= $(or $(SANTEID_CIBA_PUSH_ENABLED),false)
+# CIBA push mode (ciba_push_enabled): off by default, as at Pro Santé Connect, whose discovery
+# lists poll and ping only. make run CIBA_PUSH=true for docs/ciba.md's push walk-through; left
+# unset, the setting comes from SANTEID_CIBA_PUSH_ENABLED or the config file, as for serve.
+CIBA_PUSH ?=
 
 .PHONY: run test lint format check-redis check-postgres clean
 
@@ -37,7 +38,7 @@ run: $(STAMP)
 	@echo "  http://$(HOST):$(PORT)/sandbox/debugger   log a professional in (810000000030) and read the tokens"
 	@echo "  http://$(HOST):$(PORT)/admin/             admin console: admin / santeid-demo-admin"
 	@echo
-	SANTEID_SANDBOX=true SANTEID_CIBA_PUSH_ENABLED=$(CIBA_PUSH) $(BIN)/santeid serve --sandbox --access-log --host $(HOST) --port $(PORT) \
+	SANTEID_SANDBOX=true $(if $(CIBA_PUSH),SANTEID_CIBA_PUSH_ENABLED=$(CIBA_PUSH) )$(BIN)/santeid serve --sandbox --access-log --host $(HOST) --port $(PORT) \
 	  --tls-port $(TLS_PORT) --tls-cert keys/tls/cert.pem --tls-key keys/tls/key.pem
 
 ## make test: install the dev dependencies, lint, run the whole suite on every core (pytest-xdist;

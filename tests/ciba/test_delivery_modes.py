@@ -159,15 +159,17 @@ def test_a_push_client_registered_meanwhile_is_refused_at_the_backchannel(
 @pytest.mark.parametrize(
     ("environment", "make_args", "expected"),
     [
-        ({}, [], "false"),
-        ({"SANTEID_CIBA_PUSH_ENABLED": "true"}, [], "true"),
+        ({}, [], None),
+        ({"SANTEID_CIBA_PUSH_ENABLED": "true"}, [], None),
+        ({"SANTEID_CONFIG": "push.toml"}, [], None),
         ({}, ["CIBA_PUSH=true"], "true"),
+        ({"SANTEID_CIBA_PUSH_ENABLED": "true"}, ["CIBA_PUSH=false"], "false"),
     ],
 )
-def test_make_run_honours_the_setting_the_refusal_names(environment, make_args, expected):
-    """The start-up refusal of a push client says ``SANTEID_CIBA_PUSH_ENABLED=true``: under
-    ``make run`` that variable, like ``CIBA_PUSH``, reaches the server rather than being
-    overridden by the recipe's default."""
+def test_make_run_leaves_the_setting_to_its_sources_unless_asked(environment, make_args, expected):
+    """The start-up refusal of a push client says ``SANTEID_CIBA_PUSH_ENABLED=true`` (or the
+    config file's ``ciba_push_enabled``): under ``make run`` both reach the server — the
+    recipe sets the variable only when ``CIBA_PUSH`` is given, never a default over them."""
     import os
     import shutil
     import subprocess
@@ -176,7 +178,7 @@ def test_make_run_honours_the_setting_the_refusal_names(environment, make_args, 
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     root = Path(__file__).resolve().parents[2]
-    env = {k: v for k, v in os.environ.items() if k != "SANTEID_CIBA_PUSH_ENABLED"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
     dry_run = subprocess.run(
         ["make", "-n", "-C", str(root), "run", *make_args],
         env={**env, **environment},
@@ -184,4 +186,8 @@ def test_make_run_honours_the_setting_the_refusal_names(environment, make_args, 
         text=True,
         check=True,
     ).stdout
-    assert f"SANTEID_CIBA_PUSH_ENABLED={expected} " in dry_run
+    serve = next(line for line in dry_run.splitlines() if "santeid serve" in line)
+    if expected is None:
+        assert "SANTEID_CIBA_PUSH_ENABLED=" not in serve, serve
+    else:
+        assert f"SANTEID_CIBA_PUSH_ENABLED={expected} " in serve, serve

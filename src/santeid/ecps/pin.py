@@ -39,19 +39,29 @@ def is_valid_pin(pin: object) -> bool:
 #: Bytes of salt and of hash :class:`PinHasher` writes (``salt_len``, ``hash_len``).
 SALT_BYTES = 16
 HASH_BYTES = 32
+#: Argon2's smallest salt and tag (RFC 9106 §3.1).
+MIN_SALT_BYTES = 8
+MIN_HASH_BYTES = 4
 
 
 def is_hash(text: str) -> bool:
-    """Whether ``text`` is an Argon2 hash as :meth:`PinHasher.hash` writes it: a PHC string
-    ``$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`` (https://github.com/P-H-C/phc-string-format),
-    whose salt and hash have the lengths it writes — a copy cut short, or emptied, parses
-    but no secret would ever verify against it."""
+    """Whether ``text`` is an Argon2 hash a secret could be verified against: a PHC string
+    ``$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`` (https://github.com/P-H-C/phc-string-format)
+    whose salt and hash are base64 of at least Argon2's minimum lengths (RFC 9106 §3.1: a salt
+    of 8 bytes, a tag of 4) — what any Argon2 tool writes, whatever lengths it chose. A copy
+    emptied, or cut short where its base64 no longer decodes, is refused."""
     try:
         extract_parameters(text)
     except InvalidHashError:
         return False
     *_, salt, digest = text.split("$")
-    return _unpadded_length(salt) == SALT_BYTES and _unpadded_length(digest) == HASH_BYTES
+    salt_bytes, digest_bytes = _unpadded_length(salt), _unpadded_length(digest)
+    return (
+        salt_bytes is not None
+        and digest_bytes is not None
+        and salt_bytes >= MIN_SALT_BYTES
+        and digest_bytes >= MIN_HASH_BYTES
+    )
 
 
 def _unpadded_length(field: str) -> int | None:
