@@ -341,3 +341,22 @@ def test_logging_in_again_does_not_restart_the_sessions_maximum(clocked_app, clo
     again = flow.full_login(national_id, prompt="login")
     assert again["session_state"] == first["session_state"]
     assert again["refresh_expires_in"] == started + max_lifetime - int(clock())
+
+
+def test_a_logout_revokes_an_access_token_that_outlives_the_refresh_token(settings, clock):
+    """With ``access_token_lifetime`` above ``refresh_token_lifetime`` (an operator's choice),
+    the list of a grant's access tokens must outlive its refresh token: a logout after the
+    refresh token expired still revokes the access token, which is still within its lifetime."""
+    from santeid import create_app
+
+    longer = settings.replace(access_token_lifetime=600, refresh_token_lifetime=60)
+    app = create_app(longer, store=MemoryStore(clock=clock), clock=clock)
+    client = app.test_client()
+    flow = Flow(app, client, register_client(app))
+    tokens = flow.full_login()
+    headers = {"Authorization": "Bearer " + tokens["access_token"]}
+    clock.advance(120)  # the refresh token is gone, the access token lives for 480 s more
+    assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 200
+    response = client.get(f"{OIDC}/logout", query_string={"id_token_hint": tokens["id_token"]})
+    assert response.status_code == 200
+    assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 401

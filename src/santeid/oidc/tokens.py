@@ -297,10 +297,13 @@ class TokenService:
 
         at_jti = _uuid()
         rt_jti = _uuid() if include_refresh else ""
+        # Listed as long as any of the family's access tokens can live: a logout or a refused
+        # reuse revokes what the list holds, so a list gone before its tokens would leave them
+        # working (an access token lifetime set above the refresh token's).
         writes.add_member(
             store_keys.FAMILY_ACCESS_TOKENS.key(family_id),
             at_jti,
-            settings.oidc.refresh_token_lifetime,
+            max(settings.oidc.access_token_lifetime, settings.oidc.refresh_token_lifetime),
         )
         renewed = None
         if include_refresh:

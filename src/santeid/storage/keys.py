@@ -152,7 +152,7 @@ FAMILY_ACCESS_TOKENS = Namespace(
     "fam:<fid>:at",
     "set",
     "the ids of the access tokens of a family (revoked with it)",
-    "`refresh_token_lifetime`",
+    "the longer of `access_token_lifetime` and `refresh_token_lifetime`",
 )
 REFRESH_TOKEN = Namespace(
     "rt:<jti>",
