@@ -10,8 +10,6 @@ import logging
 from urllib.parse import quote
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
@@ -20,6 +18,7 @@ from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.pki import write_pem
 from tests.support.cps import igc_like_authorities
+from tests.support.cps import signed_certificate
 from tests.support.oidc_flow import register_client
 
 HEADER = "X-SSL-Client-Cert"
@@ -31,17 +30,8 @@ def _expired_authority(folder) -> TestAuthority:
     key = generate_private_key("ec-p256")
     name = subject_name(common_name="TEST AC MACHINES EXPIREE", country="FR")
     now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=30))
-        .not_valid_after(now - datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    expired = (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+    certificate = signed_certificate(name, key, name, key, valid=expired)
     return TestAuthority(name="expired", directory=folder, certificate=certificate, private_key=key)
 
 

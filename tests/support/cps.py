@@ -21,30 +21,43 @@ INACTIVE_ID = "810000000024"  # FABRE Odile: status inactive
 UNKNOWN_ID = "810000000099"  # absent from the directory
 
 
-def _ca_certificate(subject: x509.Name, key, issuer: x509.Name, issuer_key) -> x509.Certificate:
+def signed_certificate(
+    subject: x509.Name,
+    key,
+    issuer: x509.Name,
+    issuer_key,
+    *,
+    ca: bool = True,
+    valid: tuple[datetime.datetime, datetime.datetime] | None = None,
+) -> x509.Certificate:
+    """A certificate of ``subject`` (its ``key``) signed by ``issuer_key``: an authority
+    (``cA=TRUE``, ``keyCertSign``) unless ``ca`` is false; valid from five minutes ago for 30
+    days unless ``valid`` (not before, not after) says otherwise — an expired authority, say."""
     now = datetime.datetime.now(datetime.UTC)
-    usage = x509.KeyUsage(
-        digital_signature=False, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-        encipher_only=False, decipher_only=False,
-    )  # fmt: skip
-    return (
+    start, end = valid or (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30))
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-            critical=False,
-        )
-        .sign(issuer_key, hashes.SHA256())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
+    if ca:
+        usage = x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+            encipher_only=False, decipher_only=False,
+        )  # fmt: skip
+        builder = builder.add_extension(usage, critical=True).add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+        )
+    return builder.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+        critical=False,
+    ).sign(issuer_key, hashes.SHA256())
 
 
 def igc_like_authorities(folder: Path) -> tuple[TestAuthority, TestAuthority]:
@@ -54,8 +67,8 @@ def igc_like_authorities(folder: Path) -> tuple[TestAuthority, TestAuthority]:
     root_key, issuing_key = generate_private_key("ec-p256"), generate_private_key("ec-p256")
     root_name = subject_name(common_name="TEST AC RACINE IGC-SANTE", country="FR")
     issuing_name = subject_name(common_name="TEST AC IGC-SANTE FORT PERSONNES", country="FR")
-    root = _ca_certificate(root_name, root_key, root_name, root_key)
-    issuing = _ca_certificate(issuing_name, issuing_key, root_name, root_key)
+    root = signed_certificate(root_name, root_key, root_name, root_key)
+    issuing = signed_certificate(issuing_name, issuing_key, root_name, root_key)
     authorities = []
     for name, certificate, key in (("root", root, root_key), ("issuing", issuing, issuing_key)):
         cert_path, key_path = TestAuthority.paths(folder, name)

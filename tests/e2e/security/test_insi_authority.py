@@ -16,7 +16,6 @@ from urllib.parse import quote
 import pytest
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from santeid.cli.serve import _client_authorities
@@ -24,6 +23,7 @@ from santeid.pki import certificate_pem
 from santeid.pki import load_certificates
 from santeid.pki import write_pem
 from santeid.settings import Settings
+from tests.support.cps import signed_certificate
 from tests.support.insi_server import CERT_HEADER
 from tests.support.insi_server import STRUCTURE
 from tests.support.insi_server import envelope
@@ -113,21 +113,6 @@ REST_SEARCH = "/insi/v1/ins/search-by-traits"
 TRAITS = {"birthName": "MARTIN", "givenNames": ["JEAN"], "sex": "M", "birthDate": "1980-01-01"}
 
 
-def _signed(subject: str, key, issuer: x509.Name, issuer_key, period, *, ca: bool):
-    start, end = period
-    return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name.from_rfc4514_string(subject))
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(issuer_key, hashes.SHA256())
-    )
-
-
 @pytest.fixture(scope="module")
 def authorities(home):
     """``insi_ca_file`` holding an expired authority, a ``cA=FALSE`` certificate and a valid
@@ -143,11 +128,11 @@ def authorities(home):
     ):
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name.from_rfc4514_string(subject)
-        authority = _signed(subject, key, name, key, period, ca=ca)
+        authority = signed_certificate(name, key, name, key, ca=ca, valid=period)
         bundle += certificate_pem(authority)
         leaf_key = ec.generate_private_key(ec.SECP256R1())
-        leaves[tag] = _signed(f"CN=INSI-AUTO,OU={STRUCTURE},O=Etablissement,C=FR", leaf_key,
-                              name, key, valid, ca=False)  # fmt: skip
+        leaf = x509.Name.from_rfc4514_string(f"CN=INSI-AUTO,OU={STRUCTURE},O=Etablissement,C=FR")
+        leaves[tag] = signed_certificate(leaf, leaf_key, name, key, ca=False, valid=valid)
     path = home / "insi-authorities.pem"
     write_pem(path, bundle, mode=0o644)
     return path, leaves
