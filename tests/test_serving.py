@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 
 import pytest
+from granian.rsgi import ProtocolClosed
 
 from santeid.serving import MAX_BUFFERED_BODY
 from santeid.serving import WAITING_PATHS
@@ -48,12 +49,18 @@ class Scope:
 
 class Protocol:
     """What Granian hands the application for one request: the body (awaited whole, or its
-    chunks one by one: ``chunks``, counted in ``pulled``), the answer."""
+    chunks one by one: ``chunks``, counted in ``pulled``; ``failure``: raised where the
+    whole body was awaited), the answer."""
 
     def __init__(
-        self, body: bytes = b"", *, body_never_ends: bool = False, chunks: Iterable[bytes] = ()
+        self,
+        body: bytes = b"",
+        *,
+        body_never_ends: bool = False,
+        chunks: Iterable[bytes] = (),
+        failure: Exception | None = None,
     ) -> None:
-        self.body, self.body_never_ends = body, body_never_ends
+        self.body, self.body_never_ends, self.failure = body, body_never_ends, failure
         self.chunks, self.pulled = iter(chunks), 0
         self.answer: tuple | None = None
         self.streamed: list[bytes] = []
@@ -62,6 +69,8 @@ class Protocol:
     async def __call__(self) -> bytes:
         if self.body_never_ends:
             await asyncio.Event().wait()
+        if self.failure is not None:
+            raise self.failure
         return self.body
 
     def __aiter__(self):
@@ -302,21 +311,33 @@ def test_a_chunked_body_that_did_not_arrive_whole_never_reaches_the_application(
     protocol = Protocol(chunks=parts)
     scope = Scope("POST", "/token", headers=[("transfer-encoding", "chunked")])
     serve(recording_app(seen), scope, protocol)
+    assert_refused_unread(seen, protocol)
+
+
+def assert_refused_unread(seen: list, protocol: Protocol) -> None:
+    """The application never ran; the server answered 400 and closes the connection."""
     assert seen == []
     assert protocol.answer is not None and protocol.answer[0] == 400
     assert ("connection", "close") in protocol.answer[1]
+
+
+def test_a_body_cut_short_of_its_length_never_reaches_the_application():
+    """Fewer bytes than ``Content-Length`` announced, then the client's side closed: Granian
+    reports the connection's end (``ProtocolClosed``) instead of a body; 400, the connection
+    closed, the application never run — not Granian's 500 for an application that gave no
+    answer."""
+    seen: list = []
+    protocol = Protocol(failure=ProtocolClosed("RSGI transport is closed"))
+    scope = Scope("POST", "/token", headers=[("content-length", "100")])
+    serve(recording_app(seen), scope, protocol)
+    assert_refused_unread(seen, protocol)
 
 
 def test_a_body_announced_too_large_is_never_received():
     """Its length alone reaches the application (which refuses it, 413); the connection is
     closed after the answer, the body unread."""
     seen: list = []
-
-    class Unread(Protocol):
-        async def __call__(self) -> bytes:
-            raise AssertionError("the body was received")
-
-    protocol = Unread()
+    protocol = Protocol(failure=AssertionError("the body was received"))
     scope = Scope("POST", "/token", headers=[("content-length", "1000000000")])
     serve(recording_app(seen, "413 Request Entity Too Large"), scope, protocol)
     assert seen[0]["body"] == b"" and seen[0]["CONTENT_LENGTH"] == "1000000000"

@@ -529,10 +529,10 @@ class BufferedRSGI:
                 protocol.response_bytes(408, refusal, b"request timeout\n")
                 return
             except BrokenBody:
+                # (A client gone altogether reads nothing: this answer is for the one that
+                # closed its side only, and waits for it.)
                 refusal = [("content-type", "text/plain"), ("connection", "close")]
-                protocol.response_bytes(400, refusal, b"malformed or incomplete chunked body\n")
-                return
-            except Exception:  # noqa: BLE001 — the client went away while sending
+                protocol.response_bytes(400, refusal, b"malformed or incomplete body\n")
                 return
         gone = threading.Event()
         watcher = None
@@ -579,7 +579,10 @@ async def _receive(headers, protocol) -> tuple[bytes, int | None]:
     """A request's body from Granian, and the length the application is to see when it
     differs from ``Content-Length``: a body too large (over :data:`MAX_BUFFERED_BODY`) is not
     received (announced so) or no further than the limit (chunks), and is handed over empty
-    with its length; chunks received whole are handed over with theirs."""
+    with its length; chunks received whole are handed over with theirs. A body that does
+    not arrive whole raises :class:`BrokenBody`."""
+    from granian.rsgi import ProtocolClosed
+
     if "transfer-encoding" not in headers:
         try:
             announced = int(headers.get("content-length") or 0)
@@ -587,7 +590,12 @@ async def _receive(headers, protocol) -> tuple[bytes, int | None]:
             announced = 0
         if announced > MAX_BUFFERED_BODY:
             return b"", announced
-        return await protocol(), None
+        try:
+            return await protocol(), None
+        except ProtocolClosed:
+            # Fewer bytes than announced, then the connection's end (the client's side
+            # closed, or all of it): RFC 9112 §8, an incomplete message.
+            raise BrokenBody from None
     parts: list[bytes] = []
     size = 0
     ended = False
@@ -606,7 +614,8 @@ async def _receive(headers, protocol) -> tuple[bytes, int | None]:
 
 
 class BrokenBody(Exception):
-    """A chunked body that did not arrive whole: never handed to the application."""
+    """A body that did not arrive whole (cut short of its ``Content-Length``, chunks
+    malformed or cut): never handed to the application, answered 400."""
 
 
 class _Pool:

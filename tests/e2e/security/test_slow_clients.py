@@ -15,6 +15,7 @@ imported.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import select
@@ -24,6 +25,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -32,7 +37,13 @@ from click.testing import CliRunner
 from santeid.cli import main
 from santeid.ecps.simulator import DeviceFile
 from santeid.ecps.simulator import make_device_token
+from tests.support.operations import CLIENT
+from tests.support.operations import CLIENT_ID
+from tests.support.operations import SECRET
+from tests.support.operations import start_login
 from tests.support.security import OTHER_LOOPBACK
+from tests.support.security import csrf_token
+from tests.support.servers import REALM
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
@@ -51,6 +62,12 @@ SERVER_SETTINGS = {
     "SANTEID_ECPS_WAITS_PER_DEVICE": "2",
 }
 NATIONAL_ID = "810000000004"
+#: A sandbox professional approved at once, without a phone (CIBA), or after
+#: ``sandbox_approval_delay`` (browser login).
+AUTO_APPROVED = "810000000001"
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+#: The relying party registered on every server (code flow, CIBA polled without an interval).
+RP = {**CLIENT, "backchannel_polling_interval": 0}
 #: Attackers send a byte every ``DRIP`` seconds: never a whole request within ``DEADLINE``.
 DRIP = 0.5
 #: The address of the connections-per-address test: none of the attackers' (``_address``).
@@ -122,6 +139,7 @@ def layout(request, tmp_path_factory, redis_server, tls_files):
         SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/9",
         SANTEID_SANDBOX_APPROVAL_DELAY=None,
         REQUESTS_CA_BUNDLE=ca,
+        clients=[RP],
         **SERVER_SETTINGS,
     ) as server:
         if request.param == "werkzeug-and-tls-port":
@@ -141,15 +159,17 @@ def layout(request, tmp_path_factory, redis_server, tls_files):
 FRAMINGS = ["content-length", "chunked"]
 
 
-def _body_head(framing: str, length: int = 100_000, extra: str = "") -> bytes:
-    """A form POST to the token endpoint: request line and headers announcing a body of
-    ``length`` bytes, or chunks; ``extra`` header lines after them."""
+def _body_head(
+    framing: str, length: int = 100_000, extra: str = "", path: str = TOKEN_PATH
+) -> bytes:
+    """A form POST to ``path`` (the token endpoint): request line and headers announcing a
+    body of ``length`` bytes, or chunks; ``extra`` header lines after them."""
     if framing == "chunked":
         announced = "Transfer-Encoding: chunked"
     else:
         announced = f"Content-Length: {length}"
     return (
-        f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Content-Type: application/x-www-form-urlencoded\r\n{announced}\r\n{extra}\r\n"
     ).encode()
 
@@ -385,9 +405,91 @@ def test_an_unfinished_chunked_body_never_reaches_the_application(layout, end):
         if end == "malformed":
             sock.sendall(b"zz\r\n&scope=openid\r\n0\r\n\r\n")
         else:
-            sock.shutdown(socket.SHUT_WR)
+            _close_sending(sock)
         answer = _read_answer(sock, 10) or b""
     assert b'"error"' not in answer and b"access_token" not in answer, answer[:400]
+
+
+def _close_sending(sock: socket.socket) -> None:
+    """The client's side of the connection closed (a TCP half-close), the server's answer
+    still readable — over TLS too: the shutdown is the socket's, beneath the TLS layer
+    (``SSLSocket.shutdown`` would drop that layer, and the answer be read encrypted)."""
+    socket.socket.shutdown(sock, socket.SHUT_WR)
+
+
+def _cut_request(target: Target, path: str, body: bytes, extra: str = "") -> bytes | None:
+    """A form POST to ``path`` whose whole ``body`` is sent, announced 100 bytes longer
+    (``extra``: header lines), then the client's side closed: the server's answer
+    (:func:`_read_answer`)."""
+    with target.connect(OTHER_LOOPBACK) as sock:
+        sock.sendall(_body_head("content-length", len(body) + 100, extra, path) + body)
+        _close_sending(sock)
+        return _read_answer(sock, 10)
+
+
+def _refused_unread(answer: bytes | None) -> None:
+    """``answer`` refuses an incomplete request (RFC 9112 §8) before any application code
+    ran: the server's 400, or a closed connection — never an application's answer."""
+    assert answer is not None, "the server kept the cut connection open"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer[:400]
+    assert b'"error"' not in answer and b"access_token" not in answer, answer[:400]
+
+
+def _no_traceback(layout) -> None:
+    log = layout["log"].read_text()
+    assert "Traceback" not in log, log[log.find("Traceback") - 300 :][:3000]
+
+
+def test_a_cut_token_request_is_never_carried_out(layout):
+    """A whole token request for an approved CIBA login, announced 100 bytes longer than it
+    is, then the client's side closed: an incomplete request, never run — no token, no OAuth
+    answer, no server error — and the ``auth_req_id`` (single use) still gives its tokens
+    afterwards: it was not consumed."""
+    target = layout["targets"][0]
+    oidc = f"{target.base}{REALM}/protocol/openid-connect"
+    verify = str(target.ca) if target.ca else True
+    started = requests.post(f"{oidc}/ext/ciba/auth", auth=(CLIENT_ID, SECRET), verify=verify,
+                            data={"scope": "openid scope_all", "login_hint": AUTO_APPROVED,
+                                  "binding_message": "42"}, timeout=10)  # fmt: skip
+    assert started.status_code == 200, started.text
+    poll = {"grant_type": CIBA_GRANT, "auth_req_id": started.json()["auth_req_id"]}
+    basic = base64.b64encode(f"{CLIENT_ID}:{SECRET}".encode()).decode()
+
+    answer = _cut_request(target, TOKEN_PATH, urlencode(poll).encode(),
+                          f"Authorization: Basic {basic}\r\n")  # fmt: skip
+
+    _refused_unread(answer)
+    redeemed = requests.post(f"{oidc}/token", auth=(CLIENT_ID, SECRET), data=poll,
+                             verify=verify, timeout=10)  # fmt: skip
+    assert redeemed.status_code == 200, redeemed.text
+    assert "access_token" in redeemed.json()
+    _no_traceback(layout)
+
+
+def test_a_cut_form_is_never_carried_out(layout, monkeypatch):
+    """The login form's whole fields (a professional approved without a phone, the form's
+    CSRF token), announced 100 bytes longer than they are, then the client's side closed:
+    never run — the login has not moved (its status is still ``identify``) — while the same
+    fields sent whole start it."""
+    target = layout["targets"][0]
+    if target.ca is not None:  # the browser's requests trust the server's certificate
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(target.ca))
+    _, _, session, login_url = start_login(f"{target.base}{REALM}")
+    fields = {"national_id": AUTO_APPROVED,
+              "csrf_token": csrf_token(session.get(login_url, timeout=10).text)}  # fmt: skip
+    cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
+    url = urlsplit(login_url)
+
+    answer = _cut_request(target, f"{url.path}?{url.query}", urlencode(fields).encode(),
+                          f"Cookie: {cookies}\r\n")  # fmt: skip
+
+    _refused_unread(answer)
+    tx = parse_qs(url.query)["tx"][0]
+    status = session.get(urljoin(login_url, "status"), params={"tx": tx}, timeout=10)
+    assert status.json()["state"] == "identify", status.text
+    whole = session.post(login_url, data=fields, allow_redirects=False, timeout=10)
+    assert whole.status_code == 303, whole.text
+    _no_traceback(layout)
 
 
 def test_connections_per_address_are_bounded(layout):
