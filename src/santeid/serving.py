@@ -63,6 +63,11 @@ MAX_BUFFERED_BODY = 256 * 1024
 #: How often the watchdog looks at its deadlines (seconds).
 WATCHDOG_PERIOD = 0.25
 _SOCKET_KEYS = ("werkzeug.socket", "gunicorn.socket")
+#: A chunk size: hexadecimal digits, no sign, prefix or separator (RFC 9112 §7.1); 16 make
+#: 2**64 - 1, far past any body santeid receives.
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+#: Room in a chunk-size line for its size and the whitespace before its extensions.
+_CHUNK_SIZE_ROOM = 64
 #: Paths of the endpoints that wait (e-CPS long poll and event stream): under Granian only
 #: they are told when their client goes away.
 WAITING_PATHS = ("/ecps/device/requests",)
@@ -240,6 +245,47 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
     limiter = AddressLimiter(
         settings.http.max_connections_per_address, settings.http.trusted_proxies
     )
+
+    class Dechunked(DechunkedInput):
+        """Werkzeug's decoder of chunks, where a chunk-size line may carry chunk extensions,
+        ignored, and the last chunk a trailer section, discarded (Werkzeug's own reading of
+        the line refuses both): RFC 9112 §7.1.1 ("A recipient MUST ignore unrecognized chunk
+        extensions") and §7.1.2, https://www.rfc-editor.org/rfc/rfc9112#section-7.1.1. The
+        bytes ignored count against :data:`MAX_BUFFERED_BODY` (per body): a line or section
+        that never ends is refused at that bound, not read until the body deadline. A line
+        ends with CRLF, or LF alone as Werkzeug reads it; any other CR in it is refused."""
+
+        def __init__(self, rfile: IO[bytes]) -> None:
+            super().__init__(rfile)
+            self._ignored = 0
+
+        def read_chunk_len(self) -> int:
+            size, _, extensions = self._line().partition(b";")
+            self._ignore(len(extensions))
+            size = size.rstrip(b" \t")  # the whitespace allowed before extensions
+            if not _CHUNK_SIZE.fullmatch(size):
+                raise OSError("Invalid chunk header")
+            if int(size, 16) == 0:
+                while trailer_field := self._line():
+                    self._ignore(len(trailer_field))
+                # Werkzeug reads the line ending the body next: the empty one, read above.
+                self._rfile = io.BytesIO(b"\r\n")
+            return int(size, 16)
+
+        def _line(self) -> bytes:
+            line = self._rfile.readline(MAX_BUFFERED_BODY - self._ignored + _CHUNK_SIZE_ROOM)
+            if not line.endswith(b"\n"):
+                raise OSError("Chunk-size line or trailer section too long, or cut short")
+            line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+            if b"\r" in line:
+                raise OSError("CR alone in a chunk-size line or trailer field")
+            return line
+
+        def _ignore(self, count: int) -> None:
+            self._ignored += count
+            if self._ignored > MAX_BUFFERED_BODY:
+                raise OSError("Chunk extensions and trailer fields over the limit")
+
     # Its request lines (``--access-log``) and its errors about malformed ones.
     keep_query_strings_out_of("werkzeug")
 
@@ -293,7 +339,7 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
             fileno = deadlines.arm(self.connection, settings.http.request_body_timeout)
             try:
                 if chunked:
-                    body = _read_limited(DechunkedInput(cast(IO[bytes], self.rfile)).read)
+                    body = _read_limited(Dechunked(cast(IO[bytes], self.rfile)).read)
                 else:
                     body = self.rfile.read(length)
             except OSError:  # shut by the deadline, or (chunks) malformed or cut short

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import select
 import socket
@@ -174,9 +175,12 @@ def _body_head(
     ).encode()
 
 
-def _body_part(framing: str, data: bytes) -> bytes:
-    """``data`` as the next part of a body framed so: as is, or as one chunk."""
-    return data if framing == "content-length" else b"%x\r\n%s\r\n" % (len(data), data)
+def _body_part(framing: str, data: bytes, extensions: bytes = b"") -> bytes:
+    """``data`` as the next part of a body framed so: as is, or as one chunk (its size line
+    carrying ``extensions``)."""
+    if framing == "content-length":
+        return data
+    return b"%x%s\r\n%s\r\n" % (len(data), extensions, data)
 
 
 class Attack:
@@ -367,27 +371,114 @@ def test_an_oversized_body_is_not_invited(layout):
     assert b" 100 " not in answer.partition(b"\r\n\r\n")[0], answer[:300]
 
 
-def test_a_chunked_body_within_the_limit_reaches_the_application(layout):
+#: How chunks may be written besides their sizes and data (RFC 9112 §7.1): ``(extensions on
+#: each chunk-size line, the last chunk and what follows it)``.
+CHUNK_SHAPES = {
+    "plain": (b"", b"0\r\n\r\n"),
+    # §7.1.1: "A recipient MUST ignore unrecognized chunk extensions."
+    "chunk-extensions": (b';name=value;flag ; q="a ; b"', b"0;last=1\r\n\r\n"),
+    # §7.1.2: a trailer section, which the recipient may discard.
+    "trailer-section": (b"", b"0\r\nX-Checksum: 1234\r\nX-Other: a\r\n\r\n"),
+}
+
+
+@pytest.mark.parametrize("shape", CHUNK_SHAPES)
+def test_a_chunked_body_within_the_limit_reaches_the_application(layout, shape):
     """A chunked form, in three chunks, is received whole and read by the token endpoint as a
-    form of known length: it answers about the grant type it names, not about a missing one."""
+    form of known length: it answers about the grant type it names, not about a missing one.
+    Chunk extensions are ignored, a trailer section discarded — except under Granian, whose
+    RSGI interface reports a trailer section as it reports a broken body: refused there, by
+    the server (400, no OAuth answer)."""
+    extensions, end = CHUNK_SHAPES[shape]
     target = layout["targets"][0]
     with target.connect(OTHER_LOOPBACK) as sock:
         sock.sendall(_body_head("chunked", extra="Connection: close\r\n")
-                     + b"".join(_body_part("chunked", part)
+                     + b"".join(_body_part("chunked", part, extensions)
                                 for part in (b"grant_type=urn:", b"example:", b"none"))
-                     + b"0\r\n\r\n")  # fmt: skip
+                     + end)  # fmt: skip
         answer = _read_answer(sock, 10) or b""
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400"), answer[:300]
+    if shape == "trailer-section" and layout["name"] == "granian":
+        assert b'"error"' not in body, answer[:300]
+        return
     assert json.loads(body)["error"] == "unsupported_grant_type", body
 
 
-def test_malformed_chunks_are_answered_400(layout):
-    """A chunk whose size is not hexadecimal: a 400 from the server, never a 500 nor a silent
-    close — and not the application's own 400 on an empty body (no OAuth error object)."""
+#: What never ends, after what starts it: a chunk-size line (its extension), a trailer
+#: section (of well-formed fields), chunks of one byte each with a long extension.
+ENDLESS = {
+    "chunk-extension": (b"1;name=", b"v"),
+    "trailer-section": (b"1\r\na\r\n0\r\n", b"X-Pad: 1\r\n"),
+    "extension-per-chunk": (b"", b"1;name=" + b"v" * 4000 + b"\r\na\r\n"),
+}
+
+
+@pytest.mark.parametrize("endless", ENDLESS)
+def test_endless_chunk_extensions_or_trailer_fields_are_refused_at_a_bound(layout, endless):
+    """Sent as fast as the server reads them: refused once they pass their server's bound —
+    Werkzeug's (santeid.serving: 256 KiB of chunk extensions and trailer fields per body),
+    gunicorn's (``limit_request_field_size`` for one line; its header limits for a trailer
+    section, 431), Granian's (hyper's, per body) — not read on until the body deadline; the
+    service stays up. gunicorn bounds each chunk-size line but not their sum: chunks that each
+    carry a long extension are read until the body deadline (docs/decisions/slow-clients.md,
+    "Limits")."""
+    start, repeated = ENDLESS[endless]
     target = layout["targets"][0]
     with target.connect(OTHER_LOOPBACK) as sock:
-        sock.sendall(_body_head("chunked") + b"zz\r\nhello\r\n0\r\n\r\n")
+        sock.sendall(_body_head("chunked") + start)
+        sent, answer = _send_until_answered(sock, repeated * (BLOCK // len(repeated)))
+    if endless == "extension-per-chunk" and layout["name"] == "gunicorn-tls":
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), (sent, answer[:300])
+    else:
+        assert answer.startswith((b"HTTP/1.1 400 ", b"HTTP/1.1 431 ")), (sent, answer[:300])
+        assert sent < MOST, sent
+    assert b'"error"' not in answer, answer[:300]
+    assert target.health() == 200
+    _no_traceback(layout)
+
+
+@pytest.mark.parametrize("endless", ENDLESS)
+def test_slow_endless_chunk_extensions_or_trailer_fields_are_cut_at_the_deadline(layout, endless):
+    """Dripped one byte every ``DRIP`` seconds: cut off at the body deadline (closed, or 408)
+    like any slow body, not waited for byte after byte."""
+    start, repeated = ENDLESS[endless]
+    target = layout["targets"][0]
+    began = time.monotonic()
+    answer = None
+    with target.connect(OTHER_LOOPBACK) as sock:
+        sock.sendall(_body_head("chunked") + start)
+        for byte in itertools.cycle(repeated):
+            if time.monotonic() - began > 10 * DEADLINE:
+                break
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:  # closed by the server
+                answer = b""
+                break
+            if (answer := _server_spoke(sock, DRIP)) is not None:
+                break
+    assert answer is not None, "still reading after ten body deadlines"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert time.monotonic() - began < 5 * DEADLINE
+
+
+@pytest.mark.parametrize(
+    "size_line",
+    [
+        b"zz",  # not hexadecimal
+        b"+5",  # a sign (Python's int() would take it)
+        b"0x5",  # a prefix (likewise)
+        b"5;name=a\rb",  # a CR alone in an extension (RFC 9112 §2.2: invalid)
+    ],
+)
+def test_malformed_chunks_are_answered_400(layout, size_line):
+    """A chunk-size line that is not a hexadecimal size (with extensions): a 400 from the
+    server, never a 500 nor a silent close — and not the application's own 400 on an empty
+    body (no OAuth error object)."""
+    target = layout["targets"][0]
+    with target.connect(OTHER_LOOPBACK) as sock:
+        sock.sendall(_body_head("chunked") + size_line + b"\r\nhello\r\n0\r\n\r\n")
         answer = _read_answer(sock, 10) or b""
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
     assert b'"error"' not in answer, answer[:300]
