@@ -23,6 +23,7 @@ from tests.support.ciba import register_ciba_client
 from tests.support.ciba import start
 from tests.support.ecps_phone import PIN
 from tests.support.ecps_phone import Phone
+from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import decode
 
 TOKEN = "notif-token-0123456789.abc~XYZ"
@@ -391,6 +392,31 @@ def test_no_ping_retry_once_a_poll_redeemed_the_request(app, client, auto_id, mo
         assert poll(client, meta, ack["auth_req_id"]).status_code == 200
         _deliveries_done(app)
     assert len(receiver.received) == 1
+
+
+def test_each_ping_sent_excuses_one_presentation_of_the_redeemed_request(any_store_app, auto_id):
+    """The ping is answered 503, then 204: two pings reached the client, each of which may
+    make it present the auth_req_id its poll already redeemed. Those two presentations are
+    invalid_grant and revoke nothing; one more is a replay, which revokes the tokens
+    (docs/ciba.md, "A ping client that polls too")."""
+    app = any_store_app
+    http = app.test_client()
+    with Receiver([503, 204]) as receiver:
+        meta = _ping_client(app, receiver.url)
+        auth_req_id = start(http, meta, auto_id, client_notification_token=TOKEN)["auth_req_id"]
+        receiver.wait_for(2)
+        _deliveries_done(app)
+    assert len(receiver.received) == 2
+    tokens = poll(http, meta, auth_req_id)
+    assert tokens.status_code == 200, tokens.get_json()
+    bearer = {"Authorization": f"Bearer {tokens.get_json()['access_token']}"}
+    for _ in receiver.received:
+        answer = poll(http, meta, auth_req_id)
+        assert answer.status_code == 400 and error_of(answer) == "invalid_grant"
+        assert http.get(f"{OIDC}/userinfo", headers=bearer).status_code == 200
+    replay = poll(http, meta, auth_req_id)
+    assert replay.status_code == 400 and error_of(replay) == "invalid_grant"
+    assert http.get(f"{OIDC}/userinfo", headers=bearer).status_code == 401
 
 
 def test_a_replaced_request_is_notified_once_without_retry(app, client, plain_id):

@@ -3,19 +3,28 @@ with local receivers (docs/ciba.md, "Delivery rules"; docs/sandbox.md, "Scenario
 
 * a sandbox scenario answers a ping or push client's request by itself, without a poll;
 * a client whose notification endpoint never answers does not hold back another client's;
-* a poll that itself finds the request approved gets the tokens, and no ping follows it.
+* a poll that itself finds the request approved gets the tokens, and no ping follows it;
+* a ping client that polls too presents its ``auth_req_id`` twice (its poll, while the ping
+  is delivered or at the same instant as its answer to the ping): tokens once, and the
+  presentation the ping caused revokes nothing; a ping waiting behind another of its
+  client's, whose request a poll redeems meanwhile, is never sent.
 """
 
 from __future__ import annotations
 
+import base64
 import http.server
+import json
+import queue
 import threading
 import time
+from urllib.parse import urlencode
 
 import pytest
 import requests
 
 from tests.support.ciba import Receiver
+from tests.support.concurrency import race_http
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
@@ -104,19 +113,23 @@ def _poll(server, client_id: str, auth_req_id: str) -> requests.Response:
     )
 
 
-class HangingEndpoint:
-    """A notification endpoint that takes every POST and answers none until released."""
+class HeldEndpoint:
+    """A notification endpoint that takes every POST, reports it as it arrives (``received``,
+    and :meth:`next` in order) and answers none until the test says so: one by one
+    (:meth:`answer`) or all at :meth:`close`. A ping held open is a ping being delivered."""
 
     def __init__(self) -> None:
-        self.release = threading.Event()
-        self.received: list[str] = []
+        self.received: list[dict] = []
+        self.arrived: queue.Queue[dict] = queue.Queue()
+        self.answers = threading.Semaphore(0)
         endpoint = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                endpoint.received.append(self.path)
-                endpoint.release.wait(180)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                endpoint.received.append(body)
+                endpoint.arrived.put(body)
+                endpoint.answers.acquire(timeout=180)
                 self.send_response(204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -129,8 +142,14 @@ class HangingEndpoint:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cb"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def next(self) -> dict:
+        return self.arrived.get(timeout=30)
+
+    def answer(self) -> None:
+        self.answers.release()
+
     def close(self) -> None:
-        self.release.set()
+        self.answers.release(100)
         self.server.shutdown()
         self.server.server_close()
 
@@ -152,7 +171,7 @@ def test_a_scenario_answers_a_ping_or_push_request_by_itself(server, mode, outco
 
 def test_a_hanging_endpoint_does_not_hold_back_another_clients_ping(server):
     _scenario(server, "approve", 0)  # approved at once: each request is pinged at once
-    hanging = HangingEndpoint()
+    hanging = HeldEndpoint()
     try:
         _client(server, "ciba-hanging", hanging.url)
         with Receiver([204]) as receiver:
@@ -199,3 +218,79 @@ def test_a_poll_that_finds_the_approval_is_not_followed_by_a_ping(server, home, 
         timeout=10,
     )
     assert userinfo.status_code == 200
+
+
+def _userinfo(server, access_token: str) -> int:
+    return requests.get(
+        f"{server.oidc}/userinfo",
+        headers={"Authorization": f"Bearer {access_token}"},
+        timeout=10,
+    ).status_code
+
+
+def test_a_ping_clients_poll_and_its_answer_to_the_ping_give_tokens_once(server):
+    """CIBA Core §7.3 gives ping clients an ``interval`` to poll with, so a ping client may
+    poll while its ping is on the way, and then present the ``auth_req_id`` again in answer
+    to the ping: that presentation, caused by the ping, gets ``invalid_grant`` and revokes
+    nothing. Its poll takes the tokens while the ping is being delivered (the endpoint holds
+    its answer), or the poll and the answer to the ping reach the token endpoint together
+    (``race_http``). A further presentation is a replay, and revokes the tokens."""
+    _scenario(server, "approve", 0)  # approved at once: pinged at once
+    client_id = "ciba-ping-and-poll"
+    authorization = "Basic " + base64.b64encode(f"{client_id}:{SECRET}".encode()).decode()
+    headers = {"Authorization": authorization,
+               "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+    endpoint = HeldEndpoint()
+    try:
+        _client(server, client_id, endpoint.url)
+        # Ends with a round not raced: of two presentations that reach the token endpoint at
+        # the same instant, the one that loses the redemption's compare-and-set is refused as
+        # a concurrent poll is, without counting as the answer to the ping, which then
+        # excuses one presentation more.
+        for raced in (True, False, True, False):
+            auth_req_id = _start(server, client_id, f"tok-{raced}")
+            assert endpoint.next() == {"auth_req_id": auth_req_id}
+            if raced:
+                endpoint.answer()
+                body = urlencode({"grant_type": CIBA, "auth_req_id": auth_req_id}).encode()
+                answers = race_http(f"{server.oidc}/token", body, headers=headers, copies=2)
+            else:
+                polled = _poll(server, client_id, auth_req_id)  # while the ping is delivered
+                endpoint.answer()
+                answered = _poll(server, client_id, auth_req_id)  # the answer to the ping
+                answers = [(r.status_code, r.content) for r in (polled, answered)]
+            assert sorted(status for status, _ in answers) == [200, 400], answers
+            refused = next(json.loads(body) for status, body in answers if status == 400)
+            assert refused["error"] == "invalid_grant", refused
+            tokens = next(json.loads(body) for status, body in answers if status == 200)
+            assert _userinfo(server, tokens["access_token"]) == 200, (raced, auth_req_id)
+        replay = _poll(server, client_id, auth_req_id)
+        assert replay.json()["error"] == "invalid_grant", replay.text
+        assert _userinfo(server, tokens["access_token"]) == 401
+    finally:
+        endpoint.close()
+
+
+def test_a_ping_waiting_behind_another_is_not_sent_once_a_poll_redeemed_its_request(server):
+    """A client's pings go one at a time: the second request's ping waits while the first
+    one's is being delivered (held open), the client polls the second request and takes its
+    tokens, and that ping is then never sent."""
+    _scenario(server, "approve", 0)
+    client_id = "ciba-ping-queued"
+    endpoint = HeldEndpoint()
+    try:
+        _client(server, client_id, endpoint.url)
+        first = _start(server, client_id, "tok-first")
+        assert endpoint.next() == {"auth_req_id": first}  # held open
+        second = _start(server, client_id, "tok-second")  # its ping waits in the lane
+        polled = _poll(server, client_id, second)
+        assert polled.status_code == 200, polled.text
+        endpoint.answer()
+        deadline = time.monotonic() + 15
+        while "CIBA notification to ciba-ping-queued not sent" not in server.log.read_text():
+            assert time.monotonic() < deadline, server.log.read_text()[-3000:]
+            time.sleep(0.1)
+        assert endpoint.arrived.empty()
+        assert _userinfo(server, polled.json()["access_token"]) == 200
+    finally:
+        endpoint.close()

@@ -5,6 +5,7 @@ Also the CARD channel with ``santeid cps approve`` and ping mode to a local rece
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -129,31 +130,101 @@ def test_authlib_rp_polls_while_the_device_simulator_approves(server):
     assert output.count("approved") >= 2, output
 
 
-def test_card_channel_with_the_cps_approve_command(server):
+#: Demo directory: no e-CPS device, not auto-approved; the CARD channel's professional.
+CARD_HOLDER = "810000000004"
+
+
+def _card_request(server, client_id: str) -> tuple[OAuth2Session, str, str]:
+    """A CARD-channel request for :data:`CARD_HOLDER` by ``client_id``, registered in poll
+    mode: the client, the OpenID Connect endpoints' URL and the ``auth_req_id``."""
     _add_client(
-        server, "ciba-card", backchannel_token_delivery_mode="poll", backchannel_polling_interval=0
+        server, client_id, backchannel_token_delivery_mode="poll", backchannel_polling_interval=0
     )
-    national_id = "810000000004"  # no device, not auto-approved (demo directory)
-    card_dir = server.home / "card"
-    server.cli("cps", "issue-card", national_id, "--out", str(card_dir))
-    rp = OAuth2Session("ciba-card", SECRET, token_endpoint_auth_method="client_secret_basic")
+    rp = OAuth2Session(client_id, SECRET, token_endpoint_auth_method="client_secret_basic")
     endpoint = f"{server.issuer}/protocol/openid-connect"
     ack = _backchannel(
         rp,
         f"{endpoint}/ext/ciba/auth",
-        {"scope": "openid", "login_hint": national_id, "channel": "CARD"},
+        {"scope": "openid", "login_hint": CARD_HOLDER, "channel": "CARD"},
     ).json()
+    return rp, endpoint, ack["auth_req_id"]
+
+
+def test_card_channel_with_the_cps_approve_command(server):
+    card_dir = server.home / "card"
+    server.cli("cps", "issue-card", CARD_HOLDER, "--out", str(card_dir))
+    rp, endpoint, auth_req_id = _card_request(server, "ciba-card")
     # "--": a base64url auth_req_id may begin with "-", which is not an option.
-    card = str(card_dir)
-    output = server.cli("cps", "approve", "--card", card, "--", ack["auth_req_id"]).stdout
+    output = server.cli("cps", "approve", "--card", str(card_dir), "--", auth_req_id).stdout
     assert "approved" in output
-    token = rp.fetch_token(f"{endpoint}/token", grant_type=CIBA, auth_req_id=ack["auth_req_id"])
+    token = rp.fetch_token(f"{endpoint}/token", grant_type=CIBA, auth_req_id=auth_req_id)
     claims = jwt.decode(
         token["id_token"],
         KeySet.import_key_set(requests.get(f"{endpoint}/certs", timeout=5).json()),
         algorithms=["RS256"],
     ).claims
     assert claims["authMode"] == "CARD" and claims["acr"] == "eidas3"
+
+
+def test_refused_card_attempts_are_login_errors_and_the_request_stays_pending(server, tmp_path):
+    """Each card the CARD channel refuses (expired, of another professional, of an authority
+    no one trusts, a signature that does not verify) is a ``LOGIN_ERROR`` event with
+    ``authMode`` ``CARD`` and its reason, as a card refused at the browser's card link; the
+    request stays pending, and the professional's own card still approves it."""
+    from santeid.pki import TestAuthority
+    from santeid.pki import certificate_pem
+    from santeid.pki import issue_certificate
+    from santeid.pki import private_key_pem
+    from santeid.pki import subject_name
+
+    national_id = CARD_HOLDER
+    cards = {name: tmp_path / name for name in ("own", "expired", "other", "untrusted")}
+    server.cli("cps", "issue-card", national_id, "--out", str(cards["own"]))
+    server.cli("cps", "issue-card", national_id, "--expired", "--out", str(cards["expired"]))
+    server.cli("cps", "issue-card", _professional(server, auto_approve=True),
+               "--out", str(cards["other"]))  # fmt: skip
+    certificate, key = issue_certificate(
+        TestAuthority.load_or_create(tmp_path, "look-alike", common_name="TEST AC CPS"),
+        subject=subject_name(common_name=national_id, country="FR"),
+    )
+    cards["untrusted"].mkdir()
+    (cards["untrusted"] / "cert.pem").write_bytes(certificate_pem(certificate))
+    (cards["untrusted"] / "key.pem").write_bytes(private_key_pem(key))
+    client_id = "ciba-card-refusals"
+    rp, endpoint, auth_req_id = _card_request(server, client_id)
+    for name in ("expired", "other", "untrusted"):
+        refused = server.cli("cps", "approve", "--card", str(cards[name]), "--", auth_req_id,
+                             check=False)  # fmt: skip
+        assert refused.returncode == 1 and "403" in refused.stderr, (name, refused.stderr)
+    # The professional's own card, but a signature over something else.
+    card_url = f"{endpoint}/ext/ciba/card/{auth_req_id}"
+    bad_signature = requests.post(card_url, timeout=10, json={
+        "certificate": (cards["own"] / "cert.pem").read_text(),
+        "signature": base64.urlsafe_b64encode(b"\x01" * 256).rstrip(b"=").decode(),
+    })  # fmt: skip
+    assert bad_signature.status_code == 403, bad_signature.text
+    assert bad_signature.json()["error"] == "invalid_signature"
+
+    listed = server.cli("events", "list", "--client", client_id, "--type", "LOGIN_ERROR", "--json")
+    events = json.loads(listed.stdout)[::-1]  # oldest first
+    assert [e["reason"] for e in events] == [
+        "expired",
+        "wrong_card",
+        "untrusted_issuer",
+        "invalid_signature",
+    ], events
+    for event in events:
+        assert (event["auth_mode"], event["professional"]) == ("CARD", national_id), event
+        assert event["source"] == "127.0.0.1" and event["request_id"], event
+
+    pending = rp.post(f"{endpoint}/token", withhold_token=True, timeout=10,
+                      auth=rp.client_auth("client_secret_basic"),
+                      data={"grant_type": CIBA, "auth_req_id": auth_req_id})  # fmt: skip
+    assert pending.json()["error"] == "authorization_pending", pending.text
+    approved = server.cli("cps", "approve", "--card", str(cards["own"]), "--", auth_req_id)
+    assert "approved" in approved.stdout
+    token = rp.fetch_token(f"{endpoint}/token", grant_type=CIBA, auth_req_id=auth_req_id)
+    assert token["token_type"] == "Bearer"
 
 
 def test_ping_mode_across_workers(server):

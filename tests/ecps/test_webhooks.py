@@ -167,6 +167,58 @@ def test_names_resolving_to_private_addresses_are_refused(monkeypatch):
     assert addresses[0] == "93.184.215.14"
 
 
+@pytest.mark.parametrize(
+    "url, a_label",
+    [
+        ("https://exämple.fr/hook", "xn--exmple-cua.fr"),
+        ("https://EXÄMPLE.fr/hook", "xn--exmple-cua.fr"),
+        ("https://xn--exmple-cua.fr/hook", "xn--exmple-cua.fr"),  # written as its A-label
+        # IDNA2008 keeps ß (Python's IDNA 2003 codec, socket's and ssl's, makes it "ss":
+        # fass.de, another domain).
+        ("https://faß.de/hook", "xn--fa-hia.de"),
+        ("https://hôpital.ｅｘａｍｐｌｅ/hook", "xn--hpital-ixa.example"),  # fullwidth, mapped
+    ],
+)
+def test_an_internationalised_host_is_checked_as_its_a_label(monkeypatch, url, a_label):
+    """The name resolved (and then connected to) is the host's IDNA2008 A-label, whichever
+    way it is written; resolving to a private address, it is refused like any name."""
+    looked_up: list[object] = []
+    _resolving_to(monkeypatch, {a_label: ["93.184.215.14"]})
+    resolve = webhooks.socket.getaddrinfo
+
+    def recording(host, *args, **kwargs):
+        looked_up.append(host)
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", recording)
+    assert check_webhook_url(url, sandbox=False) == ("https", a_label, 443, ["93.184.215.14"])
+    assert looked_up == [a_label]
+    _resolving_to(monkeypatch, {a_label: ["10.0.0.8"]})
+    with pytest.raises(WebhookRefused, match="non-public"):
+        check_webhook_url(url, sandbox=False)
+
+
+@pytest.mark.parametrize(
+    "host, why",
+    [
+        ("☃.example", "U+2603"),  # a symbol: IDNA 2003 only
+        ("-hôpital.example", "hyphen"),
+        ("h\u0302ô" * 30 + ".example", "too long"),
+        ("١a.example", "directionality"),  # right-to-left digit, then a left-to-right letter
+    ],
+)
+def test_a_host_without_a_label_is_refused_before_any_lookup(monkeypatch, host, why):
+    def never(*args, **kwargs):
+        raise AssertionError("resolved")
+
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", never)
+    with pytest.raises(WebhookRefused) as refused:
+        check_webhook_url(f"https://{host}/hook", sandbox=False)
+    message = str(refused.value)
+    assert message.startswith("the host ") and "is not a valid internationalised domain" in message
+    assert why in message and message.endswith("write it as its A-label (xn--…)")
+
+
 def test_unresolvable_host_is_refused(monkeypatch):
     def fail(*args, **kwargs):
         raise socket.gaierror("no such host")
@@ -277,6 +329,15 @@ def test_delivery_rechecks_the_address(monkeypatch, receiver):
     with pytest.raises(WebhookRefused):
         deliver(f"https://rebind.example:{receiver.port}/hook", {"request_id": "x"}, sandbox=False)
     assert receiver.hits == []
+
+
+def test_delivery_names_the_a_label_to_the_server(receiver):
+    """In sandbox mode ``ｌｏｃａｌｈｏｓｔ`` (fullwidth) is ``localhost`` once mapped (UTS #46):
+    the loopback receiver is reached, and the ``Host`` it is sent is the ASCII name."""
+    url = f"http://ｌｏｃａｌｈｏｓｔ:{receiver.port}/hook"
+    assert check_webhook_url(url, sandbox=True)[1:] == ("localhost", receiver.port, ["127.0.0.1"])
+    assert deliver(url, {"request_id": "z"}, sandbox=True) == 204
+    assert receiver.hits[0][1]["Host"] == f"localhost:{receiver.port}"
 
 
 def test_delivery_connects_to_the_checked_address(monkeypatch, receiver):

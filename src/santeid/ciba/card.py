@@ -19,13 +19,16 @@ the CPS-Gestion desktop app"): the professional's workstation proves the CPS car
 
 Errors are JSON ``{"error", "error_description"}``: 404 ``not_found`` (unknown, or not a
 CARD request), 409 ``not_pending`` (decided or expired), 400 ``invalid_request``, 403
-``invalid_card`` (with the card check's ``code``) or ``invalid_signature``.
+``invalid_card`` (with the card check's ``code``) or ``invalid_signature``. Each 403 leaves the
+request pending and is a ``LOGIN_ERROR`` event (``santeid.observability.record.card_login_failed``,
+as at the browser's card link) with the request's client and professional.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from typing import Any
 
 from cryptography import x509
@@ -38,7 +41,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from santeid.ciba.requests import PENDING
 from santeid.ciba.service import MEANS_CARD
 from santeid.clock import utc_datetime
+from santeid.observability import record as observe
+from santeid.pki import serial_hex
 from santeid.psc import proofs
+
+log = logging.getLogger(__name__)
 
 SIGNING_PREFIX = "santeid-ciba-card:"
 
@@ -99,11 +106,42 @@ def verify_signature(certificate: x509.Certificate, signature: bytes, data: byte
 def approve(
     services: Any, auth_req_id: str, body: Any, tls_certificate: x509.Certificate | None
 ) -> dict[str, Any]:
-    """The ``POST``: check the card and its signature, approve the request."""
-    from santeid.cps import CardError
-    from santeid.cps import verify_card_certificate
-
+    """The ``POST``: check the card and its signature, approve the request. A card refused
+    (403) is a ``LOGIN_ERROR`` event, as at the browser's card link; the request stays
+    pending."""
     request = _card_request(services.ciba, auth_req_id)
+    certificate, signature = _presented(body, tls_certificate)
+    try:
+        national_id = _verified(services, request, certificate, signature)
+    except CardApprovalError as exc:
+        reason = exc.extra.get("code", exc.error)
+        log.info(
+            "CIBA card approval for %s refused: %s (certificate serial %s)",
+            request.national_id,
+            reason,
+            serial_hex(certificate),
+        )
+        observe.card_login_failed(request.client_id, reason, professional=request.national_id)
+        raise
+    approved = services.ciba.approve(
+        request.key,
+        proofs.authentication_for(
+            proofs.CARD,
+            national_id=national_id,
+            auth_time=int(services.ciba.clock()),
+            settings=services.settings,
+        ),
+    )
+    if approved is None:
+        raise CardApprovalError(409, "not_pending", "the request was decided meanwhile")
+    return {"status": "approved"}
+
+
+def _presented(
+    body: Any, tls_certificate: x509.Certificate | None
+) -> tuple[x509.Certificate, bytes]:
+    """The certificate (from the body, else the TLS handshake) and the signature the
+    workstation sent; 400 ``invalid_request`` when either is missing or malformed."""
     if not isinstance(body, dict):
         raise CardApprovalError(400, "invalid_request", "send a JSON object")
     certificate = tls_certificate
@@ -126,6 +164,16 @@ def approve(
         raise CardApprovalError(
             400, "invalid_request", "signature (base64url) is required"
         ) from None
+    return certificate, signature
+
+
+def _verified(services: Any, request: Any, certificate: x509.Certificate, signature: bytes) -> str:
+    """The national identifier of the card, once it is trusted, names the request's
+    professional and has signed its challenge; else 403 ``invalid_card`` (with the card
+    check's ``code``, or ``wrong_card``) or ``invalid_signature``."""
+    from santeid.cps import CardError
+    from santeid.cps import verify_card_certificate
+
     try:
         national_id = verify_card_certificate(
             certificate,
@@ -141,15 +189,4 @@ def approve(
         )
     if not verify_signature(certificate, signature, signing_input(request.data["challenge"])):
         raise CardApprovalError(403, "invalid_signature", "the signature does not verify")
-    approved = services.ciba.approve(
-        request.key,
-        proofs.authentication_for(
-            proofs.CARD,
-            national_id=national_id,
-            auth_time=int(services.ciba.clock()),
-            settings=services.settings,
-        ),
-    )
-    if approved is None:
-        raise CardApprovalError(409, "not_pending", "the request was decided meanwhile")
-    return {"status": "approved"}
+    return national_id

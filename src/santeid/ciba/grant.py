@@ -133,7 +133,8 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
         return False
 
     def on_replay(self, credential: CibaRequest) -> None:
-        """A consumed ``auth_req_id`` presented again by its own client."""
+        """A consumed ``auth_req_id`` presented again by its own client (answered
+        ``invalid_grant`` whatever this does)."""
 
     def on_expired(self, credential: CibaRequest) -> None:
         """A poll found the request expired (``expired_token``)."""
@@ -185,7 +186,7 @@ class SanteidCibaGrant(CibaGrant):
         return too_soon
 
     def on_replay(self, credential: CibaRequest) -> None:
-        self._ciba().revoke_replayed(credential)
+        self._ciba().presented_again(credential)
 
     def on_expired(self, credential: CibaRequest) -> None:
         self._ciba().note_expired(credential)

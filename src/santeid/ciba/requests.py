@@ -22,7 +22,9 @@ Fields (all JSON): ``client_id``, ``national_id``, ``scope``, ``acr_values``,
 (CARD channel), ``auth`` (the :class:`~santeid.oidc.authentication.Authentication` once
 approved), ``error`` (``access_denied`` once denied), ``notification`` (ping/push: the
 sealed ``auth_req_id`` and ``client_notification_token``), ``fid`` (token family once
-consumed).
+consumed), ``pings`` (ping mode: the pings sent while it was approved) and ``ping_answers``
+(how many presentations of the consumed ``auth_req_id`` were taken as answers to them,
+:meth:`CibaRequestBook.answer_to_a_ping`).
 
 ``keys.CIBA_ECPS_LINK`` maps the phone's request back to the CIBA record, so that a decision
 taken on the device (in any worker) completes the CIBA request.
@@ -182,6 +184,51 @@ class CibaRequestBook:
         """:meth:`consume`, done when ``batch`` runs (its ``value``: the tombstone, or
         ``None`` for every caller but one)."""
         return self.records.consume_in(batch, request.key, APPROVED, changes, current=request.data)
+
+    def note_ping(self, request: CibaRequest) -> CibaRequest | None:
+        """One more ping of an approved request counted, by compare-and-set from ``approved``
+        (and from the count as read): ``None`` once it is no longer approved (a poll redeemed
+        it), and then no ping is sent. A request has one delivery, whose attempts follow one
+        another: the count read is the count stored."""
+        sent = request.data.get("pings")
+        return self._read(
+            self.records.transition(
+                request.key,
+                APPROVED,
+                APPROVED,
+                {"pings": (sent or 0) + 1, "ping_answers": 0},
+                current=request.data,
+                matching=None if sent is None else {"pings": sent},
+            )
+        )
+
+    def answer_to_a_ping(self, request: CibaRequest) -> bool:
+        """A consumed ping request presented again by its client: ``True`` for as many such
+        presentations as pings were sent while it was approved, each counted by compare-and-set
+        (concurrent presentations are never taken for more answers than there were pings);
+        ``False`` beyond, a replay.
+
+        CIBA Core §7.3 gives a ping client an ``interval`` to poll with: a client that polls
+        while its ping is on the way presents the ``auth_req_id`` once by its poll and once in
+        answer to the ping (§10.2), whichever comes first takes the tokens, and the other is
+        no replay."""
+        current: CibaRequest | None = request
+        while current is not None and current.stored_state == CONSUMED:
+            answered = current.data.get("ping_answers")
+            if not isinstance(answered, int) or answered >= current.data.get("pings", 0):
+                return False
+            counted = self.records.transition(
+                current.key,
+                CONSUMED,
+                CONSUMED,
+                {"ping_answers": answered + 1},
+                current=current.data,
+                matching={"ping_answers": answered},
+            )
+            if counted is not None:
+                return True
+            current = self.get_by_key(current.key)  # another presentation counted first
+        return False
 
     def note(self, request: CibaRequest, changes: dict[str, Any]) -> None:
         """Merge ``changes`` (never the state) into the request, as read."""

@@ -388,9 +388,19 @@ class CibaService:
         observe.token_issued(client.get_client_id(), client_meta.CIBA_GRANT_TYPE)
         return tokens
 
-    def revoke_replayed(self, request: CibaRequest) -> None:
+    def presented_again(self, request: CibaRequest) -> None:
         """A consumed ``auth_req_id`` presented again by its client: the tokens it gave are
-        revoked (RFC 6749 §4.1.2's rule for codes, applied to this one-time grant)."""
+        revoked (RFC 6749 §4.1.2's rule for codes, applied to this one-time grant), unless it
+        is a ping client's answer to a ping sent while the request was approved, its poll
+        having taken the tokens (``CibaRequestBook.answer_to_a_ping``: as many as there were
+        pings)."""
+        if self.book.answer_to_a_ping(request):
+            log.info(
+                "CIBA auth_req_id presented again by %s after its ping: already redeemed, "
+                "nothing revoked",
+                request.client_id,
+            )
+            return
         family_id = request.data.get("fid")
         if family_id:
             self.tokens.revoke_family(family_id)
@@ -420,10 +430,16 @@ class CibaService:
         ):
             self.notifier.submit(self._deliver, request.key, client_id=request.client_id)
 
-    def _unredeemed(self, key: str) -> bool:
-        """The request is neither consumed nor gone (as a consumed one ends)."""
+    def _ping_wanted(self, key: str) -> bool:
+        """Before each attempt of a ping: a denied request is always pinged; an approved one
+        while a poll has not redeemed it, each ping counted (``CibaRequestBook.note_ping``)
+        by compare-and-set from ``approved``, so that none goes once the tokens are taken and
+        each one sent excuses the one presentation of the used ``auth_req_id`` it may cause
+        (:meth:`presented_again`)."""
         current = self.book.get_by_key(key)
-        return current is not None and current.stored_state != CONSUMED
+        if current is None or current.stored_state == CONSUMED:
+            return False
+        return current.stored_state != APPROVED or self.book.note_ping(current) is not None
 
     def _deliver(self, key: str) -> None:
         """In a delivery thread: ping (CIBA Core §10.2) or push (§10.3) one decided request."""
@@ -447,7 +463,7 @@ class CibaService:
         if request.mode == client_meta.PING:
             payload: dict[str, Any] = {"auth_req_id": auth_req_id}
             # Checked again before each attempt: a poll may redeem the request meanwhile.
-            still_wanted = functools.partial(self._unredeemed, key)
+            still_wanted = functools.partial(self._ping_wanted, key)
         elif request.stored_state == DENIED:
             # CIBA Core §12: push error payload.
             payload = {

@@ -13,6 +13,11 @@ risk (OWASP SSRF Prevention Cheat Sheet). The guard:
   https://www.rfc-editor.org/rfc/rfc3986#section-2): no control character (NUL included),
   space, DEL or ``"<>\\^`{|}``; past ASCII (an internationalised host name, RFC 3987), no
   control, format or separator character nor lone surrogate;
+* an internationalised host name (RFC 3987) is turned into its A-label once, by
+  :func:`ascii_host` (IDNA2008 with the UTS #46 mapping, as browsers and registries do:
+  ``exämple.fr`` is ``xn--exmple-cua.fr``), and that name is the one resolved, checked, and
+  named to the server (TLS SNI and certificate check, ``Host``); a host that has no A-label is
+  refused, saying why;
 * every address the host resolves to must be globally routable — loopback, private
   (RFC 1918, RFC 4193), link-local (cloud metadata at 169.254.169.254), CGNAT, multicast,
   reserved, and the IPv6 forms that reach an IPv4 address (IPv4-mapped, IPv4-compatible,
@@ -40,6 +45,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
+
+import idna
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +114,27 @@ def _check_address(address: str) -> None:
         raise WebhookRefused(f"the host resolves to a non-public address ({ip})")
 
 
+def ascii_host(host: str) -> str:
+    """The name a connection to ``host`` uses: ``host`` itself when it is ASCII (a name, an
+    IP address, an A-label ``xn--…`` as written), else its A-label by IDNA2008 (RFC 5891)
+    with the UTS #46 mapping, non-transitional (https://www.unicode.org/reports/tr46/): what
+    browsers and domain registries resolve, where Python's own ``idna`` codec (IDNA 2003,
+    used by ``socket`` and ``ssl`` for a non-ASCII name) would reach another domain
+    (``faß.de`` → ``fass.de`` instead of ``xn--fa-hia.de``).
+
+    :raises WebhookRefused: ``host`` is no valid internationalised domain name.
+    """
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True, transitional=False).decode("ascii")
+    except UnicodeError as exc:  # idna.IDNAError and its kinds
+        raise WebhookRefused(
+            f"the host {host!r} is not a valid internationalised domain name "
+            f"(IDNA2008, RFC 5891: {exc}); write it as its A-label (xn--…)"
+        ) from None
+
+
 def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -120,7 +148,8 @@ def _resolve(host: str, port: int) -> list[str]:
 
 
 def check_webhook_url(url: object, *, sandbox: bool) -> tuple[str, str, int, list[str]]:
-    """Validate ``url``; return ``(scheme, host, port, addresses to connect to)``.
+    """Validate ``url``; return ``(scheme, host, port, addresses to connect to)``, ``host``
+    in ASCII (:func:`ascii_host`): the name :func:`deliver` gives the server.
 
     :raises WebhookRefused: the URL is malformed or points at a forbidden address.
     """
@@ -145,6 +174,8 @@ def check_webhook_url(url: object, *, sandbox: bool) -> tuple[str, str, int, lis
     if parts.fragment:
         raise WebhookRefused("the webhook URL must not carry a fragment")
     port = port or (443 if parts.scheme == "https" else 80)
+    # From here on, the one name resolved, checked and connected to.
+    host = ascii_host(host)
     if sandbox and host in SANDBOX_LOCAL_HOSTS:
         # Sandbox convenience: a receiver on this machine (simulator, tests). The name is
         # not resolved: "localhost" is pinned to the loopback address.

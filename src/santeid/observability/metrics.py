@@ -47,7 +47,7 @@ LOGINS_COMPLETED = Counter(
 )
 LOGINS_FAILED = Counter(
     "santeid_logins_failed_total",
-    "Browser logins refused or abandoned, by reason.",
+    "Browser logins refused or abandoned, and cards refused at the CIBA CARD channel, by reason.",
     ["client", "auth_mode", "reason"],
 )
 #: Reasons of a failed login (the ``reason`` label and the event's ``reason``).
@@ -67,6 +67,10 @@ LOGIN_FAILURE_REASONS = (
     "wrong_usage",
     "revoked",
     "no_national_id",
+    # The CIBA CARD channel's (santeid.ciba.card): another professional's card, a signature
+    # of the challenge that does not verify.
+    "wrong_card",
+    "invalid_signature",
     "failed",
 )
 

@@ -43,8 +43,10 @@ def login_failed(
 
 
 def card_login_failed(client_id: str, code: str, *, professional: str | None) -> None:
-    """A browser login refused at the card link (``authMode`` ``CARD``); ``professional``:
-    whom the certificate names, if it names anyone."""
+    """A login refused at a CPS card (``authMode`` ``CARD``): the browser's card link
+    (``professional``: whom the certificate names, if it names anyone), or the CIBA CARD
+    channel (``santeid.ciba.card``; ``professional``: the request's, ``code`` also
+    ``wrong_card`` or ``invalid_signature``)."""
     _login_error(client_id, _CARD_FAILURES.get(code, code), professional, proofs.AUTH_MODE_CARD)
 
 

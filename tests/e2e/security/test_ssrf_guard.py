@@ -234,6 +234,18 @@ def _ciba(server, client_id: str, national_id: str, scope: str):
                          auth=(client_id, CLIENT_SECRET))  # fmt: skip
 
 
+def _approved_on_a_phone(setup, client_id: str, national_id: str, scope: str) -> None:
+    """A CIBA request of ``client_id`` for ``national_id``, approved on a phone activated for
+    the occasion: its ping or push follows."""
+    from santeid.ecps.simulator import DeviceSimulator
+
+    phone = DeviceSimulator.enroll(_activation_uri(setup, national_id), PIN)
+    started = _ciba(setup["server"], client_id, national_id, scope)
+    assert started.status_code == 200, started.text
+    (item,) = phone.pending(wait=5)
+    assert phone.approve(item["request_id"], PIN)["status"] == "approved"
+
+
 def _subscription(endpoint: str) -> dict:
     """A Push API subscription (``PushSubscription.toJSON()``) to ``endpoint`` with valid keys
     (RFC 8291 §3: a P-256 point and 16 bytes), so that only the endpoint can be refused."""
@@ -394,18 +406,58 @@ def test_a_push_endpoint_turned_internal_mints_nothing(outside_sandbox):
     nothing."""
     import requests
 
-    from santeid.ecps.simulator import DeviceSimulator
     from tests.support.operations import metric_sum
     from tests.support.operations import parse_metrics
 
     server, receiver = outside_sandbox["server"], outside_sandbox["receiver"]
-    national_id = "810000000002"
-    phone = DeviceSimulator.enroll(_activation_uri(outside_sandbox, national_id), PIN)
-    started = _ciba(server, "rp-push-loopback", national_id, "openid scope_all")
-    assert started.status_code == 200, started.text
-    (item,) = phone.pending(wait=5)
-    assert phone.approve(item["request_id"], PIN)["status"] == "approved"
+    _approved_on_a_phone(outside_sandbox, "rp-push-loopback", "810000000002", "openid scope_all")
     _wait_for_log(server, "CIBA push to rp-push-loopback", "refused by the SSRF guard")
     metrics = parse_metrics(requests.get(f"{server.base}/metrics", timeout=10).text)
     assert metric_sum(metrics, "santeid_tokens_issued_total", client="rp-push-loopback") == 0
     assert receiver.received == []
+
+
+@pytest.mark.server
+def test_an_internationalised_notification_host_is_checked_as_its_a_label(outside_sandbox):
+    """A notification endpoint whose host is internationalised is resolved and checked as its
+    IDNA2008 A-label, at registration and again at delivery, never as the Unicode name
+    (which Python's resolver would turn into another domain by IDNA 2003, ``ß`` → ``ss``):
+    a name that reaches a private address is refused; one that turns to 127.0.0.1 after its
+    check (DNS rebinding) is refused at delivery; a host with no A-label is refused at
+    registration, saying so."""
+    import idna
+
+    from tests.support.ciba import CIBA_GRANT
+    from tests.support.lookup_probe import looked_up
+
+    server, lookups = outside_sandbox["server"], outside_sandbox["lookups"]
+
+    def register(client_id: str, host: str):
+        return _register_in_console(outside_sandbox, {
+            "client_id": client_id, "client_secret": CLIENT_SECRET,
+            "token_endpoint_auth_method": "client_secret_basic", "grant_types": [CIBA_GRANT],
+            "backchannel_token_delivery_mode": "ping",
+            "backchannel_client_notification_endpoint": f"https://{host}/cb",
+        })  # fmt: skip
+
+    def a_label(host: str) -> str:
+        return idna.encode(host, uts46=True).decode()
+
+    private = "intérieur.lookup-probe.test"
+    refused = register("rp-idn-private", private)
+    assert refused.status_code == 400 and "non-public address (10.0.0.1)" in refused.text
+    no_a_label = register("rp-idn-invalid", "public.☃.lookup-probe.test")
+    assert no_a_label.status_code == 400
+    assert "not a valid internationalised domain name" in no_a_label.text
+    rebound = "rebind-1.straße.lookup-probe.test"
+    accepted = register("rp-idn-rebound", rebound)  # its first lookup: a public address
+    assert accepted.status_code in (200, 303), accepted.text
+    assert "rp-idn-rebound" in server.cli("clients", "list").stdout
+
+    _approved_on_a_phone(outside_sandbox, "rp-idn-rebound", "810000000006", "openid")
+    line = _wait_for_log(server, "CIBA ping to rp-idn-rebound", "refused by the SSRF guard")
+    assert "non-public address (127.0.0.1)" in line
+    names = looked_up(lookups)
+    assert a_label(rebound) == "rebind-1.xn--strae-oqa.lookup-probe.test"
+    assert (names.count(a_label(private)), names.count(a_label(rebound))) == (1, 2)
+    assert not [name for name in names if not name.isascii()], names
