@@ -20,6 +20,8 @@ the cause.
 With ``client_authentication = "strict"`` only the registered method is accepted (RFC 7591 §2,
 ``token_endpoint_auth_method``) and failures are Authlib's RFC 6749 §5.2 answers (with
 ``WWW-Authenticate: Basic`` for a Basic attempt).
+
+Both policies read HTTP Basic credentials the same way, :func:`basic_credentials`.
 """
 
 from __future__ import annotations
@@ -222,9 +224,11 @@ def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
     form-decoded as RFC 6749 §2.3.1 has clients encode them (``application/x-www-form-urlencoded``:
     ``+`` is a space, https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1) — as Keycloak's
     ``BasicAuthHelper.RFC6749.parseHeader`` reads them (``URLDecoder.decode``;
-    docs/reference/keycloak-behaviour.md, "Client authentication"). Authlib's
-    ``extract_basic_authorization`` decodes ``%XX`` only: a secret with a space, sent by a
-    client that encodes as the RFC says (openid-client), failed."""
+    docs/reference/keycloak-behaviour.md, "Client authentication"). The one reading of Basic
+    credentials, under both policies and for the client id of the access record
+    (``santeid.observability.web``): Authlib's ``extract_basic_authorization`` decodes ``%XX``
+    only, and a secret with a space, sent by a client that encodes as the RFC says
+    (openid-client), failed."""
     value = headers.get("Authorization")
     if not value or " " not in value:
         return None, None
@@ -239,6 +243,22 @@ def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
         return unquote_plus(decoded), None
     client_id, secret = decoded.split(":", 1)
     return unquote_plus(client_id), unquote_plus(secret)
+
+
+def strict_client_secret_basic(query_client: Callable[[str], Any], request: Any) -> Any:
+    """``client_secret_basic`` under the strict policy: Authlib's
+    ``authenticate_client_secret_basic`` (an unknown client named in the header is 401
+    ``invalid_client``, RFC 6749 §5.2; a wrong secret authenticates nothing) with the
+    credentials read by :func:`basic_credentials`, as the default policy reads them."""
+    client_id, secret = basic_credentials(request.headers)
+    if not client_id or not secret:
+        return None
+    client = query_client(client_id)
+    if client is None:
+        raise InvalidClientError(
+            status_code=401, description="The client does not exist on this server."
+        )
+    return client if client.check_client_secret(secret) else None
 
 
 def keycloak_secret_credentials(request: Any) -> tuple[str | None, str | None, str | None]:
@@ -276,18 +296,19 @@ class KeycloakClientSecret:
 
 
 def register_methods(server: AuthorizationServer) -> None:
-    """Install the secret methods on Authlib's server (``register_client_auth_method``); the
-    strict policy keeps Authlib's own functions, chosen per request."""
+    """Install the secret methods on Authlib's server (``register_client_auth_method``), each
+    choosing per request between the Keycloak reading and the strict one: Authlib's
+    ``client_secret_post``, and :func:`strict_client_secret_basic`."""
     from authlib.oauth2.rfc6749 import authenticate_client as authlib_auth
 
-    # types-Authlib's stub of the module omits these two functions (Authlib defines them).
-    authlib_functions = {
-        CLIENT_SECRET_BASIC: authlib_auth.authenticate_client_secret_basic,  # type: ignore[attr-defined]
+    strict_functions: dict[str, Callable[[Callable[[str], Any], Any], Any]] = {
+        CLIENT_SECRET_BASIC: strict_client_secret_basic,
+        # types-Authlib's stub of the module omits this function (Authlib defines it).
         CLIENT_SECRET_POST: authlib_auth.authenticate_client_secret_post,  # type: ignore[attr-defined]
     }
     for method in SECRET_METHODS:
         keycloak = KeycloakClientSecret(method)
-        strict = authlib_functions[method]
+        strict = strict_functions[method]
 
         def by_policy(
             query_client: Callable[[str], Any],
