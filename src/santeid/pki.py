@@ -18,7 +18,8 @@ developers need the same shapes without ANS: this module makes them with ``crypt
   ``tls_client_auth`` clients): :func:`trust_anchor_file` (the configured authorities, a test
   authority in sandbox mode only), :func:`authorities_in` (reading them) and
   :func:`issuing_authority` (RFC 5280 §6.1, one step; :func:`untrusted_issuer_reason` says why
-  it found none).
+  it found none); and, for CPS cards and ``tls_client_auth`` clients, the purposes the
+  certificate may serve (:func:`client_purpose_refusal`).
 
 Users: CPS card certificates (``santeid.cps``), the dev TLS certificate (``santeid tls
 dev-cert``) and INSi establishment certificates (CN ``INSI-AUTO`` / ``INSI-MANU``,
@@ -63,6 +64,7 @@ __all__ = [
     "TestAuthority",
     "authorities_in",
     "certificate_pem",
+    "client_purpose_refusal",
     "generate_private_key",
     "issue_certificate",
     "issuing_authority",
@@ -419,6 +421,28 @@ def issuing_authority(
         if ca.subject == certificate.issuer and _unfit_issuer(certificate, ca, now) is None:
             return ca
     return None
+
+
+def client_purpose_refusal(certificate: x509.Certificate) -> str | None:
+    """Why ``certificate`` may not authenticate a TLS client for the purposes it lists, or
+    None: RFC 5280 §4.2.1.12 (https://www.rfc-editor.org/rfc/rfc5280#section-4.2.1.12), when
+    the ``extendedKeyUsage`` extension is present the certificate is used only for the purposes
+    it lists, which must then include ``clientAuth`` or ``anyExtendedKeyUsage``. A TLS stack
+    refuses it in the handshake likewise (OpenSSL's SSL client purpose); behind a proxy that
+    checks no chain (``ssl_verify_client optional_no_ca``) only this check stands between a
+    TLS server's certificate of the same authority and client authentication. Without the
+    extension every purpose is allowed. CPS cards (``santeid.cps.cards``, ``wrong_usage``) and
+    ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) are checked with it."""
+    try:
+        purposes = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError as exc:  # a malformed or repeated extension
+        return f"its extensions cannot be read ({exc})"
+    if CLIENT_AUTH in purposes or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in purposes:
+        return None
+    listed = ", ".join(purpose._name for purpose in purposes) or "empty"
+    return f"its extendedKeyUsage ({listed}) lists neither clientAuth nor anyExtendedKeyUsage"
 
 
 def untrusted_issuer_reason(

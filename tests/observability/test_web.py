@@ -185,3 +185,15 @@ def test_a_ciba_login_approved_at_once_by_the_sandbox_is_on_the_dashboard(app, c
     assert total("logins-mode", "MOBILE") == 1
     assert total("logins-outcome", "success") == 1
     assert total("ciba", "approved") == 1
+
+
+def test_the_access_record_reads_the_basic_client_id_as_client_authentication_does():
+    """The client id of the access record is read from HTTP Basic as client authentication
+    reads it (``client_auth.basic_credentials``, RFC 6749 §2.3.1 form decoding): an id a
+    client form-encoded (``:`` as ``%3A``) is recorded as registered, not as sent."""
+    import base64
+
+    from santeid.observability.web import _environ_client_id
+
+    sent = base64.b64encode(b"logiciel%3Aregion:the+secret").decode()
+    assert _environ_client_id({"HTTP_AUTHORIZATION": f"Basic {sent}"}) == "logiciel:region"

@@ -484,7 +484,8 @@ def test_basic_credentials_are_form_decoded_as_keycloak_reads_them(app, client, 
 
 def test_private_key_jwt_client_cannot_use_a_secret(app, client):
     """Keycloak's Signed JWT authenticator is strict: a secret does not authenticate such a
-    client even if one was registered."""
+    client even if one was registered; it answers for the client the Basic header names, which
+    sent no assertion (docs/reference/keycloak-behaviour.md, "Client authentication")."""
     meta = register_client(
         app,
         client_id="jwt-client",
@@ -496,7 +497,11 @@ def test_private_key_jwt_client_cannot_use_a_secret(app, client):
         data={"grant_type": "client_credentials"},
         headers=basic_auth(meta["client_id"], meta["client_secret"]),
     )
-    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Parameter client_assertion_type is missing",
+    }
 
 
 def test_missing_grant_type_is_keycloak_invalid_request(flow, client):

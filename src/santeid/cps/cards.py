@@ -40,7 +40,6 @@ from dataclasses import field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.oid import NameOID
 
 from santeid.clock import system_clock
@@ -54,6 +53,7 @@ from santeid.pki import CLIENT_AUTH
 from santeid.pki import PrivateKey
 from santeid.pki import TestAuthority
 from santeid.pki import authorities_in
+from santeid.pki import client_purpose_refusal
 from santeid.pki import issue_certificate
 from santeid.pki import issuing_authority
 from santeid.pki import name_text
@@ -244,11 +244,7 @@ def _check_usage(certificate: x509.Certificate) -> None:
             raise wrong
     except x509.ExtensionNotFound:
         pass
-    try:
-        purposes = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return
-    if CLIENT_AUTH not in purposes and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in purposes:
+    if client_purpose_refusal(certificate) is not None:
         raise wrong
 
 

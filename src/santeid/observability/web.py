@@ -6,7 +6,6 @@ plus the ``/metrics`` endpoint behind its address allow-list."""
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import re
@@ -22,6 +21,7 @@ from santeid.observability import metrics
 from santeid.observability.access import address_allowed
 from santeid.observability.access import parse_networks
 from santeid.observability.logs import configure_logging
+from santeid.oidc.client_auth import basic_credentials
 from santeid.proxies import client_address
 
 access_log = logging.getLogger("santeid.access")
@@ -45,14 +45,8 @@ def _environ_client_id(environ) -> str | None:
     query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=50)
     if query.get("client_id"):
         return _sane_client(query["client_id"][0])
-    authorization = environ.get("HTTP_AUTHORIZATION", "")
-    if authorization[:6].lower() == "basic ":
-        try:
-            user = base64.b64decode(authorization[6:], validate=True).decode().split(":", 1)[0]
-        except ValueError:
-            return None
-        return _sane_client(user)
-    return None
+    user, _ = basic_credentials({"Authorization": environ.get("HTTP_AUTHORIZATION", "")})
+    return _sane_client(user)
 
 
 class ObservedApp:

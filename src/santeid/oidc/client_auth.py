@@ -9,17 +9,22 @@ secret may send it by HTTP Basic (RFC 6749 §2.3.1) **or** in the form body, wha
 registered; when both are present the form's ``client_id`` / ``client_secret`` take precedence,
 as in Keycloak. ``private_key_jwt`` (RFC 7523 §2.2) and ``tls_client_auth`` (RFC 8705 §2.1)
 clients stay strict: only their registered method. A failure answers as Keycloak does
-(``docs/reference/keycloak-behaviour.md``, "Client authentication"), 401 without
-``WWW-Authenticate`` (:func:`invalid_client`): ``unauthorized_client`` "Invalid client or
-Invalid client credentials" when the request names a client that holds a secret (wrong or
-missing secret), ``invalid_client`` with the same text otherwise (unknown client, no client,
-a ``private_key_jwt`` or ``tls_client_auth`` client that failed); at the introspection and
-pushed-authorization-request endpoints, ``invalid_request`` "Authentication failed." whatever
-the cause.
+(``docs/reference/keycloak-behaviour.md``, "Client authentication"; :func:`invalid_client`),
+without ``WWW-Authenticate``: 401 ``unauthorized_client`` "Invalid client or Invalid client
+credentials" when the request names a client that holds a secret (wrong or missing secret);
+400 ``invalid_client`` with the "Signed JWT" authenticator's reason (:class:`SignedJwtRefused`,
+e.g. "Token reuse detected") for a ``private_key_jwt`` client's own failure; 401
+``invalid_client`` "Invalid client or Invalid client credentials" otherwise (unknown client,
+no client, a ``tls_client_auth`` client that failed). The CIBA endpoint answers every failure
+with 401; the introspection and pushed-authorization-request endpoints with 401
+``invalid_request`` "Authentication failed.", whatever the cause.
 
 With ``client_authentication = "strict"`` only the registered method is accepted (RFC 7591 §2,
 ``token_endpoint_auth_method``) and failures are Authlib's RFC 6749 §5.2 answers (with
-``WWW-Authenticate: Basic`` for a Basic attempt).
+``WWW-Authenticate: Basic`` for a Basic attempt), 401 at the introspection (RFC 7662 §2.3) and
+CIBA (CIBA Core §13) endpoints.
+
+Both policies read HTTP Basic credentials the same way, :func:`basic_credentials`.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 
 from santeid.keystore import ALGORITHMS
 from santeid.oidc import keycloak_errors
@@ -222,9 +228,11 @@ def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
     form-decoded as RFC 6749 §2.3.1 has clients encode them (``application/x-www-form-urlencoded``:
     ``+`` is a space, https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1) — as Keycloak's
     ``BasicAuthHelper.RFC6749.parseHeader`` reads them (``URLDecoder.decode``;
-    docs/reference/keycloak-behaviour.md, "Client authentication"). Authlib's
-    ``extract_basic_authorization`` decodes ``%XX`` only: a secret with a space, sent by a
-    client that encodes as the RFC says (openid-client), failed."""
+    docs/reference/keycloak-behaviour.md, "Client authentication"). The one reading of Basic
+    credentials, under both policies and for the client id of the access record
+    (``santeid.observability.web``): Authlib's ``extract_basic_authorization`` decodes ``%XX``
+    only, and a secret with a space, sent by a client that encodes as the RFC says
+    (openid-client), failed."""
     value = headers.get("Authorization")
     if not value or " " not in value:
         return None, None
@@ -239,6 +247,22 @@ def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
         return unquote_plus(decoded), None
     client_id, secret = decoded.split(":", 1)
     return unquote_plus(client_id), unquote_plus(secret)
+
+
+def strict_client_secret_basic(query_client: Callable[[str], Any], request: Any) -> Any:
+    """``client_secret_basic`` under the strict policy: Authlib's
+    ``authenticate_client_secret_basic`` (an unknown client named in the header is 401
+    ``invalid_client``, RFC 6749 §5.2; a wrong secret authenticates nothing) with the
+    credentials read by :func:`basic_credentials`, as the default policy reads them."""
+    client_id, secret = basic_credentials(request.headers)
+    if not client_id or not secret:
+        return None
+    client = query_client(client_id)
+    if client is None:
+        raise InvalidClientError(
+            status_code=401, description="The client does not exist on this server."
+        )
+    return client if client.check_client_secret(secret) else None
 
 
 def keycloak_secret_credentials(request: Any) -> tuple[str | None, str | None, str | None]:
@@ -276,18 +300,19 @@ class KeycloakClientSecret:
 
 
 def register_methods(server: AuthorizationServer) -> None:
-    """Install the secret methods on Authlib's server (``register_client_auth_method``); the
-    strict policy keeps Authlib's own functions, chosen per request."""
+    """Install the secret methods on Authlib's server (``register_client_auth_method``), each
+    choosing per request between the Keycloak reading and the strict one: Authlib's
+    ``client_secret_post``, and :func:`strict_client_secret_basic`."""
     from authlib.oauth2.rfc6749 import authenticate_client as authlib_auth
 
-    # types-Authlib's stub of the module omits these two functions (Authlib defines them).
-    authlib_functions = {
-        CLIENT_SECRET_BASIC: authlib_auth.authenticate_client_secret_basic,  # type: ignore[attr-defined]
+    strict_functions: dict[str, Callable[[Callable[[str], Any], Any], Any]] = {
+        CLIENT_SECRET_BASIC: strict_client_secret_basic,
+        # types-Authlib's stub of the module omits this function (Authlib defines it).
         CLIENT_SECRET_POST: authlib_auth.authenticate_client_secret_post,  # type: ignore[attr-defined]
     }
     for method in SECRET_METHODS:
         keycloak = KeycloakClientSecret(method)
-        strict = authlib_functions[method]
+        strict = strict_functions[method]
 
         def by_policy(
             query_client: Callable[[str], Any],
@@ -302,16 +327,59 @@ def register_methods(server: AuthorizationServer) -> None:
         server.register_client_auth_method(method, by_policy)
 
 
-class KeycloakInvalidClientError(InvalidClientError):
-    """Keycloak's failed client authentication: 401 and no ``WWW-Authenticate`` challenge,
-    whatever the code (``error``: ``invalid_client``, ``unauthorized_client`` or
-    ``invalid_request``, :func:`invalid_client`). An ``InvalidClientError`` still, so that
-    every caller handles it as a failed client authentication."""
+#: ``client_assertion_type`` of a JWT client assertion (RFC 7523 §2.2).
+ASSERTION_TYPE: str = JWTBearerClientAssertion.CLIENT_ASSERTION_TYPE
+#: The descriptions of Keycloak's "Signed JWT" authenticator (``JWTClientAuthenticator`` and
+#: ``AbstractJWTClientValidator``, ``docs/reference/keycloak-behaviour.md``, "Client
+#: authentication"), each with 400 ``invalid_client``: the client named, but no
+#: ``client_assertion_type``, another one, or no ``client_assertion``;
+SIGNED_JWT_TYPE_MISSING = "Parameter client_assertion_type is missing"
+SIGNED_JWT_TYPE_WRONG = "Parameter client_assertion_type has value '{}' but expected is '{}'"
+SIGNED_JWT_ASSERTION_MISSING = "client_assertion parameter missing"
+#: a ``client_id`` parameter naming another client than the assertion's ``sub``;
+SIGNED_JWT_CLIENT_ID_NOT_SUB = "client_id parameter does not match sub claim"
+#: an algorithm it does not verify with (``none``, a symmetric one);
+SIGNED_JWT_ALGORITHM = "Invalid signature algorithm"
+#: no registered key (no ``jwks``, or none with the assertion's ``kid``);
+SIGNED_JWT_NO_KEY = "Unable to load public key"
+#: a signature that does not verify (the authenticator's exception, with its prefix);
+SIGNED_JWT_SIGNATURE = (
+    "Client authentication with signed JWT failed: Signature on JWT token failed validation"
+)
+#: none of the server's audiences in ``aud``;
+SIGNED_JWT_AUDIENCE = "Invalid token audience"
+#: past ``exp`` or before ``nbf`` (clock skew allowed);
+SIGNED_JWT_NOT_ACTIVE = "Token is not active"
+#: ``iat`` in the future;
+SIGNED_JWT_ISSUED_IN_FUTURE = "Token was issued in the future"
+#: no ``exp``, no ``jti``;
+SIGNED_JWT_EXP_REQUIRED = "Token exp claim is required"
+SIGNED_JWT_JTI_REQUIRED = "Token jti claim is required"
+#: a ``jti`` already used (RFC 7523 §3).
+SIGNED_JWT_REUSED = "Token reuse detected"
 
-    status_code = 401
 
-    def __init__(self, error: str, description: str):
+class SignedJwtRefused(InvalidClientError):
+    """A ``private_key_jwt`` client's assertion refused (RFC 7523 §3): ``description`` says why
+    in santeid's words (the strict policy's answer, 400 ``invalid_client`` as Authlib's),
+    ``keycloak_description`` in the "Signed JWT" authenticator's (the default policy's,
+    :func:`invalid_client`). Raised only for a client registered with ``private_key_jwt``:
+    Keycloak's authenticator ignores an assertion naming a client of another method."""
+
+    def __init__(self, description: str, keycloak_description: str):
         super().__init__(description=description)
+        self.keycloak_description = keycloak_description
+
+
+class KeycloakInvalidClientError(InvalidClientError):
+    """Keycloak's failed client authentication: no ``WWW-Authenticate`` challenge, whatever the
+    code (``error``: ``invalid_client``, ``unauthorized_client`` or ``invalid_request``,
+    :func:`invalid_client`) and status (401, or 400 for the "Signed JWT" authenticator's own
+    answers). An ``InvalidClientError`` still, so that every caller handles it as a failed
+    client authentication."""
+
+    def __init__(self, error: str, description: str, status_code: int = 401):
+        super().__init__(description=description, status_code=status_code)
         self.error = error
 
     def get_headers(self) -> list[tuple[str, str]]:
@@ -328,17 +396,45 @@ class KeycloakInvalidClientError(InvalidClientError):
 AUTHENTICATION_FAILED_ENDPOINTS: tuple[str, ...] = ("introspection", "pushed_authorization_request")
 
 
-def _names_secret_client(request: Any, query_client: Callable[[str], Any]) -> bool:
-    """Does the request, read as Keycloak's "Client Id and Secret" authenticator reads it,
-    name a registered client that authenticates with its secret? Keycloak then answers that
-    authenticator's own failure (``unauthorized_client``) whatever is wrong with the secret;
-    an unknown client, or one of another method, fails the whole client flow
-    (``invalid_client``)."""
+#: Endpoints whose failed client authentication is 401 whatever the method: CIBA Core §13
+#: (Keycloak's ``BackchannelAuthenticationEndpoint`` resends any answer with 401) and, under
+#: the strict policy, RFC 7662 §2.3 (introspection).
+UNAUTHORIZED_ENDPOINTS: tuple[str, ...] = ("backchannel_authentication", "introspection")
+
+
+def _named_client(request: Any, query_client: Callable[[str], Any]) -> tuple[str | None, Any]:
+    """The ``client_id`` the request names as Keycloak's "Client Id and Secret" authenticator
+    reads it (Basic, then the form's ``client_id``), and that client or None. Keycloak's
+    authenticators answer for that client: its own authenticator's failure is the answer
+    (``unauthorized_client`` for a secret, the "Signed JWT" reasons for ``private_key_jwt``);
+    an unknown client, or a ``tls_client_auth`` one, ends the client flow (``invalid_client``)."""
     client_id, _, _ = keycloak_secret_credentials(request)
-    if not client_id:
-        return False
-    client = query_client(client_id)
-    return client is not None and client.token_endpoint_auth_method in SECRET_METHODS
+    return client_id, (query_client(client_id) if client_id else None)
+
+
+def _signed_jwt_answer(error: InvalidClientError, request: Any, named_id: str | None,
+                       named: Any) -> str | None:  # fmt: skip
+    """The "Signed JWT" authenticator's description for this failure, or None when Keycloak
+    would not answer with it: it answers for a ``private_key_jwt`` client the request names
+    (:func:`_named_client`) — its assertion's refusal, or the assertion parameters missing —
+    or, when the request names none, for the ``private_key_jwt`` client its assertion's
+    ``sub`` names (:class:`SignedJwtRefused`)."""
+    refusal = error.keycloak_description if isinstance(error, SignedJwtRefused) else None
+    if not named_id:
+        return refusal
+    if named is None or named.token_endpoint_auth_method != PRIVATE_KEY_JWT:
+        return None
+    if refusal is not None:
+        return refusal
+    form = request.form or {}
+    assertion_type = form.get("client_assertion_type")
+    if not assertion_type:
+        return SIGNED_JWT_TYPE_MISSING
+    if assertion_type != ASSERTION_TYPE:
+        return SIGNED_JWT_TYPE_WRONG.format(assertion_type, ASSERTION_TYPE)
+    if not form.get("client_assertion"):
+        return SIGNED_JWT_ASSERTION_MISSING
+    return None
 
 
 def invalid_client(
@@ -348,20 +444,25 @@ def invalid_client(
     query_client: Callable[[str], Any] | None = None,
 ) -> InvalidClientError:
     """The error a failed authentication answers under the configured policy; ``request``
-    and ``query_client`` tell Keycloak's answers apart (:func:`_names_secret_client`)."""
+    and ``query_client`` tell Keycloak's answers apart (:func:`_named_client`)."""
     if _policy() == "keycloak":
         if endpoint in AUTHENTICATION_FAILED_ENDPOINTS:
             return KeycloakInvalidClientError(
                 "invalid_request", keycloak_errors.CLIENT_AUTHENTICATION_FAILED
             )
-        code = "invalid_client"
-        if request is not None and query_client is not None:
-            if _names_secret_client(request, query_client):
-                code = "unauthorized_client"
-        return KeycloakInvalidClientError(code, keycloak_errors.INVALID_CLIENT)
-    if endpoint == "backchannel_authentication" and error.status_code != 401:
-        # CIBA Core §13: invalid_client is a 401 whatever the method (Authlib answers 400 for
-        # some, e.g. an unknown client_id with client_secret_post).
+        if request is None or query_client is None:
+            return KeycloakInvalidClientError("invalid_client", keycloak_errors.INVALID_CLIENT)
+        named_id, named = _named_client(request, query_client)
+        if named is not None and named.token_endpoint_auth_method in SECRET_METHODS:
+            return KeycloakInvalidClientError("unauthorized_client", keycloak_errors.INVALID_CLIENT)
+        signed_jwt = _signed_jwt_answer(error, request, named_id, named)
+        if signed_jwt is not None:
+            status = 401 if endpoint in UNAUTHORIZED_ENDPOINTS else 400
+            return KeycloakInvalidClientError("invalid_client", signed_jwt, status)
+        return KeycloakInvalidClientError("invalid_client", keycloak_errors.INVALID_CLIENT)
+    if endpoint in UNAUTHORIZED_ENDPOINTS and error.status_code != 401:
+        # Authlib answers 400 for some methods (private_key_jwt, an unknown client_id with
+        # client_secret_post).
         return InvalidClientError(status_code=401, description=error.description)
     return error
 

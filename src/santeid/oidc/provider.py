@@ -31,7 +31,10 @@ from authlib.oauth2.rfc7636.challenge import create_s256_code_challenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import request as flask_request
 from joserfc import jwt as jose_jwt
+from joserfc.errors import ClaimError
+from joserfc.errors import InvalidKeyIdError
 from joserfc.errors import JoseError
+from joserfc.errors import UnsupportedAlgorithmError
 
 from santeid.observability import record as observe
 from santeid.oidc import client_auth
@@ -408,11 +411,35 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     Only the algorithms discovery advertises (:data:`client_auth.SIGNING_ALGS`) verify an
     assertion; its lifetime is bounded by ``client_assertion_max_lifetime``
     (:func:`client_auth.time_problem`) and its ``jti`` is remembered exactly as long as the
-    assertion could be accepted (until ``exp`` + leeway)."""
+    assertion could be accepted (until ``exp`` + leeway). A ``client_id`` parameter must name
+    the assertion's client (RFC 7521 §4.2,
+    https://www.rfc-editor.org/rfc/rfc7521#section-4.2). An assertion naming a client of
+    another method authenticates nothing, before its signature is read (Keycloak's
+    ``validateClient``); a ``private_key_jwt`` client's refused assertion raises
+    :class:`client_auth.SignedJwtRefused`, with Keycloak's words for it
+    (docs/reference/keycloak-behaviour.md, "Client authentication")."""
 
     # types-Authlib marks this Final; in Authlib it is a plain class attribute, the name this
     # subclass registers its method under.
     CLIENT_AUTH_METHOD = client_auth.PRIVATE_KEY_JWT  # type: ignore[misc]
+
+    #: Keycloak's reason per JWT claim refused by the claims registry (``verify_claims``).
+    CLAIM_REFUSALS = {
+        "aud": client_auth.SIGNED_JWT_AUDIENCE,
+        "exp": client_auth.SIGNED_JWT_NOT_ACTIVE,
+        "nbf": client_auth.SIGNED_JWT_NOT_ACTIVE,
+        "iat": client_auth.SIGNED_JWT_ISSUED_IN_FUTURE,
+    }
+
+    def __call__(self, query_client, request):
+        client = super().__call__(query_client, request)
+        named = request.form.get("client_id") if request.form else None
+        if client is not None and named and named != client.get_client_id():
+            raise client_auth.SignedJwtRefused(
+                "client_id is not the client of the assertion",
+                client_auth.SIGNED_JWT_CLIENT_ID_NOT_SUB,
+            )
+        return client
 
     def get_audiences(self):
         settings = _services().settings
@@ -421,8 +448,14 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return [f"{settings.oidc_base}/token", settings.issuer, current_endpoint_url()]
 
     def resolve_client_public_key(self, client):
+        if client.token_endpoint_auth_method != client_auth.PRIVATE_KEY_JWT:
+            raise InvalidClientError(
+                description=f"The client cannot authenticate with method: {self.CLIENT_AUTH_METHOD}"
+            )
         if not client.jwks:
-            raise InvalidClientError(description="The client has no registered jwks.")
+            raise client_auth.SignedJwtRefused(
+                "The client has no registered jwks.", client_auth.SIGNED_JWT_NO_KEY
+            )
         return client.jwks
 
     def process_assertion_claims(self, assertion, resolve_key):
@@ -432,8 +465,18 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             token = jose_jwt.decode(
                 assertion, resolve_key, algorithms=list(client_auth.SIGNING_ALGS)
             )
+        except UnsupportedAlgorithmError as exc:
+            raise client_auth.SignedJwtRefused(
+                exc.description, client_auth.SIGNED_JWT_ALGORITHM
+            ) from exc
+        except InvalidKeyIdError as exc:
+            raise client_auth.SignedJwtRefused(
+                exc.description, client_auth.SIGNED_JWT_NO_KEY
+            ) from exc
         except JoseError as exc:
-            raise InvalidClientError(description=exc.description) from exc
+            raise client_auth.SignedJwtRefused(
+                exc.description, client_auth.SIGNED_JWT_SIGNATURE
+            ) from exc
         max_lifetime = _services().settings.oidc.client_assertion_max_lifetime
         problem = client_auth.time_problem(
             token.claims,
@@ -442,10 +485,44 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             validity=False,  # verify_claims checks exp and nbf, with the same leeway
         )
         if problem:
-            description = problem.describe(f"{max_lifetime} seconds")
-            raise InvalidClientError(description=f"client assertion: {description}")
+            description = f"client assertion: {problem.describe(f'{max_lifetime} seconds')}"
+            keycloak = description
+            if problem.kind == client_auth.MISSING:
+                keycloak = client_auth.SIGNED_JWT_EXP_REQUIRED
+            raise client_auth.SignedJwtRefused(description, keycloak)
         self.verify_claims(token.claims)
         return token.claims
+
+    def verify_claims(self, claims):
+        """Authlib's checks (RFC 7523 §3: ``iss`` and ``sub`` the client, ``aud`` this server,
+        ``exp`` and ``nbf`` with the leeway, a ``jti`` seen once), on the application's clock,
+        each refusal with Keycloak's reason. An ``iss`` other than ``sub`` is a third party's
+        assertion, which Keycloak's authenticator leaves alone: no reason of its own."""
+        registry = jose_jwt.JWTClaimsRegistry(
+            now=lambda: int(_services().clock()),
+            leeway=self.leeway,
+            iss={"essential": True},
+            sub={"essential": True},
+            aud={"essential": True, "values": self.get_audiences()},
+            exp={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except ClaimError as exc:
+            keycloak = self.CLAIM_REFUSALS.get(exc.claim)
+            if keycloak is None:  # iss, sub: not this client's own assertion
+                raise InvalidClientError(description=exc.description) from exc
+            raise client_auth.SignedJwtRefused(exc.description, keycloak) from exc
+        if claims["sub"] != claims["iss"]:
+            raise InvalidClientError(description="Issuer and Subject MUST match.")
+        if "jti" not in claims:
+            raise client_auth.SignedJwtRefused(
+                "Missing JWT ID.", client_auth.SIGNED_JWT_JTI_REQUIRED
+            )
+        if not self.validate_jti(claims, claims["jti"]):
+            raise client_auth.SignedJwtRefused(
+                "JWT ID is used before.", client_auth.SIGNED_JWT_REUSED
+            )
 
     def validate_jti(self, claims, jti):
         if not isinstance(jti, str) or not jti or len(jti) > 256:
@@ -456,13 +533,6 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         ttl = max(1, int(claims["exp"] - services.clock()) + self.leeway)
         key = keys.CLIENT_ASSERTION_JTI.key(str(claims["sub"]), keys.digest(jti))
         return services.store.add(key, {"seen": True}, ttl)
-
-    def authenticate_client(self, client):
-        if client.token_endpoint_auth_method == client_auth.PRIVATE_KEY_JWT:
-            return client
-        raise InvalidClientError(
-            description=f"The client cannot authenticate with method: {self.CLIENT_AUTH_METHOD}"
-        )
 
 
 def current_endpoint_url() -> str:

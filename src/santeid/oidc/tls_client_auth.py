@@ -7,11 +7,14 @@ The client sends its ``client_id`` as a request parameter and presents its certi
 the TLS handshake (or through a trusted TLS-terminating proxy, ``santeid.tls``); it is
 authenticated when the certificate is signed by an authority of ``tls_client_auth_ca_file``
 (RFC 8705 §2.1: the PKI method rests on validation against trust anchors), is within its
-validity period, and its subject equals the ``tls_client_auth_subject_dn`` it registered
-(RFC 8705 §2.1.2). The chain is checked here, whatever the transport: the TLS layer's
-``--client-ca`` also holds the CPS and INSi authorities, and a proxy set up as
-docs/cps-card.md shows (``ssl_verify_client optional_no_ca``) forwards a self-signed
-certificate as readily as any other. Keycloak's nginx certificate lookup likewise verifies a
+validity period, may serve client authentication (an ``extendedKeyUsage`` extension, when
+present, lists ``clientAuth`` or ``anyExtendedKeyUsage``, RFC 5280 §4.2.1.12:
+``santeid.pki.client_purpose_refusal``, the rule of CPS cards too), and its subject equals
+the ``tls_client_auth_subject_dn`` it registered (RFC 8705 §2.1.2). The chain is checked
+here, whatever the transport: the TLS layer's ``--client-ca`` also holds the CPS and INSi
+authorities, and a proxy set up as docs/cps-card.md shows (``ssl_verify_client
+optional_no_ca``) forwards a self-signed certificate, or a TLS server's, as readily as any
+other. Keycloak's nginx certificate lookup likewise verifies a
 forwarded certificate against its own trust store
 (https://www.keycloak.org/docs-api/latest/javadocs/org/keycloak/services/x509/NginxProxySslClientCertificateLookup.html).
 The bundle holds the *issuing* authorities (one-step path, as ``cps_ca_file``,
@@ -33,6 +36,7 @@ from cryptography import x509
 from santeid.clock import utc_datetime
 from santeid.oidc.client_auth import TLS_CLIENT_AUTH
 from santeid.pki import authorities_in
+from santeid.pki import client_purpose_refusal
 from santeid.pki import issuing_authority
 from santeid.pki import untrusted_issuer_reason
 from santeid.services import services
@@ -146,6 +150,11 @@ class TlsClientAuth:
                 client_id,
                 untrusted_issuer_reason(certificate, authorities, now),
             )
+            return None
+        refusal = client_purpose_refusal(certificate)
+        if refusal is not None:
+            # RFC 5280 §4.2.1.12: e.g. a TLS server's certificate of the same authority.
+            log.info("tls_client_auth refused for %s: %s", client_id, refusal)
             return None
         registered = client.metadata.get("tls_client_auth_subject_dn", "")
         if not subject_matches(certificate, registered):

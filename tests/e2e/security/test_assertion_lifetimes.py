@@ -3,7 +3,9 @@ algorithm discovery advertises authenticates; a long-lived, non-integer or repla
 does not; a CIBA signed request living longer than ``signed_request_max_lifetime`` is refused.
 Assertions that are unsigned (``alg: none``) or HMAC-signed (``client_secret_jwt``-style HS256,
 with a shared key the client registered in its ``jwks``) are refused whatever their claims
-(docs/security.md, "Client assertions": "``none`` and HMAC never")."""
+(docs/security.md, "Client assertions": "``none`` and HMAC never"). A refused assertion of a
+``private_key_jwt`` client is Keycloak's "Signed JWT" answer: 400 ``invalid_client`` with its
+reason (docs/reference/keycloak-behaviour.md, "Client authentication")."""
 
 from __future__ import annotations
 
@@ -115,26 +117,31 @@ def test_every_advertised_algorithm_authenticates(server):
 def test_an_assertion_living_an_hour_is_refused(server):
     # What Authlib's private_key_jwt_sign sends by default: exp = now + 3600.
     response = _token(server, _assertion(server, exp=int(time.time()) + 3600))
-    assert response.status_code == 401
+    assert response.status_code == 400
     assert response.json()["error"] == "invalid_client"
     # exp near, but iat long before: the assertion was made to live an hour.
     old_iat = _assertion(server, iat=int(time.time()) - 3000)
-    assert _token(server, old_iat).status_code == 401
+    assert _token(server, old_iat).status_code == 400
     assert "Traceback" not in server.log.read_text()
 
 
 @pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
 def test_time_claims_are_whole_numbers(server, claim):
     value = {"exp": time.time() + 60, "iat": time.time(), "nbf": time.time() - 1}[claim]
-    assert _token(server, _assertion(server, **{claim: value})).status_code == 401
+    assert _token(server, _assertion(server, **{claim: value})).status_code == 400
     as_text = _assertion(server, **{claim: str(int(value))})
-    assert _token(server, as_text).status_code == 401
+    assert _token(server, as_text).status_code == 400
 
 
 def test_a_replayed_assertion_is_refused_for_as_long_as_it_is_acceptable(server):
     assertion = _assertion(server)
     assert _token(server, assertion).status_code == 200
-    assert _token(server, assertion).status_code == 401
+    replayed = _token(server, assertion)
+    assert replayed.status_code == 400
+    assert replayed.json() == {
+        "error": "invalid_client",
+        "error_description": "Token reuse detected",
+    }
     # The replay entry lives until exp + leeway, not longer: never more than the bound.
     with redis.Redis.from_url(server.store_url) as connection:
         ttls = [connection.ttl(key) for key in connection.scan_iter("santeid:jti:*")]
@@ -179,8 +186,9 @@ def test_a_ciba_signed_request_beyond_the_configured_lifetime_is_refused(server)
 def test_an_unsigned_assertion_is_refused(server, client_id, alg):
     unsigned = _raw_jwt({"alg": alg}, _claims(server, client_id), lambda _: b"")
     response = _token(server, unsigned)
-    assert response.status_code == 401, response.text
-    assert response.json()["error"] == "invalid_client"
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": "invalid_client",
+                               "error_description": "Invalid signature algorithm"}  # fmt: skip
     assert "access_token" not in response.text
 
 
@@ -190,8 +198,9 @@ def test_an_hmac_assertion_is_refused(server, alg, digest):
     sign = lambda data: hmac.new(SHARED_KEY, data, digest).digest()  # noqa: E731
     header = {"alg": alg, "kid": "shared", "typ": "JWT"}
     response = _token(server, _raw_jwt(header, _claims(server, "rp-hmac"), sign))
-    assert response.status_code == 401, response.text
-    assert response.json()["error"] == "invalid_client"
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": "invalid_client",
+                               "error_description": "Invalid signature algorithm"}  # fmt: skip
     assert "Traceback" not in server.log.read_text()
 
 
@@ -201,5 +210,6 @@ def test_an_hmac_assertion_keyed_with_the_public_key_is_refused(server):
     sign = lambda data: hmac.new(public, data, hashlib.sha256).digest()  # noqa: E731
     header = {"alg": "HS256", "kid": "rsa", "typ": "JWT"}
     response = _token(server, _raw_jwt(header, _claims(server, "rp-jwt"), sign))
-    assert response.status_code == 401, response.text
-    assert response.json()["error"] == "invalid_client"
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": "invalid_client",
+                               "error_description": "Invalid signature algorithm"}  # fmt: skip

@@ -2,14 +2,17 @@
 transport (docs/endpoints.md, "mTLS"; docs/security.md, "Certificate-authenticated clients").
 
 Against a real ``santeid serve`` outside sandbox mode, a certificate carrying a registered
-client's subject DN but not issued by an authority of that file gets no token
-(``invalid_client``):
+client's subject DN but not issued by an authority of that file, or not issued for client
+authentication, gets no token (``invalid_client``):
 
 * behind docs/cps-card.md's nginx block (``ssl_verify_client optional_no_ca``: nginx checks no
   chain), a **self-signed** certificate with the client's DN;
 * over direct TLS (``santeid serve --tls-cert …`` without ``--client-ca``), a certificate with
   the client's DN issued by the INSi establishment authority, which the TLS handshake accepts
-  (``insi_ca_file``) but which vouches for INSi callers, not for OAuth clients.
+  (``insi_ca_file``) but which vouches for INSi callers, not for OAuth clients;
+* behind nginx again, a TLS **server** certificate (extendedKeyUsage serverAuth alone) issued
+  by the client's own authority with the client's DN (RFC 5280 §4.2.1.12), which the direct
+  listener's handshake refuses.
 
 The client's own certificate still authenticates and binds its tokens (``cnf.x5t#S256``); with
 ``tls_client_auth_ca_file`` empty, no certificate does.
@@ -28,7 +31,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from santeid.pki import SERVER_AUTH
 from santeid.pki import TestAuthority
 from santeid.pki import issue_certificate
 from santeid.pki import load_certificates
@@ -90,6 +95,16 @@ def home(tmp_path_factory):
                                             common_name="TEST AC ETABLISSEMENTS")  # fmt: skip
     write_credentials(home / "client", *issue_certificate(machines, subject=subject), machines)
     _self_signed(subject, home / "self-signed")
+    # Issued by the client's own authority, for other purposes than client authentication
+    # (RFC 5280 §4.2.1.12): a TLS server's certificate; and two that may authenticate a
+    # client: without extendedKeyUsage, and with anyExtendedKeyUsage.
+    for folder, usages in (
+        ("server-only", (SERVER_AUTH,)),
+        ("no-eku", ()),
+        ("any-eku", (ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)),
+    ):
+        issued = issue_certificate(machines, subject=subject, extended_key_usages=usages)
+        write_credentials(home / folder, *issued, machines)
     # An authority the server trusts for something else (INSi establishment certificates).
     insi = TestAuthority.load_or_create(home / "insi", "insi-ca", common_name="TEST AC INSI")
     write_credentials(home / "insi-issued", *issue_certificate(insi, subject=subject), insi)
@@ -171,12 +186,29 @@ def test_the_clients_own_certificate_gets_a_bound_token_behind_nginx(home, proxi
     _bound_to(_token(proxied["url"], home, "client", proxied["ca"]), home, "client")
 
 
+def test_a_server_certificate_of_the_clients_authority_gets_no_token_behind_nginx(home, proxied):
+    """RFC 5280 §4.2.1.12: a certificate whose extendedKeyUsage lists serverAuth alone is for
+    TLS servers only; a TLS stack refuses it as a client's (OpenSSL's SSL client purpose), and
+    so does tls_client_auth behind a proxy that checks no chain."""
+    _refused(_token(proxied["url"], home, "server-only", proxied["ca"]))
+    log = proxied["log"].read_text()
+    assert "tls_client_auth refused for logiciel-mtls: its extendedKeyUsage (serverAuth)" in log
+
+
+@pytest.mark.parametrize("folder", ["no-eku", "any-eku"])
+def test_a_certificate_without_extended_key_usage_or_with_any_gets_a_token(home, proxied, folder):
+    _bound_to(_token(proxied["url"], home, folder, proxied["ca"]), home, folder)
+
+
 def test_a_certificate_of_another_trusted_authority_gets_no_token_over_direct_tls(home):
     authority = str(home / "machines" / "machines-ca.pem")
     with _direct(home, "direct.log", SANTEID_TLS_CLIENT_AUTH_CA_FILE=authority) as server:
         # The handshake accepts it (insi_ca_file); the client authentication does not.
         _refused(_token(server.base, home, "insi-issued", server.ca))
         _bound_to(_token(server.base, home, "client", server.ca), home, "client")
+        # A server certificate of the client's authority: the handshake itself refuses it.
+        with pytest.raises(requests.exceptions.ConnectionError):
+            _token(server.base, home, "server-only", server.ca)
 
 
 def test_an_unreadable_tls_client_auth_ca_file_stops_the_server(tmp_path):
