@@ -242,7 +242,13 @@ def test_readiness_during_a_freeze_blames_the_database_alone(own_postgres, tmp_p
             states = {name: check["status"] for name, check in checks.items()}
             assert states["database"] != "up"
             assert (states["store"], states["signing_keys"]) == ("up", "up"), states
-        assert "did not answer within 1 s" in caplog.text
+        # The ping gives up after 1 s, or the readiness deadline (also 1 s) is reached first on
+        # a loaded machine: either way the log says the database did not answer within 1 s.
+        assert (
+            "did not answer within 1 s" in caplog.text
+            or "readiness check database is timeout: no answer within health_check_timeout (1 s)"
+            in caplog.text
+        )
         assert app.test_client().get("/health/ready").status_code == 200
     finally:
         db.close_shared(url)
