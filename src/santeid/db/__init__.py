@@ -43,9 +43,11 @@ from santeid.db.backends import IntegrityError
 from santeid.db.backends import PostgresDatabase
 from santeid.db.backends import Result
 from santeid.db.backends import SqliteDatabase
+from santeid.db.backends import SqliteUnavailable
 from santeid.db.backends import UnstorableText
 from santeid.db.backends import open_url
 from santeid.db.backends import redact
+from santeid.db.backends import sqlite_errors
 from santeid.db.backends import storable
 from santeid.settings import ConfigurationError
 
@@ -69,12 +71,14 @@ __all__ = [
     "SchemaOutdated",
     "SchemaTooNew",
     "SqliteDatabase",
+    "SqliteUnavailable",
     "Step",
     "UnstorableText",
     "database_for",
     "ensure",
     "open_url",
     "redact",
+    "sqlite_errors",
     "storable",
     "upgrade",
 ]
