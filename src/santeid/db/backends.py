@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import math
 import os
 import select
 import sqlite3
@@ -659,13 +660,23 @@ class PostgresDatabase(Database):
         import psycopg_pool
 
         with self._lock:
+            if self._pool is not None and self._pid == os.getpid():
+                return self._pool
+        connection_class = _deadline_connection_class()
+        kwargs = self.connection_kwargs()
+        # One direct connection first: an unreachable server or a refused login fails here at
+        # once with libpq's own message, instead of the pool retrying in the background until
+        # its timeout. Outside the lock, so that callers arriving meanwhile each make their own
+        # attempt rather than wait for the others' in turn; within a ping's deadline when one
+        # is set (psycopg counts whole seconds, 2 at least, as libpq does).
+        deadline = _ANSWER_DEADLINE.get()
+        if deadline is not None:
+            first = max(2, min(kwargs["connect_timeout"], math.ceil(deadline)))
+            kwargs = {**kwargs, "connect_timeout": first}
+        connection_class.connect(self.url, **kwargs).close()
+        kwargs = self.connection_kwargs()
+        with self._lock:
             if self._pool is None or self._pid != os.getpid():
-                connection_class = _deadline_connection_class()
-                kwargs = self.connection_kwargs()
-                # One direct connection first: an unreachable server or a refused login fails
-                # here at once with libpq's own message, instead of the pool retrying in the
-                # background until its timeout.
-                connection_class.connect(self.url, **kwargs).close()
                 if self._pool is not None:
                     # Inherited through fork(): its sockets are the parent's. Kept referenced
                     # so that it is never garbage-collected here, which would end the
@@ -721,7 +732,8 @@ class PostgresDatabase(Database):
     def ping(self, timeout: float | None = None) -> bool:
         # A health check answers within ``timeout`` (PING_TIMEOUT by default) even when the
         # pool waits for a server that went away, or the server is frozen (the answer's own
-        # deadline).
+        # deadline), or the pool is not open yet in this process (its first connection's
+        # ``connect_timeout``, 2 s at least: :meth:`_get_pool`).
         deadline = self.PING_TIMEOUT if timeout is None else timeout
         token = _ANSWER_DEADLINE.set(deadline)
         try:
