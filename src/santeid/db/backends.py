@@ -607,7 +607,14 @@ class PostgresDatabase(Database):
     #: probes lost): a server that vanished is noticed before the connection is used.
     KEEPALIVES = (10, 2, 3)
 
-    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        timeout: float = TIMEOUT,
+        prepared_statements: bool = True,
+    ) -> None:
         try:
             import psycopg  # noqa: F401 (imported here, not with the module: see PostgresError)
         except ImportError:  # pragma: no cover - psycopg is a declared dependency
@@ -618,6 +625,7 @@ class PostgresDatabase(Database):
         self.url = url
         self.pool_size = pool_size
         self.timeout = timeout
+        self.prepared_statements = prepared_statements
         self._lock = threading.Lock()
         self._pool: Any = None
         self._pid = 0
@@ -637,6 +645,16 @@ class PostgresDatabase(Database):
             "keepalives_count": count,
             "tcp_user_timeout": int(self.timeout * 1000),
         }
+
+    def _prepare_kwargs(self) -> dict[str, Any]:
+        """psycopg's ``prepare_threshold`` of the pooled connections: its default (a statement
+        run more than 5 times on a connection is prepared, https://www.psycopg.org/psycopg3/docs/advanced/prepare.html),
+        or ``None`` — nothing is ever prepared — with ``prepared_statements`` off: a PgBouncer
+        in transaction pooling mode that does not track prepared statements (before 1.21, or
+        ``max_prepared_statements = 0``, https://www.pgbouncer.org/config.html#max_prepared_statements)
+        runs a statement on a server connection where it was never prepared, or was prepared
+        by another client ("prepared statement "_pg3_0" does not exist" / "already exists")."""
+        return {} if self.prepared_statements else {"prepare_threshold": None}
 
     @property
     def statement_timeout_ms(self) -> int:
@@ -687,7 +705,7 @@ class PostgresDatabase(Database):
                     connection_class=connection_class,
                     min_size=1,
                     max_size=self.pool_size,
-                    kwargs={"autocommit": True, **kwargs},
+                    kwargs={"autocommit": True, **self._prepare_kwargs(), **kwargs},
                     configure=self._configure,
                     timeout=self.timeout,
                     reconnect_timeout=self.RECONNECT_TIMEOUT,
@@ -800,10 +818,12 @@ def check_url(url: str) -> None:
     _sqlite_path(url)
 
 
-def open_url(url: str, *, durable: bool = False, pool_size: int = 10) -> Database:
+def open_url(
+    url: str, *, durable: bool = False, pool_size: int = 10, prepared_statements: bool = True
+) -> Database:
     """A :class:`Database` for ``sqlite:///path`` (``sqlite:////abs/path`` or
     ``sqlite:///rel/path``) or ``postgresql://…`` (also ``postgres://``)."""
     path = _sqlite_path(url)
     if path is not None:
         return SqliteDatabase(path, durable=durable)
-    return PostgresDatabase(url, pool_size=pool_size)
+    return PostgresDatabase(url, pool_size=pool_size, prepared_statements=prepared_statements)
