@@ -5,13 +5,13 @@ server log."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
 from santeid import create_app
+from santeid.db import SqliteUnavailable
 from santeid.keys.lifecycle import NoSigningKey
 from santeid.storage import MemoryStore
 from santeid.storage.redis import RedisStore
@@ -85,14 +85,14 @@ def test_a_failing_database_is_logged_once_by_its_url(app, monkeypatch, caplog):
     database = app.extensions["santeid"].clients.db
 
     def locked(*args, **kwargs):
-        raise sqlite3.OperationalError("database is locked")
+        raise SqliteUnavailable("database is locked")
 
     monkeypatch.setattr(database, "execute", locked)
     caplog.clear()
     status, checks = _ready(app)
     assert (status, checks["database"]) == (503, "down")
     assert _reasons(caplog) == [
-        f"database {database.url} does not answer: OperationalError: database is locked"
+        f"database {database.url} does not answer: SqliteUnavailable: database is locked"
     ]
 
 

@@ -12,6 +12,7 @@ import pytest
 import santeid
 from santeid import outages
 from santeid.db.backends import PostgresUnavailable
+from santeid.db.backends import SqliteUnavailable
 from santeid.storage import StoreUnavailable
 
 SOURCE = Path(santeid.__file__).parent
@@ -23,10 +24,12 @@ OWNERS = {SOURCE / "outages.py", SOURCE / "db", SOURCE / "storage"}
     ("exc", "part"),
     [
         (StoreUnavailable("redis refused"), "store"),
-        (sqlite3.OperationalError("database is locked"), "database"),
+        (SqliteUnavailable("database is locked"), "database"),
         (PostgresUnavailable("server closed the connection"), "database"),
         (ValueError("a bug"), None),
         (sqlite3.IntegrityError("a constraint"), None),
+        # SQLite's error for a wrong statement: a bug, not an outage (tests/db/test_backends.py)
+        (sqlite3.OperationalError("no such column: metadata"), None),
     ],
 )
 def test_each_outage_is_named_by_the_part_that_failed(exc, part):

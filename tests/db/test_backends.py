@@ -4,16 +4,20 @@ is loaded only by a process that opens a PostgreSQL database."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from santeid import db
+from santeid import outages
 from santeid.db.backends import PostgresUnavailable
 from tests.support.redis_server import free_port
 from tests.support.servers import santeid_env
+from tests.support.servers import santeid_process
 
 TABLE = "CREATE TABLE sample (id TEXT PRIMARY KEY)"
 
@@ -79,3 +83,186 @@ def test_an_embedded_installation_never_imports_psycopg(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- an outage or a bug: the same answer on both backends (docs/deployment.md, "Outages") -------
+#: Statements wrong for the tables as they are: a bug (or tables changed behind santeid's back),
+#: which no retry mends — never an outage, on either backend.
+WRONG_STATEMENTS = {
+    "syntax": "SELEC id FROM sample",
+    "no such table": "SELECT id FROM no_such_table",
+    "no such column": "SELECT no_such_column FROM sample",
+}
+
+
+def _a_bug(exc: BaseException) -> None:
+    assert isinstance(exc, db.DatabaseError)
+    assert not isinstance(exc, db.DatabaseUnavailable)
+    assert outages.failed_part(exc) is None
+
+
+@pytest.mark.parametrize("sql", WRONG_STATEMENTS.values(), ids=WRONG_STATEMENTS.keys())
+def test_a_wrong_statement_is_a_bug_not_an_outage(database, sql):
+    database.execute(TABLE)
+    with pytest.raises(db.DatabaseError) as alone:
+        database.execute(sql)
+    _a_bug(alone.value)
+    with pytest.raises(db.DatabaseError) as within, database.transaction() as conn:
+        conn.execute("INSERT INTO sample (id) VALUES (?)", ("rolled-back",))
+        conn.execute(sql)
+    _a_bug(within.value)
+    with pytest.raises(db.DatabaseError) as many, database.transaction() as conn:
+        conn.executemany(sql.replace("SELECT", "INSERT INTO sample SELECT"), [()])
+    _a_bug(many.value)
+    assert database.execute("SELECT count(*) FROM sample").scalar() == 0
+    assert database.ping() is True
+
+
+#: A connection's setting that makes it give up at once on a lock another connection holds.
+SHORT_LOCK_WAIT = {
+    db.SQLITE: ("PRAGMA busy_timeout = 50", "PRAGMA busy_timeout = 5000"),
+    db.POSTGRESQL: ("SET lock_timeout = '50ms'", "RESET lock_timeout"),
+}
+
+
+def test_a_lock_held_by_another_connection_is_an_outage(database):
+    database.execute(TABLE)
+    other = (
+        db.SqliteDatabase(database.path)
+        if isinstance(database, db.SqliteDatabase)
+        else db.PostgresDatabase(database.url)
+    )
+    short, usual = SHORT_LOCK_WAIT[database.dialect]
+    try:
+        with other.transaction() as holder, database.connect() as conn:
+            holder.execute("INSERT INTO sample (id) VALUES (?)", ("held",))  # SQLite: locked
+            if database.dialect == db.POSTGRESQL:
+                holder.execute("LOCK TABLE sample")
+            conn.execute(short)
+            try:
+                with pytest.raises(db.DatabaseUnavailable, match="lock") as locked:
+                    conn.execute("INSERT INTO sample (id) VALUES (?)", ("waiting",))
+            finally:
+                conn.execute(usual)
+        assert outages.failed_part(locked.value) == "database"
+        assert database.execute("SELECT id FROM sample").rows == [("held",)]
+    finally:
+        other.close()
+
+
+def _unavailable(database: db.SqliteDatabase, sql: str, code: int) -> sqlite3.Error:
+    with pytest.raises(db.DatabaseUnavailable) as refused:
+        database.execute(sql)
+    assert isinstance(refused.value, db.SqliteUnavailable)
+    assert refused.value.sqlite_errorcode & 0xFF == code  # type: ignore[attr-defined]
+    assert isinstance(refused.value.__cause__, sqlite3.OperationalError)
+    assert outages.failed_part(refused.value) == "database"
+    return refused.value
+
+
+def test_an_sqlite_file_that_cannot_be_opened_is_an_outage(tmp_path):
+    database = db.SqliteDatabase(tmp_path)  # a directory
+    _unavailable(database, "SELECT 1", sqlite3.SQLITE_CANTOPEN)
+    assert database.ping() is False
+
+
+def test_an_sqlite_disk_i_o_error_is_an_outage():
+    """/proc/self/mem cannot be read from its start: the kernel answers EIO."""
+    database = db.SqliteDatabase("/proc/self/mem")
+    _unavailable(database, "SELECT 1", sqlite3.SQLITE_IOERR)
+    assert database.ping() is False
+
+
+def test_a_full_sqlite_disk_is_an_outage(tmp_path):
+    database = db.SqliteDatabase(tmp_path / "full.sqlite3")
+    try:
+        database.execute(TABLE)
+        with database.connect() as conn:
+            pages = conn.execute("PRAGMA page_count").scalar()
+            conn.execute(f"PRAGMA max_page_count = {pages}")  # no room for another page
+            with pytest.raises(db.DatabaseUnavailable, match="full") as full:
+                conn.execute("INSERT INTO sample (id) VALUES (hex(randomblob(20000)))")
+        assert full.value.sqlite_errorcode == sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+    finally:
+        database.close()
+
+
+def test_a_read_only_sqlite_file_is_an_outage(tmp_path):
+    database = db.SqliteDatabase(tmp_path / "ro.sqlite3")
+    try:
+        database.execute(TABLE)
+        with database.read_only() as conn, pytest.raises(db.DatabaseUnavailable) as refused:
+            conn.execute("INSERT INTO sample (id) VALUES (?)", ("x",))
+        assert refused.value.sqlite_errorcode == sqlite3.SQLITE_READONLY  # type: ignore[attr-defined]
+    finally:
+        database.close()
+
+
+def test_the_directory_s_own_sqlite_reads_are_classified_alike():
+    """Code that reads an SQLite file of its own through the backend (the directory) gets the
+    same classes."""
+    from santeid.directory import Directory
+
+    with pytest.raises(db.DatabaseUnavailable):
+        Directory("/proc/self/mem").initialize()
+
+
+CLIENT = {"client_id": "rp", "client_secret": "secret-secret-secret-secret",
+          "redirect_uris": ["https://rp.example/cb"],
+          "grant_types": ["authorization_code", "client_credentials"]}  # fmt: skip
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_running_server_answers_a_wrong_statement_as_a_bug_on_both_backends(
+    request, tmp_path, backend
+):
+    """The clients table changed behind a running server's back: every statement reading it is
+    wrong. Both backends answer it alike — 500, nothing of the error shown, the cause and its
+    traceback in the log — and never as an outage (no 503, no ``Retry-After``)."""
+    if backend == "sqlite":
+        settings = {}
+
+        def rename(sql: str) -> None:
+            with sqlite3.connect(tmp_path / "var" / "santeid.sqlite3") as conn:
+                conn.execute(sql)
+
+    else:
+        import psycopg
+
+        url = request.getfixturevalue("postgres_url")
+        settings = {"SANTEID_DATABASE_URL": url}
+
+        def rename(sql: str) -> None:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sql)  # type: ignore[arg-type]
+
+    with santeid_process(tmp_path, clients=[CLIENT], **settings) as server:
+        token = f"{server.oidc}/token"
+        basic = (CLIENT["client_id"], CLIENT["client_secret"])
+        grant = {"grant_type": "client_credentials"}
+        assert requests.post(token, data=grant, auth=basic, timeout=30).status_code == 200
+        rename("ALTER TABLE client RENAME COLUMN metadata TO metadata_before")
+
+        answer = requests.post(token, data=grant, auth=basic, timeout=30)
+        assert answer.status_code == 500
+        assert answer.json() == {"error": "server_error", "error_description": "internal error"}
+        assert "Retry-After" not in answer.headers
+        page = requests.get(
+            f"{server.oidc}/auth",
+            params={"client_id": "rp", "redirect_uri": CLIENT["redirect_uris"][0],
+                    "response_type": "code", "scope": "openid"},
+            timeout=30,
+        )  # fmt: skip
+        assert page.status_code == 500
+        assert "Retry-After" not in page.headers
+        for body in (answer.text, page.text):
+            assert "metadata" not in body and "Traceback" not in body
+        # The database answers: the host stays in the rotation.
+        assert requests.get(f"{server.base}/health/ready", timeout=30).status_code == 200
+    log = server.log.read_text()
+    assert "unhandled error on POST" in log and "Traceback" in log
+    assert "metadata" in log  # the database's own message: no such column / does not exist
+    assert "database unavailable" not in log

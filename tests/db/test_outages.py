@@ -18,6 +18,7 @@ from santeid import db
 from santeid.db.backends import PostgresUnavailable
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
+from tests.support.concurrency import race
 from tests.support.postgres_server import PostgresServer
 from tests.support.postgres_server import _binaries
 
@@ -252,3 +253,64 @@ def test_readiness_during_a_freeze_blames_the_database_alone(own_postgres, tmp_p
         assert app.test_client().get("/health/ready").status_code == 200
     finally:
         db.close_shared(url)
+
+
+def test_a_ping_on_a_pool_not_yet_open_keeps_to_its_timeout(own_postgres):
+    """A process whose pool is not open yet (a new ``PostgresDatabase``, a forked child) makes
+    a first connection before the pool: a ping waits for it no longer than its own timeout
+    (psycopg's shortest ``connect_timeout``, 2 s, for a shorter one), and pings at the same
+    time do not queue behind each other's attempts."""
+    database = db.PostgresDatabase(own_postgres.admin_url)  # requests wait 5 s
+
+    def ping(_: int) -> tuple[bool, float]:
+        started = time.monotonic()
+        return database.ping(timeout=1), time.monotonic() - started
+
+    try:
+        own_postgres.pause()
+        try:
+            answers = race(ping, threads=3)
+        finally:
+            own_postgres.resume()
+        assert [ok for ok, _ in answers] == [False] * 3
+        assert max(seconds for _, seconds in answers) < 3, answers
+        assert database.ping(timeout=1) is True
+    finally:
+        database.close()
+
+
+def test_a_running_server_is_not_ready_during_an_outage_and_ready_after_it(own_postgres, tmp_path):
+    """A ``santeid serve`` process while its PostgreSQL is stopped: ``/health/ready`` answers
+    within ``health_check_timeout`` that the database is not ready (``/health`` within its
+    2 s), and ready again once the server is back, the process never restarted
+    (docs/operations.md, "Health endpoints")."""
+    import requests
+
+    from tests.support.servers import santeid_process
+
+    settings = {"SANTEID_DATABASE_URL": own_postgres.admin_url, "SANTEID_HEALTH_CHECK_TIMEOUT": "1"}
+    with santeid_process(tmp_path, **settings) as server:
+
+        def probe(path: str) -> tuple[int, dict, float]:
+            started = time.monotonic()
+            answer = requests.get(f"{server.base}{path}", timeout=HUNG)
+            return answer.status_code, answer.json(), time.monotonic() - started
+
+        assert probe("/health/ready")[0] == 200
+        own_postgres.shut_down()
+        try:
+            for _ in range(3):
+                status, body, seconds = probe("/health/ready")
+                assert (status, body["checks"]["store"]["status"]) == (503, "up")
+                assert body["checks"]["database"]["status"] in ("down", "timeout")
+                assert seconds < 1.5, seconds
+            status, body, seconds = probe("/health")
+            assert (status, body["database"]) == (503, "unavailable")
+            assert seconds < 2.5, seconds
+        finally:
+            own_postgres.start_again()
+        back = time.monotonic()
+        while (status := probe("/health/ready")[0]) != 200 and time.monotonic() - back < RECOVERY:
+            time.sleep(0.2)
+        assert status == 200, f"not ready {time.monotonic() - back:.1f} s after the outage"
+        assert server.process.poll() is None

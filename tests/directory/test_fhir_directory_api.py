@@ -286,7 +286,6 @@ def test_errors_are_operation_outcomes(api):
         ("/Practitioner?_count=abc", 400, "invalid"),
         ("/Practitioner?active=maybe", 400, "invalid"),
         ("/PractitionerRole", 400, "invalid"),
-        ("/PractitionerRole?role=urn:x|1", 400, "not-supported"),
         (
             "/PractitionerRole?role=https://mos.esante.gouv.fr/NOS/TRE_R23-ModeExercice/FHIR/TRE-R23-ModeExercice|L",
             400,

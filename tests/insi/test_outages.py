@@ -5,11 +5,11 @@ its traceback."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 import pytest
 
 from santeid import create_app
+from santeid.db import SqliteUnavailable
 from santeid.storage import StoreUnavailable
 from tests.support import soap as support
 from tests.support.soap import envelope
@@ -30,7 +30,7 @@ insi_ca = support.insi_ca
 auto_cert = support.auto_cert
 
 OUTAGES = [
-    pytest.param(sqlite3.OperationalError("database is locked"), "the database", id="database"),
+    pytest.param(SqliteUnavailable("database is locked"), "the database", id="database"),
     pytest.param(StoreUnavailable("connection refused"), "the token store", id="store"),
 ]
 

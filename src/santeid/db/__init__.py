@@ -43,9 +43,11 @@ from santeid.db.backends import IntegrityError
 from santeid.db.backends import PostgresDatabase
 from santeid.db.backends import Result
 from santeid.db.backends import SqliteDatabase
+from santeid.db.backends import SqliteUnavailable
 from santeid.db.backends import UnstorableText
 from santeid.db.backends import open_url
 from santeid.db.backends import redact
+from santeid.db.backends import sqlite_errors
 from santeid.db.backends import storable
 from santeid.settings import ConfigurationError
 
@@ -69,12 +71,14 @@ __all__ = [
     "SchemaOutdated",
     "SchemaTooNew",
     "SqliteDatabase",
+    "SqliteUnavailable",
     "Step",
     "UnstorableText",
     "database_for",
     "ensure",
     "open_url",
     "redact",
+    "sqlite_errors",
     "storable",
     "upgrade",
 ]
@@ -102,7 +106,7 @@ ECPS = Component("ecps", "ecps.sqlite3", durable=True)
 CPS = Component("cps", "cps-cards.sqlite3", durable=True)
 INSI = Component("insi", "insi.sqlite3")
 
-_shared: dict[tuple[str, int], Database] = {}
+_shared: dict[tuple[str, int, bool], Database] = {}
 _shared_lock = threading.Lock()
 #: Embedded files opened recently, so that a repository built per call (the card registry on
 #: every card check) reuses a pool whose schema is known to be ready. Bounded: the least
@@ -135,12 +139,15 @@ def database_for(settings: Settings, component: Component) -> Database:
             evicted.close()
         db: Database = embedded
     else:
-        url_key = (url, settings.database.pool_size)
+        url_key = (url, settings.database.pool_size, settings.database.prepared_statements)
         with _shared_lock:
             shared = _shared.get(url_key)
             if shared is None:
                 shared = _shared[url_key] = open_url(
-                    url, durable=True, pool_size=settings.database.pool_size
+                    url,
+                    durable=True,
+                    pool_size=settings.database.pool_size,
+                    prepared_statements=settings.database.prepared_statements,
                 )
         db = shared
     db.auto_upgrade = settings.database.auto_upgrade

@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import math
 import os
 import select
 import sqlite3
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from typing import Literal
 from urllib.parse import quote
 from urllib.parse import unquote
 from urllib.parse import urlsplit
@@ -56,6 +58,11 @@ class PostgresUnavailable(PostgresError):
     came free in time (psycopg's ``OperationalError``, psycopg_pool's ``PoolTimeout``)."""
 
 
+class SqliteUnavailable(sqlite3.OperationalError):
+    """The SQLite file cannot be used now (:func:`sqlite_unavailable`), raised from sqlite3's
+    ``OperationalError`` (its ``__cause__``), whose message and result code it keeps."""
+
+
 class UnstorableText(ValueError):
     """A statement that writes was given text with a NUL character, which PostgreSQL's text
     types cannot hold (https://www.postgresql.org/docs/current/datatype-character.html), or
@@ -65,13 +72,72 @@ class UnstorableText(ValueError):
     first (:func:`storable`)."""
 
 
+#: SQLite's primary result codes (https://www.sqlite.org/rescode.html) that say the file cannot
+#: be used now, whatever the statement: another connection holds the lock past the busy
+#: timeout (``BUSY``, ``LOCKED``, ``PROTOCOL``), the disk failed or is full (``IOERR``,
+#: ``FULL``), the file cannot be opened or written (``CANTOPEN``; ``READONLY``: its permissions,
+#: or a file system remounted read-only after errors). The same statement succeeds once the
+#: operator or the other process is done. Any other ``OperationalError`` is ``SQLITE_ERROR``
+#: (https://www.sqlite.org/rescode.html#error): a syntax error, no such table, no such column —
+#: the statement is wrong for the file as it is, a bug or tables changed behind santeid's back
+#: (start-up created or checked them all: :func:`santeid.db.schemas.prepare`), which no retry
+#: mends, as PostgreSQL's ``ProgrammingError`` (docs/deployment.md, "Outages").
+_SQLITE_UNAVAILABLE = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_READONLY,
+    }
+)
+
+
+def sqlite_unavailable(exc: sqlite3.OperationalError) -> SqliteUnavailable | None:
+    """``exc`` as :class:`SqliteUnavailable` when its result code says the file cannot be used
+    now (:data:`_SQLITE_UNAVAILABLE`; an extended code's low byte is its primary code), else
+    ``None``: the statement is wrong."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _SQLITE_UNAVAILABLE:
+        return None
+    unavailable = SqliteUnavailable(*exc.args)
+    unavailable.sqlite_errorcode = code
+    unavailable.sqlite_errorname = exc.sqlite_errorname
+    return unavailable
+
+
+class _SqliteErrors(contextlib.ContextDecorator):
+    """``with sqlite_errors:`` (or ``@sqlite_errors``): an ``OperationalError`` of sqlite3 that
+    means the file cannot be used now is raised as :class:`SqliteUnavailable`. Every path of
+    the SQLite backend goes through it, and so does code that reads an SQLite file of its own
+    (the directory's watcher, the civil-status base). A class, not a generator: one of these
+    costs ≈ 0.1 µs on the INSi path."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> Literal[False]:
+        if type(exc) is sqlite3.OperationalError:
+            unavailable = sqlite_unavailable(exc)
+            if unavailable is not None:
+                raise unavailable from exc
+        return False
+
+
+sqlite_errors = _SqliteErrors()
+
 #: Every backend's "a constraint refused this row" error (duplicate key, CHECK, NOT NULL).
 IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError, PostgresIntegrityError)
 #: Every backend's error: the database is unreachable, locked, full, or refused a statement.
 DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, PostgresError, UnstorableText)
 #: The database cannot be used right now (unreachable, no connection free, locked, disk
-#: full): the web layer answers 503, as for the store. Other errors are bugs.
-DatabaseUnavailable: tuple[type[Exception], ...] = (sqlite3.OperationalError, PostgresUnavailable)
+#: full or failing): the web layer answers 503, as for the store. Other errors — a syntax
+#: error, a missing table or column — are bugs, answered 500 (:data:`_SQLITE_UNAVAILABLE`).
+DatabaseUnavailable: tuple[type[Exception], ...] = (SqliteUnavailable, PostgresUnavailable)
 #: What a health check turns into "not ready" (the database, or the network under it).
 _PING_FAILURES: tuple[type[Exception], ...] = (*DatabaseError, OSError)
 
@@ -193,23 +259,26 @@ class SqliteConnection(Connection):
         self.raw = raw
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
-        cursor = self.raw.execute(sql, tuple(_holdable(sql, params)))
-        rows = cursor.fetchall()  # to the end: an UPDATE … RETURNING releases its lock now
+        with sqlite_errors:
+            cursor = self.raw.execute(sql, tuple(_holdable(sql, params)))
+            rows = cursor.fetchall()  # to the end: an UPDATE … RETURNING releases its lock now
         return Result(rows, cursor.rowcount, cursor.description)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.raw.executemany(sql, _holdable_rows(sql, rows))
+        with sqlite_errors:
+            self.raw.executemany(sql, _holdable_rows(sql, rows))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
-        self.raw.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            if self.raw.in_transaction:
-                self.raw.execute("ROLLBACK")
-            raise
-        self.raw.execute("COMMIT")
+        with sqlite_errors:
+            self.raw.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                if self.raw.in_transaction:
+                    self.raw.execute("ROLLBACK")
+                raise
+            self.raw.execute("COMMIT")
 
 
 @contextlib.contextmanager
@@ -346,6 +415,7 @@ class SqliteDatabase(Database):
         self._wal_lock = threading.Lock()
         self._wal = False
 
+    @sqlite_errors
     def _take(self) -> sqlite3.Connection:
         self._take_wal()
         return self._pool.take()
@@ -371,19 +441,21 @@ class SqliteDatabase(Database):
     @contextlib.contextmanager
     def raw_connection(self) -> Iterator[sqlite3.Connection]:
         """A pooled ``sqlite3`` connection (autocommit), for code written against SQLite alone
-        — the per-host national bases. Rolled back if the block fails inside a transaction."""
+        — the per-host national bases. Rolled back if the block fails inside a transaction;
+        its errors raised as the backend's (:data:`sqlite_errors`)."""
         raw = self._take()
-        try:
-            yield raw
-        except BaseException:
+        with sqlite_errors:
             try:
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK")
-            except sqlite3.Error:
-                raw.close()  # unusable: never hand it to the next caller
-            else:
-                self._pool.give_back(raw)
-            raise
+                yield raw
+            except BaseException:
+                try:
+                    if raw.in_transaction:
+                        raw.execute("ROLLBACK")
+                except sqlite3.Error:
+                    raw.close()  # unusable: never hand it to the next caller
+                else:
+                    self._pool.give_back(raw)
+                raise
         self._pool.give_back(raw)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
@@ -392,8 +464,9 @@ class SqliteDatabase(Database):
         params = _holdable(sql, params)
         raw = self._take()
         try:
-            cursor = raw.execute(sql, params if type(params) is tuple else tuple(params))
-            result = Result(cursor.fetchall(), cursor.rowcount, cursor.description)
+            with sqlite_errors:
+                cursor = raw.execute(sql, params if type(params) is tuple else tuple(params))
+                result = Result(cursor.fetchall(), cursor.rowcount, cursor.description)
         except BaseException:
             raw.close()  # its state is unknown: never hand it to the next caller
             raise
@@ -410,14 +483,18 @@ class SqliteDatabase(Database):
         its journal mode — and it never waits for another connection's write lock. The file
         must exist."""
         uri = f"file:{quote(str(self.path.absolute()))}?mode=ro"
-        raw = sqlite3.connect(uri, uri=True, timeout=self.BUSY_TIMEOUT, isolation_level=None)
+        with sqlite_errors:
+            raw = sqlite3.connect(uri, uri=True, timeout=self.BUSY_TIMEOUT, isolation_level=None)
         try:
             yield SqliteConnection(raw)
         finally:
             raw.close()
 
+    @sqlite_errors
     def open_unpooled(self) -> sqlite3.Connection:
-        """A new connection outside the pool (schema changes, bulk loads); the caller closes it."""
+        """A new connection outside the pool (schema changes, bulk loads); the caller closes it.
+        What the caller runs on it is raised as sqlite3 raises it, unless run ``with``
+        :data:`sqlite_errors`."""
         self._take_wal()
         return self._pool.open()
 
@@ -530,7 +607,14 @@ class PostgresDatabase(Database):
     #: probes lost): a server that vanished is noticed before the connection is used.
     KEEPALIVES = (10, 2, 3)
 
-    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        timeout: float = TIMEOUT,
+        prepared_statements: bool = True,
+    ) -> None:
         try:
             import psycopg  # noqa: F401 (imported here, not with the module: see PostgresError)
         except ImportError:  # pragma: no cover - psycopg is a declared dependency
@@ -541,6 +625,7 @@ class PostgresDatabase(Database):
         self.url = url
         self.pool_size = pool_size
         self.timeout = timeout
+        self.prepared_statements = prepared_statements
         self._lock = threading.Lock()
         self._pool: Any = None
         self._pid = 0
@@ -560,6 +645,16 @@ class PostgresDatabase(Database):
             "keepalives_count": count,
             "tcp_user_timeout": int(self.timeout * 1000),
         }
+
+    def _prepare_kwargs(self) -> dict[str, Any]:
+        """psycopg's ``prepare_threshold`` of the pooled connections: its default (a statement
+        run more than 5 times on a connection is prepared, https://www.psycopg.org/psycopg3/docs/advanced/prepare.html),
+        or ``None`` — nothing is ever prepared — with ``prepared_statements`` off: a PgBouncer
+        in transaction pooling mode that does not track prepared statements (before 1.21, or
+        ``max_prepared_statements = 0``, https://www.pgbouncer.org/config.html#max_prepared_statements)
+        runs a statement on a server connection where it was never prepared, or was prepared
+        by another client ("prepared statement "_pg3_0" does not exist" / "already exists")."""
+        return {} if self.prepared_statements else {"prepare_threshold": None}
 
     @property
     def statement_timeout_ms(self) -> int:
@@ -583,13 +678,23 @@ class PostgresDatabase(Database):
         import psycopg_pool
 
         with self._lock:
+            if self._pool is not None and self._pid == os.getpid():
+                return self._pool
+        connection_class = _deadline_connection_class()
+        kwargs = self.connection_kwargs()
+        # One direct connection first: an unreachable server or a refused login fails here at
+        # once with libpq's own message, instead of the pool retrying in the background until
+        # its timeout. Outside the lock, so that callers arriving meanwhile each make their own
+        # attempt rather than wait for the others' in turn; within a ping's deadline when one
+        # is set (psycopg counts whole seconds, 2 at least, as libpq does).
+        deadline = _ANSWER_DEADLINE.get()
+        if deadline is not None:
+            first = max(2, min(kwargs["connect_timeout"], math.ceil(deadline)))
+            kwargs = {**kwargs, "connect_timeout": first}
+        connection_class.connect(self.url, **kwargs).close()
+        kwargs = self.connection_kwargs()
+        with self._lock:
             if self._pool is None or self._pid != os.getpid():
-                connection_class = _deadline_connection_class()
-                kwargs = self.connection_kwargs()
-                # One direct connection first: an unreachable server or a refused login fails
-                # here at once with libpq's own message, instead of the pool retrying in the
-                # background until its timeout.
-                connection_class.connect(self.url, **kwargs).close()
                 if self._pool is not None:
                     # Inherited through fork(): its sockets are the parent's. Kept referenced
                     # so that it is never garbage-collected here, which would end the
@@ -600,7 +705,7 @@ class PostgresDatabase(Database):
                     connection_class=connection_class,
                     min_size=1,
                     max_size=self.pool_size,
-                    kwargs={"autocommit": True, **kwargs},
+                    kwargs={"autocommit": True, **self._prepare_kwargs(), **kwargs},
                     configure=self._configure,
                     timeout=self.timeout,
                     reconnect_timeout=self.RECONNECT_TIMEOUT,
@@ -645,7 +750,8 @@ class PostgresDatabase(Database):
     def ping(self, timeout: float | None = None) -> bool:
         # A health check answers within ``timeout`` (PING_TIMEOUT by default) even when the
         # pool waits for a server that went away, or the server is frozen (the answer's own
-        # deadline).
+        # deadline), or the pool is not open yet in this process (its first connection's
+        # ``connect_timeout``, 2 s at least: :meth:`_get_pool`).
         deadline = self.PING_TIMEOUT if timeout is None else timeout
         token = _ANSWER_DEADLINE.set(deadline)
         try:
@@ -712,10 +818,12 @@ def check_url(url: str) -> None:
     _sqlite_path(url)
 
 
-def open_url(url: str, *, durable: bool = False, pool_size: int = 10) -> Database:
+def open_url(
+    url: str, *, durable: bool = False, pool_size: int = 10, prepared_statements: bool = True
+) -> Database:
     """A :class:`Database` for ``sqlite:///path`` (``sqlite:////abs/path`` or
     ``sqlite:///rel/path``) or ``postgresql://…`` (also ``postgres://``)."""
     path = _sqlite_path(url)
     if path is not None:
         return SqliteDatabase(path, durable=durable)
-    return PostgresDatabase(url, pool_size=pool_size)
+    return PostgresDatabase(url, pool_size=pool_size, prepared_statements=prepared_statements)

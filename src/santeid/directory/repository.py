@@ -153,7 +153,8 @@ class Directory:
                 return
             conn = self._db.open_unpooled()
             try:
-                migrate(conn)
+                with db.sqlite_errors:
+                    migrate(conn)
             finally:
                 conn.close()
             self._ready = True
@@ -175,7 +176,8 @@ class Directory:
                 self._watcher = self._db.open_unpooled()
                 self._watcher_pid = os.getpid()
                 self._data_version = None  # versions of another connection compare to nothing
-            version = self._watcher.execute("PRAGMA data_version").fetchone()[0]
+            with db.sqlite_errors:
+                version = self._watcher.execute("PRAGMA data_version").fetchone()[0]
             if version != self._data_version:
                 self._cache.clear()
                 self._data_version = version

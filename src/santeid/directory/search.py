@@ -28,6 +28,23 @@ SYSTEM_IDNPS = "urn:oid:1.2.250.1.71.4.2.1"
 SYSTEMS_RPPS = ("http://rpps.fr", "https://rpps.esante.gouv.fr")
 #: System of the ADELI number alone (without the leading ``0``).
 SYSTEMS_ADELI = ("http://adeli.fr",)
+#: Each identifier system, with what a value in it lacks of the national id it designates.
+_IDENTIFIER_PREFIXES = (
+    (SYSTEM_IDNPS, ""),
+    *((system, "8") for system in SYSTEMS_RPPS),
+    *((system, "0") for system in SYSTEMS_ADELI),
+)
+
+
+def system_matches(asked: str | None, written: str | None) -> bool:
+    """Whether a token's system ``asked`` matches a code or identifier written in ``written``:
+    the one statement of it for every token parameter of the FHIR API (``identifier``,
+    ``qualification-code``, ``role``), after https://hl7.org/fhir/R4/search.html#token. A
+    bare code (``None``) is any system's; ``|code`` (``""``) is written without a system, as
+    nothing in the directory is; ``system|code`` is that system's. A system nothing is
+    written in matches nothing — an empty result, as for any value that matches nothing,
+    never an error (docs/directory.md, "Token systems")."""
+    return asked is None or asked == (written or "")
 
 
 #: Columns each name parameter matches by prefix, as ``(table, column)``; every one has an
@@ -72,7 +89,7 @@ def identifier_candidates(system: str | None, value: str) -> tuple[list[str], li
     value = value.strip()
     if not value:
         return [], []
-    if system is None or system == "":
+    if system is None:
         # Any system (docs/directory.md, "Identifier systems"): the RPPS and ADELI forms
         # (without their 8 / 0) designate former ids in otherIds as well as national ids.
         national = [value]
@@ -81,12 +98,9 @@ def identifier_candidates(system: str | None, value: str) -> tuple[list[str], li
         if value.isdigit() and len(value) == 9:
             national.append("0" + value)
         return national, list(national)
-    if system == SYSTEM_IDNPS:
-        return [value], [value]
-    if system in SYSTEMS_RPPS:
-        return ["8" + value], ["8" + value]
-    if system in SYSTEMS_ADELI:
-        return ["0" + value], ["0" + value]
+    for written, prefix in _IDENTIFIER_PREFIXES:
+        if system_matches(system, written):
+            return [prefix + value], [prefix + value]
     return [], []
 
 

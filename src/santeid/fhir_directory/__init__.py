@@ -45,6 +45,7 @@ from santeid.directory import nomenclatures
 from santeid.directory.search import FHIR_NAME_COLUMNS
 from santeid.directory.search import DirectorySearch
 from santeid.directory.search import SearchError
+from santeid.directory.search import system_matches
 from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement
 from santeid.fhir import fhir_response
@@ -327,14 +328,6 @@ def _names(name: str) -> list[list[str]]:
     return [[a for a in alternatives if a] for alternatives in _values(name) if any(alternatives)]
 
 
-def _tokens(name: str) -> list[tuple[str | None, str]]:
-    tokens = []
-    for item in _any_of(name):
-        system, bar, value = item.rpartition("|")
-        tokens.append((system if bar else None, value))
-    return tokens
-
-
 def _url(path: str, params: dict | list) -> str:
     query = urlencode(params, doseq=True)
     return f"{request.host_url.rstrip('/')}{PREFIX}{path}" + (f"?{query}" if query else "")
@@ -410,14 +403,15 @@ Token = tuple[str | None, str]
 
 def _token(raw: str) -> Token:
     """``system|code`` → ``(system, code)``; a bare code → ``(None, code)`` (any system);
-    ``|code`` → ``("", code)`` (no system) — https://hl7.org/fhir/R4/search.html#token."""
+    ``|code`` → ``("", code)`` (no system) — https://hl7.org/fhir/R4/search.html#token;
+    matched by :func:`~santeid.directory.search.system_matches`."""
     system, bar, code = raw.rpartition("|")
     return (system if bar else None), code
 
 
 def _coding_matches(codings: Iterable[dict], token: Token) -> bool:
     system, code = token
-    return any(c["code"] == code and system in (None, c.get("system")) for c in codings)
+    return any(c["code"] == code and system_matches(system, c.get("system")) for c in codings)
 
 
 def _qualification_professions(repetitions: list[list[Token]]) -> list[list[str]]:
@@ -427,16 +421,17 @@ def _qualification_professions(repetitions: list[list[Token]]) -> list[list[str]
     A code of another qualification list (category, savoir-faire, its type) is not indexed:
     asked with its system, or bare while it is also a code of such a list (``80`` is a
     profession and a TRE_G13 orientation), the search is refused unless ``identifier`` or
-    ``_id`` narrows it. A system no qualification is written with matches nothing."""
+    ``_id`` narrows it. A system no qualification is written in matches nothing
+    (:func:`~santeid.directory.search.system_matches`)."""
     professions = []
     for alternatives in repetitions:
         codes = []
         for system, code in alternatives:
             if not code:
                 continue
-            if system == PROFESSION_SYSTEM or (
-                system is None
-                and not any(nomenclatures.is_known(f, code) for f in OTHER_QUALIFICATIONS)
+            if system_matches(system, PROFESSION_SYSTEM) and (
+                system is not None
+                or not any(nomenclatures.is_known(f, code) for f in OTHER_QUALIFICATIONS)
             ):
                 codes.append(code)
             elif system is None or any(
@@ -462,7 +457,8 @@ def practitioner_search() -> Response:
     after = request.args.get("_cursor", "")
     search = _search()
     directory = services().directory
-    identifiers = _tokens("identifier") + [(None, v) for v in _any_of("_id")]
+    identifiers = [_token(raw) for raw in _any_of("identifier")]
+    identifiers += [(None, v) for v in _any_of("_id")]
     active = None
     if request.args.get("active") is not None:
         value = request.args["active"].rpartition("|")[2]
@@ -570,18 +566,19 @@ def _role_matches(role: dict, repetitions: list[list[Token]]) -> bool:
 def _role_professions(repetitions: list[list[Token]]) -> list[str]:
     """``role`` over the whole directory: the TRE_G15 codes a role must have, through the
     professions' index — every repetition's alternatives, intersected (a role has one
-    profession). Any other code (a bare one of another role list, ``E``, ``S``…, included)
-    is refused without ``practitioner``."""
+    profession). A code of another role list (with its system, or bare: ``E``, ``S``…) is not
+    indexed: refused without ``practitioner``. A system no role code is written in matches
+    nothing (:func:`~santeid.directory.search.system_matches`)."""
     wanted: set[str] | None = None
     for tokens in repetitions:
         codes = set()
         for system, code in tokens:
-            if system == PROFESSION_SYSTEM or (
-                system is None
-                and not any(nomenclatures.is_known(f, code) for f in ROLE_SYSTEMS.values())
+            if system_matches(system, PROFESSION_SYSTEM) and (
+                system is not None
+                or not any(nomenclatures.is_known(f, code) for f in ROLE_SYSTEMS.values())
             ):
                 codes.add(code)
-            else:
+            elif system is None or system in ROLE_SYSTEMS:
                 raise FhirError(
                     400,
                     "not-supported",
@@ -600,12 +597,9 @@ def practitioner_role_search() -> Response:
     references = [
         resources.national_id_of(item.rpartition("/")[2]) for item in _any_of("practitioner")
     ]
-    # Repetitions AND, comma-separated alternatives OR; a bare code is any system's
-    # (https://hl7.org/fhir/R4/search.html#token).
+    # Repetitions AND, comma-separated alternatives OR; a bare code is any system's, a system
+    # no role code is written in matches nothing (search.system_matches).
     roles_wanted = [[_token(raw) for raw in values] for values in _values("role")]
-    for system, _ in (token for tokens in roles_wanted for token in tokens):
-        if system not in (None, PROFESSION_SYSTEM) and system not in ROLE_SYSTEMS:
-            raise FhirError(400, "not-supported", f"role system {system!r} is not supported")
     if not references and not roles_wanted:
         raise FhirError(400, "invalid", "search PractitionerRole by practitioner or role")
     professions = [] if references else _role_professions(roles_wanted)

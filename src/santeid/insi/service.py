@@ -525,6 +525,9 @@ class InsiService:
                 raise technical_error()
 
     # -- lookups -------------------------------------------------------------------------------
+    # Each reads the civil-status base as sqlite3 raises its errors: a disk I/O error is then
+    # an outage (desir_1020), a wrong statement a bug (db.sqlite_errors).
+    @db.sqlite_errors
     def _search_traits(self, traits: tr.Traits) -> SearchResult:
         conn = self.base.connection()
         params: tuple = (traits.birth_date.isoformat(), traits.sex, traits.birth_name)
@@ -548,6 +551,7 @@ class InsiService:
         ((row, history),) = matches.values()
         return SearchResult(CR_FOUND, self._identity(conn, row, history))
 
+    @db.sqlite_errors
     def _search_vitale(
         self,
         od: MatriculeParts,
@@ -572,6 +576,7 @@ class InsiService:
             return SearchResult(CR_SEVERAL, None)
         return SearchResult(CR_FOUND, self._identity(conn, matches[0]))
 
+    @db.sqlite_errors
     def _verify(
         self, parts: MatriculeParts, traits: tr.Traits, supplied_oid: str | None = None
     ) -> VerifyResult:

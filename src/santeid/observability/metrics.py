@@ -290,9 +290,11 @@ def database_error(exc: BaseException, operation: str) -> None:
 
 
 def _database_backend(exc: BaseException) -> str:
+    import sqlite3
+
     from santeid.db.backends import PostgresError  # on the error path only
 
-    if type(exc).__module__.startswith("sqlite3"):
+    if isinstance(exc, sqlite3.Error):
         return "sqlite"
     if isinstance(exc, PostgresError):  # psycopg's errors, as the backend raises them
         return "postgresql"

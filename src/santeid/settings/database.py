@@ -20,6 +20,10 @@ class DatabaseSettings(Section):
     url: str = Field(default="", repr=False)  # may hold a password
     #: Connections each server process may open to PostgreSQL.
     pool_size: PositiveInt = 10
+    #: Let psycopg prepare a statement run often on a connection (protocol-level named
+    #: prepared statements); false behind a PgBouncer in transaction pooling mode that does
+    #: not track them (before 1.21, or ``max_prepared_statements = 0``: docs/deployment.md).
+    prepared_statements: Flag = True
     #: Apply missing schema migrations at start-up; false = refuse to start until
     #: ``santeid db upgrade`` has run.
     auto_upgrade: Flag = True
