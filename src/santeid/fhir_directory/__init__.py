@@ -51,6 +51,7 @@ from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
+from santeid.security import whole_number
 from santeid.services import services
 
 PREFIX = "/fhir/v1"
@@ -303,9 +304,10 @@ def _count() -> int:
     raw = request.args.get("_count")
     if raw is None:
         return DEFAULT_COUNT
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_COUNT:
+    count = whole_number(raw)
+    if count is None or not 0 < count <= MAX_COUNT:
         raise FhirError(400, "invalid", f"_count must be an integer from 1 to {MAX_COUNT}")
-    return int(raw)
+    return count
 
 
 def _values(name: str) -> list[list[str]]:
