@@ -378,11 +378,8 @@ def _search() -> Response:
     ctx = request_context("fhir")
     if isinstance(ctx, InsiError):
         raise ctx
-    try:
+    with services().insi.refusal_recorded(ctx, OP_SEARCH_TRAITS):  # refused here, not by the core
         query = query_from_parameters(_parameters())
-    except InsiError as error:  # refused here, not by the core: audited here
-        services().insi.record_refusal(ctx, OP_SEARCH_TRAITS, error)
-        raise
     result = services().insi.search_by_traits(query, ctx)
     return fhir_response(searchset(result, request.url, _paris_today()))
 

@@ -381,6 +381,39 @@ def test_every_call_is_audited_with_the_idam(soap_app, client, auto_cert):
     assert row["result"] == "00"
 
 
+def _rank_x(beneficiary):
+    od, od_key, _, _, birth_name, birth_date, _ = beneficiary
+    body = vitale_body((od, od_key), birth_name, birth_date, rank=None)
+    etree.SubElement(body, f"{{{RECVIT}}}RangNaissance").text = "X"
+    return body, VITALE, "RangNaissance"
+
+
+def _prenom_not_first_of_the_list(_):
+    traits = {**ADRTROIS, "Prenom": "PIERRE"}
+    return verify_body("297022A020778", "78", **traits), VERIFY, "Prenom"
+
+
+@pytest.mark.parametrize("refused", [_rank_x, _prenom_not_first_of_the_list])
+def test_a_body_refused_after_authentication_is_audited(
+    soap_app, client, auto_cert, beneficiary, refused
+):
+    """The adapter's own refusals of a body (a rank that is no number, a Prenom that does not
+    start ListePrenom) are audited as the core's are: one row, the error code, the IDAM."""
+    audit = soap_app.extensions["santeid"].insi.audit
+    latest = audit.rows(limit=1)
+    before = latest[0]["id"] if latest else 0
+    body, action, element = refused(beneficiary)
+    response = post(client, envelope(body, action), action, certificate=auto_cert)
+    assert response.status_code == 500
+    parts = support.fault_parts(response.data)
+    assert parts["erreur_code"] == "santeid_invalid_trait"
+    assert parts["text"].startswith(f"{element} : ")
+    rows = [row for row in audit.rows(limit=10) if row["id"] > before]
+    assert [(r["result"], r["software_id"], r["channel"], r["operation"]) for r in rows] == [
+        ("santeid_invalid_trait", "TESTSANTEID1", "soap", action.rsplit(":", 1)[1])
+    ]
+
+
 #: The shape node-soap gives real clients' requests (docs/reference/insi-teleservice.md §8.1): every
 #: namespace declared on
 #: the envelope, ContexteBAM first with an empty COUVERTURE, wsa:Action and wsa:MessageID each
