@@ -344,6 +344,40 @@ def test_action_from_wsa_action_alone_or_media_type_alone_or_body(client, auto_c
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("with_wsa_action", [True, False])
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        f"charset=utf-8; action={TRAITS}",  # unquoted, as public SOAP 1.2 client code sends it
+        f"action={TRAITS};charset=utf-8",
+        f"charset=utf-8;ACTION = {TRAITS} ",
+        f'charset=utf-8; action="{TRAITS}"',
+    ],
+)
+def test_the_action_parameter_is_read_quoted_or_not(client, auto_cert, parameters, with_wsa_action):
+    """RFC 3902 §6: the ``action`` parameter is a URI; a client that does not quote it (its
+    ``:`` being a tspecial) is read up to the next ``;``, not cut at the first ``:``."""
+    body = traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26")
+    data = envelope(body, TRAITS if with_wsa_action else None)
+    headers = {"Content-Type": f"application/soap+xml; {parameters}", **cert_headers(auto_cert)}
+    response = client.post(
+        "/insi/soap", data=data, headers=headers, environ_base={"REMOTE_ADDR": support.PROXY}
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert text(parse(response.data), ".//res:CodeCR") == "00"
+
+
+def test_an_unquoted_action_of_another_operation_is_still_a_mismatch(client, auto_cert):
+    data = envelope(traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26"), TRAITS)
+    headers = {"Content-Type": f"application/soap+xml; action={VITALE}", **cert_headers(auto_cert)}
+    response = client.post(
+        "/insi/soap", data=data, headers=headers, environ_base={"REMOTE_ADDR": support.PROXY}
+    )
+    assert response.status_code == 500
+    assert support.fault_parts(response.data)["erreur_code"] == "santeid_action_mismatch"
+    assert VITALE in support.fault_parts(response.data)["text"]
+
+
 def test_headers_in_the_wsdl_order_are_accepted(client, auto_cert):
     data = envelope(traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26"))
     root = parse(data)

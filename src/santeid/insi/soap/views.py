@@ -141,7 +141,7 @@ def _call() -> Response:
     if missing:
         raise faults.must_understand(missing, g.insi_soap_message_id)
     headers = read_headers(envelope)
-    operation = operation_for(envelope, headers, media_action(request.mimetype_params))
+    operation = operation_for(envelope, headers, media_action(request.headers.get("Content-Type")))
     schemas.validate(envelope.payload, headers.message_id)
     svc = services()
     context = _authorised_context(headers, operation, svc)
