@@ -415,6 +415,35 @@ def test_every_call_is_audited_with_the_idam(soap_app, client, auto_cert):
     assert row["result"] == "00"
 
 
+@pytest.mark.parametrize("idam", [None, "INCONNU0001"])
+def test_a_call_refused_for_its_idam_is_recorded_with_the_idam_sent(
+    soap_app, client, auto_cert, idam
+):
+    """Not under the certificate's structure, where it would count among the REST and FHIR
+    calls made with that certificate (``GET /insi/v1/stats``)."""
+    audit = soap_app.extensions["santeid"].insi.audit
+
+    def certificate_stats() -> dict:
+        response = client.get(
+            "/insi/v1/stats",
+            headers=cert_headers(auto_cert),
+            environ_base={"REMOTE_ADDR": support.PROXY},
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    before = certificate_stats()
+    assert before["softwareId"] == support.STRUCTURE
+    body = traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26")
+    response = post(client, envelope(body, idam=idam), certificate=auto_cert)
+    assert support.fault_parts(response.data)["erreur_code"] == "desir_550"
+    row = audit.rows(limit=1)[0]
+    assert (row["software_id"], row["structure_id"], row["result"]) == (
+        idam or "", support.STRUCTURE, "desir_550",
+    )  # fmt: skip
+    assert certificate_stats() == before
+
+
 def _rank_x(beneficiary):
     od, od_key, _, _, birth_name, birth_date, _ = beneficiary
     body = vitale_body((od, od_key), birth_name, birth_date, rank=None)
