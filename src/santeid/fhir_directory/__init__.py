@@ -33,7 +33,6 @@ import logging
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint
@@ -49,6 +48,7 @@ from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
+from santeid.fhir import served_url
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
 from santeid.security import whole_number
@@ -337,9 +337,8 @@ def _tokens(name: str) -> list[tuple[str | None, str]]:
     return tokens
 
 
-def _url(path: str, params: dict | list) -> str:
-    query = urlencode(params, doseq=True)
-    return f"{request.host_url.rstrip('/')}{PREFIX}{path}" + (f"?{query}" if query else "")
+def _url(path: str, params: list[tuple[str, str]]) -> str:
+    return served_url(f"{PREFIX}{path}", params)
 
 
 def _self_and_next(resource_type: str, last: str | None) -> tuple[str, str | None]:
