@@ -1,5 +1,6 @@
 """What every FHIR R4 API of santeid shares: the media type, the ``OperationOutcome`` of an
-error, the response that carries a resource, and the common part of a ``CapabilityStatement``.
+error, the response that carries a resource, the URL of a search as performed, and the common
+part of a ``CapabilityStatement``.
 
 Used by the INSi FHIR adapter (``santeid.insi.fhir``, ``/insi/fhir``) and the directory API
 (``santeid.fhir_directory``, ``/fhir/v1``), so both answer errors in one shape:
@@ -20,10 +21,13 @@ errors over HTTP: https://hl7.org/fhir/R4/http.html#2.21.0.19.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version
+from urllib.parse import urlencode
 
 from flask import Response
+from flask import request
 
 #: The FHIR JSON media type (https://hl7.org/fhir/R4/http.html#mime-type).
 FHIR_JSON = "application/fhir+json"
@@ -55,6 +59,17 @@ def operation_outcome(
     if diagnostics:
         issue["diagnostics"] = diagnostics
     return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def served_url(path: str, params: Iterable[tuple[str, str]] = ()) -> str:
+    """``path`` on this server, with ``params`` (name and value pairs, in order) as its query.
+
+    For a searchset's ``self`` link, ``params`` are the parameters the search used, and only
+    them, however they were sent (query string or ``_search`` form): "the server SHALL
+    indicate which parameters were actually used" by that link
+    (https://hl7.org/fhir/R4/search.html#selfidentify)."""
+    query = urlencode(list(params))
+    return f"{request.url_root.rstrip('/')}{path}" + (f"?{query}" if query else "")
 
 
 def fhir_response(payload: dict, status: int = 200, headers: dict | None = None) -> Response:

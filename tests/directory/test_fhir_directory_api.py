@@ -284,6 +284,11 @@ def test_errors_are_operation_outcomes(api):
     for path, status_expected, code in (
         ("/Practitioner?_count=0", 400, "invalid"),
         ("/Practitioner?_count=abc", 400, "invalid"),
+        # Characters int() refuses although str.isdigit() accepts them, too many digits.
+        ("/Practitioner?_count=%C2%B2", 400, "invalid"),
+        ("/Practitioner?_count=" + "9" * 4000, 400, "invalid"),
+        (f"/PractitionerRole/{FAUVEL}-%C2%B2-1", 404, "not-found"),
+        (f"/PractitionerRole/{FAUVEL}-1-" + "9" * 5000, 404, "not-found"),
         ("/Practitioner?active=maybe", 400, "invalid"),
         ("/PractitionerRole", 400, "invalid"),
         (

@@ -13,6 +13,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
+from werkzeug.datastructures import MultiDict
 
 from santeid.insi.fhir import PROFILE_PATIENT_INS
 from santeid.insi.fhir import _identifier
@@ -190,6 +191,37 @@ def test_repeated_given_is_and_and_spellings_are_normalised(client, bearer):
 def test_post_search(client, bearer):
     response = client.post(f"{PATIENT}/_search", data=dict(ADRTROIS), headers=bearer)
     assert _bundle(response)["total"] == 1
+
+
+def _self_link(bundle: dict) -> str:
+    (link,) = [link["url"] for link in bundle["link"] if link["relation"] == "self"]
+    return link
+
+
+def test_the_self_link_carries_the_parameters_used_and_only_them(client, bearer):
+    """https://hl7.org/fhir/R4/search.html#selfidentify: the parameters the search used, as
+    sent, whichever way they came; none it ignored."""
+    used = "family=ADRTROIS&given=DOMINIQUE&gender=female&birthdate=1997-02-26"
+    expected = f"http://localhost{PATIENT}?{used}"
+    ignored = [("address-city", "PARIS"), ("_count", "5"), ("_format", "json"), ("foo", "1")]
+    bundle = _bundle(_search(client, bearer, [*ADRTROIS, *ignored, ("birthplace", "")]))
+    assert (_self_link(bundle), bundle["total"]) == (expected, 1)
+    form = MultiDict([*ADRTROIS, *ignored])
+    posted = client.post(f"{PATIENT}/_search", data=form, headers=bearer)
+    assert _self_link(_bundle(posted)) == expected
+    # Split between the query and the form, a modifier applied (:exact), given repeated.
+    params = [("family:exact", "ECETINSI"), ("given", "FLORIANT"), ("given", "MURIEL")]
+    posted = client.post(
+        f"{PATIENT}/_search?gender=male",
+        data=MultiDict([*params, ("birthdate", "2009-07-14"), ("_count", "1")]),
+        headers=bearer,
+    )
+    bundle = _bundle(posted)
+    assert bundle["total"] == 1
+    assert _self_link(bundle) == (
+        f"http://localhost{PATIENT}?gender=male&family%3Aexact=ECETINSI&given=FLORIANT"
+        "&given=MURIEL&birthdate=2009-07-14"
+    )
 
 
 def _outcome(response, status: int) -> dict:

@@ -44,6 +44,13 @@ def test_outbox_json_filters_by_recipient_and_limits(client):
     }  # fmt: skip
     only_mail = client.get(f"/sandbox/outbox.json?to={EMAIL}").get_json()["messages"]
     assert [m["to"] for m in only_mail] == [EMAIL]
+    # A limit that is no whole number is the default one, never a 500: "²" passes
+    # str.isdigit() but not int().
+    for raw in ("%C2%B2", "-1", "9" * 4000):
+        for path in ("/sandbox/outbox.json", "/sandbox/api/outbox"):
+            response = client.get(f"{path}?limit={raw}")
+            assert response.status_code == 200, (path, raw[:10], response.get_data(as_text=True))
+            assert len(response.get_json()["messages"]) == 2
 
 
 def test_the_control_api_gives_each_code_and_filters_by_professional(client):

@@ -37,6 +37,7 @@ from santeid.i18n import pick_locale
 from santeid.observability import events
 from santeid.proxies import client_address
 from santeid.security import check_csrf
+from santeid.security import whole_number
 from santeid.services import services
 from santeid.storage import keys as store_keys
 
@@ -583,7 +584,7 @@ def _when(moment: datetime | None) -> str:
 @bp.route("/events")
 @admin_required
 def event_list():
-    page = max(0, request.args.get("page", 0, type=int))
+    page = whole_number(request.args.get("page")) or 0
     type_ = request.args.get("type", "")
     client_id = request.args.get("client", "").strip()
     professional = request.args.get("professional", "").strip()

@@ -34,6 +34,7 @@ from santeid.ciba.errors import KeycloakCibaNotAllowedError
 from santeid.ciba.errors import UnauthorizedClientError
 from santeid.ciba.errors import UnknownUserIdError
 from santeid.oidc import scopes
+from santeid.security import whole_number
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +214,8 @@ def parse_requested_expiry(value: Any) -> int:
         raise InvalidRequestError("requested_expiry must be a positive integer")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
-        number = int(value)
+    elif isinstance(value, str) and (parsed := whole_number(value)) is not None:
+        number = parsed
     else:
         raise InvalidRequestError("requested_expiry must be a positive integer")
     if number < 1:

@@ -33,7 +33,6 @@ import logging
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint
@@ -50,8 +49,10 @@ from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
+from santeid.fhir import served_url
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
+from santeid.security import whole_number
 from santeid.services import services
 
 PREFIX = "/fhir/v1"
@@ -304,9 +305,10 @@ def _count() -> int:
     raw = request.args.get("_count")
     if raw is None:
         return DEFAULT_COUNT
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_COUNT:
+    count = whole_number(raw)
+    if count is None or not 0 < count <= MAX_COUNT:
         raise FhirError(400, "invalid", f"_count must be an integer from 1 to {MAX_COUNT}")
-    return int(raw)
+    return count
 
 
 def _values(name: str) -> list[list[str]]:
@@ -328,9 +330,8 @@ def _names(name: str) -> list[list[str]]:
     return [[a for a in alternatives if a] for alternatives in _values(name) if any(alternatives)]
 
 
-def _url(path: str, params: dict | list) -> str:
-    query = urlencode(params, doseq=True)
-    return f"{request.host_url.rstrip('/')}{PREFIX}{path}" + (f"?{query}" if query else "")
+def _url(path: str, params: list[tuple[str, str]]) -> str:
+    return served_url(f"{PREFIX}{path}", params)
 
 
 def _self_and_next(resource_type: str, last: str | None) -> tuple[str, str | None]:

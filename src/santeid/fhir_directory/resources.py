@@ -37,6 +37,7 @@ from santeid.directory.models import Activity
 from santeid.directory.models import Exercice
 from santeid.directory.models import Professional
 from santeid.directory.search import SYSTEM_IDNPS
+from santeid.security import whole_number
 from santeid.services import services
 
 FR_CORE_V2_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
@@ -75,9 +76,10 @@ def role_id(national_id: str, exercice_rank: int, activity_rank: int) -> str:
 def parse_role_id(value: str) -> tuple[str, int, int] | None:
     head, _, tail = value.rpartition("-")
     person, _, middle = head.rpartition("-")
-    if not (person and middle.isdigit() and tail.isdigit()):
+    exercice_rank, activity_rank = whole_number(middle), whole_number(tail)
+    if not person or exercice_rank is None or activity_rank is None:
         return None
-    return national_id_of(person), int(middle), int(tail)
+    return national_id_of(person), exercice_rank, activity_rank
 
 
 def _identifier(type_code: str, system: str, value: str, use: str = "official") -> dict:

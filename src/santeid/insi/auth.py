@@ -17,8 +17,9 @@ Two credentials (docs/reference/insi-teleservice.md §7):
 Both return a :class:`~santeid.insi.model.CallContext` or the
 :class:`~santeid.insi.model.InsiError` to answer (they never raise it), so that each adapter
 renders the refusal in its own format.  Software id (what the statistics count): the ``azp``
-(OAuth client id) of a token; for a certificate, the IDAM the SOAP layer passes in, else the
-certificate's structure (``OU``).
+(OAuth client id) of a token; for a certificate, the IDAM a SOAP call sent (empty when it sent
+none: the call is refused, and recorded with nothing else), else — REST and FHIR, which have no
+IDAM — the certificate's structure (``OU``).
 """
 
 from __future__ import annotations
@@ -180,7 +181,11 @@ def certificate_context(
             f"logiciel {software_id or '(sans IDAM)'} non autorisé pour ce certificat"
         )
     return CallContext(
-        software_id=software_id or structure or format(cert.serial_number, "X"),
+        # SOAP's IDAM as sent, even empty: never the structure, under which the REST and FHIR
+        # calls made with this certificate are counted.
+        software_id=(
+            software_id if software_id is not None else structure or format(cert.serial_number, "X")
+        ),
         structure_id=structure,
         professional_id=None,
         channel=channel,

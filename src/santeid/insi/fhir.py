@@ -42,6 +42,7 @@ from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement as base_capability_statement
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
+from santeid.fhir import served_url
 from santeid.insi import problems
 from santeid.insi.auth import request_context
 from santeid.insi.model import CODE_INVALID_REQUEST
@@ -306,12 +307,14 @@ def error_outcome(error: InsiError) -> Response:
 
 
 # -- search ---------------------------------------------------------------------------------
-def _parameters() -> dict[str, list[str]]:
+def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
     """Search parameters from the query string (and the form of ``_search``), modifiers
     checked; unknown parameters are ignored unless ``Prefer: handling=strict`` (FHIR R4
-    §3.1.1.5)."""
+    §3.1.1.5). And the parameters used, as sent and in order, for the ``self`` link: the
+    supported ones that are not empty (an empty value is no condition)."""
     strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
     found: dict[str, list[str]] = {}
+    used: list[tuple[str, str]] = []
     sources = [request.args]
     if request.method == "POST":
         sources.append(request.form)
@@ -322,6 +325,7 @@ def _parameters() -> dict[str, list[str]]:
                 if modifier and not (modifier == "exact" and name in ("family", "given")):
                     raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
                 found.setdefault(name, []).extend(values)
+                used.extend((raw_name, value) for value in values if value.strip())
             elif name == "_format":
                 if values and values[-1] not in JSON_FORMATS:
                     # An InsiError (audited by _search) told as the HTTP error it is.
@@ -330,7 +334,7 @@ def _parameters() -> dict[str, list[str]]:
                 continue
             elif strict:
                 raise _param_error(name, "unknown-parameter", f"unknown parameter {raw_name!r}")
-    return found
+    return found, used
 
 
 def _param_error(name: str, rule: str, message: str) -> InsiError:
@@ -378,13 +382,13 @@ def _search() -> Response:
     ctx = request_context("fhir")
     if isinstance(ctx, InsiError):
         raise ctx
-    try:
-        query = query_from_parameters(_parameters())
-    except InsiError as error:  # refused here, not by the core: audited here
-        services().insi.record_refusal(ctx, OP_SEARCH_TRAITS, error)
-        raise
+    with services().insi.refusal_recorded(ctx, OP_SEARCH_TRAITS):  # refused here, not by the core
+        params, used = _parameters()
+        query = query_from_parameters(params)
     result = services().insi.search_by_traits(query, ctx)
-    return fhir_response(searchset(result, request.url, _paris_today()))
+    # GET or POST _search alike: the GET URL of the search performed.
+    self_url = served_url(f"{PREFIX}/Patient", used)
+    return fhir_response(searchset(result, self_url, _paris_today()))
 
 
 @bp.get(f"{PREFIX}/Patient")

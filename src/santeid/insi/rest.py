@@ -304,13 +304,10 @@ def audited_body(
 ) -> dict:
     """The request body (:func:`parse_body`, no query parameter allowed); a refusal of the
     request itself, made here once the caller is authenticated, is audited
-    (:meth:`~santeid.insi.service.InsiService.record_refusal`), as the core audits its own."""
-    try:
+    (:meth:`~santeid.insi.service.InsiService.refusal_recorded`), as the core audits its own."""
+    with _insi().refusal_recorded(ctx, name):
         check_parameters(arguments)
         return parse_body(raw, mimetype, members)
-    except InsiError as error:
-        _insi().record_refusal(ctx, name, error)
-        raise
 
 
 def _operation() -> Response:

@@ -29,12 +29,14 @@ the :class:`~santeid.insi.model.InsiError`.  The rules, with their sources
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
 import sqlite3
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import date
 from datetime import datetime
 from pathlib import Path
@@ -396,6 +398,18 @@ class InsiService:
             observe.insi_call(self._registry, ctx.software_id, operation, error.code)
         except Exception:
             log.exception("cannot audit a refused INSi %s call", ctx.channel)
+
+    @contextlib.contextmanager
+    def refusal_recorded(self, ctx: CallContext, operation: str) -> Iterator[None]:
+        """The one way an adapter reads a request of an authenticated caller: an
+        :class:`InsiError` raised in the block (a body, a member, a parameter refused before
+        the core) is audited with :meth:`record_refusal`, then raised again. The core's own
+        refusals are audited by the core: its calls stay out of the block."""
+        try:
+            yield
+        except InsiError as error:
+            self.record_refusal(ctx, operation, error)
+            raise
 
     # -- inputs --------------------------------------------------------------------------------
     def _traits(

@@ -36,6 +36,8 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc import pkce
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
+from santeid.security import MAX_WHOLE_NUMBER_DIGITS
+from santeid.security import whole_number
 from santeid.services import services
 
 #: The scope policy lives in ``scopes.py`` (kept importable here for older callers).
@@ -327,14 +329,13 @@ def check_max_age(params) -> int | None:
     raw = params.get("max_age")
     if raw is None or raw == "":
         return None
-    # ASCII digits only: str.isdigit() also says yes to "²" (which int() refuses) and "١٢";
-    # int() refuses too many digits (sys.get_int_max_str_digits).
-    try:
-        if raw.isascii() and raw.isdigit():
-            return int(raw)
-    except ValueError:
-        pass
-    raise RedirectError("invalid_request", "max_age must be a non-negative integer")
+    max_age = whole_number(raw)  # ASCII digits, and not too many of them
+    if max_age is None:
+        raise RedirectError(
+            "invalid_request",
+            f"max_age must be a non-negative integer of at most {MAX_WHOLE_NUMBER_DIGITS} digits",
+        )
+    return max_age
 
 
 def check_pkce(params, client) -> tuple[str | None, str | None]:

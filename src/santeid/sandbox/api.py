@@ -34,6 +34,7 @@ from santeid.sandbox.professionals import read_one
 from santeid.sandbox.scenarios import DEFAULT_SCENARIOS
 from santeid.sandbox.scenarios import ScenarioError
 from santeid.sandbox.scenarios import parse_scenario
+from santeid.security import whole_number
 from santeid.services import services
 
 PREFIX = "/sandbox/api"
@@ -327,8 +328,8 @@ def outbox():
     sender = senders().outbox
     if sender is None:
         raise ControlProblem("no_outbox", "this server sends its messages for real")
-    raw_limit = request.args.get("limit", "")
-    limit = min(int(raw_limit), 200) if raw_limit.isdigit() else 50
+    limit = whole_number(request.args.get("limit"))
+    limit = 50 if limit is None else min(limit, 200)
     national_id = None
     if request.args.get("national_id"):
         try:

@@ -13,6 +13,7 @@ from flask import jsonify
 from flask import request
 
 from santeid.messaging import OutboxSender
+from santeid.security import whole_number
 from santeid.services import services
 from santeid.web_ecps.common import bp
 from santeid.web_ecps.common import page
@@ -32,8 +33,8 @@ def _outbox() -> OutboxSender:
 
 
 def _limit() -> int:
-    raw = request.args.get("limit", "")
-    return min(int(raw), MAX_LIMIT) if raw.isdigit() else DEFAULT_LIMIT
+    limit = whole_number(request.args.get("limit"))
+    return DEFAULT_LIMIT if limit is None else min(limit, MAX_LIMIT)
 
 
 @bp.route("/sandbox/outbox")

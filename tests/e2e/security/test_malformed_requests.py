@@ -112,6 +112,23 @@ def test_a_non_ascii_redirect_uri_is_a_400_page(server):
     assert status == 400
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sandbox/api/outbox?limit=%C2%B2",
+        "/sandbox/outbox.json?limit=%C2%B2",
+        OIDC + "/auth?client_id=x&response_type=code&scope=openid&max_age=%C2%B2",
+        OIDC + "/auth?client_id=x&response_type=code&scope=openid&max_age=" + "9" * 4000,
+    ],
+)
+def test_a_number_int_cannot_read_is_no_500(server, path):
+    """``²`` passes ``str.isdigit()`` but not ``int()``, nor do more than 4300 digits: every
+    whole number a request carries is read by ``santeid.security.whole_number``."""
+    status, _, _ = _ask(server, "GET", path)
+    assert 200 <= status < 500
+    assert "Traceback" not in server["log"].read_text()
+
+
 @functools.cache
 def fuzz_requests() -> tuple:
     """The fuzz run's requests: drawn once (seeded, so the same on every run) and sent to each

@@ -92,7 +92,9 @@ def test_rang_naissance_is_a_string_read_as_a_number(client, auto_cert, benefici
     assert (status, code_cr(root)) == (200, "00")
 
 
-@pytest.mark.parametrize("rank", ["A", "1.5", "-1", "0", "10"])
+@pytest.mark.parametrize(
+    "rank", ["A", "1.5", "-1", "0", "10", "²", "١", "9" * 5000, "1" + "0" * 18]
+)
 def test_rang_naissance_that_is_no_rank_is_refused_naming_it(client, auto_cert, beneficiary, rank):
     body = vitale_body(
         (beneficiary["od"], beneficiary["od_key"]), beneficiary["birth_name"],

@@ -344,6 +344,40 @@ def test_action_from_wsa_action_alone_or_media_type_alone_or_body(client, auto_c
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("with_wsa_action", [True, False])
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        f"charset=utf-8; action={TRAITS}",  # unquoted, as public SOAP 1.2 client code sends it
+        f"action={TRAITS};charset=utf-8",
+        f"charset=utf-8;ACTION = {TRAITS} ",
+        f'charset=utf-8; action="{TRAITS}"',
+    ],
+)
+def test_the_action_parameter_is_read_quoted_or_not(client, auto_cert, parameters, with_wsa_action):
+    """RFC 3902 §6: the ``action`` parameter is a URI; a client that does not quote it (its
+    ``:`` being a tspecial) is read up to the next ``;``, not cut at the first ``:``."""
+    body = traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26")
+    data = envelope(body, TRAITS if with_wsa_action else None)
+    headers = {"Content-Type": f"application/soap+xml; {parameters}", **cert_headers(auto_cert)}
+    response = client.post(
+        "/insi/soap", data=data, headers=headers, environ_base={"REMOTE_ADDR": support.PROXY}
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert text(parse(response.data), ".//res:CodeCR") == "00"
+
+
+def test_an_unquoted_action_of_another_operation_is_still_a_mismatch(client, auto_cert):
+    data = envelope(traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26"), TRAITS)
+    headers = {"Content-Type": f"application/soap+xml; action={VITALE}", **cert_headers(auto_cert)}
+    response = client.post(
+        "/insi/soap", data=data, headers=headers, environ_base={"REMOTE_ADDR": support.PROXY}
+    )
+    assert response.status_code == 500
+    assert support.fault_parts(response.data)["erreur_code"] == "santeid_action_mismatch"
+    assert VITALE in support.fault_parts(response.data)["text"]
+
+
 def test_headers_in_the_wsdl_order_are_accepted(client, auto_cert):
     data = envelope(traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26"))
     root = parse(data)
@@ -379,6 +413,68 @@ def test_every_call_is_audited_with_the_idam(soap_app, client, auto_cert):
     assert row["auth_method"] == "certificate"
     assert row["structure_id"] == "10B0152872"
     assert row["result"] == "00"
+
+
+@pytest.mark.parametrize("idam", [None, "INCONNU0001"])
+def test_a_call_refused_for_its_idam_is_recorded_with_the_idam_sent(
+    soap_app, client, auto_cert, idam
+):
+    """Not under the certificate's structure, where it would count among the REST and FHIR
+    calls made with that certificate (``GET /insi/v1/stats``)."""
+    audit = soap_app.extensions["santeid"].insi.audit
+
+    def certificate_stats() -> dict:
+        response = client.get(
+            "/insi/v1/stats",
+            headers=cert_headers(auto_cert),
+            environ_base={"REMOTE_ADDR": support.PROXY},
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    before = certificate_stats()
+    assert before["softwareId"] == support.STRUCTURE
+    body = traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26")
+    response = post(client, envelope(body, idam=idam), certificate=auto_cert)
+    assert support.fault_parts(response.data)["erreur_code"] == "desir_550"
+    row = audit.rows(limit=1)[0]
+    assert (row["software_id"], row["structure_id"], row["result"]) == (
+        idam or "", support.STRUCTURE, "desir_550",
+    )  # fmt: skip
+    assert certificate_stats() == before
+
+
+def _rank_x(beneficiary):
+    od, od_key, _, _, birth_name, birth_date, _ = beneficiary
+    body = vitale_body((od, od_key), birth_name, birth_date, rank=None)
+    etree.SubElement(body, f"{{{RECVIT}}}RangNaissance").text = "X"
+    return body, VITALE, "RangNaissance"
+
+
+def _prenom_not_first_of_the_list(_):
+    traits = {**ADRTROIS, "Prenom": "PIERRE"}
+    return verify_body("297022A020778", "78", **traits), VERIFY, "Prenom"
+
+
+@pytest.mark.parametrize("refused", [_rank_x, _prenom_not_first_of_the_list])
+def test_a_body_refused_after_authentication_is_audited(
+    soap_app, client, auto_cert, beneficiary, refused
+):
+    """The adapter's own refusals of a body (a rank that is no number, a Prenom that does not
+    start ListePrenom) are audited as the core's are: one row, the error code, the IDAM."""
+    audit = soap_app.extensions["santeid"].insi.audit
+    latest = audit.rows(limit=1)
+    before = latest[0]["id"] if latest else 0
+    body, action, element = refused(beneficiary)
+    response = post(client, envelope(body, action), action, certificate=auto_cert)
+    assert response.status_code == 500
+    parts = support.fault_parts(response.data)
+    assert parts["erreur_code"] == "santeid_invalid_trait"
+    assert parts["text"].startswith(f"{element} : ")
+    rows = [row for row in audit.rows(limit=10) if row["id"] > before]
+    assert [(r["result"], r["software_id"], r["channel"], r["operation"]) for r in rows] == [
+        ("santeid_invalid_trait", "TESTSANTEID1", "soap", action.rsplit(":", 1)[1])
+    ]
 
 
 #: The shape node-soap gives real clients' requests (docs/reference/insi-teleservice.md §8.1): every

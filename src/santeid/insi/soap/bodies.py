@@ -19,6 +19,7 @@ from santeid.insi.service import invalid
 from santeid.insi.soap.protocol import RECSANS
 from santeid.insi.soap.protocol import RECVIT
 from santeid.insi.soap.protocol import REQUNIT
+from santeid.security import whole_number
 
 #: ``RangNaissance`` when the card does not say (the beneficiary is not a twin).
 DEFAULT_BIRTH_RANK = 1
@@ -58,18 +59,21 @@ def _matricule(parent: etree._Element | None, namespace: str) -> str | None:
 
 
 def _birth_rank(text: str | None) -> int:
-    """``RangNaissance``: a string in the schema (as the real one); a whole number here, 1 when
-    absent or empty. Anything else is refused naming the element (santeid's code: the real
-    service's answer to it is not public)."""
+    """``RangNaissance``: a string in the schema (as the real one); a whole number here
+    (:func:`santeid.security.whole_number`), 1 when absent or empty. Anything else is refused
+    naming the element (santeid's code: the real service's answer to it is not public); the
+    core checks the range."""
     value = (text or "").strip()
     if not value:
         return DEFAULT_BIRTH_RANK
-    if not value.isascii() or not value.isdigit():
+    rank = whole_number(value)
+    if rank is None:
+        shown = value if len(value) <= 20 else f"{value[:20]}… ({len(value)} characters)"
         raise invalid(
-            "birth_rank", "rank", f"the rang de naissance is a whole number, not {value!r}",
+            "birth_rank", "rank", f"the rang de naissance is a whole number, not {shown!r}",
             "RangNaissance",
         )  # fmt: skip
-    return int(value)
+    return rank
 
 
 def vitale_query(payload: etree._Element) -> VitaleQuery:

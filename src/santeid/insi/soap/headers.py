@@ -15,13 +15,14 @@ it asks for.
 
 Header blocks may come in any order (the WSDL and real clients disagree,
 docs/reference/insi-teleservice.md §3).
-The action is the ``action`` parameter of the SOAP 1.2 media type (RFC 3902 §1) or
-``wsa:Action``; both given and different is a ``wsa:ActionMismatch``.
+The action is the ``action`` parameter of the SOAP 1.2 media type (RFC 3902 §6, quoted or
+not: :func:`media_action`) or ``wsa:Action``; both given and different is a
+``wsa:ActionMismatch``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -115,11 +116,26 @@ def read_headers(envelope: Envelope) -> RequestHeaders:
     )
 
 
-def media_action(params: Mapping[str, str]) -> str | None:
-    """The ``action`` parameter of ``application/soap+xml`` (RFC 3902 §1), from the media
-    type's parameters as Werkzeug parsed them (``request.mimetype_params``, unquoted)."""
-    value = params.get("action")
-    return value.strip() or None if value else None
+#: A parameter of a ``Content-Type`` (RFC 9110 §5.6.6): its name, then a quoted string or,
+#: leniently, anything up to the next ``;``.
+_MEDIA_PARAMETER = re.compile(r';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
+def media_action(content_type: str | None) -> str | None:
+    """The ``action`` parameter of ``application/soap+xml`` (RFC 3902 §6,
+    https://www.rfc-editor.org/rfc/rfc3902#section-6: the URI of the message's intent), read
+    from the raw ``Content-Type``: quoted, or not quoted — up to the next ``;`` — as public
+    SOAP 1.2 client code sends it. A URI's ``:`` is a tspecial, where Werkzeug's
+    ``parse_options_header`` ends an unquoted value (``action=urn:…`` read as ``urn``)."""
+    for match in _MEDIA_PARAMETER.finditer(content_type or ""):
+        if match.group(1).lower() != "action":
+            continue
+        value = match.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
+        return value.strip() or None
+    return None
 
 
 def operation_for(

@@ -19,11 +19,14 @@ envelope structure and SOAP version → ``mustUnderstand`` → headers (``Contex
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Blueprint
 from flask import Response
 from flask import g
 from flask import request
+from lxml import etree
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
@@ -58,6 +61,7 @@ from santeid.insi.soap.wsdl_documents import served_xsd
 from santeid.services import services
 
 log = logging.getLogger(__name__)
+Q = TypeVar("Q")
 
 PATH = "/insi/soap"
 VERIFY_PATH = PATH + VERIFY_SUFFIX
@@ -137,7 +141,7 @@ def _call() -> Response:
     if missing:
         raise faults.must_understand(missing, g.insi_soap_message_id)
     headers = read_headers(envelope)
-    operation = operation_for(envelope, headers, media_action(request.mimetype_params))
+    operation = operation_for(envelope, headers, media_action(request.headers.get("Content-Type")))
     schemas.validate(envelope.payload, headers.message_id)
     svc = services()
     context = _authorised_context(headers, operation, svc)
@@ -176,12 +180,21 @@ def _audit_refusal(context: CallContext, operation: Operation, error: InsiError)
     services().insi.record_refusal(context, operation.name, error)
 
 
+def _query(read: Callable[[etree._Element], Q], operation: Operation, payload, context, insi) -> Q:
+    """The query of the body (:mod:`santeid.insi.soap.bodies`). The caller is authenticated: a
+    body refused here is audited, as the core's refusals are."""
+    with insi.refusal_recorded(context, operation.name):
+        return read(payload)
+
+
 def _answer(operation: Operation, payload, context: CallContext, insi) -> bytes:
     if operation.name == OP_SEARCH_TRAITS:
-        return render.search_answer(insi.search_by_traits(bodies.traits_query(payload), context))
+        traits = _query(bodies.traits_query, operation, payload, context, insi)
+        return render.search_answer(insi.search_by_traits(traits, context))
     if operation.name == OP_SEARCH_VITALE:
-        return render.search_answer(insi.search_by_vitale(bodies.vitale_query(payload), context))
-    query = bodies.verify_query(payload)
+        vitale = _query(bodies.vitale_query, operation, payload, context, insi)
+        return render.search_answer(insi.search_by_vitale(vitale, context))
+    query = _query(bodies.verify_query, operation, payload, context, insi)
     result = insi.verify(query, context)
     return render.envelope(render.reponse_unitaire(query, result, bodies.supplied_oid(payload)))
 
