@@ -200,7 +200,7 @@ CATALOGUE: dict[str, ProblemType] = {
             "too_many_logins", 429,
             "Too many logins started for this professional or from this address; retry later",
         ),
-        _sandbox("unknown_login", 404, "No scripted login in progress has this identifier"),
+        _sandbox("unknown_login", 404, "No scripted login is kept under this identifier"),
     )
 }  # fmt: skip
 

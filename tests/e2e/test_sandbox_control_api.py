@@ -265,8 +265,38 @@ def test_a_scripted_login_answered_by_hand(server):
     assert approved.ok
     done = requests.post(f"{login_url}/complete", json={}, timeout=30).json()
     assert done["state"] == "done" and "code" in done["callback_params"]
-    again = requests.post(f"{login_url}/complete", json={}, timeout=30)
-    assert again.status_code == 404 and again.json()["code"] == "unknown_login"
+    # Ended: read back, or completed again, it answers the same (one code, issued once).
+    assert requests.get(login_url, timeout=5).json() == done
+    assert requests.post(f"{login_url}/complete", json={}, timeout=30).json() == done
+
+
+@pytest.mark.parametrize(
+    ("params", "national_id", "state", "outcome"),
+    [
+        ({}, "810000000030", "done", "code"),
+        ({"prompt": "none"}, "810000000030", "done", "login_required"),
+        ({"scope": "openid unknown_scope"}, "810000000030", "done", "invalid_scope"),
+        ({}, DENY, "failed", "denied"),
+    ],
+)
+def test_every_scripted_login_answer_can_be_read_back(server, params, national_id, state, outcome):
+    """Whatever the path — approved, answered at once by the authorization endpoint (an error
+    redirect), failed on the phone — the answer has a ``login_id``, and ``GET`` of it gives the
+    same answer back."""
+    answer = requests.post(
+        f"{server['api']}/logins",
+        json={"authorization_url": authorization_url(server, **params), "national_id": national_id},
+        timeout=30,
+    ).json()
+    assert answer["state"] == state and answer["login_id"], answer
+    if state == "failed":
+        assert answer["reason"] == outcome
+    elif outcome == "code":
+        assert "code" in answer["callback_params"] and "error" not in answer["callback_params"]
+    else:
+        assert answer["callback_params"]["error"] == outcome
+    read = requests.get(f"{server['api']}/logins/{answer['login_id']}", timeout=5)
+    assert read.status_code == 200 and read.json() == answer
 
 
 def test_a_scripted_login_refused_before_the_login_page(server):
