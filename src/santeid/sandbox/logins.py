@@ -51,8 +51,10 @@ from santeid.security import check_parameter_size
 from santeid.services import services
 from santeid.storage import keys
 
-#: The browser id (``bid``) of a scripted login's transaction starts so: only those are
-#: read and completed through ``/sandbox/api/logins/{login_id}``.
+#: The browser id (``bid``) of the control API's own browsers starts so: only the login
+#: transactions of those are read and completed through ``/sandbox/api/logins/{login_id}``,
+#: and only the activation flows of those through ``/sandbox/api/activations/…`` (no page
+#: takes them: they belong to no cookie).
 SCRIPTED_BROWSER = "sandbox-api-"
 #: Seconds a call waits for the phone: by default, and at most.
 DEFAULT_WAIT = 30.0
