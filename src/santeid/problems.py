@@ -200,7 +200,26 @@ CATALOGUE: dict[str, ProblemType] = {
             "too_many_logins", 429,
             "Too many logins started for this professional or from this address; retry later",
         ),
-        _sandbox("unknown_login", 404, "No scripted login in progress has this identifier"),
+        _sandbox("unknown_login", 404, "No scripted login is kept under this identifier"),
+        _sandbox(
+            "no_contact_details", 409,
+            "The directory holds no correspondence e-mail and phone to send activation codes to",
+        ),
+        _sandbox(
+            "too_many_code_sends", 429,
+            "Too many pairs of activation codes sent for this professional or from this "
+            "address; retry later",
+        ),
+        _sandbox(
+            "unknown_activation", 404,
+            "No activation waits for its codes under this identifier (expired, used or "
+            "cancelled)",
+        ),
+        _sandbox("wrong_activation_codes", 403, "The activation codes are wrong"),
+        _sandbox(
+            "activation_codes_locked", 403,
+            "Too many wrong activation codes: the pair is cancelled; ask for new codes",
+        ),
     )
 }  # fmt: skip
 

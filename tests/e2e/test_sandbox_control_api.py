@@ -1,6 +1,7 @@
-"""The control API as a Java, PHP or JS test suite uses it: plain HTTP (``requests`` only, no
-santeid import) against a real ``santeid serve --sandbox`` process, driving a whole code-flow
-login and CIBA flows without any phone."""
+"""The control API as a Java, PHP or JS test suite uses it: plain HTTP (``requests`` only; the
+e-CPS device simulator, a client of the device protocol, plays the phone) against a real
+``santeid serve --sandbox`` process, driving a whole code-flow login and CIBA flows without any
+phone, and an e-CPS activation without a browser."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
+from santeid.ecps.simulator import DeviceSimulator
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -265,8 +269,38 @@ def test_a_scripted_login_answered_by_hand(server):
     assert approved.ok
     done = requests.post(f"{login_url}/complete", json={}, timeout=30).json()
     assert done["state"] == "done" and "code" in done["callback_params"]
-    again = requests.post(f"{login_url}/complete", json={}, timeout=30)
-    assert again.status_code == 404 and again.json()["code"] == "unknown_login"
+    # Ended: read back, or completed again, it answers the same (one code, issued once).
+    assert requests.get(login_url, timeout=5).json() == done
+    assert requests.post(f"{login_url}/complete", json={}, timeout=30).json() == done
+
+
+@pytest.mark.parametrize(
+    ("params", "national_id", "state", "outcome"),
+    [
+        ({}, "810000000030", "done", "code"),
+        ({"prompt": "none"}, "810000000030", "done", "login_required"),
+        ({"scope": "openid unknown_scope"}, "810000000030", "done", "invalid_scope"),
+        ({}, DENY, "failed", "denied"),
+    ],
+)
+def test_every_scripted_login_answer_can_be_read_back(server, params, national_id, state, outcome):
+    """Whatever the path — approved, answered at once by the authorization endpoint (an error
+    redirect), failed on the phone — the answer has a ``login_id``, and ``GET`` of it gives the
+    same answer back."""
+    answer = requests.post(
+        f"{server['api']}/logins",
+        json={"authorization_url": authorization_url(server, **params), "national_id": national_id},
+        timeout=30,
+    ).json()
+    assert answer["state"] == state and answer["login_id"], answer
+    if state == "failed":
+        assert answer["reason"] == outcome
+    elif outcome == "code":
+        assert "code" in answer["callback_params"] and "error" not in answer["callback_params"]
+    else:
+        assert answer["callback_params"]["error"] == outcome
+    read = requests.get(f"{server['api']}/logins/{answer['login_id']}", timeout=5)
+    assert read.status_code == 200 and read.json() == answer
 
 
 def test_a_scripted_login_refused_before_the_login_page(server):
@@ -304,3 +338,72 @@ def test_a_scripted_login_keeps_the_parameter_size_limit(server):
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert refused.json()["code"] == "authorization_refused"
     assert "callback_params" not in refused.json()
+
+
+# -- e-CPS activation without a browser ---------------------------------------------------------
+WITH_DEVICE, PIN = "810000000004", "135790"
+
+
+def id_token_claims(server, id_token: str) -> dict:
+    jwks = KeySet.import_key_set(requests.get(server["discovery"]["jwks_uri"], timeout=5).json())
+    return jwt.decode(id_token, jwks).claims
+
+
+def test_an_ecps_activated_through_the_api_approves_ciba_and_code_flow_logins(server):
+    """A CI job with curl and the device simulator, no browser, on the embedded store (where
+    ``santeid ecps activate`` cannot reach the server's codes): the two codes are read from the
+    outbox, the activation code enrols the simulator over the device protocol, and the device
+    then approves a CIBA login and a scripted code-flow login — tokens of an e-CPS login."""
+    api = server["api"]
+    started = requests.post(f"{api}/activations", json={"national_id": WITH_DEVICE}, timeout=5)
+    assert started.status_code == 201, started.text
+    messages = requests.get(
+        f"{api}/outbox", params={"national_id": WITH_DEVICE, "limit": 2}, timeout=5
+    ).json()["messages"]
+    codes = {f"{m['channel']}_code": m["code"] for m in messages}
+    activation = requests.post(
+        f"{api}/activations/{started.json()['activation_id']}/verify", json=codes, timeout=5
+    )
+    assert activation.status_code == 200, activation.text
+    phone = DeviceSimulator.enroll(activation.json()["app_link"], PIN)
+    assert phone.device.national_id == WITH_DEVICE
+    assert (
+        requests.get(f"{api}/professionals/{WITH_DEVICE}", timeout=5).json()["active_ecps_devices"]
+        == 1
+    )
+
+    # CIBA: the request reaches the device, which approves it.
+    auth_req_id = ciba_start(server, WITH_DEVICE)
+    (item,) = phone.pending(wait=5)
+    assert (item["kind"], item["binding_message"]) == ("ciba", "A1")
+    assert phone.approve(item["request_id"], PIN)["status"] == "approved"
+    tokens = ciba_poll(server, auth_req_id)
+    assert tokens.status_code == 200, tokens.text
+    claims = id_token_claims(server, tokens.json()["id_token"])
+    assert claims["SubjectNameID"] == WITH_DEVICE and claims["amr"] == ["swk", "pin", "mfa"]
+
+    # Code flow: a scripted login waits for the device, which picks the page's code.
+    login = requests.post(
+        f"{api}/logins",
+        json={"authorization_url": authorization_url(server), "national_id": WITH_DEVICE,
+              "wait": 0},
+        timeout=30,
+    ).json()  # fmt: skip
+    assert login["state"] == "waiting", login
+    (item,) = phone.pending(wait=5)
+    assert item["request_id"] == login["request"]["request_id"]
+    assert phone.approve(item["request_id"], PIN, login["request"]["code"])["status"] == (
+        "approved"
+    )
+    done = requests.post(f"{api}/logins/{login['login_id']}/complete", json={}, timeout=30).json()
+    assert done["state"] == "done", done
+    tokens = requests.post(
+        server["discovery"]["token_endpoint"],
+        data={"grant_type": "authorization_code", "code": done["callback_params"]["code"],
+              "redirect_uri": REDIRECT_URI},
+        auth=(CLIENT_ID, SECRET),
+        timeout=5,
+    )  # fmt: skip
+    assert tokens.status_code == 200, tokens.text
+    claims = id_token_claims(server, tokens.json()["id_token"])
+    assert claims["SubjectNameID"] == WITH_DEVICE and claims["amr"] == ["swk", "pin", "mfa"]

@@ -4,6 +4,8 @@ scenarios, refused with every error located by line."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,9 @@ from santeid.sandbox.professionals import load_file
 from santeid.sandbox.professionals import read_one
 from santeid.settings import ConfigurationError
 from santeid.storage import MemoryStore
+from tests.support.servers import refused_start
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "sandbox.md"
 
 GOOD = """\
 professionals:
@@ -122,3 +127,30 @@ def test_given_other_ids_are_kept_as_given():
     assert listed.professional.other_ids == (OtherId("0996000099", "ADELI", 1),)
     none = read_one({"national_id": "810000000101", "family_name": "X", "other_ids": []})
     assert none.professional.other_ids == ()
+
+
+def test_the_refused_start_is_the_one_docs_sandbox_md_shows(tmp_path):
+    """``santeid serve`` on a file with the two mistakes of docs/sandbox.md's example (a wrong
+    outcome on line 4, a misspelt field on line 8) prints that example, ``…`` standing for the
+    rest of a line, and exits with status 1."""
+    shown = DOC.read_text().split("every error is reported", 1)[1]
+    shown = shown.split("```\n", 2)[1].splitlines()
+    (tmp_path / "pros.yaml").write_text(
+        "professionals:\n"
+        '  - national_id: "810000000101"\n'
+        "    family_name: DUPONT\n"
+        "    scenario: {outcome: maybe}\n"
+        '  - national_id: "810000000102"\n'
+        "    family_name: DURAND\n"
+        "    exercices:\n"
+        '      - {code_profession: "10", activites: []}\n'
+    )
+    result = refused_start(
+        tmp_path, "--sandbox", SANTEID_SANDBOX_PROFESSIONALS="pros.yaml", cwd=tmp_path
+    )
+    printed = result.stderr.splitlines()
+    assert result.returncode == 1, result.stdout + result.stderr
+    start = printed.index(shown[0])
+    assert len(printed) - start == len(shown), printed
+    for line, example in zip(printed[start:], shown, strict=True):
+        assert re.fullmatch(re.escape(example).replace("…", ".*"), line), (line, example)

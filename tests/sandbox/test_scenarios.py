@@ -3,6 +3,7 @@ the control API's answers, and its absence outside sandbox mode."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
@@ -257,14 +258,17 @@ def test_openapi_document_lists_every_route(app, client):
     document = client.get(f"{API}/openapi.json").get_json()
     validate(document)
     served = {
-        rule.rule.removeprefix(API)
-        .replace("<path:national_id>", "{national_id}")
-        .replace("<request_id>", "{request_id}")
-        .replace("<login_id>", "{login_id}")
+        re.sub(r"<(?:path:)?(\w+)>", r"{\1}", rule.rule.removeprefix(API))
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith(API + "/") and not rule.rule.endswith("openapi.json")
     }
     assert served == set(document["paths"])
+    # And each path's methods.
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:path:)?(\w+)>", r"{\1}", rule.rule.removeprefix(API))
+        if path in document["paths"]:
+            methods = {m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}}
+            assert methods <= set(document["paths"][path]), (path, methods)
 
 
 def test_control_api_does_not_exist_outside_sandbox_mode(settings, app):

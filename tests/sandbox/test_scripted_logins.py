@@ -13,7 +13,9 @@ from openapi_schema_validator import OAS31Validator
 from santeid import create_app
 from santeid.storage import MemoryStore
 from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import register_client
 
 API = "/sandbox/api"
 AT_ONCE, NEVER, WRONG_CODE, INACTIVE, CARD_ONLY = (
@@ -189,3 +191,73 @@ def test_an_oversized_parameter_is_refused_as_the_browser_refuses_it(flow, clien
     at_limit = url(flow, state="s" * 4096)
     assert client.get(at_limit.removeprefix("http://localhost")).status_code == 302
     assert scripted(client, at_limit, AT_ONCE).get_json()["state"] == "done"
+
+
+# -- every answer has a login_id, readable back --------------------------------------------
+def read_back(client, login: dict) -> dict:
+    """``GET`` and ``…/complete`` of ``login``: both answer what the start answered."""
+    assert login["login_id"], login
+    read = client.get(f"{API}/logins/{login['login_id']}")
+    assert read.status_code == 200, read.get_json()
+    matches_the_contract(client, read.get_json())
+    completed = client.post(f"{API}/logins/{login['login_id']}/complete", json={"wait": 0})
+    assert completed.status_code == 200, completed.get_json()
+    assert completed.get_json() == read.get_json()
+    return read.get_json()
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [({"prompt": "none"}, "login_required"), ({"scope": "openid unknown_scope"}, "invalid_scope")],
+)
+def test_an_answer_at_once_has_a_login_id_read_back(flow, client, params, error):
+    """The authorization endpoint answers the client at once (an error redirect): the answer
+    is ``done`` with the error in ``callback_params``, under a ``login_id`` like any other."""
+    login = scripted(client, url(flow, **params), AT_ONCE).get_json()
+    assert login["state"] == "done" and login["callback_params"]["error"] == error
+    assert read_back(client, login) == login
+
+
+def test_a_done_login_is_read_back_with_its_callback(flow, client):
+    login = scripted(client, url(flow), AT_ONCE).get_json()
+    assert login["state"] == "done" and login["national_id"] == AT_ONCE
+    assert read_back(client, login) == login
+    # The code read back is the one issued, once: the token endpoint takes it.
+    assert "access_token" in flow.token(login["callback_params"]["code"]).get_json()
+
+
+def test_a_failed_login_is_read_back_with_its_reason(flow, client):
+    login = scripted(client, url(flow), WRONG_CODE).get_json()
+    assert login["state"] == "failed" and login["reason"] == "wrong_code"
+    read = read_back(client, login)
+    assert (read["state"], read["reason"]) == ("failed", "wrong_code")
+
+
+def test_a_login_completed_by_hand_is_read_back(flow, client):
+    login = scripted(client, url(flow), NEVER, wait=0).get_json()
+    request_ = login["request"]
+    client.post(f"{API}/requests/{request_['request_id']}/approve", json={"code": request_["code"]})
+    assert client.get(f"{API}/logins/{login['login_id']}").get_json()["state"] == "approved"
+    done = client.post(f"{API}/logins/{login['login_id']}/complete", json={"wait": 0})
+    assert done.get_json()["state"] == "done"
+    assert (
+        read_back(client, done.get_json())["callback_params"]
+        == (done.get_json()["callback_params"])
+    )
+
+
+def test_a_login_id_lives_as_long_as_a_login_transaction(clocked_app, clock):
+    """Readable ``login_transaction_lifetime`` (600 s by default) after the start, then
+    ``unknown_login`` as any other identifier."""
+    client = clocked_app.test_client()
+    flow = Flow(clocked_app, client, register_client(clocked_app))
+    lifetime = clocked_app.extensions["santeid"].settings.login.transaction_lifetime
+    at_once = scripted(client, url(flow, prompt="none"), AT_ONCE).get_json()
+    done = scripted(client, url(flow), AT_ONCE).get_json()
+    clock.advance(lifetime - 1)
+    for login in (at_once, done):
+        assert client.get(f"{API}/logins/{login['login_id']}").status_code == 200
+    clock.advance(2)
+    for login in (at_once, done):
+        gone = client.get(f"{API}/logins/{login['login_id']}")
+        assert gone.status_code == 404 and gone.get_json()["code"] == "unknown_login"

@@ -206,13 +206,17 @@ def santeid_home(
     return prepared
 
 
-def refused_start(home: Path, *args: str, **settings: str | None) -> subprocess.CompletedProcess:
+def refused_start(
+    home: Path, *args: str, cwd: Path | None = None, **settings: str | None
+) -> subprocess.CompletedProcess:
     """``santeid serve --port <free port> *args`` with ``home``'s environment
-    (:func:`santeid_env`) for a configuration it must refuse: its exit status and output. A
-    server that starts anyway is stopped after 30 s, the test failing on the timeout."""
+    (:func:`santeid_env`), run in ``cwd`` if given, for a configuration it must refuse: its
+    exit status and output. A server that starts anyway is stopped after 30 s, the test failing
+    on the timeout."""
     return subprocess.run(
         [SANTEID, "serve", "--port", str(free_port()), *args],
         env=santeid_env(home, **settings),
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=30,

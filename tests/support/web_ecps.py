@@ -87,6 +87,18 @@ def enrol_over_protocol(http, activation_uri: str, *, name: str = "Pixel de test
     return response.get_json()
 
 
+def set_contact_details(app, email: str, phone: str, national_id: str = PROFESSIONAL) -> None:
+    """The directory's correspondence e-mail and phone of ``national_id``, replaced."""
+    import dataclasses
+
+    directory = app.extensions["santeid"].directory
+    directory.upsert(
+        dataclasses.replace(
+            directory.get(national_id), correspondence_email=email, correspondence_phone=phone
+        )
+    )
+
+
 def enrol(app, national_id: str, name: str = "Téléphone") -> str:
     """A device for ``national_id`` registered through the e-CPS service; its id."""
     ecps = app.extensions["santeid"].ecps

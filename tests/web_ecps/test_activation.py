@@ -4,7 +4,6 @@ envoyés respectivement au téléphone et à l'adresse e-mail enregistrés dans 
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import logging
 import re
@@ -29,6 +28,7 @@ from tests.support.web_ecps import enrol_over_protocol
 from tests.support.web_ecps import outbox
 from tests.support.web_ecps import post_codes
 from tests.support.web_ecps import request_codes
+from tests.support.web_ecps import set_contact_details
 
 URI_RE = re.compile(r'<code id="activation-uri">([^<]+)</code>')
 
@@ -229,12 +229,7 @@ def test_identifier_errors_are_explained(client, typed, status, message):
     ],
 )
 def test_professional_without_contact_data_gets_a_clear_message(app, client, email, phone, message):
-    directory = app.extensions["santeid"].directory
-    directory.upsert(
-        dataclasses.replace(
-            directory.get(PROFESSIONAL), correspondence_email=email, correspondence_phone=phone
-        )
-    )
+    set_contact_details(app, email, phone)
     page = client.get("/ecps/activation").get_data(as_text=True)
     response = client.post(
         "/ecps/activation", data={"national_id": PROFESSIONAL, "csrf_token": csrf(page)}

@@ -72,17 +72,7 @@ def activate(national_id: NationalId, as_json: bool, no_qr: bool, server: str | 
     except ActivationError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "national_id": activation.national_id,
-                    "code": activation.code,
-                    "expires_at": activation.expires_at,
-                    "uri": activation.uri,
-                    "app_link": activation.app_link,
-                }
-            )
-        )
+        click.echo(json.dumps(activation.to_dict()))
         return
     lifetime = activation.expires_at - int(service.clock())
     click.echo(f"server: {issuer} ({why})")

@@ -94,6 +94,17 @@ class Activation:
     national_id: str = ""
     app_link: str = field(default="", repr=False)
 
+    def to_dict(self) -> dict:
+        """As ``santeid ecps activate --json`` prints it and the sandbox control API answers
+        it (docs/ecps-activation.md)."""
+        return {
+            "national_id": self.national_id,
+            "code": self.code,
+            "expires_at": self.expires_at,
+            "uri": self.uri,
+            "app_link": self.app_link,
+        }
+
 
 #: Path of the e-CPS app (``santeid.ecps_app``) on the issuer's origin.
 APP_PATH = "/ecps/app/"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import secrets
 from importlib import resources
 
 import yaml
@@ -319,6 +320,84 @@ def complete_login(login_id: str):
 
     wait = _wait(_body())
     return _scripted(lambda: logins.settle(login_id, wait, complete=True))
+
+
+def _activation_refused(refusal) -> ControlProblem:
+    """A refusal of the activation pages' rules (``santeid.web_ecps.activation``), as the
+    problem of the same code, said in English."""
+    from santeid.i18n import Translator
+
+    extra = {} if refusal.remaining is None else {"remaining": refusal.remaining}
+    if refusal.fields:
+        extra["fields"] = list(refusal.fields)
+    return ControlProblem(refusal.code, refusal.message(Translator("en")), **extra)
+
+
+def _activation_browser() -> str:
+    """The browser an activation started here belongs to: one of the control API's own
+    (never a page's), so that its flow id alone carries it to ``…/verify``."""
+    from santeid.sandbox.logins import SCRIPTED_BROWSER
+
+    return SCRIPTED_BROWSER + secrets.token_urlsafe(24)
+
+
+@bp.post("/activations")
+def start_activation():
+    """Step 1 of self-service e-CPS activation, as the page ``/ecps/activation`` takes it:
+    the two codes are sent (to the outbox)."""
+    from santeid.ecps.code_pairs import CODE_LIFETIME
+    from santeid.i18n import Translator
+    from santeid.proxies import client_address
+    from santeid.web_ecps.activation import ActivationRefused
+    from santeid.web_ecps.activation import send_codes
+
+    national_id = _body().get("national_id")
+    if not isinstance(national_id, str) or not national_id:
+        raise ControlProblem("invalid_request", "'national_id' is required (a string)")
+    try:
+        sent = send_codes(
+            national_id,
+            Translator("fr"),  # the messages, as the page sends them by default
+            bid=_activation_browser(),
+            address=client_address(request.environ) or "",
+        )
+    except ActivationRefused as refusal:
+        raise _activation_refused(refusal) from None
+    response = jsonify(
+        activation_id=sent.flow,
+        national_id=sent.national_id,
+        email=sent.email_masked,
+        phone=sent.phone_masked,
+        expires_in=CODE_LIFETIME,
+    )
+    response.status_code = 201
+    return response
+
+
+@bp.post("/activations/<activation_id>/verify")
+def verify_activation(activation_id: str):
+    """Step 2, as the page ``/ecps/activation/verify`` takes it: both codes → the
+    activation code the QR code holds, for the simulator or the device API to redeem."""
+    from santeid.sandbox.logins import SCRIPTED_BROWSER
+    from santeid.web_ecps.activation import ActivationRefused
+    from santeid.web_ecps.activation import code_pairs
+    from santeid.web_ecps.activation import redeem_codes
+
+    body = _body()
+    email_code, sms_code = body.get("email_code"), body.get("sms_code")
+    if not isinstance(email_code, str) or not isinstance(sms_code, str):
+        raise ControlProblem("invalid_request", "'email_code' and 'sms_code' are required")
+    pair = code_pairs().get(activation_id)
+    if pair is None or not str(pair.get("bid", "")).startswith(SCRIPTED_BROWSER):
+        # A page's flow stays with its browser, as the pages keep this API's to it.
+        raise ControlProblem(
+            "unknown_activation", "no activation started here waits under this identifier"
+        )
+    try:
+        activation = redeem_codes(activation_id, email_code, sms_code)
+    except ActivationRefused as refusal:
+        raise _activation_refused(refusal) from None
+    return jsonify(activation.to_dict())
 
 
 @bp.get("/outbox")

@@ -10,6 +10,12 @@ takes, on the same code: the authorization endpoint's
 identifier typed (:func:`santeid.login.views.identify`), the authenticators' answer
 (:func:`santeid.login.authenticators.advance`, what the waiting page's poll reads) and the end
 of the login (:func:`santeid.login.views.finish`). Nothing here decides who may log in.
+
+Every answer names the login (``login_id``), readable with ``GET /sandbox/api/logins/{login_id}``
+for at least ``login_transaction_lifetime`` after the start: while it runs, its login
+transaction says where it stands; once it has ended (``done``: the code or the error sent back
+to the service, at once or after the phone's answer), a record of the answer
+(:data:`santeid.storage.keys.SANDBOX_LOGIN`) does.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from santeid.i18n import Translator
 from santeid.interaction import PendingLogin
 from santeid.login import authenticators
 from santeid.login import views
+from santeid.login.transactions import MAX_TXID_LENGTH
 from santeid.login.transactions import LoginPagesEntry
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import FormPostResponse
@@ -42,15 +49,21 @@ from santeid.oidc.authorize import authorization_outcome
 from santeid.security import ParameterTooLarge
 from santeid.security import check_parameter_size
 from santeid.services import services
+from santeid.storage import keys
 
-#: The browser id (``bid``) of a scripted login's transaction starts so: only those are
-#: read and completed through ``/sandbox/api/logins/{login_id}``.
+#: The browser id (``bid``) of the control API's own browsers starts so: only the login
+#: transactions of those are read and completed through ``/sandbox/api/logins/{login_id}``,
+#: and only the activation flows of those through ``/sandbox/api/activations/…`` (no page
+#: takes them: they belong to no cookie).
 SCRIPTED_BROWSER = "sandbox-api-"
 #: Seconds a call waits for the phone: by default, and at most.
 DEFAULT_WAIT = 30.0
 MAX_WAIT = 300.0
 #: How often a waiting call reads the transaction, as the waiting page polls it.
 POLL_SECONDS = 0.1
+#: Seconds a call waits for the answer of a login that another call is ending (its
+#: transaction is used up before the code is issued and the answer recorded).
+ENDING_WAIT = 5.0
 
 #: The login page's refusal (``views.Refusal.reason``) → the control API's problem code.
 REFUSAL_CODES = {
@@ -73,9 +86,10 @@ class ScriptedLoginError(ValueError):
 
 @dataclass
 class ScriptedLogin:
-    """Where a scripted login stands: ``waiting`` (for the phone: ``request_id``), ``failed``
-    (``reason``, as the status poll gives it) or ``done`` (``callback``: where the browser is
-    sent back to the client)."""
+    """Where a scripted login stands: ``waiting`` (for the phone: ``request_id``),
+    ``approved`` (not ended yet), ``failed`` (``reason``, as the status poll gives it) or
+    ``done`` (``callback``: where the browser is sent back to the client, with the code or
+    the error)."""
 
     login_id: str
     state: str
@@ -133,7 +147,8 @@ def start(authorization_url: str, national_id: str, wait: float) -> ScriptedLogi
             ) from None
         if not isinstance(outcome, PendingLogin):
             # Answered at once (an error redirect: a fresh browser has no SSO session).
-            return ScriptedLogin("", "done", callback=callback_of(outcome))
+            login_id = secrets.token_urlsafe(24)
+            return _ended(ScriptedLogin(login_id, "done", callback=callback_of(outcome)))
         txid = LoginPagesEntry().open(outcome)
         tx = services().transactions.get(txid) or {}
         refusal = views.identify(txid, tx, national_id, Translator("en"))
@@ -145,34 +160,85 @@ def start(authorization_url: str, national_id: str, wait: float) -> ScriptedLogi
 
 def settle(login_id: str, wait: float, *, complete: bool) -> ScriptedLogin:
     """Where scripted login ``login_id`` stands once answered or after ``wait`` seconds;
-    ``complete``: an approved login is ended (its code issued, ``done``)."""
+    ``complete``: an approved login is ended (its code issued, ``done``). A login that has
+    ended answers what it answered then."""
     with _own_browser():
-        return _settle(login_id, wait, complete=complete)
+        return _recorded(login_id) or _settle(login_id, wait, complete=complete)
 
 
-def _scripted(login_id: str) -> dict:
+def _key(login_id: str) -> str:
+    return keys.SANDBOX_LOGIN.key(login_id)
+
+
+def _ended(login: ScriptedLogin) -> ScriptedLogin:
+    """Record the answer of ``login``, which has ended, for ``login_transaction_lifetime``."""
+    record = {"state": login.state, "national_id": login.national_id, "callback": login.callback}
+    svc = services()
+    svc.store.put(_key(login.login_id), record, svc.transactions.lifetime)
+    return login
+
+
+def _recorded(login_id: str, patience: float = 0.0) -> ScriptedLogin | None:
+    """The recorded answer of ended login ``login_id``, waiting up to ``patience`` seconds
+    for it (another call is ending the login)."""
+    if len(login_id) > MAX_TXID_LENGTH:
+        return None
+    deadline = time.monotonic() + patience
+    while True:
+        record = services().store.get(_key(login_id))
+        if record is not None:
+            return ScriptedLogin(
+                login_id,
+                record["state"],
+                record.get("national_id"),
+                callback=dict(record.get("callback") or {}),
+            )
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(POLL_SECONDS)
+
+
+def _unknown() -> ScriptedLoginError:
+    return ScriptedLoginError("unknown_login", "no scripted login has this identifier")
+
+
+def _transaction(login_id: str) -> dict | None:
+    """The login transaction of scripted login ``login_id`` (``None`` once used up)."""
     tx = services().transactions.get(login_id)
-    if tx is None or not str(tx.get("bid", "")).startswith(SCRIPTED_BROWSER):
-        raise ScriptedLoginError("unknown_login", "no scripted login has this identifier")
+    if tx is not None and not str(tx.get("bid", "")).startswith(SCRIPTED_BROWSER):
+        raise _unknown()  # a browser's login
     return tx
 
 
 def _settle(txid: str, wait: float, *, complete: bool = True) -> ScriptedLogin:
     deadline = time.monotonic() + wait
-    tx = authenticators.advance(txid, _scripted(txid))
-    while tx["state"] == "waiting" and time.monotonic() < deadline:
+    tx = _transaction(txid)
+    seen = tx is not None
+    while tx is not None and tx["state"] != "done":
+        tx = authenticators.advance(txid, tx)
+        if tx["state"] != "waiting" or time.monotonic() >= deadline:
+            break
         time.sleep(POLL_SECONDS)
-        tx = authenticators.advance(txid, _scripted(txid))
+        tx = _transaction(txid)
+    if tx is not None and tx["state"] == "approved" and complete:
+        response = views.finish(txid, tx)
+        if response is not None:
+            return _ended(
+                ScriptedLogin(txid, "done", tx["national_id"], callback=callback_of(response))
+            )
+        tx = None  # another call ended it first
+    if tx is None or tx["state"] == "done":
+        # Used up: another call has ended the login (its answer is being recorded), or there
+        # never was such a login.
+        ended = _recorded(txid, ENDING_WAIT if seen else 0.0)
+        if ended is None:
+            raise _unknown()
+        return ended
     login = ScriptedLogin(txid, tx["state"], tx.get("national_id"))
     if tx["state"] == "waiting":
         login.request_id = tx.get("ecps_request")
     elif tx["state"] == "failed":
         login.reason = views.failure_reason(tx)
-    elif tx["state"] == "approved" and complete:
-        response = views.finish(txid, tx)
-        if response is None:
-            raise ScriptedLoginError("unknown_login", "the login was ended by another call")
-        login.state, login.callback = "done", callback_of(response)
     return login
 
 

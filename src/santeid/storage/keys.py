@@ -374,6 +374,13 @@ SANDBOX_DEBUGGER = Namespace(
     "a sandbox debugger run (PKCE verifier, nonce, tokens)",
     duration(SANDBOX_DEBUGGER_LIFETIME),
 )
+SANDBOX_LOGIN = Namespace(
+    "sandbox:login:<login_id>",
+    "record",
+    "a scripted login of the sandbox control API that has ended: its answer (the callback URL "
+    "with its code or error), read back by `GET /sandbox/api/logins/{login_id}`",
+    "`login_transaction_lifetime`",
+)
 #: Seconds a scenario set through the sandbox control API (or a created professional's) is
 #: kept (the store needs a lifetime).
 SANDBOX_SCENARIO_LIFETIME = 30 * 24 * 3600

@@ -12,11 +12,17 @@ l'annuaire". The pages:
    activation → the page shows the activation code, its URI and the QR code (valid
    ``ecps_activation_code_lifetime`` seconds, 90 s at PSC) that the e-CPS application scans.
 
+The rules of both steps are :func:`send_codes` and :func:`redeem_codes`, which raise
+:class:`ActivationRefused`; the pages and the sandbox control API (``POST
+/sandbox/api/activations``, docs/sandbox.md) are views over them.
+
 Security choices (those of the codes, their digests, attempts and send limits, are in
 :mod:`santeid.ecps.code_pairs`):
 
 * The flow is bound to the browser that started it (``bid`` in the signed session cookie,
-  as login transactions are), so a flow id seen elsewhere is useless.
+  as login transactions are), so a flow id seen elsewhere is useless. The control API's flows
+  are bound to a browser of its own (``santeid.sandbox.logins.SCRIPTED_BROWSER``): no page
+  takes them, and the API takes no page's flow.
 * Whether an identifier exists in the directory is said plainly, as the PSC login and
   activation pages do (docs/reference/pro-sante-connect.md §13 lists "vous n'apparaissez pas … sur
   l'Annuaire Santé"
@@ -32,6 +38,8 @@ import logging
 import re
 import shlex
 import xml.etree.ElementTree as ET  # noqa: S405 - builds our own SVG, parses nothing
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import qrcode
 import qrcode.constants
@@ -46,6 +54,7 @@ from markupsafe import Markup
 from santeid.ecps.code_pairs import CODE_DIGITS
 from santeid.ecps.code_pairs import CODE_LIFETIME
 from santeid.ecps.code_pairs import CodePairs
+from santeid.ecps.service import Activation
 from santeid.errors import error_page
 from santeid.i18n import Translator
 from santeid.messaging import DeliveryError
@@ -126,6 +135,151 @@ def qr_images(data: str, label: str) -> tuple[str, int, Markup]:
     return png_uri, png_size, Markup(ET.tostring(svg, encoding="unicode"))  # noqa: S704
 
 
+# -- the rules of both steps ----------------------------------------------------------------
+
+
+class ActivationRefused(Exception):
+    """A step of self-service activation refused. ``code`` names the refusal (the control
+    API's problem code, ``santeid.problems``); ``message(t)`` says why in ``t``'s language;
+    ``remaining``: attempts left after wrong codes; ``fields``: the malformed codes."""
+
+    def __init__(
+        self,
+        code: str,
+        message: Callable[[Translator], str],
+        *,
+        remaining: int | None = None,
+        fields: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(code)
+        self.code, self.message, self.remaining, self.fields = code, message, remaining, fields
+
+
+def _refused(code: str, key: str, **params) -> ActivationRefused:
+    """A refusal whose message is the page's text ``key`` (``remaining`` is kept too)."""
+    return ActivationRefused(code, lambda t: t(key, **params), remaining=params.get("remaining"))
+
+
+@dataclass(frozen=True)
+class CodesSent:
+    """Step 1 done: the pair ``flow`` waits for its two codes (valid
+    :data:`~santeid.ecps.code_pairs.CODE_LIFETIME` seconds), sent to the masked
+    destinations."""
+
+    flow: str
+    national_id: str
+    email_masked: str
+    phone_masked: str
+
+
+def send_codes(typed: str, t: Translator, *, bid: str, address: str) -> CodesSent:
+    """Step 1: the identifier ``typed`` → two codes drawn and sent (the messages in ``t``'s
+    language) for a pair bound to browser ``bid``; ``address`` is the requester's, for the
+    send limits.
+
+    :raises ActivationRefused: ``invalid_national_id``, ``unknown_professional``,
+        ``professional_inactive``, ``no_contact_details``, ``temporarily_unavailable`` (not
+        configured, or the sending failed: nothing is left behind), ``too_many_code_sends``."""
+    try:
+        national_id = parse_national_id(typed).value
+    except NationalIdError as exc:
+        error = exc  # ``exc`` is unbound after the except clause
+        raise ActivationRefused("invalid_national_id", lambda t: error.message(t.locale)) from None
+    professional = services().directory.get(national_id)
+    if professional is None:
+        raise _refused("unknown_professional", "unknown_professional", national_id=national_id)
+    if not professional.is_active:
+        raise _refused(
+            "professional_inactive", "ecps_inactive_professional", national_id=national_id
+        )
+    has_email = bool(professional.correspondence_email.strip())
+    has_phone = bool(professional.correspondence_phone.strip())
+    if not (has_email and has_phone):
+        # Naming what is missing tells the professional what to have updated in the
+        # directory (RPPS: the Ordre; ADELI: the ARS) or to use the CPS card instead.
+        if not has_email and not has_phone:
+            key = "ecps_missing_contact"
+        else:
+            key = "ecps_missing_email" if not has_email else "ecps_missing_phone"
+        raise _refused("no_contact_details", key, national_id=national_id)
+
+    unconfigured = senders().missing()
+    if unconfigured:
+        log.error("e-CPS activation codes cannot be sent: %s", "; ".join(unconfigured))
+        raise _refused("temporarily_unavailable", "ecps_messages_unconfigured")
+    pairs = code_pairs()
+    if pairs.throttled(national_id, address, services().settings):
+        raise _refused("too_many_code_sends", "ecps_too_many_sends")
+
+    email_masked = mask_email(professional.correspondence_email)
+    phone_masked = mask_phone(professional.correspondence_phone)
+    flow, email_code, sms_code = pairs.create(
+        national_id,
+        bid=bid,
+        locale=t.locale,
+        email_masked=email_masked,
+        phone_masked=phone_masked,
+    )
+    try:
+        for message in _messages(t, professional, email_code, sms_code):
+            senders().send(message)
+    except DeliveryError as exc:
+        # Both codes are needed: without one of them the pair is useless.
+        pairs.discard(flow)
+        log.error("e-CPS activation codes for %s not sent: %s", national_id, exc)
+        raise _refused("temporarily_unavailable", "ecps_messages_failed") from None
+    log.info("e-CPS activation codes sent for %s", national_id)
+    return CodesSent(flow, national_id, email_masked, phone_masked)
+
+
+def redeem_codes(flow: str, email_code: str, sms_code: str) -> Activation:
+    """Step 2: both codes of pair ``flow`` (whose browser the caller has checked) → the
+    e-CPS core starts an activation (docs/reference/pro-sante-connect.md §13). Spaces in a
+    code are ignored.
+
+    :raises ActivationRefused: ``invalid_request`` (a code not 6 digits, named in
+        ``fields``: no attempt spent), ``wrong_activation_codes`` (``remaining``),
+        ``activation_codes_locked`` (the attempt that cancelled the pair),
+        ``unknown_activation`` (expired, used or cancelled), ``professional_inactive`` (left
+        the directory or inactive since)."""
+    email_code = re.sub(r"\s", "", email_code)
+    sms_code = re.sub(r"\s", "", sms_code)
+    malformed = [
+        name
+        for name, value in (("email_code", email_code), ("sms_code", sms_code))
+        if not _CODE_RE.match(value)
+    ]
+    if malformed:
+        # A malformed entry cannot be right: it costs no attempt.
+        raise ActivationRefused(
+            "invalid_request",
+            lambda t: f"{', '.join(malformed)}: {t('ecps_code_format')}",
+            fields=tuple(malformed),
+        )
+    pairs = code_pairs()
+    pair = pairs.get(flow)
+    if pair is None:
+        raise _refused("unknown_activation", "ecps_codes_expired")
+    result = pairs.verify(flow, email_code, sms_code)
+    if result.outcome == "expired":
+        raise _refused("unknown_activation", "ecps_codes_expired")
+    if result.outcome == "locked":
+        log.warning("e-CPS activation codes for %s: too many wrong attempts", pair["national_id"])
+        raise _refused("activation_codes_locked", "ecps_codes_locked")
+    if result.outcome == "wrong":
+        raise _refused("wrong_activation_codes", "ecps_codes_wrong", remaining=result.remaining)
+    national_id = pair["national_id"]
+    ecps = ecps_service()
+    try:
+        activation_ = ecps.start_activation(national_id)
+    except ecps.ActivationError:
+        raise _refused(
+            "professional_inactive", "ecps_inactive_professional", national_id=national_id
+        ) from None
+    log.info("e-CPS activation started for %s (self-service, two codes)", national_id)
+    return activation_
+
+
 # -- views --------------------------------------------------------------------------------------
 
 
@@ -178,53 +332,14 @@ def activation():
     check_csrf()
     typed = request.form.get("national_id", "")
     try:
-        national_id = parse_national_id(typed).value
-    except NationalIdError as exc:
-        return _render_form(t, error=exc.message(t.locale), value=typed, status=400)
-    professional = services().directory.get(national_id)
-    if professional is None:
-        error = t("unknown_professional", national_id=national_id)
-        return _render_form(t, error=error, value=typed, status=400)
-    if not professional.is_active:
-        error = t("ecps_inactive_professional", national_id=national_id)
-        return _render_form(t, error=error, value=typed, status=400)
-    has_email = bool(professional.correspondence_email.strip())
-    has_phone = bool(professional.correspondence_phone.strip())
-    if not (has_email and has_phone):
-        # Naming what is missing tells the professional what to have updated in the
-        # directory (RPPS: the Ordre; ADELI: the ARS) or to use the CPS card instead.
-        if not has_email and not has_phone:
-            key = "ecps_missing_contact"
-        else:
-            key = "ecps_missing_email" if not has_email else "ecps_missing_phone"
-        return _render_form(t, error=t(key, national_id=national_id), value=typed, status=400)
-
-    unconfigured = senders().missing()
-    if unconfigured:
-        log.error("e-CPS activation codes cannot be sent: %s", "; ".join(unconfigured))
-        return error_page(t, t("ecps_activation_title"), t("ecps_messages_unconfigured"), 503)
-    pairs = code_pairs()
-    if pairs.throttled(national_id, client_address(request.environ) or "", services().settings):
-        return _render_form(t, error=t("ecps_too_many_sends"), value=typed, status=429)
-
-    flow, email_code, sms_code = pairs.create(
-        national_id,
-        bid=browser_id(),
-        locale=t.locale,
-        email_masked=mask_email(professional.correspondence_email),
-        phone_masked=mask_phone(professional.correspondence_phone),
-    )
-    try:
-        for message in _messages(t, professional, email_code, sms_code):
-            senders().send(message)
-    except DeliveryError as exc:
-        # Both codes are needed: without one of them the pair is useless.
-        pairs.discard(flow)
-        log.error("e-CPS activation codes for %s not sent: %s", national_id, exc)
-        return error_page(t, t("ecps_activation_title"), t("ecps_messages_failed"), 503)
-    log.info("e-CPS activation codes sent for %s", national_id)
+        sent = send_codes(typed, t, bid=browser_id(), address=client_address(request.environ) or "")
+    except ActivationRefused as refusal:
+        if refusal.code == "temporarily_unavailable":
+            return error_page(t, t("ecps_activation_title"), refusal.message(t), 503)
+        status = 429 if refusal.code == "too_many_code_sends" else 400
+        return _render_form(t, error=refusal.message(t), value=typed, status=status)
     # Post/Redirect/Get: reloading the next page must not send new codes.
-    return redirect(url_for("web_ecps.verify", flow=flow, **locale_args(t)), code=303)
+    return redirect(url_for("web_ecps.verify", flow=sent.flow, **locale_args(t)), code=303)
 
 
 @bp.route("/ecps/activation/verify", methods=["GET", "POST"])
@@ -232,10 +347,8 @@ def verify():
     """Step 2: both codes → an activation code and its QR code (docs/reference/pro-sante-connect.md
     §13)."""
     t = translator()
-    ecps = ecps_service()
     flow = request.values.get("flow", "")
-    pairs = code_pairs()
-    record = pairs.get(flow)
+    record = code_pairs().get(flow)
     if record is None:
         return _render_form(t, error=t("ecps_codes_expired"), status=400)
     if record["bid"] != browser_id():
@@ -248,36 +361,19 @@ def verify():
         return _render_codes(t, flow, record)
 
     check_csrf()
-    email_code = re.sub(r"\s", "", request.form.get("email_code", ""))
-    sms_code = re.sub(r"\s", "", request.form.get("sms_code", ""))
-    errors = {
-        name: t("ecps_code_format")
-        for name, value in (("email_code", email_code), ("sms_code", sms_code))
-        if not _CODE_RE.match(value)
-    }
-    if errors:
-        # A malformed entry cannot be right: it costs no attempt.
-        return _render_codes(t, flow, record, errors=errors, status=400)
-
-    result = pairs.verify(flow, email_code, sms_code)
-    if result.outcome == "expired":
-        return _render_form(t, error=t("ecps_codes_expired"), status=400)
-    if result.outcome == "locked":
-        log.warning("e-CPS activation codes for %s: too many wrong attempts", record["national_id"])
-        return _render_form(t, error=t("ecps_codes_locked"), status=400)
-    if result.outcome == "wrong":
-        message = t("ecps_codes_wrong", remaining=result.remaining)
-        return _render_codes(t, flow, record, errors={"codes": message}, status=400)
-
-    national_id = result.record["national_id"]
     try:
-        activation_ = ecps.start_activation(national_id)
-    except ecps.ActivationError:
-        # Left the directory or became inactive since the codes were sent.
-        error = t("ecps_inactive_professional", national_id=national_id)
-        return _render_form(t, error=error, status=400)
-    log.info("e-CPS activation started for %s (self-service, two codes)", national_id)
-    return _render_qr(t, national_id, activation_)
+        activation_ = redeem_codes(
+            flow, request.form.get("email_code", ""), request.form.get("sms_code", "")
+        )
+    except ActivationRefused as refusal:
+        if refusal.code == "invalid_request":
+            errors = {name: t("ecps_code_format") for name in refusal.fields}
+            return _render_codes(t, flow, record, errors=errors, status=400)
+        if refusal.code == "wrong_activation_codes":
+            errors = {"codes": refusal.message(t)}
+            return _render_codes(t, flow, record, errors=errors, status=400)
+        return _render_form(t, error=refusal.message(t), status=400)
+    return _render_qr(t, activation_.national_id, activation_)
 
 
 def _render_qr(t: Translator, national_id: str, activation_):
