@@ -352,9 +352,13 @@ class TokenService:
         if certificate_thumbprint:
             access_claims["cnf"] = {"x5t#S256": certificate_thumbprint}
         access_token = self.keys.sign(access_claims, alg=settings.oidc.signing_alg)
+        # Keycloak's ``AccessTokenResponse.refreshExpiresIn`` is a ``long``: always written, 0
+        # when no refresh token is issued (docs/reference/keycloak-behaviour.md, "Token
+        # endpoint").
         response: dict = {
             "access_token": access_token,
             "expires_in": access_exp - now,
+            "refresh_expires_in": 0,
         }
         if include_refresh:
             refresh_claims = {

@@ -16,6 +16,7 @@ import re
 import secrets
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl
@@ -488,3 +489,40 @@ def test_cps_approve_reaches_the_server_the_user_started(server):
         auth=(client["client_id"], client["client_secret"]),
     )
     assert tokens.status_code == 200, tokens.text
+
+
+def test_a_grant_without_refresh_token_still_says_refresh_expires_in(server):
+    """A client registered without the ``refresh_token`` grant gets no refresh token, from the
+    code exchange as from a CIBA poll; Keycloak's answer still has ``refresh_expires_in``, 0
+    (``AccessTokenResponse.refreshExpiresIn`` is a ``long``, always written), in its place."""
+    members = [name for name in KEYCLOAK_TOKEN_MEMBERS if name != "refresh_token"]
+    client = _register(
+        server,
+        "sans-refresh",
+        grant_types=["authorization_code", CIBA],
+        backchannel_token_delivery_mode="poll",
+        backchannel_polling_interval=0,
+    )
+    auth = (client["client_id"], client["client_secret"])
+    params = _auth_params(client)
+    code = dict(_callback(_login(server, _browser(), f"{server.base}/auth", params)))["code"]
+    exchanged = _token(
+        server,
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK},
+        auth=auth,
+    )
+    assert exchanged.status_code == 200, exchanged.text
+    assert list(exchanged.json()) == members
+    assert exchanged.json()["refresh_expires_in"] == 0
+
+    ack = _backchannel(server, client, login_hint="810000000001")
+    assert ack.status_code == 200, ack.text
+    poll = {"grant_type": CIBA, "auth_req_id": ack.json()["auth_req_id"]}
+    for _ in range(100):
+        polled = _token(server, poll, auth=auth)
+        if polled.status_code == 200 or polled.json()["error"] != "authorization_pending":
+            break
+        time.sleep(0.1)
+    assert polled.status_code == 200, polled.text
+    assert list(polled.json()) == members
+    assert polled.json()["refresh_expires_in"] == 0
