@@ -498,11 +498,13 @@ def authorization_outcome(params) -> Response | PendingLogin:
 
 
 def authorize():
-    """GET or POST ``…/protocol/openid-connect/auth``."""
+    """GET or POST ``…/protocol/openid-connect/auth``: the query string of a GET, the form of a
+    POST — only the form, as Keycloak's ``AuthorizationEndpoint.buildPost`` reads it
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
     # Imported here: request_objects validates pushed requests with this module's checks.
     from santeid.oidc.request_objects import resolve
 
-    params = resolve(request.values if request.method == "POST" else request.args)
+    params = resolve(request.form if request.method == "POST" else request.args)
     outcome = authorization_outcome(params)
     if isinstance(outcome, PendingLogin):
         return login_pages().begin(outcome)

@@ -526,3 +526,27 @@ def test_a_grant_without_refresh_token_still_says_refresh_expires_in(server):
     assert polled.status_code == 200, polled.text
     assert list(polled.json()) == members
     assert polled.json()["refresh_expires_in"] == 0
+
+
+def test_a_posted_authorization_request_is_read_from_its_form_only(server, service):
+    """Keycloak's ``AuthorizationEndpoint.buildPost`` reads the decoded form parameters only:
+    a query string on the POST's URL is not part of the request."""
+    url = f"{server.issuer}/protocol/openid-connect/auth"
+    stranger = _browser()
+    posted = stranger.post(
+        f"{url}?prompt=none", data=_auth_params(service), allow_redirects=False, timeout=10
+    )
+    # No prompt=none in the request, no session: the login page, not login_required.
+    assert posted.status_code == 302, posted.text
+    assert "/login-actions/" in posted.headers["Location"], posted.headers["Location"]
+
+    signed_in = _browser()
+    _callback(_login(server, signed_in, url, _auth_params(service)))
+    again = signed_in.post(
+        f"{url}?client_id={service['client_id']}",
+        data=_auth_params(service),
+        allow_redirects=False,
+        timeout=10,
+    )
+    # One client_id in the request (the form's), the browser's session: a code.
+    assert "code" in dict(_callback(again))
