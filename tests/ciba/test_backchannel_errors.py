@@ -207,6 +207,7 @@ def test_repeated_parameter_is_invalid_request(client, meta, auto_id):
         headers=basic_auth(meta["client_id"], SECRET),
     )
     assert error_of(response) == "invalid_request"
+    assert response.get_json()["error_description"] == "duplicated parameter"
 
 
 def test_invalid_scope(client, app, meta, auto_id):

@@ -237,6 +237,7 @@ def test_repeated_parameter_is_invalid_request(flow, client):
     )
     response = client.get(f"{OIDC}/auth?{query}")
     assert _query(response)["error"] == "invalid_request"
+    assert _query(response)["error_description"] == "duplicated parameter"
 
 
 def test_unusable_request_objects_and_remote_request_uris_are_error_pages(flow):

@@ -33,6 +33,7 @@ from santeid.ciba.errors import InvalidScopeError
 from santeid.ciba.errors import KeycloakCibaNotAllowedError
 from santeid.ciba.errors import UnauthorizedClientError
 from santeid.ciba.errors import UnknownUserIdError
+from santeid.oidc import keycloak_errors as oidc_errors
 from santeid.oidc import scopes
 from santeid.security import whole_number
 
@@ -157,13 +158,15 @@ def check_request_object(endpoint, req: BackchannelAuthenticationRequest) -> Non
 
 
 def check_single_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
-    """RFC 6749 §3.1: request parameters MUST NOT be included more than once."""
+    """RFC 6749 §3.1: request parameters MUST NOT be included more than once; refused with the
+    text Keycloak's parser gives a repeated one, "duplicated parameter" (Keycloak's endpoint
+    then uses the first value: docs/psc-integration.md §5.1)."""
     form = req.request.form
     if not isinstance(form, MultiDict):
         return  # a plain mapping cannot hold a parameter twice
     for name in REQUEST_PARAMETERS:
         if len(form.getlist(name)) > 1:
-            raise InvalidRequestError(f"parameter {name} is repeated")
+            raise InvalidRequestError(oidc_errors.DUPLICATED_PARAMETER)
 
 
 def check_hints(endpoint, req: BackchannelAuthenticationRequest) -> None:

@@ -58,22 +58,16 @@ _FORM_POST_ONLOAD_HASH = base64.b64encode(hashlib.sha256(FORM_POST_ONLOAD.encode
 PROMPT_VALUES = {"none", "login", "consent", "select_account"}
 #: RFC 7636 §4.1: 43–128 characters of the unreserved set.
 CODE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
-SINGLE_VALUED = (
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "scope",
-    "state",
-    "nonce",
-    "prompt",
-    "max_age",
-    "code_challenge",
-    "code_challenge_method",
-    "login_hint",
-    "acr_values",
-    "ui_locales",
-    "response_mode",
-    "id_token_hint",
+#: The parameters Keycloak's authorization request parser does not take as request
+#: parameters: ``request`` and ``request_uri`` (expanded before, ``request_objects.resolve``)
+#: and a client's credentials. Every other parameter, known or not, sent more than once is
+#: ``invalid_request`` "duplicated parameter" (:func:`check_repeated`).
+NOT_CHECKED_FOR_REPEATS = (
+    "request",
+    "request_uri",
+    "client_assertion",
+    "client_assertion_type",
+    "client_secret",
 )
 
 
@@ -208,19 +202,14 @@ def error_redirect(
 
 
 # -- the checks, in order ------------------------------------------------------
-def _single(params, name: str) -> str | None:
-    values = params.getlist(name)
-    if len(values) > 1:
-        raise RedirectError("invalid_request", f"parameter {name} is repeated")
-    return values[0] if values else None
-
-
 def check_client(params):
     client_id = params.getlist("client_id")
     if not client_id:
         raise ErrorPage("invalid_request", keycloak_errors.missing_parameter("client_id"))
     if len(client_id) != 1:
-        raise ErrorPage("invalid_request", "client_id is repeated")
+        # Keycloak's ``getClientId`` wants exactly one (docs/reference/keycloak-behaviour.md,
+        # "Authorization endpoint").
+        raise ErrorPage("invalid_request", keycloak_errors.INVALID_REQUEST_PAGE)
     client = services().clients.get(client_id[0])
     if client is None:
         # Keycloak's page text (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
@@ -229,27 +218,31 @@ def check_client(params):
 
 
 def check_redirect_uri(params, client) -> str:
-    uris = params.getlist("redirect_uri")
-    if len(uris) > 1:
-        raise ErrorPage("invalid_request", "redirect_uri is repeated")
-    if not uris or not uris[0] or not client.check_redirect_uri(uris[0]):
+    """The first ``redirect_uri``, registered for the client; a repeated one is refused later,
+    by a redirect to that first one (:func:`check_repeated`), as Keycloak."""
+    uri = params.get("redirect_uri")
+    if not uri or not client.check_redirect_uri(uri):
         # Keycloak's page, for a missing URI as for an unregistered one (OIDC Core §3.1.2.1:
         # REQUIRED).
         raise ErrorPage("invalid_redirect_uri", keycloak_errors.invalid_parameter("redirect_uri"))
-    return uris[0]
+    return uri
 
 
-def check_unsupported(params) -> None:
-    # ``request`` and ``request_uri`` were expanded before (request_objects.resolve).
-    for name in SINGLE_VALUED:
-        _single(params, name)
+def check_repeated(params) -> None:
+    """RFC 6749 §3.1: a parameter MUST NOT be included more than once. Keycloak's
+    ``AuthzEndpointQueryStringParser.checkDuplicated`` flags any repeated one while it reads the
+    first values, and the endpoint refuses the request after the response type
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    for name, values in params.lists():
+        if len(values) > 1 and name not in NOT_CHECKED_FOR_REPEATS:
+            raise RedirectError("invalid_request", keycloak_errors.DUPLICATED_PARAMETER)
 
 
 def _known_response_mode(params) -> str:
     """Where an error about ``response_type`` goes: the requested mode if it is one santeid
     answers in, else the query (Keycloak's ``OIDCResponseMode.parseWhenInvalidResponseType``)."""
-    modes = params.getlist("response_mode")
-    return modes[0] if len(modes) == 1 and modes[0] in RESPONSE_MODES else "query"
+    mode = params.get("response_mode")
+    return mode if mode in RESPONSE_MODES else "query"
 
 
 def check_response_type(params, client) -> str:
@@ -271,13 +264,12 @@ def check_response_type(params, client) -> str:
             _known_response_mode(params),
         )
     implicit = any(t in IMPLICIT_RESPONSE_TYPES for t in types)
-    modes = params.getlist("response_mode")
-    mode = modes[0] if len(modes) == 1 else None
-    if not modes or not mode:
+    mode = params.get("response_mode")  # the first, as every parameter (check_repeated)
+    if not mode:
         # OAuth 2.0 Multiple Response Types §2.1: the default of the implicit and hybrid
         # types is the fragment.
         mode = "fragment" if implicit else "query"
-    elif len(modes) > 1 or mode not in RESPONSE_MODES:
+    elif mode not in RESPONSE_MODES:
         raise RedirectError(
             "invalid_request", keycloak_errors.invalid_parameter("response_mode"), "query"
         )
@@ -379,11 +371,11 @@ def parse_authorization_request(params):
     """Validate an authorization request; return ``(client, AuthorizationRequest)``."""
     client = check_client(params)
     redirect_uri = check_redirect_uri(params, client)
-    state = params.getlist("state")[0] if params.getlist("state") else None
+    state = params.get("state")
     response_mode = "query"
     try:
         response_mode = check_response_type(params, client)
-        check_unsupported(params)
+        check_repeated(params)
         scope = check_scope(params, client)
         prompt = check_prompt(params)
         max_age = check_max_age(params)

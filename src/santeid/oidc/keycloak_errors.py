@@ -59,9 +59,14 @@ REFRESH_TOKEN_OF_ANOTHER_CLIENT = (
 #: refresh token used (``invalid_grant``), an access token at userinfo (401 ``invalid_token``)
 #: (``docs/reference/keycloak-behaviour.md``, "Disabled users").
 USER_DISABLED = "User disabled"
-#: A form parameter sent more than once, at the token and introspection endpoints
-#: (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
+#: A parameter sent more than once: a form parameter at the token, introspection and
+#: revocation endpoints, any parameter of an authorization request (a redirect) or of a
+#: pushed one (``docs/reference/keycloak-behaviour.md``, "Token endpoint", "Authorization
+#: endpoint"), and at the back-channel authentication endpoint.
 DUPLICATED_PARAMETER = "duplicated parameter"
+#: Keycloak's error page ``invalidRequestMessage``: an authorization request whose
+#: ``client_id`` is repeated (same page, "Authorization endpoint").
+INVALID_REQUEST_PAGE = "Invalid Request"
 #: The code was issued with a ``code_challenge`` and the token request has no
 #: ``code_verifier`` (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 PKCE_VERIFIER_NOT_SPECIFIED = "PKCE code verifier not specified"

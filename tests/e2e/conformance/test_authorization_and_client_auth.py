@@ -550,3 +550,69 @@ def test_a_posted_authorization_request_is_read_from_its_form_only(server, servi
     )
     # One client_id in the request (the form's), the browser's session: a code.
     assert "code" in dict(_callback(again))
+
+
+def _repeated(params: dict, *repeats: tuple[str, str]) -> list[tuple[str, str]]:
+    return [*params.items(), *repeats]
+
+
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        ("state", "autre"),
+        ("claims", '{"id_token": {}}'),
+        ("response_mode", "fragment"),
+        ("redirect_uri", "https://ailleurs.example.org/cb"),
+        ("kc_idp_hint", "x"),
+    ],
+    ids=lambda repeat: repeat[0],
+)
+def test_a_repeated_authorization_parameter_is_keycloaks_duplicated_parameter(
+    server, service, repeat
+):
+    """Keycloak's ``AuthzEndpointQueryStringParser`` reads the first value of each parameter
+    and flags a repeated one; once the client, its redirect URI (the first) and the response
+    type are checked, the request is sent back ``invalid_request`` "duplicated parameter" —
+    the parameters it knows (``claims`` too) and any other one."""
+    params = _auth_params(
+        service, claims='{"userinfo": {}}', kc_idp_hint="psc", response_mode="query"
+    )
+    url = f"{server.issuer}/protocol/openid-connect/auth"
+    answer = _browser().get(url, params=_repeated(params, repeat), allow_redirects=False)
+    answered = dict(_callback(answer))
+    assert answered["error"] == "invalid_request"
+    assert answered["error_description"] == "duplicated parameter"
+    assert answered["state"] == params["state"]  # the first values: state, response_mode
+
+    pushed = requests.post(
+        f"{server.issuer}/protocol/openid-connect/ext/par/request",
+        data=_repeated({k: v for k, v in params.items() if k != "client_id"}, repeat),
+        auth=(service["client_id"], service["client_secret"]),
+        timeout=10,
+    )
+    assert pushed.status_code == 400
+    assert pushed.json() == {
+        "error": "invalid_request",
+        "error_description": "duplicated parameter",
+    }
+
+
+def test_a_repeated_client_id_is_keycloaks_invalid_request_page(server, service):
+    """``AuthorizationEndpointRequestParserProcessor.getClientId`` wants exactly one
+    ``client_id``: Keycloak's error page "Invalid Request", no redirect."""
+    params = _repeated(_auth_params(service), ("client_id", service["client_id"]))
+    url = f"{server.issuer}/protocol/openid-connect/auth"
+    answer = _browser().get(url, params=params, allow_redirects=False, timeout=10)
+    assert answer.status_code == 400 and "Location" not in answer.headers
+    assert "Invalid Request" in answer.text
+    assert "is repeated" not in answer.text
+
+
+def test_a_repeated_backchannel_parameter_is_duplicated_parameter(server):
+    client = _ciba_client(server, "logiciel-double", interval=0)
+    response = _backchannel(server, client, login_hint=["810000000001", "810000000002"])
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "duplicated parameter",
+    }
