@@ -233,9 +233,8 @@ def check_repeated(params) -> None:
     ``AuthzEndpointQueryStringParser.checkDuplicated`` flags any repeated one while it reads the
     first values, and the endpoint refuses the request after the response type
     (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
-    for name, values in params.lists():
-        if len(values) > 1 and name not in NOT_CHECKED_FOR_REPEATS:
-            raise RedirectError("invalid_request", keycloak_errors.DUPLICATED_PARAMETER)
+    if keycloak_errors.repeated_parameter(params, ignoring=NOT_CHECKED_FOR_REPEATS):
+        raise RedirectError("invalid_request", keycloak_errors.DUPLICATED_PARAMETER)
 
 
 def _known_response_mode(params) -> str:

@@ -64,6 +64,10 @@ USER_DISABLED = "User disabled"
 #: pushed one (``docs/reference/keycloak-behaviour.md``, "Token endpoint", "Authorization
 #: endpoint"), and at the back-channel authentication endpoint.
 DUPLICATED_PARAMETER = "duplicated parameter"
+#: Userinfo: a form whose ``access_token`` is repeated (``UserInfoEndpoint.
+#: checkAccessTokenDuplicated``, docs/reference/keycloak-behaviour.md, "Userinfo,
+#: introspection, revocation"); 400 ``invalid_request``.
+USERINFO_DUPLICATE_PARAMETER = "Duplicate parameter"
 #: Keycloak's error page ``invalidRequestMessage``: an authorization request whose
 #: ``client_id`` is repeated (same page, "Authorization endpoint").
 INVALID_REQUEST_PAGE = "Invalid Request"
@@ -125,6 +129,17 @@ IMPLICIT_FLOW_DISABLED = (
     "Client is not allowed to initiate browser login with given response_type. "
     "Implicit flow is disabled for the client."
 )
+
+
+def repeated_parameter(params, *, only=None, ignoring=()) -> bool:
+    """A parameter of ``params`` (a werkzeug ``MultiDict``: a form, a query string) sent more
+    than once — among ``only`` when given, never one of ``ignoring``: the check behind
+    Keycloak's "duplicated parameter" (``checkParameterDuplicated``, ``checkDuplicated``;
+    RFC 6749 §3.1, §3.2: a parameter MUST NOT be included more than once)."""
+    return any(
+        len(values) > 1 and (only is None or name in only) and name not in ignoring
+        for name, values in params.lists()
+    )
 
 
 def missing_parameter(name: str) -> str:

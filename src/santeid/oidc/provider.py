@@ -610,7 +610,7 @@ INTROSPECTION_UNSUPPORTED_HINT = "Unsupported token type."
 def _duplicated_parameter() -> bool:
     """A form parameter sent more than once (RFC 6749 §3.2: "MUST NOT be included more than
     once"; Keycloak's ``checkParameterDuplicated`` reads the form body only)."""
-    return any(len(values) > 1 for values in flask_request.form.listvalues())
+    return keycloak_errors.repeated_parameter(flask_request.form)
 
 
 class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
@@ -675,9 +675,13 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
     CLIENT_AUTH_METHODS = client_auth.methods_for("revocation")
 
     def check_params(self, request, client):
-        """Keycloak's ``TokenRevocationEndpoint`` reads ``token`` only: no ``token`` is
+        """Keycloak's ``TokenRevocationEndpoint``, after client authentication: a form
+        parameter sent more than once is ``invalid_request`` "duplicated parameter"
+        (``checkParameterDuplicated``); then it reads ``token`` only: no ``token`` is
         ``invalid_request`` "Token not provided"; ``token_type_hint`` is ignored, whatever its
         value, and every type searched (RFC 7009 §2.1 allows it)."""
+        if _duplicated_parameter():
+            raise InvalidRequestError(keycloak_errors.DUPLICATED_PARAMETER)
         if "token" not in request.form:
             raise InvalidRequestError(REVOCATION_TOKEN_NOT_PROVIDED)
 

@@ -24,6 +24,7 @@ import json
 
 from authlib.oauth2 import OAuth2Error
 from flask import Response
+from flask import request
 
 from santeid.errors import oauth_error
 from santeid.oidc import keycloak_errors
@@ -84,9 +85,25 @@ def _refusal(exc: OAuth2Error):
     return _error(401, "invalid_token", TOKEN_VERIFICATION_FAILED, challenge=True)
 
 
+def _repeated_form_token() -> bool:
+    """A POSTed form whose ``access_token`` is sent more than once: Keycloak's
+    ``UserInfoEndpoint.checkAccessTokenDuplicated``, whatever the ``Authorization`` header
+    holds (docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation")."""
+    return (
+        request.method == "POST"
+        and request.mimetype == "application/x-www-form-urlencoded"
+        and keycloak_errors.repeated_parameter(request.form, only=("access_token",))
+    )
+
+
 def userinfo():
     svc = services()
     header_first = svc.settings.keycloak.userinfo_errors == "keycloak"
+    if _repeated_form_token():
+        # RFC 6750 §3.1 invalid_request ("repeats the same parameter"): Keycloak's answer, with
+        # its challenge; without one in the rfc6750 style, as its other invalid_request.
+        description = keycloak_errors.USERINFO_DUPLICATE_PARAMETER
+        return _error(400, "invalid_request", description, challenge=header_first)
     guard = protector.access_token_protector(
         svc.tokens, accept_form_token=True, header_first=header_first
     )

@@ -616,3 +616,51 @@ def test_a_repeated_backchannel_parameter_is_duplicated_parameter(server):
         "error": "invalid_request",
         "error_description": "duplicated parameter",
     }
+
+
+def _tokens_of(server, client: dict) -> dict:
+    code = dict(_callback(_login(server, _browser(), f"{server.base}/auth", _auth_params(client))))
+    response = _token(
+        server,
+        {"grant_type": "authorization_code", "code": code["code"], "redirect_uri": CALLBACK},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_repeated_parameter_at_revocation_and_userinfo(server, service):
+    """Keycloak's ``TokenRevocationEndpoint.checkParameterDuplicated`` (after client
+    authentication) and ``UserInfoEndpoint.checkAccessTokenDuplicated`` (a form's
+    ``access_token``): 400 ``invalid_request``, and nothing revoked, no claims read."""
+    tokens = _tokens_of(server, service)
+    access = tokens["access_token"]
+    auth = (service["client_id"], service["client_secret"])
+    revoke = f"{server.issuer}/protocol/openid-connect/revoke"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = f"token=garbage&token={access}"
+    repeated = requests.post(revoke, data=body, headers=form, auth=auth, timeout=10)
+    assert repeated.status_code == 400
+    assert repeated.json() == {
+        "error": "invalid_request",
+        "error_description": "duplicated parameter",
+    }
+    wrong = requests.post(revoke, data=body, headers=form, auth=(auth[0], "x"), timeout=10)
+    assert wrong.status_code == 401  # the client is authenticated first
+    hinted = f"token={access}&token_type_hint=access_token&token_type_hint=refresh_token"
+    assert (
+        requests.post(revoke, data=hinted, headers=form, auth=auth, timeout=10).status_code == 400
+    )
+
+    userinfo = f"{server.issuer}/protocol/openid-connect/userinfo"
+    twice = requests.post(userinfo, data=f"access_token={access}&access_token={access}",
+                          headers=form, timeout=10)  # fmt: skip
+    assert twice.status_code == 400
+    assert twice.json() == {"error": "invalid_request", "error_description": "Duplicate parameter"}
+    assert twice.headers["WWW-Authenticate"] == (
+        'Bearer realm="esante-wallet", error="invalid_request", '
+        'error_description="Duplicate parameter"'
+    )
+    # Nothing was revoked: the token still reads the claims, by the form as by the header.
+    once = requests.post(userinfo, data=f"access_token={access}", headers=form, timeout=10)
+    assert once.status_code == 200, once.text
