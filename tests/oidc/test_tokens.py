@@ -173,6 +173,7 @@ DIFFERENT_CLIENT = {
     "error": "invalid_grant",
     "error_description": "Auth error: Found different client_id in clientSession",
 }
+CODE_NOT_VALID = {"error": "invalid_grant", "error_description": "Code not valid"}
 
 
 def test_code_of_another_client_is_keycloaks_different_client_id(flow, client, app):
@@ -182,8 +183,8 @@ def test_code_of_another_client_is_keycloaks_different_client_id(flow, client, a
     response = _token_as(client, other, params["code"])
     assert response.status_code == 400
     assert response.get_json() == DIFFERENT_CLIENT
-    # The rightful client can still use it: a stranger's attempt consumed nothing.
-    assert flow.token(params["code"]).status_code == 200
+    # As in Keycloak, the refused attempt spent the code: the rightful client's use is refused.
+    assert flow.token(params["code"]).get_json() == CODE_NOT_VALID
 
 
 def test_code_checks_run_in_keycloaks_order(flow, client, app):
@@ -191,15 +192,18 @@ def test_code_checks_run_in_keycloaks_order(flow, client, app):
     ``redirect_uri``, then the client, then PKCE."""
     other = _other_client(app)
     _, challenge = pkce_pair()
-    params = flow.obtain_code(code_challenge=challenge, code_challenge_method="S256")
+
+    def code() -> str:  # each refusal spends its code
+        return flow.obtain_code(code_challenge=challenge, code_challenge_method="S256")["code"]
+
     elsewhere = "https://service.example.org/other"
     # redirect_uri before the client, and before PKCE.
-    assert _token_as(client, other, params["code"], redirect_uri=elsewhere).get_json() == {
+    assert _token_as(client, other, code(), redirect_uri=elsewhere).get_json() == {
         "error": "invalid_grant",
         "error_description": "Incorrect redirect_uri",
     }
     # The client before PKCE.
-    assert _token_as(client, other, params["code"]).get_json() == DIFFERENT_CLIENT
+    assert _token_as(client, other, code()).get_json() == DIFFERENT_CLIENT
 
 
 def test_used_code_of_another_client_is_code_not_valid_and_revokes(flow, client, app):
@@ -220,7 +224,8 @@ def test_used_code_of_another_client_is_code_not_valid_and_revokes(flow, client,
 
 def test_redirect_uri_must_match_the_authorization_request(flow, client):
     """docs/reference/keycloak-behaviour.md, "Token endpoint": another ``redirect_uri``, or
-    none, is ``invalid_grant`` "Incorrect redirect_uri"; the code stays usable."""
+    none, is ``invalid_grant`` "Incorrect redirect_uri"; the refusal spends the code, as
+    Keycloak's."""
     params = flow.obtain_code()
     response = flow.token(params["code"], redirect_uri="https://service.example.org/other")
     assert response.status_code == 400
@@ -228,9 +233,10 @@ def test_redirect_uri_must_match_the_authorization_request(flow, client):
         "error": "invalid_grant",
         "error_description": "Incorrect redirect_uri",
     }
+    assert flow.token(params["code"]).get_json() == CODE_NOT_VALID
     response = client.post(
         f"{OIDC}/token",
-        data={"grant_type": "authorization_code", "code": params["code"]},
+        data={"grant_type": "authorization_code", "code": flow.obtain_code()["code"]},
         headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
     )
     assert response.status_code == 400
@@ -238,7 +244,6 @@ def test_redirect_uri_must_match_the_authorization_request(flow, client):
         "error": "invalid_grant",
         "error_description": "Incorrect redirect_uri",
     }
-    assert flow.token(params["code"]).status_code == 200
 
 
 def test_expired_code_is_invalid_grant(clocked_app, clock):
@@ -344,7 +349,7 @@ def test_pkce_malformed_verifier_is_keycloaks_invalid_code_verifier(flow, app, m
 def test_verifier_without_challenge_is_refused(flow, app, verifier):
     """RFC 9700 §4.8: a code_verifier for a request that had no challenge is an attack sign.
     Keycloak's answer (docs/reference/keycloak-behaviour.md, "Token endpoint"), for any
-    ``code_verifier`` sent, an empty one too; the code stays usable."""
+    ``code_verifier`` sent, an empty one too; the refusal spends the code, as Keycloak's."""
     params = flow.obtain_code()
     response = flow.token(params["code"], code_verifier=verifier)
     assert response.status_code == 400
@@ -353,7 +358,7 @@ def test_verifier_without_challenge_is_refused(flow, app, verifier):
         "error_description": "PKCE code verifier specified but challenge not present in "
         "authorization",
     }
-    assert flow.token(params["code"]).status_code == 200
+    assert flow.token(params["code"]).get_json() == CODE_NOT_VALID
 
 
 def test_client_secret_post_only_when_registered_under_the_strict_setting(settings):

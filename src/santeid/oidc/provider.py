@@ -113,7 +113,14 @@ class PerClientCodeChallenge(CodeChallenge):
     DEFAULT_CODE_CHALLENGE_METHOD = pkce.DEFAULT
 
     def validate_code_verifier(self, grant, result):
-        request: OAuth2Request = grant.request
+        """The checks below; a refusal spends the code (:meth:`AuthorizationCodeGrant.spend`)."""
+        try:
+            self._check_code_verifier(grant.request)
+        except OAuth2Error:
+            AuthorizationCodeGrant.spend(grant.request.authorization_code)
+            raise
+
+    def _check_code_verifier(self, request: OAuth2Request) -> None:
         code = request.authorization_code
         challenge = self.get_authorization_code_challenge(code)
         verifier = request.form.get("code_verifier")
@@ -158,8 +165,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         (``docs/reference/keycloak-behaviour.md``, "Token endpoint"): the code (missing, then
         unknown or used), then ``redirect_uri``, then the client it was issued to; the PKCE
         checks (:class:`PerClientCodeChallenge`) run after, as Authlib's hook. Client
-        authentication and the grant-type check come first, as in Authlib. No refusal here
-        spends the code."""
+        authentication and the grant-type check come first, as in Authlib. Every refusal
+        once the code was found spends it (:meth:`spend`)."""
         client = self.authenticate_token_endpoint_client()
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError(
@@ -170,13 +177,33 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidRequestError(keycloak_errors.MISSING_CODE)
         authorization_code = self.query_authorization_code(code, client)
         original_redirect_uri = authorization_code.get_redirect_uri()
+        refusal = None
         if original_redirect_uri and self.request.payload.redirect_uri != original_redirect_uri:
-            raise InvalidGrantError(keycloak_errors.INCORRECT_REDIRECT_URI)
-        if authorization_code.data["client_id"] != client.get_client_id():
+            refusal = keycloak_errors.INCORRECT_REDIRECT_URI
+        elif authorization_code.data["client_id"] != client.get_client_id():
             # RFC 6749 §4.1.3: the code was issued to another client.
-            raise InvalidGrantError(keycloak_errors.CODE_OF_ANOTHER_CLIENT)
+            refusal = keycloak_errors.CODE_OF_ANOTHER_CLIENT
+        if refusal is not None:
+            self.spend(authorization_code)
+            raise InvalidGrantError(refusal)
         self.request.client = client
         self.request.authorization_code = authorization_code
+
+    @staticmethod
+    def spend(authorization_code: AuthorizationCodeRecord) -> None:
+        """A redemption refused once the code was found has spent it, as Keycloak takes the
+        code out of its single-use store as it parses it (``OAuth2CodeParser.parseCode``,
+        docs/reference/keycloak-behaviour.md, "Token endpoint"), before every later check: the
+        consumption that a successful exchange makes (a compare-and-set from "issued", so of
+        concurrent requests one only spends it), leaving a tombstone that names no family —
+        a later use is "Code not valid" and has nothing to revoke."""
+        services = _services()
+        services.tokens.codes.consume(
+            authorization_code.key,
+            "issued",
+            tombstone_lifetime=services.settings.oidc.refresh_token_lifetime,
+            current=authorization_code.data,
+        )
 
     def query_authorization_code(self, code, client):
         """The stored code, whichever client it was issued to (checked after ``redirect_uri``,
@@ -219,6 +246,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 batch=writes,
             )
         except SessionEnded as exc:
+            self.spend(record)
             raise InvalidGrantError(str(exc)) from None
         # The code is consumed by a compare-and-set before any token is handed out, so two
         # concurrent requests cannot both succeed. The tombstone outlives the code so that a

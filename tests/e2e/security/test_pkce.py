@@ -32,11 +32,15 @@ from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
+#: Another relying party of the same server, which a stolen code may be presented by.
+OTHER_CLIENT = {**CLIENT, "client_id": "rp-security-other", "client_name": "Autre RP"}
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("pkce")
-    with santeid_process(home, clients=[CLIENT], SANTEID_STORE_URL="memory://") as server:
+    clients = [CLIENT, OTHER_CLIENT]
+    with santeid_process(home, clients=clients, SANTEID_STORE_URL="memory://") as server:
         yield server
 
 
@@ -73,10 +77,10 @@ def _code(server, session: requests.Session, **params: str) -> str:
     return parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
 
 
-def _exchange(server, code: str, **extra: str) -> requests.Response:
+def _exchange(server, code: str, auth=(CLIENT_ID, SECRET), **extra: str) -> requests.Response:
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
     return requests.post(f"{server.oidc}/token", data={**data, **extra},
-                         auth=(CLIENT_ID, SECRET), timeout=10)  # fmt: skip
+                         auth=auth, timeout=10)  # fmt: skip
 
 
 def _pair() -> tuple[str, str]:
@@ -111,3 +115,35 @@ def test_a_stolen_code_without_the_right_verifier_buys_nothing(server, signed_in
     assert _exchange(server, _code(server, signed_in, **s256), code_verifier=verifier).ok
     assert _exchange(server, _code(server, signed_in, **plain), code_verifier=plain_verifier).ok
     assert _exchange(server, _code(server, signed_in)).ok
+
+
+def test_a_refused_redemption_spends_the_code(server, signed_in):
+    """Keycloak takes the code out of its store as it parses it (``OAuth2CodeParser.parseCode``,
+    docs/reference/keycloak-behaviour.md, "Token endpoint"): a request refused after the code
+    was found — a wrong verifier, another ``redirect_uri``, another client, a verifier for a
+    code without challenge — has spent it, and the rightful request that follows is "Code not
+    valid". A thief's guess costs the client its code, never buys the tokens."""
+    verifier, challenge = _pair()
+    s256 = {"code_challenge": challenge, "code_challenge_method": "S256"}
+    right = {"code_verifier": verifier}
+    other = (OTHER_CLIENT["client_id"], SECRET)
+    attempts = [
+        (s256, {"code_verifier": _pair()[0]}, {}, keycloak_errors.PKCE_CODE_MISMATCH),
+        (s256, {"code_verifier": "short"}, {}, keycloak_errors.PKCE_INVALID_CODE_VERIFIER),
+        (s256, {}, {}, keycloak_errors.PKCE_VERIFIER_NOT_SPECIFIED),
+        (s256, {"redirect_uri": REDIRECT_URI + "/x", **right}, {},
+         keycloak_errors.INCORRECT_REDIRECT_URI),
+        (s256, right, {"auth": other}, keycloak_errors.CODE_OF_ANOTHER_CLIENT),
+        ({}, {"code_verifier": verifier}, {}, keycloak_errors.PKCE_VERIFIER_WITHOUT_CHALLENGE),
+    ]  # fmt: skip
+    for challenge_params, presented, sent, description in attempts:
+        code = _code(server, signed_in, **challenge_params)
+        refused = _exchange(server, code, **presented, **sent)
+        assert refused.status_code == 400, (presented, refused.text)
+        assert refused.json() == {"error": "invalid_grant", "error_description": description}
+        retry = _exchange(server, code, **(right if challenge_params else {}))
+        assert retry.status_code == 400, (presented, retry.text)
+        assert retry.json() == {
+            "error": "invalid_grant",
+            "error_description": keycloak_errors.CODE_NOT_VALID,
+        }
