@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterable
@@ -144,6 +145,48 @@ def _is_relative(uri: str) -> bool:
     https://www.keycloak.org/docs-api/latest/javadocs/org/keycloak/protocol/oidc/utils/RedirectUtils.html).
     Every server of one data folder then reads its built-in clients' URIs as its own."""
     return uri.startswith("/") and not uri.startswith("//")
+
+
+#: Keycloak's installed-application prefixes (``Constants.INSTALLED_APP_URL`` and
+#: ``INSTALLED_APP_LOOPBACK``) followed by a port that ends the authority: the one part
+#: :func:`redirect_uri_matches` may drop (RFC 8252 §7.3). The authority must end right after
+#: the digits, so that user information (``http://localhost:1@evil``), a longer host
+#: (``http://127.0.0.1.evil``) or a backslash never pass for a loopback address.
+_LOOPBACK_PORT = re.compile(r"(http://(?:localhost|127\.0\.0\.1)):([0-9]{1,5})(?=[/?#]|\Z)")
+
+
+def _lower_case_hostname(uri: str) -> str:
+    """Keycloak's ``RedirectUtils.lowerCaseHostname``: what comes before the first ``/`` from
+    the eighth character on, lower-cased — the scheme and authority of an ``http://`` URI,
+    only ``https:/`` of an ``https://`` one (the eighth character is its second slash). ASCII
+    letters only: no other character may become one of a registered URI."""
+    end = uri.find("/", 7)
+    head, tail = (uri, "") if end == -1 else (uri[:end], uri[end:])
+    return head.translate(_ASCII_LOWER) + tail
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def redirect_uri_matches(uri: str, registered: Collection[str]) -> bool:
+    """The one redirect-URI comparison, of the authorization endpoint (PAR included) and of
+    the post-logout redirect: Keycloak's ``RedirectUtils.verifyRedirectUri``
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint"). ``uri`` is a registered
+    one as a plain string (OIDC Core §3.1.2.1), or once its scheme and host are lower-cased
+    (:func:`_lower_case_hostname`); failing that, an ``http://localhost`` or
+    ``http://127.0.0.1`` URI with a port is a registered one without the port — RFC 8252 §7.3:
+    "MUST allow any port to be specified at the time of the request for loopback IP redirect
+    URIs" (https://www.rfc-editor.org/rfc/rfc8252#section-7.3). Nothing else is loosened: no
+    wildcard, no decoding or path normalisation (santeid redirects to ``uri`` as sent)."""
+    if uri in registered:
+        return True
+    lowered = _lower_case_hostname(uri)
+    if lowered in registered:
+        return True
+    loopback = _LOOPBACK_PORT.match(lowered)
+    if loopback is None or not 0 < int(loopback.group(2)) <= 65535:
+        return False
+    return loopback.group(1) + lowered[loopback.end() :] in registered
 
 
 def _check_uri(uri: object, field: str) -> str:
@@ -430,9 +473,9 @@ class Client(ClientMixin):
         return " ".join(s for s in scope_to_list(scope) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # OIDC Core §3.1.2.1: simple string comparison, no wildcard, no normalisation. A URI is
+        # OIDC Core §3.1.2.1 with Keycloak's two allowances (redirect_uri_matches). A URI is
         # no secret: "==", which any text compares with (non-ASCII too).
-        return redirect_uri in self.redirect_uris
+        return redirect_uri_matches(redirect_uri, self.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
         if not self.secret_digest or not isinstance(client_secret, str):
@@ -476,7 +519,8 @@ class Client(ClientMixin):
         return uri
 
     def check_post_logout_redirect_uri(self, uri: str, policy: str = "keycloak") -> bool:
-        """RP-Initiated Logout 1.0 §3 exact match against ``post_logout_redirect_uris``, where
+        """RP-Initiated Logout 1.0 §3 match (:func:`redirect_uri_matches`, as the authorization
+        endpoint's) against ``post_logout_redirect_uris``, where
         an entry ``+`` stands for the ``redirect_uris`` (Keycloak's syntax). ``keycloak``
         policy: a client that registered none may name any of its ``redirect_uris`` (Keycloak's
         default "+", ``docs/reference/keycloak-behaviour.md``, Logout)."""
@@ -486,7 +530,7 @@ class Client(ClientMixin):
         allowed = [u for u in registered if u != "+"]
         if "+" in registered:
             allowed += self.redirect_uris
-        return uri in allowed
+        return redirect_uri_matches(uri, allowed)
 
     @property
     def backchannel_logout_uri(self) -> str | None:

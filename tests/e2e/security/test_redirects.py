@@ -62,6 +62,48 @@ CLIENTS = [
         "token_endpoint_auth_method": "client_secret_basic",
     },
 ]
+#: A native application's client (RFC 8252 §7.3): loopback redirect URIs registered without a
+#: port, which any port then matches (Keycloak's ``RedirectUtils.verifyRedirectUri``); and one
+#: registered with its port, which only that port matches.
+LOOPBACK_CLIENT = "rp-loopback"
+LOOPBACK_URIS = ["http://127.0.0.1/callback", "http://localhost/callback",
+                 "http://127.0.0.1:8000/fixed"]  # fmt: skip
+LOOPBACK_LOGGED_OUT = "http://127.0.0.1/logged-out"
+CLIENTS.append(
+    {
+        "client_id": LOOPBACK_CLIENT,
+        "client_name": LOOPBACK_CLIENT,
+        "client_secret": SECRET,
+        "redirect_uris": LOOPBACK_URIS,
+        "post_logout_redirect_uris": [LOOPBACK_LOGGED_OUT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+)
+#: What must still be refused for that client: other hosts dressed as a loopback one (a longer
+#: host, user information, a backslash, a fragment), another scheme or address, another path,
+#: another port where one was registered, a port out of range.
+LOOPBACK_LOOK_ALIKES = [
+    "http://127.0.0.1.evil.com:53123/callback",
+    "http://localhost.evil.com:53123/callback",
+    "http://localhost@evil.com/callback",
+    "http://localhost:53123@evil.com/callback",
+    "http://127.0.0.1:53123@evil.com/callback",
+    "http://localhost:53123\\@evil.com/callback",
+    "http://localhost:53123#@evil.com/callback",
+    "http://127.0.0.1:53123/callback#f",
+    "http://127.0.0.1:53123/callback/../evil",
+    "http://127.0.0.1:/callback",
+    "http://127.0.0.1:99999/callback",
+    "https://127.0.0.1:53123/callback",
+    "https://localhost:53123/callback",
+    "http://[::1]:53123/callback",
+    "http://127.0.0.2:53123/callback",
+    "http://127.0.0.1:53123/other",
+    "http://127.0.0.1:53123/callback?x=1",
+    "http://127.0.0.1:8001/fixed",
+    "https://rp.example.org:8443/cb",
+]
 #: Strings that differ from ``REDIRECT_URI`` and that a lax comparison (prefix, host only,
 #: normalised path or case, decoded escapes, a URL parser's opinion) would take for it.
 LOOK_ALIKES = [
@@ -298,3 +340,52 @@ def test_logout_never_redirects_to_an_unregistered_uri(server):
                                     "id_token_hint": _id_token(server, LOGOUT_CLIENT)})  # fmt: skip
     assert followed.status_code == 302, followed.text
     assert followed.headers["Location"] == LOGGED_OUT_URI
+
+
+def test_a_loopback_redirect_uri_takes_any_port_and_nothing_else(server):
+    """RFC 8252 §7.3: an authorization server MUST allow any port in a loopback IP redirect URI.
+    Keycloak's ``RedirectUtils.verifyRedirectUri`` (docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint"): failing an exact match, an ``http://localhost`` or
+    ``http://127.0.0.1`` URI is matched again without its port — the registered URI has none —
+    after the scheme and host are lower-cased. The answer (``login_required`` here, sent by a
+    redirect) goes to the port asked for; every look-alike is refused on a page."""
+    session = browser()
+    accepted = [
+        "http://127.0.0.1:53123/callback",
+        "http://localhost:49152/callback",
+        "http://127.0.0.1/callback",
+        "HTTP://LOCALHOST:1/callback",
+        "http://127.0.0.1:65535/callback",
+        "http://127.0.0.1:8000/fixed",
+    ]
+    for uri in accepted:
+        answer = _authorize(server, session, client_id=LOOPBACK_CLIENT, redirect_uri=uri,
+                            prompt="none")  # fmt: skip
+        assert answer.status_code == 302, (uri, answer.text)
+        location = answer.headers["Location"]  # scheme and host lower-cased, as Keycloak's
+        assert location.lower().startswith(uri.lower() + "?"), (uri, location)
+        assert parse_qs(urlsplit(location).query)["error"] == ["login_required"]
+    for uri in LOOPBACK_LOOK_ALIKES:
+        for client_id in (LOOPBACK_CLIENT, PLUS_CLIENT):
+            answer = _authorize(server, session, client_id=client_id, redirect_uri=uri,
+                                prompt="none")  # fmt: skip
+            _refused_on_a_page(answer, uri)
+
+    # Logout: the same comparison. Without a session or a hint, a known client's registered
+    # URI is followed at once (Keycloak: nothing to log out), on any port.
+    logout = f"{server.oidc}/logout"
+    for target in ("http://127.0.0.1:53123/logged-out", LOOPBACK_LOGGED_OUT):
+        followed = browser().get(logout, allow_redirects=False, timeout=10,
+                                 params={"client_id": LOOPBACK_CLIENT,
+                                         "post_logout_redirect_uri": target})  # fmt: skip
+        assert followed.status_code == 302, (target, followed.text)
+        assert followed.headers["Location"] == target
+    for target in ("http://127.0.0.1.evil.com:53123/logged-out",
+                   "http://localhost:53123@evil.com/logged-out",
+                   "http://127.0.0.1:53123/logged-out/../x"):  # fmt: skip
+        refused = browser().get(logout, allow_redirects=False, timeout=10,
+                                params={"client_id": LOOPBACK_CLIENT,
+                                        "post_logout_redirect_uri": target})  # fmt: skip
+        assert refused.status_code == 400, (target, refused.text)
+        assert "Invalid redirect uri" in refused.text
+        _no_redirect_to(refused, target)
