@@ -55,6 +55,11 @@ NO_REFRESH_TOKEN = "No refresh token"  # noqa: S105 - an error text
 REFRESH_TOKEN_OF_ANOTHER_CLIENT = (
     "Invalid refresh token. Token client and authorized client don't match"  # noqa: S105
 )
+#: A refresh token whose grant ended while its SSO session lives on (its client detached from
+#: the session: its refresh token revoked, a replayed code, a refused reuse); once the session
+#: itself is over, "Session not active" (``TokenManager.validateToken``,
+#: ``docs/reference/keycloak-behaviour.md``, "Refresh tokens").
+SESSION_WITHOUT_CLIENT = "Session doesn't have required client"
 #: The professional is inactive in the directory, Keycloak's disabled user: a code exchanged, a
 #: refresh token used (``invalid_grant``), an access token at userinfo (401 ``invalid_token``)
 #: (``docs/reference/keycloak-behaviour.md``, "Disabled users").

@@ -43,6 +43,7 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc import pkce
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
+from santeid.oidc.session_end import end_session
 from santeid.oidc.tls_client_auth import TlsClientAuth
 from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
 from santeid.oidc.tokens import RefreshRefused
@@ -698,7 +699,8 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
 
 
 class SanteidRevocationEndpoint(RevocationEndpoint):
-    """RFC 7009: revoking a refresh token revokes its family; an access token is deny-listed."""
+    """RFC 7009: revoking a refresh token ends its client's grants in its SSO session (and the
+    session when no client is left in it); an access token is deny-listed."""
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("revocation")
 
@@ -740,11 +742,17 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
         return 200, "", [(k, v) for k, v in headers if k.lower() != "content-type"]
 
     def revoke_token(self, token, request):
-        tokens = _services().tokens
+        """Keycloak's ``TokenRevocationEndpoint`` (docs/reference/keycloak-behaviour.md,
+        "Userinfo, introspection, revocation"): a refresh token detaches its client from the
+        SSO session — every grant of the client under it ends (``TokenService.detach_client``)
+        — and the session ends with no client left in it; an access token ends alone."""
+        services = _services()
         if token.kind == "refresh_token":
-            tokens.revoke_family(token.record["fid"])
+            emptied = services.tokens.detach_client(token.record["fid"])
+            if emptied is not None:
+                end_session(services, emptied, logout=False)
         else:
-            tokens.revoke_access_token(token.claims)
+            services.tokens.revoke_access_token(token.claims)
 
 
 class SanteidAuthorizationServer(AuthorizationServer):

@@ -41,10 +41,15 @@ def session_participants(svc: Services, sid: str) -> tuple[list, str | None]:
     return clients, national_id
 
 
-def end_session(svc: Services, sid: str | None) -> list:
+def end_session(svc: Services, sid: str | None, *, logout: bool = True) -> list:
     """Close an SSO session, revoke every token issued under it and notify its clients by
     back-channel logout. Returns the clients that took part in the session (the logout page
-    renders front-channel iframes for those that registered a ``frontchannel_logout_uri``)."""
+    renders front-channel iframes for those that registered a ``frontchannel_logout_uri``).
+
+    ``logout=False``: the session is removed as Keycloak removes a user session left without
+    any client (``UserSessionProvider.removeUserSession`` after a token revocation,
+    docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation") — no logout
+    event, no back-channel logout: no client is left in it to notify."""
     if not sid:
         return []
     # A session ends once: a second logout naming it (an old id_token_hint) notifies no one.
@@ -57,7 +62,7 @@ def end_session(svc: Services, sid: str | None) -> list:
     clients, national_id = session_participants(svc, sid)
     svc.tokens.revoke_session(sid)
     svc.sessions.close(sid)
-    if national_id is not None and first_end:
+    if logout and national_id is not None and first_end:
         observe.logout(national_id, store=svc.events)
         backchannel_logout.notify(
             svc, clients, sub=sub_for(national_id, svc.settings.oidc.federation_id), sid=sid

@@ -22,7 +22,8 @@ Store (``docs/storage.md``): the records of kinds
 :data:`~santeid.storage.records.AUTHORIZATION_CODE`; the keys ``keys.FAMILY_ACCESS_TOKENS``
 (access-token ids of a family), ``keys.REFRESH_TOKEN_USES`` (uses of a refresh token, with
 rotation), ``keys.REVOKED_ACCESS_TOKEN`` (access-token deny list) and ``keys.SESSION_FAMILIES``
-(families opened under an SSO session, revoked at logout).
+(families opened under an SSO session, revoked at logout; a client's, at the revocation of
+one of its refresh tokens).
 """
 
 from __future__ import annotations
@@ -235,8 +236,11 @@ class TokenService:
         has joined the session's set: a logout marks the session before it reads that set
         (``logout.end_session``), so a family that joined too late for the logout to revoke
         it sees the mark here, and its grant revokes it."""
-        sid = authentication.sid
-        return bool(sid) and self.store.get(store_keys.SESSION_ENDED.key(sid)) is not None
+        return self.session_ended_sid(authentication.sid)
+
+    def session_ended_sid(self, sid: str | None) -> bool:
+        """:meth:`session_ended` of the SSO session ``sid``."""
+        return bool(sid) and self.store.get(store_keys.SESSION_ENDED.key(str(sid))) is not None
 
     def issue(
         self,
@@ -547,7 +551,7 @@ class TokenService:
             raise RefreshRefused(keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
         family = self.family(record["fid"])
         if family is None or family["state"] != "active" or record["state"] != "active":
-            raise RefreshRefused("Session not active")
+            raise RefreshRefused(self._ended_grant_text(family))
         authentication = Authentication.from_dict(family["auth"])
         if self.session_end(authentication) <= self.clock():
             # Reached when the maximum was lowered since: the token's own expiry says less.
@@ -567,6 +571,15 @@ class TokenService:
             scope=family["scope"],
             nonce=family.get("nonce"),
         )
+
+    def _ended_grant_text(self, family: dict | None) -> str:
+        """Keycloak's words for a refresh token whose grant ended (``TokenManager.
+        validateToken``): its user session gone, "Session not active"; the session still
+        there but without the token's client, :data:`keycloak_errors.SESSION_WITHOUT_CLIENT`."""
+        sid = (family or {}).get("auth", {}).get("sid")
+        if sid and self.sso_sessions.get(sid) is not None and not self.session_ended_sid(sid):
+            return keycloak_errors.SESSION_WITHOUT_CLIENT
+        return "Session not active"
 
     def use_refresh_token(self, grant: RefreshGrant) -> None:
         """Count a use of a refresh token before new tokens are issued from it.
@@ -613,6 +626,32 @@ class TokenService:
         self.families.transition(self.families.key(family_id), "active", "revoked")
         for jti in self.store.members(store_keys.FAMILY_ACCESS_TOKENS.key(family_id)):
             self._deny_access_token(jti, "family", self.settings.oidc.access_token_lifetime)
+
+    def detach_client(self, family_id: str) -> str | None:
+        """Revocation of a refresh token of the grant ``family_id``, as Keycloak's
+        ``TokenRevocationEndpoint.revokeClientSession`` detaches the token's client from its
+        user session (docs/reference/keycloak-behaviour.md, "Userinfo, introspection,
+        revocation"): every grant of that client opened under the same SSO session is revoked,
+        not only this one. Returns the SSO session's id when no grant of any client is left
+        alive in it — Keycloak then removes the user session, which the caller does
+        (``session_end.end_session``) — else None. A grant without an SSO session (CIBA) is
+        its own session: it alone is revoked."""
+        family = self.family(family_id)
+        sid = None if family is None else family["auth"].get("sid")
+        if family is None or not sid:
+            self.revoke_family(family_id)
+            return None
+        client_id = family["client_id"]
+        others_alive = False
+        for other_id in self.session_families(sid):
+            other = self.family(other_id)
+            if other is None:
+                continue
+            if other["client_id"] == client_id:
+                self.revoke_family(other_id)
+            elif other["state"] == "active":
+                others_alive = True
+        return None if others_alive else sid
 
     def revoke_session(self, sid: str) -> None:
         """Logout: every grant opened under the SSO session ``sid`` stops working."""

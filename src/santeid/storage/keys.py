@@ -132,7 +132,8 @@ SSO = Namespace(
 SESSION_FAMILIES = Namespace(
     "sidfams:<sid>",
     "set",
-    "the token families opened under an SSO session (revoked at logout)",
+    "the token families opened under an SSO session (revoked at logout; a client's, when one"
+    " of its refresh tokens is revoked)",
     "`sso_max_lifetime`",
 )
 SESSION_ENDED = Namespace(

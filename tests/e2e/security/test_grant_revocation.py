@@ -1,0 +1,172 @@
+"""Revoking a refresh token (RFC 7009) against a real ``santeid serve``, as Keycloak's
+``TokenRevocationEndpoint.revokeClientSession`` does it (docs/reference/keycloak-behaviour.md,
+"Userinfo, introspection, revocation"): the client is detached from the token's SSO session —
+every grant of that client under the session ends, not only the token's — and the session
+itself ends once no client is left in it, so the browser's ``prompt=none`` is answered
+``login_required``. Another client's grants, and the session they keep, live on; an access
+token revoked ends alone.
+
+The attacker's view: a relying party that revokes what it holds (its user signed out of it)
+must leave no other token of it working, nor a session that silently hands it new codes."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from urllib.parse import parse_qs
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from santeid.oidc import keycloak_errors
+from tests.support.operations import sandbox_professional
+from tests.support.operations import submit_identifier
+from tests.support.security import browser
+from tests.support.servers import santeid_process
+
+pytestmark = [pytest.mark.server]
+
+SECRET = "a-long-secret-for-the-revocation-tests-0123456789"
+REDIRECT_URI = "https://rp.example.org/callback"
+RP1, RP2 = "rp-revocation-1", "rp-revocation-2"
+CLIENTS = [
+    {
+        "client_id": client_id,
+        "client_name": client_id,
+        "client_secret": SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    for client_id in (RP1, RP2)
+]
+SESSION_NOT_ACTIVE = {"error": "invalid_grant", "error_description": "Session not active"}
+WITHOUT_CLIENT = {
+    "error": "invalid_grant",
+    "error_description": "Session doesn't have required client",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("grant-revocation")
+    with santeid_process(home, clients=CLIENTS, SANTEID_STORE_URL="memory://") as server:
+        yield server
+
+
+def _authorize(server, session: requests.Session, client_id: str, **params):
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
+             "scope": "openid scope_all", "state": secrets.token_urlsafe(8), **params}  # fmt: skip
+    return session.get(f"{server.oidc}/auth", params=query, allow_redirects=False, timeout=10)
+
+
+def _callback(answer: requests.Response) -> dict:
+    assert answer.status_code == 302, answer.text
+    assert answer.headers["Location"].startswith(REDIRECT_URI), answer.headers["Location"]
+    return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["Location"]).query).items()}
+
+
+def _signed_in(server) -> tuple[requests.Session, str]:
+    """A browser after a sandbox login (auto-approved) for ``RP1``, and the callback's code."""
+    session = browser()
+    first = _authorize(server, session, RP1)
+    login_url = urljoin(first.url, first.headers["Location"])
+    submitted = submit_identifier(session, login_url, sandbox_professional(server.env))
+    assert submitted.status_code == 303, submitted.text
+    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
+    for _ in range(100):
+        state = session.get(urljoin(login_url, "status"), params={"tx": tx}, timeout=10)
+        if state.json()["state"] == "approved":
+            break
+        time.sleep(0.1)
+    done = session.get(urljoin(login_url, "complete"), params={"tx": tx},
+                       allow_redirects=False, timeout=10)  # fmt: skip
+    return session, _callback(done)["code"]
+
+
+def _tokens(server, client_id: str, code: str) -> dict:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+    answer = requests.post(f"{server.oidc}/token", data=data, auth=(client_id, SECRET), timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _silent(server, session: requests.Session, client_id: str) -> dict:
+    """Tokens of a new grant of ``client_id`` from the browser's SSO session (``prompt=none``)."""
+    return _tokens(server, client_id, _callback(_authorize(server, session, client_id,
+                                                           prompt="none"))["code"])  # fmt: skip
+
+
+def _refresh(server, client_id: str, tokens: dict) -> requests.Response:
+    data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    return requests.post(f"{server.oidc}/token", data=data, auth=(client_id, SECRET), timeout=10)
+
+
+def _revoke(server, client_id: str, token: str) -> requests.Response:
+    return requests.post(f"{server.oidc}/revoke", data={"token": token},
+                         auth=(client_id, SECRET), timeout=10)  # fmt: skip
+
+
+def _userinfo(server, tokens: dict) -> requests.Response:
+    return requests.get(f"{server.oidc}/userinfo", timeout=10,
+                        headers={"Authorization": f"Bearer {tokens['access_token']}"})  # fmt: skip
+
+
+def _login_required(server, session: requests.Session, client_id: str) -> bool:
+    return _callback(_authorize(server, session, client_id, prompt="none")).get("error") == (
+        "login_required"
+    )
+
+
+def test_revoking_a_refresh_token_ends_the_clients_grants_then_the_session(server):
+    session, code = _signed_in(server)
+    first = _tokens(server, RP1, code)
+    second = _silent(server, session, RP1)
+    revoked = _revoke(server, RP1, first["refresh_token"])
+    assert revoked.status_code == 200 and revoked.text == "", revoked.text
+    # The other grant of the same client, in the same session, ended with it.
+    assert _refresh(server, RP1, second).json() == SESSION_NOT_ACTIVE
+    ended = _userinfo(server, second)
+    assert ended.status_code == 401
+    assert ended.json()["error_description"] == keycloak_errors.USER_SESSION_NOT_FOUND
+    # No client left in it: the SSO session is over, the browser must log in again.
+    assert _login_required(server, session, RP1)
+    assert _revoke(server, RP1, second["refresh_token"]).json() == {
+        "error": "invalid_token",
+        "error_description": "Invalid token",
+    }
+
+
+def test_another_clients_grants_keep_the_session_until_they_are_revoked(server):
+    session, code = _signed_in(server)
+    first = _tokens(server, RP1, code)
+    second = _silent(server, session, RP1)
+    other = _silent(server, session, RP2)
+    assert _revoke(server, RP1, second["refresh_token"]).status_code == 200
+    # Keycloak: the session lives on without RP1's client session.
+    assert _refresh(server, RP1, first).json() == WITHOUT_CLIENT
+    assert _userinfo(server, first).status_code == 401
+    assert _refresh(server, RP2, other).status_code == 200
+    assert _userinfo(server, other).status_code == 200
+    # RP1 may start again from the session: a new grant, which works.
+    again = _silent(server, session, RP1)
+    assert _refresh(server, RP1, again).status_code == 200
+    assert _revoke(server, RP2, other["refresh_token"]).status_code == 200
+    assert not _login_required(server, session, RP2)  # RP1's new grant keeps it
+    assert _revoke(server, RP1, again["refresh_token"]).status_code == 200
+    assert _login_required(server, session, RP1)
+
+
+def test_revoking_an_access_token_ends_that_token_alone(server):
+    session, code = _signed_in(server)
+    first = _tokens(server, RP1, code)
+    second = _silent(server, session, RP1)
+    assert _revoke(server, RP1, first["access_token"]).status_code == 200
+    refused = _userinfo(server, first)
+    assert refused.status_code == 401
+    assert refused.json()["error_description"] == keycloak_errors.TOKEN_VERIFICATION_FAILED
+    assert _userinfo(server, second).status_code == 200
+    assert _refresh(server, RP1, first).status_code == 200
+    assert not _login_required(server, session, RP1)
