@@ -79,6 +79,24 @@ def submit_identifier(browser: requests.Session, login_url: str, national_id: st
     )
 
 
+def sandbox_login(browser: requests.Session, started: requests.Response, env: dict):
+    """``browser``'s login from ``started`` (the authorization endpoint's redirect to the login
+    page) as the first sandbox professional of the server of ``env`` (auto-approved): the
+    login page's last answer, the redirect that ends at the client."""
+    login_url = urljoin(started.url, started.headers["Location"])
+    submitted = submit_identifier(browser, login_url, sandbox_professional(env))
+    assert submitted.status_code == 303, submitted.text
+    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
+    for _ in range(100):
+        state = browser.get(urljoin(login_url, "status"), params={"tx": tx}, timeout=10)
+        if state.json()["state"] == "approved":
+            break
+        time.sleep(0.1)
+    return browser.get(
+        urljoin(login_url, "complete"), params={"tx": tx}, allow_redirects=False, timeout=10
+    )
+
+
 def full_login(issuer: str, national_id: str, **client) -> dict:
     """A sandbox professional logs in (auto-approved) and the RP redeems the code."""
     rp, verifier, browser, login_url = start_login(issuer, **client)

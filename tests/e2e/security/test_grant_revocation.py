@@ -12,17 +12,14 @@ must leave no other token of it working, nor a session that silently hands it ne
 from __future__ import annotations
 
 import secrets
-import time
 from urllib.parse import parse_qs
-from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from santeid.oidc import keycloak_errors
-from tests.support.operations import sandbox_professional
-from tests.support.operations import submit_identifier
+from tests.support.operations import sandbox_login
 from tests.support.security import browser
 from tests.support.servers import santeid_process
 
@@ -71,18 +68,7 @@ def _callback(answer: requests.Response) -> dict:
 def _signed_in(server) -> tuple[requests.Session, str]:
     """A browser after a sandbox login (auto-approved) for ``RP1``, and the callback's code."""
     session = browser()
-    first = _authorize(server, session, RP1)
-    login_url = urljoin(first.url, first.headers["Location"])
-    submitted = submit_identifier(session, login_url, sandbox_professional(server.env))
-    assert submitted.status_code == 303, submitted.text
-    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
-    for _ in range(100):
-        state = session.get(urljoin(login_url, "status"), params={"tx": tx}, timeout=10)
-        if state.json()["state"] == "approved":
-            break
-        time.sleep(0.1)
-    done = session.get(urljoin(login_url, "complete"), params={"tx": tx},
-                       allow_redirects=False, timeout=10)  # fmt: skip
+    done = sandbox_login(session, _authorize(server, session, RP1), server.env)
     return session, _callback(done)["code"]
 
 

@@ -12,17 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import time
 from urllib.parse import parse_qs
-from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from santeid.oidc import keycloak_errors
-from tests.support.operations import sandbox_professional
-from tests.support.operations import submit_identifier
+from tests.support.operations import sandbox_login
 from tests.support.security import CLIENT
 from tests.support.security import CLIENT_ID
 from tests.support.security import REDIRECT_URI
@@ -49,18 +46,7 @@ def signed_in(server) -> requests.Session:
     """A browser with an SSO session: each authorization request then answers a code at
     once."""
     session = browser()
-    first = _authorize(server, session)
-    login_url = urljoin(first.url, first.headers["Location"])
-    submitted = submit_identifier(session, login_url, sandbox_professional(server.env))
-    assert submitted.status_code == 303, submitted.text
-    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
-    for _ in range(100):
-        state = session.get(urljoin(login_url, "status"), params={"tx": tx}, timeout=10)
-        if state.json()["state"] == "approved":
-            break
-        time.sleep(0.1)
-    done = session.get(urljoin(login_url, "complete"), params={"tx": tx},
-                       allow_redirects=False, timeout=10)  # fmt: skip
+    done = sandbox_login(session, _authorize(server, session), server.env)
     assert done.headers["Location"].startswith(REDIRECT_URI), done.headers
     return session
 

@@ -28,8 +28,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.operations import sandbox_professional
-from tests.support.operations import submit_identifier
+from tests.support.operations import sandbox_login
 from tests.support.security import browser
 from tests.support.servers import santeid_process
 
@@ -224,18 +223,7 @@ def _logged_in(server, client_id: str) -> tuple[requests.Session, str]:
     """A browser holding the SSO session of a sandbox login (auto-approved) of ``client_id``,
     and that login's ID token."""
     session = browser()
-    started = _authorize(server, session, client_id=client_id)
-    login_url = urljoin(started.url, started.headers["Location"])
-    submitted = submit_identifier(session, login_url, sandbox_professional(server.env))
-    assert submitted.status_code == 303, submitted.text
-    tx = parse_qs(urlsplit(login_url).query)["tx"][0]
-    for _ in range(100):
-        state = session.get(urljoin(login_url, "status"), params={"tx": tx}, timeout=10).json()
-        if state["state"] == "approved":
-            break
-        time.sleep(0.1)
-    done = session.get(urljoin(login_url, "complete"), params={"tx": tx},
-                       allow_redirects=False, timeout=10)  # fmt: skip
+    done = sandbox_login(session, _authorize(server, session, client_id=client_id), server.env)
     code = parse_qs(urlsplit(done.headers["Location"]).query)["code"][0]
     tokens = requests.post(f"{server.oidc}/token", auth=(client_id, SECRET), timeout=10,
                            data={"grant_type": "authorization_code", "code": code,
