@@ -64,3 +64,24 @@ def test_every_module_imports_when_it_is_imported_first():
     count, failed = result.stdout.split(" ", 1)
     assert int(count) > 100
     assert failed.strip() == "{}", failed
+
+
+#: Every command's module, then what each loads, and whether Flask came with them.
+COMMANDS_SCRIPT = """
+import importlib, pkgutil, sys
+import santeid.cli
+for info in pkgutil.iter_modules(santeid.cli.__path__, prefix="santeid.cli."):
+    importlib.import_module(info.name)
+print("flask" in sys.modules, "santeid.services" in sys.modules)
+"""
+
+
+def test_the_commands_load_without_flask():
+    """The commands' modules load ``santeid.services`` (``santeid clients``: client_auth,
+    tls_client_auth) but not Flask, which ``services()`` imports when called
+    (docs/performance.md, "The CLI imports only what a command needs")."""
+    result = subprocess.run(
+        [sys.executable, "-c", COMMANDS_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]

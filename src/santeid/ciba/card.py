@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from santeid.ciba.requests import PENDING
 from santeid.ciba.service import MEANS_CARD
 from santeid.clock import utc_datetime
+from santeid.cps import CardError
+from santeid.cps import verify_card_certificate
 from santeid.psc import proofs
 
 SIGNING_PREFIX = "santeid-ciba-card:"
@@ -100,9 +102,6 @@ def approve(
     services: Any, auth_req_id: str, body: Any, tls_certificate: x509.Certificate | None
 ) -> dict[str, Any]:
     """The ``POST``: check the card and its signature, approve the request."""
-    from santeid.cps import CardError
-    from santeid.cps import verify_card_certificate
-
     request = _card_request(services.ciba, auth_req_id)
     if not isinstance(body, dict):
         raise CardApprovalError(400, "invalid_request", "send a JSON object")

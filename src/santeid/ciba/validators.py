@@ -34,6 +34,7 @@ from santeid.ciba.errors import KeycloakCibaNotAllowedError
 from santeid.ciba.errors import UnauthorizedClientError
 from santeid.ciba.errors import UnknownUserIdError
 from santeid.oidc import scopes
+from santeid.services import services
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,6 @@ KEYCLOAK_CHANNEL_FAILED = "Failed to send authentication request"
 
 def keycloak_errors() -> bool:
     """``error_style``: Keycloak's codes (default) or CIBA Core §13's."""
-    from santeid.services import services
-
     return services().settings.keycloak.error_style == "keycloak"
 
 
@@ -127,8 +126,6 @@ def check_ciba_client(endpoint, req: BackchannelAuthenticationRequest) -> None:
     activée sur votre service"; CIBA Core §13 ``unauthorized_client``), in a delivery mode
     this server offers: a push client registered by a command with push on is refused while
     push is off here (``metadata.py``), and the operator told why."""
-    from santeid.services import services
-
     client = req.client
     if not client_meta.is_ciba_client(client, services().settings):
         if (
