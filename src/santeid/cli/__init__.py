@@ -133,7 +133,8 @@ def _one_line(exc: BaseException, ctx: click.Context) -> str:
 COMMANDS = {
     "serve": "Serve the provider (HTTPS with optional client certificates given "
     "--tls-cert/--tls-key).",
-    "keys": "JWT signing keys, kept in the keys directory (SANTEID_KEYS_DIR).",
+    "keys": "Signing keys, refresh-token secret and Web Push key, in the keys directory "
+    "(SANTEID_KEYS_DIR).",
     "clients": "Manage registered relying parties.",
     "directory": "The professionals directory (RPPS-like) the provider logs people in from.",
     "civil": "Synthetic civil-status base (persons, NIR/NIA, carte Vitale) for the INSi "
