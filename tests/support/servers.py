@@ -46,6 +46,14 @@ CERT_HEADER = "X-SSL-Client-Cert"
 PROXY = "127.0.0.1"
 #: The settings of a server behind that proxy: it believes the header from the proxy only.
 BEHIND_PROXY = {"SANTEID_TLS_CLIENT_CERT_HEADER": CERT_HEADER, "SANTEID_TRUSTED_PROXIES": PROXY}
+
+
+def behind_proxy(settings: Settings, **changes: Any) -> Settings:
+    """``settings`` of an application behind that proxy, as :data:`BEHIND_PROXY` (Flask's test
+    client connects from its address), with ``changes``."""
+    return settings.replace(tls_client_cert_header=CERT_HEADER, trusted_proxies=PROXY, **changes)
+
+
 #: How often a starting server is asked whether it is ready.
 READINESS_POLL_SECONDS = 0.05
 
