@@ -10,7 +10,6 @@ from urllib.parse import quote
 import requests
 from lxml import etree
 
-import santeid.oidc  # noqa: F401 - first: santeid.insi.soap alone hits an import cycle
 from santeid.pki import certificate_pem
 from tests.support import soap
 from tests.support.attack_server import santeid_server
