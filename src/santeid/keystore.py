@@ -89,6 +89,7 @@ __all__ = [
     "check_keys_for_startup",
     "ensure_dev_keys",
     "open_keystore",
+    "server_algorithms",
 ]
 
 logger = logging.getLogger(__name__)
@@ -164,44 +165,51 @@ def open_keystore(settings: Settings, **kwargs: Any) -> KeyStore:
     return KeyStore.from_settings(settings, **kwargs)
 
 
+def server_algorithms(settings: Settings) -> tuple[str, str]:
+    """The algorithms of the keys every server needs in its store: ``signing_alg``'s (tokens)
+    and the refresh-token secret's (``HS512``). ``santeid keys generate`` makes them, with the
+    Web Push key (:mod:`santeid.keys.vapid`); a start outside sandbox mode requires them."""
+    return settings.oidc.signing_alg, HMAC_ALGORITHM
+
+
 def ensure_dev_keys(settings: Settings, store: KeyStore | None = None) -> KeyInfo:
-    """Sandbox / ``make run``: make sure a key exists for ``settings.signing_alg`` (RS256 by
-    default) and a refresh-token HMAC secret, generating them if needed, in ``store`` (default:
-    the configured one). Idempotent and safe to call from several workers. Returns the signing
-    key."""
+    """Sandbox / ``make run``: make sure the keys of :func:`server_algorithms` exist, generating
+    them if needed, in ``store`` (default: the configured one). Idempotent and safe to call
+    from several workers. Returns the signing key."""
     if store is None:
         store = open_keystore(settings)
-    store.generate(HMAC_ALGORITHM)
-    info = store.generate(settings.oidc.signing_alg)
+    # The secret first: the signing key's generation is the last write, so that the file is
+    # not read again after it (importing an RSA key costs as much as making one).
+    signing_alg, secret_alg = server_algorithms(settings)
+    store.generate(secret_alg)
+    info = store.generate(signing_alg)
     logger.info("development signing key %s (%s) in %s", info.kid, info.alg, store.path)
     return info
 
 
 def check_keys_for_startup(settings: Settings, **kwargs: Any) -> KeyStore:
-    """Start-up check outside sandbox mode: the configured ``signing_alg`` must have an active
-    key. Returns the opened store.
+    """Start-up check outside sandbox mode: every algorithm of :func:`server_algorithms` must
+    have an active key. Returns the opened store.
 
     :raises MissingKeys: no active key for ``signing_alg``, or no refresh-token HMAC secret;
         the message says how to fix it.
     :raises CorruptKeyStore: the key file exists but cannot be used.
     """
     store = open_keystore(settings, **kwargs)
-    try:
-        store.signing_key(settings.oidc.signing_alg)
-    except NoSigningKey:
-        raise MissingKeys(
-            f"no active {settings.oidc.signing_alg} signing key in {store.file}. santeid does not "
-            "generate keys outside sandbox mode: run `santeid keys generate --alg "
-            f"{settings.oidc.signing_alg}` with SANTEID_KEYS_DIR={settings.keys_dir}, or point "
-            "SANTEID_KEYS_DIR at the directory holding your signing-keys.json "
-            "(see keys/README.md)"
-        ) from None
-    try:
-        store.signing_key(HMAC_ALGORITHM)
-    except NoSigningKey:
-        raise MissingKeys(
-            f"no active {HMAC_ALGORITHM} secret in {store.file}: refresh tokens are signed with "
-            f"it (docs/keys.md). Run `santeid keys generate --alg {HMAC_ALGORITHM}` with "
-            f"SANTEID_KEYS_DIR={settings.keys_dir}"
-        ) from None
+    for alg in server_algorithms(settings):
+        try:
+            store.signing_key(alg)
+        except NoSigningKey:
+            what = (
+                "secret: refresh tokens are signed with it"
+                if alg == HMAC_ALGORITHM
+                else "signing key"
+            )
+            raise MissingKeys(
+                f"no active {alg} {what} in {store.file}. santeid does not generate keys "
+                f"outside sandbox mode: run `santeid keys generate` with "
+                f"SANTEID_KEYS_DIR={settings.keys_dir}, which makes the keys a server needs "
+                "(docs/keys.md), or point SANTEID_KEYS_DIR at the directory holding your "
+                "signing-keys.json (keys/README.md)"
+            ) from None
     return store

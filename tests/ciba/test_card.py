@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from santeid.cps import issue_test_card
-from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
+from tests.support import cps as cps_support
 from tests.support.ciba import backchannel
 from tests.support.ciba import error_of
 from tests.support.ciba import poll
@@ -22,27 +22,20 @@ from tests.support.ciba import register_ciba_client
 from tests.support.ciba import start
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import decode
+from tests.support.servers import CERT_HEADER
+from tests.support.servers import behind_proxy
 
-HEADER = "X-SSL-Client-Cert"
 CARD_ID = "810000000004"  # demo directory: no e-CPS device, not auto-approved
 
 
 @pytest.fixture
 def machine_authority(tmp_path):
-    """The authority of ``tls_client_auth`` clients' certificates (``tls_client_auth_ca_file``)."""
-    return TestAuthority.load_or_create(
-        tmp_path, "machine-ca", common_name="TEST AC MACHINES", key_type="ec-p256"
-    )
+    return cps_support.machine_authority(tmp_path)
 
 
 @pytest.fixture
 def settings(settings, machine_authority):
-    # Behind a TLS-terminating proxy on 127.0.0.1 (Flask's test client address).
-    return settings.replace(
-        tls_client_cert_header=HEADER,
-        trusted_proxies="127.0.0.1",
-        tls_client_auth_ca_file=str(machine_authority.cert_path),
-    )
+    return behind_proxy(settings, tls_client_auth_ca_file=str(machine_authority.cert_path))
 
 
 @pytest.fixture
@@ -97,7 +90,7 @@ def test_card_from_the_tls_handshake(app, client, meta):
     response = client.post(
         _card_url(auth_req_id),
         json={"signature": _sign(card, signing_input)},
-        headers={HEADER: quote(certificate_pem(card.certificate).decode(), safe="")},
+        headers={CERT_HEADER: quote(certificate_pem(card.certificate).decode(), safe="")},
     )
     assert response.status_code == 200, response.get_json()
 
@@ -174,7 +167,7 @@ def test_tls_client_auth_at_both_endpoints(app, client, auto_id, machine_certifi
         token_endpoint_auth_method="tls_client_auth",
         tls_client_auth_subject_dn=machine_certificate.subject.rfc4514_string(),
     )
-    header = {HEADER: quote(certificate_pem(machine_certificate).decode(), safe="")}
+    header = {CERT_HEADER: quote(certificate_pem(machine_certificate).decode(), safe="")}
     response = backchannel(client, meta, headers=header, login_hint=auto_id, client_id="ciba-mtls")
     assert response.status_code == 200, response.get_json()
     tokens = poll(

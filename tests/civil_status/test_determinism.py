@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from random import Random
 
 import pytest
 
@@ -16,6 +17,8 @@ from santeid.civil_status.generate import _ChunkRows
 from santeid.civil_status.generate import _ChunkTask
 from santeid.civil_status.generate import _draw_chunk_rows
 from santeid.civil_status.generate import _encode
+from santeid.civil_status.generate import _free_number
+from santeid.civil_status.generate import _Matricules
 from santeid.civil_status.generate import _settle_matricules
 from santeid.civil_status.generate import generate
 from santeid.civil_status.nir import nir_key
@@ -112,6 +115,27 @@ def test_a_matricule_an_earlier_chunk_holds_is_drawn_again() -> None:
 
 def _fill_series(used: set[int], prefix: str) -> None:
     used.update(_encode(f"{prefix}{order:03d}") for order in range(1, 1000))
+
+
+@pytest.mark.parametrize("free", [(500, 501), (1, 999), (7,), (400, 401, 402, 403)])
+def test_a_chunk_and_the_settling_draw_a_matricule_by_the_same_rule(free) -> None:
+    """A chunk's drawer (``_Matricules.take``) and the settling of clashes between chunks
+    (``_free_number``) draw from the same stream the same number, leaving the stream in the
+    same state, even in a series with a handful of free numbers; with none, neither finds one."""
+    prefix = "1850799352"
+    matricules = _Matricules()
+    _fill_series(matricules.used, prefix)
+    matricules.used -= {_encode(f"{prefix}{order:03d}") for order in free}
+    used = set(matricules.used)
+    streams = [Random(f"same-rule:{free}"), Random(f"same-rule:{free}")]  # noqa: S311
+    number = matricules.take(streams[0], prefix)
+    assert (number, matricules.last_code) == _free_number(prefix, used, streams[1])
+    assert int(number[10:]) in free and matricules.last_code in matricules.used
+    assert streams[0].random() == streams[1].random()
+    _fill_series(matricules.used, prefix)
+    assert _free_number(prefix, matricules.used, streams[1]) is None
+    with pytest.raises(RuntimeError, match="no free order number left"):
+        matricules.take(streams[0], prefix)
 
 
 def _abroad_adult(chunk: _ChunkRows) -> int:

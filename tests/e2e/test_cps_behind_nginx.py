@@ -31,6 +31,7 @@ from tests.support.security import REALM
 from tests.support.security import REDIRECT_URI
 from tests.support.security import running_nginx
 from tests.support.security import self_signed_certificate
+from tests.support.servers import BEHIND_PROXY
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
@@ -94,8 +95,7 @@ def proxied(tmp_path_factory):
         clients=[CLIENT],
         SANTEID_ISSUER=f"https://127.0.0.1:{port}{REALM}",
         SANTEID_STORE_URL="memory://",
-        SANTEID_TLS_CLIENT_CERT_HEADER="X-SSL-Client-Cert",
-        SANTEID_TRUSTED_PROXIES="127.0.0.1",
+        **BEHIND_PROXY,
     ) as server:
         block = _filled(documented_server_block(), (f"listen 127.0.0.1:{port} ssl;", str(cert),
                         str(key), str(real.cert_path), f"127.0.0.1:{server.port}"))  # fmt: skip

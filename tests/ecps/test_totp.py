@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pyotp
 import pytest
 from joserfc.jwk import ECKey
@@ -234,7 +236,7 @@ def test_a_guesser_waiting_out_each_window_is_capped_per_day(app, national_id):
 def test_wrong_codes_racing_are_compared_at_most_the_day_cap(service, device, national_id):
     """With the short window's cap out of the way, racing guesses from as many addresses are
     compared at most ``ecps_totp_failures_per_day`` times: counted before compared."""
-    service.totp.max_failures_per_professional = 1000
+    service.totp.per_window = dataclasses.replace(service.totp.per_window, limit=1000)
     wrong = _wrong(device, START)
     outcomes = race(
         lambda i: _guess_from(service, national_id, wrong, f"198.51.100.{i}"), threads=70
@@ -242,3 +244,51 @@ def test_wrong_codes_racing_are_compared_at_most_the_day_cap(service, device, na
     assert outcomes.count("invalid_code") == 50  # ecps_totp_failures_per_day
     assert outcomes.count("locked") == 20
     assert _guess_from(service, national_id, _code(device, START), "203.0.113.9") == "locked"
+
+
+def _sha256(value: str, length: int) -> str:
+    import hashlib
+
+    return hashlib.sha256(value.encode()).hexdigest()[:length]
+
+
+def test_the_counters_keys_counts_and_lifetimes(app, national_id):
+    """What the store holds after wrong codes, a lock and a right code: the keys santeid has
+    always written (written out here, so that a rolling upgrade keeps the counts in flight),
+    their counts and their lifetimes (``docs/storage.md``; ``docs/security.md``, "Limits")."""
+    now = [START]
+    settings = app.extensions["santeid"].settings.ecps
+    service, device = _on_a_clock(app, national_id, now)
+    store = service.store
+    here, there = "198.51.100.1", "198.51.100.2"
+    mine = f"ecps:totp-fail:{national_id}:{_sha256(here, 24)}"
+    lock = f"ecps:totp-lock:{national_id}:{_sha256(here, 24)}"
+    everyone = f"ecps:totp-fail-all:{national_id}"
+    day = f"ecps:totp-fail-day:{national_id}"
+
+    def count(key: str) -> int:
+        return store.incr(key, 1, amount=0)
+
+    for n in range(1, 6):
+        assert _guess_from(service, national_id, _wrong(device, now[0]), here) == "invalid_code"
+        assert (count(mine), count(everyone), count(day)) == (n, n, n)
+        assert store.get(lock) is None if n < 5 else store.get(lock) == {"since": int(now[0])}
+        now[0] += 10
+    # Windows from the first wrong code; the lock from the wrong code that set it.
+    assert (store.ttl(mine), store.ttl(everyone)) == (settings.totp_lock - 50,) * 2
+    assert store.ttl(day) == 86400 - 50
+    assert store.ttl(lock) == settings.totp_lock - 10
+    # Locked: refused uncompared and uncounted, the right code too.
+    assert _guess_from(service, national_id, _code(device, now[0]), here) == "locked"
+    assert (count(mine), count(everyone), count(day)) == (5, 5, 5)
+    # Another address: a replayed code takes its counts back, a right one clears its own.
+    code = _code(device, now[0])
+    assert service.verify_totp(national_id, code, origin=there).device_id == device.device_id
+    assert store.ttl(f"ecps:totp-fail:{national_id}:{_sha256(there, 24)}") is None
+    assert _guess_from(service, national_id, code, there) == "replayed_code"
+    assert (count(mine), count(everyone), count(day)) == (5, 5, 5)
+    assert count(f"ecps:totp-fail:{national_id}:{_sha256(there, 24)}") == 0
+    # The lock ends after ecps_totp_lock seconds; the counts' windows with it.
+    now[0] += settings.totp_lock
+    assert store.get(lock) is None and store.ttl(mine) is None and store.ttl(everyone) is None
+    assert count(day) == 5

@@ -26,6 +26,8 @@ from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import register_client
+from tests.support.servers import CERT_HEADER
+from tests.support.servers import behind_proxy
 
 SEARCH = "/insi/v1/ins/search-by-traits"
 VITALE = "/insi/v1/ins/search-by-vitale"
@@ -381,11 +383,7 @@ def authority(tmp_path_factory) -> TestAuthority:
 @pytest.fixture
 def proxied(settings, authority):
     """An app behind a TLS-terminating proxy that forwards the client certificate."""
-    configured = settings.replace(
-        tls_client_cert_header="X-SSL-Client-Cert",
-        trusted_proxies="127.0.0.1",
-        insi_ca_file=str(authority.cert_path),
-    )
+    configured = behind_proxy(settings, insi_ca_file=str(authority.cert_path))
     return create_app(configured, store=MemoryStore()), authority
 
 
@@ -393,23 +391,21 @@ def test_an_insi_auto_certificate_authenticates(proxied):
     app, authority = proxied
     client = app.test_client()
     answer = client.post(SEARCH, json=ADRTROIS,
-                         headers={"X-SSL-Client-Cert": _certificate(authority)})  # fmt: skip
+                         headers={CERT_HEADER: _certificate(authority)})  # fmt: skip
     assert answer.status_code == 200
     row = app.extensions["santeid"].insi.audit.rows()[0]
     assert (row["software_id"], row["structure_id"], row["auth_method"], row["channel"]) == (
         "10B0152872", "10B0152872", "certificate", "rest",
     )  # fmt: skip
     manu = _certificate(authority, "INSI-MANU")
-    assert (
-        client.post(SEARCH, json=ADRTROIS, headers={"X-SSL-Client-Cert": manu}).status_code == 200
-    )
+    assert client.post(SEARCH, json=ADRTROIS, headers={CERT_HEADER: manu}).status_code == 200
 
 
 @pytest.mark.parametrize("cn", ["INSI-AUTRE", "insi-auto", "810000000004"])
 def test_other_certificate_names_are_refused(proxied, cn):
     app, authority = proxied
     answer = app.test_client().post(
-        SEARCH, json=ADRTROIS, headers={"X-SSL-Client-Cert": _certificate(authority, cn)}
+        SEARCH, json=ADRTROIS, headers={CERT_HEADER: _certificate(authority, cn)}
     )
     assert answer.status_code == 403
     assert answer.get_json()["code"] == "DESIR_560"
@@ -419,7 +415,7 @@ def test_a_certificate_of_another_authority_is_refused(proxied, tmp_path):
     app, _ = proxied
     stranger = TestAuthority.load_or_create(tmp_path / "other", "other", common_name="OTHER CA")
     answer = app.test_client().post(
-        SEARCH, json=ADRTROIS, headers={"X-SSL-Client-Cert": _certificate(stranger)}
+        SEARCH, json=ADRTROIS, headers={CERT_HEADER: _certificate(stranger)}
     )
     assert answer.status_code == 403
 
@@ -428,5 +424,5 @@ def test_an_expired_certificate_is_refused(proxied):
     app, authority = proxied
     past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=30)
     pem = _certificate(authority, not_before=past, not_after=past + datetime.timedelta(days=1))
-    answer = app.test_client().post(SEARCH, json=ADRTROIS, headers={"X-SSL-Client-Cert": pem})
+    answer = app.test_client().post(SEARCH, json=ADRTROIS, headers={CERT_HEADER: pem})
     assert answer.status_code == 403

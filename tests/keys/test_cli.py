@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from click.testing import Result
 
 from santeid.cli import main
+from santeid.ecps.push import load_vapid_key
+from santeid.keys.vapid import VAPID_KEY_FILE
 from santeid.keystore import KEYS_FILENAME
 from santeid.keystore import KeyStore
 
@@ -43,22 +45,41 @@ def listed(run, env: dict[str, str] | None = None) -> list[dict]:
 
 
 def test_generate(run, keys_dir: Path) -> None:
+    """Every key a server needs: the signing key, the refresh-token secret and the Web Push
+    key (docs/keys.md, "A new server's keys")."""
     result = run("generate")
     assert result.exit_code == 0, result.output
-    (key,) = listed(run)
-    assert result.output == f"generated RS256 key {key['kid']} in {keys_dir}/\n"
+    key, secret = listed(run)
+    assert result.output == (
+        f"generated RS256 key {key['kid']} in {keys_dir}/\n"
+        f"generated HS512 key {secret['kid']} in {keys_dir}/\n"
+        f"generated the Web Push key {keys_dir / VAPID_KEY_FILE}\n"
+    )
     assert (key["alg"], key["status"], key["key_size"]) == ("RS256", "active", 2048)
-    assert stat.S_IMODE((keys_dir / KEYS_FILENAME).stat().st_mode) == 0o600
+    assert (secret["alg"], secret["status"], secret["published"]) == ("HS512", "active", False)
+    for path in (keys_dir / KEYS_FILENAME, keys_dir / VAPID_KEY_FILE):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(keys_dir.stat().st_mode) == 0o700
+    assert load_vapid_key(keys_dir).public_key is not None
 
 
-def test_generate_is_idempotent(run) -> None:
+def test_generate_with_an_algorithm_makes_that_key_only(run, keys_dir: Path) -> None:
+    result = run("generate", "--alg", "RS256")
+    assert result.exit_code == 0, result.output
+    assert [k["alg"] for k in listed(run)] == ["RS256"]
+    assert not (keys_dir / VAPID_KEY_FILE).exists()
+
+
+def test_generate_is_idempotent(run, keys_dir: Path) -> None:
     first = run("generate")
+    vapid = (keys_dir / VAPID_KEY_FILE).read_bytes()
     second = run("generate")
     assert second.exit_code == 0
     assert "already exists" in second.output and "santeid keys rotate" in second.output
-    (key,) = listed(run)
-    assert key["kid"] in first.output and key["kid"] in second.output
+    assert f"kept the Web Push key {keys_dir / VAPID_KEY_FILE}" in second.output
+    assert (keys_dir / VAPID_KEY_FILE).read_bytes() == vapid
+    for key in listed(run):
+        assert key["kid"] in first.output and key["kid"] in second.output
 
 
 @pytest.mark.parametrize("alg", ["ES256", "PS256"])
@@ -92,7 +113,7 @@ def test_generate_refuses_bad_input(run, keys_dir: Path) -> None:
 
 
 def test_rotate(run) -> None:
-    run("generate")
+    run("generate", "--alg", "RS256")
     (old,) = listed(run)
     result = run("rotate")
     assert result.exit_code == 0, result.output
@@ -106,7 +127,7 @@ def test_rotate(run) -> None:
 
 
 def test_rotate_keeps_published_until_for_longest_token_lifetime(run) -> None:
-    run("generate")
+    run("generate", "--alg", "RS256")
     run("rotate", env={"SANTEID_REFRESH_TOKEN_LIFETIME": "7200"})
     # `list` reads the same setting: published until retired_at + 7200 s + margin.
     retired = listed(run, {"SANTEID_REFRESH_TOKEN_LIFETIME": "7200"})[1]
@@ -123,7 +144,7 @@ def test_rotate_with_nothing_to_retire(run) -> None:
 
 
 def test_list_table(run) -> None:
-    run("generate")
+    run("generate", "--alg", "RS256")
     run("generate", "--alg", "ES256")
     run("rotate", "--alg", "RS256")
     result = run("list")

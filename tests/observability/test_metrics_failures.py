@@ -33,12 +33,21 @@ def test_a_hit_beyond_a_rate_limit_is_counted_under_the_limit_name():
     store = MemoryStore()
     reason = "rate_limit:ecps-push-address"
     before = _count("santeid_refusals_total", reason=reason)
-    hits = [
-        rate_limits.hit(store, "ecps-push-address", "198.51.100.7", limit=2, window=60)
-        for _ in range(3)
-    ]
+    limit = rate_limits.Limit(rate_limits.ECPS_PUSH_ADDRESS, 2, 60)
+    hits = [limit.hit(store, "198.51.100.7") for _ in range(3)]
     assert hits == [False, False, True]
     assert _count("santeid_refusals_total", reason=reason) == before + 1
+
+
+def test_a_limit_refused_on_its_own_page_is_not_counted_as_a_refusal():
+    """The offline code's limits answer on the login page ("locked"), not with a 429: their
+    refusals are not ``santeid_refusals_total`` (docs/operations.md lists its reasons)."""
+    store = MemoryStore()
+    rule = rate_limits.ECPS_OFFLINE_CODE_PROFESSIONAL
+    before = _count("santeid_refusals_total", reason=f"rate_limit:{rule.name}")
+    limit = rate_limits.Limit(rule, 1, 60)
+    assert [limit.hit(store, "810000000001") for _ in range(2)] == [False, True]
+    assert _count("santeid_refusals_total", reason=f"rate_limit:{rule.name}") == before
 
 
 def test_an_event_the_database_refuses_is_counted_and_the_request_goes_on(app, settings):

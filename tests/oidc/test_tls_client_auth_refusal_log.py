@@ -20,8 +20,9 @@ from santeid.pki import write_pem
 from tests.support.cps import igc_like_authorities
 from tests.support.cps import signed_certificate
 from tests.support.oidc_flow import register_client
+from tests.support.servers import CERT_HEADER
+from tests.support.servers import behind_proxy
 
-HEADER = "X-SSL-Client-Cert"
 TOKEN = "/auth/realms/esante-wallet/protocol/openid-connect/token"
 SUBJECT = subject_name(common_name="logiciel-mtls", organization="Cabinet", country="FR")
 
@@ -48,11 +49,7 @@ def pki(tmp_path):
 
 @pytest.fixture
 def settings(settings, pki):
-    return settings.replace(
-        tls_client_cert_header=HEADER,
-        trusted_proxies="127.0.0.1",
-        tls_client_auth_ca_file=str(pki[0]),
-    )
+    return behind_proxy(settings, tls_client_auth_ca_file=str(pki[0]))
 
 
 @pytest.mark.parametrize(
@@ -69,7 +66,7 @@ def test_the_log_names_why_the_issuer_vouches_for_nothing(app, client, pki, capl
                     grant_types=["client_credentials"], redirect_uris=[],
                     token_endpoint_auth_method="tls_client_auth",
                     tls_client_auth_subject_dn=SUBJECT.rfc4514_string())  # fmt: skip
-    header = {HEADER: quote(certificate_pem(certificate).decode(), safe="")}
+    header = {CERT_HEADER: quote(certificate_pem(certificate).decode(), safe="")}
     form = {"grant_type": "client_credentials", "client_id": "logiciel-mtls"}
     with caplog.at_level(logging.INFO, logger="santeid.oidc.tls_client_auth"):
         answer = client.post(TOKEN, headers=header, data=form)

@@ -8,35 +8,26 @@ from urllib.parse import quote
 
 import pytest
 
-from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from tests.support.ciba import backchannel
 from tests.support.ciba import register_ciba_client
-
-HEADER = "X-SSL-Client-Cert"
-
-
-def _authority(tmp_path) -> TestAuthority:
-    return TestAuthority.load_or_create(
-        tmp_path, "machine-ca", common_name="TEST AC MACHINES", key_type="ec-p256"
-    )
+from tests.support.cps import machine_authority
+from tests.support.servers import CERT_HEADER
+from tests.support.servers import behind_proxy
 
 
 @pytest.fixture
 def settings(settings, tmp_path):
-    # Behind a TLS-terminating proxy on 127.0.0.1 (Flask's test client address), trusting the
-    # authority of the client's certificate (tls_client_auth_ca_file).
-    return settings.replace(
-        tls_client_cert_header=HEADER,
-        trusted_proxies="127.0.0.1",
-        tls_client_auth_ca_file=str(_authority(tmp_path).cert_path),
+    # Trusting the authority of the client's certificate (tls_client_auth_ca_file).
+    return behind_proxy(
+        settings, tls_client_auth_ca_file=str(machine_authority(tmp_path).cert_path)
     )
 
 
 def _certificate(tmp_path, **validity):
-    authority = _authority(tmp_path)
+    authority = machine_authority(tmp_path)
     certificate, _ = issue_certificate(
         authority,
         subject=subject_name(common_name="logiciel", organization="Cabinet", country="FR"),
@@ -63,7 +54,7 @@ def test_tls_client_auth_refuses_a_certificate_outside_its_validity(app, client,
         token_endpoint_auth_method="tls_client_auth",
         tls_client_auth_subject_dn=certificate.subject.rfc4514_string(),
     )
-    header = {HEADER: quote(certificate_pem(certificate).decode(), safe="")}
+    header = {CERT_HEADER: quote(certificate_pem(certificate).decode(), safe="")}
     response = backchannel(
         client, meta, headers=header, login_hint="810000000030", client_id="mtls-client"
     )

@@ -10,6 +10,7 @@ import pytest
 from santeid.settings import SETTINGS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
+from santeid.settings import setting
 from tests.support.paths import ROOT
 
 DOC = ROOT / "docs" / "configuration.md"
@@ -36,11 +37,6 @@ def documented_rows(text: str) -> list[list[str]]:
             continue
         in_table = False
     return rows
-
-
-def _declared(declared: Settings, flat: str) -> object:
-    section, field = SETTINGS[flat]
-    return getattr(getattr(declared, section) if section else declared, field)
 
 
 def doc_problems(text: str) -> list[str]:
@@ -71,13 +67,13 @@ def doc_problems(text: str) -> list[str]:
             continue  # the default is described in words
         try:
             # The documented default read as the declared type reads it.
-            as_read = _declared(Settings(**{flat: written}), flat)
+            as_read = setting(Settings(**{flat: written}), flat)
         except ConfigurationError as error:
             problems.append(f"{flat}: documented default {default} is not a valid value: {error}")
             continue
-        if as_read != _declared(defaults, flat):
+        if as_read != setting(defaults, flat):
             problems.append(
-                f"{flat}: documented default {default}, declared {_declared(defaults, flat)!r}"
+                f"{flat}: documented default {default}, declared {setting(defaults, flat)!r}"
             )
     for flat in sorted(set(SETTINGS) - seen):
         problems.append(f"{flat}: declared but not documented")

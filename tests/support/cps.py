@@ -60,6 +60,14 @@ def signed_certificate(
     ).sign(issuer_key, hashes.SHA256())
 
 
+def machine_authority(folder: Path) -> TestAuthority:
+    """The authority of ``tls_client_auth`` clients' certificates (``tls_client_auth_ca_file``),
+    made in ``folder`` on first use."""
+    return TestAuthority.load_or_create(
+        folder, "machine-ca", common_name="TEST AC MACHINES", key_type="ec-p256"
+    )
+
+
 def igc_like_authorities(folder: Path) -> tuple[TestAuthority, TestAuthority]:
     """IGC-Santé's shape (docs/cps-card.md, "Production"): a root, and the issuing authority
     it signed ("… FORT PERSONNES"), which signs the cards. Written to ``folder`` as

@@ -10,14 +10,14 @@ from urllib.parse import quote
 import requests
 from lxml import etree
 
-import santeid.oidc  # noqa: F401 - first: santeid.insi.soap alone hits an import cycle
 from santeid.pki import certificate_pem
 from tests.support import soap
 from tests.support.attack_server import santeid_server
+from tests.support.servers import BEHIND_PROXY
+from tests.support.servers import CERT_HEADER
 from tests.support.servers import SANTEID
 
 ACTION = soap.TRAITS
-CERT_HEADER = "X-SSL-Client-Cert"
 STRUCTURE = soap.STRUCTURE
 
 
@@ -34,12 +34,7 @@ def insi_server(home: Path, redis_server, *, db: int, settings: dict[str, str] |
         timeout=120,
         env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
     )
-    every = {
-        "SANTEID_INSI_BASE": str(base),
-        "SANTEID_TLS_CLIENT_CERT_HEADER": CERT_HEADER,
-        "SANTEID_TRUSTED_PROXIES": "127.0.0.1",
-        **(settings or {}),
-    }
+    every = {"SANTEID_INSI_BASE": str(base), **BEHIND_PROXY, **(settings or {})}
     with santeid_server(home, redis_server, db=db, settings=every) as server:
         yield server
 

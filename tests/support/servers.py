@@ -3,8 +3,10 @@ log file, waited for until ``/health`` answers 200, stopped at the end (terminat
 
 :func:`santeid_process` is the one factory: free port(s), ``SANTEID_*`` environment of its own
 folder, a copy of this test process's signing keys, clients registered with the CLI before the
-start, readiness probe, log, teardown. :func:`santeid_home` is the same folder and environment
-without a server, for the CLI commands a test runs before the start (certificates, cards).
+start, readiness probe, log, teardown; :func:`production_process` is it outside sandbox mode,
+by default behind the certificate-forwarding proxy. :func:`santeid_home` is the same folder and
+environment without a server, for the CLI commands a test runs before the start (certificates,
+cards).
 :func:`running_server` is its lower half, for a command it does not build."""
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 from click.testing import CliRunner
@@ -37,6 +40,20 @@ from tests.support.redis_server import free_port
 #: The ``santeid`` command of this interpreter's environment.
 SANTEID = str(Path(sys.executable).with_name("santeid"))
 REALM = "/auth/realms/esante-wallet"
+#: The header in which docs/cps-card.md's nginx block sends the client certificate
+#: (``tls_client_cert_header``), and that proxy's address on the test host.
+CERT_HEADER = "X-SSL-Client-Cert"
+PROXY = "127.0.0.1"
+#: The settings of a server behind that proxy: it believes the header from the proxy only.
+BEHIND_PROXY = {"SANTEID_TLS_CLIENT_CERT_HEADER": CERT_HEADER, "SANTEID_TRUSTED_PROXIES": PROXY}
+
+
+def behind_proxy(settings: Settings, **changes: Any) -> Settings:
+    """``settings`` of an application behind that proxy, as :data:`BEHIND_PROXY` (Flask's test
+    client connects from its address), with ``changes``."""
+    return settings.replace(tls_client_cert_header=CERT_HEADER, trusted_proxies=PROXY, **changes)
+
+
 #: How often a starting server is asked whether it is ready.
 READINESS_POLL_SECONDS = 0.05
 
@@ -303,3 +320,17 @@ def santeid_process(
             https=https,
             ca=ca,
         )
+
+
+@contextlib.contextmanager
+def production_process(
+    home: Path, *, behind_proxy: bool = True, **options: Any
+) -> Iterator[SanteidProcess]:
+    """:func:`santeid_process` outside sandbox mode, as production runs it (no ``--sandbox``,
+    ``SANTEID_SANDBOX=false`` for the server and the CLI), on the embedded store;
+    ``behind_proxy``: behind docs/cps-card.md's nginx on this host (:data:`BEHIND_PROXY`).
+    ``options``: :func:`santeid_process`'s (``log_name``, ``args``, ``clients``, ``ca``…) and
+    ``SANTEID_*`` settings, which win over these."""
+    settings = {"SANTEID_STORE_URL": "memory://", **(BEHIND_PROXY if behind_proxy else {})}
+    with santeid_process(home, sandbox=False, **{**settings, **options}) as server:
+        yield server

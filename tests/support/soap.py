@@ -41,6 +41,8 @@ from santeid.pki import subject_name
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
 from tests.support.oidc_flow import ISSUER
+from tests.support.servers import CERT_HEADER
+from tests.support.servers import PROXY
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
@@ -68,8 +70,6 @@ VITALE = ACTION + "rechercherInsAvecCarteVitale"
 VERIFY = ACTION + "verifierInsAvecTraitsIdentite"
 
 IDAM = "TESTSANTEID1"
-CERT_HEADER = "X-SSL-Client-Cert"
-PROXY = "127.0.0.1"
 STRUCTURE = "10B0152872"
 
 

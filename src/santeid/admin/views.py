@@ -39,7 +39,6 @@ from santeid.proxies import client_address
 from santeid.security import check_csrf
 from santeid.security import whole_number
 from santeid.services import services
-from santeid.storage import keys as store_keys
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -48,14 +47,7 @@ ADMIN_USER = "admin"
 SANDBOX_DEMO_PASSWORD = "santeid-demo-admin"  # noqa: S105 - a documented sandbox password
 PAGE = 50
 #: Failed sign-ins from one address allowed per window before the form answers 429.
-SIGN_IN_FAILURES = 5
-SIGN_IN_WINDOW = store_keys.ADMIN_SIGN_IN_WINDOW
-SIGN_IN_LIMIT = rate_limits.Limit(
-    "admin-sign-in",
-    SIGN_IN_FAILURES,
-    SIGN_IN_WINDOW,
-    namespace=store_keys.ADMIN_LOGIN_FAILURES,
-)
+SIGN_IN_LIMIT = rate_limits.ADMIN_SIGN_IN.of()
 HOURS = 48
 _hasher = PinHasher()
 
@@ -189,7 +181,7 @@ def login():
         # "Admin console").
         address = str(client_address(request.environ))
         # Counted as a failure *before* the password is checked (one atomic incr): of any
-        # number of concurrent tries at most SIGN_IN_FAILURES are checked, the others are
+        # number of concurrent tries at most SIGN_IN_LIMIT.limit are checked, the others are
         # refused unchecked. A right password takes its count back: the limit counts
         # failed sign-ins only (docs/security.md, "The client's address behind a proxy").
         if SIGN_IN_LIMIT.hit(services().store, address):

@@ -41,6 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from santeid.ciba.requests import PENDING
 from santeid.ciba.service import MEANS_CARD
 from santeid.clock import utc_datetime
+from santeid.cps import CardError
+from santeid.cps import verify_card_certificate
 from santeid.observability import record as observe
 from santeid.pki import serial_hex
 from santeid.psc import proofs
@@ -171,9 +173,6 @@ def _verified(services: Any, request: Any, certificate: x509.Certificate, signat
     """The national identifier of the card, once it is trusted, names the request's
     professional and has signed its challenge; else 403 ``invalid_card`` (with the card
     check's ``code``, or ``wrong_card``) or ``invalid_signature``."""
-    from santeid.cps import CardError
-    from santeid.cps import verify_card_certificate
-
     try:
         national_id = verify_card_certificate(
             certificate,

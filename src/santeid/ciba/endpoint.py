@@ -29,6 +29,8 @@ from santeid.ciba.errors import InvalidBindingMessageError
 from santeid.ciba.errors import InvalidRequestError
 from santeid.ciba.metadata import PING
 from santeid.ciba.metadata import POLL
+from santeid.ciba.request_object import login_hint_token_subject
+from santeid.ciba.request_object import resolve_request_object
 from santeid.ciba.requests import new_auth_req_id
 from santeid.ciba.validators import BINDING_MESSAGE_ERROR
 from santeid.ciba.validators import BINDING_MESSAGE_RE
@@ -37,6 +39,9 @@ from santeid.ciba.validators import REQUEST_PARAMETERS
 from santeid.ciba.validators import BackchannelAuthenticationRequest
 from santeid.ciba.validators import keycloak_errors
 from santeid.oidc import client_auth
+from santeid.psc.national_id import NationalIdError
+from santeid.psc.national_id import parse_national_id
+from santeid.services import services
 
 
 class BackchannelAuthenticationEndpoint(Endpoint):
@@ -138,16 +143,8 @@ class BackchannelAuthenticationEndpoint(Endpoint):
 class SanteidBackchannelAuthenticationEndpoint(BackchannelAuthenticationEndpoint):
     """The hooks, implemented with santeid's directory, tokens, e-CPS and sandbox."""
 
-    @staticmethod
-    def _services():
-        from santeid.services import services
-
-        return services()
-
     def resolve_request_object(self, req: BackchannelAuthenticationRequest) -> None:
-        from santeid.ciba.request_object import resolve_request_object
-
-        resolve_request_object(self._services(), req)
+        resolve_request_object(services(), req)
 
     def _active_professional(self, national_id: Any, req: BackchannelAuthenticationRequest):
         """The national id of an active professional of the directory, or ``None``; the
@@ -157,9 +154,6 @@ class SanteidBackchannelAuthenticationEndpoint(BackchannelAuthenticationEndpoint
         e-mail address) names nobody: with Keycloak's errors it is a hint that matches no user
         (``None``, docs/reference/pro-sante-connect.md §14 row 5); with
         ``error_style = "strict"``, ``invalid_request`` about its syntax."""
-        from santeid.psc.national_id import NationalIdError
-        from santeid.psc.national_id import parse_national_id
-
         if not isinstance(national_id, str):
             return None
         try:
@@ -168,7 +162,7 @@ class SanteidBackchannelAuthenticationEndpoint(BackchannelAuthenticationEndpoint
             if keycloak_errors():
                 return None
             raise InvalidRequestError("login_hint must be a national identifier") from None
-        professional = self._services().directory.get(parsed.value)
+        professional = services().directory.get(parsed.value)
         if professional is None or not professional.is_active:
             return None
         req.professional = professional
@@ -178,13 +172,11 @@ class SanteidBackchannelAuthenticationEndpoint(BackchannelAuthenticationEndpoint
         return self._active_professional(login_hint, req)
 
     def process_login_hint_token(self, token: str, req: BackchannelAuthenticationRequest):
-        from santeid.ciba.request_object import login_hint_token_subject
-
-        subject = login_hint_token_subject(self._services(), req.client, token)
+        subject = login_hint_token_subject(services(), req.client, token)
         return self._active_professional(subject, req)
 
     def process_id_token_hint(self, token: str, req: BackchannelAuthenticationRequest):
-        claims = self._services().tokens.id_token_hint_claims(token)
+        claims = services().tokens.id_token_hint_claims(token)
         if claims is None:
             raise InvalidRequestError("id_token_hint is not an ID token of this provider")
         audience = claims.get("aud")
@@ -195,11 +187,11 @@ class SanteidBackchannelAuthenticationEndpoint(BackchannelAuthenticationEndpoint
         return self._active_professional(claims.get("SubjectNameID"), req)
 
     def can_authenticate(self, req: BackchannelAuthenticationRequest) -> bool:
-        req.means = self._services().ciba.means_for(req.professional, req.channel)
+        req.means = services().ciba.means_for(req.professional, req.channel)
         return req.means is not None
 
     def save_request(self, auth_req_id: str, req: BackchannelAuthenticationRequest):
-        return self._services().ciba.create(auth_req_id, req)
+        return services().ciba.create(auth_req_id, req)
 
     def trigger_authentication_device(self, saved, req: BackchannelAuthenticationRequest):
-        self._services().ciba.trigger_device(saved, client_name=req.client.name)
+        services().ciba.trigger_device(saved, client_name=req.client.name)

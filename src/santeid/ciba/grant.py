@@ -31,12 +31,15 @@ from santeid.ciba.errors import SlowDownError
 from santeid.ciba.errors import UnauthorizedClientError
 from santeid.ciba.metadata import CIBA_GRANT_TYPE
 from santeid.ciba.metadata import PUSH
+from santeid.ciba.metadata import delivery_mode as client_delivery_mode
 from santeid.ciba.requests import APPROVED
 from santeid.ciba.requests import CONSUMED
 from santeid.ciba.requests import DENIED
 from santeid.ciba.requests import CibaRequest
+from santeid.ciba.service import TokenRedemptionError
 from santeid.ciba.validators import CIBA_NOT_ALLOWED
 from santeid.oidc import client_auth
+from santeid.services import services
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +148,10 @@ class SanteidCibaGrant(CibaGrant):
 
     @staticmethod
     def _ciba():
-        from santeid.services import services
-
         return services().ciba
 
     def delivery_mode(self, client: Any) -> str:
-        from santeid.ciba.metadata import delivery_mode
-
-        return delivery_mode(client)
+        return client_delivery_mode(client)
 
     def query_ciba_request(self, auth_req_id: str) -> CibaRequest | None:
         return self._ciba().book.get(auth_req_id)
@@ -161,8 +160,6 @@ class SanteidCibaGrant(CibaGrant):
         return self._ciba().sync(credential)
 
     def keycloak_style(self) -> bool:
-        from santeid.services import services
-
         return services().settings.keycloak.error_style == "keycloak"
 
     def should_slow_down(self, credential: CibaRequest) -> bool:
@@ -192,8 +189,6 @@ class SanteidCibaGrant(CibaGrant):
         self._ciba().note_expired(credential)
 
     def create_token_response(self):
-        from santeid.ciba.service import TokenRedemptionError
-
         client = self.request.client
         try:
             token = self._ciba().redeem(self.request.credential, client)

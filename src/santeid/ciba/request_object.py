@@ -39,6 +39,7 @@ from santeid.ciba.errors import InvalidRequestError
 from santeid.ciba.validators import REQUEST_PARAMETERS
 from santeid.oidc import client_auth
 from santeid.oidc.client_auth import HINT_TOKEN_SIGNING_ALGS
+from santeid.oidc.provider import current_endpoint_url
 from santeid.storage import keys
 
 #: FAPI-CIBA: a request object lives at most 60 minutes.
@@ -66,8 +67,6 @@ def _decode(token: Any, keys: KeySet, algorithms: list[str], what: str):
 
 def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now: float) -> None:
     """The FAPI-CIBA claim checks, in order; raise ``InvalidRequestError``."""
-    from santeid.oidc.provider import current_endpoint_url
-
     if claims.get("iss") != client.get_client_id():
         raise InvalidRequestError("request object: iss must be the client_id")
     audience = claims.get("aud")

@@ -51,6 +51,10 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import SigningKeyUnavailable
 from santeid.oidc.grant_types import REFRESH_TOKEN
+from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
+from santeid.oidc.tokens import SessionEnded
+from santeid.oidc.tokens import SubjectDisabled
+from santeid.oidc.tokens import UnknownSubject
 from santeid.psc import proofs
 
 if TYPE_CHECKING:
@@ -324,10 +328,6 @@ class CibaService:
             inactive, or the session the approval opened is already over
             (``sso_max_lifetime``).
         """
-        from santeid.oidc.tokens import SessionEnded
-        from santeid.oidc.tokens import SubjectDisabled
-        from santeid.oidc.tokens import UnknownSubject
-
         authentication = Authentication.from_dict(request.data["auth"])
         professional = self.directory.get(authentication.national_id)
         if professional is not None and not professional.is_active:
@@ -360,8 +360,6 @@ class CibaService:
         else:
             # Poll and ping: the client is at the token endpoint, with its certificate if it
             # authenticated by one (RFC 8705 §3).
-            from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
-
             extra = {"certificate_thumbprint": bound_certificate_thumbprint(client)}
         try:
             tokens = self.tokens.issue(

@@ -36,6 +36,7 @@ from santeid.ciba.errors import UnknownUserIdError
 from santeid.oidc import keycloak_errors as oidc_errors
 from santeid.oidc import scopes
 from santeid.security import whole_number
+from santeid.services import services
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,6 @@ KEYCLOAK_CHANNEL_FAILED = "Failed to send authentication request"
 
 def keycloak_errors() -> bool:
     """``error_style``: Keycloak's codes (default) or CIBA Core §13's."""
-    from santeid.services import services
-
     return services().settings.keycloak.error_style == "keycloak"
 
 
@@ -129,8 +128,6 @@ def check_ciba_client(endpoint, req: BackchannelAuthenticationRequest) -> None:
     activée sur votre service"; CIBA Core §13 ``unauthorized_client``), in a delivery mode
     this server offers: a push client registered by a command with push on is refused while
     push is off here (``metadata.py``), and the operator told why."""
-    from santeid.services import services
-
     client = req.client
     if not client_meta.is_ciba_client(client, services().settings):
         if (

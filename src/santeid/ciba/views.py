@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import jsonify
 from flask import request
 
+from santeid.ciba import card as card_channel
 from santeid.services import services
+from santeid.tls import client_certificate
 
 
 def backchannel_authentication():
@@ -15,9 +17,6 @@ def backchannel_authentication():
 
 def card(auth_req_id: str):
     """``GET|POST {issuer}/protocol/openid-connect/ext/ciba/card/<auth_req_id>`` (``card.py``)."""
-    from santeid.ciba import card as card_channel
-    from santeid.tls import client_certificate
-
     svc = services()
     try:
         if request.method == "GET":

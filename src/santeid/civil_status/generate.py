@@ -536,17 +536,13 @@ class _Matricules:
         self.last_code = 0
 
     def take(self, rng: Random, prefix: str, order: int | None = None) -> str:
-        if order is None:
-            order = _between(rng, 1, 999)
-        for _ in range(10_000):
-            number = f"{prefix}{order:03d}"
-            code = _encode(number)
-            if code not in self.used:
-                self.used.add(code)
-                self.last_code = code
-                return number
-            order = _between(rng, 1, 999)
-        raise RuntimeError(f"no free order number left for {prefix}")  # pragma: no cover
+        """A free matricule of the series ``prefix`` (:func:`_free_number`), now given out."""
+        free = _free_number(prefix, self.used, rng, order)
+        if free is None:  # pragma: no cover - a chunk holds far fewer than 999 of a series
+            raise RuntimeError(f"no free order number left for {prefix}")
+        number, self.last_code = free
+        self.used.add(self.last_code)
+        return number
 
     def take_exact(self, number: str) -> bool:
         code = _encode(number)
@@ -820,9 +816,10 @@ def _settle_matricules(
                 continue
             row = rows[i]
             prefix = row[column][:10]
-            number = _free_number(prefix, used, rng)
-            if number is not None:
-                rows[i] = (*row[:column], number, _key_of(_encode(number)), *row[column + 2 :])
+            free = _free_number(prefix, used, rng)
+            if free is not None:
+                number, free_code = free
+                rows[i] = (*row[:column], number, _key_of(free_code), *row[column + 2 :])
             elif column == 1:
                 rows[i] = _moved_birth(row, used, rng, as_of)
                 moved += 1
@@ -833,18 +830,34 @@ def _settle_matricules(
     return redrawn, moved
 
 
-def _free_number(prefix: str, used: set[int], rng: Random) -> str | None:
-    """A matricule ``prefix`` + an order number nobody holds, or None when all 999 are taken:
-    a few random draws (cheap while the series has room), then every number from a random one."""
-    for _ in range(64):
+#: Random draws of an order number before :func:`_free_number` tries every one in turn.
+_RANDOM_DRAWS = 64
+
+
+def _free_number(
+    prefix: str, used: set[int], rng: Random, order: int | None = None
+) -> tuple[str, int] | None:
+    """The one rule for drawing a matricule, in a chunk (:meth:`_Matricules.take`) as when
+    settling clashes between chunks (:func:`_settle_matricules`): ``prefix`` + an order number
+    whose :func:`_encode` code is not in ``used``, with that code, or None when all 999 are
+    taken. ``order`` first when given (a twin's, next to the first twin's), then a few random
+    draws (cheap while the series has room), then every number from a random one."""
+    if order is not None:
+        number = f"{prefix}{order:03d}"
+        code = _encode(number)
+        if code not in used:
+            return number, code
+    for _ in range(_RANDOM_DRAWS):
         number = f"{prefix}{_between(rng, 1, 999):03d}"
-        if _encode(number) not in used:
-            return number
+        code = _encode(number)
+        if code not in used:
+            return number, code
     start = _between(rng, 0, 998)
     for step in range(999):
         number = f"{prefix}{(start + step) % 999 + 1:03d}"
-        if _encode(number) not in used:
-            return number
+        code = _encode(number)
+        if code not in used:
+            return number, code
     return None
 
 
@@ -872,8 +885,8 @@ def _moved_birth(row: tuple, used: set[int], rng: Random, as_of: date) -> tuple:
             continue
         free = _free_number(f"{number[:3]}{month:02d}{number[5:10]}", used, rng)
         if free is not None:
-            key = _key_of(_encode(free))
-            return (person_id, free, key, *row[3:11], moved.isoformat(), *row[12:])
+            new, code = free
+            return (person_id, new, _key_of(code), *row[3:11], moved.isoformat(), *row[12:])
     raise RuntimeError(f"no free order number left in any month for {number[:10]}")
 
 
@@ -884,7 +897,7 @@ def _history_in_another_month(row: tuple, used: set[int], rng: Random) -> tuple:
     for month in _nearest_months(int(number[3:5])):
         free = _free_number(f"{number[:3]}{month:02d}{number[5:10]}", used, rng)
         if free is not None:
-            return (*row[:2], free, _key_of(_encode(free)), *row[4:])
+            return (*row[:2], free[0], _key_of(free[1]), *row[4:])
     # pragma: no cover - would take 12 × 999 earlier matricules of one sex, year and place
     raise RuntimeError(f"no free order number left in any month for {number[:10]}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import pathlib
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -59,6 +60,41 @@ class NationalIdType(click.ParamType):
 
 #: The type of every parameter that is a national identifier.
 NATIONAL_ID = NationalIdType()
+
+#: ``--out DIR`` of the commands that write a certificate, its key and its authority
+#: (``santeid.pki.write_credentials``).
+CREDENTIALS_OUT = click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    help="Directory receiving cert.pem, key.pem (0600) and ca.pem.",
+)
+
+
+def test_authority_option(issued: str, setting: str):
+    """``--test-authority`` of the commands that issue with a test authority (``issued``: what
+    they issue), which a server outside sandbox mode trusts only if ``setting`` lists it."""
+    return click.option(
+        "--test-authority",
+        "outside_sandbox",
+        is_flag=True,
+        help=f"Outside sandbox mode, issue anyway ({issued} of the test authority are then "
+        f"refused unless {setting} lists it).",
+    )
+
+
+def refuse_test_authority(settings: Settings, outside_sandbox: bool, refusal: str) -> None:
+    """Outside sandbox mode and without ``--test-authority``, the command refuses: the server
+    would refuse what it issues (``refusal`` says how), and the test authority's key lies
+    unencrypted in the keys directory (docs/security.md, "CPS cards", "INSi establishment
+    certificates")."""
+    if not settings.sandbox.enabled and not outside_sandbox:
+        raise click.ClickException(
+            f"not in sandbox mode: {refusal}, and the test authority's key is unencrypted in "
+            f"{settings.keys_path}. Set sandbox = true (SANTEID_SANDBOX=true) for a test "
+            "server, or pass --test-authority to issue one anyway"
+        )
 
 
 def _not_utf8(args: list[str]) -> tuple[int, str] | None:
@@ -133,7 +169,8 @@ def _one_line(exc: BaseException, ctx: click.Context) -> str:
 COMMANDS = {
     "serve": "Serve the provider (HTTPS with optional client certificates given "
     "--tls-cert/--tls-key).",
-    "keys": "JWT signing keys, kept in the keys directory (SANTEID_KEYS_DIR).",
+    "keys": "Signing keys, refresh-token secret and Web Push key, in the keys directory "
+    "(SANTEID_KEYS_DIR).",
     "clients": "Manage registered relying parties.",
     "directory": "The professionals directory (RPPS-like) the provider logs people in from.",
     "civil": "Synthetic civil-status base (persons, NIR/NIA, carte Vitale) for the INSi "

@@ -14,9 +14,12 @@ from pathlib import Path
 import click
 
 from santeid.cli import COMMANDS
+from santeid.cli import CREDENTIALS_OUT
 from santeid.cli import NATIONAL_ID
 from santeid.cli import TAKES_RANDOM_ID
 from santeid.cli import get_settings
+from santeid.cli import refuse_test_authority
+from santeid.cli import test_authority_option
 from santeid.cli.server_url import chosen_server
 from santeid.cli.server_url import server_option
 from santeid.clock import system_clock
@@ -40,13 +43,7 @@ def cps() -> None:
 
 @cps.command("issue-card")
 @click.argument("national_id", type=NATIONAL_ID)
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory receiving cert.pem, key.pem (0600) and ca.pem.",
-)
+@CREDENTIALS_OUT
 @click.option(
     "--days",
     default=CARD_VALIDITY_DAYS,
@@ -61,13 +58,7 @@ def cps() -> None:
     is_flag=True,
     help="Issue even if NATIONAL_ID is not in the directory (to test refusal).",
 )
-@click.option(
-    "--test-authority",
-    "outside_sandbox",
-    is_flag=True,
-    help="Outside sandbox mode, issue anyway (cards of the test authority are then refused "
-    "unless cps_ca_file lists it).",
-)
+@test_authority_option("cards", "cps_ca_file")
 def issue_card(
     national_id: NationalId,
     out_dir: Path,
@@ -87,13 +78,11 @@ def issue_card(
     if expired and not_yet_valid:
         raise click.UsageError("--expired and --not-yet-valid exclude each other")
     settings = get_settings()
-    if not settings.sandbox.enabled and not outside_sandbox:
-        raise click.ClickException(
-            "not in sandbox mode: card logins trust cps_ca_file only, so a test card would "
-            "be refused (untrusted_issuer), and the test authority's key is unencrypted in "
-            f"{settings.keys_path}. Set sandbox = true (SANTEID_SANDBOX=true) for a test "
-            "server, or pass --test-authority to issue one anyway"
-        )
+    refuse_test_authority(
+        settings,
+        outside_sandbox,
+        "card logins trust cps_ca_file only, so a test card would be refused (untrusted_issuer)",
+    )
     parsed = national_id
     directory = Directory.for_settings(settings)
     try:

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import click
 
+from santeid.cli import CREDENTIALS_OUT
 from santeid.cli import get_settings
+from santeid.cli import refuse_test_authority
+from santeid.cli import test_authority_option
 from santeid.insi.auth import INSI_CERTIFICATE_CNS
 from santeid.insi.auth import insi_test_authority
 from santeid.pki import CLIENT_AUTH
@@ -53,13 +56,7 @@ DEFAULT_DAYS = 1095
     type=click.Choice(INSI_CERTIFICATE_CNS),
     help="INSI-AUTO (unattended calls) or INSI-MANU (operator-initiated calls).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory receiving cert.pem, key.pem (0600) and ca.pem.",
-)
+@CREDENTIALS_OUT
 @click.option(
     "--organization",
     default="STRUCTURE DE TEST",
@@ -73,13 +70,7 @@ DEFAULT_DAYS = 1095
     type=click.IntRange(1, 3650),
     help="Validity period.",
 )
-@click.option(
-    "--test-authority",
-    "outside_sandbox",
-    is_flag=True,
-    help="Outside sandbox mode, issue anyway (certificates of the test authority are then "
-    "refused unless insi_ca_file lists it).",
-)
+@test_authority_option("certificates", "insi_ca_file")
 def issue_cert(
     structure: str,
     common_name: str,
@@ -101,13 +92,11 @@ def issue_cert(
             param_hint="--structure",
         )
     settings = get_settings()
-    if not settings.sandbox.enabled and not outside_sandbox:
-        raise click.ClickException(
-            "not in sandbox mode: INSi trusts insi_ca_file only, so a test certificate would "
-            "be refused (DESIR_560), and the test authority's key is unencrypted in "
-            f"{settings.keys_path}. Set sandbox = true (SANTEID_SANDBOX=true) for a test "
-            "server, or pass --test-authority to issue one anyway"
-        )
+    refuse_test_authority(
+        settings,
+        outside_sandbox,
+        "INSi trusts insi_ca_file only, so a test certificate would be refused (DESIR_560)",
+    )
     try:
         authority = insi_test_authority(settings)
         certificate, key = issue_certificate(

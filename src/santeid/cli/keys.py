@@ -1,4 +1,4 @@
-"""``santeid keys``: generate, rotate and list the JWT signing keys (see docs/keys.md)."""
+"""``santeid keys``: generate, rotate and list the keys of the keys directory (docs/keys.md)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import get_settings
+from santeid.keys.vapid import make_vapid_key
+from santeid.keys.vapid import vapid_key_path
 from santeid.keystore import HMAC_ALGORITHM
 from santeid.keystore import RSA_KEY_SIZES
 from santeid.keystore import STORED_ALGORITHMS
 from santeid.keystore import KeyInfo
 from santeid.keystore import KeyStore
 from santeid.keystore import KeyStoreError
+from santeid.keystore import server_algorithms
 
 _ALG_OPTION_HELP = (
     f"JWS algorithm (RFC 7518 §3); {HMAC_ALGORITHM} is the refresh-token secret, never published."
@@ -72,23 +75,31 @@ def keys() -> None:
 @click.option("--alg", type=click.Choice(STORED_ALGORITHMS), default=None, help=_ALG_OPTION_HELP)
 @click.option("--bits", type=click.Choice([str(b) for b in RSA_KEY_SIZES]), help=_BITS_OPTION_HELP)
 def generate(alg: str | None, bits: str | None) -> None:
-    """Create an active key for --alg unless one exists (idempotent).
+    """Create the keys a server needs, those missing (idempotent).
 
-    --alg defaults to the signing_alg setting (RS256, as Pro Santé Connect). A server outside
-    sandbox mode also needs the refresh-token secret: --alg HS512.
+    Without --alg: the signing key of the signing_alg setting (RS256, as Pro Santé Connect),
+    the refresh-token secret (HS512) and the Web Push key (vapid-private.pem). With --alg:
+    an active key of that algorithm only (another signing algorithm, docs/keys.md).
     """
-    alg = alg or get_settings().oidc.signing_alg
-    with _errors(get_settings().keys_dir):
+    settings = get_settings()
+    algorithms = [alg] if alg else server_algorithms(settings)
+    with _errors(settings.keys_dir):
         store = _store()
-        before = {k.kid for k in store.list()}
-        info = store.generate(alg, key_size=int(bits) if bits else None)
-    if info.kid in before:
-        click.echo(
-            f"an active {alg} key already exists in {_where(store)}: {info.kid} "
-            f"(nothing done; `santeid keys rotate --alg {alg}` replaces it)"
-        )
-    else:
-        click.echo(f"generated {alg} key {info.kid} in {_where(store)}")
+        for each in algorithms:
+            before = {k.kid for k in store.list()}
+            size = int(bits) if bits and each != HMAC_ALGORITHM else None
+            info = store.generate(each, key_size=size)
+            if info.kid in before:
+                click.echo(
+                    f"an active {each} key already exists in {_where(store)}: {info.kid} "
+                    f"(nothing done; `santeid keys rotate --alg {each}` replaces it)"
+                )
+            else:
+                click.echo(f"generated {each} key {info.kid} in {_where(store)}")
+        if alg is None:
+            made = make_vapid_key(settings.keys_path)
+            done = "generated" if made else "kept"
+            click.echo(f"{done} the Web Push key {vapid_key_path(settings.keys_path)}")
 
 
 @keys.command()

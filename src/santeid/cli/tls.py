@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from santeid.cli import COMMANDS
+from santeid.cli import CREDENTIALS_OUT
 from santeid.cli import get_settings
 from santeid.pki import PKIError
 from santeid.pki import TestAuthority
@@ -37,13 +38,7 @@ def tls() -> None:
 
 
 @tls.command("dev-cert")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory receiving cert.pem, key.pem (0600) and ca.pem.",
-)
+@CREDENTIALS_OUT
 @click.option(
     "--host",
     "hosts",

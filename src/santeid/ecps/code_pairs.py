@@ -7,8 +7,9 @@ l'adresse e-mail enregistrés dans l'annuaire"). The pages are ``santeid.web_ecp
   :data:`CODE_LIFETIME` seconds, as HMAC-SHA256 digests keyed with the application secret (a
   copy of the store alone does not give the codes away, although 10⁶ candidates would be
   quick to try).
-* Every attempt is counted *before* the comparison (``store.incr``), so even concurrent
-  guesses get at most :data:`MAX_ATTEMPTS` tries; the fifth wrong attempt deletes the pair.
+* Every attempt is counted *before* the comparison (the limit ``ecps-activation-codes`` of
+  ``santeid.rate_limits``), so even concurrent guesses get at most :data:`MAX_ATTEMPTS` tries;
+  the fifth wrong attempt deletes the pair.
   Both codes are compared with :func:`hmac.compare_digest`, always both.
 * A right pair is consumed (deleted atomically, ``RecordBook.consume``): it serves once.
 * Sends are limited per professional (``ecps_activation_sends_per_professional``: no SMS
@@ -38,7 +39,8 @@ from santeid.storage.records import RecordBook
 #: Seconds the two codes stay valid (beside their keys, whose documented lifetime it is).
 CODE_LIFETIME = keys.ECPS_CODE_PAIR_LIFETIME
 #: Attempts (right or wrong) allowed on one pair; the last wrong one deletes the pair.
-MAX_ATTEMPTS = 5
+TRIES = rate_limits.ECPS_ACTIVATION_CODES.of()
+MAX_ATTEMPTS = TRIES.limit
 CODE_DIGITS = 6
 _FLOW_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -66,7 +68,7 @@ class CodePairs:
 
     @staticmethod
     def _tries_key(flow: str) -> str:
-        return keys.ECPS_CODE_PAIR_TRIES.key(flow)
+        return TRIES.key(flow)
 
     def _digest(self, flow: str, channel: str, code: str) -> str:
         # The flow and channel are in the MAC: a digest cannot be moved to another flow or
@@ -77,23 +79,11 @@ class CodePairs:
     def throttled(self, national_id: str, address: str, settings) -> bool:
         """Count one sending for this professional and for the requesting address; True when
         either is beyond its limit (``ecps_activation_sends_per_*``)."""
-        window = settings.ecps.activation_window
-        if rate_limits.hit(
-            self.store,
-            "ecps-activation-address",
-            address,
-            limit=settings.ecps.activation_sends_per_address,
-            window=window,
-        ):
+        if rate_limits.ECPS_ACTIVATION_ADDRESS.of(settings).hit(self.store, address):
             # Refused for this requester: the professional's budget is not spent.
             return True
-        return rate_limits.hit(
-            self.store,
-            "ecps-activation-professional",
-            national_id,
-            limit=settings.ecps.activation_sends_per_professional,
-            window=window,
-        )
+        per_professional = rate_limits.ECPS_ACTIVATION_PROFESSIONAL.of(settings)
+        return per_professional.hit(self.store, national_id)
 
     @staticmethod
     def _current_key(national_id: str, bid: str) -> str:
@@ -135,8 +125,8 @@ class CodePairs:
         if self.get(flow) is None:
             return Verification("expired")
         # Counted before comparing: concurrent guesses cannot exceed MAX_ATTEMPTS.
-        tries = self.store.incr(self._tries_key(flow), CODE_LIFETIME)
-        if tries > MAX_ATTEMPTS:
+        tries = TRIES.count(self.store, flow)
+        if tries.beyond:
             self.discard(flow)
             return Verification("locked")
         record = self.get(flow)
@@ -148,15 +138,15 @@ class CodePairs:
         sms_ok = hmac.compare_digest(self._digest(flow, "sms", sms_code), record["sms_digest"])
         if email_ok and sms_ok:
             consumed = self.pairs.consume(self._key(flow))
-            self.store.delete(self._tries_key(flow))
+            TRIES.clear(self.store, flow)
             if consumed is None:
                 # Another request consumed it first: codes are single use.
                 return Verification("expired")
             return Verification("ok", consumed.data)
-        if tries >= MAX_ATTEMPTS:
+        if tries.spent:
             self.discard(flow)
             return Verification("locked")
-        return Verification("wrong", record, remaining=MAX_ATTEMPTS - tries)
+        return Verification("wrong", record, remaining=tries.limit - tries.hits)
 
     def discard(self, flow: str) -> None:
         self.store.delete(self._key(flow), self._tries_key(flow))

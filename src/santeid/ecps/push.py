@@ -9,10 +9,11 @@
   VAPID JWT signed by the server's key (RFC 8292; ``py_vapid``). The message holds the
   request id, a title and a line naming the service, so the notification reads well; the
   app then fetches the request through the authenticated device API, as with a webhook.
-* The VAPID key is a P-256 key made at start-up if missing, in
-  ``{keys_dir}/vapid-private.pem`` (mode 0600; never committed); the app gets its public
-  half from ``GET /ecps/device/push``. A keys directory that cannot hold it disables Web
-  Push (logged), nothing else.
+* The VAPID key is a P-256 key in ``{keys_dir}/vapid-private.pem`` (:mod:`santeid.keys.vapid`:
+  made by ``santeid keys generate`` with the other keys, else at start-up if missing; mode
+  0600; never committed); the app gets its public half from ``GET /ecps/device/push``. A
+  keys directory that has none and cannot hold one disables Web Push (logged), nothing
+  else.
 * Subscriptions are kept with the devices (table ``push_subscriptions`` of the e-CPS
   component of :mod:`santeid.db`: ``{data_dir}/ecps.sqlite3`` or the shared PostgreSQL
   database), one per device, removed when the device is revoked.
@@ -27,7 +28,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import secrets
 import threading
 from collections.abc import Callable
@@ -53,11 +53,11 @@ from santeid.ecps.webhooks import TIMEOUT
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.ecps.webhooks import deliver
+from santeid.keys.vapid import make_vapid_key
+from santeid.keys.vapid import vapid_key_path
 
 log = logging.getLogger(__name__)
 
-#: File of the VAPID private key under ``keys_dir``.
-VAPID_KEY_FILE = "vapid-private.pem"
 #: Longest push endpoint accepted (the webhook URL limit).
 MAX_ENDPOINT_LENGTH = 2048
 #: Texts of the notification, by the app's language.
@@ -174,25 +174,9 @@ class PushSubscriptionRepository:
 
 
 def load_vapid_key(keys_dir: Path | str) -> Vapid02:
-    """The server's VAPID key, made on first use (``O_EXCL``: of two processes starting at
-    once, one writes it and both read the same key)."""
-    path = Path(keys_dir) / VAPID_KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-    return Vapid02.from_pem(path.read_bytes())
+    """The server's VAPID key (:mod:`santeid.keys.vapid`), made on first use if missing."""
+    make_vapid_key(keys_dir)
+    return Vapid02.from_pem(vapid_key_path(keys_dir).read_bytes())
 
 
 def vapid_public_key(vapid: Vapid02) -> str:

@@ -190,15 +190,7 @@ class EcpsService:
         self.requests = _AnnouncingRequestBook(
             store, clock=clock, listeners=self._decided_listeners
         )
-        self.totp = TotpVerifier(
-            store,
-            self.devices,
-            max_failures=settings.ecps.totp_failures,
-            lock_seconds=settings.ecps.totp_lock,
-            max_failures_per_professional=settings.ecps.totp_failures_per_professional,
-            max_failures_per_day=settings.ecps.totp_failures_per_day,
-            clock=clock,
-        )
+        self.totp = TotpVerifier(store, self.devices, settings, clock=clock)
 
     @property
     def origin(self) -> str:

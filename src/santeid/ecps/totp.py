@@ -11,20 +11,20 @@ it to :meth:`TotpVerifier.verify`:
   second attempt of the OTP after the successful validation"), atomically across workers
   with ``store.add``;
 * wrong codes are counted per professional *and origin* (the client address the codes come
-  from, ``store.incr``); after ``ecps_totp_failures`` of them the offline code is refused to
-  that origin for ``ecps_totp_lock`` seconds (RFC 4226 §7.3 throttling). A stranger typing
-  wrong codes therefore locks only themselves, never the professional's own browser. Wrong
-  codes from all origins together are bounded too: beyond
+  from), under the limits ``santeid.rate_limits`` declares (``ecps-offline-code-*``,
+  ``docs/security.md``, "Attempt and rate limits"); after ``ecps_totp_failures`` of them the
+  offline code is refused to that origin for ``ecps_totp_lock`` seconds (RFC 4226 §7.3
+  throttling). A stranger typing wrong codes therefore locks only themselves, never the
+  professional's own browser. Wrong codes from all origins together are bounded too: beyond
   ``ecps_totp_failures_per_professional`` in a window of ``ecps_totp_lock`` seconds, the
   offline code is refused to everyone until the window ends, which bounds a guesser spread
-  over many addresses (``docs/security.md``). A guesser who waits out each window is bounded
-  by a second one: beyond ``ecps_totp_failures_per_day`` wrong codes from all origins in
-  :data:`DAY` seconds, the offline code is refused to everyone until that window ends (an
-  authentication event ``OFFLINE_CODE_LOCK`` and a metric record it). A correct code clears
-  the count of its origin. A replayed code is not counted: it reveals nothing an attacker
-  could search.
+  over many addresses. A guesser who waits out each window is bounded by a second one: beyond
+  ``ecps_totp_failures_per_day`` wrong codes from all origins in a day, the offline code is
+  refused to everyone until that window ends (an authentication event ``OFFLINE_CODE_LOCK``
+  and a metric record it). A correct code clears the count of its origin. A replayed code is
+  not counted: it reveals nothing an attacker could search.
 
-  Each attempt is counted (the three counters, each an atomic ``incr``) *before* its code is
+  Each attempt is counted (the three limits, each count atomic) *before* its code is
   compared, and refused uncompared when a count is over its limit: of any number of
   concurrent guesses, at most ``ecps_totp_failures`` per origin,
   ``ecps_totp_failures_per_professional`` per window and ``ecps_totp_failures_per_day`` per day
@@ -44,6 +44,9 @@ from santeid.clock import system_clock
 from santeid.ecps.devices import Device
 from santeid.ecps.devices import DeviceRepository
 from santeid.observability import record as observe
+from santeid.rate_limits import Count
+from santeid.rate_limits import Limit
+from santeid.settings import Settings
 from santeid.storage import EphemeralStore
 from santeid.storage import keys
 
@@ -54,9 +57,6 @@ DIGITS = 6
 WINDOW = 1
 #: How long a used (device, step) is remembered: longer than the window it could be valid in.
 USED_TTL = (2 * WINDOW + 2) * STEP
-#: Seconds of the long window of wrong codes per professional (``ecps_totp_failures_per_day``),
-#: declared with its store key.
-DAY = keys.ECPS_TOTP_DAY_WINDOW
 
 #: ``TotpError.code`` values (the login page shows one message per code).
 NO_DEVICE = "no_device"
@@ -90,87 +90,60 @@ def code_at(secret: str, for_time: float) -> str:
 
 
 class TotpVerifier:
+    """Verifies offline codes under the limits of ``santeid.rate_limits`` (the
+    ``ecps-offline-code-*`` rules: per origin, per professional per window, per day)."""
+
     def __init__(
         self,
         store: EphemeralStore,
         devices: DeviceRepository,
+        settings: Settings,
         *,
-        max_failures: int,
-        lock_seconds: int,
-        max_failures_per_professional: int | None = None,
-        max_failures_per_day: int | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self.store = store
         self.devices = devices
-        self.max_failures = max_failures
-        self.lock_seconds = lock_seconds
-        self.max_failures_per_professional = max_failures_per_professional or 4 * max_failures
-        self.max_failures_per_day = max_failures_per_day or 10 * max_failures
         self.clock = clock
+        #: Wrong codes of a professional from one origin, and the origin's lock.
+        self.per_origin = rate_limits.ECPS_OFFLINE_CODE_ADDRESS.of(settings)
+        #: Wrong codes of a professional from every origin: in a window, in a day.
+        self.per_window = rate_limits.ECPS_OFFLINE_CODE_PROFESSIONAL.of(settings)
+        self.per_day = rate_limits.ECPS_OFFLINE_CODE_DAY.of(settings)
 
-    @staticmethod
-    def _origin(origin: str) -> str:
-        # The origin (a client address) is hashed: keys stay short and free of its characters.
-        return keys.digest(origin, 24)
-
-    def _failures_key(self, national_id: str, origin: str) -> str:
-        return keys.ECPS_TOTP_FAILURES.key(national_id, self._origin(origin))
-
-    def _lock_key(self, national_id: str, origin: str) -> str:
-        return keys.ECPS_TOTP_LOCK.key(national_id, self._origin(origin))
-
-    def _all_failures_key(self, national_id: str) -> str:
-        return keys.ECPS_TOTP_FAILURES_ALL.key(national_id)
-
-    def _day_failures_key(self, national_id: str) -> str:
-        return keys.ECPS_TOTP_FAILURES_DAY.key(national_id)
-
-    def _counters(self, national_id: str) -> tuple[tuple[str, int, int], ...]:
-        """The professional's counters of wrong codes from every origin: ``(key, window in
-        seconds, limit)``, the short window first."""
-        return (
-            (self._all_failures_key(national_id), self.lock_seconds,
-             self.max_failures_per_professional),
-            (self._day_failures_key(national_id), DAY, self.max_failures_per_day),
-        )  # fmt: skip
+    def _per_professional(self) -> tuple[Limit, Limit]:
+        """The professional's limits of wrong codes from every origin, the short window first."""
+        return self.per_window, self.per_day
 
     def _locked(self, national_id: str, origin: str) -> bool:
         """Already locked, for this origin or for everyone: refused without counting."""
-        if self.store.get(self._lock_key(national_id, origin)) is not None:
+        if self.per_origin.locked(self.store, national_id, origin):
             return True
-        return any(
-            self.store.ttl(key) is not None and self.store.incr(key, 1, amount=0) >= limit
-            for key, _, limit in self._counters(national_id)
-        )
+        return any(limit.spent(self.store, national_id) for limit in self._per_professional())
 
-    def _count_attempt(self, national_id: str, origin: str) -> tuple[int, int] | None:
+    def _count_attempt(self, national_id: str, origin: str) -> tuple[Count, Count] | None:
         """Count this attempt as a failure *before* the code is compared: the origin's count
         and the day's with it, or ``None`` when it is over a limit (refused without
-        comparing). Each ``incr`` is atomic, so of concurrent attempts at most
-        ``max_failures`` per origin, ``max_failures_per_professional`` per window and
-        ``max_failures_per_day`` per day get a count under the limit: parallel guesses cannot
-        outrun the counting. The counters' windows start at their first attempt (ttl set on
-        creation only). A counter over its limit leaves the next ones alone: an attempt
-        refused uncompared spends no other budget."""
-        mine = self.store.incr(self._failures_key(national_id, origin), ttl=self.lock_seconds)
-        if mine > self.max_failures:
+        comparing). Each count is atomic, so of concurrent attempts at most the origin's
+        limit, the window's and the day's get a count under the limit: parallel guesses cannot
+        outrun the counting. A limit refusing the attempt leaves the next ones alone: an
+        attempt refused uncompared spends no other budget."""
+        mine = self.per_origin.count(self.store, national_id, origin)
+        if mine.beyond:
             # Refused at the origin: the professional's count is left to other addresses.
             return None
         count = mine
-        for key, window, limit in self._counters(national_id):
-            count = self.store.incr(key, ttl=window)
-            if count > limit:
+        for limit in self._per_professional():
+            count = limit.count(self.store, national_id)
+            if count.beyond:
                 return None
         return mine, count
 
     def _not_a_failure(self, national_id: str, origin: str) -> None:
         """Take back the count of an attempt that was no wrong code (a replayed one): the
-        limits count wrong codes only (``rate_limits.take_back_hit``: a counter gone meanwhile
-        is not outlived)."""
-        for key, _, _ in self._counters(national_id):
-            rate_limits.take_back_hit(self.store, key)
-        rate_limits.take_back_hit(self.store, self._failures_key(national_id, origin))
+        limits count wrong codes only."""
+        for limit in self._per_professional():
+            limit.take_back(self.store, national_id)
+        self.per_origin.take_back(self.store, national_id, origin)
 
     def verify(self, national_id: str, code: str, *, origin: str = "") -> Device:
         """The device whose current code this is; raises :class:`TotpError` otherwise.
@@ -196,13 +169,12 @@ class TotpVerifier:
                     expected = totp.generate_otp(counter)
                     if hmac.compare_digest(expected, code):
                         return self._accept(national_id, device, counter, origin)
-        if failures >= self.max_failures:
-            # The lock is a key of its own, so that it lasts lock_seconds from the failure
-            # that set it (the counter's window started at the first). The counter is not
-            # reset: a reset would give racing guesses a fresh count before the lock shows.
-            lock = {"since": int(self.clock())}
-            self.store.put(self._lock_key(national_id, origin), lock, self.lock_seconds)
-        if today == self.max_failures_per_day:
+        if failures.spent:
+            # The lock lasts a whole window from the failure that set it (the counter's window
+            # started at the first). The counter is not reset: a reset would give racing
+            # guesses a fresh count before the lock shows.
+            self.per_origin.lock(self.store, national_id, origin, since=int(self.clock()))
+        if today.spent:
             # The wrong code that spends the day's budget: refused to everyone from now on.
             observe.ecps_offline_code_locked(national_id)
         raise TotpError(INVALID_CODE, "wrong offline code")
@@ -214,8 +186,8 @@ class TotpVerifier:
             raise TotpError(REPLAYED_CODE, "this offline code has already been used")
         # A right code is no failure: the professional's counts take it back (as in
         # _not_a_failure), and the origin's count is cleared.
-        for key, _, _ in self._counters(national_id):
-            rate_limits.take_back_hit(self.store, key)
-        self.store.delete(self._failures_key(national_id, origin))
+        for limit in self._per_professional():
+            limit.take_back(self.store, national_id)
+        self.per_origin.clear(self.store, national_id, origin)
         self.devices.touch(device.device_id)
         return device

@@ -60,24 +60,11 @@ class EcpsAuthenticator:
         when either is beyond its limit (``ecps_push_limit_*`` in ``ecps_push_window``): starting
         logins must not let anyone flood a professional's phone (``docs/security.md``)."""
         svc = services()
-        settings = svc.settings
-        window = settings.ecps.push_window
-        if rate_limits.hit(
-            svc.store,
-            "ecps-push-address",
-            _client_address(),
-            limit=settings.ecps.push_limit_per_address,
-            window=window,
-        ):
+        if rate_limits.ECPS_PUSH_ADDRESS.of(svc.settings).hit(svc.store, _client_address()):
             # Refused for this requester: the professional's budget is not spent.
             return True
-        return rate_limits.hit(
-            svc.store,
-            "ecps-push-professional",
-            professional.national_id,
-            limit=settings.ecps.push_limit_per_professional,
-            window=window,
-        )
+        per_professional = rate_limits.ECPS_PUSH_PROFESSIONAL.of(svc.settings)
+        return per_professional.hit(svc.store, professional.national_id)
 
     def start(self, txid: str, tx: dict, professional) -> dict | None:
         request = services().ecps.create_browser_request(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from santeid import db
 from santeid.clock import Clock
 from santeid.clock import system_clock
+from santeid.services import services_if_any
 
 log = logging.getLogger(__name__)
 
@@ -267,18 +268,17 @@ def record(
 ) -> None:
     """Write one event in ``store``, or else in the current application's (no application:
     nothing); the request's source address and id when there is one."""
-    from flask import current_app
     from flask import g
-    from flask import has_app_context
     from flask import has_request_context
     from flask import request
 
     from santeid.proxies import client_address
 
     if store is None:
-        if not has_app_context():
+        svc = services_if_any()
+        if svc is None:
             return
-        store = current_app.extensions["santeid"].events
+        store = svc.events
     in_request = has_request_context()
     event = Event(
         at=int(store.clock()),

@@ -24,13 +24,11 @@ from urllib.parse import urlunsplit
 
 from flask import Response
 from flask import redirect
-from flask import request
 from flask import session
 from markupsafe import escape
 
 from santeid.i18n import pick_locale
 from santeid.interaction import PendingLogin
-from santeid.interaction import login_pages
 from santeid.oidc import grant_types
 from santeid.oidc import keycloak_errors
 from santeid.oidc import pkce
@@ -486,17 +484,3 @@ def authorization_outcome(params) -> Response | PendingLogin:
         # OIDC Core §3.1.2.6: no UI may be shown.
         return error_redirect(areq, areq.state, "login_required", "the end-user is not logged in")
     return PendingLogin(client.get_client_id(), client.name, areq.to_dict(), browser_id())
-
-
-def authorize():
-    """GET or POST ``…/protocol/openid-connect/auth``: the query string of a GET, the form of a
-    POST — only the form, as Keycloak's ``AuthorizationEndpoint.buildPost`` reads it
-    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
-    # Imported here: request_objects validates pushed requests with this module's checks.
-    from santeid.oidc.request_objects import resolve
-
-    params = resolve(request.form if request.method == "POST" else request.args)
-    outcome = authorization_outcome(params)
-    if isinstance(outcome, PendingLogin):
-        return login_pages().begin(outcome)
-    return outcome

@@ -42,6 +42,8 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 
 from santeid.keystore import ALGORITHMS
 from santeid.oidc import keycloak_errors
+from santeid.services import services
+from santeid.services import services_if_any
 from santeid.storage import keys as store_keys
 
 if TYPE_CHECKING:
@@ -202,13 +204,8 @@ def discovery_methods() -> list[str]:
 
 
 def _policy() -> str:
-    from flask import current_app
-    from flask import has_app_context
-
-    if not has_app_context():
-        return "strict"
-    policy: str = current_app.extensions["santeid"].settings.keycloak.client_authentication
-    return policy
+    svc = services_if_any()
+    return "strict" if svc is None else svc.settings.keycloak.client_authentication
 
 
 def method_accepted(registered: str, used: str) -> bool:
@@ -472,9 +469,7 @@ def authenticate(endpoint: str, request: Any = None) -> Any:
     :data:`ENDPOINTS`) with the methods and policy above; raise ``InvalidClientError``.
 
     The entry point for endpoints that are not Authlib's (logout with a refresh token, …)."""
-    from flask import current_app
-
-    server = current_app.extensions["santeid"].authorization_server
+    server = services().authorization_server
     if request is None:
         request = server.create_oauth2_request(None)
     return server.authenticate_client(request, methods_for(endpoint), endpoint)

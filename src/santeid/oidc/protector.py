@@ -43,7 +43,11 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from flask import request as flask_request
 from werkzeug.datastructures import Headers
+
+from santeid.oidc.tokens import TokenError
+from santeid.tls import client_certificate
 
 if TYPE_CHECKING:
     from santeid.oidc.tokens import TokenService
@@ -111,18 +115,14 @@ class ProtectedRequest:
     @classmethod
     def from_flask(cls, *, accept_form_token: bool = False) -> ProtectedRequest:
         """The current Flask request; its certificate through ``santeid.tls``."""
-        from flask import request
-
-        from santeid.tls import client_certificate
-
         form_token = None
         if (
             accept_form_token
-            and request.method == "POST"
-            and request.mimetype == "application/x-www-form-urlencoded"
+            and flask_request.method == "POST"
+            and flask_request.mimetype == "application/x-www-form-urlencoded"
         ):
-            form_token = request.form.get("access_token")
-        return cls(request.headers, form_token=form_token, certificate=client_certificate)
+            form_token = flask_request.form.get("access_token")
+        return cls(flask_request.headers, form_token=form_token, certificate=client_certificate)
 
 
 class AccessToken(dict):
@@ -148,8 +148,6 @@ class AccessTokenValidator(BearerTokenValidator):
         self.verify = verify
 
     def authenticate_token(self, token_string: str) -> AccessToken:
-        from santeid.oidc.tokens import TokenError
-
         try:
             return AccessToken(self.verify(token_string.strip()))
         except TokenError as exc:

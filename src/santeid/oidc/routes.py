@@ -10,9 +10,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint
+from flask import request
 
 from santeid import error_formats
+from santeid.interaction import PendingLogin
 from santeid.interaction import install_authorization
+from santeid.interaction import login_pages
 from santeid.oidc import authorize
 from santeid.oidc import cors
 from santeid.oidc import discovery
@@ -25,6 +28,19 @@ from santeid.oidc.login_outcome import OidcAuthorizationSide
 from santeid.services import services
 
 OIDC = "/protocol/openid-connect"
+
+
+def authorization():
+    """GET or POST ``…/protocol/openid-connect/auth``: a pushed request or a request object
+    resolved (``request_objects.py``), then the request checked and answered
+    (``authorize.py``). A GET is read from its query string, a POST from its form only, as
+    Keycloak's ``AuthorizationEndpoint.buildPost`` reads it (docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint")."""
+    params = request_objects.resolve(request.form if request.method == "POST" else request.args)
+    outcome = authorize.authorization_outcome(params)
+    if isinstance(outcome, PendingLogin):
+        return login_pages().begin(outcome)
+    return outcome
 
 
 def token():
@@ -51,7 +67,7 @@ ROUTES = [
         discovery.wallet_discovery,
         ["GET"],
     ),
-    (f"{OIDC}/auth", "authorize", authorize.authorize, ["GET", "POST"]),
+    (f"{OIDC}/auth", "authorize", authorization, ["GET", "POST"]),
     (f"{OIDC}/token", "token", token, ["POST"]),
     (f"{OIDC}/token/introspect", "introspect", introspect, ["POST"]),
     (f"{OIDC}/revoke", "revoke", revoke, ["POST"]),
@@ -96,4 +112,4 @@ def init_app(app) -> None:
     # /auth by default, unless it is configured to be the Keycloak path.
     path = urlsplit(settings.advertised_authorization_endpoint).path or "/"
     if path != f"{settings.issuer_path}{OIDC}/auth":
-        app.add_url_rule(path, "authorize_alias", authorize.authorize, methods=["GET", "POST"])
+        app.add_url_rule(path, "authorize_alias", authorization, methods=["GET", "POST"])

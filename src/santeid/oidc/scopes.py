@@ -30,6 +30,7 @@ from collections.abc import Iterable
 
 from santeid.oidc import grant_types
 from santeid.oidc.keycloak_errors import safe_description
+from santeid.services import services
 
 OPENID = "openid"
 #: PSC's ``scopes_supported``, in its published order (``docs/reference/pro-sante-connect.md §2``).
@@ -126,7 +127,4 @@ def released_userinfo(scope: str | None, claims: dict) -> dict:
 
 
 def current_policy() -> str:
-    from flask import current_app
-
-    policy: str = current_app.extensions["santeid"].settings.keycloak.scope_policy
-    return policy
+    return services().settings.keycloak.scope_policy

@@ -103,6 +103,8 @@ def bound_certificate_thumbprint(client) -> str | None:
     this (token endpoint) request are bound to that certificate: its ``x5t#S256``, or None."""
     if client.token_endpoint_auth_method != TLS_CLIENT_AUTH:
         return None
+    # At request time only: santeid.tls imports Flask, and client registration (this module's
+    # validate_metadata, ``santeid clients``) runs without it (tests/test_module_imports.py).
     from santeid.oidc.protector import certificate_thumbprint
     from santeid.tls import client_certificate
 
@@ -123,7 +125,7 @@ class TlsClientAuth:
         client_id = request.form.get("client_id") if request.form else None
         if not client_id:
             return None
-        from santeid.tls import client_certificate
+        from santeid.tls import client_certificate  # Flask: see bound_certificate_thumbprint
 
         certificate = client_certificate()
         if certificate is None:

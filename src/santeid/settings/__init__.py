@@ -71,6 +71,7 @@ __all__ = [
     "parse_idam_bindings",
     "resolve_data_dir",
     "resolve_path",
+    "setting",
     "validate",
 ]
 
@@ -250,6 +251,12 @@ def _setting_paths() -> dict[str, SettingPath]:
 
 #: Every setting: flat name (TOML key; ``SANTEID_<FLAT NAME>``) → its place in :class:`Settings`.
 SETTINGS: dict[str, SettingPath] = _setting_paths()
+
+
+def setting(settings: Settings, flat: str) -> Any:
+    """The value of the setting named ``flat`` (:data:`SETTINGS`) in ``settings``."""
+    section, field = SETTINGS[flat]
+    return getattr(getattr(settings, section) if section else settings, field)
 
 
 def _nest(items: Iterable[tuple[str, Any]], nested: dict[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,7 @@ class Namespace:
     #: Each segment's fixed word, or ``None`` for a placeholder: read once here, since a
     #: code-flow login builds 26 keys (docs/performance.md, "Levers of the code flow").
     _fixed: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
+    _parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         segments = tuple(self.pattern.split(SEPARATOR))
@@ -77,6 +78,8 @@ class Namespace:
         object.__setattr__(self, "_segments", segments)
         fixed = tuple(None if _PLACEHOLDER.fullmatch(s) else s for s in segments)
         object.__setattr__(self, "_fixed", fixed)
+        parts = tuple(s[1:-1] for s, f in zip(segments, fixed, strict=True) if f is None)
+        object.__setattr__(self, "_parts", parts)
 
     @property
     def prefix(self) -> str:
@@ -91,6 +94,11 @@ class Namespace:
     @property
     def arity(self) -> int:
         return self._fixed.count(None)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The placeholders' names, in order: ``("national_id", "sha256(origin)")``."""
+        return self._parts
 
     def key(self, *parts: str) -> str:
         """The key for these parts, in the order of the pattern's placeholders."""
@@ -337,7 +345,7 @@ RATE = Namespace(
     "rate:<limit>:<sha256(subject)>",
     "counter",
     "fixed-window counters of the login-page e-CPS pushes and activation sends, per "
-    "professional and per address ([security.md](security.md#logins-assertions-and-insi))",
+    "professional and per address ([security.md](security.md#attempt-and-rate-limits))",
     "the window (`ecps_push_window`, `ecps_activation_window`)",
 )
 #: Seconds of the window in which failed sign-ins to the administration console are counted.

@@ -19,7 +19,7 @@ from tests.support.servers import santeid_process
 pytestmark = [pytest.mark.server]
 
 ADMIN_PASSWORD = "the-admin-password-of-the-race-tests"
-SIGN_IN_FAILURES = 5  # santeid.admin.views.SIGN_IN_FAILURES (docs/operations.md)
+SIGN_IN_FAILURES = 5  # santeid.rate_limits.ADMIN_SIGN_IN (docs/security.md)
 #: Well over the limit, and under the server's 32 connections per address
 #: (``max_connections_per_address``), which would close the rest unheard.
 GUESSES = 20

@@ -24,13 +24,12 @@ from tests.support.cps import ACTIVE_ID
 from tests.support.security import CLIENT
 from tests.support.security import CLIENT_ID
 from tests.support.security import REDIRECT_URI
+from tests.support.servers import CERT_HEADER
+from tests.support.servers import PROXY
+from tests.support.servers import production_process
 from tests.support.servers import santeid_home
-from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
-
-PROXY = "127.0.0.1"
-CERT_HEADER = "X-SSL-Client-Cert"
 
 
 @pytest.fixture(scope="module")
@@ -38,25 +37,12 @@ def home(tmp_path_factory):
     """The directory, the client, and a card minted with the test authority by the command line
     outside sandbox mode (``--test-authority``), in one folder the servers share."""
     home = tmp_path_factory.mktemp("card-authority")
-    production = santeid_home(home, SANTEID_SANDBOX="false")
+    production = santeid_home(home, sandbox=False)
     production.cli("directory", "seed-demo")
     production.cli("cps", "issue-card", ACTIVE_ID, "--out", str(home / "card"),
                    "--test-authority")  # fmt: skip
     production.add_client(CLIENT)
     return home
-
-
-def _serve(home, log_name: str, **settings: str):
-    return santeid_process(
-        home,
-        args=(),
-        log_name=log_name,
-        SANTEID_SANDBOX="false",
-        SANTEID_STORE_URL="memory://",
-        SANTEID_TLS_CLIENT_CERT_HEADER=CERT_HEADER,
-        SANTEID_TRUSTED_PROXIES=PROXY,
-        **settings,
-    )
 
 
 def _card_login(server, home) -> requests.Response:
@@ -79,7 +65,7 @@ def _card_login(server, home) -> requests.Response:
 
 
 def test_a_test_card_is_untrusted_outside_sandbox_mode_without_cps_ca_file(home):
-    with _serve(home, "no-ca-file.log") as server:
+    with production_process(home, log_name="no-ca-file.log") as server:
         answer = _card_login(server, home)
         log = server.log.read_text()
     assert answer.status_code == 403, (answer.status_code, answer.headers.get("Location"))
@@ -89,15 +75,17 @@ def test_a_test_card_is_untrusted_outside_sandbox_mode_without_cps_ca_file(home)
 
 def test_the_test_authority_listed_in_cps_ca_file_on_purpose_is_trusted(home):
     """The card itself is sound: an operator who lists the test authority gets it accepted."""
-    with _serve(home, "test-ca-file.log",
-                SANTEID_CPS_CA_FILE=str(home / "keys" / "cps-test-ca.pem")) as server:  # fmt: skip
+    listed = str(home / "keys" / "cps-test-ca.pem")
+    with production_process(
+        home, log_name="test-ca-file.log", SANTEID_CPS_CA_FILE=listed
+    ) as server:
         answer = _card_login(server, home)
     assert answer.status_code == 302, answer.text
     assert "/login-actions/complete?tx=" in answer.headers["Location"]
 
 
 def test_issue_card_refuses_outside_sandbox_mode_without_test_authority(home):
-    production = santeid_home(home, SANTEID_SANDBOX="false")
+    production = santeid_home(home, sandbox=False)
     refused = production.cli("cps", "issue-card", ACTIVE_ID, "--out", str(home / "refused"),
                              check=False)  # fmt: skip
     assert refused.returncode != 0

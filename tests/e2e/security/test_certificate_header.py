@@ -24,7 +24,6 @@ from santeid.pki import load_certificates
 from tests.support.attack_server import browser_from
 from tests.support.cps import ACTIVE_ID
 from tests.support.insi_server import ACTION
-from tests.support.insi_server import CERT_HEADER
 from tests.support.insi_server import STRUCTURE
 from tests.support.insi_server import envelope
 from tests.support.insi_server import refused
@@ -33,13 +32,15 @@ from tests.support.security import CLIENT
 from tests.support.security import CLIENT_ID
 from tests.support.security import OTHER_LOOPBACK
 from tests.support.security import REDIRECT_URI
+from tests.support.servers import BEHIND_PROXY
+from tests.support.servers import CERT_HEADER
+from tests.support.servers import PROXY
 from tests.support.servers import SANTEID
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
-PROXY = "127.0.0.1"
 IDAM = "TESTSANTEID1"
 #: What a client adds to pass for the proxy: the proxy's address as the forwarded client.
 SPOOFS = [
@@ -67,8 +68,7 @@ def setup(tmp_path_factory):
         clients=[CLIENT],
         SANTEID_STORE_URL="memory://",
         SANTEID_INSI_BASE=str(base),
-        SANTEID_TLS_CLIENT_CERT_HEADER=CERT_HEADER,
-        SANTEID_TRUSTED_PROXIES=PROXY,
+        **BEHIND_PROXY,
     ) as server:
         card = load_certificates(home / "card" / "cert.pem")[0]
         insi = load_certificates(home / "insi" / "cert.pem")[0]
@@ -90,8 +90,7 @@ def granian(tmp_path_factory) -> Iterator[tuple]:
             args=["--sandbox", "--workers", "2"],
             clients=[CLIENT],
             SANTEID_STORE_URL=redis_server.url,
-            SANTEID_TLS_CLIENT_CERT_HEADER=CERT_HEADER,
-            SANTEID_TRUSTED_PROXIES=PROXY,
+            **BEHIND_PROXY,
         ) as server,
     ):
         yield server, load_certificates(home / "card" / "cert.pem")[0]

@@ -24,19 +24,17 @@ from santeid.pki import load_certificates
 from santeid.pki import write_pem
 from santeid.settings import Settings
 from tests.support.cps import signed_certificate
-from tests.support.insi_server import CERT_HEADER
 from tests.support.insi_server import STRUCTURE
 from tests.support.insi_server import envelope
 from tests.support.insi_server import post
 from tests.support.insi_server import refused
+from tests.support.servers import CERT_HEADER
+from tests.support.servers import production_process
 from tests.support.servers import refused_start
 from tests.support.servers import santeid_home
-from tests.support.servers import santeid_process
 from tests.support.soap import IDAM
 
 pytestmark = [pytest.mark.server]
-
-PROXY = "127.0.0.1"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +42,7 @@ def home(tmp_path_factory):
     """A civil-status base, a registered software and an INSI-AUTO certificate minted with the
     test authority by the command line outside sandbox mode (``--test-authority``)."""
     home = tmp_path_factory.mktemp("insi-authority")
-    production = santeid_home(home, SANTEID_SANDBOX="false")
+    production = santeid_home(home, sandbox=False)
     production.cli("civil", "generate", "--persons", "20", "--out", str(home / "civil.sqlite3"))
     production.cli("insi", "software", "add", IDAM, "--name", "software under test")
     production.cli("insi", "issue-cert", "--structure", STRUCTURE, "--cn", "INSI-AUTO",
@@ -53,16 +51,8 @@ def home(tmp_path_factory):
 
 
 def _serve(home, log_name: str, **settings: str):
-    return santeid_process(
-        home,
-        args=(),
-        log_name=log_name,
-        SANTEID_SANDBOX="false",
-        SANTEID_STORE_URL="memory://",
-        SANTEID_INSI_BASE=str(home / "civil.sqlite3"),
-        SANTEID_TLS_CLIENT_CERT_HEADER=CERT_HEADER,
-        SANTEID_TRUSTED_PROXIES=PROXY,
-        **settings,
+    return production_process(
+        home, log_name=log_name, SANTEID_INSI_BASE=str(home / "civil.sqlite3"), **settings
     )
 
 
@@ -89,7 +79,7 @@ def test_the_test_authority_listed_in_insi_ca_file_on_purpose_is_trusted(home):
 
 
 def test_issue_cert_refuses_outside_sandbox_mode_without_test_authority(home):
-    production = santeid_home(home, SANTEID_SANDBOX="false")
+    production = santeid_home(home, sandbox=False)
     refused_run = production.cli("insi", "issue-cert", "--structure", STRUCTURE, "--cn",
                                  "INSI-AUTO", "--out", str(home / "refused"),
                                  check=False)  # fmt: skip

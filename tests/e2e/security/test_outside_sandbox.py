@@ -29,8 +29,8 @@ from tests.support.security import activation_uri
 from tests.support.security import admin_signed_in
 from tests.support.security import browser
 from tests.support.security import csrf_token
+from tests.support.servers import production_process
 from tests.support.servers import santeid_home
-from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
@@ -66,11 +66,10 @@ def server(tmp_path_factory):
         "backchannel_token_delivery_mode": "poll",
         "token_endpoint_auth_method": "client_secret_basic",
     }
-    with santeid_process(
+    with production_process(
         home,
-        sandbox=False,
+        behind_proxy=False,
         clients=[client],
-        SANTEID_STORE_URL="memory://",
         SANTEID_ADMIN_PASSWORD_HASH=PinHasher().hash(ADMIN_PASSWORD),
     ) as server:
         yield server

@@ -82,8 +82,8 @@ def outside_sandbox(tmp_path_factory):
     from tests.support.ciba import Receiver
     from tests.support.lookup_probe import lookup_probe
     from tests.support.security import admin_signed_in
+    from tests.support.servers import production_process
     from tests.support.servers import santeid_home
-    from tests.support.servers import santeid_process
 
     home = tmp_path_factory.mktemp("ssrf-outside-sandbox")
     probe, lookups = lookup_probe(home)
@@ -100,10 +100,9 @@ def outside_sandbox(tmp_path_factory):
                 backchannel_token_delivery_mode=mode,
                 backchannel_client_notification_endpoint=receiver.url,
             )
-        with santeid_process(
+        with production_process(
             home,
-            sandbox=False,
-            SANTEID_STORE_URL="memory://",
+            behind_proxy=False,
             SANTEID_CIBA_PUSH_ENABLED="true",  # a push client is registered
             SANTEID_ADMIN_PASSWORD_HASH=PinHasher().hash(ADMIN_PASSWORD),
             **probe,

@@ -46,15 +46,14 @@ from tests.support.redis_server import free_port
 from tests.support.security import REALM
 from tests.support.security import running_nginx
 from tests.support.security import self_signed_certificate
+from tests.support.servers import production_process
 from tests.support.servers import refused_start
 from tests.support.servers import santeid_home
-from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
 CLIENT_ID = "logiciel-mtls"
 SUBJECT_DN = "CN=logiciel-mtls,O=Etablissement Test,C=FR"
-CERT_HEADER = "X-SSL-Client-Cert"
 
 
 def _self_signed(subject: x509.Name, folder) -> None:
@@ -82,7 +81,7 @@ def home(tmp_path_factory):
     """The client (registered by the command line), the establishment authority that issued
     its certificate, that certificate, and the two forgeries carrying its DN."""
     home = tmp_path_factory.mktemp("tls-client-auth")
-    production = santeid_home(home, SANTEID_SANDBOX="false")
+    production = santeid_home(home, sandbox=False)
     production.register(
         CLIENT_ID,
         grant_types=["client_credentials"],
@@ -144,15 +143,10 @@ def proxied(home):
     port = free_port()
     cert, key = self_signed_certificate(home)
     authority = home / "machines" / "machines-ca.pem"
-    with santeid_process(
+    with production_process(
         home,
-        args=(),
         log_name="proxied.log",
-        SANTEID_SANDBOX="false",
         SANTEID_ISSUER=f"https://127.0.0.1:{port}{REALM}",
-        SANTEID_STORE_URL="memory://",
-        SANTEID_TLS_CLIENT_CERT_HEADER=CERT_HEADER,
-        SANTEID_TRUSTED_PROXIES="127.0.0.1",
         SANTEID_TLS_CLIENT_AUTH_CA_FILE=str(authority),
     ) as server:
         block = _filled(documented_server_block(), (f"listen 127.0.0.1:{port} ssl;", str(cert),
@@ -163,13 +157,12 @@ def proxied(home):
 
 def _direct(home, log_name: str, **settings: str):
     tls = ["--tls-cert", str(home / "tls" / "cert.pem"), "--tls-key", str(home / "tls" / "key.pem")]
-    return santeid_process(
+    return production_process(
         home,
+        behind_proxy=False,
         args=tls,
         log_name=log_name,
         ca=str(home / "tls" / "ca.pem"),
-        SANTEID_SANDBOX="false",
-        SANTEID_STORE_URL="memory://",
         SANTEID_INSI_CA_FILE=str(home / "insi" / "insi-ca.pem"),
         **settings,
     )
