@@ -5,6 +5,7 @@ phone, and an e-CPS activation without a browser."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from urllib.parse import parse_qs
@@ -17,6 +18,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from santeid.ecps.simulator import DeviceSimulator
+from tests.support.concurrency import race_http
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -272,6 +274,35 @@ def test_a_scripted_login_answered_by_hand(server):
     # Ended: read back, or completed again, it answers the same (one code, issued once).
     assert requests.get(login_url, timeout=5).json() == done
     assert requests.post(f"{login_url}/complete", json={}, timeout=30).json() == done
+
+
+def test_completions_arriving_together_all_answer_the_one_code(server):
+    """Ten ``…/complete`` of one approved login reach the server at the same instant: one
+    ends it, every other waits for its answer — the same callback, one code — and none finds
+    the login gone between its transaction and its recorded answer (``unknown_login``)."""
+    for _ in range(5):
+        answer = requests.post(
+            f"{server['api']}/logins",
+            json={"authorization_url": authorization_url(server), "national_id": NEVER, "wait": 0},
+            timeout=30,
+        ).json()
+        request_ = answer["request"]
+        approved = requests.post(
+            f"{server['api']}/requests/{request_['request_id']}/approve",
+            json={"code": request_["code"]},
+            timeout=5,
+        )
+        assert approved.ok
+        answers = race_http(
+            f"{server['api']}/logins/{answer['login_id']}/complete",
+            json.dumps({"wait": 0}).encode(),
+            headers={"Content-Type": "application/json"},
+            copies=10,
+        )
+        assert {status for status, _ in answers} == {200}, answers
+        bodies = [json.loads(body) for _, body in answers]
+        assert bodies[0]["state"] == "done" and "code" in bodies[0]["callback_params"]
+        assert all(body == bodies[0] for body in bodies)
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,19 @@ against a served sandbox: ``tests/e2e/test_sandbox_control_api.py``."""
 
 from __future__ import annotations
 
+import threading
+import time
 from urllib.parse import urlencode
 
 import pytest
 from openapi_schema_validator import OAS31Validator
 
 from santeid import create_app
+from santeid.login import views
+from santeid.sandbox import logins
 from santeid.storage import MemoryStore
+from santeid.storage import StoreUnavailable
+from santeid.storage import keys
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import decode
@@ -261,3 +267,106 @@ def test_a_login_id_lives_as_long_as_a_login_transaction(clocked_app, clock):
     for login in (at_once, done):
         gone = client.get(f"{API}/logins/{login['login_id']}")
         assert gone.status_code == 404 and gone.get_json()["code"] == "unknown_login"
+
+
+# -- a login being ended is read as it stands, never as unknown ------------------------------
+def approved_login(client, flow) -> str:
+    """A scripted login the phone has approved, not ended yet: its ``login_id``."""
+    login = scripted(client, url(flow), NEVER, wait=0).get_json()
+    request_ = login["request"]
+    client.post(f"{API}/requests/{request_['request_id']}/approve", json={"code": request_["code"]})
+    assert client.get(f"{API}/logins/{login['login_id']}").get_json()["state"] == "approved"
+    return login["login_id"]
+
+
+def slow_code_issuance(monkeypatch, seconds: float) -> None:
+    """The authorization side takes ``seconds`` to issue the code, once the login
+    transaction is used up (``santeid.login.views.finish``)."""
+    side = views.authorization
+
+    class Slow:
+        def complete(self, request_, authentication):
+            time.sleep(seconds)
+            return side().complete(request_, authentication)
+
+    monkeypatch.setattr(views, "authorization", Slow)
+
+
+def test_a_login_being_ended_is_never_unknown(app, flow, client, monkeypatch):
+    """Reads and other completions while ``/complete`` ends the login (here the code takes
+    0.2 s to issue) answer ``approved`` or the ``done`` answer, never ``unknown_login``."""
+    login_id = approved_login(client, flow)
+    slow_code_issuance(monkeypatch, 0.2)
+    stop, seen = threading.Event(), []
+
+    def reader() -> None:
+        other = app.test_client()
+        while not stop.is_set():
+            for answer in (
+                other.get(f"{API}/logins/{login_id}"),
+                other.post(f"{API}/logins/{login_id}/complete", json={"wait": 0}),
+            ):
+                seen.append((answer.status_code, answer.get_json()))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        time.sleep(0.02)
+        done = client.post(f"{API}/logins/{login_id}/complete", json={"wait": 0})
+        time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join()
+    assert done.status_code == 200 and done.get_json()["state"] == "done"
+    assert len(seen) >= 4
+    for status, body in seen:
+        assert status == 200, body
+        assert body == done.get_json() or body["state"] == "approved", body
+
+
+def failing_code_issuance(monkeypatch) -> None:
+    """The store fails once the login transaction is used up, as the code is issued."""
+
+    class Failing:
+        def complete(self, request_, authentication):
+            raise StoreUnavailable("store down")
+
+    monkeypatch.setattr(views, "authorization", Failing)
+
+
+def test_a_login_whose_end_failed_midway_is_unknown_at_once(flow, client, monkeypatch):
+    """The transaction used up and no code issued (a store outage): the call answers 503, and
+    the login is then unknown — not left marked as being ended, which a read would wait on."""
+    login_id = approved_login(client, flow)
+    failing_code_issuance(monkeypatch)
+    failed = client.post(f"{API}/logins/{login_id}/complete", json={"wait": 0})
+    assert failed.status_code == 503 and failed.get_json()["code"] == "temporarily_unavailable"
+    started = time.monotonic()
+    gone = client.get(f"{API}/logins/{login_id}")
+    assert gone.status_code == 404 and gone.get_json()["code"] == "unknown_login"
+    assert time.monotonic() - started < 1
+
+
+def test_a_mark_left_by_an_outage_expires(clocked_app, clock, monkeypatch):
+    """The store failing for the removal of the mark too: reads wait for the answer, then
+    answer 503 (retry) until the mark expires, then ``unknown_login``."""
+    client = clocked_app.test_client()
+    flow = Flow(clocked_app, client, register_client(clocked_app))
+    login_id = approved_login(client, flow)
+    failing_code_issuance(monkeypatch)
+    store = clocked_app.extensions["santeid"].store
+
+    def down(*keys):
+        raise StoreUnavailable("store down")
+
+    monkeypatch.setattr(store, "delete", down)
+    assert client.post(f"{API}/logins/{login_id}/complete", json={}).status_code == 503
+    monkeypatch.undo()
+    monkeypatch.setattr(logins, "ENDING_WAIT", 0.3)
+    started = time.monotonic()
+    waiting = client.get(f"{API}/logins/{login_id}")
+    assert time.monotonic() - started >= 0.3
+    assert waiting.status_code == 503 and waiting.get_json()["code"] == "temporarily_unavailable"
+    clock.advance(keys.SANDBOX_LOGIN_ENDING_LIFETIME)
+    gone = client.get(f"{API}/logins/{login_id}")
+    assert gone.status_code == 404 and gone.get_json()["code"] == "unknown_login"

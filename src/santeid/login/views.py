@@ -8,6 +8,7 @@ proof (denied, wrong code, locked device, expiry) is explained and can be retrie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint
@@ -314,14 +315,17 @@ def complete():
     return response
 
 
-def finish(txid: str, tx: dict):
+def finish(txid: str, tx: dict, *, claimed: Callable[[], None] | None = None):
     """End the approved login ``tx``: the transaction is used up and the proof handed to the
     authorization side (``santeid.interaction``), whose response (the code sent to the client)
     is returned; ``None`` if another request ended it first. The sandbox's scripted logins
-    (``santeid.sandbox.logins``) end here too."""
+    (``santeid.sandbox.logins``) end here too: ``claimed`` is called once this request, and no
+    other, ends the login (the transaction is ``done``), before the transaction is used up."""
     svc = services()
     if svc.transactions.move(txid, "approved", {"state": "done"}, current=tx) is None:
         return None
+    if claimed is not None:
+        claimed()
     svc.transactions.discard(txid)
     proof = tx["auth"]
     observe.login_completed(tx["client_id"], proof["auth_mode"], professional=tx["national_id"])

@@ -15,7 +15,9 @@ Every answer names the login (``login_id``), readable with ``GET /sandbox/api/lo
 for at least ``login_transaction_lifetime`` after the start: while it runs, its login
 transaction says where it stands; once it has ended (``done``: the code or the error sent back
 to the service, at once or after the phone's answer), a record of the answer
-(:data:`santeid.storage.keys.SANDBOX_LOGIN`) does.
+(:data:`santeid.storage.keys.SANDBOX_LOGIN`) does. In between — the transaction used up, the
+code not issued yet — that record is the mark :data:`ENDING`, written before the transaction
+is used up, so that a read never finds neither: it waits for the answer.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from santeid.oidc.authorize import authorization_outcome
 from santeid.security import ParameterTooLarge
 from santeid.security import check_parameter_size
 from santeid.services import services
+from santeid.storage import StoreUnavailable
 from santeid.storage import keys
 
 #: The browser id (``bid``) of the control API's own browsers starts so: only the login
@@ -62,8 +65,11 @@ MAX_WAIT = 300.0
 #: How often a waiting call reads the transaction, as the waiting page polls it.
 POLL_SECONDS = 0.1
 #: Seconds a call waits for the answer of a login that another call is ending (its
-#: transaction is used up before the code is issued and the answer recorded).
+#: transaction is used up before the code is issued and the answer recorded); still being
+#: ended then, the call answers ``temporarily_unavailable`` (503: retry).
 ENDING_WAIT = 5.0
+#: The state of the record of a login that a call is ending (:func:`_end`).
+ENDING = "ending"
 
 #: The login page's refusal (``views.Refusal.reason``) → the control API's problem code.
 REFUSAL_CODES = {
@@ -178,23 +184,57 @@ def _ended(login: ScriptedLogin) -> ScriptedLogin:
     return login
 
 
+def _end(txid: str, tx: dict) -> ScriptedLogin | None:
+    """End approved login ``txid`` (:func:`santeid.login.views.finish`) and record its answer;
+    ``None`` if another call ended it first. From the moment this call alone ends it until
+    the answer is recorded, the record is the mark :data:`ENDING`, put before the transaction
+    is used up; a completion that fails midway removes it (the store failing too, it expires
+    after :data:`~santeid.storage.keys.SANDBOX_LOGIN_ENDING_LIFETIME`), so that it never
+    stays ``ending``: the login is then unknown, as the browser's would be lost."""
+    store = services().store
+    marked = False
+
+    def mark() -> None:
+        nonlocal marked
+        store.put(_key(txid), {"state": ENDING}, keys.SANDBOX_LOGIN_ENDING_LIFETIME)
+        marked = True
+
+    try:
+        response = views.finish(txid, tx, claimed=mark)
+        if response is None:
+            return None
+        return _ended(
+            ScriptedLogin(txid, "done", tx["national_id"], callback=callback_of(response))
+        )
+    except BaseException:
+        if marked:
+            with contextlib.suppress(StoreUnavailable):
+                store.delete(_key(txid))
+        raise
+
+
 def _recorded(login_id: str, patience: float = 0.0) -> ScriptedLogin | None:
     """The recorded answer of ended login ``login_id``, waiting up to ``patience`` seconds
-    for it (another call is ending the login)."""
+    for it (another call is ending the login), and up to :data:`ENDING_WAIT` while the
+    record says :data:`ENDING`."""
     if len(login_id) > MAX_TXID_LENGTH:
         return None
-    deadline = time.monotonic() + patience
+    started = time.monotonic()
     while True:
         record = services().store.get(_key(login_id))
-        if record is not None:
+        if record is not None and record["state"] != ENDING:
             return ScriptedLogin(
                 login_id,
                 record["state"],
                 record.get("national_id"),
                 callback=dict(record.get("callback") or {}),
             )
-        if time.monotonic() >= deadline:
-            return None
+        if time.monotonic() - started >= (patience if record is None else ENDING_WAIT):
+            if record is None:
+                return None
+            raise ScriptedLoginError(
+                "temporarily_unavailable", "the login is still being ended: retry later"
+            )
         time.sleep(POLL_SECONDS)
 
 
@@ -221,15 +261,14 @@ def _settle(txid: str, wait: float, *, complete: bool = True) -> ScriptedLogin:
         time.sleep(POLL_SECONDS)
         tx = _transaction(txid)
     if tx is not None and tx["state"] == "approved" and complete:
-        response = views.finish(txid, tx)
-        if response is not None:
-            return _ended(
-                ScriptedLogin(txid, "done", tx["national_id"], callback=callback_of(response))
-            )
+        ended = _end(txid, tx)
+        if ended is not None:
+            return ended
         tx = None  # another call ended it first
     if tx is None or tx["state"] == "done":
-        # Used up: another call has ended the login (its answer is being recorded), or there
-        # never was such a login.
+        # Used up: another call has ended the login (its answer or the mark ENDING is
+        # recorded, or is about to be if this call saw the transaction), or there never was
+        # such a login.
         ended = _recorded(txid, ENDING_WAIT if seen else 0.0)
         if ended is None:
             raise _unknown()

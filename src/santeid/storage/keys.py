@@ -383,12 +383,16 @@ SANDBOX_DEBUGGER = Namespace(
     "a sandbox debugger run (PKCE verifier, nonce, tokens)",
     duration(SANDBOX_DEBUGGER_LIFETIME),
 )
+#: Seconds a scripted login stays marked as being ended (its transaction used up, its answer
+#: not recorded yet): a call that fails midway and cannot remove the mark leaves it this long.
+SANDBOX_LOGIN_ENDING_LIFETIME = 10
 SANDBOX_LOGIN = Namespace(
     "sandbox:login:<login_id>",
     "record",
     "a scripted login of the sandbox control API that has ended: its answer (the callback URL "
-    "with its code or error), read back by `GET /sandbox/api/logins/{login_id}`",
-    "`login_transaction_lifetime`",
+    "with its code or error), read back by `GET /sandbox/api/logins/{login_id}`; before, while "
+    "a call ends it, the mark `ending`",
+    f"`login_transaction_lifetime` (the mark: {duration(SANDBOX_LOGIN_ENDING_LIFETIME)})",
 )
 #: Seconds a scenario set through the sandbox control API (or a created professional's) is
 #: kept (the store needs a lifetime).
