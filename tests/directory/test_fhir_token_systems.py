@@ -1,5 +1,5 @@
 """How the FHIR directory API matches a token's system, the same for ``identifier``,
-``qualification-code`` and ``role`` (docs/directory.md, "Token systems";
+``qualification-code``, ``role`` and ``active`` (docs/directory.md, "Token systems";
 https://hl7.org/fhir/R4/search.html#token): a bare value is any system's, ``system|value``
 that system's, ``|value`` a value without a system — none in the directory — and a system
 nothing is written in matches nothing: 200 and an empty Bundle, never an error. Asked of a
@@ -77,6 +77,12 @@ CASES = [
     ("PractitionerRole", {"practitioner": FAUVEL, "role": f"{MODE}|L"}, True),
     ("PractitionerRole", {"practitioner": FAUVEL, "role": f"{UNKNOWN}|L"}, False),
     ("PractitionerRole", {"practitioner": FAUVEL, "role": "|L"}, False),
+    # A boolean is written without a system: bare or ``|true``, never another system's.
+    ("Practitioner", {"active": "true"}, True),
+    ("Practitioner", {"active": "|true"}, True),
+    ("Practitioner", {"active": f"{UNKNOWN}|true"}, False),
+    ("Practitioner", {"active": f"{UNKNOWN}|false"}, False),
+    ("Practitioner", {"identifier": FAUVEL, "active": f"{UNKNOWN}|true"}, False),
 ]
 
 
@@ -101,3 +107,15 @@ def test_a_code_written_but_not_indexed_is_still_refused(search):
     status, outcome = search("PractitionerRole", role=f"{MODE}|L")
     assert status == 400
     assert outcome["issue"][0]["code"] == "not-supported"
+
+
+def test_active_without_a_system_is_every_active_practitioner_and_another_system_none(search):
+    """``active`` is a token whose value (a boolean) has no system: ``|true`` is ``true``, all
+    the active practitioners; ``urn:x|true`` matches nothing (``total`` 0)."""
+    _, bare = search("Practitioner", active="true")
+    _, without_system = search("Practitioner", active="|true")
+    assert bare["total"] > 1 and without_system["total"] == bare["total"]
+    status, other = search("Practitioner", active="urn:x|true")
+    assert status == 200 and other["total"] == 0 and "entry" not in other
+    status, outcome = search("Practitioner", active="urn:x|maybe")
+    assert status == 400 and outcome["issue"][0]["code"] == "invalid"

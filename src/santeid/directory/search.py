@@ -39,9 +39,10 @@ _IDENTIFIER_PREFIXES = (
 def system_matches(asked: str | None, written: str | None) -> bool:
     """Whether a token's system ``asked`` matches a code or identifier written in ``written``:
     the one statement of it for every token parameter of the FHIR API (``identifier``,
-    ``qualification-code``, ``role``), after https://hl7.org/fhir/R4/search.html#token. A
-    bare code (``None``) is any system's; ``|code`` (``""``) is written without a system, as
-    nothing in the directory is; ``system|code`` is that system's. A system nothing is
+    ``qualification-code``, ``role``; ``active``, a boolean, is written without a system),
+    after https://hl7.org/fhir/R4/search.html#token. A bare code (``None``) is any system's;
+    ``|code`` (``""``) is written without a system, as nothing in the directory is but
+    ``active``; ``system|code`` is that system's. A system nothing is
     written in matches nothing — an empty result, as for any value that matches nothing,
     never an error (docs/directory.md, "Token systems")."""
     return asked is None or asked == (written or "")

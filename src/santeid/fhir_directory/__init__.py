@@ -460,9 +460,9 @@ def practitioner_search() -> Response:
     directory = services().directory
     identifiers = [_token(raw) for raw in _any_of("identifier")]
     identifiers += [(None, v) for v in _any_of("_id")]
-    active = None
+    active, active_system = None, None
     if request.args.get("active") is not None:
-        value = request.args["active"].rpartition("|")[2]
+        active_system, value = _token(request.args["active"])
         if value not in ("true", "false"):
             raise FhirError(400, "invalid", "active must be true or false")
         active = value == "true"
@@ -486,6 +486,8 @@ def practitioner_search() -> Response:
             ]
     elif qualifications:
         professions = _qualification_professions(qualifications)
+    if not system_matches(active_system, None):
+        among = []  # a boolean is written without a system: another system's matches nobody
     name, family, given = _names("name"), _names("family"), _names("given")
     # One statement of the conditions, for the page and for its total (``_total=accurate``).
     conditions: dict[str, Any] = {
