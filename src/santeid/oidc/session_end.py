@@ -25,14 +25,19 @@ if TYPE_CHECKING:
 
 
 def session_participants(svc: Services, sid: str) -> tuple[list, str | None]:
-    """Clients that obtained tokens under ``sid`` and the professional's national id."""
+    """Clients still in the SSO session ``sid`` — those holding a grant of it that has not
+    ended — and the professional's national id. A client detached from the session (its
+    refresh token revoked, a refused reuse, a replayed code) is no longer told of its end:
+    Keycloak logs out the user session's client sessions only (``AuthenticationManager.
+    backchannelLogoutAll``, docs/reference/keycloak-behaviour.md, "Logout")."""
     client_ids: dict[str, None] = {}
     national_id = None
     for family_id in svc.tokens.session_families(sid):
         family = svc.tokens.family(family_id)
         if family is None:
             continue
-        client_ids.setdefault(family["client_id"], None)
+        if family["state"] == "active":
+            client_ids.setdefault(family["client_id"], None)
         national_id = national_id or family["auth"]["national_id"]
     current = svc.sessions.get(sid)
     if current is not None:
