@@ -65,8 +65,8 @@ def error_of(response) -> str:
 
 
 class Receiver:
-    """A local HTTP server recording POSTs; ``statuses`` are answered in turn (the last one
-    repeats). Started by the test, on 127.0.0.1 (allowed in sandbox mode only)."""
+    """A local HTTP server recording POSTs (:meth:`record`); ``statuses`` are answered in turn
+    (the last one repeats). Started by the test, on 127.0.0.1 (allowed in sandbox mode only)."""
 
     def __init__(self, statuses: list[int] | None = None, *, location: str | None = None):
         self.statuses = list(statuses or [204])
@@ -79,13 +79,7 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                receiver.received.append(
-                    {
-                        "path": self.path,
-                        "headers": dict(self.headers),
-                        "body": json.loads(body or b"null"),
-                    }
-                )
+                receiver.received.append(receiver.record(self.path, dict(self.headers), body))
                 index = min(len(receiver.received) - 1, len(receiver.statuses) - 1)
                 status = receiver.statuses[index]
                 self.send_response(status)
@@ -101,6 +95,10 @@ class Receiver:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cb"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def record(self, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+        """What is kept of one POST: a JSON body (CIBA's ping and push)."""
+        return {"path": path, "headers": headers, "body": json.loads(body or b"null")}
 
     def __enter__(self) -> Receiver:
         self.thread.start()

@@ -57,16 +57,10 @@ PROMPT_VALUES = {"none", "login", "consent", "select_account"}
 #: RFC 7636 §4.1: 43–128 characters of the unreserved set.
 CODE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 #: The parameters Keycloak's authorization request parser does not take as request
-#: parameters: ``request`` and ``request_uri`` (expanded before, ``request_objects.resolve``)
-#: and a client's credentials. Every other parameter, known or not, sent more than once is
+#: parameters: ``request`` and ``request_uri`` (expanded before, ``request_objects.resolve``).
+#: Every other parameter, known or not — a client's credentials too — sent more than once is
 #: ``invalid_request`` "duplicated parameter" (:func:`check_repeated`).
-NOT_CHECKED_FOR_REPEATS = (
-    "request",
-    "request_uri",
-    "client_assertion",
-    "client_assertion_type",
-    "client_secret",
-)
+NOT_CHECKED_FOR_REPEATS = ("request", "request_uri")
 
 
 class ErrorPage(Exception):
@@ -364,15 +358,19 @@ def check_id_token_hint(params) -> str | None:
     return claims.get("SubjectNameID")
 
 
-def parse_authorization_request(params):
-    """Validate an authorization request; return ``(client, AuthorizationRequest)``."""
+def parse_authorization_request(params, *, as_sent=None):
+    """Validate an authorization request; return ``(client, AuthorizationRequest)``.
+
+    ``as_sent``: the parameters as the client sent them, when ``params`` is what is kept of
+    them (a pushed request's, without its credentials and with the authenticated client): a
+    repetition among them is refused as one in ``params`` would be (:func:`check_repeated`)."""
     client = check_client(params)
     redirect_uri = check_redirect_uri(params, client)
     state = params.get("state")
     response_mode = "query"
     try:
         response_mode = check_response_type(params, client)
-        check_repeated(params)
+        check_repeated(params if as_sent is None else as_sent)
         scope = check_scope(params, client)
         prompt = check_prompt(params)
         max_age = check_max_age(params)

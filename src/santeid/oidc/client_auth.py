@@ -66,6 +66,13 @@ TLS_CLIENT_AUTH = "tls_client_auth"
 SECRET_METHODS: tuple[str, ...] = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST)
 #: The method of a client that registers none (RFC 7591 §2).
 DEFAULT_METHOD = CLIENT_SECRET_BASIC
+#: The form parameters that carry a client's credential (RFC 6749 §2.3.1, RFC 7523 §2.2):
+#: authentication reads them, a pushed authorization request does not keep them.
+CREDENTIAL_PARAMETERS: tuple[str, ...] = (
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+)
 #: Every method a client may register, in PSC's discovery order
 #: (``docs/reference/pro-sante-connect.md §2``; ``client_secret_jwt`` is not implemented).
 AUTH_METHODS: tuple[str, ...] = (

@@ -89,6 +89,11 @@ PKCE_CODE_MISMATCH = "PKCE verification failed: Code mismatch"
 #: The ``code_verifier`` is not 43 to 128 unreserved characters (RFC 7636 §4.1), an empty one
 #: included (same section: a wrong verifier).
 PKCE_INVALID_CODE_VERIFIER = "PKCE verification failed: Invalid code verifier"
+#: A refresh token of a grant that ended when its client left the SSO session, presented once
+#: the client has joined the session again: Keycloak finds the new client session and refuses
+#: the older token (``TokenManager.validateToken``, ``isIssuedBeforeSessionStart``; this
+#: spelling from release 25 on, docs/reference/keycloak-behaviour.md, "Refresh tokens").
+REFRESH_TOKEN_BEFORE_CLIENT_SESSION = "refresh token issued before the client session started"  # noqa: S105 - an error text
 
 #: Userinfo: an access token that does not verify — signature, issuer, type, expiry, or
 #: revoked by itself (``UserInfoEndpoint``, docs/reference/keycloak-behaviour.md, "Userinfo,

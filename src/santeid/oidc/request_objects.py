@@ -217,7 +217,7 @@ def pushed_authorization_request():
         [
             (k, v)
             for k, v in request.form.items(multi=True)
-            if k not in ("client_secret", "client_assertion", "client_assertion_type")
+            if k not in client_auth.CREDENTIAL_PARAMETERS
         ]
     )
     if "request_uri" in form:
@@ -227,7 +227,10 @@ def pushed_authorization_request():
     form.setlist("client_id", [client.get_client_id()])
     try:
         params = resolve(form)
-        parse_authorization_request(params)
+        # Keycloak reads the whole form as the authorization endpoint reads a query: a
+        # repeated ``client_id`` or credential is "duplicated parameter" too
+        # (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
+        parse_authorization_request(params, as_sent=request.form)
     except ErrorPage as exc:
         return oauth_error(400, exc.error, exc.description)
     except RedirectError as exc:

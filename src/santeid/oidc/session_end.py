@@ -25,20 +25,22 @@ if TYPE_CHECKING:
 
 
 def session_participants(svc: Services, sid: str) -> tuple[list, str | None]:
-    """Clients that obtained tokens under ``sid`` and the professional's national id."""
-    client_ids: dict[str, None] = {}
-    national_id = None
-    for family_id in svc.tokens.session_families(sid):
-        family = svc.tokens.family(family_id)
-        if family is None:
-            continue
-        client_ids.setdefault(family["client_id"], None)
-        national_id = national_id or family["auth"]["national_id"]
+    """Clients still in the SSO session ``sid`` (``TokenService.session_clients``) and the
+    professional's national id. A client detached from the session (its refresh token
+    revoked, a refused reuse, a replayed code) is no longer told of its end: Keycloak logs out
+    the user session's client sessions only (``AuthenticationManager.backchannelLogoutAll``,
+    docs/reference/keycloak-behaviour.md, "Logout")."""
     current = svc.sessions.get(sid)
-    if current is not None:
-        national_id = current.national_id
-    clients = [c for c in (svc.clients.get(cid) for cid in client_ids) if c is not None]
-    return clients, national_id
+    national_id = None if current is None else current.national_id
+    if national_id is None:
+        # The session itself already gone: the professional named by any of its grants.
+        for family_id in svc.tokens.session_families(sid):
+            family = svc.tokens.family(family_id)
+            if family is not None:
+                national_id = family["auth"]["national_id"]
+                break
+    clients = [svc.clients.get(cid) for cid in svc.tokens.session_clients(sid)]
+    return [c for c in clients if c is not None], national_id
 
 
 def end_session(svc: Services, sid: str | None, *, logout: bool = True) -> list:

@@ -575,11 +575,17 @@ class TokenService:
     def _ended_grant_text(self, family: dict | None) -> str:
         """Keycloak's words for a refresh token whose grant ended (``TokenManager.
         validateToken``): its user session gone, "Session not active"; the session still
-        there but without the token's client, :data:`keycloak_errors.SESSION_WITHOUT_CLIENT`."""
+        there but without the token's client, :data:`keycloak_errors.SESSION_WITHOUT_CLIENT`;
+        the client back in the session with a new grant — Keycloak's new client session, which
+        started after the token was issued —
+        :data:`keycloak_errors.REFRESH_TOKEN_BEFORE_CLIENT_SESSION`
+        (docs/reference/keycloak-behaviour.md, "Refresh tokens")."""
         sid = (family or {}).get("auth", {}).get("sid")
-        if sid and self.sso_sessions.get(sid) is not None and not self.session_ended_sid(sid):
-            return keycloak_errors.SESSION_WITHOUT_CLIENT
-        return "Session not active"
+        if not sid or self.sso_sessions.get(sid) is None or self.session_ended_sid(sid):
+            return "Session not active"
+        if (family or {}).get("client_id") in self.session_clients(sid):
+            return keycloak_errors.REFRESH_TOKEN_BEFORE_CLIENT_SESSION
+        return keycloak_errors.SESSION_WITHOUT_CLIENT
 
     def use_refresh_token(self, grant: RefreshGrant) -> None:
         """Count a use of a refresh token before new tokens are issued from it.
@@ -661,3 +667,15 @@ class TokenService:
     def session_families(self, sid: str) -> set[str]:
         """The token families opened under the SSO session ``sid``."""
         return self.store.members(store_keys.SESSION_FAMILIES.key(sid))
+
+    def session_clients(self, sid: str) -> list[str]:
+        """The clients still in the SSO session ``sid``: those holding a grant of it that has
+        not ended — Keycloak's client sessions of the user session. A client detached from it
+        (its refresh token revoked, a refused reuse, a replayed code) is not, until a new grant
+        brings it back (docs/reference/keycloak-behaviour.md, "Logout", "Refresh tokens")."""
+        clients: dict[str, None] = {}
+        for family_id in self.session_families(sid):
+            family = self.family(family_id)
+            if family is not None and family["state"] == "active":
+                clients.setdefault(family["client_id"], None)
+        return list(clients)

@@ -597,6 +597,61 @@ def test_a_repeated_authorization_parameter_is_keycloaks_duplicated_parameter(
     }
 
 
+@pytest.mark.parametrize(
+    ("body", "basic"),
+    [
+        ([("client_id", "{id}"), ("client_id", "autre-service")], True),
+        ([("client_id", "{id}"), ("client_id", "{id}")], True),
+        ([("client_id", "{id}"), ("client_secret", "{secret}"), ("client_secret", "x")], False),
+        (
+            [("client_id", "{id}"), ("client_secret", "{secret}"), ("client_secret", "{secret}")],
+            False,
+        ),
+    ],
+    ids=["client_id", "same-client_id", "client_secret", "same-client_secret"],
+)
+def test_a_pushed_request_repeating_the_client_or_its_secret_is_duplicated_parameter(
+    server, service, body, basic
+):
+    """Keycloak's PAR endpoint authenticates the client (the first values), then reads the
+    whole form with ``AuthzEndpointQueryStringParser``: a repeated ``client_id`` or
+    ``client_secret`` is "duplicated parameter" there too, and no ``request_uri`` is issued —
+    the second ``client_id`` is not dropped in favour of the authenticated one."""
+    named = {"id": service["client_id"], "secret": service["client_secret"]}
+    params = {k: v for k, v in _auth_params(service).items() if k != "client_id"}
+    credentials = [(name, value.format(**named)) for name, value in body]
+    pushed = requests.post(
+        f"{server.issuer}/protocol/openid-connect/ext/par/request",
+        data=[*params.items(), *credentials],
+        auth=(service["client_id"], service["client_secret"]) if basic else None,
+        timeout=10,
+    )
+    assert pushed.status_code == 400, pushed.text
+    assert pushed.json() == {
+        "error": "invalid_request",
+        "error_description": "duplicated parameter",
+    }
+    # Each sent once, the same request is pushed.
+    once = requests.post(
+        f"{server.issuer}/protocol/openid-connect/ext/par/request",
+        data=[*params.items(), *{name: value for name, value in reversed(credentials)}.items()],
+        auth=(service["client_id"], service["client_secret"]) if basic else None,
+        timeout=10,
+    )
+    assert once.status_code == 201, once.text
+
+
+def test_a_repeated_client_secret_at_authorization_is_duplicated_parameter(server, service):
+    """The authorization endpoint reads every query parameter through the same parser: a
+    client's secret sent twice is a repeated parameter like any other (Keycloak's
+    ``extractAdditionalReqParams``)."""
+    params = _repeated(_auth_params(service), ("client_secret", "a"), ("client_secret", "b"))
+    url = f"{server.issuer}/protocol/openid-connect/auth"
+    answered = dict(_callback(_browser().get(url, params=params, allow_redirects=False)))
+    assert answered["error"] == "invalid_request"
+    assert answered["error_description"] == "duplicated parameter"
+
+
 def test_a_repeated_client_id_is_keycloaks_invalid_request_page(server, service):
     """``AuthorizationEndpointRequestParserProcessor.getClientId`` wants exactly one
     ``client_id``: Keycloak's error page "Invalid Request", no redirect."""

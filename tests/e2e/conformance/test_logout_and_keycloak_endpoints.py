@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import base64
 import html
-import http.server
 import json
 import re
-import threading
 import time
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
@@ -38,6 +36,7 @@ from joserfc.jwk import ECKey
 from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
 
+from tests.support.logout_receiver import LogoutReceiver
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
@@ -187,45 +186,6 @@ def token_request(server, client_id: str, data: dict, **headers) -> requests.Res
 
 def jwks(server) -> KeySet:
     return KeySet.import_key_set(requests.get(server["discovery"]["jwks_uri"], timeout=5).json())
-
-
-class LogoutReceiver:
-    """A relying party's back-channel logout endpoint: a real HTTP server on a free port of
-    127.0.0.1 (allowed by the SSRF guard in sandbox mode only), recording form POSTs."""
-
-    def __init__(self):
-        self.received: list[dict] = []
-        self.event = threading.Event()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.received.append(
-                    {
-                        "content_type": self.headers.get("Content-Type"),
-                        "form": {k: v[0] for k, v in parse_qs(body.decode()).items()},
-                    }
-                )
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                receiver.event.set()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/backchannel-logout"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # -- logout ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ must leave no other token of it working, nor a session that silently hands it ne
 from __future__ import annotations
 
 import secrets
+import time
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ import pytest
 import requests
 
 from santeid.oidc import keycloak_errors
+from tests.support.logout_receiver import LogoutReceiver
 from tests.support.operations import sandbox_login
 from tests.support.security import browser
 from tests.support.servers import santeid_process
@@ -44,12 +46,40 @@ WITHOUT_CLIENT = {
     "error": "invalid_grant",
     "error_description": "Session doesn't have required client",
 }
+BEFORE_CLIENT_SESSION = {
+    "error": "invalid_grant",
+    "error_description": "refresh token issued before the client session started",
+}
+
+
+#: Two clients told of the end of their sessions, by back-channel and front-channel logout.
+RP_LOGOUT_1, RP_LOGOUT_2 = "rp-revocation-logout-1", "rp-revocation-logout-2"
+
+
+def _frontchannel_uri(client_id: str) -> str:
+    return f"https://{client_id}.example.org/frontchannel-logout"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def receiver():
+    with LogoutReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, receiver):
     home = tmp_path_factory.mktemp("grant-revocation")
-    with santeid_process(home, clients=CLIENTS, SANTEID_STORE_URL="memory://") as server:
+    told = [
+        {
+            **CLIENTS[0],
+            "client_id": client_id,
+            "client_name": client_id,
+            "backchannel_logout_uri": f"{receiver.url}/{client_id}",
+            "frontchannel_logout_uri": _frontchannel_uri(client_id),
+        }
+        for client_id in (RP_LOGOUT_1, RP_LOGOUT_2)
+    ]
+    with santeid_process(home, clients=[*CLIENTS, *told], SANTEID_STORE_URL="memory://") as server:
         yield server
 
 
@@ -136,9 +166,12 @@ def test_another_clients_grants_keep_the_session_until_they_are_revoked(server):
     assert _userinfo(server, first).status_code == 401
     assert _refresh(server, RP2, other).status_code == 200
     assert _userinfo(server, other).status_code == 200
-    # RP1 may start again from the session: a new grant, which works.
+    # RP1 may start again from the session: a new grant, which works; its old refresh tokens
+    # now meet a client session younger than they are (Keycloak's TokenManager.validateToken).
     again = _silent(server, session, RP1)
     assert _refresh(server, RP1, again).status_code == 200
+    assert _refresh(server, RP1, first).json() == BEFORE_CLIENT_SESSION
+    assert _refresh(server, RP1, second).json() == BEFORE_CLIENT_SESSION
     assert _revoke(server, RP2, other["refresh_token"]).status_code == 200
     assert not _login_required(server, session, RP2)  # RP1's new grant keeps it
     assert _revoke(server, RP1, again["refresh_token"]).status_code == 200
@@ -156,3 +189,31 @@ def test_revoking_an_access_token_ends_that_token_alone(server):
     assert _userinfo(server, second).status_code == 200
     assert _refresh(server, RP1, first).status_code == 200
     assert not _login_required(server, session, RP1)
+
+
+def test_a_client_detached_from_the_session_is_not_told_of_its_logout(server, receiver):
+    """Keycloak logs out the user session's client sessions (``AuthenticationManager.
+    backchannelLogoutAll``, its front-channel logout likewise): a client that revoked its
+    refresh token left the session, and its logout is none of its business — no logout token,
+    no iframe; the client that stayed hears of it."""
+    receiver.received.clear()
+    receiver.event.clear()
+    session = browser()
+    done = sandbox_login(session, _authorize(server, session, RP_LOGOUT_1), server.env)
+    detached = _tokens(server, RP_LOGOUT_1, _callback(done)["code"])
+    staying = _silent(server, session, RP_LOGOUT_2)
+    assert _revoke(server, RP_LOGOUT_1, detached["refresh_token"]).status_code == 200
+    page = session.get(
+        f"{server.oidc}/logout",
+        params={"id_token_hint": staying["id_token"], "post_logout_redirect_uri": REDIRECT_URI},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert page.status_code == 200, page.text  # the front-channel iframes, then the redirect
+    assert _frontchannel_uri(RP_LOGOUT_2) in page.text
+    assert _frontchannel_uri(RP_LOGOUT_1) not in page.text
+    assert receiver.event.wait(10), "no logout token delivered"
+    time.sleep(1)  # a token for the detached client would have been queued with the other
+    told = [delivery["path"] for delivery in receiver.received]
+    assert told == [urlsplit(f"{receiver.url}/{RP_LOGOUT_2}").path]
+    assert _login_required(server, session, RP_LOGOUT_2)

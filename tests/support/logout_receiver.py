@@ -1,0 +1,25 @@
+"""A relying party's back-channel logout endpoint (OpenID Connect Back-Channel Logout 1.0
+§2.5, https://openid.net/specs/openid-connect-backchannel-1_0.html) for the tests that run a
+real ``santeid serve``."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from tests.support.ciba import Receiver
+
+
+class LogoutReceiver(Receiver):
+    """:class:`~tests.support.ciba.Receiver` answering 200 to form POSTs: each delivery's
+    path, ``Content-Type`` and form (``logout_token``)."""
+
+    def __init__(self):
+        super().__init__([200])
+
+    def record(self, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+        return {
+            "path": path,
+            "content_type": headers.get("Content-Type"),
+            "form": {k: v[0] for k, v in parse_qs(body.decode()).items()},
+        }
