@@ -19,7 +19,8 @@ developers need the same shapes without ANS: this module makes them with ``crypt
   authority in sandbox mode only), :func:`authorities_in` (reading them) and
   :func:`issuing_authority` (RFC 5280 §6.1, one step; :func:`untrusted_issuer_reason` says why
   it found none); and, for CPS cards and ``tls_client_auth`` clients, the purposes the
-  certificate may serve (:func:`client_purpose_refusal`).
+  certificate may serve (:func:`client_purpose_refusal`), its extensions read by
+  :func:`certificate_extensions` (a repeated or malformed one is a refusal, not an error).
 
 Users: CPS card certificates (``santeid.cps``), the dev TLS certificate (``santeid tls
 dev-cert``) and INSi establishment certificates (CN ``INSI-AUTO`` / ``INSI-MANU``,
@@ -63,6 +64,7 @@ __all__ = [
     "PrivateKey",
     "TestAuthority",
     "authorities_in",
+    "certificate_extensions",
     "certificate_pem",
     "client_purpose_refusal",
     "generate_private_key",
@@ -423,6 +425,22 @@ def issuing_authority(
     return None
 
 
+def certificate_extensions(certificate: x509.Certificate) -> x509.Extensions | str:
+    """The extensions of ``certificate``, or why they cannot be read: one of them repeated
+    (RFC 5280 §4.2, https://www.rfc-editor.org/rfc/rfc5280#section-4.2: "A certificate MUST
+    NOT include more than one instance of a particular extension"; cryptography raises
+    ``DuplicateExtension``, no ``ValueError``), malformed (``ValueError``), or naming an
+    x400Address or ediPartyName, general names cryptography does not read
+    (``UnsupportedGeneralNameType``). OpenSSL holds the first two invalid, and a TLS handshake
+    refuses them; a certificate whose extensions cannot be read is refused wherever they
+    matter. Every reading of the extensions of a presented certificate (and of an authority
+    of a configured bundle) goes through here."""
+    try:
+        return certificate.extensions
+    except (x509.DuplicateExtension, x509.UnsupportedGeneralNameType, ValueError) as exc:
+        return f"its extensions cannot be read ({exc})"
+
+
 def client_purpose_refusal(certificate: x509.Certificate) -> str | None:
     """Why ``certificate`` may not authenticate a TLS client for the purposes it lists, or
     None: RFC 5280 §4.2.1.12 (https://www.rfc-editor.org/rfc/rfc5280#section-4.2.1.12), when
@@ -433,12 +451,13 @@ def client_purpose_refusal(certificate: x509.Certificate) -> str | None:
     TLS server's certificate of the same authority and client authentication. Without the
     extension every purpose is allowed. CPS cards (``santeid.cps.cards``, ``wrong_usage``) and
     ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) are checked with it."""
+    extensions = certificate_extensions(certificate)
+    if isinstance(extensions, str):
+        return extensions
     try:
-        purposes = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        purposes = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return None
-    except ValueError as exc:  # a malformed or repeated extension
-        return f"its extensions cannot be read ({exc})"
     if CLIENT_AUTH in purposes or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in purposes:
         return None
     listed = ", ".join(purpose._name for purpose in purposes) or "empty"
@@ -471,14 +490,17 @@ def _unfit_issuer(
     named = f"the authority {ca.subject.rfc4514_string()} of the file"
     if not (ca.not_valid_before_utc <= now <= ca.not_valid_after_utc):
         return f"{named} is outside its validity period"
+    extensions = certificate_extensions(ca)
+    if isinstance(extensions, str):
+        return f"{named}: {extensions}"
     try:
-        constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+        constraints = extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         constraints = None  # RFC 5280 §4.2.1.9: a CA certificate carries basicConstraints
     if constraints is None or not constraints.ca:
         return f"{named} is no CA (basicConstraints cA=TRUE required)"
     try:
-        usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         usage = None
     if usage is not None and not usage.key_cert_sign:

@@ -21,14 +21,19 @@ from cryptography.x509.verification import Store
 from santeid.pki import CLIENT_AUTH
 from santeid.pki import PKIError
 from santeid.pki import TestAuthority
+from santeid.pki import client_purpose_refusal
+from santeid.pki import generate_private_key
 from santeid.pki import issue_certificate
 from santeid.pki import issue_server_certificate
+from santeid.pki import issuing_authority
 from santeid.pki import load_certificates
 from santeid.pki import load_private_key
 from santeid.pki import name_text
 from santeid.pki import serial_hex
 from santeid.pki import subject_name
+from santeid.pki import untrusted_issuer_reason
 from santeid.pki import write_credentials
+from tests.support.cps import signed_certificate
 
 
 def _mode(path) -> int:
@@ -238,3 +243,31 @@ def test_load_certificates_reports_unreadable_files(tmp_path):
     bad.write_text("not a certificate")
     with pytest.raises(PKIError, match="not a PEM certificate"):
         load_certificates(bad)
+
+
+def test_a_repeated_extension_is_a_refusal_not_an_error(ca):
+    """RFC 5280 §4.2: "A certificate MUST NOT include more than one instance of a particular
+    extension". cryptography refuses to read the extensions of such a certificate
+    (``DuplicateExtension``, no ``ValueError``): the purpose check refuses it, as OpenSSL
+    holds it invalid, rather than fail; and an authority of the bundle with a repeated
+    extension signs nothing."""
+    now = datetime.datetime.now(datetime.UTC)
+    key = generate_private_key("ec-p256")
+    subject = subject_name(common_name="logiciel-mtls", country="FR")
+    leaf = signed_certificate(subject, key, ca.certificate.subject, ca.private_key, ca=False,
+                              twice=x509.ExtendedKeyUsage([CLIENT_AUTH]))  # fmt: skip
+    with pytest.raises(x509.DuplicateExtension):
+        _ = leaf.extensions
+    assert issuing_authority(leaf, [ca.certificate], now) == ca.certificate  # signed
+    assert client_purpose_refusal(leaf) == (
+        "its extensions cannot be read (Duplicate 2.5.29.37 extension found)"
+    )
+    authority = signed_certificate(ca.certificate.subject, ca.private_key,
+                                   ca.certificate.subject, ca.private_key,
+                                   twice=x509.ExtendedKeyUsage([CLIENT_AUTH]))  # fmt: skip
+    good, _ = issue_certificate(ca, subject=subject)
+    assert issuing_authority(good, [authority], now) is None
+    assert untrusted_issuer_reason(good, [authority], now) == (
+        "the authority CN=TEST AC UNIT,O=santeid (TEST),C=FR of the file: its extensions cannot "
+        "be read (Duplicate 2.5.29.37 extension found)"
+    )

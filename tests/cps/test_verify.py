@@ -12,9 +12,11 @@ from santeid.cps.cards import CardError
 from santeid.cps.cards import card_subject
 from santeid.cps.cards import national_id_from_subject
 from santeid.cps.cards import verify_card_certificate
+from santeid.pki import CLIENT_AUTH
 from santeid.pki import SERVER_AUTH
 from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
+from santeid.pki import generate_private_key
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.settings import ConfigurationError
@@ -22,6 +24,7 @@ from tests.support.cps import ACTIVE_ID
 from tests.support.cps import INACTIVE_ID
 from tests.support.cps import UNKNOWN_ID
 from tests.support.cps import igc_like_authorities
+from tests.support.cps import signed_certificate
 
 
 def _refusal(certificate, settings, **kwargs) -> CardError:
@@ -151,6 +154,16 @@ def test_certificate_not_meant_for_authentication(settings, directory, authority
         extended_key_usages=ekus,
     )
     assert _refusal(cert, settings, directory=directory).code == "wrong_usage"
+
+
+def test_a_card_with_a_repeated_extension_is_of_the_wrong_usage(settings, directory, authority):
+    """RFC 5280 §4.2: an extension at most once; cryptography cannot read the extensions of
+    a certificate that repeats one (``DuplicateExtension``): refused, not a server error."""
+    key = generate_private_key("rsa-2048")
+    card = signed_certificate(card_subject(directory.get(ACTIVE_ID)), key,
+                              authority.certificate.subject, authority.private_key, ca=False,
+                              twice=x509.ExtendedKeyUsage([CLIENT_AUTH]))  # fmt: skip
+    assert _refusal(card, settings, directory=directory).code == "wrong_usage"
 
 
 def test_a_ca_certificate_is_not_a_card(settings, directory, authority):

@@ -53,6 +53,7 @@ from santeid.pki import CLIENT_AUTH
 from santeid.pki import PrivateKey
 from santeid.pki import TestAuthority
 from santeid.pki import authorities_in
+from santeid.pki import certificate_extensions
 from santeid.pki import client_purpose_refusal
 from santeid.pki import issue_certificate
 from santeid.pki import issuing_authority
@@ -228,9 +229,12 @@ def issue_test_card(
 # -- verification ---------------------------------------------------------------------------
 def _check_usage(certificate: x509.Certificate) -> None:
     """End-entity certificate for TLS client authentication (RFC 5280 §4.2.1.3, §4.2.1.9,
-    §4.2.1.12); an unrecognised critical extension is refused (§4.2)."""
+    §4.2.1.12); an unrecognised critical extension, or extensions that cannot be read (one
+    repeated or malformed, :func:`santeid.pki.certificate_extensions`), are refused (§4.2)."""
     wrong = CardError("wrong_usage")
-    extensions = certificate.extensions
+    extensions = certificate_extensions(certificate)
+    if isinstance(extensions, str):
+        raise wrong
     for extension in extensions:
         if extension.critical and isinstance(extension.value, x509.UnrecognizedExtension):
             raise wrong

@@ -24,6 +24,7 @@ import base64
 import datetime
 import hashlib
 import json
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -33,8 +34,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from santeid.pki import CLIENT_AUTH
 from santeid.pki import SERVER_AUTH
 from santeid.pki import TestAuthority
+from santeid.pki import generate_private_key
 from santeid.pki import issue_certificate
 from santeid.pki import load_certificates
 from santeid.pki import private_key_pem
@@ -42,10 +45,12 @@ from santeid.pki import write_credentials
 from santeid.pki import write_pem
 from tests.e2e.test_cps_behind_nginx import _filled
 from tests.e2e.test_cps_behind_nginx import documented_server_block
+from tests.support.cps import signed_certificate
 from tests.support.redis_server import free_port
 from tests.support.security import REALM
 from tests.support.security import running_nginx
 from tests.support.security import self_signed_certificate
+from tests.support.servers import CERT_HEADER
 from tests.support.servers import production_process
 from tests.support.servers import refused_start
 from tests.support.servers import santeid_home
@@ -104,6 +109,13 @@ def home(tmp_path_factory):
     ):
         issued = issue_certificate(machines, subject=subject, extended_key_usages=usages)
         write_credentials(home / folder, *issued, machines)
+    # Issued by the client's own authority for client authentication, its extendedKeyUsage
+    # twice (RFC 5280 §4.2: an extension at most once).
+    key = generate_private_key("ec-p256")
+    repeated = signed_certificate(subject, key, machines.certificate.subject,
+                                  machines.private_key, ca=False,
+                                  twice=x509.ExtendedKeyUsage([CLIENT_AUTH]))  # fmt: skip
+    write_credentials(home / "repeated-eku", repeated, key, machines)
     # An authority the server trusts for something else (INSi establishment certificates).
     insi = TestAuthority.load_or_create(home / "insi", "insi-ca", common_name="TEST AC INSI")
     write_credentials(home / "insi-issued", *issue_certificate(insi, subject=subject), insi)
@@ -116,6 +128,18 @@ def _token(url: str, home, folder: str, verify: str) -> requests.Response:
         data={"grant_type": "client_credentials", "client_id": CLIENT_ID},
         cert=(str(home / folder / "cert.pem"), str(home / folder / "key.pem")),
         verify=verify,
+        timeout=10,
+    )
+
+
+def _forwarded_token(proxied, home, folder: str) -> requests.Response:
+    """The token request of a client whose certificate is that of ``folder``, as the proxy
+    forwards it to santeid (``$ssl_client_escaped_cert``, from the proxy's address)."""
+    pem = (home / folder / "cert.pem").read_text()
+    return requests.post(
+        f"{proxied['backend']}{REALM}/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials", "client_id": CLIENT_ID},
+        headers={CERT_HEADER: quote(pem, safe=""), "X-Forwarded-Proto": "https"},
         timeout=10,
     )
 
@@ -152,7 +176,8 @@ def proxied(home):
         block = _filled(documented_server_block(), (f"listen 127.0.0.1:{port} ssl;", str(cert),
                         str(key), str(authority), f"127.0.0.1:{server.port}"))  # fmt: skip
         with running_nginx(home, port, server.port, cert, key, server=block):
-            yield {"url": f"https://127.0.0.1:{port}", "ca": str(cert), "log": server.log}
+            yield {"url": f"https://127.0.0.1:{port}", "ca": str(cert), "log": server.log,
+                   "backend": server.base}  # fmt: skip
 
 
 def _direct(home, log_name: str, **settings: str):
@@ -186,6 +211,18 @@ def test_a_server_certificate_of_the_clients_authority_gets_no_token_behind_ngin
     _refused(_token(proxied["url"], home, "server-only", proxied["ca"]))
     log = proxied["log"].read_text()
     assert "tls_client_auth refused for logiciel-mtls: its extendedKeyUsage (serverAuth)" in log
+
+
+def test_a_certificate_repeating_an_extension_gets_no_token_behind_a_proxy(home, proxied):
+    """RFC 5280 §4.2: "A certificate MUST NOT include more than one instance of a particular
+    extension". OpenSSL holds such a certificate invalid — its handshake refuses it, and its
+    clients will not even present it —, but a proxy that checks no chain forwards whatever
+    another TLS stack presented: in the proxy's header, its extensions cannot be read, and it
+    is refused (401 ``invalid_client``), never a server error."""
+    _refused(_forwarded_token(proxied, home, "repeated-eku"))
+    log = proxied["log"].read_text()
+    assert "tls_client_auth refused for logiciel-mtls: its extensions cannot be read" in log
+    assert "Traceback" not in log
 
 
 @pytest.mark.parametrize("folder", ["no-eku", "any-eku"])
