@@ -442,26 +442,69 @@ def certificate_extensions(certificate: x509.Certificate) -> x509.Extensions | s
 
 
 def client_purpose_refusal(certificate: x509.Certificate) -> str | None:
-    """Why ``certificate`` may not authenticate a TLS client for the purposes it lists, or
-    None: RFC 5280 §4.2.1.12 (https://www.rfc-editor.org/rfc/rfc5280#section-4.2.1.12), when
-    the ``extendedKeyUsage`` extension is present the certificate is used only for the purposes
-    it lists, which must then include ``clientAuth`` or ``anyExtendedKeyUsage``. A TLS stack
-    refuses it in the handshake likewise (OpenSSL's SSL client purpose); behind a proxy that
-    checks no chain (``ssl_verify_client optional_no_ca``) only this check stands between a
-    TLS server's certificate of the same authority and client authentication. Without the
-    extension every purpose is allowed. CPS cards (``santeid.cps.cards``, ``wrong_usage``) and
-    ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) are checked with it."""
+    """Why ``certificate`` may not authenticate a TLS client, or None: the rule a TLS handshake
+    applies to a client's end-entity certificate, OpenSSL's SSL client purpose
+    (``check_purpose_ssl_client`` and the extensions it reads,
+    https://github.com/openssl/openssl/blob/ff194324db89f5ae9b167beec3aca6459b0f63b5/crypto/x509/v3_purp.c):
+
+    * its extensions can be read (:func:`certificate_extensions`);
+    * an ``extendedKeyUsage`` extension lists ``clientAuth`` (RFC 5280 §4.2.1.12, "the
+      certificate MUST only be used for one of the purposes indicated");
+      ``anyExtendedKeyUsage`` alone does not do: OpenSSL keeps it apart from ``clientAuth``
+      (``XKU_ANYEKU``), and its handshake refuses such a certificate ("unsuitable certificate
+      purpose");
+    * a ``keyUsage`` extension asserts ``digitalSignature`` or ``keyAgreement`` (§4.2.1.3);
+    * a Netscape certificate type extension (``nsCertType``) includes "SSL client".
+
+    An absent extension allows every purpose. Behind a proxy that checks no chain
+    (``ssl_verify_client optional_no_ca``) only this check stands between, say, a TLS
+    server's certificate of the same authority and client authentication; over direct TLS
+    the handshake has refused the same certificates. CPS cards (``santeid.cps.cards``,
+    ``wrong_usage``) and ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) are
+    checked with it."""
     extensions = certificate_extensions(certificate)
     if isinstance(extensions, str):
         return extensions
-    try:
+    with contextlib.suppress(x509.ExtensionNotFound):
         purposes = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return None
-    if CLIENT_AUTH in purposes or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in purposes:
-        return None
-    listed = ", ".join(purpose._name for purpose in purposes) or "empty"
-    return f"its extendedKeyUsage ({listed}) lists neither clientAuth nor anyExtendedKeyUsage"
+        if CLIENT_AUTH not in purposes:
+            listed = ", ".join(purpose._name for purpose in purposes) or "empty"
+            return f"its extendedKeyUsage ({listed}) does not list clientAuth"
+    with contextlib.suppress(x509.ExtensionNotFound):
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
+        if not (usage.digital_signature or usage.key_agreement):
+            asserted = ", ".join(_asserted(usage)) or "empty"
+            return f"its keyUsage ({asserted}) asserts neither digitalSignature nor keyAgreement"
+    with contextlib.suppress(x509.ExtensionNotFound):
+        netscape = extensions.get_extension_for_oid(_NETSCAPE_CERT_TYPE).value
+        bits = netscape.public_bytes()
+        # A DER BIT STRING: tag, length, unused bits, then the bits; "SSL client" is the first.
+        if len(bits) < 3 or bits[0] != 0x03 or bits[1] != len(bits) - 2:
+            return "its Netscape certificate type is not a BIT STRING"
+        if len(bits) == 3 or not bits[3] & 0x80:
+            return "its Netscape certificate type does not include SSL client"
+    return None
+
+
+#: The Netscape certificate type extension, which OpenSSL still reads (``NID_netscape_cert_type``).
+_NETSCAPE_CERT_TYPE = x509.ObjectIdentifier("2.16.840.1.113730.1.1")
+
+
+#: RFC 5280 §4.2.1.3's names of the ``KeyUsage`` bits an end entity may assert (not
+#: ``encipherOnly``/``decipherOnly``, which mean something with ``keyAgreement`` only).
+_KEY_USAGE_NAMES = {
+    "digital_signature": "digitalSignature",
+    "content_commitment": "contentCommitment",
+    "key_encipherment": "keyEncipherment",
+    "data_encipherment": "dataEncipherment",
+    "key_agreement": "keyAgreement",
+    "key_cert_sign": "keyCertSign",
+    "crl_sign": "cRLSign",
+}
+
+
+def _asserted(usage: x509.KeyUsage) -> list[str]:
+    return [label for name, label in _KEY_USAGE_NAMES.items() if getattr(usage, name)]
 
 
 def untrusted_issuer_reason(

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -19,6 +20,7 @@ from cryptography.x509.verification import PolicyBuilder
 from cryptography.x509.verification import Store
 
 from santeid.pki import CLIENT_AUTH
+from santeid.pki import KEY_USAGES
 from santeid.pki import PKIError
 from santeid.pki import TestAuthority
 from santeid.pki import client_purpose_refusal
@@ -34,6 +36,12 @@ from santeid.pki import subject_name
 from santeid.pki import untrusted_issuer_reason
 from santeid.pki import write_credentials
 from tests.support.cps import signed_certificate
+
+
+def _key_usage(*names: str) -> x509.KeyUsage:
+    flags = {name: name in names for name in KEY_USAGES}
+    return x509.KeyUsage(**flags, key_cert_sign=False, crl_sign=False, encipher_only=False,
+                         decipher_only=False)  # fmt: skip
 
 
 def _mode(path) -> int:
@@ -271,3 +279,53 @@ def test_a_repeated_extension_is_a_refusal_not_an_error(ca):
         "the authority CN=TEST AC UNIT,O=santeid (TEST),C=FR of the file: its extensions cannot "
         "be read (Duplicate 2.5.29.37 extension found)"
     )
+
+
+#: OpenSSL's Netscape certificate type extension (nsCertType), a BIT STRING: "SSL client" is
+#: its first bit, "SSL server" its second.
+NETSCAPE_CERT_TYPE = x509.ObjectIdentifier("2.16.840.1.113730.1.1")
+
+
+@pytest.mark.parametrize(
+    ("extensions", "refusal"),
+    [
+        ([], None),
+        ([x509.ExtendedKeyUsage([CLIENT_AUTH])], None),
+        ([x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, CLIENT_AUTH])], None),
+        ([x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])],
+         "its extendedKeyUsage (serverAuth) does not list clientAuth"),
+        ([x509.ExtendedKeyUsage([ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE])],
+         "its extendedKeyUsage (anyExtendedKeyUsage) does not list clientAuth"),
+        ([_key_usage("digital_signature")], None),
+        ([_key_usage("key_agreement")], None),
+        ([_key_usage("key_encipherment", "data_encipherment")],
+         "its keyUsage (keyEncipherment, dataEncipherment) asserts neither digitalSignature "
+         "nor keyAgreement"),
+        ([x509.UnrecognizedExtension(NETSCAPE_CERT_TYPE, b"\x03\x02\x07\x80")], None),
+        ([x509.UnrecognizedExtension(NETSCAPE_CERT_TYPE, b"\x03\x02\x06\x40")],
+         "its Netscape certificate type does not include SSL client"),
+        ([x509.UnrecognizedExtension(NETSCAPE_CERT_TYPE, b"\x04\x01\x80")],
+         "its Netscape certificate type is not a BIT STRING"),
+    ],
+)  # fmt: skip
+def test_the_client_purpose_is_the_tls_handshakes(ca, extensions, refusal):
+    """OpenSSL's SSL client purpose for an end-entity certificate, what a TLS handshake
+    checks (``check_purpose_ssl_client``, crypto/x509/v3_purp.c): an extendedKeyUsage lists
+    ``clientAuth`` — ``anyExtendedKeyUsage`` alone does not do —, a keyUsage asserts
+    ``digitalSignature`` or ``keyAgreement``, a Netscape certificate type includes SSL client;
+    an absent extension allows every purpose."""
+    key = generate_private_key("ec-p256")
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject_name(common_name="logiciel-mtls"))
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    certificate = builder.sign(ca.private_key, hashes.SHA256())
+    assert client_purpose_refusal(certificate) == refusal

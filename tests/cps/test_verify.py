@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from santeid.cps.cards import CARD_AMR
 from santeid.cps.cards import CardError
@@ -144,6 +145,10 @@ def test_revoked_card(settings, directory, registry, make_card):
     [
         (("digital_signature",), (SERVER_AUTH,)),  # a server certificate, not a card
         (("key_encipherment",), ()),  # an encryption certificate
+        # for any purpose but not named for client authentication: a TLS handshake refuses it
+        (("digital_signature",), (ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)),
+        # fit for a TLS client (OpenSSL's rule), but a card signs: digitalSignature
+        (("key_agreement",), (CLIENT_AUTH,)),
     ],
 )
 def test_certificate_not_meant_for_authentication(settings, directory, authority, key_usage, ekus):

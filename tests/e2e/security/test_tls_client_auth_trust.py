@@ -10,9 +10,11 @@ authentication, gets no token (``invalid_client``):
 * over direct TLS (``santeid serve --tls-cert …`` without ``--client-ca``), a certificate with
   the client's DN issued by the INSi establishment authority, which the TLS handshake accepts
   (``insi_ca_file``) but which vouches for INSi callers, not for OAuth clients;
-* behind nginx again, a TLS **server** certificate (extendedKeyUsage serverAuth alone) issued
-  by the client's own authority with the client's DN (RFC 5280 §4.2.1.12), which the direct
-  listener's handshake refuses.
+* behind nginx again, certificates issued by the client's own authority with the client's DN
+  but unfit for a TLS client — a TLS **server**'s (extendedKeyUsage serverAuth alone, RFC 5280
+  §4.2.1.12), one of anyExtendedKeyUsage alone, one whose keyUsage is keyEncipherment alone
+  (§4.2.1.3) —, which the direct listener's handshake refuses alike (OpenSSL's SSL client
+  purpose, :data:`FIT_FOR_A_TLS_CLIENT`).
 
 The client's own certificate still authenticates and binds its tokens (``cnf.x5t#S256``); with
 ``tls_client_auth_ca_file`` empty, no certificate does.
@@ -58,6 +60,20 @@ from tests.support.servers import santeid_home
 pytestmark = [pytest.mark.server]
 
 CLIENT_ID = "logiciel-mtls"
+#: Certificates of the client's own authority with its DN, by (keyUsage, extendedKeyUsage),
+#: and whether a TLS handshake takes each as a client's: OpenSSL's SSL client purpose
+#: (``check_purpose_ssl_client``, crypto/x509/v3_purp.c) wants ``clientAuth`` in an
+#: extendedKeyUsage (``anyExtendedKeyUsage`` does not do) and ``digitalSignature`` or
+#: ``keyAgreement`` in a keyUsage. Behind a proxy that checks no chain the application
+#: refuses the same ones.
+PURPOSES = {
+    "no-eku": (("digital_signature",), ()),
+    "key-agreement": (("key_agreement",), (CLIENT_AUTH,)),
+    "server-only": (("digital_signature",), (SERVER_AUTH,)),
+    "any-eku": (("digital_signature",), (ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)),
+    "encipherment-only": (("key_encipherment",), ()),
+}
+FIT_FOR_A_TLS_CLIENT = {"no-eku", "key-agreement"}
 SUBJECT_DN = "CN=logiciel-mtls,O=Etablissement Test,C=FR"
 
 
@@ -99,15 +115,9 @@ def home(tmp_path_factory):
                                             common_name="TEST AC ETABLISSEMENTS")  # fmt: skip
     write_credentials(home / "client", *issue_certificate(machines, subject=subject), machines)
     _self_signed(subject, home / "self-signed")
-    # Issued by the client's own authority, for other purposes than client authentication
-    # (RFC 5280 §4.2.1.12): a TLS server's certificate; and two that may authenticate a
-    # client: without extendedKeyUsage, and with anyExtendedKeyUsage.
-    for folder, usages in (
-        ("server-only", (SERVER_AUTH,)),
-        ("no-eku", ()),
-        ("any-eku", (ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)),
-    ):
-        issued = issue_certificate(machines, subject=subject, extended_key_usages=usages)
+    for folder, (key_usage, usages) in PURPOSES.items():
+        issued = issue_certificate(machines, subject=subject, key_usage=key_usage,
+                                   extended_key_usages=usages)  # fmt: skip
         write_credentials(home / folder, *issued, machines)
     # Issued by the client's own authority for client authentication, its extendedKeyUsage
     # twice (RFC 5280 §4.2: an extension at most once).
@@ -204,13 +214,25 @@ def test_the_clients_own_certificate_gets_a_bound_token_behind_nginx(home, proxi
     _bound_to(_token(proxied["url"], home, "client", proxied["ca"]), home, "client")
 
 
-def test_a_server_certificate_of_the_clients_authority_gets_no_token_behind_nginx(home, proxied):
-    """RFC 5280 §4.2.1.12: a certificate whose extendedKeyUsage lists serverAuth alone is for
-    TLS servers only; a TLS stack refuses it as a client's (OpenSSL's SSL client purpose), and
-    so does tls_client_auth behind a proxy that checks no chain."""
-    _refused(_token(proxied["url"], home, "server-only", proxied["ca"]))
+@pytest.mark.parametrize(
+    ("folder", "reason"),
+    [
+        ("server-only", "its extendedKeyUsage (serverAuth) does not list clientAuth"),
+        ("any-eku", "its extendedKeyUsage (anyExtendedKeyUsage) does not list clientAuth"),
+        ("encipherment-only", "its keyUsage (keyEncipherment) asserts neither digitalSignature "
+                              "nor keyAgreement"),
+    ],
+)  # fmt: skip
+def test_a_certificate_unfit_for_a_tls_client_gets_no_token_behind_nginx(
+    home, proxied, folder, reason
+):
+    """RFC 5280 §4.2.1.12, §4.2.1.3: a TLS server's certificate, one of anyExtendedKeyUsage
+    alone, one for encryption alone — a TLS handshake refuses each as a client's (OpenSSL's SSL
+    client purpose; the direct listener, below), and so does tls_client_auth behind a proxy
+    that checks no chain."""
+    _refused(_token(proxied["url"], home, folder, proxied["ca"]))
     log = proxied["log"].read_text()
-    assert "tls_client_auth refused for logiciel-mtls: its extendedKeyUsage (serverAuth)" in log
+    assert f"tls_client_auth refused for logiciel-mtls: {reason}" in log
 
 
 def test_a_certificate_repeating_an_extension_gets_no_token_behind_a_proxy(home, proxied):
@@ -225,8 +247,8 @@ def test_a_certificate_repeating_an_extension_gets_no_token_behind_a_proxy(home,
     assert "Traceback" not in log
 
 
-@pytest.mark.parametrize("folder", ["no-eku", "any-eku"])
-def test_a_certificate_without_extended_key_usage_or_with_any_gets_a_token(home, proxied, folder):
+@pytest.mark.parametrize("folder", sorted(FIT_FOR_A_TLS_CLIENT))
+def test_a_certificate_fit_for_a_tls_client_gets_a_token_behind_nginx(home, proxied, folder):
     _bound_to(_token(proxied["url"], home, folder, proxied["ca"]), home, folder)
 
 
@@ -236,9 +258,14 @@ def test_a_certificate_of_another_trusted_authority_gets_no_token_over_direct_tl
         # The handshake accepts it (insi_ca_file); the client authentication does not.
         _refused(_token(server.base, home, "insi-issued", server.ca))
         _bound_to(_token(server.base, home, "client", server.ca), home, "client")
-        # A server certificate of the client's authority: the handshake itself refuses it.
-        with pytest.raises(requests.exceptions.ConnectionError):
-            _token(server.base, home, "server-only", server.ca)
+        # The client's authority, other purposes: the handshake itself refuses the same
+        # certificates as the application behind nginx (above), and takes the others.
+        for folder in PURPOSES:
+            if folder in FIT_FOR_A_TLS_CLIENT:
+                _bound_to(_token(server.base, home, folder, server.ca), home, folder)
+                continue
+            with pytest.raises(requests.exceptions.SSLError):
+                _token(server.base, home, folder, server.ca)
 
 
 def test_an_unreadable_tls_client_auth_ca_file_stops_the_server(tmp_path):
