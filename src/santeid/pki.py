@@ -19,7 +19,8 @@ developers need the same shapes without ANS: this module makes them with ``crypt
   authority in sandbox mode only), :func:`authorities_in` (reading them) and
   :func:`issuing_authority` (RFC 5280 §6.1, one step; :func:`untrusted_issuer_reason` says why
   it found none); and, for CPS cards and ``tls_client_auth`` clients, the purposes the
-  certificate may serve (:func:`client_purpose_refusal`).
+  certificate may serve (:func:`client_purpose_refusal`), its extensions read by
+  :func:`certificate_extensions` (a repeated or malformed one is a refusal, not an error).
 
 Users: CPS card certificates (``santeid.cps``), the dev TLS certificate (``santeid tls
 dev-cert``) and INSi establishment certificates (CN ``INSI-AUTO`` / ``INSI-MANU``,
@@ -63,6 +64,7 @@ __all__ = [
     "PrivateKey",
     "TestAuthority",
     "authorities_in",
+    "certificate_extensions",
     "certificate_pem",
     "client_purpose_refusal",
     "generate_private_key",
@@ -423,26 +425,86 @@ def issuing_authority(
     return None
 
 
-def client_purpose_refusal(certificate: x509.Certificate) -> str | None:
-    """Why ``certificate`` may not authenticate a TLS client for the purposes it lists, or
-    None: RFC 5280 §4.2.1.12 (https://www.rfc-editor.org/rfc/rfc5280#section-4.2.1.12), when
-    the ``extendedKeyUsage`` extension is present the certificate is used only for the purposes
-    it lists, which must then include ``clientAuth`` or ``anyExtendedKeyUsage``. A TLS stack
-    refuses it in the handshake likewise (OpenSSL's SSL client purpose); behind a proxy that
-    checks no chain (``ssl_verify_client optional_no_ca``) only this check stands between a
-    TLS server's certificate of the same authority and client authentication. Without the
-    extension every purpose is allowed. CPS cards (``santeid.cps.cards``, ``wrong_usage``) and
-    ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) are checked with it."""
+def certificate_extensions(certificate: x509.Certificate) -> x509.Extensions | str:
+    """The extensions of ``certificate``, or why they cannot be read: one of them repeated
+    (RFC 5280 §4.2, https://www.rfc-editor.org/rfc/rfc5280#section-4.2: "A certificate MUST
+    NOT include more than one instance of a particular extension"; cryptography raises
+    ``DuplicateExtension``, no ``ValueError``), malformed (``ValueError``), or naming an
+    x400Address or ediPartyName, general names cryptography does not read
+    (``UnsupportedGeneralNameType``). OpenSSL holds the first two invalid, and a TLS handshake
+    refuses them; a certificate whose extensions cannot be read is refused wherever they
+    matter. Every reading of the extensions of a presented certificate (and of an authority
+    of a configured bundle) goes through here."""
     try:
-        purposes = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return None
-    except ValueError as exc:  # a malformed or repeated extension
+        return certificate.extensions
+    except (x509.DuplicateExtension, x509.UnsupportedGeneralNameType, ValueError) as exc:
         return f"its extensions cannot be read ({exc})"
-    if CLIENT_AUTH in purposes or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in purposes:
-        return None
-    listed = ", ".join(purpose._name for purpose in purposes) or "empty"
-    return f"its extendedKeyUsage ({listed}) lists neither clientAuth nor anyExtendedKeyUsage"
+
+
+def client_purpose_refusal(certificate: x509.Certificate) -> str | None:
+    """Why ``certificate`` may not authenticate a TLS client, or None: the rule a TLS handshake
+    applies to a client's end-entity certificate, OpenSSL's SSL client purpose
+    (``check_purpose_ssl_client`` and the extensions it reads,
+    https://github.com/openssl/openssl/blob/ff194324db89f5ae9b167beec3aca6459b0f63b5/crypto/x509/v3_purp.c):
+
+    * its extensions can be read (:func:`certificate_extensions`);
+    * an ``extendedKeyUsage`` extension lists ``clientAuth`` (RFC 5280 §4.2.1.12, "the
+      certificate MUST only be used for one of the purposes indicated");
+      ``anyExtendedKeyUsage`` alone does not do: OpenSSL keeps it apart from ``clientAuth``
+      (``XKU_ANYEKU``), and its handshake refuses such a certificate ("unsuitable certificate
+      purpose");
+    * a ``keyUsage`` extension asserts ``digitalSignature`` or ``keyAgreement`` (§4.2.1.3);
+    * a Netscape certificate type extension (``nsCertType``) includes "SSL client".
+
+    An absent extension allows every purpose. Behind a proxy that checks no chain
+    (``ssl_verify_client optional_no_ca``) only this check stands between, say, a TLS
+    server's certificate of the same authority and client authentication; over direct TLS
+    the handshake has refused the same certificates. CPS cards (``santeid.cps.cards``,
+    ``wrong_usage``) and ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) are
+    checked with it."""
+    extensions = certificate_extensions(certificate)
+    if isinstance(extensions, str):
+        return extensions
+    with contextlib.suppress(x509.ExtensionNotFound):
+        purposes = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        if CLIENT_AUTH not in purposes:
+            listed = ", ".join(purpose._name for purpose in purposes) or "empty"
+            return f"its extendedKeyUsage ({listed}) does not list clientAuth"
+    with contextlib.suppress(x509.ExtensionNotFound):
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
+        if not (usage.digital_signature or usage.key_agreement):
+            asserted = ", ".join(_asserted(usage)) or "empty"
+            return f"its keyUsage ({asserted}) asserts neither digitalSignature nor keyAgreement"
+    with contextlib.suppress(x509.ExtensionNotFound):
+        netscape = extensions.get_extension_for_oid(_NETSCAPE_CERT_TYPE).value
+        bits = netscape.public_bytes()
+        # A DER BIT STRING: tag, length, unused bits, then the bits; "SSL client" is the first.
+        if len(bits) < 3 or bits[0] != 0x03 or bits[1] != len(bits) - 2:
+            return "its Netscape certificate type is not a BIT STRING"
+        if len(bits) == 3 or not bits[3] & 0x80:
+            return "its Netscape certificate type does not include SSL client"
+    return None
+
+
+#: The Netscape certificate type extension, which OpenSSL still reads (``NID_netscape_cert_type``).
+_NETSCAPE_CERT_TYPE = x509.ObjectIdentifier("2.16.840.1.113730.1.1")
+
+
+#: RFC 5280 §4.2.1.3's names of the ``KeyUsage`` bits an end entity may assert (not
+#: ``encipherOnly``/``decipherOnly``, which mean something with ``keyAgreement`` only).
+_KEY_USAGE_NAMES = {
+    "digital_signature": "digitalSignature",
+    "content_commitment": "contentCommitment",
+    "key_encipherment": "keyEncipherment",
+    "data_encipherment": "dataEncipherment",
+    "key_agreement": "keyAgreement",
+    "key_cert_sign": "keyCertSign",
+    "crl_sign": "cRLSign",
+}
+
+
+def _asserted(usage: x509.KeyUsage) -> list[str]:
+    return [label for name, label in _KEY_USAGE_NAMES.items() if getattr(usage, name)]
 
 
 def untrusted_issuer_reason(
@@ -471,14 +533,17 @@ def _unfit_issuer(
     named = f"the authority {ca.subject.rfc4514_string()} of the file"
     if not (ca.not_valid_before_utc <= now <= ca.not_valid_after_utc):
         return f"{named} is outside its validity period"
+    extensions = certificate_extensions(ca)
+    if isinstance(extensions, str):
+        return f"{named}: {extensions}"
     try:
-        constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+        constraints = extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         constraints = None  # RFC 5280 §4.2.1.9: a CA certificate carries basicConstraints
     if constraints is None or not constraints.ca:
         return f"{named} is no CA (basicConstraints cA=TRUE required)"
     try:
-        usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         usage = None
     if usage is not None and not usage.key_cert_sign:

@@ -66,7 +66,8 @@ _SOCKET_KEYS = ("werkzeug.socket", "gunicorn.socket")
 #: A chunk size: hexadecimal digits, no sign, prefix or separator (RFC 9112 §7.1); 16 make
 #: 2**64 - 1, far past any body santeid receives.
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
-#: Room in a chunk-size line for its size and the whitespace before its extensions.
+#: Room in a chunk-size line for its size and the whitespace before its extensions (RFC 9112
+#: §7.1.1 allows whitespace there only, "BWS"): a longer run is refused, not read on.
 _CHUNK_SIZE_ROOM = 64
 #: Paths of the endpoints that wait (e-CPS long poll and event stream): under Granian only
 #: they are told when their client goes away.
@@ -251,26 +252,31 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
         ignored, and the last chunk a trailer section, discarded (Werkzeug's own reading of
         the line refuses both): RFC 9112 §7.1.1 ("A recipient MUST ignore unrecognized chunk
         extensions") and §7.1.2, https://www.rfc-editor.org/rfc/rfc9112#section-7.1.1. The
-        bytes ignored count against :data:`MAX_BUFFERED_BODY` (per body): a line or section
-        that never ends is refused at that bound, not read until the body deadline. A line
-        ends with CRLF, or LF alone as Werkzeug reads it; any other CR in it is refused."""
+        bytes ignored — everything in a chunk-size line but its size, every trailer field —
+        count against :data:`MAX_BUFFERED_BODY` (per body): a line or section that never
+        ends, or lines padded again and again, are refused at that bound, not read until the
+        body deadline. Whitespace after the size is taken only before extensions, and no more
+        than :data:`_CHUNK_SIZE_ROOM` bytes of size and whitespace (§7.1.1's grammar, as
+        gunicorn reads it). A line ends with CRLF, or LF alone as Werkzeug reads it; any
+        other CR in it is refused."""
 
         def __init__(self, rfile: IO[bytes]) -> None:
             super().__init__(rfile)
             self._ignored = 0
 
         def read_chunk_len(self) -> int:
-            size, _, extensions = self._line().partition(b";")
-            self._ignore(len(extensions))
-            size = size.rstrip(b" \t")  # the whitespace allowed before extensions
-            if not _CHUNK_SIZE.fullmatch(size):
+            line = self._line()
+            size, semicolon, _ = line.partition(b";")
+            digits = size.rstrip(b" \t") if semicolon else size
+            if not _CHUNK_SIZE.fullmatch(digits) or len(size) > _CHUNK_SIZE_ROOM:
                 raise OSError("Invalid chunk header")
-            if int(size, 16) == 0:
+            self._ignore(len(line) - len(digits))
+            if int(digits, 16) == 0:
                 while trailer_field := self._line():
                     self._ignore(len(trailer_field))
                 # Werkzeug reads the line ending the body next: the empty one, read above.
                 self._rfile = io.BytesIO(b"\r\n")
-            return int(size, 16)
+            return int(digits, 16)
 
         def _line(self) -> bytes:
             line = self._rfile.readline(MAX_BUFFERED_BODY - self._ignored + _CHUNK_SIZE_ROOM)
@@ -284,7 +290,7 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
         def _ignore(self, count: int) -> None:
             self._ignored += count
             if self._ignored > MAX_BUFFERED_BODY:
-                raise OSError("Chunk extensions and trailer fields over the limit")
+                raise OSError("Chunk extensions, whitespace and trailer fields over the limit")
 
     # Its request lines (``--access-log``) and its errors about malformed ones.
     keep_query_strings_out_of("werkzeug")

@@ -7,11 +7,16 @@ import base64
 from urllib.parse import quote
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from santeid.cps import issue_test_card
+from santeid.cps.cards import card_authority
+from santeid.cps.cards import card_subject
+from santeid.pki import CLIENT_AUTH
 from santeid.pki import certificate_pem
+from santeid.pki import generate_private_key
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from tests.support import cps as cps_support
@@ -121,6 +126,24 @@ def test_card_refusals(app, client, meta, auto_id):
     mobile = start(client, meta, auto_id)["auth_req_id"]
     assert client.get(_card_url(mobile)).status_code == 404
     # Still pending after all that.
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
+
+
+def test_a_card_repeating_an_extension_is_refused_not_an_error(app, client, meta):
+    """RFC 5280 §4.2: an extension at most once. A certificate of the CPS authority that
+    repeats one cannot have its extensions read: 403 ``wrong_usage``, not a server error."""
+    svc = app.extensions["santeid"]
+    authority = card_authority(svc.settings)
+    key = generate_private_key("rsa-2048")
+    card = cps_support.signed_certificate(
+        card_subject(svc.directory.get(CARD_ID)), key, authority.certificate.subject,
+        authority.private_key, ca=False, twice=x509.ExtendedKeyUsage([CLIENT_AUTH]),
+    )  # fmt: skip
+    auth_req_id = start(client, meta, CARD_ID, channel="CARD")["auth_req_id"]
+    presented = {"certificate": certificate_pem(card).decode(), "signature": "c2ln"}
+    response = client.post(_card_url(auth_req_id), json=presented)
+    assert response.status_code == 403, response.get_data(as_text=True)
+    assert response.get_json()["code"] == "wrong_usage"
     assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
 
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -19,16 +20,28 @@ from cryptography.x509.verification import PolicyBuilder
 from cryptography.x509.verification import Store
 
 from santeid.pki import CLIENT_AUTH
+from santeid.pki import KEY_USAGES
 from santeid.pki import PKIError
 from santeid.pki import TestAuthority
+from santeid.pki import client_purpose_refusal
+from santeid.pki import generate_private_key
 from santeid.pki import issue_certificate
 from santeid.pki import issue_server_certificate
+from santeid.pki import issuing_authority
 from santeid.pki import load_certificates
 from santeid.pki import load_private_key
 from santeid.pki import name_text
 from santeid.pki import serial_hex
 from santeid.pki import subject_name
+from santeid.pki import untrusted_issuer_reason
 from santeid.pki import write_credentials
+from tests.support.cps import signed_certificate
+
+
+def _key_usage(*names: str) -> x509.KeyUsage:
+    flags = {name: name in names for name in KEY_USAGES}
+    return x509.KeyUsage(**flags, key_cert_sign=False, crl_sign=False, encipher_only=False,
+                         decipher_only=False)  # fmt: skip
 
 
 def _mode(path) -> int:
@@ -238,3 +251,81 @@ def test_load_certificates_reports_unreadable_files(tmp_path):
     bad.write_text("not a certificate")
     with pytest.raises(PKIError, match="not a PEM certificate"):
         load_certificates(bad)
+
+
+def test_a_repeated_extension_is_a_refusal_not_an_error(ca):
+    """RFC 5280 §4.2: "A certificate MUST NOT include more than one instance of a particular
+    extension". cryptography refuses to read the extensions of such a certificate
+    (``DuplicateExtension``, no ``ValueError``): the purpose check refuses it, as OpenSSL
+    holds it invalid, rather than fail; and an authority of the bundle with a repeated
+    extension signs nothing."""
+    now = datetime.datetime.now(datetime.UTC)
+    key = generate_private_key("ec-p256")
+    subject = subject_name(common_name="logiciel-mtls", country="FR")
+    leaf = signed_certificate(subject, key, ca.certificate.subject, ca.private_key, ca=False,
+                              twice=x509.ExtendedKeyUsage([CLIENT_AUTH]))  # fmt: skip
+    with pytest.raises(x509.DuplicateExtension):
+        _ = leaf.extensions
+    assert issuing_authority(leaf, [ca.certificate], now) == ca.certificate  # signed
+    assert client_purpose_refusal(leaf) == (
+        "its extensions cannot be read (Duplicate 2.5.29.37 extension found)"
+    )
+    authority = signed_certificate(ca.certificate.subject, ca.private_key,
+                                   ca.certificate.subject, ca.private_key,
+                                   twice=x509.ExtendedKeyUsage([CLIENT_AUTH]))  # fmt: skip
+    good, _ = issue_certificate(ca, subject=subject)
+    assert issuing_authority(good, [authority], now) is None
+    assert untrusted_issuer_reason(good, [authority], now) == (
+        "the authority CN=TEST AC UNIT,O=santeid (TEST),C=FR of the file: its extensions cannot "
+        "be read (Duplicate 2.5.29.37 extension found)"
+    )
+
+
+#: OpenSSL's Netscape certificate type extension (nsCertType), a BIT STRING: "SSL client" is
+#: its first bit, "SSL server" its second.
+NETSCAPE_CERT_TYPE = x509.ObjectIdentifier("2.16.840.1.113730.1.1")
+
+
+@pytest.mark.parametrize(
+    ("extensions", "refusal"),
+    [
+        ([], None),
+        ([x509.ExtendedKeyUsage([CLIENT_AUTH])], None),
+        ([x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, CLIENT_AUTH])], None),
+        ([x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])],
+         "its extendedKeyUsage (serverAuth) does not list clientAuth"),
+        ([x509.ExtendedKeyUsage([ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE])],
+         "its extendedKeyUsage (anyExtendedKeyUsage) does not list clientAuth"),
+        ([_key_usage("digital_signature")], None),
+        ([_key_usage("key_agreement")], None),
+        ([_key_usage("key_encipherment", "data_encipherment")],
+         "its keyUsage (keyEncipherment, dataEncipherment) asserts neither digitalSignature "
+         "nor keyAgreement"),
+        ([x509.UnrecognizedExtension(NETSCAPE_CERT_TYPE, b"\x03\x02\x07\x80")], None),
+        ([x509.UnrecognizedExtension(NETSCAPE_CERT_TYPE, b"\x03\x02\x06\x40")],
+         "its Netscape certificate type does not include SSL client"),
+        ([x509.UnrecognizedExtension(NETSCAPE_CERT_TYPE, b"\x04\x01\x80")],
+         "its Netscape certificate type is not a BIT STRING"),
+    ],
+)  # fmt: skip
+def test_the_client_purpose_is_the_tls_handshakes(ca, extensions, refusal):
+    """OpenSSL's SSL client purpose for an end-entity certificate, what a TLS handshake
+    checks (``check_purpose_ssl_client``, crypto/x509/v3_purp.c): an extendedKeyUsage lists
+    ``clientAuth`` — ``anyExtendedKeyUsage`` alone does not do —, a keyUsage asserts
+    ``digitalSignature`` or ``keyAgreement``, a Netscape certificate type includes SSL client;
+    an absent extension allows every purpose."""
+    key = generate_private_key("ec-p256")
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject_name(common_name="logiciel-mtls"))
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    certificate = builder.sign(ca.private_key, hashes.SHA256())
+    assert client_purpose_refusal(certificate) == refusal

@@ -6,15 +6,18 @@ import datetime
 
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from santeid.cps.cards import CARD_AMR
 from santeid.cps.cards import CardError
 from santeid.cps.cards import card_subject
 from santeid.cps.cards import national_id_from_subject
 from santeid.cps.cards import verify_card_certificate
+from santeid.pki import CLIENT_AUTH
 from santeid.pki import SERVER_AUTH
 from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
+from santeid.pki import generate_private_key
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from santeid.settings import ConfigurationError
@@ -22,6 +25,7 @@ from tests.support.cps import ACTIVE_ID
 from tests.support.cps import INACTIVE_ID
 from tests.support.cps import UNKNOWN_ID
 from tests.support.cps import igc_like_authorities
+from tests.support.cps import signed_certificate
 
 
 def _refusal(certificate, settings, **kwargs) -> CardError:
@@ -141,6 +145,10 @@ def test_revoked_card(settings, directory, registry, make_card):
     [
         (("digital_signature",), (SERVER_AUTH,)),  # a server certificate, not a card
         (("key_encipherment",), ()),  # an encryption certificate
+        # for any purpose but not named for client authentication: a TLS handshake refuses it
+        (("digital_signature",), (ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)),
+        # fit for a TLS client (OpenSSL's rule), but a card signs: digitalSignature
+        (("key_agreement",), (CLIENT_AUTH,)),
     ],
 )
 def test_certificate_not_meant_for_authentication(settings, directory, authority, key_usage, ekus):
@@ -151,6 +159,16 @@ def test_certificate_not_meant_for_authentication(settings, directory, authority
         extended_key_usages=ekus,
     )
     assert _refusal(cert, settings, directory=directory).code == "wrong_usage"
+
+
+def test_a_card_with_a_repeated_extension_is_of_the_wrong_usage(settings, directory, authority):
+    """RFC 5280 §4.2: an extension at most once; cryptography cannot read the extensions of
+    a certificate that repeats one (``DuplicateExtension``): refused, not a server error."""
+    key = generate_private_key("rsa-2048")
+    card = signed_certificate(card_subject(directory.get(ACTIVE_ID)), key,
+                              authority.certificate.subject, authority.private_key, ca=False,
+                              twice=x509.ExtendedKeyUsage([CLIENT_AUTH]))  # fmt: skip
+    assert _refusal(card, settings, directory=directory).code == "wrong_usage"
 
 
 def test_a_ca_certificate_is_not_a_card(settings, directory, authority):

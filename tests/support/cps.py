@@ -7,6 +7,9 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
@@ -29,10 +32,12 @@ def signed_certificate(
     *,
     ca: bool = True,
     valid: tuple[datetime.datetime, datetime.datetime] | None = None,
+    twice: x509.ExtensionType | None = None,
 ) -> x509.Certificate:
     """A certificate of ``subject`` (its ``key``) signed by ``issuer_key``: an authority
     (``cA=TRUE``, ``keyCertSign``) unless ``ca`` is false; valid from five minutes ago for 30
-    days unless ``valid`` (not before, not after) says otherwise — an expired authority, say."""
+    days unless ``valid`` (not before, not after) says otherwise — an expired authority, say;
+    with the extension ``twice`` in it twice (:func:`with_extension_twice`)."""
     now = datetime.datetime.now(datetime.UTC)
     start, end = valid or (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30))
     builder = (
@@ -54,10 +59,13 @@ def signed_certificate(
         builder = builder.add_extension(usage, critical=True).add_extension(
             x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
         )
-    return builder.add_extension(
+    builder = builder.add_extension(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
         critical=False,
-    ).sign(issuer_key, hashes.SHA256())
+    )
+    if twice is not None:
+        return with_extension_twice(builder, twice, issuer_key)
+    return builder.sign(issuer_key, hashes.SHA256())
 
 
 def machine_authority(folder: Path) -> TestAuthority:
@@ -85,3 +93,63 @@ def igc_like_authorities(folder: Path) -> tuple[TestAuthority, TestAuthority]:
         write_pem(cert_path, certificate_pem(certificate), mode=0o644)
         authorities.append(TestAuthority.load(folder, name))
     return authorities[0], authorities[1]
+
+
+#: A certificate extension type no one defines (``id-ce`` 99): the placeholder under which
+#: :func:`with_extension_twice` signs the second copy of an extension.
+_PLACEHOLDER = x509.ObjectIdentifier("2.5.29.99")
+
+
+def with_extension_twice(
+    builder: x509.CertificateBuilder, extension: x509.ExtensionType, issuer_key
+) -> x509.Certificate:
+    """What ``builder`` makes, signed by ``issuer_key`` (SHA-256), with ``extension`` in it
+    twice — which RFC 5280 §4.2 forbids ("A certificate MUST NOT include more than one
+    instance of a particular extension") and cryptography's builder refuses. ``extension``
+    is an ``id-ce`` one (``2.5.29.n``, n < 128: keyUsage, extendedKeyUsage…): its second copy
+    goes in under a placeholder type whose encoding has the same length, renamed in the
+    bytes to sign, which are signed again."""
+    placeholder = x509.UnrecognizedExtension(_PLACEHOLDER, extension.public_bytes())
+    builder = builder.add_extension(extension, critical=False)
+    draft = builder.add_extension(placeholder, critical=False).sign(issuer_key, hashes.SHA256())
+    der = draft.public_bytes(serialization.Encoding.DER)
+    tbs = draft.tbs_certificate_bytes
+    renamed = tbs.replace(_oid_der(_PLACEHOLDER), _oid_der(extension.oid))
+    assert tbs.count(_oid_der(_PLACEHOLDER)) == 1 and len(renamed) == len(tbs)
+    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        signature = issuer_key.sign(renamed, ec.ECDSA(hashes.SHA256()))
+    else:
+        signature = issuer_key.sign(renamed, padding.PKCS1v15(), hashes.SHA256())
+    # Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+    body_start, _ = _der_header(der, 0)
+    algorithm_start = _der_end(der, body_start)
+    algorithm = der[algorithm_start : _der_end(der, algorithm_start)]
+    content = renamed + algorithm + _der(0x03, b"\x00" + signature)
+    return x509.load_der_x509_certificate(_der(0x30, content))
+
+
+def _oid_der(oid: x509.ObjectIdentifier) -> bytes:
+    arcs = [int(arc) for arc in oid.dotted_string.split(".")]
+    assert arcs[:3] == [2, 5, 29] and arcs[3] < 128 and len(arcs) == 4, oid
+    return bytes([0x06, 3, 40 * 2 + 5, 29, arcs[3]])
+
+
+def _der_header(der: bytes, at: int) -> tuple[int, int]:
+    """Where the value of the DER element at ``at`` starts, and its length."""
+    length = der[at + 1]
+    if length < 0x80:
+        return at + 2, length
+    count = length & 0x7F
+    return at + 2 + count, int.from_bytes(der[at + 2 : at + 2 + count], "big")
+
+
+def _der_end(der: bytes, at: int) -> int:
+    start, length = _der_header(der, at)
+    return start + length
+
+
+def _der(tag: int, value: bytes) -> bytes:
+    if len(value) < 0x80:
+        return bytes([tag, len(value)]) + value
+    size = len(value).to_bytes((len(value).bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + value

@@ -33,6 +33,7 @@ period, be an end-entity certificate usable for TLS client authentication, not b
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from santeid.pki import CLIENT_AUTH
 from santeid.pki import PrivateKey
 from santeid.pki import TestAuthority
 from santeid.pki import authorities_in
+from santeid.pki import certificate_extensions
 from santeid.pki import client_purpose_refusal
 from santeid.pki import issue_certificate
 from santeid.pki import issuing_authority
@@ -227,25 +229,25 @@ def issue_test_card(
 
 # -- verification ---------------------------------------------------------------------------
 def _check_usage(certificate: x509.Certificate) -> None:
-    """End-entity certificate for TLS client authentication (RFC 5280 §4.2.1.3, §4.2.1.9,
-    §4.2.1.12); an unrecognised critical extension is refused (§4.2)."""
+    """End-entity certificate for TLS client authentication: fit for a TLS client as a
+    handshake checks it (:func:`santeid.pki.client_purpose_refusal`, which refuses
+    extensions that cannot be read too), and besides, as a card: not a CA (RFC 5280
+    §4.2.1.9), a ``keyUsage`` that asserts ``digitalSignature`` (§4.2.1.3: a card signs, the
+    handshake's and the CIBA card channel's challenges; ``keyAgreement`` alone, which a
+    handshake takes, does not do), no unrecognised critical extension (§4.2)."""
     wrong = CardError("wrong_usage")
-    extensions = certificate.extensions
+    extensions = certificate_extensions(certificate)
+    if client_purpose_refusal(certificate) is not None or isinstance(extensions, str):
+        raise wrong
     for extension in extensions:
         if extension.critical and isinstance(extension.value, x509.UnrecognizedExtension):
             raise wrong
-    try:
+    with contextlib.suppress(x509.ExtensionNotFound):
         if extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
             raise wrong
-    except x509.ExtensionNotFound:
-        pass
-    try:
+    with contextlib.suppress(x509.ExtensionNotFound):
         if not extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
             raise wrong
-    except x509.ExtensionNotFound:
-        pass
-    if client_purpose_refusal(certificate) is not None:
-        raise wrong
 
 
 def verify_card_certificate(

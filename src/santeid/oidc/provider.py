@@ -442,7 +442,11 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     (:func:`client_auth.time_problem`) and its ``jti`` is remembered exactly as long as the
     assertion could be accepted (until ``exp`` + leeway). A ``client_id`` parameter must name
     the assertion's client (RFC 7521 §4.2,
-    https://www.rfc-editor.org/rfc/rfc7521#section-4.2). An assertion naming a client of
+    https://www.rfc-editor.org/rfc/rfc7521#section-4.2), compared as soon as that client is
+    found, before the signature and the ``jti`` are read (Keycloak's
+    ``AbstractJWTClientValidator.validate``, ``validateClient`` first,
+    https://github.com/keycloak/keycloak/blob/110a62421652e631dc667d8d9584dd52d101f96a/services/src/main/java/org/keycloak/authentication/authenticators/client/AbstractJWTClientValidator.java):
+    a request naming another client spends no assertion. An assertion naming a client of
     another method authenticates nothing, before its signature is read (Keycloak's
     ``validateClient``); a ``private_key_jwt`` client's refused assertion raises
     :class:`client_auth.SignedJwtRefused`, with Keycloak's words for it
@@ -461,14 +465,25 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     }
 
     def __call__(self, query_client, request):
-        client = super().__call__(query_client, request)
         named = request.form.get("client_id") if request.form else None
-        if client is not None and named and named != client.get_client_id():
-            raise client_auth.SignedJwtRefused(
-                "client_id is not the client of the assertion",
-                client_auth.SIGNED_JWT_CLIENT_ID_NOT_SUB,
-            )
-        return client
+
+        def assertion_client(client_id):
+            """The client the assertion's ``sub`` names, once the ``client_id`` parameter
+            is found to name it too."""
+            client = query_client(client_id)
+            if (
+                client is not None
+                and client.token_endpoint_auth_method == client_auth.PRIVATE_KEY_JWT
+                and named
+                and named != client.get_client_id()
+            ):
+                raise client_auth.SignedJwtRefused(
+                    "client_id is not the client of the assertion",
+                    client_auth.SIGNED_JWT_CLIENT_ID_NOT_SUB,
+                )
+            return client
+
+        return super().__call__(assertion_client, request)
 
     def get_audiences(self):
         settings = _services().settings

@@ -7,9 +7,10 @@ The client sends its ``client_id`` as a request parameter and presents its certi
 the TLS handshake (or through a trusted TLS-terminating proxy, ``santeid.tls``); it is
 authenticated when the certificate is signed by an authority of ``tls_client_auth_ca_file``
 (RFC 8705 §2.1: the PKI method rests on validation against trust anchors), is within its
-validity period, may serve client authentication (an ``extendedKeyUsage`` extension, when
-present, lists ``clientAuth`` or ``anyExtendedKeyUsage``, RFC 5280 §4.2.1.12:
-``santeid.pki.client_purpose_refusal``, the rule of CPS cards too), and its subject equals
+validity period, is fit for a TLS client as a handshake checks it (an ``extendedKeyUsage``
+extension, when present, lists ``clientAuth``; a ``keyUsage``, ``digitalSignature`` or
+``keyAgreement``, RFC 5280 §4.2.1.12, §4.2.1.3: ``santeid.pki.client_purpose_refusal``, OpenSSL's
+SSL client purpose, the rule of CPS cards too), and its subject equals
 the ``tls_client_auth_subject_dn`` it registered (RFC 8705 §2.1.2). The chain is checked
 here, whatever the transport: the TLS layer's ``--client-ca`` also holds the CPS and INSi
 authorities, and a proxy set up as docs/cps-card.md shows (``ssl_verify_client

@@ -240,3 +240,19 @@ def test_a_replayed_client_assertion_is_refused(server, endpoint):
     else:
         assert body["error"] == "invalid_client"
         assert replayed.status_code == (401 if endpoint in ("ciba", "introspection") else 400)
+
+
+@pytest.mark.parametrize("named", ["other-jwt-client", "nobody", "secret-client"])
+def test_an_assertion_sent_with_another_client_id_is_not_spent(server, named):
+    """Keycloak's "Signed JWT" authenticator compares the ``client_id`` parameter with the
+    assertion's ``sub`` before it reads the signature and the ``jti``
+    (``AbstractJWTClientValidator.validate``): a request naming another client — another
+    ``private_key_jwt`` one, an unknown one, a secret one — is refused and spends no
+    assertion, and the client's retry with the same assertion gets its token."""
+    assertion = _assertion(server)
+    refused = _post(server, "token", _signed(assertion, client_id=named), {})
+    assert refused.status_code in (400, 401), refused.text
+    assert refused.json()["error"] in ("invalid_client", "unauthorized_client"), refused.text
+    retried = _post(server, "token", _signed(assertion), {})
+    assert retried.status_code == 200, retried.text
+    assert "access_token" in retried.json()

@@ -10,9 +10,11 @@ authentication, gets no token (``invalid_client``):
 * over direct TLS (``santeid serve --tls-cert …`` without ``--client-ca``), a certificate with
   the client's DN issued by the INSi establishment authority, which the TLS handshake accepts
   (``insi_ca_file``) but which vouches for INSi callers, not for OAuth clients;
-* behind nginx again, a TLS **server** certificate (extendedKeyUsage serverAuth alone) issued
-  by the client's own authority with the client's DN (RFC 5280 §4.2.1.12), which the direct
-  listener's handshake refuses.
+* behind nginx again, certificates issued by the client's own authority with the client's DN
+  but unfit for a TLS client — a TLS **server**'s (extendedKeyUsage serverAuth alone, RFC 5280
+  §4.2.1.12), one of anyExtendedKeyUsage alone, one whose keyUsage is keyEncipherment alone
+  (§4.2.1.3) —, which the direct listener's handshake refuses alike (OpenSSL's SSL client
+  purpose, :data:`FIT_FOR_A_TLS_CLIENT`).
 
 The client's own certificate still authenticates and binds its tokens (``cnf.x5t#S256``); with
 ``tls_client_auth_ca_file`` empty, no certificate does.
@@ -24,6 +26,7 @@ import base64
 import datetime
 import hashlib
 import json
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -33,8 +36,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from santeid.pki import CLIENT_AUTH
 from santeid.pki import SERVER_AUTH
 from santeid.pki import TestAuthority
+from santeid.pki import generate_private_key
 from santeid.pki import issue_certificate
 from santeid.pki import load_certificates
 from santeid.pki import private_key_pem
@@ -42,10 +47,12 @@ from santeid.pki import write_credentials
 from santeid.pki import write_pem
 from tests.e2e.test_cps_behind_nginx import _filled
 from tests.e2e.test_cps_behind_nginx import documented_server_block
+from tests.support.cps import signed_certificate
 from tests.support.redis_server import free_port
 from tests.support.security import REALM
 from tests.support.security import running_nginx
 from tests.support.security import self_signed_certificate
+from tests.support.servers import CERT_HEADER
 from tests.support.servers import production_process
 from tests.support.servers import refused_start
 from tests.support.servers import santeid_home
@@ -53,6 +60,20 @@ from tests.support.servers import santeid_home
 pytestmark = [pytest.mark.server]
 
 CLIENT_ID = "logiciel-mtls"
+#: Certificates of the client's own authority with its DN, by (keyUsage, extendedKeyUsage),
+#: and whether a TLS handshake takes each as a client's: OpenSSL's SSL client purpose
+#: (``check_purpose_ssl_client``, crypto/x509/v3_purp.c) wants ``clientAuth`` in an
+#: extendedKeyUsage (``anyExtendedKeyUsage`` does not do) and ``digitalSignature`` or
+#: ``keyAgreement`` in a keyUsage. Behind a proxy that checks no chain the application
+#: refuses the same ones.
+PURPOSES = {
+    "no-eku": (("digital_signature",), ()),
+    "key-agreement": (("key_agreement",), (CLIENT_AUTH,)),
+    "server-only": (("digital_signature",), (SERVER_AUTH,)),
+    "any-eku": (("digital_signature",), (ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)),
+    "encipherment-only": (("key_encipherment",), ()),
+}
+FIT_FOR_A_TLS_CLIENT = {"no-eku", "key-agreement"}
 SUBJECT_DN = "CN=logiciel-mtls,O=Etablissement Test,C=FR"
 
 
@@ -94,16 +115,17 @@ def home(tmp_path_factory):
                                             common_name="TEST AC ETABLISSEMENTS")  # fmt: skip
     write_credentials(home / "client", *issue_certificate(machines, subject=subject), machines)
     _self_signed(subject, home / "self-signed")
-    # Issued by the client's own authority, for other purposes than client authentication
-    # (RFC 5280 §4.2.1.12): a TLS server's certificate; and two that may authenticate a
-    # client: without extendedKeyUsage, and with anyExtendedKeyUsage.
-    for folder, usages in (
-        ("server-only", (SERVER_AUTH,)),
-        ("no-eku", ()),
-        ("any-eku", (ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)),
-    ):
-        issued = issue_certificate(machines, subject=subject, extended_key_usages=usages)
+    for folder, (key_usage, usages) in PURPOSES.items():
+        issued = issue_certificate(machines, subject=subject, key_usage=key_usage,
+                                   extended_key_usages=usages)  # fmt: skip
         write_credentials(home / folder, *issued, machines)
+    # Issued by the client's own authority for client authentication, its extendedKeyUsage
+    # twice (RFC 5280 §4.2: an extension at most once).
+    key = generate_private_key("ec-p256")
+    repeated = signed_certificate(subject, key, machines.certificate.subject,
+                                  machines.private_key, ca=False,
+                                  twice=x509.ExtendedKeyUsage([CLIENT_AUTH]))  # fmt: skip
+    write_credentials(home / "repeated-eku", repeated, key, machines)
     # An authority the server trusts for something else (INSi establishment certificates).
     insi = TestAuthority.load_or_create(home / "insi", "insi-ca", common_name="TEST AC INSI")
     write_credentials(home / "insi-issued", *issue_certificate(insi, subject=subject), insi)
@@ -116,6 +138,18 @@ def _token(url: str, home, folder: str, verify: str) -> requests.Response:
         data={"grant_type": "client_credentials", "client_id": CLIENT_ID},
         cert=(str(home / folder / "cert.pem"), str(home / folder / "key.pem")),
         verify=verify,
+        timeout=10,
+    )
+
+
+def _forwarded_token(proxied, home, folder: str) -> requests.Response:
+    """The token request of a client whose certificate is that of ``folder``, as the proxy
+    forwards it to santeid (``$ssl_client_escaped_cert``, from the proxy's address)."""
+    pem = (home / folder / "cert.pem").read_text()
+    return requests.post(
+        f"{proxied['backend']}{REALM}/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials", "client_id": CLIENT_ID},
+        headers={CERT_HEADER: quote(pem, safe=""), "X-Forwarded-Proto": "https"},
         timeout=10,
     )
 
@@ -152,7 +186,8 @@ def proxied(home):
         block = _filled(documented_server_block(), (f"listen 127.0.0.1:{port} ssl;", str(cert),
                         str(key), str(authority), f"127.0.0.1:{server.port}"))  # fmt: skip
         with running_nginx(home, port, server.port, cert, key, server=block):
-            yield {"url": f"https://127.0.0.1:{port}", "ca": str(cert), "log": server.log}
+            yield {"url": f"https://127.0.0.1:{port}", "ca": str(cert), "log": server.log,
+                   "backend": server.base}  # fmt: skip
 
 
 def _direct(home, log_name: str, **settings: str):
@@ -179,17 +214,41 @@ def test_the_clients_own_certificate_gets_a_bound_token_behind_nginx(home, proxi
     _bound_to(_token(proxied["url"], home, "client", proxied["ca"]), home, "client")
 
 
-def test_a_server_certificate_of_the_clients_authority_gets_no_token_behind_nginx(home, proxied):
-    """RFC 5280 §4.2.1.12: a certificate whose extendedKeyUsage lists serverAuth alone is for
-    TLS servers only; a TLS stack refuses it as a client's (OpenSSL's SSL client purpose), and
-    so does tls_client_auth behind a proxy that checks no chain."""
-    _refused(_token(proxied["url"], home, "server-only", proxied["ca"]))
+@pytest.mark.parametrize(
+    ("folder", "reason"),
+    [
+        ("server-only", "its extendedKeyUsage (serverAuth) does not list clientAuth"),
+        ("any-eku", "its extendedKeyUsage (anyExtendedKeyUsage) does not list clientAuth"),
+        ("encipherment-only", "its keyUsage (keyEncipherment) asserts neither digitalSignature "
+                              "nor keyAgreement"),
+    ],
+)  # fmt: skip
+def test_a_certificate_unfit_for_a_tls_client_gets_no_token_behind_nginx(
+    home, proxied, folder, reason
+):
+    """RFC 5280 §4.2.1.12, §4.2.1.3: a TLS server's certificate, one of anyExtendedKeyUsage
+    alone, one for encryption alone — a TLS handshake refuses each as a client's (OpenSSL's SSL
+    client purpose; the direct listener, below), and so does tls_client_auth behind a proxy
+    that checks no chain."""
+    _refused(_token(proxied["url"], home, folder, proxied["ca"]))
     log = proxied["log"].read_text()
-    assert "tls_client_auth refused for logiciel-mtls: its extendedKeyUsage (serverAuth)" in log
+    assert f"tls_client_auth refused for logiciel-mtls: {reason}" in log
 
 
-@pytest.mark.parametrize("folder", ["no-eku", "any-eku"])
-def test_a_certificate_without_extended_key_usage_or_with_any_gets_a_token(home, proxied, folder):
+def test_a_certificate_repeating_an_extension_gets_no_token_behind_a_proxy(home, proxied):
+    """RFC 5280 §4.2: "A certificate MUST NOT include more than one instance of a particular
+    extension". OpenSSL holds such a certificate invalid — its handshake refuses it, and its
+    clients will not even present it —, but a proxy that checks no chain forwards whatever
+    another TLS stack presented: in the proxy's header, its extensions cannot be read, and it
+    is refused (401 ``invalid_client``), never a server error."""
+    _refused(_forwarded_token(proxied, home, "repeated-eku"))
+    log = proxied["log"].read_text()
+    assert "tls_client_auth refused for logiciel-mtls: its extensions cannot be read" in log
+    assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("folder", sorted(FIT_FOR_A_TLS_CLIENT))
+def test_a_certificate_fit_for_a_tls_client_gets_a_token_behind_nginx(home, proxied, folder):
     _bound_to(_token(proxied["url"], home, folder, proxied["ca"]), home, folder)
 
 
@@ -199,9 +258,14 @@ def test_a_certificate_of_another_trusted_authority_gets_no_token_over_direct_tl
         # The handshake accepts it (insi_ca_file); the client authentication does not.
         _refused(_token(server.base, home, "insi-issued", server.ca))
         _bound_to(_token(server.base, home, "client", server.ca), home, "client")
-        # A server certificate of the client's authority: the handshake itself refuses it.
-        with pytest.raises(requests.exceptions.ConnectionError):
-            _token(server.base, home, "server-only", server.ca)
+        # The client's authority, other purposes: the handshake itself refuses the same
+        # certificates as the application behind nginx (above), and takes the others.
+        for folder in PURPOSES:
+            if folder in FIT_FOR_A_TLS_CLIENT:
+                _bound_to(_token(server.base, home, folder, server.ca), home, folder)
+                continue
+            with pytest.raises(requests.exceptions.SSLError):
+                _token(server.base, home, folder, server.ca)
 
 
 def test_an_unreadable_tls_client_auth_ca_file_stops_the_server(tmp_path):
