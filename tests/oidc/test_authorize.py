@@ -87,14 +87,17 @@ def test_missing_redirect_uri_is_an_error_page(flow):
     assert _error_detail(response) == "Invalid parameter: redirect_uri"
 
 
-def test_missing_client_id_is_keycloaks_error_page(flow):
-    """``AuthorizationEndpoint.checkClient``: "Missing parameter: client_id"; an empty one is
-    looked up, and found nowhere."""
+def test_missing_client_id_is_keycloaks_invalid_request_page(flow):
+    """``AuthorizationEndpointRequestParserProcessor.getClientId``: "Invalid Request", as for a
+    repeated one; an empty one is looked up, and found nowhere."""
     response = flow.authorize(client_id=None)
     assert response.status_code == 400
     assert "Location" not in response.headers
-    assert _error_detail(response) == "Missing parameter: client_id"
+    assert _error_detail(response) == "Invalid Request"
     assert _error_detail(flow.authorize(client_id="")) == "Client not found."
+    # Read before a request object or a pushed request's request_uri is looked at.
+    assert _error_detail(flow.authorize(client_id=None, request="a.b.c")) == "Invalid Request"
+    assert _error_detail(flow.authorize(client_id=None, request_uri="urn:x")) == "Invalid Request"
 
 
 def test_missing_response_type_redirects_with_state_and_iss(flow):

@@ -73,8 +73,8 @@ DUPLICATED_PARAMETER = "duplicated parameter"
 #: checkAccessTokenDuplicated``, docs/reference/keycloak-behaviour.md, "Userinfo,
 #: introspection, revocation"); 400 ``invalid_request``.
 USERINFO_DUPLICATE_PARAMETER = "Duplicate parameter"
-#: Keycloak's error page ``invalidRequestMessage``: an authorization request whose
-#: ``client_id`` is repeated (same page, "Authorization endpoint").
+#: Keycloak's error page ``invalidRequestMessage``: an authorization request without
+#: ``client_id`` or with several (same page, "Authorization endpoint").
 INVALID_REQUEST_PAGE = "Invalid Request"
 #: The code was issued with a ``code_challenge`` and the token request has no
 #: ``code_verifier`` (``docs/reference/keycloak-behaviour.md``, "Token endpoint").

@@ -597,15 +597,26 @@ def test_a_repeated_authorization_parameter_is_keycloaks_duplicated_parameter(
     }
 
 
-def test_a_repeated_client_id_is_keycloaks_invalid_request_page(server, service):
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("count", [0, 2])
+def test_a_missing_or_repeated_client_id_is_keycloaks_invalid_request_page(
+    server, service, method, count
+):
     """``AuthorizationEndpointRequestParserProcessor.getClientId`` wants exactly one
-    ``client_id``: Keycloak's error page "Invalid Request", no redirect."""
-    params = _repeated(_auth_params(service), ("client_id", service["client_id"]))
+    ``client_id``, before any other check: none or two is Keycloak's error page "Invalid
+    Request" (400), no redirect — not the "Missing parameter: client_id" of ``checkClient``,
+    which that check leaves unreachable."""
+    others = [(k, v) for k, v in _auth_params(service).items() if k != "client_id"]
+    params = others + [("client_id", service["client_id"])] * count
     url = f"{server.issuer}/protocol/openid-connect/auth"
-    answer = _browser().get(url, params=params, allow_redirects=False, timeout=10)
+    if method == "GET":
+        answer = _browser().get(url, params=params, allow_redirects=False, timeout=10)
+    else:
+        answer = _browser().post(url, data=params, allow_redirects=False, timeout=10)
     assert answer.status_code == 400 and "Location" not in answer.headers
-    assert "Invalid Request" in answer.text
-    assert "is repeated" not in answer.text
+    detail = re.search(r'id="error-detail">([^<]*)</p>', answer.text)
+    assert detail is not None and detail.group(1) == "Invalid Request", answer.text
+    assert "Missing parameter" not in answer.text and "is repeated" not in answer.text
 
 
 def test_a_repeated_backchannel_parameter_is_duplicated_parameter(server):
