@@ -19,9 +19,11 @@ from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import pkce_pair
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
+from tests.support.oidc_flow import userinfo_refusal
 
 
 def _query(response) -> dict:
@@ -190,12 +192,9 @@ def test_scope_without_openid_is_plain_oauth2(flow, client):
     userinfo = client.get(
         f"{OIDC}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
-    assert userinfo.status_code == 403
-    assert userinfo.get_json() == {
-        "error": "insufficient_scope",
-        "error_description": "Missing openid scope",
-    }
-    assert 'error="insufficient_scope"' in userinfo.headers["WWW-Authenticate"]
+    assert userinfo_refusal(userinfo) == keycloak_refusal(
+        403, "insufficient_scope", "Missing openid scope"
+    )
 
 
 def test_every_scope_psc_advertises_is_accepted(flow):

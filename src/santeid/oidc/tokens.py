@@ -485,10 +485,17 @@ class TokenService:
 
     def verify_access_token(self, token: str) -> dict:
         """Claims of a live access token of ours (RFC 6750 §3.1 ``invalid_token`` otherwise):
-        revoked alone, "token revoked"; with its grant, :data:`GRANT_ENDED`."""
-        claims = self._verified_claims(token, "Bearer")
+        :meth:`access_token_claims`, then :meth:`check_not_denied`."""
+        claims = self.access_token_claims(token)
         self.check_not_denied(claims)
         return claims
+
+    def access_token_claims(self, token: str) -> dict:
+        """Claims of an access token of ours whose signature, issuer, type and expiry hold,
+        revoked or not: the first of the checks of :meth:`verify_access_token`, for userinfo,
+        which runs others before the revocation check, as Keycloak
+        (docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation")."""
+        return self._verified_claims(token, "Bearer")
 
     def check_not_denied(self, claims: dict) -> None:
         """Raise ``TokenError`` if the access token of ``claims`` is on the deny list: revoked

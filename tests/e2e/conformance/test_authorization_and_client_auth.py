@@ -29,6 +29,8 @@ import requests
 from tests.support.browser import CHROMIUM
 from tests.support.browser import FLAGS
 from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
+from tests.support.oidc_flow import keycloak_refusal
+from tests.support.oidc_flow import userinfo_refusal
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -195,12 +197,9 @@ def test_hard_coded_wallet_auth_without_openid_is_plain_oauth2(server, service):
         headers={"Authorization": f"Bearer {body['access_token']}"},
         timeout=10,
     )
-    assert userinfo.status_code == 403
-    assert userinfo.json() == {
-        "error": "insufficient_scope",
-        "error_description": "Missing openid scope",
-    }
-    assert 'error="insufficient_scope"' in userinfo.headers["WWW-Authenticate"]
+    assert userinfo_refusal(userinfo) == keycloak_refusal(
+        403, "insufficient_scope", "Missing openid scope"
+    )
 
 
 @pytest.mark.parametrize("where", ["basic", "body", "both"])
@@ -666,11 +665,8 @@ def test_a_repeated_parameter_at_revocation_and_userinfo(server, service):
     userinfo = f"{server.issuer}/protocol/openid-connect/userinfo"
     twice = requests.post(userinfo, data=f"access_token={access}&access_token={access}",
                           headers=form, timeout=10)  # fmt: skip
-    assert twice.status_code == 400
-    assert twice.json() == {"error": "invalid_request", "error_description": "Duplicate parameter"}
-    assert twice.headers["WWW-Authenticate"] == (
-        'Bearer realm="esante-wallet", error="invalid_request", '
-        'error_description="Duplicate parameter"'
+    assert userinfo_refusal(twice) == keycloak_refusal(
+        400, "invalid_request", "Duplicate parameter"
     )
     # Nothing was revoked: the token still reads the claims, by the form as by the header.
     once = requests.post(userinfo, data=f"access_token={access}", headers=form, timeout=10)
