@@ -648,7 +648,15 @@ class TokenService:
         if family is None or not sid:
             self.revoke_family(family_id)
             return None
-        client_id = family["client_id"]
+        return self.detach_client_from_session(sid, family["client_id"])
+
+    def detach_client_from_session(self, sid: str, client_id: str) -> str | None:
+        """Keycloak's ``AuthenticatedClientSessionModel.detachFromUserSession`` of
+        ``client_id``'s client session in the SSO session ``sid``: every grant of that client
+        opened under the session is revoked (its refresh tokens then "Session doesn't have
+        required client", its access tokens "user_session_not_found" at userinfo). Returns
+        ``sid`` when no grant of any client is left alive in the session, else None; the caller
+        decides whether that ends the session (:meth:`detach_client`)."""
         others_alive = False
         for other_id in self.session_families(sid):
             other = self.family(other_id)

@@ -6,8 +6,12 @@ itself ends once no client is left in it, so the browser's ``prompt=none`` is an
 ``login_required``. Another client's grants, and the session they keep, live on; an access
 token revoked ends alone.
 
+A replayed authorization code detaches its client the same way (Keycloak's
+``AuthorizationCodeGrantType``), the session living on.
+
 The attacker's view: a relying party that revokes what it holds (its user signed out of it)
-must leave no other token of it working, nor a session that silently hands it new codes."""
+must leave no other token of it working, nor a session that silently hands it new codes; a
+code intercepted and replayed ends every grant of its client in that session."""
 
 from __future__ import annotations
 
@@ -158,4 +162,56 @@ def test_revoking_an_access_token_ends_that_token_alone(server):
     )
     assert _userinfo(server, second).status_code == 200
     assert _refresh(server, RP1, first).status_code == 200
+    assert not _login_required(server, session, RP1)
+
+
+# -- a replayed authorization code (RFC 6749 §4.1.2) ---------------------------------------------
+CODE_NOT_VALID = {"error": "invalid_grant", "error_description": "Code not valid"}
+
+
+def _redeem(server, client_id: str, code: str, redirect_uri: str = REDIRECT_URI):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    return requests.post(f"{server.oidc}/token", data=data, auth=(client_id, SECRET), timeout=10)
+
+
+def test_a_replayed_code_ends_every_grant_of_its_client_in_the_session(server):
+    """Keycloak's ``AuthorizationCodeGrantType``: "Attempt to use same code twice should
+    invalidate existing clientSession" — the code's client is detached from the user session,
+    so every grant of that client under the session ends, not only the code's. Another
+    client's grant lives on, and so does the session: Keycloak removes a user session only
+    when a revocation leaves it empty."""
+    session, code = _signed_in(server)
+    first = _tokens(server, RP1, code)
+    second = _silent(server, session, RP1)
+    other = _silent(server, session, RP2)
+    replay = _redeem(server, RP1, code)
+    assert (replay.status_code, replay.json()) == (400, CODE_NOT_VALID)
+    for tokens in (first, second):
+        assert _refresh(server, RP1, tokens).json() == WITHOUT_CLIENT
+        assert userinfo_refusal(_userinfo(server, tokens)) == SESSION_ENDED
+    assert _refresh(server, RP2, other).status_code == 200
+    assert _userinfo(server, other).status_code == 200
+    # The client may start again from the session: a new grant, which works.
+    again = _silent(server, session, RP1)
+    assert _userinfo(server, again).status_code == 200
+    assert _refresh(server, RP1, again).status_code == 200
+
+
+def test_a_code_spent_by_a_refusal_then_replayed_detaches_its_client_too(server):
+    """A refused redemption spends the code (``OAuth2CodeParser.parseCode`` takes it out of
+    the store first); presenting it again is a second use, which detaches its client from the
+    session even though the code never gave tokens. The session itself, left without any
+    grant, still answers ``prompt=none``."""
+    session, code = _signed_in(server)
+    first = _tokens(server, RP1, code)
+    spent = _callback(_authorize(server, session, RP1, prompt="none"))["code"]
+    refused = _redeem(server, RP1, spent, redirect_uri=REDIRECT_URI + "/other")
+    assert refused.json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect redirect_uri",
+    }
+    assert _userinfo(server, first).status_code == 200  # a refusal alone ends nothing
+    assert _redeem(server, RP1, spent).json() == CODE_NOT_VALID
+    assert _refresh(server, RP1, first).json() == WITHOUT_CLIENT
+    assert userinfo_refusal(_userinfo(server, first)) == SESSION_ENDED
     assert not _login_required(server, session, RP1)
