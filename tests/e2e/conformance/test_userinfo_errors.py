@@ -21,6 +21,7 @@ import requests
 from santeid.oidc import keycloak_errors
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import userinfo_refusal
+from tests.support.operations import code_flow_client
 from tests.support.operations import sandbox_login
 from tests.support.security import browser
 from tests.support.servers import santeid_process
@@ -30,17 +31,7 @@ pytestmark = [pytest.mark.server]
 SECRET = "a-long-secret-for-the-userinfo-tests-0123456789"
 REDIRECT_URI = "https://rp.example.org/callback"
 RP, GONE = "rp-userinfo", "rp-userinfo-removed"
-CLIENTS = [
-    {
-        "client_id": client_id,
-        "client_name": client_id,
-        "client_secret": SECRET,
-        "redirect_uris": [REDIRECT_URI],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_method": "client_secret_basic",
-    }
-    for client_id in (RP, GONE)
-]
+CLIENTS = [code_flow_client(client_id, SECRET, REDIRECT_URI) for client_id in (RP, GONE)]
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
