@@ -5,7 +5,9 @@ from __future__ import annotations
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import register_client
+from tests.support.oidc_flow import userinfo_refusal
 
 SECRET = "service-secret-0123456789abcdef"
 
@@ -102,8 +104,9 @@ def test_a_service_token_opens_no_userinfo_but_introspects(app, client):
     token = token_request(client).get_json()["access_token"]
     userinfo = client.get(f"{OIDC}/userinfo", headers={"Authorization": f"Bearer {token}"})
     # No openid in a service token: Keycloak's userinfo answers 403 insufficient_scope.
-    assert userinfo.status_code == 403
-    assert userinfo.get_json()["error"] == "insufficient_scope"
+    assert userinfo_refusal(userinfo) == keycloak_refusal(
+        403, "insufficient_scope", "Missing openid scope"
+    )
     introspection = client.post(
         f"{OIDC}/token/introspect",
         data={"token": token},

@@ -95,9 +95,15 @@ def test_code_flow_from_the_home_page_to_logout(server, page):
     wait_for(lambda: call_named(page, "refresh"), what="refresh")
     assert "refresh → HTTP 200" in text_of(page, "#calls")
 
+    result_url = page.current_url.split("#")[0]
     css(page, "#logout").click()
     wait_for(lambda: page.current_url.startswith(server + "/sandbox/debugger"), what="return")
     assert visible(page, "#code-form")
+    # The session is over: userinfo's refusal is a challenge and an empty body, shown as such.
+    page.get(result_url)
+    css(page, "#userinfo").click()
+    wait_for(lambda: "userinfo → HTTP 401" in text_of(page, "#calls"), what="refusal")
+    assert 'error_description="user_session_not_found"' in text_of(page, ".call-challenge")
 
 
 def test_ciba_status_turns_to_tokens_when_approved(server, page):

@@ -19,9 +19,11 @@ from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import pkce_pair
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
+from tests.support.oidc_flow import userinfo_refusal
 
 
 def _query(response) -> dict:
@@ -87,14 +89,17 @@ def test_missing_redirect_uri_is_an_error_page(flow):
     assert _error_detail(response) == "Invalid parameter: redirect_uri"
 
 
-def test_missing_client_id_is_keycloaks_error_page(flow):
-    """``AuthorizationEndpoint.checkClient``: "Missing parameter: client_id"; an empty one is
-    looked up, and found nowhere."""
+def test_missing_client_id_is_keycloaks_invalid_request_page(flow):
+    """``AuthorizationEndpointRequestParserProcessor.getClientId``: "Invalid Request", as for a
+    repeated one; an empty one is looked up, and found nowhere."""
     response = flow.authorize(client_id=None)
     assert response.status_code == 400
     assert "Location" not in response.headers
-    assert _error_detail(response) == "Missing parameter: client_id"
+    assert _error_detail(response) == "Invalid Request"
     assert _error_detail(flow.authorize(client_id="")) == "Client not found."
+    # Read before a request object or a pushed request's request_uri is looked at.
+    assert _error_detail(flow.authorize(client_id=None, request="a.b.c")) == "Invalid Request"
+    assert _error_detail(flow.authorize(client_id=None, request_uri="urn:x")) == "Invalid Request"
 
 
 def test_missing_response_type_redirects_with_state_and_iss(flow):
@@ -187,12 +192,9 @@ def test_scope_without_openid_is_plain_oauth2(flow, client):
     userinfo = client.get(
         f"{OIDC}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
-    assert userinfo.status_code == 403
-    assert userinfo.get_json() == {
-        "error": "insufficient_scope",
-        "error_description": "Missing openid scope",
-    }
-    assert 'error="insufficient_scope"' in userinfo.headers["WWW-Authenticate"]
+    assert userinfo_refusal(userinfo) == keycloak_refusal(
+        403, "insufficient_scope", "Missing openid scope"
+    )
 
 
 def test_every_scope_psc_advertises_is_accepted(flow):

@@ -11,7 +11,9 @@ import dataclasses
 from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import sandbox_professional
+from tests.support.oidc_flow import userinfo_refusal
 
 USER_DISABLED = {"error": "invalid_grant", "error_description": "User disabled"}
 
@@ -58,11 +60,23 @@ def test_refresh_and_userinfo_are_user_disabled_until_active_again(flow, app, cl
     userinfo = client.get(
         f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}
     )
-    assert userinfo.status_code == 401
-    assert userinfo.get_json()["error_description"] == "User disabled"
-    assert 'error_description="User disabled"' in userinfo.headers["WWW-Authenticate"]
+    assert userinfo_refusal(userinfo) == keycloak_refusal(401, "invalid_token", "User disabled")
     _set_status(app, national_id, "active")
     assert _refresh(client, tokens["refresh_token"]).status_code == 200
+
+
+def test_userinfo_of_a_professional_gone_from_the_directory_is_user_not_found(flow, app, client):
+    """Keycloak's ``UserInfoEndpoint``: the session holds no user any more, "User not found"
+    (docs/reference/keycloak-behaviour.md, "Disabled users")."""
+    national_id = sandbox_professional(app)
+    tokens = flow.full_login(national_id)
+    with app.extensions["santeid"].directory._connection() as conn:
+        for table in ("other_id", "exercice", "import_source", "person"):
+            conn.execute(f"DELETE FROM {table} WHERE national_id = ?", (national_id,))  # noqa: S608
+    userinfo = client.get(
+        f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}
+    )
+    assert userinfo_refusal(userinfo) == keycloak_refusal(401, "invalid_token", "User not found")
 
 
 def _introspect(client, token: str):

@@ -14,15 +14,15 @@ from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
+from tests.support.oidc_flow import userinfo_refusal
 
 SECRET = "s3cr3t-of-the-test-client-0123456789"
 #: Keycloak's userinfo answer to an access token whose session or grant has ended.
-USER_SESSION_NOT_FOUND = {
-    "error": "invalid_request",
-    "error_description": "User session not found or doesn't have client attached on it",
-}
+USER_SESSION_NOT_FOUND = keycloak_refusal(401, "invalid_token", "user_session_not_found")
+TOKEN_VERIFICATION_FAILED = keycloak_refusal(401, "invalid_token", "Token verification failed")
 
 
 def _bearer(token: str) -> dict:
@@ -57,46 +57,42 @@ def test_userinfo_with_post_header_and_post_body(flow, client):
     assert json.loads(by_header.data) == json.loads(by_body.data)
 
 
-def test_userinfo_reads_the_header_before_the_form(flow, client):
-    """Keycloak's userinfo POST: a Bearer header's token, the form's only without one."""
+@pytest.mark.parametrize("style", ["keycloak", "rfc6750"])
+def test_userinfo_refuses_a_token_sent_two_ways(app, flow, client, style):
+    """Keycloak's userinfo POST (RFC 6750 §2: one method only): a Bearer header and a form
+    token is 400 ``invalid_request``, whichever is valid; a header of another scheme is no
+    token (with the ``rfc6750`` style, an ``invalid_request`` of its own)."""
+    app.extensions["santeid"].settings.keycloak.userinfo_errors = style
     tokens = flow.full_login()
 
-    def post(authorization: str, form_token: str) -> int:
+    def post(authorization: str, form_token: str):
         headers = {"Authorization": authorization}
         data = {"access_token": form_token}
-        return client.post(f"{OIDC}/userinfo", headers=headers, data=data).status_code
+        return userinfo_refusal(client.post(f"{OIDC}/userinfo", headers=headers, data=data))
 
     access = tokens["access_token"]
-    assert post(f"Bearer {access}", access) == 200
-    assert post(f"Bearer {access}", "not-a-token") == 200
-    assert post("Bearer not-a-token", access) == 401
-    assert post("Basic eDp5", access) == 200
-
-
-def test_userinfo_rfc6750_setting_refuses_two_ways_of_sending_the_token(app, flow, client):
-    """RFC 6750 §3.1: a token sent in more than one way is an invalid_request."""
-    app.extensions["santeid"].settings.keycloak.userinfo_errors = "rfc6750"
-    tokens = flow.full_login()
-    response = client.post(
-        f"{OIDC}/userinfo",
-        headers=_bearer(tokens["access_token"]),
-        data={"access_token": tokens["access_token"]},
+    two_ways = keycloak_refusal(
+        400, "invalid_request", "More than one method used for including an access token"
     )
-    assert response.status_code == 400
-    assert response.get_json()["error"] == "invalid_request"
+    assert post(f"Bearer {access}", access) == two_ways
+    assert post(f"Bearer {access}", "not-a-token") == two_ways
+    assert post("Bearer not-a-token", access) == two_ways
+    other_scheme = post("Basic eDp5", access)
+    if style == "keycloak":
+        assert other_scheme[0] == 200
+    else:
+        assert other_scheme == keycloak_refusal(
+            400, "invalid_request", "the Authorization header must be 'Bearer <token>'"
+        )
 
 
 @pytest.mark.parametrize("authorization", [None, "Basic c2VydmljZTpzZWNyZXQ=", "Bearer "])
-def test_userinfo_without_token_is_400_token_not_provided(client, authorization):
-    """Keycloak: 400, no challenge, whether the header is absent or not a Bearer token."""
+def test_userinfo_without_token_is_401_with_a_bare_challenge(client, authorization):
+    """Keycloak (RFC 6750 §3.1): 401, a challenge without error code, no body, whether the
+    header is absent or not a Bearer token."""
     headers = {"Authorization": authorization} if authorization else {}
     response = client.get(f"{OIDC}/userinfo", headers=headers)
-    assert response.status_code == 400
-    assert response.get_json() == {
-        "error": "invalid_request",
-        "error_description": "Token not provided",
-    }
-    assert "WWW-Authenticate" not in response.headers
+    assert userinfo_refusal(response) == keycloak_refusal(401)
 
 
 def test_userinfo_refuses_a_token_in_the_query_string(flow, client):
@@ -104,11 +100,7 @@ def test_userinfo_refuses_a_token_in_the_query_string(flow, client):
     (docs/reference/keycloak-behaviour.md, "Userinfo"): a URL ends up in logs."""
     tokens = flow.full_login()
     response = client.get(f"{OIDC}/userinfo?access_token={tokens['access_token']}")
-    assert response.status_code == 400
-    assert response.get_json() == {
-        "error": "invalid_request",
-        "error_description": "Token not provided",
-    }
+    assert userinfo_refusal(response) == keycloak_refusal(401)
 
 
 def test_userinfo_with_forged_token_is_invalid_token(flow, client):
@@ -116,15 +108,7 @@ def test_userinfo_with_forged_token_is_invalid_token(flow, client):
     header, payload, signature = tokens["access_token"].split(".")
     forged = ".".join([header, payload, signature[::-1]])
     response = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == (
-        'Bearer realm="esante-wallet", error="invalid_token", '
-        'error_description="Token verification failed"'
-    )
-    assert response.get_json() == {
-        "error": "invalid_token",
-        "error_description": "Token verification failed",
-    }
+    assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED
 
 
 def test_userinfo_in_the_late_2023_layout(app, flow, client):
@@ -141,10 +125,11 @@ def test_userinfo_in_the_late_2023_layout(app, flow, client):
     assert body["codeGenreActivite"] == first["codeGenreActivite"]
 
 
-def test_id_token_is_not_accepted_as_access_token(flow, client):
+def test_id_and_refresh_tokens_are_not_access_tokens(flow, client):
     tokens = flow.full_login()
-    response = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["id_token"]))
-    assert response.status_code == 401
+    for token in (tokens["id_token"], tokens["refresh_token"]):
+        response = client.get(f"{OIDC}/userinfo", headers=_bearer(token))
+        assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED
 
 
 @pytest.mark.parametrize("scope", ["openid profile", "openid", "openid email identity"])
@@ -291,11 +276,7 @@ def test_revoking_an_access_token(flow, client):
     assert response.data == b""  # Keycloak: an empty 200
     # Keycloak's revoked-token check is part of the token's verification.
     refused = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
-    assert refused.status_code == 401
-    assert refused.get_json() == {
-        "error": "invalid_token",
-        "error_description": "Token verification failed",
-    }
+    assert userinfo_refusal(refused) == TOKEN_VERIFICATION_FAILED
     assert _introspect(client, tokens["access_token"]).get_json() == {"active": False}
 
 
@@ -315,12 +296,7 @@ def test_revoking_a_refresh_token_ends_the_grant(flow, client):
     # Keycloak detaches the grant from the user session: its access token still verifies, and
     # userinfo finds no session for it (docs/reference/keycloak-behaviour.md, "Userinfo").
     refused = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
-    assert refused.status_code == 401
-    assert refused.get_json() == USER_SESSION_NOT_FOUND
-    assert refused.headers["WWW-Authenticate"] == (
-        'Bearer realm="esante-wallet", error="invalid_request", '
-        'error_description="User session not found or doesn\'t have client attached on it"'
-    )
+    assert userinfo_refusal(refused) == USER_SESSION_NOT_FOUND
 
 
 def test_userinfo_after_logout_finds_no_session(flow, client):
@@ -328,8 +304,7 @@ def test_userinfo_after_logout_finds_no_session(flow, client):
     logout = client.get(f"{OIDC}/logout", query_string={"id_token_hint": tokens["id_token"]})
     assert logout.status_code == 200
     refused = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
-    assert refused.status_code == 401
-    assert refused.get_json() == USER_SESSION_NOT_FOUND
+    assert userinfo_refusal(refused) == USER_SESSION_NOT_FOUND
 
 
 def test_revoking_an_unknown_token_is_200(client, flow, app):
@@ -404,19 +379,30 @@ def test_client_authentication_entry_point_for_other_endpoints(flow, app):
 
 
 def test_userinfo_errors_rfc6750_setting(app, flow, client):
-    """The strict reading: no token is a 401 with a bare challenge (RFC 6750 §3.1), and an
-    invalid token's description says why."""
+    """The strict reading: a header of another scheme is a malformed request (RFC 6750 §3.1
+    ``invalid_request``), and a refused token's description says why; no token is Keycloak's
+    bare challenge."""
     app.extensions["santeid"].settings.keycloak.userinfo_errors = "rfc6750"
     missing = client.get(f"{OIDC}/userinfo")
-    assert missing.status_code == 401
-    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="esante-wallet"'
+    assert userinfo_refusal(missing) == keycloak_refusal(401)
     not_bearer = client.get(f"{OIDC}/userinfo", headers={"Authorization": "Basic eDp5"})
-    assert not_bearer.status_code == 400 and not_bearer.get_json()["error"] == "invalid_request"
+    assert userinfo_refusal(not_bearer) == keycloak_refusal(
+        400, "invalid_request", "the Authorization header must be 'Bearer <token>'"
+    )
     tokens = flow.full_login()
     forged = tokens["access_token"][:-4] + "AAAA"
     refused = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
-    assert refused.status_code == 401
-    assert refused.get_json()["error_description"].startswith("Token verification failed: ")
+    assert userinfo_refusal(refused) == keycloak_refusal(
+        401, "invalid_token", "Token verification failed: invalid signature"
+    )
+    logout = client.get(f"{OIDC}/logout", query_string={"id_token_hint": tokens["id_token"]})
+    assert logout.status_code == 200
+    ended = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    assert userinfo_refusal(ended) == keycloak_refusal(
+        401,
+        "invalid_token",
+        "Token verification failed: the session or grant of the token has ended",
+    )
 
 
 @pytest.mark.parametrize("scope", [None, "openid", "openid scope_all"])
@@ -432,9 +418,10 @@ def test_a_service_token_is_refused_with_insufficient_scope_whatever_its_scope(a
     )
     assert issued.status_code == 200, issued.get_json()
     response = client.get(f"{OIDC}/userinfo", headers=_bearer(issued.get_json()["access_token"]))
-    assert response.status_code == 403
-    assert response.get_json()["error"] == "insufficient_scope"
-    assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+    description = (
+        "Missing openid scope" if scope is None else "A service account token has no professional"
+    )
+    assert userinfo_refusal(response) == keycloak_refusal(403, "insufficient_scope", description)
 
 
 #: RFC 7235 §2.1 auth-params; RFC 6750 §3: ``error_description`` holds only
@@ -450,9 +437,8 @@ def test_a_description_with_quotes_keeps_the_challenge_well_formed(app):
 
     description = 'not a "Bearer" token \\ here'
     with app.test_request_context():
-        refused = userinfo._error(401, "invalid_token", description, challenge=True)
-    assert refused.status_code == 401
-    assert refused.get_json()["error_description"] == description
+        refused = userinfo._refused("invalid_token", description)
+    assert refused.status_code == 401 and refused.get_data() == b""
     challenge = refused.headers["WWW-Authenticate"]
     assert _CHALLENGE.fullmatch(challenge), challenge
     assert challenge == (

@@ -34,6 +34,28 @@ KEYCLOAK_TOKEN_MEMBERS = [
 ]
 
 
+def userinfo_refusal(response) -> tuple[int, str | None, bytes, str]:
+    """What a client sees of a userinfo error — status, ``WWW-Authenticate``, body, media type
+    — from Flask's test client or ``requests`` alike."""
+    body = response.content if hasattr(response, "content") else response.get_data()
+    media_type = response.headers.get("Content-Type", "").split(";")[0]
+    return response.status_code, response.headers.get("WWW-Authenticate"), body, media_type
+
+
+def keycloak_refusal(
+    status: int, error: str | None = None, description: str | None = None
+) -> tuple[int, str, bytes, str]:
+    """Keycloak's userinfo error (``OAuth2Error`` with ``json(false)``,
+    docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation"), spelled out
+    here rather than built by santeid's code: the challenge, an empty ``text/plain`` body."""
+    challenge = 'Bearer realm="esante-wallet"'
+    if error:
+        challenge += f', error="{error}"'
+    if description:
+        challenge += f', error_description="{description}"'
+    return status, challenge, b"", "text/plain"
+
+
 def register_client(app, **overrides) -> dict:
     metadata = {
         "client_id": "service-test",

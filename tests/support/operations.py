@@ -79,6 +79,19 @@ def submit_identifier(browser: requests.Session, login_url: str, national_id: st
     )
 
 
+def code_flow_client(client_id: str, secret: str, redirect_uri: str = REDIRECT_URI) -> dict:
+    """The metadata of a web service as PSC integrations register one: the code flow with
+    refresh tokens, its secret by HTTP Basic."""
+    return {
+        "client_id": client_id,
+        "client_name": client_id,
+        "client_secret": secret,
+        "redirect_uris": [redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+
+
 def sandbox_login(browser: requests.Session, started: requests.Response, env: dict):
     """``browser``'s login from ``started`` (the authorization endpoint's redirect to the login
     page) as the first sandbox professional of the server of ``env`` (auto-approved): the

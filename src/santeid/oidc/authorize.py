@@ -194,15 +194,19 @@ def error_redirect(
 
 
 # -- the checks, in order ------------------------------------------------------
-def check_client(params):
+def single_client_id(params) -> str:
+    """The request's one ``client_id``: Keycloak's ``AuthorizationEndpointRequestParserProcessor.
+    getClientId`` reads it before any other check, ``request`` and ``request_uri`` included,
+    and shows the error page "Invalid Request" for none or several
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
     client_id = params.getlist("client_id")
-    if not client_id:
-        raise ErrorPage("invalid_request", keycloak_errors.missing_parameter("client_id"))
     if len(client_id) != 1:
-        # Keycloak's ``getClientId`` wants exactly one (docs/reference/keycloak-behaviour.md,
-        # "Authorization endpoint").
         raise ErrorPage("invalid_request", keycloak_errors.INVALID_REQUEST_PAGE)
-    client = services().clients.get(client_id[0])
+    return str(client_id[0])
+
+
+def check_client(params):
+    client = services().clients.get(single_client_id(params))
     if client is None:
         # Keycloak's page text (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
         raise ErrorPage("invalid_client", "Client not found.")

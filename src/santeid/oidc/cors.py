@@ -4,7 +4,11 @@
 * Discovery and the JWKS: every origin is allowed (its ``Origin`` is echoed).
 * Token endpoint: the authenticated client's web origins (``web_origins`` metadata, Keycloak's
   "Web origins"; ``+`` = the origins of its redirect URIs).
-* UserInfo: the web origins of the client the access token was issued to (``azp``).
+* UserInfo, as its ``UserInfoEndpoint`` (docs/reference/keycloak-behaviour.md, "Userinfo,
+  introspection, revocation"): every origin until the token's client is known — no token, a
+  token that does not verify or whose client is gone (:func:`allow_any_origin`) — then that
+  client's web origins (:func:`allow_origins_of`); none for a repeated form ``access_token``,
+  refused before.
 * Preflight (``OPTIONS`` with ``Access-Control-Request-Method``) on those four: answered for
   any origin with the endpoint's methods, ``Access-Control-Allow-Headers``, credentials and
   ``Access-Control-Max-Age: 3600``, as Keycloak.
@@ -12,20 +16,19 @@
   refuses to hand the response to the page). ``Access-Control-Allow-Credentials: true``
   accompanies every allowed origin.
 
+``Access-Control-Expose-Headers`` on an allowed token or userinfo answer names
+``Access-Control-Allow-Methods``, and ``WWW-Authenticate`` too when the answer has one, so that
+a browser application reads userinfo's refusals (an empty body, the error in the challenge).
+
 ``Vary: Origin`` is added because the echoed origin differs per caller (discovery and JWKS
 are cacheable).
 """
 
 from __future__ import annotations
 
-import base64
-
 from authlib.integrations.flask_oauth2 import client_authenticated
 from flask import g
 from flask import request
-
-from santeid.security import loads_untrusted_json
-from santeid.services import services
 
 #: Keycloak's ``Cors.DEFAULT_ALLOW_HEADERS`` plus ``Authorization`` (its ``auth()`` mode).
 ALLOW_HEADERS = (
@@ -42,43 +45,35 @@ PREFLIGHT_METHODS = {
     "oidc.userinfo": "GET, POST, OPTIONS",
 }
 PUBLIC_ENDPOINTS = ("oidc.discovery", "oidc.wallet_discovery", "oidc.certs")
+#: Exposed on every allowed token and userinfo answer (Keycloak's ``exposedHeaders``).
+EXPOSED = "Access-Control-Allow-Methods"
+#: :func:`allow_any_origin`'s mark.
+_ANY_ORIGIN = object()
+
+
+def allow_origins_of(client) -> None:
+    """The answer being built may be read by ``client``'s web origins (Keycloak's
+    ``Cors.allowedOrigins(session, client)``)."""
+    g.santeid_cors_client = client
+
+
+def allow_any_origin() -> None:
+    """The answer being built may be read by any origin (Keycloak's
+    ``Cors.allowAllOrigins()``), until :func:`allow_origins_of` narrows it."""
+    g.santeid_cors_client = _ANY_ORIGIN
 
 
 def _remember_client(sender, client, grant=None, **kwargs) -> None:
     # Authlib's signal after client authentication (token, introspection, revocation).
-    g.santeid_cors_client = client
-
-
-def _token_client():
-    """The client the Bearer access token of this request was issued to.
-
-    The claims are read without verifying the signature: they only choose which origin may
-    *read* the answer, and a forged or expired token gets an error answer that carries nothing
-    (the UserInfo endpoint verifies the token itself)."""
-    header = request.headers.get("Authorization", "")
-    token = (
-        header[7:].strip()
-        if header[:7].lower() == "bearer "
-        else request.form.get("access_token", "")
-    )
-    parts = token.split(".")
-    if len(parts) != 3 or len(token) > 8192:
-        return None
-    try:
-        payload = parts[1] + "=" * (-len(parts[1]) % 4)
-        azp = loads_untrusted_json(base64.urlsafe_b64decode(payload)).get("azp")
-    except (ValueError, AttributeError):
-        return None
-    return services().clients.get(azp) if isinstance(azp, str) else None
+    allow_origins_of(client)
 
 
 def _allowed(endpoint: str, origin: str) -> bool:
     if endpoint in PUBLIC_ENDPOINTS:
         return True
-    if endpoint == "oidc.token":
-        client = getattr(g, "santeid_cors_client", None)
-    else:
-        client = _token_client()
+    client = getattr(g, "santeid_cors_client", None)
+    if client is _ANY_ORIGIN:
+        return True
     if client is None:
         return False
     origins = client.web_origins
@@ -103,8 +98,9 @@ def add_cors_headers(response):
         response.headers["Access-Control-Allow-Methods"] = PREFLIGHT_METHODS[endpoint]
         response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
         response.headers["Access-Control-Max-Age"] = MAX_AGE
-    elif endpoint == "oidc.token":
-        response.headers["Access-Control-Expose-Headers"] = "Access-Control-Allow-Methods"
+    elif endpoint in ("oidc.token", "oidc.userinfo"):
+        challenge = ", WWW-Authenticate" if "WWW-Authenticate" in response.headers else ""
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED + challenge
     return response
 
 

@@ -73,8 +73,8 @@ DUPLICATED_PARAMETER = "duplicated parameter"
 #: checkAccessTokenDuplicated``, docs/reference/keycloak-behaviour.md, "Userinfo,
 #: introspection, revocation"); 400 ``invalid_request``.
 USERINFO_DUPLICATE_PARAMETER = "Duplicate parameter"
-#: Keycloak's error page ``invalidRequestMessage``: an authorization request whose
-#: ``client_id`` is repeated (same page, "Authorization endpoint").
+#: Keycloak's error page ``invalidRequestMessage``: an authorization request without
+#: ``client_id`` or with several (same page, "Authorization endpoint").
 INVALID_REQUEST_PAGE = "Invalid Request"
 #: The code was issued with a ``code_challenge`` and the token request has no
 #: ``code_verifier`` (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
@@ -95,14 +95,31 @@ PKCE_INVALID_CODE_VERIFIER = "PKCE verification failed: Invalid code verifier"
 #: spelling from release 25 on, docs/reference/keycloak-behaviour.md, "Refresh tokens").
 REFRESH_TOKEN_BEFORE_CLIENT_SESSION = "refresh token issued before the client session started"  # noqa: S105 - an error text
 
-#: Userinfo: an access token that does not verify — signature, issuer, type, expiry, or
-#: revoked by itself (``UserInfoEndpoint``, docs/reference/keycloak-behaviour.md, "Userinfo,
-#: introspection, revocation"); 401 ``invalid_token``.
+#: Userinfo's refusals, each an ``error_description`` in the ``WWW-Authenticate`` challenge of
+#: an empty answer (``UserInfoEndpoint``, docs/reference/keycloak-behaviour.md, "Userinfo,
+#: introspection, revocation"), in the order Keycloak checks them. A token both in the
+#: ``Authorization: Bearer`` header and in the form; 400 ``invalid_request``.
+MORE_THAN_ONE_METHOD = "More than one method used for including an access token"  # noqa: S105
+#: An access token that does not verify — signature, issuer, type (a refresh or ID token),
+#: expiry, or revoked by itself; 401 ``invalid_token``.
 TOKEN_VERIFICATION_FAILED = "Token verification failed"  # noqa: S105 - a message
-#: Userinfo: an access token that verifies but whose user session is gone or no longer holds
-#: its client (a logout, its refresh token revoked, a refused reuse); 401 ``invalid_request``
-#: (same section).
-USER_SESSION_NOT_FOUND = "User session not found or doesn't have client attached on it"
+#: A token without ``openid``; 403 ``insufficient_scope``.
+MISSING_OPENID_SCOPE = "Missing openid scope"
+#: A token whose client (``azp``) is no longer registered; 401 ``invalid_token``.
+CLIENT_NOT_FOUND = "Client not found"
+#: A token that verifies but whose user session is gone or no longer holds its client (a
+#: logout, its refresh token revoked, a replayed code, a refused reuse): 401 ``invalid_token``
+#: with Keycloak's event code as description (``UserSessionUtil``'s
+#: ``Errors.USER_SESSION_NOT_FOUND``; "User session not found or doesn't have client attached
+#: on it" in the releases before https://github.com/keycloak/keycloak/pull/38234).
+USER_SESSION_NOT_FOUND = "user_session_not_found"
+#: The professional of a token no longer in the directory; 401 ``invalid_token``.
+USER_NOT_FOUND = "User not found"
+#: A certificate-bound token presented without its certificate, or with another one (RFC 8705
+#: §3); 401 ``invalid_token``.
+CERTIFICATE_MISMATCH = (
+    "Client certificate missing, or its thumbprint and one in the refresh token did NOT match"
+)
 
 #: The error pages of RP-initiated logout, Keycloak's ``LogoutEndpoint.logout`` with its login
 #: theme's texts (``invalidParameterMessage``, ``missingParameterMessage``,

@@ -11,16 +11,16 @@ REST/FHIR/SOAP (PSC mode), the e-CPS device API — reads it through a
 * the e-CPS API registers its own validator for device JWTs (``santeid.ecps.api``).
 
 The protector only decides; it raises Authlib's ``OAuth2Error`` subclasses and each API renders
-them in its own format (OAuth JSON with Keycloak's texts for userinfo, ``OperationOutcome`` for
-FHIR, ``application/problem+json`` for INSi and e-CPS):
+them in its own format (for userinfo, :func:`challenge_response`: RFC 6750 §3 as Keycloak
+writes it; ``OperationOutcome`` for FHIR, ``application/problem+json`` for INSi and e-CPS):
 
 ========================== ===================================================================
 ``error``                  when
 ========================== ===================================================================
-``missing_authorization``  no ``Authorization`` header (nor, where accepted, a form token)
+``missing_authorization``  no ``Authorization`` header (nor, where accepted, a form token);
+                           with ``other_schemes_are_none``, no ``Bearer <token>`` header either
 ``unsupported_token_type`` an ``Authorization`` header that is not ``Bearer <token>``
-``invalid_request``        a token sent in more than one way (RFC 6750 §2), unless the
-                           protector reads the header first (Keycloak's userinfo)
+``invalid_request``        a token sent in more than one way (RFC 6750 §2)
 ``invalid_token``          a token that is not valid, or not presented with its certificate
 ========================== ===================================================================
 """
@@ -43,9 +43,11 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from flask import Response
 from flask import request as flask_request
 from werkzeug.datastructures import Headers
 
+from santeid.oidc import keycloak_errors
 from santeid.oidc.tokens import TokenError
 from santeid.tls import client_certificate
 
@@ -79,6 +81,30 @@ def bearer_challenge(realm: str, error: str | None = None, description: str | No
         text = "".join(_challenge_char(c) for c in description)
         challenge += f', error_description="{text}"'
     return challenge
+
+
+#: RFC 6750 §3.1: the status of each ``error`` of a Bearer refusal; none (no credentials, §3.1)
+#: is a 401. Keycloak's ``OAuth2Error.error`` maps them the same way.
+CHALLENGE_STATUS = {
+    None: 401,
+    "invalid_request": 400,
+    "invalid_token": 401,
+    "insufficient_scope": 403,
+}
+
+
+def challenge_response(
+    realm: str, error: str | None = None, description: str | None = None
+) -> Response:
+    """A refusal on a Bearer-protected resource as Keycloak's ``OAuth2Error`` with
+    ``json(false)`` writes its userinfo errors (docs/reference/keycloak-behaviour.md,
+    "Userinfo, introspection, revocation"): the status of ``error``
+    (:data:`CHALLENGE_STATUS`), the :func:`bearer_challenge` and an empty ``text/plain``
+    body — the error travels in ``WWW-Authenticate`` only (RFC 6750 §3)."""
+    response = Response(b"", status=CHALLENGE_STATUS[error], mimetype="text/plain")
+    response.headers["WWW-Authenticate"] = bearer_challenge(realm, error, description)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _challenge_char(char: str) -> str:
@@ -139,13 +165,35 @@ class AccessToken(dict):
         return scope
 
 
+def check_certificate_binding(claims: Mapping[str, Any], request: ProtectedRequest) -> None:
+    """RFC 8705 §3: a token bound to a client certificate (``cnf.x5t#S256``) is accepted only
+    with that certificate on the connection; absent or another one is ``invalid_token``
+    (:data:`UNBOUND`)."""
+    bound = (claims.get("cnf") or {}).get("x5t#S256")
+    if bound is None:
+        return
+    certificate = request.certificate()
+    presented = certificate_thumbprint(certificate) if certificate is not None else ""
+    if not hmac.compare_digest(presented.encode(), str(bound).encode()):
+        raise InvalidTokenError(description=UNBOUND)
+
+
 class AccessTokenValidator(BearerTokenValidator):
     """santeid's access tokens. ``verify``: ``TokenService.verify_access_token`` or a caching
-    equivalent (INSi's ``VerifiedTokens``); it raises ``TokenError``."""
+    equivalent (INSi's ``VerifiedTokens``); it raises ``TokenError``. ``check_binding``: the
+    certificate binding is checked here (:func:`check_certificate_binding`), unless the
+    caller checks it later in its own order (userinfo, as Keycloak: last)."""
 
-    def __init__(self, verify: Callable[[str], dict], realm: str | None = None) -> None:
+    def __init__(
+        self,
+        verify: Callable[[str], dict],
+        realm: str | None = None,
+        *,
+        check_binding: bool = True,
+    ) -> None:
         super().__init__(realm=realm)
         self.verify = verify
+        self.check_binding = check_binding
 
     def authenticate_token(self, token_string: str) -> AccessToken:
         try:
@@ -161,14 +209,8 @@ class AccessTokenValidator(BearerTokenValidator):
         **kwargs: Any,
     ) -> None:
         super().validate_token(token, scopes, request)
-        bound = (token.get("cnf") or {}).get("x5t#S256")
-        if bound is None:
-            return
-        # RFC 8705 §3: the resource checks the token against the certificate it was given with.
-        certificate = request.certificate()
-        presented = certificate_thumbprint(certificate) if certificate is not None else ""
-        if not hmac.compare_digest(presented.encode(), str(bound).encode()):
-            raise InvalidTokenError(description=UNBOUND, realm=self.realm)
+        if self.check_binding:
+            check_certificate_binding(token, request)
 
 
 def bearer_header_token(header: str | None) -> str | None:
@@ -183,40 +225,43 @@ def bearer_header_token(header: str | None) -> str | None:
 
 class BearerProtector(ResourceProtector):
     """Authlib's ``ResourceProtector`` with santeid's parsing: the token in ``Authorization``
-    or, when ``accept_form_token``, in the form body — never both (RFC 6750 §2). With
-    ``header_first`` (Keycloak's ``UserInfoEndpoint.issueUserInfoPost``,
-    docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation"): the token of
-    a ``Bearer`` header, else the form's; the other is not read."""
+    or, when ``accept_form_token``, in the form body (an empty ``access_token`` is one) —
+    never both, ``invalid_request`` (RFC 6750 §2; Keycloak's words,
+    :data:`keycloak_errors.MORE_THAN_ONE_METHOD`). With ``other_schemes_are_none`` (Keycloak's
+    ``UserInfoEndpoint`` and ``AppAuthManager.extractAuthorizationHeaderTokenOrReturnNull``,
+    docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation"): an
+    ``Authorization`` header that is not ``Bearer <token>`` is no token at all, not
+    ``unsupported_token_type``."""
 
     def __init__(
         self,
         validator: BearerTokenValidator,
         *,
         accept_form_token: bool = False,
-        header_first: bool = False,
+        other_schemes_are_none: bool = False,
     ) -> None:
         super().__init__()
         self.register_token_validator(validator)
         self.accept_form_token = accept_form_token
-        self.header_first = header_first
+        self.other_schemes_are_none = other_schemes_are_none
 
     def parse_request_authorization(
         self, request: ProtectedRequest
     ) -> tuple[BearerTokenValidator, str]:
         form_token = request.form_token if self.accept_form_token else None
-        if form_token and self.header_first:
-            header_token = bearer_header_token(request.headers.get("Authorization"))
-            return self.get_token_validator("bearer"), header_token or form_token
-        if request.headers.get("Authorization"):
+        header = request.headers.get("Authorization")
+        if self.other_schemes_are_none:
+            header = header if bearer_header_token(header) is not None else None
+        if header:
             validator, token = super().parse_request_authorization(request)
-            if form_token:
-                raise InvalidRequestError("the access token was sent in more than one way")
+            if form_token is not None:
+                raise InvalidRequestError(keycloak_errors.MORE_THAN_ONE_METHOD)
             return validator, token
-        if form_token:
+        if form_token is not None:
             return self.get_token_validator("bearer"), form_token
-        # No token at all: Authlib raises MissingAuthorizationError here.
-        missing: tuple[BearerTokenValidator, str] = super().parse_request_authorization(request)
-        return missing
+        # No token at all (Authlib's error for a request without Authorization; no API renders
+        # its own challenge).
+        raise MissingAuthorizationError(None, None)
 
     def token(self, request: ProtectedRequest, scopes: list[str] | None = None) -> Any:
         """The validated token (claims) of ``request``; raises an ``OAuth2Error``."""
@@ -227,11 +272,16 @@ def access_token_protector(
     tokens: TokenService,
     *,
     accept_form_token: bool = False,
-    header_first: bool = False,
+    other_schemes_are_none: bool = False,
     verify: Callable[[str], dict] | None = None,
+    check_binding: bool = True,
 ) -> BearerProtector:
     """The protector of santeid's access tokens (``tokens``: the ``TokenService``)."""
-    validator = AccessTokenValidator(verify or tokens.verify_access_token)
+    validator = AccessTokenValidator(
+        verify or tokens.verify_access_token, check_binding=check_binding
+    )
     return BearerProtector(
-        validator, accept_form_token=accept_form_token, header_first=header_first
+        validator,
+        accept_form_token=accept_form_token,
+        other_schemes_are_none=other_schemes_are_none,
     )

@@ -196,8 +196,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         code out of its single-use store as it parses it (``OAuth2CodeParser.parseCode``,
         docs/reference/keycloak-behaviour.md, "Token endpoint"), before every later check: the
         consumption that a successful exchange makes (a compare-and-set from "issued", so of
-        concurrent requests one only spends it), leaving a tombstone that names no family —
-        a later use is "Code not valid" and has nothing to revoke."""
+        concurrent requests one only spends it), leaving a tombstone that names no family but
+        keeps the code's session and client — a later use is "Code not valid" and detaches
+        that client from the session (:meth:`_detach_replayed`), as Keycloak's."""
         services = _services()
         services.tokens.codes.consume(
             authorization_code.key,
@@ -218,16 +219,32 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         data = record.data
         if data["state"] != "issued":
-            # RFC 6749 §4.1.2: a code used twice is refused and the tokens it gave are revoked.
-            if data.get("fid"):
-                _services().tokens.revoke_family(data["fid"])
+            self._detach_replayed(data)
             log.warning(
-                "authorization code of %s replayed by %s; its tokens are revoked",
+                "authorization code of %s replayed by %s; the client's grants in its session "
+                "are revoked",
                 data["client_id"],
                 client.get_client_id(),
             )
             raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         return AuthorizationCodeRecord(record)
+
+    @staticmethod
+    def _detach_replayed(data: dict) -> None:
+        """A code used a second time (in turn or in a race, its first use successful or
+        refused): RFC 6749 §4.1.2 has the tokens it gave revoked, and Keycloak's
+        ``AuthorizationCodeGrantType`` detaches the code's client from its user session
+        ("Attempt to use same code twice should invalidate existing clientSession",
+        docs/reference/keycloak-behaviour.md, "Token endpoint"): every grant of that client
+        under the code's SSO session ends, by the mechanism a refresh token's revocation uses
+        (``TokenService.detach_client_from_session``). The session itself lives on: Keycloak
+        removes a user session only when a revocation leaves it without clients."""
+        tokens = _services().tokens
+        sid = (data.get("auth") or {}).get("sid")
+        if sid:
+            tokens.detach_client_from_session(sid, data["client_id"])
+        elif data.get("fid"):
+            tokens.revoke_family(data["fid"])
 
     def create_token_response(self):
         services = _services()
@@ -289,15 +306,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         observe.token_issued(client.get_client_id(), grant_types.AUTHORIZATION_CODE)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
-    @staticmethod
-    def _refuse_used_code(key: str, family_id: str):
-        """Another request consumed the code first: the tokens built here and those it gave
-        are revoked (RFC 6749 §4.1.2)."""
+    def _refuse_used_code(self, key: str, family_id: str):
+        """Another request consumed the code first: this is the second use
+        (:meth:`_detach_replayed`), and the tokens built here are revoked with the rest."""
         tokens = _services().tokens
         tokens.revoke_family(family_id)
         latest = tokens.codes.read(key)
-        if latest and latest.get("fid"):
-            tokens.revoke_family(latest["fid"])
+        if latest is not None:
+            self._detach_replayed(latest.data)
         raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
 
     # Authlib calls these only from its own create_token_response, which we replace.

@@ -41,7 +41,9 @@ from santeid.errors import oauth_error
 from santeid.oidc import client_auth
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import RedirectError
+from santeid.oidc.authorize import check_client
 from santeid.oidc.authorize import parse_authorization_request
+from santeid.oidc.authorize import single_client_id
 from santeid.oidc.client_auth import SIGNING_ALGS
 from santeid.security import loads_untrusted_json
 from santeid.services import services
@@ -147,14 +149,6 @@ def _merge_request_object(params, claims: dict) -> MultiDict:
     return merged
 
 
-def _client_of(params):
-    client_id = params.get("client_id")
-    client = services().clients.get(client_id) if client_id else None
-    if client is None:
-        raise ErrorPage("invalid_request", "client_id is missing or unknown")
-    return client
-
-
 def _pushed_requests() -> RecordBook:
     svc = services()
     return RecordBook(svc.store, PUSHED_AUTHORIZATION_REQUEST, clock=svc.clock)
@@ -191,14 +185,16 @@ def _pushed_parameters(params) -> MultiDict:
 
 def resolve(params):
     """The authorization request's parameters once ``request`` / ``request_uri`` are expanded
-    (``params`` itself when neither is present)."""
+    (``params`` itself when neither is present). The request's own ``client_id`` is read
+    first, as Keycloak does (:func:`~santeid.oidc.authorize.single_client_id`)."""
+    single_client_id(params)
     if "request" not in params and "request_uri" not in params:
         return params
     if "request" in params and "request_uri" in params:
         raise ErrorPage("invalid_request", "request and request_uri cannot be used together")
     if "request_uri" in params:
         return _pushed_parameters(params)
-    client = _client_of(params)
+    client = check_client(params)
     return _merge_request_object(params, _request_object_claims(params.get("request"), client))
 
 

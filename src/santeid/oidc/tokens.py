@@ -485,10 +485,17 @@ class TokenService:
 
     def verify_access_token(self, token: str) -> dict:
         """Claims of a live access token of ours (RFC 6750 §3.1 ``invalid_token`` otherwise):
-        revoked alone, "token revoked"; with its grant, :data:`GRANT_ENDED`."""
-        claims = self._verified_claims(token, "Bearer")
+        :meth:`access_token_claims`, then :meth:`check_not_denied`."""
+        claims = self.access_token_claims(token)
         self.check_not_denied(claims)
         return claims
+
+    def access_token_claims(self, token: str) -> dict:
+        """Claims of an access token of ours whose signature, issuer, type and expiry hold,
+        revoked or not: the first of the checks of :meth:`verify_access_token`, for userinfo,
+        which runs others before the revocation check, as Keycloak
+        (docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation")."""
+        return self._verified_claims(token, "Bearer")
 
     def check_not_denied(self, claims: dict) -> None:
         """Raise ``TokenError`` if the access token of ``claims`` is on the deny list: revoked
@@ -647,7 +654,15 @@ class TokenService:
         if family is None or not sid:
             self.revoke_family(family_id)
             return None
-        client_id = family["client_id"]
+        return self.detach_client_from_session(sid, family["client_id"])
+
+    def detach_client_from_session(self, sid: str, client_id: str) -> str | None:
+        """Keycloak's ``AuthenticatedClientSessionModel.detachFromUserSession`` of
+        ``client_id``'s client session in the SSO session ``sid``: every grant of that client
+        opened under the session is revoked (its refresh tokens then "Session doesn't have
+        required client", its access tokens "user_session_not_found" at userinfo). Returns
+        ``sid`` when no grant of any client is left alive in the session, else None; the caller
+        decides whether that ends the session (:meth:`detach_client`)."""
         others_alive = False
         for other_id in self.session_families(sid):
             other = self.family(other_id)

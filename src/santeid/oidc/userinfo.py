@@ -2,20 +2,35 @@
 (docs/reference/pro-sante-connect.md §9).
 
 The Bearer token comes in the ``Authorization`` header or, for POST, in the form body
-(RFC 6750 §2.1–2.2). Sent both ways, Keycloak reads the header's and ignores the form's
-(``UserInfoEndpoint.issueUserInfoPost``); with ``userinfo_errors = "rfc6750"`` that is an
-``invalid_request`` (RFC 6750 §3.1). It is read by the one resource protector
-(``santeid.oidc.protector``), which also checks certificate-bound tokens (RFC 8705 §3).
-Errors are Keycloak's (docs/reference/keycloak-behaviour.md, "Userinfo"): no token is
-400 ``invalid_request`` "Token not provided" without a challenge; an invalid, expired or
-revoked token is 401 ``invalid_token`` "Token verification failed" with
-``WWW-Authenticate: Bearer realm="esante-wallet", …``; a token whose session or grant ended
-(logout, refresh token revoked) is 401 ``invalid_request`` "User session not found or doesn't
-have client attached on it", same challenge; the token of a professional now
-inactive in the directory is 401 ``invalid_token`` "User disabled". A token without ``openid``, or a
-service account's (``client_credentials``) whatever its scope, is 403 ``insufficient_scope``
-(``docs/endpoints.md``). JSON by default; a signed JWT
-(``application/jwt``) when the client registered ``userinfo_signed_response_alg``.
+(RFC 6750 §2.1–2.2), never both. It is read by the one resource protector
+(``santeid.oidc.protector``). Every error is Keycloak's (``UserInfoEndpoint``,
+docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation"): the status, a
+``WWW-Authenticate: Bearer realm="esante-wallet"[, error=…, error_description=…]`` challenge
+and an empty body (:func:`santeid.oidc.protector.challenge_response`), checked in Keycloak's
+order:
+
+* a form with ``access_token`` twice: 400 ``invalid_request`` "Duplicate parameter";
+* no token — no ``Authorization: Bearer <token>`` header (another scheme is no token) and no
+  form token: 401 with a bare challenge; a token both ways: 400 ``invalid_request`` "More than
+  one method used for including an access token";
+* a token that does not verify (signature, issuer, type, expiry): 401 ``invalid_token`` "Token
+  verification failed";
+* a token without ``openid``: 403 ``insufficient_scope`` "Missing openid scope";
+* its client no longer registered: 401 ``invalid_token`` "Client not found";
+* revoked by itself: "Token verification failed"; its session or grant ended (logout,
+  refresh token revoked, replayed code, refused reuse): "user_session_not_found";
+* a service account's token (``client_credentials``): 403 ``insufficient_scope`` — santeid's,
+  ``docs/endpoints.md``;
+* its professional gone from the directory: "User not found"; inactive: "User disabled";
+* bound to a certificate not presented (RFC 8705 §3): Keycloak's "Client certificate missing,
+  or its thumbprint and one in the refresh token did NOT match".
+
+Any origin may read an answer until the token's client is known, then that client's web
+origins (``santeid.oidc.cors``).
+
+With ``userinfo_errors = "rfc6750"``: an ``Authorization`` header of another scheme is 400
+``invalid_request``, and a refused token's ``error_description`` says why. JSON by default;
+a signed JWT (``application/jwt``) when the client registered ``userinfo_signed_response_alg``.
 """
 
 from __future__ import annotations
@@ -26,13 +41,14 @@ from authlib.oauth2 import OAuth2Error
 from flask import Response
 from flask import request
 
-from santeid.errors import oauth_error
+from santeid.oidc import cors
 from santeid.oidc import keycloak_errors
 from santeid.oidc import protector
 from santeid.oidc.clients import require_signing_key
 from santeid.oidc.scopes import is_openid
 from santeid.oidc.scopes import released_userinfo
 from santeid.oidc.tokens import GRANT_ENDED
+from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import is_service_account_token
 from santeid.psc.claims import build_userinfo
 from santeid.services import services
@@ -46,43 +62,31 @@ def _realm() -> str:
     return services().settings.issuer_path.rsplit("/", 1)[-1] or "santeid"
 
 
-def _error(status: int, error: str, description: str, *, challenge: bool):
-    bearer = protector.bearer_challenge(_realm(), error, description) if challenge else None
-    return oauth_error(status, error, description, challenge=bearer)
+def _refused(error: str | None = None, description: str | None = None) -> Response:
+    """Every error answer of the endpoint (:func:`protector.challenge_response`)."""
+    return protector.challenge_response(_realm(), error, description)
 
 
-def _rfc6750_refusal(exc: OAuth2Error):
-    """``userinfo_errors = "rfc6750"``: RFC 6750 §3.1 read strictly."""
-    if exc.error == protector.MISSING:
-        # No credentials: a bare challenge, no error code.
-        bare = protector.bearer_challenge(_realm())
-        return oauth_error(401, "invalid_request", protector.TOKEN_REQUIRED, challenge=bare)
-    if exc.error == protector.UNSUPPORTED:
-        return _error(400, "invalid_request", protector.BEARER_REQUIRED, challenge=False)
-    if exc.error == protector.INVALID_REQUEST:
-        return _error(400, "invalid_request", exc.description, challenge=False)
-    return _error(
-        401, "invalid_token", f"{TOKEN_VERIFICATION_FAILED}: {exc.description}", challenge=True
-    )
-
-
-def _refusal(exc: OAuth2Error):
+def _invalid_token(keycloak_text: str, reason: str) -> Response:
+    """401 ``invalid_token``: Keycloak's text; with ``userinfo_errors = "rfc6750"``, "Token
+    verification failed: " and santeid's ``reason``."""
     if services().settings.keycloak.userinfo_errors == "rfc6750":
-        return _rfc6750_refusal(exc)
-    if exc.error in (protector.MISSING, protector.UNSUPPORTED):
-        # Keycloak reads only a Bearer token; anything else is no token at all.
-        return _error(400, "invalid_request", "Token not provided", challenge=False)
+        return _refused("invalid_token", f"{TOKEN_VERIFICATION_FAILED}: {reason}")
+    return _refused("invalid_token", keycloak_text)
+
+
+def _protector_refusal(exc: OAuth2Error) -> Response:
+    """The protector's refusal: no token, two, another scheme (``rfc6750`` only), or a token
+    that does not verify."""
+    if exc.error == protector.UNSUPPORTED:
+        # Only raised in the rfc6750 style: RFC 6750 §3.1 invalid_request (malformed request).
+        return _refused("invalid_request", protector.BEARER_REQUIRED)
+    if exc.error == protector.MISSING:
+        # RFC 6750 §3.1: no credentials, no error code; Keycloak's OAuth2Error.unauthorized().
+        return _refused()
     if exc.error == protector.INVALID_REQUEST:
-        return _error(400, "invalid_request", exc.description, challenge=False)
-    if exc.description == protector.UNBOUND:
-        # RFC 8705 §3: a certificate-bound token without its certificate is invalid_token.
-        return _error(401, "invalid_token", exc.description, challenge=True)
-    if exc.description == GRANT_ENDED:
-        # Keycloak's UserInfoEndpoint.findValidSession: the token verifies, its session is gone.
-        return _error(
-            401, "invalid_request", keycloak_errors.USER_SESSION_NOT_FOUND, challenge=True
-        )
-    return _error(401, "invalid_token", TOKEN_VERIFICATION_FAILED, challenge=True)
+        return _refused("invalid_request", exc.description)
+    return _invalid_token(TOKEN_VERIFICATION_FAILED, exc.description or "")
 
 
 def _repeated_form_token() -> bool:
@@ -98,35 +102,54 @@ def _repeated_form_token() -> bool:
 
 def userinfo():
     svc = services()
-    header_first = svc.settings.keycloak.userinfo_errors == "keycloak"
     if _repeated_form_token():
-        # RFC 6750 §3.1 invalid_request ("repeats the same parameter"): Keycloak's answer, with
-        # its challenge; without one in the rfc6750 style, as its other invalid_request.
-        description = keycloak_errors.USERINFO_DUPLICATE_PARAMETER
-        return _error(400, "invalid_request", description, challenge=header_first)
+        # RFC 6750 §3.1 invalid_request ("repeats the same parameter").
+        return _refused("invalid_request", keycloak_errors.USERINFO_DUPLICATE_PARAMETER)
+    # Keycloak's CORS: any origin may read the answer until the token's client is known.
+    cors.allow_any_origin()
     guard = protector.access_token_protector(
-        svc.tokens, accept_form_token=True, header_first=header_first
+        svc.tokens,
+        accept_form_token=True,
+        other_schemes_are_none=svc.settings.keycloak.userinfo_errors == "keycloak",
+        # Revocation and the certificate binding are checked below, in Keycloak's order.
+        verify=svc.tokens.access_token_claims,
+        check_binding=False,
     )
+    presented = protector.ProtectedRequest.from_flask(accept_form_token=True)
     try:
-        claims = guard.token(protector.ProtectedRequest.from_flask(accept_form_token=True))
+        claims = guard.token(presented)
     except OAuth2Error as exc:
-        return _refusal(exc)
+        return _protector_refusal(exc)
     if not is_openid(claims.get("scope")):
-        # Keycloak's UserInfoEndpoint: a plain OAuth 2.0 token (no openid) is refused with
-        # 403 insufficient_scope "Missing openid scope" (OIDC Core §5.3: openid required).
-        return _error(403, "insufficient_scope", "Missing openid scope", challenge=True)
+        # OIDC Core §5.3: userinfo is OpenID's; a plain OAuth 2.0 token is refused.
+        return _refused("insufficient_scope", keycloak_errors.MISSING_OPENID_SCOPE)
+    client = svc.clients.get(claims.get("azp"))
+    if client is None:
+        return _invalid_token(keycloak_errors.CLIENT_NOT_FOUND, "its client is not registered")
+    cors.allow_origins_of(client)
+    try:
+        svc.tokens.check_not_denied(claims)
+    except TokenError as exc:
+        # Revoked alone: part of Keycloak's token verification; with its grant: Keycloak finds
+        # no user session holding the token's client.
+        ended = str(exc) == GRANT_ENDED
+        text = keycloak_errors.USER_SESSION_NOT_FOUND if ended else TOKEN_VERIFICATION_FAILED
+        return _invalid_token(text, str(exc))
     if is_service_account_token(claims):
         # A client_credentials token, openid asked or not: no professional to describe. 403,
         # not 401: the token is valid, a new one would be refused too (docs/endpoints.md).
-        return _error(403, "insufficient_scope", SERVICE_ACCOUNT_TOKEN, challenge=True)
+        return _refused("insufficient_scope", SERVICE_ACCOUNT_TOKEN)
     professional = svc.directory.get(claims["preferred_username"])
     if professional is None:
         # A professional since removed from the directory.
-        return _error(401, "invalid_token", TOKEN_VERIFICATION_FAILED, challenge=True)
+        return _refused("invalid_token", keycloak_errors.USER_NOT_FOUND)
     if not professional.is_active:
-        # Keycloak's UserInfoEndpoint for a disabled user (docs/reference/keycloak-behaviour.md,
-        # "Disabled users").
-        return _error(401, "invalid_token", keycloak_errors.USER_DISABLED, challenge=True)
+        # Keycloak's disabled user (docs/reference/keycloak-behaviour.md, "Disabled users").
+        return _refused("invalid_token", keycloak_errors.USER_DISABLED)
+    try:
+        protector.check_certificate_binding(claims, presented)
+    except OAuth2Error:
+        return _invalid_token(keycloak_errors.CERTIFICATE_MISMATCH, protector.UNBOUND)
 
     # What the token's scope releases: the one scope policy (santeid.oidc.scopes).
     body = released_userinfo(
@@ -139,11 +162,10 @@ def userinfo():
         ),
     )
 
-    client = svc.clients.get(claims.get("azp"))
     # A registered algorithm without an active key: 500 server_error (santeid.errors).
     field, algs = "userinfo_signed_response_alg", svc.keys.signing_algorithms
-    alg = None if client is None else require_signing_key(client, field, algs)
-    if client is not None and alg is not None:
+    alg = require_signing_key(client, field, algs)
+    if alg is not None:
         # OIDC Core §5.3.2: a signed response carries iss and aud.
         signed = dict(body, iss=svc.settings.issuer, aud=client.get_client_id())
         jwt = svc.keys.sign(signed, alg=alg)

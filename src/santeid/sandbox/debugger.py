@@ -129,7 +129,11 @@ def _call(method: str, path: str, **kwargs) -> dict:
         body = None
     if body is None:
         body = response.get_data(as_text=True)[:2000]
-    return {"status": response.status_code, "body": body}
+    call: dict = {"status": response.status_code, "body": body}
+    if "WWW-Authenticate" in response.headers:
+        # Userinfo's errors travel in the challenge alone, with an empty body (RFC 6750 §3).
+        call["www_authenticate"] = response.headers["WWW-Authenticate"][:2000]
+    return call
 
 
 def _basic() -> dict:

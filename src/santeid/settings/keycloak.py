@@ -34,8 +34,8 @@ class KeycloakBehaviour(Section):
     #: or ``late-2023`` (``codeCivilite`` and ``codeGenreActivite`` at the top level, no
     #: ``authMode``).
     userinfo_layout: Literal["classic", "late-2023"] = "classic"
-    #: Userinfo errors: ``keycloak`` (no token: 400 "Token not provided"; a bad token: 401
-    #: "Token verification failed", or "User session not found or doesn't have client
-    #: attached on it" when its session ended) or ``rfc6750`` (no token: 401 with a bare
-    #: challenge, RFC 6750 §3.1; the reason a token was refused in ``error_description``).
+    #: Userinfo errors, a ``WWW-Authenticate: Bearer`` challenge and an empty body either way:
+    #: ``keycloak`` (Keycloak's texts; an ``Authorization`` header of another scheme is no
+    #: token) or ``rfc6750`` (such a header is 400 ``invalid_request``, RFC 6750 §3.1; the
+    #: reason a token was refused in ``error_description``).
     userinfo_errors: Literal["keycloak", "rfc6750"] = "keycloak"

@@ -29,6 +29,8 @@ import requests
 from tests.support.browser import CHROMIUM
 from tests.support.browser import FLAGS
 from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
+from tests.support.oidc_flow import keycloak_refusal
+from tests.support.oidc_flow import userinfo_refusal
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -195,12 +197,9 @@ def test_hard_coded_wallet_auth_without_openid_is_plain_oauth2(server, service):
         headers={"Authorization": f"Bearer {body['access_token']}"},
         timeout=10,
     )
-    assert userinfo.status_code == 403
-    assert userinfo.json() == {
-        "error": "insufficient_scope",
-        "error_description": "Missing openid scope",
-    }
-    assert 'error="insufficient_scope"' in userinfo.headers["WWW-Authenticate"]
+    assert userinfo_refusal(userinfo) == keycloak_refusal(
+        403, "insufficient_scope", "Missing openid scope"
+    )
 
 
 @pytest.mark.parametrize("where", ["basic", "body", "both"])
@@ -652,15 +651,26 @@ def test_a_repeated_client_secret_at_authorization_is_duplicated_parameter(serve
     assert answered["error_description"] == "duplicated parameter"
 
 
-def test_a_repeated_client_id_is_keycloaks_invalid_request_page(server, service):
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("count", [0, 2])
+def test_a_missing_or_repeated_client_id_is_keycloaks_invalid_request_page(
+    server, service, method, count
+):
     """``AuthorizationEndpointRequestParserProcessor.getClientId`` wants exactly one
-    ``client_id``: Keycloak's error page "Invalid Request", no redirect."""
-    params = _repeated(_auth_params(service), ("client_id", service["client_id"]))
+    ``client_id``, before any other check: none or two is Keycloak's error page "Invalid
+    Request" (400), no redirect — not the "Missing parameter: client_id" of ``checkClient``,
+    which that check leaves unreachable."""
+    others = [(k, v) for k, v in _auth_params(service).items() if k != "client_id"]
+    params = others + [("client_id", service["client_id"])] * count
     url = f"{server.issuer}/protocol/openid-connect/auth"
-    answer = _browser().get(url, params=params, allow_redirects=False, timeout=10)
+    if method == "GET":
+        answer = _browser().get(url, params=params, allow_redirects=False, timeout=10)
+    else:
+        answer = _browser().post(url, data=params, allow_redirects=False, timeout=10)
     assert answer.status_code == 400 and "Location" not in answer.headers
-    assert "Invalid Request" in answer.text
-    assert "is repeated" not in answer.text
+    detail = re.search(r'id="error-detail">([^<]*)</p>', answer.text)
+    assert detail is not None and detail.group(1) == "Invalid Request", answer.text
+    assert "Missing parameter" not in answer.text and "is repeated" not in answer.text
 
 
 def test_a_repeated_backchannel_parameter_is_duplicated_parameter(server):
@@ -710,11 +720,8 @@ def test_a_repeated_parameter_at_revocation_and_userinfo(server, service):
     userinfo = f"{server.issuer}/protocol/openid-connect/userinfo"
     twice = requests.post(userinfo, data=f"access_token={access}&access_token={access}",
                           headers=form, timeout=10)  # fmt: skip
-    assert twice.status_code == 400
-    assert twice.json() == {"error": "invalid_request", "error_description": "Duplicate parameter"}
-    assert twice.headers["WWW-Authenticate"] == (
-        'Bearer realm="esante-wallet", error="invalid_request", '
-        'error_description="Duplicate parameter"'
+    assert userinfo_refusal(twice) == keycloak_refusal(
+        400, "invalid_request", "Duplicate parameter"
     )
     # Nothing was revoked: the token still reads the claims, by the form as by the header.
     once = requests.post(userinfo, data=f"access_token={access}", headers=form, timeout=10)

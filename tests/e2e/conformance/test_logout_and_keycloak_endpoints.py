@@ -37,6 +37,8 @@ from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
 
 from tests.support.logout_receiver import LogoutReceiver
+from tests.support.oidc_flow import keycloak_refusal
+from tests.support.oidc_flow import userinfo_refusal
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
@@ -46,10 +48,7 @@ REDIRECT_URI = "https://service.example.org/callback"
 WEB_ORIGIN = "https://service.example.org"
 SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 #: Keycloak's userinfo answer to an access token whose session was logged out.
-USER_SESSION_NOT_FOUND = {
-    "error": "invalid_request",
-    "error_description": "User session not found or doesn't have client attached on it",
-}
+USER_SESSION_NOT_FOUND = keycloak_refusal(401, "invalid_token", "user_session_not_found")
 
 
 # -- fixtures --------------------------------------------------------------------------------
@@ -339,12 +338,7 @@ def test_refresh_token_logout_ends_the_session(server):
     )
     # The token itself verifies; its session is gone: Keycloak's UserInfoEndpoint words that
     # apart from "Token verification failed".
-    assert userinfo.status_code == 401
-    assert userinfo.json() == USER_SESSION_NOT_FOUND
-    assert userinfo.headers["WWW-Authenticate"] == (
-        'Bearer realm="esante-wallet", error="invalid_request", '
-        'error_description="User session not found or doesn\'t have client attached on it"'
-    )
+    assert userinfo_refusal(userinfo) == USER_SESSION_NOT_FOUND
     silent = callback(browser.get(browser.authorize_url(prompt="none")))
     assert silent["error"] == "login_required"
 
@@ -512,6 +506,30 @@ def test_cors_preflight_and_actual_requests(server):
     )
     assert userinfo.status_code == 200
     assert userinfo.headers["Access-Control-Allow-Origin"] == WEB_ORIGIN
+    assert userinfo.headers["Access-Control-Expose-Headers"] == "Access-Control-Allow-Methods"
+    # Userinfo's refusals: any origin may read them until the token's client is known (no
+    # token, one that does not verify), then only the client's; the challenge is exposed, the
+    # body being empty (Keycloak's UserInfoEndpoint and OAuth2Error).
+    other = "https://any.example.com"
+    for authorization in (None, "Bearer not-a-token"):
+        headers = {"Origin": other, **({"Authorization": authorization} if authorization else {})}
+        refused = requests.get(server["discovery"]["userinfo_endpoint"], headers=headers,
+                               timeout=5)  # fmt: skip
+        assert refused.status_code == 401 and refused.content == b""
+        assert refused.headers["Access-Control-Allow-Origin"] == other
+        assert refused.headers["Access-Control-Expose-Headers"] == (
+            "Access-Control-Allow-Methods, WWW-Authenticate"
+        )
+    revoked = requests.post(server["discovery"]["revocation_endpoint"],
+                            data={"token": allowed.json()["access_token"]},
+                            auth=("rp-spa", SECRET), timeout=5)  # fmt: skip
+    assert revoked.status_code == 200
+    for origin, readable in ((WEB_ORIGIN, True), (other, False)):
+        bearer = {"Authorization": "Bearer " + allowed.json()["access_token"], "Origin": origin}
+        refused = requests.get(server["discovery"]["userinfo_endpoint"], headers=bearer,
+                               timeout=5)  # fmt: skip
+        assert refused.status_code == 401
+        assert ("Access-Control-Allow-Origin" in refused.headers) is readable
     # Discovery and the JWKS: Keycloak allows every origin.
     for url in (
         server["discovery"]["jwks_uri"],

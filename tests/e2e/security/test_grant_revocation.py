@@ -6,8 +6,12 @@ itself ends once no client is left in it, so the browser's ``prompt=none`` is an
 ``login_required``. Another client's grants, and the session they keep, live on; an access
 token revoked ends alone.
 
+A replayed authorization code detaches its client the same way (Keycloak's
+``AuthorizationCodeGrantType``), the session living on.
+
 The attacker's view: a relying party that revokes what it holds (its user signed out of it)
-must leave no other token of it working, nor a session that silently hands it new codes."""
+must leave no other token of it working, nor a session that silently hands it new codes; a
+code intercepted and replayed ends every grant of its client in that session."""
 
 from __future__ import annotations
 
@@ -19,8 +23,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from santeid.oidc import keycloak_errors
 from tests.support.logout_receiver import LogoutReceiver
+from tests.support.oidc_flow import keycloak_refusal
+from tests.support.oidc_flow import userinfo_refusal
+from tests.support.operations import code_flow_client
 from tests.support.operations import sandbox_login
 from tests.support.security import browser
 from tests.support.servers import santeid_process
@@ -30,17 +36,7 @@ pytestmark = [pytest.mark.server]
 SECRET = "a-long-secret-for-the-revocation-tests-0123456789"
 REDIRECT_URI = "https://rp.example.org/callback"
 RP1, RP2 = "rp-revocation-1", "rp-revocation-2"
-CLIENTS = [
-    {
-        "client_id": client_id,
-        "client_name": client_id,
-        "client_secret": SECRET,
-        "redirect_uris": [REDIRECT_URI],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_method": "client_secret_basic",
-    }
-    for client_id in (RP1, RP2)
-]
+CLIENTS = [code_flow_client(client_id, SECRET, REDIRECT_URI) for client_id in (RP1, RP2)]
 SESSION_NOT_ACTIVE = {"error": "invalid_grant", "error_description": "Session not active"}
 WITHOUT_CLIENT = {
     "error": "invalid_grant",
@@ -58,6 +54,10 @@ RP_LOGOUT_1, RP_LOGOUT_2 = "rp-revocation-logout-1", "rp-revocation-logout-2"
 
 def _frontchannel_uri(client_id: str) -> str:
     return f"https://{client_id}.example.org/frontchannel-logout"
+
+
+#: Keycloak's userinfo answer to an access token whose grant ended with its client session.
+SESSION_ENDED = keycloak_refusal(401, "invalid_token", "user_session_not_found")
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +145,7 @@ def test_revoking_a_refresh_token_ends_the_clients_grants_then_the_session(serve
     # The other grant of the same client, in the same session, ended with it.
     assert _refresh(server, RP1, second).json() == SESSION_NOT_ACTIVE
     ended = _userinfo(server, second)
-    assert ended.status_code == 401
-    assert ended.json()["error_description"] == keycloak_errors.USER_SESSION_NOT_FOUND
+    assert userinfo_refusal(ended) == SESSION_ENDED
     # No client left in it: the SSO session is over, the browser must log in again.
     assert _login_required(server, session, RP1)
     assert _revoke(server, RP1, second["refresh_token"]).json() == {
@@ -163,7 +162,7 @@ def test_another_clients_grants_keep_the_session_until_they_are_revoked(server):
     assert _revoke(server, RP1, second["refresh_token"]).status_code == 200
     # Keycloak: the session lives on without RP1's client session.
     assert _refresh(server, RP1, first).json() == WITHOUT_CLIENT
-    assert _userinfo(server, first).status_code == 401
+    assert userinfo_refusal(_userinfo(server, first)) == SESSION_ENDED
     assert _refresh(server, RP2, other).status_code == 200
     assert _userinfo(server, other).status_code == 200
     # RP1 may start again from the session: a new grant, which works; its old refresh tokens
@@ -184,8 +183,9 @@ def test_revoking_an_access_token_ends_that_token_alone(server):
     second = _silent(server, session, RP1)
     assert _revoke(server, RP1, first["access_token"]).status_code == 200
     refused = _userinfo(server, first)
-    assert refused.status_code == 401
-    assert refused.json()["error_description"] == keycloak_errors.TOKEN_VERIFICATION_FAILED
+    assert userinfo_refusal(refused) == keycloak_refusal(
+        401, "invalid_token", "Token verification failed"
+    )
     assert _userinfo(server, second).status_code == 200
     assert _refresh(server, RP1, first).status_code == 200
     assert not _login_required(server, session, RP1)
@@ -217,3 +217,55 @@ def test_a_client_detached_from_the_session_is_not_told_of_its_logout(server, re
     told = [delivery["path"] for delivery in receiver.received]
     assert told == [urlsplit(f"{receiver.url}/{RP_LOGOUT_2}").path]
     assert _login_required(server, session, RP_LOGOUT_2)
+
+
+# -- a replayed authorization code (RFC 6749 §4.1.2) ---------------------------------------------
+CODE_NOT_VALID = {"error": "invalid_grant", "error_description": "Code not valid"}
+
+
+def _redeem(server, client_id: str, code: str, redirect_uri: str = REDIRECT_URI):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    return requests.post(f"{server.oidc}/token", data=data, auth=(client_id, SECRET), timeout=10)
+
+
+def test_a_replayed_code_ends_every_grant_of_its_client_in_the_session(server):
+    """Keycloak's ``AuthorizationCodeGrantType``: "Attempt to use same code twice should
+    invalidate existing clientSession" — the code's client is detached from the user session,
+    so every grant of that client under the session ends, not only the code's. Another
+    client's grant lives on, and so does the session: Keycloak removes a user session only
+    when a revocation leaves it empty."""
+    session, code = _signed_in(server)
+    first = _tokens(server, RP1, code)
+    second = _silent(server, session, RP1)
+    other = _silent(server, session, RP2)
+    replay = _redeem(server, RP1, code)
+    assert (replay.status_code, replay.json()) == (400, CODE_NOT_VALID)
+    for tokens in (first, second):
+        assert _refresh(server, RP1, tokens).json() == WITHOUT_CLIENT
+        assert userinfo_refusal(_userinfo(server, tokens)) == SESSION_ENDED
+    assert _refresh(server, RP2, other).status_code == 200
+    assert _userinfo(server, other).status_code == 200
+    # The client may start again from the session: a new grant, which works.
+    again = _silent(server, session, RP1)
+    assert _userinfo(server, again).status_code == 200
+    assert _refresh(server, RP1, again).status_code == 200
+
+
+def test_a_code_spent_by_a_refusal_then_replayed_detaches_its_client_too(server):
+    """A refused redemption spends the code (``OAuth2CodeParser.parseCode`` takes it out of
+    the store first); presenting it again is a second use, which detaches its client from the
+    session even though the code never gave tokens. The session itself, left without any
+    grant, still answers ``prompt=none``."""
+    session, code = _signed_in(server)
+    first = _tokens(server, RP1, code)
+    spent = _callback(_authorize(server, session, RP1, prompt="none"))["code"]
+    refused = _redeem(server, RP1, spent, redirect_uri=REDIRECT_URI + "/other")
+    assert refused.json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect redirect_uri",
+    }
+    assert _userinfo(server, first).status_code == 200  # a refusal alone ends nothing
+    assert _redeem(server, RP1, spent).json() == CODE_NOT_VALID
+    assert _refresh(server, RP1, first).json() == WITHOUT_CLIENT
+    assert userinfo_refusal(_userinfo(server, first)) == SESSION_ENDED
+    assert not _login_required(server, session, RP1)
