@@ -97,7 +97,7 @@ def test_the_setting_decides_whether_anything_is_prepared(own_database, prepared
         db.close_shared(own_database)
 
 
-def test_with_prepared_statements_off_statements_run_through_pgbouncer(bounced):
+def test_with_prepared_statements_off_statements_run_through_pgbouncer(bounced, own_database):
     url, version = bounced
     database = db.PostgresDatabase(url, pool_size=THREADS, prepared_statements=False)
     try:
@@ -105,12 +105,15 @@ def test_with_prepared_statements_off_statements_run_through_pgbouncer(bounced):
     finally:
         database.close()
     if version < TRACKS_PREPARED:
-        # What the setting is for: the same statements with psycopg's default fail there.
-        preparing = db.PostgresDatabase(url, pool_size=THREADS)
-        try:
-            assert any("prepared statement" in failure for failure in _failures(preparing))
-        finally:
-            preparing.close()
+        # What the setting is for: the same statements with psycopg's default fail there. One
+        # server connection for the four clients, so that they meet on it whatever the order
+        # the threads happen to run in (each names its first prepared statement `_pg3_0`).
+        with pgbouncer(pgbouncer_binary() or "", own_database, pool_size=1) as shared:
+            preparing = db.PostgresDatabase(shared, pool_size=THREADS)
+            try:
+                assert any("prepared statement" in failure for failure in _failures(preparing))
+            finally:
+                preparing.close()
 
 
 CLIENT = {
