@@ -16,6 +16,7 @@ Memory-only runs (``-m "not redis"``) never start a server.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -47,15 +48,36 @@ START_TIMEOUT = 10.0
 CLUSTER_BUS_OFFSET = 10_000
 
 
+#: Where :func:`free_port` draws from: above the services of this machine kind (PostgreSQL,
+#: Redis, MariaDB, RabbitMQ…), below the kernel's ephemeral ports.
+LOWEST_FREE_PORT = 15_000
+
+
+def _ephemeral_start() -> int:
+    """The first port the kernel gives to outgoing connections (``ip_local_port_range``)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+_PICKER = random.SystemRandom()
+
+
 def free_port(highest: int = 65_535) -> int:
-    """A TCP port nothing listens on right now (the kernel's pick, so never 6379), at most
-    ``highest``."""
+    """A TCP port nothing listens on right now, at most ``highest``, drawn at random below the
+    kernel's ephemeral range: a port the kernel picked (``bind(("127.0.0.1", 0))``) is one it
+    may also give to another test's outgoing connection before the server binds it ("Address
+    already in use"); a port below that range it never gives away."""
+    top = min(highest, _ephemeral_start() - 1)
     while True:
+        port = _PICKER.randint(LOWEST_FREE_PORT, top)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port != 6379 and port <= highest:
-            return port
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (or lingering): draw again
+        return port
 
 
 class RedisServer:
