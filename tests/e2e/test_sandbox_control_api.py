@@ -51,6 +51,26 @@ def server(tmp_path_factory):
         yield {"base": process.base, "api": f"{process.base}/sandbox/api", "discovery": discovery}
 
 
+def redeem_code(server, code: str) -> requests.Response:
+    """The integrator's token request for an authorization ``code``."""
+    return requests.post(
+        server["discovery"]["token_endpoint"],
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
+        auth=(CLIENT_ID, SECRET),
+        timeout=5,
+    )
+
+
+def userinfo_of_code(server, code: str) -> dict:
+    """The claims userinfo gives for the access token ``code`` is redeemed for."""
+    tokens = redeem_code(server, code).json()
+    return requests.get(
+        server["discovery"]["userinfo_endpoint"],
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        timeout=5,
+    ).json()
+
+
 def start_login(server, national_id: str) -> tuple[requests.Session, str, str]:
     """A browser types ``national_id`` on the login page: ``(browser, login_url, txid)``."""
     browser = requests.Session()
@@ -105,21 +125,7 @@ def test_a_whole_code_flow_login_approved_through_the_api(server):
     )
     callback = parse_qs(urlsplit(done.headers["Location"]).query)
     assert callback["state"] == ["s1"]
-    tokens = requests.post(
-        server["discovery"]["token_endpoint"],
-        data={
-            "grant_type": "authorization_code",
-            "code": callback["code"][0],
-            "redirect_uri": REDIRECT_URI,
-        },
-        auth=(CLIENT_ID, SECRET),
-        timeout=5,
-    ).json()
-    info = requests.get(
-        server["discovery"]["userinfo_endpoint"],
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
-        timeout=5,
-    ).json()
+    info = userinfo_of_code(server, callback["code"][0])
     assert info["SubjectNameID"] == NEVER
 
 
@@ -225,21 +231,7 @@ def test_a_scripted_login_is_one_call_then_the_token_request(server):
     callback = parse_qs(urlsplit(login["callback_url"]).query)
     assert callback["state"] == ["s2"]
     assert login["callback_params"]["code"] == callback["code"][0]
-    tokens = requests.post(
-        server["discovery"]["token_endpoint"],
-        data={
-            "grant_type": "authorization_code",
-            "code": callback["code"][0],
-            "redirect_uri": REDIRECT_URI,
-        },
-        auth=(CLIENT_ID, SECRET),
-        timeout=5,
-    ).json()
-    info = requests.get(
-        server["discovery"]["userinfo_endpoint"],
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
-        timeout=5,
-    ).json()
+    info = userinfo_of_code(server, callback["code"][0])
     assert info["SubjectNameID"] == "810000000030"
 
 
@@ -428,13 +420,7 @@ def test_an_ecps_activated_through_the_api_approves_ciba_and_code_flow_logins(se
     )
     done = requests.post(f"{api}/logins/{login['login_id']}/complete", json={}, timeout=30).json()
     assert done["state"] == "done", done
-    tokens = requests.post(
-        server["discovery"]["token_endpoint"],
-        data={"grant_type": "authorization_code", "code": done["callback_params"]["code"],
-              "redirect_uri": REDIRECT_URI},
-        auth=(CLIENT_ID, SECRET),
-        timeout=5,
-    )  # fmt: skip
+    tokens = redeem_code(server, done["callback_params"]["code"])
     assert tokens.status_code == 200, tokens.text
     claims = id_token_claims(server, tokens.json()["id_token"])
     assert claims["SubjectNameID"] == WITH_DEVICE and claims["amr"] == ["swk", "pin", "mfa"]
