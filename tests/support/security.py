@@ -16,7 +16,9 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 from urllib.parse import urlencode
+from urllib.parse import urljoin
 
 import requests
 from cryptography import x509
@@ -26,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from requests.structures import CaseInsensitiveDict
 
+from santeid.pki import certificate_pem
+from tests.support.servers import CERT_HEADER
 from tests.support.servers import SANTEID
 from tests.support.servers import SanteidHome
 
@@ -226,3 +230,24 @@ def http_from(
         return response.status, headers, response.read()
     finally:
         connection.close()
+
+
+def forwarded_certificate(certificate: x509.Certificate) -> dict[str, str]:
+    """The certificate header the documented nginx block sends (``$ssl_client_escaped_cert``:
+    the URL-encoded PEM)."""
+    return {CERT_HEADER: quote(certificate_pem(certificate).decode(), safe="")}
+
+
+def card_login_link(server, browser: requests.Session) -> str:
+    """The card-login link of a fresh authorization request of :data:`CLIENT_ID`, as
+    ``browser`` finds it on the login page."""
+    query = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
+             "scope": "openid scope_all", "state": "s" * 16, "nonce": "n" * 16}  # fmt: skip
+    authorize = f"{server.oidc}/auth?{urlencode(query)}"
+    response = browser.get(authorize, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    login_url = urljoin(authorize, response.headers["Location"])
+    page = browser.get(login_url, timeout=10)
+    link = re.search(r'href="([^"]*/login-actions/card\?tx=[^"]+)"', page.text)
+    assert link, "the login page links to the card login"
+    return urljoin(login_url, link.group(1).replace("&amp;", "&"))

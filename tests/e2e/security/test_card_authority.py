@@ -9,22 +9,15 @@ mode with ``cps_ca_file`` empty, such a card (sent by the trusted proxy, as ngin
 
 from __future__ import annotations
 
-import re
-from urllib.parse import quote
-from urllib.parse import urlencode
-from urllib.parse import urljoin
-
 import pytest
 import requests
 
-from santeid.pki import certificate_pem
 from santeid.pki import load_certificates
 from tests.support.attack_server import browser_from
 from tests.support.cps import ACTIVE_ID
 from tests.support.security import CLIENT
-from tests.support.security import CLIENT_ID
-from tests.support.security import REDIRECT_URI
-from tests.support.servers import CERT_HEADER
+from tests.support.security import card_login_link
+from tests.support.security import forwarded_certificate
 from tests.support.servers import PROXY
 from tests.support.servers import production_process
 from tests.support.servers import santeid_home
@@ -49,19 +42,9 @@ def _card_login(server, home) -> requests.Response:
     """The card link of a fresh login, followed from the proxy's address with the minted card
     in the certificate header (``$ssl_client_escaped_cert``)."""
     card = load_certificates(home / "card" / "cert.pem")[0]
-    query = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
-             "scope": "openid scope_all", "state": "s" * 16, "nonce": "n" * 16}  # fmt: skip
     with browser_from(PROXY) as browser:
-        authorize = f"{server.oidc}/auth?{urlencode(query)}"
-        response = browser.get(authorize, allow_redirects=False, timeout=10)
-        assert response.status_code == 302, response.text
-        login_url = urljoin(authorize, response.headers["Location"])
-        page = browser.get(login_url, timeout=10)
-        link = re.search(r'href="([^"]*/login-actions/card\?tx=[^"]+)"', page.text)
-        assert link, "the login page links to the card login"
-        header = {CERT_HEADER: quote(certificate_pem(card).decode(), safe="")}
-        return browser.get(urljoin(login_url, link.group(1).replace("&amp;", "&")),
-                           headers=header, allow_redirects=False, timeout=10)  # fmt: skip
+        return browser.get(card_login_link(server, browser), headers=forwarded_certificate(card),
+                           allow_redirects=False, timeout=10)  # fmt: skip
 
 
 def test_a_test_card_is_untrusted_outside_sandbox_mode_without_cps_ca_file(home):

@@ -9,17 +9,12 @@ from the proxy's address are accepted, except under a name with underscores
 
 from __future__ import annotations
 
-import re
 import subprocess
 from collections.abc import Iterator
-from urllib.parse import quote
-from urllib.parse import urlencode
-from urllib.parse import urljoin
 
 import pytest
 import requests
 
-from santeid.pki import certificate_pem
 from santeid.pki import load_certificates
 from tests.support.attack_server import browser_from
 from tests.support.cps import ACTIVE_ID
@@ -29,9 +24,9 @@ from tests.support.insi_server import envelope
 from tests.support.insi_server import refused
 from tests.support.redis_server import RedisServer
 from tests.support.security import CLIENT
-from tests.support.security import CLIENT_ID
 from tests.support.security import OTHER_LOOPBACK
-from tests.support.security import REDIRECT_URI
+from tests.support.security import card_login_link
+from tests.support.security import forwarded_certificate
 from tests.support.servers import BEHIND_PROXY
 from tests.support.servers import CERT_HEADER
 from tests.support.servers import PROXY
@@ -96,28 +91,10 @@ def granian(tmp_path_factory) -> Iterator[tuple]:
         yield server, load_certificates(home / "card" / "cert.pem")[0]
 
 
-def _header(certificate) -> dict[str, str]:
-    """What nginx sends (``$ssl_client_escaped_cert``: URL-encoded PEM)."""
-    return {CERT_HEADER: quote(certificate_pem(certificate).decode(), safe="")}
-
-
-def _card_link(server, browser: requests.Session) -> str:
-    query = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
-             "scope": "openid scope_all", "state": "s" * 16, "nonce": "n" * 16}  # fmt: skip
-    authorize = f"{server.oidc}/auth?{urlencode(query)}"
-    response = browser.get(authorize, allow_redirects=False, timeout=10)
-    assert response.status_code == 302, response.text
-    login_url = urljoin(authorize, response.headers["Location"])
-    page = browser.get(login_url, timeout=10)
-    link = re.search(r'href="([^"]*/login-actions/card\?tx=[^"]+)"', page.text)
-    assert link, "the login page links to the card login"
-    return urljoin(login_url, link.group(1).replace("&amp;", "&"))
-
-
 def test_the_card_header_from_the_proxy_logs_in(setup):
     server, card, _ = setup
     with browser_from(PROXY) as proxy:
-        answer = proxy.get(_card_link(server, proxy), headers=_header(card),
+        answer = proxy.get(card_login_link(server, proxy), headers=forwarded_certificate(card),
                            allow_redirects=False, timeout=10)  # fmt: skip
     assert answer.status_code == 302, answer.text
     assert "/login-actions/complete?tx=" in answer.headers["Location"]
@@ -127,7 +104,8 @@ def test_the_card_header_from_the_proxy_logs_in(setup):
 def test_a_card_header_from_another_address_is_ignored(setup, spoof):
     server, card, _ = setup
     with browser_from(OTHER_LOOPBACK) as attacker:
-        answer = attacker.get(_card_link(server, attacker), headers={**_header(card), **spoof},
+        answer = attacker.get(card_login_link(server, attacker),
+                              headers={**forwarded_certificate(card), **spoof},
                               allow_redirects=False, timeout=10)  # fmt: skip
     assert answer.status_code == 400, answer.text
     assert 'data-code="no_certificate"' in answer.text
@@ -138,7 +116,7 @@ def test_a_card_header_from_another_address_is_ignored(setup, spoof):
 def test_under_granian_the_card_header_from_the_proxy_logs_in(granian):
     server, card = granian
     with browser_from(PROXY) as proxy:
-        answer = proxy.get(_card_link(server, proxy), headers=_header(card),
+        answer = proxy.get(card_login_link(server, proxy), headers=forwarded_certificate(card),
                            allow_redirects=False, timeout=10)  # fmt: skip
     assert answer.status_code == 302, answer.text
     assert "/login-actions/complete?tx=" in answer.headers["Location"]
@@ -157,15 +135,15 @@ def test_an_underscored_card_header_from_the_proxy_is_no_certificate(request, la
     sends someone's public certificate under an underscored name: never a login."""
     server, card = request.getfixturevalue(layout if layout == "granian" else "setup")[:2]
     with browser_from(PROXY) as proxy:
-        answer = proxy.get(_card_link(server, proxy), allow_redirects=False, timeout=10,
-                           headers={name: _header(card)[CERT_HEADER]})  # fmt: skip
+        answer = proxy.get(card_login_link(server, proxy), allow_redirects=False, timeout=10,
+                           headers={name: forwarded_certificate(card)[CERT_HEADER]})  # fmt: skip
     assert answer.status_code == 400, (answer.status_code, answer.headers.get("Location"))
     assert 'data-code="no_certificate"' in answer.text
 
 
 def _soap(server, source: str, certificate, extra: dict) -> requests.Response:
     headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{ACTION}"',
-               **_header(certificate), **extra}  # fmt: skip
+               **forwarded_certificate(certificate), **extra}  # fmt: skip
     with browser_from(source) as client:
         return client.post(f"{server.base}/insi/soap", data=envelope(idam=IDAM),
                            headers=headers, timeout=30)  # fmt: skip
@@ -193,7 +171,7 @@ TRAITS = {"birthName": "ADRTROIS", "givenNames": ["DOMINIQUE"], "sex": "F",
 def _rest(server, source: str, certificate, extra: dict) -> requests.Response:
     with browser_from(source) as client:
         return client.post(f"{server.base}{REST_SEARCH}", json=TRAITS, timeout=30,
-                           headers={**_header(certificate), **extra})  # fmt: skip
+                           headers={**forwarded_certificate(certificate), **extra})  # fmt: skip
 
 
 def test_the_insi_rest_api_believes_the_header_from_the_proxy_only(setup):
