@@ -4,7 +4,6 @@ and ``tls_client_auth`` (RFC 8705 §2.1) at the CIBA endpoints."""
 from __future__ import annotations
 
 import base64
-from urllib.parse import quote
 
 import pytest
 from cryptography import x509
@@ -27,8 +26,8 @@ from tests.support.ciba import register_ciba_client
 from tests.support.ciba import start
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import decode
-from tests.support.servers import CERT_HEADER
 from tests.support.servers import behind_proxy
+from tests.support.servers import forwarded_certificate
 
 CARD_ID = "810000000004"  # demo directory: no e-CPS device, not auto-approved
 
@@ -95,7 +94,7 @@ def test_card_from_the_tls_handshake(app, client, meta):
     response = client.post(
         _card_url(auth_req_id),
         json={"signature": _sign(card, signing_input)},
-        headers={CERT_HEADER: quote(certificate_pem(card.certificate).decode(), safe="")},
+        headers=forwarded_certificate(card.certificate),
     )
     assert response.status_code == 200, response.get_json()
 
@@ -190,7 +189,7 @@ def test_tls_client_auth_at_both_endpoints(app, client, auto_id, machine_certifi
         token_endpoint_auth_method="tls_client_auth",
         tls_client_auth_subject_dn=machine_certificate.subject.rfc4514_string(),
     )
-    header = {CERT_HEADER: quote(certificate_pem(machine_certificate).decode(), safe="")}
+    header = forwarded_certificate(machine_certificate)
     response = backchannel(client, meta, headers=header, login_hint=auto_id, client_id="ciba-mtls")
     assert response.status_code == 200, response.get_json()
     tokens = poll(

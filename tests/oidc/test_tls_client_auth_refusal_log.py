@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-from urllib.parse import quote
 
 import pytest
 
@@ -20,8 +19,8 @@ from santeid.pki import write_pem
 from tests.support.cps import igc_like_authorities
 from tests.support.cps import signed_certificate
 from tests.support.oidc_flow import register_client
-from tests.support.servers import CERT_HEADER
 from tests.support.servers import behind_proxy
+from tests.support.servers import forwarded_certificate
 
 TOKEN = "/auth/realms/esante-wallet/protocol/openid-connect/token"
 SUBJECT = subject_name(common_name="logiciel-mtls", organization="Cabinet", country="FR")
@@ -66,7 +65,7 @@ def test_the_log_names_why_the_issuer_vouches_for_nothing(app, client, pki, capl
                     grant_types=["client_credentials"], redirect_uris=[],
                     token_endpoint_auth_method="tls_client_auth",
                     tls_client_auth_subject_dn=SUBJECT.rfc4514_string())  # fmt: skip
-    header = {CERT_HEADER: quote(certificate_pem(certificate).decode(), safe="")}
+    header = forwarded_certificate(certificate)
     form = {"grant_type": "client_credentials", "client_id": "logiciel-mtls"}
     with caplog.at_level(logging.INFO, logger="santeid.oidc.tls_client_auth"):
         answer = client.post(TOKEN, headers=header, data=form)

@@ -4,18 +4,16 @@ TLS handshake no longer does (so that expired test cards get their explanation p
 from __future__ import annotations
 
 import datetime
-from urllib.parse import quote
 
 import pytest
 
-from santeid.pki import certificate_pem
 from santeid.pki import issue_certificate
 from santeid.pki import subject_name
 from tests.support.ciba import backchannel
 from tests.support.ciba import register_ciba_client
 from tests.support.cps import machine_authority
-from tests.support.servers import CERT_HEADER
 from tests.support.servers import behind_proxy
+from tests.support.servers import forwarded_certificate
 
 
 @pytest.fixture
@@ -54,7 +52,7 @@ def test_tls_client_auth_refuses_a_certificate_outside_its_validity(app, client,
         token_endpoint_auth_method="tls_client_auth",
         tls_client_auth_subject_dn=certificate.subject.rfc4514_string(),
     )
-    header = {CERT_HEADER: quote(certificate_pem(certificate).decode(), safe="")}
+    header = forwarded_certificate(certificate)
     response = backchannel(
         client, meta, headers=header, login_hint="810000000030", client_id="mtls-client"
     )

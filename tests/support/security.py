@@ -16,7 +16,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 from urllib.parse import urlencode
 from urllib.parse import urljoin
 
@@ -28,8 +27,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from requests.structures import CaseInsensitiveDict
 
-from santeid.pki import certificate_pem
-from tests.support.servers import CERT_HEADER
 from tests.support.servers import SANTEID
 from tests.support.servers import SanteidHome
 
@@ -230,12 +227,6 @@ def http_from(
         return response.status, headers, response.read()
     finally:
         connection.close()
-
-
-def forwarded_certificate(certificate: x509.Certificate) -> dict[str, str]:
-    """The certificate header the documented nginx block sends (``$ssl_client_escaped_cert``:
-    the URL-encoded PEM)."""
-    return {CERT_HEADER: quote(certificate_pem(certificate).decode(), safe="")}
 
 
 def card_login_link(server, browser: requests.Session) -> str:

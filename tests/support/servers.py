@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from click.testing import CliRunner
@@ -34,6 +35,7 @@ from click.testing import CliRunner
 from santeid.cli import main as santeid_command
 from santeid.keys.lifecycle import KEYS_FILENAME
 from santeid.keystore import ensure_dev_keys
+from santeid.pki import certificate_pem
 from santeid.settings import Settings
 from tests.support.redis_server import free_port
 
@@ -334,3 +336,9 @@ def production_process(
     settings = {"SANTEID_STORE_URL": "memory://", **(BEHIND_PROXY if behind_proxy else {})}
     with santeid_process(home, sandbox=False, **{**settings, **options}) as server:
         yield server
+
+
+def forwarded_certificate(certificate) -> dict[str, str]:
+    """The certificate header the documented nginx block sends from :data:`PROXY`
+    (``$ssl_client_escaped_cert``: the PEM, every reserved character percent-encoded)."""
+    return {CERT_HEADER: quote(certificate_pem(certificate).decode(), safe="")}

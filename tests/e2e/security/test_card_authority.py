@@ -17,8 +17,8 @@ from tests.support.attack_server import browser_from
 from tests.support.cps import ACTIVE_ID
 from tests.support.security import CLIENT
 from tests.support.security import card_login_link
-from tests.support.security import forwarded_certificate
 from tests.support.servers import PROXY
+from tests.support.servers import forwarded_certificate
 from tests.support.servers import production_process
 from tests.support.servers import santeid_home
 

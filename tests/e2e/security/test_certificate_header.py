@@ -26,11 +26,11 @@ from tests.support.redis_server import RedisServer
 from tests.support.security import CLIENT
 from tests.support.security import OTHER_LOOPBACK
 from tests.support.security import card_login_link
-from tests.support.security import forwarded_certificate
 from tests.support.servers import BEHIND_PROXY
 from tests.support.servers import CERT_HEADER
 from tests.support.servers import PROXY
 from tests.support.servers import SANTEID
+from tests.support.servers import forwarded_certificate
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
