@@ -460,8 +460,8 @@ def client_purpose_refusal(certificate: x509.Certificate) -> str | None:
     (``ssl_verify_client optional_no_ca``) only this check stands between, say, a TLS
     server's certificate of the same authority and client authentication; over direct TLS
     the handshake has refused the same certificates. CPS cards (``santeid.cps.cards``,
-    ``wrong_usage``) and ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) are
-    checked with it."""
+    ``wrong_usage``), ``tls_client_auth`` clients (``santeid.oidc.tls_client_auth``) and INSi
+    establishment certificates (``santeid.insi.auth``, ``DESIR_560``) are checked with it."""
     extensions = certificate_extensions(certificate)
     if isinstance(extensions, str):
         return extensions

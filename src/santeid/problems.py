@@ -137,8 +137,9 @@ CATALOGUE: dict[str, ProblemType] = {
         ),
         _insi(
             "DESIR_560", "Insufficient access level", 403,
-            "Niveau d'accès insuffisant: certificate CN not INSI-AUTO/INSI-MANU or not issued by "
-            "the INSi authority, or a login mode (authMode) INSi does not accept "
+            "Niveau d'accès insuffisant: certificate CN not INSI-AUTO/INSI-MANU, not issued by "
+            "the INSi authority or not for a TLS client, or a login mode (authMode) INSi does "
+            "not accept "
             "(docs/reference/insi-teleservice.md §6, §7).", "forbidden",
         ),
         _insi(

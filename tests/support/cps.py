@@ -10,7 +10,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from santeid.pki import CLIENT_AUTH
+from santeid.pki import SERVER_AUTH
 from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
 from santeid.pki import generate_private_key
@@ -22,6 +25,31 @@ from santeid.pki import write_pem
 ACTIVE_ID = "810000000004"  # LEGRAND Antoine: no e-CPS, not auto-approved
 INACTIVE_ID = "810000000024"  # FABRE Odile: status inactive
 UNKNOWN_ID = "810000000099"  # absent from the directory
+
+#: End-entity certificates by the purposes they are issued for — (keyUsage names,
+#: extendedKeyUsage) for ``santeid.pki.issue_certificate`` — with what
+#: ``santeid.pki.client_purpose_refusal`` says of each, None where a TLS handshake takes it as
+#: a client's: OpenSSL's SSL client purpose (``check_purpose_ssl_client``, crypto/x509/v3_purp.c)
+#: wants ``clientAuth`` in an extendedKeyUsage (``anyExtendedKeyUsage`` does not do) and
+#: ``digitalSignature`` or ``keyAgreement`` in a keyUsage. Behind a proxy that checks no chain
+#: the application refuses the same ones (``tls_client_auth`` clients, INSi establishments).
+PURPOSES: dict[str, tuple[tuple[str, ...], tuple[x509.ObjectIdentifier, ...], str | None]] = {
+    "no-eku": (("digital_signature",), (), None),
+    "key-agreement": (("key_agreement",), (CLIENT_AUTH,), None),
+    "server-only": (("digital_signature",), (SERVER_AUTH,),
+                    "its extendedKeyUsage (serverAuth) does not list clientAuth"),
+    "any-eku": (("digital_signature",), (ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,),
+                "its extendedKeyUsage (anyExtendedKeyUsage) does not list clientAuth"),
+    "encipherment-only": (("key_encipherment",), (),
+                          "its keyUsage (keyEncipherment) asserts neither digitalSignature nor "
+                          "keyAgreement"),
+}  # fmt: skip
+#: The names of :data:`PURPOSES` a TLS handshake takes as a client's.
+FIT_FOR_A_TLS_CLIENT = sorted(name for name, purpose in PURPOSES.items() if purpose[2] is None)
+#: The others, with why: ``(name, refusal)`` pairs.
+UNFIT_FOR_A_TLS_CLIENT = sorted(
+    (name, refusal) for name, (_, _, refusal) in PURPOSES.items() if refusal is not None
+)
 
 
 def signed_certificate(

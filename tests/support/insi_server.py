@@ -16,9 +16,15 @@ from tests.support.attack_server import santeid_server
 from tests.support.servers import BEHIND_PROXY
 from tests.support.servers import CERT_HEADER
 from tests.support.servers import SANTEID
+from tests.support.servers import SanteidHome
+from tests.support.servers import forwarded_certificate
+from tests.support.servers import santeid_home
 
 ACTION = soap.TRAITS
 STRUCTURE = soap.STRUCTURE
+#: The REST traits search, for the traits nobody has of :func:`envelope`.
+REST_SEARCH = "/insi/v1/ins/search-by-traits"
+TRAITS = {"birthName": "MARTIN", "givenNames": ["JEAN"], "sex": "M", "birthDate": "1980-01-01"}
 
 
 @contextmanager
@@ -39,6 +45,18 @@ def insi_server(home: Path, redis_server, *, db: int, settings: dict[str, str] |
         yield server
 
 
+def production_home(home: Path) -> SanteidHome:
+    """``home`` made ready for a server outside sandbox mode: a small civil-status base
+    (``civil.sqlite3``), the software ``soap.IDAM`` registered, and an ``INSI-AUTO``
+    certificate minted with the test INSi authority (``--test-authority``) in ``minted/``."""
+    production = santeid_home(home, sandbox=False)
+    production.cli("civil", "generate", "--persons", "20", "--out", str(home / "civil.sqlite3"))
+    production.cli("insi", "software", "add", soap.IDAM, "--name", "software under test")
+    production.cli("insi", "issue-cert", "--structure", STRUCTURE, "--cn", "INSI-AUTO",
+                   "--out", str(home / "minted"), "--test-authority")  # fmt: skip
+    return production
+
+
 def envelope(*, idam: str | None, security: etree._Element | None = None) -> bytes:
     """A ``rechercherInsAvecTraitsIdentite`` request for traits nobody has, in the shape of
     :func:`tests.support.soap.envelope` (ContexteBAM, ContexteLPS with ``idam``, wsa:Action,
@@ -55,6 +73,12 @@ def post(server, data: bytes, *, certificate=None) -> requests.Response:
     if certificate is not None:
         headers[CERT_HEADER] = quote(certificate_pem(certificate).decode())
     return requests.post(f"{server.base}/insi/soap", data=data, headers=headers, timeout=30)
+
+
+def rest(server, certificate) -> requests.Response:
+    """The REST traits search with ``certificate`` in the trusted proxy's header."""
+    return requests.post(f"{server.base}{REST_SEARCH}", json=TRAITS, timeout=30,
+                         headers=forwarded_certificate(certificate))  # fmt: skip
 
 
 def refused(response: requests.Response) -> str:

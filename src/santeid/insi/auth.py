@@ -6,7 +6,8 @@ Two credentials (docs/reference/insi-teleservice.md §7):
   its CN must be exactly ``INSI-AUTO`` or ``INSI-MANU`` and it must be issued by an authority of
   ``insi_ca_file`` (default, in sandbox mode only: the test INSi CA
   ``{keys_dir}/insi-test-ca.pem``, the stand-in for "TEST AC IGC-SANTE ELEMENTAIRE
-  ORGANISATIONS"; outside it, none).  Anything else is ``DESIR_560`` "Niveau
+  ORGANISATIONS"; outside it, none), and fit for a TLS client as a handshake checks it
+  (``santeid.pki.client_purpose_refusal``).  Anything else is ``DESIR_560`` "Niveau
   d'accès insuffisant" (§6).  :func:`certificate_context`.
 * a **Bearer access token** of santeid's own provider (REST and FHIR; the SOAP PSC mode pairs it
   with an unsigned assertion): signature, expiry and revocation are checked by
@@ -143,7 +144,11 @@ def certificate_context(
     issued by an authority of ``insi_ca_file`` (:func:`insi_ca_path`) that is a valid CA now
     (``santeid.pki.issuing_authority``: validity, ``cA=TRUE``, ``keyCertSign``, signature —
     the rule CPS cards and ``tls_client_auth`` clients share); within its validity period;
-    when its subject is in
+    fit for a TLS client as a handshake checks it (``santeid.pki.client_purpose_refusal``,
+    OpenSSL's SSL client purpose, the rule of CPS cards and ``tls_client_auth`` clients too:
+    an ``extendedKeyUsage`` with ``clientAuth``, a ``keyUsage`` with ``digitalSignature`` or
+    ``keyAgreement``, when present — a TLS server's certificate of the same authority is
+    refused); when its subject is in
     ``insi_idam_by_certificate``, the IDAM a SOAP call claims (``software_id``) is one listed
     for it (REST and FHIR calls claim none). The TLS layer may already have checked the chain
     against ``--client-ca``, which can hold other authorities (CPS cards): this check is the
@@ -162,6 +167,7 @@ def certificate_context(
     moment = now or utc_datetime(system_clock)
     if not cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc:
         return insufficient_access("certificat hors de sa période de validité")
+    from santeid.pki import client_purpose_refusal
     from santeid.pki import issuing_authority
     from santeid.settings import ConfigurationError
 
@@ -172,6 +178,14 @@ def certificate_context(
         authorities = ()
     if issuing_authority(cert, authorities, moment) is None:
         return insufficient_access("certificat non émis par une autorité INSi reconnue")
+    purpose = client_purpose_refusal(cert)
+    if purpose is not None:
+        # RFC 5280 §4.2.1.12, §4.2.1.3: e.g. a TLS server's certificate of the same authority,
+        # which a handshake refuses as a client's; behind a proxy that checks no chain, only
+        # this check does.
+        return insufficient_access(
+            f"certificat impropre à l'authentification d'un client TLS : {purpose}"
+        )
     structure = certificate_structure(cert)
     allowed = settings.insi.idam_bindings.get(cert.subject.rfc4514_string())
     if allowed is not None and software_id is not None and software_id not in allowed:

@@ -11,10 +11,8 @@ minted by that authority (sent by the trusted proxy, as nginx does) is refused w
 from __future__ import annotations
 
 import datetime
-from urllib.parse import quote
 
 import pytest
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -27,8 +25,9 @@ from tests.support.cps import signed_certificate
 from tests.support.insi_server import STRUCTURE
 from tests.support.insi_server import envelope
 from tests.support.insi_server import post
+from tests.support.insi_server import production_home
 from tests.support.insi_server import refused
-from tests.support.servers import CERT_HEADER
+from tests.support.insi_server import rest
 from tests.support.servers import production_process
 from tests.support.servers import refused_start
 from tests.support.servers import santeid_home
@@ -42,11 +41,7 @@ def home(tmp_path_factory):
     """A civil-status base, a registered software and an INSI-AUTO certificate minted with the
     test authority by the command line outside sandbox mode (``--test-authority``)."""
     home = tmp_path_factory.mktemp("insi-authority")
-    production = santeid_home(home, sandbox=False)
-    production.cli("civil", "generate", "--persons", "20", "--out", str(home / "civil.sqlite3"))
-    production.cli("insi", "software", "add", IDAM, "--name", "software under test")
-    production.cli("insi", "issue-cert", "--structure", STRUCTURE, "--cn", "INSI-AUTO",
-                   "--out", str(home / "minted"), "--test-authority")  # fmt: skip
+    production_home(home)
     return home
 
 
@@ -99,10 +94,6 @@ def test_the_tls_layer_does_not_trust_the_test_authority_outside_sandbox_mode(ho
 
 
 # -- the authority itself must be a valid CA (RFC 5280 §4.2.1.9, §6.1.3) ----------------------
-REST_SEARCH = "/insi/v1/ins/search-by-traits"
-TRAITS = {"birthName": "MARTIN", "givenNames": ["JEAN"], "sex": "M", "birthDate": "1980-01-01"}
-
-
 @pytest.fixture(scope="module")
 def authorities(home):
     """``insi_ca_file`` holding an expired authority, a ``cA=FALSE`` certificate and a valid
@@ -128,12 +119,6 @@ def authorities(home):
     return path, leaves
 
 
-def _rest(server, certificate) -> requests.Response:
-    header = quote(certificate_pem(certificate).decode())
-    return requests.post(f"{server.base}{REST_SEARCH}", json=TRAITS,
-                         headers={CERT_HEADER: header}, timeout=30)  # fmt: skip
-
-
 def test_only_a_valid_ca_of_insi_ca_file_vouches_for_an_establishment(home, authorities):
     """An expired authority, or a certificate that is no CA (``cA=FALSE``) pasted into the
     bundle, signs nothing INSi accepts, over SOAP and REST alike; the valid one still does."""
@@ -142,13 +127,13 @@ def test_only_a_valid_ca_of_insi_ca_file_vouches_for_an_establishment(home, auth
         for tag in ("expired", "not-ca"):
             reason = refused(post(server, envelope(idam=IDAM), certificate=leaves[tag]))
             assert "non émis par une autorité INSi reconnue" in reason, tag
-            answer = _rest(server, leaves[tag])
+            answer = rest(server, leaves[tag])
             assert answer.status_code == 403, (tag, answer.text)
             assert answer.json()["code"] == "DESIR_560", tag
         accepted = post(server, envelope(idam=IDAM), certificate=leaves["valid"])
         assert accepted.status_code == 200, accepted.text
         assert "Aucune identite trouvee" in accepted.text
-        assert _rest(server, leaves["valid"]).status_code == 200
+        assert rest(server, leaves["valid"]).status_code == 200
 
 
 def test_an_unreadable_insi_ca_file_stops_the_start(tmp_path):

@@ -14,7 +14,7 @@ authentication, gets no token (``invalid_client``):
   but unfit for a TLS client — a TLS **server**'s (extendedKeyUsage serverAuth alone, RFC 5280
   §4.2.1.12), one of anyExtendedKeyUsage alone, one whose keyUsage is keyEncipherment alone
   (§4.2.1.3) —, which the direct listener's handshake refuses alike (OpenSSL's SSL client
-  purpose, :data:`FIT_FOR_A_TLS_CLIENT`).
+  purpose, ``tests.support.cps.PURPOSES``).
 
 The client's own certificate still authenticates and binds its tokens (``cnf.x5t#S256``); with
 ``tls_client_auth_ca_file`` empty, no certificate does.
@@ -34,10 +34,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from santeid.pki import CLIENT_AUTH
-from santeid.pki import SERVER_AUTH
 from santeid.pki import TestAuthority
 from santeid.pki import generate_private_key
 from santeid.pki import issue_certificate
@@ -47,6 +45,9 @@ from santeid.pki import write_credentials
 from santeid.pki import write_pem
 from tests.e2e.test_cps_behind_nginx import _filled
 from tests.e2e.test_cps_behind_nginx import documented_server_block
+from tests.support.cps import FIT_FOR_A_TLS_CLIENT
+from tests.support.cps import PURPOSES
+from tests.support.cps import UNFIT_FOR_A_TLS_CLIENT
 from tests.support.cps import signed_certificate
 from tests.support.redis_server import free_port
 from tests.support.security import REALM
@@ -60,20 +61,6 @@ from tests.support.servers import santeid_home
 pytestmark = [pytest.mark.server]
 
 CLIENT_ID = "logiciel-mtls"
-#: Certificates of the client's own authority with its DN, by (keyUsage, extendedKeyUsage),
-#: and whether a TLS handshake takes each as a client's: OpenSSL's SSL client purpose
-#: (``check_purpose_ssl_client``, crypto/x509/v3_purp.c) wants ``clientAuth`` in an
-#: extendedKeyUsage (``anyExtendedKeyUsage`` does not do) and ``digitalSignature`` or
-#: ``keyAgreement`` in a keyUsage. Behind a proxy that checks no chain the application
-#: refuses the same ones.
-PURPOSES = {
-    "no-eku": (("digital_signature",), ()),
-    "key-agreement": (("key_agreement",), (CLIENT_AUTH,)),
-    "server-only": (("digital_signature",), (SERVER_AUTH,)),
-    "any-eku": (("digital_signature",), (ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)),
-    "encipherment-only": (("key_encipherment",), ()),
-}
-FIT_FOR_A_TLS_CLIENT = {"no-eku", "key-agreement"}
 SUBJECT_DN = "CN=logiciel-mtls,O=Etablissement Test,C=FR"
 
 
@@ -115,7 +102,7 @@ def home(tmp_path_factory):
                                             common_name="TEST AC ETABLISSEMENTS")  # fmt: skip
     write_credentials(home / "client", *issue_certificate(machines, subject=subject), machines)
     _self_signed(subject, home / "self-signed")
-    for folder, (key_usage, usages) in PURPOSES.items():
+    for folder, (key_usage, usages, _) in PURPOSES.items():
         issued = issue_certificate(machines, subject=subject, key_usage=key_usage,
                                    extended_key_usages=usages)  # fmt: skip
         write_credentials(home / folder, *issued, machines)
@@ -214,15 +201,7 @@ def test_the_clients_own_certificate_gets_a_bound_token_behind_nginx(home, proxi
     _bound_to(_token(proxied["url"], home, "client", proxied["ca"]), home, "client")
 
 
-@pytest.mark.parametrize(
-    ("folder", "reason"),
-    [
-        ("server-only", "its extendedKeyUsage (serverAuth) does not list clientAuth"),
-        ("any-eku", "its extendedKeyUsage (anyExtendedKeyUsage) does not list clientAuth"),
-        ("encipherment-only", "its keyUsage (keyEncipherment) asserts neither digitalSignature "
-                              "nor keyAgreement"),
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize(("folder", "reason"), UNFIT_FOR_A_TLS_CLIENT)
 def test_a_certificate_unfit_for_a_tls_client_gets_no_token_behind_nginx(
     home, proxied, folder, reason
 ):
@@ -247,7 +226,7 @@ def test_a_certificate_repeating_an_extension_gets_no_token_behind_a_proxy(home,
     assert "Traceback" not in log
 
 
-@pytest.mark.parametrize("folder", sorted(FIT_FOR_A_TLS_CLIENT))
+@pytest.mark.parametrize("folder", FIT_FOR_A_TLS_CLIENT)
 def test_a_certificate_fit_for_a_tls_client_gets_a_token_behind_nginx(home, proxied, folder):
     _bound_to(_token(proxied["url"], home, folder, proxied["ca"]), home, folder)
 

@@ -17,8 +17,9 @@ Tried in this order:
      (``preferred_username``) is the assertion's ``NameID`` (``auth_method`` ``psc-token``);
 
 2. otherwise a **TLS client certificate** (``santeid.tls.client_certificate``: the connection's,
-   or a trusted proxy's header) with CN ``INSI-AUTO``/``INSI-MANU`` issued by the INSi CA
-   (``santeid.insi.auth.certificate_context``; ``auth_method`` ``certificate``);
+   or a trusted proxy's header) with CN ``INSI-AUTO``/``INSI-MANU`` issued by the INSi CA and
+   fit for a TLS client (``santeid.insi.auth.certificate_context``; ``auth_method``
+   ``certificate``);
 
 3. nothing usable: the insufficient-access fault ``DESIR_560`` (docs/reference/insi-teleservice.md
 §6), whatever went
