@@ -15,7 +15,7 @@ from santeid.db import SqliteUnavailable
 from santeid.keys.lifecycle import NoSigningKey
 from santeid.storage import MemoryStore
 from santeid.storage.redis import RedisStore
-from tests.support.redis_server import free_port
+from tests.support.redis_server import closed_port
 
 HTTPS_ISSUER = "https://id.example.org/auth/realms/esante-wallet"
 
@@ -68,12 +68,12 @@ def _ready(app):
 
 
 def test_an_unreachable_redis_is_logged_once_without_its_password(settings, caplog):
-    port = free_port()  # nobody listens there
     password = "redis-password-not-for-logs"
-    store = RedisStore.from_url(f"redis://:{password}@127.0.0.1:{port}/0")
-    app = create_app(settings, store=store)
-    caplog.clear()
-    status, checks = _ready(app)
+    with closed_port() as port:  # refuses connections: nobody listens there
+        store = RedisStore.from_url(f"redis://:{password}@127.0.0.1:{port}/0")
+        app = create_app(settings, store=store)
+        caplog.clear()
+        status, checks = _ready(app)
     assert (status, checks["store"]) == (503, "down")
     (reason,) = _reasons(caplog)
     assert reason.startswith("Redis store does not answer PING: ConnectionError: ")

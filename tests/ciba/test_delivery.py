@@ -25,6 +25,7 @@ from tests.support.ecps_phone import PIN
 from tests.support.ecps_phone import Phone
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import decode
+from tests.support.redis_server import closed_port
 
 TOKEN = "notif-token-0123456789.abc~XYZ"
 
@@ -189,15 +190,13 @@ def test_no_redirect_is_followed(app, client, auto_id):
 
 
 def test_network_errors_are_retried(app, client, auto_id, caplog):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed once the block ends: connection refused
-    meta = _ping_client(app, f"http://127.0.0.1:{port}/cb")
-    with caplog.at_level(logging.WARNING, logger="santeid.ciba.delivery"):
-        start(client, meta, auto_id, client_notification_token=TOKEN)
-        deadline = time.monotonic() + 10
-        while "given up" not in caplog.text and time.monotonic() < deadline:
-            time.sleep(0.02)
+    with closed_port() as port:
+        meta = _ping_client(app, f"http://127.0.0.1:{port}/cb")
+        with caplog.at_level(logging.WARNING, logger="santeid.ciba.delivery"):
+            start(client, meta, auto_id, client_notification_token=TOKEN)
+            deadline = time.monotonic() + 10
+            while "given up" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.02)
     assert caplog.text.count("failed") == 4 and "given up after 4 attempts" in caplog.text
 
 

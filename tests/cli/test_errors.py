@@ -5,7 +5,6 @@ argument — never a traceback (docs/operations.md, "Command-line errors")."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +16,11 @@ from click.testing import Result
 from santeid.cli import main
 from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.clients import validate_metadata
+from tests.support.redis_server import closed_port
 from tests.support.servers import santeid_env
 
 #: A byte that is not UTF-8, as Python receives it in ``sys.argv`` (PEP 383).
 NOT_UTF8 = b"\xff".decode("utf-8", "surrogateescape")
-
-
-def _closed_port() -> int:
-    """A port of this machine where nothing listens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -107,25 +100,30 @@ def test_clients_add_on_a_data_directory_that_is_a_file(run, tmp_path) -> None:
     "args", [("clients", "list"), ("events", "list"), ("events", "purge"), ("ecps", "devices")]
 )
 def test_postgresql_down(run, args) -> None:
-    url = f"postgresql://santeid:secret@127.0.0.1:{_closed_port()}/santeid?connect_timeout=2"
-    assert_one_line_error(run(*args, env={"SANTEID_DATABASE_URL": url}), "connect")
+    with closed_port() as port:
+        url = f"postgresql://santeid:secret@127.0.0.1:{port}/santeid?connect_timeout=2"
+        assert_one_line_error(run(*args, env={"SANTEID_DATABASE_URL": url}), "connect")
 
 
 def test_redis_down(run) -> None:
     assert run("directory", "seed-demo").exit_code == 0
     assert run("keys", "generate", "--alg", "HS512").exit_code == 0
-    store = {"SANTEID_STORE_URL": f"redis://127.0.0.1:{_closed_port()}/0"}
-    assert_one_line_error(run("ecps", "activate", "810000000001", env=store), "redis unavailable")
-    assert_one_line_error(run("sessions", "logout", "some-sid", env=store), "redis unavailable")
+    with closed_port() as port:
+        store = {"SANTEID_STORE_URL": f"redis://127.0.0.1:{port}/0"}
+        assert_one_line_error(
+            run("ecps", "activate", "810000000001", env=store), "redis unavailable"
+        )
+        assert_one_line_error(run("sessions", "logout", "some-sid", env=store), "redis unavailable")
 
 
 def test_sessions_logout_without_the_hmac_secret(run) -> None:
     # Outside sandbox mode, which would make the secret.
-    store = {"SANTEID_STORE_URL": f"redis://127.0.0.1:{_closed_port()}/0", "SANTEID_SANDBOX": None}
-    assert run("keys", "generate", "--alg", "RS256").exit_code == 0
-    assert_one_line_error(
-        run("sessions", "logout", "some-sid", env=store), "no active HS512 secret"
-    )
+    with closed_port() as port:
+        store = {"SANTEID_STORE_URL": f"redis://127.0.0.1:{port}/0", "SANTEID_SANDBOX": None}
+        assert run("keys", "generate", "--alg", "RS256").exit_code == 0
+        assert_one_line_error(
+            run("sessions", "logout", "some-sid", env=store), "no active HS512 secret"
+        )
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.ecps.webhooks import deliver
 from tests.support.ecps_phone import Phone
+from tests.support.redis_server import closed_port
 
 
 class Receiver:
@@ -308,17 +309,15 @@ def test_redirects_are_not_followed(receiver):
 
 
 def test_failures_are_logged_not_raised(app, client, ecps, national_id, caplog):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    Phone.register(app, client, national_id, webhook_url=f"http://127.0.0.1:{closed_port}/x")
-    with caplog.at_level(logging.WARNING, logger="santeid.ecps.webhooks"):
-        ecps.create_browser_request(national_id, client_name="RP")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if any("failed" in r.getMessage() for r in caplog.records):
-                break
-            time.sleep(0.05)
+    with closed_port() as port:
+        Phone.register(app, client, national_id, webhook_url=f"http://127.0.0.1:{port}/x")
+        with caplog.at_level(logging.WARNING, logger="santeid.ecps.webhooks"):
+            ecps.create_browser_request(national_id, client_name="RP")
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if any("failed" in r.getMessage() for r in caplog.records):
+                    break
+                time.sleep(0.05)
     assert any("failed" in r.getMessage() for r in caplog.records)
 
 

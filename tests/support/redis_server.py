@@ -15,6 +15,7 @@ Memory-only runs (``-m "not redis"``) never start a server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -78,6 +79,20 @@ def free_port(highest: int = 65_535) -> int:
             except OSError:
                 continue  # in use (or lingering): draw again
         return port
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A TCP port of 127.0.0.1 that refuses connections for as long as the block runs: bound,
+    never listening. Linux answers a connection to a port bound without ``listen()`` with a
+    reset (``ECONNREFUSED``), and while it stays bound the kernel gives the port to no one
+    else — neither to another test's server (``bind`` fails: "Address already in use") nor to
+    an outgoing connection. A port bound and closed at once (``bind(("127.0.0.1", 0))``) is
+    free again: another test run in parallel may listen there, and the probe then reaches it
+    instead of being refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 class RedisServer:
