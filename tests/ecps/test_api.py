@@ -293,11 +293,43 @@ def test_stream_yields_requests_and_withdrawals(ecps, phone, national_id):
     response.close()
 
 
-def test_stream_ends(ecps, phone):
+def _end_device(ecps, device_id: str, ending: str) -> None:
+    """Revoke the device, or lock it the way wrong PINs do."""
+    if ending == "revoked":
+        ecps.revoke_device(device_id)
+    else:
+        attempts = ecps.settings.ecps.pin_attempts
+        for _ in range(attempts):
+            ecps.devices.record_wrong_pin(device_id, attempts)
+    assert ecps.devices.get(device_id).status == ending
+
+
+@pytest.mark.parametrize("ending", ["revoked", "locked"])
+def test_stream_ends(ecps, phone, national_id, ending):
     response = phone.client.get(f"{API}/requests/stream", headers=phone.auth(), buffered=False)
-    ecps.revoke_device(phone.device_id)
+    _end_device(ecps, phone.device_id, ending)
+    ecps.create_browser_request(national_id, client_name="After the end")
     events = list(_events(response))
-    assert events[-1][:2] == ("end", {"reason": "device_inactive"})
+    assert events == [("end", {"reason": "device_inactive"}, None)]
+
+
+@pytest.mark.parametrize("ending", ["revoked", "locked"])
+def test_a_long_poll_ends_when_its_device_is_revoked_or_locked(ecps, phone, national_id, ending):
+    """The stream's rule for the long poll too (docs/ecps-device-protocol.md §3): the device
+    is read again at each look, and a device no longer active gets its problem, never the
+    request that arrives next."""
+
+    def later():
+        time.sleep(0.5)
+        _end_device(ecps, phone.device_id, ending)
+        ecps.create_browser_request(national_id, client_name="After the end")
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    response = phone.pending(wait=2)
+    thread.join()
+    _problem(response, 403, f"device_{ending}")
+    assert b"After the end" not in response.get_data()
 
 
 @pytest.mark.parametrize("method", ["head", "get"])

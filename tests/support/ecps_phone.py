@@ -1,5 +1,6 @@
-"""A phone for in-process tests: makes its key, registers through the Flask test client and
-signs device tokens and decisions, with every claim overridable to build refusals."""
+"""A phone for the tests: makes its key, registers through the Flask test client (or over HTTP
+with a real server, :class:`HttpClient`) and signs device tokens and decisions, with every
+claim overridable to build refusals."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import secrets
 import time
 from typing import Any
 
+import requests
 from joserfc import jws
 from joserfc.jwk import ECKey
 
@@ -27,35 +29,84 @@ def sign(key: ECKey, kid: str, claims: dict[str, Any], **header: Any) -> str:
     return jws.serialize_compact(protected, json.dumps(claims).encode(), key)
 
 
+class HttpClient:
+    """The calls a :class:`Phone` makes on Flask's test client, over HTTP to the real server
+    at ``base`` (its origin): the answers are ``requests`` responses (``.json()``)."""
+
+    def __init__(self, base: str, timeout: float = 60) -> None:
+        self.base = base
+        self.timeout = timeout
+
+    def get(self, path: str, *, headers: dict[str, str] | None = None):
+        return requests.get(self.base + path, headers=headers, timeout=self.timeout)
+
+    def post(
+        self,
+        path: str,
+        *,
+        json: Any = None,
+        data: Any = None,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        headers = {**(headers or {}), **({"Content-Type": content_type} if content_type else {})}
+        return requests.post(
+            self.base + path, json=json, data=data, headers=headers, timeout=self.timeout
+        )
+
+
+def registration(activation_code: str, key: ECKey, pin: str, **extra: Any) -> dict[str, Any]:
+    """The body of ``POST /ecps/device/register`` for ``key``'s public half."""
+    return {
+        "activation_code": activation_code,
+        "public_jwk": key.as_dict(private=False),
+        "pin": pin,
+        **extra,
+    }
+
+
 class Phone:
-    def __init__(self, client, key: ECKey, registered: dict[str, Any]) -> None:
+    def __init__(
+        self, client, key: ECKey, registered: dict[str, Any], origin: str = ORIGIN
+    ) -> None:
         self.client = client
         self.key = key
         self.registered = registered
         self.device_id: str = registered["device_id"]
         self.national_id: str = registered["national_id"]
+        #: The server's origin: the ``aud`` of the tokens and decisions.
+        self.origin = origin
 
     @classmethod
     def register(cls, app, client, national_id: str, *, pin: str = PIN, **extra: Any) -> Phone:
         ecps = app.extensions["santeid"].ecps
         activation = ecps.start_activation(national_id)
         key = ECKey.generate_key("P-256", private=True)
-        body = {
-            "activation_code": activation.code,
-            "public_jwk": key.as_dict(private=False),
-            "pin": pin,
-            **extra,
-        }
+        body = registration(activation.code, key, pin, **extra)
         response = client.post(f"{API}/register", json=body)
         assert response.status_code == 201, response.get_json()
         return cls(client, key, response.get_json())
+
+    @classmethod
+    def register_over_http(
+        cls, base: str, activation_code: str, *, pin: str = PIN, **extra: Any
+    ) -> Phone:
+        """A device registered with the real server at ``base`` (its origin) with
+        ``activation_code`` (``santeid ecps activate``)."""
+        client = HttpClient(base)
+        key = ECKey.generate_key("P-256", private=True)
+        response = client.post(
+            f"{API}/register", json=registration(activation_code, key, pin, **extra)
+        )
+        assert response.status_code == 201, response.text
+        return cls(client, key, response.json(), origin=base)
 
     # -- tokens -------------------------------------------------------------------------
     def token(self, *, key: ECKey | None = None, kid: str | None = None, **claims: Any) -> str:
         now = int(time.time())
         values: dict[str, Any] = {
             "iss": self.device_id,
-            "aud": ORIGIN,
+            "aud": self.origin,
             "iat": now,
             "exp": now + 30,
             "jti": secrets.token_urlsafe(12),
@@ -79,7 +130,7 @@ class Phone:
         **claims: Any,
     ) -> str:
         values: dict[str, Any] = {
-            "aud": ORIGIN,
+            "aud": self.origin,
             "iat": int(time.time()),
             "jti": secrets.token_urlsafe(12),
             "request_id": request_id,

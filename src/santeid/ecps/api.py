@@ -40,6 +40,7 @@ from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
 from santeid import outages
+from santeid.ecps.auth import check_active
 from santeid.ecps.problems import Problem
 from santeid.oidc.protector import BearerProtector
 from santeid.oidc.protector import ProtectedRequest
@@ -240,10 +241,25 @@ def _free_wait_slot(key: str, store: Any = None) -> None:
         (store or services().store).delete(key)
 
 
+def _look(ecps: Any, device: Any) -> list[dict[str, Any]]:
+    """One look of a waiting long poll or stream: the professional's pending requests, then
+    the device read again. The device token was checked once, when the wait began: a device
+    revoked or locked since ends the wait with its problem (``device_revoked``,
+    ``device_locked``; ``unknown_device`` if it is gone) rather than with the requests read,
+    which only an active device may see (docs/ecps-device-protocol.md §3)."""
+    items = ecps.pending_for_device(device)
+    current = ecps.devices.get(device.device_id)
+    if current is None:
+        raise Problem("unknown_device", "this device no longer exists")
+    check_active(current)
+    return items
+
+
 @bp.get("/requests")
 def list_requests():
     """Long poll: answer at once if a request is pending, else as soon as one appears or
-    after ``wait`` seconds (with an empty list); at once too if the client has gone."""
+    after ``wait`` seconds (with an empty list); at once too if the client has gone, and with
+    the device's problem if it is revoked or locked meanwhile (:func:`_look`)."""
     device = _device()
     ecps = services().ecps
     wait = _wait_seconds()
@@ -259,7 +275,7 @@ def list_requests():
             if remaining <= 0 or client_gone(environ):
                 break
             time.sleep(min(POLL_INTERVAL, remaining))
-            items = ecps.pending_for_device(device)
+            items = _look(ecps, device)
             if items:
                 break
     finally:
@@ -310,11 +326,11 @@ def stream_requests():
             if client_gone(environ):
                 return
             now = time.monotonic()
-            current = ecps.devices.get(device.device_id)
-            if current is None or not current.is_active:
+            try:
+                items = _look(ecps, device)
+            except Problem:
                 yield _sse("end", json.dumps({"reason": "device_inactive"}))
                 return
-            items = ecps.pending_for_device(current)
             ids = {item["request_id"] for item in items}
             for item in items:
                 if item["request_id"] not in sent:

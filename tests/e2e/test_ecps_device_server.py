@@ -1,0 +1,106 @@
+"""The e-CPS device protocol (docs/ecps-device-protocol.md) against a REAL server process
+(``santeid serve --sandbox``) on a real Redis and a real PostgreSQL, over HTTP: phones
+registered with ``santeid ecps activate`` codes, logins started through the sandbox control
+API (``POST /sandbox/api/logins``, docs/sandbox.md), what a device is answered while it waits
+and when its registrations race."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import redis
+import requests
+
+from tests.support.ecps_phone import Phone
+from tests.support.servers import santeid_process
+
+pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
+
+CLIENT_ID = "rp-device-protocol"
+REDIRECT_URI = "https://rp.example.org/callback"
+#: A demo professional the sandbox phone never answers for (docs/sandbox.md): only the
+#: test's phones answer, and a request stays pending.
+NEVER = "810000000034"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, redis_server, postgres_module_url):
+    store_url = redis_server.url.rsplit("/", 1)[0] + "/13"
+    with redis.Redis.from_url(store_url) as connection:
+        connection.flushdb()
+    client = {
+        "client_id": CLIENT_ID,
+        "client_name": CLIENT_ID,
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code"],
+        "client_secret": "a-long-secret-for-the-device-protocol-test-0123",
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    with santeid_process(
+        tmp_path_factory.mktemp("ecps-device-server"),
+        clients=[client],
+        SANTEID_STORE_URL=store_url,
+        SANTEID_DATABASE_URL=postgres_module_url,
+        SANTEID_ECPS_LONG_POLL="5",
+        # Several logins pending at once (the default keeps one: the newest replaces it).
+        SANTEID_ECPS_MAX_PENDING_REQUESTS="3",
+    ) as process:
+        yield process
+
+
+def activation_code(server, national_id: str) -> str:
+    """A new activation code, as an operator makes it (``santeid ecps activate``)."""
+    return json.loads(server.cli("ecps", "activate", national_id, "--json").stdout)["code"]
+
+
+def enrolled(server, national_id: str) -> Phone:
+    return Phone.register_over_http(server.base, activation_code(server, national_id))
+
+
+def start_login(server, national_id: str) -> dict:
+    """A login for ``national_id`` waiting for the phone (a scripted login, ``wait: 0``):
+    the e-CPS request it made is ``["request"]``."""
+    query = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid scope_all",
+        "acr_values": "eidas1",
+        "state": "s1",
+        "nonce": "n1",
+    }
+    url = requests.Request("GET", f"{server.oidc}/auth", params=query).prepare().url
+    answer = requests.post(
+        f"{server.base}/sandbox/api/logins",
+        json={"authorization_url": url, "national_id": national_id, "wait": 0},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    login = answer.json()
+    assert login["state"] == "waiting", login
+    return login
+
+
+def test_a_long_poll_ends_when_its_device_is_revoked_and_hands_out_no_request(server):
+    """§3: the long poll follows the stream's rule — a device revoked while it waits is
+    answered its problem at the next look, never the professional's next login request
+    (the service, the browser's address, the candidates)."""
+    revoked, other = enrolled(server, NEVER), enrolled(server, NEVER)
+    answers: dict[str, requests.Response] = {}
+    poll = threading.Thread(target=lambda: answers.update(poll=revoked.pending(wait=5)))
+    poll.start()
+    time.sleep(1)  # the poll is waiting
+    gone = revoked.client.post("/ecps/device/revoke", headers=revoked.auth())
+    assert gone.json()["status"] == "revoked"
+    login = start_login(server, NEVER)
+    poll.join()
+    answer = answers["poll"]
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["code"] == "device_revoked"
+    assert login["request"]["request_id"] not in answer.text
+    # The professional's other phone gets it.
+    listed = other.pending().json()["requests"]
+    assert [item["request_id"] for item in listed] == [login["request"]["request_id"]]
