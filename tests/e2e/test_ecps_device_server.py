@@ -104,3 +104,21 @@ def test_a_long_poll_ends_when_its_device_is_revoked_and_hands_out_no_request(se
     # The professional's other phone gets it.
     listed = other.pending().json()["requests"]
     assert [item["request_id"] for item in listed] == [login["request"]["request_id"]]
+
+
+def test_numeric_dates_beyond_the_range_of_a_double_are_refused_not_a_server_error(server):
+    """§2 and §4: an ``iat`` or ``exp`` is a NumericDate; an integer JSON allows but no double
+    holds (10⁴⁰⁰), signed with the device's own key, is refused as a claim of the wrong kind
+    (``invalid_token``, ``invalid_decision``), never answered 500."""
+    phone = enrolled(server, NEVER)
+    now = int(time.time())
+    for claims in ({"iat": 10**400}, {"exp": 10**400}, {"iat": -(10**400), "exp": now}):
+        answer = phone.me(**claims)
+        assert answer.status_code == 401, (claims, answer.text)
+        assert answer.json()["code"] == "invalid_token"
+    request_id = "unknown-request-0123456789abcdef"
+    for issued_at in (10**400, -(10**400)):
+        answer = phone.decide(request_id, iat=issued_at)
+        assert answer.status_code == 400, (issued_at, answer.text)
+        assert answer.json()["code"] == "invalid_decision"
+    assert "OverflowError" not in server.log.read_text()

@@ -33,6 +33,7 @@ from santeid.ecps.devices import STATUS_REVOKED
 from santeid.ecps.devices import Device
 from santeid.ecps.devices import DeviceRepository
 from santeid.ecps.problems import Problem
+from santeid.security import json_number
 from santeid.storage import EphemeralStore
 from santeid.storage import keys
 
@@ -140,11 +141,14 @@ def check_active(device: Device) -> None:
         raise Problem("device_locked", "this device is locked after wrong PINs; activate a new one")
 
 
-def _number(claims: dict[str, Any], name: str, code: str) -> float:
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def numeric_date(claims: dict[str, Any], name: str, code: str) -> float:
+    """The claim ``name`` of a device token or a decision as a NumericDate (RFC 7519 §2): a
+    JSON number a double holds (:func:`santeid.security.json_number`); :class:`Problem`
+    ``code`` if it is missing or anything else."""
+    value = json_number(claims.get(name))
+    if value is None:
         raise Problem(code, f"the claim {name!r} must be a NumericDate (RFC 7519 §2)")
-    return float(value)
+    return value
 
 
 def check_audience(claims: dict[str, Any], origin: str) -> None:
@@ -178,8 +182,8 @@ def verify_device_token(
         raise Problem("invalid_issuer", "'iss' must be the device_id (the 'kid')")
     check_audience(claims, origin)
     now = clock()
-    issued_at = _number(claims, "iat", "invalid_token")
-    expires = _number(claims, "exp", "invalid_token")
+    issued_at = numeric_date(claims, "iat", "invalid_token")
+    expires = numeric_date(claims, "exp", "invalid_token")
     if expires - issued_at > MAX_TOKEN_LIFETIME:
         raise Problem("token_lifetime_too_long", "'exp' must be at most 60 s after 'iat'")
     if issued_at > now + CLOCK_SKEW:

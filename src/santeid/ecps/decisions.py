@@ -33,7 +33,6 @@ check takes tens of milliseconds, the expiry may pass during it).
 from __future__ import annotations
 
 import hmac
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
@@ -42,6 +41,7 @@ from santeid.ecps.auth import CLOCK_SKEW
 from santeid.ecps.auth import MAX_TOKEN_LIFETIME
 from santeid.ecps.auth import check_audience
 from santeid.ecps.auth import jti_digest
+from santeid.ecps.auth import numeric_date
 from santeid.ecps.auth import verify_device_jws
 from santeid.ecps.devices import STATUS_LOCKED
 from santeid.ecps.problems import Problem
@@ -102,10 +102,8 @@ def process_decision(service: EcpsService, url_request_id: str, token: Any) -> D
         raise Problem("request_mismatch", "'request_id' differs from the request in the URL")
 
     now = service.clock()
-    issued_at = claims.get("iat")
-    if isinstance(issued_at, bool) or not isinstance(issued_at, int | float):
-        raise Problem("invalid_decision", "the claim 'iat' (a NumericDate) is required")
-    if not math.isfinite(issued_at) or now - issued_at > MAX_TOKEN_LIFETIME:
+    issued_at = numeric_date(claims, "iat", "invalid_decision")
+    if now - issued_at > MAX_TOKEN_LIFETIME:
         raise Problem("stale_decision", "the decision was signed more than 60 s ago")
     if issued_at - now > CLOCK_SKEW:
         raise Problem("stale_decision", "the decision is signed in the future; check the clock")
