@@ -59,11 +59,16 @@ def session_csrf(http) -> str:
     return csrf(http.get("/ecps/activation").get_data(as_text=True))
 
 
-def post_codes(http, flow: str, email_code: str, sms_code: str, *, query: str = ""):
+def post_codes(
+    http, flow: str, email_code: str, sms_code: str, *, query: str = "", follow: bool = True
+):
+    """Submit both codes; ``follow``: the page the browser ends on (the QR page, a redirect
+    away, when they are right), else the answer to the POST itself."""
     token = session_csrf(http)
     return http.post(
         "/ecps/activation/verify" + query,
         data={"flow": flow, "email_code": email_code, "sms_code": sms_code, "csrf_token": token},
+        follow_redirects=follow,
     )
 
 

@@ -84,6 +84,52 @@ def test_whole_activation_flow_ends_with_a_qr_code_that_enrols_a_device(any_stor
     assert device["status"] == "active"
 
 
+def _activation_code(page: str) -> str:
+    return re.search(r'<code id="activation-code">([^<]+)</code>', page).group(1)
+
+
+def test_reloading_the_qr_page_shows_the_same_qr_code_in_that_browser_only(app, client):
+    """Post/Redirect/Get: the codes' answer is a redirect to the QR page, which a reload (a
+    GET) shows again — the same activation code — for as long as that code is valid, in the
+    browser that typed the codes only, the codes being used once."""
+    flow = request_codes(client)
+    email_code, sms_code = codes_from_outbox(client)
+    answer = post_codes(client, flow, email_code, sms_code, follow=False)
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    qr_url = answer.headers["Location"]
+    assert flow not in qr_url
+    first = client.get(qr_url)
+    assert first.status_code == 200
+    assert first.headers["Cache-Control"] == "no-store"
+    code = _activation_code(first.get_data(as_text=True))
+    assert code not in qr_url
+    reloaded = client.get(qr_url)
+    assert reloaded.status_code == 200
+    assert _activation_code(reloaded.get_data(as_text=True)) == code
+    # Another browser at that address gets no QR code.
+    elsewhere = app.test_client().get(qr_url).get_data(as_text=True)
+    assert code not in elsewhere and 'id="activation-code"' not in elsewhere
+    # Once the phone has used the code, a reload says so instead of showing a dead QR code.
+    enrol_over_protocol(client, html.unescape(URI_RE.search(first.get_data(as_text=True))[1]))
+    used = client.get(qr_url)
+    assert used.status_code == 400
+    assert code not in used.get_data(as_text=True)
+    assert "Ce QR code a expiré" in html.unescape(used.get_data(as_text=True))
+
+
+def test_the_qr_page_ends_with_its_activation_code(clocked_app, clock):
+    http = clocked_app.test_client()
+    flow = request_codes(http)
+    answer = post_codes(http, flow, *codes_from_outbox(http), follow=False)
+    qr_url = answer.headers["Location"]
+    assert http.get(qr_url).status_code == 200
+    clock.advance(clocked_app.extensions["santeid"].settings.ecps.activation_code_lifetime)
+    expired = http.get(qr_url)
+    assert expired.status_code == 400
+    assert 'id="activation-code"' not in expired.get_data(as_text=True)
+    assert "Ce QR code a expiré" in html.unescape(expired.get_data(as_text=True))
+
+
 def test_qr_countdown_script_is_served(client):
     with client.get("/static/ecps-activation.js") as response:
         assert response.status_code == 200

@@ -213,14 +213,26 @@ class EcpsService:
         record = {"national_id": professional.national_id, "created_at": now}
         # Stored by digest (the kind's hashed id): a dump of the store reveals no usable code.
         created = self.activation_codes.create(code, record, lifetime=lifetime)
+        return self._activation(code, professional.national_id, created["expires_at"])
+
+    def _activation(self, code: str, national_id: str, expires_at: int) -> Activation:
         uri = f"{ACTIVATION_SCHEME}://activate?" + urlencode({"server": self.origin, "code": code})
         return Activation(
             code=code,
-            expires_at=created["expires_at"],
+            expires_at=expires_at,
             uri=uri,
-            national_id=professional.national_id,
+            national_id=national_id,
             app_link=app_link(self.settings, code),
         )
+
+    def issued_activation(self, code: Any) -> Activation | None:
+        """The activation of ``code`` while a phone may still redeem it (issued, not expired,
+        not used), as :meth:`start_activation` answered it; else ``None``. What the
+        activation page shows again when it is reloaded."""
+        issued = self.activation_codes.get(code)
+        if issued is None or issued.state != "issued" or issued.expired:
+            return None
+        return self._activation(code, issued["national_id"], int(issued["expires_at"]))
 
     def check_webhook(self, url: Any) -> str | None:
         """``None`` for no webhook, else the URL if allowed; raises ``Problem``."""

@@ -7,7 +7,8 @@ Routes (at the root of the site, like PSC's activation portal, not under the rea
 
 =============================================  ================================================
 ``GET/POST /ecps/activation``                   identifier → two codes sent (``activation.py``)
-``GET/POST /ecps/activation/verify?flow=…``     both codes → activation code, URI and QR code
+``GET/POST /ecps/activation/verify?flow=…``     both codes → a redirect to the QR page
+``GET /ecps/activation/qr``                     activation code, URI and QR code (this browser's)
 ``GET /ecps/devices``                           the logged-in professional's devices
 ``POST /ecps/devices/<id>/revoke``              revoke one of them (CSRF token required)
 ``GET /sandbox/outbox`` (``.json``)             sandbox messages (404 outside sandbox mode)

@@ -9,7 +9,8 @@ l'annuaire". The pages:
    directory holds an active professional with both a correspondence e-mail and phone, two
    independent 6-digit codes are drawn (``secrets``) and sent, one per channel.
 2. ``GET/POST /ecps/activation/verify?flow=…`` — both codes typed → the e-CPS core starts an
-   activation → the page shows the activation code, its URI and the QR code (valid
+   activation → a redirect (303) to
+3. ``GET /ecps/activation/qr`` — the activation code, its URI and the QR code (valid
    ``ecps_activation_code_lifetime`` seconds, 90 s at PSC) that the e-CPS application scans.
 
 The rules of both steps are :func:`send_codes` and :func:`redeem_codes`, which raise
@@ -23,6 +24,10 @@ Security choices (those of the codes, their digests, attempts and send limits, a
   as login transactions are), so a flow id seen elsewhere is useless. The control API's flows
   are bound to a browser of its own (``santeid.sandbox.logins.SCRIPTED_BROWSER``): no page
   takes them, and the API takes no page's flow.
+* The QR page is the answer to a GET (Post/Redirect/Get): reloading it shows the same
+  activation code rather than submitting the used codes again. The code it shows is kept in
+  the signed session cookie of the browser that typed the codes — no URL names it — and
+  shown while a phone may redeem it (issued, unexpired, unused).
 * Whether an identifier exists in the directory is said plainly, as the PSC login and
   activation pages do (docs/reference/pro-sante-connect.md §13 lists "vous n'apparaissez pas … sur
   l'Annuaire Santé"
@@ -48,6 +53,7 @@ import qrcode.image.svg
 from flask import current_app
 from flask import redirect
 from flask import request
+from flask import session
 from flask import url_for
 from markupsafe import Markup
 
@@ -75,6 +81,8 @@ from santeid.web_ecps.common import translator
 log = logging.getLogger(__name__)
 
 _CODE_RE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
+#: The session member holding the activation code this browser verified, for its QR page.
+QR_SESSION_KEY = "ecps_activation"
 
 
 # -- masking --------------------------------------------------------------------------------
@@ -373,6 +381,22 @@ def verify():
             errors = {"codes": refusal.message(t)}
             return _render_codes(t, flow, record, errors=errors, status=400)
         return _render_form(t, error=refusal.message(t), status=400)
+    # Post/Redirect/Get: the codes served once; a reload of the QR page is a GET that shows
+    # the same activation code again (:func:`qr`), never a second submission of used codes.
+    session[QR_SESSION_KEY] = activation_.code
+    return redirect(url_for("web_ecps.qr", **locale_args(t)), code=303)
+
+
+@bp.get("/ecps/activation/qr")
+def qr():
+    """The QR code of the activation this browser verified (its code in the signed session
+    cookie), for as long as a phone may redeem it; after that, or in another browser, the
+    first page again, saying the QR code has expired."""
+    t = translator()
+    activation_ = ecps_service().issued_activation(session.get(QR_SESSION_KEY))
+    if activation_ is None:
+        session.pop(QR_SESSION_KEY, None)
+        return _render_form(t, error=t("ecps_qr_expired"), status=400)
     return _render_qr(t, activation_.national_id, activation_)
 
 
