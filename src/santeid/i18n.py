@@ -139,6 +139,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ecps_too_many_sends": (
             "Trop de demandes de codes pour cet identifiant. Réessayez dans 10 minutes."
         ),
+        "ecps_too_many_sends_address": (
+            "Trop de demandes de codes depuis cette adresse. Réessayez dans 10 minutes."
+        ),
         "ecps_email_subject": "Votre code de validation pour activer votre e-CPS",
         "ecps_email_body": (
             "Bonjour,\n\n"
@@ -443,6 +446,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "ecps_too_many_sends": (
             "Too many code requests for this identifier. Please try again in 10 minutes."
+        ),
+        "ecps_too_many_sends_address": (
+            "Too many code requests from this address. Please try again in 10 minutes."
         ),
         "ecps_email_subject": "Your validation code to activate your e-CPS",
         "ecps_email_body": (

@@ -222,16 +222,37 @@ def test_a_new_request_cancels_the_previous_codes(client):
     assert post_codes(client, second, *new_codes).status_code == 200
 
 
-def test_code_requests_are_throttled_per_professional(client):
-    for _ in range(3):
-        request_codes(client)
-    page = client.get("/ecps/activation").get_data(as_text=True)
-    response = client.post(
-        "/ecps/activation", data={"national_id": PROFESSIONAL, "csrf_token": csrf(page)}
+def _ask_codes_from(client, address: str, query: str = ""):
+    """Type the identifier on the activation page from the client address ``address``."""
+    page = client.get("/ecps/activation" + query).get_data(as_text=True)
+    return client.post(
+        "/ecps/activation" + query,
+        data={"national_id": PROFESSIONAL, "csrf_token": csrf(page)},
+        environ_base={"REMOTE_ADDR": address},
     )
-    assert response.status_code == 429
-    assert "Trop de demandes de codes" in response.get_data(as_text=True)
+
+
+def test_code_requests_are_throttled_and_the_page_names_the_limit_reached(client):
+    """3 sends per requesting address, 5 per professional (docs/security.md): each refusal
+    says which — the professional refused for the address was never sent the codes."""
+    for _ in range(3):
+        assert _ask_codes_from(client, "127.0.0.1").status_code == 303
+    by_address = _ask_codes_from(client, "127.0.0.1")
+    assert by_address.status_code == 429
+    text = html.unescape(by_address.get_data(as_text=True))
+    assert "Trop de demandes de codes depuis cette adresse" in text
+    assert "pour cet identifiant" not in text
+    english = _ask_codes_from(client, "127.0.0.1", "?ui_locales=en").get_data(as_text=True)
+    assert "Too many code requests from this address" in html.unescape(english)
     assert len(outbox(client, to=PHONE)) == 3
+    # Refused for the address, the requests spent none of the professional's 5 sends.
+    for address in ("127.0.0.2", "127.0.0.2"):
+        assert _ask_codes_from(client, address).status_code == 303
+    by_professional = _ask_codes_from(client, "127.0.0.3")
+    assert by_professional.status_code == 429
+    text = html.unescape(by_professional.get_data(as_text=True))
+    assert "Trop de demandes de codes pour cet identifiant" in text
+    assert len(outbox(client, to=PHONE)) == 5
 
 
 def test_the_flow_is_bound_to_the_browser(app, client):

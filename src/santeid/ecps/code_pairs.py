@@ -76,14 +76,16 @@ class CodePairs:
         message = f"{flow}|{channel}|{code}".encode()
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
 
-    def throttled(self, national_id: str, address: str, settings) -> bool:
-        """Count one sending for this professional and for the requesting address; True when
-        either is beyond its limit (``ecps_activation_sends_per_*``)."""
-        if rate_limits.ECPS_ACTIVATION_ADDRESS.of(settings).hit(self.store, address):
+    def throttled(self, national_id: str, address: str, settings) -> rate_limits.Limit | None:
+        """Count one sending for the requesting address, then for this professional; the
+        limit (``ecps_activation_sends_per_*``) this sending is beyond, which the refusal
+        names, or ``None``."""
+        per_address = rate_limits.ECPS_ACTIVATION_ADDRESS.of(settings)
+        if per_address.hit(self.store, address):
             # Refused for this requester: the professional's budget is not spent.
-            return True
+            return per_address
         per_professional = rate_limits.ECPS_ACTIVATION_PROFESSIONAL.of(settings)
-        return per_professional.hit(self.store, national_id)
+        return per_professional if per_professional.hit(self.store, national_id) else None
 
     @staticmethod
     def _current_key(national_id: str, bid: str) -> str:

@@ -57,6 +57,7 @@ from flask import session
 from flask import url_for
 from markupsafe import Markup
 
+from santeid import rate_limits
 from santeid.ecps.code_pairs import CODE_DIGITS
 from santeid.ecps.code_pairs import CODE_LIFETIME
 from santeid.ecps.code_pairs import CodePairs
@@ -216,8 +217,13 @@ def send_codes(typed: str, t: Translator, *, bid: str, address: str) -> CodesSen
         log.error("e-CPS activation codes cannot be sent: %s", "; ".join(unconfigured))
         raise _refused("temporarily_unavailable", "ecps_messages_unconfigured")
     pairs = code_pairs()
-    if pairs.throttled(national_id, address, services().settings):
-        raise _refused("too_many_code_sends", "ecps_too_many_sends")
+    beyond = pairs.throttled(national_id, address, services().settings)
+    if beyond is not None:
+        # Said as it is: a requester refused for the address never sent this professional
+        # anything, and asking from elsewhere (or later) may work.
+        per_address = beyond.rule is rate_limits.ECPS_ACTIVATION_ADDRESS
+        key = "ecps_too_many_sends_address" if per_address else "ecps_too_many_sends"
+        raise _refused("too_many_code_sends", key)
 
     email_masked = mask_email(professional.correspondence_email)
     phone_masked = mask_phone(professional.correspondence_phone)
