@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import logging
 import os
 import threading
 import time
@@ -162,15 +163,25 @@ def test_revoking_the_device_removes_its_subscription(phone, ecps, national_id, 
     assert push_service.received == []
 
 
-def test_a_gone_subscription_is_forgotten(phone, ecps, national_id, push_service):
-    push_service.status = 410
-    _subscribe(phone, Browser(f"{push_service.origin}/s").subscription, lang="en")
-    ecps.create_ciba_request(
-        national_id, client_name="Logiciel", binding_message="12", expires_in=60
-    )
-    push_service.wait_for(1)
-    ecps.push.shutdown(wait=True)
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_gone_subscription_is_forgotten_and_logged(
+    phone, ecps, national_id, push_service, caplog, status
+):
+    """RFC 8030 §7.3: the push service says the subscription is gone; it is deleted, and the
+    log says so, naming the device but not the endpoint (a capability URL)."""
+    push_service.status = status
+    secret_path = "/wpush/v2/gAAAAABsecretcapability"
+    _subscribe(phone, Browser(f"{push_service.origin}{secret_path}").subscription, lang="en")
+    with caplog.at_level(logging.INFO, logger="santeid.ecps.push"):
+        ecps.create_ciba_request(
+            national_id, client_name="Logiciel", binding_message="12", expires_in=60
+        )
+        push_service.wait_for(1)
+        ecps.push.shutdown(wait=True)
     assert ecps.push_subscriptions.get(phone.device_id) is None
+    [line] = [r.getMessage() for r in caplog.records if r.name == "santeid.ecps.push"]
+    assert phone.device_id in line and str(status) in line and "removed" in line
+    assert secret_path not in caplog.text and "gAAAAABsecret" not in caplog.text
 
 
 def test_english_subscription_gets_english_text(phone, ecps, national_id, push_service):

@@ -298,8 +298,15 @@ class PushNotifier:
             log.warning("push for request %s failed: %s", request.request_id, exc)
             return
         if status in (404, 410) and self.gone is not None:
-            # RFC 8030 §7.3: the subscription has expired or was cancelled: forget it.
+            # RFC 8030 §7.3: the subscription has expired or was cancelled: forget it. The
+            # endpoint is a capability URL: the log names the device, never the endpoint.
             self.gone(subscription.device_id)
+            log.info(
+                "push subscription of e-CPS device %s removed: the push service answered %s"
+                " (expired or cancelled)",
+                subscription.device_id,
+                status,
+            )
         elif not 200 <= status < 300:
             log.warning("push for request %s answered %s", request.request_id, status)
 
