@@ -13,8 +13,12 @@ import time
 import pytest
 import redis
 import requests
+from joserfc.jwk import ECKey
 
+from tests.support.concurrency import race_http
+from tests.support.ecps_phone import PIN
 from tests.support.ecps_phone import Phone
+from tests.support.ecps_phone import registration
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
@@ -122,3 +126,28 @@ def test_numeric_dates_beyond_the_range_of_a_double_are_refused_not_a_server_err
         assert answer.status_code == 400, (issued_at, answer.text)
         assert answer.json()["code"] == "invalid_decision"
     assert "OverflowError" not in server.log.read_text()
+
+
+def test_one_key_registered_with_two_codes_at_once_leaves_the_losing_code_usable(server):
+    """§1: everything is checked before an activation code is consumed. Two registrations
+    of one public key with two codes, arriving together, both pass the key check before
+    either device is written: the database's unique key decides (one device, 409
+    ``public_key_in_use``), and the losing code is given back — it still registers a phone."""
+    national_id = "810000000002"
+    for _ in range(2):
+        codes = [activation_code(server, national_id) for _ in range(2)]
+        key = ECKey.generate_key("P-256", private=True)
+        answers = race_http(
+            f"{server.base}/ecps/device/register",
+            [json.dumps(registration(code, key, PIN)).encode() for code in codes],
+            headers={"Content-Type": "application/json"},
+        )
+        assert sorted(status for status, _ in answers) == [201, 409], answers
+        [(losing_code, refusal)] = [
+            (code, json.loads(body))
+            for code, (status, body) in zip(codes, answers, strict=True)
+            if status == 409
+        ]
+        assert refusal["code"] == "public_key_in_use"
+        phone = Phone.register_over_http(server.base, losing_code)
+        assert phone.national_id == national_id

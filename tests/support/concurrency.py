@@ -36,7 +36,7 @@ def race(action: Callable[[int], Any], threads: int = THREADS) -> list[Any]:
 
 def race_http(
     url: str,
-    body: bytes,
+    body: bytes | list[bytes],
     *,
     headers: dict[str, str],
     method: str = "POST",
@@ -47,28 +47,30 @@ def race_http(
     of its own, sent whole but for the body's last byte; once every one is there, the last
     bytes go out at the same instant (a server runs no request before its body is complete).
     Requests merely started together reach the server one after the other as their
-    connections open, and each may be over before the next begins. Returns each request's
-    ``(status, body)``."""
+    connections open, and each may be over before the next begins. ``body`` as a list: one
+    request per body instead of ``copies`` of one. Returns each request's ``(status, body)``,
+    in the order of the bodies."""
     parts = urlsplit(url)
-    assert parts.scheme == "http" and body, url
+    bodies = body if isinstance(body, list) else [body] * copies
+    assert parts.scheme == "http" and all(bodies), url
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     connections = []
     try:
-        for _ in range(copies):
+        for each in bodies:
             connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
             connection.putrequest(method, target)
-            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            for name, value in {**headers, "Content-Length": str(len(each))}.items():
                 connection.putheader(name, value)
             connection.endheaders()
-            connection.send(body[:-1])
+            connection.send(each[:-1])
             connections.append(connection)
 
         def finish(i: int) -> tuple[int, bytes]:
-            connections[i].send(body[-1:])
+            connections[i].send(bodies[i][-1:])
             response = connections[i].getresponse()
             return response.status, response.read()
 
-        return race(finish, copies)
+        return race(finish, len(bodies))
     finally:
         for connection in connections:
             connection.close()

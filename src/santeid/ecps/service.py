@@ -258,7 +258,8 @@ class EcpsService:
         Everything the phone sent is checked *before* the code is consumed, so a typo in the
         PIN does not burn the code; and a database outage while the device is written gives the
         code back before :data:`~santeid.db.DatabaseUnavailable` propagates (the API answers
-        503), so the phone can retry with it. Raises :class:`Problem`.
+        503), so the phone can retry with it. So does a key registered by a concurrent
+        registration after the key check (``public_key_in_use``). Raises :class:`Problem`.
         """
         if not isinstance(activation_code, str) or not 0 < len(activation_code) <= 128:
             raise Problem("invalid_request", "'activation_code' (a string) is required")
@@ -306,6 +307,10 @@ class EcpsService:
                 webhook_url=webhook_url,
             )
         except DuplicateKey:
+            # Another registration of this key was written between the key check above and
+            # now (the database's unique key decides the race): the key was refused, not the
+            # code, which is given back as the key check would have left it.
+            self._give_back_activation_code(record)
             raise Problem("public_key_in_use", "make a new key pair for each activation") from None
         except DatabaseUnavailable:
             # No device was written: the outage must not burn the code (answered 503).
