@@ -19,6 +19,7 @@ from tests.support.concurrency import race_http
 from tests.support.ecps_phone import PIN
 from tests.support.ecps_phone import Phone
 from tests.support.ecps_phone import registration
+from tests.support.oidc_flow import authorization_query
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.postgres]
@@ -67,15 +68,7 @@ def enrolled(server, national_id: str) -> Phone:
 def start_login(server, national_id: str) -> dict:
     """A login for ``national_id`` waiting for the phone (a scripted login, ``wait: 0``):
     the e-CPS request it made is ``["request"]``."""
-    query = {
-        "response_type": "code",
-        "client_id": CLIENT_ID,
-        "redirect_uri": REDIRECT_URI,
-        "scope": "openid scope_all",
-        "acr_values": "eidas1",
-        "state": "s1",
-        "nonce": "n1",
-    }
+    query = authorization_query(CLIENT_ID, REDIRECT_URI)
     url = requests.Request("GET", f"{server.oidc}/auth", params=query).prepare().url
     answer = requests.post(
         f"{server.base}/sandbox/api/logins",

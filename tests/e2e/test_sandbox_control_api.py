@@ -19,6 +19,7 @@ from joserfc.jwk import KeySet
 
 from santeid.ecps.simulator import DeviceSimulator
 from tests.support.concurrency import race_http
+from tests.support.oidc_flow import authorization_query
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -76,15 +77,7 @@ def start_login(server, national_id: str) -> tuple[requests.Session, str, str]:
     browser = requests.Session()
     response = browser.get(
         server["discovery"]["authorization_endpoint"],
-        params={
-            "response_type": "code",
-            "client_id": CLIENT_ID,
-            "redirect_uri": REDIRECT_URI,
-            "scope": "openid scope_all",
-            "acr_values": "eidas1",
-            "state": "s1",
-            "nonce": "n1",
-        },
+        params=authorization_query(CLIENT_ID, REDIRECT_URI, state="s1", nonce="n1"),
         allow_redirects=False,
         timeout=5,
     )
@@ -199,16 +192,7 @@ def test_openapi_outbox_and_cards_over_http(server):
 
 # -- scripted logins: the whole browser part in one call --------------------------------------
 def authorization_url(server, **params) -> str:
-    query = {
-        "response_type": "code",
-        "client_id": CLIENT_ID,
-        "redirect_uri": REDIRECT_URI,
-        "scope": "openid scope_all",
-        "acr_values": "eidas1",
-        "state": "s2",
-        "nonce": "n2",
-        **params,
-    }
+    query = authorization_query(CLIENT_ID, REDIRECT_URI, **{"state": "s2", "nonce": "n2", **params})
     return (
         requests.Request("GET", server["discovery"]["authorization_endpoint"], params=query)
         .prepare()

@@ -86,6 +86,23 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge.rstrip(b"=").decode()
 
 
+def authorization_query(client_id: str, redirect_uri: str, /, **params) -> dict:
+    """The parameters of a code-flow authorization request at e-CPS level (``acr_values``
+    ``eidas1``) with a new ``state`` and ``nonce``; ``params`` added or replacing any of them
+    (``client_id`` and ``redirect_uri`` too), a value of ``None`` leaving one out."""
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": "openid scope_all",
+        "state": "st-" + secrets.token_hex(4),
+        "nonce": "n-" + secrets.token_hex(4),
+        "acr_values": "eidas1",
+        **params,
+    }
+    return {k: v for k, v in query.items() if v is not None}
+
+
 class Flow:
     """Drives one browser (a Flask test client keeps its cookies) through the login."""
 
@@ -95,17 +112,9 @@ class Flow:
         self.client = client_meta
 
     def authorize(self, **params):
-        query = {
-            "response_type": "code",
-            "client_id": self.client["client_id"],
-            "redirect_uri": self.client["redirect_uris"][0],
-            "scope": "openid scope_all",
-            "state": "st-" + secrets.token_hex(4),
-            "nonce": "n-" + secrets.token_hex(4),
-            "acr_values": "eidas1",
-        }
-        query.update(params)
-        query = {k: v for k, v in query.items() if v is not None}
+        query = authorization_query(
+            self.client["client_id"], self.client["redirect_uris"][0], **params
+        )
         return self.http.get(f"{OIDC}/auth?" + urlencode(query))
 
     def csrf(self, html: str) -> str:
