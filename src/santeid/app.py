@@ -29,11 +29,19 @@ def _resource_dir(name: str) -> Path:
 
 
 def create_services(
-    settings: Settings, *, store: EphemeralStore | None = None, clock: Clock = system_clock
+    settings: Settings,
+    *,
+    store: EphemeralStore | None = None,
+    clock: Clock = system_clock,
+    first_start: bool = True,
 ) -> Services:
     """Open every backing service the settings describe, in dependency order, each on
     ``clock``; refuse unsafe configurations. Nothing here needs the Flask app: the web layers
-    are mounted afterwards, on services that already exist (docs/architecture.md)."""
+    are mounted afterwards, on services that already exist (docs/architecture.md).
+
+    ``first_start``: a server's first start, where an outage of the database stops the start;
+    ``False`` for a worker of ``santeid serve --workers``, which starts through an outage
+    (:mod:`santeid.startup`, the one place of that rule)."""
     from santeid.ciba.metadata import check_registered_clients as check_ciba_clients
     from santeid.ciba.service import CibaService
     from santeid.db.schemas import prepare as prepare_databases
@@ -54,9 +62,11 @@ def create_services(
     from santeid.security import check_secret_key
     from santeid.security import load_secret_key
     from santeid.services import Services
+    from santeid.startup import Start
     from santeid.storage import check_persistence
     from santeid.storage import store_from_url
 
+    start = Start(first=first_start)
     check_secret_key(settings)  # before anything is created
     if settings.sandbox.enabled:
         # Sandbox convenience: a fresh checkout serves at once, with generated dev keys. One
@@ -67,7 +77,7 @@ def create_services(
         keys = check_keys_for_startup(settings, clock=clock)
     # Durable data: schemas upgraded (or checked, database_auto_upgrade = false) before any
     # request; a database newer than this santeid stops the start with what to do.
-    prepare_databases(settings)
+    start.needing("database", "checking the schemas", lambda: prepare_databases(settings))
     directory = Directory.for_settings(settings)
     directory.initialize()
     if settings.sandbox.enabled and directory.count() == 0:
@@ -83,7 +93,11 @@ def create_services(
     )
     # A registered client in a CIBA mode this configuration does not offer (push while
     # ciba_push_enabled is off) stops the start, named (docs/ciba.md, "Push mode").
-    check_ciba_clients(clients.list(), settings)
+    start.needing(
+        "database",
+        "checking the registered CIBA clients",
+        lambda: check_ciba_clients(clients.list(), settings),
+    )
     tokens = TokenService(settings, store, keys, directory, clock=clock)
     ecps = EcpsService(settings, store, directory, clock=clock)
     # The Web Push (VAPID) key, made now if missing, beside the other keys.
@@ -107,6 +121,7 @@ def create_services(
     ecps.on_request_decided(ciba.on_ecps_decided)
     return Services(
         settings=settings,
+        start=start,
         clock=clock,
         secret_key=secret_key,
         store=store,
@@ -140,12 +155,14 @@ def create_app(
     *,
     store: EphemeralStore | None = None,
     clock: Clock = system_clock,
+    first_start: bool = True,
 ) -> Flask:
-    """The WSGI application: the services first, then each web layer, in dependency order."""
+    """The WSGI application: the services first, then each web layer, in dependency order.
+    ``first_start``: :func:`create_services`'s."""
     from santeid.proxies import Application  # Flask, with the proxy layer in front
 
     settings = settings or load_settings()
-    services = create_services(settings, store=store, clock=clock)
+    services = create_services(settings, store=store, clock=clock, first_start=first_start)
     app = Application(
         # The package's name, not this module's: Flask names the app and its logger after it.
         "santeid",

@@ -173,7 +173,9 @@ class OutboxSender:
         self.db = path if isinstance(path, db.Database) else db.SqliteDatabase(path)
         self.keep = keep
         self.clock = clock
-        db.ensure(self.db, OUTBOX_SCHEMA)
+        # The table is made ready on first use (santeid.db.ensure, once per process), not here:
+        # a worker started while the database is unavailable builds its senders all the same
+        # (santeid.startup).
 
     @property
     def path(self) -> Path | None:
@@ -185,6 +187,7 @@ class OutboxSender:
 
     def send(self, message: Message) -> None:
         try:
+            db.ensure(self.db, OUTBOX_SCHEMA)
             with self.db.transaction() as conn:
                 conn.execute(
                     "INSERT INTO outbox (created_at, channel, recipient, subject, body,"
@@ -228,10 +231,12 @@ class OutboxSender:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
+        db.ensure(self.db, OUTBOX_SCHEMA)
         rows = self.db.execute(sql, (*params, max(0, int(limit)))).fetchall()
         return [OutboxEntry(*row) for row in rows]
 
     def clear(self) -> None:
+        db.ensure(self.db, OUTBOX_SCHEMA)
         self.db.execute("DELETE FROM outbox")
 
 

@@ -28,12 +28,16 @@ if TYPE_CHECKING:  # the services import santeid.services to find each other at 
     from santeid.oidc.tokens import TokenService
     from santeid.sandbox.phone import SandboxPhone
     from santeid.settings import Settings
+    from santeid.startup import Start
     from santeid.storage.base import EphemeralStore
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
+    #: This build's start: what needs a backing service at start-up goes through it
+    #: (:mod:`santeid.startup`: an outage stops a first start, a worker goes on).
+    start: Start
     #: The one source of wall-clock time (``santeid.clock``); every service below reads it.
     clock: Clock
     #: Signs Flask's session cookie and seals CIBA notification secrets.

@@ -809,7 +809,8 @@ class _Closing:
 
 def rsgi_app() -> BufferedRSGI:
     """Granian's factory in each worker process: the app with the settings of the
-    ``SANTEID_*`` variables ``santeid serve`` exported, and ``SANTEID_SERVE_THREADS``."""
+    ``SANTEID_*`` variables ``santeid serve`` exported, and ``SANTEID_SERVE_THREADS``. A
+    worker's start, after the server's first (santeid.startup): an outage does not stop it."""
     import os
 
     from santeid import create_app
@@ -817,4 +818,4 @@ def rsgi_app() -> BufferedRSGI:
 
     settings = load_settings()
     threads = int(os.environ.get("SANTEID_SERVE_THREADS", "4"))
-    return BufferedRSGI(create_app(settings), settings, threads)
+    return BufferedRSGI(create_app(settings, first_start=False), settings, threads)

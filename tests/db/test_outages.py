@@ -107,11 +107,15 @@ def test_a_long_transaction_is_not_cut_by_the_request_timeout(own_postgres):
         database.close()
 
 
+def _settings(tmp_path, url: str, **changes) -> Settings:
+    """A sandbox application's settings on the database ``url``, its files under ``tmp_path``."""
+    return Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "k"),
+                    sandbox=True, database_url=url, **changes)  # fmt: skip
+
+
 def _app(server: PostgresServer, tmp_path):
     url = server.admin_url
-    settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "k"),
-                        sandbox=True, database_url=url)  # fmt: skip
-    app = create_app(settings, store=MemoryStore())
+    app = create_app(_settings(tmp_path, url), store=MemoryStore())
     app.extensions["santeid"].clients.add(
         {"client_id": f"rp-{tmp_path.name}", "client_secret": SECRET,
          "redirect_uris": ["https://rp/cb"], "grant_types": ["client_credentials"]}
@@ -219,8 +223,7 @@ def test_readiness_during_a_freeze_blames_the_database_alone(own_postgres, tmp_p
     down in every answer and the store and the keys up (one database check for all of them,
     which gives up within ``health_check_timeout``), as docs/operations.md says."""
     url = own_postgres.admin_url
-    settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "k"),
-                        sandbox=True, database_url=url, health_check_timeout=1)  # fmt: skip
+    settings = _settings(tmp_path, url, health_check_timeout=1)
     app = create_app(settings, store=MemoryStore())
     try:
         assert app.test_client().get("/health/ready").status_code == 200
@@ -314,3 +317,323 @@ def test_a_running_server_is_not_ready_during_an_outage_and_ready_after_it(own_p
             time.sleep(0.2)
         assert status == 200, f"not ready {time.monotonic() - back:.1f} s after the outage"
         assert server.process.poll() is None
+
+
+# -- a worker started during an outage (santeid.startup) --------------------------------------
+
+#: Seconds within which Granian takes a worker that ends after its start for a crash loop and
+#: stops the whole server (5.5 s, ``granian.server.common``); gunicorn stops at once when a
+#: worker fails to boot. A worker still running after this has started.
+CRASH_LOOP = 6.5
+#: A client of the server processes (client_credentials: each token needs the database).
+RP = {
+    "client_id": "rp-restart",
+    "client_name": "rp-restart",
+    "client_secret": SECRET,
+    "redirect_uris": ["https://rp.example/cb"],
+    "grant_types": ["client_credentials", "authorization_code"],
+}
+
+
+def _fetch(server, method: str, path: str, **kwargs):
+    """One request on a connection of its own (``Connection: close``), so that requests are
+    shared between the workers as new clients' are."""
+    import requests
+
+    headers = {"Connection": "close", **kwargs.pop("headers", {})}
+    return requests.request(
+        method,
+        f"{server.base}{path}",
+        headers=headers,
+        verify=server.ca or True,
+        timeout=HUNG,
+        allow_redirects=False,
+        **kwargs,
+    )
+
+
+def _token(server):
+    return _fetch(
+        server,
+        "POST",
+        f"{TOKEN}",
+        data={"grant_type": "client_credentials"},
+        auth=(RP["client_id"], SECRET),
+    )
+
+
+def _authorize(server):
+    query = "response_type=code&scope=openid&redirect_uri=https%3A%2F%2Frp.example%2Fcb"
+    path = "/auth/realms/esante-wallet/protocol/openid-connect/auth"
+    return _fetch(server, "GET", f"{path}?client_id={RP['client_id']}&{query}")
+
+
+def _live_but_not_ready(server, *, down: str, up: str) -> None:
+    """``/health/live`` answers 200, ``/health/ready`` 503 naming ``down`` (and not ``up``)."""
+    assert _fetch(server, "GET", "/health/live").status_code == 200
+    ready = _fetch(server, "GET", "/health/ready")
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks[down]["status"] in ("down", "timeout"), checks
+    assert checks[up]["status"] == "up", checks
+
+
+def _wait_for_both_workers(server) -> None:
+    """Until both workers of ``server`` hold a socket listening on its port (the server
+    answered its readiness probe from one of them): under Granian (a socket of its own per
+    worker) once its application is built; under gunicorn (the master's socket) from the
+    start, a connection waiting for a worker ready to accept it."""
+    from tests.support.servers import LISTENING
+    from tests.support.servers import child_pids
+    from tests.support.servers import tcp_sockets
+
+    def listens(pid: int) -> bool:
+        return any(
+            local == server.port and state == LISTENING for local, _, state in tcp_sockets(pid)
+        )
+
+    deadline = time.monotonic() + HUNG
+    while len(workers := child_pids(server.process.pid)) != 2 or not all(map(listens, workers)):
+        assert time.monotonic() < deadline, "the workers did not both start"
+        time.sleep(0.05)
+
+
+def _kill_a_worker_and_watch(server, during) -> int:
+    """SIGKILL one worker of ``server``; until its replacement has outlived :data:`CRASH_LOOP`,
+    ``during()`` is called again and again (the probes of the outage). The master, the other
+    worker and the replacement must all be running at the end. Returns the replacement."""
+    import os
+    import signal
+
+    from tests.support.servers import child_pids
+
+    victim, survivor = child_pids(server.process.pid)
+    os.kill(victim, signal.SIGKILL)
+    replaced = time.monotonic()
+    replacement = None
+    while time.monotonic() - replaced < HUNG:
+        others = set(child_pids(server.process.pid)) - {victim, survivor}
+        if others:
+            replacement = others.pop()
+            break
+        assert server.process.poll() is None, server.log.read_text()[-3000:]
+        time.sleep(0.05)
+    assert replacement is not None, "no worker started in place of the one killed"
+    started = time.monotonic()
+    while time.monotonic() - started < CRASH_LOOP:
+        during()
+    assert server.process.poll() is None, "the server stopped: " + server.log.read_text()[-3000:]
+    assert child_pids(server.process.pid) == sorted([survivor, replacement])
+    return replacement
+
+
+def _tls_args(tmp_path) -> tuple[list[str], str]:
+    """``--tls-cert``/``--tls-key`` of a development certificate, and its authority."""
+    from tests.support.servers import santeid_home
+
+    tls = tmp_path / "tls"
+    santeid_home(tmp_path / "tls-home").cli("tls", "dev-cert", "--out", str(tls))
+    return ["--tls-cert", str(tls / "cert.pem"), "--tls-key", str(tls / "key.pem")], str(
+        tls / "ca.pem"
+    )
+
+
+@pytest.mark.server
+@pytest.mark.redis
+@pytest.mark.parametrize("layout", ["granian", "gunicorn"])
+def test_a_worker_restarted_during_an_outage_serves_and_every_worker_recovers(
+    own_postgres, redis_server, tmp_path, layout
+):
+    """``santeid serve --workers 2`` on PostgreSQL, both layouts (Granian over HTTP, gunicorn
+    over direct TLS): while the database is stopped, one worker is killed. The server starts
+    another, which starts through the outage: the master and the other worker keep running,
+    ``/health/live`` answers 200 and ``/health/ready`` 503 naming the database, what needs the
+    database answers its 503 (never a 500), what does not is served. Once the database is
+    back, every worker serves everything, nothing restarted by hand (docs/deployment.md,
+    "Outages"; santeid.startup)."""
+    from tests.support.postgres_server import fresh_schema
+    from tests.support.servers import santeid_process
+    from tests.support.servers import tcp_sockets
+
+    args, ca = ["--sandbox", "--workers", "2"], None
+    if layout == "gunicorn":
+        tls, ca = _tls_args(tmp_path)
+        args += tls
+    store = redis_server.url.rsplit("/", 1)[0] + "/11"
+    with (
+        fresh_schema(own_postgres.admin_url) as url,
+        santeid_process(
+            tmp_path,
+            args=args,
+            ca=ca,
+            clients=[RP],
+            log_name=f"{layout}.log",
+            SANTEID_DATABASE_URL=url,
+            SANTEID_STORE_URL=store,
+            SANTEID_HEALTH_CHECK_TIMEOUT="1",
+        ) as server,
+    ):
+        _wait_for_both_workers(server)
+        assert _token(server).status_code == 200
+        own_postgres.shut_down()
+        try:
+
+            def during() -> None:
+                _live_but_not_ready(server, down="database", up="store")
+                jwks = _fetch(
+                    server, "GET", "/auth/realms/esante-wallet/protocol/openid-connect/certs"
+                )
+                assert jwks.status_code == 200
+                token = _token(server)
+                assert token.status_code == 503, token.text
+                assert token.json()["error"] == "temporarily_unavailable"
+                assert token.headers["Retry-After"] == "5"
+                assert _authorize(server).status_code == 503
+
+            replacement = _kill_a_worker_and_watch(server, during)
+        finally:
+            own_postgres.start_again()
+        back = time.monotonic()
+        while _token(server).status_code != 200 and time.monotonic() - back < RECOVERY:
+            time.sleep(0.2)
+        # Every worker: each request on a new connection, any worker's to take.
+        statuses = [(_token(server).status_code, _authorize(server).status_code) for _ in range(24)]
+        assert set(statuses) == {(200, 302)}, statuses
+        assert _fetch(server, "GET", "/health/ready").status_code == 200
+        # The worker started during the outage among them: connected to the database since.
+        assert own_postgres.port in {remote for _, remote, _ in tcp_sockets(replacement)}
+        assert "start-up: checking the schemas skipped: the database is unavailable" in (
+            server.log.read_text()
+        )
+
+
+def test_a_worker_starts_through_an_outage_and_serves_once_the_database_is_back(
+    own_postgres, tmp_path
+):
+    """The rule of santeid.startup, in one process: while the database is stopped, a first
+    start stops, naming it; a worker's start goes on, and its requests needing the database
+    answer 503 until it is back, then succeed — the tables made on first use, as no start
+    made them (a new schema)."""
+    from santeid.settings import ConfigurationError
+    from tests.support.postgres_server import fresh_schema
+
+    with fresh_schema(own_postgres.admin_url) as url:
+        settings = _settings(tmp_path, url)
+        own_postgres.shut_down()
+        try:
+            with pytest.raises(
+                ConfigurationError, match="the database is unavailable, and a first start"
+            ):
+                create_app(settings, store=MemoryStore())
+            db.close_shared(url)
+            app = create_app(settings, store=MemoryStore(), first_start=False)
+            client = app.test_client()
+            assert client.get("/health/live").status_code == 200
+            assert client.get("/health/ready").get_json()["checks"]["database"]["status"] != "up"
+            clients = app.extensions["santeid"].clients
+            with pytest.raises(db.DatabaseUnavailable):
+                clients.get("anyone")
+            answer = client.post(
+                TOKEN,
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": "Basic cnA6c2VjcmV0"},
+            )
+            assert answer.status_code == 503
+            assert answer.get_json()["error"] == "temporarily_unavailable"
+        finally:
+            own_postgres.start_again()
+        try:
+            clients.add(
+                {
+                    "client_id": "rp",
+                    "client_secret": SECRET,
+                    "redirect_uris": ["https://rp/cb"],
+                    "grant_types": ["client_credentials"],
+                }
+            )
+            basic = base64.b64encode(f"rp:{SECRET}".encode()).decode()
+            answer = client.post(
+                TOKEN,
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": f"Basic {basic}"},
+            )
+            assert answer.status_code == 200, answer.get_json()
+            assert client.get("/health/ready").status_code == 200
+        finally:
+            db.close_shared(url)
+
+
+def test_a_configuration_error_still_stops_a_worker(own_postgres, tmp_path):
+    """An outage is all a worker's start gets past: a schema behind this santeid with
+    ``database_auto_upgrade`` off stops it as it stops a first start."""
+    from santeid.db import SchemaOutdated
+    from tests.support.postgres_server import fresh_schema
+
+    with fresh_schema(own_postgres.admin_url) as url:
+        settings = _settings(tmp_path, url, database_auto_upgrade=False)
+        try:
+            for first_start in (True, False):
+                with pytest.raises(SchemaOutdated, match="run `santeid db upgrade`"):
+                    create_app(settings, store=MemoryStore(), first_start=first_start)
+        finally:
+            db.close_shared(url)
+
+
+@pytest.mark.server
+@pytest.mark.redis
+def test_a_first_start_during_an_outage_stops_and_says_why(own_postgres, redis_server, tmp_path):
+    """``santeid serve --workers 2`` while the database is stopped: the first start cannot
+    check the configuration that lives there (schemas, registered clients), so it stops with
+    one line naming the database, before any worker starts."""
+    from tests.support.servers import refused_start
+
+    own_postgres.shut_down()
+    try:
+        result = refused_start(
+            tmp_path,
+            "--workers",
+            "2",
+            SANTEID_DATABASE_URL=own_postgres.admin_url,
+            SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/11",
+        )
+    finally:
+        own_postgres.start_again()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Error: the database is unavailable, and a first start needs it" in (result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.server
+@pytest.mark.redis
+def test_a_worker_restarted_while_the_store_is_down_serves_and_every_worker_recovers(
+    disposable_redis, tmp_path
+):
+    """The same with the token store (Redis) stopped instead: no start-up work needs it, so a
+    worker started meanwhile serves what does not need the store, ``/health/ready`` answers 503
+    naming the store, and every worker serves everything once Redis is back."""
+    from tests.support.servers import santeid_process
+
+    args = ["--sandbox", "--workers", "2"]
+    with santeid_process(
+        tmp_path,
+        args=args,
+        clients=[RP],
+        SANTEID_STORE_URL=disposable_redis.url,
+        SANTEID_HEALTH_CHECK_TIMEOUT="1",
+    ) as server:
+        _wait_for_both_workers(server)
+        assert _authorize(server).status_code == 302
+        disposable_redis.stop()
+        try:
+
+            def during() -> None:
+                _live_but_not_ready(server, down="store", up="database")
+                assert _token(server).status_code == 200  # a signed token, nothing stored
+                assert _authorize(server).status_code == 503  # a login transaction
+
+            _kill_a_worker_and_watch(server, during)
+        finally:
+            disposable_redis.start()
+        statuses = {_authorize(server).status_code for _ in range(24)}
+        assert statuses == {302}, statuses
+        assert _fetch(server, "GET", "/health/ready").status_code == 200

@@ -400,7 +400,7 @@ def test_an_unreachable_database_is_a_clean_503_and_stops_a_start(app, client, t
     dead_url = f"postgresql://santeid@127.0.0.1:{free_port()}/santeid"
     settings = Settings(data_dir=str(tmp_path / "other"), keys_dir=str(tmp_path / "k"),
                         sandbox=True, database_url=dead_url)  # fmt: skip
-    with pytest.raises(ConfigurationError, match="is not usable: connection"):
+    with pytest.raises(ConfigurationError, match="database is unavailable, and a first start"):
         create_app(settings, store=MemoryStore())
     db.close_shared(dead_url)
 

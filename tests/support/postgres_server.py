@@ -89,14 +89,11 @@ class PostgresServer:
 
     def _processes(self) -> list[int]:
         """The postmaster and every process it started (backends, checkpointer…)."""
+        # Imported here: this plugin loads before pytest could rewrite that module's asserts.
+        from tests.support.servers import child_pids
+
         postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                # Field 4 is the parent's pid; the name in field 2 may contain spaces.
-                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
-                    children.append(int(stat.parent.name))
-        return [postmaster, *children]
+        return [postmaster, *child_pids(postmaster)]
 
     def pause(self) -> None:
         """Freeze the server (SIGSTOP to each of its processes): connections stay open, the

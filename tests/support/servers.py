@@ -121,6 +121,43 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 10) -> None:
         pass
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``): the workers of a ``santeid
+    serve --workers`` process, the backends of a PostgreSQL server."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # Field 4 is the parent's pid; the name in field 2 may contain spaces.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+#: The state of a listening socket in ``/proc/net/tcp`` (``TCP_LISTEN``).
+LISTENING = "0A"
+
+
+def tcp_sockets(pid: int) -> set[tuple[int, int, str]]:
+    """The TCP sockets process ``pid`` holds, as (local port, remote port, state) — Linux
+    ``/proc``: its sockets' inodes looked up in the IPv4 and IPv6 tables. Which worker is
+    connected to a database (the remote port), which listens (:data:`LISTENING`)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    local, remote = (int(f.rsplit(":", 1)[1], 16) for f in fields[1:3])
+                    found.add((local, remote, fields[3]))
+    return found
+
+
 @functools.cache
 def session_keys() -> Path:
     """The sandbox's signing keys (an RS256 key and the refresh-token HMAC secret, as a first

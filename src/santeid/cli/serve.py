@@ -260,7 +260,9 @@ def serve(
                 self.cfg.set("ssl_context", _reuse_context)
 
         def load(self):
-            return create_app(settings)
+            # In each worker, after the first start (_build_once_in_a_child): an outage does
+            # not stop it (santeid.startup).
+            return create_app(settings, first_start=False)
 
     def _reuse_context(config, default_ssl_context_factory):
         return ssl_context

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from santeid.db import DatabaseError
+from santeid.db import DatabaseUnavailable
 from santeid.db import Schema
 from santeid.db import database_for
 from santeid.db import ensure
@@ -29,11 +30,17 @@ def all_schemas() -> tuple[Schema, ...]:
 
 def prepare(settings: Settings) -> None:
     """At start-up: upgrade every component's schema (``database_auto_upgrade``), or check it
-    is current; raises :class:`~santeid.db.SchemaError` with what to do otherwise."""
+    is current; raises :class:`~santeid.db.SchemaError` with what to do otherwise. A database
+    that cannot be used now raises its outage (``DatabaseUnavailable``), which
+    :class:`santeid.startup.Start` judges: a first start stops, a worker goes on."""
     for schema in all_schemas():
         database = database_for(settings, schema.component)
         try:
             ensure(database, schema)
+        except DatabaseUnavailable as exc:
+            # Still an outage, for santeid.startup to judge; its message names the database.
+            named = f"database {redact(database.url)} ({schema.component.name}): {exc}"
+            raise type(exc)(named) from exc
         except DatabaseError as exc:
             raise ConfigurationError(
                 f"database {redact(database.url)} ({schema.component.name}) is not usable: {exc}"

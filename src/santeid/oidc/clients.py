@@ -657,7 +657,9 @@ class ClientRegistry:
         if settings is not None:
             parts = urlsplit(settings.issuer)
             self.origin = f"{parts.scheme}://{parts.netloc}"
-        db.ensure(self.db, SCHEMA)
+        # The table is made ready on first use (santeid.db.ensure, once per process), not here:
+        # a worker started while the database is unavailable builds its registry all the same
+        # (santeid.startup).
 
     @property
     def path(self) -> Path | None:
@@ -719,6 +721,7 @@ class ClientRegistry:
                 " ON CONFLICT (client_id) DO UPDATE SET metadata = excluded.metadata,"
                 " secret_digest = excluded.secret_digest, created_at = excluded.created_at"
             )
+        db.ensure(self.db, SCHEMA)
         try:
             with self.db.connect() as conn, conn.transaction():
                 conn.executemany(sql, rows)
@@ -730,6 +733,7 @@ class ClientRegistry:
     def get(self, client_id: str) -> Client | None:
         if not isinstance(client_id, str):
             return None
+        db.ensure(self.db, SCHEMA)
         row = self.db.execute(
             "SELECT client_id, metadata, secret_digest FROM client WHERE client_id = ?",
             (client_id,),
@@ -739,6 +743,7 @@ class ClientRegistry:
         return Client(row[0], json.loads(row[1]), row[2], self.origin)
 
     def list(self) -> list[Client]:
+        db.ensure(self.db, SCHEMA)
         rows = self.db.execute(
             "SELECT client_id, metadata, secret_digest FROM client ORDER BY client_id"
         ).fetchall()
@@ -748,4 +753,5 @@ class ClientRegistry:
         """Forget the client; ``True`` if it was registered. One of santeid's own
         (:data:`INTERNAL_CLIENT_IDS`) is never removed: :class:`InternalClient`."""
         refuse_internal(client_id)
+        db.ensure(self.db, SCHEMA)
         return self.db.execute("DELETE FROM client WHERE client_id = ?", (client_id,)).rowcount > 0

@@ -369,4 +369,6 @@ def ciba_poll(record_id: str):
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    register_client(app)
+    app.extensions["santeid"].start.needing(
+        "database", f"registering {CLIENT_ID}", lambda: register_client(app)
+    )

@@ -32,5 +32,9 @@ def init_app(app) -> None:
     from santeid.web_ecps import outbox  # noqa: F401
 
     svc = app.extensions["santeid"]
-    devices.register_account_client(svc)
+    svc.start.needing(
+        "database",
+        f"registering {devices.ACCOUNT_CLIENT_ID}",
+        lambda: devices.register_account_client(svc),
+    )
     app.register_blueprint(bp)
