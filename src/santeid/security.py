@@ -1,14 +1,39 @@
 """Request hygiene shared by every page and endpoint: CSRF tokens, parameter size limits,
-security headers, the cookie policy, and malformed requests refused before any endpoint (a
-``Host`` that is not a host name, undecodable ``Basic`` credentials, JSON nested beyond reason)
-so that they get a clear error, never a 500. And the secret that signs the session cookie:
-refused when anyone could know it (:func:`check_secret_key`), or made and kept in the data
-directory (:func:`load_secret_key`)."""
+security headers, the cookies and their policy, and malformed requests refused before any
+endpoint (a ``Host`` that is not a host name, undecodable ``Basic`` credentials, JSON nested
+beyond reason) so that they get a clear error, never a 500. And the secret that signs the
+cookies: refused when anyone could know it (:func:`check_secret_key`), or made and kept in the
+data directory (:func:`load_secret_key`).
+
+The browser holds three cookies of santeid's, each signed with that secret, ``HttpOnly``, on
+``/``, kept until the browser closes (docs/configuration.md, "Cookies"):
+
+* ``santeid_identity`` (:data:`IDENTITY`): the SSO session, Keycloak's ``KEYCLOAK_IDENTITY``;
+* ``santeid_auth_session`` (:data:`AUTH_SESSION`): the browser's id, to which login
+  transactions are bound, and the logout confirmation's CSRF token, Keycloak's
+  ``AUTH_SESSION_ID``;
+* ``santeid_session`` (Flask's session): the CSRF token of every other form (the login pages,
+  the admin console, the e-CPS pages, the sandbox debugger), the admin console's session and
+  the e-CPS devices page's own login.
+
+The first two are ``SameSite=None`` whenever they are ``Secure``, as Keycloak's
+``CookieScope.FEDERATION`` cookies: a relying party may send the authorization and logout
+requests as cross-site form POSTs (OIDC Core §3.1.2.1,
+https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest; RP-Initiated Logout 1.0 §2,
+https://openid.net/specs/openid-connect-rpinitiated-1_0.html), which must see the SSO session.
+A cookie that is not ``Secure`` cannot be ``None`` (browsers drop it): they are then ``Lax``,
+as Keycloak makes them in a non-secure context (``DefaultCookieProvider.set``,
+docs/reference/keycloak-behaviour.md, "Cookies").
+``santeid_session`` is always ``Lax``: no cross-site POST carries the admin console's session
+or the token of santeid's own forms, and the answers to a relying party's POST (authorization,
+logout) do not write it: they would replace the cookie the browser did not send.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -19,10 +44,13 @@ import secrets
 from typing import TYPE_CHECKING
 
 from flask import Request
+from flask import current_app
 from flask import has_request_context
 from flask import request
 from flask import session
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeSerializer
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import BadRequest
 
@@ -49,6 +77,7 @@ def wants_json() -> bool:
 
 
 def csrf_token() -> str:
+    """The CSRF token of santeid's forms, kept in ``santeid_session`` (``SameSite=Lax``)."""
     token = session.get("csrf")
     if not token:
         token = secrets.token_urlsafe(32)
@@ -56,15 +85,183 @@ def csrf_token() -> str:
     return token
 
 
+def cross_site_csrf_token() -> str:
+    """The CSRF token of a form on a page shown to a cross-site POST — the logout
+    confirmation, which a relying party's form POST brings up —, kept in
+    ``santeid_auth_session``: that request carried it, so the page replaces no cookie the
+    browser holds. Keycloak's confirmation carries a code of its authentication session in the
+    same way (``LogoutEndpoint.logoutConfirmAction``)."""
+    return AUTH_SESSION.token(_CSRF)
+
+
 class CsrfError(Exception):
     """A form was posted without the token of this browser's session."""
 
 
-def check_csrf() -> None:
-    expected = session.get("csrf")
+def check_csrf(*, cross_site: bool = False) -> None:
+    """The form's ``csrf_token`` is this browser's (:func:`csrf_token`, or with ``cross_site``
+    :func:`cross_site_csrf_token`), compared in constant time; else :class:`CsrfError`."""
+    expected = AUTH_SESSION.get().get(_CSRF) if cross_site else session.get("csrf")
     given = request.form.get("csrf_token", "")
-    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+    if not isinstance(expected, str) or not expected:
         raise CsrfError()
+    if not hmac.compare_digest(expected.encode(), given.encode()):
+        raise CsrfError()
+
+
+# -- the cross-site cookies -------------------------------------------------------------------
+
+
+class CrossSiteCookie:
+    """A signed cookie of santeid's (a JSON object) that goes with cross-site requests when it
+    can: ``SameSite=None`` when ``Secure``, else ``Lax`` — Keycloak's ``CookieScope.FEDERATION``
+    and its fallback in a non-secure context. ``Secure`` as ``santeid_session``
+    (:class:`SessionOverHttps`: ``cookie_secure``, and always on a response over HTTPS).
+    Read once per request; what a request sets or expires is written on its response
+    (:func:`write_cross_site_cookies`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._salt = f"santeid.{name}"
+        #: ``(keys, serializer)``: the serializer for these keys, kept (one HMAC per read).
+        self._signing: tuple[tuple, URLSafeSerializer] | None = None
+
+    def _serializer(self, app) -> URLSafeSerializer:
+        keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)
+        signing = self._signing
+        if signing is None or signing[0] != keys:
+            serializer = URLSafeSerializer(
+                list(keys),
+                salt=self._salt,
+                signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+            )
+            signing = self._signing = (keys, serializer)
+        return signing[1]
+
+    def signed(self, value: dict) -> str:
+        return self._serializer(current_app).dumps(value)
+
+    def get(self) -> dict:
+        """The value this request carries (or set), ``{}`` without one or with one that is not
+        santeid's (bad signature, another secret)."""
+        state = _cookie_state()
+        if self.name not in state.values:
+            value: dict = {}
+            raw = request.cookies.get(self.name)
+            if raw and current_app.secret_key:
+                try:
+                    loaded = self._serializer(current_app).loads(raw)
+                except BadSignature:
+                    loaded = None
+                if isinstance(loaded, dict):
+                    value = loaded
+            state.values[self.name] = value
+        return dict(state.values[self.name])
+
+    def set(self, value: dict) -> None:
+        state = _cookie_state()
+        state.values[self.name] = dict(value)
+        state.changes[self] = dict(value)
+
+    def token(self, key: str) -> str:
+        """The random value kept under ``key``, made at first use."""
+        value = self.get()
+        token = value.get(key)
+        if not isinstance(token, str) or not token:
+            token = secrets.token_urlsafe(32)
+            self.set({**value, key: token})
+        return token
+
+    def expire(self) -> None:
+        """The browser forgets the cookie — if the request carried it: a cookie the browser did
+        not send is left alone, as Keycloak's ``DefaultCookieProvider.expire`` does."""
+        state = _cookie_state()
+        state.values[self.name] = {}
+        if self.name in request.cookies:
+            state.changes[self] = None
+        else:
+            state.changes.pop(self, None)
+
+
+class _CookieState:
+    """What one request read of the cross-site cookies, and what it changed."""
+
+    def __init__(self) -> None:
+        #: Cookie name → its value in this request.
+        self.values: dict[str, dict] = {}
+        #: Cookie → the value to write, or None to expire it.
+        self.changes: dict[CrossSiteCookie, dict | None] = {}
+
+
+def _request_attributes() -> dict:
+    # The request object's own, not ``g``: a request context pushed inside another one (the
+    # sandbox's scripted logins, a browser of their own) shares the outer one's ``g``.
+    current: Request = request._get_current_object()  # type: ignore[attr-defined]
+    return current.__dict__
+
+
+def _cookie_state() -> _CookieState:
+    state = _request_attributes().setdefault("santeid_cookies", _CookieState())
+    assert isinstance(state, _CookieState)
+    return state
+
+
+#: The SSO session the browser is logged in to (``sid``): Keycloak's ``KEYCLOAK_IDENTITY``.
+IDENTITY = CrossSiteCookie("santeid_identity")
+#: The browser's id (``bid``) and the logout confirmation's CSRF token: Keycloak's
+#: ``AUTH_SESSION_ID``.
+AUTH_SESSION = CrossSiteCookie("santeid_auth_session")
+#: Their keys.
+_BROWSER_ID = "bid"
+_CSRF = "csrf"
+
+
+def write_cross_site_cookies(response):
+    """``after_request``: the cross-site cookies this request set or expired, on its
+    response."""
+    state = _request_attributes().get("santeid_cookies") if has_request_context() else None
+    if not isinstance(state, _CookieState):
+        return response
+    if state.values:
+        response.vary.add("Cookie")
+    app = current_app
+    interface = app.session_interface
+    secure = bool(interface.get_cookie_secure(app))
+    attributes = {
+        "path": interface.get_cookie_path(app),
+        "domain": interface.get_cookie_domain(app),
+        "secure": secure,
+        "httponly": True,
+        "samesite": "None" if secure else "Lax",
+    }
+    for cookie, value in state.changes.items():
+        if value is None:
+            response.delete_cookie(cookie.name, **attributes)
+        else:
+            response.set_cookie(cookie.name, cookie.signed(value), **attributes)
+    return response
+
+
+def browser_id() -> str:
+    """This browser's id, kept in ``santeid_auth_session`` (made at first use): login
+    transactions and self-service activations are bound to it (login CSRF, session fixation).
+    A relying party's cross-site POST to the authorization endpoint carries it too, so that
+    the login it starts belongs to the browser's id rather than to a new one."""
+    return AUTH_SESSION.token(_BROWSER_ID)
+
+
+def is_this_browser(bid: object) -> bool:
+    """Whether ``bid`` is this browser's id (a browser without one has no transaction)."""
+    own = AUTH_SESSION.get().get(_BROWSER_ID)
+    if not isinstance(own, str) or not own or not isinstance(bid, str):
+        return False
+    return hmac.compare_digest(own.encode(), bid.encode())
+
+
+def bind_browser(bid: str) -> None:
+    """This request's browser is ``bid`` (a browser of its own, for the sandbox's scripted
+    logins: a request whose cookies were set aside)."""
+    AUTH_SESSION.set({_BROWSER_ID: bid})
 
 
 class ParameterTooLarge(Exception):
@@ -333,7 +530,9 @@ def init_app(app) -> None:
     )
     app.before_request(limit_parameter_size)
     app.after_request(add_security_headers)
+    app.after_request(write_cross_site_cookies)
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["cross_site_csrf_token"] = cross_site_csrf_token
 
 
 # -- the session-signing secret -------------------------------------------------------------

@@ -4,6 +4,7 @@ RP-Initiated Logout 1.0."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
@@ -210,16 +211,35 @@ def test_the_browser_cookie_follows_a_change_of_secret_key(app, client):
     secret key is used at once: a cookie signed with the old one is no session, until the old
     key is listed among the fallbacks."""
     with client.session_transaction() as cookie_session:
-        cookie_session["bid"] = "browser-1"
+        cookie_session["csrf"] = "token-1"
     with client.session_transaction() as cookie_session:
-        assert cookie_session.get("bid") == "browser-1"
+        assert cookie_session.get("csrf") == "token-1"
     old_key = app.secret_key
     app.secret_key = "another-secret-key-0123456789abcdef"
     with client.session_transaction() as cookie_session:
-        assert "bid" not in cookie_session
+        assert "csrf" not in cookie_session
     app.config["SECRET_KEY_FALLBACKS"] = [old_key]
     with client.session_transaction() as cookie_session:
-        assert cookie_session.get("bid") == "browser-1"
+        assert cookie_session.get("csrf") == "token-1"
+
+
+def test_the_identity_cookie_is_signed_and_follows_a_change_of_secret_key(flow, app, client):
+    """``santeid_identity`` names the SSO session: a cookie made from the session's id, which
+    every relying party learns (``sid``, ``session_state``), is signed by no one and opens
+    nothing; the browser's own cookie stops opening it under a new secret key, until the old
+    key is listed among the fallbacks (``security.CrossSiteCookie``)."""
+    sid = flow.full_login()["session_state"]
+    assert "code" in flow.code_from(flow.authorize(prompt="none"))
+    own = client.get_cookie("santeid_identity").value
+    for forged in (sid, json.dumps({"sid": sid}), own.rsplit(".", 1)[0] + ".forged"):
+        forger = Flow(app, app.test_client(), flow.client)
+        forger.http.set_cookie("santeid_identity", forged)
+        assert forger.code_from(forger.authorize(prompt="none"))["error"] == "login_required"
+    old_key = app.secret_key
+    app.secret_key = "another-secret-key-0123456789abcdef"
+    assert flow.code_from(flow.authorize(prompt="none"))["error"] == "login_required"
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert flow.code_from(flow.authorize(prompt="none"))["session_state"] == sid
 
 
 # -- tokens bound to their SSO session -----------------------------------------------------------

@@ -11,6 +11,8 @@ W3C Secure Contexts §3.1), so WebCrypto, IndexedDB and service workers work wit
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import shutil
 import time
 from collections.abc import Callable
@@ -55,9 +57,12 @@ def start_browser(
     size: tuple[int, int] = PHONE_SIZE,
     lang: str = "fr-FR",
     fake_camera: bool = False,
+    trusted_certificate: Path | None = None,
 ):
     """A Chromium of its own (its own profile: cookies, IndexedDB, service workers);
-    ``fake_camera``: Chromium's test camera, granted without asking."""
+    ``fake_camera``: Chromium's test camera, granted without asking; ``trusted_certificate``:
+    an HTTPS server certificate (PEM) accepted as if an authority had signed it — its key,
+    with Chromium's ``--ignore-certificate-errors-spki-list``, no other certificate error."""
     require_chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -69,6 +74,10 @@ def start_browser(
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--window-size={size[0]},{size[1]}")
     options.add_argument(f"--lang={lang}")
+    if trusted_certificate is not None:
+        options.add_argument(
+            f"--ignore-certificate-errors-spki-list={spki_hash(trusted_certificate)}"
+        )
     if fake_camera:
         options.add_argument("--use-fake-device-for-media-stream")
         options.add_argument("--use-fake-ui-for-media-stream")
@@ -87,6 +96,19 @@ def start_browser(
         {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": size[0] < 600},
     )
     return driver
+
+
+def spki_hash(certificate: Path) -> str:
+    """Base64 of the SHA-256 of a PEM certificate's SubjectPublicKeyInfo: how Chromium's
+    ``--ignore-certificate-errors-spki-list`` names a key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key = x509.load_pem_x509_certificate(certificate.read_bytes()).public_key()
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
 def start_afresh(driver, origin: str) -> None:

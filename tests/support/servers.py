@@ -243,6 +243,15 @@ class SanteidHome:
         """:meth:`add_client` of ``metadata``, named after its identifier unless it has a name."""
         return self.add_client({"client_id": client_id, "client_name": client_id, **metadata})
 
+    def dev_tls(self) -> tuple[tuple[str, ...], str]:
+        """A development server certificate in ``home/tls`` (``santeid tls dev-cert``): the
+        ``--tls-cert``/``--tls-key`` arguments of ``santeid serve`` and the authority (a file)
+        that checks the certificate."""
+        tls = self.home / "tls"
+        self.cli("tls", "dev-cert", "--out", str(tls))
+        args = ("--tls-cert", str(tls / "cert.pem"), "--tls-key", str(tls / "key.pem"))
+        return args, str(tls / "ca.pem")
+
     def with_settings(self, **settings: str) -> SanteidHome:
         """The same folder, ``settings`` added to the environment (a device file of its own,
         another store) for the commands run with it."""

@@ -20,6 +20,7 @@ from santeid.interaction import PendingLogin
 from santeid.interaction import authorization
 from santeid.interaction import install_authorization
 from santeid.interaction import login_pages
+from santeid.security import browser_id
 
 #: The ``client_id`` a console login carries in the login transaction, metrics and events.
 ADMIN_CONSOLE = "santeid-admin-console"
@@ -29,8 +30,6 @@ _MARK = "santeid_admin_console"
 
 def begin(locale: str, client_name: str):
     """Send this browser to the login pages for a console sign-in."""
-    from santeid.oidc.authorize import browser_id
-
     pending = PendingLogin(
         ADMIN_CONSOLE, client_name, {_MARK: True, "locale": locale}, browser_id()
     )

@@ -17,7 +17,6 @@ from flask import jsonify
 from flask import redirect
 from flask import render_template
 from flask import request
-from flask import session
 from flask import url_for
 from werkzeug.routing import BuildError
 
@@ -36,6 +35,7 @@ from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.security import check_csrf
+from santeid.security import is_this_browser
 from santeid.services import services
 
 bp = Blueprint("login", __name__)
@@ -81,7 +81,7 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
     if tx is None:
         return txid, {}, "fr", _UNKNOWN_TX
     locale = tx["areq"].get("locale", "fr")
-    if tx["bid"] != session.get("bid"):
+    if not is_this_browser(tx["bid"]):
         # Binding to the browser stops a login started elsewhere from being finished here
         # (login CSRF and session fixation).
         return txid, tx, locale, _FOREIGN_TX

@@ -24,7 +24,6 @@ from urllib.parse import urlunsplit
 
 from flask import Response
 from flask import redirect
-from flask import session
 from markupsafe import escape
 
 from santeid.i18n import pick_locale
@@ -34,7 +33,9 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc import pkce
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
+from santeid.security import IDENTITY
 from santeid.security import MAX_WHOLE_NUMBER_DIGITS
+from santeid.security import browser_id
 from santeid.security import whole_number
 from santeid.services import services
 
@@ -452,17 +453,26 @@ def issue_code(areq: AuthorizationRequest, authentication: Authentication):
     return respond(areq.redirect_uri, params, areq.response_mode)
 
 
-def browser_id() -> str:
-    """A random id kept in the signed session cookie: binds login transactions to one browser."""
-    bid = session.get("bid")
-    if not bid:
-        bid = secrets.token_urlsafe(24)
-        session["bid"] = bid
-    return bid
+def browser_sid() -> str | None:
+    """The SSO session this browser's identity cookie names (``santeid_identity``, Keycloak's
+    ``KEYCLOAK_IDENTITY``), live or not; None without one. A relying party's cross-site form
+    POST carries it too wherever the cookie is ``Secure`` (``santeid.security``)."""
+    sid = IDENTITY.get().get("sid")
+    return sid if isinstance(sid, str) and sid else None
+
+
+def remember_sso(sid: str) -> None:
+    """This browser is logged in to the SSO session ``sid`` from now on."""
+    IDENTITY.set({"sid": sid})
+
+
+def forget_sso() -> None:
+    """This browser no longer names an SSO session (the session itself is not ended here)."""
+    IDENTITY.expire()
 
 
 def current_sso() -> Authentication | None:
-    return services().sessions.get(session.get("sid"))
+    return services().sessions.get(browser_sid())
 
 
 def authorization_outcome(params) -> Response | PendingLogin:

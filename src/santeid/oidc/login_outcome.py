@@ -3,12 +3,12 @@ are done (SSO session, then the authorization response of RFC 6749 §4.1.2 / §4
 
 from __future__ import annotations
 
-from flask import session
-
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.authorize import AuthorizationRequest
+from santeid.oidc.authorize import browser_sid
 from santeid.oidc.authorize import error_redirect
 from santeid.oidc.authorize import issue_code
+from santeid.oidc.authorize import remember_sso
 from santeid.oidc.session_end import end_session
 from santeid.services import services
 
@@ -17,14 +17,14 @@ class OidcAuthorizationSide:
     def complete(self, request: dict, authentication: Authentication):
         svc = services()
         sessions = svc.sessions
-        previous = session.get("sid")
+        previous = browser_sid()
         # Keycloak keeps the user session when the same professional logs in again.
         renewed = sessions.renew(previous, authentication)
         if renewed is None:
             # Another professional takes over this browser: the previous one is logged out.
             end_session(svc, previous)
             renewed = sessions.open(authentication)
-        session["sid"] = renewed.sid
+        remember_sso(renewed.sid)
         return issue_code(AuthorizationRequest.from_dict(request), renewed)
 
     def refuse(self, request: dict, error: str, description: str):

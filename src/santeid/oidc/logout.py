@@ -41,7 +41,6 @@ from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
-from flask import session
 from flask import url_for
 
 from santeid.errors import oauth_error
@@ -51,6 +50,8 @@ from santeid.oidc import client_auth
 from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import add_query
+from santeid.oidc.authorize import browser_sid
+from santeid.oidc.authorize import forget_sso
 from santeid.oidc.session_end import end_session
 from santeid.oidc.tokens import TokenError
 from santeid.security import check_csrf
@@ -195,8 +196,8 @@ def parse_request(svc, params) -> LogoutRequest:
 
 def _browser_session(svc) -> str | None:
     """The browser's live SSO session, if any."""
-    sid = session.get("sid")
-    return sid if isinstance(sid, str) and sid and svc.sessions.exists(sid) else None
+    sid = browser_sid()
+    return sid if sid is not None and svc.sessions.exists(sid) else None
 
 
 def needs_confirmation(svc, req: LogoutRequest) -> bool:
@@ -224,15 +225,16 @@ def log_out(svc, req: LogoutRequest, t):
     confirmed first), Keycloak only drops the browser's cookie and that session lives on, its
     tokens valid, out of the professional's reach: santeid ends it too, the session the
     professional confirmed closing (docs/psc-integration.md §5.1)."""
-    browser_sid = session.pop("sid", None)
+    held = browser_sid()
+    forget_sso()
     hint_sid = req.hint_sid
     sids: list[str] = []
     audience = (req.hint or {}).get("aud")
     if hint_sid and not _end_sessionless_grant(svc, hint_sid, audience):
         sids.append(hint_sid)
-    if browser_sid and browser_sid != hint_sid:
-        if req.hint is None or svc.sessions.exists(browser_sid):
-            sids.append(browser_sid)
+    if held and held != hint_sid:
+        if req.hint is None or svc.sessions.exists(held):
+            sids.append(held)
     frames: list[str] = []
     for sid in sids:
         frames += frontchannel_logout_urls(end_session(svc, sid), sid)
@@ -268,7 +270,7 @@ def logout_confirm():
     """POST ``…/logout/logout-confirm``, Keycloak's path: the confirmation page's form. Its
     CSRF token first (another page cannot confirm for the browser), then the request it
     carries is checked again and carried out."""
-    check_csrf()
+    check_csrf(cross_site=True)
     svc = services()
     req = parse_request(svc, request.form)
     return log_out(svc, req, _translator(request.form))

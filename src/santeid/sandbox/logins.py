@@ -34,7 +34,6 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from flask import request
-from flask import session
 from flask import url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
@@ -49,6 +48,7 @@ from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import FormPostResponse
 from santeid.oidc.authorize import authorization_outcome
 from santeid.security import ParameterTooLarge
+from santeid.security import bind_browser
 from santeid.security import check_parameter_size
 from santeid.services import services
 from santeid.storage import StoreUnavailable
@@ -112,7 +112,7 @@ def _own_browser(*, new: bool = False) -> Iterator[None]:
     environ = {k: v for k, v in request.environ.items() if k != "HTTP_COOKIE"}
     with current_app.request_context(environ):
         if new:
-            session["bid"] = SCRIPTED_BROWSER + secrets.token_urlsafe(24)
+            bind_browser(SCRIPTED_BROWSER + secrets.token_urlsafe(24))
         yield
 
 

@@ -20,7 +20,7 @@ The rules of both steps are :func:`send_codes` and :func:`redeem_codes`, which r
 Security choices (those of the codes, their digests, attempts and send limits, are in
 :mod:`santeid.ecps.code_pairs`):
 
-* The flow is bound to the browser that started it (``bid`` in the signed session cookie,
+* The flow is bound to the browser that started it (its id, ``santeid.security.browser_id``,
   as login transactions are), so a flow id seen elsewhere is useless. The control API's flows
   are bound to a browser of its own (``santeid.sandbox.logins.SCRIPTED_BROWSER``): no page
   takes them, and the API takes no page's flow.
@@ -66,11 +66,12 @@ from santeid.errors import error_page
 from santeid.i18n import Translator
 from santeid.messaging import DeliveryError
 from santeid.messaging import Message
-from santeid.oidc.authorize import browser_id
 from santeid.proxies import client_address
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
+from santeid.security import browser_id
 from santeid.security import check_csrf
+from santeid.security import is_this_browser
 from santeid.services import services
 from santeid.web_ecps.common import bp
 from santeid.web_ecps.common import ecps_service
@@ -365,7 +366,7 @@ def verify():
     record = code_pairs().get(flow)
     if record is None:
         return _render_form(t, error=t("ecps_codes_expired"), status=400)
-    if record["bid"] != browser_id():
+    if not is_this_browser(record["bid"]):
         # Same rule as login transactions: a flow started in another browser stays there.
         return error_page(t, t("error_title"), t("ecps_foreign_flow"), 403)
     if "ui_locales" not in request.values:

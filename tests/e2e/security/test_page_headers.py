@@ -1,6 +1,10 @@
-"""The session cookie's flags and the pages' security headers, as a real server sends them
-(docs/security.md, "Browser"): ``SameSite=Lax`` and ``HttpOnly`` always, ``Secure`` with an
-``https://`` issuer (not with ``make run``'s plain-HTTP localhost one); CSP with
+"""The cookies' flags and the pages' security headers, as a real server sends them
+(docs/security.md, "Browser"): the session cookie ``SameSite=Lax`` and ``HttpOnly`` always,
+``Secure`` with an ``https://`` issuer (not with ``make run``'s plain-HTTP localhost one); the
+SSO session's cookies (``santeid_auth_session`` from the authorization endpoint,
+``santeid_identity`` once the login ends) ``HttpOnly`` and, with an ``https://`` issuer,
+``Secure; SameSite=None`` as Keycloak's ``KEYCLOAK_IDENTITY`` and ``AUTH_SESSION_ID``, else
+``SameSite=Lax`` without ``Secure`` (which ``SameSite=None`` requires); CSP with
 ``default-src 'self'`` and ``frame-ancestors 'none'``, ``X-Frame-Options: DENY``,
 ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer`` and
 ``Cache-Control: no-store`` on the login page and the admin console's pages."""
@@ -15,6 +19,7 @@ import pytest
 import requests
 
 from santeid.ecps.pin import PinHasher
+from tests.support.operations import sandbox_login
 from tests.support.security import CLIENT
 from tests.support.security import CLIENT_ID
 from tests.support.security import REDIRECT_URI
@@ -31,13 +36,12 @@ def server(request, tmp_path_factory):
     """The server with a plain-HTTP localhost issuer, or with an ``https://`` one (its main
     port serving TLS with a development certificate)."""
     prepared = santeid_home(tmp_path_factory.mktemp(f"headers-{request.param}"))
-    home, args, ca = prepared.home, (), None
+    args: tuple[str, ...] = ()
+    ca = None
     if request.param == "https":
-        prepared.cli("tls", "dev-cert", "--out", str(home / "tls"))
-        args = ("--tls-cert", str(home / "tls/cert.pem"), "--tls-key", str(home / "tls/key.pem"))
-        ca = str(home / "tls/ca.pem")
+        args, ca = prepared.dev_tls()
     with santeid_process(
-        home,
+        prepared.home,
         args=args,
         ca=ca,
         clients=[CLIENT],
@@ -98,6 +102,23 @@ def _check_cookie(server, response: requests.Response) -> None:
         assert "secure" not in attributes, attributes
 
 
+def _cookie_attributes(response: requests.Response, name: str) -> list[str]:
+    """The attributes of the cookie ``name`` the response sets, lower-cased."""
+    for header in response.raw.headers.getlist("Set-Cookie"):
+        if header.startswith(f"{name}="):
+            return [part.strip().lower() for part in header.split(";")[1:]]
+    raise AssertionError(f"{response.url} sets no {name}: {response.headers.get('Set-Cookie')}")
+
+
+def _check_sso_cookie(server, response: requests.Response, name: str) -> None:
+    attributes = _cookie_attributes(response, name)
+    assert "httponly" in attributes and "path=/" in attributes, attributes
+    if server.issuer.startswith("https://"):
+        assert "secure" in attributes and "samesite=none" in attributes, attributes
+    else:
+        assert "secure" not in attributes and "samesite=lax" in attributes, attributes
+
+
 def _check_headers(response: requests.Response) -> None:
     headers = response.headers
     policy = [d.strip() for d in headers["Content-Security-Policy"].split(";")]
@@ -114,6 +135,19 @@ def test_the_login_page(server):
         page = _login_page(server, browser)
         _check_cookie(server, page)
         _check_headers(page)
+
+
+def test_the_sso_session_cookies(server):
+    with _browser(server) as browser:
+        query = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
+                 "scope": "openid scope_all", "state": "s" * 16, "nonce": "n" * 16}  # fmt: skip
+        started = browser.get(f"{server.oidc}/auth?{urlencode(query)}", allow_redirects=False,
+                              timeout=10)  # fmt: skip
+        assert started.status_code == 302, started.text
+        _check_sso_cookie(server, started, "santeid_auth_session")
+        done = sandbox_login(browser, started, server.env)
+        assert done.status_code == 302 and "code=" in done.headers["Location"], done.text
+        _check_sso_cookie(server, done, "santeid_identity")
 
 
 def test_the_admin_console(server):
