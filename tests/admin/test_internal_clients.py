@@ -59,10 +59,10 @@ def test_the_console_neither_removes_nor_rotates_an_internal_client(app, admin, 
     assert 'class="remove"' in listing  # other clients keep their buttons
     csrf = _csrf(admin.get("/admin/clients"))
 
-    removed = admin.post(f"/admin/clients/{client_id}/remove", data={"csrf_token": csrf})
+    removed = admin.post("/admin/clients/remove", data={"csrf_token": csrf, "client_id": client_id})
     assert removed.status_code == 409
     assert client_id in removed.get_data(as_text=True)
-    rotated = admin.post(f"/admin/clients/{client_id}/rotate", data={"csrf_token": csrf})
+    rotated = admin.post("/admin/clients/rotate", data={"csrf_token": csrf, "client_id": client_id})
     assert rotated.status_code == 409
     assert 'id="new-secret"' not in rotated.get_data(as_text=True)
     metadata = json.dumps({**before.metadata, "client_secret": "x" * 32})

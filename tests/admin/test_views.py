@@ -241,7 +241,9 @@ def test_no_new_secret_for_a_client_that_authenticates_without_one(app, client, 
     assert 'class="rotate"' in rows["rp-secret"]
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
-    refused = client.post("/admin/clients/rp-keys/rotate", data={"csrf_token": csrf})
+    refused = client.post(
+        "/admin/clients/rotate", data={"csrf_token": csrf, "client_id": "rp-keys"}
+    )
     assert refused.status_code == 409
     assert 'id="new-secret"' not in refused.get_data(as_text=True)
     assert method in refused.get_data(as_text=True)
@@ -249,7 +251,9 @@ def test_no_new_secret_for_a_client_that_authenticates_without_one(app, client, 
     assert (after.metadata, after.secret_digest) == (before.metadata, before.secret_digest)
     assert not app.extensions["santeid"].events.list(types=(ADMIN_CLIENT,))
     # A client with a secret gets its new one (the control).
-    rotated = client.post("/admin/clients/rp-secret/rotate", data={"csrf_token": csrf})
+    rotated = client.post(
+        "/admin/clients/rotate", data={"csrf_token": csrf, "client_id": "rp-secret"}
+    )
     secret = re.search(r'id="new-secret">([^<]+)<', rotated.get_data(as_text=True)).group(1)
     assert registry.get("rp-secret").check_client_secret(secret)
 

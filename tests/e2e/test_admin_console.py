@@ -10,8 +10,8 @@ import os
 import pytest
 import requests
 
+from tests.support.browser import click_and_wait
 from tests.support.browser import start_browser
-from tests.support.browser import wait_for
 from tests.support.operations import REDIRECT_URI
 from tests.support.operations import full_login
 from tests.support.operations import run
@@ -46,27 +46,8 @@ def server(tmp_path, redis_url):
         yield {"base": process.base, "issuer": process.issuer, "env": process.env}
 
 
-def _click_and_wait(driver, element) -> None:
-    """Click a submit button and wait for the next page to replace this one."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.common.exceptions import WebDriverException
-
-    element.click()
-
-    def replaced() -> bool:
-        # The old page's element is gone. Chromium reports it either as a stale element or,
-        # while the new document replaces the old one, as a node of no document.
-        try:
-            element.is_enabled()
-        except (StaleElementReferenceException, WebDriverException):
-            return True
-        return False
-
-    wait_for(replaced, timeout=10, what="the next page")
-
-
 def _submit(driver, button_id: str) -> None:
-    _click_and_wait(driver, driver.find_element("id", button_id))
+    click_and_wait(driver, driver.find_element("id", button_id))
 
 
 def _series_total(driver, chart_id: str, series: str) -> int:
@@ -127,7 +108,7 @@ def test_admin_console(server, browser):
     browser.get(f"{base}/admin/professionals?q={ECPS_PROFESSIONAL}")
     row = browser.find_element("css selector", "#devices tr[data-device]")
     device_id = row.get_attribute("data-device")
-    _click_and_wait(browser, row.find_element("css selector", "button.revoke"))
+    click_and_wait(browser, row.find_element("css selector", "button.revoke"))
     assert device_id in browser.find_element("id", "notice").text
     status = browser.find_element("css selector", f'tr[data-device="{device_id}"] .status')
     assert status.text != "active"

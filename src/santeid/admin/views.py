@@ -120,6 +120,18 @@ def admin_required(view):
     return wrapper
 
 
+def posted_id(field: str) -> str:
+    """The identifier a console action acts on (a client, a professional, a device): the
+    ``field`` of the posted form, exactly as the page wrote it in the row the button is in.
+    Never a segment of the URL's path: the browser rewrites a path before sending it (a ``..``
+    segment removes the one before it, https://url.spec.whatwg.org/#path-state), and an
+    identifier holding a ``/`` would match no route. Missing or empty: 400."""
+    value = request.form.get(field, "")
+    if not value:
+        abort(400)
+    return value
+
+
 def _admin_event(type_: str, reason: str, *, details: dict | None = None, **fields) -> None:
     """An admin event; ``details["admin"]``: ``admin``, or the national identifier of the
     professional signed in with e-CPS or card."""
@@ -419,11 +431,12 @@ def clients():
     return _clients_page(notice=notice, error=error, secret=secret, status=400 if error else 200)
 
 
-@bp.route("/clients/<client_id>/rotate", methods=["POST"])
+@bp.route("/clients/rotate", methods=["POST"])
 @admin_required
-def rotate_secret(client_id: str):
+def rotate_secret():
     from santeid.oidc.clients import is_internal
 
+    client_id = posted_id("client_id")
     registry = services().clients
     client = registry.get(client_id)
     if client is None:
@@ -440,18 +453,20 @@ def rotate_secret(client_id: str):
     return _clients_page(notice=_t()("admin_new_secret", client=client_id), secret=secret)
 
 
-@bp.route("/clients/<client_id>/remove", methods=["POST"])
+@bp.route("/clients/remove", methods=["POST"])
 @admin_required
-def remove_client(client_id: str):
+def remove_client():
     from santeid.oidc.clients import InternalClient
 
+    client_id = posted_id("client_id")
     try:
         removed = services().clients.remove(client_id)
     except InternalClient:
         return _internal_refusal(client_id)
-    if removed:
-        _admin_event(events.ADMIN_CLIENT, "remove", client_id=client_id)
-    return redirect(url_for("admin.clients"), code=303)
+    if not removed:
+        abort(404)
+    _admin_event(events.ADMIN_CLIENT, "remove", client_id=client_id)
+    return _clients_page(notice=_t()("admin_removed", client=client_id))
 
 
 # -- professionals and devices ----------------------------------------------------------------
@@ -518,9 +533,10 @@ def start_activation(national_id: str):
     return _professionals_page(national_id, activation=activation)
 
 
-@bp.route("/devices/<device_id>/revoke", methods=["POST"])
+@bp.route("/devices/revoke", methods=["POST"])
 @admin_required
-def revoke_device(device_id: str):
+def revoke_device():
+    device_id = posted_id("device_id")
     ecps = services().ecps
     device = ecps.devices.get(device_id) if ecps else None
     if device is None:
