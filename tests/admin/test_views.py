@@ -160,7 +160,8 @@ def test_professionals_by_name_and_an_activation_code(app, client):
     html = page.get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     started = client.post(
-        f"/admin/professionals/{someone.national_id}/activation", data={"csrf_token": csrf}
+        "/admin/professionals/activation",
+        data={"csrf_token": csrf, "national_id": someone.national_id},
     )
     assert started.status_code == 200
     code = re.search(r'id="activation-code">([^<]+)<', started.get_data(as_text=True)).group(1)
@@ -170,7 +171,10 @@ def test_professionals_by_name_and_an_activation_code(app, client):
     assert ecps.store.get(f"ecps:activation:{digest}")["national_id"] == someone.national_id
     (event,) = app.extensions["santeid"].events.list(types=(ADMIN_DEVICE,))
     assert (event.reason, event.professional) == ("activation", someone.national_id)
-    unknown = client.post("/admin/professionals/899999999990/activation", data={"csrf_token": csrf})
+    unknown = client.post(
+        "/admin/professionals/activation",
+        data={"csrf_token": csrf, "national_id": "899999999990"},
+    )
     assert unknown.status_code == 404
 
 

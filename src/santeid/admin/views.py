@@ -518,10 +518,11 @@ def _professionals_page(query: str, *, activation=None, notice=None):
     )
 
 
-@bp.route("/professionals/<national_id>/activation", methods=["POST"])
+@bp.route("/professionals/activation", methods=["POST"])
 @admin_required
-def start_activation(national_id: str):
+def start_activation():
     """A single-use activation code for the professional's new phone (shown once here)."""
+    national_id = posted_id("national_id")
     ecps = services().ecps
     try:
         activation = ecps.start_activation(national_id)

@@ -9,6 +9,7 @@ id with a ``/`` matched no route (404). The buttons post the identifier in their
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -33,9 +34,10 @@ SECRETS = {
 }
 
 
-@pytest.fixture
-def server(tmp_path):
-    with santeid_process(tmp_path, SANTEID_STORE_URL="memory://") as process:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("targets")
+    with santeid_process(home, SANTEID_STORE_URL="memory://") as process:
         for client_id, secret in SECRETS.items():
             # From standard input: a file named after the id would need its folders.
             document = {"client_id": client_id, "client_secret": secret,
@@ -44,10 +46,15 @@ def server(tmp_path):
         yield process
 
 
-@pytest.fixture
-def browser(tmp_path):
-    driver = start_browser(tmp_path / "profile", size=(1280, 900))
+@pytest.fixture(scope="module")
+def browser(server, tmp_path_factory):
+    """Chromium, signed in to the console as the sandbox demo admin."""
+    driver = start_browser(tmp_path_factory.mktemp("profile"), size=(1280, 900))
     driver.implicitly_wait(5)
+    driver.get(f"{server.base}/admin/login")
+    driver.find_element("id", "user").send_keys("admin")
+    driver.find_element("id", "password").send_keys("santeid-demo-admin")
+    click_and_wait(driver, driver.find_element("id", "sign-in"))
     yield driver
     driver.quit()
 
@@ -76,10 +83,6 @@ def _button(browser, client_id: str, name: str):
 
 
 def test_each_button_acts_on_the_client_of_its_row(server, browser):
-    browser.get(f"{server.base}/admin/login")
-    browser.find_element("id", "user").send_keys("admin")
-    browser.find_element("id", "password").send_keys("santeid-demo-admin")
-    click_and_wait(browser, browser.find_element("id", "sign-in"))
     browser.get(f"{server.base}/admin/clients")
     assert _listed(browser) >= set(SECRETS)
 
@@ -104,3 +107,17 @@ def test_each_button_acts_on_the_client_of_its_row(server, browser):
     assert sorted((e["reason"], e["client_id"]) for e in console) == sorted(
         [("rotate_secret", DOTTED), ("remove", DOTTED), ("remove", URL_ID)]
     )
+
+
+#: A structure's staff member: the national identifier holds a ``/`` (docs/psc-integration.md).
+STAFF = "30B6900011/ADM0107"
+
+
+def test_an_activation_code_for_a_national_id_holding_a_slash(server, browser):
+    browser.get(f"{server.base}/admin/professionals?" + urlencode({"q": STAFF}))
+    assert STAFF in browser.find_element("id", "professional").text
+    click_and_wait(browser, browser.find_element("id", "start-activation"))
+    assert browser.find_element("id", "activation-code").text
+    assert STAFF in browser.find_element("id", "professional").text
+    changes = json.loads(run(server.env, "events", "list", "--type", "ADMIN_DEVICE", "--json"))
+    assert [(e["reason"], e["professional"]) for e in changes] == [("activation", STAFF)]
