@@ -24,6 +24,7 @@ from flask import session
 from flask import url_for
 
 from santeid import rate_limits
+from santeid.admin import allows_professionals
 from santeid.admin import messages  # noqa: F401 - registers the console's texts
 from santeid.admin import professional_sign_in
 from santeid.admin.charts import Chart
@@ -95,7 +96,8 @@ def _still_allowed(record: dict) -> bool:
     if record.get("method") == PASSWORD_METHOD:
         given = str(record.get("credential", ""))
         return _password_sign_in() and hmac.compare_digest(given, _password_credential())
-    return record.get("who") in admin_professionals(services().settings)
+    settings = services().settings
+    return allows_professionals(settings) and record.get("who") in admin_professionals(settings)
 
 
 def admin_required(view):
@@ -167,7 +169,7 @@ def _login_page(error: str | None = None, status: int = 200):
         error=error,
         demo=demo,
         password=_password_sign_in(),
-        professionals=bool(settings.admin.professionals),
+        professionals=allows_professionals(settings),
     )
     return body, status
 
@@ -213,8 +215,9 @@ def login():
 @bp.route("/login/professional", methods=["POST"])
 def login_professional():
     """The login page's e-CPS or card button: on to santeid's own login pages
-    (``professional_sign_in``)."""
-    if not services().settings.admin.professionals:
+    (``professional_sign_in``); 404 when the console takes no professional's login
+    (:func:`santeid.admin.allows_professionals`)."""
+    if not allows_professionals(services().settings):
         abort(404)
     check_csrf()
     t = _t()
@@ -223,14 +226,16 @@ def login_professional():
 
 def professional_signed_in(authentication):
     """The login pages proved ``authentication``: a console session when the professional is
-    in ``admin_professionals``, else the login page says no (an ``ADMIN_LOGIN`` event either
-    way, with the proof's ``authMode`` as the method)."""
+    in ``admin_professionals`` and the console takes professionals' logins
+    (:func:`santeid.admin.allows_professionals`), else the login page says no (an
+    ``ADMIN_LOGIN`` event either way, with the proof's ``authMode`` as the method)."""
     from santeid.admin import admin_professionals
 
+    settings = services().settings
     national_id = authentication.national_id
     method = {"method": authentication.auth_mode}
     fields = {"professional": national_id, "auth_mode": authentication.auth_mode}
-    if national_id not in admin_professionals(services().settings):
+    if not allows_professionals(settings) or national_id not in admin_professionals(settings):
         events.record(events.ADMIN_LOGIN, reason="refused", details=method, **fields)
         return _login_page(_t()("admin_not_an_admin"), 403)
     _open_session(national_id, authentication.auth_mode)
