@@ -157,16 +157,6 @@ def whole_number(text: str | None, *, max_digits: int = MAX_WHOLE_NUMBER_DIGITS)
 MAX_JSON_DEPTH = 64
 
 
-def loads_untrusted_json(raw: bytes | str):
-    """``json.loads`` of bytes a client chose (a body, a JWT segment read before its signature
-    is checked): JSON nested deeper than Python can parse is a ``ValueError`` like any other
-    malformed JSON, never a ``RecursionError`` that would escape as a 500."""
-    try:
-        return json.loads(raw)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
 class HygienicRequest(Request):
     """Flask's request, where JSON nested deeper than Python can parse is a malformed body
     (400, or ``None`` with ``silent=True``) rather than a ``RecursionError``."""

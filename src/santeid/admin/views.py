@@ -7,7 +7,6 @@ import csv
 import functools
 import hmac
 import io
-import json
 import secrets
 from datetime import UTC
 from datetime import datetime
@@ -40,6 +39,7 @@ from santeid.proxies import client_address
 from santeid.security import check_csrf
 from santeid.security import whole_number
 from santeid.services import services
+from santeid.untrusted_json import loads_untrusted_json
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -412,7 +412,7 @@ def clients():
     if request.method == "POST":
         try:
             if "metadata" in request.form:
-                raw = json.loads(request.form["metadata"])
+                raw = loads_untrusted_json(request.form["metadata"])
                 if not isinstance(raw, dict):
                     raise ValueError("a JSON object is expected")
             else:

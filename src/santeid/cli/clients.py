@@ -49,15 +49,17 @@ def clients() -> None:
 @click.option("--replace", is_flag=True, help="Replace a client with the same client_id.")
 def add(file, replace: bool) -> None:
     """Register the client described by FILE (RFC 7591 metadata as JSON; - for stdin)."""
+    from santeid.untrusted_json import loads_untrusted_json
+
     try:
-        metadata = json.load(file)
-    except json.JSONDecodeError as exc:
-        raise click.ClickException(f"{file.name}: not valid JSON ({exc})") from None
-    except UnicodeDecodeError as exc:
+        metadata = loads_untrusted_json(file.read())
+    except UnicodeDecodeError as exc:  # a ValueError too: first
         raise click.ClickException(
             f"{file.name}: not UTF-8 text, as JSON must be (RFC 8259 §8.1): "
             f"{exc.reason} at byte {exc.start}"
         ) from None
+    except ValueError as exc:  # malformed, or nested too deeply
+        raise click.ClickException(f"{file.name}: not valid JSON ({exc})") from None
     try:
         if isinstance(metadata, dict):
             refuse_internal(metadata.get("client_id"))
