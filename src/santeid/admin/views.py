@@ -452,8 +452,8 @@ def rotate_secret():
         error = _t()("admin_no_secret", client=client_id, method=client.token_endpoint_auth_method)
         return _clients_page(error=error, status=409)
     secret = secrets.token_urlsafe(32)
-    # A new secret changes nothing of what is signed for the client: no key check.
-    registry.add({**client.metadata, "client_secret": secret}, replace=True, check_keys=False)
+    if not registry.set_secret(client_id, secret):  # removed meanwhile
+        abort(404)
     _admin_event(events.ADMIN_CLIENT, "rotate_secret", client_id=client_id)
     return _clients_page(notice=_t()("admin_new_secret", client=client_id), secret=secret)
 
