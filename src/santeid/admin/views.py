@@ -15,7 +15,9 @@ from datetime import timedelta
 from flask import Blueprint
 from flask import Response
 from flask import abort
+from flask import flash
 from flask import g
+from flask import get_flashed_messages
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -147,7 +149,12 @@ def _password_sign_in() -> bool:
 
 
 def _page(template: str, **context):
+    """A console page. Its status box (``notice``) says what the server just did: the
+    ``notice`` given, or else the one a change flashed before redirecting here
+    (:func:`flask.flash`, kept in the signed session) — never text from the URL."""
     t = _t()
+    if not context.get("notice"):
+        context["notice"] = " ".join(str(m) for m in get_flashed_messages()) or None
     return render_template(
         template, t=t, sandbox=services().settings.sandbox.enabled, lang=t.locale, **context
     )
@@ -519,7 +526,7 @@ def _professionals_page(query: str, *, activation=None, notice=None):
         recent=recent,
         activation=activation,
         error=error,
-        notice=notice or request.args.get("notice"),
+        notice=notice,
     )
 
 
@@ -551,8 +558,8 @@ def revoke_device():
         _admin_event(
             events.ADMIN_DEVICE, "revoke", professional=device.national_id, device=device_id
         )
-    notice = _t()("admin_revoked", device=device_id)
-    return redirect(url_for("admin.professionals", q=device.national_id, notice=notice), code=303)
+    flash(_t()("admin_revoked", device=device_id))
+    return redirect(url_for("admin.professionals", q=device.national_id), code=303)
 
 
 # -- keys -------------------------------------------------------------------------------------

@@ -37,3 +37,12 @@ def test_metadata_nested_beyond_reason_is_refused(server, admin):
     assert answer.status_code == 400, answer.text[:300]
     assert 'id="error"' in answer.text and "nested too deeply" in answer.text
     assert "Traceback" not in server.log.read_text()
+
+
+def test_a_link_cannot_write_in_the_status_box(server, admin):
+    """A notice says what the server did; a link's ``?notice=`` (a phishing line under the
+    console's own banner) is not shown."""
+    lure = "Session expirée : rappelez le support au 01 23 45 67 89"
+    page = admin.get(f"{server.base}/admin/professionals", params={"notice": lure}, timeout=10)
+    assert page.status_code == 200
+    assert lure not in page.text and 'id="notice"' not in page.text
