@@ -8,6 +8,7 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import get_settings
+from santeid.cli import printable
 from santeid.keystore import KeyStoreError
 from santeid.keystore import open_keystore
 from santeid.oidc.clients import ClientExists
@@ -91,7 +92,8 @@ def list_clients(as_json: bool) -> None:
         click.echo("no client registered")
     for client in registered:
         uris = ", ".join(client.redirect_uris) or "-"
-        click.echo(f"{client.client_id}\t{client.token_endpoint_auth_method}\t{uris}")
+        fields = (client.client_id, client.token_endpoint_auth_method, uris)
+        click.echo("\t".join(printable(field) for field in fields))
 
 
 @clients.command("remove")

@@ -189,10 +189,35 @@ def redirect_uri_matches(uri: str, registered: Collection[str]) -> bool:
     return loopback.group(1) + lowered[loopback.end() :] in registered
 
 
+#: Schemes whose URI runs script in the page that follows it: never a place to send a browser
+#: with a code. Keycloak refuses the first two ("A redirect URI uses an illegal scheme",
+#: ``DefaultClientValidationProvider.checkUri``,
+#: https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/validation/DefaultClientValidationProvider.java);
+#: santeid the third too (docs/psc-integration.md §5.1).
+SCRIPT_SCHEMES = ("javascript", "data", "vbscript")
+
+
 def _check_uri(uri: object, field: str) -> str:
+    """A URI a client registers (redirect, logout): absolute or a path, no fragment, no script
+    scheme, and no character a URI cannot hold — controls, spaces, bidirectional overrides
+    (:func:`santeid.ecps.webhooks.unfit_character`, the webhooks' rule; Keycloak refuses what
+    ``java.net.URI`` cannot parse)."""
+    from santeid.ecps.webhooks import unfit_character
+
     if not isinstance(uri, str) or not uri:
         raise InvalidClientMetadata(f"{field}: every entry must be a non-empty string")
+    unfit = unfit_character(uri)
+    if unfit is not None:
+        raise InvalidClientMetadata(
+            f"{field}: {ascii(uri)} holds U+{ord(unfit):04X}, which no URI may hold (RFC 3986 §2)",
+            "invalid_redirect_uri",
+        )
     parts = urlsplit(uri)
+    if parts.scheme in SCRIPT_SCHEMES:
+        raise InvalidClientMetadata(
+            f"{field}: {uri!r} uses the {parts.scheme}: scheme, which runs script",
+            "invalid_redirect_uri",
+        )
     if _is_relative(uri):
         pass
     elif not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
