@@ -56,9 +56,9 @@ FR = {
         "{client} s'authentifie par {method} : un secret ne lui servirait à rien, aucun n'est créé."
     ),
     "admin_internal_client": (
-        "{client} est un client interne de santeid (page « Mes e-CPS » ou débogueur du bac à "
-        "sable), enregistré à chaque démarrage : il ne peut être ni supprimé, ni remplacé, ni "
-        "modifié."
+        "{client} est un client interne de santeid (page « Mes e-CPS », débogueur du bac à "
+        "sable ou connexions à cette console) : il ne peut être ni enregistré, ni supprimé, ni "
+        "remplacé, ni modifié ici."
     ),
     "admin_search": "Rechercher",
     "admin_national_id": "Identifiant national",
@@ -140,8 +140,8 @@ EN = {
     "admin_internal": "santeid's own client",
     "admin_no_secret": "{client} authenticates with {method}: a secret would serve it nothing.",
     "admin_internal_client": (
-        '{client} is santeid\'s own client (the "Mes e-CPS" page or the sandbox debugger), '
-        "registered at every start: it cannot be removed, replaced or changed."
+        '{client} is santeid\'s own client (the "Mes e-CPS" page, the sandbox debugger or '
+        "this console's logins): it cannot be registered, removed, replaced or changed here."
     ),
     "admin_search": "Search",
     "admin_national_id": "National identifier",

@@ -72,7 +72,11 @@ def register_metadata_check(check, *, grant_types: tuple[str, ...] = ()) -> None
 #: (:func:`refuse_internal`; docs/operations.md, "Admin console").
 ACCOUNT_CLIENT_ID = "santeid-account"
 DEBUGGER_CLIENT_ID = "santeid-debugger"
-INTERNAL_CLIENT_IDS = frozenset({ACCOUNT_CLIENT_ID, DEBUGGER_CLIENT_ID})
+#: The client id of the admin console's own logins (``santeid.admin.professional_sign_in``) in
+#: the login transaction, the metrics and the ``LOGIN`` events; never registered, and no relying
+#: party may be registered under it, to be taken for the console there.
+ADMIN_CONSOLE_CLIENT_ID = "santeid-admin-console"
+INTERNAL_CLIENT_IDS = frozenset({ACCOUNT_CLIENT_ID, DEBUGGER_CLIENT_ID, ADMIN_CONSOLE_CLIENT_ID})
 
 
 class InternalClient(Exception):
@@ -80,8 +84,8 @@ class InternalClient(Exception):
 
     def __init__(self, client_id: str):
         super().__init__(
-            f"client {client_id!r} is santeid's own (registered at every start for the e-CPS "
-            "devices page or the sandbox debugger): it cannot be removed, replaced or "
+            f"client {client_id!r} is santeid's own (the e-CPS devices page's, the sandbox "
+            "debugger's, or the admin console's logins): it cannot be removed, replaced or "
             "registered by hand"
         )
         self.client_id = client_id
