@@ -168,14 +168,17 @@ def test_admin_console(server, browser):
     # Every change is an admin event.
     admin_events = json.loads(run(env, "events", "list", "--type", "ADMIN_CLIENT", "--type",
                                   "ADMIN_DEVICE", "--type", "ADMIN_KEY", "--json"))  # fmt: skip
-    assert {(e["type"], e["reason"]) for e in admin_events} == {
-        ("ADMIN_CLIENT", "register"),
-        ("ADMIN_DEVICE", "revoke"),
-        ("ADMIN_KEY", "rotate"),
-        ("ADMIN_KEY", "retire"),
+    assert {(e["type"], e["reason"], e["details"]["channel"]) for e in admin_events} == {
+        ("ADMIN_DEVICE", "activation", "cli"),  # the command at the start
+        ("ADMIN_CLIENT", "register", "console"),
+        ("ADMIN_DEVICE", "revoke", "console"),
+        ("ADMIN_KEY", "rotate", "console"),
+        ("ADMIN_KEY", "retire", "console"),
     }
     (retirement,) = [e for e in admin_events if e["reason"] == "retire"]
-    assert retirement["details"] == {"admin": "admin", "kid": newest, "retired": new_kid}
+    assert retirement["details"] == {
+        "admin": "admin", "channel": "console", "kid": newest, "retired": new_kid
+    }  # fmt: skip
     # A form posted without the session's CSRF token changes nothing.
     forged = requests.post(f"{base}/admin/keys", cookies=cookies, timeout=5, allow_redirects=False)
     assert forged.status_code == 400

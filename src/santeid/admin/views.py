@@ -137,10 +137,10 @@ def posted_id(field: str) -> str:
 
 
 def _admin_event(type_: str, reason: str, *, details: dict | None = None, **fields) -> None:
-    """An admin event; ``details["admin"]``: ``admin``, or the national identifier of the
-    professional signed in with e-CPS or card."""
+    """An admin event (:func:`santeid.observability.events.record_admin`); its admin:
+    ``admin``, or the national identifier of the professional signed in with e-CPS or card."""
     who = g.get("admin_session", {}).get("who", ADMIN_USER)
-    events.record(type_, reason=reason, details={"admin": who, **(details or {})}, **fields)
+    events.record_admin(type_, reason, admin=who, channel=events.CONSOLE, details=details, **fields)
 
 
 def _password_sign_in() -> bool:

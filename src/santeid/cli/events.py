@@ -95,6 +95,7 @@ def list_events(professional, client_id, types, since, limit, as_json) -> None:
             )
             if value
         ]
+        fields += [f"{name}={value}" for name, value in (e.details or {}).items()]
         click.echo(printable(f"{when}Z {e.type:<18} " + " ".join(fields)))
 
 

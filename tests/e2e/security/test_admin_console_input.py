@@ -4,6 +4,8 @@ that says why, never a 500, and nothing shown that the server did not write
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.security import csrf_token
@@ -46,3 +48,21 @@ def test_a_link_cannot_write_in_the_status_box(server, admin):
     page = admin.get(f"{server.base}/admin/professionals", params={"notice": lure}, timeout=10)
     assert page.status_code == 200
     assert lure not in page.text and 'id="notice"' not in page.text
+
+
+def test_the_events_page_says_who_changed_what(server, admin):
+    """An admin event's details — who (``admin``), through what (``channel``), which key —
+    are on the Events page, for the console's changes and a command's alike."""
+    keys_page = admin.get(f"{server.base}/admin/keys", timeout=10)
+    rotated = admin.post(f"{server.base}/admin/keys", timeout=10,
+                         data={"csrf_token": csrf_token(keys_page.text)})  # fmt: skip
+    assert rotated.status_code == 200
+    server.cli("keys", "rotate", "--alg", "ES256")
+    listed = json.loads(server.cli("events", "list", "--type", "ADMIN_KEY", "--json").stdout)
+    by_channel = {e["details"]["channel"]: e["details"] for e in listed}
+    assert by_channel["console"]["admin"] == "admin"
+    assert by_channel["cli"]["admin"]  # the operating system's user who ran the command
+    page = admin.get(f"{server.base}/admin/events", params={"type": "ADMIN_KEY"}, timeout=10)
+    for details in by_channel.values():
+        for name, value in details.items():
+            assert f"{name}={value}" in page.text, (name, value)
