@@ -105,6 +105,14 @@ HTML_SECURITY_HEADERS = (
 )
 
 
+def no_store(response):
+    """``Cache-Control: no-store`` on ``response``, whatever its type: the ``after_request`` of
+    a blueprint none of whose answers a cache may keep (the admin console's, the control
+    API's), or a view's own (health) — HTML pages get it from :data:`HTML_SECURITY_HEADERS`."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def add_security_headers(response):
     headers = response.headers
     # The names the view set, read once: Werkzeug's ``setdefault`` searched the list three

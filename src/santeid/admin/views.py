@@ -39,11 +39,15 @@ from santeid.i18n import pick_locale
 from santeid.observability import events
 from santeid.proxies import client_address
 from santeid.security import check_csrf
+from santeid.security import no_store
 from santeid.security import whole_number
 from santeid.services import services
 from santeid.untrusted_json import loads_untrusted_json
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+#: No answer of the console is kept by a cache: its pages, the CSV figures, its redirects and
+#: refusals (docs/security.md, "Browser").
+bp.after_request(no_store)
 
 ADMIN_USER = "admin"
 #: Sandbox mode only, when no admin_password_hash is configured (README, docs/operations.md).

@@ -66,3 +66,12 @@ def test_the_events_page_says_who_changed_what(server, admin):
     for details in by_channel.values():
         for name, value in details.items():
             assert f"{name}={value}" in page.text, (name, value)
+
+
+def test_no_console_answer_is_kept_by_a_cache(server, admin):
+    """The console's figures are as private as its pages: ``Cache-Control: no-store`` on the
+    CSV too, as on every answer of ``/admin/`` (docs/security.md, "Browser")."""
+    for path in ("/admin/dashboard.csv", "/admin/", "/admin/clients"):
+        answer = admin.get(f"{server.base}{path}", allow_redirects=False, timeout=10)
+        assert answer.status_code == 200, path
+        assert "no-store" in answer.headers.get("Cache-Control", ""), path
