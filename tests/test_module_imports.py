@@ -98,6 +98,7 @@ CALL_TIME_IMPORTS = {
     ("oidc/tls_client_auth.py", "__call__"): {"santeid.tls"},
     # Once, at start-up, or at client registration: never in a request.
     ("oidc/client_auth.py", "register_methods"): {"authlib.oauth2.rfc6749"},
+    ("oidc/clients.py", "_check_uri"): {"santeid.ecps.webhooks"},
     ("oidc/clients.py", "_validate_logout_and_origins"): {"santeid.ecps.webhooks"},
     ("ciba/__init__.py", "register_client_checks"): {"santeid.ciba.metadata",
                                                      "santeid.oidc.clients"},

@@ -30,6 +30,7 @@ from flask import jsonify
 
 from santeid import error_formats
 from santeid.insi.model import InsiError
+from santeid.security import no_store
 from santeid.services import services
 
 log = logging.getLogger(__name__)
@@ -123,20 +124,15 @@ def readiness(svc, running: RunningChecks) -> tuple[bool, dict]:
     return ready, results
 
 
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def live():
-    return _no_store(jsonify(status="up"))
+    return no_store(jsonify(status="up"))
 
 
 def ready():
     ok, checks = readiness(services(), current_app.extensions[_RUNNING])
     response = jsonify(status="up" if ok else "down", checks=checks)
     response.status_code = 200 if ok else 503
-    return _no_store(response)
+    return no_store(response)
 
 
 def health():
@@ -148,7 +144,7 @@ def health():
         database="ok" if database_ok else "unavailable",
     )
     response.status_code = 200 if store_ok and database_ok else 503
-    return _no_store(response)
+    return no_store(response)
 
 
 #: Where an application keeps its :class:`RunningChecks`.

@@ -303,6 +303,14 @@ HTML_SECURITY_HEADERS = (
 )
 
 
+def no_store(response):
+    """``Cache-Control: no-store`` on ``response``, whatever its type: the ``after_request`` of
+    a blueprint none of whose answers a cache may keep (the admin console's, the control
+    API's), or a view's own (health) — HTML pages get it from :data:`HTML_SECURITY_HEADERS`."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def add_security_headers(response):
     headers = response.headers
     # The names the view set, read once: Werkzeug's ``setdefault`` searched the list three
@@ -368,16 +376,6 @@ def json_number(value: object) -> float | None:
 
 #: Deepest JSON nesting a request body may have (none of santeid's APIs goes past 10).
 MAX_JSON_DEPTH = 64
-
-
-def loads_untrusted_json(raw: bytes | str):
-    """``json.loads`` of bytes a client chose (a body, a JWT segment read before its signature
-    is checked): JSON nested deeper than Python can parse is a ``ValueError`` like any other
-    malformed JSON, never a ``RecursionError`` that would escape as a 500."""
-    try:
-        return json.loads(raw)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
 
 
 class HygienicRequest(Request):

@@ -59,10 +59,10 @@ def test_the_console_neither_removes_nor_rotates_an_internal_client(app, admin, 
     assert 'class="remove"' in listing  # other clients keep their buttons
     csrf = _csrf(admin.get("/admin/clients"))
 
-    removed = admin.post(f"/admin/clients/{client_id}/remove", data={"csrf_token": csrf})
+    removed = admin.post("/admin/clients/remove", data={"csrf_token": csrf, "client_id": client_id})
     assert removed.status_code == 409
     assert client_id in removed.get_data(as_text=True)
-    rotated = admin.post(f"/admin/clients/{client_id}/rotate", data={"csrf_token": csrf})
+    rotated = admin.post("/admin/clients/rotate", data={"csrf_token": csrf, "client_id": client_id})
     assert rotated.status_code == 409
     assert 'id="new-secret"' not in rotated.get_data(as_text=True)
     metadata = json.dumps({**before.metadata, "client_secret": "x" * 32})
@@ -126,3 +126,23 @@ def test_internal_clients_register_the_path_and_the_absolute_uri(settings, clien
     first = app.extensions["santeid"].clients.get(client_id)
     assert f"http://localhost{path}" in getattr(first, field)
     assert f"https://psc.example.org{path}" in getattr(other.get(client_id), field)
+
+
+def test_the_consoles_own_client_id_is_not_registered(app, admin, settings, tmp_path):
+    """``santeid-admin-console`` names the console's logins in the login transaction, the
+    metrics and the ``LOGIN`` events: a relying party registered under it would be taken for
+    the console there."""
+    console_id = "santeid-admin-console"
+    metadata = {"client_id": console_id, "client_secret": "a-secret-of-at-least-16-characters",
+                "redirect_uris": ["https://rp.example.org/cb"]}  # fmt: skip
+    csrf = _csrf(admin.get("/admin/clients"))
+    refused = admin.post("/admin/clients", data={"csrf_token": csrf,
+                                                 "metadata": json.dumps(metadata)})  # fmt: skip
+    assert refused.status_code == 400 and console_id in refused.get_data(as_text=True)
+    document = tmp_path / "console.json"
+    document.write_text(json.dumps(metadata))
+    env = {"SANTEID_DATA_DIR": settings.data_dir, "SANTEID_KEYS_DIR": settings.keys_dir,
+           "SANTEID_SANDBOX": "true", "SANTEID_CONFIG": ""}  # fmt: skip
+    added = CliRunner().invoke(main, ["clients", "add", str(document)], env=env)
+    assert added.exit_code == 1 and f"{console_id!r} is santeid's own" in added.output
+    assert app.extensions["santeid"].clients.get(console_id) is None

@@ -122,6 +122,27 @@ def test_a_professional_taken_out_of_admin_professionals_is_signed_out(settings)
     assert not removed.extensions["santeid"].events.list(types=(events.ADMIN_CLIENT,))
 
 
+def test_a_sandbox_professional_session_ends_once_a_password_hash_is_set(settings):
+    """In sandbox mode the console takes professional logins only while no password is set
+    (docs/operations.md, "Admin console"): a session opened that way ends once one is."""
+    store = MemoryStore()
+    probe = create_app(settings, store=MemoryStore())
+    admin = probe.extensions["santeid"].directory.list(sandbox_only=True)[0].national_id
+    listed = settings.replace(admin_professionals=admin)
+    app = create_app(listed, store=store)
+    client = app.test_client()
+    started = client.post(
+        "/admin/login/professional", data={"csrf_token": _csrf(client.get("/admin/login"))}
+    )
+    done = Flow(app, client, {}).login(started, admin)
+    assert done.status_code == 302 and done.headers["Location"].endswith("/admin/")
+    copy = client.get_cookie(COOKIE).value
+    assert _replay(create_app(listed, store=store), copy).status_code == 200
+
+    closed = listed.replace(admin_password_hash=PinHasher().hash("the-sandbox-password"))
+    assert _signed_out(_replay(create_app(closed, store=store), copy))
+
+
 def test_idle_timeout_and_maximum_lifetime(clocked_app, clock):
     client = _sign_in(clocked_app)
     clock.advance(ADMIN_SESSION_IDLE - 5)

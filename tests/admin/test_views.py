@@ -160,7 +160,8 @@ def test_professionals_by_name_and_an_activation_code(app, client):
     html = page.get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     started = client.post(
-        f"/admin/professionals/{someone.national_id}/activation", data={"csrf_token": csrf}
+        "/admin/professionals/activation",
+        data={"csrf_token": csrf, "national_id": someone.national_id},
     )
     assert started.status_code == 200
     code = re.search(r'id="activation-code">([^<]+)<', started.get_data(as_text=True)).group(1)
@@ -170,7 +171,10 @@ def test_professionals_by_name_and_an_activation_code(app, client):
     assert ecps.store.get(f"ecps:activation:{digest}")["national_id"] == someone.national_id
     (event,) = app.extensions["santeid"].events.list(types=(ADMIN_DEVICE,))
     assert (event.reason, event.professional) == ("activation", someone.national_id)
-    unknown = client.post("/admin/professionals/899999999990/activation", data={"csrf_token": csrf})
+    unknown = client.post(
+        "/admin/professionals/activation",
+        data={"csrf_token": csrf, "national_id": "899999999990"},
+    )
     assert unknown.status_code == 404
 
 
@@ -241,7 +245,9 @@ def test_no_new_secret_for_a_client_that_authenticates_without_one(app, client, 
     assert 'class="rotate"' in rows["rp-secret"]
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
-    refused = client.post("/admin/clients/rp-keys/rotate", data={"csrf_token": csrf})
+    refused = client.post(
+        "/admin/clients/rotate", data={"csrf_token": csrf, "client_id": "rp-keys"}
+    )
     assert refused.status_code == 409
     assert 'id="new-secret"' not in refused.get_data(as_text=True)
     assert method in refused.get_data(as_text=True)
@@ -249,7 +255,9 @@ def test_no_new_secret_for_a_client_that_authenticates_without_one(app, client, 
     assert (after.metadata, after.secret_digest) == (before.metadata, before.secret_digest)
     assert not app.extensions["santeid"].events.list(types=(ADMIN_CLIENT,))
     # A client with a secret gets its new one (the control).
-    rotated = client.post("/admin/clients/rp-secret/rotate", data={"csrf_token": csrf})
+    rotated = client.post(
+        "/admin/clients/rotate", data={"csrf_token": csrf, "client_id": "rp-secret"}
+    )
     secret = re.search(r'id="new-secret">([^<]+)<', rotated.get_data(as_text=True)).group(1)
     assert registry.get("rp-secret").check_client_secret(secret)
 

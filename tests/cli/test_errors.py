@@ -203,6 +203,12 @@ def test_clients_add_of_a_file_that_is_not_utf8(run, tmp_path) -> None:
     assert_one_line_error(run("clients", "add", str(metadata)), "not UTF-8 text")
 
 
+def test_clients_add_of_json_nested_beyond_reason(run, tmp_path) -> None:
+    metadata = tmp_path / "deep.json"
+    metadata.write_text("[" * 4000)
+    assert_one_line_error(run("clients", "add", str(metadata)), "not valid JSON", "too deeply")
+
+
 @pytest.mark.parametrize(
     ("member", "named"),
     [

@@ -67,6 +67,20 @@ def test_clients_refuse_a_duplicate_and_replace_on_request(database):
     assert len(registry.list()) == 1
 
 
+def test_a_new_secret_changes_the_secret_only(database):
+    registry = ClientRegistry(database)
+    registry.add(_client(client_name="A"))
+    before = registry.get("rp")
+    assert registry.set_secret("rp", "the-new-secret-0123456789") is True
+    after = registry.get("rp")
+    assert after.check_client_secret("the-new-secret-0123456789")
+    assert not after.check_client_secret(SECRET)
+    assert after.metadata == before.metadata
+    assert registry.set_secret("no-such-rp", "the-new-secret-0123456789") is False
+    with pytest.raises(InvalidClientMetadata, match="at least 16"):
+        registry.set_secret("rp", "short")
+
+
 def test_client_metadata_is_one_document_so_new_fields_need_no_migration(database):
     """A field this version does not know is kept as registered (a JSON document per client)."""
     registry = ClientRegistry(database)

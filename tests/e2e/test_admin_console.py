@@ -10,8 +10,8 @@ import os
 import pytest
 import requests
 
+from tests.support.browser import click_and_wait
 from tests.support.browser import start_browser
-from tests.support.browser import wait_for
 from tests.support.operations import REDIRECT_URI
 from tests.support.operations import full_login
 from tests.support.operations import run
@@ -46,27 +46,8 @@ def server(tmp_path, redis_url):
         yield {"base": process.base, "issuer": process.issuer, "env": process.env}
 
 
-def _click_and_wait(driver, element) -> None:
-    """Click a submit button and wait for the next page to replace this one."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.common.exceptions import WebDriverException
-
-    element.click()
-
-    def replaced() -> bool:
-        # The old page's element is gone. Chromium reports it either as a stale element or,
-        # while the new document replaces the old one, as a node of no document.
-        try:
-            element.is_enabled()
-        except (StaleElementReferenceException, WebDriverException):
-            return True
-        return False
-
-    wait_for(replaced, timeout=10, what="the next page")
-
-
 def _submit(driver, button_id: str) -> None:
-    _click_and_wait(driver, driver.find_element("id", button_id))
+    click_and_wait(driver, driver.find_element("id", button_id))
 
 
 def _series_total(driver, chart_id: str, series: str) -> int:
@@ -127,7 +108,7 @@ def test_admin_console(server, browser):
     browser.get(f"{base}/admin/professionals?q={ECPS_PROFESSIONAL}")
     row = browser.find_element("css selector", "#devices tr[data-device]")
     device_id = row.get_attribute("data-device")
-    _click_and_wait(browser, row.find_element("css selector", "button.revoke"))
+    click_and_wait(browser, row.find_element("css selector", "button.revoke"))
     assert device_id in browser.find_element("id", "notice").text
     status = browser.find_element("css selector", f'tr[data-device="{device_id}"] .status')
     assert status.text != "active"
@@ -187,14 +168,17 @@ def test_admin_console(server, browser):
     # Every change is an admin event.
     admin_events = json.loads(run(env, "events", "list", "--type", "ADMIN_CLIENT", "--type",
                                   "ADMIN_DEVICE", "--type", "ADMIN_KEY", "--json"))  # fmt: skip
-    assert {(e["type"], e["reason"]) for e in admin_events} == {
-        ("ADMIN_CLIENT", "register"),
-        ("ADMIN_DEVICE", "revoke"),
-        ("ADMIN_KEY", "rotate"),
-        ("ADMIN_KEY", "retire"),
+    assert {(e["type"], e["reason"], e["details"]["channel"]) for e in admin_events} == {
+        ("ADMIN_DEVICE", "activation", "cli"),  # the command at the start
+        ("ADMIN_CLIENT", "register", "console"),
+        ("ADMIN_DEVICE", "revoke", "console"),
+        ("ADMIN_KEY", "rotate", "console"),
+        ("ADMIN_KEY", "retire", "console"),
     }
     (retirement,) = [e for e in admin_events if e["reason"] == "retire"]
-    assert retirement["details"] == {"admin": "admin", "kid": newest, "retired": new_kid}
+    assert retirement["details"] == {
+        "admin": "admin", "channel": "console", "kid": newest, "retired": new_kid
+    }  # fmt: skip
     # A form posted without the session's CSRF token changes nothing.
     forged = requests.post(f"{base}/admin/keys", cookies=cookies, timeout=5, allow_redirects=False)
     assert forged.status_code == 400

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from santeid.cli import main
@@ -61,7 +62,13 @@ def test_list_filters_and_json(settings):
     assert len(store.list()) == 2
 
 
-def test_commands_that_change_clients_keys_and_devices_write_admin_events(settings, tmp_path):
+@pytest.mark.redis
+def test_commands_that_change_clients_keys_and_devices_write_admin_events(
+    settings, tmp_path, redis_url
+):
+    """Each change a command makes is an admin event naming who ran it (the operating system's
+    user, ``getpass.getuser``: ``LOGNAME`` first) and through what (``cli``), as the console's
+    name its admin (docs/operations.md, "Authentication events")."""
     client_file = tmp_path / "client.json"
     client_file.write_text(
         json.dumps(
@@ -73,15 +80,23 @@ def test_commands_that_change_clients_keys_and_devices_write_admin_events(settin
         )
     )
     runner = CliRunner()
-    env = _env(settings)
+    env = {**_env(settings), "LOGNAME": "operator-ann", "SANTEID_STORE_URL": redis_url}
     assert runner.invoke(main, ["clients", "add", str(client_file)], env=env).exit_code == 0
     assert runner.invoke(main, ["clients", "remove", "rp-cli"], env=env).exit_code == 0
     rotated = runner.invoke(main, ["keys", "rotate"], env=env)
     assert rotated.exit_code == 0, rotated.output
+    activated = runner.invoke(main, ["ecps", "activate", "810000000004", "--json"], env=env)
+    assert activated.exit_code == 0, activated.output
     found = EventStore.for_settings(settings).list()
     assert [(e.type, e.reason, e.source) for e in found][::-1] == [
         ("ADMIN_CLIENT", "register", "cli"),
         ("ADMIN_CLIENT", "remove", "cli"),
         ("ADMIN_KEY", "rotate", "cli"),
+        ("ADMIN_DEVICE", "activation", "cli"),
     ]
-    assert found[0].details["kid"] in rotated.output
+    assert found[0].professional == "810000000004"
+    assert found[1].details["kid"] in rotated.output
+    for event in found:
+        assert {"admin": "operator-ann", "channel": "cli"}.items() <= event.details.items()
+    listed = runner.invoke(main, ["events", "list", "--type", "ADMIN_KEY"], env=env)
+    assert f"admin=operator-ann channel=cli kid={found[1].details['kid']}" in listed.output

@@ -80,6 +80,32 @@ def test_only_absolute_uris_and_paths_are_registered(uri):
     assert refused.value.error == "invalid_redirect_uri"
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "javascript:alert(document.domain)",
+        "JavaScript://rp.example.org/%0aalert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "https://rp.example.org/cb\x1b]0;PWNED\x07",
+        "https://rp.example.org/c b",
+        "https://rp.example.org/\u202ebc",
+    ],
+)
+@pytest.mark.parametrize("field", ["redirect_uris", "post_logout_redirect_uris"])
+def test_script_schemes_and_control_characters_are_not_registered(uri, field):
+    """Keycloak refuses ``javascript:`` and ``data:`` ("A redirect URI uses an illegal
+    scheme") and any URI ``java.net.URI`` cannot parse (``DefaultClientValidationProvider``,
+    https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/validation/DefaultClientValidationProvider.java);
+    santeid ``vbscript:`` too, and every character no URI holds (RFC 3986 §2)."""
+    metadata = {"client_id": "c", "client_secret": "s" * 32,
+                "redirect_uris": ["https://rp.example.org/cb"], field: [uri]}  # fmt: skip
+    with pytest.raises(InvalidClientMetadata) as refused:
+        validate_metadata(metadata)
+    assert refused.value.error == "invalid_redirect_uri"
+    assert "\x1b" not in refused.value.description
+
+
 def test_missing_redirect_uri_is_an_error_page(flow):
     """Keycloak's ``RedirectUtils.verifyRedirectUri`` finds no valid URI either way: the same
     page as for an unregistered one."""

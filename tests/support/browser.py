@@ -142,6 +142,25 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") 
     raise AssertionError(f"timed out waiting for {what or condition}: last {last!r}")
 
 
+def click_and_wait(driver, element) -> None:
+    """Click a submit button and wait for the next page to replace this one."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
+
+    element.click()
+
+    def replaced() -> bool:
+        # The old page's element is gone. Chromium reports it either as a stale element or,
+        # while the new document replaces the old one, as a node of no document.
+        try:
+            element.is_enabled()
+        except (StaleElementReferenceException, WebDriverException):
+            return True
+        return False
+
+    wait_for(replaced, timeout=10, what="the next page")
+
+
 #: Accessibility problems of the page as a person would meet them: form fields without a
 #: label, buttons and links without a name, and text whose contrast with its background is
 #: under WCAG 2.x AA (4.5:1; 3:1 for large text, ≥ 24 px or bold ≥ 18.66 px).

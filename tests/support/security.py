@@ -85,8 +85,9 @@ def activation_uri(admin: requests.Session, base: str, national_id: str) -> str:
     """A single-use activation URI for ``national_id``'s new phone, made in the admin console
     (``admin``: :func:`admin_signed_in`): in the server's own process, whatever its store."""
     page = admin.get(f"{base}/admin/professionals", params={"q": national_id}, timeout=10)
-    started = admin.post(f"{base}/admin/professionals/{national_id}/activation", timeout=10,
-                         data={"csrf_token": csrf_token(page.text)})  # fmt: skip
+    started = admin.post(f"{base}/admin/professionals/activation", timeout=10,
+                         data={"csrf_token": csrf_token(page.text),
+                               "national_id": national_id})  # fmt: skip
     assert started.status_code == 200, started.text
     code = re.search(r'id="activation-code">([^<]+)<', started.text).group(1)
     return "santeid-ecps://activate?" + urlencode({"server": base, "code": code})

@@ -56,9 +56,9 @@ FR = {
         "{client} s'authentifie par {method} : un secret ne lui servirait à rien, aucun n'est créé."
     ),
     "admin_internal_client": (
-        "{client} est un client interne de santeid (page « Mes e-CPS » ou débogueur du bac à "
-        "sable), enregistré à chaque démarrage : il ne peut être ni supprimé, ni remplacé, ni "
-        "modifié."
+        "{client} est un client interne de santeid (page « Mes e-CPS », débogueur du bac à "
+        "sable ou connexions à cette console) : il ne peut être ni enregistré, ni supprimé, ni "
+        "remplacé, ni modifié ici."
     ),
     "admin_search": "Rechercher",
     "admin_national_id": "Identifiant national",
@@ -87,6 +87,8 @@ FR = {
     "admin_type": "Type",
     "admin_client": "Client",
     "admin_time": "Date (UTC)",
+    "admin_source": "Origine",
+    "admin_details": "Détails",
     "admin_none": "Aucun.",
     "admin_software": "Logiciels autorisés (IDAM)",
     "admin_month_stats": "Appels du mois {month}",
@@ -140,8 +142,8 @@ EN = {
     "admin_internal": "santeid's own client",
     "admin_no_secret": "{client} authenticates with {method}: a secret would serve it nothing.",
     "admin_internal_client": (
-        '{client} is santeid\'s own client (the "Mes e-CPS" page or the sandbox debugger), '
-        "registered at every start: it cannot be removed, replaced or changed."
+        '{client} is santeid\'s own client (the "Mes e-CPS" page, the sandbox debugger or '
+        "this console's logins): it cannot be registered, removed, replaced or changed here."
     ),
     "admin_search": "Search",
     "admin_national_id": "National identifier",
@@ -170,6 +172,8 @@ EN = {
     "admin_type": "Type",
     "admin_client": "Client",
     "admin_time": "Time (UTC)",
+    "admin_source": "Source",
+    "admin_details": "Details",
     "admin_none": "None.",
     "admin_software": "Authorised software (IDAM)",
     "admin_month_stats": "Calls of {month}",

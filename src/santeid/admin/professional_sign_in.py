@@ -3,9 +3,10 @@ proves who they are on the login pages every relying party uses — e-CPS approv
 or the CPS card when that authenticator is installed — and gets a console session.
 
 The console hands the login pages a :class:`~santeid.interaction.PendingLogin` of its own
-(``ADMIN_CONSOLE`` client, never a registered one), exactly as the authorization endpoint does
-for a relying party: same transaction, same authenticators, same push limits and events
-(``santeid.login``; docs/operations.md, "Admin console"). When the login pages are done they
+(client ``santeid.oidc.clients.ADMIN_CONSOLE_CLIENT_ID``, reserved: never a registered one),
+exactly as the authorization endpoint does for a relying party: same transaction, same
+authenticators, same push limits and events (``santeid.login``; docs/operations.md, "Admin
+console"). When the login pages are done they
 hand the proof back through ``santeid.interaction``; :class:`ConsoleAwareAuthorization` routes a
 console login to :func:`finish` (no SSO session, no code) and every other one, unchanged, to
 the OpenID Connect side.
@@ -20,10 +21,9 @@ from santeid.interaction import PendingLogin
 from santeid.interaction import authorization
 from santeid.interaction import install_authorization
 from santeid.interaction import login_pages
+from santeid.oidc.clients import ADMIN_CONSOLE_CLIENT_ID
 from santeid.security import browser_id
 
-#: The ``client_id`` a console login carries in the login transaction, metrics and events.
-ADMIN_CONSOLE = "santeid-admin-console"
 #: Key of the pending request that marks a console login.
 _MARK = "santeid_admin_console"
 
@@ -31,7 +31,7 @@ _MARK = "santeid_admin_console"
 def begin(locale: str, client_name: str):
     """Send this browser to the login pages for a console sign-in."""
     pending = PendingLogin(
-        ADMIN_CONSOLE, client_name, {_MARK: True, "locale": locale}, browser_id()
+        ADMIN_CONSOLE_CLIENT_ID, client_name, {_MARK: True, "locale": locale}, browser_id()
     )
     return login_pages().begin(pending)
 

@@ -7,7 +7,6 @@ import csv
 import functools
 import hmac
 import io
-import json
 import secrets
 from datetime import UTC
 from datetime import datetime
@@ -16,7 +15,9 @@ from datetime import timedelta
 from flask import Blueprint
 from flask import Response
 from flask import abort
+from flask import flash
 from flask import g
+from flask import get_flashed_messages
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -24,6 +25,7 @@ from flask import session
 from flask import url_for
 
 from santeid import rate_limits
+from santeid.admin import allows_professionals
 from santeid.admin import messages  # noqa: F401 - registers the console's texts
 from santeid.admin import professional_sign_in
 from santeid.admin.charts import Chart
@@ -37,10 +39,15 @@ from santeid.i18n import pick_locale
 from santeid.observability import events
 from santeid.proxies import client_address
 from santeid.security import check_csrf
+from santeid.security import no_store
 from santeid.security import whole_number
 from santeid.services import services
+from santeid.untrusted_json import loads_untrusted_json
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+#: No answer of the console is kept by a cache: its pages, the CSV figures, its redirects and
+#: refusals (docs/security.md, "Browser").
+bp.after_request(no_store)
 
 ADMIN_USER = "admin"
 #: Sandbox mode only, when no admin_password_hash is configured (README, docs/operations.md).
@@ -95,7 +102,8 @@ def _still_allowed(record: dict) -> bool:
     if record.get("method") == PASSWORD_METHOD:
         given = str(record.get("credential", ""))
         return _password_sign_in() and hmac.compare_digest(given, _password_credential())
-    return record.get("who") in admin_professionals(services().settings)
+    settings = services().settings
+    return allows_professionals(settings) and record.get("who") in admin_professionals(settings)
 
 
 def admin_required(view):
@@ -120,11 +128,23 @@ def admin_required(view):
     return wrapper
 
 
+def posted_id(field: str) -> str:
+    """The identifier a console action acts on (a client, a professional, a device): the
+    ``field`` of the posted form, exactly as the page wrote it in the row the button is in.
+    Never a segment of the URL's path: the browser rewrites a path before sending it (a ``..``
+    segment removes the one before it, https://url.spec.whatwg.org/#path-state), and an
+    identifier holding a ``/`` would match no route. Missing or empty: 400."""
+    value = request.form.get(field, "")
+    if not value:
+        abort(400)
+    return value
+
+
 def _admin_event(type_: str, reason: str, *, details: dict | None = None, **fields) -> None:
-    """An admin event; ``details["admin"]``: ``admin``, or the national identifier of the
-    professional signed in with e-CPS or card."""
+    """An admin event (:func:`santeid.observability.events.record_admin`); its admin:
+    ``admin``, or the national identifier of the professional signed in with e-CPS or card."""
     who = g.get("admin_session", {}).get("who", ADMIN_USER)
-    events.record(type_, reason=reason, details={"admin": who, **(details or {})}, **fields)
+    events.record_admin(type_, reason, admin=who, channel=events.CONSOLE, details=details, **fields)
 
 
 def _password_sign_in() -> bool:
@@ -133,7 +153,12 @@ def _password_sign_in() -> bool:
 
 
 def _page(template: str, **context):
+    """A console page. Its status box (``notice``) says what the server just did: the
+    ``notice`` given, or else the one a change flashed before redirecting here
+    (:func:`flask.flash`, kept in the signed session) — never text from the URL."""
     t = _t()
+    if not context.get("notice"):
+        context["notice"] = " ".join(str(m) for m in get_flashed_messages()) or None
     return render_template(
         template, t=t, sandbox=services().settings.sandbox.enabled, lang=t.locale, **context
     )
@@ -155,7 +180,7 @@ def _login_page(error: str | None = None, status: int = 200):
         error=error,
         demo=demo,
         password=_password_sign_in(),
-        professionals=bool(settings.admin.professionals),
+        professionals=allows_professionals(settings),
     )
     return body, status
 
@@ -201,8 +226,9 @@ def login():
 @bp.route("/login/professional", methods=["POST"])
 def login_professional():
     """The login page's e-CPS or card button: on to santeid's own login pages
-    (``professional_sign_in``)."""
-    if not services().settings.admin.professionals:
+    (``professional_sign_in``); 404 when the console takes no professional's login
+    (:func:`santeid.admin.allows_professionals`)."""
+    if not allows_professionals(services().settings):
         abort(404)
     check_csrf()
     t = _t()
@@ -211,14 +237,16 @@ def login_professional():
 
 def professional_signed_in(authentication):
     """The login pages proved ``authentication``: a console session when the professional is
-    in ``admin_professionals``, else the login page says no (an ``ADMIN_LOGIN`` event either
-    way, with the proof's ``authMode`` as the method)."""
+    in ``admin_professionals`` and the console takes professionals' logins
+    (:func:`santeid.admin.allows_professionals`), else the login page says no (an
+    ``ADMIN_LOGIN`` event either way, with the proof's ``authMode`` as the method)."""
     from santeid.admin import admin_professionals
 
+    settings = services().settings
     national_id = authentication.national_id
     method = {"method": authentication.auth_mode}
     fields = {"professional": national_id, "auth_mode": authentication.auth_mode}
-    if national_id not in admin_professionals(services().settings):
+    if not allows_professionals(settings) or national_id not in admin_professionals(settings):
         events.record(events.ADMIN_LOGIN, reason="refused", details=method, **fields)
         return _login_page(_t()("admin_not_an_admin"), 403)
     _open_session(national_id, authentication.auth_mode)
@@ -395,7 +423,7 @@ def clients():
     if request.method == "POST":
         try:
             if "metadata" in request.form:
-                raw = json.loads(request.form["metadata"])
+                raw = loads_untrusted_json(request.form["metadata"])
                 if not isinstance(raw, dict):
                     raise ValueError("a JSON object is expected")
             else:
@@ -419,11 +447,12 @@ def clients():
     return _clients_page(notice=notice, error=error, secret=secret, status=400 if error else 200)
 
 
-@bp.route("/clients/<client_id>/rotate", methods=["POST"])
+@bp.route("/clients/rotate", methods=["POST"])
 @admin_required
-def rotate_secret(client_id: str):
+def rotate_secret():
     from santeid.oidc.clients import is_internal
 
+    client_id = posted_id("client_id")
     registry = services().clients
     client = registry.get(client_id)
     if client is None:
@@ -434,24 +463,26 @@ def rotate_secret(client_id: str):
         error = _t()("admin_no_secret", client=client_id, method=client.token_endpoint_auth_method)
         return _clients_page(error=error, status=409)
     secret = secrets.token_urlsafe(32)
-    # A new secret changes nothing of what is signed for the client: no key check.
-    registry.add({**client.metadata, "client_secret": secret}, replace=True, check_keys=False)
+    if not registry.set_secret(client_id, secret):  # removed meanwhile
+        abort(404)
     _admin_event(events.ADMIN_CLIENT, "rotate_secret", client_id=client_id)
     return _clients_page(notice=_t()("admin_new_secret", client=client_id), secret=secret)
 
 
-@bp.route("/clients/<client_id>/remove", methods=["POST"])
+@bp.route("/clients/remove", methods=["POST"])
 @admin_required
-def remove_client(client_id: str):
+def remove_client():
     from santeid.oidc.clients import InternalClient
 
+    client_id = posted_id("client_id")
     try:
         removed = services().clients.remove(client_id)
     except InternalClient:
         return _internal_refusal(client_id)
-    if removed:
-        _admin_event(events.ADMIN_CLIENT, "remove", client_id=client_id)
-    return redirect(url_for("admin.clients"), code=303)
+    if not removed:
+        abort(404)
+    _admin_event(events.ADMIN_CLIENT, "remove", client_id=client_id)
+    return _clients_page(notice=_t()("admin_removed", client=client_id))
 
 
 # -- professionals and devices ----------------------------------------------------------------
@@ -499,14 +530,15 @@ def _professionals_page(query: str, *, activation=None, notice=None):
         recent=recent,
         activation=activation,
         error=error,
-        notice=notice or request.args.get("notice"),
+        notice=notice,
     )
 
 
-@bp.route("/professionals/<national_id>/activation", methods=["POST"])
+@bp.route("/professionals/activation", methods=["POST"])
 @admin_required
-def start_activation(national_id: str):
+def start_activation():
     """A single-use activation code for the professional's new phone (shown once here)."""
+    national_id = posted_id("national_id")
     ecps = services().ecps
     try:
         activation = ecps.start_activation(national_id)
@@ -518,9 +550,10 @@ def start_activation(national_id: str):
     return _professionals_page(national_id, activation=activation)
 
 
-@bp.route("/devices/<device_id>/revoke", methods=["POST"])
+@bp.route("/devices/revoke", methods=["POST"])
 @admin_required
-def revoke_device(device_id: str):
+def revoke_device():
+    device_id = posted_id("device_id")
     ecps = services().ecps
     device = ecps.devices.get(device_id) if ecps else None
     if device is None:
@@ -529,8 +562,8 @@ def revoke_device(device_id: str):
         _admin_event(
             events.ADMIN_DEVICE, "revoke", professional=device.national_id, device=device_id
         )
-    notice = _t()("admin_revoked", device=device_id)
-    return redirect(url_for("admin.professionals", q=device.national_id, notice=notice), code=303)
+    flash(_t()("admin_revoked", device=device_id))
+    return redirect(url_for("admin.professionals", q=device.national_id), code=303)
 
 
 # -- keys -------------------------------------------------------------------------------------

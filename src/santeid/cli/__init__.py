@@ -97,6 +97,23 @@ def refuse_test_authority(settings: Settings, outside_sandbox: bool, refusal: st
         )
 
 
+#: Unicode categories a terminal obeys rather than shows: controls (escape sequences, bell),
+#: format characters (bidirectional overrides, zero-width), lone surrogates, line and
+#: paragraph separators.
+UNPRINTABLE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def printable(text: str) -> str:
+    """``text`` as a command prints stored data on a terminal: each character of
+    :data:`UNPRINTABLE_CATEGORIES` written as its Python escape (``\\x1b``, ``\\u202e``), so
+    that nothing stored can retitle the window, move the cursor or reorder the line."""
+    import unicodedata
+
+    return "".join(
+        ascii(ch)[1:-1] if unicodedata.category(ch) in UNPRINTABLE_CATEGORIES else ch for ch in text
+    )
+
+
 def _not_utf8(args: list[str]) -> tuple[int, str] | None:
     """The first argument that is not UTF-8 text (the operating system hands such bytes to
     Python as lone surrogates, https://peps.python.org/pep-0383/), with its position."""

@@ -8,6 +8,7 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import get_settings
+from santeid.cli import printable
 from santeid.keystore import KeyStoreError
 from santeid.keystore import open_keystore
 from santeid.oidc.clients import ClientExists
@@ -49,15 +50,17 @@ def clients() -> None:
 @click.option("--replace", is_flag=True, help="Replace a client with the same client_id.")
 def add(file, replace: bool) -> None:
     """Register the client described by FILE (RFC 7591 metadata as JSON; - for stdin)."""
+    from santeid.untrusted_json import loads_untrusted_json
+
     try:
-        metadata = json.load(file)
-    except json.JSONDecodeError as exc:
-        raise click.ClickException(f"{file.name}: not valid JSON ({exc})") from None
-    except UnicodeDecodeError as exc:
+        metadata = loads_untrusted_json(file.read())
+    except UnicodeDecodeError as exc:  # a ValueError too: first
         raise click.ClickException(
             f"{file.name}: not UTF-8 text, as JSON must be (RFC 8259 §8.1): "
             f"{exc.reason} at byte {exc.start}"
         ) from None
+    except ValueError as exc:  # malformed, or nested too deeply
+        raise click.ClickException(f"{file.name}: not valid JSON ({exc})") from None
     try:
         if isinstance(metadata, dict):
             refuse_internal(metadata.get("client_id"))
@@ -89,7 +92,8 @@ def list_clients(as_json: bool) -> None:
         click.echo("no client registered")
     for client in registered:
         uris = ", ".join(client.redirect_uris) or "-"
-        click.echo(f"{client.client_id}\t{client.token_endpoint_auth_method}\t{uris}")
+        fields = (client.client_id, client.token_endpoint_auth_method, uris)
+        click.echo("\t".join(printable(field) for field in fields))
 
 
 @clients.command("remove")

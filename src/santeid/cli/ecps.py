@@ -71,6 +71,10 @@ def activate(national_id: NationalId, as_json: bool, no_qr: bool, server: str | 
         activation = service.start_activation(national_id.value)
     except ActivationError as exc:
         raise click.ClickException(str(exc)) from None
+    from santeid.observability.events import ADMIN_DEVICE
+    from santeid.observability.events import record_command
+
+    record_command(settings, ADMIN_DEVICE, "activation", professional=activation.national_id)
     if as_json:
         click.echo(json.dumps(activation.to_dict()))
         return

@@ -12,6 +12,7 @@ import click
 from santeid.cli import COMMANDS
 from santeid.cli import NATIONAL_ID
 from santeid.cli import get_settings
+from santeid.cli import printable
 from santeid.clock import system_clock
 from santeid.settings.observability import MAX_EVENT_DAYS
 
@@ -94,7 +95,8 @@ def list_events(professional, client_id, types, since, limit, as_json) -> None:
             )
             if value
         ]
-        click.echo(f"{when}Z {e.type:<18} " + " ".join(fields))
+        fields += [f"{name}={value}" for name, value in (e.details or {}).items()]
+        click.echo(printable(f"{when}Z {e.type:<18} " + " ".join(fields)))
 
 
 @events.command()

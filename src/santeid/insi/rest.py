@@ -54,8 +54,8 @@ from santeid.insi.service import invalid
 from santeid.oidc.protector import bearer_challenge
 from santeid.problem_pages import problem_body
 from santeid.problem_pages import problem_response
-from santeid.security import loads_untrusted_json
 from santeid.services import services
+from santeid.untrusted_json import loads_untrusted_json
 
 bp = Blueprint("insi_rest", __name__)
 

@@ -303,12 +303,67 @@ def record(
         log.error("authentication event %s not written: %s", type_, exc)
 
 
-def record_command(settings, type_: str, reason: str, **fields) -> None:
-    """An admin event of a ``santeid`` command run by an operator (source ``cli``)."""
+#: ``details["channel"]`` of an admin event: made in the admin console, or by a command.
+CONSOLE = "console"
+CLI = "cli"
+
+
+def record_admin(
+    type_: str,
+    reason: str,
+    *,
+    admin: str,
+    channel: str,
+    details: dict | None = None,
+    settings=None,
+    **fields,
+) -> None:
+    """The one way an admin change (:data:`ADMIN_CLIENT`, :data:`ADMIN_KEY`,
+    :data:`ADMIN_DEVICE`) is recorded, by the console and the commands alike: its details begin
+    with who made it (``admin``: ``admin``, a professional's national identifier, or the
+    operating system's user who ran the command) and through what (``channel``:
+    :data:`CONSOLE` or :data:`CLI`), then ``details``. ``settings``: a command's configuration,
+    whose event store gets the event with the source ``cli``; else the application's, with the
+    request's address (:func:`record`)."""
+    details = {"admin": admin, "channel": channel, **(details or {})}
+    if settings is None:
+        record(type_, reason=reason, details=details, **fields)
+        return
     try:
         EventStore.for_settings(settings).add(
             # A command's own moment: no application, so no injected clock.
-            Event(at=int(system_clock()), type=type_, reason=reason, source="cli", **fields)
+            Event(
+                at=int(system_clock()),
+                type=type_,
+                reason=reason,
+                source="cli",
+                details=details,
+                **fields,
+            )  # fmt: skip
         )
     except _WRITE_FAILURES as exc:
         log.error("admin event %s not written: %s", type_, exc)
+
+
+def command_operator() -> dict:
+    """Who runs this command, as its admin events name them: the operating system's user
+    (``getpass.getuser``: ``LOGNAME``, ``USER``…, else the account of the process's uid) and,
+    through ``sudo``, the user who called it (``SUDO_USER``)."""
+    import getpass
+    import os
+
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no name in the environment nor in the password database
+        user = f"uid {os.getuid()}"
+    caller = os.environ.get("SUDO_USER")
+    return {"admin": user, **({"sudo_user": caller} if caller and caller != user else {})}
+
+
+def record_command(settings, type_: str, reason: str, *, details: dict | None = None,
+                   **fields) -> None:  # fmt: skip
+    """An admin event of a ``santeid`` command run by an operator: :func:`record_admin`
+    naming them (:func:`command_operator`), source ``cli``."""
+    operator = command_operator()
+    record_admin(type_, reason, admin=operator.pop("admin"), channel=CLI,
+                 details={**operator, **(details or {})}, settings=settings, **fields)  # fmt: skip

@@ -72,7 +72,11 @@ def register_metadata_check(check, *, grant_types: tuple[str, ...] = ()) -> None
 #: (:func:`refuse_internal`; docs/operations.md, "Admin console").
 ACCOUNT_CLIENT_ID = "santeid-account"
 DEBUGGER_CLIENT_ID = "santeid-debugger"
-INTERNAL_CLIENT_IDS = frozenset({ACCOUNT_CLIENT_ID, DEBUGGER_CLIENT_ID})
+#: The client id of the admin console's own logins (``santeid.admin.professional_sign_in``) in
+#: the login transaction, the metrics and the ``LOGIN`` events; never registered, and no relying
+#: party may be registered under it, to be taken for the console there.
+ADMIN_CONSOLE_CLIENT_ID = "santeid-admin-console"
+INTERNAL_CLIENT_IDS = frozenset({ACCOUNT_CLIENT_ID, DEBUGGER_CLIENT_ID, ADMIN_CONSOLE_CLIENT_ID})
 
 
 class InternalClient(Exception):
@@ -80,8 +84,8 @@ class InternalClient(Exception):
 
     def __init__(self, client_id: str):
         super().__init__(
-            f"client {client_id!r} is santeid's own (registered at every start for the e-CPS "
-            "devices page or the sandbox debugger): it cannot be removed, replaced or "
+            f"client {client_id!r} is santeid's own (the e-CPS devices page's, the sandbox "
+            "debugger's, or the admin console's logins): it cannot be removed, replaced or "
             "registered by hand"
         )
         self.client_id = client_id
@@ -189,10 +193,35 @@ def redirect_uri_matches(uri: str, registered: Collection[str]) -> bool:
     return loopback.group(1) + lowered[loopback.end() :] in registered
 
 
+#: Schemes whose URI runs script in the page that follows it: never a place to send a browser
+#: with a code. Keycloak refuses the first two ("A redirect URI uses an illegal scheme",
+#: ``DefaultClientValidationProvider.checkUri``,
+#: https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/validation/DefaultClientValidationProvider.java);
+#: santeid the third too (docs/psc-integration.md §5.1).
+SCRIPT_SCHEMES = ("javascript", "data", "vbscript")
+
+
 def _check_uri(uri: object, field: str) -> str:
+    """A URI a client registers (redirect, logout): absolute or a path, no fragment, no script
+    scheme, and no character a URI cannot hold — controls, spaces, bidirectional overrides
+    (:func:`santeid.ecps.webhooks.unfit_character`, the webhooks' rule; Keycloak refuses what
+    ``java.net.URI`` cannot parse)."""
+    from santeid.ecps.webhooks import unfit_character
+
     if not isinstance(uri, str) or not uri:
         raise InvalidClientMetadata(f"{field}: every entry must be a non-empty string")
+    unfit = unfit_character(uri)
+    if unfit is not None:
+        raise InvalidClientMetadata(
+            f"{field}: {ascii(uri)} holds U+{ord(unfit):04X}, which no URI may hold (RFC 3986 §2)",
+            "invalid_redirect_uri",
+        )
     parts = urlsplit(uri)
+    if parts.scheme in SCRIPT_SCHEMES:
+        raise InvalidClientMetadata(
+            f"{field}: {uri!r} uses the {parts.scheme}: scheme, which runs script",
+            "invalid_redirect_uri",
+        )
     if _is_relative(uri):
         pass
     elif not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
@@ -681,18 +710,13 @@ class ClientRegistry:
             settings=settings,
         )
 
-    def add(self, raw: dict, *, replace: bool = False, check_keys: bool = True) -> Client:
-        return self.add_many([raw], replace=replace, check_keys=check_keys)[0]
+    def add(self, raw: dict, *, replace: bool = False) -> Client:
+        return self.add_many([raw], replace=replace)[0]
 
-    def add_many(
-        self, raws: Iterable[dict], *, replace: bool = False, check_keys: bool = True
-    ) -> list[Client]:
+    def add_many(self, raws: Iterable[dict], *, replace: bool = False) -> list[Client]:
         """Register several clients in one transaction: every document is checked before
         anything is written, and a refusal (invalid metadata, a client id twice, a client
-        already registered without ``replace``) registers none of them.
-
-        ``check_keys=False``: the signing algorithms are not checked against the key store (a
-        new secret for a registered client changes nothing of what is signed for it)."""
+        already registered without ``replace``) registers none of them."""
         clients: list[Client] = []
         rows: list[tuple[str, str, str | None, int]] = []
         now = int(self.clock())
@@ -700,7 +724,7 @@ class ClientRegistry:
             meta = validate_metadata(
                 raw,
                 sandbox=self.sandbox,
-                signing_algs=self.signing_algs if check_keys else None,
+                signing_algs=self.signing_algs,
                 settings=self.settings,
             )
             secret = meta.pop("client_secret", None)
@@ -729,6 +753,21 @@ class ClientRegistry:
             taken = next((c.client_id for c in clients if self.get(c.client_id)), "")
             raise ClientExists(taken) from None
         return clients
+
+    def set_secret(self, client_id: str, secret: str) -> bool:
+        """Give the registered ``client_id`` a new secret and change nothing else; ``True`` if
+        it is registered. Its metadata is not checked again: a client registered under rules
+        that no longer hold (in sandbox mode, or before a check was added) keeps them, and a
+        new secret is no time to refuse it — replacing the metadata is :meth:`add`'s, with
+        ``replace``. One of santeid's own clients (:data:`INTERNAL_CLIENT_IDS`) is never
+        changed: :class:`InternalClient`."""
+        refuse_internal(client_id)
+        if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+            raise InvalidClientMetadata(
+                f"client_secret must have at least {MIN_SECRET_LENGTH} characters"
+            )
+        sql = "UPDATE client SET secret_digest = ? WHERE client_id = ?"
+        return self.db.execute(sql, (_secret_digest(secret), client_id)).rowcount > 0
 
     def get(self, client_id: str) -> Client | None:
         if not isinstance(client_id, str):

@@ -45,10 +45,10 @@ from santeid.oidc.authorize import check_client
 from santeid.oidc.authorize import parse_authorization_request
 from santeid.oidc.authorize import single_client_id
 from santeid.oidc.client_auth import SIGNING_ALGS
-from santeid.security import loads_untrusted_json
 from santeid.services import services
 from santeid.storage.records import PUSHED_AUTHORIZATION_REQUEST
 from santeid.storage.records import RecordBook
+from santeid.untrusted_json import loads_untrusted_json
 
 PAR_URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
 #: Algorithms of a request object: those a client's keys may sign with, and ``none``.

@@ -35,6 +35,7 @@ from santeid.sandbox.professionals import read_one
 from santeid.sandbox.scenarios import DEFAULT_SCENARIOS
 from santeid.sandbox.scenarios import ScenarioError
 from santeid.sandbox.scenarios import parse_scenario
+from santeid.security import no_store
 from santeid.security import whole_number
 from santeid.services import services
 
@@ -69,10 +70,7 @@ def render_error(exc: Exception) -> Response:
 error_formats.declare(bp, error_formats.PROBLEM_JSON, render=render_error, prefixes=[PREFIX])
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(no_store)
 
 
 def _phone() -> SandboxPhone:

@@ -137,8 +137,8 @@ def test_admin_forms_refuse_a_wrong_token(server, kind):
     added = admin.post(clients_url, data={**form, "csrf_token": _wrong(server, kind)},
                        allow_redirects=False, timeout=10)  # fmt: skip
     assert added.status_code == 400, added.text
-    removed = admin.post(f"{clients_url}/{CLIENT_ID}/remove",
-                         data={"csrf_token": _wrong(server, kind)},
+    removed = admin.post(f"{clients_url}/remove",
+                         data={"csrf_token": _wrong(server, kind), "client_id": CLIENT_ID},
                          allow_redirects=False, timeout=10)  # fmt: skip
     assert removed.status_code == 400, removed.text
     listed = server.cli("clients", "list").stdout

@@ -1,0 +1,42 @@
+"""``santeid clients list`` on a terminal: what is stored is shown, never obeyed — a control
+character of a client registered before registration refused them (an escape sequence that
+retitles the window, a bidirectional override) is printed escaped (docs/operations.md,
+"Command-line errors")."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from santeid import db
+from santeid.cli import main
+from santeid.settings import Settings
+
+STORED = "https://rp.example.org/cb\x1b]0;PWNED\x07\u202e"
+
+
+def test_clients_list_prints_control_characters_escaped(tmp_path) -> None:
+    env = {"SANTEID_CONFIG": None, "SANTEID_DATA_DIR": str(tmp_path / "var"),
+           "SANTEID_KEYS_DIR": str(tmp_path / "keys"), "SANTEID_SANDBOX": "true",
+           "SANTEID_STORE_URL": None, "SANTEID_DATABASE_URL": None}  # fmt: skip
+    document = tmp_path / "rp.json"
+    document.write_text(json.dumps({"client_id": "rp-old", "client_secret": "s" * 32,
+                                    "redirect_uris": ["https://rp.example.org/cb"]}))  # fmt: skip
+    assert CliRunner().invoke(main, ["clients", "add", str(document)], env=env).exit_code == 0
+    # As a release that did not refuse such a URI left it in the database.
+    settings = Settings(data_dir=str(tmp_path / "var"), sandbox=True)
+    database = db.database_for(settings, db.CLIENTS)
+    metadata = {"client_id": "rp-old", "redirect_uris": [STORED]}
+    with database.connect() as conn, conn.transaction():
+        conn.execute("UPDATE client SET metadata = ? WHERE client_id = ?",
+                     (json.dumps(metadata), "rp-old"))  # fmt: skip
+
+    listed = CliRunner().invoke(main, ["clients", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "\x1b" not in listed.output and "\x07" not in listed.output
+    assert "\u202e" not in listed.output
+    assert "https://rp.example.org/cb\\x1b]0;PWNED\\x07\\u202e" in listed.output
+    as_json = CliRunner().invoke(main, ["clients", "list", "--json"], env=env)
+    assert json.loads(as_json.output)[0]["redirect_uris"] == [STORED]  # JSON escapes them
+    assert "\x1b" not in as_json.output
