@@ -28,6 +28,9 @@ from urllib.parse import urlencode
 
 from flask import Response
 from flask import request
+from werkzeug.datastructures import MultiDict
+
+from santeid.security import ParameterTooLarge
 
 #: The FHIR JSON media type (https://hl7.org/fhir/R4/http.html#mime-type).
 FHIR_JSON = "application/fhir+json"
@@ -38,6 +41,14 @@ FHIR_VERSION = "4.0.1"
 FHIR_CONTENT_TYPE = f"{FHIR_JSON}; fhirVersion=4.0; charset=utf-8"
 #: ``_format`` values that mean JSON (https://hl7.org/fhir/R4/http.html#mime-type).
 JSON_FORMATS = ("json", "application/json", FHIR_JSON)
+#: Values one search parameter may have — its comma-separated alternatives (OR) over all its
+#: repetitions (AND), https://hl7.org/fhir/R4/search.html#combining — in every search of
+#: santeid's FHIR APIs; more is a 400 ``too-costly`` (:func:`check_search_values`). The
+#: directory's name searches turn each value into index range walks joined in one SQLite
+#: statement, whose compound ``SELECT`` holds at most 500 terms
+#: (https://www.sqlite.org/limits.html#max_compound_select): every parameter at this cap at
+#: once stays within it (tests/directory/test_fhir_search_protocol.py).
+MAX_SEARCH_VALUES = 100
 
 
 def operation_outcome(
@@ -59,6 +70,23 @@ def operation_outcome(
     if diagnostics:
         issue["diagnostics"] = diagnostics
     return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def check_search_values(params: MultiDict) -> None:
+    """Raise :class:`~santeid.security.ParameterTooLarge` (400 ``too-costly`` in every API) for
+    a search parameter of more than :data:`MAX_SEARCH_VALUES` values; a parameter with a
+    modifier (``family:exact``) counts with the parameter."""
+    counts: dict[str, int] = {}
+    for key, value in params.items(multi=True):
+        name = key.partition(":")[0]
+        counts[name] = counts.get(name, 0) + value.count(",") + 1
+        if counts[name] > MAX_SEARCH_VALUES:
+            raise ParameterTooLarge(
+                name[:64],
+                MAX_SEARCH_VALUES,
+                f"search parameter {name[:64]!r} has more than {MAX_SEARCH_VALUES} values "
+                "(comma-separated alternatives over all its repetitions)",
+            )
 
 
 def served_url(path: str, params: Iterable[tuple[str, str]] = ()) -> str:

@@ -7,48 +7,25 @@ running ``santeid serve`` with its demo directory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 
 from santeid.directory import nomenclatures
 from santeid.directory.search import SYSTEM_IDNPS
-from tests.support.servers import SanteidProcess
-from tests.support.servers import santeid_process
 
 FAUVEL = "810000000001"  # demo: médecin, three activities (two in liberal mode)
 PROFESSION = nomenclatures.fhir_system("TRE_G15-ProfessionSante")
 MODE = nomenclatures.fhir_system("TRE_R23-ModeExercice")
 UNKNOWN = "urn:example:no-such-system"
-CLIENT = {
-    "client_id": "directory-reader",
-    "client_secret": "directory-reader-secret-0123456789",
-    "redirect_uris": [],
-    "grant_types": ["client_credentials"],
-}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[SanteidProcess]:
-    with santeid_process(tmp_path_factory.mktemp("fhir-tokens"), clients=[CLIENT]) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def search(server):
-    token = requests.post(
-        f"{server.oidc}/token",
-        data={"grant_type": "client_credentials"},
-        auth=(CLIENT["client_id"], CLIENT["client_secret"]),
-        timeout=30,
-    ).json()["access_token"]
-
+def search(directory_server, directory_token):
     def get(path: str, **params: str) -> tuple[int, dict]:
         answer = requests.get(
-            f"{server.base}/fhir/v1/{path}",
+            f"{directory_server.base}/fhir/v1/{path}",
             params={**params, "_total": "accurate"},
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {directory_token}"},
             timeout=30,
         )
         return answer.status_code, answer.json()

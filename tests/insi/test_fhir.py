@@ -356,3 +356,27 @@ def test_the_cr_coding_system_resolves(client, bearer):
     assert "Plusieurs identites trouvees" in page.get_data(as_text=True)
     missing = client.get("/insi/cr/99")
     assert (missing.status_code, missing.mimetype) == (404, "application/problem+json")
+
+
+def test_more_values_than_the_cap_of_every_fhir_search_is_too_costly(client, bearer):
+    """The one cap of every FHIR search parameter (``santeid.fhir.MAX_SEARCH_VALUES``): the
+    values of a parameter over all its repetitions, whichever way they are sent."""
+    from santeid.fhir import MAX_SEARCH_VALUES
+
+    given = [("given", "DOMINIQUE")] * (MAX_SEARCH_VALUES + 1)
+    params = [ADRTROIS[0], *given, *ADRTROIS[2:]]
+    issue = _outcome(_search(client, bearer, params), 400)
+    assert issue["code"] == "too-costly"
+    assert issue["details"]["coding"][0]["code"] == "santeid_too_large"
+    assert (
+        "'given'" in issue["details"]["text"] and str(MAX_SEARCH_VALUES) in issue["details"]["text"]
+    )
+    posted = client.post(
+        f"{PATIENT}/_search?given=DOMINIQUE",
+        data=MultiDict([ADRTROIS[0], *given[1:], *ADRTROIS[2:], ("given", "DOMINIQUE")]),
+        headers=bearer,
+    )
+    assert _outcome(posted, 400)["code"] == "too-costly"
+    # At the cap, INSi's own rules of the traits apply (the given names' length).
+    at_the_cap = _search(client, bearer, [ADRTROIS[0], *given[1:], *ADRTROIS[2:]])
+    assert _outcome(at_the_cap, 400)["details"]["coding"][0]["code"] == "santeid_invalid_trait"

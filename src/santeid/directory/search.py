@@ -67,7 +67,7 @@ FHIR_NAME_COLUMNS["name"] = (
 
 #: Name conditions, ANDed: each the columns it tests and its alternative ``[low, high)``
 #: prefix ranges, ORed.
-_Conditions = list[tuple[tuple[tuple[str, str], ...], list[tuple[str, str]]]]
+_Conditions = list[tuple[tuple[tuple[str, str], ...], list[tuple[str, str | None]]]]
 
 
 class SearchError(ValueError):
@@ -81,8 +81,35 @@ def name_key(text: str) -> str:
     return " ".join(stripped.upper().replace("Œ", "OE").replace("Æ", "AE").split())
 
 
-def _prefix_range(prefix: str) -> tuple[str, str]:
-    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+#: The last code point, and the surrogates, which are no text (UTF-8 cannot encode them).
+_LAST_CODE_POINT = 0x10FFFF
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def _prefix_range(prefix: str) -> tuple[str, str | None]:
+    """``[low, high)``: the texts that start with ``prefix``, as SQLite's ``BINARY`` collation
+    orders them — by their UTF-8 bytes, that is by code point. ``high`` is the least text after
+    them all: the prefix with its last character that is not U+10FFFF incremented (past the
+    surrogates) and what follows it cut; ``None`` when every character is U+10FFFF (no text
+    is after them)."""
+    head = prefix
+    while head:
+        following = ord(head[-1]) + 1
+        if following <= _LAST_CODE_POINT:
+            if following in _SURROGATES:
+                following = _SURROGATES.stop
+            return prefix, head[:-1] + chr(following)
+        head = head[:-1]
+    return prefix, None
+
+
+def _range_test(column: str, high: str | None) -> str:
+    """The SQL test of a :func:`_prefix_range` on ``column``, its parameters low then high."""
+    return f"{column} >= ?" if high is None else f"{column} >= ? AND {column} < ?"
+
+
+def _range_params(low: str, high: str | None) -> list[object]:
+    return [low] if high is None else [low, high]
 
 
 def identifier_candidates(system: str | None, value: str) -> tuple[list[str], list[str]]:
@@ -279,9 +306,9 @@ def _names_query(
             for table, column in columns:
                 for low, high in ranges:
                     selects.append(
-                        f"SELECT national_id FROM {table} WHERE {column} >= ? AND {column} < ?"  # noqa: S608
+                        f"SELECT national_id FROM {table} WHERE {_range_test(column, high)}"  # noqa: S608
                     )
-                    params.extend([low, high])
+                    params.extend(_range_params(low, high))
             parts.append(" UNION ".join(selects))
         source = " INTERSECT ".join(f"SELECT * FROM ({part})" for part in parts)  # noqa: S608
     elif professions:
@@ -350,13 +377,13 @@ def _among_query(
         for table, column in columns:
             for low, high in ranges:
                 if table == "person":
-                    tests.append(f"({column} >= ? AND {column} < ?)")
+                    tests.append(f"({_range_test(column, high)})")
                 else:
                     walk = (
-                        f"t.national_id = person.national_id AND t.{column} >= ? AND t.{column} < ?"
+                        f"t.national_id = person.national_id AND {_range_test(f't.{column}', high)}"
                     )
                     tests.append(f"EXISTS (SELECT 1 FROM {table} t WHERE {walk})")  # noqa: S608
-                params.extend([low, high])
+                params.extend(_range_params(low, high))
         where.append(f"({' OR '.join(tests)})")
     for codes in professions:
         marks = ", ".join("?" * len(codes))

@@ -47,6 +47,7 @@ from santeid.directory.search import SearchError
 from santeid.directory.search import system_matches
 from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement
+from santeid.fhir import check_search_values
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
 from santeid.fhir import served_url
@@ -241,6 +242,7 @@ def _check_params(resource_type: str) -> None:
     with an unsupported modifier"), a filter not served (:data:`FILTERS_NOT_SERVED`), an
     include not served; unknown parameters only with ``Prefer: handling=strict``."""
     served = _served(resource_type)
+    check_search_values(request.args)
     for key in request.args:
         name, colon, modifier = key.partition(":")
         if colon:

@@ -33,6 +33,7 @@ from datetime import date
 from flask import Blueprint
 from flask import Response
 from flask import request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import NotAcceptable
 
 from santeid import error_formats
@@ -40,6 +41,7 @@ from santeid.civil_status import traits as tr
 from santeid.clock import utc_datetime
 from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement as base_capability_statement
+from santeid.fhir import check_search_values
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
 from santeid.fhir import served_url
@@ -318,6 +320,9 @@ def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
     sources = [request.args]
     if request.method == "POST":
         sources.append(request.form)
+    check_search_values(
+        MultiDict([item for source in sources for item in source.items(multi=True)])
+    )
     for source in sources:
         for raw_name, values in source.lists():
             name, _, modifier = raw_name.partition(":")

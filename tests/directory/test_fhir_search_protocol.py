@@ -1,0 +1,131 @@
+"""The FHIR directory API's searches as HTTP sees them, asked of a running ``santeid serve`` with
+its demo directory (docs/directory.md, "FHIR directory API"): whatever a client writes in a
+search, an answer of FHIR R4 (https://hl7.org/fhir/R4/search.html) — a Bundle, or a 4xx
+``OperationOutcome`` — never a 500."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from santeid.fhir import MAX_SEARCH_VALUES
+
+FAUVEL = "810000000001"  # demo: médecin, three activities
+
+
+@pytest.fixture(scope="module")
+def fhir(directory_server, directory_token):
+    """``fhir(method, path, query=..., **requests_kwargs)`` under ``/fhir/v1`` with the reader's
+    token; ``query`` is sent as written (already encoded)."""
+
+    def call(method: str, path: str, query: str = "", **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {directory_token}", **kwargs.pop("headers", {})}
+        url = f"{directory_server.base}/fhir/v1{path}" + (f"?{query}" if query else "")
+        return requests.request(method, url, headers=headers, timeout=60, **kwargs)
+
+    return call
+
+
+def outcome(response: requests.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/fhir+json")
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["code"] == code, body
+    return body["issue"][0]
+
+
+def bundle(response: requests.Response) -> dict:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["resourceType"], body["type"]) == ("Bundle", "searchset")
+    return body
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "family=%F4%8F%BF%BF",  # U+10FFFF: the last code point, no upper bound
+        "name=%F4%8F%BF%BF%F4%8F%BF%BF",
+        "given=A%F4%8F%BF%BF",
+        "given=A%ED%9F%BF",  # U+D7FF: the next code point, U+D800, is a surrogate
+        f"identifier={FAUVEL}&family=%ED%9F%BF",
+    ],
+)
+def test_a_name_of_any_code_point_is_searched(fhir, query):
+    assert "entry" not in bundle(fhir("GET", "/Practitioner", query))
+
+
+def _repeated(name: str, times: int) -> str:
+    return "&".join(f"{name}=ZQ" for _ in range(times))
+
+
+def _alternatives(name: str, times: int) -> str:
+    return f"{name}=" + ",".join("ZQ" for _ in range(times))
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "parameter"),
+    [
+        ("/Practitioner", _alternatives("name", 167), "name"),
+        ("/Practitioner", _alternatives("family", 501), "family"),
+        ("/Practitioner", _repeated("family", 600), "family"),
+        ("/Practitioner", _alternatives("family", MAX_SEARCH_VALUES + 1), "family"),
+        # Alternatives and repetitions count together.
+        ("/Practitioner", f"{_alternatives('given', 60)}&{_alternatives('given', 41)}", "given"),
+        ("/Practitioner", _alternatives("identifier", MAX_SEARCH_VALUES + 1), "identifier"),
+        ("/Practitioner", _repeated("qualification-code", MAX_SEARCH_VALUES + 1), "qualification"),
+        ("/PractitionerRole", _alternatives("practitioner", MAX_SEARCH_VALUES + 1), "practitioner"),
+        ("/PractitionerRole", _repeated("role", MAX_SEARCH_VALUES + 1), "role"),
+    ],
+)
+def test_more_values_than_the_cap_is_too_costly(fhir, path, query, parameter):
+    """One cap for every search parameter (docs/directory.md, "Search parameters"): its values,
+    comma-separated alternatives over all its repetitions."""
+    issue = outcome(fhir("GET", path, query), 400, "too-costly")
+    assert parameter in issue["diagnostics"] and str(MAX_SEARCH_VALUES) in issue["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        _alternatives("name", MAX_SEARCH_VALUES),
+        "&".join(_repeated(name, MAX_SEARCH_VALUES) for name in ("name", "family", "given")),
+        "&".join(
+            [_alternatives("name", MAX_SEARCH_VALUES)]
+            + [_repeated(name, MAX_SEARCH_VALUES) for name in ("family", "given")]
+        ),
+        "&".join(
+            [_alternatives("name", MAX_SEARCH_VALUES), _repeated("qualification-code", 100)]
+            + [_repeated(name, MAX_SEARCH_VALUES) for name in ("family", "given")]
+        ),
+    ],
+)
+def test_every_parameter_at_the_cap_is_searched(fhir, query):
+    """At the cap, every parameter at once, over the whole directory and over the people an
+    identifier designates: a Bundle, within SQLite's limits (compound SELECT terms, expression
+    depth, variables)."""
+    assert "entry" not in bundle(fhir("GET", "/Practitioner", query))
+    designated = ",".join([FAUVEL] * MAX_SEARCH_VALUES)
+    assert "entry" not in bundle(fhir("GET", "/Practitioner", f"identifier={designated}&{query}"))
+
+
+@pytest.mark.parametrize(
+    ("prefix", "bounds"),
+    [
+        ("AB", ("AB", "AC")),
+        ("A\ud7ff", ("A\ud7ff", "A\ue000")),  # surrogates are no text: skipped
+        ("A\U0010ffff", ("A\U0010ffff", "B")),
+        ("\U0010ffff\U0010ffff", ("\U0010ffff\U0010ffff", None)),  # no text is after them all
+    ],
+)
+def test_prefix_bounds_hold_every_text_with_the_prefix(prefix, bounds):
+    """SQLite compares TEXT by its UTF-8 bytes, which order as the code points do: the upper
+    bound is the least text that no longer starts with the prefix."""
+    from santeid.directory.search import _prefix_range
+
+    assert _prefix_range(prefix) == bounds
+    low, high = bounds
+    for text in (prefix, prefix + "\U0010ffff", prefix + "\x00"):
+        assert low <= text and (high is None or text < high)
+        assert low.encode() <= text.encode() and (high is None or text.encode() < high.encode())
