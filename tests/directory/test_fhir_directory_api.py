@@ -172,6 +172,26 @@ def test_comma_separated_name_values_are_alternatives(api, query, expected):
     assert body["total"] == len(expected)
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # https://hl7.org/fhir/R4/search.html#combining: repetitions AND, commas OR.
+        ("identifier=810000000001&identifier=810000000002", []),
+        (f"identifier={FAUVEL}&identifier={FAUVEL[1:]}", [FAUVEL]),  # her RPPS number
+        (f"identifier={FAUVEL},810000000002&identifier={FAUVEL}", [FAUVEL]),
+        (f"identifier={FAUVEL}&_id=810000000002", []),
+        (f"identifier={FAUVEL}&_id={FAUVEL}", [FAUVEL]),
+        (f"_id={FAUVEL}&_id=810000000002", []),
+        (f"_id={FAUVEL},810000000002&_id=810000000002", ["810000000002"]),
+    ],
+)
+def test_repeated_identifiers_and(api, query, expected):
+    status, body, _ = api(f"/Practitioner?{query}")
+    assert status == 200, body
+    assert [r["id"] for r in entries(body)] == expected
+    assert body["total"] == len(expected)
+
+
 @pytest.fixture
 def big_directory(settings):
     """The app's directory replaced by 12,000 generated people plus the demo set: more than a
@@ -650,6 +670,22 @@ def test_role_repetitions_and_their_alternatives_or(api, query, expected):
     status, body, _ = api(f"/PractitionerRole?{query}")
     assert status == 200, body
     assert [r["id"] for r in entries(body)] == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (f"practitioner={FAUVEL}&practitioner={NURSE}", []),
+        (f"practitioner={FAUVEL},{NURSE}&practitioner=Practitioner/{NURSE}", [NURSE]),
+    ],
+)
+def test_repeated_practitioners_and(api, query, expected):
+    """A role has one practitioner: two different ones repeated designate no role."""
+    status, body, _ = api(f"/PractitionerRole?{query}&_total=accurate")
+    assert status == 200, body
+    found = entries(body)
+    assert {r["practitioner"]["reference"].split("/")[1] for r in found} == set(expected)
+    assert body["total"] == len(found) and (found or not expected)
 
 
 def test_a_role_other_than_a_profession_over_the_whole_directory_is_refused(api):

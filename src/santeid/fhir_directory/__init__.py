@@ -321,9 +321,13 @@ def _values(name: str) -> list[list[str]]:
     return [raw.split(",") for raw in request.args.getlist(name) if raw != ""]
 
 
-def _any_of(name: str) -> list[str]:
-    """Every value of a parameter whose repetitions and alternatives all OR (ids, tokens)."""
-    return [item for alternatives in _values(name) for item in alternatives]
+def _all_of(repetitions: Iterable[Iterable[str]]) -> list[str] | None:
+    """The ids in every repetition's set (repetitions AND, each the OR of its alternatives),
+    in order; ``None`` without repetitions (no condition)."""
+    found: set[str] | None = None
+    for ids in repetitions:
+        found = set(ids) if found is None else found & set(ids)
+    return None if found is None else sorted(found)
 
 
 def _names(name: str) -> list[list[str]]:
@@ -460,8 +464,10 @@ def practitioner_search() -> Response:
     after = request.args.get("_cursor", "")
     search = _search()
     directory = services().directory
-    identifiers = [_token(raw) for raw in _any_of("identifier")]
-    identifiers += [(None, v) for v in _any_of("_id")]
+    # Each repetition of identifier or _id designates people (its alternatives OR), and every
+    # repetition must designate them (AND, https://hl7.org/fhir/R4/search.html#combining).
+    identifiers = [[_token(raw) for raw in values] for values in _values("identifier")]
+    identifiers += [[(None, v) for v in values] for values in _values("_id")]
     active, active_system = None, None
     if request.args.get("active") is not None:
         active_system, value = _token(request.args["active"])
@@ -475,14 +481,17 @@ def practitioner_search() -> Response:
         # With an identifier: the people it designates, each checked against the other
         # conditions (parameters AND, docs/directory.md) — never a capped list of matches.
         # Their qualifications are read from their resources: every system is searched.
-        among = search.by_identifiers(
-            (system, resources.national_id_of(value) if system is None else value)
-            for system, value in identifiers
+        among = _all_of(
+            search.by_identifiers(
+                (system, resources.national_id_of(value) if system is None else value)
+                for system, value in tokens
+            )
+            for tokens in identifiers
         )
         if qualifications:
             among = [
                 national_id
-                for national_id in among
+                for national_id in among or ()
                 if (professional := directory.get(national_id)) is not None
                 and _qualified(resources.practitioner(professional), qualifications)
             ]
@@ -599,15 +608,17 @@ def practitioner_role_search() -> Response:
     _check_params("PractitionerRole")
     count = _count()
     after = request.args.get("_cursor", "")
-    references = [
-        resources.national_id_of(item.rpartition("/")[2]) for item in _any_of("practitioner")
-    ]
+    # A role has one practitioner: repetitions AND, alternatives OR (as identifier).
+    references = _all_of(
+        [resources.national_id_of(item.rpartition("/")[2]) for item in values]
+        for values in _values("practitioner")
+    )
     # Repetitions AND, comma-separated alternatives OR; a bare code is any system's, a system
     # no role code is written in matches nothing (search.system_matches).
     roles_wanted = [[_token(raw) for raw in values] for values in _values("role")]
-    if not references and not roles_wanted:
+    if references is None and not roles_wanted:
         raise FhirError(400, "invalid", "search PractitionerRole by practitioner or role")
-    professions = [] if references else _role_professions(roles_wanted)
+    professions = [] if references is not None else _role_professions(roles_wanted)
     directory = services().directory
     search = _search()
 
@@ -621,8 +632,8 @@ def practitioner_role_search() -> Response:
             if not roles_wanted or _role_matches(role, roles_wanted)
         ]
 
-    if references:
-        ids = sorted({i for i in references if i > after})
+    if references is not None:
+        ids = [i for i in references if i > after]
     else:
         ids = search.by_profession(professions, after=after, limit=count + 1)
     # A page holds the roles of whole practitioners, at most _count roles unless a single
@@ -641,7 +652,7 @@ def practitioner_role_search() -> Response:
         if roles:
             shown.append(national_id)
     else:
-        more = not references and len(ids) > count
+        more = references is None and len(ids) > count
     included: list[tuple[str, dict]] = []
     if _includes("PractitionerRole", "_include"):
         for national_id in shown:
@@ -651,8 +662,8 @@ def practitioner_role_search() -> Response:
                 included.append((_url(f"/Practitioner/{resource['id']}", []), resource))
 
     def count_all() -> int:
-        if references:
-            return sum(len(roles_of(i)) for i in set(references))
+        if references is not None:
+            return sum(len(roles_of(i)) for i in references)
         return search.count_roles(professions)
 
     self_url, next_url = _self_and_next("PractitionerRole", last if more else None)
