@@ -587,6 +587,8 @@ def test_capability_statement_lists_what_is_served(client):
     assert "searchInclude" not in practitioner
     role = resources["PractitionerRole"]
     assert {p["name"] for p in role["searchParam"]} == {"practitioner", "role"}
+    chained = next(p for p in role["searchParam"] if p["name"] == "practitioner")
+    assert "practitioner.identifier" in chained["documentation"]
     assert role["searchInclude"] == ["PractitionerRole:practitioner"]
     assert "searchRevInclude" not in role
 
@@ -686,6 +688,49 @@ def test_repeated_practitioners_and(api, query, expected):
     found = entries(body)
     assert {r["practitioner"]["reference"].split("/")[1] for r in found} == set(expected)
     assert body["total"] == len(found) and (found or not expected)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (f"practitioner.identifier={FAUVEL}", [f"{FAUVEL}-1-{i}" for i in (1, 2, 3)]),
+        (f"practitioner.identifier=http://rpps.fr|{FAUVEL[1:]}&role={R23}|L", [f"{FAUVEL}-1-1"]),
+        (
+            f"practitioner.identifier={FAUVEL},{NURSE}&practitioner={NURSE}",
+            [f"{NURSE}-1-1", f"{NURSE}-1-2"],
+        ),
+        (f"practitioner.identifier={NURSE}&practitioner={FAUVEL}", []),
+        (f"practitioner.identifier={FAUVEL}&practitioner.identifier={NURSE}", []),
+        ("practitioner.identifier=urn:other|810000000001", []),
+    ],
+)
+def test_roles_of_the_practitioner_an_identifier_designates(api, query, expected):
+    """The chained ``practitioner.identifier`` (https://hl7.org/fhir/R4/search.html#chaining):
+    the roles whose practitioner ``identifier`` designates, as ``Practitioner?identifier=``."""
+    status, body, _ = api(f"/PractitionerRole?{query}")
+    assert status == 200, body
+    assert [r["id"] for r in entries(body)] == expected
+    assert "practitioner.identifier" in self_query(body)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/PractitionerRole?organization.identifier=410000000001001",
+        "/PractitionerRole?location.address-city=PARIS",
+        f"/PractitionerRole?practitioner={FAUVEL}&practitioner.name=FAUVEL",
+        f"/PractitionerRole?practitioner={FAUVEL}&role.system=x",
+        f"/Practitioner?identifier.value={FAUVEL}",
+    ],
+)
+def test_chains_not_served_are_refused(api, path):
+    """A chain santeid does not follow is refused (400 ``not-supported``), never ignored: the
+    answer would be wider than asked."""
+    status, body, _ = api(path)
+    assert status == 400, body
+    assert body["issue"][0]["code"] == "not-supported"
+    assert path.split("?")[1].split("&")[-1].split("=")[0] in body["issue"][0]["diagnostics"]
+    assert api("/Practitioner?foo.bar=1")[0] == 200  # not a parameter: unknown, ignored
 
 
 def test_a_role_other_than_a_profession_over_the_whole_directory_is_refused(api):

@@ -8,8 +8,9 @@ look professionals up here instead of downloading the RASS. Routes (``docs/direc
 - ``GET /fhir/v1/Practitioner`` — search: ``identifier``, ``name``, ``family``, ``given``,
   ``_id``, ``active``, ``qualification-code``; ``_revinclude=PractitionerRole:practitioner``;
 - ``GET /fhir/v1/Practitioner/<id>`` — read;
-- ``GET /fhir/v1/PractitionerRole`` — search: ``practitioner``, ``role`` (TRE_G15 profession,
-  or ``system|code`` of TRE_R23/R22/R21/R06/R09 together with ``practitioner``);
+- ``GET /fhir/v1/PractitionerRole`` — search: ``practitioner``, the chained
+  ``practitioner.identifier``, ``role`` (TRE_G15 profession, or ``system|code`` of
+  TRE_R23/R22/R21/R06/R09 together with ``practitioner``);
   ``_include=PractitionerRole:practitioner``;
 - ``GET /fhir/v1/PractitionerRole/<id>`` — read;
 - both searches: ``_count``, ``_total``, and the ``_cursor`` of their ``next`` links.
@@ -17,8 +18,9 @@ look professionals up here instead of downloading the RASS. Routes (``docs/direc
 Search parameters (https://hl7.org/fhir/R4/search.html): a parameter with a modifier is refused
 (400 ``not-supported``: none is supported), and so is a filter that FHIR R4 or the Annuaire
 Santé defines on the resource and santeid does not apply, or an ``_include``/``_revinclude``
-not served; any other unknown parameter is ignored (lenient handling) unless the client sends
-``Prefer: handling=strict``. The ``self`` link lists only the parameters applied.
+not served, or a chain on one of the resource's parameters other than
+``practitioner.identifier``; any other unknown parameter is ignored (lenient handling) unless
+the client sends ``Prefer: handling=strict``. The ``self`` link lists only the parameters applied.
 
 Every resource route needs ``Authorization: Bearer <access token>``: a token of a logged-in
 professional or one obtained by a service with the ``client_credentials`` grant (RFC 6749
@@ -71,6 +73,14 @@ SEARCH_PARAMS: dict[str, dict[str, str]] = {
         "qualification-code": "token",
     },
     "PractitionerRole": {"practitioner": "reference", "role": "token"},
+}
+#: Chained parameters followed (https://hl7.org/fhir/R4/search.html#chaining), by resource type:
+#: reference parameter → the target's parameters. ``practitioner.identifier`` designates
+#: practitioners as ``Practitioner?identifier=`` does. Any other chain on a parameter of the
+#: resource is refused (:func:`_check_params`).
+CHAINS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Practitioner": {},
+    "PractitionerRole": {"practitioner": ("identifier",)},
 }
 #: Result parameters of every search (``_cursor``: the keyset position of a ``next`` link).
 RESULT_PARAMS = frozenset({"_count", "_total", "_cursor", "_format"})
@@ -230,9 +240,19 @@ def _authenticate() -> dict:
         ) from None
 
 
+def _chains(resource_type: str) -> frozenset[str]:
+    """The chained parameters served on ``resource_type`` (``practitioner.identifier``)."""
+    return frozenset(
+        f"{head}.{target}" for head, targets in CHAINS[resource_type].items() for target in targets
+    )
+
+
 def _served(resource_type: str) -> frozenset[str]:
     return (
-        frozenset(SEARCH_PARAMS[resource_type]) | RESULT_PARAMS | frozenset(INCLUDES[resource_type])
+        frozenset(SEARCH_PARAMS[resource_type])
+        | _chains(resource_type)
+        | RESULT_PARAMS
+        | frozenset(INCLUDES[resource_type])
     )
 
 
@@ -240,9 +260,12 @@ def _check_params(resource_type: str) -> None:
     """Refuse what this search cannot apply as asked (https://hl7.org/fhir/R4/search.html):
     any modifier ("a server SHALL reject any search request that contains a search parameter
     with an unsupported modifier"), a filter not served (:data:`FILTERS_NOT_SERVED`), an
-    include not served; unknown parameters only with ``Prefer: handling=strict``."""
+    include not served, a chain not served on a parameter of the resource
+    (``organization.identifier``: :data:`CHAINS`); unknown parameters only with
+    ``Prefer: handling=strict``."""
     served = _served(resource_type)
     check_search_values(request.args)
+    parameters = frozenset(SEARCH_PARAMS[resource_type]) | FILTERS_NOT_SERVED[resource_type]
     for key in request.args:
         name, colon, modifier = key.partition(":")
         if colon:
@@ -256,6 +279,13 @@ def _check_params(resource_type: str) -> None:
                 400,
                 "not-supported",
                 f"search parameter {key!r} is not supported on {resource_type}",
+            )
+        head, dot, _ = key.partition(".")
+        if dot and head in parameters and key not in served:
+            raise FhirError(
+                400,
+                "not-supported",
+                f"chained parameter {key!r} is not supported on {resource_type}",
             )
     for key in INCLUDE_PARAMS:
         for value in request.args.getlist(key):
@@ -370,7 +400,13 @@ def metadata() -> Response:
             entry["searchInclude"] = [includes["_include"]]
         if "_revinclude" in includes:
             entry["searchRevInclude"] = [includes["_revinclude"]]
-        entry["searchParam"] = [{"name": n, "type": t} for n, t in params.items()]
+        entry["searchParam"] = []
+        for name, kind in params.items():
+            param = {"name": name, "type": kind}
+            chained = CHAINS[resource_type].get(name)
+            if chained:
+                param["documentation"] = "Chained: " + ", ".join(f"{name}.{t}" for t in chained)
+            entry["searchParam"].append(param)
         served.append(entry)
     statement = capability_statement(
         software="santeid",
@@ -481,13 +517,7 @@ def practitioner_search() -> Response:
         # With an identifier: the people it designates, each checked against the other
         # conditions (parameters AND, docs/directory.md) — never a capped list of matches.
         # Their qualifications are read from their resources: every system is searched.
-        among = _all_of(
-            search.by_identifiers(
-                (system, resources.national_id_of(value) if system is None else value)
-                for system, value in tokens
-            )
-            for tokens in identifiers
-        )
+        among = _all_of(_identified(search, tokens) for tokens in identifiers)
         if qualifications:
             among = [
                 national_id
@@ -536,6 +566,15 @@ def practitioner_search() -> Response:
         resources.searchset(
             matches, included=included, self_url=self_url, next_url=next_url, total=total
         )
+    )
+
+
+def _identified(search: DirectorySearch, tokens: list[Token]) -> list[str]:
+    """The national ids one repetition of ``identifier`` designates (its tokens OR); a bare
+    value may be a resource id (``/`` written ``-``)."""
+    return search.by_identifiers(
+        (system, resources.national_id_of(value) if system is None else value)
+        for system, value in tokens
     )
 
 
@@ -608,19 +647,32 @@ def practitioner_role_search() -> Response:
     _check_params("PractitionerRole")
     count = _count()
     after = request.args.get("_cursor", "")
-    # A role has one practitioner: repetitions AND, alternatives OR (as identifier).
+    search = _search()
+    # A role has one practitioner: repetitions AND, alternatives OR (as identifier), those of
+    # practitioner.identifier too.
     references = _all_of(
-        [resources.national_id_of(item.rpartition("/")[2]) for item in values]
-        for values in _values("practitioner")
+        [
+            *(
+                [resources.national_id_of(item.rpartition("/")[2]) for item in values]
+                for values in _values("practitioner")
+            ),
+            *(
+                _identified(search, [_token(raw) for raw in values])
+                for values in _values("practitioner.identifier")
+            ),
+        ]
     )
     # Repetitions AND, comma-separated alternatives OR; a bare code is any system's, a system
     # no role code is written in matches nothing (search.system_matches).
     roles_wanted = [[_token(raw) for raw in values] for values in _values("role")]
     if references is None and not roles_wanted:
-        raise FhirError(400, "invalid", "search PractitionerRole by practitioner or role")
+        raise FhirError(
+            400,
+            "invalid",
+            "search PractitionerRole by practitioner, practitioner.identifier or role",
+        )
     professions = [] if references is not None else _role_professions(roles_wanted)
     directory = services().directory
-    search = _search()
 
     def roles_of(national_id: str) -> list[dict]:
         professional = directory.get(national_id)
