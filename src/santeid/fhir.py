@@ -27,8 +27,10 @@ from importlib.metadata import version
 from urllib.parse import urlencode
 
 from flask import Response
+from flask import g
 from flask import request
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import UnsupportedMediaType
 
 from santeid.security import ParameterTooLarge
 
@@ -70,6 +72,33 @@ def operation_outcome(
     if diagnostics:
         issue["diagnostics"] = diagnostics
     return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+#: The media type of a posted search's body (https://hl7.org/fhir/R4/http.html#search).
+FORM = "application/x-www-form-urlencoded"
+
+
+def search_parameters() -> MultiDict:
+    """The parameters of this search, for ``GET [base]/[type]?…`` and
+    ``POST [base]/[type]/_search`` alike (https://hl7.org/fhir/R4/http.html#search): the query
+    string's, then those of a posted form. A parameter in both is the same parameter repeated
+    (https://hl7.org/fhir/R4/search.html: "parameters have the same meaning in either place").
+    A posted body of another media type is a 415; a parameter of more values than
+    :data:`MAX_SEARCH_VALUES`, a 400 (:func:`check_search_values`). Read once per request."""
+    cached = g.get("fhir_search_parameters")
+    if cached is not None:
+        return cached
+    params = MultiDict(request.args.items(multi=True))
+    if request.method == "POST":
+        if request.mimetype != FORM and (
+            request.content_length or "Transfer-Encoding" in request.headers
+        ):
+            raise UnsupportedMediaType(f"post a search as {FORM}")
+        for key, value in request.form.items(multi=True):
+            params.add(key, value)
+    check_search_values(params)
+    g.fhir_search_parameters = params
+    return params
 
 
 def check_search_values(params: MultiDict) -> None:

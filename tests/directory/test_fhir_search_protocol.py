@@ -129,3 +129,54 @@ def test_prefix_bounds_hold_every_text_with_the_prefix(prefix, bounds):
     for text in (prefix, prefix + "\U0010ffff", prefix + "\x00"):
         assert low <= text and (high is None or text < high)
         assert low.encode() <= text.encode() and (high is None or text.encode() < high.encode())
+
+
+def _links(body: dict) -> dict[str, str]:
+    return {link["relation"]: link["url"] for link in body["link"]}
+
+
+def _ids(body: dict) -> list[str]:
+    return [e["resource"]["id"] for e in body.get("entry", []) if e["search"]["mode"] == "match"]
+
+
+def test_a_search_can_be_posted(fhir, directory_server):
+    """``POST [base]/[type]/_search`` with a form body (https://hl7.org/fhir/R4/http.html#search:
+    servers that support search SHALL support it); the links are the GET of the search."""
+    posted = bundle(fhir("POST", "/Practitioner/_search", data={"identifier": FAUVEL}))
+    assert _ids(posted) == [FAUVEL]
+    assert (
+        _links(posted)["self"]
+        == f"{directory_server.base}/fhir/v1/Practitioner?identifier={FAUVEL}"
+    )
+    roles = bundle(fhir("POST", "/PractitionerRole/_search", data={"practitioner": FAUVEL}))
+    assert [r.rsplit("-", 2)[0] for r in _ids(roles)] == [FAUVEL] * 3
+
+
+def test_a_posted_search_pages_with_get_links(fhir, directory_server):
+    first = bundle(fhir("POST", "/Practitioner/_search", data={"active": "true", "_count": "2"}))
+    following = _links(first)["next"]
+    search = f"{directory_server.base}/fhir/v1/Practitioner?"
+    assert following.startswith(search) and "_cursor=" in following
+    second = bundle(fhir("GET", "/Practitioner", following.removeprefix(search)))
+    assert len(_ids(first)) == len(_ids(second)) == 2
+    assert _ids(first)[-1] < _ids(second)[0]
+
+
+@pytest.mark.parametrize(
+    ("query", "form", "expected"),
+    [
+        # In the URL and the body, a parameter is repeated: repetitions AND.
+        (f"identifier={FAUVEL}", {"identifier": "810000000002"}, []),
+        (f"identifier={FAUVEL}", {"identifier": f"{FAUVEL},810000000002"}, [FAUVEL]),
+        ("family=fauvel", {"given": "zzz"}, []),
+        ("family=fauvel", {"given": "hel"}, [FAUVEL]),
+    ],
+)
+def test_parameters_of_the_url_and_the_body_combine(fhir, query, form, expected):
+    assert _ids(bundle(fhir("POST", "/Practitioner/_search", query, data=form))) == expected
+
+
+def test_a_search_posted_in_another_media_type_is_refused(fhir):
+    response = fhir("POST", "/Practitioner/_search", json={"identifier": FAUVEL})
+    outcome(response, 415, "not-supported")
+    assert fhir("POST", "/Practitioner", data={"identifier": FAUVEL}).status_code == 405

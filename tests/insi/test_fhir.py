@@ -193,6 +193,15 @@ def test_post_search(client, bearer):
     assert _bundle(response)["total"] == 1
 
 
+def test_a_search_posted_in_another_media_type_is_refused(client, bearer):
+    """A posted search's body is a form (https://hl7.org/fhir/R4/http.html#search): a JSON one
+    was ignored, the search run on the query string alone; now a 415."""
+    query = "&".join(f"{k}={v}" for k, v in ADRTROIS)
+    response = client.post(f"{PATIENT}/_search?{query}", json={"given": "OTHER"}, headers=bearer)
+    issue = _outcome(response, 415)
+    assert issue["details"]["coding"][0]["code"] == "santeid_unsupported_media_type"
+
+
 def _self_link(bundle: dict) -> str:
     (link,) = [link["url"] for link in bundle["link"] if link["relation"] == "self"]
     return link

@@ -13,7 +13,8 @@ look professionals up here instead of downloading the RASS. Routes (``docs/direc
   TRE_R23/R22/R21/R06/R09 together with ``practitioner``);
   ``_include=PractitionerRole:practitioner``;
 - ``GET /fhir/v1/PractitionerRole/<id>`` — read;
-- both searches: ``_count``, ``_total``, and the ``_cursor`` of their ``next`` links.
+- both searches: ``_count``, ``_total``, and the ``_cursor`` of their ``next`` links; both also
+  as ``POST /fhir/v1/<type>/_search`` with a form body (:func:`santeid.fhir.search_parameters`).
 
 Search parameters (https://hl7.org/fhir/R4/search.html): a parameter with a modifier is refused
 (400 ``not-supported``: none is supported), and so is a filter that FHIR R4 or the Annuaire
@@ -49,9 +50,9 @@ from santeid.directory.search import SearchError
 from santeid.directory.search import system_matches
 from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement
-from santeid.fhir import check_search_values
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
+from santeid.fhir import search_parameters
 from santeid.fhir import served_url
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
@@ -264,9 +265,8 @@ def _check_params(resource_type: str) -> None:
     (``organization.identifier``: :data:`CHAINS`); unknown parameters only with
     ``Prefer: handling=strict``."""
     served = _served(resource_type)
-    check_search_values(request.args)
     parameters = frozenset(SEARCH_PARAMS[resource_type]) | FILTERS_NOT_SERVED[resource_type]
-    for key in request.args:
+    for key in search_parameters():
         name, colon, modifier = key.partition(":")
         if colon:
             raise FhirError(
@@ -288,18 +288,18 @@ def _check_params(resource_type: str) -> None:
                 f"chained parameter {key!r} is not supported on {resource_type}",
             )
     for key in INCLUDE_PARAMS:
-        for value in request.args.getlist(key):
+        for value in search_parameters().getlist(key):
             if value and value != INCLUDES[resource_type].get(key):
                 raise FhirError(
                     400, "not-supported", f"{key}={value} is not supported on {resource_type}"
                 )
-    unknown = sorted(set(request.args) - served)
+    unknown = sorted(set(search_parameters()) - served)
     if unknown and "handling=strict" in request.headers.get("Prefer", ""):
         raise FhirError(400, "not-supported", f"unsupported search parameter(s): {unknown}")
-    fmt = request.args.get("_format")
+    fmt = search_parameters().get("_format")
     if fmt and fmt not in JSON_FORMATS:
         raise FhirError(406, "not-supported", "only JSON is served (_format=json)")
-    total = request.args.get("_total")
+    total = search_parameters().get("_total")
     if total and total not in TOTAL_MODES:
         raise FhirError(400, "invalid", f"_total must be one of {', '.join(TOTAL_MODES)}")
 
@@ -310,7 +310,7 @@ def _applied(resource_type: str) -> list[tuple[str, str]]:
     served = _served(resource_type)
     return [
         (key, value)
-        for key, value in request.args.items(multi=True)
+        for key, value in search_parameters().items(multi=True)
         if key in served and value != "" and (key not in NAME_PARAMS or any(value.split(",")))
     ]
 
@@ -318,23 +318,23 @@ def _applied(resource_type: str) -> list[tuple[str, str]]:
 def _includes(resource_type: str, key: str) -> bool:
     """Whether the served ``key`` (``_include`` or ``_revinclude``) is asked."""
     wanted = INCLUDES[resource_type].get(key)
-    return wanted is not None and wanted in request.args.getlist(key)
+    return wanted is not None and wanted in search_parameters().getlist(key)
 
 
 def _total(count_all: Callable[[], int], matches: int, more: bool) -> int | None:
     """``Bundle.total`` (https://hl7.org/fhir/R4/search.html#total): with ``_total=accurate``
     every match counted (``count_all()``, a walk of them all), with ``none`` never; else when
     the whole result is on this first page, where it costs nothing."""
-    mode = request.args.get("_total") or "estimate"
+    mode = search_parameters().get("_total") or "estimate"
     if mode == "accurate":
         return count_all()
-    if mode == "none" or more or request.args.get("_cursor"):
+    if mode == "none" or more or search_parameters().get("_cursor"):
         return None
     return matches
 
 
 def _count() -> int:
-    raw = request.args.get("_count")
+    raw = search_parameters().get("_count")
     if raw is None:
         return DEFAULT_COUNT
     count = whole_number(raw)
@@ -348,7 +348,7 @@ def _values(name: str) -> list[list[str]]:
     alternatives (OR): https://hl7.org/fhir/R4/search.html#combining. An empty repetition is
     ignored. A comma always separates: no ``\\,`` escape (docs/directory.md; directory names
     and ids hold no comma)."""
-    return [raw.split(",") for raw in request.args.getlist(name) if raw != ""]
+    return [raw.split(",") for raw in search_parameters().getlist(name) if raw != ""]
 
 
 def _all_of(repetitions: Iterable[Iterable[str]]) -> list[str] | None:
@@ -492,12 +492,18 @@ def _qualification_professions(repetitions: list[list[Token]]) -> list[list[str]
     return professions
 
 
+@bp.post("/Practitioner/_search")
+def practitioner_search_post() -> Response:
+    """The search posted (https://hl7.org/fhir/R4/http.html#search)."""
+    return practitioner_search()
+
+
 @bp.get("/Practitioner")
 def practitioner_search() -> Response:
     _authenticate()
     _check_params("Practitioner")
     count = _count()
-    after = request.args.get("_cursor", "")
+    after = search_parameters().get("_cursor", "")
     search = _search()
     directory = services().directory
     # Each repetition of identifier or _id designates people (its alternatives OR), and every
@@ -505,8 +511,8 @@ def practitioner_search() -> Response:
     identifiers = [[_token(raw) for raw in values] for values in _values("identifier")]
     identifiers += [[(None, v) for v in values] for values in _values("_id")]
     active, active_system = None, None
-    if request.args.get("active") is not None:
-        active_system, value = _token(request.args["active"])
+    if search_parameters().get("active") is not None:
+        active_system, value = _token(search_parameters()["active"])
         if value not in ("true", "false"):
             raise FhirError(400, "invalid", "active must be true or false")
         active = value == "true"
@@ -641,12 +647,18 @@ def _role_professions(repetitions: list[list[Token]]) -> list[str]:
     return sorted(wanted or ())
 
 
+@bp.post("/PractitionerRole/_search")
+def practitioner_role_search_post() -> Response:
+    """The search posted (https://hl7.org/fhir/R4/http.html#search)."""
+    return practitioner_role_search()
+
+
 @bp.get("/PractitionerRole")
 def practitioner_role_search() -> Response:
     _authenticate()
     _check_params("PractitionerRole")
     count = _count()
-    after = request.args.get("_cursor", "")
+    after = search_parameters().get("_cursor", "")
     search = _search()
     # A role has one practitioner: repetitions AND, alternatives OR (as identifier), those of
     # practitioner.identifier too.

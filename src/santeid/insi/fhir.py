@@ -33,7 +33,6 @@ from datetime import date
 from flask import Blueprint
 from flask import Response
 from flask import request
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import NotAcceptable
 
 from santeid import error_formats
@@ -41,9 +40,9 @@ from santeid.civil_status import traits as tr
 from santeid.clock import utc_datetime
 from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement as base_capability_statement
-from santeid.fhir import check_search_values
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
+from santeid.fhir import search_parameters
 from santeid.fhir import served_url
 from santeid.insi import problems
 from santeid.insi.auth import request_context
@@ -310,35 +309,29 @@ def error_outcome(error: InsiError) -> Response:
 
 # -- search ---------------------------------------------------------------------------------
 def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
-    """Search parameters from the query string (and the form of ``_search``), modifiers
-    checked; unknown parameters are ignored unless ``Prefer: handling=strict`` (FHIR R4
-    §3.1.1.5). And the parameters used, as sent and in order, for the ``self`` link: the
-    supported ones that are not empty (an empty value is no condition)."""
+    """Search parameters from the query string and the form of ``_search``
+    (:func:`santeid.fhir.search_parameters`), modifiers checked; unknown parameters are
+    ignored unless ``Prefer: handling=strict`` (FHIR R4 §3.1.1.5). And the parameters used, as
+    sent and in order, for the ``self`` link: the supported ones that are not empty (an empty
+    value is no condition)."""
     strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
     found: dict[str, list[str]] = {}
     used: list[tuple[str, str]] = []
-    sources = [request.args]
-    if request.method == "POST":
-        sources.append(request.form)
-    check_search_values(
-        MultiDict([item for source in sources for item in source.items(multi=True)])
-    )
-    for source in sources:
-        for raw_name, values in source.lists():
-            name, _, modifier = raw_name.partition(":")
-            if name in SUPPORTED_PARAMETERS:
-                if modifier and not (modifier == "exact" and name in ("family", "given")):
-                    raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
-                found.setdefault(name, []).extend(values)
-                used.extend((raw_name, value) for value in values if value.strip())
-            elif name == "_format":
-                if values and values[-1] not in JSON_FORMATS:
-                    # An InsiError (audited by _search) told as the HTTP error it is.
-                    raise problems.error_for(NotAcceptable("only JSON is served (_format=json)"))
-            elif name in IGNORED_PARAMETERS:
-                continue
-            elif strict:
-                raise _param_error(name, "unknown-parameter", f"unknown parameter {raw_name!r}")
+    for raw_name, values in search_parameters().lists():
+        name, _, modifier = raw_name.partition(":")
+        if name in SUPPORTED_PARAMETERS:
+            if modifier and not (modifier == "exact" and name in ("family", "given")):
+                raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
+            found.setdefault(name, []).extend(values)
+            used.extend((raw_name, value) for value in values if value.strip())
+        elif name == "_format":
+            if values and values[-1] not in JSON_FORMATS:
+                # An InsiError (audited by _search) told as the HTTP error it is.
+                raise problems.error_for(NotAcceptable("only JSON is served (_format=json)"))
+        elif name in IGNORED_PARAMETERS:
+            continue
+        elif strict:
+            raise _param_error(name, "unknown-parameter", f"unknown parameter {raw_name!r}")
     return found, used
 
 
