@@ -131,6 +131,22 @@ def test_search_by_former_adeli_number(api):
     ]
 
 
+def test_id_is_the_logical_id_only(api):
+    """``_id`` is the resource's logical id (https://hl7.org/fhir/R4/search.html#id): the id a
+    read answers, not the RPPS number or a former identifier ``identifier`` matches."""
+    bouvier = next(p for p in demo_professionals() if p.national_id == "810000000003")
+    former = next(o.identifiant for o in bouvier.other_ids if o.origine == "ADELI")
+    for value in (FAUVEL[1:], former, former[1:]):
+        assert api(f"/Practitioner/{value}")[0] == 404
+        status, body, _ = api(f"/Practitioner?_id={value}")
+        assert status == 200 and entries(body) == [], value
+        assert api(f"/Practitioner?identifier={value}")[1]["total"] == 1, value
+    staff = next(p for p in demo_professionals() if "/" in p.national_id)
+    resource_id = staff.national_id.replace("/", "-")
+    status, body, _ = api(f"/Practitioner?_id={resource_id},{FAUVEL}")
+    assert [r["id"] for r in entries(body)] == sorted([FAUVEL, resource_id])
+
+
 def test_unknown_identifier_system_finds_nothing(api):
     status, body, _ = api(f"/Practitioner?identifier=urn:other|{FAUVEL}")
     assert status == 200 and body["total"] == 0 and "entry" not in body

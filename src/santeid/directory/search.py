@@ -148,17 +148,8 @@ class DirectorySearch:
             others.update(o)
         if not national and not others:
             return []
-        found: set[str] = set()
+        found = set(self.existing(national))
         with self.directory._connection() as conn:
-            if national:
-                marks = ", ".join("?" * len(national))
-                found.update(
-                    row[0]
-                    for row in conn.execute(
-                        f"SELECT national_id FROM person WHERE national_id IN ({marks})",  # noqa: S608
-                        tuple(national),
-                    )
-                )
             if others:
                 marks = ", ".join("?" * len(others))
                 found.update(
@@ -169,6 +160,17 @@ class DirectorySearch:
                     )
                 )
         return sorted(found)
+
+    def existing(self, national_ids: Iterable[str]) -> list[str]:
+        """The national ids of ``national_ids`` that are in the directory, in order: people by
+        their logical id alone (FHIR ``_id``, https://hl7.org/fhir/R4/search.html#id)."""
+        wanted = sorted(set(national_ids))
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        sql = f"SELECT national_id FROM person WHERE national_id IN ({marks}) ORDER BY national_id"  # noqa: S608
+        with self.directory._connection() as conn:
+            return [row[0] for row in conn.execute(sql, tuple(wanted))]
 
     def by_names(
         self,

@@ -507,9 +507,12 @@ def practitioner_search() -> Response:
     search = _search()
     directory = services().directory
     # Each repetition of identifier or _id designates people (its alternatives OR), and every
-    # repetition must designate them (AND, https://hl7.org/fhir/R4/search.html#combining).
+    # repetition must designate them (AND, https://hl7.org/fhir/R4/search.html#combining);
+    # _id by the logical id alone, the id a read answers.
     identifiers = [[_token(raw) for raw in values] for values in _values("identifier")]
-    identifiers += [[(None, v) for v in values] for values in _values("_id")]
+    logical_ids = [
+        [resources.national_id_of(value) for value in values] for values in _values("_id")
+    ]
     active, active_system = None, None
     if search_parameters().get("active") is not None:
         active_system, value = _token(search_parameters()["active"])
@@ -519,11 +522,16 @@ def practitioner_search() -> Response:
     qualifications = [[_token(raw) for raw in values] for values in _values("qualification-code")]
     professions: list[list[str]] = []
     among = None
-    if identifiers:
+    if identifiers or logical_ids:
         # With an identifier: the people it designates, each checked against the other
         # conditions (parameters AND, docs/directory.md) — never a capped list of matches.
         # Their qualifications are read from their resources: every system is searched.
-        among = _all_of(_identified(search, tokens) for tokens in identifiers)
+        among = _all_of(
+            [
+                *(_identified(search, tokens) for tokens in identifiers),
+                *(search.existing(ids) for ids in logical_ids),
+            ]
+        )
         if qualifications:
             among = [
                 national_id
