@@ -30,6 +30,7 @@ from flask import Response
 from flask import g
 from flask import request
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import NotAcceptable
 from werkzeug.exceptions import UnsupportedMediaType
 
 from santeid.security import ParameterTooLarge
@@ -41,8 +42,16 @@ FHIR_VERSION = "4.0.1"
 #: ``Content-Type`` of every FHIR answer: the ``fhirVersion`` parameter names R4
 #: (https://hl7.org/fhir/R4/http.html#version-parameter).
 FHIR_CONTENT_TYPE = f"{FHIR_JSON}; fhirVersion=4.0; charset=utf-8"
-#: ``_format`` values that mean JSON (https://hl7.org/fhir/R4/http.html#mime-type).
-JSON_FORMATS = ("json", "application/json", FHIR_JSON)
+#: ``_format`` values and ``Accept`` media types that mean FHIR JSON
+#: (https://hl7.org/fhir/R4/http.html#mime-type): ``json``, ``application/json``,
+#: ``application/fhir+json``, and DSTU2's ``application/json+fhir``, which servers "MAY also
+#: support". Any of them may carry parameters (:func:`check_format`).
+JSON_FORMATS = ("json", "application/json", FHIR_JSON, "application/json+fhir")
+#: Values of the ``fhirVersion`` parameter of a media type that name the version served
+#: (https://hl7.org/fhir/R4/http.html#version-parameter).
+FHIR_VERSIONS = ("4.0", FHIR_VERSION)
+#: ``Accept`` ranges that take JSON among others.
+_ANY_MEDIA = ("*/*", "application/*")
 #: Values one search parameter may have — its comma-separated alternatives (OR) over all its
 #: repetitions (AND), https://hl7.org/fhir/R4/search.html#combining — in every search of
 #: santeid's FHIR APIs; more is a 400 ``too-costly`` (:func:`check_search_values`). The
@@ -99,6 +108,39 @@ def search_parameters() -> MultiDict:
     check_search_values(params)
     g.fhir_search_parameters = params
     return params
+
+
+def _means_json(media_type: str) -> bool:
+    """Whether ``media_type`` (``application/fhir+json; fhirVersion=4.0``, ``json``…) is FHIR
+    R4 JSON: one of :data:`JSON_FORMATS`, its ``fhirVersion`` parameter, if any, R4's."""
+    name, *parameters = media_type.split(";")
+    if name.strip().lower() not in JSON_FORMATS:
+        return False
+    for parameter in parameters:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "fhirversion" and value.strip().strip('"') not in FHIR_VERSIONS:
+            return False
+    return True
+
+
+def check_format() -> None:
+    """The one check of the format asked, for every endpoint of santeid's FHIR APIs (read,
+    search — parameters of a posted search included —, ``metadata``): a 406 (werkzeug's
+    ``NotAcceptable``) unless FHIR R4 JSON is acceptable. ``_format`` overrides ``Accept``
+    (https://hl7.org/fhir/R4/http.html#mime-type); in a query, an unencoded ``+`` reads as a
+    space, which is read back as ``+``. Without either, the answer is JSON."""
+    formats = [value for value in search_parameters().getlist("_format") if value]
+    if formats:
+        if not all(_means_json(value.replace(" ", "+")) for value in formats):
+            raise NotAcceptable("only FHIR JSON is served (_format=json)")
+        return
+    accepted = request.accept_mimetypes
+    if not accepted:
+        return
+    for media_type, quality in accepted:
+        if quality > 0 and (media_type in _ANY_MEDIA or _means_json(media_type)):
+            return
+    raise NotAcceptable("only FHIR JSON is served (Accept: application/fhir+json)")
 
 
 def check_search_values(params: MultiDict) -> None:
@@ -167,7 +209,7 @@ def capability_statement(
         "software": {"name": software, "version": software_version()},
         "implementation": {"description": description, "url": url},
         "fhirVersion": FHIR_VERSION,
-        "format": [FHIR_JSON, "json"],
+        "format": list(JSON_FORMATS),
     }
     if implementation_guides:
         statement["implementationGuide"] = implementation_guides

@@ -9,6 +9,9 @@ import pytest
 import requests
 
 from santeid.fhir import MAX_SEARCH_VALUES
+from tests.support.fhir_formats import ANSWERED_IN_JSON
+from tests.support.fhir_formats import NOT_ACCEPTABLE
+from tests.support.fhir_formats import case_id
 
 FAUVEL = "810000000001"  # demo: médecin, three activities
 
@@ -180,3 +183,44 @@ def test_a_search_posted_in_another_media_type_is_refused(fhir):
     response = fhir("POST", "/Practitioner/_search", json={"identifier": FAUVEL})
     outcome(response, 415, "not-supported")
     assert fhir("POST", "/Practitioner", data={"identifier": FAUVEL}).status_code == 405
+
+
+#: Every endpoint of the directory API: method, path, query, form.
+ENDPOINTS = [
+    ("GET", "/metadata", "", None),
+    ("GET", f"/Practitioner/{FAUVEL}", "", None),
+    ("GET", "/Practitioner", f"identifier={FAUVEL}", None),
+    ("POST", "/Practitioner/_search", "", {"identifier": FAUVEL}),
+    ("GET", f"/PractitionerRole/{FAUVEL}-1-1", "", None),
+    ("GET", "/PractitionerRole", f"practitioner={FAUVEL}", None),
+    ("POST", "/PractitionerRole/_search", "", {"practitioner": FAUVEL}),
+]
+
+
+def _ask(fhir, endpoint, case) -> requests.Response:
+    method, path, query, form = endpoint
+    extra, headers = case
+    return fhir(method, path, "&".join(filter(None, [query, extra])), data=form, headers=headers)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[f"{m} {p}" for m, p, _, _ in ENDPOINTS])
+@pytest.mark.parametrize("case", ANSWERED_IN_JSON, ids=case_id)
+def test_every_json_spelling_is_answered_in_fhir_json(fhir, endpoint, case):
+    """One check of the format asked for every FHIR endpoint (``santeid.fhir.check_format``,
+    https://hl7.org/fhir/R4/http.html#mime-type)."""
+    response = _ask(fhir, endpoint, case)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("application/fhir+json")
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[f"{m} {p}" for m, p, _, _ in ENDPOINTS])
+@pytest.mark.parametrize("case", NOT_ACCEPTABLE, ids=case_id)
+def test_another_format_is_not_acceptable(fhir, endpoint, case):
+    outcome(_ask(fhir, endpoint, case), 406, "not-supported")
+
+
+def test_format_in_a_posted_form(fhir):
+    form = {"identifier": FAUVEL, "_format": "application/fhir+json"}
+    assert _ids(bundle(fhir("POST", "/Practitioner/_search", data=form))) == [FAUVEL]
+    form["_format"] = "application/fhir+xml"
+    outcome(fhir("POST", "/Practitioner/_search", data=form), 406, "not-supported")

@@ -19,6 +19,9 @@ from santeid.insi.fhir import PROFILE_PATIENT_INS
 from santeid.insi.fhir import _identifier
 from santeid.insi.fhir import patient_resource
 from santeid.insi.model import Identity
+from tests.support.fhir_formats import ANSWERED_IN_JSON
+from tests.support.fhir_formats import NOT_ACCEPTABLE
+from tests.support.fhir_formats import case_id
 
 PATIENT = "/insi/fhir/Patient"
 ADRTROIS = [("family", "ADRTROIS"), ("given", "DOMINIQUE"), ("gender", "female"),
@@ -389,3 +392,33 @@ def test_more_values_than_the_cap_of_every_fhir_search_is_too_costly(client, bea
     # At the cap, INSi's own rules of the traits apply (the given names' length).
     at_the_cap = _search(client, bearer, [ADRTROIS[0], *given[1:], *ADRTROIS[2:]])
     assert _outcome(at_the_cap, 400)["details"]["coding"][0]["code"] == "santeid_invalid_trait"
+
+
+def _ask(client, bearer, endpoint: str, case) -> object:
+    extra, headers = case
+    query = "&".join(f"{k}={v}" for k, v in ADRTROIS)
+    if endpoint == "metadata":
+        return client.get(f"/insi/fhir/metadata?{extra}", headers=headers)
+    if endpoint == "search":
+        return client.get(f"{PATIENT}?{query}&{extra}", headers={**bearer, **headers})
+    return client.post(
+        f"{PATIENT}/_search?{extra}", data=dict(ADRTROIS), headers={**bearer, **headers}
+    )
+
+
+@pytest.mark.parametrize("endpoint", ["metadata", "search", "posted search"])
+@pytest.mark.parametrize("case", ANSWERED_IN_JSON, ids=case_id)
+def test_every_json_spelling_is_answered_in_fhir_json(client, bearer, endpoint, case):
+    """The one check of the format of every FHIR endpoint, the directory's too
+    (``santeid.fhir.check_format``, https://hl7.org/fhir/R4/http.html#mime-type)."""
+    response = _ask(client, bearer, endpoint, case)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/fhir+json"
+
+
+@pytest.mark.parametrize("endpoint", ["metadata", "search", "posted search"])
+@pytest.mark.parametrize("case", NOT_ACCEPTABLE, ids=case_id)
+def test_another_format_is_not_acceptable(client, bearer, endpoint, case):
+    issue = _outcome(_ask(client, bearer, endpoint, case), 406)
+    assert issue["code"] == "not-supported"
+    assert issue["details"]["coding"][0]["code"] == "santeid_unsupported_media_type"

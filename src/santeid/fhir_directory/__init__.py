@@ -48,8 +48,8 @@ from santeid.directory.search import FHIR_NAME_COLUMNS
 from santeid.directory.search import DirectorySearch
 from santeid.directory.search import SearchError
 from santeid.directory.search import system_matches
-from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement
+from santeid.fhir import check_format
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
 from santeid.fhir import search_parameters
@@ -296,9 +296,6 @@ def _check_params(resource_type: str) -> None:
     unknown = sorted(set(search_parameters()) - served)
     if unknown and "handling=strict" in request.headers.get("Prefer", ""):
         raise FhirError(400, "not-supported", f"unsupported search parameter(s): {unknown}")
-    fmt = search_parameters().get("_format")
-    if fmt and fmt not in JSON_FORMATS:
-        raise FhirError(406, "not-supported", "only JSON is served (_format=json)")
     total = search_parameters().get("_total")
     if total and total not in TOTAL_MODES:
         raise FhirError(400, "invalid", f"_total must be one of {', '.join(TOTAL_MODES)}")
@@ -389,6 +386,7 @@ def _search() -> DirectorySearch:
 @bp.get("/metadata")
 def metadata() -> Response:
     """CapabilityStatement (FHIR R4 §3.1.0.10): what this server answers, exactly."""
+    check_format()
     served = []
     for resource_type, params in SEARCH_PARAMS.items():
         entry: dict = {
@@ -427,6 +425,7 @@ def metadata() -> Response:
 @bp.get("/Practitioner/<path:resource>")
 def practitioner_read(resource: str) -> Response:
     _authenticate()
+    check_format()
     professional = services().directory.get(resources.national_id_of(resource))
     if professional is None:
         raise FhirError(404, "not-found", f"Practitioner/{resource} is not in the directory")
@@ -501,6 +500,7 @@ def practitioner_search_post() -> Response:
 @bp.get("/Practitioner")
 def practitioner_search() -> Response:
     _authenticate()
+    check_format()
     _check_params("Practitioner")
     count = _count()
     after = search_parameters().get("_cursor", "")
@@ -605,6 +605,7 @@ def _role_entries(roles: Iterable[dict]) -> list[tuple[str, dict]]:
 @bp.get("/PractitionerRole/<path:resource>")
 def practitioner_role_read(resource: str) -> Response:
     _authenticate()
+    check_format()
     parsed = resources.parse_role_id(resource)
     professional = services().directory.get(parsed[0]) if parsed else None
     if professional is not None:
@@ -664,6 +665,7 @@ def practitioner_role_search_post() -> Response:
 @bp.get("/PractitionerRole")
 def practitioner_role_search() -> Response:
     _authenticate()
+    check_format()
     _check_params("PractitionerRole")
     count = _count()
     after = search_parameters().get("_cursor", "")

@@ -33,13 +33,13 @@ from datetime import date
 from flask import Blueprint
 from flask import Response
 from flask import request
-from werkzeug.exceptions import NotAcceptable
+from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
 from santeid.civil_status import traits as tr
 from santeid.clock import utc_datetime
-from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement as base_capability_statement
+from santeid.fhir import check_format
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
 from santeid.fhir import search_parameters
@@ -61,6 +61,7 @@ from santeid.insi.problems import problem_type
 from santeid.insi.service import TRAITS_ELEMENTS
 from santeid.insi.service import invalid
 from santeid.oidc.protector import bearer_challenge
+from santeid.security import ParameterTooLarge
 from santeid.services import services
 
 bp = Blueprint("insi_fhir", __name__)
@@ -317,17 +318,18 @@ def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
     strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
     found: dict[str, list[str]] = {}
     used: list[tuple[str, str]] = []
-    for raw_name, values in search_parameters().lists():
+    try:
+        check_format()
+        parameters = search_parameters()
+    except (HTTPException, ParameterTooLarge) as exc:
+        raise problems.error_for(exc) from None  # an InsiError, audited by _search
+    for raw_name, values in parameters.lists():
         name, _, modifier = raw_name.partition(":")
         if name in SUPPORTED_PARAMETERS:
             if modifier and not (modifier == "exact" and name in ("family", "given")):
                 raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
             found.setdefault(name, []).extend(values)
             used.extend((raw_name, value) for value in values if value.strip())
-        elif name == "_format":
-            if values and values[-1] not in JSON_FORMATS:
-                # An InsiError (audited by _search) told as the HTTP error it is.
-                raise problems.error_for(NotAcceptable("only JSON is served (_format=json)"))
         elif name in IGNORED_PARAMETERS:
             continue
         elif strict:
@@ -440,6 +442,7 @@ def cr_codes(code: str | None = None) -> Response:
 
 @bp.get(f"{PREFIX}/metadata")
 def metadata():
+    check_format()
     return fhir_response(capability_statement())
 
 
