@@ -30,10 +30,12 @@ from flask import Response
 from flask import g
 from flask import request
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import NotAcceptable
 from werkzeug.exceptions import UnsupportedMediaType
 
 from santeid.security import ParameterTooLarge
+from santeid.security import whole_number
 
 #: The FHIR JSON media type (https://hl7.org/fhir/R4/http.html#mime-type).
 FHIR_JSON = "application/fhir+json"
@@ -82,6 +84,12 @@ def operation_outcome(
         issue["diagnostics"] = diagnostics
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
+
+#: ``_count`` of a search that does not ask (a page's size), and the most a page holds: a larger
+#: ``_count`` is served as this one — "the server is not bound to return the number of
+#: resources requested" (https://hl7.org/fhir/R4/search.html#count) — its links carry it.
+DEFAULT_COUNT = 50
+MAX_COUNT = 500
 
 #: The media type of a posted search's body (https://hl7.org/fhir/R4/http.html#search).
 FORM = "application/x-www-form-urlencoded"
@@ -141,6 +149,23 @@ def check_format() -> None:
         if quality > 0 and (media_type in _ANY_MEDIA or _means_json(media_type)):
             return
     raise NotAcceptable("only FHIR JSON is served (Accept: application/fhir+json)")
+
+
+def search_count() -> int:
+    """The page size of this search: ``_count`` (its last value) up to :data:`MAX_COUNT`,
+    :data:`DEFAULT_COUNT` without it; a 400 (werkzeug's ``BadRequest``) for a ``_count`` that
+    is not a whole number from 1 (``0``, ``-1``, ``1.5``, ``abc``). A number of more digits
+    than :func:`~santeid.security.whole_number` reads is above the maximum too."""
+    values = search_parameters().getlist("_count")
+    if not values:
+        return DEFAULT_COUNT
+    raw = values[-1]
+    count = whole_number(raw)
+    if count is None and raw.isascii() and raw.isdigit():
+        count = MAX_COUNT  # more digits than any count santeid reads: above the maximum
+    if not count:
+        raise BadRequest(f"_count must be a whole number from 1 (at most {MAX_COUNT} served)")
+    return min(count, MAX_COUNT)
 
 
 def check_search_values(params: MultiDict) -> None:

@@ -262,6 +262,24 @@ def test_search_pages_with_count_and_next_link(api):
     assert seen == sorted(seen) and len(seen) == len(set(seen)) == len(demo_professionals())
 
 
+@pytest.mark.parametrize("asked", ["501", "100000", "9" * 4000])
+def test_a_count_above_the_maximum_is_served_as_the_maximum(big_directory, api, asked):
+    """https://hl7.org/fhir/R4/search.html#count: the server may return fewer than ``_count``
+    asks. Above 500, a page of 500 and a ``next`` link, the ``_count`` applied in both links."""
+    for path, key in (
+        ("/Practitioner?active=true", "Practitioner"),
+        ("/PractitionerRole?role=60", "PractitionerRole"),
+    ):
+        status, body, _ = api(f"{path}&_count={asked}")
+        assert status == 200, body
+        matches = [r for r in entries(body) if r["resourceType"] == key]
+        assert 450 <= len(matches) <= 500 if key == "PractitionerRole" else len(matches) == 500
+        assert self_query(body)["_count"] == ["500"]
+        following = urlsplit(links(body)["next"]).query
+        assert parse_qs(following)["_count"] == ["500"]
+        assert len(entries(api(f"/{key}?{following}")[1])) > 0
+
+
 def test_inactive_filter(api):
     status, body, _ = api("/Practitioner?active=false")
     assert [r["id"] for r in entries(body)] == ["810000000024"]
@@ -322,7 +340,9 @@ def test_errors_are_operation_outcomes(api):
         ("/Practitioner?_count=abc", 400, "invalid"),
         # Characters int() refuses although str.isdigit() accepts them, too many digits.
         ("/Practitioner?_count=%C2%B2", 400, "invalid"),
-        ("/Practitioner?_count=" + "9" * 4000, 400, "invalid"),
+        ("/Practitioner?_count=-1", 400, "invalid"),
+        ("/Practitioner?_count=1.5", 400, "invalid"),
+        ("/PractitionerRole?role=10&_count=-5", 400, "invalid"),
         (f"/PractitionerRole/{FAUVEL}-%C2%B2-1", 404, "not-found"),
         (f"/PractitionerRole/{FAUVEL}-1-" + "9" * 5000, 404, "not-found"),
         ("/Practitioner?active=maybe", 400, "invalid"),

@@ -422,3 +422,17 @@ def test_another_format_is_not_acceptable(client, bearer, endpoint, case):
     issue = _outcome(_ask(client, bearer, endpoint, case), 406)
     assert issue["code"] == "not-supported"
     assert issue["details"]["coding"][0]["code"] == "santeid_unsupported_media_type"
+
+
+@pytest.mark.parametrize(("count", "status"), [("1", 200), ("100000", 200), ("9" * 40, 200),
+                                               ("0", 400), ("-1", 400), ("abc", 400)])  # fmt: skip
+def test_count_follows_the_rule_of_every_fhir_search(client, bearer, count, status):
+    """``_count`` read by the code the directory API reads it with
+    (``santeid.fhir.search_count``): a whole number from 1, above the maximum served as it."""
+    response = _search(client, bearer, [*ADRTROIS, ("_count", count)])
+    if status == 200:
+        assert _bundle(response)["total"] == 1
+    else:
+        issue = _outcome(response, 400)
+        assert issue["details"]["coding"][0]["code"] == "santeid_invalid_request"
+        assert "_count" in issue["details"]["text"]

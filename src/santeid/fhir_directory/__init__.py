@@ -52,16 +52,14 @@ from santeid.fhir import capability_statement
 from santeid.fhir import check_format
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
+from santeid.fhir import search_count
 from santeid.fhir import search_parameters
 from santeid.fhir import served_url
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
-from santeid.security import whole_number
 from santeid.services import services
 
 PREFIX = "/fhir/v1"
-DEFAULT_COUNT = 50
-MAX_COUNT = 500
 #: Search parameters applied, by resource type; the CapabilityStatement lists them.
 SEARCH_PARAMS: dict[str, dict[str, str]] = {
     "Practitioner": {
@@ -303,13 +301,17 @@ def _check_params(resource_type: str) -> None:
 
 def _applied(resource_type: str) -> list[tuple[str, str]]:
     """The parameters this search applies, in the request's order: served, and not empty
-    (an empty value, or a name of only empty alternatives, is no condition)."""
+    (an empty value, or a name of only empty alternatives, is no condition); ``_count`` once,
+    as served (at most :data:`~santeid.fhir.MAX_COUNT`)."""
     served = _served(resource_type)
-    return [
-        (key, value)
-        for key, value in search_parameters().items(multi=True)
-        if key in served and value != "" and (key not in NAME_PARAMS or any(value.split(",")))
-    ]
+    applied = []
+    for key, value in search_parameters().items(multi=True):
+        if key == "_count":
+            if ("_count", str(search_count())) not in applied:
+                applied.append(("_count", str(search_count())))
+        elif key in served and value != "" and (key not in NAME_PARAMS or any(value.split(","))):
+            applied.append((key, value))
+    return applied
 
 
 def _includes(resource_type: str, key: str) -> bool:
@@ -328,16 +330,6 @@ def _total(count_all: Callable[[], int], matches: int, more: bool) -> int | None
     if mode == "none" or more or search_parameters().get("_cursor"):
         return None
     return matches
-
-
-def _count() -> int:
-    raw = search_parameters().get("_count")
-    if raw is None:
-        return DEFAULT_COUNT
-    count = whole_number(raw)
-    if count is None or not 0 < count <= MAX_COUNT:
-        raise FhirError(400, "invalid", f"_count must be an integer from 1 to {MAX_COUNT}")
-    return count
 
 
 def _values(name: str) -> list[list[str]]:
@@ -502,7 +494,7 @@ def practitioner_search() -> Response:
     _authenticate()
     check_format()
     _check_params("Practitioner")
-    count = _count()
+    count = search_count()
     after = search_parameters().get("_cursor", "")
     search = _search()
     directory = services().directory
@@ -667,7 +659,7 @@ def practitioner_role_search() -> Response:
     _authenticate()
     check_format()
     _check_params("PractitionerRole")
-    count = _count()
+    count = search_count()
     after = search_parameters().get("_cursor", "")
     search = _search()
     # A role has one practitioner: repetitions AND, alternatives OR (as identifier), those of

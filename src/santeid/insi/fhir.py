@@ -42,6 +42,7 @@ from santeid.fhir import capability_statement as base_capability_statement
 from santeid.fhir import check_format
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
+from santeid.fhir import search_count
 from santeid.fhir import search_parameters
 from santeid.fhir import served_url
 from santeid.insi import problems
@@ -321,6 +322,7 @@ def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
     try:
         check_format()
         parameters = search_parameters()
+        search_count()  # checked as every search's; at most one patient is answered
     except (HTTPException, ParameterTooLarge) as exc:
         raise problems.error_for(exc) from None  # an InsiError, audited by _search
     for raw_name, values in parameters.lists():
