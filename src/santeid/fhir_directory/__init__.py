@@ -46,7 +46,9 @@ from santeid import error_formats
 from santeid.directory import nomenclatures
 from santeid.directory.search import FHIR_NAME_COLUMNS
 from santeid.directory.search import DirectorySearch
+from santeid.directory.search import Professions
 from santeid.directory.search import SearchError
+from santeid.directory.search import identifier_type
 from santeid.directory.search import system_matches
 from santeid.fhir import capability_statement
 from santeid.fhir import check_format
@@ -444,30 +446,41 @@ def _token(raw: str) -> Token:
 
 
 def _coding_matches(codings: Iterable[dict], token: Token) -> bool:
+    """Whether a coding matches the token: its code and system, or, for ``system|``, any code
+    of that system (https://hl7.org/fhir/R4/search.html#token)."""
     system, code = token
-    return any(c["code"] == code and system_matches(system, c.get("system")) for c in codings)
+    return any(
+        (c["code"] == code or (not code and system is not None))
+        and system_matches(system, c.get("system"))
+        for c in codings
+    )
 
 
-def _qualification_professions(repetitions: list[list[Token]]) -> list[list[str]]:
+def _qualification_professions(repetitions: list[list[Token]]) -> Professions:
     """``qualification-code`` over the whole directory: the TRE_G15 codes of each repetition
-    (its alternatives OR, repetitions AND), searched through the professions' index.
+    (its alternatives OR, repetitions AND), searched through the professions' index; ``None``
+    for a repetition with the TRE_G15 system alone (``<system>|``: any profession).
 
     A code of another qualification list (category, savoir-faire, its type) is not indexed:
-    asked with its system, or bare while it is also a code of such a list (``80`` is a
-    profession and a TRE_G13 orientation), the search is refused unless ``identifier`` or
-    ``_id`` narrows it. A system no qualification is written in matches nothing
+    asked with its system (alone too), or bare while it is also a code of such a list (``80``
+    is a profession and a TRE_G13 orientation), the search is refused unless ``identifier``
+    values or ``_id`` narrow it. A system no qualification is written in matches nothing
     (:func:`~santeid.directory.search.system_matches`)."""
-    professions = []
+    professions: list[list[str] | None] = []
     for alternatives in repetitions:
-        codes = []
+        codes: list[str] = []
+        any_profession = False
         for system, code in alternatives:
-            if not code:
+            if not code and system is None:
                 continue
             if system_matches(system, PROFESSION_SYSTEM) and (
                 system is not None
                 or not any(nomenclatures.is_known(f, code) for f in OTHER_QUALIFICATIONS)
             ):
-                codes.append(code)
+                if code:
+                    codes.append(code)
+                else:
+                    any_profession = True
             elif system is None or any(
                 system in nomenclatures.systems_of(f) for f in OTHER_QUALIFICATIONS
             ):
@@ -477,10 +490,31 @@ def _qualification_professions(repetitions: list[list[Token]]) -> list[list[str]
                     "not-supported",
                     f"qualification-code={shown}: over the whole directory only TRE_G15 "
                     "professions are searched (give their system for a code that is also "
-                    "another list's); other qualifications need identifier or _id",
+                    "another list's); other qualifications need identifier values or _id",
                 )
-        professions.append(codes)
+        professions.append(None if any_profession else codes)
     return professions
+
+
+def _active() -> tuple[bool | None, bool]:
+    """``active``, a token of a boolean written without a system — repetitions AND, commas
+    OR (https://hl7.org/fhir/R4/search.html#combining) — as ``(value, nobody)``: ``value``
+    ``True``, ``False`` or ``None`` for either (no condition, also ``true,false``); ``nobody``
+    when no value is wanted (``true&active=false``, another system's value: docs/directory.md,
+    "Token systems"). A value other than ``true``/``false`` (but ``<system>|``, any value of
+    that system) is a 400."""
+    wanted = {True, False}
+    for values in _values("active"):
+        allowed: set[bool] = set()
+        for raw in values:
+            system, value = _token(raw)
+            if value not in ("true", "false") and not (system and not value):
+                raise FhirError(400, "invalid", "active must be true or false")
+            if system_matches(system, None):
+                allowed |= {value == "true"} if value else {True, False}
+        wanted &= allowed
+    active = next(iter(wanted)) if len(wanted) == 1 else None
+    return active, not wanted
 
 
 @bp.post("/Practitioner/_search")
@@ -500,41 +534,43 @@ def practitioner_search() -> Response:
     directory = services().directory
     # Each repetition of identifier or _id designates people (its alternatives OR), and every
     # repetition must designate them (AND, https://hl7.org/fhir/R4/search.html#combining);
-    # _id by the logical id alone, the id a read answers.
-    identifiers = [[_token(raw) for raw in values] for values in _values("identifier")]
-    logical_ids = [
-        [resources.national_id_of(value) for value in values] for values in _values("_id")
-    ]
-    active, active_system = None, None
-    if search_parameters().get("active") is not None:
-        active_system, value = _token(search_parameters()["active"])
-        if value not in ("true", "false"):
-            raise FhirError(400, "invalid", "active must be true or false")
-        active = value == "true"
+    # _id by the logical id alone, the id a read answers. A repetition naming a whole system
+    # (http://rpps.fr|: any RPPS number) designates too many people to list: it is a condition
+    # of the query (search.Designated).
+    designated_ids: list[list[str]] = [search.existing(ids) for ids in _logical_ids()]
+    designated: list[tuple[list[str], list[str]]] = []
+    for values in _values("identifier"):
+        tokens = [_token(raw) for raw in values]
+        types = {
+            t
+            for system, value in tokens
+            if not value.strip() and (t := identifier_type(system)) is not None
+        }
+        if "" in types:
+            continue  # every person has an idNat_PS: no condition
+        if types:
+            designated.append((_identified(search, tokens), sorted(types)))
+        else:
+            designated_ids.append(_identified(search, tokens))
+    active, nobody_active = _active()
     qualifications = [[_token(raw) for raw in values] for values in _values("qualification-code")]
-    professions: list[list[str]] = []
-    among = None
-    if identifiers or logical_ids:
+    professions: Professions = []
+    among = _all_of(designated_ids)
+    if among is not None:
         # With an identifier: the people it designates, each checked against the other
         # conditions (parameters AND, docs/directory.md) — never a capped list of matches.
         # Their qualifications are read from their resources: every system is searched.
-        among = _all_of(
-            [
-                *(_identified(search, tokens) for tokens in identifiers),
-                *(search.existing(ids) for ids in logical_ids),
-            ]
-        )
         if qualifications:
             among = [
                 national_id
-                for national_id in among or ()
+                for national_id in among
                 if (professional := directory.get(national_id)) is not None
                 and _qualified(resources.practitioner(professional), qualifications)
             ]
     elif qualifications:
         professions = _qualification_professions(qualifications)
-    if not system_matches(active_system, None):
-        among = []  # a boolean is written without a system: another system's matches nobody
+    if nobody_active:
+        among = []  # true and false, or another system's boolean: nobody
     name, family, given = _names("name"), _names("family"), _names("given")
     # One statement of the conditions, for the page and for its total (``_total=accurate``).
     conditions: dict[str, Any] = {
@@ -544,6 +580,7 @@ def practitioner_search() -> Response:
         "professions": professions,
         "active": active,
         "among": among,
+        "designated": designated,
         "columns": FHIR_NAME_COLUMNS,
     }
     try:
@@ -573,6 +610,26 @@ def practitioner_search() -> Response:
             matches, included=included, self_url=self_url, next_url=next_url, total=total
         )
     )
+
+
+def _chained_identifier(values: list[str]) -> list[Token]:
+    """The tokens of a repetition of ``practitioner.identifier``; a system alone (any value of
+    it) is refused: it designates too many practitioners to follow their roles."""
+    tokens = [_token(raw) for raw in values]
+    for system, value in tokens:
+        if system is not None and not value.strip():
+            raise FhirError(
+                400,
+                "not-supported",
+                f"practitioner.identifier={system}|: a system alone is searched on Practitioner "
+                "only (identifier)",
+            )
+    return tokens
+
+
+def _logical_ids() -> list[list[str]]:
+    """``_id``'s repetitions: the national ids of their resource ids."""
+    return [[resources.national_id_of(value) for value in values] for values in _values("_id")]
 
 
 def _identified(search: DirectorySearch, tokens: list[Token]) -> list[str]:
@@ -623,29 +680,37 @@ def _role_matches(role: dict, repetitions: list[list[Token]]) -> bool:
     return all(any(_coding_matches(codings, t) for t in tokens) for tokens in repetitions)
 
 
-def _role_professions(repetitions: list[list[Token]]) -> list[str]:
+def _role_professions(repetitions: list[list[Token]]) -> list[str] | None:
     """``role`` over the whole directory: the TRE_G15 codes a role must have, through the
     professions' index — every repetition's alternatives, intersected (a role has one
-    profession). A code of another role list (with its system, or bare: ``E``, ``S``…) is not
-    indexed: refused without ``practitioner``. A system no role code is written in matches
-    nothing (:func:`~santeid.directory.search.system_matches`)."""
+    profession); ``None``: any profession (the TRE_G15 system alone, ``<system>|``, in every
+    repetition). A code of another role list (with its system, alone too, or bare: ``E``,
+    ``S``…) is not indexed: refused without ``practitioner``. A system no role code is written
+    in matches nothing (:func:`~santeid.directory.search.system_matches`)."""
     wanted: set[str] | None = None
     for tokens in repetitions:
-        codes = set()
+        codes: set[str] = set()
+        any_profession = False
         for system, code in tokens:
+            if not code and system is None:
+                continue
             if system_matches(system, PROFESSION_SYSTEM) and (
                 system is not None
                 or not any(nomenclatures.is_known(f, code) for f in ROLE_SYSTEMS.values())
             ):
-                codes.add(code)
+                if code:
+                    codes.add(code)
+                else:
+                    any_profession = True
             elif system is None or system in ROLE_SYSTEMS:
                 raise FhirError(
                     400,
                     "not-supported",
                     "a role other than a profession (TRE_G15) needs a practitioner parameter",
                 )
-        wanted = codes if wanted is None else wanted & codes
-    return sorted(wanted or ())
+        if not any_profession:
+            wanted = codes if wanted is None else wanted & codes
+    return None if wanted is None else sorted(wanted)
 
 
 @bp.post("/PractitionerRole/_search")
@@ -671,7 +736,7 @@ def practitioner_role_search() -> Response:
                 for values in _values("practitioner")
             ),
             *(
-                _identified(search, [_token(raw) for raw in values])
+                _identified(search, _chained_identifier(values))
                 for values in _values("practitioner.identifier")
             ),
         ]
