@@ -588,6 +588,22 @@ def test_include_of_the_practitioner_of_each_role(api):
     assert self_query(body)["_include"] == ["PractitionerRole:practitioner"]
 
 
+@pytest.mark.parametrize("target", ["", ":Practitioner"])
+def test_includes_with_their_target_type(api, target):
+    """R4's ``_include=[source]:[parameter]:[target]`` (https://hl7.org/fhir/R4/search.html#include)
+    names the target type of the reference: the same include."""
+    value = f"PractitionerRole:practitioner{target}"
+    status, body, _ = api(f"/Practitioner?identifier={FAUVEL}&_revinclude={value}")
+    assert status == 200, body
+    modes = [(e["resource"]["resourceType"], e["search"]["mode"]) for e in body["entry"]]
+    assert modes == [("Practitioner", "match")] + [("PractitionerRole", "include")] * 3
+    assert self_query(body)["_revinclude"] == [value]
+    status, body, _ = api(f"/PractitionerRole?practitioner={FAUVEL}&_include={value}")
+    assert status == 200, body
+    included = [e["resource"]["id"] for e in body["entry"] if e["search"]["mode"] == "include"]
+    assert included == [FAUVEL]
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -597,6 +613,9 @@ def test_include_of_the_practitioner_of_each_role(api):
         f"/PractitionerRole?practitioner={FAUVEL}&_include=PractitionerRole:organization",
         f"/PractitionerRole?practitioner={FAUVEL}&_include=*",
         f"/PractitionerRole?practitioner={FAUVEL}&_revinclude=PractitionerRole:practitioner",
+        f"/PractitionerRole?practitioner={FAUVEL}&_include=PractitionerRole:practitioner:Patient",
+        "/Practitioner?_revinclude=PractitionerRole:practitioner:Organization",
+        "/Practitioner?_revinclude=PractitionerRole:practitioner:",
     ],
 )
 def test_includes_not_served_are_refused(api, path):
@@ -619,13 +638,14 @@ def test_capability_statement_lists_what_is_served(client):
         "active",
         "qualification-code",
     }
-    assert practitioner["searchRevInclude"] == ["PractitionerRole:practitioner"]
+    served = ["PractitionerRole:practitioner", "PractitionerRole:practitioner:Practitioner"]
+    assert practitioner["searchRevInclude"] == served
     assert "searchInclude" not in practitioner
     role = resources["PractitionerRole"]
+    assert role["searchInclude"] == served
     assert {p["name"] for p in role["searchParam"]} == {"practitioner", "role"}
     chained = next(p for p in role["searchParam"] if p["name"] == "practitioner")
     assert "practitioner.identifier" in chained["documentation"]
-    assert role["searchInclude"] == ["PractitionerRole:practitioner"]
     assert "searchRevInclude" not in role
 
 

@@ -92,6 +92,20 @@ INCLUDES: dict[str, dict[str, str]] = {
     "PractitionerRole": {"_include": "PractitionerRole:practitioner"},
 }
 INCLUDE_PARAMS = ("_include", "_revinclude")
+#: The resource type each included reference designates: an include may also be written
+#: ``[source]:[parameter]:[target]`` (https://hl7.org/fhir/R4/search.html#include).
+INCLUDE_TARGETS = {"PractitionerRole:practitioner": "Practitioner"}
+
+
+def _include_values(resource_type: str, key: str) -> list[str]:
+    """The values of ``key`` (``_include``/``_revinclude``) served on ``resource_type``: the
+    include, then the same with its target type."""
+    include = INCLUDES[resource_type].get(key)
+    if include is None:
+        return []
+    return [include, f"{include}:{INCLUDE_TARGETS[include]}"]
+
+
 #: Filters defined on every resource (https://hl7.org/fhir/R4/search.html#all), on the
 #: resource by FHIR R4 (practitioner.html#search, practitionerrole.html#search) or by the
 #: Annuaire Santé API (docs/directory.md, "Differences from the Annuaire Santé") that santeid
@@ -289,7 +303,7 @@ def _check_params(resource_type: str) -> None:
             )
     for key in INCLUDE_PARAMS:
         for value in search_parameters().getlist(key):
-            if value and value != INCLUDES[resource_type].get(key):
+            if value and value not in _include_values(resource_type, key):
                 raise FhirError(
                     400, "not-supported", f"{key}={value} is not supported on {resource_type}"
                 )
@@ -318,8 +332,8 @@ def _applied(resource_type: str) -> list[tuple[str, str]]:
 
 def _includes(resource_type: str, key: str) -> bool:
     """Whether the served ``key`` (``_include`` or ``_revinclude``) is asked."""
-    wanted = INCLUDES[resource_type].get(key)
-    return wanted is not None and wanted in search_parameters().getlist(key)
+    served = _include_values(resource_type, key)
+    return any(value in served for value in search_parameters().getlist(key))
 
 
 def _total(count_all: Callable[[], int], matches: int, more: bool) -> int | None:
@@ -387,11 +401,10 @@ def metadata() -> Response:
             "type": resource_type,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
         }
-        includes = INCLUDES[resource_type]
-        if "_include" in includes:
-            entry["searchInclude"] = [includes["_include"]]
-        if "_revinclude" in includes:
-            entry["searchRevInclude"] = [includes["_revinclude"]]
+        if _include_values(resource_type, "_include"):
+            entry["searchInclude"] = _include_values(resource_type, "_include")
+        if _include_values(resource_type, "_revinclude"):
+            entry["searchRevInclude"] = _include_values(resource_type, "_revinclude")
         entry["searchParam"] = []
         for name, kind in params.items():
             param = {"name": name, "type": kind}
