@@ -168,6 +168,19 @@ def search_count() -> int:
     return min(count, MAX_COUNT)
 
 
+#: A token search value (https://hl7.org/fhir/R4/search.html#token): ``(system, code)``.
+Token = tuple[str | None, str]
+
+
+def search_token(raw: str) -> Token:
+    """``system|code`` → ``(system, code)``; a bare code → ``(None, code)`` (any system);
+    ``|code`` → ``("", code)`` (no system); ``system|`` → ``(system, "")`` (any code of it) —
+    https://hl7.org/fhir/R4/search.html#token. The directory matches systems with
+    :func:`~santeid.directory.search.system_matches`."""
+    system, bar, code = raw.rpartition("|")
+    return (system if bar else None), code
+
+
 def check_search_values(params: MultiDict) -> None:
     """Raise :class:`~santeid.security.ParameterTooLarge` (400 ``too-costly`` in every API) for
     a search parameter of more than :data:`MAX_SEARCH_VALUES` values; a parameter with a

@@ -349,6 +349,38 @@ def test_gender_is_male_or_female_only(client, bearer, gender):
     assert "rule sex" in issue["diagnostics"]
 
 
+GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
+
+
+def test_gender_in_its_token_form(client, bearer):
+    """``gender`` is a token (https://hl7.org/fhir/R4/search.html#token): its code with the
+    administrative-gender system is the same search, echoed as sent."""
+    params = [*ADRTROIS[:2], ("gender", f"{GENDER_SYSTEM}|female"), ADRTROIS[3]]
+    bundle = _bundle(_search(client, bearer, params))
+    assert bundle["total"] == 1
+    assert f"gender={GENDER_SYSTEM.replace(':', '%3A').replace('/', '%2F')}%7Cfemale" in _self_link(
+        bundle
+    )
+
+
+@pytest.mark.parametrize(
+    "gender", ["urn:example:sexe|female", "|female", "http://hl7.org/fhir/gender|F"]
+)
+def test_gender_of_another_system_is_refused(client, bearer, gender):
+    params = [*ADRTROIS[:2], ("gender", gender), ADRTROIS[3]]
+    issue = _outcome(_search(client, bearer, params), 400)
+    assert issue["details"]["coding"][0]["code"] == "santeid_invalid_request"
+    assert GENDER_SYSTEM in issue["details"]["text"]
+    assert "parameter gender" in issue["diagnostics"]
+
+
+def test_gender_of_the_system_is_still_male_or_female(client, bearer):
+    params = [*ADRTROIS[:2], ("gender", f"{GENDER_SYSTEM}|other"), ADRTROIS[3]]
+    issue = _outcome(_search(client, bearer, params), 400)
+    assert issue["details"]["coding"][0]["code"] == "santeid_invalid_trait"
+    assert "rule sex" in issue["diagnostics"]
+
+
 def test_the_cr_coding_system_resolves(client, bearer):
     params = [("family", "DE VINCI"), ("given", "LEONARDO"), ("gender", "male"),
               ("birthdate", "2014-02-01")]  # fmt: skip

@@ -50,12 +50,14 @@ from santeid.directory.search import Professions
 from santeid.directory.search import SearchError
 from santeid.directory.search import identifier_type
 from santeid.directory.search import system_matches
+from santeid.fhir import Token
 from santeid.fhir import capability_statement
 from santeid.fhir import check_format
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
 from santeid.fhir import search_count
 from santeid.fhir import search_parameters
+from santeid.fhir import search_token
 from santeid.fhir import served_url
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
@@ -447,16 +449,6 @@ OTHER_QUALIFICATIONS = (
     "code_type_savoir_faire",
 )
 
-Token = tuple[str | None, str]
-
-
-def _token(raw: str) -> Token:
-    """``system|code`` → ``(system, code)``; a bare code → ``(None, code)`` (any system);
-    ``|code`` → ``("", code)`` (no system) — https://hl7.org/fhir/R4/search.html#token;
-    matched by :func:`~santeid.directory.search.system_matches`."""
-    system, bar, code = raw.rpartition("|")
-    return (system if bar else None), code
-
 
 def _coding_matches(codings: Iterable[dict], token: Token) -> bool:
     """Whether a coding matches the token: its code and system, or, for ``system|``, any code
@@ -520,7 +512,7 @@ def _active() -> tuple[bool | None, bool]:
     for values in _values("active"):
         allowed: set[bool] = set()
         for raw in values:
-            system, value = _token(raw)
+            system, value = search_token(raw)
             if value not in ("true", "false") and not (system and not value):
                 raise FhirError(400, "invalid", "active must be true or false")
             if system_matches(system, None):
@@ -553,7 +545,7 @@ def practitioner_search() -> Response:
     designated_ids: list[list[str]] = [search.existing(ids) for ids in _logical_ids()]
     designated: list[tuple[list[str], list[str]]] = []
     for values in _values("identifier"):
-        tokens = [_token(raw) for raw in values]
+        tokens = [search_token(raw) for raw in values]
         types = {
             t
             for system, value in tokens
@@ -566,7 +558,9 @@ def practitioner_search() -> Response:
         else:
             designated_ids.append(_identified(search, tokens))
     active, nobody_active = _active()
-    qualifications = [[_token(raw) for raw in values] for values in _values("qualification-code")]
+    qualifications = [
+        [search_token(raw) for raw in values] for values in _values("qualification-code")
+    ]
     professions: Professions = []
     among = _all_of(designated_ids)
     if among is not None:
@@ -628,7 +622,7 @@ def practitioner_search() -> Response:
 def _chained_identifier(values: list[str]) -> list[Token]:
     """The tokens of a repetition of ``practitioner.identifier``; a system alone (any value of
     it) is refused: it designates too many practitioners to follow their roles."""
-    tokens = [_token(raw) for raw in values]
+    tokens = [search_token(raw) for raw in values]
     for system, value in tokens:
         if system is not None and not value.strip():
             raise FhirError(
@@ -756,7 +750,7 @@ def practitioner_role_search() -> Response:
     )
     # Repetitions AND, comma-separated alternatives OR; a bare code is any system's, a system
     # no role code is written in matches nothing (search.system_matches).
-    roles_wanted = [[_token(raw) for raw in values] for values in _values("role")]
+    roles_wanted = [[search_token(raw) for raw in values] for values in _values("role")]
     if references is None and not roles_wanted:
         raise FhirError(
             400,

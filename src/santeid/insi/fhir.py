@@ -9,10 +9,11 @@
 
 Search parameters: ``family`` (birth name), ``given`` (repeat it for several given names — FHIR
 AND semantics, which is exactly INSi's rule: every given name sent must be one of the
-person's), ``gender`` (``male`` / ``female``), ``birthdate`` (a day, ``eq`` prefix allowed) and
-the custom ``birthplace`` (COG code; FHIR's ``address-city`` is about the current address, not
-the birthplace).  Matching is INSi's — exact on the normalised INSi form — not FHIR's default
-"starts with" string search; ``:exact`` is accepted and means the same.
+person's), ``gender`` (``male`` / ``female``, a token: with its system too), ``birthdate``
+(a day, ``eq`` prefix allowed) and the custom ``birthplace`` (COG code; FHIR's
+``address-city`` is about the current address, not the birthplace).  Matching is INSi's —
+exact on the normalised INSi form — not FHIR's default "starts with" string search;
+``:exact`` is accepted and means the same.
 
 Answers: CR 00 → one ``Patient`` (``search.mode = match``, ``total`` 1); CR 01 → an empty
 searchset (``total`` 0); CR 02 → ``total`` 0 and an ``OperationOutcome`` entry
@@ -44,6 +45,7 @@ from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
 from santeid.fhir import search_count
 from santeid.fhir import search_parameters
+from santeid.fhir import search_token
 from santeid.fhir import served_url
 from santeid.insi import problems
 from santeid.insi.auth import request_context
@@ -121,6 +123,8 @@ CR_DEFINITIONS = {
 }
 
 GENDERS = {"male": "M", "female": "F"}
+#: The code system of ``Patient.gender`` (https://hl7.org/fhir/R4/valueset-administrative-gender.html).
+GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
 SEXES = {"M": "male", "F": "female"}
 
 #: Search parameter of each model field (errors name what the client sent).
@@ -361,6 +365,16 @@ def query_from_parameters(params: dict[str, list[str]]) -> TraitsQuery:
             raise _param_error("given", "or-values", "given: alternatives (',') not supported")
         given.extend(value.split())
     gender = _single(params, "gender")
+    if gender and "|" in gender:
+        # A token (https://hl7.org/fhir/R4/search.html#token): the codes are those of FHIR's
+        # administrative-gender (Patient.gender's binding), with that system or none given.
+        system, gender = search_token(gender)
+        if system != GENDER_SYSTEM:
+            raise _param_error(
+                "gender",
+                "gender-system",
+                f"gender: codes of {GENDER_SYSTEM} only, not of {system or 'no system'!r}",
+            )
     if gender and gender not in GENDERS:
         raise invalid(
             tr.SEX, tr.Rule.SEX, f"gender must be 'male' or 'female', not {gender!r}",
@@ -500,7 +514,8 @@ def capability_statement() -> dict:
                             "name": "gender",
                             "definition": "http://hl7.org/fhir/SearchParameter/individual-gender",
                             "type": "token",
-                            "documentation": "male or female.",
+                            "documentation": "male or female, bare or with the system "
+                            "http://hl7.org/fhir/administrative-gender.",
                         },
                         {
                             "name": "birthdate",
