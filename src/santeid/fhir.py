@@ -1,6 +1,9 @@
 """What every FHIR R4 API of santeid shares: the media type, the ``OperationOutcome`` of an
-error, the response that carries a resource, the URL of a search as performed, and the common
-part of a ``CapabilityStatement``.
+error, the response that carries a resource, the URL of a search as performed, the common
+part of a ``CapabilityStatement``, and the reading of a search: its parameters from the query
+and a posted form (:func:`search_parameters`, with the cap of :data:`MAX_SEARCH_VALUES`), the
+format asked (:func:`check_format`), ``_count`` (:func:`search_count`) and tokens
+(:func:`search_token`).
 
 Used by the INSi FHIR adapter (``santeid.insi.fhir``, ``/insi/fhir``) and the directory API
 (``santeid.fhir_directory``, ``/fhir/v1``), so both answer errors in one shape:
@@ -62,6 +65,13 @@ _ANY_MEDIA = ("*/*", "application/*")
 #: (https://www.sqlite.org/limits.html#max_compound_select): every parameter at this cap at
 #: once stays within it (tests/directory/test_fhir_search_protocol.py).
 MAX_SEARCH_VALUES = 100
+#: ``_count`` of a search that does not ask (a page's size), and the most a page holds: a
+#: larger ``_count`` is served as this one — R4 lets a server return fewer resources than
+#: asked (https://hl7.org/fhir/R4/search.html#count) — and its links carry it.
+DEFAULT_COUNT = 50
+MAX_COUNT = 500
+#: The media type of a posted search's body (https://hl7.org/fhir/R4/http.html#search).
+FORM = "application/x-www-form-urlencoded"
 
 
 def operation_outcome(
@@ -85,21 +95,12 @@ def operation_outcome(
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
-#: ``_count`` of a search that does not ask (a page's size), and the most a page holds: a larger
-#: ``_count`` is served as this one — "the server is not bound to return the number of
-#: resources requested" (https://hl7.org/fhir/R4/search.html#count) — its links carry it.
-DEFAULT_COUNT = 50
-MAX_COUNT = 500
-
-#: The media type of a posted search's body (https://hl7.org/fhir/R4/http.html#search).
-FORM = "application/x-www-form-urlencoded"
-
-
 def search_parameters() -> MultiDict:
     """The parameters of this search, for ``GET [base]/[type]?…`` and
     ``POST [base]/[type]/_search`` alike (https://hl7.org/fhir/R4/http.html#search): the query
-    string's, then those of a posted form. A parameter in both is the same parameter repeated
-    (https://hl7.org/fhir/R4/search.html: "parameters have the same meaning in either place").
+    string's, then those of a posted form. A parameter in both is the same parameter repeated:
+    R4 gives a parameter the same meaning in the URL and the body of a posted search
+    (https://hl7.org/fhir/R4/search.html).
     A posted body of another media type is a 415; a parameter of more values than
     :data:`MAX_SEARCH_VALUES`, a 400 (:func:`check_search_values`). Read once per request."""
     cached = g.get("fhir_search_parameters")
