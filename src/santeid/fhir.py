@@ -1,6 +1,9 @@
 """What every FHIR R4 API of santeid shares: the media type, the ``OperationOutcome`` of an
-error, the response that carries a resource, the URL of a search as performed, and the common
-part of a ``CapabilityStatement``.
+error, the response that carries a resource, the URL of a search as performed, the common
+part of a ``CapabilityStatement``, and the reading of a search: its parameters from the query
+and a posted form (:func:`search_parameters`, with the cap of :data:`MAX_SEARCH_VALUES`), the
+format asked (:func:`check_format`), ``_count`` (:func:`search_count`) and tokens
+(:func:`search_token`).
 
 Used by the INSi FHIR adapter (``santeid.insi.fhir``, ``/insi/fhir``) and the directory API
 (``santeid.fhir_directory``, ``/fhir/v1``), so both answer errors in one shape:
@@ -27,7 +30,15 @@ from importlib.metadata import version
 from urllib.parse import urlencode
 
 from flask import Response
+from flask import g
 from flask import request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import NotAcceptable
+from werkzeug.exceptions import UnsupportedMediaType
+
+from santeid.security import ParameterTooLarge
+from santeid.security import whole_number
 
 #: The FHIR JSON media type (https://hl7.org/fhir/R4/http.html#mime-type).
 FHIR_JSON = "application/fhir+json"
@@ -36,8 +47,31 @@ FHIR_VERSION = "4.0.1"
 #: ``Content-Type`` of every FHIR answer: the ``fhirVersion`` parameter names R4
 #: (https://hl7.org/fhir/R4/http.html#version-parameter).
 FHIR_CONTENT_TYPE = f"{FHIR_JSON}; fhirVersion=4.0; charset=utf-8"
-#: ``_format`` values that mean JSON (https://hl7.org/fhir/R4/http.html#mime-type).
-JSON_FORMATS = ("json", "application/json", FHIR_JSON)
+#: ``_format`` values and ``Accept`` media types that mean FHIR JSON
+#: (https://hl7.org/fhir/R4/http.html#mime-type): ``json``, ``application/json``,
+#: ``application/fhir+json``, and DSTU2's ``application/json+fhir``, which servers "MAY also
+#: support". Any of them may carry parameters (:func:`check_format`).
+JSON_FORMATS = ("json", "application/json", FHIR_JSON, "application/json+fhir")
+#: Values of the ``fhirVersion`` parameter of a media type that name the version served
+#: (https://hl7.org/fhir/R4/http.html#version-parameter).
+FHIR_VERSIONS = ("4.0", FHIR_VERSION)
+#: ``Accept`` ranges that take JSON among others.
+_ANY_MEDIA = ("*/*", "application/*")
+#: Values one search parameter may have — its comma-separated alternatives (OR) over all its
+#: repetitions (AND), https://hl7.org/fhir/R4/search.html#combining — in every search of
+#: santeid's FHIR APIs; more is a 400 ``too-costly`` (:func:`check_search_values`). The
+#: directory's name searches turn each value into index range walks joined in one SQLite
+#: statement, whose compound ``SELECT`` holds at most 500 terms
+#: (https://www.sqlite.org/limits.html#max_compound_select): every parameter at this cap at
+#: once stays within it (tests/directory/test_fhir_search_protocol.py).
+MAX_SEARCH_VALUES = 100
+#: ``_count`` of a search that does not ask (a page's size), and the most a page holds: a
+#: larger ``_count`` is served as this one — R4 lets a server return fewer resources than
+#: asked (https://hl7.org/fhir/R4/search.html#count) — and its links carry it.
+DEFAULT_COUNT = 50
+MAX_COUNT = 500
+#: The media type of a posted search's body (https://hl7.org/fhir/R4/http.html#search).
+FORM = "application/x-www-form-urlencoded"
 
 
 def operation_outcome(
@@ -59,6 +93,110 @@ def operation_outcome(
     if diagnostics:
         issue["diagnostics"] = diagnostics
     return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def search_parameters() -> MultiDict:
+    """The parameters of this search, for ``GET [base]/[type]?…`` and
+    ``POST [base]/[type]/_search`` alike (https://hl7.org/fhir/R4/http.html#search): the query
+    string's, then those of a posted form. A parameter in both is the same parameter repeated:
+    R4 gives a parameter the same meaning in the URL and the body of a posted search
+    (https://hl7.org/fhir/R4/search.html).
+    A posted body of another media type is a 415; a parameter of more values than
+    :data:`MAX_SEARCH_VALUES`, a 400 (:func:`check_search_values`). Read once per request."""
+    cached = g.get("fhir_search_parameters")
+    if cached is not None:
+        return cached
+    params = MultiDict(request.args.items(multi=True))
+    if request.method == "POST":
+        if request.mimetype != FORM and (
+            request.content_length or "Transfer-Encoding" in request.headers
+        ):
+            raise UnsupportedMediaType(f"post a search as {FORM}")
+        for key, value in request.form.items(multi=True):
+            params.add(key, value)
+    check_search_values(params)
+    g.fhir_search_parameters = params
+    return params
+
+
+def _means_json(media_type: str) -> bool:
+    """Whether ``media_type`` (``application/fhir+json; fhirVersion=4.0``, ``json``…) is FHIR
+    R4 JSON: one of :data:`JSON_FORMATS`, its ``fhirVersion`` parameter, if any, R4's."""
+    name, *parameters = media_type.split(";")
+    if name.strip().lower() not in JSON_FORMATS:
+        return False
+    for parameter in parameters:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "fhirversion" and value.strip().strip('"') not in FHIR_VERSIONS:
+            return False
+    return True
+
+
+def check_format() -> None:
+    """The one check of the format asked, for every endpoint of santeid's FHIR APIs (read,
+    search — parameters of a posted search included —, ``metadata``): a 406 (werkzeug's
+    ``NotAcceptable``) unless FHIR R4 JSON is acceptable. ``_format`` overrides ``Accept``
+    (https://hl7.org/fhir/R4/http.html#mime-type); in a query, an unencoded ``+`` reads as a
+    space, which is read back as ``+``. Without either, the answer is JSON."""
+    formats = [value for value in search_parameters().getlist("_format") if value]
+    if formats:
+        if not all(_means_json(value.replace(" ", "+")) for value in formats):
+            raise NotAcceptable("only FHIR JSON is served (_format=json)")
+        return
+    accepted = request.accept_mimetypes
+    if not accepted:
+        return
+    for media_type, quality in accepted:
+        if quality > 0 and (media_type in _ANY_MEDIA or _means_json(media_type)):
+            return
+    raise NotAcceptable("only FHIR JSON is served (Accept: application/fhir+json)")
+
+
+def search_count() -> int:
+    """The page size of this search: ``_count`` (its last value) up to :data:`MAX_COUNT`,
+    :data:`DEFAULT_COUNT` without it; a 400 (werkzeug's ``BadRequest``) for a ``_count`` that
+    is not a whole number from 1 (``0``, ``-1``, ``1.5``, ``abc``). A number of more digits
+    than :func:`~santeid.security.whole_number` reads is above the maximum too."""
+    values = search_parameters().getlist("_count")
+    if not values:
+        return DEFAULT_COUNT
+    raw = values[-1]
+    count = whole_number(raw)
+    if count is None and raw.isascii() and raw.isdigit():
+        count = MAX_COUNT  # more digits than any count santeid reads: above the maximum
+    if not count:
+        raise BadRequest(f"_count must be a whole number from 1 (at most {MAX_COUNT} served)")
+    return min(count, MAX_COUNT)
+
+
+#: A token search value (https://hl7.org/fhir/R4/search.html#token): ``(system, code)``.
+Token = tuple[str | None, str]
+
+
+def search_token(raw: str) -> Token:
+    """``system|code`` → ``(system, code)``; a bare code → ``(None, code)`` (any system);
+    ``|code`` → ``("", code)`` (no system); ``system|`` → ``(system, "")`` (any code of it) —
+    https://hl7.org/fhir/R4/search.html#token. The directory matches systems with
+    :func:`~santeid.directory.search.system_matches`."""
+    system, bar, code = raw.rpartition("|")
+    return (system if bar else None), code
+
+
+def check_search_values(params: MultiDict) -> None:
+    """Raise :class:`~santeid.security.ParameterTooLarge` (400 ``too-costly`` in every API) for
+    a search parameter of more than :data:`MAX_SEARCH_VALUES` values; a parameter with a
+    modifier (``family:exact``) counts with the parameter."""
+    counts: dict[str, int] = {}
+    for key, value in params.items(multi=True):
+        name = key.partition(":")[0]
+        counts[name] = counts.get(name, 0) + value.count(",") + 1
+        if counts[name] > MAX_SEARCH_VALUES:
+            raise ParameterTooLarge(
+                name[:64],
+                MAX_SEARCH_VALUES,
+                f"search parameter {name[:64]!r} has more than {MAX_SEARCH_VALUES} values "
+                "(comma-separated alternatives over all its repetitions)",
+            )
 
 
 def served_url(path: str, params: Iterable[tuple[str, str]] = ()) -> str:
@@ -110,7 +248,7 @@ def capability_statement(
         "software": {"name": software, "version": software_version()},
         "implementation": {"description": description, "url": url},
         "fhirVersion": FHIR_VERSION,
-        "format": [FHIR_JSON, "json"],
+        "format": list(JSON_FORMATS),
     }
     if implementation_guides:
         statement["implementationGuide"] = implementation_guides

@@ -167,7 +167,7 @@ CATALOGUE: dict[str, ProblemType] = {
         _insi(
             CODE_UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", 415,
             "Send the request body as application/json (status 415), and ask for a JSON"
-            " answer: a FHIR _format other than JSON gets status 406.",
+            " answer: a FHIR _format or Accept other than JSON gets status 406.",
             "not-supported",
         ),
         _insi(

@@ -265,8 +265,11 @@ def bind_browser(bid: str) -> None:
 
 
 class ParameterTooLarge(Exception):
-    def __init__(self, name: str, limit: int):
-        super().__init__(f"parameter {name!r} exceeds {limit} bytes")
+    """A request parameter over a limit: by default ``max_parameter_length`` bytes; ``message``
+    says which other limit (the values of a FHIR search parameter, ``santeid.fhir``)."""
+
+    def __init__(self, name: str, limit: int, message: str | None = None):
+        super().__init__(message or f"parameter {name!r} exceeds {limit} bytes")
         self.name = name
         self.limit = limit
 

@@ -131,6 +131,22 @@ def test_search_by_former_adeli_number(api):
     ]
 
 
+def test_id_is_the_logical_id_only(api):
+    """``_id`` is the resource's logical id (https://hl7.org/fhir/R4/search.html#id): the id a
+    read answers, not the RPPS number or a former identifier ``identifier`` matches."""
+    bouvier = next(p for p in demo_professionals() if p.national_id == "810000000003")
+    former = next(o.identifiant for o in bouvier.other_ids if o.origine == "ADELI")
+    for value in (FAUVEL[1:], former, former[1:]):
+        assert api(f"/Practitioner/{value}")[0] == 404
+        status, body, _ = api(f"/Practitioner?_id={value}")
+        assert status == 200 and entries(body) == [], value
+        assert api(f"/Practitioner?identifier={value}")[1]["total"] == 1, value
+    staff = next(p for p in demo_professionals() if "/" in p.national_id)
+    resource_id = staff.national_id.replace("/", "-")
+    status, body, _ = api(f"/Practitioner?_id={resource_id},{FAUVEL}")
+    assert [r["id"] for r in entries(body)] == sorted([FAUVEL, resource_id])
+
+
 def test_unknown_identifier_system_finds_nothing(api):
     status, body, _ = api(f"/Practitioner?identifier=urn:other|{FAUVEL}")
     assert status == 200 and body["total"] == 0 and "entry" not in body
@@ -166,6 +182,26 @@ def test_search_by_names_is_prefix_case_and_accent_insensitive(api):
 )
 def test_comma_separated_name_values_are_alternatives(api, query, expected):
     """https://hl7.org/fhir/R4/search.html#combining: comma-separated values are OR'd."""
+    status, body, _ = api(f"/Practitioner?{query}")
+    assert status == 200, body
+    assert [r["id"] for r in entries(body)] == expected
+    assert body["total"] == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # https://hl7.org/fhir/R4/search.html#combining: repetitions AND, commas OR.
+        ("identifier=810000000001&identifier=810000000002", []),
+        (f"identifier={FAUVEL}&identifier={FAUVEL[1:]}", [FAUVEL]),  # her RPPS number
+        (f"identifier={FAUVEL},810000000002&identifier={FAUVEL}", [FAUVEL]),
+        (f"identifier={FAUVEL}&_id=810000000002", []),
+        (f"identifier={FAUVEL}&_id={FAUVEL}", [FAUVEL]),
+        (f"_id={FAUVEL}&_id=810000000002", []),
+        (f"_id={FAUVEL},810000000002&_id=810000000002", ["810000000002"]),
+    ],
+)
+def test_repeated_identifiers_and(api, query, expected):
     status, body, _ = api(f"/Practitioner?{query}")
     assert status == 200, body
     assert [r["id"] for r in entries(body)] == expected
@@ -224,6 +260,24 @@ def test_search_pages_with_count_and_next_link(api):
         assert parse_qs(parts.query)["_count"] == ["10"]
         status, body, _ = api(f"/Practitioner?{parts.query}")
     assert seen == sorted(seen) and len(seen) == len(set(seen)) == len(demo_professionals())
+
+
+@pytest.mark.parametrize("asked", ["501", "100000", "9" * 4000])
+def test_a_count_above_the_maximum_is_served_as_the_maximum(big_directory, api, asked):
+    """https://hl7.org/fhir/R4/search.html#count: the server may return fewer than ``_count``
+    asks. Above 500, a page of 500 and a ``next`` link, the ``_count`` applied in both links."""
+    for path, key in (
+        ("/Practitioner?active=true", "Practitioner"),
+        ("/PractitionerRole?role=60", "PractitionerRole"),
+    ):
+        status, body, _ = api(f"{path}&_count={asked}")
+        assert status == 200, body
+        matches = [r for r in entries(body) if r["resourceType"] == key]
+        assert 450 <= len(matches) <= 500 if key == "PractitionerRole" else len(matches) == 500
+        assert self_query(body)["_count"] == ["500"]
+        following = urlsplit(links(body)["next"]).query
+        assert parse_qs(following)["_count"] == ["500"]
+        assert len(entries(api(f"/{key}?{following}")[1])) > 0
 
 
 def test_inactive_filter(api):
@@ -286,7 +340,9 @@ def test_errors_are_operation_outcomes(api):
         ("/Practitioner?_count=abc", 400, "invalid"),
         # Characters int() refuses although str.isdigit() accepts them, too many digits.
         ("/Practitioner?_count=%C2%B2", 400, "invalid"),
-        ("/Practitioner?_count=" + "9" * 4000, 400, "invalid"),
+        ("/Practitioner?_count=-1", 400, "invalid"),
+        ("/Practitioner?_count=1.5", 400, "invalid"),
+        ("/PractitionerRole?role=10&_count=-5", 400, "invalid"),
         (f"/PractitionerRole/{FAUVEL}-%C2%B2-1", 404, "not-found"),
         (f"/PractitionerRole/{FAUVEL}-1-" + "9" * 5000, 404, "not-found"),
         ("/Practitioner?active=maybe", 400, "invalid"),
@@ -532,6 +588,22 @@ def test_include_of_the_practitioner_of_each_role(api):
     assert self_query(body)["_include"] == ["PractitionerRole:practitioner"]
 
 
+@pytest.mark.parametrize("target", ["", ":Practitioner"])
+def test_includes_with_their_target_type(api, target):
+    """R4's ``_include=[source]:[parameter]:[target]`` (https://hl7.org/fhir/R4/search.html#include)
+    names the target type of the reference: the same include."""
+    value = f"PractitionerRole:practitioner{target}"
+    status, body, _ = api(f"/Practitioner?identifier={FAUVEL}&_revinclude={value}")
+    assert status == 200, body
+    modes = [(e["resource"]["resourceType"], e["search"]["mode"]) for e in body["entry"]]
+    assert modes == [("Practitioner", "match")] + [("PractitionerRole", "include")] * 3
+    assert self_query(body)["_revinclude"] == [value]
+    status, body, _ = api(f"/PractitionerRole?practitioner={FAUVEL}&_include={value}")
+    assert status == 200, body
+    included = [e["resource"]["id"] for e in body["entry"] if e["search"]["mode"] == "include"]
+    assert included == [FAUVEL]
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -541,6 +613,9 @@ def test_include_of_the_practitioner_of_each_role(api):
         f"/PractitionerRole?practitioner={FAUVEL}&_include=PractitionerRole:organization",
         f"/PractitionerRole?practitioner={FAUVEL}&_include=*",
         f"/PractitionerRole?practitioner={FAUVEL}&_revinclude=PractitionerRole:practitioner",
+        f"/PractitionerRole?practitioner={FAUVEL}&_include=PractitionerRole:practitioner:Patient",
+        "/Practitioner?_revinclude=PractitionerRole:practitioner:Organization",
+        "/Practitioner?_revinclude=PractitionerRole:practitioner:",
     ],
 )
 def test_includes_not_served_are_refused(api, path):
@@ -563,11 +638,14 @@ def test_capability_statement_lists_what_is_served(client):
         "active",
         "qualification-code",
     }
-    assert practitioner["searchRevInclude"] == ["PractitionerRole:practitioner"]
+    served = ["PractitionerRole:practitioner", "PractitionerRole:practitioner:Practitioner"]
+    assert practitioner["searchRevInclude"] == served
     assert "searchInclude" not in practitioner
     role = resources["PractitionerRole"]
+    assert role["searchInclude"] == served
     assert {p["name"] for p in role["searchParam"]} == {"practitioner", "role"}
-    assert role["searchInclude"] == ["PractitionerRole:practitioner"]
+    chained = next(p for p in role["searchParam"] if p["name"] == "practitioner")
+    assert "practitioner.identifier" in chained["documentation"]
     assert "searchRevInclude" not in role
 
 
@@ -650,6 +728,65 @@ def test_role_repetitions_and_their_alternatives_or(api, query, expected):
     status, body, _ = api(f"/PractitionerRole?{query}")
     assert status == 200, body
     assert [r["id"] for r in entries(body)] == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (f"practitioner={FAUVEL}&practitioner={NURSE}", []),
+        (f"practitioner={FAUVEL},{NURSE}&practitioner=Practitioner/{NURSE}", [NURSE]),
+    ],
+)
+def test_repeated_practitioners_and(api, query, expected):
+    """A role has one practitioner: two different ones repeated designate no role."""
+    status, body, _ = api(f"/PractitionerRole?{query}&_total=accurate")
+    assert status == 200, body
+    found = entries(body)
+    assert {r["practitioner"]["reference"].split("/")[1] for r in found} == set(expected)
+    assert body["total"] == len(found) and (found or not expected)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (f"practitioner.identifier={FAUVEL}", [f"{FAUVEL}-1-{i}" for i in (1, 2, 3)]),
+        (f"practitioner.identifier=http://rpps.fr|{FAUVEL[1:]}&role={R23}|L", [f"{FAUVEL}-1-1"]),
+        (
+            f"practitioner.identifier={FAUVEL},{NURSE}&practitioner={NURSE}",
+            [f"{NURSE}-1-1", f"{NURSE}-1-2"],
+        ),
+        (f"practitioner.identifier={NURSE}&practitioner={FAUVEL}", []),
+        (f"practitioner.identifier={FAUVEL}&practitioner.identifier={NURSE}", []),
+        ("practitioner.identifier=urn:other|810000000001", []),
+    ],
+)
+def test_roles_of_the_practitioner_an_identifier_designates(api, query, expected):
+    """The chained ``practitioner.identifier`` (https://hl7.org/fhir/R4/search.html#chaining):
+    the roles whose practitioner ``identifier`` designates, as ``Practitioner?identifier=``."""
+    status, body, _ = api(f"/PractitionerRole?{query}")
+    assert status == 200, body
+    assert [r["id"] for r in entries(body)] == expected
+    assert "practitioner.identifier" in self_query(body)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/PractitionerRole?organization.identifier=410000000001001",
+        "/PractitionerRole?location.address-city=PARIS",
+        f"/PractitionerRole?practitioner={FAUVEL}&practitioner.name=FAUVEL",
+        f"/PractitionerRole?practitioner={FAUVEL}&role.system=x",
+        f"/Practitioner?identifier.value={FAUVEL}",
+    ],
+)
+def test_chains_not_served_are_refused(api, path):
+    """A chain santeid does not follow is refused (400 ``not-supported``), never ignored: the
+    answer would be wider than asked."""
+    status, body, _ = api(path)
+    assert status == 400, body
+    assert body["issue"][0]["code"] == "not-supported"
+    assert path.split("?")[1].split("&")[-1].split("=")[0] in body["issue"][0]["diagnostics"]
+    assert api("/Practitioner?foo.bar=1")[0] == 200  # not a parameter: unknown, ignored
 
 
 def test_a_role_other_than_a_profession_over_the_whole_directory_is_refused(api):

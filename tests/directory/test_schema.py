@@ -306,3 +306,27 @@ def test_the_fhir_names_walk_indexes(raw):
     found = plan(raw, sql, (*params, "", 10))
     assert "SCAN person" not in found and "SCAN exercice" not in found, found
     assert "person_civilite" in found and "exercice_nom" in found, found
+
+
+def test_any_profession_and_a_whole_identifier_system_are_read_by_key(raw):
+    """``qualification-code=<TRE_G15>|`` (any profession) and ``identifier=http://rpps.fr|``
+    (any RPPS number: a person of id type 8): alone, a walk in national-id order from the
+    cursor; with names, each candidate's exercices and id type read by key."""
+    from santeid.directory import search
+
+    family = [(search.NAME_COLUMNS["family"], [search._prefix_range("MAR")])]
+    for args in (
+        ([], None, [None]),
+        ([], None, [], [(["810000000001"], ["0"])]),
+        ([], True, [None], [([], ["8"])]),
+    ):
+        sql, params = search._names_query(*args)
+        found = plan(raw, sql, (*params, "", 10))
+        assert "TEMP B-TREE" not in found and "SCAN" not in found, (args, found)
+    sql, params = search._names_query(family, None, [None], [([], ["8"])])
+    found = plan(raw, sql, (*params, "", 10))
+    assert "SCAN person" not in found and "SCAN exercice" not in found, found
+    assert "SEARCH d USING PRIMARY KEY" in found and "(national_id=?)" in found, found
+    sql, params = search._among_query(["810000000001"], [], None, [None], [(["x"], ["8"])])
+    found = plan(raw, sql, (*params, "", 10))
+    assert "SCAN" not in found and "SEARCH person USING PRIMARY KEY" in found, found

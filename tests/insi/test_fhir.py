@@ -19,6 +19,9 @@ from santeid.insi.fhir import PROFILE_PATIENT_INS
 from santeid.insi.fhir import _identifier
 from santeid.insi.fhir import patient_resource
 from santeid.insi.model import Identity
+from tests.support.fhir_formats import ANSWERED_IN_JSON
+from tests.support.fhir_formats import NOT_ACCEPTABLE
+from tests.support.fhir_formats import case_id
 
 PATIENT = "/insi/fhir/Patient"
 ADRTROIS = [("family", "ADRTROIS"), ("given", "DOMINIQUE"), ("gender", "female"),
@@ -193,6 +196,15 @@ def test_post_search(client, bearer):
     assert _bundle(response)["total"] == 1
 
 
+def test_a_search_posted_in_another_media_type_is_refused(client, bearer):
+    """A posted search's body is a form (https://hl7.org/fhir/R4/http.html#search): a JSON one
+    was ignored, the search run on the query string alone; now a 415."""
+    query = "&".join(f"{k}={v}" for k, v in ADRTROIS)
+    response = client.post(f"{PATIENT}/_search?{query}", json={"given": "OTHER"}, headers=bearer)
+    issue = _outcome(response, 415)
+    assert issue["details"]["coding"][0]["code"] == "santeid_unsupported_media_type"
+
+
 def _self_link(bundle: dict) -> str:
     (link,) = [link["url"] for link in bundle["link"] if link["relation"] == "self"]
     return link
@@ -337,6 +349,38 @@ def test_gender_is_male_or_female_only(client, bearer, gender):
     assert "rule sex" in issue["diagnostics"]
 
 
+GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
+
+
+def test_gender_in_its_token_form(client, bearer):
+    """``gender`` is a token (https://hl7.org/fhir/R4/search.html#token): its code with the
+    administrative-gender system is the same search, echoed as sent."""
+    params = [*ADRTROIS[:2], ("gender", f"{GENDER_SYSTEM}|female"), ADRTROIS[3]]
+    bundle = _bundle(_search(client, bearer, params))
+    assert bundle["total"] == 1
+    assert f"gender={GENDER_SYSTEM.replace(':', '%3A').replace('/', '%2F')}%7Cfemale" in _self_link(
+        bundle
+    )
+
+
+@pytest.mark.parametrize(
+    "gender", ["urn:example:sexe|female", "|female", "http://hl7.org/fhir/gender|F"]
+)
+def test_gender_of_another_system_is_refused(client, bearer, gender):
+    params = [*ADRTROIS[:2], ("gender", gender), ADRTROIS[3]]
+    issue = _outcome(_search(client, bearer, params), 400)
+    assert issue["details"]["coding"][0]["code"] == "santeid_invalid_request"
+    assert GENDER_SYSTEM in issue["details"]["text"]
+    assert "parameter gender" in issue["diagnostics"]
+
+
+def test_gender_of_the_system_is_still_male_or_female(client, bearer):
+    params = [*ADRTROIS[:2], ("gender", f"{GENDER_SYSTEM}|other"), ADRTROIS[3]]
+    issue = _outcome(_search(client, bearer, params), 400)
+    assert issue["details"]["coding"][0]["code"] == "santeid_invalid_trait"
+    assert "rule sex" in issue["diagnostics"]
+
+
 def test_the_cr_coding_system_resolves(client, bearer):
     params = [("family", "DE VINCI"), ("given", "LEONARDO"), ("gender", "male"),
               ("birthdate", "2014-02-01")]  # fmt: skip
@@ -356,3 +400,71 @@ def test_the_cr_coding_system_resolves(client, bearer):
     assert "Plusieurs identites trouvees" in page.get_data(as_text=True)
     missing = client.get("/insi/cr/99")
     assert (missing.status_code, missing.mimetype) == (404, "application/problem+json")
+
+
+def test_more_values_than_the_cap_of_every_fhir_search_is_too_costly(client, bearer):
+    """The one cap of every FHIR search parameter (``santeid.fhir.MAX_SEARCH_VALUES``): the
+    values of a parameter over all its repetitions, whichever way they are sent."""
+    from santeid.fhir import MAX_SEARCH_VALUES
+
+    given = [("given", "DOMINIQUE")] * (MAX_SEARCH_VALUES + 1)
+    params = [ADRTROIS[0], *given, *ADRTROIS[2:]]
+    issue = _outcome(_search(client, bearer, params), 400)
+    assert issue["code"] == "too-costly"
+    assert issue["details"]["coding"][0]["code"] == "santeid_too_large"
+    assert (
+        "'given'" in issue["details"]["text"] and str(MAX_SEARCH_VALUES) in issue["details"]["text"]
+    )
+    posted = client.post(
+        f"{PATIENT}/_search?given=DOMINIQUE",
+        data=MultiDict([ADRTROIS[0], *given[1:], *ADRTROIS[2:], ("given", "DOMINIQUE")]),
+        headers=bearer,
+    )
+    assert _outcome(posted, 400)["code"] == "too-costly"
+    # At the cap, INSi's own rules of the traits apply (the given names' length).
+    at_the_cap = _search(client, bearer, [ADRTROIS[0], *given[1:], *ADRTROIS[2:]])
+    assert _outcome(at_the_cap, 400)["details"]["coding"][0]["code"] == "santeid_invalid_trait"
+
+
+def _ask(client, bearer, endpoint: str, case) -> object:
+    extra, headers = case
+    query = "&".join(f"{k}={v}" for k, v in ADRTROIS)
+    if endpoint == "metadata":
+        return client.get(f"/insi/fhir/metadata?{extra}", headers=headers)
+    if endpoint == "search":
+        return client.get(f"{PATIENT}?{query}&{extra}", headers={**bearer, **headers})
+    return client.post(
+        f"{PATIENT}/_search?{extra}", data=dict(ADRTROIS), headers={**bearer, **headers}
+    )
+
+
+@pytest.mark.parametrize("endpoint", ["metadata", "search", "posted search"])
+@pytest.mark.parametrize("case", ANSWERED_IN_JSON, ids=case_id)
+def test_every_json_spelling_is_answered_in_fhir_json(client, bearer, endpoint, case):
+    """The one check of the format of every FHIR endpoint, the directory's too
+    (``santeid.fhir.check_format``, https://hl7.org/fhir/R4/http.html#mime-type)."""
+    response = _ask(client, bearer, endpoint, case)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/fhir+json"
+
+
+@pytest.mark.parametrize("endpoint", ["metadata", "search", "posted search"])
+@pytest.mark.parametrize("case", NOT_ACCEPTABLE, ids=case_id)
+def test_another_format_is_not_acceptable(client, bearer, endpoint, case):
+    issue = _outcome(_ask(client, bearer, endpoint, case), 406)
+    assert issue["code"] == "not-supported"
+    assert issue["details"]["coding"][0]["code"] == "santeid_unsupported_media_type"
+
+
+@pytest.mark.parametrize(("count", "status"), [("1", 200), ("100000", 200), ("9" * 40, 200),
+                                               ("0", 400), ("-1", 400), ("abc", 400)])  # fmt: skip
+def test_count_follows_the_rule_of_every_fhir_search(client, bearer, count, status):
+    """``_count`` read by the code the directory API reads it with
+    (``santeid.fhir.search_count``): a whole number from 1, above the maximum served as it."""
+    response = _search(client, bearer, [*ADRTROIS, ("_count", count)])
+    if status == 200:
+        assert _bundle(response)["total"] == 1
+    else:
+        issue = _outcome(response, 400)
+        assert issue["details"]["coding"][0]["code"] == "santeid_invalid_request"
+        assert "_count" in issue["details"]["text"]

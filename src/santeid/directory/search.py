@@ -67,7 +67,7 @@ FHIR_NAME_COLUMNS["name"] = (
 
 #: Name conditions, ANDed: each the columns it tests and its alternative ``[low, high)``
 #: prefix ranges, ORed.
-_Conditions = list[tuple[tuple[tuple[str, str], ...], list[tuple[str, str]]]]
+_Conditions = list[tuple[tuple[tuple[str, str], ...], list[tuple[str, str | None]]]]
 
 
 class SearchError(ValueError):
@@ -81,8 +81,35 @@ def name_key(text: str) -> str:
     return " ".join(stripped.upper().replace("Œ", "OE").replace("Æ", "AE").split())
 
 
-def _prefix_range(prefix: str) -> tuple[str, str]:
-    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+#: The last code point, and the surrogates, which are no text (UTF-8 cannot encode them).
+_LAST_CODE_POINT = 0x10FFFF
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def _prefix_range(prefix: str) -> tuple[str, str | None]:
+    """``[low, high)``: the texts that start with ``prefix``, as SQLite's ``BINARY`` collation
+    orders them — by their UTF-8 bytes, that is by code point. ``high`` is the least text after
+    them all: the prefix with its last character that is not U+10FFFF incremented (past the
+    surrogates) and what follows it cut; ``None`` when every character is U+10FFFF (no text
+    is after them)."""
+    head = prefix
+    while head:
+        following = ord(head[-1]) + 1
+        if following <= _LAST_CODE_POINT:
+            if following in _SURROGATES:
+                following = _SURROGATES.stop
+            return prefix, head[:-1] + chr(following)
+        head = head[:-1]
+    return prefix, None
+
+
+def _range_test(column: str, high: str | None) -> str:
+    """The SQL test of a :func:`_prefix_range` on ``column``, its parameters low then high."""
+    return f"{column} >= ?" if high is None else f"{column} >= ? AND {column} < ?"
+
+
+def _range_params(low: str, high: str | None) -> list[object]:
+    return [low] if high is None else [low, high]
 
 
 def identifier_candidates(system: str | None, value: str) -> tuple[list[str], list[str]]:
@@ -105,6 +132,27 @@ def identifier_candidates(system: str | None, value: str) -> tuple[list[str], li
     return [], []
 
 
+def identifier_type(system: str | None) -> str | None:
+    """The id type (``8``, ``0``) of the people who have an identifier written in ``system``,
+    for a token ``system|`` — any value of that system (https://hl7.org/fhir/R4/search.html#token):
+    ``""`` for idNat_PS, which everyone has; ``None`` for a system nothing is written in (or
+    no system)."""
+    if system is None:
+        return None
+    for written, prefix in _IDENTIFIER_PREFIXES:
+        if system == written:
+            return prefix
+    return None
+
+
+#: Professions a search asks for, ANDed: each item the TRE_G15 codes one of the person's
+#: exercices must have (OR), or ``None``: any profession (an exercice at all).
+Professions = Sequence[Sequence[str] | None]
+#: Repetitions of ``identifier`` naming a whole system (``http://rpps.fr|``), ANDed: each the
+#: national ids its other alternatives designate and the id types of the systems named (OR).
+Designated = Sequence[tuple[Sequence[str], Sequence[str]]]
+
+
 class DirectorySearch:
     """Searches over one :class:`Directory`."""
 
@@ -121,17 +169,8 @@ class DirectorySearch:
             others.update(o)
         if not national and not others:
             return []
-        found: set[str] = set()
+        found = set(self.existing(national))
         with self.directory._connection() as conn:
-            if national:
-                marks = ", ".join("?" * len(national))
-                found.update(
-                    row[0]
-                    for row in conn.execute(
-                        f"SELECT national_id FROM person WHERE national_id IN ({marks})",  # noqa: S608
-                        tuple(national),
-                    )
-                )
             if others:
                 marks = ", ".join("?" * len(others))
                 found.update(
@@ -143,15 +182,27 @@ class DirectorySearch:
                 )
         return sorted(found)
 
+    def existing(self, national_ids: Iterable[str]) -> list[str]:
+        """The national ids of ``national_ids`` that are in the directory, in order: people by
+        their logical id alone (FHIR ``_id``, https://hl7.org/fhir/R4/search.html#id)."""
+        wanted = sorted(set(national_ids))
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        sql = f"SELECT national_id FROM person WHERE national_id IN ({marks}) ORDER BY national_id"  # noqa: S608
+        with self.directory._connection() as conn:
+            return [row[0] for row in conn.execute(sql, tuple(wanted))]
+
     def by_names(
         self,
         *,
         name: Sequence[str | Sequence[str]] = (),
         family: Sequence[str | Sequence[str]] = (),
         given: Sequence[str | Sequence[str]] = (),
-        professions: Sequence[Sequence[str]] = (),
+        professions: Professions = (),
         active: bool | None = None,
         among: Sequence[str] | None = None,
+        designated: Designated = (),
         after: str = "",
         limit: int = 50,
         columns: dict[str, tuple[tuple[str, str], ...]] = NAME_COLUMNS,
@@ -165,13 +216,16 @@ class DirectorySearch:
         OR); several values of one parameter, or several parameters, must all match (FHIR AND).
 
         ``professions``: TRE_G15 codes, each item a list of alternatives (one of the person's
-        exercices is in one of them); the items AND like names.
+        exercices is in one of them) or ``None`` (any exercice); the items AND like names.
+
+        ``designated``: repetitions of ``identifier`` that name a whole system
+        (:data:`Designated`), each checked through the person's primary key.
 
         ``among``: only these national ids (those an identifier search found), each checked
         against the conditions through its primary key, however many people the names or
         ``active`` alone would match.
         """
-        query = _search_query(name, family, given, professions, active, among, columns)
+        query = _search_query(name, family, given, professions, active, among, designated, columns)
         if query is None:
             return []
         sql, params = query
@@ -185,14 +239,15 @@ class DirectorySearch:
         name: Sequence[str | Sequence[str]] = (),
         family: Sequence[str | Sequence[str]] = (),
         given: Sequence[str | Sequence[str]] = (),
-        professions: Sequence[Sequence[str]] = (),
+        professions: Professions = (),
         active: bool | None = None,
         among: Sequence[str] | None = None,
+        designated: Designated = (),
         columns: dict[str, tuple[tuple[str, str], ...]] = NAME_COLUMNS,
     ) -> int:
         """How many people :meth:`by_names` finds with these conditions, over all its pages
         (FHIR ``_total=accurate``): the same query, counted — a walk of every match."""
-        query = _search_query(name, family, given, professions, active, among, columns)
+        query = _search_query(name, family, given, professions, active, among, designated, columns)
         if query is None:
             return 0
         sql, params = query
@@ -201,48 +256,62 @@ class DirectorySearch:
             row = conn.execute(f"SELECT COUNT(*) FROM ({sql})", (*params, "", -1)).fetchone()  # noqa: S608
         return int(row[0])
 
-    def by_profession(self, codes: Sequence[str], *, after: str = "", limit: int = 50) -> list[str]:
-        """National ids with an exercice in one of the professions ``codes`` (index walk)."""
-        if not codes:
+    def by_profession(
+        self, codes: Sequence[str] | None, *, after: str = "", limit: int = 50
+    ) -> list[str]:
+        """National ids with an exercice in one of the professions ``codes`` (index walk),
+        or in any profession (``None``)."""
+        if codes is not None and not codes:
             return []
-        marks = ", ".join("?" * len(codes))
+        test, params = _profession_test("", codes)
         sql = (
             "SELECT DISTINCT national_id FROM exercice "  # noqa: S608
-            f"WHERE code_profession IN ({marks}) AND national_id > ? "
-            "ORDER BY national_id LIMIT ?"
+            f"WHERE {test}national_id > ? ORDER BY national_id LIMIT ?"
         )
         with self.directory._connection() as conn:
-            rows = conn.execute(sql, (*codes, after, limit)).fetchall()
+            rows = conn.execute(sql, (*params, after, limit)).fetchall()
         return [row[0] for row in rows]
 
-    def count_roles(self, codes: Sequence[str]) -> int:
-        """How many ``PractitionerRole`` resources the professions ``codes`` have over the
-        whole directory: one per situation of an exercice in them, one for an exercice
-        without situation (:func:`santeid.fhir_directory.resources.practitioner_roles`)."""
-        if not codes:
+    def count_roles(self, codes: Sequence[str] | None) -> int:
+        """How many ``PractitionerRole`` resources the professions ``codes`` (``None``: any)
+        have over the whole directory: one per situation of an exercice in them, one for an
+        exercice without situation (:func:`santeid.fhir_directory.resources.practitioner_roles`)."""
+        if codes is not None and not codes:
             return 0
-        marks = ", ".join("?" * len(codes))
+        test, params = _profession_test("e.", codes)
         sql = (
             "SELECT COALESCE(SUM(MAX(1, (SELECT COUNT(*) FROM activity a "  # noqa: S608
             "WHERE a.exercice_id = e.id))), 0) "
-            f"FROM exercice e WHERE e.code_profession IN ({marks})"
+            f"FROM exercice e WHERE {test}1"
         )
         with self.directory._connection() as conn:
-            return int(conn.execute(sql, tuple(codes)).fetchone()[0])
+            return int(conn.execute(sql, tuple(params)).fetchone()[0])
+
+
+def _profession_test(alias: str, codes: Sequence[str] | None) -> tuple[str, list[object]]:
+    """``code_profession IN (…) AND `` for ``codes``, nothing for ``None`` (any profession):
+    the start of a ``WHERE`` on table ``alias``."""
+    if codes is None:
+        return "", []
+    return f"{alias}code_profession IN ({', '.join('?' * len(codes))}) AND ", list(codes)
 
 
 def _search_query(
     name: Sequence[str | Sequence[str]],
     family: Sequence[str | Sequence[str]],
     given: Sequence[str | Sequence[str]],
-    professions: Sequence[Sequence[str]],
+    professions: Professions,
     active: bool | None,
     among: Sequence[str] | None,
+    designated: Designated,
     columns: dict[str, tuple[tuple[str, str], ...]],
 ) -> tuple[str, list[object]] | None:
     """The SQL of a search and its parameters but ``after`` and ``limit``, which come last;
-    ``None`` when nobody can match (no one among, a profession list of no code)."""
-    if any(not codes for codes in professions):
+    ``None`` when nobody can match (no one among, a profession list of no code, a designated
+    repetition of nobody)."""
+    if any(codes is not None and not codes for codes in professions):
+        return None
+    if any(not ids and not types for ids, types in designated):
         return None
     conditions: _Conditions = []
     for kind, values in (("family", family), ("given", given), ("name", name)):
@@ -256,14 +325,53 @@ def _search_query(
             if ranges:
                 conditions.append((columns[kind], ranges))
     if among is not None:
-        sql, params = _among_query(among, conditions, active, professions)
+        sql, params = _among_query(among, conditions, active, professions, designated)
     else:
-        sql, params = _names_query(conditions, active, professions)
+        sql, params = _names_query(conditions, active, professions, designated)
     return None if sql is None else (sql, params)
 
 
+def _by_key(
+    column: str,
+    professions: Professions,
+    designated: Designated,
+    where: list[str],
+    params: list[object],
+) -> None:
+    """Add to ``where`` and ``params`` the tests of ``professions`` and ``designated`` on the
+    national id ``column``, each read through a key: the person's exercices by
+    ``exercice (national_id, rank)``, its id type by the primary key."""
+    for codes in professions:
+        test, values = _profession_test("t.", codes)
+        where.append(
+            "EXISTS (SELECT 1 FROM exercice t WHERE "  # noqa: S608
+            f"{test}t.national_id = {column})"
+        )
+        params.extend(values)
+    for ids, types in designated:
+        test, values = _designated_test(column, ids, types)
+        where.append(test)
+        params.extend(values)
+
+
+def _designated_test(column: str, ids: Sequence[str], types: Sequence[str]) -> tuple[str, list]:
+    """The SQL test of one :data:`Designated` repetition on the national id ``column``: one of
+    the ``ids``, or a person of one of the id ``types``, read through the primary key."""
+    tests = []
+    if ids:
+        tests.append(f"{column} IN ({', '.join('?' * len(ids))})")
+    tests.append(
+        f"EXISTS (SELECT 1 FROM person d WHERE d.national_id = {column} "  # noqa: S608
+        f"AND d.id_type IN ({', '.join('?' * len(types))}))"
+    )
+    return f"({' OR '.join(tests)})", [*ids, *types]
+
+
 def _names_query(
-    conditions: _Conditions, active: bool | None, professions: Sequence[Sequence[str]] = ()
+    conditions: _Conditions,
+    active: bool | None,
+    professions: Professions = (),
+    designated: Designated = (),
 ) -> tuple[str, list[object]]:
     """The search over the whole directory: each name condition a ``UNION`` of index range
     walks, the conditions ``INTERSECT``ed; each candidate's professions and status then read
@@ -279,16 +387,17 @@ def _names_query(
             for table, column in columns:
                 for low, high in ranges:
                     selects.append(
-                        f"SELECT national_id FROM {table} WHERE {column} >= ? AND {column} < ?"  # noqa: S608
+                        f"SELECT national_id FROM {table} WHERE {_range_test(column, high)}"  # noqa: S608
                     )
-                    params.extend([low, high])
+                    params.extend(_range_params(low, high))
             parts.append(" UNION ".join(selects))
         source = " INTERSECT ".join(f"SELECT * FROM ({part})" for part in parts)  # noqa: S608
     elif professions:
         # Not a subquery: SQLite would sort its whole output for the ORDER BY.
         first, *others = professions
-        where.append(f"s.code_profession IN ({', '.join('?' * len(first))})")
-        params.extend(first)
+        if first is not None:
+            where.append(f"s.code_profession IN ({', '.join('?' * len(first))})")
+            params.extend(first)
         professions = others
         source = ""
     elif active is True:
@@ -303,15 +412,9 @@ def _names_query(
         active = None
     else:
         source = "SELECT national_id FROM person"
-    for alternatives in professions:
-        # A few exercices per candidate, through ``exercice (national_id, rank)``: never the
-        # list of a whole profession intersected with the names.
-        marks = ", ".join("?" * len(alternatives))
-        where.append(
-            "EXISTS (SELECT 1 FROM exercice t WHERE t.national_id = s.national_id "  # noqa: S608
-            f"AND t.code_profession IN ({marks}))"
-        )
-        params.extend(alternatives)
+    # A few exercices per candidate, through ``exercice (national_id, rank)``: never the list
+    # of a whole profession intersected with the names.
+    _by_key("s.national_id", professions, designated, where, params)
     if active is not None:
         # Each candidate's status read through the primary key: the list of every active
         # (or inactive) person is never built.
@@ -332,7 +435,8 @@ def _among_query(
     among: Sequence[str],
     conditions: _Conditions,
     active: bool | None,
-    professions: Sequence[Sequence[str]] = (),
+    professions: Professions = (),
+    designated: Designated = (),
 ) -> tuple[str | None, list[object]]:
     """The same conditions tested on the people ``among`` only: each person read by its
     primary key, its exercices through ``exercice (national_id, rank)``; parameters ``after``
@@ -350,21 +454,15 @@ def _among_query(
         for table, column in columns:
             for low, high in ranges:
                 if table == "person":
-                    tests.append(f"({column} >= ? AND {column} < ?)")
+                    tests.append(f"({_range_test(column, high)})")
                 else:
                     walk = (
-                        f"t.national_id = person.national_id AND t.{column} >= ? AND t.{column} < ?"
+                        f"t.national_id = person.national_id AND {_range_test(f't.{column}', high)}"
                     )
                     tests.append(f"EXISTS (SELECT 1 FROM {table} t WHERE {walk})")  # noqa: S608
-                params.extend([low, high])
+                params.extend(_range_params(low, high))
         where.append(f"({' OR '.join(tests)})")
-    for codes in professions:
-        marks = ", ".join("?" * len(codes))
-        where.append(
-            "EXISTS (SELECT 1 FROM exercice t WHERE t.national_id = person.national_id "  # noqa: S608
-            f"AND t.code_profession IN ({marks}))"
-        )
-        params.extend(codes)
+    _by_key("person.national_id", professions, designated, where, params)
     where.append("national_id > ?")
     sql = (
         f"SELECT national_id FROM person WHERE {' AND '.join(where)} "  # noqa: S608

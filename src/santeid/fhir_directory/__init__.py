@@ -8,17 +8,20 @@ look professionals up here instead of downloading the RASS. Routes (``docs/direc
 - ``GET /fhir/v1/Practitioner`` — search: ``identifier``, ``name``, ``family``, ``given``,
   ``_id``, ``active``, ``qualification-code``; ``_revinclude=PractitionerRole:practitioner``;
 - ``GET /fhir/v1/Practitioner/<id>`` — read;
-- ``GET /fhir/v1/PractitionerRole`` — search: ``practitioner``, ``role`` (TRE_G15 profession,
-  or ``system|code`` of TRE_R23/R22/R21/R06/R09 together with ``practitioner``);
+- ``GET /fhir/v1/PractitionerRole`` — search: ``practitioner``, the chained
+  ``practitioner.identifier``, ``role`` (TRE_G15 profession, or ``system|code`` of
+  TRE_R23/R22/R21/R06/R09 together with ``practitioner``);
   ``_include=PractitionerRole:practitioner``;
 - ``GET /fhir/v1/PractitionerRole/<id>`` — read;
-- both searches: ``_count``, ``_total``, and the ``_cursor`` of their ``next`` links.
+- both searches: ``_count``, ``_total``, and the ``_cursor`` of their ``next`` links; both also
+  as ``POST /fhir/v1/<type>/_search`` with a form body (:func:`santeid.fhir.search_parameters`).
 
 Search parameters (https://hl7.org/fhir/R4/search.html): a parameter with a modifier is refused
 (400 ``not-supported``: none is supported), and so is a filter that FHIR R4 or the Annuaire
 Santé defines on the resource and santeid does not apply, or an ``_include``/``_revinclude``
-not served; any other unknown parameter is ignored (lenient handling) unless the client sends
-``Prefer: handling=strict``. The ``self`` link lists only the parameters applied.
+not served, or a chain on one of the resource's parameters other than
+``practitioner.identifier``; any other unknown parameter is ignored (lenient handling) unless
+the client sends ``Prefer: handling=strict``. The ``self`` link lists only the parameters applied.
 
 Every resource route needs ``Authorization: Bearer <access token>``: a token of a logged-in
 professional or one obtained by a service with the ``client_credentials`` grant (RFC 6749
@@ -43,21 +46,24 @@ from santeid import error_formats
 from santeid.directory import nomenclatures
 from santeid.directory.search import FHIR_NAME_COLUMNS
 from santeid.directory.search import DirectorySearch
+from santeid.directory.search import Professions
 from santeid.directory.search import SearchError
+from santeid.directory.search import identifier_type
 from santeid.directory.search import system_matches
-from santeid.fhir import JSON_FORMATS
+from santeid.fhir import Token
 from santeid.fhir import capability_statement
+from santeid.fhir import check_format
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
+from santeid.fhir import search_count
+from santeid.fhir import search_parameters
+from santeid.fhir import search_token
 from santeid.fhir import served_url
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
-from santeid.security import whole_number
 from santeid.services import services
 
 PREFIX = "/fhir/v1"
-DEFAULT_COUNT = 50
-MAX_COUNT = 500
 #: Search parameters applied, by resource type; the CapabilityStatement lists them.
 SEARCH_PARAMS: dict[str, dict[str, str]] = {
     "Practitioner": {
@@ -71,6 +77,14 @@ SEARCH_PARAMS: dict[str, dict[str, str]] = {
     },
     "PractitionerRole": {"practitioner": "reference", "role": "token"},
 }
+#: Chained parameters followed (https://hl7.org/fhir/R4/search.html#chaining), by resource type:
+#: reference parameter → the target's parameters. ``practitioner.identifier`` designates
+#: practitioners as ``Practitioner?identifier=`` does. Any other chain on a parameter of the
+#: resource is refused (:func:`_check_params`).
+CHAINS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Practitioner": {},
+    "PractitionerRole": {"practitioner": ("identifier",)},
+}
 #: Result parameters of every search (``_cursor``: the keyset position of a ``next`` link).
 RESULT_PARAMS = frozenset({"_count", "_total", "_cursor", "_format"})
 #: ``_include`` / ``_revinclude`` values served, by resource type
@@ -80,6 +94,20 @@ INCLUDES: dict[str, dict[str, str]] = {
     "PractitionerRole": {"_include": "PractitionerRole:practitioner"},
 }
 INCLUDE_PARAMS = ("_include", "_revinclude")
+#: The resource type each included reference designates: an include may also be written
+#: ``[source]:[parameter]:[target]`` (https://hl7.org/fhir/R4/search.html#include).
+INCLUDE_TARGETS = {"PractitionerRole:practitioner": "Practitioner"}
+
+
+def _include_values(resource_type: str, key: str) -> list[str]:
+    """The values of ``key`` (``_include``/``_revinclude``) served on ``resource_type``: the
+    include, then the same with its target type."""
+    include = INCLUDES[resource_type].get(key)
+    if include is None:
+        return []
+    return [include, f"{include}:{INCLUDE_TARGETS[include]}"]
+
+
 #: Filters defined on every resource (https://hl7.org/fhir/R4/search.html#all), on the
 #: resource by FHIR R4 (practitioner.html#search, practitionerrole.html#search) or by the
 #: Annuaire Santé API (docs/directory.md, "Differences from the Annuaire Santé") that santeid
@@ -229,9 +257,19 @@ def _authenticate() -> dict:
         ) from None
 
 
+def _chains(resource_type: str) -> frozenset[str]:
+    """The chained parameters served on ``resource_type`` (``practitioner.identifier``)."""
+    return frozenset(
+        f"{head}.{target}" for head, targets in CHAINS[resource_type].items() for target in targets
+    )
+
+
 def _served(resource_type: str) -> frozenset[str]:
     return (
-        frozenset(SEARCH_PARAMS[resource_type]) | RESULT_PARAMS | frozenset(INCLUDES[resource_type])
+        frozenset(SEARCH_PARAMS[resource_type])
+        | _chains(resource_type)
+        | RESULT_PARAMS
+        | frozenset(INCLUDES[resource_type])
     )
 
 
@@ -239,9 +277,12 @@ def _check_params(resource_type: str) -> None:
     """Refuse what this search cannot apply as asked (https://hl7.org/fhir/R4/search.html):
     any modifier ("a server SHALL reject any search request that contains a search parameter
     with an unsupported modifier"), a filter not served (:data:`FILTERS_NOT_SERVED`), an
-    include not served; unknown parameters only with ``Prefer: handling=strict``."""
+    include not served, a chain not served on a parameter of the resource
+    (``organization.identifier``: :data:`CHAINS`); unknown parameters only with
+    ``Prefer: handling=strict``."""
     served = _served(resource_type)
-    for key in request.args:
+    parameters = frozenset(SEARCH_PARAMS[resource_type]) | FILTERS_NOT_SERVED[resource_type]
+    for key in search_parameters():
         name, colon, modifier = key.partition(":")
         if colon:
             raise FhirError(
@@ -255,60 +296,58 @@ def _check_params(resource_type: str) -> None:
                 "not-supported",
                 f"search parameter {key!r} is not supported on {resource_type}",
             )
+        head, dot, _ = key.partition(".")
+        if dot and head in parameters and key not in served:
+            raise FhirError(
+                400,
+                "not-supported",
+                f"chained parameter {key!r} is not supported on {resource_type}",
+            )
     for key in INCLUDE_PARAMS:
-        for value in request.args.getlist(key):
-            if value and value != INCLUDES[resource_type].get(key):
+        for value in search_parameters().getlist(key):
+            if value and value not in _include_values(resource_type, key):
                 raise FhirError(
                     400, "not-supported", f"{key}={value} is not supported on {resource_type}"
                 )
-    unknown = sorted(set(request.args) - served)
+    unknown = sorted(set(search_parameters()) - served)
     if unknown and "handling=strict" in request.headers.get("Prefer", ""):
         raise FhirError(400, "not-supported", f"unsupported search parameter(s): {unknown}")
-    fmt = request.args.get("_format")
-    if fmt and fmt not in JSON_FORMATS:
-        raise FhirError(406, "not-supported", "only JSON is served (_format=json)")
-    total = request.args.get("_total")
+    total = search_parameters().get("_total")
     if total and total not in TOTAL_MODES:
         raise FhirError(400, "invalid", f"_total must be one of {', '.join(TOTAL_MODES)}")
 
 
 def _applied(resource_type: str) -> list[tuple[str, str]]:
     """The parameters this search applies, in the request's order: served, and not empty
-    (an empty value, or a name of only empty alternatives, is no condition)."""
+    (an empty value, or a name of only empty alternatives, is no condition); ``_count`` once,
+    as served (at most :data:`~santeid.fhir.MAX_COUNT`)."""
     served = _served(resource_type)
-    return [
-        (key, value)
-        for key, value in request.args.items(multi=True)
-        if key in served and value != "" and (key not in NAME_PARAMS or any(value.split(",")))
-    ]
+    applied = []
+    for key, value in search_parameters().items(multi=True):
+        if key == "_count":
+            if ("_count", str(search_count())) not in applied:
+                applied.append(("_count", str(search_count())))
+        elif key in served and value != "" and (key not in NAME_PARAMS or any(value.split(","))):
+            applied.append((key, value))
+    return applied
 
 
 def _includes(resource_type: str, key: str) -> bool:
     """Whether the served ``key`` (``_include`` or ``_revinclude``) is asked."""
-    wanted = INCLUDES[resource_type].get(key)
-    return wanted is not None and wanted in request.args.getlist(key)
+    served = _include_values(resource_type, key)
+    return any(value in served for value in search_parameters().getlist(key))
 
 
 def _total(count_all: Callable[[], int], matches: int, more: bool) -> int | None:
     """``Bundle.total`` (https://hl7.org/fhir/R4/search.html#total): with ``_total=accurate``
     every match counted (``count_all()``, a walk of them all), with ``none`` never; else when
     the whole result is on this first page, where it costs nothing."""
-    mode = request.args.get("_total") or "estimate"
+    mode = search_parameters().get("_total") or "estimate"
     if mode == "accurate":
         return count_all()
-    if mode == "none" or more or request.args.get("_cursor"):
+    if mode == "none" or more or search_parameters().get("_cursor"):
         return None
     return matches
-
-
-def _count() -> int:
-    raw = request.args.get("_count")
-    if raw is None:
-        return DEFAULT_COUNT
-    count = whole_number(raw)
-    if count is None or not 0 < count <= MAX_COUNT:
-        raise FhirError(400, "invalid", f"_count must be an integer from 1 to {MAX_COUNT}")
-    return count
 
 
 def _values(name: str) -> list[list[str]]:
@@ -316,12 +355,16 @@ def _values(name: str) -> list[list[str]]:
     alternatives (OR): https://hl7.org/fhir/R4/search.html#combining. An empty repetition is
     ignored. A comma always separates: no ``\\,`` escape (docs/directory.md; directory names
     and ids hold no comma)."""
-    return [raw.split(",") for raw in request.args.getlist(name) if raw != ""]
+    return [raw.split(",") for raw in search_parameters().getlist(name) if raw != ""]
 
 
-def _any_of(name: str) -> list[str]:
-    """Every value of a parameter whose repetitions and alternatives all OR (ids, tokens)."""
-    return [item for alternatives in _values(name) for item in alternatives]
+def _all_of(repetitions: Iterable[Iterable[str]]) -> list[str] | None:
+    """The ids in every repetition's set (repetitions AND, each the OR of its alternatives),
+    in order; ``None`` without repetitions (no condition)."""
+    found: set[str] | None = None
+    for ids in repetitions:
+        found = set(ids) if found is None else found & set(ids)
+    return None if found is None else sorted(found)
 
 
 def _names(name: str) -> list[list[str]]:
@@ -353,18 +396,24 @@ def _search() -> DirectorySearch:
 @bp.get("/metadata")
 def metadata() -> Response:
     """CapabilityStatement (FHIR R4 §3.1.0.10): what this server answers, exactly."""
+    check_format()
     served = []
     for resource_type, params in SEARCH_PARAMS.items():
         entry: dict = {
             "type": resource_type,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
         }
-        includes = INCLUDES[resource_type]
-        if "_include" in includes:
-            entry["searchInclude"] = [includes["_include"]]
-        if "_revinclude" in includes:
-            entry["searchRevInclude"] = [includes["_revinclude"]]
-        entry["searchParam"] = [{"name": n, "type": t} for n, t in params.items()]
+        if _include_values(resource_type, "_include"):
+            entry["searchInclude"] = _include_values(resource_type, "_include")
+        if _include_values(resource_type, "_revinclude"):
+            entry["searchRevInclude"] = _include_values(resource_type, "_revinclude")
+        entry["searchParam"] = []
+        for name, kind in params.items():
+            param = {"name": name, "type": kind}
+            chained = CHAINS[resource_type].get(name)
+            if chained:
+                param["documentation"] = "Chained: " + ", ".join(f"{name}.{t}" for t in chained)
+            entry["searchParam"].append(param)
         served.append(entry)
     statement = capability_statement(
         software="santeid",
@@ -385,6 +434,7 @@ def metadata() -> Response:
 @bp.get("/Practitioner/<path:resource>")
 def practitioner_read(resource: str) -> Response:
     _authenticate()
+    check_format()
     professional = services().directory.get(resources.national_id_of(resource))
     if professional is None:
         raise FhirError(404, "not-found", f"Practitioner/{resource} is not in the directory")
@@ -399,42 +449,43 @@ OTHER_QUALIFICATIONS = (
     "code_type_savoir_faire",
 )
 
-Token = tuple[str | None, str]
-
-
-def _token(raw: str) -> Token:
-    """``system|code`` → ``(system, code)``; a bare code → ``(None, code)`` (any system);
-    ``|code`` → ``("", code)`` (no system) — https://hl7.org/fhir/R4/search.html#token;
-    matched by :func:`~santeid.directory.search.system_matches`."""
-    system, bar, code = raw.rpartition("|")
-    return (system if bar else None), code
-
 
 def _coding_matches(codings: Iterable[dict], token: Token) -> bool:
+    """Whether a coding matches the token: its code and system, or, for ``system|``, any code
+    of that system (https://hl7.org/fhir/R4/search.html#token)."""
     system, code = token
-    return any(c["code"] == code and system_matches(system, c.get("system")) for c in codings)
+    return any(
+        (c["code"] == code or (not code and system is not None))
+        and system_matches(system, c.get("system"))
+        for c in codings
+    )
 
 
-def _qualification_professions(repetitions: list[list[Token]]) -> list[list[str]]:
+def _qualification_professions(repetitions: list[list[Token]]) -> Professions:
     """``qualification-code`` over the whole directory: the TRE_G15 codes of each repetition
-    (its alternatives OR, repetitions AND), searched through the professions' index.
+    (its alternatives OR, repetitions AND), searched through the professions' index; ``None``
+    for a repetition with the TRE_G15 system alone (``<system>|``: any profession).
 
     A code of another qualification list (category, savoir-faire, its type) is not indexed:
-    asked with its system, or bare while it is also a code of such a list (``80`` is a
-    profession and a TRE_G13 orientation), the search is refused unless ``identifier`` or
-    ``_id`` narrows it. A system no qualification is written in matches nothing
+    asked with its system (alone too), or bare while it is also a code of such a list (``80``
+    is a profession and a TRE_G13 orientation), the search is refused unless ``identifier``
+    values or ``_id`` narrow it. A system no qualification is written in matches nothing
     (:func:`~santeid.directory.search.system_matches`)."""
-    professions = []
+    professions: list[list[str] | None] = []
     for alternatives in repetitions:
-        codes = []
+        codes: list[str] = []
+        any_profession = False
         for system, code in alternatives:
-            if not code:
+            if not code and system is None:
                 continue
             if system_matches(system, PROFESSION_SYSTEM) and (
                 system is not None
                 or not any(nomenclatures.is_known(f, code) for f in OTHER_QUALIFICATIONS)
             ):
-                codes.append(code)
+                if code:
+                    codes.append(code)
+                else:
+                    any_profession = True
             elif system is None or any(
                 system in nomenclatures.systems_of(f) for f in OTHER_QUALIFICATIONS
             ):
@@ -444,39 +495,78 @@ def _qualification_professions(repetitions: list[list[Token]]) -> list[list[str]
                     "not-supported",
                     f"qualification-code={shown}: over the whole directory only TRE_G15 "
                     "professions are searched (give their system for a code that is also "
-                    "another list's); other qualifications need identifier or _id",
+                    "another list's); other qualifications need identifier values or _id",
                 )
-        professions.append(codes)
+        professions.append(None if any_profession else codes)
     return professions
+
+
+def _active() -> tuple[bool | None, bool]:
+    """``active``, a token of a boolean written without a system — repetitions AND, commas
+    OR (https://hl7.org/fhir/R4/search.html#combining) — as ``(value, nobody)``: ``value``
+    ``True``, ``False`` or ``None`` for either (no condition, also ``true,false``); ``nobody``
+    when no value is wanted (``true&active=false``, another system's value: docs/directory.md,
+    "Token systems"). A value other than ``true``/``false`` (but ``<system>|``, any value of
+    that system) is a 400."""
+    wanted = {True, False}
+    for values in _values("active"):
+        allowed: set[bool] = set()
+        for raw in values:
+            system, value = search_token(raw)
+            if value not in ("true", "false") and not (system and not value):
+                raise FhirError(400, "invalid", "active must be true or false")
+            if system_matches(system, None):
+                allowed |= {value == "true"} if value else {True, False}
+        wanted &= allowed
+    active = next(iter(wanted)) if len(wanted) == 1 else None
+    return active, not wanted
+
+
+@bp.post("/Practitioner/_search")
+def practitioner_search_post() -> Response:
+    """The search posted (https://hl7.org/fhir/R4/http.html#search)."""
+    return practitioner_search()
 
 
 @bp.get("/Practitioner")
 def practitioner_search() -> Response:
     _authenticate()
+    check_format()
     _check_params("Practitioner")
-    count = _count()
-    after = request.args.get("_cursor", "")
+    count = search_count()
+    after = search_parameters().get("_cursor", "")
     search = _search()
     directory = services().directory
-    identifiers = [_token(raw) for raw in _any_of("identifier")]
-    identifiers += [(None, v) for v in _any_of("_id")]
-    active, active_system = None, None
-    if request.args.get("active") is not None:
-        active_system, value = _token(request.args["active"])
-        if value not in ("true", "false"):
-            raise FhirError(400, "invalid", "active must be true or false")
-        active = value == "true"
-    qualifications = [[_token(raw) for raw in values] for values in _values("qualification-code")]
-    professions: list[list[str]] = []
-    among = None
-    if identifiers:
+    # Each repetition of identifier or _id designates people (its alternatives OR), and every
+    # repetition must designate them (AND, https://hl7.org/fhir/R4/search.html#combining);
+    # _id by the logical id alone, the id a read answers. A repetition naming a whole system
+    # (http://rpps.fr|: any RPPS number) designates too many people to list: it is a condition
+    # of the query (search.Designated).
+    designated_ids: list[list[str]] = [search.existing(ids) for ids in _logical_ids()]
+    designated: list[tuple[list[str], list[str]]] = []
+    for values in _values("identifier"):
+        tokens = [search_token(raw) for raw in values]
+        types = {
+            t
+            for system, value in tokens
+            if not value.strip() and (t := identifier_type(system)) is not None
+        }
+        if "" in types:
+            continue  # every person has an idNat_PS: no condition
+        if types:
+            designated.append((_identified(search, tokens), sorted(types)))
+        else:
+            designated_ids.append(_identified(search, tokens))
+    active, nobody_active = _active()
+    qualifications = [
+        [search_token(raw) for raw in values] for values in _values("qualification-code")
+    ]
+    professions: Professions = []
+    among = _all_of(designated_ids)
+    if among is not None:
         # With an identifier: the people it designates, each checked against the other
         # conditions (parameters AND, docs/directory.md) — never a capped list of matches.
         # Their qualifications are read from their resources: every system is searched.
-        among = search.by_identifiers(
-            (system, resources.national_id_of(value) if system is None else value)
-            for system, value in identifiers
-        )
         if qualifications:
             among = [
                 national_id
@@ -486,8 +576,8 @@ def practitioner_search() -> Response:
             ]
     elif qualifications:
         professions = _qualification_professions(qualifications)
-    if not system_matches(active_system, None):
-        among = []  # a boolean is written without a system: another system's matches nobody
+    if nobody_active:
+        among = []  # true and false, or another system's boolean: nobody
     name, family, given = _names("name"), _names("family"), _names("given")
     # One statement of the conditions, for the page and for its total (``_total=accurate``).
     conditions: dict[str, Any] = {
@@ -497,6 +587,7 @@ def practitioner_search() -> Response:
         "professions": professions,
         "active": active,
         "among": among,
+        "designated": designated,
         "columns": FHIR_NAME_COLUMNS,
     }
     try:
@@ -528,6 +619,35 @@ def practitioner_search() -> Response:
     )
 
 
+def _chained_identifier(values: list[str]) -> list[Token]:
+    """The tokens of a repetition of ``practitioner.identifier``; a system alone (any value of
+    it) is refused: it designates too many practitioners to follow their roles."""
+    tokens = [search_token(raw) for raw in values]
+    for system, value in tokens:
+        if system is not None and not value.strip():
+            raise FhirError(
+                400,
+                "not-supported",
+                f"practitioner.identifier={system}|: a system alone is searched on Practitioner "
+                "only (identifier)",
+            )
+    return tokens
+
+
+def _logical_ids() -> list[list[str]]:
+    """``_id``'s repetitions: the national ids of their resource ids."""
+    return [[resources.national_id_of(value) for value in values] for values in _values("_id")]
+
+
+def _identified(search: DirectorySearch, tokens: list[Token]) -> list[str]:
+    """The national ids one repetition of ``identifier`` designates (its tokens OR); a bare
+    value may be a resource id (``/`` written ``-``)."""
+    return search.by_identifiers(
+        (system, resources.national_id_of(value) if system is None else value)
+        for system, value in tokens
+    )
+
+
 def _qualified(practitioner: dict, repetitions: list[list[Token]]) -> bool:
     """Whether a Practitioner's qualifications match every repetition of the tokens."""
     codings = [c for q in practitioner.get("qualification", []) for c in q["code"]["coding"]]
@@ -541,6 +661,7 @@ def _role_entries(roles: Iterable[dict]) -> list[tuple[str, dict]]:
 @bp.get("/PractitionerRole/<path:resource>")
 def practitioner_role_read(resource: str) -> Response:
     _authenticate()
+    check_format()
     parsed = resources.parse_role_id(resource)
     professional = services().directory.get(parsed[0]) if parsed else None
     if professional is not None:
@@ -566,48 +687,78 @@ def _role_matches(role: dict, repetitions: list[list[Token]]) -> bool:
     return all(any(_coding_matches(codings, t) for t in tokens) for tokens in repetitions)
 
 
-def _role_professions(repetitions: list[list[Token]]) -> list[str]:
+def _role_professions(repetitions: list[list[Token]]) -> list[str] | None:
     """``role`` over the whole directory: the TRE_G15 codes a role must have, through the
     professions' index — every repetition's alternatives, intersected (a role has one
-    profession). A code of another role list (with its system, or bare: ``E``, ``S``…) is not
-    indexed: refused without ``practitioner``. A system no role code is written in matches
-    nothing (:func:`~santeid.directory.search.system_matches`)."""
+    profession); ``None``: any profession (the TRE_G15 system alone, ``<system>|``, in every
+    repetition). A code of another role list (with its system, alone too, or bare: ``E``,
+    ``S``…) is not indexed: refused without ``practitioner``. A system no role code is written
+    in matches nothing (:func:`~santeid.directory.search.system_matches`)."""
     wanted: set[str] | None = None
     for tokens in repetitions:
-        codes = set()
+        codes: set[str] = set()
+        any_profession = False
         for system, code in tokens:
+            if not code and system is None:
+                continue
             if system_matches(system, PROFESSION_SYSTEM) and (
                 system is not None
                 or not any(nomenclatures.is_known(f, code) for f in ROLE_SYSTEMS.values())
             ):
-                codes.add(code)
+                if code:
+                    codes.add(code)
+                else:
+                    any_profession = True
             elif system is None or system in ROLE_SYSTEMS:
                 raise FhirError(
                     400,
                     "not-supported",
                     "a role other than a profession (TRE_G15) needs a practitioner parameter",
                 )
-        wanted = codes if wanted is None else wanted & codes
-    return sorted(wanted or ())
+        if not any_profession:
+            wanted = codes if wanted is None else wanted & codes
+    return None if wanted is None else sorted(wanted)
+
+
+@bp.post("/PractitionerRole/_search")
+def practitioner_role_search_post() -> Response:
+    """The search posted (https://hl7.org/fhir/R4/http.html#search)."""
+    return practitioner_role_search()
 
 
 @bp.get("/PractitionerRole")
 def practitioner_role_search() -> Response:
     _authenticate()
+    check_format()
     _check_params("PractitionerRole")
-    count = _count()
-    after = request.args.get("_cursor", "")
-    references = [
-        resources.national_id_of(item.rpartition("/")[2]) for item in _any_of("practitioner")
-    ]
+    count = search_count()
+    after = search_parameters().get("_cursor", "")
+    search = _search()
+    # A role has one practitioner: repetitions AND, alternatives OR (as identifier), those of
+    # practitioner.identifier too.
+    references = _all_of(
+        [
+            *(
+                [resources.national_id_of(item.rpartition("/")[2]) for item in values]
+                for values in _values("practitioner")
+            ),
+            *(
+                _identified(search, _chained_identifier(values))
+                for values in _values("practitioner.identifier")
+            ),
+        ]
+    )
     # Repetitions AND, comma-separated alternatives OR; a bare code is any system's, a system
     # no role code is written in matches nothing (search.system_matches).
-    roles_wanted = [[_token(raw) for raw in values] for values in _values("role")]
-    if not references and not roles_wanted:
-        raise FhirError(400, "invalid", "search PractitionerRole by practitioner or role")
-    professions = [] if references else _role_professions(roles_wanted)
+    roles_wanted = [[search_token(raw) for raw in values] for values in _values("role")]
+    if references is None and not roles_wanted:
+        raise FhirError(
+            400,
+            "invalid",
+            "search PractitionerRole by practitioner, practitioner.identifier or role",
+        )
+    professions = [] if references is not None else _role_professions(roles_wanted)
     directory = services().directory
-    search = _search()
 
     def roles_of(national_id: str) -> list[dict]:
         professional = directory.get(national_id)
@@ -619,8 +770,8 @@ def practitioner_role_search() -> Response:
             if not roles_wanted or _role_matches(role, roles_wanted)
         ]
 
-    if references:
-        ids = sorted({i for i in references if i > after})
+    if references is not None:
+        ids = [i for i in references if i > after]
     else:
         ids = search.by_profession(professions, after=after, limit=count + 1)
     # A page holds the roles of whole practitioners, at most _count roles unless a single
@@ -639,7 +790,7 @@ def practitioner_role_search() -> Response:
         if roles:
             shown.append(national_id)
     else:
-        more = not references and len(ids) > count
+        more = references is None and len(ids) > count
     included: list[tuple[str, dict]] = []
     if _includes("PractitionerRole", "_include"):
         for national_id in shown:
@@ -649,8 +800,8 @@ def practitioner_role_search() -> Response:
                 included.append((_url(f"/Practitioner/{resource['id']}", []), resource))
 
     def count_all() -> int:
-        if references:
-            return sum(len(roles_of(i)) for i in set(references))
+        if references is not None:
+            return sum(len(roles_of(i)) for i in references)
         return search.count_roles(professions)
 
     self_url, next_url = _self_and_next("PractitionerRole", last if more else None)

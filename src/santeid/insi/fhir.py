@@ -9,10 +9,11 @@
 
 Search parameters: ``family`` (birth name), ``given`` (repeat it for several given names — FHIR
 AND semantics, which is exactly INSi's rule: every given name sent must be one of the
-person's), ``gender`` (``male`` / ``female``), ``birthdate`` (a day, ``eq`` prefix allowed) and
-the custom ``birthplace`` (COG code; FHIR's ``address-city`` is about the current address, not
-the birthplace).  Matching is INSi's — exact on the normalised INSi form — not FHIR's default
-"starts with" string search; ``:exact`` is accepted and means the same.
+person's), ``gender`` (``male`` / ``female``, a token: with its system too), ``birthdate``
+(a day, ``eq`` prefix allowed) and the custom ``birthplace`` (COG code; FHIR's
+``address-city`` is about the current address, not the birthplace).  Matching is INSi's —
+exact on the normalised INSi form — not FHIR's default "starts with" string search;
+``:exact`` is accepted and means the same.
 
 Answers: CR 00 → one ``Patient`` (``search.mode = match``, ``total`` 1); CR 01 → an empty
 searchset (``total`` 0); CR 02 → ``total`` 0 and an ``OperationOutcome`` entry
@@ -33,15 +34,18 @@ from datetime import date
 from flask import Blueprint
 from flask import Response
 from flask import request
-from werkzeug.exceptions import NotAcceptable
+from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
 from santeid.civil_status import traits as tr
 from santeid.clock import utc_datetime
-from santeid.fhir import JSON_FORMATS
 from santeid.fhir import capability_statement as base_capability_statement
+from santeid.fhir import check_format
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
+from santeid.fhir import search_count
+from santeid.fhir import search_parameters
+from santeid.fhir import search_token
 from santeid.fhir import served_url
 from santeid.insi import problems
 from santeid.insi.auth import request_context
@@ -60,6 +64,7 @@ from santeid.insi.problems import problem_type
 from santeid.insi.service import TRAITS_ELEMENTS
 from santeid.insi.service import invalid
 from santeid.oidc.protector import bearer_challenge
+from santeid.security import ParameterTooLarge
 from santeid.services import services
 
 bp = Blueprint("insi_fhir", __name__)
@@ -118,6 +123,8 @@ CR_DEFINITIONS = {
 }
 
 GENDERS = {"male": "M", "female": "F"}
+#: The code system of ``Patient.gender`` (https://hl7.org/fhir/R4/valueset-administrative-gender.html).
+GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
 SEXES = {"M": "male", "F": "female"}
 
 #: Search parameter of each model field (errors name what the client sent).
@@ -308,32 +315,31 @@ def error_outcome(error: InsiError) -> Response:
 
 # -- search ---------------------------------------------------------------------------------
 def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
-    """Search parameters from the query string (and the form of ``_search``), modifiers
-    checked; unknown parameters are ignored unless ``Prefer: handling=strict`` (FHIR R4
-    §3.1.1.5). And the parameters used, as sent and in order, for the ``self`` link: the
-    supported ones that are not empty (an empty value is no condition)."""
+    """Search parameters from the query string and the form of ``_search``
+    (:func:`santeid.fhir.search_parameters`), modifiers checked; unknown parameters are
+    ignored unless ``Prefer: handling=strict`` (FHIR R4 §3.1.1.5). And the parameters used, as
+    sent and in order, for the ``self`` link: the supported ones that are not empty (an empty
+    value is no condition)."""
     strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
     found: dict[str, list[str]] = {}
     used: list[tuple[str, str]] = []
-    sources = [request.args]
-    if request.method == "POST":
-        sources.append(request.form)
-    for source in sources:
-        for raw_name, values in source.lists():
-            name, _, modifier = raw_name.partition(":")
-            if name in SUPPORTED_PARAMETERS:
-                if modifier and not (modifier == "exact" and name in ("family", "given")):
-                    raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
-                found.setdefault(name, []).extend(values)
-                used.extend((raw_name, value) for value in values if value.strip())
-            elif name == "_format":
-                if values and values[-1] not in JSON_FORMATS:
-                    # An InsiError (audited by _search) told as the HTTP error it is.
-                    raise problems.error_for(NotAcceptable("only JSON is served (_format=json)"))
-            elif name in IGNORED_PARAMETERS:
-                continue
-            elif strict:
-                raise _param_error(name, "unknown-parameter", f"unknown parameter {raw_name!r}")
+    try:
+        check_format()
+        parameters = search_parameters()
+        search_count()  # checked as every search's; at most one patient is answered
+    except (HTTPException, ParameterTooLarge) as exc:
+        raise problems.error_for(exc) from None  # an InsiError, audited by _search
+    for raw_name, values in parameters.lists():
+        name, _, modifier = raw_name.partition(":")
+        if name in SUPPORTED_PARAMETERS:
+            if modifier and not (modifier == "exact" and name in ("family", "given")):
+                raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
+            found.setdefault(name, []).extend(values)
+            used.extend((raw_name, value) for value in values if value.strip())
+        elif name in IGNORED_PARAMETERS:
+            continue
+        elif strict:
+            raise _param_error(name, "unknown-parameter", f"unknown parameter {raw_name!r}")
     return found, used
 
 
@@ -359,6 +365,16 @@ def query_from_parameters(params: dict[str, list[str]]) -> TraitsQuery:
             raise _param_error("given", "or-values", "given: alternatives (',') not supported")
         given.extend(value.split())
     gender = _single(params, "gender")
+    if gender and "|" in gender:
+        # A token (https://hl7.org/fhir/R4/search.html#token): the codes are those of FHIR's
+        # administrative-gender (Patient.gender's binding), with that system or none given.
+        system, gender = search_token(gender)
+        if system != GENDER_SYSTEM:
+            raise _param_error(
+                "gender",
+                "gender-system",
+                f"gender: codes of {GENDER_SYSTEM} only, not of {system or 'no system'!r}",
+            )
     if gender and gender not in GENDERS:
         raise invalid(
             tr.SEX, tr.Rule.SEX, f"gender must be 'male' or 'female', not {gender!r}",
@@ -442,6 +458,7 @@ def cr_codes(code: str | None = None) -> Response:
 
 @bp.get(f"{PREFIX}/metadata")
 def metadata():
+    check_format()
     return fhir_response(capability_statement())
 
 
@@ -497,7 +514,8 @@ def capability_statement() -> dict:
                             "name": "gender",
                             "definition": "http://hl7.org/fhir/SearchParameter/individual-gender",
                             "type": "token",
-                            "documentation": "male or female.",
+                            "documentation": "male or female, bare or with the system "
+                            "http://hl7.org/fhir/administrative-gender.",
                         },
                         {
                             "name": "birthdate",
