@@ -1,8 +1,9 @@
 // The e-CPS app (docs/ecps-app.md): a client of the device protocol (docs/ecps-device-protocol.md),
 // like the simulator. The P-256 key is made here with WebCrypto, non-extractable, and kept in
-// IndexedDB; so is the offline-code secret, imported as a non-extractable HMAC key. Device
-// tokens and decisions are ES256 JWTs (RFC 7515, RFC 7518 §3.4) signed here: WebCrypto's ECDSA
-// signature is r || s (IEEE P1363), which is exactly what JWS ES256 wants.
+// IndexedDB; the offline-code secret is kept there only masked with a key derived from the PIN
+// (docs/ecps-app.md, "Security"). Device tokens and decisions are ES256 JWTs (RFC 7515, RFC 7518
+// §3.4) signed here: WebCrypto's ECDSA signature is r || s (IEEE P1363), which is exactly what
+// JWS ES256 wants.
 "use strict";
 
 (function () {
@@ -13,6 +14,10 @@
   const POLL_TIMEOUT = LONG_POLL + 10; // s: the long poll answers within LONG_POLL
   const RETRY_DELAY = 3; // s between two failed polls, unless the server says (Retry-After)
   const HISTORY_SIZE = 10;
+  // PBKDF2-HMAC-SHA-256 iterations of the PIN's mask of the offline-code secret: OWASP's
+  // figure for PBKDF2-HMAC-SHA-256 (Password Storage Cheat Sheet,
+  // https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#pbkdf2).
+  const PIN_MASK_ITERATIONS = 600000;
 
   // -- texts (French by default, English on request) -------------------------------------------
   const TEXTS = {
@@ -78,6 +83,9 @@
       offline_title: "Code hors connexion",
       offline_intro: "Pas de réseau sur le téléphone ? Sur la page de connexion, choisissez « Pas de réseau sur le téléphone ? » et saisissez ce code.",
       offline_code_label: "Code actuel", offline_left: "Nouveau code dans {seconds} s",
+      offline_pin_intro: "Saisissez votre code PIN e-CPS pour afficher le code.", offline_show: "Afficher le code",
+      offline_hide: "Masquer le code",
+      offline_legacy: "Le code hors connexion de cette e-CPS n'est pas protégé par le code PIN (e-CPS activée avant cette protection) : activez une nouvelle e-CPS pour le protéger.",
       me_title: "Mon e-CPS", me_identity: "Titulaire", me_national_id: "Identifiant national",
       me_device: "Ce téléphone", me_state: "État", me_created: "Activée le", me_attempts: "Essais de PIN restants",
       state_active: "active", state_locked: "bloquée", state_revoked: "révoquée", state_unknown: "inconnue (hors ligne)",
@@ -152,6 +160,9 @@
       offline_title: "Offline code",
       offline_intro: "No network on the phone? On the login page, choose \"Pas de réseau sur le téléphone ?\" (no network on the phone?) and type this code.",
       offline_code_label: "Current code", offline_left: "New code in {seconds} s",
+      offline_pin_intro: "Type your e-CPS PIN to show the code.", offline_show: "Show the code",
+      offline_hide: "Hide the code",
+      offline_legacy: "This e-CPS's offline code is not protected by the PIN (activated before this protection): activate a new e-CPS to protect it.",
       me_title: "My e-CPS", me_identity: "Holder", me_national_id: "National identifier",
       me_device: "This phone", me_state: "State", me_created: "Activated on", me_attempts: "PIN attempts left",
       state_active: "active", state_locked: "locked", state_revoked: "revoked", state_unknown: "unknown (offline)",
@@ -265,12 +276,40 @@
     }
     return new Uint8Array(out);
   }
-  async function totpAt(device, seconds) {
+  // The offline-code secret is kept masked by the PIN: XOR with PBKDF2(PIN, salt), as long as
+  // the secret. No tag, no check value: every PIN unmasks a plausible secret, so a wrong PIN
+  // cannot be told on the phone — only the server, which counts wrong offline codes
+  // (docs/ecps-device-protocol.md §6), can. The secret is uniformly random bytes, so a wrong
+  // PIN's unmasked bytes look exactly like a right one's.
+  async function pinMask(pin, salt, iterations, length) {
+    const base = await crypto.subtle.importKey("raw", encoder.encode(pin), "PBKDF2", false, ["deriveBits"]);
+    return new Uint8Array(await crypto.subtle.deriveBits(
+      { name: "PBKDF2", hash: "SHA-256", salt, iterations }, base, length * 8));
+  }
+  async function maskSecret(secret, pin) {
+    const salt = crypto.getRandomValues(new Uint8Array(16));
+    const mask = await pinMask(pin, salt, PIN_MASK_ITERATIONS, secret.length);
+    const masked = secret.map((byte, index) => byte ^ mask[index]);
+    mask.fill(0);
+    return { masked, salt, iterations: PIN_MASK_ITERATIONS };
+  }
+  // The HMAC key of the offline code as the typed PIN unmasks it (kept in memory only), or the
+  // unmasked key of an e-CPS activated before the mask existed.
+  async function offlineKey(device, pin) {
+    if (!device.totp) return device.totpKey;
+    const mask = await pinMask(pin, device.totp.salt, device.totp.iterations, device.totp.masked.length);
+    const secret = device.totp.masked.map((byte, index) => byte ^ mask[index]);
+    mask.fill(0);
+    try {
+      return await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
+    } finally { secret.fill(0); }
+  }
+  async function totpAt(key, seconds) {
     const counter = Math.floor(seconds / 30);
     const message = new Uint8Array(8);
     new DataView(message.buffer).setUint32(0, Math.floor(counter / 2 ** 32));
     new DataView(message.buffer).setUint32(4, counter >>> 0);
-    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", device.totpKey, message));
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, message));
     const offset = mac[mac.length - 1] & 0x0f;
     const binary = ((mac[offset] & 0x7f) << 24) | (mac[offset + 1] << 16) | (mac[offset + 2] << 8) | mac[offset + 3];
     return String(binary % 1000000).padStart(6, "0");
@@ -349,7 +388,8 @@
 
   // -- state -----------------------------------------------------------------------------------
   const state = {
-    device: null, // {device_id, national_id, name, server, privateKey, totpKey, created_at}
+    device: null, // {device_id, national_id, name, server, privateKey, totp: {masked, salt, iterations}, created_at}
+    // (an e-CPS activated before the PIN's mask has totpKey, an HMAC key, instead of totp)
     requests: new Map(), // request_id -> item
     screen: null, cleanup: null, redraw: null, pollAbort: null,
     trouble: null, // the failure that keeps requests from arriving (the banner says it), or null
@@ -559,13 +599,14 @@
     const answer = await call("POST", "/register", {
       body: { activation_code: activationCode, public_jwk: { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y }, pin, name },
     });
-    // The offline-code secret is shown only in this answer (protocol §1): it becomes a
-    // non-extractable HMAC key at once and is not kept in any other form.
-    const totpKey = await crypto.subtle.importKey("raw", base32Decode(answer.totp_secret),
-      { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
+    // The offline-code secret is shown only in this answer (protocol §1): it is kept only
+    // masked by the PIN the server has just accepted, never in clear.
+    const secret = base32Decode(answer.totp_secret);
+    const totp = await maskSecret(secret, pin);
+    secret.fill(0);
     const device = {
       device_id: answer.device_id, national_id: answer.national_id, name: answer.name,
-      server: answer.server, privateKey: pair.privateKey, totpKey, created_at: Date.now(),
+      server: answer.server, privateKey: pair.privateKey, totp, created_at: Date.now(),
     };
     const previous = state.device;
     stopPolling();
@@ -806,33 +847,73 @@
     if (!quiet) announce(t(kind + "_title"));
   }
 
-  function showOffline() {
+  // The offline code: shown only once the PIN is typed, which unmasks the secret; the key it
+  // gives lives in memory while the code is on the screen. unlocked: that key, kept by the
+  // language switch.
+  function showOffline(unlocked) {
     show("offline", (main) => {
-      const code = el("p", { class: "totp", id: "totp-code", "aria-labelledby": "totp-label" });
-      const bar = el("span");
-      const left = el("p", { class: "help", id: "totp-left" });
-      main.append(el("h1", { text: t("offline_title") }), el("p", { text: t("offline_intro") }),
-        el("div", { class: "card" }, el("p", { id: "totp-label", class: "meta", text: t("offline_code_label") }), code,
-          el("div", { class: "countdown", "aria-hidden": "true" }, bar), left));
-      let shownStep = null;
-      async function tick() {
-        // The offline code uses the phone's own clock: no network involved.
-        const seconds = Date.now() / 1000;
-        const step = Math.floor(seconds / 30);
-        const remaining = Math.ceil(30 - (seconds % 30));
-        if (step !== shownStep) {
-          shownStep = step;
-          const value = await totpAt(state.device, seconds);
-          code.textContent = value.slice(0, 3) + " " + value.slice(3);
-          code.dataset.code = value;
-        }
-        bar.style.width = (remaining / 30 * 100).toFixed(1) + "%";
-        left.textContent = t("offline_left", { seconds: remaining });
+      const card = el("div", { class: "card", id: "offline-card" });
+      main.append(el("h1", { text: t("offline_title") }), el("p", { text: t("offline_intro") }), card);
+      let timer = null;
+      let key = unlocked || null;
+      function askPin(focus) {
+        key = null;
+        if (timer) { window.clearInterval(timer); timer = null; }
+        const pin = el("input", { id: "offline-pin", type: "password", inputmode: "numeric", autocomplete: "off",
+          pattern: "[0-9]*", maxlength: "8", "aria-describedby": "offline-pin-help" });
+        const error = el("p", { id: "offline-error", class: "error", role: "alert" });
+        const submit = el("button", { type: "submit", id: "offline-show", text: t("offline_show") });
+        card.replaceChildren(el("form", { id: "offline-form", novalidate: true, onsubmit: async (event) => {
+          event.preventDefault();
+          if (!/^[0-9]{4,8}$/.test(pin.value)) {
+            error.textContent = t("pin_format"); pin.setAttribute("aria-invalid", "true"); pin.focus(); return;
+          }
+          submit.disabled = true;
+          const typed = pin.value;
+          pin.value = "";
+          const found = await offlineKey(state.device, typed);
+          if (!card.isConnected) return; // another screen meanwhile
+          key = found;
+          showCode();
+        } },
+          el("div", { class: "field" }, el("label", { for: "offline-pin", text: t("pin_label") }), pin,
+            el("p", { id: "offline-pin-help", class: "help", text: t("offline_pin_intro") })),
+          error, el("div", { class: "actions" }, submit)));
+        if (focus) pin.focus();
       }
-      tick();
-      const timer = window.setInterval(tick, 1000);
-      return () => window.clearInterval(timer);
-    }, showOffline);
+      function showCode() {
+        const code = el("p", { class: "totp", id: "totp-code", "aria-labelledby": "totp-label" });
+        const bar = el("span");
+        const left = el("p", { class: "help", id: "totp-left" });
+        card.replaceChildren(el("div", {}, el("p", { id: "totp-label", class: "meta", text: t("offline_code_label") }), code,
+          el("div", { class: "countdown", "aria-hidden": "true" }, bar), left,
+          state.device.totp ? null : el("p", { class: "help", id: "offline-legacy", text: t("offline_legacy") }),
+          el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", id: "offline-hide",
+            text: t("offline_hide"), onclick: () => askPin(true) }))));
+        let shownStep = null;
+        const shownKey = key;
+        async function tick() {
+          if (key !== shownKey) return;
+          // The offline code uses the phone's own clock: no network involved.
+          const seconds = Date.now() / 1000;
+          const step = Math.floor(seconds / 30);
+          const remaining = Math.ceil(30 - (seconds % 30));
+          if (step !== shownStep) {
+            shownStep = step;
+            const value = await totpAt(key, seconds);
+            code.textContent = value.slice(0, 3) + " " + value.slice(3);
+            code.dataset.code = value;
+          }
+          bar.style.width = (remaining / 30 * 100).toFixed(1) + "%";
+          left.textContent = t("offline_left", { seconds: remaining });
+        }
+        tick();
+        timer = window.setInterval(tick, 1000);
+      }
+      if (key) showCode(); else askPin();
+      state.redraw = () => showOffline(key);
+      return () => { if (timer) window.clearInterval(timer); key = null; };
+    });
   }
 
   function showMe() {

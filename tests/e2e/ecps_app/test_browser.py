@@ -14,16 +14,19 @@ passes in any order and split over workers (``-n 2``)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import secrets
+import sqlite3
 import time
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 import requests
 from selenium.webdriver.common.by import By
@@ -182,6 +185,72 @@ def open_request(phone, service: str, binding: str | None = None) -> None:
     wait_for(shown, what=f"the request of {service} in the app")
     css(phone, "#request-list button.answer").click()
     wait_for(lambda: css(phone, "#pin-pad"), what="the PIN pad")
+
+
+#: Everything the app keeps in the browser, as JSON: localStorage, and each IndexedDB record
+#: with its byte arrays in hexadecimal and its CryptoKeys by algorithm.
+STORED_DATA = """
+const done = arguments[arguments.length - 1];
+const plain = (value) => {
+  if (value instanceof CryptoKey) {
+    return {cryptokey: value.algorithm.name, extractable: value.extractable};
+  }
+  if (value instanceof ArrayBuffer) value = new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) {
+    return {bytes: [...new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]
+      .map((b) => b.toString(16).padStart(2, "0")).join("")};
+  }
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  }
+  return value;
+};
+const open = indexedDB.open("santeid-ecps");
+open.onsuccess = () => {
+  const store = open.result.transaction("kv").objectStore("kv");
+  const keys = store.getAllKeys(), values = store.getAll();
+  values.onsuccess = () => done({
+    indexeddb: Object.fromEntries(keys.result.map((k, i) => [k, plain(values.result[i])])),
+    local_storage: {...localStorage},
+  });
+};
+open.onerror = () => done(null);
+"""
+
+
+def stored_data(phone) -> dict:
+    return phone.execute_async_script(STORED_DATA)
+
+
+def stored_device(phone) -> dict:
+    return stored_data(phone)["indexeddb"]["device"]
+
+
+def totp_secret(server, device_id: str) -> str:
+    """The device's offline-code secret as the server keeps it (its SQLite database)."""
+    path = Path(server.env["SANTEID_DATA_DIR"]) / "ecps.sqlite3"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as database:
+        (secret,) = database.execute(
+            "SELECT totp_secret FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+    return secret
+
+
+def expected_codes(secret: str) -> set[str]:
+    """The codes the server accepts now (the current step and one on each side)."""
+    now = time.time()
+    return {pyotp.TOTP(secret).at(now + 30 * step) for step in (-1, 0, 1)}
+
+
+def offline_code(phone, pin: str) -> str:
+    """The offline-code tab: it asks the PIN; the code shown once it is typed."""
+    css(phone, "#tab-offline").click()
+    field = wait_for(lambda: css(phone, "#offline-pin"), what="the offline code's PIN")
+    assert phone.find_elements(By.CSS_SELECTOR, "#totp-code") == []
+    field.send_keys(pin)
+    css(phone, "#offline-show").click()
+    return wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"), what="the code")
 
 
 def claims(token: str) -> dict:
@@ -349,11 +418,22 @@ def test_offline_code_of_the_app_is_accepted_by_the_login_page(server, activated
     phone = activated
     start_login(server, desktop)
     css(desktop, "#otp-link").click()
-    css(phone, "#tab-offline").click()
-    code = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"), what="the code")
-    assert re.fullmatch(r"\d{6}", code)
+    # The offline code is shown only once the PIN is typed; a wrong PIN shows a code too —
+    # nothing on the phone can tell a wrong PIN — which the server refuses.
+    wrong = offline_code(phone, "1357")
+    assert re.fullmatch(r"\d{6}", wrong)
+    secret = totp_secret(server, stored_device(phone)["device_id"])
+    assert wrong not in expected_codes(secret)
+    css(desktop, "#otp").send_keys(wrong)
+    css(desktop, "#submit-otp").click()
+    assert "Code incorrect" in wait_for(lambda: text_of(desktop, "main"), what="the refusal")
+    code = offline_code(phone, PIN)
+    assert code in expected_codes(secret)
     assert re.fullmatch(r"Nouveau code dans \d+ s", text_of(phone, "#totp-left"))
+    assert text_of(phone, "#offline-card").splitlines()[-1] == "Masquer le code"
+    assert phone.find_elements(By.CSS_SELECTOR, "#offline-legacy") == []
     screen(phone, "9-offline-code")
+    css(desktop, "#otp").clear()
     css(desktop, "#otp").send_keys(code)
     css(desktop, "#submit-otp").click()
     redirected = wait_for(
@@ -362,6 +442,58 @@ def test_offline_code_of_the_app_is_accepted_by_the_login_page(server, activated
     )
     access = claims(redeem(server, redirected)["access_token"])
     assert access["authMode"] == "MOBILE"
+
+
+def test_the_app_keeps_the_offline_secret_only_masked_by_the_pin(server, activated):
+    """Nothing in the browser's storage gives the offline code without the PIN: no secret in
+    clear (bytes or base32), no HMAC key, no PIN."""
+    data = stored_data(activated)
+    secret = totp_secret(server, data["indexeddb"]["device"]["device_id"])
+    kept = json.dumps(data)
+    assert base64.b32decode(secret).hex() not in kept
+    assert secret not in kept and secret.lower() not in kept
+    assert '"cryptokey": "HMAC"' not in kept
+    assert PIN not in kept
+
+
+def test_an_e_cps_activated_before_the_pin_mask_asks_the_pin_and_says_to_activate_again(
+    server, activated
+):
+    """An e-CPS activated by an earlier version of the app holds the offline-code secret as a
+    non-extractable HMAC key, which cannot be read to be masked: the code is shown after the
+    PIN too, with the advice to activate a new e-CPS."""
+    phone = activated
+    secret = totp_secret(server, stored_device(phone)["device_id"])
+    phone.execute_async_script(
+        """const [secret, done] = arguments;
+        const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let bits = 0, value = 0; const bytes = [];
+        for (const c of secret) { value = (value << 5) | alphabet.indexOf(c); bits += 5;
+          if (bits >= 8) { bytes.push((value >>> (bits - 8)) & 0xff); bits -= 8; } }
+        const open = indexedDB.open("santeid-ecps");
+        open.onsuccess = async () => {
+          const totpKey = await crypto.subtle.importKey("raw", new Uint8Array(bytes),
+            {name: "HMAC", hash: "SHA-1"}, false, ["sign"]);
+          const read = open.result.transaction("kv").objectStore("kv").get("device");
+          read.onsuccess = () => {
+            const device = read.result; delete device.totp; device.totpKey = totpKey;
+            const tx = open.result.transaction("kv", "readwrite");
+            tx.objectStore("kv").put(device, "device");
+            tx.oncomplete = () => done(true);
+          };
+        };""",
+        secret,
+    )
+    try:
+        phone.refresh()
+        wait_for(lambda: css(phone, "#request-list"), what="the home screen")
+        assert offline_code(phone, "0000") in expected_codes(secret)
+        assert "activez une nouvelle e-CPS" in text_of(phone, "#offline-legacy")
+    finally:
+        # The tests after this one find an e-CPS of this version.
+        phone.get(app_link(server))
+        wait_for(lambda: css(phone, "#activation-code").get_attribute("value"), what="the code")
+        choose_pin(phone)
 
 
 def test_my_ecps_screen_shows_identity_device_and_last_approvals(server, activated):
@@ -454,8 +586,7 @@ def test_the_app_starts_without_network_and_shows_the_offline_code(own_server, t
             what="the installability check",
         )
         assert errors["installabilityErrors"] == []
-        css(phone, "#tab-offline").click()
-        online = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"))
+        online = offline_code(phone, PIN)
         step = int(time.time() // 30)
 
         own_server.process.terminate()
@@ -463,8 +594,7 @@ def test_the_app_starts_without_network_and_shows_the_offline_code(own_server, t
         phone.get(f"{own_server.base}/ecps/app/")
         wait_for(lambda: css(phone, "#request-list"), what="the home screen, offline")
         assert "Hors ligne" in wait_for(lambda: text_of(phone, "#network-banner"))
-        css(phone, "#tab-offline").click()
-        shown = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"))
+        shown = offline_code(phone, PIN)
         assert re.fullmatch(r"\d{6}", shown)
         if int(time.time() // 30) == step:
             # Same 30-s step: the same code as online (its value is checked against the
