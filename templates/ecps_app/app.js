@@ -27,6 +27,7 @@
       activate_title: "Activer votre e-CPS",
       activate_intro: "Scannez le QR code de la page d'activation avec l'appareil photo du téléphone, ou saisissez le code d'activation affiché sous le QR code.",
       activate_replace: "Cette application porte déjà une e-CPS. L'activer de nouveau remplacera l'e-CPS de ce téléphone, qui sera révoquée.",
+      activate_pending: "Une demande de connexion de {service} attend : « Retour » pour y répondre.",
       replace_confirm: "Ce téléphone porte l'e-CPS de {who}. La remplacer ? L'e-CPS actuelle de ce téléphone sera révoquée.",
       code_label: "Code d'activation", code_help: "Valable 90 secondes, une seule fois.",
       name_label: "Nom de ce téléphone", name_default: "Mon téléphone",
@@ -104,6 +105,7 @@
       activate_title: "Activate your e-CPS",
       activate_intro: "Scan the activation page's QR code with the phone's camera, or type the activation code shown under the QR code.",
       activate_replace: "This app already holds an e-CPS. Activating again replaces this phone's e-CPS, which is then revoked.",
+      activate_pending: "A login request from {service} is waiting: “Back” to answer it.",
       replace_confirm: "This phone holds the e-CPS of {who}. Replace it? This phone's current e-CPS will be revoked.",
       code_label: "Activation code", code_help: "Valid 90 seconds, once.",
       name_label: "Name of this phone", name_default: "My phone",
@@ -394,6 +396,7 @@
     screen: null, cleanup: null, redraw: null, pollAbort: null,
     trouble: null, // the failure that keeps requests from arriving (the banner says it), or null
     pendingActivation: null, // activation code from the link
+    inactive: null, // "locked" or "revoked" once the server says so of this phone's e-CPS
   };
 
   function troubleText(failure) {
@@ -436,7 +439,8 @@
       else tab.removeAttribute("aria-current");
     }
     // The tabs stay out of the way while activating and while answering a request.
-    $("tabs").hidden = !state.device || ["locked", "pin", "activate", "request"].includes(name);
+    // While activating again, they lead back to the e-CPS still there, if it is active.
+    $("tabs").hidden = !state.device || state.inactive !== null || ["locked", "pin", "request"].includes(name);
     const heading = main.querySelector("h1");
     if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
   }
@@ -483,11 +487,43 @@
                 onclick: () => startScan(scanBox, code, error) })
             : null));
       main.append(el("h1", { text: t("activate_title") }), el("p", { text: t("activate_intro") }));
-      if (state.device) main.append(el("p", { class: "card", role: "note", text: t("activate_replace") }));
+      if (state.device) {
+        // The e-CPS already here stays reachable: Retour, and its requests said here.
+        form.querySelector(".actions").append(el("button", { type: "button", class: "secondary", id: "activate-back",
+          text: t("back"), onclick: backToDevice }));
+        main.append(el("p", { class: "card", role: "note", text: t("activate_replace") }),
+          el("p", { class: "card", id: "activate-pending", hidden: true }));
+      }
       main.append(el("div", { class: "card" }, form, scanBox));
+      renderActivatePending();
       state.redraw = () => { state.pendingActivation = code.value.trim() || state.pendingActivation; showActivate(); };
       return () => stopScan();
     });
+  }
+
+  // From the activation screen back to the e-CPS this phone holds.
+  function backToDevice() {
+    state.pendingActivation = null;
+    if (state.inactive) { showLocked(state.inactive, true); return; }
+    showHome();
+    startPolling();
+  }
+  // On the activation screen of a phone that holds an e-CPS: the request waiting, if any.
+  function renderActivatePending() {
+    const box = $("activate-pending");
+    if (!box) return;
+    const waiting = [...state.requests.values()].filter((item) => item.expires_at > now());
+    box.hidden = !waiting.length;
+    box.textContent = waiting.length ? t("activate_pending", { service: waiting[0].client_name }) : "";
+  }
+  // The server says this phone's e-CPS is locked or revoked: the screen that says so — unless
+  // a new activation is under way, which it must not interrupt.
+  function markInactive(kind) {
+    state.inactive = kind;
+    stopPolling();
+    state.requests.clear();
+    if (state.screen === "activate" || state.screen === "pin") { $("tabs").hidden = true; renderActivatePending(); return; }
+    showLocked(kind);
   }
 
   // The professional whose e-CPS this phone holds: "Given FAMILY (national id)".
@@ -614,6 +650,7 @@
     await remove("history");
     await remove("profile");
     state.device = device;
+    state.inactive = null;
     state.requests.clear();
     // The e-CPS this one replaces must not stay active on the server: it revokes itself,
     // with its key, which is still at hand (protocol §5).
@@ -835,6 +872,7 @@
   }
 
   function showLocked(kind, quiet) {
+    state.inactive = kind;
     stopPolling();
     show("locked", (main) => {
       main.append(el("h1", { id: "locked-title", text: t(kind + "_title") }),
@@ -996,12 +1034,13 @@
         if (arrived && state.screen === "result") showHome();
         for (const id of [...state.requests.keys()]) if (!fresh.has(id)) state.requests.delete(id);
         if (state.screen === "home") { const list = $("request-list"); if (list) renderRequests(list); }
+        if (state.screen === "activate") renderActivatePending();
         // A pending request makes the long poll answer at once: look again a little later.
         if (fresh.size) await sleep(1500);
       } catch (failure) {
         if (!current()) return; // stopped, or replaced by a newer loop
         if (failure instanceof ApiError && INACTIVE.includes(failure.code)) {
-          showLocked(failure.code === "device_revoked" ? "revoked" : "locked");
+          markInactive(failure.code === "device_revoked" ? "revoked" : "locked");
           return;
         }
         // The banner says why requests cannot arrive until a poll succeeds again.
@@ -1124,14 +1163,16 @@
       return;
     }
     state.device = (await load("device")) || null;
-    if (!state.device || state.pendingActivation) { showActivate(); return; }
-    showHome();
+    if (!state.device) { showActivate(); return; }
+    // An activation link opened on a phone that holds an e-CPS: the activation screen, but
+    // that e-CPS's requests keep arriving (and are said there) until it is replaced.
+    if (state.pendingActivation) showActivate(); else showHome();
     try {
       const info = await call("GET", "/me", { device: state.device });
-      if (info.status !== "active") { showLocked(info.status === "revoked" ? "revoked" : "locked"); return; }
+      if (info.status !== "active") { markInactive(info.status === "revoked" ? "revoked" : "locked"); return; }
     } catch (failure) {
       if (failure instanceof ApiError && INACTIVE.includes(failure.code)) {
-        showLocked(failure.code === "device_revoked" ? "revoked" : "locked"); return;
+        markInactive(failure.code === "device_revoked" ? "revoked" : "locked"); return;
       }
       setTrouble(failure);
       if (state.screen === "home") showHome();

@@ -788,6 +788,31 @@ def test_an_activation_link_opened_in_the_open_app_replaces_and_revokes_the_old_
     assert {after[device] for device in before} == {"revoked"}
 
 
+def test_an_activation_link_opened_on_a_phone_with_an_e_cps_leads_back_to_it(server, activated):
+    """Opened cold (the app not open) with a code that turns out refused: the activation screen
+    offers the way back, requests keep arriving meanwhile and are said there, and Retour shows
+    them."""
+    phone = activated
+    phone.get("about:blank")
+    phone.get(f"{server.base}/ecps/app/#activation={'A' * 22}")
+    wait_for(lambda: css(phone, "#activation-code").get_attribute("value"), what="the code")
+    assert css(phone, "#activate-back").text == "Retour"
+    assert css(phone, "#tabs").is_displayed()
+    _, binding = start_ciba(server)
+    pending = wait_for(lambda: text_of(phone, "#activate-pending"), what="the request, said")
+    assert "Logiciel de cabinet" in pending
+    screen(phone, "12-activation-with-an-e-cps")
+    phone.execute_script("window.confirm = () => true;")
+    css(phone, "#activate-next").click()
+    wait_for(lambda: css(phone, "#new-pin"), what="the PIN screen").send_keys(PIN)
+    css(phone, "#new-pin-again").send_keys(PIN)
+    css(phone, "#pin-submit").click()
+    assert "inconnu ou expiré" in wait_for(lambda: text_of(phone, "#activate-error"))
+    css(phone, "#activate-back").click()
+    wait_for(lambda: text_of(phone, "#request-list .binding") == binding, what="the request")
+    assert "active" in devices(server).values()
+
+
 def test_notifications_are_said_on_only_when_subscribed(server, activated):
     """Chromium's push service is out of reach here: permission granted, no subscription."""
     phone = activated
