@@ -399,10 +399,14 @@
     inactive: null, // "locked" or "revoked" once the server says so of this phone's e-CPS
   };
 
+  // On the problem's code (protocol §7: "switch on code"); its status only for answers that
+  // name no code the app knows.
   function troubleText(failure) {
     if (failure instanceof NetworkError) return t("offline_banner");
-    if (failure instanceof ApiError && CLOCK_ERRORS.includes(failure.code)) return t("err_clock");
-    if (failure instanceof ApiError && (failure.status >= 500 || failure.status === 429)) return t("unavailable_banner");
+    if (!(failure instanceof ApiError)) return problemText(failure);
+    if (CLOCK_ERRORS.includes(failure.code)) return t("err_clock");
+    if (failure.code === "too_many_waits") return t("err_too_many_waits");
+    if (failure.code === "temporarily_unavailable" || failure.status >= 500 || failure.status === 429) return t("unavailable_banner");
     return problemText(failure);
   }
   function setTrouble(failure) {

@@ -748,6 +748,69 @@ def test_an_unavailable_service_is_shown_and_its_retry_after_honoured(server, ac
     wait_for(lambda: not css(phone, "#network-banner").is_displayed(), what="the banner gone")
 
 
+#: Long polls of the app's own device, made in the page with its key (IndexedDB) while the
+#: test runs: as the app open in other tabs would make them.
+OTHER_WAITS = """
+const [count, done] = arguments;
+const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+  .replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
+const text = (value) => b64(new TextEncoder().encode(JSON.stringify(value)));
+const open = indexedDB.open("santeid-ecps");
+open.onsuccess = () => {
+  const read = open.result.transaction("kv").objectStore("kv").get("device");
+  read.onsuccess = () => {
+    const device = read.result;
+    window.otherWaits = true;
+    const token = async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const input = text({alg: "ES256", kid: device.device_id}) + "." + text({iss: device.device_id,
+        aud: device.server, iat: now, exp: now + 30, jti: crypto.randomUUID()});
+      const signature = await crypto.subtle.sign({name: "ECDSA", hash: "SHA-256"},
+        device.privateKey, new TextEncoder().encode(input));
+      return input + "." + b64(signature);
+    };
+    const wait = async () => {
+      while (window.otherWaits) {
+        const answer = await fetch("/ecps/device/requests?wait=25",
+          {headers: {Authorization: "Bearer " + await token()}});
+        if (!answer.ok) await new Promise((resolve) => window.setTimeout(resolve, 200));
+      }
+    };
+    for (let i = 0; i < count; i += 1) wait();
+    window.setTimeout(() => done(true), 500);
+  };
+};
+"""
+
+
+def test_too_many_waits_has_its_own_text(own_server, tmp_path):
+    """The app open in as many other tabs as the server allows long polls per device
+    (``ecps_waits_per_device``, 2): its own poll is refused ``429 too_many_waits``, which the
+    banner says in its own words, not as a service unavailable. A server and a browser of the
+    test's own: no request pending (a long poll that answers at once holds no place), no
+    connection left by another test."""
+    phone = start_browser(tmp_path / "profile")
+    try:
+        phone.get(app_link(own_server))
+        wait_for(lambda: css(phone, "#activation-code").get_attribute("value"), what="the code")
+        choose_pin(phone)
+        app = phone.current_window_handle
+        phone.get("about:blank")  # the app closed: the long polls are the other tab's
+        # Another tab of the same origin (not the app, which would poll too) holds them.
+        phone.switch_to.new_window("tab")
+        phone.get(f"{own_server.base}/ecps/device/me")
+        phone.execute_async_script(OTHER_WAITS, 2)
+        phone.switch_to.window(app)
+        phone.get(f"{own_server.base}/ecps/app/")
+        banner = wait_for(lambda: text_of(phone, "#network-banner"), what="the banner")
+        assert banner == (
+            "L'application est ouverte trop de fois sur ce téléphone. "
+            "Fermez ses autres fenêtres ou onglets."
+        )
+    finally:
+        phone.quit()
+
+
 def test_the_english_button_redraws_the_request_screen_keeping_the_pin(server, activated):
     phone = activated
     _, binding = start_ciba(server)
