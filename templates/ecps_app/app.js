@@ -86,6 +86,7 @@
       offline_code_label: "Code actuel", offline_left: "Nouveau code dans {seconds} s",
       offline_pin_intro: "Saisissez votre code PIN e-CPS pour afficher le code.", offline_show: "Afficher le code",
       offline_hide: "Masquer le code",
+      offline_clock: "L'heure de ce téléphone est décalée de {amount} : le code suit l'heure du serveur. Réglez la date et l'heure du téléphone (réglage automatique).",
       offline_legacy: "Le code hors connexion de cette e-CPS n'est pas protégé par le code PIN (e-CPS activée avant cette protection) : activez une nouvelle e-CPS pour le protéger.",
       me_title: "Mon e-CPS", me_identity: "Titulaire", me_national_id: "Identifiant national",
       me_device: "Ce téléphone", me_state: "État", me_created: "Activée le", me_attempts: "Essais de PIN restants",
@@ -164,6 +165,7 @@
       offline_code_label: "Current code", offline_left: "New code in {seconds} s",
       offline_pin_intro: "Type your e-CPS PIN to show the code.", offline_show: "Show the code",
       offline_hide: "Hide the code",
+      offline_clock: "This phone's clock is {amount} off: the code follows the server's time. Set the phone's date and time (automatically).",
       offline_legacy: "This e-CPS's offline code is not protected by the PIN (activated before this protection): activate a new e-CPS to protect it.",
       me_title: "My e-CPS", me_identity: "Holder", me_national_id: "National identifier",
       me_device: "This phone", me_state: "State", me_created: "Activated on", me_attempts: "PIN attempts left",
@@ -248,7 +250,13 @@
     return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
   function randomId() { return b64url(crypto.getRandomValues(new Uint8Array(16))); }
-  let clockSkew = 0; // server time - local time, s (from server_time in answers)
+  // Server time - local time, s (from server_time in answers), kept for a start without
+  // network: the offline code follows the server's time too.
+  const SKEW_KEY = "santeid-ecps-skew";
+  let clockSkew = Number(localStorage.getItem(SKEW_KEY)) || 0;
+  // From this difference on, the offline code's screen says the phone's clock is wrong: one
+  // offline-code step (RFC 6238 §5.2), beyond which a code of the phone's own time is refused.
+  const LARGE_SKEW = 30;
   function now() { return Math.floor(Date.now() / 1000 + clockSkew); }
   async function signJwt(device, claims) {
     const header = { alg: "ES256", kid: device.device_id, typ: "JWT" };
@@ -365,7 +373,10 @@
       throw new NetworkError(String(error));
     }
     // Every answer, problems included, carries the server's time (protocol §2).
-    if (typeof data.server_time === "number") clockSkew = data.server_time + 0.5 - Date.now() / 1000;
+    if (typeof data.server_time === "number") {
+      clockSkew = data.server_time + 0.5 - Date.now() / 1000;
+      localStorage.setItem(SKEW_KEY, clockSkew.toFixed(1));
+    }
     if (!response.ok) {
       const failure = new ApiError(response.status, data);
       failure.retryAfter = retryAfter(response);
@@ -889,6 +900,10 @@
     if (!quiet) announce(t(kind + "_title"));
   }
 
+  function skewText() {
+    const seconds = Math.abs(clockSkew);
+    return seconds >= 90 ? Math.round(seconds / 60) + " min" : Math.round(seconds) + " s";
+  }
   // The offline code: shown only once the PIN is typed, which unmasks the secret; the key it
   // gives lives in memory while the code is on the screen. unlocked: that key, kept by the
   // language switch.
@@ -929,6 +944,7 @@
         const left = el("p", { class: "help", id: "totp-left" });
         card.replaceChildren(el("div", {}, el("p", { id: "totp-label", class: "meta", text: t("offline_code_label") }), code,
           el("div", { class: "countdown", "aria-hidden": "true" }, bar), left,
+          Math.abs(clockSkew) >= LARGE_SKEW ? el("p", { class: "help", id: "offline-clock", text: t("offline_clock", { amount: skewText() }) }) : null,
           state.device.totp ? null : el("p", { class: "help", id: "offline-legacy", text: t("offline_legacy") }),
           el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", id: "offline-hide",
             text: t("offline_hide"), onclick: () => askPin(true) }))));
@@ -936,8 +952,8 @@
         const shownKey = key;
         async function tick() {
           if (key !== shownKey) return;
-          // The offline code uses the phone's own clock: no network involved.
-          const seconds = Date.now() / 1000;
+          // The server's time, as the last answer gave it: no network involved now.
+          const seconds = Date.now() / 1000 + clockSkew;
           const step = Math.floor(seconds / 30);
           const remaining = Math.ceil(30 - (seconds % 30));
           if (step !== shownStep) {

@@ -699,6 +699,51 @@ def test_a_phone_clock_20_s_ahead_is_corrected_from_the_server_time(server, acti
     assert not css(phone, "#network-banner").is_displayed()
 
 
+def test_the_offline_code_follows_the_server_time_and_says_the_phone_clock_is_wrong(
+    server, activated
+):
+    """A phone clock 2 minutes behind: the offline code is the server time's, and the tab says
+    the clock is wrong — also offline, from the difference learnt at the last answer."""
+    phone = activated
+    secret = totp_secret(server, stored_device(phone)["device_id"])
+    scripts = [
+        phone.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {"source": "const real = Date.now; Date.now = () => real.call(Date) - 120000;"},
+        )["identifier"]
+    ]
+    try:
+        phone.refresh()
+        wait_for(lambda: css(phone, "#request-list"), what="the home screen")
+        wait_for(lambda: phone.execute_script("return localStorage.getItem('santeid-ecps-skew')"))
+        assert offline_code(phone, PIN) in expected_codes(secret)
+        assert "décalée de 2 min" in text_of(phone, "#offline-clock")
+        # No network for the device API now: the difference learnt last time still applies.
+        scripts.append(
+            phone.execute_cdp_cmd(
+                "Page.addScriptToEvaluateOnNewDocument",
+                {
+                    "source": "const realFetch = window.fetch.bind(window); window.fetch = "
+                    "(url, options) => String(url).includes('/ecps/device/') ? "
+                    "Promise.reject(new TypeError('Failed to fetch')) : realFetch(url, options);"
+                },
+            )["identifier"]
+        )
+        phone.refresh()
+        assert "Hors ligne" in wait_for(lambda: text_of(phone, "#network-banner"))
+        assert offline_code(phone, PIN) in expected_codes(secret)
+        assert "décalée de 2 min" in text_of(phone, "#offline-clock")
+    finally:
+        for identifier in scripts:
+            phone.execute_cdp_cmd(
+                "Page.removeScriptToEvaluateOnNewDocument", {"identifier": identifier}
+            )
+        phone.refresh()
+    wait_for(lambda: css(phone, "#request-list"), what="the home screen")
+    offline_code(phone, PIN)
+    assert phone.find_elements(By.CSS_SELECTOR, "#offline-clock") == []
+
+
 def test_a_stalled_decision_ends_as_a_network_error(server, activated):
     phone = activated
     _, binding = start_ciba(server)
