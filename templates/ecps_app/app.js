@@ -548,11 +548,15 @@
     return name ? `${name} (${state.device.national_id})` : state.device.national_id;
   }
 
-  // An app link (…/ecps/app/#activation=CODE) or a bare code.
+  // An app link (…/ecps/app/#activation=CODE), the older activation URI
+  // (santeid-ecps://activate?server=…&code=CODE, which protocol §1 keeps valid) or a bare code.
   function extractCode(text) {
     if (!text) return "";
     try {
       const url = new URL(text);
+      if (url.protocol === "santeid-ecps:") {
+        return url.href.startsWith("santeid-ecps://activate?") ? url.searchParams.get("code") || "" : "";
+      }
       return new URLSearchParams(url.hash.slice(1)).get("activation") || "";
     } catch (error) {
       return /^[A-Za-z0-9_-]{8,128}$/.test(text) ? text : "";

@@ -921,6 +921,24 @@ def test_an_activation_link_opened_on_a_phone_with_an_e_cps_leads_back_to_it(ser
     assert "active" in devices(server).values()
 
 
+def test_the_activation_field_takes_the_older_activation_uri(server, activated):
+    """``santeid-ecps://activate?server=…&code=…`` (protocol §1, which clients keep accepting,
+    and which ``santeid ecps activate --json`` prints as ``uri``) pasted into the field."""
+    phone = activated
+    activation = json.loads(santeid_cli(server.env, "ecps", "activate", NATIONAL_ID, "--json"))
+    assert activation["uri"].startswith("santeid-ecps://activate?")
+    phone.get(f"{server.base}/ecps/app/#activation=placeholder")
+    field = wait_for(lambda: css(phone, "#activation-code"), what="the activation screen")
+    field.clear()
+    field.send_keys("https://example.org/ecps/app/")
+    css(phone, "#activate-next").click()
+    assert text_of(phone, "#activate-error") == "Saisissez le code d'activation."
+    field.clear()
+    field.send_keys(activation["uri"])
+    choose_pin(phone)
+    assert list(devices(server).values()).count("active") == 1
+
+
 def test_notifications_are_said_on_only_when_subscribed(server, activated):
     """Chromium's push service is out of reach here: permission granted, no subscription."""
     phone = activated
