@@ -485,8 +485,9 @@
         event.preventDefault();
         const value = extractCode(code.value.trim());
         if (!value) { error.textContent = t("code_missing"); code.setAttribute("aria-invalid", "true"); code.focus(); return; }
-        // Replacing this phone's e-CPS revokes it: say whose it is, and ask.
-        if (state.device && !window.confirm(t("replace_confirm", { who: await holderName() }))) return;
+        // Replacing this phone's active e-CPS revokes it: say whose it is, and ask. A locked or
+        // revoked one is no loss: nothing to ask.
+        if (replacing() && !window.confirm(t("replace_confirm", { who: await holderName() }))) return;
         showChoosePin(value, name.value.trim() || t("name_default"));
       } },
         el("div", { class: "field" },
@@ -506,8 +507,8 @@
         // The e-CPS already here stays reachable: Retour, and its requests said here.
         form.querySelector(".actions").append(el("button", { type: "button", class: "secondary", id: "activate-back",
           text: t("back"), onclick: backToDevice }));
-        main.append(el("p", { class: "card", role: "note", text: t("activate_replace") }),
-          el("p", { class: "card", id: "activate-pending", hidden: true }));
+        if (replacing()) main.append(el("p", { class: "card", role: "note", id: "activate-replace", text: t("activate_replace") }));
+        main.append(el("p", { class: "card", id: "activate-pending", hidden: true }));
       }
       main.append(el("div", { class: "card" }, form, scanBox));
       renderActivatePending();
@@ -516,6 +517,8 @@
     });
   }
 
+  // Activating here replaces an e-CPS still active (as far as the server last said).
+  const replacing = () => Boolean(state.device) && state.inactive === null;
   // From the activation screen back to the e-CPS this phone holds.
   function backToDevice() {
     state.pendingActivation = null;
@@ -537,7 +540,13 @@
     state.inactive = kind;
     stopPolling();
     state.requests.clear();
-    if (state.screen === "activate" || state.screen === "pin") { $("tabs").hidden = true; renderActivatePending(); return; }
+    if (state.screen === "activate" || state.screen === "pin") {
+      $("tabs").hidden = true;
+      renderActivatePending();
+      const note = $("activate-replace"); // nothing active is replaced any more
+      if (note) note.remove();
+      return;
+    }
     showLocked(kind);
   }
 
@@ -664,6 +673,7 @@
       server: answer.server, privateKey: pair.privateKey, totp, created_at: Date.now(),
     };
     const previous = state.device;
+    const previousState = state.inactive;
     stopPolling();
     await save("device", device);
     await remove("history");
@@ -673,7 +683,7 @@
     state.requests.clear();
     // The e-CPS this one replaces must not stay active on the server: it revokes itself,
     // with its key, which is still at hand (protocol §5).
-    if (previous) {
+    if (previous && previousState !== "revoked") {
       try { await call("POST", "/revoke", { device: previous }); } catch (ignored) { /* already revoked, or offline */ }
     }
     try { await saveProfile(); } catch (ignored) { /* shown later */ }

@@ -939,6 +939,24 @@ def test_the_activation_field_takes_the_older_activation_uri(server, activated):
     assert list(devices(server).values()).count("active") == 1
 
 
+def test_after_revoking_its_e_cps_the_phone_activates_a_new_one_without_a_replacement_warning(
+    server, activated
+):
+    phone = activated
+    css(phone, "#tab-me").click()
+    phone.execute_script("window.confirm = () => true;")
+    wait_for(lambda: css(phone, "#revoke"), what="the revoke button").click()
+    wait_for(lambda: text_of(phone, "#locked-title") == "e-CPS révoquée", what="revoked")
+    css(phone, "#activate-again").click()
+    wait_for(lambda: css(phone, "#activation-code"), what="the activation screen")
+    assert "sera révoquée" not in text_of(phone, "main")
+    css(phone, "#activation-code").send_keys(app_link(server).split("#activation=")[1])
+    phone.execute_script("delete window.confirmed;")
+    choose_pin(phone)
+    assert phone.execute_script("return window.confirmed") is None  # nothing to confirm
+    assert list(devices(server).values()).count("active") == 1
+
+
 def test_notifications_are_said_on_only_when_subscribed(server, activated):
     """Chromium's push service is out of reach here: permission granted, no subscription."""
     phone = activated
