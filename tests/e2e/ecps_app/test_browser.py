@@ -39,6 +39,8 @@ from tests.support.browser import wait_for
 from tests.support.ecps_app_server import CIBA_GRANT
 from tests.support.ecps_app_server import SECRET
 from tests.support.ecps_app_server import santeid_cli
+from tests.support.markdown import table_rows
+from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
 
@@ -969,3 +971,86 @@ def test_notifications_are_said_on_only_when_subscribed(server, activated):
         assert "Notifications activées" not in text_of(phone, "#notify-box")
     finally:
         phone.execute_cdp_cmd("Browser.resetPermissions", {})
+
+
+# -- the texts table of docs/ecps-app.md ---------------------------------------------------------
+
+#: The rows of the doc's texts table: when, answer, where, French, English.
+TEXT_ROWS = table_rows(
+    (ROOT / "docs" / "ecps-app.md").read_text(), "| When | Answer | Where | French | English |"
+)
+#: The calls of each "When" of the table (what their URL holds).
+WHEN = {"waiting for requests (long poll)": "/requests?wait", "sending a decision": "/decision"}
+#: The answer of each "Answer" of the table: (status, problem code); status 0: no network.
+ANSWERS = {
+    "no network": (0, ""),
+    "no network, or no answer within 15 s": (0, ""),
+    "`503 temporarily_unavailable`": (503, "temporarily_unavailable"),
+    "`500 internal_error` (any other `5xx`)": (500, "internal_error"),
+    "`429 too_many_waits`": (429, "too_many_waits"),
+    "`401 token_expired` (or `token_not_yet_valid`), again once signed anew": (
+        401,
+        "token_expired",
+    ),
+    "`400 stale_decision`, again once signed anew": (400, "stale_decision"),
+    "`400 invalid_decision` (any other refusal: its `code`)": (400, "invalid_decision"),
+}
+#: Where each "Where" of the table is on the screen.
+WHERE = {"banner": "#network-banner", "under the keypad": "#decision-error"}
+#: In the page, from now on: the answer to the device API calls whose URL holds ``pattern`` —
+#: a problem as the server writes them (RFC 9457, with ``server_time``: protocol §7) or, with
+#: status 0, no network.
+ANSWER_IN_PAGE = """
+const [pattern, status, code] = arguments;
+if (!window.realFetch) window.realFetch = window.fetch.bind(window);
+window.fetch = (url, options) => {
+  if (!String(url).includes(pattern)) return window.realFetch(url, options);
+  if (!status) return Promise.reject(new TypeError("Failed to fetch"));
+  const problem = {type: "about:blank", title: code, status, detail: code, code,
+    server_time: Math.floor(Date.now() / 1000)};
+  return Promise.resolve(new Response(JSON.stringify(problem),
+    {status, headers: {"Content-Type": "application/problem+json"}}));
+};
+"""
+
+
+def test_the_texts_table_names_only_situations_the_texts_test_makes():
+    assert len(TEXT_ROWS) >= 10
+    for row in TEXT_ROWS:
+        assert len(row) == 5, row
+        when, answer, where, _french, _english = row
+        assert (when in WHEN, answer in ANSWERS, where in WHERE) == (True, True, True), row
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param(row, id=f"{index}-{ANSWERS.get(row[1], (0, 'network'))[1] or 'network'}")
+        for index, row in enumerate(TEXT_ROWS)
+    ],
+)
+def test_each_documented_text_is_shown_in_its_situation(server, activated, row, language):
+    """Each row of docs/ecps-app.md's texts table: the answer it names, to the call it names,
+    shows its text where it says, in French and in English."""
+    phone = activated
+    when, answer, where, french, english = row
+    if language == "en":
+        css(phone, "#lang-toggle").click()
+        wait_for(lambda: text_of(phone, "#tab-requests") == "Requests", what="English")
+    status, code = ANSWERS[answer]
+    if WHEN[when] == "/decision":
+        _, binding = start_ciba(server)
+        open_request(phone, "Logiciel de cabinet", binding)
+        pin_on_pad(phone, PIN)
+        phone.execute_script(ANSWER_IN_PAGE, WHEN[when], status, code)
+        css(phone, "#approve").click()
+    else:
+        phone.execute_script(ANSWER_IN_PAGE, WHEN[when], status, code)
+        # A push message makes the app poll at once.
+        phone.execute_script(
+            "navigator.serviceWorker.dispatchEvent("
+            "new MessageEvent('message', {data: {type: 'request'}}))"
+        )
+    expected = french if language == "fr" else english
+    wait_for(lambda: text_of(phone, WHERE[where]) == expected, what=expected)
