@@ -18,6 +18,9 @@
   // figure for PBKDF2-HMAC-SHA-256 (Password Storage Cheat Sheet,
   // https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#pbkdf2).
   const PIN_MASK_ITERATIONS = 600000;
+  // An e-CPS activated before the PIN's mask holds a non-extractable HMAC key, which cannot be
+  // read to be masked: its codes of the next 180 days are computed instead, and masked.
+  const LEGACY_STEPS = 180 * 24 * 3600 / 30;
 
   // -- texts (French by default, English on request) -------------------------------------------
   const TEXTS = {
@@ -87,7 +90,9 @@
       offline_pin_intro: "Saisissez votre code PIN e-CPS pour afficher le code.", offline_show: "Afficher le code",
       offline_hide: "Masquer le code",
       offline_clock: "L'heure de ce téléphone est décalée de {amount} : le code suit l'heure du serveur. Réglez la date et l'heure du téléphone (réglage automatique).",
-      offline_legacy: "Le code hors connexion de cette e-CPS n'est pas protégé par le code PIN (e-CPS activée avant cette protection) : activez une nouvelle e-CPS pour le protéger.",
+      offline_legacy: "Le code hors connexion de cette e-CPS n'est pas encore protégé par le code PIN : il le sera dès votre prochaine réponse à une demande de connexion.",
+      offline_until: "Ce code hors connexion est disponible jusqu'au {date} ; activez ensuite une nouvelle e-CPS.",
+      offline_expired: "Le code hors connexion de cette e-CPS n'est plus disponible : activez une nouvelle e-CPS.",
       me_title: "Mon e-CPS", me_identity: "Titulaire", me_national_id: "Identifiant national",
       me_device: "Ce téléphone", me_state: "État", me_created: "Activée le", me_attempts: "Essais de PIN restants",
       state_active: "active", state_locked: "bloquée", state_revoked: "révoquée", state_unknown: "inconnue (hors ligne)",
@@ -166,7 +171,9 @@
       offline_pin_intro: "Type your e-CPS PIN to show the code.", offline_show: "Show the code",
       offline_hide: "Hide the code",
       offline_clock: "This phone's clock is {amount} off: the code follows the server's time. Set the phone's date and time (automatically).",
-      offline_legacy: "This e-CPS's offline code is not protected by the PIN (activated before this protection): activate a new e-CPS to protect it.",
+      offline_legacy: "This e-CPS's offline code is not protected by the PIN yet: it will be from your next answer to a login request.",
+      offline_until: "This offline code is available until {date}; then activate a new e-CPS.",
+      offline_expired: "This e-CPS's offline code is no longer available: activate a new e-CPS.",
       me_title: "My e-CPS", me_identity: "Holder", me_national_id: "National identifier",
       me_device: "This phone", me_state: "State", me_created: "Activated on", me_attempts: "PIN attempts left",
       state_active: "active", state_locked: "locked", state_revoked: "revoked", state_unknown: "unknown (offline)",
@@ -303,17 +310,70 @@
     mask.fill(0);
     return { masked, salt, iterations: PIN_MASK_ITERATIONS };
   }
-  // The HMAC key of the offline code as the typed PIN unmasks it (kept in memory only), or the
-  // unmasked key of an e-CPS activated before the mask existed.
-  async function offlineKey(device, pin) {
-    if (!device.totp) return device.totpKey;
-    const mask = await pinMask(pin, device.totp.salt, device.totp.iterations, device.totp.masked.length);
-    const secret = device.totp.masked.map((byte, index) => byte ^ mask[index]);
-    mask.fill(0);
-    try {
-      return await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
-    } finally { secret.fill(0); }
+  // A keystream of `count` 32-bit words from the PIN: AES-CTR (NIST SP 800-38A) under
+  // PBKDF2(PIN, salt), for the masked codes of an e-CPS activated before the PIN's mask.
+  async function pinStream(pin, salt, iterations, count) {
+    const bits = await pinMask(pin, salt, iterations, 32);
+    const key = await crypto.subtle.importKey("raw", bits, "AES-CTR", false, ["encrypt"]);
+    bits.fill(0);
+    return new Uint32Array(await crypto.subtle.encrypt(
+      { name: "AES-CTR", counter: new Uint8Array(16), length: 64 }, key, new Uint8Array(count * 4)));
   }
+  // The offline code at a time (seconds), as the typed PIN unmasks it: a function kept in
+  // memory only, which answers null past the codes an e-CPS of an earlier version has.
+  async function offlineCodes(device, pin) {
+    if (device.totp) {
+      const mask = await pinMask(pin, device.totp.salt, device.totp.iterations, device.totp.masked.length);
+      const secret = device.totp.masked.map((byte, index) => byte ^ mask[index]);
+      mask.fill(0);
+      let key;
+      try {
+        key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
+      } finally { secret.fill(0); }
+      return (seconds) => totpAt(key, seconds);
+    }
+    if (device.totpTable) {
+      // Codes masked by adding a keystream word modulo 10^6: any PIN gives plausible codes.
+      const table = device.totpTable;
+      const stream = await pinStream(pin, table.salt, table.iterations, table.masked.length);
+      return async (seconds) => {
+        const index = Math.floor(seconds / 30) - table.start;
+        if (index < 0 || index >= table.masked.length) return null;
+        return String((table.masked[index] + 1000000 - stream[index] % 1000000) % 1000000).padStart(6, "0");
+      };
+    }
+    return (seconds) => totpAt(device.totpKey, seconds); // not masked yet: any PIN
+  }
+  // An e-CPS of an earlier version, after a decision the server accepted with `pin` (never an
+  // unverified one, which would mask wrong codes for good): its codes of the next
+  // LEGACY_STEPS steps, masked by that PIN, replace its HMAC key.
+  async function maskLegacyCodes(device, pin) {
+    if (device.totp || device.totpTable || !device.totpKey || maskingLegacy) return;
+    maskingLegacy = true;
+    try {
+      const start = Math.floor((Date.now() / 1000 + clockSkew) / 30) - 1;
+      const codes = new Uint32Array(LEGACY_STEPS);
+      for (let first = 0; first < LEGACY_STEPS; first += 1000) {
+        const batch = [];
+        for (let index = first; index < Math.min(first + 1000, LEGACY_STEPS); index += 1) {
+          batch.push(totpAt(device.totpKey, (start + index) * 30).then((code) => { codes[index] = Number(code); }));
+        }
+        await Promise.all(batch);
+      }
+      const salt = crypto.getRandomValues(new Uint8Array(16));
+      const stream = await pinStream(pin, salt, PIN_MASK_ITERATIONS, LEGACY_STEPS);
+      const masked = codes.map((code, index) => (code + stream[index] % 1000000) % 1000000);
+      codes.fill(0); stream.fill(0);
+      if (state.device !== device) return; // replaced meanwhile
+      const updated = { ...device, totpTable: { start, masked, salt, iterations: PIN_MASK_ITERATIONS } };
+      delete updated.totpKey;
+      await save("device", updated);
+      state.device = updated;
+    } catch (ignored) {
+      /* kept as it was: the next accepted decision tries again */
+    } finally { maskingLegacy = false; }
+  }
+  let maskingLegacy = false;
   async function totpAt(key, seconds) {
     const counter = Math.floor(seconds / 30);
     const message = new Uint8Array(8);
@@ -402,7 +462,8 @@
   // -- state -----------------------------------------------------------------------------------
   const state = {
     device: null, // {device_id, national_id, name, server, privateKey, totp: {masked, salt, iterations}, created_at}
-    // (an e-CPS activated before the PIN's mask has totpKey, an HMAC key, instead of totp)
+    // (an e-CPS activated before the PIN's mask has totpKey, an HMAC key, instead of totp,
+    // then totpTable {start, masked, salt, iterations}: its codes, masked by the PIN)
     requests: new Map(), // request_id -> item
     screen: null, cleanup: null, redraw: null, pollAbort: null,
     trouble: null, // the failure that keeps requests from arriving (the banner says it), or null
@@ -840,6 +901,9 @@
             answer = await decide(decision, code);
           }
           state.requests.delete(item.request_id);
+          // The server has just accepted this PIN: an e-CPS of an earlier version masks its
+          // offline codes with it (in the background).
+          maskLegacyCodes(state.device, pin);
           await addHistory(item, answer.status === "approved" ? "approved" : "denied");
           // Left meanwhile (expired while the answer was late): the answer still says how it went.
           if (closed && state.screen !== "result") return;
@@ -942,7 +1006,7 @@
           submit.disabled = true;
           const typed = pin.value;
           pin.value = "";
-          const found = await offlineKey(state.device, typed);
+          const found = await offlineCodes(state.device, typed);
           if (!card.isConnected) return; // another screen meanwhile
           key = found;
           showCode();
@@ -959,7 +1023,10 @@
         card.replaceChildren(el("div", {}, el("p", { id: "totp-label", class: "meta", text: t("offline_code_label") }), code,
           el("div", { class: "countdown", "aria-hidden": "true" }, bar), left,
           Math.abs(clockSkew) >= LARGE_SKEW ? el("p", { class: "help", id: "offline-clock", text: t("offline_clock", { amount: skewText() }) }) : null,
-          state.device.totp ? null : el("p", { class: "help", id: "offline-legacy", text: t("offline_legacy") }),
+          state.device.totpKey ? el("p", { class: "help", id: "offline-legacy", text: t("offline_legacy") }) : null,
+          state.device.totpTable ? el("p", { class: "help", id: "offline-until", text: t("offline_until", {
+            date: new Date((state.device.totpTable.start + state.device.totpTable.masked.length) * 30000)
+              .toLocaleDateString(locale === "en" ? "en-GB" : "fr-FR") }) }) : null,
           el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", id: "offline-hide",
             text: t("offline_hide"), onclick: () => askPin(true) }))));
         let shownStep = null;
@@ -972,7 +1039,8 @@
           const remaining = Math.ceil(30 - (seconds % 30));
           if (step !== shownStep) {
             shownStep = step;
-            const value = await totpAt(key, seconds);
+            const value = await key(seconds);
+            if (value === null) { code.replaceWith(el("p", { class: "error", id: "offline-expired", text: t("offline_expired") })); return; }
             code.textContent = value.slice(0, 3) + " " + value.slice(3);
             code.dataset.code = value;
           }

@@ -458,12 +458,14 @@ def test_the_app_keeps_the_offline_secret_only_masked_by_the_pin(server, activat
     assert PIN not in kept
 
 
-def test_an_e_cps_activated_before_the_pin_mask_asks_the_pin_and_says_to_activate_again(
+def test_an_e_cps_activated_before_the_pin_mask_masks_its_codes_at_the_next_accepted_pin(
     server, activated
 ):
     """An e-CPS activated by an earlier version of the app holds the offline-code secret as a
-    non-extractable HMAC key, which cannot be read to be masked: the code is shown after the
-    PIN too, with the advice to activate a new e-CPS."""
+    non-extractable HMAC key, which cannot be read to be masked: its code is shown after the
+    PIN too (any PIN: nothing can check it), and the first decision the server accepts with the
+    PIN — not a refused one — replaces the key by the codes of the next 180 days, masked by
+    that PIN."""
     phone = activated
     secret = totp_secret(server, stored_device(phone)["device_id"])
     phone.execute_async_script(
@@ -490,7 +492,31 @@ def test_an_e_cps_activated_before_the_pin_mask_asks_the_pin_and_says_to_activat
         phone.refresh()
         wait_for(lambda: css(phone, "#request-list"), what="the home screen")
         assert offline_code(phone, "0000") in expected_codes(secret)
-        assert "activez une nouvelle e-CPS" in text_of(phone, "#offline-legacy")
+        assert "prochaine réponse" in text_of(phone, "#offline-legacy")
+        # A wrong PIN, refused by the server: nothing masked with it.
+        css(phone, "#tab-requests").click()
+        _, binding = start_ciba(server)
+        open_request(phone, "Logiciel de cabinet", binding)
+        pin_on_pad(phone, "0000")
+        css(phone, "#deny").click()
+        wait_for(lambda: "Essais restants" in text_of(phone, "#decision-error"), what="wrong PIN")
+        assert '"cryptokey": "HMAC"' in json.dumps(stored_data(phone))
+        pin_on_pad(phone, PIN)
+        css(phone, "#deny").click()
+        wait_for(lambda: "refusée" in text_of(phone, "#result"), what="the denial")
+        wait_for(
+            lambda: '"cryptokey": "HMAC"' not in json.dumps(stored_data(phone)),
+            what="the key replaced by masked codes",
+            timeout=120,
+        )
+        kept = json.dumps(stored_data(phone))
+        assert base64.b32decode(secret).hex() not in kept and secret not in kept
+        assert offline_code(phone, PIN) in expected_codes(secret)
+        assert text_of(phone, "#offline-until").startswith("Ce code hors connexion est disponible")
+        assert phone.find_elements(By.CSS_SELECTOR, "#offline-legacy") == []
+        css(phone, "#offline-hide").click()
+        wrong = offline_code(phone, "0000")
+        assert re.fullmatch(r"\d{6}", wrong) and wrong not in expected_codes(secret)
     finally:
         # The tests after this one find an e-CPS of this version.
         phone.get(app_link(server))
