@@ -1,8 +1,9 @@
 // The e-CPS app (docs/ecps-app.md): a client of the device protocol (docs/ecps-device-protocol.md),
 // like the simulator. The P-256 key is made here with WebCrypto, non-extractable, and kept in
-// IndexedDB; so is the offline-code secret, imported as a non-extractable HMAC key. Device
-// tokens and decisions are ES256 JWTs (RFC 7515, RFC 7518 §3.4) signed here: WebCrypto's ECDSA
-// signature is r || s (IEEE P1363), which is exactly what JWS ES256 wants.
+// IndexedDB; the offline-code secret is kept there only masked with a key derived from the PIN
+// (docs/ecps-app.md, "Security"). Device tokens and decisions are ES256 JWTs (RFC 7515, RFC 7518
+// §3.4) signed here: WebCrypto's ECDSA signature is r || s (IEEE P1363), which is exactly what
+// JWS ES256 wants.
 "use strict";
 
 (function () {
@@ -13,6 +14,13 @@
   const POLL_TIMEOUT = LONG_POLL + 10; // s: the long poll answers within LONG_POLL
   const RETRY_DELAY = 3; // s between two failed polls, unless the server says (Retry-After)
   const HISTORY_SIZE = 10;
+  // PBKDF2-HMAC-SHA-256 iterations of the PIN's mask of the offline-code secret: OWASP's
+  // figure for PBKDF2-HMAC-SHA-256 (Password Storage Cheat Sheet,
+  // https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#pbkdf2).
+  const PIN_MASK_ITERATIONS = 600000;
+  // An e-CPS activated before the PIN's mask holds a non-extractable HMAC key, which cannot be
+  // read to be masked: its codes of the next 180 days are computed instead, and masked.
+  const LEGACY_STEPS = 180 * 24 * 3600 / 30;
 
   // -- texts (French by default, English on request) -------------------------------------------
   const TEXTS = {
@@ -22,6 +30,7 @@
       activate_title: "Activer votre e-CPS",
       activate_intro: "Scannez le QR code de la page d'activation avec l'appareil photo du téléphone, ou saisissez le code d'activation affiché sous le QR code.",
       activate_replace: "Cette application porte déjà une e-CPS. L'activer de nouveau remplacera l'e-CPS de ce téléphone, qui sera révoquée.",
+      activate_pending: "Une demande de connexion de {service} attend : « Retour » pour y répondre.",
       replace_confirm: "Ce téléphone porte l'e-CPS de {who}. La remplacer ? L'e-CPS actuelle de ce téléphone sera révoquée.",
       code_label: "Code d'activation", code_help: "Valable 90 secondes, une seule fois.",
       name_label: "Nom de ce téléphone", name_default: "Mon téléphone",
@@ -78,6 +87,12 @@
       offline_title: "Code hors connexion",
       offline_intro: "Pas de réseau sur le téléphone ? Sur la page de connexion, choisissez « Pas de réseau sur le téléphone ? » et saisissez ce code.",
       offline_code_label: "Code actuel", offline_left: "Nouveau code dans {seconds} s",
+      offline_pin_intro: "Saisissez votre code PIN e-CPS pour afficher le code.", offline_show: "Afficher le code",
+      offline_hide: "Masquer le code",
+      offline_clock: "L'heure de ce téléphone est décalée de {amount} : le code suit l'heure du serveur. Réglez la date et l'heure du téléphone (réglage automatique).",
+      offline_legacy: "Le code hors connexion de cette e-CPS n'est pas encore protégé par le code PIN : il le sera dès votre prochaine réponse à une demande de connexion.",
+      offline_until: "Ce code hors connexion est disponible jusqu'au {date} ; activez ensuite une nouvelle e-CPS.",
+      offline_expired: "Le code hors connexion de cette e-CPS n'est plus disponible : activez une nouvelle e-CPS.",
       me_title: "Mon e-CPS", me_identity: "Titulaire", me_national_id: "Identifiant national",
       me_device: "Ce téléphone", me_state: "État", me_created: "Activée le", me_attempts: "Essais de PIN restants",
       state_active: "active", state_locked: "bloquée", state_revoked: "révoquée", state_unknown: "inconnue (hors ligne)",
@@ -96,6 +111,7 @@
       activate_title: "Activate your e-CPS",
       activate_intro: "Scan the activation page's QR code with the phone's camera, or type the activation code shown under the QR code.",
       activate_replace: "This app already holds an e-CPS. Activating again replaces this phone's e-CPS, which is then revoked.",
+      activate_pending: "A login request from {service} is waiting: “Back” to answer it.",
       replace_confirm: "This phone holds the e-CPS of {who}. Replace it? This phone's current e-CPS will be revoked.",
       code_label: "Activation code", code_help: "Valid 90 seconds, once.",
       name_label: "Name of this phone", name_default: "My phone",
@@ -152,6 +168,12 @@
       offline_title: "Offline code",
       offline_intro: "No network on the phone? On the login page, choose \"Pas de réseau sur le téléphone ?\" (no network on the phone?) and type this code.",
       offline_code_label: "Current code", offline_left: "New code in {seconds} s",
+      offline_pin_intro: "Type your e-CPS PIN to show the code.", offline_show: "Show the code",
+      offline_hide: "Hide the code",
+      offline_clock: "This phone's clock is {amount} off: the code follows the server's time. Set the phone's date and time (automatically).",
+      offline_legacy: "This e-CPS's offline code is not protected by the PIN yet: it will be from your next answer to a login request.",
+      offline_until: "This offline code is available until {date}; then activate a new e-CPS.",
+      offline_expired: "This e-CPS's offline code is no longer available: activate a new e-CPS.",
       me_title: "My e-CPS", me_identity: "Holder", me_national_id: "National identifier",
       me_device: "This phone", me_state: "State", me_created: "Activated on", me_attempts: "PIN attempts left",
       state_active: "active", state_locked: "locked", state_revoked: "revoked", state_unknown: "unknown (offline)",
@@ -235,7 +257,13 @@
     return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
   function randomId() { return b64url(crypto.getRandomValues(new Uint8Array(16))); }
-  let clockSkew = 0; // server time - local time, s (from server_time in answers)
+  // Server time - local time, s (from server_time in answers), kept for a start without
+  // network: the offline code follows the server's time too.
+  const SKEW_KEY = "santeid-ecps-skew";
+  let clockSkew = Number(localStorage.getItem(SKEW_KEY)) || 0;
+  // From this difference on, the offline code's screen says the phone's clock is wrong: one
+  // offline-code step (RFC 6238 §5.2), beyond which a code of the phone's own time is refused.
+  const LARGE_SKEW = 30;
   function now() { return Math.floor(Date.now() / 1000 + clockSkew); }
   async function signJwt(device, claims) {
     const header = { alg: "ES256", kid: device.device_id, typ: "JWT" };
@@ -265,12 +293,93 @@
     }
     return new Uint8Array(out);
   }
-  async function totpAt(device, seconds) {
+  // The offline-code secret is kept masked by the PIN: XOR with PBKDF2(PIN, salt), as long as
+  // the secret. No tag, no check value: every PIN unmasks a plausible secret, so a wrong PIN
+  // cannot be told on the phone — only the server, which counts wrong offline codes
+  // (docs/ecps-device-protocol.md §6), can. The secret is uniformly random bytes, so a wrong
+  // PIN's unmasked bytes look exactly like a right one's.
+  async function pinMask(pin, salt, iterations, length) {
+    const base = await crypto.subtle.importKey("raw", encoder.encode(pin), "PBKDF2", false, ["deriveBits"]);
+    return new Uint8Array(await crypto.subtle.deriveBits(
+      { name: "PBKDF2", hash: "SHA-256", salt, iterations }, base, length * 8));
+  }
+  async function maskSecret(secret, pin) {
+    const salt = crypto.getRandomValues(new Uint8Array(16));
+    const mask = await pinMask(pin, salt, PIN_MASK_ITERATIONS, secret.length);
+    const masked = secret.map((byte, index) => byte ^ mask[index]);
+    mask.fill(0);
+    return { masked, salt, iterations: PIN_MASK_ITERATIONS };
+  }
+  // A keystream of `count` 32-bit words from the PIN: AES-CTR (NIST SP 800-38A) under
+  // PBKDF2(PIN, salt), for the masked codes of an e-CPS activated before the PIN's mask.
+  async function pinStream(pin, salt, iterations, count) {
+    const bits = await pinMask(pin, salt, iterations, 32);
+    const key = await crypto.subtle.importKey("raw", bits, "AES-CTR", false, ["encrypt"]);
+    bits.fill(0);
+    return new Uint32Array(await crypto.subtle.encrypt(
+      { name: "AES-CTR", counter: new Uint8Array(16), length: 64 }, key, new Uint8Array(count * 4)));
+  }
+  // The offline code at a time (seconds), as the typed PIN unmasks it: a function kept in
+  // memory only, which answers null past the codes an e-CPS of an earlier version has.
+  async function offlineCodes(device, pin) {
+    if (device.totp) {
+      const mask = await pinMask(pin, device.totp.salt, device.totp.iterations, device.totp.masked.length);
+      const secret = device.totp.masked.map((byte, index) => byte ^ mask[index]);
+      mask.fill(0);
+      let key;
+      try {
+        key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
+      } finally { secret.fill(0); }
+      return (seconds) => totpAt(key, seconds);
+    }
+    if (device.totpTable) {
+      // Codes masked by adding a keystream word modulo 10^6: any PIN gives plausible codes.
+      const table = device.totpTable;
+      const stream = await pinStream(pin, table.salt, table.iterations, table.masked.length);
+      return async (seconds) => {
+        const index = Math.floor(seconds / 30) - table.start;
+        if (index < 0 || index >= table.masked.length) return null;
+        return String((table.masked[index] + 1000000 - stream[index] % 1000000) % 1000000).padStart(6, "0");
+      };
+    }
+    return (seconds) => totpAt(device.totpKey, seconds); // not masked yet: any PIN
+  }
+  // An e-CPS of an earlier version, after a decision the server accepted with `pin` (never an
+  // unverified one, which would mask wrong codes for good): its codes of the next
+  // LEGACY_STEPS steps, masked by that PIN, replace its HMAC key.
+  async function maskLegacyCodes(device, pin) {
+    if (device.totp || device.totpTable || !device.totpKey || maskingLegacy) return;
+    maskingLegacy = true;
+    try {
+      const start = Math.floor((Date.now() / 1000 + clockSkew) / 30) - 1;
+      const codes = new Uint32Array(LEGACY_STEPS);
+      for (let first = 0; first < LEGACY_STEPS; first += 1000) {
+        const batch = [];
+        for (let index = first; index < Math.min(first + 1000, LEGACY_STEPS); index += 1) {
+          batch.push(totpAt(device.totpKey, (start + index) * 30).then((code) => { codes[index] = Number(code); }));
+        }
+        await Promise.all(batch);
+      }
+      const salt = crypto.getRandomValues(new Uint8Array(16));
+      const stream = await pinStream(pin, salt, PIN_MASK_ITERATIONS, LEGACY_STEPS);
+      const masked = codes.map((code, index) => (code + stream[index] % 1000000) % 1000000);
+      codes.fill(0); stream.fill(0);
+      if (state.device !== device) return; // replaced meanwhile
+      const updated = { ...device, totpTable: { start, masked, salt, iterations: PIN_MASK_ITERATIONS } };
+      delete updated.totpKey;
+      await save("device", updated);
+      state.device = updated;
+    } catch (ignored) {
+      /* kept as it was: the next accepted decision tries again */
+    } finally { maskingLegacy = false; }
+  }
+  let maskingLegacy = false;
+  async function totpAt(key, seconds) {
     const counter = Math.floor(seconds / 30);
     const message = new Uint8Array(8);
     new DataView(message.buffer).setUint32(0, Math.floor(counter / 2 ** 32));
     new DataView(message.buffer).setUint32(4, counter >>> 0);
-    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", device.totpKey, message));
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, message));
     const offset = mac[mac.length - 1] & 0x0f;
     const binary = ((mac[offset] & 0x7f) << 24) | (mac[offset + 1] << 16) | (mac[offset + 2] << 8) | mac[offset + 3];
     return String(binary % 1000000).padStart(6, "0");
@@ -324,7 +433,10 @@
       throw new NetworkError(String(error));
     }
     // Every answer, problems included, carries the server's time (protocol §2).
-    if (typeof data.server_time === "number") clockSkew = data.server_time + 0.5 - Date.now() / 1000;
+    if (typeof data.server_time === "number") {
+      clockSkew = data.server_time + 0.5 - Date.now() / 1000;
+      localStorage.setItem(SKEW_KEY, clockSkew.toFixed(1));
+    }
     if (!response.ok) {
       const failure = new ApiError(response.status, data);
       failure.retryAfter = retryAfter(response);
@@ -349,17 +461,24 @@
 
   // -- state -----------------------------------------------------------------------------------
   const state = {
-    device: null, // {device_id, national_id, name, server, privateKey, totpKey, created_at}
+    device: null, // {device_id, national_id, name, server, privateKey, totp: {masked, salt, iterations}, created_at}
+    // (an e-CPS activated before the PIN's mask has totpKey, an HMAC key, instead of totp,
+    // then totpTable {start, masked, salt, iterations}: its codes, masked by the PIN)
     requests: new Map(), // request_id -> item
     screen: null, cleanup: null, redraw: null, pollAbort: null,
     trouble: null, // the failure that keeps requests from arriving (the banner says it), or null
     pendingActivation: null, // activation code from the link
+    inactive: null, // "locked" or "revoked" once the server says so of this phone's e-CPS
   };
 
+  // On the problem's code (protocol §7: "switch on code"); its status only for answers that
+  // name no code the app knows.
   function troubleText(failure) {
     if (failure instanceof NetworkError) return t("offline_banner");
-    if (failure instanceof ApiError && CLOCK_ERRORS.includes(failure.code)) return t("err_clock");
-    if (failure instanceof ApiError && (failure.status >= 500 || failure.status === 429)) return t("unavailable_banner");
+    if (!(failure instanceof ApiError)) return problemText(failure);
+    if (CLOCK_ERRORS.includes(failure.code)) return t("err_clock");
+    if (failure.code === "too_many_waits") return t("err_too_many_waits");
+    if (failure.code === "temporarily_unavailable" || failure.status >= 500 || failure.status === 429) return t("unavailable_banner");
     return problemText(failure);
   }
   function setTrouble(failure) {
@@ -396,7 +515,8 @@
       else tab.removeAttribute("aria-current");
     }
     // The tabs stay out of the way while activating and while answering a request.
-    $("tabs").hidden = !state.device || ["locked", "pin", "activate", "request"].includes(name);
+    // While activating again, they lead back to the e-CPS still there, if it is active.
+    $("tabs").hidden = !state.device || state.inactive !== null || ["locked", "pin", "request"].includes(name);
     const heading = main.querySelector("h1");
     if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
   }
@@ -426,8 +546,9 @@
         event.preventDefault();
         const value = extractCode(code.value.trim());
         if (!value) { error.textContent = t("code_missing"); code.setAttribute("aria-invalid", "true"); code.focus(); return; }
-        // Replacing this phone's e-CPS revokes it: say whose it is, and ask.
-        if (state.device && !window.confirm(t("replace_confirm", { who: await holderName() }))) return;
+        // Replacing this phone's active e-CPS revokes it: say whose it is, and ask. A locked or
+        // revoked one is no loss: nothing to ask.
+        if (replacing() && !window.confirm(t("replace_confirm", { who: await holderName() }))) return;
         showChoosePin(value, name.value.trim() || t("name_default"));
       } },
         el("div", { class: "field" },
@@ -443,11 +564,51 @@
                 onclick: () => startScan(scanBox, code, error) })
             : null));
       main.append(el("h1", { text: t("activate_title") }), el("p", { text: t("activate_intro") }));
-      if (state.device) main.append(el("p", { class: "card", role: "note", text: t("activate_replace") }));
+      if (state.device) {
+        // The e-CPS already here stays reachable: Retour, and its requests said here.
+        form.querySelector(".actions").append(el("button", { type: "button", class: "secondary", id: "activate-back",
+          text: t("back"), onclick: backToDevice }));
+        if (replacing()) main.append(el("p", { class: "card", role: "note", id: "activate-replace", text: t("activate_replace") }));
+        main.append(el("p", { class: "card", id: "activate-pending", hidden: true }));
+      }
       main.append(el("div", { class: "card" }, form, scanBox));
+      renderActivatePending();
       state.redraw = () => { state.pendingActivation = code.value.trim() || state.pendingActivation; showActivate(); };
       return () => stopScan();
     });
+  }
+
+  // Activating here replaces an e-CPS still active (as far as the server last said).
+  const replacing = () => Boolean(state.device) && state.inactive === null;
+  // From the activation screen back to the e-CPS this phone holds.
+  function backToDevice() {
+    state.pendingActivation = null;
+    if (state.inactive) { showLocked(state.inactive, true); return; }
+    showHome();
+    startPolling();
+  }
+  // On the activation screen of a phone that holds an e-CPS: the request waiting, if any.
+  function renderActivatePending() {
+    const box = $("activate-pending");
+    if (!box) return;
+    const waiting = [...state.requests.values()].filter((item) => item.expires_at > now());
+    box.hidden = !waiting.length;
+    box.textContent = waiting.length ? t("activate_pending", { service: waiting[0].client_name }) : "";
+  }
+  // The server says this phone's e-CPS is locked or revoked: the screen that says so — unless
+  // a new activation is under way, which it must not interrupt.
+  function markInactive(kind) {
+    state.inactive = kind;
+    stopPolling();
+    state.requests.clear();
+    if (state.screen === "activate" || state.screen === "pin") {
+      $("tabs").hidden = true;
+      renderActivatePending();
+      const note = $("activate-replace"); // nothing active is replaced any more
+      if (note) note.remove();
+      return;
+    }
+    showLocked(kind);
   }
 
   // The professional whose e-CPS this phone holds: "Given FAMILY (national id)".
@@ -457,11 +618,15 @@
     return name ? `${name} (${state.device.national_id})` : state.device.national_id;
   }
 
-  // An app link (…/ecps/app/#activation=CODE) or a bare code.
+  // An app link (…/ecps/app/#activation=CODE), the older activation URI
+  // (santeid-ecps://activate?server=…&code=CODE, which protocol §1 keeps valid) or a bare code.
   function extractCode(text) {
     if (!text) return "";
     try {
       const url = new URL(text);
+      if (url.protocol === "santeid-ecps:") {
+        return url.href.startsWith("santeid-ecps://activate?") ? url.searchParams.get("code") || "" : "";
+      }
       return new URLSearchParams(url.hash.slice(1)).get("activation") || "";
     } catch (error) {
       return /^[A-Za-z0-9_-]{8,128}$/.test(text) ? text : "";
@@ -559,24 +724,27 @@
     const answer = await call("POST", "/register", {
       body: { activation_code: activationCode, public_jwk: { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y }, pin, name },
     });
-    // The offline-code secret is shown only in this answer (protocol §1): it becomes a
-    // non-extractable HMAC key at once and is not kept in any other form.
-    const totpKey = await crypto.subtle.importKey("raw", base32Decode(answer.totp_secret),
-      { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
+    // The offline-code secret is shown only in this answer (protocol §1): it is kept only
+    // masked by the PIN the server has just accepted, never in clear.
+    const secret = base32Decode(answer.totp_secret);
+    const totp = await maskSecret(secret, pin);
+    secret.fill(0);
     const device = {
       device_id: answer.device_id, national_id: answer.national_id, name: answer.name,
-      server: answer.server, privateKey: pair.privateKey, totpKey, created_at: Date.now(),
+      server: answer.server, privateKey: pair.privateKey, totp, created_at: Date.now(),
     };
     const previous = state.device;
+    const previousState = state.inactive;
     stopPolling();
     await save("device", device);
     await remove("history");
     await remove("profile");
     state.device = device;
+    state.inactive = null;
     state.requests.clear();
     // The e-CPS this one replaces must not stay active on the server: it revokes itself,
     // with its key, which is still at hand (protocol §5).
-    if (previous) {
+    if (previous && previousState !== "revoked") {
       try { await call("POST", "/revoke", { device: previous }); } catch (ignored) { /* already revoked, or offline */ }
     }
     try { await saveProfile(); } catch (ignored) { /* shown later */ }
@@ -733,6 +901,9 @@
             answer = await decide(decision, code);
           }
           state.requests.delete(item.request_id);
+          // The server has just accepted this PIN: an e-CPS of an earlier version masks its
+          // offline codes with it (in the background).
+          maskLegacyCodes(state.device, pin);
           await addHistory(item, answer.status === "approved" ? "approved" : "denied");
           // Left meanwhile (expired while the answer was late): the answer still says how it went.
           if (closed && state.screen !== "result") return;
@@ -794,6 +965,7 @@
   }
 
   function showLocked(kind, quiet) {
+    state.inactive = kind;
     stopPolling();
     show("locked", (main) => {
       main.append(el("h1", { id: "locked-title", text: t(kind + "_title") }),
@@ -806,33 +978,82 @@
     if (!quiet) announce(t(kind + "_title"));
   }
 
-  function showOffline() {
+  function skewText() {
+    const seconds = Math.abs(clockSkew);
+    return seconds >= 90 ? Math.round(seconds / 60) + " min" : Math.round(seconds) + " s";
+  }
+  // The offline code: shown only once the PIN is typed, which unmasks the secret; the key it
+  // gives lives in memory while the code is on the screen. unlocked: that key, kept by the
+  // language switch.
+  function showOffline(unlocked) {
     show("offline", (main) => {
-      const code = el("p", { class: "totp", id: "totp-code", "aria-labelledby": "totp-label" });
-      const bar = el("span");
-      const left = el("p", { class: "help", id: "totp-left" });
-      main.append(el("h1", { text: t("offline_title") }), el("p", { text: t("offline_intro") }),
-        el("div", { class: "card" }, el("p", { id: "totp-label", class: "meta", text: t("offline_code_label") }), code,
-          el("div", { class: "countdown", "aria-hidden": "true" }, bar), left));
-      let shownStep = null;
-      async function tick() {
-        // The offline code uses the phone's own clock: no network involved.
-        const seconds = Date.now() / 1000;
-        const step = Math.floor(seconds / 30);
-        const remaining = Math.ceil(30 - (seconds % 30));
-        if (step !== shownStep) {
-          shownStep = step;
-          const value = await totpAt(state.device, seconds);
-          code.textContent = value.slice(0, 3) + " " + value.slice(3);
-          code.dataset.code = value;
-        }
-        bar.style.width = (remaining / 30 * 100).toFixed(1) + "%";
-        left.textContent = t("offline_left", { seconds: remaining });
+      const card = el("div", { class: "card", id: "offline-card" });
+      main.append(el("h1", { text: t("offline_title") }), el("p", { text: t("offline_intro") }), card);
+      let timer = null;
+      let key = unlocked || null;
+      function askPin(focus) {
+        key = null;
+        if (timer) { window.clearInterval(timer); timer = null; }
+        const pin = el("input", { id: "offline-pin", type: "password", inputmode: "numeric", autocomplete: "off",
+          pattern: "[0-9]*", maxlength: "8", "aria-describedby": "offline-pin-help" });
+        const error = el("p", { id: "offline-error", class: "error", role: "alert" });
+        const submit = el("button", { type: "submit", id: "offline-show", text: t("offline_show") });
+        card.replaceChildren(el("form", { id: "offline-form", novalidate: true, onsubmit: async (event) => {
+          event.preventDefault();
+          if (!/^[0-9]{4,8}$/.test(pin.value)) {
+            error.textContent = t("pin_format"); pin.setAttribute("aria-invalid", "true"); pin.focus(); return;
+          }
+          submit.disabled = true;
+          const typed = pin.value;
+          pin.value = "";
+          const found = await offlineCodes(state.device, typed);
+          if (!card.isConnected) return; // another screen meanwhile
+          key = found;
+          showCode();
+        } },
+          el("div", { class: "field" }, el("label", { for: "offline-pin", text: t("pin_label") }), pin,
+            el("p", { id: "offline-pin-help", class: "help", text: t("offline_pin_intro") })),
+          error, el("div", { class: "actions" }, submit)));
+        if (focus) pin.focus();
       }
-      tick();
-      const timer = window.setInterval(tick, 1000);
-      return () => window.clearInterval(timer);
-    }, showOffline);
+      function showCode() {
+        const code = el("p", { class: "totp", id: "totp-code", "aria-labelledby": "totp-label" });
+        const bar = el("span");
+        const left = el("p", { class: "help", id: "totp-left" });
+        card.replaceChildren(el("div", {}, el("p", { id: "totp-label", class: "meta", text: t("offline_code_label") }), code,
+          el("div", { class: "countdown", "aria-hidden": "true" }, bar), left,
+          Math.abs(clockSkew) >= LARGE_SKEW ? el("p", { class: "help", id: "offline-clock", text: t("offline_clock", { amount: skewText() }) }) : null,
+          state.device.totpKey ? el("p", { class: "help", id: "offline-legacy", text: t("offline_legacy") }) : null,
+          state.device.totpTable ? el("p", { class: "help", id: "offline-until", text: t("offline_until", {
+            date: new Date((state.device.totpTable.start + state.device.totpTable.masked.length) * 30000)
+              .toLocaleDateString(locale === "en" ? "en-GB" : "fr-FR") }) }) : null,
+          el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", id: "offline-hide",
+            text: t("offline_hide"), onclick: () => askPin(true) }))));
+        let shownStep = null;
+        const shownKey = key;
+        async function tick() {
+          if (key !== shownKey) return;
+          // The server's time, as the last answer gave it: no network involved now.
+          const seconds = Date.now() / 1000 + clockSkew;
+          const step = Math.floor(seconds / 30);
+          const remaining = Math.ceil(30 - (seconds % 30));
+          if (step !== shownStep) {
+            shownStep = step;
+            const value = await key(seconds);
+            if (value === null) { code.replaceWith(el("p", { class: "error", id: "offline-expired", text: t("offline_expired") })); return; }
+            code.textContent = value.slice(0, 3) + " " + value.slice(3);
+            code.dataset.code = value;
+          }
+          bar.style.width = (remaining / 30 * 100).toFixed(1) + "%";
+          left.textContent = t("offline_left", { seconds: remaining });
+        }
+        tick();
+        timer = window.setInterval(tick, 1000);
+      }
+      if (key) showCode(); else askPin();
+      state.redraw = () => showOffline(key);
+      return () => { if (timer) window.clearInterval(timer); key = null; };
+    });
   }
 
   function showMe() {
@@ -915,12 +1136,13 @@
         if (arrived && state.screen === "result") showHome();
         for (const id of [...state.requests.keys()]) if (!fresh.has(id)) state.requests.delete(id);
         if (state.screen === "home") { const list = $("request-list"); if (list) renderRequests(list); }
+        if (state.screen === "activate") renderActivatePending();
         // A pending request makes the long poll answer at once: look again a little later.
         if (fresh.size) await sleep(1500);
       } catch (failure) {
         if (!current()) return; // stopped, or replaced by a newer loop
         if (failure instanceof ApiError && INACTIVE.includes(failure.code)) {
-          showLocked(failure.code === "device_revoked" ? "revoked" : "locked");
+          markInactive(failure.code === "device_revoked" ? "revoked" : "locked");
           return;
         }
         // The banner says why requests cannot arrive until a poll succeeds again.
@@ -1043,14 +1265,16 @@
       return;
     }
     state.device = (await load("device")) || null;
-    if (!state.device || state.pendingActivation) { showActivate(); return; }
-    showHome();
+    if (!state.device) { showActivate(); return; }
+    // An activation link opened on a phone that holds an e-CPS: the activation screen, but
+    // that e-CPS's requests keep arriving (and are said there) until it is replaced.
+    if (state.pendingActivation) showActivate(); else showHome();
     try {
       const info = await call("GET", "/me", { device: state.device });
-      if (info.status !== "active") { showLocked(info.status === "revoked" ? "revoked" : "locked"); return; }
+      if (info.status !== "active") { markInactive(info.status === "revoked" ? "revoked" : "locked"); return; }
     } catch (failure) {
       if (failure instanceof ApiError && INACTIVE.includes(failure.code)) {
-        showLocked(failure.code === "device_revoked" ? "revoked" : "locked"); return;
+        markInactive(failure.code === "device_revoked" ? "revoked" : "locked"); return;
       }
       setTrouble(failure);
       if (state.screen === "home") showHome();

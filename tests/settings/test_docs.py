@@ -11,6 +11,7 @@ from santeid.settings import SETTINGS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings import setting
+from tests.support.markdown import table_rows
 from tests.support.paths import ROOT
 
 DOC = ROOT / "docs" / "configuration.md"
@@ -23,28 +24,12 @@ def _code(cell: str) -> str | None:
     return match.group(1) if match else None
 
 
-def documented_rows(text: str) -> list[list[str]]:
-    """The cells of every row of the doc's settings tables (those under :data:`HEADER`)."""
-    rows = []
-    in_table = False
-    for line in text.splitlines():
-        if line.strip() == HEADER:
-            in_table = True
-            continue
-        if in_table and line.startswith("|"):
-            if not set(line) <= set("|-: "):
-                rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-            continue
-        in_table = False
-    return rows
-
-
 def doc_problems(text: str) -> list[str]:
     """What in ``text`` (docs/configuration.md) disagrees with the declared settings."""
     problems = []
     seen: set[str] = set()
     defaults = Settings()
-    for cells in documented_rows(text):
+    for cells in table_rows(text, HEADER):
         if len(cells) != 5:
             problems.append(f"row with {len(cells)} cells instead of 5: {cells[0]}")
             continue

@@ -13,9 +13,11 @@ sees the same values whichever endpoint issued the token.
   ``card_acr`` (card) — ``eidas1`` / ``eidas1`` / ``eidas3`` by default, as PSC (§11).
 * ``amr``: RFC 8176 §2 method references (https://www.rfc-editor.org/rfc/rfc8176#section-2).
   PSC sends none; santeid puts them in the ID token. e-CPS: something you know (PIN) with a
-  software-secured key, multi-factor; offline code: one-time password; card: smart card, PIN,
-  hardware-secured key, multi-factor (the ``["sc","pin","mfa","hwk"]`` set ANS defines for
-  CPx, §11).
+  software-secured key, multi-factor; offline code: one-time password only — the e-CPS app
+  asks the PIN before it shows the code, but the server verifies the code alone and cannot
+  tell it from one an authenticator app or the simulator made without a PIN, so ``pin`` is
+  not claimed (docs/ecps-device-protocol.md §6); card: smart card, PIN, hardware-secured key,
+  multi-factor (the ``["sc","pin","mfa","hwk"]`` set ANS defines for CPx, §11).
 """
 
 from __future__ import annotations

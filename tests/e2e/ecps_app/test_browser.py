@@ -14,16 +14,19 @@ passes in any order and split over workers (``-n 2``)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import secrets
+import sqlite3
 import time
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 import requests
 from selenium.webdriver.common.by import By
@@ -36,6 +39,8 @@ from tests.support.browser import wait_for
 from tests.support.ecps_app_server import CIBA_GRANT
 from tests.support.ecps_app_server import SECRET
 from tests.support.ecps_app_server import santeid_cli
+from tests.support.markdown import table_rows
+from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
 
@@ -182,6 +187,72 @@ def open_request(phone, service: str, binding: str | None = None) -> None:
     wait_for(shown, what=f"the request of {service} in the app")
     css(phone, "#request-list button.answer").click()
     wait_for(lambda: css(phone, "#pin-pad"), what="the PIN pad")
+
+
+#: Everything the app keeps in the browser, as JSON: localStorage, and each IndexedDB record
+#: with its byte arrays in hexadecimal and its CryptoKeys by algorithm.
+STORED_DATA = """
+const done = arguments[arguments.length - 1];
+const plain = (value) => {
+  if (value instanceof CryptoKey) {
+    return {cryptokey: value.algorithm.name, extractable: value.extractable};
+  }
+  if (value instanceof ArrayBuffer) value = new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) {
+    return {bytes: [...new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]
+      .map((b) => b.toString(16).padStart(2, "0")).join("")};
+  }
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  }
+  return value;
+};
+const open = indexedDB.open("santeid-ecps");
+open.onsuccess = () => {
+  const store = open.result.transaction("kv").objectStore("kv");
+  const keys = store.getAllKeys(), values = store.getAll();
+  values.onsuccess = () => done({
+    indexeddb: Object.fromEntries(keys.result.map((k, i) => [k, plain(values.result[i])])),
+    local_storage: {...localStorage},
+  });
+};
+open.onerror = () => done(null);
+"""
+
+
+def stored_data(phone) -> dict:
+    return phone.execute_async_script(STORED_DATA)
+
+
+def stored_device(phone) -> dict:
+    return stored_data(phone)["indexeddb"]["device"]
+
+
+def totp_secret(server, device_id: str) -> str:
+    """The device's offline-code secret as the server keeps it (its SQLite database)."""
+    path = Path(server.env["SANTEID_DATA_DIR"]) / "ecps.sqlite3"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as database:
+        (secret,) = database.execute(
+            "SELECT totp_secret FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+    return secret
+
+
+def expected_codes(secret: str) -> set[str]:
+    """The codes the server accepts now (the current step and one on each side)."""
+    now = time.time()
+    return {pyotp.TOTP(secret).at(now + 30 * step) for step in (-1, 0, 1)}
+
+
+def offline_code(phone, pin: str) -> str:
+    """The offline-code tab: it asks the PIN; the code shown once it is typed."""
+    css(phone, "#tab-offline").click()
+    field = wait_for(lambda: css(phone, "#offline-pin"), what="the offline code's PIN")
+    assert phone.find_elements(By.CSS_SELECTOR, "#totp-code") == []
+    field.send_keys(pin)
+    css(phone, "#offline-show").click()
+    return wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"), what="the code")
 
 
 def claims(token: str) -> dict:
@@ -349,11 +420,22 @@ def test_offline_code_of_the_app_is_accepted_by_the_login_page(server, activated
     phone = activated
     start_login(server, desktop)
     css(desktop, "#otp-link").click()
-    css(phone, "#tab-offline").click()
-    code = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"), what="the code")
-    assert re.fullmatch(r"\d{6}", code)
+    # The offline code is shown only once the PIN is typed; a wrong PIN shows a code too —
+    # nothing on the phone can tell a wrong PIN — which the server refuses.
+    wrong = offline_code(phone, "1357")
+    assert re.fullmatch(r"\d{6}", wrong)
+    secret = totp_secret(server, stored_device(phone)["device_id"])
+    assert wrong not in expected_codes(secret)
+    css(desktop, "#otp").send_keys(wrong)
+    css(desktop, "#submit-otp").click()
+    assert "Code incorrect" in wait_for(lambda: text_of(desktop, "main"), what="the refusal")
+    code = offline_code(phone, PIN)
+    assert code in expected_codes(secret)
     assert re.fullmatch(r"Nouveau code dans \d+ s", text_of(phone, "#totp-left"))
+    assert text_of(phone, "#offline-card").splitlines()[-1] == "Masquer le code"
+    assert phone.find_elements(By.CSS_SELECTOR, "#offline-legacy") == []
     screen(phone, "9-offline-code")
+    css(desktop, "#otp").clear()
     css(desktop, "#otp").send_keys(code)
     css(desktop, "#submit-otp").click()
     redirected = wait_for(
@@ -362,6 +444,84 @@ def test_offline_code_of_the_app_is_accepted_by_the_login_page(server, activated
     )
     access = claims(redeem(server, redirected)["access_token"])
     assert access["authMode"] == "MOBILE"
+
+
+def test_the_app_keeps_the_offline_secret_only_masked_by_the_pin(server, activated):
+    """Nothing in the browser's storage gives the offline code without the PIN: no secret in
+    clear (bytes or base32), no HMAC key, no PIN."""
+    data = stored_data(activated)
+    secret = totp_secret(server, data["indexeddb"]["device"]["device_id"])
+    kept = json.dumps(data)
+    assert base64.b32decode(secret).hex() not in kept
+    assert secret not in kept and secret.lower() not in kept
+    assert '"cryptokey": "HMAC"' not in kept
+    assert PIN not in kept
+
+
+def test_an_e_cps_activated_before_the_pin_mask_masks_its_codes_at_the_next_accepted_pin(
+    server, activated
+):
+    """An e-CPS activated by an earlier version of the app holds the offline-code secret as a
+    non-extractable HMAC key, which cannot be read to be masked: its code is shown after the
+    PIN too (any PIN: nothing can check it), and the first decision the server accepts with the
+    PIN — not a refused one — replaces the key by the codes of the next 180 days, masked by
+    that PIN."""
+    phone = activated
+    secret = totp_secret(server, stored_device(phone)["device_id"])
+    phone.execute_async_script(
+        """const [secret, done] = arguments;
+        const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let bits = 0, value = 0; const bytes = [];
+        for (const c of secret) { value = (value << 5) | alphabet.indexOf(c); bits += 5;
+          if (bits >= 8) { bytes.push((value >>> (bits - 8)) & 0xff); bits -= 8; } }
+        const open = indexedDB.open("santeid-ecps");
+        open.onsuccess = async () => {
+          const totpKey = await crypto.subtle.importKey("raw", new Uint8Array(bytes),
+            {name: "HMAC", hash: "SHA-1"}, false, ["sign"]);
+          const read = open.result.transaction("kv").objectStore("kv").get("device");
+          read.onsuccess = () => {
+            const device = read.result; delete device.totp; device.totpKey = totpKey;
+            const tx = open.result.transaction("kv", "readwrite");
+            tx.objectStore("kv").put(device, "device");
+            tx.oncomplete = () => done(true);
+          };
+        };""",
+        secret,
+    )
+    try:
+        phone.refresh()
+        wait_for(lambda: css(phone, "#request-list"), what="the home screen")
+        assert offline_code(phone, "0000") in expected_codes(secret)
+        assert "prochaine réponse" in text_of(phone, "#offline-legacy")
+        # A wrong PIN, refused by the server: nothing masked with it.
+        css(phone, "#tab-requests").click()
+        _, binding = start_ciba(server)
+        open_request(phone, "Logiciel de cabinet", binding)
+        pin_on_pad(phone, "0000")
+        css(phone, "#deny").click()
+        wait_for(lambda: "Essais restants" in text_of(phone, "#decision-error"), what="wrong PIN")
+        assert '"cryptokey": "HMAC"' in json.dumps(stored_data(phone))
+        pin_on_pad(phone, PIN)
+        css(phone, "#deny").click()
+        wait_for(lambda: "refusée" in text_of(phone, "#result"), what="the denial")
+        wait_for(
+            lambda: '"cryptokey": "HMAC"' not in json.dumps(stored_data(phone)),
+            what="the key replaced by masked codes",
+            timeout=120,
+        )
+        kept = json.dumps(stored_data(phone))
+        assert base64.b32decode(secret).hex() not in kept and secret not in kept
+        assert offline_code(phone, PIN) in expected_codes(secret)
+        assert text_of(phone, "#offline-until").startswith("Ce code hors connexion est disponible")
+        assert phone.find_elements(By.CSS_SELECTOR, "#offline-legacy") == []
+        css(phone, "#offline-hide").click()
+        wrong = offline_code(phone, "0000")
+        assert re.fullmatch(r"\d{6}", wrong) and wrong not in expected_codes(secret)
+    finally:
+        # The tests after this one find an e-CPS of this version.
+        phone.get(app_link(server))
+        wait_for(lambda: css(phone, "#activation-code").get_attribute("value"), what="the code")
+        choose_pin(phone)
 
 
 def test_my_ecps_screen_shows_identity_device_and_last_approvals(server, activated):
@@ -454,8 +614,7 @@ def test_the_app_starts_without_network_and_shows_the_offline_code(own_server, t
             what="the installability check",
         )
         assert errors["installabilityErrors"] == []
-        css(phone, "#tab-offline").click()
-        online = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"))
+        online = offline_code(phone, PIN)
         step = int(time.time() // 30)
 
         own_server.process.terminate()
@@ -463,8 +622,7 @@ def test_the_app_starts_without_network_and_shows_the_offline_code(own_server, t
         phone.get(f"{own_server.base}/ecps/app/")
         wait_for(lambda: css(phone, "#request-list"), what="the home screen, offline")
         assert "Hors ligne" in wait_for(lambda: text_of(phone, "#network-banner"))
-        css(phone, "#tab-offline").click()
-        shown = wait_for(lambda: css(phone, "#totp-code").get_attribute("data-code"))
+        shown = offline_code(phone, PIN)
         assert re.fullmatch(r"\d{6}", shown)
         if int(time.time() // 30) == step:
             # Same 30-s step: the same code as online (its value is checked against the
@@ -569,6 +727,51 @@ def test_a_phone_clock_20_s_ahead_is_corrected_from_the_server_time(server, acti
     assert not css(phone, "#network-banner").is_displayed()
 
 
+def test_the_offline_code_follows_the_server_time_and_says_the_phone_clock_is_wrong(
+    server, activated
+):
+    """A phone clock 2 minutes behind: the offline code is the server time's, and the tab says
+    the clock is wrong — also offline, from the difference learnt at the last answer."""
+    phone = activated
+    secret = totp_secret(server, stored_device(phone)["device_id"])
+    scripts = [
+        phone.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {"source": "const real = Date.now; Date.now = () => real.call(Date) - 120000;"},
+        )["identifier"]
+    ]
+    try:
+        phone.refresh()
+        wait_for(lambda: css(phone, "#request-list"), what="the home screen")
+        wait_for(lambda: phone.execute_script("return localStorage.getItem('santeid-ecps-skew')"))
+        assert offline_code(phone, PIN) in expected_codes(secret)
+        assert "décalée de 2 min" in text_of(phone, "#offline-clock")
+        # No network for the device API now: the difference learnt last time still applies.
+        scripts.append(
+            phone.execute_cdp_cmd(
+                "Page.addScriptToEvaluateOnNewDocument",
+                {
+                    "source": "const realFetch = window.fetch.bind(window); window.fetch = "
+                    "(url, options) => String(url).includes('/ecps/device/') ? "
+                    "Promise.reject(new TypeError('Failed to fetch')) : realFetch(url, options);"
+                },
+            )["identifier"]
+        )
+        phone.refresh()
+        assert "Hors ligne" in wait_for(lambda: text_of(phone, "#network-banner"))
+        assert offline_code(phone, PIN) in expected_codes(secret)
+        assert "décalée de 2 min" in text_of(phone, "#offline-clock")
+    finally:
+        for identifier in scripts:
+            phone.execute_cdp_cmd(
+                "Page.removeScriptToEvaluateOnNewDocument", {"identifier": identifier}
+            )
+        phone.refresh()
+    wait_for(lambda: css(phone, "#request-list"), what="the home screen")
+    offline_code(phone, PIN)
+    assert phone.find_elements(By.CSS_SELECTOR, "#offline-clock") == []
+
+
 def test_a_stalled_decision_ends_as_a_network_error(server, activated):
     phone = activated
     _, binding = start_ciba(server)
@@ -618,6 +821,69 @@ def test_an_unavailable_service_is_shown_and_its_retry_after_honoured(server, ac
     wait_for(lambda: not css(phone, "#network-banner").is_displayed(), what="the banner gone")
 
 
+#: Long polls of the app's own device, made in the page with its key (IndexedDB) while the
+#: test runs: as the app open in other tabs would make them.
+OTHER_WAITS = """
+const [count, done] = arguments;
+const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+  .replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
+const text = (value) => b64(new TextEncoder().encode(JSON.stringify(value)));
+const open = indexedDB.open("santeid-ecps");
+open.onsuccess = () => {
+  const read = open.result.transaction("kv").objectStore("kv").get("device");
+  read.onsuccess = () => {
+    const device = read.result;
+    window.otherWaits = true;
+    const token = async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const input = text({alg: "ES256", kid: device.device_id}) + "." + text({iss: device.device_id,
+        aud: device.server, iat: now, exp: now + 30, jti: crypto.randomUUID()});
+      const signature = await crypto.subtle.sign({name: "ECDSA", hash: "SHA-256"},
+        device.privateKey, new TextEncoder().encode(input));
+      return input + "." + b64(signature);
+    };
+    const wait = async () => {
+      while (window.otherWaits) {
+        const answer = await fetch("/ecps/device/requests?wait=25",
+          {headers: {Authorization: "Bearer " + await token()}});
+        if (!answer.ok) await new Promise((resolve) => window.setTimeout(resolve, 200));
+      }
+    };
+    for (let i = 0; i < count; i += 1) wait();
+    window.setTimeout(() => done(true), 500);
+  };
+};
+"""
+
+
+def test_too_many_waits_has_its_own_text(own_server, tmp_path):
+    """The app open in as many other tabs as the server allows long polls per device
+    (``ecps_waits_per_device``, 2): its own poll is refused ``429 too_many_waits``, which the
+    banner says in its own words, not as a service unavailable. A server and a browser of the
+    test's own: no request pending (a long poll that answers at once holds no place), no
+    connection left by another test."""
+    phone = start_browser(tmp_path / "profile")
+    try:
+        phone.get(app_link(own_server))
+        wait_for(lambda: css(phone, "#activation-code").get_attribute("value"), what="the code")
+        choose_pin(phone)
+        app = phone.current_window_handle
+        phone.get("about:blank")  # the app closed: the long polls are the other tab's
+        # Another tab of the same origin (not the app, which would poll too) holds them.
+        phone.switch_to.new_window("tab")
+        phone.get(f"{own_server.base}/ecps/device/me")
+        phone.execute_async_script(OTHER_WAITS, 2)
+        phone.switch_to.window(app)
+        phone.get(f"{own_server.base}/ecps/app/")
+        banner = wait_for(lambda: text_of(phone, "#network-banner"), what="the banner")
+        assert banner == (
+            "L'application est ouverte trop de fois sur ce téléphone. "
+            "Fermez ses autres fenêtres ou onglets."
+        )
+    finally:
+        phone.quit()
+
+
 def test_the_english_button_redraws_the_request_screen_keeping_the_pin(server, activated):
     phone = activated
     _, binding = start_ciba(server)
@@ -658,6 +924,67 @@ def test_an_activation_link_opened_in_the_open_app_replaces_and_revokes_the_old_
     assert {after[device] for device in before} == {"revoked"}
 
 
+def test_an_activation_link_opened_on_a_phone_with_an_e_cps_leads_back_to_it(server, activated):
+    """Opened cold (the app not open) with a code that turns out refused: the activation screen
+    offers the way back, requests keep arriving meanwhile and are said there, and Retour shows
+    them."""
+    phone = activated
+    phone.get("about:blank")
+    phone.get(f"{server.base}/ecps/app/#activation={'A' * 22}")
+    wait_for(lambda: css(phone, "#activation-code").get_attribute("value"), what="the code")
+    assert css(phone, "#activate-back").text == "Retour"
+    assert css(phone, "#tabs").is_displayed()
+    _, binding = start_ciba(server)
+    pending = wait_for(lambda: text_of(phone, "#activate-pending"), what="the request, said")
+    assert "Logiciel de cabinet" in pending
+    screen(phone, "12-activation-with-an-e-cps")
+    phone.execute_script("window.confirm = () => true;")
+    css(phone, "#activate-next").click()
+    wait_for(lambda: css(phone, "#new-pin"), what="the PIN screen").send_keys(PIN)
+    css(phone, "#new-pin-again").send_keys(PIN)
+    css(phone, "#pin-submit").click()
+    assert "inconnu ou expiré" in wait_for(lambda: text_of(phone, "#activate-error"))
+    css(phone, "#activate-back").click()
+    wait_for(lambda: text_of(phone, "#request-list .binding") == binding, what="the request")
+    assert "active" in devices(server).values()
+
+
+def test_the_activation_field_takes_the_older_activation_uri(server, activated):
+    """``santeid-ecps://activate?server=…&code=…`` (protocol §1, which clients keep accepting,
+    and which ``santeid ecps activate --json`` prints as ``uri``) pasted into the field."""
+    phone = activated
+    activation = json.loads(santeid_cli(server.env, "ecps", "activate", NATIONAL_ID, "--json"))
+    assert activation["uri"].startswith("santeid-ecps://activate?")
+    phone.get(f"{server.base}/ecps/app/#activation=placeholder")
+    field = wait_for(lambda: css(phone, "#activation-code"), what="the activation screen")
+    field.clear()
+    field.send_keys("https://example.org/ecps/app/")
+    css(phone, "#activate-next").click()
+    assert text_of(phone, "#activate-error") == "Saisissez le code d'activation."
+    field.clear()
+    field.send_keys(activation["uri"])
+    choose_pin(phone)
+    assert list(devices(server).values()).count("active") == 1
+
+
+def test_after_revoking_its_e_cps_the_phone_activates_a_new_one_without_a_replacement_warning(
+    server, activated
+):
+    phone = activated
+    css(phone, "#tab-me").click()
+    phone.execute_script("window.confirm = () => true;")
+    wait_for(lambda: css(phone, "#revoke"), what="the revoke button").click()
+    wait_for(lambda: text_of(phone, "#locked-title") == "e-CPS révoquée", what="revoked")
+    css(phone, "#activate-again").click()
+    wait_for(lambda: css(phone, "#activation-code"), what="the activation screen")
+    assert "sera révoquée" not in text_of(phone, "main")
+    css(phone, "#activation-code").send_keys(app_link(server).split("#activation=")[1])
+    phone.execute_script("delete window.confirmed;")
+    choose_pin(phone)
+    assert phone.execute_script("return window.confirmed") is None  # nothing to confirm
+    assert list(devices(server).values()).count("active") == 1
+
+
 def test_notifications_are_said_on_only_when_subscribed(server, activated):
     """Chromium's push service is out of reach here: permission granted, no subscription."""
     phone = activated
@@ -670,3 +997,86 @@ def test_notifications_are_said_on_only_when_subscribed(server, activated):
         assert "Notifications activées" not in text_of(phone, "#notify-box")
     finally:
         phone.execute_cdp_cmd("Browser.resetPermissions", {})
+
+
+# -- the texts table of docs/ecps-app.md ---------------------------------------------------------
+
+#: The rows of the doc's texts table: when, answer, where, French, English.
+TEXT_ROWS = table_rows(
+    (ROOT / "docs" / "ecps-app.md").read_text(), "| When | Answer | Where | French | English |"
+)
+#: The calls of each "When" of the table (what their URL holds).
+WHEN = {"waiting for requests (long poll)": "/requests?wait", "sending a decision": "/decision"}
+#: The answer of each "Answer" of the table: (status, problem code); status 0: no network.
+ANSWERS = {
+    "no network": (0, ""),
+    "no network, or no answer within 15 s": (0, ""),
+    "`503 temporarily_unavailable`": (503, "temporarily_unavailable"),
+    "`500 internal_error` (any other `5xx`)": (500, "internal_error"),
+    "`429 too_many_waits`": (429, "too_many_waits"),
+    "`401 token_expired` (or `token_not_yet_valid`), again once signed anew": (
+        401,
+        "token_expired",
+    ),
+    "`400 stale_decision`, again once signed anew": (400, "stale_decision"),
+    "`400 invalid_decision` (any other refusal: its `code`)": (400, "invalid_decision"),
+}
+#: Where each "Where" of the table is on the screen.
+WHERE = {"banner": "#network-banner", "under the keypad": "#decision-error"}
+#: In the page, from now on: the answer to the device API calls whose URL holds ``pattern`` —
+#: a problem as the server writes them (RFC 9457, with ``server_time``: protocol §7) or, with
+#: status 0, no network.
+ANSWER_IN_PAGE = """
+const [pattern, status, code] = arguments;
+if (!window.realFetch) window.realFetch = window.fetch.bind(window);
+window.fetch = (url, options) => {
+  if (!String(url).includes(pattern)) return window.realFetch(url, options);
+  if (!status) return Promise.reject(new TypeError("Failed to fetch"));
+  const problem = {type: "about:blank", title: code, status, detail: code, code,
+    server_time: Math.floor(Date.now() / 1000)};
+  return Promise.resolve(new Response(JSON.stringify(problem),
+    {status, headers: {"Content-Type": "application/problem+json"}}));
+};
+"""
+
+
+def test_the_texts_table_names_only_situations_the_texts_test_makes():
+    assert len(TEXT_ROWS) >= 10
+    for row in TEXT_ROWS:
+        assert len(row) == 5, row
+        when, answer, where, _french, _english = row
+        assert (when in WHEN, answer in ANSWERS, where in WHERE) == (True, True, True), row
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param(row, id=f"{index}-{ANSWERS.get(row[1], (0, 'network'))[1] or 'network'}")
+        for index, row in enumerate(TEXT_ROWS)
+    ],
+)
+def test_each_documented_text_is_shown_in_its_situation(server, activated, row, language):
+    """Each row of docs/ecps-app.md's texts table: the answer it names, to the call it names,
+    shows its text where it says, in French and in English."""
+    phone = activated
+    when, answer, where, french, english = row
+    if language == "en":
+        css(phone, "#lang-toggle").click()
+        wait_for(lambda: text_of(phone, "#tab-requests") == "Requests", what="English")
+    status, code = ANSWERS[answer]
+    if WHEN[when] == "/decision":
+        _, binding = start_ciba(server)
+        open_request(phone, "Logiciel de cabinet", binding)
+        pin_on_pad(phone, PIN)
+        phone.execute_script(ANSWER_IN_PAGE, WHEN[when], status, code)
+        css(phone, "#approve").click()
+    else:
+        phone.execute_script(ANSWER_IN_PAGE, WHEN[when], status, code)
+        # A push message makes the app poll at once.
+        phone.execute_script(
+            "navigator.serviceWorker.dispatchEvent("
+            "new MessageEvent('message', {data: {type: 'request'}}))"
+        )
+    expected = french if language == "fr" else english
+    wait_for(lambda: text_of(phone, WHERE[where]) == expected, what=expected)
