@@ -10,6 +10,10 @@ with an active e-CPS device uses it first, whatever the scenario (docs/sandbox.m
 device's requests wait for the device. A decision is the e-CPS request book's compare-and-set,
 so it is taken exactly once, whichever worker reads first.
 
+Each request the sandbox phone makes is answered on its own: it withdraws no other request of
+the professional and none withdraws it (``EcpsService._withdraw_older``), so that test jobs
+logging one professional in at the same time each get their scenario's answer.
+
 The one exception to *lazily*: a CIBA request of a ping or push client, whose client need not
 poll, is also settled by a timer of the serving process when the scenario's delay has passed
 (:meth:`settle_later`), so that the decision is notified.
@@ -46,9 +50,10 @@ log = logging.getLogger(__name__)
 SANDBOX_DEVICE_ID = "sandbox-phone"
 #: RFC 8176 has no method for "nobody proved anything": a private value, as before.
 SANDBOX_AMR = list(proofs.PROOFS[proofs.SANDBOX].amr)
-#: The mark of a request the sandbox phone made, and so answers by scenario: when it was made
-#: (the record's ``created_at`` is in whole seconds; a delay of 0.3 s needs better).
-STARTED_AT = "sandbox_started_at"
+#: In the mark of a request the sandbox phone made (``santeid.ecps.requests.SANDBOX_PHONE``):
+#: when it was made (the record's ``created_at`` is in whole seconds; a delay of 0.3 s needs
+#: better).
+STARTED_AT = "started_at"
 
 
 class AnswerError(ValueError):
@@ -94,21 +99,18 @@ class SandboxPhone:
 
     # -- requests ----------------------------------------------------------------------------
     def create_browser_request(self, professional: Any, *, client_name: str) -> AuthRequest:
-        started = self.clock()
-        request = self.ecps.create_browser_request(
-            professional.national_id, client_name=client_name
+        return self.ecps.create_browser_request(
+            professional.national_id, client_name=client_name, sandbox_phone=self._mark()
         )
-        return self._mark(request, started)
 
     def create_ciba_request(self, national_id: str, **kwargs: Any) -> AuthRequest:
         """A CIBA request for the sandbox phone (``EcpsService.create_ciba_request``'s
         arguments)."""
-        started = self.clock()
-        return self._mark(self.ecps.create_ciba_request(national_id, **kwargs), started)
+        return self.ecps.create_ciba_request(national_id, **kwargs, sandbox_phone=self._mark())
 
-    def _mark(self, request: AuthRequest, started: float) -> AuthRequest:
-        self.ecps.requests.note(request.request_id, {STARTED_AT: started}, current=request)
-        return request
+    def _mark(self) -> dict[str, Any]:
+        """What a request of the sandbox phone carries from its creation."""
+        return {STARTED_AT: self.clock()}
 
     def settle(self, request_id: str) -> AuthRequest | None:
         """The request, answered first if its professional's scenario says it is time; a
@@ -116,9 +118,10 @@ class SandboxPhone:
         request = self.ecps.get_request(request_id)
         if request is None or request.status != PENDING:
             return request
-        started = request.raw.get(STARTED_AT)
-        if started is None:
+        mark = request.sandbox_phone
+        if mark is None:
             return request
+        started = mark[STARTED_AT]
         scenario = self._scenario_of(request)
         if scenario is None or scenario.outcome == sc.NEVER:
             return request
@@ -142,7 +145,7 @@ class SandboxPhone:
         scenario = self._scenario_of(request) if request is not None else None
         if request is None or scenario is None or scenario.outcome == sc.NEVER:
             return
-        started = request.raw.get(STARTED_AT, self.clock())
+        started = (request.sandbox_phone or {}).get(STARTED_AT, self.clock())
         due_at = started + self._delay(request, scenario)
         if due_at >= request.expires_at:
             return

@@ -1,0 +1,179 @@
+"""One sandbox server shared by several CI jobs at once (docs/sandbox.md): a real ``santeid
+serve --sandbox`` process, plain HTTP, jobs that run in parallel and share professionals. Each
+job gets its own login's outcome, whatever the other jobs start or set meanwhile."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from santeid.ecps.simulator import DeviceSimulator
+from tests.support.concurrency import race_http
+from tests.support.servers import santeid_process
+
+pytestmark = pytest.mark.server
+
+REDIRECT_URI = "http://127.0.0.1/callback"
+CLIENT_ID, SECRET = "ci-jobs", "ci-jobs-secret-0123456789-abcdefgh"
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+#: Approved after ``sandbox_approval_delay`` (1 s here): the jobs' logins overlap.
+AUTO_APPROVE, DENY = "810000000001", "810000000032"
+PIN = "135790"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    client = {
+        "client_id": CLIENT_ID,
+        "client_secret": SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", CIBA_GRANT],
+        "backchannel_token_delivery_mode": "poll",
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    with santeid_process(
+        tmp_path_factory.mktemp("shared-sandbox"),
+        clients=[client],
+        SANTEID_SANDBOX_APPROVAL_DELAY="1.0",
+    ) as process:
+        discovery = requests.get(
+            f"{process.issuer}/.well-known/wallet-openid-configuration", timeout=5
+        ).json()
+        yield {"api": f"{process.base}/sandbox/api", "discovery": discovery}
+
+
+def authorization_url(server, state: str = "s") -> str:
+    query = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid scope_all",
+        "acr_values": "eidas1",
+        "state": state,
+        "nonce": "n",
+    }
+    return (
+        requests.Request("GET", server["discovery"]["authorization_endpoint"], params=query)
+        .prepare()
+        .url
+    )
+
+
+def scripted_logins_together(server, national_id: str, jobs: int) -> list[dict]:
+    """``jobs`` scripted logins of ``national_id`` reaching the server at the same instant."""
+    body = {"authorization_url": authorization_url(server), "national_id": national_id}
+    answers = race_http(
+        f"{server['api']}/logins",
+        json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        copies=jobs,
+    )
+    assert {status for status, _ in answers} == {200}, answers
+    return [json.loads(text) for _, text in answers]
+
+
+def create_professional(server, national_id: str, scenario) -> None:
+    created = requests.post(
+        f"{server['api']}/professionals",
+        json={"national_id": national_id, "family_name": "JOB", "scenario": scenario},
+        timeout=5,
+    )
+    assert created.status_code in (200, 201), created.text
+
+
+def ciba_start(server, national_id: str) -> str:
+    response = requests.post(
+        server["discovery"]["backchannel_authentication_endpoint"],
+        data={"scope": "openid scope_all", "login_hint": national_id, "binding_message": "A1"},
+        auth=(CLIENT_ID, SECRET),
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["auth_req_id"]
+
+
+def ciba_outcome(server, auth_req_id: str, seconds: float = 10) -> dict:
+    """Poll until the request is answered: the token response or its error."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = requests.post(
+            server["discovery"]["token_endpoint"],
+            data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
+            auth=(CLIENT_ID, SECRET),
+            timeout=5,
+        ).json()
+        if answer.get("error") not in ("authorization_pending", "slow_down"):
+            return answer
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.3)
+
+
+# -- the sandbox phone answers each login on its own --------------------------------------------
+def test_parallel_scripted_logins_of_one_professional_are_all_approved(server):
+    """Four jobs log the same auto-approve professional in at once: the sandbox phone approves
+    each login, none is withdrawn for another's (``ecps_max_pending_requests`` is a real
+    phone's rule)."""
+    logins = scripted_logins_together(server, AUTO_APPROVE, 4)
+    assert [login["state"] for login in logins] == ["done"] * 4, logins
+    codes = {login["callback_params"]["code"] for login in logins}
+    assert len(codes) == 4
+
+
+def test_parallel_scripted_logins_of_a_denying_professional_are_all_denied(server):
+    logins = scripted_logins_together(server, DENY, 3)
+    assert [(login["state"], login.get("reason")) for login in logins] == [
+        ("failed", "denied")
+    ] * 3, logins
+
+
+def test_two_ciba_requests_for_one_scenario_professional_both_get_tokens(server):
+    """Two jobs' CIBA requests for a professional whose phone approves after 1 s: the first
+    is not denied because the second was made."""
+    create_professional(server, "810000000201", {"outcome": "approve", "delay": 1})
+    first = ciba_start(server, "810000000201")
+    second = ciba_start(server, "810000000201")
+    outcomes = [ciba_outcome(server, first), ciba_outcome(server, second)]
+    assert all("id_token" in outcome for outcome in outcomes), outcomes
+
+
+# -- a real (simulated) device keeps the e-CPS's one pending request ------------------------------
+def activate_device(server, national_id: str) -> DeviceSimulator:
+    api = server["api"]
+    started = requests.post(f"{api}/activations", json={"national_id": national_id}, timeout=5)
+    assert started.status_code == 201, started.text
+    activation_id = started.json()["activation_id"]
+    messages = requests.get(
+        f"{api}/outbox", params={"national_id": national_id, "limit": 2}, timeout=5
+    ).json()["messages"]
+    codes = {f"{m['channel']}_code": m["code"] for m in messages}
+    activation = requests.post(f"{api}/activations/{activation_id}/verify", json=codes, timeout=5)
+    assert activation.status_code == 200, activation.text
+    return DeviceSimulator.enroll(activation.json()["app_link"], PIN)
+
+
+def test_a_device_login_replaced_by_a_newer_one_says_so(server):
+    """With an e-CPS device, a newer login withdraws the older one, as the e-CPS does: the
+    older scripted login ends ``failed``, reason ``replaced``, a reason the contract lists."""
+    activate_device(server, "810000000006")
+
+    def start() -> dict:
+        return requests.post(
+            f"{server['api']}/logins",
+            json={
+                "authorization_url": authorization_url(server),
+                "national_id": "810000000006",
+                "wait": 0,
+            },
+            timeout=30,
+        ).json()
+
+    older, newer = start(), start()
+    assert (older["state"], newer["state"]) == ("waiting", "waiting"), (older, newer)
+    read = requests.get(f"{server['api']}/logins/{older['login_id']}", timeout=5).json()
+    assert (read["state"], read["reason"]) == ("failed", "replaced")
+    document = requests.get(f"{server['api']}/openapi.json", timeout=5).json()
+    reasons = document["components"]["schemas"]["ScriptedLogin"]["properties"]["reason"]["enum"]
+    assert "replaced" in reasons
