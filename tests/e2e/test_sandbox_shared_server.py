@@ -38,6 +38,8 @@ def server(tmp_path_factory):
         tmp_path_factory.mktemp("shared-sandbox"),
         clients=[client],
         SANTEID_SANDBOX_APPROVAL_DELAY="1.0",
+        # Every job activates from the runner's address (docs/sandbox.md: raise it in CI).
+        SANTEID_ECPS_ACTIVATION_SENDS_PER_ADDRESS="20",
     ) as process:
         discovery = requests.get(
             f"{process.issuer}/.well-known/wallet-openid-configuration", timeout=5
@@ -140,18 +142,38 @@ def test_two_ciba_requests_for_one_scenario_professional_both_get_tokens(server)
 
 
 # -- a real (simulated) device keeps the e-CPS's one pending request ------------------------------
-def activate_device(server, national_id: str) -> DeviceSimulator:
+def start_activation(server, national_id: str) -> str:
     api = server["api"]
     started = requests.post(f"{api}/activations", json={"national_id": national_id}, timeout=5)
     assert started.status_code == 201, started.text
-    activation_id = started.json()["activation_id"]
+    return started.json()["activation_id"]
+
+
+def verify_activation(server, activation_id: str) -> requests.Response:
+    """The activation's two codes, read from the outbox by its ``activation_id`` (as
+    docs/sandbox.md's recipe reads them), sent back."""
+    api = server["api"]
     messages = requests.get(
-        f"{api}/outbox", params={"national_id": national_id, "limit": 2}, timeout=5
+        f"{api}/outbox", params={"activation_id": activation_id}, timeout=5
     ).json()["messages"]
+    assert {m["activation_id"] for m in messages} == {activation_id}, messages
     codes = {f"{m['channel']}_code": m["code"] for m in messages}
-    activation = requests.post(f"{api}/activations/{activation_id}/verify", json=codes, timeout=5)
+    return requests.post(f"{api}/activations/{activation_id}/verify", json=codes, timeout=5)
+
+
+def activate_device(server, national_id: str) -> DeviceSimulator:
+    activation = verify_activation(server, start_activation(server, national_id))
     assert activation.status_code == 200, activation.text
     return DeviceSimulator.enroll(activation.json()["app_link"], PIN)
+
+
+def test_two_jobs_activating_one_professional_each_read_their_own_codes(server):
+    """Job A starts an activation, job B another for the same professional, then each reads
+    its codes from the outbox: by ``activation_id``, neither gets the other's."""
+    first = start_activation(server, "810000000007")
+    second = start_activation(server, "810000000007")
+    assert verify_activation(server, first).status_code == 200
+    assert verify_activation(server, second).status_code == 200
 
 
 def test_a_device_login_replaced_by_a_newer_one_says_so(server):
@@ -177,3 +199,44 @@ def test_a_device_login_replaced_by_a_newer_one_says_so(server):
     document = requests.get(f"{server['api']}/openapi.json", timeout=5).json()
     reasons = document["components"]["schemas"]["ScriptedLogin"]["properties"]["reason"]["enum"]
     assert "replaced" in reasons
+
+
+# -- a login keeps the scenario in force when it started ------------------------------------------
+def test_a_scenario_set_by_another_job_leaves_a_started_login_alone(server):
+    """Job A starts a login of a professional whose phone denies after 1 s; job B then sets
+    ``approve`` for the same professional: A's login is still denied, B's next one approved."""
+    create_professional(server, "810000000202", {"outcome": "deny", "delay": 1})
+    started = requests.post(
+        f"{server['api']}/logins",
+        json={
+            "authorization_url": authorization_url(server),
+            "national_id": "810000000202",
+            "wait": 0,
+        },
+        timeout=30,
+    ).json()
+    assert started["state"] == "waiting", started
+    changed = requests.put(
+        f"{server['api']}/professionals/810000000202/scenario",
+        json={"outcome": "approve", "delay": 0},
+        timeout=5,
+    )
+    assert changed.status_code == 200, changed.text
+    ended = requests.post(
+        f"{server['api']}/logins/{started['login_id']}/complete", json={"wait": 10}, timeout=30
+    ).json()
+    assert (ended["state"], ended.get("reason")) == ("failed", "denied"), ended
+    later = scripted_logins_together(server, "810000000202", 1)
+    assert later[0]["state"] == "done", later
+
+
+def test_a_scenario_set_by_another_job_leaves_a_started_ciba_request_alone(server):
+    create_professional(server, "810000000203", {"outcome": "deny", "delay": 1})
+    auth_req_id = ciba_start(server, "810000000203")
+    changed = requests.put(
+        f"{server['api']}/professionals/810000000203/scenario",
+        json={"outcome": "approve"},
+        timeout=5,
+    )
+    assert changed.status_code == 200, changed.text
+    assert ciba_outcome(server, auth_req_id)["error"] == "access_denied"

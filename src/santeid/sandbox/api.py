@@ -415,7 +415,12 @@ def outbox():
             national_id = parse_national_id(request.args["national_id"]).value
         except NationalIdError as exc:
             raise ControlProblem("invalid_national_id", exc.message_en) from None
-    entries = sender.latest(limit, to=request.args.get("to") or None, national_id=national_id)
+    entries = sender.latest(
+        limit,
+        to=request.args.get("to") or None,
+        national_id=national_id,
+        activation_id=request.args.get("activation_id") or None,
+    )
     return jsonify(messages=[e.to_dict() for e in entries])
 
 
