@@ -5,14 +5,20 @@ job gets its own login's outcome, whatever the other jobs start or set meanwhile
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from santeid.ecps.simulator import DeviceSimulator
 from tests.support.concurrency import race_http
+from tests.support.servers import SANTEID
 from tests.support.servers import santeid_process
+from tests.support.servers import stop_process_group
 
 pytestmark = pytest.mark.server
 
@@ -22,6 +28,16 @@ CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 #: Approved after ``sandbox_approval_delay`` (1 s here): the jobs' logins overlap.
 AUTO_APPROVE, DENY = "810000000001", "810000000032"
 PIN = "135790"
+SANDBOX_DOC = Path(__file__).resolve().parents[2] / "docs" / "sandbox.md"
+#: The README's client, which docs/sandbox.md's recipes log in with.
+README_CLIENT = {
+    "client_id": "mon-service",
+    "client_secret": "mon-service-secret-0123456789-abcdefgh",
+    "redirect_uris": ["http://127.0.0.1:8000/callback"],
+    "grant_types": ["authorization_code", "refresh_token", CIBA_GRANT],
+    "backchannel_token_delivery_mode": "poll",
+    "token_endpoint_auth_method": "client_secret_basic",
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +52,7 @@ def server(tmp_path_factory):
     }
     with santeid_process(
         tmp_path_factory.mktemp("shared-sandbox"),
-        clients=[client],
+        clients=[client, README_CLIENT],
         SANTEID_SANDBOX_APPROVAL_DELAY="1.0",
         # Every job activates from the runner's address (docs/sandbox.md: raise it in CI).
         SANTEID_ECPS_ACTIVATION_SENDS_PER_ADDRESS="20",
@@ -44,7 +60,11 @@ def server(tmp_path_factory):
         discovery = requests.get(
             f"{process.issuer}/.well-known/wallet-openid-configuration", timeout=5
         ).json()
-        yield {"api": f"{process.base}/sandbox/api", "discovery": discovery}
+        yield {
+            "base": process.base,
+            "api": f"{process.base}/sandbox/api",
+            "discovery": discovery,
+        }
 
 
 def authorization_url(server, state: str = "s") -> str:
@@ -179,14 +199,14 @@ def test_two_jobs_activating_one_professional_each_read_their_own_codes(server):
 def test_a_device_login_replaced_by_a_newer_one_says_so(server):
     """With an e-CPS device, a newer login withdraws the older one, as the e-CPS does: the
     older scripted login ends ``failed``, reason ``replaced``, a reason the contract lists."""
-    activate_device(server, "810000000006")
+    activate_device(server, "810000000008")
 
     def start() -> dict:
         return requests.post(
             f"{server['api']}/logins",
             json={
                 "authorization_url": authorization_url(server),
-                "national_id": "810000000006",
+                "national_id": "810000000008",
                 "wait": 0,
             },
             timeout=30,
@@ -240,3 +260,62 @@ def test_a_scenario_set_by_another_job_leaves_a_started_ciba_request_alone(serve
     )
     assert changed.status_code == 200, changed.text
     assert ciba_outcome(server, auth_req_id)["error"] == "access_denied"
+
+
+# -- an empty variable in a job's script -----------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [
+        ("/sandbox/api/requests//deny", "application/problem+json"),
+        ("/sandbox/api//scenarios", "application/problem+json"),
+        ("/ecps/device//me", "application/problem+json"),
+        ("/insi/v1//ins/verify", "application/problem+json"),
+        ("/insi/fhir//Patient", "application/fhir+json"),
+        ("/fhir/v1//Practitioner", "application/fhir+json"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_path_with_an_empty_segment_is_a_404_in_the_apis_format(server, method, path, media_type):
+    """``curl -X POST "$API/requests/$REQUEST_ID/deny"`` with ``REQUEST_ID`` empty: not found,
+    in the API's format — no redirect to the path with its slashes merged (another resource),
+    no HTML page."""
+    answer = requests.request(method, server["base"] + path, allow_redirects=False, timeout=5)
+    assert answer.status_code == 404, (answer.status_code, answer.text[:200])
+    assert answer.headers["Content-Type"].split(";")[0] == media_type
+    assert answer.json()
+
+
+# -- docs/sandbox.md's recipes, run in order on one server -------------------------------------
+def recipe(section: str) -> str:
+    """The ``sh`` block of docs/sandbox.md's section ``section``."""
+    text = SANDBOX_DOC.read_text(encoding="utf-8").split(f"### {section}\n", 1)[1]
+    return re.search(r"```sh\n(.*?)```", text, re.S).group(1)
+
+
+def test_the_recipes_run_one_after_the_other_on_one_server(server, tmp_path):
+    """ "An e-CPS without a browser" (which leaves a device and its watcher behind), then "A
+    deny and a timeout from curl", as a job pastes them, on the same server: the second's
+    professional waits for the control API, whose deny fails its login."""
+    script = "\n".join(
+        recipe(section)
+        .replace("BASE=http://127.0.0.1:5000", f"BASE={server['base']}")
+        .replace("/tmp/device.json", str(tmp_path / "device.json"))  # noqa: S108 - the doc's
+        for section in ("An e-CPS without a browser", "A deny and a timeout from curl")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
+    env.update(HOME=str(tmp_path), PATH=f"{Path(SANTEID).parent}{os.pathsep}{env['PATH']}")
+    output = tmp_path / "output.txt"
+    with output.open("w") as out:
+        # A session of its own: the recipe's background watcher goes with it.
+        shell = subprocess.Popen(
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            assert shell.wait(timeout=60) == 0, output.read_text()
+        finally:
+            stop_process_group(shell)
+    answers = [json.loads(line) for line in output.read_text().splitlines() if line[:1] == "{"]
+    denied, login = answers[-3], answers[-2]
+    assert denied["status"] == "denied", answers
+    assert (login["state"], login["reason"]) == ("failed", "denied"), answers
