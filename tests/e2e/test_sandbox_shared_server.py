@@ -15,21 +15,22 @@ import pytest
 import requests
 
 from santeid.ecps.simulator import DeviceSimulator
+from tests.support.ciba import poll_over_http
+from tests.support.ciba import start_over_http
 from tests.support.concurrency import race_http
+from tests.support.oidc_flow import authorization_url as code_flow_url
 from tests.support.servers import SANTEID
 from tests.support.servers import santeid_process
 from tests.support.servers import stop_process_group
 
 pytestmark = pytest.mark.server
 
-REDIRECT_URI = "http://127.0.0.1/callback"
-CLIENT_ID, SECRET = "ci-jobs", "ci-jobs-secret-0123456789-abcdefgh"
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 #: Approved after ``sandbox_approval_delay`` (1 s here): the jobs' logins overlap.
 AUTO_APPROVE, DENY = "810000000001", "810000000032"
 PIN = "135790"
 SANDBOX_DOC = Path(__file__).resolve().parents[2] / "docs" / "sandbox.md"
-#: The README's client, which docs/sandbox.md's recipes log in with.
+#: The README's client, which the jobs and docs/sandbox.md's recipes log in with.
 README_CLIENT = {
     "client_id": "mon-service",
     "client_secret": "mon-service-secret-0123456789-abcdefgh",
@@ -38,21 +39,14 @@ README_CLIENT = {
     "backchannel_token_delivery_mode": "poll",
     "token_endpoint_auth_method": "client_secret_basic",
 }
+CREDENTIALS = (README_CLIENT["client_id"], README_CLIENT["client_secret"])
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    client = {
-        "client_id": CLIENT_ID,
-        "client_secret": SECRET,
-        "redirect_uris": [REDIRECT_URI],
-        "grant_types": ["authorization_code", CIBA_GRANT],
-        "backchannel_token_delivery_mode": "poll",
-        "token_endpoint_auth_method": "client_secret_basic",
-    }
     with santeid_process(
         tmp_path_factory.mktemp("shared-sandbox"),
-        clients=[client, README_CLIENT],
+        clients=[README_CLIENT],
         SANTEID_SANDBOX_APPROVAL_DELAY="1.0",
         # Every job activates from the runner's address (docs/sandbox.md: raise it in CI).
         SANTEID_ECPS_ACTIVATION_SENDS_PER_ADDRESS="20",
@@ -67,21 +61,24 @@ def server(tmp_path_factory):
         }
 
 
-def authorization_url(server, state: str = "s") -> str:
-    query = {
-        "response_type": "code",
-        "client_id": CLIENT_ID,
-        "redirect_uri": REDIRECT_URI,
-        "scope": "openid scope_all",
-        "acr_values": "eidas1",
-        "state": state,
-        "nonce": "n",
-    }
-    return (
-        requests.Request("GET", server["discovery"]["authorization_endpoint"], params=query)
-        .prepare()
-        .url
+def authorization_url(server) -> str:
+    endpoint = server["discovery"]["authorization_endpoint"]
+    return code_flow_url(
+        endpoint,
+        client_id=README_CLIENT["client_id"],
+        redirect_uri=README_CLIENT["redirect_uris"][0],
     )
+
+
+def scripted_login(server, national_id: str, **body) -> dict:
+    """One job's scripted login (``body``: ``wait``…), its answer."""
+    answer = requests.post(
+        f"{server['api']}/logins",
+        json={"authorization_url": authorization_url(server), "national_id": national_id, **body},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 def scripted_logins_together(server, national_id: str, jobs: int) -> list[dict]:
@@ -107,26 +104,14 @@ def create_professional(server, national_id: str, scenario) -> None:
 
 
 def ciba_start(server, national_id: str) -> str:
-    response = requests.post(
-        server["discovery"]["backchannel_authentication_endpoint"],
-        data={"scope": "openid scope_all", "login_hint": national_id, "binding_message": "A1"},
-        auth=(CLIENT_ID, SECRET),
-        timeout=5,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["auth_req_id"]
+    return start_over_http(server["discovery"], CREDENTIALS, national_id)
 
 
 def ciba_outcome(server, auth_req_id: str, seconds: float = 10) -> dict:
     """Poll until the request is answered: the token response or its error."""
     deadline = time.monotonic() + seconds
     while True:
-        answer = requests.post(
-            server["discovery"]["token_endpoint"],
-            data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
-            auth=(CLIENT_ID, SECRET),
-            timeout=5,
-        ).json()
+        answer = poll_over_http(server["discovery"], CREDENTIALS, auth_req_id).json()
         if answer.get("error") not in ("authorization_pending", "slow_down"):
             return answer
         assert time.monotonic() < deadline, answer
@@ -201,18 +186,8 @@ def test_a_device_login_replaced_by_a_newer_one_says_so(server):
     older scripted login ends ``failed``, reason ``replaced``, a reason the contract lists."""
     activate_device(server, "810000000008")
 
-    def start() -> dict:
-        return requests.post(
-            f"{server['api']}/logins",
-            json={
-                "authorization_url": authorization_url(server),
-                "national_id": "810000000008",
-                "wait": 0,
-            },
-            timeout=30,
-        ).json()
-
-    older, newer = start(), start()
+    older = scripted_login(server, "810000000008", wait=0)
+    newer = scripted_login(server, "810000000008", wait=0)
     assert (older["state"], newer["state"]) == ("waiting", "waiting"), (older, newer)
     read = requests.get(f"{server['api']}/logins/{older['login_id']}", timeout=5).json()
     assert (read["state"], read["reason"]) == ("failed", "replaced")
@@ -226,15 +201,7 @@ def test_a_scenario_set_by_another_job_leaves_a_started_login_alone(server):
     """Job A starts a login of a professional whose phone denies after 1 s; job B then sets
     ``approve`` for the same professional: A's login is still denied, B's next one approved."""
     create_professional(server, "810000000202", {"outcome": "deny", "delay": 1})
-    started = requests.post(
-        f"{server['api']}/logins",
-        json={
-            "authorization_url": authorization_url(server),
-            "national_id": "810000000202",
-            "wait": 0,
-        },
-        timeout=30,
-    ).json()
+    started = scripted_login(server, "810000000202", wait=0)
     assert started["state"] == "waiting", started
     changed = requests.put(
         f"{server['api']}/professionals/810000000202/scenario",
@@ -246,8 +213,8 @@ def test_a_scenario_set_by_another_job_leaves_a_started_login_alone(server):
         f"{server['api']}/logins/{started['login_id']}/complete", json={"wait": 10}, timeout=30
     ).json()
     assert (ended["state"], ended.get("reason")) == ("failed", "denied"), ended
-    later = scripted_logins_together(server, "810000000202", 1)
-    assert later[0]["state"] == "done", later
+    later = scripted_login(server, "810000000202")
+    assert later["state"] == "done", later
 
 
 def test_a_scenario_set_by_another_job_leaves_a_started_ciba_request_alone(server):

@@ -75,6 +75,21 @@ def sandbox_professional(app) -> str:
     return app.extensions["santeid"].directory.list(sandbox_only=True)[0].national_id
 
 
+def authorization_url(endpoint: str, **params: str) -> str:
+    """A code-flow authorization URL a service builds, for a real server's ``endpoint``, with
+    ``params`` (``client_id``, ``redirect_uri``…): ``scope`` ``openid scope_all``,
+    ``acr_values`` ``eidas1``, a ``state`` and a ``nonce`` unless they say otherwise."""
+    query = {
+        "response_type": "code",
+        "scope": "openid scope_all",
+        "acr_values": "eidas1",
+        "state": "s2",
+        "nonce": "n2",
+        **params,
+    }
+    return f"{endpoint}?{urlencode(query)}"
+
+
 def basic_auth(client_id: str, secret: str) -> dict:
     raw = f"{client_id}:{secret}".encode()
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
