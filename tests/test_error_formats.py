@@ -120,3 +120,29 @@ def test_an_unknown_url_is_a_404_in_the_format_of_the_api_owning_it(app, client,
     path = path.format(realm=app.extensions["santeid"].settings.issuer_path)
     response = client.get(path)
     _assert_format(response, error_formats.ErrorFormat(expected), 404, path)
+
+
+#: The APIs whose every answer under their URL prefixes is in their format, double slashes
+#: included (docs/endpoints.md, "Errors").
+_EMPTY_SEGMENT_FORMATS = (error_formats.PROBLEM_JSON, error_formats.FHIR)
+
+
+def test_a_path_with_an_empty_segment_is_answered_in_the_apis_format(app, client):
+    """Each URL of the problem+json and FHIR APIs with one of its slashes doubled (an empty
+    segment, as ``$API/requests//deny`` when a script's variable is empty), asked with each
+    method: never Werkzeug's redirect to the merged path (an HTML 308) nor an HTML 405, but a
+    refusal in the API's own format."""
+    checked = 0
+    for rule, url, _ in _routes(app):
+        fmt = error_formats.for_endpoint(rule.endpoint)
+        if fmt.name not in _EMPTY_SEGMENT_FORMATS:
+            continue
+        for at in (i for i, char in enumerate(url) if char == "/" and i > 0):
+            doubled = url[:at] + "/" + url[at:]
+            for method in ("GET", "POST"):
+                response = client.open(doubled, method=method)
+                where = f"{method} {doubled} ({rule.endpoint})"
+                assert 400 <= response.status_code < 500, (where, response.status_code)
+                _assert_format(response, fmt, response.status_code, where)
+                checked += 1
+    assert checked > 100

@@ -17,10 +17,18 @@ a ``render`` function turning any exception into that API's error response (``No
 application's own rendering of ``json-oauth`` or ``html``), and the URL prefixes the API owns,
 so that a 404 under them (no endpoint matched) is answered in its format too. A 405 is
 answered in the format of the endpoint that owns the URL.
+
+Werkzeug merges a path's repeated slashes when matching it (``merge_slashes``): a path with an
+empty segment is redirected to the merged path (an HTML 308) or refused with the merged path's
+405, whose owner is found on the merged path. Under the prefixes of the problem+json and FHIR
+APIs (:data:`NO_MERGED_SLASHES`), or merged into one of their URLs, such a path —
+``$API/requests//deny`` when a script's variable is empty — names nothing: it is a 404 in the
+API's format (:func:`refuse_empty_segment`), never a redirect to another resource.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +39,8 @@ from flask import Response
 from flask import current_app
 from flask import request
 from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import RequestRedirect
 
 if TYPE_CHECKING:
     from santeid.settings import Settings
@@ -41,6 +51,9 @@ FHIR = "fhir"
 SOAP = "soap"
 HTML = "html"
 FORMATS = (JSON_OAUTH, PROBLEM_JSON, FHIR, SOAP, HTML)
+#: The APIs under whose prefixes a path with an empty segment is a 404 in their format rather
+#: than a redirect to the path with its slashes merged (module docstring).
+NO_MERGED_SLASHES = (PROBLEM_JSON, FHIR)
 
 Render = Callable[[Exception], Response]
 #: A URL prefix, or a function of the settings giving one (prefixes under the issuer path).
@@ -109,12 +122,19 @@ def for_endpoint(endpoint: str | None) -> ErrorFormat:
 _LEGACY_JSON = ErrorFormat(JSON_OAUTH)
 
 
-def _owner_of_method_not_allowed(exc: MethodNotAllowed) -> str | None:
-    """The endpoint whose URL was asked with a wrong method."""
-    for method in exc.valid_methods or ():
+def _merged(path: str) -> str:
+    """``path`` with its repeated slashes merged, as Werkzeug matches it (``merge_slashes``)."""
+    return re.sub("/{2,}", "/", path)
+
+
+def _owner(methods: Iterable[str]) -> str | None:
+    """The endpoint whose URL was asked, with the first of ``methods`` it answers: a wrong
+    method's (405), or the merged path's (a redirect to it). The URL as the routing matched it,
+    its slashes merged (else its match would be that redirect, not the endpoint)."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    for method in methods:
         try:
-            adapter = current_app.url_map.bind_to_environ(request.environ)
-            endpoint, _ = adapter.match(request.path, method=method)
+            endpoint, _ = adapter.match(_merged(request.path), method=method)
         except Exception:  # noqa: S112 - any routing answer: try the next method
             continue
         return endpoint
@@ -127,18 +147,34 @@ def for_request() -> ErrorFormat:
         return for_endpoint(request.endpoint)
     routing = request.routing_exception
     if isinstance(routing, MethodNotAllowed):
-        return for_endpoint(_owner_of_method_not_allowed(routing))
+        return for_endpoint(_owner(routing.valid_methods or ()))
+    if isinstance(routing, RequestRedirect):
+        owner = _owner((request.method,))
+        if owner is not None:
+            return for_endpoint(owner)
     from santeid.services import services
 
     settings = services().settings
+    # The path as the routing read it: ``/ecps//device/x`` is under ``/ecps/device``.
+    asked = _merged(request.path)
     best, length = DEFAULT, -1
     for fmt in (*_by_blueprint.values(), *_by_endpoint.values()):
         for prefix in fmt.prefixes:
             path = (prefix(settings) if callable(prefix) else prefix).rstrip("/")
-            under = request.path == path or request.path.startswith(path + "/")
+            under = asked == path or asked.startswith(path + "/")
             if under and len(path) > length:
                 best, length = fmt, len(path)
     return best
+
+
+def refuse_empty_segment() -> None:
+    """``before_request`` hook: a path with an empty segment that no route took as it is,
+    under the prefix of an API of :data:`NO_MERGED_SLASHES` or merged into one of its URLs, is
+    :class:`~werkzeug.exceptions.NotFound` (answered in the API's format), whatever the
+    routing made of its merged path."""
+    if request.endpoint is None and "//" in request.path:
+        if for_request().name in NO_MERGED_SLASHES:
+            raise NotFound()
 
 
 def declared() -> dict[str, ErrorFormat]:

@@ -164,5 +164,7 @@ def handle_error(exc: Exception):
 
 def init_app(app) -> None:
     # For Exception, Flask also hands this handler HTTP errors and routing errors (404, 405);
-    # a redirect for a missing slash is answered by Werkzeug before any handler.
+    # a redirect for a missing slash is answered by Werkzeug before any handler, and so would
+    # be one to a path with its slashes merged, but under the problem+json and FHIR APIs.
     app.register_error_handler(Exception, handle_error)
+    app.before_request(error_formats.refuse_empty_segment)

@@ -61,8 +61,9 @@ IMPLICIT_TLS_PORT = 465
 @dataclass(frozen=True)
 class Message:
     """One message to one recipient. ``subject`` is ignored by SMS senders. ``national_id``
-    (the professional it is for) and ``code`` (the code its body gives) are sent by nobody:
-    only the sandbox outbox keeps them, as fields a test suite reads (docs/sandbox.md)."""
+    (the professional it is for), ``code`` (the code its body gives) and ``activation_id``
+    (the activation that code belongs to) are sent by nobody: only the sandbox outbox keeps
+    them, as fields a test suite reads (docs/sandbox.md)."""
 
     channel: Channel
     to: str
@@ -70,6 +71,7 @@ class Message:
     body: str
     national_id: str = ""
     code: str = ""
+    activation_id: str = ""
 
 
 class DeliveryError(Exception):
@@ -100,6 +102,7 @@ class OutboxEntry:
     body: str
     national_id: str = ""
     code: str = ""
+    activation_id: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -114,6 +117,7 @@ class OutboxEntry:
             "body": self.body,
             "national_id": self.national_id or None,
             "code": self.code or None,
+            "activation_id": self.activation_id or None,
         }
 
 
@@ -148,6 +152,9 @@ OUTBOX_SCHEMA = db.Schema(
                 "ALTER TABLE outbox ADD COLUMN code TEXT NOT NULL DEFAULT ''",
             ),
         ),
+        # The activation a message's code belongs to, so that parallel activations of one
+        # professional each find their own codes.
+        db.Step(("ALTER TABLE outbox ADD COLUMN activation_id TEXT NOT NULL DEFAULT ''",)),
     ),
 )
 
@@ -191,7 +198,7 @@ class OutboxSender:
             with self.db.transaction() as conn:
                 conn.execute(
                     "INSERT INTO outbox (created_at, channel, recipient, subject, body,"
-                    " national_id, code) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " national_id, code, activation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         self.clock(),
                         message.channel,
@@ -200,6 +207,7 @@ class OutboxSender:
                         message.body,
                         message.national_id,
                         message.code,
+                        message.activation_id,
                     ),
                 )
                 # Keep the newest ``keep`` rows: ids only grow, so everything at or below
@@ -215,19 +223,26 @@ class OutboxSender:
         log.info("sandbox outbox: %s message to %s", message.channel, message.to)
 
     def latest(
-        self, limit: int = 50, *, to: str | None = None, national_id: str | None = None
+        self,
+        limit: int = 50,
+        *,
+        to: str | None = None,
+        national_id: str | None = None,
+        activation_id: str | None = None,
     ) -> list[OutboxEntry]:
         """Newest first; ``to`` keeps one recipient's messages, ``national_id`` one
-        professional's."""
-        sql = "SELECT id, created_at, channel, recipient, subject, body, national_id, code"
-        sql += " FROM outbox"
+        professional's, ``activation_id`` one activation's."""
+        sql = "SELECT id, created_at, channel, recipient, subject, body, national_id, code,"
+        sql += " activation_id FROM outbox"
         where, params = [], []
-        if to:
-            where.append("recipient = ?")
-            params.append(to)
-        if national_id:
-            where.append("national_id = ?")
-            params.append(national_id)
+        for column, value in (
+            ("recipient", to),
+            ("national_id", national_id),
+            ("activation_id", activation_id),
+        ):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"

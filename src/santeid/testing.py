@@ -59,7 +59,8 @@ CIVIL_PERSONS = 200
 class LoginFailed(AssertionError):
     """The login did not end with a code; ``state`` says how (the login page's status), and
     ``reason`` why a failed one failed: ``denied``, ``wrong_code``, ``pin_locked``,
-    ``expired`` (docs/sandbox.md, "pytest plugin"), else ``None``."""
+    ``expired``, ``replaced`` (a professional with an e-CPS device only; docs/sandbox.md,
+    "pytest plugin"), else ``None``."""
 
     def __init__(self, message: str, state: dict | None = None) -> None:
         super().__init__(message)

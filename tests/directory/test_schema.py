@@ -31,8 +31,9 @@ def test_a_version_1_directory_is_migrated_with_its_data(tmp_path):
     conn.close()
     store = Directory(path)
     assert store.get("810000000901").family_name == "ANCIEN"
+    assert store.get("810000000901").sandbox_scenario == ""
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"savoir_faire", "import_source"} <= tables
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}

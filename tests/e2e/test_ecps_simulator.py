@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import stat
 import subprocess
 import time
@@ -36,26 +37,32 @@ NATIONAL_ID = "810000000001"
 PIN = "135790"
 REDIRECT_URI = "https://rp.example.org/callback"
 SECRET = "a-long-secret-for-the-ecps-simulator-test-0123"
+CLIENT = {
+    "client_id": "rp-ecps",
+    "client_name": "RP e-CPS",
+    "client_secret": SECRET,
+    "redirect_uris": [REDIRECT_URI],
+    "grant_types": ["authorization_code"],
+    "token_endpoint_auth_method": "client_secret_basic",
+}
+RECIPES = Path(__file__).resolve().parents[2] / "docs" / "ecps-simulator.md"
+
+
+def redis_database(redis_server, number: int) -> str:
+    """The URL of database ``number`` of the test Redis, emptied."""
+    store_url = redis_server.url.rsplit("/", 1)[0] + f"/{number}"
+    with redis.Redis.from_url(store_url) as connection:
+        connection.flushdb()
+    return store_url
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, redis_server):
-    store_url = redis_server.url.rsplit("/", 1)[0] + "/7"
-    with redis.Redis.from_url(store_url) as connection:
-        connection.flushdb()
-    client = {
-        "client_id": "rp-ecps",
-        "client_name": "RP e-CPS",
-        "client_secret": SECRET,
-        "redirect_uris": [REDIRECT_URI],
-        "grant_types": ["authorization_code"],
-        "token_endpoint_auth_method": "client_secret_basic",
-    }
     # HOME is the server's folder: the simulator's default device file stays inside the test.
     with santeid_process(
         tmp_path_factory.mktemp("ecps-server"),
-        clients=[client],
-        SANTEID_STORE_URL=store_url,
+        clients=[CLIENT],
+        SANTEID_STORE_URL=redis_database(redis_server, 7),
         SANTEID_ECPS_LONG_POLL="5",
         # Several logins pending at once (the default keeps one: the newest replaces it).
         SANTEID_ECPS_MAX_PENDING_REQUESTS="3",
@@ -353,3 +360,54 @@ def test_simulator_enrols_from_the_app_link(server):
         headers={"Authorization": f"Bearer {make_device_token(phone.device)}"},
         timeout=5,
     ).raise_for_status()
+
+
+# -- docs/ecps-simulator.md, "In CI" -----------------------------------------------------------
+#: More logins than the production limits let the login page start in ``ecps_push_window``:
+#: 10 per professional, 30 per address.
+CI_LOGINS = 31
+
+
+def in_ci_recipe_settings() -> dict[str, str]:
+    """The ``SANTEID_*`` settings the "In CI" recipe exports, but for those naming its own
+    store, issuer and device file (this test's are its own)."""
+    section = RECIPES.read_text(encoding="utf-8").split("## In CI", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    exported = {}
+    for line in block.splitlines():
+        if line.startswith("export "):
+            for word in shlex.split(line, comments=True)[1:]:
+                name, _, value = word.partition("=")
+                exported[name] = value
+    own = ("SANTEID_STORE_URL", "SANTEID_ISSUER", "SANTEID_DEVICE_FILE")
+    return {name: value for name, value in exported.items() if name not in own}
+
+
+@pytest.mark.timeout(300)
+def test_the_in_ci_recipe_approves_more_logins_than_the_production_limits(tmp_path, redis_server):
+    """A CI run logs in hundreds of times through the simulated device: the recipe's settings
+    let the login page start them all (never ``too_many_logins``), each approved by ``device
+    watch --auto-approve``."""
+    settings = in_ci_recipe_settings()
+    with santeid_process(
+        tmp_path,
+        clients=[CLIENT],
+        SANTEID_STORE_URL=redis_database(redis_server, 8),
+        **settings,
+    ) as server:
+        device = tmp_path / "device.json"
+        uri = _activation_uri(server)
+        server.cli("device", "enroll", "--activation-uri", uri, "--pin", PIN, "--file", str(device))
+        watcher = subprocess.Popen(
+            [SANTEID, "device", "watch", "--pin", PIN, "--auto-approve", "--timeout", "240",
+             "--file", str(device)],
+            env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            for login in range(CI_LOGINS):
+                browser, tx, waiting, realm = _start_login(server)
+                assert 'id="dynamic-code"' in waiting, (login, waiting[-2000:])
+                assert _wait_state(browser, realm, tx, "approved") == "approved", login
+        finally:
+            watcher.kill()
+            watcher.wait()

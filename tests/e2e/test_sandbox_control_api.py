@@ -18,8 +18,11 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from santeid.ecps.simulator import DeviceSimulator
+from tests.support.ciba import poll_over_http
+from tests.support.ciba import start_over_http
 from tests.support.concurrency import race_http
 from tests.support.oidc_flow import authorization_query
+from tests.support.oidc_flow import authorization_url as code_flow_url
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -143,23 +146,11 @@ def test_scenario_professional_denies_by_itself(server):
 
 
 def ciba_start(server, national_id: str) -> str:
-    response = requests.post(
-        server["discovery"]["backchannel_authentication_endpoint"],
-        data={"scope": "openid scope_all", "login_hint": national_id, "binding_message": "A1"},
-        auth=(CLIENT_ID, SECRET),
-        timeout=5,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["auth_req_id"]
+    return start_over_http(server["discovery"], (CLIENT_ID, SECRET), national_id)
 
 
 def ciba_poll(server, auth_req_id: str) -> requests.Response:
-    return requests.post(
-        server["discovery"]["token_endpoint"],
-        data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
-        auth=(CLIENT_ID, SECRET),
-        timeout=5,
-    )
+    return poll_over_http(server["discovery"], (CLIENT_ID, SECRET), auth_req_id)
 
 
 @pytest.mark.parametrize(
@@ -192,11 +183,16 @@ def test_openapi_outbox_and_cards_over_http(server):
 
 # -- scripted logins: the whole browser part in one call --------------------------------------
 def authorization_url(server, **params) -> str:
-    query = authorization_query(CLIENT_ID, REDIRECT_URI, **{"state": "s2", "nonce": "n2", **params})
-    return (
-        requests.Request("GET", server["discovery"]["authorization_endpoint"], params=query)
-        .prepare()
-        .url
+    endpoint = server["discovery"]["authorization_endpoint"]
+    return code_flow_url(
+        endpoint,
+        **{
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "state": "s2",
+            "nonce": "n2",
+            **params,
+        },
     )
 
 

@@ -421,32 +421,41 @@ def test_reset_returns_a_created_professional_to_its_creation_scenario(app, clie
     assert reset["scenario"] is None
 
 
-def test_a_scenario_record_holds_the_choice_and_the_creation_scenario():
+def test_a_scenario_record_holds_the_choice_over_the_creation_scenario():
     """One record per professional (one store read per lookup): the control API's choice
-    wins, a reset returns to the creation's scenario, and a record written by an earlier
-    santeid (the chosen scenario alone) is still read as the choice."""
-    from types import SimpleNamespace
-
+    wins over the creation's scenario (kept with the professional), a reset returns to it, a
+    new creation forgets the choice (and can put it back); records written by earlier
+    santeids are still read: the chosen scenario alone as the choice, a ``base`` as the
+    creation's."""
+    from santeid.directory.models import Professional
+    from santeid.sandbox.scenarios import APPROVE
     from santeid.sandbox.scenarios import DENY
     from santeid.sandbox.scenarios import NEVER
     from santeid.sandbox.scenarios import Scenario
     from santeid.sandbox.scenarios import ScenarioBook
+    from santeid.sandbox.scenarios import with_scenario
     from santeid.storage import keys
 
     store = MemoryStore()
     book = ScenarioBook(store)
-    someone = SimpleNamespace(national_id="899999999901", sandbox_auto_approve=False)
-    assert book.get(someone) is None
-    book.created(someone.national_id, Scenario(NEVER))
+    key = keys.SANDBOX_SCENARIO.key("899999999901")
+    nobody = Professional("899999999901", "8", "99999999901", "NOBODY")
+    assert book.get(nobody) is None
+    someone = with_scenario(nobody, Scenario(NEVER))
+    assert book.get(someone) == Scenario(NEVER)
     book.set(someone.national_id, Scenario(DENY, 2.0))
     assert book.get(someone) == Scenario(DENY, 2.0)
     book.reset(someone.national_id)
     assert book.get(someone) == Scenario(NEVER)
-    book.created(someone.national_id, None)
-    assert book.get(someone) is None
-    assert store.get(keys.SANDBOX_SCENARIO.key(someone.national_id)) is None
-    store.put(keys.SANDBOX_SCENARIO.key(someone.national_id), {"outcome": DENY, "delay": None}, 60)
-    assert book.get(someone) == Scenario(DENY)
+    book.set(someone.national_id, Scenario(DENY, 2.0))
+    put_back = book.forget_choice(someone.national_id)
+    assert book.get(someone) == Scenario(NEVER) and store.get(key) is None
+    put_back()
+    assert book.get(someone) == Scenario(DENY, 2.0)
+    store.put(key, {"outcome": DENY, "delay": None}, 60)
+    assert book.get(nobody) == Scenario(DENY)
+    store.put(key, {"chosen": None, "base": {"outcome": APPROVE, "delay": None}}, 60)
+    assert book.get(nobody) == Scenario(APPROVE)
 
 
 def test_scenario_descriptions_say_when_the_phone_answers(settings):
@@ -468,3 +477,25 @@ def test_scenario_descriptions_say_when_the_phone_answers(settings):
         " at once for CIBA"
     )
     assert description(CARD_ONLY) == "no phone: CPS card (or an activated e-CPS) only"
+
+
+def test_a_professional_not_written_keeps_the_scenario_chosen_before(app, client, monkeypatch):
+    """``POST /professionals`` forgets the choice set before, then writes the professional and
+    its scenario in one directory write; should that write fail, the choice is put back:
+    nothing half-done is left."""
+    from santeid.db.backends import SqliteUnavailable
+
+    body = {"national_id": "810000000097", "family_name": "KEPT", "scenario": "deny"}
+    assert client.post(f"{API}/professionals", json=body).status_code == 201
+    client.put(f"{API}/professionals/810000000097/scenario", json={"outcome": "never"})
+    directory = app.extensions["santeid"].directory
+
+    def fail(professional):
+        raise SqliteUnavailable("database is locked")
+
+    monkeypatch.setattr(directory, "upsert", fail)
+    refused = client.post(f"{API}/professionals", json={**body, "family_name": "NEW"})
+    assert refused.status_code == 503
+    monkeypatch.undo()
+    kept = client.get(f"{API}/professionals/810000000097").get_json()
+    assert kept["name"] == "KEPT" and kept["scenario"]["outcome"] == "never"

@@ -1,5 +1,6 @@
 """Helpers for the CIBA tests: registering CIBA clients, calling the back-channel and token
-endpoints through Flask's test client, a local HTTP receiver for ping and push."""
+endpoints through Flask's test client (or over HTTP, of a real server), a local HTTP receiver
+for ping and push."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import threading
 import time
 from typing import Any
+
+import requests
 
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import basic_auth
@@ -58,6 +61,32 @@ def start(http, meta: dict, national_id: str, **params: Any) -> dict:
 def poll(http, meta: dict, auth_req_id: str, *, headers: dict | None = None, **extra: Any):
     data = {"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id, **extra}
     return http.post(TOKEN, data=data, headers=auth_headers(meta) if headers is None else headers)
+
+
+def start_over_http(discovery: dict, credentials: tuple[str, str], national_id: str) -> str:
+    """A poll-mode CIBA request for ``national_id`` (binding message ``A1``) to a real server
+    (``discovery``: its OpenID configuration), as client ``credentials``: its
+    ``auth_req_id``."""
+    response = requests.post(
+        discovery["backchannel_authentication_endpoint"],
+        data={"scope": "openid scope_all", "login_hint": national_id, "binding_message": "A1"},
+        auth=credentials,
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["auth_req_id"]
+
+
+def poll_over_http(
+    discovery: dict, credentials: tuple[str, str], auth_req_id: str
+) -> requests.Response:
+    """One poll of the token endpoint of a real server for ``auth_req_id``."""
+    return requests.post(
+        discovery["token_endpoint"],
+        data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
+        auth=credentials,
+        timeout=5,
+    )
 
 
 def error_of(response) -> str:

@@ -75,6 +75,15 @@ def sandbox_professional(app) -> str:
     return app.extensions["santeid"].directory.list(sandbox_only=True)[0].national_id
 
 
+def authorization_url(endpoint: str, **params: str) -> str:
+    """A code-flow authorization URL a service builds, for a real server's ``endpoint``, with
+    ``params`` (``client_id`` and ``redirect_uri`` required): :func:`authorization_query`'s
+    parameters."""
+    client_id = params.pop("client_id")
+    redirect_uri = params.pop("redirect_uri")
+    return f"{endpoint}?{urlencode(authorization_query(client_id, redirect_uri, **params))}"
+
+
 def basic_auth(client_id: str, secret: str) -> dict:
     raw = f"{client_id}:{secret}".encode()
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}

@@ -40,7 +40,8 @@ def test_outbox_json_filters_by_recipient_and_limits(client):
     messages = response.get_json()["messages"]
     assert len(messages) == 1 and messages[0]["channel"] == "sms"
     assert set(messages[0]) == {
-        "id", "created_at", "time", "channel", "to", "subject", "body", "national_id", "code"
+        "id", "created_at", "time", "channel", "to", "subject", "body", "national_id", "code",
+        "activation_id",
     }  # fmt: skip
     only_mail = client.get(f"/sandbox/outbox.json?to={EMAIL}").get_json()["messages"]
     assert [m["to"] for m in only_mail] == [EMAIL]

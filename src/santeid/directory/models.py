@@ -170,7 +170,9 @@ class Professional:
     *Prénoms*); the names a professional practises under are on each :class:`Exercice`.
     ``correspondence_phone`` and ``correspondence_email`` serve e-CPS activation
     (docs/reference/pro-sante-connect.md §13)
-    and never appear in userinfo.
+    and never appear in userinfo. ``sandbox_scenario`` (sandbox mode only) is the scenario the
+    professional was created with through the sandbox control API, as JSON (``""``: none;
+    ``santeid.sandbox.scenarios``), kept with the professional so that it lasts as long.
     """
 
     national_id: str
@@ -184,6 +186,7 @@ class Professional:
     correspondence_email: str = ""
     sandbox_auto_approve: bool = False
     status: str = STATUS_ACTIVE
+    sandbox_scenario: str = ""
     exercices: tuple[Exercice, ...] = ()
     other_ids: tuple[OtherId, ...] = ()
 

@@ -18,7 +18,7 @@ import sqlite3
 from santeid.settings.base import ConfigurationError
 
 #: Bump with every change below and add a step to :data:`MIGRATIONS`.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = """
 CREATE TABLE person (
@@ -156,8 +156,15 @@ _V4 = """
 CREATE INDEX person_civilite ON person (code_civilite);
 """
 
+# Version 5: the scenario a professional was created with through the sandbox control API
+# (JSON, '' for none; sandbox mode only), kept with the professional rather than in the
+# ephemeral store, so that a restart of a server on the embedded store does not lose it.
+_V5 = """
+ALTER TABLE person ADD COLUMN sandbox_scenario TEXT NOT NULL DEFAULT '';
+"""
+
 #: ``MIGRATIONS[n]`` takes a version-``n`` database to version ``n + 1``; index 0 creates it.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 
 
 class SchemaError(ConfigurationError):

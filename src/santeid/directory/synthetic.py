@@ -479,6 +479,7 @@ class Generator:
             email,
             0,
             "active",
+            "",
         )
         structures: list[tuple] = []
         exercices = [

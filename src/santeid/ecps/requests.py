@@ -24,8 +24,9 @@ decided exactly once even when two devices (or a device and the login page's can
 
 Status is ``pending`` → ``approved`` | ``denied`` | ``failed`` (with a ``failure`` reason:
 ``wrong_code``, ``pin_locked``, ``cancelled``, ``replaced`` — withdrawn for a newer one of
-the same professional, ``EcpsService``). ``expired`` is never stored: a pending request
-whose ``expires_at`` has passed *reads* as expired.
+the same professional, ``EcpsService``; never a request of the sandbox phone, which answers
+each of its requests on its own). ``expired`` is never stored: a pending request whose
+``expires_at`` has passed *reads* as expired.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ EXPIRED = "expired"
 #: (``EcpsService._withdraw_older``): the login page says so, and its CIBA denial is notified
 #: once, never retried (docs/ciba.md, "Delivery rules").
 FAILURE_REPLACED = "replaced"
+
+#: The record member of a request the sandbox phone made, and answers by scenario
+#: (``santeid.sandbox.phone``): what it needs to answer it, written with the request.
+SANDBOX_PHONE = "sandbox_phone"
 
 #: Seconds a request record outlives its expiry, for late readers of its final status.
 RECORD_MARGIN = ECPS_REQUEST.grace
@@ -110,6 +115,12 @@ class AuthRequest:
     @property
     def is_pending(self) -> bool:
         return self.status == PENDING
+
+    @property
+    def sandbox_phone(self) -> dict[str, Any] | None:
+        """What the sandbox phone noted when it made this request; ``None``: a request for
+        the professional's e-CPS devices."""
+        return self.raw.get(SANDBOX_PHONE)
 
     def device_view(self, *, sandbox_hint: bool = False) -> dict[str, Any]:
         """The item a device receives (never the right code, except the sandbox hint): the
@@ -177,7 +188,10 @@ class RequestBook:
         binding_message: str | None = None,
         client_id: str | None = None,
         requested_from: str | None = None,
+        sandbox_phone: dict[str, Any] | None = None,
     ) -> AuthRequest:
+        """A pending request; ``sandbox_phone``: made by the sandbox phone, with what it
+        needs to answer it (:data:`SANDBOX_PHONE`)."""
         if kind not in (KIND_BROWSER, KIND_CIBA):
             raise ValueError(f"unknown request kind {kind!r}")
         if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime < 1:
@@ -202,6 +216,8 @@ class RequestBook:
         else:
             record["code"], record["candidates"] = None, []
             record["binding_message"] = binding_message
+        if sandbox_phone is not None:
+            record[SANDBOX_PHONE] = sandbox_phone
         # Record first, index second (in one round trip): a device that sees the id can always
         # read it.
         writes = self.store.batch()

@@ -407,11 +407,13 @@ class EcpsService:
         client_name: str,
         client_id: str | None = None,
         requested_from: str | None = None,
+        sandbox_phone: dict[str, Any] | None = None,
     ) -> AuthRequest:
         """A request for the login page; show ``.code`` there. Lives ``ecps_request_lifetime``.
 
         ``client_id`` and ``requested_from`` (the browser's address) are shown on the phone, so
-        the professional sees where a request comes from before approving it."""
+        the professional sees where a request comes from before approving it. ``sandbox_phone``:
+        a request of the sandbox phone (``RequestBook.create``)."""
         request = self.requests.create(
             national_id,
             kind=KIND_BROWSER,
@@ -419,6 +421,7 @@ class EcpsService:
             lifetime=self.settings.ecps.request_lifetime,
             client_id=client_id,
             requested_from=requested_from,
+            sandbox_phone=sandbox_phone,
         )
         self._withdraw_older(request)
         self._notify(request)
@@ -432,10 +435,12 @@ class EcpsService:
         binding_message: str | None,
         expires_in: int,
         client_id: str | None = None,
+        sandbox_phone: dict[str, Any] | None = None,
     ) -> AuthRequest:
         """A CIBA request (docs/reference/pro-sante-connect.md §14): the phone shows
         ``binding_message``, no code to pick.
-        The caller validates ``binding_message`` and ``expires_in`` against CIBA's rules."""
+        The caller validates ``binding_message`` and ``expires_in`` against CIBA's rules.
+        ``sandbox_phone``: as for :meth:`create_browser_request`."""
         request = self.requests.create(
             national_id,
             kind=KIND_CIBA,
@@ -443,6 +448,7 @@ class EcpsService:
             lifetime=int(expires_in),
             binding_message=binding_message,
             client_id=client_id,
+            sandbox_phone=sandbox_phone,
         )
         self._withdraw_older(request)
         self._notify(request)
@@ -452,8 +458,18 @@ class EcpsService:
         """Keep at most ``ecps_max_pending_requests`` pending requests per professional: the
         oldest beyond are withdrawn (``failure`` ``replaced``). A professional approves one
         login at a time (the phone shows the code of one login page), and a bound stops anyone
-        who starts logins from piling approval requests on a professional's phone."""
-        pending = self.requests.pending_for(newest.national_id, besides=newest.request_id)
+        who starts logins from piling approval requests on a professional's phone.
+
+        The sandbox phone is no phone: its requests are neither withdrawn nor counted, and it
+        answers each of them by its scenario, so that parallel test jobs logging in one sandbox
+        professional each get their own answer (docs/sandbox.md)."""
+        if newest.sandbox_phone is not None:
+            return
+        pending = [
+            request
+            for request in self.requests.pending_for(newest.national_id, besides=newest.request_id)
+            if request.sandbox_phone is None
+        ]
         excess = len(pending) + 1 - self.settings.ecps.max_pending_requests
         for request in pending[: max(0, excess)]:
             self.requests.decide(

@@ -35,6 +35,7 @@ from santeid.sandbox.professionals import read_one
 from santeid.sandbox.scenarios import DEFAULT_SCENARIOS
 from santeid.sandbox.scenarios import ScenarioError
 from santeid.sandbox.scenarios import parse_scenario
+from santeid.sandbox.scenarios import with_scenario
 from santeid.security import no_store
 from santeid.security import whole_number
 from santeid.services import services
@@ -187,10 +188,19 @@ def create_professional():
         detail = "; ".join(e.removeprefix("professionals[0]") for e in exc.errors)
         raise ControlProblem("invalid_professional", detail, errors=exc.errors) from None
     svc = services()
-    existed = svc.directory.get(defined.professional.national_id) is not None
-    svc.directory.upsert(defined.professional)
-    _phone().scenarios.created(defined.professional.national_id, defined.scenario)
-    professional = svc.directory.get(defined.professional.national_id)
+    national_id = defined.professional.national_id
+    existed = svc.directory.get(national_id) is not None
+    scenarios = _phone().scenarios
+    # The store first (a choice set before is forgotten): an outage there changes nothing.
+    # Then the directory, the professional and its scenario in one write; should it fail, the
+    # forgotten choice is put back, so that nothing is left half-written.
+    undo = scenarios.forget_choice(national_id)
+    try:
+        svc.directory.upsert(with_scenario(defined.professional, defined.scenario))
+    except BaseException:
+        undo()
+        raise
+    professional = svc.directory.get(national_id)
     response = jsonify(_describe(professional))
     response.status_code = 200 if existed else 201
     response.headers["Location"] = url_for(
@@ -413,7 +423,12 @@ def outbox():
             national_id = parse_national_id(request.args["national_id"]).value
         except NationalIdError as exc:
             raise ControlProblem("invalid_national_id", exc.message_en) from None
-    entries = sender.latest(limit, to=request.args.get("to") or None, national_id=national_id)
+    entries = sender.latest(
+        limit,
+        to=request.args.get("to") or None,
+        national_id=national_id,
+        activation_id=request.args.get("activation_id") or None,
+    )
     return jsonify(messages=[e.to_dict() for e in entries])
 
 

@@ -2,13 +2,19 @@
 
 Sandbox mode only. A login (browser or CIBA) of a professional with a phone scenario
 (``scenarios.py``) makes a real e-CPS authentication request (``santeid.ecps.requests``: same
-record, same two-digit code, same lifetime, same statuses); nobody holds a device, so the
-request is answered here, *lazily*: whoever next reads it (the login page's poll, the CIBA
-token endpoint, the control API) calls :meth:`SandboxPhone.settle`, which applies the scenario
-once its delay has passed. Only requests the sandbox phone made are settled so: a professional
-with an active e-CPS device uses it first, whatever the scenario (docs/sandbox.md), and the
-device's requests wait for the device. A decision is the e-CPS request book's compare-and-set,
-so it is taken exactly once, whichever worker reads first.
+record, same two-digit code, same lifetime, same statuses), which carries the scenario in force
+when it was made; nobody holds a device, so the request is answered here, *lazily*: whoever
+next reads it (the login page's poll, the CIBA token endpoint, the control API) calls
+:meth:`SandboxPhone.settle`, which applies that scenario once its delay has passed. A scenario
+set meanwhile (another test job's) applies to the next logins only. Only requests the sandbox
+phone made are settled so: a professional with an active e-CPS device uses it first, whatever
+the scenario (docs/sandbox.md), and the device's requests wait for the device. A decision is
+the e-CPS request book's compare-and-set, so it is taken exactly once, whichever worker reads
+first.
+
+Each request the sandbox phone makes is answered on its own: it withdraws no other request of
+the professional and none withdraws it (``EcpsService._withdraw_older``), so that test jobs
+logging one professional in at the same time each get their scenario's answer.
 
 The one exception to *lazily*: a CIBA request of a ping or push client, whose client need not
 poll, is also settled by a timer of the serving process when the scenario's delay has passed
@@ -46,9 +52,12 @@ log = logging.getLogger(__name__)
 SANDBOX_DEVICE_ID = "sandbox-phone"
 #: RFC 8176 has no method for "nobody proved anything": a private value, as before.
 SANDBOX_AMR = list(proofs.PROOFS[proofs.SANDBOX].amr)
-#: The mark of a request the sandbox phone made, and so answers by scenario: when it was made
-#: (the record's ``created_at`` is in whole seconds; a delay of 0.3 s needs better).
-STARTED_AT = "sandbox_started_at"
+#: In the mark of a request the sandbox phone made (``santeid.ecps.requests.SANDBOX_PHONE``):
+#: when it was made (the record's ``created_at`` is in whole seconds; a delay of 0.3 s needs
+#: better), and the scenario in force then (``Scenario.to_dict``; ``None``: none any more, the
+#: request waits for the control API or expires).
+STARTED_AT = "started_at"
+SCENARIO = "scenario"
 
 
 class AnswerError(ValueError):
@@ -94,31 +103,37 @@ class SandboxPhone:
 
     # -- requests ----------------------------------------------------------------------------
     def create_browser_request(self, professional: Any, *, client_name: str) -> AuthRequest:
-        started = self.clock()
-        request = self.ecps.create_browser_request(
-            professional.national_id, client_name=client_name
+        return self.ecps.create_browser_request(
+            professional.national_id,
+            client_name=client_name,
+            sandbox_phone=self._mark(professional),
         )
-        return self._mark(request, started)
 
     def create_ciba_request(self, national_id: str, **kwargs: Any) -> AuthRequest:
         """A CIBA request for the sandbox phone (``EcpsService.create_ciba_request``'s
         arguments)."""
-        started = self.clock()
-        return self._mark(self.ecps.create_ciba_request(national_id, **kwargs), started)
+        professional = self.directory.get(national_id)
+        return self.ecps.create_ciba_request(
+            national_id, **kwargs, sandbox_phone=self._mark(professional)
+        )
 
-    def _mark(self, request: AuthRequest, started: float) -> AuthRequest:
-        self.ecps.requests.note(request.request_id, {STARTED_AT: started}, current=request)
-        return request
+    def _mark(self, professional: Any) -> dict[str, Any]:
+        """What a request of the sandbox phone carries from its creation: when, and the
+        professional's scenario then."""
+        scenario = self.scenario_for(professional) if professional is not None else None
+        return {STARTED_AT: self.clock(), SCENARIO: scenario.to_dict() if scenario else None}
 
     def settle(self, request_id: str) -> AuthRequest | None:
-        """The request, answered first if its professional's scenario says it is time; a
-        request the sandbox phone did not make (an e-CPS device's) is left to its device."""
+        """The request, answered first if the scenario in force when it was made says it is
+        time; a request the sandbox phone did not make (an e-CPS device's) is left to its
+        device."""
         request = self.ecps.get_request(request_id)
         if request is None or request.status != PENDING:
             return request
-        started = request.raw.get(STARTED_AT)
-        if started is None:
+        mark = request.sandbox_phone
+        if mark is None:
             return request
+        started = mark[STARTED_AT]
         scenario = self._scenario_of(request)
         if scenario is None or scenario.outcome == sc.NEVER:
             return request
@@ -142,7 +157,7 @@ class SandboxPhone:
         scenario = self._scenario_of(request) if request is not None else None
         if request is None or scenario is None or scenario.outcome == sc.NEVER:
             return
-        started = request.raw.get(STARTED_AT, self.clock())
+        started = (request.sandbox_phone or {}).get(STARTED_AT, self.clock())
         due_at = started + self._delay(request, scenario)
         if due_at >= request.expires_at:
             return
@@ -161,9 +176,11 @@ class SandboxPhone:
         except Exception:  # noqa: BLE001 — a timer thread has nobody to tell
             log.exception("sandbox phone: request %s not settled", request_id)
 
-    def _scenario_of(self, request: AuthRequest) -> sc.Scenario | None:
-        professional = self.directory.get(request.national_id)
-        return self.scenario_for(professional) if professional is not None else None
+    @staticmethod
+    def _scenario_of(request: AuthRequest) -> sc.Scenario | None:
+        """The scenario in force when the sandbox phone made ``request``."""
+        chosen = (request.sandbox_phone or {}).get(SCENARIO)
+        return sc.parse_scenario(chosen) if chosen is not None else None
 
     def _delay(self, request: AuthRequest, scenario: sc.Scenario) -> float:
         """Seconds after its start when the scenario answers the request."""

@@ -169,7 +169,7 @@ class _Reader:
         if fields is None:
             return None
         before = len(self.errors)
-        for reserved in ("id_type", "local_id", "sandbox_auto_approve"):
+        for reserved in ("id_type", "local_id", "sandbox_auto_approve", "sandbox_scenario"):
             if reserved in value:
                 self.error((*path, reserved), "not settable here (derived, or use 'scenario')")
         national_id = None

@@ -12,13 +12,16 @@ Where a professional's scenario comes from, first found wins:
 1. set through the control API (``PUT /sandbox/api/professionals/{id}/scenario``), kept in the
    ephemeral store (``sandbox:scenario:<id>``, field ``chosen``) so every worker sees it;
 2. the scenario the professional was created with through the control API (``POST
-   /sandbox/api/professionals``; the same record, field ``base``: one store read tells both);
+   /sandbox/api/professionals``), kept with the professional in the directory
+   (``Professional.sandbox_scenario``): it lasts as long as the professional, a restart of a
+   server on the embedded store included (an earlier santeid kept it in the store record,
+   field ``base``, still read);
 3. the integrator's professionals file (``sandbox_professionals`` setting);
 4. :data:`DEFAULT_SCENARIOS`, the demo professionals listed in ``docs/sandbox.md``;
 5. ``sandbox_auto_approve`` in the directory: ``approve``.
 
 A reset (``DELETE …/scenario``) forgets the first only: back to the creation's, the file's or
-the default scenario.
+the default scenario. Creating the professional again (``POST``) forgets the first too.
 
 Outcomes map to the e-CPS request statuses of ``santeid.ecps.requests`` (``approved``,
 ``denied``, ``failed`` with ``wrong_code`` or ``pin_locked``, ``expired``), so the login page
@@ -27,13 +30,20 @@ and the CIBA token endpoint explain them exactly as they explain a real phone's 
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from santeid.ecps.requests import KIND_BROWSER
 from santeid.ecps.requests import KIND_CIBA
+from santeid.storage import StoreUnavailable
 from santeid.storage import keys
+
+log = logging.getLogger(__name__)
 
 APPROVE = "approve"
 DENY = "deny"
@@ -142,6 +152,13 @@ DEFAULT_SCENARIOS: dict[str, Scenario] = {
 }
 
 
+def with_scenario(professional: Any, scenario: Scenario | None) -> Any:
+    """``professional`` (of the directory) created through the control API with ``scenario``
+    (``None``: none of its own), which the directory keeps with it."""
+    kept = "" if scenario is None else json.dumps(scenario.to_dict())
+    return dataclasses.replace(professional, sandbox_scenario=kept)
+
+
 def _key(national_id: str) -> str:
     return keys.SANDBOX_SCENARIO.key(national_id)
 
@@ -165,10 +182,11 @@ class ScenarioBook:
     def get(self, professional: Any) -> Scenario | None:
         """The scenario in force, or ``None`` (no sandbox phone)."""
         record = self.store.get(_key(professional.national_id))
-        if record is not None:
-            stored = next((s for s in _fields(record) if s is not None), None)
-            if stored is not None:
-                return parse_scenario(stored)
+        chosen, base = (None, None) if record is None else _fields(record)
+        created = json.loads(professional.sandbox_scenario or "null")
+        stored = next((s for s in (chosen, created, base) if s is not None), None)
+        if stored is not None:
+            return parse_scenario(stored)
         found = self.from_file.get(professional.national_id) or DEFAULT_SCENARIOS.get(
             professional.national_id
         )
@@ -189,12 +207,24 @@ class ScenarioBook:
         scenario."""
         self._write(national_id, chosen=None)
 
-    def created(self, national_id: str, scenario: Scenario | None) -> None:
-        """A professional (re)created through the control API with ``scenario`` (``None``:
-        none of its own): its base scenario from now on, and any choice set before is
-        forgotten."""
-        base = None if scenario is None else scenario.to_dict()
-        self._put(national_id, None, base)
+    def forget_choice(self, national_id: str) -> Callable[[], None]:
+        """A professional is (re)created through the control API, its own scenario kept with
+        it in the directory (:func:`with_scenario`): the choice set before (and the creation's
+        scenario an earlier santeid kept here) is forgotten. Returns what puts it back, should
+        the professional not be written after all."""
+        key = _key(national_id)
+        record = self.store.get(key)
+        if record is None:
+            return lambda: None
+        self.store.delete(key)
+
+        def put_back() -> None:
+            try:
+                self.store.put(key, record, OVERRIDE_TTL)
+            except StoreUnavailable as exc:
+                log.error("sandbox scenario of %s not put back: %s", national_id, exc)
+
+        return put_back
 
     def _write(self, national_id: str, *, chosen: dict | None) -> None:
         """The control API's choice changed; the creation's scenario stays."""

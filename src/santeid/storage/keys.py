@@ -400,8 +400,9 @@ SANDBOX_SCENARIO_LIFETIME = 30 * 24 * 3600
 SANDBOX_SCENARIO = Namespace(
     "sandbox:scenario:<national_id>",
     "record",
-    "a sandbox professional's scenario chosen through the sandbox API, and the one it was "
-    "created with there (what a reset returns to)",
+    "a sandbox professional's scenario chosen through the sandbox API (the one it was created "
+    "with there is in the directory; an earlier santeid kept it here too, field `base`, still "
+    "read)",
     duration(SANDBOX_SCENARIO_LIFETIME),
 )
 

@@ -236,7 +236,7 @@ def send_codes(typed: str, t: Translator, *, bid: str, address: str) -> CodesSen
         phone_masked=phone_masked,
     )
     try:
-        for message in _messages(t, professional, email_code, sms_code):
+        for message in _messages(t, professional, email_code, sms_code, flow):
             senders().send(message)
     except DeliveryError as exc:
         # Both codes are needed: without one of them the pair is useless.
@@ -315,7 +315,10 @@ def _render_codes(t: Translator, flow: str, record: dict, *, errors=None, status
     )
 
 
-def _messages(t: Translator, professional, email_code: str, sms_code: str) -> list[Message]:
+def _messages(
+    t: Translator, professional, email_code: str, sms_code: str, flow: str
+) -> list[Message]:
+    """The two messages of activation ``flow`` (the sandbox outbox keeps it with each)."""
     minutes = CODE_LIFETIME // 60
     return [
         Message(
@@ -325,6 +328,7 @@ def _messages(t: Translator, professional, email_code: str, sms_code: str) -> li
             body=t("ecps_email_body", code=email_code, minutes=minutes),
             national_id=professional.national_id,
             code=email_code,
+            activation_id=flow,
         ),
         Message(
             channel="sms",
@@ -333,6 +337,7 @@ def _messages(t: Translator, professional, email_code: str, sms_code: str) -> li
             body=t("ecps_sms_body", code=sms_code, minutes=minutes),
             national_id=professional.national_id,
             code=sms_code,
+            activation_id=flow,
         ),
     ]
 

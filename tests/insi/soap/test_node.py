@@ -13,6 +13,8 @@ they are missing. The example's own input (``search.json``, for ``make run``) ru
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -22,6 +24,7 @@ import pytest
 
 from tests.support import soap as support
 from tests.support.real_wsdl import lay_out
+from tests.support.servers import SANTEID
 from tests.support.soap import IDAM
 from tests.support.soap import STRUCTURE
 
@@ -240,20 +243,41 @@ def test_node_soap_with_the_real_wsdl_structure_and_santeids_endpoint(
     check_search_answers(results, beneficiary)
 
 
-def test_the_examples_own_search_as_its_readme_runs_it(node_soap, server):
+def readme_setup(home: Path, out: Path) -> None:
+    """The ``santeid`` commands of the example's README, run as written in a terminal beside
+    ``make run``: from the folder holding ``make run``'s ``var`` and ``keys`` (here the
+    server's), with no ``SANTEID_*`` variable but the ones the commands set themselves;
+    ``.venv/bin/santeid`` is this environment's command, ``/tmp/insi-client`` ``out``."""
+    readme = (NODE_DIR / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(.*?)```", readme, re.S).group(1)
+    commands = [
+        line.replace(".venv/bin/santeid", SANTEID).replace("/tmp/insi-client", str(out))  # noqa: S108
+        for line in block.splitlines()
+        if ".venv/bin/santeid" in line
+    ]
+    assert len(commands) == 2, block
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
+    done = subprocess.run(
+        ["bash", "-e", "-c", "\n".join(commands)], cwd=home, env={**env, "HOME": str(home)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_examples_own_search_as_its_readme_runs_it(node_soap, server, tmp_path):
     """``examples/insi-node-soap/search.json`` (written for ``make run``: its HTTPS port, its
-    certificate paths, the README's software number) with only those adapted to this server."""
+    certificate paths, the README's software number), after the README's own setup commands,
+    with only the port and paths adapted to this server."""
     scenario = json.loads((NODE_DIR / "search.json").read_text(encoding="utf-8"))
     home = server["home"]
+    readme_setup(home, tmp_path / "insi-client")
     scenario.update(
-        cert=str(home / "client" / "cert.pem"),
-        key=str(home / "client" / "key.pem"),
+        cert=str(tmp_path / "insi-client" / "cert.pem"),
+        key=str(tmp_path / "insi-client" / "key.pem"),
         ca=str(home / "tls" / "ca.pem"),
     )
     for client in scenario["clients"]:
         client["wsdl"] = client["wsdl"].replace("https://127.0.0.1:5443", server["base"])
-        for call in client["calls"]:
-            call["headers"] = [h.replace("TESTSGIE0000", IDAM) for h in call["headers"]]
     result = subprocess.run(
         [NODE, str(node_soap)], input=json.dumps(scenario), cwd=NODE_DIR,
         capture_output=True, text=True, timeout=120, check=False,
