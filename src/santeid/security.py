@@ -37,7 +37,6 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import math
 import os
 import re
 import secrets
@@ -360,21 +359,6 @@ def whole_number(text: str | None, *, max_digits: int = MAX_WHOLE_NUMBER_DIGITS)
     if len(significant) > max_digits:
         return None
     return int(significant or "0")
-
-
-def json_number(value: object) -> float | None:
-    """The one reading of a number in JSON a client wrote (a JWT's NumericDate, RFC 7519 §2:
-    integer or not), as a float; ``None`` for anything else: a boolean (a Python ``int``),
-    ``NaN`` and the infinities (Python's ``json`` reads ``NaN`` and ``Infinity``), and an
-    integer beyond a double's range — ``json`` reads integers of any size, which ``float()``
-    and ``math.isfinite`` refuse with ``OverflowError``: an unplanned 500 for the caller."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 #: Deepest JSON nesting a request body may have (none of santeid's APIs goes past 10).

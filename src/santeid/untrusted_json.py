@@ -5,6 +5,7 @@ Apart from the web layer, so that a command reading a file does not load Flask."
 from __future__ import annotations
 
 import json
+import math
 
 
 def loads_untrusted_json(raw: bytes | str):
@@ -15,3 +16,18 @@ def loads_untrusted_json(raw: bytes | str):
         return json.loads(raw)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def json_number(value: object) -> float | None:
+    """The one reading of a number in JSON a client wrote (a JWT's NumericDate, RFC 7519 §2:
+    integer or not), as a float; ``None`` for anything else: a boolean (a Python ``int``),
+    ``NaN`` and the infinities (Python's ``json`` reads ``NaN`` and ``Infinity``), and an
+    integer beyond a double's range — ``json`` reads integers of any size, which ``float()``
+    and ``math.isfinite`` refuse with ``OverflowError``: an unplanned 500 for the caller."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

@@ -147,7 +147,14 @@ def test_set_scenario_changes_the_next_login_and_reset_restores_it(app, flow, cl
 
 @pytest.mark.parametrize(
     "body",
-    [{"outcome": "explode"}, {"outcome": "approve", "delay": -1}, {"delay": 3}, ["deny"]],
+    [
+        {"outcome": "explode"},
+        {"outcome": "approve", "delay": -1},
+        {"delay": 3},
+        ["deny"],
+        # An integer beyond a double's range: math.isfinite raised OverflowError, a 500.
+        {"outcome": "approve", "delay": 10**400},
+    ],
 )
 def test_bad_scenario_is_refused_and_changes_nothing(client, body):
     response = client.put(f"{API}/professionals/{AT_ONCE}/scenario", json=body)

@@ -33,9 +33,9 @@ from santeid.ecps.devices import STATUS_REVOKED
 from santeid.ecps.devices import Device
 from santeid.ecps.devices import DeviceRepository
 from santeid.ecps.problems import Problem
-from santeid.security import json_number
 from santeid.storage import EphemeralStore
 from santeid.storage import keys
+from santeid.untrusted_json import json_number
 
 #: The only algorithm a device signs with (RFC 7518 §3.4; P-256 keys, RFC 7518 §6.2.1.1).
 ALGORITHM = "ES256"
@@ -143,7 +143,7 @@ def check_active(device: Device) -> None:
 
 def numeric_date(claims: dict[str, Any], name: str, code: str) -> float:
     """The claim ``name`` of a device token or a decision as a NumericDate (RFC 7519 §2): a
-    JSON number a double holds (:func:`santeid.security.json_number`); :class:`Problem`
+    JSON number a double holds (:func:`santeid.untrusted_json.json_number`); :class:`Problem`
     ``code`` if it is missing or anything else."""
     value = json_number(claims.get(name))
     if value is None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +41,7 @@ from santeid.ecps.requests import KIND_BROWSER
 from santeid.ecps.requests import KIND_CIBA
 from santeid.storage import StoreUnavailable
 from santeid.storage import keys
+from santeid.untrusted_json import json_number
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +128,10 @@ def parse_scenario(value: Any) -> Scenario:
     if delay is not None:
         if isinstance(delay, bool) or not isinstance(delay, int | float):
             raise ScenarioError("'delay' is a number of seconds")
-        if not math.isfinite(delay) or not 0 <= delay <= MAX_DELAY:
+        seconds = json_number(delay)
+        if seconds is None or not 0 <= seconds <= MAX_DELAY:
             raise ScenarioError(f"'delay' must be between 0 and {MAX_DELAY} seconds")
-        delay = float(delay)
+        delay = seconds
     return Scenario(outcome, delay)
 
 
