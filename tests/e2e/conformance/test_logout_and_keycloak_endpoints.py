@@ -408,6 +408,86 @@ def test_backchannel_logout_token_reaches_the_receiver(server):
     assert "nonce" not in claims
 
 
+#: Seconds the slow relying party takes to answer a logout token, and the server's bound on
+#: a delivery (``backchannel_logout_timeout``).
+SLOW_ANSWER = 4
+DELIVERY_TIMEOUT = 1
+#: Sessions ended one right after the other.
+SESSIONS = 12
+
+
+def _join_by_sso(browser: Browser, client_id: str) -> None:
+    """``client_id`` gets tokens in ``browser``'s SSO session (no login page)."""
+    other = Browser(browser.server, client_id)
+    other.http = browser.http
+    code = callback(other.get(other.authorize_url()))["code"]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+    assert token_request(browser.server, client_id, data).status_code == 200
+
+
+def test_a_slow_receiver_delays_no_other_and_no_token_expires_in_transit(tmp_path):
+    """A relying party checks a logout token's ``exp`` (Back-Channel Logout 1.0 §2.6).
+    Keycloak signs each logout token as it sends it, within the request that ends the session
+    (``AuthenticationManager.backchannelLogoutAll``, docs/reference/keycloak-behaviour.md,
+    "Logout"). santeid sends them within that request too, to every receiver at once, the
+    request waiting for them ``backchannel_logout_timeout`` at most: sessions ended one after
+    the other, each with a receiver that hangs, one that answers 500 and one that refuses the
+    connection, still reach the prompt receiver before each logout answers, with a token
+    signed as it left; the others are tried once each (Keycloak does not retry either)."""
+    with (
+        LogoutReceiver(delay=SLOW_ANSWER) as slow,
+        LogoutReceiver() as prompt,
+        LogoutReceiver(status=500) as failing,
+        santeid_process(
+            tmp_path,
+            SANTEID_STORE_URL="memory://",
+            SANTEID_BACKCHANNEL_LOGOUT_TIMEOUT=str(DELIVERY_TIMEOUT),
+        ) as process,
+    ):
+        server = described(process)
+        register(server, "rp-prompt", backchannel_logout_uri=prompt.url)
+        register(server, "rp-slow", backchannel_logout_uri=slow.url)
+        register(server, "rp-failing", backchannel_logout_uri=failing.url)
+        register(server, "rp-refused", backchannel_logout_uri="http://127.0.0.1:9/logout")
+        sessions = []
+        for _ in range(SESSIONS):
+            browser = Browser(server, "rp-prompt")
+            tokens = browser.login()
+            for client_id in ("rp-slow", "rp-failing", "rp-refused"):
+                _join_by_sso(browser, client_id)
+            sessions.append(tokens)
+        keys = jwks(server)
+        for tokens in sessions:
+            started = time.time()
+            response = requests.post(
+                server["discovery"]["end_session_endpoint"],
+                data={"refresh_token": tokens["refresh_token"]},
+                auth=("rp-prompt", SECRET),
+                timeout=10,
+            )
+            answered = time.time()
+            assert response.status_code == 204
+            assert answered - started < DELIVERY_TIMEOUT + 1.5
+            (delivery,) = [
+                d
+                for d in prompt.received
+                if jwt.decode(d["form"]["logout_token"], keys).claims["sid"]
+                == tokens["session_state"]
+            ]
+            assert delivery["at"] <= answered
+            claims = jwt.decode(delivery["form"]["logout_token"], keys).claims
+            assert int(started) <= claims["iat"] <= delivery["at"]
+            assert delivery["at"] < claims["exp"]
+        slow.wait_for(SESSIONS)
+        failing.wait_for(SESSIONS)
+        time.sleep(DELIVERY_TIMEOUT)
+    # Once each: nothing is sent again.
+    assert len(failing.received) == len(slow.received) == SESSIONS
+    log = process.log.read_text()
+    assert log.count("back-channel logout to client rp-failing answered 500") == SESSIONS
+    assert log.count("back-channel logout to client rp-refused failed") == SESSIONS
+
+
 def test_another_professional_logging_in_sends_a_logout_token(server):
     """The browser's previous session ends when another professional logs in on it: its
     clients hear it by back-channel logout."""
