@@ -2,11 +2,13 @@
 
 When an SSO session ends (RP-initiated logout, refresh-token logout, another professional
 logging in on the browser), every client that obtained tokens under it and registered a
-``backchannel_logout_uri`` receives a *logout token* (§2.4): a JWT signed with the realm key,
-``typ`` header ``logout+jwt``, with ``iss``, ``aud`` (the client), ``iat``, ``exp``, ``jti``,
-``sub``, ``typ`` (Keycloak's ``Logout``, docs/reference/keycloak-behaviour.md, "Logout"),
-``events`` and — when the client asks for it (``backchannel_logout_session_required``,
-on by default as in Keycloak) — ``sid``; never a ``nonce`` (§2.4).
+``backchannel_logout_uri`` receives a *logout token* (§2.4): a JWT signed with the realm key
+of the client's ID-token algorithm (§2.6: the client validates it as an ID token;
+``TokenService.id_token_signing_alg``), ``typ`` header ``logout+jwt``, with ``iss``, ``aud``
+(the client), ``iat``, ``exp``, ``jti``, ``sub``, ``typ`` (Keycloak's ``Logout``,
+docs/reference/keycloak-behaviour.md, "Logout"), ``events`` and — when the client asks for it
+(``backchannel_logout_session_required``, on by default as in Keycloak) — ``sid``; never a
+``nonce`` (§2.4).
 
 It is POSTed as ``logout_token=<jwt>`` (§2.5) through the SSRF-guarded, address-pinned
 transport of the e-CPS webhooks (``santeid.ecps.webhooks.deliver``), as Keycloak sends it:
@@ -59,7 +61,7 @@ def logout_token(svc, client, *, sub: str, sid: str) -> str:
     }
     if client.backchannel_logout_session_required:
         claims["sid"] = sid
-    return svc.keys.sign(claims, alg=svc.settings.oidc.signing_alg, typ="logout+jwt")
+    return svc.keys.sign(claims, alg=svc.tokens.id_token_signing_alg(client), typ="logout+jwt")
 
 
 def notify(svc, clients, *, sub: str, sid: str) -> int:

@@ -178,6 +178,17 @@ class TokenService:
         """
         if not scopes.is_openid(scope):
             return None
+        return self.id_token_signing_alg(client)
+
+    def id_token_signing_alg(self, client) -> str:
+        """The algorithm of ``client``'s ID tokens — and of its logout tokens, which the client
+        validates as an ID token (Back-Channel Logout 1.0 §2.6; Keycloak's
+        ``DefaultTokenManager.signatureAlgorithm`` maps ``LOGOUT`` to the client's
+        ``id_token_signed_response_alg`` as ``ID``, docs/reference/keycloak-behaviour.md,
+        "Logout"): the one it registered, else ``signing_alg``.
+
+        :raises SigningKeyUnavailable: the registered algorithm has no active key.
+        """
         registered = require_signing_key(
             client, "id_token_signed_response_alg", self.keys.signing_algorithms
         )

@@ -39,6 +39,7 @@ from joserfc.jwk import RSAKey
 from tests.support.logout_receiver import LogoutReceiver
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import userinfo_refusal
+from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
@@ -486,6 +487,39 @@ def test_a_slow_receiver_delays_no_other_and_no_token_expires_in_transit(tmp_pat
     log = process.log.read_text()
     assert log.count("back-channel logout to client rp-failing answered 500") == SESSIONS
     assert log.count("back-channel logout to client rp-refused failed") == SESSIONS
+
+
+def test_the_logout_token_is_signed_as_the_clients_id_tokens(tmp_path):
+    """Back-Channel Logout 1.0 §2.6: the relying party validates a logout token as it does an
+    ID token — with the algorithm it registered in ``id_token_signed_response_alg``, which
+    Keycloak uses for both (``DefaultTokenManager.signatureAlgorithm``: ``LOGOUT`` as ``ID``,
+    docs/reference/keycloak-behaviour.md, "Logout")."""
+    santeid_home(tmp_path).cli("keys", "generate", "--alg", "ES256")
+    with (
+        LogoutReceiver() as receiver,
+        santeid_process(tmp_path, SANTEID_STORE_URL="memory://") as process,
+    ):
+        server = described(process)
+        register(
+            server,
+            "rp-es256",
+            backchannel_logout_uri=receiver.url,
+            id_token_signed_response_alg="ES256",
+        )
+        tokens = Browser(server, "rp-es256").login()
+        response = requests.post(
+            server["discovery"]["end_session_endpoint"],
+            data={"refresh_token": tokens["refresh_token"]},
+            auth=("rp-es256", SECRET),
+            timeout=10,
+        )
+        assert response.status_code == 204
+        (delivery,) = receiver.received
+        keys = jwks(server)
+    id_token = jwt.decode(tokens["id_token"], keys, algorithms=["ES256"])
+    logout = jwt.decode(delivery["form"]["logout_token"], keys, algorithms=["ES256"])
+    assert id_token.header["alg"] == logout.header["alg"] == "ES256"
+    assert logout.claims["sid"] == id_token.claims["sid"]
 
 
 def test_another_professional_logging_in_sends_a_logout_token(server):
