@@ -7,7 +7,7 @@ GET or form POST alike (§2), decided as Keycloak's ``LogoutEndpoint.logout``:
 * With a valid ``id_token_hint`` of a known client the session it names ends at once when the
   browser holds that session or none: this is also PSC's server-to-server logout (a GET with
   only the hint). The hint of a grant without a browser session (CIBA), whose ``sid`` names
-  the grant, ends that grant's tokens.
+  the grant, ends that grant (its tokens, and its client told by back-channel logout).
 * Otherwise the browser is asked to confirm (§2: the OP SHOULD ask) — always when it holds
   another session than the hint's — so a third-party page cannot log a professional out. The
   confirmation posts to ``…/logout/logout-confirm`` with its CSRF token; a relying party's
@@ -52,6 +52,7 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import add_query
 from santeid.oidc.session_end import end_session
+from santeid.oidc.session_end import end_sessionless_grant
 from santeid.oidc.tokens import TokenError
 from santeid.security import check_csrf
 from santeid.services import services
@@ -116,22 +117,24 @@ def refresh_token_logout():
     if claims.get("azp") != client_id:
         return oauth_error(400, "invalid_grant", keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
     sid = claims.get("sid")
-    # A grant without a browser session (CIBA) is its own sid: only its tokens end.
+    # A grant without a browser session (CIBA) is its own sid: that grant ends.
     if not _end_sessionless_grant(svc, sid, client_id) and isinstance(sid, str):
         end_session(svc, sid)
     return "", 204
 
 
 def _end_sessionless_grant(svc, sid, audience) -> bool:
-    """The ID token of a grant without a browser session (CIBA) names the grant itself as its
-    ``sid``: its tokens end, as at the refresh-token logout (no back-channel logout either).
-    Only a grant of the hint's audience; True if ``sid`` named such a grant."""
+    """The tokens of a grant without a browser session (CIBA) name the grant itself as their
+    ``sid``: it ends (``session_end.end_sessionless_grant``: its tokens revoked, its client
+    told by back-channel logout, as Keycloak logs out a CIBA login's user session). Only a
+    grant of ``audience`` (the hint's, the refresh token's client); True if ``sid`` named such
+    a grant."""
     if not sid or not isinstance(sid, str):
         return False
     family = svc.tokens.family(sid)
     if family is None or family["auth"].get("sid") or family["client_id"] != audience:
         return False
-    svc.tokens.revoke_family(sid)
+    end_sessionless_grant(svc, sid)
     return True
 
 

@@ -522,6 +522,77 @@ def test_the_logout_token_is_signed_as_the_clients_id_tokens(tmp_path):
     assert logout.claims["sid"] == id_token.claims["sid"]
 
 
+CIBA = "urn:openid:params:grant-type:ciba"
+
+
+def _ciba_tokens(server, client_id: str) -> dict:
+    """A CIBA grant (poll mode) for the auto-approved sandbox professional."""
+    started = requests.post(
+        f"{server['issuer']}/protocol/openid-connect/ext/ciba/auth",
+        data={"scope": "openid scope_all", "login_hint": server["professional"]},
+        auth=(client_id, SECRET),
+        timeout=10,
+    )
+    assert started.status_code == 200, started.text
+    poll = {"grant_type": CIBA, "auth_req_id": started.json()["auth_req_id"]}
+    for _ in range(100):
+        tokens = token_request(server, client_id, poll)
+        if tokens.status_code == 200:
+            return tokens.json()
+        assert tokens.json()["error"] == "authorization_pending", tokens.text
+        time.sleep(0.1)
+    raise AssertionError("the CIBA request was never approved")
+
+
+def test_ending_a_ciba_grant_sends_its_client_a_logout_token(server):
+    """Keycloak's CIBA login is an ordinary user session (``CibaGrantType.createUserSession``
+    → ``AuthenticationProcessor.attachSession``): ending it — a refresh-token logout, or an
+    RP-initiated logout with its ID token — logs out its client session, whose client hears it
+    by back-channel logout (docs/reference/keycloak-behaviour.md, "Logout"). Once: a second
+    logout naming the same grant sends nothing."""
+    with LogoutReceiver() as receiver:
+        register(
+            server,
+            "rp-ciba-logout",
+            redirect_uris=[],
+            grant_types=[CIBA, "refresh_token"],
+            backchannel_token_delivery_mode="poll",
+            backchannel_polling_interval=0,
+            backchannel_logout_uri=receiver.url,
+        )
+        by_refresh_token = _ciba_tokens(server, "rp-ciba-logout")
+        by_id_token = _ciba_tokens(server, "rp-ciba-logout")
+        endpoint = server["discovery"]["end_session_endpoint"]
+        for _ in range(2):
+            ended = requests.post(
+                endpoint,
+                data={"refresh_token": by_refresh_token["refresh_token"]},
+                auth=("rp-ciba-logout", SECRET),
+                timeout=10,
+            )
+            assert ended.status_code == 204, ended.text
+            page = requests.get(
+                endpoint, params={"id_token_hint": by_id_token["id_token"]}, timeout=10
+            )
+            assert page.status_code == 200, page.text
+        receiver.wait_for(2)
+        time.sleep(0.5)
+    keys = jwks(server)
+    notified = sorted(
+        (jwt.decode(d["form"]["logout_token"], keys).claims for d in receiver.received),
+        key=lambda claims: claims["sid"] != by_refresh_token["session_state"],
+    )
+    assert [claims["sid"] for claims in notified] == [
+        by_refresh_token["session_state"],
+        by_id_token["session_state"],
+    ]
+    subject = jwt.decode(by_id_token["id_token"], keys).claims["sub"]
+    for claims in notified:
+        assert claims["aud"] == "rp-ciba-logout"
+        assert claims["sub"] == subject
+        assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
+
+
 def test_another_professional_logging_in_sends_a_logout_token(server):
     """The browser's previous session ends when another professional logs in on it: its
     clients hear it by back-channel logout."""
