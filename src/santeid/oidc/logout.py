@@ -107,8 +107,9 @@ def refresh_token_logout():
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
     token = request.form.get("refresh_token")
-    if not token:
+    if token is None:
         return oauth_error(400, "invalid_request", keycloak_errors.NO_REFRESH_TOKEN)
+    # An empty one is a token that does not verify: "Invalid refresh token", as Keycloak.
     try:
         claims = svc.tokens.logout_refresh_token_claims(token)
     except TokenError:
@@ -163,26 +164,32 @@ class LogoutRequest:
 
 def parse_request(svc, params) -> LogoutRequest:
     """Check a logout request in Keycloak's order; a refusal is an error page, and nothing
-    ends."""
+    ends. A parameter sent empty is sent: Keycloak reads it as an empty string, not as an
+    absent one (``LogoutEndpoint.logout`` tests each for ``null``), so ``id_token_hint=`` is an
+    invalid hint, ``post_logout_redirect_uri=`` an unregistered URI and ``client_id=`` a
+    client that does not exist (docs/reference/keycloak-behaviour.md, "Logout")."""
     if "redirect_uri" in params:
         # Keycloak's legacy parameter, refused unless its legacy option is on (it is not).
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_REDIRECT_URI_PARAMETER)
     encoded_hint = params.get("id_token_hint")
-    client_id = params.get("client_id") or None
-    target = params.get("post_logout_redirect_uri") or None
-    if target and not encoded_hint and not client_id:
+    client_id = params.get("client_id")
+    target = params.get("post_logout_redirect_uri")
+    if target is not None and encoded_hint is None and client_id is None:
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_HINT_MISSING)
     hint = None
-    if encoded_hint:
+    if encoded_hint is not None:
         # Expired or not (RP-Initiated Logout 1.0 §2); its signature and type are checked.
         hint = svc.tokens.id_token_hint_claims(encoded_hint)
         if hint is None:
             raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_HINT_INVALID)
-    if hint is not None and client_id and hint.get("aud") != client_id:
+    if hint is not None and client_id is not None and hint.get("aud") != client_id:
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_HINT_INVALID)
-    client = svc.clients.get(client_id or (hint or {}).get("aud"))
+    # client_id names the client whenever it is sent; else the hint's audience does.
+    client = svc.clients.get(client_id if client_id is not None else (hint or {}).get("aud"))
     policy = svc.settings.keycloak.post_logout_redirect_policy
-    if target and (client is None or not client.check_post_logout_redirect_uri(target, policy)):
+    if target is not None and (
+        client is None or not client.check_post_logout_redirect_uri(target, policy)
+    ):
         # RP-Initiated Logout 1.0 §3: only a URI registered for the client (an unknown client
         # has none).
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_INVALID_REDIRECT_URI)
@@ -209,13 +216,13 @@ def needs_confirmation(svc, req: LogoutRequest) -> bool:
     its registered ``post_logout_redirect_uri``: nothing to log out, the browser returns at
     once. Always for an unknown ``client_id``, and for a hint of another session than the
     browser's: a page cannot end a session the browser did not confirm ending."""
-    if req.client_id and svc.clients.get(req.client_id) is None:
+    if req.client_id is not None and req.client is None:
         return True
     browser_sid = _browser_session(svc)
     if browser_sid is not None:
         if req.hint is not None and req.hint_sid != browser_sid:
             return True
-    elif req.hint is None and req.client is not None and req.target:
+    elif req.hint is None and req.client is not None and req.target is not None:
         return False
     return req.hint is None or req.client is None
 

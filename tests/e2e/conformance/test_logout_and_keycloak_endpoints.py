@@ -48,6 +48,8 @@ SECRET = "a-long-secret-for-the-logout-conformance-test"
 REDIRECT_URI = "https://service.example.org/callback"
 WEB_ORIGIN = "https://service.example.org"
 SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+#: In a test's parameters, the ID token of the browser's own login.
+ID_TOKEN = object()
 #: Keycloak's userinfo answer to an access token whose session was logged out.
 USER_SESSION_NOT_FOUND = keycloak_refusal(401, "invalid_token", "user_session_not_found")
 
@@ -265,16 +267,48 @@ def test_a_relying_partys_form_post_logs_out_as_its_get_does(server):
         # A post_logout_redirect_uri needs a client to check it against.
         ({"post_logout_redirect_uri": REDIRECT_URI}, "Missing parameters: id_token_hint"),
         ({"id_token_hint": "not.an.id-token"}, "Invalid parameter: id_token_hint"),
+        # An empty parameter is a parameter, as Keycloak reads it (an empty string, not null).
+        ({"id_token_hint": ""}, "Invalid parameter: id_token_hint"),
+        ({"post_logout_redirect_uri": ""}, "Missing parameters: id_token_hint"),
+        ({"id_token_hint": ID_TOKEN, "post_logout_redirect_uri": ""}, "Invalid redirect uri"),
+        ({"client_id": "", "post_logout_redirect_uri": REDIRECT_URI}, "Invalid redirect uri"),
+        ({"client_id": "", "id_token_hint": ID_TOKEN}, "Invalid parameter: id_token_hint"),
     ],
 )
-def test_logout_refusals_are_keycloaks_pages(server, params, text):
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_logout_refusals_are_keycloaks_pages(server, params, text, method):
+    """Keycloak's error pages, by GET or by a relying party's form POST; nothing ends.
+    ``ID_TOKEN`` stands for the browser's own ID token."""
     register(server, "rp-logout-refusals")
     browser = Browser(server, "rp-logout-refusals")
-    browser.login()
-    refused = browser.get(server["discovery"]["end_session_endpoint"], params=params)
+    tokens = browser.login()
+    params = {k: tokens["id_token"] if v is ID_TOKEN else v for k, v in params.items()}
+    endpoint = server["discovery"]["end_session_endpoint"]
+    if method == "GET":
+        refused = browser.get(endpoint, params=params)
+    else:
+        refused = browser.http.post(endpoint, data=params, allow_redirects=False, timeout=10)
     assert refused.status_code == 400
     assert "Location" not in refused.headers
     assert text in _page_text(refused)
+    assert _still_logged_in(browser)
+
+
+def test_an_empty_refresh_token_at_logout_is_an_invalid_one(server):
+    """Keycloak reads ``refresh_token=`` as a refresh token, an empty one: ``invalid_grant``
+    "Invalid refresh token", not the "No refresh token" of a request without it."""
+    register(server, "rp-empty-refresh-logout")
+    browser = Browser(server, "rp-empty-refresh-logout")
+    browser.login()
+    endpoint = server["discovery"]["end_session_endpoint"]
+    empty = requests.post(
+        endpoint,
+        data={"refresh_token": ""},
+        auth=("rp-empty-refresh-logout", SECRET),
+        timeout=10,
+    )
+    assert empty.status_code == 400
+    assert empty.json() == {"error": "invalid_grant", "error_description": "Invalid refresh token"}
     assert _still_logged_in(browser)
 
 
