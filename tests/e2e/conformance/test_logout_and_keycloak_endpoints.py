@@ -186,6 +186,16 @@ def token_request(server, client_id: str, data: dict, **headers) -> requests.Res
     )
 
 
+def refresh_token_logout(server, client_id: str, refresh_token: str) -> requests.Response:
+    """Keycloak's refresh-token logout: ``POST …/logout`` with the client's secret (Basic)."""
+    return requests.post(
+        server["discovery"]["end_session_endpoint"],
+        data={"refresh_token": refresh_token},
+        auth=(client_id, SECRET),
+        timeout=10,
+    )
+
+
 def jwks(server) -> KeySet:
     return KeySet.import_key_set(requests.get(server["discovery"]["jwks_uri"], timeout=5).json())
 
@@ -300,13 +310,7 @@ def test_an_empty_refresh_token_at_logout_is_an_invalid_one(server):
     register(server, "rp-empty-refresh-logout")
     browser = Browser(server, "rp-empty-refresh-logout")
     browser.login()
-    endpoint = server["discovery"]["end_session_endpoint"]
-    empty = requests.post(
-        endpoint,
-        data={"refresh_token": ""},
-        auth=("rp-empty-refresh-logout", SECRET),
-        timeout=10,
-    )
+    empty = refresh_token_logout(server, "rp-empty-refresh-logout", "")
     assert empty.status_code == 400
     assert empty.json() == {"error": "invalid_grant", "error_description": "Invalid refresh token"}
     assert _still_logged_in(browser)
@@ -351,12 +355,7 @@ def test_refresh_token_logout_ends_the_session(server):
     register(server, "rp-refresh-logout")
     browser = Browser(server, "rp-refresh-logout")
     tokens = browser.login()
-    response = requests.post(
-        server["discovery"]["end_session_endpoint"],
-        data={"refresh_token": tokens["refresh_token"]},
-        auth=("rp-refresh-logout", SECRET),
-        timeout=10,
-    )
+    response = refresh_token_logout(server, "rp-refresh-logout", tokens["refresh_token"])
     assert response.status_code == 204
     assert response.content == b""
     refreshed = token_request(
@@ -393,22 +392,12 @@ def test_an_expired_refresh_token_still_ends_its_session(tmp_path):
         refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
         expired = token_request(server, "rp-expired-logout", refresh)
         assert expired.json()["error_description"] == "Token is not active"
-        response = requests.post(
-            server["discovery"]["end_session_endpoint"],
-            data={"refresh_token": tokens["refresh_token"]},
-            auth=("rp-expired-logout", SECRET),
-            timeout=10,
-        )
+        response = refresh_token_logout(server, "rp-expired-logout", tokens["refresh_token"])
         assert response.status_code == 204, response.text
         silent = callback(browser.get(browser.authorize_url(prompt="none")))
         assert silent["error"] == "login_required"
         # Once more, its session already over: 204 again, as Keycloak when it finds none.
-        again = requests.post(
-            server["discovery"]["end_session_endpoint"],
-            data={"refresh_token": tokens["refresh_token"]},
-            auth=("rp-expired-logout", SECRET),
-            timeout=10,
-        )
+        again = refresh_token_logout(server, "rp-expired-logout", tokens["refresh_token"])
         assert again.status_code == 204
 
 
@@ -417,12 +406,7 @@ def test_backchannel_logout_token_reaches_the_receiver(server):
         register(server, "rp-backchannel", backchannel_logout_uri=receiver.url)
         browser = Browser(server, "rp-backchannel")
         tokens = browser.login()
-        response = requests.post(
-            server["discovery"]["end_session_endpoint"],
-            data={"refresh_token": tokens["refresh_token"]},
-            auth=("rp-backchannel", SECRET),
-            timeout=10,
-        )
+        response = refresh_token_logout(server, "rp-backchannel", tokens["refresh_token"])
         assert response.status_code == 204
         assert receiver.event.wait(10), "no logout token delivered"
     (delivery,) = receiver.received
@@ -494,12 +478,7 @@ def test_a_slow_receiver_delays_no_other_and_no_token_expires_in_transit(tmp_pat
         keys = jwks(server)
         for tokens in sessions:
             started = time.time()
-            response = requests.post(
-                server["discovery"]["end_session_endpoint"],
-                data={"refresh_token": tokens["refresh_token"]},
-                auth=("rp-prompt", SECRET),
-                timeout=10,
-            )
+            response = refresh_token_logout(server, "rp-prompt", tokens["refresh_token"])
             answered = time.time()
             assert response.status_code == 204
             assert answered - started < DELIVERY_TIMEOUT + 1.5
@@ -541,12 +520,7 @@ def test_the_logout_token_is_signed_as_the_clients_id_tokens(tmp_path):
             id_token_signed_response_alg="ES256",
         )
         tokens = Browser(server, "rp-es256").login()
-        response = requests.post(
-            server["discovery"]["end_session_endpoint"],
-            data={"refresh_token": tokens["refresh_token"]},
-            auth=("rp-es256", SECRET),
-            timeout=10,
-        )
+        response = refresh_token_logout(server, "rp-es256", tokens["refresh_token"])
         assert response.status_code == 204
         (delivery,) = receiver.received
         keys = jwks(server)
@@ -598,11 +572,8 @@ def test_ending_a_ciba_grant_sends_its_client_a_logout_token(server):
         by_id_token = _ciba_tokens(server, "rp-ciba-logout")
         endpoint = server["discovery"]["end_session_endpoint"]
         for _ in range(2):
-            ended = requests.post(
-                endpoint,
-                data={"refresh_token": by_refresh_token["refresh_token"]},
-                auth=("rp-ciba-logout", SECRET),
-                timeout=10,
+            ended = refresh_token_logout(
+                server, "rp-ciba-logout", by_refresh_token["refresh_token"]
             )
             assert ended.status_code == 204, ended.text
             page = requests.get(

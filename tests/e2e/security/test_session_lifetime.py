@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.support.oidc_flow import authorization_query
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import userinfo_refusal
 from tests.support.operations import CLIENT
@@ -81,14 +82,7 @@ def _silent_authorization(oidc: str, browser: requests.Session) -> dict:
     """``prompt=none`` from ``browser``: the parameters of the redirect back to the client."""
     response = browser.get(
         f"{oidc}/auth",
-        params={
-            "response_type": "code",
-            "client_id": CLIENT_ID,
-            "redirect_uri": REDIRECT_URI,
-            "scope": "openid scope_all",
-            "state": "s",
-            "prompt": "none",
-        },
+        params=authorization_query(CLIENT_ID, REDIRECT_URI, prompt="none"),
         allow_redirects=False,
         timeout=10,
     )
@@ -111,6 +105,19 @@ def _introspection(oidc: str, token: str) -> dict:
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def _assert_over(oidc: str, browser: requests.Session, tokens: dict, refresh_refusal: str):
+    """Nothing of the session of ``tokens`` works any more: its refresh token is refused with
+    ``refresh_refusal``, ``prompt=none`` answers ``login_required``, userinfo finds no
+    session for its access token and introspection calls both tokens inactive."""
+    refused = _refresh_at(oidc, tokens["refresh_token"])
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_grant", "error_description": refresh_refusal}
+    assert _silent_authorization(oidc, browser)["error"] == "login_required"
+    assert userinfo_refusal(_userinfo(oidc, tokens["access_token"])) == USER_SESSION_NOT_FOUND
+    assert _introspection(oidc, tokens["access_token"]) == {"active": False}
+    assert _introspection(oidc, tokens["refresh_token"]) == {"active": False}
 
 
 def test_an_idle_session_takes_its_tokens_with_it(tmp_path):
@@ -138,17 +145,7 @@ def test_an_idle_session_takes_its_tokens_with_it(tmp_path):
         assert "code" in _silent_authorization(server.oidc, browser)
         # Then nothing for longer than the idle timeout.
         time.sleep(IDLE_TIMEOUT + 1)
-        expired = _refresh(server, tokens["refresh_token"])
-        assert expired.status_code == 400
-        assert expired.json() == {
-            "error": "invalid_grant",
-            "error_description": "Token is not active",
-        }
-        assert _silent_authorization(server.oidc, browser)["error"] == "login_required"
-        assert userinfo_refusal(_userinfo(server.oidc, tokens["access_token"])) == (
-            USER_SESSION_NOT_FOUND
-        )
-        assert _introspection(server.oidc, tokens["access_token"]) == {"active": False}
+        _assert_over(server.oidc, browser, tokens, "Token is not active")
 
 
 @pytest.mark.redis
@@ -174,13 +171,4 @@ def test_a_session_idle_under_a_shorter_timeout_refuses_its_refresh_tokens(tmp_p
         # The same issuer (the tokens name it), served on the new server's port.
         oidc = server.base + urlsplit(issuer).path + "/protocol/openid-connect"
         time.sleep(IDLE_TIMEOUT + 1)
-        refused = _refresh_at(oidc, tokens["refresh_token"])
-        assert refused.status_code == 400
-        assert refused.json() == {
-            "error": "invalid_grant",
-            "error_description": "Session not active",
-        }
-        assert _silent_authorization(oidc, browser)["error"] == "login_required"
-        assert userinfo_refusal(_userinfo(oidc, tokens["access_token"])) == (USER_SESSION_NOT_FOUND)
-        assert _introspection(oidc, tokens["access_token"]) == {"active": False}
-        assert _introspection(oidc, tokens["refresh_token"]) == {"active": False}
+        _assert_over(oidc, browser, tokens, "Session not active")
