@@ -56,7 +56,6 @@ def create_services(
     from santeid.observability.events import EventStore
     from santeid.oidc.clients import ClientRegistry
     from santeid.oidc.provider import create_authorization_server
-    from santeid.oidc.sessions import SessionStore
     from santeid.oidc.tokens import TokenService
     from santeid.sandbox import phone_for
     from santeid.security import check_secret_key
@@ -128,12 +127,7 @@ def create_services(
         keys=keys,
         directory=directory,
         clients=clients,
-        sessions=SessionStore(
-            store,
-            max_lifetime=settings.login.sso_max_lifetime,
-            idle_timeout=settings.login.sso_idle_timeout,
-            clock=clock,
-        ),
+        sessions=tokens.sessions,
         tokens=tokens,
         transactions=LoginTransactions(
             store, lifetime=settings.login.transaction_lifetime, clock=clock

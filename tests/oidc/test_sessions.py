@@ -92,6 +92,23 @@ def test_idle_session_expires():
     assert sessions.get(auth.sid) is None
 
 
+def test_a_shortened_idle_timeout_applies_to_sessions_already_open():
+    """A restart with a lower ``sso_idle_timeout``: a session left idle longer than the new
+    timeout is over, though its record was written to last the old one; checking it does not
+    renew it."""
+    clock = ManualClock(1_000_000)
+    store = MemoryStore(clock=clock)
+    before = SessionStore(store, max_lifetime=4 * 3600, idle_timeout=1800, clock=clock)
+    auth = before.open(Authentication("810000000001", int(clock()), "eidas1", "SANDBOX", ["x"]))
+    after = SessionStore(store, max_lifetime=4 * 3600, idle_timeout=600, clock=clock)
+    clock.advance(599)
+    assert after.exists(auth.sid)  # a check, not a use: the idle time runs on
+    clock.advance(1)
+    assert not after.exists(auth.sid)
+    assert after.get(auth.sid) is None
+    assert after.renew(auth.sid, auth) is None
+
+
 def test_logout_with_hint_redirects_with_state_and_ends_everything(flow, client):
     tokens = flow.full_login()
     response = client.get(

@@ -95,11 +95,19 @@ def error_of(response) -> str:
 
 class Receiver:
     """A local HTTP server recording POSTs (:meth:`record`); ``statuses`` are answered in turn
-    (the last one repeats). Started by the test, on 127.0.0.1 (allowed in sandbox mode only)."""
+    (the last one repeats), each ``delay`` seconds after the request was read (a slow relying
+    party). Started by the test, on 127.0.0.1 (allowed in sandbox mode only)."""
 
-    def __init__(self, statuses: list[int] | None = None, *, location: str | None = None):
+    def __init__(
+        self,
+        statuses: list[int] | None = None,
+        *,
+        location: str | None = None,
+        delay: float = 0.0,
+    ):
         self.statuses = list(statuses or [204])
         self.location = location
+        self.delay = delay
         self.received: list[dict[str, Any]] = []
         self.event = threading.Event()
         receiver = self
@@ -111,6 +119,7 @@ class Receiver:
                 receiver.received.append(receiver.record(self.path, dict(self.headers), body))
                 index = min(len(receiver.received) - 1, len(receiver.statuses) - 1)
                 status = receiver.statuses[index]
+                time.sleep(receiver.delay)
                 self.send_response(status)
                 if receiver.location and 300 <= status < 400:
                     self.send_header("Location", receiver.location)
@@ -122,6 +131,9 @@ class Receiver:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A slow answer still under way does not hold the test's end.
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cb"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -4,6 +4,7 @@ real ``santeid serve``."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -11,15 +12,17 @@ from tests.support.ciba import Receiver
 
 
 class LogoutReceiver(Receiver):
-    """:class:`~tests.support.ciba.Receiver` answering 200 to form POSTs: each delivery's
-    path, ``Content-Type`` and form (``logout_token``)."""
+    """:class:`~tests.support.ciba.Receiver` answering ``status`` (200) to form POSTs, ``delay``
+    seconds after reading them: each delivery's path, ``Content-Type``, form (``logout_token``)
+    and arrival time (``at``, seconds since the epoch)."""
 
-    def __init__(self):
-        super().__init__([200])
+    def __init__(self, status: int = 200, *, delay: float = 0.0):
+        super().__init__([status], delay=delay)
 
     def record(self, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         return {
             "path": path,
             "content_type": headers.get("Content-Type"),
             "form": {k: v[0] for k, v in parse_qs(body.decode()).items()},
+            "at": time.time(),
         }

@@ -112,6 +112,11 @@ def sandbox_login(browser: requests.Session, started: requests.Response, env: di
 
 def full_login(issuer: str, national_id: str, **client) -> dict:
     """A sandbox professional logs in (auto-approved) and the RP redeems the code."""
+    return browser_login(issuer, national_id, **client)[0]
+
+
+def browser_login(issuer: str, national_id: str, **client) -> tuple[dict, requests.Session]:
+    """:func:`full_login`, with the browser that logged in (its SSO session cookie)."""
     rp, verifier, browser, login_url = start_login(issuer, **client)
     submit_identifier(browser, login_url, national_id)
     tx = parse_qs(urlsplit(login_url).query)["tx"][0]
@@ -126,11 +131,12 @@ def full_login(issuer: str, national_id: str, **client) -> dict:
         f"{origin}{realm}/login-actions/complete", params={"tx": tx}, allow_redirects=False
     )
     assert done.status_code == 302
-    return rp.fetch_token(
+    tokens = rp.fetch_token(
         f"{issuer}/protocol/openid-connect/token",
         authorization_response=done.headers["Location"],
         code_verifier=verifier,
     )
+    return tokens, browser
 
 
 def parse_metrics(text: str) -> dict[tuple[str, frozenset], float]:

@@ -181,13 +181,21 @@ def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str
 
 
 def error_redirect(
-    areq_or_uri, state: str | None, error: str, description: str, response_mode: str = "query"
+    areq_or_uri,
+    state: str | None,
+    error: str,
+    description: str | None,
+    response_mode: str = "query",
 ):
+    """RFC 6749 §4.1.2.1: ``error``, ``error_description`` (none when ``description`` is None,
+    as Keycloak sends none for ``login_required``), ``state``, then RFC 9207 ``iss``."""
     if isinstance(areq_or_uri, str):
         redirect_uri = areq_or_uri
     else:
         redirect_uri, response_mode = areq_or_uri.redirect_uri, areq_or_uri.response_mode
-    params = [("error", error), ("error_description", description)]
+    params = [("error", error)]
+    if description is not None:
+        params.append(("error_description", description))
     if state is not None:
         params.append(("state", state))
     params.append(("iss", services().settings.issuer))
@@ -493,6 +501,8 @@ def authorization_outcome(params) -> Response | PendingLogin:
     if authentication is not None and session_satisfies(areq, authentication):
         return issue_code(areq, authentication)
     if "none" in areq.prompt:
-        # OIDC Core §3.1.2.6: no UI may be shown.
-        return error_redirect(areq, areq.state, "login_required", "the end-user is not logged in")
+        # OIDC Core §3.1.2.6: no UI may be shown. Keycloak's OIDCLoginProtocol.translateError
+        # gives PASSIVE_LOGIN_REQUIRED no description (docs/reference/keycloak-behaviour.md,
+        # "Authorization endpoint").
+        return error_redirect(areq, areq.state, "login_required", None)
     return PendingLogin(client.get_client_id(), client.name, areq.to_dict(), browser_id())

@@ -2,16 +2,23 @@
 
 When an SSO session ends (RP-initiated logout, refresh-token logout, another professional
 logging in on the browser), every client that obtained tokens under it and registered a
-``backchannel_logout_uri`` receives a *logout token* (§2.4): a JWT signed with the realm key,
-``typ`` header ``logout+jwt``, with ``iss``, ``aud`` (the client), ``iat``, ``exp``, ``jti``,
-``sub``, ``typ`` (Keycloak's ``Logout``, docs/reference/keycloak-behaviour.md, "Logout"),
-``events`` and — when the client asks for it (``backchannel_logout_session_required``,
-on by default as in Keycloak) — ``sid``; never a ``nonce`` (§2.4).
+``backchannel_logout_uri`` receives a *logout token* (§2.4): a JWT signed with the realm key
+of the client's ID-token algorithm (§2.6: the client validates it as an ID token;
+``TokenService.id_token_signing_alg``), ``typ`` header ``logout+jwt``, with ``iss``, ``aud``
+(the client), ``iat``, ``exp``, ``jti``, ``sub``, ``typ`` (Keycloak's ``Logout``,
+docs/reference/keycloak-behaviour.md, "Logout"), ``events`` and — when the client asks for it
+(``backchannel_logout_session_required``, on by default as in Keycloak) — ``sid``; never a
+``nonce`` (§2.4).
 
 It is POSTed as ``logout_token=<jwt>`` (§2.5) through the SSRF-guarded, address-pinned
-transport of the e-CPS webhooks (``santeid.ecps.webhooks.deliver``). Deliveries run on a
-small background thread pool, each bounded by ``backchannel_logout_timeout``: the
-professional's logout never waits for a relying party; a failure is logged.
+transport of the e-CPS webhooks (``santeid.ecps.webhooks.deliver``), as Keycloak sends it:
+within the request that ends the session (``AuthenticationManager.backchannelLogoutAll``),
+each token signed as it leaves, so that none expires waiting its turn. Unlike Keycloak, which
+waits for each client in turn, every receiver gets its own thread and the ending request waits
+for them together, ``backchannel_logout_timeout`` at most: a receiver that hangs delays no
+other one and holds the logout that long only; its delivery runs on, bounded by the same
+timeout on each network operation. A failure — refused connection, timeout, an answer other
+than 2xx — is logged and not retried (Keycloak neither).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 
 from santeid.ecps.webhooks import deliver
 
@@ -30,25 +37,17 @@ BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 #: The ``typ`` claim of Keycloak's logout token (its ``LogoutToken`` sets it, as every token it
 #: issues has one: docs/reference/keycloak-behaviour.md, "Logout").
 LOGOUT_TOKEN_TYPE = "Logout"  # noqa: S105 - a token type
-#: Seconds a logout token is valid (Keycloak gives it the access-token lifespan; RPs should
-#: accept it "for a short time", §2.6).
+#: Seconds a logout token is valid: Keycloak's two minutes (``DefaultTokenManager.
+#: initLogoutToken``; §2.6 has RPs accept it "for a short time").
 LOGOUT_TOKEN_LIFETIME = 120
 
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    # Created lazily, so that each worker process (forked or spawned) owns its own threads.
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="backchannel-logout")
-        return _executor
+#: Deliveries still running: the ones the ending request stopped waiting for.
+_running: set[threading.Thread] = set()
+_running_lock = threading.Lock()
 
 
 def logout_token(svc, client, *, sub: str, sid: str) -> str:
-    """The §2.4 logout token for ``client``."""
+    """The §2.4 logout token for ``client``, issued now."""
     now = int(svc.clock())
     claims = {
         "iat": now,
@@ -62,40 +61,43 @@ def logout_token(svc, client, *, sub: str, sid: str) -> str:
     }
     if client.backchannel_logout_session_required:
         claims["sid"] = sid
-    return svc.keys.sign(claims, alg=svc.settings.oidc.signing_alg, typ="logout+jwt")
+    return svc.keys.sign(claims, alg=svc.tokens.id_token_signing_alg(client), typ="logout+jwt")
 
 
 def notify(svc, clients, *, sub: str, sid: str) -> int:
-    """Send a logout token to each client with a ``backchannel_logout_uri``; returns how many
-    deliveries were queued. Signing happens here (the request's thread), delivery later."""
-    queued = 0
+    """Send a logout token to each client with a ``backchannel_logout_uri``, all at once, and
+    wait for them ``backchannel_logout_timeout`` at most; returns how many were sent."""
+    timeout = svc.settings.oidc.backchannel_logout_timeout
+    deliveries = []
     for client in clients:
-        uri = client.backchannel_logout_uri
-        if not uri:
+        if not client.backchannel_logout_uri:
             continue
-        token = logout_token(svc, client, sub=sub, sid=sid)
-        try:
-            _pool().submit(
-                _send,
-                uri,
-                token,
-                client.get_client_id(),
-                sandbox=bool(svc.settings.sandbox.enabled),
-                timeout=svc.settings.oidc.backchannel_logout_timeout,
-            )
-        except RuntimeError:  # the pool is shut down (interpreter exit)
-            log.warning("back-channel logout to %s not sent: shutting down", client.client_id)
-            continue
-        queued += 1
-    return queued
+        delivery = threading.Thread(
+            target=_send,
+            args=(svc, client),
+            kwargs={"sub": sub, "sid": sid, "timeout": timeout},
+            name=f"backchannel-logout-{client.get_client_id()}",
+            daemon=True,
+        )
+        with _running_lock:
+            _running.add(delivery)
+        delivery.start()
+        deliveries.append(delivery)
+    deadline = time.monotonic() + timeout
+    for delivery in deliveries:
+        delivery.join(max(0.0, deadline - time.monotonic()))
+    return len(deliveries)
 
 
-def _send(uri: str, token: str, client_id: str, *, sandbox: bool, timeout: float) -> None:
+def _send(svc, client, *, sub: str, sid: str, timeout: float) -> None:
+    client_id = client.get_client_id()
     try:
+        # Signed here, as it leaves: its iat and exp count from the delivery.
+        token = logout_token(svc, client, sub=sub, sid=sid)
         status = deliver(
-            uri,
+            client.backchannel_logout_uri,
             {"logout_token": token},
-            sandbox=sandbox,
+            sandbox=bool(svc.settings.sandbox.enabled),
             timeout=timeout,
             user_agent="santeid-backchannel-logout",
             form=True,
@@ -103,15 +105,18 @@ def _send(uri: str, token: str, client_id: str, *, sandbox: bool, timeout: float
     except Exception as exc:  # noqa: BLE001 — a relying party must never break a logout
         log.warning("back-channel logout to client %s failed: %s", client_id, exc)
         return
-    # §2.8: 200 (or 204) on success; 400 if the RP could not log out.
-    if not 200 <= status < 300:
-        log.warning("back-channel logout to client %s answered %s", client_id, status)
+    else:
+        # §2.8: 200 (or 204) on success; 400 if the RP could not log out.
+        if not 200 <= status < 300:
+            log.warning("back-channel logout to client %s answered %s", client_id, status)
+    finally:
+        with _running_lock:
+            _running.discard(threading.current_thread())
 
 
 def finish_deliveries() -> None:
-    """Wait for the queued deliveries (a command that exits after a logout)."""
-    global _executor
-    with _executor_lock:
-        pool, _executor = _executor, None
-    if pool is not None:
-        pool.shutdown(wait=True)
+    """Wait for the deliveries still running (a command that exits after a logout)."""
+    with _running_lock:
+        running = list(_running)
+    for delivery in running:
+        delivery.join()

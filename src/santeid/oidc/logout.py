@@ -7,7 +7,7 @@ GET or form POST alike (§2), decided as Keycloak's ``LogoutEndpoint.logout``:
 * With a valid ``id_token_hint`` of a known client the session it names ends at once when the
   browser holds that session or none: this is also PSC's server-to-server logout (a GET with
   only the hint). The hint of a grant without a browser session (CIBA), whose ``sid`` names
-  the grant, ends that grant's tokens.
+  the grant, ends that grant (its tokens, and its client told by back-channel logout).
 * Otherwise the browser is asked to confirm (§2: the OP SHOULD ask) — always when it holds
   another session than the hint's — so a third-party page cannot log a professional out. The
   confirmation posts to ``…/logout/logout-confirm`` with its CSRF token; a relying party's
@@ -53,6 +53,7 @@ from santeid.oidc.authorize import add_query
 from santeid.oidc.authorize import browser_sid
 from santeid.oidc.authorize import forget_sso
 from santeid.oidc.session_end import end_session
+from santeid.oidc.session_end import end_sessionless_grant
 from santeid.oidc.tokens import TokenError
 from santeid.security import check_csrf
 from santeid.services import services
@@ -107,8 +108,9 @@ def refresh_token_logout():
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
     token = request.form.get("refresh_token")
-    if not token:
+    if token is None:
         return oauth_error(400, "invalid_request", keycloak_errors.NO_REFRESH_TOKEN)
+    # An empty one is a token that does not verify: "Invalid refresh token", as Keycloak.
     try:
         claims = svc.tokens.logout_refresh_token_claims(token)
     except TokenError:
@@ -117,22 +119,24 @@ def refresh_token_logout():
     if claims.get("azp") != client_id:
         return oauth_error(400, "invalid_grant", keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
     sid = claims.get("sid")
-    # A grant without a browser session (CIBA) is its own sid: only its tokens end.
+    # A grant without a browser session (CIBA) is its own sid: that grant ends.
     if not _end_sessionless_grant(svc, sid, client_id) and isinstance(sid, str):
         end_session(svc, sid)
     return "", 204
 
 
 def _end_sessionless_grant(svc, sid, audience) -> bool:
-    """The ID token of a grant without a browser session (CIBA) names the grant itself as its
-    ``sid``: its tokens end, as at the refresh-token logout (no back-channel logout either).
-    Only a grant of the hint's audience; True if ``sid`` named such a grant."""
+    """The tokens of a grant without a browser session (CIBA) name the grant itself as their
+    ``sid``: it ends (``session_end.end_sessionless_grant``: its tokens revoked, its client
+    told by back-channel logout, as Keycloak logs out a CIBA login's user session). Only a
+    grant of ``audience`` (the hint's, the refresh token's client); True if ``sid`` named such
+    a grant."""
     if not sid or not isinstance(sid, str):
         return False
     family = svc.tokens.family(sid)
     if family is None or family["auth"].get("sid") or family["client_id"] != audience:
         return False
-    svc.tokens.revoke_family(sid)
+    end_sessionless_grant(svc, sid)
     return True
 
 
@@ -161,26 +165,32 @@ class LogoutRequest:
 
 def parse_request(svc, params) -> LogoutRequest:
     """Check a logout request in Keycloak's order; a refusal is an error page, and nothing
-    ends."""
+    ends. A parameter sent empty is sent: Keycloak reads it as an empty string, not as an
+    absent one (``LogoutEndpoint.logout`` tests each for ``null``), so ``id_token_hint=`` is an
+    invalid hint, ``post_logout_redirect_uri=`` an unregistered URI and ``client_id=`` a
+    client that does not exist (docs/reference/keycloak-behaviour.md, "Logout")."""
     if "redirect_uri" in params:
         # Keycloak's legacy parameter, refused unless its legacy option is on (it is not).
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_REDIRECT_URI_PARAMETER)
     encoded_hint = params.get("id_token_hint")
-    client_id = params.get("client_id") or None
-    target = params.get("post_logout_redirect_uri") or None
-    if target and not encoded_hint and not client_id:
+    client_id = params.get("client_id")
+    target = params.get("post_logout_redirect_uri")
+    if target is not None and encoded_hint is None and client_id is None:
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_HINT_MISSING)
     hint = None
-    if encoded_hint:
+    if encoded_hint is not None:
         # Expired or not (RP-Initiated Logout 1.0 §2); its signature and type are checked.
         hint = svc.tokens.id_token_hint_claims(encoded_hint)
         if hint is None:
             raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_HINT_INVALID)
-    if hint is not None and client_id and hint.get("aud") != client_id:
+    if hint is not None and client_id is not None and hint.get("aud") != client_id:
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_HINT_INVALID)
-    client = svc.clients.get(client_id or (hint or {}).get("aud"))
+    # client_id names the client whenever it is sent; else the hint's audience does.
+    client = svc.clients.get(client_id if client_id is not None else (hint or {}).get("aud"))
     policy = svc.settings.keycloak.post_logout_redirect_policy
-    if target and (client is None or not client.check_post_logout_redirect_uri(target, policy)):
+    if target is not None and (
+        client is None or not client.check_post_logout_redirect_uri(target, policy)
+    ):
         # RP-Initiated Logout 1.0 §3: only a URI registered for the client (an unknown client
         # has none).
         raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_INVALID_REDIRECT_URI)
@@ -207,13 +217,13 @@ def needs_confirmation(svc, req: LogoutRequest) -> bool:
     its registered ``post_logout_redirect_uri``: nothing to log out, the browser returns at
     once. Always for an unknown ``client_id``, and for a hint of another session than the
     browser's: a page cannot end a session the browser did not confirm ending."""
-    if req.client_id and svc.clients.get(req.client_id) is None:
+    if req.client_id is not None and req.client is None:
         return True
     browser_sid = _browser_session(svc)
     if browser_sid is not None:
         if req.hint is not None and req.hint_sid != browser_sid:
             return True
-    elif req.hint is None and req.client is not None and req.target:
+    elif req.hint is None and req.client is not None and req.target is not None:
         return False
     return req.hint is None or req.client is None
 

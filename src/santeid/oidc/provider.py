@@ -405,8 +405,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         except UnknownSubject:
             services.tokens.revoke_family(grant.family_id)
             raise InvalidGrantError("The professional is no longer in the directory") from None
-        if grant.authentication.sid:
-            services.sessions.keep_alive(grant.authentication.sid)
         observe.token_issued(
             client.get_client_id(),
             grant_types.REFRESH_TOKEN,
@@ -705,6 +703,10 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
 
     def introspect_token(self, token):
         claims = token.claims
+        if _services().tokens.session_over(claims.get("sid")):
+            # Keycloak's UserSessionUtil finds no valid user session: inactive
+            # (docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation").
+            return {"active": False}
         if token.kind == "access_token":
             username = claims.get("preferred_username")
         else:

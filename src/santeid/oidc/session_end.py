@@ -1,6 +1,7 @@
 """Ending an SSO session: the one place every path goes through — RP-initiated and
 refresh-token logout (``oidc/logout.py``), another professional logging in on the browser
-(``oidc/login_outcome.py``) and the operators' ``santeid sessions logout`` (``cli/sessions.py``).
+(``oidc/login_outcome.py``) and the operators' ``santeid sessions logout`` (``cli/sessions.py``);
+and ending a grant without an SSO session (CIBA), which the logouts reach by its own ``sid``.
 
 Every token issued under the session is revoked, the session is closed, and its clients are
 notified by OpenID Connect Back-Channel Logout 1.0 (``backchannel_logout.py``,
@@ -54,19 +55,48 @@ def end_session(svc: Services, sid: str | None, *, logout: bool = True) -> list:
     event, no back-channel logout: no client is left in it to notify."""
     if not sid:
         return []
-    # A session ends once: a second logout naming it (an old id_token_hint) notifies no one.
-    # Marked before its families are read, for notification as for revocation: a grant that
-    # joins the session after those reads finds the mark and revokes its own tokens
+    # Marked ended before its families are read, for notification as for revocation: a grant
+    # that joins the session after those reads finds the mark and revokes its own tokens
     # (``TokenService.session_ended``); one that checked the mark before it was written had
     # joined before the reads, so its client is notified and its tokens revoked here.
-    ended = keys.SESSION_ENDED.key(sid)
-    first_end = svc.store.add(ended, {"ended": True}, svc.settings.login.sso_max_lifetime)
+    first_end = _mark_ended(svc, sid)
     clients, national_id = session_participants(svc, sid)
     svc.tokens.revoke_session(sid)
     svc.sessions.close(sid)
     if logout and national_id is not None and first_end:
-        observe.logout(national_id, store=svc.events)
-        backchannel_logout.notify(
-            svc, clients, sub=sub_for(national_id, svc.settings.oidc.federation_id), sid=sid
-        )
+        _announce(svc, clients, national_id=national_id, sid=sid)
     return clients
+
+
+def end_sessionless_grant(svc: Services, family_id: str) -> None:
+    """End a grant without an SSO session (CIBA), whose ``sid`` is the grant itself: its
+    tokens are revoked and, the first time, its client is told by back-channel logout, as
+    :func:`end_session` tells a session's clients. Keycloak's CIBA login is an ordinary user
+    session with one client session (``CibaGrantType.createUserSession`` →
+    ``AuthenticationProcessor.attachSession``, docs/reference/keycloak-behaviour.md, "Refresh
+    tokens"), logged out as any other. A grant already revoked (its refresh token revoked, a
+    refused reuse) has no session left to log out: nothing is sent."""
+    family = svc.tokens.family(family_id)
+    if family is None:
+        return
+    first_end = _mark_ended(svc, family_id)
+    svc.tokens.revoke_family(family_id)
+    client = svc.clients.get(family["client_id"])
+    if first_end and family["state"] == "active":
+        clients = [] if client is None else [client]
+        _announce(svc, clients, national_id=family["auth"]["national_id"], sid=family_id)
+
+
+def _mark_ended(svc: Services, sid: str) -> bool:
+    """Mark the session ``sid`` as ended; True the first time. A session ends once: a second
+    logout naming it (an old ``id_token_hint``) notifies no one."""
+    ended = keys.SESSION_ENDED.key(sid)
+    return svc.store.add(ended, {"ended": True}, svc.settings.login.sso_max_lifetime)
+
+
+def _announce(svc: Services, clients: list, *, national_id: str, sid: str) -> None:
+    """The logout event, and the back-channel logout of ``clients``."""
+    observe.logout(national_id, store=svc.events)
+    backchannel_logout.notify(
+        svc, clients, sub=sub_for(national_id, svc.settings.oidc.federation_id), sid=sid
+    )

@@ -45,10 +45,10 @@ class SessionStore:
         """A new login by the professional already logged in: same session, fresh auth_time,
         acr and amr (Keycloak keeps the user session on re-authentication). None if ``sid``
         is not a live session of that same professional."""
-        if not sid:
+        record = self._live(sid)
+        if sid is None or record is None:
             return None
-        record = self.book.get(sid)
-        if record is None or record["auth"]["national_id"] != authentication.national_id:
+        if record["auth"]["national_id"] != authentication.national_id:
             return None
         now = int(self.clock())
         bound = authentication.with_sid(sid, int(record["created_at"]))
@@ -60,17 +60,29 @@ class SessionStore:
         )
         return bound if renewed is not None else None
 
-    def get(self, sid: str | None) -> Authentication | None:
-        """The live session ``sid``, refreshed for idle purposes, or None."""
+    def _live(self, sid: str | None):
+        """The record of ``sid`` while the session lasts: neither ``max_lifetime`` since it
+        started nor ``idle_timeout`` since it was last used. The record's own lifetime says as
+        much, but only for the timeouts it was written under: one shortened since (a restart
+        with a lower setting) applies to the sessions already open. An ended one is removed."""
         if not sid or not isinstance(sid, str):
             return None
         record = self.book.get(sid)
         if record is None:
             return None
         now = int(self.clock())
-        if now - record["created_at"] >= self.max_lifetime:
+        last_seen = int(record.get("last_seen", record["created_at"]))
+        if now - record["created_at"] >= self.max_lifetime or now - last_seen >= self.idle_timeout:
             self.book.delete(record.key)
             return None
+        return record
+
+    def get(self, sid: str | None) -> Authentication | None:
+        """The live session ``sid``, refreshed for idle purposes, or None."""
+        record = self._live(sid)
+        if record is None:
+            return None
+        now = int(self.clock())
         self.book.update(
             record.key,
             {"last_seen": now},
@@ -82,13 +94,16 @@ class SessionStore:
         return Authentication.from_dict({**record["auth"], "session_started": record["created_at"]})
 
     def keep_alive(self, sid: str) -> None:
-        """A grant of the session was refreshed: its idle time starts again, as Keycloak sets
-        the user session's ``lastSessionRefresh`` at every refresh, so a browser's SSO
-        session lives on while a service keeps refreshing (nothing if it is already over)."""
+        """A refresh token was issued under the session: its idle time starts again, as
+        Keycloak sets the user session's ``lastSessionRefresh`` each time it makes a refresh
+        token (``TokenManager.AccessTokenResponseBuilder.generateRefreshToken``,
+        docs/reference/keycloak-behaviour.md, "Refresh tokens"), so a browser's SSO session
+        lives on while a service keeps refreshing (nothing if it is already over)."""
         self.get(sid)
 
-    def exists(self, sid: str) -> bool:
-        return self.book.get(sid) is not None
+    def exists(self, sid: str | None) -> bool:
+        """The session ``sid`` lasts, its idle time left as it is (a check, not a use)."""
+        return self._live(sid) is not None
 
     def close(self, sid: str) -> None:
         self.book.delete(self.book.key(sid))

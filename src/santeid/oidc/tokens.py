@@ -42,6 +42,7 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import require_signing_key
+from santeid.oidc.sessions import SessionStore
 from santeid.psc.claims import other_ids_member
 from santeid.psc.claims import sub_for
 from santeid.storage import keys as store_keys
@@ -49,7 +50,6 @@ from santeid.storage.base import Batch
 from santeid.storage.records import AUTHORIZATION_CODE
 from santeid.storage.records import REFRESH_TOKEN
 from santeid.storage.records import REFRESH_TOKEN_FAMILY
-from santeid.storage.records import SSO_SESSION
 from santeid.storage.records import RecordBook
 
 #: PSC's production ID tokens carry ``auth_level`` "1" whatever the means (its meaning is not
@@ -160,7 +160,13 @@ class TokenService:
         self.codes = RecordBook(store, AUTHORIZATION_CODE, clock=clock)
         self.families = RecordBook(store, REFRESH_TOKEN_FAMILY, clock=clock)
         self.refresh_tokens = RecordBook(store, REFRESH_TOKEN, clock=clock)
-        self.sso_sessions = RecordBook(store, SSO_SESSION, clock=clock)
+        #: The SSO sessions the grants belong to (the application's ``Services.sessions``).
+        self.sessions = SessionStore(
+            store,
+            max_lifetime=settings.login.sso_max_lifetime,
+            idle_timeout=settings.login.sso_idle_timeout,
+            clock=clock,
+        )
 
     # -- issuing ------------------------------------------------------------
     def id_token_alg(self, client, scope: str) -> str | None:
@@ -172,6 +178,17 @@ class TokenService:
         """
         if not scopes.is_openid(scope):
             return None
+        return self.id_token_signing_alg(client)
+
+    def id_token_signing_alg(self, client) -> str:
+        """The algorithm of ``client``'s ID tokens — and of its logout tokens, which the client
+        validates as an ID token (Back-Channel Logout 1.0 §2.6; Keycloak's
+        ``DefaultTokenManager.signatureAlgorithm`` maps ``LOGOUT`` to the client's
+        ``id_token_signed_response_alg`` as ``ID``, docs/reference/keycloak-behaviour.md,
+        "Logout"): the one it registered, else ``signing_alg``.
+
+        :raises SigningKeyUnavailable: the registered algorithm has no active key.
+        """
         registered = require_signing_key(
             client, "id_token_signed_response_alg", self.keys.signing_algorithms
         )
@@ -183,6 +200,34 @@ class TokenService:
         caps access and refresh tokens at the user session's start + SSO Session Max
         (docs/reference/keycloak-behaviour.md, "Refresh tokens")."""
         return authentication.session_start + self.settings.login.sso_max_lifetime
+
+    def refresh_lifetime(self, authentication: Authentication, now: int) -> int:
+        """Seconds a refresh token issued ``now`` under the session of ``authentication``
+        lives — Keycloak's ``min(now + SSO Session Idle, session start + SSO Session Max)``
+        (``TokenManager.AccessTokenResponseBuilder.generateRefreshToken``,
+        docs/reference/keycloak-behaviour.md, "Refresh tokens"), with
+        ``refresh_token_lifetime`` as Keycloak's Client Session Idle when it is shorter. The
+        issuing restarts the session's idle time (:meth:`issue`), so the token and the idle
+        session lapse together. A CIBA login is a session of its own with the same timeouts
+        (its grant's family stands for it). Its grant checked that the session is not over."""
+        oidc, login = self.settings.oidc, self.settings.login
+        idle = min(oidc.refresh_token_lifetime, login.sso_idle_timeout)
+        return max(1, min(idle, self.session_end(authentication) - now))
+
+    def session_over(self, sid: str | None) -> bool:
+        """The session a token names by its ``sid`` has ended: an SSO session that no longer
+        lasts (logged out, idle for ``sso_idle_timeout``, past ``sso_max_lifetime``), or a
+        grant without one (CIBA: the grant is its ``sid``) whose family is gone or revoked.
+        False for a token without ``sid`` (``client_credentials``). Keycloak checks the user
+        session of every token it accepts: refresh "Session not active", userinfo
+        "user_session_not_found", introspection inactive (docs/reference/keycloak-behaviour.md,
+        "Refresh tokens"; "Userinfo, introspection, revocation")."""
+        if not sid or not isinstance(sid, str):
+            return False
+        if self.sessions.exists(sid):
+            return False
+        family = self.family(sid)
+        return family is None or bool(family["auth"].get("sid")) or family["state"] != "active"
 
     def open_family(
         self,
@@ -205,7 +250,7 @@ class TokenService:
         remaining = self.session_end(authentication) - int(self.clock())
         if remaining <= 0:
             raise SessionEnded("Session not active")
-        if authentication.sid and self.sso_sessions.get(authentication.sid) is None:
+        if authentication.sid and not self.sessions.exists(authentication.sid):
             raise SessionGone(keycloak_errors.CODE_NOT_VALID)
         fid = _uuid()
         record = {
@@ -218,7 +263,7 @@ class TokenService:
         self.families.create(
             fid,
             record,
-            lifetime=min(self.settings.oidc.refresh_token_lifetime, remaining),
+            lifetime=self.refresh_lifetime(authentication, int(self.clock())),
             batch=writes,
         )
         if authentication.sid:
@@ -271,6 +316,8 @@ class TokenService:
         lives as long as this refresh token and needs no write.
         ``certificate_thumbprint``: the client authenticated with this certificate (RFC 8705
         §2); the access token is bound to it (``cnf``, §3.1).
+        A refresh token issued under an SSO session restarts its idle time
+        (:meth:`SessionStore.keep_alive`): a code exchange or a refresh is a use of the session.
         ``batch``: the writes this request has queued (the family opened, the grant
         consumed), which the token writes join; it runs here, before any token is signed, so
         that the lot is one store round trip, and the caller reads its own outcomes after.
@@ -294,7 +341,7 @@ class TokenService:
         # shrink as the session nears its maximum). The grant checked that it is not over.
         session_end = self.session_end(authentication)
         access_exp = min(now + settings.oidc.access_token_lifetime, session_end)
-        refresh_exp = min(now + settings.oidc.refresh_token_lifetime, session_end)
+        refresh_exp = now + self.refresh_lifetime(authentication, now)
         sub = sub_for(authentication.national_id, settings.oidc.federation_id)
         sid = authentication.sid or family_id
         client_id = client.get_client_id()
@@ -334,6 +381,9 @@ class TokenService:
             family = self.families.get(family_id) if renewed is None else renewed.value
             if family is None or family.state != "active":
                 self._deny_access_token(at_jti, "family", settings.oidc.access_token_lifetime)
+        if include_refresh and authentication.sid:
+            # The refresh token and the session's idle time start together.
+            self.sessions.keep_alive(authentication.sid)
 
         access_claims = {
             "exp": access_exp,
@@ -560,8 +610,11 @@ class TokenService:
         if family is None or family["state"] != "active" or record["state"] != "active":
             raise RefreshRefused(self._ended_grant_text(family))
         authentication = Authentication.from_dict(family["auth"])
-        if self.session_end(authentication) <= self.clock():
-            # Reached when the maximum was lowered since: the token's own expiry says less.
+        if self.session_end(authentication) <= self.clock() or self.session_over(
+            authentication.sid
+        ):
+            # Reached when a timeout was lowered since (the token's own expiry says less), or
+            # when the SSO session ended otherwise: Keycloak's "Session not active".
             raise RefreshRefused("Session not active")
         professional = self.directory.get(authentication.national_id)
         if professional is not None and not professional.is_active:
@@ -588,7 +641,7 @@ class TokenService:
         :data:`keycloak_errors.REFRESH_TOKEN_BEFORE_CLIENT_SESSION`
         (docs/reference/keycloak-behaviour.md, "Refresh tokens")."""
         sid = (family or {}).get("auth", {}).get("sid")
-        if not sid or self.sso_sessions.get(sid) is None or self.session_ended_sid(sid):
+        if not sid or not self.sessions.exists(sid) or self.session_ended_sid(sid):
             return "Session not active"
         if (family or {}).get("client_id") in self.session_clients(sid):
             return keycloak_errors.REFRESH_TOKEN_BEFORE_CLIENT_SESSION

@@ -18,7 +18,8 @@ order:
 * a token without ``openid``: 403 ``insufficient_scope`` "Missing openid scope";
 * its client no longer registered: 401 ``invalid_token`` "Client not found";
 * revoked by itself: "Token verification failed"; its session or grant ended (logout,
-  refresh token revoked, replayed code, refused reuse): "user_session_not_found";
+  refresh token revoked, replayed code, refused reuse, the session idle for
+  ``sso_idle_timeout``): "user_session_not_found";
 * a service account's token (``client_credentials``): 403 ``insufficient_scope`` — santeid's,
   ``docs/endpoints.md``;
 * its professional gone from the directory: "User not found"; inactive: "User disabled";
@@ -135,6 +136,9 @@ def userinfo():
         ended = str(exc) == GRANT_ENDED
         text = keycloak_errors.USER_SESSION_NOT_FOUND if ended else TOKEN_VERIFICATION_FAILED
         return _invalid_token(text, str(exc))
+    if svc.tokens.session_over(claims.get("sid")):
+        # Idle for sso_idle_timeout, or past sso_max_lifetime: no session holds the token.
+        return _invalid_token(keycloak_errors.USER_SESSION_NOT_FOUND, "its session has ended")
     if is_service_account_token(claims):
         # A client_credentials token, openid asked or not: no professional to describe. 403,
         # not 401: the token is valid, a new one would be refused too (docs/endpoints.md).

@@ -295,6 +295,26 @@ def test_form_post_response_mode(server, service):
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize("response_mode", ["query", "fragment"])
+def test_login_required_carries_no_description(server, service, response_mode):
+    """``prompt=none`` without a session: Keycloak's ``OIDCLoginProtocol.translateError`` maps
+    ``PASSIVE_LOGIN_REQUIRED`` to ``login_required`` with no ``error_description``
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint"): the redirect carries
+    ``error``, ``state`` and ``iss`` only."""
+    params = _auth_params(service, prompt="none", response_mode=response_mode)
+    response = _browser().get(
+        f"{server.base}/auth", params=params, allow_redirects=False, timeout=10
+    )
+    assert response.status_code == 302, response.text
+    location = urlsplit(response.headers["Location"])
+    answer = location.query if response_mode == "query" else location.fragment
+    assert parse_qsl(answer) == [
+        ("error", "login_required"),
+        ("state", params["state"]),
+        ("iss", server.issuer),
+    ]
+
+
 class _RelyingParty:
     """A local service: GET /page relays the authorization server's form_post page (bytes and
     headers as received), POST /callback records what the browser submits."""

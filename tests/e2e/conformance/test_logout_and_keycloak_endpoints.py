@@ -39,6 +39,7 @@ from joserfc.jwk import RSAKey
 from tests.support.logout_receiver import LogoutReceiver
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import userinfo_refusal
+from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
@@ -47,6 +48,8 @@ SECRET = "a-long-secret-for-the-logout-conformance-test"
 REDIRECT_URI = "https://service.example.org/callback"
 WEB_ORIGIN = "https://service.example.org"
 SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+#: In a test's parameters, the ID token of the browser's own login.
+ID_TOKEN = object()
 #: Keycloak's userinfo answer to an access token whose session was logged out.
 USER_SESSION_NOT_FOUND = keycloak_refusal(401, "invalid_token", "user_session_not_found")
 
@@ -183,6 +186,16 @@ def token_request(server, client_id: str, data: dict, **headers) -> requests.Res
     )
 
 
+def refresh_token_logout(server, client_id: str, refresh_token: str) -> requests.Response:
+    """Keycloak's refresh-token logout: ``POST …/logout`` with the client's secret (Basic)."""
+    return requests.post(
+        server["discovery"]["end_session_endpoint"],
+        data={"refresh_token": refresh_token},
+        auth=(client_id, SECRET),
+        timeout=10,
+    )
+
+
 def jwks(server) -> KeySet:
     return KeySet.import_key_set(requests.get(server["discovery"]["jwks_uri"], timeout=5).json())
 
@@ -264,16 +277,42 @@ def test_a_relying_partys_form_post_logs_out_as_its_get_does(server):
         # A post_logout_redirect_uri needs a client to check it against.
         ({"post_logout_redirect_uri": REDIRECT_URI}, "Missing parameters: id_token_hint"),
         ({"id_token_hint": "not.an.id-token"}, "Invalid parameter: id_token_hint"),
+        # An empty parameter is a parameter, as Keycloak reads it (an empty string, not null).
+        ({"id_token_hint": ""}, "Invalid parameter: id_token_hint"),
+        ({"post_logout_redirect_uri": ""}, "Missing parameters: id_token_hint"),
+        ({"id_token_hint": ID_TOKEN, "post_logout_redirect_uri": ""}, "Invalid redirect uri"),
+        ({"client_id": "", "post_logout_redirect_uri": REDIRECT_URI}, "Invalid redirect uri"),
+        ({"client_id": "", "id_token_hint": ID_TOKEN}, "Invalid parameter: id_token_hint"),
     ],
 )
-def test_logout_refusals_are_keycloaks_pages(server, params, text):
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_logout_refusals_are_keycloaks_pages(server, params, text, method):
+    """Keycloak's error pages, by GET or by a relying party's form POST; nothing ends.
+    ``ID_TOKEN`` stands for the browser's own ID token."""
     register(server, "rp-logout-refusals")
     browser = Browser(server, "rp-logout-refusals")
-    browser.login()
-    refused = browser.get(server["discovery"]["end_session_endpoint"], params=params)
+    tokens = browser.login()
+    params = {k: tokens["id_token"] if v is ID_TOKEN else v for k, v in params.items()}
+    endpoint = server["discovery"]["end_session_endpoint"]
+    if method == "GET":
+        refused = browser.get(endpoint, params=params)
+    else:
+        refused = browser.http.post(endpoint, data=params, allow_redirects=False, timeout=10)
     assert refused.status_code == 400
     assert "Location" not in refused.headers
     assert text in _page_text(refused)
+    assert _still_logged_in(browser)
+
+
+def test_an_empty_refresh_token_at_logout_is_an_invalid_one(server):
+    """Keycloak reads ``refresh_token=`` as a refresh token, an empty one: ``invalid_grant``
+    "Invalid refresh token", not the "No refresh token" of a request without it."""
+    register(server, "rp-empty-refresh-logout")
+    browser = Browser(server, "rp-empty-refresh-logout")
+    browser.login()
+    empty = refresh_token_logout(server, "rp-empty-refresh-logout", "")
+    assert empty.status_code == 400
+    assert empty.json() == {"error": "invalid_grant", "error_description": "Invalid refresh token"}
     assert _still_logged_in(browser)
 
 
@@ -316,12 +355,7 @@ def test_refresh_token_logout_ends_the_session(server):
     register(server, "rp-refresh-logout")
     browser = Browser(server, "rp-refresh-logout")
     tokens = browser.login()
-    response = requests.post(
-        server["discovery"]["end_session_endpoint"],
-        data={"refresh_token": tokens["refresh_token"]},
-        auth=("rp-refresh-logout", SECRET),
-        timeout=10,
-    )
+    response = refresh_token_logout(server, "rp-refresh-logout", tokens["refresh_token"])
     assert response.status_code == 204
     assert response.content == b""
     refreshed = token_request(
@@ -358,22 +392,12 @@ def test_an_expired_refresh_token_still_ends_its_session(tmp_path):
         refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
         expired = token_request(server, "rp-expired-logout", refresh)
         assert expired.json()["error_description"] == "Token is not active"
-        response = requests.post(
-            server["discovery"]["end_session_endpoint"],
-            data={"refresh_token": tokens["refresh_token"]},
-            auth=("rp-expired-logout", SECRET),
-            timeout=10,
-        )
+        response = refresh_token_logout(server, "rp-expired-logout", tokens["refresh_token"])
         assert response.status_code == 204, response.text
         silent = callback(browser.get(browser.authorize_url(prompt="none")))
         assert silent["error"] == "login_required"
         # Once more, its session already over: 204 again, as Keycloak when it finds none.
-        again = requests.post(
-            server["discovery"]["end_session_endpoint"],
-            data={"refresh_token": tokens["refresh_token"]},
-            auth=("rp-expired-logout", SECRET),
-            timeout=10,
-        )
+        again = refresh_token_logout(server, "rp-expired-logout", tokens["refresh_token"])
         assert again.status_code == 204
 
 
@@ -382,12 +406,7 @@ def test_backchannel_logout_token_reaches_the_receiver(server):
         register(server, "rp-backchannel", backchannel_logout_uri=receiver.url)
         browser = Browser(server, "rp-backchannel")
         tokens = browser.login()
-        response = requests.post(
-            server["discovery"]["end_session_endpoint"],
-            data={"refresh_token": tokens["refresh_token"]},
-            auth=("rp-backchannel", SECRET),
-            timeout=10,
-        )
+        response = refresh_token_logout(server, "rp-backchannel", tokens["refresh_token"])
         assert response.status_code == 204
         assert receiver.event.wait(10), "no logout token delivered"
     (delivery,) = receiver.received
@@ -406,6 +425,177 @@ def test_backchannel_logout_token_reaches_the_receiver(server):
     assert claims["sub"] == id_token["sub"]
     assert isinstance(claims["iat"], int) and claims["jti"]
     assert "nonce" not in claims
+
+
+#: Seconds the slow relying party takes to answer a logout token, and the server's bound on
+#: a delivery (``backchannel_logout_timeout``).
+SLOW_ANSWER = 4
+DELIVERY_TIMEOUT = 1
+#: Sessions ended one right after the other.
+SESSIONS = 12
+
+
+def _join_by_sso(browser: Browser, client_id: str) -> None:
+    """``client_id`` gets tokens in ``browser``'s SSO session (no login page)."""
+    other = Browser(browser.server, client_id)
+    other.http = browser.http
+    code = callback(other.get(other.authorize_url()))["code"]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+    assert token_request(browser.server, client_id, data).status_code == 200
+
+
+def test_a_slow_receiver_delays_no_other_and_no_token_expires_in_transit(tmp_path):
+    """A relying party checks a logout token's ``exp`` (Back-Channel Logout 1.0 §2.6).
+    Keycloak signs each logout token as it sends it, within the request that ends the session
+    (``AuthenticationManager.backchannelLogoutAll``, docs/reference/keycloak-behaviour.md,
+    "Logout"). santeid sends them within that request too, to every receiver at once, the
+    request waiting for them ``backchannel_logout_timeout`` at most: sessions ended one after
+    the other, each with a receiver that hangs, one that answers 500 and one that refuses the
+    connection, still reach the prompt receiver before each logout answers, with a token
+    signed as it left; the others are tried once each (Keycloak does not retry either)."""
+    with (
+        LogoutReceiver(delay=SLOW_ANSWER) as slow,
+        LogoutReceiver() as prompt,
+        LogoutReceiver(status=500) as failing,
+        santeid_process(
+            tmp_path,
+            SANTEID_STORE_URL="memory://",
+            SANTEID_BACKCHANNEL_LOGOUT_TIMEOUT=str(DELIVERY_TIMEOUT),
+        ) as process,
+    ):
+        server = described(process)
+        register(server, "rp-prompt", backchannel_logout_uri=prompt.url)
+        register(server, "rp-slow", backchannel_logout_uri=slow.url)
+        register(server, "rp-failing", backchannel_logout_uri=failing.url)
+        register(server, "rp-refused", backchannel_logout_uri="http://127.0.0.1:9/logout")
+        sessions = []
+        for _ in range(SESSIONS):
+            browser = Browser(server, "rp-prompt")
+            tokens = browser.login()
+            for client_id in ("rp-slow", "rp-failing", "rp-refused"):
+                _join_by_sso(browser, client_id)
+            sessions.append(tokens)
+        keys = jwks(server)
+        for tokens in sessions:
+            started = time.time()
+            response = refresh_token_logout(server, "rp-prompt", tokens["refresh_token"])
+            answered = time.time()
+            assert response.status_code == 204
+            assert answered - started < DELIVERY_TIMEOUT + 1.5
+            (delivery,) = [
+                d
+                for d in prompt.received
+                if jwt.decode(d["form"]["logout_token"], keys).claims["sid"]
+                == tokens["session_state"]
+            ]
+            assert delivery["at"] <= answered
+            claims = jwt.decode(delivery["form"]["logout_token"], keys).claims
+            assert int(started) <= claims["iat"] <= delivery["at"]
+            assert delivery["at"] < claims["exp"]
+        slow.wait_for(SESSIONS)
+        failing.wait_for(SESSIONS)
+        time.sleep(DELIVERY_TIMEOUT)
+    # Once each: nothing is sent again.
+    assert len(failing.received) == len(slow.received) == SESSIONS
+    log = process.log.read_text()
+    assert log.count("back-channel logout to client rp-failing answered 500") == SESSIONS
+    assert log.count("back-channel logout to client rp-refused failed") == SESSIONS
+
+
+def test_the_logout_token_is_signed_as_the_clients_id_tokens(tmp_path):
+    """Back-Channel Logout 1.0 §2.6: the relying party validates a logout token as it does an
+    ID token — with the algorithm it registered in ``id_token_signed_response_alg``, which
+    Keycloak uses for both (``DefaultTokenManager.signatureAlgorithm``: ``LOGOUT`` as ``ID``,
+    docs/reference/keycloak-behaviour.md, "Logout")."""
+    santeid_home(tmp_path).cli("keys", "generate", "--alg", "ES256")
+    with (
+        LogoutReceiver() as receiver,
+        santeid_process(tmp_path, SANTEID_STORE_URL="memory://") as process,
+    ):
+        server = described(process)
+        register(
+            server,
+            "rp-es256",
+            backchannel_logout_uri=receiver.url,
+            id_token_signed_response_alg="ES256",
+        )
+        tokens = Browser(server, "rp-es256").login()
+        response = refresh_token_logout(server, "rp-es256", tokens["refresh_token"])
+        assert response.status_code == 204
+        (delivery,) = receiver.received
+        keys = jwks(server)
+    id_token = jwt.decode(tokens["id_token"], keys, algorithms=["ES256"])
+    logout = jwt.decode(delivery["form"]["logout_token"], keys, algorithms=["ES256"])
+    assert id_token.header["alg"] == logout.header["alg"] == "ES256"
+    assert logout.claims["sid"] == id_token.claims["sid"]
+
+
+CIBA = "urn:openid:params:grant-type:ciba"
+
+
+def _ciba_tokens(server, client_id: str) -> dict:
+    """A CIBA grant (poll mode) for the auto-approved sandbox professional."""
+    started = requests.post(
+        f"{server['issuer']}/protocol/openid-connect/ext/ciba/auth",
+        data={"scope": "openid scope_all", "login_hint": server["professional"]},
+        auth=(client_id, SECRET),
+        timeout=10,
+    )
+    assert started.status_code == 200, started.text
+    poll = {"grant_type": CIBA, "auth_req_id": started.json()["auth_req_id"]}
+    for _ in range(100):
+        tokens = token_request(server, client_id, poll)
+        if tokens.status_code == 200:
+            return tokens.json()
+        assert tokens.json()["error"] == "authorization_pending", tokens.text
+        time.sleep(0.1)
+    raise AssertionError("the CIBA request was never approved")
+
+
+def test_ending_a_ciba_grant_sends_its_client_a_logout_token(server):
+    """Keycloak's CIBA login is an ordinary user session (``CibaGrantType.createUserSession``
+    → ``AuthenticationProcessor.attachSession``): ending it — a refresh-token logout, or an
+    RP-initiated logout with its ID token — logs out its client session, whose client hears it
+    by back-channel logout (docs/reference/keycloak-behaviour.md, "Logout"). Once: a second
+    logout naming the same grant sends nothing."""
+    with LogoutReceiver() as receiver:
+        register(
+            server,
+            "rp-ciba-logout",
+            redirect_uris=[],
+            grant_types=[CIBA, "refresh_token"],
+            backchannel_token_delivery_mode="poll",
+            backchannel_polling_interval=0,
+            backchannel_logout_uri=receiver.url,
+        )
+        by_refresh_token = _ciba_tokens(server, "rp-ciba-logout")
+        by_id_token = _ciba_tokens(server, "rp-ciba-logout")
+        endpoint = server["discovery"]["end_session_endpoint"]
+        for _ in range(2):
+            ended = refresh_token_logout(
+                server, "rp-ciba-logout", by_refresh_token["refresh_token"]
+            )
+            assert ended.status_code == 204, ended.text
+            page = requests.get(
+                endpoint, params={"id_token_hint": by_id_token["id_token"]}, timeout=10
+            )
+            assert page.status_code == 200, page.text
+        receiver.wait_for(2)
+        time.sleep(0.5)
+    keys = jwks(server)
+    notified = sorted(
+        (jwt.decode(d["form"]["logout_token"], keys).claims for d in receiver.received),
+        key=lambda claims: claims["sid"] != by_refresh_token["session_state"],
+    )
+    assert [claims["sid"] for claims in notified] == [
+        by_refresh_token["session_state"],
+        by_id_token["session_state"],
+    ]
+    subject = jwt.decode(by_id_token["id_token"], keys).claims["sub"]
+    for claims in notified:
+        assert claims["aud"] == "rp-ciba-logout"
+        assert claims["sub"] == subject
+        assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
 
 
 def test_another_professional_logging_in_sends_a_logout_token(server):

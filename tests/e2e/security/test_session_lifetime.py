@@ -1,18 +1,27 @@
 """Refresh tokens against a real server: whoever holds one (a service, or someone who stole it)
 cannot keep a session alive past ``sso_max_lifetime`` by refreshing it again and again, and
-the last access token stops at the same instant — as Keycloak's tokens end with their user
-session (docs/reference/keycloak-behaviour.md, "Refresh tokens")."""
+the last access token stops at the same instant; a refresh token lives no longer than its
+session may stay idle (``sso_idle_timeout``), and once the session is over no token of it
+works — as Keycloak's tokens end with their user session (docs/reference/keycloak-behaviour.md,
+"Refresh tokens"; "Userinfo, introspection, revocation")."""
 
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qsl
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from tests.support.oidc_flow import authorization_query
+from tests.support.oidc_flow import keycloak_refusal
+from tests.support.oidc_flow import userinfo_refusal
 from tests.support.operations import CLIENT
 from tests.support.operations import CLIENT_ID
+from tests.support.operations import REDIRECT_URI
 from tests.support.operations import SECRET
+from tests.support.operations import browser_login
 from tests.support.operations import full_login
 from tests.support.operations import sandbox_professional
 from tests.support.servers import santeid_process
@@ -21,11 +30,19 @@ pytestmark = [pytest.mark.server]
 
 #: The session's maximum in this server, in seconds.
 MAX_LIFETIME = 5
+#: The idle timeout of the servers of the idle tests, in seconds.
+IDLE_TIMEOUT = 3
+#: Keycloak's userinfo answer to an access token whose user session is gone.
+USER_SESSION_NOT_FOUND = keycloak_refusal(401, "invalid_token", "user_session_not_found")
 
 
 def _refresh(server, refresh_token: str) -> requests.Response:
+    return _refresh_at(server.oidc, refresh_token)
+
+
+def _refresh_at(oidc: str, refresh_token: str) -> requests.Response:
     return requests.post(
-        f"{server.oidc}/token",
+        f"{oidc}/token",
         data={"grant_type": "refresh_token", "refresh_token": refresh_token},
         auth=(CLIENT_ID, SECRET),
         timeout=10,
@@ -59,3 +76,99 @@ def test_refreshing_again_and_again_does_not_outlive_the_session(tmp_path):
             timeout=10,
         )
         assert userinfo.status_code == 401
+
+
+def _silent_authorization(oidc: str, browser: requests.Session) -> dict:
+    """``prompt=none`` from ``browser``: the parameters of the redirect back to the client."""
+    response = browser.get(
+        f"{oidc}/auth",
+        params=authorization_query(CLIENT_ID, REDIRECT_URI, prompt="none"),
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 302, response.text
+    return dict(parse_qsl(urlsplit(response.headers["Location"]).query))
+
+
+def _userinfo(oidc: str, access_token: str) -> requests.Response:
+    return requests.get(
+        f"{oidc}/userinfo", headers={"Authorization": "Bearer " + access_token}, timeout=10
+    )
+
+
+def _introspection(oidc: str, token: str) -> dict:
+    response = requests.post(
+        f"{oidc}/token/introspect",
+        data={"token": token},
+        auth=(CLIENT_ID, SECRET),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _assert_over(oidc: str, browser: requests.Session, tokens: dict, refresh_refusal: str):
+    """Nothing of the session of ``tokens`` works any more: its refresh token is refused with
+    ``refresh_refusal``, ``prompt=none`` answers ``login_required``, userinfo finds no
+    session for its access token and introspection calls both tokens inactive."""
+    refused = _refresh_at(oidc, tokens["refresh_token"])
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_grant", "error_description": refresh_refusal}
+    assert _silent_authorization(oidc, browser)["error"] == "login_required"
+    assert userinfo_refusal(_userinfo(oidc, tokens["access_token"])) == USER_SESSION_NOT_FOUND
+    assert _introspection(oidc, tokens["access_token"]) == {"active": False}
+    assert _introspection(oidc, tokens["refresh_token"]) == {"active": False}
+
+
+def test_an_idle_session_takes_its_tokens_with_it(tmp_path):
+    """Keycloak's refresh token expires at min(now + SSO Session Idle, the session's start +
+    SSO Session Max) and every refresh restarts the session's idle time: a service that keeps
+    refreshing keeps the professional's SSO session alive, one that stops lets both lapse
+    together — the refresh token is then "Token is not active", ``prompt=none`` answers
+    ``login_required``, userinfo finds no session and introspection calls the last access
+    token inactive, though its own ``exp`` has not come."""
+    with santeid_process(
+        tmp_path,
+        clients=[CLIENT],
+        SANTEID_SSO_IDLE_TIMEOUT=str(IDLE_TIMEOUT),
+        SANTEID_SSO_MAX_LIFETIME="60",
+    ) as server:
+        tokens, browser = browser_login(server.issuer, sandbox_professional(server.env))
+        assert tokens["refresh_expires_in"] == IDLE_TIMEOUT
+        # Refreshing within the idle timeout keeps the session alive past it.
+        for _ in range(2):
+            time.sleep(IDLE_TIMEOUT - 1)
+            response = _refresh(server, tokens["refresh_token"])
+            assert response.status_code == 200, response.text
+            tokens = response.json()
+            assert tokens["refresh_expires_in"] == IDLE_TIMEOUT
+        assert "code" in _silent_authorization(server.oidc, browser)
+        # Then nothing for longer than the idle timeout.
+        time.sleep(IDLE_TIMEOUT + 1)
+        _assert_over(server.oidc, browser, tokens, "Token is not active")
+
+
+@pytest.mark.redis
+def test_a_session_idle_under_a_shorter_timeout_refuses_its_refresh_tokens(tmp_path, redis_url):
+    """The operator shortens ``sso_idle_timeout`` and restarts: a session idle for longer than
+    the new timeout is over, though the refresh tokens issued under the old one have not
+    expired — Keycloak's refresh of a session no longer valid, ``invalid_grant`` "Session not
+    active" (``TokenManager.validateToken``), userinfo "user_session_not_found",
+    introspection inactive."""
+    with santeid_process(
+        tmp_path, clients=[CLIENT], SANTEID_STORE_URL=redis_url, SANTEID_SSO_IDLE_TIMEOUT="600"
+    ) as server:
+        issuer = server.issuer
+        tokens, browser = browser_login(issuer, sandbox_professional(server.env))
+    assert tokens["refresh_expires_in"] == 600
+    with santeid_process(
+        tmp_path,
+        log_name="shortened.log",
+        SANTEID_ISSUER=issuer,
+        SANTEID_STORE_URL=redis_url,
+        SANTEID_SSO_IDLE_TIMEOUT=str(IDLE_TIMEOUT),
+    ) as server:
+        # The same issuer (the tokens name it), served on the new server's port.
+        oidc = server.base + urlsplit(issuer).path + "/protocol/openid-connect"
+        time.sleep(IDLE_TIMEOUT + 1)
+        _assert_over(oidc, browser, tokens, "Session not active")
