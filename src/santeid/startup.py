@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from santeid.db.backends import PostgresLoginRefused
 from santeid.outages import OUTAGES
 from santeid.outages import Part
 from santeid.outages import describe
@@ -66,12 +67,21 @@ class Start:
 
         At a first start, an outage stops the start (a ``ConfigurationError`` saying what could
         not be done, and why). In a worker, it is skipped, and so is any later work needing
-        the same part. Any other error stops either."""
+        the same part. A database server refusing the connection for good (no such database
+        or role, a refused password: :class:`~santeid.db.backends.PostgresLoginRefused`) is
+        the configuration's fault and stops either; so does any other error."""
         if part in self.unavailable:
             log.warning("start-up: %s skipped (%s is unavailable)", what, describe(part))
             return
         try:
             work()
+        except PostgresLoginRefused as exc:
+            # An outage to a request, but a setting to mend for a start: waiting will not.
+            raise ConfigurationError(
+                f"database_url: the database server refused the connection ({what}); a database "
+                f"or role that does not exist, or a refused password, is corrected in "
+                f"database_url. {exc}"
+            ) from None
         except OUTAGES as exc:
             down = failed_part(exc) or part
             if self.first:

@@ -394,6 +394,33 @@ def test_health_reports_the_database(app, client, tmp_path):
     assert answer.get_json()["status"] == "degraded"
 
 
+@pytest.mark.parametrize("first_start", [True, False], ids=["first start", "worker"])
+@pytest.mark.parametrize("wrong", ["database", "role"], ids=["no such database", "no such role"])
+def test_a_database_url_naming_what_does_not_exist_is_a_configuration_error(
+    postgres_admin_url, tmp_path, wrong, first_start
+):
+    """A typo in ``database_url`` (a database or a role the server does not have) is no
+    outage: waiting will not mend it. Every start stops, naming the setting, instead of a
+    first start saying "start again once it answers" and a worker serving 503 for ever."""
+    from urllib.parse import urlsplit
+
+    server = urlsplit(postgres_admin_url)
+    user, database = ("postgres", "santeid_no_such_database")
+    if wrong == "role":
+        user, database = ("santeid_no_such_role", "postgres")
+    url = f"postgresql://{user}@{server.hostname}:{server.port}/{database}"
+    settings = Settings(data_dir=str(tmp_path / "d"), keys_dir=str(tmp_path / "k"),
+                        sandbox=True, database_url=url)  # fmt: skip
+    try:
+        with pytest.raises(ConfigurationError) as refused:
+            create_app(settings, store=MemoryStore(), first_start=first_start)
+    finally:
+        db.close_shared(url)
+    message = str(refused.value)
+    assert "database_url" in message and "does not exist" in message
+    assert "start again once it answers" not in message
+
+
 def test_an_unreachable_database_is_a_clean_503_and_stops_a_start(app, client, tmp_path):
     from tests.support.redis_server import free_port
 

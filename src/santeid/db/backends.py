@@ -16,6 +16,7 @@ import functools
 import logging
 import math
 import os
+import re
 import select
 import sqlite3
 import threading
@@ -56,6 +57,25 @@ class PostgresIntegrityError(PostgresError):
 class PostgresUnavailable(PostgresError):
     """The server cannot be used now: unreachable, refused the login, or no pooled connection
     came free in time (psycopg's ``OperationalError``, psycopg_pool's ``PoolTimeout``)."""
+
+
+class PostgresLoginRefused(PostgresUnavailable):
+    """The server answered, and refused the connection for a reason waiting will not mend: the
+    database or the role of ``database_url`` does not exist, or its password or address is
+    refused. An outage to a request (503, like any), a configuration error to a start
+    (:class:`santeid.startup.Start`).
+
+    libpq gives a failed connection's reason as text only, no SQLSTATE: it is recognised by
+    PostgreSQL's English messages (a server whose ``lc_messages`` is another language is taken
+    for an outage, whose message carries the server's words)."""
+
+
+#: PostgreSQL's reasons for refusing a connection for good (``3D000``, ``28000``, ``28P01``),
+#: as libpq reports them: https://www.postgresql.org/docs/current/errcodes-appendix.html
+_REFUSED_FOR_GOOD = re.compile(
+    r'FATAL:\s+(?:database ".*" does not exist|role ".*" does not exist'
+    r"|password authentication failed|no pg_hba\.conf entry)"
+)
 
 
 class SqliteUnavailable(sqlite3.OperationalError):
@@ -292,6 +312,8 @@ def _postgres_errors() -> Iterator[None]:
     except psycopg.IntegrityError as exc:
         raise PostgresIntegrityError(str(exc)) from exc
     except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+        if _REFUSED_FOR_GOOD.search(str(exc)):
+            raise PostgresLoginRefused(str(exc)) from exc
         raise PostgresUnavailable(str(exc)) from exc
     except psycopg.Error as exc:
         raise PostgresError(str(exc)) from exc
