@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -11,6 +12,8 @@ from click.testing import CliRunner
 from santeid import create_app
 from santeid.cli import main
 from santeid.storage import MemoryStore
+
+_OPERATIONS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 
 def _sign_in(client, password: str):
@@ -218,6 +221,10 @@ def test_dashboard_charts_insi_calls_per_day(app, client):
         line.startswith("insi-software,") and line.endswith(",LOGICIEL-B,3")
         for line in figures.splitlines()
     )
+    # The columns docs/operations.md tells a script to read are the file's.
+    header = figures.splitlines()[0]
+    documented = re.search(r"`/admin/dashboard\.csv`: ([^;]+);", _OPERATIONS_DOC.read_text())
+    assert documented and documented.group(1).replace("`", "").replace(" ", "") == header
 
 
 @pytest.mark.parametrize("method", ["private_key_jwt", "tls_client_auth"])
