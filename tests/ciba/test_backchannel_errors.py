@@ -243,6 +243,9 @@ def test_strict_scope_policy(client, app, meta, auto_id):
     assert error_of(without_openid) == "invalid_scope"
     unknown = backchannel(client, meta, login_hint=auto_id, scope="openid admin")
     assert unknown.get_json()["error_description"] == "Invalid scopes: admin"
+    # An empty value (two spaces) has no name to show: the raw scope is.
+    doubled = backchannel(client, meta, login_hint=auto_id, scope="openid  scope_all")
+    assert doubled.get_json()["error_description"] == "Invalid scopes: openid  scope_all"
 
 
 @pytest.mark.parametrize("who", ["unknown", "inactive"])

@@ -770,6 +770,13 @@ def test_refresh_with_an_unknown_scope_is_keycloaks_invalid_scopes(flow, client)
             "error": "invalid_scope",
             "error_description": "Invalid scopes: openid foo",
         }
+    # The values are separated by the space alone (docs/reference/keycloak-behaviour.md,
+    # "Scope values"): a no-break space joins two scopes into one unknown.
+    joined = _refresh(client, first["refresh_token"], scope="openid\u00a0scope_all")
+    assert joined.get_json() == {
+        "error": "invalid_scope",
+        "error_description": "Invalid scopes: openid%C2%A0scope_all",
+    }
 
 
 def test_refresh_without_a_refresh_token_is_keycloaks_no_refresh_token(flow, client):

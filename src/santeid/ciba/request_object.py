@@ -22,7 +22,8 @@ failure is ``invalid_request`` (CIBA Core §13 lists no ``invalid_request_object
 
 A ``login_hint_token`` (CIBA Core §7.1; its format is left to the OP) is, at santeid, a JWS
 signed by the client with its ``jwks`` whose ``login_hint`` claim holds the national
-identifier and whose ``exp`` bounds its use (``expired_login_hint_token`` once past).
+identifier and whose ``exp``, a whole number of seconds as in every JWT a client signs
+(``client_auth.numeric_date``), bounds its use (``expired_login_hint_token`` once past).
 """
 
 from __future__ import annotations
@@ -149,8 +150,12 @@ def login_hint_token_subject(services: Any, client: Any, token: Any) -> str | No
     if claims.get("iss") not in (None, client.get_client_id()):
         raise InvalidRequestError("login_hint_token: iss must be the client_id")
     exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
+    if exp is None:
         raise InvalidRequestError("login_hint_token: the claim exp is required")
+    exp = client_auth.numeric_date(exp)
+    if exp is None:
+        problem = client_auth.TimeProblem(client_auth.NOT_A_NUMBER, "exp")
+        raise InvalidRequestError(f"login_hint_token: {problem.describe('')}")
     if client_auth.expired(exp, services.clock()):
         raise ExpiredLoginHintTokenError("login_hint_token has expired")
     subject = claims.get("login_hint")

@@ -45,6 +45,7 @@ from santeid.oidc import keycloak_errors
 from santeid.services import services
 from santeid.services import services_if_any
 from santeid.storage import keys as store_keys
+from santeid.untrusted_json import json_number
 
 if TYPE_CHECKING:
     from authlib.oauth2.rfc6749 import AuthorizationServer
@@ -144,6 +145,18 @@ class TimeProblem:
         }[self.kind]
 
 
+def numeric_date(value: object) -> int | None:
+    """A time claim of a JWT a client signs (RFC 7519 §2, NumericDate) as santeid reads it: a
+    whole number of seconds that a double holds (:func:`santeid.untrusted_json.json_number`);
+    ``None`` for anything else — a float or a string (two verifiers could disagree on it), a
+    boolean, and what Python's ``json`` reads that no JSON number is: ``NaN`` and the
+    infinities (``1e400``), or an integer beyond a double's range. Such an ``exp`` would
+    otherwise never be past (``NaN <= now`` is false)."""
+    if not isinstance(value, int) or json_number(value) is None:
+        return None
+    return value
+
+
 def expired(exp: float, now: float) -> bool:
     """Is a client's JWT past its ``exp``, :data:`LEEWAY` allowed (RFC 7519 §4.1.4: it MUST
     NOT be accepted on or after ``exp``)?"""
@@ -162,9 +175,8 @@ def time_problem(
     """Why a JWT a client signed (client assertion, request object, CIBA signed request) is
     refused for its time claims, or ``None``; the checks in this order:
 
-    * ``exp``, ``nbf`` and ``iat`` are whole numbers of seconds when present (a float or a
-      string would let two verifiers disagree on the same token), and those of ``required``
-      are present;
+    * ``exp``, ``nbf`` and ``iat`` are NumericDates when present (:func:`numeric_date`), and
+      those of ``required`` are present;
     * with ``validity``: ``exp`` not past and ``nbf`` not in the future (:data:`LEEWAY`
       allowed). Client assertions leave these two to Authlib's claims registry, which applies
       the same leeway (``PrivateKeyJWT``);
@@ -179,7 +191,7 @@ def time_problem(
     """
     for name in TIME_CLAIMS:
         value = claims.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        if value is not None and numeric_date(value) is None:
             return TimeProblem(NOT_A_NUMBER, name)
     for name in required:
         if claims.get(name) is None:

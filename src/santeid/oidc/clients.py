@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from authlib.oauth2.rfc6749.util import scope_to_list
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -32,6 +31,7 @@ from santeid.clock import Clock
 from santeid.clock import system_clock
 from santeid.oidc import client_auth
 from santeid.oidc import grant_types as grants
+from santeid.oidc.scopes import scope_values
 from santeid.oidc.tls_client_auth import validate_metadata as validate_tls_client_auth
 
 if TYPE_CHECKING:
@@ -499,7 +499,7 @@ class Client(ClientMixin):
         allowed = self.allowed_scopes
         if allowed is None:
             return scope
-        return " ".join(s for s in scope_to_list(scope) if s in allowed)
+        return " ".join(s for s in scope_values(scope) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         # OIDC Core §3.1.2.1 with Keycloak's two allowances (redirect_uri_matches). A URI is
@@ -603,7 +603,7 @@ class Client(ClientMixin):
     @property
     def allowed_scopes(self) -> set[str] | None:
         scope = self.metadata.get("scope")
-        return set(scope_to_list(scope)) if scope else None
+        return set(scope_values(scope)) if scope else None
 
     @property
     def jwks(self) -> dict | None:

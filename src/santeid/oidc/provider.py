@@ -22,7 +22,6 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.errors import UnauthorizedClientError
 from authlib.oauth2.rfc6749.hooks import hooked
-from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -364,14 +363,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             grant = _services().tokens.refresh_grant(raw, client.get_client_id())
         except RefreshRefused as exc:
             raise InvalidGrantError(str(exc)) from None
-        granted = scope_to_list(grant.scope) or []
+        granted = scopes.scope_values(grant.scope)
         if not requested:
             self.request.refresh_scope = grant.scope
         elif policy == "keycloak":
-            names = set(scope_to_list(requested))
+            names = set(scopes.scope_values(requested))
             self.request.refresh_scope = " ".join(s for s in granted if s in names)
-        elif set(scope_to_list(requested)).issubset(granted):
-            self.request.refresh_scope = " ".join(dict.fromkeys(scope_to_list(requested)))
+        elif set(scopes.scope_values(requested)).issubset(granted):
+            self.request.refresh_scope = " ".join(dict.fromkeys(scopes.scope_values(requested)))
         else:
             # RFC 6749 §6: the new scope MUST NOT include a scope not originally granted.
             raise InvalidScopeError()

@@ -85,8 +85,18 @@ class ScopeError(ValueError):
         self.description = description
 
 
-def _split(raw: str | None) -> list[str]:
-    return (raw or "").split()
+def scope_values(raw: str | None) -> list[str]:
+    """The values of a ``scope`` (a request's parameter, a client's registered ``scope``, a
+    grant's), read as Keycloak reads them: split on the space alone, Java's ``split(" ")``,
+    which drops the empty values at the end only (``docs/reference/keycloak-behaviour.md``,
+    "Scope values"). RFC 6749 §3.3 separates scope-tokens by
+    %x20 and keeps tab, line feed and the no-break space out of them: ``"openid\tscope_all"``
+    is one value, unknown; so is the empty one of ``" openid"`` or ``"openid  scope_all"``
+    (Keycloak's ``isValidScope`` refuses it, no client scope being named ``""``)."""
+    values = (raw or "").split(" ")
+    while values and not values[-1]:
+        values.pop()
+    return values
 
 
 def granted_scope(
@@ -97,7 +107,7 @@ def granted_scope(
 
     ``allowed``: the scopes the client registered (``scope`` metadata), ``None`` for any.
     """
-    scopes = _split(raw)
+    scopes = scope_values(raw)
     allowed_set = None if allowed is None else set(allowed) | {OPENID}
     if policy == "strict" and where in (AUTHORIZATION, BACKCHANNEL) and OPENID not in scopes:
         raise ScopeError(OPENID_REQUIRED)
@@ -107,21 +117,23 @@ def granted_scope(
         if s not in SCOPES_SUPPORTED or (allowed_set is not None and s not in allowed_set)
     ]
     if refused:
-        shown = raw if policy == "keycloak" else " ".join(dict.fromkeys(refused))
+        # strict names the refused values; an empty one (two spaces) only the raw scope shows.
+        named = policy == "strict" and "" not in refused
+        shown = " ".join(dict.fromkeys(refused)) if named else raw
         raise ScopeError(f"Invalid scopes: {shown}")
     return " ".join(dict.fromkeys(scopes))
 
 
 def is_openid(scope: str | None) -> bool:
     """An OpenID Connect request (an ID token is issued, userinfo answers)."""
-    return OPENID in _split(scope)
+    return OPENID in scope_values(scope)
 
 
 def released_userinfo(scope: str | None, claims: dict) -> dict:
     """The part of PSC's userinfo ``claims`` (``santeid.psc.claims.build_userinfo``) that a
     token granted ``scope`` releases: everything with :data:`SCOPE_ALL`, else
     :data:`IDENTITY_CLAIMS` (module docstring)."""
-    if SCOPE_ALL in _split(scope):
+    if SCOPE_ALL in scope_values(scope):
         return claims
     return {key: claims[key] for key in IDENTITY_CLAIMS}
 

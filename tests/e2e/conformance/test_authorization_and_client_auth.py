@@ -746,3 +746,59 @@ def test_a_repeated_parameter_at_revocation_and_userinfo(server, service):
     # Nothing was revoked: the token still reads the claims, by the form as by the header.
     once = requests.post(userinfo, data=f"access_token={access}", headers=form, timeout=10)
     assert once.status_code == 200, once.text
+
+
+#: Scopes whose values are not separated by single spaces (RFC 6749 §3.3: scope-token
+#: *( SP scope-token ), SP being %x20; a scope-token holds no tab, line feed or no-break
+#: space), and how ``error_description`` shows them (RFC 6749 §5.2's characters only).
+BADLY_SEPARATED_SCOPES = {
+    "openid\u00a0scope_all": "openid%C2%A0scope_all",
+    "openid\tscope_all": "openid%09scope_all",
+    "openid\nscope_all": "openid%0Ascope_all",
+    "openid  scope_all": "openid  scope_all",
+    " openid": " openid",
+}
+
+
+@pytest.mark.parametrize("scope", list(BADLY_SEPARATED_SCOPES))
+def test_scope_values_are_separated_by_one_space(server, service, scope):
+    """Keycloak splits ``scope`` on " " only (``TokenManager.parseScopeParameter``, Java's
+    ``split(" ")``) and refuses a value that is no client scope (``isValidScope``): a value
+    holding another white space, or the empty one before a leading space or between two,
+    is "Invalid scopes: <raw>" — at the authorization endpoint (a redirect), at PAR and at
+    CIBA's."""
+    shown = f"Invalid scopes: {BADLY_SEPARATED_SCOPES[scope]}"
+    params = _auth_params(service, scope=scope)
+    answer = _browser().get(
+        f"{server.issuer}/protocol/openid-connect/auth", params=params, allow_redirects=False
+    )
+    answered = dict(_callback(answer))
+    assert (answered["error"], answered["error_description"]) == ("invalid_scope", shown)
+    assert answered["state"] == params["state"]
+    pushed = requests.post(
+        f"{server.issuer}/protocol/openid-connect/ext/par/request",
+        data={k: v for k, v in params.items() if k != "client_id"},
+        auth=(service["client_id"], service["client_secret"]),
+        timeout=10,
+    )
+    assert pushed.status_code == 400
+    assert pushed.json() == {"error": "invalid_scope", "error_description": shown}
+    client = _ciba_client(server, "logiciel-portee-" + secrets.token_hex(4), interval=0)
+    refused = _backchannel(server, client, login_hint="810000000001", scope=scope)
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_scope", "error_description": shown}
+
+
+def test_a_trailing_space_in_scope_is_ignored_as_keycloak(server):
+    """Java's ``split(" ")`` drops the empty values at the end: ``"openid scope_all "`` is
+    the two scopes at Keycloak."""
+    client = _ciba_client(server, "logiciel-espace-final", interval=0)
+    ack = _backchannel(server, client, login_hint="810000000001", scope="openid scope_all ")
+    assert ack.status_code == 200, ack.text
+    tokens = _token(
+        server,
+        {"grant_type": CIBA, "auth_req_id": ack.json()["auth_req_id"]},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["scope"] == "openid scope_all"

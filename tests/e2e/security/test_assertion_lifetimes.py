@@ -1,6 +1,7 @@
 """``private_key_jwt`` client assertions and signed requests against a real server: every
 algorithm discovery advertises authenticates; a long-lived, non-integer or replayed assertion
-does not; a CIBA signed request living longer than ``signed_request_max_lifetime`` is refused.
+does not; a CIBA signed request living longer than ``signed_request_max_lifetime`` is refused,
+and so is a ``login_hint_token`` whose ``exp`` is no whole number of seconds a double holds.
 Assertions that are unsigned (``alg: none``) or HMAC-signed (``client_secret_jwt``-style HS256,
 with a shared key the client registered in its ``jwks``) are refused whatever their claims
 (docs/security.md, "Client assertions": "``none`` and HMAC never"). A refused assertion of a
@@ -19,6 +20,7 @@ import uuid
 import pytest
 import redis
 import requests
+from joserfc import jws
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
@@ -213,3 +215,54 @@ def test_an_hmac_assertion_keyed_with_the_public_key_is_refused(server):
     assert response.status_code == 400, response.text
     assert response.json() == {"error": "invalid_client",
                                "error_description": "Invalid signature algorithm"}  # fmt: skip
+
+
+#: ``exp`` values of a ``login_hint_token`` as raw JSON, which Python's ``json`` reads (``NaN``,
+#: ``1e400`` as infinity, an integer of any size): none is a NumericDate santeid accepts
+#: (``client_auth.numeric_date``), so none may make the token never expire.
+NOT_A_NUMERIC_DATE = [b"NaN", b"Infinity", b"1e400", b"-1e400", b"1" + b"0" * 400, b"true"]
+
+
+@pytest.fixture(scope="module")
+def hint_client(server) -> tuple[str, str]:
+    secret = "a-secret-for-the-login-hint-tokens-0123456789abcdef"
+    server.register(
+        "rp-ciba-hint",
+        client_secret=secret,
+        grant_types=["urn:openid:params:grant-type:ciba"],
+        token_endpoint_auth_method="client_secret_basic",
+        backchannel_token_delivery_mode="poll",
+        jwks={"keys": [KEYS["ec"].as_dict(private=False)]},
+    )
+    return "rp-ciba-hint", secret
+
+
+def _hint_token_request(server, auth, exp: bytes) -> requests.Response:
+    payload = b'{"iss":"rp-ciba-hint","login_hint":"810000000001","exp":' + exp + b"}"
+    token = jws.serialize_compact(
+        {"alg": "ES256", "kid": "ec"}, payload, KEYS["ec"], algorithms=["ES256"]
+    )
+    return requests.post(
+        f"{server.oidc}/ext/ciba/auth",
+        data={"scope": "openid", "login_hint_token": token},
+        auth=auth,
+        timeout=10,
+    )
+
+
+@pytest.mark.parametrize("exp", NOT_A_NUMERIC_DATE, ids=lambda raw: raw.decode()[:12])
+def test_a_login_hint_token_exp_that_is_no_numeric_date_is_refused(server, hint_client, exp):
+    response = _hint_token_request(server, hint_client, exp)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "login_hint_token: the claim exp must be a whole number of "
+        "seconds (NumericDate)",
+    }
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_login_hint_token_with_a_whole_exp_is_accepted(server, hint_client):
+    exp = str(int(time.time()) + 60).encode()
+    response = _hint_token_request(server, hint_client, exp)
+    assert response.status_code == 200, response.text
