@@ -41,10 +41,12 @@ import os
 import re
 import secrets
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from flask import Request
 from flask import current_app
 from flask import has_request_context
+from flask import redirect
 from flask import request
 from flask import session
 from flask.sessions import SecureCookieSessionInterface
@@ -247,6 +249,24 @@ def browser_id() -> str:
     A relying party's cross-site POST to the authorization endpoint carries it too, so that
     the login it starts belongs to the browser's id rather than to a new one."""
     return AUTH_SESSION.token(_BROWSER_ID)
+
+
+def again_by_get_with_cookies():
+    """For a relying party's form POST to a page of the browser (the authorization endpoint, the
+    end-session endpoint) that came without ``santeid_auth_session``: the same request again,
+    by GET (303, its form in the query string), else None. Over plain HTTP the cookie is
+    ``SameSite=Lax`` (:class:`CrossSiteCookie`), which a cross-site POST does not carry but the
+    top-level GET of its redirect does; answered as it came, the POST would write the browser a
+    new id in place of the one its other tabs' logins and activations are bound to. A POST
+    that does carry it, or that comes over HTTPS (``SameSite=None``), is answered as it is.
+    https://developer.mozilla.org/en-US/docs/Web/HTTP/Reference/Headers/Set-Cookie#samesitesamesite-value"""
+    app = current_app
+    if request.method != "POST" or AUTH_SESSION.name in request.cookies:
+        return None
+    if app.session_interface.get_cookie_secure(app):
+        return None
+    query = urlencode(list(request.form.items(multi=True)))
+    return redirect(f"{request.script_root}{request.path}?{query}", 303)
 
 
 def is_this_browser(bid: object) -> bool:

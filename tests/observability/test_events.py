@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -21,6 +26,10 @@ def _env(settings) -> dict:
         "SANTEID_KEYS_DIR": settings.keys_dir,
         "SANTEID_CONFIG": "",
     }
+
+
+def _account() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def test_list_filters_and_json(settings):
@@ -66,9 +75,9 @@ def test_list_filters_and_json(settings):
 def test_commands_that_change_clients_keys_and_devices_write_admin_events(
     settings, tmp_path, redis_url
 ):
-    """Each change a command makes is an admin event naming who ran it (the operating system's
-    user, ``getpass.getuser``: ``LOGNAME`` first) and through what (``cli``), as the console's
-    name its admin (docs/operations.md, "Authentication events")."""
+    """Each change a command makes is an admin event naming who ran it (the account of the
+    process's user id) and through what (``cli``), as the console's name its admin
+    (docs/operations.md, "Authentication events")."""
     client_file = tmp_path / "client.json"
     client_file.write_text(
         json.dumps(
@@ -80,7 +89,7 @@ def test_commands_that_change_clients_keys_and_devices_write_admin_events(
         )
     )
     runner = CliRunner()
-    env = {**_env(settings), "LOGNAME": "operator-ann", "SANTEID_STORE_URL": redis_url}
+    env = {**_env(settings), "SANTEID_STORE_URL": redis_url}
     assert runner.invoke(main, ["clients", "add", str(client_file)], env=env).exit_code == 0
     assert runner.invoke(main, ["clients", "remove", "rp-cli"], env=env).exit_code == 0
     rotated = runner.invoke(main, ["keys", "rotate"], env=env)
@@ -97,6 +106,31 @@ def test_commands_that_change_clients_keys_and_devices_write_admin_events(
     assert found[0].professional == "810000000004"
     assert found[1].details["kid"] in rotated.output
     for event in found:
-        assert {"admin": "operator-ann", "channel": "cli"}.items() <= event.details.items()
+        assert {"admin": _account(), "channel": "cli"}.items() <= event.details.items()
     listed = runner.invoke(main, ["events", "list", "--type", "ADMIN_KEY"], env=env)
-    assert f"admin=operator-ann channel=cli kid={found[1].details['kid']}" in listed.output
+    assert f"admin={_account()} channel=cli kid={found[1].details['kid']}" in listed.output
+
+
+def _key_rotation_by(settings, **environment) -> dict:
+    """The operator details of the event of a ``santeid keys rotate`` run in its own process
+    with these environment variables."""
+    kept = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
+    env = {**kept, **_env(settings), **environment}
+    santeid = str(Path(sys.executable).with_name("santeid"))
+    subprocess.run([santeid, "keys", "rotate"], env=env, check=True, capture_output=True,
+                   timeout=60)  # fmt: skip
+    (event,) = [e for e in EventStore.for_settings(settings).list() if e.type == "ADMIN_KEY"][:1]
+    return {k: v for k, v in event.details.items() if k in ("admin", "sudo_user")}
+
+
+def test_a_command_names_the_account_of_its_user_id_whatever_the_environment_says(settings):
+    """``LOGNAME``, ``USER`` and ``SUDO_USER`` are whatever the caller set: the admin of a
+    command's events is the account of the process's real user id, and ``sudo_user`` is said
+    only by ``sudo`` to a command it runs as root (``SUDO_UID`` and ``SUDO_USER``)."""
+    forged = {"LOGNAME": "dr-x", "USER": "dr-x", "LNAME": "dr-x", "USERNAME": "dr-x"}
+    assert _key_rotation_by(settings, **forged, SUDO_USER="dr-y") == {"admin": _account()}
+    through_sudo = _key_rotation_by(settings, **forged, SUDO_USER="ann", SUDO_UID="1000")
+    if os.getuid() == 0:
+        assert through_sudo == {"admin": _account(), "sudo_user": "ann"}
+    else:
+        assert through_sudo == {"admin": _account()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
@@ -384,18 +385,28 @@ def test_client_requiring_pkce_refuses_requests_without_it(flow, app):
 
 
 def test_post_to_the_authorization_endpoint(flow, client):
-    """oidcc-ensure-post-request-succeeds."""
-    response = client.post(
-        f"{OIDC}/auth",
-        data={
-            "response_type": "code",
-            "client_id": "service-test",
-            "redirect_uri": REDIRECT_URI,
-            "scope": "openid scope_all",
-        },
-    )
-    assert response.status_code == 302
-    assert "login-actions/authenticate" in response.headers["Location"]
+    """oidcc-ensure-post-request-succeeds. Over HTTPS the POST is answered as it is; over plain
+    HTTP, a POST without ``santeid_auth_session`` (a ``SameSite=Lax`` cookie, which a
+    cross-site POST does not carry) is sent back by GET with the same parameters, and writes
+    no cookie (docs/security.md, "Browser")."""
+    form = {"response_type": "code", "client_id": "service-test", "redirect_uri": REDIRECT_URI,
+            "scope": "openid scope_all"}  # fmt: skip
+    over_https = client.post(f"{OIDC}/auth", data=form, base_url="https://localhost")
+    assert over_https.status_code == 302
+    assert "login-actions/authenticate" in over_https.headers["Location"]
+
+    client.delete_cookie("santeid_auth_session", domain="localhost")
+    response = client.post(f"{OIDC}/auth", data=form)
+    assert response.status_code == 303 and "Set-Cookie" not in response.headers
+    location = urlsplit(response.headers["Location"])
+    assert location.path == f"{OIDC}/auth"
+    assert dict(parse_qsl(location.query)) == form
+    again = client.get(response.headers["Location"])
+    assert again.status_code == 302
+    assert "login-actions/authenticate" in again.headers["Location"]
+    with_cookie = client.post(f"{OIDC}/auth", data=form)
+    assert with_cookie.status_code == 302
+    assert "login-actions/authenticate" in with_cookie.headers["Location"]
 
 
 def test_unknown_parameters_are_ignored(flow):

@@ -346,17 +346,20 @@ def record_admin(
 
 
 def command_operator() -> dict:
-    """Who runs this command, as its admin events name them: the operating system's user
-    (``getpass.getuser``: ``LOGNAME``, ``USER``…, else the account of the process's uid) and,
-    through ``sudo``, the user who called it (``SUDO_USER``)."""
-    import getpass
+    """Who runs this command, as its admin events name them: the account of the process's real
+    user id (``pwd.getpwuid(os.getuid())``, else ``uid N``) — never ``LOGNAME``/``USER``, which
+    the caller sets at will — and, when it runs as root with ``SUDO_UID`` and ``SUDO_USER`` set,
+    the user ``sudo`` says called it (``sudo_user``: what sudo reported, which root could forge;
+    https://www.sudo.ws/docs/man/sudo.man/#ENVIRONMENT)."""
     import os
+    import pwd
 
+    uid = os.getuid()
     try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # no name in the environment nor in the password database
-        user = f"uid {os.getuid()}"
-    caller = os.environ.get("SUDO_USER")
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without an account in the password database
+        user = f"uid {uid}"
+    caller = os.environ.get("SUDO_USER") if uid == 0 and os.environ.get("SUDO_UID") else None
     return {"admin": user, **({"sudo_user": caller} if caller and caller != user else {})}
 
 

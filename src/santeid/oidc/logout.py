@@ -55,6 +55,7 @@ from santeid.oidc.authorize import forget_sso
 from santeid.oidc.session_end import end_session
 from santeid.oidc.session_end import end_sessionless_grant
 from santeid.oidc.tokens import TokenError
+from santeid.security import again_by_get_with_cookies
 from santeid.security import check_csrf
 from santeid.services import services
 
@@ -263,6 +264,9 @@ def logout():
     holding none), and otherwise shows the confirmation page (:func:`needs_confirmation`)."""
     if request.method == "POST" and "refresh_token" in request.form:
         return refresh_token_logout()
+    again = again_by_get_with_cookies()
+    if again is not None:
+        return again
     svc = services()
     params = request.form if request.method == "POST" else request.args
     req = parse_request(svc, params)

@@ -25,6 +25,7 @@ from santeid.oidc import request_objects
 from santeid.oidc import tls_client_auth
 from santeid.oidc import userinfo
 from santeid.oidc.login_outcome import OidcAuthorizationSide
+from santeid.security import again_by_get_with_cookies
 from santeid.services import services
 
 OIDC = "/protocol/openid-connect"
@@ -36,6 +37,9 @@ def authorization():
     (``authorize.py``). A GET is read from its query string, a POST from its form only, as
     Keycloak's ``AuthorizationEndpoint.buildPost`` reads it (docs/reference/keycloak-behaviour.md,
     "Authorization endpoint")."""
+    again = again_by_get_with_cookies()
+    if again is not None:
+        return again
     params = request_objects.resolve(request.form if request.method == "POST" else request.args)
     outcome = authorize.authorization_outcome(params)
     if isinstance(outcome, PendingLogin):

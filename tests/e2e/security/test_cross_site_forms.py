@@ -16,8 +16,10 @@ cookies a cross-site POST may carry. Over HTTPS the SSO session's cookies are
 
 With ``make run``'s plain-HTTP localhost issuer the cookies cannot be ``Secure``, hence not
 ``SameSite=None``: they are ``Lax`` (Keycloak's choice in a non-secure context). Chromium logs in
-and keeps the SSO session; a cross-site logout POST does not see the session, and leaves it —
-and its cookie — as they were, and a confirmed logout ends the real session.
+and keeps the SSO session; a cross-site POST to the logout or authorization endpoint carries no
+cookie, and is sent back by GET (which carries them): it then sees the session as over HTTPS,
+writes the browser no new id — a login open in another tab goes through —, and a confirmed
+logout ends the real session.
 docs/security.md, "Browser"; docs/psc-integration.md §5.3."""
 
 from __future__ import annotations
@@ -243,6 +245,13 @@ def _cookies(browser) -> dict[str, dict]:
     return {c["name"]: c for c in browser.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]}
 
 
+def _cookie_payload(cookie: dict) -> dict:
+    """The JSON object a cookie of :class:`santeid.security.CrossSiteCookie` holds (itsdangerous:
+    its base64url payload, then the signature)."""
+    payload = cookie["value"].split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
 def _assert_ended(server, rp, receiver, browser, tokens: dict, delivered_before: int) -> None:
     """The session of ``tokens`` is over, everywhere the relying party and the browser look."""
     refused = _refresh(server, tokens)
@@ -388,16 +397,91 @@ def test_the_cookies_over_plain_http_are_lax_and_logins_work(browser, http_serve
 def test_over_plain_http_a_cross_site_logout_post_leaves_the_session_as_it_was(
     browser, http_server, rp
 ):
-    """The browser does not send the ``Lax`` cookie with the relying party's POST: santeid
-    sees no session, returns at once (as Keycloak in a non-secure context), and neither ends
-    nor replaces the one the browser holds."""
+    """The browser does not send the ``Lax`` cookies with the relying party's POST: santeid
+    sends it back to the same endpoint by GET (303), which a top-level navigation makes with
+    them. santeid then sees the session, as over HTTPS, and asks; not confirmed, the session
+    and the browser's cookies stay as they were."""
     tokens = _log_in(browser, http_server, rp, "http-a-login")
     before = _cookies(browser)
     _post_from_rp(browser, rp, f"{http_server.oidc}/logout", client_id=CLIENT_ID,
                   post_logout_redirect_uri=rp.callback, state="http-a-bye")  # fmt: skip
-    rp.wait_callback("http-a-bye")
+    _by_id(browser, "confirm-logout")
     assert _refresh(http_server, tokens).status_code == 200
+    after = _cookies(browser)
+    assert {n: c["value"] for n, c in after.items() if n != AUTH_SESSION} == {
+        n: c["value"] for n, c in before.items() if n != AUTH_SESSION
+    }
+    # The confirmation's CSRF token joins the browser's id, which stays the same.
+    assert (
+        _cookie_payload(after[AUTH_SESSION])["bid"] == _cookie_payload(before[AUTH_SESSION])["bid"]
+    )
     silent = _silent(browser, http_server, rp, "http-a-still")
     assert silent.get("session_state") == _claims(tokens["id_token"])["sid"], silent
-    after = _cookies(browser)
-    assert {n: c["value"] for n, c in after.items()} == {n: c["value"] for n, c in before.items()}
+
+
+def _in_another_tab(browser, act) -> None:
+    """``act(browser)`` in a new tab of the same browser, then back to the first tab."""
+    first = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    try:
+        act(browser)
+    finally:
+        browser.close()
+        browser.switch_to.window(first)
+
+
+def _finish_login(browser, server, rp, state: str) -> None:
+    """The login page open in this tab, completed: a code for ``state``."""
+    _by_id(browser, "national_id").send_keys(first_professional(server))
+    _by_id(browser, "submit").click()
+    assert "code" in rp.wait_callback(state)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_login_open_in_a_tab_survives_a_cross_site_logout_post_in_another(
+    request, browser, rp, scheme
+):
+    """The relying party's logout POST brings up the confirmation page in another tab: the
+    browser keeps its id, and the login already open goes through (over plain HTTP the POST
+    carries no ``Lax`` cookie, and the answer to it must not put a new one in its place)."""
+    server = request.getfixturevalue(f"{scheme}_server")
+    state = f"g-login-{scheme}"
+    browser.get(f"{server.oidc}/auth?{urlencode(_authorize_params(rp, state))}")
+    _by_id(browser, "national_id")
+
+    def logout_post(tab):
+        _post_from_rp(tab, rp, f"{server.oidc}/logout", client_id=CLIENT_ID)
+        _by_id(tab, "confirm-logout")
+
+    _in_another_tab(browser, logout_post)
+    _finish_login(browser, server, rp, state)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_login_open_in_a_tab_survives_a_cross_site_authorization_post_in_another(
+    request, browser, rp, scheme
+):
+    """Two logins of the same browser: the one open in a tab, and one the relying party's
+    authorization POST starts in another. Both go through."""
+    server = request.getfixturevalue(f"{scheme}_server")
+    first, second = f"h-first-{scheme}", f"h-second-{scheme}"
+    browser.get(f"{server.oidc}/auth?{urlencode(_authorize_params(rp, first))}")
+    _by_id(browser, "national_id")
+
+    def authorization_post(tab):
+        _post_from_rp(tab, rp, f"{server.oidc}/auth", **_authorize_params(rp, second))
+        _finish_login(tab, server, rp, second)
+
+    _in_another_tab(browser, authorization_post)
+    _finish_login(browser, server, rp, first)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_an_authorization_post_from_a_browser_without_a_session_logs_in(
+    request, browser, rp, scheme
+):
+    """The relying party's authorization POST, from a browser santeid has never seen: the
+    login page, and a code once the professional has logged in."""
+    server = request.getfixturevalue(f"{scheme}_server")
+    _post_from_rp(browser, rp, f"{server.oidc}/auth", **_authorize_params(rp, f"i-{scheme}"))
+    _finish_login(browser, server, rp, f"i-{scheme}")
