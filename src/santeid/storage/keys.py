@@ -147,15 +147,16 @@ SESSION_FAMILIES = Namespace(
 SESSION_ENDED = Namespace(
     "ended:<sid>",
     "record",
-    "marks a session already ended, so its back-channel logout is sent once",
+    "marks a session (or a CIBA grant, by its family id) already ended, so its back-channel "
+    "logout is sent once",
     "`sso_max_lifetime`",
 )
 FAMILY = Namespace(
     "fam:<fid>",
     "record",
     "a refresh-token family (with `refresh_token_revoke`: the refresh token last used, and when)",
-    "`refresh_token_lifetime`, renewed with each refresh token, never past its SSO session's "
-    "`sso_max_lifetime`",
+    "min(`refresh_token_lifetime`, `sso_idle_timeout`), renewed with each refresh token, never "
+    "past its SSO session's `sso_max_lifetime`",
 )
 FAMILY_ACCESS_TOKENS = Namespace(
     "fam:<fid>:at",
@@ -167,7 +168,8 @@ REFRESH_TOKEN = Namespace(
     "rt:<jti>",
     "record",
     "a refresh token's server state (its family, `active`)",
-    "`refresh_token_lifetime`, never past its SSO session's `sso_max_lifetime`",
+    "min(`refresh_token_lifetime`, `sso_idle_timeout`), never past its SSO session's "
+    "`sso_max_lifetime`",
 )
 REFRESH_TOKEN_USES = Namespace(
     "rtuse:<jti>",

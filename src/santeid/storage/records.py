@@ -485,8 +485,8 @@ REFRESH_TOKEN_FAMILY = RecordKind(
     name="refresh-token family",
     namespace=keys.FAMILY,
     hashed_id=False,
-    lifetime="`refresh_token_lifetime`, renewed with each refresh token, never past the "
-    "session's maximum",
+    lifetime="min(`refresh_token_lifetime`, `sso_idle_timeout`), renewed with each refresh "
+    "token, never past the session's maximum",
     initial=("active",),
     transitions={"active": ("revoked",)},
 )
@@ -494,7 +494,7 @@ REFRESH_TOKEN = RecordKind(
     name="refresh token",
     namespace=keys.REFRESH_TOKEN,
     hashed_id=False,
-    lifetime="`refresh_token_lifetime`, never past the session's maximum",
+    lifetime="min(`refresh_token_lifetime`, `sso_idle_timeout`), never past the session's maximum",
     initial=("active",),
 )
 CIBA_REQUEST = RecordKind(
