@@ -98,9 +98,12 @@ class PostgresServer:
     def pause(self) -> None:
         """Freeze the server (SIGSTOP to each of its processes): connections stay open, the
         kernel still accepts and acknowledges, nothing answers."""
-        self._paused = self._processes()
-        for pid in self._paused:
-            os.kill(pid, signal.SIGSTOP)
+        self._paused = []
+        for pid in self._processes():
+            # A backend may end between the listing and the signal (a connection closing).
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                self._paused.append(pid)
 
     def resume(self) -> None:
         for pid in getattr(self, "_paused", []):
