@@ -133,6 +133,19 @@ def child_pids(pid: int) -> list[int]:
     return sorted(children)
 
 
+def group_pids(pgid: int) -> list[int]:
+    """The living processes of the process group ``pgid`` (Linux ``/proc``; zombies, already
+    ended, left out): a server and its workers, started with ``start_new_session``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # Fields 3 and 5: the state and the process group (the name in 2 may hold spaces).
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(stat.parent.name))
+    return sorted(members)
+
+
 #: The state of a listening socket in ``/proc/net/tcp`` (``TCP_LISTEN``).
 LISTENING = "0A"
 

@@ -140,7 +140,18 @@ def _card_issuers(settings: Settings) -> list:
     help="One-process server only: serve HTTP on --port and, with --tls-cert/--tls-key, HTTPS "
     "on this port too (same application and store; the issuer stays the HTTP address).",
 )
-def serve(
+def serve(**options) -> None:
+    # SIGTERM (systemd, docker stop) stops like Ctrl-C from the first moment on — a server
+    # stopped while it starts leaves nothing behind either (the workers' metrics directory,
+    # its entry in serving.json) — until the server in charge installs its own handlers.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        _serve(**options)
+    except KeyboardInterrupt:
+        click.echo("santeid stopped (signal received while it started)", err=True)
+
+
+def _serve(
     host: str,
     port: int,
     workers: int | None,
@@ -227,6 +238,7 @@ def serve(
 
     from santeid.observability.metrics import worker_exited
     from santeid.serving import GUNICORN_ACCESS_FORMAT
+    from santeid.serving import WORKER_STOP_SECONDS
     from santeid.serving import gunicorn_worker_class
     from santeid.serving import keep_query_strings_out_of
 
@@ -241,6 +253,8 @@ def serve(
             self.cfg.set("worker_class", gunicorn_worker_class(settings))
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", 60)
+            # After SIGTERM, workers still serving are killed then (santeid.serving).
+            self.cfg.set("graceful_timeout", WORKER_STOP_SECONDS)
             self.cfg.set("accesslog", "-" if access_log else None)
             # The path without the query string (santeid.serving, docs/operations.md).
             self.cfg.set("access_log_format", GUNICORN_ACCESS_FORMAT)
@@ -280,28 +294,52 @@ def _build_once_in_a_child(settings: Settings) -> None:
     raced by several workers — in a forked child, so that the master process, which only
     supervises the workers, does not keep the whole application in memory (about 55 MiB of
     RSS; docs/performance.md, "At national scale")."""
+    from santeid.serving import STOP_SIGNALS
+    from santeid.serving import WORKER_STOP_SECONDS
+
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_build_and_report, args=(settings, sender), daemon=True)
-    child.start()
-    sender.close()
+    # A stop signal arriving while the child is forked waits (blocked) until each process is
+    # ready for it: in the child, inside _build_and_report's try; not in Python's after-fork
+    # code, nor before the child reports.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
+        child.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    try:
+        sender.close()
         outcome = receiver.recv()
     except EOFError:  # the child died without a word (killed)
         outcome = "the application could not be built (its process ended abruptly)"
+    except KeyboardInterrupt:  # a stop signal: the build stops too
+        child.terminate()
+        child.join(WORKER_STOP_SECONDS)
+        if child.is_alive():
+            child.kill()
+        raise
     child.join()
+    if isinstance(outcome, KeyboardInterrupt):  # the child was the one signalled
+        raise outcome
     if outcome is not None:
         raise click.ClickException(outcome)
 
 
 def _build_and_report(settings: Settings, sender) -> None:
-    """In the forked child: build the app, send ``None`` or what went wrong, and leave at once
+    """In the forked child: build the app, send ``None``, what went wrong, or the stop signal
+    it received (as ``KeyboardInterrupt``, which the server raises in turn), and leave at once
     (``os._exit``: the app's background threads and atexit hooks belong to no one here)."""
-    outcome: str | None = None
+    from santeid.serving import STOP_SIGNALS
+
+    outcome: str | KeyboardInterrupt | None = None
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent
         from santeid import create_app
 
         create_app(settings)
+    except KeyboardInterrupt as exc:
+        outcome = exc
     except ConfigurationError as exc:
         outcome = str(exc)
     except Exception:  # noqa: BLE001 - shown in full, then reported to the parent
@@ -380,6 +418,8 @@ def _serve_with_granian(
     from granian.log import LogLevels
 
     from santeid.serving import GRANIAN_ACCESS_FORMAT
+    from santeid.serving import WORKER_STOP_SECONDS
+    from santeid.serving import defer_stops_in_workers
 
     os.environ["SANTEID_SANDBOX"] = "true" if settings.sandbox.enabled else "false"
     os.environ["SANTEID_WORKERS"] = str(settings.workers)
@@ -410,14 +450,19 @@ def _serve_with_granian(
         log_access_format=GRANIAN_ACCESS_FORMAT,
         log_level=LogLevels(settings.observability.log_level.lower()),
         respawn_failed_workers=True,
+        # After SIGTERM, workers still serving are killed then; without it Granian waits for
+        # them for ever (santeid.serving).
+        workers_kill_timeout=WORKER_STOP_SECONDS,
     )
     listening: list[bool] = []
 
     def listens() -> None:
-        # Startup hooks run in the main process once the listening socket is built, before
-        # the workers start (cli/server_url.py).
+        # Startup hooks run in the main process once the listening socket is built and
+        # Granian's signal handlers are installed, before the workers start
+        # (cli/server_url.py).
         listening.append(True)
         record_serving(settings)
+        defer_stops_in_workers()
 
     server.on_startup(listens)
     server.on_shutdown(lambda: forget_serving(settings))
