@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import io
 import logging
 import os
@@ -245,6 +246,34 @@ def keep_query_strings_out_of(*loggers: str) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, NoQueryStrings) for f in logger.filters):
             logger.addFilter(NoQueryStrings())
+
+
+def why_cannot_listen(host: str, port: int) -> str | None:
+    """Why ``santeid serve`` could not listen on ``host:port``, or ``None`` when it can: the
+    address is bound for a moment, as every layout binds it but without ``SO_REUSEPORT``.
+    Granian sets that option on its socket, and Linux then lets any other socket that sets it
+    too listen on the same address: a second ``santeid serve --workers N`` started on the
+    port of a running one would start and take half of its connections. Bound without the
+    option, the address is refused while any process listens on it, whichever its options;
+    ``SO_REUSEADDR`` (which each layout sets) keeps a port whose last connections are in
+    ``TIME_WAIT`` free (https://man7.org/linux/man-pages/man7/socket.7.html)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:
+        return str(exc)
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    "the address is in use by another process (stop it, or serve on another --port)"
+                )
+            return exc.strerror or str(exc)
+    return None
 
 
 # -- Werkzeug: one process, one thread per connection ----------------------------------------

@@ -184,6 +184,10 @@ def _serve(
         # (discovery's mtls_endpoint_aliases, RFC 8705 §5).
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         settings = settings.replace(mtls_base_url=f"https://{shown}:{tls_port}")
+    # Before anything is built: an address another process listens on is refused at once.
+    for listened in (port, tls_port):
+        if listened is not None:
+            _refuse_if_taken(host, listened)
     # Before anything is built: the start-up lines are in the configured format too.
     from santeid.observability.logs import configure_logging
 
@@ -288,6 +292,19 @@ def _serve(
     SanteidGunicorn().run()
 
 
+def _cannot_listen(host: str, port: int, reason: str) -> click.ClickException:
+    """The one error of a ``serve`` that cannot listen (docs/configuration.md, "Serving")."""
+    return click.ClickException(f"cannot listen on {host}:{port}: {reason}")
+
+
+def _refuse_if_taken(host: str, port: int) -> None:
+    from santeid.serving import why_cannot_listen
+
+    reason = why_cannot_listen(host, port)
+    if reason is not None:
+        raise _cannot_listen(host, port, reason)
+
+
 def _build_once_in_a_child(settings: Settings) -> None:
     """Build the application once before the workers start — a configuration error is told
     here, once, rather than by every worker, and first-start work (keys, schemas) is not
@@ -369,14 +386,14 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
     try:
         main = werkzeug_server(host, port, app, settings, ssl_context=main_context)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+        raise _cannot_listen(host, port, str(exc)) from None
     secure = None
     if tls_port is not None:
         try:
             secure = werkzeug_server(host, tls_port, app, settings, ssl_context=ssl_context)
         except OSError as exc:
             main.server_close()
-            raise click.ClickException(f"cannot listen on {host}:{tls_port}: {exc}") from None
+            raise _cannot_listen(host, tls_port, str(exc)) from None
     # Both listeners are bound: commands that call the server find it (cli/server_url.py).
     record_serving(settings)
     click.echo(
@@ -474,4 +491,4 @@ def _serve_with_granian(
         # Granian's socket could not be built (port in use, address not available); its
         # message goes on with a Rust backtrace.
         reason = (str(exc).splitlines() or ["?"])[0]
-        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+        raise _cannot_listen(host, port, reason) from None
