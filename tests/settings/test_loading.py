@@ -306,6 +306,11 @@ def test_positive_settings_refuse_zero(flat):
         ),
         ({"store_url": "localhost:6379"}, "store_url has no scheme"),
         ({"store_url": "memory://x"}, "store_url memory:// takes no options"),
+        (
+            {"store_url": "redis://:pw@r:99999/0"},
+            "store_url 'redis://:***@r:99999/0' is not a valid URL: Port out of range",
+        ),
+        ({"store_url": "redis+sentinel://s1:26379,s2/mymaster/0"}, None),
         ({"events_retention_days": 36_501}, "events_retention_days must be 36500 or less"),
         ({"issuer": ""}, "issuer must be set"),
         (
