@@ -183,6 +183,30 @@ def test_a_malformed_store_url_names_the_setting_without_its_password(
     assert "pw-9f3" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ("serve", "--port", "31518", "--workers", "2"),
+            {"SANTEID_REQUEST_HEADER_TIMEOUT": "1e400", "SANTEID_STORE_URL": "redis://r/0"},
+            "SANTEID_REQUEST_HEADER_TIMEOUT must be a finite number, got '1e400'",
+        ),
+        (
+            ("keys", "list"),
+            {"SANTEID_REFRESH_TOKEN_LIFETIME": "99999999999999999999"},
+            "refresh_token_lifetime must be 3153600000 or less, got '99999999999999999999'",
+        ),
+        (("clients", "list"), {"SANTEID_SMTP_PORT": "99999"}, "smtp_port must be 65535 or less"),
+        (("clients", "list"), {"SANTEID_FEDERATION_ID": "x"}, "federation_id must be a UUID"),
+    ],
+)
+def test_an_absurd_setting_is_refused_before_any_work(run, args, env, message) -> None:
+    """Refused when the settings load, naming the setting — not taken, then a traceback in
+    the middle of the work (docs/configuration.md)."""
+    assert run("keys", "generate").exit_code == 0
+    assert_one_line_error(run(*args, env=env), message)
+
+
 def test_a_configuration_file_that_cannot_be_read(run, tmp_path) -> None:
     assert_one_line_error(
         run("clients", "list", env={"SANTEID_CONFIG": str(tmp_path)}), "SANTEID_CONFIG"
