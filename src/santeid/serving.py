@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import io
 import logging
+import os
 import queue
 import re
 import select
+import signal
 import socket
 import threading
 import time
@@ -72,6 +75,16 @@ _CHUNK_SIZE_ROOM = 64
 #: Paths of the endpoints that wait (e-CPS long poll and event stream): under Granian only
 #: they are told when their client goes away.
 WAITING_PATHS = ("/ecps/device/requests",)
+#: How long a worker has, after the server's SIGTERM, to finish the requests it serves
+#: before it is killed (Granian's ``workers_kill_timeout``, gunicorn's ``graceful_timeout``).
+WORKER_STOP_SECONDS = 8
+#: The longest a SIGTERM takes to stop ``santeid serve --workers N``, at any moment: the
+#: workers' :data:`WORKER_STOP_SECONDS`, then the main process's own end; within the 10 s
+#: ``docker stop`` waits before its SIGKILL (docs/deployment.md, "Stopping").
+STOP_SECONDS = 10
+#: The signals that stop a server: SIGTERM (systemd, ``docker stop``, ``kill``) and SIGINT
+#: (Ctrl-C).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 # -- what every layout shares ----------------------------------------------------------------
@@ -233,6 +246,34 @@ def keep_query_strings_out_of(*loggers: str) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, NoQueryStrings) for f in logger.filters):
             logger.addFilter(NoQueryStrings())
+
+
+def why_cannot_listen(host: str, port: int) -> str | None:
+    """Why ``santeid serve`` could not listen on ``host:port``, or ``None`` when it can: the
+    address is bound for a moment, as every layout binds it but without ``SO_REUSEPORT``.
+    Granian sets that option on its socket, and Linux then lets any other socket that sets it
+    too listen on the same address: a second ``santeid serve --workers N`` started on the
+    port of a running one would start and take half of its connections. Bound without the
+    option, the address is refused while any process listens on it, whichever its options;
+    ``SO_REUSEADDR`` (which each layout sets) keeps a port whose last connections are in
+    ``TIME_WAIT`` free (https://man7.org/linux/man-pages/man7/socket.7.html)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:
+        return str(exc)
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    "the address is in use by another process (stop it, or serve on another --port)"
+                )
+            return exc.strerror or str(exc)
+    return None
 
 
 # -- Werkzeug: one process, one thread per connection ----------------------------------------
@@ -541,6 +582,34 @@ def _set_length(req, length: int) -> None:
 
 
 # -- Granian: several processes over HTTP ----------------------------------------------------
+#: A stop signal a Granian worker received before it could act on it (while it built the
+#: application): :meth:`BufferedRSGI.__rsgi_init__` sends it again once Granian listens.
+_deferred_stop: int | None = None
+
+
+def defer_stops_in_workers() -> None:
+    """In Granian's main process, once it has installed its signal handlers and before it
+    forks its workers: a worker inherits them, and until Granian's loop takes over in it
+    (after the worker has built the application, which takes seconds) they only set a flag
+    of the main process's copy, so a SIGTERM received while it builds was lost — the main
+    process then waited for that worker for ever. Each handler is wrapped: in the main
+    process it is Granian's; in a worker it keeps the signal for :meth:`BufferedRSGI.__rsgi_init__`,
+    which sends it again once Granian's own handler is there, so the worker stops as Granian
+    stops it (the requests it serves finished, the INSi audit rows it queued written)."""
+    main = os.getpid()
+    for signum in STOP_SIGNALS:
+        granian_handler = signal.getsignal(signum)
+
+        def handler(received, frame, granian_handler=granian_handler) -> None:
+            global _deferred_stop
+            if os.getpid() != main:
+                _deferred_stop = received
+            elif callable(granian_handler):
+                granian_handler(received, frame)
+
+        signal.signal(signum, handler)
+
+
 class BufferedRSGI:
     """An RSGI application (Granian's native interface) running a WSGI application: the body
     is awaited on Granian's event loop, with a deadline, before a thread of the pool runs the
@@ -553,6 +622,13 @@ class BufferedRSGI:
         self.limiter = AddressLimiter(
             settings.http.max_connections_per_address, settings.http.trusted_proxies
         )
+
+    def __rsgi_init__(self, loop) -> None:
+        """Granian's hook in the worker once its loop handles the stop signals: a stop
+        received earlier (:func:`defer_stops_in_workers`) is sent again, now to that loop."""
+        if _deferred_stop is not None:
+            log.info("worker %s: stopping (signal received while it started)", os.getpid())
+            os.kill(os.getpid(), _deferred_stop)
 
     async def __rsgi__(self, scope, protocol) -> None:
         if scope.proto != "http":
@@ -811,8 +887,6 @@ def rsgi_app() -> BufferedRSGI:
     """Granian's factory in each worker process: the app with the settings of the
     ``SANTEID_*`` variables ``santeid serve`` exported, and ``SANTEID_SERVE_THREADS``. A
     worker's start, after the server's first (santeid.startup): an outage does not stop it."""
-    import os
-
     from santeid import create_app
     from santeid.settings import load_settings
 

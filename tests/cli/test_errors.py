@@ -135,6 +135,78 @@ def test_an_unknown_store_scheme_names_the_setting(run, args) -> None:
     assert_one_line_error(result, "store_url has the unsupported scheme 'foo'")
 
 
+MALFORMED_STORE_URLS = [
+    (
+        "redis://:pw-9f3@127.0.0.1:notaport/0",
+        "store_url 'redis://:***@127.0.0.1:notaport/0' is not a valid URL: Port could not be"
+        " cast to integer value as 'notaport'",
+    ),
+    (
+        "redis://:pw-9f3@127.0.0.1:99999/0",
+        "store_url 'redis://:***@127.0.0.1:99999/0' is not a valid URL: Port out of range",
+    ),
+    (
+        "redis://:pw-9f3@[::1/0",
+        "store_url 'redis://… (not a valid URL)' is not a valid URL: Invalid IPv6 URL",
+    ),
+    (
+        "rediss://u:pw-9f3@127.0.0.1:1/zero",
+        "store_url 'rediss://u:***@127.0.0.1:1/zero' is not a valid URL: the db (the URL's"
+        " path) must be a number, got 'zero'",
+    ),
+    (
+        "redis+sentinel://:pw-9f3@s1:26379,s2:99999/mymaster",
+        "store_url 'redis+sentinel://:***@s1:26379,s2:99999/mymaster' is not a valid URL:"
+        " Sentinel URL: bad port in 's2:99999'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "message"), MALFORMED_STORE_URLS)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("serve", "--port", "31518"),
+        ("serve", "--port", "31518", "--workers", "2"),
+        ("sessions", "logout", "some-sid"),
+        ("ecps", "activate", "810000000001"),
+    ],
+)
+def test_a_malformed_store_url_names_the_setting_without_its_password(
+    run, args, url, message
+) -> None:
+    """A store URL of a known scheme that cannot be parsed (a port that is no number or out
+    of range, a broken IPv6 address, a db that is no number) is refused with the settings, as
+    a malformed ``database_url`` is: one line naming the setting, the password masked."""
+    result = run(*args, env={"SANTEID_STORE_URL": url})
+    assert_one_line_error(result, message)
+    assert "pw-9f3" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ("serve", "--port", "31518", "--workers", "2"),
+            {"SANTEID_REQUEST_HEADER_TIMEOUT": "1e400", "SANTEID_STORE_URL": "redis://r/0"},
+            "SANTEID_REQUEST_HEADER_TIMEOUT must be a finite number, got '1e400'",
+        ),
+        (
+            ("keys", "list"),
+            {"SANTEID_REFRESH_TOKEN_LIFETIME": "99999999999999999999"},
+            "refresh_token_lifetime must be 3153600000 or less, got '99999999999999999999'",
+        ),
+        (("clients", "list"), {"SANTEID_SMTP_PORT": "99999"}, "smtp_port must be 65535 or less"),
+        (("clients", "list"), {"SANTEID_FEDERATION_ID": "x"}, "federation_id must be a UUID"),
+    ],
+)
+def test_an_absurd_setting_is_refused_before_any_work(run, args, env, message) -> None:
+    """Refused when the settings load, naming the setting — not taken, then a traceback in
+    the middle of the work (docs/configuration.md)."""
+    assert run("keys", "generate").exit_code == 0
+    assert_one_line_error(run(*args, env=env), message)
+
+
 def test_a_configuration_file_that_cannot_be_read(run, tmp_path) -> None:
     assert_one_line_error(
         run("clients", "list", env={"SANTEID_CONFIG": str(tmp_path)}), "SANTEID_CONFIG"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from click.testing import CliRunner
 
@@ -140,6 +142,31 @@ def test_db_commands_refuse_a_database_url_they_cannot_open_without_a_traceback(
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
     with pytest.raises(ConfigurationError, match="database_url"):
         Settings(database_url=url)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["status", "upgrade"])
+def test_db_commands_on_a_postgresql_database_not_created_yet(
+    postgres_admin_url, tmp_path, command
+):
+    """santeid never creates a PostgreSQL database (its administrator does, with the role
+    owning it: docs/deployment.md), so one not created yet is no "version 0, run santeid db
+    upgrade" as a missing SQLite file is: both commands say what libpq says, naming the
+    database once (not as the error of one component), exit status 1, and create nothing."""
+    import psycopg
+
+    name = f"santeid_absent_{uuid.uuid4().hex[:8]}"
+    url = postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
+    result = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": url},
+                  "db", command, ok=False)  # fmt: skip
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.splitlines()[0] == f"database: {url}"
+    error = result.output.splitlines()[1:]
+    assert len(error) == 1 and error[0].startswith(f"Error: {url}: connection failed: "), error
+    assert f'database "{name}" does not exist' in error[0]
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchall()
+    assert found == []
 
 
 def test_db_status_only_reads(tmp_path):

@@ -19,6 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.support.servers import refused_start
+from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
@@ -238,3 +239,21 @@ def test_the_store_password_never_reaches_the_output(tmp_path, redis_server):
     finally:
         with redis.Redis.from_url(redis_server.url) as admin:
             admin.execute_command("ACL", "DELUSER", "santeid-output")
+
+
+@pytest.mark.parametrize("layout", ["werkzeug", "granian", "gunicorn"])
+def test_a_serve_on_the_port_of_a_running_server_is_refused(server, tmp_path, layout):
+    """Granian's socket lets several processes listen on one port (``SO_REUSEPORT``): a
+    second ``santeid serve`` on the address of a running one used to start and take half of
+    its connections. Every layout refuses it, in one line, before building anything
+    (docs/configuration.md, "Serving")."""
+    args = ["--workers", "2"] if layout != "werkzeug" else []
+    if layout == "gunicorn":
+        args += santeid_home(tmp_path).dev_tls()[0]
+    refused = refused_start(tmp_path, *args, port=server.port, SANTEID_STORE_URL=server.store_url)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.stderr.splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{server.port}: the address is in use by another"
+        " process (stop it, or serve on another --port)"
+    ], refused.stderr
+    assert requests.get(f"{server.base}/health", timeout=5).status_code == 200

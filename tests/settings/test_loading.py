@@ -45,6 +45,7 @@ _SAMPLES = {
     "$q/2ATd9Sr8R/7ddZAGKB6Eafws2nTVcSe+oTjYVnc3E",
     "log_level": "DEBUG",
     "store_url": "redis://other.example:6379/0",
+    "federation_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
 }
 
 
@@ -306,6 +307,11 @@ def test_positive_settings_refuse_zero(flat):
         ),
         ({"store_url": "localhost:6379"}, "store_url has no scheme"),
         ({"store_url": "memory://x"}, "store_url memory:// takes no options"),
+        (
+            {"store_url": "redis://:pw@r:99999/0"},
+            "store_url 'redis://:***@r:99999/0' is not a valid URL: Port out of range",
+        ),
+        ({"store_url": "redis+sentinel://s1:26379,s2/mymaster/0"}, None),
         ({"events_retention_days": 36_501}, "events_retention_days must be 36500 or less"),
         ({"issuer": ""}, "issuer must be set"),
         (
@@ -373,3 +379,88 @@ def test_secrets_stay_out_of_repr():
     shown = repr(settings)
     for secret in ("s3cret-key", "pw-123", "c2FsdHNhbHQ$aGFzaGhhc2g", "smtp-pw", "hook-token"):
         assert secret not in shown
+
+
+# -- numbers a setting cannot hold: one rule per kind of setting --------------------------------
+def _annotation(flat: str) -> object:
+    section, field = SETTINGS[flat]
+    model = Settings.sections()[section] if section else Settings
+    return model.model_fields[field].annotation
+
+
+#: Every setting that is a number with a fraction.
+FLOATS = sorted(flat for flat in SETTINGS if _annotation(flat) is float)
+#: Every setting that is a duration: in seconds, except events_retention_days (days).
+DURATIONS = sorted(
+    flat
+    for flat in SETTINGS
+    if flat.endswith(("_lifetime", "_timeout", "_delay", "_window", "_lock", "_age", "_long_poll"))
+    or flat == "events_retention_days"
+)
+#: 100 years, the longest duration a setting may hold.
+CENTURY_SECONDS = 100 * 365 * 86_400
+
+
+def test_the_lists_of_kinds_are_not_empty():
+    assert len(FLOATS) >= 7 and len(DURATIONS) >= 25, (FLOATS, DURATIONS)
+
+
+@pytest.mark.parametrize("written", ["inf", "-inf", "nan", "1e400", "-1e400"])
+@pytest.mark.parametrize("flat", FLOATS)
+def test_no_setting_takes_a_number_that_is_not_finite(flat, written):
+    """1e400 reads as infinity: a server started with it failed later (an OverflowError
+    turning the header deadline into milliseconds for Granian)."""
+    variable = f"SANTEID_{flat.upper()}"
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({variable: written})
+    assert str(refused.value) == f"{variable} must be a finite number, got {written!r}"
+
+
+@pytest.mark.parametrize("flat", DURATIONS)
+def test_every_duration_is_at_most_a_hundred_years(flat):
+    """A lifetime of 99999999999999999999 s was taken, then ``santeid keys list`` failed
+    turning it into a date (OverflowError). Every duration holds at most 100 years
+    (``events_retention_days``: 36500 days), a bound some tighten."""
+    longest = 36_500 if flat == "events_retention_days" else CENTURY_SECONDS
+    for written in (str(longest + 1), "99999999999999999999"):
+        with pytest.raises(ConfigurationError) as refused:
+            load_settings({f"SANTEID_{flat.upper()}": written})
+        assert re.fullmatch(rf"{flat} must be \d+ or less, got {written!r}", str(refused.value))
+    if flat != "sandbox_insi_delay":  # at most 120 s
+        assert _read(load_settings({f"SANTEID_{flat.upper()}": str(longest)}), flat) == longest
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("0", "smtp_port must be 1 or more, got '0'"),
+        ("-1", "smtp_port must be 1 or more, got '-1'"),
+        ("65536", "smtp_port must be 65535 or less, got '65536'"),
+        ("99999", "smtp_port must be 65535 or less, got '99999'"),
+    ],
+)
+def test_a_port_is_between_1_and_65535(written, message):
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({"SANTEID_SMTP_PORT": written})
+    assert str(refused.value) == message
+    assert load_settings({"SANTEID_SMTP_PORT": "65535"}).messaging.smtp_port == 65535
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "not-a-uuid",
+        "",
+        "7a0d1f9e3c554f0e9d7b2b5e1c8a4f10",  # uuid.UUID takes it; the sub would not be a UUID
+        "{7a0d1f9e-3c55-4f0e-9d7b-2b5e1c8a4f10}",
+        "urn:uuid:7a0d1f9e-3c55-4f0e-9d7b-2b5e1c8a4f10",
+        "7a0d1f9e-3c55-4f0e-9d7b-2b5e1c8a4f1g",
+    ],
+)
+def test_the_federation_id_is_a_uuid(written):
+    """It is the UUID in every ``sub`` (docs/configuration.md)."""
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({"SANTEID_FEDERATION_ID": written})
+    assert str(refused.value).startswith("federation_id must be a UUID"), refused.value
+    uuid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert load_settings({"SANTEID_FEDERATION_ID": uuid}).oidc.federation_id == uuid

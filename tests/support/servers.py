@@ -133,6 +133,19 @@ def child_pids(pid: int) -> list[int]:
     return sorted(children)
 
 
+def group_pids(pgid: int) -> list[int]:
+    """The living processes of the process group ``pgid`` (Linux ``/proc``; zombies, already
+    ended, left out): a server and its workers, started with ``start_new_session``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # Fields 3 and 5: the state and the process group (the name in 2 may hold spaces).
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(stat.parent.name))
+    return sorted(members)
+
+
 #: The state of a listening socket in ``/proc/net/tcp`` (``TCP_LISTEN``).
 LISTENING = "0A"
 
@@ -272,20 +285,34 @@ def santeid_home(
 
 
 def refused_start(
-    home: Path, *args: str, cwd: Path | None = None, **settings: str | None
+    home: Path,
+    *args: str,
+    cwd: Path | None = None,
+    port: int | None = None,
+    **settings: str | None,
 ) -> subprocess.CompletedProcess:
-    """``santeid serve --port <free port> *args`` with ``home``'s environment
+    """``santeid serve --port <port, else a free one> *args`` with ``home``'s environment
     (:func:`santeid_env`), run in ``cwd`` if given, for a configuration it must refuse: its
-    exit status and output. A server that starts anyway is stopped after 30 s, the test failing
-    on the timeout."""
-    return subprocess.run(
-        [SANTEID, "serve", "--port", str(free_port()), *args],
+    exit status and output. A server that starts anyway is stopped after 30 s, its workers
+    with it (its process group), and the test fails."""
+    process = subprocess.Popen(
+        [SANTEID, "serve", "--port", str(port or free_port()), *args],
         env=santeid_env(home, **settings),
         cwd=cwd,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=30,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        stop_process_group(process)
+        stdout, stderr = process.communicate()
+        raise AssertionError(
+            f"santeid serve started instead of refusing: {stderr[-3000:]}"
+        ) from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -22,6 +24,26 @@ def _target() -> str:
     )
 
 
+@contextlib.contextmanager
+def _refused(component: str) -> Iterator[None]:
+    """What stops ``db status`` and ``db upgrade`` at one component, as one line: a SchemaError
+    or a ``database_url`` that cannot be opened; PostgreSQL unavailable — the server down or
+    frozen, the database not created yet (santeid never creates it: docs/deployment.md), a
+    refused login — named by its URL, since it is every component's database; any other
+    database error, by the component it met."""
+    from santeid import db as persistence
+    from santeid.db.backends import PostgresUnavailable
+
+    try:
+        yield
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    except PostgresUnavailable as exc:
+        raise click.ClickException(f"{_target()}: {exc}") from None
+    except persistence.DatabaseError as exc:
+        raise click.ClickException(f"{component}: {exc}") from None
+
+
 @click.group(help=COMMANDS["db"])
 def db() -> None:
     pass
@@ -37,13 +59,9 @@ def upgrade() -> None:
     settings = get_settings()
     click.echo(f"database: {_target()}")
     for schema in all_schemas():
-        try:
+        with _refused(schema.component.name):
             database = persistence.database_for(settings, schema.component)
             found, now = persistence.upgrade(database, schema)
-        except ConfigurationError as exc:  # a SchemaError, or a database_url it cannot open
-            raise click.ClickException(str(exc)) from None
-        except persistence.DatabaseError as exc:
-            raise click.ClickException(f"{schema.component.name}: {exc}") from None
         state = "up to date" if found == now else f"upgraded from {found}"
         click.echo(f"  {schema.component.name:<8} version {now} ({state})")
 
@@ -58,13 +76,9 @@ def status() -> None:
     settings = get_settings()
     click.echo(f"database: {_target()}")
     for schema in all_schemas():
-        try:
+        with _refused(schema.component.name):
             database = persistence.database_for(settings, schema.component)
             found = persistence.current_version(database, schema)
-        except ConfigurationError as exc:  # a SchemaError, or a database_url it cannot open
-            raise click.ClickException(str(exc)) from None
-        except persistence.DatabaseError as exc:
-            raise click.ClickException(f"{schema.component.name}: {exc}") from None
         absent = isinstance(database, persistence.SqliteDatabase) and not database.exists()
         note = (
             "no database yet: run `santeid db upgrade`"

@@ -140,7 +140,18 @@ def _card_issuers(settings: Settings) -> list:
     help="One-process server only: serve HTTP on --port and, with --tls-cert/--tls-key, HTTPS "
     "on this port too (same application and store; the issuer stays the HTTP address).",
 )
-def serve(
+def serve(**options) -> None:
+    # SIGTERM (systemd, docker stop) stops like Ctrl-C from the first moment on — a server
+    # stopped while it starts leaves nothing behind either (the workers' metrics directory,
+    # its entry in serving.json) — until the server in charge installs its own handlers.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        _serve(**options)
+    except KeyboardInterrupt:
+        click.echo("santeid stopped (signal received while it started)", err=True)
+
+
+def _serve(
     host: str,
     port: int,
     workers: int | None,
@@ -173,6 +184,10 @@ def serve(
         # (discovery's mtls_endpoint_aliases, RFC 8705 §5).
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         settings = settings.replace(mtls_base_url=f"https://{shown}:{tls_port}")
+    # Before anything is built: an address another process listens on is refused at once.
+    for listened in (port, tls_port):
+        if listened is not None:
+            _refuse_if_taken(host, listened)
     # Before anything is built: the start-up lines are in the configured format too.
     from santeid.observability.logs import configure_logging
 
@@ -227,6 +242,7 @@ def serve(
 
     from santeid.observability.metrics import worker_exited
     from santeid.serving import GUNICORN_ACCESS_FORMAT
+    from santeid.serving import WORKER_STOP_SECONDS
     from santeid.serving import gunicorn_worker_class
     from santeid.serving import keep_query_strings_out_of
 
@@ -241,6 +257,8 @@ def serve(
             self.cfg.set("worker_class", gunicorn_worker_class(settings))
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", 60)
+            # After SIGTERM, workers still serving are killed then (santeid.serving).
+            self.cfg.set("graceful_timeout", WORKER_STOP_SECONDS)
             self.cfg.set("accesslog", "-" if access_log else None)
             # The path without the query string (santeid.serving, docs/operations.md).
             self.cfg.set("access_log_format", GUNICORN_ACCESS_FORMAT)
@@ -274,34 +292,71 @@ def serve(
     SanteidGunicorn().run()
 
 
+def _cannot_listen(host: str, port: int, reason: str) -> click.ClickException:
+    """The one error of a ``serve`` that cannot listen (docs/configuration.md, "Serving")."""
+    return click.ClickException(f"cannot listen on {host}:{port}: {reason}")
+
+
+def _refuse_if_taken(host: str, port: int) -> None:
+    from santeid.serving import why_cannot_listen
+
+    reason = why_cannot_listen(host, port)
+    if reason is not None:
+        raise _cannot_listen(host, port, reason)
+
+
 def _build_once_in_a_child(settings: Settings) -> None:
     """Build the application once before the workers start — a configuration error is told
     here, once, rather than by every worker, and first-start work (keys, schemas) is not
     raced by several workers — in a forked child, so that the master process, which only
     supervises the workers, does not keep the whole application in memory (about 55 MiB of
     RSS; docs/performance.md, "At national scale")."""
+    from santeid.serving import STOP_SIGNALS
+    from santeid.serving import WORKER_STOP_SECONDS
+
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_build_and_report, args=(settings, sender), daemon=True)
-    child.start()
-    sender.close()
+    # A stop signal arriving while the child is forked waits (blocked) until each process is
+    # ready for it: in the child, inside _build_and_report's try; not in Python's after-fork
+    # code, nor before the child reports.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
+        child.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    try:
+        sender.close()
         outcome = receiver.recv()
     except EOFError:  # the child died without a word (killed)
         outcome = "the application could not be built (its process ended abruptly)"
+    except KeyboardInterrupt:  # a stop signal: the build stops too
+        child.terminate()
+        child.join(WORKER_STOP_SECONDS)
+        if child.is_alive():
+            child.kill()
+        raise
     child.join()
+    if isinstance(outcome, KeyboardInterrupt):  # the child was the one signalled
+        raise outcome
     if outcome is not None:
         raise click.ClickException(outcome)
 
 
 def _build_and_report(settings: Settings, sender) -> None:
-    """In the forked child: build the app, send ``None`` or what went wrong, and leave at once
+    """In the forked child: build the app, send ``None``, what went wrong, or the stop signal
+    it received (as ``KeyboardInterrupt``, which the server raises in turn), and leave at once
     (``os._exit``: the app's background threads and atexit hooks belong to no one here)."""
-    outcome: str | None = None
+    from santeid.serving import STOP_SIGNALS
+
+    outcome: str | KeyboardInterrupt | None = None
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent
         from santeid import create_app
 
         create_app(settings)
+    except KeyboardInterrupt as exc:
+        outcome = exc
     except ConfigurationError as exc:
         outcome = str(exc)
     except Exception:  # noqa: BLE001 - shown in full, then reported to the parent
@@ -331,14 +386,14 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
     try:
         main = werkzeug_server(host, port, app, settings, ssl_context=main_context)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+        raise _cannot_listen(host, port, str(exc)) from None
     secure = None
     if tls_port is not None:
         try:
             secure = werkzeug_server(host, tls_port, app, settings, ssl_context=ssl_context)
         except OSError as exc:
             main.server_close()
-            raise click.ClickException(f"cannot listen on {host}:{tls_port}: {exc}") from None
+            raise _cannot_listen(host, tls_port, str(exc)) from None
     # Both listeners are bound: commands that call the server find it (cli/server_url.py).
     record_serving(settings)
     click.echo(
@@ -380,6 +435,8 @@ def _serve_with_granian(
     from granian.log import LogLevels
 
     from santeid.serving import GRANIAN_ACCESS_FORMAT
+    from santeid.serving import WORKER_STOP_SECONDS
+    from santeid.serving import defer_stops_in_workers
 
     os.environ["SANTEID_SANDBOX"] = "true" if settings.sandbox.enabled else "false"
     os.environ["SANTEID_WORKERS"] = str(settings.workers)
@@ -410,14 +467,19 @@ def _serve_with_granian(
         log_access_format=GRANIAN_ACCESS_FORMAT,
         log_level=LogLevels(settings.observability.log_level.lower()),
         respawn_failed_workers=True,
+        # After SIGTERM, workers still serving are killed then; without it Granian waits for
+        # them for ever (santeid.serving).
+        workers_kill_timeout=WORKER_STOP_SECONDS,
     )
     listening: list[bool] = []
 
     def listens() -> None:
-        # Startup hooks run in the main process once the listening socket is built, before
-        # the workers start (cli/server_url.py).
+        # Startup hooks run in the main process once the listening socket is built and
+        # Granian's signal handlers are installed, before the workers start
+        # (cli/server_url.py).
         listening.append(True)
         record_serving(settings)
+        defer_stops_in_workers()
 
     server.on_startup(listens)
     server.on_shutdown(lambda: forget_serving(settings))
@@ -429,4 +491,4 @@ def _serve_with_granian(
         # Granian's socket could not be built (port in use, address not available); its
         # message goes on with a Rust backtrace.
         reason = (str(exc).splitlines() or ["?"])[0]
-        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+        raise _cannot_listen(host, port, reason) from None

@@ -197,23 +197,31 @@ class EventStore:
     PURGE_ROWS = 10_000
 
     def purge(self, older_than_days: int) -> int:
-        """Delete events older than ``older_than_days``; returns how many went.
+        """Delete events older than ``older_than_days``; returns how many this call deleted.
 
-        :data:`PURGE_ROWS` at a time, each batch its own transaction found through the ``at``
-        index: however many events are due, no statement comes near PostgreSQL's statement
-        timeout (``PostgresDatabase.TIMEOUT``), no lock is held long against the servers
-        recording events, and an interrupted purge keeps what it deleted."""
+        :data:`PURGE_ROWS` at a time, oldest first, each batch its own transaction found
+        through the ``at`` index: however many events are due, no statement comes near
+        PostgreSQL's statement timeout (``PostgresDatabase.TIMEOUT``), no lock is held long
+        against the servers recording events, and an interrupted purge keeps what it deleted.
+
+        Purges run at once on several hosts (a daily cron on each) share the work: on
+        PostgreSQL a batch locks the events it deletes and skips those another purge has
+        locked (``FOR UPDATE SKIP LOCKED``,
+        https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE), so no
+        purge waits for another — nor deadlocks with it — and each goes on until a batch finds
+        nothing left: a batch thinned by another purge is not the end. (SQLite runs one
+        writing statement at a time: a batch is never thinned there.) Between them they
+        delete every event due, each counting only its own."""
         db.ensure(self.db, SCHEMA)
         cutoff = int(self.clock()) - older_than_days * 86400
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self.db.dialect == db.POSTGRESQL else ""
+        where = f"WHERE at < ? ORDER BY at LIMIT ?{skip_locked}"
+        sql = f"DELETE FROM auth_events WHERE id IN (SELECT id FROM auth_events {where})"  # noqa: S608
         removed = 0
         while True:
-            batch = self.db.execute(
-                "DELETE FROM auth_events WHERE id IN"
-                " (SELECT id FROM auth_events WHERE at < ? LIMIT ?)",
-                (cutoff, self.PURGE_ROWS),
-            ).rowcount
+            batch = self.db.execute(sql, (cutoff, self.PURGE_ROWS)).rowcount
             removed += batch
-            if batch < self.PURGE_ROWS:
+            if not batch:
                 return removed
 
 

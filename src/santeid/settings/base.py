@@ -11,6 +11,7 @@ field (``PositiveInt``, ``Field(ge=0)``, validators). Every failure becomes one
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import BeforeValidator
 from pydantic import ConfigDict
+from pydantic import Field
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
@@ -119,6 +121,47 @@ def absolute_http_url(value: str) -> str:
 #: A URL setting that may be empty (:func:`absolute_http_url`).
 HttpUrlText = Annotated[str, AfterValidator(absolute_http_url)]
 
+# -- the kinds of number a setting is: each kind's range, declared once ------------------------
+# (Whatever the kind, a number that is not finite — inf, nan, 1e400 — is refused by every
+# float setting: ``allow_inf_nan`` of :class:`SettingsModel`.)
+
+#: The longest duration a setting may hold: 100 years, far past any real lifetime, timeout or
+#: retention, and still a time that a date (up to the year 9999), a Redis TTL and a thread's
+#: wait (``threading.TIMEOUT_MAX``) can hold — a longer one was taken, then failed in the
+#: middle of the work (an ``OverflowError`` turning it into a date or into milliseconds).
+MAX_DURATION_SECONDS = 100 * 365 * 86_400
+MAX_DURATION_DAYS = MAX_DURATION_SECONDS // 86_400
+
+#: A duration in whole seconds, more than 0 (a lifetime, a window).
+Seconds = Annotated[int, Field(gt=0, le=MAX_DURATION_SECONDS)]
+#: A duration in whole seconds where 0 turns the thing off (``hsts_max_age``).
+SecondsOrZero = Annotated[int, Field(ge=0, le=MAX_DURATION_SECONDS)]
+#: A duration in seconds, fractions allowed, more than 0 (a timeout).
+FractionalSeconds = Annotated[float, Field(gt=0, le=MAX_DURATION_SECONDS)]
+#: A duration in seconds, fractions allowed, where 0 means no wait (a delay).
+FractionalSecondsOrZero = Annotated[float, Field(ge=0, le=MAX_DURATION_SECONDS)]
+#: A duration in whole days, more than 0 (a retention).
+Days = Annotated[int, Field(gt=0, le=MAX_DURATION_DAYS)]
+#: A TCP port.
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+#: A UUID as written in an identifier: 8-4-4-4-12 hexadecimal digits (RFC 9562 §4), in any
+#: case — not the other spellings ``uuid.UUID`` also reads (braces, ``urn:uuid:``, no hyphens).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _uuid(value: str) -> str:
+    if not _UUID.fullmatch(value):
+        raise ValueError(
+            f"must be a UUID (8-4-4-4-12 hexadecimal digits, as 7a0d1f9e-3c55-4f0e-9d7b-"
+            f"2b5e1c8a4f10), got {value!r}"
+        )
+    return value
+
+
+#: A UUID setting (:data:`_UUID`).
+UuidText = Annotated[str, AfterValidator(_uuid)]
+
 
 @dataclass(frozen=True)
 class FlatName:
@@ -137,6 +180,8 @@ class SettingsModel(BaseModel):
         extra="forbid",
         validate_assignment=True,
         coerce_numbers_to_str=True,
+        # No setting is infinite or not a number: 1e400 reads as inf.
+        allow_inf_nan=False,
     )
 
     #: What precedes a field's name in its flat name (``ecps_`` for ``ecps.request_lifetime``).
@@ -200,7 +245,6 @@ _TYPE_ERRORS = frozenset(
         "int_from_float",
         "float_parsing",
         "float_type",
-        "finite_number",
         "string_type",
     }
 )
@@ -209,6 +253,11 @@ _TYPE_ERRORS = frozenset(
 def _choices(annotation: object) -> str:
     values = [str(value) for value in get_args(annotation)]
     return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+def _bound(number: float) -> str:
+    """A bound as an operator writes it: 3153600000, not 3.1536e+09."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
 def describe(error: ValidationError, model: type[SettingsModel]) -> str:
@@ -235,6 +284,8 @@ def describe(error: ValidationError, model: type[SettingsModel]) -> str:
         kind = detail["type"]
         if kind in ("extra_forbidden", "no_such_attribute"):
             messages.append(f"unknown setting {flat!r}")
+        elif kind == "finite_number":
+            messages.append(f"{labels.get(flat, flat)} must be a finite number, got {given!r}")
         elif kind in _TYPE_ERRORS:
             label = labels.get(flat, flat)
             expected = _EXPECTED.get(annotation, "a value of its type")
@@ -244,9 +295,9 @@ def describe(error: ValidationError, model: type[SettingsModel]) -> str:
         elif kind == "greater_than" and context.get("gt") == 0:
             messages.append(f"{flat} must be positive, got {given!r}")
         elif kind == "greater_than_equal":
-            messages.append(f"{flat} must be {context['ge']:g} or more, got {given!r}")
+            messages.append(f"{flat} must be {_bound(context['ge'])} or more, got {given!r}")
         elif kind == "less_than_equal":
-            messages.append(f"{flat} must be {context['le']:g} or less, got {given!r}")
+            messages.append(f"{flat} must be {_bound(context['le'])} or less, got {given!r}")
         elif kind == "value_error":
             messages.append(f"{flat} {context['error']}")
         else:

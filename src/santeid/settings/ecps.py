@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import PositiveInt
 
 from santeid.settings.base import HttpUrlText
+from santeid.settings.base import Seconds
 from santeid.settings.base import Section
 
 
@@ -13,16 +14,16 @@ class EcpsSettings(Section):
     flat_prefix = "ecps_"
 
     #: Seconds a professional has to approve a login on the phone.
-    request_lifetime: PositiveInt = 120
+    request_lifetime: Seconds = 120
     #: Seconds an activation code (QR) stays valid; single use.
-    activation_code_lifetime: PositiveInt = 90
+    activation_code_lifetime: Seconds = 90
     #: Wrong PINs in a row that lock a device until it is activated again.
     pin_attempts: PositiveInt = 3
     #: Wrong offline (TOTP) codes that lock the offline fallback, and for how long (s).
     totp_failures: PositiveInt = 5
-    totp_lock: PositiveInt = 900
+    totp_lock: Seconds = 900
     #: Longest wait of a device long-poll, in seconds.
-    long_poll: PositiveInt = 25
+    long_poll: Seconds = 25
     #: Public address of the app that activation QR codes open, e.g.
     #: ``https://192.168.1.20:5443/ecps/app/`` for a phone on the same network; empty = the
     #: issuer's origin followed by ``/ecps/app/``.
@@ -36,7 +37,7 @@ class EcpsSettings(Section):
     #: client address within ``ecps_push_window`` seconds; beyond, 429 on the login page.
     push_limit_per_professional: PositiveInt = 10
     push_limit_per_address: PositiveInt = 30
-    push_window: PositiveInt = 600
+    push_window: Seconds = 600
     #: Wrong offline codes a professional may receive from all addresses together within
     #: ``ecps_totp_lock`` seconds (each address is locked after ``ecps_totp_failures``).
     totp_failures_per_professional: PositiveInt = 20
@@ -48,4 +49,4 @@ class EcpsSettings(Section):
     #: within ``ecps_activation_window`` seconds.
     activation_sends_per_professional: PositiveInt = 5
     activation_sends_per_address: PositiveInt = 3
-    activation_window: PositiveInt = 600
+    activation_window: Seconds = 600

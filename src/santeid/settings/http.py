@@ -5,9 +5,10 @@ santeid.proxies, santeid.security, docs/security.md)."""
 from __future__ import annotations
 
 from pydantic import NonNegativeInt
-from pydantic import PositiveFloat
 from pydantic import PositiveInt
 
+from santeid.settings.base import FractionalSeconds
+from santeid.settings.base import SecondsOrZero
 from santeid.settings.base import Section
 
 
@@ -22,12 +23,12 @@ class HttpSettings(Section):
     tls_client_cert_header: str = ""
     #: Seconds a client has to send its request line and headers, then its body; the server
     #: closes the connection after that (408), before any application code runs.
-    request_header_timeout: PositiveFloat = 10.0
-    request_body_timeout: PositiveFloat = 10.0
+    request_header_timeout: FractionalSeconds = 10.0
+    request_body_timeout: FractionalSeconds = 10.0
     #: Connections one client address may hold open at once per server process (0 = no
     #: limit); trusted proxies are exempt.
     max_connections_per_address: NonNegativeInt = 32
     #: ``Strict-Transport-Security`` max-age on HTTPS responses (0 = not sent).
-    hsts_max_age: NonNegativeInt = 31536000
+    hsts_max_age: SecondsOrZero = 31536000
     #: Requests whose parameters exceed this many bytes are refused with 400.
     max_parameter_length: PositiveInt = 4096

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from pydantic import PositiveInt
 from pydantic import field_validator
 
 from santeid.settings.base import ConfigurationError
 from santeid.settings.base import Flag
+from santeid.settings.base import Seconds
 from santeid.settings.base import Section
 
 
@@ -31,7 +31,7 @@ class InsiSettings(Section):
     soap_sender_400: Flag = False
     #: INSi CPx assertions: oldest ``IssueInstant`` accepted, in seconds; an assertion is
     #: accepted once (its ``ID`` is remembered until it is too old).
-    assertion_max_age: PositiveInt = 300
+    assertion_max_age: Seconds = 300
     #: Software numbers (IDAM) each establishment certificate may claim, as JSON
     #: ``{"<certificate subject, RFC 4514>": ["IDAM", …]}``; a subject not listed may claim any.
     idam_by_certificate: str = ""

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import PositiveInt
-
 from santeid.settings.base import FlatName
+from santeid.settings.base import Seconds
 from santeid.settings.base import Section
 
 
 class LoginSettings(Section):
     #: Time a professional has to finish logging in on the login page.
-    transaction_lifetime: Annotated[PositiveInt, FlatName("login_transaction_lifetime")] = 600
+    transaction_lifetime: Annotated[Seconds, FlatName("login_transaction_lifetime")] = 600
     #: SSO session: 4 h at most, 30 min idle (PSC IG).
-    sso_max_lifetime: PositiveInt = 14400
-    sso_idle_timeout: PositiveInt = 1800
+    sso_max_lifetime: Seconds = 14400
+    sso_idle_timeout: Seconds = 1800
     #: ``acr`` given to a login by the first (sandbox) authenticator.
     default_acr: str = "eidas1"
     #: ``acr`` of e-CPS logins (``authMode`` MOBILE) and of CPS-card logins (``authMode`` CARD).

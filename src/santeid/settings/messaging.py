@@ -6,13 +6,14 @@ from __future__ import annotations
 from pydantic import Field
 
 from santeid.settings.base import Flag
+from santeid.settings.base import Port
 from santeid.settings.base import Section
 
 
 class MessagingSettings(Section):
     #: SMTP relay for e-mails outside sandbox mode (sandbox mode uses /sandbox/outbox).
     smtp_host: str = ""
-    smtp_port: int = 587
+    smtp_port: Port = 587
     smtp_username: str = ""
     smtp_password: str = Field(default="", repr=False)
     smtp_from: str = "santeid@localhost"

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from typing import Literal
 
-from pydantic import Field
-from pydantic import PositiveFloat
 from pydantic import field_validator
 
+from santeid.settings.base import MAX_DURATION_DAYS
+from santeid.settings.base import Days
+from santeid.settings.base import FractionalSeconds
 from santeid.settings.base import Section
 
 #: The standard level names (https://docs.python.org/3/library/logging.html#logging-levels),
@@ -18,12 +18,12 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 #: The longest look back into the events, in days (a century): a retention, ``santeid events
 #: purge --older-than`` and ``santeid events list --since`` stay within it.
-MAX_EVENT_DAYS = 36_500
+MAX_EVENT_DAYS = MAX_DURATION_DAYS
 
 
 class ObservabilitySettings(Section):
     #: Seconds each dependency check of ``/health/ready`` may take before it counts as down.
-    health_check_timeout: PositiveFloat = 1.0
+    health_check_timeout: FractionalSeconds = 1.0
     #: Client addresses (comma-separated IPs or CIDR networks) allowed to read ``/metrics``;
     #: empty = ``/metrics`` answers 404 to everyone.
     metrics_allowed_addresses: str = "127.0.0.1/32, ::1/128"
@@ -32,7 +32,7 @@ class ObservabilitySettings(Section):
     #: Python logging level: one of :data:`LOG_LEVELS`, in any case (kept in capitals).
     log_level: str = "INFO"
     #: Days authentication events are kept; ``santeid events purge`` deletes older ones.
-    events_retention_days: Annotated[int, Field(gt=0, le=MAX_EVENT_DAYS)] = 90
+    events_retention_days: Days = 90
 
     @field_validator("log_level")
     @classmethod

@@ -6,21 +6,22 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import NonNegativeInt
-from pydantic import PositiveFloat
-from pydantic import PositiveInt
 
 from santeid.settings.base import Flag
+from santeid.settings.base import FractionalSeconds
+from santeid.settings.base import Seconds
 from santeid.settings.base import Section
+from santeid.settings.base import UuidText
 
 
 class OidcSettings(Section):
     #: Default JWS algorithm for tokens (RS256 as PSC; ES256 and PS256 available).
     signing_alg: Literal["RS256", "ES256", "PS256"] = "RS256"
     #: Lifetimes, in seconds (PSC: 120 s access token, 1800 s refresh token).
-    access_token_lifetime: PositiveInt = 120
-    id_token_lifetime: PositiveInt = 120
-    refresh_token_lifetime: PositiveInt = 1800
-    authorization_code_lifetime: PositiveInt = 60
+    access_token_lifetime: Seconds = 120
+    id_token_lifetime: Seconds = 120
+    refresh_token_lifetime: Seconds = 1800
+    authorization_code_lifetime: Seconds = 60
     #: Keycloak's realm setting "Revoke Refresh Token". false (Keycloak's default): a refresh
     #: token stays usable until it expires. true: rotation with reuse detection — a refresh
     #: token works ``refresh_token_max_reuse`` + 1 times and an older one stops working once
@@ -29,18 +30,18 @@ class OidcSettings(Section):
     #: Keycloak's "Refresh Token Max Reuse" (used only when ``refresh_token_revoke`` is on).
     refresh_token_max_reuse: NonNegativeInt = 0
     #: UUID in ``sub`` = ``f:<uuid>:<nationalId>`` (Keycloak federated user id format).
-    federation_id: str = "7a0d1f9e-3c55-4f0e-9d7b-2b5e1c8a4f10"
+    federation_id: UuidText = "7a0d1f9e-3c55-4f0e-9d7b-2b5e1c8a4f10"
     #: Seconds a pushed authorization request's ``request_uri`` stays usable (RFC 9126 §2.2).
-    par_lifetime: PositiveInt = 60
+    par_lifetime: Seconds = 60
     #: Longest lifetime (``exp`` after ``iat`` and after now) of a ``private_key_jwt`` client
     #: assertion, and of a signed CIBA request or request object, in seconds.
-    client_assertion_max_lifetime: PositiveInt = 300
-    signed_request_max_lifetime: PositiveInt = 3600
+    client_assertion_max_lifetime: Seconds = 300
+    signed_request_max_lifetime: Seconds = 3600
     #: Seconds a back-channel logout delivery may take (connect and answer); deliveries run
     #: in the background and never delay the professional's logout.
-    backchannel_logout_timeout: PositiveFloat = 5.0
+    backchannel_logout_timeout: FractionalSeconds = 5.0
     #: Seconds one attempt of a CIBA ping or push delivery may take (connect and answer).
-    ciba_notification_timeout: PositiveFloat = 5.0
+    ciba_notification_timeout: FractionalSeconds = 5.0
     #: CIBA push mode (CIBA Core 1.0 §10.3), which Pro Santé Connect neither implements nor
     #: advertises (docs/reference/pro-sante-connect.md §2, §14). Off: discovery lists PSC's
     #: ``poll`` and ``ping`` only, and push clients are refused (santeid.ciba.metadata).

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from santeid.settings.base import Flag
 from santeid.settings.base import FlatName
+from santeid.settings.base import FractionalSecondsOrZero
 from santeid.settings.base import Section
 
 
@@ -17,9 +18,9 @@ class SandboxSettings(Section):
     #: Sandbox mode: test conveniences on, and every page says so.
     enabled: Annotated[Flag, FlatName("sandbox")] = False
     #: Seconds the sandbox authenticator waits before approving an auto-approve professional.
-    approval_delay: float = 1.0
+    approval_delay: FractionalSecondsOrZero = 1.0
     #: A YAML or JSON file of professionals (with their scenarios) loaded at start.
     professionals: str = ""
     #: Seconds the INSi scenario ``SANTEID-FAUTE`` / ``LENT`` waits before its answer (01),
     #: so that client software can test its time-outs.
-    insi_delay: Annotated[float, Field(ge=0, le=120)] = 5.0
+    insi_delay: Annotated[FractionalSecondsOrZero, Field(le=120)] = 5.0

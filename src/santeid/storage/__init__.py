@@ -42,12 +42,21 @@ _REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
 
 def store_url_problem(url: str) -> str | None:
     """What is wrong with the form of ``url`` for :func:`store_from_url` (the words that follow
-    "the store URL"), or None. Names only the scheme: the URL itself may carry a password."""
+    "the store URL"), or None: its scheme, or a Redis URL the Redis store could not parse (a
+    port that is no number or out of range, a broken IPv6 address, a db that is no number),
+    told with the URL's password masked, as a malformed ``database_url`` is."""
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if sep and scheme == "memory":
         return "memory:// takes no options: write exactly memory://" if rest else None
     if sep and scheme in _REDIS_SCHEMES:
+        from santeid.db.backends import redact
+        from santeid.storage.redis import check_redis_url
+
+        try:
+            check_redis_url(url)
+        except ValueError as exc:
+            return f"{redact(url)!r} is not a valid URL: {exc}"
         return None
     shown = f"has the unsupported scheme {scheme!r}" if sep else "has no scheme"
     return f"{shown}; accepted: " + ", ".join(ACCEPTED_URLS)

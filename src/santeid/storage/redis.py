@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import redis
 from redis.backoff import NoBackoff
 from redis.connection import URL_QUERY_ARGUMENT_PARSERS
+from redis.connection import parse_url as redis_parse_url
 from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MasterDownError
@@ -512,6 +513,22 @@ class RedisStore(EphemeralStore):
         return f"<RedisStore {where} prefix={self.key_prefix!r}>"
 
 
+def check_redis_url(url: str) -> None:
+    """Parse ``url`` as :meth:`RedisStore.from_url` will (redis-py's ``parse_url``, or
+    :func:`parse_sentinel_url`), without connecting: ``ValueError`` says what is wrong. A db
+    (the path of a ``redis://`` or ``rediss://`` URL) that is no number is refused too, as a
+    Sentinel URL's is: redis-py ignores it, and the store would use db 0 — perhaps another
+    deployment's."""
+    scheme = url.partition("://")[0].lower()
+    if scheme == "redis+sentinel":
+        parse_sentinel_url(url)
+        return
+    redis_parse_url(url)
+    db = unquote(urlsplit(url).path).replace("/", "")
+    if scheme != "unix" and db and not db.isdigit():
+        raise ValueError(f"the db (the URL's path) must be a number, got {db!r}")
+
+
 def parse_sentinel_url(
     url: str,
 ) -> tuple[list[tuple[str, int]], str, dict[str, Any], dict[str, str]]:
@@ -570,6 +587,6 @@ def _host_port(item: str) -> tuple[str, int]:
         raise ValueError(f"Sentinel URL: bad sentinel address {item!r}")
     if not port:
         return host, DEFAULT_SENTINEL_PORT
-    if not port.isdigit():
+    if not port.isdigit() or not 0 < int(port) <= 65535:
         raise ValueError(f"Sentinel URL: bad port in {item!r}")
     return host, int(port)
