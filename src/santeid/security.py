@@ -258,12 +258,19 @@ def again_by_get_with_cookies():
     ``SameSite=Lax`` (:class:`CrossSiteCookie`), which a cross-site POST does not carry but the
     top-level GET of its redirect does; answered as it came, the POST would write the browser a
     new id in place of the one its other tabs' logins and activations are bound to. A POST
-    that does carry it, or that comes over HTTPS (``SameSite=None``), is answered as it is.
+    that does carry it, that comes over HTTPS (``SameSite=None``), or that is no cross-site
+    navigation of a browser, is answered as it is.
     https://developer.mozilla.org/en-US/docs/Web/HTTP/Reference/Headers/Set-Cookie#samesitesamesite-value"""
     app = current_app
     if request.method != "POST" or AUTH_SESSION.name in request.cookies:
         return None
     if app.session_interface.get_cookie_secure(app):
+        return None
+    # Only a browser's cross-site navigation (Fetch Metadata, https://www.w3.org/TR/fetch-metadata/)
+    # is a POST that could not carry the cookie: any other (a back end, a same-site page, a
+    # browser without these headers) is answered as it came, as Keycloak answers it.
+    headers = request.headers
+    if headers.get("Sec-Fetch-Site") != "cross-site" or headers.get("Sec-Fetch-Mode") != "navigate":
         return None
     query = urlencode(list(request.form.items(multi=True)))
     return redirect(f"{request.script_root}{request.path}?{query}", 303)
