@@ -21,6 +21,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from santeid import error_formats
 from santeid import outages
+from santeid.cache_control import no_store
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc.authorize import ErrorPage
@@ -60,7 +61,7 @@ def oauth_error(
     response.status_code = status
     if challenge is not None:
         response.headers["WWW-Authenticate"] = challenge
-    response.headers["Cache-Control"] = "no-store"
+    no_store(response)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

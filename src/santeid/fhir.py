@@ -37,6 +37,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import NotAcceptable
 from werkzeug.exceptions import UnsupportedMediaType
 
+from santeid.cache_control import no_store
 from santeid.security import ParameterTooLarge
 from santeid.security import whole_number
 
@@ -214,7 +215,7 @@ def fhir_response(payload: dict, status: int = 200, headers: dict | None = None)
     """A FHIR resource as ``application/fhir+json``, never cached."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     response = Response(body, status=status, content_type=FHIR_CONTENT_TYPE)
-    response.headers["Cache-Control"] = "no-store"
+    no_store(response)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

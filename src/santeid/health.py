@@ -29,8 +29,8 @@ from flask import current_app
 from flask import jsonify
 
 from santeid import error_formats
+from santeid.cache_control import no_store
 from santeid.insi.model import InsiError
-from santeid.security import no_store
 from santeid.services import services
 
 log = logging.getLogger(__name__)

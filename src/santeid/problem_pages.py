@@ -18,6 +18,7 @@ from flask import request
 from flask import url_for
 from markupsafe import Markup
 
+from santeid.cache_control import no_store
 from santeid.problems import CATALOGUE
 from santeid.problems import PROBLEM_JSON
 from santeid.problems import PROBLEMS_PATH
@@ -51,8 +52,7 @@ def problem_response(body: dict, status: int, *, compact: bool = False) -> Respo
     separators = (",", ":") if compact else None
     text = json.dumps(body, ensure_ascii=False, separators=separators)
     response = Response(text, status=status, mimetype=PROBLEM_JSON)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 bp = Blueprint("problems", __name__)

@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from santeid.cache_control import NO_STORE
+from santeid.cache_control import no_store
 from santeid.routing import LazilyCompiledRule
 from santeid.tls import is_trusted_proxy
 from santeid.tls import parse_trusted_proxies
@@ -83,7 +85,7 @@ def _refusal(start_response):
         [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
+            NO_STORE,
             ("X-Content-Type-Options", "nosniff"),
         ],
     )
@@ -135,8 +137,7 @@ def _insecure_transport(exc):
 
     response = jsonify(HTTPS_REQUIRED)
     response.status_code = 403
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 class Application(Flask):

@@ -55,6 +55,7 @@ from itsdangerous import URLSafeSerializer
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import BadRequest
 
+from santeid.cache_control import NO_STORE
 from santeid.observability import metrics
 from santeid.services import services
 from santeid.serving import MAX_BUFFERED_BODY
@@ -328,16 +329,8 @@ HTML_SECURITY_HEADERS = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; "
         "script-src 'self'; frame-ancestors 'none'; form-action 'self' *",
     ),
-    ("Cache-Control", "no-store"),
+    NO_STORE,
 )
-
-
-def no_store(response):
-    """``Cache-Control: no-store`` on ``response``, whatever its type: the ``after_request`` of
-    a blueprint none of whose answers a cache may keep (the admin console's, the control
-    API's), or a view's own (health) — HTML pages get it from :data:`HTML_SECURITY_HEADERS`."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def add_security_headers(response):
@@ -462,7 +455,7 @@ class MalformedRequests:
             ).encode()
             start_response("400 Bad Request", [
                 ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
+                NO_STORE, ("X-Content-Type-Options", "nosniff"),
             ])  # fmt: skip
             return [body]
         authorization = environ.get("HTTP_AUTHORIZATION")

@@ -31,6 +31,7 @@ from santeid.admin import professional_sign_in
 from santeid.admin.charts import Chart
 from santeid.admin.sessions import ConsoleSessions
 from santeid.admin.sessions import credential_fingerprint
+from santeid.cache_control import no_store
 from santeid.clock import utc_datetime
 from santeid.ecps.pin import PinHasher
 from santeid.i18n import SUPPORTED as SUPPORTED_LOCALES
@@ -39,7 +40,6 @@ from santeid.i18n import pick_locale
 from santeid.observability import events
 from santeid.proxies import client_address
 from santeid.security import check_csrf
-from santeid.security import no_store
 from santeid.security import whole_number
 from santeid.services import services
 from santeid.untrusted_json import loads_untrusted_json

@@ -25,6 +25,7 @@ from typing import Any
 from authlib.oauth2.rfc6749.endpoint import Endpoint
 from authlib.oauth2.rfc6749.endpoint import EndpointRequest
 
+from santeid.cache_control import CREDENTIAL_RESPONSE_HEADERS
 from santeid.ciba.errors import InvalidBindingMessageError
 from santeid.ciba.errors import InvalidRequestError
 from santeid.ciba.metadata import PING
@@ -51,11 +52,7 @@ class BackchannelAuthenticationEndpoint(Endpoint):
     #: Client authentication methods accepted (CIBA Core §7.1: as at the token endpoint).
     CLIENT_AUTH_METHODS = client_auth.methods_for("backchannel_authentication")
     #: Response headers (RFC 6749 §5.1: no caching of credentials).
-    RESPONSE_HEADERS = [
-        ("Content-Type", "application/json"),
-        ("Cache-Control", "no-store"),
-        ("Pragma", "no-cache"),
-    ]
+    RESPONSE_HEADERS = list(CREDENTIAL_RESPONSE_HEADERS)
 
     def authenticate_client(self, request) -> Any:
         # Failures are 401 invalid_client (CIBA Core §13; client_auth.invalid_client).

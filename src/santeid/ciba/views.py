@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 from flask import request
 
+from santeid.cache_control import no_store
 from santeid.ciba import card as card_channel
 from santeid.services import services
 from santeid.tls import client_certificate
@@ -27,8 +28,6 @@ def card(auth_req_id: str):
     except card_channel.CardApprovalError as exc:
         response = jsonify(exc.as_json())
         response.status_code = exc.status
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return no_store(response)
     response = jsonify(body)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)

@@ -40,6 +40,7 @@ from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
 from santeid import outages
+from santeid.cache_control import no_store
 from santeid.ecps.auth import check_active
 from santeid.ecps.problems import Problem
 from santeid.oidc.protector import BearerProtector
@@ -76,8 +77,7 @@ WAIT_SLOT_MARGIN = keys.WAIT_SLOT_MARGIN
 def _json(payload: dict[str, Any], status: int = 200) -> Response:
     response = jsonify(payload)
     response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 def _body() -> dict[str, Any]:
@@ -357,7 +357,7 @@ def stream_requests():
     except BaseException:
         free()
         raise
-    response.headers["Cache-Control"] = "no-store"
+    no_store(response)
     # Nginx buffers proxied responses by default, which would hold the events back.
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -32,6 +32,7 @@ from flask import current_app
 from flask import request
 
 from santeid import error_formats
+from santeid.cache_control import no_store
 from santeid.insi import problems
 from santeid.insi.auth import bearer_context
 from santeid.insi.auth import request_context
@@ -105,8 +106,7 @@ def _json(payload: dict, status: int = 200) -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     response = current_app.response_class(body, status=status, mimetype="application/json")
     # INSi answers are personal data: never kept by a cache (RFC 9111 §5.2.2.5).
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 def identity_json(identity: Identity) -> dict:

@@ -21,6 +21,7 @@ from flask import url_for
 from werkzeug.routing import BuildError
 
 from santeid import error_formats
+from santeid.cache_control import no_store
 from santeid.ecps.requests import FAILURE_REPLACED
 from santeid.ecps.totp import TotpError
 from santeid.errors import error_page
@@ -299,8 +300,7 @@ def status():
             body["phone"] = "wrong_pin"
             body["remaining_attempts"] = remaining
     response = jsonify(body)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 @bp.route("/complete")

@@ -17,6 +17,7 @@ from flask import abort
 from flask import g
 from flask import request
 
+from santeid.cache_control import no_store
 from santeid.observability import metrics
 from santeid.observability.access import address_allowed
 from santeid.observability.access import parse_networks
@@ -123,8 +124,7 @@ def metrics_view():
         abort(404)
     body, content_type = metrics.exposition()
     response = Response(body, content_type=content_type)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 def init_app(app) -> None:

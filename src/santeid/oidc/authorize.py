@@ -26,6 +26,7 @@ from flask import Response
 from flask import redirect
 from markupsafe import escape
 
+from santeid.cache_control import no_store
 from santeid.i18n import pick_locale
 from santeid.interaction import PendingLogin
 from santeid.oidc import grant_types
@@ -166,8 +167,7 @@ def form_post_page(redirect_uri: str, params: list[tuple[str, str]]) -> FormPost
         "default-src 'none'; script-src 'unsafe-hashes' "
         f"'sha256-{_FORM_POST_ONLOAD_HASH.decode()}'; form-action *; frame-ancestors 'none'"
     )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str = "query"):

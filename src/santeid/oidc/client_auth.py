@@ -40,6 +40,7 @@ from urllib.parse import unquote_plus
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 
+from santeid.cache_control import CREDENTIAL_RESPONSE_HEADERS
 from santeid.keystore import ALGORITHMS
 from santeid.oidc import keycloak_errors
 from santeid.services import services
@@ -399,11 +400,7 @@ class KeycloakInvalidClientError(InvalidClientError):
         self.error = error
 
     def get_headers(self) -> list[tuple[str, str]]:
-        return [
-            ("Content-Type", "application/json"),
-            ("Cache-Control", "no-store"),
-            ("Pragma", "no-cache"),
-        ]
+        return list(CREDENTIAL_RESPONSE_HEADERS)
 
 
 #: Endpoints where Keycloak replaces every client-authentication failure by 401

@@ -47,6 +47,7 @@ from flask import Response
 from flask import request as flask_request
 from werkzeug.datastructures import Headers
 
+from santeid.cache_control import no_store
 from santeid.oidc import keycloak_errors
 from santeid.oidc.tokens import TokenError
 from santeid.tls import client_certificate
@@ -103,8 +104,7 @@ def challenge_response(
     body — the error travels in ``WWW-Authenticate`` only (RFC 6750 §3)."""
     response = Response(b"", status=CHALLENGE_STATUS[error], mimetype="text/plain")
     response.headers["WWW-Authenticate"] = bearer_challenge(realm, error, description)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 def _challenge_char(char: str) -> str:

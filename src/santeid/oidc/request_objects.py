@@ -37,6 +37,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from werkzeug.datastructures import MultiDict
 
+from santeid.cache_control import no_store
 from santeid.errors import oauth_error
 from santeid.oidc import client_auth
 from santeid.oidc.authorize import ErrorPage
@@ -237,5 +238,4 @@ def pushed_authorization_request():
     _pushed_requests().create(key, record, lifetime=lifetime)
     response = jsonify(request_uri=PAR_URN_PREFIX + key, expires_in=lifetime)
     response.status_code = 201
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)

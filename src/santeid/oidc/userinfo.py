@@ -42,6 +42,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Response
 from flask import request
 
+from santeid.cache_control import no_store
 from santeid.oidc import cors
 from santeid.oidc import keycloak_errors
 from santeid.oidc import protector
@@ -173,10 +174,6 @@ def userinfo():
         # OIDC Core §5.3.2: a signed response carries iss and aud.
         signed = dict(body, iss=svc.settings.issuer, aud=client.get_client_id())
         jwt = svc.keys.sign(signed, alg=alg)
-        return Response(jwt, mimetype="application/jwt", headers={"Cache-Control": "no-store"})
+        return no_store(Response(jwt, mimetype="application/jwt"))
     # Flask's JSON provider sorts keys; PSC's key order is part of the compatibility promise.
-    return Response(
-        json.dumps(body, ensure_ascii=False),
-        mimetype="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
+    return no_store(Response(json.dumps(body, ensure_ascii=False), mimetype="application/json"))

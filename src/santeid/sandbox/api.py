@@ -24,6 +24,7 @@ from werkzeug.exceptions import NotFound
 from santeid import error_formats
 from santeid import problem_pages
 from santeid import problems
+from santeid.cache_control import no_store
 from santeid.clock import utc_datetime
 from santeid.ecps import api as ecps_api
 from santeid.psc.national_id import NationalIdError
@@ -36,7 +37,6 @@ from santeid.sandbox.scenarios import DEFAULT_SCENARIOS
 from santeid.sandbox.scenarios import ScenarioError
 from santeid.sandbox.scenarios import parse_scenario
 from santeid.sandbox.scenarios import with_scenario
-from santeid.security import no_store
 from santeid.security import whole_number
 from santeid.services import services
 

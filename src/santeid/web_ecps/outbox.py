@@ -12,6 +12,7 @@ from flask import abort
 from flask import jsonify
 from flask import request
 
+from santeid.cache_control import no_store
 from santeid.messaging import OutboxSender
 from santeid.security import whole_number
 from santeid.services import services
@@ -49,5 +50,4 @@ def outbox_json():
     first; ``?to=`` keeps one recipient, ``?limit=`` (≤ 200) caps the count."""
     entries = _outbox().latest(_limit(), to=request.args.get("to") or None)
     response = jsonify(messages=[e.to_dict() for e in entries])
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)

@@ -30,6 +30,7 @@ from lxml import etree
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
+from santeid.cache_control import no_store
 from santeid.civil_status.traits import TraitError
 from santeid.insi.model import OP_SEARCH_TRAITS
 from santeid.insi.model import OP_SEARCH_VITALE
@@ -86,8 +87,7 @@ def endpoint_url() -> str:
 def _xml(body: bytes, status: int = 200, media: str = SOAP12_MEDIA_TYPE) -> Response:
     response = Response(body, status=status, mimetype=media)
     response.headers["Content-Type"] = f"{media}; charset=utf-8"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 @bp.route(PATH, methods=_ALL_METHODS)
@@ -241,7 +241,7 @@ def handle_error(exc: Exception) -> Response:
     status = fault.status_for(sender_400=sender_400)
     response = Response(fault.render(), status=status)
     response.headers["Content-Type"] = fault.content_type
-    response.headers["Cache-Control"] = "no-store"
+    no_store(response)
     for name, value in fault.headers.items():
         response.headers[name] = value
     return response

@@ -1,0 +1,33 @@
+"""Answers no cache may keep (RFC 9111 §5.2.2.5,
+https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.5): every answer that carries credentials,
+personal data or a one-time value. The one statement of that header: :func:`no_store` for a
+response object, :data:`NO_STORE` for the header lists of raw WSGI answers and of Authlib's
+errors. A module of its own, importing nothing of santeid's, so that the lowest layers (the
+WSGI middleware, the client authentication) can use it."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+NO_STORE = ("Cache-Control", "no-store")
+
+#: A token or back-channel authentication answer: RFC 6749 §5.1 asks for ``no-store`` and,
+#: for HTTP/1.0 caches, ``Pragma: no-cache``
+#: (https://www.rfc-editor.org/rfc/rfc6749#section-5.1).
+CREDENTIAL_RESPONSE_HEADERS = (
+    ("Content-Type", "application/json"),
+    NO_STORE,
+    ("Pragma", "no-cache"),
+)
+
+Answer = TypeVar("Answer")
+
+
+def no_store(response: Answer) -> Answer:
+    """``Cache-Control: no-store`` on ``response`` (any Werkzeug response), returned: a view's
+    own, or the ``after_request`` of a blueprint none of whose answers a cache may keep (the
+    admin console's, the control API's). HTML pages get it from
+    :data:`santeid.security.HTML_SECURITY_HEADERS`."""
+    name, value = NO_STORE
+    response.headers[name] = value  # type: ignore[attr-defined]
+    return response

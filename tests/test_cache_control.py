@@ -1,0 +1,40 @@
+"""``Cache-Control: no-store`` is stated once (``santeid.cache_control``): every answer that a
+cache must not keep goes through it, so that a change of the rule (a directive added, say)
+reaches every endpoint."""
+
+from __future__ import annotations
+
+import ast
+
+from flask import Response
+
+from santeid.cache_control import CREDENTIAL_RESPONSE_HEADERS
+from santeid.cache_control import NO_STORE
+from santeid.cache_control import no_store
+from tests.support.paths import ROOT
+
+PACKAGE = ROOT / "src" / "santeid"
+
+
+def test_no_store_sets_the_header_on_the_response_it_returns():
+    response = Response("{}", mimetype="application/json")
+    assert no_store(response) is response
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_credential_answers_carry_no_store_and_pragma():
+    # RFC 6749 §5.1: a token response is never cached, HTTP/1.0 caches included.
+    assert NO_STORE in CREDENTIAL_RESPONSE_HEADERS
+    assert ("Pragma", "no-cache") in CREDENTIAL_RESPONSE_HEADERS
+
+
+def test_no_module_but_cache_control_writes_the_directive():
+    writers = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "cache_control.py" and path.parent == PACKAGE:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value == "no-store":
+                writers.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert writers == [], f"use santeid.cache_control instead: {writers}"
