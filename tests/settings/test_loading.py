@@ -280,6 +280,9 @@ def test_positive_settings_refuse_zero(flat):
     ("changes", "message"),
     [
         ({"workers": 0}, "workers must be 1 or more"),
+        # `serve --workers` stops at 64; the setting let 100000 through (a process each).
+        ({"workers": 65, "store_url": "redis://r:6379/0"}, "workers must be 64 or less"),
+        ({"workers": 64, "store_url": "redis://r:6379/0"}, None),
         ({"refresh_token_max_reuse": -1}, "refresh_token_max_reuse must be 0 or more"),
         ({"max_connections_per_address": -1}, "max_connections_per_address must be 0 or more"),
         ({"hsts_max_age": -1}, "hsts_max_age must be 0 or more"),

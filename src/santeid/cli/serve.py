@@ -23,6 +23,7 @@ from santeid.cli.server_url import forget_serving
 from santeid.cli.server_url import record_serving
 from santeid.db.backends import redact
 from santeid.settings import DEFAULT_REALM_PATH
+from santeid.settings import MAX_WORKERS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 
@@ -100,7 +101,7 @@ def _card_issuers(settings: Settings) -> list:
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--workers",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(1, MAX_WORKERS),
     help="Processes (Granian when > 1 over HTTP, gunicorn over TLS). Default: setting workers.",
 )
 @click.option(

@@ -79,6 +79,11 @@ __all__ = [
 DEFAULT_REALM_PATH = "/auth/realms/esante-wallet"
 
 
+#: The most server processes one host runs (the setting ``workers``, ``serve --workers``): a
+#: typo of a few digits would otherwise start a process each until the host gave way.
+MAX_WORKERS = 64
+
+
 class Settings(SettingsModel):
     #: Issuer identifier (OIDC Core §2). Endpoints live under ``{issuer}/protocol/openid-connect/``.
     issuer: str = "http://127.0.0.1:5000" + DEFAULT_REALM_PATH
@@ -95,7 +100,7 @@ class Settings(SettingsModel):
     #: Signing keys (generated with ``santeid keys generate``).
     keys_dir: str = "./keys"
     #: Number of server processes; more than one needs a shared (redis://) store.
-    workers: Annotated[int, Field(ge=1)] = 1
+    workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 1
     #: Flask session secret; empty means a random one kept in ``{data_dir}/secret_key``.
     secret_key: str = Field(default="", repr=False)
     #: Set the ``Secure`` cookie flag (a boolean); ``auto`` = unless the issuer is plain-HTTP
