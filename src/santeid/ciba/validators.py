@@ -180,9 +180,11 @@ def check_hints(endpoint, req: BackchannelAuthenticationRequest) -> None:
 
 
 def check_scope_present(endpoint, req: BackchannelAuthenticationRequest) -> None:
-    """CIBA Core §7.1: ``scope`` is REQUIRED (its values: :func:`check_scope_values`)."""
+    """CIBA Core §7.1: ``scope`` is REQUIRED (its values: :func:`check_scope_values`). Present
+    is enough, as Keycloak's ``scope == null``: an empty or blank one is judged by its values
+    (docs/reference/keycloak-behaviour.md, "Scope values")."""
     scope = req.params.get("scope")
-    if not isinstance(scope, str) or not scope.strip():
+    if not isinstance(scope, str):
         raise InvalidRequestError("missing parameter : scope")
     req.scope = scope
 

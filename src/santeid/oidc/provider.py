@@ -349,7 +349,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidRequestError(keycloak_errors.NO_REFRESH_TOKEN)
         requested = self.request.payload.scope
         policy = scopes.current_policy()
-        if requested and policy == "keycloak":
+        if requested is not None and policy == "keycloak":
             try:
                 scopes.granted_scope(
                     requested,

@@ -92,8 +92,16 @@ def scope_values(raw: str | None) -> list[str]:
     "Scope values"). RFC 6749 §3.3 separates scope-tokens by
     %x20 and keeps tab, line feed and the no-break space out of them: ``"openid\tscope_all"``
     is one value, unknown; so is the empty one of ``" openid"`` or ``"openid  scope_all"``
-    (Keycloak's ``isValidScope`` refuses it, no client scope being named ``""``)."""
-    values = (raw or "").split(" ")
+    (Keycloak's ``isValidScope`` refuses it, no client scope being named ``""``).
+
+    Java's two edge cases as well: ``"".split(" ")`` is one empty value (a ``scope=`` present
+    but empty is "Invalid scopes: "), and ``"   ".split(" ")`` none (every empty value is at
+    the end: no scope at all). ``None`` (no ``scope`` sent) has no value."""
+    if raw is None:
+        return []
+    if raw == "":
+        return [""]
+    values = raw.split(" ")
     while values and not values[-1]:
         values.pop()
     return values

@@ -802,3 +802,52 @@ def test_a_trailing_space_in_scope_is_ignored_as_keycloak(server):
     )
     assert tokens.status_code == 200, tokens.text
     assert tokens.json()["scope"] == "openid scope_all"
+
+
+def test_an_empty_scope_is_one_empty_value_as_keycloak(server, service):
+    """``scope=`` is present, so not "missing parameter : scope": Java's ``"".split(" ")`` is
+    one empty value, which no client scope is named, so Keycloak answers "Invalid scopes: "
+    (docs/reference/keycloak-behaviour.md, "Scope values") at CIBA's endpoint, at the
+    authorization endpoint and at the refresh grant."""
+    client = _ciba_client(server, "logiciel-portee-vide-" + secrets.token_hex(4), interval=0)
+    refused = _backchannel(server, client, login_hint="810000000001", scope="")
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_scope", "error_description": "Invalid scopes: "}
+    params = _auth_params(service, scope="")
+    answer = _browser().get(
+        f"{server.issuer}/protocol/openid-connect/auth", params=params, allow_redirects=False
+    )
+    answered = dict(_callback(answer))
+    assert (answered["error"], answered["error_description"]) == (
+        "invalid_scope",
+        "Invalid scopes: ",
+    )
+    ack = _backchannel(server, client, login_hint="810000000001", scope="openid scope_all")
+    tokens = _token(
+        server,
+        {"grant_type": CIBA, "auth_req_id": ack.json()["auth_req_id"]},
+        auth=(client["client_id"], client["client_secret"]),
+    ).json()
+    refreshed = _token(
+        server,
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "scope": ""},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert refreshed.status_code == 400
+    assert refreshed.json() == {"error": "invalid_scope", "error_description": "Invalid scopes: "}
+
+
+def test_a_scope_of_spaces_only_is_no_scope_as_keycloak(server):
+    """Java's ``"   ".split(" ")`` drops every empty value, all being at the end: Keycloak
+    accepts the CIBA request as one without any scope (no ``openid``: no ID token,
+    "CIBA without openid") where santeid said "missing parameter : scope"."""
+    client = _ciba_client(server, "logiciel-espaces-" + secrets.token_hex(4), interval=0)
+    ack = _backchannel(server, client, login_hint="810000000001", scope="   ")
+    assert ack.status_code == 200, ack.text
+    tokens = _token(
+        server,
+        {"grant_type": CIBA, "auth_req_id": ack.json()["auth_req_id"]},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert tokens.status_code == 200, tokens.text
+    assert "id_token" not in tokens.json()
