@@ -79,6 +79,12 @@ class KeyFileStorage(KeyStoreState):
         self._load(force=False, strict=False)
         return self._signature != before
 
+    def _check_now(self) -> None:
+        """Check the file now, ``reload_interval`` or not: one ``stat()``, and a read only when
+        it was replaced. For the JWK Set, which must never lag behind a process that already
+        signs with a new key (another worker or host that checked the file first)."""
+        self._load(force=False, strict=False)
+
     def _stat(self) -> tuple[int, int, int, int] | None:
         try:
             st = os.stat(self.file)  # follows symlinks: Kubernetes secret volumes use them
