@@ -50,3 +50,13 @@ def test_a_key_another_host_signs_with_is_published_at_once(server, other_host):
 
     published = KeySet.import_key_set(_certs(server).json())
     assert jwt.decode(token, published).claims["sub"] == "someone"
+
+
+def test_no_cache_may_answer_with_the_key_set_of_before_a_rotation(server):
+    """A new key signs as soon as it exists (docs/keys.md, "Rotation"), so a relying party that
+    meets its ``kid`` must get the current set: a copy its HTTP cache (or a shared one, a CDN in
+    front of santeid) kept would still lack the key. Keycloak's certs endpoint is ``@NoCache``:
+    any cache must ask again (RFC 9111 §5.2.2.4) before answering with what it stored."""
+    answer = _certs(server)
+    assert answer.headers["Cache-Control"] == "no-cache"
+    assert answer.headers["Content-Type"] == "application/json"
