@@ -32,6 +32,7 @@ from joserfc.jwk import RSAKey
 from santeid.keystore import KEYS_FILENAME
 from santeid.keystore import CorruptKeyStore
 from santeid.keystore import InvalidSignature
+from santeid.keystore import KeysNotWritable
 from santeid.keystore import KeyStore
 from santeid.keystore import KeyStoreError
 from santeid.keystore import MissingKeys
@@ -518,7 +519,7 @@ def test_failed_write_changes_nothing(store: KeyStore, monkeypatch: pytest.Monke
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("santeid.keys.storage.os.replace", fail)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(KeysNotWritable, match="No space left on device"):
         store.rotate()
     assert store.signing_key().kid == info.kid
     assert [k.kid for k in store.list()] == [info.kid]

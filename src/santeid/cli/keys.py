@@ -17,6 +17,7 @@ from santeid.keystore import HMAC_ALGORITHM
 from santeid.keystore import RSA_KEY_SIZES
 from santeid.keystore import STORED_ALGORITHMS
 from santeid.keystore import KeyInfo
+from santeid.keystore import KeysNotWritable
 from santeid.keystore import KeyStore
 from santeid.keystore import KeyStoreError
 from santeid.keystore import server_algorithms
@@ -50,12 +51,8 @@ def _errors(store_dir: str) -> Iterator[None]:
         yield
     except KeyStoreError as exc:
         raise click.ClickException(str(exc)) from None
-    except OSError as exc:  # permission denied, read-only file system, disk full…
-        raise click.ClickException(
-            f"cannot write in {store_dir}: {exc.strerror or exc} ({exc.filename or store_dir}). "
-            "A read-only secret volume cannot be rotated in place: rotate a writable copy, "
-            "then update the secret (keys/README.md)."
-        ) from None
+    except OSError as exc:  # the Web Push key's file: read-only file system, disk full…
+        raise click.ClickException(str(KeysNotWritable.because(store_dir, exc))) from None
 
 
 def _where(store: KeyStore) -> str:

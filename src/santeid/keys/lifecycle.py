@@ -101,6 +101,18 @@ class NoSigningKey(KeyStoreError):
     """No active key can sign (for the requested algorithm)."""
 
 
+class KeysNotWritable(KeyStoreError):
+    """The keys directory cannot be written: a read-only volume, permissions, a full disk."""
+
+    @classmethod
+    def because(cls, directory: object, exc: OSError) -> KeysNotWritable:
+        return cls(
+            f"cannot write in {directory}: {exc.strerror or exc} ({exc.filename or directory}). "
+            "A read-only secret volume cannot be rotated in place: rotate a writable copy, "
+            "then update the secret (keys/README.md)."
+        )
+
+
 class MissingKeys(KeyStoreError):
     """Start-up check: the configured algorithm has no active key outside sandbox mode."""
 

@@ -38,6 +38,7 @@ from santeid.keys.lifecycle import HMAC_ALGORITHM
 from santeid.keys.lifecycle import HMAC_KEY_BITS
 from santeid.keys.lifecycle import STORED_ALGORITHMS
 from santeid.keys.lifecycle import CorruptKeyStore
+from santeid.keys.lifecycle import KeysNotWritable
 from santeid.keys.lifecycle import KeyStoreError
 from santeid.keys.lifecycle import _alg_message
 from santeid.keys.lifecycle import _Entry
@@ -139,10 +140,15 @@ class KeyFileStorage(KeyStoreState):
     def _writing(self) -> Iterator[None]:
         """Exclusive, cross-process section for read-modify-write: two concurrent
         ``generate`` calls (e.g. sandbox workers starting together) must not both add a
-        key and lose one."""
-        self._ensure_dir()
-        lock_path = self.path / _LOCK_FILENAME
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        key and lose one.
+
+        :raises KeysNotWritable: the directory, its lock or the new file cannot be written.
+        """
+        try:
+            self._ensure_dir()
+            fd = os.open(self.path / _LOCK_FILENAME, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise KeysNotWritable.because(self.path, exc) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             # Re-read under the lock: another process may have written since our last check.
@@ -150,11 +156,13 @@ class KeyFileStorage(KeyStoreState):
             self._load(force=True, strict=True)
             try:
                 yield
-            except BaseException:
+            except BaseException as exc:
                 # The change may be half-applied in memory but not on disk (read-only
                 # volume, full disk): go back to what the file says.
                 with contextlib.suppress(Exception):
                     self._load(force=True, strict=False)
+                if isinstance(exc, OSError):
+                    raise KeysNotWritable.because(self.path, exc) from exc
                 raise
         finally:
             os.close(fd)  # closing releases the flock
