@@ -126,6 +126,27 @@ def test_rotate(run) -> None:
     assert lines[1].endswith(retired["published_until"].replace("T", " "))
 
 
+def test_prepare_then_rotate(run, keys_dir: Path) -> None:
+    """docs/keys.md, "Publishing the next key first"."""
+    run("generate", "--alg", "RS256")
+    (active,) = listed(run)
+    first = run("prepare")
+    assert first.exit_code == 0, first.output
+    (prepared,) = [k for k in listed(run) if k["status"] == "next"]
+    assert prepared["published"] is True and prepared["published_until"] is None
+    assert first.output == (
+        f"prepared RS256 key {prepared['kid']} in {keys_dir}/: published from now, signs from "
+        "the next `santeid keys rotate --alg RS256`\n"
+    )
+    assert run("prepare").output.startswith(f"already prepared RS256 key {prepared['kid']} ")
+    assert "(next: signs after rotate)" in run("list").output
+
+    rotated = run("rotate")
+    assert rotated.output.splitlines()[0].endswith(f"new active key {prepared['kid']}")
+    statuses = {k["kid"]: k["status"] for k in listed(run)}
+    assert statuses == {prepared["kid"]: "active", active["kid"]: "retired"}
+
+
 def test_rotate_keeps_published_until_for_longest_token_lifetime(run) -> None:
     run("generate", "--alg", "RS256")
     run("rotate", env={"SANTEID_REFRESH_TOKEN_LIFETIME": "7200"})

@@ -261,14 +261,16 @@ def _parse_entry(item: object, where: str) -> _Entry:
     if alg not in STORED_ALGORITHMS:
         raise CorruptKeyStore(f"{where}: {_alg_message(alg)}")
     status = item.get("status")
-    if status not in ("active", "retired"):
-        raise CorruptKeyStore(f"{where}: status must be 'active' or 'retired', got {status!r}")
+    if status not in ("active", "next", "retired"):
+        raise CorruptKeyStore(
+            f"{where}: status must be 'active', 'next' or 'retired', got {status!r}"
+        )
     created_at = _parse_time(item.get("created_at"), f"{where}.created_at")
     retired_at = None
     if status == "retired":
         retired_at = _parse_time(item.get("retired_at"), f"{where}.retired_at")
     elif item.get("retired_at") is not None:
-        raise CorruptKeyStore(f"{where}: an active key has no retired_at")
+        raise CorruptKeyStore(f"{where}: an {status} key has no retired_at")
     jwk = item.get("jwk")
     if not isinstance(jwk, dict):
         raise CorruptKeyStore(f"{where}: missing private JWK ('jwk' object)")
@@ -371,15 +373,16 @@ def _parse_document(raw: bytes, file: Path) -> builtins.list[_Entry]:
         )
     entries = [_parse_entry(item, f"{file}: keys[{i}]") for i, item in enumerate(document["keys"])]
     seen: set[str] = set()
-    active: set[str] = set()
+    current: set[tuple[str, str]] = set()  # (status, alg) of the active and next keys
     for entry in entries:
         if entry.kid in seen:
             raise CorruptKeyStore(f"{file}: key {entry.kid} appears twice")
         seen.add(entry.kid)
-        if entry.status == "active":
-            if entry.alg in active:
+        if entry.status != "retired":
+            if (entry.status, entry.alg) in current:
                 raise CorruptKeyStore(
-                    f"{file}: more than one active {entry.alg} key; mark all but one 'retired'"
+                    f"{file}: more than one {entry.status} {entry.alg} key; mark all but one "
+                    "'retired'"
                 )
-            active.add(entry.alg)
+            current.add((entry.status, entry.alg))
     return entries
