@@ -231,7 +231,15 @@ def test_the_hmac_secret_is_never_listed_as_published(run) -> None:
     """/certs never lists the HS512 secret (docs/keys.md): `keys list` says so too."""
     assert run("generate").exit_code == 0
     assert run("generate", "--alg", "HS512").exit_code == 0
-    assert run("rotate", "--alg", "HS512").exit_code == 0
+    rotated = run("rotate", "--alg", "HS512")
+    assert rotated.exit_code == 0
+    (retired,) = [k for k in listed(run) if k["status"] == "retired"]
+    until = retired["published_until"].replace("T", " ")
+    # Until when refresh tokens signed by the old secret keep working, never "published".
+    assert rotated.output.splitlines()[1] == (
+        f"retired {retired['kid']}: refresh tokens it signed still verify until {until} "
+        "(never published)"
+    )
     published = {(k["alg"], k["status"]): k["published"] for k in listed(run)}
     assert published == {
         ("RS256", "active"): True,
@@ -241,3 +249,4 @@ def test_the_hmac_secret_is_never_listed_as_published(run) -> None:
     table = run("list").output.splitlines()
     for line in table[1:]:
         assert ("HS512" in line) == line.endswith("(never published)"), line
+    assert table[-1].endswith(f"verifies until {until} (never published)")

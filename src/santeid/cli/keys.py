@@ -125,10 +125,16 @@ def rotate(alg: str | None, bits: str | None) -> None:
     click.echo(f"rotated {info.alg} in {_where(store)}: new active key {info.kid}")
     _admin_event("rotate", info.kid)
     for old in retired:
-        click.echo(
-            f"retired {old.kid}: still published (tokens it signed verify) until "
-            f"{_time(old.published_until)}"
-        )
+        if old.alg == HMAC_ALGORITHM:
+            click.echo(
+                f"retired {old.kid}: refresh tokens it signed still verify until "
+                f"{_time(old.published_until)} (never published)"
+            )
+        else:
+            click.echo(
+                f"retired {old.kid}: still published (tokens it signed verify) until "
+                f"{_time(old.published_until)}"
+            )
     if not retired:
         click.echo(f"(there was no active {info.alg} key to retire)")
 
@@ -179,7 +185,10 @@ def _table(infos: list[KeyInfo]) -> str:
     header = ("KID", "ALG", "SIZE", "STATUS", "CREATED", "RETIRED", "PUBLISHED UNTIL")
     rows = [header]
     for i in infos:
-        if i.alg == HMAC_ALGORITHM:
+        if i.alg == HMAC_ALGORITHM and i.status == "retired":
+            # The refresh tokens it signed keep verifying until then (docs/keys.md).
+            until = f"verifies until {_time(i.published_until)} (never published)"
+        elif i.alg == HMAC_ALGORITHM:
             until = "(never published)"
         elif i.status == "active":
             until = "(while active)"
