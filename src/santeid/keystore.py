@@ -60,6 +60,7 @@ from santeid.keys.lifecycle import CorruptKeyStore
 from santeid.keys.lifecycle import InvalidSignature
 from santeid.keys.lifecycle import KeyInfo
 from santeid.keys.lifecycle import KeyLifecycle
+from santeid.keys.lifecycle import KeysNotWritable
 from santeid.keys.lifecycle import KeyStoreError
 from santeid.keys.lifecycle import MissingKeys
 from santeid.keys.lifecycle import NoSigningKey
@@ -82,6 +83,7 @@ __all__ = [
     "KeyInfo",
     "KeyStore",
     "KeyStoreError",
+    "KeysNotWritable",
     "MissingKeys",
     "NoSigningKey",
     "SigningKey",

@@ -288,3 +288,47 @@ def test_the_events_page_past_every_event_is_empty_on_postgresql(settings, postg
         assert "ADMIN_LOGIN" in listed
     finally:
         db.close_shared(postgres_url)
+
+
+def _keys_form(client) -> str:
+    page = client.get("/admin/keys").get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_rotating_from_the_console_a_broken_key_file_says_why(app, client, keys_dir):
+    """A running server keeps its last good keys when the file is broken (docs/keys.md,
+    "Reload"); a rotation from the console is refused as `santeid keys rotate` refuses it, with
+    the store's message, and the file is left as it is."""
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    csrf = _keys_form(client)
+    (keys_dir / "signing-keys.json").write_text("{oops")
+    kid = app.extensions["santeid"].keys.signing_key().kid
+
+    for form in ({}, {"retire": kid}):
+        answer = client.post("/admin/keys", data={"csrf_token": csrf, **form})
+        page = answer.get_data(as_text=True)
+        assert answer.status_code == 409, page
+        error = re.search(r'<p class="error" role="alert" id="error">([^<]+)</p>', page).group(1)
+        assert "signing-keys.json is not valid JSON" in error
+    assert (keys_dir / "signing-keys.json").read_text() == "{oops"
+
+
+def test_rotating_from_the_console_on_a_read_only_key_volume_says_why(
+    client, keys_dir, monkeypatch
+):
+    """Keys mounted read-only (a Kubernetes Secret, docs/keys.md, "Several hosts") cannot be
+    rotated in place: the console says so, as the command does, rather than "internal error"."""
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    csrf = _keys_form(client)
+    before = (keys_dir / "signing-keys.json").read_bytes()
+
+    def read_only(src: str, dst: str) -> None:
+        raise OSError(30, "Read-only file system", dst)
+
+    monkeypatch.setattr("santeid.keys.storage.os.replace", read_only)
+    answer = client.post("/admin/keys", data={"csrf_token": csrf})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 409, page
+    error = re.search(r'<p class="error" role="alert" id="error">([^<]+)</p>', page).group(1)
+    assert f"cannot write in {keys_dir}" in error and "Read-only file system" in error
+    assert (keys_dir / "signing-keys.json").read_bytes() == before

@@ -126,6 +126,27 @@ def test_rotate(run) -> None:
     assert lines[1].endswith(retired["published_until"].replace("T", " "))
 
 
+def test_prepare_then_rotate(run, keys_dir: Path) -> None:
+    """docs/keys.md, "Publishing the next key first"."""
+    run("generate", "--alg", "RS256")
+    (active,) = listed(run)
+    first = run("prepare")
+    assert first.exit_code == 0, first.output
+    (prepared,) = [k for k in listed(run) if k["status"] == "next"]
+    assert prepared["published"] is True and prepared["published_until"] is None
+    assert first.output == (
+        f"prepared RS256 key {prepared['kid']} in {keys_dir}/: published from now, signs from "
+        "the next `santeid keys rotate --alg RS256`\n"
+    )
+    assert run("prepare").output.startswith(f"already prepared RS256 key {prepared['kid']} ")
+    assert "(next: signs after rotate)" in run("list").output
+
+    rotated = run("rotate")
+    assert rotated.output.splitlines()[0].endswith(f"new active key {prepared['kid']}")
+    statuses = {k["kid"]: k["status"] for k in listed(run)}
+    assert statuses == {prepared["kid"]: "active", active["kid"]: "retired"}
+
+
 def test_rotate_keeps_published_until_for_longest_token_lifetime(run) -> None:
     run("generate", "--alg", "RS256")
     run("rotate", env={"SANTEID_REFRESH_TOKEN_LIFETIME": "7200"})
@@ -210,7 +231,15 @@ def test_the_hmac_secret_is_never_listed_as_published(run) -> None:
     """/certs never lists the HS512 secret (docs/keys.md): `keys list` says so too."""
     assert run("generate").exit_code == 0
     assert run("generate", "--alg", "HS512").exit_code == 0
-    assert run("rotate", "--alg", "HS512").exit_code == 0
+    rotated = run("rotate", "--alg", "HS512")
+    assert rotated.exit_code == 0
+    (retired,) = [k for k in listed(run) if k["status"] == "retired"]
+    until = retired["published_until"].replace("T", " ")
+    # Until when refresh tokens signed by the old secret keep working, never "published".
+    assert rotated.output.splitlines()[1] == (
+        f"retired {retired['kid']}: refresh tokens it signed still verify until {until} "
+        "(never published)"
+    )
     published = {(k["alg"], k["status"]): k["published"] for k in listed(run)}
     assert published == {
         ("RS256", "active"): True,
@@ -220,3 +249,4 @@ def test_the_hmac_secret_is_never_listed_as_published(run) -> None:
     table = run("list").output.splitlines()
     for line in table[1:]:
         assert ("HS512" in line) == line.endswith("(never published)"), line
+    assert table[-1].endswith(f"verifies until {until} (never published)")

@@ -16,6 +16,8 @@ import stat
 import threading
 import uuid
 import warnings
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,7 @@ from joserfc.jwk import RSAKey
 from santeid.keystore import KEYS_FILENAME
 from santeid.keystore import CorruptKeyStore
 from santeid.keystore import InvalidSignature
+from santeid.keystore import KeysNotWritable
 from santeid.keystore import KeyStore
 from santeid.keystore import KeyStoreError
 from santeid.keystore import MissingKeys
@@ -445,6 +448,69 @@ def test_rotate_twice_keeps_both_retired_keys_published(store: KeyStore, clock: 
     assert [k["kid"] for k in store.jwks()["keys"]] == [c.kid, b.kid, a.kid]
 
 
+def test_a_prepared_key_is_published_first_and_signs_from_the_next_rotation(
+    store: KeyStore, clock: FakeClock
+) -> None:
+    """docs/keys.md, "Publishing the next key first": a relying party (or a host) that has the
+    JWK Set of after ``prepare`` verifies every token signed after the rotation."""
+    active = store.generate()
+    clock.advance(10)
+    prepared = store.prepare()
+    assert store.prepare() == prepared  # idempotent
+    assert prepared.status == "next" and prepared.published and prepared.retired_at is None
+    assert store.signing_key().kid == active.kid
+    jwks_before_rotation = store.jwks()
+    assert [k["kid"] for k in jwks_before_rotation["keys"]] == [active.kid, prepared.kid]
+
+    clock.advance(10)
+    rotated = store.rotate()
+    assert rotated.kid == prepared.kid and rotated.status == "active"
+    assert store.signing_key().kid == prepared.kid
+    token = store.sign({"sub": "after the rotation"})
+    assert verify_with_cryptography(token, jwks_before_rotation) == {"sub": "after the rotation"}
+    statuses = {k.kid: (k.status, k.retired_at) for k in store.list()}
+    assert statuses[active.kid] == ("retired", datetime.fromtimestamp(clock.now, UTC))
+    # The next rotation makes a new key again.
+    assert store.rotate().kid not in {active.kid, prepared.kid}
+
+
+def test_a_prepared_hmac_secret_verifies_before_it_signs(store: KeyStore) -> None:
+    """Refresh tokens signed by a host that rotated the secret are accepted by a host that has
+    only the prepared file; the secret is never published."""
+    store.generate("HS512")
+    prepared = store.prepare("HS512")
+    other_host = KeyStore(store.path, retired_key_lifetime=LIFETIME, reload_interval=0)
+    snapshot = (store.path / KEYS_FILENAME).read_bytes()
+    store.rotate("HS512")
+    token = store.sign({"typ": "Refresh"}, alg="HS512")
+    (store.path / KEYS_FILENAME).write_bytes(snapshot)  # the other host's copy: prepared only
+    other_host.reload()
+    assert other_host.verify(token, algs=["HS512"])["header"]["kid"] == prepared.kid
+    assert all(key["kty"] != "oct" for key in other_host.jwks()["keys"])
+
+
+def test_a_prepared_key_keeps_its_size(store: KeyStore) -> None:
+    store.generate("PS256", key_size=3072)
+    assert store.prepare("PS256").key_size == 3072
+    with pytest.raises(UnsupportedAlgorithm, match="prepared PS256 key .* has 3072 bits"):
+        store.rotate("PS256", key_size=2048)
+    assert store.signing_key("PS256").key.raw_value.key_size == 3072
+    assert store.rotate("PS256").key_size == 3072
+
+
+def test_two_next_keys_for_one_alg_is_an_error(keys_dir: Path, clock: FakeClock) -> None:
+    store = make_store(keys_dir, clock)
+    store.generate()
+    store.rotate()
+    store.prepare()
+    document = json.loads((keys_dir / KEYS_FILENAME).read_text())
+    for entry in document["keys"]:
+        entry["status"], entry["retired_at"] = "next", None
+    (keys_dir / KEYS_FILENAME).write_text(json.dumps(document))
+    with pytest.raises(CorruptKeyStore, match="more than one next RS256"):
+        make_store(keys_dir, clock)
+
+
 def test_signing_key_missing_says_how_to_fix(store: KeyStore) -> None:
     with pytest.raises(NoSigningKey, match="santeid keys generate"):
         store.signing_key()
@@ -518,7 +584,7 @@ def test_failed_write_changes_nothing(store: KeyStore, monkeypatch: pytest.Monke
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("santeid.keys.storage.os.replace", fail)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(KeysNotWritable, match="No space left on device"):
         store.rotate()
     assert store.signing_key().kid == info.kid
     assert [k.kid for k in store.list()] == [info.kid]

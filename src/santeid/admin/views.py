@@ -37,6 +37,7 @@ from santeid.ecps.pin import PinHasher
 from santeid.i18n import SUPPORTED as SUPPORTED_LOCALES
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
+from santeid.keystore import KeyStoreError
 from santeid.observability import events
 from santeid.proxies import client_address
 from santeid.security import check_csrf
@@ -579,15 +580,20 @@ def keys():
     store = services().keys
     if request.method == "POST":
         retiring = request.form.get("retire")
+        active = {k.kid: k for k in store.list() if k.status == "active"}
+        if retiring is not None and retiring not in active:
+            abort(409)  # already retired, or never there: nothing to change
+        try:
+            info = store.rotate(None if retiring is None else active[retiring].alg)
+        except KeyStoreError as exc:
+            # What `santeid keys rotate` says (a read-only key volume, a broken key file):
+            # nothing was written.
+            error = _t()("admin_error", error=str(exc))
+            return _page("admin/keys.html", keys=store.list(), error=error, when=_when), 409
         if retiring is None:
-            info = store.rotate()
             _admin_event(events.ADMIN_KEY, "rotate", details={"kid": info.kid})
             notice = _t()("admin_key_rotated", kid=info.kid)
         else:
-            active = {k.kid: k for k in store.list() if k.status == "active"}
-            if retiring not in active:  # already retired, or never there: nothing to change
-                abort(409)
-            info = store.rotate(active[retiring].alg)
             retired = next(k for k in store.list() if k.kid == retiring)
             _admin_event(events.ADMIN_KEY, "retire", details={"kid": info.kid, "retired": retiring})
             notice = _t()(

@@ -1,4 +1,5 @@
-"""``santeid keys``: generate, rotate and list the keys of the keys directory (docs/keys.md)."""
+"""``santeid keys``: generate, prepare, rotate and list the keys of the keys directory
+(docs/keys.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from santeid.keystore import HMAC_ALGORITHM
 from santeid.keystore import RSA_KEY_SIZES
 from santeid.keystore import STORED_ALGORITHMS
 from santeid.keystore import KeyInfo
+from santeid.keystore import KeysNotWritable
 from santeid.keystore import KeyStore
 from santeid.keystore import KeyStoreError
 from santeid.keystore import server_algorithms
@@ -50,12 +52,8 @@ def _errors(store_dir: str) -> Iterator[None]:
         yield
     except KeyStoreError as exc:
         raise click.ClickException(str(exc)) from None
-    except OSError as exc:  # permission denied, read-only file system, disk full…
-        raise click.ClickException(
-            f"cannot write in {store_dir}: {exc.strerror or exc} ({exc.filename or store_dir}). "
-            "A read-only secret volume cannot be rotated in place: rotate a writable copy, "
-            "then update the secret (keys/README.md)."
-        ) from None
+    except OSError as exc:  # the Web Push key's file: read-only file system, disk full…
+        raise click.ClickException(str(KeysNotWritable.because(store_dir, exc))) from None
 
 
 def _where(store: KeyStore) -> str:
@@ -108,7 +106,8 @@ def generate(alg: str | None, bits: str | None) -> None:
 def rotate(alg: str | None, bits: str | None) -> None:
     """Replace the active key; the old one is retired but stays published.
 
-    --alg defaults to the algorithm of the current signing key.
+    --alg defaults to the algorithm of the current signing key. The new key is the one
+    `santeid keys prepare` published, if any.
 
     The retired key stays in the JWK Set until every token it signed has expired, so
     running servers and relying parties keep verifying them. Servers pick the new key up
@@ -126,12 +125,44 @@ def rotate(alg: str | None, bits: str | None) -> None:
     click.echo(f"rotated {info.alg} in {_where(store)}: new active key {info.kid}")
     _admin_event("rotate", info.kid)
     for old in retired:
-        click.echo(
-            f"retired {old.kid}: still published (tokens it signed verify) until "
-            f"{_time(old.published_until)}"
-        )
+        if old.alg == HMAC_ALGORITHM:
+            click.echo(
+                f"retired {old.kid}: refresh tokens it signed still verify until "
+                f"{_time(old.published_until)} (never published)"
+            )
+        else:
+            click.echo(
+                f"retired {old.kid}: still published (tokens it signed verify) until "
+                f"{_time(old.published_until)}"
+            )
     if not retired:
         click.echo(f"(there was no active {info.alg} key to retire)")
+
+
+@keys.command()
+@click.option("--alg", type=click.Choice(STORED_ALGORITHMS), default=None, help=_ALG_OPTION_HELP)
+@click.option("--bits", type=click.Choice([str(b) for b in RSA_KEY_SIZES]), help=_BITS_OPTION_HELP)
+def prepare(alg: str | None, bits: str | None) -> None:
+    """Publish the next key now; the next `rotate` makes it the active one (idempotent).
+
+    --alg defaults to the algorithm of the current signing key.
+
+    For keys folders copied to each host (a Kubernetes Secret): once every host has the
+    prepared file, every host publishes the key, so the host that first receives the rotated
+    file signs with a key all the others already publish (docs/keys.md).
+    """
+    with _errors(get_settings().keys_dir):
+        store = _store()
+        before = {k.kid for k in store.list()}
+        info = store.prepare(alg, key_size=int(bits) if bits else None)
+    done = "already prepared" if info.kid in before else "prepared"
+    known = "verifies (never published)" if info.alg == HMAC_ALGORITHM else "published"
+    click.echo(
+        f"{done} {info.alg} key {info.kid} in {_where(store)}: {known} from now, signs from "
+        f"the next `santeid keys rotate --alg {info.alg}`"
+    )
+    if info.kid not in before:
+        _admin_event("prepare", info.kid)
 
 
 @keys.command(name="list")
@@ -154,10 +185,15 @@ def _table(infos: list[KeyInfo]) -> str:
     header = ("KID", "ALG", "SIZE", "STATUS", "CREATED", "RETIRED", "PUBLISHED UNTIL")
     rows = [header]
     for i in infos:
-        if i.alg == HMAC_ALGORITHM:
+        if i.alg == HMAC_ALGORITHM and i.status == "retired":
+            # The refresh tokens it signed keep verifying until then (docs/keys.md).
+            until = f"verifies until {_time(i.published_until)} (never published)"
+        elif i.alg == HMAC_ALGORITHM:
             until = "(never published)"
         elif i.status == "active":
             until = "(while active)"
+        elif i.status == "next":
+            until = "(next: signs after rotate)"
         else:
             until = _time(i.published_until) + ("" if i.published else " (unpublished)")
         rows.append(

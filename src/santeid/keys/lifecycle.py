@@ -101,6 +101,18 @@ class NoSigningKey(KeyStoreError):
     """No active key can sign (for the requested algorithm)."""
 
 
+class KeysNotWritable(KeyStoreError):
+    """The keys directory cannot be written: a read-only volume, permissions, a full disk."""
+
+    @classmethod
+    def because(cls, directory: object, exc: OSError) -> KeysNotWritable:
+        return cls(
+            f"cannot write in {directory}: {exc.strerror or exc} ({exc.filename or directory}). "
+            "A read-only secret volume cannot be rotated in place: rotate a writable copy, "
+            "then update the secret (keys/README.md)."
+        )
+
+
 class MissingKeys(KeyStoreError):
     """Start-up check: the configured algorithm has no active key outside sandbox mode."""
 
@@ -121,12 +133,12 @@ class KeyInfo:
 
     kid: str
     alg: str
-    status: str  # "active" | "retired"
+    status: str  # "active" | "next" (prepared: published, signs from the next rotation) | "retired"
     created_at: datetime
     retired_at: datetime | None
     #: When a retired key leaves the JWK Set; ``None`` while active.
     published_until: datetime | None
-    #: In the JWK Set right now (active, or retired and still within ``published_until``);
+    #: In the JWK Set right now (active, next, or retired and still within ``published_until``);
     #: never the HMAC secret, which the JWK Set never lists.
     published: bool
     #: RSA modulus size, or the curve size for EC keys.
@@ -209,8 +221,11 @@ class KeyLifecycle(KeyStoreState):
         )
 
     def _active(self, alg: str) -> _Entry | None:
+        return self._with_status("active", alg)
+
+    def _with_status(self, status: str, alg: str) -> _Entry | None:
         for entry in self._entries:
-            if entry.status == "active" and entry.alg == alg:
+            if entry.status == status and entry.alg == alg:
                 return entry
         return None
 
@@ -222,14 +237,17 @@ class KeyLifecycle(KeyStoreState):
         return None
 
     def _ordered(self, now: float) -> builtins.list[_Entry]:
-        """Active keys (default algorithm first), then retired ones, most recently retired
-        first. Naive clients take ``keys[0]`` of a JWK Set: make it the key that signs."""
+        """Active keys (default algorithm first), then next ones, then retired ones, most
+        recently retired first. Naive clients take ``keys[0]`` of a JWK Set: make it the key
+        that signs."""
         default = self._default_active()
         active = [e for e in self._entries if e.status == "active"]
         active.sort(key=lambda e: (e is not default, STORED_ALGORITHMS.index(e.alg)))
+        prepared = [e for e in self._entries if e.status == "next"]
+        prepared.sort(key=lambda e: STORED_ALGORITHMS.index(e.alg))
         retired = [e for e in self._entries if e.status == "retired"]
         retired.sort(key=lambda e: -(e.retired_at or 0))
-        return active + retired
+        return active + prepared + retired
 
     def is_empty(self) -> bool:
         """True when the store holds no key at all (``santeid keys generate`` never ran)."""
@@ -269,31 +287,73 @@ class KeyLifecycle(KeyStoreState):
             logger.info("generated %s signing key %s in %s", alg, entry.kid, self.path)
             return self._info(entry, now)
 
+    def prepare(self, alg: str | None = None, *, key_size: int | None = None) -> KeyInfo:
+        """Add the *next* key for ``alg`` (default: the algorithm of the current default key)
+        unless there is one (then return it): published at once, and signing only from the
+        next :meth:`rotate`, which promotes it. So every host (a copied keys folder, a
+        Kubernetes Secret reaching each node in its own time) and every relying party's cached
+        JWK Set can know the key before any token is signed with it (OIDC Core §10.1.1). A new
+        RSA key has the size of the active one unless ``key_size`` is given."""
+        if alg is not None:
+            _check_alg(alg, key_size)
+        with self._lock, self._writing():
+            alg = self._rotated_alg(alg, key_size)
+            now = self.clock()
+            existing = self._with_status("next", alg)
+            if existing is not None:
+                return self._info(existing, now)
+            entry = self._new_key(alg, key_size, self._active(alg), now)
+            entry.status = "next"
+            self._entries.append(entry)
+            self._save(now)
+            logger.info("prepared %s signing key %s (signs from the next rotation)", alg, entry.kid)
+            return self._info(entry, now)
+
+    def _rotated_alg(self, alg: str | None, key_size: int | None) -> str:
+        if alg is None:
+            current = self._default_active()
+            alg = current.alg if current is not None else self.default_alg
+            _check_alg(alg, key_size)
+        return alg
+
+    def _new_key(
+        self, alg: str, key_size: int | None, previous: _Entry | None, now: float
+    ) -> _Entry:
+        if key_size is None:
+            key_size = previous.key_size if previous and alg.startswith(("RS", "PS")) else None
+        entry = _new_entry(alg, key_size or DEFAULT_RSA_KEY_SIZE, now)
+        if entry.kid in {e.kid for e in self._entries}:  # pragma: no cover - 2^-256
+            raise KeyStoreError("generated a key identical to an existing one")
+        return entry
+
     def rotate(self, alg: str | None = None, *, key_size: int | None = None) -> KeyInfo:
         """Make a new active key for ``alg`` (default: the algorithm of the current default
-        key) and retire the previous one (``retired_at`` = now). The retired key stays in
-        the JWK Set until :attr:`KeyInfo.published_until` (OIDC Core §10.1.1). A new RSA key
-        has the size of the one it replaces unless ``key_size`` is given.
+        key) and retire the previous one (``retired_at`` = now). The new key is the one
+        :meth:`prepare` made, if any (already published everywhere); else a new one. The
+        retired key stays in the JWK Set until :attr:`KeyInfo.published_until` (OIDC Core
+        §10.1.1). A new RSA key has the size of the one it replaces unless ``key_size`` is
+        given.
         """
         if alg is not None:
             _check_alg(alg, key_size)
         with self._lock, self._writing():
-            if alg is None:
-                current = self._default_active()
-                alg = current.alg if current is not None else self.default_alg
-                _check_alg(alg, key_size)
+            alg = self._rotated_alg(alg, key_size)
             previous = self._active(alg)
             now = self.clock()
-            if key_size is None:
-                key_size = previous.key_size if previous and alg.startswith(("RS", "PS")) else None
-            entry = _new_entry(alg, key_size or DEFAULT_RSA_KEY_SIZE, now)
-            if entry.kid in {e.kid for e in self._entries}:  # pragma: no cover - 2^-256
-                raise KeyStoreError("generated a key identical to an existing one")
+            entry = self._with_status("next", alg)
+            if entry is None:
+                entry = self._new_key(alg, key_size, previous, now)
+                self._entries.append(entry)
+            elif key_size is not None and key_size != entry.key_size:
+                raise UnsupportedAlgorithm(
+                    f"the prepared {alg} key {entry.kid} has {entry.key_size} bits, not "
+                    f"{key_size}: rotate without a size to make it the active key"
+                )
+            entry.status = "active"
             if previous is not None:
                 previous.status = "retired"
                 # Rounded up: retiring "later" can only lengthen the publication window.
                 previous.retired_at = math.ceil(now)
-            self._entries.append(entry)
             self._save(now)
             logger.info(
                 "rotated %s signing key: %s active, %s retired",

@@ -168,9 +168,14 @@ class KeySigning(KeyStoreState):
         """The public JWK Set (RFC 7517 §5): active keys first, then retired keys still
         published. Members: ``kty, kid, use, alg``, the public parameters only, then the key's
         self-signed certificate as Keycloak publishes it: ``x5c``, ``x5t``, ``x5t#S256``
-        (RFC 7517 §4.7–§4.9)."""
+        (RFC 7517 §4.7–§4.9).
+
+        The file is checked at each call, not every ``reload_interval``: a key is published by
+        every process as soon as it is in the file, hence before any process signs with it
+        (OIDC Core §10.1.1), so a relying party that fetches the set on meeting a new ``kid``
+        finds it whichever worker or host answers."""
         with self._lock:
-            self._refresh()
+            self._check_now()
             now = self.clock()
             keys = []
             for entry in self._ordered(now):

@@ -63,6 +63,9 @@ class KeyStoreState(abc.ABC):
     def _recheck(self) -> bool: ...
 
     @abc.abstractmethod
+    def _check_now(self) -> None: ...
+
+    @abc.abstractmethod
     def _writing(self) -> AbstractContextManager[None]: ...
 
     @abc.abstractmethod

@@ -38,6 +38,7 @@ from santeid.keys.lifecycle import HMAC_ALGORITHM
 from santeid.keys.lifecycle import HMAC_KEY_BITS
 from santeid.keys.lifecycle import STORED_ALGORITHMS
 from santeid.keys.lifecycle import CorruptKeyStore
+from santeid.keys.lifecycle import KeysNotWritable
 from santeid.keys.lifecycle import KeyStoreError
 from santeid.keys.lifecycle import _alg_message
 from santeid.keys.lifecycle import _Entry
@@ -78,6 +79,12 @@ class KeyFileStorage(KeyStoreState):
         before = self._signature
         self._load(force=False, strict=False)
         return self._signature != before
+
+    def _check_now(self) -> None:
+        """Check the file now, ``reload_interval`` or not: one ``stat()``, and a read only when
+        it was replaced. For the JWK Set, which must never lag behind a process that already
+        signs with a new key (another worker or host that checked the file first)."""
+        self._load(force=False, strict=False)
 
     def _stat(self) -> tuple[int, int, int, int] | None:
         try:
@@ -133,10 +140,15 @@ class KeyFileStorage(KeyStoreState):
     def _writing(self) -> Iterator[None]:
         """Exclusive, cross-process section for read-modify-write: two concurrent
         ``generate`` calls (e.g. sandbox workers starting together) must not both add a
-        key and lose one."""
-        self._ensure_dir()
-        lock_path = self.path / _LOCK_FILENAME
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        key and lose one.
+
+        :raises KeysNotWritable: the directory, its lock or the new file cannot be written.
+        """
+        try:
+            self._ensure_dir()
+            fd = os.open(self.path / _LOCK_FILENAME, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise KeysNotWritable.because(self.path, exc) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             # Re-read under the lock: another process may have written since our last check.
@@ -144,11 +156,13 @@ class KeyFileStorage(KeyStoreState):
             self._load(force=True, strict=True)
             try:
                 yield
-            except BaseException:
+            except BaseException as exc:
                 # The change may be half-applied in memory but not on disk (read-only
                 # volume, full disk): go back to what the file says.
                 with contextlib.suppress(Exception):
                     self._load(force=True, strict=False)
+                if isinstance(exc, OSError):
+                    raise KeysNotWritable.because(self.path, exc) from exc
                 raise
         finally:
             os.close(fd)  # closing releases the flock
@@ -247,14 +261,16 @@ def _parse_entry(item: object, where: str) -> _Entry:
     if alg not in STORED_ALGORITHMS:
         raise CorruptKeyStore(f"{where}: {_alg_message(alg)}")
     status = item.get("status")
-    if status not in ("active", "retired"):
-        raise CorruptKeyStore(f"{where}: status must be 'active' or 'retired', got {status!r}")
+    if status not in ("active", "next", "retired"):
+        raise CorruptKeyStore(
+            f"{where}: status must be 'active', 'next' or 'retired', got {status!r}"
+        )
     created_at = _parse_time(item.get("created_at"), f"{where}.created_at")
     retired_at = None
     if status == "retired":
         retired_at = _parse_time(item.get("retired_at"), f"{where}.retired_at")
     elif item.get("retired_at") is not None:
-        raise CorruptKeyStore(f"{where}: an active key has no retired_at")
+        raise CorruptKeyStore(f"{where}: an {status} key has no retired_at")
     jwk = item.get("jwk")
     if not isinstance(jwk, dict):
         raise CorruptKeyStore(f"{where}: missing private JWK ('jwk' object)")
@@ -357,15 +373,16 @@ def _parse_document(raw: bytes, file: Path) -> builtins.list[_Entry]:
         )
     entries = [_parse_entry(item, f"{file}: keys[{i}]") for i, item in enumerate(document["keys"])]
     seen: set[str] = set()
-    active: set[str] = set()
+    current: set[tuple[str, str]] = set()  # (status, alg) of the active and next keys
     for entry in entries:
         if entry.kid in seen:
             raise CorruptKeyStore(f"{file}: key {entry.kid} appears twice")
         seen.add(entry.kid)
-        if entry.status == "active":
-            if entry.alg in active:
+        if entry.status != "retired":
+            if (entry.status, entry.alg) in current:
                 raise CorruptKeyStore(
-                    f"{file}: more than one active {entry.alg} key; mark all but one 'retired'"
+                    f"{file}: more than one {entry.status} {entry.alg} key; mark all but one "
+                    "'retired'"
                 )
-            active.add(entry.alg)
+            current.add((entry.status, entry.alg))
     return entries

@@ -169,6 +169,10 @@ def wallet_discovery():
 
 
 def certs():
+    """The JWK Set (RFC 7517 §5), ``Cache-Control: no-cache`` as Keycloak's certs endpoint
+    (``@NoCache``, docs/reference/keycloak-behaviour.md, "Realm endpoints"): a new key signs as
+    soon as it exists (docs/keys.md, "Rotation"), so a cached copy would lack it; a cache must
+    ask again before reusing what it stored (RFC 9111 §5.2.2.4)."""
     response = jsonify(services().keys.jwks())
-    response.headers["Cache-Control"] = "public, max-age=60"
+    response.headers["Cache-Control"] = "no-cache"
     return response
