@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from joserfc.jwk import RSAKey
 from oic import rndstr
 from oic.extension.client import Client as OAuth2ExtensionClient
 from oic.oauth2.message import ErrorResponse
@@ -34,6 +35,7 @@ from oic.oic.message import OpenIDSchema
 from oic.oic.message import RegistrationResponse
 from oic.oic.message import TokenErrorResponse
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
+from oic.utils.keyio import KeyBundle
 
 from tests.support.logout_receiver import LogoutReceiver
 from tests.support.servers import santeid_process
@@ -283,6 +285,24 @@ def test_the_library_verifies_the_back_channel_logout_token(server):
     logout_token = request["logout_token"]
     assert logout_token["sid"] == tokens["id_token"]["sid"]
     assert logout_token["sub"] == tokens["id_token"]["sub"]
+
+
+def test_the_library_default_private_key_jwt_assertion_authenticates(server):
+    """``private_key_jwt`` as the library signs it by default: ``iat`` now and ``exp`` 600 s
+    later. Keycloak accepts it (with ``iat``, only the use is bounded: within the client's
+    "max expiration" of ``iat``, docs/reference/keycloak-behaviour.md, "Client
+    authentication"), so santeid must too."""
+    key = RSAKey.generate_key(2048, private=True, parameters={"kid": "pyoidc-key", "use": "sig"})
+    register(
+        server,
+        "pyoidc-private-key-jwt",
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [key.as_dict(private=False)]},
+    )
+    client = relying_party(server, "pyoidc-private-key-jwt")
+    client.keyjar.add_kb("", KeyBundle([key.as_dict(private=True)]))
+    _, tokens = log_in(client, requests.Session(), "private_key_jwt")
+    assert tokens["id_token"]["SubjectNameID"] == PROFESSIONAL
 
 
 def test_error_answers_are_what_the_library_expects(server):
