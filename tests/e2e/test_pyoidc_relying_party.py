@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
@@ -358,6 +359,28 @@ def test_single_sign_on_and_id_token_hint_through_the_library(server):
     assert isinstance(second, AccessTokenResponse), second.to_dict()
     assert second["id_token"]["auth_time"] == first["id_token"]["auth_time"]
     assert second["id_token"]["sid"] == first["id_token"]["sid"]
+
+
+def test_the_library_follows_a_key_rotation(server):
+    """``santeid keys rotate`` while the service runs: the library, holding the JWKS it read at
+    discovery, meets an ID token with an unknown ``kid``, fetches the JWK Set again (OpenID
+    Connect Core 1.0 §10.1.1) and verifies it (docs/keys.md, "Rotation")."""
+    register(server, "pyoidc-rotation")
+    client = relying_party(server, "pyoidc-rotation")
+    state, tokens = log_in(client, requests.Session(), "client_secret_basic")
+    first_kid = tokens["id_token"].jws_header["kid"]
+    server.cli("keys", "rotate")
+    # Every worker signs with the new key within reload_interval (5 s): refresh until one has.
+    deadline = time.monotonic() + 30
+    while True:
+        refreshed = client.do_access_token_refresh(state=state)
+        assert isinstance(refreshed, AccessTokenResponse), refreshed.to_dict()
+        if refreshed["id_token"].jws_header["kid"] != first_kid:
+            break
+        assert time.monotonic() < deadline, "no token signed by the new key within 30 s"
+        time.sleep(0.5)
+    published = requests.get(client.provider_info["jwks_uri"], timeout=5).json()["keys"]
+    assert {key["kid"] for key in published} >= {first_kid, refreshed["id_token"].jws_header["kid"]}
 
 
 def test_discovery_lists_what_the_library_uses(server):
