@@ -122,6 +122,8 @@ TOO_FAR_AHEAD = "too_far_ahead"
 TOO_LONG_AFTER_IAT = "too_long_after_iat"
 NOT_YET_VALID = "not_yet_valid"
 NBF_TOO_OLD = "nbf_too_old"
+ISSUED_IN_FUTURE = "issued_in_future"
+ISSUED_TOO_LONG_AGO = "issued_too_long_ago"
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ class TimeProblem:
             TOO_LONG_AFTER_IAT: f"exp is more than {lifetime} after iat",
             NOT_YET_VALID: "not valid yet (nbf)",
             NBF_TOO_OLD: f"nbf is more than {lifetime} in the past",
+            ISSUED_IN_FUTURE: "issued in the future (iat)",
+            ISSUED_TOO_LONG_AGO: f"iat is more than {lifetime} in the past",
         }[self.kind]
 
 
@@ -172,6 +176,7 @@ def time_problem(
     required: tuple[str, ...] = ("exp",),
     validity: bool = True,
     nbf_max_age: bool = False,
+    bound_from_iat: bool = False,
 ) -> TimeProblem | None:
     """Why a JWT a client signed (client assertion, request object, CIBA signed request) is
     refused for its time claims, or ``None``; the checks in this order:
@@ -184,7 +189,14 @@ def time_problem(
     * ``exp`` at most ``max_lifetime`` seconds after now (plus :data:`LEEWAY`) and after
       ``iat``;
     * with ``nbf_max_age``: ``nbf`` at most ``max_lifetime`` seconds past (plus
-      :data:`LEEWAY`), so ``exp - nbf`` stays within it (FAPI-CIBA §5.2.2, docs/ciba.md).
+      :data:`LEEWAY`), so ``exp - nbf`` stays within it (FAPI-CIBA §5.2.2, docs/ciba.md);
+    * with ``bound_from_iat`` (client assertions), Keycloak's rule instead of the two on
+      ``exp`` above when there is an ``iat``: ``iat`` not in the future and at most
+      ``max_lifetime`` seconds past (:data:`LEEWAY` allowed both ways), whatever ``exp`` says
+      — an assertion is used within ``max_lifetime`` of its making, however long it was
+      made to live (``AbstractBaseJWTValidator.validateTokenActive``,
+      docs/reference/keycloak-behaviour.md, "Client authentication"). Without ``iat``,
+      ``exp`` is bounded from now as above.
 
     Bounding the lifetime bounds how long a replay cache must remember the ``jti``, and so
     how long a store restart without persistence could let a captured JWT be replayed
@@ -198,7 +210,14 @@ def time_problem(
         if claims.get(name) is None:
             return TimeProblem(MISSING, name)
     exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf")
-    if exp is not None:
+    if bound_from_iat and iat is not None:
+        if validity and exp is not None and expired(exp, now):
+            return TimeProblem(EXPIRED, "exp")
+        if iat > now + LEEWAY:
+            return TimeProblem(ISSUED_IN_FUTURE, "iat")
+        if iat < now - max_lifetime - LEEWAY:
+            return TimeProblem(ISSUED_TOO_LONG_AGO, "iat")
+    elif exp is not None:
         if validity and expired(exp, now):
             return TimeProblem(EXPIRED, "exp")
         if exp > now + max_lifetime + LEEWAY:
@@ -211,6 +230,16 @@ def time_problem(
         if nbf_max_age and nbf < now - max_lifetime - LEEWAY:
             return TimeProblem(NBF_TOO_OLD, "nbf")
     return None
+
+
+def assertion_accepted_until(claims: dict[str, Any], max_lifetime: int) -> int:
+    """Until when a client assertion that :func:`time_problem` (``bound_from_iat``) let
+    through can be accepted, :data:`LEEWAY` not counted: its ``exp``, or ``iat`` plus
+    ``max_lifetime`` if that comes first. Its ``jti`` must be remembered until then (plus the
+    leeway), and no longer is needed."""
+    exp: int = claims["exp"]
+    iat: int | None = claims.get("iat")
+    return exp if iat is None else min(exp, iat + max_lifetime)
 
 
 def methods_for(endpoint: str) -> list[str]:
@@ -369,6 +398,12 @@ SIGNED_JWT_AUDIENCE = "Invalid token audience"
 SIGNED_JWT_NOT_ACTIVE = "Token is not active"
 #: ``iat`` in the future;
 SIGNED_JWT_ISSUED_IN_FUTURE = "Token was issued in the future"
+#: an ``iat`` longer ago than the client's "max expiration" (santeid:
+#: ``client_assertion_max_lifetime``), or, without ``iat``, an ``exp`` further ahead;
+SIGNED_JWT_ISSUED_TOO_LONG_AGO = "Token was issued too far in the past to be used now"
+SIGNED_JWT_EXP_TOO_FAR = (
+    "Token expiration is too far in the future and iat claim not present in token"
+)
 #: no ``exp``, no ``jti``;
 SIGNED_JWT_EXP_REQUIRED = "Token exp claim is required"
 SIGNED_JWT_JTI_REQUIRED = "Token jti claim is required"

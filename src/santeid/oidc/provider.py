@@ -451,9 +451,11 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     """``private_key_jwt`` (OIDC Core §9, RFC 7523 §3) with atomic ``jti`` replay protection.
 
     Only the algorithms discovery advertises (:data:`client_auth.SIGNING_ALGS`) verify an
-    assertion; its lifetime is bounded by ``client_assertion_max_lifetime``
-    (:func:`client_auth.time_problem`) and its ``jti`` is remembered exactly as long as the
-    assertion could be accepted (until ``exp`` + leeway). A ``client_id`` parameter must name
+    assertion; it is accepted within ``client_assertion_max_lifetime`` of its ``iat`` (of
+    now for its ``exp`` when it has no ``iat``), as Keycloak bounds it
+    (:func:`client_auth.time_problem`), and its ``jti`` is remembered exactly as long as the
+    assertion could be accepted (:func:`client_auth.assertion_accepted_until` + leeway). A
+    ``client_id`` parameter must name
     the assertion's client (RFC 7521 §4.2,
     https://www.rfc-editor.org/rfc/rfc7521#section-4.2), compared as soon as that client is
     found, before the signature and the ``jti`` are read (Keycloak's
@@ -475,6 +477,13 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         "exp": client_auth.SIGNED_JWT_NOT_ACTIVE,
         "nbf": client_auth.SIGNED_JWT_NOT_ACTIVE,
         "iat": client_auth.SIGNED_JWT_ISSUED_IN_FUTURE,
+    }
+    #: Keycloak's reason per time rule of :func:`client_auth.time_problem` refused.
+    TIME_REFUSALS = {
+        client_auth.MISSING: client_auth.SIGNED_JWT_EXP_REQUIRED,
+        client_auth.TOO_FAR_AHEAD: client_auth.SIGNED_JWT_EXP_TOO_FAR,
+        client_auth.ISSUED_IN_FUTURE: client_auth.SIGNED_JWT_ISSUED_IN_FUTURE,
+        client_auth.ISSUED_TOO_LONG_AGO: client_auth.SIGNED_JWT_ISSUED_TOO_LONG_AGO,
     }
 
     def __call__(self, query_client, request):
@@ -540,12 +549,11 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             now=_services().clock(),
             max_lifetime=max_lifetime,
             validity=False,  # verify_claims checks exp and nbf, with the same leeway
+            bound_from_iat=True,
         )
         if problem:
             description = f"client assertion: {problem.describe(f'{max_lifetime} seconds')}"
-            keycloak = description
-            if problem.kind == client_auth.MISSING:
-                keycloak = client_auth.SIGNED_JWT_EXP_REQUIRED
+            keycloak = self.TIME_REFUSALS.get(problem.kind, description)
             raise client_auth.SignedJwtRefused(description, keycloak)
         self.verify_claims(token.claims)
         return token.claims
@@ -585,9 +593,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if not isinstance(jti, str) or not jti or len(jti) > 256:
             return False
         services = _services()
-        # Remember the jti as long as the assertion could still be accepted: until exp plus
-        # the leeway (exp is a checked integer by now).
-        ttl = max(1, int(claims["exp"] - services.clock()) + self.leeway)
+        # Remember the jti as long as the assertion could still be accepted, plus the leeway
+        # (exp and iat are checked integers by now).
+        accepted_until = client_auth.assertion_accepted_until(
+            claims, services.settings.oidc.client_assertion_max_lifetime
+        )
+        ttl = max(1, int(accepted_until - services.clock()) + self.leeway)
         key = keys.CLIENT_ASSERTION_JTI.key(str(claims["sub"]), keys.digest(jti))
         return services.store.add(key, {"seen": True}, ttl)
 

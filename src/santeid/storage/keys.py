@@ -193,7 +193,8 @@ CLIENT_ASSERTION_JTI = Namespace(
     "jti:<client>:<sha256(jti)>",
     "record",
     "`private_key_jwt` assertion ids already seen",
-    f"until `exp` + leeway (≤ `client_assertion_max_lifetime` + {duration(CLIENT_JWT_LEEWAY)})",
+    "until `exp`, or `iat` + `client_assertion_max_lifetime` if sooner, + leeway "
+    f"(≤ `client_assertion_max_lifetime` + {duration(CLIENT_JWT_LEEWAY)})",
 )
 PUSHED_REQUEST = Namespace(
     "par:<id>",

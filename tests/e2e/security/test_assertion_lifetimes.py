@@ -1,7 +1,9 @@
 """``private_key_jwt`` client assertions and signed requests against a real server: every
-algorithm discovery advertises authenticates; a long-lived, non-integer or replayed assertion
-does not; a CIBA signed request living longer than ``signed_request_max_lifetime`` is refused,
-and so is a ``login_hint_token`` whose ``exp`` is no whole number of seconds a double holds.
+algorithm discovery advertises authenticates; an assertion used longer than
+``client_assertion_max_lifetime`` after its ``iat``, or without ``iat`` and with an ``exp``
+further ahead, a non-integer or a replayed one does not; a CIBA signed request living longer
+than ``signed_request_max_lifetime`` is refused, and so is a ``login_hint_token`` whose ``exp``
+is no whole number of seconds a double holds.
 Assertions that are unsigned (``alg: none``) or HMAC-signed (``client_secret_jwt``-style HS256,
 with a shared key the client registered in its ``jwks``) are refused whatever their claims
 (docs/security.md, "Client assertions": "``none`` and HMAC never"). A refused assertion of a
@@ -25,6 +27,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
 
+from santeid.storage import keys as store_keys
 from tests.support.attack_server import santeid_server
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
@@ -116,15 +119,58 @@ def test_every_advertised_algorithm_authenticates(server):
         assert response.status_code == 200, (alg, response.text)
 
 
-def test_an_assertion_living_an_hour_is_refused(server):
-    # What Authlib's private_key_jwt_sign sends by default: exp = now + 3600.
-    response = _token(server, _assertion(server, exp=int(time.time()) + 3600))
-    assert response.status_code == 400
-    assert response.json()["error"] == "invalid_client"
-    # exp near, but iat long before: the assertion was made to live an hour.
+def _jti_ttl(server, client_id: str, jti: str) -> int:
+    """Seconds the store still remembers the assertion ``jti`` of ``client_id``."""
+    key = "santeid:" + store_keys.CLIENT_ASSERTION_JTI.key(client_id, store_keys.digest(jti))
+    with redis.Redis.from_url(server.store_url) as connection:
+        return connection.ttl(key)
+
+
+def test_an_assertion_made_to_live_an_hour_is_used_at_once_or_never(server):
+    """Keycloak's rule (``AbstractBaseJWTValidator.validateTokenActive``,
+    docs/reference/keycloak-behaviour.md, "Client authentication"): with an ``iat``, the
+    assertion is accepted within the bound (``client_assertion_max_lifetime``, 300 s) of it,
+    whatever its ``exp`` — what Authlib's ``private_key_jwt_sign`` sends by default, exp = now
+    + 3600, authenticates — and its ``jti`` is remembered no longer than the bound."""
+    jti = str(uuid.uuid4())
+    assertion = _assertion(server, exp=int(time.time()) + 3600, jti=jti)
+    assert _token(server, assertion).status_code == 200
+    assert 0 < _jti_ttl(server, "rp-jwt", jti) <= 300 + 30
+    replayed = _token(server, assertion)
+    assert replayed.json()["error_description"] == "Token reuse detected"
+    # Made long ago: refused, however near its exp.
     old_iat = _assertion(server, iat=int(time.time()) - 3000)
-    assert _token(server, old_iat).status_code == 400
+    response = _token(server, old_iat)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_client",
+        "error_description": "Token was issued too far in the past to be used now",
+    }
+    # Made in the future: it would never be too old.
+    ahead = _assertion(server, iat=int(time.time()) + 3000, exp=int(time.time()) + 3600)
+    assert _token(server, ahead).json()["error_description"] == "Token was issued in the future"
     assert "Traceback" not in server.log.read_text()
+
+
+def test_an_assertion_without_iat_is_bounded_by_its_exp(server):
+    claims = {"exp": int(time.time()) + 3600}
+    assertion = _assertion(server, **claims)
+    without_iat = jwt.decode(assertion, KEYS["rsa"], algorithms=["PS256"]).claims
+    del without_iat["iat"]
+    response = _token(
+        server,
+        jwt.encode({"alg": "PS256", "kid": "rsa"}, without_iat, KEYS["rsa"], algorithms=["PS256"]),
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_client",
+        "error_description": (
+            "Token expiration is too far in the future and iat claim not present in token"
+        ),
+    }
+    within = {**without_iat, "exp": int(time.time()) + 60, "jti": str(uuid.uuid4())}
+    signed = jwt.encode({"alg": "PS256", "kid": "rsa"}, within, KEYS["rsa"], algorithms=["PS256"])
+    assert _token(server, signed).status_code == 200
 
 
 @pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
@@ -145,9 +191,8 @@ def test_a_replayed_assertion_is_refused_for_as_long_as_it_is_acceptable(server)
         "error_description": "Token reuse detected",
     }
     # The replay entry lives until exp + leeway, not longer: never more than the bound.
-    with redis.Redis.from_url(server.store_url) as connection:
-        ttls = [connection.ttl(key) for key in connection.scan_iter("santeid:jti:*")]
-    assert ttls and all(0 < ttl <= 60 + 30 for ttl in ttls)
+    jti = jwt.decode(assertion, KEYS["rsa"], algorithms=["PS256"]).claims["jti"]
+    assert 0 < _jti_ttl(server, "rp-jwt", jti) <= 60 + 30
 
 
 def test_a_ciba_signed_request_beyond_the_configured_lifetime_is_refused(server):
