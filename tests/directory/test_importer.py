@@ -205,6 +205,49 @@ def test_cli_import_reports_and_exits_by_outcome(run, tmp_path, synthetic_people
     assert result.exit_code == 1 and "not the header" in result.output
 
 
+class _ImportDuringProgress:
+    """A progress display that runs ``during`` once, at the first batch the import reads: by
+    then the import is under way."""
+
+    def __init__(self, during) -> None:
+        self.during = during
+        self.outcome = None
+
+    def start(self, label: str, total: int) -> None:
+        pass
+
+    def update(self, amount: int) -> None:
+        if self.outcome is None:
+            self.outcome = self.during()
+
+    def finish(self) -> None:
+        pass
+
+
+def test_a_second_import_into_the_same_directory_is_refused_while_one_runs(
+    run, tmp_path, synthetic_people
+):
+    """Two imports at once would interleave their batches and leave a mix of both extracts:
+    the second one, started while the first reads its file, stops before reading its own."""
+    tonight = write_extract(tmp_path / "tonight.txt", synthetic_people[:40])
+    other = write_extract(tmp_path / "other.txt", synthetic_people[30:80])
+    directory = Directory(tmp_path / "data" / "directory.sqlite3")
+    try:
+        second = _ImportDuringProgress(lambda: run("import", "--no-progress", str(other)))
+        report = import_extraction(directory, tonight, progress=second)
+        assert second.outcome.exit_code == 1, second.outcome.output
+        assert "another import into" in second.outcome.output
+        assert f"(process {os.getpid()})" in second.outcome.output
+        assert report.added == 40
+        assert {p.national_id for p in directory.list()} == {
+            p.national_id for p in synthetic_people[:40]
+        }
+        # Once the first import has finished, the same command runs.
+        assert "40 added, 0 changed, 30 removed" in run("import", str(other)).output
+    finally:
+        directory.close()
+
+
 def test_a_person_whose_lines_are_all_refused_is_not_removed(tmp_path, store, synthetic_people):
     people = list(synthetic_people[:6])
     import_extraction(store, write_extract(tmp_path / "v1.txt", people))

@@ -192,6 +192,7 @@ def import_command(file: Path, file_format: str, strict: bool, progress: bool) -
     numbers and skipped; the exit code is 1 only when no line at all could be read.
     """
     from santeid.directory.importer import ExtractFormatError
+    from santeid.directory.importer import ImportRunning
     from santeid.directory.importer import import_extraction
 
     with _open_directory() as store:
@@ -199,7 +200,7 @@ def import_command(file: Path, file_format: str, strict: bool, progress: bool) -
             report = import_extraction(
                 store, file, source=file_format, strict=strict, progress=_ClickProgress(progress)
             )
-        except ExtractFormatError as exc:
+        except (ExtractFormatError, ImportRunning) as exc:
             raise click.ClickException(str(exc)) from None
     for line in report.summary():
         click.echo(line)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import functools
 import io
 import itertools
@@ -96,6 +97,10 @@ CODE_COLUMNS: tuple[tuple[int, str], ...] = (
 
 class ExtractFormatError(ValueError):
     """The file is not an extract at all (no header, several members in the zip…)."""
+
+
+class ImportRunning(RuntimeError):
+    """Another import into the same directory file is running (:func:`import_lock`)."""
 
 
 class Progress(Protocol):
@@ -250,7 +255,10 @@ def import_extraction(
     report = ImportReport(path=str(path), source=source, strict=strict)
     directory.initialize()
     work_dir = Path(temp_dir) if temp_dir else directory.path.parent
-    with tempfile.TemporaryDirectory(dir=work_dir, prefix=".santeid-import-") as tmp:
+    with (
+        import_lock(directory),
+        tempfile.TemporaryDirectory(dir=work_dir, prefix=".santeid-import-") as tmp,
+    ):
         staging_path = Path(tmp) / "staging.sqlite3"
         staging = sqlite3.connect(staging_path, isolation_level=None)
         try:
@@ -271,6 +279,42 @@ def import_extraction(
             report.applied = True
     report.seconds = time.monotonic() - started
     return report
+
+
+def lock_path(directory: Directory) -> Path:
+    """The file whose lock an import of ``directory`` holds: ``.<file name>.import.lock`` next
+    to the directory file."""
+    return directory.path.with_name(f".{directory.path.name}.import.lock")
+
+
+@contextlib.contextmanager
+def import_lock(directory: Directory) -> Iterator[None]:
+    """Hold the import lock of ``directory`` for the block, or raise :class:`ImportRunning`.
+
+    Two imports into one file at once (a nightly run overlapping the previous night's, two
+    operators) would interleave their batches — each commits every :data:`BATCH` people and
+    compares with the digests it read at its start — and leave a mix of both extracts,
+    removals of one undoing the additions of the other. The second import is therefore
+    refused before it reads anything. An ``flock`` is released by the system when its holder
+    dies however it dies (``kill -9`` included), so no stale lock is ever left to clear
+    (https://man7.org/linux/man-pages/man2/flock.2.html).
+    """
+    fd = os.open(lock_path(directory), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            raise ImportRunning(
+                f"another import into {directory.path} is running"
+                + (f" (process {holder})" if holder.isdigit() else "")
+                + ": run this one when it has finished"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 # -- a second process ----------------------------------------------------------------------
