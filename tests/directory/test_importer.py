@@ -6,7 +6,10 @@ import dataclasses
 import datetime
 import multiprocessing
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -244,6 +247,63 @@ def test_a_second_import_into_the_same_directory_is_refused_while_one_runs(
         }
         # Once the first import has finished, the same command runs.
         assert "40 added, 0 changed, 30 removed" in run("import", str(other)).output
+    finally:
+        directory.close()
+
+
+#: ``santeid directory import FILE`` in a process of its own whose progress display sends the
+#: signal ``sys.argv[2]`` to its own process at the first batch read: an operator's ``kill``
+#: arriving mid-import, at a known point.
+_SIGNALLED_IMPORT = """
+import os, signal, sys
+from santeid.cli import directory, main
+signum = int(sys.argv[2])
+directory._ClickProgress.update = lambda self, amount: os.kill(os.getpid(), signum)
+sys.argv = ["santeid", "directory", "import", sys.argv[1]]
+main()
+"""
+
+
+def _signalled_import(tmp_path, extract, signum: int):
+    return subprocess.run(
+        [sys.executable, "-c", _SIGNALLED_IMPORT, str(extract), str(int(signum))],
+        env={**os.environ, "SANTEID_DATA_DIR": str(tmp_path / "data"), "SANTEID_CONFIG": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _staging_left(tmp_path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "data").iterdir() if p.is_dir())
+
+
+def test_an_import_stopped_by_sigterm_removes_its_staging_copy(tmp_path, synthetic_people):
+    """SIGTERM (systemd, ``timeout``) stops an import as Ctrl-C does: its staging copy of the
+    extract — about the file's size — is removed, and the lock released."""
+    extract = write_extract(tmp_path / "x.txt", synthetic_people[:30])
+    stopped = _signalled_import(tmp_path, extract, signal.SIGTERM)
+    assert stopped.returncode == 1, stopped.stderr
+    assert "import interrupted" in stopped.stderr and "Traceback" not in stopped.stderr
+    assert _staging_left(tmp_path) == []
+    directory = Directory(tmp_path / "data" / "directory.sqlite3")
+    try:
+        assert import_extraction(directory, extract).added == 30
+    finally:
+        directory.close()
+
+
+def test_the_staging_copy_of_a_killed_import_is_removed_by_the_next_one(tmp_path, synthetic_people):
+    """``kill -9`` leaves the staging copy behind (nothing runs in the killed process): the next
+    import into the same directory, which holds the lock, removes it."""
+    extract = write_extract(tmp_path / "x.txt", synthetic_people[:30])
+    killed = _signalled_import(tmp_path, extract, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert len(_staging_left(tmp_path)) == 1
+    directory = Directory(tmp_path / "data" / "directory.sqlite3")
+    try:
+        assert import_extraction(directory, extract).added == 30
+        assert _staging_left(tmp_path) == []
     finally:
         directory.close()
 

@@ -32,12 +32,14 @@ import contextlib
 import dataclasses
 import fcntl
 import functools
+import glob
 import io
 import itertools
 import multiprocessing
 import operator
 import os
 import pickle
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -255,30 +257,52 @@ def import_extraction(
     report = ImportReport(path=str(path), source=source, strict=strict)
     directory.initialize()
     work_dir = Path(temp_dir) if temp_dir else directory.path.parent
-    with (
-        import_lock(directory),
-        tempfile.TemporaryDirectory(dir=work_dir, prefix=".santeid-import-") as tmp,
-    ):
-        staging_path = Path(tmp) / "staging.sqlite3"
-        staging = sqlite3.connect(staging_path, isolation_level=None)
-        try:
-            for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
-                staging.execute(f"PRAGMA {pragma}")
-            staging.execute(
-                "CREATE TABLE line (national_id TEXT NOT NULL, line_no INTEGER NOT NULL, "
-                "fields TEXT NOT NULL)"
-            )
-            # National ids seen on refused lines: with no valid line, kept (_old_digests).
-            staging.execute("CREATE TABLE refused (national_id TEXT PRIMARY KEY) WITHOUT ROWID")
-            _stage(staging, path, report, strict, progress, worker)
-            bulk = bool(report.valid_lines) and _old_digests(staging, directory, report)
-        finally:
-            staging.close()
-        if report.valid_lines:
-            _apply(staging_path, directory, report, progress, worker, bulk)
-            report.applied = True
+    staging_prefix = f".{directory.path.name}.import-"
+    with import_lock(directory):
+        _remove_leftovers(work_dir, staging_prefix)
+        with tempfile.TemporaryDirectory(dir=work_dir, prefix=staging_prefix) as tmp:
+            _import(Path(tmp), directory, path, report, strict, progress, worker)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _remove_leftovers(work_dir: Path, prefix: str) -> None:
+    """Remove the staging directories of imports into this directory that died (``kill -9``,
+    a power cut): each holds about the extract's size, and nothing else would ever remove them.
+    Called under :func:`import_lock`, so none of them belongs to a running import."""
+    for leftover in work_dir.glob(f"{glob.escape(prefix)}*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _import(
+    tmp: Path,
+    directory: Directory,
+    path: Path,
+    report: ImportReport,
+    strict: bool,
+    progress: Progress,
+    worker: bool,
+) -> None:
+    """Both passes, with the staging file in ``tmp``."""
+    staging_path = tmp / "staging.sqlite3"
+    staging = sqlite3.connect(staging_path, isolation_level=None)
+    try:
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
+            staging.execute(f"PRAGMA {pragma}")
+        staging.execute(
+            "CREATE TABLE line (national_id TEXT NOT NULL, line_no INTEGER NOT NULL, "
+            "fields TEXT NOT NULL)"
+        )
+        # National ids seen on refused lines: with no valid line, kept (_old_digests).
+        staging.execute("CREATE TABLE refused (national_id TEXT PRIMARY KEY) WITHOUT ROWID")
+        _stage(staging, path, report, strict, progress, worker)
+        bulk = bool(report.valid_lines) and _old_digests(staging, directory, report)
+    finally:
+        staging.close()
+    if report.valid_lines:
+        _apply(staging_path, directory, report, progress, worker, bulk)
+        report.applied = True
 
 
 def lock_path(directory: Directory) -> Path:
