@@ -308,6 +308,34 @@ def test_the_staging_copy_of_a_killed_import_is_removed_by_the_next_one(tmp_path
         directory.close()
 
 
+def test_a_damaged_or_cut_zip_is_refused_before_anything_changes(run, tmp_path, synthetic_people):
+    """A zip damaged in transit — bad CRC of a stored member, deflated data that does not
+    inflate, an archive cut before its end — stops the import with exit code 1 and a message,
+    the directory as it was; not a traceback."""
+    assert run("import", str(write_extract(tmp_path / "v1.zip", synthetic_people[:10])))
+    before = {p.national_id for p in synthetic_people[:10]}
+    text = write_extract(tmp_path / "v2.txt", synthetic_people[5:40])
+    damaged = {}
+    for name, method in (("stored", zipfile.ZIP_STORED), ("deflated", zipfile.ZIP_DEFLATED)):
+        with zipfile.ZipFile(tmp_path / f"{name}.zip", "w", method) as archive:
+            archive.write(text, "Extraction_ProSanteConnect.txt")
+        data = bytearray((tmp_path / f"{name}.zip").read_bytes())
+        data[len(data) // 2] ^= 0x5A
+        damaged[name] = bytes(data)
+    damaged["cut"] = (tmp_path / "deflated.zip").read_bytes()[:-300]
+    for name, data in damaged.items():
+        path = tmp_path / f"{name}-damaged.zip"
+        path.write_bytes(data)
+        result = run("import", "--no-progress", str(path))
+        assert result.exit_code == 1, (name, result.output)
+        assert "zip archive" in result.output and "nothing imported" in result.output, name
+    listed = Directory(tmp_path / "data" / "directory.sqlite3")
+    try:
+        assert {p.national_id for p in listed.list()} == before
+    finally:
+        listed.close()
+
+
 def test_a_person_whose_lines_are_all_refused_is_not_removed(tmp_path, store, synthetic_people):
     people = list(synthetic_people[:6])
     import_extraction(store, write_extract(tmp_path / "v1.txt", people))

@@ -44,6 +44,7 @@ import sqlite3
 import tempfile
 import time
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Generator
@@ -204,10 +205,34 @@ class ImportReport:
         return out
 
 
+#: What reading a damaged zip raises: a bad CRC or header (``BadZipFile``), deflated data that
+#: does not inflate (``zlib.error``), a member that ends early (``EOFError``).
+_DAMAGED_ZIP = (zipfile.BadZipFile, zlib.error, EOFError)
+#: The signature a zip file starts with (its first local file header), found in a zip cut
+#: before its central directory, which ``zipfile.is_zipfile`` looks for at the end
+#: (https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT, 4.3.7).
+_ZIP_SIGNATURE = b"PK\x03\x04"
+
+
 @contextlib.contextmanager
 def open_extract(path: Path) -> Iterator[tuple[IO[bytes], int]]:
-    """The extract's bytes and their size, from a plain file or from inside a zip."""
-    if zipfile.is_zipfile(path):
+    """The extract's bytes and their size, from a plain file or from inside a zip.
+
+    A zip that cannot be read — damaged, cut short (an interrupted download), encrypted,
+    compressed in a way Python does not read — is an :class:`ExtractFormatError`, raised
+    while the import still reads the file: before it has changed anything.
+    """
+    if not zipfile.is_zipfile(path):
+        with path.open("rb") as raw:
+            if raw.read(len(_ZIP_SIGNATURE)) == _ZIP_SIGNATURE:
+                raise ExtractFormatError(
+                    f"{path}: a zip archive without its end (cut short, or damaged): "
+                    "nothing imported; fetch the file again"
+                )
+            raw.seek(0)
+            yield raw, path.stat().st_size
+        return
+    try:
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
             texts = [m for m in members if m.filename.lower().endswith(".txt")] or members
@@ -216,11 +241,18 @@ def open_extract(path: Path) -> Iterator[tuple[IO[bytes], int]]:
                 raise ExtractFormatError(
                     f"{path}: the zip must hold one extract (.txt), it holds {names}"
                 )
-            with archive.open(texts[0]) as raw:
-                yield raw, texts[0].file_size
-    else:
-        with path.open("rb") as raw:
-            yield raw, path.stat().st_size
+            try:
+                member = archive.open(texts[0])
+            except (RuntimeError, NotImplementedError) as exc:  # encrypted; compression method
+                raise ExtractFormatError(
+                    f"{path}: cannot read {texts[0].filename} in the zip: {exc}"
+                ) from None
+            with member:
+                yield member, texts[0].file_size
+    except _DAMAGED_ZIP as exc:
+        raise ExtractFormatError(
+            f"{path}: the zip archive is damaged ({exc}): nothing imported; fetch the file again"
+        ) from None
 
 
 def _decode(raw: bytes, warnings: Counter[str]) -> str:
