@@ -336,6 +336,32 @@ def test_a_damaged_or_cut_zip_is_refused_before_anything_changes(run, tmp_path, 
         listed.close()
 
 
+def test_a_file_cut_short_is_refused_instead_of_removing_everyone_after_the_cut(
+    run, tmp_path, synthetic_people
+):
+    """An extract cut in the middle of a line (an interrupted download or copy) would, as a
+    full extract, remove everyone after the cut: it is refused, exit code 1, nobody removed."""
+    whole = write_extract(tmp_path / "whole.txt", synthetic_people[:40])
+    assert "40 added" in run("import", str(whole)).output
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.txt"
+    cut.write_bytes(data[: len(data) // 2])
+    lines = cut.read_bytes().count(b"\n") + 1
+    result = run("import", "--no-progress", str(cut))
+    assert result.exit_code == 1, result.output
+    assert f"ends inside line {lines}, which has no line end" in result.output
+    assert "removed" not in result.output
+    # The same cut file, zipped: the archive is whole, its extract is not.
+    zipped = tmp_path / "cut.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.write(cut, "cut.txt")
+    assert run("import", "--no-progress", str(zipped)).exit_code == 1
+    # The whole file with a CRLF line end on every line, the last included, is fine.
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(data.replace(b"\n", b"\r\n"))
+    assert "(0 change(s))" in run("import", "--no-progress", str(crlf)).output
+
+
 def test_a_person_whose_lines_are_all_refused_is_not_removed(tmp_path, store, synthetic_people):
     people = list(synthetic_people[:6])
     import_extraction(store, write_extract(tmp_path / "v1.txt", people))

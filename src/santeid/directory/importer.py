@@ -565,11 +565,20 @@ def _read_lines(path: Path) -> Iterator[_Lines]:
                 f"{path}: the first line is not the header of an Extraction ProSanteConnect "
                 f'file ({COLUMNS} columns starting with "Type d\'identifiant PP")'
             )
-        first, size = 2, len(header)
+        first, size, last = 2, len(header), header
         while lines := stream.readlines(BATCH_BYTES):
             size += sum(map(len, lines))
+            last = lines[-1]
             yield _Lines(first, lines, size, warnings)
             first, size, warnings = first + len(lines), 0, Counter()
+        if not last.endswith(b"\n"):
+            # Raised before pass 2: the directory is not touched.
+            raise ExtractFormatError(
+                f"{path}: the file ends inside line {first - 1}, which has no line end: it "
+                "looks cut short (an interrupted download or copy), and as a full extract it "
+                "would remove everyone after the cut; nothing imported. Fetch the file again "
+                "(or, if it is whole, add the missing line end)"
+            )
 
 
 def _check_lines(lines: _Lines, strict: bool) -> _Checked:
