@@ -264,13 +264,29 @@ main()
 """
 
 
-def _signalled_import(tmp_path, extract, signum: int):
+#: The same, the signal sent to the process group, as Ctrl-C in a terminal and systemd's
+#: stop do: both processes of the import get it, the second one while it has batches to send
+#: (one line each, more than the pipe holds).
+_GROUP_SIGNALLED_IMPORT = """
+import os, signal, sys
+from santeid.cli import directory, main
+from santeid.directory import importer
+importer.BATCH_BYTES = 1
+signum = int(sys.argv[2])
+directory._ClickProgress.update = lambda self, amount: os.killpg(0, signum)
+sys.argv = ["santeid", "directory", "import", sys.argv[1]]
+main()
+"""
+
+
+def _signalled_import(tmp_path, extract, signum: int, script: str = _SIGNALLED_IMPORT):
     return subprocess.run(
-        [sys.executable, "-c", _SIGNALLED_IMPORT, str(extract), str(int(signum))],
+        [sys.executable, "-c", script, str(extract), str(int(signum))],
         env={**os.environ, "SANTEID_DATA_DIR": str(tmp_path / "data"), "SANTEID_CONFIG": ""},
         capture_output=True,
         text=True,
         check=False,
+        start_new_session=True,  # its own process group, for os.killpg(0, …)
     )
 
 
@@ -291,6 +307,20 @@ def test_an_import_stopped_by_sigterm_removes_its_staging_copy(tmp_path, synthet
         assert import_extraction(directory, extract).added == 30
     finally:
         directory.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_import_stopped_with_its_second_process_says_so_in_one_line(
+    tmp_path, synthetic_people, signum
+):
+    """Ctrl-C, or systemd's SIGTERM to the whole unit, reaches the second process too: it
+    stops without a traceback of its own, and the command says once that it was interrupted."""
+    extract = write_extract(tmp_path / "x.txt", synthetic_people)
+    stopped = _signalled_import(tmp_path, extract, signum, _GROUP_SIGNALLED_IMPORT)
+    assert stopped.returncode == 1, stopped.stderr
+    assert "Traceback" not in stopped.stderr, stopped.stderr
+    assert stopped.stderr.count("import interrupted") == 1
+    assert _staging_left(tmp_path) == []
 
 
 def test_the_staging_copy_of_a_killed_import_is_removed_by_the_next_one(tmp_path, synthetic_people):

@@ -40,6 +40,7 @@ import operator
 import os
 import pickle
 import shutil
+import signal
 import sqlite3
 import tempfile
 import time
@@ -442,6 +443,13 @@ def _produce_into(
 ) -> None:
     """The forked process: send every result (or item left to the parent), then the end or
     the exception that stopped it."""
+    # Ctrl-C, or a SIGTERM to the process group (how systemd stops a unit), reaches this
+    # process too: it ends on the spot, silently — it writes nothing — instead of raising
+    # KeyboardInterrupt wherever it is (the handler of ``santeid directory import`` is
+    # inherited). The importing process, interrupted as well, says so; one signalled alone
+    # finds the pipe closed ("the import's second process stopped").
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
     # The parent's end, inherited: closed, so that a parent that stops reading makes send()
     # fail here instead of blocking on a pipe that still has a reader.
     receiver.close()
