@@ -323,6 +323,41 @@ def test_an_import_stopped_with_its_second_process_says_so_in_one_line(
     assert _staging_left(tmp_path) == []
 
 
+#: The import of :data:`_SIGNALLED_IMPORT` whose second process is killed at the first batch.
+_SECOND_PROCESS_KILLED = """
+import multiprocessing, os, signal, sys
+from santeid.cli import directory, main
+from santeid.directory import importer
+importer.BATCH_BYTES = 1
+signum = int(sys.argv[2])
+
+
+def kill_the_second_process(self, amount):
+    for child in multiprocessing.active_children():
+        if child.name == "santeid-import":
+            os.kill(child.pid, signum)
+
+
+directory._ClickProgress.update = kill_the_second_process
+sys.argv = ["santeid", "directory", "import", sys.argv[1]]
+main()
+"""
+
+
+def test_an_import_whose_second_process_is_killed_says_so_without_a_traceback(
+    tmp_path, synthetic_people
+):
+    """The kernel's out-of-memory killer picks the largest process, often the second one of a
+    national import: the command says what happened and what to do, exit code 1."""
+    extract = write_extract(tmp_path / "x.txt", synthetic_people)
+    stopped = _signalled_import(tmp_path, extract, signal.SIGKILL, _SECOND_PROCESS_KILLED)
+    assert stopped.returncode == 1, stopped.stderr
+    assert "Traceback" not in stopped.stderr, stopped.stderr
+    assert "the import's second process was killed by SIGKILL" in stopped.stderr
+    assert "run the same import again" in stopped.stderr
+    assert _staging_left(tmp_path) == []
+
+
 def test_the_staging_copy_of_a_killed_import_is_removed_by_the_next_one(tmp_path, synthetic_people):
     """``kill -9`` leaves the staging copy behind (nothing runs in the killed process): the next
     import into the same directory, which holds the lock, removes it."""

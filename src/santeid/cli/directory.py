@@ -173,6 +173,10 @@ class _ClickProgress:
             self._bar = None
 
 
+#: What an operator does after an import that stopped half-way (docs/directory.md).
+_RUN_AGAIN = "the batches committed so far stay applied; run the same import again to complete it"
+
+
 @directory.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -195,6 +199,7 @@ def import_command(file: Path, file_format: str, strict: bool, progress: bool) -
     """
     from santeid.directory.importer import ExtractFormatError
     from santeid.directory.importer import ImportRunning
+    from santeid.directory.importer import SecondProcessStopped
     from santeid.directory.importer import import_extraction
 
     # SIGTERM (a systemd timer's stop, ``timeout``, ``docker stop``) stops like Ctrl-C, so that
@@ -209,10 +214,9 @@ def import_command(file: Path, file_format: str, strict: bool, progress: bool) -
     except (ExtractFormatError, ImportRunning) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
-        raise click.ClickException(
-            "import interrupted: the batches committed so far stay applied; run the same "
-            "import again to complete it"
-        ) from None
+        raise click.ClickException(f"import interrupted: {_RUN_AGAIN}") from None
+    except SecondProcessStopped as exc:
+        raise click.ClickException(f"{exc}: {_RUN_AGAIN}") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     for line in report.summary():

@@ -107,6 +107,21 @@ class ImportRunning(RuntimeError):
     """Another import into the same directory file is running (:func:`import_lock`)."""
 
 
+class SecondProcessStopped(RuntimeError):
+    """The import's forked second process ended without a word: killed (the kernel's
+    out-of-memory killer, an operator's ``kill``) or crashed."""
+
+    def __init__(self, exit_code: int | None) -> None:
+        if exit_code is not None and exit_code < 0:
+            name = signal.Signals(-exit_code).name
+            how = f"was killed by {name}" + (
+                " (the system may have run out of memory)" if name == "SIGKILL" else ""
+            )
+        else:
+            how = f"stopped (exit code {exit_code})"
+        super().__init__(f"the import's second process {how}")
+
+
 class Progress(Protocol):
     """What the importer tells a progress display."""
 
@@ -418,9 +433,7 @@ def _pipelined(
                 kind, value = pickle.loads(receiver.recv_bytes())  # noqa: S301
             except EOFError:
                 process.join()
-                raise RuntimeError(
-                    f"the import's second process stopped (exit code {process.exitcode})"
-                ) from None
+                raise SecondProcessStopped(process.exitcode) from None
             if kind == _DONE:
                 return
             if kind == _ERROR:
@@ -447,7 +460,7 @@ def _produce_into(
     # process too: it ends on the spot, silently — it writes nothing — instead of raising
     # KeyboardInterrupt wherever it is (the handler of ``santeid directory import`` is
     # inherited). The importing process, interrupted as well, says so; one signalled alone
-    # finds the pipe closed ("the import's second process stopped").
+    # finds the pipe closed (:class:`SecondProcessStopped`).
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     # The parent's end, inherited: closed, so that a parent that stops reading makes send()
