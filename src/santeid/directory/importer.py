@@ -307,7 +307,10 @@ def import_extraction(
     work_dir = Path(temp_dir) if temp_dir else directory.path.parent
     staging_prefix = f".{directory.path.name}.import-"
     with import_lock(directory):
-        _remove_leftovers(work_dir, staging_prefix)
+        if not temp_dir:
+            # Only next to the directory does the name say whose a staging folder is: another
+            # directory file of the same name may stage in a ``temp_dir`` shared with it.
+            _remove_leftovers(work_dir, staging_prefix)
         with tempfile.TemporaryDirectory(dir=work_dir, prefix=staging_prefix) as tmp:
             _import(Path(tmp), directory, path, report, strict, progress, worker)
     report.seconds = time.monotonic() - started
