@@ -6,7 +6,10 @@ import dataclasses
 import datetime
 import multiprocessing
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -203,6 +206,225 @@ def test_cli_import_reports_and_exits_by_outcome(run, tmp_path, synthetic_people
     not_extract.write_text("hello\n", encoding="utf-8")
     result = run("import", str(not_extract))
     assert result.exit_code == 1 and "not the header" in result.output
+
+
+class _ImportDuringProgress:
+    """A progress display that runs ``during`` once, at the first batch the import reads: by
+    then the import is under way."""
+
+    def __init__(self, during) -> None:
+        self.during = during
+        self.outcome = None
+
+    def start(self, label: str, total: int) -> None:
+        pass
+
+    def update(self, amount: int) -> None:
+        if self.outcome is None:
+            self.outcome = self.during()
+
+    def finish(self) -> None:
+        pass
+
+
+def test_a_second_import_into_the_same_directory_is_refused_while_one_runs(
+    run, tmp_path, synthetic_people
+):
+    """Two imports at once would interleave their batches and leave a mix of both extracts:
+    the second one, started while the first reads its file, stops before reading its own."""
+    tonight = write_extract(tmp_path / "tonight.txt", synthetic_people[:40])
+    other = write_extract(tmp_path / "other.txt", synthetic_people[30:80])
+    directory = Directory(tmp_path / "data" / "directory.sqlite3")
+    try:
+        second = _ImportDuringProgress(lambda: run("import", "--no-progress", str(other)))
+        report = import_extraction(directory, tonight, progress=second)
+        assert second.outcome.exit_code == 1, second.outcome.output
+        assert "another import into" in second.outcome.output
+        assert f"(process {os.getpid()})" in second.outcome.output
+        assert report.added == 40
+        assert {p.national_id for p in directory.list()} == {
+            p.national_id for p in synthetic_people[:40]
+        }
+        # Once the first import has finished, the same command runs.
+        assert "40 added, 0 changed, 30 removed" in run("import", str(other)).output
+    finally:
+        directory.close()
+
+
+#: ``santeid directory import FILE`` in a process of its own whose progress display sends the
+#: signal ``sys.argv[2]`` to its own process at the first batch read: an operator's ``kill``
+#: arriving mid-import, at a known point.
+_SIGNALLED_IMPORT = """
+import os, signal, sys
+from santeid.cli import directory, main
+signum = int(sys.argv[2])
+directory._ClickProgress.update = lambda self, amount: os.kill(os.getpid(), signum)
+sys.argv = ["santeid", "directory", "import", sys.argv[1]]
+main()
+"""
+
+
+#: The same, the signal sent to the process group, as Ctrl-C in a terminal and systemd's
+#: stop do: both processes of the import get it, the second one while it has batches to send
+#: (one line each, more than the pipe holds).
+_GROUP_SIGNALLED_IMPORT = """
+import os, signal, sys
+from santeid.cli import directory, main
+from santeid.directory import importer
+importer.BATCH_BYTES = 1
+signum = int(sys.argv[2])
+directory._ClickProgress.update = lambda self, amount: os.killpg(0, signum)
+sys.argv = ["santeid", "directory", "import", sys.argv[1]]
+main()
+"""
+
+
+def _signalled_import(tmp_path, extract, signum: int, script: str = _SIGNALLED_IMPORT):
+    return subprocess.run(
+        [sys.executable, "-c", script, str(extract), str(int(signum))],
+        env={**os.environ, "SANTEID_DATA_DIR": str(tmp_path / "data"), "SANTEID_CONFIG": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+        start_new_session=True,  # its own process group, for os.killpg(0, …)
+    )
+
+
+def _staging_left(tmp_path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "data").iterdir() if p.is_dir())
+
+
+def test_an_import_stopped_by_sigterm_removes_its_staging_copy(tmp_path, synthetic_people):
+    """SIGTERM (systemd, ``timeout``) stops an import as Ctrl-C does: its staging copy of the
+    extract — about the file's size — is removed, and the lock released."""
+    extract = write_extract(tmp_path / "x.txt", synthetic_people[:30])
+    stopped = _signalled_import(tmp_path, extract, signal.SIGTERM)
+    assert stopped.returncode == 1, stopped.stderr
+    assert "import interrupted" in stopped.stderr and "Traceback" not in stopped.stderr
+    assert _staging_left(tmp_path) == []
+    directory = Directory(tmp_path / "data" / "directory.sqlite3")
+    try:
+        assert import_extraction(directory, extract).added == 30
+    finally:
+        directory.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_import_stopped_with_its_second_process_says_so_in_one_line(
+    tmp_path, synthetic_people, signum
+):
+    """Ctrl-C, or systemd's SIGTERM to the whole unit, reaches the second process too: it
+    stops without a traceback of its own, and the command says once that it was interrupted."""
+    extract = write_extract(tmp_path / "x.txt", synthetic_people)
+    stopped = _signalled_import(tmp_path, extract, signum, _GROUP_SIGNALLED_IMPORT)
+    assert stopped.returncode == 1, stopped.stderr
+    assert "Traceback" not in stopped.stderr, stopped.stderr
+    assert stopped.stderr.count("import interrupted") == 1
+    assert _staging_left(tmp_path) == []
+
+
+#: The import of :data:`_SIGNALLED_IMPORT` whose second process is killed at the first batch.
+_SECOND_PROCESS_KILLED = """
+import multiprocessing, os, signal, sys
+from santeid.cli import directory, main
+from santeid.directory import importer
+importer.BATCH_BYTES = 1
+signum = int(sys.argv[2])
+
+
+def kill_the_second_process(self, amount):
+    for child in multiprocessing.active_children():
+        if child.name == "santeid-import":
+            os.kill(child.pid, signum)
+
+
+directory._ClickProgress.update = kill_the_second_process
+sys.argv = ["santeid", "directory", "import", sys.argv[1]]
+main()
+"""
+
+
+def test_an_import_whose_second_process_is_killed_says_so_without_a_traceback(
+    tmp_path, synthetic_people
+):
+    """The kernel's out-of-memory killer picks the largest process, often the second one of a
+    national import: the command says what happened and what to do, exit code 1."""
+    extract = write_extract(tmp_path / "x.txt", synthetic_people)
+    stopped = _signalled_import(tmp_path, extract, signal.SIGKILL, _SECOND_PROCESS_KILLED)
+    assert stopped.returncode == 1, stopped.stderr
+    assert "Traceback" not in stopped.stderr, stopped.stderr
+    assert "the import's second process was killed by SIGKILL" in stopped.stderr
+    assert "run the same import again" in stopped.stderr
+    assert _staging_left(tmp_path) == []
+
+
+def test_the_staging_copy_of_a_killed_import_is_removed_by_the_next_one(tmp_path, synthetic_people):
+    """``kill -9`` leaves the staging copy behind (nothing runs in the killed process): the next
+    import into the same directory, which holds the lock, removes it."""
+    extract = write_extract(tmp_path / "x.txt", synthetic_people[:30])
+    killed = _signalled_import(tmp_path, extract, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert len(_staging_left(tmp_path)) == 1
+    directory = Directory(tmp_path / "data" / "directory.sqlite3")
+    try:
+        assert import_extraction(directory, extract).added == 30
+        assert _staging_left(tmp_path) == []
+    finally:
+        directory.close()
+
+
+def test_a_damaged_or_cut_zip_is_refused_before_anything_changes(run, tmp_path, synthetic_people):
+    """A zip damaged in transit — bad CRC of a stored member, deflated data that does not
+    inflate, an archive cut before its end — stops the import with exit code 1 and a message,
+    the directory as it was; not a traceback."""
+    assert run("import", str(write_extract(tmp_path / "v1.zip", synthetic_people[:10])))
+    before = {p.national_id for p in synthetic_people[:10]}
+    text = write_extract(tmp_path / "v2.txt", synthetic_people[5:40])
+    damaged = {}
+    for name, method in (("stored", zipfile.ZIP_STORED), ("deflated", zipfile.ZIP_DEFLATED)):
+        with zipfile.ZipFile(tmp_path / f"{name}.zip", "w", method) as archive:
+            archive.write(text, "Extraction_ProSanteConnect.txt")
+        data = bytearray((tmp_path / f"{name}.zip").read_bytes())
+        data[len(data) // 2] ^= 0x5A
+        damaged[name] = bytes(data)
+    damaged["cut"] = (tmp_path / "deflated.zip").read_bytes()[:-300]
+    for name, data in damaged.items():
+        path = tmp_path / f"{name}-damaged.zip"
+        path.write_bytes(data)
+        result = run("import", "--no-progress", str(path))
+        assert result.exit_code == 1, (name, result.output)
+        assert "zip archive" in result.output and "nothing imported" in result.output, name
+    listed = Directory(tmp_path / "data" / "directory.sqlite3")
+    try:
+        assert {p.national_id for p in listed.list()} == before
+    finally:
+        listed.close()
+
+
+def test_a_file_cut_short_is_refused_instead_of_removing_everyone_after_the_cut(
+    run, tmp_path, synthetic_people
+):
+    """An extract cut in the middle of a line (an interrupted download or copy) would, as a
+    full extract, remove everyone after the cut: it is refused, exit code 1, nobody removed."""
+    whole = write_extract(tmp_path / "whole.txt", synthetic_people[:40])
+    assert "40 added" in run("import", str(whole)).output
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.txt"
+    cut.write_bytes(data[: len(data) // 2])
+    lines = cut.read_bytes().count(b"\n") + 1
+    result = run("import", "--no-progress", str(cut))
+    assert result.exit_code == 1, result.output
+    assert f"ends inside line {lines}, which has no line end" in result.output
+    assert "removed" not in result.output
+    # The same cut file, zipped: the archive is whole, its extract is not.
+    zipped = tmp_path / "cut.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.write(cut, "cut.txt")
+    assert run("import", "--no-progress", str(zipped)).exit_code == 1
+    # The whole file with a CRLF line end on every line, the last included, is fine.
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(data.replace(b"\n", b"\r\n"))
+    assert "(0 change(s))" in run("import", "--no-progress", str(crlf)).output
 
 
 def test_a_person_whose_lines_are_all_refused_is_not_removed(tmp_path, store, synthetic_people):

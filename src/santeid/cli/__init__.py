@@ -97,6 +97,13 @@ def refuse_test_authority(settings: Settings, outside_sandbox: bool, refusal: st
         )
 
 
+def stop_on_sigterm(signum, frame) -> None:
+    """A ``SIGTERM`` handler (systemd, ``docker stop``, ``kill``, ``timeout``) that stops like
+    Ctrl-C: ``finally`` blocks and context managers run, instead of Python's default of
+    ending at once with nothing cleaned up."""
+    raise KeyboardInterrupt
+
+
 #: Unicode categories a terminal obeys rather than shows: controls (escape sequences, bell),
 #: format characters (bidirectional overrides, zero-width), lone surrogates, line and
 #: paragraph separators.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import click
 from santeid.cli import COMMANDS
 from santeid.cli import NATIONAL_ID
 from santeid.cli import get_settings
+from santeid.cli import stop_on_sigterm
 from santeid.directory import Directory
 from santeid.directory import Professional
 from santeid.directory import nomenclatures
@@ -171,6 +173,10 @@ class _ClickProgress:
             self._bar = None
 
 
+#: What an operator does after an import that stopped half-way (docs/directory.md).
+_RUN_AGAIN = "the batches committed so far stay applied; run the same import again to complete it"
+
+
 @directory.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -192,15 +198,27 @@ def import_command(file: Path, file_format: str, strict: bool, progress: bool) -
     numbers and skipped; the exit code is 1 only when no line at all could be read.
     """
     from santeid.directory.importer import ExtractFormatError
+    from santeid.directory.importer import ImportRunning
+    from santeid.directory.importer import SecondProcessStopped
     from santeid.directory.importer import import_extraction
 
-    with _open_directory() as store:
-        try:
+    # SIGTERM (a systemd timer's stop, ``timeout``, ``docker stop``) stops like Ctrl-C, so that
+    # the staging copy of the extract is removed, the second process stopped and, after a bulk
+    # load, the indexes created again, instead of Python's default of ending on the spot.
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        with _open_directory() as store:
             report = import_extraction(
                 store, file, source=file_format, strict=strict, progress=_ClickProgress(progress)
             )
-        except ExtractFormatError as exc:
-            raise click.ClickException(str(exc)) from None
+    except (ExtractFormatError, ImportRunning) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException(f"import interrupted: {_RUN_AGAIN}") from None
+    except SecondProcessStopped as exc:
+        raise click.ClickException(f"{exc}: {_RUN_AGAIN}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for line in report.summary():
         click.echo(line)
     if not report.valid_lines:

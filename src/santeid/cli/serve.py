@@ -19,6 +19,7 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import get_settings
+from santeid.cli import stop_on_sigterm
 from santeid.cli.server_url import forget_serving
 from santeid.cli.server_url import record_serving
 from santeid.db.backends import redact
@@ -145,7 +146,7 @@ def serve(**options) -> None:
     # SIGTERM (systemd, docker stop) stops like Ctrl-C from the first moment on — a server
     # stopped while it starts leaves nothing behind either (the workers' metrics directory,
     # its entry in serving.json) — until the server in charge installs its own handlers.
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         _serve(**options)
     except KeyboardInterrupt:
@@ -371,10 +372,6 @@ def _build_and_report(settings: Settings, sender) -> None:
         os._exit(0)
 
 
-def _stop_on_sigterm(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_port) -> None:
     """Werkzeug's threaded server: one process, so the ``memory://`` store is shared by every
     request; with ``tls_port``, a second listener serves the same application over HTTPS."""
@@ -406,7 +403,7 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
         threading.Thread(target=secure.serve_forever, name="https", daemon=True).start()
     # SIGTERM (systemd, docker stop) stops like Ctrl-C, so the interpreter exits normally and
     # the INSi audit rows still queued are written (santeid.insi.audit).
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         main.serve_forever()
     except KeyboardInterrupt:

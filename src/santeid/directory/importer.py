@@ -30,17 +30,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import functools
+import glob
 import io
 import itertools
 import multiprocessing
 import operator
 import os
 import pickle
+import shutil
+import signal
 import sqlite3
 import tempfile
 import time
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Generator
@@ -96,6 +101,25 @@ CODE_COLUMNS: tuple[tuple[int, str], ...] = (
 
 class ExtractFormatError(ValueError):
     """The file is not an extract at all (no header, several members in the zip…)."""
+
+
+class ImportRunning(RuntimeError):
+    """Another import into the same directory file is running (:func:`import_lock`)."""
+
+
+class SecondProcessStopped(RuntimeError):
+    """The import's forked second process ended without a word: killed (the kernel's
+    out-of-memory killer, an operator's ``kill``) or crashed."""
+
+    def __init__(self, exit_code: int | None) -> None:
+        if exit_code is not None and exit_code < 0:
+            name = signal.Signals(-exit_code).name
+            how = f"was killed by {name}" + (
+                " (the system may have run out of memory)" if name == "SIGKILL" else ""
+            )
+        else:
+            how = f"stopped (exit code {exit_code})"
+        super().__init__(f"the import's second process {how}")
 
 
 class Progress(Protocol):
@@ -197,10 +221,34 @@ class ImportReport:
         return out
 
 
+#: What reading a damaged zip raises: a bad CRC or header (``BadZipFile``), deflated data that
+#: does not inflate (``zlib.error``), a member that ends early (``EOFError``).
+_DAMAGED_ZIP = (zipfile.BadZipFile, zlib.error, EOFError)
+#: The signature a zip file starts with (its first local file header), found in a zip cut
+#: before its central directory, which ``zipfile.is_zipfile`` looks for at the end
+#: (https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT, 4.3.7).
+_ZIP_SIGNATURE = b"PK\x03\x04"
+
+
 @contextlib.contextmanager
 def open_extract(path: Path) -> Iterator[tuple[IO[bytes], int]]:
-    """The extract's bytes and their size, from a plain file or from inside a zip."""
-    if zipfile.is_zipfile(path):
+    """The extract's bytes and their size, from a plain file or from inside a zip.
+
+    A zip that cannot be read — damaged, cut short (an interrupted download), encrypted,
+    compressed in a way Python does not read — is an :class:`ExtractFormatError`, raised
+    while the import still reads the file: before it has changed anything.
+    """
+    if not zipfile.is_zipfile(path):
+        with path.open("rb") as raw:
+            if raw.read(len(_ZIP_SIGNATURE)) == _ZIP_SIGNATURE:
+                raise ExtractFormatError(
+                    f"{path}: a zip archive without its end (cut short, or damaged): "
+                    "nothing imported; fetch the file again"
+                )
+            raw.seek(0)
+            yield raw, path.stat().st_size
+        return
+    try:
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
             texts = [m for m in members if m.filename.lower().endswith(".txt")] or members
@@ -209,11 +257,18 @@ def open_extract(path: Path) -> Iterator[tuple[IO[bytes], int]]:
                 raise ExtractFormatError(
                     f"{path}: the zip must hold one extract (.txt), it holds {names}"
                 )
-            with archive.open(texts[0]) as raw:
-                yield raw, texts[0].file_size
-    else:
-        with path.open("rb") as raw:
-            yield raw, path.stat().st_size
+            try:
+                member = archive.open(texts[0])
+            except (RuntimeError, NotImplementedError) as exc:  # encrypted; compression method
+                raise ExtractFormatError(
+                    f"{path}: cannot read {texts[0].filename} in the zip: {exc}"
+                ) from None
+            with member:
+                yield member, texts[0].file_size
+    except _DAMAGED_ZIP as exc:
+        raise ExtractFormatError(
+            f"{path}: the zip archive is damaged ({exc}): nothing imported; fetch the file again"
+        ) from None
 
 
 def _decode(raw: bytes, warnings: Counter[str]) -> str:
@@ -250,27 +305,91 @@ def import_extraction(
     report = ImportReport(path=str(path), source=source, strict=strict)
     directory.initialize()
     work_dir = Path(temp_dir) if temp_dir else directory.path.parent
-    with tempfile.TemporaryDirectory(dir=work_dir, prefix=".santeid-import-") as tmp:
-        staging_path = Path(tmp) / "staging.sqlite3"
-        staging = sqlite3.connect(staging_path, isolation_level=None)
-        try:
-            for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
-                staging.execute(f"PRAGMA {pragma}")
-            staging.execute(
-                "CREATE TABLE line (national_id TEXT NOT NULL, line_no INTEGER NOT NULL, "
-                "fields TEXT NOT NULL)"
-            )
-            # National ids seen on refused lines: with no valid line, kept (_old_digests).
-            staging.execute("CREATE TABLE refused (national_id TEXT PRIMARY KEY) WITHOUT ROWID")
-            _stage(staging, path, report, strict, progress, worker)
-            bulk = bool(report.valid_lines) and _old_digests(staging, directory, report)
-        finally:
-            staging.close()
-        if report.valid_lines:
-            _apply(staging_path, directory, report, progress, worker, bulk)
-            report.applied = True
+    staging_prefix = f".{directory.path.name}.import-"
+    with import_lock(directory):
+        if not temp_dir:
+            # Only next to the directory does the name say whose a staging folder is: another
+            # directory file of the same name may stage in a ``temp_dir`` shared with it.
+            _remove_leftovers(work_dir, staging_prefix)
+        with tempfile.TemporaryDirectory(dir=work_dir, prefix=staging_prefix) as tmp:
+            _import(Path(tmp), directory, path, report, strict, progress, worker)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _remove_leftovers(work_dir: Path, prefix: str) -> None:
+    """Remove the staging directories of imports into this directory that died (``kill -9``,
+    a power cut): each holds about the extract's size, and nothing else would ever remove them.
+    Called under :func:`import_lock`, so none of them belongs to a running import."""
+    for leftover in work_dir.glob(f"{glob.escape(prefix)}*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _import(
+    tmp: Path,
+    directory: Directory,
+    path: Path,
+    report: ImportReport,
+    strict: bool,
+    progress: Progress,
+    worker: bool,
+) -> None:
+    """Both passes, with the staging file in ``tmp``."""
+    staging_path = tmp / "staging.sqlite3"
+    staging = sqlite3.connect(staging_path, isolation_level=None)
+    try:
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
+            staging.execute(f"PRAGMA {pragma}")
+        staging.execute(
+            "CREATE TABLE line (national_id TEXT NOT NULL, line_no INTEGER NOT NULL, "
+            "fields TEXT NOT NULL)"
+        )
+        # National ids seen on refused lines: with no valid line, kept (_old_digests).
+        staging.execute("CREATE TABLE refused (national_id TEXT PRIMARY KEY) WITHOUT ROWID")
+        _stage(staging, path, report, strict, progress, worker)
+        bulk = bool(report.valid_lines) and _old_digests(staging, directory, report)
+    finally:
+        staging.close()
+    if report.valid_lines:
+        _apply(staging_path, directory, report, progress, worker, bulk)
+        report.applied = True
+
+
+def lock_path(directory: Directory) -> Path:
+    """The file whose lock an import of ``directory`` holds: ``.<file name>.import.lock`` next
+    to the directory file."""
+    return directory.path.with_name(f".{directory.path.name}.import.lock")
+
+
+@contextlib.contextmanager
+def import_lock(directory: Directory) -> Iterator[None]:
+    """Hold the import lock of ``directory`` for the block, or raise :class:`ImportRunning`.
+
+    Two imports into one file at once (a nightly run overlapping the previous night's, two
+    operators) would interleave their batches — each commits every :data:`BATCH` people and
+    compares with the digests it read at its start — and leave a mix of both extracts,
+    removals of one undoing the additions of the other. The second import is therefore
+    refused before it reads anything. An ``flock`` is released by the system when its holder
+    dies however it dies (``kill -9`` included), so no stale lock is ever left to clear
+    (https://man7.org/linux/man-pages/man2/flock.2.html).
+    """
+    fd = os.open(lock_path(directory), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            raise ImportRunning(
+                f"another import into {directory.path} is running"
+                + (f" (process {holder})" if holder.isdigit() else "")
+                + ": run this one when it has finished"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 # -- a second process ----------------------------------------------------------------------
@@ -317,9 +436,7 @@ def _pipelined(
                 kind, value = pickle.loads(receiver.recv_bytes())  # noqa: S301
             except EOFError:
                 process.join()
-                raise RuntimeError(
-                    f"the import's second process stopped (exit code {process.exitcode})"
-                ) from None
+                raise SecondProcessStopped(process.exitcode) from None
             if kind == _DONE:
                 return
             if kind == _ERROR:
@@ -342,6 +459,13 @@ def _produce_into(
 ) -> None:
     """The forked process: send every result (or item left to the parent), then the end or
     the exception that stopped it."""
+    # Ctrl-C, or a SIGTERM to the process group (how systemd stops a unit), reaches this
+    # process too: it ends on the spot, silently — it writes nothing — instead of raising
+    # KeyboardInterrupt wherever it is (the handler of ``santeid directory import`` is
+    # inherited). The importing process, interrupted as well, says so; one signalled alone
+    # finds the pipe closed (:class:`SecondProcessStopped`).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
     # The parent's end, inherited: closed, so that a parent that stops reading makes send()
     # fail here instead of blocking on a pipe that still has a reader.
     receiver.close()
@@ -465,11 +589,20 @@ def _read_lines(path: Path) -> Iterator[_Lines]:
                 f"{path}: the first line is not the header of an Extraction ProSanteConnect "
                 f'file ({COLUMNS} columns starting with "Type d\'identifiant PP")'
             )
-        first, size = 2, len(header)
+        first, size, last = 2, len(header), header
         while lines := stream.readlines(BATCH_BYTES):
             size += sum(map(len, lines))
+            last = lines[-1]
             yield _Lines(first, lines, size, warnings)
             first, size, warnings = first + len(lines), 0, Counter()
+        if not last.endswith(b"\n"):
+            # Raised before pass 2: the directory is not touched.
+            raise ExtractFormatError(
+                f"{path}: the file ends inside line {first - 1}, which has no line end: it "
+                "looks cut short (an interrupted download or copy), and as a full extract it "
+                "would remove everyone after the cut; nothing imported. Fetch the file again "
+                "(or, if it is whole, add the missing line end)"
+            )
 
 
 def _check_lines(lines: _Lines, strict: bool) -> _Checked:
