@@ -147,3 +147,35 @@ def test_verification_of_a_nia_with_its_oid_is_conform(client, auto_cert):
     individu = _verify_provisoire(client, auto_cert, NIA_OID)
     assert individu.findtext("rep:Conforme", namespaces=NS) == "true"
     assert individu.findtext("rep:INSFourni/rep:OID", namespaces=NS) == NIA_OID
+
+
+# A comment or a processing instruction inside a value is no part of it (XML 1.0 §2.5, §2.6):
+# the schema validates the character data around it joined, and the value read must be that one.
+def test_comment_inside_a_birth_name_is_no_part_of_it(client, auto_cert):
+    data = envelope(traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26"))
+    split = data.replace(b">ADRTROIS<", b">ADR<!-- compte rendu -->TR<?client v2?>OIS<")
+    assert split != data
+    status, root = answer(client, auto_cert, None, data=split)
+    assert (status, code_cr(root)) == (200, "00")
+
+
+def test_verification_compares_the_whole_value_around_a_comment(client, auto_cert):
+    body = verify_body(
+        "297022A020778", "78", NomNaissance="ADRTROIS", ListePrenom="DOMINIQUE", Sexe="F",
+        DateNaissance="1997-02-26", LieuNaissance="2A020",
+    )  # fmt: skip
+    data = envelope(body, VERIFY).replace(b">ADRTROIS<", b">ADRTROIS<!-- -->XYZ<")
+    status, root = answer(client, auto_cert, None, VERIFY, data=data)
+    assert status == 200
+    individu = root.find(".//rep:IndividuVerifie", NS)
+    assert individu.findtext("rep:Conforme", namespaces=NS) == "false"
+    assert [e.text for e in individu.findall("rep:ElementNonConforme", NS)] == ["NomNaissance"]
+
+
+def test_comment_inside_the_software_number_is_no_part_of_it(client, auto_cert):
+    data = envelope(traits_body("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26"))
+    idam = support.IDAM.encode()
+    split = data.replace(b">" + idam + b"<", b">" + idam[:4] + b"<!-- -->" + idam[4:] + b"<")
+    assert split != data
+    status, root = answer(client, auto_cert, None, data=split)
+    assert (status, code_cr(root)) == (200, "00")

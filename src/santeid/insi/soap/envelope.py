@@ -7,6 +7,8 @@ Hardening (OWASP XML External Entity Prevention; libxml2 through lxml):
   no entity expansion (billion laughs, quadratic blow-up), no network or file access;
 * the parser itself resolves no entity, loads no DTD, never uses the network and keeps
   libxml2's default limits (``huge_tree=False``: depth 256, text node size…);
+* comments and processing instructions are dropped, so that a value split by one reads whole,
+  as the schema validates it;
 * size: at most :data:`MAX_BYTES` (Flask's ``MAX_CONTENT_LENGTH`` refuses larger bodies
   earlier, with 413);
 * depth: at most :data:`MAX_DEPTH` nested elements (the deepest legitimate path, a signed
@@ -70,7 +72,13 @@ def _parser() -> etree.XMLParser:
             dtd_validation=False,
             load_dtd=False,
             huge_tree=False,
-            remove_comments=False,
+            # A comment or processing instruction inside a value is no part of it (XML 1.0
+            # §2.5, §2.6): the schema validates the text around it joined, and ``.text`` would
+            # stop at it ("ADR<!-- -->TROIS" read "ADR"). Dropped here, the text is merged and
+            # every value read is the one validated. Assertion signatures are unchanged: the
+            # exclusive c14n INSi clients sign with leaves comments out anyway.
+            remove_comments=True,
+            remove_pis=True,
             remove_blank_text=False,
         )
         _local.parser = parser
