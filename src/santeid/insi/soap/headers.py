@@ -155,11 +155,18 @@ def operation_for(
     else:
         operation = BY_BODY.get(str(envelope.payload.tag))
         if operation is None:
-            raise faults.action_not_supported("", headers.message_id)
+            # No action was sent: the body element, not an (empty) action, is what is unknown.
+            raise faults.invalid_request(
+                f"{etree.QName(envelope.payload).localname} : no action given, and "
+                f"{etree.QName(envelope.payload).text} is the body of no operation",
+                headers.message_id,
+            )
     if envelope.payload.tag != operation.body:
-        expected = etree.QName(operation.body).localname
-        found = etree.QName(envelope.payload).localname
-        raise faults.invalid_request(
-            f"{found} : the body of {operation.name} is {expected}", headers.message_id
-        )
+        expected = etree.QName(operation.body)
+        found = etree.QName(envelope.payload)
+        message = f"{found.localname} : the body of {operation.name} is {expected.localname}"
+        if found.localname == expected.localname:
+            # Only the namespace is wrong: say so, or the message names the same element twice.
+            message += f" in {expected.namespace}, not in {found.namespace or '(no namespace)'}"
+        raise faults.invalid_request(message, headers.message_id)
     return operation
