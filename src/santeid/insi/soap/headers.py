@@ -122,20 +122,32 @@ _MEDIA_PARAMETER = re.compile(r';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _QUOTED_PAIR = re.compile(r"\\(.)")
 
 
-def media_action(content_type: str | None) -> str | None:
-    """The ``action`` parameter of ``application/soap+xml`` (RFC 3902 §6,
-    https://www.rfc-editor.org/rfc/rfc3902#section-6: the URI of the message's intent), read
-    from the raw ``Content-Type``: quoted, or not quoted — up to the next ``;`` — as public
-    SOAP 1.2 client code sends it. A URI's ``:`` is a tspecial, where Werkzeug's
-    ``parse_options_header`` ends an unquoted value (``action=urn:…`` read as ``urn``)."""
+def media_parameter(content_type: str | None, name: str) -> str | None:
+    """The parameter ``name`` (any case) of a raw ``Content-Type``: quoted, or not quoted — up
+    to the next ``;`` — as public SOAP 1.2 client code sends ``action``. A URI's ``:`` is a
+    tspecial, where Werkzeug's ``parse_options_header`` ends an unquoted value (``action=urn:…``
+    read as ``urn``, and the parameters after it lost)."""
     for match in _MEDIA_PARAMETER.finditer(content_type or ""):
-        if match.group(1).lower() != "action":
+        if match.group(1).lower() != name:
             continue
         value = match.group(2).strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
         return value.strip() or None
     return None
+
+
+def media_action(content_type: str | None) -> str | None:
+    """The ``action`` parameter of ``application/soap+xml`` (RFC 3902 §6,
+    https://www.rfc-editor.org/rfc/rfc3902#section-6: the URI of the message's intent)."""
+    return media_parameter(content_type, "action")
+
+
+def media_charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter: the document's encoding, authoritative when given (RFC 7303
+    §3.2, https://www.rfc-editor.org/rfc/rfc7303#section-3.2, which RFC 3902 §6 applies to
+    ``application/soap+xml``), unless the document starts with a byte order mark."""
+    return media_parameter(content_type, "charset")
 
 
 def operation_for(
