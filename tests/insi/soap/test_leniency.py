@@ -71,6 +71,20 @@ def test_empty_lieu_naissance_is_not_given(client, auto_cert):
     assert (status, code_cr(root)) == (200, "00")
 
 
+def test_empty_prenom_is_not_given(client, auto_cert):
+    # As REST's and FHIR's empty given names: one empty Prenom beside the others changes nothing
+    # (it was joined to them and refused as "the last character cannot be ' '", a space nobody
+    # sent).
+    for given in (["DOMINIQUE", ""], ["", "DOMINIQUE"]):
+        body = traits_body("ADRTROIS", given, "F", "1997-02-26")
+        status, root = answer(client, auto_cert, body)
+        assert (status, code_cr(root)) == (200, "00"), given
+
+
+def test_only_empty_prenom_is_no_given_name(client, auto_cert):
+    refused_naming(client, auto_cert, traits_body("ADRTROIS", [""], "F", "1997-02-26"), "Prenom")
+
+
 def test_fifteen_character_matricule_od_is_accepted(client, auto_cert, beneficiary):
     body = vitale_body(
         (beneficiary["od"] + beneficiary["od_key"], ""), beneficiary["birth_name"],

@@ -37,10 +37,13 @@ def _text(parent: etree._Element | None, namespace: str, name: str) -> str | Non
 def traits_query(payload: etree._Element) -> TraitsQuery:
     """``RECSANSVITALE``: ``NomNaissance``, ``Prenom`` 0..n, ``Sexe``, ``DateNaissance``,
     ``LieuNaissance`` 0..1. Each ``Prenom`` is one query item (clients send one given name, or
-    all of them space-separated, docs/reference/insi-teleservice.md §4)."""
+    all of them space-separated, docs/reference/insi-teleservice.md §4); an empty one is no
+    given name, as REST's and FHIR's empty items (joined to the others, it would be refused as
+    a space nobody sent)."""
+    given = (p.text for p in payload.iterfind(f"{{{RECSANS}}}Prenom"))
     return TraitsQuery(
         birth_name=_text(payload, RECSANS, "NomNaissance") or "",
-        given_names=tuple(p.text or "" for p in payload.iterfind(f"{{{RECSANS}}}Prenom")),
+        given_names=tuple(name for name in given if name),
         sex=_text(payload, RECSANS, "Sexe") or "",
         birth_date=_text(payload, RECSANS, "DateNaissance") or "",
         # An empty <LieuNaissance/> is "not given" (the element is a plain string,
