@@ -278,6 +278,10 @@ def test_stats_show_the_callers_own_software(client, bearer, schema, app):
     month = report["month"]
     assert client.get(f"/insi/v1/stats?month={month}", headers=bearer).get_json() == report
     assert client.get("/insi/v1/stats?month=2020-13", headers=bearer).status_code == 400
+    # The same month in digits of another script is no month (it was read as one, with no calls).
+    other_digits = month[:4].translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    refused = client.get(f"/insi/v1/stats?month={other_digits}{month[4:]}", headers=bearer)
+    assert (refused.status_code, refused.get_json()["rule"]) == (400, "month-format")
     assert client.get("/insi/v1/stats?software=X", headers=bearer).status_code == 400
     assert client.get("/insi/v1/stats").status_code == 401
 
