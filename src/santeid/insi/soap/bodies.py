@@ -11,6 +11,7 @@ from __future__ import annotations
 from lxml import etree
 
 from santeid.civil_status import traits as tr
+from santeid.insi.model import DEFAULT_BIRTH_RANK
 from santeid.insi.model import InsiError
 from santeid.insi.model import TraitsQuery
 from santeid.insi.model import VerifyQuery
@@ -20,9 +21,6 @@ from santeid.insi.soap.protocol import RECSANS
 from santeid.insi.soap.protocol import RECVIT
 from santeid.insi.soap.protocol import REQUNIT
 from santeid.security import whole_number
-
-#: ``RangNaissance`` when the card does not say (the beneficiary is not a twin).
-DEFAULT_BIRTH_RANK = 1
 
 
 def _text(parent: etree._Element | None, namespace: str, name: str) -> str | None:
