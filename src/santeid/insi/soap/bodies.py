@@ -44,9 +44,9 @@ def traits_query(payload: etree._Element) -> TraitsQuery:
         given_names=tuple(name for name in given if name),
         sex=_text(payload, RECSANS, "Sexe") or "",
         birth_date=_text(payload, RECSANS, "DateNaissance") or "",
-        # An empty <LieuNaissance/> is "not given" (the element is a plain string,
-        # docs/reference/insi-teleservice.md §4).
-        birthplace=(_text(payload, RECSANS, "LieuNaissance") or "").strip() or None,
+        # An empty or blank <LieuNaissance/> is "not given" (the element is a plain string,
+        # docs/reference/insi-teleservice.md §4): the core's rule.
+        birthplace=_text(payload, RECSANS, "LieuNaissance"),
     )
 
 
@@ -115,7 +115,7 @@ def verify_query(payload: etree._Element) -> VerifyQuery:
             given_names=(given,) if given else (),
             sex=_text(traits, ns, "Sexe") or "",
             birth_date=_text(traits, ns, "DateNaissance") or "",
-            birthplace=(_text(traits, ns, "LieuNaissance") or "").strip() or None,
+            birthplace=_text(traits, ns, "LieuNaissance"),
         ),
         oid=supplied_oid(payload),
     )
