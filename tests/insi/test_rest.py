@@ -244,6 +244,22 @@ def test_search_by_vitale(call, client, bearer, base_db):
     )  # fmt: skip
 
 
+def test_search_by_vitale_with_null_optional_members(call, base_db):
+    # JSON serialisers write an optional member left unset as null (System.Text.Json,
+    # Jackson and serde by default): null is that member not given, birthRank's default 1
+    # included, as individualMatricule's null is.
+    twin_one = base_db.execute(
+        "SELECT * FROM persons WHERE od_id != id AND rang = 1 ORDER BY id LIMIT 1"
+    ).fetchone()
+    parent = base_db.execute("SELECT * FROM persons WHERE id = ?", (twin_one["od_id"],)).fetchone()
+    body = {"odMatricule": parent["matricule"], "individualMatricule": None,
+            "birthName": twin_one["birth_name"], "birthDate": twin_one["birth_date"],
+            "birthRank": None}  # fmt: skip
+    answer = call(VITALE, body, "VitaleSearch", "SearchResult")
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["identity"]["ins"]["matricule"] == twin_one["matricule"]
+
+
 def test_verify(call):
     body = {"matricule": "297022A020778", "key": "78", **ADRTROIS, "birthplace": "2A020"}
     answer = call(VERIFY, body, "Verification", "VerifyResult").get_json()
@@ -278,6 +294,10 @@ def test_stats_show_the_callers_own_software(client, bearer, schema, app):
     month = report["month"]
     assert client.get(f"/insi/v1/stats?month={month}", headers=bearer).get_json() == report
     assert client.get("/insi/v1/stats?month=2020-13", headers=bearer).status_code == 400
+    # The same month in digits of another script is no month (it was read as one, with no calls).
+    other_digits = month[:4].translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    refused = client.get(f"/insi/v1/stats?month={other_digits}{month[4:]}", headers=bearer)
+    assert (refused.status_code, refused.get_json()["rule"]) == (400, "month-format")
     assert client.get("/insi/v1/stats?software=X", headers=bearer).status_code == 400
     assert client.get("/insi/v1/stats").status_code == 401
 

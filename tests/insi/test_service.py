@@ -283,6 +283,9 @@ REFUSALS = [
     ("DUPONT", ("JEAN--LUC",), "M", "1980-01-01", None, True, "Prenom", "hyphen-run"),
     ("DUPONT", ("JEAN",), "X", "1980-01-01", None, False, "Sexe", "sex"),
     ("DUPONT", ("JEAN",), "M", "01/01/1980", None, False, "DateNaissance", "date-format"),
+    # Digits of other scripts are no AAAA-MM-JJ (they are not a calendar date that is wrong).
+    ("DUPONT", ("JEAN",), "M", "１９８０-01-01", None, False, "DateNaissance", "date-format"),
+    ("DUPONT", ("JEAN",), "M", "١٩٨٠-٠١-٠١", None, True, "DateNaissance", "date-format"),
     ("DUPONT", ("JEAN",), "M", "1980-02-30", None, False, "DateNaissance", "date-value"),
     ("DUPONT", ("JEAN",), "M", "1700-01-01", None, False, "DateNaissance", "date-range"),
     ("DUPONT", ("JEAN",), "M", "2999-01-01", None, False, "DateNaissance", "date-range"),

@@ -353,7 +353,9 @@ def validate_sex(value: str) -> str:
     return value
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: ASCII digits: ``\d`` also takes other scripts' digits ("１９８０-01-01"), which
+#: ``date.fromisoformat`` refuses — a format error, not a date that does not exist.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def validate_birth_date(value: str | date, *, today: date | None = None) -> date:

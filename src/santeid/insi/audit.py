@@ -166,7 +166,8 @@ INSERT_AUDIT = (
     "auth_method, result, query_hash, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+#: ASCII digits (``\d`` also takes other scripts' digits, a month no call is recorded under).
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 _IDAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 

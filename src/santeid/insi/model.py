@@ -73,6 +73,11 @@ class TraitsQuery:
     birthplace: str | None = None
 
 
+#: ``RangNaissance`` when the card does not say (the beneficiary is not a twin): an absent or
+#: empty ``RangNaissance`` in SOAP, an absent or null ``birthRank`` in REST.
+DEFAULT_BIRTH_RANK = 1
+
+
 @dataclass(frozen=True)
 class VitaleQuery:
     """Search with a carte Vitale (``RECVITALE``, WS_INS1).

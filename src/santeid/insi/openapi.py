@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from santeid.insi.model import CR_LABELS
+from santeid.insi.model import DEFAULT_BIRTH_RANK
 from santeid.insi.model import OPERATIONS
 from santeid.insi.problems import PROBLEM_TYPES
 from santeid.insi.problems import origin
@@ -149,11 +150,11 @@ def _schemas() -> dict:
                 "birthName": traits["birthName"],
                 "birthDate": traits["birthDate"],
                 "birthRank": {
-                    "type": "integer",
+                    "type": ["integer", "null"],
                     "minimum": 1,
                     "maximum": 9,
-                    "default": 1,
-                    "description": "Rang de naissance (twins: 1 and 2).",
+                    "default": DEFAULT_BIRTH_RANK,
+                    "description": "Rang de naissance (twins: 1 and 2); absent or null: 1.",
                 },
             },
         },

@@ -37,6 +37,7 @@ from santeid.insi import problems
 from santeid.insi.auth import bearer_context
 from santeid.insi.auth import request_context
 from santeid.insi.model import CODE_INVALID_REQUEST
+from santeid.insi.model import DEFAULT_BIRTH_RANK
 from santeid.insi.model import OP_SEARCH_TRAITS
 from santeid.insi.model import OP_SEARCH_VITALE
 from santeid.insi.model import OP_VERIFY
@@ -91,7 +92,7 @@ VITALE_MEMBERS = {
     "individualMatricule": ("string?", False),
     "birthName": ("string", True),
     "birthDate": ("string", True),
-    "birthRank": ("integer", False),
+    "birthRank": ("integer?", False),
 }
 VERIFY_MEMBERS = {
     "matricule": ("string", True),
@@ -216,7 +217,9 @@ def parse_body(raw: bytes, mimetype: str, members: dict[str, tuple[str, bool]]) 
             isinstance(value, list) and all(isinstance(v, str) for v in value)
         ):
             raise _member_error(name, "type", f"{name} must be an array of strings")
-        if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+        if kind in ("integer", "integer?") and (
+            isinstance(value, bool) or not isinstance(value, int)
+        ):
             raise _member_error(name, "type", f"{name} must be an integer")
     return body
 
@@ -269,12 +272,14 @@ def op_search_by_traits(body: dict, ctx: CallContext) -> dict:
 
 
 def op_search_by_vitale(body: dict, ctx: CallContext) -> dict:
+    rank = body.get("birthRank")
     query = VitaleQuery(
         od_matricule=body["odMatricule"],
         individual_matricule=body.get("individualMatricule"),
         birth_name=body["birthName"],
         birth_date=body["birthDate"],
-        birth_rank=body.get("birthRank", 1),
+        # null is "not given": JSON serialisers write an unset optional member so.
+        birth_rank=DEFAULT_BIRTH_RANK if rank is None else rank,
     )
     return search_json(_insi().search_by_vitale(query, ctx))
 

@@ -432,7 +432,11 @@ class InsiService:
         ):
             if not isinstance(value, str) or not value.strip():
                 raise invalid(field, tr.Rule.REQUIRED, "required", elements.get(field))
-        birthplace = q.birthplace or None
+        # Optional, and blank is not given on every channel (SOAP's <LieuNaissance/> and
+        # <LieuNaissance> </LieuNaissance>, REST's and FHIR's "" and " ").
+        birthplace = q.birthplace
+        if isinstance(birthplace, str):
+            birthplace = birthplace.strip() or None
         if require_birthplace and birthplace is None:
             raise invalid(
                 tr.BIRTHPLACE,

@@ -15,6 +15,7 @@ from santeid.insi.soap import schemas
 from santeid.insi.soap.envelope import MAX_DEPTH
 from tests.support import soap as support
 from tests.support.soap import NS
+from tests.support.soap import RECSANS
 from tests.support.soap import SIRAM
 from tests.support.soap import SOAP11
 from tests.support.soap import SOAP12
@@ -199,6 +200,37 @@ def test_body_of_another_operation_is_refused(client, auto_cert):
     parts = fault(post(client, envelope(copy(ADRTROIS), VITALE), VITALE, certificate=auto_cert))
     assert parts["erreur_code"] == "santeid_invalid_request"
     assert "RECVITALE" in parts["text"]
+
+
+WRONG_NAMESPACE = "http://www.cnamts.fr/INSiRecSans/v2"
+
+
+def _in_wrong_namespace(action: str | None) -> bytes:
+    return envelope(copy(ADRTROIS), action).replace(RECSANS.encode(), WRONG_NAMESPACE.encode())
+
+
+def test_body_in_another_namespace_says_which_namespaces(client, auto_cert):
+    # Same local name, other namespace: the fault must tell the two apart, not say
+    # "RECSANSVITALE : the body of … is RECSANSVITALE".
+    parts = fault(post(client, _in_wrong_namespace(TRAITS), TRAITS, certificate=auto_cert))
+    assert parts["erreur_code"] == "santeid_invalid_request"
+    assert parts["text"] == (
+        f"RECSANSVITALE : the body of rechercherInsAvecTraitsIdentite is RECSANSVITALE in "
+        f"{RECSANS}, not in {WRONG_NAMESPACE}"
+    )
+
+
+def test_body_no_operation_has_without_an_action_is_named(client, auto_cert):
+    # No action at all (neither the media type's nor wsa:Action): the body element decides, and
+    # one no operation has is named, not reported as an empty action.
+    response = post(client, _in_wrong_namespace(None), None, certificate=auto_cert)
+    parts = fault(response)
+    assert parts["erreur_code"] == "santeid_invalid_request"
+    assert parts["text"] == (
+        f"RECSANSVITALE : no action given, and {{{WRONG_NAMESPACE}}}RECSANSVITALE is the body "
+        "of no operation"
+    )
+    assert b"ProblemAction" not in response.data
 
 
 # -- hostile or broken XML -------------------------------------------------------------------

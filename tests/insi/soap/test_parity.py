@@ -94,3 +94,20 @@ def test_soap_agrees_with_core_rest_and_fhir(soap_app, auto_cert, insi_base):
     assert results["02"] >= 5
     assert results["error:santeid_invalid_trait"] >= 3
     assert results["error:insi_102"] == 1
+
+
+def test_a_blank_birthplace_is_not_given_on_every_channel(soap_app, auto_cert):
+    # SOAP reads <LieuNaissance> </LieuNaissance> as not given; REST's and FHIR's blank
+    # birthplace was refused instead ("'' is not a 5-character COG code", a value nobody sent).
+    client = soap_app.test_client()
+    token = Flow(soap_app, client, register_client(soap_app)).full_login()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    adapters = {
+        "core": core_adapter(soap_app.extensions["santeid"].insi, SOAP_CTX),
+        "soap": soap_adapter(client, auto_cert),
+        "rest": rest_adapter(client, bearer),
+        "fhir": fhir_adapter(client, bearer),
+    }
+    blank = Query("blank birthplace", "ADRTROIS", ("DOMINIQUE",), "F", "1997-02-26", " ")
+    assert mismatches(adapters, [blank]) == []
+    assert adapters["rest"](blank).result == "00"

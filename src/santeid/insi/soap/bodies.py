@@ -11,6 +11,7 @@ from __future__ import annotations
 from lxml import etree
 
 from santeid.civil_status import traits as tr
+from santeid.insi.model import DEFAULT_BIRTH_RANK
 from santeid.insi.model import InsiError
 from santeid.insi.model import TraitsQuery
 from santeid.insi.model import VerifyQuery
@@ -20,9 +21,6 @@ from santeid.insi.soap.protocol import RECSANS
 from santeid.insi.soap.protocol import RECVIT
 from santeid.insi.soap.protocol import REQUNIT
 from santeid.security import whole_number
-
-#: ``RangNaissance`` when the card does not say (the beneficiary is not a twin).
-DEFAULT_BIRTH_RANK = 1
 
 
 def _text(parent: etree._Element | None, namespace: str, name: str) -> str | None:
@@ -37,15 +35,18 @@ def _text(parent: etree._Element | None, namespace: str, name: str) -> str | Non
 def traits_query(payload: etree._Element) -> TraitsQuery:
     """``RECSANSVITALE``: ``NomNaissance``, ``Prenom`` 0..n, ``Sexe``, ``DateNaissance``,
     ``LieuNaissance`` 0..1. Each ``Prenom`` is one query item (clients send one given name, or
-    all of them space-separated, docs/reference/insi-teleservice.md §4)."""
+    all of them space-separated, docs/reference/insi-teleservice.md §4); an empty one is no
+    given name, as REST's and FHIR's empty items (joined to the others, it would be refused as
+    a space nobody sent)."""
+    given = (p.text for p in payload.iterfind(f"{{{RECSANS}}}Prenom"))
     return TraitsQuery(
         birth_name=_text(payload, RECSANS, "NomNaissance") or "",
-        given_names=tuple(p.text or "" for p in payload.iterfind(f"{{{RECSANS}}}Prenom")),
+        given_names=tuple(name for name in given if name),
         sex=_text(payload, RECSANS, "Sexe") or "",
         birth_date=_text(payload, RECSANS, "DateNaissance") or "",
-        # An empty <LieuNaissance/> is "not given" (the element is a plain string,
-        # docs/reference/insi-teleservice.md §4).
-        birthplace=(_text(payload, RECSANS, "LieuNaissance") or "").strip() or None,
+        # An empty or blank <LieuNaissance/> is "not given" (the element is a plain string,
+        # docs/reference/insi-teleservice.md §4): the core's rule.
+        birthplace=_text(payload, RECSANS, "LieuNaissance"),
     )
 
 
@@ -114,7 +115,7 @@ def verify_query(payload: etree._Element) -> VerifyQuery:
             given_names=(given,) if given else (),
             sex=_text(traits, ns, "Sexe") or "",
             birth_date=_text(traits, ns, "DateNaissance") or "",
-            birthplace=(_text(traits, ns, "LieuNaissance") or "").strip() or None,
+            birthplace=_text(traits, ns, "LieuNaissance"),
         ),
         oid=supplied_oid(payload),
     )

@@ -7,6 +7,8 @@ Hardening (OWASP XML External Entity Prevention; libxml2 through lxml):
   no entity expansion (billion laughs, quadratic blow-up), no network or file access;
 * the parser itself resolves no entity, loads no DTD, never uses the network and keeps
   libxml2's default limits (``huge_tree=False``: depth 256, text node size…);
+* comments and processing instructions are dropped, so that a value split by one reads whole,
+  as the schema validates it;
 * size: at most :data:`MAX_BYTES` (Flask's ``MAX_CONTENT_LENGTH`` refuses larger bodies
   earlier, with 413);
 * depth: at most :data:`MAX_DEPTH` nested elements (the deepest legitimate path, a signed
@@ -21,6 +23,7 @@ santeid does not process are a ``MustUnderstand`` fault (§5.2.3, §5.4.8).
 
 from __future__ import annotations
 
+import codecs
 import threading
 from dataclasses import dataclass
 
@@ -59,22 +62,53 @@ _TOO_DEEP = etree.XPath("boolean(" + "/*" * (MAX_DEPTH + 1) + ")")
 
 _local = threading.local()
 
+#: Byte order marks (UTF-8, UTF-16, UTF-32): one wins over the media type's charset (RFC 7303
+#: §3.2); libxml2 reads it itself.
+_BYTE_ORDER_MARKS = (codecs.BOM_UTF8, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE,
+                     codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # fmt: skip
 
-def _parser() -> etree.XMLParser:
-    """One parser per thread (lxml parsers must not be shared between threads)."""
-    parser = getattr(_local, "parser", None)
+
+def _parser(charset: str | None = None) -> etree.XMLParser:
+    """One parser per thread and per encoding imposed (lxml parsers must not be shared between
+    threads); ``charset`` None: the document's own declaration, else UTF-8."""
+    parsers = getattr(_local, "parsers", None)
+    if parsers is None:
+        parsers = _local.parsers = {}
+    parser = parsers.get(charset)
     if parser is None:
         parser = etree.XMLParser(
+            encoding=charset,
             resolve_entities=False,
             no_network=True,
             dtd_validation=False,
             load_dtd=False,
             huge_tree=False,
-            remove_comments=False,
+            # A comment or processing instruction inside a value is no part of it (XML 1.0
+            # §2.5, §2.6): the schema validates the text around it joined, and ``.text`` would
+            # stop at it ("ADR<!-- -->TROIS" read "ADR"). Dropped here, the text is merged and
+            # every value read is the one validated. Assertion signatures are unchanged: the
+            # exclusive c14n INSi clients sign with leaves comments out anyway.
+            remove_comments=True,
+            remove_pis=True,
             remove_blank_text=False,
         )
-        _local.parser = parser
+        parsers[charset] = parser
     return parser
+
+
+def _charset_parser(charset: str | None, data: bytes) -> etree.XMLParser:
+    """The parser of a document sent with ``charset`` (the media type's parameter)."""
+    if charset is None or data.startswith(_BYTE_ORDER_MARKS):
+        return _parser()
+    try:
+        # Python's name for it, so that the parsers kept are one per encoding however its name
+        # is spelled; then one libxml2 reads too.
+        return _parser(codecs.lookup(charset).name)
+    except LookupError:
+        pass
+    raise faults.transport(
+        415, "santeid_media_type", f"charset {charset!r} is not an encoding santeid reads"
+    )
 
 
 def _has_doctype(data: bytes) -> bool:
@@ -87,8 +121,11 @@ def _has_doctype(data: bytes) -> bool:
     )
 
 
-def parse_document(data: bytes) -> etree._Element:
-    """The root element of ``data``, or a :class:`~santeid.insi.soap.faults.SoapFault`."""
+def parse_document(data: bytes, charset: str | None = None) -> etree._Element:
+    """The root element of ``data``, or a :class:`~santeid.insi.soap.faults.SoapFault`.
+
+    ``charset``, the media type's parameter, is the document's encoding, over its XML
+    declaration (RFC 7303 §3.2); a byte order mark wins over both."""
     if len(data) > MAX_BYTES:
         raise faults.unreadable(
             "santeid_xml_too_large", f"request larger than {MAX_BYTES} bytes", status=413
@@ -99,8 +136,9 @@ def parse_document(data: bytes) -> etree._Element:
         raise faults.unreadable(
             "santeid_xml_forbidden", "DTD and entity declarations are not accepted"
         )
+    parser = _charset_parser(charset, data)
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise faults.unreadable("santeid_xml_malformed", f"malformed XML: {exc.msg}") from None
     docinfo = root.getroottree().docinfo

@@ -122,20 +122,32 @@ _MEDIA_PARAMETER = re.compile(r';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _QUOTED_PAIR = re.compile(r"\\(.)")
 
 
-def media_action(content_type: str | None) -> str | None:
-    """The ``action`` parameter of ``application/soap+xml`` (RFC 3902 §6,
-    https://www.rfc-editor.org/rfc/rfc3902#section-6: the URI of the message's intent), read
-    from the raw ``Content-Type``: quoted, or not quoted — up to the next ``;`` — as public
-    SOAP 1.2 client code sends it. A URI's ``:`` is a tspecial, where Werkzeug's
-    ``parse_options_header`` ends an unquoted value (``action=urn:…`` read as ``urn``)."""
+def media_parameter(content_type: str | None, name: str) -> str | None:
+    """The parameter ``name`` (any case) of a raw ``Content-Type``: quoted, or not quoted — up
+    to the next ``;`` — as public SOAP 1.2 client code sends ``action``. A URI's ``:`` is a
+    tspecial, where Werkzeug's ``parse_options_header`` ends an unquoted value (``action=urn:…``
+    read as ``urn``, and the parameters after it lost)."""
     for match in _MEDIA_PARAMETER.finditer(content_type or ""):
-        if match.group(1).lower() != "action":
+        if match.group(1).lower() != name:
             continue
         value = match.group(2).strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
         return value.strip() or None
     return None
+
+
+def media_action(content_type: str | None) -> str | None:
+    """The ``action`` parameter of ``application/soap+xml`` (RFC 3902 §6,
+    https://www.rfc-editor.org/rfc/rfc3902#section-6: the URI of the message's intent)."""
+    return media_parameter(content_type, "action")
+
+
+def media_charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter: the document's encoding, authoritative when given (RFC 7303
+    §3.2, https://www.rfc-editor.org/rfc/rfc7303#section-3.2, which RFC 3902 §6 applies to
+    ``application/soap+xml``), unless the document starts with a byte order mark."""
+    return media_parameter(content_type, "charset")
 
 
 def operation_for(
@@ -155,11 +167,18 @@ def operation_for(
     else:
         operation = BY_BODY.get(str(envelope.payload.tag))
         if operation is None:
-            raise faults.action_not_supported("", headers.message_id)
+            # No action was sent: the body element, not an (empty) action, is what is unknown.
+            raise faults.invalid_request(
+                f"{etree.QName(envelope.payload).localname} : no action given, and "
+                f"{etree.QName(envelope.payload).text} is the body of no operation",
+                headers.message_id,
+            )
     if envelope.payload.tag != operation.body:
-        expected = etree.QName(operation.body).localname
-        found = etree.QName(envelope.payload).localname
-        raise faults.invalid_request(
-            f"{found} : the body of {operation.name} is {expected}", headers.message_id
-        )
+        expected = etree.QName(operation.body)
+        found = etree.QName(envelope.payload)
+        message = f"{found.localname} : the body of {operation.name} is {expected.localname}"
+        if found.localname == expected.localname:
+            # Only the namespace is wrong: say so, or the message names the same element twice.
+            message += f" in {expected.namespace}, not in {found.namespace or '(no namespace)'}"
+        raise faults.invalid_request(message, headers.message_id)
     return operation

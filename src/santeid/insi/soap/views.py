@@ -50,6 +50,7 @@ from santeid.insi.soap.envelope import read_envelope
 from santeid.insi.soap.faults import SoapFault
 from santeid.insi.soap.headers import RequestHeaders
 from santeid.insi.soap.headers import media_action
+from santeid.insi.soap.headers import media_charset
 from santeid.insi.soap.headers import message_id_of
 from santeid.insi.soap.headers import operation_for
 from santeid.insi.soap.headers import read_headers
@@ -135,13 +136,16 @@ def _call() -> Response:
             f"media type {request.mimetype or '(none)'!r} is not SOAP 1.2: send "
             f"{SOAP12_MEDIA_TYPE}",
         )  # fmt: skip
-    envelope = read_envelope(parse_document(request.get_data(cache=False)))
+    content_type = request.headers.get("Content-Type")
+    envelope = read_envelope(
+        parse_document(request.get_data(cache=False), media_charset(content_type))
+    )
     g.insi_soap_message_id = message_id_of(envelope)
     missing = not_understood(envelope)
     if missing:
         raise faults.must_understand(missing, g.insi_soap_message_id)
     headers = read_headers(envelope)
-    operation = operation_for(envelope, headers, media_action(request.headers.get("Content-Type")))
+    operation = operation_for(envelope, headers, media_action(content_type))
     schemas.validate(envelope.payload, headers.message_id)
     svc = services()
     context = _authorised_context(headers, operation, svc)
