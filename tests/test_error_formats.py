@@ -84,6 +84,49 @@ def test_an_oversized_parameter_is_a_400_in_its_format(app, client):
         _assert_format(response, fmt, 400, f"{methods[0]} {url} ({rule.endpoint})")
 
 
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "identity, gzip"])
+def test_a_body_in_a_content_coding_is_a_415_in_its_format(app, client, coding):
+    """santeid decodes no content coding (RFC 9110 §8.4): a compressed body was read as it
+    came and answered "malformed XML" or "not valid JSON", which sent the client looking at
+    its document. RFC 9110 §15.5.16: 415 for a content coding the server does not accept."""
+    import gzip
+
+    body = gzip.compress(b"grant_type=client_credentials")
+    checked = 0
+    for rule, url, methods in _routes(app):
+        if "POST" not in methods:
+            continue
+        fmt = error_formats.for_endpoint(rule.endpoint)
+        response = client.post(
+            url,
+            data=body,
+            headers={"Content-Encoding": coding},
+            content_type="application/x-www-form-urlencoded",
+        )
+        _assert_format(response, fmt, 415, f"POST {url} ({rule.endpoint})")
+        assert "Content-Encoding" in response.get_data(as_text=True), url
+        checked += 1
+    assert checked > 20
+
+
+@pytest.mark.parametrize("coding", ["identity", "IDENTITY", ""])
+def test_an_identity_content_coding_is_no_coding(client, coding):
+    response = client.post(
+        "/auth/realms/esante-wallet/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Content-Encoding": coding},
+    )
+    assert response.status_code == 401  # read as a token request: no client authenticated
+
+
+def test_a_content_coding_without_a_body_is_no_refusal(client):
+    response = client.get(
+        "/auth/realms/esante-wallet/.well-known/openid-configuration",
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 200
+
+
 def test_a_wrong_method_is_a_405_in_its_format(app, client):
     checked = 0
     for rule, url, methods in _routes(app):

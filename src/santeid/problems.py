@@ -77,6 +77,9 @@ CATALOGUE: dict[str, ProblemType] = {
         _ecps("method_not_allowed", 405, "This endpoint does not accept this method"),
         _ecps("payload_too_large", 413, "The request body is too large"),
         _ecps(
+            "unsupported_media_type", 415, "The request body's content coding is not accepted"
+        ),
+        _ecps(
             "temporarily_unavailable", 503, "The service is temporarily unavailable; retry later"
         ),
         _ecps(
@@ -182,7 +185,8 @@ CATALOGUE: dict[str, ProblemType] = {
         # -- the sandbox's control API (docs/sandbox.md; sandbox mode only). It also answers
         # the e-CPS codes above (invalid_request, unknown_request, code_required, wrong_code,
         # request_not_pending, professional_inactive; not_found, method_not_allowed,
-        # payload_too_large, temporarily_unavailable, internal_error) with their meaning
+        # payload_too_large, unsupported_media_type, temporarily_unavailable,
+        # internal_error) with their meaning
         # there. ------------------------------------------------------------------------
         _sandbox("invalid_national_id", 400, "This is not a national identifier"),
         _sandbox("unknown_professional", 404, "No professional has this identifier"),

@@ -54,6 +54,7 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeSerializer
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import UnsupportedMediaType
 
 from santeid.cache_control import NO_STORE
 from santeid.observability import metrics
@@ -520,6 +521,27 @@ class SessionOverHttps(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+def refuse_content_coding() -> None:
+    """A body in a content coding (``Content-Encoding: gzip``…) is refused with 415 in the
+    API's own error format: santeid decodes none (RFC 9110 §8.4,
+    https://www.rfc-editor.org/rfc/rfc9110#section-8.4), and read as it came the body was
+    "malformed XML" or "not valid JSON" — the client then looked for a fault in its document.
+    RFC 9110 §15.5.16: 415 for a content coding the server does not accept. ``identity`` (or
+    an empty value) is no coding; so is any on a request without a body (a client that sets
+    the header on every request still reads discovery)."""
+    coding = request.headers.get("Content-Encoding")
+    if coding is None:
+        return
+    if not request.content_length and "Transfer-Encoding" not in request.headers:
+        return
+    codings = [part.strip().lower() for part in coding.split(",")]
+    if all(part in ("", "identity") for part in codings):
+        return
+    raise UnsupportedMediaType(
+        f"Content-Encoding {coding.strip()!r} is not accepted: send the body unencoded"
+    )
+
+
 def init_app(app) -> None:
     settings = app.extensions["santeid"].settings
     app.request_class = HygienicRequest
@@ -534,6 +556,7 @@ def init_app(app) -> None:
         MAX_CONTENT_LENGTH=MAX_BUFFERED_BODY,
     )
     app.before_request(limit_parameter_size)
+    app.before_request(refuse_content_coding)
     app.after_request(add_security_headers)
     app.after_request(write_cross_site_cookies)
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -114,6 +114,27 @@ def test_an_oversized_body_is_a_declared_413_where_a_body_is_read(app, client):
             assert answer.status_code != 413, (path, method)
 
 
+def test_a_compressed_body_is_a_declared_415_where_a_body_is_read(client):
+    import gzip
+
+    for path, method in _operations():
+        operation = document()["paths"][path][method]
+        if "requestBody" not in operation:
+            continue
+        assert "415" in operation["responses"], (path, method)
+        for name in ("request_id", "login_id", "activation_id"):
+            path = path.replace("{" + name + "}", NOBODY)
+        answer = client.open(
+            API + path.replace("{national_id}", AT_ONCE),
+            method=method.upper(),
+            data=gzip.compress(b'{"scenario": "approve"}'),
+            headers={"Content-Encoding": "gzip"},
+            content_type="application/json",
+        )
+        assert answer.status_code == 415, (path, method, answer.get_data(as_text=True))
+        assert answer.get_json()["code"] == "unsupported_media_type"
+
+
 def test_every_operation_answers_a_store_outage_as_declared(settings):
     """The store down, each operation answers what the document declares for it (checked by
     the folder's contract fixture), 503 for those that use the store; every operation

@@ -169,9 +169,12 @@ def render_error(exc: Exception, *, with_server_time: bool = True) -> Response:
     if isinstance(exc, ParameterTooLarge):
         return answer(Problem("invalid_request", str(exc)))
     if isinstance(exc, HTTPException) and (exc.code or 500) < 500:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            exc.code or 0, "invalid_request"
-        )
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+        }.get(exc.code or 0, "invalid_request")
         detail = None if code in ("not_found", "method_not_allowed") else exc.description
         return answer(Problem(code, detail))
     log.exception("unhandled error on %s %s", request.method, request.path)
