@@ -61,11 +61,14 @@ def signed_certificate(
     ca: bool = True,
     valid: tuple[datetime.datetime, datetime.datetime] | None = None,
     twice: x509.ExtensionType | None = None,
+    latin1_title: bool = False,
 ) -> x509.Certificate:
     """A certificate of ``subject`` (its ``key``) signed by ``issuer_key``: an authority
     (``cA=TRUE``, ``keyCertSign``) unless ``ca`` is false; valid from five minutes ago for 30
     days unless ``valid`` (not before, not after) says otherwise — an expired authority, say;
-    with the extension ``twice`` in it twice (:func:`with_extension_twice`)."""
+    with the extension ``twice`` in it twice (:func:`with_extension_twice`); with
+    ``latin1_title``, its names' title :data:`TITLE_DRAFT` in Latin-1
+    (:func:`with_latin1_title`)."""
     now = datetime.datetime.now(datetime.UTC)
     start, end = valid or (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30))
     builder = (
@@ -93,6 +96,8 @@ def signed_certificate(
     )
     if twice is not None:
         return with_extension_twice(builder, twice, issuer_key)
+    if latin1_title:
+        return with_latin1_title(builder, issuer_key)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -144,15 +149,40 @@ def with_extension_twice(
     tbs = draft.tbs_certificate_bytes
     renamed = tbs.replace(_oid_der(_PLACEHOLDER), _oid_der(extension.oid))
     assert tbs.count(_oid_der(_PLACEHOLDER)) == 1 and len(renamed) == len(tbs)
+    return _signed_again(der, renamed, issuer_key)
+
+
+#: The title :func:`with_latin1_title` rewrites: ``Médecin`` with a placeholder for the ``é``.
+TITLE_DRAFT = "MXdecin"
+
+
+def with_latin1_title(builder: x509.CertificateBuilder, issuer_key) -> x509.Certificate:
+    """What ``builder`` makes (its subject, its issuer or both holding the title
+    :data:`TITLE_DRAFT`), signed by ``issuer_key`` (SHA-256), with that title a TeletexString
+    ``M\\xe9decin`` — Latin-1, as older European certificates write accents. OpenSSL reads
+    such a name (a TLS handshake and nginx take the certificate); cryptography loads the
+    certificate but raises ``ValueError`` when the name is asked for."""
+    draft = builder.sign(issuer_key, hashes.SHA256())
+    tbs = draft.tbs_certificate_bytes
+    # The UTF8String the builder wrote (tag 0x0C) becomes a TeletexString (tag 0x14).
+    utf8 = _der(0x0C, TITLE_DRAFT.encode())
+    assert utf8 in tbs, "the builder's subject or issuer holds no TITLE_DRAFT title"
+    latin1 = tbs.replace(utf8, _der(0x14, TITLE_DRAFT.replace("X", "\xe9").encode("latin-1")))
+    return _signed_again(draft.public_bytes(serialization.Encoding.DER), latin1, issuer_key)
+
+
+def _signed_again(der: bytes, tbs: bytes, issuer_key) -> x509.Certificate:
+    """The certificate ``der`` with ``tbs`` (same length or not) as its to-be-signed part,
+    signed by ``issuer_key`` with SHA-256, the algorithm ``der`` names."""
     if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
-        signature = issuer_key.sign(renamed, ec.ECDSA(hashes.SHA256()))
+        signature = issuer_key.sign(tbs, ec.ECDSA(hashes.SHA256()))
     else:
-        signature = issuer_key.sign(renamed, padding.PKCS1v15(), hashes.SHA256())
+        signature = issuer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
     # Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
     body_start, _ = _der_header(der, 0)
     algorithm_start = _der_end(der, body_start)
     algorithm = der[algorithm_start : _der_end(der, algorithm_start)]
-    content = renamed + algorithm + _der(0x03, b"\x00" + signature)
+    content = tbs + algorithm + _der(0x03, b"\x00" + signature)
     return x509.load_der_x509_certificate(_der(0x30, content))
 
 
