@@ -238,12 +238,18 @@ def is_trusted_proxy(address: str | None, trusted_proxies: str) -> bool:
 def parse_forwarded_certificate(value: str) -> x509.Certificate:
     """The certificate in a proxy header: URL-encoded PEM (nginx ``$ssl_client_escaped_cert``),
     plain PEM (line breaks possibly turned into spaces or tabs), or base64 DER (HAProxy
-    ``%[ssl_c_der,base64]``, Traefik). Raises ``ValueError`` if it is none of these."""
+    ``%[ssl_c_der,base64]``; Traefik's ``X-Forwarded-Tls-Client-Cert``, which holds every
+    certificate the client sent, separated by commas, possibly URL-encoded). Of several
+    certificates, the first is the client's own: a TLS client sends its own certificate
+    first, then the authorities it chains to (RFC 8446 §4.4.2,
+    https://www.rfc-editor.org/rfc/rfc8446#section-4.4.2; RFC 5246 §7.4.6).
+    Raises ``ValueError`` if it is none of these."""
     text = unquote(value.strip())
     if _PEM_BEGIN in text:
         body = text.split(_PEM_BEGIN, 1)[1].split(_PEM_END, 1)[0]
     else:
-        body = text
+        # Traefik: "<leaf>,<authority>,…" (the PEM bodies of the chain, joined by commas).
+        body = text.split(",", 1)[0]
     try:
         der = base64.b64decode("".join(body.split()), validate=True)
     except (binascii.Error, ValueError):
