@@ -226,6 +226,8 @@ def test_refused_card_gets_a_clear_page(server, card, status, code, text):
     assert f'data-code="{code}"' in page
     assert text in page
     assert 'id="back-to-login"' in page
+    # The login goes on from here: not the error pages' advice to start again at the service.
+    assert "Revenez sur le service" not in page
 
 
 def test_card_of_an_unknown_authority_fails_the_tls_handshake(server):
