@@ -259,6 +259,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Le certificat présenté n'a pas été émis par une autorité de certification CPS "
             "reconnue par ce serveur (émetteur : {issuer})."
         ),
+        "card.unreadable_issuer": (
+            "Le certificat présenté n'a pas été émis par une autorité de certification CPS "
+            "reconnue par ce serveur (le nom de son émetteur est illisible)."
+        ),
         "card.not_yet_valid": (
             "Le certificat de cette carte CPS n'est valide qu'à partir du {start:%d/%m/%Y %H:%M} "
             "UTC."
@@ -558,6 +562,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "card.untrusted_issuer": (
             "The certificate presented was not issued by a CPS certification authority this "
             "server trusts (issuer: {issuer})."
+        ),
+        "card.unreadable_issuer": (
+            "The certificate presented was not issued by a CPS certification authority this "
+            "server trusts (its issuer's name cannot be read)."
         ),
         "card.not_yet_valid": (
             "This CPS card certificate is only valid from {start:%Y-%m-%d %H:%M} UTC."

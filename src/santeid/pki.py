@@ -65,6 +65,7 @@ __all__ = [
     "TestAuthority",
     "authorities_in",
     "certificate_extensions",
+    "certificate_name",
     "certificate_pem",
     "client_purpose_refusal",
     "generate_private_key",
@@ -419,10 +420,30 @@ def issuing_authority(
     name and another key signs nothing here. CPS cards (``santeid.cps.cards``), INSi
     establishment certificates (``santeid.insi.auth``) and ``tls_client_auth`` clients
     (``santeid.oidc.tls_client_auth``) are checked with it."""
+    issuer = certificate_name(certificate, "issuer")
     for ca in authorities:
-        if ca.subject == certificate.issuer and _unfit_issuer(certificate, ca, now) is None:
+        if ca.subject == issuer and _unfit_issuer(certificate, ca, now) is None:
             return ca
     return None
+
+
+def certificate_name(
+    certificate: x509.Certificate, part: Literal["subject", "issuer"]
+) -> x509.Name | None:
+    """The ``subject`` or ``issuer`` of ``certificate``, or None when it cannot be decoded.
+
+    cryptography decodes a name only when it is asked for, and raises ``ValueError`` when
+    an attribute's bytes are not of its string type — a TeletexString holding Latin-1 accents
+    (``M\\xe9decin``), say, which OpenSSL reads: a TLS handshake, and a proxy forwarding
+    the certificate, let it through. An unreadable issuer is no trusted authority's name (a
+    configured authority's subject has been read), and an unreadable subject names no one
+    (RFC 5280 §4.1.2.4, https://www.rfc-editor.org/rfc/rfc5280#section-4.1.2.4).
+    :func:`issuing_authority`, the CPS card check (``santeid.cps.cards``) and the sandbox
+    TLS layer's validity check (``santeid.tls``) read them through here."""
+    try:
+        return certificate.subject if part == "subject" else certificate.issuer
+    except ValueError:
+        return None
 
 
 def certificate_extensions(certificate: x509.Certificate) -> x509.Extensions | str:
@@ -515,10 +536,13 @@ def untrusted_issuer_reason(
     """Why :func:`issuing_authority` found none, for a log line: the bundle holds no
     certificate named as the issuer (an intermediate authority missing beside its root, or
     another authority altogether), or what is wrong with each one it holds under that name."""
-    named = [ca for ca in authorities if ca.subject == certificate.issuer]
+    issuer = certificate_name(certificate, "issuer")
+    if issuer is None:
+        return "its issuer name cannot be read"
+    named = [ca for ca in authorities if ca.subject == issuer]
     if not named:
         return (
-            f"its issuer {certificate.issuer.rfc4514_string()} is not in the file (another "
+            f"its issuer {issuer.rfc4514_string()} is not in the file (another "
             "authority, or an intermediate one whose root alone is listed: the file must hold "
             "the authority that signs the certificates itself)"
         )

@@ -43,6 +43,7 @@ from flask import request
 
 from santeid.clock import system_clock
 from santeid.clock import utc_datetime
+from santeid.pki import certificate_name
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 
@@ -127,8 +128,15 @@ class _PeriodCheckingSocket(ssl.SSLSocket):
 def _period_acceptable(der: bytes | None, context) -> bool:
     if der is None:
         return True
-    certificate = x509.load_der_x509_certificate(der)
-    if certificate.issuer in getattr(context, "period_checked_by_app", ()):
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except ValueError:
+        # OpenSSL read it, cryptography cannot (an IA5String holding Latin-1, say): the
+        # application cannot either (client_certificate: no certificate), so it authenticates
+        # nothing whatever its period. The connection goes on, as outside sandbox mode.
+        return True
+    issuer = certificate_name(certificate, "issuer")
+    if issuer is not None and issuer in getattr(context, "period_checked_by_app", ()):
         return True
     # The TLS handshake happens before any request reaches the application and its clock.
     now = utc_datetime(system_clock)
@@ -238,12 +246,18 @@ def is_trusted_proxy(address: str | None, trusted_proxies: str) -> bool:
 def parse_forwarded_certificate(value: str) -> x509.Certificate:
     """The certificate in a proxy header: URL-encoded PEM (nginx ``$ssl_client_escaped_cert``),
     plain PEM (line breaks possibly turned into spaces or tabs), or base64 DER (HAProxy
-    ``%[ssl_c_der,base64]``, Traefik). Raises ``ValueError`` if it is none of these."""
+    ``%[ssl_c_der,base64]``; Traefik's ``X-Forwarded-Tls-Client-Cert``, which holds every
+    certificate the client sent, separated by commas, possibly URL-encoded). Of several
+    certificates, the first is the client's own: a TLS client sends its own certificate
+    first, then the authorities it chains to (RFC 8446 §4.4.2,
+    https://www.rfc-editor.org/rfc/rfc8446#section-4.4.2; RFC 5246 §7.4.6).
+    Raises ``ValueError`` if it is none of these."""
     text = unquote(value.strip())
     if _PEM_BEGIN in text:
         body = text.split(_PEM_BEGIN, 1)[1].split(_PEM_END, 1)[0]
     else:
-        body = text
+        # Traefik: "<leaf>,<authority>,…" (the PEM bodies of the chain, joined by commas).
+        body = text.split(",", 1)[0]
     try:
         der = base64.b64decode("".join(body.split()), validate=True)
     except (binascii.Error, ValueError):

@@ -146,6 +146,20 @@ def test_a_card_repeating_an_extension_is_refused_not_an_error(app, client, meta
     assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
 
 
+def test_a_certificate_whose_names_cannot_be_decoded_is_refused_not_an_error(app, client, meta):
+    """A self-signed certificate whose name is a Latin-1 TeletexString (cryptography cannot
+    decode it): 403 ``untrusted_issuer``, the request still pending."""
+    key = generate_private_key("rsa-2048")
+    name = subject_name(common_name=CARD_ID, title=cps_support.TITLE_DRAFT)
+    forged = cps_support.signed_certificate(name, key, name, key, ca=False, latin1_title=True)
+    auth_req_id = start(client, meta, CARD_ID, channel="CARD")["auth_req_id"]
+    presented = {"certificate": certificate_pem(forged).decode(), "signature": "c2ln"}
+    response = client.post(_card_url(auth_req_id), json=presented)
+    assert response.status_code == 403, response.get_data(as_text=True)
+    assert response.get_json()["code"] == "untrusted_issuer"
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"
+
+
 def test_revoked_card_is_refused(app, client, meta):
     from santeid.cps import CardRegistry
     from santeid.pki import serial_hex

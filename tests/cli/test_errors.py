@@ -198,6 +198,11 @@ def test_a_malformed_store_url_names_the_setting_without_its_password(
         ),
         (("clients", "list"), {"SANTEID_SMTP_PORT": "99999"}, "smtp_port must be 65535 or less"),
         (("clients", "list"), {"SANTEID_FEDERATION_ID": "x"}, "federation_id must be a UUID"),
+        (
+            ("clients", "list"),
+            {"SANTEID_TLS_CLIENT_CERT_HEADER": "SSL_CLIENT_CERT"},
+            "tls_client_cert_header 'SSL_CLIENT_CERT' holds an underscore",
+        ),
     ],
 )
 def test_an_absurd_setting_is_refused_before_any_work(run, args, env, message) -> None:

@@ -179,6 +179,7 @@ def test_revoked_card_page_in_english(flow, make_card, registry):
     assert "CPS card login failed" in text
     assert "has been revoked" in text
     assert "Back to the login page" in text
+    assert "Go back to the service" not in text
 
 
 def _failed_logins(client_id: str, reason: str) -> float:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
 from santeid.pki import issue_server_certificate
+from santeid.pki import load_certificates
 from santeid.pki import subject_name
 from santeid.pki import write_credentials
 from santeid.settings import ConfigurationError
@@ -45,6 +46,21 @@ def test_forwarded_certificate_in_every_proxy_format(server_files):
     }
     for label, value in forms.items():
         assert parse_forwarded_certificate(value) == cert, label
+
+
+def test_of_a_forwarded_chain_the_client_s_own_certificate_is_read(server_files):
+    """Traefik's ``X-Forwarded-Tls-Client-Cert``: every certificate the client sent (its own
+    first, RFC 8446 §4.4.2), their PEM bodies on one line, joined by commas; URL-encoded by
+    Traefik v2."""
+    files, cert = server_files
+    authority = load_certificates(files["ca"])[0]
+    bodies = [
+        "".join(certificate_pem(certificate).decode().splitlines()[1:-1])
+        for certificate in (cert, authority)
+    ]
+    chain = ",".join(bodies)
+    for value in (chain, quote(chain, safe="")):
+        assert parse_forwarded_certificate(value) == cert
 
 
 @pytest.mark.parametrize("value", ["", "garbage!", "QUJD", "-----BEGIN CERTIFICATE-----x"])

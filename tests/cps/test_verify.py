@@ -23,6 +23,7 @@ from santeid.pki import subject_name
 from santeid.settings import ConfigurationError
 from tests.support.cps import ACTIVE_ID
 from tests.support.cps import INACTIVE_ID
+from tests.support.cps import TITLE_DRAFT
 from tests.support.cps import UNKNOWN_ID
 from tests.support.cps import igc_like_authorities
 from tests.support.cps import signed_certificate
@@ -183,6 +184,27 @@ def test_subject_without_a_national_id(settings, directory, authority, common_na
     error = _refusal(cert, settings, directory=directory)
     assert error.code == "no_national_id"
     assert error.status == 400
+
+
+def test_a_card_whose_subject_cannot_be_decoded_names_no_one(settings, directory, authority):
+    """A Latin-1 TeletexString in the subject: OpenSSL reads it (the handshake takes the
+    card), cryptography raises when asked for the name: refused, not a server error."""
+    card = signed_certificate(subject_name(common_name=ACTIVE_ID, title=TITLE_DRAFT),
+                              generate_private_key("rsa-2048"), authority.certificate.subject,
+                              authority.private_key, ca=False, latin1_title=True)  # fmt: skip
+    error = _refusal(card, settings, directory=directory)
+    assert (error.code, error.status) == ("no_national_id", 400)
+
+
+def test_a_certificate_whose_issuer_cannot_be_decoded_is_untrusted(settings, directory, authority):
+    """What any browser can present behind nginx's ``optional_no_ca``: a self-signed
+    certificate whose name (subject and issuer) cryptography cannot decode."""
+    key = generate_private_key("rsa-2048")
+    name = subject_name(common_name=ACTIVE_ID, title=TITLE_DRAFT)
+    forged = signed_certificate(name, key, name, key, ca=False, latin1_title=True)
+    error = _refusal(forged, settings, directory=directory)
+    assert (error.code, error.status) == ("untrusted_issuer", 403)
+    assert "illisible" in error.message_fr and "cannot be read" in error.message_en
 
 
 def test_subject_with_two_common_names_is_ambiguous():

@@ -19,10 +19,14 @@ from santeid.cps.cards import card_subject
 from santeid.directory import Directory
 from santeid.pki import SERVER_AUTH
 from santeid.pki import TestAuthority
+from santeid.pki import generate_private_key
 from santeid.pki import issue_certificate
+from santeid.pki import subject_name
 from santeid.pki import write_credentials
 from santeid.settings import Settings
 from tests.support.cps import ACTIVE_ID
+from tests.support.cps import TITLE_DRAFT
+from tests.support.cps import signed_certificate
 from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
 from tests.support.security import CLIENT
@@ -86,6 +90,16 @@ def proxied(tmp_path_factory):
     real = TestAuthority.load(home / "keys", CPS_TEST_CA_NAME)
     server_only = issue_certificate(real, subject=subject, extended_key_usages=(SERVER_AUTH,))
     write_credentials(home / "server-auth", *server_only, real)
+    # Names in a Latin-1 TeletexString, which OpenSSL (nginx) reads and cryptography cannot
+    # decode: a card of the real authority, and a self-signed certificate any browser can make.
+    latin1 = subject_name(common_name=ACTIVE_ID, title=TITLE_DRAFT)
+    card_key, forged_key = generate_private_key("rsa-2048"), generate_private_key("rsa-2048")
+    latin1_card = signed_certificate(latin1, card_key, real.certificate.subject, real.private_key,
+                                     ca=False, latin1_title=True)  # fmt: skip
+    write_credentials(home / "latin1-card", latin1_card, card_key, real)
+    forged = signed_certificate(latin1, forged_key, latin1, forged_key, ca=False,
+                                latin1_title=True)  # fmt: skip
+    write_credentials(home / "latin1-self-signed", forged, forged_key, real)
 
     port = free_port()
     cert, key = self_signed_certificate(home)
@@ -142,6 +156,19 @@ def test_a_good_card_logs_in(proxied):
 def test_a_card_nginx_finds_wrong_gets_santeids_page(proxied, card, code):
     answer = _card_login(proxied, card)
     assert answer.status_code == 403, (answer.status_code, answer.text[:300])
+    assert f'data-code="{code}"' in answer.text
+
+
+@pytest.mark.parametrize(
+    ("card", "status", "code"),
+    [("latin1-card", 400, "no_national_id"), ("latin1-self-signed", 403, "untrusted_issuer")],
+)
+def test_a_certificate_whose_names_cryptography_cannot_decode_gets_santeids_page(
+    proxied, card, status, code
+):
+    """nginx forwards what OpenSSL reads; santeid refuses it with its page, not a 500."""
+    answer = _card_login(proxied, card)
+    assert answer.status_code == status, (answer.status_code, answer.text[:300])
     assert f'data-code="{code}"' in answer.text
 
 

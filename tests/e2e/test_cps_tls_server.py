@@ -14,11 +14,13 @@ Which refusals look like what, with direct TLS:
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import html
 import re
 import secrets
 import socket
+import ssl
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from cryptography import x509
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
@@ -34,13 +37,19 @@ from santeid.cli.serve import _client_authorities
 from santeid.cps.cards import card_subject
 from santeid.directory import Directory
 from santeid.pki import TestAuthority
+from santeid.pki import generate_private_key
 from santeid.pki import issue_certificate
+from santeid.pki import private_key_pem
 from santeid.pki import subject_name
 from santeid.pki import write_credentials
+from santeid.pki import write_pem
 from santeid.settings import Settings
 from tests.support.cps import ACTIVE_ID
+from tests.support.cps import IA5_STRING
+from tests.support.cps import TITLE_DRAFT
 from tests.support.cps import UNKNOWN_ID
 from tests.support.cps import igc_like_authorities
+from tests.support.cps import latin1_title_der
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
@@ -72,6 +81,25 @@ def pki(tmp_path_factory):
             ca, subject=subject_name(common_name=ACTIVE_ID, country="FR"), key_type="ec-p256"
         )
         write_credentials(home / name, cert, key, ca)
+    # A card of the test authority whose subject cryptography cannot load (an IA5String
+    # holding Latin-1), which OpenSSL, and so the handshake, takes.
+    authority = TestAuthority.load(home / "keys", "cps-test-ca")
+    key = generate_private_key("rsa-2048")
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject_name(common_name=ACTIVE_ID, title=TITLE_DRAFT))
+        .issuer_name(authority.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+    )
+    unloadable = latin1_title_der(builder, authority.private_key, tag=IA5_STRING)
+    (home / "unloadable").mkdir()
+    write_pem(home / "unloadable" / "cert.pem", ssl.DER_cert_to_PEM_cert(unloadable).encode(),
+              mode=0o644)  # fmt: skip
+    write_pem(home / "unloadable" / "key.pem", private_key_pem(key), mode=0o600)
     bundle = home / "client-ca.pem"
     bundle.write_bytes(
         (home / "keys" / "cps-test-ca.pem").read_bytes() + (home / "listed" / "ca.pem").read_bytes()
@@ -226,6 +254,18 @@ def test_refused_card_gets_a_clear_page(server, card, status, code, text):
     assert f'data-code="{code}"' in page
     assert text in page
     assert 'id="back-to-login"' in page
+    # The login goes on from here: not the error pages' advice to start again at the service.
+    assert "Revenez sur le service" not in page
+
+
+def test_a_card_cryptography_cannot_load_is_no_card_and_the_connection_serves(server):
+    """The handshake takes it; santeid cannot read it: no certificate, as outside sandbox
+    mode — in sandbox mode the connection was dropped at its first request."""
+    browser = _browser(server, "unloadable")
+    assert browser.get(f"{server['base']}/health", timeout=10).status_code == 200
+    response = _follow_card_link(server, browser, secrets.token_urlsafe(48))
+    assert response.status_code == 400
+    assert 'data-code="no_certificate"' in response.text
 
 
 def test_card_of_an_unknown_authority_fails_the_tls_handshake(server):

@@ -46,6 +46,7 @@ _SAMPLES = {
     "log_level": "DEBUG",
     "store_url": "redis://other.example:6379/0",
     "federation_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+    "tls_client_cert_header": "X-Client-Certificate",
 }
 
 
@@ -328,6 +329,17 @@ def test_positive_settings_refuse_zero(flat):
         ({"metrics_allowed_addresses": "10.0.0.0/8, nowhere"}, "'nowhere' is not an IP address"),
         ({"workers": 2}, "the memory:// store lives inside one process"),
         ({"workers": 2, "store_url": "redis://r:6379/0"}, None),
+        # Every server layout drops a header whose name holds an underscore: never heard.
+        (
+            {"tls_client_cert_header": "SSL_CLIENT_CERT"},
+            "tls_client_cert_header 'SSL_CLIENT_CERT' holds an underscore, and santeid never "
+            "reads a header whose name does: name it 'SSL-CLIENT-CERT'",
+        ),
+        (
+            {"tls_client_cert_header": "X-SSL-Client-Cert:"},
+            "tls_client_cert_header 'X-SSL-Client-Cert:' is not a header name",
+        ),
+        ({"tls_client_cert_header": "X-SSL-Client-Cert"}, None),
     ],
 )
 def test_declared_constraints(changes, message):

@@ -61,11 +61,14 @@ def signed_certificate(
     ca: bool = True,
     valid: tuple[datetime.datetime, datetime.datetime] | None = None,
     twice: x509.ExtensionType | None = None,
+    latin1_title: bool = False,
 ) -> x509.Certificate:
     """A certificate of ``subject`` (its ``key``) signed by ``issuer_key``: an authority
     (``cA=TRUE``, ``keyCertSign``) unless ``ca`` is false; valid from five minutes ago for 30
     days unless ``valid`` (not before, not after) says otherwise — an expired authority, say;
-    with the extension ``twice`` in it twice (:func:`with_extension_twice`)."""
+    with the extension ``twice`` in it twice (:func:`with_extension_twice`); with
+    ``latin1_title``, its names' title :data:`TITLE_DRAFT` in Latin-1
+    (:func:`with_latin1_title`)."""
     now = datetime.datetime.now(datetime.UTC)
     start, end = valid or (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30))
     builder = (
@@ -93,6 +96,8 @@ def signed_certificate(
     )
     if twice is not None:
         return with_extension_twice(builder, twice, issuer_key)
+    if latin1_title:
+        return with_latin1_title(builder, issuer_key)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -144,16 +149,54 @@ def with_extension_twice(
     tbs = draft.tbs_certificate_bytes
     renamed = tbs.replace(_oid_der(_PLACEHOLDER), _oid_der(extension.oid))
     assert tbs.count(_oid_der(_PLACEHOLDER)) == 1 and len(renamed) == len(tbs)
+    return x509.load_der_x509_certificate(_signed_again(der, renamed, issuer_key))
+
+
+#: The title :func:`with_latin1_title` rewrites: ``Médecin`` with a placeholder for the ``é``.
+TITLE_DRAFT = "MXdecin"
+#: DER tags of the string types :func:`latin1_title_der` writes.
+TELETEX_STRING = 0x14
+IA5_STRING = 0x16
+
+
+def with_latin1_title(builder: x509.CertificateBuilder, issuer_key) -> x509.Certificate:
+    """:func:`latin1_title_der` with a TeletexString: a certificate cryptography loads, but
+    whose name (subject, issuer or both) raises ``ValueError`` when asked for."""
+    return x509.load_der_x509_certificate(latin1_title_der(builder, issuer_key))
+
+
+def latin1_title_der(
+    builder: x509.CertificateBuilder, issuer_key, *, tag: int = TELETEX_STRING
+) -> bytes:
+    """The DER of what ``builder`` makes (its subject, its issuer or both holding the title
+    :data:`TITLE_DRAFT`), signed by ``issuer_key`` (SHA-256), with that title ``M\\xe9decin``
+    — Latin-1, as older European certificates write accents — in a string of type ``tag``.
+    OpenSSL reads such a name either way (a TLS handshake and nginx take the certificate);
+    cryptography loads a certificate with a TeletexString but raises ``ValueError`` when the
+    name is asked for, and cannot load one with an IA5String (as in an e-mail address) at
+    all."""
+    draft = builder.sign(issuer_key, hashes.SHA256())
+    tbs = draft.tbs_certificate_bytes
+    # The UTF8String the builder wrote (tag 0x0C) becomes a string of type ``tag``.
+    utf8 = _der(0x0C, TITLE_DRAFT.encode())
+    assert utf8 in tbs, "the builder's subject or issuer holds no TITLE_DRAFT title"
+    latin1 = tbs.replace(utf8, _der(tag, TITLE_DRAFT.replace("X", "\xe9").encode("latin-1")))
+    return _signed_again(draft.public_bytes(serialization.Encoding.DER), latin1, issuer_key)
+
+
+def _signed_again(der: bytes, tbs: bytes, issuer_key) -> bytes:
+    """The DER of the certificate ``der`` with ``tbs`` (same length or not) as its
+    to-be-signed part, signed by ``issuer_key`` with SHA-256, the algorithm ``der`` names."""
     if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
-        signature = issuer_key.sign(renamed, ec.ECDSA(hashes.SHA256()))
+        signature = issuer_key.sign(tbs, ec.ECDSA(hashes.SHA256()))
     else:
-        signature = issuer_key.sign(renamed, padding.PKCS1v15(), hashes.SHA256())
+        signature = issuer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
     # Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
     body_start, _ = _der_header(der, 0)
     algorithm_start = _der_end(der, body_start)
     algorithm = der[algorithm_start : _der_end(der, algorithm_start)]
-    content = renamed + algorithm + _der(0x03, b"\x00" + signature)
-    return x509.load_der_x509_certificate(_der(0x30, content))
+    content = tbs + algorithm + _der(0x03, b"\x00" + signature)
+    return _der(0x30, content)
 
 
 def _oid_der(oid: x509.ObjectIdentifier) -> bytes:

@@ -55,6 +55,7 @@ from santeid.pki import PrivateKey
 from santeid.pki import TestAuthority
 from santeid.pki import authorities_in
 from santeid.pki import certificate_extensions
+from santeid.pki import certificate_name
 from santeid.pki import client_purpose_refusal
 from santeid.pki import issue_certificate
 from santeid.pki import issuing_authority
@@ -165,10 +166,11 @@ def card_subject(professional: Professional) -> x509.Name:
     )
 
 
-def national_id_from_subject(subject: x509.Name) -> str:
+def national_id_from_subject(subject: x509.Name | None) -> str:
     """The national identifier a card subject names (its one CN); raises
-    :class:`CardError` ``no_national_id`` otherwise."""
-    names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    :class:`CardError` ``no_national_id`` otherwise, and for ``None``: a subject that cannot
+    be read (:func:`santeid.pki.certificate_name`)."""
+    names = [] if subject is None else subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(names) == 1 and isinstance(names[0].value, str):
         try:
             national_id = parse_national_id(names[0].value)
@@ -274,8 +276,10 @@ def verify_card_certificate(
     now = now or utc_datetime(system_clock)
     authorities = trusted_authorities(settings)
     if issuing_authority(certificate, authorities, now) is None:
-        issuer = name_text(certificate.issuer)
-        raise CardError("untrusted_issuer", issuer=issuer)
+        issuer = certificate_name(certificate, "issuer")
+        if issuer is None:
+            raise CardError("untrusted_issuer", message_key="card.unreadable_issuer")
+        raise CardError("untrusted_issuer", issuer=name_text(issuer))
     if now < certificate.not_valid_before_utc:
         start = certificate.not_valid_before_utc
         raise CardError("not_yet_valid", start=start)
@@ -285,7 +289,7 @@ def verify_card_certificate(
     _check_usage(certificate)
     if (registry or CardRegistry.for_settings(settings)).is_revoked(certificate):
         raise CardError("revoked")
-    national_id = national_id_from_subject(certificate.subject)
+    national_id = national_id_from_subject(certificate_name(certificate, "subject"))
     owned = directory is None
     directory = directory or Directory.for_settings(settings)
     try:

@@ -30,6 +30,7 @@ from santeid.cps.cards import trusted_authorities_file
 from santeid.cps.cards import verify_card_certificate
 from santeid.login.views import load_transaction
 from santeid.observability import record as observe
+from santeid.pki import certificate_name
 from santeid.pki import serial_hex
 from santeid.psc import proofs
 from santeid.services import services
@@ -89,7 +90,7 @@ def _named(certificate) -> str | None:
     if certificate is None:
         return None
     try:
-        return national_id_from_subject(certificate.subject)
+        return national_id_from_subject(certificate_name(certificate, "subject"))
     except CardError:
         return None
 

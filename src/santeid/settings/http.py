@@ -4,12 +4,19 @@ santeid.proxies, santeid.security, docs/security.md)."""
 
 from __future__ import annotations
 
+import re
+
 from pydantic import NonNegativeInt
 from pydantic import PositiveInt
+from pydantic import field_validator
 
 from santeid.settings.base import FractionalSeconds
 from santeid.settings.base import SecondsOrZero
 from santeid.settings.base import Section
+
+#: A header name: an RFC 9110 token (§5.1, §5.6.2 ``tchar``,
+#: https://www.rfc-editor.org/rfc/rfc9110#section-5.6.2).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^`|~0-9A-Za-z_-]+")
 
 
 class HttpSettings(Section):
@@ -32,3 +39,19 @@ class HttpSettings(Section):
     hsts_max_age: SecondsOrZero = 31536000
     #: Requests whose parameters exceed this many bytes are refused with 400.
     max_parameter_length: PositiveInt = 4096
+
+    @field_validator("tls_client_cert_header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        name = value.strip()
+        if name and not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{value!r} is not a header name (e.g. X-SSL-Client-Cert)")
+        if "_" in name:
+            # Every server layout drops such a header before santeid sees it
+            # (santeid.serving, docs/cps-card.md): a proxy sending it would never be heard,
+            # and every card would be "no certificate".
+            raise ValueError(
+                f"{value!r} holds an underscore, and santeid never reads a header whose name "
+                f"does: name it {name.replace('_', '-')!r} and have the proxy send that name"
+            )
+        return name

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from santeid.pki import certificate_pem
 from santeid.pki import load_certificates
 from tests.support.attack_server import browser_from
 from tests.support.cps import ACTIVE_ID
@@ -95,6 +96,20 @@ def test_the_card_header_from_the_proxy_logs_in(setup):
     server, card, _ = setup
     with browser_from(PROXY) as proxy:
         answer = proxy.get(card_login_link(server, proxy), headers=forwarded_certificate(card),
+                           allow_redirects=False, timeout=10)  # fmt: skip
+    assert answer.status_code == 302, answer.text
+    assert "/login-actions/complete?tx=" in answer.headers["Location"]
+
+
+def test_a_chain_forwarded_as_traefik_does_logs_in_with_its_first_certificate(setup):
+    """Traefik's ``X-Forwarded-Tls-Client-Cert``: the certificates the browser sent, the card
+    first, then its authority (a card middleware sends it), PEM bodies joined by commas."""
+    server, card, _ = setup
+    authority = load_certificates(server.home / "card" / "ca.pem")[0]
+    chain = ",".join("".join(certificate_pem(c).decode().splitlines()[1:-1])
+                     for c in (card, authority))  # fmt: skip
+    with browser_from(PROXY) as proxy:
+        answer = proxy.get(card_login_link(server, proxy), headers={CERT_HEADER: chain},
                            allow_redirects=False, timeout=10)  # fmt: skip
     assert answer.status_code == 302, answer.text
     assert "/login-actions/complete?tx=" in answer.headers["Location"]
