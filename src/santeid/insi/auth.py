@@ -160,7 +160,14 @@ def certificate_context(
         from santeid.services import services
 
         settings = services().settings
-    cn = _attribute(cert.subject, NameOID.COMMON_NAME)
+    from santeid.pki import certificate_name
+
+    # A name cryptography cannot decode (Latin-1 in a TeletexString) names no INSi
+    # certificate: read through the one reader that tells so (it raised a 500 here).
+    subject = certificate_name(cert, "subject")
+    if subject is None:
+        return insufficient_access("nom du certificat illisible")
+    cn = _attribute(subject, NameOID.COMMON_NAME)
     if cn not in INSI_CERTIFICATE_CNS:
         return insufficient_access()
     # Commands (``santeid insi …``) call this without an application: the machine's clock.
@@ -187,7 +194,7 @@ def certificate_context(
             f"certificat impropre à l'authentification d'un client TLS : {purpose}"
         )
     structure = certificate_structure(cert)
-    allowed = settings.insi.idam_bindings.get(cert.subject.rfc4514_string())
+    allowed = settings.insi.idam_bindings.get(subject.rfc4514_string())
     if allowed is not None and software_id is not None and software_id not in allowed:
         # The certificate belongs to a vendor whose software numbers are known: a call
         # claiming another one is refused, so calls are attributed to what was proven.

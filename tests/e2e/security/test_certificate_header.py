@@ -197,3 +197,48 @@ def test_the_insi_rest_api_believes_the_header_from_the_proxy_only(setup):
         # No certificate believed: the REST API asks for a token or a certificate.
         assert answer.status_code == 401, (spoof, answer.text)
         assert answer.json()["code"] == "santeid_unauthenticated", answer.text
+
+
+def _undecodable_insi_certificate():
+    """A self-signed ``INSI-AUTO`` certificate whose subject holds a Latin-1 title in a
+    TeletexString: OpenSSL reads it (a handshake, nginx forward it), cryptography raises
+    ``ValueError`` when its subject is read."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from tests.support.cps import TITLE_DRAFT
+    from tests.support.cps import with_latin1_title
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, "INSI-AUTO"),
+        x509.NameAttribute(NameOID.TITLE, TITLE_DRAFT),
+    ])  # fmt: skip
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+    return with_latin1_title(builder, key)
+
+
+def test_an_insi_certificate_whose_names_cannot_be_read_is_refused_not_a_500(setup):
+    """Any client behind the documented proxy can present such a certificate: INSi read its
+    subject before anything else and answered 500 with a traceback in the log; now the
+    ``DESIR_560`` refusal (SOAP) and 403 (REST), as for any certificate of no INSi
+    authority."""
+    server, _, _ = setup
+    certificate = _undecodable_insi_certificate()
+    assert "certificat" in refused(_soap(server, PROXY, certificate, {}))
+    answer = _rest(server, PROXY, certificate, {})
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["code"] == "DESIR_560", answer.text
+    assert "Traceback" not in server.log.read_text()
