@@ -82,6 +82,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "approved": "Connexion validée, retour au service…",
         "error_title": "Erreur",
         "error_back": "Revenez sur le service qui vous a envoyé ici et recommencez.",
+        "login_restarted": (
+            "Le délai de connexion est dépassé : la connexion reprend depuis le début."
+        ),
         "expired_title": "Demande de connexion expirée",
         "expired_detail": "Cette demande de connexion n'existe plus ou a expiré.",
         "foreign_tx": "Cette demande de connexion a été ouverte dans un autre navigateur.",
@@ -394,6 +397,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "approved": "Login approved, going back to the service…",
         "error_title": "Error",
         "error_back": "Go back to the service that sent you here and try again.",
+        "login_restarted": "The time allowed to log in ran out: the login starts over.",
         "expired_title": "Login request expired",
         "expired_detail": "This login request no longer exists or has expired.",
         "foreign_tx": "This login request was opened in another browser.",

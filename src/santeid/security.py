@@ -5,18 +5,20 @@ beyond reason) so that they get a clear error, never a 500. And the secret that 
 cookies: refused when anyone could know it (:func:`check_secret_key`), or made and kept in the
 data directory (:func:`load_secret_key`).
 
-The browser holds three cookies of santeid's, each signed with that secret, ``HttpOnly``, on
+The browser holds four cookies of santeid's, each signed with that secret, ``HttpOnly``, on
 ``/``, kept until the browser closes (docs/configuration.md, "Cookies"):
 
 * ``santeid_identity`` (:data:`IDENTITY`): the SSO session, Keycloak's ``KEYCLOAK_IDENTITY``;
 * ``santeid_auth_session`` (:data:`AUTH_SESSION`): the browser's id, to which login
   transactions are bound, and the logout confirmation's CSRF token, Keycloak's
   ``AUTH_SESSION_ID``;
+* ``santeid_restart`` (:data:`RESTART`): the browser's latest login not yet ended, to start it
+  again once its transaction has expired, Keycloak's ``KC_RESTART``;
 * ``santeid_session`` (Flask's session): the CSRF token of every other form (the login pages,
   the admin console, the e-CPS pages, the sandbox debugger), the admin console's session and
   the e-CPS devices page's own login.
 
-The first two are ``SameSite=None`` whenever they are ``Secure``, as Keycloak's
+The first three are ``SameSite=None`` whenever they are ``Secure``, as Keycloak's
 ``CookieScope.FEDERATION`` cookies: a relying party may send the authorization and logout
 requests as cross-site form POSTs (OIDC Core §3.1.2.1,
 https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest; RP-Initiated Logout 1.0 §2,
@@ -212,6 +214,11 @@ IDENTITY = CrossSiteCookie("santeid_identity")
 #: The browser's id (``bid``) and the logout confirmation's CSRF token: Keycloak's
 #: ``AUTH_SESSION_ID``.
 AUTH_SESSION = CrossSiteCookie("santeid_auth_session")
+#: The browser's latest login not yet ended (its transaction id and authorization request),
+#: to start it again after its transaction expired: Keycloak's ``KC_RESTART``
+#: (``santeid.login.transactions``). A cookie of its own: a request too large for a cookie
+#: loses only the restart, never the browser's id.
+RESTART = CrossSiteCookie("santeid_restart")
 #: Their keys.
 _BROWSER_ID = "bid"
 _CSRF = "csrf"

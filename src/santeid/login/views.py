@@ -28,6 +28,9 @@ from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.interaction import authorization
 from santeid.login import authenticators
+from santeid.login.transactions import forget_restart
+from santeid.login.transactions import login_to_restart
+from santeid.login.transactions import restart
 from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
 from santeid.proxies import client_address
@@ -90,8 +93,15 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
 
 def load_transaction():
     """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
-    this browser; aborts with an error page otherwise. Authenticators' views start here."""
+    this browser; aborts otherwise: to the login page of the same login started again when
+    it expired (:func:`santeid.login.transactions.restart`), else with an error page.
+    Authenticators' views start here."""
     txid, tx, locale, refusal = _find_transaction()
+    if refusal is _UNKNOWN_TX:
+        pending = login_to_restart(txid)
+        if pending is not None:
+            restarted = restart(pending)
+            abort(redirect(url_for("login.authenticate", tx=restarted), code=303))
     if refusal is not None:
         status, title, detail, _, _ = refusal
         t = Translator(locale)
@@ -116,6 +126,8 @@ def _render_login(txid: str, tx: dict, t, *, error=None, value=None, status=200)
             service=tx["client_name"],
             value=value if value is not None else (tx["areq"].get("login_hint") or ""),
             error=error,
+            # Why the login page is back: its previous transaction expired.
+            restarted=bool(tx.get("restarted")) and error is None,
             card_url=_optional_url(CARD_ENDPOINT, tx=txid),
             activation_url=_optional_url("web_ecps.activation"),
         ),
@@ -327,6 +339,7 @@ def finish(txid: str, tx: dict, *, claimed: Callable[[], None] | None = None):
     if claimed is not None:
         claimed()
     svc.transactions.discard(txid)
+    forget_restart(txid)
     proof = tx["auth"]
     observe.login_completed(tx["client_id"], proof["auth_mode"], professional=tx["national_id"])
     authentication = Authentication(
@@ -341,12 +354,21 @@ def finish(txid: str, tx: dict, *, claimed: Callable[[], None] | None = None):
 
 @bp.route("/cancel", methods=["POST"])
 def cancel():
-    txid, tx, _ = load_transaction()
-    check_csrf()
-    services().transactions.discard(txid)
-    observe.login_failed(tx["client_id"], "cancelled", professional=tx.get("national_id"))
-    if tx.get("ecps_request") and services().ecps:
-        services().ecps.cancel_request(tx["ecps_request"])
-    return authorization().refuse(
-        tx["areq"], "access_denied", "the professional cancelled the login"
-    )
+    """The professional gives up: the client gets ``access_denied`` — also from a page left
+    open past the transaction's lifetime, whose login this browser still remembers
+    (:func:`santeid.login.transactions.login_to_restart`)."""
+    txid, _, _, refusal = _find_transaction()
+    expired = login_to_restart(txid) if refusal is _UNKNOWN_TX else None
+    if expired is not None:
+        check_csrf()
+        client_id, areq, national_id = expired.client_id, expired.request, None
+    else:
+        txid, tx, _ = load_transaction()
+        check_csrf()
+        services().transactions.discard(txid)
+        client_id, areq, national_id = tx["client_id"], tx["areq"], tx.get("national_id")
+        if tx.get("ecps_request") and services().ecps:
+            services().ecps.cancel_request(tx["ecps_request"])
+    forget_restart(txid)
+    observe.login_failed(client_id, "cancelled", professional=national_id)
+    return authorization().refuse(areq, "access_denied", "the professional cancelled the login")
