@@ -85,6 +85,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "login_restarted": (
             "Le délai de connexion est dépassé : la connexion reprend depuis le début."
         ),
+        "already_logged_in_title": "Déjà connecté",
+        "already_logged_in": (
+            "Vous êtes déjà connecté. Vous pouvez fermer cette page et revenir au service."
+        ),
         "expired_title": "Demande de connexion expirée",
         "expired_detail": "Cette demande de connexion n'existe plus ou a expiré.",
         "foreign_tx": "Cette demande de connexion a été ouverte dans un autre navigateur.",
@@ -398,6 +402,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error_title": "Error",
         "error_back": "Go back to the service that sent you here and try again.",
         "login_restarted": "The time allowed to log in ran out: the login starts over.",
+        "already_logged_in_title": "Already logged in",
+        "already_logged_in": (
+            "You are already logged in. You can close this page and go back to the service."
+        ),
         "expired_title": "Login request expired",
         "expired_detail": "This login request no longer exists or has expired.",
         "foreign_tx": "This login request was opened in another browser.",

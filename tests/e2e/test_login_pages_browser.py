@@ -133,3 +133,18 @@ def test_a_finished_login_is_not_started_again(browser, server, relying_party):
     assert not browser.find_elements("id", "national_id")
     assert not browser.find_elements("id", "login-restarted")
     assert _txid(browser.current_url) == txid
+
+
+def test_back_after_the_login_says_the_professional_is_logged_in(browser, server, relying_party):
+    """Keycloak's info page "alreadyLoggedIn" for the page of a login that ended, when the
+    browser has a user session (docs/reference/keycloak-behaviour.md, "Login pages")."""
+    _open_login_page(browser, server, relying_party, "went-back")
+    browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+    browser.find_element("id", "submit").click()
+    assert _callback(browser, relying_party)["code"]
+
+    browser.back()
+    status = wait_for(lambda: browser.find_element("id", "already-logged-in"), what="the page")
+    assert status.text.startswith("Vous êtes déjà connecté.")
+    assert browser.title == "Déjà connecté"
+    assert "expirée" not in browser.find_element("tag name", "main").text

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from flask import Blueprint
 from flask import abort
 from flask import jsonify
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -33,6 +34,7 @@ from santeid.login.transactions import login_to_restart
 from santeid.login.transactions import restart
 from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
+from santeid.oidc.authorize import browser_sid
 from santeid.proxies import client_address
 from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
@@ -94,7 +96,8 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
 def load_transaction():
     """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
     this browser; aborts otherwise: to the login page of the same login started again when
-    it expired (:func:`santeid.login.transactions.restart`), else with an error page.
+    it expired (:func:`santeid.login.transactions.restart`), with the "already logged in"
+    page when the login is over and the browser's SSO session lasts, else with an error page.
     Authenticators' views start here."""
     txid, tx, locale, refusal = _find_transaction()
     if refusal is _UNKNOWN_TX:
@@ -102,6 +105,12 @@ def load_transaction():
         if pending is not None:
             restarted = restart(pending)
             abort(redirect(url_for("login.authenticate", tx=restarted), code=303))
+        if services().sessions.exists(browser_sid()):
+            # The page of a login that ended (browser Back after it, the same page in another
+            # tab): Keycloak's info page "alreadyLoggedIn" when the browser has a user session
+            # (docs/reference/keycloak-behaviour.md, "Login pages"), not an expiry.
+            t = Translator(locale)
+            abort(make_response(render_template("already_logged_in.html", t=t)))
     if refusal is not None:
         status, title, detail, _, _ = refusal
         t = Translator(locale)
