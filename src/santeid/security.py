@@ -115,6 +115,11 @@ def check_csrf(*, cross_site: bool = False) -> None:
 # -- the cross-site cookies -------------------------------------------------------------------
 
 
+#: Room kept in a cookie's header for its attributes (``Path``, ``Domain``, ``Secure``,
+#: ``HttpOnly``, ``SameSite``) by :meth:`CrossSiteCookie.fits`.
+_ATTRIBUTES_ROOM = 200
+
+
 class CrossSiteCookie:
     """A signed cookie of santeid's (a JSON object) that goes with cross-site requests when it
     can: ``SameSite=None`` when ``Secure``, else ``Lax`` — Keycloak's ``CookieScope.FEDERATION``
@@ -143,6 +148,15 @@ class CrossSiteCookie:
 
     def signed(self, value: dict) -> str:
         return self._serializer(current_app).dumps(value)
+
+    def fits(self, value: dict) -> bool:
+        """Whether ``value``, signed, fits in one cookie a browser keeps: RFC 6265 §6.1 asks
+        browsers for at least 4096 bytes per cookie, name, value and attributes together —
+        Flask's ``MAX_COOKIE_SIZE``, past which Werkzeug warns and browsers may drop it
+        (https://datatracker.ietf.org/doc/html/rfc6265#section-6.1)."""
+        size = len(self.name) + 1 + len(self.signed(value)) + _ATTRIBUTES_ROOM
+        limit: int = current_app.config["MAX_COOKIE_SIZE"]
+        return size <= limit
 
     def get(self) -> dict:
         """The value this request carries (or set), ``{}`` without one or with one that is not

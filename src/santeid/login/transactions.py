@@ -127,14 +127,16 @@ class LoginPagesEntry:
 
 
 def _remember_for_restart(txid: str, pending: PendingLogin) -> None:
-    RESTART.set(
-        {
-            "tx": txid,
-            "client_id": pending.client_id,
-            "client_name": pending.client_name,
-            "areq": pending.request,
-        }
-    )
+    login = {
+        "tx": txid,
+        "client_id": pending.client_id,
+        "client_name": pending.client_name,
+        "areq": pending.request,
+    }
+    # A request too large for a cookie (parameters up to max_parameter_length each) cannot
+    # be started again: its page then expires as it did before.
+    if RESTART.fits(login):
+        RESTART.set(login)
 
 
 def login_to_restart(txid: str | None) -> PendingLogin | None:
