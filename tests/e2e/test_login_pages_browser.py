@@ -1,6 +1,8 @@
 """The professional's login pages in a real headless Chromium against a real ``santeid serve``
 (sandbox mode, on a real Redis store): what a person at a desktop browser meets when the login
-does not go straight through — a login page left open past ``login_transaction_lifetime``.
+does not go straight through — a login page left open past ``login_transaction_lifetime``, the
+page of a login that ended, an e-CPS push that failed (a device registered over the device
+protocol, docs/ecps-device-protocol.md).
 
 Keycloak starts an expired login again from its ``KC_RESTART`` cookie: the login form comes
 back with "loginTimeout", and the login goes on to the client as if nothing had happened
@@ -9,10 +11,12 @@ its key is gone, as Redis removes it at the end of its lifetime."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 
 from santeid.storage.records import LOGIN_TRANSACTION
@@ -21,6 +25,7 @@ from tests.support.answering_server import FakeServer
 from tests.support.browser import click_and_wait
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
+from tests.support.ecps_phone import Phone
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
@@ -28,6 +33,8 @@ pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
 CLIENT_ID = "service-de-test"
 #: A sandbox professional approved at once (docs/sandbox.md, "Scenarios by identity").
 APPROVED_AT_ONCE = "810000000030"
+#: A demo professional without a sandbox scenario: only an e-CPS device logs him in.
+ECPS_ONLY = "810000000004"
 
 
 @pytest.fixture
@@ -148,3 +155,26 @@ def test_back_after_the_login_says_the_professional_is_logged_in(browser, server
     assert status.text.startswith("Vous êtes déjà connecté.")
     assert browser.title == "Déjà connecté"
     assert "expirée" not in browser.find_element("tag name", "main").text
+
+
+def test_after_a_failed_push_the_page_offers_the_offline_code(browser, server, relying_party):
+    """The phone's request failed (here refused; an expired one — no network on the phone —
+    alike): the offline code, which may still end the login, is offered next to "Réessayer",
+    and ends it."""
+    activation = json.loads(server.cli("ecps", "activate", ECPS_ONLY, "--json").stdout)
+    phone = Phone.register_over_http(server.base, activation["code"])
+    _open_login_page(browser, server, relying_party, "offline")
+    browser.find_element("id", "national_id").send_keys(ECPS_ONLY)
+    click_and_wait(browser, browser.find_element("id", "submit"))
+    wait_for(lambda: browser.find_element("id", "otp-link"), what="the waiting page")
+    [request] = phone.pending().json()["requests"]
+    assert phone.decide(request["request_id"], "deny").status_code == 200
+
+    wait_for(lambda: browser.find_element("id", "retry"), what="the failed page")
+    click_and_wait(browser, browser.find_element("id", "otp-link"))
+    totp = pyotp.TOTP(phone.registered["totp_secret"]).now()
+    field = wait_for(lambda: browser.find_element("id", "otp"), what="the offline code page")
+    field.send_keys(totp)
+    browser.find_element("id", "submit-otp").click()
+    answer = _callback(browser, relying_party)
+    assert answer["state"] == "offline" and answer["code"]

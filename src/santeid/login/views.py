@@ -163,15 +163,23 @@ def _render_wait(txid: str, tx: dict, t):
     )
 
 
+def _offline_code_possible(tx: dict) -> bool:
+    """Whether the e-CPS offline code may end this login: while the phone is asked, and after
+    a failed push (no network on the phone: the request expired unseen)."""
+    return tx["state"] in ("waiting", "failed") and tx.get("authenticator") == "ecps"
+
+
 def _render_failed(txid: str, tx: dict, t):
     key = FAILURE_MESSAGES.get(failure_reason(tx), "failure_other")
+    can_retry = tx.get("failure") not in FINAL_FAILURES
     return render_template(
         "failed.html",
         t=t,
         txid=txid,
         service=tx["client_name"],
         message=t(key),
-        can_retry=tx.get("failure") not in FINAL_FAILURES,
+        can_retry=can_retry,
+        otp_url=url_for("login.otp", tx=txid) if can_retry and _offline_code_possible(tx) else None,
         activation_url=_optional_url("web_ecps.activation"),
     )
 
@@ -265,8 +273,7 @@ def otp():
     (RFC 6238), checked by the e-CPS service (±1 step, single use, lock after failures)."""
     txid, tx, t = load_transaction()
     ecps = services().ecps
-    offline_possible = tx["state"] in ("waiting", "failed") and tx.get("authenticator") == "ecps"
-    if not offline_possible:
+    if not _offline_code_possible(tx):
         return redirect(url_for("login.authenticate", tx=txid))
     error = None
     if request.method == "POST":
