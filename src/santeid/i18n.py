@@ -53,7 +53,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "otp_back": "Revenir à la validation sur le téléphone",
         "otp_invalid_code": "Code incorrect. Vérifiez le code affiché par l'application.",
         "otp_replayed_code": "Ce code a déjà servi. Attendez le code suivant (30 secondes).",
-        "otp_locked": "Trop de codes incorrects : le code hors connexion est bloqué 15 minutes.",
+        "otp_locked": (
+            "Trop de codes incorrects : le code hors connexion est bloqué {minutes} minutes."
+        ),
+        "otp_locked_for_the_day": (
+            "Trop de codes incorrects en 24 heures : le code hors connexion est bloqué jusqu'à "
+            "la fin de cette période. Validez la connexion sur le téléphone ou avec votre "
+            "carte CPS."
+        ),
         "otp_no_device": "Aucune e-CPS active pour ce compte.",
         "failed_title": "Connexion non validée",
         "failure_denied": "La connexion a été refusée sur le téléphone.",
@@ -380,7 +387,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "otp_back": "Back to approval on the phone",
         "otp_invalid_code": "Wrong code. Check the code shown by the app.",
         "otp_replayed_code": "This code was already used. Wait for the next one (30 seconds).",
-        "otp_locked": "Too many wrong codes: the offline code is locked for 15 minutes.",
+        "otp_locked": "Too many wrong codes: the offline code is locked for {minutes} minutes.",
+        "otp_locked_for_the_day": (
+            "Too many wrong codes in 24 hours: the offline code is locked until that period "
+            "ends. Approve the login on the phone or with your CPS card."
+        ),
         "otp_no_device": "No active e-CPS for this account.",
         "failed_title": "Login not approved",
         "failure_denied": "The login was refused on the phone.",

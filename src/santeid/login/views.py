@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import ceil
 
 from flask import Blueprint
 from flask import abort
@@ -285,7 +286,8 @@ def otp():
                 origin=client_address(request.environ) or "",
             )
         except TotpError as exc:
-            error = t("otp_" + exc.code)
+            # A lock lasts ecps_totp_lock at most (its window), the day's lock far longer.
+            error = t("otp_" + exc.code, minutes=ceil(services().settings.ecps.totp_lock / 60))
         else:
             approved = services().transactions.approve(
                 txid,
