@@ -53,7 +53,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "otp_back": "Revenir à la validation sur le téléphone",
         "otp_invalid_code": "Code incorrect. Vérifiez le code affiché par l'application.",
         "otp_replayed_code": "Ce code a déjà servi. Attendez le code suivant (30 secondes).",
-        "otp_locked": "Trop de codes incorrects : le code hors connexion est bloqué 15 minutes.",
+        "otp_locked": (
+            "Trop de codes incorrects : le code hors connexion est bloqué {minutes} minutes."
+        ),
+        "otp_locked_for_the_day": (
+            "Trop de codes incorrects en 24 heures : le code hors connexion est bloqué jusqu'à "
+            "la fin de cette période. Validez la connexion sur le téléphone ou avec votre "
+            "carte CPS."
+        ),
         "otp_no_device": "Aucune e-CPS active pour ce compte.",
         "failed_title": "Connexion non validée",
         "failure_denied": "La connexion a été refusée sur le téléphone.",
@@ -82,6 +89,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "approved": "Connexion validée, retour au service…",
         "error_title": "Erreur",
         "error_back": "Revenez sur le service qui vous a envoyé ici et recommencez.",
+        "login_restarted": (
+            "Le délai de connexion est dépassé : la connexion reprend depuis le début."
+        ),
+        "already_logged_in_title": "Déjà connecté",
+        "already_logged_in": (
+            "Vous êtes déjà connecté. Vous pouvez fermer cette page et revenir au service."
+        ),
         "expired_title": "Demande de connexion expirée",
         "expired_detail": "Cette demande de connexion n'existe plus ou a expiré.",
         "foreign_tx": "Cette demande de connexion a été ouverte dans un autre navigateur.",
@@ -377,7 +391,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "otp_back": "Back to approval on the phone",
         "otp_invalid_code": "Wrong code. Check the code shown by the app.",
         "otp_replayed_code": "This code was already used. Wait for the next one (30 seconds).",
-        "otp_locked": "Too many wrong codes: the offline code is locked for 15 minutes.",
+        "otp_locked": "Too many wrong codes: the offline code is locked for {minutes} minutes.",
+        "otp_locked_for_the_day": (
+            "Too many wrong codes in 24 hours: the offline code is locked until that period "
+            "ends. Approve the login on the phone or with your CPS card."
+        ),
         "otp_no_device": "No active e-CPS for this account.",
         "failed_title": "Login not approved",
         "failure_denied": "The login was refused on the phone.",
@@ -398,6 +416,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "approved": "Login approved, going back to the service…",
         "error_title": "Error",
         "error_back": "Go back to the service that sent you here and try again.",
+        "login_restarted": "The time allowed to log in ran out: the login starts over.",
+        "already_logged_in_title": "Already logged in",
+        "already_logged_in": (
+            "You are already logged in. You can close this page and go back to the service."
+        ),
         "expired_title": "Login request expired",
         "expired_detail": "This login request no longer exists or has expired.",
         "foreign_tx": "This login request was opened in another browser.",

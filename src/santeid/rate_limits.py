@@ -243,8 +243,10 @@ ECPS_OFFLINE_CODE_DAY = Rule(
     "the same, over a day (a code refused by the window's limit is not counted)",
     "ecps_totp_failures_per_day",
     keys.ECPS_TOTP_DAY_WINDOW,
-    "the same; the wrong code that spends the budget is recorded (event `OFFLINE_CODE_LOCK`, "
-    "metric `santeid_ecps_offline_code_locks_total`)",
+    "the offline code refused uncompared to everyone until the day ends (“locked for the "
+    "day”, which the page says rather than a short lock's minutes); the wrong code that "
+    "spends the budget is recorded (event `OFFLINE_CODE_LOCK`, metric "
+    "`santeid_ecps_offline_code_locks_total`)",
     namespace=keys.ECPS_TOTP_FAILURES_DAY,
     recorded=False,
 )

@@ -5,18 +5,20 @@ beyond reason) so that they get a clear error, never a 500. And the secret that 
 cookies: refused when anyone could know it (:func:`check_secret_key`), or made and kept in the
 data directory (:func:`load_secret_key`).
 
-The browser holds three cookies of santeid's, each signed with that secret, ``HttpOnly``, on
+The browser holds four cookies of santeid's, each signed with that secret, ``HttpOnly``, on
 ``/``, kept until the browser closes (docs/configuration.md, "Cookies"):
 
 * ``santeid_identity`` (:data:`IDENTITY`): the SSO session, Keycloak's ``KEYCLOAK_IDENTITY``;
 * ``santeid_auth_session`` (:data:`AUTH_SESSION`): the browser's id, to which login
   transactions are bound, and the logout confirmation's CSRF token, Keycloak's
   ``AUTH_SESSION_ID``;
+* ``santeid_restart`` (:data:`RESTART`): the browser's latest login not yet ended, to start it
+  again once its transaction has expired, Keycloak's ``KC_RESTART``;
 * ``santeid_session`` (Flask's session): the CSRF token of every other form (the login pages,
   the admin console, the e-CPS pages, the sandbox debugger), the admin console's session and
   the e-CPS devices page's own login.
 
-The first two are ``SameSite=None`` whenever they are ``Secure``, as Keycloak's
+The first three are ``SameSite=None`` whenever they are ``Secure``, as Keycloak's
 ``CookieScope.FEDERATION`` cookies: a relying party may send the authorization and logout
 requests as cross-site form POSTs (OIDC Core §3.1.2.1,
 https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest; RP-Initiated Logout 1.0 §2,
@@ -115,6 +117,11 @@ def check_csrf(*, cross_site: bool = False) -> None:
 # -- the cross-site cookies -------------------------------------------------------------------
 
 
+#: Room kept in a cookie's header for its attributes (``Path``, ``Domain``, ``Secure``,
+#: ``HttpOnly``, ``SameSite``) by :meth:`CrossSiteCookie.fits`.
+_ATTRIBUTES_ROOM = 200
+
+
 class CrossSiteCookie:
     """A signed cookie of santeid's (a JSON object) that goes with cross-site requests when it
     can: ``SameSite=None`` when ``Secure``, else ``Lax`` — Keycloak's ``CookieScope.FEDERATION``
@@ -143,6 +150,15 @@ class CrossSiteCookie:
 
     def signed(self, value: dict) -> str:
         return self._serializer(current_app).dumps(value)
+
+    def fits(self, value: dict) -> bool:
+        """Whether ``value``, signed, fits in one cookie a browser keeps: RFC 6265 §6.1 asks
+        browsers for at least 4096 bytes per cookie, name, value and attributes together —
+        Flask's ``MAX_COOKIE_SIZE``, past which Werkzeug warns and browsers may drop it
+        (https://datatracker.ietf.org/doc/html/rfc6265#section-6.1)."""
+        size = len(self.name) + 1 + len(self.signed(value)) + _ATTRIBUTES_ROOM
+        limit: int = current_app.config["MAX_COOKIE_SIZE"]
+        return size <= limit
 
     def get(self) -> dict:
         """The value this request carries (or set), ``{}`` without one or with one that is not
@@ -214,6 +230,11 @@ IDENTITY = CrossSiteCookie("santeid_identity")
 #: The browser's id (``bid``) and the logout confirmation's CSRF token: Keycloak's
 #: ``AUTH_SESSION_ID``.
 AUTH_SESSION = CrossSiteCookie("santeid_auth_session")
+#: The browser's latest login not yet ended (its transaction id and authorization request),
+#: to start it again after its transaction expired: Keycloak's ``KC_RESTART``
+#: (``santeid.login.transactions``). A cookie of its own: a request too large for a cookie
+#: loses only the restart, never the browser's id.
+RESTART = CrossSiteCookie("santeid_restart")
 #: Their keys.
 _BROWSER_ID = "bid"
 _CSRF = "csrf"

@@ -18,10 +18,12 @@ import pyotp
 import pytest
 from joserfc.jwk import ECKey
 
+from santeid import create_app
 from santeid.ecps.simulator import DeviceFile
 from santeid.ecps.simulator import make_decision
 from santeid.ecps.simulator import make_device_token
 from santeid.ecps.simulator import parse_activation_uri
+from santeid.storage import MemoryStore
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import decode
@@ -228,6 +230,39 @@ def test_offline_code_locks_after_five_failures(flow, phone):
     locked = flow.http.post(otp_url, data={"otp": phone.totp(), "csrf_token": csrf})
     assert locked.status_code == 400
     assert "bloqué 15 minutes" in html.unescape(locked.get_data(as_text=True))
+
+
+def test_the_offline_code_page_says_how_long_it_is_locked(settings):
+    """The lock of an address lasts ``ecps_totp_lock``, which the page states; the day's
+    budget spent (``ecps_totp_failures_per_day``) locks it for the rest of the 24 h, which the
+    page says instead of the short lock's minutes."""
+    app = create_app(
+        settings.replace(ecps_totp_lock=300, ecps_totp_failures_per_day=6),
+        store=MemoryStore(),
+    )
+    flow = Flow(app, app.test_client(), register_client(app))
+    phone = Phone(app)
+    login_url, _ = _identify(flow)
+    otp_url = login_url.replace("/authenticate", "/otp")
+    csrf = flow.csrf(flow.http.get(otp_url).get_data(as_text=True))
+    wrong = f"{(int(phone.totp()) + 1) % 1_000_000:06d}"
+
+    def attempt(code: str, address: str) -> str:
+        answer = flow.http.post(
+            otp_url,
+            data={"otp": code, "csrf_token": csrf},
+            environ_base={"REMOTE_ADDR": address},
+        )
+        assert answer.status_code == 400
+        return html.unescape(answer.get_data(as_text=True))
+
+    for _ in range(5):  # ecps_totp_failures from one address
+        attempt(wrong, "198.51.100.1")
+    assert "bloqué 5 minutes" in attempt(phone.totp(), "198.51.100.1")
+    attempt(wrong, "198.51.100.2")  # the 6th of the day
+    refused = attempt(phone.totp(), "198.51.100.3")
+    assert "bloqué jusqu'à la fin de cette période" in refused
+    assert "minutes" not in refused
 
 
 def test_revoked_device_cannot_log_in(flow, phone, app):

@@ -220,11 +220,13 @@ def test_a_guesser_waiting_out_each_window_is_capped_per_day(app, national_id):
                 guesses += 1
             now[0] += settings.totp_lock  # the next window, every address unlocked
         assert guesses == 50 and now[0] - START == 3 * settings.totp_lock
-        # The short window is fresh, the day's budget spent: the right code is refused too.
+        # The short window is fresh, the day's budget spent: the right code is refused too,
+        # as locked for the day (not a short window's lock: the page says which).
         right = _code(device, now[0])
-        assert _guess_from(service, national_id, right, "203.0.113.1") == "locked"
+        assert _guess_from(service, national_id, right, "203.0.113.1") == "locked_for_the_day"
         now[0] = START + 86400 - 1
-        assert _guess_from(service, national_id, _code(device, now[0]), "203.0.113.2") == "locked"
+        late = _guess_from(service, national_id, _code(device, now[0]), "203.0.113.2")
+        assert late == "locked_for_the_day"
         now[0] = START + 86400
         accepted = service.verify_totp(national_id, _code(device, now[0]), origin="203.0.113.3")
         assert accepted.device_id == device.device_id
@@ -242,8 +244,9 @@ def test_wrong_codes_racing_are_compared_at_most_the_day_cap(service, device, na
         lambda i: _guess_from(service, national_id, wrong, f"198.51.100.{i}"), threads=70
     )
     assert outcomes.count("invalid_code") == 50  # ecps_totp_failures_per_day
-    assert outcomes.count("locked") == 20
-    assert _guess_from(service, national_id, _code(device, START), "203.0.113.9") == "locked"
+    assert outcomes.count("locked_for_the_day") == 20
+    right = _code(device, START)
+    assert _guess_from(service, national_id, right, "203.0.113.9") == "locked_for_the_day"
 
 
 def _sha256(value: str, length: int) -> str:

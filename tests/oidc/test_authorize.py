@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 from urllib.parse import parse_qs
 from urllib.parse import parse_qsl
 from urllib.parse import urlencode
@@ -433,6 +434,17 @@ def test_parameter_over_4kb_is_refused(flow):
     response = flow.authorize(state="x" * 5000)
     assert response.status_code == 400
     assert "Location" not in response.headers
+
+
+def test_a_request_too_large_for_the_restart_cookie_still_reaches_the_login_page(flow, client):
+    """Parameters up to max_parameter_length each are accepted; the login they start is kept
+    for a restart (``santeid_restart``) only when it fits in a cookie a browser keeps, never as
+    an oversized cookie (RFC 6265 §6.1)."""
+    # Random text, which the cookie's compression cannot shrink.
+    response = flow.authorize(state=secrets.token_urlsafe(3000), nonce=secrets.token_urlsafe(3000))
+    assert response.status_code == 302
+    assert "santeid_restart=" not in " ".join(response.headers.getlist("Set-Cookie"))
+    assert client.get(response.headers["Location"]).status_code == 200
 
 
 def test_login_page_is_french_with_the_hint_prefilled(flow, client):

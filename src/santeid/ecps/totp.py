@@ -63,6 +63,9 @@ NO_DEVICE = "no_device"
 INVALID_CODE = "invalid_code"
 REPLAYED_CODE = "replayed_code"
 LOCKED = "locked"
+#: The day's budget of wrong codes is spent: refused to everyone until the day's window ends,
+#: far longer than a ``locked`` window.
+LOCKED_FOR_THE_DAY = "locked_for_the_day"
 
 
 class TotpError(Exception):
@@ -114,28 +117,33 @@ class TotpVerifier:
         """The professional's limits of wrong codes from every origin, the short window first."""
         return self.per_window, self.per_day
 
-    def _locked(self, national_id: str, origin: str) -> bool:
-        """Already locked, for this origin or for everyone: refused without counting."""
+    def _lock(self, national_id: str, origin: str) -> str | None:
+        """Already locked — :data:`LOCKED_FOR_THE_DAY`, else :data:`LOCKED` for this origin or
+        for everyone in the window —, refused without counting; None when not locked."""
+        if self.per_day.spent(self.store, national_id):
+            return LOCKED_FOR_THE_DAY
         if self.per_origin.locked(self.store, national_id, origin):
-            return True
-        return any(limit.spent(self.store, national_id) for limit in self._per_professional())
+            return LOCKED
+        return LOCKED if self.per_window.spent(self.store, national_id) else None
 
-    def _count_attempt(self, national_id: str, origin: str) -> tuple[Count, Count] | None:
+    def _count_attempt(self, national_id: str, origin: str) -> tuple[Count, Count]:
         """Count this attempt as a failure *before* the code is compared: the origin's count
-        and the day's with it, or ``None`` when it is over a limit (refused without
-        comparing). Each count is atomic, so of concurrent attempts at most the origin's
-        limit, the window's and the day's get a count under the limit: parallel guesses cannot
-        outrun the counting. A limit refusing the attempt leaves the next ones alone: an
-        attempt refused uncompared spends no other budget."""
+        and the day's with it; :class:`TotpError` (``locked``, or ``locked_for_the_day`` over
+        the day's limit) when it is over a limit (refused without comparing). Each count is
+        atomic, so of concurrent attempts at most the origin's limit, the window's and the
+        day's get a count under the limit: parallel guesses cannot outrun the counting. A
+        limit refusing the attempt leaves the next ones alone: an attempt refused uncompared
+        spends no other budget."""
         mine = self.per_origin.count(self.store, national_id, origin)
         if mine.beyond:
             # Refused at the origin: the professional's count is left to other addresses.
-            return None
+            raise TotpError(LOCKED, "too many wrong offline codes; try again later")
         count = mine
         for limit in self._per_professional():
             count = limit.count(self.store, national_id)
             if count.beyond:
-                return None
+                why = LOCKED_FOR_THE_DAY if limit is self.per_day else LOCKED
+                raise TotpError(why, "too many wrong offline codes; try again later")
         return mine, count
 
     def _not_a_failure(self, national_id: str, origin: str) -> None:
@@ -150,15 +158,13 @@ class TotpVerifier:
 
         ``origin``: where the attempt comes from (the client address), which a lock applies to.
         """
-        if self._locked(national_id, origin):
-            raise TotpError(LOCKED, "too many wrong offline codes; try again later")
+        lock = self._lock(national_id, origin)
+        if lock is not None:
+            raise TotpError(lock, "too many wrong offline codes; try again later")
         devices = self.devices.active_for(national_id)
         if not devices:
             raise TotpError(NO_DEVICE, "no active e-CPS device")
-        counted = self._count_attempt(national_id, origin)
-        if counted is None:
-            raise TotpError(LOCKED, "too many wrong offline codes; try again later")
-        failures, today = counted
+        failures, today = self._count_attempt(national_id, origin)
         code = code.strip() if isinstance(code, str) else ""
         if len(code) == DIGITS and code.isascii() and code.isdigit():
             now = self.clock()

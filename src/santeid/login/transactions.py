@@ -5,6 +5,11 @@ authorization request, the browser it belongs to and where the login stands: ``i
 ``waiting`` → ``approved`` → ``done`` (or ``failed``, and a retry). Each step is a
 compare-and-set, so a transaction completes once even if two tabs or workers race; a
 transaction past its ``login_transaction_lifetime`` reads as gone.
+
+A login page left open past that lifetime starts its login again, as Keycloak restarts an
+expired login from its ``KC_RESTART`` cookie (``SessionCodeChecks.restartAuthenticationSession
+FromCookie``, docs/reference/keycloak-behaviour.md, "Login pages"): the browser keeps its latest
+login not yet ended in ``santeid_restart`` (:func:`restart`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from flask import url_for
 from santeid.clock import system_clock
 from santeid.interaction import PendingLogin
 from santeid.observability import record as observe
+from santeid.security import RESTART
+from santeid.security import browser_id
 from santeid.services import services
 from santeid.storage.records import LOGIN_TRANSACTION
 from santeid.storage.records import RecordBook
@@ -31,7 +38,11 @@ class LoginTransactions:
         self.lifetime = lifetime
         self.clock = clock
 
-    def create(self, *, client_id: str, client_name: str, areq: dict, bid: str) -> str:
+    def create(
+        self, *, client_id: str, client_name: str, areq: dict, bid: str, restarted: bool = False
+    ) -> str:
+        """A new transaction in ``identify``; ``restarted``: it starts again a login whose
+        transaction expired (:func:`restart`), and the login page says so."""
         txid = secrets.token_urlsafe(24)
         record = {
             "bid": bid,
@@ -41,6 +52,7 @@ class LoginTransactions:
             "national_id": None,
             "approve_at": None,
             "created_at": int(self.clock()),
+            "restarted": restarted,
         }
         self.book.create(txid, record, lifetime=self.lifetime)
         observe.login_started(client_id)
@@ -100,7 +112,9 @@ class LoginPagesEntry:
     browser and send it to the login page."""
 
     def begin(self, pending: PendingLogin):
-        return redirect(url_for("login.authenticate", tx=self.open(pending)), code=302)
+        txid = self.open(pending)
+        _remember_for_restart(txid, pending)
+        return redirect(url_for("login.authenticate", tx=txid), code=302)
 
     def open(self, pending: PendingLogin) -> str:
         """The login transaction of ``pending`` (its id), where the login page starts."""
@@ -110,3 +124,52 @@ class LoginPagesEntry:
             areq=pending.request,
             bid=pending.browser_id,
         )
+
+
+def _remember_for_restart(txid: str, pending: PendingLogin) -> None:
+    login = {
+        "tx": txid,
+        "client_id": pending.client_id,
+        "client_name": pending.client_name,
+        "areq": pending.request,
+    }
+    # A request too large for a cookie (parameters up to max_parameter_length each) cannot
+    # be started again: its page then expires as it did before.
+    if RESTART.fits(login):
+        RESTART.set(login)
+
+
+def login_to_restart(txid: str | None) -> PendingLogin | None:
+    """The login of the expired transaction ``txid``, when it is this browser's latest login
+    not yet ended (``santeid_restart`` names it), else None."""
+    saved = RESTART.get()
+    if not txid or saved.get("tx") != txid:
+        return None
+    client_id, client_name, areq = (saved.get(k) for k in ("client_id", "client_name", "areq"))
+    if not (isinstance(client_id, str) and isinstance(client_name, str)):
+        return None
+    if not isinstance(areq, dict):
+        return None
+    return PendingLogin(client_id, client_name, areq, browser_id())
+
+
+def restart(pending: PendingLogin) -> str:
+    """Start the expired login ``pending`` again (:func:`login_to_restart`): a new transaction
+    of this browser, marked ``restarted`` so that the login page says why it is back, and
+    remembered in its place. Keycloak redirects to its login form with "loginTimeout"."""
+    txid = services().transactions.create(
+        client_id=pending.client_id,
+        client_name=pending.client_name,
+        areq=pending.request,
+        bid=pending.browser_id,
+        restarted=True,
+    )
+    _remember_for_restart(txid, pending)
+    return txid
+
+
+def forget_restart(txid: str | None) -> None:
+    """The login of ``txid`` ended (a code, or a refusal sent to the client): it is no longer
+    started again."""
+    if RESTART.get().get("tx") == txid:
+        RESTART.expire()

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import ceil
 
 from flask import Blueprint
 from flask import abort
 from flask import jsonify
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -29,8 +31,12 @@ from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.interaction import authorization
 from santeid.login import authenticators
+from santeid.login.transactions import forget_restart
+from santeid.login.transactions import login_to_restart
+from santeid.login.transactions import restart
 from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
+from santeid.oidc.authorize import browser_sid
 from santeid.proxies import client_address
 from santeid.psc import proofs
 from santeid.psc.national_id import NationalIdError
@@ -91,8 +97,22 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
 
 def load_transaction():
     """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
-    this browser; aborts with an error page otherwise. Authenticators' views start here."""
+    this browser; aborts otherwise: to the login page of the same login started again when
+    it expired (:func:`santeid.login.transactions.restart`), with the "already logged in"
+    page when the login is over and the browser's SSO session lasts, else with an error page.
+    Authenticators' views start here."""
     txid, tx, locale, refusal = _find_transaction()
+    if refusal is _UNKNOWN_TX:
+        pending = login_to_restart(txid)
+        if pending is not None:
+            restarted = restart(pending)
+            abort(redirect(url_for("login.authenticate", tx=restarted), code=303))
+        if services().sessions.exists(browser_sid()):
+            # The page of a login that ended (browser Back after it, the same page in another
+            # tab): Keycloak's info page "alreadyLoggedIn" when the browser has a user session
+            # (docs/reference/keycloak-behaviour.md, "Login pages"), not an expiry.
+            t = Translator(locale)
+            abort(make_response(render_template("already_logged_in.html", t=t)))
     if refusal is not None:
         status, title, detail, _, _ = refusal
         t = Translator(locale)
@@ -117,6 +137,8 @@ def _render_login(txid: str, tx: dict, t, *, error=None, value=None, status=200)
             service=tx["client_name"],
             value=value if value is not None else (tx["areq"].get("login_hint") or ""),
             error=error,
+            # Why the login page is back: its previous transaction expired.
+            restarted=bool(tx.get("restarted")) and error is None,
             card_url=_optional_url(CARD_ENDPOINT, tx=txid),
             activation_url=_optional_url("web_ecps.activation"),
         ),
@@ -143,15 +165,23 @@ def _render_wait(txid: str, tx: dict, t):
     )
 
 
+def _offline_code_possible(tx: dict) -> bool:
+    """Whether the e-CPS offline code may end this login: while the phone is asked, and after
+    a failed push (no network on the phone: the request expired unseen)."""
+    return tx["state"] in ("waiting", "failed") and tx.get("authenticator") == "ecps"
+
+
 def _render_failed(txid: str, tx: dict, t):
     key = FAILURE_MESSAGES.get(failure_reason(tx), "failure_other")
+    can_retry = tx.get("failure") not in FINAL_FAILURES
     return render_template(
         "failed.html",
         t=t,
         txid=txid,
         service=tx["client_name"],
         message=t(key),
-        can_retry=tx.get("failure") not in FINAL_FAILURES,
+        can_retry=can_retry,
+        otp_url=url_for("login.otp", tx=txid) if can_retry and _offline_code_possible(tx) else None,
         activation_url=_optional_url("web_ecps.activation"),
     )
 
@@ -245,8 +275,7 @@ def otp():
     (RFC 6238), checked by the e-CPS service (±1 step, single use, lock after failures)."""
     txid, tx, t = load_transaction()
     ecps = services().ecps
-    offline_possible = tx["state"] in ("waiting", "failed") and tx.get("authenticator") == "ecps"
-    if not offline_possible:
+    if not _offline_code_possible(tx):
         return redirect(url_for("login.authenticate", tx=txid))
     error = None
     if request.method == "POST":
@@ -258,7 +287,8 @@ def otp():
                 origin=client_address(request.environ) or "",
             )
         except TotpError as exc:
-            error = t("otp_" + exc.code)
+            # A lock lasts ecps_totp_lock at most (its window), the day's lock far longer.
+            error = t("otp_" + exc.code, minutes=ceil(services().settings.ecps.totp_lock / 60))
         else:
             approved = services().transactions.approve(
                 txid,
@@ -327,6 +357,7 @@ def finish(txid: str, tx: dict, *, claimed: Callable[[], None] | None = None):
     if claimed is not None:
         claimed()
     svc.transactions.discard(txid)
+    forget_restart(txid)
     proof = tx["auth"]
     observe.login_completed(tx["client_id"], proof["auth_mode"], professional=tx["national_id"])
     authentication = Authentication(
@@ -341,12 +372,21 @@ def finish(txid: str, tx: dict, *, claimed: Callable[[], None] | None = None):
 
 @bp.route("/cancel", methods=["POST"])
 def cancel():
-    txid, tx, _ = load_transaction()
-    check_csrf()
-    services().transactions.discard(txid)
-    observe.login_failed(tx["client_id"], "cancelled", professional=tx.get("national_id"))
-    if tx.get("ecps_request") and services().ecps:
-        services().ecps.cancel_request(tx["ecps_request"])
-    return authorization().refuse(
-        tx["areq"], "access_denied", "the professional cancelled the login"
-    )
+    """The professional gives up: the client gets ``access_denied`` — also from a page left
+    open past the transaction's lifetime, whose login this browser still remembers
+    (:func:`santeid.login.transactions.login_to_restart`)."""
+    txid, _, _, refusal = _find_transaction()
+    expired = login_to_restart(txid) if refusal is _UNKNOWN_TX else None
+    if expired is not None:
+        check_csrf()
+        client_id, areq, national_id = expired.client_id, expired.request, None
+    else:
+        txid, tx, _ = load_transaction()
+        check_csrf()
+        services().transactions.discard(txid)
+        client_id, areq, national_id = tx["client_id"], tx["areq"], tx.get("national_id")
+        if tx.get("ecps_request") and services().ecps:
+            services().ecps.cancel_request(tx["ecps_request"])
+    forget_restart(txid)
+    observe.login_failed(client_id, "cancelled", professional=national_id)
+    return authorization().refuse(areq, "access_denied", "the professional cancelled the login")

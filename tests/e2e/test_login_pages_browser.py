@@ -1,0 +1,180 @@
+"""The professional's login pages in a real headless Chromium against a real ``santeid serve``
+(sandbox mode, on a real Redis store): what a person at a desktop browser meets when the login
+does not go straight through — a login page left open past ``login_transaction_lifetime``, the
+page of a login that ended, an e-CPS push that failed (a device registered over the device
+protocol, docs/ecps-device-protocol.md).
+
+Keycloak starts an expired login again from its ``KC_RESTART`` cookie: the login form comes
+back with "loginTimeout", and the login goes on to the client as if nothing had happened
+(docs/reference/keycloak-behaviour.md, "Login pages"). The transaction's expiry is the store's:
+its key is gone, as Redis removes it at the end of its lifetime."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+import pyotp
+import pytest
+
+from santeid.storage.records import LOGIN_TRANSACTION
+from santeid.storage.redis import RedisStore
+from tests.support.answering_server import FakeServer
+from tests.support.browser import click_and_wait
+from tests.support.browser import start_browser
+from tests.support.browser import wait_for
+from tests.support.ecps_phone import Phone
+from tests.support.servers import santeid_process
+
+pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
+
+CLIENT_ID = "service-de-test"
+#: A sandbox professional approved at once (docs/sandbox.md, "Scenarios by identity").
+APPROVED_AT_ONCE = "810000000030"
+#: A demo professional without a sandbox scenario: only an e-CPS device logs him in.
+ECPS_ONLY = "810000000004"
+
+
+@pytest.fixture
+def relying_party():
+    site = FakeServer()
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def server(tmp_path, redis_url, relying_party):
+    client = {
+        "client_id": CLIENT_ID,
+        "client_name": "Service de test",
+        "client_secret": "a-long-secret-for-the-login-page-tests-0123456789",
+        "redirect_uris": [f"{relying_party.origin}/callback"],
+        "grant_types": ["authorization_code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    with santeid_process(tmp_path, clients=[client], SANTEID_STORE_URL=redis_url) as process:
+        yield process
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = start_browser(tmp_path / "profile", size=(1280, 900))
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def _open_login_page(browser, server, relying_party, state: str) -> str:
+    """The relying party sends the browser to the authorization endpoint; the login page's
+    transaction id."""
+    params = {"response_type": "code", "client_id": CLIENT_ID, "scope": "openid",
+              "redirect_uri": f"{relying_party.origin}/callback", "state": state,
+              "nonce": f"nonce-{state}"}  # fmt: skip
+    browser.get(f"{server.oidc}/auth?{urlencode(params)}")
+    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
+    return _txid(browser.current_url)
+
+
+def _txid(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["tx"][0]
+
+
+def _expire(redis_url: str, txid: str) -> None:
+    """The transaction reaches the end of its lifetime: its key leaves the store."""
+    store = RedisStore.from_url(redis_url)
+    assert store.delete(LOGIN_TRANSACTION.key(txid)) == 1
+
+
+def _callback(browser, relying_party) -> dict[str, str]:
+    url = wait_for(
+        lambda: browser.current_url if browser.current_url.startswith(relying_party.origin) else "",
+        what="the redirect back to the service",
+    )
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def test_a_login_page_submitted_after_its_lifetime_starts_the_login_again(
+    browser, server, relying_party, redis_url
+):
+    txid = _open_login_page(browser, server, relying_party, "left-open")
+    _expire(redis_url, txid)
+
+    browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+    click_and_wait(browser, browser.find_element("id", "submit"))
+    # The same login, started again: the form, saying why it is back.
+    notice = wait_for(lambda: browser.find_element("id", "login-restarted"), what="the notice")
+    assert notice.get_attribute("role") == "alert"
+    assert "délai de connexion est dépassé" in notice.text
+    assert _txid(browser.current_url) != txid
+    assert browser.title == "Connexion à Service de test"
+
+    browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+    browser.find_element("id", "submit").click()
+    answer = _callback(browser, relying_party)
+    assert answer["state"] == "left-open" and answer["code"]
+
+
+def test_cancel_on_an_expired_login_page_tells_the_service(
+    browser, server, relying_party, redis_url
+):
+    txid = _open_login_page(browser, server, relying_party, "cancelled-late")
+    _expire(redis_url, txid)
+
+    browser.find_element("id", "cancel").click()
+    answer = _callback(browser, relying_party)
+    assert answer["error"] == "access_denied"
+    assert answer["state"] == "cancelled-late"
+
+
+def test_a_finished_login_is_not_started_again(browser, server, relying_party):
+    txid = _open_login_page(browser, server, relying_party, "finished")
+    login_page = browser.current_url
+    browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+    browser.find_element("id", "submit").click()
+    assert _callback(browser, relying_party)["code"]
+
+    # Back to the login page of the login that ended: no new login of the same request.
+    browser.get(login_page)
+    assert not browser.find_elements("id", "national_id")
+    assert not browser.find_elements("id", "login-restarted")
+    assert _txid(browser.current_url) == txid
+
+
+def test_back_after_the_login_says_the_professional_is_logged_in(browser, server, relying_party):
+    """Keycloak's info page "alreadyLoggedIn" for the page of a login that ended, when the
+    browser has a user session (docs/reference/keycloak-behaviour.md, "Login pages")."""
+    _open_login_page(browser, server, relying_party, "went-back")
+    browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+    browser.find_element("id", "submit").click()
+    assert _callback(browser, relying_party)["code"]
+
+    browser.back()
+    status = wait_for(lambda: browser.find_element("id", "already-logged-in"), what="the page")
+    assert status.text.startswith("Vous êtes déjà connecté.")
+    assert browser.title == "Déjà connecté"
+    assert "expirée" not in browser.find_element("tag name", "main").text
+
+
+def test_after_a_failed_push_the_page_offers_the_offline_code(browser, server, relying_party):
+    """The phone's request failed (here refused; an expired one — no network on the phone —
+    alike): the offline code, which may still end the login, is offered next to "Réessayer",
+    and ends it."""
+    activation = json.loads(server.cli("ecps", "activate", ECPS_ONLY, "--json").stdout)
+    phone = Phone.register_over_http(server.base, activation["code"])
+    _open_login_page(browser, server, relying_party, "offline")
+    browser.find_element("id", "national_id").send_keys(ECPS_ONLY)
+    click_and_wait(browser, browser.find_element("id", "submit"))
+    wait_for(lambda: browser.find_element("id", "otp-link"), what="the waiting page")
+    [request] = phone.pending().json()["requests"]
+    assert phone.decide(request["request_id"], "deny").status_code == 200
+
+    wait_for(lambda: browser.find_element("id", "retry"), what="the failed page")
+    click_and_wait(browser, browser.find_element("id", "otp-link"))
+    totp = pyotp.TOTP(phone.registered["totp_secret"]).now()
+    field = wait_for(lambda: browser.find_element("id", "otp"), what="the offline code page")
+    field.send_keys(totp)
+    browser.find_element("id", "submit-otp").click()
+    answer = _callback(browser, relying_party)
+    assert answer["state"] == "offline" and answer["code"]
