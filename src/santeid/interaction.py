@@ -70,6 +70,11 @@ class AuthorizationSide(Protocol):
         """The login ended without a proof (e.g. the professional cancelled): answer the
         client with ``error``. Returns the response."""
 
+    def still_answerable(self, request: dict) -> bool:
+        """Whether ``request``, validated when its login began, may still be answered: a login
+        kept by the browser beyond its transaction (``santeid_restart``) is started again, or
+        refused to its client, only while this holds."""
+
 
 def _halves() -> dict[str, Any]:
     halves: dict[str, Any] = current_app.extensions.setdefault(_KEY, {})

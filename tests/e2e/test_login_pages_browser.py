@@ -178,3 +178,27 @@ def test_after_a_failed_push_the_page_offers_the_offline_code(browser, server, r
     browser.find_element("id", "submit-otp").click()
     answer = _callback(browser, relying_party)
     assert answer["state"] == "offline" and answer["code"]
+
+
+@pytest.mark.parametrize("action", ["submit", "cancel"])
+def test_a_login_of_a_client_removed_since_is_not_started_again(
+    browser, server, relying_party, redis_url, action
+):
+    """Keycloak starts an expired login again only for a client that still exists
+    (``restartAuthenticationSessionFromCookie``): a login page left open while the service
+    was removed neither starts a new login for it nor sends the browser to its redirect URI,
+    by submit or by cancel."""
+    txid = _open_login_page(browser, server, relying_party, "removed-meanwhile")
+    _expire(redis_url, txid)
+    server.cli("clients", "remove", CLIENT_ID)
+
+    if action == "submit":
+        browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+        click_and_wait(browser, browser.find_element("id", "submit"))
+    else:
+        click_and_wait(browser, browser.find_element("id", "cancel"))
+    assert not browser.find_elements("id", "login-restarted")
+    assert not browser.find_elements("id", "national_id")
+    assert "expirée" in browser.find_element("tag name", "main").text
+    assert not browser.current_url.startswith(relying_party.origin)
+    assert relying_party.calls == []

@@ -55,6 +55,11 @@ class ConsoleAwareAuthorization:
             return redirect(url_for("admin.login"))
         return self.oidc_side.refuse(request, error, description)
 
+    def still_answerable(self, request: dict) -> bool:
+        if request.get(_MARK):
+            return True  # the console's own sign-in: no registered client to lose
+        return bool(self.oidc_side.still_answerable(request))
+
 
 def init_app(app) -> None:
     with app.app_context():

@@ -21,6 +21,7 @@ from flask import url_for
 
 from santeid.clock import system_clock
 from santeid.interaction import PendingLogin
+from santeid.interaction import authorization
 from santeid.observability import record as observe
 from santeid.security import RESTART
 from santeid.security import browser_id
@@ -148,7 +149,7 @@ def login_to_restart(txid: str | None) -> PendingLogin | None:
     client_id, client_name, areq = (saved.get(k) for k in ("client_id", "client_name", "areq"))
     if not (isinstance(client_id, str) and isinstance(client_name, str)):
         return None
-    if not isinstance(areq, dict):
+    if not isinstance(areq, dict) or not authorization().still_answerable(areq):
         return None
     return PendingLogin(client_id, client_name, areq, browser_id())
 

@@ -30,3 +30,12 @@ class OidcAuthorizationSide:
     def refuse(self, request: dict, error: str, description: str):
         areq = AuthorizationRequest.from_dict(request)
         return error_redirect(areq, areq.state, error, description)
+
+    def still_answerable(self, request: dict) -> bool:
+        """The client is still registered and its ``redirect_uri`` still one of its own, as
+        Keycloak starts an expired login again from ``KC_RESTART`` only for a client that
+        still exists (docs/reference/keycloak-behaviour.md, "Login pages"); the rest of the
+        request was checked when the login began."""
+        client = services().clients.get(str(request.get("client_id")))
+        uri = request.get("redirect_uri")
+        return client is not None and isinstance(uri, str) and client.check_redirect_uri(uri)
