@@ -35,7 +35,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "wait_title": "Validation en cours",
         "wait_ecps": (
-            "Une demande de connexion a été envoyée sur le téléphone de {name}. "
+            "Une demande de connexion pour {name} a été envoyée sur son téléphone. "
             "Saisissez votre code PIN e-CPS, puis choisissez le code ci-dessous."
         ),
         "dynamic_code_intro": "Code à choisir sur votre téléphone :",
@@ -83,7 +83,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "card_link": "Se connecter avec une carte CPS",
         "activation_link": "Activer ma e-CPS",
         "wait_sandbox": (
-            "Téléphone du bac à sable : la demande de {name} reçoit la réponse de son scénario."
+            "Téléphone du bac à sable : la demande pour {name} reçoit la réponse de son scénario."
         ),
         "wait_continue": "Continuer",
         "approved": "Connexion validée, retour au service…",
@@ -194,7 +194,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "ecps_foreign_flow": "Cette activation a été commencée dans un autre navigateur.",
         "ecps_qr_title": "Activez votre e-CPS sur votre téléphone",
-        "ecps_qr_intro": "Activation de la e-CPS de {name} ({national_id}).",
+        "ecps_qr_intro": "Activation de la e-CPS pour {name} ({national_id}).",
         "ecps_qr_step_app": (
             "Scannez ce QR code avec l'appareil photo de votre téléphone : il ouvre "
             "l'application e-CPS (à ajouter ensuite à l'écran d'accueil)."
@@ -217,7 +217,7 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Ce QR code a expiré. Recommencez l'activation pour recevoir de nouveaux codes."
         ),
         "ecps_devices_title": "Mes e-CPS",
-        "ecps_devices_intro": "Téléphones où la e-CPS de {name} ({national_id}) est activée.",
+        "ecps_devices_intro": "Téléphones où la e-CPS est activée pour {name} ({national_id}).",
         "ecps_devices_caption": "Vos e-CPS",
         "ecps_device_name": "Téléphone",
         "ecps_device_status": "État",
