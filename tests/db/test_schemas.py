@@ -341,6 +341,43 @@ def test_copying_again_before_switching_over_carries_revocations_and_removals(
 
 
 @pytest.mark.postgres
+def test_migrate_from_sqlite_refuses_files_of_a_newer_release_before_copying_anything(
+    tmp_path, postgres_url
+):
+    """Files a newer santeid upgraded, copied by this one: refused at once with the version
+    found and what to do, nothing copied. Before, the copy went table by table until the first
+    column it did not know (``column "…" does not exist``), the tables before it copied."""
+    source = Settings(data_dir=str(tmp_path / "var"))
+    ClientRegistry.for_settings(source).add(
+        {"client_id": "rp", "client_secret": "s" * 20, "redirect_uris": ["https://rp/cb"]}
+    )
+    devices = DeviceRepository.for_settings(source)
+    devices.create(
+        national_id="810000000001",
+        public_jwk={"kty": "EC"},
+        jwk_thumbprint="t1",
+        pin_hash="h",
+        totp_secret="s",
+    )
+    with devices.db.transaction() as conn:  # what a newer release's step would do
+        conn.execute("ALTER TABLE devices ADD COLUMN added_later TEXT NOT NULL DEFAULT ''")
+        conn.execute("UPDATE santeid_schema SET version = version + 1 WHERE component = 'ecps'")
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "other"), "SANTEID_DATABASE_URL": postgres_url}
+    out = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "var"), ok=False).output
+    assert "the ecps tables of sqlite:///" in out and "ecps.sqlite3 are at schema version" in out
+    assert "newer than the" in out and "Traceback" not in out, out
+    target = db.open_url(postgres_url)
+    try:
+        copied = target.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'client'"
+            " AND table_schema = current_schema()"
+        ).scalar()
+        assert not copied or target.execute("SELECT count(*) FROM client").scalar() == 0
+    finally:
+        target.close()
+
+
+@pytest.mark.postgres
 def test_a_second_installation_s_rows_never_vanish_under_the_first_s_ids(tmp_path, postgres_url):
     """Two embedded installations number their audit rows alike: the second copy stops on a
     row whose id the first's already holds, naming it, instead of counting it "already

@@ -285,7 +285,19 @@ def _taken_ids(
 
 def migrate_from_sqlite(data_dir: Path | str, settings: Settings) -> list[Copied]:
     """Copy every component's rows from ``data_dir``'s SQLite files into
-    ``settings.database_url``; returns what was copied, table by table."""
+    ``settings.database_url``; returns what was copied, table by table.
+
+    Files a newer santeid upgraded are refused before anything is copied
+    (:class:`~santeid.db.SchemaTooNew`, naming the file and the version found): this santeid
+    knows neither their new columns nor what they mean."""
+    from santeid.db.schemas import all_schemas
+
+    for schema in all_schemas():
+        source_file = db.SqliteDatabase(Path(data_dir) / schema.component.file_name)
+        try:
+            db.current_version(source_file, schema)  # only reads, never creates the file
+        finally:
+            source_file.close()
     report = []
     for table in copied_tables():
         target = db.database_for(settings, table.component)
