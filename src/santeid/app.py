@@ -76,7 +76,11 @@ def create_services(
         keys = check_keys_for_startup(settings, clock=clock)
     # Durable data: schemas upgraded (or checked, database_auto_upgrade = false) before any
     # request; a database newer than this santeid stops the start with what to do.
-    start.needing("database", "checking the schemas", lambda: prepare_databases(settings))
+    start.needing(
+        "database",
+        "checking the schemas",
+        lambda: prepare_databases(settings, first_start=start.first),
+    )
     directory = Directory.for_settings(settings)
     directory.initialize()
     if settings.sandbox.enabled and directory.count() == 0:

@@ -23,11 +23,14 @@ registering santeid's own clients), need the database. So:
   persistence check only warns, and says when it could not tell).
 * Every **worker** of ``santeid serve --workers N`` — the first ones, and every one the server
   starts later in place of one that ended (a crash, a recycled worker, an operator's kill) —
-  starts after that first start passed. A configuration error still stops it. An outage does
-  not: each piece of work that needs the part that is down is skipped, with a warning, and the
-  worker serves what does not need it; the rest answers 503 (docs/problems.md) until the part
-  is back, then is served with nothing to do (the pools reconnect, each component's schema is
-  checked on its first use: :func:`santeid.db.ensure`). Otherwise one worker restarted during
+  starts after that first start passed. A configuration error still stops it, but for a
+  schema newer than this santeid, which a newer release migrated since that first start (a
+  roll-out under way: its steps only add; :func:`santeid.db.schemas.prepare` logs it and
+  serves). An outage does not stop it either: each piece of work that needs the part that is
+  down is skipped, with a warning, and the worker serves what does not need it; the rest
+  answers 503 (docs/problems.md) until the part is back, then is served with nothing to do
+  (the pools reconnect, each component's schema is checked on its first use:
+  :func:`santeid.db.ensure`). Otherwise one worker restarted during
   an outage failed its start, and Granian (a worker ending within 5.5 s of its start) or
   gunicorn (a worker that fails to boot) stopped the whole server, for good.
 

@@ -273,6 +273,111 @@ def test_migrate_from_sqlite_copies_everything_once(tmp_path, postgres_url):
 
 
 @pytest.mark.postgres
+def test_copying_again_before_switching_over_carries_revocations_and_removals(
+    tmp_path, postgres_url
+):
+    """docs/deployment.md: the copy is run once more just before switching over, "to pick up
+    what arrived since". What changed since is also a revoked device or card, a removed client
+    or INSi software number: the second copy carries them, as it carries new rows. Before, a
+    row already copied was "already there" whatever its values: the revoked phone and card were
+    active again once the hosts served from PostgreSQL, the removed client could log in."""
+    from santeid.cps.registry import CardRegistry
+    from santeid.ecps.push import PushSubscription
+    from santeid.ecps.push import PushSubscriptionRepository
+    from tests.db.test_repository_contracts import _certificate
+
+    source = Settings(data_dir=str(tmp_path / "var"))
+    clients = ClientRegistry.for_settings(source)
+    for client_id in ("rp-kept", "rp-removed"):
+        clients.add(
+            {"client_id": client_id, "client_secret": "s" * 20, "redirect_uris": ["https://rp/cb"]}
+        )
+    devices = DeviceRepository.for_settings(source)
+    phone = devices.create(
+        national_id="810000000001",
+        public_jwk={"kty": "EC"},
+        jwk_thumbprint="t1",
+        pin_hash="h",
+        totp_secret="s",
+    )
+    subscriptions = PushSubscriptionRepository(devices.db)
+    subscriptions.put(PushSubscription(phone.device_id, "https://push.example/1", "k", "a"))
+    cards = CardRegistry.for_settings(source)
+    cards.record_issued(_certificate(0xABCD), "810000000001")
+    software = SoftwareRegistry(db.database_for(source, db.INSI))
+    software.add("LOGICIEL-A", "A")
+
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "other"), "SANTEID_DATABASE_URL": postgres_url}
+    _run(env, "db", "migrate-from-sqlite", str(tmp_path / "var"))
+    # The embedded installation goes on serving until the switch-over.
+    devices.revoke(phone.device_id)
+    subscriptions.delete(phone.device_id)
+    cards.revoke("ABCD", "stolen")
+    clients.remove("rp-removed")
+    software.remove("LOGICIEL-A")
+    out = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "var")).output
+
+    target = Settings(data_dir=str(tmp_path / "other"), database_url=postgres_url)
+    assert DeviceRepository.for_settings(target).get(phone.device_id).status == "revoked"
+    assert CardRegistry.for_settings(target).get("ABCD").revocation_reason == "stolen"
+    target_clients = ClientRegistry.for_settings(target)
+    assert target_clients.get("rp-removed") is None
+    assert target_clients.get("rp-kept") is not None
+    target_insi = db.database_for(target, db.INSI)
+    assert target_insi.execute("SELECT count(*) FROM software").scalar() == 0
+    assert target_insi.execute("SELECT count(*) FROM push_subscriptions").scalar() == 0
+    for table, source_rows, updated, removed in (
+        ("devices", 1, 1, 0),
+        ("cards", 1, 1, 0),
+        ("client", 1, 0, 1),
+        ("software", 0, 0, 1),
+        ("push_subscriptions", 0, 0, 1),
+    ):
+        assert (
+            f"{table:<{WIDTH}} {source_rows:>8} rows in the source, {0:>8} copied, "
+            f"{source_rows - updated:>8} already there, {updated:>8} updated, "
+            f"{removed:>8} removed"
+        ) in out, out
+
+
+@pytest.mark.postgres
+def test_migrate_from_sqlite_refuses_files_of_a_newer_release_before_copying_anything(
+    tmp_path, postgres_url
+):
+    """Files a newer santeid upgraded, copied by this one: refused at once with the version
+    found and what to do, nothing copied. Before, the copy went table by table until the first
+    column it did not know (``column "…" does not exist``), the tables before it copied."""
+    source = Settings(data_dir=str(tmp_path / "var"))
+    ClientRegistry.for_settings(source).add(
+        {"client_id": "rp", "client_secret": "s" * 20, "redirect_uris": ["https://rp/cb"]}
+    )
+    devices = DeviceRepository.for_settings(source)
+    devices.create(
+        national_id="810000000001",
+        public_jwk={"kty": "EC"},
+        jwk_thumbprint="t1",
+        pin_hash="h",
+        totp_secret="s",
+    )
+    with devices.db.transaction() as conn:  # what a newer release's step would do
+        conn.execute("ALTER TABLE devices ADD COLUMN added_later TEXT NOT NULL DEFAULT ''")
+        conn.execute("UPDATE santeid_schema SET version = version + 1 WHERE component = 'ecps'")
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "other"), "SANTEID_DATABASE_URL": postgres_url}
+    out = _run(env, "db", "migrate-from-sqlite", str(tmp_path / "var"), ok=False).output
+    assert "the ecps tables of sqlite:///" in out and "ecps.sqlite3 are at schema version" in out
+    assert "newer than the" in out and "Traceback" not in out, out
+    target = db.open_url(postgres_url)
+    try:
+        copied = target.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'client'"
+            " AND table_schema = current_schema()"
+        ).scalar()
+        assert not copied or target.execute("SELECT count(*) FROM client").scalar() == 0
+    finally:
+        target.close()
+
+
+@pytest.mark.postgres
 def test_a_second_installation_s_rows_never_vanish_under_the_first_s_ids(tmp_path, postgres_url):
     """Two embedded installations number their audit rows alike: the second copy stops on a
     row whose id the first's already holds, naming it, instead of counting it "already

@@ -97,9 +97,10 @@ def status() -> None:
 def migrate_from_sqlite(data_dir: Path) -> None:
     """Copy the embedded installation in DATA_DIR (its *.sqlite3 files) into database_url.
 
-    Every component's tables are copied, table by table (docs/deployment.md). Idempotent:
-    rows already there are left alone, so it can be run again after an interruption. The
-    civil-status base and the directory stay per-host SQLite files."""
+    Every component's tables are copied, table by table (docs/deployment.md). It can be run
+    again after an interruption, and once more just before switching over: rows changed or
+    removed since (a revoked device or card, a removed client) are updated or removed too.
+    The civil-status base and the directory stay per-host SQLite files."""
     from santeid import db as persistence
     from santeid.db.copy import CopyConflict
     from santeid.db.copy import migrate_from_sqlite as copy
@@ -124,5 +125,6 @@ def migrate_from_sqlite(data_dir: Path) -> None:
     for entry in report:
         click.echo(
             f"  {entry.table:<{width}} {entry.source:>8} rows in the source, "
-            f"{entry.copied:>8} copied, {entry.already_there:>8} already there"
+            f"{entry.copied:>8} copied, {entry.already_there:>8} already there, "
+            f"{entry.updated:>8} updated, {entry.removed:>8} removed"
         )

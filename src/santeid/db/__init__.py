@@ -26,6 +26,7 @@ gives the measurements).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ from santeid.settings import ConfigurationError
 
 if TYPE_CHECKING:
     from santeid.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_INTEGER",
@@ -200,7 +203,10 @@ class SchemaError(ConfigurationError):
 
 
 class SchemaTooNew(SchemaError):
-    pass
+    def __init__(self, message: str, *, found: int) -> None:
+        super().__init__(message)
+        #: The version the database is at.
+        self.found = found
 
 
 class SchemaOutdated(SchemaError):
@@ -229,7 +235,8 @@ def _found_version(conn: Connection, schema: Schema, url: str, *, create: bool =
             f"the {schema.component.name} tables of {redact(url)} are at schema "
             f"version {found}, newer than the {schema.version} this santeid knows: a newer "
             "santeid upgraded them. Run that version (or newer) instead; santeid never "
-            "downgrades a schema."
+            "downgrades a schema.",
+            found=found,
         )
     return found
 
@@ -281,23 +288,43 @@ def upgrade(db: Database, schema: Schema) -> tuple[int, int]:
     return found, schema.version
 
 
-def ensure(db: Database, schema: Schema) -> None:
+def ensure(db: Database, schema: Schema, *, newer_served: bool = False) -> None:
     """Make ``schema`` usable on ``db`` once per process and database: upgrade it when
-    ``database_auto_upgrade`` is on, otherwise check it is exactly at the known version."""
+    ``database_auto_upgrade`` is on, otherwise check it is exactly at the known version.
+
+    ``newer_served``: a schema newer than this santeid is logged and used rather than refused
+    (:class:`SchemaTooNew`) — for a worker of a running server (:func:`santeid.db.schemas.prepare`),
+    whose first start found the schema usable: a newer release migrated it since, and its steps
+    only add (docs/deployment.md, "Schema versions and upgrades")."""
     ready = db.ready_schemas
     if schema.component.name in ready:
         return
     with db.schema_lock:
         if schema.component.name in ready:
             return
-        if db.auto_upgrade:
-            upgrade(db, schema)
-        else:
-            found = current_version(db, schema)
-            if found < schema.version:
-                raise SchemaOutdated(
-                    f"the {schema.component.name} tables of {redact(db.url)} are at schema "
-                    f"version {found}, this santeid needs {schema.version}: run "
-                    "`santeid db upgrade` (database_auto_upgrade is off)"
-                )
+        try:
+            if db.auto_upgrade:
+                upgrade(db, schema)
+            else:
+                found = current_version(db, schema)
+                if found < schema.version:
+                    raise SchemaOutdated(
+                        f"the {schema.component.name} tables of {redact(db.url)} are at schema "
+                        f"version {found}, this santeid needs {schema.version}: run "
+                        "`santeid db upgrade` (database_auto_upgrade is off)"
+                    )
+        except SchemaTooNew as exc:
+            if not newer_served:
+                raise
+            log.warning(
+                "start-up: the %s tables of %s are at schema version %d, newer than the %d "
+                "this santeid knows (a newer release migrated them): this worker serves on, as "
+                "this server's start found them usable and a newer release's steps only add; "
+                "the server itself refuses them when it starts again: finish the roll-out "
+                '(docs/deployment.md, "Schema versions and upgrades")',
+                schema.component.name,
+                redact(db.url),
+                exc.found,
+                schema.version,
+            )
         ready.add(schema.component.name)

@@ -6,12 +6,19 @@ the registry ``santeid db upgrade`` and ``status`` use): every table their steps
 primary key, unless :data:`NOT_COPIED` names it with the reason — so a table a new step adds is
 copied without anyone remembering to list it.
 
-Rows are inserted with ``ON CONFLICT … DO NOTHING`` on each table's primary key, so a second
-run copies nothing and a run interrupted half-way can simply be repeated. In a table keyed by a
-generated number (:attr:`Table.generated`) the same id says nothing about the row: there a row
-whose id is taken by a *different* row (another installation copied into the same database
-first) stops the copy with :class:`CopyConflict`, listing them, and that table is left as it
-was — never a row silently dropped from the audit trail. A table is read in
+A second run copies what the source holds that the database does not, so a run interrupted
+half-way can simply be repeated, and a last run just before switching over picks up what the
+embedded installation did since. What it did since is not only new rows: in a table keyed by
+a name (clients, e-CPS devices and push subscriptions, cards, INSi software), a row may have
+changed since it was copied — a device or card revoked, a client's secret replaced — or been
+removed — a client, a software number: such a table comes out equal to the source's (rows
+updated, and removed), or a revoked phone or card would be active again once the hosts serve
+from the database. The tables keyed by a generated number (:attr:`Table.generated`: the INSi
+audit trail, the outbox, the authentication events) only ever gain rows: new rows are
+inserted with ``ON CONFLICT … DO NOTHING``, and since there the same id says nothing about the
+row, a row whose id is taken by a *different* row (another installation copied into the same
+database first) stops the copy with :class:`CopyConflict`, listing them, and that table is
+left as it was — never a row silently dropped from the audit trail. A table is read in
 batches of :data:`BATCH_ROWS` and copied in one transaction. Identity columns (``audit.id``,
 ``outbox.id``, ``auth_events.id``) keep their values; their sequences are then moved past them.
 
@@ -124,12 +131,18 @@ def copied_tables() -> tuple[Table, ...]:
 @dataclass(frozen=True)
 class Copied:
     table: str
+    #: Rows read from the source.
     source: int
+    #: Of those, rows the database did not hold.
     copied: int
+    #: Of those, rows the database held with other values (a name-keyed table's).
+    updated: int = 0
+    #: Rows of the database the source no longer holds, removed (a name-keyed table's).
+    removed: int = 0
 
     @property
     def already_there(self) -> int:
-        return self.source - self.copied
+        return self.source - self.copied - self.updated
 
 
 def _copy_table(source: sqlite3.Connection, table: Table, target: db.Database) -> Copied:
@@ -146,13 +159,14 @@ def _copy_table(source: sqlite3.Connection, table: Table, target: db.Database) -
         f"VALUES ({', '.join('?' * len(columns))}) "
         f"ON CONFLICT ({', '.join(table.key)}) DO NOTHING"
     )
+    if not table.generated:
+        return _mirror_table(cursor, columns, table, target)
     read = 0
     with target.long_transaction() as conn:
         before = conn.execute(count_sql).scalar()
         conflicts: list[int] = []
         while rows := cursor.fetchmany(BATCH_ROWS):
-            if table.generated:
-                conflicts += _taken_ids(conn, table, columns, rows)
+            conflicts += _taken_ids(conn, table, columns, rows)
             if not conflicts:
                 _refuse_nul_text(table, columns, rows)
                 conn.executemany(insert, rows)
@@ -169,6 +183,63 @@ def _copy_table(source: sqlite3.Connection, table: Table, target: db.Database) -
                 highest = f"SELECT max({table.key[0]}) FROM {table.name}"  # noqa: S608
                 conn.execute(f"SELECT setval(CAST(? AS regclass), ({highest}))", (sequence,))
     return Copied(table.name, read, after - before)
+
+
+def _mirror_table(
+    cursor: sqlite3.Cursor, columns: tuple[str, ...], table: Table, target: db.Database
+) -> Copied:
+    """Make ``table``, keyed by a name, hold in the database the rows the source holds: new
+    rows inserted, rows with other values updated, rows the source no longer holds removed
+    (module docstring). These tables are small (clients, devices, cards, software): the
+    database's rows are read at once."""
+    key_positions = [columns.index(name) for name in table.key]
+    other_columns = [name for name in columns if name not in table.key]
+    where_key = " AND ".join(f"{name} = ?" for name in table.key)
+    insert = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 (names from the schemas)
+        f"VALUES ({', '.join('?' * len(columns))})"
+    )
+    update = (
+        f"UPDATE {table.name} SET {', '.join(f'{name} = ?' for name in other_columns)} "  # noqa: S608
+        f"WHERE {where_key}"
+    )
+    delete = f"DELETE FROM {table.name} WHERE {where_key}"  # noqa: S608
+
+    def key_of(row: tuple) -> tuple:
+        return tuple(row[position] for position in key_positions)
+
+    read = copied = updated = 0
+    with target.long_transaction() as conn:
+        there = {
+            key_of(row): row
+            for row in conn.execute(f"SELECT {', '.join(columns)} FROM {table.name}")  # noqa: S608
+        }
+        seen: set[tuple] = set()
+        while rows := cursor.fetchmany(BATCH_ROWS):
+            _refuse_nul_text(table, columns, rows)
+            new = [row for row in rows if key_of(row) not in there]
+            changed = [
+                row
+                for row in rows
+                if key_of(row) in there
+                and not all(_same(a, b) for a, b in zip(row, there[key_of(row)], strict=True))
+            ]
+            conn.executemany(insert, new)
+            if other_columns:
+                conn.executemany(
+                    update,
+                    [
+                        tuple(row[columns.index(name)] for name in other_columns) + key_of(row)
+                        for row in changed
+                    ],
+                )
+            seen.update(key_of(row) for row in rows)
+            read += len(rows)
+            copied += len(new)
+            updated += len(changed)
+        gone = [key for key in there if key not in seen]
+        conn.executemany(delete, gone)
+    return Copied(table.name, read, copied, updated, len(gone))
 
 
 def _refuse_nul_text(table: Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -214,7 +285,19 @@ def _taken_ids(
 
 def migrate_from_sqlite(data_dir: Path | str, settings: Settings) -> list[Copied]:
     """Copy every component's rows from ``data_dir``'s SQLite files into
-    ``settings.database_url``; returns what was copied, table by table."""
+    ``settings.database_url``; returns what was copied, table by table.
+
+    Files a newer santeid upgraded are refused before anything is copied
+    (:class:`~santeid.db.SchemaTooNew`, naming the file and the version found): this santeid
+    knows neither their new columns nor what they mean."""
+    from santeid.db.schemas import all_schemas
+
+    for schema in all_schemas():
+        source_file = db.SqliteDatabase(Path(data_dir) / schema.component.file_name)
+        try:
+            db.current_version(source_file, schema)  # only reads, never creates the file
+        finally:
+            source_file.close()
     report = []
     for table in copied_tables():
         target = db.database_for(settings, table.component)

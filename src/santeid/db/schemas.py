@@ -28,15 +28,21 @@ def all_schemas() -> tuple[Schema, ...]:
     return (CLIENTS, OUTBOX_SCHEMA, DEVICES, CARDS, INSI, EVENTS)
 
 
-def prepare(settings: Settings) -> None:
+def prepare(settings: Settings, *, first_start: bool = True) -> None:
     """At start-up: upgrade every component's schema (``database_auto_upgrade``), or check it
     is current; raises :class:`~santeid.db.SchemaError` with what to do otherwise. A database
     that cannot be used now raises its outage (``DatabaseUnavailable``), which
-    :class:`santeid.startup.Start` judges: a first start stops, a worker goes on."""
+    :class:`santeid.startup.Start` judges: a first start stops, a worker goes on.
+
+    A schema newer than this santeid stops a first start, and only that: a worker
+    (``first_start`` false) starts after its server's first start found the schemas usable, so
+    a newer one means a newer release migrated the database since — a roll-out under way, whose
+    steps only add — and it logs it and serves, as the server's other workers do. Refused, it
+    ended at once and Granian or gunicorn stopped the whole server (:mod:`santeid.startup`)."""
     for schema in all_schemas():
         database = database_for(settings, schema.component)
         try:
-            ensure(database, schema)
+            ensure(database, schema, newer_served=not first_start)
         except DatabaseUnavailable as exc:
             # Still an outage, for santeid.startup to judge; its message names the database.
             named = f"database {redact(database.url)} ({schema.component.name}): {exc}"
