@@ -180,6 +180,18 @@ def _log_in(browser, server, rp, national_id: str | None = None) -> str:
     return answer["session_state"]
 
 
+def _log_in_for_tokens(browser, server, rp) -> dict:
+    """:func:`_log_in`, then the code exchanged: the relying party's tokens."""
+    _log_in(browser, server, rp)
+    answer = requests.post(f"{server.oidc}/token", auth=(CLIENT_ID, SECRET), timeout=10,
+                           verify=server.ca,
+                           data={"grant_type": "authorization_code",
+                                 "code": rp.callbacks[-1]["code"],
+                                 "redirect_uri": rp.callback})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
 def _check_page(browser, site: RelyingPartySite, frame: str, server) -> None:
     """``site``'s page framing ``frame``, loaded."""
     op = f"{urlsplit(server.base).scheme}://{urlsplit(server.base).netloc}"
@@ -234,6 +246,36 @@ def test_a_login_of_another_professional_is_a_change(browser, server, rp):
     _check_page(browser, rp, iframe, server)
     assert _ask(browser, f"{CLIENT_ID} {first}") == "changed"
     assert _ask(browser, f"{CLIENT_ID} {second}") == "unchanged"
+
+
+def test_a_session_ended_by_the_relying_party_is_a_change_once_the_browser_comes_back(
+    browser, server, rp
+):
+    """A refresh-token logout (a back end's ``POST …/logout``) ends the session without the
+    browser: the cookie stays and the iframe says ``unchanged``, as Keycloak's. The browser's
+    next visit to the authorization endpoint (``prompt=none``: ``login_required``) forgets the
+    session, as Keycloak's ``authenticateIdentityCookie``: ``changed`` from then on."""
+    tokens = _log_in_for_tokens(browser, server, rp)
+    session_state = rp.callbacks[-1]["session_state"]
+    ended = requests.post(
+        f"{server.oidc}/logout",
+        auth=(CLIENT_ID, SECRET),
+        data={"refresh_token": tokens["refresh_token"]},
+        verify=server.ca,
+        timeout=10,
+    )
+    assert ended.status_code == 204, ended.text
+    iframe = f"{server.oidc}/login-status-iframe.html"
+    _check_page(browser, rp, iframe, server)
+    assert _ask(browser, f"{CLIENT_ID} {session_state}") == "unchanged"
+    params = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": rp.callback,
+              "scope": "openid", "state": "silent", "prompt": "none"}  # fmt: skip
+    browser.get(f"{server.oidc}/auth?{urlencode(params)}")
+    assert wait_for(lambda: rp.callbacks[-1].get("error"), what="the silent answer") == (
+        "login_required"
+    )
+    _check_page(browser, rp, iframe, server)
+    assert _ask(browser, f"{CLIENT_ID} {session_state}") == "changed"
 
 
 @pytest.mark.parametrize("who", ["unknown client", "origin of another client"])

@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
 
@@ -142,3 +143,30 @@ def test_the_login_writes_the_session_state_the_iframe_reads(app, client, flow):
     value, *attributes = _set_cookie(logout, COOKIE)
     assert value == "" and "max-age=0" in attributes, attributes
     assert client.get_cookie(COOKIE) is None
+
+
+def test_a_session_over_on_the_server_is_forgotten_at_the_next_authorization(app, client, flow):
+    """Keycloak's ``authenticateIdentityCookie``: an identity cookie whose session is gone is
+    expired with ``KEYCLOAK_SESSION``. A refresh-token logout by the relying party (no browser
+    in it) leaves the cookies; the browser's next authorization request (here ``prompt=none``,
+    answered ``login_required``) removes them, and the iframe then says ``changed``."""
+    tokens = flow.full_login()
+    logout = client.post(
+        f"{OIDC}/logout",
+        data={"refresh_token": tokens["refresh_token"]},
+        headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+    )
+    assert logout.status_code == 204
+    assert client.get_cookie(COOKIE) is not None  # nothing told the browser yet
+    silent = flow.authorize(prompt="none")
+    assert flow.code_from(silent)["error"] == "login_required"
+    for name in (COOKIE, "santeid_identity"):
+        value, *attributes = _set_cookie(silent, name)
+        assert value == "" and "max-age=0" in attributes, (name, attributes)
+    assert client.get_cookie(COOKIE) is None
+
+
+def test_a_browser_without_cookies_gets_none_expired(client, flow):
+    """Nothing to forget: an authorization request without the cookies sets none."""
+    silent = flow.authorize(prompt="none")
+    assert silent.headers.getlist("Set-Cookie") == []

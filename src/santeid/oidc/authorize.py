@@ -494,7 +494,17 @@ def forget_sso() -> None:
 
 
 def current_sso() -> Authentication | None:
-    return services().sessions.get(browser_sid())
+    """The live SSO session the browser's identity cookie names, or None. A cookie naming a
+    session that is over (ended by a refresh-token logout, ``santeid sessions logout``, its
+    timeouts) is expired, and the session-status cookie with it: as Keycloak's
+    ``authenticateIdentityCookie`` calls ``expireIdentityCookie``
+    (docs/reference/keycloak-behaviour.md, "Session status iframe"), so that the relying
+    parties' iframes see the change from then on."""
+    sid = browser_sid()
+    authentication = services().sessions.get(sid)
+    if authentication is None and sid is not None:
+        forget_sso()
+    return authentication
 
 
 def authorization_outcome(params) -> Response | PendingLogin:
