@@ -29,6 +29,15 @@ docs/reference/keycloak-behaviour.md, "Cookies").
 ``santeid_session`` is always ``Lax``: no cross-site POST carries the admin console's session
 or the token of santeid's own forms, and the answers to a relying party's POST (authorization,
 logout) do not write it: they would replace the cookie the browser did not send.
+
+A fourth one, ``santeid_session_state`` (:data:`SESSION_STATE`), is neither signed nor
+``HttpOnly``, on purpose: the session-status iframe's script reads it (OpenID Connect Session
+Management 1.0 §3.2, https://openid.net/specs/openid-connect-session-1_0.html#OPiframe), as
+Keycloak's ``KEYCLOAK_SESSION``. It holds the SHA-256 of the ``session_state`` the relying
+parties already know (:func:`session_state_digest`), never the signed ``santeid_identity``:
+a script that reads it learns nothing it could act on the session with. Same ``Secure`` and
+``SameSite`` as the first two; it lasts as long as the SSO session may
+(docs/reference/keycloak-behaviour.md, "Session status iframe").
 """
 
 from __future__ import annotations
@@ -65,6 +74,8 @@ from santeid.serving import MAX_BUFFERED_BODY
 from santeid.settings import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from werkzeug.datastructures import MultiDict
 
     from santeid.settings import Settings
@@ -210,6 +221,9 @@ class _CookieState:
         self.values: dict[str, dict] = {}
         #: Cookie → the value to write, or None to expire it.
         self.changes: dict[CrossSiteCookie, dict | None] = {}
+        #: :data:`SESSION_STATE`'s ``(value, max_age)`` to write, or None to expire it.
+        self.session_state: tuple[str, int] | None = None
+        self.session_state_changed = False
 
 
 def _request_attributes() -> dict:
@@ -238,6 +252,33 @@ RESTART = CrossSiteCookie("santeid_restart")
 #: Their keys.
 _BROWSER_ID = "bid"
 _CSRF = "csrf"
+#: The SSO session as the session-status iframe's script sees it: Keycloak's
+#: ``KEYCLOAK_SESSION`` (the module docstring).
+SESSION_STATE = "santeid_session_state"
+
+
+def session_state_digest(session_state: str) -> str:
+    """What :data:`SESSION_STATE` holds for the SSO session ``session_state``: its SHA-256,
+    base64url without padding — Keycloak's ``sha256UrlEncodedHash(session.getId())``
+    (docs/reference/keycloak-behaviour.md, "Session status iframe"), which the iframe's script
+    computes again from what the relying party posts it."""
+    digest = hashlib.sha256(session_state.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def show_session_state(session_state: str, max_age: int) -> None:
+    """The browser's :data:`SESSION_STATE` names ``session_state`` for ``max_age`` seconds."""
+    state = _cookie_state()
+    state.session_state = (session_state_digest(session_state), max(1, int(max_age)))
+    state.session_state_changed = True
+
+
+def hide_session_state() -> None:
+    """The browser forgets :data:`SESSION_STATE` — if the request carried it, as
+    :meth:`CrossSiteCookie.expire`."""
+    state = _cookie_state()
+    state.session_state = None
+    state.session_state_changed = SESSION_STATE in request.cookies
 
 
 def write_cross_site_cookies(response):
@@ -263,6 +304,14 @@ def write_cross_site_cookies(response):
             response.delete_cookie(cookie.name, **attributes)
         else:
             response.set_cookie(cookie.name, cookie.signed(value), **attributes)
+    if state.session_state_changed:
+        # Not HttpOnly: the session-status iframe's script reads it (the module docstring).
+        readable = {**attributes, "httponly": False}
+        if state.session_state is None:
+            response.delete_cookie(SESSION_STATE, **readable)
+        else:
+            value, max_age = state.session_state
+            response.set_cookie(SESSION_STATE, value, max_age=max_age, **readable)
     return response
 
 
@@ -341,18 +390,44 @@ def limit_parameter_size() -> None:
         check_parameter_size(request.form)
 
 
+def page_policy(frame_ancestors: str = "'none'") -> str:
+    """The ``Content-Security-Policy`` of santeid's HTML pages; ``frame_ancestors``: who may
+    frame the page (CSP Level 3 §7.7.1, https://www.w3.org/TR/CSP3/#directive-frame-ancestors):
+    nobody but on the pages of :func:`allow_framing_by`."""
+    return (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        f"script-src 'self'; frame-ancestors {frame_ancestors}; form-action 'self' *"
+    )
+
+
 #: Headers every response carries unless its view set its own.
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
 #: And every HTML page.
 HTML_SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
-    (
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-        "script-src 'self'; frame-ancestors 'none'; form-action 'self' *",
-    ),
+    ("Content-Security-Policy", page_policy()),
     NO_STORE,
 )
+#: An origin as a CSP source (CSP Level 3 §2.3.1 ``host-source``): a registered web origin
+#: that is not one (``web_origins`` checks the URL's parts, not each character) is left out
+#: rather than written into the header, where a ``;`` would start another directive.
+_CSP_ORIGIN = re.compile(
+    r"https?://[a-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?"
+)
+#: The request attribute of :func:`allow_framing_by`.
+_FRAME_ANCESTORS = "santeid_frame_ancestors"
+
+
+def allow_framing_by(origins: Iterable[str]) -> None:
+    """This request's page may be framed by santeid's own origin and ``origins`` (``*``: any),
+    with no ``X-Frame-Options`` (which cannot name an origin): the pages a relying party embeds
+    in a hidden iframe, which Keycloak serves without ``X-Frame-Options`` or
+    ``frame-ancestors`` (docs/reference/keycloak-behaviour.md, "Session status iframe")."""
+    allowed = sorted(
+        {origin for origin in origins if origin == "*" or _CSP_ORIGIN.fullmatch(origin)}
+    )
+    sources = "*" if "*" in allowed else " ".join(["'self'", *allowed])
+    _request_attributes()[_FRAME_ANCESTORS] = sources
 
 
 def add_security_headers(response):
@@ -363,7 +438,11 @@ def add_security_headers(response):
     present = {name.lower() for name in headers.keys()}
     defaults = SECURITY_HEADERS
     if response.mimetype == "text/html":
-        defaults += HTML_SECURITY_HEADERS
+        ancestors = _request_attributes().get(_FRAME_ANCESTORS) if has_request_context() else None
+        if ancestors is None:
+            defaults += HTML_SECURITY_HEADERS
+        else:
+            defaults += (("Content-Security-Policy", page_policy(ancestors)), NO_STORE)
     # (The INSi fast path adds these headers outside any request context: API clients, which
     # HSTS does not concern.)
     if has_request_context() and request.scheme == "https" and not _is_loopback(request.host):

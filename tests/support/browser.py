@@ -58,11 +58,14 @@ def start_browser(
     lang: str = "fr-FR",
     fake_camera: bool = False,
     trusted_certificate: Path | None = None,
+    third_party_cookies: bool = False,
 ):
     """A Chromium of its own (its own profile: cookies, IndexedDB, service workers);
     ``fake_camera``: Chromium's test camera, granted without asking; ``trusted_certificate``:
     an HTTPS server certificate (PEM) accepted as if an authority had signed it — its key,
-    with Chromium's ``--ignore-certificate-errors-spki-list``, no other certificate error."""
+    with Chromium's ``--ignore-certificate-errors-spki-list``, no other certificate error;
+    ``third_party_cookies``: a site's cookies are kept and sent inside another site's page
+    (an iframe), which this Chromium refuses by default."""
     require_chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -85,9 +88,16 @@ def start_browser(
     # The first tab opens about:blank rather than the new tab page, a WebUI page and renderer
     # of its own: the preferences behind the RestoreOnStartup (4, "open a list of URLs") and
     # RestoreOnStartupURLs policies, https://chromeenterprise.google/policies/#RestoreOnStartup
-    options.add_experimental_option(
-        "prefs", {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]}
-    )
+    prefs: dict[str, Any] = {
+        "session.restore_on_startup": 4,
+        "session.startup_urls": ["about:blank"],
+    }
+    if third_party_cookies:
+        # Chromium's "Third-party cookies" setting: 0 allows them (Chrome's default for most
+        # of its users), 1 blocks them in incognito windows, 2 always. Started as here, this
+        # Chromium blocks them, as Safari and Firefox do in their way.
+        prefs["profile.cookie_controls_mode"] = 0
+    options.add_experimental_option("prefs", prefs)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(30)
     # --window-size sets the window; the viewport must be exactly the phone's.

@@ -37,6 +37,8 @@ from santeid.oidc.authentication import Authentication
 from santeid.security import IDENTITY
 from santeid.security import MAX_WHOLE_NUMBER_DIGITS
 from santeid.security import browser_id
+from santeid.security import hide_session_state
+from santeid.security import show_session_state
 from santeid.security import whole_number
 from santeid.services import services
 
@@ -469,18 +471,40 @@ def browser_sid() -> str | None:
     return sid if isinstance(sid, str) and sid else None
 
 
-def remember_sso(sid: str) -> None:
-    """This browser is logged in to the SSO session ``sid`` from now on."""
-    IDENTITY.set({"sid": sid})
+def remember_sso(authentication: Authentication) -> None:
+    """This browser is logged in to the SSO session of ``authentication`` from now on."""
+    IDENTITY.set({"sid": authentication.sid})
+    show_sso_state(authentication)
+
+
+def show_sso_state(authentication: Authentication) -> None:
+    """The session-status iframe (``session_status.py``) sees the browser in the SSO session of
+    ``authentication`` until that session's absolute end, as Keycloak's
+    ``createLoginCookie`` writes ``KEYCLOAK_SESSION`` at each login, an SSO one included
+    (docs/reference/keycloak-behaviour.md, "Session status iframe")."""
+    sessions = services().sessions
+    remaining = authentication.session_start + sessions.max_lifetime - int(sessions.clock())
+    show_session_state(authentication.sid, remaining)
 
 
 def forget_sso() -> None:
     """This browser no longer names an SSO session (the session itself is not ended here)."""
     IDENTITY.expire()
+    hide_session_state()
 
 
 def current_sso() -> Authentication | None:
-    return services().sessions.get(browser_sid())
+    """The live SSO session the browser's identity cookie names, or None. A cookie naming a
+    session that is over (ended by a refresh-token logout, ``santeid sessions logout``, its
+    timeouts) is expired, and the session-status cookie with it: as Keycloak's
+    ``authenticateIdentityCookie`` calls ``expireIdentityCookie``
+    (docs/reference/keycloak-behaviour.md, "Session status iframe"), so that the relying
+    parties' iframes see the change from then on."""
+    sid = browser_sid()
+    authentication = services().sessions.get(sid)
+    if authentication is None and sid is not None:
+        forget_sso()
+    return authentication
 
 
 def authorization_outcome(params) -> Response | PendingLogin:
@@ -499,6 +523,7 @@ def authorization_outcome(params) -> Response | PendingLogin:
 
     authentication = current_sso()
     if authentication is not None and session_satisfies(areq, authentication):
+        show_sso_state(authentication)
         return issue_code(areq, authentication)
     if "none" in areq.prompt:
         # OIDC Core §3.1.2.6: no UI may be shown. Keycloak's OIDCLoginProtocol.translateError

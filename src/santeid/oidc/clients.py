@@ -590,6 +590,12 @@ class Client(ClientMixin):
                 allowed.add(origin if origin == "*" else origin.rstrip("/").lower())
         return allowed
 
+    def allows_origin(self, origin: str) -> bool:
+        """Whether a page of ``origin`` may read this client's answers (CORS,
+        ``santeid.oidc.cors``) and check its session (``santeid.oidc.session_status``)."""
+        origins = self.web_origins
+        return "*" in origins or origin.lower() in origins
+
     @property
     def token_endpoint_auth_method(self) -> str:
         return self.metadata.get("token_endpoint_auth_method", client_auth.DEFAULT_METHOD)

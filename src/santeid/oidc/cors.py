@@ -76,8 +76,7 @@ def _allowed(endpoint: str, origin: str) -> bool:
         return True
     if client is None:
         return False
-    origins = client.web_origins
-    return "*" in origins or origin.lower() in origins
+    return client.allows_origin(origin)
 
 
 def add_cors_headers(response):

@@ -101,6 +101,8 @@ def metadata(*, wallet: bool = True) -> dict:
         "frontchannel_logout_session_supported": True,
         "frontchannel_logout_supported": True,
         "jwks_uri": f"{base}/certs",
+        # OpenID Connect Session Management 1.0 §3.3 (oidc/session_status.py).
+        "check_session_iframe": f"{base}/login-status-iframe.html",
         "grant_types_supported": list(grant_types.SUPPORTED),
         "acr_values_supported": ACR_VALUES_SUPPORTED,
         "response_types_supported": ["code"],

@@ -24,7 +24,7 @@ class OidcAuthorizationSide:
             # Another professional takes over this browser: the previous one is logged out.
             end_session(svc, previous)
             renewed = sessions.open(authentication)
-        remember_sso(renewed.sid)
+        remember_sso(renewed)
         return issue_code(AuthorizationRequest.from_dict(request), renewed)
 
     def refuse(self, request: dict, error: str, description: str):

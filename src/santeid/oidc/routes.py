@@ -22,6 +22,7 @@ from santeid.oidc import discovery
 from santeid.oidc import logout
 from santeid.oidc import realm
 from santeid.oidc import request_objects
+from santeid.oidc import session_status
 from santeid.oidc import tls_client_auth
 from santeid.oidc import userinfo
 from santeid.oidc.login_outcome import OidcAuthorizationSide
@@ -79,6 +80,31 @@ ROUTES = [
     (f"{OIDC}/certs", "certs", discovery.certs, ["GET"]),
     (f"{OIDC}/logout", "logout", logout.logout, ["GET", "POST"]),
     (f"{OIDC}/logout/logout-confirm", "logout_confirm", logout.logout_confirm, ["POST"]),
+    # OpenID Connect Session Management 1.0 §3.2 at Keycloak's paths (session_status.py).
+    (
+        f"{OIDC}/login-status-iframe.html",
+        "login_status_iframe",
+        session_status.login_status_iframe,
+        ["GET"],
+    ),
+    (
+        f"{OIDC}/login-status-iframe.html/init",
+        "login_status_iframe_init",
+        session_status.login_status_iframe_init,
+        ["GET"],
+    ),
+    (
+        f"{OIDC}/3p-cookies/step1.html",
+        "third_party_cookies_step1",
+        session_status.third_party_cookies_step1,
+        ["GET"],
+    ),
+    (
+        f"{OIDC}/3p-cookies/step2.html",
+        "third_party_cookies_step2",
+        session_status.third_party_cookies_step2,
+        ["GET"],
+    ),
     # CIBA's routes are registered by santeid.ciba.init_app.
     # RFC 9126 pushed authorization requests at Keycloak's path (request_objects.py).
     (f"{OIDC}/ext/par/request", "par", request_objects.pushed_authorization_request, ["POST"]),
