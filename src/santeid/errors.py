@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from flask import current_app
 from flask import jsonify
 from flask import make_response
 from flask import render_template
@@ -99,6 +100,19 @@ def oauth_json_error(exc: Exception):
     return oauth_error(500, "server_error", "internal error")
 
 
+def _form_page() -> str | None:
+    """The URL of a refused form's page, when the URL it was posted to shows it by GET (the
+    login page does): a link there gets a fresh form. "Reload the page" re-posted the stale
+    form, refused again; a form posted elsewhere only Back can reach."""
+    if request.method != "POST":
+        return None
+    try:
+        current_app.url_map.bind_to_environ(request.environ).match(method="GET")
+    except HTTPException:
+        return None
+    return request.script_root + (request.full_path if request.query_string else request.path)
+
+
 def html_error(exc: Exception):
     """``html``: the error page, in the visitor's language."""
     t = _translator()
@@ -109,7 +123,13 @@ def html_error(exc: Exception):
     if isinstance(exc, ParameterTooLarge):
         return error_page(t, t("error_title"), t("too_large"), 400)
     if isinstance(exc, CsrfError):
-        return error_page(t, t("error_title"), t("csrf"), 400)
+        response = make_response(
+            render_template(
+                "csrf_error.html", t=t, title=t("error_title"), detail=t("csrf"), retry=_form_page()
+            )
+        )
+        response.status_code = 400
+        return response
     if isinstance(exc, ErrorPage):
         return error_page(t, f"{t('error_title')} : {exc.error}", exc.description, exc.status)
     if isinstance(exc, HTTPException):

@@ -99,7 +99,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "expired_title": "Demande de connexion expirée",
         "expired_detail": "Cette demande de connexion n'existe plus ou a expiré.",
         "foreign_tx": "Cette demande de connexion a été ouverte dans un autre navigateur.",
-        "csrf": "Le formulaire a expiré. Rechargez la page et recommencez.",
+        "csrf": (
+            "Le formulaire a expiré : la page est restée ouverte trop longtemps, ou votre "
+            "navigateur a perdu sa session."
+        ),
+        "csrf_retry": "Afficher le formulaire à nouveau",
+        "csrf_back": "Revenez à la page précédente et recommencez.",
         "logged_out_title": "Session fermée",
         "logged_out": "Vous êtes déconnecté de Pro Santé Connect (santeid).",
         "logout_confirm_title": "Déconnexion",
@@ -424,7 +429,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "expired_title": "Login request expired",
         "expired_detail": "This login request no longer exists or has expired.",
         "foreign_tx": "This login request was opened in another browser.",
-        "csrf": "The form has expired. Reload the page and try again.",
+        "csrf": (
+            "The form has expired: the page stayed open too long, or your browser lost its session."
+        ),
+        "csrf_retry": "Show the form again",
+        "csrf_back": "Go back to the previous page and try again.",
         "logged_out_title": "Session closed",
         "logged_out": "You are logged out of Pro Santé Connect (santeid).",
         "logout_confirm_title": "Log out",

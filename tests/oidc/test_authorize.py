@@ -503,6 +503,38 @@ def test_login_form_requires_the_csrf_token(flow, client):
     assert "csrf" not in response.headers.get("Location", "")
 
 
+def test_an_expired_login_form_links_back_to_the_form(flow, client):
+    """A form posted without this browser's token (its session cookie lost) is answered with
+    a link to the form page by GET: "reload the page" re-posted the same stale form, again and
+    again."""
+    import re
+
+    login_url = flow.authorize().headers["Location"]
+    client.get(login_url)
+    response = client.post(login_url, data={"national_id": "810000000001", "csrf_token": "x"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    link = re.search(r'<a id="csrf-retry" href="([^"]+)"', page)
+    assert link is not None, page
+    assert (
+        link.group(1).replace("&amp;", "&")
+        == urlsplit(login_url)._replace(scheme="", netloc="").geturl()
+    )
+    assert client.get(link.group(1).replace("&amp;", "&")).status_code == 200
+    assert "Rechargez" not in page
+
+
+def test_an_expired_form_of_a_post_only_url_sends_back_to_the_previous_page(flow, client):
+    login_url = flow.authorize().headers["Location"]
+    client.get(login_url)
+    cancel_url = login_url.replace("/authenticate", "/cancel")
+    response = client.post(cancel_url, data={"csrf_token": "x"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'id="csrf-retry"' not in page
+    assert "page précédente" in page
+
+
 def test_login_transaction_is_bound_to_its_browser(flow, app):
     login_url = flow.authorize().headers["Location"]
     stranger = app.test_client()

@@ -48,7 +48,7 @@ FR = {
     "admin_register_form": "Enregistrer un client (secret créé ici, affiché une seule fois)",
     "admin_rotate_secret": "Nouveau secret",
     "admin_remove": "Supprimer",
-    "admin_new_secret": "Nouveau secret de {client} (affiché une seule fois) :",
+    "admin_new_secret": "Nouveau secret pour {client} (affiché une seule fois) :",
     "admin_registered": "Client {client} enregistré.",
     "admin_removed": "Client {client} supprimé.",
     "admin_internal": "client interne de santeid",
