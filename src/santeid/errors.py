@@ -110,9 +110,7 @@ def _form_page() -> str | None:
         current_app.url_map.bind_to_environ(request.environ).match(method="GET")
     except HTTPException:
         return None
-    page = request.script_root + (request.full_path if request.query_string else request.path)
-    # Never a protocol-relative ``//host/…`` link: a same-origin path only.
-    return page if page.startswith("/") and not page.startswith("//") else None
+    return request.script_root + (request.full_path if request.query_string else request.path)
 
 
 def html_error(exc: Exception):
