@@ -110,6 +110,7 @@ def _form_page() -> str | None:
         current_app.url_map.bind_to_environ(request.environ).match(method="GET")
     except HTTPException:
         return None
+    # A path a route matched: never ``//host/…`` (such paths are answered 404 before any view).
     return request.script_root + (request.full_path if request.query_string else request.path)
 
 
