@@ -677,3 +677,14 @@ def test_pages_and_redirects_carry_each_security_header_once(flow, client):
     assert discovery.headers.getlist("X-Content-Type-Options") == ["nosniff"]
     assert "X-Frame-Options" not in discovery.headers
     assert "Content-Security-Policy" not in discovery.headers
+
+
+def test_the_identifier_field_takes_letters_and_slashes_on_a_phone(flow, client):
+    """ADELI numbers may hold letters, test identities start with ``ANS``, structure staff's
+    ids hold a ``/`` (santeid.psc.national_id): ``inputmode="numeric"`` gave phones a keypad
+    on which none of them can be typed."""
+    import re
+
+    page = client.get(flow.authorize().headers["Location"]).get_data(as_text=True)
+    field = re.search(r'<input id="national_id"[^>]*>', page, re.S)
+    assert field is not None and "inputmode" not in field.group(0)

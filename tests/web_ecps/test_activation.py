@@ -163,6 +163,15 @@ def test_french_is_the_default_language(client):
     assert '<label for="national_id">' in page and "autofocus" in page
 
 
+def test_the_identifier_field_takes_letters_and_slashes_on_a_phone(client):
+    """As the login page's: no numeric keypad for identifiers that hold letters or ``/``."""
+    import re
+
+    page = client.get("/ecps/activation").get_data(as_text=True)
+    field = re.search(r'<input id="national_id"[^>]*>', page, re.S)
+    assert field is not None and "inputmode" not in field.group(0)
+
+
 def test_wrong_codes_count_down_then_five_wrong_attempts_cancel_the_pair(client):
     flow = request_codes(client)
     email_code, sms_code = codes_from_outbox(client)
