@@ -389,3 +389,26 @@ def test_the_server_takes_the_slow_scenarios_delay_from_its_settings(settings):
     settings.sandbox.insi_delay = 2.5
     service = InsiService.for_settings(settings)
     assert (service.sandbox, service.sandbox_delay) == (settings.sandbox.enabled, 2.5)
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["soap", "rest"])
+def test_today_is_the_french_civil_date_on_every_channel(tmp_path, insi_base, strict):
+    """At 23:30 UTC on 31 December it is already 1 January in France (UTC+1): a person born
+    that day in France is not "born in the future". The core judged the date by the UTC one,
+    while its FHIR answers dated the query by the French one."""
+    import datetime as dt
+
+    from santeid.insi.service import InsiService
+
+    moment = dt.datetime(2025, 12, 31, 23, 30, tzinfo=dt.UTC)
+    service = InsiService(insi_base, tmp_path / "insi.sqlite3", clock=lambda: moment)
+    assert service.today() == dt.date(2026, 1, 1)
+    result = service.search_by_traits(
+        TraitsQuery("NOUVEAUNE", ("JEAN",), "M", "2026-01-01"), SOAP_CTX if strict else REST_CTX
+    )
+    assert result.cr == "01"  # searched (no such person), not refused
+    with pytest.raises(InsiError) as caught:
+        service.search_by_traits(
+            TraitsQuery("NOUVEAUNE", ("JEAN",), "M", "2026-01-02"), SOAP_CTX if strict else REST_CTX
+        )
+    assert str(caught.value.rule) == "date-range"

@@ -145,16 +145,6 @@ _DATE_PREFIXES = ("ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _UUID_NAMESPACE = uuid.UUID("5f0c8f49-2c39-4c8e-a0b7-4b7c3e0f2a11")
 
 
-def _paris_today() -> date:
-    now = utc_datetime(services().clock)
-    try:
-        from zoneinfo import ZoneInfo
-
-        return now.astimezone(ZoneInfo("Europe/Paris")).date()
-    except Exception:  # no time-zone data on this system
-        return now.date()
-
-
 # -- resources ------------------------------------------------------------------------------
 def _identifier(oid: str, value: str, use: str | None = None) -> dict:
     type_code, default_use = INS_IDENTIFIERS.get(oid, ("INS-NIR", "official"))
@@ -404,7 +394,7 @@ def _search() -> Response:
     result = services().insi.search_by_traits(query, ctx)
     # GET or POST _search alike: the GET URL of the search performed.
     self_url = served_url(f"{PREFIX}/Patient", used)
-    return fhir_response(searchset(result, self_url, _paris_today()))
+    return fhir_response(searchset(result, self_url, services().insi.today()))
 
 
 @bp.get(f"{PREFIX}/Patient")

@@ -373,6 +373,19 @@ class InsiService:
         self._record(ctx, OP_VERIFY, outcome, digest_parts, started)
         return result
 
+    def today(self) -> date:
+        """Today's date in France (Europe/Paris), the one date of the service: the latest
+        birth date a search accepts, and the ``dateInterrogationINSi`` its FHIR answers carry.
+        The UTC date lagged behind it from midnight to 1 or 2 a.m., French time. Without
+        time-zone data on the system, the UTC date."""
+        now = self.clock()
+        try:
+            from zoneinfo import ZoneInfo
+
+            return now.astimezone(ZoneInfo("Europe/Paris")).date()
+        except Exception:  # no time-zone data on this system
+            return now.date()
+
     def software(self) -> SoftwareRegistry:
         """The registered software authorisation numbers (IDAM)."""
         return self._registry
@@ -420,7 +433,7 @@ class InsiService:
         *,
         require_birthplace: bool = False,
     ) -> tr.Traits:
-        fast = _fast_traits(q, self.clock().date())
+        fast = _fast_traits(q, self.today())
         if fast is not None and (fast.birthplace is not None or not require_birthplace):
             return fast
         given = tuple(q.given_names or ())
@@ -452,7 +465,7 @@ class InsiService:
                     sex=q.sex,
                     birth_date=q.birth_date,
                     birthplace=birthplace,
-                    today=self.clock().date(),
+                    today=self.today(),
                 )
             return tr.normalize_traits(
                 birth_name=q.birth_name,
@@ -460,7 +473,7 @@ class InsiService:
                 sex=q.sex,
                 birth_date=q.birth_date.strip(),
                 birthplace=birthplace,
-                today=self.clock().date(),
+                today=self.today(),
             )
         except tr.TraitError as exc:
             raise invalid(exc.field, exc.rule, exc.message, elements.get(exc.field)) from None
@@ -509,7 +522,7 @@ class InsiService:
                 birth_name = tr.validate_name(q.birth_name)
             else:
                 birth_name = tr.normalize_name(q.birth_name)
-            birth_date = tr.validate_birth_date(q.birth_date.strip(), today=self.clock().date())
+            birth_date = tr.validate_birth_date(q.birth_date.strip(), today=self.today())
         except tr.TraitError as exc:
             raise invalid(exc.field, exc.rule, exc.message, VITALE_ELEMENTS[exc.field]) from None
         rank = q.birth_rank
