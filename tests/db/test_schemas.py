@@ -169,6 +169,18 @@ def test_db_commands_on_a_postgresql_database_not_created_yet(
     assert found == []
 
 
+def test_db_status_check_exits_non_zero_unless_every_schema_is_current(database_url, tmp_path):
+    """A deployment script asks ``db status --check`` before starting servers (as
+    ``manage.py migrate --check`` or ``alembic check``): exit 1 while an upgrade is due,
+    0 once current; without ``--check`` the command only shows (exit 0)."""
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": database_url}
+    _run(env, "db", "status")
+    due = _run(env, "db", "status", "--check", ok=False)
+    assert due.exit_code == 1 and "run `santeid db upgrade`" in due.output
+    _run(env, "db", "upgrade")
+    assert "(current)" in _run(env, "db", "status", "--check").output
+
+
 def test_db_status_only_reads(tmp_path):
     """A database that does not exist is shown at version 0, and still does not exist."""
     missing = tmp_path / "nowhere" / "x.sqlite3"

@@ -67,27 +67,36 @@ def upgrade() -> None:
 
 
 @db.command()
-def status() -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit status 1 unless every component is current (for deployment scripts).",
+)
+def status(check: bool) -> None:
     """Show each component's schema version in the database and the one this santeid knows
-    (only reads: a database that does not exist yet is shown at version 0, not created)."""
+    (only reads: a database that does not exist yet is shown at version 0, not created).
+    With --check, exit status 1 unless every component is current."""
     from santeid import db as persistence
     from santeid.db.schemas import all_schemas
 
     settings = get_settings()
     click.echo(f"database: {_target()}")
+    current = True
     for schema in all_schemas():
         with _refused(schema.component.name):
             database = persistence.database_for(settings, schema.component)
             found = persistence.current_version(database, schema)
         absent = isinstance(database, persistence.SqliteDatabase) and not database.exists()
-        note = (
-            "no database yet: run `santeid db upgrade`"
-            if absent
-            else "current"
-            if found == schema.version
-            else "run `santeid db upgrade`"
-        )
+        if absent:
+            note = "no database yet: run `santeid db upgrade`"
+        elif found == schema.version:
+            note = "current"
+        else:
+            note = "run `santeid db upgrade`"
+        current = current and note == "current"
         click.echo(f"  {schema.component.name:<8} {found} of {schema.version} ({note})")
+    if check and not current:
+        raise SystemExit(1)
 
 
 @db.command("migrate-from-sqlite")
