@@ -224,3 +224,37 @@ def test_format_in_a_posted_form(fhir):
     assert _ids(bundle(fhir("POST", "/Practitioner/_search", data=form))) == [FAUVEL]
     form["_format"] = "application/fhir+xml"
     outcome(fhir("POST", "/Practitioner/_search", data=form), 406, "not-supported")
+
+
+@pytest.mark.parametrize("count_only", ["_count=0", "_summary=count", "_summary=count&_count=3"])
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/Practitioner", "active=true&_revinclude=PractitionerRole:practitioner"),
+        ("/Practitioner", "name=m"),
+        ("/PractitionerRole", "role=10&_include=PractitionerRole:practitioner"),
+        ("/PractitionerRole", f"practitioner={FAUVEL}"),
+    ],
+)
+def test_a_count_alone_is_the_total_without_entries(
+    fhir, directory_server, path, query, count_only
+):
+    """``_summary=count``, and ``_count=0``, which R4 treats the same: a Bundle with the number
+    of matches in ``total``, no entries — includes neither — and no ``next`` link
+    (https://hl7.org/fhir/R4/search.html#count, #summary)."""
+    counted = bundle(fhir("GET", path, f"{query}&{count_only}"))
+    everything = bundle(fhir("GET", path, f"{query}&_total=accurate&_count=2"))
+    assert counted["total"] == everything["total"] > 0
+    assert "entry" not in counted
+    links = _links(counted)
+    assert set(links) == {"self"}
+    assert ("_count=0" if "_count=0" in count_only else "_summary=count") in links["self"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    posted = bundle(fhir("POST", f"{path}/_search", data=f"{query}&{count_only}", headers=form))
+    assert (posted["total"], "entry" in posted) == (counted["total"], False)
+
+
+def test_a_summary_other_than_count_is_ignored(fhir):
+    """``_summary=true`` and the like stay ignored (docs/directory.md): the whole resources."""
+    body = bundle(fhir("GET", "/Practitioner", f"identifier={FAUVEL}&_summary=true"))
+    assert _ids(body) == [FAUVEL] and "_summary" not in _links(body)["self"]

@@ -182,6 +182,22 @@ def test_chained_search_and_includes(directory: SyncFHIRClient) -> None:
             .revinclude("PractitionerRole", "practitioner").fetch()] == [TWO_EXERCICES]  # fmt: skip
 
 
+def test_count_is_the_number_of_matches(server: SanteidProcess, directory: SyncFHIRClient) -> None:
+    """fhirpy's ``count()`` asks ``_count=0``, which R4 treats as ``_summary=count``: the
+    total alone (https://hl7.org/fhir/R4/search.html#count)."""
+    practitioners = directory.resources("Practitioner").search(active=True)
+    assert practitioners.count() == accurate_total(directory, "Practitioner", active=True) > 10
+    roles = directory.resources("PractitionerRole").search(role="10")
+    assert roles.count() == accurate_total(directory, "PractitionerRole", role="10") > 2
+    assert directory.resources("Practitioner").search(family="NOBODYCALLEDTHIS").count() == 0
+
+    async def count() -> int:
+        client = AsyncFHIRClient(f"{server.base}/fhir/v1", authorization=directory.authorization)
+        return await client.resources("Practitioner").search(name="m").count()
+
+    assert asyncio.run(count()) == accurate_total(directory, "Practitioner", name="m")
+
+
 def test_first_and_get(directory: SyncFHIRClient) -> None:
     practitioners = directory.resources("Practitioner")
     assert practitioners.search(identifier="http://rpps.fr|10000000012").get().id == TWO_EXERCICES
@@ -242,6 +258,11 @@ def test_insi_search_by_traits(insi: SyncFHIRClient) -> None:
     nobody = insi.resources("Patient").search(**{**ZOE, "family": "ADRUNN"})
     assert nobody.fetch() == []
     assert nobody.fetch_raw().total == 0
+
+
+def test_insi_count(insi: SyncFHIRClient) -> None:
+    assert insi.resources("Patient").search(**ZOE).count() == 1
+    assert insi.resources("Patient").search(**{**ZOE, "family": "ADRUNN"}).count() == 0
 
 
 def test_insi_refusal_is_an_operation_outcome(insi: SyncFHIRClient) -> None:

@@ -53,6 +53,7 @@ from santeid.directory.search import system_matches
 from santeid.fhir import Token
 from santeid.fhir import capability_statement
 from santeid.fhir import check_format
+from santeid.fhir import count_only
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
 from santeid.fhir import search_count
@@ -309,7 +310,8 @@ def _check_params(resource_type: str) -> None:
                 raise FhirError(
                     400, "not-supported", f"{key}={value} is not supported on {resource_type}"
                 )
-    unknown = sorted(set(search_parameters()) - served)
+    # _summary=count is applied (count_only); any other _summary is ignored.
+    unknown = sorted(set(search_parameters()) - served - ({"_summary"} if count_only() else set()))
     if unknown and "handling=strict" in request.headers.get("Prefer", ""):
         raise FhirError(400, "not-supported", f"unsupported search parameter(s): {unknown}")
     total = search_parameters().get("_total")
@@ -320,11 +322,15 @@ def _check_params(resource_type: str) -> None:
 def _applied(resource_type: str) -> list[tuple[str, str]]:
     """The parameters this search applies, in the request's order: served, and not empty
     (an empty value, or a name of only empty alternatives, is no condition); ``_count`` once,
-    as served (at most :data:`~santeid.fhir.MAX_COUNT`)."""
+    as served (at most :data:`~santeid.fhir.MAX_COUNT`); ``_summary=count``, the one
+    ``_summary`` applied (:func:`~santeid.fhir.count_only`)."""
     served = _served(resource_type)
     applied = []
     for key, value in search_parameters().items(multi=True):
-        if key == "_count":
+        if key == "_summary":
+            if value == "count" and (key, value) not in applied:
+                applied.append((key, value))
+        elif key == "_count":
             if ("_count", str(search_count())) not in applied:
                 applied.append(("_count", str(search_count())))
         elif key in served and value != "" and (key not in NAME_PARAMS or any(value.split(","))):
@@ -387,6 +393,15 @@ def _self_and_next(resource_type: str, last: str | None) -> tuple[str, str | Non
         return self_url, None
     following = [(k, v) for k, v in params if k != "_cursor"] + [("_cursor", last)]
     return self_url, _url(path, following)
+
+
+def _count_alone(resource_type: str, count_all: Callable[[], int]) -> Response:
+    """The answer of a search asking for its number of matches alone
+    (:func:`~santeid.fhir.count_only`): ``total``, the ``self`` link, no entry."""
+    self_url, _ = _self_and_next(resource_type, None)
+    return fhir_response(
+        resources.searchset([], self_url=self_url, next_url=None, total=count_all())
+    )
 
 
 def _search() -> DirectorySearch:
@@ -591,6 +606,8 @@ def practitioner_search() -> Response:
         "columns": FHIR_NAME_COLUMNS,
     }
     try:
+        if count_only():
+            return _count_alone("Practitioner", lambda: search.count(**conditions))
         ids = search.by_names(**conditions, after=after, limit=count + 1)
     except SearchError as exc:
         raise FhirError(400, "invalid", str(exc)) from None
@@ -770,6 +787,13 @@ def practitioner_role_search() -> Response:
             if not roles_wanted or _role_matches(role, roles_wanted)
         ]
 
+    def count_all() -> int:
+        if references is not None:
+            return sum(len(roles_of(i)) for i in references)
+        return search.count_roles(professions)
+
+    if count_only():
+        return _count_alone("PractitionerRole", count_all)
     if references is not None:
         ids = [i for i in references if i > after]
     else:
@@ -798,11 +822,6 @@ def practitioner_role_search() -> Response:
             if professional is not None:
                 resource = resources.practitioner(professional)
                 included.append((_url(f"/Practitioner/{resource['id']}", []), resource))
-
-    def count_all() -> int:
-        if references is not None:
-            return sum(len(roles_of(i)) for i in references)
-        return search.count_roles(professions)
 
     self_url, next_url = _self_and_next("PractitionerRole", last if more else None)
     total = _total(count_all, len(matches), more)
