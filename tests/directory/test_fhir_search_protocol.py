@@ -258,3 +258,41 @@ def test_a_summary_other_than_count_is_ignored(fhir):
     """``_summary=true`` and the like stay ignored (docs/directory.md): the whole resources."""
     body = bundle(fhir("GET", "/Practitioner", f"identifier={FAUVEL}&_summary=true"))
     assert _ids(body) == [FAUVEL] and "_summary" not in _links(body)["self"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "plain"),
+    [
+        (f"practitioner:Practitioner={FAUVEL}", f"practitioner={FAUVEL}"),
+        (f"practitioner:Practitioner=Practitioner/{FAUVEL}", f"practitioner={FAUVEL}"),
+        (
+            f"practitioner:Practitioner.identifier=urn:oid:1.2.250.1.71.4.2.1|{FAUVEL}",
+            f"practitioner.identifier={FAUVEL}",
+        ),
+        (
+            "practitioner:Practitioner.identifier=http://rpps.fr|10000000001&role=10",
+            f"practitioner={FAUVEL}&role=10",
+        ),
+    ],
+)
+def test_a_reference_may_name_its_type(fhir, typed, plain):
+    """``practitioner:Practitioner`` is ``practitioner`` with the type it references named
+    (https://hl7.org/fhir/R4/search.html#reference), also in a chain
+    (``subject:Patient.name``, https://hl7.org/fhir/R4/search.html#chaining): fhirpy writes
+    ``practitioner__Practitioner__identifier`` so."""
+    answered = _ids(bundle(fhir("GET", "/PractitionerRole", typed)))
+    assert answered == _ids(bundle(fhir("GET", "/PractitionerRole", plain)))
+    assert answered and all(i.startswith(f"{FAUVEL}-") for i in answered)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"practitioner:Organization={FAUVEL}",
+        f"practitioner:Organization.identifier={FAUVEL}",
+        "practitioner:Practitioner.name=FAUVEL",
+        "practitioner:missing=false&role=10",
+    ],
+)
+def test_another_reference_modifier_is_refused(fhir, query):
+    outcome(fhir("GET", "/PractitionerRole", query), 400, "not-supported")

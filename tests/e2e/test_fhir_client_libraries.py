@@ -155,6 +155,13 @@ def test_chained_search_and_includes(directory: SyncFHIRClient) -> None:
         f"{TWO_EXERCICES}-1-1",
         f"{TWO_EXERCICES}-2-1",
     ]
+    typed = roles.search(
+        practitioner__Practitioner__identifier=f"http://rpps.fr|1{TWO_EXERCICES[2:]}"
+    )
+    assert sorted(r.id for r in typed.fetch_all()) == [
+        f"{TWO_EXERCICES}-1-1",
+        f"{TWO_EXERCICES}-2-1",
+    ]
     by_reference = roles.search(practitioner=directory.reference("Practitioner", TWO_EXERCICES))
     assert len(by_reference.fetch()) == 2
 

@@ -17,10 +17,11 @@ look professionals up here instead of downloading the RASS. Routes (``docs/direc
   as ``POST /fhir/v1/<type>/_search`` with a form body (:func:`santeid.fhir.search_parameters`).
 
 Search parameters (https://hl7.org/fhir/R4/search.html): a parameter with a modifier is refused
-(400 ``not-supported``: none is supported), and so is a filter that FHIR R4 or the Annuaire
-Santé defines on the resource and santeid does not apply, or an ``_include``/``_revinclude``
-not served, or a chain on one of the resource's parameters other than
-``practitioner.identifier``; any other unknown parameter is ignored (lenient handling) unless
+(400 ``not-supported``: none is supported but ``practitioner:Practitioner``, the type it
+references, also in the chain ``practitioner:Practitioner.identifier``), and so is a filter
+that FHIR R4 or the Annuaire Santé defines on the resource and santeid does not apply, or an
+``_include``/``_revinclude`` not served, or a chain on one of the resource's parameters other
+than ``practitioner.identifier``; any other unknown parameter is ignored (lenient handling) unless
 the client sends ``Prefer: handling=strict``. The ``self`` link lists only the parameters applied.
 
 Every resource route needs ``Authorization: Bearer <access token>``: a token of a logged-in
@@ -274,13 +275,37 @@ def _served(resource_type: str) -> frozenset[str]:
     )
 
 
+def _typed_references(resource_type: str) -> None:
+    """Read a reference parameter that names the type it references as the parameter itself:
+    ``practitioner:Practitioner`` (https://hl7.org/fhir/R4/search.html#reference), also before
+    a chain, ``practitioner:Practitioner.identifier``
+    (https://hl7.org/fhir/R4/search.html#chaining) — ``practitioner`` references nothing else
+    (:data:`INCLUDE_TARGETS`). FHIR clients write chains so (fhirpy's
+    ``practitioner__Practitioner__identifier``). In place, in the parameters' order; another
+    type stays a modifier, refused."""
+    params = search_parameters()
+    renamed = []
+    for key, value in params.items(multi=True):
+        name, colon, rest = key.partition(":")
+        target = INCLUDE_TARGETS.get(f"{resource_type}:{name}")
+        if colon and SEARCH_PARAMS[resource_type].get(name) == "reference" and target:
+            typed, dot, chained = rest.partition(".")
+            if typed == target:
+                key = f"{name}{dot}{chained}"
+        renamed.append((key, value))
+    params.clear()
+    for key, value in renamed:
+        params.add(key, value)
+
+
 def _check_params(resource_type: str) -> None:
     """Refuse what this search cannot apply as asked (https://hl7.org/fhir/R4/search.html):
-    any modifier ("a server SHALL reject any search request that contains a search parameter
-    with an unsupported modifier"), a filter not served (:data:`FILTERS_NOT_SERVED`), an
-    include not served, a chain not served on a parameter of the resource
-    (``organization.identifier``: :data:`CHAINS`); unknown parameters only with
-    ``Prefer: handling=strict``."""
+    any modifier but a reference's type (:func:`_typed_references`) ("a server SHALL reject any
+    search request that contains a search parameter with an unsupported modifier"), a filter
+    not served (:data:`FILTERS_NOT_SERVED`), an include not served, a chain not served on a
+    parameter of the resource (``organization.identifier``: :data:`CHAINS`); unknown
+    parameters only with ``Prefer: handling=strict``."""
+    _typed_references(resource_type)
     served = _served(resource_type)
     parameters = frozenset(SEARCH_PARAMS[resource_type]) | FILTERS_NOT_SERVED[resource_type]
     for key in search_parameters():
