@@ -55,10 +55,19 @@ STAFF = "30B6900011-ADM0107"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[SanteidProcess]:
     """``santeid serve --sandbox``: the demo directory, a civil-status base, the directory
-    reader (``client_credentials``) and a service its professionals log in to."""
+    reader (``client_credentials``), a service its professionals log in to, and an HTTPS port
+    that asks for client certificates (INSi establishment certificates)."""
     home = tmp_path_factory.mktemp("fhir-clients")
-    santeid_home(home).cli("civil", "generate", "--persons", "200", "--seed", "1")
-    with santeid_process(home, clients=[DIRECTORY_READER, LOGIN_CLIENT]) as running:
+    prepared = santeid_home(home)
+    prepared.cli("civil", "generate", "--persons", "200", "--seed", "1")
+    tls, ca = prepared.dev_tls()
+    with santeid_process(
+        home,
+        args=["--sandbox", *tls],
+        tls_port=True,
+        ca=ca,
+        clients=[DIRECTORY_READER, LOGIN_CLIENT],
+    ) as running:
         yield running
 
 
@@ -270,6 +279,28 @@ def test_insi_search_by_traits(insi: SyncFHIRClient) -> None:
 def test_insi_count(insi: SyncFHIRClient) -> None:
     assert insi.resources("Patient").search(**ZOE).count() == 1
     assert insi.resources("Patient").search(**{**ZOE, "family": "ADRUNN"}).count() == 0
+
+
+def test_insi_with_an_establishment_certificate(server: SanteidProcess) -> None:
+    """INSi FHIR's other authentication (docs/insi-fhir.md, as REST): a test establishment
+    certificate, which fhirpy presents through ``requests_config``."""
+    folder = server.home / "insi-certificate"
+    server.cli("insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
+               "--out", str(folder))  # fmt: skip
+    assert server.https and server.ca
+    certified = SyncFHIRClient(
+        f"{server.https}/insi/fhir",
+        requests_config={
+            "cert": (str(folder / "cert.pem"), str(folder / "key.pem")),
+            "verify": server.ca,
+        },
+    )
+    patients = certified.resources("Patient").search(**ZOE)
+    assert patients.get()["birthDate"] == "1975-12-31"
+    assert patients.count() == 1
+    anonymous = SyncFHIRClient(f"{server.https}/insi/fhir", requests_config={"verify": server.ca})
+    with pytest.raises(AuthorizationError):
+        anonymous.resources("Patient").search(**ZOE).fetch()
 
 
 def test_insi_refusal_is_an_operation_outcome(insi: SyncFHIRClient) -> None:
