@@ -296,3 +296,34 @@ def test_a_reference_may_name_its_type(fhir, typed, plain):
 )
 def test_another_reference_modifier_is_refused(fhir, query):
     outcome(fhir("GET", "/PractitionerRole", query), 400, "not-supported")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"practitioner={FAUVEL}",
+        f"practitioner={FAUVEL}&_include=PractitionerRole:practitioner",
+        f"practitioner={FAUVEL},810000000012,810000000002",
+        "role=10",
+        "role=10&_total=accurate",
+    ],
+)
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_role_page_holds_at_most_count_roles(fhir, directory_server, query, count):
+    """ "Servers SHALL NOT return more resources than requested"
+    (https://hl7.org/fhir/R4/search.html#count): a practitioner's roles continue on the next
+    page, whose cursor is the last role shown; the pages together hold every role once."""
+    search = f"{directory_server.base}/fhir/v1/PractitionerRole?"
+    page = bundle(fhir("GET", "/PractitionerRole", f"{query}&_count={count}"))
+    seen: list[str] = []
+    while True:
+        assert 0 < len(_ids(page)) <= count
+        seen += _ids(page)
+        following = _links(page).get("next")
+        if following is None:
+            break
+        assert following.startswith(search)
+        page = bundle(fhir("GET", "/PractitionerRole", following.removeprefix(search)))
+    everything = bundle(fhir("GET", "/PractitionerRole", f"{query}&_count=500"))
+    assert seen == _ids(everything)
+    assert len(seen) > count

@@ -142,6 +142,10 @@ def test_paging_through_next_links_finds_every_match_once(directory: SyncFHIRCli
         == len(roles)
         == accurate_total(directory, "PractitionerRole", role="10")
     )
+    # No page holds more than asked, a practitioner's roles included (three here).
+    of_one = directory.resources("PractitionerRole").search(practitioner="810000000001")
+    assert len(of_one.limit(2).fetch()) == 2
+    assert len(of_one.limit(1).fetch_all()) == 3
 
 
 def test_async_client_pages_the_same(server: SanteidProcess, service_token: str) -> None:

@@ -723,6 +723,13 @@ ROLE_SYSTEMS = {
 }
 
 
+def _role_ranks(role: dict) -> tuple[int, int]:
+    """The exercice and activity ranks of a role, its order among the practitioner's roles."""
+    parsed = resources.parse_role_id(role["id"])
+    assert parsed is not None  # role ids are written by resources.role_id
+    return parsed[1], parsed[2]
+
+
 def _role_matches(role: dict, repetitions: list[list[Token]]) -> bool:
     """Whether a role's codes match every repetition of ``role`` (one of its alternatives)."""
     codings = [c for concept in role.get("code", []) for c in concept["coding"]]
@@ -819,27 +826,42 @@ def practitioner_role_search() -> Response:
 
     if count_only():
         return _count_alone("PractitionerRole", count_all)
+    # The cursor is the last practitioner whose roles were all shown or, when a page ended
+    # inside a practitioner's roles, the last role shown: that practitioner's roles go on.
+    resumed = resources.parse_role_id(after)
+    if resumed is not None:
+        after = resumed[0]
     if references is not None:
-        ids = [i for i in references if i > after]
+        fetched = [i for i in references if i > after]
     else:
-        ids = search.by_profession(professions, after=after, limit=count + 1)
-    # A page holds the roles of whole practitioners, at most _count roles unless a single
-    # practitioner has more; the cursor is the last practitioner shown.
+        fetched = search.by_profession(professions, after=after, limit=count + 1)
+    ids = fetched
+    if resumed is not None and (references is None or after in references):
+        ids = [after, *fetched]
+    # At most _count roles: "servers SHALL NOT return more resources than requested"
+    # (https://hl7.org/fhir/R4/search.html#count).
     matches: list[tuple[str, dict]] = []
     shown: list[str] = []
     last: str | None = None
     more = False
     for national_id in ids:
         roles = roles_of(national_id)
-        if matches and len(matches) + len(roles) > count:
+        if resumed is not None and national_id == resumed[0]:
+            roles = [r for r in roles if _role_ranks(r) > resumed[1:]]
+        if roles and len(matches) == count:
             more = True
             break
-        matches.extend(_role_entries(roles))
-        last = national_id
+        room = count - len(matches)
+        matches.extend(_role_entries(roles[:room]))
         if roles:
             shown.append(national_id)
+        if len(roles) > room:
+            more = True
+            last = roles[room - 1]["id"]
+            break
+        last = national_id
     else:
-        more = references is None and len(ids) > count
+        more = references is None and len(fetched) > count
     included: list[tuple[str, dict]] = []
     if _includes("PractitionerRole", "_include"):
         for national_id in shown:
