@@ -2,7 +2,8 @@
 error, the response that carries a resource, the URL of a search as performed, the common
 part of a ``CapabilityStatement``, and the reading of a search: its parameters from the query
 and a posted form (:func:`search_parameters`, with the cap of :data:`MAX_SEARCH_VALUES`), the
-format asked (:func:`check_format`), ``_count`` (:func:`search_count`) and tokens
+format asked (:func:`check_format`), ``_count`` (:func:`search_count`), a count alone
+(:func:`count_only`) and tokens
 (:func:`search_token`).
 
 Used by the INSi FHIR adapter (``santeid.insi.fhir``, ``/insi/fhir``) and the directory API
@@ -155,9 +156,10 @@ def check_format() -> None:
 
 def search_count() -> int:
     """The page size of this search: ``_count`` (its last value) up to :data:`MAX_COUNT`,
-    :data:`DEFAULT_COUNT` without it; a 400 (werkzeug's ``BadRequest``) for a ``_count`` that
-    is not a whole number from 1 (``0``, ``-1``, ``1.5``, ``abc``). A number of more digits
-    than :func:`~santeid.security.whole_number` reads is above the maximum too."""
+    :data:`DEFAULT_COUNT` without it; ``0`` for ``_count=0``, the count alone
+    (:func:`count_only`); a 400 (werkzeug's ``BadRequest``) for a ``_count`` that is not a
+    whole number (``-1``, ``1.5``, ``abc``). A number of more digits than
+    :func:`~santeid.security.whole_number` reads is above the maximum too."""
     values = search_parameters().getlist("_count")
     if not values:
         return DEFAULT_COUNT
@@ -165,9 +167,18 @@ def search_count() -> int:
     count = whole_number(raw)
     if count is None and raw.isascii() and raw.isdigit():
         count = MAX_COUNT  # more digits than any count santeid reads: above the maximum
-    if not count:
-        raise BadRequest(f"_count must be a whole number from 1 (at most {MAX_COUNT} served)")
+    if count is None:
+        raise BadRequest(f"_count must be a whole number (at most {MAX_COUNT} served)")
     return min(count, MAX_COUNT)
+
+
+def count_only() -> bool:
+    """Whether this search asks for the number of its matches alone: ``_summary=count``, or
+    ``_count=0``, which R4 "shall" treat the same — a Bundle with ``total`` and no entries, no
+    ``next`` link (https://hl7.org/fhir/R4/search.html#count,
+    https://hl7.org/fhir/R4/search.html#summary). FHIR clients count this way (fhirpy's
+    ``count()`` sends ``_count=0``)."""
+    return search_count() == 0 or "count" in search_parameters().getlist("_summary")
 
 
 #: A token search value (https://hl7.org/fhir/R4/search.html#token): ``(system, code)``.

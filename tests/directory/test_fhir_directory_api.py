@@ -336,7 +336,6 @@ def test_roles_by_profession_across_the_directory(api):
 
 def test_errors_are_operation_outcomes(api):
     for path, status_expected, code in (
-        ("/Practitioner?_count=0", 400, "invalid"),
         ("/Practitioner?_count=abc", 400, "invalid"),
         # Characters int() refuses although str.isdigit() accepts them, too many digits.
         ("/Practitioner?_count=%C2%B2", 400, "invalid"),
@@ -691,7 +690,7 @@ def test_total_of_roles(api):
     status, body, _ = api(
         f"/PractitionerRole?practitioner={FAUVEL},{NURSE}&_count=1&_total=accurate"
     )
-    assert body["total"] == 5 and len(entries(body)) == 3
+    assert body["total"] == 5 and len(entries(body)) == 1
 
 
 def test_total_none_and_estimate(api):

@@ -224,3 +224,106 @@ def test_format_in_a_posted_form(fhir):
     assert _ids(bundle(fhir("POST", "/Practitioner/_search", data=form))) == [FAUVEL]
     form["_format"] = "application/fhir+xml"
     outcome(fhir("POST", "/Practitioner/_search", data=form), 406, "not-supported")
+
+
+@pytest.mark.parametrize("count_only", ["_count=0", "_summary=count", "_summary=count&_count=3"])
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/Practitioner", "active=true&_revinclude=PractitionerRole:practitioner"),
+        ("/Practitioner", "name=m"),
+        ("/PractitionerRole", "role=10&_include=PractitionerRole:practitioner"),
+        ("/PractitionerRole", f"practitioner={FAUVEL}"),
+    ],
+)
+def test_a_count_alone_is_the_total_without_entries(
+    fhir, directory_server, path, query, count_only
+):
+    """``_summary=count``, and ``_count=0``, which R4 treats the same: a Bundle with the number
+    of matches in ``total``, no entries — includes neither — and no ``next`` link
+    (https://hl7.org/fhir/R4/search.html#count, #summary)."""
+    counted = bundle(fhir("GET", path, f"{query}&{count_only}"))
+    everything = bundle(fhir("GET", path, f"{query}&_total=accurate&_count=2"))
+    assert counted["total"] == everything["total"] > 0
+    assert "entry" not in counted
+    links = _links(counted)
+    assert set(links) == {"self"}
+    assert ("_count=0" if "_count=0" in count_only else "_summary=count") in links["self"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    posted = bundle(fhir("POST", f"{path}/_search", data=f"{query}&{count_only}", headers=form))
+    assert (posted["total"], "entry" in posted) == (counted["total"], False)
+
+
+def test_a_summary_other_than_count_is_ignored(fhir):
+    """``_summary=true`` and the like stay ignored (docs/directory.md): the whole resources."""
+    body = bundle(fhir("GET", "/Practitioner", f"identifier={FAUVEL}&_summary=true"))
+    assert _ids(body) == [FAUVEL] and "_summary" not in _links(body)["self"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "plain"),
+    [
+        (f"practitioner:Practitioner={FAUVEL}", f"practitioner={FAUVEL}"),
+        (f"practitioner:Practitioner=Practitioner/{FAUVEL}", f"practitioner={FAUVEL}"),
+        (
+            f"practitioner:Practitioner.identifier=urn:oid:1.2.250.1.71.4.2.1|{FAUVEL}",
+            f"practitioner.identifier={FAUVEL}",
+        ),
+        (
+            "practitioner:Practitioner.identifier=http://rpps.fr|10000000001&role=10",
+            f"practitioner={FAUVEL}&role=10",
+        ),
+    ],
+)
+def test_a_reference_may_name_its_type(fhir, typed, plain):
+    """``practitioner:Practitioner`` is ``practitioner`` with the type it references named
+    (https://hl7.org/fhir/R4/search.html#reference), also in a chain
+    (``subject:Patient.name``, https://hl7.org/fhir/R4/search.html#chaining): fhirpy writes
+    ``practitioner__Practitioner__identifier`` so."""
+    answered = _ids(bundle(fhir("GET", "/PractitionerRole", typed)))
+    assert answered == _ids(bundle(fhir("GET", "/PractitionerRole", plain)))
+    assert answered and all(i.startswith(f"{FAUVEL}-") for i in answered)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"practitioner:Organization={FAUVEL}",
+        f"practitioner:Organization.identifier={FAUVEL}",
+        "practitioner:Practitioner.name=FAUVEL",
+        "practitioner:missing=false&role=10",
+    ],
+)
+def test_another_reference_modifier_is_refused(fhir, query):
+    outcome(fhir("GET", "/PractitionerRole", query), 400, "not-supported")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"practitioner={FAUVEL}",
+        f"practitioner={FAUVEL}&_include=PractitionerRole:practitioner",
+        f"practitioner={FAUVEL},810000000012,810000000002",
+        "role=10",
+        "role=10&_total=accurate",
+    ],
+)
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_role_page_holds_at_most_count_roles(fhir, directory_server, query, count):
+    """ "Servers SHALL NOT return more resources than requested"
+    (https://hl7.org/fhir/R4/search.html#count): a practitioner's roles continue on the next
+    page, whose cursor is the last role shown; the pages together hold every role once."""
+    search = f"{directory_server.base}/fhir/v1/PractitionerRole?"
+    page = bundle(fhir("GET", "/PractitionerRole", f"{query}&_count={count}"))
+    seen: list[str] = []
+    while True:
+        assert 0 < len(_ids(page)) <= count
+        seen += _ids(page)
+        following = _links(page).get("next")
+        if following is None:
+            break
+        assert following.startswith(search)
+        page = bundle(fhir("GET", "/PractitionerRole", following.removeprefix(search)))
+    everything = bundle(fhir("GET", "/PractitionerRole", f"{query}&_count=500"))
+    assert seen == _ids(everything)
+    assert len(seen) > count

@@ -457,10 +457,10 @@ def test_another_format_is_not_acceptable(client, bearer, endpoint, case):
 
 
 @pytest.mark.parametrize(("count", "status"), [("1", 200), ("100000", 200), ("9" * 40, 200),
-                                               ("0", 400), ("-1", 400), ("abc", 400)])  # fmt: skip
+                                               ("-1", 400), ("1.5", 400), ("x", 400)])  # fmt: skip
 def test_count_follows_the_rule_of_every_fhir_search(client, bearer, count, status):
     """``_count`` read by the code the directory API reads it with
-    (``santeid.fhir.search_count``): a whole number from 1, above the maximum served as it."""
+    (``santeid.fhir.search_count``): a whole number, above the maximum served as it."""
     response = _search(client, bearer, [*ADRTROIS, ("_count", count)])
     if status == 200:
         assert _bundle(response)["total"] == 1
@@ -468,3 +468,22 @@ def test_count_follows_the_rule_of_every_fhir_search(client, bearer, count, stat
         issue = _outcome(response, 400)
         assert issue["details"]["coding"][0]["code"] == "santeid_invalid_request"
         assert "_count" in issue["details"]["text"]
+
+
+@pytest.mark.parametrize(
+    "count_only",
+    [[("_count", "0")], [("_summary", "count")], [("_summary", "count"), ("_count", "3")]],
+)
+def test_a_count_alone_is_the_total_without_the_patient(client, bearer, count_only):
+    """``_summary=count``, and ``_count=0``, which R4 treats the same
+    (https://hl7.org/fhir/R4/search.html#count): ``total`` and no Patient; the self link says
+    so. A 02's outcome entry still tells why the total is 0."""
+    bundle = _bundle(_search(client, bearer, [*ADRTROIS, *count_only]))
+    assert (bundle["total"], "entry" in bundle) == (1, False)
+    asked = "_count=0" if ("_count", "0") in count_only else "_summary=count"
+    assert _self_link(bundle).endswith(f"birthdate=1997-02-26&{asked}")
+    several = [("family", "DE VINCI"), ("given", "LEONARDO"), ("gender", "male"),
+               ("birthdate", "2014-02-01")]  # fmt: skip
+    bundle = _bundle(_search(client, bearer, [*several, *count_only]))
+    assert bundle["total"] == 0
+    assert [e["search"]["mode"] for e in bundle["entry"]] == ["outcome"]

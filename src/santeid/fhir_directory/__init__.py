@@ -17,10 +17,11 @@ look professionals up here instead of downloading the RASS. Routes (``docs/direc
   as ``POST /fhir/v1/<type>/_search`` with a form body (:func:`santeid.fhir.search_parameters`).
 
 Search parameters (https://hl7.org/fhir/R4/search.html): a parameter with a modifier is refused
-(400 ``not-supported``: none is supported), and so is a filter that FHIR R4 or the Annuaire
-Santé defines on the resource and santeid does not apply, or an ``_include``/``_revinclude``
-not served, or a chain on one of the resource's parameters other than
-``practitioner.identifier``; any other unknown parameter is ignored (lenient handling) unless
+(400 ``not-supported``: none is supported but ``practitioner:Practitioner``, the type it
+references, also in the chain ``practitioner:Practitioner.identifier``), and so is a filter
+that FHIR R4 or the Annuaire Santé defines on the resource and santeid does not apply, or an
+``_include``/``_revinclude`` not served, or a chain on one of the resource's parameters other
+than ``practitioner.identifier``; any other unknown parameter is ignored (lenient handling) unless
 the client sends ``Prefer: handling=strict``. The ``self`` link lists only the parameters applied.
 
 Every resource route needs ``Authorization: Bearer <access token>``: a token of a logged-in
@@ -53,6 +54,7 @@ from santeid.directory.search import system_matches
 from santeid.fhir import Token
 from santeid.fhir import capability_statement
 from santeid.fhir import check_format
+from santeid.fhir import count_only
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
 from santeid.fhir import search_count
@@ -273,13 +275,37 @@ def _served(resource_type: str) -> frozenset[str]:
     )
 
 
+def _typed_references(resource_type: str) -> None:
+    """Read a reference parameter that names the type it references as the parameter itself:
+    ``practitioner:Practitioner`` (https://hl7.org/fhir/R4/search.html#reference), also before
+    a chain, ``practitioner:Practitioner.identifier``
+    (https://hl7.org/fhir/R4/search.html#chaining) — ``practitioner`` references nothing else
+    (:data:`INCLUDE_TARGETS`). FHIR clients write chains so (fhirpy's
+    ``practitioner__Practitioner__identifier``). In place, in the parameters' order; another
+    type stays a modifier, refused."""
+    params = search_parameters()
+    renamed = []
+    for key, value in params.items(multi=True):
+        name, colon, rest = key.partition(":")
+        target = INCLUDE_TARGETS.get(f"{resource_type}:{name}")
+        if colon and SEARCH_PARAMS[resource_type].get(name) == "reference" and target:
+            typed, dot, chained = rest.partition(".")
+            if typed == target:
+                key = f"{name}{dot}{chained}"
+        renamed.append((key, value))
+    params.clear()
+    for key, value in renamed:
+        params.add(key, value)
+
+
 def _check_params(resource_type: str) -> None:
     """Refuse what this search cannot apply as asked (https://hl7.org/fhir/R4/search.html):
-    any modifier ("a server SHALL reject any search request that contains a search parameter
-    with an unsupported modifier"), a filter not served (:data:`FILTERS_NOT_SERVED`), an
-    include not served, a chain not served on a parameter of the resource
-    (``organization.identifier``: :data:`CHAINS`); unknown parameters only with
-    ``Prefer: handling=strict``."""
+    any modifier but a reference's type (:func:`_typed_references`) ("a server SHALL reject any
+    search request that contains a search parameter with an unsupported modifier"), a filter
+    not served (:data:`FILTERS_NOT_SERVED`), an include not served, a chain not served on a
+    parameter of the resource (``organization.identifier``: :data:`CHAINS`); unknown
+    parameters only with ``Prefer: handling=strict``."""
+    _typed_references(resource_type)
     served = _served(resource_type)
     parameters = frozenset(SEARCH_PARAMS[resource_type]) | FILTERS_NOT_SERVED[resource_type]
     for key in search_parameters():
@@ -309,7 +335,8 @@ def _check_params(resource_type: str) -> None:
                 raise FhirError(
                     400, "not-supported", f"{key}={value} is not supported on {resource_type}"
                 )
-    unknown = sorted(set(search_parameters()) - served)
+    # _summary=count is applied (count_only); any other _summary is ignored.
+    unknown = sorted(set(search_parameters()) - served - ({"_summary"} if count_only() else set()))
     if unknown and "handling=strict" in request.headers.get("Prefer", ""):
         raise FhirError(400, "not-supported", f"unsupported search parameter(s): {unknown}")
     total = search_parameters().get("_total")
@@ -320,11 +347,15 @@ def _check_params(resource_type: str) -> None:
 def _applied(resource_type: str) -> list[tuple[str, str]]:
     """The parameters this search applies, in the request's order: served, and not empty
     (an empty value, or a name of only empty alternatives, is no condition); ``_count`` once,
-    as served (at most :data:`~santeid.fhir.MAX_COUNT`)."""
+    as served (at most :data:`~santeid.fhir.MAX_COUNT`); ``_summary=count``, the one
+    ``_summary`` applied (:func:`~santeid.fhir.count_only`)."""
     served = _served(resource_type)
     applied = []
     for key, value in search_parameters().items(multi=True):
-        if key == "_count":
+        if key == "_summary":
+            if value == "count" and (key, value) not in applied:
+                applied.append((key, value))
+        elif key == "_count":
             if ("_count", str(search_count())) not in applied:
                 applied.append(("_count", str(search_count())))
         elif key in served and value != "" and (key not in NAME_PARAMS or any(value.split(","))):
@@ -387,6 +418,15 @@ def _self_and_next(resource_type: str, last: str | None) -> tuple[str, str | Non
         return self_url, None
     following = [(k, v) for k, v in params if k != "_cursor"] + [("_cursor", last)]
     return self_url, _url(path, following)
+
+
+def _count_alone(resource_type: str, count_all: Callable[[], int]) -> Response:
+    """The answer of a search asking for its number of matches alone
+    (:func:`~santeid.fhir.count_only`): ``total``, the ``self`` link, no entry."""
+    self_url, _ = _self_and_next(resource_type, None)
+    return fhir_response(
+        resources.searchset([], self_url=self_url, next_url=None, total=count_all())
+    )
 
 
 def _search() -> DirectorySearch:
@@ -591,6 +631,8 @@ def practitioner_search() -> Response:
         "columns": FHIR_NAME_COLUMNS,
     }
     try:
+        if count_only():
+            return _count_alone("Practitioner", lambda: search.count(**conditions))
         ids = search.by_names(**conditions, after=after, limit=count + 1)
     except SearchError as exc:
         raise FhirError(400, "invalid", str(exc)) from None
@@ -679,6 +721,13 @@ ROLE_SYSTEMS = {
     nomenclatures.fhir_system("TRE_R06-SectionTableauCNOP"): "code_section_pharmacien",
     nomenclatures.fhir_system("TRE_R09-CategorieProfessionnelle"): "code_categorie_professionnelle",
 }
+
+
+def _role_ranks(role: dict) -> tuple[int, int]:
+    """The exercice and activity ranks of a role, its order among the practitioner's roles."""
+    parsed = resources.parse_role_id(role["id"])
+    assert parsed is not None  # role ids are written by resources.role_id
+    return parsed[1], parsed[2]
 
 
 def _role_matches(role: dict, repetitions: list[list[Token]]) -> bool:
@@ -770,27 +819,49 @@ def practitioner_role_search() -> Response:
             if not roles_wanted or _role_matches(role, roles_wanted)
         ]
 
+    def count_all() -> int:
+        if references is not None:
+            return sum(len(roles_of(i)) for i in references)
+        return search.count_roles(professions)
+
+    if count_only():
+        return _count_alone("PractitionerRole", count_all)
+    # The cursor is the last practitioner whose roles were all shown or, when a page ended
+    # inside a practitioner's roles, the last role shown: that practitioner's roles go on.
+    resumed = resources.parse_role_id(after)
+    if resumed is not None:
+        after = resumed[0]
     if references is not None:
-        ids = [i for i in references if i > after]
+        fetched = [i for i in references if i > after]
     else:
-        ids = search.by_profession(professions, after=after, limit=count + 1)
-    # A page holds the roles of whole practitioners, at most _count roles unless a single
-    # practitioner has more; the cursor is the last practitioner shown.
+        fetched = search.by_profession(professions, after=after, limit=count + 1)
+    ids = fetched
+    if resumed is not None and (references is None or after in references):
+        ids = [after, *fetched]
+    # At most _count roles: "servers SHALL NOT return more resources than requested"
+    # (https://hl7.org/fhir/R4/search.html#count).
     matches: list[tuple[str, dict]] = []
     shown: list[str] = []
     last: str | None = None
     more = False
     for national_id in ids:
         roles = roles_of(national_id)
-        if matches and len(matches) + len(roles) > count:
+        if resumed is not None and national_id == resumed[0]:
+            roles = [r for r in roles if _role_ranks(r) > resumed[1:]]
+        if roles and len(matches) == count:
             more = True
             break
-        matches.extend(_role_entries(roles))
-        last = national_id
+        room = count - len(matches)
+        matches.extend(_role_entries(roles[:room]))
         if roles:
             shown.append(national_id)
+        if len(roles) > room:
+            more = True
+            last = roles[room - 1]["id"]
+            break
+        last = national_id
     else:
-        more = references is None and len(ids) > count
+        more = references is None and len(fetched) > count
     included: list[tuple[str, dict]] = []
     if _includes("PractitionerRole", "_include"):
         for national_id in shown:
@@ -798,11 +869,6 @@ def practitioner_role_search() -> Response:
             if professional is not None:
                 resource = resources.practitioner(professional)
                 included.append((_url(f"/Practitioner/{resource['id']}", []), resource))
-
-    def count_all() -> int:
-        if references is not None:
-            return sum(len(roles_of(i)) for i in references)
-        return search.count_roles(professions)
 
     self_url, next_url = _self_and_next("PractitionerRole", last if more else None)
     total = _total(count_all, len(matches), more)

@@ -41,6 +41,7 @@ from santeid.civil_status import traits as tr
 from santeid.clock import utc_datetime
 from santeid.fhir import capability_statement as base_capability_statement
 from santeid.fhir import check_format
+from santeid.fhir import count_only
 from santeid.fhir import fhir_response
 from santeid.fhir import operation_outcome
 from santeid.fhir import search_count
@@ -233,19 +234,24 @@ def full_url(identity: Identity) -> str:
     return f"urn:uuid:{uuid.uuid5(_UUID_NAMESPACE, identity.value)}"
 
 
-def searchset(result: SearchResult, self_url: str, query_date: date) -> dict:
-    """The searchset ``Bundle`` of a traits search (see the module docstring for 01/02)."""
+def searchset(
+    result: SearchResult, self_url: str, query_date: date, *, total_only: bool = False
+) -> dict:
+    """The searchset ``Bundle`` of a traits search (see the module docstring for 01/02);
+    ``total_only``: ``total`` without the Patient (``_summary=count``, ``_count=0``:
+    https://hl7.org/fhir/R4/search.html#count) — the outcome of a 02 still says why it is 0."""
     entries: list[dict] = []
     total = 0
     if result.cr == CR_FOUND and result.identity is not None:
         total = 1
-        entries.append(
-            {
-                "fullUrl": full_url(result.identity),
-                "resource": patient_resource(result.identity, query_date),
-                "search": {"mode": "match"},
-            }
-        )
+        if not total_only:
+            entries.append(
+                {
+                    "fullUrl": full_url(result.identity),
+                    "resource": patient_resource(result.identity, query_date),
+                    "search": {"mode": "match"},
+                }
+            )
     elif result.cr == CR_SEVERAL:
         entries.append(
             {
@@ -317,6 +323,7 @@ def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
         check_format()
         parameters = search_parameters()
         search_count()  # checked as every search's; at most one patient is answered
+        counting = count_only()
     except (HTTPException, ParameterTooLarge) as exc:
         raise problems.error_for(exc) from None  # an InsiError, audited by _search
     for raw_name, values in parameters.lists():
@@ -327,7 +334,11 @@ def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
             found.setdefault(name, []).extend(values)
             used.extend((raw_name, value) for value in values if value.strip())
         elif name in IGNORED_PARAMETERS:
-            continue
+            # but the count alone (santeid.fhir.count_only), which the self link says
+            if counting and name == "_count" and search_count() == 0:
+                used.append((raw_name, "0"))
+            elif counting and name == "_summary" and "count" in values:
+                used.append((raw_name, "count"))
         elif strict:
             raise _param_error(name, "unknown-parameter", f"unknown parameter {raw_name!r}")
     return found, used
@@ -394,7 +405,9 @@ def _search() -> Response:
     result = services().insi.search_by_traits(query, ctx)
     # GET or POST _search alike: the GET URL of the search performed.
     self_url = served_url(f"{PREFIX}/Patient", used)
-    return fhir_response(searchset(result, self_url, services().insi.today()))
+    return fhir_response(
+        searchset(result, self_url, services().insi.today(), total_only=count_only())
+    )
 
 
 @bp.get(f"{PREFIX}/Patient")

@@ -1,0 +1,320 @@
+"""santeid's two FHIR R4 APIs — the professionals directory (``/fhir/v1``, docs/directory.md) and
+INSi over FHIR (``/insi/fhir``, docs/insi-fhir.md) — driven by real FHIR client libraries
+against a real ``santeid serve``, exactly as their documentation tells an integrator: fhirpy's
+sync and async clients (``resources(...).search(...)``, chained searches, includes, paging
+through the Bundle's ``next`` links with ``fetch_all``/``limit``, ``count``, ``first``,
+``get``) and SMART on FHIR's ``fhirclient``, whose R4 models refuse any element R4 does not
+define (``FHIRValidationError``). What each library sends as ``Accept`` is what it always
+sends: fhirpy and fhirclient ask for ``application/fhir+json``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import requests
+from fhirclient import client as smart_client
+from fhirclient.models.bundle import Bundle
+from fhirclient.models.patient import Patient
+from fhirclient.models.practitioner import Practitioner
+from fhirclient.models.practitionerrole import PractitionerRole
+from fhirclient.server import FHIRNotFoundException
+from fhirpy import AsyncFHIRClient
+from fhirpy import SyncFHIRClient
+from fhirpy.base.exceptions import AuthorizationError
+from fhirpy.base.exceptions import MultipleResourcesFound
+from fhirpy.base.exceptions import OperationOutcome
+from fhirpy.base.exceptions import ResourceNotFound
+
+from santeid.testing import REDIRECT_URI
+from santeid.testing import SandboxServer
+from tests.directory.conftest import DIRECTORY_READER
+from tests.support.servers import SanteidProcess
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
+
+pytestmark = pytest.mark.server
+
+#: The service whose professional logs in and searches INSi with the access token it gets.
+LOGIN_CLIENT = {
+    "client_id": "insi-consumer",
+    "client_secret": "insi-consumer-secret-0123456789abcdef",
+    "redirect_uris": [REDIRECT_URI],
+    "grant_types": ["authorization_code"],
+    "token_endpoint_auth_method": "client_secret_basic",
+}
+#: One of INSi's published test identities, in every generated civil-status base.
+ZOE = {"family": "ADRUN", "given": "ZOE", "gender": "female", "birthdate": "1975-12-31"}
+#: Two persons of the demo directory: one with two exercices (two roles), one structure staff
+#: member whose resource id writes the ``/`` of the national id as ``-``.
+TWO_EXERCICES = "810000000012"
+STAFF = "30B6900011-ADM0107"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[SanteidProcess]:
+    """``santeid serve --sandbox``: the demo directory, a civil-status base, the directory
+    reader (``client_credentials``), a service its professionals log in to, and an HTTPS port
+    that asks for client certificates (INSi establishment certificates)."""
+    home = tmp_path_factory.mktemp("fhir-clients")
+    prepared = santeid_home(home)
+    prepared.cli("civil", "generate", "--persons", "200", "--seed", "1")
+    tls, ca = prepared.dev_tls()
+    with santeid_process(
+        home,
+        args=["--sandbox", *tls],
+        tls_port=True,
+        ca=ca,
+        clients=[DIRECTORY_READER, LOGIN_CLIENT],
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def service_token(server: SanteidProcess) -> str:
+    """A ``client_credentials`` token of the directory reader (docs/directory.md, Access)."""
+    response = requests.post(
+        f"{server.oidc}/token",
+        data={"grant_type": "client_credentials"},
+        auth=(DIRECTORY_READER["client_id"], DIRECTORY_READER["client_secret"]),
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+@pytest.fixture(scope="module")
+def professional_token(server: SanteidProcess) -> str:
+    """The access token of a professional logged in through the login pages (sandbox)."""
+    sandbox = SandboxServer(
+        base_url=server.base,
+        https_url="",
+        data_dir=server.home / "var",
+        env=server.env,
+        client=LOGIN_CLIENT,
+    )
+    return sandbox.login("810000000030")["access_token"]
+
+
+@pytest.fixture(scope="module")
+def directory(server: SanteidProcess, service_token: str) -> SyncFHIRClient:
+    return SyncFHIRClient(f"{server.base}/fhir/v1", authorization=f"Bearer {service_token}")
+
+
+@pytest.fixture(scope="module")
+def insi(server: SanteidProcess, professional_token: str) -> SyncFHIRClient:
+    return SyncFHIRClient(f"{server.base}/insi/fhir", authorization=f"Bearer {professional_token}")
+
+
+def smart(base: str, token: str) -> smart_client.FHIRClient:
+    """SMART on FHIR's client on ``base``, its session sending the Bearer token."""
+    fhir = smart_client.FHIRClient(settings={"app_id": "santeid-tests", "api_base": base})
+    fhir.server.session.headers["Authorization"] = f"Bearer {token}"
+    return fhir
+
+
+def accurate_total(client: SyncFHIRClient, resource_type: str, **params) -> int:
+    return client.resources(resource_type).search(_total="accurate", **params).fetch_raw().total
+
+
+# -- the directory, fhirpy --------------------------------------------------------------------
+def test_read_by_id(directory: SyncFHIRClient) -> None:
+    practitioner = directory.get("Practitioner", TWO_EXERCICES)
+    assert practitioner["resourceType"] == "Practitioner"
+    assert practitioner["id"] == TWO_EXERCICES
+    assert directory.reference("Practitioner", STAFF).to_resource()["id"] == STAFF
+    role = directory.reference("PractitionerRole", f"{TWO_EXERCICES}-1-1").to_resource()
+    assert role["practitioner"].to_resource()["id"] == TWO_EXERCICES
+    with pytest.raises(ResourceNotFound):
+        directory.get("Practitioner", "810000009999")
+
+
+def test_paging_through_next_links_finds_every_match_once(directory: SyncFHIRClient) -> None:
+    everyone = directory.resources("Practitioner").search(active=True).limit(500).fetch()
+    total = accurate_total(directory, "Practitioner", active=True)
+    assert len(everyone) == total > 10
+    paged = directory.resources("Practitioner").search(active=True).limit(3).fetch_all()
+    assert [p.id for p in paged] == [p.id for p in everyone]
+    roles = directory.resources("PractitionerRole").search(role="10").limit(2).fetch_all()
+    assert (
+        len({r.id for r in roles})
+        == len(roles)
+        == accurate_total(directory, "PractitionerRole", role="10")
+    )
+    # No page holds more than asked, a practitioner's roles included (three here).
+    of_one = directory.resources("PractitionerRole").search(practitioner="810000000001")
+    assert len(of_one.limit(2).fetch()) == 2
+    assert len(of_one.limit(1).fetch_all()) == 3
+
+
+def test_async_client_pages_the_same(server: SanteidProcess, service_token: str) -> None:
+    async def walk() -> tuple[list[str], list[str]]:
+        client = AsyncFHIRClient(f"{server.base}/fhir/v1", authorization=f"Bearer {service_token}")
+        searchset = client.resources("Practitioner").search(name="m")
+        paged = [p.id async for p in searchset.limit(4)]
+        whole = [p.id for p in await searchset.limit(500).fetch()]
+        return paged, whole
+
+    paged, whole = asyncio.run(walk())
+    assert paged == whole
+    assert STAFF in paged
+
+
+def test_chained_search_and_includes(directory: SyncFHIRClient) -> None:
+    roles = directory.resources("PractitionerRole")
+    chained = roles.search(practitioner__identifier=f"urn:oid:1.2.250.1.71.4.2.1|{TWO_EXERCICES}")
+    assert sorted(r.id for r in chained.fetch_all()) == [
+        f"{TWO_EXERCICES}-1-1",
+        f"{TWO_EXERCICES}-2-1",
+    ]
+    typed = roles.search(
+        practitioner__Practitioner__identifier=f"http://rpps.fr|1{TWO_EXERCICES[2:]}"
+    )
+    assert sorted(r.id for r in typed.fetch_all()) == [
+        f"{TWO_EXERCICES}-1-1",
+        f"{TWO_EXERCICES}-2-1",
+    ]
+    by_reference = roles.search(practitioner=directory.reference("Practitioner", TWO_EXERCICES))
+    assert len(by_reference.fetch()) == 2
+
+    bundle = (
+        roles.search(practitioner=TWO_EXERCICES)
+        .include("PractitionerRole", "practitioner")
+        .fetch_raw()
+    )
+    modes = [(e.resource.resourceType, e.search.mode) for e in bundle.entry]
+    assert modes == [
+        ("PractitionerRole", "match"),
+        ("PractitionerRole", "match"),
+        ("Practitioner", "include"),
+    ]
+    assert bundle.total == 2
+    bundle = (
+        directory.resources("Practitioner")
+        .search(identifier=TWO_EXERCICES)
+        .revinclude("PractitionerRole", "practitioner", "Practitioner")
+        .fetch_raw()
+    )
+    assert [e.search.mode for e in bundle.entry] == ["match", "include", "include"]
+    # fetch() keeps the resources of the type searched: the matches.
+    assert [p.id for p in directory.resources("Practitioner").search(identifier=TWO_EXERCICES)
+            .revinclude("PractitionerRole", "practitioner").fetch()] == [TWO_EXERCICES]  # fmt: skip
+
+
+def test_count_is_the_number_of_matches(server: SanteidProcess, directory: SyncFHIRClient) -> None:
+    """fhirpy's ``count()`` asks ``_count=0``, which R4 treats as ``_summary=count``: the
+    total alone (https://hl7.org/fhir/R4/search.html#count)."""
+    practitioners = directory.resources("Practitioner").search(active=True)
+    assert practitioners.count() == accurate_total(directory, "Practitioner", active=True) > 10
+    roles = directory.resources("PractitionerRole").search(role="10")
+    assert roles.count() == accurate_total(directory, "PractitionerRole", role="10") > 2
+    assert directory.resources("Practitioner").search(family="NOBODYCALLEDTHIS").count() == 0
+
+    async def count() -> int:
+        client = AsyncFHIRClient(f"{server.base}/fhir/v1", authorization=directory.authorization)
+        return await client.resources("Practitioner").search(name="m").count()
+
+    assert asyncio.run(count()) == accurate_total(directory, "Practitioner", name="m")
+
+
+def test_first_and_get(directory: SyncFHIRClient) -> None:
+    practitioners = directory.resources("Practitioner")
+    assert practitioners.search(identifier="http://rpps.fr|10000000012").get().id == TWO_EXERCICES
+    assert practitioners.search(family="ARNAUD").first().id == "810000000030"
+    assert practitioners.search(family="NOBODYCALLEDTHIS").first() is None
+    with pytest.raises(MultipleResourcesFound):
+        practitioners.search(active=True).get()
+    with pytest.raises(ResourceNotFound):
+        practitioners.search(family="NOBODYCALLEDTHIS").get()
+
+
+def test_refusals_reach_the_library_as_operation_outcomes(
+    server: SanteidProcess, directory: SyncFHIRClient
+) -> None:
+    with pytest.raises(AuthorizationError):
+        SyncFHIRClient(f"{server.base}/fhir/v1").resources("Practitioner").fetch()
+    with pytest.raises(OperationOutcome) as refused:
+        directory.resources("Practitioner").search(family__exact="ARNAUD").fetch()
+    assert refused.value.resource["issue"][0]["code"] == "not-supported"
+
+
+# -- the directory, SMART on FHIR's client ----------------------------------------------------
+def test_fhirclient_models_read_every_answer(server: SanteidProcess, service_token: str) -> None:
+    fhir = smart(f"{server.base}/fhir/v1", service_token)
+    fhir.server.get_capability()
+    assert fhir.server.capabilityStatement.fhirVersion == "4.0.1"
+    assert Practitioner.read(STAFF, fhir.server).id == STAFF
+    assert PractitionerRole.read(f"{TWO_EXERCICES}-2-1", fhir.server).practitioner.reference == (
+        f"Practitioner/{TWO_EXERCICES}"
+    )
+    with pytest.raises(FHIRNotFoundException):
+        Practitioner.read("810000009999", fhir.server)
+    search = PractitionerRole.where(struct={"practitioner": TWO_EXERCICES}).include("practitioner")
+    found = [r.relativePath() for r in search.perform_resources_iter(fhir.server)]
+    assert found == [
+        f"PractitionerRole/{TWO_EXERCICES}-1-1",
+        f"PractitionerRole/{TWO_EXERCICES}-2-1",
+        f"Practitioner/{TWO_EXERCICES}",
+    ]
+    pages = list(
+        Practitioner.where(struct={"active": "true", "_count": "5"}).perform_iter(fhir.server)
+    )
+    assert all(isinstance(page, Bundle) for page in pages)
+    assert len(pages) > 2
+    assert sum(len(page.entry or []) for page in pages) == sum(
+        1 for _ in Practitioner.where(struct={"active": "true"}).perform_resources_iter(fhir.server)
+    )
+
+
+# -- INSi over FHIR ---------------------------------------------------------------------------
+def test_insi_search_by_traits(insi: SyncFHIRClient) -> None:
+    patients = insi.resources("Patient").search(**ZOE)
+    patient = patients.get()
+    assert patient["name"][0]["family"] == "ADRUN"
+    assert patient["identifier"][0]["system"] == "urn:oid:1.2.250.1.213.1.4.8"
+    assert [p["birthDate"] for p in patients.fetch_all()] == ["1975-12-31"]
+    assert patients.first()["gender"] == "female"
+    nobody = insi.resources("Patient").search(**{**ZOE, "family": "ADRUNN"})
+    assert nobody.fetch() == []
+    assert nobody.fetch_raw().total == 0
+
+
+def test_insi_count(insi: SyncFHIRClient) -> None:
+    assert insi.resources("Patient").search(**ZOE).count() == 1
+    assert insi.resources("Patient").search(**{**ZOE, "family": "ADRUNN"}).count() == 0
+
+
+def test_insi_with_an_establishment_certificate(server: SanteidProcess) -> None:
+    """INSi FHIR's other authentication (docs/insi-fhir.md, as REST): a test establishment
+    certificate, which fhirpy presents through ``requests_config``."""
+    folder = server.home / "insi-certificate"
+    server.cli("insi", "issue-cert", "--structure", "10B0152872", "--cn", "INSI-AUTO",
+               "--out", str(folder))  # fmt: skip
+    assert server.https and server.ca
+    certified = SyncFHIRClient(
+        f"{server.https}/insi/fhir",
+        requests_config={
+            "cert": (str(folder / "cert.pem"), str(folder / "key.pem")),
+            "verify": server.ca,
+        },
+    )
+    patients = certified.resources("Patient").search(**ZOE)
+    assert patients.get()["birthDate"] == "1975-12-31"
+    assert patients.count() == 1
+    anonymous = SyncFHIRClient(f"{server.https}/insi/fhir", requests_config={"verify": server.ca})
+    with pytest.raises(AuthorizationError):
+        anonymous.resources("Patient").search(**ZOE).fetch()
+
+
+def test_insi_refusal_is_an_operation_outcome(insi: SyncFHIRClient) -> None:
+    with pytest.raises(OperationOutcome) as refused:
+        insi.resources("Patient").search(**{**ZOE, "gender": "F"}).fetch()
+    assert refused.value.resource["issue"][0]["code"] == "invalid"
+
+
+def test_insi_with_fhirclient_models(server: SanteidProcess, professional_token: str) -> None:
+    fhir = smart(f"{server.base}/insi/fhir", professional_token)
+    fhir.server.get_capability()
+    found = list(Patient.where(struct=ZOE).perform_resources_iter(fhir.server))
+    assert [p.birthDate.isostring for p in found] == ["1975-12-31"]
