@@ -54,7 +54,12 @@ def server(tmp_path, redis_url, relying_party):
         "grant_types": ["authorization_code"],
         "token_endpoint_auth_method": "client_secret_basic",
     }
-    with santeid_process(tmp_path, clients=[client], SANTEID_STORE_URL=redis_url) as process:
+    with santeid_process(
+        tmp_path,
+        clients=[client],
+        SANTEID_STORE_URL=redis_url,
+        SANTEID_ADMIN_PROFESSIONALS=APPROVED_AT_ONCE,
+    ) as process:
         yield process
 
 
@@ -238,3 +243,25 @@ def test_an_expired_login_page_says_logged_in_once_another_tab_logged_in(
     assert not browser.find_elements("id", "national_id")
     assert not browser.current_url.startswith(relying_party.origin)
     assert relying_party.calls == answered
+
+
+def test_an_expired_console_sign_in_starts_again_in_a_browser_logged_in_to_a_service(
+    browser, server, relying_party, redis_url
+):
+    """The admin console's sign-in goes through the login pages but is never answered by the
+    SSO session (it opens none): its page used after its lifetime starts again, with the
+    notice, in a browser logged in to a service too — "already logged in" would leave the
+    console signed out."""
+    _open_login_page(browser, server, relying_party, "service")
+    browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+    browser.find_element("id", "submit").click()
+    assert _callback(browser, relying_party)["code"]
+    browser.get(f"{server.base}/admin/login")
+    click_and_wait(browser, browser.find_element("id", "sign-in-professional"))
+    wait_for(lambda: browser.find_element("id", "national_id"), what="the console's login page")
+    _expire(redis_url, _txid(browser.current_url))
+
+    browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+    click_and_wait(browser, browser.find_element("id", "submit"))
+    wait_for(lambda: browser.find_element("id", "login-restarted"), what="the notice")
+    assert not browser.find_elements("id", "already-logged-in")

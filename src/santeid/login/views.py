@@ -97,13 +97,16 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
 
 def load_transaction():
     """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
-    this browser; aborts otherwise: with the "already logged in" page when the transaction is
-    gone and the browser has an SSO session, to the login page of the same login started
-    again when it expired (:func:`santeid.login.transactions.restart`), else with an error
-    page.
-    Authenticators' views start here."""
+    this browser; aborts otherwise: to the login page of the same login started again when
+    it expired (:func:`santeid.login.transactions.restart`) unless the browser's SSO session
+    answers it, with the "already logged in" page when the login is over and the browser's
+    SSO session lasts, else with an error page. Authenticators' views start here."""
     txid, tx, locale, refusal = _find_transaction()
     if refusal is _UNKNOWN_TX:
+        pending = login_to_restart(txid)
+        if pending is not None:
+            restarted = restart(pending)
+            abort(redirect(url_for("login.authenticate", tx=restarted), code=303))
         if services().sessions.exists(browser_sid()):
             # The page of a login that ended (browser Back after it, the same page in another
             # tab), or that expired while another tab logged in: Keycloak's info page
@@ -111,10 +114,6 @@ def load_transaction():
             # restart (docs/reference/keycloak-behaviour.md, "Login pages"), not an expiry.
             t = Translator(locale)
             abort(make_response(render_template("already_logged_in.html", t=t)))
-        pending = login_to_restart(txid)
-        if pending is not None:
-            restarted = restart(pending)
-            abort(redirect(url_for("login.authenticate", tx=restarted), code=303))
     if refusal is not None:
         status, title, detail, _, _ = refusal
         t = Translator(locale)
@@ -379,9 +378,7 @@ def cancel():
     (:func:`santeid.login.transactions.login_to_restart`), unless the browser has logged in
     since (:func:`load_transaction`: "already logged in")."""
     txid, _, _, refusal = _find_transaction()
-    expired = None
-    if refusal is _UNKNOWN_TX and not services().sessions.exists(browser_sid()):
-        expired = login_to_restart(txid)
+    expired = login_to_restart(txid) if refusal is _UNKNOWN_TX else None
     if expired is not None:
         check_csrf()
         client_id, areq, national_id = expired.client_id, expired.request, None
