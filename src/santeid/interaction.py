@@ -75,6 +75,11 @@ class AuthorizationSide(Protocol):
         kept by the browser beyond its transaction (``santeid_restart``) is started again, or
         refused to its client, only while this holds."""
 
+    def logged_in(self, request: dict) -> bool:
+        """Whether this browser's SSO session answers ``request`` without a login: a login
+        kept by the browser beyond its transaction is then neither started again nor refused
+        to its client (the login pages say "already logged in")."""
+
 
 def _halves() -> dict[str, Any]:
     halves: dict[str, Any] = current_app.extensions.setdefault(_KEY, {})

@@ -439,8 +439,9 @@ def certificate_name(
     configured authority's subject has been read), and an unreadable subject names no one
     (RFC 5280 §4.1.2.4, https://www.rfc-editor.org/rfc/rfc5280#section-4.1.2.4).
     :func:`issuing_authority`, the CPS card check (``santeid.cps.cards``), the INSi
-    establishment certificate check (``santeid.insi.auth``) and the sandbox
-    TLS layer's validity check (``santeid.tls``) read them through here."""
+    establishment certificate check (``santeid.insi.auth``), the ``tls_client_auth`` subject
+    DN check (``santeid.oidc.tls_client_auth``) and the sandbox TLS layer's validity check
+    (``santeid.tls``) read them through here."""
     try:
         return certificate.subject if part == "subject" else certificate.issuer
     except ValueError:

@@ -637,3 +637,40 @@ def test_a_worker_restarted_while_the_store_is_down_serves_and_every_worker_reco
         statuses = {_authorize(server).status_code for _ in range(24)}
         assert statuses == {302}, statuses
         assert _fetch(server, "GET", "/health/ready").status_code == 200
+
+
+def test_a_worker_started_during_an_outage_serves_on_a_schema_migrated_meanwhile(
+    own_postgres, tmp_path
+):
+    """A worker that started while the database was stopped checked no schema; a newer
+    release migrated the database before it came back (a roll-out under way). On first use
+    the worker finds the schema newer than it knows and serves on, as a worker whose start
+    found it so (santeid.db.schemas.prepare); every request needing the database answered 500
+    instead, until the worker was restarted."""
+    from tests.db.test_rolling_upgrade import _newer_release_upgrades
+    from tests.support.postgres_server import fresh_schema
+
+    with fresh_schema(own_postgres.admin_url) as url:
+        settings = _settings(tmp_path, url)
+        first = create_app(settings, store=MemoryStore())
+        first.extensions["santeid"].clients.add(
+            {"client_id": "rp", "client_secret": SECRET, "redirect_uris": ["https://rp/cb"],
+             "grant_types": ["client_credentials"]}
+        )  # fmt: skip
+        db.close_shared(url)
+        own_postgres.shut_down()
+        try:
+            worker = create_app(settings, store=MemoryStore(), first_start=False)
+        finally:
+            own_postgres.start_again()
+        try:
+            _newer_release_upgrades(url)
+            basic = base64.b64encode(f"rp:{SECRET}".encode()).decode()
+            answer = worker.test_client().post(
+                TOKEN,
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": f"Basic {basic}"},
+            )
+            assert answer.status_code == 200, answer.get_data(as_text=True)
+        finally:
+            db.close_shared(url)

@@ -251,6 +251,50 @@ def test_a_second_import_into_the_same_directory_is_refused_while_one_runs(
         directory.close()
 
 
+class _ImportWhileApplying(_ImportDuringProgress):
+    """:class:`_ImportDuringProgress` at the first batch the import writes: by then a bulk
+    load has dropped the secondary indexes."""
+
+    applying = False
+
+    def start(self, label: str, total: int) -> None:
+        self.applying = label == "Applying"
+
+    def update(self, amount: int) -> None:
+        if self.applying:
+            super().update(amount)
+
+
+def test_a_second_import_refused_during_a_bulk_load_leaves_the_directory_alone(
+    run, tmp_path, synthetic_people, monkeypatch
+):
+    """The second import is refused before it touches the directory: opening it first
+    created again the secondary indexes the running bulk load had dropped for its writes
+    (schema.migrate restores missing ones), in the middle of that load — the random index
+    inserts a national extract's bulk load avoids, and the second command waiting for the
+    first's write lock before being told another import runs."""
+    monkeypatch.setattr(importer, "BULK", 1)
+    tonight = write_extract(tmp_path / "tonight.txt", synthetic_people[:40])
+    other = write_extract(tmp_path / "other.txt", synthetic_people[30:80])
+    directory = Directory(tmp_path / "data" / "directory.sqlite3")
+
+    def second_import() -> tuple:
+        outcome = run("import", "--no-progress", str(other))
+        with sqlite3.connect(directory.path) as conn:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        return outcome, names & set(schema.secondary_indexes())
+
+    try:
+        during = _ImportWhileApplying(second_import)
+        report = import_extraction(directory, tonight, progress=during)
+        outcome, indexes_meanwhile = during.outcome
+        assert outcome.exit_code == 1 and "another import into" in outcome.output
+        assert indexes_meanwhile == set()
+        assert report.added == 40
+    finally:
+        directory.close()
+
+
 #: ``santeid directory import FILE`` in a process of its own whose progress display sends the
 #: signal ``sys.argv[2]`` to its own process at the first batch read: an operator's ``kill``
 #: arriving mid-import, at a known point.

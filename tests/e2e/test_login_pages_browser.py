@@ -54,7 +54,12 @@ def server(tmp_path, redis_url, relying_party):
         "grant_types": ["authorization_code"],
         "token_endpoint_auth_method": "client_secret_basic",
     }
-    with santeid_process(tmp_path, clients=[client], SANTEID_STORE_URL=redis_url) as process:
+    with santeid_process(
+        tmp_path,
+        clients=[client],
+        SANTEID_STORE_URL=redis_url,
+        SANTEID_ADMIN_PROFESSIONALS=APPROVED_AT_ONCE,
+    ) as process:
         yield process
 
 
@@ -202,3 +207,61 @@ def test_a_login_of_a_client_removed_since_is_not_started_again(
     assert "expirée" in browser.find_element("tag name", "main").text
     assert not browser.current_url.startswith(relying_party.origin)
     assert relying_party.calls == []
+
+
+@pytest.mark.parametrize("action", ["submit", "cancel"])
+def test_an_expired_login_page_says_logged_in_once_another_tab_logged_in(
+    browser, server, relying_party, redis_url, action
+):
+    """Keycloak looks for the browser's user session before it starts a login again from
+    ``KC_RESTART`` (``SessionCodeChecks.initialVerifyAuthSession``,
+    docs/reference/keycloak-behaviour.md, "Login pages"): a login page left open in one tab
+    while a login in another tab ended says "Vous êtes déjà connecté." when it is used after
+    its lifetime — by submit or by cancel — and neither asks the professional to log in again
+    nor sends anything to the service."""
+    other_tab = browser.current_window_handle
+    _open_login_page(browser, server, relying_party, "other-tab")
+    browser.switch_to.new_window("tab")
+    left_open_tab = browser.current_window_handle
+    # The browser's latest login, which santeid_restart names.
+    left_open = _open_login_page(browser, server, relying_party, "left-open")
+    browser.switch_to.window(other_tab)
+    browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+    browser.find_element("id", "submit").click()
+    assert _callback(browser, relying_party)["state"] == "other-tab"
+    answered = list(relying_party.calls)
+    _expire(redis_url, left_open)
+
+    browser.switch_to.window(left_open_tab)
+    if action == "submit":
+        browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+        click_and_wait(browser, browser.find_element("id", "submit"))
+    else:
+        click_and_wait(browser, browser.find_element("id", "cancel"))
+    status = wait_for(lambda: browser.find_element("id", "already-logged-in"), what="the page")
+    assert status.text.startswith("Vous êtes déjà connecté.")
+    assert not browser.find_elements("id", "national_id")
+    assert not browser.current_url.startswith(relying_party.origin)
+    assert relying_party.calls == answered
+
+
+def test_an_expired_console_sign_in_starts_again_in_a_browser_logged_in_to_a_service(
+    browser, server, relying_party, redis_url
+):
+    """The admin console's sign-in goes through the login pages but is never answered by the
+    SSO session (it opens none): its page used after its lifetime starts again, with the
+    notice, in a browser logged in to a service too — "already logged in" would leave the
+    console signed out."""
+    _open_login_page(browser, server, relying_party, "service")
+    browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+    browser.find_element("id", "submit").click()
+    assert _callback(browser, relying_party)["code"]
+    browser.get(f"{server.base}/admin/login")
+    click_and_wait(browser, browser.find_element("id", "sign-in-professional"))
+    wait_for(lambda: browser.find_element("id", "national_id"), what="the console's login page")
+    _expire(redis_url, _txid(browser.current_url))
+
+    browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
+    click_and_wait(browser, browser.find_element("id", "submit"))
+    wait_for(lambda: browser.find_element("id", "login-restarted"), what="the notice")
+    assert not browser.find_elements("id", "already-logged-in")

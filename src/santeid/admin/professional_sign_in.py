@@ -60,6 +60,11 @@ class ConsoleAwareAuthorization:
             return True  # the console's own sign-in: no registered client to lose
         return bool(self.oidc_side.still_answerable(request))
 
+    def logged_in(self, request: dict) -> bool:
+        if request.get(_MARK):
+            return False  # the console's own sign-in opens no SSO session, nor is answered by one
+        return bool(self.oidc_side.logged_in(request))
+
 
 def init_app(app) -> None:
     with app.app_context():

@@ -288,14 +288,16 @@ def upgrade(db: Database, schema: Schema) -> tuple[int, int]:
     return found, schema.version
 
 
-def ensure(db: Database, schema: Schema, *, newer_served: bool = False) -> None:
+def ensure(db: Database, schema: Schema) -> None:
     """Make ``schema`` usable on ``db`` once per process and database: upgrade it when
     ``database_auto_upgrade`` is on, otherwise check it is exactly at the known version.
 
-    ``newer_served``: a schema newer than this santeid is logged and used rather than refused
-    (:class:`SchemaTooNew`) — for a worker of a running server (:func:`santeid.db.schemas.prepare`),
-    whose first start found the schema usable: a newer release migrated it since, and its steps
-    only add (docs/deployment.md, "Schema versions and upgrades")."""
+    With ``db.newer_served``, a schema newer than this santeid is logged and used rather than
+    refused (:class:`SchemaTooNew`) — in a worker of a running server
+    (:func:`santeid.db.schemas.prepare`), whose first start found the schema usable: a newer
+    release migrated it since, and its steps only add (docs/deployment.md, "Schema versions
+    and upgrades"). So on a component's first use too, for a worker that started during an
+    outage and checked no schema then."""
     ready = db.ready_schemas
     if schema.component.name in ready:
         return
@@ -314,7 +316,7 @@ def ensure(db: Database, schema: Schema, *, newer_served: bool = False) -> None:
                         "`santeid db upgrade` (database_auto_upgrade is off)"
                     )
         except SchemaTooNew as exc:
-            if not newer_served:
+            if not db.newer_served:
                 raise
             log.warning(
                 "start-up: the %s tables of %s are at schema version %d, newer than the %d "

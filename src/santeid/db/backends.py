@@ -353,6 +353,9 @@ class Database:
     url: str
     #: Upgrade schemas on first use (``database_auto_upgrade``); off: only check them.
     auto_upgrade: bool = True
+    #: A schema newer than this santeid is served, not refused: a worker's of a running server
+    #: (``santeid.db.schemas.prepare``, ``santeid.db.ensure``).
+    newer_served: bool = False
 
     def __init__(self) -> None:
         #: Components whose schema was upgraded or checked in this process.

@@ -38,11 +38,15 @@ def prepare(settings: Settings, *, first_start: bool = True) -> None:
     (``first_start`` false) starts after its server's first start found the schemas usable, so
     a newer one means a newer release migrated the database since — a roll-out under way, whose
     steps only add — and it logs it and serves, as the server's other workers do. Refused, it
-    ended at once and Granian or gunicorn stopped the whole server (:mod:`santeid.startup`)."""
-    for schema in all_schemas():
-        database = database_for(settings, schema.component)
+    ended at once and Granian or gunicorn stopped the whole server (:mod:`santeid.startup`).
+    Each database is told so before any is checked: a worker that starts during an outage
+    checks its schemas on their first use (:func:`~santeid.db.ensure`), by the same rule."""
+    databases = [(schema, database_for(settings, schema.component)) for schema in all_schemas()]
+    for _, database in databases:
+        database.newer_served = not first_start
+    for schema, database in databases:
         try:
-            ensure(database, schema, newer_served=not first_start)
+            ensure(database, schema)
         except DatabaseUnavailable as exc:
             # Still an outage, for santeid.startup to judge; its message names the database.
             named = f"database {redact(database.url)} ({schema.component.name}): {exc}"

@@ -303,10 +303,12 @@ def import_extraction(
     if worker is None:
         worker = (os.cpu_count() or 1) >= 2 and "fork" in multiprocessing.get_all_start_methods()
     report = ImportReport(path=str(path), source=source, strict=strict)
-    directory.initialize()
     work_dir = Path(temp_dir) if temp_dir else directory.path.parent
     staging_prefix = f".{directory.path.name}.import-"
     with import_lock(directory):
+        # Opened under the lock: opening restores missing secondary indexes (schema.migrate),
+        # which a running bulk load has dropped until its writes are done.
+        directory.initialize()
         if not temp_dir:
             # Only next to the directory does the name say whose a staging folder is: another
             # directory file of the same name may stage in a ``temp_dir`` shared with it.
@@ -370,10 +372,11 @@ def import_lock(directory: Directory) -> Iterator[None]:
     operators) would interleave their batches — each commits every :data:`BATCH` people and
     compares with the digests it read at its start — and leave a mix of both extracts,
     removals of one undoing the additions of the other. The second import is therefore
-    refused before it reads anything. An ``flock`` is released by the system when its holder
-    dies however it dies (``kill -9`` included), so no stale lock is ever left to clear
-    (https://man7.org/linux/man-pages/man2/flock.2.html).
+    refused before it reads anything, or opens the directory. An ``flock`` is released by
+    the system when its holder dies however it dies (``kill -9`` included), so no stale lock
+    is ever left to clear (https://man7.org/linux/man-pages/man2/flock.2.html).
     """
+    directory.path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path(directory), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:

@@ -142,7 +142,9 @@ def _remember_for_restart(txid: str, pending: PendingLogin) -> None:
 
 def login_to_restart(txid: str | None) -> PendingLogin | None:
     """The login of the expired transaction ``txid``, when it is this browser's latest login
-    not yet ended (``santeid_restart`` names it), else None."""
+    not yet ended (``santeid_restart`` names it), else None — and None when the browser's SSO
+    session answers it: Keycloak looks for the user session before ``KC_RESTART`` and shows
+    "alreadyLoggedIn" (docs/reference/keycloak-behaviour.md, "Login pages")."""
     saved = RESTART.get()
     if not txid or saved.get("tx") != txid:
         return None
@@ -150,6 +152,8 @@ def login_to_restart(txid: str | None) -> PendingLogin | None:
     if not (isinstance(client_id, str) and isinstance(client_name, str)):
         return None
     if not isinstance(areq, dict) or not authorization().still_answerable(areq):
+        return None
+    if authorization().logged_in(areq):
         return None
     return PendingLogin(client_id, client_name, areq, browser_id())
 

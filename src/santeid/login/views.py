@@ -98,9 +98,9 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
 def load_transaction():
     """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
     this browser; aborts otherwise: to the login page of the same login started again when
-    it expired (:func:`santeid.login.transactions.restart`), with the "already logged in"
-    page when the login is over and the browser's SSO session lasts, else with an error page.
-    Authenticators' views start here."""
+    it expired (:func:`santeid.login.transactions.restart`) unless the browser's SSO session
+    answers it, with the "already logged in" page when the login is over and the browser's
+    SSO session lasts, else with an error page. Authenticators' views start here."""
     txid, tx, locale, refusal = _find_transaction()
     if refusal is _UNKNOWN_TX:
         pending = login_to_restart(txid)
@@ -109,8 +109,9 @@ def load_transaction():
             abort(redirect(url_for("login.authenticate", tx=restarted), code=303))
         if services().sessions.exists(browser_sid()):
             # The page of a login that ended (browser Back after it, the same page in another
-            # tab): Keycloak's info page "alreadyLoggedIn" when the browser has a user session
-            # (docs/reference/keycloak-behaviour.md, "Login pages"), not an expiry.
+            # tab), or that expired while another tab logged in: Keycloak's info page
+            # "alreadyLoggedIn" when the browser has a user session, looked for before any
+            # restart (docs/reference/keycloak-behaviour.md, "Login pages"), not an expiry.
             t = Translator(locale)
             abort(make_response(render_template("already_logged_in.html", t=t)))
     if refusal is not None:
@@ -374,7 +375,8 @@ def finish(txid: str, tx: dict, *, claimed: Callable[[], None] | None = None):
 def cancel():
     """The professional gives up: the client gets ``access_denied`` — also from a page left
     open past the transaction's lifetime, whose login this browser still remembers
-    (:func:`santeid.login.transactions.login_to_restart`)."""
+    (:func:`santeid.login.transactions.login_to_restart`), unless the browser has logged in
+    since (:func:`load_transaction`: "already logged in")."""
     txid, _, _, refusal = _find_transaction()
     expired = login_to_restart(txid) if refusal is _UNKNOWN_TX else None
     if expired is not None:

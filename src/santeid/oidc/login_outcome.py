@@ -39,3 +39,9 @@ class OidcAuthorizationSide:
         client = services().clients.get(str(request.get("client_id")))
         uri = request.get("redirect_uri")
         return client is not None and isinstance(uri, str) and client.check_redirect_uri(uri)
+
+    def logged_in(self, request: dict) -> bool:
+        """The browser has an SSO session: Keycloak answers "alreadyLoggedIn" for an expired
+        login before it looks at ``KC_RESTART`` (``SessionCodeChecks.initialVerifyAuthSession``,
+        docs/reference/keycloak-behaviour.md, "Login pages")."""
+        return services().sessions.exists(browser_sid())

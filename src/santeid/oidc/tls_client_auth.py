@@ -37,6 +37,7 @@ from cryptography import x509
 from santeid.clock import utc_datetime
 from santeid.oidc.client_auth import TLS_CLIENT_AUTH
 from santeid.pki import authorities_in
+from santeid.pki import certificate_name
 from santeid.pki import client_purpose_refusal
 from santeid.pki import issuing_authority
 from santeid.pki import untrusted_issuer_reason
@@ -92,11 +93,14 @@ def check_configuration(settings: Settings) -> None:
 
 
 def subject_matches(certificate: x509.Certificate, registered_dn: str) -> bool:
+    """Whether ``certificate``'s subject is the DN the client registered; a subject that
+    cannot be decoded (:func:`santeid.pki.certificate_name`) is no one's."""
     try:
         expected = parse_subject_dn(registered_dn)
     except InvalidSubjectDN:
         return False
-    return _comparable(certificate.subject) == _comparable(expected)
+    subject = certificate_name(certificate, "subject")
+    return subject is not None and _comparable(subject) == _comparable(expected)
 
 
 def bound_certificate_thumbprint(client) -> str | None:

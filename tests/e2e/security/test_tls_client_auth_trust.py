@@ -47,8 +47,10 @@ from tests.e2e.test_cps_behind_nginx import _filled
 from tests.e2e.test_cps_behind_nginx import documented_server_block
 from tests.support.cps import FIT_FOR_A_TLS_CLIENT
 from tests.support.cps import PURPOSES
+from tests.support.cps import TITLE_DRAFT
 from tests.support.cps import UNFIT_FOR_A_TLS_CLIENT
 from tests.support.cps import signed_certificate
+from tests.support.cps import with_latin1_title
 from tests.support.redis_server import free_port
 from tests.support.security import REALM
 from tests.support.security import running_nginx
@@ -113,10 +115,33 @@ def home(tmp_path_factory):
                                   machines.private_key, ca=False,
                                   twice=x509.ExtendedKeyUsage([CLIENT_AUTH]))  # fmt: skip
     write_credentials(home / "repeated-eku", repeated, key, machines)
+    _latin1_title(subject, machines, home / "latin1-title")
     # An authority the server trusts for something else (INSi establishment certificates).
     insi = TestAuthority.load_or_create(home / "insi", "insi-ca", common_name="TEST AC INSI")
     write_credentials(home / "insi-issued", *issue_certificate(insi, subject=subject), insi)
     return home
+
+
+def _latin1_title(subject: x509.Name, authority: TestAuthority, folder) -> None:
+    """``folder``: a certificate the client's authority issued for client authentication,
+    whose subject — the client's DN and a title ``Médecin`` in Latin-1, in a TeletexString —
+    OpenSSL reads (a handshake, nginx forward it) and cryptography cannot."""
+    key = generate_private_key("ec-p256")
+    now = datetime.datetime.now(datetime.UTC)
+    titled = x509.Name([*subject, x509.NameAttribute(x509.NameOID.TITLE, TITLE_DRAFT)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(titled)
+        .issuer_name(authority.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([CLIENT_AUTH]), critical=False)
+    )
+    certificate = with_latin1_title(builder, authority.private_key)
+    write_credentials(folder, certificate, key, authority)
 
 
 def _token(url: str, home, folder: str, verify: str) -> requests.Response:
@@ -223,6 +248,17 @@ def test_a_certificate_repeating_an_extension_gets_no_token_behind_a_proxy(home,
     _refused(_forwarded_token(proxied, home, "repeated-eku"))
     log = proxied["log"].read_text()
     assert "tls_client_auth refused for logiciel-mtls: its extensions cannot be read" in log
+    assert "Traceback" not in log
+
+
+def test_a_certificate_whose_subject_cannot_be_read_gets_no_token_behind_a_proxy(home, proxied):
+    """A certificate of the client's own authority whose subject cryptography cannot decode
+    (a Latin-1 title in a TeletexString, which OpenSSL and so the proxy read) names no
+    registered subject DN: refused (401 ``invalid_client``), never a server error — the
+    comparison with the DN read the subject unguarded and answered 500."""
+    _refused(_forwarded_token(proxied, home, "latin1-title"))
+    log = proxied["log"].read_text()
+    assert "tls_client_auth refused for logiciel-mtls: certificate subject" in log
     assert "Traceback" not in log
 
 
