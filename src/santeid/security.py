@@ -5,7 +5,8 @@ beyond reason) so that they get a clear error, never a 500. And the secret that 
 cookies: refused when anyone could know it (:func:`check_secret_key`), or made and kept in the
 data directory (:func:`load_secret_key`).
 
-The browser holds four cookies of santeid's, each signed with that secret, ``HttpOnly``, on
+The browser holds four cookies of santeid's, each signed with that secret (``santeid_restart``
+encrypted under it), ``HttpOnly``, on
 ``/``, kept until the browser closes (docs/configuration.md, "Cookies"):
 
 * ``santeid_identity`` (:data:`IDENTITY`): the SSO session, Keycloak's ``KEYCLOAK_IDENTITY``;
@@ -51,6 +52,7 @@ import json
 import os
 import re
 import secrets
+import zlib
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -239,6 +241,52 @@ def _cookie_state() -> _CookieState:
     return state
 
 
+class _Sealing:
+    """``dumps``/``loads`` of an encrypted and authenticated JSON object: zlib-compressed (as
+    itsdangerous compresses), then Fernet (AES-128-CBC and HMAC-SHA256,
+    https://github.com/fernet/spec/blob/master/Spec.md) under a key derived from each secret
+    by HKDF-SHA256 (RFC 5869) bound to the cookie's name; the current secret seals, the
+    fallbacks still open. A value that does not open raises ``BadSignature``."""
+
+    def __init__(self, keys: tuple, info: bytes) -> None:
+        from cryptography.fernet import Fernet
+        from cryptography.fernet import MultiFernet
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        def fernet(secret) -> Fernet:
+            material = secret.encode() if isinstance(secret, str) else bytes(secret)
+            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
+            return Fernet(base64.urlsafe_b64encode(derived.derive(material)))
+
+        # The current secret (last of ``keys``) first: MultiFernet seals with the first.
+        self._fernet = MultiFernet([fernet(key) for key in reversed(keys)])
+
+    def dumps(self, value: dict) -> str:
+        packed = zlib.compress(json.dumps(value, separators=(",", ":")).encode())
+        return self._fernet.encrypt(packed).decode("ascii")
+
+    def loads(self, raw: str):
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return json.loads(zlib.decompress(self._fernet.decrypt(raw.encode("ascii"))))
+        except (InvalidToken, UnicodeEncodeError, zlib.error, ValueError) as exc:
+            raise BadSignature("not a sealed santeid value") from exc
+
+
+class SealedCrossSiteCookie(CrossSiteCookie):
+    """A :class:`CrossSiteCookie` whose content the browser cannot read: for what did not come
+    from the browser (a pushed authorization request's parameters, its ``login_hint``)."""
+
+    def _serializer(self, app):
+        keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)
+        signing = self._signing
+        if signing is None or signing[0] != keys:
+            signing = self._signing = (keys, _Sealing(keys, self._salt.encode()))
+        return signing[1]
+
+
 #: The SSO session the browser is logged in to (``sid``): Keycloak's ``KEYCLOAK_IDENTITY``.
 IDENTITY = CrossSiteCookie("santeid_identity")
 #: The browser's id (``bid``) and the logout confirmation's CSRF token: Keycloak's
@@ -247,8 +295,9 @@ AUTH_SESSION = CrossSiteCookie("santeid_auth_session")
 #: The browser's latest login not yet ended (its transaction id and authorization request),
 #: to start it again after its transaction expired: Keycloak's ``KC_RESTART``
 #: (``santeid.login.transactions``). A cookie of its own: a request too large for a cookie
-#: loses only the restart, never the browser's id.
-RESTART = CrossSiteCookie("santeid_restart")
+#: loses only the restart, never the browser's id. Encrypted, as Keycloak encrypts
+#: ``KC_RESTART``: a pushed request's parameters never went through the browser.
+RESTART = SealedCrossSiteCookie("santeid_restart")
 #: Their keys.
 _BROWSER_ID = "bid"
 _CSRF = "csrf"

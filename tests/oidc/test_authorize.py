@@ -447,6 +447,50 @@ def test_a_request_too_large_for_the_restart_cookie_still_reaches_the_login_page
     assert client.get(response.headers["Location"]).status_code == 200
 
 
+def test_the_restart_cookie_shows_nothing_of_the_request(flow):
+    """``santeid_restart`` keeps the authorization request in the browser, a pushed one (PAR)
+    included, whose parameters never went through the browser: encrypted, as Keycloak
+    encrypts ``KC_RESTART``, so that neither the hint (a national identifier) nor the nonce
+    can be read from it; and one changed by the browser is no restart."""
+    import base64
+    import zlib
+
+    response = flow.authorize(login_hint="810000000030", nonce="nonce-a-lire-dans-le-cookie")
+    cookie = next(
+        header.split(";", 1)[0].split("=", 1)[1]
+        for header in response.headers.getlist("Set-Cookie")
+        if header.startswith("santeid_restart=")
+    )
+    readable = [cookie.encode()]
+    for part in cookie.lstrip(".").split("."):
+        try:
+            raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        except ValueError:
+            continue
+        readable.append(raw)
+        try:
+            readable.append(zlib.decompress(raw))
+        except zlib.error:
+            pass
+    for text in readable:
+        assert b"810000000030" not in text and b"nonce-a-lire" not in text
+
+
+def test_a_restart_cookie_changed_by_the_browser_is_none(app):
+    from itsdangerous import BadSignature
+
+    from santeid.security import RESTART
+
+    with app.test_request_context():
+        sealed = RESTART.signed({"tx": "t1"})
+        serializer = RESTART._serializer(app)
+        assert serializer.loads(sealed) == {"tx": "t1"}
+        changed = sealed[:-6] + ("A" if sealed[-6] != "A" else "B") + sealed[-5:]
+        for value in (changed, "not-a-token", "é"):
+            with pytest.raises(BadSignature):
+                serializer.loads(value)
+
+
 def test_login_page_is_french_with_the_hint_prefilled(flow, client):
     response = flow.authorize(login_hint="810000000001")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
