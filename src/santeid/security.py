@@ -31,7 +31,7 @@ docs/reference/keycloak-behaviour.md, "Cookies").
 or the token of santeid's own forms, and the answers to a relying party's POST (authorization,
 logout) do not write it: they would replace the cookie the browser did not send.
 
-A fourth one, ``santeid_session_state`` (:data:`SESSION_STATE`), is neither signed nor
+A fifth one, ``santeid_session_state`` (:data:`SESSION_STATE`), is neither signed nor
 ``HttpOnly``, on purpose: the session-status iframe's script reads it (OpenID Connect Session
 Management 1.0 §3.2, https://openid.net/specs/openid-connect-session-1_0.html#OPiframe), as
 Keycloak's ``KEYCLOAK_SESSION``. It holds the SHA-256 of the ``session_state`` the relying
