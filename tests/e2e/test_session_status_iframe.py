@@ -348,3 +348,46 @@ def test_a_plain_http_localhost_issuer_and_a_relying_party_on_another_site(
         session_state = _log_in(chromium, http_server, rp)
         _check_page(chromium, rp, f"{http_server.oidc}/login-status-iframe.html", http_server)
         assert _ask(chromium, f"{CLIENT_ID} {session_state}") == answer
+
+
+def test_a_page_of_another_origin_learns_nothing_through_a_relying_partys_iframe(
+    browser, server, rp, stranger
+):
+    """A site no client registered opens the relying party's page in a window, whose iframe
+    ``/init`` accepted for the relying party, and posts to that iframe (``frames[0]``: a window
+    of another origin lets anyone post to its frames). Session Management §3.2: the OP iframe
+    "MUST reject postMessage requests from any other source origin" — ``error`` whether the
+    browser is logged in or not, never an answer telling the two apart."""
+    op = f"{urlsplit(server.base).scheme}://{urlsplit(server.base).netloc}"
+    frame = f"{server.oidc}/login-status-iframe.html"
+    check = f"{rp.origin}/check?{urlencode({'frame': frame, 'op': op})}"
+
+    def stranger_asks() -> str:
+        browser.get(f"{stranger.origin}/")
+        browser.execute_script(
+            "var op = arguments[0]; window.answers = [];"
+            "window.addEventListener('message', function (event) {"
+            "  if (event.origin === op) { window.answers.push(event.data); }"
+            "});"
+            "window.relyingParty = window.open(arguments[1], 'relying-party');",
+            op,
+            check,
+        )
+        own = browser.current_window_handle
+        browser.switch_to.window("relying-party")
+        wait_for(lambda: browser.execute_script("return window.loaded"), what="the iframe")
+        # The relying party's own first message: its client and origin accepted.
+        assert _ask(browser, f"{CLIENT_ID} ") in ("unchanged", "changed")
+        browser.switch_to.window(own)
+        browser.execute_script(
+            "window.relyingParty.frames[0].postMessage(arguments[0], '*')", f"{CLIENT_ID} "
+        )
+        answer = wait_for(lambda: browser.execute_script("return window.answers"), what="answer")
+        browser.switch_to.window("relying-party")
+        browser.close()
+        browser.switch_to.window(own)
+        return answer[0]
+
+    assert stranger_asks() == "error"  # logged out
+    _log_in(browser, server, rp)
+    assert stranger_asks() == "error"  # logged in
