@@ -769,6 +769,16 @@ def _role_professions(repetitions: list[list[Token]]) -> list[str] | None:
     return None if wanted is None else sorted(wanted)
 
 
+def _referenced_practitioner(reference: str) -> str | None:
+    """The national id a ``practitioner`` value names: ``<id>``, ``Practitioner/<id>`` or a URL
+    ending so (https://hl7.org/fhir/R4/search.html#reference); ``None`` for a reference to
+    another type (``Organization/<id>``), which is no role's practitioner."""
+    kind, slash, resource = reference.rpartition("/")
+    if slash and kind.rpartition("/")[2] != "Practitioner":
+        return None
+    return resources.national_id_of(resource)
+
+
 @bp.post("/PractitionerRole/_search")
 def practitioner_role_search_post() -> Response:
     """The search posted (https://hl7.org/fhir/R4/http.html#search)."""
@@ -788,7 +798,7 @@ def practitioner_role_search() -> Response:
     references = _all_of(
         [
             *(
-                [resources.national_id_of(item.rpartition("/")[2]) for item in values]
+                [i for i in map(_referenced_practitioner, values) if i is not None]
                 for values in _values("practitioner")
             ),
             *(
