@@ -70,9 +70,13 @@
       }
       return checked.then(function (ok) {
         if (!ok) { return "error"; }
+        // Before the cookie is read (Keycloak reads it first): any page may post to this
+        // frame of a relying party's window, and an answer to a page of another origin would
+        // tell it whether the browser is logged in (Session Management §3.2: "It MUST reject
+        // postMessage requests from any other source origin").
+        if (clientId !== accepted.clientId || origin !== accepted.origin) { return "error"; }
         var held = cookie(COOKIE);
         if (!held) { return sessionState !== "" ? "changed" : "unchanged"; }
-        if (clientId !== accepted.clientId || origin !== accepted.origin) { return "error"; }
         return digest(sessionState).then(function (hash) {
           return hash === held ? "unchanged" : "changed";
         });

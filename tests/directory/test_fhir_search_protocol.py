@@ -288,6 +288,21 @@ def test_a_reference_may_name_its_type(fhir, typed, plain):
 @pytest.mark.parametrize(
     "query",
     [
+        f"practitioner=Organization/{FAUVEL}",
+        f"practitioner:Practitioner=Organization/{FAUVEL}",
+        f"practitioner=Location/{FAUVEL},Organization/810000000002",
+    ],
+)
+def test_a_reference_to_another_type_is_no_practitioner(fhir, query):
+    """``practitioner`` takes ``<id>`` or ``Practitioner/<id>`` (docs/directory.md); a reference
+    to another type (https://hl7.org/fhir/R4/search.html#reference: ``[type]/[id]``) is no
+    role's practitioner, whatever its id: no match."""
+    assert _ids(bundle(fhir("GET", "/PractitionerRole", query))) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
         f"practitioner:Organization={FAUVEL}",
         f"practitioner:Organization.identifier={FAUVEL}",
         "practitioner:Practitioner.name=FAUVEL",

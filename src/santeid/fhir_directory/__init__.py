@@ -769,6 +769,16 @@ def _role_professions(repetitions: list[list[Token]]) -> list[str] | None:
     return None if wanted is None else sorted(wanted)
 
 
+def _referenced_practitioner(reference: str) -> str | None:
+    """The national id a ``practitioner`` value names: ``<id>``, ``Practitioner/<id>`` or a URL
+    ending so (https://hl7.org/fhir/R4/search.html#reference); ``None`` for a reference to
+    another type (``Organization/<id>``), which is no role's practitioner."""
+    kind, slash, resource = reference.rpartition("/")
+    if slash and kind.rpartition("/")[2] != "Practitioner":
+        return None
+    return resources.national_id_of(resource)
+
+
 @bp.post("/PractitionerRole/_search")
 def practitioner_role_search_post() -> Response:
     """The search posted (https://hl7.org/fhir/R4/http.html#search)."""
@@ -788,7 +798,7 @@ def practitioner_role_search() -> Response:
     references = _all_of(
         [
             *(
-                [resources.national_id_of(item.rpartition("/")[2]) for item in values]
+                [i for i in map(_referenced_practitioner, values) if i is not None]
                 for values in _values("practitioner")
             ),
             *(
@@ -826,8 +836,9 @@ def practitioner_role_search() -> Response:
 
     if count_only():
         return _count_alone("PractitionerRole", count_all)
-    # The cursor is the last practitioner whose roles were all shown or, when a page ended
-    # inside a practitioner's roles, the last role shown: that practitioner's roles go on.
+    # The cursor is the last role shown: that practitioner's roles, if any are left, go on.
+    # (A bare national id, the cursor of links handed out by earlier releases, resumes after
+    # that practitioner.)
     resumed = resources.parse_role_id(after)
     if resumed is not None:
         after = resumed[0]
@@ -859,7 +870,10 @@ def practitioner_role_search() -> Response:
             more = True
             last = roles[room - 1]["id"]
             break
-        last = national_id
+        # The last role shown (or the practitioner's first rank when none was), never the bare
+        # national id: a structure staff member's may end like ranks ("3…/X-1-2") and would be
+        # read back as a role of "3…/X", the next page showing this practitioner again.
+        last = roles[-1]["id"] if roles else resources.role_id(national_id, 0, 0)
     else:
         more = references is None and len(fetched) > count
     included: list[tuple[str, dict]] = []

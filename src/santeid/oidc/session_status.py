@@ -14,9 +14,8 @@ with its answers (docs/reference/keycloak-behaviour.md, "Session status iframe")
   this site's cookies inside another site's page, told to the page as ``supported`` or
   ``unsupported`` (Keycloak's ``ThirdPartyCookiesIframeEndpoint``).
 
-Keycloak lets any page frame these three; santeid lets the web origins of its registered
-clients frame them (``frame-ancestors``), the only pages whose messages the iframe can answer
-other than ``error`` (docs/psc-integration.md, §5.3).
+Any page may frame these three, as at Keycloak: they show nothing, and the iframe answers
+``error`` to a page whose origin ``/init`` did not accept for the client it names.
 """
 
 from __future__ import annotations
@@ -29,19 +28,18 @@ from santeid.security import allow_framing_by
 from santeid.services import services
 
 
-def _framed_by_relying_parties() -> None:
-    """The page may be framed by the web origins of every registered client: the iframe is
-    loaded without a client id (Session Management §3.2; keycloak-js, oidc-client-ts), so
-    any of them may be the one embedding it."""
-    origins: set[str] = set()
-    for client in services().clients.list():
-        origins |= client.web_origins
-    allow_framing_by(origins)
+def _framed_by_any_site() -> None:
+    """The page may be framed by any site (``frame-ancestors *``), as Keycloak's: the iframe is
+    loaded without a client id (Session Management §3.2; keycloak-js, oidc-client-ts), so the
+    embedding page is not known. Naming every registered client's web origins instead made a
+    header that grew with the clients — past the header buffer of a reverse proxy (nginx: 502)
+    from about a hundred — and showed any visitor which services use santeid."""
+    allow_framing_by(("*",))
 
 
 def login_status_iframe():
     """``GET …/login-status-iframe.html``: the OP iframe."""
-    _framed_by_relying_parties()
+    _framed_by_any_site()
     return render_template("session_status/login_status_iframe.html")
 
 
@@ -61,7 +59,7 @@ def login_status_iframe_init():
 
 def third_party_cookies_step(step: int):
     """``GET …/3p-cookies/step1.html`` and ``step2.html``."""
-    _framed_by_relying_parties()
+    _framed_by_any_site()
     return render_template("session_status/third_party_cookies.html", step=step)
 
 
