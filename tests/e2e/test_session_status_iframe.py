@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import html
 import json
-import threading
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
-from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
@@ -27,6 +23,7 @@ from tests.support.browser import start_afresh
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
 from tests.support.redis_server import free_port
+from tests.support.relying_party_site import RelyingPartySite
 from tests.support.security import first_professional
 from tests.support.security import running_nginx
 from tests.support.security import self_signed_certificate
@@ -40,78 +37,45 @@ OTHER_CLIENT_ID = "rp-elsewhere"
 SECRET = "a-long-secret-for-the-session-iframe-tests-0123456789"
 
 
-class RelyingPartySite:
-    """A relying party's site on ``http://localhost:<port>``. ``/callback`` records the query
-    each redirect back brings; ``/check?frame=<url>&op=<origin>`` is a page that frames
-    ``frame`` (``#op``) and keeps every message of origin ``op`` in ``window.answers``;
-    ``window.send(text)`` posts ``text`` to the frame."""
+class FramingSite(RelyingPartySite):
+    """``/check?frame=<url>&op=<origin>`` is a page that frames ``frame`` (``#op``) and keeps
+    every message of origin ``op`` in ``window.answers``; ``window.send(text)`` posts ``text``
+    to the frame."""
 
-    def __init__(self) -> None:
-        self.callbacks: list[dict[str, str]] = []
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                parts = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                if parts.path == "/check":
-                    op = json.dumps(query["op"])
-                    body = (
-                        "<!doctype html><script>window.answers = []; window.loaded = false;"
-                        "window.addEventListener('message', function (event) {"
-                        f"  if (event.origin === {op}) {{ window.answers.push(event.data); }}"
-                        "});"
-                        "window.send = function (text) {"
-                        f"  document.getElementById('op').contentWindow.postMessage(text, {op});"
-                        "};</script>"
-                        f'<iframe id="op" src="{html.escape(query["frame"])}"'
-                        ' onload="window.loaded = true"></iframe>'
-                    )
-                else:
-                    if parts.path == "/callback":
-                        site.callbacks.append(query)
-                    body = '<!doctype html><p id="back">back at the relying party</p>'
-                raw = body.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.origin = f"http://localhost:{self.server.server_address[1]}"
-        self.callback = f"{self.origin}/callback"
-
-    def __enter__(self) -> RelyingPartySite:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def page(self, path: str, query: dict[str, str]) -> str | None:
+        if path != "/check":
+            return None
+        op = json.dumps(query["op"])
+        return (
+            "<!doctype html><script>window.answers = []; window.loaded = false;"
+            "window.addEventListener('message', function (event) {"
+            f"  if (event.origin === {op}) {{ window.answers.push(event.data); }}"
+            "});"
+            "window.send = function (text) {"
+            f"  document.getElementById('op').contentWindow.postMessage(text, {op});"
+            "};</script>"
+            f'<iframe id="op" src="{html.escape(query["frame"])}"'
+            ' onload="window.loaded = true"></iframe>'
+        )
 
 
 @pytest.fixture(scope="module")
 def rp():
-    with RelyingPartySite() as site:
+    with FramingSite() as site:
         yield site
 
 
 @pytest.fixture(scope="module")
 def other_rp():
     """Another relying party's site, registered for :data:`OTHER_CLIENT_ID` only."""
-    with RelyingPartySite() as site:
+    with FramingSite() as site:
         yield site
 
 
 @pytest.fixture(scope="module")
 def stranger():
     """A site no client registered."""
-    with RelyingPartySite() as site:
+    with FramingSite() as site:
         yield site
 
 

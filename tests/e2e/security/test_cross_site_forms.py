@@ -27,12 +27,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-import threading
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
-from urllib.parse import parse_qs
 from urllib.parse import urlencode
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -42,6 +37,7 @@ from tests.support.browser import start_afresh
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
 from tests.support.logout_receiver import LogoutReceiver
+from tests.support.relying_party_site import RelyingPartySite
 from tests.support.security import first_professional
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
@@ -56,67 +52,28 @@ AUTH_SESSION = "santeid_auth_session"
 SESSION = "santeid_session"
 
 
-class RelyingPartySite:
-    """A relying party on another site than santeid: ``http://localhost:<port>`` (santeid
-    answers on 127.0.0.1, another site for the browser). ``/post`` is a page whose form posts
-    its query's parameters to ``action`` as soon as it loads; ``/callback`` records the query
-    each redirect back brings."""
+class PostingSite(RelyingPartySite):
+    """``/post`` is a page whose form posts its query's parameters to ``action`` as soon as it
+    loads."""
 
-    def __init__(self) -> None:
-        self.callbacks: list[dict[str, str]] = []
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                parts = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                if parts.path == "/post":
-                    action = query.pop("action")
-                    fields = "".join(
-                        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                        for k, v in query.items()
-                    )
-                    body = (
-                        f'<!doctype html><form method="post" action="{html.escape(action)}">'
-                        f"{fields}</form><script>document.forms[0].submit()</script>"
-                    )
-                else:
-                    site.callbacks.append(query)
-                    body = '<!doctype html><p id="back">back at the relying party</p>'
-                raw = body.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.origin = f"http://localhost:{self.server.server_address[1]}"
-        self.callback = f"{self.origin}/callback"
-
-    def __enter__(self) -> RelyingPartySite:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def wait_callback(self, state: str) -> dict[str, str]:
-        """The query of the redirect back with ``state``."""
-        return wait_for(
-            lambda: next((c for c in self.callbacks if c.get("state") == state), None),
-            what=f"the redirect back with state {state}",
+    def page(self, path: str, query: dict[str, str]) -> str | None:
+        if path != "/post":
+            return None
+        query = dict(query)
+        action = query.pop("action")
+        fields = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+            for k, v in query.items()
+        )
+        return (
+            f'<!doctype html><form method="post" action="{html.escape(action)}">'
+            f"{fields}</form><script>document.forms[0].submit()</script>"
         )
 
 
 @pytest.fixture(scope="module")
 def rp():
-    with RelyingPartySite() as site:
+    with PostingSite() as site:
         yield site
 
 
