@@ -105,8 +105,19 @@ def test_a_body_in_a_content_coding_is_a_415_in_its_format(app, client, coding):
         )
         _assert_format(response, fmt, 415, f"POST {url} ({rule.endpoint})")
         assert "Content-Encoding" in response.get_data(as_text=True), url
+        # RFC 9110 §12.5.3: the codings accepted, which tells a client that the coding, not
+        # the media type, was refused.
+        assert response.headers.get("Accept-Encoding") == "identity", url
         checked += 1
     assert checked > 20
+
+
+def test_a_415_for_a_media_type_names_no_coding(client):
+    """RFC 9110 §12.5.3: a 415 "for reasons unrelated to content codings MUST NOT include
+    the Accept-Encoding header field"."""
+    response = client.post("/insi/soap", data="{}", content_type="application/json")
+    assert response.status_code == 415, response.get_data(as_text=True)
+    assert "Accept-Encoding" not in response.headers
 
 
 @pytest.mark.parametrize("coding", ["identity", "IDENTITY", ""])

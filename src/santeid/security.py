@@ -686,9 +686,26 @@ def refuse_content_coding() -> None:
     codings = [part.strip().lower() for part in coding.split(",")]
     if all(part in ("", "identity") for part in codings):
         return
+    _request_attributes()[_CODING_REFUSED] = True
     raise UnsupportedMediaType(
         f"Content-Encoding {coding.strip()!r} is not accepted: send the body unencoded"
     )
+
+
+#: Set on a request whose body :func:`refuse_content_coding` refused.
+_CODING_REFUSED = "santeid_content_coding_refused"
+
+
+def name_accepted_codings(response):
+    """The 415 of a refused content coding says which coding is accepted: RFC 9110 §12.5.3
+    (https://www.rfc-editor.org/rfc/rfc9110#section-12.5.3), "Servers that fail a request due
+    to an unsupported content coding ought to respond with a 415 (Unsupported Media Type)
+    status and include an Accept-Encoding header field in that response, allowing clients to
+    distinguish between issues related to content codings and media types" — and a 415 for a
+    media type MUST NOT carry it. Set after each API's error handler wrote its own answer."""
+    if _request_attributes().get(_CODING_REFUSED) and response.status_code == 415:
+        response.headers["Accept-Encoding"] = "identity"
+    return response
 
 
 def init_app(app) -> None:
@@ -707,6 +724,7 @@ def init_app(app) -> None:
     app.before_request(limit_parameter_size)
     app.before_request(refuse_content_coding)
     app.after_request(add_security_headers)
+    app.after_request(name_accepted_codings)
     app.after_request(write_cross_site_cookies)
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["cross_site_csrf_token"] = cross_site_csrf_token

@@ -12,7 +12,9 @@ import time
 
 import pytest
 import requests
+from click.testing import CliRunner
 
+from santeid.cli import main
 from santeid.db.schemas import all_schemas
 from santeid.ecps.push import load_vapid_key
 from santeid.ecps.push import vapid_public_key
@@ -94,6 +96,32 @@ def test_what_the_backup_table_lists_restores_an_embedded_installation(redis_ser
         tokens = _login(server)
         settings = Settings(data_dir=str(first / "var"), keys_dir=str(first / "keys"))
         before = _secrets(settings)  # the first INSi call makes the audit key
+        # The test authorities a sandbox makes on first use, each a file of the keys folder.
+        for command in (
+            ["tls", "dev-cert", "--out", str(tmp_path / "tls")],
+            ["cps", "issue-card", "810000000001", "--out", str(tmp_path / "card")],
+            [
+                "insi",
+                "issue-cert",
+                "--structure",
+                "1234567890",
+                "--cn",
+                "INSI-AUTO",
+                "--out",
+                str(tmp_path / "insi"),
+            ],
+        ):
+            made = CliRunner().invoke(
+                main,
+                command,
+                env={
+                    "SANTEID_CONFIG": "",
+                    "SANTEID_SANDBOX": "true",
+                    "SANTEID_DATA_DIR": str(settings.data_path),
+                    "SANTEID_KEYS_DIR": str(settings.keys_path),
+                },
+            )
+            assert made.exit_code == 0, made.output
 
         backup = tmp_path / "backup"
         for folder in (settings.data_path, settings.keys_path):

@@ -390,6 +390,31 @@ def test_migrate_from_sqlite_refuses_files_of_a_newer_release_before_copying_any
 
 
 @pytest.mark.postgres
+def test_migrate_from_sqlite_refuses_a_folder_without_an_installation(tmp_path, postgres_url):
+    """The installation's home given instead of its data_dir (``/var/lib/santeid`` for
+    ``/var/lib/santeid/var``), or a mistyped path: no file of any component is there. Refused,
+    exit 1, nothing written; it printed "0 rows in the source" for every table and exited 0,
+    and the hosts were switched over to an empty database."""
+    source = Settings(data_dir=str(tmp_path / "var"))
+    ClientRegistry.for_settings(source).add(
+        {"client_id": "rp", "client_secret": "s" * 20, "redirect_uris": ["https://rp/cb"]}
+    )
+    env = {"SANTEID_DATA_DIR": str(tmp_path / "other"), "SANTEID_DATABASE_URL": postgres_url}
+    out = _run(env, "db", "migrate-from-sqlite", str(tmp_path), ok=False).output
+    assert f"{tmp_path} holds no file of an embedded installation" in out, out
+    assert "santeid.sqlite3" in out and "Traceback" not in out, out
+    target = db.open_url(postgres_url)
+    try:
+        created = target.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'client'"
+            " AND table_schema = current_schema()"
+        ).scalar()
+        assert not created
+    finally:
+        target.close()
+
+
+@pytest.mark.postgres
 def test_a_second_installation_s_rows_never_vanish_under_the_first_s_ids(tmp_path, postgres_url):
     """Two embedded installations number their audit rows alike: the second copy stops on a
     row whose id the first's already holds, naming it, instead of counting it "already

@@ -323,7 +323,17 @@ main()
 """
 
 
-def _signalled_import(tmp_path, extract, signum: int, script: str = _SIGNALLED_IMPORT):
+def _signalled_import(
+    tmp_path, extract, signum: int, script: str = _SIGNALLED_IMPORT, *, ignoring=()
+):
+    """``ignoring``: signals the command starts with ignored, as a shell without job control
+    starts a background command (``santeid directory import FILE &`` in a script) with
+    SIGINT and SIGQUIT ignored (POSIX, Shell Command Language §2.11)."""
+
+    def ignore_them() -> None:
+        for ignored in ignoring:
+            signal.signal(ignored, signal.SIG_IGN)
+
     return subprocess.run(
         [sys.executable, "-c", script, str(extract), str(int(signum))],
         env={**os.environ, "SANTEID_DATA_DIR": str(tmp_path / "data"), "SANTEID_CONFIG": ""},
@@ -331,6 +341,7 @@ def _signalled_import(tmp_path, extract, signum: int, script: str = _SIGNALLED_I
         text=True,
         check=False,
         start_new_session=True,  # its own process group, for os.killpg(0, …)
+        preexec_fn=ignore_them if ignoring else None,
     )
 
 
@@ -364,6 +375,20 @@ def test_an_import_stopped_with_its_second_process_says_so_in_one_line(
     assert stopped.returncode == 1, stopped.stderr
     assert "Traceback" not in stopped.stderr, stopped.stderr
     assert stopped.stderr.count("import interrupted") == 1
+    assert _staging_left(tmp_path) == []
+
+
+def test_an_import_started_with_sigint_ignored_is_not_stopped_by_it(tmp_path, synthetic_people):
+    """A command started with SIGINT ignored — a script's background job, which Ctrl-C on the
+    script's terminal must not stop — keeps ignoring it in its second process too: that
+    process died of the SIGINT its parent ignored, and the import failed ("the import's second
+    process was killed by SIGINT")."""
+    extract = write_extract(tmp_path / "x.txt", synthetic_people)
+    finished = _signalled_import(
+        tmp_path, extract, signal.SIGINT, _GROUP_SIGNALLED_IMPORT, ignoring=[signal.SIGINT]
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert f"{len(synthetic_people)} added" in finished.stdout, finished.stdout
     assert _staging_left(tmp_path) == []
 
 

@@ -112,6 +112,7 @@ def migrate_from_sqlite(data_dir: Path) -> None:
     The civil-status base and the directory stay per-host SQLite files."""
     from santeid import db as persistence
     from santeid.db.copy import CopyConflict
+    from santeid.db.copy import NoInstallation
     from santeid.db.copy import migrate_from_sqlite as copy
 
     settings = get_settings()
@@ -124,6 +125,7 @@ def migrate_from_sqlite(data_dir: Path) -> None:
     refused: tuple[type[Exception], ...] = (
         ConfigurationError,
         CopyConflict,
+        NoInstallation,
         *persistence.DatabaseError,
     )
     try:

@@ -54,6 +54,17 @@ BATCH_ROWS = 1000
 LISTED_CONFLICTS = 20
 
 
+class NoInstallation(Exception):
+    """The folder given holds no component's SQLite file: not an embedded installation's
+    data_dir (its parent, a mistyped path)."""
+
+    def __init__(self, data_dir: Path | str, file_names: list[str]) -> None:
+        super().__init__(
+            f"{data_dir} holds no file of an embedded installation ({', '.join(file_names)}): "
+            "give the data_dir of the installation to copy, the folder of its santeid.sqlite3"
+        )
+
+
 class CopyConflict(Exception):
     """Rows of the source whose generated id the target already gives to a different row."""
 
@@ -287,11 +298,17 @@ def migrate_from_sqlite(data_dir: Path | str, settings: Settings) -> list[Copied
     """Copy every component's rows from ``data_dir``'s SQLite files into
     ``settings.database_url``; returns what was copied, table by table.
 
-    Files a newer santeid upgraded are refused before anything is copied
+    A folder holding no component's file is refused (:class:`NoInstallation`), and files a
+    newer santeid upgraded, before anything is copied
     (:class:`~santeid.db.SchemaTooNew`, naming the file and the version found): this santeid
     knows neither their new columns nor what they mean."""
     from santeid.db.schemas import all_schemas
 
+    # Copying from a folder that holds none of them would report 0 rows everywhere and
+    # succeed, and the hosts would be switched over to an empty database.
+    file_names = list(dict.fromkeys(schema.component.file_name for schema in all_schemas()))
+    if not any((Path(data_dir) / name).exists() for name in file_names):
+        raise NoInstallation(data_dir, file_names)
     for schema in all_schemas():
         source_file = db.SqliteDatabase(Path(data_dir) / schema.component.file_name)
         try:

@@ -466,9 +466,12 @@ def _produce_into(
     # process too: it ends on the spot, silently — it writes nothing — instead of raising
     # KeyboardInterrupt wherever it is (the handler of ``santeid directory import`` is
     # inherited). The importing process, interrupted as well, says so; one signalled alone
-    # finds the pipe closed (:class:`SecondProcessStopped`).
+    # finds the pipe closed (:class:`SecondProcessStopped`). A signal the command was started
+    # with ignored stays ignored — SIGINT for a shell script's background job (POSIX, Shell
+    # Command Language §2.11): the importing process ignores it, so must this one.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
     # The parent's end, inherited: closed, so that a parent that stops reading makes send()
     # fail here instead of blocking on a pipe that still has a reader.
     receiver.close()

@@ -391,10 +391,10 @@ class FastPath:
     response objects) costs more than the INSi work itself on a search by traits (profile in
     ``docs/performance.md``).  For the common request — ``POST`` of ``application/json`` to one
     of the three operation paths, with ``Authorization: Bearer``, no query string, a body of
-    known length within the app's limit — this layer does the same work with the same
-    functions (:func:`parse_body`, :func:`santeid.insi.auth.bearer_context`, the ``op_*``
-    functions, :func:`problem`, ``santeid.security.add_security_headers``) inside an app
-    context only.  Anything else (certificates, other methods, odd requests) goes to Flask and
+    known length within the app's limit, in no content coding — this layer does the same work
+    with the same functions (:func:`parse_body`, :func:`santeid.insi.auth.bearer_context`, the
+    ``op_*`` functions, :func:`problem`, ``santeid.security.add_security_headers``) inside an
+    app context only.  Anything else (certificates, other methods, odd requests) goes to Flask and
     the blueprint above, unchanged.  The test suite runs both ways and compares the answers.
     """
 
@@ -420,6 +420,9 @@ class FastPath:
             or not environ.get("HTTP_AUTHORIZATION")
             or environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
             != "application/json"
+            # A content coding is Flask's to refuse (santeid.security.refuse_content_coding):
+            # read here, the compressed bytes were "not valid JSON".
+            or "HTTP_CONTENT_ENCODING" in environ
         ):
             return self.wsgi_app(environ, start_response)
         try:
