@@ -273,9 +273,11 @@ def record(
     device: str | None = None,
     details: dict | None = None,
     store: EventStore | None = None,
+    source: str | None = None,
 ) -> None:
     """Write one event in ``store``, or else in the current application's (no application:
-    nothing); the request's source address and id when there is one."""
+    nothing); the request's source address and id when there is one, else ``source``
+    (:data:`CLI` for an operator's command)."""
     from flask import g
     from flask import has_request_context
     from flask import request
@@ -296,7 +298,7 @@ def record(
         auth_mode=auth_mode,
         # The client's address: behind a trusted proxy, the one it forwards (docs/operations.md
         # "Authentication events").
-        source=client_address(request.environ) if in_request else None,
+        source=client_address(request.environ) if in_request else source,
         request_id=g.get("request_id") if in_request else None,
         reason=reason,
         device=device,

@@ -142,9 +142,19 @@ def ecps_activated(device) -> None:
     )
 
 
-def ecps_revoked(device_id: str, *, professional: str | None = None) -> None:
+def ecps_revoked(
+    device_id: str, *, professional: str | None = None, store: EventStore | None = None
+) -> None:
+    """``store``: an operator's command's (``santeid ecps revoke``), whose event has the
+    source ``cli``; by default the current application's."""
     metrics.ecps_revoked()
-    events.record(events.DEVICE_REVOCATION, professional=professional, device=device_id)
+    events.record(
+        events.DEVICE_REVOCATION,
+        professional=professional,
+        device=device_id,
+        store=store,
+        source=events.CLI if store is not None else None,
+    )
 
 
 def insi_call(registry, software_id: str | None, operation: str, result: str) -> None:
