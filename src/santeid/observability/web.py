@@ -35,6 +35,8 @@ CLIENT_KEY = "santeid.client_id"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 #: A client id we log (a registered id has this shape; anything else is not logged).
 SANE_CLIENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+#: Query fields read for the access record's client id; a longer query names none.
+MAX_QUERY_FIELDS = 50
 
 
 def _sane_client(value: str | None) -> str | None:
@@ -43,7 +45,12 @@ def _sane_client(value: str | None) -> str | None:
 
 def _environ_client_id(environ) -> str | None:
     """The client id the query string or the HTTP Basic user names — never the secret."""
-    query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=50)
+    try:
+        query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        # More fields than any request of ours has: not worth parsing for a log field, and
+        # the access record must never fail the request it describes (it runs after it).
+        query = {}
     if query.get("client_id"):
         return _sane_client(query["client_id"][0])
     user, _ = basic_credentials({"Authorization": environ.get("HTTP_AUTHORIZATION", "")})
