@@ -121,7 +121,16 @@ def _note_request() -> None:
             environ[CLIENT_KEY] = client_id
 
 
-def metrics_view():
+METRICS_PATH = "/metrics"
+
+
+def _hide_metrics() -> None:
+    """``/metrics`` to an address outside ``metrics_allowed_addresses``: the 404 of a path
+    nothing serves, whatever the method. Judged before the view is dispatched, where Flask
+    would answer a 405 (``POST``) or an ``OPTIONS`` with its ``Allow``, telling anyone that
+    ``/metrics`` exists (docs/operations.md "Metrics")."""
+    if request.path != METRICS_PATH:
+        return
     from santeid.services import services
 
     networks = parse_networks(services().settings.observability.metrics_allowed_addresses)
@@ -129,6 +138,10 @@ def metrics_view():
     # own (docs/operations.md "Metrics").
     if not address_allowed(client_address(request.environ), networks):
         abort(404)
+
+
+def metrics_view():
+    """Only reached from an allowed address (:func:`_hide_metrics`)."""
     body, content_type = metrics.exposition()
     response = Response(body, content_type=content_type)
     return no_store(response)
@@ -140,7 +153,8 @@ def init_app(app) -> None:
     # configured format too; under ``serve`` this is a no-op, already done before the build.
     configure_logging(settings.observability)
     app.before_request(_note_request)
-    app.add_url_rule("/metrics", "metrics", metrics_view)
+    app.before_request(_hide_metrics)
+    app.add_url_rule(METRICS_PATH, "metrics", metrics_view)
 
 
 def wrap(app) -> None:
