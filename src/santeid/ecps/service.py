@@ -357,8 +357,7 @@ class EcpsService:
         """Revoke the device, whoever asks (its phone, the e-CPS page, the console, the CLI);
         the ``DEVICE_REVOCATION`` event names its professional, as the other device events do,
         so that the professional's events list it (docs/operations.md). ``command_events``:
-        the event store of an operator's command (no application at hand), where the event
-        goes with the source ``cli``."""
+        the event store of an operator's command (no application at hand)."""
         device = self.devices.get(device_id)
         revoked = self.devices.revoke(device_id)
         # A revoked device is never woken again: its push subscription goes with it.

@@ -145,15 +145,10 @@ def ecps_activated(device) -> None:
 def ecps_revoked(
     device_id: str, *, professional: str | None = None, store: EventStore | None = None
 ) -> None:
-    """``store``: an operator's command's (``santeid ecps revoke``), whose event has the
-    source ``cli``; by default the current application's."""
+    """``store``: as for :func:`logout` (``santeid ecps revoke``)."""
     metrics.ecps_revoked()
     events.record(
-        events.DEVICE_REVOCATION,
-        professional=professional,
-        device=device_id,
-        store=store,
-        source=events.CLI if store is not None else None,
+        events.DEVICE_REVOCATION, professional=professional, device=device_id, store=store
     )
 
 
