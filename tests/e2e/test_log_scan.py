@@ -72,6 +72,35 @@ def test_credentials_are_harvested_from_what_the_suite_sends_and_receives():
     }
 
 
+def test_pkce_verifiers_totp_seeds_and_activation_codes_are_harvested():
+    """What a PKCE token request, an e-CPS device's registration answer and the activation
+    page's two codes carry: secrets too, looked for in the logs."""
+    scan = LogScan()
+    log_scan.harvest_body(
+        scan,
+        "grant_type=authorization_code&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        "application/x-www-form-urlencoded",
+        "a token request",
+    )
+    log_scan.harvest_json(
+        scan,
+        {"device_id": "3f0c-device", "totp_secret": "LBAEJ5PEU4FUILYZW5XXO6TIYJMOOJRG",
+         "totp_uri": "otpauth://totp/santeid?secret=JBSWY3DPEHPK3PXPJBSWY3DP&issuer=santeid"},
+        "a registration answer",
+    )  # fmt: skip
+    log_scan.harvest_body(
+        scan, "flow=f&email_code=48213957&sms_code=60718243", "application/x-www-form-urlencoded",
+        "the activation form",
+    )  # fmt: skip
+    assert set(scan.secrets) == {
+        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        "LBAEJ5PEU4FUILYZW5XXO6TIYJMOOJRG",
+        "JBSWY3DPEHPK3PXPJBSWY3DP",
+        "48213957",
+        "60718243",
+    }
+
+
 def test_a_request_line_with_its_query_is_a_finding():
     """What an access log writes (``santeid serve --access-log``): the credentials of the query
     the suite sent are looked for in it (tests/e2e/security/test_access_log_secrets.py runs

@@ -16,6 +16,7 @@ import requests
 from santeid.civil_status.generate import generate
 from tests.support.operations import CLIENT
 from tests.support.operations import CLIENT_ID
+from tests.support.operations import REDIRECT_URI
 from tests.support.operations import SECRET
 from tests.support.operations import UNKNOWN_NATIONAL_ID
 from tests.support.operations import full_login
@@ -212,3 +213,33 @@ def test_json_logs_parse_and_hold_no_secret(server, tmp_path):
     assert tokens, "no access record of a token answered"
     for record in tokens:
         assert re.fullmatch(r"POST oidc\.token 200 \d+\.\d ms", record["message"]), record
+
+
+def test_a_query_of_many_fields_is_answered_and_logged(server):
+    """The JSON access record reads the client id of the query with a cap on its fields: an
+    authorization request over that cap is answered as any other (Keycloak ignores parameters
+    it does not know) and logged, never a 500 from the record written after the answer."""
+    params = {
+        "client_id": CLIENT_ID,
+        "response_type": "code",
+        "scope": "openid",
+        "redirect_uri": REDIRECT_URI,
+        **{f"extra{number}": "1" for number in range(60)},
+    }
+    answer = requests.get(
+        f"{server['issuer']}/protocol/openid-connect/auth",
+        params=params,
+        headers={"X-Request-Id": "ops-long-query-000001"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 302, answer.text
+    logged = []
+    for _ in range(50):  # until the worker's log line reaches the file
+        records = [json.loads(line) for line in server["log"].read_text().splitlines()
+                   if line.startswith("{")]  # fmt: skip
+        logged = [r for r in records if r.get("request_id") == "ops-long-query-000001"]
+        if logged:
+            break
+        time.sleep(0.1)
+    assert [(r["logger"], r["status"]) for r in logged] == [("santeid.access", 302)]

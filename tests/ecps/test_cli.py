@@ -117,6 +117,29 @@ def test_activate_refuses_memory_store(run):
     assert "memory://" in result.output and "redis://" in result.output
 
 
+def test_revoke_writes_the_device_revocation_event(run, server_app):
+    """docs/operations.md "Authentication events": ``DEVICE_REVOCATION`` whoever revoked the
+    device, ``santeid ecps revoke`` included, with its professional (so that ``santeid events
+    list --professional`` shows it) and the source ``cli`` of a command's events."""
+    code = json.loads(run("ecps", "activate", NATIONAL_ID, "--json").output)["code"]
+    key = ECKey.generate_key("P-256")
+    response = server_app.test_client().post(
+        "/ecps/device/register",
+        json={"activation_code": code, "public_jwk": key.as_dict(private=False), "pin": "1234"},
+    )
+    device_id = response.get_json()["device_id"]
+
+    run("ecps", "revoke", device_id)
+
+    listed = json.loads(
+        run("events", "list", "--type", "DEVICE_REVOCATION", "--professional", NATIONAL_ID,
+            "--json").output
+    )  # fmt: skip
+    assert [(e["device"], e["professional"], e["source"]) for e in listed] == [
+        (device_id, NATIONAL_ID, "cli")
+    ]
+
+
 def test_revoke_unknown_device(run):
     result = run("ecps", "revoke", "nope", ok=False)
     assert result.exit_code == 1 and "no device" in result.output

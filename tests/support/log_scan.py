@@ -61,7 +61,13 @@ SECRET_FIELDS = frozenset(
         "activation_code",
         "otp",
         "sms_code",
+        "email_code",
         "client_assertion",
+        # PKCE's proof (RFC 7636 §4.1), an e-CPS device's TOTP seed and the ``secret`` of its
+        # ``otpauth://`` URI (docs/ecps-app.md): each lets its holder act as the client or device.
+        "code_verifier",
+        "totp_secret",
+        "secret",
     }
 )
 #: Module constants of the tests holding secrets (``SECRET``, ``CLIENT_SECRET``, ``WRONG_PIN``…).

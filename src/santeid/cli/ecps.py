@@ -127,11 +127,17 @@ def devices(national_id: NationalId | None, as_json: bool) -> None:
 @click.argument("device_id")
 def revoke(device_id: str) -> None:
     """Revoke DEVICE_ID: it can no longer approve anything (activate a new one)."""
-    service = _service(need_store=False)
+    from santeid.observability.events import EventStore
+    from santeid.observability.events import command
+
+    settings = get_settings()
+    service = _service(need_store=False, settings=settings)
     device = service.devices.get(device_id)
     if device is None:
         raise click.ClickException(f"no device {device_id}")
-    if not service.revoke_device(device_id):
+    with command():
+        revoked = service.revoke_device(device_id, command_events=EventStore.for_settings(settings))
+    if not revoked:
         click.echo(f"device {device_id} was already revoked")
         return
     click.echo(f"device {device_id} of {device.national_id} revoked")
@@ -139,5 +145,5 @@ def revoke(device_id: str) -> None:
     from santeid.observability.events import record_command
 
     record_command(
-        get_settings(), ADMIN_DEVICE, "revoke", professional=device.national_id, device=device_id
+        settings, ADMIN_DEVICE, "revoke", professional=device.national_id, device=device_id
     )

@@ -28,6 +28,7 @@ def logout(sid: str) -> None:
             "redis://…, or log out from the service (RP-initiated or refresh-token logout)."
         )
     from santeid import create_services
+    from santeid.observability.events import command
     from santeid.oidc import backchannel_logout
     from santeid.oidc.session_end import end_session
 
@@ -35,7 +36,8 @@ def logout(sid: str) -> None:
     svc = create_services(settings)
     if not svc.sessions.exists(sid) and not svc.tokens.session_families(sid):
         raise click.ClickException(f"no session {sid!r} in {redact(settings.store.url)}")
-    participants = end_session(svc, sid)
+    with command():  # the LOGOUT event's source: this command
+        participants = end_session(svc, sid)
     # Deliveries run in the background: let them finish before the command exits.
     backchannel_logout.finish_deliveries()
     notified = [c.client_id for c in participants if c.backchannel_logout_uri]

@@ -54,6 +54,7 @@ from santeid.ecps.webhooks import WebhookNotifier
 from santeid.ecps.webhooks import WebhookRefused
 from santeid.ecps.webhooks import check_webhook_url
 from santeid.observability import record as observe
+from santeid.observability.events import EventStore
 from santeid.storage import StoreUnavailable
 from santeid.storage import keys
 from santeid.storage.records import ECPS_ACTIVATION_CODE
@@ -352,17 +353,22 @@ class EcpsService:
         assert updated is not None
         return updated
 
-    def revoke_device(self, device_id: str) -> bool:
+    def revoke_device(self, device_id: str, *, command_events: EventStore | None = None) -> bool:
         """Revoke the device, whoever asks (its phone, the e-CPS page, the console, the CLI);
         the ``DEVICE_REVOCATION`` event names its professional, as the other device events do,
-        so that the professional's events list it (docs/operations.md)."""
+        so that the professional's events list it (docs/operations.md). ``command_events``:
+        the event store of an operator's command (no application at hand)."""
         device = self.devices.get(device_id)
         revoked = self.devices.revoke(device_id)
         # A revoked device is never woken again: its push subscription goes with it.
         self.push_subscriptions.delete(device_id)
         if revoked:
             log.info("e-CPS device %s revoked", device_id)
-            observe.ecps_revoked(device_id, professional=device.national_id if device else None)
+            observe.ecps_revoked(
+                device_id,
+                professional=device.national_id if device else None,
+                store=command_events,
+            )
         return revoked
 
     # -- device API -----------------------------------------------------------------------

@@ -15,8 +15,11 @@ token, secret, PIN or code. A failed write is logged and counted, never fails th
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import asdict
 from dataclasses import dataclass
 
@@ -275,7 +278,8 @@ def record(
     store: EventStore | None = None,
 ) -> None:
     """Write one event in ``store``, or else in the current application's (no application:
-    nothing); the request's source address and id when there is one."""
+    nothing); the request's source address and id when there is one, else :data:`CLI` in an
+    operator's command (:func:`command`)."""
     from flask import g
     from flask import has_request_context
     from flask import request
@@ -296,7 +300,7 @@ def record(
         auth_mode=auth_mode,
         # The client's address: behind a trusted proxy, the one it forwards (docs/operations.md
         # "Authentication events").
-        source=client_address(request.environ) if in_request else None,
+        source=client_address(request.environ) if in_request else _command_source.get(),
         request_id=g.get("request_id") if in_request else None,
         reason=reason,
         device=device,
@@ -314,6 +318,20 @@ def record(
 #: ``details["channel"]`` of an admin event: made in the admin console, or by a command.
 CONSOLE = "console"
 CLI = "cli"
+#: :data:`CLI` while an operator's command runs (:func:`command`), else ``None``.
+_command_source: ContextVar[str | None] = ContextVar("santeid_event_source", default=None)
+
+
+@contextlib.contextmanager
+def command() -> Iterator[None]:
+    """The events written in this block outside a request are an operator's command's: their
+    source is :data:`CLI` (docs/operations.md "Authentication events"), as those of
+    :func:`record_command`. A decision taken by a timer of the server has none."""
+    token = _command_source.set(CLI)
+    try:
+        yield
+    finally:
+        _command_source.reset(token)
 
 
 def record_admin(

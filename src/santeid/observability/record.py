@@ -142,9 +142,14 @@ def ecps_activated(device) -> None:
     )
 
 
-def ecps_revoked(device_id: str, *, professional: str | None = None) -> None:
+def ecps_revoked(
+    device_id: str, *, professional: str | None = None, store: EventStore | None = None
+) -> None:
+    """``store``: as for :func:`logout` (``santeid ecps revoke``)."""
     metrics.ecps_revoked()
-    events.record(events.DEVICE_REVOCATION, professional=professional, device=device_id)
+    events.record(
+        events.DEVICE_REVOCATION, professional=professional, device=device_id, store=store
+    )
 
 
 def insi_call(registry, software_id: str | None, operation: str, result: str) -> None:

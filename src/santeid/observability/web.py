@@ -35,6 +35,8 @@ CLIENT_KEY = "santeid.client_id"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 #: A client id we log (a registered id has this shape; anything else is not logged).
 SANE_CLIENT_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+#: Query fields read for the access record's client id; a longer query names none.
+MAX_QUERY_FIELDS = 50
 
 
 def _sane_client(value: str | None) -> str | None:
@@ -43,7 +45,12 @@ def _sane_client(value: str | None) -> str | None:
 
 def _environ_client_id(environ) -> str | None:
     """The client id the query string or the HTTP Basic user names — never the secret."""
-    query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=50)
+    try:
+        query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        # More fields than any request of ours has: not worth parsing for a log field, and
+        # the access record must never fail the request it describes (it runs after it).
+        query = {}
     if query.get("client_id"):
         return _sane_client(query["client_id"][0])
     user, _ = basic_credentials({"Authorization": environ.get("HTTP_AUTHORIZATION", "")})
@@ -114,7 +121,16 @@ def _note_request() -> None:
             environ[CLIENT_KEY] = client_id
 
 
-def metrics_view():
+METRICS_PATH = "/metrics"
+
+
+def _hide_metrics() -> None:
+    """``/metrics`` to an address outside ``metrics_allowed_addresses``: the 404 of a path
+    nothing serves, whatever the method. Judged before the view is dispatched, where Flask
+    would answer a 405 (``POST``) or an ``OPTIONS`` with its ``Allow``, telling anyone that
+    ``/metrics`` exists (docs/operations.md "Metrics")."""
+    if request.path != METRICS_PATH:
+        return
     from santeid.services import services
 
     networks = parse_networks(services().settings.observability.metrics_allowed_addresses)
@@ -122,6 +138,10 @@ def metrics_view():
     # own (docs/operations.md "Metrics").
     if not address_allowed(client_address(request.environ), networks):
         abort(404)
+
+
+def metrics_view():
+    """Only reached from an allowed address (:func:`_hide_metrics`)."""
     body, content_type = metrics.exposition()
     response = Response(body, content_type=content_type)
     return no_store(response)
@@ -133,7 +153,8 @@ def init_app(app) -> None:
     # configured format too; under ``serve`` this is a no-op, already done before the build.
     configure_logging(settings.observability)
     app.before_request(_note_request)
-    app.add_url_rule("/metrics", "metrics", metrics_view)
+    app.before_request(_hide_metrics)
+    app.add_url_rule(METRICS_PATH, "metrics", metrics_view)
 
 
 def wrap(app) -> None:

@@ -629,6 +629,11 @@ def test_operator_ends_a_session_from_the_command_line(server):
     assert claims.claims["sid"] == tokens["session_state"]
     silent = callback(browser.get(browser.authorize_url(prompt="none")))
     assert silent["error"] == "login_required"
+    # Its LOGOUT event is the command's (docs/operations.md "Authentication events": events of
+    # a command have the source cli), the newest of them.
+    listed = server["process"].cli("events", "list", "--type", "LOGOUT", "--limit", "1", "--json")
+    (logout,) = json.loads(listed.stdout)
+    assert logout["source"] == "cli"
     unknown = server["process"].cli("sessions", "logout", "no-such-session", check=False)
     assert unknown.returncode == 1
     assert "no session" in unknown.stderr

@@ -259,6 +259,21 @@ def test_metrics_answer_the_allowed_clients_through_the_proxy_and_no_one_else(pr
             assert "santeid_http_request_duration_seconds" in response.text
 
 
+@pytest.mark.parametrize("method", ["POST", "OPTIONS", "PUT", "DELETE"])
+def test_metrics_outside_the_allow_list_is_a_path_nothing_serves_whatever_the_method(
+    proxied, method
+):
+    """docs/operations.md "Metrics": everyone outside the allow-list gets a 404. A ``POST``
+    was answered 405 and an ``OPTIONS`` 200, both naming the methods of ``/metrics``: anyone
+    learnt that the metrics are served there."""
+    with _client_at(proxied, OTHER_LOOPBACK) as remote:
+        hidden = remote.request(method, proxied["origin"] + "/metrics", timeout=10)
+        absent = remote.request(method, proxied["origin"] + "/nothing-here", timeout=10)
+    assert (hidden.status_code, absent.status_code) == (404, 404)
+    assert hidden.content == absent.content
+    assert "Allow" not in hidden.headers
+
+
 def _sign_in(session: requests.Session, origin: str, password: str, **headers) -> int:
     page = session.get(origin + "/admin/login", timeout=10)
     assert page.status_code == 200, page.text
