@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import smtplib
 import ssl
 import time
@@ -72,6 +73,35 @@ class Message:
     national_id: str = ""
     code: str = ""
     activation_id: str = ""
+
+
+def mask_email(address: str) -> str:
+    """``helene.fauvel@example.org`` → ``h***@example.org``: enough to recognise one's own
+    address, not enough to learn someone else's — what the activation page shows, and what
+    the log says of a recipient (personal data: never whole in a log line)."""
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local:
+        return "***"
+    return f"{local[0]}***@{domain}"
+
+
+def mask_phone(number: str) -> str:
+    """``0639980012`` → ``06 •• •• •• 12``; international numbers keep their prefix and
+    the last two digits."""
+    raw = number.strip()
+    digits = re.sub(r"[^0-9]", "", raw)
+    if len(digits) == 10 and digits.startswith("0"):
+        return f"{digits[:2]} •• •• •• {digits[-2:]}"
+    if len(digits) < 4:
+        return "••"
+    prefix = "+" if raw.startswith("+") else ""
+    return f"{prefix}{digits[:2]} {'•' * (len(digits) - 4)} {digits[-2:]}"
+
+
+def masked_recipient(message: Message) -> str:
+    """The recipient of ``message`` as a log line shows it (:func:`mask_email`,
+    :func:`mask_phone`)."""
+    return mask_email(message.to) if message.channel == "email" else mask_phone(message.to)
 
 
 class DeliveryError(Exception):
@@ -220,7 +250,7 @@ class OutboxSender:
         except db.DatabaseError as exc:
             raise DeliveryError(f"sandbox outbox {self.db!r}: {exc}") from exc
         # The body holds a code: never logged, even in sandbox mode.
-        log.info("sandbox outbox: %s message to %s", message.channel, message.to)
+        log.info("sandbox outbox: %s message to %s", message.channel, masked_recipient(message))
 
     def latest(
         self,
@@ -347,7 +377,7 @@ class SmtpSender:
             raise
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"SMTP {self.host}:{self.port}: {exc}") from exc
-        log.info("e-mail handed to %s:%s for %s", self.host, self.port, message.to)
+        log.info("e-mail handed to %s:%s for %s", self.host, self.port, masked_recipient(message))
 
 
 # -- SMS over an HTTP hook --------------------------------------------------------------------
@@ -400,7 +430,7 @@ class HttpSmsSender:
             raise DeliveryError(f"SMS hook {self.url}: {reason}") from None
         if not 200 <= status < 300:
             raise DeliveryError(f"SMS hook {self.url}: HTTP {status}")
-        log.info("SMS handed to the hook for %s", message.to)
+        log.info("SMS handed to the hook for %s", masked_recipient(message))
 
 
 def check_hook_url(url: str) -> str:

@@ -68,7 +68,7 @@ def _parsed(raw: bytes):
 # -- SMTP ---------------------------------------------------------------------------------------
 
 
-def test_smtp_delivers_a_plain_message(smtp_server):
+def test_smtp_delivers_a_plain_message(smtp_server, caplog):
     controller, handler = smtp_server
     sender = SmtpSender("127.0.0.1", controller.port, sender="santeid@example.org", starttls=False)
     sender.send(MAIL)
@@ -81,6 +81,11 @@ def test_smtp_delivers_a_plain_message(smtp_server):
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["Message-ID"].endswith("@example.org>")
     assert message.get_content().replace("\r\n", "\n").strip() == MAIL.body
+    # The recipient is personal data: the log line names it masked, as the activation page.
+    handed = [r.getMessage() for r in caplog.records if "e-mail handed to" in r.getMessage()]
+    assert (
+        handed and MAIL.to not in handed[0] and handed[0].endswith("***@" + MAIL.to.split("@")[1])
+    )
 
 
 def test_smtp_starttls_and_auth(tls_files):
@@ -191,11 +196,13 @@ def test_smtp_unreachable_relay_is_a_delivery_error():
 # -- SMS hook -------------------------------------------------------------------------------
 
 
-def test_sms_hook_receives_json_with_the_bearer_token(sms_receiver):
+def test_sms_hook_receives_json_with_the_bearer_token(sms_receiver, caplog):
     HttpSmsSender(sms_receiver.url, token="hook-token").send(SMS)
     [call] = sms_receiver.calls
     assert call.path == "/sms"
     assert call.body == {"to": SMS.to, "text": SMS.body}
+    handed = [r.getMessage() for r in caplog.records if "SMS handed" in r.getMessage()]
+    assert handed == ["SMS handed to the hook for 06 •• •• •• 01"]
     assert call.headers["Authorization"] == "Bearer hook-token"
     assert call.headers["Content-Type"].startswith("application/json")
 

@@ -66,6 +66,8 @@ from santeid.errors import error_page
 from santeid.i18n import Translator
 from santeid.messaging import DeliveryError
 from santeid.messaging import Message
+from santeid.messaging import mask_email
+from santeid.messaging import mask_phone
 from santeid.proxies import client_address
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
@@ -85,31 +87,6 @@ log = logging.getLogger(__name__)
 _CODE_RE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
 #: The session member holding the activation code this browser verified, for its QR page.
 QR_SESSION_KEY = "ecps_activation"
-
-
-# -- masking --------------------------------------------------------------------------------
-
-
-def mask_email(address: str) -> str:
-    """``helene.fauvel@example.org`` → ``h***@example.org``: enough to recognise one's own
-    address, not enough to learn someone else's."""
-    local, at, domain = address.strip().rpartition("@")
-    if not at or not local:
-        return "***"
-    return f"{local[0]}***@{domain}"
-
-
-def mask_phone(number: str) -> str:
-    """``0639980012`` → ``06 •• •• •• 12``; international numbers keep their prefix and
-    the last two digits."""
-    raw = number.strip()
-    digits = re.sub(r"[^0-9]", "", raw)
-    if len(digits) == 10 and digits.startswith("0"):
-        return f"{digits[:2]} •• •• •• {digits[-2:]}"
-    if len(digits) < 4:
-        return "••"
-    prefix = "+" if raw.startswith("+") else ""
-    return f"{prefix}{digits[:2]} {'•' * (len(digits) - 4)} {digits[-2:]}"
 
 
 # -- the pair of codes ------------------------------------------------------------------------
