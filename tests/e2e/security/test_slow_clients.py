@@ -442,7 +442,15 @@ def test_endless_chunk_extensions_or_trailer_fields_are_refused_at_a_bound(layou
         sock.sendall(_body_head("chunked") + start)
         sent, answer = _send_until_answered(sock, repeated * (BLOCK // len(repeated)))
     if endless in READ_UNTIL_THE_DEADLINE.get(layout["name"], ()):
-        assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), (sent, answer[:300])
+        # Cut off at the body deadline; Granian's parser sometimes refuses whitespace before
+        # an extension first (400 "malformed or incomplete body"), as the bytes happen to
+        # arrive in its buffer — a bound too, never an endless read.
+        expected = (
+            (b"HTTP/1.1 408 ", b"HTTP/1.1 400 ")
+            if layout["name"] == "granian"
+            else (b"HTTP/1.1 408 ",)
+        )
+        assert answer == b"" or answer.startswith(expected), (sent, answer[:300])
     else:
         assert answer.startswith((b"HTTP/1.1 400 ", b"HTTP/1.1 431 ")), (sent, answer[:300])
         assert sent < MOST, sent
