@@ -54,6 +54,7 @@ import re
 import secrets
 import zlib
 from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Request
@@ -147,31 +148,40 @@ class CrossSiteCookie:
         self.name = name
         self._salt = f"santeid.{name}"
         #: ``(keys, serializer)``: the serializer for these keys, kept (one HMAC per read).
-        self._signing: tuple[tuple, URLSafeSerializer] | None = None
+        self._signing: tuple[tuple, Any] | None = None
 
-    def _serializer(self, app) -> URLSafeSerializer:
+    def _make_serializer(self, keys: tuple) -> Any:
+        """What signs and checks the value (``dumps``/``loads``) under ``keys``, the current
+        secret last."""
+        return URLSafeSerializer(
+            list(keys),
+            salt=self._salt,
+            signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+        )
+
+    def _serializer(self, app) -> Any:
         keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)
         signing = self._signing
         if signing is None or signing[0] != keys:
-            serializer = URLSafeSerializer(
-                list(keys),
-                salt=self._salt,
-                signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
-            )
-            signing = self._signing = (keys, serializer)
+            signing = self._signing = (keys, self._make_serializer(keys))
         return signing[1]
 
     def signed(self, value: dict) -> str:
         return self._serializer(current_app).dumps(value)
 
-    def fits(self, value: dict) -> bool:
-        """Whether ``value``, signed, fits in one cookie a browser keeps: RFC 6265 §6.1 asks
-        browsers for at least 4096 bytes per cookie, name, value and attributes together —
-        Flask's ``MAX_COOKIE_SIZE``, past which Werkzeug warns and browsers may drop it
-        (https://datatracker.ietf.org/doc/html/rfc6265#section-6.1)."""
-        size = len(self.name) + 1 + len(self.signed(value)) + _ATTRIBUTES_ROOM
+    def set_if_fits(self, value: dict) -> bool:
+        """:meth:`set` ``value`` if, signed, it fits in one cookie a browser keeps: RFC 6265
+        §6.1 asks browsers for at least 4096 bytes per cookie, name, value and attributes
+        together — Flask's ``MAX_COOKIE_SIZE``, past which Werkzeug warns and browsers may
+        drop it (https://datatracker.ietf.org/doc/html/rfc6265#section-6.1). The text signed to
+        measure it is the one written, unless the value changes again."""
+        text = self.signed(value)
         limit: int = current_app.config["MAX_COOKIE_SIZE"]
-        return size <= limit
+        if len(self.name) + 1 + len(text) + _ATTRIBUTES_ROOM > limit:
+            return False
+        self.set(value)
+        _cookie_state().signed[self] = (dict(value), text)
+        return True
 
     def get(self) -> dict:
         """The value this request carries (or set), ``{}`` without one or with one that is not
@@ -223,6 +233,9 @@ class _CookieState:
         self.values: dict[str, dict] = {}
         #: Cookie → the value to write, or None to expire it.
         self.changes: dict[CrossSiteCookie, dict | None] = {}
+        #: Cookie → ``(value, text)``: the value already signed (:meth:`CrossSiteCookie.
+        #: set_if_fits`), written as it is while the value to write is still that one.
+        self.signed: dict[CrossSiteCookie, tuple[dict, str]] = {}
         #: :data:`SESSION_STATE`'s ``(value, max_age)`` to write, or None to expire it.
         self.session_state: tuple[str, int] | None = None
         self.session_state_changed = False
@@ -279,12 +292,8 @@ class SealedCrossSiteCookie(CrossSiteCookie):
     """A :class:`CrossSiteCookie` whose content the browser cannot read: for what did not come
     from the browser (a pushed authorization request's parameters, its ``login_hint``)."""
 
-    def _serializer(self, app):
-        keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)
-        signing = self._signing
-        if signing is None or signing[0] != keys:
-            signing = self._signing = (keys, _Sealing(keys, self._salt.encode()))
-        return signing[1]
+    def _make_serializer(self, keys: tuple) -> _Sealing:
+        return _Sealing(keys, self._salt.encode())
 
 
 #: The SSO session the browser is logged in to (``sid``): Keycloak's ``KEYCLOAK_IDENTITY``.
@@ -352,7 +361,9 @@ def write_cross_site_cookies(response):
         if value is None:
             response.delete_cookie(cookie.name, **attributes)
         else:
-            response.set_cookie(cookie.name, cookie.signed(value), **attributes)
+            done = state.signed.get(cookie)
+            text = done[1] if done is not None and done[0] == value else cookie.signed(value)
+            response.set_cookie(cookie.name, text, **attributes)
     if state.session_state_changed:
         # Not HttpOnly: the session-status iframe's script reads it (the module docstring).
         readable = {**attributes, "httponly": False}

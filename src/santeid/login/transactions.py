@@ -136,8 +136,7 @@ def _remember_for_restart(txid: str, pending: PendingLogin) -> None:
     }
     # A request too large for a cookie (parameters up to max_parameter_length each) cannot
     # be started again: its page then expires as it did before.
-    if RESTART.fits(login):
-        RESTART.set(login)
+    RESTART.set_if_fits(login)
 
 
 def login_to_restart(txid: str | None) -> PendingLogin | None:
