@@ -6,6 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+# Where the pages are: the issuer's host, as santeid serve makes it (santeid.settings.base.url_host):
+# 127.0.0.1 for a wildcard HOST (0.0.0.0, ::), an IPv6 address in brackets.
+SHOWN  := $(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(if $(findstring :,$(HOST)),[$(HOST)],$(HOST)))
 # HTTPS for what needs a client certificate: INSi establishment certificates, CPS cards.
 TLS_PORT ?= 5443
 # CIBA push mode (ciba_push_enabled): off by default, as at Pro Santé Connect, whose discovery
@@ -34,9 +37,9 @@ run: $(STAMP)
 	test -f keys/tls/cert.pem || SANTEID_SANDBOX=true $(BIN)/santeid tls dev-cert --out keys/tls
 	@echo
 	@echo "Sandbox: next steps (README.md, \"Try it\")"
-	@echo "  http://$(HOST):$(PORT)/                   start here: it links every sandbox page"
-	@echo "  http://$(HOST):$(PORT)/sandbox/debugger   log a professional in (810000000030) and read the tokens"
-	@echo "  http://$(HOST):$(PORT)/admin/             admin console: admin / santeid-demo-admin"
+	@echo "  http://$(SHOWN):$(PORT)/                   start here: it links every sandbox page"
+	@echo "  http://$(SHOWN):$(PORT)/sandbox/debugger   log a professional in (810000000030) and read the tokens"
+	@echo "  http://$(SHOWN):$(PORT)/admin/             admin console: admin / santeid-demo-admin"
 	@echo
 	SANTEID_SANDBOX=true $(if $(CIBA_PUSH),SANTEID_CIBA_PUSH_ENABLED=$(CIBA_PUSH) )$(BIN)/santeid serve --sandbox --access-log --host $(HOST) --port $(PORT) \
 	  --tls-port $(TLS_PORT) --tls-cert keys/tls/cert.pem --tls-key keys/tls/key.pem

@@ -6,6 +6,7 @@ none)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 
 from santeid.cli import COMMANDS
 from santeid.cli import main
+from tests.support.paths import ROOT
 from tests.support.servers import santeid_env
 
 #: Runs ``santeid`` with its arguments in a fresh interpreter, then prints the names of the
@@ -120,3 +122,48 @@ def test_commands_without_the_web_application_do_not_import_flask(tmp_path: Path
         assert "flask" not in loaded, args
         # An embedded installation's data is SQLite: PostgreSQL's driver stays unloaded.
         assert "psycopg" not in loaded, args
+
+
+def _readme_command_cells() -> list[list[str]]:
+    """The words of each command written in the first column of README.md's "Command line"
+    table (``santeid keys generate\\|rotate\\|list`` → santeid, keys, generate, rotate, list)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    cells = re.findall(r"^\| `(santeid [^`]*)`", table, re.M)
+    return [[w.strip("[]") for w in re.split(r"\\\||[\s|]", cell) if w] for cell in cells]
+
+
+def _options(command: click.Command) -> set[str]:
+    """Every ``--option`` of ``command`` and of the commands under it."""
+    flags = {f for p in command.params for f in (*p.opts, *p.secondary_opts)}
+    if isinstance(command, click.Group):
+        context = click.Context(command)
+        for name in command.list_commands(context):
+            flags |= _options(command.get_command(context, name))
+    return flags
+
+
+def test_the_readme_table_names_every_command_and_only_options_that_exist() -> None:
+    """README.md's "Command line" table is where a reader looks for a command: each command of
+    every group is in it, and each ``--option`` it writes is one of that group's commands."""
+    cells = _readme_command_cells()
+    context = click.Context(main)
+    missing, unknown = [], []
+    for name in main.list_commands(context):
+        command = main.get_command(context, name)
+        rows = [words[2:] for words in cells if words[1] == name]
+        if isinstance(command, click.Group):
+            subcontext = click.Context(command)
+            for sub in command.list_commands(subcontext):
+                if not any(sub in row for row in rows):
+                    missing.append(f"{name} {sub}")
+        elif not rows:
+            missing.append(name)
+        options = _options(command)
+        unknown += [
+            f"{name} {word}"
+            for row in rows
+            for word in row
+            if word.startswith("--") and word != "--" and word not in options
+        ]
+    assert (missing, unknown) == ([], [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,6 +37,7 @@ from santeid.pki import subject_name
 from santeid.pki import untrusted_issuer_reason
 from santeid.pki import write_credentials
 from tests.support.cps import signed_certificate
+from tests.support.paths import ROOT
 
 
 def _key_usage(*names: str) -> x509.KeyUsage:
@@ -329,3 +331,29 @@ def test_the_client_purpose_is_the_tls_handshakes(ca, extensions, refusal):
         builder = builder.add_extension(extension, critical=False)
     certificate = builder.sign(ca.private_key, hashes.SHA256())
     assert client_purpose_refusal(certificate) == refusal
+
+
+def test_the_documented_example_issues_from_the_insi_authority_santeid_uses(settings, tmp_path):
+    """docs/cps-card.md, "For code: the PKI and TLS helpers": its example, run as written on a
+    keys folder without an INSi test authority yet, issues an ``INSI-AUTO`` certificate of the
+    authority ``santeid insi issue-cert`` and the sandbox's INSi check use — not one of its own
+    under the same file name with another CN, which the next ``issue-cert`` would then take."""
+    from santeid.insi.auth import INSI_TEST_CA_COMMON_NAME
+    from santeid.insi.auth import INSI_TEST_CA_NAME
+    from santeid.insi.auth import insi_test_authority
+
+    section = (ROOT / "docs" / "cps-card.md").read_text(encoding="utf-8")
+    section = section.split("## For code: the PKI and TLS helpers", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    for path in TestAuthority.paths(settings.keys_path, INSI_TEST_CA_NAME):
+        path.unlink(missing_ok=True)
+    out_dir = tmp_path / "insi-client"
+    exec(block, {"settings": settings, "out_dir": out_dir})  # noqa: S102 - the doc's example
+
+    authority = insi_test_authority(settings)
+    assert authority.common_name == INSI_TEST_CA_COMMON_NAME
+    (cert,) = load_certificates(out_dir / "cert.pem")
+    cert.verify_directly_issued_by(authority.certificate)
+    assert load_certificates(out_dir / "ca.pem") == [authority.certificate]
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "INSI-AUTO"
+    assert client_purpose_refusal(cert) is None

@@ -18,7 +18,11 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from tests.support.redis_server import free_port
+from tests.support.servers import REALM
+from tests.support.servers import SANTEID
 from tests.support.servers import refused_start
+from tests.support.servers import running_server
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
@@ -257,3 +261,33 @@ def test_a_serve_on_the_port_of_a_running_server_is_refused(server, tmp_path, la
         " process (stop it, or serve on another --port)"
     ], refused.stderr
     assert requests.get(f"{server.base}/health", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("layout", ["werkzeug", "granian", "gunicorn"])
+def test_serves_on_an_ipv6_address_with_the_issuer_in_brackets(tmp_path, redis_server, layout):
+    """``santeid serve --host ::1`` (an address to listen on, README's "Command line"): the
+    issuer that follows the address writes the IPv6 literal in brackets (RFC 3986 §3.2.2), as
+    do the lines the server prints. It was ``http://::1:PORT/…``, which the issuer's check
+    refuses: the server did not start."""
+    prepared = santeid_home(
+        tmp_path, SANTEID_ISSUER=None, SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/7"
+    )
+    port = free_port()
+    args, verify, scheme = [], "", "http"
+    if layout != "werkzeug":
+        args += ["--workers", "2"]
+    if layout == "gunicorn":
+        tls = tmp_path / "tls"
+        prepared.cli("tls", "dev-cert", "--out", str(tls), "--host", "::1")
+        args += ["--tls-cert", str(tls / "cert.pem"), "--tls-key", str(tls / "key.pem")]
+        verify, scheme = str(tls / "ca.pem"), "https"
+    base = f"{scheme}://[::1]:{port}"
+    command = [SANTEID, "serve", "--sandbox", "--host", "::1", "--port", str(port), *args]
+    log = tmp_path / "server.log"
+    with running_server(command, prepared.env, log, f"{base}/health", verify=verify or True):
+        probe = requests.Session()
+        probe.trust_env = False
+        probe.verify = verify or True
+        discovery = probe.get(f"{base}{REALM}/.well-known/openid-configuration", timeout=10)
+        assert discovery.json()["issuer"] == f"{base}{REALM}"
+    assert f"santeid serving {base}{REALM} on {base}/" in log.read_text()

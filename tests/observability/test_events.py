@@ -111,6 +111,32 @@ def test_commands_that_change_clients_keys_and_devices_write_admin_events(
     assert f"admin={_account()} channel=cli kid={found[1].details['kid']}" in listed.output
 
 
+def test_clients_add_replace_says_replace_only_when_a_client_was_replaced(settings, tmp_path):
+    """The README registers its client with ``santeid clients add --replace`` so that the block
+    runs again: the first run registers a new client (``register``), the second replaces it
+    (``replace``) — an auditor reading ``replace`` looks for the secret that was replaced."""
+    client_file = tmp_path / "client.json"
+    client_file.write_text(
+        json.dumps(
+            {
+                "client_id": "rp-again",
+                "client_secret": "a-secret-of-some-length-0123456789",
+                "redirect_uris": ["https://rp.example/cb"],
+            }  # fmt: skip
+        )
+    )
+    runner = CliRunner()
+    for _ in range(2):
+        added = runner.invoke(main, ["clients", "add", "--replace", str(client_file)],
+                              env=_env(settings))  # fmt: skip
+        assert added.exit_code == 0, added.output
+    found = EventStore.for_settings(settings).list(types=("ADMIN_CLIENT",))
+    assert [(e.client_id, e.reason) for e in found][::-1] == [
+        ("rp-again", "register"),
+        ("rp-again", "replace"),
+    ]
+
+
 def _key_rotation_by(settings, **environment) -> dict:
     """The operator details of the event of a ``santeid keys rotate`` run in its own process
     with these environment variables."""

@@ -64,7 +64,12 @@ def add(file, replace: bool) -> None:
     try:
         if isinstance(metadata, dict):
             refuse_internal(metadata.get("client_id"))
-        client = _registry().add(metadata, replace=replace)
+        registry = _registry()
+        # The event says what was done: ``--replace`` of a client not registered yet (the
+        # README's first run) registers it.
+        client_id = metadata.get("client_id") if isinstance(metadata, dict) else None
+        replaced = replace and isinstance(client_id, str) and registry.get(client_id) is not None
+        client = registry.add(metadata, replace=replace)
     except InternalClient as exc:
         raise click.ClickException(str(exc)) from None
     except ClientExists as exc:
@@ -77,7 +82,7 @@ def add(file, replace: bool) -> None:
     except KeyStoreError as exc:  # the key file cannot be read
         raise click.ClickException(str(exc)) from None
     click.echo(f"registered client {client.client_id} ({client.token_endpoint_auth_method})")
-    _admin_event("replace" if replace else "register", client.client_id)
+    _admin_event("replace" if replaced else "register", client.client_id)
 
 
 @clients.command("list")

@@ -27,6 +27,8 @@ from santeid.settings import DEFAULT_REALM_PATH
 from santeid.settings import MAX_WORKERS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
+from santeid.settings.base import bracketed
+from santeid.settings.base import url_host
 
 
 def _effective_settings(
@@ -44,9 +46,8 @@ def _effective_settings(
         changes["workers"] = workers
     if settings.issuer == Settings().issuer and (tls or (host, port) != ("127.0.0.1", 5000)):
         # No issuer configured: follow the address we serve on so that discovery is right.
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         scheme = "https" if tls else "http"
-        changes["issuer"] = f"{scheme}://{shown}:{port}{DEFAULT_REALM_PATH}"
+        changes["issuer"] = f"{scheme}://{url_host(host)}:{port}{DEFAULT_REALM_PATH}"
     try:
         return settings.replace(**changes)  # validated: --workers 2 with memory:// stops here
     except ConfigurationError as exc:
@@ -184,8 +185,7 @@ def _serve(
     if tls_port is not None and not settings.mtls_base_url:
         # Clients authenticating with their certificate are sent to the HTTPS listener
         # (discovery's mtls_endpoint_aliases, RFC 8705 §5).
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-        settings = settings.replace(mtls_base_url=f"https://{shown}:{tls_port}")
+        settings = settings.replace(mtls_base_url=f"https://{url_host(host)}:{tls_port}")
     # Before anything is built: an address another process listens on is refused at once.
     for listened in (port, tls_port):
         if listened is not None:
@@ -253,7 +253,7 @@ def _serve(
 
     class SanteidGunicorn(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("bind", f"{bracketed(host)}:{port}")
             self.cfg.set("workers", settings.workers)
             # gthread, with deadlines for handshake, headers and body (santeid.serving).
             self.cfg.set("worker_class", gunicorn_worker_class(settings))
@@ -288,7 +288,7 @@ def _serve(
         return ssl_context
 
     click.echo(
-        f"santeid serving {settings.issuer} on https://{host}:{port}/ "
+        f"santeid serving {settings.issuer} on https://{bracketed(host)}:{port}/ "
         f"with {settings.workers} gunicorn workers (store {redact(settings.store.url)})"
     )
     SanteidGunicorn().run()
@@ -296,7 +296,7 @@ def _serve(
 
 def _cannot_listen(host: str, port: int, reason: str) -> click.ClickException:
     """The one error of a ``serve`` that cannot listen (docs/configuration.md, "Serving")."""
-    return click.ClickException(f"cannot listen on {host}:{port}: {reason}")
+    return click.ClickException(f"cannot listen on {bracketed(host)}:{port}: {reason}")
 
 
 def _refuse_if_taken(host: str, port: int) -> None:
@@ -395,11 +395,11 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
     # Both listeners are bound: commands that call the server find it (cli/server_url.py).
     record_serving(settings)
     click.echo(
-        f"santeid serving {settings.issuer} on {main_scheme}://{host}:{port}/ "
+        f"santeid serving {settings.issuer} on {main_scheme}://{bracketed(host)}:{port}/ "
         f"(store {redact(settings.store.url)})"
     )
     if secure is not None:
-        click.echo(f"santeid also serving https://{host}:{tls_port}/ (same application)")
+        click.echo(f"santeid also serving https://{bracketed(host)}:{tls_port}/ (same application)")
         threading.Thread(target=secure.serve_forever, name="https", daemon=True).start()
     # SIGTERM (systemd, docker stop) stops like Ctrl-C, so the interpreter exits normally and
     # the INSi audit rows still queued are written (santeid.insi.audit).
@@ -441,7 +441,7 @@ def _serve_with_granian(
     os.environ["SANTEID_ISSUER"] = settings.issuer
     os.environ["SANTEID_SERVE_THREADS"] = str(threads)
     click.echo(
-        f"santeid serving {settings.issuer} on http://{host}:{port}/ "
+        f"santeid serving {settings.issuer} on http://{bracketed(host)}:{port}/ "
         f"with {settings.workers} Granian workers (store {redact(settings.store.url)})"
     )
     server = Granian(

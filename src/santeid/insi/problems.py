@@ -30,6 +30,7 @@ from santeid.problems import ProblemType
 from santeid.problems import origin
 from santeid.problems import problem_type
 from santeid.problems import problem_uri
+from santeid.settings.base import bracketed
 
 __all__ = [
     "CODE_INTERNAL",
@@ -80,9 +81,7 @@ def served_origin(settings) -> str:
     )
     if not (direct_tls and parts.scheme == "http"):
         return f"{parts.scheme}://{parts.netloc}"
-    host = parts.hostname or "localhost"
-    if ":" in host:
-        host = f"[{host}]"  # an IPv6 literal
+    host = bracketed(parts.hostname or "localhost")
     port = request.environ.get("SERVER_PORT", "443")
     return f"https://{host}" + ("" if port == "443" else f":{port}")
 

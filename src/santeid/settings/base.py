@@ -97,6 +97,23 @@ def _to_auto_or_flag(raw: object) -> bool | str:
 AutoFlag = Annotated[Literal["auto"] | bool, BeforeValidator(_to_auto_or_flag)]
 
 
+#: The addresses ``santeid serve --host`` listens on every interface with; their pages are
+#: reached at 127.0.0.1 (the issuer ``serve`` makes when none is configured).
+WILDCARD_HOSTS = ("0.0.0.0", "::")  # noqa: S104
+
+
+def bracketed(host: str) -> str:
+    """``host`` as it stands in a URL's authority: an IPv6 literal in brackets (RFC 3986
+    §3.2.2), anything else as it is."""
+    return f"[{host}]" if ":" in host else host
+
+
+def url_host(host: str) -> str:
+    """The host of this server's URLs when it listens on ``host``: 127.0.0.1 for a wildcard
+    (:data:`WILDCARD_HOSTS`), else ``host`` :func:`bracketed`."""
+    return "127.0.0.1" if host in WILDCARD_HOSTS else bracketed(host)
+
+
 def absolute_http_url(value: str) -> str:
     """An absolute http(s) URL with a host, without query or fragment — an issuer (OIDC
     Discovery §2) and the addresses published beside it — or empty."""
