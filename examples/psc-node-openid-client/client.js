@@ -3,7 +3,7 @@
 // (https://github.com/panva/openid-client), pointed at santeid by its issuer URL alone.
 // Each command prints JSON; what a web service keeps in its session (state, nonce, PKCE
 // verifier, tokens) is kept in PSC_SESSION. An OAuth error is printed as the library parsed
-// it, {"error", "error_description", "status", "name"}, and the command exits 1 (README.md).
+// it, {"error", "error_description", "status", "name"}, and the command exits 3 (README.md).
 import * as client from 'openid-client'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -172,12 +172,17 @@ try {
   console.log(JSON.stringify(await commands[command](await configure(), ...args), null, 2))
 } catch (err) {
   // An OAuth error answer: in the body (token endpoint…), in the redirect (authorization), or
-  // in WWW-Authenticate (userinfo: RFC 6750 §3). Anything else is a bug or a refused answer.
+  // in WWW-Authenticate (userinfo: RFC 6750 §3).
   const answer = err instanceof client.WWWAuthenticateChallengeError
     ? { ...err.cause[0].parameters, scheme: err.cause[0].scheme }
     : err
-  if (!answer.error) throw err
+  if (!answer.error) {
+    // Not an OAuth error: an answer the library refused (its code, why), or a bug.
+    const why = err.cause instanceof Response ? `HTTP ${err.cause.status}` : err.cause?.message
+    console.error(err instanceof client.ClientError ? `${err.code}: ${err.message} (${why})` : err)
+    process.exit(1)
+  }
   const { error, error_description, scheme } = answer
   console.log(JSON.stringify({ error, error_description, status: err.status, scheme, name: err.name }, null, 2))
-  process.exit(1)
+  process.exit(3)
 }

@@ -72,10 +72,13 @@ SECRET = "a-long-secret-for-the-openid-client-rp-0001"
 REDIRECT_URI = "https://service.example.org/callback"
 LOGGED_OUT_URI = "https://service.example.org/logged-out"
 CIBA = "urn:openid:params:grant-type:ciba"
-#: docs/sandbox.md: approved at once, denied on the phone, never answered.
+#: docs/sandbox.md: approved at once, denied on the phone, never answered, card only (no phone).
 PROFESSIONAL = "810000000030"
 DENYING = "810000000032"
 SILENT = "810000000034"
+CARD_ONLY = "810000000005"
+#: The example's exit status for an OAuth error answer (README.md).
+OAUTH_ERROR = 3
 
 
 @pytest.fixture(scope="module")
@@ -131,14 +134,17 @@ class Service:
             **env,
         }
 
-    def run(self, *args: str, **env: str) -> tuple[int, dict]:
-        """The command's exit status and its JSON: the result (0) or the OAuth error as the
-        library parsed it (1). Anything else — the library refusing an answer — fails."""
-        done = subprocess.run(
+    def command(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
             [NODE, str(self.script), *args], env={**self.env, **env}, cwd=NODE_DIR,
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
-        assert done.returncode in (0, 1), done.stdout + done.stderr
+
+    def run(self, *args: str, **env: str) -> tuple[int, dict]:
+        """The command's exit status and its JSON: the result (0) or the OAuth error as the
+        library parsed it (3). Anything else — the library refusing an answer — fails."""
+        done = self.command(*args, **env)
+        assert done.returncode in (0, OAUTH_ERROR), done.stdout + done.stderr
         return done.returncode, json.loads(done.stdout)
 
     def ok(self, *args: str, **env: str) -> dict:
@@ -148,7 +154,7 @@ class Service:
 
     def error(self, *args: str, **env: str) -> dict:
         status, answer = self.run(*args, **env)
-        assert status == 1, answer
+        assert status == OAUTH_ERROR, answer
         return answer
 
     def log_in(self, browser: requests.Session, *login_args: str) -> dict:
@@ -376,6 +382,32 @@ def test_errors_the_library_surfaces(example, server, tmp_path):
     assert rp.error("callback", refused) == {
         "error": "invalid_scope", "error_description": "Invalid scopes: openid no_scope",
         "name": "AuthorizationResponseError",
+    }  # fmt: skip
+
+
+def test_a_ciba_request_for_a_professional_without_a_phone_is_not_an_oauth_error_to_the_library(
+    example, server, tmp_path
+):
+    """Keycloak answers a back-channel request it cannot send to the professional's phone with
+    503 ``server_error`` "Failed to send authentication request", and santeid as Keycloak
+    (docs/sandbox.md, a card-only professional). openid-client reads OAuth errors from 4xx
+    answers only (RFC 6749 §5.2 defines no other): the service gets the library's
+    ``OAUTH_RESPONSE_IS_NOT_CONFORM`` with the 503, not an ``error`` code
+    (docs/psc-integration.md, "Relying-party libraries run against santeid")."""
+    rp = service(example, server, tmp_path, "node-card-only")
+    refused = rp.command("ciba", CARD_ONLY)
+    assert (refused.returncode, refused.stdout, refused.stderr) == (
+        1, "", "OAUTH_RESPONSE_IS_NOT_CONFORM: unexpected HTTP response status code (HTTP 503)\n",
+    )  # fmt: skip
+    answer = requests.post(
+        f"{server.oidc}/ext/ciba/auth",
+        auth=("node-card-only", SECRET),
+        data={"scope": "openid scope_all", "login_hint": CARD_ONLY, "binding_message": "A1"},
+        timeout=10,
+    )
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "error": "server_error", "error_description": "Failed to send authentication request",
     }  # fmt: skip
 
 
