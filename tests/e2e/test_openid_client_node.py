@@ -38,6 +38,7 @@ import requests
 from joserfc.jwk import RSAKey
 
 from tests.support.servers import SANTEID
+from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "examples" / "psc-node-openid-client"
@@ -459,3 +460,22 @@ def test_the_readme_block_as_an_integrator_runs_it(example, server, tmp_path):
     assert tokens["claims"]["SubjectNameID"] == PROFESSIONAL
     assert tokens["claims"]["aud"] == "psc-node"
     assert userinfo["SubjectNameID"] == PROFESSIONAL and userinfo["sub"] == tokens["claims"]["sub"]
+
+
+def test_over_https_as_at_psc(example, tmp_path_factory):
+    """An ``https://`` issuer, as PSC's: the library's default, HTTPS only (no
+    ``allowInsecureRequests``), the server's certificate checked against its authority
+    (``NODE_EXTRA_CA_CERTS``, ``santeid tls dev-cert``'s). The browser's login and CIBA."""
+    home = tmp_path_factory.mktemp("openid-client-https")
+    tls, ca = santeid_home(home).dev_tls()
+    with santeid_process(home, args=["--sandbox", *tls], ca=ca) as https_server:
+        assert https_server.issuer.startswith("https://")
+        rp = service(example, https_server, home, "node-https", env={"NODE_EXTRA_CA_CERTS": ca})
+        assert rp.ok("discover")["token_endpoint"].startswith("https://")
+        browser = requests.Session()
+        browser.trust_env = False  # REQUESTS_CA_BUNDLE would override the authority
+        browser.verify = ca
+        tokens = rp.log_in(browser)
+        assert tokens["claims"]["iss"] == https_server.issuer
+        assert rp.ok("userinfo")["SubjectNameID"] == PROFESSIONAL
+        assert rp.ok("ciba", PROFESSIONAL)["claims"]["SubjectNameID"] == PROFESSIONAL
