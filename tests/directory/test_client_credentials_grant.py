@@ -56,6 +56,18 @@ def test_a_service_gets_an_access_token_without_refresh_or_id_token(app, client)
     assert verified["jti"] == claims["jti"]
 
 
+def test_openid_in_the_scope_gives_no_id_token(app, client):
+    """Keycloak adds an ID token for the service account when ``scope`` holds ``openid``;
+    santeid, whose service tokens describe no professional, does not (docs/psc-integration.md
+    §5.2): ``openid`` is granted, the answer has the same members as without it."""
+    register_service(app)
+    response = token_request(client, {"scope": "openid rpps"})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["scope"] == "openid rpps"
+    assert "id_token" not in body and "refresh_token" not in body
+
+
 def test_client_secret_post_works_too(app, client):
     register_service(app, token_endpoint_auth_method="client_secret_post")
     response = client.post(

@@ -479,7 +479,8 @@ class TokenService:
         self, *, client, scope: str, certificate_thumbprint: str | None = None
     ) -> dict:
         """Access token of the ``client_credentials`` grant (RFC 6749 §4.4): no professional,
-        no refresh token, no ID token (RFC 6749 §4.4.3).
+        no refresh token (RFC 6749 §4.4.3), no ID token even with ``openid`` (Keycloak issues
+        one for the service account: docs/psc-integration.md §5.2 says why santeid does not).
 
         Shaped as PSC's access tokens (same signature, ``typ`` and lifetime,
         docs/reference/pro-sante-connect.md §6) so that
