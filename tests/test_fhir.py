@@ -41,3 +41,32 @@ def test_capability_statements_share_the_common_part(client, path):
         "santeid",
     )
     assert body["rest"][0]["mode"] == "server"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (["handling=strict"], True),
+        (["handling = strict"], True),  # BWS around "=" (RFC 7240 §2)
+        (["HANDLING=strict"], True),  # names compared without case
+        (['handling="strict"'], True),  # a quoted-string value
+        (["return=minimal, handling=strict"], True),
+        (["respond-async; wait=10, handling=strict; foo=bar"], True),
+        (["return=minimal", "handling=strict"], True),  # one header per preference
+        (["handling=lenient, handling=strict"], False),  # the first instance counts
+        (["handling=lenient", "handling=strict"], False),
+        (['x="a, handling=strict"'], False),  # inside a quoted-string
+        (["handling=Strict"], False),  # values compared with case
+        (["handling=strictly"], False),
+        (["handling=lenient"], False),
+        ([], False),
+    ],
+)
+def test_prefer_handling_is_read_as_rfc_7240_writes_it(app, headers, expected):
+    """One reading of ``Prefer: handling=strict`` for both FHIR APIs
+    (https://hl7.org/fhir/R4/search.html#errors), in RFC 7240's syntax
+    (https://www.rfc-editor.org/rfc/rfc7240#section-2)."""
+    from santeid.fhir import strict_handling
+
+    with app.test_request_context("/", headers=[("Prefer", h) for h in headers]):
+        assert strict_handling() is expected

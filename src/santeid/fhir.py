@@ -25,6 +25,7 @@ errors over HTTP: https://hl7.org/fhir/R4/http.html#2.21.0.19.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version
@@ -266,3 +267,53 @@ def capability_statement(
         statement["implementationGuide"] = implementation_guides
     statement["rest"] = [{"mode": "server", **rest}]
     return statement
+
+
+def preferences() -> dict[str, str]:
+    """The preferences of this request's ``Prefer`` headers (RFC 7240 §2,
+    https://www.rfc-editor.org/rfc/rfc7240#section-2): ``1#preference``, each
+    ``token [ BWS "=" BWS word ] *( OWS ";" [ OWS parameter ] )``, over every ``Prefer``
+    header in order. A name is compared without case, a value with case (a ``quoted-string``
+    unquoted); "if any preference is specified more than once, only the first instance is to
+    be considered"; parameters are read past."""
+    found: dict[str, str] = {}
+    for header in request.headers.getlist("Prefer"):
+        for preference in _split_outside_quotes(header, ","):
+            head = _split_outside_quotes(preference, ";")[0]
+            name, _, value = head.partition("=")
+            name, value = name.strip().lower(), value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            if name and name not in found:
+                found[name] = value
+    return found
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` where it is not inside a quoted-string (RFC 9110
+    §5.6.4, with its ``\\`` quoted-pairs)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def strict_handling() -> bool:
+    """Whether the client asks ``Prefer: handling=strict``: an unknown search parameter is
+    then refused, not ignored (https://hl7.org/fhir/R4/search.html#errors); read as RFC 7240
+    writes preferences (:func:`preferences`) — ``handling = strict``, among others, in one
+    header or several."""
+    return preferences().get("handling") == "strict"

@@ -363,6 +363,24 @@ def test_errors_are_operation_outcomes(api):
     assert api("/Practitioner?foo=bar")[0] == 200  # lenient by default
 
 
+@pytest.mark.parametrize(
+    ("prefer", "status"),
+    [
+        ("handling = strict", 400),  # RFC 7240's BWS around "="
+        ("return=minimal, handling=strict", 400),
+        ("respond-async; wait=5, handling = strict", 400),
+        ("handling=lenient, handling=strict", 200),  # the first instance counts
+    ],
+)
+def test_prefer_handling_as_rfc_7240_writes_it(api, prefer, status):
+    """``Prefer`` is read by the one function both FHIR APIs share
+    (``santeid.fhir.strict_handling``): spaces around ``=`` and several preferences in one
+    header (https://www.rfc-editor.org/rfc/rfc7240#section-2) — ``handling = strict`` was
+    not read as strict here, and a first ``handling=lenient`` was overridden."""
+    got, body, _ = api("/Practitioner?foo=bar", Prefer=prefer)
+    assert got == status, body
+
+
 def test_a_token_is_required(app, client, api):
     response = client.get(f"/fhir/v1/Practitioner/{FAUVEL}")
     assert response.status_code == 401

@@ -277,6 +277,25 @@ def test_unknown_parameters_are_ignored_unless_strict(client, bearer):
     _outcome(response, 406)
 
 
+@pytest.mark.parametrize(
+    ("prefer", "status"),
+    [
+        ("handling = strict", 400),
+        ("return=minimal, handling=strict", 400),
+        ("handling=lenient, handling=strict", 200),  # the first instance counts
+        ('x="handling=strict"', 200),  # a quoted value, not a preference
+    ],
+)
+def test_prefer_handling_as_rfc_7240_writes_it(client, bearer, prefer, status):
+    """The directory API's reading of ``Prefer`` (``santeid.fhir.strict_handling``,
+    https://www.rfc-editor.org/rfc/rfc7240#section-2): a later ``handling=strict`` after
+    ``handling=lenient``, or one inside another preference's quoted value, was read as
+    strict here."""
+    response = client.get(PATIENT, query_string=[*ADRTROIS, ("foo", "1")],
+                          headers={**bearer, "Prefer": prefer})  # fmt: skip
+    assert response.status_code == status, response.get_json()
+
+
 def test_technical_error_and_authentication(client, bearer):
     params = [("family", "D'AEION"), ("given", "COEUR"), ("gender", "male"),
               ("birthdate", "1987-01-25")]  # fmt: skip

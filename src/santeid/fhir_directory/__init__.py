@@ -61,6 +61,7 @@ from santeid.fhir import search_count
 from santeid.fhir import search_parameters
 from santeid.fhir import search_token
 from santeid.fhir import served_url
+from santeid.fhir import strict_handling
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
 from santeid.services import services
@@ -337,7 +338,7 @@ def _check_params(resource_type: str) -> None:
                 )
     # _summary=count is applied (count_only); any other _summary is ignored.
     unknown = sorted(set(search_parameters()) - served - ({"_summary"} if count_only() else set()))
-    if unknown and "handling=strict" in request.headers.get("Prefer", ""):
+    if unknown and strict_handling():
         raise FhirError(400, "not-supported", f"unsupported search parameter(s): {unknown}")
     total = search_parameters().get("_total")
     if total and total not in TOTAL_MODES:

@@ -33,7 +33,6 @@ from datetime import date
 
 from flask import Blueprint
 from flask import Response
-from flask import request
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
@@ -48,6 +47,7 @@ from santeid.fhir import search_count
 from santeid.fhir import search_parameters
 from santeid.fhir import search_token
 from santeid.fhir import served_url
+from santeid.fhir import strict_handling
 from santeid.insi import problems
 from santeid.insi.auth import request_context
 from santeid.insi.model import CODE_INVALID_REQUEST
@@ -313,10 +313,10 @@ def error_outcome(error: InsiError) -> Response:
 def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
     """Search parameters from the query string and the form of ``_search``
     (:func:`santeid.fhir.search_parameters`), modifiers checked; unknown parameters are
-    ignored unless ``Prefer: handling=strict`` (FHIR R4 §3.1.1.5). And the parameters used, as
-    sent and in order, for the ``self`` link: the supported ones that are not empty (an empty
-    value is no condition)."""
-    strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+    ignored unless ``Prefer: handling=strict`` (:func:`~santeid.fhir.strict_handling`). And
+    the parameters used, as sent and in order, for the ``self`` link: the supported ones that
+    are not empty (an empty value is no condition)."""
+    strict = strict_handling()
     found: dict[str, list[str]] = {}
     used: list[tuple[str, str]] = []
     try:
