@@ -70,3 +70,25 @@ def test_prefer_handling_is_read_as_rfc_7240_writes_it(app, headers, expected):
 
     with app.test_request_context("/", headers=[("Prefer", h) for h in headers]):
         assert strict_handling() is expected
+
+
+@pytest.mark.parametrize("resource_type", ["Practitioner", "PractitionerRole", "Patient"])
+def test_summary_and_mandatory_elements_are_r4s(resource_type):
+    """The isSummary elements and the mandatory ones of each resource type served, as
+    fhir.resources' models carry R4's flags (R4B's are the same for these types):
+    https://hl7.org/fhir/R4/practitioner.html, practitionerrole.html, patient.html."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    from santeid.fhir import MANDATORY_ELEMENTS
+    from santeid.fhir import SUMMARY_ELEMENTS
+
+    flags = {
+        name: field.json_schema_extra or {}
+        for name, field in get_fhir_model_class(resource_type).model_fields.items()
+    }
+    assert SUMMARY_ELEMENTS[resource_type] == {
+        name for name, flag in flags.items() if flag.get("summary_element_property")
+    }
+    assert MANDATORY_ELEMENTS[resource_type] == {
+        name for name, flag in flags.items() if flag.get("element_required")
+    }

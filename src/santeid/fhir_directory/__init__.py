@@ -13,7 +13,8 @@ look professionals up here instead of downloading the RASS. Routes (``docs/direc
   TRE_R23/R22/R21/R06/R09 together with ``practitioner``);
   ``_include=PractitionerRole:practitioner``;
 - ``GET /fhir/v1/PractitionerRole/<id>`` — read;
-- both searches: ``_count``, ``_total``, and the ``_cursor`` of their ``next`` links; both also
+- both searches: ``_count``, ``_total``, ``_summary``, ``_elements`` (reads too:
+  :func:`santeid.fhir.subsetting`), and the ``_cursor`` of their ``next`` links; both also
   as ``POST /fhir/v1/<type>/_search`` with a form body (:func:`santeid.fhir.search_parameters`).
 
 Search parameters (https://hl7.org/fhir/R4/search.html): a parameter with a modifier is refused
@@ -62,6 +63,8 @@ from santeid.fhir import search_parameters
 from santeid.fhir import search_token
 from santeid.fhir import served_url
 from santeid.fhir import strict_handling
+from santeid.fhir import subsetting
+from santeid.fhir import subsetting_applied
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
 from santeid.services import services
@@ -89,7 +92,7 @@ CHAINS: dict[str, dict[str, tuple[str, ...]]] = {
     "PractitionerRole": {"practitioner": ("identifier",)},
 }
 #: Result parameters of every search (``_cursor``: the keyset position of a ``next`` link).
-RESULT_PARAMS = frozenset({"_count", "_total", "_cursor", "_format"})
+RESULT_PARAMS = frozenset({"_count", "_total", "_cursor", "_format", "_summary", "_elements"})
 #: ``_include`` / ``_revinclude`` values served, by resource type
 #: (https://hl7.org/fhir/R4/search.html#include); any other is refused.
 INCLUDES: dict[str, dict[str, str]] = {
@@ -336,8 +339,8 @@ def _check_params(resource_type: str) -> None:
                 raise FhirError(
                     400, "not-supported", f"{key}={value} is not supported on {resource_type}"
                 )
-    # _summary=count is applied (count_only); any other _summary is ignored.
-    unknown = sorted(set(search_parameters()) - served - ({"_summary"} if count_only() else set()))
+    subsetting(resource_type)  # _summary and _elements checked
+    unknown = sorted(set(search_parameters()) - served)
     if unknown and strict_handling():
         raise FhirError(400, "not-supported", f"unsupported search parameter(s): {unknown}")
     total = search_parameters().get("_total")
@@ -348,14 +351,15 @@ def _check_params(resource_type: str) -> None:
 def _applied(resource_type: str) -> list[tuple[str, str]]:
     """The parameters this search applies, in the request's order: served, and not empty
     (an empty value, or a name of only empty alternatives, is no condition); ``_count`` once,
-    as served (at most :data:`~santeid.fhir.MAX_COUNT`); ``_summary=count``, the one
-    ``_summary`` applied (:func:`~santeid.fhir.count_only`)."""
+    as served (at most :data:`~santeid.fhir.MAX_COUNT`); ``_summary`` and ``_elements`` as
+    :func:`~santeid.fhir.subsetting_applied` says."""
     served = _served(resource_type)
     applied = []
     for key, value in search_parameters().items(multi=True):
-        if key == "_summary":
-            if value == "count" and (key, value) not in applied:
-                applied.append((key, value))
+        if key in ("_summary", "_elements"):
+            pair = subsetting_applied(key, value)
+            if pair is not None and pair not in applied:
+                applied.append(pair)
         elif key == "_count":
             if ("_count", str(search_count())) not in applied:
                 applied.append(("_count", str(search_count())))
@@ -430,6 +434,28 @@ def _count_alone(resource_type: str, count_all: Callable[[], int]) -> Response:
     )
 
 
+def _searchset(
+    resource_type: str,
+    matches: list[tuple[str, dict]],
+    included: list[tuple[str, dict]],
+    self_url: str,
+    next_url: str | None,
+    total: int | None,
+) -> Response:
+    """The searchset Bundle of a search, its resources as ``_summary`` and ``_elements`` keep
+    them (:func:`~santeid.fhir.subsetting`)."""
+    subset = subsetting(resource_type)
+    return fhir_response(
+        resources.searchset(
+            [(url, subset.apply(resource)) for url, resource in matches],
+            included=[(url, subset.apply(resource)) for url, resource in included],
+            self_url=self_url,
+            next_url=next_url,
+            total=total,
+        )
+    )
+
+
 def _search() -> DirectorySearch:
     return DirectorySearch(services().directory)
 
@@ -479,7 +505,9 @@ def practitioner_read(resource: str) -> Response:
     professional = services().directory.get(resources.national_id_of(resource))
     if professional is None:
         raise FhirError(404, "not-found", f"Practitioner/{resource} is not in the directory")
-    return fhir_response(resources.practitioner(professional))
+    return fhir_response(
+        subsetting("Practitioner", search=False).apply(resources.practitioner(professional))
+    )
 
 
 PROFESSION_SYSTEM = nomenclatures.fhir_system("TRE_G15-ProfessionSante")
@@ -655,11 +683,7 @@ def practitioner_search() -> Response:
         return search.count(**conditions)
 
     total = _total(count_all, len(matches), more)
-    return fhir_response(
-        resources.searchset(
-            matches, included=included, self_url=self_url, next_url=next_url, total=total
-        )
-    )
+    return _searchset("Practitioner", matches, included, self_url, next_url, total)
 
 
 def _chained_identifier(values: list[str]) -> list[Token]:
@@ -710,7 +734,7 @@ def practitioner_role_read(resource: str) -> Response:
     if professional is not None:
         for role in resources.practitioner_roles(professional):
             if role["id"] == resource:
-                return fhir_response(role)
+                return fhir_response(subsetting("PractitionerRole", search=False).apply(role))
     raise FhirError(404, "not-found", f"PractitionerRole/{resource} is not in the directory")
 
 
@@ -887,11 +911,7 @@ def practitioner_role_search() -> Response:
 
     self_url, next_url = _self_and_next("PractitionerRole", last if more else None)
     total = _total(count_all, len(matches), more)
-    return fhir_response(
-        resources.searchset(
-            matches, included=included, self_url=self_url, next_url=next_url, total=total
-        )
-    )
+    return _searchset("PractitionerRole", matches, included, self_url, next_url, total)
 
 
 def init_app(app) -> None:
