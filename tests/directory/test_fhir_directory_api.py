@@ -1012,3 +1012,26 @@ def test_summary_and_elements_are_known_to_strict_handling(api):
     )
     assert status == 200, body
     assert [set(r) for r in entries(body)] == [{"resourceType", "id", "meta", "active"}]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"/Practitioner?identifier={FAUVEL}&_revinclude=PractitionerRole:practitioner&_count=0",
+        f"/PractitionerRole?practitioner={FAUVEL}&_include=PractitionerRole:practitioner"
+        "&_summary=count&_total=none",
+        f"/Practitioner?identifier={FAUVEL}&_count=0&_cursor=810000000000&_elements=name",
+    ],
+)
+def test_the_self_link_of_a_count_alone_lists_what_it_applied(api, query):
+    """The count alone (https://hl7.org/fhir/R4/search.html#count) includes nothing, pages
+    nothing, subsets nothing and always counts: its self link (R4 #selfidentify) names none of
+    ``_include``, ``_revinclude``, ``_cursor``, ``_total``, ``_elements`` — ``_include`` was
+    kept."""
+    status, body, _ = api(query)
+    assert status == 200, body
+    assert body["total"] == (3 if query.startswith("/PractitionerRole") else 1)
+    assert "entry" not in body
+    applied = set(self_query(body))
+    assert applied & {"_include", "_revinclude", "_cursor", "_total", "_elements"} == set()
+    assert applied & {"identifier", "practitioner"} and applied & {"_count", "_summary"}

@@ -100,6 +100,10 @@ INCLUDES: dict[str, dict[str, str]] = {
     "PractitionerRole": {"_include": "PractitionerRole:practitioner"},
 }
 INCLUDE_PARAMS = ("_include", "_revinclude")
+#: What the count alone (:func:`~santeid.fhir.count_only`) does not apply, left out of its
+#: ``self`` link: it includes nothing, pages nothing and always counts (``_elements``:
+#: :func:`~santeid.fhir.subsetting_applied`).
+COUNT_ALONE_IGNORES = frozenset({*INCLUDE_PARAMS, "_cursor", "_total"})
 #: The resource type each included reference designates: an include may also be written
 #: ``[source]:[parameter]:[target]`` (https://hl7.org/fhir/R4/search.html#include).
 INCLUDE_TARGETS = {"PractitionerRole:practitioner": "Practitioner"}
@@ -354,8 +358,12 @@ def _applied(resource_type: str) -> list[tuple[str, str]]:
     as served (at most :data:`~santeid.fhir.MAX_COUNT`); ``_summary`` and ``_elements`` as
     :func:`~santeid.fhir.subsetting_applied` says."""
     served = _served(resource_type)
+    # The count alone includes, pages and subsets nothing, and always counts.
+    not_applied = COUNT_ALONE_IGNORES if count_only() else frozenset()
     applied = []
     for key, value in search_parameters().items(multi=True):
+        if key in not_applied:
+            continue
         if key in ("_summary", "_elements"):
             pair = subsetting_applied(key, value)
             if pair is not None and pair not in applied:
