@@ -422,6 +422,29 @@ def test_structure_staff_ids_get_fhir_safe_resource_ids(api, app):
     Practitioner.model_validate(body)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/Practitioner/{staff}",  # the national id's "/", not the resource id
+        "/Practitioner/{staff_encoded}",
+        f"/Practitioner/{FAUVEL}/x",
+        f"/Practitioner/x/{FAUVEL}",
+        f"/PractitionerRole/{FAUVEL}-1-1/x",
+    ],
+)
+def test_a_read_is_of_one_id(api, path):
+    """A read is ``[type]/[id]`` (https://hl7.org/fhir/R4/http.html#read), an id has no ``/``
+    (https://hl7.org/fhir/R4/datatypes.html#id): any longer path is one this API does not serve,
+    404 ``not-supported`` — ``Practitioner/<structure staff national id>`` and
+    ``Practitioner/a/<id>`` read a practitioner."""
+    staff = next(p for p in demo_professionals() if "/" in p.national_id).national_id
+    path = path.format(staff=staff, staff_encoded=quote(staff, safe=""))
+    status, body, _ = api(path)
+    assert status == 404, body
+    OperationOutcome.model_validate(body)
+    assert body["issue"][0]["code"] == "not-supported"
+
+
 def test_synthetic_people_validate_as_fhir(app):
     from santeid.fhir_directory import resources
 

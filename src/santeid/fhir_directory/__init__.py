@@ -506,7 +506,7 @@ def metadata() -> Response:
     return fhir_response(statement)
 
 
-@bp.get("/Practitioner/<path:resource>")
+@bp.get("/Practitioner/<resource>")
 def practitioner_read(resource: str) -> Response:
     _authenticate()
     check_format()
@@ -733,7 +733,7 @@ def _role_entries(roles: Iterable[dict]) -> list[tuple[str, dict]]:
     return [(_url(f"/PractitionerRole/{role['id']}", []), role) for role in roles]
 
 
-@bp.get("/PractitionerRole/<path:resource>")
+@bp.get("/PractitionerRole/<resource>")
 def practitioner_role_read(resource: str) -> Response:
     _authenticate()
     check_format()
