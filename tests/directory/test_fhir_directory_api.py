@@ -1058,3 +1058,23 @@ def test_the_self_link_of_a_count_alone_lists_what_it_applied(api, query):
     applied = set(self_query(body))
     assert applied & {"_include", "_revinclude", "_cursor", "_total", "_elements"} == set()
     assert applied & {"identifier", "practitioner"} and applied & {"_count", "_summary"}
+
+
+@pytest.mark.parametrize(
+    ("reference", "roles"),
+    [
+        (f"http://localhost/fhir/v1/Practitioner/{FAUVEL}", 3),  # this server's base
+        (f"HTTP://LOCALHOST/fhir/v1/Practitioner/{FAUVEL}", 3),  # scheme and host: any case
+        (f"https://other.example/fhir/v1/Practitioner/{FAUVEL}", 0),
+        (f"http://localhost/elsewhere/Practitioner/{FAUVEL}", 0),
+        (f"http://localhost/fhir/v1/Practitioner/{FAUVEL}/_history/1", 0),
+        (f"urn:uuid:{FAUVEL}", 0),
+    ],
+)
+def test_a_reference_by_url_matches_this_servers_practitioners_only(api, reference, roles):
+    """``practitioner=[url]`` (https://hl7.org/fhir/R4/search.html#reference) designates the
+    resource at that URL: another server's practitioner is not this one's, even with the same
+    id — any URL ending ``Practitioner/<id>`` matched."""
+    status, body, _ = api(f"/PractitionerRole?practitioner={quote(reference, safe='')}")
+    assert status == 200, body
+    assert len(entries(body)) == roles

@@ -38,6 +38,7 @@ import logging
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint
@@ -803,11 +804,21 @@ def _role_professions(repetitions: list[list[Token]]) -> list[str] | None:
 
 
 def _referenced_practitioner(reference: str) -> str | None:
-    """The national id a ``practitioner`` value names: ``<id>``, ``Practitioner/<id>`` or a URL
-    ending so (https://hl7.org/fhir/R4/search.html#reference); ``None`` for a reference to
-    another type (``Organization/<id>``), which is no role's practitioner."""
+    """The national id a ``practitioner`` value names: ``<id>``, ``Practitioner/<id>`` or this
+    server's URL of it (https://hl7.org/fhir/R4/search.html#reference); ``None`` for a
+    reference to another type (``Organization/<id>``), which is no role's practitioner, and
+    for another server's URL (an absolute reference names its server:
+    https://hl7.org/fhir/R4/references.html#literal), whatever id it ends with."""
+    if "://" in reference:
+        url, base = urlsplit(reference), urlsplit(_url("", []))
+        if (url.scheme.lower(), url.netloc.lower()) != (
+            base.scheme.lower(),
+            base.netloc.lower(),
+        ) or not url.path.startswith(f"{base.path}/"):
+            return None
+        reference = url.path[len(base.path) + 1 :]
     kind, slash, resource = reference.rpartition("/")
-    if slash and kind.rpartition("/")[2] != "Practitioner":
+    if slash and kind != "Practitioner":
         return None
     return resources.national_id_of(resource)
 
