@@ -41,3 +41,54 @@ def test_capability_statements_share_the_common_part(client, path):
         "santeid",
     )
     assert body["rest"][0]["mode"] == "server"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (["handling=strict"], True),
+        (["handling = strict"], True),  # BWS around "=" (RFC 7240 §2)
+        (["HANDLING=strict"], True),  # names compared without case
+        (['handling="strict"'], True),  # a quoted-string value
+        (["return=minimal, handling=strict"], True),
+        (["respond-async; wait=10, handling=strict; foo=bar"], True),
+        (["return=minimal", "handling=strict"], True),  # one header per preference
+        (["handling=lenient, handling=strict"], False),  # the first instance counts
+        (["handling=lenient", "handling=strict"], False),
+        (['x="a, handling=strict"'], False),  # inside a quoted-string
+        (["handling=Strict"], False),  # values compared with case
+        (["handling=strictly"], False),
+        (["handling=lenient"], False),
+        ([], False),
+    ],
+)
+def test_prefer_handling_is_read_as_rfc_7240_writes_it(app, headers, expected):
+    """One reading of ``Prefer: handling=strict`` for both FHIR APIs
+    (https://hl7.org/fhir/R4/search.html#errors), in RFC 7240's syntax
+    (https://www.rfc-editor.org/rfc/rfc7240#section-2)."""
+    from santeid.fhir import strict_handling
+
+    with app.test_request_context("/", headers=[("Prefer", h) for h in headers]):
+        assert strict_handling() is expected
+
+
+@pytest.mark.parametrize("resource_type", ["Practitioner", "PractitionerRole", "Patient"])
+def test_summary_and_mandatory_elements_are_r4s(resource_type):
+    """The isSummary elements and the mandatory ones of each resource type served, as
+    fhir.resources' models carry R4's flags (R4B's are the same for these types):
+    https://hl7.org/fhir/R4/practitioner.html, practitionerrole.html, patient.html."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    from santeid.fhir import MANDATORY_ELEMENTS
+    from santeid.fhir import SUMMARY_ELEMENTS
+
+    flags = {
+        name: field.json_schema_extra or {}
+        for name, field in get_fhir_model_class(resource_type).model_fields.items()
+    }
+    assert SUMMARY_ELEMENTS[resource_type] == {
+        name for name, flag in flags.items() if flag.get("summary_element_property")
+    }
+    assert MANDATORY_ELEMENTS[resource_type] == {
+        name for name, flag in flags.items() if flag.get("element_required")
+    }

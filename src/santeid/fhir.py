@@ -3,7 +3,8 @@ error, the response that carries a resource, the URL of a search as performed, t
 part of a ``CapabilityStatement``, and the reading of a search: its parameters from the query
 and a posted form (:func:`search_parameters`, with the cap of :data:`MAX_SEARCH_VALUES`), the
 format asked (:func:`check_format`), ``_count`` (:func:`search_count`), a count alone
-(:func:`count_only`) and tokens
+(:func:`count_only`), the parts of resources ``_summary`` and ``_elements`` keep
+(:func:`subsetting`), ``Prefer: handling=strict`` (:func:`strict_handling`) and tokens
 (:func:`search_token`).
 
 Used by the INSi FHIR adapter (``santeid.insi.fhir``, ``/insi/fhir``) and the directory API
@@ -25,9 +26,11 @@ errors over HTTP: https://hl7.org/fhir/R4/http.html#2.21.0.19.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response
@@ -178,7 +181,183 @@ def count_only() -> bool:
     ``next`` link (https://hl7.org/fhir/R4/search.html#count,
     https://hl7.org/fhir/R4/search.html#summary). FHIR clients count this way (fhirpy's
     ``count()`` sends ``_count=0``)."""
-    return search_count() == 0 or "count" in search_parameters().getlist("_summary")
+    return search_count() == 0 or summary_values() == {"count"}
+
+
+#: ``_summary`` values (https://hl7.org/fhir/R4/search.html#summary), read case-insensitively
+#: as HAPI FHIR (the Annuaire Santé's server) reads them.
+SUMMARY_VALUES = ("true", "text", "data", "count", "false")
+#: The tag of a resource answered in part — ``_summary`` or ``_elements``
+#: (https://hl7.org/fhir/R4/search.html#summary): "the server SHOULD mark it with the tag
+#: SUBSETTED". The display is HAPI FHIR's, as the Annuaire Santé writes it.
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+    "display": "Resource encoded in summary mode",
+}
+#: The elements R4 marks as summary (isSummary, "Σ") on each resource type santeid serves:
+#: https://hl7.org/fhir/R4/practitioner.html, https://hl7.org/fhir/R4/practitionerrole.html,
+#: https://hl7.org/fhir/R4/patient.html (with Resource's ``id``, ``meta``, ``implicitRules``).
+SUMMARY_ELEMENTS: dict[str, frozenset[str]] = {
+    resource_type: frozenset({"id", "meta", "implicitRules", *names})
+    for resource_type, names in {
+        "Practitioner": {
+            "identifier", "active", "name", "telecom", "address", "gender", "birthDate",
+        },
+        "PractitionerRole": {
+            "identifier", "active", "period", "practitioner", "organization", "code",
+            "specialty", "location", "telecom",
+        },
+        "Patient": {
+            "identifier", "active", "name", "telecom", "gender", "birthDate", "deceasedBoolean",
+            "deceasedDateTime", "address", "managingOrganization", "link",
+        },
+    }.items()
+}  # fmt: skip
+#: Inside a summary element, what R4 does not mark as summary in the data types santeid writes
+#: (Identifier, HumanName, CodeableConcept, Coding, Reference, Period, Meta, Address): their
+#: ``extension`` (Element.extension, https://hl7.org/fhir/R4/element.html), left out at every
+#: depth of a ``_summary=true`` resource, as HAPI FHIR does.
+NOT_SUMMARY_INSIDE = frozenset({"extension"})
+#: Top-level elements R4 makes mandatory (minimum cardinality 1), kept whatever ``_elements``
+#: or ``_summary=text`` asks ("Servers SHOULD always return mandatory elements",
+#: https://hl7.org/fhir/R4/search.html#elements): none on the resource types served.
+MANDATORY_ELEMENTS: dict[str, frozenset[str]] = {
+    resource_type: frozenset() for resource_type in SUMMARY_ELEMENTS
+}
+#: What every subsetted resource keeps (https://hl7.org/fhir/R4/search.html#summary).
+ALWAYS_KEPT = frozenset({"id", "meta"})
+
+
+def summary_values() -> frozenset[str]:
+    """The ``_summary`` values of this request, lower-cased, blanks left out; a value not of
+    :data:`SUMMARY_VALUES` is a 400 (werkzeug's ``BadRequest``), and so is ``text`` with
+    another value (HAPI FHIR's "Can not combine _summary=text with other values")."""
+    values = {v.strip().lower() for v in search_parameters().getlist("_summary") if v.strip()}
+    wrong = sorted(values - set(SUMMARY_VALUES))
+    if wrong:
+        raise BadRequest(
+            f"_summary must be one of {', '.join(SUMMARY_VALUES)}, not {wrong[0][:64]!r}"
+        )
+    if "text" in values and len(values) > 1:
+        raise BadRequest("_summary=text cannot be combined with another _summary value")
+    return frozenset(values)
+
+
+def _element_names() -> list[str]:
+    """The names of ``_elements`` (its comma-separated names over its repetitions), blanks
+    left out."""
+    return [
+        name.strip()
+        for raw in search_parameters().getlist("_elements")
+        for name in raw.split(",")
+        if name.strip()
+    ]
+
+
+class Subsetting:
+    """What ``_summary`` and ``_elements`` keep of the resources of this answer
+    (https://hl7.org/fhir/R4/search.html#summary, #elements), read from the request
+    (:func:`subsetting`): :meth:`apply` to each resource answered.
+
+    ``_summary`` ``true`` keeps the summary elements (:data:`SUMMARY_ELEMENTS`), ``text`` the
+    ``text``, ``id``, ``meta`` and mandatory elements, ``data`` all but ``text``; every
+    resource of the answer, included ones too, as HAPI FHIR encodes them. ``_elements`` keeps
+    the elements named, with ``id``, ``meta`` and the mandatory ones: a bare name (``name``)
+    on the resource type read or searched only — "the list of elements does not apply to
+    included resources" (R4) —, a name after a type (``PractitionerRole.code``) on that type's
+    resources, included ones too (HAPI FHIR's reading); below a top-level element
+    (``name.family``) the whole top-level element is kept (R4 subsets "base elements" only).
+    An unknown name keeps nothing more (HAPI FHIR ignores it). A subsetted resource carries
+    the :data:`SUBSETTED` tag."""
+
+    def __init__(self, summary: str | None, elements: dict[str, frozenset[str]]):
+        self.summary = summary
+        self.elements = elements
+
+    def __bool__(self) -> bool:
+        return self.summary is not None or bool(self.elements)
+
+    def _kept(self, resource_type: str) -> frozenset[str] | None:
+        mandatory = MANDATORY_ELEMENTS.get(resource_type, frozenset())
+        if self.summary == "true":
+            return SUMMARY_ELEMENTS.get(resource_type, ALWAYS_KEPT) | mandatory
+        if self.summary == "text":
+            return ALWAYS_KEPT | {"text"} | mandatory
+        if resource_type in self.elements:
+            return ALWAYS_KEPT | mandatory | self.elements[resource_type]
+        return None
+
+    def apply(self, resource: dict) -> dict:
+        """``resource`` as this answer subsets it (a new dict), or as it is."""
+        resource_type = resource["resourceType"]
+        kept = self._kept(resource_type)
+        if kept is None and self.summary != "data":
+            return resource
+        subset: dict = {"resourceType": resource_type}
+        if "id" in resource:
+            subset["id"] = resource["id"]
+        meta = dict(resource.get("meta", {}))
+        meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+        subset["meta"] = meta
+        for name, value in resource.items():
+            if name in subset or (name == "text" and self.summary == "data"):
+                continue
+            if kept is None or name in kept:
+                subset[name] = _summary_only(value) if self.summary == "true" else value
+        return subset
+
+
+def _summary_only(value: Any) -> Any:
+    """A summary element's value without what R4 does not mark as summary inside it
+    (:data:`NOT_SUMMARY_INSIDE`)."""
+    if isinstance(value, list):
+        return [_summary_only(item) for item in value]
+    if isinstance(value, dict):
+        return {k: _summary_only(v) for k, v in value.items() if k not in NOT_SUMMARY_INSIDE}
+    return value
+
+
+def subsetting(resource_type: str, *, search: bool = True) -> Subsetting:
+    """The :class:`Subsetting` this request asks for ``resource_type``'s read or search.
+
+    A 400 (werkzeug's ``BadRequest``) for a wrong ``_summary`` (:func:`summary_values`),
+    ``_summary=count`` on a read ("search only", R4), and ``_elements`` with a ``_summary``
+    other than ``false`` (HAPI FHIR's "Cannot combine the _summary and _elements
+    parameters"); ``data`` with ``true`` is ``true``, as HAPI FHIR reads them."""
+    values = summary_values()
+    if not search and "count" in values:
+        raise BadRequest("_summary=count is for searches only")
+    names = _element_names()
+    if names and values - {"false"}:
+        raise BadRequest("Cannot combine the _summary and _elements parameters")
+    summary = next((v for v in ("true", "text", "data") if v in values), None)
+    elements: dict[str, set[str]] = {}
+    for name in names:
+        head, dot, rest = name.partition(".")
+        if head[:1].isupper():
+            if not dot:
+                continue  # a type without an element: nothing asked of it
+            target, head = head, rest.partition(".")[0]
+        else:
+            target = resource_type
+        elements.setdefault(target, set()).add(head)
+    return Subsetting(summary, {k: frozenset(v) for k, v in elements.items()})
+
+
+def subsetting_applied(key: str, value: str) -> tuple[str, str] | None:
+    """How a ``_summary`` or ``_elements`` pair of this search reads in its ``self`` and
+    ``next`` links (https://hl7.org/fhir/R4/search.html#selfidentify), once it was checked
+    (:func:`subsetting`); ``None`` for another parameter, or one that is no condition (blank).
+    A search answering its count alone (:func:`count_only`) applies ``_summary=count`` only."""
+    if key == "_summary" and value.strip():
+        applied = value.strip().lower()
+        if count_only() and applied != "count":
+            return None
+        return key, applied
+    if key == "_elements" and any(n.strip() for n in value.split(",")) and not count_only():
+        return key, value
+    return None
 
 
 #: A token search value (https://hl7.org/fhir/R4/search.html#token): ``(system, code)``.
@@ -266,3 +445,53 @@ def capability_statement(
         statement["implementationGuide"] = implementation_guides
     statement["rest"] = [{"mode": "server", **rest}]
     return statement
+
+
+def preferences() -> dict[str, str]:
+    """The preferences of this request's ``Prefer`` headers (RFC 7240 §2,
+    https://www.rfc-editor.org/rfc/rfc7240#section-2): ``1#preference``, each
+    ``token [ BWS "=" BWS word ] *( OWS ";" [ OWS parameter ] )``, over every ``Prefer``
+    header in order. A name is compared without case, a value with case (a ``quoted-string``
+    unquoted); "if any preference is specified more than once, only the first instance is to
+    be considered"; parameters are read past."""
+    found: dict[str, str] = {}
+    for header in request.headers.getlist("Prefer"):
+        for preference in _split_outside_quotes(header, ","):
+            head = _split_outside_quotes(preference, ";")[0]
+            name, _, value = head.partition("=")
+            name, value = name.strip().lower(), value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            if name and name not in found:
+                found[name] = value
+    return found
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` where it is not inside a quoted-string (RFC 9110
+    §5.6.4, with its ``\\`` quoted-pairs)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def strict_handling() -> bool:
+    """Whether the client asks ``Prefer: handling=strict``: an unknown search parameter is
+    then refused, not ignored (https://hl7.org/fhir/R4/search.html#errors); read as RFC 7240
+    writes preferences (:func:`preferences`) — ``handling = strict``, among others, in one
+    header or several."""
+    return preferences().get("handling") == "strict"

@@ -11,6 +11,10 @@ import pytest
 
 from santeid.directory import synthetic
 from santeid.directory.demo import demo_professionals
+from tests.support.fhir_subsetting import SUBSETTED_SYSTEM
+from tests.support.fhir_subsetting import is_subsetted
+from tests.support.fhir_subsetting import summary_of
+from tests.support.fhir_subsetting import without_subsetted_tag
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import register_client
@@ -363,6 +367,24 @@ def test_errors_are_operation_outcomes(api):
     assert api("/Practitioner?foo=bar")[0] == 200  # lenient by default
 
 
+@pytest.mark.parametrize(
+    ("prefer", "status"),
+    [
+        ("handling = strict", 400),  # RFC 7240's BWS around "="
+        ("return=minimal, handling=strict", 400),
+        ("respond-async; wait=5, handling = strict", 400),
+        ("handling=lenient, handling=strict", 200),  # the first instance counts
+    ],
+)
+def test_prefer_handling_as_rfc_7240_writes_it(api, prefer, status):
+    """``Prefer`` is read by the one function both FHIR APIs share
+    (``santeid.fhir.strict_handling``): spaces around ``=`` and several preferences in one
+    header (https://www.rfc-editor.org/rfc/rfc7240#section-2) — ``handling = strict`` was
+    not read as strict here, and a first ``handling=lenient`` was overridden."""
+    got, body, _ = api("/Practitioner?foo=bar", Prefer=prefer)
+    assert got == status, body
+
+
 def test_a_token_is_required(app, client, api):
     response = client.get(f"/fhir/v1/Practitioner/{FAUVEL}")
     assert response.status_code == 401
@@ -398,6 +420,29 @@ def test_structure_staff_ids_get_fhir_safe_resource_ids(api, app):
     status, body, _ = api(f"/Practitioner/{resource_id}")
     assert status == 200 and body["id"] == resource_id
     Practitioner.model_validate(body)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/Practitioner/{staff}",  # the national id's "/", not the resource id
+        "/Practitioner/{staff_encoded}",
+        f"/Practitioner/{FAUVEL}/x",
+        f"/Practitioner/x/{FAUVEL}",
+        f"/PractitionerRole/{FAUVEL}-1-1/x",
+    ],
+)
+def test_a_read_is_of_one_id(api, path):
+    """A read is ``[type]/[id]`` (https://hl7.org/fhir/R4/http.html#read), an id has no ``/``
+    (https://hl7.org/fhir/R4/datatypes.html#id): any longer path is one this API does not serve,
+    404 ``not-supported`` — ``Practitioner/<structure staff national id>`` and
+    ``Practitioner/a/<id>`` read a practitioner."""
+    staff = next(p for p in demo_professionals() if "/" in p.national_id).national_id
+    path = path.format(staff=staff, staff_encoded=quote(staff, safe=""))
+    status, body, _ = api(path)
+    assert status == 404, body
+    OperationOutcome.model_validate(body)
+    assert body["issue"][0]["code"] == "not-supported"
 
 
 def test_synthetic_people_validate_as_fhir(app):
@@ -444,7 +489,7 @@ def test_self_link_lists_only_the_parameters_applied(api):
     actually used; unknown ones are ignored (lenient handling) and left out."""
     status, body, _ = api(f"/Practitioner?identifier={FAUVEL}&foo=bar&_elements=id&_count=5")
     assert status == 200 and [r["id"] for r in entries(body)] == [FAUVEL]
-    assert self_query(body) == {"identifier": [FAUVEL], "_count": ["5"]}
+    assert self_query(body) == {"identifier": [FAUVEL], "_elements": ["id"], "_count": ["5"]}
     # An empty value is no condition: not applied, not echoed.
     status, body, _ = api("/Practitioner?family=&given=hel&_sort=family")
     assert status == 200 and FAUVEL in [r["id"] for r in entries(body)]
@@ -845,3 +890,191 @@ def test_name_matches_the_civility_prefix(renamed, api):
     ]
     assert api(f"/Practitioner?identifier={FAUVEL}&name=M")[1]["total"] == 1  # M… prefixes MME
     assert api("/Practitioner?identifier=810000000002&name=MME")[1]["total"] == 0
+
+
+def _by_mode(bundle: dict) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {"match": [], "include": []}
+    for entry in bundle.get("entry", []):
+        found[entry["search"]["mode"]].append(entry["resource"])
+    return found
+
+
+def test_elements_keep_the_elements_named_with_id_and_meta(api):
+    """``_elements`` (https://hl7.org/fhir/R4/search.html#elements) on a read and a search: the
+    elements named, ``id``, ``meta`` tagged SUBSETTED; an unknown name adds nothing (as HAPI
+    FHIR, the Annuaire Santé's server); the self and next links carry it. Whole resources were
+    answered."""
+    _, whole, _ = api(f"/Practitioner/{FAUVEL}")
+    status, body, _ = api(f"/Practitioner/{FAUVEL}?_elements=identifier,notAnElement")
+    assert status == 200, body
+    Practitioner.model_validate(body)
+    assert set(body) == {"resourceType", "id", "meta", "identifier"}
+    assert body["identifier"] == whole["identifier"]
+    # HAPI FHIR's display, as the Annuaire Santé writes it.
+    display = "Resource encoded in summary mode"
+    assert body["meta"]["tag"] == [
+        {"system": SUBSETTED_SYSTEM, "code": "SUBSETTED", "display": display}
+    ]
+    status, body, _ = api(f"/Practitioner?identifier={FAUVEL}&_elements=name&_elements=active")
+    (match,) = entries(body)
+    assert set(match) == {"resourceType", "id", "meta", "name", "active"} and is_subsetted(match)
+    assert self_query(body)["_elements"] == ["name", "active"]
+    status, body, _ = api("/Practitioner?name=m&_count=1&_elements=identifier")
+    assert set(entries(body)[0]) == {"resourceType", "id", "meta", "identifier"}
+    assert parse_qs(urlsplit(links(body)["next"]).query)["_elements"] == ["identifier"]
+    # Blank: no subsetting, nothing in self.
+    status, body, _ = api(f"/Practitioner?identifier={FAUVEL}&_elements=,")
+    assert entries(body) == [whole] and "_elements" not in self_query(body)
+
+
+def test_elements_leave_included_resources_whole_unless_their_type_is_named(api):
+    """R4: "the list of elements does not apply to included resources"; a name after a type
+    (``PractitionerRole.code``) applies to that type's resources, included ones too, as HAPI
+    FHIR reads it."""
+    include = "_revinclude=PractitionerRole:practitioner"
+    _, whole, _ = api(f"/Practitioner?identifier={FAUVEL}&{include}")
+    status, body, _ = api(f"/Practitioner?identifier={FAUVEL}&{include}&_elements=identifier")
+    Bundle.model_validate(body)
+    found, expected = _by_mode(body), _by_mode(whole)
+    assert [set(p) for p in found["match"]] == [{"resourceType", "id", "meta", "identifier"}]
+    assert found["include"] == expected["include"] and len(found["include"]) == 3
+    status, body, _ = api(
+        f"/Practitioner?identifier={FAUVEL}&{include}&_elements=PractitionerRole.code"
+    )
+    found = _by_mode(body)
+    assert found["match"] == expected["match"]
+    assert [set(r) for r in found["include"]] == [{"resourceType", "id", "meta", "code"}] * 3
+    assert [r["code"] for r in found["include"]] == [r["code"] for r in expected["include"]]
+    status, body, _ = api(
+        f"/PractitionerRole?practitioner={FAUVEL}&_include=PractitionerRole:practitioner"
+        "&_elements=practitioner,Practitioner.active"
+    )
+    found = _by_mode(body)
+    assert [set(r) for r in found["match"]] == [{"resourceType", "id", "meta", "practitioner"}] * 3
+    assert [set(p) for p in found["include"]] == [{"resourceType", "id", "meta", "active"}]
+    for resource in found["match"] + found["include"]:
+        assert is_subsetted(resource)
+        (PractitionerRole if resource["resourceType"] == "PractitionerRole" else Practitioner
+         ).model_validate(resource)  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/Practitioner", "/PractitionerRole"])
+def test_summary_true_keeps_the_summary_elements(api, path):
+    """``_summary=true`` (https://hl7.org/fhir/R4/search.html#summary): the elements R4 marks
+    isSummary, at every depth (fhir.resources' flags, not santeid's table), in every resource
+    of the answer, included ones too (as HAPI FHIR encodes them); each tagged SUBSETTED."""
+    query = (
+        f"identifier={FAUVEL}&_revinclude=PractitionerRole:practitioner"
+        if path == "/Practitioner"
+        else f"practitioner={FAUVEL}&_include=PractitionerRole:practitioner"
+    )
+    _, whole, _ = api(f"{path}?{query}")
+    status, body, _ = api(f"{path}?{query}&_summary=true")
+    assert status == 200, body
+    wanted = [summary_of(e["resource"], e["resource"]["resourceType"]) for e in whole["entry"]]
+    got = [e["resource"] for e in body["entry"]]
+    assert all(is_subsetted(r) for r in got)
+    assert [without_subsetted_tag(r) for r in got] == wanted
+    assert not any("qualification" in r or "extension" in r for r in got)
+    assert self_query(body)["_summary"] == ["true"]
+    Bundle.model_validate(body)
+    status, read, _ = api(f"/Practitioner/{FAUVEL}?_summary=TRUE")
+    assert without_subsetted_tag(read) == summary_of(whole_read(api), "Practitioner")
+
+
+def whole_read(api) -> dict:
+    return api(f"/Practitioner/{FAUVEL}")[2].get_json()
+
+
+@pytest.mark.parametrize(
+    ("summary", "keys", "tagged"),
+    [
+        ("text", {"resourceType", "id", "meta"}, True),  # no narrative, no mandatory element
+        ("data", None, True),  # no narrative to remove: the whole resource, tagged
+        ("false", None, False),
+    ],
+)
+def test_summary_text_data_and_false(api, summary, keys, tagged):
+    whole = whole_read(api)
+    status, body, _ = api(f"/Practitioner/{FAUVEL}?_summary={summary}")
+    assert status == 200 and is_subsetted(body) is tagged
+    assert set(body) == (keys or set(whole) | ({"meta"} if tagged else set()))
+    if keys is None:
+        assert without_subsetted_tag(body) == whole
+    status, search, _ = api(f"/PractitionerRole?practitioner={FAUVEL}&_summary={summary}")
+    assert all(is_subsetted(r) is tagged for r in entries(search))
+    assert self_query(search)["_summary"] == [summary]
+
+
+@pytest.mark.parametrize(
+    ("path", "diagnostics"),
+    [
+        (f"/Practitioner?identifier={FAUVEL}&_summary=maybe", "_summary must be one of"),
+        (f"/Practitioner/{FAUVEL}?_summary=maybe", "_summary must be one of"),
+        (f"/Practitioner?identifier={FAUVEL}&_summary=text&_summary=true", "_summary=text"),
+        (f"/Practitioner?identifier={FAUVEL}&_summary=true&_elements=name", "Cannot combine"),
+        (f"/PractitionerRole?practitioner={FAUVEL}&_summary=data&_elements=code", "Cannot combine"),
+        (f"/Practitioner/{FAUVEL}?_summary=count", "searches only"),
+    ],
+)
+def test_a_wrong_summary_is_a_400(api, path, diagnostics):
+    """A ``_summary`` value R4 does not define, ``text`` with another value, ``_summary`` (but
+    ``false``) with ``_elements`` (HAPI FHIR's "Cannot combine the _summary and _elements
+    parameters"), ``count`` on a read: 400 ``invalid``, never the whole resource."""
+    status, body, _ = api(path)
+    assert status == 400, body
+    OperationOutcome.model_validate(body)
+    assert body["issue"][0]["code"] == "invalid"
+    assert diagnostics in body["issue"][0]["diagnostics"]
+
+
+def test_summary_and_elements_are_known_to_strict_handling(api):
+    status, body, _ = api(
+        f"/Practitioner?identifier={FAUVEL}&_summary=false&_elements=active",
+        Prefer="handling=strict",
+    )
+    assert status == 200, body
+    assert [set(r) for r in entries(body)] == [{"resourceType", "id", "meta", "active"}]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"/Practitioner?identifier={FAUVEL}&_revinclude=PractitionerRole:practitioner&_count=0",
+        f"/PractitionerRole?practitioner={FAUVEL}&_include=PractitionerRole:practitioner"
+        "&_summary=count&_total=none",
+        f"/Practitioner?identifier={FAUVEL}&_count=0&_cursor=810000000000&_elements=name",
+    ],
+)
+def test_the_self_link_of_a_count_alone_lists_what_it_applied(api, query):
+    """The count alone (https://hl7.org/fhir/R4/search.html#count) includes nothing, pages
+    nothing, subsets nothing and always counts: its self link (R4 #selfidentify) names none of
+    ``_include``, ``_revinclude``, ``_cursor``, ``_total``, ``_elements`` — ``_include`` was
+    kept."""
+    status, body, _ = api(query)
+    assert status == 200, body
+    assert body["total"] == (3 if query.startswith("/PractitionerRole") else 1)
+    assert "entry" not in body
+    applied = set(self_query(body))
+    assert applied & {"_include", "_revinclude", "_cursor", "_total", "_elements"} == set()
+    assert applied & {"identifier", "practitioner"} and applied & {"_count", "_summary"}
+
+
+@pytest.mark.parametrize(
+    ("reference", "roles"),
+    [
+        (f"http://localhost/fhir/v1/Practitioner/{FAUVEL}", 3),  # this server's base
+        (f"HTTP://LOCALHOST/fhir/v1/Practitioner/{FAUVEL}", 3),  # scheme and host: any case
+        (f"https://other.example/fhir/v1/Practitioner/{FAUVEL}", 0),
+        (f"http://localhost/elsewhere/Practitioner/{FAUVEL}", 0),
+        (f"http://localhost/fhir/v1/Practitioner/{FAUVEL}/_history/1", 0),
+        (f"urn:uuid:{FAUVEL}", 0),
+    ],
+)
+def test_a_reference_by_url_matches_this_servers_practitioners_only(api, reference, roles):
+    """``practitioner=[url]`` (https://hl7.org/fhir/R4/search.html#reference) designates the
+    resource at that URL: another server's practitioner is not this one's, even with the same
+    id — any URL ending ``Practitioner/<id>`` matched."""
+    status, body, _ = api(f"/PractitionerRole?practitioner={quote(reference, safe='')}")
+    assert status == 200, body
+    assert len(entries(body)) == roles

@@ -254,10 +254,12 @@ def test_a_count_alone_is_the_total_without_entries(
     assert (posted["total"], "entry" in posted) == (counted["total"], False)
 
 
-def test_a_summary_other_than_count_is_ignored(fhir):
-    """``_summary=true`` and the like stay ignored (docs/directory.md): the whole resources."""
+def test_a_summary_is_applied_and_said(fhir):
+    """``_summary=true`` keeps the summary elements (docs/directory.md), and the links say so;
+    the whole resources were answered, the parameter left out of ``self``."""
     body = bundle(fhir("GET", "/Practitioner", f"identifier={FAUVEL}&_summary=true"))
-    assert _ids(body) == [FAUVEL] and "_summary" not in _links(body)["self"]
+    assert _ids(body) == [FAUVEL] and "_summary=true" in _links(body)["self"]
+    assert "qualification" not in body["entry"][0]["resource"]
 
 
 @pytest.mark.parametrize(

@@ -202,6 +202,30 @@ def test_chained_search_and_includes(directory: SyncFHIRClient) -> None:
             .revinclude("PractitionerRole", "practitioner").fetch()] == [TWO_EXERCICES]  # fmt: skip
 
 
+SUBSETTED = ("http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "SUBSETTED")
+
+
+def _tags(resource) -> list[tuple[str, str]]:
+    return [(t["system"], t["code"]) for t in resource.get("meta", {}).get("tag", [])]
+
+
+def test_elements_keep_pages_small(directory: SyncFHIRClient) -> None:
+    """fhirpy's ``elements()`` (``_elements``, with the ``id`` and ``resourceType`` it adds):
+    the elements asked, ``id``, ``meta`` tagged SUBSETTED; the roles a ``_revinclude`` adds
+    stay whole (https://hl7.org/fhir/R4/search.html#elements); paging keeps asking it."""
+    search = directory.resources("Practitioner").search(identifier=TWO_EXERCICES)
+    (practitioner,) = search.elements("identifier").fetch()
+    assert set(practitioner) == {"resourceType", "id", "meta", "identifier"}
+    assert _tags(practitioner) == [SUBSETTED]
+    bundle = search.elements("identifier").revinclude("PractitionerRole", "practitioner")
+    roles = [e.resource for e in bundle.fetch_raw().entry if e.search.mode == "include"]
+    assert len(roles) == 2 and all("code" in r and "meta" not in r for r in roles)
+    pages = directory.resources("Practitioner").search(active=True).elements("active").limit(5)
+    every = pages.fetch_all()
+    assert len(every) == accurate_total(directory, "Practitioner", active=True) > 5
+    assert all(set(p) == {"resourceType", "id", "meta", "active"} for p in every)
+
+
 def test_count_is_the_number_of_matches(server: SanteidProcess, directory: SyncFHIRClient) -> None:
     """fhirpy's ``count()`` asks ``_count=0``, which R4 treats as ``_summary=count``: the
     total alone (https://hl7.org/fhir/R4/search.html#count)."""
@@ -278,6 +302,12 @@ def test_insi_search_by_traits(insi: SyncFHIRClient) -> None:
     nobody = insi.resources("Patient").search(**{**ZOE, "family": "ADRUNN"})
     assert nobody.fetch() == []
     assert nobody.fetch_raw().total == 0
+
+
+def test_insi_elements(insi: SyncFHIRClient) -> None:
+    patient = insi.resources("Patient").search(**ZOE).elements("name", "birthDate").get()
+    assert set(patient) == {"resourceType", "meta", "name", "birthDate"}
+    assert patient["birthDate"] == "1975-12-31" and SUBSETTED in _tags(patient)
 
 
 def test_insi_count(insi: SyncFHIRClient) -> None:

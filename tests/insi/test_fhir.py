@@ -22,6 +22,9 @@ from santeid.insi.model import Identity
 from tests.support.fhir_formats import ANSWERED_IN_JSON
 from tests.support.fhir_formats import NOT_ACCEPTABLE
 from tests.support.fhir_formats import case_id
+from tests.support.fhir_subsetting import is_subsetted
+from tests.support.fhir_subsetting import summary_of
+from tests.support.fhir_subsetting import without_subsetted_tag
 
 PATIENT = "/insi/fhir/Patient"
 ADRTROIS = [("family", "ADRTROIS"), ("given", "DOMINIQUE"), ("gender", "female"),
@@ -277,6 +280,25 @@ def test_unknown_parameters_are_ignored_unless_strict(client, bearer):
     _outcome(response, 406)
 
 
+@pytest.mark.parametrize(
+    ("prefer", "status"),
+    [
+        ("handling = strict", 400),
+        ("return=minimal, handling=strict", 400),
+        ("handling=lenient, handling=strict", 200),  # the first instance counts
+        ('x="handling=strict"', 200),  # a quoted value, not a preference
+    ],
+)
+def test_prefer_handling_as_rfc_7240_writes_it(client, bearer, prefer, status):
+    """The directory API's reading of ``Prefer`` (``santeid.fhir.strict_handling``,
+    https://www.rfc-editor.org/rfc/rfc7240#section-2): a later ``handling=strict`` after
+    ``handling=lenient``, or one inside another preference's quoted value, was read as
+    strict here."""
+    response = client.get(PATIENT, query_string=[*ADRTROIS, ("foo", "1")],
+                          headers={**bearer, "Prefer": prefer})  # fmt: skip
+    assert response.status_code == status, response.get_json()
+
+
 def test_technical_error_and_authentication(client, bearer):
     params = [("family", "D'AEION"), ("given", "COEUR"), ("gender", "male"),
               ("birthdate", "1987-01-25")]  # fmt: skip
@@ -487,3 +509,70 @@ def test_a_count_alone_is_the_total_without_the_patient(client, bearer, count_on
     bundle = _bundle(_search(client, bearer, [*several, *count_only]))
     assert bundle["total"] == 0
     assert [e["search"]["mode"] for e in bundle["entry"]] == ["outcome"]
+
+
+def _patient(bundle: dict) -> dict:
+    (entry,) = bundle["entry"]
+    Patient.model_validate(entry["resource"])
+    return entry["resource"]
+
+
+def test_elements_keep_the_elements_named(client, bearer):
+    """``_elements`` (https://hl7.org/fhir/R4/search.html#elements): the elements named and
+    ``meta`` (its profile, and the SUBSETTED tag), as the directory API; the self link says
+    it. The whole Patient was answered, the parameter ignored."""
+    whole = _patient(_bundle(_search(client, bearer, ADRTROIS)))
+    bundle = _bundle(_search(client, bearer, [*ADRTROIS, ("_elements", "identifier,name,foo")]))
+    patient = _patient(bundle)
+    assert set(patient) == {"resourceType", "meta", "identifier", "name"}
+    assert (patient["identifier"], patient["name"]) == (whole["identifier"], whole["name"])
+    assert patient["meta"]["profile"] == [PROFILE_PATIENT_INS] and is_subsetted(patient)
+    assert _self_link(bundle).endswith("birthdate=1997-02-26&_elements=identifier%2Cname%2Cfoo")
+
+
+@pytest.mark.parametrize("summary", ["true", "text", "data", "false"])
+def test_summary_values(client, bearer, summary):
+    """``_summary`` (https://hl7.org/fhir/R4/search.html#summary): ``true`` the summary
+    elements (fhir.resources' isSummary flags: no extension, at any depth), ``text`` ``meta``
+    alone (no narrative, no id, no mandatory element), ``data`` the whole Patient (no
+    narrative to remove), tagged; ``false`` the whole Patient."""
+    whole = _patient(_bundle(_search(client, bearer, ADRTROIS)))
+    bundle = _bundle(_search(client, bearer, [*ADRTROIS, ("_summary", summary)]))
+    patient = _patient(bundle)
+    assert is_subsetted(patient) is (summary != "false")
+    expected = {
+        "true": summary_of(whole, "Patient"),
+        "text": {"resourceType": "Patient", "meta": whole["meta"]},
+        "data": whole,
+        "false": whole,
+    }[summary]
+    assert without_subsetted_tag(patient) == expected
+    assert _self_link(bundle).endswith(f"&_summary={summary}")
+
+
+def test_summary_leaves_the_outcome_of_a_02_whole(client, bearer):
+    """A 02's ``OperationOutcome`` entry is the server's message, not a resource searched:
+    every element it has is summary (or mandatory), and it is kept whole."""
+    several = [("family", "DE VINCI"), ("given", "LEONARDO"), ("gender", "male"),
+               ("birthdate", "2014-02-01")]  # fmt: skip
+    plain = _bundle(_search(client, bearer, several))["entry"]
+    for summary in ("true", "text"):
+        entries = _bundle(_search(client, bearer, [*several, ("_summary", summary)]))["entry"]
+        assert [e["resource"]["issue"] for e in entries] == [e["resource"]["issue"] for e in plain]
+        assert not is_subsetted(entries[0]["resource"])
+
+
+@pytest.mark.parametrize(
+    ("params", "diagnostic"),
+    [
+        ([("_summary", "yes")], "_summary must be one of"),
+        ([("_summary", "text"), ("_summary", "data")], "_summary=text"),
+        ([("_summary", "true"), ("_elements", "name")], "Cannot combine"),
+    ],
+)
+def test_a_wrong_summary_is_refused(client, bearer, params, diagnostic):
+    """400 ``santeid_invalid_request``, as every refused parameter here — never the whole
+    Patient."""
+    issue = _outcome(_search(client, bearer, [*ADRTROIS, *params]), 400)
+    assert issue["details"]["coding"][0]["code"] == "santeid_invalid_request"
+    assert diagnostic in issue["details"]["text"]

@@ -13,7 +13,8 @@ look professionals up here instead of downloading the RASS. Routes (``docs/direc
   TRE_R23/R22/R21/R06/R09 together with ``practitioner``);
   ``_include=PractitionerRole:practitioner``;
 - ``GET /fhir/v1/PractitionerRole/<id>`` — read;
-- both searches: ``_count``, ``_total``, and the ``_cursor`` of their ``next`` links; both also
+- both searches: ``_count``, ``_total``, ``_summary``, ``_elements`` (reads too:
+  :func:`santeid.fhir.subsetting`), and the ``_cursor`` of their ``next`` links; both also
   as ``POST /fhir/v1/<type>/_search`` with a form body (:func:`santeid.fhir.search_parameters`).
 
 Search parameters (https://hl7.org/fhir/R4/search.html): a parameter with a modifier is refused
@@ -37,6 +38,7 @@ import logging
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint
@@ -61,6 +63,9 @@ from santeid.fhir import search_count
 from santeid.fhir import search_parameters
 from santeid.fhir import search_token
 from santeid.fhir import served_url
+from santeid.fhir import strict_handling
+from santeid.fhir import subsetting
+from santeid.fhir import subsetting_applied
 from santeid.fhir_directory import resources
 from santeid.oidc import protector
 from santeid.services import services
@@ -88,7 +93,7 @@ CHAINS: dict[str, dict[str, tuple[str, ...]]] = {
     "PractitionerRole": {"practitioner": ("identifier",)},
 }
 #: Result parameters of every search (``_cursor``: the keyset position of a ``next`` link).
-RESULT_PARAMS = frozenset({"_count", "_total", "_cursor", "_format"})
+RESULT_PARAMS = frozenset({"_count", "_total", "_cursor", "_format", "_summary", "_elements"})
 #: ``_include`` / ``_revinclude`` values served, by resource type
 #: (https://hl7.org/fhir/R4/search.html#include); any other is refused.
 INCLUDES: dict[str, dict[str, str]] = {
@@ -96,6 +101,10 @@ INCLUDES: dict[str, dict[str, str]] = {
     "PractitionerRole": {"_include": "PractitionerRole:practitioner"},
 }
 INCLUDE_PARAMS = ("_include", "_revinclude")
+#: What the count alone (:func:`~santeid.fhir.count_only`) does not apply, left out of its
+#: ``self`` link: it includes nothing, pages nothing and always counts (``_elements``:
+#: :func:`~santeid.fhir.subsetting_applied`).
+COUNT_ALONE_IGNORES = frozenset({*INCLUDE_PARAMS, "_cursor", "_total"})
 #: The resource type each included reference designates: an include may also be written
 #: ``[source]:[parameter]:[target]`` (https://hl7.org/fhir/R4/search.html#include).
 INCLUDE_TARGETS = {"PractitionerRole:practitioner": "Practitioner"}
@@ -335,9 +344,9 @@ def _check_params(resource_type: str) -> None:
                 raise FhirError(
                     400, "not-supported", f"{key}={value} is not supported on {resource_type}"
                 )
-    # _summary=count is applied (count_only); any other _summary is ignored.
-    unknown = sorted(set(search_parameters()) - served - ({"_summary"} if count_only() else set()))
-    if unknown and "handling=strict" in request.headers.get("Prefer", ""):
+    subsetting(resource_type)  # _summary and _elements checked
+    unknown = sorted(set(search_parameters()) - served)
+    if unknown and strict_handling():
         raise FhirError(400, "not-supported", f"unsupported search parameter(s): {unknown}")
     total = search_parameters().get("_total")
     if total and total not in TOTAL_MODES:
@@ -347,14 +356,19 @@ def _check_params(resource_type: str) -> None:
 def _applied(resource_type: str) -> list[tuple[str, str]]:
     """The parameters this search applies, in the request's order: served, and not empty
     (an empty value, or a name of only empty alternatives, is no condition); ``_count`` once,
-    as served (at most :data:`~santeid.fhir.MAX_COUNT`); ``_summary=count``, the one
-    ``_summary`` applied (:func:`~santeid.fhir.count_only`)."""
+    as served (at most :data:`~santeid.fhir.MAX_COUNT`); ``_summary`` and ``_elements`` as
+    :func:`~santeid.fhir.subsetting_applied` says."""
     served = _served(resource_type)
+    # The count alone includes, pages and subsets nothing, and always counts.
+    not_applied = COUNT_ALONE_IGNORES if count_only() else frozenset()
     applied = []
     for key, value in search_parameters().items(multi=True):
-        if key == "_summary":
-            if value == "count" and (key, value) not in applied:
-                applied.append((key, value))
+        if key in not_applied:
+            continue
+        if key in ("_summary", "_elements"):
+            pair = subsetting_applied(key, value)
+            if pair is not None and pair not in applied:
+                applied.append(pair)
         elif key == "_count":
             if ("_count", str(search_count())) not in applied:
                 applied.append(("_count", str(search_count())))
@@ -429,6 +443,28 @@ def _count_alone(resource_type: str, count_all: Callable[[], int]) -> Response:
     )
 
 
+def _searchset(
+    resource_type: str,
+    matches: list[tuple[str, dict]],
+    included: list[tuple[str, dict]],
+    self_url: str,
+    next_url: str | None,
+    total: int | None,
+) -> Response:
+    """The searchset Bundle of a search, its resources as ``_summary`` and ``_elements`` keep
+    them (:func:`~santeid.fhir.subsetting`)."""
+    subset = subsetting(resource_type)
+    return fhir_response(
+        resources.searchset(
+            [(url, subset.apply(resource)) for url, resource in matches],
+            included=[(url, subset.apply(resource)) for url, resource in included],
+            self_url=self_url,
+            next_url=next_url,
+            total=total,
+        )
+    )
+
+
 def _search() -> DirectorySearch:
     return DirectorySearch(services().directory)
 
@@ -471,14 +507,16 @@ def metadata() -> Response:
     return fhir_response(statement)
 
 
-@bp.get("/Practitioner/<path:resource>")
+@bp.get("/Practitioner/<resource>")
 def practitioner_read(resource: str) -> Response:
     _authenticate()
     check_format()
     professional = services().directory.get(resources.national_id_of(resource))
     if professional is None:
         raise FhirError(404, "not-found", f"Practitioner/{resource} is not in the directory")
-    return fhir_response(resources.practitioner(professional))
+    return fhir_response(
+        subsetting("Practitioner", search=False).apply(resources.practitioner(professional))
+    )
 
 
 PROFESSION_SYSTEM = nomenclatures.fhir_system("TRE_G15-ProfessionSante")
@@ -654,11 +692,7 @@ def practitioner_search() -> Response:
         return search.count(**conditions)
 
     total = _total(count_all, len(matches), more)
-    return fhir_response(
-        resources.searchset(
-            matches, included=included, self_url=self_url, next_url=next_url, total=total
-        )
-    )
+    return _searchset("Practitioner", matches, included, self_url, next_url, total)
 
 
 def _chained_identifier(values: list[str]) -> list[Token]:
@@ -700,7 +734,7 @@ def _role_entries(roles: Iterable[dict]) -> list[tuple[str, dict]]:
     return [(_url(f"/PractitionerRole/{role['id']}", []), role) for role in roles]
 
 
-@bp.get("/PractitionerRole/<path:resource>")
+@bp.get("/PractitionerRole/<resource>")
 def practitioner_role_read(resource: str) -> Response:
     _authenticate()
     check_format()
@@ -709,7 +743,7 @@ def practitioner_role_read(resource: str) -> Response:
     if professional is not None:
         for role in resources.practitioner_roles(professional):
             if role["id"] == resource:
-                return fhir_response(role)
+                return fhir_response(subsetting("PractitionerRole", search=False).apply(role))
     raise FhirError(404, "not-found", f"PractitionerRole/{resource} is not in the directory")
 
 
@@ -770,11 +804,21 @@ def _role_professions(repetitions: list[list[Token]]) -> list[str] | None:
 
 
 def _referenced_practitioner(reference: str) -> str | None:
-    """The national id a ``practitioner`` value names: ``<id>``, ``Practitioner/<id>`` or a URL
-    ending so (https://hl7.org/fhir/R4/search.html#reference); ``None`` for a reference to
-    another type (``Organization/<id>``), which is no role's practitioner."""
+    """The national id a ``practitioner`` value names: ``<id>``, ``Practitioner/<id>`` or this
+    server's URL of it (https://hl7.org/fhir/R4/search.html#reference); ``None`` for a
+    reference to another type (``Organization/<id>``), which is no role's practitioner, and
+    for another server's URL (an absolute reference names its server:
+    https://hl7.org/fhir/R4/references.html#literal), whatever id it ends with."""
+    if "://" in reference:
+        url, base = urlsplit(reference), urlsplit(_url("", []))
+        if (url.scheme.lower(), url.netloc.lower()) != (
+            base.scheme.lower(),
+            base.netloc.lower(),
+        ) or not url.path.startswith(f"{base.path}/"):
+            return None
+        reference = url.path[len(base.path) + 1 :]
     kind, slash, resource = reference.rpartition("/")
-    if slash and kind.rpartition("/")[2] != "Practitioner":
+    if slash and kind != "Practitioner":
         return None
     return resources.national_id_of(resource)
 
@@ -886,11 +930,7 @@ def practitioner_role_search() -> Response:
 
     self_url, next_url = _self_and_next("PractitionerRole", last if more else None)
     total = _total(count_all, len(matches), more)
-    return fhir_response(
-        resources.searchset(
-            matches, included=included, self_url=self_url, next_url=next_url, total=total
-        )
-    )
+    return _searchset("PractitionerRole", matches, included, self_url, next_url, total)
 
 
 def init_app(app) -> None:

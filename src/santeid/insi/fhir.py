@@ -33,12 +33,12 @@ from datetime import date
 
 from flask import Blueprint
 from flask import Response
-from flask import request
 from werkzeug.exceptions import HTTPException
 
 from santeid import error_formats
 from santeid.civil_status import traits as tr
 from santeid.clock import utc_datetime
+from santeid.fhir import Subsetting
 from santeid.fhir import capability_statement as base_capability_statement
 from santeid.fhir import check_format
 from santeid.fhir import count_only
@@ -48,6 +48,9 @@ from santeid.fhir import search_count
 from santeid.fhir import search_parameters
 from santeid.fhir import search_token
 from santeid.fhir import served_url
+from santeid.fhir import strict_handling
+from santeid.fhir import subsetting
+from santeid.fhir import subsetting_applied
 from santeid.insi import problems
 from santeid.insi.auth import request_context
 from santeid.insi.model import CODE_INVALID_REQUEST
@@ -139,7 +142,9 @@ PARAMETERS = {
 }
 SUPPORTED_PARAMETERS = ("family", "given", "gender", "birthdate", "birthplace")
 #: Result parameters and the like: accepted and ignored (results are at most one Patient).
-IGNORED_PARAMETERS = ("_format", "_count", "_summary", "_elements", "_total", "_pretty")
+IGNORED_PARAMETERS = ("_format", "_count", "_total", "_pretty")
+#: Parameters that subset the Patient (:func:`santeid.fhir.subsetting`).
+SUBSETTING_PARAMETERS = ("_summary", "_elements")
 _DATE_PREFIXES = ("ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 #: Namespace of the Patient ``fullUrl`` UUIDs (UUID v5 of the INS value: stable per person).
@@ -235,11 +240,18 @@ def full_url(identity: Identity) -> str:
 
 
 def searchset(
-    result: SearchResult, self_url: str, query_date: date, *, total_only: bool = False
+    result: SearchResult,
+    self_url: str,
+    query_date: date,
+    *,
+    total_only: bool = False,
+    subset: Subsetting | None = None,
 ) -> dict:
     """The searchset ``Bundle`` of a traits search (see the module docstring for 01/02);
     ``total_only``: ``total`` without the Patient (``_summary=count``, ``_count=0``:
-    https://hl7.org/fhir/R4/search.html#count) — the outcome of a 02 still says why it is 0."""
+    https://hl7.org/fhir/R4/search.html#count) — the outcome of a 02 still says why it is 0;
+    ``subset``: what ``_summary`` and ``_elements`` keep of the Patient (the outcome of a 02,
+    the server's message, every element of which is summary or mandatory, stays whole)."""
     entries: list[dict] = []
     total = 0
     if result.cr == CR_FOUND and result.identity is not None:
@@ -248,7 +260,9 @@ def searchset(
             entries.append(
                 {
                     "fullUrl": full_url(result.identity),
-                    "resource": patient_resource(result.identity, query_date),
+                    "resource": (subset or Subsetting(None, {})).apply(
+                        patient_resource(result.identity, query_date)
+                    ),
                     "search": {"mode": "match"},
                 }
             )
@@ -313,10 +327,10 @@ def error_outcome(error: InsiError) -> Response:
 def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
     """Search parameters from the query string and the form of ``_search``
     (:func:`santeid.fhir.search_parameters`), modifiers checked; unknown parameters are
-    ignored unless ``Prefer: handling=strict`` (FHIR R4 §3.1.1.5). And the parameters used, as
-    sent and in order, for the ``self`` link: the supported ones that are not empty (an empty
-    value is no condition)."""
-    strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+    ignored unless ``Prefer: handling=strict`` (:func:`~santeid.fhir.strict_handling`). And
+    the parameters used, as sent and in order, for the ``self`` link: the supported ones that
+    are not empty (an empty value is no condition)."""
+    strict = strict_handling()
     found: dict[str, list[str]] = {}
     used: list[tuple[str, str]] = []
     try:
@@ -324,6 +338,7 @@ def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
         parameters = search_parameters()
         search_count()  # checked as every search's; at most one patient is answered
         counting = count_only()
+        subsetting("Patient")  # _summary and _elements checked
     except (HTTPException, ParameterTooLarge) as exc:
         raise problems.error_for(exc) from None  # an InsiError, audited by _search
     for raw_name, values in parameters.lists():
@@ -333,12 +348,15 @@ def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
                 raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
             found.setdefault(name, []).extend(values)
             used.extend((raw_name, value) for value in values if value.strip())
+        elif raw_name in SUBSETTING_PARAMETERS:
+            for value in values:
+                pair = subsetting_applied(raw_name, value)
+                if pair is not None and pair not in used:
+                    used.append(pair)
         elif name in IGNORED_PARAMETERS:
             # but the count alone (santeid.fhir.count_only), which the self link says
             if counting and name == "_count" and search_count() == 0:
                 used.append((raw_name, "0"))
-            elif counting and name == "_summary" and "count" in values:
-                used.append((raw_name, "count"))
         elif strict:
             raise _param_error(name, "unknown-parameter", f"unknown parameter {raw_name!r}")
     return found, used
@@ -406,7 +424,13 @@ def _search() -> Response:
     # GET or POST _search alike: the GET URL of the search performed.
     self_url = served_url(f"{PREFIX}/Patient", used)
     return fhir_response(
-        searchset(result, self_url, services().insi.today(), total_only=count_only())
+        searchset(
+            result,
+            self_url,
+            services().insi.today(),
+            total_only=count_only(),
+            subset=subsetting("Patient"),
+        )
     )
 
 
