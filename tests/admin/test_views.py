@@ -98,13 +98,12 @@ def test_sign_in_behind_a_trusted_proxy_is_throttled_per_forwarded_client(settin
     """Behind the proxy every connection comes from its address: the limit counts the client
     it forwards, so one attacker cannot lock the admin out (docs/operations.md "Admin
     console"), and the events say who tried."""
-    from prometheus_client import REGISTRY
-
     from santeid.observability.events import ADMIN_LOGIN
+    from santeid.observability.metrics import OWN_METRICS
 
     def refusals() -> float:
         labels = {"reason": "rate_limit:admin-sign-in"}
-        return REGISTRY.get_sample_value("santeid_refusals_total", labels) or 0.0
+        return OWN_METRICS.get_sample_value("santeid_refusals_total", labels) or 0.0
 
     app = create_app(settings.replace(trusted_proxies="127.0.0.1"), store=MemoryStore())
     attacker = app.test_client()

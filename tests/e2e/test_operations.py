@@ -243,3 +243,18 @@ def test_a_query_of_many_fields_is_answered_and_logged(server):
             break
         time.sleep(0.1)
     assert [(r["logger"], r["status"]) for r in logged] == [("santeid.access", 302)]
+
+
+def test_one_process_exports_the_metrics_several_workers_export(server, tmp_path):
+    """A server of one process exports santeid's counters and histograms and nothing else, as
+    several workers' summed files do: no ``process_*``/``python_*`` metrics of the client
+    library's default collectors and no ``*_created`` series, which a dashboard built on one
+    layout would find, or miss, on the other."""
+    with santeid_process(tmp_path, clients=[CLIENT]) as single:
+        requests.get(f"{single.base}/health", timeout=10)
+        one = {name for name, _ in _metrics(single.base)}
+    several = {name for name, _ in _metrics(server["base"])}
+    assert "santeid_http_request_duration_seconds_count" in one
+    foreign = sorted(n for n in one if not n.startswith("santeid_") or n.endswith("_created"))
+    assert foreign == []
+    assert not any(n.endswith("_created") or not n.startswith("santeid_") for n in several)

@@ -198,9 +198,8 @@ def test_a_guesser_waiting_out_each_window_is_capped_per_day(app, national_id):
     """20 wrong codes per ``ecps_totp_lock`` window, from addresses each under its own lock,
     window after window: the 50th of the day (``ecps_totp_failures_per_day``) refuses the
     offline code to everyone until 24 h after the first, and is recorded once."""
-    from prometheus_client import REGISTRY
-
     from santeid.observability import events
+    from santeid.observability.metrics import OWN_METRICS
 
     settings = app.extensions["santeid"].settings.ecps
     assert (settings.totp_failures_per_professional, settings.totp_failures_per_day) == (20, 50)
@@ -208,7 +207,7 @@ def test_a_guesser_waiting_out_each_window_is_capped_per_day(app, national_id):
     svc = app.extensions["santeid"]
     service, device = _on_a_clock(app, national_id, now)
     metric = "santeid_ecps_offline_code_locks_total"
-    before = REGISTRY.get_sample_value(metric) or 0.0
+    before = OWN_METRICS.get_sample_value(metric) or 0.0
     with app.test_request_context():
         guesses = 0
         while guesses < 50:
@@ -232,7 +231,7 @@ def test_a_guesser_waiting_out_each_window_is_capped_per_day(app, national_id):
         assert accepted.device_id == device.device_id
         (lock,) = svc.events.list(types=(events.OFFLINE_CODE_LOCK,))
     assert (lock.professional, lock.reason) == (national_id, "per_day")
-    assert (REGISTRY.get_sample_value(metric) or 0.0) - before == 1
+    assert (OWN_METRICS.get_sample_value(metric) or 0.0) - before == 1
 
 
 def test_wrong_codes_racing_are_compared_at_most_the_day_cap(service, device, national_id):

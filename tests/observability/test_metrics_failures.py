@@ -6,16 +6,15 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from prometheus_client import REGISTRY
-
 from santeid import create_app
 from santeid import rate_limits
 from santeid.observability import events
+from santeid.observability.metrics import OWN_METRICS
 from santeid.storage import MemoryStore
 
 
 def _count(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+    return OWN_METRICS.get_sample_value(name, labels) or 0.0
 
 
 def test_plain_http_to_an_https_issuer_is_a_counted_refusal(settings):

@@ -109,15 +109,14 @@ def test_events_record_the_client_a_trusted_proxy_forwards(settings):
 
 
 def test_an_expired_ecps_login_is_an_ecps_timeout_and_a_login_error(app):
-    from prometheus_client import REGISTRY
-
     from santeid.observability import record
+    from santeid.observability.metrics import OWN_METRICS
 
     labels = {"kind": "browser", "outcome": "timeout"}
-    before = REGISTRY.get_sample_value("santeid_ecps_decisions_total", labels) or 0
+    before = OWN_METRICS.get_sample_value("santeid_ecps_decisions_total", labels) or 0
     with app.test_request_context("/"):
         record.login_failed("rp-x", "expired", professional="810000000004")
-    assert REGISTRY.get_sample_value("santeid_ecps_decisions_total", labels) == before + 1
+    assert OWN_METRICS.get_sample_value("santeid_ecps_decisions_total", labels) == before + 1
     (event,) = app.extensions["santeid"].events.list(types=(LOGIN_ERROR,))
     assert (event.reason, event.client_id) == ("expired", "rp-x")
 

@@ -16,6 +16,7 @@ and every other label a value from a fixed set of the code.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -25,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter
 from prometheus_client import Histogram
+from prometheus_client import disable_created_metrics
 from prometheus_client import generate_latest
 from prometheus_client import multiprocess
 
@@ -34,18 +36,29 @@ from santeid.oidc import grant_types
 
 log = logging.getLogger(__name__)
 
+#: santeid's metrics and nothing else. The client library's default registry also holds its
+#: ``process_*``/``python_*`` collectors, which a server of one process would export and the
+#: summed files of several workers do not (docs/operations.md, "Metrics"): one set whatever
+#: the layout.
+OWN_METRICS = CollectorRegistry()
+_counter = functools.partial(Counter, registry=OWN_METRICS)
+_histogram = functools.partial(Histogram, registry=OWN_METRICS)
+# No ``*_created`` series either: multi-process mode has none, so one process must not add
+# them (https://prometheus.github.io/client_python/instrumenting/#disabling-_created-metrics).
+disable_created_metrics()
+
 UNKNOWN = "unknown"
 
 # -- logins (browser, authorization code flow) ------------------------------------------------
-LOGINS_STARTED = Counter(
+LOGINS_STARTED = _counter(
     "santeid_logins_started_total", "Browser logins started (login page shown).", ["client"]
 )
-LOGINS_COMPLETED = Counter(
+LOGINS_COMPLETED = _counter(
     "santeid_logins_completed_total",
     "Browser logins completed (authorization code issued).",
     ["client", "auth_mode"],
 )
-LOGINS_FAILED = Counter(
+LOGINS_FAILED = _counter(
     "santeid_logins_failed_total",
     "Browser logins refused or abandoned, and cards refused at the CIBA CARD channel, by reason.",
     ["client", "auth_mode", "reason"],
@@ -75,64 +88,64 @@ LOGIN_FAILURE_REASONS = (
 )
 
 # -- tokens ----------------------------------------------------------------------------------
-TOKENS_ISSUED = Counter(
+TOKENS_ISSUED = _counter(
     "santeid_tokens_issued_total", "Token responses issued, by grant type.", ["client", "grant"]
 )
 GRANTS = grant_types.SUPPORTED
 
 # -- CIBA -------------------------------------------------------------------------------------
-CIBA_REQUESTS = Counter(
+CIBA_REQUESTS = _counter(
     "santeid_ciba_requests_total",
     "CIBA authentication requests accepted, by token delivery mode.",
     ["client", "delivery_mode"],
 )
-CIBA_OUTCOMES = Counter(
+CIBA_OUTCOMES = _counter(
     "santeid_ciba_outcomes_total",
     "CIBA requests decided, by outcome and delivery mode.",
     ["delivery_mode", "outcome"],
 )
 
 # -- e-CPS ------------------------------------------------------------------------------------
-ECPS_DECISIONS = Counter(
+ECPS_DECISIONS = _counter(
     "santeid_ecps_decisions_total",
     "e-CPS requests decided on the phone or ended, by outcome.",
     ["kind", "outcome"],
 )
-ECPS_WRONG_PINS = Counter("santeid_ecps_wrong_pins_total", "Wrong e-CPS PINs entered.")
-ECPS_LOCKS = Counter("santeid_ecps_device_locks_total", "e-CPS devices locked after wrong PINs.")
-ECPS_OFFLINE_CODE_LOCKS = Counter(
+ECPS_WRONG_PINS = _counter("santeid_ecps_wrong_pins_total", "Wrong e-CPS PINs entered.")
+ECPS_LOCKS = _counter("santeid_ecps_device_locks_total", "e-CPS devices locked after wrong PINs.")
+ECPS_OFFLINE_CODE_LOCKS = _counter(
     "santeid_ecps_offline_code_locks_total",
     "e-CPS offline codes refused to everyone for a day after too many wrong codes.",
 )
-ECPS_ACTIVATIONS = Counter("santeid_ecps_activations_total", "e-CPS devices activated.")
-ECPS_REVOCATIONS = Counter("santeid_ecps_revocations_total", "e-CPS devices revoked.")
+ECPS_ACTIVATIONS = _counter("santeid_ecps_activations_total", "e-CPS devices activated.")
+ECPS_REVOCATIONS = _counter("santeid_ecps_revocations_total", "e-CPS devices revoked.")
 
 # -- INSi -------------------------------------------------------------------------------------
-INSI_CALLS = Counter(
+INSI_CALLS = _counter(
     "santeid_insi_calls_total",
     "INSi calls by operation, CR code (or verification result), fault code and software.",
     ["operation", "cr", "fault", "software"],
 )
 #: Results that are answers (a CR code or a verification outcome); any other is a fault code.
 INSI_ANSWERS = frozenset({"00", "01", "02", "conform", "not-conform", "unknown-ins"})
-INSI_AUDIT_ROWS_DROPPED = Counter(
+INSI_AUDIT_ROWS_DROPPED = _counter(
     "santeid_insi_audit_rows_dropped_total",
     "INSi audit rows the database refused for good (not an outage), logged and dropped.",
 )
 
 # -- HTTP and back ends -----------------------------------------------------------------------
-REQUEST_DURATION = Histogram(
+REQUEST_DURATION = _histogram(
     "santeid_http_request_duration_seconds",
     "Time to answer a request, by endpoint family and status class.",
     ["family", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
-STORE_ERRORS = Counter(
+STORE_ERRORS = _counter(
     "santeid_store_errors_total",
     "Requests answered 503 because the short-lived store failed, by backend and endpoint family.",
     ["backend", "operation"],
 )
-DATABASE_ERRORS = Counter(
+DATABASE_ERRORS = _counter(
     "santeid_database_errors_total",
     "Durable database failures: requests answered 503 (by endpoint family) and event writes.",
     ["backend", "operation"],
@@ -141,7 +154,7 @@ DATABASE_ERRORS = Counter(
 EVENT_WRITE = "event_write"
 
 # -- refusals of the hardening layers ---------------------------------------------------------
-REFUSALS = Counter(
+REFUSALS = _counter(
     "santeid_refusals_total",
     "Requests refused by the proxy and hardening layers, or beyond a rate limit, by reason.",
     ["reason"],
@@ -328,9 +341,7 @@ def _registry():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=directory)
         return registry
-    from prometheus_client import REGISTRY
-
-    return REGISTRY
+    return OWN_METRICS
 
 
 def latency_percentiles(quantiles=(0.5, 0.95, 0.99)) -> dict[str, tuple[int, list[float]]]:
