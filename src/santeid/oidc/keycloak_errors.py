@@ -22,6 +22,9 @@ INVALID_CLIENT = "Invalid client or Invalid client credentials"
 #: Keycloak's description of any failed client authentication at the introspection and
 #: pushed-authorization-request endpoints, with ``invalid_request`` (same function).
 CLIENT_AUTHENTICATION_FAILED = "Authentication failed."
+#: Introspection asked by a public client (``TokenIntrospectionEndpoint.authorizeClient``),
+#: 403 ``invalid_request``.
+CLIENT_NOT_ALLOWED = "Client not allowed."
 #: Default ``error_description`` per ``error`` code.
 DESCRIPTIONS: dict[str, str] = {
     "invalid_request": "Invalid request",

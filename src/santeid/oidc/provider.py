@@ -690,6 +690,14 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("introspection")
 
+    def authenticate_endpoint_client(self, request):
+        """A public client is refused before anything is read: 403 ``invalid_request``
+        "Client not allowed.", Keycloak's ``TokenIntrospectionEndpoint.authorizeClient``."""
+        client = super().authenticate_endpoint_client(request)
+        if client.is_public:
+            raise InvalidRequestError(keycloak_errors.CLIENT_NOT_ALLOWED, status_code=403)
+        return client
+
     def check_params(self, request, client):
         """Keycloak's checks after client authentication, in its order: a repeated parameter,
         no ``token``, then an unknown ``token_type_hint`` (with ``error_style = "strict"``
