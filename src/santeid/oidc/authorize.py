@@ -312,6 +312,17 @@ def check_scope(params, client) -> str:
         raise RedirectError(exc.error, exc.description) from None
 
 
+def _pushed_scope(params, client) -> str:
+    """:func:`check_scope` of a pushed request: Keycloak's PAR endpoint answers an unknown
+    scope ``invalid_request`` (the strict error style keeps ``invalid_scope``)."""
+    try:
+        return check_scope(params, client)
+    except RedirectError as exc:
+        if exc.error == "invalid_scope" and services().settings.keycloak.error_style == "keycloak":
+            exc.error = "invalid_request"
+        raise
+
+
 def check_prompt(params) -> list[str]:
     prompt = (params.get("prompt") or "").split()
     unknown = [p for p in prompt if p not in PROMPT_VALUES]
@@ -373,20 +384,31 @@ def check_id_token_hint(params) -> str | None:
     return claims.get("SubjectNameID")
 
 
-def parse_authorization_request(params, *, as_sent=None):
+def parse_authorization_request(params, *, as_sent=None, pushed=False):
     """Validate an authorization request; return ``(client, AuthorizationRequest)``.
 
     ``as_sent``: the parameters as the client sent them, when ``params`` is what is kept of
     them (a pushed request's, without its credentials and with the authenticated client): a
-    repetition among them is refused as one in ``params`` would be (:func:`check_repeated`)."""
+    repetition among them is refused as one in ``params`` would be (:func:`check_repeated`).
+    ``pushed``: a pushed request, checked in the order of Keycloak's ``ParEndpoint`` — the
+    scope before the repetition (the authorization endpoint's
+    ``AuthorizationEndpoint.process`` has the repetition first) — its refusal
+    ``invalid_request`` "Invalid scopes: …" (``ParEndpoint``: "PAR throws this as
+    invalid_request error"; ``error_style = "strict"``: ``invalid_scope``, RFC 9126 §2.3;
+    docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
     client = check_client(params)
     redirect_uri = check_redirect_uri(params, client)
     state = params.get("state")
     response_mode = "query"
     try:
         response_mode = check_response_type(params, client)
-        check_repeated(params if as_sent is None else as_sent)
-        scope = check_scope(params, client)
+        sent = params if as_sent is None else as_sent
+        if pushed:
+            scope = _pushed_scope(params, client)
+            check_repeated(sent)
+        else:
+            check_repeated(sent)
+            scope = check_scope(params, client)
         prompt = check_prompt(params)
         max_age = check_max_age(params)
         challenge, method = check_pkce(params, client)

@@ -227,7 +227,7 @@ def pushed_authorization_request():
         # Keycloak reads the whole form as the authorization endpoint reads a query: a
         # repeated ``client_id`` or credential is "duplicated parameter" too
         # (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
-        parse_authorization_request(params, as_sent=request.form)
+        parse_authorization_request(params, as_sent=request.form, pushed=True)
     except ErrorPage as exc:
         return oauth_error(400, exc.error, exc.description)
     except RedirectError as exc:
