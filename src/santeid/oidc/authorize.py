@@ -431,7 +431,7 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
         code_challenge_method=method,
         login_hint=(params.get("login_hint") or None),
         acr_values=(params.get("acr_values") or "").split(),
-        locale=pick_locale(params.get("ui_locales")),
+        locale=pick_locale(params.get("ui_locales"), params.get("kc_locale")),
         id_token_hint_sub=hint_sub,
         response_mode=response_mode,
     )
