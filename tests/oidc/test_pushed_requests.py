@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from santeid.oidc import keycloak_errors
 from santeid.oidc.request_objects import PAR_URN_PREFIX
 from tests.support.concurrency import race
 from tests.support.oidc_flow import CLIENT_SECRET
@@ -165,3 +166,28 @@ def test_an_unknown_scope_at_par_under_the_strict_error_style(app, client):
                                   ("scope", "openid inconnu")])  # fmt: skip
     assert refused.status_code == 400
     assert refused.get_json()["error"] == "invalid_scope"
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status", "answer"),
+    [
+        ("foo", 400, ("invalid_request", "Unsupported response type")),
+        ("", 400, ("invalid_request", "Unsupported response type")),
+        (None, 400, ("invalid_request", "Missing parameter: response_type")),
+        ("token", 401, ("unauthorized_client", keycloak_errors.IMPLICIT_FLOW_DISABLED)),
+        ("code id_token", 401, ("unauthorized_client", keycloak_errors.IMPLICIT_FLOW_DISABLED)),
+    ],
+)
+def test_a_response_type_refused_as_keycloaks_par(app, client, response_type, status, answer):
+    """Keycloak's ``ParEndpoint``: a response type it cannot parse is ``invalid_request``
+    "Unsupported response type"; a flow the client may not use keeps the authorization
+    endpoint's ``unauthorized_client`` with that exception's status, 401
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    register_client(app)
+    pairs = [("redirect_uri", REDIRECT_URI), ("scope", "openid")]
+    if response_type is not None:
+        pairs.append(("response_type", response_type))
+    refused = _push_form(client, pairs)
+    assert refused.status_code == status
+    body = refused.get_json()
+    assert (body["error"], body["error_description"]) == answer

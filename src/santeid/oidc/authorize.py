@@ -312,15 +312,24 @@ def check_scope(params, client) -> str:
         raise RedirectError(exc.error, exc.description) from None
 
 
-def _pushed_scope(params, client) -> str:
-    """:func:`check_scope` of a pushed request: Keycloak's PAR endpoint answers an unknown
-    scope ``invalid_request`` (the strict error style keeps ``invalid_scope``)."""
-    try:
-        return check_scope(params, client)
-    except RedirectError as exc:
-        if exc.error == "invalid_scope" and services().settings.keycloak.error_style == "keycloak":
-            exc.error = "invalid_request"
-        raise
+def pushed_refusal(exc: RedirectError) -> tuple[int, str, str]:
+    """``(status, error, description)`` of a pushed request refused with what the
+    authorization endpoint would redirect, as Keycloak's ``ParEndpoint`` answers it
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint"): an unknown scope
+    ``invalid_request`` with the same "Invalid scopes: …" ("PAR throws this as
+    invalid_request error"), a response type it cannot parse ``invalid_request``
+    "Unsupported response type", a flow the client may not use ``unauthorized_client`` with
+    that check's status, 401; anything else 400 as it is. ``error_style = "strict"``: 400 with
+    the authorization endpoint's error, as RFC 9126 §2.3 has it."""
+    if services().settings.keycloak.error_style != "keycloak":
+        return 400, exc.error, exc.description
+    if exc.error == "invalid_scope":
+        return 400, "invalid_request", exc.description
+    if exc.error == "unsupported_response_type":
+        return 400, "invalid_request", keycloak_errors.PAR_UNSUPPORTED_RESPONSE_TYPE
+    if exc.error == "unauthorized_client":
+        return 401, exc.error, exc.description
+    return 400, exc.error, exc.description
 
 
 def check_prompt(params) -> list[str]:
@@ -392,10 +401,8 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
     repetition among them is refused as one in ``params`` would be (:func:`check_repeated`).
     ``pushed``: a pushed request, checked in the order of Keycloak's ``ParEndpoint`` — the
     scope before the repetition (the authorization endpoint's
-    ``AuthorizationEndpoint.process`` has the repetition first) — its refusal
-    ``invalid_request`` "Invalid scopes: …" (``ParEndpoint``: "PAR throws this as
-    invalid_request error"; ``error_style = "strict"``: ``invalid_scope``, RFC 9126 §2.3;
-    docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    ``AuthorizationEndpoint.process`` has the repetition first); its refusals are answered
+    by :func:`pushed_refusal`."""
     client = check_client(params)
     redirect_uri = check_redirect_uri(params, client)
     state = params.get("state")
@@ -404,7 +411,7 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
         response_mode = check_response_type(params, client)
         sent = params if as_sent is None else as_sent
         if pushed:
-            scope = _pushed_scope(params, client)
+            scope = check_scope(params, client)
             check_repeated(sent)
         else:
             check_repeated(sent)

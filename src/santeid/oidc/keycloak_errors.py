@@ -147,6 +147,8 @@ _INVALID_PARAMETER = "Invalid parameter: {}"
 #: logs this reason (``OIDCResponseType.parse``); santeid sends it, every error having a
 #: description (``docs/psc-integration.md`` §5.1).
 UNSUPPORTED_RESPONSE_TYPE = "Unsupported response_type"
+#: The PAR endpoint's ``invalid_request`` for a response type it cannot parse (``ParEndpoint``).
+PAR_UNSUPPORTED_RESPONSE_TYPE = "Unsupported response type"
 #: An implicit or hybrid ``response_type`` with ``response_mode=query``.
 QUERY_NOT_ALLOWED_FOR_IMPLICIT = "Response_mode 'query' not allowed for implicit or hybrid flow"
 #: ``response_type`` ``code`` (or ``none``) from a client without the code flow.
