@@ -71,10 +71,20 @@ def keycloak_js() -> str:
     return (installed.parent / "lib" / "keycloak.js").read_text()
 
 
+#: keycloak-js's page for a silent ``check-sso`` (its documentation's
+#: ``silent-check-sso.html``): it hands the callback's address to the application.
+SILENT_CHECK_SSO = (
+    "<!doctype html><html><body><script>"
+    "parent.postMessage(location.href, location.origin)</script></body></html>"
+)
+
+
 class SinglePageApplication(RelyingPartySite):
-    """``/app?base=<santeid's base>`` is the application's page: keycloak-js's instance in
-    ``window.kc``, its callbacks in ``window.events``, ``init``'s outcome in
-    ``window.initResult`` (``{authenticated}`` or ``{error}``); ``/keycloak.js`` the adapter."""
+    """``/app`` is the application's page: keycloak-js's instance in ``window.kc``, its
+    callbacks in ``window.events``, ``init``'s outcome in ``window.initResult``
+    (``{authenticated}`` or ``{error}``); ``/app?silent=1`` checks the session in a hidden
+    iframe (``silentCheckSsoRedirectUri``, ``/silent-check-sso.html``) rather than by a
+    redirect of the page; ``/keycloak.js`` the adapter."""
 
     def __init__(self, script: str) -> None:
         super().__init__()
@@ -84,11 +94,15 @@ class SinglePageApplication(RelyingPartySite):
     def page(self, path: str, query: dict[str, str]) -> str | tuple[str, str] | None:
         if path == "/keycloak.js":
             return self.script, "text/javascript; charset=utf-8"
+        if path == "/silent-check-sso.html":
+            return SILENT_CHECK_SSO
         if path != "/app":
             return None
         config = {"url": f"{self.base}/auth", "realm": "esante-wallet", "clientId": CLIENT_ID}
         options = {"onLoad": "check-sso", "checkLoginIframeInterval": 1,
                    "scope": "openid scope_all"}  # fmt: skip
+        if query.get("silent"):
+            options["silentCheckSsoRedirectUri"] = f"{self.origin}/silent-check-sso.html"
         return (
             "<!doctype html><title>Application</title><script type=module>"
             "import Keycloak from '/keycloak.js';"
@@ -120,7 +134,12 @@ def server(tmp_path_factory, app):
     client = {
         "client_id": CLIENT_ID,
         "client_name": "Application monopage",
-        "redirect_uris": [f"{app.origin}/app"],
+        # keycloak-js returns to the page's own address: each one the tests open.
+        "redirect_uris": [
+            f"{app.origin}/app",
+            f"{app.origin}/app?silent=1",
+            f"{app.origin}/silent-check-sso.html",
+        ],
         "web_origins": ["+"],
         "grant_types": ["authorization_code", "refresh_token"],
         "token_endpoint_auth_method": "none",
@@ -151,9 +170,9 @@ def browser(chromium, server):
     return chromium
 
 
-def _open(browser, app) -> dict:
+def _open(browser, app, query: str = "") -> dict:
     """The application's page opened and keycloak-js's ``init`` settled: its outcome."""
-    browser.get(f"{app.origin}/app")
+    browser.get(f"{app.origin}/app{query}")
     return _settled(browser)
 
 
@@ -246,3 +265,34 @@ def test_logout_ends_the_session_and_comes_back(browser, server, app):
     assert _open(browser, app) == {"authenticated": False}
     assert id_token  # the hint keycloak-js sent
     assert parse_qs(urlsplit(browser.current_url).query) == {}
+
+
+def _call(browser, expression: str):
+    """What the promise ``expression`` (of ``window.kc``) resolves to, or its error's text."""
+    return browser.execute_async_script(
+        "const done = arguments[0];"
+        f"window.kc.{expression}.then(done, (e) => done({{error: String(e && (e.message || e))}}))"
+    )
+
+
+def test_silent_check_sso_and_the_userinfo(browser, server, app):
+    """``silentCheckSsoRedirectUri``: keycloak-js asks the authorization endpoint with
+    ``prompt=none`` in a hidden iframe — ``login_required`` without a session, a code with one —
+    and never leaves the page; ``loadUserInfo()`` reads the userinfo from the page (CORS, the
+    client's web origins); ``loadUserProfile()`` is not served (docs/endpoints.md, "Public
+    clients")."""
+    assert _open(browser, app, "?silent=1") == {"authenticated": False}
+    assert browser.current_url == f"{app.origin}/app?silent=1"
+    _log_in(browser, server)
+    assert _settled(browser) == {"authenticated": True}
+
+    assert _open(browser, app, "?silent=1") == {"authenticated": True}
+    assert browser.current_url == f"{app.origin}/app?silent=1"
+    token = _kc(browser, "tokenParsed")
+    userinfo = _call(browser, "loadUserInfo()")
+    assert "error" not in userinfo, (userinfo, _console(browser))
+    assert userinfo["sub"] == token["sub"]
+    assert userinfo["preferred_username"] == first_professional(server)
+    # loadUserProfile() asks Keycloak's account REST service ({issuer}/account), which wants
+    # the account client's roles that PSC's tokens do not carry: not served here either.
+    assert "error" in _call(browser, "loadUserProfile()")
