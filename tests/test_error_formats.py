@@ -200,3 +200,29 @@ def test_a_path_with_an_empty_segment_is_answered_in_the_apis_format(app, client
                 _assert_format(response, fmt, response.status_code, where)
                 checked += 1
     assert checked > 100
+
+
+def test_a_path_with_an_empty_segment_under_keycloaks_paths_is_keycloaks_400(app, client):
+    """Keycloak (26.4 and later, ``RejectNonNormalizedPathFilter``) refuses a path that needs
+    normalising — a doubled slash — before any endpoint, whatever the method: 400
+    ``missingNormalization``. Every URL under ``/auth`` (the realm, its OIDC endpoints and
+    login pages, PSC's wallet ``/auth``) with one of its slashes doubled, never a redirect to
+    the merged path (docs/reference/keycloak-behaviour.md, "Paths")."""
+    root = app.extensions["santeid"].settings.issuer_path.split("/realms/")[0]
+    checked = 0
+    for _, url, _ in _routes(app):
+        if url != root and not url.startswith(root + "/"):
+            continue
+        # Not the first slash: the test client would read "//auth/…" as a host.
+        for at in (i for i, char in enumerate(url) if char == "/" and i > 0):
+            doubled = url[:at] + "/" + url[at:]
+            for method in ("GET", "POST"):
+                response = client.open(doubled, method=method)
+                where = f"{method} {doubled}"
+                assert response.status_code == 400, (where, response.status_code)
+                assert response.get_json() == {
+                    "error": "missingNormalization",
+                    "error_description": "Request path not normalized",
+                }, where
+                checked += 1
+    assert checked > 100

@@ -676,9 +676,12 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-def pick_locale(ui_locales: str | None) -> str:
-    """First supported language of the space-separated ``ui_locales`` preference list."""
-    for tag in (ui_locales or "").split():
+def pick_locale(ui_locales: str | None, kc_locale: str | None = None) -> str:
+    """First supported language of the space-separated ``ui_locales`` preference list, after
+    ``kc_locale`` (one language tag) when it names a supported one: Keycloak's locale selector
+    takes the user's choice (``kc_locale``) before the client's ``ui_locales``
+    (``DefaultLocaleSelectorProvider``, docs/reference/keycloak-behaviour.md, "Login pages")."""
+    for tag in [*(kc_locale or "").split()[:1], *(ui_locales or "").split()]:
         lang = tag.split("-")[0].lower()
         if lang in SUPPORTED:
             return lang

@@ -508,6 +508,26 @@ def test_login_page_in_english_with_ui_locales(flow, client):
     assert "National identifier" in page
 
 
+@pytest.mark.parametrize(
+    ("params", "lang"),
+    [
+        ({"kc_locale": "en", "ui_locales": "fr"}, "en"),
+        ({"kc_locale": "fr", "ui_locales": "en"}, "fr"),
+        ({"kc_locale": "en-GB"}, "en"),
+        ({"kc_locale": "de", "ui_locales": "en fr"}, "en"),  # unsupported: ui_locales decides
+        ({"kc_locale": "", "ui_locales": "en"}, "en"),
+    ],
+)
+def test_kc_locale_picks_the_login_pages_language_before_ui_locales(flow, client, params, lang):
+    """Keycloak's locale selector (``DefaultLocaleSelectorProvider``): the user's choice
+    (``kc_locale``, kept by the authorization endpoint) comes before the client's
+    ``ui_locales``; a language it does not offer is no choice
+    (docs/reference/keycloak-behaviour.md, "Login pages")."""
+    response = flow.authorize(**params)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f'<html lang="{lang}">' in page
+
+
 def _post_identifier(flow, client, typed: str):
     login_url = flow.authorize().headers["Location"]
     page = client.get(login_url).get_data(as_text=True)

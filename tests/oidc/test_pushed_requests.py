@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from santeid.oidc import keycloak_errors
 from santeid.oidc.request_objects import PAR_URN_PREFIX
 from tests.support.concurrency import race
 from tests.support.oidc_flow import CLIENT_SECRET
@@ -117,3 +118,76 @@ def test_failed_client_authentication_is_keycloaks_authentication_failed(app, cl
             "error_description": "Authentication failed.",
         }
         assert "WWW-Authenticate" not in refused.headers
+
+
+def _push_form(http, pairs: list[tuple[str, str]]):
+    from urllib.parse import urlencode
+
+    headers = {**basic_auth("service-test", CLIENT_SECRET),
+               "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+    return http.post(f"{OIDC}/ext/par/request", data=urlencode(pairs), headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "answer"),
+    [
+        # Keycloak's ParEndpoint checks the scope (its first value) before the parser's
+        # "duplicated parameter" note, and answers it invalid_request.
+        ([("scope", "openid inconnu")], ("invalid_request", "Invalid scopes: openid inconnu")),
+        ([("scope", "openid inconnu"), ("state", "a"), ("state", "b")],
+         ("invalid_request", "Invalid scopes: openid inconnu")),
+        ([("scope", "openid inconnu"), ("scope", "openid")],
+         ("invalid_request", "Invalid scopes: openid inconnu")),
+        ([("scope", "openid"), ("scope", "openid inconnu")],
+         ("invalid_request", "duplicated parameter")),
+        ([("scope", "openid"), ("state", "a"), ("state", "b")],
+         ("invalid_request", "duplicated parameter")),
+    ],
+)  # fmt: skip
+def test_an_unknown_scope_is_refused_before_a_repeated_parameter_as_keycloaks_par(
+    app, client, pairs, answer
+):
+    """docs/reference/keycloak-behaviour.md, "Authorization endpoint": at PAR, the redirect URI,
+    the response type, the scope, then the repetition."""
+    register_client(app)
+    base = [("response_type", "code"), ("redirect_uri", REDIRECT_URI)]
+    refused = _push_form(client, base + pairs)
+    assert refused.status_code == 400
+    body = refused.get_json()
+    assert (body["error"], body["error_description"]) == answer
+
+
+def test_an_unknown_scope_at_par_under_the_strict_error_style(app, client):
+    """``error_style = "strict"``: RFC 9126 §2.3's error of the authorization endpoint,
+    ``invalid_scope``."""
+    register_client(app)
+    app.extensions["santeid"].settings.keycloak.error_style = "strict"
+    refused = _push_form(client, [("response_type", "code"), ("redirect_uri", REDIRECT_URI),
+                                  ("scope", "openid inconnu")])  # fmt: skip
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_scope"
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status", "answer"),
+    [
+        ("foo", 400, ("invalid_request", "Unsupported response type")),
+        ("", 400, ("invalid_request", "Unsupported response type")),
+        (None, 400, ("invalid_request", "Missing parameter: response_type")),
+        ("token", 401, ("unauthorized_client", keycloak_errors.IMPLICIT_FLOW_DISABLED)),
+        ("code id_token", 401, ("unauthorized_client", keycloak_errors.IMPLICIT_FLOW_DISABLED)),
+    ],
+)
+def test_a_response_type_refused_as_keycloaks_par(app, client, response_type, status, answer):
+    """Keycloak's ``ParEndpoint``: a response type it cannot parse is ``invalid_request``
+    "Unsupported response type"; a flow the client may not use keeps the authorization
+    endpoint's ``unauthorized_client`` with that exception's status, 401
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    register_client(app)
+    pairs = [("redirect_uri", REDIRECT_URI), ("scope", "openid")]
+    if response_type is not None:
+        pairs.append(("response_type", response_type))
+    refused = _push_form(client, pairs)
+    assert refused.status_code == status
+    body = refused.get_json()
+    assert (body["error"], body["error_description"]) == answer

@@ -73,6 +73,23 @@ def test_the_iframe_pages_may_be_framed_by_any_site(app, client, path):
 
 
 @pytest.mark.parametrize(
+    "path", [IFRAME, f"{OIDC}/3p-cookies/step1.html", f"{OIDC}/3p-cookies/step2.html"]
+)
+@pytest.mark.parametrize("version", ["26.2.4", "x", ""])
+def test_a_version_parameter_changes_nothing(client, path, version):
+    """Keycloak's ``?version=`` (a cache key of its own resources: 404 unless it is the
+    server's resources version, then cached) is ignored: santeid has no such version for a
+    client to know, and a version written for Keycloak must not make the page fail. The page is
+    the same, and as uncacheable, with or without it (docs/reference/keycloak-behaviour.md,
+    "Session status iframe")."""
+    plain = client.get(path)
+    versioned = client.get(path, query_string={"version": version})
+    assert versioned.status_code == plain.status_code == 200
+    assert versioned.get_data() == plain.get_data()
+    assert versioned.headers["Cache-Control"] == plain.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
     ("query", "status"),
     [
         ({"client_id": "service-test", "origin": RP_ORIGIN}, 204),

@@ -858,3 +858,39 @@ def test_get_on_token_endpoint_is_405_json(client):
     response = client.get(f"{OIDC}/token")
     assert response.status_code == 405
     assert json.loads(response.data)["error"] == "invalid_request"
+
+
+def test_a_jti_is_remembered_until_its_assertion_is_no_longer_usable(settings):
+    """The ``jti`` record lives until the assertion's ``exp`` plus the leeway, counted from a
+    clock that is not on a whole second: its lifetime is rounded up, so that the assertion
+    cannot be replayed in the last fraction of a second it is usable."""
+    from santeid import create_app
+    from santeid.clock import ManualClock
+    from santeid.oidc.client_auth import LEEWAY
+    from santeid.storage import MemoryStore
+    from santeid.storage import keys as store_keys
+
+    issued = int(time.time())
+    clock = ManualClock(start=issued + 0.7)
+    app = create_app(settings, store=MemoryStore(clock=clock), clock=clock)
+    key = ECKey.generate_key("P-256", private=True)
+    register_client(app, client_id="pkjwt-service", client_secret=None,
+                    token_endpoint_auth_method="private_key_jwt",
+                    grant_types=["client_credentials"],
+                    jwks={"keys": [{**key.as_dict(private=False), "kid": "k1"}]})  # fmt: skip
+    jti = uuid.uuid4().hex
+    claims = {"iss": "pkjwt-service", "sub": "pkjwt-service", "iat": issued, "exp": issued + 60,
+              "jti": jti, "aud": f"{ISSUER}/protocol/openid-connect/token"}  # fmt: skip
+    assertion = jwt.encode({"alg": "ES256", "kid": "k1"}, claims, key)
+    assertion_type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    form = {"grant_type": "client_credentials", "client_assertion": assertion,
+            "client_assertion_type": assertion_type}  # fmt: skip
+    http = app.test_client()
+    assert http.post(f"{OIDC}/token", data=form).status_code == 200
+    record = store_keys.CLIENT_ASSERTION_JTI.key("pkjwt-service", store_keys.digest(jti))
+    # Usable until exp + LEEWAY (issued + 90), 89.3 s from now: 90 s, not 89.
+    assert app.extensions["santeid"].store.ttl(record) == 60 + LEEWAY
+    clock.advance(89.2)  # issued + 89.9: still usable, still remembered
+    replay = http.post(f"{OIDC}/token", data=form)
+    assert replay.status_code == 400
+    assert replay.get_json()["error_description"] == "Token reuse detected"

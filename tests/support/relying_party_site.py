@@ -16,8 +16,9 @@ BACK = '<!doctype html><p id="back">back at the relying party</p>'
 
 class RelyingPartySite:
     """``/callback`` records the query each redirect back brings (:attr:`callbacks`); the
-    pages a test needs come from :meth:`page`; any other path answers a plain page. Used as a
-    context manager: it serves in a thread of its own in between."""
+    pages a test needs come from :meth:`page` (HTML, or a ``(body, content type)`` pair: a
+    script); any other path answers a plain page. Used as a context manager: it serves in a
+    thread of its own in between."""
 
     def __init__(self) -> None:
         self.callbacks: list[dict[str, str]] = []
@@ -28,13 +29,16 @@ class RelyingPartySite:
                 parts = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 body = site.page(parts.path, query)
+                content_type = "text/html; charset=utf-8"
                 if body is None:
                     if parts.path == "/callback":
                         site.callbacks.append(query)
                     body = BACK
+                elif isinstance(body, tuple):
+                    body, content_type = body
                 raw = body.encode()
                 self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
@@ -47,8 +51,9 @@ class RelyingPartySite:
         self.origin = f"http://localhost:{self.server.server_address[1]}"
         self.callback = f"{self.origin}/callback"
 
-    def page(self, path: str, query: dict[str, str]) -> str | None:
-        """The HTML of ``path`` for ``query``, or None for the plain page."""
+    def page(self, path: str, query: dict[str, str]) -> str | tuple[str, str] | None:
+        """The HTML of ``path`` for ``query`` (or its body and content type), or None for the
+        plain page."""
         return None
 
     def __enter__(self) -> RelyingPartySite:

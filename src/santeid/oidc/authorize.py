@@ -312,6 +312,26 @@ def check_scope(params, client) -> str:
         raise RedirectError(exc.error, exc.description) from None
 
 
+def pushed_refusal(exc: RedirectError) -> tuple[int, str, str]:
+    """``(status, error, description)`` of a pushed request refused with what the
+    authorization endpoint would redirect, as Keycloak's ``ParEndpoint`` answers it
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint"): an unknown scope
+    ``invalid_request`` with the same "Invalid scopes: …" ("PAR throws this as
+    invalid_request error"), a response type it cannot parse ``invalid_request``
+    "Unsupported response type", a flow the client may not use ``unauthorized_client`` with
+    that check's status, 401; anything else 400 as it is. ``error_style = "strict"``: 400 with
+    the authorization endpoint's error, as RFC 9126 §2.3 has it."""
+    if services().settings.keycloak.error_style != "keycloak":
+        return 400, exc.error, exc.description
+    if exc.error == "invalid_scope":
+        return 400, "invalid_request", exc.description
+    if exc.error == "unsupported_response_type":
+        return 400, "invalid_request", keycloak_errors.PAR_UNSUPPORTED_RESPONSE_TYPE
+    if exc.error == "unauthorized_client":
+        return 401, exc.error, exc.description
+    return 400, exc.error, exc.description
+
+
 def check_prompt(params) -> list[str]:
     prompt = (params.get("prompt") or "").split()
     unknown = [p for p in prompt if p not in PROMPT_VALUES]
@@ -373,20 +393,29 @@ def check_id_token_hint(params) -> str | None:
     return claims.get("SubjectNameID")
 
 
-def parse_authorization_request(params, *, as_sent=None):
+def parse_authorization_request(params, *, as_sent=None, pushed=False):
     """Validate an authorization request; return ``(client, AuthorizationRequest)``.
 
     ``as_sent``: the parameters as the client sent them, when ``params`` is what is kept of
     them (a pushed request's, without its credentials and with the authenticated client): a
-    repetition among them is refused as one in ``params`` would be (:func:`check_repeated`)."""
+    repetition among them is refused as one in ``params`` would be (:func:`check_repeated`).
+    ``pushed``: a pushed request, checked in the order of Keycloak's ``ParEndpoint`` — the
+    scope before the repetition (the authorization endpoint's
+    ``AuthorizationEndpoint.process`` has the repetition first); its refusals are answered
+    by :func:`pushed_refusal`."""
     client = check_client(params)
     redirect_uri = check_redirect_uri(params, client)
     state = params.get("state")
     response_mode = "query"
     try:
         response_mode = check_response_type(params, client)
-        check_repeated(params if as_sent is None else as_sent)
-        scope = check_scope(params, client)
+        sent = params if as_sent is None else as_sent
+        if pushed:
+            scope = check_scope(params, client)
+            check_repeated(sent)
+        else:
+            check_repeated(sent)
+            scope = check_scope(params, client)
         prompt = check_prompt(params)
         max_age = check_max_age(params)
         challenge, method = check_pkce(params, client)
@@ -409,7 +438,7 @@ def parse_authorization_request(params, *, as_sent=None):
         code_challenge_method=method,
         login_hint=(params.get("login_hint") or None),
         acr_values=(params.get("acr_values") or "").split(),
-        locale=pick_locale(params.get("ui_locales")),
+        locale=pick_locale(params.get("ui_locales"), params.get("kc_locale")),
         id_token_hint_sub=hint_sub,
         response_mode=response_mode,
     )

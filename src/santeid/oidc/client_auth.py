@@ -64,6 +64,10 @@ CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 - a method name
 CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105 - a method name
 PRIVATE_KEY_JWT = "private_key_jwt"
 TLS_CLIENT_AUTH = "tls_client_auth"
+#: A public client (RFC 7591 §2 ``none``; Keycloak's client with "Client authentication"
+#: off, as keycloak-js and other browser applications use): it holds no credential and is
+#: named by the form's ``client_id`` (or a Basic header without a secret).
+NONE = "none"
 #: Methods whose credential is the client secret (Keycloak's "Client Id and Secret").
 SECRET_METHODS: tuple[str, ...] = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST)
 #: The method of a client that registers none (RFC 7591 §2).
@@ -75,24 +79,32 @@ CREDENTIAL_PARAMETERS: tuple[str, ...] = (
     "client_assertion",
     "client_assertion_type",
 )
-#: Every method a client may register, in PSC's discovery order
+#: The methods discovery advertises, in PSC's discovery order
 #: (``docs/reference/pro-sante-connect.md §2``; ``client_secret_jwt`` is not implemented).
+#: Keycloak's discovery lists no ``none``, though its public clients exist.
 AUTH_METHODS: tuple[str, ...] = (
     PRIVATE_KEY_JWT,
     CLIENT_SECRET_BASIC,
     CLIENT_SECRET_POST,
     TLS_CLIENT_AUTH,
 )
-#: The order Authlib tries them in: ``tls_client_auth`` last, it answers only for requests
-#: carrying a client certificate and a ``client_id``.
+#: Every method a client may register: those advertised, and public clients.
+REGISTERED_METHODS: tuple[str, ...] = (*AUTH_METHODS, NONE)
+#: The order Authlib tries them in: ``tls_client_auth`` after the others, it answers only for
+#: requests carrying a client certificate and a ``client_id``; ``none`` last, it answers only
+#: for a public client named without any credential.
 _ATTEMPT_ORDER: tuple[str, ...] = (
     CLIENT_SECRET_BASIC,
     CLIENT_SECRET_POST,
     PRIVATE_KEY_JWT,
     TLS_CLIENT_AUTH,
+    NONE,
 )
 #: Endpoints that authenticate clients (Authlib's endpoint names), each with every method:
-#: Keycloak authenticates clients the same way wherever it does.
+#: Keycloak authenticates clients the same way wherever it does (``AuthorizeClientUtil``). A
+#: public client is then refused where Keycloak refuses it: introspection (403 "Client not
+#: allowed.", ``provider.SanteidIntrospectionEndpoint``); CIBA and ``client_credentials``,
+#: which it cannot register.
 ENDPOINTS: tuple[str, ...] = (
     "token",
     "introspection",
@@ -345,10 +357,27 @@ class KeycloakClientSecret:
         return client
 
 
+def public_client(query_client: Callable[[str], Any], request: Any) -> Any:
+    """The ``none`` method: the public client the request names as Keycloak's "Client Id and
+    Secret" authenticator reads it (:func:`keycloak_secret_credentials`: Basic, then the
+    form's ``client_id``), when it carries no credential at all — no secret, no client
+    assertion. Keycloak's authenticator accepts a public client so
+    (``ClientIdAndSecretAuthenticator``: ``client.isPublicClient()`` succeeds); a client of
+    another method is not authenticated here (Authlib then checks the method it registered).
+    Under both policies."""
+    client_id, secret, _ = keycloak_secret_credentials(request)
+    form = request.form or {}
+    if not client_id or secret or form.get("client_assertion"):
+        return None
+    return query_client(client_id)
+
+
 def register_methods(server: AuthorizationServer) -> None:
     """Install the secret methods on Authlib's server (``register_client_auth_method``), each
     choosing per request between the Keycloak reading and the strict one: Authlib's
-    ``client_secret_post``, and :func:`strict_client_secret_basic`."""
+    ``client_secret_post``, and :func:`strict_client_secret_basic`; and :func:`public_client`
+    for ``none``."""
+    server.register_client_auth_method(NONE, public_client)
     from authlib.oauth2.rfc6749 import authenticate_client as authlib_auth
 
     strict_functions: dict[str, Callable[[Callable[[str], Any], Any], Any]] = {

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 #: The grant types a client may register: the core ones, and those of the features that
 #: registered their checks (``register_metadata_check``), always in discovery's order.
 GRANT_TYPES = list(grants.CORE)
-AUTH_METHODS = client_auth.AUTH_METHODS
+AUTH_METHODS = client_auth.REGISTERED_METHODS
 SIGNING_ALGS = client_auth.SIGNING_ALGS
 MIN_SECRET_LENGTH = 16
 #: Metadata naming the algorithm santeid signs with for this client (OIDC Dynamic Client
@@ -423,6 +423,21 @@ def validate_metadata(
             raise InvalidClientMetadata(
                 f"client_secret {secret!r} is a placeholder: put the service's own secret there"
             )
+    if method == client_auth.NONE:
+        # Keycloak's public client: no secret; neither service account (client_credentials)
+        # nor CIBA, which Keycloak grants confidential clients only. RFC 9700 §2.1.1: PKCE
+        # unless the client says otherwise.
+        if "client_secret" in meta:
+            raise InvalidClientMetadata(
+                "client_secret: a public client (token_endpoint_auth_method none) has no secret"
+            )
+        confidential_only = [g for g in grant_types if g not in grants.PUBLIC_CLIENT_GRANTS]
+        if confidential_only:
+            raise InvalidClientMetadata(
+                f"grant_types: {confidential_only} need a confidential client; a public client "
+                f"(token_endpoint_auth_method none) may use {list(grants.PUBLIC_CLIENT_GRANTS)}"
+            )
+        meta.setdefault("require_pkce", True)
     # The jwks verify private_key_jwt assertions, CIBA and authorization request objects.
     if method == client_auth.PRIVATE_KEY_JWT or "jwks" in meta:
         if "jwks_uri" in meta:
@@ -605,6 +620,12 @@ class Client(ClientMixin):
         """Whether a secret authenticates this client (``client_auth.SECRET_METHODS``): not
         one of ``private_key_jwt`` or ``tls_client_auth``, which accept nothing else."""
         return self.token_endpoint_auth_method in client_auth.SECRET_METHODS
+
+    @property
+    def is_public(self) -> bool:
+        """A public client (``token_endpoint_auth_method`` ``none``, Keycloak's "Client
+        authentication" off): it authenticates with nothing."""
+        return self.token_endpoint_auth_method == client_auth.NONE
 
     @property
     def allowed_scopes(self) -> set[str] | None:

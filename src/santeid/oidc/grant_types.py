@@ -24,3 +24,6 @@ SUPPORTED: tuple[str, ...] = (*CORE, CIBA)
 #: A client's ``grant_types`` when it registers none (RFC 7591 §2 says ``authorization_code``;
 #: Keycloak's clients also refresh).
 DEFAULT: tuple[str, ...] = (AUTHORIZATION_CODE, REFRESH_TOKEN)
+#: Those a public client (``token_endpoint_auth_method`` ``none``) may register: Keycloak
+#: gives service accounts and CIBA to confidential clients only.
+PUBLIC_CLIENT_GRANTS: tuple[str, ...] = (AUTHORIZATION_CODE, REFRESH_TOKEN)

@@ -22,6 +22,9 @@ INVALID_CLIENT = "Invalid client or Invalid client credentials"
 #: Keycloak's description of any failed client authentication at the introspection and
 #: pushed-authorization-request endpoints, with ``invalid_request`` (same function).
 CLIENT_AUTHENTICATION_FAILED = "Authentication failed."
+#: Introspection asked by a public client (``TokenIntrospectionEndpoint.authorizeClient``),
+#: 403 ``invalid_request``.
+CLIENT_NOT_ALLOWED = "Client not allowed."
 #: Default ``error_description`` per ``error`` code.
 DESCRIPTIONS: dict[str, str] = {
     "invalid_request": "Invalid request",
@@ -144,6 +147,8 @@ _INVALID_PARAMETER = "Invalid parameter: {}"
 #: logs this reason (``OIDCResponseType.parse``); santeid sends it, every error having a
 #: description (``docs/psc-integration.md`` §5.1).
 UNSUPPORTED_RESPONSE_TYPE = "Unsupported response_type"
+#: The PAR endpoint's ``invalid_request`` for a response type it cannot parse (``ParEndpoint``).
+PAR_UNSUPPORTED_RESPONSE_TYPE = "Unsupported response type"
 #: An implicit or hybrid ``response_type`` with ``response_mode=query``.
 QUERY_NOT_ALLOWED_FOR_IMPLICIT = "Response_mode 'query' not allowed for implicit or hybrid flow"
 #: ``response_type`` ``code`` (or ``none``) from a client without the code flow.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -594,11 +595,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             return False
         services = _services()
         # Remember the jti as long as the assertion could still be accepted, plus the leeway
-        # (exp and iat are checked integers by now).
+        # (exp and iat are checked integers by now), rounded up: the clock is not on a whole
+        # second, and a lifetime cut short would let the assertion be replayed at its end.
         accepted_until = client_auth.assertion_accepted_until(
             claims, services.settings.oidc.client_assertion_max_lifetime
         )
-        ttl = max(1, int(accepted_until - services.clock()) + self.leeway)
+        ttl = max(1, math.ceil(accepted_until + self.leeway - services.clock()))
         key = keys.CLIENT_ASSERTION_JTI.key(str(claims["sub"]), keys.digest(jti))
         return services.store.add(key, {"seen": True}, ttl)
 
@@ -689,6 +691,14 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
     tokens, as PSC documents."""
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("introspection")
+
+    def authenticate_endpoint_client(self, request):
+        """A public client is refused before anything is read: 403 ``invalid_request``
+        "Client not allowed.", Keycloak's ``TokenIntrospectionEndpoint.authorizeClient``."""
+        client = super().authenticate_endpoint_client(request)
+        if client.is_public:
+            raise InvalidRequestError(keycloak_errors.CLIENT_NOT_ALLOWED, status_code=403)
+        return client
 
     def check_params(self, request, client):
         """Keycloak's checks after client authentication, in its order: a repeated parameter,

@@ -7,6 +7,12 @@
   device management, when installed.
 * Any path under another realm (``/auth/realms/<other>`` and below): 404
   ``{"error":"Realm does not exist"}``, as Keycloak answers.
+* A path under Keycloak's root (``/auth``: the realms, and PSC's wallet ``/auth``) that needs
+  normalising — an empty segment (``…/openid-connect//token``), a ``.`` or ``..`` one —
+  whatever the method and before any endpoint: 400 ``missingNormalization``, as Keycloak
+  since its 26.4 releases (:func:`refuse_non_normalized_path`). Werkzeug would redirect it
+  to the path with its slashes merged, an HTML 308 no Keycloak client expects, and which a
+  proxy filtering paths would not have seen.
 
 Only for an issuer shaped as a Keycloak realm URL (``…/realms/<name>``, the default).
 """
@@ -14,12 +20,14 @@ Only for an issuer shaped as a Keycloak realm URL (``…/realms/<name>``, the de
 from __future__ import annotations
 
 import base64
+import posixpath
 import re
 
 from cryptography.hazmat.primitives import serialization
 from flask import abort
 from flask import jsonify
 from flask import redirect
+from flask import request
 from flask import url_for
 from werkzeug.routing import BaseConverter
 from werkzeug.routing import BuildError
@@ -56,12 +64,46 @@ def realm_does_not_exist(**_):
     return jsonify(error="Realm does not exist"), 404
 
 
+#: Keycloak's answer to a path that needs normalising (RFC 3986 §6.2.2.3 dot segments, or a
+#: doubled slash): ``RejectNonNormalizedPathFilter``
+#: (https://github.com/keycloak/keycloak/blob/main/quarkus/runtime/src/main/java/org/keycloak/quarkus/runtime/services/RejectNonNormalizedPathFilter.java),
+#: a filter of every request since the Keycloak 26.4 releases (before, the path was served
+#: collapsed).
+NOT_NORMALIZED = {
+    "error": "missingNormalization",
+    "error_description": "Request path not normalized",
+}
+
+
+def _normalized(path: str) -> str:
+    """``path`` with its empty, ``.`` and ``..`` segments resolved (a trailing slash kept)."""
+    resolved = "/" + posixpath.normpath(path).lstrip("/")
+    return resolved + "/" if path.endswith("/") and resolved != "/" else resolved
+
+
+def refuse_non_normalized_path(root: str):
+    """A ``before_request`` hook answering :data:`NOT_NORMALIZED` (400) for a path under
+    ``root`` (Keycloak's root, ``/auth``) that is not its own normal form."""
+
+    def refuse():
+        path = request.path
+        if "//" not in path and "/." not in path:
+            return None
+        normal = _normalized(path)
+        if normal == path or not (normal == root or normal.startswith(root + "/")):
+            return None
+        return jsonify(NOT_NORMALIZED), 400
+
+    return refuse
+
+
 def init_app(app) -> None:
     settings = app.extensions["santeid"].settings
     path = settings.issuer_path
     parent, _, realm = path.rpartition("/")
     if not parent.endswith("/realms") or not realm:
         return  # an issuer that is not a Keycloak realm URL has no realm endpoints
+    app.before_request(refuse_non_normalized_path(parent.rpartition("/")[0] or parent))
     app.add_url_rule(path, "realm_info", realm_info, methods=["GET"])
     app.add_url_rule(f"{path}/account", "realm_account", account, methods=["GET"])
 

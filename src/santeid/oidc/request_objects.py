@@ -44,6 +44,7 @@ from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import RedirectError
 from santeid.oidc.authorize import check_client
 from santeid.oidc.authorize import parse_authorization_request
+from santeid.oidc.authorize import pushed_refusal
 from santeid.oidc.authorize import single_client_id
 from santeid.oidc.client_auth import SIGNING_ALGS
 from santeid.services import services
@@ -227,11 +228,11 @@ def pushed_authorization_request():
         # Keycloak reads the whole form as the authorization endpoint reads a query: a
         # repeated ``client_id`` or credential is "duplicated parameter" too
         # (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
-        parse_authorization_request(params, as_sent=request.form)
+        parse_authorization_request(params, as_sent=request.form, pushed=True)
     except ErrorPage as exc:
         return oauth_error(400, exc.error, exc.description)
     except RedirectError as exc:
-        return oauth_error(400, exc.error, exc.description)
+        return oauth_error(*pushed_refusal(exc))
     key = secrets.token_urlsafe(32)
     lifetime = svc.settings.oidc.par_lifetime
     record = {"client_id": client.get_client_id(), "params": list(params.items(multi=True))}

@@ -765,8 +765,8 @@ def test_scope_values_are_separated_by_one_space(server, service, scope):
     """Keycloak splits ``scope`` on " " only (``TokenManager.parseScopeParameter``, Java's
     ``split(" ")``) and refuses a value that is no client scope (``isValidScope``): a value
     holding another white space, or the empty one before a leading space or between two,
-    is "Invalid scopes: <raw>" — at the authorization endpoint (a redirect), at PAR and at
-    CIBA's."""
+    is "Invalid scopes: <raw>" — at the authorization endpoint (a redirect), at PAR (there
+    with ``invalid_request``, as Keycloak's ``ParEndpoint`` answers it) and at CIBA's."""
     shown = f"Invalid scopes: {BADLY_SEPARATED_SCOPES[scope]}"
     params = _auth_params(service, scope=scope)
     answer = _browser().get(
@@ -782,7 +782,7 @@ def test_scope_values_are_separated_by_one_space(server, service, scope):
         timeout=10,
     )
     assert pushed.status_code == 400
-    assert pushed.json() == {"error": "invalid_scope", "error_description": shown}
+    assert pushed.json() == {"error": "invalid_request", "error_description": shown}
     client = _ciba_client(server, "logiciel-portee-" + secrets.token_hex(4), interval=0)
     refused = _backchannel(server, client, login_hint="810000000001", scope=scope)
     assert refused.status_code == 400
