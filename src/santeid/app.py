@@ -161,6 +161,9 @@ def create_app(
 
     settings = settings or load_settings()
     services = create_services(settings, store=store, clock=clock, first_start=first_start)
+    from santeid.messaging import warn_unconfigured
+
+    warn_unconfigured(services.senders)
     app = Application(
         # The package's name, not this module's: Flask names the app and its logger after it.
         "santeid",

@@ -482,8 +482,8 @@ class Senders:
 
 def senders_for(settings: Settings, *, clock: Clock = system_clock) -> Senders:
     """Sandbox mode: the outbox for both channels (nothing leaves the machine). Otherwise
-    SMTP for e-mail and the HTTP hook for SMS, or an :class:`UnconfiguredSender` — with a
-    warning in the log — for a channel whose settings are missing.
+    SMTP for e-mail and the HTTP hook for SMS, or an :class:`UnconfiguredSender` for a channel
+    whose settings are missing (the server warns of it: :func:`warn_unconfigured`).
 
     Raises :class:`ConfigurationError` for settings that are present but unusable.
     """
@@ -512,9 +512,13 @@ def senders_for(settings: Settings, *, clock: Clock = system_clock) -> Senders:
         )
     else:
         sms = UnconfiguredSender("sms", "SMS: set sms_hook_url (SANTEID_SMS_HOOK_URL)")
-    senders = Senders(email=email, sms=sms)
+    return Senders(email=email, sms=sms)
+
+
+def warn_unconfigured(senders: Senders) -> None:
+    """The server's start tells the operator which channel cannot send activation codes yet
+    (once, not at every command that opens the services)."""
     for hint in senders.missing():
         log.warning(
             "e-CPS activation by codes is unavailable until messages can be sent — %s", hint
         )
-    return senders

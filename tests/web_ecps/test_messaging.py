@@ -14,6 +14,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from santeid import create_app
+from santeid import create_services
 from santeid.messaging import DeliveryError
 from santeid.messaging import HttpSmsSender
 from santeid.messaging import Message
@@ -23,6 +25,7 @@ from santeid.messaging import SmtpSender
 from santeid.messaging import UnconfiguredSender
 from santeid.messaging import senders_for
 from santeid.settings import ConfigurationError
+from santeid.storage import MemoryStore
 from tests.support.redis_server import free_port
 from tests.support.security import self_signed_certificate
 from tests.support.web_ecps import RecordingHandler
@@ -261,9 +264,20 @@ def test_production_without_settings_says_what_to_configure(settings, caplog):
     assert senders.outbox is None
     hints = " ".join(senders.missing())
     assert "SANTEID_SMTP_HOST" in hints and "SANTEID_SMS_HOOK_URL" in hints
-    assert "SANTEID_SMTP_HOST" in caplog.text
     with pytest.raises(NotConfigured, match="SANTEID_SMS_HOOK_URL"):
         senders.send(SMS)
+
+
+def test_the_server_says_what_to_configure_and_a_command_does_not(settings, caplog):
+    """The warning is the server's, once at its start: a command that opens the services
+    (``santeid sessions logout``) has no activation to offer and prints nothing of it."""
+    production = settings.replace(sandbox=False)
+    create_services(production, store=MemoryStore())
+    assert "SANTEID_SMTP_HOST" not in caplog.text
+    create_app(production, store=MemoryStore())
+    warned = [r for r in caplog.records if "SANTEID_SMTP_HOST" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelname == "WARNING"
+    assert "SANTEID_SMS_HOOK_URL" in caplog.text
 
 
 def test_production_with_smtp_and_hook(settings):
