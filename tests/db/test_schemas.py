@@ -215,6 +215,29 @@ def test_a_server_refuses_to_start_on_a_newer_schema(tmp_path):
     assert "newer than the 1" in _run(env, "db", "upgrade", ok=False).output
 
 
+def test_db_status_on_a_newer_schema_still_lists_every_component_and_says_what_is_needed(
+    tmp_path,
+):
+    """The versions found, every component's, and which release can use them: a newer one
+    than this, that knows the version found; exit status 1, with --check or not."""
+    settings = Settings(data_dir=str(tmp_path / "var"), keys_dir=str(tmp_path / "k"), sandbox=True)
+    for schema in all_schemas():
+        db.upgrade(db.database_for(settings, schema.component), schema)
+    clients = db.database_for(settings, db.CLIENTS)
+    clients.execute("UPDATE santeid_schema SET version = 99 WHERE component = 'clients'")
+    env = {"SANTEID_DATA_DIR": settings.data_dir, "SANTEID_DATABASE_URL": ""}
+    known = {schema.component.name: schema.version for schema in all_schemas()}
+    for check in ((), ("--check",)):
+        out = _run(env, "db", "status", *check, ok=False).output
+        assert f"clients  99 of {known['clients']} (newer than this santeid knows" in out, out
+        for name, version in known.items():
+            if name != "clients":
+                assert f"{name:<8} {version} of {version} (current)" in out, out
+        assert "a santeid release newer than this one" in out
+        assert "that knows version 99 of clients" in out
+        assert "Traceback" not in out
+
+
 def test_a_server_with_auto_upgrade_off_needs_db_upgrade_first(tmp_path):
     settings = Settings(
         data_dir=str(tmp_path / "var"),

@@ -119,6 +119,118 @@ def test_a_request_line_with_its_query_is_a_finding():
     assert _found(clean) == []
 
 
+def test_any_nir_or_nia_whose_key_verifies_is_a_finding_with_or_without_spaces():
+    """Not only the test identities' INS: any number of the NIR layout whose key verifies
+    (docs/reference/insi-teleservice.md §11), as INSi clients write it, spaces or not."""
+    for text in (
+        "no match for 185077512345608",
+        'matricule "1 85 07 75 123 456 08"',
+        "INS=299059935012369.",
+        "2 97 02 2A 020 778 78 unknown",
+        "search 1810363220456 60",  # a published key that does not verify (HERMANN)
+    ):
+        scan = LogScan()
+        scan.add_text("t", text)
+        assert _found(scan) == ["a NIR or NIA"], text
+    scan = LogScan()
+    scan.add_text(
+        "t",
+        "key 185077512345609 is wrong; 3185077512345608 and 1850775123456089 are longer; "
+        "0.185077512345608 is a number; a185077512345608 a word; 385077512345608 no sex; "
+        "185137512345608 no month",
+    )
+    assert _found(scan) == []
+
+
+def _insi_scan() -> LogScan:
+    scan = LogScan()
+    log_scan.harvest_insi_body(
+        scan,
+        "<s:Envelope><s:Body><r:RECSANSVITALE><r:NomNaissance>MARTINEZ</r:NomNaissance>"
+        "<r:Prenom>JEAN PAUL</r:Prenom><r:Sexe>M</r:Sexe><r:DateNaissance>1961-04-12"
+        "</r:DateNaissance></r:RECSANSVITALE></s:Body></s:Envelope>",
+        "application/soap+xml",
+        "a SOAP call",
+    )
+    log_scan.harvest_insi_body(
+        scan,
+        '{"ins": {"matricule": "1750223456789", "key": "35"}, "birthName": "LE GALL", '
+        '"givenNames": ["ANNE", "SOLENN"], "birthDate": "1975-02-14"}',
+        "application/json",
+        "a REST answer",
+    )
+    log_scan.harvest_insi_body(
+        scan,
+        '{"resourceType": "Parameters", "parameter": [{"name": "family", "valueString": "DIOP"},'
+        '{"name": "birthdate", "valueDate": "2003-09-30"}]}',
+        "application/fhir+json",
+        "a FHIR call",
+    )
+    log_scan.harvest_url(
+        scan, "/insi/fhir/Patient?family=NGUYEN&given=THI&birthdate=eq1988-11-05", "a search"
+    )
+    log_scan.harvest_url(scan, "/token?family=NOTANINSICALL", "an OIDC call")
+    return scan
+
+
+def test_the_identities_of_insi_calls_on_every_channel_are_harvested():
+    scan = _insi_scan()
+    assert set(scan.secrets) == {
+        "MARTINEZ", "JEAN", "PAUL", "1961-04-12",
+        "1750223456789", "LE", "ANNE", "SOLENN", "1975-02-14",
+        "DIOP", "2003-09-30", "NGUYEN", "THI", "1988-11-05",
+    } - {"LE"}  # fmt: skip
+    assert set(scan.odd_secrets) == {"JEAN PAUL", "LE GALL"}
+    scan.add_text("t", '{"message": "no INSi answer for PAUL born 1961-04-12"}')
+    scan.add_text("u", '{"message": "refused LE GALL"}')
+    assert _found(scan) == [
+        "a birth date of a SOAP call",
+        "a birth name of a REST answer",
+        "a given name of a SOAP call",
+    ]
+
+
+def test_the_core_calls_are_harvested_and_recent_dates_are_not():
+    """A test's own call of INSi's core, with a person of the civil-status base: its traits and
+    the identity answered; a birth date of the last two years would match the logs' own dates."""
+    from datetime import date
+
+    from santeid.insi.model import Identity
+    from santeid.insi.model import SearchResult
+    from santeid.insi.model import TraitsQuery
+
+    scan = LogScan()
+    query = TraitsQuery("BERNARD", ("CLAIRE",), "F", "1950-07-01")
+    answer = Identity(
+        "2500775123456", "11", "1.2.250.1.213.1.4.8", "BERNARD", ("CLAIRE", "LOUISE"), "F",
+        "1950-07-01", "75112", (),
+    )  # fmt: skip
+    log_scan.harvest_insi_call(scan, query, SearchResult("00", answer))
+    log_scan.harvest_insi_call(scan, TraitsQuery("NEWBORN", (), "F", str(date.today())), None)
+    assert set(scan.secrets) == {
+        "BERNARD", "CLAIRE", "LOUISE", "1950-07-01", "2500775123456", "250077512345611",
+        "NEWBORN",
+    }  # fmt: skip
+
+
+def test_a_short_pin_is_a_finding_in_a_pin_context_only():
+    scan = LogScan()
+    log_scan.harvest_body(scan, "pin=1234", "application/x-www-form-urlencoded", "a form")
+    log_scan.harvest_json(scan, {"new_pin": "0000"}, "a body")
+    log_scan.harvest_args(scan, ["santeid", "device", "approve", "--pin", "5678"], "a command")
+    assert scan.short_pins == {
+        "1234": "the pin of a form",
+        "0000": "the new_pin of a body",
+        "5678": "the --pin of a command",
+    }
+    scan.add_text("port", "listening on 127.0.0.1:1234, 0000 errors, 5678 ms")
+    assert _found(scan) == []
+    for text in ('{"pin": "1234"}', "PIN 0000 refused", "approve --pin 5678", "current_pin=1234"):
+        scan.texts.clear()
+        scan.add_text("t", text)
+        assert len(scan.findings()) == 1, text
+
+
 def test_santeid_serve_commands_are_recognised():
     assert log_scan.is_santeid_serve(["/venv/bin/santeid", "serve", "--port", "1"])
     assert log_scan.is_santeid_serve([sys.executable, "-m", "santeid", "serve"])
@@ -135,6 +247,7 @@ from pathlib import Path
 import requests
 
 PLANTED_SECRET = "planted-client-secret-0123456789"
+PLANTED_PIN = "4321"
 
 
 def test_logs_a_test_constant():
@@ -151,6 +264,28 @@ def test_a_server_process_logs_a_jwt(tmp_path):
 
 def test_logs_an_ins_of_the_insi_test_identities():
     logging.getLogger("santeid.insi").warning("no match for 297022A020778")
+
+
+def test_logs_any_nir_at_debug():
+    logging.getLogger("authlib").debug("subject 1 85 07 75 123 456 08")
+
+
+def test_logs_a_short_pin_and_a_patients_traits():
+    from santeid.insi.model import TraitsQuery
+    from santeid.insi.service import InsiService
+
+    query = TraitsQuery("MARTINEZ", ("ZOE",), "F", "1961-04-12")
+    try:
+        InsiService.search_by_traits(None, query, None)  # harvested, then fails: no service
+    except AttributeError:
+        pass
+    logging.getLogger("santeid.insi").info("no match for ZOE born 1961-04-12")
+    logging.getLogger("santeid.ecps").info("PIN 4321 refused")
+
+
+def test_a_client_logs_what_it_sends_at_debug():
+    logging.getLogger("urllib3.connectionpool").debug("GET /cb?code=1 85 07 75 123 456 08")
+    logging.getLogger("selenium.webdriver.remote").debug("Remote response: 185077512345608")
 
 
 def test_logs_nothing_secret():
@@ -172,7 +307,7 @@ def _run_pytest(tmp_path: Path, tests: str) -> subprocess.CompletedProcess:
 def test_a_run_whose_logs_hold_planted_secrets_fails_and_says_where(tmp_path):
     result = _run_pytest(tmp_path, PLANTED.format(jwt=JWT))
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "3 secret(s) found in the logs of this test run" in result.stdout
+    assert "7 secret(s) found in the logs of this test run" in result.stdout
     assert "test_planted.PLANTED_SECRET in test_planted.py::test_logs_a_test_constant" in (
         result.stdout
     )
@@ -182,7 +317,12 @@ def test_a_run_whose_logs_hold_planted_secrets_fails_and_says_where(tmp_path):
     assert "the INS of the INSi test identity ADRTROIS in test_planted.py::test_logs_an_ins" in (
         result.stdout
     )
-    assert "4 passed, 1 error" in result.stdout
+    assert "a NIR or NIA in test_planted.py::test_logs_any_nir_at_debug" in result.stdout
+    for what in ("a given name of an INSi call", "a birth date of an INSi call",
+                 "test_planted.PLANTED_PIN"):  # fmt: skip
+        assert f"{what} in test_planted.py::test_logs_a_short_pin_and" in result.stdout
+    assert "test_a_client_logs" not in result.stdout
+    assert "7 passed, 1 error" in result.stdout
 
 
 def test_a_run_whose_logs_hold_no_secret_passes(tmp_path):

@@ -224,6 +224,42 @@ def test_json_logs_from_the_first_line(tmp_path, redis_server):
     ), messages
 
 
+@pytest.mark.parametrize("layout", ["granian", "gunicorn"])
+def test_json_logs_of_the_server_running_several_workers(tmp_path, redis_server, layout):
+    """With ``log_format = "json"``, the own lines of Granian and gunicorn (their start, their
+    workers') are JSON records too, through the logging configuration each of them takes
+    (docs/operations.md, "Logs"); their request lines (``--access-log``) stay their text."""
+    args = ["--sandbox", "--workers", "2", "--access-log"]
+    ca = None
+    if layout == "gunicorn":
+        tls, ca = santeid_home(tmp_path).dev_tls()
+        args += tls
+    with santeid_process(
+        tmp_path,
+        args=args,
+        ca=ca,
+        SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/5",
+        SANTEID_LOG_FORMAT="json",
+    ) as server:
+        requests.get(f"{server.base}/health/live", timeout=10, verify=ca or True)
+        deadline = time.monotonic() + 5
+        while "/health/live" not in server.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        lines = server.log.read_text().splitlines()
+    loggers = set()
+    for line in lines:
+        if line.startswith(("santeid serving ", "TLS: ")):
+            continue
+        if re.search(r'"GET /health(/live)? HTTP/1.1" 200', line):  # a request line: text
+            assert not line.startswith("{"), line
+            continue
+        record = json.loads(line)  # fails on any other line that is not JSON
+        assert {"time", "level", "logger", "message"} <= set(record), record
+        loggers.add(record["logger"])
+    own = "_granian" if layout == "granian" else "gunicorn.error"
+    assert own in loggers, lines
+
+
 def test_the_store_password_never_reaches_the_output(tmp_path, redis_server):
     """``santeid serve`` says which store it uses, without the password of its URL."""
     import redis

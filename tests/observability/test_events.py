@@ -65,6 +65,10 @@ def test_list_filters_and_json(settings):
     assert bad.exit_code == 2 and "unknown type" in bad.output
     bad_since = runner.invoke(main, ["events", "list", "--since", "yesterday"], env=_env(settings))
     assert bad_since.exit_code == 2 and "duration" in bad_since.output
+    # Digits of other scripts (Arabic-Indic, full-width, superscript) are no duration.
+    for since in ("\u0663d", "\uff13h", "1\u0660m", "\u00b2d", "\u0662\u0660\u0662\u0666-12-01"):
+        refused = runner.invoke(main, ["events", "list", "--since", since], env=_env(settings))
+        assert refused.exit_code == 2 and "expected a duration" in refused.output, since
 
     purged = runner.invoke(main, ["events", "purge", "--older-than", "2"], env=_env(settings))
     assert purged.exit_code == 0 and purged.output.startswith("1 event(s)")

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from santeid import create_app
+from santeid.observability.events import LOGIN_ERROR
+from santeid.psc import proofs
 from santeid.storage import MemoryStore
 from tests.support.ciba import backchannel
 from tests.support.ciba import poll
@@ -89,6 +91,9 @@ def test_failing_scenarios_are_explained_on_the_page(
     # The waiting page's poll says why, as the page does (a script or CI reads it).
     status = flow.http.get(f"{LOGIN}/status?tx={txid}").get_json()
     assert status == {"state": "failed", "reason": failure}
+    # Its LOGIN_ERROR event names the e-CPS mode, as the LOGIN of an approval does.
+    (event,) = app.extensions["santeid"].events.list(types=(LOGIN_ERROR,))
+    assert (event.auth_mode, event.professional) == (proofs.AUTH_MODE_MOBILE, national_id)
     page = flow.http.get(f"{LOGIN}/authenticate?tx={txid}").get_data(as_text=True)
     assert message in page.lower()
     assert ('action="' + f"{LOGIN}/retry") in page if retry else f"{LOGIN}/retry" not in page

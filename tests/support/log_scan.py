@@ -5,17 +5,23 @@ line. This plugin checks it on every run of the suite instead of on one represen
 
 * **What is read.** Every logging record of the test process (the in-process apps), formatted
   as santeid's JSON log lines are, through a handler on the root logger, which is set to
-  ``INFO`` (santeid's default ``log_level``) when it is higher; and the output of every real
-  ``santeid serve`` process the tests start (``subprocess.Popen``, with ``subprocess.run``):
-  the log file its standard output or error is written to, or what ``communicate()`` returns.
-* **What is looked for.** Any JWT (``eyJ….….``); every value the suite saw the server issue or
-  sent it as a credential — ``access_token``, ``refresh_token``, ``id_token``, ``code``,
-  ``auth_req_id``, ``client_secret``, PINs, passwords, activation codes — read from the JSON
-  bodies, redirect ``Location`` and ``Authorization`` headers of the requests made through the
-  Flask/Werkzeug test client and ``requests`` (whose sessions authlib's clients are); the
-  module-level ``…SECRET``/``…PIN``/``…PASSWORD`` constants of the test modules; the demo admin
-  password; and the INS (matricule with and without its key) and birth names of the published
-  INSi test identities (``santeid.civil_status.test_identities``).
+  ``DEBUG`` (as ``log_level = "DEBUG"`` would) before each test — but the records of the
+  tests' own clients (``urllib3``, ``zeep``, ``selenium``: what they send and read); and the
+  output of every real ``santeid serve`` process the tests start (``subprocess.Popen``, with
+  ``subprocess.run``): the log file its standard output or error is written to, or what
+  ``communicate()`` returns.
+* **What is looked for.** Any JWT (``eyJ….….``); any NIR or NIA whose key verifies, with or
+  without spaces; every value the suite saw the server issue or sent it as a credential —
+  ``access_token``, ``refresh_token``, ``id_token``, ``code``, ``auth_req_id``,
+  ``client_secret``, PINs, passwords, activation codes — read from the JSON bodies, redirect
+  ``Location`` and ``Authorization`` headers of the requests made through the Flask/Werkzeug
+  test client and ``requests`` (whose sessions authlib's clients are); the module-level
+  ``…SECRET``/``…PIN``/``…PASSWORD`` constants of the test modules and the ``--pin`` of the
+  commands they run (a PIN shorter than 6 digits only where it is named a PIN: ``pin=1234``);
+  the demo admin password; the INS (matricule with and without its key) and birth names of the
+  published INSi test identities (``santeid.civil_status.test_identities``); and the birth
+  name, given names, birth date and INS of every identity sent to INSi or received from it
+  (SOAP, REST and FHIR bodies, and every call of its core, ``InsiService``).
 * **When.** At the end of the session (each xdist worker scans what it ran): a session fixture's
   teardown, so a finding is an error of the last test, with where each value was found.
 
@@ -70,6 +76,62 @@ SECRET_FIELDS = frozenset(
         "secret",
     }
 )
+#: Members of INSi's REST and FHIR bodies (and FHIR search parameters) that hold a patient's
+#: identity (docs/insi-rest.md, docs/insi-fhir.md): what each is.
+IDENTITY_FIELDS = {
+    "birthName": "birth name",
+    "family": "birth name",
+    "givenNames": "given name",
+    "firstGivenName": "given name",
+    "given": "given name",
+    "birthDate": "birth date",
+    "birthdate": "birth date",
+    "matricule": "INS",
+    "odMatricule": "INS",
+    "individualMatricule": "INS",
+    "value": "INS",
+    "identifier": "INS",
+}
+#: The same traits in INSi's SOAP bodies, requests and answers (docs/reference/insi-teleservice.md
+#: §4, §5): ``<NomNaissance>ADRTROIS</NomNaissance>``…
+SOAP_IDENTITY = re.compile(
+    r"<(?:[\w.-]+:)?(NomNaissance|Prenom|ListePrenom|DateNaissance|NumIdentifiant|MatriculeOD"
+    r"|MatriculeIndividu)(?:\s[^>]*)?>([^<]+)</"
+)
+_SOAP_KINDS = {
+    "NomNaissance": "birth name",
+    "Prenom": "given name",
+    "ListePrenom": "given name",
+    "DateNaissance": "birth date",
+}
+#: Names are upper case in INSi's form; shorter ones (``BA``, ``SY``) would match ordinary words.
+MIN_NAME_LENGTH = 3
+ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+#: Birth dates this recent are not looked for: the logs' own timestamps are dates of these days.
+RECENT_DAYS = 2 * 366
+#: A NIR or NIA (docs/reference/insi-teleservice.md §11): 13 characters and a 2-digit key, with
+#: or without the spaces of its printed form (``2 97 02 2A 020 778 78``), not inside a longer
+#: word or number; whether its key verifies decides (santeid.civil_status.nir.parse_matricule).
+#: Written whole, it is one of the words the logs are cut into; with spaces, it is searched as
+#: the shapes below once every digit is ``0`` and ``B`` is ``A`` (``bytes.find`` is many times
+#: faster than a regular expression over the logs).
+NIR_WORD = re.compile(rb"(?<![0-9A-Za-z])(?<!\d\.)\d{5}(?:\d\d|2[AB])\d{8}(?![0-9A-Za-z])(?!\.\d)")
+_NIR_SHAPE = bytes.maketrans(b"0123456789B", b"0000000000A")
+NIR_SHAPES = tuple(
+    shape.replace(b"#", department)
+    for shape in (b"0 00 00 # 000 000 00", b"00000#000000 00")
+    for department in (b"00", b"0A")
+)
+_ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+#: A value in a PIN's context, once lowered: ``pin=1234``, ``"pin": "1234"``, ``PIN 1234``,
+#: ``--pin 1234``, ``new_pin=1234`` (not preceded by a letter: ``spin``).
+PIN_CONTEXT = re.compile(r"pin[\"']?\s*[:=]?\s*[\"']?(\d{4,8})(?!\d)")
+#: The loggers of the suite's own clients, which run at DEBUG in the test process too: what they
+#: log is what the tests send and read (a callback's ``?code=``, the PIN typed in a page, the
+#: cookies and page text a browser test reads through WebDriver), not what santeid logs.
+CLIENT_LOGGERS = ("urllib3", "zeep", "selenium")
+#: Fields whose values are PINs: looked for even when short, in a PIN's context.
+PIN_FIELDS = frozenset({"pin", "new_pin", "current_pin"})
 #: Module constants of the tests holding secrets (``SECRET``, ``CLIENT_SECRET``, ``WRONG_PIN``…).
 SECRET_CONSTANT = re.compile(r"(?:^|_)(?:SECRET|PIN|PASSWORD)S?$")
 #: Shorter values are not looked for: they would match ordinary numbers and words.
@@ -106,6 +168,8 @@ class LogScan:
     texts: dict[str, list[str]] = field(default_factory=dict)
     #: log file → (origin, bytes already read)
     files: dict[Path, tuple[str, int]] = field(default_factory=dict)
+    #: PINs shorter than MIN_LENGTH: looked for in a PIN's context only
+    short_pins: dict[str, str] = field(default_factory=dict)
 
     def add_secret(self, value: object, what: str) -> None:
         if not isinstance(value, str) or len(value) < MIN_LENGTH:
@@ -113,6 +177,34 @@ class LogScan:
         value = value.strip()
         target = self.secrets if WORD_ONLY.match(value) else self.odd_secrets
         target.setdefault(value, what)
+
+    def add_pin(self, value: object, what: str) -> None:
+        """A PIN: shorter than MIN_LENGTH, it is looked for in a PIN's context only."""
+        if isinstance(value, str) and value.isdigit() and len(value) < MIN_LENGTH:
+            self.short_pins.setdefault(value, what)
+        else:
+            self.add_secret(value, what)
+
+    def add_identity(self, value: object, kind: str, where: str) -> None:
+        """A patient's birth name, given name(s), birth date or INS seen in INSi's traffic."""
+        if not isinstance(value, str):
+            return
+        value = value.strip()
+        what = f"a {kind} of {where}"
+        if kind == "birth date":
+            if _old_enough(value):
+                self.secrets.setdefault(value, what)
+        elif kind == "INS":
+            compact = value.replace(" ", "").rpartition("|")[2]
+            if re.fullmatch(r"\d{5}(?:\d{2}|2[AB])\d{6}(?:\d{2})?", compact, re.I):
+                self.secrets.setdefault(compact.upper(), what)
+                self.secrets.setdefault(compact[:13].upper(), what)
+        else:
+            names = (value, *value.split()) if kind == "given name" else (value,)
+            for name in names:
+                if len(name) >= MIN_NAME_LENGTH and name.upper() == name and name.strip("'-"):
+                    target = self.secrets if WORD_ONLY.match(name) else self.odd_secrets
+                    target.setdefault(name, what)
 
     def add_text(self, origin: str, text: str) -> None:
         self.texts.setdefault(origin, []).append(text)
@@ -142,11 +234,21 @@ class LogScan:
             for match in JWT.finditer(text):
                 found.append(Finding("a JWT", origin, _around(text, match.start(), match.end())))
             hits: set[bytes] = set()
-            for word in set(text.encode("utf-8", "replace").translate(_WORDS_ONLY).split()):
+            data = text.encode("utf-8", "replace")
+            nirs = _spaced_nirs(data)
+            for word in set(data.translate(_WORDS_ONLY).split()):
                 if word in secrets:
                     hits.add(word)
                 if b"." in word:
                     hits.update(part for part in word.split(b".") if part in secrets)
+                if len(word) >= 15:
+                    nirs.update(m.group() for m in NIR_WORD.finditer(word))
+            for nir in sorted(nirs):
+                if _valid_nir(nir.decode()):
+                    start = data.find(nir)
+                    around = data[max(0, start - 60) : start + len(nir) + 60]
+                    around_text = around.decode("utf-8", "replace").replace("\n", " ")
+                    found.append(Finding("a NIR or NIA", origin, around_text))
             for value in sorted(hits):
                 start = text.find(value.decode())
                 found.append(
@@ -156,7 +258,56 @@ class LogScan:
                 start = text.find(odd)
                 if start >= 0:
                     found.append(Finding(what, origin, _around(text, start, start + len(odd))))
+            if self.short_pins:
+                lowered = text.lower()
+                for match in PIN_CONTEXT.finditer(lowered):
+                    what = self.short_pins.get(match.group(1))
+                    start = match.start()
+                    if what is not None and not (start and lowered[start - 1].isalpha()):
+                        found.append(Finding(what, origin, _around(text, start, match.end())))
         return found
+
+
+def _spaced_nirs(data: bytes) -> set[bytes]:
+    """The NIRs or NIAs ``data`` holds with spaces, key not checked yet."""
+    shapes = data.translate(_NIR_SHAPE)
+    found = set()
+    for shape in NIR_SHAPES:
+        start = shapes.find(shape)
+        while start >= 0:
+            end = start + len(shape)
+            if not _ALNUM.intersection(data[max(0, start - 1) : start] + data[end : end + 1]):
+                found.add(data[start:end])
+            start = shapes.find(shape, start + 1)
+    return found
+
+
+def _valid_nir(text: str) -> bool:
+    """A NIR or NIA whose key verifies (or the published key of a test identity whose does not:
+    docs/reference/insi-teleservice.md §9), the unconfirmed pseudo-months included."""
+    from santeid.civil_status.nir import MatriculeError
+    from santeid.civil_status.nir import parse_matricule
+    from santeid.civil_status.test_identities import UNVERIFIED_KEYS
+
+    try:
+        parse_matricule(text, strict=False, published_keys=UNVERIFIED_KEYS)
+    except MatriculeError:
+        return False
+    return True
+
+
+def _old_enough(value: str) -> bool:
+    from datetime import date
+    from datetime import timedelta
+
+    match = ISO_DATE.fullmatch(value)
+    if not match:
+        return False
+    try:
+        born = date(*map(int, match.groups()))
+    except ValueError:
+        return False
+    return born < date.today() - timedelta(days=RECENT_DAYS)
 
 
 def _around(text: str, start: int, end: int, margin: int = 60) -> str:
@@ -169,7 +320,9 @@ def _around(text: str, start: int, end: int, margin: int = 60) -> str:
 def harvest_json(scan: LogScan, body: object, where: str) -> None:
     if isinstance(body, dict):
         for key, value in body.items():
-            if key in SECRET_FIELDS and isinstance(value, str) and _secret_like(key, value):
+            if key in PIN_FIELDS:
+                scan.add_pin(value, f"the {key} of {where}")
+            elif key in SECRET_FIELDS and isinstance(value, str) and _secret_like(key, value):
                 scan.add_secret(value, f"the {key} of {where}")
             else:
                 harvest_json(scan, value, where)
@@ -184,11 +337,82 @@ def harvest_url(scan: LogScan, url: str, where: str) -> None:
     parts = urlsplit(url)
     harvest_pairs(scan, parse_qsl(parts.query), where)
     harvest_pairs(scan, parse_qsl(parts.fragment), where)
+    if is_insi(url):
+        for key, value in parse_qsl(parts.query):
+            if key in IDENTITY_FIELDS:
+                scan.add_identity(value.removeprefix("eq"), IDENTITY_FIELDS[key], where)
+
+
+def is_insi(url: str) -> bool:
+    """A request to one of INSi's channels (``/insi/soap``, ``/insi/v1``, ``/insi/fhir``)."""
+    return urlsplit(url).path.startswith("/insi/")
+
+
+def harvest_identities(scan: LogScan, body: object, where: str) -> None:
+    """The patients' traits and INS of an INSi REST or FHIR body, a request or an answer."""
+    if isinstance(body, dict):
+        name = body.get("name")
+        if isinstance(name, str) and name in IDENTITY_FIELDS:  # a FHIR Parameters' parameter
+            for key, value in body.items():
+                if key.startswith("value"):
+                    scan.add_identity(value, IDENTITY_FIELDS[name], where)
+        if "given-name" in str(body.get("url", "")):  # FR Core's birth list of given names
+            scan.add_identity(body.get("valueString"), "given name", where)
+        for key, value in body.items():
+            kind = IDENTITY_FIELDS.get(key)
+            values = value if isinstance(value, list) else [value]
+            if kind is not None and all(isinstance(one, str) for one in values):
+                for one in values:
+                    scan.add_identity(one, kind, where)
+            else:
+                harvest_identities(scan, value, where)
+    elif isinstance(body, list):
+        for value in body:
+            harvest_identities(scan, value, where)
+
+
+def harvest_insi_body(scan: LogScan, body: bytes | str | None, content_type: str, where: str):
+    """The identities of an INSi body: SOAP's elements, REST's and FHIR's JSON members."""
+    if not body:
+        return
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if "xml" in content_type or body.lstrip().startswith("<"):
+        for element, value in SOAP_IDENTITY.findall(body):
+            scan.add_identity(value, _SOAP_KINDS.get(element, "INS"), where)
+    elif "json" in content_type:
+        try:
+            harvest_identities(scan, json.loads(body), where)
+        except (ValueError, RecursionError):
+            pass
+    elif "x-www-form-urlencoded" in content_type:
+        harvest_url(scan, "/insi/?" + body, where)
+
+
+def harvest_insi_call(scan: LogScan, query, result) -> None:
+    """What santeid's INSi core was asked (``TraitsQuery``, ``VitaleQuery``, ``VerifyQuery``) and
+    answered (an ``Identity``): the calls of every channel, and the tests' own calls of the core
+    with persons of the civil-status base."""
+    where = "an INSi call"
+    traits = getattr(query, "traits", query)
+    for source in (query, traits, getattr(result, "identity", None)):
+        if source is None:
+            continue
+        scan.add_identity(getattr(source, "birth_name", None), "birth name", where)
+        scan.add_identity(getattr(source, "birth_date", None), "birth date", where)
+        for name in getattr(source, "given_names", None) or ():
+            scan.add_identity(name, "given name", where)
+        for attribute in ("matricule", "od_matricule", "individual_matricule", "value"):
+            scan.add_identity(getattr(source, attribute, None), "INS", where)
+        for entry in getattr(source, "history", ()):
+            scan.add_identity(entry.value, "INS", where)
 
 
 def harvest_pairs(scan: LogScan, pairs: Iterable[tuple[str, str]], where: str) -> None:
     for key, value in pairs:
-        if key in SECRET_FIELDS and _secret_like(key, value):
+        if key in PIN_FIELDS:
+            scan.add_pin(value, f"the {key} of {where}")
+        elif key in SECRET_FIELDS and _secret_like(key, value):
             scan.add_secret(value, f"the {key} of {where}")
 
 
@@ -238,14 +462,20 @@ def _harvest_werkzeug(scan: LogScan, response) -> None:
     if request is not None:
         environ = request.environ
         harvest_authorization(scan, environ.get("HTTP_AUTHORIZATION"), where)
-        harvest_url(scan, "?" + environ.get("QUERY_STRING", ""), where)
+        path = environ.get("PATH_INFO", "")
+        harvest_url(scan, f"{path}?{environ.get('QUERY_STRING', '')}", where)
         stream = environ.get("wsgi.input")
         try:
             if stream is not None and not stream.closed and stream.seekable():
                 stream.seek(0)
-                harvest_body(scan, stream.read(), environ.get("CONTENT_TYPE", ""), where)
+                body, content_type = stream.read(), environ.get("CONTENT_TYPE", "")
+                harvest_body(scan, body, content_type, where)
+                if is_insi(path):
+                    harvest_insi_body(scan, body, content_type, where)
         except (OSError, ValueError):
             pass
+        if is_insi(path) and response.is_sequence:
+            harvest_insi_body(scan, response.get_data(), response.mimetype or "", where)
     location = response.headers.get("Location")
     if location:
         harvest_url(scan, location, "a test-client redirect")
@@ -258,7 +488,10 @@ def _harvest_requests(scan: LogScan, response, streamed: bool) -> None:
         request = one.request
         harvest_authorization(scan, request.headers.get("Authorization"), "a requests call")
         harvest_url(scan, request.url, "a requests call")
-        harvest_body(scan, request.body, request.headers.get("Content-Type", ""), "a requests call")
+        content_type = request.headers.get("Content-Type", "")
+        harvest_body(scan, request.body, content_type, "a requests call")
+        if is_insi(request.url):
+            harvest_insi_body(scan, request.body, content_type, "a requests call")
         location = one.headers.get("Location")
         if location:
             harvest_url(scan, location, "a redirect")
@@ -267,6 +500,23 @@ def _harvest_requests(scan: LogScan, response, streamed: bool) -> None:
             harvest_json(scan, response.json(), "a response")
         except (ValueError, RecursionError):
             pass
+    if not streamed and is_insi(response.request.url):
+        content_type = response.headers.get("Content-Type", "")
+        harvest_insi_body(scan, response.content, content_type, "an INSi response")
+
+
+def harvest_args(scan: LogScan, args: object, where: str) -> None:
+    """The PIN of a command's ``--pin`` (``santeid device enroll --pin 1234``)."""
+    if not isinstance(args, list | tuple):
+        return
+    words = [str(a) for a in args]
+    for name, value in zip(words, words[1:], strict=False):
+        if name in ("--pin", "--new-pin"):
+            scan.add_pin(value, f"the {name} of {where}")
+    for word in words:
+        if word.startswith(("--pin=", "--new-pin=")):
+            name, _, value = word.partition("=")
+            scan.add_pin(value, f"the {name} of {where}")
 
 
 def harvest_constants(scan: LogScan, test_dirs: Iterable[Path]) -> None:
@@ -282,7 +532,10 @@ def harvest_constants(scan: LogScan, test_dirs: Iterable[Path]) -> None:
                 continue
             values = value if isinstance(value, tuple | list | frozenset | set) else (value,)
             for one in values:
-                scan.add_secret(one, f"{module.__name__}.{name}")
+                if re.search(r"PINS?$", name):
+                    scan.add_pin(one, f"{module.__name__}.{name}")
+                else:
+                    scan.add_secret(one, f"{module.__name__}.{name}")
 
 
 def harvest_known(scan: LogScan) -> None:
@@ -329,6 +582,8 @@ class _Handler(logging.Handler):
         self.plugin = plugin
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name.partition(".")[0] in CLIENT_LOGGERS:
+            return
         try:
             text = self.format(record)
         except Exception:  # a record that cannot be formatted is not ours to fail on
@@ -350,12 +605,13 @@ class LogScanPlugin:
     def install(self) -> None:
         root = logging.getLogger()
         self._root_level = root.level
-        if root.getEffectiveLevel() > logging.INFO:
-            root.setLevel(logging.INFO)
+        root.setLevel(logging.DEBUG)
         root.addHandler(self.handler)
         self._patch_werkzeug()
         self._patch_requests()
         self._patch_popen()
+        self._patch_insi()
+        self._patch_cli()
 
     def uninstall(self) -> None:
         root = logging.getLogger()
@@ -396,6 +652,39 @@ class LogScanPlugin:
 
         self._replace(requests.Session, "send", send)
 
+    def _patch_insi(self) -> None:
+        from santeid.insi.service import InsiService
+
+        scan = self.scan
+
+        def wrap(name: str):
+            original = getattr(InsiService, name)
+
+            def call(service, query, *args, **kwargs):
+                result = None
+                try:
+                    result = original(service, query, *args, **kwargs)
+                    return result
+                finally:
+                    harvest_insi_call(scan, query, result)
+
+            return call
+
+        for name in ("search_by_traits", "search_by_vitale", "verify"):
+            self._replace(InsiService, name, wrap(name))
+
+    def _patch_cli(self) -> None:
+        from click.testing import CliRunner
+
+        original = CliRunner.invoke
+        scan = self.scan
+
+        def invoke(runner, cli, args=None, *rest, **kwargs):
+            harvest_args(scan, args, "a command")
+            return original(runner, cli, args, *rest, **kwargs)
+
+        self._replace(CliRunner, "invoke", invoke)
+
     def _patch_popen(self) -> None:
         original_init = subprocess.Popen.__init__
         original_communicate = subprocess.Popen.communicate
@@ -403,6 +692,7 @@ class LogScanPlugin:
 
         def init(process, args, *rest, **kwargs):
             original_init(process, args, *rest, **kwargs)
+            harvest_args(plugin.scan, args, "a command")
             if is_santeid_serve(args):
                 process._log_scan_origin = f"santeid serve started by {plugin.current}"
                 for stream in (kwargs.get("stdout"), kwargs.get("stderr")):
@@ -435,8 +725,7 @@ class LogScanPlugin:
         root = logging.getLogger()
         if self.handler not in root.handlers:  # an app set up JSON logging and replaced them
             root.addHandler(self.handler)
-        if root.getEffectiveLevel() > logging.INFO:
-            root.setLevel(logging.INFO)
+        root.setLevel(logging.DEBUG)  # an app set up its log_level
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item) -> None:

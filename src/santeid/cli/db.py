@@ -82,21 +82,41 @@ def status(check: bool) -> None:
     settings = get_settings()
     click.echo(f"database: {_target()}")
     current = True
+    newer: list[str] = []
     for schema in all_schemas():
-        with _refused(schema.component.name):
+        name = schema.component.name
+        with _refused(name):
             database = persistence.database_for(settings, schema.component)
-            found = persistence.current_version(database, schema)
+            try:
+                found = persistence.current_version(database, schema)
+            except persistence.SchemaTooNew as exc:
+                found = exc.found
         absent = isinstance(database, persistence.SqliteDatabase) and not database.exists()
         if absent:
             note = "no database yet: run `santeid db upgrade`"
         elif found == schema.version:
             note = "current"
+        elif found > schema.version:
+            note = "newer than this santeid knows"
+            newer.append(f"version {found} of {name}")
         else:
             note = "run `santeid db upgrade`"
         current = current and note == "current"
-        click.echo(f"  {schema.component.name:<8} {found} of {schema.version} ({note})")
+        click.echo(f"  {name:<8} {found} of {schema.version} ({note})")
+    if newer:
+        raise click.ClickException(
+            f"a newer santeid upgraded this database: run a santeid release newer than this one "
+            f"({_release()}), one that knows {', '.join(newer)}; santeid never downgrades a "
+            "schema"
+        )
     if check and not current:
         raise SystemExit(1)
+
+
+def _release() -> str:
+    from importlib.metadata import version
+
+    return version("santeid")
 
 
 @db.command("migrate-from-sqlite")

@@ -16,16 +16,20 @@ from santeid.cli import printable
 from santeid.clock import system_clock
 from santeid.settings.observability import MAX_EVENT_DAYS
 
-_DURATION = re.compile(r"(\d+)([smhd])")
+#: ASCII digits only: ``\d`` would take the digits of every script (``٣d``, ``３h``).
+_DURATION = re.compile(r"([0-9]+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_since(value: str, now: float) -> int:
     """``30m``, ``24h``, ``7d`` (ago) or an ISO 8601 date/time (UTC when no offset)."""
+    from santeid.security import whole_number  # here: santeid.security loads Flask
+
     match = _DURATION.fullmatch(value.strip())
     if match:
-        seconds = int(match.group(1)) * _SECONDS[match.group(2)]
-        if seconds > MAX_EVENT_DAYS * 86400:
+        count = whole_number(match.group(1))
+        seconds = None if count is None else count * _SECONDS[match.group(2)]
+        if seconds is None or seconds > MAX_EVENT_DAYS * 86400:
             raise click.BadParameter(
                 f"{value!r}: at most {MAX_EVENT_DAYS}d ago", param_hint="--since"
             )

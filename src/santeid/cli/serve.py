@@ -242,6 +242,7 @@ def _serve(
         return
     from gunicorn.app.base import BaseApplication
 
+    from santeid.observability.logs import gunicorn_log_config
     from santeid.observability.metrics import worker_exited
     from santeid.serving import GUNICORN_ACCESS_FORMAT
     from santeid.serving import WORKER_STOP_SECONDS
@@ -264,6 +265,8 @@ def _serve(
             self.cfg.set("accesslog", "-" if access_log else None)
             # The path without the query string (santeid.serving, docs/operations.md).
             self.cfg.set("access_log_format", GUNICORN_ACCESS_FORMAT)
+            # Its own lines as santeid's JSON records under log_format = "json".
+            self.cfg.set("logconfig_dict", gunicorn_log_config(settings.observability) or {})
             self.cfg.set("child_exit", lambda server, worker: worker_exited(worker.pid))
             # The arbiter listens from here on (its pid is this process's).
             self.cfg.set("when_ready", lambda server: record_serving(settings))
@@ -432,6 +435,7 @@ def _serve_with_granian(
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
+    from santeid.observability.logs import granian_log_config
     from santeid.serving import GRANIAN_ACCESS_FORMAT
     from santeid.serving import WORKER_STOP_SECONDS
     from santeid.serving import defer_stops_in_workers
@@ -464,6 +468,8 @@ def _serve_with_granian(
         # Written out rather than left to Granian's default: the path, never the query string.
         log_access_format=GRANIAN_ACCESS_FORMAT,
         log_level=LogLevels(settings.observability.log_level.lower()),
+        # Its own lines as santeid's JSON records under log_format = "json".
+        log_dictconfig=granian_log_config(settings.observability),
         respawn_failed_workers=True,
         # After SIGTERM, workers still serving are killed then; without it Granian waits for
         # them for ever (santeid.serving).

@@ -125,7 +125,12 @@ def _follow(txid: str, tx: dict, request, *, proof: str) -> dict:
         txid, "waiting", {"state": "failed", "failure": reason}, current=tx
     )
     if failed is not None:  # once: only the poll that moved the transaction reports it
-        observe.login_failed(tx["client_id"], reason, professional=tx["national_id"])
+        observe.login_failed(
+            tx["client_id"],
+            reason,
+            professional=tx["national_id"],
+            auth_mode=proofs.PROOFS[proof].auth_mode,
+        )
     return failed or (svc.transactions.get(txid) or tx)
 
 

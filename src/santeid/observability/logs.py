@@ -12,6 +12,7 @@ import json
 import logging
 from datetime import UTC
 from datetime import datetime
+from typing import cast
 
 #: Extra fields copied from a record into its JSON object when present.
 FIELDS = ("request_id", "client_id", "endpoint", "method", "status", "duration_ms")
@@ -58,6 +59,52 @@ def configure_logging(observability) -> None:
         configure_json_logging(observability.log_level)
     else:
         logging.basicConfig(level=observability.log_level.upper(), format=TEXT_FORMAT)
+
+
+#: santeid's JSON lines in a ``logging.config.dictConfig`` configuration.
+_JSON = {"()": f"{__name__}.JsonFormatter"}
+
+
+def granian_log_config(observability) -> dict | None:
+    """Granian's ``log_dictconfig`` under ``log_format = "json"``: its own lines (logger
+    ``_granian``: its start, its workers') as santeid's JSON records, where Granian writes them
+    (standard output); its request lines keep their format. Granian merges it into its
+    ``granian.log.LOGGING_CONFIG`` (a key given replaces that key), in its main process and in
+    each worker. ``None`` under ``"text"``: Granian's own configuration."""
+    if observability.log_format != "json":
+        return None
+    from granian.log import LOGGING_CONFIG
+
+    formatters = cast(dict, LOGGING_CONFIG["formatters"])
+    return {"formatters": {**formatters, "generic": _JSON}}
+
+
+def gunicorn_log_config(observability) -> dict | None:
+    """gunicorn's ``logconfig_dict`` under ``log_format = "json"``: its own lines (logger
+    ``gunicorn.error``: its start, its workers') go to santeid's JSON handler on standard
+    error; its request lines (``gunicorn.access``) stay text on standard output. gunicorn
+    merges it into its ``CONFIG_DEFAULTS`` (a key given replaces that key), whose root logger
+    would otherwise write every record of the process as text: the root is set here as
+    :func:`configure_json_logging` sets it. ``None`` under ``"text"``: gunicorn's own."""
+    if observability.log_format != "json":
+        return None
+    level = observability.log_level.upper()
+    return {
+        "root": {"level": level, "handlers": ["json"]},
+        "loggers": {
+            "gunicorn.error": {"level": level, "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        },
+        "handlers": {
+            "json": {"class": "logging.StreamHandler", "formatter": "json"},
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "access",
+                "stream": "ext://sys.stdout",
+            },
+        },
+        "formatters": {"json": _JSON, "access": {"format": "%(message)s"}},
+    }
 
 
 def configure_json_logging(level: str = "INFO") -> None:

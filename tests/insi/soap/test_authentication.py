@@ -7,6 +7,7 @@ else gets the insufficient-access fault ``DESIR_560`` (docs/reference/insi-teles
 from __future__ import annotations
 
 import datetime
+import logging
 from urllib.parse import quote
 
 import pytest
@@ -261,6 +262,19 @@ def test_signed_cv_assertion_alone_is_still_judged_as_a_card(client, tmp_path):
     card's, as before: a CV certificate is no CPS card."""
     parts = refused(post(client, vitale_envelope(cv_assertion(tmp_path)), VITALE))
     assert "carte CPS refusée" in parts["text"]
+
+
+def test_an_assertion_verified_at_debug_is_not_logged(soap_app, client, card, tmp_path, caplog):
+    """signxml logs at DEBUG every string it canonicalizes: the whole assertion, with the
+    patient's NIR of a carte Vitale assertion and the professional's name of a CPS card's
+    (docs/security.md#logs). Under ``log_level = "DEBUG"`` none of it reaches the log."""
+    cps = saml.card_assertion(card.certificate, card.private_key, CARD_HOLDER)
+    data = vitale_envelope(cps, cv_assertion(tmp_path))
+    with caplog.at_level(logging.DEBUG):
+        assert logging.getLogger("santeid.insi").isEnabledFor(logging.DEBUG)
+        assert found(post(client, data, VITALE))
+    assert "297022A020778" not in caplog.text
+    assert "Assertion" not in caplog.text
 
 
 # -- Pro Santé Connect assertion + santeid access token ---------------------------------------

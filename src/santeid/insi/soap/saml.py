@@ -44,6 +44,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -69,6 +70,11 @@ from santeid.pki import certificate_pem
 from santeid.pki import name_text
 from santeid.pki import private_key_pem
 from santeid.storage import keys
+
+#: signxml logs at DEBUG every string it canonicalizes to sign or verify: a whole assertion, with
+#: the patient's NIR of a carte Vitale assertion and the name of a CPS card's holder. Those
+#: records are never written, whatever ``log_level`` (docs/security.md#logs).
+logging.getLogger("signxml").setLevel(logging.INFO)
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 NAMEID_X509 = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
