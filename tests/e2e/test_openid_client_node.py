@@ -351,7 +351,8 @@ def test_a_service_account_id_token_through_the_library(example, server, tmp_pat
     """``clientCredentialsGrant`` with ``openid``: the ID token Keycloak issues for the
     client's service account (docs/reference/keycloak-behaviour.md, "Token endpoint"),
     validated by the library as any other (signature against the JWKS, ``iss``, ``aud``,
-    ``exp``, ``iat``, ``sub``); without ``openid``, none. No refresh token either way."""
+    ``exp``, ``iat``, ``sub``), and userinfo of the service account; without ``openid``, no ID
+    token. No refresh token either way."""
     rp = service(
         example, server, tmp_path, "node-service", grant_types=["client_credentials"],
         backchannel_token_delivery_mode=None, backchannel_polling_interval=None,
@@ -362,6 +363,12 @@ def test_a_service_account_id_token_through_the_library(example, server, tmp_pat
     assert claims["sub"] == claims["preferred_username"] == "service-account-node-service"
     assert claims["aud"] == claims["azp"] == claims["clientId"] == "node-service"
     assert claims["typ"] == "ID" and "sid" not in claims and "nonce" not in claims
+    # Keycloak's userinfo describes the service account; the library compares its sub with
+    # the ID token's.
+    assert rp.ok("userinfo") == {
+        "sub": "service-account-node-service",
+        "preferred_username": "service-account-node-service",
+    }
     plain = rp.ok("service", "rpps")
     assert plain["scope"] == "rpps" and "id_token" not in plain and "claims" not in plain
 
