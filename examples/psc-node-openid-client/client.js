@@ -143,6 +143,14 @@ const commands = {
     return { url: url.href }
   },
 
+  // The service's own tokens, without a professional (client_credentials: its service
+  // account); with "openid" in the scope, an ID token too, validated as any other.
+  async service(config, serviceScope = 'openid') {
+    const tokens = await client.clientCredentialsGrant(config, { scope: serviceScope })
+    save(tokenSet(tokens))
+    return tokenSet(tokens)
+  },
+
   // CIBA poll mode: the professional approves on the e-CPS app, the service polls.
   async ciba(config, loginHint, ...extra) {
     const request = await client.initiateBackchannelAuthentication(config, {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from santeid.oidc.clients import ClientRegistry
+from santeid.oidc.tokens import at_hash
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import decode
@@ -56,15 +58,86 @@ def test_a_service_gets_an_access_token_without_refresh_or_id_token(app, client)
     assert verified["jti"] == claims["jti"]
 
 
-def test_openid_in_the_scope_gives_no_id_token(app, client):
-    """Keycloak adds an ID token for the service account when ``scope`` holds ``openid``;
-    santeid, whose service tokens describe no professional, does not (docs/psc-integration.md
-    §5.2): ``openid`` is granted, the answer has the same members as without it."""
+def test_openid_in_the_scope_gives_an_id_token_for_the_service_account(app, client):
+    """Keycloak adds an ID token for the client's service account when ``scope`` holds
+    ``openid`` (docs/reference/keycloak-behaviour.md, "Token endpoint"): the subject and
+    ``preferred_username`` of the access token, its ``exp``, ``aud`` the client, ``at_hash``;
+    no refresh token, no session (no ``sid``, no ``session_state``), no nonce."""
     register_service(app)
     response = token_request(client, {"scope": "openid rpps"})
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert body["scope"] == "openid rpps"
+    assert list(body) == [
+        "access_token",
+        "expires_in",
+        "refresh_expires_in",
+        "token_type",
+        "id_token",
+        "not-before-policy",
+        "scope",
+    ]
+    assert body["scope"] == "openid rpps" and body["refresh_expires_in"] == 0
+    header, id_claims = decode(app, body["id_token"])
+    _, access_claims = decode(app, body["access_token"])
+    assert header["alg"] == "RS256"
+    assert list(id_claims) == [
+        "exp",
+        "iat",
+        "jti",
+        "iss",
+        "aud",
+        "sub",
+        "typ",
+        "azp",
+        "at_hash",
+        "preferred_username",
+        "clientId",
+    ]
+    assert id_claims["typ"] == "ID" and id_claims["aud"] == id_claims["azp"] == "annuaire-checker"
+    for claim in ("exp", "iat", "iss", "sub", "preferred_username", "clientId"):
+        assert id_claims[claim] == access_claims[claim], claim
+    assert id_claims["sub"] == "service-account-annuaire-checker"
+    assert id_claims["jti"] != access_claims["jti"]
+    assert id_claims["at_hash"] == at_hash(body["access_token"])
+
+
+def test_the_service_id_token_follows_id_token_signed_response_alg(app, client):
+    app.extensions["santeid"].keys.generate("PS256")
+    register_service(app, id_token_signed_response_alg="PS256")
+    body = token_request(client, {"scope": "openid"}).get_json()
+    assert decode(app, body["id_token"])[0]["alg"] == "PS256"
+    assert decode(app, body["access_token"])[0]["alg"] == "RS256"
+
+
+def test_a_missing_id_token_key_fails_only_the_openid_request(app, client):
+    """A client registered for ES256 ID tokens before its key went away (docs/keys.md): its
+    ``openid`` request is the token endpoint's clear 500 ``server_error``, as for the other
+    grants; without ``openid`` no ID token is signed and the request succeeds."""
+    services = app.extensions["santeid"]
+    ClientRegistry(services.clients.db).add(
+        {
+            "client_id": "annuaire-checker",
+            "client_secret": SECRET,
+            "grant_types": ["client_credentials"],
+            "redirect_uris": [],
+            "id_token_signed_response_alg": "ES256",
+        },
+        replace=True,
+    )
+    refused = token_request(client, {"scope": "openid"})
+    assert refused.status_code == 500
+    assert refused.get_json()["error"] == "server_error"
+    assert "id_token_signed_response_alg" in refused.get_json()["error_description"]
+    assert token_request(client, {"scope": "rpps"}).status_code == 200
+    services.keys.generate("ES256")
+    accepted = token_request(client, {"scope": "openid"})
+    assert accepted.status_code == 200, accepted.get_json()
+    assert decode(app, accepted.get_json()["id_token"])[0]["alg"] == "ES256"
+
+
+def test_without_openid_no_id_token(app, client):
+    register_service(app)
+    body = token_request(client, {"scope": "rpps"}).get_json()
     assert "id_token" not in body and "refresh_token" not in body
 
 

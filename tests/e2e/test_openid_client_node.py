@@ -347,6 +347,32 @@ def test_ciba_poll_mode_through_the_library(example, server, tmp_path):
     }  # fmt: skip
 
 
+def test_a_service_account_id_token_through_the_library(example, server, tmp_path):
+    """``clientCredentialsGrant`` with ``openid``: the ID token Keycloak issues for the
+    client's service account (docs/reference/keycloak-behaviour.md, "Token endpoint"),
+    validated by the library as any other (signature against the JWKS, ``iss``, ``aud``,
+    ``exp``, ``iat``, ``sub``), and userinfo of the service account; without ``openid``, no ID
+    token. No refresh token either way."""
+    rp = service(
+        example, server, tmp_path, "node-service", grant_types=["client_credentials"],
+        backchannel_token_delivery_mode=None, backchannel_polling_interval=None,
+    )  # fmt: skip
+    tokens = rp.ok("service")
+    assert tokens["scope"] == "openid" and "refresh_token" not in tokens
+    claims = tokens["claims"]
+    assert claims["sub"] == claims["preferred_username"] == "service-account-node-service"
+    assert claims["aud"] == claims["azp"] == claims["clientId"] == "node-service"
+    assert claims["typ"] == "ID" and "sid" not in claims and "nonce" not in claims
+    # Keycloak's userinfo describes the service account; the library compares its sub with
+    # the ID token's.
+    assert rp.ok("userinfo") == {
+        "sub": "service-account-node-service",
+        "preferred_username": "service-account-node-service",
+    }
+    plain = rp.ok("service", "rpps")
+    assert plain["scope"] == "rpps" and "id_token" not in plain and "claims" not in plain
+
+
 def test_errors_the_library_surfaces(example, server, tmp_path):
     """Keycloak's errors as the library parses them. A wrong secret is Keycloak's 401
     ``unauthorized_client`` "Invalid client or Invalid client credentials", not RFC 6749

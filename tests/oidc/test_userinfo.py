@@ -405,23 +405,75 @@ def test_userinfo_errors_rfc6750_setting(app, flow, client):
     )
 
 
-@pytest.mark.parametrize("scope", [None, "openid", "openid scope_all"])
-def test_a_service_token_is_refused_with_insufficient_scope_whatever_its_scope(app, client, scope):
-    """docs/endpoints.md: a client_credentials token has no professional behind it; asking for
-    openid does not make it a userinfo token, and a 401 would read as "expired, retry"."""
+def _service_token(app, client, scope: str | None, **metadata) -> tuple[dict, str]:
+    """A ``client_credentials`` token of the client ``service-cc``, and its registration."""
     meta = register_client(
-        app, client_id="service-cc", grant_types=["client_credentials"], redirect_uris=[]
+        app,
+        client_id="service-cc",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        **metadata,
     )
     form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
     issued = client.post(
         f"{OIDC}/token", data=form, headers=basic_auth(meta["client_id"], meta["client_secret"])
     )
     assert issued.status_code == 200, issued.get_json()
-    response = client.get(f"{OIDC}/userinfo", headers=_bearer(issued.get_json()["access_token"]))
-    description = (
-        "Missing openid scope" if scope is None else "A service account token has no professional"
+    return meta, issued.get_json()["access_token"]
+
+
+@pytest.mark.parametrize("scope", ["openid", "openid scope_all"])
+def test_a_service_token_with_openid_describes_the_service_account(app, client, scope):
+    """Keycloak's userinfo answers a service account's token — without a session, it makes a
+    transient one for the service-account user (docs/reference/keycloak-behaviour.md,
+    "Userinfo, introspection, revocation"): its ``sub`` and ``preferred_username``, those of
+    the token and of its ID token, whatever the scope; no professional's claim."""
+    _, token = _service_token(app, client, scope)
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(token))
+    assert response.status_code == 200, response.headers.get("WWW-Authenticate")
+    assert response.mimetype == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert json.loads(response.data) == {
+        "sub": "service-account-service-cc",
+        "preferred_username": "service-account-service-cc",
+    }
+    by_form = client.post(f"{OIDC}/userinfo", data={"access_token": token})
+    assert json.loads(by_form.data) == json.loads(response.data)
+
+
+def test_a_service_token_without_openid_is_refused_as_any_other(app, client):
+    _, token = _service_token(app, client, None)
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(token))
+    assert userinfo_refusal(response) == keycloak_refusal(
+        403, "insufficient_scope", "Missing openid scope"
     )
-    assert userinfo_refusal(response) == keycloak_refusal(403, "insufficient_scope", description)
+
+
+def test_a_signed_userinfo_of_the_service_account(app, client):
+    """``userinfo_signed_response_alg``: the service account's answer is signed as any other
+    (OIDC Core §5.3.2: ``iss`` and ``aud`` added)."""
+    _, token = _service_token(app, client, "openid", userinfo_signed_response_alg="RS256")
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(token))
+    assert response.status_code == 200 and response.mimetype == "application/jwt"
+    _, claims = decode(app, response.get_data(as_text=True))
+    assert claims["sub"] == "service-account-service-cc"
+    assert claims["aud"] == "service-cc" and claims["iss"].endswith("/realms/esante-wallet")
+
+
+def test_a_revoked_service_token_or_one_of_a_removed_client_is_refused(app, client):
+    meta, token = _service_token(app, client, "openid")
+    revoked = client.post(
+        f"{OIDC}/revoke",
+        data={"token": token},
+        headers=basic_auth(meta["client_id"], meta["client_secret"]),
+    )
+    assert revoked.status_code == 200
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(token))
+    assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED
+    _, token = _service_token(app, client, "openid")
+    app.extensions["santeid"].clients.remove("service-cc")
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(token))
+    assert userinfo_refusal(response) == keycloak_refusal(401, "invalid_token", "Client not found")
 
 
 #: RFC 7235 §2.1 auth-params; RFC 6750 §3: ``error_description`` holds only

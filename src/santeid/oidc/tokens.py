@@ -435,19 +435,14 @@ class TokenService:
         response["token_type"] = "Bearer"  # noqa: S105 - a type name, not a secret
 
         if id_alg is not None:
-            id_claims = {
-                "exp": min(now + settings.oidc.id_token_lifetime, session_end),
-                "iat": now,
-                "auth_time": authentication.auth_time,
-                "jti": _uuid(),
-                "iss": settings.issuer,
-                "aud": client_id,
-                "sub": sub,
-                "typ": "ID",
-                "azp": client_id,
-            }
-            if nonce:
-                id_claims["nonce"] = nonce
+            id_claims = self._id_token_claims(
+                client_id=client_id,
+                sub=sub,
+                now=now,
+                exp=min(now + settings.oidc.id_token_lifetime, session_end),
+                auth_time=authentication.auth_time,
+                nonce=nonce,
+            )
             id_claims.update(
                 {
                     "session_state": sid,
@@ -475,45 +470,102 @@ class TokenService:
         response["scope"] = scope
         return response
 
+    def _id_token_claims(
+        self,
+        *,
+        client_id: str,
+        sub: str,
+        now: int,
+        exp: int,
+        auth_time: int | None = None,
+        nonce: str | None = None,
+    ) -> dict:
+        """The claims that open every ID token santeid issues, whatever the grant (OIDC Core
+        §2, https://openid.net/specs/openid-connect-core-1_0.html#IDToken; Keycloak's
+        ``TokenManager.AccessTokenResponseBuilder.generateIDToken``, which builds the ID token
+        of every grant from its access token, docs/reference/keycloak-behaviour.md, "Token
+        endpoint"): ``auth_time`` when there was an authentication, ``nonce`` when the request
+        sent one. The caller adds the claims of its grant and signs with :meth:`id_token_alg`."""
+        claims: dict = {"exp": exp, "iat": now}
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        claims.update(
+            {
+                "jti": _uuid(),
+                "iss": self.settings.issuer,
+                "aud": client_id,
+                "sub": sub,
+                "typ": "ID",
+                "azp": client_id,
+            }
+        )
+        if nonce:
+            claims["nonce"] = nonce
+        return claims
+
     def issue_client_token(
         self, *, client, scope: str, certificate_thumbprint: str | None = None
     ) -> dict:
-        """Access token of the ``client_credentials`` grant (RFC 6749 §4.4): no professional,
-        no refresh token (RFC 6749 §4.4.3), no ID token even with ``openid`` (Keycloak issues
-        one for the service account: docs/psc-integration.md §5.2 says why santeid does not).
+        """Tokens of the ``client_credentials`` grant (RFC 6749 §4.4): an access token for the
+        client's service account, no refresh token (Keycloak's ``client_credentials.
+        use_refresh_token``, off by default), and, when ``scope`` holds
+        ``openid``, an ID token for the service account, as Keycloak issues one for every
+        grant whose scope is an OpenID request (docs/reference/keycloak-behaviour.md, "Token
+        endpoint").
 
-        Shaped as PSC's access tokens (same signature, ``typ`` and lifetime,
-        docs/reference/pro-sante-connect.md §6) so that
-        :meth:`verify_access_token` accepts it; its subject is the client's service account
-        (Keycloak's convention: ``preferred_username`` ``service-account-<client_id>``), which no
-        directory entry matches: userinfo refuses it, the FHIR directory API accepts it.
+        The access token is shaped as PSC's (same signature, ``typ`` and lifetime,
+        docs/reference/pro-sante-connect.md §6) so that :meth:`verify_access_token` accepts
+        it; its subject is the client's service account (Keycloak's convention:
+        ``preferred_username`` ``service-account-<client_id>``), which no directory entry
+        matches: userinfo describes the service account, the FHIR directory API accepts it.
+        No session stands behind it (Keycloak's transient user session): no ``sid``, no
+        ``session_state``. The ID token carries what Keycloak's ``generateIDToken`` copies from
+        the access token (``sub``, ``azp``, ``exp``, no ``sid``), ``aud`` the client,
+        ``at_hash``, and the claims of the access token whose mappers also write the ID token
+        (``preferred_username``, ``clientId``); it is signed with the client's
+        ``id_token_signed_response_alg``, as every ID token (:meth:`id_token_alg`, checked
+        before anything is signed).
         """
+        id_alg = self.id_token_alg(client, scope)
         now = int(self.clock())
         settings = self.settings
         client_id = client.get_client_id()
+        subject = service_account(client_id)
+        exp = now + settings.oidc.access_token_lifetime
         claims = {
-            "exp": now + settings.oidc.access_token_lifetime,
+            "exp": exp,
             "iat": now,
             "jti": _uuid(),
             "iss": settings.issuer,
-            "sub": service_account(client_id),
+            "sub": subject,
             "typ": "Bearer",
             "azp": client_id,
             "scope": scope,
             "clientId": client_id,
-            "preferred_username": service_account(client_id),
+            "preferred_username": subject,
         }
         if certificate_thumbprint:
             claims["cnf"] = {"x5t#S256": certificate_thumbprint}  # RFC 8705 §3.1
         access_token = self.keys.sign(claims, alg=settings.oidc.signing_alg)
-        return {
+        response: dict = {
             "access_token": access_token,
             "expires_in": settings.oidc.access_token_lifetime,
             "refresh_expires_in": 0,
             "token_type": "Bearer",
-            "not-before-policy": 0,
-            "scope": scope,
         }
+        if id_alg is not None:
+            id_claims = self._id_token_claims(client_id=client_id, sub=subject, now=now, exp=exp)
+            id_claims.update(
+                {
+                    "at_hash": at_hash(access_token),
+                    "preferred_username": subject,
+                    "clientId": client_id,
+                }
+            )
+            response["id_token"] = self.keys.sign(id_claims, alg=id_alg)
+        response["not-before-policy"] = 0
+        response["scope"] = scope
+        return response
 
     # -- verifying ----------------------------------------------------------
     def _verified_claims(

@@ -20,11 +20,13 @@ order:
 * revoked by itself: "Token verification failed"; its session or grant ended (logout,
   refresh token revoked, replayed code, refused reuse, the session idle for
   ``sso_idle_timeout``): "user_session_not_found";
-* a service account's token (``client_credentials``): 403 ``insufficient_scope`` — santeid's,
-  ``docs/endpoints.md``;
 * its professional gone from the directory: "User not found"; inactive: "User disabled";
 * bound to a certificate not presented (RFC 8705 §3): Keycloak's "Client certificate missing,
   or its thumbprint and one in the refresh token did NOT match".
+
+A service account's token (``client_credentials`` with ``openid``) is answered as Keycloak
+answers it — a transient session of the service-account user, which exists as long as its
+client does: its ``sub`` and ``preferred_username`` (docs/endpoints.md).
 
 Any origin may read an answer until the token's client is known, then that client's web
 origins (``santeid.oidc.cors``).
@@ -56,8 +58,6 @@ from santeid.psc.claims import build_userinfo
 from santeid.services import services
 
 TOKEN_VERIFICATION_FAILED = keycloak_errors.TOKEN_VERIFICATION_FAILED
-#: A service account's token (``client_credentials``) with ``openid``: no professional.
-SERVICE_ACCOUNT_TOKEN = "A service account token has no professional"  # noqa: S105 - a message
 
 
 def _realm() -> str:
@@ -140,32 +140,35 @@ def userinfo():
     if svc.tokens.session_over(claims.get("sid")):
         # Idle for sso_idle_timeout, or past sso_max_lifetime: no session holds the token.
         return _invalid_token(keycloak_errors.USER_SESSION_NOT_FOUND, "its session has ended")
-    if is_service_account_token(claims):
-        # A client_credentials token, openid asked or not: no professional to describe. 403,
-        # not 401: the token is valid, a new one would be refused too (docs/endpoints.md).
-        return _refused("insufficient_scope", SERVICE_ACCOUNT_TOKEN)
-    professional = svc.directory.get(claims["preferred_username"])
-    if professional is None:
-        # A professional since removed from the directory.
-        return _refused("invalid_token", keycloak_errors.USER_NOT_FOUND)
-    if not professional.is_active:
-        # Keycloak's disabled user (docs/reference/keycloak-behaviour.md, "Disabled users").
-        return _refused("invalid_token", keycloak_errors.USER_DISABLED)
+    professional = None
+    if not is_service_account_token(claims):
+        professional = svc.directory.get(claims["preferred_username"])
+        if professional is None:
+            # A professional since removed from the directory.
+            return _refused("invalid_token", keycloak_errors.USER_NOT_FOUND)
+        if not professional.is_active:
+            # Keycloak's disabled user (docs/reference/keycloak-behaviour.md, "Disabled users").
+            return _refused("invalid_token", keycloak_errors.USER_DISABLED)
     try:
         protector.check_certificate_binding(claims, presented)
     except OAuth2Error:
         return _invalid_token(keycloak_errors.CERTIFICATE_MISMATCH, protector.UNBOUND)
 
-    # What the token's scope releases: the one scope policy (santeid.oidc.scopes).
-    body = released_userinfo(
-        claims.get("scope"),
-        build_userinfo(
-            professional,
-            sub=claims["sub"],
-            auth_mode=claims.get("authMode"),
-            layout=svc.settings.keycloak.userinfo_layout,
-        ),
-    )
+    if professional is None:
+        # The client's service account (client_credentials): its subject and username, as
+        # its tokens name it, whatever the scope — no professional behind it.
+        body = {"sub": claims["sub"], "preferred_username": claims["preferred_username"]}
+    else:
+        # What the token's scope releases: the one scope policy (santeid.oidc.scopes).
+        body = released_userinfo(
+            claims.get("scope"),
+            build_userinfo(
+                professional,
+                sub=claims["sub"],
+                auth_mode=claims.get("authMode"),
+                layout=svc.settings.keycloak.userinfo_layout,
+            ),
+        )
 
     # A registered algorithm without an active key: 500 server_error (santeid.errors).
     field, algs = "userinfo_signed_response_alg", svc.keys.signing_algorithms
