@@ -29,7 +29,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs
-from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import pytest
@@ -37,6 +36,7 @@ import redis
 import requests
 from joserfc.jwk import RSAKey
 
+from tests.support.http_login import login_to_callback
 from tests.support.servers import SANTEID
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
@@ -166,24 +166,9 @@ class Service:
 
 
 def browser_login(browser: requests.Session, url: str, national_id: str = PROFESSIONAL) -> str:
-    """What the professional's browser does: follow to the login page, submit the national
-    identifier, follow the redirects until the service's callback, whose URL it returns (the
-    callback itself is not fetched). With an SSO session, the callback comes at once."""
-    location = url
-    while True:
-        response = browser.get(location, allow_redirects=False)
-        assert response.status_code in (200, 302, 303), response.text[:500]
-        if response.status_code == 200:  # the login page
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text).group(1)
-            response = browser.post(
-                location,
-                data={"national_id": national_id, "csrf_token": csrf},
-                allow_redirects=False,
-            )
-            assert response.status_code == 303, response.text[:500]
-        location = urljoin(location, response.headers["Location"])
-        if location.startswith(REDIRECT_URI):
-            return location
+    """The professional's login from ``url`` to this service's callback, whose URL it returns
+    (:func:`tests.support.http_login.login_to_callback`)."""
+    return login_to_callback(browser, url, REDIRECT_URI, national_id)
 
 
 def service(example, server, tmp_path, client_id: str, *, env=None, **metadata) -> Service:
