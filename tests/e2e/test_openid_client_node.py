@@ -20,13 +20,10 @@ so none is driven."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -37,13 +34,14 @@ import requests
 from joserfc.jwk import RSAKey
 
 from tests.support.http_login import login_to_callback
+from tests.support.node_example import NODE
+from tests.support.node_example import NPM
+from tests.support.node_example import npm_installed
 from tests.support.servers import SANTEID
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "examples" / "psc-node-openid-client"
-NODE = shutil.which("node")
-NPM = shutil.which("npm")
 
 
 def node_major() -> int:
@@ -84,18 +82,8 @@ OAUTH_ERROR = 3
 
 @pytest.fixture(scope="module")
 def example() -> Path:
-    """The example's ``node_modules`` installed from the lock file (``npm ci``) when missing;
-    one installation at a time when the module's tests run on several workers."""
-    installed = NODE_DIR / "node_modules" / "openid-client" / "package.json"
-    with (Path(tempfile.gettempdir()) / "santeid-psc-node-npm.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not installed.exists():
-            result = subprocess.run(
-                [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=NODE_DIR, capture_output=True, text=True, timeout=300, check=False,
-            )  # fmt: skip
-            assert result.returncode == 0, result.stdout + result.stderr
-    return NODE_DIR / "client.js"
+    """The example's ``node_modules`` installed from the lock file when missing."""
+    return npm_installed(NODE_DIR, "openid-client")
 
 
 @pytest.fixture(scope="module")
