@@ -117,8 +117,12 @@ def listen_host(host: str) -> str:
 
 def url_host(host: str) -> str:
     """The host of this server's URLs when it listens on ``host``: 127.0.0.1 for a wildcard
-    (:data:`WILDCARD_HOSTS`), else ``host`` :func:`bracketed`."""
-    return "127.0.0.1" if host in WILDCARD_HOSTS else bracketed(host)
+    (:data:`WILDCARD_HOSTS`), else ``host`` :func:`bracketed` — an IPv6 zone
+    (``fe80::1%eth0``) written ``%25eth0``, as a URI writes it (RFC 6874 §2,
+    https://www.rfc-editor.org/rfc/rfc6874#section-2)."""
+    if host in WILDCARD_HOSTS:
+        return "127.0.0.1"
+    return bracketed(host.replace("%", "%25") if ":" in host else host)
 
 
 def absolute_http_url(value: str) -> str:
