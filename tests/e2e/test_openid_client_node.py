@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -199,6 +200,22 @@ def test_discovery_as_the_library_reads_it(example, server, tmp_path):
     assert read["issuer"] == server.issuer
     assert read["authorization_response_iss_parameter_supported"] is True
     assert "dpop_signing_alg_values_supported" not in read
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_the_session_file_is_readable_by_its_user_alone(example, server, tmp_path, earlier):
+    """``PSC_SESSION`` holds the PKCE verifier and then the tokens, by default in the system's
+    temporary folder, which every user of the machine reads: the example writes it readable
+    and writable by its user alone (0600), a file left readable by an earlier run too — it was
+    written with the process's umask, readable by everyone (0644)."""
+    rp = service(example, server, tmp_path, f"node-session-{earlier}")
+    session = Path(rp.env["PSC_SESSION"])
+    if earlier:
+        session.write_text("{}")
+        session.chmod(0o644)
+    rp.ok("login")
+    assert stat.S_IMODE(session.stat().st_mode) == 0o600
+    assert "code_verifier" in json.loads(session.read_text())
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "private_key_jwt"])
