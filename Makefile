@@ -6,9 +6,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
-# Where the pages are: the issuer's host, as santeid serve makes it (santeid.settings.base.url_host):
-# 127.0.0.1 for a wildcard HOST (0.0.0.0, ::), an IPv6 address in brackets.
-SHOWN  := $(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(if $(findstring :,$(HOST)),[$(HOST)],$(HOST)))
+# Where the pages are: the issuer's host, as santeid serve makes it (santeid.settings.base.url_host
+# of listen_host): 127.0.0.1 for a wildcard HOST (0.0.0.0, ::, [::]), an IPv6 address in brackets
+# (HOST=::1 or HOST=[::1]), its zone written %25 (HOST=fe80::1%eth0: [fe80::1%25eth0], RFC 6874).
+BARE   := $(patsubst [%],%,$(HOST))
+SHOWN  := $(if $(filter 0.0.0.0 ::,$(BARE)),127.0.0.1,$(if $(findstring :,$(BARE)),[$(subst %,%25,$(BARE))],$(BARE)))
 # HTTPS for what needs a client certificate: INSi establishment certificates, CPS cards.
 TLS_PORT ?= 5443
 # CIBA push mode (ciba_push_enabled): off by default, as at Pro Santé Connect, whose discovery

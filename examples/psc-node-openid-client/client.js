@@ -5,7 +5,7 @@
 // verifier, tokens) is kept in PSC_SESSION. An OAuth error is printed as the library parsed
 // it, {"error", "error_description", "status", "name"}, and the command exits 3 (README.md).
 import * as client from 'openid-client'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -48,7 +48,12 @@ async function configure() {
 const pairs = (args) => Object.fromEntries(args.map((arg) => [
   arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]))
 const load = () => JSON.parse(readFileSync(sessionFile, 'utf8'))
-const save = (session) => writeFileSync(sessionFile, JSON.stringify(session))
+// The verifier and the tokens are secrets: the file is its user's alone (0600), one left by an
+// earlier run included (the temporary folder is every user's).
+const save = (session) => {
+  writeFileSync(sessionFile, JSON.stringify(session), { mode: 0o600 })
+  chmodSync(sessionFile, 0o600)
+}
 
 function tokenSet(tokens) {
   return {

@@ -14,6 +14,7 @@ import pytest
 import santeid
 from santeid.cli import serve
 from santeid.settings import Settings
+from santeid.settings.base import listen_host
 from tests.support.paths import ROOT
 
 
@@ -51,7 +52,10 @@ def test_an_unexpected_failure_in_the_child_is_shown_and_refuses_the_start(
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "127.0.0.1", "::1"])  # noqa: S104
+@pytest.mark.parametrize(
+    "host",
+    ["0.0.0.0", "::", "[::]", "192.168.1.20", "127.0.0.1", "::1", "[::1]", "fe80::1%eth0"],  # noqa: S104
+)
 def test_make_run_prints_the_pages_at_the_address_of_the_issuer(host: str) -> None:
     """``make run HOST=0.0.0.0`` (docs/ecps-app.md, a phone on the same network) serves on every
     address with the issuer ``http://127.0.0.1:…``: the pages it prints to begin with (README,
@@ -60,7 +64,30 @@ def test_make_run_prints_the_pages_at_the_address_of_the_issuer(host: str) -> No
         ["make", "-n", "run", f"HOST={host}", "PORT=8000"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    issuer = serve._effective_settings(Settings(), host, 8000, None, sandbox=True).issuer
+    listened = listen_host(host)  # santeid serve's --host
+    issuer = serve._effective_settings(Settings(), listened, 8000, None, sandbox=True).issuer
     origin = issuer.split("/auth/", 1)[0]
     printed = re.findall(r"(https?://[^/\s\"]+)/\S*\s", dry_run.stdout)
     assert printed and set(printed) == {origin}, (printed, origin)
+
+
+@pytest.mark.parametrize(
+    ("host", "origin"),
+    [
+        ("::1", "http://[::1]:8000"),
+        ("[::1]", "http://[::1]:8000"),
+        ("::", "http://127.0.0.1:8000"),
+        # RFC 6874 §2: a zone in a URI is "%25" and the zone; a bare % is no URI.
+        ("fe80::1%eth0", "http://[fe80::1%25eth0]:8000"),
+        ("localhost", "http://localhost:8000"),
+    ],
+)
+def test_the_issuer_follows_the_address_as_a_uri_writes_it(host: str, origin: str) -> None:
+    """The issuer ``santeid serve --host`` makes when none is configured (docs/configuration.md):
+    an IPv6 literal in brackets (RFC 3986 §3.2.2) with its zone, if any, written as RFC 6874
+    writes it — it was ``http://[fe80::1%eth0]:…``, whose ``%et`` is no percent-encoding, so no
+    URI a client can take for the issuer."""
+    issuer = serve._effective_settings(
+        Settings(), listen_host(host), 8000, None, sandbox=True
+    ).issuer
+    assert issuer == f"{origin}/auth/realms/esante-wallet"

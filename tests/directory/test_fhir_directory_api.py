@@ -1069,6 +1069,10 @@ def test_the_self_link_of_a_count_alone_lists_what_it_applied(api, query):
         (f"http://localhost/elsewhere/Practitioner/{FAUVEL}", 0),
         (f"http://localhost/fhir/v1/Practitioner/{FAUVEL}/_history/1", 0),
         (f"urn:uuid:{FAUVEL}", 0),
+        # Not a URL (a bracket left open, a host in brackets that is no IPv6 address): no
+        # server's, so no match — not a 500.
+        (f"http://[::1/fhir/v1/Practitioner/{FAUVEL}", 0),
+        (f"http://[localhost]/fhir/v1/Practitioner/{FAUVEL}", 0),
     ],
 )
 def test_a_reference_by_url_matches_this_servers_practitioners_only(api, reference, roles):

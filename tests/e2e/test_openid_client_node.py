@@ -20,16 +20,13 @@ so none is driven."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import shutil
+import stat
 import subprocess
-import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs
-from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import pytest
@@ -37,13 +34,15 @@ import redis
 import requests
 from joserfc.jwk import RSAKey
 
+from tests.support.http_login import login_to_callback
+from tests.support.node_example import NODE
+from tests.support.node_example import NPM
+from tests.support.node_example import npm_installed
 from tests.support.servers import SANTEID
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "examples" / "psc-node-openid-client"
-NODE = shutil.which("node")
-NPM = shutil.which("npm")
 
 
 def node_major() -> int:
@@ -84,18 +83,8 @@ OAUTH_ERROR = 3
 
 @pytest.fixture(scope="module")
 def example() -> Path:
-    """The example's ``node_modules`` installed from the lock file (``npm ci``) when missing;
-    one installation at a time when the module's tests run on several workers."""
-    installed = NODE_DIR / "node_modules" / "openid-client" / "package.json"
-    with (Path(tempfile.gettempdir()) / "santeid-psc-node-npm.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not installed.exists():
-            result = subprocess.run(
-                [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=NODE_DIR, capture_output=True, text=True, timeout=300, check=False,
-            )  # fmt: skip
-            assert result.returncode == 0, result.stdout + result.stderr
-    return NODE_DIR / "client.js"
+    """The example's ``node_modules`` installed from the lock file when missing."""
+    return npm_installed(NODE_DIR, "openid-client")
 
 
 @pytest.fixture(scope="module")
@@ -166,24 +155,9 @@ class Service:
 
 
 def browser_login(browser: requests.Session, url: str, national_id: str = PROFESSIONAL) -> str:
-    """What the professional's browser does: follow to the login page, submit the national
-    identifier, follow the redirects until the service's callback, whose URL it returns (the
-    callback itself is not fetched). With an SSO session, the callback comes at once."""
-    location = url
-    while True:
-        response = browser.get(location, allow_redirects=False)
-        assert response.status_code in (200, 302, 303), response.text[:500]
-        if response.status_code == 200:  # the login page
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text).group(1)
-            response = browser.post(
-                location,
-                data={"national_id": national_id, "csrf_token": csrf},
-                allow_redirects=False,
-            )
-            assert response.status_code == 303, response.text[:500]
-        location = urljoin(location, response.headers["Location"])
-        if location.startswith(REDIRECT_URI):
-            return location
+    """The professional's login from ``url`` to this service's callback, whose URL it returns
+    (:func:`tests.support.http_login.login_to_callback`)."""
+    return login_to_callback(browser, url, REDIRECT_URI, national_id)
 
 
 def service(example, server, tmp_path, client_id: str, *, env=None, **metadata) -> Service:
@@ -226,6 +200,22 @@ def test_discovery_as_the_library_reads_it(example, server, tmp_path):
     assert read["issuer"] == server.issuer
     assert read["authorization_response_iss_parameter_supported"] is True
     assert "dpop_signing_alg_values_supported" not in read
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_the_session_file_is_readable_by_its_user_alone(example, server, tmp_path, earlier):
+    """``PSC_SESSION`` holds the PKCE verifier and then the tokens, by default in the system's
+    temporary folder, which every user of the machine reads: the example writes it readable
+    and writable by its user alone (0600), a file left readable by an earlier run too — it was
+    written with the process's umask, readable by everyone (0644)."""
+    rp = service(example, server, tmp_path, f"node-session-{earlier}")
+    session = Path(rp.env["PSC_SESSION"])
+    if earlier:
+        session.write_text("{}")
+        session.chmod(0o644)
+    rp.ok("login")
+    assert stat.S_IMODE(session.stat().st_mode) == 0o600
+    assert "code_verifier" in json.loads(session.read_text())
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "private_key_jwt"])

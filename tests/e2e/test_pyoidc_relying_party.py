@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import pytest
@@ -38,6 +36,7 @@ from oic.oic.message import TokenErrorResponse
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 from oic.utils.keyio import KeyBundle
 
+from tests.support.http_login import login_to_callback
 from tests.support.logout_receiver import LogoutReceiver
 from tests.support.servers import santeid_process
 
@@ -123,24 +122,9 @@ def authorization_request(client: Client, **extra: str) -> tuple[str, str, str]:
 
 
 def browser_login(browser: requests.Session, url: str, national_id: str = PROFESSIONAL) -> str:
-    """What the professional's browser does: follow to the login page, submit the national
-    identifier, follow the redirects until the service's callback, whose URL it returns (the
-    callback itself is not fetched). With an SSO session, the callback comes at once."""
-    location = url
-    while True:
-        response = browser.get(location, allow_redirects=False)
-        assert response.status_code in (200, 302, 303), response.text[:500]
-        if response.status_code == 200:  # the login page
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text).group(1)
-            response = browser.post(
-                location,
-                data={"national_id": national_id, "csrf_token": csrf},
-                allow_redirects=False,
-            )
-            assert response.status_code == 303, response.text[:500]
-        location = urljoin(location, response.headers["Location"])
-        if location.startswith(REDIRECT_URI):
-            return location
+    """The professional's login from ``url`` to this service's callback, whose URL it returns
+    (:func:`tests.support.http_login.login_to_callback`)."""
+    return login_to_callback(browser, url, REDIRECT_URI, national_id)
 
 
 def callback(client: Client, url: str) -> AuthorizationResponse | AuthorizationErrorResponse:

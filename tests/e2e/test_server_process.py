@@ -299,12 +299,25 @@ def test_a_serve_on_the_port_of_a_running_server_is_refused(server, tmp_path, la
     assert requests.get(f"{server.base}/health", timeout=5).status_code == 200
 
 
-@pytest.mark.parametrize("layout", ["werkzeug", "granian", "gunicorn"])
-def test_serves_on_an_ipv6_address_with_the_issuer_in_brackets(tmp_path, redis_server, layout):
+@pytest.mark.parametrize(
+    ("layout", "host"),
+    [
+        ("werkzeug", "::1"),
+        ("granian", "::1"),
+        ("gunicorn", "::1"),
+        ("werkzeug", "[::1]"),
+        ("granian", "[::1]"),
+        ("gunicorn", "[::1]"),
+    ],
+)
+def test_serves_on_an_ipv6_address_with_the_issuer_in_brackets(
+    tmp_path, redis_server, layout, host
+):
     """``santeid serve --host ::1`` (an address to listen on, README's "Command line"): the
     issuer that follows the address writes the IPv6 literal in brackets (RFC 3986 §3.2.2), as
     do the lines the server prints. It was ``http://::1:PORT/…``, which the issuer's check
-    refuses: the server did not start."""
+    refuses: the server did not start. ``--host [::1]``, the address as a URL writes it, is
+    the same address: it was refused for an issuer ``http://[[::1]]:PORT/…`` nobody set."""
     prepared = santeid_home(
         tmp_path, SANTEID_ISSUER=None, SANTEID_STORE_URL=redis_server.url.rsplit("/", 1)[0] + "/7"
     )
@@ -318,7 +331,7 @@ def test_serves_on_an_ipv6_address_with_the_issuer_in_brackets(tmp_path, redis_s
         args += ["--tls-cert", str(tls / "cert.pem"), "--tls-key", str(tls / "key.pem")]
         verify, scheme = str(tls / "ca.pem"), "https"
     base = f"{scheme}://[::1]:{port}"
-    command = [SANTEID, "serve", "--sandbox", "--host", "::1", "--port", str(port), *args]
+    command = [SANTEID, "serve", "--sandbox", "--host", host, "--port", str(port), *args]
     log = tmp_path / "server.log"
     with running_server(command, prepared.env, log, f"{base}/health", verify=verify or True):
         probe = requests.Session()

@@ -258,6 +258,10 @@ def _outcome(response, status: int) -> dict:
         (ADRTROIS[:3] + [("birthdate", "1997")], "santeid_invalid_trait", "rule date-format"),
         ([*ADRTROIS, ("birthplace", "2A0")], "santeid_invalid_trait", "rule cog-format"),
         ([("family:contains", "ADR"), *ADRTROIS[1:]], "santeid_invalid_request", "modifier"),
+        # As on the directory API: the parameters that subset the Patient take no modifier
+        # (HAPI FHIR's _elements:exclude is not R4's); they were ignored, the whole Patient.
+        ([*ADRTROIS, ("_elements:exclude", "extension")], "santeid_invalid_request", "modifier"),
+        ([*ADRTROIS, ("_summary:exact", "true")], "santeid_invalid_request", "modifier"),
         ([*ADRTROIS, ("family", "OTHER")], "santeid_invalid_request", "rule repeated"),
         ([("given", "DOMINIQUE,ANNE"), *ADRTROIS[:1], *ADRTROIS[2:]], "santeid_invalid_request",
          "rule or-values"),

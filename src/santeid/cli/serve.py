@@ -28,6 +28,7 @@ from santeid.settings import MAX_WORKERS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings.base import bracketed
+from santeid.settings.base import listen_host
 from santeid.settings.base import url_host
 
 
@@ -99,7 +100,13 @@ def _card_issuers(settings: Settings) -> list:
 
 
 @click.command(help=COMMANDS["serve"])
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    callback=lambda _ctx, _param, value: listen_host(value),
+    help="Address to listen on (an IPv6 address with or without its brackets).",
+)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--workers",

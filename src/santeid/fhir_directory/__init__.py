@@ -808,9 +808,14 @@ def _referenced_practitioner(reference: str) -> str | None:
     server's URL of it (https://hl7.org/fhir/R4/search.html#reference); ``None`` for a
     reference to another type (``Organization/<id>``), which is no role's practitioner, and
     for another server's URL (an absolute reference names its server:
-    https://hl7.org/fhir/R4/references.html#literal), whatever id it ends with."""
+    https://hl7.org/fhir/R4/references.html#literal), whatever id it ends with — and for a
+    value that is no URL (``http://[::1/…``, whose host urlsplit refuses), no server's."""
     if "://" in reference:
-        url, base = urlsplit(reference), urlsplit(_url("", []))
+        try:
+            url = urlsplit(reference)
+        except ValueError:  # an unclosed or non-IPv6 bracketed host (RFC 3986 §3.2.2)
+            return None
+        base = urlsplit(_url("", []))
         if (url.scheme.lower(), url.netloc.lower()) != (
             base.scheme.lower(),
             base.netloc.lower(),

@@ -348,7 +348,9 @@ def _parameters() -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
                 raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
             found.setdefault(name, []).extend(values)
             used.extend((raw_name, value) for value in values if value.strip())
-        elif raw_name in SUBSETTING_PARAMETERS:
+        elif name in SUBSETTING_PARAMETERS:
+            if modifier:  # applied as the directory API applies them: no modifier
+                raise _param_error(name, "modifier", f"modifier :{modifier} not supported")
             for value in values:
                 pair = subsetting_applied(raw_name, value)
                 if pair is not None and pair not in used:

@@ -108,10 +108,21 @@ def bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def listen_host(host: str) -> str:
+    """The address ``santeid serve --host`` listens on: an IPv6 literal given in brackets, as a
+    URL writes it (``[::1]``, RFC 3986 §3.2.2), without them; anything else as it is."""
+    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else ""
+    return inner if ":" in inner else host
+
+
 def url_host(host: str) -> str:
     """The host of this server's URLs when it listens on ``host``: 127.0.0.1 for a wildcard
-    (:data:`WILDCARD_HOSTS`), else ``host`` :func:`bracketed`."""
-    return "127.0.0.1" if host in WILDCARD_HOSTS else bracketed(host)
+    (:data:`WILDCARD_HOSTS`), else ``host`` :func:`bracketed` — an IPv6 zone
+    (``fe80::1%eth0``) written ``%25eth0``, as a URI writes it (RFC 6874 §2,
+    https://www.rfc-editor.org/rfc/rfc6874#section-2)."""
+    if host in WILDCARD_HOSTS:
+        return "127.0.0.1"
+    return bracketed(host.replace("%", "%25") if ":" in host else host)
 
 
 def absolute_http_url(value: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -23,14 +22,15 @@ from pathlib import Path
 import pytest
 
 from tests.support import soap as support
+from tests.support.node_example import NODE
+from tests.support.node_example import NPM
+from tests.support.node_example import npm_installed
 from tests.support.real_wsdl import lay_out
 from tests.support.servers import SANTEID
 from tests.support.soap import IDAM
 from tests.support.soap import STRUCTURE
 
 NODE_DIR = Path(__file__).resolve().parents[3] / "examples" / "insi-node-soap"
-NODE = shutil.which("node")
-NPM = shutil.which("npm")
 
 pytestmark = [
     pytest.mark.server,
@@ -49,15 +49,8 @@ ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:"
 
 @pytest.fixture(scope="module")
 def node_soap() -> Path:
-    """The example's ``node_modules`` installed from the lock file (``npm ci``) when missing."""
-    installed = NODE_DIR / "node_modules" / "soap" / "package.json"
-    if not installed.exists():
-        result = subprocess.run(
-            [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NODE_DIR, capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-    return NODE_DIR / "client.js"
+    """The example's ``node_modules`` installed from the lock file when missing."""
+    return npm_installed(NODE_DIR, "soap")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,31 @@
+"""The Node.js examples the suite drives (``examples/*/client.js``): ``node`` and ``npm`` if
+installed, and an example's locked dependencies installed with ``npm ci`` (``.ci/run``
+installs Debian's nodejs and npm when they are missing)."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+NODE = shutil.which("node")
+NPM = shutil.which("npm")
+
+
+def npm_installed(folder: Path, package: str) -> Path:
+    """``folder``'s ``node_modules`` installed from its lock file (``npm ci``) when ``package``
+    is missing from it — one installation at a time when the tests run on several workers, each
+    of which needs it — and ``folder``'s ``client.js``."""
+    installed = folder / "node_modules" / package / "package.json"
+    lock_path = Path(tempfile.gettempdir()) / f"santeid-npm-{folder.name}.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not installed.exists():
+            result = subprocess.run(
+                [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=folder, capture_output=True, text=True, timeout=300, check=False,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stdout + result.stderr
+    return folder / "client.js"
