@@ -368,6 +368,25 @@ def test_events_take_the_longest_period(run) -> None:
 @pytest.mark.parametrize(
     "args",
     [
+        ("events", "purge", "--older-than", "\u0663"),  # ARABIC-INDIC DIGIT THREE
+        ("events", "list", "--limit", "\uff13"),  # FULLWIDTH DIGIT THREE
+        ("serve", "--port", "\u0665\u0660\u0660\u0660"),
+        ("serve", "--workers", "1_0"),
+        ("tls", "dev-cert", "--out", "tls", "--days", "\u0663"),
+        ("civil", "generate", "--persons", "\u0967\u0966", "--out", "base.sqlite3"),
+        ("directory", "generate", "--professionals", "\u0663", "--out", "x"),
+        ("device", "watch", "--pin", "135790", "--timeout", "\u0661.\u0665"),
+    ],
+)
+def test_a_number_is_written_in_ascii_digits(run, args) -> None:
+    """Python's int() reads the digits of every script and underscores: a number option takes
+    ASCII digits only, whatever the command, as ``events list --since`` does."""
+    assert_usage_error(run(*args), "ASCII digits")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
         ("directory", "show", "12345"),
         ("directory", "show", ""),
         ("cps", "issue-card", "12345", "--out", "cards"),

@@ -6,6 +6,7 @@ import errno
 import importlib
 import os
 import pathlib
+import re
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -60,6 +61,33 @@ class NationalIdType(click.ParamType):
 
 #: The type of every parameter that is a national identifier.
 NATIONAL_ID = NationalIdType()
+
+
+#: A number as an operator types it: ASCII digits, an optional sign and (for a decimal) one
+#: point. Python's ``int``/``float``, which click's number types call, also take the digits of
+#: every script (``٣`` is 3, ``３`` is 3) and underscores (``1_0`` is 10).
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")
+_ASCII_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+class Integer(click.IntRange):
+    """click's ``IntRange`` (``min``/``max`` as there; unbounded by default) for a number
+    written in ASCII digits only: another script's digits are a usage error, not a number."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, str) and not _ASCII_INTEGER.fullmatch(value.strip()):
+            self.fail(f"{value!r} is not a whole number in ASCII digits (0-9).", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class Decimal(click.FloatRange):
+    """click's ``FloatRange`` for a number written in ASCII digits, with an optional point."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, str) and not _ASCII_DECIMAL.fullmatch(value.strip()):
+            self.fail(f"{value!r} is not a number in ASCII digits (0-9).", param, ctx)
+        return super().convert(value, param, ctx)
+
 
 #: ``--out DIR`` of the commands that write a certificate, its key and its authority
 #: (``santeid.pki.write_credentials``).

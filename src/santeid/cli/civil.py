@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from santeid.cli import COMMANDS
+from santeid.cli import Integer
 from santeid.cli import get_settings
 
 BASE_NAME = "civil-status.sqlite3"
@@ -26,9 +27,9 @@ def civil() -> None:
 
 @civil.command()
 @click.option(
-    "--persons", type=click.IntRange(min=0), required=True, help="Synthetic persons to generate."
+    "--persons", type=Integer(min=0), required=True, help="Synthetic persons to generate."
 )
-@click.option("--seed", type=int, default=1, show_default=True, help="Master random seed.")
+@click.option("--seed", type=Integer(), default=1, show_default=True, help="Master random seed.")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -44,7 +45,7 @@ def civil() -> None:
 )
 @click.option(
     "--jobs",
-    type=click.IntRange(min=1),
+    type=Integer(min=1),
     default=os.cpu_count() or 1,
     show_default="the number of CPUs",
     help="Processes drawing persons (the file is the same whatever the number).",

@@ -17,6 +17,7 @@ from santeid.cli import COMMANDS
 from santeid.cli import CREDENTIALS_OUT
 from santeid.cli import NATIONAL_ID
 from santeid.cli import TAKES_RANDOM_ID
+from santeid.cli import Integer
 from santeid.cli import get_settings
 from santeid.cli import refuse_test_authority
 from santeid.cli import test_authority_option
@@ -48,7 +49,7 @@ def cps() -> None:
     "--days",
     default=CARD_VALIDITY_DAYS,
     show_default=True,
-    type=click.IntRange(1, 3650),
+    type=Integer(1, 3650),
     help="Validity period.",
 )
 @click.option("--expired", is_flag=True, help="A card that expired yesterday (to test refusal).")

@@ -12,6 +12,7 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import TAKES_RANDOM_ID
+from santeid.cli import Decimal
 from santeid.ecps.simulator import DEVICE_FILE_ENV
 from santeid.ecps.simulator import DeviceFile
 from santeid.ecps.simulator import DeviceSimulator
@@ -207,7 +208,7 @@ def totp(device_file: Path | None) -> None:
 @click.option("--code", help="Code to pick for browser requests.")
 @click.option("--deny", "deny_all", is_flag=True, help="Deny every request instead.")
 @click.option("--once", is_flag=True, help="Stop after the first decision.")
-@click.option("--timeout", type=float, help="Stop after this many seconds.")
+@click.option("--timeout", type=Decimal(), help="Stop after this many seconds.")
 @_file_option
 def watch(
     pin: str,

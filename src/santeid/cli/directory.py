@@ -19,6 +19,7 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import NATIONAL_ID
+from santeid.cli import Integer
 from santeid.cli import get_settings
 from santeid.cli import stop_on_sigterm
 from santeid.directory import Directory
@@ -226,8 +227,10 @@ def import_command(file: Path, file_format: str, strict: bool, progress: bool) -
 
 
 @directory.command("generate")
-@click.option("--professionals", "count", type=click.IntRange(1), required=True, help="How many.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same people.")
+@click.option("--professionals", "count", type=Integer(1), required=True, help="How many.")
+@click.option(
+    "--seed", type=Integer(), default=1, show_default=True, help="Same seed, same people."
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -239,7 +242,7 @@ def import_command(file: Path, file_format: str, strict: bool, progress: bool) -
 @click.option(
     "--force", is_flag=True, help="Replace an existing output file, or a directory that has people."
 )
-@click.option("--jobs", type=click.IntRange(1, 8), default=None, help="Processes (default: auto).")
+@click.option("--jobs", type=Integer(1, 8), default=None, help="Processes (default: auto).")
 def generate_command(
     count: int, seed: int, out: Path | None, demo: bool, force: bool, jobs: int | None
 ) -> None:

@@ -11,6 +11,7 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import NATIONAL_ID
+from santeid.cli import Integer
 from santeid.cli import get_settings
 from santeid.cli import printable
 from santeid.clock import system_clock
@@ -62,7 +63,7 @@ def events() -> None:
 @click.option("--client", "client_id", help="Client id.")
 @click.option("--type", "types", multiple=True, help="Event type (repeatable), e.g. LOGIN_ERROR.")
 @click.option("--since", help="From: a duration ago (30m, 24h, 7d) or an ISO date/time (UTC).")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--limit", default=100, show_default=True, type=Integer(1, 100_000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of events.")
 def list_events(professional, client_id, types, since, limit, as_json) -> None:
     """Events, newest first."""
@@ -106,7 +107,7 @@ def list_events(professional, client_id, types, since, limit, as_json) -> None:
 @events.command()
 @click.option(
     "--older-than",
-    type=click.IntRange(1, MAX_EVENT_DAYS),
+    type=Integer(1, MAX_EVENT_DAYS),
     help="Days to keep (default: the events_retention_days setting).",
 )
 def purge(older_than: int | None) -> None:

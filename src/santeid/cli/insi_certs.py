@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from santeid.cli import CREDENTIALS_OUT
+from santeid.cli import Integer
 from santeid.cli import get_settings
 from santeid.cli import refuse_test_authority
 from santeid.cli import test_authority_option
@@ -67,7 +68,7 @@ DEFAULT_DAYS = 1095
     "--days",
     default=DEFAULT_DAYS,
     show_default=True,
-    type=click.IntRange(1, 3650),
+    type=Integer(1, 3650),
     help="Validity period.",
 )
 @test_authority_option("certificates", "insi_ca_file")

@@ -18,6 +18,7 @@ import ssl
 import click
 
 from santeid.cli import COMMANDS
+from santeid.cli import Integer
 from santeid.cli import get_settings
 from santeid.cli import stop_on_sigterm
 from santeid.cli.server_url import forget_serving
@@ -107,17 +108,17 @@ def _card_issuers(settings: Settings) -> list:
     callback=lambda _ctx, _param, value: listen_host(value),
     help="Address to listen on (an IPv6 address with or without its brackets).",
 )
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=5000, show_default=True, type=Integer(1, 65535))
 @click.option(
     "--workers",
-    type=click.IntRange(1, MAX_WORKERS),
+    type=Integer(1, MAX_WORKERS),
     help="Processes (Granian when > 1 over HTTP, gunicorn over TLS). Default: setting workers.",
 )
 @click.option(
     "--threads",
     default=4,
     show_default=True,
-    type=click.IntRange(1, 256),
+    type=Integer(1, 256),
     help="Threads per worker process (requests served at once by each; each waiting e-CPS "
     "long poll or event stream holds one). See docs/configuration.md, 'Serving'.",
 )
@@ -146,7 +147,7 @@ def _card_issuers(settings: Settings) -> list:
 )
 @click.option(
     "--tls-port",
-    type=click.IntRange(1, 65535),
+    type=Integer(1, 65535),
     help="One-process server only: serve HTTP on --port and, with --tls-cert/--tls-key, HTTPS "
     "on this port too (same application and store; the issuer stays the HTTP address).",
 )

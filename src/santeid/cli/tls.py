@@ -8,6 +8,7 @@ import click
 
 from santeid.cli import COMMANDS
 from santeid.cli import CREDENTIALS_OUT
+from santeid.cli import Integer
 from santeid.cli import get_settings
 from santeid.pki import PKIError
 from santeid.pki import TestAuthority
@@ -47,7 +48,7 @@ def tls() -> None:
     help="Host name or IP address the certificate is for (repeatable; "
     "default 127.0.0.1 and localhost).",
 )
-@click.option("--days", default=397, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--days", default=397, show_default=True, type=Integer(1, 3650))
 def dev_cert(out_dir: Path, hosts: tuple[str, ...], days: int) -> None:
     """A server certificate signed by the test TLS authority ({keys_dir}/tls-test-ca.pem,
     created on first use). Clients trust it with ca.pem (curl --cacert, requests verify=)."""
