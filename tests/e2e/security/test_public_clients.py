@@ -203,3 +203,17 @@ def test_a_client_made_public_keeps_its_tokens_and_its_secret_is_ignored(server,
                       auth=(MADE_PUBLIC_ID, SECRET))  # fmt: skip
     assert borrowed.status_code == 400, borrowed.text
     assert borrowed.json()["error"] == "invalid_grant"
+
+
+def test_a_public_client_gets_no_service_token(server):
+    """``client_credentials`` by a public client's id, with or without a made-up secret:
+    refused as Keycloak's ``ClientCredentialsGrantType`` refuses it, 401
+    ``unauthorized_client`` "Public client not allowed to retrieve service account"."""
+    for auth in (None, (PUBLIC_ID, "a-made-up-secret")):
+        refused = _token(server, {"grant_type": "client_credentials", "client_id": PUBLIC_ID},
+                         auth=auth)  # fmt: skip
+        assert refused.status_code == 401, refused.text
+        assert refused.json() == {"error": "unauthorized_client",
+                                  "error_description": "Public client not allowed to retrieve "
+                                                       "service account"}  # fmt: skip
+        assert "access_token" not in refused.text
