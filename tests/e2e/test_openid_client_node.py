@@ -24,7 +24,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -37,13 +36,14 @@ import redis
 import requests
 from joserfc.jwk import RSAKey
 
+from tests.support.node import NODE
+from tests.support.node import NPM
+from tests.support.node import needs_node_and_npm
 from tests.support.servers import SANTEID
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "examples" / "psc-node-openid-client"
-NODE = shutil.which("node")
-NPM = shutil.which("npm")
 
 
 def node_major() -> int:
@@ -58,11 +58,7 @@ def node_major() -> int:
 pytestmark = [
     pytest.mark.server,
     pytest.mark.redis,
-    pytest.mark.skipif(
-        NODE is None or NPM is None,
-        reason="node and npm are not installed (Debian: apt-get install nodejs npm; .ci/run "
-        "installs them)",
-    ),
+    needs_node_and_npm,
     pytest.mark.skipif(
         NODE is not None and node_major() < 20,
         reason="openid-client 6 needs Node.js 20 or later",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -23,22 +22,19 @@ from pathlib import Path
 import pytest
 
 from tests.support import soap as support
+from tests.support.node import NODE
+from tests.support.node import NPM
+from tests.support.node import needs_node_and_npm
 from tests.support.real_wsdl import lay_out
 from tests.support.servers import SANTEID
 from tests.support.soap import IDAM
 from tests.support.soap import STRUCTURE
 
 NODE_DIR = Path(__file__).resolve().parents[3] / "examples" / "insi-node-soap"
-NODE = shutil.which("node")
-NPM = shutil.which("npm")
 
 pytestmark = [
     pytest.mark.server,
-    pytest.mark.skipif(
-        NODE is None or NPM is None,
-        reason="node and npm are not installed (Debian: apt-get install nodejs npm; .ci/run "
-        "installs them)",
-    ),
+    needs_node_and_npm,
 ]
 
 CTXBAM = "urn:siram:bam:ctxbam"
