@@ -348,6 +348,17 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
             finally:
                 deadlines.disarm(fileno)
 
+        def make_environ(self) -> dict[str, Any]:
+            environ = super().make_environ()
+            # http.server reduces a target's leading slashes to one before anything reads
+            # it (its file server's guard against open redirects), so RAW_URI is the
+            # target as received, from the request line (already a WSGI string: ISO-8859-1):
+            # ``//auth/…`` is refused (santeid.oidc.realm), not served as ``/auth/…``.
+            words = self.requestline.split()
+            if len(words) == 3:
+                environ["RAW_URI"] = words[1]
+            return environ
+
         def run_wsgi(self) -> None:
             deadlines.disarm(self.connection.fileno())  # the headers are in
             body = self._read_body()

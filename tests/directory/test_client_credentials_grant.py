@@ -155,9 +155,28 @@ def test_client_secret_post_works_too(app, client):
 
 
 def test_only_clients_registered_for_the_grant_may_use_it(app, client, flow):
+    """Keycloak's ``ClientCredentialsGrantType``: a client without a service account, 401
+    ``unauthorized_client`` "Client not enabled to retrieve service account"."""
     # The code-flow client of the suite has no client_credentials grant.
     response = token_request(
         client, client_id=flow.client["client_id"], secret=flow.client["client_secret"]
+    )
+    assert response.status_code == 401
+    assert response.get_json() == {
+        "error": "unauthorized_client",
+        "error_description": "Client not enabled to retrieve service account",
+    }
+
+
+def test_a_client_without_the_grant_under_the_strict_error_style(settings):
+    """``error_style = "strict"``: RFC 6749 §5.2's 400 ``unauthorized_client``."""
+    from santeid import create_app
+    from santeid.storage import MemoryStore
+
+    app = create_app(settings.replace(error_style="strict"), store=MemoryStore())
+    meta = register_client(app)
+    response = token_request(
+        app.test_client(), client_id=meta["client_id"], secret=meta["client_secret"]
     )
     assert response.status_code == 400
     assert response.get_json()["error"] == "unauthorized_client"

@@ -15,7 +15,6 @@ into its git-ignored ``node_modules`` the first time; ``.ci/run`` installs node 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -26,23 +25,19 @@ import pytest
 from tests.support.browser import start_afresh
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
+from tests.support.node import NPM
+from tests.support.node import needs_node_and_npm
 from tests.support.relying_party_site import RelyingPartySite
 from tests.support.security import first_professional
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 KEYCLOAK_JS_DIR = Path(__file__).resolve().parent / "keycloak_js"
-NODE = shutil.which("node")
-NPM = shutil.which("npm")
 
 pytestmark = [
     pytest.mark.server,
     pytest.mark.browser,
-    pytest.mark.skipif(
-        NODE is None or NPM is None,
-        reason="node and npm are not installed (Debian: apt-get install nodejs npm; .ci/run "
-        "installs them)",
-    ),
+    needs_node_and_npm,
 ]
 
 CLIENT_ID = "spa-keycloak-js"

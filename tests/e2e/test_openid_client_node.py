@@ -35,9 +35,9 @@ import requests
 from joserfc.jwk import RSAKey
 
 from tests.support.http_login import login_to_callback
-from tests.support.node_example import NODE
-from tests.support.node_example import NPM
-from tests.support.node_example import npm_installed
+from tests.support.node import NODE
+from tests.support.node import needs_node_and_npm
+from tests.support.node import npm_installed
 from tests.support.servers import SANTEID
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
@@ -57,11 +57,7 @@ def node_major() -> int:
 pytestmark = [
     pytest.mark.server,
     pytest.mark.redis,
-    pytest.mark.skipif(
-        NODE is None or NPM is None,
-        reason="node and npm are not installed (Debian: apt-get install nodejs npm; .ci/run "
-        "installs them)",
-    ),
+    needs_node_and_npm,
     pytest.mark.skipif(
         NODE is not None and node_major() < 20,
         reason="openid-client 6 needs Node.js 20 or later",

@@ -80,11 +80,52 @@ def test_a_confidential_client_still_needs_its_secret(app, client, flow):
     assert flow.token(code).status_code == 200  # the code was not spent
 
 
-def test_a_secret_sent_by_a_public_client_authenticates_nothing(app, client):
+@pytest.mark.parametrize(
+    "credential",
+    [
+        {"client_secret": CLIENT_SECRET},
+        {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+         "client_assertion": "a.b.c"},
+        {"headers": basic_auth(PUBLIC["client_id"], CLIENT_SECRET)},
+    ],
+    ids=["form secret", "client assertion", "basic secret"],
+)  # fmt: skip
+def test_a_credential_sent_by_a_public_client_is_ignored_as_keycloak_ignores_it(
+    app, client, credential
+):
+    """Keycloak's ``ClientIdAndSecretAuthenticator`` finds the client by its id and, for a
+    public one, succeeds before reading any secret ("Skip client_secret validation for public
+    client"): a public client that still sends a secret (one made public after holding one)
+    or an assertion is the client it names, PKCE still standing for its codes."""
+    answer, verifier = _code(app, client)
+    extra = dict(credential)
+    headers = extra.pop("headers", None)
+    data = {"grant_type": "authorization_code", "code": answer["code"],
+            "redirect_uri": REDIRECT_URI, "client_id": PUBLIC["client_id"], **extra}  # fmt: skip
+    tokens = client.post(f"{OIDC}/token", data={**data, "code_verifier": verifier},
+                         headers=headers)  # fmt: skip
+    assert tokens.status_code == 200, tokens.get_json()
+    # PKCE still stands: a code of its without the verifier buys nothing, credential or not.
+    answer, _ = _code(app, client)
+    without = client.post(f"{OIDC}/token", data={**data, "code": answer["code"]},
+                          headers=headers)  # fmt: skip
+    assert without.status_code == 400, without.get_json()
+    assert without.get_json()["error"] == "invalid_grant"
+
+
+def test_a_credential_sent_by_a_public_client_authenticates_nothing_when_strict(settings):
+    """``client_authentication = "strict"``: a client authenticates by the method it
+    registered only, and ``none`` is no credential at all."""
+    from santeid import create_app
+    from santeid.storage import MemoryStore
+
+    app = create_app(settings.replace(client_authentication="strict"), store=MemoryStore())
+    client = app.test_client()
     answer, verifier = _code(app, client)
     refused = _exchange(client, answer["code"], verifier, client_secret=CLIENT_SECRET)
     assert refused.status_code == 401
     assert refused.get_json()["error"] == "invalid_client"
+    assert _exchange(client, answer["code"], verifier).status_code == 200
 
 
 def test_introspection_is_refused_as_keycloak_refuses_it(app, client):

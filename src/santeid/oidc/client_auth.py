@@ -90,15 +90,16 @@ AUTH_METHODS: tuple[str, ...] = (
 )
 #: Every method a client may register: those advertised, and public clients.
 REGISTERED_METHODS: tuple[str, ...] = (*AUTH_METHODS, NONE)
-#: The order Authlib tries them in: ``tls_client_auth`` after the others, it answers only for
-#: requests carrying a client certificate and a ``client_id``; ``none`` last, it answers only
-#: for a public client named without any credential.
+#: The order Authlib tries them in: ``none`` first, it answers only for a public client (which
+#: the others would refuse for a credential it sends — an assertion's check raises);
+#: ``tls_client_auth`` after the others, it answers only for requests carrying a client
+#: certificate and a ``client_id``.
 _ATTEMPT_ORDER: tuple[str, ...] = (
+    NONE,
     CLIENT_SECRET_BASIC,
     CLIENT_SECRET_POST,
     PRIVATE_KEY_JWT,
     TLS_CLIENT_AUTH,
-    NONE,
 )
 #: Endpoints that authenticate clients (Authlib's endpoint names), each with every method:
 #: Keycloak authenticates clients the same way wherever it does (``AuthorizeClientUtil``). A
@@ -360,14 +361,17 @@ class KeycloakClientSecret:
 def public_client(query_client: Callable[[str], Any], request: Any) -> Any:
     """The ``none`` method: the public client the request names as Keycloak's "Client Id and
     Secret" authenticator reads it (:func:`keycloak_secret_credentials`: Basic, then the
-    form's ``client_id``), when it carries no credential at all — no secret, no client
-    assertion. Keycloak's authenticator accepts a public client so
-    (``ClientIdAndSecretAuthenticator``: ``client.isPublicClient()`` succeeds); a client of
-    another method is not authenticated here (Authlib then checks the method it registered).
-    Under both policies."""
+    form's ``client_id``). Keycloak's authenticator accepts a public client so, before it
+    reads any secret (``ClientIdAndSecretAuthenticator``: "Skip client_secret validation for
+    public client"): a secret or a client assertion sent with it is ignored. Under
+    ``client_authentication = "strict"``, only a request carrying no credential at all names
+    it. A client of another method is not authenticated here (Authlib then checks the method
+    it registered)."""
     client_id, secret, _ = keycloak_secret_credentials(request)
+    if not client_id:
+        return None
     form = request.form or {}
-    if not client_id or secret or form.get("client_assertion"):
+    if _policy() != "keycloak" and (secret or form.get("client_assertion")):
         return None
     return query_client(client_id)
 

@@ -25,6 +25,11 @@ CLIENT_AUTHENTICATION_FAILED = "Authentication failed."
 #: Introspection asked by a public client (``TokenIntrospectionEndpoint.authorizeClient``),
 #: 403 ``invalid_request``.
 CLIENT_NOT_ALLOWED = "Client not allowed."
+#: ``client_credentials`` asked by a public client, and by a client without a service account
+#: (``client_credentials`` not among its ``grant_types``): 401 ``unauthorized_client``
+#: (``ClientCredentialsGrantType.process``).
+PUBLIC_CLIENT_NO_SERVICE_ACCOUNT = "Public client not allowed to retrieve service account"
+NO_SERVICE_ACCOUNT = "Client not enabled to retrieve service account"
 #: Default ``error_description`` per ``error`` code.
 DESCRIPTIONS: dict[str, str] = {
     "invalid_request": "Invalid request",

@@ -426,6 +426,27 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
+    def validate_token_request(self):
+        """Authlib's checks, a client not registered for the grant answered as Keycloak's
+        ``ClientCredentialsGrantType`` answers it (docs/endpoints.md, "Token endpoint"): 401
+        ``unauthorized_client``, "Public client not allowed to retrieve service account" for
+        a public client, "Client not enabled to retrieve service account" for another;
+        ``error_style = "strict"``: Authlib's 400 (RFC 6749 §5.2)."""
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            if _services().settings.keycloak.error_style != "keycloak":
+                raise UnauthorizedClientError(
+                    f"The client is not authorized to use 'grant_type={self.GRANT_TYPE}'"
+                )
+            raise UnauthorizedClientError(
+                keycloak_errors.PUBLIC_CLIENT_NO_SERVICE_ACCOUNT
+                if client.is_public
+                else keycloak_errors.NO_SERVICE_ACCOUNT,
+                status_code=401,
+            )
+        self.request.client = client
+        self.validate_requested_scope()
+
     def validate_requested_scope(self):
         try:
             self.request.granted_scope = scopes.granted_scope(

@@ -7,12 +7,13 @@
   device management, when installed.
 * Any path under another realm (``/auth/realms/<other>`` and below): 404
   ``{"error":"Realm does not exist"}``, as Keycloak answers.
-* A path under Keycloak's root (``/auth``: the realms, and PSC's wallet ``/auth``) that needs
-  normalising — an empty segment (``…/openid-connect//token``), a ``.`` or ``..`` one —
-  whatever the method and before any endpoint: 400 ``missingNormalization``, as Keycloak
-  since its 26.4 releases (:func:`refuse_non_normalized_path`). Werkzeug would redirect it
-  to the path with its slashes merged, an HTML 308 no Keycloak client expects, and which a
-  proxy filtering paths would not have seen.
+* A path under Keycloak's root (``/auth``: the realms, and PSC's wallet ``/auth``), as sent
+  or once resolved, that needs normalising — an empty segment (``…/openid-connect//token``,
+  ``//auth/…``), a ``.`` or ``..`` one — whatever the method and before any endpoint: 400
+  ``missingNormalization``, as Keycloak since its 26.4 releases
+  (:func:`refuse_non_normalized_path`). Werkzeug would redirect it to the path with its
+  slashes merged, an HTML 308 no Keycloak client expects, and which a proxy filtering paths
+  would not have seen (or, for leading slashes, serve it).
 
 Only for an issuer shaped as a Keycloak realm URL (``…/realms/<name>``, the default).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import base64
 import posixpath
 import re
+from urllib.parse import unquote
 
 from cryptography.hazmat.primitives import serialization
 from flask import abort
@@ -81,16 +83,33 @@ def _normalized(path: str) -> str:
     return resolved + "/" if path.endswith("/") and resolved != "/" else resolved
 
 
+def _sent_path(environ) -> str:
+    """The request's path as the client sent it, percent-decoded as ``PATH_INFO`` is. Not
+    Werkzeug's ``request.path`` (and routing), which drop leading slashes; nor, behind
+    Werkzeug's server, ``PATH_INFO``, built after ``http.server`` reduced the leading slashes
+    to one: the server's ``RAW_URI``, the target as received (``santeid.serving``), then."""
+    raw = environ.get("RAW_URI") or ""
+    if raw.startswith("/"):
+        return unquote(re.split("[?#]", raw, maxsplit=1)[0], encoding="latin-1")
+    return environ.get("PATH_INFO") or "/"
+
+
 def refuse_non_normalized_path(root: str):
-    """A ``before_request`` hook answering :data:`NOT_NORMALIZED` (400) for a path under
-    ``root`` (Keycloak's root, ``/auth``) that is not its own normal form."""
+    """A ``before_request`` hook answering :data:`NOT_NORMALIZED` (400) for a path that is
+    not its own normal form, under ``root`` (Keycloak's root, ``/auth``) as sent or once
+    resolved (``/auth/../x`` as ``/x/../auth/…``); the path as sent (:func:`_sent_path`):
+    ``//auth/…``, which a proxy's rule on ``/auth/…`` does not match, must not be served as
+    ``/auth/…``."""
+
+    def under_root(path: str) -> bool:
+        return path == root or path.startswith(root + "/")
 
     def refuse():
-        path = request.path
+        path = _sent_path(request.environ)
         if "//" not in path and "/." not in path:
             return None
         normal = _normalized(path)
-        if normal == path or not (normal == root or normal.startswith(root + "/")):
+        if normal == path or not (under_root(path) or under_root(normal)):
             return None
         return jsonify(NOT_NORMALIZED), 400
 

@@ -19,6 +19,7 @@ from hypothesis import seed
 from hypothesis import settings
 
 from santeid import create_app
+from santeid.oidc.realm import NOT_NORMALIZED
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
 from tests.support.fuzzing import application_rules
@@ -57,6 +58,43 @@ def _ask(server, method, path, headers=None, body=None):
 
 def _basic(raw: bytes) -> str:
     return "Basic " + base64.b64encode(raw).decode()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # A leading empty segment: no proxy rule on "/auth/" matches it.
+        "//auth/realms/esante-wallet/protocol/openid-connect/certs",
+        "///auth/realms/esante-wallet/.well-known/openid-configuration",
+        "//auth/realms/esante-wallet/protocol/openid-connect/token/introspect",
+        # The same inside the path.
+        OIDC + "//certs",
+        OIDC + "/./certs",
+        # Sent under /auth, leaving it once resolved: Keycloak's root all the same.
+        "/auth/..",
+        "/auth/../health",
+        "/auth/realms/../../sandbox/",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_path_with_an_empty_or_dot_segment_under_auth_reaches_no_endpoint(server, path, method):
+    """Keycloak (26.4 and later) refuses a path that needs normalising, 400
+    ``missingNormalization`` (docs/reference/keycloak-behaviour.md, "Paths"), so that a proxy
+    filtering paths by prefix is not walked around: the request line is sent as written, and
+    ``//auth/…``, which a rule on ``/auth/`` does not match, must not be served as ``/auth/…``."""
+    status, headers, body = _ask(server, method, path)
+    assert status == 400, (path, status, body[:200])
+    assert headers["Content-Type"].startswith("application/json"), headers
+    assert json.loads(body) == NOT_NORMALIZED
+
+
+def test_the_normal_paths_under_auth_are_served(server):
+    """The refusal takes no valid path with it: the wallet discovery document (a ``.`` at the
+    start of a segment, not a dot segment) and the keys."""
+    for path in (REALM + "/.well-known/wallet-openid-configuration",
+                 REALM + "/.well-known/openid-configuration", OIDC + "/certs"):  # fmt: skip
+        status, _, body = _ask(server, "GET", path)
+        assert status == 200, (path, status, body[:200])
 
 
 @pytest.mark.parametrize("path", ["/health", OIDC + "/auth?client_id=x", OIDC + "/certs"])

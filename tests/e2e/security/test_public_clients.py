@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -37,13 +38,17 @@ PUBLIC = {
 }
 #: A second public client of the same server, which a stolen code may be presented by.
 OTHER_PUBLIC = {**PUBLIC, "client_id": "autre-application", "client_name": "Autre application"}
+#: A confidential client that its operator makes public while its refresh tokens live.
+MADE_PUBLIC_ID = "application-devenue-publique"
+MADE_PUBLIC = {**CLIENT, "client_id": MADE_PUBLIC_ID, "client_name": "Devenue publique",
+               "grant_types": ["authorization_code", "refresh_token"]}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("public-clients")
     with santeid_process(
-        home, clients=[CLIENT, PUBLIC, OTHER_PUBLIC], SANTEID_STORE_URL="memory://"
+        home, clients=[CLIENT, PUBLIC, OTHER_PUBLIC, MADE_PUBLIC], SANTEID_STORE_URL="memory://"
     ) as server:
         yield server
 
@@ -169,3 +174,46 @@ def test_a_public_client_can_neither_introspect_nor_revoke_anothers_tokens(serve
     after = _token(server, {"grant_type": "refresh_token", "refresh_token": own["refresh_token"],
                             "client_id": PUBLIC_ID})  # fmt: skip
     assert after.status_code == 400 and after.json()["error"] == "invalid_grant", after.text
+
+
+def test_a_client_made_public_keeps_its_tokens_and_its_secret_is_ignored(server, signed_in):
+    """``santeid clients add --replace`` switching a confidential client to ``none`` while its
+    refresh tokens live: as in Keycloak, where turning "Client authentication" off changes
+    how the client authenticates, not the tokens it holds, they refresh by its client id —
+    and the secret it may still send is ignored (``ClientIdAndSecretAuthenticator`` skips the
+    secret of a public client), not refused."""
+    code = _code(server, signed_in, MADE_PUBLIC_ID)
+    exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+    honest = _token(server, exchange, auth=(MADE_PUBLIC_ID, SECRET))
+    assert honest.status_code == 200, honest.text
+    refresh = honest.json()["refresh_token"]
+    document = {key: value for key, value in MADE_PUBLIC.items() if key != "client_secret"}
+    path = server.home / "made-public.json"
+    path.write_text(json.dumps({**document, "token_endpoint_auth_method": "none"}))
+    server.cli("clients", "add", "--replace", str(path))
+    with_secret = _token(server, {"grant_type": "refresh_token", "refresh_token": refresh},
+                         auth=(MADE_PUBLIC_ID, SECRET))  # fmt: skip
+    assert with_secret.status_code == 200, with_secret.text
+    by_id = _token(server, {"grant_type": "refresh_token", "client_id": MADE_PUBLIC_ID,
+                            "refresh_token": with_secret.json()["refresh_token"]})  # fmt: skip
+    assert by_id.status_code == 200, by_id.text
+    # Another client's refresh token is still not its own, whatever it sends.
+    other = _public_tokens(server, signed_in)["refresh_token"]
+    borrowed = _token(server, {"grant_type": "refresh_token", "refresh_token": other},
+                      auth=(MADE_PUBLIC_ID, SECRET))  # fmt: skip
+    assert borrowed.status_code == 400, borrowed.text
+    assert borrowed.json()["error"] == "invalid_grant"
+
+
+def test_a_public_client_gets_no_service_token(server):
+    """``client_credentials`` by a public client's id, with or without a made-up secret:
+    refused as Keycloak's ``ClientCredentialsGrantType`` refuses it, 401
+    ``unauthorized_client`` "Public client not allowed to retrieve service account"."""
+    for auth in (None, (PUBLIC_ID, "a-made-up-secret")):
+        refused = _token(server, {"grant_type": "client_credentials", "client_id": PUBLIC_ID},
+                         auth=auth)  # fmt: skip
+        assert refused.status_code == 401, refused.text
+        assert refused.json() == {"error": "unauthorized_client",
+                                  "error_description": "Public client not allowed to retrieve "
+                                                       "service account"}  # fmt: skip
+        assert "access_token" not in refused.text

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import soap as support
-from tests.support.node_example import NODE
-from tests.support.node_example import NPM
-from tests.support.node_example import npm_installed
+from tests.support.node import NODE
+from tests.support.node import needs_node_and_npm
+from tests.support.node import npm_installed
 from tests.support.real_wsdl import lay_out
 from tests.support.servers import SANTEID
 from tests.support.soap import IDAM
@@ -34,11 +34,7 @@ NODE_DIR = Path(__file__).resolve().parents[3] / "examples" / "insi-node-soap"
 
 pytestmark = [
     pytest.mark.server,
-    pytest.mark.skipif(
-        NODE is None or NPM is None,
-        reason="node and npm are not installed (Debian: apt-get install nodejs npm; .ci/run "
-        "installs them)",
-    ),
+    needs_node_and_npm,
 ]
 
 CTXBAM = "urn:siram:bam:ctxbam"

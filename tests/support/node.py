@@ -1,6 +1,7 @@
-"""The Node.js examples the suite drives (``examples/*/client.js``): ``node`` and ``npm`` if
-installed, and an example's locked dependencies installed with ``npm ci`` (``.ci/run``
-installs Debian's nodejs and npm when they are missing)."""
+"""Node.js for the tests that drive real JavaScript clients (keycloak-js, openid-client, the
+INSi SOAP example): where ``node`` and ``npm`` are, the mark that skips such a test without
+them, and a folder's locked dependencies installed with ``npm ci`` (``.ci/run`` installs
+Debian's nodejs and npm when they are missing)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,17 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+
 NODE = shutil.which("node")
 NPM = shutil.which("npm")
+
+#: Skips a test (or module, in ``pytestmark``) on a machine without ``node`` and ``npm``.
+needs_node_and_npm = pytest.mark.skipif(
+    NODE is None or NPM is None,
+    reason="node and npm are not installed (Debian: apt-get install nodejs npm; .ci/run "
+    "installs them)",
+)
 
 
 def npm_installed(folder: Path, package: str) -> Path:
