@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import soap as support
+from tests.support.npm import install_locked
 from tests.support.real_wsdl import lay_out
 from tests.support.servers import SANTEID
 from tests.support.soap import IDAM
@@ -50,13 +51,7 @@ ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:"
 @pytest.fixture(scope="module")
 def node_soap() -> Path:
     """The example's ``node_modules`` installed from the lock file (``npm ci``) when missing."""
-    installed = NODE_DIR / "node_modules" / "soap" / "package.json"
-    if not installed.exists():
-        result = subprocess.run(
-            [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NODE_DIR, capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
+    install_locked(NODE_DIR, "soap")
     return NODE_DIR / "client.js"
 
 
