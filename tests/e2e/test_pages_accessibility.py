@@ -1,12 +1,12 @@
 """Every page a person meets, in its states, checked by axe-core in headless Chromium
 (``tests.support.browser.AXE_TAGS``: WCAG 2.0 and 2.1 at levels A and AA, which RGAA 4.1
-follows): the professional's login pages (empty, in English, an identifier refused, restarted,
-waiting for the sandbox phone or an e-CPS device, refused on the phone, the offline code,
-denied, expired, device locked, card refused, "already logged in", a CSRF-refused form), the
-logout confirmation and the logged-out page, error pages in French and English, a page not
-found, the problem types, the e-CPS activation page, the e-CPS app's first screen, the sandbox
-pages (home, the debugger from the request to the tokens and CIBA, the outbox, the API docs'
-index) and the admin console (sign-in, refused, each page).
+follows, and axe's best practices): the professional's login pages (empty, in English, an
+identifier refused, restarted, waiting for the sandbox phone or an e-CPS device, refused on the
+phone, the offline code, denied, expired, device locked, card refused, "already logged in", a
+CSRF-refused form), the logout confirmation and the logged-out page, error pages in French and
+English, a page not found, the problem types, the e-CPS activation page, the e-CPS app's first
+screen, the sandbox pages (home, the debugger from the request to the tokens and CIBA, the
+outbox, the API docs' index) and the admin console (sign-in, refused, each page).
 
 No violation of any impact. The e-CPS app's other screens are checked by
 tests/e2e/ecps_app/test_browser.py, the activation codes and QR pages, the devices page and

@@ -183,8 +183,11 @@ def click_and_wait(driver, element) -> None:
 #: AAA), which axe does not make: its ``target-size`` is WCAG 2.2's 24 px.
 AXE_DIR = Path(__file__).resolve().parent / "axe"
 #: The rules run, by axe's tags (https://github.com/dequelabs/axe-core/blob/develop/doc/API.md#axe-core-tags):
-#: WCAG 2.0 and 2.1 at levels A and AA (RGAA 4.1 follows WCAG 2.1 AA).
-AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+#: WCAG 2.0 and 2.1 at levels A and AA (RGAA 4.1 follows WCAG 2.1 AA), and axe's best
+#: practices, which hold what RGAA asks beyond WCAG's success criteria: every content in a
+#: landmark, one main (RGAA 12.6), headings in order (9.1), table headers with a name (5.7)
+#: (https://accessibilite.numerique.gouv.fr/methode/criteres-et-tests/).
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice")
 
 #: Runs axe on the page and hands its violations back, each rule with the nodes that break it.
 RUN_AXE = """
@@ -205,8 +208,9 @@ def axe_source() -> str:
 
 
 def accessibility_problems(driver) -> list[str]:
-    """The page's violations of the WCAG 2.1 A and AA rules axe-core checks (labels, names,
-    contrast, language, ARIA, titles…), whatever their impact, one line per rule and element.
+    """The page's violations of the rules of :data:`AXE_TAGS` (labels, names, contrast,
+    language, ARIA, titles, landmarks, headings…), whatever their impact, one line per rule
+    and element.
 
     What axe reports as "incomplete" (it could not decide, e.g. text over a background image)
     is not a violation and is not returned."""
