@@ -1,12 +1,13 @@
 """Every page a person meets, in its states, checked by axe-core in headless Chromium
 (``tests.support.browser.AXE_TAGS``: WCAG 2.0 and 2.1 at levels A and AA, which RGAA 4.1
 follows, and axe's best practices): the professional's login pages (empty, in English, an
-identifier refused, restarted, waiting for the sandbox phone or an e-CPS device, refused on the
-phone, the offline code, denied, expired, device locked, card refused, "already logged in", a
-CSRF-refused form), the logout confirmation and the logged-out page, error pages in French and
-English, a page not found, the problem types, the e-CPS activation page, the e-CPS app's first
-screen, the sandbox pages (home, the debugger from the request to the tokens and CIBA, the
-outbox, the API docs' index) and the admin console (sign-in, refused, each page).
+identifier refused (in French and English), restarted, waiting for the sandbox phone or an e-CPS
+device, refused on the phone, the offline code and a wrong one, denied, expired, device locked,
+card refused, "already logged in", a CSRF-refused form), the logout confirmation and the
+logged-out page, error pages in French and English, a page not found, the problem types, the
+e-CPS activation page, the e-CPS app's first screen, the sandbox pages (home, the debugger from
+the request to the tokens and CIBA, the outbox, the API docs' index) and the admin console
+(sign-in, refused, each page).
 
 No violation of any impact. The e-CPS app's other screens are checked by
 tests/e2e/ecps_app/test_browser.py, the activation codes and QR pages, the devices page and
@@ -133,10 +134,14 @@ def _login_english(driver, site: Site) -> None:
     login_page(driver, site, ui_locales="en")
 
 
-def _login_identifier_refused(driver, site: Site) -> None:
-    login_page(driver, site)
+def _login_identifier_refused(driver, site: Site, **extra) -> None:
+    login_page(driver, site, **extra)
     submit_identifier(driver, "123")
     css(driver, "#national_id_error")
+
+
+def _login_identifier_refused_english(driver, site: Site) -> None:
+    _login_identifier_refused(driver, site, ui_locales="en")
 
 
 def _login_restarted(driver, site: Site) -> None:
@@ -177,6 +182,13 @@ def _expired(driver, site: Site) -> None:
     ]
     assert requests.post(f"{api}/requests/{request['request_id']}/expire", timeout=5).ok
     css(driver, "#failure-message")
+
+
+def _offline_code_refused(driver, site: Site) -> None:
+    _offline_code(driver, site)
+    css(driver, "#otp").send_keys("000000")
+    click_and_wait(driver, css(driver, "#submit-otp"))
+    css(driver, "#otp_error")
 
 
 def _sandbox_denied(driver, site: Site) -> None:
@@ -332,11 +344,13 @@ PAGES: dict[str, Callable] = {
     "login": _login_empty,
     "login-en": _login_english,
     "login-identifier-refused": _login_identifier_refused,
+    "login-identifier-refused-en": _login_identifier_refused_english,
     "login-restarted": _login_restarted,
     "wait-sandbox": _sandbox_waiting,
     "wait-ecps": _ecps_waiting,
     "refused-on-the-phone": _ecps_refused,
     "offline-code": _offline_code,
+    "offline-code-refused": _offline_code_refused,
     "denied": _sandbox_denied,
     "expired": _expired,
     "device-locked": _device_locked,
