@@ -4,10 +4,10 @@ follows, and axe's best practices): the professional's login pages (empty, in En
 identifier refused (in French and English), restarted, waiting for the sandbox phone or an e-CPS
 device, refused on the phone, the offline code and a wrong one, denied, expired, device locked,
 card refused, "already logged in", a CSRF-refused form), the logout confirmation and the
-logged-out page, error pages in French and English, a page not found, the problem types, the
-e-CPS activation page, the e-CPS app's first screen, the sandbox pages (home, the debugger from
-the request to the tokens and CIBA, the outbox, the API docs' index) and the admin console
-(sign-in, refused, each page).
+logged-out page (with and without front-channel frames), error pages in French and English, a
+page not found, the problem types, the e-CPS activation page, the e-CPS app's first screen, the
+sandbox pages (home, the debugger from the request to the tokens and CIBA, the outbox, the API
+docs' index) and the admin console (sign-in, refused, each page).
 
 No violation of any impact. The e-CPS app's other screens are checked by
 tests/e2e/ecps_app/test_browser.py, the activation codes and QR pages, the devices page and
@@ -40,6 +40,8 @@ from tests.support.servers import santeid_process
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
 
 CLIENT_ID = "service-de-test"
+FRONT_CHANNEL_CLIENT_ID = "service-avec-deconnexion"
+SECRET = "a-long-secret-for-the-accessibility-tests-0123456789"
 #: Sandbox professionals (docs/sandbox.md, "Scenarios by identity").
 APPROVED_AT_ONCE = "810000000030"
 DENIES = "810000000032"
@@ -65,16 +67,22 @@ def site(tmp_path_factory, redis_server):
     client = {
         "client_id": CLIENT_ID,
         "client_name": "Service de test",
-        "client_secret": "a-long-secret-for-the-accessibility-tests-0123456789",
+        "client_secret": SECRET,
         "redirect_uris": [f"{relying_party.origin}/callback"],
         "post_logout_redirect_uris": [f"{relying_party.origin}/"],
         "grant_types": ["authorization_code"],
         "token_endpoint_auth_method": "client_secret_basic",
     }
+    # A service the logout tells in an iframe (OpenID Connect Front-Channel Logout 1.0 §3).
+    front_channel = {
+        **client,
+        "client_id": FRONT_CHANNEL_CLIENT_ID,
+        "frontchannel_logout_uri": f"{relying_party.origin}/front-channel-logout",
+    }
     try:
         with santeid_process(
             tmp_path_factory.mktemp("a11y"),
-            clients=[client],
+            clients=[client, front_channel],
             SANTEID_STORE_URL=store_url,
             SANTEID_SANDBOX_APPROVAL_DELAY=None,
         ) as process:
@@ -95,9 +103,9 @@ def css(driver, selector: str):
     return wait_for(lambda: driver.find_element(By.CSS_SELECTOR, selector), what=selector)
 
 
-def login_page(driver, site: Site, state: str = "a11y", **extra) -> str:
+def login_page(driver, site: Site, state: str = "a11y", client_id: str = CLIENT_ID, **extra) -> str:
     return open_login_page(
-        driver, site.server.oidc, CLIENT_ID, site.relying_party.origin, state, **extra
+        driver, site.server.oidc, client_id, site.relying_party.origin, state, **extra
     )
 
 
@@ -236,6 +244,26 @@ def _logged_out(driver, site: Site) -> None:
     click_and_wait(driver, css(driver, "#confirm-logout"))
 
 
+def _logged_out_front_channel(driver, site: Site) -> None:
+    """The logged-out page that loads the front-channel logout page of a service holding a
+    grant of the session (its code exchanged)."""
+    login_page(driver, site, client_id=FRONT_CHANNEL_CLIENT_ID)
+    css(driver, "#national_id").send_keys(APPROVED_AT_ONCE)
+    css(driver, "#submit").click()
+    code = callback(driver, site.relying_party.origin)["code"]
+    redirect_uri = f"{site.relying_party.origin}/callback"
+    exchange = requests.post(
+        f"{site.server.oidc}/token",
+        auth=(FRONT_CHANNEL_CLIENT_ID, SECRET),
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+        timeout=5,
+    )
+    assert exchange.status_code == 200, exchange.text
+    driver.get(f"{site.server.oidc}/logout")
+    click_and_wait(driver, css(driver, "#confirm-logout"))
+    css(driver, "#frontchannel-logout")
+
+
 def _error(locale: str) -> Callable[[object, Site], None]:
     def error_page(driver, site: Site) -> None:
         query = {"response_type": "code", "client_id": "nobody", "scope": "openid",
@@ -359,6 +387,7 @@ PAGES: dict[str, Callable] = {
     "csrf-refused": _csrf_refused,
     "logout-confirmation": _logout_confirmation,
     "logged-out": _logged_out,
+    "logged-out-front-channel": _logged_out_front_channel,
     "error-fr": _error("fr"),
     "error-en": _error("en"),
     "not-found": _not_found,
