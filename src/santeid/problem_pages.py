@@ -86,9 +86,9 @@ def table_page(
     intro: str = "",
 ) -> Response:
     """The HTML page of a list of codes (the problem types here, the INSi ``CodeCR`` values of
-    ``santeid.insi.fhir``): the sandbox banner in sandbox mode, ``title`` as heading, then
-    ``intro`` and a table of ``columns`` whose ``rows`` are ``(id, cells)``. Cells and
-    ``intro`` are text, escaped here, unless they are :class:`~markupsafe.Markup`."""
+    ``santeid.insi.fhir``): the sandbox banner in sandbox mode, then, in ``<main>``, ``title``
+    as heading, ``intro`` and a table of ``columns`` whose ``rows`` are ``(id, cells)``. Cells
+    and ``intro`` are text, escaped here, unless they are :class:`~markupsafe.Markup`."""
     from santeid.sandbox import banner_html
 
     def html(text: str) -> str:
@@ -107,8 +107,8 @@ def table_page(
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title>{style if banner else ''}</head>"
-        f"<body>{banner}<h1>{escape(title)}</h1>{html(intro)}"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"
+        f"<body>{banner}<main><h1>{escape(title)}</h1>{html(intro)}"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></main></body></html>"
     )
     response = Response(page, mimetype="text/html")
     response.headers["Cache-Control"] = "public, max-age=3600"

@@ -780,7 +780,7 @@
     const left = item.expires_at - now();
     const card = el("section", { class: "card request", "data-request-id": item.request_id,
       "aria-labelledby": "rq-" + item.request_id },
-      el("h3", { id: "rq-" + item.request_id, class: "service-name", text: item.client_name }),
+      el("h2", { id: "rq-" + item.request_id, class: "service-name", text: item.client_name }),
       el("p", { class: "meta channel", text: item.kind === "ciba" ? t("kind_ciba") : t("kind_browser") }),
       // Where the request comes from (docs/security.md, "Push fatigue"): the service's
       // identifier and, for a browser login, the browser's address.

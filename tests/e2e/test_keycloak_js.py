@@ -15,7 +15,6 @@ into its git-ignored ``node_modules`` the first time; ``.ci/run`` installs node 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -25,7 +24,7 @@ import pytest
 from tests.support.browser import start_afresh
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
-from tests.support.node import NPM
+from tests.support.node import install_locked
 from tests.support.node import needs_node_and_npm
 from tests.support.relying_party_site import RelyingPartySite
 from tests.support.security import first_professional
@@ -55,15 +54,7 @@ CALLBACKS = (
 @pytest.fixture(scope="module")
 def keycloak_js() -> str:
     """keycloak-js's ES module, from its locked package (``npm ci`` when missing)."""
-    installed = KEYCLOAK_JS_DIR / "node_modules" / "keycloak-js" / "package.json"
-    if not installed.exists():
-        assert NPM is not None
-        result = subprocess.run(
-            [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=KEYCLOAK_JS_DIR, capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-    return (installed.parent / "lib" / "keycloak.js").read_text()
+    return (install_locked(KEYCLOAK_JS_DIR, "keycloak-js") / "lib" / "keycloak.js").read_text()
 
 
 #: keycloak-js's page for a silent ``check-sso`` (its documentation's

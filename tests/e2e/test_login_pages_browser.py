@@ -12,20 +12,19 @@ its key is gone, as Redis removes it at the end of its lifetime."""
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs
-from urllib.parse import urlencode
-from urllib.parse import urlsplit
 
 import pyotp
 import pytest
 
-from santeid.storage.records import LOGIN_TRANSACTION
-from santeid.storage.redis import RedisStore
 from tests.support.answering_server import FakeServer
 from tests.support.browser import click_and_wait
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
 from tests.support.ecps_phone import Phone
+from tests.support.login_pages import callback
+from tests.support.login_pages import expire
+from tests.support.login_pages import open_login_page
+from tests.support.login_pages import transaction_id
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis, pytest.mark.browser]
@@ -72,39 +71,18 @@ def browser(tmp_path):
 
 
 def _open_login_page(browser, server, relying_party, state: str) -> str:
-    """The relying party sends the browser to the authorization endpoint; the login page's
-    transaction id."""
-    params = {"response_type": "code", "client_id": CLIENT_ID, "scope": "openid",
-              "redirect_uri": f"{relying_party.origin}/callback", "state": state,
-              "nonce": f"nonce-{state}"}  # fmt: skip
-    browser.get(f"{server.oidc}/auth?{urlencode(params)}")
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    return _txid(browser.current_url)
-
-
-def _txid(url: str) -> str:
-    return parse_qs(urlsplit(url).query)["tx"][0]
-
-
-def _expire(redis_url: str, txid: str) -> None:
-    """The transaction reaches the end of its lifetime: its key leaves the store."""
-    store = RedisStore.from_url(redis_url)
-    assert store.delete(LOGIN_TRANSACTION.key(txid)) == 1
+    return open_login_page(browser, server.oidc, CLIENT_ID, relying_party.origin, state)
 
 
 def _callback(browser, relying_party) -> dict[str, str]:
-    url = wait_for(
-        lambda: browser.current_url if browser.current_url.startswith(relying_party.origin) else "",
-        what="the redirect back to the service",
-    )
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    return callback(browser, relying_party.origin)
 
 
 def test_a_login_page_submitted_after_its_lifetime_starts_the_login_again(
     browser, server, relying_party, redis_url
 ):
     txid = _open_login_page(browser, server, relying_party, "left-open")
-    _expire(redis_url, txid)
+    expire(redis_url, txid)
 
     browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
     click_and_wait(browser, browser.find_element("id", "submit"))
@@ -112,7 +90,7 @@ def test_a_login_page_submitted_after_its_lifetime_starts_the_login_again(
     notice = wait_for(lambda: browser.find_element("id", "login-restarted"), what="the notice")
     assert notice.get_attribute("role") == "alert"
     assert "délai de connexion est dépassé" in notice.text
-    assert _txid(browser.current_url) != txid
+    assert transaction_id(browser.current_url) != txid
     assert browser.title == "Connexion à Service de test"
 
     browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
@@ -125,7 +103,7 @@ def test_cancel_on_an_expired_login_page_tells_the_service(
     browser, server, relying_party, redis_url
 ):
     txid = _open_login_page(browser, server, relying_party, "cancelled-late")
-    _expire(redis_url, txid)
+    expire(redis_url, txid)
 
     browser.find_element("id", "cancel").click()
     answer = _callback(browser, relying_party)
@@ -144,7 +122,7 @@ def test_a_finished_login_is_not_started_again(browser, server, relying_party):
     browser.get(login_page)
     assert not browser.find_elements("id", "national_id")
     assert not browser.find_elements("id", "login-restarted")
-    assert _txid(browser.current_url) == txid
+    assert transaction_id(browser.current_url) == txid
 
 
 def test_back_after_the_login_says_the_professional_is_logged_in(browser, server, relying_party):
@@ -194,7 +172,7 @@ def test_a_login_of_a_client_removed_since_is_not_started_again(
     was removed neither starts a new login for it nor sends the browser to its redirect URI,
     by submit or by cancel."""
     txid = _open_login_page(browser, server, relying_party, "removed-meanwhile")
-    _expire(redis_url, txid)
+    expire(redis_url, txid)
     server.cli("clients", "remove", CLIENT_ID)
 
     if action == "submit":
@@ -230,7 +208,7 @@ def test_an_expired_login_page_says_logged_in_once_another_tab_logged_in(
     browser.find_element("id", "submit").click()
     assert _callback(browser, relying_party)["state"] == "other-tab"
     answered = list(relying_party.calls)
-    _expire(redis_url, left_open)
+    expire(redis_url, left_open)
 
     browser.switch_to.window(left_open_tab)
     if action == "submit":
@@ -259,7 +237,7 @@ def test_an_expired_console_sign_in_starts_again_in_a_browser_logged_in_to_a_ser
     browser.get(f"{server.base}/admin/login")
     click_and_wait(browser, browser.find_element("id", "sign-in-professional"))
     wait_for(lambda: browser.find_element("id", "national_id"), what="the console's login page")
-    _expire(redis_url, _txid(browser.current_url))
+    expire(redis_url, transaction_id(browser.current_url))
 
     browser.find_element("id", "national_id").send_keys(APPROVED_AT_ONCE)
     click_and_wait(browser, browser.find_element("id", "submit"))

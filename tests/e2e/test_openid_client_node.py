@@ -36,8 +36,8 @@ from joserfc.jwk import RSAKey
 
 from tests.support.http_login import login_to_callback
 from tests.support.node import NODE
+from tests.support.node import install_locked
 from tests.support.node import needs_node_and_npm
-from tests.support.node import npm_installed
 from tests.support.servers import SANTEID
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
@@ -80,7 +80,8 @@ OAUTH_ERROR = 3
 @pytest.fixture(scope="module")
 def example() -> Path:
     """The example's ``node_modules`` installed from the lock file when missing."""
-    return npm_installed(NODE_DIR, "openid-client")
+    install_locked(NODE_DIR, "openid-client")
+    return NODE_DIR / "client.js"
 
 
 @pytest.fixture(scope="module")

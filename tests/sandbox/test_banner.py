@@ -40,7 +40,7 @@ def test_the_problem_pages_style_their_banner(client, path):
 
 def test_the_app_banner_carries_both_languages_for_the_language_switch(client):
     text = client.get("/ecps/app/").get_data(as_text=True)
-    banner = re.search(r"<div [^>]*" + BANNER + r"[^>]*>[^<]*</div>", text).group(0)
+    banner = re.search(r"<aside [^>]*" + BANNER + r"[^>]*>[^<]*</aside>", text).group(0)
     assert 'data-text-fr="Bac à sable santeid' in banner
     assert 'data-text-en="santeid sandbox — test environment, no real data."' in banner
     assert text.index(banner) < text.index('<nav id="tabs"')

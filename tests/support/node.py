@@ -1,11 +1,12 @@
-"""Node.js for the tests that drive real JavaScript clients (keycloak-js, openid-client, the
-INSi SOAP example): where ``node`` and ``npm`` are, the mark that skips such a test without
-them, and a folder's locked dependencies installed with ``npm ci`` (``.ci/run`` installs
-Debian's nodejs and npm when they are missing)."""
+"""Node.js for the tests that drive real JavaScript (keycloak-js, openid-client, the INSi SOAP
+example, axe-core): where ``node`` and ``npm`` are, the mark that skips such a test without
+them, and a folder's locked dependencies installed with ``npm ci`` — the one installer of the
+suite (``.ci/run`` installs Debian's nodejs and npm when they are missing)."""
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -24,18 +25,22 @@ needs_node_and_npm = pytest.mark.skipif(
 )
 
 
-def npm_installed(folder: Path, package: str) -> Path:
-    """``folder``'s ``node_modules`` installed from its lock file (``npm ci``) when ``package``
-    is missing from it — one installation at a time when the tests run on several workers, each
-    of which needs it — and ``folder``'s ``client.js``."""
-    installed = folder / "node_modules" / package / "package.json"
-    lock_path = Path(tempfile.gettempdir()) / f"santeid-npm-{folder.name}.lock"
-    with lock_path.open("w") as lock:
+def install_locked(folder: Path, package: str) -> Path:
+    """``folder``'s locked dependencies, installed with ``npm ci`` unless ``package`` already
+    is; the installed package's folder. Test workers that need it at the same time install it
+    once: the others wait on a lock (``npm ci`` starts by removing ``node_modules``)."""
+    installed = folder / "node_modules" / package
+    if (installed / "package.json").exists():
+        return installed
+    name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"santeid-npm-ci-{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not installed.exists():
+        if not (installed / "package.json").exists():
+            npm = shutil.which("npm")
+            assert npm is not None, "npm missing: apt-get install nodejs npm (.ci/run installs it)"
             result = subprocess.run(
-                [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
                 cwd=folder, capture_output=True, text=True, timeout=300, check=False,
             )  # fmt: skip
             assert result.returncode == 0, result.stdout + result.stderr
-    return folder / "client.js"
+    return installed

@@ -32,7 +32,7 @@ import requests
 from selenium.webdriver.common.by import By
 
 from tests.support.browser import PHONE_SIZE
-from tests.support.browser import accessibility_problems
+from tests.support.browser import assert_accessible
 from tests.support.browser import console
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
@@ -55,7 +55,7 @@ PIN = "246810"
 
 def screen(driver, name: str) -> None:
     """Every app screen fits the phone (no horizontal scrolling, tap targets of 44 px) and has
-    no accessibility problem this test can see (labels, names, AA contrast); with
+    no violation of the WCAG 2.1 A/AA rules axe-core checks (labels, names, contrast…); with
     ``SANTEID_SCREENSHOTS=<dir>`` it is also saved as ``<dir>/ecps-app-<name>.png`` (the
     pictures of docs/ecps-app.md)."""
     width = driver.execute_script("return document.documentElement.scrollWidth")
@@ -66,7 +66,7 @@ def screen(driver, name: str) -> None:
              .map(e => e.outerHTML.slice(0, 80));"""
     )
     assert small == [], f"{name}: tap targets under 44 px: {small}"
-    assert accessibility_problems(driver) == [], name
+    assert_accessible(driver, name)
     folder = os.environ.get("SANTEID_SCREENSHOTS")
     if folder:
         time.sleep(0.3)  # let the focus ring and live texts settle

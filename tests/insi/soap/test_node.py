@@ -23,8 +23,8 @@ import pytest
 
 from tests.support import soap as support
 from tests.support.node import NODE
+from tests.support.node import install_locked
 from tests.support.node import needs_node_and_npm
-from tests.support.node import npm_installed
 from tests.support.real_wsdl import lay_out
 from tests.support.servers import SANTEID
 from tests.support.soap import IDAM
@@ -45,8 +45,9 @@ ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:"
 
 @pytest.fixture(scope="module")
 def node_soap() -> Path:
-    """The example's ``node_modules`` installed from the lock file when missing."""
-    return npm_installed(NODE_DIR, "soap")
+    """The example's ``node_modules`` installed from the lock file (``npm ci``) when missing."""
+    install_locked(NODE_DIR, "soap")
+    return NODE_DIR / "client.js"
 
 
 @pytest.fixture(scope="module")
