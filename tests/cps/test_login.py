@@ -183,10 +183,10 @@ def test_revoked_card_page_in_english(flow, make_card, registry):
 
 
 def _failed_logins(client_id: str, reason: str) -> float:
-    from prometheus_client import REGISTRY
+    from santeid.observability.metrics import OWN_METRICS
 
     labels = {"client": client_id, "auth_mode": "CARD", "reason": reason}
-    return REGISTRY.get_sample_value("santeid_logins_failed_total", labels) or 0
+    return OWN_METRICS.get_sample_value("santeid_logins_failed_total", labels) or 0
 
 
 def test_a_refused_card_is_a_login_error_and_a_failed_login(app, flow, make_card, registry):
@@ -208,12 +208,11 @@ def test_a_refused_card_is_a_login_error_and_a_failed_login(app, flow, make_card
 def test_card_refusals_use_the_login_reasons_of_the_directory_and_their_own(app, flow, make_card):
     """Someone absent from the directory or inactive: the reasons of a typed identifier; an
     expired card is not an e-CPS request left unanswered (no e-CPS timeout counted)."""
-    from prometheus_client import REGISTRY
-
     from santeid.observability.events import LOGIN_ERROR
+    from santeid.observability.metrics import OWN_METRICS
 
     timeouts = {"kind": "browser", "outcome": "timeout"}
-    timeouts_before = REGISTRY.get_sample_value("santeid_ecps_decisions_total", timeouts) or 0
+    timeouts_before = OWN_METRICS.get_sample_value("santeid_ecps_decisions_total", timeouts) or 0
     for national_id, options in (
         (UNKNOWN_ID, {}),
         (INACTIVE_ID, {}),
@@ -225,7 +224,7 @@ def test_card_refusals_use_the_login_reasons_of_the_directory_and_their_own(app,
     assert [(e.reason, e.professional) for e in found][::-1] == [
         ("unknown_id", UNKNOWN_ID), ("inactive", INACTIVE_ID), ("expired", ACTIVE_ID)
     ]  # fmt: skip
-    assert (REGISTRY.get_sample_value("santeid_ecps_decisions_total", timeouts) or 0) == (
+    assert (OWN_METRICS.get_sample_value("santeid_ecps_decisions_total", timeouts) or 0) == (
         timeouts_before
     )
 

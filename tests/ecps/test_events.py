@@ -3,13 +3,12 @@ metrics."""
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY
-
 from santeid.observability import events
+from santeid.observability.metrics import OWN_METRICS
 
 
 def _count(name: str) -> float:
-    return REGISTRY.get_sample_value(name) or 0.0
+    return OWN_METRICS.get_sample_value(name) or 0.0
 
 
 def test_wrong_pins_lock_and_revocation_are_recorded(app, phone, ecps, national_id):

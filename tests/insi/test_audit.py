@@ -11,7 +11,6 @@ from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
-from prometheus_client import REGISTRY
 
 from santeid.cli import main
 from santeid.db.backends import PostgresError
@@ -27,6 +26,7 @@ from santeid.insi.model import VerifyQuery
 from santeid.insi.model import VitaleQuery
 from santeid.insi.model import insufficient_access
 from santeid.insi.service import InsiService
+from santeid.observability.metrics import OWN_METRICS
 from tests.support.insi import REST_CTX
 from tests.support.insi import SOAP_CTX
 
@@ -240,7 +240,7 @@ def _wait_for(audit: AuditLog, expected: list[str]) -> list[str | None]:
 
 
 def _dropped() -> float:
-    return REGISTRY.get_sample_value("santeid_insi_audit_rows_dropped_total") or 0.0
+    return OWN_METRICS.get_sample_value("santeid_insi_audit_rows_dropped_total") or 0.0
 
 
 def test_a_row_the_database_refuses_does_not_hold_back_the_rows_after_it(tmp_path, caplog):
