@@ -6,7 +6,8 @@ line. This plugin checks it on every run of the suite instead of on one represen
 * **What is read.** Every logging record of the test process (the in-process apps), formatted
   as santeid's JSON log lines are, through a handler on the root logger, which is set to
   ``DEBUG`` (as ``log_level = "DEBUG"`` would) before each test — but the records of the
-  tests' own clients (``urllib3``, ``zeep``, ``selenium``: what they send and read); and the
+  tests' own clients and servers (``urllib3``, ``zeep``, ``selenium``, aiosmtpd's ``mail.log``:
+  what they send and read); and the
   output of every real ``santeid serve`` process the tests start (``subprocess.Popen``, with
   ``subprocess.run``): the log file its standard output or error is written to, or what
   ``communicate()`` returns.
@@ -128,8 +129,10 @@ _ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 PIN_CONTEXT = re.compile(r"pin[\"']?\s*[:=]?\s*[\"']?(\d{4,8})(?!\d)")
 #: The loggers of the suite's own clients, which run at DEBUG in the test process too: what they
 #: log is what the tests send and read (a callback's ``?code=``, the PIN typed in a page, the
-#: cookies and page text a browser test reads through WebDriver), not what santeid logs.
-CLIENT_LOGGERS = ("urllib3", "zeep", "selenium")
+#: cookies and page text a browser test reads through WebDriver), not what santeid logs; and
+#: of the suite's own SMTP server (aiosmtpd's ``mail.log``: the messages santeid sends it, an
+#: activation code among them, are what the tests receive).
+CLIENT_LOGGERS = ("urllib3", "zeep", "selenium", "mail")
 #: Fields whose values are PINs: looked for even when short, in a PIN's context.
 PIN_FIELDS = frozenset({"pin", "new_pin", "current_pin"})
 #: Module constants of the tests holding secrets (``SECRET``, ``CLIENT_SECRET``, ``WRONG_PIN``…).
