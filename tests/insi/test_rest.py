@@ -119,6 +119,16 @@ def test_search_by_traits(call):
     assert answer["identity"]["birthplace"] == "2A020"
 
 
+@pytest.mark.parametrize("birthplace", ["", "   ", None])
+def test_a_birthplace_not_given_is_one_the_document_accepts(call, birthplace):
+    """docs/insi-rest.md: a search's ``birthplace`` ``null``, empty or blank is "not given" —
+    the document's schema refused the empty and blank strings the server answers, so a client
+    generated from it could not send them."""
+    answer = call(SEARCH, {**ADRTROIS, "birthplace": birthplace}, "TraitsSearch", "SearchResult")
+    assert answer.status_code == 200
+    assert answer.get_json()["cr"] == "00"
+
+
 def test_results_01_and_02_are_answers(call):
     body = {**ADRTROIS, "birthName": "HOUILLES", "givenNames": ["PIERRE"], "sex": "M",
             "birthDate": "1993-01-27"}  # fmt: skip

@@ -132,7 +132,14 @@ def _schemas() -> dict:
             "additionalProperties": False,
             "properties": {
                 **traits,
-                "birthplace": {**traits["birthplace"], "type": ["string", "null"]},
+                # null, empty or blank: not given (a verification needs one: traits' own).
+                "birthplace": {
+                    **traits["birthplace"],
+                    "type": ["string", "null"],
+                    "pattern": "^([0-9A-Za-z]{5}|\\s*)$",
+                    "description": "COG of the birthplace (commune or 99xxx country); null, "
+                    "empty or blank: not given.",
+                },
             },
         },
         "VitaleSearch": {
