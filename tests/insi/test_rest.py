@@ -312,6 +312,17 @@ def test_stats_show_the_callers_own_software(client, bearer, schema, app):
     assert client.get("/insi/v1/stats").status_code == 401
 
 
+def test_an_empty_month_is_this_month_as_the_document_says(client, bearer, openapi):
+    """``GET /insi/v1/stats?month=`` (an empty value, as a form or a script with an unset
+    variable sends it) answers this month's statistics, as no ``month`` does; the document's
+    parameter refused the empty value, so a client generated from it could not send it."""
+    (parameter,) = openapi["paths"]["/insi/v1/stats"]["get"]["parameters"]
+    Draft202012Validator(parameter["schema"]).validate("")
+    empty = client.get("/insi/v1/stats?month=", headers=bearer)
+    assert empty.status_code == 200
+    assert empty.get_json() == client.get("/insi/v1/stats", headers=bearer).get_json()
+
+
 # -- authentication ---------------------------------------------------------------------------
 def test_no_token_is_401_with_a_challenge(client):
     answer = client.post(SEARCH, json=ADRTROIS)

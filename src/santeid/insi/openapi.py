@@ -368,8 +368,8 @@ def document(settings, server: str | None = None) -> dict:
                             "name": "month",
                             "in": "query",
                             "required": False,
-                            "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
-                            "description": "YYYY-MM (UTC); default: the current month.",
+                            "schema": {"type": "string", "pattern": "^([0-9]{4}-[0-9]{2})?$"},
+                            "description": "YYYY-MM (UTC); absent or empty: the current month.",
                         }
                     ],
                     "responses": {
