@@ -148,3 +148,33 @@ def test_every_store_outage_of_a_device_call_is_a_documented_503(spec, app, clie
         problem = response.get_json()
         _validator(spec, "Problem").validate(problem)
         assert problem["code"] == "temporarily_unavailable"
+
+
+def test_every_event_of_the_stream_matches_the_documented_event(spec, client, ecps, national_id):
+    """OpenAPI 3.1 has no item schema for ``text/event-stream`` (3.2 adds ``itemSchema``): the
+    tools that check or generate clients from a 3.1 document read its ``schema`` as one event's
+    (schemathesis among them). Each event the stream sends — its fields, HTML Living Standard
+    §9.2.6 — matches it: ``request``, ``withdrawn`` and ``end``. It was ``type: string``, which
+    no event is."""
+    from tests.support.ecps_phone import Phone
+
+    content = spec["paths"]["/requests/stream"]["get"]["responses"]["200"]["content"]
+    validator = OAS31Validator({**content["text/event-stream"]["schema"], **spec})
+    phone = Phone.register(client.application, client, national_id)
+    request = ecps.create_browser_request(national_id, client_name="RP")
+    stream = client.get("/ecps/device/requests/stream", headers=phone.auth(), buffered=False)
+    # Each event once the one before it is out: the request, its withdrawal, the end.
+    next_step = iter([lambda: ecps.cancel_request(request.request_id),
+                      lambda: ecps.revoke_device(phone.device_id)])  # fmt: skip
+    events, buffer = [], ""
+    for chunk in stream.response:
+        buffer += chunk.decode()
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            fields = [line.split(": ", 1) for line in block.splitlines() if line[:1] != ":"]
+            if any(name == "data" for name, _ in fields):  # a block without data is no event
+                events.append(dict(fields))
+                next(next_step, lambda: None)()
+    assert [event["event"] for event in events] == ["request", "withdrawn", "end"]
+    for event in events:
+        validator.validate(event)

@@ -119,6 +119,16 @@ def test_search_by_traits(call):
     assert answer["identity"]["birthplace"] == "2A020"
 
 
+@pytest.mark.parametrize("birthplace", ["", "   ", None])
+def test_a_birthplace_not_given_is_one_the_document_accepts(call, birthplace):
+    """docs/insi-rest.md: a search's ``birthplace`` ``null``, empty or blank is "not given" —
+    the document's schema refused the empty and blank strings the server answers, so a client
+    generated from it could not send them."""
+    answer = call(SEARCH, {**ADRTROIS, "birthplace": birthplace}, "TraitsSearch", "SearchResult")
+    assert answer.status_code == 200
+    assert answer.get_json()["cr"] == "00"
+
+
 def test_results_01_and_02_are_answers(call):
     body = {**ADRTROIS, "birthName": "HOUILLES", "givenNames": ["PIERRE"], "sex": "M",
             "birthDate": "1993-01-27"}  # fmt: skip
@@ -300,6 +310,17 @@ def test_stats_show_the_callers_own_software(client, bearer, schema, app):
     assert (refused.status_code, refused.get_json()["rule"]) == (400, "month-format")
     assert client.get("/insi/v1/stats?software=X", headers=bearer).status_code == 400
     assert client.get("/insi/v1/stats").status_code == 401
+
+
+def test_an_empty_month_is_this_month_as_the_document_says(client, bearer, openapi):
+    """``GET /insi/v1/stats?month=`` (an empty value, as a form or a script with an unset
+    variable sends it) answers this month's statistics, as no ``month`` does; the document's
+    parameter refused the empty value, so a client generated from it could not send it."""
+    (parameter,) = openapi["paths"]["/insi/v1/stats"]["get"]["parameters"]
+    Draft202012Validator(parameter["schema"]).validate("")
+    empty = client.get("/insi/v1/stats?month=", headers=bearer)
+    assert empty.status_code == 200
+    assert empty.get_json() == client.get("/insi/v1/stats", headers=bearer).get_json()
 
 
 # -- authentication ---------------------------------------------------------------------------

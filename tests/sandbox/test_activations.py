@@ -204,3 +204,17 @@ def test_activations_do_not_exist_outside_sandbox_mode(settings, app):
     assert http.post(f"{API}/activations", json={"national_id": PROFESSIONAL}).status_code == 404
     body = {"email_code": "123456", "sms_code": "123456"}
     assert http.post(f"{API}/activations/abcdefghijklmnop/verify", json=body).status_code == 404
+
+
+@pytest.mark.parametrize("limit", [201, 1000])
+def test_an_outbox_limit_past_200_is_in_the_document(client, limit):
+    """``GET /outbox?limit=`` answers at most 200 messages, a larger limit read as 200 — the
+    document's ``maximum: 200`` refused a limit the API answers, so a client generated from it
+    could not send it."""
+    document = client.get(f"{API}/openapi.json").get_json()
+    (parameter,) = [p for p in document["paths"]["/outbox"]["get"]["parameters"]
+                    if p["name"] == "limit"]  # fmt: skip
+    OAS31Validator(parameter["schema"]).validate(limit)
+    answer = client.get(f"{API}/outbox", query_string={"limit": limit})
+    assert answer.status_code == 200
+    assert answer.get_json() == client.get(f"{API}/outbox?limit=200").get_json()

@@ -132,7 +132,14 @@ def _schemas() -> dict:
             "additionalProperties": False,
             "properties": {
                 **traits,
-                "birthplace": {**traits["birthplace"], "type": ["string", "null"]},
+                # null, empty or blank: not given (a verification needs one: traits' own).
+                "birthplace": {
+                    **traits["birthplace"],
+                    "type": ["string", "null"],
+                    "pattern": "^([0-9A-Za-z]{5}|\\s*)$",
+                    "description": "COG of the birthplace (commune or 99xxx country); null, "
+                    "empty or blank: not given.",
+                },
             },
         },
         "VitaleSearch": {
@@ -361,8 +368,8 @@ def document(settings, server: str | None = None) -> dict:
                             "name": "month",
                             "in": "query",
                             "required": False,
-                            "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
-                            "description": "YYYY-MM (UTC); default: the current month.",
+                            "schema": {"type": "string", "pattern": "^([0-9]{4}-[0-9]{2})?$"},
+                            "description": "YYYY-MM (UTC); absent or empty: the current month.",
                         }
                     ],
                     "responses": {

@@ -27,6 +27,7 @@ from santeid import problems
 from santeid.cache_control import no_store
 from santeid.clock import utc_datetime
 from santeid.ecps import api as ecps_api
+from santeid.insi.problems import served_origin
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
 from santeid.sandbox.phone import AnswerError
@@ -165,7 +166,8 @@ def scenario_listing() -> list[dict]:
 @bp.get("/openapi.json")
 def openapi():
     document = dict(_openapi_document())
-    document["servers"] = [{"url": request.host_url.rstrip("/") + PREFIX}]
+    # The origin it is served from, never the request's Host (served_origin's rule).
+    document["servers"] = [{"url": served_origin(services().settings) + PREFIX}]
     return jsonify(document)
 
 

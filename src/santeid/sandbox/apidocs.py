@@ -18,12 +18,12 @@ from flask import Blueprint
 from flask import abort
 from flask import jsonify
 from flask import render_template
-from flask import request
 from flask import send_from_directory
 from flask import url_for
 
 from santeid.ecps.api import PREFIX as ECPS_DEVICE_PREFIX
 from santeid.i18n import Translator
+from santeid.insi.problems import served_origin
 from santeid.services import services
 
 bp = Blueprint("api_docs", __name__, url_prefix="/api-docs")
@@ -81,7 +81,9 @@ def ecps_device_json():
         abort(404)
     document = dict(document)
     # The document's paths are relative to the device API's base, as its own ``servers``.
-    document["servers"] = [{"url": request.host_url.rstrip("/") + ECPS_DEVICE_PREFIX}]
+    # The origin it is served from, never the request's Host (served_origin's rule).
+    origin = served_origin(services().settings)
+    document["servers"] = [{"url": origin + ECPS_DEVICE_PREFIX}]
     return jsonify(document)
 
 
