@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.browser import desktop_browser
 from tests.support.browser import start_afresh
-from tests.support.browser import start_browser
 from tests.support.browser import wait_for
 from tests.support.node import install_locked
 from tests.support.node import needs_node_and_npm
@@ -139,13 +139,11 @@ def server(tmp_path_factory, app):
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory, server):
     """A Chromium that keeps third-party cookies, as Chrome does by default."""
-    driver = start_browser(
+    driver = desktop_browser(
         tmp_path_factory.mktemp("keycloak-js-profile"),
-        size=(1000, 800),
-        trusted_certificate=server.home / "tls/cert.pem",
+        server.home / "tls/cert.pem",
         third_party_cookies=True,
     )
-    driver.implicitly_wait(0)
     yield driver
     driver.quit()
 

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.support.browser import desktop_browser
 from tests.support.browser import start_afresh
-from tests.support.browser import start_browser
 from tests.support.browser import wait_for
 from tests.support.redis_server import free_port
 from tests.support.relying_party_site import RelyingPartySite
@@ -103,14 +103,11 @@ def server(tmp_path_factory, rp, other_rp):
 
 
 def _chromium(tmp_path_factory, server, *, third_party_cookies: bool):
-    driver = start_browser(
+    return desktop_browser(
         tmp_path_factory.mktemp("session-iframe-profile"),
-        size=(1000, 800),
-        trusted_certificate=server.home / "tls/cert.pem",
+        server.home / "tls/cert.pem",
         third_party_cookies=third_party_cookies,
     )
-    driver.implicitly_wait(0)
-    return driver
 
 
 @pytest.fixture(scope="module")

@@ -111,6 +111,20 @@ def start_browser(
     return driver
 
 
+def desktop_browser(profile: Path, server_certificate: Path, *, third_party_cookies: bool = False):
+    """A desktop-sized Chromium (:func:`start_browser`) that trusts the HTTPS certificate of a
+    test server (``<home>/tls/cert.pem``) and waits for no element implicitly: the browser of
+    the tests that move between a relying party's pages and santeid's."""
+    driver = start_browser(
+        profile,
+        size=(1000, 800),
+        trusted_certificate=server_certificate,
+        third_party_cookies=third_party_cookies,
+    )
+    driver.implicitly_wait(0)
+    return driver
+
+
 def spki_hash(certificate: Path) -> str:
     """Base64 of the SHA-256 of a PEM certificate's SubjectPublicKeyInfo: how Chromium's
     ``--ignore-certificate-errors-spki-list`` names a key."""

@@ -33,8 +33,8 @@ import pytest
 import requests
 
 from santeid.ecps.pin import PinHasher
+from tests.support.browser import desktop_browser
 from tests.support.browser import start_afresh
-from tests.support.browser import start_browser
 from tests.support.browser import wait_for
 from tests.support.logout_receiver import LogoutReceiver
 from tests.support.relying_party_site import RelyingPartySite
@@ -123,12 +123,9 @@ def http_server(tmp_path_factory, rp, receiver):
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory, https_server):
-    driver = start_browser(
-        tmp_path_factory.mktemp("cross-site-profile"),
-        size=(1000, 800),
-        trusted_certificate=https_server.home / "tls/cert.pem",
+    driver = desktop_browser(
+        tmp_path_factory.mktemp("cross-site-profile"), https_server.home / "tls/cert.pem"
     )
-    driver.implicitly_wait(0)
     yield driver
     driver.quit()
 
