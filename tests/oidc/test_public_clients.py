@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from santeid.oidc import clients as clients_module
 from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.clients import validate_metadata
 from tests.support.oidc_flow import CLIENT_SECRET
@@ -78,6 +79,23 @@ def test_a_confidential_client_still_needs_its_secret(app, client, flow):
     assert refused.status_code == 401
     assert refused.get_json()["error"] == "unauthorized_client"
     assert flow.token(code).status_code == 200  # the code was not spent
+
+
+def test_a_client_is_looked_up_once_per_request(app, client, flow, monkeypatch):
+    """Trying the public-client method before the secret methods costs no second lookup of
+    the client (a database round trip with several hosts): each client id a request names
+    is read once, whichever methods are tried."""
+    code = flow.obtain_code()["code"]
+    looked_up: list[str] = []
+
+    class Counted(clients_module.Client):
+        def __init__(self, client_id, *args, **kwargs):
+            looked_up.append(client_id)
+            super().__init__(client_id, *args, **kwargs)
+
+    monkeypatch.setattr(clients_module, "Client", Counted)
+    assert flow.token(code).status_code == 200
+    assert looked_up.count(flow.client["client_id"]) == 1, looked_up
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ the PSC token shapes and the atomic single-use rules.
 
 from __future__ import annotations
 
+import copy
 import hmac
 import logging
 import math
@@ -833,10 +834,25 @@ class SanteidAuthorizationServer(AuthorizationServer):
     """Authlib's server with Keycloak's client authentication and error bodies."""
 
     def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's loop over the methods, each client id read once per request: the
+        public-client method comes first (``client_auth._ATTEMPT_ORDER``) and looks the client
+        up, and the method it registered would read it again — a database round trip more
+        with several hosts. The methods stay Authlib's (registered on ``_client_auth`` by
+        :func:`create_authorization_server`), shared by every thread; each call gets its own
+        memo."""
+        looked_up: dict[str, object] = {}
+
+        def query_once(client_id):
+            if client_id not in looked_up:
+                looked_up[client_id] = self.query_client(client_id)
+            return looked_up[client_id]
+
+        authentication = copy.copy(self._client_auth)
+        authentication.query_client = query_once
         try:
-            return super().authenticate_client(request, methods, endpoint)
+            return authentication(request, methods, endpoint)
         except InvalidClientError as error:
-            raise client_auth.invalid_client(error, endpoint, request, self.query_client) from None
+            raise client_auth.invalid_client(error, endpoint, request, query_once) from None
 
     def create_token_response(self, request=None):
         request = self.create_oauth2_request(request)
