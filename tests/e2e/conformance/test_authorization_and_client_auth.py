@@ -447,6 +447,15 @@ def _backchannel(server, client: dict, **params) -> requests.Response:
     )
 
 
+def _poll(server, client: dict, auth_req_id: str) -> requests.Response:
+    """The client's poll of the token endpoint for the CIBA request ``auth_req_id``."""
+    return _token(
+        server,
+        {"grant_type": CIBA, "auth_req_id": auth_req_id},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+
+
 def _ciba_client(server, client_id: str, interval: int) -> dict:
     return _register(
         server,
@@ -502,11 +511,7 @@ def test_cps_approve_reaches_the_server_the_user_started(server):
     output = server.cli("cps", "approve", "--card", str(card_dir), ack["auth_req_id"]).stdout
     assert f"server: {server.issuer} (the running santeid serve" in output
     assert "approved" in output
-    tokens = _token(
-        server,
-        {"grant_type": CIBA, "auth_req_id": ack["auth_req_id"]},
-        auth=(client["client_id"], client["client_secret"]),
-    )
+    tokens = _poll(server, client, ack["auth_req_id"])
     assert tokens.status_code == 200, tokens.text
 
 
@@ -795,11 +800,7 @@ def test_a_trailing_space_in_scope_is_ignored_as_keycloak(server):
     client = _ciba_client(server, "logiciel-espace-final", interval=0)
     ack = _backchannel(server, client, login_hint="810000000001", scope="openid scope_all ")
     assert ack.status_code == 200, ack.text
-    tokens = _token(
-        server,
-        {"grant_type": CIBA, "auth_req_id": ack.json()["auth_req_id"]},
-        auth=(client["client_id"], client["client_secret"]),
-    )
+    tokens = _poll(server, client, ack.json()["auth_req_id"])
     assert tokens.status_code == 200, tokens.text
     assert tokens.json()["scope"] == "openid scope_all"
 
@@ -823,11 +824,7 @@ def test_an_empty_scope_is_one_empty_value_as_keycloak(server, service):
         "Invalid scopes: ",
     )
     ack = _backchannel(server, client, login_hint="810000000001", scope="openid scope_all")
-    tokens = _token(
-        server,
-        {"grant_type": CIBA, "auth_req_id": ack.json()["auth_req_id"]},
-        auth=(client["client_id"], client["client_secret"]),
-    ).json()
+    tokens = _poll(server, client, ack.json()["auth_req_id"]).json()
     refreshed = _token(
         server,
         {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "scope": ""},
@@ -844,10 +841,6 @@ def test_a_scope_of_spaces_only_is_no_scope_as_keycloak(server):
     client = _ciba_client(server, "logiciel-espaces-" + secrets.token_hex(4), interval=0)
     ack = _backchannel(server, client, login_hint="810000000001", scope="   ")
     assert ack.status_code == 200, ack.text
-    tokens = _token(
-        server,
-        {"grant_type": CIBA, "auth_req_id": ack.json()["auth_req_id"]},
-        auth=(client["client_id"], client["client_secret"]),
-    )
+    tokens = _poll(server, client, ack.json()["auth_req_id"])
     assert tokens.status_code == 200, tokens.text
     assert "id_token" not in tokens.json()
