@@ -12,7 +12,9 @@ library's own token verification (``decode_token(validate=True)``: signature aga
 certs, ``exp`` and ``nbf``), the refresh-token logout, ``client_credentials``; the async twins
 (``a_token``, ``a_userinfo``…, on httpx) for the login path. Then what a PSC client gets as
 errors, with the exception, status and body the library reports: a used code, a wrong secret,
-a refresh token after logout, token exchange (off at PSC). An answer of santeid that makes
+a refresh token after logout, and the grants PSC's Keycloak knows but leaves off for its
+clients (docs/reference/keycloak-behaviour.md, "Grants PSC's clients cannot use"): the
+password grant; token exchange, off at PSC. An answer of santeid that makes
 the library raise where Keycloak's would not fails the test."""
 
 from __future__ import annotations
@@ -259,6 +261,24 @@ def test_client_credentials(server):
             "error_description": "Client not enabled to retrieve service account",
         },
     )
+
+
+def test_the_password_grant_is_refused_as_keycloak_refuses_it(server):
+    """PSC's clients have no direct access grants: Keycloak authenticates the client, then
+    answers 400 ``unauthorized_client`` (``ResourceOwnerPasswordCredentialsGrantType``)."""
+    with pytest.raises(KeycloakPostError) as refused:
+        keycloak_openid(server).token(PROFESSIONAL, "a password")
+    assert refusal(refused.value) == (
+        400,
+        {
+            "error": "unauthorized_client",
+            "error_description": "Client not allowed for direct access grants",
+        },
+    )
+    # The client is authenticated first: a wrong secret is the 401.
+    with pytest.raises(KeycloakAuthenticationError) as unauthenticated:
+        keycloak_openid(server, secret="not-the-secret").token(PROFESSIONAL, "a password")
+    assert refusal(unauthenticated.value)[1]["error"] == "unauthorized_client"
 
 
 def test_token_exchange_is_unsupported(server):

@@ -843,7 +843,7 @@ def test_refresh_token_of_another_client_is_refused(flow, client, app):
 def test_unsupported_grant_type(flow, client):
     response = client.post(
         f"{OIDC}/token",
-        data={"grant_type": "password", "username": "x", "password": "y"},
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange"},
         headers=basic_auth("service-test", flow.client["client_secret"]),
     )
     assert response.status_code == 400
@@ -852,6 +852,30 @@ def test_unsupported_grant_type(flow, client):
         "error": "unsupported_grant_type",
         "error_description": "Unsupported grant_type",
     }
+
+
+def test_the_password_grant_is_refused_once_the_client_is_authenticated(flow, client):
+    """docs/reference/keycloak-behaviour.md, "Grants PSC's clients cannot use"."""
+    form = {"grant_type": "password", "username": "x", "password": "y"}
+    response = client.post(
+        f"{OIDC}/token", data=form, headers=basic_auth("service-test", flow.client["client_secret"])
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "unauthorized_client",
+        "error_description": "Client not allowed for direct access grants",
+    }
+    unauthenticated = client.post(
+        f"{OIDC}/token", data=form, headers=basic_auth("service-test", "not-its-secret")
+    )
+    assert unauthenticated.status_code == 401
+    repeated = client.post(
+        f"{OIDC}/token",
+        data="grant_type=password&username=x&password=y&username=z",
+        content_type="application/x-www-form-urlencoded",
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert repeated.get_json()["error_description"] == "duplicated parameter"
 
 
 def test_get_on_token_endpoint_is_405_json(client):

@@ -42,6 +42,7 @@ from santeid.oidc import client_auth
 from santeid.oidc import grant_types
 from santeid.oidc import keycloak_errors
 from santeid.oidc import pkce
+from santeid.oidc import refused_grants
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.session_end import end_session
@@ -893,6 +894,8 @@ def create_authorization_server(clients: ClientRegistry) -> SanteidAuthorization
     server.register_grant(AuthorizationCodeGrant, [PerClientCodeChallenge(required=False)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
+    for refused in refused_grants.GRANTS:
+        server.register_grant(refused)
     server.register_endpoint(SanteidIntrospectionEndpoint)
     server.register_endpoint(SanteidRevocationEndpoint)
     return server

@@ -402,13 +402,23 @@ def test_missing_or_unsupported_grant_type(server, service):
         "error": "invalid_request",
         "error_description": "Missing form parameter: grant_type",
     }
+    exchange = _token(
+        server, {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange"}, auth=auth
+    )
+    assert exchange.status_code == 400
+    assert exchange.json() == {
+        "error": "unsupported_grant_type",
+        "error_description": "Unsupported grant_type",
+    }
+    # A grant Keycloak knows and refuses the client (docs/reference/keycloak-behaviour.md,
+    # "Grants PSC's clients cannot use").
     password = _token(
         server, {"grant_type": "password", "username": "x", "password": "y"}, auth=auth
     )
     assert password.status_code == 400
     assert password.json() == {
-        "error": "unsupported_grant_type",
-        "error_description": "Unsupported grant_type",
+        "error": "unauthorized_client",
+        "error_description": "Client not allowed for direct access grants",
     }
 
 
