@@ -14,7 +14,7 @@ certs, ``exp`` and ``nbf``), the refresh-token logout, ``client_credentials``; t
 errors, with the exception, status and body the library reports: a used code, a wrong secret,
 a refresh token after logout, and the grants PSC's Keycloak knows but leaves off for its
 clients (docs/reference/keycloak-behaviour.md, "Grants PSC's clients cannot use"): the
-password grant; token exchange, off at PSC. An answer of santeid that makes
+password grant, the device flow; token exchange, off at PSC. An answer of santeid that makes
 the library raise where Keycloak's would not fails the test."""
 
 from __future__ import annotations
@@ -279,6 +279,35 @@ def test_the_password_grant_is_refused_as_keycloak_refuses_it(server):
     with pytest.raises(KeycloakAuthenticationError) as unauthenticated:
         keycloak_openid(server, secret="not-the-secret").token(PROFESSIONAL, "a password")
     assert refusal(unauthenticated.value)[1]["error"] == "unauthorized_client"
+
+
+def test_the_device_flow_is_refused_as_keycloak_refuses_it(server):
+    """The device flow is off for PSC's clients: Keycloak's device authorization endpoint
+    (``DeviceEndpoint``) and its device-code grant (``DeviceGrantType``) each refuse the
+    authenticated client in their own words."""
+    openid = keycloak_openid(server)
+    with pytest.raises(KeycloakPostError) as device:
+        openid.device(scope="openid")
+    assert refusal(device.value) == (
+        400,
+        {
+            "error": "unauthorized_client",
+            "error_description": "Client is not allowed to initiate OAuth 2.0 Device "
+            "Authorization Grant. The flow is disabled for the client.",
+        },
+    )
+    with pytest.raises(KeycloakAuthenticationError) as unauthenticated:
+        keycloak_openid(server, secret="not-the-secret").device(scope="openid")
+    assert refusal(unauthenticated.value)[1]["error"] == "unauthorized_client"
+    with pytest.raises(KeycloakPostError) as grant:
+        openid.token(grant_type="urn:ietf:params:oauth:grant-type:device_code", device_code="any")
+    assert refusal(grant.value) == (
+        400,
+        {
+            "error": "invalid_grant",
+            "error_description": "Client not allowed OAuth 2.0 Device Authorization Grant",
+        },
+    )
 
 
 def test_token_exchange_is_unsupported(server):

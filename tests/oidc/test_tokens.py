@@ -918,3 +918,30 @@ def test_a_jti_is_remembered_until_its_assertion_is_no_longer_usable(settings):
     replay = http.post(f"{OIDC}/token", data=form)
     assert replay.status_code == 400
     assert replay.get_json()["error_description"] == "Token reuse detected"
+
+
+def test_the_device_flow_is_refused_once_the_client_is_authenticated(flow, client):
+    """docs/reference/keycloak-behaviour.md, "Grants PSC's clients cannot use": one refusal at
+    each endpoint, in Keycloak's two wordings."""
+    auth = basic_auth("service-test", flow.client["client_secret"])
+    device = client.post(f"{OIDC}/auth/device", data={"scope": "openid"}, headers=auth)
+    assert device.status_code == 400
+    assert device.get_json() == {
+        "error": "unauthorized_client",
+        "error_description": "Client is not allowed to initiate OAuth 2.0 Device Authorization "
+        "Grant. The flow is disabled for the client.",
+    }
+    wrong = basic_auth("service-test", "not-its-secret")
+    unauthenticated = client.post(f"{OIDC}/auth/device", data={}, headers=wrong)
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.get_json()["error"] == "unauthorized_client"
+    grant = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": "x"},
+        headers=auth,
+    )
+    assert grant.status_code == 400
+    assert grant.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Client not allowed OAuth 2.0 Device Authorization Grant",
+    }

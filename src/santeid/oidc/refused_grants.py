@@ -5,25 +5,40 @@ cannot use").
 santeid implements none of them and advertises none (discovery's ``grant_types_supported`` is
 :data:`santeid.oidc.grant_types.SUPPORTED`). A library that builds Keycloak's requests itself
 (python-keycloak's ``token(username, password)``, ``device()``, ``uma_permissions()``) still
-sends them; Keycloak authenticates the client first (as for every grant: a wrong secret is the
-401 of the token endpoint), then refuses the feature the client does not have — not
-``unsupported_grant_type``, which it answers only for a grant type it does not know at all (token
-exchange, off at PSC). Each refusal is RFC 6749 §5.2's (``unauthorized_client``: the client
-may not use this grant), in Keycloak's words, whatever ``error_style``.
+sends them, to the token endpoint or to the device authorization endpoint
+(:func:`device_authorization`, served for that answer alone). Keycloak authenticates the
+client first, as for every grant (a wrong secret is the token endpoint's 401), then refuses
+the feature the client does not have, each grant in its own words — not
+``unsupported_grant_type``, which it answers only for a grant type it has no provider for
+(token exchange, off at PSC). The same answers under ``error_style = "strict"``: each is an
+RFC 6749 §5.2 code for a client that may not use the grant.
 """
 
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.errors import UnauthorizedClientError
+from flask import request
 
 from santeid.oidc import client_auth
+from santeid.services import services
 
 #: RFC 6749 §4.3; Keycloak's ``ResourceOwnerPasswordCredentialsGrantType`` for a client
 #: without "Direct access grants".
 PASSWORD = "password"  # noqa: S105 - a grant type name
 DIRECT_ACCESS_GRANTS_OFF = "Client not allowed for direct access grants"
+#: RFC 8628 §3.4; Keycloak's ``DeviceGrantType`` for a client without "OAuth 2.0 Device
+#: Authorization Grant".
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+DEVICE_GRANT_OFF = "Client not allowed OAuth 2.0 Device Authorization Grant"
+#: The same client at the device authorization endpoint (RFC 8628 §3.1), Keycloak's
+#: ``DeviceEndpoint``: another code and other words for the same refusal.
+DEVICE_FLOW_OFF = (
+    "Client is not allowed to initiate OAuth 2.0 Device Authorization Grant. "
+    "The flow is disabled for the client."
+)
 
 
 class RefusedGrant(grants.BaseGrant, grants.TokenEndpointMixin):
@@ -53,6 +68,28 @@ class PasswordGrant(RefusedGrant):
         return UnauthorizedClientError(DIRECT_ACCESS_GRANTS_OFF)
 
 
+class DeviceCodeGrant(RefusedGrant):
+    """RFC 8628's device-code grant: PSC's professionals log in on the device that asks.
+    400 ``invalid_grant``."""
+
+    GRANT_TYPE = DEVICE_CODE
+
+    def refusal(self) -> OAuth2Error:
+        return InvalidGrantError(DEVICE_GRANT_OFF)
+
+
+def device_authorization():
+    """``POST …/protocol/openid-connect/auth/device`` (RFC 8628 §3.1), Keycloak's
+    ``DeviceEndpoint``: the client authenticated as at the token endpoint (its 401), then 400
+    ``unauthorized_client`` :data:`DEVICE_FLOW_OFF`."""
+    server = services().authorization_server
+    try:
+        client_auth.authenticate("token", server.create_oauth2_request(request))
+    except OAuth2Error as error:
+        return server.handle_error_response(None, error)
+    return server.handle_error_response(None, UnauthorizedClientError(DEVICE_FLOW_OFF))
+
+
 #: Every refused grant, registered on the token endpoint by
 #: ``santeid.oidc.provider.create_authorization_server``.
-GRANTS: tuple[type[RefusedGrant], ...] = (PasswordGrant,)
+GRANTS: tuple[type[RefusedGrant], ...] = (PasswordGrant, DeviceCodeGrant)

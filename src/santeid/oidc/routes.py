@@ -21,6 +21,7 @@ from santeid.oidc import cors
 from santeid.oidc import discovery
 from santeid.oidc import logout
 from santeid.oidc import realm
+from santeid.oidc import refused_grants
 from santeid.oidc import request_objects
 from santeid.oidc import session_status
 from santeid.oidc import tls_client_auth
@@ -73,6 +74,13 @@ ROUTES = [
         ["GET"],
     ),
     (f"{OIDC}/auth", "authorize", authorization, ["GET", "POST"]),
+    # RFC 8628 §3.1 at Keycloak's path: a client without the device flow (refused_grants.py).
+    (
+        f"{OIDC}/auth/device",
+        "device_authorization",
+        refused_grants.device_authorization,
+        ["POST"],
+    ),
     (f"{OIDC}/token", "token", token, ["POST"]),
     (f"{OIDC}/token/introspect", "introspect", introspect, ["POST"]),
     (f"{OIDC}/revoke", "revoke", revoke, ["POST"]),
@@ -113,7 +121,7 @@ ROUTES = [
 
 #: Endpoints whose clients are programs (JSON errors); ``authorize`` and ``logout`` serve pages.
 JSON_ENDPOINTS = ("token", "userinfo", "introspect", "revoke", "certs", "discovery",
-                  "wallet_discovery", "par")  # fmt: skip
+                  "wallet_discovery", "par", "device_authorization")  # fmt: skip
 
 
 def init_app(app) -> None:
