@@ -14,7 +14,7 @@ certs, ``exp`` and ``nbf``), the refresh-token logout, ``client_credentials``; t
 errors, with the exception, status and body the library reports: a used code, a wrong secret,
 a refresh token after logout, and the grants PSC's Keycloak knows but leaves off for its
 clients (docs/reference/keycloak-behaviour.md, "Grants PSC's clients cannot use"): the
-password grant, the device flow; token exchange, off at PSC. An answer of santeid that makes
+password grant, the device flow, UMA; token exchange, off at PSC. An answer of santeid that makes
 the library raise where Keycloak's would not fails the test."""
 
 from __future__ import annotations
@@ -320,6 +320,27 @@ def test_token_exchange_is_unsupported(server):
     assert refusal(exchange.value) == (
         400,
         {"error": "unsupported_grant_type", "error_description": "Unsupported grant_type"},
+    )
+
+
+def test_uma_is_refused_as_keycloak_refuses_it(server):
+    """UMA (``uma_permissions``: Keycloak's authorization services) with the professional's
+    token: the client has no authorization services, Keycloak's ``AuthorizationTokenService``
+    answers 400 ``invalid_request``; a token that does not verify is 401 ``invalid_grant``
+    (``PermissionGrantType``)."""
+    openid = keycloak_openid(server)
+    tokens, _ = log_in(openid, requests.Session())
+    with pytest.raises(KeycloakPostError) as uma:
+        openid.uma_permissions(tokens["access_token"])
+    assert refusal(uma.value) == (
+        400,
+        {"error": "invalid_request", "error_description": "Client does not support permissions"},
+    )
+    with pytest.raises(KeycloakAuthenticationError) as forged:
+        openid.uma_permissions(tokens["access_token"][:-4] + "AAAA")
+    assert refusal(forged.value) == (
+        401,
+        {"error": "invalid_grant", "error_description": "Invalid bearer token"},
     )
 
 

@@ -945,3 +945,42 @@ def test_the_device_flow_is_refused_once_the_client_is_authenticated(flow, clien
         "error": "invalid_grant",
         "error_description": "Client not allowed OAuth 2.0 Device Authorization Grant",
     }
+
+
+def test_uma_is_refused_as_keycloak_refuses_a_client_without_authorization_services(flow, client):
+    """docs/reference/keycloak-behaviour.md, "Grants PSC's clients cannot use": the Bearer
+    token stands for the client, then the audience is looked up."""
+    tokens = flow.full_login()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    uma = "urn:ietf:params:oauth:grant-type:uma-ticket"
+
+    def refusal(data, headers):
+        response = client.post(
+            f"{OIDC}/token",
+            data=data,
+            content_type="application/x-www-form-urlencoded",
+            headers=headers,
+        )
+        return response.status_code, response.get_json()
+
+    # "permission" may be repeated: no duplicated-parameter check for this grant.
+    form = f"grant_type={uma}&permission=a&permission=b&audience=service-test"
+    assert refusal(form, bearer) == (
+        400,
+        {"error": "invalid_request", "error_description": "Client does not support permissions"},
+    )
+    assert refusal(f"grant_type={uma}&audience=nobody", bearer)[1]["error_description"] == (
+        "Unknown resource server id."
+    )
+    assert refusal(f"grant_type={uma}", bearer)[1]["error_description"] == (
+        "You must provide the issuedFor"
+    )
+    forged = {"Authorization": f"Bearer {tokens['access_token'][:-4]}AAAA"}
+    assert refusal(form, forged) == (
+        401,
+        {"error": "invalid_grant", "error_description": "Invalid bearer token"},
+    )
+    # Without a Bearer token, the client authenticates as at the token endpoint.
+    assert refusal(form, basic_auth("service-test", "not-its-secret"))[0] == 401
+    secret = basic_auth("service-test", flow.client["client_secret"])
+    assert refusal(form, secret)[1]["error_description"] == "Client does not support permissions"

@@ -860,9 +860,10 @@ class SanteidAuthorizationServer(AuthorizationServer):
         if not request.form.get("grant_type"):
             # Keycloak's TokenEndpoint.checkGrantType (RFC 6749 §5.2 invalid_request).
             return self.handle_error_response(request, keycloak_errors.missing_grant_type())
-        if _duplicated_parameter():
+        if request.form.get("grant_type") != refused_grants.UMA and _duplicated_parameter():
             # Keycloak's TokenEndpoint: the grant type, then the client, then
-            # checkParameterDuplicated, for every grant (RFC 6749 §5.2 invalid_request).
+            # checkParameterDuplicated, for every grant but UMA's, which authenticates its
+            # caller itself and repeats "permission" (RFC 6749 §5.2 invalid_request).
             try:
                 self.get_token_grant(request).authenticate_token_endpoint_client()
             except OAuth2Error as error:

@@ -18,17 +18,30 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.errors import UnauthorizedClientError
 from flask import request
 
 from santeid.oidc import client_auth
+from santeid.oidc.protector import bearer_header_token
+from santeid.oidc.tokens import TokenError
 from santeid.services import services
 
 #: RFC 6749 §4.3; Keycloak's ``ResourceOwnerPasswordCredentialsGrantType`` for a client
 #: without "Direct access grants".
 PASSWORD = "password"  # noqa: S105 - a grant type name
 DIRECT_ACCESS_GRANTS_OFF = "Client not allowed for direct access grants"
+#: User-Managed Access 2.0 §3.3.1 (Keycloak's authorization services, ``PermissionGrantType``):
+#: no PSC client is a resource server. Its own refusals, in the order Keycloak checks them: a
+#: Bearer token that does not verify (401 ``invalid_grant``), then the resource server the
+#: ``audience`` names (``AuthorizationTokenService.getResourceServer``, 400
+#: ``invalid_request``): none, an unknown client, a client without authorization services.
+UMA = "urn:ietf:params:oauth:grant-type:uma-ticket"
+INVALID_BEARER_TOKEN = "Invalid bearer token"  # noqa: S105 - a message
+NO_AUDIENCE = "You must provide the issuedFor"
+UNKNOWN_RESOURCE_SERVER = "Unknown resource server id."
+NO_PERMISSIONS = "Client does not support permissions"
 #: RFC 8628 §3.4; Keycloak's ``DeviceGrantType`` for a client without "OAuth 2.0 Device
 #: Authorization Grant".
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -78,6 +91,36 @@ class DeviceCodeGrant(RefusedGrant):
         return InvalidGrantError(DEVICE_GRANT_OFF)
 
 
+class UmaGrant(RefusedGrant):
+    """The UMA grant, as Keycloak's ``PermissionGrantType`` takes it: with an ``Authorization:
+    Bearer`` access token (python-keycloak's ``uma_permissions``) the token stands for the
+    client — verified (signature, issuer, type, expiry; Keycloak's ``Tokens.getAccessToken``)
+    and no client authentication —, else the client is authenticated as at the token
+    endpoint; then the ``audience`` is looked up, and no client has authorization services. A
+    ``ticket``, which only Keycloak's protection API issues, is not read."""
+
+    GRANT_TYPE = UMA
+
+    def validate_token_request(self):
+        token = bearer_header_token(request.headers.get("Authorization"))
+        if token is None:
+            self.request.client = self.authenticate_token_endpoint_client()
+        else:
+            try:
+                services().tokens.access_token_claims(token)
+            except TokenError:
+                raise InvalidGrantError(INVALID_BEARER_TOKEN, status_code=401) from None
+        raise self.refusal()
+
+    def refusal(self) -> OAuth2Error:
+        audience = self.request.form.get("audience")
+        if audience is None:
+            return InvalidRequestError(NO_AUDIENCE)
+        if services().clients.get(audience) is None:
+            return InvalidRequestError(UNKNOWN_RESOURCE_SERVER)
+        return InvalidRequestError(NO_PERMISSIONS)
+
+
 def device_authorization():
     """``POST …/protocol/openid-connect/auth/device`` (RFC 8628 §3.1), Keycloak's
     ``DeviceEndpoint``: the client authenticated as at the token endpoint (its 401), then 400
@@ -92,4 +135,4 @@ def device_authorization():
 
 #: Every refused grant, registered on the token endpoint by
 #: ``santeid.oidc.provider.create_authorization_server``.
-GRANTS: tuple[type[RefusedGrant], ...] = (PasswordGrant, DeviceCodeGrant)
+GRANTS: tuple[type[RefusedGrant], ...] = (PasswordGrant, DeviceCodeGrant, UmaGrant)
