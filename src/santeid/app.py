@@ -186,6 +186,7 @@ def create_app(
     from santeid import insi
     from santeid import login
     from santeid import problem_pages
+    from santeid import raw_paths
     from santeid import sandbox
     from santeid import security
     from santeid import web_ecps
@@ -195,6 +196,7 @@ def create_app(
     # First: the request id is known to everything the other subsystems do.
     observability.init_app(app)
     security.init_app(app)
+    raw_paths.init_app(app)
     errors.init_app(app)
     problem_pages.init_app(app)
     oidc.init_app(app)

@@ -353,7 +353,7 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
             # http.server reduces a target's leading slashes to one before anything reads
             # it (its file server's guard against open redirects), so RAW_URI is the
             # target as received, from the request line (already a WSGI string: ISO-8859-1):
-            # ``//auth/…`` is refused (santeid.oidc.realm), not served as ``/auth/…``.
+            # ``//auth/…`` is refused (santeid.raw_paths), not served as ``/auth/…``.
             words = self.requestline.split()
             if len(words) == 3:
                 environ["RAW_URI"] = words[1]

@@ -19,7 +19,7 @@ from hypothesis import seed
 from hypothesis import settings
 
 from santeid import create_app
-from santeid.oidc.realm import NOT_NORMALIZED
+from santeid.raw_paths import NOT_NORMALIZED
 from santeid.settings import Settings
 from santeid.storage import MemoryStore
 from tests.support.fuzzing import application_rules

@@ -1,0 +1,175 @@
+"""Paths a proxy reads one way and santeid another: a percent-encoded slash or backslash
+(``%2F``, ``%5C``) or a percent-encoded unreserved character (``%74oken``), against
+``santeid serve`` in the layouts whose server hands the application the target as received
+(Werkzeug in one process, gunicorn over direct TLS), alone and behind a real nginx whose rule
+matches the raw target (``$request_uri``), as HAProxy's ``path_beg`` or a WAF does
+(docs/security.md, "Paths").
+
+Granian (``--workers`` over HTTP) hands its applications the path already decoded, so
+santeid cannot tell ``%2F`` from ``/`` there: docs/security.md says what to do in the proxy.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+
+import pytest
+from click.testing import CliRunner
+
+from santeid.cli import main
+from santeid.raw_paths import NOT_NORMALIZED
+from tests.support.redis_server import free_port
+from tests.support.security import running_nginx
+from tests.support.servers import REALM
+from tests.support.servers import santeid_home
+from tests.support.servers import santeid_process
+
+pytestmark = [pytest.mark.server]
+
+OIDC = REALM + "/protocol/openid-connect"
+STAFF = "500000010900017/SEC0042"  # a structure's staff member (SIRET): its id holds a slash
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory) -> dict[str, str]:
+    home = santeid_home(tmp_path_factory.mktemp("tls"))
+    result = CliRunner().invoke(main, ["tls", "dev-cert", "--out", str(home.home / "tls")],
+                                env=home.env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return {name: str(home.home / "tls" / f"{name}.pem") for name in ("cert", "key", "ca")}
+
+
+@pytest.fixture(scope="module", params=["werkzeug", "gunicorn-tls"])
+def server(request, tmp_path_factory, redis_server, tls_files):
+    args: list[str] = ["--sandbox"]
+    settings: dict[str, str] = {}
+    ca = None
+    if request.param == "gunicorn-tls":
+        args += ["--workers", "2", "--tls-cert", tls_files["cert"], "--tls-key", tls_files["key"]]
+        settings["SANTEID_STORE_URL"] = redis_server.url.rsplit("/", 1)[0] + "/11"
+        ca = tls_files["ca"]
+    with santeid_process(
+        tmp_path_factory.mktemp(request.param), args=args, ca=ca, **settings
+    ) as process:
+        yield {"port": process.port, "ca": ca}
+
+
+def _ask(port: int, path: str, method: str = "GET", ca: str | None = None):
+    """``method path`` sent exactly as written (no client re-encodes it)."""
+    if ca is None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    else:
+        context = ssl.create_default_context(cafile=ca)
+        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type") or "", response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        OIDC + "%2Fcerts",
+        OIDC + "%2fcerts",
+        "/auth%2Frealms/esante-wallet/protocol/openid-connect/certs",
+        OIDC + "/token%2Fintrospect",
+        OIDC + "%5Ccerts",
+        OIDC + "/%74oken",
+        REALM + "/.well-known/openid-c%6Fnfiguration",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_encoded_separator_or_unreserved_character_under_auth_is_refused(server, path, method):
+    """Keycloak refuses a path that is not its own normal form (``%74`` is ``t``: Vert.x's
+    normal form decodes it) with 400 ``missingNormalization``; santeid answers the same for an
+    encoded slash or backslash, which it would otherwise serve as a separator."""
+    status, media_type, body = _ask(server["port"], path, method, server["ca"])
+    assert (status, media_type.split(";")[0]) == (400, "application/json"), body
+    assert json.loads(body) == NOT_NORMALIZED
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sandbox%2Fapi/scenarios",
+        "/sandbox/api%2fscenarios",
+        "/sandbox/api/professionals/810000000032%2Fscenario",
+        "/sandbox/api/professionals/" + STAFF + "%2Frequests",
+        "/sandbox%5Capi/scenarios",
+        "/s%61ndbox/api/scenarios",
+        "/admin%2F",
+        "/health%2F",
+    ],
+)
+def test_an_encoded_separator_or_unreserved_character_elsewhere_is_a_400(server, path):
+    status, _, body = _ask(server["port"], path, ca=server["ca"])
+    assert status == 400, body
+
+
+@pytest.mark.parametrize("suffix", ["", "/requests"])
+def test_a_national_id_with_its_slash_encoded_is_the_professional(server, suffix):
+    """The control API's OpenAPI document names the professional by a path parameter; a client
+    generated from it encodes the slash of a structure's staff id (``5…%2FSEC0042``)."""
+    encoded = STAFF.replace("/", "%2F")
+    status, _, body = _ask(server["port"], f"/sandbox/api/professionals/{encoded}{suffix}",
+                           ca=server["ca"])  # fmt: skip
+    assert status == 200, body
+    if not suffix:
+        assert json.loads(body)["national_id"] == STAFF
+
+
+def test_the_normal_paths_are_served(server):
+    for path in (OIDC + "/certs", "/sandbox/api/scenarios", f"/sandbox/api/professionals/{STAFF}"):
+        status, _, body = _ask(server["port"], path, ca=server["ca"])
+        assert status == 200, (path, body)
+
+
+#: A proxy that denies the control API by the raw target, as HAProxy's ``path_beg`` does, and
+#: forwards that target unchanged (``proxy_pass`` without a URI).
+NGINX_RAW_RULE = """
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            if ($request_uri ~* "^/sandbox/api(/|$|\\?)") {{ return 403; }}
+            if ($request_uri ~* "^/auth/realms/esante-wallet/protocol/openid-connect/certs") {{
+                return 403;
+            }}
+            proxy_pass http://127.0.0.1:{upstream};
+            proxy_set_header Host $http_host;
+        }}
+    }}
+"""
+
+
+@pytest.fixture(scope="module")
+def raw_rule_proxy(tmp_path_factory):
+    home = tmp_path_factory.mktemp("raw-rule")
+    with santeid_process(home / "santeid", args=["--sandbox"]) as process:
+        port = free_port()
+        block = NGINX_RAW_RULE.format(port=port, upstream=process.port)
+        with running_nginx(home, port, process.port, home, home, server=block):
+            yield port
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sandbox%2Fapi/scenarios",
+        "/sandbox%2fapi/scenarios",
+        "/s%61ndbox/api/scenarios",
+        "/auth/realms/esante-wallet/protocol/openid-connect%2Fcerts",
+        "/auth/realms/esante-wallet/protocol/openid-c%6Fnnect/certs",
+    ],
+)
+def test_a_raw_path_rule_in_front_is_not_bypassed_by_encoding(raw_rule_proxy, path):
+    """What the rule denies stays out of reach: the proxy lets the encoded form through (it is
+    not the denied text), and santeid refuses it rather than serving the denied path."""
+    status, _, body = _ask(raw_rule_proxy, path)
+    assert status == 400, body
+    denied = path.replace("%2F", "/").replace("%2f", "/").replace("%61", "a").replace("%6F", "o")
+    assert _ask(raw_rule_proxy, denied)[0] == 403  # the rule itself works
