@@ -11,16 +11,19 @@ So, whatever the method:
   resolved, a path that needs normalising — an empty segment (``…/openid-connect//token``,
   ``//auth/…``), a ``.`` or ``..`` one, a percent-encoded unreserved character
   (``…/%74oken``, RFC 3986 §2.3 and §6.2.2.2) — or holding an encoded separator: 400
-  ``missingNormalization``, as Keycloak since its 26.4 releases
-  (:data:`NOT_NORMALIZED`). Werkzeug would redirect an empty segment to the path with its
-  slashes merged, an HTML 308 no Keycloak client expects.
+  ``missingNormalization`` (:data:`NOT_NORMALIZED`), Keycloak's answer since its 26.4
+  releases to all but the encoded separator, which its routing finds no endpoint for (404).
+  Werkzeug would redirect an empty segment to the path with its slashes merged, an HTML 308
+  no Keycloak client expects.
 * Anywhere else, a percent-encoded unreserved character, slash (``%2F``) or backslash
   (``%5C``): 400 in the error format of the API the path is under (``santeid.errors``), as
-  Tomcat refuses an encoded slash or backslash. The one exception: an encoded slash inside a
-  route's ``<path:…>`` parameter, the static parts of the route all sent as they are (the
-  control API's ``/sandbox/api/professionals/{national_id}``, whose structure staff ids hold a
-  slash that a client generated from its OpenAPI document encodes) — a proxy's rule reads
-  those parts as santeid routes them.
+  Tomcat refuses an encoded slash by default (``encodedSolidusHandling="reject"``,
+  https://tomcat.apache.org/tomcat-10.1-doc/config/http.html). The one exception: an encoded
+  slash inside a route's parameter that may hold slashes (a converter spanning segments:
+  ``<path:…>``), the static parts of the route all sent as they are (the control API's
+  ``/sandbox/api/professionals/{national_id}``, whose structure staff ids hold a slash that a
+  client generated from its OpenAPI document encodes) — a proxy's rule reads those parts as
+  santeid routes them.
 
 This needs the target as received: gunicorn's ``RAW_URI``, and the one ``santeid.serving``
 sets under Werkzeug's server. Granian's RSGI interface gives none, only the decoded path:
@@ -115,16 +118,20 @@ def _matched_rule():
 
 
 def _slash_inside_path_parameter(raw: str) -> bool:
-    """Whether every encoded slash of ``raw`` is inside a ``<path:…>`` parameter of the rule
-    the request matched, the rule's static parts sent as they are."""
+    """Whether every encoded slash of ``raw`` is inside a parameter of the rule the request
+    matched whose converter spans segments (``<path:…>``, the control API's national id), the
+    rule's static parts sent as they are."""
     rule = _matched_rule()
     if rule is None or _BACKSLASH.search(raw):
         return False
     pattern, end = [], 0
     for variable in _VARIABLE.finditer(rule.rule):
         pattern.append(re.escape(rule.rule[end : variable.start()]))
-        # A path parameter may hold slashes, encoded or not; any other, neither.
-        pattern.append(".+?" if variable.group(1) == "path" else r"(?:(?!%2[Ff])[^/])+")
+        # A parameter whose converter spans segments may hold slashes, encoded or not; any
+        # other, neither.
+        converter = current_app.url_map.converters.get(variable.group(1) or "default")
+        spans = converter is not None and not converter.part_isolating
+        pattern.append(".+?" if spans else r"(?:(?!%2[Ff])[^/])+")
         end = variable.end()
     pattern.append(re.escape(rule.rule[end:]))
     return re.fullmatch("".join(pattern), raw) is not None

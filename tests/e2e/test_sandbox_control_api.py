@@ -404,3 +404,32 @@ def test_an_ecps_activated_through_the_api_approves_ciba_and_code_flow_logins(se
     assert tokens.status_code == 200, tokens.text
     claims = id_token_claims(server, tokens.json()["id_token"])
     assert claims["SubjectNameID"] == WITH_DEVICE and claims["amr"] == ["swk", "pin", "mfa"]
+
+
+#: Path parameters of the control document, as a test suite fills them in (a structure staff
+#: id holds a slash, sent as it is).
+OTHER_IDS = {"request_id": "r-none", "login_id": "l-none", "activation_id": "a-none"}
+PATH_VALUES = [
+    {"national_id": DENY, **OTHER_IDS},
+    {"national_id": "500000010900017/SEC0042", **OTHER_IDS},
+]
+
+
+@pytest.mark.parametrize("values", PATH_VALUES, ids=["rpps", "staff"])
+def test_every_method_the_document_does_not_name_is_a_405_with_its_allow(server, values):
+    """Each path of the control document answers the methods it names; any other is 405, its
+    ``Allow`` the document's methods (HEAD with GET, and OPTIONS, which every path answers),
+    as OPTIONS lists them — whatever the professional's id, slash or not."""
+    document = requests.get(f"{server['api']}/openapi.json", timeout=5).json()
+    for template, operations in document["paths"].items():
+        path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
+        named = {method.upper() for method in operations if method != "parameters"}
+        allowed = named | {"OPTIONS"} | ({"HEAD"} if "GET" in named else set())
+        options = requests.options(server["api"] + path, timeout=5)
+        assert options.status_code == 200, (path, options.text)
+        assert set(options.headers["Allow"].split(", ")) == allowed, path
+        for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - named:
+            answer = requests.request(method, server["api"] + path, json={}, timeout=5)
+            assert answer.status_code == 405, (method, path, answer.text)
+            assert answer.json()["code"] == "method_not_allowed"
+            assert set(answer.headers["Allow"].split(", ")) == allowed, (method, path)

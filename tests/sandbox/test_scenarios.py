@@ -270,14 +270,14 @@ def test_openapi_document_lists_every_route(app, client):
     document = client.get(f"{API}/openapi.json").get_json()
     validate(document)
     served = {
-        re.sub(r"<(?:path:)?(\w+)>", r"{\1}", rule.rule.removeprefix(API))
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix(API))
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith(API + "/") and not rule.rule.endswith("openapi.json")
     }
     assert served == set(document["paths"])
     # And each path's methods.
     for rule in app.url_map.iter_rules():
-        path = re.sub(r"<(?:path:)?(\w+)>", r"{\1}", rule.rule.removeprefix(API))
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix(API))
         if path in document["paths"]:
             methods = {m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}}
             assert methods <= set(document["paths"][path]), (path, methods)

@@ -20,6 +20,7 @@ from flask import jsonify
 from flask import request
 from flask import url_for
 from werkzeug.exceptions import NotFound
+from werkzeug.routing import BaseConverter
 
 from santeid import error_formats
 from santeid import problem_pages
@@ -43,6 +44,24 @@ from santeid.services import services
 
 PREFIX = "/sandbox/api"
 bp = Blueprint("sandbox_api", __name__, url_prefix=PREFIX)
+
+#: What follows a professional's id in the paths under ``/professionals/{national_id}``.
+SUB_RESOURCES = ("scenario", "requests")
+
+
+class NationalIdConverter(BaseConverter):
+    """A professional's national id in a path: one segment, or two for a structure's staff
+    (``500000010900017/SEC0042``: the structure, a slash, its internal id, which holds none —
+    santeid.psc.national_id), sent as they are or with the slash encoded (santeid.raw_paths).
+    A second segment naming a sub-resource (:data:`SUB_RESOURCES`) is that sub-resource, so
+    ``GET /professionals/{id}/scenario`` is the scenario's 405, never the professional
+    ``{id}/scenario`` (docs/sandbox.md)."""
+
+    part_isolating = False
+    regex = rf"[^/]+(?:/(?!(?:{'|'.join(SUB_RESOURCES)})(?:/|$))[^/]+)?"
+
+
+bp.record_once(lambda state: state.app.url_map.converters.update(national_id=NationalIdConverter))
 
 #: Longest validity a test card may be given through the API (days).
 MAX_CARD_DAYS = 3 * 365
@@ -211,14 +230,14 @@ def create_professional():
     return response
 
 
-@bp.get("/professionals/<path:national_id>/requests")
+@bp.get("/professionals/<national_id:national_id>/requests")
 def pending_requests(national_id: str):
     professional = _professional(national_id)
     pending = _phone().pending(professional.national_id)
     return jsonify(requests=[_request_view(r) for r in pending])
 
 
-@bp.route("/professionals/<path:national_id>/scenario", methods=["PUT", "DELETE"])
+@bp.route("/professionals/<national_id:national_id>/scenario", methods=["PUT", "DELETE"])
 def set_scenario(national_id: str):
     professional = _professional(national_id)
     book = _phone().scenarios
@@ -232,7 +251,7 @@ def set_scenario(national_id: str):
     return jsonify(_describe(professional))
 
 
-@bp.get("/professionals/<path:national_id>")
+@bp.get("/professionals/<national_id:national_id>")
 def professional(national_id: str):
     return jsonify(_describe(_professional(national_id)))
 
