@@ -36,7 +36,6 @@ import fcntl
 import functools
 import ipaddress
 import os
-import re
 import tempfile
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -89,6 +88,7 @@ __all__ = [
 from santeid.clock import system_clock
 from santeid.clock import utc_datetime
 from santeid.settings.base import ConfigurationError
+from santeid.settings.base import is_host_name
 
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
@@ -698,11 +698,6 @@ def issue_certificate(
     return certificate, key
 
 
-#: One label of a host name (RFC 1123 §2.1): letters, digits and hyphens, 1 to 63, no hyphen
-#: at either end.
-_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-
-
 def check_server_host(host: str) -> None:
     """Raise :class:`PKIError` unless ``host`` can be named by a server certificate: an IP
     address, or a host name in the preferred name syntax a dNSName requires (RFC 5280
@@ -714,10 +709,8 @@ def check_server_host(host: str) -> None:
         pass
     else:
         return
-    labels = host.split(".")
-    if labels[0] == "*" and len(labels) > 1:
-        labels = labels[1:]
-    if not host or len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+    name = host[2:] if host.startswith("*.") else host
+    if len(host) > 253 or not is_host_name(name):
         raise PKIError(
             f"{host!r} is neither an IP address nor a host name (letters, digits and hyphens "
             "in dot-separated labels)"

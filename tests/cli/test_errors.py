@@ -324,9 +324,15 @@ def test_adding_a_registered_client_again_names_replace(run, tmp_path) -> None:
     assert replaced.exit_code == 0, replaced.output
 
 
-def test_an_empty_host_is_refused(run) -> None:
-    result = run("serve", "--sandbox", "--host", "", "--port", "31517")
-    assert_one_line_error(result, "issuer must be an absolute http(s) URL with a host")
+@pytest.mark.parametrize(
+    "host", ["", "[]", "[127.0.0.1]", "[::1", "::1]", "[localhost]", "a b", "::zz", "-a.example"]
+)
+def test_a_host_that_is_no_address_is_refused_as_the_host(run, host) -> None:
+    """A usage error naming ``--host``, before the issuer the address would make (it said
+    "issuer must be an absolute http(s) URL", about a setting nobody gave)."""
+    result = run("serve", "--sandbox", "--host", host, "--port", "31517")
+    assert_usage_error(result, "--host")
+    assert "issuer" not in result.output
 
 
 @pytest.mark.parametrize("host", ["", "a b", "-a.example", "a..example", "é.example"])

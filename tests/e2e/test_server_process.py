@@ -4,9 +4,12 @@ e-CPS event stream (Server-Sent Events) read through the same server."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import subprocess
 import time
+from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
@@ -297,6 +300,41 @@ def test_a_serve_on_the_port_of_a_running_server_is_refused(server, tmp_path, la
         " process (stop it, or serve on another --port)"
     ], refused.stderr
     assert requests.get(f"{server.base}/health", timeout=5).status_code == 200
+
+
+def _link_local_address() -> str | None:
+    """An IPv6 link-local address of this machine with its zone (``fe80::…%eth0``), if any."""
+    try:
+        lines = Path("/proc/net/if_inet6").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        hexa, _, _, scope, _, name = line.split()
+        if scope == "20":  # link
+            groups = ":".join(hexa[i : i + 4] for i in range(0, 32, 4))
+            return f"{ipaddress.IPv6Address(groups)}%{name}"
+    return None
+
+
+def test_the_lines_printed_for_a_zoned_address_write_its_zone_as_a_uri_does(tmp_path):
+    """``santeid serve --host fe80::…%eth0``: the address the server prints is a URL, its zone
+    ``%25eth0`` (RFC 6874 §2), as in the issuer — it printed ``http://[fe80::…%eth0]:…``."""
+    host = _link_local_address()
+    if host is None:
+        pytest.skip("no IPv6 link-local address on this machine")
+    prepared = santeid_home(tmp_path, SANTEID_ISSUER=None)
+    port = free_port()
+    base = f"http://[{host.replace('%', '%25')}]:{port}"
+    command = [SANTEID, "serve", "--sandbox", "--host", host, "--port", str(port)]
+    server = subprocess.Popen(command, env=prepared.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert server.stdout is not None
+        printed = next((line for line in server.stdout if "santeid serving" in line), "")
+    finally:
+        server.terminate()
+        server.communicate(timeout=15)  # the rest of its output, and its pipe closed
+    assert f"santeid serving {base}{REALM} on {base}/ " in printed, printed
 
 
 @pytest.mark.parametrize(

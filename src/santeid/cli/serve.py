@@ -28,6 +28,7 @@ from santeid.settings import DEFAULT_REALM_PATH
 from santeid.settings import MAX_WORKERS
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
+from santeid.settings.base import authority_host
 from santeid.settings.base import bracketed
 from santeid.settings.base import listen_host
 from santeid.settings.base import url_host
@@ -100,12 +101,19 @@ def _card_issuers(settings: Settings) -> list:
     return [authority.subject for authority in trusted_authorities(settings)]
 
 
+def _listen_host(value: str) -> str:
+    try:
+        return listen_host(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command(help=COMMANDS["serve"])
 @click.option(
     "--host",
     default="127.0.0.1",
     show_default=True,
-    callback=lambda _ctx, _param, value: listen_host(value),
+    callback=lambda _ctx, _param, value: _listen_host(value),
     help="Address to listen on (an IPv6 address with or without its brackets).",
 )
 @click.option("--port", default=5000, show_default=True, type=Integer(1, 65535))
@@ -299,7 +307,7 @@ def _serve(
         return ssl_context
 
     click.echo(
-        f"santeid serving {settings.issuer} on https://{bracketed(host)}:{port}/ "
+        f"santeid serving {settings.issuer} on https://{authority_host(host)}:{port}/ "
         f"with {settings.workers} gunicorn workers (store {redact(settings.store.url)})"
     )
     SanteidGunicorn().run()
@@ -406,11 +414,12 @@ def _serve_one_process(app, settings: Settings, host, port, ssl_context, tls_por
     # Both listeners are bound: commands that call the server find it (cli/server_url.py).
     record_serving(settings)
     click.echo(
-        f"santeid serving {settings.issuer} on {main_scheme}://{bracketed(host)}:{port}/ "
+        f"santeid serving {settings.issuer} on {main_scheme}://{authority_host(host)}:{port}/ "
         f"(store {redact(settings.store.url)})"
     )
     if secure is not None:
-        click.echo(f"santeid also serving https://{bracketed(host)}:{tls_port}/ (same application)")
+        secure_url = f"https://{authority_host(host)}:{tls_port}/"
+        click.echo(f"santeid also serving {secure_url} (same application)")
         threading.Thread(target=secure.serve_forever, name="https", daemon=True).start()
     # SIGTERM (systemd, docker stop) stops like Ctrl-C, so the interpreter exits normally and
     # the INSi audit rows still queued are written (santeid.insi.audit).
@@ -453,7 +462,7 @@ def _serve_with_granian(
     os.environ["SANTEID_ISSUER"] = settings.issuer
     os.environ["SANTEID_SERVE_THREADS"] = str(threads)
     click.echo(
-        f"santeid serving {settings.issuer} on http://{bracketed(host)}:{port}/ "
+        f"santeid serving {settings.issuer} on http://{authority_host(host)}:{port}/ "
         f"with {settings.workers} Granian workers (store {redact(settings.store.url)})"
     )
     server = Granian(

@@ -11,6 +11,7 @@ field (``PositiveInt``, ``Field(ge=0)``, validators). Every failure becomes one
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -102,27 +103,64 @@ AutoFlag = Annotated[Literal["auto"] | bool, BeforeValidator(_to_auto_or_flag)]
 WILDCARD_HOSTS = ("0.0.0.0", "::")  # noqa: S104
 
 
+#: One label of a host name (RFC 1123 §2.1): letters, digits and hyphens, 1 to 63, no hyphen
+#: at either end.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def is_host_name(name: str) -> bool:
+    """Whether ``name`` is a host name in the preferred name syntax (RFC 1123 §2.1, RFC 5280
+    §4.2.1.6 for a dNSName): dot-separated labels, at most 253 characters."""
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
+
+
 def bracketed(host: str) -> str:
     """``host`` as it stands in a URL's authority: an IPv6 literal in brackets (RFC 3986
     §3.2.2), anything else as it is."""
     return f"[{host}]" if ":" in host else host
 
 
+def authority_host(host: str) -> str:
+    """An address ``santeid serve`` listens on, written as a URL's authority writes it:
+    :func:`bracketed`, an IPv6 zone (``fe80::1%eth0``) as ``%25eth0`` (RFC 6874 §2,
+    https://www.rfc-editor.org/rfc/rfc6874#section-2)."""
+    return bracketed(host.replace("%", "%25") if ":" in host else host)
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)  # an IPv6 one with its zone too (fe80::1%eth0)
+    except ValueError:
+        return False
+    return True
+
+
 def listen_host(host: str) -> str:
-    """The address ``santeid serve --host`` listens on: an IPv6 literal given in brackets, as a
-    URL writes it (``[::1]``, RFC 3986 §3.2.2), without them; anything else as it is."""
-    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else ""
-    return inner if ":" in inner else host
+    """The address ``santeid serve --host`` listens on: an IP address, an IPv6 one possibly in
+    brackets as a URL writes it (``[::1]``, RFC 3986 §3.2.2) and with its zone
+    (``fe80::1%eth0``), or a host name (:func:`is_host_name`). Raises :class:`ValueError`
+    for anything else: brackets around what is no IPv6 address, or left open."""
+    if host.startswith("[") or host.endswith("]"):
+        inner = host[1:-1] if host.startswith("[") and host.endswith("]") else ""
+        if ":" not in inner or not _is_ip_address(inner):
+            raise ValueError(
+                f"{host!r}: brackets enclose an IPv6 address, as in [::1] (RFC 3986 §3.2.2)"
+            )
+        return inner
+    if _is_ip_address(host) or (":" not in host and is_host_name(host)):
+        return host
+    raise ValueError(
+        f"{host!r} is neither an IP address nor a host name (letters, digits and hyphens in "
+        "dot-separated labels)"
+    )
 
 
 def url_host(host: str) -> str:
     """The host of this server's URLs when it listens on ``host``: 127.0.0.1 for a wildcard
-    (:data:`WILDCARD_HOSTS`), else ``host`` :func:`bracketed` — an IPv6 zone
-    (``fe80::1%eth0``) written ``%25eth0``, as a URI writes it (RFC 6874 §2,
-    https://www.rfc-editor.org/rfc/rfc6874#section-2)."""
+    (:data:`WILDCARD_HOSTS`), else ``host`` as :func:`authority_host` writes it."""
     if host in WILDCARD_HOSTS:
         return "127.0.0.1"
-    return bracketed(host.replace("%", "%25") if ":" in host else host)
+    return authority_host(host)
 
 
 def absolute_http_url(value: str) -> str:
