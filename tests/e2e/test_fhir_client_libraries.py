@@ -348,3 +348,53 @@ def test_insi_with_fhirclient_models(server: SanteidProcess, professional_token:
     fhir.server.get_capability()
     found = list(Patient.where(struct=ZOE).perform_resources_iter(fhir.server))
     assert [p.birthDate.isostring for p in found] == ["1975-12-31"]
+
+
+# -- the directory, plain HTTP ----------------------------------------------------------------
+@pytest.mark.parametrize("resource", ["Practitioner/899999999999", "PractitionerRole/nobody-1-1"])
+def test_a_read_with_a_wrong_summary_is_a_400_whatever_the_id(
+    server: SanteidProcess, service_token: str, resource: str
+) -> None:
+    """The request is checked before the resource is looked up (HAPI FHIR binds a read's
+    parameters before calling its provider): an unknown id with ``_summary=bad`` is the 400 of
+    the parameter, as a known one is — it was a 404, which told a client its request was fine."""
+    response = requests.get(
+        f"{server.base}/fhir/v1/{resource}",
+        params={"_summary": "bad"},
+        headers={"Authorization": f"Bearer {service_token}"},
+        timeout=30,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["issue"][0]["code"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("host", "reference"),
+    [
+        ("localhost", f"http://localhost:80/fhir/v1/Practitioner/{TWO_EXERCICES}"),
+        ("localhost:80", f"http://localhost/fhir/v1/Practitioner/{TWO_EXERCICES}"),
+        ("localhost", f"http://LocalHost:80/fhir/v1/Practitioner/{TWO_EXERCICES}"),
+    ],
+)
+def test_a_reference_naming_this_server_with_its_default_port_or_without_matches(
+    server: SanteidProcess, service_token: str, host: str, reference: str
+) -> None:
+    """``practitioner=<url>`` names this server whether the URL writes the scheme's default
+    port or leaves it out (RFC 3986 §6.2.3: the same URL), as the server is reached (Host)."""
+    response = requests.get(
+        f"{server.base}/fhir/v1/PractitionerRole",
+        params={"practitioner": reference},
+        headers={"Authorization": f"Bearer {service_token}", "Host": host},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["entry"], response.text
+    other = reference.replace(":80/", ":8080/") if ":80/" in reference else None
+    if other is not None:  # another port is another server
+        response = requests.get(
+            f"{server.base}/fhir/v1/PractitionerRole",
+            params={"practitioner": other},
+            headers={"Authorization": f"Bearer {service_token}", "Host": host},
+            timeout=30,
+        )
+        assert "entry" not in response.json(), response.text

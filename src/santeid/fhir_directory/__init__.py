@@ -38,6 +38,7 @@ import logging
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import SplitResult
 from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
@@ -509,14 +510,16 @@ def metadata() -> Response:
 
 @bp.get("/Practitioner/<resource>")
 def practitioner_read(resource: str) -> Response:
+    """A practitioner; the request checked before it is looked up, so that a wrong one is its
+    400 whatever the id, as HAPI FHIR binds a read's parameters (``_summary``:
+    ``SummaryEnumParameter``, hapi-fhir-server) before calling the read (docs/directory.md)."""
     _authenticate()
     check_format()
+    subset = subsetting("Practitioner", search=False)
     professional = services().directory.get(resources.national_id_of(resource))
     if professional is None:
         raise FhirError(404, "not-found", f"Practitioner/{resource} is not in the directory")
-    return fhir_response(
-        subsetting("Practitioner", search=False).apply(resources.practitioner(professional))
-    )
+    return fhir_response(subset.apply(resources.practitioner(professional)))
 
 
 PROFESSION_SYSTEM = nomenclatures.fhir_system("TRE_G15-ProfessionSante")
@@ -736,14 +739,16 @@ def _role_entries(roles: Iterable[dict]) -> list[tuple[str, dict]]:
 
 @bp.get("/PractitionerRole/<resource>")
 def practitioner_role_read(resource: str) -> Response:
+    """A role; the request checked first, as :func:`practitioner_read`."""
     _authenticate()
     check_format()
+    subset = subsetting("PractitionerRole", search=False)
     parsed = resources.parse_role_id(resource)
     professional = services().directory.get(parsed[0]) if parsed else None
     if professional is not None:
         for role in resources.practitioner_roles(professional):
             if role["id"] == resource:
-                return fhir_response(subsetting("PractitionerRole", search=False).apply(role))
+                return fhir_response(subset.apply(role))
     raise FhirError(404, "not-found", f"PractitionerRole/{resource} is not in the directory")
 
 
@@ -803,6 +808,20 @@ def _role_professions(repetitions: list[list[Token]]) -> list[str] | None:
     return None if wanted is None else sorted(wanted)
 
 
+#: The port a URL without one names (RFC 9110 §4.2.1, §4.2.2).
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: SplitResult) -> tuple[str, str, int | None, bool]:
+    """What of ``url`` names a server, as RFC 3986 §6.2.2.1 and §6.2.3 compare it: scheme and
+    host in any case, the scheme's default port written or not; and whether it has user
+    information (which no URL of this server has). Raises :class:`ValueError` for a port
+    that is no number."""
+    scheme = url.scheme.lower()
+    port = url.port if url.port is not None else DEFAULT_PORTS.get(scheme)
+    return scheme, (url.hostname or "").lower(), port, "@" in url.netloc
+
+
 def _referenced_practitioner(reference: str) -> str | None:
     """The national id a ``practitioner`` value names: ``<id>``, ``Practitioner/<id>`` or this
     server's URL of it (https://hl7.org/fhir/R4/search.html#reference); ``None`` for a
@@ -813,13 +832,11 @@ def _referenced_practitioner(reference: str) -> str | None:
     if "://" in reference:
         try:
             url = urlsplit(reference)
-        except ValueError:  # an unclosed or non-IPv6 bracketed host (RFC 3986 §3.2.2)
-            return None
+            origin = _origin(url)
+        except ValueError:  # an unclosed or non-IPv6 bracketed host (RFC 3986 §3.2.2), a port
+            return None  # that is no number
         base = urlsplit(_url("", []))
-        if (url.scheme.lower(), url.netloc.lower()) != (
-            base.scheme.lower(),
-            base.netloc.lower(),
-        ) or not url.path.startswith(f"{base.path}/"):
+        if origin != _origin(base) or not url.path.startswith(f"{base.path}/"):
             return None
         reference = url.path[len(base.path) + 1 :]
     kind, slash, resource = reference.rpartition("/")
