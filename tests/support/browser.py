@@ -111,10 +111,13 @@ def start_browser(
     return driver
 
 
-def desktop_browser(profile: Path, server_certificate: Path, *, third_party_cookies: bool = False):
+def desktop_browser(
+    profile: Path, server_certificate: Path | None = None, *, third_party_cookies: bool = False
+):
     """A desktop-sized Chromium (:func:`start_browser`) that trusts the HTTPS certificate of a
-    test server (``<home>/tls/cert.pem``) and waits for no element implicitly: the browser of
-    the tests that move between a relying party's pages and santeid's."""
+    test server (``<home>/tls/cert.pem``; none for plain HTTP) and waits for no element
+    implicitly: the browser of the tests that move between a relying party's pages and
+    santeid's."""
     driver = start_browser(
         profile,
         size=(1000, 800),
