@@ -20,7 +20,6 @@ the test."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +28,7 @@ import pytest
 import requests
 
 from tests.support.browser import desktop_browser
+from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.node import NODE
@@ -119,13 +119,7 @@ def browser(chromium, server, site):
 def page(browser, url: str) -> dict:
     """Open ``url`` (through whatever redirects) and read the JSON the service answers."""
     browser.get(url)
-    return shown(browser, url.split("?")[0])
-
-
-def shown(browser, url: str) -> dict:
-    """Wait until the browser is at ``url`` (its query aside): the JSON the service shows."""
-    wait_for(lambda: browser.current_url.split("?")[0] == url, what=url)
-    return json.loads(browser.find_element("tag name", "body").text)
+    return shown_json(browser, url.split("?")[0])
 
 
 def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:
@@ -139,7 +133,7 @@ def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:
 
 def logged_in(browser, site: str) -> dict:
     log_in(browser, site)
-    return shown(browser, f"{site}/")
+    return shown_json(browser, f"{site}/")
 
 
 def test_the_login_gives_the_service_psc_claims(browser, server, site):
@@ -183,7 +177,7 @@ def test_idp_logout_ends_the_sso_session(browser, server, site):
     log_in(browser, site)
     wait_for(lambda: browser.current_url.startswith(site), what="back at the service")
     browser.get(f"{site}/logout")
-    assert shown(browser, f"{site}/logged-out") == {"loggedOut": True, "user": None}
+    assert shown_json(browser, f"{site}/logged-out") == {"loggedOut": True, "user": None}
     browser.get(f"{site}/me")
     wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
     assert urlsplit(browser.current_url).netloc == urlsplit(server.base).netloc
@@ -249,7 +243,7 @@ def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, server, sit
     log_in(browser, site, DENYING)
     wait_for(lambda: browser.find_element("id", "failure-message"), what="the refused page")
     browser.find_element("id", "cancel").click()
-    answer = shown(browser, f"{site}/callback")
+    answer = shown_json(browser, f"{site}/callback")
     assert answer == {
         "status": 400,
         "error": "access_denied",

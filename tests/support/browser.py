@@ -172,6 +172,15 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") 
     raise AssertionError(f"timed out waiting for {what or condition}: last {last!r}")
 
 
+def shown_json(driver, url: str) -> Any:
+    """Wait until the browser is at ``url`` (its query aside): the JSON the page shows (a
+    relying party's test page answering JSON, which Chromium shows as text)."""
+    import json
+
+    wait_for(lambda: driver.current_url.split("?")[0] == url, what=url)
+    return json.loads(driver.find_element("tag name", "body").text)
+
+
 def click_and_wait(driver, element) -> None:
     """Click a submit button and wait for the next page to replace this one."""
     from selenium.common.exceptions import StaleElementReferenceException
