@@ -237,9 +237,10 @@ def test_backchannel_logout_logs_the_service_out(browser, server, site):
 
 def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, server, site):
     """The professional refuses on the sandbox phone (santeid's "refused" page) and gives up
-    there: the service's callback gets ``access_denied`` with RFC 9207's ``iss``, which the
-    library checks and raises as an HTTP 400 error carrying santeid's ``error`` and
-    ``error_description``."""
+    there: the service's callback gets ``access_denied`` with RFC 9207's ``iss`` and, as from
+    Keycloak, no ``error_description`` (docs/reference/keycloak-behaviour.md, "Authorization
+    endpoint"). The library checks ``iss`` and raises an HTTP 400 error with santeid's
+    ``error``; its description is then the library's own words."""
     log_in(browser, site, DENYING)
     wait_for(lambda: browser.find_element("id", "failure-message"), what="the refused page")
     browser.find_element("id", "cancel").click()
@@ -247,7 +248,7 @@ def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, server, sit
     assert answer == {
         "status": 400,
         "error": "access_denied",
-        "error_description": "the professional cancelled the login",
+        "error_description": "authorization response from the server is an error",
         "message": "authorization response from the server is an error",
     }
 
