@@ -22,6 +22,7 @@ which fails the test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -91,14 +92,15 @@ def server(tmp_path_factory):
         yield process
 
 
-@pytest.fixture(scope="module")
-def site(server, tmp_path_factory):
-    """The Rack service, registered at santeid as an operator registers it, then started;
-    its origin."""
+@contextlib.contextmanager
+def rack_service(server, folder: Path, client_id: str, secret: str = SECRET):
+    """The Rack service, registered at santeid as an operator registers it, then started with
+    ``secret`` as its client secret; its origin."""
+    assert RUBY is not None  # MISSING says why not
     port = free_port()
     origin = f"http://localhost:{port}"
     server.register(
-        CLIENT_ID,
+        client_id,
         client_secret=SECRET,
         redirect_uris=[f"{origin}/auth/openid_connect/callback"],
         post_logout_redirect_uris=[f"{origin}/logged-out"],
@@ -115,14 +117,19 @@ def site(server, tmp_path_factory):
         "PROVIDER_SCHEME": scheme,
         "PROVIDER_HOST": host,
         "PROVIDER_PORT": provider_port,
-        "CLIENT_ID": CLIENT_ID,
-        "CLIENT_SECRET": SECRET,
+        "CLIENT_ID": client_id,
+        "CLIENT_SECRET": secret,
         "APP_SECRET": "a-long-secret-for-the-rack-session-cookie-" + "0" * 32,
         "SSL_CERT_FILE": server.ca,
     }
-    log = tmp_path_factory.mktemp("omniauth-log") / "rack.log"
-    assert RUBY is not None
+    log = folder / f"{client_id}.log"
     with running_server([RUBY, str(APP)], env, log, f"http://127.0.0.1:{port}/logged-out"):
+        yield origin
+
+
+@pytest.fixture(scope="module")
+def site(server, tmp_path_factory):
+    with rack_service(server, tmp_path_factory.mktemp("omniauth-log"), CLIENT_ID) as origin:
         yield origin
 
 
@@ -245,3 +252,20 @@ def test_the_strategys_logout_route_sends_no_id_token_hint(browser, server, site
     browser.get(f"{site}/")
     wait_for(lambda: browser.find_element("id", "login"), what="the service's page").click()
     wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
+
+
+def test_a_wrong_client_secret_is_the_strategys_failure(browser, server, tmp_path):
+    """The service's secret is not the registered one: the token endpoint answers Keycloak's
+    401 ``unauthorized_client`` "Invalid client or Invalid client credentials"
+    (docs/reference/keycloak-behaviour.md, "Client authentication"), which rack-oauth2 parses
+    and the strategy reports as its failure with that error."""
+    with rack_service(server, tmp_path, "omniauth-wrong", secret="not-the-secret") as origin:
+        start_afresh(browser, origin)
+        log_in(browser, origin, PROFESSIONAL)
+        failure = shown_json(browser, f"{origin}/auth/openid_connect/callback")
+    assert failure == {
+        "type": "unauthorized_client",
+        "exception": "Rack::OAuth2::Client::Error",
+        "message": "unauthorized_client :: Invalid client or Invalid client credentials",
+        "error_reason": None,
+    }
