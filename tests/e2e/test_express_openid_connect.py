@@ -192,28 +192,18 @@ def test_silent_login_without_an_sso_session_is_login_required(browser, site):
     assert "skipSilentLogin" in cookies
 
 
-def test_silent_login_with_an_sso_session_logs_in_without_a_page(browser, server, site):
-    """With an SSO session at santeid (the professional logged in to another service of the
-    same browser), ``prompt=none`` answers a code at once: the page is shown to the
-    professional without any login page."""
-    other = "express-other-service"
-    server.register(
-        other,
-        client_secret=SECRET,
-        redirect_uris=["http://localhost:1/elsewhere"],
-        grant_types=["authorization_code"],
-    )
-    browser.get(
-        f"{server.oidc}/auth?client_id={other}&response_type=code&scope=openid"
-        f"&redirect_uri=http://localhost:1/elsewhere"
-    )
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    browser.find_element("id", "national_id").send_keys(PROFESSIONAL)
-    browser.find_element("id", "submit").click()
-    wait_for(lambda: browser.current_url.startswith("http://localhost:1/"), what="elsewhere")
-
-    me = page(browser, f"{site}/maybe")
-    assert me["user"]["SubjectNameID"] == PROFESSIONAL
+def test_silent_login_with_an_sso_session_logs_in_without_a_page(browser, site):
+    """With an SSO session at santeid and none at the service (its cookies gone, santeid's
+    kept), ``prompt=none`` answers a code at once: the page is shown to the professional
+    without any login page, in the same SSO session."""
+    log_in(browser, site)
+    wait_for(lambda: browser.current_url.startswith(site), what="back at the service")
+    first = page(browser, f"{site}/me")["claims"]
+    browser.delete_all_cookies()  # the service's own: WebDriver's are the page's
+    assert page(browser, f"{site}/logged-out")["user"] is None
+    silent = page(browser, f"{site}/maybe")
+    assert silent["user"]["SubjectNameID"] == PROFESSIONAL
+    assert silent["claims"]["sid"] == first["sid"] and silent["claims"]["sub"] == first["sub"]
 
 
 def test_backchannel_logout_logs_the_service_out(browser, server, site):
