@@ -183,6 +183,23 @@ def test_idp_logout_ends_the_sso_session(browser, server, site):
     assert urlsplit(browser.current_url).netloc == urlsplit(server.base).netloc
 
 
+def test_idp_logout_of_nobody(browser, server, site):
+    """The library's ``/logout`` with nobody logged in at the service sends the browser to the
+    end-session endpoint with ``client_id`` and the return page, no ``id_token_hint``. Without
+    an SSO session santeid, as Keycloak, sends it back at once; with one (the professional
+    still logged in at santeid), it asks the professional to confirm
+    (docs/reference/keycloak-behaviour.md, "Logout")."""
+    browser.get(f"{site}/logout")
+    assert shown_json(browser, f"{site}/logged-out") == {"loggedOut": True, "user": None}
+
+    log_in(browser, site)
+    wait_for(lambda: browser.current_url.startswith(site), what="back at the service")
+    browser.delete_all_cookies()  # the service's own: santeid's SSO session stays
+    browser.get(f"{site}/logout")
+    wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
+    assert shown_json(browser, f"{site}/logged-out") == {"loggedOut": True, "user": None}
+
+
 def test_silent_login_without_an_sso_session_is_login_required(browser, site):
     """``attemptSilentLogin``: the first page goes to santeid with ``prompt=none``; without an
     SSO session santeid answers ``login_required`` (Keycloak's error), which the library
