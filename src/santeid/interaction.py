@@ -66,9 +66,10 @@ class AuthorizationSide(Protocol):
         """The professional proved ``authentication``: open or join this browser's SSO session
         and answer the client (authorization code). Returns the response."""
 
-    def refuse(self, request: dict, error: str, description: str) -> ResponseReturnValue:
+    def refuse(self, request: dict, error: str, description: str | None) -> ResponseReturnValue:
         """The login ended without a proof (e.g. the professional cancelled): answer the
-        client with ``error``. Returns the response."""
+        client with ``error`` and ``description`` (no ``error_description`` when None).
+        Returns the response."""
 
     def still_answerable(self, request: dict) -> bool:
         """Whether ``request``, validated when its login began, may still be answered: a login

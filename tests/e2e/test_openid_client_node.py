@@ -37,6 +37,7 @@ from joserfc.jwk import RSAKey
 from tests.support.http_login import login_to_callback
 from tests.support.node import NODE
 from tests.support.node import install_locked
+from tests.support.node import needs_node_20
 from tests.support.node import needs_node_and_npm
 from tests.support.servers import SANTEID
 from tests.support.servers import santeid_home
@@ -45,24 +46,7 @@ from tests.support.servers import santeid_process
 NODE_DIR = Path(__file__).resolve().parents[2] / "examples" / "psc-node-openid-client"
 
 
-def node_major() -> int:
-    """The major version of ``node`` (0 without one): openid-client 6 needs 20 or later (its
-    README, "Supported Versions"; the example's ``engines``), Debian 12 ships 18."""
-    if NODE is None:
-        return 0
-    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=False)
-    return int(version.stdout.lstrip("v").split(".")[0] or 0)
-
-
-pytestmark = [
-    pytest.mark.server,
-    pytest.mark.redis,
-    needs_node_and_npm,
-    pytest.mark.skipif(
-        NODE is not None and node_major() < 20,
-        reason="openid-client 6 needs Node.js 20 or later",
-    ),
-]
+pytestmark = [pytest.mark.server, pytest.mark.redis, needs_node_and_npm, needs_node_20]
 
 SECRET = "a-long-secret-for-the-openid-client-rp-0001"
 REDIRECT_URI = "https://service.example.org/callback"

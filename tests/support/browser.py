@@ -111,10 +111,13 @@ def start_browser(
     return driver
 
 
-def desktop_browser(profile: Path, server_certificate: Path, *, third_party_cookies: bool = False):
+def desktop_browser(
+    profile: Path, server_certificate: Path | None = None, *, third_party_cookies: bool = False
+):
     """A desktop-sized Chromium (:func:`start_browser`) that trusts the HTTPS certificate of a
-    test server (``<home>/tls/cert.pem``) and waits for no element implicitly: the browser of
-    the tests that move between a relying party's pages and santeid's."""
+    test server (``<home>/tls/cert.pem``; none for plain HTTP) and waits for no element
+    implicitly: the browser of the tests that move between a relying party's pages and
+    santeid's."""
     driver = start_browser(
         profile,
         size=(1000, 800),
@@ -167,6 +170,15 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") 
             last = value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what or condition}: last {last!r}")
+
+
+def shown_json(driver, url: str) -> Any:
+    """Wait until the browser is at ``url`` (its query aside): the JSON the page shows (a
+    relying party's test page answering JSON, which Chromium shows as text)."""
+    import json
+
+    wait_for(lambda: driver.current_url.split("?")[0] == url, what=url)
+    return json.loads(driver.find_element("tag name", "body").text)
 
 
 def click_and_wait(driver, element) -> None:

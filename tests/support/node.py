@@ -25,6 +25,22 @@ needs_node_and_npm = pytest.mark.skipif(
 )
 
 
+def node_major() -> int:
+    """The major version of ``node`` (0 without one)."""
+    if NODE is None:
+        return 0
+    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=False)
+    return int(version.stdout.lstrip("v").split(".")[0] or 0)
+
+
+#: Skips a test on a Node.js older than 20, which openid-client 6 and what is built on it need
+#: (its README, "Supported Versions"; their ``engines``): Debian 12 ships 18.
+needs_node_20 = pytest.mark.skipif(
+    NODE is not None and node_major() < 20,
+    reason="openid-client 6 needs Node.js 20 or later",
+)
+
+
 def install_locked(folder: Path, package: str) -> Path:
     """``folder``'s locked dependencies, installed with ``npm ci`` unless ``package`` already
     is; the installed package's folder. Test workers that need it at the same time install it

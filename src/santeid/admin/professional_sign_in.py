@@ -50,7 +50,7 @@ class ConsoleAwareAuthorization:
             return professional_signed_in(authentication)
         return self.oidc_side.complete(request, authentication)
 
-    def refuse(self, request: dict, error: str, description: str):
+    def refuse(self, request: dict, error: str, description: str | None):
         if request.get(_MARK):
             return redirect(url_for("admin.login"))
         return self.oidc_side.refuse(request, error, description)

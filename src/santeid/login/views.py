@@ -373,7 +373,9 @@ def finish(txid: str, tx: dict, *, claimed: Callable[[], None] | None = None):
 
 @bp.route("/cancel", methods=["POST"])
 def cancel():
-    """The professional gives up: the client gets ``access_denied`` — also from a page left
+    """The professional gives up: the client gets ``access_denied`` with no
+    ``error_description``, as Keycloak sends its ``CANCELLED_BY_USER``
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint") — also from a page left
     open past the transaction's lifetime, whose login this browser still remembers
     (:func:`santeid.login.transactions.login_to_restart`), unless the browser has logged in
     since (:func:`load_transaction`: "already logged in")."""
@@ -391,4 +393,4 @@ def cancel():
             services().ecps.cancel_request(tx["ecps_request"])
     forget_restart(txid)
     observe.login_failed(client_id, "cancelled", professional=national_id)
-    return authorization().refuse(areq, "access_denied", "the professional cancelled the login")
+    return authorization().refuse(areq, "access_denied", None)

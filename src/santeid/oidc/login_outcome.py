@@ -27,7 +27,7 @@ class OidcAuthorizationSide:
         remember_sso(renewed)
         return issue_code(AuthorizationRequest.from_dict(request), renewed)
 
-    def refuse(self, request: dict, error: str, description: str):
+    def refuse(self, request: dict, error: str, description: str | None):
         areq = AuthorizationRequest.from_dict(request)
         return error_redirect(areq, areq.state, error, description)
 
