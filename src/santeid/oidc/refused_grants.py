@@ -94,8 +94,10 @@ class DeviceCodeGrant(RefusedGrant):
 class UmaGrant(RefusedGrant):
     """The UMA grant, as Keycloak's ``PermissionGrantType`` takes it: with an ``Authorization:
     Bearer`` access token (python-keycloak's ``uma_permissions``) the token stands for the
-    client — verified (signature, issuer, type, expiry; Keycloak's ``Tokens.getAccessToken``)
-    and no client authentication —, else the client is authenticated as at the token
+    client — a live one (signature, issuer, type, expiry, neither revoked nor its grant ended:
+    ``TokenService.verify_access_token``; Keycloak's ``Tokens.getAccessToken``, whose
+    ``AuthenticationManager.verifyIdentityToken`` wants the token's user session valid) and no
+    client authentication —, else the client is authenticated as at the token
     endpoint; then the ``audience`` is looked up, and no client has authorization services. A
     ``ticket``, which only Keycloak's protection API issues, is not read."""
 
@@ -107,7 +109,7 @@ class UmaGrant(RefusedGrant):
             self.request.client = self.authenticate_token_endpoint_client()
         else:
             try:
-                services().tokens.access_token_claims(token)
+                services().tokens.verify_access_token(token)
             except TokenError:
                 raise InvalidGrantError(INVALID_BEARER_TOKEN, status_code=401) from None
         raise self.refusal()

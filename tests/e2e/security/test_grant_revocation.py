@@ -269,3 +269,37 @@ def test_a_code_spent_by_a_refusal_then_replayed_detaches_its_client_too(server)
     assert _refresh(server, RP1, first).json() == WITHOUT_CLIENT
     assert userinfo_refusal(_userinfo(server, first)) == SESSION_ENDED
     assert not _login_required(server, session, RP1)
+
+
+UMA = "urn:ietf:params:oauth:grant-type:uma-ticket"
+INVALID_BEARER = {"error": "invalid_grant", "error_description": "Invalid bearer token"}
+
+
+def _uma(server, tokens: dict) -> requests.Response:
+    """The UMA grant with the access token as its caller, as python-keycloak's
+    ``uma_permissions()`` sends it: no client authentication, the token stands for it."""
+    return requests.post(f"{server.oidc}/token", timeout=10,
+                         data={"grant_type": UMA, "audience": RP2},
+                         headers={"Authorization": f"Bearer {tokens['access_token']}"})  # fmt: skip
+
+
+def test_a_dead_access_token_is_no_caller_of_the_uma_grant(server):
+    """Keycloak's ``PermissionGrantType`` takes the Bearer token through its bearer-token
+    authenticator, which wants the token's user session alive
+    (``AuthenticationManager.verifyIdentityToken``): a token revoked, or whose grant ended, is
+    401 "Invalid bearer token" — never a caller the audience lookup answers (which client ids
+    exist: "Client does not support permissions" against "Unknown resource server id.")."""
+    session, code = _signed_in(server)
+    revoked = _tokens(server, RP1, code)
+    ended = _silent(server, session, RP1)
+    live = _silent(server, session, RP2)
+    no_permissions = "Client does not support permissions"
+    assert _uma(server, revoked).json()["error_description"] == no_permissions
+    assert _revoke(server, RP1, revoked["access_token"]).status_code == 200
+    answer = _uma(server, revoked)
+    assert (answer.status_code, answer.json()) == (401, INVALID_BEARER)
+    # RP1's refresh token revoked: its grants under the session end, RP2's lives on.
+    assert _revoke(server, RP1, ended["refresh_token"]).status_code == 200
+    answer = _uma(server, ended)
+    assert (answer.status_code, answer.json()) == (401, INVALID_BEARER)
+    assert _uma(server, live).status_code == 400
