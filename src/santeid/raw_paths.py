@@ -15,9 +15,12 @@ So, whatever the method:
   releases to all but the encoded separator, which its routing finds no endpoint for (404).
   Werkzeug would redirect an empty segment to the path with its slashes merged, an HTML 308
   no Keycloak client expects.
-* Anywhere else, a percent-encoded unreserved character, slash (``%2F``) or backslash
-  (``%5C``): 400 in the error format of the API the path is under (``santeid.errors``), as
-  Tomcat refuses an encoded slash by default (``encodedSolidusHandling="reject"``,
+* Anywhere else, more than one leading slash (``//sandbox/api/…``, which Werkzeug's routing
+  serves as ``/sandbox/api/…``; an empty segment further on names nothing there,
+  ``santeid.error_formats``), a percent-encoded unreserved character, slash (``%2F``) or
+  backslash (``%5C``): 400 in the error format of the API the path is under
+  (``santeid.errors``), as Tomcat refuses an encoded slash by default
+  (``encodedSolidusHandling="reject"``,
   https://tomcat.apache.org/tomcat-10.1-doc/config/http.html). The one exception: an encoded
   slash inside a route's parameter that may hold slashes (a converter spanning segments:
   ``<path:…>``), the static parts of the route all sent as they are (the control API's
@@ -154,6 +157,8 @@ def refuse_unsafe_path(root: str | None):
             return None
         if under_root(path) or under_root(_normalized(path)):
             return jsonify(NOT_NORMALIZED), 400
+        if path.startswith("//"):
+            raise BadRequest("The path begins with more than one slash.")
         if unreserved:
             raise BadRequest("A character of the path is percent-encoded where it never is.")
         if separator and not _slash_inside_path_parameter(raw):
