@@ -29,8 +29,9 @@ So, whatever the method:
   santeid routes them.
 
 This needs the target as received: gunicorn's ``RAW_URI``, and the one ``santeid.serving``
-sets under Werkzeug's server. Granian's RSGI interface gives none, only the decoded path:
-there only what shows once decoded (empty and dot segments) is refused.
+sets under Werkzeug's server — a path, or an absolute URL with a host (both servers answer any
+other target 400 before the application). Granian's RSGI interface gives none, only the
+decoded path: there only what shows once decoded (empty and dot segments) is refused.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ from collections.abc import Callable
 from typing import IO
 from typing import Any
 from typing import cast
+from urllib.parse import urlsplit
 
 from santeid.settings import Settings
 from santeid.tls import is_trusted_proxy
@@ -85,6 +86,26 @@ STOP_SECONDS = 10
 #: The signals that stop a server: SIGTERM (systemd, ``docker stop``, ``kill``) and SIGINT
 #: (Ctrl-C).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: The start of an absolute-form request target (RFC 9112 §3.2.2): a scheme, then an authority.
+_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def request_target_is_served(target: str) -> bool:
+    """Whether Werkzeug's server may serve ``target``: origin-form (a path, RFC 9112 §3.2.1),
+    asterisk-form, or absolute-form with an authority that parses (§3.2.2). Werkzeug takes the
+    path of any URI (``http:/sandbox%2Fapi/…``, ``x:/auth/…``), which a proxy's rule on the
+    path (``/sandbox/api/…``) does not read as that path, nor ``santeid.raw_paths`` find;
+    and drops the connection on an authority it cannot split (``http://[x]/``). gunicorn and
+    Granian answer such targets 400 themselves."""
+    if target.startswith("/") or target == "*":
+        return True
+    if not _ABSOLUTE_FORM.match(target):
+        return False
+    try:
+        urlsplit(target).port  # noqa: B018 - the port is checked when read
+    except ValueError:  # a bracketed host that is no IP address, a port that is no number
+        return False
+    return True
 
 
 # -- what every layout shares ----------------------------------------------------------------
@@ -361,6 +382,17 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
 
         def run_wsgi(self) -> None:
             deadlines.disarm(self.connection.fileno())  # the headers are in
+            if not request_target_is_served(self.path):
+                # Before the body is read, so the connection closes after this answer; not
+                # send_error, whose request log line splits the target again.
+                answer = b"Bad request target\n"
+                self.send_response_only(400)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(answer)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(answer)
+                return
             body = self._read_body()
             if body is None:
                 self.close_connection = True

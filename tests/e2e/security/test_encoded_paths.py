@@ -55,7 +55,7 @@ def server(request, tmp_path_factory, redis_server, tls_files):
     with santeid_process(
         tmp_path_factory.mktemp(request.param), args=args, ca=ca, **settings
     ) as process:
-        yield {"port": process.port, "ca": ca}
+        yield {"port": process.port, "ca": ca, "layout": request.param}
 
 
 def _ask(port: int, path: str, method: str = "GET", ca: str | None = None):
@@ -143,6 +143,52 @@ LEADING_SLASHES = [
 def test_leading_slashes_elsewhere_are_a_400(server, path, method):
     status, _, body = _ask(server["port"], path, method, server["ca"])
     assert status == 400, body
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http:/sandbox%2Fapi/scenarios",
+        "HTTP:/s%61ndbox/api/scenarios",
+        "x:/sandbox/api/scenarios",
+        "http:sandbox/api/scenarios",
+        "http:/auth/realms/esante-wallet/protocol/openid-connect%2Fcerts",
+    ],
+)
+def test_a_target_neither_a_path_nor_an_absolute_url_with_a_host_is_a_400(server, target):
+    """An absolute URI without an authority (RFC 3986 §3: ``http:/…``, ``x:/…``) is not the
+    path a proxy's rule on ``/sandbox/api/`` matches, while Werkzeug's server took its path and
+    served it, the encoded forms decoded; gunicorn and Granian refuse such targets themselves."""
+    assert _ask_as_written(server, target) == 400
+
+
+@pytest.mark.parametrize(
+    "target", ["http://[x]/sandbox/api/scenarios", "http://127.0.0.1:b:c/sandbox/api/scenarios"]
+)
+def test_an_authority_the_one_process_server_cannot_split_is_a_400(server, target):
+    """Werkzeug's server dropped the connection, unanswered, with a traceback in the log."""
+    if server["layout"] != "werkzeug":
+        pytest.skip("gunicorn serves the path of such a target, the one a proxy reads too")
+    assert _ask_as_written(server, target) == 400
+
+
+def _ask_as_written(server, target: str) -> int:
+    """The status of ``GET target``, the target sent as written: http.client would split an
+    absolute one for its Host header."""
+    if server["ca"] is None:
+        connection = http.client.HTTPConnection("127.0.0.1", server["port"], timeout=10)
+    else:
+        context = ssl.create_default_context(cafile=server["ca"])
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", server["port"], timeout=10, context=context
+        )
+    try:
+        connection.putrequest("GET", target, skip_host=True)
+        connection.putheader("Host", f"127.0.0.1:{server['port']}")
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 @pytest.fixture(scope="module")
