@@ -7,8 +7,9 @@ examples/psc-apache-mod-auth-openidc/psc-openidc.conf, included as it is in a re
 
 The professional's login in Chromium, the wallet discovery document with PSC's wallet
 authorization URL, the token endpoint over mutual TLS with the client's certificate, the
-module's refresh and userinfo refresh, RP-initiated and back-channel logout, and the
-resource-server mode (introspection and local JWT validation)."""
+module's refresh and userinfo refresh, RP-initiated and back-channel logout, the
+resource-server mode (introspection and local JWT validation), and a professional's refusal on
+the phone."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from tests.support.apache import EchoApp
 from tests.support.apache import apache_folder
 from tests.support.apache import needs_mod_auth_openidc
 from tests.support.apache import running_apache
+from tests.support.browser import click_and_wait
 from tests.support.browser import start_afresh
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
@@ -54,8 +56,9 @@ pytestmark = [pytest.mark.server, pytest.mark.redis, needs_mod_auth_openidc]
 CONF = ROOT / "examples" / "psc-apache-mod-auth-openidc" / "psc-openidc.conf"
 SECRET = "a-long-secret-for-the-mod-auth-openidc-tests-01"
 PASSPHRASE = "a-passphrase-for-the-module-state-0123456789"
-#: docs/sandbox.md: Clément ARNAUD, approved at once.
+#: docs/sandbox.md: Clément ARNAUD, approved at once; Gilles CARON, who refuses on the phone.
 PROFESSIONAL = "810000000030"
+DENYING = "810000000032"
 #: The proof of concept's redirect URI, under the protected location.
 REDIRECT_PATH = "/demo/psc/redirect"
 MTLS_DN = "CN=service-apache,O=Etablissement Test,C=FR"
@@ -590,3 +593,48 @@ def test_the_module_as_resource_server(short_lived_server, app):
             assert (status(introspecting, token), status(validating, token)) == (401, 401)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- 7. The errors a professional meets ----------------------------------------------------
+
+
+def refuse_on_the_phone(chromium, server, origin: str) -> None:
+    """The professional who refuses on the sandbox phone, from the protected page of a browser
+    without cookies: santeid's "refused" page, then its "cancel and go back to the service",
+    which answers the module ``error=access_denied`` at its redirect URI."""
+    start_afresh(chromium, server.base)
+    chromium.get(f"{origin}/demo/")
+    wait_for(lambda: chromium.find_element("id", "national_id"), what="the login page")
+    chromium.find_element("id", "national_id").send_keys(DENYING)
+    chromium.find_element("id", "submit").click()
+    wait_for(lambda: chromium.find_element("id", "failure-message"), what="the refusal")
+    click_and_wait(chromium, chromium.find_element("id", "cancel"))
+
+
+@pytest.mark.browser
+def test_a_refusal_on_the_phone_reaches_the_module_s_error_page(server, app, chromium):
+    """mod_auth_openidc 2.4.12 takes an error response that carries RFC 9207's ``iss`` (as
+    Keycloak's and santeid's do) for a discovery response and starts a new login: the
+    professional is back on the login page. Keycloak's per-client "Exclude Issuer From
+    Authentication Response" — santeid's ``exclude_issuer_from_auth_response`` — leaves
+    ``iss`` out: the module shows its error page with santeid's ``access_denied``, no 500."""
+    with service(server, app, "apache-refusal") as origin:
+        register(server, "apache-refusal", origin)
+        refuse_on_the_phone(chromium, server, origin)
+        wait_for(lambda: "national_id" in chromium.page_source
+                 and chromium.current_url.startswith(f"{server.issuer}/login-actions/"),
+                 what="a new login")  # fmt: skip
+
+    with service(server, app, "apache-refusal-no-iss") as origin:
+        register(server, "apache-refusal-no-iss", origin, exclude_issuer_from_auth_response=True)
+        refuse_on_the_phone(chromium, server, origin)
+        wait_for(lambda: chromium.current_url.startswith(origin + REDIRECT_PATH),
+                 what=f"the module's error page ({chromium.current_url})")  # fmt: skip
+        query = parse_qs(urlsplit(chromium.current_url).query)
+        page = chromium.find_element("tag name", "body").text
+        status = chromium.execute_script(
+            "return performance.getEntriesByType('navigation')[0].responseStatus"
+        )
+    assert query["error"] == ["access_denied"] and "iss" not in query
+    assert status < 500
+    assert "OpenID Connect Provider error: access_denied" in page
