@@ -328,7 +328,8 @@ def test_the_proof_of_concept_s_secret_and_certificate(https_server, app):
     """The proof of concept presents the service's certificate to the token endpoint
     (``OIDCClientTokenEndpointCert``/``Key``) and authenticates with its secret (the module
     sends ``client_secret_basic``, the first method of discovery's list it can use): the
-    client is one of "Client Id and Secret", the certificate is not its credential."""
+    client is one of "Client Id and Secret", the certificate is not its credential, and binds
+    nothing unless the client asks (below), as at Keycloak by default."""
     server = https_server
     with mtls_service(server, app, "apache-mtls-secret") as origin:
         register(server, "apache-mtls-secret", origin)
@@ -338,6 +339,32 @@ def test_the_proof_of_concept_s_secret_and_certificate(https_server, app):
     # Userinfo answered the module (the token is not bound to the certificate).
     assert json.loads(headers["OIDC_CLAIM_SubjectRefPro"])["exercices"]
     assert "cnf" not in claims_of(headers["OIDC_access_token"])
+
+
+def test_the_proof_of_concept_s_certificate_binds_the_tokens_of_a_client_that_asks(
+    https_server, app
+):
+    """The same configuration, the client registered with
+    ``tls_client_certificate_bound_access_tokens`` (Keycloak's "OAuth 2.0 Mutual TLS
+    Certificate Bound Access Tokens Enabled"): its secret authenticates it, and its access
+    token is bound to the certificate the module presents (``cnf.x5t#S256``)."""
+    server = https_server
+    with mtls_service(server, app, "apache-mtls-bound") as origin:
+        register(server, "apache-mtls-bound", origin,
+                 tls_client_certificate_bound_access_tokens=True)  # fmt: skip
+        echoed = log_in(browser(server.ca), origin)
+    headers = echoed["headers"]
+    assert headers["OIDC_CLAIM_SubjectNameID"] == PROFESSIONAL
+    assert claims_of(headers["OIDC_access_token"])["cnf"] == {"x5t#S256": client_thumbprint(server)}
+    # The module's userinfo call carries no certificate: refused, the ID token's claims alone.
+    assert "OIDC_CLAIM_SubjectRefPro" not in headers
+
+
+def client_thumbprint(server) -> str:
+    """RFC 8705 §3.1 ``x5t#S256`` of the service's certificate."""
+    certificate = x509.load_pem_x509_certificate((server.home / "client/cert.pem").read_bytes())
+    digest = certificate.fingerprint(hashes.SHA256())
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def test_a_certificate_client_through_the_module(https_server, app):
@@ -359,9 +386,7 @@ def test_a_certificate_client_through_the_module(https_server, app):
         echoed = log_in(browser(server.ca), origin)
     headers = echoed["headers"]
     assert headers["OIDC_CLAIM_SubjectNameID"] == PROFESSIONAL
-    certificate = x509.load_pem_x509_certificate((server.home / "client/cert.pem").read_bytes())
-    thumbprint = base64.urlsafe_b64encode(certificate.fingerprint(hashes.SHA256())).rstrip(b"=")
-    assert claims_of(headers["OIDC_access_token"])["cnf"] == {"x5t#S256": thumbprint.decode()}
+    assert claims_of(headers["OIDC_access_token"])["cnf"] == {"x5t#S256": client_thumbprint(server)}
     # The module asks userinfo without its certificate, which santeid refuses for a bound
     # token as Keycloak does (401 invalid_token, docs/psc-integration.md §5.2): the module
     # carries on with the ID token's claims alone.

@@ -166,14 +166,17 @@ def test_a_client_may_have_iss_left_out_of_its_responses(flow, app):
 
 
 @pytest.mark.parametrize("value", ["true", 1, None])
-def test_exclude_issuer_from_auth_response_is_a_boolean(value):
-    with pytest.raises(InvalidClientMetadata, match="exclude_issuer_from_auth_response"):
+@pytest.mark.parametrize(
+    "flag", ["exclude_issuer_from_auth_response", "tls_client_certificate_bound_access_tokens"]
+)
+def test_keycloak_client_switches_are_booleans(flag, value):
+    with pytest.raises(InvalidClientMetadata, match=flag):
         validate_metadata(
             {
                 "client_id": "c",
                 "client_secret": "s" * 20,
                 "redirect_uris": [REDIRECT_URI],
-                "exclude_issuer_from_auth_response": value,
+                flag: value,
             }
         )
 
