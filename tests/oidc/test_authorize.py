@@ -143,6 +143,44 @@ def test_missing_response_type_redirects_with_state_and_iss(flow):
     assert response.headers["Location"].startswith(REDIRECT_URI + "?")
 
 
+def test_a_client_may_have_iss_left_out_of_its_responses(flow, app):
+    """Keycloak's per-client "Exclude Issuer From Authentication Response"
+    (``exclude.issuer.from.auth.response``), santeid's ``exclude_issuer_from_auth_response``:
+    no RFC 9207 ``iss`` in the client's error responses (a check's, ``prompt=none``'s, the
+    login pages') nor in its code responses; other clients keep it."""
+    register_client(app, exclude_issuer_from_auth_response=True)
+    refused = _query(flow.authorize(response_type=None, state="abc"))
+    assert refused == {
+        "error": "invalid_request",
+        "error_description": "Missing parameter: response_type",
+        "state": "abc",
+    }
+    assert _query(flow.authorize(prompt="none", state="abc")) == {
+        "error": "login_required",
+        "state": "abc",
+    }
+    answered = flow.code_from(flow.login(flow.authorize(state="s3"), _auto(app)))
+    assert list(answered) == ["state", "session_state", "code"]
+    register_client(app, exclude_issuer_from_auth_response=False)
+    assert _query(flow.authorize(response_type=None))["iss"] == ISSUER
+
+
+@pytest.mark.parametrize("value", ["true", 1, None])
+@pytest.mark.parametrize(
+    "flag", ["exclude_issuer_from_auth_response", "tls_client_certificate_bound_access_tokens"]
+)
+def test_keycloak_client_switches_are_booleans(flag, value):
+    with pytest.raises(InvalidClientMetadata, match=flag):
+        validate_metadata(
+            {
+                "client_id": "c",
+                "client_secret": "s" * 20,
+                "redirect_uris": [REDIRECT_URI],
+                flag: value,
+            }
+        )
+
+
 def _fragment(response) -> dict:
     location = urlsplit(response.headers["Location"])
     assert not location.query

@@ -39,6 +39,8 @@ from santeid.ciba.requests import CibaRequest
 from santeid.ciba.service import TokenRedemptionError
 from santeid.ciba.validators import CIBA_NOT_ALLOWED
 from santeid.oidc import client_auth
+from santeid.oidc import keycloak_errors
+from santeid.oidc.tls_client_auth import CertificateMissing
 from santeid.services import services
 
 log = logging.getLogger(__name__)
@@ -194,4 +196,6 @@ class SanteidCibaGrant(CibaGrant):
             token = self._ciba().redeem(self.request.credential, client)
         except TokenRedemptionError as exc:
             raise InvalidGrantError(str(exc)) from None
+        except CertificateMissing:
+            raise InvalidRequestError(keycloak_errors.CERTIFICATE_MISSING_FOR_BINDING) from None
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -327,7 +327,13 @@ class CibaService:
         :raises TokenRedemptionError: another redemption won, the professional is gone or
             inactive, or the session the approval opened is already over
             (``sso_max_lifetime``).
+        :raises CertificateMissing: a poll or ping client whose tokens are bound to its
+            certificate came without one (``santeid.oidc.tls_client_auth``).
         """
+        # Poll and ping: the client is at the token endpoint, with its certificate if it
+        # authenticated by one or registered its tokens bound to one (RFC 8705 §3); before
+        # anything is consumed, since a client without it is refused (CertificateMissing).
+        thumbprint = None if push else bound_certificate_thumbprint(client)
         authentication = Authentication.from_dict(request.data["auth"])
         professional = self.directory.get(authentication.national_id)
         if professional is not None and not professional.is_active:
@@ -358,9 +364,7 @@ class CibaService:
                 "with_rt_hash": True,
             }
         else:
-            # Poll and ping: the client is at the token endpoint, with its certificate if it
-            # authenticated by one (RFC 8705 §3).
-            extra = {"certificate_thumbprint": bound_certificate_thumbprint(client)}
+            extra = {"certificate_thumbprint": thumbprint}
         try:
             tokens = self.tokens.issue(
                 client=client,

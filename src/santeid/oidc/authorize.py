@@ -4,8 +4,9 @@
 Checks run in a fixed order, each a small function. Until the client and its redirect URI
 are known to be valid, an error is shown on a page and *never* redirected (RFC 6749
 §4.1.2.1, conformance module ``oidcc-ensure-registered-redirect-uri``); afterwards errors go
-back to the client with ``error``, ``state`` and ``iss`` (RFC 9207). The order and the
-texts are Keycloak's (``AuthorizationEndpoint`` and ``AuthorizationEndpointChecker``,
+back to the client with ``error``, ``state`` and ``iss`` (RFC 9207; ``iss`` left out for a
+client registered with ``exclude_issuer_from_auth_response``, :func:`issuer_parameter`). The
+order and the texts are Keycloak's (``AuthorizationEndpoint`` and ``AuthorizationEndpointChecker``,
 ``docs/reference/keycloak-behaviour.md``, "Authorization endpoint").
 """
 
@@ -84,6 +85,7 @@ class RedirectError(Exception):
     #: Set by :func:`parse_authorization_request` once the redirect URI is validated.
     redirect_uri: str
     state: str | None
+    exclude_issuer: bool = False
 
     def __init__(self, error: str, description: str, response_mode: str | None = None):
         super().__init__(description)
@@ -108,6 +110,8 @@ class AuthorizationRequest:
     locale: str = "fr"
     id_token_hint_sub: str | None = None
     response_mode: str = "query"
+    #: The client's ``exclude_issuer_from_auth_response`` (:func:`issuer_parameter`).
+    exclude_issuer: bool = False
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (lists copied), as ``dataclasses.asdict`` gives them;
@@ -127,6 +131,7 @@ class AuthorizationRequest:
             "locale": self.locale,
             "id_token_hint_sub": self.id_token_hint_sub,
             "response_mode": self.response_mode,
+            "exclude_issuer": self.exclude_issuer,
         }
 
     @classmethod
@@ -182,25 +187,41 @@ def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str
     return redirect(add_query(redirect_uri, params), code=302)
 
 
+def issuer_parameter(exclude_issuer: bool) -> list[tuple[str, str]]:
+    """RFC 9207's ``iss`` of an authorization response, success or error, as Keycloak adds it
+    unless the client's "Exclude Issuer From Authentication Response" is on (its attribute
+    ``exclude.issuer.from.auth.response``, off by default; santeid's client metadata
+    ``exclude_issuer_from_auth_response``, docs/endpoints.md, "Client metadata"): the switch
+    Keycloak offers for relying parties that cannot take it, such as mod_auth_openidc 2.4.12
+    (Debian 12's, in ANS's PSC proof of concept), which takes an error response carrying
+    ``iss`` for a discovery response and starts a new login instead of showing the error
+    (examples/psc-apache-mod-auth-openidc/README.md)."""
+    return [] if exclude_issuer else [("iss", services().settings.issuer)]
+
+
 def error_redirect(
     areq_or_uri,
     state: str | None,
     error: str,
     description: str | None,
     response_mode: str = "query",
+    *,
+    exclude_issuer: bool = False,
 ):
     """RFC 6749 §4.1.2.1: ``error``, ``error_description`` (none when ``description`` is None,
-    as Keycloak sends none for ``login_required``), ``state``, then RFC 9207 ``iss``."""
+    as Keycloak sends none for ``login_required``), ``state``, then RFC 9207 ``iss``
+    (:func:`issuer_parameter`: ``exclude_issuer``, or the request's)."""
     if isinstance(areq_or_uri, str):
         redirect_uri = areq_or_uri
     else:
         redirect_uri, response_mode = areq_or_uri.redirect_uri, areq_or_uri.response_mode
+        exclude_issuer = areq_or_uri.exclude_issuer
     params = [("error", error)]
     if description is not None:
         params.append(("error_description", description))
     if state is not None:
         params.append(("state", state))
-    params.append(("iss", services().settings.issuer))
+    params += issuer_parameter(exclude_issuer)
     return respond(redirect_uri, params, response_mode)
 
 
@@ -423,6 +444,7 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
     except RedirectError as exc:
         exc.redirect_uri = redirect_uri
         exc.state = state
+        exc.exclude_issuer = client.exclude_issuer_from_auth_response
         if exc.response_mode is None:
             exc.response_mode = response_mode
         raise
@@ -441,6 +463,7 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
         locale=pick_locale(params.get("ui_locales"), params.get("kc_locale")),
         id_token_hint_sub=hint_sub,
         response_mode=response_mode,
+        exclude_issuer=client.exclude_issuer_from_auth_response,
     )
 
 
@@ -467,8 +490,8 @@ def session_satisfies(areq: AuthorizationRequest, authentication: Authentication
 
 
 def issue_code(areq: AuthorizationRequest, authentication: Authentication):
-    """RFC 6749 §4.1.2 success response, with Keycloak's session_state and RFC 9207 iss, in
-    the request's response mode."""
+    """RFC 6749 §4.1.2 success response, with Keycloak's session_state and RFC 9207 iss
+    (:func:`issuer_parameter`), in the request's response mode."""
     svc = services()
     code = secrets.token_urlsafe(32)
     record = {
@@ -486,7 +509,7 @@ def issue_code(areq: AuthorizationRequest, authentication: Authentication):
         params.append(("state", areq.state))
     params += [
         ("session_state", authentication.sid),
-        ("iss", svc.settings.issuer),
+        *issuer_parameter(areq.exclude_issuer),
         ("code", code),
     ]
     return respond(areq.redirect_uri, params, areq.response_mode)
@@ -547,7 +570,12 @@ def authorization_outcome(params) -> Response | PendingLogin:
         client, areq = parse_authorization_request(params)
     except RedirectError as exc:
         return error_redirect(
-            exc.redirect_uri, exc.state, exc.error, exc.description, exc.response_mode or "query"
+            exc.redirect_uri,
+            exc.state,
+            exc.error,
+            exc.description,
+            exc.response_mode or "query",
+            exclude_issuer=exc.exclude_issuer,
         )
 
     authentication = current_sso()

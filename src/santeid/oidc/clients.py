@@ -467,7 +467,12 @@ def validate_metadata(
             available = signing_algs() if available is None else available
             if alg not in available:
                 raise InvalidClientMetadata(missing_signing_key(field, alg))
-    for flag in ("pkce_plain_allowed", "require_pkce", "introspection_allowed"):
+    for flag in (
+        "pkce_plain_allowed",
+        "require_pkce",
+        "introspection_allowed",
+        "exclude_issuer_from_auth_response",
+    ):
         if flag in meta and not isinstance(meta[flag], bool):
             raise InvalidClientMetadata(f"{flag} must be true or false")
     if "scope" in meta and not isinstance(meta["scope"], str):
@@ -647,6 +652,12 @@ class Client(ClientMixin):
     @property
     def introspection_allowed(self) -> bool:
         return bool(self.metadata.get("introspection_allowed", True))
+
+    @property
+    def exclude_issuer_from_auth_response(self) -> bool:
+        """Keycloak's "Exclude Issuer From Authentication Response": no RFC 9207 ``iss`` in
+        this client's authorization responses (``santeid.oidc.authorize.issuer_parameter``)."""
+        return bool(self.metadata.get("exclude_issuer_from_auth_response", False))
 
     @property
     def userinfo_signed_response_alg(self) -> str | None:

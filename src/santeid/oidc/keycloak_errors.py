@@ -128,6 +128,11 @@ USER_NOT_FOUND = "User not found"
 CERTIFICATE_MISMATCH = (
     "Client certificate missing, or its thumbprint and one in the refresh token did NOT match"
 )
+#: A token request of a client whose tokens are bound to its certificate (RFC 8705 §3.4
+#: ``tls_client_certificate_bound_access_tokens``, Keycloak's "OAuth 2.0 Mutual TLS Certificate
+#: Bound Access Tokens Enabled") made without one: 400 ``invalid_request``
+#: (``AuthorizationCodeGrantType``'s ``checkAndBindMtlsHoKToken``).
+CERTIFICATE_MISSING_FOR_BINDING = "Client Certification missing for MTLS HoK Token Binding"
 
 #: The error pages of RP-initiated logout, Keycloak's ``LogoutEndpoint.logout`` with its login
 #: theme's texts (``invalidParameterMessage``, ``missingParameterMessage``,

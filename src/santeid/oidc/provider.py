@@ -46,6 +46,7 @@ from santeid.oidc import refused_grants
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.session_end import end_session
+from santeid.oidc.tls_client_auth import CertificateMissing
 from santeid.oidc.tls_client_auth import TlsClientAuth
 from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
 from santeid.oidc.tokens import RefreshRefused
@@ -253,6 +254,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         client = self.request.client
         record: AuthorizationCodeRecord = self.request.authorization_code
         authentication = Authentication.from_dict(record.data["auth"])
+        try:
+            thumbprint = bound_certificate_thumbprint(client)
+        except CertificateMissing:
+            # Keycloak checks the binding last, the code taken out already.
+            self.spend(record)
+            raise InvalidRequestError(keycloak_errors.CERTIFICATE_MISSING_FOR_BINDING) from None
         # The family, the code's consumption and the token writes go to the store together
         # (one round trip, docs/storage.md), the family first so that the tombstone never
         # names a family not yet written.
@@ -289,7 +296,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 nonce=record.get_nonce(),
                 include_refresh=client.check_grant_type(grant_types.REFRESH_TOKEN),
                 family_just_opened=True,
-                certificate_thumbprint=bound_certificate_thumbprint(client),
+                certificate_thumbprint=thumbprint,
                 batch=writes,
             )
         except UnknownSubject as exc:
@@ -384,6 +391,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         grant = self.request.refresh_token
         client = self.request.client
         scope = self.request.refresh_scope
+        try:
+            thumbprint = bound_certificate_thumbprint(client)
+        except CertificateMissing:
+            # Keycloak's refusal of a refresh without the certificate its token is bound to
+            # (docs/reference/keycloak-behaviour.md, "Token endpoint"), after the token's checks.
+            raise UnauthorizedClientError(
+                keycloak_errors.CERTIFICATE_MISMATCH, status_code=401
+            ) from None
         # The ID token's key first: a refusal for a missing key counts no use of the token.
         services.tokens.id_token_alg(client, grant.scope)
         try:
@@ -398,7 +413,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 family_id=grant.family_id,
                 nonce=grant.nonce,
                 include_refresh=True,
-                certificate_thumbprint=bound_certificate_thumbprint(client),
+                certificate_thumbprint=thumbprint,
                 grant_scope=grant.scope,
             )
         except SubjectDisabled:
@@ -463,8 +478,12 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def create_token_response(self):
         client = self.request.client
         scope = self.request.granted_scope
+        try:
+            thumbprint = bound_certificate_thumbprint(client)
+        except CertificateMissing:
+            raise InvalidRequestError(keycloak_errors.CERTIFICATE_MISSING_FOR_BINDING) from None
         token = _services().tokens.issue_client_token(
-            client=client, scope=scope, certificate_thumbprint=bound_certificate_thumbprint(client)
+            client=client, scope=scope, certificate_thumbprint=thumbprint
         )
         log.info("client_credentials token issued to %s", client.get_client_id())
         observe.token_issued(client.get_client_id(), grant_types.CLIENT_CREDENTIALS)

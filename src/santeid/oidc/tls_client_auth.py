@@ -103,10 +103,22 @@ def subject_matches(certificate: x509.Certificate, registered_dn: str) -> bool:
     return subject is not None and _comparable(subject) == _comparable(expected)
 
 
+class CertificateMissing(Exception):
+    """A token request of a client whose tokens must be bound to its certificate came without
+    one (:func:`bound_certificate_thumbprint`)."""
+
+
 def bound_certificate_thumbprint(client) -> str | None:
-    """RFC 8705 §3: the access tokens of a client that authenticated with its certificate at
-    this (token endpoint) request are bound to that certificate: its ``x5t#S256``, or None."""
-    if client.token_endpoint_auth_method != TLS_CLIENT_AUTH:
+    """RFC 8705 §3: the ``x5t#S256`` of the certificate this (token endpoint) request's
+    connection carries, to which the access tokens it issues are bound, or None: for a
+    ``tls_client_auth`` client, which authenticated with it; for any client registered with
+    ``tls_client_certificate_bound_access_tokens`` (RFC 8705 §3.4; Keycloak's per-client "OAuth
+    2.0 Mutual TLS Certificate Bound Access Tokens Enabled", off by default), whatever its
+    authentication — ANS's proof of concept authenticates with its secret and presents its
+    certificate (docs/psc-integration.md §5.2). Such a client without a certificate raises
+    :class:`CertificateMissing`, which Keycloak refuses."""
+    bound = bool(client.metadata.get("tls_client_certificate_bound_access_tokens"))
+    if client.token_endpoint_auth_method != TLS_CLIENT_AUTH and not bound:
         return None
     # At request time only: santeid.tls imports Flask, and client registration (this module's
     # validate_metadata, ``santeid clients``) runs without it (tests/test_module_imports.py).
@@ -114,13 +126,21 @@ def bound_certificate_thumbprint(client) -> str | None:
     from santeid.tls import client_certificate
 
     certificate = client_certificate()
-    return certificate_thumbprint(certificate) if certificate is not None else None
+    if certificate is None:
+        if bound:
+            raise CertificateMissing
+        return None
+    return certificate_thumbprint(certificate)
 
 
 def validate_metadata(meta: dict[str, Any]) -> None:
-    """RFC 8705 §2.1.2: a ``tls_client_auth`` client registers exactly one subject DN."""
+    """RFC 8705 §2.1.2: a ``tls_client_auth`` client registers exactly one subject DN; §3.4:
+    ``tls_client_certificate_bound_access_tokens`` is a boolean."""
     if meta.get("token_endpoint_auth_method") == TLS_CLIENT_AUTH:
         parse_subject_dn(meta.get("tls_client_auth_subject_dn"))
+    bound = meta.get("tls_client_certificate_bound_access_tokens", False)
+    if not isinstance(bound, bool):
+        raise ValueError("tls_client_certificate_bound_access_tokens must be true or false")
 
 
 class TlsClientAuth:

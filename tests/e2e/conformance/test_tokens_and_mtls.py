@@ -9,7 +9,10 @@
 * a production client authenticating by its certificate (``tls_client_auth``), taking its URLs
   from discovery's ``mtls_endpoint_aliases``: its pushed authorization request is accepted
   there, its access token is bound to the certificate (RFC 8705 §3) and refused without it or
-  with another one.
+  with another one;
+* a client authenticating with its secret whose tokens are bound to the certificate it
+  presents (RFC 8705 §3.4 ``tls_client_certificate_bound_access_tokens``), as ANS's proof of
+  concept presents one: Keycloak's refusals without it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ MTLS_DN = "CN=logiciel-psc,O=Etablissement Test,C=FR"
 CERTIFICATE_MISMATCH = (
     "Client certificate missing, or its thumbprint and one in the refresh token did NOT match"
 )
+#: Keycloak's token endpoint without the certificate a client's tokens are to be bound to.
+CERTIFICATE_MISSING = "Client Certification missing for MTLS HoK Token Binding"
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +88,16 @@ def home(tmp_path_factory):
         redirect_uris=[REDIRECT_URI],
         grant_types=["authorization_code", "refresh_token"],
         token_endpoint_auth_method="client_secret_basic",
+    )
+    # A client that authenticates with its secret, its tokens bound to the certificate it
+    # presents: Keycloak's "OAuth 2.0 Mutual TLS Certificate Bound Access Tokens Enabled".
+    prepared.register(
+        "rp-web-bound",
+        client_secret=SECRET,
+        redirect_uris=[REDIRECT_URI],
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        token_endpoint_auth_method="client_secret_basic",
+        tls_client_certificate_bound_access_tokens=True,
     )
     prepared.register(
         "rp-mtls",
@@ -462,3 +477,67 @@ def test_mtls_client_from_discovery_gets_a_bound_token(server):
     )
     assert refreshed.status_code == 200, refreshed.text
     assert _decode_unverified(refreshed.json()["access_token"])[1]["cnf"] == claims["cnf"]
+
+
+def _code_exchange(session: requests.Session, url: str, code: str, verifier: str):
+    return session.post(
+        url,
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+              "code_verifier": verifier},
+        auth=("rp-web-bound", SECRET), timeout=10,
+    )  # fmt: skip
+
+
+def test_a_secret_client_s_tokens_bound_to_its_certificate(server):
+    """``tls_client_certificate_bound_access_tokens`` (RFC 8705 §3.4), Keycloak's per-client
+    "OAuth 2.0 Mutual TLS Certificate Bound Access Tokens Enabled": the client authenticates
+    with its secret and its access tokens are bound to the certificate its connection
+    presents. Without one, Keycloak's refusals: the code exchange 400 ``invalid_request``
+    (the code spent, as Keycloak takes it out first), the refresh 401 ``unauthorized_client``
+    (``TokenManager``'s ``CERT_VERIFY_ERROR_DESC``, docs/psc-integration.md §5.2)."""
+    token_endpoint = _discovery(server)["mtls_endpoint_aliases"]["token_endpoint"]
+    machine, bare = _tls(server, "machine"), _tls(server, None)
+    verifier, challenge = _pkce()
+    code = _authorization_code(server, "rp-web-bound", challenge)
+    refused = _code_exchange(bare, token_endpoint, code, verifier)
+    assert (refused.status_code, refused.json()) == (400, {
+        "error": "invalid_request", "error_description": CERTIFICATE_MISSING})  # fmt: skip
+    spent = _code_exchange(machine, token_endpoint, code, verifier)
+    assert spent.json()["error_description"] == "Code not valid"
+
+    verifier, challenge = _pkce()
+    code = _authorization_code(server, "rp-web-bound", challenge)
+    tokens = _code_exchange(machine, token_endpoint, code, verifier).json()
+    bound = {"x5t#S256": _thumbprint(server["home"] / "machine")}
+    assert _decode_unverified(tokens["access_token"])[1]["cnf"] == bound
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    userinfo = _discovery(server)["mtls_endpoint_aliases"]["userinfo_endpoint"]
+    assert machine.get(userinfo, headers=bearer, timeout=10).status_code == 200
+    assert userinfo_refusal(bare.get(userinfo, headers=bearer, timeout=10)) == keycloak_refusal(
+        401, "invalid_token", CERTIFICATE_MISMATCH
+    )
+
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    without = bare.post(token_endpoint, data=refresh, auth=("rp-web-bound", SECRET), timeout=10)
+    assert (without.status_code, without.json()) == (401, {
+        "error": "unauthorized_client", "error_description": CERTIFICATE_MISMATCH})  # fmt: skip
+    renewed = machine.post(token_endpoint, data=refresh, auth=("rp-web-bound", SECRET), timeout=10)
+    assert _decode_unverified(renewed.json()["access_token"])[1]["cnf"] == bound
+
+    # The service's own tokens (client_credentials) alike.
+    service = {"grant_type": "client_credentials"}
+    alone = bare.post(token_endpoint, data=service, auth=("rp-web-bound", SECRET), timeout=10)
+    assert (alone.status_code, alone.json()["error_description"]) == (400, CERTIFICATE_MISSING)
+    own = machine.post(token_endpoint, data=service, auth=("rp-web-bound", SECRET), timeout=10)
+    assert _decode_unverified(own.json()["access_token"])[1]["cnf"] == bound
+
+    # The same client's tokens without the switch: the certificate binds nothing.
+    verifier, challenge = _pkce()
+    code = _authorization_code(server, "rp-web", challenge)
+    plain = machine.post(
+        token_endpoint,
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+              "code_verifier": verifier},
+        auth=("rp-web", SECRET), timeout=10,
+    ).json()  # fmt: skip
+    assert "cnf" not in _decode_unverified(plain["access_token"])[1]
