@@ -365,3 +365,24 @@ def test_the_client_authentication_methods(browser, server, tmp_path, method):
         start_afresh(browser, origin)
         session = logged_in(browser, origin)
         assert session["nationalId"] == PROFESSIONAL and session["access_token"]
+
+
+def test_the_form_post_response_mode(browser, server, tmp_path):
+    """``response_mode: "form_post"`` among the authorization parameters (PSC's discovery
+    lists it) and the checks ``state`` and ``nonce``: santeid's page posts the code, ``state``
+    and ``iss`` to Auth.js's callback, which takes them from the form as from a query. Auth.js
+    sends its state and nonce cookies ``SameSite=None`` for a ``form_post`` provider, not its
+    PKCE one, which the provider's cross-site POST then lacks ("pkceCodeVerifier value could
+    not be parsed"), as from Keycloak: such a service leaves PKCE out, as Auth.js's Apple
+    provider does; the callback URL's cookie is lost the same way, so the browser lands on
+    the service's base URL."""
+    env = {"RESPONSE_MODE": "form_post", "CHECKS": "state,nonce"}
+    with authjs_service(server, tmp_path, "authjs-form-post", extra_env=env) as origin:
+        query = authorization_request(origin)[1]
+        assert query["response_mode"] == "form_post" and "code_challenge" not in query
+        start_afresh(browser, origin)
+        log_in(browser, origin)
+        # Auth.js's callback-URL cookie is SameSite=Lax too: back at its base URL.
+        wait_for(lambda: browser.current_url == f"{origin}/", what="back at the service")
+        session = page(browser, f"{origin}/session")["session"]
+        assert session["nationalId"] == PROFESSIONAL and session["iss"] == server.issuer

@@ -1,16 +1,18 @@
 // A Pro Santé Connect service written with Auth.js (https://authjs.dev, @auth/express on
-// @auth/core) and its built-in Keycloak provider (https://authjs.dev/getting-started/providers/keycloak),
-// configured as those pages document it, with PSC's parameters: the realm as `issuer`, a client
-// secret, PSC's scopes and acr_values, the checks PKCE, state and nonce, a `profile()` mapping
-// PSC's claims, the JWT session strategy, the tokens kept in the JWT and refreshed in the `jwt`
-// callback as the refresh-token rotation guide shows (https://authjs.dev/guides/refresh-token-rotation),
-// and the federated logout at the provider's end-session endpoint with the ID token as
+// @auth/core) and its built-in Keycloak provider
+// (https://authjs.dev/getting-started/providers/keycloak), configured as those pages document
+// it, with PSC's parameters: the realm as `issuer`, a client secret, PSC's scopes and
+// acr_values, the checks PKCE, state and nonce, a `profile()` mapping PSC's claims, the JWT
+// session strategy, the tokens kept in the JWT and refreshed in the `jwt` callback as the
+// refresh-token rotation guide shows (https://authjs.dev/guides/refresh-token-rotation), and
+// the federated logout at the provider's end-session endpoint with the ID token as
 // id_token_hint. tests/e2e/test_authjs.py starts it and drives it in Chromium.
 //
 // Environment: PORT, ISSUER (the realm URL), CLIENT_ID, CLIENT_SECRET, AUTH_SECRET (the JWT's
 // encryption secret), WELL_KNOWN (optional: the provider's `wellKnown`), USERINFO (optional:
 // the profile from userinfo rather than the ID token), PROVIDER_CHECKS (optional: the provider's
-// default checks rather than PKCE, state and nonce), CLIENT_AUTH and PRIVATE_KEY (optional:
+// default checks rather than PKCE, state and nonce), RESPONSE_MODE and CHECKS (optional: an
+// authorization parameter response_mode, the checks), CLIENT_AUTH and PRIVATE_KEY (optional:
 // how the client authenticates at the token endpoint).
 //
 // Pages: Auth.js's own under /auth (/auth/signin, /auth/callback/keycloak, /auth/signout,
@@ -83,6 +85,15 @@ if (process.env.WELL_KNOWN) keycloak.wellKnown = process.env.WELL_KNOWN;
 // PSC releases the practice data (SubjectRefPro…) in userinfo only: `idToken: false` makes
 // Auth.js read the profile from the userinfo endpoint (the ID token still validated).
 if (process.env.USERINFO) keycloak.idToken = false;
+// RESPONSE_MODE: an authorization parameter `response_mode` (form_post: Auth.js then sends its
+// state and nonce cookies SameSite=None; Secure, which Chromium keeps for http://localhost, but
+// not its PKCE cookie, which a cross-site POST does not bring back: CHECKS then leaves PKCE out,
+// as Auth.js's Apple provider does).
+if (process.env.RESPONSE_MODE) {
+  keycloak.authorization.params.response_mode = process.env.RESPONSE_MODE;
+}
+// CHECKS: the checks, comma-separated.
+if (process.env.CHECKS) keycloak.checks = process.env.CHECKS.split(',');
 // PROVIDER_CHECKS: the provider's default checks (PKCE alone: no state, no nonce).
 if (process.env.PROVIDER_CHECKS) delete keycloak.checks;
 // CLIENT_AUTH: the provider's `client.token_endpoint_auth_method` (client_secret_basic when
@@ -104,7 +115,8 @@ if (CLIENT_AUTH === 'private_key_jwt') {
 // Auth.js deep-merges a provider's options into its defaults (lib/utils/merge.js), which turns
 // a CryptoKey into a plain object ('"clientPrivateKey.key" must be a CryptoKey'): with a key,
 // the provider is written out whole (Keycloak's defaults and these options, nothing to merge).
-const provider = CLIENT_AUTH === 'private_key_jwt' ? { ...Keycloak({}), ...keycloak } : Keycloak(keycloak);
+const provider =
+  CLIENT_AUTH === 'private_key_jwt' ? { ...Keycloak({}), ...keycloak } : Keycloak(keycloak);
 
 const authConfig = {
   providers: [provider],
@@ -175,7 +187,8 @@ app.get('/logout-url', async (req, res, next) => {
     if (!token) return res.json({ url: null });
     const url = new URL(`${ISSUER}/protocol/openid-connect/logout`);
     url.searchParams.set('id_token_hint', token.id_token);
-    url.searchParams.set('post_logout_redirect_uri', `${req.protocol}://${req.get('host')}/logged-out`);
+    const back = `${req.protocol}://${req.get('host')}/logged-out`;
+    url.searchParams.set('post_logout_redirect_uri', back);
     res.json({ url: url.toString() });
   } catch (err) {
     next(err);
@@ -187,7 +200,8 @@ app.get('/logout-url', async (req, res, next) => {
 const page = (script) => `<!doctype html><html lang="en"><head><title>Auth.js</title></head>
 <body><p id="status">working</p><script>
 async function csrf() { return (await (await fetch('/auth/csrf')).json()).csrfToken; }
-(async () => { ${script} })().catch((e) => { document.getElementById('status').textContent = 'failed: ' + e; });
+const shown = (text) => { document.getElementById('status').textContent = text; };
+(async () => { ${script} })().catch((e) => shown('failed: ' + e));
 </script></body></html>`;
 
 app.get('/refresh', (req, res) =>
@@ -209,7 +223,10 @@ app.get('/logout', (req, res) =>
       const { url } = await (await fetch('/logout-url')).json();
       const answer = await fetch('/auth/signout', {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'X-Auth-Return-Redirect': '1' },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'X-Auth-Return-Redirect': '1',
+        },
         body: new URLSearchParams({ csrfToken: await csrf(), callbackUrl: '/logged-out' }),
       });
       if (!answer.ok) throw new Error('sign-out: ' + answer.status);
