@@ -38,6 +38,7 @@ from tests.support.browser import desktop_browser
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
+from tests.support.http_login import login_to_callback
 from tests.support.node import NODE
 from tests.support.node import install_locked
 from tests.support.node import needs_node_20
@@ -197,18 +198,23 @@ def test_the_login_gives_the_session_psc_claims(browser, server, site):
     assert session["id_token_present"] and session["error"] is None
 
 
+def signed_in(http: requests.Session, site: str) -> str:
+    """The sign-in as Auth.js's page posts it (the CSRF token from ``/auth/csrf``), in
+    ``http``'s cookies: the authorization URL Auth.js sends the browser to."""
+    csrf = http.get(f"{site}/auth/csrf", timeout=10).json()["csrfToken"]
+    sent = http.post(
+        f"{site}/auth/signin/keycloak",
+        data={"csrfToken": csrf, "callbackUrl": "/session"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    return sent.headers["Location"]
+
+
 def authorization_request(site: str) -> tuple[str, dict[str, str]]:
-    """The sign-in as Auth.js's page posts it (the CSRF token from ``/auth/csrf``): where
-    Auth.js sends the browser, and the query it sends."""
+    """Where Auth.js sends the browser to sign in, and the query it sends."""
     with requests.Session() as http:
-        csrf = http.get(f"{site}/auth/csrf", timeout=10).json()["csrfToken"]
-        sent = http.post(
-            f"{site}/auth/signin/keycloak",
-            data={"csrfToken": csrf, "callbackUrl": "/session"},
-            allow_redirects=False,
-            timeout=10,
-        )
-    location = urlsplit(sent.headers["Location"])
+        location = urlsplit(signed_in(http, site))
     query = {name: values[0] for name, values in parse_qs(location.query).items()}
     return f"{location.scheme}://{location.netloc}{location.path}", query
 
@@ -227,6 +233,32 @@ def test_the_authorization_request_carries_the_checks(server, site):
     assert query["redirect_uri"] == f"{site}/auth/callback/keycloak"
     assert query["code_challenge_method"] == "S256" and query["code_challenge"]
     assert query["state"] and query["nonce"]
+
+
+def test_the_callback_passes_the_iss_and_state_checks(server, site):
+    """The browser's part over HTTP: santeid's callback carries the ``state`` Auth.js sent and
+    RFC 9207's ``iss``, the realm. The same callback with another ``iss`` is refused by
+    oauth4webapi before any code exchange (Auth.js's error page); the one santeid sent then
+    logs the professional in."""
+    with requests.Session() as http:
+        url = signed_in(http, site)
+        sent_state = parse_qs(urlsplit(url).query)["state"][0]
+        callback = login_to_callback(http, url, f"{site}/auth/callback/keycloak", PROFESSIONAL)
+        query = {name: values[0] for name, values in parse_qs(urlsplit(callback).query).items()}
+        assert query["iss"] == server.issuer and query["state"] == sent_state and query["code"]
+
+        forged = callback.replace(
+            f"iss={requests.utils.quote(server.issuer, safe='')}",
+            "iss=https%3A%2F%2Fauth.example%2Fauth%2Frealms%2Fesante-wallet",
+        )
+        assert forged != callback
+        refused = http.get(forged, allow_redirects=False, timeout=10)
+        assert refused.headers["Location"] == f"{site}/auth/error?error=Configuration"
+
+        accepted = http.get(callback, allow_redirects=False, timeout=10)
+        assert accepted.headers["Location"] == f"{site}/session"
+        session = http.get(f"{site}/session", timeout=10).json()["session"]
+        assert session["nationalId"] == PROFESSIONAL
 
 
 def test_the_tokens_are_refreshed_in_the_jwt_callback(browser, site):
