@@ -418,3 +418,17 @@ def test_the_form_post_response_mode(browser, server, tmp_path):
         wait_for(lambda: browser.current_url == f"{origin}/", what="back at the service")
         session = page(browser, f"{origin}/session")["session"]
         assert session["nationalId"] == PROFESSIONAL and session["iss"] == server.issuer
+
+
+def test_the_provider_as_its_page_writes_it(browser, server, tmp_path):
+    """The Keycloak provider with ``issuer``, ``clientId`` and ``clientSecret`` alone, as
+    Auth.js's page shows it: Auth.js asks for its default scope ``openid profile email`` (two
+    of PSC's scopes) and no ``acr_values``; the professional logs in and the ID token carries
+    PSC's claims."""
+    with authjs_service(server, tmp_path, "authjs-bare", extra_env={"BARE": "1"}) as origin:
+        query = authorization_request(origin)[1]
+        assert query["scope"] == "openid profile email" and "acr_values" not in query
+        start_afresh(browser, origin)
+        session = logged_in(browser, origin)
+        assert session["nationalId"] == PROFESSIONAL
+        assert session["psc"]["SubjectNameID"] == PROFESSIONAL

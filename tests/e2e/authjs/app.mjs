@@ -12,7 +12,8 @@
 // encryption secret), WELL_KNOWN (optional: the provider's `wellKnown`), USERINFO (optional:
 // the profile from userinfo rather than the ID token), PROVIDER_CHECKS (optional: the provider's
 // default checks rather than PKCE, state and nonce), RESPONSE_MODE and CHECKS (optional: an
-// authorization parameter response_mode, the checks), CLIENT_AUTH and PRIVATE_KEY (optional:
+// authorization parameter response_mode, the checks), BARE (optional: no authorization
+// parameters), CLIENT_AUTH and PRIVATE_KEY (optional:
 // how the client authenticates at the token endpoint).
 //
 // Pages: Auth.js's own under /auth (/auth/signin, /auth/callback/keycloak, /auth/signout,
@@ -92,6 +93,9 @@ if (process.env.USERINFO) keycloak.idToken = false;
 if (process.env.RESPONSE_MODE) {
   keycloak.authorization.params.response_mode = process.env.RESPONSE_MODE;
 }
+// BARE: the provider as its page writes it (issuer, clientId, clientSecret): Auth.js's
+// default scope "openid profile email", no acr_values.
+if (process.env.BARE) delete keycloak.authorization;
 // CHECKS: the checks, comma-separated.
 if (process.env.CHECKS) keycloak.checks = process.env.CHECKS.split(',');
 // PROVIDER_CHECKS: the provider's default checks (PKCE alone: no state, no nonce).
