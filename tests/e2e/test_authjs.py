@@ -265,16 +265,19 @@ def test_the_tokens_are_refreshed_in_the_jwt_callback(browser, site):
     """The ``jwt`` callback, as the refresh-token rotation guide writes it, sends the refresh
     token to the token endpoint (here on Auth.js's session ``update``, as next-auth's
     ``update()`` sends it, rather than on the access token's expiry) and keeps the new tokens
-    in the session's JWT."""
+    in the session's JWT, the refreshed ID token among them, which then serves as the
+    federated logout's ``id_token_hint``."""
     first = logged_in(browser, site)
     browser.get(f"{site}/refresh")
     after = shown_json(browser, f"{site}/session")["session"]
     assert after["error"] is None, after["refresh_error"]
-    assert after["refreshes"] == 1
+    assert after["refreshes"] == 1 and after["id_token_refreshed"]
     assert after["previous_access_token"] == first["access_token"]
     assert after["access_token"] != first["access_token"]
     assert after["expires_at"] >= first["expires_at"]
     assert after["nationalId"] == PROFESSIONAL and after["sid"] == first["sid"]
+    browser.get(f"{site}/logout")
+    assert shown_json(browser, f"{site}/logged-out") == {"loggedOut": True, "session": None}
 
 
 def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, site):
