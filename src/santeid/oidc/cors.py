@@ -2,21 +2,24 @@
 (``docs/reference/keycloak-behaviour.md``, Realm endpoints; Keycloak's ``DefaultCors``).
 
 * Discovery and the JWKS: every origin is allowed (its ``Origin`` is echoed).
-* Token endpoint: the authenticated client's web origins (``web_origins`` metadata, Keycloak's
-  "Web origins"; ``+`` = the origins of its redirect URIs).
+* Token and revocation endpoints: the authenticated client's web origins (``web_origins``
+  metadata, Keycloak's "Web origins"; ``+`` = the origins of its redirect URIs), as Keycloak's
+  ``TokenEndpoint`` and ``TokenRevocationEndpoint`` (``cors.allowedOrigins(session, client)``
+  after client authentication): a single-page application revokes its tokens from the page
+  (oidc-client-ts's ``revokeTokens``, ``revokeTokensOnSignout``).
 * UserInfo, as its ``UserInfoEndpoint`` (docs/reference/keycloak-behaviour.md, "Userinfo,
   introspection, revocation"): every origin until the token's client is known — no token, a
   token that does not verify or whose client is gone (:func:`allow_any_origin`) — then that
   client's web origins (:func:`allow_origins_of`); none for a repeated form ``access_token``,
   refused before.
-* Preflight (``OPTIONS`` with ``Access-Control-Request-Method``) on those four: answered for
+* Preflight (``OPTIONS`` with ``Access-Control-Request-Method``) on those five: answered for
   any origin with the endpoint's methods, ``Access-Control-Allow-Headers``, credentials and
   ``Access-Control-Max-Age: 3600``, as Keycloak.
 * An actual request from an origin that is not allowed gets no CORS header (the browser then
   refuses to hand the response to the page). ``Access-Control-Allow-Credentials: true``
   accompanies every allowed origin.
 
-``Access-Control-Expose-Headers`` on an allowed token or userinfo answer names
+``Access-Control-Expose-Headers`` on an allowed token, revocation or userinfo answer names
 ``Access-Control-Allow-Methods``, and ``WWW-Authenticate`` too when the answer has one, so that
 a browser application reads userinfo's refusals (an empty body, the error in the challenge).
 
@@ -42,10 +45,11 @@ PREFLIGHT_METHODS = {
     "oidc.wallet_discovery": "GET, OPTIONS",
     "oidc.certs": "GET, OPTIONS",
     "oidc.token": "POST, OPTIONS",
+    "oidc.revoke": "POST, OPTIONS",
     "oidc.userinfo": "GET, POST, OPTIONS",
 }
 PUBLIC_ENDPOINTS = ("oidc.discovery", "oidc.wallet_discovery", "oidc.certs")
-#: Exposed on every allowed token and userinfo answer (Keycloak's ``exposedHeaders``).
+#: Exposed on every allowed token, revocation and userinfo answer (Keycloak's ``exposedHeaders``).
 EXPOSED = "Access-Control-Allow-Methods"
 #: :func:`allow_any_origin`'s mark.
 _ANY_ORIGIN = object()
@@ -64,7 +68,8 @@ def allow_any_origin() -> None:
 
 
 def _remember_client(sender, client, grant=None, **kwargs) -> None:
-    # Authlib's signal after client authentication (token, introspection, revocation).
+    # Authlib's signal after a grant's client authentication (the token endpoint); the
+    # revocation endpoint calls allow_origins_of itself (provider.py).
     allow_origins_of(client)
 
 
@@ -97,7 +102,7 @@ def add_cors_headers(response):
         response.headers["Access-Control-Allow-Methods"] = PREFLIGHT_METHODS[endpoint]
         response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
         response.headers["Access-Control-Max-Age"] = MAX_AGE
-    elif endpoint in ("oidc.token", "oidc.userinfo"):
+    elif endpoint in ("oidc.token", "oidc.revoke", "oidc.userinfo"):
         challenge = ", WWW-Authenticate" if "WWW-Authenticate" in response.headers else ""
         response.headers["Access-Control-Expose-Headers"] = EXPOSED + challenge
     return response

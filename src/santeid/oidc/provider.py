@@ -39,6 +39,7 @@ from joserfc.errors import UnsupportedAlgorithmError
 
 from santeid.observability import record as observe
 from santeid.oidc import client_auth
+from santeid.oidc import cors
 from santeid.oidc import grant_types
 from santeid.oidc import keycloak_errors
 from santeid.oidc import pkce
@@ -798,6 +799,14 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
     session when no client is left in it); an access token is deny-listed."""
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("revocation")
+
+    def authenticate_endpoint_client(self, request):
+        """The authenticated client's web origins may read the answer (Keycloak's
+        ``TokenRevocationEndpoint.checkClient``, ``cors.allowedOrigins(session, client)``;
+        ``cors.py``)."""
+        client = super().authenticate_endpoint_client(request)
+        cors.allow_origins_of(client)
+        return client
 
     def check_params(self, request, client):
         """Keycloak's ``TokenRevocationEndpoint``, after client authentication: a form

@@ -60,8 +60,15 @@ def introspect():
 
 
 def revoke():
-    """RFC 7009 §2."""
-    return services().authorization_server.create_endpoint_response("revocation")
+    """RFC 7009 §2. A success is an empty 200 without ``Content-Type``, as Keycloak's
+    ``TokenRevocationEndpoint`` answers it (``allowEmptyContentType``;
+    docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation"): Flask would
+    call the empty body ``text/html``, which a browser library that checks what it reads
+    (oidc-client-ts: JSON or no type) refuses."""
+    response = services().authorization_server.create_endpoint_response("revocation")
+    if response.status_code == 200 and not response.get_data():
+        del response.headers["Content-Type"]
+    return response
 
 
 ROUTES = [

@@ -715,10 +715,29 @@ def test_cors_preflight_and_actual_requests(server):
         assert refused.headers["Access-Control-Expose-Headers"] == (
             "Access-Control-Allow-Methods, WWW-Authenticate"
         )
-    revoked = requests.post(server["discovery"]["revocation_endpoint"],
-                            data={"token": allowed.json()["access_token"]},
-                            auth=("rp-spa", SECRET), timeout=5)  # fmt: skip
+    # Revocation: the authenticated client's web origins, as the token endpoint (Keycloak's
+    # TokenRevocationEndpoint: its preflight, then cors.allowedOrigins(session, client)).
+    revocation_endpoint = server["discovery"]["revocation_endpoint"]
+    preflight = requests.options(revocation_endpoint, timeout=5, headers={
+        "Origin": WEB_ORIGIN, "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert preflight.headers["Access-Control-Allow-Origin"] == WEB_ORIGIN
+    assert preflight.headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    unknown = requests.post(revocation_endpoint, data={"token": "unknown"}, timeout=5,
+                            auth=("rp-spa", SECRET), headers={"Origin": other})  # fmt: skip
+    assert unknown.status_code == 200
+    assert "Access-Control-Allow-Origin" not in unknown.headers
+    revoked = requests.post(revocation_endpoint, data={"token": allowed.json()["access_token"]},
+                            auth=("rp-spa", SECRET), headers={"Origin": WEB_ORIGIN},
+                            timeout=5)  # fmt: skip
     assert revoked.status_code == 200
+    assert revoked.headers["Access-Control-Allow-Origin"] == WEB_ORIGIN
+    assert revoked.headers["Access-Control-Allow-Credentials"] == "true"
+    assert revoked.headers["Access-Control-Expose-Headers"] == "Access-Control-Allow-Methods"
+    # Keycloak's success is an empty 200 without Content-Type (allowEmptyContentType): a
+    # library that checks the type of what it reads (oidc-client-ts: application/json or none)
+    # must not be told text/html.
+    assert revoked.content == b""
+    assert "Content-Type" not in revoked.headers
     for origin, readable in ((WEB_ORIGIN, True), (other, False)):
         bearer = {"Authorization": "Bearer " + allowed.json()["access_token"], "Origin": origin}
         refused = requests.get(server["discovery"]["userinfo_endpoint"], headers=bearer,
