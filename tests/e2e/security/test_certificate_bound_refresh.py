@@ -112,6 +112,7 @@ def _refresh(server, client_id: str, refresh_token: str, folder: str | None):
 
 
 def _refused(answer) -> None:
+    assert answer.status_code == 401, (answer.status_code, answer.text)
     assert (answer.status_code, answer.json()) == (401, {
         "error": "unauthorized_client", "error_description": CERTIFICATE_MISMATCH})  # fmt: skip
 
@@ -170,3 +171,30 @@ def test_switching_the_binding_on_or_off_unbinds_no_refresh_token(home, server):
     assert renewed.status_code == 200, renewed.text
     for name in ("access_token", "refresh_token"):
         assert _decode_unverified(renewed.json()[name])[1]["cnf"] == machine
+
+
+def _logout(server, client_id: str, refresh_token: str, folder: str | None):
+    """Keycloak's refresh-token logout (``POST …/logout``), on the listener asking for
+    certificates."""
+    token_endpoint = _discovery(server)["mtls_endpoint_aliases"]["token_endpoint"]
+    client = _client(client_id)
+    return _tls(server, folder).post(
+        token_endpoint.removesuffix("/token") + "/logout",
+        data={"refresh_token": refresh_token, **client["data"]},
+        auth=client.get("auth"),
+        timeout=10,
+    )
+
+
+@pytest.mark.parametrize("client_id", ["rp-public-bound", "rp-secret-bound"])
+def test_a_stolen_refresh_token_ends_no_session_over_another_certificate(server, client_id):
+    """Keycloak's ``LogoutEndpoint.logoutToken`` verifies the refresh token as a refresh does
+    (``TokenManager.verifyRefreshToken``): the same 401 without its certificate."""
+    tokens = _tokens(server, client_id, "machine")
+    _refused(_logout(server, client_id, tokens["refresh_token"], "other"))
+    _refused(_logout(server, client_id, tokens["refresh_token"], None))
+    # The professional's session is still there: the client's own refresh works.
+    assert _refresh(server, client_id, tokens["refresh_token"], "machine").status_code == 200
+    ended = _logout(server, client_id, tokens["refresh_token"], "machine")
+    assert ended.status_code == 204, ended.text
+    assert _refresh(server, client_id, tokens["refresh_token"], "machine").status_code == 400
