@@ -9,7 +9,9 @@ a stolen refresh token and any certificate the TLS layer accepts — here anothe
 establishment authority — gets no token, for a public client and for a secret one; switching
 the binding on for a client binds the tokens its earlier, unbound refresh token gets, and a
 refresh token once bound stays bound when the switch is turned off again (docs/psc-integration.md
-§5.2).
+§5.2). The refresh-token logout verifies the token as a refresh does, and CIBA's push mode,
+with no token request, binds the pushed tokens to the certificate of the back-channel
+authentication request (docs/ciba.md, "Push mode").
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from tests.e2e.conformance.test_tokens_and_mtls import _pkce
 from tests.e2e.conformance.test_tokens_and_mtls import _serve
 from tests.e2e.conformance.test_tokens_and_mtls import _thumbprint
 from tests.e2e.conformance.test_tokens_and_mtls import _tls
+from tests.support.ciba import CIBA_GRANT
+from tests.support.ciba import Receiver
 from tests.support.servers import santeid_home
 
 pytestmark = [pytest.mark.server]
@@ -42,9 +46,10 @@ CERTIFICATE_MISMATCH = (
 GRANTS = ["authorization_code", "refresh_token"]
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    prepared = santeid_home(tmp_path_factory.mktemp("bound-refresh"))
+def _home(tmp_path_factory, name: str, **settings: str) -> dict:
+    """Keys, the demo directory, a server certificate, an establishment authority and two of
+    its certificates (the client's, ``machine``, and the thief's, ``other``), the clients."""
+    prepared = santeid_home(tmp_path_factory.mktemp(name), **settings)
     path = prepared.home
     prepared.cli("directory", "seed-demo")
     prepared.cli("tls", "dev-cert", "--out", str(path / "tls"))
@@ -55,6 +60,14 @@ def home(tmp_path_factory):
         subject = subject_name(common_name=folder, organization="Etablissement", country="FR")
         certificate, key = issue_certificate(authority, subject=subject, key_type="ec-p256")
         write_credentials(path / folder, certificate, key, authority)
+    listed = json.loads(prepared.cli("directory", "list", "--sandbox", "--json").stdout)
+    return {"path": path, "national_id": listed[0]["national_id"], "prepared": prepared}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    made = _home(tmp_path_factory, "bound-refresh")
+    prepared = made["prepared"]
     prepared.register(
         "rp-public-bound",
         redirect_uris=[REDIRECT_URI],
@@ -70,8 +83,7 @@ def home(tmp_path_factory):
         token_endpoint_auth_method="client_secret_basic",
         tls_client_certificate_bound_access_tokens=True,
     )
-    listed = json.loads(prepared.cli("directory", "list", "--sandbox", "--json").stdout)
-    return {"path": path, "national_id": listed[0]["national_id"], "prepared": prepared}
+    return made
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +210,50 @@ def test_a_stolen_refresh_token_ends_no_session_over_another_certificate(server,
     ended = _logout(server, client_id, tokens["refresh_token"], "machine")
     assert ended.status_code == 204, ended.text
     assert _refresh(server, client_id, tokens["refresh_token"], "machine").status_code == 400
+
+
+@pytest.fixture(scope="module")
+def push_server(tmp_path_factory):
+    """CIBA's push mode offered (``ciba_push_enabled``), to the command line too."""
+    made = _home(tmp_path_factory, "bound-push", SANTEID_CIBA_PUSH_ENABLED="true")
+    for server in _serve(made, "bound-push", SANTEID_CIBA_PUSH_ENABLED="true"):
+        yield {**server, "prepared": made["prepared"]}
+
+
+def test_tokens_pushed_to_a_bound_client_are_bound_to_its_request_s_certificate(push_server):
+    """CIBA's push mode delivers the tokens to the client's notification endpoint, with no
+    token request: they are bound to the certificate of the back-channel authentication
+    request that asked for them, which a client whose tokens are bound must present there
+    (Keycloak offers no push mode; its poll and ping grants refuse a token request without
+    the certificate, 400 ``invalid_request``)."""
+    server = push_server
+    backchannel = _discovery(server)["mtls_endpoint_aliases"]["backchannel_authentication_endpoint"]
+    with Receiver([204]) as receiver:
+        server["prepared"].register(
+            "rp-push-bound",
+            client_secret=SECRET,
+            grant_types=[CIBA_GRANT, "refresh_token"],
+            token_endpoint_auth_method="client_secret_basic",
+            backchannel_token_delivery_mode="push",
+            backchannel_client_notification_endpoint=receiver.url,
+            tls_client_certificate_bound_access_tokens=True,
+        )
+        request = {"scope": "openid scope_all", "binding_message": "42",
+                   "login_hint": server["national_id"],
+                   "client_notification_token": "notification-token-0123456789"}  # fmt: skip
+        auth = ("rp-push-bound", SECRET)
+        alone = _tls(server, None).post(backchannel, data=request, auth=auth, timeout=10)
+        assert (alone.status_code, alone.json()) == (400, {
+            "error": "invalid_request",
+            "error_description": "Client Certification missing for MTLS HoK Token Binding",
+        })  # fmt: skip
+        started = _tls(server, "machine").post(backchannel, data=request, auth=auth, timeout=10)
+        assert started.status_code == 200, started.text
+        pushed = receiver.wait_for(1, timeout=30)[0]["body"]
+    bound = {"x5t#S256": _thumbprint(server["home"] / "machine")}
+    for name in ("access_token", "refresh_token"):
+        assert _decode_unverified(pushed[name])[1].get("cnf") == bound, name
+    userinfo = _discovery(server)["mtls_endpoint_aliases"]["userinfo_endpoint"]
+    bearer = {"Authorization": f"Bearer {pushed['access_token']}"}
+    assert _tls(server, "other").get(userinfo, headers=bearer, timeout=10).status_code == 401
+    assert _tls(server, "machine").get(userinfo, headers=bearer, timeout=10).status_code == 200
