@@ -93,8 +93,8 @@ def test_the_commands_load_without_flask():
 #: is broken by moving code, not hidden in a function (docs/architecture.md).
 CALL_TIME_IMPORTS = {
     # Flask, through santeid.tls: tls_client_auth is loaded by ``santeid clients``.
-    ("oidc/tls_client_auth.py", "bound_certificate_thumbprint"): {"santeid.oidc.protector",
-                                                                   "santeid.tls"},
+    ("oidc/tls_client_auth.py", "_presented_thumbprint"): {"santeid.oidc.protector",
+                                                            "santeid.tls"},
     ("oidc/tls_client_auth.py", "__call__"): {"santeid.tls"},
     # Once, at start-up, or at client registration: never in a request.
     ("oidc/client_auth.py", "register_methods"): {"authlib.oauth2.rfc6749"},

@@ -17,6 +17,7 @@ import base64
 import json
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,28 +100,36 @@ def service(
     the example's variables (``server``'s discovery document, the client, the application,
     and ``defines``), then ``extra`` directives; its origin. ``files``: copied into the
     Apache's folder, where its children read them, each defined as a variable (the client's
-    certificate and key, an authority)."""
+    certificate and key, an authority). The two secrets are in a file of their own that
+    Apache's children cannot read, as the example's README keeps them: the parent reads it,
+    as root, before they start."""
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     root = apache_folder()
+    secrets = Path(tempfile.mkdtemp(prefix="santeid-apache-secrets-"))  # 0700, this user's
+    secret_file = secrets / "psc-secrets.conf"
+    secret_file.touch(mode=0o600)
+    secret_file.write_text(
+        f"Define PSC_CLIENT_SECRET {SECRET}\nDefine OIDC_CRYPTO_PASSPHRASE {PASSPHRASE}\n"
+    )
     values = {
         "PSC_METADATA_URL": f"{server.issuer}/.well-known/openid-configuration",
         "PSC_CLIENT_ID": client_id,
-        "PSC_CLIENT_SECRET": SECRET,
         "SERVICE_ORIGIN": origin,
-        "OIDC_CRYPTO_PASSPHRASE": PASSPHRASE,
         "APP_URL": f"{app.url}/demo",
         **defines,
     }
     for name, path in (files or {}).items():
         values[name] = str(shutil.copy(path, root / f"{name.lower()}.pem"))
-    body = "\n".join(f"Define {name} {value}" for name, value in values.items())
+    body = f"Include {secret_file}\n"
+    body += "\n".join(f"Define {name} {value}" for name, value in values.items())
     body += f"\n<VirtualHost 127.0.0.1:{port}>\nInclude {CONF}\n{extra}\n</VirtualHost>\n"
     try:
         with running_apache(root, [port], body):
             yield origin
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(secrets, ignore_errors=True)
 
 
 def register(server, client_id: str, origin: str, **metadata) -> None:

@@ -161,6 +161,9 @@ class CibaService:
             record["notification"] = self._seal(
                 {"id": auth_req_id, "token": req.client_notification_token}
             )
+        if req.certificate_thumbprint:
+            # Push mode: what the pushed tokens are bound to (validators.check_push_binding).
+            record["certificate_thumbprint"] = req.certificate_thumbprint
         if req.means == MEANS_CARD:
             record["challenge"] = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
         approved_at_once = None
@@ -333,7 +336,11 @@ class CibaService:
         # Poll and ping: the client is at the token endpoint, with its certificate if it
         # authenticated by one or registered its tokens bound to one (RFC 8705 §3); before
         # anything is consumed, since a client without it is refused (CertificateMissing).
-        thumbprint = None if push else bound_certificate_thumbprint(client)
+        # Push: the certificate of the back-channel authentication request, if bound.
+        if push:
+            thumbprint = request.data.get("certificate_thumbprint")
+        else:
+            thumbprint = bound_certificate_thumbprint(client)
         authentication = Authentication.from_dict(request.data["auth"])
         professional = self.directory.get(authentication.national_id)
         if professional is not None and not professional.is_active:
@@ -357,14 +364,10 @@ class CibaService:
         # Consumed by compare-and-set before any token is handed out: of two concurrent polls
         # only one gets tokens; the tombstone keeps the family id for replay revocation.
         consumed = self.book.consume_in(writes, request, {"fid": family_id})
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"certificate_thumbprint": thumbprint}
         if push:
-            extra = {
-                "extra_id_claims": {AUTH_REQ_ID_CLAIM: self.notification_secrets(request)[0]},
-                "with_rt_hash": True,
-            }
-        else:
-            extra = {"certificate_thumbprint": thumbprint}
+            extra["extra_id_claims"] = {AUTH_REQ_ID_CLAIM: self.notification_secrets(request)[0]}
+            extra["with_rt_hash"] = True
         try:
             tokens = self.tokens.issue(
                 client=client,

@@ -35,6 +35,8 @@ from santeid.ciba.errors import UnauthorizedClientError
 from santeid.ciba.errors import UnknownUserIdError
 from santeid.oidc import keycloak_errors as oidc_errors
 from santeid.oidc import scopes
+from santeid.oidc.tls_client_auth import CertificateMissing
+from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
 from santeid.security import whole_number
 from santeid.services import services
 
@@ -107,6 +109,8 @@ class BackchannelAuthenticationRequest(EndpointRequest):
     request_context: Any = None
     #: How the professional will approve (``service.MEANS_*``), set by ``can_authenticate``.
     means: str | None = None
+    #: Push mode: the certificate the pushed tokens are bound to (:func:`check_push_binding`).
+    certificate_thumbprint: str | None = None
 
 
 Check = Callable[["BackchannelAuthenticationEndpoint", BackchannelAuthenticationRequest], None]
@@ -260,6 +264,21 @@ def check_notification_token(endpoint, req: BackchannelAuthenticationRequest) ->
     req.client_notification_token = token
 
 
+def check_push_binding(endpoint, req: BackchannelAuthenticationRequest) -> None:
+    """Push mode (CIBA Core §10.3) delivers the tokens with no token request: those of a
+    client whose tokens are bound to its certificate (RFC 8705 §3: ``tls_client_auth``, or
+    ``tls_client_certificate_bound_access_tokens``; ``santeid.oidc.tls_client_auth``) are
+    bound to the certificate of this request, which such a client must present — without one,
+    400 ``invalid_request``, Keycloak's refusal of a poll or ping token request without it
+    (Keycloak has no push mode)."""
+    if req.mode != client_meta.PUSH:
+        return
+    try:
+        req.certificate_thumbprint = bound_certificate_thumbprint(req.client)
+    except CertificateMissing:
+        raise InvalidRequestError(oidc_errors.CERTIFICATE_MISSING_FOR_BINDING) from None
+
+
 def check_acr_values(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """CIBA Core §7.1 ``acr_values``: voluntary; kept with the request (PSC sends eidas1)."""
     value = req.params.get("acr_values")
@@ -345,6 +364,7 @@ CHECKS: tuple[Check, ...] = (
     check_requested_expiry,
     check_channel,
     check_notification_token,
+    check_push_binding,
     check_acr_values,
     check_request_context,
     resolve_user,

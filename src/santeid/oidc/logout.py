@@ -54,6 +54,8 @@ from santeid.oidc.authorize import browser_sid
 from santeid.oidc.authorize import forget_sso
 from santeid.oidc.session_end import end_session
 from santeid.oidc.session_end import end_sessionless_grant
+from santeid.oidc.tls_client_auth import CertificateMissing
+from santeid.oidc.tls_client_auth import refresh_certificate_thumbprint
 from santeid.oidc.tokens import TokenError
 from santeid.security import again_by_get_with_cookies
 from santeid.security import check_csrf
@@ -100,7 +102,8 @@ def refresh_token_logout():
     """Keycloak's ``POST …/logout`` with client authentication and ``refresh_token``: the
     token's SSO session ends (every token issued under it, back-channel logout) → 204. The
     token's signature is checked, not its expiry: a token that lapsed still ends the session
-    it names, and a session already over answers 204 as well (Keycloak's
+    it names, and a session already over answers 204 as well; a token bound to a certificate
+    without it, or with another, is 401 ``unauthorized_client``, as at a refresh (Keycloak's
     ``LogoutEndpoint.logoutToken``, docs/reference/keycloak-behaviour.md, "Logout")."""
     svc = services()
     server = svc.authorization_server
@@ -119,6 +122,12 @@ def refresh_token_logout():
     client_id = client.get_client_id()
     if claims.get("azp") != client_id:
         return oauth_error(400, "invalid_grant", keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
+    try:
+        # Verified as a refresh verifies it: a token bound to a certificate ends its session
+        # over that certificate alone (RFC 8705 §3).
+        refresh_certificate_thumbprint(client, (claims.get("cnf") or {}).get("x5t#S256"))
+    except CertificateMissing:
+        return oauth_error(401, "unauthorized_client", keycloak_errors.CERTIFICATE_MISMATCH)
     sid = claims.get("sid")
     # A grant without a browser session (CIBA) is its own sid: that grant ends.
     if not _end_sessionless_grant(svc, sid, client_id) and isinstance(sid, str):

@@ -50,6 +50,7 @@ from santeid.oidc.session_end import end_session
 from santeid.oidc.tls_client_auth import CertificateMissing
 from santeid.oidc.tls_client_auth import TlsClientAuth
 from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
+from santeid.oidc.tls_client_auth import refresh_certificate_thumbprint
 from santeid.oidc.tokens import RefreshRefused
 from santeid.oidc.tokens import SessionEnded
 from santeid.oidc.tokens import SubjectDisabled
@@ -393,10 +394,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         client = self.request.client
         scope = self.request.refresh_scope
         try:
-            thumbprint = bound_certificate_thumbprint(client)
+            thumbprint = refresh_certificate_thumbprint(client, grant.certificate_thumbprint)
         except CertificateMissing:
-            # Keycloak's refusal of a refresh without the certificate its token is bound to
-            # (docs/reference/keycloak-behaviour.md, "Token endpoint"), after the token's checks.
+            # Keycloak's refusal of a refresh without the certificate its token is bound to, or
+            # with another (docs/reference/keycloak-behaviour.md, "Token endpoint"), after the
+            # token's checks.
             raise UnauthorizedClientError(
                 keycloak_errors.CERTIFICATE_MISMATCH, status_code=401
             ) from None

@@ -28,6 +28,7 @@ the string types (PrintableString, UTF8String) do not matter.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,8 @@ def subject_matches(certificate: x509.Certificate, registered_dn: str) -> bool:
 
 class CertificateMissing(Exception):
     """A token request of a client whose tokens must be bound to its certificate came without
-    one (:func:`bound_certificate_thumbprint`)."""
+    one (:func:`bound_certificate_thumbprint`), or a refresh without the certificate its
+    refresh token is bound to (:func:`refresh_certificate_thumbprint`)."""
 
 
 def bound_certificate_thumbprint(client) -> str | None:
@@ -120,17 +122,43 @@ def bound_certificate_thumbprint(client) -> str | None:
     bound = bool(client.metadata.get("tls_client_certificate_bound_access_tokens"))
     if client.token_endpoint_auth_method != TLS_CLIENT_AUTH and not bound:
         return None
+    thumbprint = _presented_thumbprint()
+    if thumbprint is None and bound:
+        raise CertificateMissing
+    return thumbprint
+
+
+def _presented_thumbprint() -> str | None:
+    """The ``x5t#S256`` of the certificate of this request's connection (``santeid.tls``),
+    or None."""
     # At request time only: santeid.tls imports Flask, and client registration (this module's
     # validate_metadata, ``santeid clients``) runs without it (tests/test_module_imports.py).
     from santeid.oidc.protector import certificate_thumbprint
     from santeid.tls import client_certificate
 
     certificate = client_certificate()
-    if certificate is None:
-        if bound:
-            raise CertificateMissing
-        return None
-    return certificate_thumbprint(certificate)
+    return certificate_thumbprint(certificate) if certificate is not None else None
+
+
+def refresh_certificate_thumbprint(client, bound_to: str | None) -> str | None:
+    """RFC 8705 §3 at a refresh whose refresh token is bound to the certificate ``bound_to``
+    (its ``cnf.x5t#S256``, which it carries whenever its access token does): the thumbprint
+    the new tokens are bound to — ``bound_to``, once this request's certificate is that one —,
+    or, for an unbound refresh token, :func:`bound_certificate_thumbprint`'s. Keycloak refuses
+    a refresh whose certificate is missing or is not the refresh token's
+    (``TokenManager.verifyRefreshToken``, docs/reference/keycloak-behaviour.md, "Token
+    endpoint"); without that, a stolen refresh token and any certificate the TLS layer
+    accepts would get new tokens (RFC 8705 §4). A bound refresh token stays bound whatever the
+    client's switch says now (docs/psc-integration.md §5.2).
+
+    :raises CertificateMissing: the certificate is missing or another one.
+    """
+    if bound_to is None:
+        return bound_certificate_thumbprint(client)
+    presented = _presented_thumbprint() or ""
+    if not hmac.compare_digest(presented.encode(), str(bound_to).encode()):
+        raise CertificateMissing
+    return bound_to
 
 
 def validate_metadata(meta: dict[str, Any]) -> None:

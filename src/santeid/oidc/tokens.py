@@ -134,6 +134,8 @@ class RefreshGrant:
     authentication: Authentication
     scope: str
     nonce: str | None
+    #: The ``cnf.x5t#S256`` the refresh token is bound to (RFC 8705 §3), or None.
+    certificate_thumbprint: str | None = None
 
     # Authlib's RefreshTokenGrant asks these of the credential.
     def check_client(self, client) -> bool:
@@ -314,8 +316,11 @@ class TokenService:
         token's hash (:data:`RT_HASH_CLAIM`) (both for CIBA push mode, CIBA Core §10.3.1).
         ``family_just_opened``: :meth:`open_family` ran in this request, so the family already
         lives as long as this refresh token and needs no write.
-        ``certificate_thumbprint``: the client authenticated with this certificate (RFC 8705
-        §2); the access token is bound to it (``cnf``, §3.1).
+        ``certificate_thumbprint``: the certificate of the token request
+        (``santeid.oidc.tls_client_auth.bound_certificate_thumbprint``); the access token and
+        the refresh token are bound to it (``cnf``, RFC 8705 §3.1), as Keycloak binds both, so
+        that the refresh token is redeemed with that certificate alone
+        (``refresh_certificate_thumbprint``).
         A refresh token issued under an SSO session restarts its idle time
         (:meth:`SessionStore.keep_alive`): a code exchange or a refresh is a use of the session.
         ``batch``: the writes this request has queued (the family opened, the grant
@@ -429,6 +434,8 @@ class TokenService:
                 "scope": grant_scope,
                 "sid": sid,
             }
+            if certificate_thumbprint:
+                refresh_claims["cnf"] = {"x5t#S256": certificate_thumbprint}
             refresh_token = self.keys.sign(refresh_claims, alg=HMAC_ALGORITHM)
             response["refresh_expires_in"] = refresh_exp - now
             response["refresh_token"] = refresh_token
@@ -683,6 +690,7 @@ class TokenService:
             authentication=authentication,
             scope=family["scope"],
             nonce=family.get("nonce"),
+            certificate_thumbprint=(claims.get("cnf") or {}).get("x5t#S256"),
         )
 
     def _ended_grant_text(self, family: dict | None) -> str:
