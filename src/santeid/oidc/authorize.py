@@ -18,6 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import fields
 from urllib.parse import parse_qsl
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -115,8 +116,10 @@ class AuthorizationRequest:
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (lists copied), as ``dataclasses.asdict`` gives them;
-        written out because ``asdict`` copies recursively and cost ≈ 20 µs a call."""
-        return {
+        written out because ``asdict`` copies recursively and cost ≈ 20 µs a call.
+        ``exclude_issuer`` only when set: hosts of the release before it, which takes no key
+        it does not know, may complete a login during a roll-out (docs/deployment.md)."""
+        stored = {
             "client_id": self.client_id,
             "redirect_uri": self.redirect_uri,
             "scope": self.scope,
@@ -131,12 +134,20 @@ class AuthorizationRequest:
             "locale": self.locale,
             "id_token_hint_sub": self.id_token_hint_sub,
             "response_mode": self.response_mode,
-            "exclude_issuer": self.exclude_issuer,
         }
+        if self.exclude_issuer:
+            stored["exclude_issuer"] = True
+        return stored
 
     @classmethod
     def from_dict(cls, data: dict) -> AuthorizationRequest:
-        return cls(**data)
+        """The request :meth:`to_dict` stored; a key of a later release's is ignored, as that
+        release's hosts share the store with this one's during a roll-out."""
+        return cls(**{name: value for name, value in data.items() if name in _REQUEST_FIELDS})
+
+
+#: The names :meth:`AuthorizationRequest.from_dict` reads.
+_REQUEST_FIELDS = frozenset(f.name for f in fields(AuthorizationRequest))
 
 
 def add_query(uri: str, params: list[tuple[str, str]]) -> str:
