@@ -472,6 +472,7 @@ def validate_metadata(
         "require_pkce",
         "introspection_allowed",
         "exclude_issuer_from_auth_response",
+        "tls_client_certificate_bound_access_tokens",
     ):
         if flag in meta and not isinstance(meta[flag], bool):
             raise InvalidClientMetadata(f"{flag} must be true or false")

@@ -162,13 +162,11 @@ def refresh_certificate_thumbprint(client, bound_to: str | None) -> str | None:
 
 
 def validate_metadata(meta: dict[str, Any]) -> None:
-    """RFC 8705 §2.1.2: a ``tls_client_auth`` client registers exactly one subject DN; §3.4:
-    ``tls_client_certificate_bound_access_tokens`` is a boolean."""
+    """RFC 8705 §2.1.2: a ``tls_client_auth`` client registers exactly one subject DN (§3.4's
+    ``tls_client_certificate_bound_access_tokens`` is checked a boolean with the other
+    switches, ``santeid.oidc.clients.validate_metadata``)."""
     if meta.get("token_endpoint_auth_method") == TLS_CLIENT_AUTH:
         parse_subject_dn(meta.get("tls_client_auth_subject_dn"))
-    bound = meta.get("tls_client_certificate_bound_access_tokens", False)
-    if not isinstance(bound, bool):
-        raise ValueError("tls_client_certificate_bound_access_tokens must be true or false")
 
 
 class TlsClientAuth:
