@@ -40,3 +40,34 @@ def test_clients_list_prints_control_characters_escaped(tmp_path) -> None:
     as_json = CliRunner().invoke(main, ["clients", "list", "--json"], env=env)
     assert json.loads(as_json.output)[0]["redirect_uris"] == [STORED]  # JSON escapes them
     assert "\x1b" not in as_json.output
+
+
+def test_a_client_secret_jwt_client_registered_by_the_cli_keeps_its_secret_unlisted(tmp_path):
+    """``santeid clients add`` checks a ``client_secret_jwt`` document as every registration
+    path does (``validate_metadata``): a secret required, the assertion algorithm one of HMAC;
+    the secret kept for its assertions never shows in ``clients list`` (docs/security.md,
+    "Client secrets")."""
+    env = {"SANTEID_CONFIG": None, "SANTEID_DATA_DIR": str(tmp_path / "var"),
+           "SANTEID_KEYS_DIR": str(tmp_path / "keys"), "SANTEID_SANDBOX": "true",
+           "SANTEID_STORE_URL": None, "SANTEID_DATABASE_URL": None}  # fmt: skip
+    secret = "the-hmac-secret-of-the-cli-service-0123456789"
+    base = {"client_id": "rp-hmac", "redirect_uris": ["https://rp.example.org/cb"],
+            "token_endpoint_auth_method": "client_secret_jwt"}  # fmt: skip
+    refused = [
+        base,
+        {**base, "client_secret": secret, "token_endpoint_auth_signing_alg": "RS256"},
+    ]
+    for index, metadata in enumerate(refused):
+        document = tmp_path / f"refused-{index}.json"
+        document.write_text(json.dumps(metadata))
+        result = CliRunner().invoke(main, ["clients", "add", str(document)], env=env)
+        assert result.exit_code != 0, result.output
+    document = tmp_path / "rp.json"
+    document.write_text(json.dumps({**base, "client_secret": secret,
+                                    "token_endpoint_auth_signing_alg": "HS512"}))  # fmt: skip
+    added = CliRunner().invoke(main, ["clients", "add", str(document)], env=env)
+    assert added.exit_code == 0, added.output
+    for args in (["clients", "list"], ["clients", "list", "--json"]):
+        listed = CliRunner().invoke(main, args, env=env)
+        assert listed.exit_code == 0, listed.output
+        assert "rp-hmac" in listed.output and secret not in listed.output

@@ -19,11 +19,15 @@ from santeid.insi.audit import SoftwareRegistry
 from santeid.insi.model import CallContext
 from santeid.messaging import Message
 from santeid.messaging import OutboxSender
+from santeid.oidc.clients import SCHEMA as CLIENTS_SCHEMA
 from santeid.oidc.clients import ClientRegistry
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from santeid.settings import validate
 from santeid.storage import MemoryStore
+
+#: The clients tables' current version (each new column a step).
+CLIENTS = CLIENTS_SCHEMA.version
 
 #: The width of the table names in ``migrate-from-sqlite``'s report.
 WIDTH = max(len(table.name) for table in copy.copied_tables())
@@ -114,7 +118,7 @@ def database_url(request, tmp_path):
 def test_db_upgrade_and_status(database_url, tmp_path):
     env = {"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": database_url}
     out = _run(env, "db", "status").output
-    assert "clients  0 of 1 (" in out and "run `santeid db upgrade`)" in out
+    assert f"clients  0 of {CLIENTS} (" in out and "run `santeid db upgrade`)" in out
     out = _run(env, "db", "upgrade").output
     for schema in all_schemas():
         assert f"{schema.component.name:<8} version {schema.version} (upgraded from 0)" in out
@@ -186,7 +190,7 @@ def test_db_status_only_reads(tmp_path):
     missing = tmp_path / "nowhere" / "x.sqlite3"
     out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL":
                 f"sqlite:///{missing}"}, "db", "status").output  # fmt: skip
-    assert "clients  0 of 1 (no database yet: run `santeid db upgrade`)" in out
+    assert f"clients  0 of {CLIENTS} (no database yet: run `santeid db upgrade`)" in out
     assert not (tmp_path / "nowhere").exists()
     out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL": ""},
                "db", "status").output  # fmt: skip
@@ -199,7 +203,7 @@ def test_db_status_only_reads(tmp_path):
     sqlite3.connect(existing).close()
     out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL":
                 f"sqlite:///{existing}"}, "db", "status").output  # fmt: skip
-    assert "clients  0 of 1 (run `santeid db upgrade`)" in out
+    assert f"clients  0 of {CLIENTS} (run `santeid db upgrade`)" in out
     tables = sqlite3.connect(existing).execute("SELECT name FROM sqlite_master").fetchall()
     assert tables == []
 
@@ -209,10 +213,10 @@ def test_a_server_refuses_to_start_on_a_newer_schema(tmp_path):
     clients = db.database_for(settings, db.CLIENTS)
     db.upgrade(clients, all_schemas()[0])
     clients.execute("UPDATE santeid_schema SET version = 99 WHERE component = 'clients'")
-    with pytest.raises(ConfigurationError, match="newer than the 1 this santeid knows"):
+    with pytest.raises(ConfigurationError, match=f"newer than the {CLIENTS} this santeid knows"):
         create_app(settings, store=MemoryStore())
     env = {"SANTEID_DATA_DIR": settings.data_dir, "SANTEID_DATABASE_URL": ""}
-    assert "newer than the 1" in _run(env, "db", "upgrade", ok=False).output
+    assert f"newer than the {CLIENTS}" in _run(env, "db", "upgrade", ok=False).output
 
 
 def test_db_status_on_a_newer_schema_still_lists_every_component_and_says_what_is_needed(
@@ -736,7 +740,7 @@ def _sqlite_file_with_the_version_table(path) -> None:
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE santeid_schema (component TEXT PRIMARY KEY, version INTEGER,"
                  " updated_at BIGINT)")  # fmt: skip
-    conn.execute("INSERT INTO santeid_schema VALUES ('clients', 1, 0)")
+    conn.execute("INSERT INTO santeid_schema VALUES ('clients', ?, 0)", (CLIENTS,))
     conn.commit()
     conn.close()
 
@@ -748,7 +752,7 @@ def test_db_status_leaves_an_sqlite_file_s_journal_mode_as_it_is(tmp_path):
     _sqlite_file_with_the_version_table(existing)
     out = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL":
                 f"sqlite:///{existing}"}, "db", "status").output  # fmt: skip
-    assert "clients  1 of 1 (current)" in out
+    assert f"clients  {CLIENTS} of {CLIENTS} (current)" in out
     mode = sqlite3.connect(existing).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "delete"
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["rollback.sqlite3"]
@@ -767,7 +771,7 @@ def test_db_status_does_not_wait_for_a_writer(tmp_path):
         writer.execute("UPDATE santeid_schema SET updated_at = 1")
         result = _run({"SANTEID_DATA_DIR": str(tmp_path / "var"), "SANTEID_DATABASE_URL":
                        f"sqlite:///{existing}"}, "db", "status")  # fmt: skip
-        assert "clients  1 of 1 (current)" in result.output
+        assert f"clients  {CLIENTS} of {CLIENTS} (current)" in result.output
     finally:
         writer.execute("ROLLBACK")
         writer.close()

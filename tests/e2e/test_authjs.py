@@ -378,13 +378,14 @@ def test_a_refresh_after_the_sso_session_ended_is_the_guides_error(browser, serv
     assert after["access_token"] == first["access_token"]
 
 
-@pytest.mark.parametrize("method", ["client_secret_post", "private_key_jwt"])
+@pytest.mark.parametrize("method", ["client_secret_post", "private_key_jwt", "client_secret_jwt"])
 def test_the_client_authentication_methods(browser, server, tmp_path, method):
     """The provider's ``client.token_endpoint_auth_method``: the secret in the form body; an
     RS256 assertion signed with the service's key (``token.clientPrivateKey``; Auth.js writes
     ``aud`` the issuer and the token endpoint, an array, which Keycloak's signed-JWT
-    authenticator accepts when one of them is expected). santeid has no ``client_secret_jwt``
-    (docs/psc-integration.md §4)."""
+    authenticator accepts when one of them is expected); an HS256 assertion keyed with the
+    ``clientSecret`` (oauth4webapi's ``ClientSecretJwt``), Keycloak's "Signed JWT with Client
+    Secret" (docs/psc-integration.md §2)."""
     metadata: dict = {"token_endpoint_auth_method": method}
     extra_env = {"CLIENT_AUTH": method}
     if method == "private_key_jwt":

@@ -142,6 +142,7 @@ def test_discovery_advertises_what_is_implemented_in_psc_order(client):
         "client_secret_basic",
         "client_secret_post",
         "tls_client_auth",
+        "client_secret_jwt",
     ]
     # Every advertised endpoint answers (none is a 404).
     for name in (

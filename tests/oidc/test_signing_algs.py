@@ -52,10 +52,14 @@ def test_discovery_advertises_only_algorithms_with_an_active_key(app, client):
         "PS256",
         "none",
     ]
+    # Those of private_key_jwt, then client_secret_jwt's HMAC, as Keycloak's list holds both.
     assert document["token_endpoint_auth_signing_alg_values_supported"] == [
         "RS256",
         "ES256",
         "PS256",
+        "HS256",
+        "HS384",
+        "HS512",
     ]
     app.extensions["santeid"].keys.generate("PS256")
     document = client.get(WELL_KNOWN).get_json()

@@ -7,13 +7,16 @@ Client authentication follows Keycloak's "Client Id and Secret" authenticator by
 (``docs/reference/keycloak-behaviour.md``, "Client authentication"): a client that holds a
 secret may send it by HTTP Basic (RFC 6749 §2.3.1) **or** in the form body, whatever method it
 registered; when both are present the form's ``client_id`` / ``client_secret`` take precedence,
-as in Keycloak. ``private_key_jwt`` (RFC 7523 §2.2) and ``tls_client_auth`` (RFC 8705 §2.1)
-clients stay strict: only their registered method. A failure answers as Keycloak does
+as in Keycloak. ``private_key_jwt`` and ``client_secret_jwt`` (RFC 7523 §2.2, OIDC Core §9)
+and ``tls_client_auth`` (RFC 8705 §2.1) clients stay strict: only their registered method, as
+each Keycloak client has one authenticator. A failure answers as Keycloak does
 (``docs/reference/keycloak-behaviour.md``, "Client authentication"; :func:`invalid_client`),
 without ``WWW-Authenticate``: 401 ``unauthorized_client`` "Invalid client or Invalid client
 credentials" when the request names a client that holds a secret (wrong or missing secret);
 400 ``invalid_client`` with the "Signed JWT" authenticator's reason (:class:`SignedJwtRefused`,
-e.g. "Token reuse detected") for a ``private_key_jwt`` client's own failure; 401
+e.g. "Token reuse detected") for a ``private_key_jwt`` or ``client_secret_jwt`` client's own
+failure (400 ``unauthorized_client`` for a ``client_secret_jwt`` signature that does not
+verify, as Keycloak's "Signed JWT with Client Secret" answers); 401
 ``invalid_client`` "Invalid client or Invalid client credentials" otherwise (unknown client,
 no client, a ``tls_client_auth`` client that failed). The CIBA endpoint answers every failure
 with 401; the introspection and pushed-authorization-request endpoints with 401
@@ -54,6 +57,14 @@ if TYPE_CHECKING:
 #: JWS algorithms of tokens, signed userinfo and client assertions (``*_signing_alg_values``):
 #: those the key store signs with.
 SIGNING_ALGS: tuple[str, ...] = ALGORITHMS
+#: JWS algorithms of a ``client_secret_jwt`` assertion: HMAC keyed with the client's secret
+#: (OIDC Core §9, https://openid.net/specs/openid-connect-core-1_0.html#ClientAuthentication;
+#: those Keycloak's "Signed JWT with Client Secret" verifies).
+HMAC_SIGNING_ALGS: tuple[str, ...] = ("HS256", "HS384", "HS512")
+#: ``token_endpoint_auth_signing_alg_values_supported``: a client assertion's algorithms,
+#: asymmetric (``private_key_jwt``) then HMAC (``client_secret_jwt``), as Keycloak's list
+#: holds both (docs/reference/pro-sante-connect.md §2, row 27).
+ASSERTION_SIGNING_ALGS: tuple[str, ...] = (*SIGNING_ALGS, *HMAC_SIGNING_ALGS)
 #: JWS algorithms of signed CIBA authentication requests (CIBA Core 1.0 §7.1.1; FAPI-CIBA
 #: allows PS256 and ES256 only).
 REQUEST_SIGNING_ALGS: tuple[str, ...] = ("PS256", "ES256")
@@ -63,6 +74,10 @@ HINT_TOKEN_SIGNING_ALGS: tuple[str, ...] = ("PS256", "ES256", "RS256")
 CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 - a method name
 CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105 - a method name
 PRIVATE_KEY_JWT = "private_key_jwt"
+CLIENT_SECRET_JWT = "client_secret_jwt"  # noqa: S105 - a method name
+#: Methods whose credential is a JWT client assertion (RFC 7523 §2.2), each verified with the
+#: key its registered method names (:func:`assertion_algorithms`), never the JWT's header.
+JWT_METHODS: tuple[str, ...] = (PRIVATE_KEY_JWT, CLIENT_SECRET_JWT)
 TLS_CLIENT_AUTH = "tls_client_auth"
 #: A public client (RFC 7591 §2 ``none``; Keycloak's client with "Client authentication"
 #: off, as keycloak-js and other browser applications use): it holds no credential and is
@@ -70,6 +85,8 @@ TLS_CLIENT_AUTH = "tls_client_auth"
 NONE = "none"
 #: Methods whose credential is the client secret (Keycloak's "Client Id and Secret").
 SECRET_METHODS: tuple[str, ...] = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST)
+#: Methods whose client must register a ``client_secret``.
+SECRET_HOLDING_METHODS: tuple[str, ...] = (*SECRET_METHODS, CLIENT_SECRET_JWT)
 #: The method of a client that registers none (RFC 7591 §2).
 DEFAULT_METHOD = CLIENT_SECRET_BASIC
 #: The form parameters that carry a client's credential (RFC 6749 §2.3.1, RFC 7523 §2.2):
@@ -80,13 +97,14 @@ CREDENTIAL_PARAMETERS: tuple[str, ...] = (
     "client_assertion_type",
 )
 #: The methods discovery advertises, in PSC's discovery order
-#: (``docs/reference/pro-sante-connect.md §2``; ``client_secret_jwt`` is not implemented).
+#: (``docs/reference/pro-sante-connect.md §2``).
 #: Keycloak's discovery lists no ``none``, though its public clients exist.
 AUTH_METHODS: tuple[str, ...] = (
     PRIVATE_KEY_JWT,
     CLIENT_SECRET_BASIC,
     CLIENT_SECRET_POST,
     TLS_CLIENT_AUTH,
+    CLIENT_SECRET_JWT,
 )
 #: Every method a client may register: those advertised, and public clients.
 REGISTERED_METHODS: tuple[str, ...] = (*AUTH_METHODS, NONE)
@@ -99,6 +117,7 @@ _ATTEMPT_ORDER: tuple[str, ...] = (
     CLIENT_SECRET_BASIC,
     CLIENT_SECRET_POST,
     PRIVATE_KEY_JWT,
+    CLIENT_SECRET_JWT,
     TLS_CLIENT_AUTH,
 )
 #: Endpoints that authenticate clients (Authlib's endpoint names), each with every method:
@@ -274,6 +293,9 @@ def method_accepted(registered: str, used: str) -> bool:
     """May a client registered with ``registered`` authenticate with ``used``?
 
     ``client_assertion_jwt`` is Authlib's name for a JWT assertion (``private_key_jwt`` here).
+    A ``client_secret_jwt`` client is strict, as a ``private_key_jwt`` one: Keycloak runs only
+    the authenticator the client is registered with (``ClientAuthenticationFlow``), so neither
+    its secret by Basic or in the form, nor a secret client's assertion, is accepted.
     """
     if used == "client_assertion_jwt":
         used = PRIVATE_KEY_JWT
@@ -442,18 +464,55 @@ SIGNED_JWT_EXP_REQUIRED = "Token exp claim is required"
 SIGNED_JWT_JTI_REQUIRED = "Token jti claim is required"
 #: a ``jti`` already used (RFC 7523 §3).
 SIGNED_JWT_REUSED = "Token reuse detected"
+#: Keycloak's "Signed JWT with Client Secret" (``JWTClientSecretAuthenticator.verifySignature``,
+#: docs/reference/keycloak-behaviour.md, "Client authentication"), 400 ``unauthorized_client``:
+#: an HMAC that does not verify with the client's secret (two spaces, as Keycloak writes it),
+#: and an asymmetric algorithm ("Algorithm is not symmetric", which it rewords so).
+HMAC_JWT_ERROR = "unauthorized_client"
+HMAC_JWT_SIGNATURE = (
+    "Client authentication with client secret signed JWT failed: "
+    "Signature on JWT token by client secret  failed validation"
+)
+HMAC_JWT_NOT_SYMMETRIC = (
+    "Client authentication with client secret signed JWT failed: "
+    "Signature on JWT token by client secret failed validation"
+)
+#: Algorithms Keycloak knows but verifies with a public key: a ``client_secret_jwt``
+#: assertion signed so is :data:`HMAC_JWT_NOT_SYMMETRIC`; ``none`` and an unknown name are
+#: :data:`SIGNED_JWT_ALGORITHM` (``AbstractBaseJWTValidator.validateSignatureAlgorithm``).
+ASYMMETRIC_ALGS: tuple[str, ...] = tuple(
+    f"{family}{bits}" for family in ("RS", "PS", "ES") for bits in (256, 384, 512)
+) + ("EdDSA",)
+
+
+def assertion_algorithms(method: str, registered: str | None = None) -> tuple[str, ...]:
+    """The algorithms a client assertion of a ``method`` client verifies with: its
+    ``token_endpoint_auth_signing_alg`` when it registered one (Keycloak's client attribute
+    ``token.endpoint.auth.signing.alg``), else every one of its method — asymmetric for
+    ``private_key_jwt``, HMAC for ``client_secret_jwt``. Chosen by the client's registered
+    method, never by the assertion's header: the client's public key never serves as an HMAC
+    secret, nor its secret for another algorithm (RFC 8725 §2.1, §3.1,
+    https://www.rfc-editor.org/rfc/rfc8725#section-3.1)."""
+    family = HMAC_SIGNING_ALGS if method == CLIENT_SECRET_JWT else SIGNING_ALGS
+    if registered is not None:
+        return (registered,) if registered in family else ()
+    return family
 
 
 class SignedJwtRefused(InvalidClientError):
-    """A ``private_key_jwt`` client's assertion refused (RFC 7523 §3): ``description`` says why
-    in santeid's words (the strict policy's answer, 400 ``invalid_client`` as Authlib's),
-    ``keycloak_description`` in the "Signed JWT" authenticator's (the default policy's,
-    :func:`invalid_client`). Raised only for a client registered with ``private_key_jwt``:
-    Keycloak's authenticator ignores an assertion naming a client of another method."""
+    """A ``private_key_jwt`` or ``client_secret_jwt`` client's assertion refused (RFC 7523
+    §3): ``description`` says why in santeid's words (the strict policy's answer, 400
+    ``invalid_client`` as Authlib's), ``keycloak_description`` and ``keycloak_error`` in the
+    "Signed JWT" authenticators' (the default policy's, :func:`invalid_client`). Raised only
+    for a client registered with the method of the assertion's authenticator: Keycloak's
+    authenticators ignore an assertion naming a client of another method."""
 
-    def __init__(self, description: str, keycloak_description: str):
+    def __init__(
+        self, description: str, keycloak_description: str, keycloak_error: str = "invalid_client"
+    ):
         super().__init__(description=description)
         self.keycloak_description = keycloak_description
+        self.keycloak_error = keycloak_error
 
 
 class KeycloakInvalidClientError(InvalidClientError):
@@ -487,34 +546,38 @@ def _named_client(request: Any, query_client: Callable[[str], Any]) -> tuple[str
     """The ``client_id`` the request names as Keycloak's "Client Id and Secret" authenticator
     reads it (Basic, then the form's ``client_id``), and that client or None. Keycloak's
     authenticators answer for that client: its own authenticator's failure is the answer
-    (``unauthorized_client`` for a secret, the "Signed JWT" reasons for ``private_key_jwt``);
+    (``unauthorized_client`` for a secret, the "Signed JWT" reasons for an assertion method);
     an unknown client, or a ``tls_client_auth`` one, ends the client flow (``invalid_client``)."""
     client_id, _, _ = keycloak_secret_credentials(request)
     return client_id, (query_client(client_id) if client_id else None)
 
 
 def _signed_jwt_answer(error: InvalidClientError, request: Any, named_id: str | None,
-                       named: Any) -> str | None:  # fmt: skip
-    """The "Signed JWT" authenticator's description for this failure, or None when Keycloak
-    would not answer with it: it answers for a ``private_key_jwt`` client the request names
-    (:func:`_named_client`) — its assertion's refusal, or the assertion parameters missing —
-    or, when the request names none, for the ``private_key_jwt`` client its assertion's
-    ``sub`` names (:class:`SignedJwtRefused`)."""
-    refusal = error.keycloak_description if isinstance(error, SignedJwtRefused) else None
+                       named: Any) -> tuple[str, str] | None:  # fmt: skip
+    """The "Signed JWT" authenticators' ``(error, description)`` for this failure, or None
+    when Keycloak would not answer with them: they answer for a ``private_key_jwt`` or
+    ``client_secret_jwt`` client the request names (:func:`_named_client`) — its assertion's
+    refusal, or the assertion parameters missing — or, when the request names none, for the
+    client of that method its assertion's ``sub`` names (:class:`SignedJwtRefused`)."""
+    refusal = (
+        (error.keycloak_error, error.keycloak_description)
+        if isinstance(error, SignedJwtRefused)
+        else None
+    )
     if not named_id:
         return refusal
-    if named is None or named.token_endpoint_auth_method != PRIVATE_KEY_JWT:
+    if named is None or named.token_endpoint_auth_method not in JWT_METHODS:
         return None
     if refusal is not None:
         return refusal
     form = request.form or {}
     assertion_type = form.get("client_assertion_type")
     if not assertion_type:
-        return SIGNED_JWT_TYPE_MISSING
+        return "invalid_client", SIGNED_JWT_TYPE_MISSING
     if assertion_type != ASSERTION_TYPE:
-        return SIGNED_JWT_TYPE_WRONG.format(assertion_type, ASSERTION_TYPE)
+        return "invalid_client", SIGNED_JWT_TYPE_WRONG.format(assertion_type, ASSERTION_TYPE)
     if not form.get("client_assertion"):
-        return SIGNED_JWT_ASSERTION_MISSING
+        return "invalid_client", SIGNED_JWT_ASSERTION_MISSING
     return None
 
 
@@ -539,7 +602,7 @@ def invalid_client(
         signed_jwt = _signed_jwt_answer(error, request, named_id, named)
         if signed_jwt is not None:
             status = 401 if endpoint in UNAUTHORIZED_ENDPOINTS else 400
-            return KeycloakInvalidClientError("invalid_client", signed_jwt, status)
+            return KeycloakInvalidClientError(*signed_jwt, status)
         return KeycloakInvalidClientError("invalid_client", keycloak_errors.INVALID_CLIENT)
     if endpoint in UNAUTHORIZED_ENDPOINTS and error.status_code != 401:
         # Authlib answers 400 for some methods (private_key_jwt, an unknown client_id with

@@ -414,7 +414,7 @@ def validate_metadata(
             f"token_endpoint_auth_method: {method!r} unsupported; supported: {list(AUTH_METHODS)}"
         )
     secret = meta.get("client_secret")
-    if method in client_auth.SECRET_METHODS:
+    if method in client_auth.SECRET_HOLDING_METHODS:
         if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
             raise InvalidClientMetadata(
                 f"client_secret is required for {method} (at least {MIN_SECRET_LENGTH} characters)"
@@ -454,6 +454,21 @@ def validate_metadata(
         for key in jwks["keys"]:
             if any(member in key for member in ("d", "p", "q")):
                 raise InvalidClientMetadata("jwks must hold public keys only")
+    # Keycloak's client attribute token.endpoint.auth.signing.alg: the one algorithm its
+    # assertions verify with, among its method's (client_auth.assertion_algorithms).
+    assertion_alg = meta.get("token_endpoint_auth_signing_alg")
+    if assertion_alg is not None:
+        if method not in client_auth.JWT_METHODS:
+            raise InvalidClientMetadata(
+                "token_endpoint_auth_signing_alg is only for private_key_jwt and "
+                "client_secret_jwt clients"
+            )
+        family = client_auth.assertion_algorithms(method)
+        if assertion_alg not in family:
+            raise InvalidClientMetadata(
+                f"token_endpoint_auth_signing_alg: {assertion_alg!r} unsupported for {method}; "
+                f"supported: {list(family)}"
+            )
     available: Collection[str] | None = None
     for field in SIGNED_RESPONSE_FIELDS:
         alg = meta.get(field)
@@ -502,6 +517,10 @@ class Client(ClientMixin):
     #: Scheme and host of the issuer: what a relative redirect URI (``/…``) is resolved
     #: against; ``None`` (no configuration at hand): relative entries match nothing.
     origin: str | None = None
+    #: The secret itself, kept for a ``client_secret_jwt`` client only: the key of its
+    #: assertions' HMAC, which a digest cannot verify (OIDC Core §9; docs/security.md,
+    #: "Client secrets"). ``None`` for every other client.
+    shared_secret: str | None = field(default=None, repr=False)
 
     # -- Authlib ClientMixin -------------------------------------------
     def get_client_id(self) -> str:
@@ -623,9 +642,10 @@ class Client(ClientMixin):
 
     @property
     def uses_secret(self) -> bool:
-        """Whether a secret authenticates this client (``client_auth.SECRET_METHODS``): not
-        one of ``private_key_jwt`` or ``tls_client_auth``, which accept nothing else."""
-        return self.token_endpoint_auth_method in client_auth.SECRET_METHODS
+        """Whether a secret authenticates this client (``client_auth.SECRET_HOLDING_METHODS``:
+        sent as it is, or keying a ``client_secret_jwt`` assertion): not one of
+        ``private_key_jwt``, ``tls_client_auth`` or ``none``, which accept no secret."""
+        return self.token_endpoint_auth_method in client_auth.SECRET_HOLDING_METHODS
 
     @property
     def is_public(self) -> bool:
@@ -641,6 +661,11 @@ class Client(ClientMixin):
     @property
     def jwks(self) -> dict | None:
         return self.metadata.get("jwks")
+
+    @property
+    def token_endpoint_auth_signing_alg(self) -> str | None:
+        """The one algorithm of its client assertions, if it registered one."""
+        return self.metadata.get("token_endpoint_auth_signing_alg")
 
     @property
     def pkce_plain_allowed(self) -> bool:
@@ -687,6 +712,8 @@ SCHEMA = db.Schema(
                 " created_at    BIGINT NOT NULL)",
             )
         ),
+        # The secret of a client_secret_jwt client, which verifies its assertions' HMAC.
+        db.Step(("ALTER TABLE client ADD COLUMN shared_secret TEXT",)),
     ),
 )
 
@@ -757,7 +784,7 @@ class ClientRegistry:
         anything is written, and a refusal (invalid metadata, a client id twice, a client
         already registered without ``replace``) registers none of them."""
         clients: list[Client] = []
-        rows: list[tuple[str, str, str | None, int]] = []
+        rows: list[tuple[str, str, str | None, str | None, int]] = []
         now = int(self.clock())
         for raw in raws:
             meta = validate_metadata(
@@ -768,21 +795,24 @@ class ClientRegistry:
             )
             secret = meta.pop("client_secret", None)
             digest = _secret_digest(secret) if secret else None
-            clients.append(Client(meta["client_id"], meta, digest, self.origin))
-            rows.append((meta["client_id"], json.dumps(meta), digest, now))
+            keeps_secret = meta["token_endpoint_auth_method"] == client_auth.CLIENT_SECRET_JWT
+            shared = secret if keeps_secret else None
+            clients.append(Client(meta["client_id"], meta, digest, self.origin, shared))
+            rows.append((meta["client_id"], json.dumps(meta), digest, shared, now))
         seen: set[str] = set()
         for client in clients:
             if client.client_id in seen:
                 raise InvalidClientMetadata(f"client {client.client_id!r} is given twice")
             seen.add(client.client_id)
         sql = (
-            "INSERT INTO client (client_id, metadata, secret_digest, created_at) "
-            "VALUES (?, ?, ?, ?)"
+            "INSERT INTO client (client_id, metadata, secret_digest, shared_secret, created_at) "
+            "VALUES (?, ?, ?, ?, ?)"
         )
         if replace:
             sql += (
                 " ON CONFLICT (client_id) DO UPDATE SET metadata = excluded.metadata,"
-                " secret_digest = excluded.secret_digest, created_at = excluded.created_at"
+                " secret_digest = excluded.secret_digest,"
+                " shared_secret = excluded.shared_secret, created_at = excluded.created_at"
             )
         db.ensure(self.db, SCHEMA)
         try:
@@ -805,27 +835,33 @@ class ClientRegistry:
             raise InvalidClientMetadata(
                 f"client_secret must have at least {MIN_SECRET_LENGTH} characters"
             )
-        sql = "UPDATE client SET secret_digest = ? WHERE client_id = ?"
-        return self.db.execute(sql, (_secret_digest(secret), client_id)).rowcount > 0
+        # A client_secret_jwt client's kept secret changes with it (Client.shared_secret).
+        sql = (
+            "UPDATE client SET secret_digest = ?, shared_secret ="
+            " CASE WHEN shared_secret IS NULL THEN NULL ELSE ? END WHERE client_id = ?"
+        )
+        return self.db.execute(sql, (_secret_digest(secret), secret, client_id)).rowcount > 0
 
     def get(self, client_id: str) -> Client | None:
         if not isinstance(client_id, str):
             return None
         db.ensure(self.db, SCHEMA)
         row = self.db.execute(
-            "SELECT client_id, metadata, secret_digest FROM client WHERE client_id = ?",
+            "SELECT client_id, metadata, secret_digest, shared_secret FROM client"
+            " WHERE client_id = ?",
             (client_id,),
         ).fetchone()
         if row is None:
             return None
-        return Client(row[0], json.loads(row[1]), row[2], self.origin)
+        return Client(row[0], json.loads(row[1]), row[2], self.origin, row[3])
 
     def list(self) -> list[Client]:
         db.ensure(self.db, SCHEMA)
         rows = self.db.execute(
-            "SELECT client_id, metadata, secret_digest FROM client ORDER BY client_id"
+            "SELECT client_id, metadata, secret_digest, shared_secret FROM client"
+            " ORDER BY client_id"
         ).fetchall()
-        return [Client(r[0], json.loads(r[1]), r[2], self.origin) for r in rows]
+        return [Client(r[0], json.loads(r[1]), r[2], self.origin, r[3]) for r in rows]
 
     def remove(self, client_id: str) -> bool:
         """Forget the client; ``True`` if it was registered. One of santeid's own

@@ -23,7 +23,7 @@ from santeid.oidc import grant_types
 from santeid.oidc import pkce
 from santeid.oidc.authorize import ACR_VALUES_SUPPORTED
 from santeid.oidc.authorize import RESPONSE_MODES
-from santeid.oidc.client_auth import SIGNING_ALGS
+from santeid.oidc.client_auth import ASSERTION_SIGNING_ALGS
 from santeid.oidc.request_objects import REQUEST_OBJECT_ALGS
 from santeid.oidc.scopes import SCOPES_SUPPORTED
 from santeid.services import services
@@ -116,9 +116,9 @@ def metadata(*, wallet: bool = True) -> dict:
         "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGS),
         "response_modes_supported": list(RESPONSE_MODES),
         "token_endpoint_auth_methods_supported": auth_methods,
-        "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "introspection_endpoint_auth_methods_supported": auth_methods,
-        "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "claims_supported": CLAIMS_SUPPORTED,
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": False,
@@ -134,7 +134,7 @@ def metadata(*, wallet: bool = True) -> dict:
         "tls_client_certificate_bound_access_tokens": True,
         "revocation_endpoint": f"{base}/revoke",
         "revocation_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
         # In neither PSC's document nor Keycloak's: right after the nearest member it shares

@@ -1,7 +1,8 @@
 """Every Authlib subclass of the provider, each a few lines delegating to santeid's services.
 
 Authlib handles the token endpoint (RFC 6749 §3.2, §4.1.3, §6), client authentication
-(client_secret_basic, client_secret_post, private_key_jwt — RFC 7523 §2.2), PKCE verification
+(client_secret_basic, client_secret_post, private_key_jwt and client_secret_jwt — RFC 7523
+§2.2), PKCE verification
 (RFC 7636 §4.6), introspection (RFC 7662) and revocation (RFC 7009). santeid supplies storage,
 the PSC token shapes and the atomic single-use rules.
 """
@@ -31,11 +32,16 @@ from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from authlib.oauth2.rfc7636.challenge import create_s256_code_challenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import request as flask_request
+from joserfc import jws
 from joserfc import jwt as jose_jwt
 from joserfc.errors import ClaimError
 from joserfc.errors import InvalidKeyIdError
 from joserfc.errors import JoseError
 from joserfc.errors import UnsupportedAlgorithmError
+from joserfc.jwk import Key
+from joserfc.jwk import KeySet
+from joserfc.jwk import OctKey
+from joserfc.jwk import guess_key
 
 from santeid.observability import record as observe
 from santeid.oidc import client_auth
@@ -493,29 +499,34 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
-class PrivateKeyJWT(JWTBearerClientAssertion):
-    """``private_key_jwt`` (OIDC Core §9, RFC 7523 §3) with atomic ``jti`` replay protection.
+class _OtherAssertionMethod(Exception):
+    """The assertion names a client of the other JWT method: this authenticator does not
+    answer (:meth:`ClientAssertionJWT.__call__`)."""
 
-    Only the algorithms discovery advertises (:data:`client_auth.SIGNING_ALGS`) verify an
-    assertion; it is accepted within ``client_assertion_max_lifetime`` of its ``iat`` (of
-    now for its ``exp`` when it has no ``iat``), as Keycloak bounds it
-    (:func:`client_auth.time_problem`), and its ``jti`` is remembered exactly as long as the
-    assertion could be accepted (:func:`client_auth.assertion_accepted_until` + leeway). A
-    ``client_id`` parameter must name
-    the assertion's client (RFC 7521 §4.2,
+
+class ClientAssertionJWT(JWTBearerClientAssertion):
+    """A JWT client assertion (OIDC Core §9, RFC 7523 §3) with atomic ``jti`` replay
+    protection: the checks ``private_key_jwt`` (:class:`PrivateKeyJWT`) and
+    ``client_secret_jwt`` (:class:`ClientSecretJWT`) share, each subclass giving the key it
+    verifies with and what Keycloak answers for an algorithm outside its own.
+
+    The key and the algorithms follow the client's registered method, never the assertion's
+    header (:func:`client_auth.assertion_algorithms`): each authenticator answers only for a
+    client registered with its method, and verifies with its algorithms alone. An assertion
+    is accepted within ``client_assertion_max_lifetime`` of its ``iat`` (of now for its
+    ``exp`` when it has no ``iat``), as Keycloak bounds it (:func:`client_auth.time_problem`),
+    and its ``jti`` is remembered exactly as long as the assertion could be accepted
+    (:func:`client_auth.assertion_accepted_until` + leeway). A ``client_id`` parameter must
+    name the assertion's client (RFC 7521 §4.2,
     https://www.rfc-editor.org/rfc/rfc7521#section-4.2), compared as soon as that client is
     found, before the signature and the ``jti`` are read (Keycloak's
     ``AbstractJWTClientValidator.validate``, ``validateClient`` first,
     https://github.com/keycloak/keycloak/blob/110a62421652e631dc667d8d9584dd52d101f96a/services/src/main/java/org/keycloak/authentication/authenticators/client/AbstractJWTClientValidator.java):
-    a request naming another client spends no assertion. An assertion naming a client of
-    another method authenticates nothing, before its signature is read (Keycloak's
-    ``validateClient``); a ``private_key_jwt`` client's refused assertion raises
+    a request naming another client spends no assertion. An assertion naming a client of a
+    non-JWT method authenticates nothing, before its signature is read (Keycloak's
+    ``validateClient``); a refused assertion of the authenticator's own client raises
     :class:`client_auth.SignedJwtRefused`, with Keycloak's words for it
     (docs/reference/keycloak-behaviour.md, "Client authentication")."""
-
-    # types-Authlib marks this Final; in Authlib it is a plain class attribute, the name this
-    # subclass registers its method under.
-    CLIENT_AUTH_METHOD = client_auth.PRIVATE_KEY_JWT  # type: ignore[misc]
 
     #: Keycloak's reason per JWT claim refused by the claims registry (``verify_claims``).
     CLAIM_REFUSALS = {
@@ -534,24 +545,40 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def __call__(self, query_client, request):
         named = request.form.get("client_id") if request.form else None
+        method = self.CLIENT_AUTH_METHOD
 
         def assertion_client(client_id):
             """The client the assertion's ``sub`` names, once the ``client_id`` parameter
-            is found to name it too."""
+            is found to name it too; a client of the other JWT method is left to the other
+            authenticator."""
             client = query_client(client_id)
-            if (
-                client is not None
-                and client.token_endpoint_auth_method == client_auth.PRIVATE_KEY_JWT
-                and named
-                and named != client.get_client_id()
-            ):
+            if client is None:
+                return None
+            registered = client.token_endpoint_auth_method
+            if registered in client_auth.JWT_METHODS and registered != method:
+                raise _OtherAssertionMethod
+            if registered == method and named and named != client.get_client_id():
                 raise client_auth.SignedJwtRefused(
                     "client_id is not the client of the assertion",
                     client_auth.SIGNED_JWT_CLIENT_ID_NOT_SUB,
                 )
             return client
 
-        return super().__call__(assertion_client, request)
+        try:
+            return super().__call__(assertion_client, request)
+        except _OtherAssertionMethod:
+            return None
+
+    def client_key(self, client) -> Key | KeySet:
+        """The key (or key set) that verifies ``client``'s assertions."""
+        raise NotImplementedError
+
+    def algorithm_refused(self, alg: object) -> client_auth.SignedJwtRefused:
+        """The answer to an assertion whose ``alg`` is none of this method's."""
+        return client_auth.SignedJwtRefused(
+            f"client assertion: algorithm {alg!r} not accepted for {self.CLIENT_AUTH_METHOD}",
+            client_auth.SIGNED_JWT_ALGORITHM,
+        )
 
     def get_audiences(self):
         settings = _services().settings
@@ -560,35 +587,41 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return [f"{settings.oidc_base}/token", settings.issuer, current_endpoint_url()]
 
     def resolve_client_public_key(self, client):
-        if client.token_endpoint_auth_method != client_auth.PRIVATE_KEY_JWT:
+        """The client's key, behind a resolver that also checks the assertion's algorithm
+        against the client's: its method's (:func:`client_auth.assertion_algorithms`), or
+        the one it registered."""
+        if client.token_endpoint_auth_method != self.CLIENT_AUTH_METHOD:
             raise InvalidClientError(
                 description=f"The client cannot authenticate with method: {self.CLIENT_AUTH_METHOD}"
             )
-        if not client.jwks:
-            raise client_auth.SignedJwtRefused(
-                "The client has no registered jwks.", client_auth.SIGNED_JWT_NO_KEY
-            )
-        return client.jwks
+        accepted = client_auth.assertion_algorithms(
+            self.CLIENT_AUTH_METHOD, client.token_endpoint_auth_signing_alg
+        )
+        key = self.client_key(client)
+
+        def resolve(obj):
+            alg = obj.headers().get("alg")
+            if alg not in accepted:
+                raise self.algorithm_refused(alg)
+            return guess_key(key, obj, use="sig")
+
+        return resolve
 
     def process_assertion_claims(self, assertion, resolve_key):
-        # Authlib decodes with joserfc's default algorithms (HS256, RS256, ES256), which
-        # would refuse the PS256 discovery advertises: name the advertised ones.
+        # Authlib decodes with joserfc's default algorithms (HS256, RS256, ES256): name this
+        # method's own (the client's, checked by resolve_key).
+        family = client_auth.assertion_algorithms(self.CLIENT_AUTH_METHOD)
         try:
-            token = jose_jwt.decode(
-                assertion, resolve_key, algorithms=list(client_auth.SIGNING_ALGS)
-            )
+            token = jose_jwt.decode(assertion, resolve_key, algorithms=list(family))
         except UnsupportedAlgorithmError as exc:
-            raise client_auth.SignedJwtRefused(
-                exc.description, client_auth.SIGNED_JWT_ALGORITHM
-            ) from exc
+            alg = jws.extract_compact(assertion.encode()).headers().get("alg")
+            raise self.algorithm_refused(alg) from exc
         except InvalidKeyIdError as exc:
             raise client_auth.SignedJwtRefused(
                 exc.description, client_auth.SIGNED_JWT_NO_KEY
             ) from exc
         except JoseError as exc:
-            raise client_auth.SignedJwtRefused(
-                exc.description, client_auth.SIGNED_JWT_SIGNATURE
-            ) from exc
+            raise self.signature_refused(exc) from exc
         max_lifetime = _services().settings.oidc.client_assertion_max_lifetime
         problem = client_auth.time_problem(
             token.claims,
@@ -603,6 +636,10 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise client_auth.SignedJwtRefused(description, keycloak)
         self.verify_claims(token.claims)
         return token.claims
+
+    def signature_refused(self, exc: JoseError) -> client_auth.SignedJwtRefused:
+        """The answer to an assertion whose signature does not verify."""
+        return client_auth.SignedJwtRefused(exc.description, client_auth.SIGNED_JWT_SIGNATURE)
 
     def verify_claims(self, claims):
         """Authlib's checks (RFC 7523 §3: ``iss`` and ``sub`` the client, ``aud`` this server,
@@ -648,6 +685,57 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         ttl = max(1, math.ceil(accepted_until + self.leeway - services.clock()))
         key = keys.CLIENT_ASSERTION_JTI.key(str(claims["sub"]), keys.digest(jti))
         return services.store.add(key, {"seen": True}, ttl)
+
+
+class PrivateKeyJWT(ClientAssertionJWT):
+    """``private_key_jwt``: the assertion is signed with a private key whose public half the
+    client registered in ``jwks``; only the asymmetric algorithms discovery advertises
+    (:data:`client_auth.SIGNING_ALGS`) verify it."""
+
+    # types-Authlib marks this Final; in Authlib it is a plain class attribute, the name this
+    # subclass registers its method under.
+    CLIENT_AUTH_METHOD = client_auth.PRIVATE_KEY_JWT  # type: ignore[misc]
+
+    def client_key(self, client) -> Key | KeySet:
+        if not client.jwks:
+            raise client_auth.SignedJwtRefused(
+                "The client has no registered jwks.", client_auth.SIGNED_JWT_NO_KEY
+            )
+        return KeySet.import_key_set(client.jwks)
+
+
+class ClientSecretJWT(ClientAssertionJWT):
+    """``client_secret_jwt`` (OIDC Core §9, Keycloak's "Signed JWT with Client Secret"): the
+    assertion is an HMAC (HS256, HS384, HS512: :data:`client_auth.HMAC_SIGNING_ALGS`) keyed
+    with the client's secret, which santeid keeps for such a client alone
+    (``Client.shared_secret``). Keycloak's ``JWTClientSecretAuthenticator`` answers 400
+    ``unauthorized_client`` for an HMAC that does not verify and for an asymmetric algorithm
+    (:data:`client_auth.HMAC_JWT_SIGNATURE`, :data:`client_auth.HMAC_JWT_NOT_SYMMETRIC`);
+    ``none`` or an unknown algorithm is "Invalid signature algorithm", as for
+    ``private_key_jwt``
+    (https://github.com/keycloak/keycloak/blob/09994c361bf7028d08b22d7eacf1295f3af5e7f0/services/src/main/java/org/keycloak/authentication/authenticators/client/JWTClientSecretAuthenticator.java)."""
+
+    CLIENT_AUTH_METHOD = client_auth.CLIENT_SECRET_JWT  # type: ignore[misc]
+
+    def client_key(self, client) -> Key | KeySet:
+        secret = client.shared_secret
+        if not secret:  # registered before santeid kept it: Keycloak's "no secret" answer
+            raise InvalidClientError(description="The client has no secret to verify with.")
+        return OctKey.import_key(secret.encode())
+
+    def algorithm_refused(self, alg: object) -> client_auth.SignedJwtRefused:
+        if alg in client_auth.ASYMMETRIC_ALGS:
+            return client_auth.SignedJwtRefused(
+                f"client assertion: {alg} is not an HMAC algorithm",
+                client_auth.HMAC_JWT_NOT_SYMMETRIC,
+                client_auth.HMAC_JWT_ERROR,
+            )
+        return super().algorithm_refused(alg)
+
+    def signature_refused(self, exc: JoseError) -> client_auth.SignedJwtRefused:
+        return client_auth.SignedJwtRefused(
+            exc.description, client_auth.HMAC_JWT_SIGNATURE, client_auth.HMAC_JWT_ERROR
+        )
 
 
 def current_endpoint_url() -> str:
@@ -920,6 +1008,9 @@ def create_authorization_server(clients: ClientRegistry) -> SanteidAuthorization
     client_auth.register_methods(server)
     server.register_client_auth_method(
         client_auth.PRIVATE_KEY_JWT, PrivateKeyJWT(leeway=client_auth.LEEWAY)
+    )
+    server.register_client_auth_method(
+        client_auth.CLIENT_SECRET_JWT, ClientSecretJWT(leeway=client_auth.LEEWAY)
     )
     server.register_client_auth_method(client_auth.TLS_CLIENT_AUTH, TlsClientAuth())
     server.register_grant(AuthorizationCodeGrant, [PerClientCodeChallenge(required=False)])

@@ -33,10 +33,10 @@ class OidcSettings(Section):
     federation_id: UuidText = "7a0d1f9e-3c55-4f0e-9d7b-2b5e1c8a4f10"
     #: Seconds a pushed authorization request's ``request_uri`` stays usable (RFC 9126 §2.2).
     par_lifetime: Seconds = 60
-    #: Seconds a ``private_key_jwt`` client assertion is usable after its ``iat`` whatever its
-    #: ``exp`` (without ``iat``: how far ahead its ``exp`` may be), Keycloak's per-client
-    #: "Max expiration"; and the longest lifetime (``exp`` after ``iat`` and after now) of a
-    #: signed CIBA request or request object.
+    #: Seconds a ``private_key_jwt`` or ``client_secret_jwt`` client assertion is usable after
+    #: its ``iat`` whatever its ``exp`` (without ``iat``: how far ahead its ``exp`` may be),
+    #: Keycloak's per-client "Max expiration"; and the longest lifetime (``exp`` after ``iat``
+    #: and after now) of a signed CIBA request or request object.
     client_assertion_max_lifetime: Seconds = 300
     signed_request_max_lifetime: Seconds = 3600
     #: Seconds a back-channel logout delivery may take (connect and answer); deliveries run

@@ -192,7 +192,7 @@ CLIENT_JWT_LEEWAY = 30
 CLIENT_ASSERTION_JTI = Namespace(
     "jti:<client>:<sha256(jti)>",
     "record",
-    "`private_key_jwt` assertion ids already seen",
+    "`private_key_jwt` and `client_secret_jwt` assertion ids already seen",
     "until `exp`, or `iat` + `client_assertion_max_lifetime` if sooner, + leeway "
     f"(≤ `client_assertion_max_lifetime` + {duration(CLIENT_JWT_LEEWAY)})",
 )

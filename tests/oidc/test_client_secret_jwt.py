@@ -1,0 +1,223 @@
+"""``client_secret_jwt`` client authentication (OIDC Core §9, RFC 7523 §2.2; Keycloak's "Signed
+JWT with Client Secret"): registration, the token, introspection and revocation endpoints, the
+checks it shares with ``private_key_jwt`` and Keycloak's answers
+(docs/reference/keycloak-behaviour.md, "Client authentication")."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from authlib.oauth2.rfc7523 import client_secret_jwt_sign
+from joserfc import jwt
+from joserfc.jwk import ECKey
+from joserfc.jwk import OctKey
+
+from santeid.oidc.clients import InvalidClientMetadata
+from santeid.oidc.clients import validate_metadata
+from tests.support.oidc_flow import ISSUER
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+SECRET = "the-shared-secret-of-the-hmac-service-0123456789"
+TOKEN_URL = f"{ISSUER}/protocol/openid-connect/token"
+
+
+@pytest.fixture
+def hmac_client(app):
+    return register_client(
+        app,
+        client_id="csjwt-service",
+        client_secret=SECRET,
+        token_endpoint_auth_method="client_secret_jwt",
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+    )
+
+
+def _assertion(secret: str = SECRET, *, alg: str = "HS256", client_id: str = "csjwt-service",
+               **changes) -> str:  # fmt: skip
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": TOKEN_URL, "iat": now, "exp": now + 60,
+              "jti": uuid.uuid4().hex, **changes}  # fmt: skip
+    return jwt.encode({"alg": alg}, claims, OctKey.import_key(secret.encode()), algorithms=[alg])
+
+
+def _client_credentials(http, assertion: str, **extra):
+    return http.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+            **extra,
+        },
+    )
+
+
+META = {"client_id": "csjwt", "redirect_uris": ["https://rp.example/cb"]}
+
+
+def test_registration_requires_a_secret():
+    with pytest.raises(InvalidClientMetadata) as refused:
+        validate_metadata({**META, "token_endpoint_auth_method": "client_secret_jwt"})
+    assert "client_secret is required for client_secret_jwt" in refused.value.description
+    validate_metadata(
+        {**META, "token_endpoint_auth_method": "client_secret_jwt", "client_secret": SECRET}
+    )
+
+
+@pytest.mark.parametrize(
+    "method, alg, accepted",
+    [
+        ("client_secret_jwt", "HS256", True),
+        ("client_secret_jwt", "HS512", True),
+        ("client_secret_jwt", "RS256", False),
+        ("client_secret_jwt", "none", False),
+        ("private_key_jwt", "PS256", True),
+        ("private_key_jwt", "HS256", False),
+        ("client_secret_basic", "HS256", False),
+    ],
+)
+def test_registered_assertion_algorithm_belongs_to_the_method(method, alg, accepted):
+    meta = {**META, "token_endpoint_auth_method": method, "client_secret": SECRET,
+            "token_endpoint_auth_signing_alg": alg}  # fmt: skip
+    if method == "private_key_jwt":
+        meta["jwks"] = {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}
+    if accepted:
+        validate_metadata(meta)
+        return
+    with pytest.raises(InvalidClientMetadata) as refused:
+        validate_metadata(meta)
+    assert "token_endpoint_auth_signing_alg" in refused.value.description
+
+
+@pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
+def test_every_hmac_algorithm_authenticates_once(client, hmac_client, alg):
+    assertion = _assertion(alg=alg)
+    response = _client_credentials(client, assertion)
+    assert response.status_code == 200, response.get_json()
+    replay = _client_credentials(client, assertion)
+    assert replay.status_code == 400
+    assert replay.get_json() == {"error": "invalid_client",
+                                 "error_description": "Token reuse detected"}  # fmt: skip
+
+
+def test_authlib_client_secret_jwt_sign_interoperates(app, client, hmac_client):
+    """Authlib's own helper (an hour's ``exp``, as relying parties make them) in a code flow."""
+    flow = Flow(app, client, hmac_client)
+    params = flow.obtain_code()
+    # An OctKey, as Authlib's ClientSecretJWT passes the secret (joserfc warns of a string).
+    assertion = client_secret_jwt_sign(OctKey.import_key(SECRET), "csjwt-service", TOKEN_URL)
+    response = client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"],
+            "redirect_uri": REDIRECT_URI,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion.decode() if isinstance(assertion, bytes) else assertion,
+        },
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["access_token"]
+
+
+def test_a_wrong_secret_is_keycloak_s_unauthorized_client(client, hmac_client):
+    response = _client_credentials(client, _assertion("not-the-secret-of-this-service-at-all"))
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "unauthorized_client",
+        "error_description": "Client authentication with client secret signed JWT failed: "
+        "Signature on JWT token by client secret  failed validation",
+    }
+
+
+def test_the_registered_algorithm_is_the_only_one(app, client):
+    register_client(app, client_id="csjwt-service", client_secret=SECRET,
+                    token_endpoint_auth_method="client_secret_jwt",
+                    token_endpoint_auth_signing_alg="HS512",
+                    grant_types=["client_credentials"])  # fmt: skip
+    refused = _client_credentials(client, _assertion(alg="HS256"))
+    assert refused.status_code == 400
+    assert refused.get_json() == {"error": "invalid_client",
+                                  "error_description": "Invalid signature algorithm"}  # fmt: skip
+    assert _client_credentials(client, _assertion(alg="HS512")).status_code == 200
+
+
+def test_the_secret_alone_does_not_authenticate_such_a_client(client, hmac_client):
+    """Keycloak's client of "Signed JWT with Client Secret" has that authenticator only: its
+    secret by Basic answers as for a ``private_key_jwt`` client without an assertion."""
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth("csjwt-service", SECRET),
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Parameter client_assertion_type is missing",
+    }
+    post = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "client_credentials", "client_id": "csjwt-service",
+              "client_secret": SECRET},
+    )  # fmt: skip
+    assert post.status_code == 400
+    assert "access_token" not in post.get_json()
+
+
+def test_the_client_id_parameter_must_name_the_assertion_s_client(client, hmac_client):
+    """Compared before the signature and the ``jti`` (Keycloak's ``validateClient``): the
+    refused request spends no assertion."""
+    assertion = _assertion()
+    refused = _client_credentials(client, assertion, client_id="service-test")
+    assert refused.status_code in (400, 401)
+    assert "access_token" not in refused.get_json()
+    named = _client_credentials(client, assertion, client_id="csjwt-service")
+    assert named.status_code == 200, named.get_json()
+
+
+def test_introspection_and_revocation_accept_it(app, client, hmac_client):
+    token = _client_credentials(client, _assertion()).get_json()["access_token"]
+    app.extensions["santeid"].clients.add(
+        {**hmac_client, "introspection_allowed": True}, replace=True
+    )
+    introspection = client.post(
+        f"{OIDC}/token/introspect",
+        data={"token": token, "client_assertion_type": ASSERTION_TYPE,
+              "client_assertion": _assertion()},
+    )  # fmt: skip
+    assert introspection.status_code == 200, introspection.get_json()
+    assert introspection.get_json()["active"] is True
+    revocation = client.post(
+        f"{OIDC}/revoke",
+        data={"token": token, "client_assertion_type": ASSERTION_TYPE,
+              "client_assertion": _assertion()},
+    )  # fmt: skip
+    assert revocation.status_code == 200
+
+
+def test_a_new_secret_is_the_new_hmac_key(app, client, hmac_client):
+    registry = app.extensions["santeid"].clients
+    assert registry.set_secret("csjwt-service", "the-new-secret-of-the-hmac-service-42")
+    old = _client_credentials(client, _assertion())
+    assert old.status_code == 400
+    assert old.get_json()["error"] == "unauthorized_client"
+    new = _client_credentials(client, _assertion("the-new-secret-of-the-hmac-service-42"))
+    assert new.status_code == 200
+
+
+def test_the_kept_secret_is_never_shown(app, hmac_client):
+    registered = app.extensions["santeid"].clients.get("csjwt-service")
+    assert registered.shared_secret == SECRET
+    assert SECRET not in repr(registered)
+    assert SECRET not in str(registered.public_metadata())
+    # Other clients keep a digest only.
+    assert app.extensions["santeid"].clients.get("service-test") is None or (
+        app.extensions["santeid"].clients.get("service-test").shared_secret is None
+    )
