@@ -28,6 +28,10 @@ async function configure() {
     case 'client_secret_post':
       auth = client.ClientSecretPost()
       break
+    case 'client_secret_jwt':
+      // Keycloak's "Signed JWT with Client Secret": an HS256 assertion keyed with the secret.
+      auth = client.ClientSecretJwt(env.PSC_CLIENT_SECRET)
+      break
     case 'private_key_jwt': {
       // A private JWK whose public half is in the client's registered jwks.
       const jwk = JSON.parse(readFileSync(env.PSC_PRIVATE_KEY, 'utf8'))

@@ -199,7 +199,9 @@ def test_the_session_file_is_readable_by_its_user_alone(example, server, tmp_pat
     assert "code_verifier" in json.loads(session.read_text())
 
 
-@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "private_key_jwt"])
+@pytest.mark.parametrize(
+    "method", ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"]
+)
 def test_the_whole_integration_through_the_library(example, server, tmp_path, private_key, method):
     metadata, env = authentication(method, private_key, tmp_path)
     client_id = f"node-{method}"
@@ -263,7 +265,7 @@ def test_revocation_through_the_library(example, server, tmp_path):
     assert rp.error("refresh")["error"] == "invalid_grant"
 
 
-@pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
+@pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt", "client_secret_jwt"])
 def test_pushed_authorization_request(example, server, tmp_path, private_key, method):
     """RFC 9126: ``buildAuthorizationUrlWithPAR`` pushes the request (authenticated as at the
     token endpoint) and sends the browser with ``request_uri`` and ``client_id`` only."""
