@@ -9,6 +9,7 @@ import time
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from joserfc.jwk import OctKey
 
 from tests.support.ciba import SECRET
 from tests.support.ciba import backchannel
@@ -387,6 +388,34 @@ def test_private_key_jwt_at_both_endpoints(any_store_app, auto_id):
         client_assertion=assertion,
     )
     assert replayed.status_code == 401 and error_of(replayed) == "invalid_client"
+
+
+def test_client_secret_jwt_at_both_endpoints(any_store_app, auto_id):
+    """Keycloak's "Signed JWT with Client Secret" at the back-channel and token endpoints; a
+    wrong secret is its 400 ``unauthorized_client`` resent with 401 (CIBA Core §13)."""
+    app = any_store_app
+    http = app.test_client()
+    meta = register_ciba_client(app, "ciba-csjwt", token_endpoint_auth_method="client_secret_jwt")
+    key = OctKey.import_key(SECRET.encode())
+
+    def assertion(audience: str, signing_key=key) -> dict:
+        now = int(time.time())
+        claims = {"iss": "ciba-csjwt", "sub": "ciba-csjwt", "aud": audience, "iat": now,
+                  "exp": now + 60, "jti": f"jti-{time.monotonic_ns()}"}  # fmt: skip
+        return {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": jwt.encode({"alg": "HS256"}, claims, signing_key),
+        }
+
+    response = backchannel(http, meta, headers={}, login_hint=auto_id, **assertion(ISSUER))
+    assert response.status_code == 200, response.get_json()
+    auth_req_id = response.get_json()["auth_req_id"]
+    token_url = f"{ISSUER}/protocol/openid-connect/token"
+    tokens = poll(http, meta, auth_req_id, headers={}, **assertion(token_url))
+    assert tokens.status_code == 200, tokens.get_json()
+    wrong = OctKey.import_key(b"not-the-secret-of-the-ciba-client")
+    refused = backchannel(http, meta, headers={}, login_hint=auto_id, **assertion(ISSUER, wrong))
+    assert refused.status_code == 401 and error_of(refused) == "unauthorized_client"
 
 
 def test_record_holds_no_usable_identifier(app, client, meta, auto_id):

@@ -221,3 +221,30 @@ def test_the_kept_secret_is_never_shown(app, hmac_client):
     assert app.extensions["santeid"].clients.get("service-test") is None or (
         app.extensions["santeid"].clients.get("service-test").shared_secret is None
     )
+
+
+def test_refresh_and_refresh_token_logout_accept_it(app, client, hmac_client):
+    """The refresh grant and the end-session endpoint's refresh-token logout (Keycloak's
+    ``AuthorizeClientUtil``: every endpoint authenticates clients alike)."""
+    flow = Flow(app, client, hmac_client)
+    params = flow.obtain_code()
+    credentials = {"client_assertion_type": ASSERTION_TYPE}
+    tokens = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "authorization_code", "code": params["code"],
+              "redirect_uri": REDIRECT_URI, "client_assertion": _assertion(), **credentials},
+    ).get_json()  # fmt: skip
+    refreshed = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+              "client_assertion": _assertion(), **credentials},
+    )  # fmt: skip
+    assert refreshed.status_code == 200, refreshed.get_json()
+    logout = client.post(
+        f"{OIDC}/logout",
+        data={"refresh_token": refreshed.get_json()["refresh_token"],
+              "client_assertion": _assertion(), **credentials},
+    )  # fmt: skip
+    assert logout.status_code == 204, logout.get_data(as_text=True)
+    bearer = {"Authorization": "Bearer " + refreshed.get_json()["access_token"]}
+    assert client.get(f"{OIDC}/userinfo", headers=bearer).status_code == 401

@@ -8,10 +8,11 @@
 * Every failed client authentication — a wrong, missing or unknown secret client, a
   ``tls_client_auth`` client without its certificate, a ``private_key_jwt`` assertion refused
   (wrong ``aud``, expired, replayed ``jti``, bad signature, key not registered, no assertion,
-  ``client_id`` of another client) — at the token, revocation, logout (``refresh_token``),
-  CIBA, introspection and PAR endpoints: Keycloak's answer (status, ``error``,
-  ``error_description``) under the default policy, RFC 6749 §5.2's (401 where RFC 7662 §2.3
-  and CIBA Core §13 require it) under the strict one.
+  ``client_id`` of another client), a ``client_secret_jwt`` client's (an HMAC with the wrong
+  secret, an asymmetric assertion, its secret by Basic) — at the token, revocation, logout
+  (``refresh_token``), CIBA, introspection and PAR endpoints: Keycloak's answer (status,
+  ``error``, ``error_description``) under the default policy, RFC 6749 §5.2's (401 where
+  RFC 7662 §2.3 and CIBA Core §13 require it) under the strict one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from joserfc.jwk import OctKey
 
 from tests.support.servers import santeid_process
 
@@ -39,6 +41,7 @@ OTHER_KEY = ECKey.generate_key("P-256", auto_kid=True)
 #: A key the client never registered, under the kid of its registered key.
 IMPOSTOR_KEY = ECKey.generate_key("P-256", parameters={"kid": CLIENT_KEY.kid})
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+HMAC_SECRET = "hmac-client-secret-0123456789"  # noqa: S105 - a test secret
 
 
 def _clients() -> list[dict]:
@@ -56,6 +59,8 @@ def _clients() -> list[dict]:
          "jwks": {"keys": [CLIENT_KEY.as_dict(private=False)]}, **grants},
         {"client_id": "other-jwt-client", "token_endpoint_auth_method": "private_key_jwt",
          "jwks": {"keys": [OTHER_KEY.as_dict(private=False)]}, **grants},
+        {"client_id": "hmac-client", "client_secret": HMAC_SECRET,
+         "token_endpoint_auth_method": "client_secret_jwt", **grants},
         {"client_id": "mtls-client", "token_endpoint_auth_method": "tls_client_auth",
          "tls_client_auth_subject_dn": "CN=mtls-client,O=Etablissement,C=FR", **grants},
     ]  # fmt: skip
@@ -124,6 +129,14 @@ def _assertion(server, *, key=CLIENT_KEY, sub="jwt-client", aud=None, exp=None) 
     return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
 
 
+def _hmac_assertion(server, secret: str = HMAC_SECRET) -> str:
+    """A ``client_secret_jwt`` client assertion of ``hmac-client`` (OIDC Core §9)."""
+    now = int(time.time())
+    claims = {"iss": "hmac-client", "sub": "hmac-client", "aud": server.issuer, "iat": now,
+              "exp": now + 60, "jti": str(uuid.uuid4())}  # fmt: skip
+    return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(secret.encode()))
+
+
 def _signed(assertion: str, **form) -> dict:
     return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion, **form}
 
@@ -176,6 +189,23 @@ FAILURES = {
         (400, "invalid_client", "client_id parameter does not match sub claim"),
         (400, "invalid_client"),
     ),
+    "hmac-wrong-secret": (
+        lambda s: (_signed(_hmac_assertion(s, "not-the-secret-of-hmac-client")), {}),
+        (400, "unauthorized_client", "Client authentication with client secret signed JWT "
+         "failed: Signature on JWT token by client secret  failed validation"),
+        (400, "invalid_client"),
+    ),
+    "hmac-client-asymmetric-assertion": (
+        lambda s: (_signed(_assertion(s, sub="hmac-client")), {}),
+        (400, "unauthorized_client", "Client authentication with client secret signed JWT "
+         "failed: Signature on JWT token by client secret failed validation"),
+        (400, "invalid_client"),
+    ),
+    "hmac-client-secret-by-basic": (
+        lambda s: ({}, _basic("hmac-client", HMAC_SECRET, str)),
+        (400, "invalid_client", "Parameter client_assertion_type is missing"),
+        (401, "invalid_client"),
+    ),
 }  # fmt: skip
 
 
@@ -210,7 +240,9 @@ def test_a_failed_client_authentication_answers_as_the_policy_says(server, failu
     ``unauthorized_client``; a client the flow cannot find, or a ``tls_client_auth`` client
     without its certificate, ends the flow, 401 ``invalid_client``; the "Signed JWT"
     authenticator answers a ``private_key_jwt`` client's own failures 400 ``invalid_client``
-    with its reason, which the CIBA endpoint resends with 401. No answer carries
+    with its reason, which the CIBA endpoint resends with 401; "Signed JWT with Client Secret"
+    a ``client_secret_jwt`` client's the same, but 400 ``unauthorized_client`` for its
+    signature. No answer carries
     ``WWW-Authenticate`` under the default policy."""
     form, headers = FAILURES[failure][0](server)
     response = _post(server, endpoint, form, headers)
