@@ -395,8 +395,12 @@ def test_client_secret_jwt_at_both_endpoints(any_store_app, auto_id):
     wrong secret is its 400 ``unauthorized_client`` resent with 401 (CIBA Core §13)."""
     app = any_store_app
     http = app.test_client()
-    meta = register_ciba_client(app, "ciba-csjwt", token_endpoint_auth_method="client_secret_jwt")
-    key = OctKey.import_key(SECRET.encode())
+    # An HMAC key as long as HS256's hash (RFC 7518 §3.2), as santeid asks of such a client.
+    shared = f"{SECRET}-as-long-as-an-hs256-key"
+    meta = register_ciba_client(
+        app, "ciba-csjwt", token_endpoint_auth_method="client_secret_jwt", client_secret=shared
+    )
+    key = OctKey.import_key(shared.encode())
 
     def assertion(audience: str, signing_key=key) -> dict:
         now = int(time.time())

@@ -64,7 +64,7 @@ def test_a_client_secret_jwt_client_registered_by_the_cli_keeps_its_secret_unlis
         assert result.exit_code != 0, result.output
     document = tmp_path / "rp.json"
     document.write_text(json.dumps({**base, "client_secret": secret,
-                                    "token_endpoint_auth_signing_alg": "HS512"}))  # fmt: skip
+                                    "token_endpoint_auth_signing_alg": "HS256"}))  # fmt: skip
     added = CliRunner().invoke(main, ["clients", "add", str(document)], env=env)
     assert added.exit_code == 0, added.output
     for args in (["clients", "list"], ["clients", "list", "--json"]):

@@ -75,7 +75,7 @@ def test_registration_requires_a_secret():
     "method, alg, accepted",
     [
         ("client_secret_jwt", "HS256", True),
-        ("client_secret_jwt", "HS512", True),
+        ("client_secret_jwt", "HS384", True),
         ("client_secret_jwt", "RS256", False),
         ("client_secret_jwt", "none", False),
         ("private_key_jwt", "PS256", True),
@@ -94,6 +94,30 @@ def test_registered_assertion_algorithm_belongs_to_the_method(method, alg, accep
     with pytest.raises(InvalidClientMetadata) as refused:
         validate_metadata(meta)
     assert "token_endpoint_auth_signing_alg" in refused.value.description
+
+
+@pytest.mark.parametrize("alg, shortest", [(None, 32), ("HS256", 32), ("HS384", 48), ("HS512", 64)])
+def test_the_shared_secret_is_as_long_as_the_hmac_key_must_be(alg, shortest):
+    """RFC 7518 §3.2: an HMAC key at least as long as the hash's output — HS256's when the
+    client registers no algorithm; santeid's 16 characters of a secret that is only compared
+    would let a client_secret_jwt assertion be signed with a weaker key."""
+    meta = {**META, "token_endpoint_auth_method": "client_secret_jwt"}
+    if alg:
+        meta["token_endpoint_auth_signing_alg"] = alg
+    with pytest.raises(InvalidClientMetadata) as refused:
+        validate_metadata({**meta, "client_secret": "s" * (shortest - 1)})
+    assert f"at least {shortest} bytes" in refused.value.description
+    validate_metadata({**meta, "client_secret": "s" * shortest})
+
+
+def test_a_new_shared_secret_is_as_long_as_the_hmac_key_must_be(app, hmac_client):
+    """A new secret is held to the same length as at registration (the client's own method and
+    algorithm); another method's client keeps santeid's 16 characters."""
+    registry = app.extensions["santeid"].clients
+    with pytest.raises(InvalidClientMetadata, match="at least 32 bytes"):
+        registry.set_secret("csjwt-service", "sixteen-chars-ok-but-short")
+    register_client(app, client_id="basic-service", client_secret="s" * 20)
+    assert registry.set_secret("basic-service", "another-secret-of-20")
 
 
 @pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
@@ -140,13 +164,13 @@ def test_a_wrong_secret_is_keycloak_s_unauthorized_client(client, hmac_client):
 def test_the_registered_algorithm_is_the_only_one(app, client):
     register_client(app, client_id="csjwt-service", client_secret=SECRET,
                     token_endpoint_auth_method="client_secret_jwt",
-                    token_endpoint_auth_signing_alg="HS512",
+                    token_endpoint_auth_signing_alg="HS384",
                     grant_types=["client_credentials"])  # fmt: skip
     refused = _client_credentials(client, _assertion(alg="HS256"))
     assert refused.status_code == 400
     assert refused.get_json() == {"error": "invalid_client",
                                   "error_description": "Invalid signature algorithm"}  # fmt: skip
-    assert _client_credentials(client, _assertion(alg="HS512")).status_code == 200
+    assert _client_credentials(client, _assertion(alg="HS384")).status_code == 200
 
 
 def test_the_secret_alone_does_not_authenticate_such_a_client(client, hmac_client):

@@ -61,6 +61,10 @@ SIGNING_ALGS: tuple[str, ...] = ALGORITHMS
 #: (OIDC Core §9, https://openid.net/specs/openid-connect-core-1_0.html#ClientAuthentication;
 #: those Keycloak's "Signed JWT with Client Secret" verifies).
 HMAC_SIGNING_ALGS: tuple[str, ...] = ("HS256", "HS384", "HS512")
+#: RFC 7518 §3.2 (https://www.rfc-editor.org/rfc/rfc7518#section-3.2): an HMAC key at
+#: least as long as the hash's output, in bytes — a ``client_secret_jwt`` client's secret is
+#: that key; HS256's when the client registers no algorithm.
+HMAC_KEY_BYTES: dict[str | None, int] = {None: 32, "HS256": 32, "HS384": 48, "HS512": 64}
 #: ``token_endpoint_auth_signing_alg_values_supported``: a client assertion's algorithms,
 #: asymmetric (``private_key_jwt``) then HMAC (``client_secret_jwt``), as Keycloak's list
 #: holds both (docs/reference/pro-sante-connect.md §2, row 27).

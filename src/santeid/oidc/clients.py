@@ -350,6 +350,17 @@ def _field_with_lone_surrogate(meta: dict) -> str | None:
     return None
 
 
+def _check_hmac_key(secret: str, assertion_alg: str | None) -> None:
+    """A ``client_secret_jwt`` client's secret is its assertions' HMAC key: as long as
+    :data:`client_auth.HMAC_KEY_BYTES` asks for the client's algorithm."""
+    shortest = client_auth.HMAC_KEY_BYTES.get(assertion_alg, client_auth.HMAC_KEY_BYTES[None])
+    if len(secret.encode("utf-8")) < shortest:
+        raise InvalidClientMetadata(
+            f"client_secret of a client_secret_jwt client must have at least {shortest} bytes"
+            f" with {assertion_alg or 'HS256'} (RFC 7518 §3.2: an HMAC key as long as its hash)"
+        )
+
+
 def validate_metadata(
     raw: dict,
     *,
@@ -469,6 +480,8 @@ def validate_metadata(
                 f"token_endpoint_auth_signing_alg: {assertion_alg!r} unsupported for {method}; "
                 f"supported: {list(family)}"
             )
+    if method == client_auth.CLIENT_SECRET_JWT:
+        _check_hmac_key(meta["client_secret"], assertion_alg)
     available: Collection[str] | None = None
     for field in SIGNED_RESPONSE_FIELDS:
         alg = meta.get(field)
@@ -835,6 +848,12 @@ class ClientRegistry:
             raise InvalidClientMetadata(
                 f"client_secret must have at least {MIN_SECRET_LENGTH} characters"
             )
+        client = self.get(client_id)
+        if (
+            client is not None
+            and client.token_endpoint_auth_method == client_auth.CLIENT_SECRET_JWT
+        ):
+            _check_hmac_key(secret, client.token_endpoint_auth_signing_alg)
         # A client_secret_jwt client's kept secret changes with it (Client.shared_secret).
         sql = (
             "UPDATE client SET secret_digest = ?, shared_secret ="

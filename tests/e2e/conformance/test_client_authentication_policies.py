@@ -41,7 +41,7 @@ OTHER_KEY = ECKey.generate_key("P-256", auto_kid=True)
 #: A key the client never registered, under the kid of its registered key.
 IMPOSTOR_KEY = ECKey.generate_key("P-256", parameters={"kid": CLIENT_KEY.kid})
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-HMAC_SECRET = "hmac-client-secret-0123456789"  # noqa: S105 - a test secret
+HMAC_SECRET = "hmac-client-secret-0123456789-abcdef"  # noqa: S105 - a test secret
 
 
 def _clients() -> list[dict]:
