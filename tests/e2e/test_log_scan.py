@@ -170,6 +170,8 @@ def _insi_scan() -> LogScan:
         scan, "/insi/fhir/Patient?family=NGUYEN&given=THI&birthdate=eq1988-11-05", "a search"
     )
     log_scan.harvest_url(scan, "/token?family=NOTANINSICALL", "an OIDC call")
+    # A fuzzer's "names" without a letter would match every timestamp's milliseconds.
+    log_scan.harvest_url(scan, "/insi/fhir/Patient?family=2025&given=976", "a fuzzed search")
     return scan
 
 

@@ -205,7 +205,13 @@ class LogScan:
         else:
             names = (value, *value.split()) if kind == "given name" else (value,)
             for name in names:
-                if len(name) >= MIN_NAME_LENGTH and name.upper() == name and name.strip("'-"):
+                # A name has a letter: digits alone (a fuzzer's given name "976") are in
+                # every timestamp's milliseconds, no patient's name.
+                if (
+                    len(name) >= MIN_NAME_LENGTH
+                    and name.upper() == name
+                    and any(character.isalpha() for character in name)
+                ):
                     target = self.secrets if WORD_ONLY.match(name) else self.odd_secrets
                     target.setdefault(name, what)
 
