@@ -35,6 +35,8 @@ import requests
 from joserfc.jwk import RSAKey
 
 from tests.support.browser import desktop_browser
+from tests.support.browser import identify
+from tests.support.browser import opened_json
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -141,12 +143,6 @@ def browser(chromium, server, site):
     return chromium
 
 
-def page(browser, url: str) -> dict:
-    """Open ``url`` (through whatever redirects) and read the JSON the service answers."""
-    browser.get(url)
-    return shown_json(browser, url.split("?")[0])
-
-
 def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:
     """Auth.js's own sign-in page (its button posts the CSRF token to
     ``/auth/signin/keycloak``), santeid's login page, the professional's identifier; the
@@ -157,9 +153,7 @@ def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:
         what="Auth.js's sign-in page",
     )
     button.click()
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    browser.find_element("id", "national_id").send_keys(national_id)
-    browser.find_element("id", "submit").click()
+    identify(browser, national_id)
 
 
 def logged_in(browser, site: str) -> dict:
@@ -289,7 +283,7 @@ def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, site):
     wait_for(lambda: browser.find_element("id", "failure-message"), what="the refused page")
     browser.find_element("id", "cancel").click()
     assert auth_error(browser, site) == ("/auth/signin", "OAuthCallbackError")
-    assert page(browser, f"{site}/session") == {"session": None}
+    assert opened_json(browser, f"{site}/session") == {"session": None}
 
 
 def test_a_wrong_client_secret_is_the_librarys_error(browser, server, tmp_path):
@@ -300,7 +294,7 @@ def test_a_wrong_client_secret_is_the_librarys_error(browser, server, tmp_path):
         start_afresh(browser, origin)
         log_in(browser, origin)
         assert auth_error(browser, origin) == ("/auth/error", "Configuration")
-        assert page(browser, f"{origin}/session") == {"session": None}
+        assert opened_json(browser, f"{origin}/session") == {"session": None}
     assert "unauthorized_client" in (tmp_path / "authjs-wrong-secret.log").read_text()
 
 
@@ -420,7 +414,7 @@ def test_the_form_post_response_mode(browser, server, tmp_path):
         log_in(browser, origin)
         # Auth.js's callback-URL cookie is SameSite=Lax too: back at its base URL.
         wait_for(lambda: browser.current_url == f"{origin}/", what="back at the service")
-        session = page(browser, f"{origin}/session")["session"]
+        session = opened_json(browser, f"{origin}/session")["session"]
         assert session["nationalId"] == PROFESSIONAL and session["iss"] == server.issuer
 
 

@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from tests.support.browser import desktop_browser
+from tests.support.browser import identify
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -226,9 +227,7 @@ def log_in(browser, site: str, national_id: str, name: str = PSC) -> None:
     """The professional logs in: the service's login route, santeid's login page, the
     professional's identifier; the sandbox phone answers."""
     browser.get(f"{site}/login/{name}")
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    browser.find_element("id", "national_id").send_keys(national_id)
-    browser.find_element("id", "submit").click()
+    identify(browser, national_id)
 
 
 def page(browser, site: str, path: str):

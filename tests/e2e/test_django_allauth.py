@@ -30,6 +30,7 @@ import pytest
 import requests
 
 from tests.support.browser import desktop_browser
+from tests.support.browser import identify
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -150,9 +151,7 @@ def log_in(browser, site: str, national_id: str, provider_id: str = REALM_APP) -
         lambda: browser.find_element("css selector", "form[method=post] button[type=submit]"),
         what="allauth's login page",
     ).click()
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    browser.find_element("id", "national_id").send_keys(national_id)
-    browser.find_element("id", "submit").click()
+    identify(browser, national_id)
 
 
 def me(browser, site: str) -> dict:

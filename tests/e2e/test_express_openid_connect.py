@@ -28,6 +28,8 @@ import pytest
 import requests
 
 from tests.support.browser import desktop_browser
+from tests.support.browser import identify
+from tests.support.browser import opened_json
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -116,19 +118,11 @@ def browser(chromium, server, site):
     return chromium
 
 
-def page(browser, url: str) -> dict:
-    """Open ``url`` (through whatever redirects) and read the JSON the service answers."""
-    browser.get(url)
-    return shown_json(browser, url.split("?")[0])
-
-
 def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:
     """The service's login route, santeid's login page, the professional's identifier; the
     sandbox phone answers."""
     browser.get(f"{site}/login")
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    browser.find_element("id", "national_id").send_keys(national_id)
-    browser.find_element("id", "submit").click()
+    identify(browser, national_id)
 
 
 def logged_in(browser, site: str) -> dict:
@@ -142,7 +136,7 @@ def test_the_login_gives_the_service_psc_claims(browser, server, site):
     and compares its ``sub`` with the ID token's."""
     log_in(browser, site)
     wait_for(lambda: browser.current_url.startswith(site), what="back at the service")
-    me = page(browser, f"{site}/me")
+    me = opened_json(browser, f"{site}/me")
     user, claims = me["user"], me["claims"]
     assert user["SubjectNameID"] == PROFESSIONAL and user["acr"] == "eidas1"
     assert user["family_name"] == "ARNAUD" and user["given_name"] == "CLEMENT"
@@ -150,7 +144,7 @@ def test_the_login_gives_the_service_psc_claims(browser, server, site):
     assert claims["iss"] == server.issuer and claims["aud"] == CLIENT_ID and claims["nonce"]
     assert claims["sid"]
 
-    userinfo = page(browser, f"{site}/userinfo")
+    userinfo = opened_json(browser, f"{site}/userinfo")
     assert userinfo["sub"] == claims["sub"] and userinfo["SubjectNameID"] == PROFESSIONAL
     assert userinfo["SubjectRefPro"]["exercices"]
 
@@ -160,13 +154,13 @@ def test_the_access_token_is_refreshed_through_the_library(browser, site):
     and kept in the session."""
     log_in(browser, site)
     wait_for(lambda: browser.current_url.startswith(site), what="back at the service")
-    first = page(browser, f"{site}/me")["claims"]
-    refreshed = page(browser, f"{site}/refresh")
+    first = opened_json(browser, f"{site}/me")["claims"]
+    refreshed = opened_json(browser, f"{site}/refresh")
     assert refreshed["after"] != refreshed["before"] and refreshed["expires_in"] > 0
     assert refreshed["claims"]["sub"] == first["sub"]
     assert refreshed["claims"]["sid"] == first["sid"]
     assert refreshed["claims"]["iat"] >= first["iat"]
-    assert page(browser, f"{site}/userinfo")["SubjectNameID"] == PROFESSIONAL
+    assert opened_json(browser, f"{site}/userinfo")["SubjectNameID"] == PROFESSIONAL
 
 
 def test_idp_logout_ends_the_sso_session(browser, server, site):
@@ -204,7 +198,7 @@ def test_silent_login_without_an_sso_session_is_login_required(browser, site):
     """``attemptSilentLogin``: the first page goes to santeid with ``prompt=none``; without an
     SSO session santeid answers ``login_required`` (Keycloak's error), which the library
     swallows: the page is shown to nobody, once (its ``skipSilentLogin`` cookie)."""
-    assert page(browser, f"{site}/maybe") == {"user": None}
+    assert opened_json(browser, f"{site}/maybe") == {"user": None}
     cookies = {c["name"] for c in browser.get_cookies()}
     assert "skipSilentLogin" in cookies
 
@@ -215,10 +209,10 @@ def test_silent_login_with_an_sso_session_logs_in_without_a_page(browser, site):
     without any login page, in the same SSO session."""
     log_in(browser, site)
     wait_for(lambda: browser.current_url.startswith(site), what="back at the service")
-    first = page(browser, f"{site}/me")["claims"]
+    first = opened_json(browser, f"{site}/me")["claims"]
     browser.delete_all_cookies()  # the service's own: WebDriver's are the page's
-    assert page(browser, f"{site}/logged-out")["user"] is None
-    silent = page(browser, f"{site}/maybe")
+    assert opened_json(browser, f"{site}/logged-out")["user"] is None
+    silent = opened_json(browser, f"{site}/maybe")
     assert silent["user"]["SubjectNameID"] == PROFESSIONAL
     assert silent["claims"]["sid"] == first["sid"] and silent["claims"]["sub"] == first["sub"]
 
@@ -230,16 +224,16 @@ def test_backchannel_logout_logs_the_service_out(browser, server, site):
     ``sid`` and ``sub``; the service's next page has nobody logged in."""
     log_in(browser, site)
     wait_for(lambda: browser.current_url.startswith(site), what="back at the service")
-    claims = page(browser, f"{site}/me")["claims"]
+    claims = opened_json(browser, f"{site}/me")["claims"]
     browser.get(f"{server.oidc}/logout")
     wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
     wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="logged out")
-    recorded = page(browser, f"{site}/logouts")
+    recorded = opened_json(browser, f"{site}/logouts")
     assert set(recorded) >= {
         f"{server.issuer}|{claims['sid']}",
         f"{server.issuer}|{claims['sub']}",
     }
-    assert page(browser, f"{site}/logged-out")["user"] is None
+    assert opened_json(browser, f"{site}/logged-out")["user"] is None
 
 
 def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, server, site):
@@ -272,10 +266,8 @@ def test_the_wallet_discovery_url_as_issuer_base_url(browser, server, tmp_path):
         sent = requests.get(f"{origin}/login", allow_redirects=False, timeout=10)
         assert sent.headers["Location"].startswith(f"{server.base}/auth?")
         browser.get(f"{origin}/login")
-        wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-        browser.find_element("id", "national_id").send_keys(PROFESSIONAL)
-        browser.find_element("id", "submit").click()
+        identify(browser, PROFESSIONAL)
         wait_for(lambda: browser.current_url.startswith(origin), what="back at the service")
-        claims = page(browser, f"{origin}/me")["claims"]
+        claims = opened_json(browser, f"{origin}/me")["claims"]
         assert claims["iss"] == server.issuer and claims["aud"] == "express-wallet"
         assert claims["SubjectNameID"] == PROFESSIONAL

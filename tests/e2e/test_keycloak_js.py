@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.support.browser import desktop_browser
+from tests.support.browser import identify
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.node import install_locked
@@ -179,9 +180,7 @@ def _log_in(browser, server) -> None:
     """``kc.login()`` from the application's page, through santeid's sandbox login page, back
     to the application, whose ``init`` exchanges the code."""
     browser.execute_script("window.kc.login({acrValues: 'eidas1'})")
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    browser.find_element("id", "national_id").send_keys(first_professional(server))
-    browser.find_element("id", "submit").click()
+    identify(browser, first_professional(server))
     wait_for(lambda: browser.current_url.startswith(f"{urlsplit(browser.current_url).scheme}://localhost"),
              what="the way back to the application")  # fmt: skip
 

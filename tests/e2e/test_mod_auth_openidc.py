@@ -41,6 +41,7 @@ from tests.support.apache import apache_folder
 from tests.support.apache import needs_mod_auth_openidc
 from tests.support.apache import running_apache
 from tests.support.browser import click_and_wait
+from tests.support.browser import identify
 from tests.support.browser import start_afresh
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
@@ -638,9 +639,7 @@ def refuse_on_the_phone(chromium, server, origin: str) -> None:
     which answers the module ``error=access_denied`` at its redirect URI."""
     start_afresh(chromium, server.base)
     chromium.get(f"{origin}/demo/")
-    wait_for(lambda: chromium.find_element("id", "national_id"), what="the login page")
-    chromium.find_element("id", "national_id").send_keys(DENYING)
-    chromium.find_element("id", "submit").click()
+    identify(chromium, DENYING)
     wait_for(lambda: chromium.find_element("id", "failure-message"), what="the refusal")
     click_and_wait(chromium, chromium.find_element("id", "cancel"))
 

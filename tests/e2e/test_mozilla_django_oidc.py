@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.support.browser import identify
 from tests.support.browser import start_afresh
 from tests.support.browser import start_browser
 from tests.support.browser import wait_for
@@ -189,9 +190,7 @@ def log_in(browser, site: str) -> None:
     """The professional logs in to the service: the library's login URL, santeid's login page,
     back to the service's page."""
     browser.get(f"{site}/oidc/authenticate/?next=/me/")
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    browser.find_element("id", "national_id").send_keys(PROFESSIONAL)
-    browser.find_element("id", "submit").click()
+    identify(browser, PROFESSIONAL)
     on(browser, f"{site}/me/")
 
 

@@ -32,6 +32,7 @@ import requests
 
 from tests.support.browser import console
 from tests.support.browser import desktop_browser
+from tests.support.browser import identify
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.node import install_locked
@@ -237,9 +238,7 @@ def _log_in(browser, server, site) -> dict:
     """``signinRedirect()`` from the application's page, through santeid's sandbox login page,
     back to the application, which exchanges the code: the stored user."""
     browser.execute_script("window.mgr.signinRedirect()")
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    browser.find_element("id", "national_id").send_keys(first_professional(server))
-    browser.find_element("id", "submit").click()
+    identify(browser, first_professional(server))
     wait_for(lambda: browser.current_url.startswith(site.origin), what="the way back")
     return _settled(browser)
 

@@ -36,6 +36,7 @@ import pytest
 import requests
 
 from tests.support.browser import desktop_browser
+from tests.support.browser import identify
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -154,9 +155,7 @@ def log_in(browser, site: str, national_id: str) -> None:
     the professional's identifier; the sandbox phone answers."""
     browser.get(f"{site}/")
     wait_for(lambda: browser.find_element("id", "login"), what="the service's page").click()
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    browser.find_element("id", "national_id").send_keys(national_id)
-    browser.find_element("id", "submit").click()
+    identify(browser, national_id)
 
 
 def test_the_auth_hash_carries_psc_claims(browser, server, site):

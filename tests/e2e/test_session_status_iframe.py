@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.support.browser import desktop_browser
+from tests.support.browser import identify
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.redis_server import free_port
@@ -136,9 +137,7 @@ def _log_in(browser, server, rp, national_id: str | None = None) -> str:
               "scope": "openid scope_all", "state": "session-check", "prompt": "login"}  # fmt: skip
     before = len(rp.callbacks)
     browser.get(f"{server.oidc}/auth?{urlencode(params)}")
-    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
-    browser.find_element("id", "national_id").send_keys(national_id or first_professional(server))
-    browser.find_element("id", "submit").click()
+    identify(browser, national_id or first_professional(server))
     answer = wait_for(lambda: rp.callbacks[before:], what="the redirect back")[0]
     assert "code" in answer, answer
     return answer["session_state"]

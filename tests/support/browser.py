@@ -181,6 +181,21 @@ def shown_json(driver, url: str) -> Any:
     return json.loads(driver.find_element("tag name", "body").text)
 
 
+def opened_json(driver, url: str) -> Any:
+    """Open ``url`` (through whatever redirects) and read the JSON the page answers
+    (:func:`shown_json` at ``url``)."""
+    driver.get(url)
+    return shown_json(driver, url.split("?")[0])
+
+
+def identify(driver, national_id: str) -> None:
+    """On santeid's login page, once it shows: the professional's identifier typed and sent
+    (the sandbox phone then answers as docs/sandbox.md says)."""
+    wait_for(lambda: driver.find_element("id", "national_id"), what="the login page")
+    driver.find_element("id", "national_id").send_keys(national_id)
+    driver.find_element("id", "submit").click()
+
+
 def click_and_wait(driver, element) -> None:
     """Click a submit button and wait for the next page to replace this one."""
     from selenium.common.exceptions import StaleElementReferenceException
