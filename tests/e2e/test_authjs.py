@@ -34,7 +34,6 @@ import pytest
 import requests
 from joserfc.jwk import RSAKey
 
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
@@ -127,20 +126,6 @@ def site(server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("authjs-log")
     with authjs_service(server, folder, CLIENT_ID) as origin:
         yield origin
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = desktop_browser(tmp_path_factory.mktemp("authjs-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
-    return chromium
 
 
 def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:

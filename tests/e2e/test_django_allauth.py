@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
@@ -126,20 +125,6 @@ def site(service):
     logged = log.read_bytes()[start:].decode(errors="replace")
     errors = [line for line in logged.splitlines() if line.startswith(("ERROR", "Traceback"))]
     assert not errors, logged
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = desktop_browser(tmp_path_factory.mktemp("django-allauth-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
-    return chromium
 
 
 def log_in(browser, site: str, national_id: str, provider_id: str = REALM_APP) -> None:

@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
@@ -102,20 +101,6 @@ def site(server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("express-log")
     with express_service(server, folder, CLIENT_ID, server.issuer) as origin:
         yield origin
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = desktop_browser(tmp_path_factory.mktemp("express-oidc-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
-    return chromium
 
 
 def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:

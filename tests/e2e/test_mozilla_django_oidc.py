@@ -27,8 +27,6 @@ import pytest
 import requests
 
 from tests.support.browser import identify
-from tests.support.browser import start_afresh
-from tests.support.browser import start_browser
 from tests.support.browser import wait_for
 from tests.support.servers import santeid_process
 
@@ -153,22 +151,13 @@ def library_warnings(caplog):
     assert not logged, logged
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = start_browser(tmp_path_factory.mktemp("django-oidc-profile"), size=(1000, 800))
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
-
-
 @pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
+def browser(browser):
+    """tests/e2e/conftest.py's, with no callback of a previous test recorded."""
     from tests.support import django_rp
 
     django_rp.CALLBACKS.clear()
-    return chromium
+    return browser
 
 
 def on(browser, url: str) -> str:

@@ -143,13 +143,6 @@ def chromium(server, tmp_path_factory):
     driver.quit()
 
 
-@pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
-    return chromium
-
-
 def log_in(browser, site: str, national_id: str) -> None:
     """The service's login button (OmniAuth's request phase, a POST), santeid's login page,
     the professional's identifier; the sandbox phone answers."""
