@@ -10,8 +10,8 @@ What the libraries require of a token, and what santeid's are (PSC's shape, reco
 docs/reference/keycloak-behaviour.md, "Tokens"): header ``{"alg": "RS256", "typ": "JWT",
 "kid"}``, ``iss`` the realm, ``typ: "Bearer"``, ``azp`` the client, no ``aud``. The API's
 locked dependencies are installed with ``npm ci`` into its git-ignored ``node_modules`` the
-first time (jwks-rsa 4 needs Node.js 20.19 or later); ``.ci/run`` installs Debian's nodejs
-and npm."""
+first time (jwks-rsa 4 needs Node.js 20.19, 22.12 or later); ``.ci/run`` installs Debian's
+nodejs and npm."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ from joserfc.jwk import RSAKey
 
 from tests.support.node import NODE
 from tests.support.node import install_locked
-from tests.support.node import needs_node_20
 from tests.support.node import needs_node_and_npm
+from tests.support.node import needs_require_of_es_modules
 from tests.support.operations import code_flow_client
 from tests.support.operations import full_login
 from tests.support.redis_server import free_port
@@ -41,7 +41,7 @@ from tests.support.servers import santeid_process
 
 APP_DIR = Path(__file__).resolve().parent / "passport"
 
-pytestmark = [pytest.mark.server, needs_node_and_npm, needs_node_20]
+pytestmark = [pytest.mark.server, needs_node_and_npm, needs_require_of_es_modules]
 
 CLIENT_ID = "psc-api-caller"
 SECRET = "a-long-secret-for-the-psc-api-caller-0001"

@@ -25,19 +25,35 @@ needs_node_and_npm = pytest.mark.skipif(
 )
 
 
-def node_major() -> int:
-    """The major version of ``node`` (0 without one)."""
+def node_version() -> tuple[int, int]:
+    """The major and minor version of ``node`` ((0, 0) without one)."""
     if NODE is None:
-        return 0
+        return (0, 0)
     version = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=False)
-    return int(version.stdout.lstrip("v").split(".")[0] or 0)
+    major, minor = (version.stdout.strip().lstrip("v").split(".") + ["0", "0"])[:2]
+    return (int(major or 0), int(minor or 0))
 
 
 #: Skips a test on a Node.js older than 20, which openid-client 6 and what is built on it need
 #: (its README, "Supported Versions"; their ``engines``): Debian 12 ships 18.
 needs_node_20 = pytest.mark.skipif(
-    NODE is not None and node_major() < 20,
+    NODE is not None and node_version() < (20, 0),
     reason="openid-client 6 needs Node.js 20 or later",
+)
+
+
+def can_require_es_modules(version: tuple[int, int]) -> bool:
+    """Whether a Node.js of ``version`` loads an ES module with ``require()`` unflagged, as
+    jwks-rsa 4 does with jose 6: 20.19 and later 20s, 22.12 and later 22s, 23 on (jwks-rsa's
+    ``engines``: ``^20.19.0 || ^22.12.0 || >= 23.0.0``)."""
+    return (20, 19) <= version < (21, 0) or (22, 12) <= version < (23, 0) or version >= (23, 0)
+
+
+#: Skips a test on a Node.js that cannot ``require()`` an ES module
+#: (:func:`can_require_es_modules`).
+needs_require_of_es_modules = pytest.mark.skipif(
+    NODE is not None and not can_require_es_modules(node_version()),
+    reason="jwks-rsa 4 needs Node.js 20.19, 22.12 or later",
 )
 
 
