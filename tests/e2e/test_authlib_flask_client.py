@@ -27,10 +27,9 @@ import time
 import pytest
 import requests
 
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
+from tests.support.browser import relying_party_browser
 from tests.support.browser import shown_json
-from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.servers import santeid_process
 
@@ -209,18 +208,7 @@ def site(service):
     assert not service.exceptions, service.exceptions
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = desktop_browser(tmp_path_factory.mktemp("authlib-flask-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
-    return chromium
+chromium, browser = relying_party_browser("authlib-flask-profile")
 
 
 def log_in(browser, site: str, national_id: str, name: str = PSC) -> None:

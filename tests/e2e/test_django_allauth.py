@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
+from tests.support.browser import relying_party_browser
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -128,18 +128,7 @@ def site(service):
     assert not errors, logged
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = desktop_browser(tmp_path_factory.mktemp("django-allauth-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
-    return chromium
+chromium, browser = relying_party_browser("django-allauth-profile")
 
 
 def log_in(browser, site: str, national_id: str, provider_id: str = REALM_APP) -> None:
@@ -196,8 +185,7 @@ def test_a_second_login_of_the_same_professional_reuses_the_account(browser, ser
     made."""
     log_in(browser, site, PROFESSIONAL)
     first = shown_json(browser, f"{site}/me/")
-    start_afresh(browser, server.base)
-    start_afresh(browser, site)
+    start_afresh(browser, server.base, site)
     assert me(browser, site)["user"] is None
     log_in(browser, site, PROFESSIONAL)
     second = shown_json(browser, f"{site}/me/")

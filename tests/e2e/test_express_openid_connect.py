@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
 from tests.support.browser import opened_json
+from tests.support.browser import relying_party_browser
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -104,18 +104,7 @@ def site(server, tmp_path_factory):
         yield origin
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = desktop_browser(tmp_path_factory.mktemp("express-oidc-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
-    return chromium
+chromium, browser = relying_party_browser("express-oidc-profile")
 
 
 def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:

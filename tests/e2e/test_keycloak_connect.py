@@ -33,9 +33,9 @@ from joserfc import jws
 from joserfc.jwk import RSAKey
 
 from santeid.keystore import KeyStore
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
 from tests.support.browser import opened_json
+from tests.support.browser import relying_party_browser
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -108,18 +108,7 @@ def site(server, tmp_path_factory):
         yield origin
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = desktop_browser(tmp_path_factory.mktemp("keycloak-connect-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
-    return chromium
+chromium, browser = relying_party_browser("keycloak-connect-profile")
 
 
 def session_cookie(browser) -> dict[str, str]:
@@ -162,6 +151,13 @@ def test_the_protected_page_shows_the_professionals_claims(browser, server, site
     assert opened_json(browser, f"{site}/protected")["access_token"] == grant["access_token"]
 
 
+def confirm_logout(browser) -> None:
+    """santeid's logout confirmation page ("Do you want to log out?"), confirmed: the SSO
+    session ends."""
+    wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
+    wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="logged out")
+
+
 def test_userinfo_and_introspection_through_the_grant_manager(browser, server, site):
     """``grantManager.userInfo`` (GET userinfo with the access token) answers PSC's claims;
     ``grantManager.validateAccessToken`` (the introspection endpoint, Basic and the secret in
@@ -174,8 +170,7 @@ def test_userinfo_and_introspection_through_the_grant_manager(browser, server, s
     assert userinfo["SubjectRefPro"]["exercices"]
     assert opened_json(browser, f"{site}/validate") == {"valid": True}
     browser.get(f"{server.oidc}/logout")
-    wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
-    wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="logged out")
+    confirm_logout(browser)
     assert opened_json(browser, f"{site}/validate") == {"valid": False}
 
 
@@ -218,8 +213,7 @@ def test_the_adapters_logout_of_nobody_asks_for_a_confirmation(browser, server, 
     browser.delete_all_cookies()  # the service's own: santeid's SSO session stays
     browser.get(f"{site}/logout")
     assert browser.current_url == f"{server.oidc}/logout"
-    wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
-    wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="logged out")
+    confirm_logout(browser)
     browser.get(f"{site}/protected")
     wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
 
@@ -347,8 +341,7 @@ def test_the_adapter_follows_a_key_rotation(browser, server, site):
     # Every worker signs with the new key within reload_interval (5 s).
     deadline = time.monotonic() + 40
     while True:
-        start_afresh(browser, server.base)
-        start_afresh(browser, site)
+        start_afresh(browser, server.base, site)
         browser.get(f"{site}/protected")
         identify(browser, PROFESSIONAL)
         wait_for(lambda: browser.current_url.split("?")[0] == f"{site}/protected")
@@ -390,26 +383,29 @@ def short_lived_site(short_lived_server, tmp_path_factory):
         yield origin
 
 
+@pytest.fixture
+def driver(chromium, short_lived_server, short_lived_site):
+    """The module's Chromium started afresh at the short-lived santeid and its service."""
+    start_afresh(chromium, short_lived_server.base, short_lived_site)
+    return chromium
+
+
 def until_expired(token_claims: dict) -> None:
     """Wait until the adapter takes the token of ``token_claims`` for expired (``exp`` in
     milliseconds before ``Date.now()``)."""
     time.sleep(max(0.0, token_claims["exp"] + 1 - time.time()))
 
 
-def test_an_expired_access_token_is_refreshed_by_the_adapter(
-    browser, short_lived_server, short_lived_site
-):
+def test_an_expired_access_token_is_refreshed_by_the_adapter(driver, short_lived_site):
     """Once the access token has expired, the adapter refreshes the grant before the page
     (``ensureFreshness``: the refresh-token grant, Basic and ``client_id``), validates the new
     access and ID tokens and stores them: the page answers at once, with no trip to santeid
     (the service's session alone, outside the browser). The refreshed grant's ID token is then
     the adapter's ``id_token_hint`` at logout, which santeid accepts without a
     confirmation."""
-    start_afresh(browser, short_lived_server.base)
-    start_afresh(browser, short_lived_site)
-    first = logged_in(browser, short_lived_site)
+    first = logged_in(driver, short_lived_site)
     service = requests.Session()
-    service.cookies.update(session_cookie(browser))
+    service.cookies.update(session_cookie(driver))
     until_expired(first["access"])
     answer = service.get(f"{short_lived_site}/protected", allow_redirects=False, timeout=10)
     assert answer.status_code == 200, answer.headers.get("Location")
@@ -422,40 +418,33 @@ def test_an_expired_access_token_is_refreshed_by_the_adapter(
     assert refreshed["id"]["sid"] == first["id"]["sid"]
     assert refreshed["id"]["SubjectNameID"] == PROFESSIONAL
     # The browser's session holds the refreshed grant.
-    kept = opened_json(browser, f"{short_lived_site}/protected")
+    kept = opened_json(driver, f"{short_lived_site}/protected")
     assert kept["id_token"] == refreshed["id_token"]
-    browser.get(f"{short_lived_site}/logout")
-    assert shown_json(browser, f"{short_lived_site}/") == {"loggedIn": False, "tokens": None}
+    driver.get(f"{short_lived_site}/logout")
+    assert shown_json(driver, f"{short_lived_site}/") == {"loggedIn": False, "tokens": None}
 
 
-def test_the_bearer_only_api_refuses_an_expired_token(
-    browser, short_lived_server, short_lived_site
-):
+def test_the_bearer_only_api_refuses_an_expired_token(driver, short_lived_site):
     """The access token of a real login is accepted until its ``exp``, then the adapter's 403
     "Access denied"."""
-    start_afresh(browser, short_lived_server.base)
-    start_afresh(browser, short_lived_site)
-    grant = logged_in(browser, short_lived_site)
+    grant = logged_in(driver, short_lived_site)
     assert bearer(short_lived_site, grant["access_token"]).status_code == 200
     until_expired(grant["access"])
     assert access_denied(bearer(short_lived_site, grant["access_token"]))
 
 
 def test_a_refresh_after_a_logout_at_santeid_sends_to_the_login(
-    browser, short_lived_server, short_lived_site
+    driver, short_lived_server, short_lived_site
 ):
     """The professional logged out at santeid since the login: once the access token has
     expired, the adapter's refresh gets Keycloak's 400 ``invalid_grant`` "Session not
     active"; it drops the grant and ``keycloak.protect()`` sends the browser to the
     authorization endpoint again."""
-    start_afresh(browser, short_lived_server.base)
-    start_afresh(browser, short_lived_site)
-    grant = logged_in(browser, short_lived_site)
+    grant = logged_in(driver, short_lived_site)
     service = requests.Session()
-    service.cookies.update(session_cookie(browser))
-    browser.get(f"{short_lived_server.oidc}/logout")
-    wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
-    wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="logged out")
+    service.cookies.update(session_cookie(driver))
+    driver.get(f"{short_lived_server.oidc}/logout")
+    confirm_logout(driver)
     until_expired(grant["access"])
     answer = service.get(f"{short_lived_site}/protected", allow_redirects=False, timeout=10)
     assert answer.status_code == 302

@@ -141,18 +141,43 @@ def spki_hash(certificate: Path) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-def start_afresh(driver, origin: str) -> None:
+def start_afresh(driver, *origins: str) -> None:
     """Leave a browser shared by a module's tests as a new one would be for the next test: the
     previous test's page closed (its timers and polling stop), no cookies, no HTTP cache, and
-    nothing kept for ``origin`` (local storage, IndexedDB, Cache Storage, service workers),
-    with the Chrome DevTools Protocol's ``Network.clearBrowserCookies``,
+    nothing kept for each of ``origins`` (local storage, IndexedDB, Cache Storage, service
+    workers), with the Chrome DevTools Protocol's ``Network.clearBrowserCookies``,
     ``Network.clearBrowserCache`` and ``Storage.clearDataForOrigin``
     (https://chromedevtools.github.io/devtools-protocol/tot/Storage/#method-clearDataForOrigin).
     """
     driver.get("about:blank")
     driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
     driver.execute_cdp_cmd("Network.clearBrowserCache", {})
-    driver.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+    for origin in origins:
+        driver.execute_cdp_cmd(
+            "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
+        )
+
+
+def relying_party_browser(profile: str) -> tuple[Any, Any]:
+    """The two browser fixtures of a module that drives a relying party in Chromium, which
+    the module assigns: ``chromium, browser = relying_party_browser("<name>-profile")``.
+    ``chromium``: one :func:`desktop_browser` for the module's tests (its profile in a folder
+    named ``profile``); ``browser``: that Chromium started afresh (:func:`start_afresh`) at
+    santeid and at the service, the module's ``server`` and ``site`` fixtures, for each
+    test."""
+
+    @pytest.fixture(scope="module")
+    def chromium(tmp_path_factory):
+        driver = desktop_browser(tmp_path_factory.mktemp(profile))
+        yield driver
+        driver.quit()
+
+    @pytest.fixture
+    def browser(chromium, server, site):
+        start_afresh(chromium, server.base, site)
+        return chromium
+
+    return chromium, browser
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
