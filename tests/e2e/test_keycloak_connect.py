@@ -143,6 +143,7 @@ def test_the_protected_page_shows_the_professionals_claims(browser, server, site
     access, id_claims = grant["access"], grant["id"]
     assert access["typ"] == "Bearer" and access["iss"] == server.issuer
     assert access["azp"] == CLIENT_ID and access["preferred_username"] == PROFESSIONAL
+    assert "aud" not in access  # as PSC's: the adapter checks it only if verify-token-audience
     assert id_claims["typ"] == "ID" and id_claims["aud"] == CLIENT_ID
     assert id_claims["azp"] == CLIENT_ID and "nonce" not in id_claims
     assert id_claims["SubjectNameID"] == PROFESSIONAL and id_claims["family_name"] == "ARNAUD"
