@@ -21,6 +21,5 @@ def chromium(tmp_path_factory):
 
 @pytest.fixture
 def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
+    start_afresh(chromium, server.base, site)
     return chromium

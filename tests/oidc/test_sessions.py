@@ -380,6 +380,27 @@ def test_logging_in_again_does_not_restart_the_sessions_maximum(clocked_app, clo
     assert again["refresh_expires_in"] == started + max_lifetime - int(clock())
 
 
+def test_the_id_token_expires_with_its_access_token(settings, clock):
+    """Keycloak builds every ID token from its access token, ``exp`` included
+    (``TokenManager.AccessTokenResponseBuilder.generateIDToken``,
+    docs/reference/keycloak-behaviour.md, "Token endpoint"): with an access-token lifetime of
+    600 s (a realm's "Access Token Lifespan"), the ID tokens of the code exchange and of a
+    refresh expire with their access tokens. keycloak-connect validates its grant's ID token
+    at every request: one expiring first would end a grant whose access token still lives."""
+    from santeid import create_app
+
+    longer = settings.replace(access_token_lifetime=600)
+    app = create_app(longer, store=MemoryStore(clock=clock), clock=clock)
+    flow = Flow(app, app.test_client(), register_client(app))
+    tokens = flow.full_login()
+    clock.advance(60)
+    refreshed = _refresh(flow, tokens["refresh_token"]).get_json()
+    for answer in (tokens, refreshed):
+        access = decode(app, answer["access_token"])[1]
+        assert access["exp"] == access["iat"] + 600
+        assert decode(app, answer["id_token"])[1]["exp"] == access["exp"]
+
+
 def test_a_logout_revokes_an_access_token_that_outlives_the_refresh_token(settings, clock):
     """With ``access_token_lifetime`` above ``refresh_token_lifetime`` (an operator's choice),
     the list of a grant's access tokens must outlive its refresh token: a logout after the

@@ -256,7 +256,7 @@ def test_unknown_override_and_unknown_constructor_name_are_refused():
 
 # Those that were positive before the sections declared it on the field.
 POSITIVE = [
-    "access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime",
+    "access_token_lifetime", "refresh_token_lifetime",
     "authorization_code_lifetime", "login_transaction_lifetime", "sso_max_lifetime",
     "sso_idle_timeout", "max_parameter_length", "ecps_request_lifetime",
     "ecps_activation_code_lifetime", "ecps_pin_attempts", "ecps_totp_failures", "ecps_totp_lock",

@@ -141,18 +141,21 @@ def spki_hash(certificate: Path) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-def start_afresh(driver, origin: str) -> None:
+def start_afresh(driver, *origins: str) -> None:
     """Leave a browser shared by a module's tests as a new one would be for the next test: the
     previous test's page closed (its timers and polling stop), no cookies, no HTTP cache, and
-    nothing kept for ``origin`` (local storage, IndexedDB, Cache Storage, service workers),
-    with the Chrome DevTools Protocol's ``Network.clearBrowserCookies``,
+    nothing kept for each of ``origins`` (local storage, IndexedDB, Cache Storage, service
+    workers), with the Chrome DevTools Protocol's ``Network.clearBrowserCookies``,
     ``Network.clearBrowserCache`` and ``Storage.clearDataForOrigin``
     (https://chromedevtools.github.io/devtools-protocol/tot/Storage/#method-clearDataForOrigin).
     """
     driver.get("about:blank")
     driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
     driver.execute_cdp_cmd("Network.clearBrowserCache", {})
-    driver.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+    for origin in origins:
+        driver.execute_cdp_cmd(
+            "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
+        )
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:

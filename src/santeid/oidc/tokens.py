@@ -446,7 +446,11 @@ class TokenService:
                 client_id=client_id,
                 sub=sub,
                 now=now,
-                exp=min(now + settings.oidc.id_token_lifetime, session_end),
+                # Keycloak's generateIDToken copies the access token's exp: an adapter that
+                # validates its grant's ID token at every request (keycloak-connect) keeps the
+                # grant as long as its access token (docs/reference/keycloak-behaviour.md,
+                # "Refresh tokens").
+                exp=access_exp,
                 auth_time=authentication.auth_time,
                 nonce=nonce,
             )

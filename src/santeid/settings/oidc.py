@@ -17,9 +17,9 @@ from santeid.settings.base import UuidText
 class OidcSettings(Section):
     #: Default JWS algorithm for tokens (RS256 as PSC; ES256 and PS256 available).
     signing_alg: Literal["RS256", "ES256", "PS256"] = "RS256"
-    #: Lifetimes, in seconds (PSC: 120 s access token, 1800 s refresh token).
+    #: Lifetimes, in seconds (PSC: 120 s access token, 1800 s refresh token). ID tokens
+    #: expire with their access token, as Keycloak's (no lifetime of their own).
     access_token_lifetime: Seconds = 120
-    id_token_lifetime: Seconds = 120
     refresh_token_lifetime: Seconds = 1800
     authorization_code_lifetime: Seconds = 60
     #: Keycloak's realm setting "Revoke Refresh Token". false (Keycloak's default): a refresh
@@ -57,4 +57,4 @@ class OidcSettings(Section):
     @property
     def longest_token_lifetime(self) -> int:
         """How long a retired signing key must stay published (every token it signed expires)."""
-        return max(self.access_token_lifetime, self.id_token_lifetime, self.refresh_token_lifetime)
+        return max(self.access_token_lifetime, self.refresh_token_lifetime)
