@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import parse_qs
-from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -27,9 +25,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.browser import wait_for
-from tests.support.http_login import login_to_callback
-from tests.support.oidc_flow import authorization_url
-from tests.support.oidc_flow import basic_auth
+from tests.support.http_login import logged_in_tokens
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -74,18 +70,8 @@ def jwks_uri(server) -> str:
 def access_token(server, client_id: str = CLIENT_ID, browser=None) -> str:
     """A professional's access token, issued to ``client_id`` at the end of a login
     (``browser``: a session that may already hold santeid's SSO cookie)."""
-    browser = browser or requests.Session()
-    url = authorization_url(f"{server.oidc}/auth", client_id=client_id, redirect_uri=REDIRECT_URI)
-    callback = login_to_callback(browser, url, REDIRECT_URI, PROFESSIONAL)
-    code = parse_qs(urlsplit(callback).query)["code"][0]
-    response = requests.post(
-        f"{server.oidc}/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
-        headers=basic_auth(client_id, SECRET),
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
+    tokens = logged_in_tokens(server.oidc, client_id, SECRET, REDIRECT_URI, PROFESSIONAL, browser)
+    return tokens["access_token"]
 
 
 def verified(jwks: jwt.PyJWKClient, token: str, issuer: str, **options) -> dict:
