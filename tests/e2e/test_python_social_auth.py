@@ -7,7 +7,8 @@ real ``santeid serve``, through two of its backends configured as their document
   ``SOCIAL_AUTH_KEYCLOAK_KEY``, ``_SECRET``, ``_PUBLIC_KEY`` (the realm's ``public_key``, from
   ``GET {issuer}``), ``_AUTHORIZATION_URL`` and ``_ACCESS_TOKEN_URL`` (Keycloak's paths under
   the issuer), ``_ID_KEY`` ``preferred_username`` (the national identifier, as PSC
-  recommends keying accounts), PSC's scope and ``acr_values``. The backend reads the user from
+  recommends keying accounts), PSC's scope and ``acr_values``, ``_EXTRA_DATA`` the refresh
+  token. The backend reads the user from
   the access token, decoded with the public key and checked for ``aud`` = the client id,
   which its documentation has Keycloak add with an audience mapper; PSC's access tokens
   have no ``aud`` (docs/reference/pro-sante-connect.md §6), so the login fails as it would at
@@ -73,6 +74,9 @@ def keycloak_settings(prefix: str, server) -> dict:
         f"{prefix}_ID_KEY": "preferred_username",
         f"{prefix}_SCOPE": ["openid", "scope_all"],
         f"{prefix}_AUTH_EXTRA_ARGUMENTS": {"acr_values": "eidas1"},
+        # The backend keeps the access token and ``sub`` only; a service that refreshes
+        # keeps the refresh token too.
+        f"{prefix}_EXTRA_DATA": ["refresh_token"],
     }
 
 
@@ -182,14 +186,18 @@ def test_the_keycloak_backend_without_audience_reads_the_access_token(browser, s
     """Without the audience check, the backend logs the professional in from the access
     token's claims: the account's ``uid`` the national identifier (``ID_KEY``
     ``preferred_username``), the Django username the same; PSC's access tokens carry no
-    names nor e-mail, so the user has none."""
+    names nor e-mail, so the user has none. ``refresh_token`` renews the stored tokens (the
+    refresh token kept by ``EXTRA_DATA``)."""
     me = log_in(browser, site, "keycloak-psc")["user"]
     assert me["username"] == PROFESSIONAL
     assert (me["first_name"], me["last_name"], me["email"]) == ("", "", "")
     [account] = [a for a in me["accounts"] if a["provider"] == "keycloak-psc"]
     assert account["uid"] == PROFESSIONAL
     assert account["extra_data"]["sub"].endswith(f":{PROFESSIONAL}")
-    assert account["extra_data"]["access_token"]
+    refreshed = opened_json(browser, f"{site}/refresh/keycloak-psc/")
+    before, after = refreshed["before"], refreshed["after"]
+    assert before["access_token"] == account["extra_data"]["access_token"]
+    assert after["access_token"] != before["access_token"]
 
 
 def test_the_openid_connect_backend_logs_in_and_refreshes(browser, site):
