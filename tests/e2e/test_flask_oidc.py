@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,13 +35,13 @@ from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.http_login import logged_in_tokens
+from tests.support.python_rp import ServiceSite
+from tests.support.python_rp import python_relying_party
 from tests.support.redis_server import free_port
-from tests.support.servers import running_server
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "flask-oidc-service"
 OTHER_CLIENT_ID = "another-psc-service"
 SECRET = "a-long-secret-for-the-flask-oidc-service-01"
@@ -88,14 +86,8 @@ def flask_service(server, folder: Path) -> Iterator[tuple[str, Path]]:
         "scopes": "openid scope_all",
         "sessions": str(folder / "sessions"),
     }
-    env = {
-        **os.environ,
-        "FLASK_OIDC_RP": json.dumps(config),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
     log = folder / "service.log"
-    command = [sys.executable, "-m", "tests.support.flask_oidc_rp"]
-    with running_server(command, env, log, f"http://127.0.0.1:{port}/me"):
+    with python_relying_party("tests.support.flask_oidc_rp", "FLASK_OIDC_RP", config, log, "/me"):
         yield origin, log
 
 
@@ -105,31 +97,13 @@ def service(server, tmp_path_factory):
         yield service
 
 
-class Site(str):
-    """The service's origin, and its log from where the test has read it."""
-
-    log: Path
-    start: int
-
-    def logged(self) -> str:
-        return self.log.read_bytes()[self.start :].decode(errors="replace")
-
-    def taken(self) -> str:
-        """What the service logged since the test started or last took it, then taken."""
-        logged = self.logged()
-        self.start += len(logged.encode())
-        return logged
-
-
 @pytest.fixture
 def site(service):
-    """The service's origin; what it logged during the test must hold no warning or error
-    unless the test took them (:meth:`Site.taken`)."""
-    origin, log = service
-    site = Site(origin)
-    site.log, site.start = log, log.stat().st_size
+    """The service's origin; it must log nothing during the test (the service logs warnings
+    and errors only) unless the test took it (:meth:`ServiceSite.taken`)."""
+    site = ServiceSite.from_end_of(*service)
     yield site
-    logged = site.logged()
+    logged = site.taken()
     assert not logged.strip(), logged
 
 

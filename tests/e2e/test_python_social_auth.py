@@ -27,11 +27,6 @@ A failed request or an error the service logs fails the test, unless the test ex
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from pathlib import Path
-
 import pytest
 import requests
 
@@ -40,13 +35,13 @@ from tests.support.browser import identify
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
+from tests.support.python_rp import ServiceSite
+from tests.support.python_rp import python_relying_party
 from tests.support.redis_server import free_port
-from tests.support.servers import running_server
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "social-auth-service"
 SECRET = "a-long-secret-for-the-social-auth-service-01"
 #: docs/sandbox.md: Clément ARNAUD, whose sandbox phone approves at once.
@@ -105,41 +100,19 @@ def service(server, tmp_path_factory):
         "SOCIAL_AUTH_OIDC_ACR_VALUES": "eidas1",
     }
     config = {"port": port, "database": str(folder / "db.sqlite3"), "settings": settings}
-    env = {
-        **os.environ,
-        "SOCIAL_RP": json.dumps(config),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
     log = folder / "service.log"
-    command = [sys.executable, "-m", "tests.support.social_django_rp"]
-    with running_server(command, env, log, f"http://127.0.0.1:{port}/me/"):
+    with python_relying_party("tests.support.social_django_rp", "SOCIAL_RP", config, log, "/me/"):
         yield origin, log
-
-
-class Site(str):
-    """The service's origin, and its log from where the test has read it."""
-
-    log: Path
-    start: int
-
-    def taken(self) -> str:
-        """What the service logged since the test started or last took it, then taken."""
-        logged = self.log.read_bytes()[self.start :]
-        self.start += len(logged)
-        return logged.decode(errors="replace")
 
 
 @pytest.fixture
 def site(service):
     """The service's origin; what it logged during the test must hold no error (a failed
-    request, a traceback), unless the test took it (:meth:`Site.taken`)."""
-    origin, log = service
-    site = Site(origin)
-    site.log, site.start = log, log.stat().st_size
+    request, a traceback), unless the test took it (:meth:`ServiceSite.taken`)."""
+    site = ServiceSite.from_end_of(*service)
     yield site
     logged = site.taken()
-    errors = [line for line in logged.splitlines() if line.startswith(("ERROR", "Traceback"))]
-    assert not errors, logged
+    assert not site.failures(logged), logged
 
 
 @pytest.fixture(scope="module")

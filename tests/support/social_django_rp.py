@@ -18,12 +18,14 @@ the test reads."""
 from __future__ import annotations
 
 import json
-import os
 
 from django.http import HttpResponse
 from django.urls import include
 from django.urls import path
 from social_core.backends.keycloak import KeycloakOAuth2
+
+from tests.support.python_rp import DJANGO_LOGGING
+from tests.support.python_rp import serve_django
 
 
 class ProSanteConnectKeycloak(KeycloakOAuth2):
@@ -142,17 +144,7 @@ def configure(config: dict) -> None:
         SOCIAL_AUTH_URL_NAMESPACE="social",
         SOCIAL_AUTH_LOGIN_ERROR_URL="/failed/",
         SOCIAL_AUTH_ERROR_TRANSPORT=["query"],
-        LOGGING={
-            "version": 1,
-            "disable_existing_loggers": False,
-            "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
-            "handlers": {
-                "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
-            },
-            "root": {"handlers": ["stderr"], "level": "WARNING"},
-            # Failed requests, 401 and 404 included, and the answers the server sent.
-            "loggers": {"django.server": {"level": "INFO"}},
-        },
+        LOGGING=DJANGO_LOGGING,
         **config["settings"],
     )
     django.setup()
@@ -160,18 +152,8 @@ def configure(config: dict) -> None:
 
 
 def main() -> None:
-    """Configure Django from ``SOCIAL_RP`` and serve on ``localhost:<port>`` with Django's
-    threaded WSGI server until stopped."""
-    from django.core.servers.basehttp import ThreadedWSGIServer
-    from django.core.servers.basehttp import WSGIRequestHandler
-
-    config = json.loads(os.environ["SOCIAL_RP"])
-    configure(config)
-    from django.core.wsgi import get_wsgi_application
-
-    listener = ThreadedWSGIServer(("127.0.0.1", config["port"]), WSGIRequestHandler)
-    listener.set_app(get_wsgi_application())
-    listener.serve_forever()
+    """Configure Django from ``SOCIAL_RP`` and serve until stopped."""
+    serve_django("SOCIAL_RP", configure)
 
 
 if __name__ == "__main__":
