@@ -35,6 +35,7 @@ from tests.support.browser import identify
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
+from tests.support.browser import wait_for
 from tests.support.python_rp import ServiceSite
 from tests.support.python_rp import python_relying_party
 from tests.support.redis_server import free_port
@@ -46,6 +47,7 @@ CLIENT_ID = "social-auth-service"
 SECRET = "a-long-secret-for-the-social-auth-service-01"
 #: docs/sandbox.md: Clément ARNAUD, whose sandbox phone approves at once.
 PROFESSIONAL = "810000000030"
+DENYING = "810000000032"
 BACKENDS = ("keycloak", "keycloak-psc", "oidc")
 
 
@@ -185,3 +187,17 @@ def test_the_openid_connect_backend_logs_in_and_refreshes(browser, site):
     before, after = refreshed["before"], refreshed["after"]
     assert after["access_token"] != before["access_token"]
     assert after["id_token"] != before["id_token"]
+
+
+def test_a_login_refused_on_the_phone_is_the_librarys_cancellation(browser, site):
+    """The professional refuses on the sandbox phone and gives up on santeid's page: the
+    callback has ``error=access_denied`` (no description, as from Keycloak), which the
+    library raises as ``AuthCanceled`` and its middleware sends to the error URL."""
+    browser.get(f"{site}/")
+    browser.find_element("id", "login-oidc").click()
+    identify(browser, DENYING)
+    wait_for(lambda: browser.find_element("id", "failure-message"), what="the refused page")
+    browser.find_element("id", "cancel").click()
+    failed = shown_json(browser, f"{site}/failed/")
+    assert failed == {"backend": "oidc", "message": "Authentication process canceled"}
+    assert opened_json(browser, f"{site}/me/")["user"] is None
