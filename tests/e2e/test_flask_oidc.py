@@ -209,6 +209,7 @@ def test_accept_token_introspects_the_professionals_token(browser, site):
         assert response.status_code == 200, response.text
         claims = response.json()
         assert claims["active"] is True and claims["client_id"] == CLIENT_ID
+        assert (claims["typ"], claims["token_type"]) == ("Bearer", "Bearer")
         assert claims["username"] == PROFESSIONAL and claims["SubjectNameID"] == PROFESSIONAL
 
 
@@ -270,3 +271,17 @@ def test_accept_token_refuses_an_expired_token(short_lived_site):
     time.sleep(max(0.0, expires + 1 - time.time()))
     refused = api(site, token["access_token"])
     assert (refused.status_code, refused.json()["error"]) == (401, "invalid_token")
+
+
+def test_accept_token_takes_a_refresh_token_whose_type_the_view_reads(browser, site):
+    """The service's refresh token sent as the Bearer token: flask-oidc introspects it
+    without a ``token_type_hint``, which Keycloak answers through its access-token
+    introspection, active (docs/reference/keycloak-behaviour.md, "Userinfo, introspection,
+    revocation"): the extension accepts it, and the view tells it by ``typ`` and
+    ``token_type``, ``Refresh``."""
+    me = log_in(browser, site)
+    response = api(site, me["refresh_token"])
+    assert response.status_code == 200, response.text
+    claims = response.json()
+    assert (claims["typ"], claims["token_type"]) == ("Refresh", "Refresh")
+    assert claims["client_id"] == CLIENT_ID and claims["active"] is True
