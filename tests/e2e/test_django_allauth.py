@@ -18,11 +18,7 @@ logs fails the test."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import sys
-from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
@@ -33,13 +29,13 @@ from tests.support.browser import identify
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
+from tests.support.python_rp import ServiceSite
+from tests.support.python_rp import python_relying_party
 from tests.support.redis_server import free_port
-from tests.support.servers import running_server
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "allauth-service"
 SECRET = "a-long-secret-for-the-allauth-service-00001"
 #: docs/sandbox.md: approved at once; denied on the phone.
@@ -104,14 +100,8 @@ def service(server, tmp_path_factory):
             app(WRONG_SECRET_APP, server.issuer, secret="not-the-secret"),
         ],
     }
-    env = {
-        **os.environ,
-        "ALLAUTH_RP": json.dumps(config),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
     log = folder / "service.log"
-    command = [sys.executable, "-m", "tests.support.allauth_rp"]
-    with running_server(command, env, log, f"http://127.0.0.1:{port}/me/"):
+    with python_relying_party("tests.support.allauth_rp", "ALLAUTH_RP", config, log, "/me/"):
         yield origin, log
 
 
@@ -119,12 +109,10 @@ def service(server, tmp_path_factory):
 def site(service):
     """The service's origin; what it logged during the test must hold no error (a failed
     request, 5xx, or a traceback: tests/support/allauth_rp.py logs them)."""
-    origin, log = service
-    start = log.stat().st_size
-    yield origin
-    logged = log.read_bytes()[start:].decode(errors="replace")
-    errors = [line for line in logged.splitlines() if line.startswith(("ERROR", "Traceback"))]
-    assert not errors, logged
+    site = ServiceSite.from_end_of(*service)
+    yield site
+    logged = site.taken()
+    assert not site.failures(logged), logged
 
 
 def log_in(browser, site: str, national_id: str, provider_id: str = REALM_APP) -> None:

@@ -13,11 +13,13 @@ that failed, to its standard error, which the test reads."""
 from __future__ import annotations
 
 import json
-import os
 
 from django.http import HttpResponse
 from django.urls import include
 from django.urls import path
+
+from tests.support.python_rp import DJANGO_LOGGING
+from tests.support.python_rp import serve_django
 
 
 def me(request) -> HttpResponse:
@@ -104,35 +106,15 @@ def configure(config: dict) -> None:
         USE_TZ=True,
         LOGIN_REDIRECT_URL="/me/",
         SOCIALACCOUNT_PROVIDERS={"openid_connect": {"APPS": config["apps"]}},
-        LOGGING={
-            "version": 1,
-            "disable_existing_loggers": False,
-            "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
-            "handlers": {
-                "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
-            },
-            "root": {"handlers": ["stderr"], "level": "WARNING"},
-            # Failed requests, 401 and 404 included, and the answers the server sent.
-            "loggers": {"django.server": {"level": "INFO"}},
-        },
+        LOGGING=DJANGO_LOGGING,
     )
     django.setup()
     call_command("migrate", verbosity=0)
 
 
 def main() -> None:
-    """Configure Django from ``ALLAUTH_RP`` and serve on ``localhost:<port>`` with Django's
-    threaded WSGI server until stopped."""
-    from django.core.servers.basehttp import ThreadedWSGIServer
-    from django.core.servers.basehttp import WSGIRequestHandler
-
-    config = json.loads(os.environ["ALLAUTH_RP"])
-    configure(config)
-    from django.core.wsgi import get_wsgi_application
-
-    listener = ThreadedWSGIServer(("127.0.0.1", config["port"]), WSGIRequestHandler)
-    listener.set_app(get_wsgi_application())
-    listener.serve_forever()
+    """Configure Django from ``ALLAUTH_RP`` and serve until stopped."""
+    serve_django("ALLAUTH_RP", configure)
 
 
 if __name__ == "__main__":

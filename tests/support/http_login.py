@@ -5,9 +5,14 @@ service's authorization URL and its callback."""
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs
 from urllib.parse import urljoin
+from urllib.parse import urlsplit
 
 import requests
+
+from tests.support.oidc_flow import authorization_url
+from tests.support.oidc_flow import basic_auth
 
 
 def login_to_callback(
@@ -33,3 +38,28 @@ def login_to_callback(
         location = urljoin(location, response.headers["Location"])
         if location.startswith(redirect_uri):
             return location
+
+
+def logged_in_tokens(
+    oidc: str,
+    client_id: str,
+    secret: str,
+    redirect_uri: str,
+    national_id: str,
+    browser: requests.Session | None = None,
+) -> dict:
+    """The token answer a service gets for a professional's login at the server whose
+    Keycloak endpoints are under ``oidc``: the authorization request (``openid scope_all``,
+    ``acr_values`` ``eidas1``), :func:`login_to_callback` in ``browser`` (a new one unless
+    given: one may already hold the SSO cookie), the code exchanged with HTTP Basic."""
+    url = authorization_url(f"{oidc}/auth", client_id=client_id, redirect_uri=redirect_uri)
+    callback = login_to_callback(browser or requests.Session(), url, redirect_uri, national_id)
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    response = requests.post(
+        f"{oidc}/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+        headers=basic_auth(client_id, secret),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
