@@ -28,11 +28,9 @@ import jwt
 import pytest
 import requests
 
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
-from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.http_login import logged_in_tokens
 from tests.support.python_rp import ServiceSite
@@ -105,20 +103,6 @@ def site(service):
     yield site
     logged = site.taken()
     assert not logged.strip(), logged
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = desktop_browser(tmp_path_factory.mktemp("flask-oidc-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
-    return chromium
 
 
 def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> dict:

@@ -30,11 +30,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
-from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.python_rp import ServiceSite
 from tests.support.python_rp import python_relying_party
@@ -115,20 +113,6 @@ def site(service):
     yield site
     logged = site.taken()
     assert not site.failures(logged), logged
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    driver = desktop_browser(tmp_path_factory.mktemp("social-auth-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def browser(chromium, server, site):
-    start_afresh(chromium, server.base)
-    start_afresh(chromium, site)
-    return chromium
 
 
 def log_in(browser, site: str, backend: str, landing: str = "/me/"):
