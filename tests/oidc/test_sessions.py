@@ -363,6 +363,23 @@ def test_refreshing_keeps_the_sso_session_alive(clocked_app, clock):
     assert "code=" in silent.headers["Location"], silent.headers["Location"]
 
 
+def test_exchanging_the_code_keeps_the_sso_session_alive(clocked_app, clock):
+    """The code exchange issues a refresh token, a use of the SSO session as a refresh is
+    (Keycloak's ``generateRefreshToken`` sets ``lastSessionRefresh``): the idle time counts
+    from the exchange, not from the login: a second service still logs in silently after the
+    login's idle end."""
+    app = clocked_app
+    client = app.test_client()
+    flow = Flow(app, client, register_client(app))
+    idle = app.extensions["santeid"].settings.login.sso_idle_timeout
+    code = flow.obtain_code()["code"]
+    clock.advance(50)  # within the code's lifetime
+    assert "refresh_token" in flow.token(code).get_json()
+    clock.advance(idle - 10)  # past the login's idle end, within the exchange's
+    silent = _second_service(app, client).authorize(prompt="none")
+    assert "code=" in silent.headers["Location"], silent.headers["Location"]
+
+
 def test_logging_in_again_does_not_restart_the_sessions_maximum(clocked_app, clock):
     """Keycloak keeps the user session, and its start, when the professional logs in again."""
     app = clocked_app

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Any
 
 from santeid.clock import system_clock
 from santeid.oidc.authentication import Authentication
+from santeid.storage.base import Batch
 from santeid.storage.records import SSO_SESSION
+from santeid.storage.records import Record
 from santeid.storage.records import RecordBook
 
 
@@ -45,7 +48,7 @@ class SessionStore:
         """A new login by the professional already logged in: same session, fresh auth_time,
         acr and amr (Keycloak keeps the user session on re-authentication). None if ``sid``
         is not a live session of that same professional."""
-        record = self._live(sid)
+        record = self.live(sid)
         if sid is None or record is None:
             return None
         if record["auth"]["national_id"] != authentication.national_id:
@@ -60,7 +63,7 @@ class SessionStore:
         )
         return bound if renewed is not None else None
 
-    def _live(self, sid: str | None):
+    def live(self, sid: str | None) -> Record | None:
         """The record of ``sid`` while the session lasts: neither ``max_lifetime`` since it
         started nor ``idle_timeout`` since it was last used. The record's own lifetime says as
         much, but only for the timeouts it was written under: one shortened since (a restart
@@ -79,16 +82,10 @@ class SessionStore:
 
     def get(self, sid: str | None) -> Authentication | None:
         """The live session ``sid``, refreshed for idle purposes, or None."""
-        record = self._live(sid)
+        record = self.live(sid)
         if record is None:
             return None
-        now = int(self.clock())
-        self.book.update(
-            record.key,
-            {"last_seen": now},
-            lifetime=self._ttl(record["created_at"], now),
-            current=record.data,
-        )
+        self.book.update(record.key, **self._use(record))
         # The session's start from the session itself (records written before logins carried
         # it have it only there).
         return Authentication.from_dict({**record["auth"], "session_started": record["created_at"]})
@@ -101,9 +98,24 @@ class SessionStore:
         lives on while a service keeps refreshing (nothing if it is already over)."""
         self.get(sid)
 
+    def keep_alive_in(self, batch: Batch, session: Record) -> None:
+        """:meth:`keep_alive` of a session this request has just found live (:meth:`live`),
+        done when ``batch`` runs, from that copy: with the batch's other writes, one store
+        round trip (docs/storage.md). A session gone since is not brought back."""
+        self.book.update_in(batch, session.key, **self._use(session))
+
+    def _use(self, record: Record) -> dict[str, Any]:
+        """The changes of one use of the live session ``record``: its idle time starts again."""
+        now = int(self.clock())
+        return {
+            "changes": {"last_seen": now},
+            "lifetime": self._ttl(record["created_at"], now),
+            "current": record.data,
+        }
+
     def exists(self, sid: str | None) -> bool:
         """The session ``sid`` lasts, its idle time left as it is (a check, not a use)."""
-        return self._live(sid) is not None
+        return self.live(sid) is not None
 
     def close(self, sid: str) -> None:
         self.book.delete(self.book.key(sid))
