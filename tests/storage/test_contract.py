@@ -56,6 +56,31 @@ def test_get_absent_is_none(store: EphemeralStore) -> None:
     assert store.get("code:unknown") is None
 
 
+def test_get_many_reads_each_key_in_order(store: EphemeralStore) -> None:
+    """Userinfo reads the token's deny-list entry and its SSO session together: each answer
+    is what ``get`` would give, in the order asked, absent keys ``None``."""
+    store.put("revoked:a", {"reason": "revoked"}, ttl=60)
+    store.put("sso:s", {"auth": {"acr": "eidas1"}}, ttl=60)
+    store.add_member("set:k", "m", ttl=60)
+    assert store.get_many("sso:s", "missing", "revoked:a") == [
+        {"auth": {"acr": "eidas1"}},
+        None,
+        {"reason": "revoked"},
+    ]
+    assert store.get_many() == []
+    with pytest.raises(TypeError):
+        store.get_many("sso:s", "")
+
+
+def test_get_many_skips_expired_keys(
+    store: EphemeralStore, advance_time: Callable[[float], None]
+) -> None:
+    store.put("short", {"v": 1}, ttl=1)
+    store.put("long", {"v": 2}, ttl=60)
+    advance_time(1.2)
+    assert store.get_many("short", "long") == [None, {"v": 2}]
+
+
 def test_put_overwrites_value_and_ttl(store: EphemeralStore) -> None:
     """put is a plain overwrite: a refreshed SSO session gets its new lifetime."""
     store.put("k", {"v": 1, "gone": True}, ttl=10)

@@ -70,7 +70,10 @@ class SessionStore:
         with a lower setting) applies to the sessions already open. An ended one is removed."""
         if not sid or not isinstance(sid, str):
             return None
-        record = self.book.get(sid)
+        return self.lasting(self.book.get(sid))
+
+    def lasting(self, record: Record | None) -> Record | None:
+        """:meth:`live` of a session record already read (``RecordBook.found``)."""
         if record is None:
             return None
         now = int(self.clock())

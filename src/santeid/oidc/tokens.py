@@ -73,6 +73,8 @@ class TokenError(Exception):
 #: code) rather than being revoked alone: Keycloak's userinfo words the two apart
 #: (docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation").
 GRANT_ENDED = "the session or grant of the token has ended"
+#: Why :meth:`TokenService.check_live` refuses a token whose session is over.
+SESSION_OVER = "its session has ended"
 
 
 class RefreshRefused(TokenError):
@@ -236,10 +238,30 @@ class TokenService:
         "Refresh tokens"; "Userinfo, introspection, revocation")."""
         if not sid or not isinstance(sid, str):
             return False
-        if self.sessions.exists(sid):
-            return False
+        return not self.sessions.exists(sid) and self._no_grant_holds(sid)
+
+    def _no_grant_holds(self, sid: str) -> bool:
+        """No SSO session is ``sid``: neither does a live grant that is its own session."""
         family = self.family(sid)
         return family is None or bool(family["auth"].get("sid")) or family["state"] != "active"
+
+    def check_live(self, claims: dict) -> None:
+        """:meth:`check_not_denied`, then :meth:`session_over` of the token's ``sid``
+        (:data:`SESSION_OVER`), the deny-list entry and the SSO session read together: one
+        store round trip (docs/storage.md).
+
+        :raises TokenError: as those checks, in that order."""
+        deny_key = store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti")))
+        sid = claims.get("sid")
+        if not sid or not isinstance(sid, str):
+            self._refuse_denied(self.store.get(deny_key))
+            return
+        session_key = self.sessions.book.key(sid)
+        denial, session = self.store.get_many(deny_key, session_key)
+        self._refuse_denied(denial)
+        found = self.sessions.lasting(self.sessions.book.found(session_key, session))
+        if found is None and self._no_grant_holds(sid):
+            raise TokenError(SESSION_OVER)
 
     def open_family(
         self,
@@ -631,8 +653,13 @@ class TokenService:
     def check_not_denied(self, claims: dict) -> None:
         """Raise ``TokenError`` if the access token of ``claims`` is on the deny list: revoked
         alone, "token revoked"; with its family, :data:`GRANT_ENDED`."""
-        key = store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti")))
-        denial = self.store.get(key)
+        self._refuse_denied(
+            self.store.get(store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti"))))
+        )
+
+    @staticmethod
+    def _refuse_denied(denial: dict | None) -> None:
+        """The refusal of an access token whose deny-list entry is ``denial``, if any."""
         if denial is not None:
             raise TokenError(GRANT_ENDED if denial.get("reason") == "family" else "token revoked")
 

@@ -64,6 +64,12 @@ class EphemeralStore(abc.ABC):
         """Return the record under ``key``, or ``None`` if absent or expired (Redis: ``GET``)."""
 
     @abc.abstractmethod
+    def get_many(self, *keys: str) -> list[dict | None]:
+        """:meth:`get` of each key, in order, in one round trip (Redis: one ``GET`` per key,
+        pipelined — a multi-key ``MGET`` would be cross-slot on a Cluster). Each read is
+        atomic; together they are not a snapshot: a write may come between two of them."""
+
+    @abc.abstractmethod
     def add(self, key: str, value: dict, ttl: int) -> bool:
         """Create the record only if ``key`` does not exist; ``True`` if this call created it.
 

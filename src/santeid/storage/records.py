@@ -192,6 +192,11 @@ class RecordBook:
         """The record under ``key`` (from :attr:`Record.key`), or ``None``."""
         return self._read(key, self.store.get(key))
 
+    def found(self, key: str, data: dict[str, Any] | None) -> Record | None:
+        """:meth:`read` of what the store has just answered for ``key`` (one of the reads of a
+        ``get_many``)."""
+        return self._read(key, data)
+
     # -- writing -------------------------------------------------------------------------------
     def _ttl(self, expires_at: float) -> int:
         return max(1, math.ceil(expires_at + self.kind.grace - self.clock()))

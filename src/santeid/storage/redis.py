@@ -271,6 +271,20 @@ class RedisStore(EphemeralStore):
             raw = self._client.get(k)
         return None if raw is None else decode_record(raw, key)
 
+    def get_many(self, *keys: str) -> list[dict | None]:
+        """One ``GET`` per key, pipelined (no ``MULTI``, no cross-slot ``MGET``)."""
+        ks = [self._key(key) for key in keys]
+        if not ks:
+            return []
+        with self._errors(), self._client.pipeline(transaction=False) as pipe:
+            for k in ks:
+                pipe.get(k)
+            replies = pipe.execute()
+        return [
+            None if raw is None else decode_record(raw, key)
+            for key, raw in zip(keys, replies, strict=True)
+        ]
+
     def add(self, key: str, value: dict, ttl: int) -> bool:
         """Atomic: ``SET key json NX EX ttl``."""
         k = self._key(key)
