@@ -370,6 +370,27 @@ def test_batch_runs_every_operation_and_reports_each_outcome(store: EphemeralSto
         batch.put("code:y", {}, ttl=60)
 
 
+def test_batch_removes_members(store: EphemeralStore) -> None:
+    """An e-CPS request decided leaves its professional's pending index in the same round
+    trip: a batched ``remove_member`` answers as an unbatched one, and keeps the set's
+    lifetime."""
+    store.add_member("ecps:pending:p", "1:a", ttl=60)
+    store.add_member("ecps:pending:p", "1:b", ttl=60)
+    store.put("ecps:req:a", {"status": "pending"}, ttl=60)
+    batch = store.batch()
+    decided = batch.transition("ecps:req:a", {"status": "pending"}, {"status": "approved"})
+    left = batch.remove_member("ecps:pending:p", "1:a")
+    absent = batch.remove_member("ecps:pending:p", "1:zz")
+    batch.run()
+    assert decided.value == {"status": "approved"}
+    assert (left.value, absent.value) == (True, False)
+    assert store.members("ecps:pending:p") == {"1:b"}
+    remaining = store.ttl("ecps:pending:p")
+    assert remaining is not None and 55 <= remaining <= 60
+    with pytest.raises(TypeError):
+        store.batch().remove_member("ecps:pending:p", 7)  # type: ignore[arg-type]
+
+
 def test_batched_transition_from_a_stale_copy(store: EphemeralStore) -> None:
     """The stored record decides, as unbatched: a stale copy neither wins nor blocks."""
     store.put("k", {"state": "a", "seen": 1}, ttl=60)

@@ -226,7 +226,7 @@ class BatchedOperation:
     """One operation of a :class:`Batch`: the name of the store method and its arguments,
     already checked."""
 
-    name: Literal["put", "add_member", "transition", "update"]
+    name: Literal["put", "add_member", "remove_member", "transition", "update"]
     key: str
     args: tuple[Any, ...]
     current: Mapping[str, Any] | None = None
@@ -261,6 +261,11 @@ class Batch:
         return self._queue(
             BatchedOperation("add_member", key, (check_member(member), check_ttl(ttl)))
         )
+
+    def remove_member(self, key: str, member: str) -> Pending:
+        """:meth:`EphemeralStore.remove_member`."""
+        check_key(key)
+        return self._queue(BatchedOperation("remove_member", key, (check_member(member),)))
 
     def transition(
         self,

@@ -295,6 +295,8 @@ class MemoryStore(EphemeralStore):
                 elif operation.name == "add_member":
                     self.add_member(key, *args)
                     results.append(None)
+                elif operation.name == "remove_member":
+                    results.append(self.remove_member(key, *args))
                 elif operation.name == "transition":
                     results.append(self.transition(key, *args))
                 else:

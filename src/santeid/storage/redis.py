@@ -400,6 +400,8 @@ class RedisStore(EphemeralStore):
                 elif operation.name == "add_member":
                     member, ttl = operation.args
                     pipe.evalsha(self._add_member.sha, 1, k, member, ttl)
+                elif operation.name == "remove_member":
+                    pipe.srem(k, *operation.args)
                 else:
                     expected, changes, ttl = _swap_arguments(operation)
                     if operation.current is None:
@@ -413,6 +415,13 @@ class RedisStore(EphemeralStore):
             replies = iter(pipe.execute(raise_on_error=False))
         results: list[Any] = []
         for i, operation in enumerate(operations):
+            if operation.name == "remove_member":
+                reply = next(replies)
+                if isinstance(reply, Exception):
+                    with self._errors():
+                        raise reply
+                results.append(bool(reply))
+                continue
             if operation.name in ("put", "add_member"):
                 reply = next(replies)
                 if isinstance(reply, NoScriptError) and operation.name == "add_member":
