@@ -148,16 +148,16 @@ def write_sessions(services, scratch: ScratchStore, count: int, national_ids, cl
              "auth": authentication.to_dict()},
             lifetime=settings.oidc.authorization_code_lifetime,
         )  # fmt: skip
-        family_id = tokens.open_family(
+        family = tokens.open_family(
             client=client, authentication=authentication, scope=SCOPE, nonce=nonce
         )
         tokens.codes.consume(
-            tokens.codes.key(code), "issued", {"fid": family_id},
+            tokens.codes.key(code), "issued", {"fid": family.id},
             tombstone_lifetime=settings.oidc.refresh_token_lifetime,
         )  # fmt: skip
         tokens.issue(
-            client=client, authentication=authentication, scope=SCOPE, family_id=family_id,
-            nonce=nonce, family_just_opened=True,
+            client=client, authentication=authentication, scope=SCOPE, family_id=family.id,
+            nonce=nonce, opened=family,
         )  # fmt: skip
 
 

@@ -330,6 +330,8 @@ def test_a_decided_request_leaves_the_pending_index(app, ecps, national_id):
     for _ in range(3):
         request = ecps.create_browser_request(national_id, client_name="S")
         assert ecps.requests.decide(request.request_id, {"status": "denied"}) is not None
+        # Left by the decision itself, not by the next listing.
+        assert store.members(index) == set()
     waiting = ecps.create_browser_request(national_id, client_name="S")
     assert [m.rsplit(":", 1)[1] for m in store.members(index)] == [waiting.request_id]
     assert [r.request_id for r in ecps.requests.pending_for(national_id)] == [waiting.request_id]

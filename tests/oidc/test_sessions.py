@@ -43,6 +43,54 @@ def test_second_service_logs_in_silently(flow, app, client):
     assert second.token(params["code"]).status_code == 200
 
 
+def test_silent_logins_keep_the_sso_session_alive(clocked_app, clock):
+    """An authorization request answered from the SSO session is a use of it: services
+    logging in silently every 25 minutes keep a 30-minute idle session going."""
+    app = clocked_app
+    client = app.test_client()
+    flow = Flow(app, client, register_client(app))
+    idle = app.extensions["santeid"].settings.login.sso_idle_timeout
+    first = flow.full_login()
+    for _ in range(3):
+        clock.advance(idle - 5 * MINUTE)
+        params = flow.code_from(flow.authorize(prompt="none"))
+        assert params["session_state"] == first["session_state"]
+    clock.advance(idle)
+    refused = flow.authorize(prompt="none")
+    assert "error=login_required" in refused.headers["Location"]
+
+
+def test_a_session_ended_while_a_login_completes_gives_way_to_a_new_one(
+    flow, app, client, monkeypatch
+):
+    """A logout between the completion's read of the browser's SSO session and its renewal:
+    the code written with the renewal is never sent (it is deleted), and the login ends in a
+    new session, as when the session had ended before."""
+    from santeid.oidc import login_outcome
+
+    svc = app.extensions["santeid"]
+    first = flow.full_login()
+    written = []
+
+    def logged_out_meanwhile(areq, authentication, batch):
+        if not written:
+            svc.sessions.close(first["session_state"])
+        written.append(login_outcome_new_code(areq, authentication, batch))
+        return written[-1]
+
+    login_outcome_new_code = login_outcome.new_code
+    monkeypatch.setattr(login_outcome, "new_code", logged_out_meanwhile)
+    params = flow.obtain_code(prompt="login")
+    assert len(written) == 2
+    (unsent, unsent_record), (sent, _) = written
+    assert params["code"] == sent != unsent
+    assert svc.tokens.codes.read(unsent_record.key) is None
+    assert params["session_state"] != first["session_state"]
+    assert svc.sessions.exists(params["session_state"])
+    tokens = flow.token(params["code"]).get_json()
+    assert tokens["session_state"] == params["session_state"]
+
+
 def test_prompt_none_succeeds_with_a_session(flow, app, client):
     """oidcc-prompt-none-logged-in: same sub and auth_time, no UI."""
     flow.full_login()
@@ -106,7 +154,7 @@ def test_a_shortened_idle_timeout_applies_to_sessions_already_open():
     clock.advance(1)
     assert not after.exists(auth.sid)
     assert after.get(auth.sid) is None
-    assert after.renew(auth.sid, auth) is None
+    assert after.renew_in(store.batch(), auth.sid, auth) is None
 
 
 def test_logout_with_hint_redirects_with_state_and_ends_everything(flow, client):
@@ -359,6 +407,23 @@ def test_refreshing_keeps_the_sso_session_alive(clocked_app, clock):
         response = _refresh(flow, tokens["refresh_token"])
         assert response.status_code == 200, response.get_json()
         tokens = response.get_json()
+    silent = _second_service(app, client).authorize(prompt="none")
+    assert "code=" in silent.headers["Location"], silent.headers["Location"]
+
+
+def test_exchanging_the_code_keeps_the_sso_session_alive(clocked_app, clock):
+    """The code exchange issues a refresh token, a use of the SSO session as a refresh is
+    (Keycloak's ``generateRefreshToken`` sets ``lastSessionRefresh``): the idle time counts
+    from the exchange, not from the login: a second service still logs in silently after the
+    login's idle end."""
+    app = clocked_app
+    client = app.test_client()
+    flow = Flow(app, client, register_client(app))
+    idle = app.extensions["santeid"].settings.login.sso_idle_timeout
+    code = flow.obtain_code()["code"]
+    clock.advance(50)  # within the code's lifetime
+    assert "refresh_token" in flow.token(code).get_json()
+    clock.advance(idle - 10)  # past the login's idle end, within the exchange's
     silent = _second_service(app, client).authorize(prompt="none")
     assert "code=" in silent.headers["Location"], silent.headers["Location"]
 

@@ -470,6 +470,39 @@ def test_a_scenario_record_holds_the_choice_over_the_creation_scenario():
     assert book.get(nobody) == Scenario(APPROVE)
 
 
+def test_a_request_reads_a_scenario_once_and_sees_its_own_writes(app):
+    """Within one HTTP request the scenario is read from the store once (the check that the
+    sandbox phone answers and the request it makes see the same one); the request's own
+    changes are seen at once, another worker's from the next request on."""
+    from santeid.directory.models import Professional
+    from santeid.sandbox.scenarios import DENY
+    from santeid.sandbox.scenarios import NEVER
+    from santeid.sandbox.scenarios import Scenario
+    from santeid.sandbox.scenarios import ScenarioBook
+    from santeid.sandbox.scenarios import with_scenario
+    from santeid.storage import keys
+
+    store = MemoryStore()
+    book = ScenarioBook(store)
+    key = keys.SANDBOX_SCENARIO.key("899999999901")
+    someone = with_scenario(Professional("899999999901", "8", "99999999901", "X"), Scenario(NEVER))
+    another_worker = {"chosen": {"outcome": DENY, "delay": None}, "base": None}
+    with app.test_request_context("/"):
+        assert book.get(someone) == Scenario(NEVER)
+        store.put(key, another_worker, 60)
+        assert book.get(someone) == Scenario(NEVER)  # read once in this request
+        book.set(someone.national_id, Scenario(DENY, 2.0))
+        assert book.get(someone) == Scenario(DENY, 2.0)  # its own write
+        book.reset(someone.national_id)
+        assert book.get(someone) == Scenario(NEVER)
+        put_back = book.forget_choice(someone.national_id)
+        put_back()
+        assert book.get(someone) == Scenario(NEVER)
+    store.put(key, another_worker, 60)
+    with app.test_request_context("/"):
+        assert book.get(someone) == Scenario(DENY)  # the next request reads it
+
+
 def test_scenario_descriptions_say_when_the_phone_answers(settings):
     """docs/sandbox.md, "Scenarios by identity": a delay of 0 is at once; no delay waits
     ``sandbox_approval_delay`` for a browser login and answers a CIBA request at once."""

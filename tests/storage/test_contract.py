@@ -56,6 +56,31 @@ def test_get_absent_is_none(store: EphemeralStore) -> None:
     assert store.get("code:unknown") is None
 
 
+def test_get_many_reads_each_key_in_order(store: EphemeralStore) -> None:
+    """Userinfo reads the token's deny-list entry and its SSO session together: each answer
+    is what ``get`` would give, in the order asked, absent keys ``None``."""
+    store.put("revoked:a", {"reason": "revoked"}, ttl=60)
+    store.put("sso:s", {"auth": {"acr": "eidas1"}}, ttl=60)
+    store.add_member("set:k", "m", ttl=60)
+    assert store.get_many("sso:s", "missing", "revoked:a") == [
+        {"auth": {"acr": "eidas1"}},
+        None,
+        {"reason": "revoked"},
+    ]
+    assert store.get_many() == []
+    with pytest.raises(TypeError):
+        store.get_many("sso:s", "")
+
+
+def test_get_many_skips_expired_keys(
+    store: EphemeralStore, advance_time: Callable[[float], None]
+) -> None:
+    store.put("short", {"v": 1}, ttl=1)
+    store.put("long", {"v": 2}, ttl=60)
+    advance_time(1.2)
+    assert store.get_many("short", "long") == [None, {"v": 2}]
+
+
 def test_put_overwrites_value_and_ttl(store: EphemeralStore) -> None:
     """put is a plain overwrite: a refreshed SSO session gets its new lifetime."""
     store.put("k", {"v": 1, "gone": True}, ttl=10)
@@ -343,6 +368,27 @@ def test_batch_runs_every_operation_and_reports_each_outcome(store: EphemeralSto
         batch.run()
     with pytest.raises(RuntimeError):
         batch.put("code:y", {}, ttl=60)
+
+
+def test_batch_removes_members(store: EphemeralStore) -> None:
+    """An e-CPS request decided leaves its professional's pending index in the same round
+    trip: a batched ``remove_member`` answers as an unbatched one, and keeps the set's
+    lifetime."""
+    store.add_member("ecps:pending:p", "1:a", ttl=60)
+    store.add_member("ecps:pending:p", "1:b", ttl=60)
+    store.put("ecps:req:a", {"status": "pending"}, ttl=60)
+    batch = store.batch()
+    decided = batch.transition("ecps:req:a", {"status": "pending"}, {"status": "approved"})
+    left = batch.remove_member("ecps:pending:p", "1:a")
+    absent = batch.remove_member("ecps:pending:p", "1:zz")
+    batch.run()
+    assert decided.value == {"status": "approved"}
+    assert (left.value, absent.value) == (True, False)
+    assert store.members("ecps:pending:p") == {"1:b"}
+    remaining = store.ttl("ecps:pending:p")
+    assert remaining is not None and 55 <= remaining <= 60
+    with pytest.raises(TypeError):
+        store.batch().remove_member("ecps:pending:p", 7)  # type: ignore[arg-type]
 
 
 def test_batched_transition_from_a_stale_copy(store: EphemeralStore) -> None:

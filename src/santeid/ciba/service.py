@@ -352,7 +352,7 @@ class CibaService:
         # names a family not yet written.
         writes = self.tokens.store.batch()
         try:
-            family_id = self.tokens.open_family(
+            family = self.tokens.open_family(
                 client=client,
                 authentication=authentication,
                 scope=request.scope,
@@ -363,7 +363,7 @@ class CibaService:
             raise TokenRedemptionError(str(exc)) from None
         # Consumed by compare-and-set before any token is handed out: of two concurrent polls
         # only one gets tokens; the tombstone keeps the family id for replay revocation.
-        consumed = self.book.consume_in(writes, request, {"fid": family_id})
+        consumed = self.book.consume_in(writes, request, {"fid": family.id})
         extra: dict[str, Any] = {"certificate_thumbprint": thumbprint}
         if push:
             extra["extra_id_claims"] = {AUTH_REQ_ID_CLAIM: self.notification_secrets(request)[0]}
@@ -373,22 +373,22 @@ class CibaService:
                 client=client,
                 authentication=authentication,
                 scope=request.scope,
-                family_id=family_id,
+                family_id=family.id,
                 nonce=None,
                 include_refresh=client.check_grant_type(REFRESH_TOKEN) or push,
-                family_just_opened=True,
+                opened=family,
                 batch=writes,
                 **extra,
             )
         except UnknownSubject as exc:
-            self.tokens.revoke_family(family_id)
+            self.tokens.revoke_family(family.id)
             if consumed.value is None:
                 raise TokenRedemptionError("auth_req_id already used") from None
             if isinstance(exc, SubjectDisabled):  # made inactive since the check above
                 raise TokenRedemptionError(keycloak_errors.USER_DISABLED) from None
             raise TokenRedemptionError("the professional is no longer in the directory") from None
         if consumed.value is None:
-            self.tokens.revoke_family(family_id)
+            self.tokens.revoke_family(family.id)
             raise TokenRedemptionError("auth_req_id already used")
         observe.token_issued(client.get_client_id(), client_meta.CIBA_GRANT_TYPE)
         return tokens

@@ -277,7 +277,9 @@ class RequestBook:
             return None
         changes = {**changes, "decided_at": int(now)}
         outcome = changes.pop("status")
-        record = self.records.transition(
+        writes = self.store.batch()
+        decided = self.records.transition_in(
+            writes,
             key,
             PENDING,
             outcome,
@@ -285,16 +287,16 @@ class RequestBook:
             current=stored,
             matching=None if expires_at is None else {"expires_at": expires_at},
         )
-        if record is None:
-            return None
-        # Out of the professional's pending index at once: pending_for reads only what may
-        # still be pending, however many logins the professional made (CPU per login must not
-        # grow with them).
-        self._unindex(record["national_id"], record["expires_at"], request_id)
-        return AuthRequest.from_record(record)
-
-    def _unindex(self, national_id: str, expires_at: object, request_id: str) -> None:
-        self.store.remove_member(keys.ECPS_PENDING.key(national_id), f"{expires_at}:{request_id}")
+        # Out of the professional's pending index at once, in the same round trip: pending_for
+        # reads only what may still be pending, however many logins the professional made (CPU
+        # per login must not grow with them). Should the decision lose, the request was
+        # decided by another, or expired early (expire_now): out of the index all the same.
+        writes.remove_member(
+            keys.ECPS_PENDING.key(stored["national_id"]), f"{expires_at}:{request_id}"
+        )
+        writes.run()
+        record = decided.value
+        return None if record is None else AuthRequest.from_record(record)
 
     def note(
         self, request_id: str, changes: dict[str, Any], *, current: AuthRequest | None = None

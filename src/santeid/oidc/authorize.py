@@ -43,6 +43,8 @@ from santeid.security import hide_session_state
 from santeid.security import show_session_state
 from santeid.security import whole_number
 from santeid.services import services
+from santeid.storage.base import Batch
+from santeid.storage.records import Record
 
 #: The scope policy lives in ``scopes.py`` (kept importable here for older callers).
 SCOPES_SUPPORTED = scopes.SCOPES_SUPPORTED
@@ -500,9 +502,11 @@ def session_satisfies(areq: AuthorizationRequest, authentication: Authentication
     return True
 
 
-def issue_code(areq: AuthorizationRequest, authentication: Authentication):
-    """RFC 6749 §4.1.2 success response, with Keycloak's session_state and RFC 9207 iss
-    (:func:`issuer_parameter`), in the request's response mode."""
+def new_code(
+    areq: AuthorizationRequest, authentication: Authentication, batch: Batch
+) -> tuple[str, Record]:
+    """A code for ``areq`` under ``authentication``, written when ``batch`` runs (with the
+    SSO session's write, one store round trip: docs/storage.md); the code and its record."""
     svc = services()
     code = secrets.token_urlsafe(32)
     record = {
@@ -514,7 +518,14 @@ def issue_code(areq: AuthorizationRequest, authentication: Authentication):
         "code_challenge_method": areq.code_challenge_method,
         "auth": authentication.to_dict(),
     }
-    svc.tokens.codes.create(code, record, lifetime=svc.settings.oidc.authorization_code_lifetime)
+    lifetime = svc.settings.oidc.authorization_code_lifetime
+    return code, svc.tokens.codes.create(code, record, lifetime=lifetime, batch=batch)
+
+
+def code_response(areq: AuthorizationRequest, authentication: Authentication, code: str):
+    """RFC 6749 §4.1.2 success response carrying ``code`` (:func:`new_code`, once written),
+    with Keycloak's session_state and RFC 9207 iss (:func:`issuer_parameter`), in the
+    request's response mode."""
     params = []
     if areq.state is not None:
         params.append(("state", areq.state))
@@ -556,15 +567,16 @@ def forget_sso() -> None:
     hide_session_state()
 
 
-def current_sso() -> Authentication | None:
+def current_sso(batch: Batch | None = None) -> Authentication | None:
     """The live SSO session the browser's identity cookie names, or None. A cookie naming a
     session that is over (ended by a refresh-token logout, ``santeid sessions logout``, its
     timeouts) is expired, and the session-status cookie with it: as Keycloak's
     ``authenticateIdentityCookie`` calls ``expireIdentityCookie``
     (docs/reference/keycloak-behaviour.md, "Session status iframe"), so that the relying
-    parties' iframes see the change from then on."""
+    parties' iframes see the change from then on. ``batch``: the session's use is written
+    when that batch runs."""
     sid = browser_sid()
-    authentication = services().sessions.get(sid)
+    authentication = services().sessions.get(sid, batch=batch)
     if authentication is None and sid is not None:
         forget_sso()
     return authentication
@@ -589,10 +601,15 @@ def authorization_outcome(params) -> Response | PendingLogin:
             exclude_issuer=exc.exclude_issuer,
         )
 
-    authentication = current_sso()
+    # The session's use, and the code it answers if it does: one store round trip.
+    writes = services().store.batch()
+    authentication = current_sso(writes)
     if authentication is not None and session_satisfies(areq, authentication):
         show_sso_state(authentication)
-        return issue_code(areq, authentication)
+        code, _ = new_code(areq, authentication, writes)
+        writes.run()
+        return code_response(areq, authentication, code)
+    writes.run()
     if "none" in areq.prompt:
         # OIDC Core §3.1.2.6: no UI may be shown. Keycloak's OIDCLoginProtocol.translateError
         # gives PASSIVE_LOGIN_REQUIRED no description (docs/reference/keycloak-behaviour.md,

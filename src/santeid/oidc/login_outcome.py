@@ -6,8 +6,9 @@ from __future__ import annotations
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.authorize import AuthorizationRequest
 from santeid.oidc.authorize import browser_sid
+from santeid.oidc.authorize import code_response
 from santeid.oidc.authorize import error_redirect
-from santeid.oidc.authorize import issue_code
+from santeid.oidc.authorize import new_code
 from santeid.oidc.authorize import remember_sso
 from santeid.oidc.session_end import end_session
 from santeid.services import services
@@ -15,17 +16,32 @@ from santeid.services import services
 
 class OidcAuthorizationSide:
     def complete(self, request: dict, authentication: Authentication):
+        """The SSO session (renewed, or new) and the code answering ``request``, written in
+        one store round trip (docs/storage.md)."""
         svc = services()
         sessions = svc.sessions
+        areq = AuthorizationRequest.from_dict(request)
         previous = browser_sid()
+        writes = svc.store.batch()
         # Keycloak keeps the user session when the same professional logs in again.
-        renewed = sessions.renew(previous, authentication)
-        if renewed is None:
-            # Another professional takes over this browser: the previous one is logged out.
-            end_session(svc, previous)
-            renewed = sessions.open(authentication)
-        remember_sso(renewed)
-        return issue_code(AuthorizationRequest.from_dict(request), renewed)
+        renewal = sessions.renew_in(writes, previous, authentication)
+        if renewal is not None:
+            code, record = new_code(areq, renewal.authentication, writes)
+            writes.run()
+            if renewal.lasted:
+                remember_sso(renewal.authentication)
+                return code_response(areq, renewal.authentication, code)
+            # Ended between its read and its renewal (a logout): that code is never sent.
+            svc.tokens.codes.delete(record.key)
+            writes = svc.store.batch()
+        # A first login, or another professional takes over this browser: the previous one is
+        # logged out.
+        end_session(svc, previous)
+        opened = sessions.open(authentication, batch=writes)
+        code, _ = new_code(areq, opened, writes)
+        writes.run()
+        remember_sso(opened)
+        return code_response(areq, opened, code)
 
     def refuse(self, request: dict, error: str, description: str | None):
         areq = AuthorizationRequest.from_dict(request)

@@ -273,7 +273,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         # names a family not yet written.
         writes = services.store.batch()
         try:
-            family_id = services.tokens.open_family(
+            family = services.tokens.open_family(
                 client=client,
                 authentication=authentication,
                 scope=record.get_scope(),
@@ -291,7 +291,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             writes,
             record.key,
             "issued",
-            {"fid": family_id},
+            {"fid": family.id},
             tombstone_lifetime=services.settings.oidc.refresh_token_lifetime,
             current=record.data,
         )
@@ -300,25 +300,25 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 client=client,
                 authentication=authentication,
                 scope=record.get_scope(),
-                family_id=family_id,
+                family_id=family.id,
                 nonce=record.get_nonce(),
                 include_refresh=client.check_grant_type(grant_types.REFRESH_TOKEN),
-                family_just_opened=True,
+                opened=family,
                 certificate_thumbprint=thumbprint,
                 batch=writes,
             )
         except UnknownSubject as exc:
             if consumed.value is None:
-                self._refuse_used_code(record.key, family_id)
-            services.tokens.revoke_family(family_id)
+                self._refuse_used_code(record.key, family.id)
+            services.tokens.revoke_family(family.id)
             if isinstance(exc, SubjectDisabled):
                 raise InvalidGrantError(keycloak_errors.USER_DISABLED) from None
             raise InvalidGrantError("The professional is no longer in the directory") from None
         if consumed.value is None:
-            self._refuse_used_code(record.key, family_id)
+            self._refuse_used_code(record.key, family.id)
         if services.tokens.session_ended(authentication):
             # A logout ran while the family joined the session, too late to revoke it.
-            services.tokens.revoke_family(family_id)
+            services.tokens.revoke_family(family.id)
             raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
         observe.token_issued(client.get_client_id(), grant_types.AUTHORIZATION_CODE)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -50,6 +50,7 @@ from santeid.storage.base import Batch
 from santeid.storage.records import AUTHORIZATION_CODE
 from santeid.storage.records import REFRESH_TOKEN
 from santeid.storage.records import REFRESH_TOKEN_FAMILY
+from santeid.storage.records import Record
 from santeid.storage.records import RecordBook
 
 #: PSC's production ID tokens carry ``auth_level`` "1" whatever the means (its meaning is not
@@ -72,6 +73,8 @@ class TokenError(Exception):
 #: code) rather than being revoked alone: Keycloak's userinfo words the two apart
 #: (docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation").
 GRANT_ENDED = "the session or grant of the token has ended"
+#: Why :meth:`TokenService.check_live` refuses a token whose session is over.
+SESSION_OVER = "its session has ended"
 
 
 class RefreshRefused(TokenError):
@@ -120,6 +123,15 @@ def at_hash(access_token: str) -> str:
     """OIDC Core §3.1.3.6: left half of the SHA-256 digest (all our algorithms are *256)."""
     digest = hashlib.sha256(access_token.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class OpenedFamily:
+    """A grant's refresh-token family queued by :meth:`TokenService.open_family`: its id and
+    the SSO session as that check found it live (None for a grant without one: CIBA)."""
+
+    id: str
+    session: Record | None
 
 
 @dataclass
@@ -226,10 +238,30 @@ class TokenService:
         "Refresh tokens"; "Userinfo, introspection, revocation")."""
         if not sid or not isinstance(sid, str):
             return False
-        if self.sessions.exists(sid):
-            return False
+        return not self.sessions.exists(sid) and self._no_grant_holds(sid)
+
+    def _no_grant_holds(self, sid: str) -> bool:
+        """No SSO session is ``sid``: neither does a live grant that is its own session."""
         family = self.family(sid)
         return family is None or bool(family["auth"].get("sid")) or family["state"] != "active"
+
+    def check_live(self, claims: dict) -> None:
+        """:meth:`check_not_denied`, then :meth:`session_over` of the token's ``sid``
+        (:data:`SESSION_OVER`), the deny-list entry and the SSO session read together: one
+        store round trip (docs/storage.md).
+
+        :raises TokenError: as those checks, in that order."""
+        deny_key = store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti")))
+        sid = claims.get("sid")
+        if not sid or not isinstance(sid, str):
+            self._refuse_denied(self.store.get(deny_key))
+            return
+        session_key = self.sessions.book.key(sid)
+        denial, session = self.store.get_many(deny_key, session_key)
+        self._refuse_denied(denial)
+        found = self.sessions.lasting(self.sessions.book.found(session_key, session))
+        if found is None and self._no_grant_holds(sid):
+            raise TokenError(SESSION_OVER)
 
     def open_family(
         self,
@@ -239,7 +271,7 @@ class TokenService:
         scope: str,
         nonce: str | None,
         batch: Batch | None = None,
-    ) -> str:
+    ) -> OpenedFamily:
         """Create the refresh-token family of one authorization grant: written at once, or
         when ``batch`` runs (``docs/storage.md``: one round trip with the grant's other
         writes).
@@ -252,8 +284,11 @@ class TokenService:
         remaining = self.session_end(authentication) - int(self.clock())
         if remaining <= 0:
             raise SessionEnded("Session not active")
-        if authentication.sid and not self.sessions.exists(authentication.sid):
-            raise SessionGone(keycloak_errors.CODE_NOT_VALID)
+        session = None
+        if authentication.sid:
+            session = self.sessions.live(authentication.sid)
+            if session is None:
+                raise SessionGone(keycloak_errors.CODE_NOT_VALID)
         fid = _uuid()
         record = {
             "client_id": client.get_client_id(),
@@ -276,7 +311,7 @@ class TokenService:
             )
         if batch is None:
             writes.run()
-        return fid
+        return OpenedFamily(fid, session)
 
     def session_ended(self, authentication: Authentication) -> bool:
         """A logout marked the SSO session of ``authentication`` as ended. Read after a family
@@ -300,7 +335,7 @@ class TokenService:
         include_refresh: bool = True,
         extra_id_claims: dict | None = None,
         with_rt_hash: bool = False,
-        family_just_opened: bool = False,
+        opened: OpenedFamily | None = None,
         certificate_thumbprint: str | None = None,
         batch: Batch | None = None,
         grant_scope: str | None = None,
@@ -314,21 +349,25 @@ class TokenService:
 
         ``extra_id_claims`` are added to the ID token, and ``with_rt_hash`` adds the refresh
         token's hash (:data:`RT_HASH_CLAIM`) (both for CIBA push mode, CIBA Core §10.3.1).
-        ``family_just_opened``: :meth:`open_family` ran in this request, so the family already
-        lives as long as this refresh token and needs no write.
+        ``opened``: the family :meth:`open_family` queued in this request (its id is
+        ``family_id``), which already lives as long as this refresh token and needs no write.
         ``certificate_thumbprint``: the certificate of the token request
         (``santeid.oidc.tls_client_auth.bound_certificate_thumbprint``); the access token and
         the refresh token are bound to it (``cnf``, RFC 8705 §3.1), as Keycloak binds both, so
         that the refresh token is redeemed with that certificate alone
         (``refresh_certificate_thumbprint``).
         A refresh token issued under an SSO session restarts its idle time
-        (:meth:`SessionStore.keep_alive`): a code exchange or a refresh is a use of the session.
+        (:meth:`SessionStore.keep_alive`): a code exchange or a refresh is a use of the session;
+        after :meth:`open_family`, from the session it read, with the batch's writes.
         ``batch``: the writes this request has queued (the family opened, the grant
         consumed), which the token writes join; it runs here, before any token is signed, so
         that the lot is one store round trip, and the caller reads its own outcomes after.
         It runs even when the professional is gone, as unbatched writes would have; it does
         not run when the client's ID-token algorithm has no key (:meth:`id_token_alg`): the
         grant is then neither consumed nor opened."""
+        if opened is not None and opened.id != family_id:
+            raise ValueError("opened is another family than family_id")
+        family_just_opened = opened is not None
         if grant_scope is None:
             grant_scope = scope
         id_alg = self.id_token_alg(client, grant_scope)
@@ -377,6 +416,11 @@ class TokenService:
                     {},
                     lifetime=max(1, refresh_exp - now),
                 )
+        session_kept_alive = False
+        if include_refresh and opened is not None and opened.session is not None:
+            # The refresh token and the session's idle time start together.
+            self.sessions.keep_alive_in(writes, opened.session)
+            session_kept_alive = True
         writes.run()
         if not family_just_opened:
             # A revocation of the family that listed its access tokens before this one joined
@@ -386,8 +430,7 @@ class TokenService:
             family = self.families.get(family_id) if renewed is None else renewed.value
             if family is None or family.state != "active":
                 self._deny_access_token(at_jti, "family", settings.oidc.access_token_lifetime)
-        if include_refresh and authentication.sid:
-            # The refresh token and the session's idle time start together.
+        if include_refresh and authentication.sid and not session_kept_alive:
             self.sessions.keep_alive(authentication.sid)
 
         access_claims = {
@@ -614,8 +657,13 @@ class TokenService:
     def check_not_denied(self, claims: dict) -> None:
         """Raise ``TokenError`` if the access token of ``claims`` is on the deny list: revoked
         alone, "token revoked"; with its family, :data:`GRANT_ENDED`."""
-        key = store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti")))
-        denial = self.store.get(key)
+        self._refuse_denied(
+            self.store.get(store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti"))))
+        )
+
+    @staticmethod
+    def _refuse_denied(denial: dict | None) -> None:
+        """The refusal of an access token whose deny-list entry is ``denial``, if any."""
         if denial is not None:
             raise TokenError(GRANT_ENDED if denial.get("reason") == "family" else "token revoked")
 

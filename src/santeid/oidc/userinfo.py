@@ -52,6 +52,7 @@ from santeid.oidc.clients import require_signing_key
 from santeid.oidc.scopes import is_openid
 from santeid.oidc.scopes import released_userinfo
 from santeid.oidc.tokens import GRANT_ENDED
+from santeid.oidc.tokens import SESSION_OVER
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import is_service_account_token
 from santeid.psc.claims import build_userinfo
@@ -130,16 +131,14 @@ def userinfo():
         return _invalid_token(keycloak_errors.CLIENT_NOT_FOUND, "its client is not registered")
     cors.allow_origins_of(client)
     try:
-        svc.tokens.check_not_denied(claims)
+        svc.tokens.check_live(claims)
     except TokenError as exc:
-        # Revoked alone: part of Keycloak's token verification; with its grant: Keycloak finds
-        # no user session holding the token's client.
-        ended = str(exc) == GRANT_ENDED
+        # Revoked alone: part of Keycloak's token verification; with its grant, or its session
+        # over (idle for sso_idle_timeout, past sso_max_lifetime): Keycloak finds no user
+        # session holding the token's client.
+        ended = str(exc) in (GRANT_ENDED, SESSION_OVER)
         text = keycloak_errors.USER_SESSION_NOT_FOUND if ended else TOKEN_VERIFICATION_FAILED
         return _invalid_token(text, str(exc))
-    if svc.tokens.session_over(claims.get("sid")):
-        # Idle for sso_idle_timeout, or past sso_max_lifetime: no session holds the token.
-        return _invalid_token(keycloak_errors.USER_SESSION_NOT_FOUND, "its session has ended")
     professional = None
     if not is_service_account_token(claims):
         professional = svc.directory.get(claims["preferred_username"])

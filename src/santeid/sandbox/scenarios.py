@@ -37,6 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from flask import g
+from flask import has_request_context
+
 from santeid.ecps.requests import KIND_BROWSER
 from santeid.ecps.requests import KIND_CIBA
 from santeid.storage import StoreUnavailable
@@ -160,6 +163,10 @@ def with_scenario(professional: Any, scenario: Scenario | None) -> Any:
     return dataclasses.replace(professional, sandbox_scenario=kept)
 
 
+#: Where an HTTP request keeps the scenario records it has read (:meth:`ScenarioBook._stored`).
+_SEEN = "sandbox_scenarios_seen"
+
+
 def _key(national_id: str) -> str:
     return keys.SANDBOX_SCENARIO.key(national_id)
 
@@ -182,7 +189,7 @@ class ScenarioBook:
 
     def get(self, professional: Any) -> Scenario | None:
         """The scenario in force, or ``None`` (no sandbox phone)."""
-        record = self.store.get(_key(professional.national_id))
+        record = self._stored(professional.national_id)
         chosen, base = (None, None) if record is None else _fields(record)
         created = json.loads(professional.sandbox_scenario or "null")
         stored = next((s for s in (chosen, created, base) if s is not None), None)
@@ -214,18 +221,37 @@ class ScenarioBook:
         scenario an earlier santeid kept here) is forgotten. Returns what puts it back, should
         the professional not be written after all."""
         key = _key(national_id)
+        self._forget_seen(national_id)
         record = self.store.get(key)
         if record is None:
             return lambda: None
         self.store.delete(key)
 
         def put_back() -> None:
+            self._forget_seen(national_id)
             try:
                 self.store.put(key, record, OVERRIDE_TTL)
             except StoreUnavailable as exc:
                 log.error("sandbox scenario of %s not put back: %s", national_id, exc)
 
         return put_back
+
+    def _stored(self, national_id: str) -> dict | None:
+        """The control API's record for ``national_id``, read once per HTTP request: what
+        decides that the sandbox phone answers and what the request it makes carries are the
+        same scenario, for one store read (docs/storage.md)."""
+        if not has_request_context():
+            return self.store.get(_key(national_id))
+        seen = g.setdefault(_SEEN, {})
+        if national_id not in seen:
+            seen[national_id] = self.store.get(_key(national_id))
+        return seen[national_id]
+
+    @staticmethod
+    def _forget_seen(national_id: str) -> None:
+        """A write of ``national_id``'s record: this request reads it again."""
+        if has_request_context():
+            g.get(_SEEN, {}).pop(national_id, None)
 
     def _write(self, national_id: str, *, chosen: dict | None) -> None:
         """The control API's choice changed; the creation's scenario stays."""
@@ -234,6 +260,7 @@ class ScenarioBook:
         self._put(national_id, chosen, base)
 
     def _put(self, national_id: str, chosen: dict | None, base: dict | None) -> None:
+        self._forget_seen(national_id)
         if chosen is None and base is None:
             self.store.delete(_key(national_id))
         else:

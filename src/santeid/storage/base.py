@@ -64,6 +64,12 @@ class EphemeralStore(abc.ABC):
         """Return the record under ``key``, or ``None`` if absent or expired (Redis: ``GET``)."""
 
     @abc.abstractmethod
+    def get_many(self, *keys: str) -> list[dict | None]:
+        """:meth:`get` of each key, in order, in one round trip (Redis: one ``GET`` per key,
+        pipelined — a multi-key ``MGET`` would be cross-slot on a Cluster). Each read is
+        atomic; together they are not a snapshot: a write may come between two of them."""
+
+    @abc.abstractmethod
     def add(self, key: str, value: dict, ttl: int) -> bool:
         """Create the record only if ``key`` does not exist; ``True`` if this call created it.
 
@@ -220,7 +226,7 @@ class BatchedOperation:
     """One operation of a :class:`Batch`: the name of the store method and its arguments,
     already checked."""
 
-    name: Literal["put", "add_member", "transition", "update"]
+    name: Literal["put", "add_member", "remove_member", "transition", "update"]
     key: str
     args: tuple[Any, ...]
     current: Mapping[str, Any] | None = None
@@ -255,6 +261,11 @@ class Batch:
         return self._queue(
             BatchedOperation("add_member", key, (check_member(member), check_ttl(ttl)))
         )
+
+    def remove_member(self, key: str, member: str) -> Pending:
+        """:meth:`EphemeralStore.remove_member`."""
+        check_key(key)
+        return self._queue(BatchedOperation("remove_member", key, (check_member(member),)))
 
     def transition(
         self,

@@ -113,6 +113,14 @@ class MemoryStore(EphemeralStore):
             self._check_open()
             return self._record(key, self._now())
 
+    def get_many(self, *keys: str) -> list[dict | None]:
+        for key in keys:
+            check_key(key)
+        with self._lock:
+            self._check_open()
+            now = self._now()
+            return [self._record(key, now) for key in keys]
+
     def add(self, key: str, value: dict, ttl: int) -> bool:
         """Atomic under the store lock: check-then-create cannot interleave."""
         check_key(key)
@@ -287,6 +295,8 @@ class MemoryStore(EphemeralStore):
                 elif operation.name == "add_member":
                     self.add_member(key, *args)
                     results.append(None)
+                elif operation.name == "remove_member":
+                    results.append(self.remove_member(key, *args))
                 elif operation.name == "transition":
                     results.append(self.transition(key, *args))
                 else:

@@ -192,6 +192,11 @@ class RecordBook:
         """The record under ``key`` (from :attr:`Record.key`), or ``None``."""
         return self._read(key, self.store.get(key))
 
+    def found(self, key: str, data: dict[str, Any] | None) -> Record | None:
+        """:meth:`read` of what the store has just answered for ``key`` (one of the reads of a
+        ``get_many``)."""
+        return self._read(key, data)
+
     # -- writing -------------------------------------------------------------------------------
     def _ttl(self, expires_at: float) -> int:
         return max(1, math.ceil(expires_at + self.kind.grace - self.clock()))
@@ -273,6 +278,36 @@ class RecordBook:
 
         :raises TransitionNotAllowed: the kind does not allow this move.
         """
+        expected, merged, ttl = self._move(from_state, to_state, changes, lifetime, matching)
+        data = self.store.transition(key, expected, merged, ttl=ttl, current=current)
+        return self._read(key, data)
+
+    def transition_in(
+        self,
+        batch: Batch,
+        key: str,
+        from_state: str,
+        to_state: str,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        lifetime: int | None = None,
+        current: Mapping[str, Any] | None = None,
+        matching: Mapping[str, Any] | None = None,
+    ) -> PendingRecord:
+        """:meth:`transition`, done when ``batch`` runs."""
+        expected, merged, ttl = self._move(from_state, to_state, changes, lifetime, matching)
+        pending = batch.transition(key, expected, merged, ttl=ttl, current=current)
+        return PendingRecord(pending, lambda data: self._read(key, data))
+
+    def _move(
+        self,
+        from_state: str,
+        to_state: str,
+        changes: Mapping[str, Any] | None,
+        lifetime: int | None,
+        matching: Mapping[str, Any] | None,
+    ) -> tuple[dict[str, Any], dict[str, Any], int | None]:
+        """What the store compares and writes for a move ``from_state`` → ``to_state``."""
         stays = from_state == to_state and from_state in self.kind.states
         if not (stays or self.kind.allows(from_state, to_state)):
             raise TransitionNotAllowed(f"{self.kind.name}: {from_state} → {to_state}")
@@ -280,8 +315,7 @@ class RecordBook:
         merged[self.kind.state_field] = to_state
         ttl = None if lifetime is None else self._ttl(merged[EXPIRES_AT])
         expected = {**(matching or {}), self.kind.state_field: from_state}
-        data = self.store.transition(key, expected, merged, ttl=ttl, current=current)
-        return self._read(key, data)
+        return expected, merged, ttl
 
     def update(
         self,

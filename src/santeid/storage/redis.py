@@ -271,6 +271,20 @@ class RedisStore(EphemeralStore):
             raw = self._client.get(k)
         return None if raw is None else decode_record(raw, key)
 
+    def get_many(self, *keys: str) -> list[dict | None]:
+        """One ``GET`` per key, pipelined (no ``MULTI``, no cross-slot ``MGET``)."""
+        ks = [self._key(key) for key in keys]
+        if not ks:
+            return []
+        with self._errors(), self._client.pipeline(transaction=False) as pipe:
+            for k in ks:
+                pipe.get(k)
+            replies = pipe.execute()
+        return [
+            None if raw is None else decode_record(raw, key)
+            for key, raw in zip(keys, replies, strict=True)
+        ]
+
     def add(self, key: str, value: dict, ttl: int) -> bool:
         """Atomic: ``SET key json NX EX ttl``."""
         k = self._key(key)
@@ -386,6 +400,8 @@ class RedisStore(EphemeralStore):
                 elif operation.name == "add_member":
                     member, ttl = operation.args
                     pipe.evalsha(self._add_member.sha, 1, k, member, ttl)
+                elif operation.name == "remove_member":
+                    pipe.srem(k, *operation.args)
                 else:
                     expected, changes, ttl = _swap_arguments(operation)
                     if operation.current is None:
@@ -399,6 +415,13 @@ class RedisStore(EphemeralStore):
             replies = iter(pipe.execute(raise_on_error=False))
         results: list[Any] = []
         for i, operation in enumerate(operations):
+            if operation.name == "remove_member":
+                reply = next(replies)
+                if isinstance(reply, Exception):
+                    with self._errors():
+                        raise reply
+                results.append(bool(reply))
+                continue
             if operation.name in ("put", "add_member"):
                 reply = next(replies)
                 if isinstance(reply, NoScriptError) and operation.name == "add_member":
