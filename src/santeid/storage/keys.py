@@ -405,7 +405,8 @@ SANDBOX_SCENARIO = Namespace(
     "record",
     "a sandbox professional's scenario chosen through the sandbox API (the one it was created "
     "with there is in the directory; an earlier santeid kept it here too, field `base`, still "
-    "read)",
+    "read); read once per HTTP request, which sees its own changes at once and another "
+    "worker's from its next request",
     duration(SANDBOX_SCENARIO_LIFETIME),
 )
 
