@@ -6,7 +6,9 @@
   metadata, Keycloak's "Web origins"; ``+`` = the origins of its redirect URIs), as Keycloak's
   ``TokenEndpoint`` and ``TokenRevocationEndpoint`` (``cors.allowedOrigins(session, client)``
   after client authentication): a single-page application revokes its tokens from the page
-  (oidc-client-ts's ``revokeTokens``, ``revokeTokensOnSignout``).
+  (oidc-client-ts's ``revokeTokens``, ``revokeTokensOnSignout``). A client that does not
+  authenticate: every origin (Keycloak's ``AuthorizeClientUtil.authorizeClient``,
+  ``cors.allowAllOrigins()``; ``SanteidAuthorizationServer.authenticate_client``).
 * UserInfo, as its ``UserInfoEndpoint`` (docs/reference/keycloak-behaviour.md, "Userinfo,
   introspection, revocation"): every origin until the token's client is known — no token, a
   token that does not verify or whose client is gone (:func:`allow_any_origin`) — then that

@@ -754,6 +754,41 @@ def test_cors_preflight_and_actual_requests(server):
         assert "Origin" in public.headers["Vary"]
 
 
+def test_a_failed_client_authentication_may_be_read_by_any_origin(server):
+    """Keycloak's ``AuthorizeClientUtil.authorizeClient`` allows every origin
+    (``cors.allowAllOrigins()``, then ``cors.add()``) when the client does not authenticate,
+    at the token and revocation endpoints alike, before any client's web origins are known:
+    a browser application is shown the 401 rather than a network error —
+    from its web origin as from any other, a wrong secret as an unknown client
+    (docs/reference/keycloak-behaviour.md, "Realm endpoints"; Keycloak's
+    ``TokenEndpointCorsTest.accessTokenWithConfidentialClientCorsRequest``)."""
+    register(server, "rp-spa-refused", web_origins=["+"])
+    other = "https://any.example.com"
+    endpoints = {
+        server["discovery"]["token_endpoint"]: {"grant_type": "client_credentials"},
+        server["discovery"]["revocation_endpoint"]: {"token": "unknown"},
+    }
+    for url, data in endpoints.items():
+        for auth in (("rp-spa-refused", "wrong"), ("no-such-client", SECRET)):
+            for origin in (WEB_ORIGIN, other):
+                refused = requests.post(url, data=data, auth=auth, headers={"Origin": origin},
+                                        timeout=5)  # fmt: skip
+                assert refused.status_code == 401, (url, auth, refused.text)
+                # Keycloak's words: a wrong secret unauthorized_client, no client invalid_client.
+                assert refused.json()["error"] in ("unauthorized_client", "invalid_client")
+                assert refused.headers.get("Access-Control-Allow-Origin") == origin, (url, auth)
+                assert refused.headers["Access-Control-Allow-Credentials"] == "true"
+                assert refused.headers["Access-Control-Expose-Headers"] == (
+                    "Access-Control-Allow-Methods"
+                )
+    # A client that authenticates: its web origins again, and no other.
+    revoked = requests.post(server["discovery"]["revocation_endpoint"],
+                            data={"token": "unknown"}, auth=("rp-spa-refused", SECRET),
+                            headers={"Origin": other}, timeout=5)  # fmt: skip
+    assert revoked.status_code == 200
+    assert "Access-Control-Allow-Origin" not in revoked.headers
+
+
 # -- realm endpoints and keys ------------------------------------------------------------------
 def test_realm_information_and_unknown_realm(server):
     info = requests.get(server["issuer"], timeout=5)
