@@ -789,6 +789,41 @@ def test_a_failed_client_authentication_may_be_read_by_any_origin(server):
     assert "Access-Control-Allow-Origin" not in revoked.headers
 
 
+def test_the_device_authorization_endpoint_answers_cors_as_keycloaks(server):
+    """Keycloak's ``DeviceEndpoint`` (docs/reference/keycloak-behaviour.md, "Grants PSC's
+    clients cannot use"): a preflight is answered for any origin with ``POST, OPTIONS``; a
+    client that does not authenticate is refused for any origin to read
+    (``AuthorizeClientUtil.authorizeClient``), a client without the device flow with no CORS
+    header (an ``ErrorResponseException``, not a CORS one). santeid has no device flow, so no
+    user-code page: ``GET`` is 405."""
+    register(server, "rp-no-device", web_origins=["+"])
+    device = server["discovery"]["token_endpoint"].removesuffix("/token") + "/auth/device"
+    other = "https://any.example.com"
+    preflight = requests.options(device, timeout=5, headers={
+        "Origin": other, "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert preflight.status_code == 200
+    assert preflight.headers.get("Access-Control-Allow-Origin") == other
+    assert preflight.headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    assert preflight.headers["Access-Control-Max-Age"] == "3600"
+
+    refused = requests.post(device, data={"scope": "openid"}, auth=("rp-no-device", "wrong"),
+                            headers={"Origin": other}, timeout=5)  # fmt: skip
+    assert refused.status_code == 401
+    assert refused.headers.get("Access-Control-Allow-Origin") == other
+    assert refused.headers["Access-Control-Expose-Headers"] == "Access-Control-Allow-Methods"
+    for origin in (WEB_ORIGIN, other):
+        off = requests.post(device, data={"scope": "openid"}, auth=("rp-no-device", SECRET),
+                            headers={"Origin": origin}, timeout=5)  # fmt: skip
+        assert (off.status_code, off.json()["error"]) == (400, "unauthorized_client")
+        assert "Access-Control-Allow-Origin" not in off.headers
+
+    page = requests.get(device, headers={"Origin": other}, timeout=5)
+    assert page.status_code == 405
+    assert page.headers["Allow"] == "POST, OPTIONS"
+
+
 # -- realm endpoints and keys ------------------------------------------------------------------
 def test_realm_information_and_unknown_realm(server):
     info = requests.get(server["issuer"], timeout=5)
