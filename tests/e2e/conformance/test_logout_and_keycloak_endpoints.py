@@ -660,6 +660,36 @@ def test_frontchannel_logout_renders_the_iframes(server):
     assert f'href="{REDIRECT_URI}?state=s"' in response.text
 
 
+@pytest.mark.parametrize("excluded", [True, False])
+def test_the_issuer_parameter_follows_the_clients_setting_when_the_login_ends(server, excluded):
+    """RFC 9207 ``iss`` is in an authorization response unless the client's "Exclude Issuer
+    From Authentication Response" is on — the setting as it is when the response is sent, as
+    Keycloak's ``OIDCLoginProtocol.authenticated`` and ``sendError`` read the client's
+    configuration then (docs/reference/keycloak-behaviour.md, "Authorization endpoint"). An
+    operator switches it during a login: the code, and the refusal of a professional who
+    cancels, follow the switch; they followed the setting of the login's start."""
+    client_id = f"rp-iss-switched-{str(excluded).lower()}"
+    register(server, client_id, exclude_issuer_from_auth_response=not excluded)
+    browser, cancelling = Browser(server, client_id), Browser(server, client_id)
+    started = browser.get(browser.authorize_url())
+    login_page = cancelling.get(cancelling.authorize_url())
+    assert login_page.status_code == 302, login_page.text
+    login_url = server["base"] + urlsplit(login_page.headers["Location"]).path
+    login_url += "?" + urlsplit(login_page.headers["Location"]).query
+    page = cancelling.get(login_url)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+    register(server, client_id, exclude_issuer_from_auth_response=excluded)
+    answered = browser.login_from(started)
+    assert "code" in answered
+    cancelled = callback(cancelling.http.post(
+        login_url.replace("/authenticate", "/cancel"), data={"csrf_token": csrf},
+        allow_redirects=False, timeout=10))  # fmt: skip
+    assert cancelled["error"] == "access_denied"
+    for params in (answered, cancelled):
+        assert params.get("iss") == (None if excluded else server["issuer"]), params
+
+
 # -- CORS ------------------------------------------------------------------------------------
 def test_cors_preflight_and_actual_requests(server):
     register(server, "rp-spa", web_origins=["+"])
