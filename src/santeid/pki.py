@@ -87,6 +87,7 @@ __all__ = [
 #: RFC 5280 §4.2.1.12 ``id-kp-clientAuth`` / ``id-kp-serverAuth``.
 from santeid.clock import system_clock
 from santeid.clock import utc_datetime
+from santeid.settings.base import HOST_NAME_SYNTAX
 from santeid.settings.base import ConfigurationError
 from santeid.settings.base import is_host_name
 
@@ -701,8 +702,8 @@ def issue_certificate(
 def check_server_host(host: str) -> None:
     """Raise :class:`PKIError` unless ``host`` can be named by a server certificate: an IP
     address, or a host name in the preferred name syntax a dNSName requires (RFC 5280
-    §4.2.1.6, RFC 1123 §2.1), at most 253 characters, its first label possibly ``*``
-    (RFC 6125 §6.4.3)."""
+    §4.2.1.6, RFC 1123 §2.1; :func:`santeid.settings.base.is_host_name`), at most 253
+    characters, its first label possibly ``*`` (RFC 6125 §6.4.3)."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -711,10 +712,7 @@ def check_server_host(host: str) -> None:
         return
     name = host[2:] if host.startswith("*.") else host
     if len(host) > 253 or not is_host_name(name):
-        raise PKIError(
-            f"{host!r} is neither an IP address nor a host name (letters, digits and hyphens "
-            "in dot-separated labels)"
-        )
+        raise PKIError(f"{host!r} is neither an IP address nor a host name ({HOST_NAME_SYNTAX})")
 
 
 def issue_server_certificate(

@@ -559,22 +559,37 @@ class HygienicRequest(Request):
             raise BadRequest("the JSON body is nested too deeply") from None
 
 
-#: A host name as HTTP carries it (RFC 9110 §7.2, RFC 3986 §3.2.2 ``reg-name``, ASCII: an
-#: internationalised name travels as its ``xn--`` form).
-_HOST_NAME = re.compile(r"[A-Za-z0-9._~-]*")
+#: A ``Host`` as Werkzeug 3.1 takes it (``werkzeug.sansio.utils.host_is_trusted``, which
+#: ``request.host`` and Flask's URL adapter go through): a name of ASCII letters, digits, dots
+#: and hyphens — here underscores too — or an IPv6 literal in brackets without a zone (RFC 3986
+#: §3.2.2), then a port of one to five digits, the first not 0. An internationalised name
+#: travels as its ``xn--`` form (RFC 9110 §7.2).
+_HOST = re.compile(
+    r"(?:(?P<name>[A-Za-z0-9._-]+)|\[(?P<address>[0-9A-Fa-f:.]+)\])(?::(?P<port>[1-9][0-9]{0,4}))?"
+)
 
 
 def _host_is_valid(host: str) -> bool:
-    """Whether a ``Host`` value is a host name or address (with an optional port) that URL
-    building can use: IDNA-encodable, labels of 63 characters at most (RFC 1035 §2.3.4)."""
-    if host.startswith("["):
-        address, _, rest = host[1:].partition("]")
-        return bool(address) and (rest == "" or (rest[:1] == ":" and rest[1:].isdigit()))
-    name, _, port = host.partition(":")
-    if (port and not port.isdigit()) or not _HOST_NAME.fullmatch(name):
+    """Whether a ``Host`` value is one URL building can use: what Werkzeug 3.1 accepts — a
+    ``Host`` it refuses becomes an empty ``request.host`` and every absolute URL built from it
+    (a FHIR searchset's links) reads ``http:///…`` — with a valid IPv6 address, a port up to
+    65535, and a name that is IDNA-encodable with labels of 63 characters at most (RFC 1035
+    §2.3.4). Unlike Werkzeug, a name may hold an underscore: Docker names containers and
+    services so (``santeid_app``), and other containers reach santeid by them. An empty value
+    is no host, as without the header (RFC 9110 §7.2)."""
+    if not host:
+        return True
+    match = _HOST.fullmatch(host)
+    if match is None or int(match["port"] or 1) > 65535:
         return False
+    if match["address"] is not None:
+        try:
+            ipaddress.IPv6Address(match["address"])
+        except ValueError:
+            return False
+        return True
     try:
-        name.encode("idna").decode("idna")  # also a valid xn-- (punycode) label
+        match["name"].encode("idna").decode("idna")  # also a valid xn-- (punycode) label
     except UnicodeError:
         return False
     return True

@@ -325,8 +325,10 @@ def test_adding_a_registered_client_again_names_replace(run, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["", "[]", "[127.0.0.1]", "[::1", "::1]", "[localhost]", "a b", "::zz", "-a.example"]
-)
+    "host",
+    ["", "[]", "[127.0.0.1]", "[::1", "::1]", "[localhost]", "a b", "::zz", "-a.example",
+     "0x7f.1", "127.1", "a.0x10"],
+)  # fmt: skip
 def test_a_host_that_is_no_address_is_refused_as_the_host(run, host) -> None:
     """A usage error naming ``--host``, before the issuer the address would make (it said
     "issuer must be an absolute http(s) URL", about a setting nobody gave)."""
@@ -335,15 +337,29 @@ def test_a_host_that_is_no_address_is_refused_as_the_host(run, host) -> None:
     assert "issuer" not in result.output
 
 
-@pytest.mark.parametrize("host", ["", "a b", "-a.example", "a..example", "é.example"])
+@pytest.mark.parametrize(
+    "host", ["", "a b", "-a.example", "a..example", "é.example", "0x7f.1", "127.1", "a.0x10"]
+)
 def test_tls_dev_cert_refuses_what_is_not_a_host(run, tmp_path, host) -> None:
     result = run("tls", "dev-cert", "--out", str(tmp_path / "tls"), "--host", host)
     assert_usage_error(result, "--host", "neither an IP address nor a host name")
     assert not (tmp_path / "tls").exists()
 
 
+def test_a_name_ending_in_a_number_is_no_host_name_to_serve_or_certify(run, tmp_path) -> None:
+    """A name whose last label is a number (``0x7f.1``, ``127.1``) is what a browser reads as
+    an IPv4 address (the WHATWG URL host parser's "ends in a number": ``http://0x7f.1/`` is
+    ``http://127.0.0.1/``), never a host name (RFC 1123 §2.1: the highest-level label is
+    alphabetic): an issuer ``http://0x7f.1:…`` matches no URL a browser goes to, a certificate
+    for the dNSName ``0x7f.1`` no connection it makes. ``serve --host`` and ``tls dev-cert
+    --host`` refuse it alike, saying why."""
+    for args in (["serve", "--sandbox", "--port", "31517"],
+                 ["tls", "dev-cert", "--out", str(tmp_path / "tls")]):  # fmt: skip
+        assert_usage_error(run(*args, "--host", "0x7f.1"), "--host", "the last not a number")
+
+
 def test_tls_dev_cert_takes_names_wildcards_and_addresses(run, tmp_path) -> None:
-    hosts = ("*.dev.example", "idp-1.dev.example", "::1", "192.168.1.20")
+    hosts = ("*.dev.example", "idp-1.dev.example", "10.dev.example", "::1", "192.168.1.20")
     args = [arg for host in hosts for arg in ("--host", host)]
     result = run("tls", "dev-cert", "--out", str(tmp_path / "tls"), *args)
     assert result.exit_code == 0, result.output

@@ -80,6 +80,10 @@ def test_make_run_prints_the_pages_at_the_address_of_the_issuer(host: str) -> No
         # RFC 6874 §2: a zone in a URI is "%25" and the zone; a bare % is no URI.
         ("fe80::1%eth0", "http://[fe80::1%25eth0]:8000"),
         ("localhost", "http://localhost:8000"),
+        # RFC 3986 §6.2.2.1: a host name is compared in lower case, and written so.
+        ("LocalHost", "http://localhost:8000"),
+        ("IDP.Example.ORG", "http://idp.example.org:8000"),
+        ("fe80::1%Eth0", "http://[fe80::1%25Eth0]:8000"),  # an interface name keeps its case
     ],
 )
 def test_the_issuer_follows_the_address_as_a_uri_writes_it(host: str, origin: str) -> None:

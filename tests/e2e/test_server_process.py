@@ -378,3 +378,18 @@ def test_serves_on_an_ipv6_address_with_the_issuer_in_brackets(
         discovery = probe.get(f"{base}{REALM}/.well-known/openid-configuration", timeout=10)
         assert discovery.json()["issuer"] == f"{base}{REALM}"
     assert f"santeid serving {base}{REALM} on {base}/" in log.read_text()
+
+
+def test_a_host_name_in_capitals_makes_a_lower_case_issuer(tmp_path):
+    """``santeid serve --host LOCALHOST``: the issuer writes the host in lower case, as every
+    URL parser normalises it (RFC 3986 §6.2.2.1; the WHATWG URL host parser, browsers and
+    ``new URL()``), since a relying party compares issuers as strings (OpenID Connect Discovery
+    1.0 §4.3): it was ``http://LOCALHOST:…``, which the ID tokens carried and which no URL a
+    browser or a library normalised ever equals."""
+    prepared = santeid_home(tmp_path, SANTEID_ISSUER=None)
+    port = free_port()
+    base = f"http://localhost:{port}"
+    command = [SANTEID, "serve", "--sandbox", "--host", "LOCALHOST", "--port", str(port)]
+    with running_server(command, prepared.env, tmp_path / "server.log", f"{base}/health"):
+        discovery = requests.get(f"{base}{REALM}/.well-known/openid-configuration", timeout=10)
+        assert discovery.json()["issuer"] == f"{base}{REALM}"

@@ -88,7 +88,7 @@ class RedirectError(Exception):
     #: Set by :func:`parse_authorization_request` once the redirect URI is validated.
     redirect_uri: str
     state: str | None
-    exclude_issuer: bool = False
+    client_id: str
 
     def __init__(self, error: str, description: str, response_mode: str | None = None):
         super().__init__(description)
@@ -113,7 +113,9 @@ class AuthorizationRequest:
     locale: str = "fr"
     id_token_hint_sub: str | None = None
     response_mode: str = "query"
-    #: The client's ``exclude_issuer_from_auth_response`` (:func:`issuer_parameter`).
+    #: The client's ``exclude_issuer_from_auth_response`` when the login began, stored for the
+    #: hosts of the previous release during a roll-out, which answer from it; this release
+    #: reads the client's setting when it answers (:func:`issuer_parameter`), as Keycloak.
     exclude_issuer: bool = False
 
     def to_dict(self) -> dict:
@@ -200,7 +202,7 @@ def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str
     return redirect(add_query(redirect_uri, params), code=302)
 
 
-def issuer_parameter(exclude_issuer: bool) -> list[tuple[str, str]]:
+def issuer_parameter(client_id: str) -> list[tuple[str, str]]:
     """RFC 9207's ``iss`` of an authorization response, success or error, as Keycloak adds it
     unless the client's "Exclude Issuer From Authentication Response" is on (its attribute
     ``exclude.issuer.from.auth.response``, off by default; santeid's client metadata
@@ -208,8 +210,13 @@ def issuer_parameter(exclude_issuer: bool) -> list[tuple[str, str]]:
     Keycloak offers for relying parties that cannot take it, such as mod_auth_openidc 2.4.12
     (Debian 12's, in ANS's PSC proof of concept), which takes an error response carrying
     ``iss`` for a discovery response and starts a new login instead of showing the error
-    (examples/psc-apache-mod-auth-openidc/README.md)."""
-    return [] if exclude_issuer else [("iss", services().settings.issuer)]
+    (examples/psc-apache-mod-auth-openidc/README.md). The setting is read when the response
+    is sent, not when the login began, as Keycloak's ``OIDCLoginProtocol.authenticated`` and
+    ``sendError`` read the client's configuration; a client gone meanwhile gets ``iss``."""
+    client = services().clients.get(client_id)
+    if client is not None and client.exclude_issuer_from_auth_response:
+        return []
+    return [("iss", services().settings.issuer)]
 
 
 def error_redirect(
@@ -219,22 +226,22 @@ def error_redirect(
     description: str | None,
     response_mode: str = "query",
     *,
-    exclude_issuer: bool = False,
+    client_id: str = "",
 ):
     """RFC 6749 §4.1.2.1: ``error``, ``error_description`` (none when ``description`` is None,
     as Keycloak sends none for ``login_required``), ``state``, then RFC 9207 ``iss``
-    (:func:`issuer_parameter`: ``exclude_issuer``, or the request's)."""
+    (:func:`issuer_parameter`, for ``client_id`` or the request's client)."""
     if isinstance(areq_or_uri, str):
         redirect_uri = areq_or_uri
     else:
         redirect_uri, response_mode = areq_or_uri.redirect_uri, areq_or_uri.response_mode
-        exclude_issuer = areq_or_uri.exclude_issuer
+        client_id = areq_or_uri.client_id
     params = [("error", error)]
     if description is not None:
         params.append(("error_description", description))
     if state is not None:
         params.append(("state", state))
-    params += issuer_parameter(exclude_issuer)
+    params += issuer_parameter(client_id)
     return respond(redirect_uri, params, response_mode)
 
 
@@ -457,7 +464,7 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
     except RedirectError as exc:
         exc.redirect_uri = redirect_uri
         exc.state = state
-        exc.exclude_issuer = client.exclude_issuer_from_auth_response
+        exc.client_id = client.get_client_id()
         if exc.response_mode is None:
             exc.response_mode = response_mode
         raise
@@ -531,7 +538,7 @@ def code_response(areq: AuthorizationRequest, authentication: Authentication, co
         params.append(("state", areq.state))
     params += [
         ("session_state", authentication.sid),
-        *issuer_parameter(areq.exclude_issuer),
+        *issuer_parameter(areq.client_id),
         ("code", code),
     ]
     return respond(areq.redirect_uri, params, areq.response_mode)
@@ -598,7 +605,7 @@ def authorization_outcome(params) -> Response | PendingLogin:
             exc.error,
             exc.description,
             exc.response_mode or "query",
-            exclude_issuer=exc.exclude_issuer,
+            client_id=exc.client_id,
         )
 
     # The session's use, and the code it answers if it does: one store round trip.

@@ -6,22 +6,29 @@
   metadata, Keycloak's "Web origins"; ``+`` = the origins of its redirect URIs), as Keycloak's
   ``TokenEndpoint`` and ``TokenRevocationEndpoint`` (``cors.allowedOrigins(session, client)``
   after client authentication): a single-page application revokes its tokens from the page
-  (oidc-client-ts's ``revokeTokens``, ``revokeTokensOnSignout``).
+  (oidc-client-ts's ``revokeTokens``, ``revokeTokensOnSignout``). A client that does not
+  authenticate: every origin (Keycloak's ``AuthorizeClientUtil.authorizeClient``,
+  ``cors.allowAllOrigins()``; ``SanteidAuthorizationServer.authenticate_client``).
 * UserInfo, as its ``UserInfoEndpoint`` (docs/reference/keycloak-behaviour.md, "Userinfo,
   introspection, revocation"): every origin until the token's client is known — no token, a
   token that does not verify or whose client is gone (:func:`allow_any_origin`) — then that
   client's web origins (:func:`allow_origins_of`); none for a repeated form ``access_token``,
   refused before.
-* Preflight (``OPTIONS`` with ``Access-Control-Request-Method``) on those five: answered for
+* The device authorization endpoint (``…/auth/device``, served only to refuse: no PSC client
+  has the device flow), as Keycloak's ``DeviceEndpoint``: any origin when the client does not
+  authenticate, none for the refusal of a client that does (an ``ErrorResponseException``,
+  without CORS).
+* Preflight (``OPTIONS`` with ``Access-Control-Request-Method``) on those six: answered for
   any origin with the endpoint's methods, ``Access-Control-Allow-Headers``, credentials and
   ``Access-Control-Max-Age: 3600``, as Keycloak.
 * An actual request from an origin that is not allowed gets no CORS header (the browser then
   refuses to hand the response to the page). ``Access-Control-Allow-Credentials: true``
   accompanies every allowed origin.
 
-``Access-Control-Expose-Headers`` on an allowed token, revocation or userinfo answer names
-``Access-Control-Allow-Methods``, and ``WWW-Authenticate`` too when the answer has one, so that
-a browser application reads userinfo's refusals (an empty body, the error in the challenge).
+``Access-Control-Expose-Headers`` on an allowed token, revocation, userinfo or device
+authorization answer names ``Access-Control-Allow-Methods``, and ``WWW-Authenticate`` too when
+the answer has one, so that a browser application reads userinfo's refusals (an empty body,
+the error in the challenge).
 
 ``Vary: Origin`` is added because the echoed origin differs per caller (discovery and JWKS
 are cacheable).
@@ -47,10 +54,13 @@ PREFLIGHT_METHODS = {
     "oidc.token": "POST, OPTIONS",
     "oidc.revoke": "POST, OPTIONS",
     "oidc.userinfo": "GET, POST, OPTIONS",
+    "oidc.device_authorization": "POST, OPTIONS",
 }
 PUBLIC_ENDPOINTS = ("oidc.discovery", "oidc.wallet_discovery", "oidc.certs")
-#: Exposed on every allowed token, revocation and userinfo answer (Keycloak's ``exposedHeaders``).
+#: Exposed on every allowed token, revocation, userinfo and device authorization answer
+#: (Keycloak's ``exposedHeaders``).
 EXPOSED = "Access-Control-Allow-Methods"
+EXPOSING_ENDPOINTS = ("oidc.token", "oidc.revoke", "oidc.userinfo", "oidc.device_authorization")
 #: :func:`allow_any_origin`'s mark.
 _ANY_ORIGIN = object()
 
@@ -102,7 +112,7 @@ def add_cors_headers(response):
         response.headers["Access-Control-Allow-Methods"] = PREFLIGHT_METHODS[endpoint]
         response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
         response.headers["Access-Control-Max-Age"] = MAX_AGE
-    elif endpoint in ("oidc.token", "oidc.revoke", "oidc.userinfo"):
+    elif endpoint in EXPOSING_ENDPOINTS:
         challenge = ", WWW-Authenticate" if "WWW-Authenticate" in response.headers else ""
         response.headers["Access-Control-Expose-Headers"] = EXPOSED + challenge
     return response

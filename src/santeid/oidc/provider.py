@@ -958,7 +958,11 @@ class SanteidAuthorizationServer(AuthorizationServer):
         up, and the method it registered would read it again — a database round trip more
         with several hosts. The methods stay Authlib's (registered on ``_client_auth`` by
         :func:`create_authorization_server`), shared by every thread; each call gets its own
-        memo."""
+        memo.
+
+        A client that does not authenticate is answered for any origin to read (Keycloak's
+        ``AuthorizeClientUtil.authorizeClient``: ``cors.allowAllOrigins()`` before its
+        refusal; ``cors.py``): no client's web origins are known yet."""
         looked_up: dict[str, object] = {}
 
         def query_once(client_id):
@@ -971,6 +975,7 @@ class SanteidAuthorizationServer(AuthorizationServer):
         try:
             return authentication(request, methods, endpoint)
         except InvalidClientError as error:
+            cors.allow_any_origin()
             raise client_auth.invalid_client(error, endpoint, request, query_once) from None
 
     def create_token_response(self, request=None):

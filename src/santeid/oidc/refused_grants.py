@@ -21,10 +21,13 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.errors import UnauthorizedClientError
+from authlib.oauth2.rfc6750 import InvalidTokenError
 from flask import request
 
 from santeid.oidc import client_auth
+from santeid.oidc.protector import ProtectedRequest
 from santeid.oidc.protector import bearer_header_token
+from santeid.oidc.protector import check_certificate_binding
 from santeid.oidc.tokens import TokenError
 from santeid.services import services
 
@@ -96,8 +99,11 @@ class UmaGrant(RefusedGrant):
     Bearer`` access token (python-keycloak's ``uma_permissions``) the token stands for the
     client — a live one (signature, issuer, type, expiry, neither revoked nor its grant ended:
     ``TokenService.verify_access_token``; Keycloak's ``Tokens.getAccessToken``, whose
-    ``AuthenticationManager.verifyIdentityToken`` wants the token's user session valid) and no
-    client authentication —, else the client is authenticated as at the token
+    ``AuthenticationManager.verifyIdentityToken`` wants the token's user session valid),
+    presented with its certificate when bound to one (RFC 8705 §3,
+    https://www.rfc-editor.org/rfc/rfc8705#section-3: the check of every resource,
+    ``protector.check_certificate_binding``, which Keycloak's bearer-token authenticator does
+    not make), and no client authentication —, else the client is authenticated as at the token
     endpoint; then the ``audience`` is looked up, and no client has authorization services. A
     ``ticket``, which only Keycloak's protection API issues, is not read."""
 
@@ -109,8 +115,9 @@ class UmaGrant(RefusedGrant):
             self.request.client = self.authenticate_token_endpoint_client()
         else:
             try:
-                services().tokens.verify_access_token(token)
-            except TokenError:
+                claims = services().tokens.verify_access_token(token)
+                check_certificate_binding(claims, ProtectedRequest.from_flask())
+            except (TokenError, InvalidTokenError):
                 raise InvalidGrantError(INVALID_BEARER_TOKEN, status_code=401) from None
         raise self.refusal()
 

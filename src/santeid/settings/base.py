@@ -106,12 +106,26 @@ WILDCARD_HOSTS = ("0.0.0.0", "::")  # noqa: S104
 #: One label of a host name (RFC 1123 §2.1): letters, digits and hyphens, 1 to 63, no hyphen
 #: at either end.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+#: A last label that makes a name an IPv4 address to a browser: decimal or ``0x`` hexadecimal
+#: (the WHATWG URL Standard's "ends in a number checker",
+#: https://url.spec.whatwg.org/#ends-in-a-number-checker).
+_NUMBER_LABEL = re.compile(r"[0-9]+|0[xX][0-9A-Fa-f]*")
+#: What :func:`is_host_name` accepts, in the words of the refusals that rely on it.
+HOST_NAME_SYNTAX = "letters, digits and hyphens in dot-separated labels, the last not a number"
 
 
 def is_host_name(name: str) -> bool:
     """Whether ``name`` is a host name in the preferred name syntax (RFC 1123 §2.1, RFC 5280
-    §4.2.1.6 for a dNSName): dot-separated labels, at most 253 characters."""
-    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
+    §4.2.1.6 for a dNSName): dot-separated labels, at most 253 characters, the last one not a
+    number — "the highest-level component label will be alphabetic" (RFC 1123 §2.1), and a
+    browser reads ``0x7f.1`` or ``127.1`` as the IPv4 address 127.0.0.1 (:data:`_NUMBER_LABEL`),
+    so that a URL or a certificate naming it would name no host a browser goes to."""
+    labels = name.split(".")
+    return (
+        0 < len(name) <= 253
+        and all(_HOST_LABEL.fullmatch(label) for label in labels)
+        and not _NUMBER_LABEL.fullmatch(labels[-1])
+    )
 
 
 def bracketed(host: str) -> str:
@@ -149,18 +163,19 @@ def listen_host(host: str) -> str:
         return inner
     if _is_ip_address(host) or (":" not in host and is_host_name(host)):
         return host
-    raise ValueError(
-        f"{host!r} is neither an IP address nor a host name (letters, digits and hyphens in "
-        "dot-separated labels)"
-    )
+    raise ValueError(f"{host!r} is neither an IP address nor a host name ({HOST_NAME_SYNTAX})")
 
 
 def url_host(host: str) -> str:
     """The host of this server's URLs when it listens on ``host``: 127.0.0.1 for a wildcard
-    (:data:`WILDCARD_HOSTS`), else ``host`` as :func:`authority_host` writes it."""
+    (:data:`WILDCARD_HOSTS`), else ``host`` as :func:`authority_host` writes it — a host name
+    in lower case, as URL parsers normalise it (RFC 3986 §6.2.2.1; the WHATWG URL host parser)
+    and relying parties then compare the issuer with it as a string (OpenID Connect Discovery
+    1.0 §4.3): ``LOCALHOST`` makes ``http://localhost:…``. An IPv6 zone keeps its case (an
+    interface name)."""
     if host in WILDCARD_HOSTS:
         return "127.0.0.1"
-    return authority_host(host)
+    return authority_host(host if _is_ip_address(host) else host.lower())
 
 
 def absolute_http_url(value: str) -> str:

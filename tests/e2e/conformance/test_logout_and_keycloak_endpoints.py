@@ -660,6 +660,36 @@ def test_frontchannel_logout_renders_the_iframes(server):
     assert f'href="{REDIRECT_URI}?state=s"' in response.text
 
 
+@pytest.mark.parametrize("excluded", [True, False])
+def test_the_issuer_parameter_follows_the_clients_setting_when_the_login_ends(server, excluded):
+    """RFC 9207 ``iss`` is in an authorization response unless the client's "Exclude Issuer
+    From Authentication Response" is on — the setting as it is when the response is sent, as
+    Keycloak's ``OIDCLoginProtocol.authenticated`` and ``sendError`` read the client's
+    configuration then (docs/reference/keycloak-behaviour.md, "Authorization endpoint"). An
+    operator switches it during a login: the code, and the refusal of a professional who
+    cancels, follow the switch; they followed the setting of the login's start."""
+    client_id = f"rp-iss-switched-{str(excluded).lower()}"
+    register(server, client_id, exclude_issuer_from_auth_response=not excluded)
+    browser, cancelling = Browser(server, client_id), Browser(server, client_id)
+    started = browser.get(browser.authorize_url())
+    login_page = cancelling.get(cancelling.authorize_url())
+    assert login_page.status_code == 302, login_page.text
+    login_url = server["base"] + urlsplit(login_page.headers["Location"]).path
+    login_url += "?" + urlsplit(login_page.headers["Location"]).query
+    page = cancelling.get(login_url)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+    register(server, client_id, exclude_issuer_from_auth_response=excluded)
+    answered = browser.login_from(started)
+    assert "code" in answered
+    cancelled = callback(cancelling.http.post(
+        login_url.replace("/authenticate", "/cancel"), data={"csrf_token": csrf},
+        allow_redirects=False, timeout=10))  # fmt: skip
+    assert cancelled["error"] == "access_denied"
+    for params in (answered, cancelled):
+        assert params.get("iss") == (None if excluded else server["issuer"]), params
+
+
 # -- CORS ------------------------------------------------------------------------------------
 def test_cors_preflight_and_actual_requests(server):
     register(server, "rp-spa", web_origins=["+"])
@@ -752,6 +782,76 @@ def test_cors_preflight_and_actual_requests(server):
         public = requests.get(url, headers={"Origin": "https://any.example.com"}, timeout=5)
         assert public.headers["Access-Control-Allow-Origin"] == "https://any.example.com"
         assert "Origin" in public.headers["Vary"]
+
+
+def test_a_failed_client_authentication_may_be_read_by_any_origin(server):
+    """Keycloak's ``AuthorizeClientUtil.authorizeClient`` allows every origin
+    (``cors.allowAllOrigins()``, then ``cors.add()``) when the client does not authenticate,
+    at the token and revocation endpoints alike, before any client's web origins are known:
+    a browser application is shown the 401 rather than a network error —
+    from its web origin as from any other, a wrong secret as an unknown client
+    (docs/reference/keycloak-behaviour.md, "Realm endpoints"; Keycloak's
+    ``TokenEndpointCorsTest.accessTokenWithConfidentialClientCorsRequest``)."""
+    register(server, "rp-spa-refused", web_origins=["+"])
+    other = "https://any.example.com"
+    endpoints = {
+        server["discovery"]["token_endpoint"]: {"grant_type": "client_credentials"},
+        server["discovery"]["revocation_endpoint"]: {"token": "unknown"},
+    }
+    for url, data in endpoints.items():
+        for auth in (("rp-spa-refused", "wrong"), ("no-such-client", SECRET)):
+            for origin in (WEB_ORIGIN, other):
+                refused = requests.post(url, data=data, auth=auth, headers={"Origin": origin},
+                                        timeout=5)  # fmt: skip
+                assert refused.status_code == 401, (url, auth, refused.text)
+                # Keycloak's words: a wrong secret unauthorized_client, no client invalid_client.
+                assert refused.json()["error"] in ("unauthorized_client", "invalid_client")
+                assert refused.headers.get("Access-Control-Allow-Origin") == origin, (url, auth)
+                assert refused.headers["Access-Control-Allow-Credentials"] == "true"
+                assert refused.headers["Access-Control-Expose-Headers"] == (
+                    "Access-Control-Allow-Methods"
+                )
+    # A client that authenticates: its web origins again, and no other.
+    revoked = requests.post(server["discovery"]["revocation_endpoint"],
+                            data={"token": "unknown"}, auth=("rp-spa-refused", SECRET),
+                            headers={"Origin": other}, timeout=5)  # fmt: skip
+    assert revoked.status_code == 200
+    assert "Access-Control-Allow-Origin" not in revoked.headers
+
+
+def test_the_device_authorization_endpoint_answers_cors_as_keycloaks(server):
+    """Keycloak's ``DeviceEndpoint`` (docs/reference/keycloak-behaviour.md, "Grants PSC's
+    clients cannot use"): a preflight is answered for any origin with ``POST, OPTIONS``; a
+    client that does not authenticate is refused for any origin to read
+    (``AuthorizeClientUtil.authorizeClient``), a client without the device flow with no CORS
+    header (an ``ErrorResponseException``, not a CORS one). santeid has no device flow, so no
+    user-code page: ``GET`` is 405."""
+    register(server, "rp-no-device", web_origins=["+"])
+    device = server["discovery"]["token_endpoint"].removesuffix("/token") + "/auth/device"
+    other = "https://any.example.com"
+    preflight = requests.options(device, timeout=5, headers={
+        "Origin": other, "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert preflight.status_code == 200
+    assert preflight.headers.get("Access-Control-Allow-Origin") == other
+    assert preflight.headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    assert preflight.headers["Access-Control-Max-Age"] == "3600"
+
+    refused = requests.post(device, data={"scope": "openid"}, auth=("rp-no-device", "wrong"),
+                            headers={"Origin": other}, timeout=5)  # fmt: skip
+    assert refused.status_code == 401
+    assert refused.headers.get("Access-Control-Allow-Origin") == other
+    assert refused.headers["Access-Control-Expose-Headers"] == "Access-Control-Allow-Methods"
+    for origin in (WEB_ORIGIN, other):
+        off = requests.post(device, data={"scope": "openid"}, auth=("rp-no-device", SECRET),
+                            headers={"Origin": origin}, timeout=5)  # fmt: skip
+        assert (off.status_code, off.json()["error"]) == (400, "unauthorized_client")
+        assert "Access-Control-Allow-Origin" not in off.headers
+
+    page = requests.get(device, headers={"Origin": other}, timeout=5)
+    assert page.status_code == 405
+    assert page.headers["Allow"] == "POST, OPTIONS"
 
 
 # -- realm endpoints and keys ------------------------------------------------------------------

@@ -11,7 +11,8 @@ the binding on for a client binds the tokens its earlier, unbound refresh token 
 refresh token once bound stays bound when the switch is turned off again (docs/psc-integration.md
 §5.2). The refresh-token logout verifies the token as a refresh does, and CIBA's push mode,
 with no token request, binds the pushed tokens to the certificate of the back-channel
-authentication request (docs/ciba.md, "Push mode").
+authentication request (docs/ciba.md, "Push mode"). The access token, bound alike, stands for
+no caller of the UMA grant without its certificate (RFC 8705 §3).
 """
 
 from __future__ import annotations
@@ -144,6 +145,38 @@ def test_a_stolen_refresh_token_is_refused_over_another_certificate(server, clie
     for name in ("access_token", "refresh_token"):
         assert _decode_unverified(renewed.json()[name])[1]["cnf"] == bound
     _refused(_refresh(server, client_id, renewed.json()["refresh_token"], "other"))
+
+
+def _uma(server, access_token: str, folder: str | None):
+    """The UMA grant with the access token as its caller (python-keycloak's
+    ``uma_permissions()``), over the certificate of ``folder`` or none."""
+    return _tls(server, folder).post(
+        _discovery(server)["mtls_endpoint_aliases"]["token_endpoint"],
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:uma-ticket",
+              "audience": "rp-secret-bound"},
+        headers={"Authorization": f"Bearer {access_token}"},
+        timeout=10,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("client_id", ["rp-public-bound", "rp-secret-bound"])
+def test_a_bound_access_token_stands_for_no_caller_of_the_uma_grant_without_its_certificate(
+    server, client_id
+):
+    """RFC 8705 §3: a bound access token is presented with its certificate, at the UMA grant
+    as at every resource (the token endpoint takes it as its caller): without it, or over
+    another one, it is a token that does not verify, 401 ``invalid_grant`` — not the
+    resource server's answer, which tells a thief the token is live and which client ids
+    exist (docs/security.md)."""
+    access_token = _tokens(server, client_id, "machine")["access_token"]
+    no_caller = {"error": "invalid_grant", "error_description": "Invalid bearer token"}
+    for folder in ("other", None):
+        answer = _uma(server, access_token, folder)
+        assert (answer.status_code, answer.json()) == (401, no_caller), folder
+    answer = _uma(server, access_token, "machine")
+    no_permissions = "Client does not support permissions"
+    assert (answer.status_code, answer.json()) == (400, {
+        "error": "invalid_request", "error_description": no_permissions})  # fmt: skip
 
 
 def _register(home, client_id: str, *, bound: bool) -> None:

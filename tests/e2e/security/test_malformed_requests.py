@@ -104,6 +104,53 @@ def test_a_host_label_over_63_characters_is_a_400(server, path):
     assert json.loads(body)["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "[::1",  # an IPv6 literal left open
+        "[::1]x",
+        "localhost:99999",  # ports past 65535, port 0, a zero ahead, no digits
+        "localhost:65536",
+        "localhost:0",
+        "localhost:05000",
+        "localhost:",
+        "[::1]:",
+        "[fe80::1%eth0]:5000",  # IPv6 zone ids, as they are and as RFC 6874 writes them
+        "[fe80::1%25eth0]",
+        "[zz]",  # brackets around what is no IPv6 address
+        "[127.0.0.1]",
+        "[v1.fe]",
+        "a~b.example",  # a character no host name holds
+        "a b",
+    ],
+)
+def test_a_host_werkzeug_would_drop_is_a_400(server, host):
+    """A ``Host`` Werkzeug 3.1 does not take for one (``werkzeug.sansio.utils.host_is_trusted``:
+    a name of letters, digits, dots and hyphens or an IPv6 literal in brackets, then a port of
+    1 to 65535 with no leading zero) makes Flask's ``request.host`` empty, and every absolute
+    URL built from it (``http:///fhir/v1/…``) broken: refused as the other malformed hosts
+    (docs/security.md)."""
+    status, headers, body = _ask(server, "GET", REALM + "/.well-known/openid-configuration",
+                                 {"Host": host})  # fmt: skip
+    assert status == 400, (host, status, body[:200])
+    assert json.loads(body) == {
+        "error": "invalid_request", "error_description": "malformed Host header"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["localhost:65535", "LOCALHOST:5000", "[::1]:5000", "[::ffff:127.0.0.1]", "127.0.0.1:80",
+     "santeid_app:5000", "xn--exmple-cua.example", ""],
+)  # fmt: skip
+def test_a_host_werkzeug_takes_or_a_docker_name_is_served(server, host):
+    """What the refusal leaves alone: a name in any case, an IPv6 literal, the largest port,
+    an A-label — and an underscore, which Werkzeug refuses but Docker puts in the names of its
+    containers and services (``santeid_app``), which other containers reach santeid by; an
+    empty ``Host`` (RFC 9110 §7.2) is no host, as without the header."""
+    status, _, body = _ask(server, "GET", "/health", {"Host": host})
+    assert status == 200, (host, status, body[:200])
+
+
 @pytest.mark.parametrize("endpoint", ["/token", "/token/introspect", "/revoke", "/ext/ciba/auth"])
 @pytest.mark.parametrize("authorization", ["Basic", "Basic ", _basic(b"\xff\xfe:\xff")])
 def test_undecodable_basic_credentials_are_no_credentials(server, endpoint, authorization):
