@@ -1,0 +1,167 @@
+"""LemonLDAP::NG (https://lemonldap-ng.org, Debian 12's ``lemonldap-ng`` 2.16), the Web-SSO of
+French public administrations and hospitals, as a Pro Santé Connect relying party against a
+real ``santeid serve``: its portal (``llng-fastcgi-server`` behind nginx,
+tests/support/lemonldap.py) configured as LemonLDAP::NG's page "Pro Santé Connect" says
+(https://lemonldap-ng.org/documentation/latest/authopenidconnect_prosanteconnect.html) by the
+example's script, examples/psc-lemonldap-ng/psc-connect.sh: the metadata set by hand from
+santeid's wallet discovery document, the JWKS imported, the attributes exported from userinfo,
+``openid scope_all``, ``acr_values`` ``eidas1``, a nonce, ``client_secret_post``, the callback
+``?openidconnectcallback=1`` and the logout URL ``?logout=1`` registered. Only the base URL
+differs from PSC's.
+
+The professional's login in headless Chromium, the portal's session and what it exported, the
+ID token's checks by the portal, the portal's logout through santeid's end-session endpoint,
+and a refusal on the sandbox phone."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.browser import identify
+from tests.support.browser import wait_for
+from tests.support.lemonldap import needs_lemonldap_ng
+from tests.support.lemonldap import running_portal
+from tests.support.servers import santeid_process
+
+pytestmark = [pytest.mark.server, pytest.mark.browser, needs_lemonldap_ng]
+
+CLIENT_ID = "lemonldap-portal"
+#: docs/sandbox.md: Clément ARNAUD, approved at once; Gilles CARON, who refuses on the phone.
+PROFESSIONAL = "810000000030"
+DENYING = "810000000032"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with santeid_process(
+        tmp_path_factory.mktemp("lemonldap-ng"), SANTEID_STORE_URL="memory://"
+    ) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def portal(server):
+    """The portal, with the wallet discovery document's URL as the documentation's metadata,
+    registered at santeid as PSC registers it: the callback and logout URLs the documentation
+    gives, a secret made for this run."""
+    secret = secrets.token_urlsafe(32)
+    metadata = f"{server.issuer}/.well-known/wallet-openid-configuration"
+    with running_portal(metadata, CLIENT_ID, secret, register=lambda origin: server.register(
+        CLIENT_ID,
+        client_secret=secret,
+        redirect_uris=[f"{origin}/?openidconnectcallback=1"],
+        post_logout_redirect_uris=[f"{origin}/?logout=1"],
+        token_endpoint_auth_method="client_secret_post",
+    )) as running:  # fmt: skip
+        yield running
+
+
+@pytest.fixture(scope="module")
+def site(portal) -> str:
+    return portal.origin
+
+
+def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:
+    """The portal's front page sends the browser to santeid (the only provider), whose login
+    page takes the professional's identifier; the sandbox phone answers."""
+    browser.get(f"{site}/")
+    identify(browser, national_id)
+
+
+def cookie(browser) -> str | None:
+    """The portal's session cookie (LemonLDAP::NG's default name), the session's id."""
+    found = browser.get_cookie("lemonldap")
+    return found["value"] if found else None
+
+
+def logged_in_session(browser, portal) -> dict:
+    """After :func:`log_in`: back at the portal's menu, the SSO session of the browser's
+    cookie."""
+    wait_for(lambda: browser.find_element("id", "menucontent"), what="the portal's menu")
+    assert browser.current_url.startswith(portal.origin)
+    session_id = cookie(browser)
+    assert session_id
+    session = portal.session(session_id)
+    assert session and session["_session_kind"] == "SSO", session
+    return session
+
+
+def test_the_login_opens_a_portal_session_with_psc_attributes(browser, server, portal):
+    """The portal's authorization request is the documentation's (wallet ``/auth``, ``openid
+    scope_all``, ``eidas1``, a nonce); after the callback the portal holds an SSO session whose
+    attributes are userinfo's claims as the example exports them, and the ID token it checked
+    (``iss``, ``aud``, ``exp``, ``nonce``, ``acr`` among the ACR values asked, the signature
+    with the imported JWKS: its debug log says so)."""
+    log_in(browser, portal.origin)
+    session = logged_in_session(browser, portal)
+    assert session["_oidc_OP"] == "psc-connect"
+    assert session["uid"] == session["SubjectNameID"] == PROFESSIONAL
+    assert session["family_name"] == "ARNAUD" and session["given_name"] == "CLEMENT"
+    assert session["preferred_username"] == PROFESSIONAL
+    assert session["SubjectRefPro"]["exercices"]
+    assert session["SubjectOrganization"] and session["SubjectRole"]
+    assert session["_oidc_access_token"] and session["_oidc_id_token"]
+
+    log = portal.log
+    sent = re.search(r"Authorization Code Flow Authn Request: (\S+)", log)
+    assert sent, log[-3000:]
+    request = urlsplit(sent.group(1))
+    assert f"{request.scheme}://{request.netloc}{request.path}" == f"{server.base}/auth"
+    query = parse_qs(request.query)
+    assert query["scope"] == ["openid scope_all"] and query["acr_values"] == ["eidas1"]
+    assert query["nonce"] and query["client_id"] == [CLIENT_ID]
+    assert "JWT signature verified" in log
+    assert "ID Token is valid" in log
+
+
+def test_the_portals_logout_ends_the_sso_session_at_santeid(browser, server, portal):
+    """The documentation's logout URL, ``?logout=1``: the portal ends its session and sends the
+    browser to santeid's end-session endpoint with the ID token it kept as ``id_token_hint``,
+    its ``client_id`` and ``?logout=1`` as ``post_logout_redirect_uri``; santeid ends the SSO
+    session without a confirmation page and sends the browser back, where the portal says the
+    professional is logged out. The next login at the portal asks for the professional
+    again."""
+    log_in(browser, portal.origin)
+    session = logged_in_session(browser, portal)
+    id_token = session["_oidc_id_token"]
+    browser.get(f"{portal.origin}/?logout=1")
+    wait_for(lambda: browser.find_element("css selector", "[trmsg='47']"), what="logged out")
+    assert browser.current_url.startswith(portal.origin)
+    assert portal.session(session["_session_id"]) is None and not cookie(browser)
+    sent = re.search(r"OpenID Connect logout to psc-connect will be done on (\S+)", portal.log)
+    assert sent, portal.log[-3000:]
+    end_session = urlsplit(sent.group(1))
+    assert f"{end_session.scheme}://{end_session.netloc}{end_session.path}" == (
+        f"{server.oidc}/logout"
+    )
+    assert parse_qs(end_session.query) == {
+        "id_token_hint": [id_token],
+        "post_logout_redirect_uri": [f"{portal.origin}/?logout=1"],
+        "client_id": [CLIENT_ID],
+    }
+
+    browser.get(f"{portal.origin}/")
+    wait_for(lambda: browser.find_element("id", "national_id"), what="santeid's login page")
+    assert urlsplit(browser.current_url).netloc == urlsplit(server.base).netloc
+
+
+def test_a_refusal_on_the_phone_is_the_portals_error(browser, server, portal):
+    """The professional refuses on the sandbox phone and gives up on santeid's "refused" page:
+    the portal's callback gets ``access_denied`` (with RFC 9207's ``iss``, which the portal
+    ignores) and shows its own error, "Error during authentication with OpenID Provider"
+    (``PE_OIDC_AUTH_ERROR``), logging santeid's error; no session is opened."""
+    log_in(browser, portal.origin, DENYING)
+    wait_for(lambda: browser.find_element("id", "failure-message"), what="the refused page")
+    browser.find_element("id", "cancel").click()
+    message = wait_for(
+        lambda: browser.find_element("css selector", "[trmsg='106']"), what="the portal's error"
+    )
+    assert message.text == "Error during authentication with OpenID Provider"
+    assert browser.current_url.startswith(f"{portal.origin}/?openidconnectcallback=1")
+    assert "Error returned by psc-connect Provider: access_denied" in portal.log
+    assert not cookie(browser)
