@@ -10,17 +10,22 @@ santeid's wallet discovery document, the JWKS imported, the attributes exported 
 differs from PSC's.
 
 The professional's login in headless Chromium, the portal's session and what it exported, the
-ID token's checks by the portal, the portal's logout through santeid's end-session endpoint,
-and a refusal on the sandbox phone."""
+ID token's checks by the portal (a signature that fails them refused), ``client_secret_basic``,
+the portal's logout through santeid's end-session endpoint (with the stored ID token as
+``id_token_hint``, and without it), and a refusal on the sandbox phone."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+from collections.abc import Iterable
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
+import requests
+from joserfc.jwk import RSAKey
 
 from tests.support.browser import identify
 from tests.support.browser import wait_for
@@ -44,20 +49,36 @@ def server(tmp_path_factory):
         yield process
 
 
+def portal_of(
+    server,
+    client_id: str,
+    changes: Iterable[tuple[str, str, str]] = (),
+    *,
+    auth_method: str = "client_secret_post",
+):
+    """A portal with the wallet discovery document's URL as the documentation's metadata,
+    registered at santeid as PSC registers it: the callback and logout URLs the documentation
+    gives, ``auth_method`` at the token endpoint, a secret made for this run; ``changes`` to
+    the example's configuration."""
+    registered = secrets.token_urlsafe(32)
+
+    def register(origin: str) -> None:
+        server.register(
+            client_id,
+            client_secret=registered,
+            redirect_uris=[f"{origin}/?openidconnectcallback=1"],
+            post_logout_redirect_uris=[f"{origin}/?logout=1"],
+            token_endpoint_auth_method=auth_method,
+        )
+
+    metadata = f"{server.issuer}/.well-known/wallet-openid-configuration"
+    return running_portal(metadata, client_id, registered, changes=changes, register=register)
+
+
 @pytest.fixture(scope="module")
 def portal(server):
-    """The portal, with the wallet discovery document's URL as the documentation's metadata,
-    registered at santeid as PSC registers it: the callback and logout URLs the documentation
-    gives, a secret made for this run."""
-    secret = secrets.token_urlsafe(32)
-    metadata = f"{server.issuer}/.well-known/wallet-openid-configuration"
-    with running_portal(metadata, CLIENT_ID, secret, register=lambda origin: server.register(
-        CLIENT_ID,
-        client_secret=secret,
-        redirect_uris=[f"{origin}/?openidconnectcallback=1"],
-        post_logout_redirect_uris=[f"{origin}/?logout=1"],
-        token_endpoint_auth_method="client_secret_post",
-    )) as running:  # fmt: skip
+    """The portal as the example configures it."""
+    with portal_of(server, CLIENT_ID) as running:
         yield running
 
 
@@ -165,3 +186,58 @@ def test_a_refusal_on_the_phone_is_the_portals_error(browser, server, portal):
     assert browser.current_url.startswith(f"{portal.origin}/?openidconnectcallback=1")
     assert "Error returned by psc-connect Provider: access_denied" in portal.log
     assert not cookie(browser)
+
+
+def test_an_id_token_whose_signature_fails_is_refused(browser, server):
+    """The portal checks the ID token's signature with the JWKS it imported: with santeid's
+    key replaced by another under the same ``kid``, santeid's ID token is refused
+    ("JWT signature verification failed") and the portal shows its error, no session
+    opened."""
+    keys = requests.get(f"{server.oidc}/certs", timeout=10).json()["keys"]
+    other = RSAKey.generate_key(2048).as_dict(private=False)
+    forged = {"keys": [{**key, "n": other["n"], "e": other["e"]} for key in keys]}
+    changes = [("oidcOPMetaDataJWKS", "psc-connect", json.dumps(forged))]
+    with portal_of(server, "lemonldap-foreign-keys", changes) as other_portal:
+        log_in(browser, other_portal.origin)
+        wait_for(lambda: browser.find_element("css selector", "[trmsg='106']"), what="the error")
+        assert "JWT signature verification failed" in other_portal.log
+        assert "JWT signature verified" not in other_portal.log
+        assert not cookie(browser)
+
+
+def test_without_the_stored_id_token_santeid_asks_to_confirm_the_logout(browser, server):
+    """The documentation's page does not turn on "Store ID token": the portal's logout then
+    sends ``client_id`` and ``post_logout_redirect_uri`` without ``id_token_hint``; the
+    professional still logged in at santeid confirms the logout there, as at Keycloak
+    (docs/reference/keycloak-behaviour.md, "Logout"), then comes back to the portal."""
+    changes = [("oidcOPMetaDataOptions/psc-connect", "oidcOPMetaDataOptionsStoreIDToken", "0")]
+    with portal_of(server, "lemonldap-no-id-token", changes) as other_portal:
+        log_in(browser, other_portal.origin)
+        assert "_oidc_id_token" not in logged_in_session(browser, other_portal)
+        browser.get(f"{other_portal.origin}/?logout=1")
+        confirm = wait_for(
+            lambda: browser.find_element("id", "confirm-logout"), what="the confirmation"
+        )
+        sent = re.search(r"logout to psc-connect will be done on (\S+)", other_portal.log)
+        assert sent, other_portal.log[-3000:]
+        assert set(parse_qs(urlsplit(sent.group(1)).query)) == {
+            "post_logout_redirect_uri",
+            "client_id",
+        }
+        confirm.click()
+        wait_for(lambda: browser.find_element("css selector", "[trmsg='47']"), what="logged out")
+        browser.get(f"{other_portal.origin}/")
+        wait_for(lambda: browser.find_element("id", "national_id"), what="santeid's login page")
+
+
+def test_client_secret_basic(browser, server):
+    """The page's other method at the token endpoint, ``client_secret_basic``, with a client
+    registered for it: the login opens the session as with ``client_secret_post``."""
+    method = "oidcOPMetaDataOptionsTokenEndpointAuthMethod"
+    changes = [("oidcOPMetaDataOptions/psc-connect", method, "client_secret_basic")]
+    with portal_of(
+        server, "lemonldap-basic", changes, auth_method="client_secret_basic"
+    ) as other_portal:
+        log_in(browser, other_portal.origin)
+        assert logged_in_session(browser, other_portal)["SubjectNameID"] == PROFESSIONAL
+        assert "Using auth method client_secret_basic" in other_portal.log

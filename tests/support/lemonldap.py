@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,10 +198,12 @@ def running_portal(
     client_id: str,
     client_secret: str,
     register: Callable[[str], object] = lambda origin: None,
+    changes: Iterable[tuple[str, str, str]] = (),
 ) -> Iterator[Portal]:
     """A portal on a free port of ``localhost`` (another site than santeid's ``127.0.0.1``),
     its provider declared by the example's script with ``metadata_url`` and the client's
-    identifier and secret; ``register`` is called with its origin first (the client's
+    identifier and secret, then ``changes`` made (``lemonldap-ng-cli addKey`` triples: a key,
+    a subkey, a value); ``register`` is called with its origin first (the client's
     registration at the provider). Ready once its ``/ping`` answers."""
     port = free_port()
     origin = f"http://localhost:{port}"
@@ -229,6 +232,10 @@ def running_portal(
             timeout=120,
         )
         assert declared.returncode == 0, declared.stdout + declared.stderr
+        changed = [str(CLI), "-yes", "1", "addKey", *(part for c in changes for part in c)]
+        if len(changed) > 4:
+            done = subprocess.run(changed, env=env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stdout + done.stderr
         _owned_by_user(root)
         server = NGINX_SERVER.format(port=port, portal=PORTAL, root=root)
         with running_nginx(root, port, 0, root, root, server=server):
