@@ -11,8 +11,8 @@ differs from PSC's.
 
 The professional's login in headless Chromium, the portal's session and what it exported, the
 ID token's checks by the portal (a signature that fails them refused), ``client_secret_basic``,
-the portal's logout through santeid's end-session endpoint (with the stored ID token as
-``id_token_hint``, and without it), and a refusal on the sandbox phone."""
+a wrong client secret, the portal's logout through santeid's end-session endpoint (with the
+stored ID token as ``id_token_hint``, and without it), and a refusal on the sandbox phone."""
 
 from __future__ import annotations
 
@@ -55,11 +55,12 @@ def portal_of(
     changes: Iterable[tuple[str, str, str]] = (),
     *,
     auth_method: str = "client_secret_post",
+    secret: str | None = None,
 ):
     """A portal with the wallet discovery document's URL as the documentation's metadata,
     registered at santeid as PSC registers it: the callback and logout URLs the documentation
-    gives, ``auth_method`` at the token endpoint, a secret made for this run; ``changes`` to
-    the example's configuration."""
+    gives, ``auth_method`` at the token endpoint, a secret made for this run (``secret``: the
+    portal's own, another); ``changes`` to the example's configuration."""
     registered = secrets.token_urlsafe(32)
 
     def register(origin: str) -> None:
@@ -72,7 +73,9 @@ def portal_of(
         )
 
     metadata = f"{server.issuer}/.well-known/wallet-openid-configuration"
-    return running_portal(metadata, client_id, registered, changes=changes, register=register)
+    return running_portal(
+        metadata, client_id, secret or registered, changes=changes, register=register
+    )
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +244,15 @@ def test_client_secret_basic(browser, server):
         log_in(browser, other_portal.origin)
         assert logged_in_session(browser, other_portal)["SubjectNameID"] == PROFESSIONAL
         assert "Using auth method client_secret_basic" in other_portal.log
+
+
+def test_a_wrong_client_secret_is_the_portals_error(browser, server):
+    """A portal whose secret is not the registered one: santeid's token endpoint answers
+    Keycloak's 401 ``unauthorized_client`` (docs/psc-integration.md §5.1), which the portal
+    logs as a bad token response, with the status line's reason phrase as Keycloak's server
+    writes it, before showing its error."""
+    with portal_of(server, "lemonldap-wrong-secret", secret="not-the-registered-secret") as other:
+        log_in(browser, other.origin)
+        wait_for(lambda: browser.find_element("css selector", "[trmsg='106']"), what="the error")
+        assert "Bad token response: Unauthorized" in other.log
+        assert not cookie(browser)
