@@ -256,3 +256,16 @@ def test_a_wrong_client_secret_is_the_portals_error(browser, server):
         wait_for(lambda: browser.find_element("css selector", "[trmsg='106']"), what="the error")
         assert "Bad token response: Unauthorized" in other.log
         assert not cookie(browser)
+
+
+def test_the_acr_value_of_debian_s_copy_of_the_page_refuses_e_cps_logins(browser, server):
+    """Debian's copy of the page (2.16) sets the ACR values to ``eidas2``: the portal then
+    requires the ID token's ``acr`` among them, and an e-CPS login's is ``eidas1``, as PSC's
+    (docs/reference/keycloak-behaviour.md, "Tokens"): the portal refuses it and shows its
+    error. The example asks for ``eidas1``, as PSC's services do."""
+    changes = [("oidcOPMetaDataOptions/psc-connect", "oidcOPMetaDataOptionsAcrValues", "eidas2")]
+    with portal_of(server, "lemonldap-eidas2", changes) as other_portal:
+        log_in(browser, other_portal.origin)
+        wait_for(lambda: browser.find_element("css selector", "[trmsg='106']"), what="the error")
+        assert "ACR eidas1 not listed in request ACR values (eidas2)" in other_portal.log
+        assert not cookie(browser)
