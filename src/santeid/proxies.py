@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -140,16 +141,36 @@ def _insecure_transport(exc):
     return no_store(response)
 
 
+#: Each status code's reason phrase as HTTP names it (RFC 9110 §15,
+#: https://www.rfc-editor.org/rfc/rfc9110#section-15) and Keycloak's server writes it,
+#: "401 Unauthorized": Werkzeug's responses say "401 UNAUTHORIZED".
+STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
+def _phrased(start_response):
+    """``start_response`` with the status line :data:`STATUS_LINES` gives its code (a code HTTP
+    does not name keeps its line)."""
+
+    def phrased(status, headers, exc_info=None):
+        code = status[:3]
+        line = STATUS_LINES.get(int(code)) if code.isdigit() else None
+        return start_response(line or status, headers, exc_info)
+
+    return phrased
+
+
 class Application(Flask):
     """The Flask application whose WSGI entry point runs :class:`ForwardedHeaders` (and the
     malformed-request guard) before ``wsgi_app``, whatever other layers ``wsgi_app`` holds
-    (the INSi fast path): servers and test clients call the application itself. Its URL
-    rules compile their URL builders when first used (:mod:`santeid.routing`)."""
+    (the INSi fast path): servers and test clients call the application itself, and every
+    status line leaves it with HTTP's reason phrase (:data:`STATUS_LINES`). Its URL rules
+    compile their URL builders when first used (:mod:`santeid.routing`)."""
 
     url_rule_class = LazilyCompiledRule
     outer_wsgi = None
 
     def __call__(self, environ, start_response):
+        start_response = _phrased(start_response)
         if self.outer_wsgi is None:
             return self.wsgi_app(environ, start_response)
         return self.outer_wsgi(environ, start_response)
