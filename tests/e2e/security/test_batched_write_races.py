@@ -19,10 +19,12 @@ own, so that racing requests reach different processes and only the store orders
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
 import time
 from collections import Counter
+from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urljoin
@@ -124,9 +126,45 @@ def _ready_to_complete(server, session: requests.Session) -> tuple[str, str]:
     raise AssertionError(f"login not approved: {state.json()}")
 
 
+def _staggered(round_: int, one: RawRequest, other: RawRequest) -> list[RawRequest]:
+    """``one`` and ``other`` released together, then, from round to round, one of them
+    held back a little longer (0 to 7.5 ms), in turn: each race lands elsewhere across the
+    other's work."""
+    held = (round_ // 2 % 16) * 0.0005
+    if round_ % 2:
+        return [dataclasses.replace(one, after=held), other]
+    return [one, dataclasses.replace(other, after=held)]
+
+
 def _completion(session: requests.Session, url: str) -> RawRequest:
     cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
     return RawRequest("GET", url, {"Cookie": cookies})
+
+
+def _cookies_after(session: requests.Session, answer: RawAnswer) -> str:
+    """The ``Cookie`` header of ``session``'s browser once it has taken ``answer``'s cookies
+    (a cookie expired by the answer is gone)."""
+    jar = {cookie.name: cookie.value for cookie in session.cookies}
+    for header in answer.headers.get_all("Set-Cookie") or []:
+        for name, morsel in SimpleCookie(header).items():
+            if morsel["max-age"] == "0" or not morsel.value:
+                jar.pop(name, None)
+            else:
+                jar[name] = morsel.value
+    return "; ".join(f"{name}={value}" for name, value in jar.items())
+
+
+def _silent_answer(server, cookies: str) -> dict[str, str]:
+    """What the browser with ``cookies`` gets from a ``prompt=none`` authorization request:
+    the parameters sent to the client."""
+    params = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
+              "scope": "openid scope_all", "prompt": "none"}  # fmt: skip
+    answer = requests.get(f"{server.oidc}/auth", params=params, headers={"Cookie": cookies},
+                          allow_redirects=False, timeout=10)  # fmt: skip
+    assert answer.status_code == 302, answer.text
+    location = answer.headers["Location"]
+    assert location.startswith(REDIRECT_URI), location
+    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
 
 
 def _logout(server, refresh_token: str) -> RawRequest:
@@ -176,13 +214,13 @@ def _sent_to_client(answer: RawAnswer) -> dict[str, str] | None:
 def test_a_logout_racing_the_end_of_a_login_leaves_no_code_of_a_dead_session(server):
     server, _ = server
     paths = Counter()
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS):
         first, session = browser_login(server.issuer, AT_ONCE)
         ended_sid = _claims(first["id_token"])["sid"]
         verifier, url = _ready_to_complete(server, session)
 
         completed, logged_out = race_requests(
-            [_completion(session, url), _logout(server, first["refresh_token"])]
+            _staggered(round_, _completion(session, url), _logout(server, first["refresh_token"]))
         )
 
         assert logged_out.status == 204, logged_out.body
@@ -198,6 +236,9 @@ def test_a_logout_racing_the_end_of_a_login_leaves_no_code_of_a_dead_session(ser
                 "error_description": keycloak_errors.CODE_NOT_VALID,
             }
             assert exchanged.json() == refusal
+            # And the browser holds no session any more.
+            later = _silent_answer(server, _cookies_after(session, completed))
+            assert later.get("error") == "login_required", later
             continue
         # The logout came first: the login opened a session of its own, which lasts.
         paths["new session"] += 1
@@ -205,6 +246,9 @@ def test_a_logout_racing_the_end_of_a_login_leaves_no_code_of_a_dead_session(ser
         tokens = exchanged.json()
         assert _claims(tokens["id_token"])["sid"] == sent["session_state"]
         assert _userinfo(server, tokens["access_token"]) == 200
+        # The browser holds that session, whole: a service logs in silently from it.
+        later = _silent_answer(server, _cookies_after(session, completed))
+        assert later.get("session_state") == sent["session_state"], later
         again = race_requests([_logout(server, tokens["refresh_token"])])[0]
         assert again.status == 204
         _dead(server, tokens)
@@ -214,7 +258,7 @@ def test_a_logout_racing_the_end_of_a_login_leaves_no_code_of_a_dead_session(ser
 def test_a_logout_racing_an_answer_from_the_sso_session_leaves_no_usable_code(server):
     server, _ = server
     answers = Counter()
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS):
         first, session = browser_login(server.issuer, AT_ONCE)
         rp = OAuth2Session(CLIENT_ID, SECRET, scope="openid scope_all", redirect_uri=REDIRECT_URI,
                            code_challenge_method="S256")  # fmt: skip
@@ -223,7 +267,7 @@ def test_a_logout_racing_an_answer_from_the_sso_session_leaves_no_usable_code(se
                                              code_verifier=verifier, prompt="none")  # fmt: skip
 
         answered, logged_out = race_requests(
-            [_completion(session, url), _logout(server, first["refresh_token"])]
+            _staggered(round_, _completion(session, url), _logout(server, first["refresh_token"]))
         )
 
         assert logged_out.status == 204, logged_out.body
@@ -265,7 +309,7 @@ def test_a_login_ended_twice_at_once_sends_one_code(server):
 
 def test_a_logout_racing_a_code_exchange_leaves_no_live_tokens(server):
     server, _ = server
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS):
         first, session = browser_login(server.issuer, AT_ONCE)
         verifier, url = _ready_to_complete(server, session)
         sent = _sent_to_client(race_requests([_completion(session, url)])[0])
@@ -273,8 +317,9 @@ def test_a_logout_racing_a_code_exchange_leaves_no_live_tokens(server):
                     "redirect_uri": REDIRECT_URI, "code_verifier": verifier}  # fmt: skip
 
         exchanged, logged_out = race_requests(
-            [_token_request(server, exchange), _logout(server, first["refresh_token"])]
-        )
+            _staggered(round_, _token_request(server, exchange),
+                       _logout(server, first["refresh_token"]))
+        )  # fmt: skip
 
         assert logged_out.status == 204, logged_out.body
         assert exchanged.status in (200, 400), exchanged.body
@@ -287,13 +332,14 @@ def test_a_logout_racing_a_code_exchange_leaves_no_live_tokens(server):
 
 def test_a_logout_racing_a_refresh_leaves_no_live_tokens(server):
     server, _ = server
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS):
         first, _ = browser_login(server.issuer, AT_ONCE)
         refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
 
         refreshed, logged_out = race_requests(
-            [_token_request(server, refresh), _logout(server, first["refresh_token"])]
-        )
+            _staggered(round_, _token_request(server, refresh),
+                       _logout(server, first["refresh_token"]))
+        )  # fmt: skip
 
         assert logged_out.status == 204, logged_out.body
         assert refreshed.status in (200, 400), refreshed.body
