@@ -307,6 +307,22 @@ def test_a_login_ended_twice_at_once_sends_one_code(server):
         assert _userinfo(server, exchanged.json()["access_token"]) == 200
 
 
+def _raced_with_logout(server, round_: int, first: dict, data: dict) -> None:
+    """A token request of ``data`` and the logout of ``first``'s session arriving together
+    (:func:`_staggered`): whatever the request gave is dead once both have answered, as
+    ``first`` is; a refusal is ``invalid_grant``."""
+    answered, logged_out = race_requests(
+        _staggered(round_, _token_request(server, data), _logout(server, first["refresh_token"]))
+    )
+    assert logged_out.status == 204, logged_out.body
+    assert answered.status in (200, 400), answered.body
+    if answered.status == 200:
+        _dead(server, json.loads(answered.body))
+    else:
+        assert json.loads(answered.body)["error"] == "invalid_grant"
+    _dead(server, first)
+
+
 def test_a_logout_racing_a_code_exchange_leaves_no_live_tokens(server):
     server, _ = server
     for round_ in range(ROUNDS):
@@ -315,19 +331,7 @@ def test_a_logout_racing_a_code_exchange_leaves_no_live_tokens(server):
         sent = _sent_to_client(race_requests([_completion(session, url)])[0])
         exchange = {"grant_type": "authorization_code", "code": sent["code"],
                     "redirect_uri": REDIRECT_URI, "code_verifier": verifier}  # fmt: skip
-
-        exchanged, logged_out = race_requests(
-            _staggered(round_, _token_request(server, exchange),
-                       _logout(server, first["refresh_token"]))
-        )  # fmt: skip
-
-        assert logged_out.status == 204, logged_out.body
-        assert exchanged.status in (200, 400), exchanged.body
-        if exchanged.status == 200:
-            _dead(server, json.loads(exchanged.body))
-        else:
-            assert json.loads(exchanged.body)["error"] == "invalid_grant"
-        _dead(server, first)
+        _raced_with_logout(server, round_, first, exchange)
 
 
 def test_a_logout_racing_a_refresh_leaves_no_live_tokens(server):
@@ -335,17 +339,7 @@ def test_a_logout_racing_a_refresh_leaves_no_live_tokens(server):
     for round_ in range(ROUNDS):
         first, _ = browser_login(server.issuer, AT_ONCE)
         refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
-
-        refreshed, logged_out = race_requests(
-            _staggered(round_, _token_request(server, refresh),
-                       _logout(server, first["refresh_token"]))
-        )  # fmt: skip
-
-        assert logged_out.status == 204, logged_out.body
-        assert refreshed.status in (200, 400), refreshed.body
-        if refreshed.status == 200:
-            _dead(server, json.loads(refreshed.body))
-        _dead(server, first)
+        _raced_with_logout(server, round_, first, refresh)
 
 
 def test_userinfo_refuses_at_once_after_a_logout_or_a_revocation(server):
