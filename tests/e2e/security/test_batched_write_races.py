@@ -141,11 +141,12 @@ def _completion(session: requests.Session, url: str) -> RawRequest:
     return RawRequest("GET", url, {"Cookie": cookies})
 
 
-def _cookies_after(session: requests.Session, answer: RawAnswer) -> str:
-    """The ``Cookie`` header of ``session``'s browser once it has taken ``answer``'s cookies
-    (a cookie expired by the answer is gone)."""
+def _cookies_after(session: requests.Session, answer: RawAnswer | None = None) -> str:
+    """The ``Cookie`` header of ``session``'s browser, once it has taken ``answer``'s cookies
+    if any (a cookie expired by the answer is gone)."""
     jar = {cookie.name: cookie.value for cookie in session.cookies}
-    for header in answer.headers.get_all("Set-Cookie") or []:
+    taken = [] if answer is None else answer.headers.get_all("Set-Cookie") or []
+    for header in taken:
         for name, morsel in SimpleCookie(header).items():
             if morsel["max-age"] == "0" or not morsel.value:
                 jar.pop(name, None)
@@ -285,6 +286,41 @@ def test_a_logout_racing_an_answer_from_the_sso_session_leaves_no_usable_code(se
         assert exchanged.status_code == 400, exchanged.text
         assert exchanged.json()["error"] == "invalid_grant"
     print(dict(answers))
+
+
+def test_one_session_used_by_many_requests_at_once_answers_them_all(server):
+    """Silent answers, a new login of the same professional and a code exchange, all writing
+    the one SSO session at once: each compare-and-set from a copy another made stale is
+    finished after its batch, none is lost, every code buys tokens of that session."""
+    server, _ = server
+    for _ in range(ROUNDS // 4):
+        first, session = browser_login(server.issuer, AT_ONCE)
+        sid = _claims(first["id_token"])["sid"]
+        verifier, url = _ready_to_complete(server, session)
+        rp = OAuth2Session(CLIENT_ID, SECRET, scope="openid scope_all", redirect_uri=REDIRECT_URI,
+                           code_challenge_method="S256")  # fmt: skip
+        silent_verifier = generate_token(48)
+        silent, _ = rp.create_authorization_url(
+            f"{server.oidc}/auth", nonce=generate_token(20), code_verifier=silent_verifier,
+            prompt="none",
+        )  # fmt: skip
+        kept = _silent_answer(server, _cookies_after(session))
+        exchange = {"grant_type": "authorization_code", "code": kept["code"],
+                    "redirect_uri": REDIRECT_URI}  # fmt: skip
+
+        answers = race_requests(
+            [_completion(session, url), _token_request(server, exchange)]
+            + [_completion(session, silent)] * 6
+        )
+
+        assert answers[1].status == 200, answers[1].body
+        sent = [_sent_to_client(answer) for answer in (answers[0], *answers[2:])]
+        assert [params and params.get("session_state") for params in sent] == [sid] * 7, sent
+        verifiers = [verifier] + [silent_verifier] * 6
+        for params, code_verifier in zip(sent, verifiers, strict=True):
+            exchanged = _exchange(server, params["code"], code_verifier)
+            assert exchanged.status_code == 200, exchanged.text
+        assert _silent_answer(server, _cookies_after(session, answers[0]))["session_state"] == sid
 
 
 def test_a_login_ended_twice_at_once_sends_one_code(server):
