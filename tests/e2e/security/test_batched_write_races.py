@@ -6,7 +6,8 @@ own, so that racing requests reach different processes and only the store orders
 * a logout racing the end of a login in the same browser: the code sent names a session that
   lasts, else it buys no tokens (Keycloak: ``invalid_grant`` "Code not valid",
   docs/reference/keycloak-behaviour.md, "Token endpoint");
-* the same login ended twice at once: one code;
+* the same login ended twice at once: one code; one SSO session written by many requests at
+  once (silent answers, a new login, a code exchange): all answered from it;
 * a logout racing a code exchange or a refresh: what the exchange or the refresh gave is dead
   once the logout has answered;
 * userinfo after a logout or a revocation: refused at once (RFC 7009 §2.2: an access token
