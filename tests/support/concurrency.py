@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,34 +47,71 @@ def race_http(
     copies: int = THREADS,
     timeout: float = 30,
 ) -> list[tuple[int, bytes]]:
-    """``copies`` identical requests to a real server, arriving together: each on a connection
-    of its own, sent whole but for the body's last byte; once every one is there, the last
-    bytes go out at the same instant (a server runs no request before its body is complete).
-    Requests merely started together reach the server one after the other as their
-    connections open, and each may be over before the next begins. ``body`` as a list: one
-    request per body instead of ``copies`` of one. Returns each request's ``(status, body)``,
-    in the order of the bodies."""
-    parts = urlsplit(url)
+    """``copies`` identical requests to a real server, arriving together
+    (:func:`race_requests`). ``body`` as a list: one request per body instead of ``copies`` of
+    one. Returns each request's ``(status, body)``, in the order of the bodies."""
     bodies = body if isinstance(body, list) else [body] * copies
-    assert parts.scheme == "http" and all(bodies), url
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    connections = []
+    assert all(bodies), url
+    answers = race_requests([RawRequest(method, url, headers, each) for each in bodies], timeout)
+    return [(answer.status, answer.body) for answer in answers]
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """One request of :func:`race_requests`."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    #: Seconds its last byte waits once the others are released: a sweep of such offsets
+    #: lands some races inside windows narrower than a request.
+    after: float = 0
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """What a server answered one request of :func:`race_requests`."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+def race_requests(sent: list[RawRequest], timeout: float = 30) -> list[RawAnswer]:
+    """Requests to a real server (any methods, URLs, headers: a logout and a login's end),
+    arriving together: each on a connection of its own, sent whole but for its last byte (of
+    the body, or the blank line ending the headers); once every one is there, the last bytes
+    go out at the same instant (a server runs no request before it is complete). Requests
+    merely started together reach the server one after the other as their connections open,
+    and each may be over before the next begins. Returns each request's answer, in order."""
+    raws = []
+    for each in sent:
+        parts = urlsplit(each.url)
+        assert parts.scheme == "http", each.url
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        lines = [f"{each.method} {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
+        lines += [f"{name}: {value}" for name, value in each.headers.items()]
+        if each.body or each.method not in ("GET", "HEAD"):
+            lines.append(f"Content-Length: {len(each.body)}")
+        raws.append(
+            ((parts.hostname, parts.port), "\r\n".join(lines).encode() + b"\r\n\r\n" + each.body)
+        )
+    sockets = []
     try:
-        for each in bodies:
-            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-            connection.putrequest(method, target)
-            for name, value in {**headers, "Content-Length": str(len(each))}.items():
-                connection.putheader(name, value)
-            connection.endheaders()
-            connection.send(each[:-1])
-            connections.append(connection)
+        for address, raw in raws:
+            sock = socket.create_connection(address, timeout=timeout)
+            sockets.append(sock)
+            sock.sendall(raw[:-1])
 
-        def finish(i: int) -> tuple[int, bytes]:
-            connections[i].send(bodies[i][-1:])
-            response = connections[i].getresponse()
-            return response.status, response.read()
+        def finish(i: int) -> RawAnswer:
+            time.sleep(sent[i].after)
+            sockets[i].sendall(raws[i][1][-1:])
+            response = http.client.HTTPResponse(sockets[i], method=sent[i].method)
+            response.begin()
+            return RawAnswer(response.status, response.msg, response.read())
 
-        return race(finish, len(bodies))
+        return race(finish, len(raws))
     finally:
-        for connection in connections:
-            connection.close()
+        for sock in sockets:
+            sock.close()

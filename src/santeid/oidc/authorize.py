@@ -608,7 +608,9 @@ def authorization_outcome(params) -> Response | PendingLogin:
             client_id=exc.client_id,
         )
 
-    # The session's use, and the code it answers if it does: one store round trip.
+    # The session's use, and the code it answers if it does: one store round trip. A logout
+    # removing the session meanwhile leaves that code worthless, as one sent just before it:
+    # the token endpoint finds no session (TokenService.open_family, "Code not valid").
     writes = services().store.batch()
     authentication = current_sso(writes)
     if authentication is not None and session_satisfies(areq, authentication):
