@@ -34,6 +34,16 @@ def _second_service(app, client) -> Flow:
     return Flow(app, client, meta)
 
 
+def _browser_and_idle_timeout(app) -> tuple:
+    """A browser (test client), a service's flow in it, and the SSO session's idle timeout."""
+    client = app.test_client()
+    return (
+        client,
+        Flow(app, client, register_client(app)),
+        app.extensions["santeid"].settings.login.sso_idle_timeout,
+    )
+
+
 def test_second_service_logs_in_silently(flow, app, client):
     first = flow.full_login()
     second = _second_service(app, client)
@@ -47,9 +57,7 @@ def test_silent_logins_keep_the_sso_session_alive(clocked_app, clock):
     """An authorization request answered from the SSO session is a use of it: services
     logging in silently every 25 minutes keep a 30-minute idle session going."""
     app = clocked_app
-    client = app.test_client()
-    flow = Flow(app, client, register_client(app))
-    idle = app.extensions["santeid"].settings.login.sso_idle_timeout
+    client, flow, idle = _browser_and_idle_timeout(app)
     first = flow.full_login()
     for _ in range(3):
         clock.advance(idle - 5 * MINUTE)
@@ -398,9 +406,7 @@ def test_refreshing_keeps_the_sso_session_alive(clocked_app, clock):
     """Keycloak renews the user session's idle time at each refresh: an hour of refreshes
     without the browser, and a second service still logs in silently."""
     app = clocked_app
-    client = app.test_client()
-    flow = Flow(app, client, register_client(app))
-    idle = app.extensions["santeid"].settings.login.sso_idle_timeout
+    client, flow, idle = _browser_and_idle_timeout(app)
     tokens = flow.full_login()
     for _ in range(3):
         clock.advance(idle - 5 * MINUTE)
@@ -417,9 +423,7 @@ def test_exchanging_the_code_keeps_the_sso_session_alive(clocked_app, clock):
     from the exchange, not from the login: a second service still logs in silently after the
     login's idle end."""
     app = clocked_app
-    client = app.test_client()
-    flow = Flow(app, client, register_client(app))
-    idle = app.extensions["santeid"].settings.login.sso_idle_timeout
+    client, flow, idle = _browser_and_idle_timeout(app)
     code = flow.obtain_code()["code"]
     clock.advance(50)  # within the code's lifetime
     assert "refresh_token" in flow.token(code).get_json()
