@@ -8,9 +8,12 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 # Where the pages are: the issuer's host, as santeid serve makes it (santeid.settings.base.url_host
 # of listen_host): 127.0.0.1 for a wildcard HOST (0.0.0.0, ::, [::]), an IPv6 address in brackets
-# (HOST=::1 or HOST=[::1]), its zone written %25 (HOST=fe80::1%eth0: [fe80::1%25eth0], RFC 6874).
+# (HOST=::1 or HOST=[::1]), its zone written %25 (HOST=fe80::1%eth0: [fe80::1%25eth0], RFC 6874)
+# and kept in its case (an interface name), a host name in lower case (HOST=LOCALHOST: localhost,
+# RFC 3986 §6.2.2.1).
+lower  = $(subst A,a,$(subst B,b,$(subst C,c,$(subst D,d,$(subst E,e,$(subst F,f,$(subst G,g,$(subst H,h,$(subst I,i,$(subst J,j,$(subst K,k,$(subst L,l,$(subst M,m,$(subst N,n,$(subst O,o,$(subst P,p,$(subst Q,q,$(subst R,r,$(subst S,s,$(subst T,t,$(subst U,u,$(subst V,v,$(subst W,w,$(subst X,x,$(subst Y,y,$(subst Z,z,$(1)))))))))))))))))))))))))))
 BARE   := $(patsubst [%],%,$(HOST))
-SHOWN  := $(if $(filter 0.0.0.0 ::,$(BARE)),127.0.0.1,$(if $(findstring :,$(BARE)),[$(subst %,%25,$(BARE))],$(BARE)))
+SHOWN  := $(if $(filter 0.0.0.0 ::,$(BARE)),127.0.0.1,$(if $(findstring :,$(BARE)),[$(subst %,%25,$(BARE))],$(call lower,$(BARE))))
 # HTTPS for what needs a client certificate: INSi establishment certificates, CPS cards.
 TLS_PORT ?= 5443
 # CIBA push mode (ciba_push_enabled): off by default, as at Pro Santé Connect, whose discovery

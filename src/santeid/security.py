@@ -69,6 +69,7 @@ from itsdangerous import URLSafeSerializer
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.sansio.utils import get_host
 
 from santeid.cache_control import NO_STORE
 from santeid.observability import metrics
@@ -558,6 +559,25 @@ class HygienicRequest(Request):
                 return None
             raise BadRequest("the JSON body is nested too deeply") from None
 
+    @property
+    def host(self) -> str:
+        """Werkzeug's ``host`` (``werkzeug.sansio.utils.get_host``: the ``Host`` header, else
+        the server's address, its default port dropped), a name with underscores included.
+        Werkzeug 3.1 empties a ``Host`` holding one, and with it every absolute URL built from
+        the request (``url_root``, ``host_url``, ``url``: a FHIR searchset's links read
+        ``http:///…``); :func:`_host_is_valid` takes it, as Docker names containers and
+        services so. The name is read with hyphens for its underscores — the same length, so
+        the answer is the header's beginning."""
+        header = self.headers.get("host")
+        seen = header.replace("_", "-") if header else header
+        host = get_host(self.scheme, seen, self.server, self.trusted_hosts)
+        return header[: len(host)] if header and host else host
+
+    @host.setter
+    def host(self, value: str) -> None:
+        """Flask sets ``host`` to Werkzeug's reading when it binds its URL adapter
+        (``Flask.create_url_adapter``); the reading above stands."""
+
 
 #: A ``Host`` as Werkzeug 3.1 takes it (``werkzeug.sansio.utils.host_is_trusted``, which
 #: ``request.host`` and Flask's URL adapter go through): a name of ASCII letters, digits, dots
@@ -575,8 +595,9 @@ def _host_is_valid(host: str) -> bool:
     (a FHIR searchset's links) reads ``http:///…`` — with a valid IPv6 address, a port up to
     65535, and a name that is IDNA-encodable with labels of 63 characters at most (RFC 1035
     §2.3.4). Unlike Werkzeug, a name may hold an underscore: Docker names containers and
-    services so (``santeid_app``), and other containers reach santeid by them. An empty value
-    is no host, as without the header (RFC 9110 §7.2)."""
+    services so (``santeid_app``), and other containers reach santeid by them
+    (:attr:`HygienicRequest.host` reads such a name). An empty value is no host, as without
+    the header (RFC 9110 §7.2)."""
     if not host:
         return True
     match = _HOST.fullmatch(host)

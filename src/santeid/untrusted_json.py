@@ -4,6 +4,7 @@ Apart from the web layer, so that a command reading a file does not load Flask."
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 
@@ -16,6 +17,15 @@ def loads_untrusted_json(raw: bytes | str):
         return json.loads(raw)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def segment_object(segment: str) -> dict:
+    """The JSON object a base64url segment of a compact JWS holds (its header or its payload,
+    RFC 7515 §7.1), read before any signature is checked; ``ValueError`` for anything else."""
+    data = loads_untrusted_json(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
 
 
 def json_number(value: object) -> float | None:

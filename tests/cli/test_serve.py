@@ -54,12 +54,14 @@ def test_an_unexpected_failure_in_the_child_is_shown_and_refuses_the_start(
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize(
     "host",
-    ["0.0.0.0", "::", "[::]", "192.168.1.20", "127.0.0.1", "::1", "[::1]", "fe80::1%eth0"],  # noqa: S104
-)
+    ["0.0.0.0", "::", "[::]", "192.168.1.20", "127.0.0.1", "::1", "[::1]", "fe80::1%eth0",  # noqa: S104
+     "LOCALHOST", "IDP.Example.ORG", "FE80::1%Eth0"],
+)  # fmt: skip
 def test_make_run_prints_the_pages_at_the_address_of_the_issuer(host: str) -> None:
     """``make run HOST=0.0.0.0`` (docs/ecps-app.md, a phone on the same network) serves on every
     address with the issuer ``http://127.0.0.1:…``: the pages it prints to begin with (README,
-    "Two commands") are at the issuer's address, not at the wildcard a browser cannot open."""
+    "Two commands") are at the issuer's address, not at the wildcard a browser cannot open —
+    nor at ``http://LOCALHOST:…`` where the issuer writes the name in lower case."""
     dry_run = subprocess.run(
         ["make", "-n", "run", f"HOST={host}", "PORT=8000"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,

@@ -165,6 +165,17 @@ def test_a_posted_search_pages_with_get_links(fhir, directory_server):
     assert _ids(first)[-1] < _ids(second)[0]
 
 
+def test_links_name_a_docker_host_the_request_came_by(fhir, directory_server):
+    """A ``Host`` with an underscore — Docker's names of containers and services
+    (``santeid_app``), by which other containers reach santeid — is the host of the links,
+    which Werkzeug 3.1 alone would leave empty (``http:///fhir/v1/…``)."""
+    host = f"santeid_app:{directory_server.port}"
+    first = bundle(fhir("GET", "/Practitioner", "active=true&_count=2", headers={"Host": host}))
+    search = f"http://{host}/fhir/v1/Practitioner?"
+    assert _links(first)["self"] == search + "active=true&_count=2"
+    assert _links(first)["next"].startswith(search)
+
+
 @pytest.mark.parametrize(
     ("query", "form", "expected"),
     [

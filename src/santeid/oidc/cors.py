@@ -14,6 +14,9 @@
   token that does not verify or whose client is gone (:func:`allow_any_origin`) — then that
   client's web origins (:func:`allow_origins_of`); none for a repeated form ``access_token``,
   refused before.
+* The UMA grant at the token endpoint, as its ``PermissionGrantType``: the web origins of the
+  client its Bearer token was issued to (``azp``), read unverified from a token that does not
+  verify (``santeid.oidc.refused_grants.UmaGrant``).
 * The device authorization endpoint (``…/auth/device``, served only to refuse: no PSC client
   has the device flow), as Keycloak's ``DeviceEndpoint``: any origin when the client does not
   authenticate, none for the refusal of a client that does (an ``ErrorResponseException``,

@@ -25,11 +25,13 @@ from authlib.oauth2.rfc6750 import InvalidTokenError
 from flask import request
 
 from santeid.oidc import client_auth
+from santeid.oidc import cors
 from santeid.oidc.protector import ProtectedRequest
 from santeid.oidc.protector import bearer_header_token
 from santeid.oidc.protector import check_certificate_binding
 from santeid.oidc.tokens import TokenError
 from santeid.services import services
+from santeid.untrusted_json import segment_object
 
 #: RFC 6749 §4.3; Keycloak's ``ResourceOwnerPasswordCredentialsGrantType`` for a client
 #: without "Direct access grants".
@@ -118,7 +120,9 @@ class UmaGrant(RefusedGrant):
                 claims = services().tokens.verify_access_token(token)
                 check_certificate_binding(claims, ProtectedRequest.from_flask())
             except (TokenError, InvalidTokenError):
+                _allow_origins_of_token_client(_unverified_claims(token))
                 raise InvalidGrantError(INVALID_BEARER_TOKEN, status_code=401) from None
+            _allow_origins_of_token_client(claims)
         raise self.refusal()
 
     def refusal(self) -> OAuth2Error:
@@ -128,6 +132,30 @@ class UmaGrant(RefusedGrant):
         if services().clients.get(audience) is None:
             return InvalidRequestError(UNKNOWN_RESOURCE_SERVER)
         return InvalidRequestError(NO_PERMISSIONS)
+
+
+def _unverified_claims(token: str) -> dict:
+    """The payload of a compact JWS, its signature unchecked (Keycloak's ``JWSInput``);
+    empty for what is no JWS."""
+    parts = token.split(".")
+    try:
+        if len(parts) != 3:
+            raise ValueError("not a compact JWS")
+        segment_object(parts[0])
+        return segment_object(parts[1])
+    except ValueError:
+        return {}
+
+
+def _allow_origins_of_token_client(claims: dict) -> None:
+    """The UMA grant's answer may be read by the web origins of the client the Bearer token
+    was issued to (``azp``), when it is registered: Keycloak's ``PermissionGrantType`` calls
+    ``cors.allowedOrigins(session, client)`` with that client, read from a token that does
+    not verify as from one that does, before any refusal (``CorsErrorResponseException``)."""
+    azp = claims.get("azp")
+    client = services().clients.get(azp) if isinstance(azp, str) else None
+    if client is not None:
+        cors.allow_origins_of(client)
 
 
 def device_authorization():

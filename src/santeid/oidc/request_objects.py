@@ -25,7 +25,6 @@ redirect URI it would name is not trustworthy yet.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 
@@ -50,7 +49,7 @@ from santeid.oidc.client_auth import SIGNING_ALGS
 from santeid.services import services
 from santeid.storage.records import PUSHED_AUTHORIZATION_REQUEST
 from santeid.storage.records import RecordBook
-from santeid.untrusted_json import loads_untrusted_json
+from santeid.untrusted_json import segment_object
 
 PAR_URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
 #: Algorithms of a request object: those a client's keys may sign with, and ``none``.
@@ -64,13 +63,6 @@ _TIME_TEXTS = {
 }
 
 
-def _b64json(segment: str) -> dict:
-    data = loads_untrusted_json(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    return data
-
-
 def _request_object_claims(token: str, client) -> dict:
     """Verified claims of a request object sent by ``client``."""
     if not isinstance(token, str) or len(token) > MAX_REQUEST_OBJECT_LENGTH:
@@ -79,7 +71,7 @@ def _request_object_claims(token: str, client) -> dict:
     if len(parts) != 3:
         raise ErrorPage("invalid_request_object", "the request object is not a JWT")
     try:
-        header = _b64json(parts[0])
+        header = segment_object(parts[0])
     except ValueError:
         raise ErrorPage("invalid_request_object", "the request object is not a JWT") from None
     alg = header.get("alg")
@@ -87,7 +79,7 @@ def _request_object_claims(token: str, client) -> dict:
         if parts[2]:
             raise ErrorPage("invalid_request_object", "an unsigned request object has a signature")
         try:
-            claims = _b64json(parts[1])
+            claims = segment_object(parts[1])
         except ValueError:
             raise ErrorPage("invalid_request_object", "the request object is malformed") from None
     elif alg in SIGNED_ALGS:

@@ -854,6 +854,44 @@ def test_the_device_authorization_endpoint_answers_cors_as_keycloaks(server):
     assert page.headers["Allow"] == "POST, OPTIONS"
 
 
+def test_the_uma_grant_answers_cors_for_the_bearer_tokens_client(server):
+    """Keycloak's ``PermissionGrantType`` (docs/reference/keycloak-behaviour.md, "Grants PSC's
+    clients cannot use"): the ``Authorization: Bearer`` token's client (``azp``) gives the
+    web origins of the answer — a live token's, then the refusal of its audience; a token that
+    does not verify (revoked, its signature altered) is read unverified for that client, so its
+    401 "Invalid bearer token" is readable by the client's pages too; a token that is no JWS
+    names no client: no CORS."""
+    register(server, "rp-uma", web_origins=["+"])
+    tokens = Browser(server, "rp-uma").login()
+    other = "https://any.example.com"
+    form = {"grant_type": "urn:ietf:params:oauth:grant-type:uma-ticket", "audience": "rp-uma"}
+
+    def uma(token: str, origin: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}", "Origin": origin}
+        return requests.post(server["discovery"]["token_endpoint"], data=form, headers=headers,
+                             timeout=5)  # fmt: skip
+
+    live = tokens["access_token"]
+    forged = live[:-4] + ("AAAA" if not live.endswith("AAAA") else "BBBB")
+    for token, status in ((live, 400), (forged, 401)):
+        readable = uma(token, WEB_ORIGIN)
+        assert readable.status_code == status, readable.text
+        assert readable.headers.get("Access-Control-Allow-Origin") == WEB_ORIGIN
+        assert readable.headers["Access-Control-Allow-Credentials"] == "true"
+        assert readable.headers["Access-Control-Expose-Headers"] == "Access-Control-Allow-Methods"
+        assert "Access-Control-Allow-Origin" not in uma(token, other).headers
+    revoked = requests.post(server["discovery"]["revocation_endpoint"], data={"token": live},
+                            auth=("rp-uma", SECRET), timeout=5)  # fmt: skip
+    assert revoked.status_code == 200
+    refused = uma(live, WEB_ORIGIN)
+    assert refused.json() == {"error": "invalid_grant", "error_description": "Invalid bearer token"}
+    assert refused.headers.get("Access-Control-Allow-Origin") == WEB_ORIGIN
+    for origin in (WEB_ORIGIN, other):
+        opaque = uma("not-a-token", origin)
+        assert opaque.status_code == 401
+        assert "Access-Control-Allow-Origin" not in opaque.headers
+
+
 # -- realm endpoints and keys ------------------------------------------------------------------
 def test_realm_information_and_unknown_realm(server):
     info = requests.get(server["issuer"], timeout=5)
