@@ -1,0 +1,250 @@
+"""A Pro Santé Connect service's OpenID Connect side written with openid-client 5 (panva's
+previous major, https://github.com/panva/openid-client/tree/v5.x, still what next-auth v4 and
+many Express services run), pointed at a real ``santeid serve`` by its discovery URL alone.
+
+The service is ``tests/e2e/openid_client5/rp.js`` (its locked dependencies installed with
+``npm ci``): ``Issuer.discover`` with the realm's issuer or PSC's wallet discovery URL,
+``new issuer.Client({client_id, client_secret, redirect_uris, response_types})``, each of its
+commands one step of the service (``authorizationUrl`` with ``generators``' PKCE verifier,
+``state`` and ``nonce``; ``callbackParams`` and ``callback``; ``userinfo``, ``refresh``,
+``introspect``, ``revoke``, ``endSessionUrl``). The browser's part is played here over plain
+HTTP with a sandbox professional (docs/sandbox.md).
+
+``callback`` checks RFC 9207's ``iss`` (discovery says
+``authorization_response_iss_parameter_supported``), ``state``, and the ID token: its signature
+by ``kid`` against the JWKS, ``iss``, ``aud``, ``azp``, ``exp``, ``iat``, ``nonce``,
+``at_hash``, ``auth_time`` against ``max_age``. An answer the library refuses (its
+``RPError``) fails the test unless the test expects it; the OAuth errors are asserted as the
+library raised them (``OPError``)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.support.http_login import login_to_callback
+from tests.support.node import NODE
+from tests.support.node import install_locked
+from tests.support.node import needs_node_and_npm
+from tests.support.servers import santeid_process
+
+NODE_DIR = Path(__file__).resolve().parent / "openid_client5"
+
+pytestmark = [pytest.mark.server, needs_node_and_npm]
+
+SECRET = "a-long-secret-for-the-openid-client-5-rp-01"
+REDIRECT_URI = "https://service.example.org/callback"
+LOGGED_OUT_URI = "https://service.example.org/logged-out"
+#: docs/sandbox.md: approved at once; denied on the phone.
+PROFESSIONAL = "810000000030"
+DENYING = "810000000032"
+#: rp.js's exit status for an error the library raised (OPError, RPError).
+LIBRARY_ERROR = 3
+
+
+@pytest.fixture(scope="module")
+def script() -> Path:
+    install_locked(NODE_DIR, "openid-client")
+    return NODE_DIR / "rp.js"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with santeid_process(
+        tmp_path_factory.mktemp("openid-client5"), SANTEID_STORE_URL="memory://"
+    ) as process:
+        yield process
+
+
+class Client:
+    """One service registered at santeid (``santeid clients add``) and its ``rp.js`` commands,
+    run with the service's environment (discovery URL, client, session file)."""
+
+    def __init__(self, script, server, folder: Path, client_id: str, discovery: str = "", **env):
+        registration = {
+            "client_secret": SECRET,
+            "redirect_uris": [REDIRECT_URI],
+            "post_logout_redirect_uris": [LOGGED_OUT_URI],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": env.get("PSC_AUTH_METHOD", "client_secret_basic"),
+        }
+        server.register(client_id, **registration)
+        self.script = script
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PSC_")},
+            "PSC_ISSUER": discovery or server.issuer,
+            "PSC_CLIENT_ID": client_id,
+            "PSC_CLIENT_SECRET": SECRET,
+            "PSC_REDIRECT_URI": REDIRECT_URI,
+            "PSC_POST_LOGOUT_REDIRECT_URI": LOGGED_OUT_URI,
+            "PSC_SESSION": str(folder / f"{client_id}.json"),
+            **env,
+        }
+        self.browser = requests.Session()
+
+    def run(self, *args: str, **env: str) -> tuple[int, dict]:
+        """The command's exit status and its JSON: the result (0) or the error the library
+        raised (3). Anything else fails."""
+        done = subprocess.run(
+            [NODE, str(self.script), *args], env={**self.env, **env}, cwd=NODE_DIR,
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode in (0, LIBRARY_ERROR), done.stdout + done.stderr
+        return done.returncode, json.loads(done.stdout)
+
+    def ok(self, *args: str, **env: str) -> dict:
+        status, answer = self.run(*args, **env)
+        assert status == 0, answer
+        return answer
+
+    def error(self, *args: str, **env: str) -> dict:
+        status, answer = self.run(*args, **env)
+        assert status == LIBRARY_ERROR, answer
+        return answer
+
+    def login(self, *extra: str, national_id: str = PROFESSIONAL, refused: bool = False) -> str:
+        """The library's authorization URL followed by the browser to the callback URL."""
+        url = self.ok("login", *extra)["url"]
+        return login_to_callback(self.browser, url, REDIRECT_URI, national_id, refused=refused)
+
+
+@pytest.fixture
+def rp(script, server, tmp_path):
+    """A new service at each call, registered under a name of its own."""
+    made = itertools.count()
+    return lambda **env: Client(
+        script, server, tmp_path, f"oc5-{next(made)}-{tmp_path.name}", **env
+    )
+
+
+def test_discovery_by_the_issuer_and_by_the_wallet_url(server, rp):
+    """``Issuer.discover`` with the issuer (the library adds
+    ``/.well-known/openid-configuration``) and with PSC's wallet discovery URL (read as given):
+    the documents served, to which the library adds its defaults of the members they lack
+    (``require_request_uri_registration``: santeid takes ``request_uri`` from its PAR endpoint
+    only, its discovery says ``request_uri_parameter_supported`` false)."""
+    served = requests.get(f"{server.issuer}/.well-known/openid-configuration", timeout=5).json()
+    read = rp().ok("discover")
+    assert {name: read[name] for name in served} == served
+    wallet = f"{server.issuer}/.well-known/wallet-openid-configuration"
+    read = rp(discovery=wallet).ok("discover")
+    served = requests.get(wallet, timeout=5).json()
+    assert {name: read[name] for name in served} == served
+    assert read["issuer"] == server.issuer
+    assert read["authorization_endpoint"] == f"{server.base}/auth"
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+@pytest.mark.parametrize("wallet", [False, True], ids=["issuer", "wallet"])
+def test_the_whole_integration_through_the_library(server, rp, method, wallet):
+    discovery = f"{server.issuer}/.well-known/wallet-openid-configuration" if wallet else ""
+    client = rp(discovery=discovery, PSC_AUTH_METHOD=method)
+    client_id = client.env["PSC_CLIENT_ID"]
+    url = client.ok("login")["url"]
+    query = parse_qs(urlsplit(url).query)
+    assert query["acr_values"] == ["eidas1"] and query["code_challenge_method"] == ["S256"]
+    assert query["scope"] == ["openid scope_all"] and query["response_type"] == ["code"]
+
+    callback = login_to_callback(client.browser, url, REDIRECT_URI, PROFESSIONAL)
+    assert parse_qs(urlsplit(callback).query)["iss"] == [server.issuer]
+    tokens = client.ok("callback", callback)
+    # The library has checked iss, state, PKCE, and the ID token (at_hash included).
+    claims = tokens["claims"]
+    assert claims["iss"] == server.issuer and claims["aud"] == client_id
+    assert claims["azp"] == client_id and claims["at_hash"]
+    assert claims["nonce"] == json.loads(Path(client.env["PSC_SESSION"]).read_text())["nonce"]
+    assert claims["SubjectNameID"] == PROFESSIONAL and claims["acr"] == "eidas1"
+    assert tokens["token_type"] == "Bearer" and tokens["scope"] == "openid scope_all"
+    assert tokens["session_state"] == claims["sid"]
+
+    userinfo = client.ok("userinfo")
+    assert userinfo["sub"] == claims["sub"] and userinfo["SubjectNameID"] == PROFESSIONAL
+
+    refreshed = client.ok("refresh")
+    assert refreshed["access_token"] != tokens["access_token"]
+    assert refreshed["claims"]["sub"] == claims["sub"]
+    assert refreshed["claims"]["auth_time"] == claims["auth_time"]
+
+    introspected = client.ok("introspect")
+    assert introspected["active"] is True and introspected["client_id"] == client_id
+    assert client.ok("introspect", "refresh")["typ"] == "Refresh"
+
+    # RP-initiated logout: endSessionUrl with the ID token as id_token_hint and the
+    # registered post_logout_redirect_uri, followed by the browser back to the service.
+    url = client.ok("logout")["url"]
+    query = parse_qs(urlsplit(url).query)
+    assert url.startswith(f"{server.oidc}/logout?")
+    assert query["id_token_hint"] == [refreshed["id_token"]]
+    assert query["post_logout_redirect_uri"] == [LOGGED_OUT_URI]
+    state = json.loads(Path(client.env["PSC_SESSION"]).read_text())["logoutState"]
+    ended = client.browser.get(url, allow_redirects=False)
+    assert ended.status_code == 302
+    assert ended.headers["Location"] == f"{LOGGED_OUT_URI}?state={state}"
+
+    assert client.error("refresh") == {
+        "name": "OPError", "error": "invalid_grant", "error_description": "Session not active",
+        "message": "invalid_grant (Session not active)", "status": 400,
+    }  # fmt: skip
+    refused = client.error("userinfo")
+    assert (refused["name"], refused["error"], refused["status"]) == (
+        "OPError", "invalid_token", 401,
+    )  # fmt: skip
+    assert client.ok("introspect") == {"active": False}
+
+
+def test_max_age_is_checked_against_auth_time(rp):
+    """``max_age`` in the request makes the library require ``auth_time`` in the ID token and
+    check it (OpenID Connect Core 1.0 §3.1.2.1,
+    https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest)."""
+    client = rp()
+    tokens = client.ok("callback", client.login("max_age=300"))
+    assert tokens["claims"]["auth_time"] <= tokens["claims"]["iat"]
+
+
+def test_revocation_through_the_library(rp):
+    """RFC 7009: ``client.revoke`` with ``token_type_hint``."""
+    client = rp()
+    client.ok("callback", client.login())
+    assert client.ok("revoke", "access") == {"revoked": "access"}
+    assert client.ok("introspect") == {"active": False}
+    assert client.error("userinfo")["error"] == "invalid_token"
+    assert client.ok("revoke", "refresh") == {"revoked": "refresh"}
+    assert client.error("refresh")["error"] == "invalid_grant"
+
+
+def test_errors_the_library_raises(rp):
+    """Keycloak's errors as the library raises them: a wrong secret is Keycloak's 401
+    ``unauthorized_client`` "Invalid client or Invalid client credentials"
+    (docs/reference/keycloak-behaviour.md, "Client authentication"), a replayed code
+    ``invalid_grant`` "Code not valid", a login refused on the sandbox phone the
+    authorization response's ``access_denied``: each an ``OPError``."""
+    client = rp()
+    callback = client.login()
+    assert client.error("callback", callback, PSC_CLIENT_SECRET="not-the-secret") == {
+        "name": "OPError", "error": "unauthorized_client",
+        "error_description": "Invalid client or Invalid client credentials",
+        "message": "unauthorized_client (Invalid client or Invalid client credentials)",
+        "status": 401,
+    }  # fmt: skip
+    # The client is authenticated before the code is read: the code is still unused.
+    assert client.ok("callback", callback)["claims"]["SubjectNameID"] == PROFESSIONAL
+    assert client.error("callback", callback) == {
+        "name": "OPError", "error": "invalid_grant", "error_description": "Code not valid",
+        "message": "invalid_grant (Code not valid)", "status": 400,
+    }  # fmt: skip
+
+    denied = rp()
+    refused = denied.error("callback", denied.login(national_id=DENYING, refused=True))
+    assert refused == {"name": "OPError", "error": "access_denied", "message": "access_denied"}
+
+    silent = rp()
+    refused = silent.error("callback", silent.login("prompt=none"))
+    assert (refused["name"], refused["error"]) == ("OPError", "login_required")
