@@ -29,11 +29,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from joserfc.jwk import RSAKey
 
 from tests.support.http_login import login_to_callback
 from tests.support.node import NODE
 from tests.support.node import install_locked
 from tests.support.node import needs_node_and_npm
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
 from tests.support.servers import santeid_process
 
 NODE_DIR = Path(__file__).resolve().parent / "openid_client5"
@@ -68,15 +71,19 @@ class Client:
     """One service registered at santeid (``santeid clients add``) and its ``rp.js`` commands,
     run with the service's environment (discovery URL, client, session file)."""
 
-    def __init__(self, script, server, folder: Path, client_id: str, discovery: str = "", **env):
-        registration = {
+    def __init__(
+        self, script, server, folder: Path, client_id: str, discovery: str = "",
+        registration: dict | None = None, **env: str,
+    ) -> None:  # fmt: skip
+        metadata = {
             "client_secret": SECRET,
             "redirect_uris": [REDIRECT_URI],
             "post_logout_redirect_uris": [LOGGED_OUT_URI],
             "grant_types": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_method": env.get("PSC_AUTH_METHOD", "client_secret_basic"),
+            **(registration or {}),
         }
-        server.register(client_id, **registration)
+        server.register(client_id, **{k: v for k, v in metadata.items() if v is not None})
         self.script = script
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PSC_")},
@@ -120,8 +127,8 @@ class Client:
 def rp(script, server, tmp_path):
     """A new service at each call, registered under a name of its own."""
     made = itertools.count()
-    return lambda **env: Client(
-        script, server, tmp_path, f"oc5-{next(made)}-{tmp_path.name}", **env
+    return lambda **options: Client(
+        script, server, tmp_path, f"oc5-{next(made)}-{tmp_path.name}", **options
     )
 
 
@@ -248,3 +255,116 @@ def test_errors_the_library_raises(rp):
     silent = rp()
     refused = silent.error("callback", silent.login("prompt=none"))
     assert (refused["name"], refused["error"]) == ("OPError", "login_required")
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt", "client_secret_jwt"])
+def test_pushed_authorization_request(server, rp, tmp_path, method):
+    """RFC 9126: ``client.pushedAuthorizationRequest`` pushes the request, the client
+    authenticated as at the token endpoint (``private_key_jwt`` with the client's private JWK
+    Set, ``client_secret_jwt`` with its secret); ``authorizationUrl`` with the ``request_uri``
+    sends the browser. The code is exchanged with the same authentication."""
+    registration, env = {}, {"PSC_AUTH_METHOD": method}
+    if method == "private_key_jwt":
+        key = RSAKey.generate_key(2048, private=True, parameters={"kid": "oc5-key", "use": "sig"})
+        jwks = tmp_path / "private-jwks.json"
+        jwks.write_text(json.dumps({"keys": [key.as_dict(private=True)]}))
+        env["PSC_PRIVATE_JWKS"] = str(jwks)
+        registration = {"client_secret": None, "jwks": {"keys": [key.as_dict(private=False)]}}
+    client = rp(registration=registration, **env)
+    url = client.ok("login", "--par")["url"]
+    query = parse_qs(urlsplit(url).query)
+    assert query["request_uri"][0].startswith("urn:ietf:params:oauth:request_uri:")
+    # authorizationUrl adds its defaults beside request_uri (scope openid, not the pushed
+    # scope): the pushed request is the one served, its scope and acr_values.
+    assert set(query) == {"request_uri", "client_id", "scope", "response_type", "redirect_uri"}
+    assert query["scope"] == ["openid"]
+    callback = login_to_callback(client.browser, url, REDIRECT_URI, PROFESSIONAL)
+    tokens = client.ok("callback", callback)
+    assert tokens["scope"] == "openid scope_all" and tokens["claims"]["acr"] == "eidas1"
+    assert tokens["claims"]["SubjectNameID"] == PROFESSIONAL
+    assert tokens["claims"]["aud"] == client.env["PSC_CLIENT_ID"]
+    assert client.ok("introspect")["active"] is True
+
+
+def test_a_signed_userinfo_answer_is_verified_by_the_library(server, rp):
+    """``userinfo_signed_response_alg``, as PSC services register it: the library asks for
+    ``application/jwt`` and verifies the JWT against the JWKS (OpenID Connect Core 1.0
+    §5.3.2, https://openid.net/specs/openid-connect-core-1_0.html#UserInfoResponse), then
+    compares its ``sub`` with the ID token's."""
+    client = rp(
+        registration={"userinfo_signed_response_alg": "RS256"},
+        PSC_USERINFO_SIGNED_RESPONSE_ALG="RS256",
+    )
+    tokens = client.ok("callback", client.login())
+    userinfo = client.ok("userinfo")
+    assert userinfo["SubjectNameID"] == PROFESSIONAL and userinfo["sub"] == tokens["claims"]["sub"]
+    assert userinfo["iss"] == server.issuer and userinfo["aud"] == client.env["PSC_CLIENT_ID"]
+
+
+@pytest.fixture(scope="module")
+def passport_site(server, tmp_path_factory):
+    """``openid_client5/passport.js``, the Express service on openid-client 5's Passport
+    strategy, registered at santeid and configured with PSC's wallet discovery URL; its
+    origin, on ``localhost`` (another site than santeid's ``127.0.0.1``)."""
+    install_locked(NODE_DIR, "passport")
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    server.register(
+        "oc5-passport",
+        client_secret=SECRET,
+        redirect_uris=[f"{origin}/callback"],
+        grant_types=["authorization_code", "refresh_token"],
+        token_endpoint_auth_method="client_secret_basic",
+    )
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "BASE_URL": origin,
+        "ISSUER": f"{server.issuer}/.well-known/wallet-openid-configuration",
+        "CLIENT_ID": "oc5-passport",
+        "CLIENT_SECRET": SECRET,
+        "APP_SECRET": "a-long-secret-for-the-openid-client-5-passport-cookie",
+    }
+    log = tmp_path_factory.mktemp("openid-client5-passport") / "passport.log"
+    with running_server(
+        [NODE, str(NODE_DIR / "passport.js")], env, log, f"http://127.0.0.1:{port}/health"
+    ):
+        yield origin
+
+
+def passport_callback(site: str, national_id: str = PROFESSIONAL) -> requests.Response:
+    """A browser's login from the service's ``/login`` to its ``/callback``, whose answer it
+    returns (:func:`tests.support.http_login.login_to_callback`)."""
+    browser = requests.Session()
+    refused = national_id == DENYING
+    url = login_to_callback(
+        browser, f"{site}/login", f"{site}/callback", national_id, refused=refused
+    )
+    return browser.get(url, allow_redirects=False, timeout=30)
+
+
+def test_the_passport_strategy_logs_the_professional_in(server, passport_site):
+    """``new Strategy({client, params, usePKCE: "S256"}, verify)``: the strategy keeps
+    ``state`` and the PKCE verifier in the session, runs ``client.callback``'s
+    checks, and reads userinfo for a verify of ``(tokenset, userinfo, done)``."""
+    answer = passport_callback(passport_site)
+    assert answer.status_code == 200, answer.text
+    user = answer.json()
+    assert user["scope"] == "openid scope_all"
+    assert user["claims"]["iss"] == server.issuer and user["claims"]["aud"] == "oc5-passport"
+    # The strategy sends a nonce only when an ID token comes from the authorization endpoint
+    # (response types with id_token); neither Keycloak nor santeid require one.
+    assert user["claims"]["acr"] == "eidas1" and "nonce" not in user["claims"]
+    assert user["userinfo"]["sub"] == user["claims"]["sub"]
+    assert user["userinfo"]["SubjectNameID"] == PROFESSIONAL
+
+
+def test_a_login_refused_on_the_phone_fails_the_strategy(passport_site):
+    """The authorization response's ``access_denied`` is an ``OPError`` the strategy hands
+    to Passport's ``fail()``: the service answers its own refusal, the user not logged in."""
+    answer = passport_callback(passport_site, DENYING)
+    assert answer.status_code == 401
+    assert answer.json() == {
+        "error": "access_denied", "message": "access_denied", "name": "OPError",
+        "passport": "fail",
+    }  # fmt: skip

@@ -29,7 +29,12 @@ async function configure() {
   if (env.PSC_POST_LOGOUT_REDIRECT_URI) {
     metadata.post_logout_redirect_uris = [env.PSC_POST_LOGOUT_REDIRECT_URI]
   }
-  return { issuer, client: new issuer.Client(metadata) }
+  if (env.PSC_USERINFO_SIGNED_RESPONSE_ALG) {
+    metadata.userinfo_signed_response_alg = env.PSC_USERINFO_SIGNED_RESPONSE_ALG
+  }
+  // private_key_jwt: the client's private JWK Set, whose public half is registered.
+  const jwks = env.PSC_PRIVATE_JWKS ? JSON.parse(readFileSync(env.PSC_PRIVATE_JWKS, 'utf8')) : undefined
+  return { issuer, client: new issuer.Client(metadata, jwks) }
 }
 
 const pairs = (args) => Object.fromEntries(args.map((arg) => [
@@ -59,13 +64,15 @@ const commands = {
   },
 
   // The URL to send the professional's browser to, with PKCE S256, state and nonce; extra
-  // name=value arguments are added to the request (prompt=none, max_age=…, scope=…).
+  // name=value arguments are added to the request (prompt=none, max_age=…, scope=…); "--par"
+  // first pushes it.
   async login({ client }, ...args) {
     const codeVerifier = generators.codeVerifier()
     const state = generators.state()
     const nonce = generators.nonce()
-    const extra = pairs(args)
-    const url = client.authorizationUrl({
+    const pushed = args[0] === '--par'
+    const extra = pairs(pushed ? args.slice(1) : args)
+    const params = {
       scope,
       acr_values: 'eidas1',
       code_challenge: generators.codeChallenge(codeVerifier),
@@ -73,9 +80,13 @@ const commands = {
       state,
       nonce,
       ...extra,
-    })
+    }
     save({ codeVerifier, state, nonce, maxAge: extra.max_age })
-    return { url }
+    if (!pushed) return { url: client.authorizationUrl(params) }
+    // RFC 9126: the request pushed (the client authenticated as at the token endpoint), the
+    // browser sent with its request_uri.
+    const { request_uri: requestUri } = await client.pushedAuthorizationRequest(params)
+    return { url: client.authorizationUrl({ request_uri: requestUri }) }
   },
 
   // The browser's callback URL: callbackParams reads it, callback checks iss (RFC 9207),
