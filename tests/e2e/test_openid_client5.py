@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -33,6 +32,7 @@ from joserfc.jwk import RSAKey
 
 from tests.support.http_login import login_to_callback
 from tests.support.node import NODE
+from tests.support.node import JsonCommands
 from tests.support.node import install_locked
 from tests.support.node import needs_node_and_npm
 from tests.support.redis_server import free_port
@@ -67,9 +67,10 @@ def server(tmp_path_factory):
         yield process
 
 
-class Client:
+class Client(JsonCommands):
     """One service registered at santeid (``santeid clients add``) and its ``rp.js`` commands,
-    run with the service's environment (discovery URL, client, session file)."""
+    run with the service's environment (discovery URL, client, session file); an error the
+    library raised exits 3."""
 
     def __init__(
         self, script, server, folder: Path, client_id: str, discovery: str = "",
@@ -84,38 +85,16 @@ class Client:
             **(registration or {}),
         }
         server.register(client_id, **{k: v for k, v in metadata.items() if v is not None})
-        self.script = script
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("PSC_")},
+        settings = {
             "PSC_ISSUER": discovery or server.issuer,
             "PSC_CLIENT_ID": client_id,
             "PSC_CLIENT_SECRET": SECRET,
             "PSC_REDIRECT_URI": REDIRECT_URI,
             "PSC_POST_LOGOUT_REDIRECT_URI": LOGGED_OUT_URI,
             "PSC_SESSION": str(folder / f"{client_id}.json"),
-            **env,
         }
+        super().__init__(script, {**settings, **env}, prefix="PSC_", error_status=LIBRARY_ERROR)
         self.browser = requests.Session()
-
-    def run(self, *args: str, **env: str) -> tuple[int, dict]:
-        """The command's exit status and its JSON: the result (0) or the error the library
-        raised (3). Anything else fails."""
-        done = subprocess.run(
-            [NODE, str(self.script), *args], env={**self.env, **env}, cwd=NODE_DIR,
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert done.returncode in (0, LIBRARY_ERROR), done.stdout + done.stderr
-        return done.returncode, json.loads(done.stdout)
-
-    def ok(self, *args: str, **env: str) -> dict:
-        status, answer = self.run(*args, **env)
-        assert status == 0, answer
-        return answer
-
-    def error(self, *args: str, **env: str) -> dict:
-        status, answer = self.run(*args, **env)
-        assert status == LIBRARY_ERROR, answer
-        return answer
 
     def login(self, *extra: str, national_id: str = PROFESSIONAL, refused: bool = False) -> str:
         """The library's authorization URL followed by the browser to the callback URL."""

@@ -43,13 +43,14 @@ def login_to_callback(
                     data={"csrf_token": csrf},
                     allow_redirects=False,
                 )
+                assert response.status_code == 302, response.text[:500]
             else:
                 response = browser.post(
                     location,
                     data={"national_id": national_id, "csrf_token": csrf},
                     allow_redirects=False,
                 )
-            assert response.status_code in (302, 303), response.text[:500]
+                assert response.status_code == 303, response.text[:500]
         location = urljoin(location, response.headers["Location"])
         if location.startswith(redirect_uri):
             return location

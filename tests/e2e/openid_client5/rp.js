@@ -8,7 +8,7 @@
 // exits 3; anything else exits 1.
 'use strict'
 
-const { chmodSync, readFileSync, writeFileSync } = require('node:fs')
+const { readFileSync, writeFileSync } = require('node:fs')
 const { Issuer, TokenSet, errors, generators } = require('openid-client')
 
 const env = process.env
@@ -37,26 +37,13 @@ async function configure() {
   return { issuer, client: new issuer.Client(metadata, jwks) }
 }
 
-const pairs = (args) => Object.fromEntries(args.map((arg) => [
-  arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]))
+// name=value arguments, each split at its first "=".
+const pairs = (args) => Object.fromEntries(args.map((arg) => arg.split(/=(.*)/s, 2)))
 const load = () => JSON.parse(readFileSync(sessionFile, 'utf8'))
-const save = (session) => {
-  writeFileSync(sessionFile, JSON.stringify(session), { mode: 0o600 })
-  chmodSync(sessionFile, 0o600)
-}
+const save = (session) => writeFileSync(sessionFile, JSON.stringify(session), { mode: 0o600 })
 
-function tokenSet(tokens) {
-  return {
-    access_token: tokens.access_token,
-    refresh_token: tokens.refresh_token,
-    id_token: tokens.id_token,
-    token_type: tokens.token_type,
-    expires_in: tokens.expires_in,
-    scope: tokens.scope,
-    session_state: tokens.session_state,
-    claims: tokens.id_token ? tokens.claims() : undefined,
-  }
-}
+// The TokenSet's members (expires_at included) and its ID token's claims.
+const tokenSet = (tokens) => ({ ...tokens, claims: tokens.id_token ? tokens.claims() : undefined })
 
 const commands = {
   async discover({ issuer }) {
