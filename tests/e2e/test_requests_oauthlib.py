@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from oauthlib.oauth2 import BackendApplicationClient
+from oauthlib.oauth2 import LegacyApplicationClient
 from oauthlib.oauth2.rfc6749.errors import AccessDeniedError
 from oauthlib.oauth2.rfc6749.errors import InsecureTransportError
 from oauthlib.oauth2.rfc6749.errors import InvalidGrantError
@@ -251,3 +253,61 @@ def test_over_https_as_at_psc(tmp_path_factory, monkeypatch):
         # The library's own rule: no plain HTTP without the variable.
         with pytest.raises(InsecureTransportError):
             OAuth2Session("roauth-https", token=token).get(f"http://127.0.0.1:{https_server.port}/")
+
+
+@pytest.mark.usefixtures("insecure_transport")
+def test_the_backend_and_legacy_application_flows(server):
+    """The library's other documented flows
+    (https://requests-oauthlib.readthedocs.io/en/latest/oauth2_workflow.html): the backend
+    application flow (``BackendApplicationClient``, ``client_credentials``, the credentials in
+    HTTP Basic) gets a service account's token, as from Keycloak, usable at userinfo with
+    ``openid``; without a service account,
+    and with the legacy application flow (``LegacyApplicationClient``, the password grant,
+    which PSC's clients are not allowed), Keycloak's ``unauthorized_client`` refusals
+    (docs/reference/keycloak-behaviour.md, "Token endpoint"), raised as oauthlib's
+    ``UnauthorizedClientError``."""
+    provider = registered(server, "roauth-users")
+    server.register(
+        "roauth-backend",
+        client_secret=SECRET,
+        grant_types=["client_credentials"],
+        token_endpoint_auth_method="client_secret_basic",
+    )
+    backend = OAuth2Session(client=BackendApplicationClient(client_id="roauth-backend"))
+    token = backend.fetch_token(
+        provider["token_endpoint"], client_id="roauth-backend", client_secret=SECRET
+    )
+    assert token["access_token"] and "refresh_token" not in token
+    # Without openid, userinfo is refused, as by Keycloak (docs/endpoints.md, "UserInfo").
+    refusal = backend.get(provider["userinfo_endpoint"])
+    assert (
+        refusal.status_code == 403
+        and 'error="insufficient_scope"' in refusal.headers["WWW-Authenticate"]
+    )
+    # The scope is the oauthlib client's: the session's own is not sent in this flow.
+    backend = OAuth2Session(
+        client=BackendApplicationClient(client_id="roauth-backend", scope=["openid"])
+    )
+    token = backend.fetch_token(
+        provider["token_endpoint"], client_id="roauth-backend", client_secret=SECRET
+    )
+    assert token["scope"] == ["openid"] and token["id_token"]
+    assert backend.get(provider["userinfo_endpoint"]).json() == {
+        "sub": "service-account-roauth-backend",
+        "preferred_username": "service-account-roauth-backend",
+    }
+
+    no_account = OAuth2Session(client=BackendApplicationClient(client_id="roauth-users"))
+    with pytest.raises(UnauthorizedClientError) as refused:
+        no_account.fetch_token(
+            provider["token_endpoint"], client_id="roauth-users", client_secret=SECRET
+        )
+    assert refused.value.description == "Client not enabled to retrieve service account"
+
+    legacy = OAuth2Session(client=LegacyApplicationClient(client_id="roauth-users"))
+    with pytest.raises(UnauthorizedClientError) as refused:
+        legacy.fetch_token(
+            provider["token_endpoint"], username=PROFESSIONAL, password="a password",
+            client_id="roauth-users", client_secret=SECRET,
+        )  # fmt: skip
+    assert refused.value.description == "Client not allowed for direct access grants"
