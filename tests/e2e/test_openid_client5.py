@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -37,6 +38,7 @@ from tests.support.node import install_locked
 from tests.support.node import needs_node_and_npm
 from tests.support.redis_server import free_port
 from tests.support.servers import running_server
+from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 NODE_DIR = Path(__file__).resolve().parent / "openid_client5"
@@ -188,11 +190,19 @@ def test_the_whole_integration_through_the_library(server, rp, method, wallet):
 
 def test_max_age_is_checked_against_auth_time(rp):
     """``max_age`` in the request makes the library require ``auth_time`` in the ID token and
-    check it (OpenID Connect Core 1.0 §3.1.2.1,
-    https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest)."""
+    check that the authentication is no older (OpenID Connect Core 1.0 §3.1.2.1,
+    https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest). With the browser's
+    SSO session, a login without ``max_age`` keeps the session's ``auth_time``; one whose
+    ``max_age`` the session has outlived asks the professional again, and the library accepts
+    the new ``auth_time``."""
     client = rp()
-    tokens = client.ok("callback", client.login("max_age=300"))
-    assert tokens["claims"]["auth_time"] <= tokens["claims"]["iat"]
+    first = client.ok("callback", client.login("max_age=300"))["claims"]
+    assert first["auth_time"] <= first["iat"]
+    time.sleep(4)
+    again = client.ok("callback", client.login())["claims"]
+    assert again["auth_time"] == first["auth_time"]
+    renewed = client.ok("callback", client.login("max_age=3"))["claims"]
+    assert renewed["auth_time"] > first["auth_time"]
 
 
 def test_revocation_through_the_library(rp):
@@ -347,3 +357,20 @@ def test_a_login_refused_on_the_phone_fails_the_strategy(passport_site):
         "error": "access_denied", "message": "access_denied", "name": "OPError",
         "passport": "fail",
     }  # fmt: skip
+
+
+def test_over_https_as_at_psc(script, tmp_path_factory):
+    """An ``https://`` issuer, as PSC's: the server's certificate checked against its
+    authority (``NODE_EXTRA_CA_CERTS``, ``santeid tls dev-cert``'s), by the library and by the
+    browser."""
+    home = tmp_path_factory.mktemp("openid-client5-https")
+    tls, ca = santeid_home(home).dev_tls()
+    with santeid_process(home, args=["--sandbox", *tls], ca=ca) as https_server:
+        assert https_server.issuer.startswith("https://")
+        client = Client(script, https_server, home, "oc5-https", NODE_EXTRA_CA_CERTS=ca)
+        assert client.ok("discover")["token_endpoint"].startswith("https://")
+        client.browser.trust_env = False  # REQUESTS_CA_BUNDLE would override the authority
+        client.browser.verify = ca
+        tokens = client.ok("callback", client.login())
+        assert tokens["claims"]["iss"] == https_server.issuer
+        assert client.ok("userinfo")["SubjectNameID"] == PROFESSIONAL
