@@ -216,6 +216,27 @@ def test_revocation_through_the_library(rp):
     assert client.error("refresh")["error"] == "invalid_grant"
 
 
+def test_a_service_account_through_client_grant(rp):
+    """``client.grant`` with ``client_credentials`` and ``openid``: the ID token Keycloak
+    issues for the client's service account (docs/reference/keycloak-behaviour.md, "Token
+    endpoint"), validated by the library (signature, ``iss``, ``aud``, ``exp``, ``iat``,
+    ``at_hash``); userinfo of the service account, its ``sub`` compared with the ID token's;
+    without ``openid``, no ID token."""
+    client = rp(registration={"grant_types": ["client_credentials"]})
+    client_id = client.env["PSC_CLIENT_ID"]
+    tokens = client.ok("service")
+    assert tokens["scope"] == "openid" and "refresh_token" not in tokens
+    claims = tokens["claims"]
+    assert claims["sub"] == claims["preferred_username"] == f"service-account-{client_id}"
+    assert claims["aud"] == claims["azp"] == client_id and claims["at_hash"]
+    assert client.ok("userinfo") == {
+        "sub": f"service-account-{client_id}",
+        "preferred_username": f"service-account-{client_id}",
+    }
+    plain = client.ok("service", "rpps")
+    assert plain["scope"] == "rpps" and "id_token" not in plain and "claims" not in plain
+
+
 def test_errors_the_library_raises(rp):
     """Keycloak's errors as the library raises them: a wrong secret is Keycloak's 401
     ``unauthorized_client`` "Invalid client or Invalid client credentials"
