@@ -155,6 +155,9 @@ def test_the_whole_integration_through_the_library(server, rp, method, wallet):
 
     userinfo = client.ok("userinfo")
     assert userinfo["sub"] == claims["sub"] and userinfo["SubjectNameID"] == PROFESSIONAL
+    # OpenID Connect Core 1.0 §5.3.1: POST, the token in the header or in the form body.
+    assert client.ok("userinfo", "POST", "header") == userinfo
+    assert client.ok("userinfo", "POST", "body") == userinfo
 
     refreshed = client.ok("refresh")
     assert refreshed["access_token"] != tokens["access_token"]

@@ -94,9 +94,11 @@ const commands = {
     return tokenSet(tokens)
   },
 
-  // userinfo with the access token; the library compares its sub with the ID token's.
-  async userinfo({ client }) {
-    return client.userinfo(new TokenSet(load().tokens))
+  // userinfo with the access token (GET by default; "POST header" or "POST body" to send it
+  // as OpenID Connect Core 1.0 §5.3.1 allows); the library compares its sub with the ID
+  // token's.
+  async userinfo({ client }, method = 'GET', via = 'header') {
+    return client.userinfo(new TokenSet(load().tokens), { method, via })
   },
 
   async refresh({ client }) {
