@@ -140,6 +140,20 @@ def test_the_code_flow_through_the_library(server, method):
     assert session.token == refreshed
     assert session.get(provider["userinfo_endpoint"]).json() == userinfo.json()
 
+    # Keycloak's logout of the session by its refresh token, as Keycloak services send it
+    # (docs/endpoints.md, "Logout"), through the same session: the next refresh is oauthlib's
+    # InvalidGrantError with Keycloak's words.
+    ended = session.post(
+        provider["end_session_endpoint"],
+        data={"refresh_token": refreshed["refresh_token"]},
+        auth=(client_id, SECRET),
+        withhold_token=True,
+    )
+    assert ended.status_code == 204
+    with pytest.raises(InvalidGrantError) as refused:
+        session.refresh_token(provider["token_endpoint"], auth=(client_id, SECRET))
+    assert refused.value.description == "Session not active"
+
 
 @pytest.mark.usefixtures("insecure_transport")
 @pytest.mark.parametrize("credentials", ["auto_refresh_kwargs", "request"])
