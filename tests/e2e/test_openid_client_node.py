@@ -21,7 +21,6 @@ so none is driven."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
@@ -35,7 +34,7 @@ import requests
 from joserfc.jwk import RSAKey
 
 from tests.support.http_login import login_to_callback
-from tests.support.node import NODE
+from tests.support.node import JsonCommands
 from tests.support.node import install_locked
 from tests.support.node import needs_node_20
 from tests.support.node import needs_node_and_npm
@@ -88,45 +87,21 @@ def private_key() -> RSAKey:
     return RSAKey.generate_key(2048, private=True, parameters={"kid": "node-key", "use": "sig"})
 
 
-class Service:
+class Service(JsonCommands):
     """One service registered at santeid and run as the example: its commands with the
-    example's environment (issuer, client, authentication method, session file)."""
+    example's environment (issuer, client, authentication method, session file); an OAuth
+    error answer as the library parsed it exits 3."""
 
     def __init__(self, script: Path, server, folder: Path, client_id: str, **env: str) -> None:
-        self.script = script
         self.server = server
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("PSC_")},
+        settings = {
             "PSC_ISSUER": server.issuer,
             "PSC_CLIENT_ID": client_id,
             "PSC_CLIENT_SECRET": SECRET,
             "PSC_REDIRECT_URI": REDIRECT_URI,
             "PSC_SESSION": str(folder / f"{client_id}-session.json"),
-            **env,
         }
-
-    def command(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [NODE, str(self.script), *args], env={**self.env, **env}, cwd=NODE_DIR,
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-
-    def run(self, *args: str, **env: str) -> tuple[int, dict]:
-        """The command's exit status and its JSON: the result (0) or the OAuth error as the
-        library parsed it (3). Anything else — the library refusing an answer — fails."""
-        done = self.command(*args, **env)
-        assert done.returncode in (0, OAUTH_ERROR), done.stdout + done.stderr
-        return done.returncode, json.loads(done.stdout)
-
-    def ok(self, *args: str, **env: str) -> dict:
-        status, answer = self.run(*args, **env)
-        assert status == 0, answer
-        return answer
-
-    def error(self, *args: str, **env: str) -> dict:
-        status, answer = self.run(*args, **env)
-        assert status == OAUTH_ERROR, answer
-        return answer
+        super().__init__(script, {**settings, **env}, prefix="PSC_", error_status=OAUTH_ERROR)
 
     def log_in(self, browser: requests.Session, *login_args: str) -> dict:
         """The authorization URL built by the library, the browser's login, the callback URL

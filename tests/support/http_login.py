@@ -16,25 +16,41 @@ from tests.support.oidc_flow import basic_auth
 
 
 def login_to_callback(
-    browser: requests.Session, url: str, redirect_uri: str, national_id: str
+    browser: requests.Session,
+    url: str,
+    redirect_uri: str,
+    national_id: str,
+    *,
+    refused: bool = False,
 ) -> str:
     """What the professional's browser does from the authorization ``url``: follow to the login
     page, submit the national identifier (a sandbox professional approved at once,
     docs/sandbox.md), follow the redirects until the service's callback under
     ``redirect_uri``, whose URL it returns (the callback itself is not fetched). With an SSO
-    session, the callback comes at once."""
+    session, the callback comes at once. ``refused``: the login is refused on the sandbox
+    phone (a denying professional): on the page that says so, the professional gives up (the
+    login's ``/cancel``), which sends the browser back with ``access_denied``."""
     location = url
     while True:
         response = browser.get(location, allow_redirects=False)
         assert response.status_code in (200, 302, 303), response.text[:500]
-        if response.status_code == 200:  # the login page
+        if response.status_code == 200:  # the login page, or the page of a refused login
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', response.text).group(1)
-            response = browser.post(
-                location,
-                data={"national_id": national_id, "csrf_token": csrf},
-                allow_redirects=False,
-            )
-            assert response.status_code == 303, response.text[:500]
+            if 'id="failure-message"' in response.text:
+                assert refused, response.text[:500]
+                response = browser.post(
+                    location.replace("/authenticate", "/cancel"),
+                    data={"csrf_token": csrf},
+                    allow_redirects=False,
+                )
+                assert response.status_code == 302, response.text[:500]
+            else:
+                response = browser.post(
+                    location,
+                    data={"national_id": national_id, "csrf_token": csrf},
+                    allow_redirects=False,
+                )
+                assert response.status_code == 303, response.text[:500]
         location = urljoin(location, response.headers["Location"])
         if location.startswith(redirect_uri):
             return location

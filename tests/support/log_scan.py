@@ -131,8 +131,10 @@ PIN_CONTEXT = re.compile(r"pin[\"']?\s*[:=]?\s*[\"']?(\d{4,8})(?!\d)")
 #: log is what the tests send and read (a callback's ``?code=``, the PIN typed in a page, the
 #: cookies and page text a browser test reads through WebDriver), not what santeid logs; and
 #: of the suite's own SMTP server (aiosmtpd's ``mail.log``: the messages santeid sends it, an
-#: activation code among them, are what the tests receive).
-CLIENT_LOGGERS = ("urllib3", "zeep", "selenium", "mail")
+#: activation code among them, are what the tests receive). requests-oauthlib and oauthlib, a
+#: relying party's library the tests drive (santeid imports neither), log at ``DEBUG`` the
+#: tokens and the PKCE verifier they send and receive.
+CLIENT_LOGGERS = ("urllib3", "zeep", "selenium", "mail", "requests_oauthlib", "oauthlib")
 #: Fields whose values are PINs: looked for even when short, in a PIN's context.
 PIN_FIELDS = frozenset({"pin", "new_pin", "current_pin"})
 #: Module constants of the tests holding secrets (``SECRET``, ``CLIENT_SECRET``, ``WRONG_PIN``…).

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -76,3 +78,42 @@ def install_locked(folder: Path, package: str) -> Path:
             )  # fmt: skip
             assert result.returncode == 0, result.stdout + result.stderr
     return installed
+
+
+class JsonCommands:
+    """A Node.js script whose commands each print one JSON document and exit 0 with a result
+    or ``error_status`` with an error the library it drives raised (as the script printed
+    it); any other end — the library refusing an answer it was not expected to — fails the
+    test. Run in the script's folder with ``env`` over this process's environment, the
+    variables starting with ``prefix`` left out (the script's own)."""
+
+    def __init__(self, script: Path, env: dict[str, str], *, prefix: str, error_status: int):
+        self.script = script
+        self.error_status = error_status
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(prefix)},
+            **env,
+        }
+
+    def command(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        assert NODE is not None, "node missing: apt-get install nodejs (.ci/run installs it)"
+        return subprocess.run(
+            [NODE, str(self.script), *args], env={**self.env, **env}, cwd=self.script.parent,
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    def run(self, *args: str, **env: str) -> tuple[int, dict]:
+        """The command's exit status and its JSON: the result (0) or the error."""
+        done = self.command(*args, **env)
+        assert done.returncode in (0, self.error_status), done.stdout + done.stderr
+        return done.returncode, json.loads(done.stdout)
+
+    def ok(self, *args: str, **env: str) -> dict:
+        status, answer = self.run(*args, **env)
+        assert status == 0, answer
+        return answer
+
+    def error(self, *args: str, **env: str) -> dict:
+        status, answer = self.run(*args, **env)
+        assert status == self.error_status, answer
+        return answer
