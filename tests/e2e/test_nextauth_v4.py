@@ -1,0 +1,378 @@
+"""A Next.js service logging professionals in with NextAuth.js v4 (https://next-auth.js.org:
+``next-auth`` 4.24, built on openid-client 5) and its Keycloak provider, pointed at a real
+``santeid serve`` by the realm URL alone and driven in headless Chromium through the
+sandbox's login page.
+
+The service is ``tests/e2e/nextauth/`` (Next.js's pages router): the provider as its page
+(https://next-auth.js.org/providers/keycloak) configures it, with PSC's parameters — ``issuer``
+the realm, a client secret, ``scope`` ``openid scope_all`` and ``acr_values`` ``eidas1`` as
+authorization parameters, the checks ``pkce``, ``state`` and ``nonce`` — the JWT session with
+the ``jwt`` and ``session`` callbacks of the refresh-token rotation guide
+(https://next-auth.js.org/v3/tutorials/refresh-token-rotation) keeping the access, refresh and
+ID tokens, and a sign-out through Keycloak's end-session URL built from the ID token. Its
+locked dependencies are installed with ``npm ci`` and ``next build`` runs once, kept in its
+git-ignored ``.next`` until its sources change; each run starts it with ``next start`` on a
+free port, ``NEXTAUTH_URL`` and ``NEXTAUTH_SECRET`` new. It listens on ``localhost`` (another
+site than santeid's ``127.0.0.1``).
+
+openid-client 5 checks what the browser brings back (``state``, RFC 9207's ``iss`` as the
+discovery document announces it) and the token endpoint's answer (the ID token's signature,
+``iss``, ``aud``, ``exp``, ``iat``, ``nonce``, with the PKCE verifier sent); a refusal lands
+on next-auth's error or sign-in page with its ``?error=…``, which the tests read."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.support.browser import identify
+from tests.support.browser import opened_json
+from tests.support.browser import shown_json
+from tests.support.browser import start_afresh
+from tests.support.browser import wait_for
+from tests.support.http_login import login_to_callback
+from tests.support.node import NODE
+from tests.support.node import built_once
+from tests.support.node import install_locked
+from tests.support.node import needs_node_and_npm
+from tests.support.node import node_version
+from tests.support.redis_server import free_port
+from tests.support.servers import running_server
+from tests.support.servers import santeid_process
+
+APP_DIR = Path(__file__).resolve().parent / "nextauth"
+
+#: Next.js 16 needs Node.js 20.9 or later (its ``engines``); Debian 12 ships 18.
+needs_node_20_9 = pytest.mark.skipif(
+    NODE is not None and node_version() < (20, 9),
+    reason="Next.js 16 needs Node.js 20.9 or later",
+)
+
+pytestmark = [pytest.mark.server, pytest.mark.browser, needs_node_and_npm, needs_node_20_9]
+
+CLIENT_ID = "nextauth-service"
+SECRET = "a-long-secret-for-the-nextauth-service-001"
+#: docs/sandbox.md: approved at once; denied on the phone.
+PROFESSIONAL = "810000000030"
+DENYING = "810000000032"
+#: The access tokens' lifetime at the second santeid, in seconds: the ``jwt`` callback
+#: refreshes them once they have expired.
+SHORT_LIFETIME = 2
+
+
+@pytest.fixture(scope="module")
+def built():
+    """The service's ``next build`` (Next.js's own environment: no telemetry), once."""
+    install_locked(APP_DIR, "next-auth")
+    env = {**os.environ, "NEXT_TELEMETRY_DISABLED": "1"}
+    sources = [APP_DIR / "pages", APP_DIR / "package.json"]
+    return built_once(APP_DIR, sources, APP_DIR / ".next", env)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with santeid_process(
+        tmp_path_factory.mktemp("nextauth"), SANTEID_STORE_URL="memory://"
+    ) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def nextauth_service(
+    server,
+    folder: Path,
+    client_id: str,
+    *,
+    secret: str = SECRET,
+    extra_env: dict[str, str] | None = None,
+):
+    """The service, registered at santeid as an operator registers it (next-auth's callback,
+    its logout return page), then started with ``next start``, the realm as ``issuer``, the
+    client secret ``secret`` and ``extra_env`` in its environment; its origin."""
+    assert NODE is not None  # needs_node_and_npm
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    server.register(
+        client_id,
+        client_secret=SECRET,
+        redirect_uris=[f"{origin}/api/auth/callback/keycloak"],
+        post_logout_redirect_uris=[f"{origin}/logged-out"],
+        grant_types=["authorization_code", "refresh_token"],
+        token_endpoint_auth_method="client_secret_basic",
+    )
+    env = {
+        **os.environ,
+        "NEXT_TELEMETRY_DISABLED": "1",
+        "ISSUER": server.issuer,
+        "CLIENT_ID": client_id,
+        "CLIENT_SECRET": secret,
+        "NEXTAUTH_URL": origin,
+        "NEXTAUTH_SECRET": secrets.token_urlsafe(32),
+        **(extra_env or {}),
+    }
+    next_bin = APP_DIR / "node_modules" / "next" / "dist" / "bin" / "next"
+    command = [NODE, str(next_bin), "start", str(APP_DIR), "--port", str(port)]
+    with running_server(
+        [*command, "--hostname", "127.0.0.1"],
+        env,
+        folder / f"{client_id}.log",
+        f"http://127.0.0.1:{port}/api/auth/providers",
+    ):
+        yield origin
+
+
+@pytest.fixture(scope="module")
+def site(built, server, tmp_path_factory):
+    with nextauth_service(server, tmp_path_factory.mktemp("nextauth-log"), CLIENT_ID) as origin:
+        yield origin
+
+
+def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:
+    """next-auth's own sign-in page (its button posts the CSRF token to
+    ``/api/auth/signin/keycloak``), santeid's login page, the professional's identifier; the
+    sandbox phone answers."""
+    browser.get(f"{site}/api/auth/signin?callbackUrl=%2Fsession")
+    button = wait_for(
+        lambda: browser.find_element("css selector", "form[action$='/signin/keycloak'] button"),
+        what="next-auth's sign-in page",
+    )
+    button.click()
+    identify(browser, national_id)
+
+
+def logged_in(browser, site: str) -> dict:
+    log_in(browser, site)
+    session = shown_json(browser, f"{site}/session")["session"]
+    assert session is not None, "nobody logged in at the service"
+    return session
+
+
+def auth_error(browser, site: str) -> tuple[str, str]:
+    """Wait for one of next-auth's pages with an ``error`` (its error page or its sign-in page,
+    as the error's kind says); its path and the error."""
+    wait_for(
+        lambda: (
+            browser.current_url.startswith(f"{site}/api/auth/") and "error=" in browser.current_url
+        ),
+        what="next-auth's error page",
+    )
+    url = urlsplit(browser.current_url)
+    return url.path, parse_qs(url.query)["error"][0]
+
+
+def signed_in(http: requests.Session, site: str) -> str:
+    """The sign-in as next-auth's page posts it (the CSRF token from ``/api/auth/csrf``), in
+    ``http``'s cookies: the authorization URL next-auth sends the browser to."""
+    csrf = http.get(f"{site}/api/auth/csrf", timeout=10).json()["csrfToken"]
+    sent = http.post(
+        f"{site}/api/auth/signin/keycloak",
+        data={"csrfToken": csrf, "callbackUrl": f"{site}/session"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    return sent.headers["Location"]
+
+
+def test_the_login_gives_the_session(browser, server, site):
+    """The sign-in: discovery by the realm, the authorization request with PSC's parameters,
+    PKCE, ``state`` and ``nonce``; back at the callback, openid-client checks ``state`` and
+    RFC 9207's ``iss``, exchanges the code and validates the ID token. The provider's
+    ``profile()`` maps Keycloak's claims: ``id`` the ``sub``, ``name`` the ``name`` or else
+    the ``preferred_username`` — PSC's ID token has no ``name``, so the national identifier —
+    and ``email`` and ``image``, which PSC does not give, left out."""
+    session = logged_in(browser, site)
+    user = session["user"]
+    assert user == {"id": f"f:{user['id'].split(':')[1]}:{PROFESSIONAL}", "name": PROFESSIONAL}
+    claims = session["claims"]
+    assert claims["sub"] == user["id"] and claims["preferred_username"] == PROFESSIONAL
+    assert claims["iss"] == server.issuer and claims["acr"] == "eidas1"
+    assert claims["nonce"] and claims["sid"]
+    assert session["accessToken"] and session["refreshTokenPresent"]
+    assert session["idTokenPresent"] and session["error"] is None
+
+
+def authorization_request(site: str) -> tuple[str, dict[str, str]]:
+    """Where next-auth sends the browser to sign in, and the query it sends."""
+    with requests.Session() as http:
+        location = urlsplit(signed_in(http, site))
+    query = {name: values[0] for name, values in parse_qs(location.query).items()}
+    return f"{location.scheme}://{location.netloc}{location.path}", query
+
+
+def test_the_authorization_request_carries_the_checks(server, site):
+    """What next-auth sends santeid: the code flow, PSC's scope and ``acr_values``, S256 PKCE,
+    ``state`` and ``nonce`` (the three checks configured), the callback as registered."""
+    endpoint, query = authorization_request(site)
+    assert endpoint == f"{server.oidc}/auth"
+    assert query["response_type"] == "code" and query["client_id"] == CLIENT_ID
+    assert query["scope"] == "openid scope_all" and query["acr_values"] == "eidas1"
+    assert query["redirect_uri"] == f"{site}/api/auth/callback/keycloak"
+    assert query["code_challenge_method"] == "S256" and query["code_challenge"]
+    assert query["state"] and query["nonce"]
+
+
+def test_the_callback_passes_the_iss_and_state_checks(server, site):
+    """The browser's part over HTTP: santeid's callback carries the ``state`` next-auth sent
+    and RFC 9207's ``iss``, the realm. The same callback with another ``iss``, or another
+    ``state``, is refused by openid-client before any code exchange (next-auth's sign-in page
+    with ``OAuthCallback``); the one santeid sent then logs the professional in."""
+    with requests.Session() as http:
+        url = signed_in(http, site)
+        sent_state = parse_qs(urlsplit(url).query)["state"][0]
+        callback = login_to_callback(http, url, f"{site}/api/auth/callback/keycloak", PROFESSIONAL)
+        query = {name: values[0] for name, values in parse_qs(urlsplit(callback).query).items()}
+        assert query["iss"] == server.issuer and query["state"] == sent_state and query["code"]
+
+        refused = f"{site}/api/auth/error?error=OAuthCallback"
+        forged_iss = callback.replace(
+            f"iss={requests.utils.quote(server.issuer, safe='')}",
+            "iss=https%3A%2F%2Fauth.example%2Fauth%2Frealms%2Fesante-wallet",
+        )
+        forged_state = callback.replace(f"state={sent_state}", "state=another-state")
+        for forged in (forged_iss, forged_state):
+            assert forged != callback
+            answer = http.get(forged, allow_redirects=False, timeout=10)
+            assert answer.headers["Location"] == refused
+
+        accepted = http.get(callback, allow_redirects=False, timeout=10)
+        assert accepted.headers["Location"] == f"{site}/session"
+        session = http.get(f"{site}/api/auth/session", timeout=10).json()
+        assert session["user"]["name"] == PROFESSIONAL
+
+
+def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, site):
+    """The professional refuses on the sandbox phone and gives up there: the callback gets
+    ``access_denied`` with RFC 9207's ``iss``. next-auth reads a callback's ``error`` itself,
+    before openid-client's checks, and raises it as a plain ``Error`` (its log's
+    ``OAUTH_CALLBACK_HANDLER_ERROR``), which it maps to ``Callback``: its sign-in page with
+    ``?error=Callback``, as from Keycloak; nobody is logged in."""
+    log_in(browser, site, DENYING)
+    wait_for(lambda: browser.find_element("id", "failure-message"), what="the refused page")
+    browser.find_element("id", "cancel").click()
+    assert auth_error(browser, site) == ("/api/auth/signin", "Callback")
+    assert opened_json(browser, f"{site}/session") == {"session": None}
+
+
+def test_a_wrong_client_secret_is_the_librarys_error(browser, server, tmp_path):
+    """A service started with a wrong client secret: santeid answers the code exchange
+    Keycloak's 401 ``unauthorized_client``, which openid-client raises; next-auth lands on its
+    sign-in page with ``?error=OAuthCallback``."""
+    with nextauth_service(server, tmp_path, "nextauth-wrong", secret="not-the-secret") as origin:
+        start_afresh(browser, origin)
+        log_in(browser, origin)
+        assert auth_error(browser, origin) == ("/api/auth/signin", "OAuthCallback")
+        assert opened_json(browser, f"{origin}/session") == {"session": None}
+    assert "unauthorized_client" in (tmp_path / "nextauth-wrong.log").read_text()
+
+
+def test_sign_out_ends_the_sso_session(browser, server, site):
+    """next-auth's ``signOut()`` (its session cookie gone), then the end-session endpoint with
+    the ID token from the JWT as ``id_token_hint`` and the service's return page: santeid ends
+    the SSO session without a confirmation page and sends the browser back. The next sign-in
+    asks for the professional again."""
+    logged_in(browser, site)
+    browser.get(f"{site}/logout")
+    assert shown_json(browser, f"{site}/logged-out") == {"loggedOut": True, "session": None}
+    browser.get(f"{site}/api/auth/signin?callbackUrl=%2Fsession")
+    wait_for(
+        lambda: browser.find_element("css selector", "form[action$='/signin/keycloak'] button"),
+        what="next-auth's sign-in page",
+    ).click()
+    wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
+    assert urlsplit(browser.current_url).netloc == urlsplit(server.base).netloc
+
+
+@pytest.fixture(scope="module")
+def short_lived(built, tmp_path_factory):
+    """A second santeid whose access tokens last :data:`SHORT_LIFETIME` seconds, and the
+    service started against it."""
+    home = tmp_path_factory.mktemp("nextauth-short")
+    with santeid_process(
+        home, SANTEID_STORE_URL="memory://", SANTEID_ACCESS_TOKEN_LIFETIME=str(SHORT_LIFETIME)
+    ) as short:
+        with nextauth_service(short, home, "nextauth-short") as origin:
+            yield short, origin
+
+
+def expired(browser, site: str, first: dict) -> dict:
+    """The session read again once the access token of ``first`` has expired (the ``jwt``
+    callback then refreshes it)."""
+    deadline = first["accessTokenExpires"] / 1000
+    wait_for(lambda: time.time() > deadline + 1, timeout=SHORT_LIFETIME + 10, what="expiry")
+    return opened_json(browser, f"{site}/session")["session"]
+
+
+def test_an_expired_access_token_is_refreshed(browser, short_lived):
+    """The rotation guide's ``jwt`` callback: once the access token has expired, the next
+    session read sends the refresh token to the token endpoint and keeps the new tokens in
+    the JWT (the refreshed ID token among them), which then serves as the federated logout's
+    ``id_token_hint``."""
+    short, origin = short_lived
+    start_afresh(browser, short.base, origin)
+    first = logged_in(browser, origin)
+    after = expired(browser, origin, first)
+    assert after["error"] is None, after["refreshError"]
+    assert after["refreshes"] == 1 and after["previousAccessToken"] == first["accessToken"]
+    assert after["accessToken"] != first["accessToken"]
+    assert after["user"] == first["user"]
+    browser.get(f"{origin}/logout")
+    assert shown_json(browser, f"{origin}/logged-out") == {"loggedOut": True, "session": None}
+
+
+def test_a_refresh_after_the_sso_session_ended_is_the_guides_error(browser, short_lived):
+    """The professional logs out at santeid (its logout page, confirmed) while the service's
+    JWT still holds the tokens: the refresh gets Keycloak's 400 ``invalid_grant`` "Session not
+    active" (docs/reference/keycloak-behaviour.md), which the guide keeps in the JWT as
+    ``RefreshAccessTokenError`` for the service to sign in again."""
+    short, origin = short_lived
+    start_afresh(browser, short.base, origin)
+    first = logged_in(browser, origin)
+    browser.get(f"{short.oidc}/logout")
+    wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
+    wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="logged out")
+    after = expired(browser, origin, first)
+    assert after["error"] == "RefreshAccessTokenError" and after["refreshes"] == 0
+    assert after["refreshError"] == {
+        "error": "invalid_grant",
+        "error_description": "Session not active",
+    }
+    assert after["accessToken"] == first["accessToken"]
+
+
+def test_the_provider_as_its_page_writes_it(browser, server, tmp_path):
+    """The Keycloak provider with ``clientId``, ``clientSecret`` and ``issuer`` alone, as
+    next-auth's page shows it: its default scope ``openid email profile``, no ``acr_values``,
+    its default checks PKCE and ``state`` — no ``nonce``, so openid-client 5 refuses an ID
+    token carrying one; santeid, as Keycloak, puts none in it when the request had none."""
+    with nextauth_service(server, tmp_path, "nextauth-bare", extra_env={"BARE": "1"}) as origin:
+        query = authorization_request(origin)[1]
+        assert query["scope"] == "openid email profile" and "acr_values" not in query
+        assert query["state"] and query["code_challenge"] and "nonce" not in query
+        start_afresh(browser, origin)
+        session = logged_in(browser, origin)
+        assert session["user"]["name"] == PROFESSIONAL and session["claims"]["acr"] == "eidas1"
+        assert "nonce" not in session["claims"]
+
+
+def test_the_wallet_discovery_url_as_well_known(browser, server, tmp_path):
+    """PSC documents its wallet discovery URL; next-auth v4's provider takes it as
+    ``wellKnown`` and openid-client 5 discovers from it: the browser goes to the wallet
+    authorization endpoint it announces, and the login completes with the realm as issuer."""
+    wallet = f"{server.issuer}/.well-known/wallet-openid-configuration"
+    announced = requests.get(wallet, timeout=10).json()["authorization_endpoint"]
+    assert announced != f"{server.oidc}/auth"
+    env = {"WELL_KNOWN": wallet}
+    with nextauth_service(server, tmp_path, "nextauth-wallet", extra_env=env) as origin:
+        assert authorization_request(origin)[0] == announced
+        start_afresh(browser, origin)
+        session = logged_in(browser, origin)
+        assert session["user"]["name"] == PROFESSIONAL
+        assert session["claims"]["iss"] == server.issuer
