@@ -187,7 +187,8 @@ def test_the_login_gives_the_session(browser, server, site):
     RFC 9207's ``iss``, exchanges the code and validates the ID token. The provider's
     ``profile()`` maps Keycloak's claims: ``id`` the ``sub``, ``name`` the ``name`` or else
     the ``preferred_username`` — PSC's ID token has no ``name``, so the national identifier —
-    and ``email`` and ``image``, which PSC does not give, left out."""
+    and ``email`` and ``image``, which PSC does not give, left out. The ``account`` next-auth
+    gives the ``jwt`` callback holds the token answer's members as Keycloak's."""
     session = logged_in(browser, site)
     user = session["user"]
     assert user == {"id": f"f:{user['id'].split(':')[1]}:{PROFESSIONAL}", "name": PROFESSIONAL}
@@ -197,6 +198,10 @@ def test_the_login_gives_the_session(browser, server, site):
     assert claims["nonce"] and claims["sid"]
     assert session["accessToken"] and session["refreshTokenPresent"]
     assert session["idTokenPresent"] and session["error"] is None
+    account = session["account"]
+    assert account["token_type"] == "Bearer" and account["scope"] == "openid scope_all"
+    assert account["session_state"] == claims["sid"] and account["refresh_expires_in"] > 0
+    assert account["not_before_policy"] == 0
 
 
 def authorization_request(site: str) -> tuple[str, dict[str, str]]:
@@ -321,7 +326,7 @@ def test_an_expired_access_token_is_refreshed(browser, short_lived):
     after = expired(browser, origin, first)
     assert after["error"] is None, after["refreshError"]
     assert after["refreshes"] == 1 and after["previousAccessToken"] == first["accessToken"]
-    assert after["accessToken"] != first["accessToken"]
+    assert after["accessToken"] != first["accessToken"] and after["idTokenRefreshed"]
     assert after["user"] == first["user"]
     browser.get(f"{origin}/logout")
     assert shown_json(browser, f"{origin}/logged-out") == {"loggedOut": True, "session": None}

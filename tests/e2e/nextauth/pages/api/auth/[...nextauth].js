@@ -38,6 +38,7 @@ async function refreshAccessToken(token) {
       accessTokenExpires: Date.now() + refreshedTokens.expires_in * 1000,
       refreshToken: refreshedTokens.refresh_token ?? token.refreshToken,
       idToken: refreshedTokens.id_token ?? token.idToken,
+      idTokenRefreshed: Boolean(refreshedTokens.id_token),
       previousAccessToken: token.accessToken,
       refreshes: (token.refreshes ?? 0) + 1,
     };
@@ -75,6 +76,14 @@ export const authOptions = {
           accessTokenExpires: account.expires_at * 1000,
           refreshToken: account.refresh_token,
           idToken: account.id_token,
+          // What next-auth keeps of the token answer beside the tokens (Keycloak's members).
+          account: {
+            token_type: account.token_type,
+            session_state: account.session_state,
+            scope: account.scope,
+            refresh_expires_in: account.refresh_expires_in,
+            not_before_policy: account['not-before-policy'],
+          },
           user,
           claims: {
             sub: profile.sub,
@@ -92,6 +101,8 @@ export const authOptions = {
     async session({ session, token }) {
       session.user = token.user;
       session.claims = token.claims;
+      session.account = token.account;
+      session.idTokenRefreshed = token.idTokenRefreshed ?? false;
       session.accessToken = token.accessToken;
       session.accessTokenExpires = token.accessTokenExpires;
       session.previousAccessToken = token.previousAccessToken ?? null;
