@@ -65,7 +65,7 @@ PROFESSIONAL = "810000000030"
 DENYING = "810000000032"
 #: The access tokens' lifetime at the second santeid, in seconds: the ``jwt`` callback
 #: refreshes them once they have expired.
-SHORT_LIFETIME = 2
+SHORT_LIFETIME = 5
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +325,8 @@ def test_an_expired_access_token_is_refreshed(browser, short_lived):
     first = logged_in(browser, origin)
     after = expired(browser, origin, first)
     assert after["error"] is None, after["refreshError"]
-    assert after["refreshes"] == 1 and after["previousAccessToken"] == first["accessToken"]
+    assert after["refreshes"] == first["refreshes"] + 1
+    assert after["previousAccessToken"] == first["accessToken"]
     assert after["accessToken"] != first["accessToken"] and after["idTokenRefreshed"]
     assert after["user"] == first["user"]
     browser.get(f"{origin}/logout")
@@ -344,7 +345,8 @@ def test_a_refresh_after_the_sso_session_ended_is_the_guides_error(browser, shor
     wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
     wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="logged out")
     after = expired(browser, origin, first)
-    assert after["error"] == "RefreshAccessTokenError" and after["refreshes"] == 0
+    assert after["error"] == "RefreshAccessTokenError"
+    assert after["refreshes"] == first["refreshes"]
     assert after["refreshError"] == {
         "error": "invalid_grant",
         "error_description": "Session not active",
