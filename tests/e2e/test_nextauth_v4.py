@@ -33,12 +33,12 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.browser import identify
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.http_login import login_to_callback
+from tests.support.next_auth_pages import NextAuthPages
 from tests.support.node import NODE
 from tests.support.node import built_once
 from tests.support.node import install_locked
@@ -63,6 +63,8 @@ SECRET = "a-long-secret-for-the-nextauth-service-001"
 #: docs/sandbox.md: approved at once; denied on the phone.
 PROFESSIONAL = "810000000030"
 DENYING = "810000000032"
+#: The library's own pages.
+PAGES = NextAuthPages(base="/api/auth", library="next-auth's")
 #: The access tokens' lifetime at the second santeid, in seconds: the ``jwt`` callback
 #: refreshes them once they have expired.
 SHORT_LIFETIME = 5
@@ -135,52 +137,6 @@ def site(built, server, tmp_path_factory):
         yield origin
 
 
-def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:
-    """next-auth's own sign-in page (its button posts the CSRF token to
-    ``/api/auth/signin/keycloak``), santeid's login page, the professional's identifier; the
-    sandbox phone answers."""
-    browser.get(f"{site}/api/auth/signin?callbackUrl=%2Fsession")
-    button = wait_for(
-        lambda: browser.find_element("css selector", "form[action$='/signin/keycloak'] button"),
-        what="next-auth's sign-in page",
-    )
-    button.click()
-    identify(browser, national_id)
-
-
-def logged_in(browser, site: str) -> dict:
-    log_in(browser, site)
-    session = shown_json(browser, f"{site}/session")["session"]
-    assert session is not None, "nobody logged in at the service"
-    return session
-
-
-def auth_error(browser, site: str) -> tuple[str, str]:
-    """Wait for one of next-auth's pages with an ``error`` (its error page or its sign-in page,
-    as the error's kind says); its path and the error."""
-    wait_for(
-        lambda: (
-            browser.current_url.startswith(f"{site}/api/auth/") and "error=" in browser.current_url
-        ),
-        what="next-auth's error page",
-    )
-    url = urlsplit(browser.current_url)
-    return url.path, parse_qs(url.query)["error"][0]
-
-
-def signed_in(http: requests.Session, site: str) -> str:
-    """The sign-in as next-auth's page posts it (the CSRF token from ``/api/auth/csrf``), in
-    ``http``'s cookies: the authorization URL next-auth sends the browser to."""
-    csrf = http.get(f"{site}/api/auth/csrf", timeout=10).json()["csrfToken"]
-    sent = http.post(
-        f"{site}/api/auth/signin/keycloak",
-        data={"csrfToken": csrf, "callbackUrl": f"{site}/session"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    return sent.headers["Location"]
-
-
 def test_the_login_gives_the_session(browser, server, site):
     """The sign-in: discovery by the realm, the authorization request with PSC's parameters,
     PKCE, ``state`` and ``nonce``; back at the callback, openid-client checks ``state`` and
@@ -189,7 +145,7 @@ def test_the_login_gives_the_session(browser, server, site):
     the ``preferred_username`` — PSC's ID token has no ``name``, so the national identifier —
     and ``email`` and ``image``, which PSC does not give, left out. The ``account`` next-auth
     gives the ``jwt`` callback holds the token answer's members as Keycloak's."""
-    session = logged_in(browser, site)
+    session = PAGES.logged_in(browser, site, PROFESSIONAL)
     user = session["user"]
     assert user == {"id": f"f:{user['id'].split(':')[1]}:{PROFESSIONAL}", "name": PROFESSIONAL}
     claims = session["claims"]
@@ -204,18 +160,10 @@ def test_the_login_gives_the_session(browser, server, site):
     assert account["not_before_policy"] == 0
 
 
-def authorization_request(site: str) -> tuple[str, dict[str, str]]:
-    """Where next-auth sends the browser to sign in, and the query it sends."""
-    with requests.Session() as http:
-        location = urlsplit(signed_in(http, site))
-    query = {name: values[0] for name, values in parse_qs(location.query).items()}
-    return f"{location.scheme}://{location.netloc}{location.path}", query
-
-
 def test_the_authorization_request_carries_the_checks(server, site):
     """What next-auth sends santeid: the code flow, PSC's scope and ``acr_values``, S256 PKCE,
     ``state`` and ``nonce`` (the three checks configured), the callback as registered."""
-    endpoint, query = authorization_request(site)
+    endpoint, query = PAGES.authorization_request(site)
     assert endpoint == f"{server.oidc}/auth"
     assert query["response_type"] == "code" and query["client_id"] == CLIENT_ID
     assert query["scope"] == "openid scope_all" and query["acr_values"] == "eidas1"
@@ -230,7 +178,7 @@ def test_the_callback_passes_the_iss_and_state_checks(server, site):
     ``state``, is refused by openid-client before any code exchange (next-auth's sign-in page
     with ``OAuthCallback``); the one santeid sent then logs the professional in."""
     with requests.Session() as http:
-        url = signed_in(http, site)
+        url = PAGES.signed_in(http, site)
         sent_state = parse_qs(urlsplit(url).query)["state"][0]
         callback = login_to_callback(http, url, f"{site}/api/auth/callback/keycloak", PROFESSIONAL)
         query = {name: values[0] for name, values in parse_qs(urlsplit(callback).query).items()}
@@ -259,10 +207,10 @@ def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, site):
     before openid-client's checks, and raises it as a plain ``Error`` (its log's
     ``OAUTH_CALLBACK_HANDLER_ERROR``), which it maps to ``Callback``: its sign-in page with
     ``?error=Callback``, as from Keycloak; nobody is logged in."""
-    log_in(browser, site, DENYING)
+    PAGES.log_in(browser, site, DENYING)
     wait_for(lambda: browser.find_element("id", "failure-message"), what="the refused page")
     browser.find_element("id", "cancel").click()
-    assert auth_error(browser, site) == ("/api/auth/signin", "Callback")
+    assert PAGES.error(browser, site) == ("/api/auth/signin", "Callback")
     assert opened_json(browser, f"{site}/session") == {"session": None}
 
 
@@ -272,8 +220,8 @@ def test_a_wrong_client_secret_is_the_librarys_error(browser, server, tmp_path):
     sign-in page with ``?error=OAuthCallback``."""
     with nextauth_service(server, tmp_path, "nextauth-wrong", secret="not-the-secret") as origin:
         start_afresh(browser, origin)
-        log_in(browser, origin)
-        assert auth_error(browser, origin) == ("/api/auth/signin", "OAuthCallback")
+        PAGES.log_in(browser, origin, PROFESSIONAL)
+        assert PAGES.error(browser, origin) == ("/api/auth/signin", "OAuthCallback")
         assert opened_json(browser, f"{origin}/session") == {"session": None}
     assert "unauthorized_client" in (tmp_path / "nextauth-wrong.log").read_text()
 
@@ -283,14 +231,10 @@ def test_sign_out_ends_the_sso_session(browser, server, site):
     the ID token from the JWT as ``id_token_hint`` and the service's return page: santeid ends
     the SSO session without a confirmation page and sends the browser back. The next sign-in
     asks for the professional again."""
-    logged_in(browser, site)
+    PAGES.logged_in(browser, site, PROFESSIONAL)
     browser.get(f"{site}/logout")
     assert shown_json(browser, f"{site}/logged-out") == {"loggedOut": True, "session": None}
-    browser.get(f"{site}/api/auth/signin?callbackUrl=%2Fsession")
-    wait_for(
-        lambda: browser.find_element("css selector", "form[action$='/signin/keycloak'] button"),
-        what="next-auth's sign-in page",
-    ).click()
+    PAGES.open_sign_in(browser, site)
     wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
     assert urlsplit(browser.current_url).netloc == urlsplit(server.base).netloc
 
@@ -322,7 +266,7 @@ def test_an_expired_access_token_is_refreshed(browser, short_lived):
     ``id_token_hint``."""
     short, origin = short_lived
     start_afresh(browser, short.base, origin)
-    first = logged_in(browser, origin)
+    first = PAGES.logged_in(browser, origin, PROFESSIONAL)
     after = expired(browser, origin, first)
     assert after["error"] is None, after["refreshError"]
     assert after["refreshes"] == first["refreshes"] + 1
@@ -340,7 +284,7 @@ def test_a_refresh_after_the_sso_session_ended_is_the_guides_error(browser, shor
     ``RefreshAccessTokenError`` for the service to sign in again."""
     short, origin = short_lived
     start_afresh(browser, short.base, origin)
-    first = logged_in(browser, origin)
+    first = PAGES.logged_in(browser, origin, PROFESSIONAL)
     browser.get(f"{short.oidc}/logout")
     wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
     wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="logged out")
@@ -360,11 +304,11 @@ def test_the_provider_as_its_page_writes_it(browser, server, tmp_path):
     its default checks PKCE and ``state`` — no ``nonce``, so openid-client 5 refuses an ID
     token carrying one; santeid, as Keycloak, puts none in it when the request had none."""
     with nextauth_service(server, tmp_path, "nextauth-bare", extra_env={"BARE": "1"}) as origin:
-        query = authorization_request(origin)[1]
+        query = PAGES.authorization_request(origin)[1]
         assert query["scope"] == "openid email profile" and "acr_values" not in query
         assert query["state"] and query["code_challenge"] and "nonce" not in query
         start_afresh(browser, origin)
-        session = logged_in(browser, origin)
+        session = PAGES.logged_in(browser, origin, PROFESSIONAL)
         assert session["user"]["name"] == PROFESSIONAL and session["claims"]["acr"] == "eidas1"
         assert "nonce" not in session["claims"]
 
@@ -378,8 +322,8 @@ def test_the_wallet_discovery_url_as_well_known(browser, server, tmp_path):
     assert announced != f"{server.oidc}/auth"
     env = {"WELL_KNOWN": wallet}
     with nextauth_service(server, tmp_path, "nextauth-wallet", extra_env=env) as origin:
-        assert authorization_request(origin)[0] == announced
+        assert PAGES.authorization_request(origin)[0] == announced
         start_afresh(browser, origin)
-        session = logged_in(browser, origin)
+        session = PAGES.logged_in(browser, origin, PROFESSIONAL)
         assert session["user"]["name"] == PROFESSIONAL
         assert session["claims"]["iss"] == server.issuer
