@@ -151,7 +151,8 @@ def test_the_login_gives_the_session(browser, server, site):
     claims = session["claims"]
     assert claims["sub"] == user["id"] and claims["preferred_username"] == PROFESSIONAL
     assert claims["iss"] == server.issuer and claims["acr"] == "eidas1"
-    assert claims["nonce"] and claims["sid"]
+    assert claims["nonce"] and claims["sid"] and claims["SubjectNameID"] == PROFESSIONAL
+    assert claims["practices"] == 0  # SubjectRefPro: userinfo's only
     assert session["accessToken"] and session["refreshTokenPresent"]
     assert session["idTokenPresent"] and session["error"] is None
     account = session["account"]
@@ -327,3 +328,20 @@ def test_the_wallet_discovery_url_as_well_known(browser, server, tmp_path):
         session = PAGES.logged_in(browser, origin, PROFESSIONAL)
         assert session["user"]["name"] == PROFESSIONAL
         assert session["claims"]["iss"] == server.issuer
+
+
+def test_the_profile_from_userinfo_is_refused_by_openid_client(browser, server, tmp_path):
+    """PSC releases the practice data (``SubjectRefPro``) in userinfo only. The provider's
+    ``idToken: false`` would read the profile there, but next-auth v4 then exchanges the code
+    with openid-client 5's ``oauthCallback()``, which refuses a token answer carrying an ID
+    token ("id_token detected in the response") — as Keycloak's for the scope ``openid``:
+    next-auth's sign-in page with ``?error=OAuthCallback``, nobody logged in
+    (https://github.com/nextauthjs/next-auth/issues/4543). A v4 service reads userinfo itself
+    with the access token."""
+    env = {"USERINFO": "1"}
+    with nextauth_service(server, tmp_path, "nextauth-userinfo", extra_env=env) as origin:
+        start_afresh(browser, origin)
+        PAGES.log_in(browser, origin, PROFESSIONAL)
+        assert PAGES.error(browser, origin) == ("/api/auth/signin", "OAuthCallback")
+        assert opened_json(browser, f"{origin}/session") == {"session": None}
+    assert "id_token detected in the response" in (tmp_path / "nextauth-userinfo.log").read_text()

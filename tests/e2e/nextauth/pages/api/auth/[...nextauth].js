@@ -8,7 +8,7 @@
 //
 // Environment (read when the server runs, not at build time): ISSUER (the realm URL),
 // CLIENT_ID, CLIENT_SECRET, NEXTAUTH_URL (the service's origin), NEXTAUTH_SECRET (the JWT's
-// encryption secret); BARE and WELL_KNOWN (optional, below).
+// encryption secret); BARE, WELL_KNOWN and USERINFO (optional, below).
 
 import NextAuth from 'next-auth';
 import KeycloakProvider from 'next-auth/providers/keycloak';
@@ -63,6 +63,11 @@ if (process.env.BARE) {
 // WELL_KNOWN: the provider's `wellKnown`, the discovery document's URL (by default the
 // issuer's /.well-known/openid-configuration).
 if (process.env.WELL_KNOWN) keycloak.wellKnown = process.env.WELL_KNOWN;
+// USERINFO: the provider's `idToken: false`, for the profile from the userinfo endpoint
+// (PSC releases the practice data, SubjectRefPro, there only). next-auth then takes the code
+// to openid-client's oauthCallback(), which refuses a token answer with an ID token — which
+// Keycloak gives for the scope `openid`.
+if (process.env.USERINFO) keycloak.idToken = false;
 
 export const authOptions = {
   providers: [KeycloakProvider(keycloak)],
@@ -92,6 +97,8 @@ export const authOptions = {
             nonce: profile.nonce,
             acr: profile.acr,
             sid: profile.sid,
+            SubjectNameID: profile.SubjectNameID,
+            practices: profile.SubjectRefPro?.exercices?.length ?? 0,
           },
         };
       }
