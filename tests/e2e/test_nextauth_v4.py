@@ -23,6 +23,7 @@ on next-auth's error or sign-in page with its ``?error=…``, which the tests re
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import time
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from joserfc.jwk import RSAKey
 
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
@@ -94,22 +96,25 @@ def nextauth_service(
     client_id: str,
     *,
     secret: str = SECRET,
+    metadata: dict | None = None,
     extra_env: dict[str, str] | None = None,
 ):
     """The service, registered at santeid as an operator registers it (next-auth's callback,
-    its logout return page), then started with ``next start``, the realm as ``issuer``, the
-    client secret ``secret`` and ``extra_env`` in its environment; its origin."""
+    its logout return page; ``metadata`` changes the registration, ``None`` removes an entry),
+    then started with ``next start``, the realm as ``issuer``, the client secret ``secret``
+    and ``extra_env`` in its environment; its origin."""
     assert NODE is not None  # needs_node_and_npm
     port = free_port()
     origin = f"http://localhost:{port}"
-    server.register(
-        client_id,
-        client_secret=SECRET,
-        redirect_uris=[f"{origin}/api/auth/callback/keycloak"],
-        post_logout_redirect_uris=[f"{origin}/logged-out"],
-        grant_types=["authorization_code", "refresh_token"],
-        token_endpoint_auth_method="client_secret_basic",
-    )
+    registration = {
+        "client_secret": SECRET,
+        "redirect_uris": [f"{origin}/api/auth/callback/keycloak"],
+        "post_logout_redirect_uris": [f"{origin}/logged-out"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        **(metadata or {}),
+    }
+    server.register(client_id, **{k: v for k, v in registration.items() if v is not None})
     env = {
         **os.environ,
         "NEXT_TELEMETRY_DISABLED": "1",
@@ -345,3 +350,26 @@ def test_the_profile_from_userinfo_is_refused_by_openid_client(browser, server, 
         assert PAGES.error(browser, origin) == ("/api/auth/signin", "OAuthCallback")
         assert opened_json(browser, f"{origin}/session") == {"session": None}
     assert "id_token detected in the response" in (tmp_path / "nextauth-userinfo.log").read_text()
+
+
+@pytest.mark.parametrize("method", ["client_secret_post", "client_secret_jwt", "private_key_jwt"])
+def test_the_client_authentication_methods(browser, server, tmp_path, method):
+    """The provider's ``client.token_endpoint_auth_method``, which next-auth hands to
+    openid-client's ``Client``: the secret in the form body; an HS256 assertion keyed with the
+    client secret, Keycloak's "Signed JWT with Client Secret" (docs/psc-integration.md §2); an
+    RS256 assertion signed with the service's key, the provider's ``jwks``. The refresh of
+    the rotation guide is the service's own request (secret in the form body) and is not
+    driven here."""
+    metadata: dict = {"token_endpoint_auth_method": method}
+    env = {"CLIENT_AUTH": method}
+    if method == "private_key_jwt":
+        key = RSAKey.generate_key(2048, private=True, parameters={"kid": "nextauth-key"})
+        key_file = tmp_path / "private-key.json"
+        key_file.write_text(json.dumps(key.as_dict(private=True)))
+        metadata |= {"client_secret": None, "jwks": {"keys": [key.as_dict(private=False)]}}
+        env["PRIVATE_KEY"] = str(key_file)
+    client_id = f"nextauth-{method.replace('_', '-')}"
+    with nextauth_service(server, tmp_path, client_id, metadata=metadata, extra_env=env) as origin:
+        start_afresh(browser, origin)
+        session = PAGES.logged_in(browser, origin, PROFESSIONAL)
+        assert session["user"]["name"] == PROFESSIONAL and session["accessToken"]

@@ -8,8 +8,10 @@
 //
 // Environment (read when the server runs, not at build time): ISSUER (the realm URL),
 // CLIENT_ID, CLIENT_SECRET, NEXTAUTH_URL (the service's origin), NEXTAUTH_SECRET (the JWT's
-// encryption secret); BARE, WELL_KNOWN and USERINFO (optional, below).
+// encryption secret); BARE, WELL_KNOWN, USERINFO, CLIENT_AUTH and PRIVATE_KEY (optional,
+// below).
 
+import { readFileSync } from 'node:fs';
 import NextAuth from 'next-auth';
 import KeycloakProvider from 'next-auth/providers/keycloak';
 
@@ -68,6 +70,15 @@ if (process.env.WELL_KNOWN) keycloak.wellKnown = process.env.WELL_KNOWN;
 // to openid-client's oauthCallback(), which refuses a token answer with an ID token — which
 // Keycloak gives for the scope `openid`.
 if (process.env.USERINFO) keycloak.idToken = false;
+// CLIENT_AUTH: the provider's `client.token_endpoint_auth_method`, given to openid-client's
+// Client (client_secret_basic when unset); private_key_jwt signs with the private JWK in the
+// file PRIVATE_KEY, given as the provider's `jwks`.
+if (process.env.CLIENT_AUTH) {
+  keycloak.client = { token_endpoint_auth_method: process.env.CLIENT_AUTH };
+}
+if (process.env.PRIVATE_KEY) {
+  keycloak.jwks = { keys: [JSON.parse(readFileSync(process.env.PRIVATE_KEY, 'utf8'))] };
+}
 
 export const authOptions = {
   providers: [KeycloakProvider(keycloak)],
