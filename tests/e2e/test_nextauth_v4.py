@@ -373,3 +373,26 @@ def test_the_client_authentication_methods(browser, server, tmp_path, method):
         start_afresh(browser, origin)
         session = PAGES.logged_in(browser, origin, PROFESSIONAL)
         assert session["user"]["name"] == PROFESSIONAL and session["accessToken"]
+
+
+def test_the_sso_session_and_prompt_login(server, site):
+    """next-auth's sign-out alone (``{base}/signout``: its session cookie gone) leaves santeid's
+    SSO session: the next sign-in comes back at once, no login page. ``signIn()``'s
+    authorization parameters (its third argument, sent as the sign-in URL's query) with
+    ``prompt=login`` ask for the professional again, as Keycloak does."""
+    callback_uri = f"{site}/api/auth/callback/keycloak"
+    with requests.Session() as http:
+        url = PAGES.signed_in(http, site)
+        http.get(login_to_callback(http, url, callback_uri, PROFESSIONAL), timeout=10)
+        assert http.get(f"{site}/api/auth/session", timeout=10).json()["user"]
+        csrf = http.get(f"{site}/api/auth/csrf", timeout=10).json()["csrfToken"]
+        http.post(f"{site}/api/auth/signout", data={"csrfToken": csrf}, timeout=10)
+        assert http.get(f"{site}/api/auth/session", timeout=10).json() == {}
+
+        again = http.get(PAGES.signed_in(http, site), allow_redirects=False, timeout=10)
+        assert again.status_code == 302 and again.headers["Location"].startswith(callback_uri)
+
+        url = PAGES.signed_in(http, site, "prompt=login")
+        assert parse_qs(urlsplit(url).query)["prompt"] == ["login"]
+        asked = http.get(url, timeout=10)
+        assert asked.url.startswith(server.issuer) and 'name="national_id"' in asked.text

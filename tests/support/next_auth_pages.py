@@ -63,12 +63,13 @@ class NextAuthPages:
         url = urlsplit(browser.current_url)
         return url.path, parse_qs(url.query)["error"][0]
 
-    def signed_in(self, http: requests.Session, site: str) -> str:
+    def signed_in(self, http: requests.Session, site: str, query: str = "") -> str:
         """The sign-in as the library's page posts it (the CSRF token from ``{base}/csrf``), in
-        ``http``'s cookies: the authorization URL the library sends the browser to."""
+        ``http``'s cookies, with ``query`` (next-auth's ``signIn()`` sends its authorization
+        parameters so): the authorization URL the library sends the browser to."""
         csrf = http.get(f"{site}{self.base}/csrf", timeout=10).json()["csrfToken"]
         sent = http.post(
-            f"{site}{self.base}/signin/{self.provider}",
+            f"{site}{self.base}/signin/{self.provider}{query and '?' + query}",
             data={"csrfToken": csrf, "callbackUrl": "/session"},
             allow_redirects=False,
             timeout=10,
