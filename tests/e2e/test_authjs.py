@@ -24,7 +24,6 @@ error it maps (``?error=…``), which the tests read."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -32,7 +31,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from joserfc.jwk import RSAKey
 
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
@@ -40,6 +38,7 @@ from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.http_login import login_to_callback
 from tests.support.next_auth_pages import NextAuthPages
+from tests.support.next_auth_pages import client_authentication
 from tests.support.node import NODE
 from tests.support.node import install_locked
 from tests.support.node import needs_node_20
@@ -93,15 +92,7 @@ def authjs_service(
     install_locked(APP_DIR, "@auth/express")
     port = free_port()
     origin = f"http://localhost:{port}"
-    registration = {
-        "client_secret": SECRET,
-        "redirect_uris": [f"{origin}/auth/callback/keycloak"],
-        "post_logout_redirect_uris": [f"{origin}/logged-out"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_method": "client_secret_basic",
-        **(metadata or {}),
-    }
-    server.register(client_id, **{k: v for k, v in registration.items() if v is not None})
+    PAGES.register(server, client_id, origin, SECRET, metadata)
     env = {
         **os.environ,
         "PORT": str(port),
@@ -311,14 +302,7 @@ def test_the_client_authentication_methods(browser, server, tmp_path, method):
     authenticator accepts when one of them is expected); an HS256 assertion keyed with the
     ``clientSecret`` (oauth4webapi's ``ClientSecretJwt``), Keycloak's "Signed JWT with Client
     Secret" (docs/psc-integration.md §2)."""
-    metadata: dict = {"token_endpoint_auth_method": method}
-    extra_env = {"CLIENT_AUTH": method}
-    if method == "private_key_jwt":
-        key = RSAKey.generate_key(2048, private=True, parameters={"kid": "authjs-key"})
-        key_file = tmp_path / "private-key.json"
-        key_file.write_text(json.dumps(key.as_dict(private=True)))
-        metadata |= {"client_secret": None, "jwks": {"keys": [key.as_dict(private=False)]}}
-        extra_env["PRIVATE_KEY"] = str(key_file)
+    metadata, extra_env = client_authentication(method, tmp_path, "authjs-key")
     client_id = f"authjs-{method.replace('_', '-')}"
     with authjs_service(
         server, tmp_path, client_id, metadata=metadata, extra_env=extra_env

@@ -23,7 +23,6 @@ on next-auth's error or sign-in page with its ``?error=…``, which the tests re
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import time
@@ -33,7 +32,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from joserfc.jwk import RSAKey
 
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
@@ -41,6 +39,7 @@ from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.http_login import login_to_callback
 from tests.support.next_auth_pages import NextAuthPages
+from tests.support.next_auth_pages import client_authentication
 from tests.support.node import NODE
 from tests.support.node import built_once
 from tests.support.node import install_locked
@@ -106,15 +105,7 @@ def nextauth_service(
     assert NODE is not None  # needs_node_and_npm
     port = free_port()
     origin = f"http://localhost:{port}"
-    registration = {
-        "client_secret": SECRET,
-        "redirect_uris": [f"{origin}/api/auth/callback/keycloak"],
-        "post_logout_redirect_uris": [f"{origin}/logged-out"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_method": "client_secret_basic",
-        **(metadata or {}),
-    }
-    server.register(client_id, **{k: v for k, v in registration.items() if v is not None})
+    PAGES.register(server, client_id, origin, SECRET, metadata)
     env = {
         **os.environ,
         "NEXT_TELEMETRY_DISABLED": "1",
@@ -360,14 +351,7 @@ def test_the_client_authentication_methods(browser, server, tmp_path, method):
     RS256 assertion signed with the service's key, the provider's ``jwks``. The refresh of
     the rotation guide is the service's own request (secret in the form body) and is not
     driven here."""
-    metadata: dict = {"token_endpoint_auth_method": method}
-    env = {"CLIENT_AUTH": method}
-    if method == "private_key_jwt":
-        key = RSAKey.generate_key(2048, private=True, parameters={"kid": "nextauth-key"})
-        key_file = tmp_path / "private-key.json"
-        key_file.write_text(json.dumps(key.as_dict(private=True)))
-        metadata |= {"client_secret": None, "jwks": {"keys": [key.as_dict(private=False)]}}
-        env["PRIVATE_KEY"] = str(key_file)
+    metadata, env = client_authentication(method, tmp_path, "nextauth-key")
     client_id = f"nextauth-{method.replace('_', '-')}"
     with nextauth_service(server, tmp_path, client_id, metadata=metadata, extra_env=env) as origin:
         start_afresh(browser, origin)

@@ -3,15 +3,20 @@ https://next-auth.js.org/getting-started/rest-api) at ``/api/auth``, and Auth.js
 (https://authjs.dev), wherever the service mounts it — driven as a professional's browser
 does, in Chromium or over HTTP: the sign-in page, whose button posts the CSRF token to
 ``{base}/signin/{provider}``; ``{base}/csrf``; the sign-in and error pages showing
-``?error=…``. The services of the tests show their session as JSON at ``/session``."""
+``?error=…``. The services of the tests show their session as JSON at ``/session`` and read
+how they authenticate at the token endpoint from their environment
+(:func:`client_authentication`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import requests
+from joserfc.jwk import RSAKey
 
 from tests.support.browser import identify
 from tests.support.browser import shown_json
@@ -26,6 +31,23 @@ class NextAuthPages:
     base: str
     library: str
     provider: str = "keycloak"
+
+    def register(
+        self, server, client_id: str, origin: str, secret: str, metadata: dict | None
+    ) -> None:
+        """The service at ``origin`` registered at ``server`` as an operator registers it: the
+        library's callback, the service's ``/logged-out`` page after the logout, the refresh
+        grant, ``secret`` with HTTP Basic; ``metadata`` changes it (``None`` removes an
+        entry)."""
+        registration = {
+            "client_secret": secret,
+            "redirect_uris": [f"{origin}{self.base}/callback/{self.provider}"],
+            "post_logout_redirect_uris": [f"{origin}/logged-out"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            **(metadata or {}),
+        }
+        server.register(client_id, **{k: v for k, v in registration.items() if v is not None})
 
     def open_sign_in(self, browser, site: str) -> None:
         """The library's own sign-in page, its provider's button clicked (the form posts the
@@ -82,3 +104,19 @@ class NextAuthPages:
             location = urlsplit(self.signed_in(http, site))
         query = {name: values[0] for name, values in parse_qs(location.query).items()}
         return f"{location.scheme}://{location.netloc}{location.path}", query
+
+
+def client_authentication(method: str, folder: Path, kid: str) -> tuple[dict, dict[str, str]]:
+    """How a service of these tests authenticates at the token endpoint with ``method``: the
+    registration's changes and the service's environment (``CLIENT_AUTH``). For
+    ``private_key_jwt``, a new RS256 key ``kid``: its public JWK registered as ``jwks``, no
+    secret, its private JWK in a file under ``folder`` (``PRIVATE_KEY``)."""
+    metadata: dict = {"token_endpoint_auth_method": method}
+    env = {"CLIENT_AUTH": method}
+    if method == "private_key_jwt":
+        key = RSAKey.generate_key(2048, private=True, parameters={"kid": kid})
+        key_file = folder / "private-key.json"
+        key_file.write_text(json.dumps(key.as_dict(private=True)))
+        metadata |= {"client_secret": None, "jwks": {"keys": [key.as_dict(private=False)]}}
+        env["PRIVATE_KEY"] = str(key_file)
+    return metadata, env
