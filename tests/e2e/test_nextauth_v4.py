@@ -259,7 +259,8 @@ def expired(browser, site: str, first: dict) -> dict:
 def test_an_expired_access_token_is_refreshed(browser, short_lived):
     """The rotation guide's ``jwt`` callback: once the access token has expired, the next
     session read sends the refresh token to the token endpoint and keeps the new tokens in
-    the JWT (the refreshed ID token among them), which then serves as the federated logout's
+    the JWT (the refreshed ID token among them); the next expiry is refreshed with the refresh
+    token the first refresh gave; the last ID token then serves as the federated logout's
     ``id_token_hint``."""
     short, origin = short_lived
     start_afresh(browser, short.base, origin)
@@ -270,6 +271,10 @@ def test_an_expired_access_token_is_refreshed(browser, short_lived):
     assert after["previousAccessToken"] == first["accessToken"]
     assert after["accessToken"] != first["accessToken"] and after["idTokenRefreshed"]
     assert after["user"] == first["user"]
+    again = expired(browser, origin, after)
+    assert again["error"] is None, again["refreshError"]
+    assert again["refreshes"] == after["refreshes"] + 1
+    assert again["previousAccessToken"] == after["accessToken"]
     browser.get(f"{origin}/logout")
     assert shown_json(browser, f"{origin}/logged-out") == {"loggedOut": True, "session": None}
 
