@@ -138,7 +138,8 @@ def test_the_login_gives_the_session(browser, server, site):
     PKCE, ``state`` and ``nonce``; back at the callback, openid-client checks ``state`` and
     RFC 9207's ``iss``, exchanges the code and validates the ID token. The provider's
     ``profile()`` maps Keycloak's claims: ``id`` the ``sub``, ``name`` the ``name`` or else
-    the ``preferred_username`` — PSC's ID token has no ``name``, so the national identifier —
+    the ``preferred_username`` — PSC's ID token has ``given_name`` and ``family_name`` but no
+    ``name`` (docs/reference/pro-sante-connect.md §7), so the national identifier —
     and ``email`` and ``image``, which PSC does not give, left out. The ``account`` next-auth
     gives the ``jwt`` callback holds the token answer's members as Keycloak's."""
     session = PAGES.logged_in(browser, site, PROFESSIONAL)
@@ -146,6 +147,8 @@ def test_the_login_gives_the_session(browser, server, site):
     assert user == {"id": f"f:{user['id'].split(':')[1]}:{PROFESSIONAL}", "name": PROFESSIONAL}
     claims = session["claims"]
     assert claims["sub"] == user["id"] and claims["preferred_username"] == PROFESSIONAL
+    assert claims["given_name"] == "CLEMENT" and claims["family_name"] == "ARNAUD"
+    assert "name" not in claims
     assert claims["iss"] == server.issuer and claims["acr"] == "eidas1"
     assert claims["nonce"] and claims["sid"] and claims["SubjectNameID"] == PROFESSIONAL
     assert claims["practices"] == 0  # SubjectRefPro: userinfo's only

@@ -104,6 +104,9 @@ export const authOptions = {
           claims: {
             sub: profile.sub,
             preferred_username: profile.preferred_username,
+            name: profile.name,
+            given_name: profile.given_name,
+            family_name: profile.family_name,
             iss: profile.iss,
             nonce: profile.nonce,
             acr: profile.acr,
