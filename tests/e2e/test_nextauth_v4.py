@@ -128,8 +128,14 @@ def nextauth_service(
 
 
 @pytest.fixture(scope="module")
-def site(built, server, tmp_path_factory):
-    with nextauth_service(server, tmp_path_factory.mktemp("nextauth-log"), CLIENT_ID) as origin:
+def site_log(tmp_path_factory) -> Path:
+    """The log of the module's service (next-auth logs the errors it maps)."""
+    return tmp_path_factory.mktemp("nextauth-log") / f"{CLIENT_ID}.log"
+
+
+@pytest.fixture(scope="module")
+def site(built, server, site_log):
+    with nextauth_service(server, site_log.parent, CLIENT_ID) as origin:
         yield origin
 
 
@@ -172,11 +178,12 @@ def test_the_authorization_request_carries_the_checks(server, site):
     assert query["state"] and query["nonce"]
 
 
-def test_the_callback_passes_the_iss_and_state_checks(server, site):
+def test_the_callback_passes_the_iss_and_state_checks(server, site, site_log):
     """The browser's part over HTTP: santeid's callback carries the ``state`` next-auth sent
     and RFC 9207's ``iss``, the realm. The same callback with another ``iss``, or another
-    ``state``, is refused by openid-client before any code exchange (next-auth's sign-in page
-    with ``OAuthCallback``); the one santeid sent then logs the professional in."""
+    ``state``, is refused by openid-client before any code exchange ("iss mismatch", "state
+    mismatch"; next-auth's sign-in page with ``OAuthCallback``); the one santeid sent then
+    logs the professional in."""
     with requests.Session() as http:
         url = PAGES.signed_in(http, site)
         sent_state = parse_qs(urlsplit(url).query)["state"][0]
@@ -190,10 +197,11 @@ def test_the_callback_passes_the_iss_and_state_checks(server, site):
             "iss=https%3A%2F%2Fauth.example%2Fauth%2Frealms%2Fesante-wallet",
         )
         forged_state = callback.replace(f"state={sent_state}", "state=another-state")
-        for forged in (forged_iss, forged_state):
+        for forged, reason in ((forged_iss, "iss mismatch"), (forged_state, "state mismatch")):
             assert forged != callback
             answer = http.get(forged, allow_redirects=False, timeout=10)
             assert answer.headers["Location"] == refused
+            assert f"OAuthCallbackError]: {reason}" in site_log.read_text()
 
         accepted = http.get(callback, allow_redirects=False, timeout=10)
         assert accepted.headers["Location"] == f"{site}/session"
@@ -201,7 +209,7 @@ def test_the_callback_passes_the_iss_and_state_checks(server, site):
         assert session["user"]["name"] == PROFESSIONAL
 
 
-def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, site):
+def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, site, site_log):
     """The professional refuses on the sandbox phone and gives up there: the callback gets
     ``access_denied`` with RFC 9207's ``iss``. next-auth reads a callback's ``error`` itself,
     before openid-client's checks, and raises it as a plain ``Error`` (its log's
@@ -211,6 +219,7 @@ def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, site):
     wait_for(lambda: browser.find_element("id", "failure-message"), what="the refused page")
     browser.find_element("id", "cancel").click()
     assert PAGES.error(browser, site) == ("/api/auth/signin", "Callback")
+    assert "oauth_callback_handler_error access_denied" in site_log.read_text()
     assert opened_json(browser, f"{site}/session") == {"session": None}
 
 
