@@ -24,7 +24,6 @@ error it maps (``?error=…``), which the tests read."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -32,14 +31,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from joserfc.jwk import RSAKey
 
-from tests.support.browser import identify
 from tests.support.browser import opened_json
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
 from tests.support.http_login import login_to_callback
+from tests.support.next_auth_pages import NextAuthPages
+from tests.support.next_auth_pages import client_authentication
 from tests.support.node import NODE
 from tests.support.node import install_locked
 from tests.support.node import needs_node_20
@@ -57,6 +56,8 @@ SECRET = "a-long-secret-for-the-authjs-service-00001"
 #: docs/sandbox.md: approved at once; denied on the phone.
 PROFESSIONAL = "810000000030"
 DENYING = "810000000032"
+#: The library's own pages.
+PAGES = NextAuthPages(base="/auth", library="Auth.js's")
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +92,7 @@ def authjs_service(
     install_locked(APP_DIR, "@auth/express")
     port = free_port()
     origin = f"http://localhost:{port}"
-    registration = {
-        "client_secret": SECRET,
-        "redirect_uris": [f"{origin}/auth/callback/keycloak"],
-        "post_logout_redirect_uris": [f"{origin}/logged-out"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_method": "client_secret_basic",
-        **(metadata or {}),
-    }
-    server.register(client_id, **{k: v for k, v in registration.items() if v is not None})
+    PAGES.register(server, client_id, origin, SECRET, metadata)
     env = {
         **os.environ,
         "PORT": str(port),
@@ -128,44 +121,13 @@ def site(server, tmp_path_factory):
         yield origin
 
 
-def log_in(browser, site: str, national_id: str = PROFESSIONAL) -> None:
-    """Auth.js's own sign-in page (its button posts the CSRF token to
-    ``/auth/signin/keycloak``), santeid's login page, the professional's identifier; the
-    sandbox phone answers."""
-    browser.get(f"{site}/auth/signin?callbackUrl=%2Fsession")
-    button = wait_for(
-        lambda: browser.find_element("css selector", "form[action$='/signin/keycloak'] button"),
-        what="Auth.js's sign-in page",
-    )
-    button.click()
-    identify(browser, national_id)
-
-
-def logged_in(browser, site: str) -> dict:
-    log_in(browser, site)
-    session = shown_json(browser, f"{site}/session")["session"]
-    assert session is not None, "nobody logged in at the service"
-    return session
-
-
-def auth_error(browser, site: str) -> tuple[str, str]:
-    """Wait for one of Auth.js's pages with an ``error`` (its error page or its sign-in page,
-    as the error's kind says); its path and the error."""
-    wait_for(
-        lambda: browser.current_url.startswith(f"{site}/auth/") and "error=" in browser.current_url,
-        what="Auth.js's error page",
-    )
-    url = urlsplit(browser.current_url)
-    return url.path, parse_qs(url.query)["error"][0]
-
-
 def test_the_login_gives_the_session_psc_claims(browser, server, site):
     """The sign-in: discovery by the realm, the authorization request with PSC's parameters,
     PKCE, ``state`` and ``nonce``; back at the callback, oauth4webapi checks ``state`` and the
     ``iss`` RFC 9207 adds (santeid's discovery announces
     ``authorization_response_iss_parameter_supported``, as Keycloak's), exchanges the code and
     validates the ID token; ``profile()`` and the ``jwt`` callback see PSC's claims."""
-    session = logged_in(browser, site)
+    session = PAGES.logged_in(browser, site, PROFESSIONAL)
     assert session["nationalId"] == PROFESSIONAL
     assert session["user"]["name"] == "CLEMENT ARNAUD"
     psc = session["psc"]
@@ -177,27 +139,6 @@ def test_the_login_gives_the_session_psc_claims(browser, server, site):
     assert session["id_token_present"] and session["error"] is None
 
 
-def signed_in(http: requests.Session, site: str) -> str:
-    """The sign-in as Auth.js's page posts it (the CSRF token from ``/auth/csrf``), in
-    ``http``'s cookies: the authorization URL Auth.js sends the browser to."""
-    csrf = http.get(f"{site}/auth/csrf", timeout=10).json()["csrfToken"]
-    sent = http.post(
-        f"{site}/auth/signin/keycloak",
-        data={"csrfToken": csrf, "callbackUrl": "/session"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    return sent.headers["Location"]
-
-
-def authorization_request(site: str) -> tuple[str, dict[str, str]]:
-    """Where Auth.js sends the browser to sign in, and the query it sends."""
-    with requests.Session() as http:
-        location = urlsplit(signed_in(http, site))
-    query = {name: values[0] for name, values in parse_qs(location.query).items()}
-    return f"{location.scheme}://{location.netloc}{location.path}", query
-
-
 def test_the_authorization_request_carries_the_checks(server, site):
     """What Auth.js sends santeid: the code flow, PSC's scope and ``acr_values``, S256 PKCE,
     ``state`` and ``nonce`` (the three checks configured), the callback as registered. The
@@ -205,7 +146,7 @@ def test_the_authorization_request_carries_the_checks(server, site):
     login passing is its check passing)."""
     discovery = requests.get(f"{server.issuer}/.well-known/openid-configuration", timeout=10)
     assert discovery.json()["authorization_response_iss_parameter_supported"] is True
-    endpoint, query = authorization_request(site)
+    endpoint, query = PAGES.authorization_request(site)
     assert endpoint == f"{server.oidc}/auth"
     assert query["response_type"] == "code" and query["client_id"] == CLIENT_ID
     assert query["scope"] == "openid scope_all" and query["acr_values"] == "eidas1"
@@ -220,7 +161,7 @@ def test_the_callback_passes_the_iss_and_state_checks(server, site):
     oauth4webapi before any code exchange (Auth.js's error page); the one santeid sent then
     logs the professional in."""
     with requests.Session() as http:
-        url = signed_in(http, site)
+        url = PAGES.signed_in(http, site)
         sent_state = parse_qs(urlsplit(url).query)["state"][0]
         callback = login_to_callback(http, url, f"{site}/auth/callback/keycloak", PROFESSIONAL)
         query = {name: values[0] for name, values in parse_qs(urlsplit(callback).query).items()}
@@ -246,7 +187,7 @@ def test_the_tokens_are_refreshed_in_the_jwt_callback(browser, site):
     ``update()`` sends it, rather than on the access token's expiry) and keeps the new tokens
     in the session's JWT, the refreshed ID token among them, which then serves as the
     federated logout's ``id_token_hint``."""
-    first = logged_in(browser, site)
+    first = PAGES.logged_in(browser, site, PROFESSIONAL)
     browser.get(f"{site}/refresh")
     after = shown_json(browser, f"{site}/session")["session"]
     assert after["error"] is None, after["refresh_error"]
@@ -264,10 +205,10 @@ def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, site):
     ``access_denied`` with RFC 9207's ``iss`` (no ``error_description``, as from Keycloak);
     oauth4webapi checks ``state`` and ``iss`` and Auth.js raises its ``OAuthCallbackError``,
     a sign-in error: its sign-in page with ``?error=OAuthCallbackError``, nobody logged in."""
-    log_in(browser, site, DENYING)
+    PAGES.log_in(browser, site, DENYING)
     wait_for(lambda: browser.find_element("id", "failure-message"), what="the refused page")
     browser.find_element("id", "cancel").click()
-    assert auth_error(browser, site) == ("/auth/signin", "OAuthCallbackError")
+    assert PAGES.error(browser, site) == ("/auth/signin", "OAuthCallbackError")
     assert opened_json(browser, f"{site}/session") == {"session": None}
 
 
@@ -277,8 +218,8 @@ def test_a_wrong_client_secret_is_the_librarys_error(browser, server, tmp_path):
     error page (a ``CallbackRouteError``, which it shows as ``Configuration``), at once."""
     with authjs_service(server, tmp_path, "authjs-wrong-secret", secret="not-the-secret") as origin:
         start_afresh(browser, origin)
-        log_in(browser, origin)
-        assert auth_error(browser, origin) == ("/auth/error", "Configuration")
+        PAGES.log_in(browser, origin, PROFESSIONAL)
+        assert PAGES.error(browser, origin) == ("/auth/error", "Configuration")
         assert opened_json(browser, f"{origin}/session") == {"session": None}
     assert "unauthorized_client" in (tmp_path / "authjs-wrong-secret.log").read_text()
 
@@ -288,14 +229,10 @@ def test_sign_out_then_federated_logout(browser, server, site):
     token from the JWT as ``id_token_hint`` and the service's return page: santeid ends the
     SSO session without a confirmation page and sends the browser back. The next sign-in asks
     for the professional again."""
-    logged_in(browser, site)
+    PAGES.logged_in(browser, site, PROFESSIONAL)
     browser.get(f"{site}/logout")
     assert shown_json(browser, f"{site}/logged-out") == {"loggedOut": True, "session": None}
-    browser.get(f"{site}/auth/signin?callbackUrl=%2Fsession")
-    wait_for(
-        lambda: browser.find_element("css selector", "form[action$='/signin/keycloak'] button"),
-        what="Auth.js's sign-in page",
-    ).click()
+    PAGES.open_sign_in(browser, site)
     wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
     assert urlsplit(browser.current_url).netloc == urlsplit(server.base).netloc
 
@@ -307,9 +244,9 @@ def test_the_wallet_discovery_url_as_well_known(browser, server, tmp_path):
     URL logs in exactly as with the realm alone, at the realm's authorization endpoint."""
     wallet = f"{server.issuer}/.well-known/wallet-openid-configuration"
     with authjs_service(server, tmp_path, "authjs-wallet", well_known=wallet) as origin:
-        assert authorization_request(origin)[0] == f"{server.oidc}/auth"
+        assert PAGES.authorization_request(origin)[0] == f"{server.oidc}/auth"
         start_afresh(browser, origin)
-        session = logged_in(browser, origin)
+        session = PAGES.logged_in(browser, origin, PROFESSIONAL)
         assert session["nationalId"] == PROFESSIONAL and session["iss"] == server.issuer
 
 
@@ -319,7 +256,7 @@ def test_the_profile_from_userinfo(browser, server, tmp_path):
     checks its ``sub`` against the ID token's) and gives it to ``profile()``."""
     with authjs_service(server, tmp_path, "authjs-userinfo", userinfo=True) as origin:
         start_afresh(browser, origin)
-        session = logged_in(browser, origin)
+        session = PAGES.logged_in(browser, origin, PROFESSIONAL)
         psc = session["psc"]
         assert session["nationalId"] == PROFESSIONAL and psc["SubjectNameID"] == PROFESSIONAL
         assert psc["SubjectRefPro"]["exercices"]
@@ -330,10 +267,10 @@ def test_the_providers_default_checks(browser, server, tmp_path):
     ``nonce`` and oauth4webapi then refuses an ID token carrying a ``nonce``; santeid, as
     Keycloak, puts none in it when the request had none."""
     with authjs_service(server, tmp_path, "authjs-defaults", provider_checks=True) as origin:
-        query = authorization_request(origin)[1]
+        query = PAGES.authorization_request(origin)[1]
         assert "state" not in query and "nonce" not in query and query["code_challenge"]
         start_afresh(browser, origin)
-        session = logged_in(browser, origin)
+        session = PAGES.logged_in(browser, origin, PROFESSIONAL)
         assert session["nationalId"] == PROFESSIONAL and "nonce" not in session
 
 
@@ -343,7 +280,7 @@ def test_a_refresh_after_the_sso_session_ended_is_the_guides_error(browser, serv
     ``invalid_grant`` "Session not active" (docs/reference/keycloak-behaviour.md), which the
     rotation guide keeps in the JWT as ``RefreshTokenError`` for the service to sign in
     again."""
-    first = logged_in(browser, site)
+    first = PAGES.logged_in(browser, site, PROFESSIONAL)
     browser.get(f"{server.oidc}/logout")
     wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
     wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="logged out")
@@ -365,20 +302,13 @@ def test_the_client_authentication_methods(browser, server, tmp_path, method):
     authenticator accepts when one of them is expected); an HS256 assertion keyed with the
     ``clientSecret`` (oauth4webapi's ``ClientSecretJwt``), Keycloak's "Signed JWT with Client
     Secret" (docs/psc-integration.md §2)."""
-    metadata: dict = {"token_endpoint_auth_method": method}
-    extra_env = {"CLIENT_AUTH": method}
-    if method == "private_key_jwt":
-        key = RSAKey.generate_key(2048, private=True, parameters={"kid": "authjs-key"})
-        key_file = tmp_path / "private-key.json"
-        key_file.write_text(json.dumps(key.as_dict(private=True)))
-        metadata |= {"client_secret": None, "jwks": {"keys": [key.as_dict(private=False)]}}
-        extra_env["PRIVATE_KEY"] = str(key_file)
+    metadata, extra_env = client_authentication(method, tmp_path, "authjs-key")
     client_id = f"authjs-{method.replace('_', '-')}"
     with authjs_service(
         server, tmp_path, client_id, metadata=metadata, extra_env=extra_env
     ) as origin:
         start_afresh(browser, origin)
-        session = logged_in(browser, origin)
+        session = PAGES.logged_in(browser, origin, PROFESSIONAL)
         assert session["nationalId"] == PROFESSIONAL and session["access_token"]
 
 
@@ -393,10 +323,10 @@ def test_the_form_post_response_mode(browser, server, tmp_path):
     the service's base URL."""
     env = {"RESPONSE_MODE": "form_post", "CHECKS": "state,nonce"}
     with authjs_service(server, tmp_path, "authjs-form-post", extra_env=env) as origin:
-        query = authorization_request(origin)[1]
+        query = PAGES.authorization_request(origin)[1]
         assert query["response_mode"] == "form_post" and "code_challenge" not in query
         start_afresh(browser, origin)
-        log_in(browser, origin)
+        PAGES.log_in(browser, origin, PROFESSIONAL)
         # Auth.js's callback-URL cookie is SameSite=Lax too: back at its base URL.
         wait_for(lambda: browser.current_url == f"{origin}/", what="back at the service")
         session = opened_json(browser, f"{origin}/session")["session"]
@@ -409,9 +339,9 @@ def test_the_provider_as_its_page_writes_it(browser, server, tmp_path):
     of PSC's scopes) and no ``acr_values``; the professional logs in and the ID token carries
     PSC's claims."""
     with authjs_service(server, tmp_path, "authjs-bare", extra_env={"BARE": "1"}) as origin:
-        query = authorization_request(origin)[1]
+        query = PAGES.authorization_request(origin)[1]
         assert query["scope"] == "openid profile email" and "acr_values" not in query
         start_afresh(browser, origin)
-        session = logged_in(browser, origin)
+        session = PAGES.logged_in(browser, origin, PROFESSIONAL)
         assert session["nationalId"] == PROFESSIONAL
         assert session["psc"]["SubjectNameID"] == PROFESSIONAL

@@ -1,10 +1,12 @@
 """Node.js for the tests that drive real JavaScript (keycloak-js, openid-client, the INSi SOAP
 example, axe-core): where ``node`` and ``npm`` are, the mark that skips such a test without
-them, and a folder's locked dependencies installed with ``npm ci`` — the one installer of the
-suite (``.ci/run`` installs Debian's nodejs and npm when they are missing)."""
+them, a folder's locked dependencies installed with ``npm ci`` — the one installer of the
+suite (``.ci/run`` installs Debian's nodejs and npm when they are missing) — and its
+``npm run build`` kept until its sources change."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -12,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,6 +62,16 @@ needs_require_of_es_modules = pytest.mark.skipif(
 )
 
 
+@contextlib.contextmanager
+def folder_lock(folder: Path, what: str) -> Iterator[None]:
+    """An exclusive lock on ``what`` done in ``folder``, which test workers doing it at the
+    same time wait on."""
+    name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"santeid-{what}-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def install_locked(folder: Path, package: str) -> Path:
     """``folder``'s locked dependencies, installed with ``npm ci`` unless ``package`` already
     is; the installed package's folder. Test workers that need it at the same time install it
@@ -66,9 +79,7 @@ def install_locked(folder: Path, package: str) -> Path:
     installed = folder / "node_modules" / package
     if (installed / "package.json").exists():
         return installed
-    name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
-    with open(Path(tempfile.gettempdir()) / f"santeid-npm-ci-{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with folder_lock(folder, "npm-ci"):
         if not (installed / "package.json").exists():
             npm = shutil.which("npm")
             assert npm is not None, "npm missing: apt-get install nodejs npm (.ci/run installs it)"
@@ -117,3 +128,25 @@ class JsonCommands:
         status, answer = self.run(*args, **env)
         assert status == self.error_status, answer
         return answer
+
+
+def built_once(folder: Path, sources: list[Path], output: Path, env: dict[str, str]) -> Path:
+    """``npm run build`` in ``folder`` (its dependencies installed), unless ``output``
+    holds a build of the same ``sources`` (files and folders, hashed with the lock file): a
+    build kept between runs on one machine, redone when the sources change; ``output``."""
+    digest = hashlib.sha256()
+    for source in sorted([folder / "package-lock.json", *sources]):
+        for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
+            if path.is_file():
+                digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    stamp = output / "santeid-sources.sha256"
+    with folder_lock(folder, "npm-build"):
+        if not stamp.exists() or stamp.read_text() != digest.hexdigest():
+            assert NPM is not None, "npm missing: apt-get install nodejs npm"
+            result = subprocess.run(
+                [NPM, "run", "build"],
+                cwd=folder, env=env, capture_output=True, text=True, timeout=600, check=False,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stdout + result.stderr
+            stamp.write_text(digest.hexdigest())
+    return output
