@@ -5,8 +5,12 @@ command path before and after the socket. This prints, for the redis-py that is 
 process CPU time of a ``GET``, of a registered Lua script (``EVALSHA``, as the store's
 compare-and-set) and of a three-command pipeline without a transaction (as the token
 endpoint's writes), each on the client santeid itself builds (``RedisStore.from_url``: its
-timeouts, health checks and retry policy), against a private ``redis-server``. Compare
-redis-py releases by putting another one first on the path, alternated::
+timeouts, health checks and retry policy), against a private ``redis-server``. Two more rows
+split a ``GET``: the same command on a client that keeps one connection of that pool for
+itself (redis-py's ``single_connection_client``: no checkout from the pool), and the bytes
+of the command written to a plain socket and its reply read back (the floor under any client:
+the kernel's loopback, the system calls and ``redis-server`` waking up). Compare redis-py
+releases by putting another one first on the path, alternated::
 
     .venv/bin/python bench/redis_client.py
     .venv/bin/pip install --target /tmp/redis-7.0.1 redis==7.0.1
@@ -19,6 +23,7 @@ other work on a shared machine weighs less than in wall time. Prints figures, as
 from __future__ import annotations
 
 import argparse
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -61,6 +66,15 @@ def main() -> None:
             client = store._client
             client.set("bench:record", "x" * 200)
             script = client.register_script("return redis.call('GET', KEYS[1])")
+            held = redis.Redis(
+                connection_pool=client.connection_pool, single_connection_client=True
+            )
+            plain = socket.create_connection(("127.0.0.1", port))
+            get_bytes = b"*2\r\n$3\r\nGET\r\n$12\r\nbench:record\r\n"
+
+            def plain_get() -> None:
+                plain.sendall(get_bytes)
+                plain.recv(65536)  # the reply (≈ 210 bytes) comes in one segment on loopback
 
             def pipeline() -> None:
                 with client.pipeline(transaction=False) as pipe:
@@ -75,9 +89,13 @@ def main() -> None:
                 ("GET", lambda: client.get("bench:record")),
                 ("EVALSHA", lambda: script(keys=["bench:record"])),
                 ("pipeline of 3", pipeline),
+                ("GET, single-connection client", lambda: held.get("bench:record")),
+                ("GET, plain socket", plain_get),
             ):
                 print(f"  {name}: {best_cpu_us(call, args.calls):.1f} µs CPU per call")
             report("after")
+            held.close()
+            plain.close()
         finally:
             stop(processes)
 
