@@ -412,10 +412,22 @@ def test_introspection_answers_a_refresh_token_active(server):
 
 
 def test_introspection_with_a_wrong_secret_is_the_providers_failure(server):
-    """A wrong secret: santeid refuses the introspection (401 ``invalid_client``, as Keycloak
-    does), which python-keycloak raises and the middleware answers 503 "Unable to reach the
-    identity provider", not 401: the token was never judged."""
+    """A wrong secret: santeid refuses the introspection as Keycloak up to 26.6 does (401
+    ``invalid_request`` "Authentication failed.", docs/reference/keycloak-behaviour.md,
+    "Client authentication"), which python-keycloak raises and the middleware answers 503
+    "Unable to reach the identity provider", not 401: the token was never judged."""
     token = tokens(server)["access_token"]
+    direct = requests.post(
+        f"{server.oidc}/token/introspect",
+        data={"token": token},
+        headers=basic_auth(CLIENT_ID, "not-the-secret"),
+        timeout=10,
+    )
+    assert direct.status_code == 401
+    assert direct.json() == {
+        "error": "invalid_request",
+        "error_description": "Authentication failed.",
+    }
     with api(server, use_introspection_endpoint=True, client_secret="not-the-secret") as service:
         answer = called(service, token)
     assert answer.status_code == 503
