@@ -16,16 +16,17 @@ client inside its cool-down refuses the new key's tokens until it may fetch agai
 
 from __future__ import annotations
 
-import re
 import time
 
 import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.browser import wait_for
 from tests.support.http_login import logged_in_tokens
+from tests.support.jwt_keys import forged
+from tests.support.jwt_keys import kid_of
+from tests.support.jwt_keys import rotated
+from tests.support.jwt_keys import signed_with
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -82,26 +83,9 @@ def verified(jwks: jwt.PyJWKClient, token: str, issuer: str, **options) -> dict:
     return jwt.decode(token, key, algorithms=["RS256"], issuer=issuer, **options)
 
 
-def kid_of(token: str) -> str:
-    return jwt.get_unverified_header(token)["kid"]
-
-
-def rotated(server, command: str = "rotate") -> str:
-    """``santeid keys <command> --alg RS256`` on the server's keys folder: the key it made
-    active (``rotate``) or published as the next one (``prepare``)."""
-    output = server.cli("keys", command, "--alg", "RS256").stdout
-    return re.search(r"(?:new active key|RS256 key) (\S+)", output).group(1)
-
-
 def signing_with(server, kid: str, browser: requests.Session) -> str:
-    """An access token signed with ``kid``, once the server signs with it (every process
-    reads the rotated key file within a few seconds, docs/keys.md "Reload")."""
-
-    def token_of_the_key() -> str:
-        token = access_token(server, browser=browser)
-        return token if kid_of(token) == kid else ""
-
-    return wait_for(token_of_the_key, what=f"a token signed with {kid}")
+    """An access token signed with ``kid``, once the server signs with it."""
+    return signed_with(kid, lambda: access_token(server, browser=browser))
 
 
 def test_the_api_verifies_a_professionals_access_token(server):
@@ -135,13 +119,6 @@ def test_a_token_of_another_issuer_is_refused(server):
             access_token(server),
             server.issuer.replace("esante-wallet", "another-realm"),
         )
-
-
-def forged(token: str, kid: str) -> str:
-    """The token's claims signed again by a key of the test's own under ``kid``."""
-    claims = jwt.decode(token, options={"verify_signature": False})
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
 
 def test_a_token_signed_by_an_unknown_key_is_refused(server):

@@ -1,0 +1,42 @@
+"""Signing keys as the tests of resource servers meet them: the key of a running ``santeid
+serve`` changed with its CLI (docs/keys.md), a rotation they must follow, and tokens re-signed
+by a key of the test's own, which they must refuse."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support.browser import wait_for
+
+
+def rotated(server, command: str = "rotate") -> str:
+    """``santeid keys <command> --alg RS256`` on the server's keys folder: the key it made
+    active (``rotate``) or published as the next one (``prepare``)."""
+    output = server.cli("keys", command, "--alg", "RS256").stdout
+    return re.search(r"(?:new active key|RS256 key) (\S+)", output).group(1)
+
+
+def kid_of(token: str) -> str:
+    return jwt.get_unverified_header(token)["kid"]
+
+
+def signed_with(kid: str, new_token: Callable[[], str]) -> str:
+    """A token of ``new_token`` signed with ``kid``, once the server signs with it (every
+    process reads the rotated key file within a few seconds, docs/keys.md "Reload")."""
+
+    def token_of_the_key() -> str:
+        token = new_token()
+        return token if kid_of(token) == kid else ""
+
+    return wait_for(token_of_the_key, what=f"a token signed with {kid}")
+
+
+def forged(token: str, kid: str) -> str:
+    """The token's claims signed again by a key of the test's own under ``kid``."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
