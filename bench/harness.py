@@ -40,16 +40,23 @@ def free_port() -> int:
 
 
 def start_redis(home: Path, processes: list[subprocess.Popen]) -> int:
-    """A private, non-persistent ``redis-server`` on a free port (added to ``processes``)."""
+    """A private, non-persistent ``redis-server`` on a free port (added to ``processes``),
+    also listening on the Unix socket :func:`redis_socket` names in ``home``."""
     port = free_port()
     processes.append(
         subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(home)],
+             "--appendonly", "no", "--dir", str(home),
+             "--unixsocket", str(redis_socket(home)), "--unixsocketperm", "700"],
             stdout=subprocess.DEVNULL,
         )
     )  # fmt: skip
     return port
+
+
+def redis_socket(home: Path) -> Path:
+    """The Unix socket of :func:`start_redis`'s server in ``home``."""
+    return home / "redis.sock"
 
 
 def wait_for(url: str, process: subprocess.Popen, seconds: float = 60, ok=(200,)) -> None:
@@ -338,11 +345,13 @@ def start_santeid(
     workers: int = 2,
     alg: str = "RS256",
     serve_args: tuple[str, ...] = (),
+    redis_unix: bool = False,
 ) -> dict:
     """``santeid serve`` in sandbox mode on a private ``redis-server``, with ``client``
     registered and ``professionals`` of :func:`bench_professionals`; a target for
     :func:`peer.run_load`: its name, address, the professionals' identifiers (``hints``), its
-    worker processes and the processes whose CPU is the provider's (``cpu_parts``)."""
+    worker processes and the processes whose CPU is the provider's (``cpu_parts``).
+    ``redis_unix``: the store reached by its Unix socket rather than TCP."""
     listed = bench_professionals(professionals)
     (home / "professionals.json").write_text(json.dumps({"professionals": listed}))
     redis_port = start_redis(home, processes)
@@ -356,7 +365,11 @@ def start_santeid(
         SANTEID_SANDBOX_PROFESSIONALS=str(home / "professionals.json"),
         SANTEID_LOG_LEVEL="WARNING",
         SANTEID_SIGNING_ALG=alg,
-        SANTEID_STORE_URL=f"redis://127.0.0.1:{redis_port}/0",
+        SANTEID_STORE_URL=(
+            f"unix://{redis_socket(home)}?db=0"
+            if redis_unix
+            else f"redis://127.0.0.1:{redis_port}/0"
+        ),
         SANTEID_ISSUER=f"http://127.0.0.1:{port}{REALM}",
     )
     client_file = home / "client.json"
@@ -376,7 +389,14 @@ def start_santeid(
     wait_for(f"http://127.0.0.1:{port}/health", processes[-1])
     workers_pids = workers_of(processes[-1].pid)
     return {
-        "name": " ".join(["santeid serve --workers", str(workers), *serve_args, f"(redis, {alg})"]),
+        "name": " ".join(
+            [
+                "santeid serve --workers",
+                str(workers),
+                *serve_args,
+                f"(redis{' by Unix socket' if redis_unix else ''}, {alg})",
+            ]
+        ),  # fmt: skip
         "host": "127.0.0.1",
         "port": port,
         "hints": [p["national_id"] for p in listed],

@@ -339,6 +339,11 @@ def arguments(description: str) -> argparse.ArgumentParser:
         default="RS256",
         help="Token signatures on both sides (RS256 is PSC's; ES256 shows the cost of RSA).",
     )
+    parser.add_argument(
+        "--redis-unix",
+        action="store_true",
+        help="santeid reaches its redis-server by a Unix socket (unix://) instead of TCP",
+    )
     return parser
 
 
@@ -435,6 +440,7 @@ def run(
                 workers=args.workers,
                 alg=args.signing_alg,
                 serve_args=tuple(args.serve_args.split()),
+                redis_unix=args.redis_unix,
             )
             targets.append(("santeid", {**started, **santeid}))
         if args.only in (None, "peer"):
