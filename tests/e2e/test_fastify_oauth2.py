@@ -154,11 +154,19 @@ def test_the_callback_gets_keycloaks_token_set(server, site):
     assert id_claims["sid"] == access["sid"] == token["session_state"]
 
 
-def test_userinfo_through_the_discovered_endpoint(server, site):
-    """``userinfo(tokenSet)``: GET on the discovery document's ``userinfo_endpoint`` with the
-    access token as Bearer: PSC's claims, the same ``sub`` as the ID token's."""
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"method": "POST", "via": "header"}, {"method": "POST", "via": "body"}],
+    ids=["GET", "POST-header", "POST-body"],
+)
+def test_userinfo_through_the_discovered_endpoint(server, site, options):
+    """``userinfo(tokenSet, {method, via})``: the discovery document's ``userinfo_endpoint``
+    with the access token as Bearer (GET, the default, or POST) or as the POST form's
+    ``access_token`` (RFC 6750 §2.2, which Keycloak's userinfo reads too,
+    docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation"): PSC's
+    claims, the same ``sub`` as the ID token's."""
     grant = logged_in(server, site)
-    userinfo = post(site, "/userinfo", token=grant["token"])
+    userinfo = post(site, "/userinfo", token=grant["token"], **options)
     assert userinfo.status_code == 200, userinfo.text
     claims = userinfo.json()
     assert claims["sub"] == grant["id"]["sub"] and claims["SubjectNameID"] == PROFESSIONAL
@@ -180,6 +188,19 @@ def test_the_refresh_token_gives_a_new_token_set(server, site):
     assert refreshed["id"]["SubjectNameID"] == PROFESSIONAL
     again = post(site, "/refresh", token=grant["token"])
     assert again.status_code == 200, again.text
+
+
+def test_a_refresh_narrowed_by_its_scope_parameter(server, site):
+    """``getNewAccessTokenUsingRefreshToken(tokenSet, {scope: "openid"})``, the README's "a
+    stricter set of scopes": the access token has the scopes the parameter names, and an ID
+    token still comes, as from Keycloak (docs/reference/keycloak-behaviour.md, "Refresh
+    tokens": the parameter narrows, the authorization's ``openid`` gives the ID token)."""
+    grant = logged_in(server, site)
+    answer = post(site, "/refresh", token=grant["token"], params={"scope": "openid"})
+    assert answer.status_code == 200, answer.text
+    narrowed = answer.json()
+    assert narrowed["token"]["scope"] == "openid" and narrowed["access"]["scope"] == "openid"
+    assert narrowed["id"]["sid"] == grant["id"]["sid"]
 
 
 #: What simple-oauth2 makes of Keycloak's successful revocation, an empty 200 without

@@ -16,10 +16,11 @@
 //   /callback   the README's callback: getAccessTokenFromAuthorizationCodeFlow(request,
 //               reply), which checks the state against its cookie and exchanges the code
 //               (Basic, the verifier): the token set, its ID and access tokens' claims;
-//   POST /refresh     {token}: getNewAccessTokenUsingRefreshToken(token, {});
+//   POST /refresh     {token, params}: getNewAccessTokenUsingRefreshToken(token, params or {});
 //   POST /revoke      {token, type}: revokeToken(token, type, undefined);
 //   POST /revoke-all  {token}: revokeAllToken(token, undefined);
-//   POST /userinfo    {token}: userinfo(token).
+//   POST /userinfo    {token, method, via}: userinfo(token, {method, via}), userinfo(token) without
+//               a method.
 // A call the library fails is answered 502 with what it raised: {message, status, payload}
 // (simple-oauth2's errors carry the server's status and body).
 
@@ -78,7 +79,8 @@ fastify.get('/callback', async function (request, reply) {
 
 fastify.post('/refresh', async function (request, reply) {
   try {
-    return tokenSet(await this.psc.getNewAccessTokenUsingRefreshToken(request.body.token, {}));
+    const { token, params } = request.body;
+    return tokenSet(await this.psc.getNewAccessTokenUsingRefreshToken(token, params || {}));
   } catch (err) {
     return failure(reply, err);
   }
@@ -104,7 +106,8 @@ fastify.post('/revoke-all', async function (request, reply) {
 
 fastify.post('/userinfo', async function (request, reply) {
   try {
-    return await this.psc.userinfo(request.body.token);
+    const { token, method, via } = request.body;
+    return await this.psc.userinfo(token, method ? { method, via } : {});
   } catch (err) {
     return failure(reply, err);
   }
