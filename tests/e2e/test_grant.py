@@ -23,13 +23,16 @@ with ``npm ci`` into the folder's git-ignored ``node_modules`` the first time.""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import json
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from joserfc.jwk import RSAKey
 
 from tests.support.http_login import login_from_service
 from tests.support.node import https_login_service
@@ -60,14 +63,16 @@ def server(tmp_path_factory):
         yield process
 
 
-def grant_service(server, folder: Path, client_id: str, secret: str = SECRET):
-    """The service, registered at santeid (grant's redirect URI), started with the realm's
-    URL without its scheme as ``subdomain`` and the client secret ``secret``; its origin."""
+def grant_service(server, folder: Path, client_id: str, secret: str = SECRET,
+                  metadata: dict | None = None, **env: str):  # fmt: skip
+    """The service, registered at santeid (grant's redirect URI; ``metadata`` over the
+    defaults), started with the realm's URL without its scheme as ``subdomain``, the client
+    secret ``secret`` and ``env``; its origin."""
     return https_login_service(
         server, APP_DIR / "app.js", "grant", folder / f"{client_id}.log",
         client_id=client_id, registered_secret=SECRET, secret=secret, callbacks=[CALLBACK],
-        REALM_HOST=server.issuer.removeprefix("https://"),
-        SESSION_SECRET="a-long-secret-for-the-grant-session-cookie",
+        metadata=metadata, REALM_HOST=server.issuer.removeprefix("https://"),
+        SESSION_SECRET="a-long-secret-for-the-grant-session-cookie", **env,
     )  # fmt: skip
 
 
@@ -206,3 +211,75 @@ def test_a_wrong_client_secret_is_santeids_unauthorized_client(server, tmp_path)
             },
             **NO_PROFILE,
         }
+
+
+@contextlib.contextmanager
+def key_client_service(server, folder: Path, client_id: str, *, access_url: bool):
+    """The service as a ``private_key_jwt`` client: grant's ``token_endpoint_auth_method:
+    "private_key_jwt"`` with the client's private key as a JWK (``private_key``), the public
+    key registered at santeid, no secret; ``access_url``: the realm's token endpoint written
+    out beside the ``subdomain``. grant signs RS256, with the JWK's ``kid``, an assertion
+    whose ``iss`` and ``sub`` are the client, ``aud`` its ``access_url``, with a ``jti``,
+    ``exp`` five minutes on and ``iat`` and ``nbf`` two minutes back (lib/flow/oauth2.js)."""
+    key = RSAKey.generate_key(2048, private=True, parameters={"kid": "grant-key", "use": "sig"})
+    registration = {
+        "client_secret": None,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [key.as_dict(private=False)]},
+    }
+    env = {"PRIVATE_JWK": json.dumps(key.as_dict(private=True))}
+    if access_url:
+        env["ACCESS_URL"] = f"{server.oidc}/token"
+    with grant_service(server, folder, client_id, "unused", registration, **env) as site:
+        yield site
+
+
+def invalid_client(description: str) -> dict:
+    """What grant hands over of santeid's 400 ``invalid_client`` at the code exchange."""
+    return {"error": {"error": "invalid_client", "error_description": description}, **NO_PROFILE}
+
+
+def test_private_key_jwt_signs_for_the_unsubstituted_token_url(server, tmp_path):
+    """With the ``subdomain`` alone, grant takes the assertion's ``aud`` from the provider's
+    ``access_url`` before it puts the ``subdomain`` in (it does so for the request's URL
+    only): ``https://[subdomain]/protocol/openid-connect/token``, which santeid refuses as
+    Keycloak does, 400 ``invalid_client`` "Invalid token audience"
+    (docs/reference/keycloak-behaviour.md, "Client authentication")."""
+    with key_client_service(server, tmp_path, "grant-key-aud", access_url=False) as origin:
+        assert response(server, origin) == invalid_client("Invalid token audience")
+
+
+def test_private_key_jwt_with_the_token_endpoint_written_out(server, tmp_path):
+    """With ``access_url`` the realm's token endpoint, the assertion's ``aud`` is a URL
+    santeid answers to, and the client is authenticated by its registered public key: the
+    login completes. Its ``iat`` two minutes back is within santeid's
+    ``client_assertion_max_lifetime`` (300 s)."""
+    with key_client_service(server, tmp_path, "grant-key-client", access_url=True) as origin:
+        data = response(server, origin)
+    assert data["jwt"]["id_token"]["payload"]["aud"] == "grant-key-client"
+    assert data["profile"]["SubjectNameID"] == PROFESSIONAL and data["refresh_token"]
+
+
+@pytest.fixture(scope="module")
+def keycloak_lifetime_server(tmp_path_factory):
+    """santeid with Keycloak's default "Max expiration" of client assertions, 60 s
+    (docs/psc-integration.md §5.1, ``client_assertion_max_lifetime``)."""
+    home = tmp_path_factory.mktemp("grant-60s")
+    with https_sandbox_process(
+        home, SANTEID_STORE_URL="memory://", SANTEID_CLIENT_ASSERTION_MAX_LIFETIME="60"
+    ) as process:
+        yield process
+
+
+def test_private_key_jwt_at_keycloaks_default_max_expiration(keycloak_lifetime_server, tmp_path):
+    """At Keycloak's default of 60 s, as at a Keycloak client whose "Max expiration" was left
+    unset, grant's assertion, issued two minutes back, is refused: 400 ``invalid_client``
+    "Token was issued too far in the past to be used now" (Keycloak's
+    ``currentTime > iat + maxExp``, docs/reference/keycloak-behaviour.md, "Client
+    authentication"). A service using grant's ``private_key_jwt`` at such a Keycloak needs
+    the client's "Max expiration" above 120 s."""
+    with key_client_service(
+        keycloak_lifetime_server, tmp_path, "grant-key-client", access_url=True
+    ) as origin:
+        refused = response(keycloak_lifetime_server, origin)
+    assert refused == invalid_client("Token was issued too far in the past to be used now")

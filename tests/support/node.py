@@ -167,12 +167,14 @@ def https_login_service(
     registered_secret: str,
     secret: str,
     callbacks: list[str],
+    metadata: dict | None = None,
     **env: str,
 ) -> Iterator[str]:
     """A Node.js login service — ``script``, its folder's locked dependencies installed
     (:func:`install_locked`, ``package``) — in front of ``server`` over HTTPS: registered
     there as an operator registers a confidential client (``client_id`` with
-    ``registered_secret``, the ``callbacks`` paths under the service's origin, Basic), then
+    ``registered_secret``, the ``callbacks`` paths under the service's origin, Basic; other
+    ``metadata`` over these), then
     started on a free port of ``localhost`` (another site than santeid's ``127.0.0.1``) with
     ``PORT``, ``BASE_URL`` (its origin), ``CLIENT_ID``, ``CLIENT_SECRET`` (``secret``), ``env``
     and ``NODE_EXTRA_CA_CERTS`` (santeid's authority), its output in ``log``; its origin once
@@ -181,13 +183,13 @@ def https_login_service(
     install_locked(script.parent, package)
     port = free_port()
     origin = f"http://localhost:{port}"
-    server.register(
-        client_id,
+    registration = dict(
         client_secret=registered_secret,
         redirect_uris=[origin + path for path in callbacks],
         grant_types=["authorization_code", "refresh_token"],
         token_endpoint_auth_method="client_secret_basic",
-    )
+    ) | (metadata or {})
+    server.register(client_id, **registration)
     variables = {
         **os.environ,
         "PORT": str(port),

@@ -11,8 +11,9 @@
 // tests/e2e/test_grant.py starts it and drives it over HTTP.
 //
 // Environment: PORT, BASE_URL (this service's origin), REALM_HOST (the realm's URL without
-// `https://`), CLIENT_ID, CLIENT_SECRET, SESSION_SECRET; NODE_EXTRA_CA_CERTS, the authority of
-// santeid's certificate.
+// `https://`), CLIENT_ID, CLIENT_SECRET, SESSION_SECRET, PRIVATE_JWK and ACCESS_URL (optional:
+// the client's private key as a JWK, the token endpoint written out); NODE_EXTRA_CA_CERTS, the
+// authority of santeid's certificate.
 //
 // Routes: /connect/keycloak starts a login (grant's), /connect/keycloak/callback is its
 // redirect URI (grant's), which sends the browser to /done: what grant left in the session
@@ -31,6 +32,15 @@ const env = (name) => {
   return value;
 };
 
+// PRIVATE_JWK, when set: the client authenticates with private_key_jwt (grant's
+// `token_endpoint_auth_method` and `private_key`, a JWK), not with its secret. ACCESS_URL: the
+// provider's `access_url` written out, which grant takes as the assertion's `aud` (it puts the
+// `subdomain` into the request's URL only).
+const keyAuthentication = process.env.PRIVATE_JWK
+  ? { token_endpoint_auth_method: 'private_key_jwt', private_key: JSON.parse(process.env.PRIVATE_JWK) }
+  : {};
+if (process.env.ACCESS_URL) keyAuthentication.access_url = process.env.ACCESS_URL;
+
 const app = express();
 app.use(session({ secret: env('SESSION_SECRET'), resave: false, saveUninitialized: true }));
 app.use(
@@ -46,6 +56,7 @@ app.use(
       pkce: true,
       response: ['tokens', 'jwt', 'profile'],
       callback: '/done',
+      ...keyAuthentication,
     },
   }),
 );
