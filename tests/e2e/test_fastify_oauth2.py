@@ -57,13 +57,15 @@ def server(tmp_path_factory):
         yield process
 
 
-def fastify_service(server, folder: Path, client_id: str, secret: str = SECRET):
-    """The service, registered at santeid (its callback), started with the realm's URL and
-    the client secret ``secret``; its origin."""
+def fastify_service(server, folder: Path, client_id: str, secret: str = SECRET,
+                    issuer: str | None = None):  # fmt: skip
+    """The service, registered at santeid (its callback), started with ``issuer`` (the
+    realm's URL unless given) as ``discovery.issuer`` and the client secret ``secret``; its
+    origin."""
     return https_login_service(
         server, APP_DIR / "app.js", "@fastify/oauth2", folder / f"{client_id}.log",
         client_id=client_id, registered_secret=SECRET, secret=secret,
-        callbacks=["/callback"], ISSUER=server.issuer,
+        callbacks=["/callback"], ISSUER=issuer or server.issuer,
     )  # fmt: skip
 
 
@@ -136,6 +138,18 @@ def test_the_authorization_request_comes_from_discovery(server, site):
         "code_challenge": challenge.rstrip(b"=").decode(),
         "code_challenge_method": "S256",
     }
+
+
+def test_discovery_by_pscs_wallet_url(server, tmp_path):
+    """``discovery.issuer`` given PSC's wallet discovery URL, as PSC's documentation gives it:
+    a path with ``/.well-known/`` is read as given, and its authorization endpoint is PSC's
+    wallet path on santeid's host (docs/psc-integration.md §2); the login completes there."""
+    wallet = f"{server.issuer}/.well-known/wallet-openid-configuration"
+    with fastify_service(server, tmp_path, "fastify-wallet", issuer=wallet) as origin:
+        url = urlsplit(authorization_request(browser(server), origin))
+        assert f"{url.scheme}://{url.netloc}{url.path}" == f"{server.base}/auth"
+        grant = logged_in(server, origin)
+    assert grant["id"]["aud"] == "fastify-wallet" and grant["id"]["acr"] == "eidas1"
 
 
 def test_the_callback_gets_keycloaks_token_set(server, site):
