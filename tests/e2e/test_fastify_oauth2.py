@@ -92,14 +92,13 @@ def authorization_request(http: requests.Session, site: str) -> str:
     return sent.headers["Location"]
 
 
-def callback(server, site: str, national_id: str = PROFESSIONAL, *, refused: bool = False,
-             **changes: str) -> requests.Response:  # fmt: skip
+def callback(server, site: str, **changes: str) -> requests.Response:
     """A whole login over HTTP: the service's ``/login``, the authorization URL with
-    ``changes`` made to its query, santeid's login, the callback brought back to the
-    service; the service's answer."""
+    ``changes`` made to its query, santeid's login (the sandbox phone approves), the
+    callback brought back to the service; the service's answer."""
     http = browser(server)
     returned = login_from_service(
-        http, f"{site}/login", f"{site}/callback", national_id, refused=refused, **changes
+        http, f"{site}/login", f"{site}/callback", PROFESSIONAL, **changes
     )
     return http.get(returned, timeout=10)
 
@@ -111,7 +110,8 @@ def logged_in(server, site: str) -> dict:
 
 
 def post(site: str, path: str, **body) -> requests.Response:
-    """One of the service's routes that call the plugin with ``body`` (a token set...)."""
+    """One of the service's routes that call the plugin, with ``body`` as JSON (the token
+    set, the revocation's token type, userinfo's method...); the service's answer."""
     return requests.post(f"{site}{path}", json=body, timeout=10)
 
 
@@ -290,9 +290,10 @@ def test_a_login_refused_on_the_phone_reaches_the_token_endpoint(server, site):
     ``error=access_denied`` with the ``state`` (and RFC 9207's ``iss``). The plugin reads
     neither ``error`` nor ``iss``: the README's callback checks the state, which matches,
     and exchanges a code it does not have — simple-oauth2 sends ``code=`` empty, which
-    santeid, as Keycloak (an empty code is present, then not a code), answers with
-    ``invalid_grant`` "Code not valid". A service reads ``request.query.error`` itself
-    before calling the plugin."""
+    santeid answers as Keycloak does: ``AuthorizationCodeGrantType`` refuses a missing code
+    only (``code == null``), and an empty one is then no code, ``invalid_grant`` "Code not
+    valid" (docs/reference/keycloak-behaviour.md, "Token endpoint"). A service reads
+    ``request.query.error`` itself before calling the plugin."""
     http = browser(server)
     url = authorization_request(http, site)
     returned = login_to_callback(http, url, f"{site}/callback", DENYING, refused=True)
