@@ -30,9 +30,7 @@ import contextlib
 import os
 from pathlib import Path
 from urllib.parse import parse_qs
-from urllib.parse import urlencode
 from urllib.parse import urlsplit
-from urllib.parse import urlunsplit
 
 import pytest
 import requests
@@ -42,7 +40,7 @@ from tests.support.browser import opened_json
 from tests.support.browser import shown_json
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
-from tests.support.http_login import login_to_callback
+from tests.support.http_login import login_from_service
 from tests.support.node import NODE
 from tests.support.node import install_locked
 from tests.support.node import needs_node_20
@@ -192,12 +190,7 @@ def http_callback(site: str, strategy: str, **changes: str) -> requests.Response
     http = requests.Session()
     http.trust_env = False
     start, callback = LOGINS[strategy]
-    sent = http.get(site + start, allow_redirects=False, timeout=10)
-    assert sent.status_code == 302, sent.text
-    url = urlsplit(sent.headers["Location"])
-    query = {name: values[0] for name, values in parse_qs(url.query).items()} | changes
-    authorization = urlunsplit(url._replace(query=urlencode(query)))
-    returned = login_to_callback(http, authorization, site + callback, PROFESSIONAL)
+    returned = login_from_service(http, site + start, site + callback, PROFESSIONAL, **changes)
     return http.get(returned, timeout=10)
 
 

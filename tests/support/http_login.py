@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 from urllib.parse import parse_qs
+from urllib.parse import urlencode
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
 
 import requests
 
@@ -54,6 +56,27 @@ def login_to_callback(
         location = urljoin(location, response.headers["Location"])
         if location.startswith(redirect_uri):
             return location
+
+
+def login_from_service(
+    browser: requests.Session,
+    start: str,
+    redirect_uri: str,
+    national_id: str,
+    *,
+    refused: bool = False,
+    **changes: str,
+) -> str:
+    """What the professional's browser does from the service's own login route ``start``
+    (its cookies kept in ``browser``): the authorization URL the service redirects to, with
+    ``changes`` made to its query (a ``state`` or ``nonce`` altered on its way), then
+    :func:`login_to_callback`; the callback URL under ``redirect_uri``."""
+    sent = browser.get(start, allow_redirects=False, timeout=10)
+    assert sent.status_code in (302, 303), sent.text[:500]
+    url = urlsplit(sent.headers["Location"])
+    query = {name: values[0] for name, values in parse_qs(url.query).items()} | changes
+    authorization = urlunsplit(url._replace(query=urlencode(query)))
+    return login_to_callback(browser, authorization, redirect_uri, national_id, refused=refused)
 
 
 def logged_in_tokens(

@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.redis_server import free_port
+from tests.support.servers import SanteidProcess
+from tests.support.servers import running_server
+
 NODE = shutil.which("node")
 NPM = shutil.which("npm")
 
@@ -150,3 +154,51 @@ def built_once(folder: Path, sources: list[Path], output: Path, env: dict[str, s
             assert result.returncode == 0, result.stdout + result.stderr
             stamp.write_text(digest.hexdigest())
     return output
+
+
+@contextlib.contextmanager
+def https_login_service(
+    server: SanteidProcess,
+    script: Path,
+    package: str,
+    log: Path,
+    *,
+    client_id: str,
+    registered_secret: str,
+    secret: str,
+    callbacks: list[str],
+    metadata: dict | None = None,
+    **env: str,
+) -> Iterator[str]:
+    """A Node.js login service — ``script``, its folder's locked dependencies installed
+    (:func:`install_locked`, ``package``) — in front of ``server`` over HTTPS: registered
+    there as an operator registers a confidential client (``client_id`` with
+    ``registered_secret``, the ``callbacks`` paths under the service's origin, Basic; other
+    ``metadata`` over these), then
+    started on a free port of ``localhost`` (another site than santeid's ``127.0.0.1``) with
+    ``PORT``, ``BASE_URL`` (its origin), ``CLIENT_ID``, ``CLIENT_SECRET`` (``secret``), ``env``
+    and ``NODE_EXTRA_CA_CERTS`` (santeid's authority), its output in ``log``; its origin once
+    its ``/health`` answers."""
+    assert NODE is not None, "node missing: apt-get install nodejs (.ci/run installs it)"
+    install_locked(script.parent, package)
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    registration = dict(
+        client_secret=registered_secret,
+        redirect_uris=[origin + path for path in callbacks],
+        grant_types=["authorization_code", "refresh_token"],
+        token_endpoint_auth_method="client_secret_basic",
+    ) | (metadata or {})
+    server.register(client_id, **registration)
+    variables = {
+        **os.environ,
+        "PORT": str(port),
+        "BASE_URL": origin,
+        "CLIENT_ID": client_id,
+        "CLIENT_SECRET": secret,
+        "NODE_EXTRA_CA_CERTS": str(server.ca),
+        **env,
+    }
+    health = f"http://127.0.0.1:{port}/health"
+    with running_server([NODE, str(script)], variables, log, health):
+        yield origin

@@ -398,6 +398,17 @@ def santeid_process(
 
 
 @contextlib.contextmanager
+def https_sandbox_process(home: Path, **settings: str | None) -> Iterator[SanteidProcess]:
+    """:func:`santeid_process` in sandbox mode over HTTPS, as PSC answers: its main port
+    with a development certificate (:meth:`SanteidHome.dev_tls`), whose authority is the
+    process's ``ca``; ``settings`` as there."""
+    args, ca = santeid_home(home).dev_tls()
+    with santeid_process(home, args=["--sandbox", *args], ca=ca, **settings) as process:
+        assert process.issuer.startswith("https://")
+        yield process
+
+
+@contextlib.contextmanager
 def production_process(
     home: Path, *, behind_proxy: bool = True, **options: Any
 ) -> Iterator[SanteidProcess]:
