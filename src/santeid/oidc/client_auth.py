@@ -227,10 +227,11 @@ def time_problem(
     * with ``nbf_max_age``: ``nbf`` at most ``max_lifetime`` seconds past (plus
       :data:`LEEWAY`), so ``exp - nbf`` stays within it (FAPI-CIBA §5.2.2, docs/ciba.md);
     * with ``bound_from_iat`` (client assertions), Keycloak's rule instead of the two on
-      ``exp`` above when there is an ``iat``: ``iat`` not in the future and at most
-      ``max_lifetime`` seconds past (:data:`LEEWAY` allowed both ways), whatever ``exp`` says
-      — an assertion is used within ``max_lifetime`` of its making, however long it was
-      made to live (``AbstractBaseJWTValidator.validateTokenActive``,
+      ``exp`` above when there is an ``iat``: ``iat`` not in the future (:data:`LEEWAY`
+      allowed) and at most ``max_lifetime`` seconds past, with no leeway on that bound, as
+      Keycloak refuses once ``now > iat + max expiration``, whatever ``exp`` says — an
+      assertion is used within ``max_lifetime`` of its making, however long it was made to
+      live (``AbstractBaseJWTValidator.validateTokenActive``,
       docs/reference/keycloak-behaviour.md, "Client authentication"). Without ``iat``,
       ``exp`` is bounded from now as above.
 
@@ -251,7 +252,7 @@ def time_problem(
             return TimeProblem(EXPIRED, "exp")
         if iat > now + LEEWAY:
             return TimeProblem(ISSUED_IN_FUTURE, "iat")
-        if iat < now - max_lifetime - LEEWAY:
+        if now > iat + max_lifetime:
             return TimeProblem(ISSUED_TOO_LONG_AGO, "iat")
     elif exp is not None:
         if validity and expired(exp, now):

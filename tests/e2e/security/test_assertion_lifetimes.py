@@ -157,6 +157,23 @@ def test_an_assertion_made_to_live_an_hour_is_used_at_once_or_never(server):
     assert "Traceback" not in server.log.read_text()
 
 
+def test_the_bound_after_iat_tolerates_no_clock_skew(server):
+    """Keycloak refuses an assertion once ``now > iat + max expiration``, with no clock skew on
+    that bound (``AbstractBaseJWTValidator.validateTokenActive``,
+    docs/reference/keycloak-behaviour.md, "Client authentication"): 10 s past the 300 s of
+    ``client_assertion_max_lifetime`` is refused, however far its ``exp``."""
+    now = int(time.time())
+    late = _assertion(server, iat=now - 300 - 10, exp=now + 60)
+    response = _token(server, late)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_client",
+        "error_description": "Token was issued too far in the past to be used now",
+    }
+    in_time = _assertion(server, iat=now - 300 + 20, exp=now + 60)
+    assert _token(server, in_time).status_code == 200
+
+
 def test_an_assertion_without_iat_is_bounded_by_its_exp(server):
     claims = {"exp": int(time.time()) + 3600}
     assertion = _assertion(server, **claims)
