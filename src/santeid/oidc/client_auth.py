@@ -228,8 +228,9 @@ def time_problem(
       :data:`LEEWAY`), so ``exp - nbf`` stays within it (FAPI-CIBA §5.2.2, docs/ciba.md);
     * with ``bound_from_iat`` (client assertions), Keycloak's rule instead of the two on
       ``exp`` above when there is an ``iat``: ``iat`` not in the future (:data:`LEEWAY`
-      allowed) and at most ``max_lifetime`` seconds past, with no leeway on that bound, as
-      Keycloak refuses once ``now > iat + max expiration``, whatever ``exp`` says — an
+      allowed) and at most ``max_lifetime`` seconds past, and ``exp`` not past, with no
+      leeway on these two bounds, as Keycloak refuses once ``now > iat + max expiration`` or
+      ``exp <= now``; however far ahead ``exp`` is — an
       assertion is used within ``max_lifetime`` of its making, however long it was made to
       live (``AbstractBaseJWTValidator.validateTokenActive``,
       docs/reference/keycloak-behaviour.md, "Client authentication"). Without ``iat``,
@@ -248,7 +249,9 @@ def time_problem(
             return TimeProblem(MISSING, name)
     exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf")
     if bound_from_iat and iat is not None:
-        if validity and exp is not None and expired(exp, now):
+        # Keycloak's use bound, min(exp - now, max expiration), refused when not above 0:
+        # with an iat, a past exp is not active whatever the leeway.
+        if exp is not None and exp <= now:
             return TimeProblem(EXPIRED, "exp")
         if iat > now + LEEWAY:
             return TimeProblem(ISSUED_IN_FUTURE, "iat")

@@ -538,6 +538,7 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
     #: Keycloak's reason per time rule of :func:`client_auth.time_problem` refused.
     TIME_REFUSALS = {
         client_auth.MISSING: client_auth.SIGNED_JWT_EXP_REQUIRED,
+        client_auth.EXPIRED: client_auth.SIGNED_JWT_NOT_ACTIVE,
         client_auth.TOO_FAR_AHEAD: client_auth.SIGNED_JWT_EXP_TOO_FAR,
         client_auth.ISSUED_IN_FUTURE: client_auth.SIGNED_JWT_ISSUED_IN_FUTURE,
         client_auth.ISSUED_TOO_LONG_AGO: client_auth.SIGNED_JWT_ISSUED_TOO_LONG_AGO,

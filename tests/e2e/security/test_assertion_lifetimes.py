@@ -157,9 +157,9 @@ def test_an_assertion_made_to_live_an_hour_is_used_at_once_or_never(server):
     assert "Traceback" not in server.log.read_text()
 
 
-def test_the_bound_after_iat_tolerates_no_clock_skew(server):
-    """Keycloak refuses an assertion once ``now > iat + max expiration``, with no clock skew on
-    that bound (``AbstractBaseJWTValidator.validateTokenActive``,
+def test_the_bounds_of_an_assertion_with_iat_tolerate_no_clock_skew(server):
+    """Keycloak refuses an assertion once ``now > iat + max expiration``, or once its ``exp`` is
+    past, with no clock skew on either bound (``AbstractBaseJWTValidator.validateTokenActive``,
     docs/reference/keycloak-behaviour.md, "Client authentication"): 10 s past the 300 s of
     ``client_assertion_max_lifetime`` is refused, however far its ``exp``."""
     now = int(time.time())
@@ -172,6 +172,15 @@ def test_the_bound_after_iat_tolerates_no_clock_skew(server):
     }
     in_time = _assertion(server, iat=now - 300 + 20, exp=now + 60)
     assert _token(server, in_time).status_code == 200
+    # With an iat, an exp already past is not active either, skew or not: Keycloak bounds the
+    # assertion's use by min(exp - now, max expiration), refused when not above 0.
+    expired = _assertion(server, iat=now - 10, exp=now - 5)
+    response = _token(server, expired)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_client",
+        "error_description": "Token is not active",
+    }
 
 
 def test_an_assertion_without_iat_is_bounded_by_its_exp(server):
