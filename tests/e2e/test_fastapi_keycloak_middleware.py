@@ -56,6 +56,7 @@ from tests.support.jwt_keys import kid_of
 from tests.support.jwt_keys import rotated
 from tests.support.jwt_keys import signed_with
 from tests.support.oidc_flow import basic_auth
+from tests.support.servers import code_flow_client
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -76,14 +77,7 @@ SHORT_LIFETIME = 2
 
 
 def client(client_id: str) -> dict:
-    return {
-        "client_id": client_id,
-        "client_name": client_id,
-        "client_secret": SECRET,
-        "redirect_uris": [REDIRECT_URI],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_method": "client_secret_basic",
-    }
+    return code_flow_client(client_id, SECRET, REDIRECT_URI)
 
 
 @pytest.fixture(scope="module")

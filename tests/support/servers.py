@@ -338,6 +338,19 @@ class SanteidProcess(SanteidHome):
         return self.env.get("SANTEID_STORE_URL", "")
 
 
+def code_flow_client(client_id: str, secret: str, redirect_uri: str) -> dict:
+    """The metadata of a confidential code-flow client (``client_secret_basic``, refresh
+    tokens), as ``santeid_process(clients=[...])`` registers it."""
+    return {
+        "client_id": client_id,
+        "client_name": client_id,
+        "client_secret": secret,
+        "redirect_uris": [redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+
+
 @contextlib.contextmanager
 def santeid_process(
     home: Path,
