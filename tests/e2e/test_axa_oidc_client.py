@@ -383,6 +383,38 @@ def test_logout_revokes_the_tokens_and_ends_the_session(browser, server, app):
     wait_for(lambda: browser.find_element("id", "national_id"), what="the login page")
 
 
+def test_pushed_authorization_request_from_the_page(browser, server, app):
+    """``par: "required"``: the library pushes the whole request (PKCE, ``acr_values``
+    included) to the PAR endpoint from the page (CORS: the client's web origins, as Keycloak's
+    ``ParEndpoint``), then sends the browser to the authorization endpoint with the
+    ``request_uri`` alone; the login completes as without it."""
+    _open(browser, app)
+    # The URLs the library fetches, kept in the tab's storage across the login.
+    browser.execute_script(
+        "const original = window.fetch;"
+        "window.fetch = (url, options) => { sessionStorage.setItem('fetched',"
+        "  (sessionStorage.getItem('fetched') || '') + ' ' + url);"
+        "  return original(url, options); };"
+        "window.client.configuration.par = 'required';"
+        "window.client.loginAsync('/app').catch((e) => { window.pushed = window.outcome(e); })"
+    )
+    shown = wait_for(
+        lambda: (
+            browser.execute_script("return window.pushed")
+            or browser.find_elements("id", "national_id")
+        ),
+        what="the login page or the library's refusal",
+    )
+    assert not isinstance(shown, dict), (shown, console(browser))
+    identify(browser, PROFESSIONAL)
+    wait_for(lambda: browser.current_url.startswith(f"{app.origin}/app/callback"),
+             what="the way back")  # fmt: skip
+    assert _settled(browser) == {"ok": True}, console(browser)
+    assert _tokens(browser)["idTokenPayload"]["acr"] == "eidas1"
+    fetched = browser.execute_script("return sessionStorage.getItem('fetched')").split()
+    assert fetched[0] == f"{server.oidc}/ext/par/request", fetched
+
+
 def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, app):
     """The professional refuses on the sandbox phone and gives up: the redirect URI gets
     ``access_denied``, which ``loginCallbackAsync`` rejects as its ``OidcError``."""

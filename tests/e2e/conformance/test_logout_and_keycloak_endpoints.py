@@ -854,6 +854,44 @@ def test_the_device_authorization_endpoint_answers_cors_as_keycloaks(server):
     assert page.headers["Allow"] == "POST, OPTIONS"
 
 
+def test_the_pushed_authorization_request_endpoint_answers_cors_as_keycloaks(server):
+    """Keycloak's ``ParEndpoint`` (docs/reference/keycloak-behaviour.md, "Realm endpoints"):
+    its ``Cors`` exposes ``Access-Control-Allow-Methods``; once the client authenticates, its
+    web origins read the answer (``AbstractParEndpoint.authorizeClient``:
+    ``cors.allowedOrigins(session, client)``), the 201 and the refusals after it alike
+    (``CorsErrorResponseException``); a client that does not authenticate is refused for any
+    origin to read. A single-page application pushes its request from the page
+    (@axa-fr/oidc-client's ``par``), a simple request: no preflight."""
+    register(server, "rp-spa-par", web_origins=["+"])
+    par = server["discovery"]["pushed_authorization_request_endpoint"]
+    form = {"response_type": "code", "client_id": "rp-spa-par", "redirect_uri": REDIRECT_URI,
+            "scope": "openid scope_all", "state": "s", "nonce": "n"}  # fmt: skip
+    other = "https://any.example.com"
+
+    def push(origin: str, secret: str = SECRET, **changes: str) -> requests.Response:
+        return requests.post(par, data={**form, **changes}, auth=("rp-spa-par", secret),
+                             headers={"Origin": origin}, timeout=5)  # fmt: skip
+
+    pushed = push(WEB_ORIGIN)
+    assert pushed.status_code == 201, pushed.text
+    assert pushed.headers.get("Access-Control-Allow-Origin") == WEB_ORIGIN
+    assert pushed.headers["Access-Control-Allow-Credentials"] == "true"
+    assert pushed.headers["Access-Control-Expose-Headers"] == "Access-Control-Allow-Methods"
+    refused = push(WEB_ORIGIN, scope="openid unknown_scope")
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_request")
+    assert refused.headers.get("Access-Control-Allow-Origin") == WEB_ORIGIN
+    for answer in (push(other), push(other, scope="openid unknown_scope")):
+        assert answer.status_code in (201, 400), answer.text
+        assert "Access-Control-Allow-Origin" not in answer.headers
+    for origin in (WEB_ORIGIN, other):
+        unauthenticated = push(origin, secret="wrong")
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.headers.get("Access-Control-Allow-Origin") == origin
+    preflight = requests.options(par, timeout=5, headers={
+        "Origin": WEB_ORIGIN, "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+
+
 def test_the_uma_grant_answers_cors_for_the_bearer_tokens_client(server):
     """Keycloak's ``PermissionGrantType`` (docs/reference/keycloak-behaviour.md, "Grants PSC's
     clients cannot use"): the ``Authorization: Bearer`` token's client (``azp``) gives the
