@@ -2,7 +2,8 @@
 @axa-fr/react-oidc) drives a real ``santeid serve`` over HTTPS in headless Chromium, as a
 single-page application uses it: ``authority`` the realm (``<base>/auth/realms/esante-wallet``,
 discovery read from the page), a public client (PKCE S256, web origins the application's
-origin), ``scope`` ``openid scope_all``, ``extras`` ``{acr_values: "eidas1"}``.
+origin), ``scope`` ``openid scope_all``, ``extras`` ``{acr_values: "eidas1"}``,
+``refresh_time_before_tokens_expiration_in_second`` 30.
 
 The library fetches from the page (CORS) discovery, the token, userinfo and revocation
 endpoints; it renews the tokens by the refresh token and logs out by revoking both tokens, then
@@ -97,6 +98,9 @@ class SinglePageApplication(RelyingPartySite):
             "monitor_session": True,
             "scope": "openid scope_all",
             "extras": {"acr_values": "eidas1"},
+            # PSC's access tokens last 120 s, the library's default margin is 120 s less a
+            # random 0-39 s: it would renew them every few seconds (docs/psc-integration.md).
+            "refresh_time_before_tokens_expiration_in_second": 30,
         }
         if self.service_worker:
             configuration["service_worker_relative_url"] = "/OidcServiceWorker.js"
