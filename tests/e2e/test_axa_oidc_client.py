@@ -74,7 +74,8 @@ class SinglePageApplication(RelyingPartySite):
     of the events it publishes in ``window.events``. At ``/app/callback`` (the redirect URI)
     it completes the login (``loginCallbackAsync``), elsewhere it restores a session it keeps
     (``tryKeepExistingSessionAsync``); the errors its events carry in ``window.errors``
-    (``{event, code}``); the outcome in ``window.callback``: ``{ok}`` or the
+    (``{event, code}``); what a test changes in the configuration in the tab's
+    ``sessionStorage`` (``configuration``); the outcome in ``window.callback``: ``{ok}`` or the
     library's error (``{name, code, message}``). ``/app/silent-login`` starts a silent login in
     the library's hidden iframe, ``/app/silent-callback`` ends it (the code exchanged, the
     tokens posted to the page). ``/signed-out`` is the post-logout redirect URI.
@@ -141,8 +142,11 @@ class SinglePageApplication(RelyingPartySite):
             "window.events = []; window.errors = [];"
             "window.outcome = (e) => ({name: e && e.name, code: e && e.code,"
             "  message: String(e && (e.message || e))});"
-            "window.client = AxaOidc.OidcClient.getOrCreate(() => fetch)("
-            f"{json.dumps(self.configuration())});"
+            # A test's changes to the configuration, kept in the tab across the login.
+            f"const configuration = {json.dumps(self.configuration())};"
+            "Object.assign(configuration, JSON.parse(sessionStorage.getItem('configuration')"
+            "  || '{}'));"
+            "window.client = AxaOidc.OidcClient.getOrCreate(() => fetch)(configuration);"
             "window.client.subscribeEvents((name, data) => { window.events.push(name);"
             "  const error = data && (data.code ? data : data.error);"
             "  if (error && error.code) window.errors.push({event: name, code: error.code}); });"
@@ -417,6 +421,29 @@ def test_pushed_authorization_request_from_the_page(browser, server, app):
     assert _tokens(browser)["idTokenPayload"]["acr"] == "eidas1"
     fetched = browser.execute_script("return sessionStorage.getItem('fetched')").split()
     assert fetched[0] == f"{server.oidc}/ext/par/request", fetched
+
+
+def test_dpop_proofs_pass_the_preflight_and_are_ignored(browser, server, app):
+    """``demonstrating_proof_of_possession``: the library sends a DPoP proof (RFC 9449) to the
+    token endpoint, a header the preflight must allow — Keycloak's ``Cors`` allows ``DPoP`` —
+    and santeid, offering no DPoP as PSC, ignores it: Bearer tokens, userinfo and renewal as
+    without it."""
+    _open(browser, app)
+    browser.execute_script(
+        "sessionStorage.setItem('configuration',"
+        "  JSON.stringify({demonstrating_proof_of_possession: true}))"
+    )
+    tokens = _logged_in(browser, app)
+    assert browser.execute_script("return window.client.configuration")[
+        "demonstrating_proof_of_possession"
+    ]
+    assert tokens["tokenType"] == "Bearer"
+    assert "cnf" not in tokens["accessTokenPayload"]
+    userinfo = _call(browser, "userInfoAsync()")
+    assert userinfo.get("SubjectNameID") == PROFESSIONAL, (userinfo, console(browser))
+    renewed = _call(browser, "renewTokensOrThrowAsync()")
+    assert "failed" not in renewed, (renewed, console(browser))
+    assert renewed["accessToken"] != tokens["accessToken"]
 
 
 def test_a_login_refused_on_the_phone_is_the_librarys_error(browser, app):

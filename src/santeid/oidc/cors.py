@@ -49,10 +49,13 @@ from authlib.integrations.flask_oauth2 import client_authenticated
 from flask import g
 from flask import request
 
-#: Keycloak's ``Cors.DEFAULT_ALLOW_HEADERS`` plus ``Authorization`` (its ``auth()`` mode).
+#: Keycloak's ``Cors.DEFAULT_ALLOW_HEADERS`` plus ``Authorization`` (its ``auth()`` mode):
+#: ``DPoP`` among them since ``Cors`` became a provider interface (2024;
+#: docs/reference/keycloak-behaviour.md, "Realm endpoints"), though santeid, as PSC, offers no
+#: DPoP: a page that sends a proof passes the preflight, its proof ignored.
 ALLOW_HEADERS = (
     "Origin, Accept, X-Requested-With, Content-Type, Access-Control-Request-Method, "
-    "Access-Control-Request-Headers, Authorization"
+    "Access-Control-Request-Headers, DPoP, Authorization"
 )
 MAX_AGE = "3600"
 #: Endpoint name → methods announced in a preflight answer.

@@ -784,6 +784,23 @@ def test_cors_preflight_and_actual_requests(server):
         assert "Origin" in public.headers["Vary"]
 
 
+def test_a_preflight_allows_the_dpop_header_as_keycloaks(server):
+    """Keycloak's ``Cors.DEFAULT_ALLOW_HEADERS`` lists ``DPoP`` (docs/reference/
+    keycloak-behaviour.md, "Realm endpoints"): a page whose library sends a DPoP proof
+    (@axa-fr/oidc-client's ``demonstrating_proof_of_possession``) passes the preflight even
+    where the provider offers no DPoP, as PSC, which then ignores the proof."""
+    endpoints = ("token_endpoint", "revocation_endpoint", "userinfo_endpoint")
+    for endpoint in endpoints:
+        preflight = requests.options(server["discovery"][endpoint], timeout=5, headers={
+            "Origin": WEB_ORIGIN, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,dpop"})  # fmt: skip
+        assert preflight.status_code == 200
+        allowed = {
+            h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+        }
+        assert {"dpop", "content-type", "authorization"} <= allowed, (endpoint, allowed)
+
+
 def test_a_failed_client_authentication_may_be_read_by_any_origin(server):
     """Keycloak's ``AuthorizeClientUtil.authorizeClient`` allows every origin
     (``cors.allowAllOrigins()``, then ``cors.add()``) when the client does not authenticate,
