@@ -21,14 +21,20 @@
   has the device flow), as Keycloak's ``DeviceEndpoint``: any origin when the client does not
   authenticate, none for the refusal of a client that does (an ``ErrorResponseException``,
   without CORS).
-* Preflight (``OPTIONS`` with ``Access-Control-Request-Method``) on those six: answered for
+* The pushed authorization request endpoint, as Keycloak's ``ParEndpoint``
+  (``AbstractParEndpoint.authorizeClient``: ``cors.allowedOrigins(session, client)`` once the
+  client authenticates, every origin for a client that does not): the authenticated client's
+  web origins, its 201 and its refusals alike (``request_objects``); a single-page application
+  pushes its request from the page (@axa-fr/oidc-client's ``par``). No preflight answer:
+  ``ParEndpoint`` declares no ``OPTIONS``, and a form ``POST`` needs none.
+* Preflight (``OPTIONS`` with ``Access-Control-Request-Method``) on the others: answered for
   any origin with the endpoint's methods, ``Access-Control-Allow-Headers``, credentials and
   ``Access-Control-Max-Age: 3600``, as Keycloak.
 * An actual request from an origin that is not allowed gets no CORS header (the browser then
   refuses to hand the response to the page). ``Access-Control-Allow-Credentials: true``
   accompanies every allowed origin.
 
-``Access-Control-Expose-Headers`` on an allowed token, revocation, userinfo or device
+``Access-Control-Expose-Headers`` on an allowed token, revocation, userinfo, pushed or device
 authorization answer names ``Access-Control-Allow-Methods``, and ``WWW-Authenticate`` too when
 the answer has one, so that a browser application reads userinfo's refusals (an empty body,
 the error in the challenge).
@@ -43,10 +49,13 @@ from authlib.integrations.flask_oauth2 import client_authenticated
 from flask import g
 from flask import request
 
-#: Keycloak's ``Cors.DEFAULT_ALLOW_HEADERS`` plus ``Authorization`` (its ``auth()`` mode).
+#: Keycloak's ``Cors.DEFAULT_ALLOW_HEADERS`` plus ``Authorization`` (its ``auth()`` mode):
+#: ``DPoP`` among them since ``Cors`` became a provider interface (2024;
+#: docs/reference/keycloak-behaviour.md, "Realm endpoints"), though santeid, as PSC, offers no
+#: DPoP: a page that sends a proof passes the preflight, its proof ignored.
 ALLOW_HEADERS = (
     "Origin, Accept, X-Requested-With, Content-Type, Access-Control-Request-Method, "
-    "Access-Control-Request-Headers, Authorization"
+    "Access-Control-Request-Headers, DPoP, Authorization"
 )
 MAX_AGE = "3600"
 #: Endpoint name → methods announced in a preflight answer.
@@ -59,11 +68,15 @@ PREFLIGHT_METHODS = {
     "oidc.userinfo": "GET, POST, OPTIONS",
     "oidc.device_authorization": "POST, OPTIONS",
 }
+#: Endpoints answered with CORS but no preflight (Keycloak's ``ParEndpoint``).
+WITHOUT_PREFLIGHT = ("oidc.par",)
 PUBLIC_ENDPOINTS = ("oidc.discovery", "oidc.wallet_discovery", "oidc.certs")
-#: Exposed on every allowed token, revocation, userinfo and device authorization answer
-#: (Keycloak's ``exposedHeaders``).
+#: Exposed on every allowed token, revocation, userinfo, pushed and device authorization
+#: answer (Keycloak's ``exposedHeaders``).
 EXPOSED = "Access-Control-Allow-Methods"
-EXPOSING_ENDPOINTS = ("oidc.token", "oidc.revoke", "oidc.userinfo", "oidc.device_authorization")
+EXPOSING_ENDPOINTS = (
+    "oidc.token", "oidc.revoke", "oidc.userinfo", "oidc.par", "oidc.device_authorization",
+)  # fmt: skip
 #: :func:`allow_any_origin`'s mark.
 _ANY_ORIGIN = object()
 
@@ -101,12 +114,16 @@ def add_cors_headers(response):
     """``after_request`` of the OIDC blueprint."""
     endpoint = request.endpoint or ""
     origin = request.headers.get("Origin")
-    if endpoint not in PREFLIGHT_METHODS:
+    if endpoint not in PREFLIGHT_METHODS and endpoint not in WITHOUT_PREFLIGHT:
         return response
     response.vary.add("Origin")
     if not origin:
         return response
-    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    preflight = (
+        request.method == "OPTIONS"
+        and "Access-Control-Request-Method" in request.headers
+        and endpoint in PREFLIGHT_METHODS
+    )
     if not preflight and not _allowed(endpoint, origin):
         return response
     response.headers["Access-Control-Allow-Origin"] = origin

@@ -39,6 +39,7 @@ from werkzeug.datastructures import MultiDict
 from santeid.cache_control import no_store
 from santeid.errors import oauth_error
 from santeid.oidc import client_auth
+from santeid.oidc import cors
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import RedirectError
 from santeid.oidc.authorize import check_client
@@ -202,6 +203,9 @@ def pushed_authorization_request():
         )
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
+    # Keycloak's AbstractParEndpoint.authorizeClient: the client's web origins read the
+    # answer from here on, its refusals too (santeid.oidc.cors).
+    cors.allow_origins_of(client)
 
     form = MultiDict(
         [

@@ -784,6 +784,23 @@ def test_cors_preflight_and_actual_requests(server):
         assert "Origin" in public.headers["Vary"]
 
 
+def test_a_preflight_allows_the_dpop_header_as_keycloaks(server):
+    """Keycloak's ``Cors.DEFAULT_ALLOW_HEADERS`` lists ``DPoP`` (docs/reference/
+    keycloak-behaviour.md, "Realm endpoints"): a page whose library sends a DPoP proof
+    (@axa-fr/oidc-client's ``demonstrating_proof_of_possession``) passes the preflight even
+    where the provider offers no DPoP, as PSC, which then ignores the proof."""
+    endpoints = ("token_endpoint", "revocation_endpoint", "userinfo_endpoint")
+    for endpoint in endpoints:
+        preflight = requests.options(server["discovery"][endpoint], timeout=5, headers={
+            "Origin": WEB_ORIGIN, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,dpop"})  # fmt: skip
+        assert preflight.status_code == 200
+        allowed = {
+            h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+        }
+        assert {"dpop", "content-type", "authorization"} <= allowed, (endpoint, allowed)
+
+
 def test_a_failed_client_authentication_may_be_read_by_any_origin(server):
     """Keycloak's ``AuthorizeClientUtil.authorizeClient`` allows every origin
     (``cors.allowAllOrigins()``, then ``cors.add()``) when the client does not authenticate,
@@ -852,6 +869,44 @@ def test_the_device_authorization_endpoint_answers_cors_as_keycloaks(server):
     page = requests.get(device, headers={"Origin": other}, timeout=5)
     assert page.status_code == 405
     assert page.headers["Allow"] == "POST, OPTIONS"
+
+
+def test_the_pushed_authorization_request_endpoint_answers_cors_as_keycloaks(server):
+    """Keycloak's ``ParEndpoint`` (docs/reference/keycloak-behaviour.md, "Realm endpoints"):
+    its ``Cors`` exposes ``Access-Control-Allow-Methods``; once the client authenticates, its
+    web origins read the answer (``AbstractParEndpoint.authorizeClient``:
+    ``cors.allowedOrigins(session, client)``), the 201 and the refusals after it alike
+    (``CorsErrorResponseException``); a client that does not authenticate is refused for any
+    origin to read. A single-page application pushes its request from the page
+    (@axa-fr/oidc-client's ``par``), a simple request: no preflight."""
+    register(server, "rp-spa-par", web_origins=["+"])
+    par = server["discovery"]["pushed_authorization_request_endpoint"]
+    form = {"response_type": "code", "client_id": "rp-spa-par", "redirect_uri": REDIRECT_URI,
+            "scope": "openid scope_all", "state": "s", "nonce": "n"}  # fmt: skip
+    other = "https://any.example.com"
+
+    def push(origin: str, secret: str = SECRET, **changes: str) -> requests.Response:
+        return requests.post(par, data={**form, **changes}, auth=("rp-spa-par", secret),
+                             headers={"Origin": origin}, timeout=5)  # fmt: skip
+
+    pushed = push(WEB_ORIGIN)
+    assert pushed.status_code == 201, pushed.text
+    assert pushed.headers.get("Access-Control-Allow-Origin") == WEB_ORIGIN
+    assert pushed.headers["Access-Control-Allow-Credentials"] == "true"
+    assert pushed.headers["Access-Control-Expose-Headers"] == "Access-Control-Allow-Methods"
+    refused = push(WEB_ORIGIN, scope="openid unknown_scope")
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_request")
+    assert refused.headers.get("Access-Control-Allow-Origin") == WEB_ORIGIN
+    for answer in (push(other), push(other, scope="openid unknown_scope")):
+        assert answer.status_code in (201, 400), answer.text
+        assert "Access-Control-Allow-Origin" not in answer.headers
+    for origin in (WEB_ORIGIN, other):
+        unauthenticated = push(origin, secret="wrong")
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.headers.get("Access-Control-Allow-Origin") == origin
+    preflight = requests.options(par, timeout=5, headers={
+        "Origin": WEB_ORIGIN, "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert "Access-Control-Allow-Origin" not in preflight.headers
 
 
 def test_the_uma_grant_answers_cors_for_the_bearer_tokens_client(server):

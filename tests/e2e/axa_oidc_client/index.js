@@ -1,0 +1,3 @@
+// The library as an application imports it, exposed to the test pages as the global AxaOidc
+// (esbuild's --global-name): OidcClient, OidcError, eventNames...
+export * from '@axa-fr/oidc-client';
