@@ -25,12 +25,14 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from cryptojwt.key_jar import build_keyjar
+from idpyoidc.client.oauth2.stand_alone_client import backchannel_logout
 from idpyoidc.client.rp_handler import RPHandler
 from idpyoidc.message.oidc import AccessTokenResponse
 from idpyoidc.message.oidc import OpenIDSchema
 
 from tests.support.http_login import login_to_callback
 from tests.support.jwt_keys import rotated
+from tests.support.logout_receiver import LogoutReceiver
 from tests.support.servers import santeid_process
 
 pytestmark = pytest.mark.server
@@ -83,10 +85,13 @@ def library_warnings(caplog):
     assert not logged, logged
 
 
-def relying_party(server, client_id: str, method: str = "client_secret_basic") -> RPHandler:
+def relying_party(
+    server, client_id: str, method: str = "client_secret_basic", **registration
+) -> RPHandler:
     """The service's ``RPHandler``, registered at santeid as an operator registers it, and
     configured as the library's documentation shows for a client registered beforehand: the
-    issuer, the client's credentials and redirect URIs, its preferences, PKCE."""
+    issuer, the client's credentials and redirect URIs, its preferences, PKCE (``registration``:
+    more of the client's metadata at santeid)."""
     # The service's own signing key, whose public half the operator registers, for
     # private_key_jwt (the library signs with the keys of its key jar's owner "").
     keyjar = build_keyjar([{"type": "RSA", "use": ["sig"]}])
@@ -100,6 +105,7 @@ def relying_party(server, client_id: str, method: str = "client_secret_basic") -
         grant_types=["authorization_code", "refresh_token"],
         token_endpoint_auth_method=method,
         **credentials,
+        **registration,
     )
     config = {
         "issuer": server.issuer,
@@ -205,3 +211,36 @@ def test_the_library_follows_a_key_rotation(server):
         time.sleep(0.5)
     assert first["id_token"].jws_header["kid"] != kid
     assert done["id_token"]["SubjectNameID"] == PROFESSIONAL
+
+
+def test_the_library_verifies_the_back_channel_logout_token(server):
+    """OpenID Connect Back-Channel Logout 1.0 §2.6 as the library checks it
+    (``idpyoidc.client.oauth2.stand_alone_client.backchannel_logout``: signature against the
+    JWKS, ``iss``, ``aud``, ``iat``, ``events``, no ``nonce``) finds the login the token ends:
+    the ``state`` bound to the professional's ``sub`` at ``finalize``."""
+    with LogoutReceiver() as receiver:
+        rph = relying_party(server, "idpyoidc-backchannel", backchannel_logout_uri=receiver.url)
+        browser = requests.Session()
+        done = log_in(rph, browser)
+        logout = rph.logout(done["state"])
+        ended = browser.get(logout["url"], allow_redirects=False, timeout=10)
+        assert ended.status_code == 302
+        (delivery,) = receiver.wait_for(1)
+    client = rph.get_client_from_session_key(done["state"])
+    assert backchannel_logout(client, request_args=delivery["form"]) == done["state"]
+
+
+def test_a_signed_userinfo_answer_is_verified_by_the_library(server):
+    """``userinfo_signed_response_alg``: santeid answers userinfo with a JWT
+    (``application/jwt``, OpenID Connect Core 1.0 §5.3.2), which the library verifies against
+    the JWKS before it compares its ``sub`` with the ID token's."""
+    rph = relying_party(server, "idpyoidc-signed-userinfo", userinfo_signed_response_alg="RS256")
+    done = log_in(rph)
+    assert "error" not in done, done
+    assert done["userinfo"]["SubjectNameID"] == PROFESSIONAL
+    assert done["userinfo"]["sub"] == done["id_token"]["sub"]
+    token, _ = rph.get_valid_access_token(done["state"])
+    served = requests.get(
+        f"{server.oidc}/userinfo", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert served.headers["Content-Type"].startswith("application/jwt")
