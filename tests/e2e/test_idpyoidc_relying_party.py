@@ -1,19 +1,20 @@
 """A Pro Santé Connect integration written with idpyoidc, the successor of pyoidc and the OIDC
 library of SATOSA (https://idpyoidc.readthedocs.io/en/latest/client/index.html), pointed at a
-real ``santeid serve`` by its issuer URL alone: its ``RPHandler`` with one statically
-registered client (``client_id`` and ``client_secret`` from the operator, no dynamic
-registration), the provider metadata from discovery, PKCE S256 through the library's ``pkce``
-add-on, ``openid scope_all`` and ``acr_values=eidas1`` as PSC's documentation asks.
+real ``santeid serve`` by its issuer URL alone: its ``RPHandler`` with one statically registered
+client (``client_id`` and ``client_secret``, or the service's JWKS, from the operator, no
+dynamic registration), the provider metadata from discovery, PKCE S256 through the library's
+``pkce`` add-on, ``openid scope_all`` and ``acr_values=eidas1`` as PSC's documentation asks.
 
-Driven here: ``begin`` (the authorization URL with ``state``, ``nonce`` and the PKCE
-challenge), ``finalize`` (the callback parsed, the code exchanged with ``client_secret_basic``
-or ``client_secret_post``, the ID token verified against the published JWKS — signature,
-``iss``, ``aud``, ``exp``, ``nonce`` —, userinfo read and its ``sub`` compared with the ID
-token's), ``refresh_access_token``, ``get_valid_access_token`` and ``logout`` (the end-session
-request with ``id_token_hint``, ``post_logout_redirect_uri`` and ``state``). Every warning or
-error the library logs fails the test. The browser's part is plain HTTP with a sandbox
-professional approved at once (tests/support/http_login.py, docs/sandbox.md), as in
-tests/e2e/test_pyoidc_relying_party.py."""
+Driven here: ``begin`` (the authorization URL with ``state``, ``nonce`` and the PKCE challenge),
+``finalize`` (the callback parsed, the code exchanged with ``client_secret_basic``,
+``client_secret_post`` or ``private_key_jwt``, the ID token verified against the published JWKS
+— signature, ``iss``, ``aud``, ``exp``, ``nonce`` —, userinfo read and its ``sub`` compared with
+the ID token's), ``refresh_access_token``, ``get_valid_access_token`` and ``logout`` (the
+end-session request with ``id_token_hint``, ``post_logout_redirect_uri`` and ``state``), the
+back-channel logout token and a signed userinfo answer. Every warning or error the library logs
+fails the test (but one it logs for every provider, :func:`library_warnings`). The browser's
+part is plain HTTP with a sandbox professional approved at once (tests/support/http_login.py,
+docs/sandbox.md), as in tests/e2e/test_pyoidc_relying_party.py."""
 
 from __future__ import annotations
 
