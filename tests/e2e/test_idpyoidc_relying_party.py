@@ -11,10 +11,10 @@ Driven here: ``begin`` (the authorization URL with ``state``, ``nonce`` and the 
 — signature, ``iss``, ``aud``, ``exp``, ``nonce`` —, userinfo read and its ``sub`` compared with
 the ID token's), ``refresh_access_token``, ``get_valid_access_token`` and ``logout`` (the
 end-session request with ``id_token_hint``, ``post_logout_redirect_uri`` and ``state``), the
-back-channel logout token and a signed userinfo answer. Every warning or error the library logs
-fails the test (but one it logs for every provider, :func:`library_warnings`). The browser's
-part is plain HTTP with a sandbox professional approved at once (tests/support/http_login.py,
-docs/sandbox.md), as in tests/e2e/test_pyoidc_relying_party.py."""
+back-channel logout token, a signed userinfo answer and a silent login. Every warning or error
+the library logs fails the test (but one it logs for every provider, :func:`library_warnings`).
+The browser's part is plain HTTP with a sandbox professional approved at once
+(tests/support/http_login.py, docs/sandbox.md), as in tests/e2e/test_pyoidc_relying_party.py."""
 
 from __future__ import annotations
 
@@ -245,3 +245,27 @@ def test_a_signed_userinfo_answer_is_verified_by_the_library(server):
         f"{server.oidc}/userinfo", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
     assert served.headers["Content-Type"].startswith("application/jwt")
+
+
+def test_single_sign_on_and_id_token_hint_through_the_library(server):
+    """A second login in the same browser with ``prompt=none`` and the ID token as
+    ``id_token_hint`` answers at once, and the library accepts the new ID token (same
+    ``sid`` and ``auth_time``, OpenID Connect Core 1.0 §3.1.2.1)."""
+    rph = relying_party(server, "idpyoidc-sso")
+    browser = requests.Session()
+    first = log_in(rph, browser)
+    url = rph.begin(
+        "psc",
+        req_args={
+            "acr_values": "eidas1",
+            "scope": "openid scope_all",
+            "prompt": "none",
+            "id_token_hint": first["id_token"].jwt,
+        },
+    )
+    callback = login_to_callback(browser, url, REDIRECT_URI, "not used")
+    query = {name: values[0] for name, values in parse_qs(urlsplit(callback).query).items()}
+    second = rph.finalize(query["iss"], query)
+    assert "error" not in second, second
+    assert second["id_token"]["sid"] == first["id_token"]["sid"]
+    assert second["id_token"]["auth_time"] == first["id_token"]["auth_time"]
