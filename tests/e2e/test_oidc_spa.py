@@ -99,7 +99,10 @@ class SinglePageApplication(RelyingPartySite):
         return (
             "<!doctype html><title>Application</title><body>"
             "<script src=/oidc-spa.js></script><script>"
-            "OidcSpa.oidcEarlyInit({BASE_URL: '/app/'});"
+            # A test's DPoP mode, kept in the tab's storage.
+            "const dpop = sessionStorage.getItem('dpop');"
+            "OidcSpa.oidcEarlyInit({BASE_URL: '/app/', securityDefenses: dpop"
+            "  ? {enableDPoP: OidcSpa.DPoP({mode: dpop}).enableDPoP} : {}});"
             "window.outcome = (e) => ({name: e && e.name, message: String(e && (e.message || e))});"
             "window.countdown = [];"
             f"OidcSpa.createOidc({json.dumps(parameters)}).then((oidc) => {{"
@@ -404,3 +407,24 @@ def test_auto_logout_after_the_session_idle(chromium, idle_server, idle_app):
     # The renewed refresh token has not expired yet: its session has ended.
     assert refused.json()["error"] == "invalid_grant", refused.text
     assert "Session not active" in refused.json()["error_description"]
+
+
+def test_dpop_is_left_off_as_psc_offers_none(browser, server, app):
+    """The library's DPoP defence decides by discovery's ``dpop_signing_alg_values_supported``,
+    which santeid, as PSC, does not list: in its ``auto`` mode it goes without (Bearer tokens,
+    the login as without it); ``enforced`` refuses to start."""
+    _open(browser, app)
+    browser.execute_script("sessionStorage.setItem('dpop', 'auto')")
+    tokens = _logged_in(browser, app)
+    assert tokens["decodedIdToken"]["SubjectNameID"] == PROFESSIONAL
+    assert "DPoP disabled because it's not supported by the IdP" in console(browser)
+    assert (
+        "dpop_signing_alg_values_supported"
+        not in requests.get(
+            f"{server.issuer}/.well-known/openid-configuration", verify=server.ca, timeout=10
+        ).json()
+    )
+
+    browser.execute_script("sessionStorage.setItem('dpop', 'enforced')")
+    outcome = _open(browser, app)
+    assert outcome == {"name": "Error", "message": "oidc-spa: The IdP does not support DPoP"}
