@@ -228,6 +228,17 @@ def _logged_in(browser, site) -> dict:
     return tokens
 
 
+def _other_tab_logout(browser, server) -> None:
+    """santeid's logout page in another tab, confirmed: the SSO session ends there."""
+    application = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    browser.get(f"{server.oidc}/logout?client_id={CLIENT_ID}")
+    wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
+    wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="closed page")
+    browser.close()
+    browser.switch_to.window(application)
+
+
 def test_login_tokens_and_psc_claims(browser, server, app):
     """The code flow with PKCE S256, ``acr_values`` and, the issuer being a Keycloak realm's,
     the code in the fragment; the ID token's claims as the application reads them
@@ -362,13 +373,7 @@ def test_the_sso_session_ended_elsewhere(browser, server, app):
     tokens and sends the browser to the authorization endpoint: santeid's login page, the
     session being over."""
     _logged_in(browser, app)
-    application = browser.current_window_handle
-    browser.switch_to.new_window("tab")
-    browser.get(f"{server.oidc}/logout?client_id={CLIENT_ID}")
-    wait_for(lambda: browser.find_element("id", "confirm-logout"), what="the confirmation").click()
-    wait_for(lambda: browser.find_element("css selector", "[role=status]"), what="closed page")
-    browser.close()
-    browser.switch_to.window(application)
+    _other_tab_logout(browser, server)
     browser.execute_script(
         "window.oidc.renewTokens().catch((e) => { window.renewal = String(e); })"
     )
@@ -428,3 +433,25 @@ def test_dpop_is_left_off_as_psc_offers_none(browser, server, app):
     browser.execute_script("sessionStorage.setItem('dpop', 'enforced')")
     outcome = _open(browser, app)
     assert outcome == {"name": "Error", "message": "oidc-spa: The IdP does not support DPoP"}
+
+
+def test_session_restored_by_a_full_page_redirect(browser, server, app):
+    """A page without the tab's tokens (``sessionStorage`` emptied), the library remembering a
+    login: it goes to the authorization endpoint with ``prompt=none`` and comes back with a
+    code of the same SSO session; once that session has ended at santeid (another tab), the
+    same trip brings ``login_required`` and the application starts not logged in, no login
+    page shown."""
+    first = _logged_in(browser, app)
+    browser.execute_script("sessionStorage.clear()")
+    assert _open(browser, app) == {"loggedIn": True, "error": None}, console(browser)
+    arrival = browser.execute_script("return performance.getEntriesByType('navigation')[0].name")
+    assert "code=" in urlsplit(arrival).fragment, arrival
+    restored = _call(browser, "getTokens()")
+    assert restored["accessToken"] != first["accessToken"]
+    assert restored["decodedIdToken"]["sid"] == first["decodedIdToken"]["sid"]
+
+    _other_tab_logout(browser, server)
+    browser.execute_script("sessionStorage.clear()")
+    assert _open(browser, app) == {"loggedIn": False, "error": None}, console(browser)
+    arrival = browser.execute_script("return performance.getEntriesByType('navigation')[0].name")
+    assert parse_qs(urlsplit(arrival).fragment)["error"] == ["login_required"], arrival
