@@ -105,7 +105,11 @@ class SinglePageApplication(RelyingPartySite):
             "  ? {enableDPoP: OidcSpa.DPoP({mode: dpop}).enableDPoP} : {}});"
             "window.outcome = (e) => ({name: e && e.name, message: String(e && (e.message || e))});"
             "window.countdown = [];"
-            f"OidcSpa.createOidc({json.dumps(parameters)}).then((oidc) => {{"
+            # A test's session restoration method, kept in the tab's storage.
+            f"const parameters = {json.dumps(parameters)};"
+            "const restoration = sessionStorage.getItem('restoration');"
+            "if (restoration) parameters.sessionRestorationMethod = restoration;"
+            "OidcSpa.createOidc(parameters).then((oidc) => {"
             "  window.oidc = oidc;"
             "  if (oidc.isUserLoggedIn) oidc.subscribeToAutoLogoutCountdown("
             "    ({secondsLeft}) => window.countdown.push(secondsLeft));"
@@ -455,3 +459,36 @@ def test_session_restored_by_a_full_page_redirect(browser, server, app):
     assert _open(browser, app) == {"loggedIn": False, "error": None}, console(browser)
     arrival = browser.execute_script("return performance.getEntriesByType('navigation')[0].name")
     assert parse_qs(urlsplit(arrival).fragment)["error"] == ["login_required"], arrival
+
+
+@pytest.fixture(scope="module")
+def third_party_chromium(tmp_path_factory, server):
+    """A Chromium that keeps third-party cookies, as Chrome does by default: a hidden iframe
+    carries santeid's cookies inside the application's page."""
+    driver = desktop_browser(
+        tmp_path_factory.mktemp("oidc-spa-iframe-profile"),
+        server.home / "tls/cert.pem",
+        third_party_cookies=True,
+    )
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def test_session_restored_in_a_hidden_iframe(third_party_chromium, server, app):
+    """``sessionRestorationMethod: "iframe"`` (its docs: for an application that santeid's
+    cookies reach in an iframe): the page without the tab's tokens restores the SSO session in
+    a hidden iframe (``prompt=none``, the code exchanged from the page), the page itself never
+    leaving the application."""
+    browser = third_party_chromium
+    start_afresh(browser, server.base, app.origin)
+    first = _logged_in(browser, app)
+    browser.execute_script(
+        "sessionStorage.clear(); sessionStorage.setItem('restoration', 'iframe')"
+    )
+    assert _open(browser, app) == {"loggedIn": True, "error": None}, console(browser)
+    arrival = browser.execute_script("return performance.getEntriesByType('navigation')[0].name")
+    assert arrival == f"{app.origin}/app/", arrival
+    restored = _call(browser, "getTokens()")
+    assert restored["accessToken"] != first["accessToken"]
+    assert restored["decodedIdToken"]["sid"] == first["decodedIdToken"]["sid"]
