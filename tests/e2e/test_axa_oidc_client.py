@@ -32,7 +32,6 @@ import pytest
 import requests
 
 from tests.support.browser import console
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -192,24 +191,10 @@ def server(tmp_path_factory, app, worker_app):
         yield process
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory, server):
-    """A Chromium that keeps third-party cookies, as Chrome does by default: the hidden
-    iframes (silent login, session status) carry santeid's cookies inside the page."""
-    driver = desktop_browser(
-        tmp_path_factory.mktemp("axa-oidc-client-profile"),
-        server.home / "tls/cert.pem",
-        third_party_cookies=True,
-    )
-    driver.set_script_timeout(30)
-    yield driver
-    driver.quit()
-
-
 @pytest.fixture
-def browser(chromium, server, app, worker_app):
-    start_afresh(chromium, server.base, app.origin, worker_app.origin)
-    return chromium
+def browser(third_party_chromium, server, app, worker_app):
+    start_afresh(third_party_chromium, server.base, app.origin, worker_app.origin)
+    return third_party_chromium
 
 
 def _settled(browser) -> dict:

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -137,22 +136,10 @@ def server(tmp_path_factory, app):
         yield process
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory, server):
-    """A Chromium that keeps third-party cookies, as Chrome does by default."""
-    driver = desktop_browser(
-        tmp_path_factory.mktemp("keycloak-js-profile"),
-        server.home / "tls/cert.pem",
-        third_party_cookies=True,
-    )
-    yield driver
-    driver.quit()
-
-
 @pytest.fixture
-def browser(chromium, server):
-    start_afresh(chromium, server.base)
-    return chromium
+def browser(third_party_chromium, server):
+    start_afresh(third_party_chromium, server.base)
+    return third_party_chromium
 
 
 def _open(browser, app, query: str = "") -> dict:

@@ -31,7 +31,6 @@ import pytest
 import requests
 
 from tests.support.browser import console
-from tests.support.browser import desktop_browser
 from tests.support.browser import identify
 from tests.support.browser import start_afresh
 from tests.support.browser import wait_for
@@ -181,28 +180,14 @@ def server(tmp_path_factory, app, foreign):
         yield process
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory, server):
-    """A Chromium that keeps third-party cookies, as Chrome does by default: the hidden iframes
-    (silent renew, session status) carry santeid's cookies inside the application's page."""
-    driver = desktop_browser(
-        tmp_path_factory.mktemp("oidc-client-ts-profile"),
-        server.home / "tls/cert.pem",
-        third_party_cookies=True,
-    )
-    driver.set_script_timeout(30)
-    yield driver
-    driver.quit()
-
-
 @pytest.fixture
-def browser(chromium, server, app, foreign):
-    start_afresh(chromium, server.base)
+def browser(third_party_chromium, server, app, foreign):
+    start_afresh(third_party_chromium, server.base)
     for site in (app, foreign):
-        chromium.execute_cdp_cmd(
+        third_party_chromium.execute_cdp_cmd(
             "Storage.clearDataForOrigin", {"origin": site.origin, "storageTypes": "all"}
         )
-    return chromium
+    return third_party_chromium
 
 
 def _open(browser, site) -> dict:
