@@ -228,13 +228,12 @@ def time_problem(
       :data:`LEEWAY`), so ``exp - nbf`` stays within it (FAPI-CIBA §5.2.2, docs/ciba.md);
     * with ``bound_from_iat`` (client assertions), Keycloak's rule instead of the two on
       ``exp`` above when there is an ``iat``: ``iat`` not in the future (:data:`LEEWAY`
-      allowed) and at most ``max_lifetime`` seconds past, and ``exp`` not past, with no
-      leeway on these two bounds, as Keycloak refuses once ``now > iat + max expiration`` or
-      ``exp <= now``; however far ahead ``exp`` is — an
-      assertion is used within ``max_lifetime`` of its making, however long it was made to
-      live (``AbstractBaseJWTValidator.validateTokenActive``,
-      docs/reference/keycloak-behaviour.md, "Client authentication"). Without ``iat``,
-      ``exp`` is bounded from now as above.
+      allowed), at most ``max_lifetime`` seconds past and ``exp`` not past, with no leeway on
+      these two bounds — Keycloak refuses once ``now > iat + max expiration`` or
+      ``exp <= now`` —, however far ahead ``exp`` is: an assertion is used within
+      ``max_lifetime`` of its making, however long it was made to live
+      (``AbstractBaseJWTValidator.validateTokenActive``, docs/reference/keycloak-behaviour.md,
+      "Client authentication"). Without ``iat``, ``exp`` is bounded from now as above.
 
     Bounding the lifetime bounds how long a replay cache must remember the ``jti``, and so
     how long a store restart without persistence could let a captured JWT be replayed
