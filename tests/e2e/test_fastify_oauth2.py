@@ -76,14 +76,6 @@ def site(server, tmp_path_factory):
         yield origin
 
 
-def browser(server) -> requests.Session:
-    """A professional's browser (tests/support/security.py) that trusts santeid's
-    certificate."""
-    http = new_browser()
-    http.verify = server.ca
-    return http
-
-
 def authorization_request(http: requests.Session, site: str) -> str:
     """The service's ``/login`` in ``http``: the authorization URL it sends the browser to
     (the plugin's state and verifier cookies kept)."""
@@ -96,7 +88,7 @@ def callback(server, site: str, **changes: str) -> requests.Response:
     """A whole login over HTTP: the service's ``/login``, the authorization URL with
     ``changes`` made to its query, santeid's login (the sandbox phone approves), the
     callback brought back to the service; the service's answer."""
-    http = browser(server)
+    http = new_browser(server.ca)
     returned = login_from_service(
         http, f"{site}/login", f"{site}/callback", PROFESSIONAL, **changes
     )
@@ -121,7 +113,7 @@ def test_the_authorization_request_comes_from_discovery(server, site):
     scopes, ``acr_values`` from ``callbackUriParams``, the ``state`` it also keeps in a cookie,
     and PKCE S256 (chosen from ``code_challenge_methods_supported``): the challenge is the
     hash of the verifier it keeps in another cookie. No ``nonce``: the plugin has none."""
-    http = browser(server)
+    http = new_browser(server.ca)
     url = urlsplit(authorization_request(http, site))
     assert f"{url.scheme}://{url.netloc}{url.path}" == f"{server.oidc}/auth"
     query = {name: values[0] for name, values in parse_qs(url.query).items()}
@@ -146,7 +138,7 @@ def test_discovery_by_pscs_wallet_url(server, tmp_path):
     wallet path on santeid's host (docs/psc-integration.md §2); the login completes there."""
     wallet = f"{server.issuer}/.well-known/wallet-openid-configuration"
     with fastify_service(server, tmp_path, "fastify-wallet", issuer=wallet) as origin:
-        url = urlsplit(authorization_request(browser(server), origin))
+        url = urlsplit(authorization_request(new_browser(server.ca), origin))
         assert f"{url.scheme}://{url.netloc}{url.path}" == f"{server.base}/auth"
         grant = logged_in(server, origin)
     assert grant["id"]["aud"] == "fastify-wallet" and grant["id"]["acr"] == "eidas1"
@@ -294,7 +286,7 @@ def test_a_login_refused_on_the_phone_reaches_the_token_endpoint(server, site):
     only (``code == null``), and an empty one is then no code, ``invalid_grant`` "Code not
     valid" (docs/reference/keycloak-behaviour.md, "Token endpoint"). A service reads
     ``request.query.error`` itself before calling the plugin."""
-    http = browser(server)
+    http = new_browser(server.ca)
     url = authorization_request(http, site)
     returned = login_to_callback(http, url, f"{site}/callback", DENYING, refused=True)
     query = parse_qs(urlsplit(returned).query)

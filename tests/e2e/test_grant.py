@@ -82,20 +82,12 @@ def site(server, tmp_path_factory):
         yield origin
 
 
-def browser(server) -> requests.Session:
-    """A professional's browser (tests/support/security.py) that trusts santeid's
-    certificate."""
-    http = new_browser()
-    http.verify = server.ca
-    return http
-
-
 def response(server, site: str, national_id: str = PROFESSIONAL, *, refused: bool = False,
              **changes: str) -> dict:  # fmt: skip
     """A whole login over HTTP — grant's ``/connect/keycloak``, the authorization URL with
     ``changes`` made to its query, santeid's login, grant's callback, which sends the
     browser to ``/done`` — and what grant left in the session there."""
-    http = browser(server)
+    http = new_browser(server.ca)
     returned = login_from_service(
         http, site + START, site + CALLBACK, national_id, refused=refused, **changes
     )

@@ -74,19 +74,11 @@ def site(server, tmp_path_factory):
         yield origin
 
 
-def browser(server) -> requests.Session:
-    """A professional's browser (tests/support/security.py) that trusts santeid's
-    certificate."""
-    http = new_browser()
-    http.verify = server.ca
-    return http
-
-
 def login(server, site: str, national_id: str = PROFESSIONAL, *, refused: bool = False,
           **changes: str) -> requests.Response:  # fmt: skip
     """A whole login over HTTP: bell's ``/login``, the authorization URL with ``changes`` made
     to its query, santeid's login, the callback brought back to bell; the service's answer."""
-    http = browser(server)
+    http = new_browser(server.ca)
     returned = login_from_service(
         http, site + LOGIN, site + LOGIN, national_id, refused=refused, **changes
     )
@@ -177,7 +169,7 @@ def test_a_login_refused_on_the_phone_is_bells_app_rejected(server, site):
     Keycloak's ``access_denied`` without ``error_description``, the ``state`` and RFC 9207's
     ``iss``; bell reads ``error`` alone and refuses the login with "No information provided"
     (it would quote an ``error_description``)."""
-    http = browser(server)
+    http = new_browser(server.ca)
     sent = http.get(site + LOGIN, allow_redirects=False, timeout=10)
     returned = login_to_callback(
         http, sent.headers["Location"], site + LOGIN, DENYING, refused=True

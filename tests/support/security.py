@@ -58,10 +58,13 @@ CLIENT = {
 }
 
 
-def browser() -> requests.Session:
-    """A browser: a session of its own (cookies), blind to the proxy variables."""
+def browser(ca: str | Path | None = None) -> requests.Session:
+    """A browser: a session of its own (cookies), blind to the proxy variables; trusting the
+    authority file ``ca`` (a santeid over HTTPS with its development certificate) when given."""
     session = requests.Session()
     session.trust_env = False
+    if ca is not None:
+        session.verify = str(ca)
     return session
 
 
