@@ -215,6 +215,19 @@ def test_the_core_calls_are_harvested_and_recent_dates_are_not():
     }  # fmt: skip
 
 
+def test_a_name_that_is_a_word_of_santeids_own_log_messages_is_not_a_finding():
+    """A generated request's "given name" can be any upper-case word, ``CPS`` among them, which
+    santeid writes in a fixed message ("no test CPS authority created yet") of every sandbox
+    server: such words are santeid's vocabulary, not a patient's name leaked."""
+    assert {"CPS", "SANDBOX", "CRITICAL", "POST"} <= log_scan.santeid_log_words()
+    assert "MARTINEZ" not in log_scan.santeid_log_words()
+    scan = LogScan()
+    log_scan.harvest_url(scan, "/insi/fhir/Patient?family=MARTINEZ&given=CPS SANDBOX", "a search")
+    scan.add_text("t", '{"message": "no test CPS authority created yet: MARTINEZ"}')
+    scan.add_text("u", '{"level": "WARNING", "message": "SANDBOX MODE: sandbox authenticator on"}')
+    assert [(f.what, f.origin) for f in scan.findings()] == [("a birth name of a search", "t")]
+
+
 def test_a_short_pin_is_a_finding_in_a_pin_context_only():
     scan = LogScan()
     log_scan.harvest_body(scan, "pin=1234", "application/x-www-form-urlencoded", "a form")

@@ -22,7 +22,8 @@ line. This plugin checks it on every run of the suite instead of on one represen
   the demo admin password; the INS (matricule with and without its key) and birth names of the
   published INSi test identities (``santeid.civil_status.test_identities``); and the birth
   name, given names, birth date and INS of every identity sent to INSi or received from it
-  (SOAP, REST and FHIR bodies, and every call of its core, ``InsiService``).
+  (SOAP, REST and FHIR bodies, and every call of its core, ``InsiService``) — but a name that
+  is an upper-case word of santeid's own log messages (``CPS``: ``santeid_log_words``).
 * **When.** At the end of the session (each xdist worker scans what it ran): a session fixture's
   teardown, so a finding is an error of the last test, with where each value was found.
 
@@ -33,7 +34,9 @@ characters are searched as substrings.
 
 from __future__ import annotations
 
+import ast
 import base64
+import functools
 import json
 import logging
 import re
@@ -213,6 +216,7 @@ class LogScan:
                     len(name) >= MIN_NAME_LENGTH
                     and name.upper() == name
                     and any(character.isalpha() for character in name)
+                    and name not in santeid_log_words()
                 ):
                     target = self.secrets if WORD_ONLY.match(name) else self.odd_secrets
                     target.setdefault(name, what)
@@ -277,6 +281,40 @@ class LogScan:
                     if what is not None and not (start and lowered[start - 1].isalpha()):
                         found.append(Finding(what, origin, _around(text, start, match.end())))
         return found
+
+
+#: What santeid's logging calls are named (``log.info(message, …)``); ``log`` takes the level first.
+_LOGGING_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
+#: The upper-case words of a request line, which access records carry (``POST /token HTTP/1.1``).
+REQUEST_LINE_WORDS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "HTTP"}
+)
+_UPPER_WORD = re.compile(r"(?<![\w-])[A-Z][A-Z'-]*[A-Z](?![\w-])")
+
+
+@functools.cache
+def santeid_log_words() -> frozenset[str]:
+    """The upper-case words santeid writes in its own log messages (``CPS``, ``SANDBOX``…), the
+    level names every log line carries and a request line's words: a "name" among them is not
+    looked for. An INSi request drawn at random (tests/support/openapi_contracts.py) can send
+    any upper-case word as a given name, and ``CPS`` is in every sandbox server's "no test CPS
+    authority created yet"; no patient of the civil-status base is named by one of these words.
+    The messages are read from their templates in ``src/santeid`` (the string constants of the
+    first argument of every logging call)."""
+    import santeid
+
+    words = set(logging.getLevelNamesMapping()) | REQUEST_LINE_WORDS
+    for path in Path(santeid.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            method = node.func.attr
+            arguments = node.args[1:] if method == "log" else node.args
+            if (method in _LOGGING_METHODS or method == "log") and arguments:
+                for constant in ast.walk(arguments[0]):
+                    if isinstance(constant, ast.Constant) and isinstance(constant.value, str):
+                        words.update(_UPPER_WORD.findall(constant.value))
+    return frozenset(word for word in words if len(word) >= MIN_NAME_LENGTH)
 
 
 def _spaced_nirs(data: bytes) -> set[bytes]:
