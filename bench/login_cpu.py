@@ -21,6 +21,7 @@ command sent, a pipeline or a script being one trip — per login and per HTTP r
     .venv/bin/python bench/login_cpu.py --flow ciba --profile      # cProfile, top functions
     .venv/bin/python bench/login_cpu.py --flow code --per-request  # CPU of each HTTP request
     .venv/bin/python bench/login_cpu.py --gc                       # the garbage collector's share
+    .venv/bin/python bench/login_cpu.py --store redis --in-store   # the CPU inside store calls
 
 To compare two versions of the code, run this script with ``PYTHONPATH`` pointing at the
 other version's ``src`` (e.g. ``git archive main src | tar -x -C /tmp/base``), alternating.
@@ -72,6 +73,37 @@ class Collections:
         else:
             self.passes[info["generation"]] += 1
             self.cpu += time.process_time() - self._started
+
+
+class InStore:
+    """Process CPU time spent inside the store's operations (``--in-store``): each public
+    operation of the store instance the app is given, and the batch's run, is timed from its
+    call to its return; a call inside another is part of the outer one."""
+
+    OPERATIONS = (
+        "put", "get", "get_many", "add", "pop", "transition", "update", "incr", "add_member",
+        "remove_member", "members", "ttl", "delete", "_run_batch",
+    )  # fmt: skip
+
+    def __init__(self, store) -> None:
+        self.cpu = 0.0
+        self._depth = 0
+        for name in self.OPERATIONS:
+            setattr(store, name, self._timed(getattr(store, name)))
+
+    def _timed(self, operation: Callable) -> Callable:
+        def timed(*args, **kwargs):
+            if self._depth:
+                return operation(*args, **kwargs)
+            self._depth += 1
+            started = time.process_time()
+            try:
+                return operation(*args, **kwargs)
+            finally:
+                self.cpu += time.process_time() - started
+                self._depth -= 1
+
+        return timed
 
 
 class Trips:
@@ -283,6 +315,9 @@ def main() -> None:
     parser.add_argument(
         "--gc", action="store_true", help="the garbage collector's passes and CPU per login"
     )
+    parser.add_argument(
+        "--in-store", action="store_true", help="the CPU per login spent inside store operations"
+    )
     args = parser.parse_args()
 
     processes: list[subprocess.Popen] = []
@@ -301,12 +336,20 @@ def main() -> None:
 
             store = MemoryStore()
         cpu: Counter[str] | None = Counter() if args.per_request else None
-        run(args, build_app(store), Steps(trips, cpu), trips, processes)
+        in_store = InStore(store) if args.in_store else None
+        run(args, build_app(store), Steps(trips, cpu), trips, processes, in_store)
     finally:
         stop(processes)
 
 
-def run(args, app, step: Steps, trips: Trips | None, processes: list[subprocess.Popen]) -> None:
+def run(
+    args,
+    app,
+    step: Steps,
+    trips: Trips | None,
+    processes: list[subprocess.Popen],
+    in_store: InStore | None = None,
+) -> None:
     flows = {"ciba": ciba_login, "code": code_login}
     chosen = list(flows) if args.flow == "both" else [args.flow]
     server = [p.pid for p in processes]
@@ -338,10 +381,14 @@ def run(args, app, step: Steps, trips: Trips | None, processes: list[subprocess.
         collections = Collections()
         if args.gc:
             gc.callbacks.append(collections)
+        in_store_figures = []
         for _ in range(args.rounds):
             server_cpu = cpu_seconds(server)
+            store_cpu = in_store.cpu if in_store is not None else 0.0
             figures.append(cpu_ms_per_login(login, args.logins))
             server_figures.append((cpu_seconds(server) - server_cpu) * 1000 / args.logins)
+            if in_store is not None:
+                in_store_figures.append((in_store.cpu - store_cpu) * 1000 / args.logins)
         if args.gc:
             gc.callbacks.remove(collections)
             logins = args.logins * args.rounds
@@ -351,6 +398,11 @@ def run(args, app, step: Steps, trips: Trips | None, processes: list[subprocess.
                 + f" passes of generations 0, 1, 2; {collections.cpu * 1e6 / logins:.0f} µs CPU"
             )
         print(f"{name}: CPU ms per login, in process: " + ", ".join(f"{f:.2f}" for f in figures))
+        if in_store is not None:
+            print(
+                f"{name}: of which inside store operations: "
+                + ", ".join(f"{f:.2f}" for f in in_store_figures)
+            )
         if step.cpu is not None:
             logins = args.logins * args.rounds
             print(
