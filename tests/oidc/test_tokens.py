@@ -885,13 +885,13 @@ def test_get_on_token_endpoint_is_405_json(client):
 
 
 def test_a_jti_is_remembered_until_its_assertion_is_no_longer_usable(settings):
-    """The ``jti`` record lives until the assertion's ``exp`` plus the leeway, counted from a
+    """The ``jti`` record lives until the assertion's ``exp`` plus the clock skew, counted from a
     clock that is not on a whole second: its lifetime is rounded up, so that the assertion
     cannot be replayed in the last fraction of a second it is usable (with an ``iat``, until
     its ``exp``, docs/reference/keycloak-behaviour.md, "Client authentication")."""
     from santeid import create_app
     from santeid.clock import ManualClock
-    from santeid.oidc.client_auth import LEEWAY
+    from santeid.oidc.client_auth import ASSERTION_CLOCK_SKEW
     from santeid.storage import MemoryStore
     from santeid.storage import keys as store_keys
 
@@ -913,8 +913,8 @@ def test_a_jti_is_remembered_until_its_assertion_is_no_longer_usable(settings):
     http = app.test_client()
     assert http.post(f"{OIDC}/token", data=form).status_code == 200
     record = store_keys.CLIENT_ASSERTION_JTI.key("pkjwt-service", store_keys.digest(jti))
-    # Remembered until exp + LEEWAY (issued + 90), 89.3 s from now: 90 s, not 89.
-    assert app.extensions["santeid"].store.ttl(record) == 60 + LEEWAY
+    # Remembered until exp + the skew (issued + 75), 74.3 s from now: 75 s, not 74.
+    assert app.extensions["santeid"].store.ttl(record) == 60 + ASSERTION_CLOCK_SKEW
     clock.advance(59.2)  # issued + 59.9: still usable (its exp not past), still remembered
     replay = http.post(f"{OIDC}/token", data=form)
     assert replay.status_code == 400

@@ -1,7 +1,7 @@
 """Client authentication and signing algorithms: the single list every part of the provider
 reads — discovery, client-metadata validation, Authlib's grants and endpoints, CIBA and logout;
-and the time checks, with one clock skew (:data:`LEEWAY`), of every JWT a client signs
-(:func:`time_problem`).
+and the time checks of every JWT a client signs (:func:`time_problem`), with one clock skew
+for client assertions (:data:`ASSERTION_CLOCK_SKEW`) and one for the others (:data:`LEEWAY`).
 
 Client authentication follows Keycloak's "Client Id and Secret" authenticator by default
 (``docs/reference/keycloak-behaviour.md``, "Client authentication"): a client that holds a
@@ -142,11 +142,13 @@ ENDPOINT_AUTH_METHODS: dict[str, list[str]] = {name: list(_ATTEMPT_ORDER) for na
 POLICIES = ("keycloak", "strict")
 
 
-#: Seconds of clock skew tolerated on the time claims of every JWT a client signs: client
-#: assertions, request objects, CIBA signed requests and ``login_hint_token``s
-#: (docs/configuration.md, ``client_assertion_max_lifetime``; docs/ciba.md). Declared with the
+#: Seconds of clock skew tolerated on the time claims of the JWTs a client signs: request
+#: objects, CIBA signed requests and ``login_hint_token``s (docs/ciba.md). Declared with the
 #: store keys whose lifetimes it sets.
 LEEWAY = store_keys.CLIENT_JWT_LEEWAY
+#: The clock skew of client assertions instead, Keycloak's 15 s (docs/configuration.md,
+#: ``client_assertion_max_lifetime``).
+ASSERTION_CLOCK_SKEW = store_keys.CLIENT_ASSERTION_CLOCK_SKEW
 #: Time claims of a signed JWT from a client (RFC 7519 §4.1.4-6: NumericDate).
 TIME_CLAIMS: tuple[str, ...] = ("exp", "nbf", "iat")
 
@@ -198,10 +200,10 @@ def numeric_date(value: object) -> int | None:
     return value
 
 
-def expired(exp: float, now: float) -> bool:
-    """Is a client's JWT past its ``exp``, :data:`LEEWAY` allowed (RFC 7519 §4.1.4: it MUST
-    NOT be accepted on or after ``exp``)?"""
-    return exp <= now - LEEWAY
+def expired(exp: float, now: float, leeway: int = LEEWAY) -> bool:
+    """Is a client's JWT past its ``exp``, ``leeway`` allowed (RFC 7519 §4.1.4: it MUST NOT be
+    accepted on or after ``exp``)?"""
+    return exp <= now - leeway
 
 
 def time_problem(
@@ -213,21 +215,24 @@ def time_problem(
     validity: bool = True,
     nbf_max_age: bool = False,
     bound_from_iat: bool = False,
+    leeway: int = LEEWAY,
 ) -> TimeProblem | None:
     """Why a JWT a client signed (client assertion, request object, CIBA signed request) is
-    refused for its time claims, or ``None``; the checks in this order:
+    refused for its time claims, or ``None``, with ``leeway`` seconds of clock skew
+    (:data:`LEEWAY`; client assertions pass :data:`ASSERTION_CLOCK_SKEW`); the checks in this
+    order:
 
     * ``exp``, ``nbf`` and ``iat`` are NumericDates when present (:func:`numeric_date`), and
       those of ``required`` are present;
-    * with ``validity``: ``exp`` not past and ``nbf`` not in the future (:data:`LEEWAY`
+    * with ``validity``: ``exp`` not past and ``nbf`` not in the future (``leeway``
       allowed). Client assertions leave these two to Authlib's claims registry, which applies
       the same leeway (``PrivateKeyJWT``);
-    * ``exp`` at most ``max_lifetime`` seconds after now (plus :data:`LEEWAY`) and after
+    * ``exp`` at most ``max_lifetime`` seconds after now (plus ``leeway``) and after
       ``iat``;
     * with ``nbf_max_age``: ``nbf`` at most ``max_lifetime`` seconds past (plus
-      :data:`LEEWAY`), so ``exp - nbf`` stays within it (FAPI-CIBA §5.2.2, docs/ciba.md);
+      ``leeway``), so ``exp - nbf`` stays within it (FAPI-CIBA §5.2.2, docs/ciba.md);
     * with ``bound_from_iat`` (client assertions), Keycloak's rule instead of the two on
-      ``exp`` above when there is an ``iat``: ``iat`` not in the future (:data:`LEEWAY`
+      ``exp`` above when there is an ``iat``: ``iat`` not in the future (``leeway``
       allowed), at most ``max_lifetime`` seconds past and ``exp`` not past, with no leeway on
       these two bounds — Keycloak refuses once ``now > iat + max expiration`` or
       ``exp <= now`` —, however far ahead ``exp`` is: an assertion is used within
@@ -252,30 +257,30 @@ def time_problem(
         # with an iat, a past exp is not active whatever the leeway.
         if exp is not None and exp <= now:
             return TimeProblem(EXPIRED, "exp")
-        if iat > now + LEEWAY:
+        if iat > now + leeway:
             return TimeProblem(ISSUED_IN_FUTURE, "iat")
         if now > iat + max_lifetime:
             return TimeProblem(ISSUED_TOO_LONG_AGO, "iat")
     elif exp is not None:
-        if validity and expired(exp, now):
+        if validity and expired(exp, now, leeway):
             return TimeProblem(EXPIRED, "exp")
-        if exp > now + max_lifetime + LEEWAY:
+        if exp > now + max_lifetime + leeway:
             return TimeProblem(TOO_FAR_AHEAD, "exp")
         if iat is not None and exp - iat > max_lifetime:
             return TimeProblem(TOO_LONG_AFTER_IAT, "exp")
     if nbf is not None:
-        if validity and nbf > now + LEEWAY:
+        if validity and nbf > now + leeway:
             return TimeProblem(NOT_YET_VALID, "nbf")
-        if nbf_max_age and nbf < now - max_lifetime - LEEWAY:
+        if nbf_max_age and nbf < now - max_lifetime - leeway:
             return TimeProblem(NBF_TOO_OLD, "nbf")
     return None
 
 
 def assertion_accepted_until(claims: dict[str, Any], max_lifetime: int) -> int:
     """Until when a client assertion that :func:`time_problem` (``bound_from_iat``) let
-    through can be accepted, :data:`LEEWAY` not counted: its ``exp``, or ``iat`` plus
-    ``max_lifetime`` if that comes first. Its ``jti`` must be remembered until then (plus the
-    leeway), and no longer is needed."""
+    through can be accepted, :data:`ASSERTION_CLOCK_SKEW` not counted: its ``exp``, or ``iat``
+    plus ``max_lifetime`` if that comes first. Its ``jti`` must be remembered until then (plus
+    the skew), and no longer is needed."""
     exp: int = claims["exp"]
     iat: int | None = claims.get("iat")
     return exp if iat is None else min(exp, iat + max_lifetime)

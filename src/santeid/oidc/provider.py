@@ -628,8 +628,9 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
             token.claims,
             now=_services().clock(),
             max_lifetime=max_lifetime,
-            validity=False,  # verify_claims checks exp and nbf, with the same leeway
+            validity=False,  # verify_claims checks exp and nbf, with the same skew
             bound_from_iat=True,
+            leeway=self.leeway,
         )
         if problem:
             description = f"client assertion: {problem.describe(f'{max_lifetime} seconds')}"
@@ -1013,10 +1014,10 @@ def create_authorization_server(clients: ClientRegistry) -> SanteidAuthorization
     )
     client_auth.register_methods(server)
     server.register_client_auth_method(
-        client_auth.PRIVATE_KEY_JWT, PrivateKeyJWT(leeway=client_auth.LEEWAY)
+        client_auth.PRIVATE_KEY_JWT, PrivateKeyJWT(leeway=client_auth.ASSERTION_CLOCK_SKEW)
     )
     server.register_client_auth_method(
-        client_auth.CLIENT_SECRET_JWT, ClientSecretJWT(leeway=client_auth.LEEWAY)
+        client_auth.CLIENT_SECRET_JWT, ClientSecretJWT(leeway=client_auth.ASSERTION_CLOCK_SKEW)
     )
     server.register_client_auth_method(client_auth.TLS_CLIENT_AUTH, TlsClientAuth())
     server.register_grant(AuthorizationCodeGrant, [PerClientCodeChallenge(required=False)])

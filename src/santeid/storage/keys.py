@@ -183,18 +183,22 @@ REVOKED_ACCESS_TOKEN = Namespace(
     "access-token deny list",
     "what remains of the token's life",
 )
-#: Seconds of clock skew on the time claims of every JWT a client signs (client assertions,
-#: request objects, CIBA signed requests, ``login_hint_token``s): a ``private_key_jwt``
-#: assertion or a CIBA request is still accepted, and its ``jti`` remembered, this long after
-#: its ``exp``. Here because the key lifetimes below are written from it;
-#: ``santeid.oidc.client_auth.LEEWAY`` is this value.
+#: Seconds of clock skew on the time claims of the JWTs a client signs but its assertions
+#: (request objects, CIBA signed requests, ``login_hint_token``s): a CIBA request is still
+#: accepted, and its ``jti`` remembered, this long after its ``exp``. Here because the key
+#: lifetimes below are written from it; ``santeid.oidc.client_auth.LEEWAY`` is this value.
 CLIENT_JWT_LEEWAY = 30
+#: Seconds of clock skew on a client assertion (``private_key_jwt``, ``client_secret_jwt``):
+#: Keycloak's, whose ``JWTClientValidator.getAllowedClockSkew`` is 15
+#: (docs/reference/keycloak-behaviour.md, "Client authentication"), where the other JWTs a
+#: client signs keep :data:`CLIENT_JWT_LEEWAY`.
+CLIENT_ASSERTION_CLOCK_SKEW = 15
 CLIENT_ASSERTION_JTI = Namespace(
     "jti:<client>:<sha256(jti)>",
     "record",
     "`private_key_jwt` and `client_secret_jwt` assertion ids already seen",
-    "until `exp`, or `iat` + `client_assertion_max_lifetime` if sooner, + leeway "
-    f"(≤ `client_assertion_max_lifetime` + {duration(CLIENT_JWT_LEEWAY)})",
+    "until `exp`, or `iat` + `client_assertion_max_lifetime` if sooner, + clock skew "
+    f"(≤ `client_assertion_max_lifetime` + {duration(CLIENT_ASSERTION_CLOCK_SKEW)})",
 )
 PUSHED_REQUEST = Namespace(
     "par:<id>",

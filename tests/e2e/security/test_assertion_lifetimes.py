@@ -140,7 +140,7 @@ def test_an_assertion_made_to_live_an_hour_is_used_at_once_or_never(server):
     jti = str(uuid.uuid4())
     assertion = _assertion(server, exp=int(time.time()) + 3600, jti=jti)
     assert _token(server, assertion).status_code == 200
-    assert 0 < _jti_ttl(server, "rp-jwt", jti) <= 300 + 30
+    assert 0 < _jti_ttl(server, "rp-jwt", jti) <= 300 + 15
     replayed = _token(server, assertion)
     assert replayed.json()["error_description"] == "Token reuse detected"
     # Made long ago: refused, however near its exp.
@@ -183,6 +183,36 @@ def test_the_bounds_of_an_assertion_with_iat_tolerate_no_clock_skew(server):
     }
 
 
+def test_an_assertion_gets_keycloaks_15_seconds_of_clock_skew(server):
+    """Keycloak's ``JWTClientValidator.getAllowedClockSkew`` is 15 s
+    (docs/reference/keycloak-behaviour.md, "Client authentication"): an ``iat`` 25 s ahead is
+    "issued in the future", 10 s ahead passes; without an ``iat``, an ``exp`` 25 s past or an
+    ``nbf`` 25 s ahead is "not active", 10 s passes. A client whose clock is off by 15 to 30 s
+    is refused by PSC: it is by santeid too."""
+    now = int(time.time())
+    refused = {
+        "Token was issued in the future": _assertion(server, iat=now + 25, exp=now + 60),
+        "Token is not active": _assertion(server, nbf=now + 25),
+    }
+    for reason, assertion in refused.items():
+        response = _token(server, assertion)
+        assert response.status_code == 400, reason
+        assert response.json() == {"error": "invalid_client", "error_description": reason}
+    for iat in (now + 10, now):
+        assert _token(server, _assertion(server, iat=iat, exp=now + 60)).status_code == 200
+    assert _token(server, _assertion(server, nbf=now + 10)).status_code == 200
+    for exp, status in ((now - 25, 400), (now - 10, 200)):
+        assertion = _assertion(server, exp=exp)
+        without_iat = jwt.decode(assertion, KEYS["rsa"], algorithms=["PS256"]).claims
+        del without_iat["iat"]
+        signed = jwt.encode({"alg": "PS256", "kid": "rsa"}, without_iat, KEYS["rsa"],
+                            algorithms=["PS256"])  # fmt: skip
+        response = _token(server, signed)
+        assert response.status_code == status, (exp - now, response.text)
+        if status == 400:
+            assert response.json()["error_description"] == "Token is not active"
+
+
 def test_an_assertion_without_iat_is_bounded_by_its_exp(server):
     claims = {"exp": int(time.time()) + 3600}
     assertion = _assertion(server, **claims)
@@ -221,9 +251,9 @@ def test_a_replayed_assertion_is_refused_for_as_long_as_it_is_acceptable(server)
         "error": "invalid_client",
         "error_description": "Token reuse detected",
     }
-    # The replay entry lives until exp + leeway, not longer: never more than the bound.
+    # The replay entry lives until exp + the clock skew, not longer: never more than the bound.
     jti = jwt.decode(assertion, KEYS["rsa"], algorithms=["PS256"]).claims["jti"]
-    assert 0 < _jti_ttl(server, "rp-jwt", jti) <= 60 + 30
+    assert 0 < _jti_ttl(server, "rp-jwt", jti) <= 60 + 15
 
 
 def test_a_ciba_signed_request_beyond_the_configured_lifetime_is_refused(server):
