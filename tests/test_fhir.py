@@ -11,7 +11,11 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 ERRORS = [
     ("/insi/fhir/Patient?family=X", 401, "login"),  # no token
     ("/fhir/v1/Practitioner", 401, "login"),
-    ("/insi/fhir/Nothing", 404, "not-found"),
+    # A path not served — another type, a read, an operation — is an interaction not supported
+    # (R4 issue-type not-supported), not a reference not found, on both APIs.
+    ("/insi/fhir/Nothing", 404, "not-supported"),
+    ("/insi/fhir/Patient/275126322074974", 404, "not-supported"),
+    ("/insi/fhir/Patient/$match", 404, "not-supported"),
     ("/fhir/v1/Nothing", 404, "not-supported"),
 ]
 

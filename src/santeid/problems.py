@@ -162,7 +162,7 @@ CATALOGUE: dict[str, ProblemType] = {
             "Le service appelé est temporairement indisponible (siram_40): here, the "
             "civil-status base is missing or the audit trail cannot be written.", "transient",
         ),
-        _insi(CODE_NOT_FOUND, "Not found", 404, "No such INSi endpoint.", "not-found"),
+        _insi(CODE_NOT_FOUND, "Not found", 404, "No such INSi endpoint.", "not-supported"),
         _insi(
             CODE_METHOD_NOT_ALLOWED, "Method not allowed", 405,
             "The endpoint exists; the Allow header lists its methods.", "not-supported",

@@ -10,16 +10,22 @@ sends: fhirpy and fhirclient ask for ``application/fhir+json``."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 
 import pytest
 import requests
 from fhirclient import client as smart_client
 from fhirclient.models.bundle import Bundle
+from fhirclient.models.operationoutcome import OperationOutcome as SmartOutcome
 from fhirclient.models.patient import Patient
 from fhirclient.models.practitioner import Practitioner
 from fhirclient.models.practitionerrole import PractitionerRole
 from fhirclient.server import FHIRNotFoundException
+from fhirclient.server import FHIRUnauthorizedException
 from fhirpy import AsyncFHIRClient
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import AuthorizationError
@@ -348,6 +354,292 @@ def test_insi_with_fhirclient_models(server: SanteidProcess, professional_token:
     fhir.server.get_capability()
     found = list(Patient.where(struct=ZOE).perform_resources_iter(fhir.server))
     assert [p.birthDate.isostring for p in found] == ["1975-12-31"]
+
+
+#: INSi's published homonyms (docs/insi-overview.md): CR 02, told apart by the birthplace.
+DE_VINCI = {"family": "DE VINCI", "given": "LEONARDO", "gender": "male", "birthdate": "2014-02-01"}
+ZOE_BUT_FAMILY = {name: value for name, value in ZOE.items() if name != "family"}
+#: A published identity with three given names (PIERRE-ALAIN MURIEL FLORIANT).
+ECETINSI = {"family": "ECETINSI", "gender": "male", "birthdate": "2009-07-14"}
+
+
+def _self_link(bundle) -> str:
+    (link,) = bundle.link
+    assert link.relation == "self"
+    return link.url
+
+
+def test_insi_search_shapes_fhirpy_sends(insi: SyncFHIRClient) -> None:
+    """What fhirpy's ``search()`` makes of Python values (its README's search examples): a
+    ``date`` is written ``YYYY-MM-DD``, ``birthdate__eq`` is the prefix ``eq``,
+    ``family__exact`` the modifier ``:exact``, a list repeats the parameter (AND, as
+    chaining ``search()`` does), and the token of ``gender`` may name its system. Each is a
+    search R4 defines (https://hl7.org/fhir/R4/search.html), answered as such; the ``self``
+    link says which parameters were applied: ``_sort``, which fhirpy's ``sort()`` adds, is
+    not (INSi answers one patient at most)."""
+    patients = insi.resources("Patient")
+    shapes = [
+        patients.search(**{**ZOE, "birthdate": date(1975, 12, 31)}),
+        patients.search(family="ADRUN", given="ZOE", gender="female", birthdate__eq="1975-12-31"),
+        patients.search(family__exact="ADRUN", **ZOE_BUT_FAMILY),
+        patients.search(**{**ZOE, "gender": "http://hl7.org/fhir/administrative-gender|female"}),
+        patients.search(family="Adrun", given="Zoé", gender="female", birthdate="1975-12-31"),
+    ]
+    assert [[p["birthDate"] for p in shape.fetch()] for shape in shapes] == [["1975-12-31"]] * 5
+    sorted_search = patients.search(**ZOE).sort("family").fetch_raw()
+    assert _self_link(sorted_search).endswith(
+        "?family=ADRUN&given=ZOE&gender=female&birthdate=1975-12-31"
+    )
+    assert sorted_search.total == 1
+
+    three_names = patients.search(**ECETINSI, given=["MURIEL", "PIERRE-ALAIN"])
+    assert three_names.get()["name"][0]["given"] == ["PIERRE-ALAIN"]
+    assert "given=MURIEL&given=PIERRE-ALAIN" in _self_link(three_names.fetch_raw())
+    assert three_names.search(given="FLORIANT").count() == 1
+    assert three_names.search(given="OLA").count() == 0  # every given name must be the person's
+
+
+def test_insi_paging_first_get_and_count(insi: SyncFHIRClient) -> None:
+    """fhirpy's ``fetch_all()`` and iteration follow the Bundle's ``next`` link: INSi answers
+    one patient at most, so there is none, whatever ``_count`` (``limit``) asks; ``first()``
+    sends ``_count=1``, ``get()`` ``_count=2``, ``count()`` ``_count=0`` — the total alone
+    (https://hl7.org/fhir/R4/search.html#count), with no Patient."""
+    zoe = insi.resources("Patient").search(**ZOE)
+    (whole,) = zoe.fetch()
+    for page_size in (1, 2, 50):
+        assert zoe.limit(page_size).fetch_all() == [whole]
+        bundle = zoe.limit(page_size).fetch_raw()
+        assert [link.relation for link in bundle.link] == ["self"]
+    assert list(zoe) == [whole]
+    assert zoe.first() == whole == zoe.get()
+    assert zoe.count() == 1
+    counted = zoe.limit(0).fetch_raw()
+    assert (counted.total, counted.get("entry")) == (1, None)
+    assert zoe.limit(0).fetch_all() == []
+
+
+def test_insi_several_matches_reach_fhirpy_as_an_outcome_entry(insi: SyncFHIRClient) -> None:
+    """A CR 02 (several persons, no identity given: docs/insi-fhir.md) is an empty searchset
+    whose one entry is an ``OperationOutcome`` with ``search.mode = outcome``. fhirpy keeps
+    the resources of the type searched: ``fetch()`` is empty, ``first()`` ``None``, ``get()``
+    raises ``ResourceNotFound`` and ``count()`` is 0, as for nobody; only ``fetch_raw()``
+    shows the outcome, ``multiple-matches``. The birthplace tells the homonyms apart."""
+    homonyms = insi.resources("Patient").search(**DE_VINCI)
+    assert homonyms.fetch() == []
+    assert homonyms.first() is None
+    with pytest.raises(ResourceNotFound):
+        homonyms.get()
+    assert homonyms.count() == 0
+    bundle = homonyms.fetch_raw()
+    (entry,) = bundle.entry
+    assert (bundle.total, entry.search.mode) == (0, "outcome")
+    issue = entry.resource["issue"][0]
+    assert (issue["severity"], issue["code"]) == ("information", "multiple-matches")
+    assert issue["details"]["coding"][0]["code"] == "02"
+    nobody = insi.resources("Patient").search(**{**DE_VINCI, "family": "DE VINCIS"}).fetch_raw()
+    assert (nobody.total, nobody.get("entry")) == (0, None)
+    one = homonyms.search(birthplace="13201").get()
+    assert one["identifier"][0]["value"] == "114021320141764"
+
+
+def test_insi_answers_only_the_search_interaction(insi: SyncFHIRClient) -> None:
+    """INSi FHIR serves the ``search-type`` interaction of Patient and ``metadata`` (its
+    CapabilityStatement says so): no read, no operation (INSi's search by traits is this
+    search, not ``$match``), no other type. fhirpy's ``get()`` by id, ``execute()`` of an
+    operation and another type's search get a 404 ``OperationOutcome``: ``ResourceNotFound``,
+    whose text is the outcome."""
+    attempts = [
+        lambda: insi.get("Patient", "275126322074974"),
+        lambda: insi.resources("Patient").execute("$match", data={"resourceType": "Parameters"}),
+        lambda: insi.execute("Patient/$ihe-pix", method="get", params={"sourceIdentifier": "x"}),
+        lambda: insi.resources("Practitioner").search(family="ADRUN").fetch(),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ResourceNotFound) as refused:
+            attempt()
+        outcome = json.loads(str(refused.value))
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert outcome["issue"][0]["code"] == "not-supported"
+    capabilities = insi.execute("metadata", method="get")
+    (patient,) = capabilities["rest"][0]["resource"]
+    assert [i["code"] for i in patient["interaction"]] == ["search-type"]
+    assert capabilities["rest"][0].get("operation") is None
+
+
+def test_insi_refusals_and_outages_are_operation_outcomes(
+    server: SanteidProcess, insi: SyncFHIRClient
+) -> None:
+    """A refused search is fhirpy's ``OperationOutcome`` exception carrying the resource
+    (``invalid``: a modifier, OR-ed values, a date range or an instant where INSi searches a
+    day); INSi's technical error (the published D'AEION / COEUR query) is a 503 ``transient``
+    outcome; a token santeid refuses is ``AuthorizationError`` with a ``login`` outcome."""
+    patients = insi.resources("Patient")
+    refusals = [
+        patients.search(family__contains="ADRUN", **ZOE_BUT_FAMILY),
+        patients.search(**{**ZOE, "given": "ZOE,ZOÉ"}),
+        patients.search(family="ADRUN", given="ZOE", gender="female", birthdate__ge="1975-12-31"),
+        # fhirpy writes a datetime as an instant (1975-12-31T00:00:00Z): INSi searches a day.
+        patients.search(**{**ZOE, "birthdate": datetime(1975, 12, 31, tzinfo=UTC)}),
+    ]
+    for refused_search in refusals:
+        with pytest.raises(OperationOutcome) as refused:
+            refused_search.fetch()
+        assert refused.value.resource["issue"][0]["code"] == "invalid"
+    with pytest.raises(OperationOutcome) as outage:
+        patients.search(
+            family="D'AEION", given="COEUR", gender="male", birthdate="1987-01-25"
+        ).get()
+    issue = outage.value.resource["issue"][0]
+    assert (issue["severity"], issue["code"]) == ("fatal", "transient")
+    assert issue["details"]["coding"][0]["code"] == "insi_102"
+    stranger = SyncFHIRClient(f"{server.base}/insi/fhir", authorization="Bearer not-a-token")
+    with pytest.raises(AuthorizationError) as unauthenticated:
+        stranger.resources("Patient").search(**ZOE).fetch()
+    assert json.loads(str(unauthenticated.value))["issue"][0]["code"] == "login"
+
+
+def test_insi_with_strict_handling_and_fhirpys_own_parameters(
+    server: SanteidProcess, insi: SyncFHIRClient
+) -> None:
+    """With ``Prefer: handling=strict`` (fhirpy's ``extra_headers``) an unknown parameter is
+    refused (https://hl7.org/fhir/R4/search.html#errors): fhirpy's ``count()`` adds Aidbox's
+    ``_totalMethod``, which R4 does not define, so it is refused there — ``_count=0`` or
+    ``_summary=count`` count under either handling. ``elements(exclude=True)`` writes
+    Aidbox's ``_elements=-name``, not an R4 element name: the Patient keeps ``meta`` alone
+    (an unknown element adds nothing, as on HAPI FHIR; docs/directory.md)."""
+    strict = SyncFHIRClient(
+        f"{server.base}/insi/fhir",
+        authorization=insi.authorization,
+        extra_headers={"Prefer": "handling=strict"},
+    )
+    zoe = strict.resources("Patient").search(**ZOE)
+    assert zoe.first()["birthDate"] == "1975-12-31"
+    assert zoe.get()["birthDate"] == "1975-12-31"
+    with pytest.raises(OperationOutcome) as refused:
+        zoe.count()
+    assert (
+        refused.value.resource["issue"][0]["details"]["text"] == "unknown parameter '_totalMethod'"
+    )
+    assert zoe.limit(0).fetch_raw().total == 1
+    assert zoe.search(_summary="count").fetch_raw().total == 1
+    with pytest.raises(OperationOutcome):
+        zoe.search(_sort="family").fetch()
+
+    (excluded,) = insi.resources("Patient").search(**ZOE).elements("name", exclude=True).fetch()
+    assert set(excluded) == {"resourceType", "meta"} and SUBSETTED in _tags(excluded)
+
+
+def test_insi_async_client(server: SanteidProcess, insi: SyncFHIRClient) -> None:
+    """fhirpy's ``AsyncFHIRClient`` (aiohttp) sends the same searches: the same answers."""
+
+    async def search() -> dict:
+        client = AsyncFHIRClient(f"{server.base}/insi/fhir", authorization=insi.authorization)
+        patients = client.resources("Patient")
+        zoe = patients.search(**ZOE)
+        homonyms = await patients.search(**DE_VINCI).fetch_raw()
+        try:
+            await patients.search(**{**ZOE, "gender": "F"}).fetch()
+        except OperationOutcome as refused:
+            refusal = refused.resource["issue"][0]["code"]
+        return {
+            "get": (await zoe.get())["birthDate"],
+            "paged": [p["birthDate"] async for p in zoe.limit(1)],
+            "count": await zoe.count(),
+            "first": (await zoe.first())["gender"],
+            "homonyms": (homonyms.total, homonyms.entry[0].search.mode),
+            "refusal": refusal,
+        }
+
+    assert asyncio.run(search()) == {
+        "get": "1975-12-31",
+        "paged": ["1975-12-31"],
+        "count": 1,
+        "first": "female",
+        "homonyms": (0, "outcome"),
+        "refusal": "invalid",
+    }
+
+
+def test_insi_fhirclient_prepares_on_the_capability_statement(
+    server: SanteidProcess, professional_token: str
+) -> None:
+    """fhirclient's start-up (its README): ``ready`` is false until ``prepare()`` has read
+    ``metadata`` with its strict R4 models; the statement declares no SMART ``oauth-uris``
+    (PSC is not a SMART authorization server), so fhirclient sees an open server, ready at
+    once, and the service sends PSC's access token itself on ``server.session``. A token the
+    server refuses is ``FHIRUnauthorizedException`` on the search, not on ``metadata``."""
+    fhir = smart(f"{server.base}/insi/fhir", professional_token)
+    assert fhir.ready is False
+    assert fhir.prepare() is True and fhir.ready is True
+    assert fhir.authorize_url is None
+    statement = fhir.server.capabilityStatement
+    assert (statement.fhirVersion, statement.kind) == ("4.0.1", "instance")
+    (rest,) = statement.rest
+    assert [c.code for s in rest.security.service for c in s.coding] == ["OAuth"]
+    (patient,) = rest.resource
+    assert patient.type == "Patient"
+    assert [i.code for i in patient.interaction] == ["search-type"]
+    assert [p.name for p in patient.searchParam] == [
+        "family", "given", "gender", "birthdate", "birthplace",
+    ]  # fmt: skip
+    stale = smart(f"{server.base}/insi/fhir", "not-a-token")
+    assert stale.prepare() is True
+    with pytest.raises(FHIRUnauthorizedException) as refused:
+        list(Patient.where(struct=ZOE).perform_resources_iter(stale.server))
+    assert SmartOutcome(refused.value.response.json()).issue[0].code == "login"
+
+
+def test_insi_fhirclient_search_shapes(server: SanteidProcess, professional_token: str) -> None:
+    """fhirclient's ``where(struct=…)`` query language on INSi: ``$and`` repeats ``given``,
+    ``$exact`` is ``:exact``, a space is written ``+``; ``perform_resources`` (deprecated
+    since 4.3 for ``perform_resources_iter``) still answers. A CR 02's outcome entry is
+    yielded as a resource with the patients: the service checks its type. Every answer is
+    read by fhirclient's R4 models, which refuse any element R4 lacks."""
+    fhir = smart(f"{server.base}/insi/fhir", professional_token)
+    with pytest.deprecated_call():
+        (found,) = Patient.where(struct=ZOE).perform_resources(fhir.server)
+    assert found.identifier[0].value == "275126322074974"
+    assert found.name[0].family == "ADRUN"
+    both = {**ECETINSI, "given": {"$and": ["MURIEL", "FLORIANT"]}, "family": {"$exact": "ECETINSI"}}
+    (patient,) = Patient.where(struct=both).perform_resources_iter(fhir.server)
+    assert [(i.use, i.value) for i in patient.identifier] == [
+        ("official", "109076322083489"),
+        ("old", "209076322083439"),
+    ]
+    (outcome,) = Patient.where(struct=DE_VINCI).perform_resources_iter(fhir.server)
+    assert isinstance(outcome, SmartOutcome)
+    assert outcome.issue[0].code == "multiple-matches"
+    (counted,) = Patient.where(struct={**ZOE, "_summary": "count"}).perform_iter(fhir.server)
+    assert (counted.total, counted.entry) == (1, None)
+    (subsetted,) = Patient.where(struct={**ZOE, "_elements": "birthDate"}).perform_resources_iter(
+        fhir.server
+    )
+    assert (subsetted.birthDate.isostring, subsetted.name) == ("1975-12-31", None)
+    with pytest.raises(FHIRNotFoundException):
+        Patient.read("275126322074974", fhir.server)
+
+
+@pytest.mark.parametrize(
+    ("struct", "sent"),
+    [
+        ({"given": {"$or": ["ZOE", "ZOÉ"]}}, "given=ZOE,ZO%C3%89"),
+        ({"birthdate": {"$gte": "1975-12-31"}}, "birthdate=%3E=1975-12-31"),
+    ],
+)
+def test_insi_fhirclient_refusals_are_outcomes_its_models_read(
+    server: SanteidProcess, professional_token: str, struct: dict, sent: str
+) -> None:
+    """``$or`` (a comma: OR, which INSi's every-given-name rule has no use for) and
+    ``$gte`` — which fhirclient writes with DSTU1's ``>=``, not R4's ``ge`` prefix — are
+    refused with a 400 ``OperationOutcome``; fhirclient raises requests' ``HTTPError`` and
+    its ``OperationOutcome`` model reads the body."""
+    fhir = smart(f"{server.base}/insi/fhir", professional_token)
+    with pytest.raises(requests.HTTPError) as refused:
+        list(Patient.where(struct={**ZOE, **struct}).perform_resources_iter(fhir.server))
+    response = refused.value.response
+    assert response.status_code == 400
+    assert sent in response.url
+    assert SmartOutcome(response.json()).issue[0].code == "invalid"
 
 
 # -- the directory, plain HTTP ----------------------------------------------------------------
