@@ -35,6 +35,7 @@ import jwt
 import pytest
 import requests
 
+from tests.support.browser import wait_for
 from tests.support.http_login import logged_in_tokens
 from tests.support.jwt_keys import forged
 from tests.support.jwt_keys import kid_of
@@ -284,6 +285,22 @@ def test_dot_keeps_answering_for_a_token_revoked_after_its_first_call(server, ps
     revoked(server, unseen)
     assert called(psc_api, "/dot/me/", unseen).status_code == 401
     psc_api.taken()
+
+
+def test_a_short_caching_time_bounds_how_long_a_revoked_token_passes(server, tmp_path):
+    """``RESOURCE_SERVER_TOKEN_CACHING_SECONDS`` caps the row's expiry below the token's
+    ``exp``: at 1 s, the token is introspected again a second after its first call, and
+    once revoked is refused from then on."""
+    settings = psc_settings(server)
+    settings["oauth2_provider"]["RESOURCE_SERVER_TOKEN_CACHING_SECONDS"] = 1
+    with api(server, tmp_path, settings) as site:
+        token = tokens(server)["access_token"]
+        me = called(site, "/dot/me/", token)
+        assert me.status_code == 200
+        assert me.json()["expires"] < claims_of(token)["exp"]
+        revoked(server, token)
+        wait_for(lambda: called(site, "/dot/me/", token).status_code == 401, what="a refusal")
+        site.taken()
 
 
 def test_introspection_with_a_bearer_token_is_refused(server, tmp_path):
