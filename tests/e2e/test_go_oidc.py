@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -216,11 +217,11 @@ def test_new_provider_wants_the_issuer_exactly(program, server, tmp_path):
 
 
 def test_the_code_flow_verifies_the_id_token_and_reads_userinfo(server, site):
-    """``AuthCodeURL`` with a state, ``oidc.Nonce`` and ``acr_values``; at the callback the
-    state checked, ``Exchange`` (``client_secret_basic``), the ID token through
-    ``Verifier(&oidc.Config{ClientID})`` (signature by the JWK Set, ``iss``, ``aud``, ``exp``),
-    its nonce and ``at_hash`` (``VerifyAccessToken``), then ``UserInfo`` with the access token:
-    PSC's claims in both."""
+    """``AuthCodeURL`` with a state, ``oidc.Nonce``, ``acr_values`` and a PKCE S256 challenge;
+    at the callback the state checked, ``Exchange`` with the verifier (``client_secret_basic``),
+    the ID token through ``Verifier(&oidc.Config{ClientID})`` (signature by the JWK Set,
+    ``iss``, ``aud``, ``exp``), its nonce and ``at_hash`` (``VerifyAccessToken``), then
+    ``UserInfo`` with the access token: PSC's claims in both."""
     browser = browser_for(server)
     sent = browser.get(f"{site}/login", allow_redirects=False, timeout=10)
     url = urlsplit(sent.headers["Location"])
@@ -229,6 +230,7 @@ def test_the_code_flow_verifies_the_id_token_and_reads_userinfo(server, site):
     assert query["response_type"] == "code" and query["client_id"] == CLIENT_ID
     assert query["scope"] == "openid scope_all" and query["acr_values"] == "eidas1"
     assert query["state"] and query["nonce"] and query["redirect_uri"] == f"{site}/callback"
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
 
     shown = log_in(server, site)
     assert shown["status"] == 200, shown
@@ -263,6 +265,20 @@ def test_an_altered_state_or_nonce_is_refused_by_the_service(server, site):
     assert (shown["status"], shown["error"]) == (400, "state did not match")
     shown = log_in(server, site, nonce="altered")
     assert (shown["status"], shown["error"]) == (400, "nonce did not match")
+
+
+def test_an_altered_pkce_challenge_fails_the_exchange(server, site):
+    """x/oauth2 0.3 has no PKCE helpers: the service sends ``code_challenge`` and
+    ``code_challenge_method`` through ``SetAuthURLParam``, and the verifier with ``Exchange``
+    (RFC 7636). Another challenge on the way: Keycloak's ``invalid_grant`` "PKCE verification
+    failed: Code mismatch", which ``Exchange`` returns."""
+    other = hashlib.sha256(b"another verifier").digest()
+    challenge = base64.urlsafe_b64encode(other).rstrip(b"=").decode()
+    shown = log_in(server, site, code_challenge=challenge)
+    assert shown["status"] == 500
+    assert shown["error"].startswith("oauth2: cannot fetch token: 400")
+    assert '"error":"invalid_grant"' in shown["error"].replace(" ", "")
+    assert "PKCE verification failed: Code mismatch" in shown["error"]
 
 
 def test_the_token_source_refreshes_an_expired_access_token(server, site):

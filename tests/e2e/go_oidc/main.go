@@ -3,8 +3,9 @@
 // says with the issuer of santeid's realm in place of PSC's:
 // https://github.com/coreos/go-oidc/blob/v2.1.0/README.md
 //
-// The service: /login redirects to the authorization endpoint with a state and a nonce kept in
-// cookies (go-oidc's example/nonce/app.go); /callback checks the state, exchanges the code,
+// The service: /login redirects to the authorization endpoint with a state, a nonce and a PKCE
+// S256 verifier kept in cookies (go-oidc's example/nonce/app.go keeps a nonce); /callback
+// checks the state, exchanges the code with the verifier,
 // verifies the ID token (Verifier with the client's ID), its nonce and at_hash, calls userinfo
 // and shows what it got as JSON; /refresh refreshes the session's tokens through the
 // TokenSource; /userinfo calls userinfo with the session's access token.
@@ -27,6 +28,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -94,10 +96,16 @@ func cookie(w http.ResponseWriter, name, value string) {
 }
 
 func (s *service) login(w http.ResponseWriter, r *http.Request) {
-	state, nonce := random(), random()
+	state, nonce, verifier := random(), random(), random()+random()
 	cookie(w, "go_state", state)
 	cookie(w, "go_nonce", nonce)
-	url := s.config.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.SetAuthURLParam("acr_values", "eidas1"))
+	cookie(w, "go_verifier", verifier)
+	// x/oauth2 0.3 has no PKCE helpers: the challenge is an extra parameter (RFC 7636 §4.2).
+	challenge := sha256.Sum256([]byte(verifier))
+	url := s.config.AuthCodeURL(state, oidc.Nonce(nonce),
+		oauth2.SetAuthURLParam("acr_values", "eidas1"),
+		oauth2.SetAuthURLParam("code_challenge", base64.RawURLEncoding.EncodeToString(challenge[:])),
+		oauth2.SetAuthURLParam("code_challenge_method", "S256"))
 	http.Redirect(w, r, url, http.StatusFound)
 }
 
@@ -176,7 +184,13 @@ func (s *service) callback(w http.ResponseWriter, r *http.Request) {
 		failed(w, http.StatusBadRequest, errors.New("state did not match"))
 		return
 	}
-	token, err := s.config.Exchange(s.ctx, query.Get("code"))
+	verifier, err := r.Cookie("go_verifier")
+	if err != nil {
+		failed(w, http.StatusBadRequest, err)
+		return
+	}
+	token, err := s.config.Exchange(s.ctx, query.Get("code"),
+		oauth2.SetAuthURLParam("code_verifier", verifier.Value))
 	if err != nil {
 		failed(w, http.StatusInternalServerError, err)
 		return
