@@ -21,6 +21,7 @@
 // DISCOVERY_URL: PSC's wallet discovery document, read by the service itself (NewProvider
 // reads {issuer}/.well-known/openid-configuration only), with oidc.NewRemoteKeySet and
 // oidc.NewVerifier;
+// AUTH_STYLE=header: the client secret by HTTP Basic only (oauth2.AuthStyleInHeader);
 // ID_TOKEN_ALGS=discovery: the verifier accepts the algorithms of the discovery document's
 // id_token_signing_alg_values_supported (go-oidc 2.x's default is RS256 alone).
 package main
@@ -380,6 +381,10 @@ func main() {
 		endpoint = provider.Endpoint()
 	}
 	transport.jwksURI = doc.JWKSURI
+	if os.Getenv("AUTH_STYLE") == "header" {
+		// Without it x/oauth2 probes: HTTP Basic, then, on any error, the secret in the form.
+		endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	}
 	if os.Getenv("ID_TOKEN_ALGS") == "discovery" {
 		idConfig.SupportedSigningAlgs = doc.Algs
 	}
