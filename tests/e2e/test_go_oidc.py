@@ -201,11 +201,12 @@ def jwks_fetches(site: str) -> int:
 # --- The relying party ---------------------------------------------------------------------
 
 
-def test_new_provider_wants_the_issuer_exactly(program, server, tmp_path):
+def test_new_provider_wants_the_issuer_exactly(program, server, site):
     """``oidc.NewProvider`` with the realm's issuer succeeds (the service is up, its endpoints
     from discovery); given the issuer with a trailing slash, it fetches the same document and
     refuses it, since the document's ``issuer`` has none — as Keycloak's, whose issuer is the
     realm URL without one."""
+    assert requests.get(f"{site}/health", timeout=10).status_code == 200
     port = free_port()
     env = service_env(server, CLIENT_ID, SECRET, port, ISSUER=f"{server.issuer}/")
     done = subprocess.run(
