@@ -1,0 +1,143 @@
+<?php
+/*
+ * An INSi client as vendors write it in PHP with the built-in SoapClient (ext-soap): a client
+ * made from a WSDL (santeid's URL, or the WSDL file a program ships, its endpoint replaced by
+ * the `location` option), SOAP 1.2, the context headers added as XML (SoapHeader holding a
+ * SoapVar XSD_ANYXML), mutual TLS with an establishment certificate through the stream
+ * context, and faults read as SoapFault.
+ *
+ * Input (stdin, JSON): {cert?, key?, ca, trace?, clients: [{wsdl, endpoint?, compression?,
+ * soap_version?, calls: [{name, operation, headers: [XML, or {namespace, name, data,
+ * mustUnderstand?}], args}]}]}: `soap_version` is "1.2" unless "1.1" is given, `compression`
+ * gzips the requests. Output (stdout, JSON): per client {name: "<wsdl> operations",
+ * operations} (or {name, fault} when SoapClient cannot load the WSDL), then per call {name,
+ * status, result} or {name, status, fault}: fault holds what SoapFault exposes (faultcode,
+ * faultcodens, faultstring, detail) and what it leaves out, read from the answer (subcode,
+ * erreur: {code, severite, messageID, text}). With "trace": true each call adds {request,
+ * request_headers}, as SoapClient sent them.
+ */
+
+function fromResponse($xml)
+{
+    // What SoapFault leaves out: the SOAP 1.2 subcode and siram:Erreur's attributes. A PHP
+    // client reads them from the answer itself (SoapClient's `trace` option).
+    $found = ['subcode' => null, 'erreur' => null];
+    $document = new DOMDocument();
+    if (!is_string($xml) || $xml === '' || !@$document->loadXML($xml, LIBXML_NONET)) {
+        return $found;
+    }
+    $xpath = new DOMXPath($document);
+    $xpath->registerNamespace('env', 'http://www.w3.org/2003/05/soap-envelope');
+    $xpath->registerNamespace('siram', 'urn:siram');
+    $subcode = $xpath->query('//env:Fault/env:Code/env:Subcode/env:Value');
+    if ($subcode->length) {
+        $found['subcode'] = trim($subcode->item(0)->textContent);
+    }
+    $erreur = $xpath->query("//*[local-name()='Fault']//siram:Erreur");  // SOAP 1.1's too
+    if ($erreur->length) {
+        $e = $erreur->item(0);
+        $found['erreur'] = [
+            'code' => $e->getAttribute('code') ?: null,
+            'severite' => $e->getAttribute('severite') ?: null,
+            'messageID' => $e->getAttribute('messageID') ?: null,
+            'text' => $e->textContent,
+        ];
+    }
+    return $found;
+}
+
+function status($client)
+{
+    $headers = (string) $client->__getLastResponseHeaders();
+    return preg_match('#^HTTP/\S+ (\d{3})#', $headers, $m) ? (int) $m[1] : null;
+}
+
+function soapHeader($spec)
+{
+    if (is_string($spec)) {
+        // An XML block sent as it is (XSD_ANYXML); SoapHeader still wants its name.
+        $root = new SimpleXMLElement($spec);
+        $namespaces = $root->getNamespaces();
+        return new SoapHeader(reset($namespaces) ?: '', $root->getName(), new SoapVar($spec, XSD_ANYXML));
+    }
+    // {namespace, name, data, mustUnderstand?}: data encoded by SoapClient, with the type the
+    // WSDL gives this header part when it declares one.
+    return new SoapHeader($spec['namespace'], $spec['name'], $spec['data'], $spec['mustUnderstand'] ?? false);
+}
+
+function call($client, array $spec, bool $trace)
+{
+    $headers = array_map('soapHeader', $spec['headers']);
+    $entry = ['name' => $spec['name']];
+    try {
+        $result = $client->__soapCall($spec['operation'], [$spec['args']], null, $headers);
+        $entry['status'] = status($client);
+        $entry['result'] = $result;
+    } catch (SoapFault $fault) {
+        $entry['status'] = status($client);
+        $entry['fault'] = [
+            'faultcode' => $fault->faultcode ?? null,
+            'faultcodens' => $fault->faultcodens ?? null,
+            'faultstring' => $fault->faultstring ?? null,
+            'detail' => $fault->detail ?? null,
+        ] + fromResponse($client->__getLastResponse());
+    }
+    if ($trace) {
+        $entry['request'] = $client->__getLastRequest();
+        $entry['request_headers'] = $client->__getLastRequestHeaders();
+    }
+    return $entry;
+}
+
+function main()
+{
+    ini_set('display_errors', 'stderr');  // warnings must not mix with the JSON output
+    $input = json_decode(stream_get_contents(STDIN), true, 64, JSON_THROW_ON_ERROR);
+    $ssl = ['cafile' => $input['ca'], 'verify_peer' => true, 'verify_peer_name' => true];
+    if (isset($input['cert'])) {
+        $ssl['local_cert'] = $input['cert'];
+        $ssl['local_pk'] = $input['key'];
+    }
+    $context = stream_context_create(['ssl' => $ssl]);
+    $trace = !empty($input['trace']);
+    $results = [];
+    foreach ($input['clients'] as $spec) {
+        $options = [
+            'soap_version' => ($spec['soap_version'] ?? '1.2') === '1.1' ? SOAP_1_1 : SOAP_1_2,
+            'stream_context' => $context,
+            'cache_wsdl' => WSDL_CACHE_NONE,
+            'trace' => true,
+            'exceptions' => true,
+            'connection_timeout' => 30,
+        ];
+        if (isset($spec['endpoint'])) {
+            $options['location'] = $spec['endpoint'];
+        }
+        if (!empty($spec['compression'])) {
+            // The option as PHP's manual shows it: the request is then sent gzip-compressed.
+            $options['compression'] = SOAP_COMPRESSION_ACCEPT | SOAP_COMPRESSION_GZIP | 9;
+        }
+        try {
+            $client = new SoapClient($spec['wsdl'], $options);
+        } catch (SoapFault $fault) {
+            $results[] = [
+                'name' => $spec['wsdl'] . ' operations',
+                'fault' => ['faultcode' => $fault->faultcode, 'faultstring' => $fault->faultstring],
+            ];
+            continue;
+        }
+        $operations = [];
+        foreach ($client->__getFunctions() as $signature) {
+            preg_match('/^\S+ (\w+)\(/', $signature, $m);
+            $operations[] = $m[1];
+        }
+        sort($operations);
+        $results[] = ['name' => $spec['wsdl'] . ' operations', 'operations' => $operations];
+        foreach ($spec['calls'] as $c) {
+            $results[] = call($client, $c, $trace);
+        }
+    }
+    echo json_encode($results, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES | JSON_THROW_ON_ERROR);
+}
+
+main();
