@@ -6,15 +6,17 @@
  * SoapVar XSD_ANYXML), mutual TLS with an establishment certificate through the stream
  * context, and faults read as SoapFault.
  *
- * Input (stdin, JSON): {cert?, key?, ca, trace?, clients: [{wsdl, endpoint?, compression?,
- * soap_version?, calls: [{name, operation, headers: [XML, or {namespace, name, data,
- * mustUnderstand?}], args}]}]}: `soap_version` is "1.2" unless "1.1" is given, `compression`
- * gzips the requests. Output (stdout, JSON): per client {name: "<wsdl> operations",
- * operations} (or {name, fault} when SoapClient cannot load the WSDL), then per call {name,
- * status, result} or {name, status, fault}: fault holds what SoapFault exposes (faultcode,
- * faultcodens, faultstring, detail) and what it leaves out, read from the answer (subcode,
- * erreur: {code, severite, messageID, text}). With "trace": true each call adds {request,
- * request_headers}, as SoapClient sent them.
+ * Input (stdin, JSON): {cert?, key?, ca, trace?, clients: [{wsdl, endpoint?, bearer?,
+ * compression?, soap_version?, calls: [{name, operation, headers: [XML, or {namespace, name,
+ * data, mustUnderstand?}], args}]}]}: `bearer` is a PSC access token sent in `Authorization`,
+ * `soap_version` is "1.2" unless "1.1" is given, `compression` gzips the requests.
+ *
+ * Output (stdout, JSON): per client {name: "<wsdl> operations", operations} (or {name, fault}
+ * when SoapClient cannot load the WSDL), then per call {name, status, result} or {name,
+ * status, fault}: fault holds what SoapFault exposes (faultcode, faultcodens, faultstring,
+ * detail) and what it leaves out, read from the answer (subcode, erreur: {code, severite,
+ * messageID, text}). With "trace": true each call adds {request, request_headers}, as
+ * SoapClient sent them.
  */
 
 function fromResponse($xml)
@@ -98,13 +100,17 @@ function main()
         $ssl['local_cert'] = $input['cert'];
         $ssl['local_pk'] = $input['key'];
     }
-    $context = stream_context_create(['ssl' => $ssl]);
     $trace = !empty($input['trace']);
     $results = [];
     foreach ($input['clients'] as $spec) {
+        $context = ['ssl' => $ssl];
+        if (isset($spec['bearer'])) {
+            // Pro Santé Connect mode: the access token beside the assertion, in an HTTP header.
+            $context['http'] = ['header' => 'Authorization: Bearer ' . $spec['bearer']];
+        }
         $options = [
             'soap_version' => ($spec['soap_version'] ?? '1.2') === '1.1' ? SOAP_1_1 : SOAP_1_2,
-            'stream_context' => $context,
+            'stream_context' => stream_context_create($context),
             'cache_wsdl' => WSDL_CACHE_NONE,
             'trace' => true,
             'exceptions' => true,

@@ -34,7 +34,10 @@ from santeid.pki import issue_certificate
 from santeid.pki import private_key_pem
 from santeid.pki import subject_name
 from tests.support import soap as support
+from tests.support.http_login import logged_in_tokens
 from tests.support.real_wsdl import lay_out
+from tests.support.servers import REALM
+from tests.support.servers import code_flow_client
 from tests.support.servers import santeid_home
 from tests.support.soap import IDAM
 from tests.support.soap import STRUCTURE
@@ -66,6 +69,8 @@ WSA = "http://www.w3.org/2005/08/addressing"
 ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:"
 #: A demo professional of the sandbox directory (src/santeid/directory/demo_professionals.json).
 CARD_HOLDER = "810000000004"
+#: docs/sandbox.md: Clément ARNAUD, whose sandbox phone approves at once.
+PROFESSIONAL = "810000000030"
 
 
 @pytest.fixture(scope="module")
@@ -165,10 +170,10 @@ def search_calls(beneficiary) -> list[dict]:
     ]
 
 
-def verify_call() -> dict:
+def verify_call(name: str = "verification", birthplace: str = "2A020") -> dict:
     operation = "verifierInsAvecTraitsIdentite"
     return {
-        "name": "verification",
+        "name": name,
         "operation": operation,
         "headers": headers(operation),
         "args": {
@@ -179,7 +184,7 @@ def verify_call() -> dict:
                 },
                 "TraitsIdentiteIndividu": {
                     "NomNaissance": "ADRTROIS", "ListePrenom": "DOMINIQUE", "Sexe": "F",
-                    "DateNaissance": "1997-02-26", "LieuNaissance": "2A020",
+                    "DateNaissance": "1997-02-26", "LieuNaissance": birthplace,
                 },
             }
         },
@@ -257,10 +262,11 @@ def test_php_soapclient_with_santeids_wsdls(server, beneficiary):
         server["home"],
         [
             {"wsdl": f"{base}/insi/soap?wsdl", "calls": search_calls(beneficiary)},
-            {"wsdl": f"{base}/insi/soap/verification?wsdl", "calls": [verify_call()]},
+            {"wsdl": f"{base}/insi/soap/verification?wsdl",
+             "calls": [verify_call(), verify_call("other birthplace", "2B033")]},
         ],
         trace=True,
-    )
+    )  # fmt: skip
     assert results[f"{base}/insi/soap?wsdl operations"]["operations"] == [
         "rechercherInsAvecCarteVitale", "rechercherInsAvecTraitsIdentite",
     ]  # fmt: skip
@@ -273,6 +279,10 @@ def test_php_soapclient_with_santeids_wsdls(server, beneficiary):
     assert verified["result"]["CR"]["CodeCR"] == "00"
     assert verified["result"]["IndividuVerifie"]["Conforme"] is True  # xs:boolean decoded
     assert verified["result"]["IndividuVerifie"]["INSACTIF"]["IdIndividu"]["Cle"] == "78"
+    differs = results["other birthplace"]["result"]["IndividuVerifie"]
+    assert differs["Conforme"] is False
+    assert differs["ElementNonConforme"] == "LieuNaissance"  # one: a string, not a list
+    assert "INSACTIF" not in differs
 
 
 def test_php_soapclient_with_the_real_wsdl_structure_and_santeids_endpoint(
@@ -367,6 +377,46 @@ def test_a_card_assertion_in_wsse_security_without_a_client_certificate(server):
     assert refused["status"] == 500
     assert refused["fault"]["erreur"]["code"] == "DESIR_560"
     assert refused["fault"]["faultstring"] == "Niveau d'accès insuffisant"
+
+
+def test_a_psc_assertion_with_the_access_token_in_authorization(server, monkeypatch):
+    """Pro Santé Connect mode (§7, docs/insi-soap.md "Authentication"): an unsigned assertion
+    ``NameQualifier="PSC"`` in ``wsse:Security`` and the professional's santeid access token in
+    ``Authorization: Bearer``, which SoapClient sends from its stream context's ``http.header``
+    (https://www.php.net/manual/en/context.http.php); no client certificate. Without the token
+    the same request is refused (``DESIR_560``)."""
+    home = server["home"]
+    secret = "a-long-secret-for-the-php-soap-service-01"
+    redirect = "https://lps.example.org/callback"
+    cli = santeid_home(home, SANTEID_INSI_BASE=None, SANTEID_ISSUER=None)
+    cli.add_client(code_flow_client("php-lps", secret, redirect))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(home / "tls" / "ca.pem"))
+    oidc = f"{server['base']}{REALM}/protocol/openid-connect"
+    token = logged_in_tokens(oidc, "php-lps", secret, redirect, PROFESSIONAL)["access_token"]
+
+    def with_assertion(name: str) -> dict:
+        call = traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26")
+        assertion = saml.build_assertion(
+            name_id=PROFESSIONAL,
+            qualifier=saml.QUALIFIER_PSC,
+            attributes={"identifiantFacturation": STRUCTURE, "codeSpecialiteAMO": "01"},
+        )
+        security = etree.tostring(saml.security_header(assertion), encoding="unicode")
+        return {**call, "name": name, "headers": [*call["headers"], security]}
+
+    wsdl = f"{server['base']}/insi/soap?wsdl"
+    results = run_client(
+        home,
+        [{"wsdl": wsdl, "bearer": token, "calls": [with_assertion("PSC")]},
+         {"wsdl": wsdl, "calls": [with_assertion("no token")]}],
+        cert=None, key=None, trace=True,
+    )  # fmt: skip
+    accepted = results["PSC"]
+    assert f"Authorization: Bearer {token}" in accepted["request_headers"].split("\r\n")
+    assert accepted["status"] == 200, accepted
+    assert accepted["result"]["CR"]["CodeCR"] == "00"
+    refused = results["no token"]
+    assert (refused["status"], refused["fault"]["erreur"]["code"]) == (500, "DESIR_560")
 
 
 def test_a_certificate_of_another_authority_is_refused_by_tls(server, tmp_path):
