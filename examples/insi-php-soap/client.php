@@ -9,7 +9,9 @@
  * Input (stdin, JSON): {cert?, key?, ca, trace?, clients: [{wsdl, endpoint?, bearer?,
  * compression?, soap_version?, calls: [{name, operation, headers: [XML, or {namespace, name,
  * data, mustUnderstand?}], args}]}]}: `bearer` is a PSC access token sent in `Authorization`,
- * `soap_version` is "1.2" unless "1.1" is given, `compression` gzips the requests.
+ * `soap_version` is "1.2" unless "1.1" is given, `compression` gzips the requests. A client
+ * without `wsdl` is SoapClient's non-WSDL mode: {endpoint, uri, calls: [{name, operation,
+ * headers, body (XML), soapaction?}]}.
  *
  * Output (stdout, JSON): per client {name: "<wsdl> operations", operations} (or {name, fault}
  * when SoapClient cannot load the WSDL), then per call {name, status, result} or {name,
@@ -72,7 +74,15 @@ function call($client, array $spec, bool $trace)
     $headers = array_map('soapHeader', $spec['headers']);
     $entry = ['name' => $spec['name']];
     try {
-        $result = $client->__soapCall($spec['operation'], [$spec['args']], null, $headers);
+        if (isset($spec['body'])) {
+            // Without a WSDL: the body element as XML, the action given by the caller.
+            $args = [new SoapVar($spec['body'], XSD_ANYXML)];
+            $options = isset($spec['soapaction']) ? ['soapaction' => $spec['soapaction']] : null;
+        } else {
+            $args = [$spec['args']];
+            $options = null;
+        }
+        $result = $client->__soapCall($spec['operation'], $args, $options, $headers);
         $entry['status'] = status($client);
         $entry['result'] = $result;
     } catch (SoapFault $fault) {
@@ -122,6 +132,16 @@ function main()
         if (!empty($spec['compression'])) {
             // The option as PHP's manual shows it: the request is then sent gzip-compressed.
             $options['compression'] = SOAP_COMPRESSION_ACCEPT | SOAP_COMPRESSION_GZIP | 9;
+        }
+        if (!isset($spec['wsdl'])) {
+            // SoapClient without a WSDL: document/literal, the endpoint and a namespace given.
+            $options += ['location' => $spec['endpoint'], 'uri' => $spec['uri'],
+                         'style' => SOAP_DOCUMENT, 'use' => SOAP_LITERAL];
+            $client = new SoapClient(null, $options);
+            foreach ($spec['calls'] as $c) {
+                $results[] = call($client, $c, $trace);
+            }
+            continue;
         }
         try {
             $client = new SoapClient($spec['wsdl'], $options);

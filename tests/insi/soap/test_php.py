@@ -421,6 +421,41 @@ def test_a_psc_assertion_with_the_access_token_in_authorization(server, monkeypa
     assert (refused["status"], refused["fault"]["erreur"]["code"]) == (500, "DESIR_560")
 
 
+def test_soapclient_without_a_wsdl(server):
+    """SoapClient's non-WSDL mode, which PHP clients that write the body as XML use
+    (https://www.php.net/manual/en/soapclient.construct.php: ``location``, ``uri``,
+    ``style`` SOAP_DOCUMENT, ``use`` SOAP_LITERAL): the body is a ``SoapVar`` ``XSD_ANYXML``.
+    The operation's action must be given (``soapaction``): by default SoapClient sends
+    ``action="<uri>#<operation>"``, which is no INSi action, and the ``wsa:Action`` header then
+    differs from it."""
+    body = (
+        '<RECSANSVITALE xmlns="http://www.cnamts.fr/INSiRecSans"><NomNaissance>ADRTROIS'
+        "</NomNaissance><Prenom>DOMINIQUE</Prenom><Sexe>F</Sexe><DateNaissance>1997-02-26"
+        "</DateNaissance></RECSANSVITALE>"
+    )
+    operation = "rechercherInsAvecTraitsIdentite"
+    given = {"name": "soapaction", "operation": operation, "headers": headers(operation),
+             "body": body, "soapaction": ACTION + operation}  # fmt: skip
+    default = {**given, "name": "default action", "headers": headers(operation)}
+    del default["soapaction"]
+    uri = "http://www.cnamts.fr/webservice"
+    results = run_client(
+        server["home"],
+        [{"endpoint": f"{server['base']}/insi/soap", "uri": uri, "calls": [given, default]}],
+        trace=True,
+    )
+    found = results["soapaction"]
+    assert f'action="{ACTION}{operation}"' in found["request_headers"]
+    assert found["status"] == 200, found
+    assert found["result"]["INDIVIDU"]["INSACTIF"]["IdIndividu"]["NumIdentifiant"] == (
+        "297022A020778"
+    )
+    refused = results["default action"]
+    assert f'action="{uri}#{operation}"' in refused["request_headers"]
+    assert refused["status"] == 500
+    assert refused["fault"]["erreur"]["code"] == "santeid_action_mismatch"
+
+
 def test_a_certificate_of_another_authority_is_refused_by_tls(server, tmp_path):
     """The handshake fails (docs/insi-soap.md, "Authentication"): SoapClient cannot load
     santeid's WSDL (a ``WSDL`` fault), and with a WSDL file its call ends in an ``HTTP`` fault
