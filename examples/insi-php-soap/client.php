@@ -11,7 +11,8 @@
  * data, mustUnderstand?}], args}]}]}: `bearer` is a PSC access token sent in `Authorization`,
  * `soap_version` is "1.2" unless "1.1" is given, `compression` gzips the requests. A client
  * without `wsdl` is SoapClient's non-WSDL mode: {endpoint, uri, calls: [{name, operation,
- * headers, body (XML), soapaction?}]}.
+ * headers, body (XML), soapaction?}]}. An argument {xsd, value} is sent as a SoapVar of that
+ * XML Schema type ({"xsd": "date", "value": "1997-02-26"}: XSD_DATE).
  *
  * Output (stdout, JSON): per client {name: "<wsdl> operations", operations} (or {name, fault}
  * when SoapClient cannot load the WSDL), then per call {name, status, result} or {name,
@@ -69,6 +70,17 @@ function soapHeader($spec)
     return new SoapHeader($spec['namespace'], $spec['name'], $spec['data'], $spec['mustUnderstand'] ?? false);
 }
 
+function typed($value)
+{
+    // {"xsd": "date", "value": "1997-02-26"}: a value given as a SoapVar of that XML Schema
+    // type, named as the manual's examples name it (type name and namespace).
+    if (is_array($value) && array_keys($value) === ['xsd', 'value']) {
+        $encoding = constant('XSD_' . strtoupper($value['xsd']));
+        return new SoapVar($value['value'], $encoding, $value['xsd'], XSD_NAMESPACE);
+    }
+    return is_array($value) ? array_map('typed', $value) : $value;
+}
+
 function call($client, array $spec, bool $trace)
 {
     $headers = array_map('soapHeader', $spec['headers']);
@@ -79,7 +91,7 @@ function call($client, array $spec, bool $trace)
             $args = [new SoapVar($spec['body'], XSD_ANYXML)];
             $options = isset($spec['soapaction']) ? ['soapaction' => $spec['soapaction']] : null;
         } else {
-            $args = [$spec['args']];
+            $args = [typed($spec['args'])];
             $options = null;
         }
         $result = $client->__soapCall($spec['operation'], $args, $options, $headers);

@@ -500,33 +500,43 @@ def test_soapclient_reads_a_fault_whatever_the_http_status(server, tmp_path):
     request SoapClient compresses (``SOAP_COMPRESSION_GZIP`` with a level: ``Content-Encoding:
     gzip``, which santeid decodes not), and the SOAP 1.1 ``VersionMismatch`` a client gets
     without ``soap_version => SOAP_1_2`` (SoapClient then sends SOAP 1.1, ``text/xml``, whatever
-    the WSDL's ``soap12`` binding) all come out as SoapFault with their ``siram:Erreur``."""
+    the WSDL's ``soap12`` binding) all come out as SoapFault with their ``siram:Erreur``. So does
+    a value given as a ``SoapVar`` of another type than the schema's (``XSD_DATE`` for
+    ``DateNaissance``, a string there): SoapClient writes ``xsi:type="xsd:date"``, which XML
+    Schema does not allow on it (Part 1 §3.3.4: not derived from the declared type)."""
     wsdl = lay_out(tmp_path)
     base = server["base"]
     unavailable = traits("SANTEID-FAUTE", "INDISPONIBLE", "M", "1980-01-01")
     lost = {**traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26"), "name": "lost"}
+    typed = traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26")
+    typed["name"] = "typed"
+    typed["args"]["DateNaissance"] = {"xsd": "date", "value": "1997-02-26"}
     compressed = {**traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26"), "name": "compressed"}
     soap11 = {**traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26"), "name": "SOAP 1.1"}
     results = run_client(
         server["home"],
-        [{"wsdl": str(wsdl), "endpoint": f"{base}/insi/soap", "calls": [unavailable]},
+        [{"wsdl": str(wsdl), "endpoint": f"{base}/insi/soap", "calls": [unavailable, typed]},
          {"wsdl": str(wsdl), "endpoint": f"{base}/insi/soap/nothing", "calls": [lost]},
          {"wsdl": str(wsdl), "endpoint": f"{base}/insi/soap", "compression": True,
           "calls": [compressed]},
          {"wsdl": str(wsdl), "endpoint": f"{base}/insi/soap", "soap_version": "1.1",
           "calls": [soap11]}],
+        trace=True,
     )  # fmt: skip
     got = {
         name: (results[name]["status"], results[name]["fault"]["faultcode"],
                results[name]["fault"]["erreur"]["code"])
-        for name in (unavailable["name"], "lost", "compressed", "SOAP 1.1")
+        for name in (unavailable["name"], "typed", "lost", "compressed", "SOAP 1.1")
     }  # fmt: skip
     assert got == {
         unavailable["name"]: (500, "soap:Sender", "desir_1020"),
+        "typed": (500, "soap:Sender", "santeid_invalid_request"),
         "lost": (404, "soap:Sender", "santeid_not_found"),
         "compressed": (415, "soap:Sender", "santeid_media_type"),
         "SOAP 1.1": (500, "soapenv:VersionMismatch", "santeid_soap_version"),
     }
+    assert '<ns1:DateNaissance xsi:type="xsd:date">' in results["typed"]["request"]
+    assert results["typed"]["fault"]["erreur"]["text"].startswith("DateNaissance/@")
 
 
 def test_the_examples_own_search_as_its_readme_runs_it(server, tmp_path):
