@@ -6,7 +6,11 @@ with the real INSi WSDL's structure (``real_wsdl.py``), only the endpoint replac
 (docs/reference/insi-teleservice.md §2, §8.1). Faults are read as SoapFault exposes them
 (https://www.php.net/manual/en/class.soapfault.php), and what it leaves out (the SOAP 1.2 subcode,
 ``siram:Erreur``'s attributes: php-src ``ext/soap/php_packet_soap.c`` reads only ``Code/Value``,
-``Reason/Text`` and decodes ``Detail`` without a schema) from the answer itself.
+``Reason/Text`` and decodes ``Detail`` without a schema) from the answer itself. Also: the
+request as SoapClient writes it, the CPx (a card's signed assertion) and Pro Santé Connect
+(assertion and ``Authorization: Bearer``) modes, SoapClient without a WSDL, a certificate the
+TLS layer refuses, and faults on other statuses than 500 (docs/insi-soap.md, "Pointing an
+existing INSi client at santeid").
 
 The client is the documented example ``examples/insi-php-soap/client.php``; ``.ci/run`` installs
 Debian's ``php-cli``, ``php-soap`` and ``php-xml`` when they are missing.
