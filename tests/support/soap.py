@@ -13,12 +13,16 @@
   order, to compare with the captured answers' structure (docs/reference/insi-teleservice.md §8);
 * :class:`WsgiAdapter` — a ``requests`` transport into the Flask app, so zeep runs in-process;
 * :func:`insi_tls_server` — ``santeid serve`` over TLS trusting the INSi test CA, with an
-  ``INSI-AUTO`` certificate issued by ``santeid insi issue-cert`` and :data:`IDAM` registered.
+  ``INSI-AUTO`` certificate issued by ``santeid insi issue-cert`` and :data:`IDAM` registered;
+* :class:`ClientCalls` — the calls a vendor's INSi client script (npm ``soap``, PHP's
+  ``SoapClient``) is given to make, and :func:`vitale_beneficiary`, a carte Vitale holder of
+  the base.
 """
 
 from __future__ import annotations
 
 import io
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +69,8 @@ NS = {
 }
 
 ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:"
+CTXBAM = "urn:siram:bam:ctxbam"
+CTXLPS = "urn:siram:lps:ctxlps"
 TRAITS = ACTION + "rechercherInsAvecTraitsIdentite"
 VITALE = ACTION + "rechercherInsAvecCarteVitale"
 VERIFY = ACTION + "verifierInsAvecTraitsIdentite"
@@ -347,3 +353,108 @@ def insi_tls_server(home: Path, insi_base: Path, client_name: str) -> Iterator[d
     ]  # fmt: skip
     with santeid_process(home, args=args, ca=str(home / "tls" / "ca.pem"), **settings) as server:
         yield {"base": server.base, "home": home}
+
+
+# -- what a vendor's client script is given to send ------------------------------------------
+class ClientCalls:
+    """The calls given to a vendor's INSi client script (``examples/insi-node-soap``,
+    ``examples/insi-php-soap``): each a name, an operation, its header blocks as XML and its
+    arguments as the WSDL names them. ``lps_name`` is the ``ContexteLPS/LPS/Nom`` the client
+    sends."""
+
+    def __init__(self, lps_name: str) -> None:
+        self.lps_name = lps_name
+
+    def headers(self, operation: str, idam: str = IDAM) -> list[str]:
+        """The header blocks as an INSi client adds them (docs/reference/insi-teleservice.md
+        §8.1): ContexteBAM with an empty COUVERTURE, ContexteLPS with the IDAM, wsa:Action and
+        wsa:MessageID."""
+        return [
+            f'<ctxbam:ContexteBAM xmlns:ctxbam="{CTXBAM}" Version="01_02"><ctxbam:Id>'
+            f"{uuid.uuid4()}</ctxbam:Id><ctxbam:Temps>2026-01-15T08:51:16.840Z</ctxbam:Temps>"
+            f"<ctxbam:Emetteur>{STRUCTURE}</ctxbam:Emetteur><ctxbam:COUVERTURE>"
+            "</ctxbam:COUVERTURE></ctxbam:ContexteBAM>",
+            f'<ctxlps:ContexteLPS xmlns:ctxlps="{CTXLPS}" Nature="CTXLPS" Version="01_00">'
+            f"<ctxlps:Id>{uuid.uuid4()}</ctxlps:Id><ctxlps:Temps>2026-01-15T08:51:16.840Z"
+            f"</ctxlps:Temps><ctxlps:Emetteur>{STRUCTURE}</ctxlps:Emetteur><ctxlps:LPS>"
+            f'<ctxlps:IDAM R="4">{idam}</ctxlps:IDAM><ctxlps:Version>2026</ctxlps:Version>'
+            f"<ctxlps:Instance>{uuid.uuid4()}</ctxlps:Instance><ctxlps:Nom>{self.lps_name}"
+            "</ctxlps:Nom></ctxlps:LPS></ctxlps:ContexteLPS>",
+            f'<wsa:Action xmlns:wsa="{WSA}">{ACTION}{operation}</wsa:Action>',
+            f'<wsa:MessageID xmlns:wsa="{WSA}">uuid:{uuid.uuid4()}</wsa:MessageID>',
+        ]
+
+    def traits(self, name: str, given: str, sex: str, day: str, idam: str = IDAM) -> dict:
+        """A search by traits, named ``"<name> <given>"``."""
+        operation = "rechercherInsAvecTraitsIdentite"
+        return {
+            "name": f"{name} {given}",
+            "operation": operation,
+            "headers": self.headers(operation, idam),
+            "args": {"NomNaissance": name, "Prenom": given, "Sexe": sex, "DateNaissance": day},
+        }
+
+    def searches(self, beneficiary: dict) -> list[dict]:
+        """The published test identities' searches (00 with and without INSHISTO, 02, 01), an
+        unknown IDAM's and the technical error's faults, and ``beneficiary``'s carte Vitale
+        search, named ``"carte Vitale"``."""
+        vitale = "rechercherInsAvecCarteVitale"
+        return [
+            self.traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26"),
+            self.traits("ECETINSI", "PIERRE-ALAIN", "M", "2009-07-14"),
+            self.traits("DE VINCI", "LEONARDO", "M", "2014-02-01"),
+            self.traits("HOUILLES", "PIERRE", "M", "1993-01-27"),
+            self.traits("ADRDEUX", "LAURENT", "M", "1981-01-01", idam="PDP17NF21DD0"),
+            self.traits("D'AEION", "COEUR", "M", "1987-01-25"),
+            {
+                "name": "carte Vitale",
+                "operation": vitale,
+                "headers": self.headers(vitale),
+                "args": {
+                    "MatriculeOD": {
+                        "NumIdentifiant": beneficiary["od"], "Cle": beneficiary["od_key"],
+                    },
+                    "NomNaissance": beneficiary["birth_name"],
+                    "DateNaissance": beneficiary["birth_date"],
+                    "RangNaissance": str(beneficiary["rang"]),
+                },
+            },
+        ]  # fmt: skip
+
+    def verification(self, name: str = "verification", birthplace: str = "2A020") -> dict:
+        """ADRTROIS DOMINIQUE's INS verified with her traits, born in ``birthplace``."""
+        operation = "verifierInsAvecTraitsIdentite"
+        return {
+            "name": name,
+            "operation": operation,
+            "headers": self.headers(operation),
+            "args": {
+                "IndividuVerifie": {
+                    "INSFourni": {
+                        "IdIndividu": {"NumIdentifiant": "297022A020778", "Cle": "78"},
+                        "OID": "1.2.250.1.213.1.4.8",
+                    },
+                    "TraitsIdentiteIndividu": {
+                        "NomNaissance": "ADRTROIS", "ListePrenom": "DOMINIQUE", "Sexe": "F",
+                        "DateNaissance": "1997-02-26", "LieuNaissance": birthplace,
+                    },
+                }
+            },
+        }  # fmt: skip
+
+
+def vitale_beneficiary(insi_base: Path) -> dict:
+    """The first person of the base who is a beneficiary on another's carte Vitale: the
+    carte's ``od``/``od_key``, and the beneficiary's ``matricule``, ``birth_name``,
+    ``birth_date`` and ``rang``."""
+    conn = sqlite3.connect(f"{insi_base.as_uri()}?mode=ro", uri=True)
+    try:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute(
+            "SELECT od.matricule AS od, printf('%02d', od.cle) AS od_key, b.matricule, "
+            "b.birth_name, b.birth_date, b.rang FROM persons b JOIN persons od "
+            "ON b.od_id = od.id WHERE b.od_id != b.id ORDER BY b.id LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    return dict(row)

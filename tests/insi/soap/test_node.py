@@ -16,7 +16,6 @@ import json
 import os
 import re
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
@@ -27,8 +26,6 @@ from tests.support.node import install_locked
 from tests.support.node import needs_node_and_npm
 from tests.support.real_wsdl import lay_out
 from tests.support.servers import SANTEID
-from tests.support.soap import IDAM
-from tests.support.soap import STRUCTURE
 
 NODE_DIR = Path(__file__).resolve().parents[3] / "examples" / "insi-node-soap"
 
@@ -37,10 +34,8 @@ pytestmark = [
     needs_node_and_npm,
 ]
 
-CTXBAM = "urn:siram:bam:ctxbam"
-CTXLPS = "urn:siram:lps:ctxlps"
-WSA = "http://www.w3.org/2005/08/addressing"
-ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:"
+#: What the example is given to send.
+CALLS = support.ClientCalls("urn:lps:node-soap:2026")
 
 
 @pytest.fixture(scope="module")
@@ -55,79 +50,6 @@ def server(tmp_path_factory, insi_base):
     home = tmp_path_factory.mktemp("insi-node")
     with support.insi_tls_server(home, insi_base, "node soap") as running:
         yield running
-
-
-def headers(operation: str, idam: str = IDAM) -> list[str]:
-    """The header blocks as a node-soap INSi client adds them (§8.1): ContexteBAM with an
-    empty COUVERTURE, ContexteLPS with the IDAM, wsa:Action and wsa:MessageID."""
-    return [
-        f'<ctxbam:ContexteBAM xmlns:ctxbam="{CTXBAM}" Version="01_02"><ctxbam:Id>{uuid.uuid4()}'
-        "</ctxbam:Id><ctxbam:Temps>2026-01-15T08:51:16.840Z</ctxbam:Temps><ctxbam:Emetteur>"
-        f"{STRUCTURE}</ctxbam:Emetteur><ctxbam:COUVERTURE></ctxbam:COUVERTURE>"
-        "</ctxbam:ContexteBAM>",
-        f'<ctxlps:ContexteLPS xmlns:ctxlps="{CTXLPS}" Nature="CTXLPS" Version="01_00"><ctxlps:Id>'
-        f"{uuid.uuid4()}</ctxlps:Id><ctxlps:Temps>2026-01-15T08:51:16.840Z</ctxlps:Temps>"
-        f"<ctxlps:Emetteur>{STRUCTURE}</ctxlps:Emetteur><ctxlps:LPS>"
-        f'<ctxlps:IDAM R="4">{idam}</ctxlps:IDAM><ctxlps:Version>2026</ctxlps:Version>'
-        f"<ctxlps:Instance>{uuid.uuid4()}</ctxlps:Instance><ctxlps:Nom>urn:lps:node-soap:2026"
-        "</ctxlps:Nom></ctxlps:LPS></ctxlps:ContexteLPS>",
-        f'<wsa:Action xmlns:wsa="{WSA}">{ACTION}{operation}</wsa:Action>',
-        f'<wsa:MessageID xmlns:wsa="{WSA}">uuid:{uuid.uuid4()}</wsa:MessageID>',
-    ]
-
-
-def traits(name, given, sex, day, idam=IDAM) -> dict:
-    operation = "rechercherInsAvecTraitsIdentite"
-    return {
-        "name": f"{name} {given}",
-        "operation": operation,
-        "headers": headers(operation, idam),
-        "args": {"NomNaissance": name, "Prenom": given, "Sexe": sex, "DateNaissance": day},
-    }
-
-
-def search_calls(beneficiary) -> list[dict]:
-    vitale = "rechercherInsAvecCarteVitale"
-    return [
-        traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26"),
-        traits("ECETINSI", "PIERRE-ALAIN", "M", "2009-07-14"),
-        traits("DE VINCI", "LEONARDO", "M", "2014-02-01"),
-        traits("HOUILLES", "PIERRE", "M", "1993-01-27"),
-        traits("ADRDEUX", "LAURENT", "M", "1981-01-01", idam="PDP17NF21DD0"),
-        traits("D'AEION", "COEUR", "M", "1987-01-25"),
-        {
-            "name": "carte Vitale",
-            "operation": vitale,
-            "headers": headers(vitale),
-            "args": {
-                "MatriculeOD": {"NumIdentifiant": beneficiary["od"], "Cle": beneficiary["od_key"]},
-                "NomNaissance": beneficiary["birth_name"],
-                "DateNaissance": beneficiary["birth_date"],
-                "RangNaissance": str(beneficiary["rang"]),
-            },
-        },
-    ]
-
-
-def verify_call() -> dict:
-    operation = "verifierInsAvecTraitsIdentite"
-    return {
-        "name": "verification",
-        "operation": operation,
-        "headers": headers(operation),
-        "args": {
-            "IndividuVerifie": {
-                "INSFourni": {
-                    "IdIndividu": {"NumIdentifiant": "297022A020778", "Cle": "78"},
-                    "OID": "1.2.250.1.213.1.4.8",
-                },
-                "TraitsIdentiteIndividu": {
-                    "NomNaissance": "ADRTROIS", "ListePrenom": "DOMINIQUE", "Sexe": "F",
-                    "DateNaissance": "1997-02-26", "LieuNaissance": "2A020",
-                },
-            }
-        },
-    }  # fmt: skip
 
 
 def run_client(script: Path, home: Path, clients: list[dict]) -> dict[str, dict]:
@@ -147,17 +69,7 @@ def run_client(script: Path, home: Path, clients: list[dict]) -> dict[str, dict]
 
 @pytest.fixture(scope="module")
 def beneficiary(insi_base):
-    import sqlite3
-
-    conn = sqlite3.connect(f"{insi_base.as_uri()}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    row = conn.execute(
-        "SELECT od.matricule AS od, printf('%02d', od.cle) AS od_key, b.matricule, "
-        "b.birth_name, b.birth_date, b.rang FROM persons b JOIN persons od ON b.od_id = od.id "
-        "WHERE b.od_id != b.id ORDER BY b.id LIMIT 1"
-    ).fetchone()
-    conn.close()
-    return dict(row)
+    return support.vitale_beneficiary(insi_base)
 
 
 def check_search_answers(results: dict[str, dict], beneficiary: dict) -> None:
@@ -199,8 +111,8 @@ def test_node_soap_with_santeids_wsdls(node_soap, server, beneficiary):
         node_soap,
         server["home"],
         [
-            {"wsdl": f"{base}/insi/soap?wsdl", "calls": search_calls(beneficiary)},
-            {"wsdl": f"{base}/insi/soap/verification?wsdl", "calls": [verify_call()]},
+            {"wsdl": f"{base}/insi/soap?wsdl", "calls": CALLS.searches(beneficiary)},
+            {"wsdl": f"{base}/insi/soap/verification?wsdl", "calls": [CALLS.verification()]},
         ],
     )
     assert results[f"{base}/insi/soap?wsdl operations"]["operations"] == [
@@ -223,7 +135,7 @@ def test_node_soap_with_the_real_wsdl_structure_and_santeids_endpoint(
             {
                 "wsdl": str(wsdl),
                 "endpoint": f"{server['base']}/insi/soap",
-                "calls": search_calls(beneficiary),
+                "calls": CALLS.searches(beneficiary),
             }
         ],
     )

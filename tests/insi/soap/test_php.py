@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import uuid
 from pathlib import Path
@@ -45,8 +44,12 @@ from tests.support.servers import REALM
 from tests.support.servers import SANTEID
 from tests.support.servers import code_flow_client
 from tests.support.servers import santeid_home
+from tests.support.soap import ACTION
+from tests.support.soap import CTXBAM
+from tests.support.soap import CTXLPS
 from tests.support.soap import IDAM
 from tests.support.soap import STRUCTURE
+from tests.support.soap import WSA
 
 PHP_DIR = Path(__file__).resolve().parents[3] / "examples" / "insi-php-soap"
 CLIENT = PHP_DIR / "client.php"
@@ -69,10 +72,10 @@ pytestmark = [
     ),
 ]
 
-CTXBAM = "urn:siram:bam:ctxbam"
-CTXLPS = "urn:siram:lps:ctxlps"
-WSA = "http://www.w3.org/2005/08/addressing"
-ACTION = "urn:ServiceIdentiteCertifiee:1.0.0:"
+#: What the client script is given to send.
+CALLS = support.ClientCalls("urn:lps:php-soap:2026")
+headers = CALLS.headers
+traits = CALLS.traits
 #: A demo professional of the sandbox directory (src/santeid/directory/demo_professionals.json).
 CARD_HOLDER = "810000000004"
 #: docs/sandbox.md: Clément ARNAUD, whose sandbox phone approves at once.
@@ -88,34 +91,7 @@ def server(tmp_path_factory, insi_base):
 
 @pytest.fixture(scope="module")
 def beneficiary(insi_base):
-    conn = sqlite3.connect(f"{insi_base.as_uri()}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    row = conn.execute(
-        "SELECT od.matricule AS od, printf('%02d', od.cle) AS od_key, b.matricule, "
-        "b.birth_name, b.birth_date, b.rang FROM persons b JOIN persons od ON b.od_id = od.id "
-        "WHERE b.od_id != b.id ORDER BY b.id LIMIT 1"
-    ).fetchone()
-    conn.close()
-    return dict(row)
-
-
-def headers(operation: str, idam: str = IDAM) -> list[str]:
-    """The header blocks as XML, as a PHP INSi client writes them (§8.1): ContexteBAM with an
-    empty COUVERTURE, ContexteLPS with the IDAM, wsa:Action and wsa:MessageID."""
-    return [
-        f'<ctxbam:ContexteBAM xmlns:ctxbam="{CTXBAM}" Version="01_02"><ctxbam:Id>{uuid.uuid4()}'
-        "</ctxbam:Id><ctxbam:Temps>2026-01-15T08:51:16.840Z</ctxbam:Temps><ctxbam:Emetteur>"
-        f"{STRUCTURE}</ctxbam:Emetteur><ctxbam:COUVERTURE></ctxbam:COUVERTURE>"
-        "</ctxbam:ContexteBAM>",
-        f'<ctxlps:ContexteLPS xmlns:ctxlps="{CTXLPS}" Nature="CTXLPS" Version="01_00"><ctxlps:Id>'
-        f"{uuid.uuid4()}</ctxlps:Id><ctxlps:Temps>2026-01-15T08:51:16.840Z</ctxlps:Temps>"
-        f"<ctxlps:Emetteur>{STRUCTURE}</ctxlps:Emetteur><ctxlps:LPS>"
-        f'<ctxlps:IDAM R="4">{idam}</ctxlps:IDAM><ctxlps:Version>2026</ctxlps:Version>'
-        f"<ctxlps:Instance>{uuid.uuid4()}</ctxlps:Instance><ctxlps:Nom>urn:lps:php-soap:2026"
-        "</ctxlps:Nom></ctxlps:LPS></ctxlps:ContexteLPS>",
-        f'<wsa:Action xmlns:wsa="{WSA}">{ACTION}{operation}</wsa:Action>',
-        f'<wsa:MessageID xmlns:wsa="{WSA}">uuid:{uuid.uuid4()}</wsa:MessageID>',
-    ]
+    return support.vitale_beneficiary(insi_base)
 
 
 def structured_headers(operation: str) -> list[dict]:
@@ -138,63 +114,13 @@ def structured_headers(operation: str) -> list[dict]:
     ]
 
 
-def traits(name, given, sex, day, idam=IDAM) -> dict:
-    operation = "rechercherInsAvecTraitsIdentite"
-    return {
-        "name": f"{name} {given}",
-        "operation": operation,
-        "headers": headers(operation, idam),
-        "args": {"NomNaissance": name, "Prenom": given, "Sexe": sex, "DateNaissance": day},
-    }
-
-
 def search_calls(beneficiary) -> list[dict]:
-    vitale = "rechercherInsAvecCarteVitale"
+    """The published searches, and one with the header blocks as PHP data."""
     structured = traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26")
     structured.update(
         name="structured headers", headers=structured_headers(structured["operation"])
     )
-    return [
-        traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26"),
-        traits("ECETINSI", "PIERRE-ALAIN", "M", "2009-07-14"),
-        traits("DE VINCI", "LEONARDO", "M", "2014-02-01"),
-        traits("HOUILLES", "PIERRE", "M", "1993-01-27"),
-        traits("ADRDEUX", "LAURENT", "M", "1981-01-01", idam="PDP17NF21DD0"),
-        traits("D'AEION", "COEUR", "M", "1987-01-25"),
-        structured,
-        {
-            "name": "carte Vitale",
-            "operation": vitale,
-            "headers": headers(vitale),
-            "args": {
-                "MatriculeOD": {"NumIdentifiant": beneficiary["od"], "Cle": beneficiary["od_key"]},
-                "NomNaissance": beneficiary["birth_name"],
-                "DateNaissance": beneficiary["birth_date"],
-                "RangNaissance": str(beneficiary["rang"]),
-            },
-        },
-    ]
-
-
-def verify_call(name: str = "verification", birthplace: str = "2A020") -> dict:
-    operation = "verifierInsAvecTraitsIdentite"
-    return {
-        "name": name,
-        "operation": operation,
-        "headers": headers(operation),
-        "args": {
-            "IndividuVerifie": {
-                "INSFourni": {
-                    "IdIndividu": {"NumIdentifiant": "297022A020778", "Cle": "78"},
-                    "OID": "1.2.250.1.213.1.4.8",
-                },
-                "TraitsIdentiteIndividu": {
-                    "NomNaissance": "ADRTROIS", "ListePrenom": "DOMINIQUE", "Sexe": "F",
-                    "DateNaissance": "1997-02-26", "LieuNaissance": birthplace,
-                },
-            }
-        },
-    }  # fmt: skip
+    return [*CALLS.searches(beneficiary), structured]
 
 
 def run_client(home: Path, clients: list[dict], **scenario) -> dict[str, dict]:
@@ -269,7 +195,7 @@ def test_php_soapclient_with_santeids_wsdls(server, beneficiary):
         [
             {"wsdl": f"{base}/insi/soap?wsdl", "calls": search_calls(beneficiary)},
             {"wsdl": f"{base}/insi/soap/verification?wsdl",
-             "calls": [verify_call(), verify_call("other birthplace", "2B033")]},
+             "calls": [CALLS.verification(), CALLS.verification("other birthplace", "2B033")]},
         ],
         trace=True,
     )  # fmt: skip
