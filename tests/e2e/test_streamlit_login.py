@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 
 from tests.support.browser import desktop_browser
@@ -62,10 +63,17 @@ def server(tmp_path_factory):
 
 def secrets_toml(origin: str, issuer: str) -> str:
     """``.streamlit/secrets.toml`` as Streamlit's documentation has an app's author write it,
-    with PSC's parameters in ``client_kwargs`` (``[auth.psc]``); ``[auth.pscacr]``, PSC's
-    ``acr_values`` as Authlib's registry's ``authorize_params`` instead;
-    ``[auth.pscdefaults]``, Streamlit's defaults (no ``client_kwargs``);
-    ``[auth.pscwrongsecret]``, a wrong secret."""
+        with PSC's parameters in ``client_kwargs`` (``[auth.psc]``); ``[auth.pscacr]``, PSC's
+        ``acr_values`` as Authlib's registry's ``authorize_params`` instead; ``[auth.pscwallet]``,
+        PSC's wallet discovery URL as ``server_metadata_url``;
+        ``[auth.pscwallet]
+    client_id = "{CLIENT_ID}"
+    client_secret = "{SECRET}"
+    server_metadata_url = "{issuer}/.well-known/wallet-openid-configuration"
+    client_kwargs = {{ scope = "openid scope_all" }}
+
+    [auth.pscdefaults]``, Streamlit's defaults (no ``client_kwargs``);
+        ``[auth.pscwrongsecret]``, a wrong secret."""
     return f"""\
 [auth]
 redirect_uri = "{origin}/oauth2callback"
@@ -84,6 +92,12 @@ client_secret = "{SECRET}"
 server_metadata_url = "{issuer}/.well-known/openid-configuration"
 client_kwargs = {{ scope = "openid scope_all" }}
 authorize_params = {{ acr_values = "eidas1" }}
+
+[auth.pscwallet]
+client_id = "{CLIENT_ID}"
+client_secret = "{SECRET}"
+server_metadata_url = "{issuer}/.well-known/wallet-openid-configuration"
+client_kwargs = {{ scope = "openid scope_all" }}
 
 [auth.pscdefaults]
 client_id = "{CLIENT_ID}"
@@ -166,14 +180,20 @@ def browser(chromium, server, site):
     return chromium
 
 
-def authorization_requests(browser, server) -> list[dict[str, str]]:
-    """The parameters of the authorization requests the browser sent since the test began."""
-    endpoint = f"{server.oidc}/auth?"
+def requests_to(browser, endpoint: str) -> list[dict[str, str]]:
+    """The query parameters of the requests the browser sent to ``endpoint`` since it was last
+    asked (:func:`requested_urls`)."""
     return [
         dict(parse_qsl(urlsplit(url).query))
         for url in requested_urls(browser)
-        if url.startswith(endpoint)
+        if url.startswith(f"{endpoint}?")
     ]
+
+
+def authorization_requests(browser, server) -> list[dict[str, str]]:
+    """The parameters of the requests to the realm's authorization endpoint (Keycloak's path,
+    which ``openid-configuration`` advertises) since the test began."""
+    return requests_to(browser, f"{server.oidc}/auth")
 
 
 @pytest.fixture
@@ -241,6 +261,16 @@ def test_authorize_params_sends_acr_values(browser, server, site):
     assert log_in(browser, site, provider="pscacr")["user"]["acr"] == "eidas1"
     [request] = authorization_requests(browser, server)
     assert request["acr_values"] == "eidas1"
+
+
+def test_psc_wallet_discovery_url(browser, server, site):
+    """PSC's wallet discovery URL as ``server_metadata_url``, as PSC's documentation gives it:
+    Authlib reads the document at that address and sends the browser to the wallet's
+    authorization URL it advertises (``<issuer origin>/auth``); the same login."""
+    me = log_in(browser, site, provider="pscwallet")
+    assert me["user"]["iss"] == server.issuer and me["user"]["SubjectNameID"] == PROFESSIONAL
+    [request] = requests_to(browser, f"{server.base}/auth")
+    assert request["code_challenge_method"] == "S256" and request["client_id"] == CLIENT_ID
 
 
 def test_streamlits_defaults_get_the_identity_only(browser, server, site):
@@ -321,12 +351,19 @@ def test_st_logout_ends_the_session_at_santeid(browser, server, site):
     as at Keycloak) and sends the browser to ``/oauth2callback`` with no ``state`` (Streamlit
     sent none), which Streamlit logs as a stale callback before showing its page; the next
     login asks for the professional again."""
-    log_in(browser, site)
+    id_token_claims = log_in(browser, site)["user"]
+    requested_urls(browser)
     button(browser, "logout").click()
     button(browser, "login")
     assert not [name for name in streamlit_cookies(browser) if name.startswith("_streamlit_user")]
     logged = site.taken()
     assert "Missing provider for OAuth callback" in logged
+    [logout] = requests_to(browser, f"{server.oidc}/logout")
+    assert logout.keys() == {"client_id", "post_logout_redirect_uri", "id_token_hint"}
+    assert logout["client_id"] == CLIENT_ID
+    assert logout["post_logout_redirect_uri"] == f"{site}/oauth2callback"
+    hint = jwt.decode(logout["id_token_hint"], options={"verify_signature": False})
+    assert hint["sid"] == id_token_claims["sid"]
     button(browser, "login").click()
     identify(browser, PROFESSIONAL)
     assert shown(browser)["user"]["SubjectNameID"] == PROFESSIONAL
