@@ -332,8 +332,10 @@ def streamlit_cookies(browser) -> dict[str, str]:
 
 def test_select_account_comes_back_through_the_sso_session(browser, server, site):
     """Streamlit sends ``prompt=select_account`` unless told otherwise; santeid, as Keycloak,
-    has no account chooser and takes the SSO session: a second login after the app forgot the
-    professional comes back without santeid's login page."""
+    has no account chooser and takes the SSO session (Keycloak's
+    ``OIDCLoginProtocol.requireReauthentication`` reads ``prompt=login`` only,
+    docs/reference/keycloak-behaviour.md): a second login after the app forgot the
+    professional comes back without santeid's login page, the same ``auth_time``."""
     first = log_in(browser, site)
     browser.delete_all_cookies()  # the app's site only: santeid's cookies are another site's
     browser.get(f"{site}/")
