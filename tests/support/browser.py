@@ -62,13 +62,15 @@ def start_browser(
     fake_camera: bool = False,
     trusted_certificate: Path | None = None,
     third_party_cookies: bool = False,
+    network_log: bool = False,
 ):
     """A Chromium of its own (its own profile: cookies, IndexedDB, service workers);
     ``fake_camera``: Chromium's test camera, granted without asking; ``trusted_certificate``:
     an HTTPS server certificate (PEM) accepted as if an authority had signed it — its key,
     with Chromium's ``--ignore-certificate-errors-spki-list``, no other certificate error;
     ``third_party_cookies``: a site's cookies are kept and sent inside another site's page
-    (an iframe), which this Chromium refuses by default."""
+    (an iframe), which this Chromium refuses by default; ``network_log``: Chromium's
+    performance log kept, read by :func:`requested_urls`."""
     require_chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -87,7 +89,8 @@ def start_browser(
     if fake_camera:
         options.add_argument("--use-fake-device-for-media-stream")
         options.add_argument("--use-fake-ui-for-media-stream")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    logging_prefs = {"browser": "ALL", "performance": "ALL"} if network_log else {"browser": "ALL"}
+    options.set_capability("goog:loggingPrefs", logging_prefs)
     # The first tab opens about:blank rather than the new tab page, a WebUI page and renderer
     # of its own: the preferences behind the RestoreOnStartup (4, "open a list of URLs") and
     # RestoreOnStartupURLs policies, https://chromeenterprise.google/policies/#RestoreOnStartup
@@ -112,7 +115,11 @@ def start_browser(
 
 
 def desktop_browser(
-    profile: Path, server_certificate: Path | None = None, *, third_party_cookies: bool = False
+    profile: Path,
+    server_certificate: Path | None = None,
+    *,
+    third_party_cookies: bool = False,
+    network_log: bool = False,
 ):
     """A desktop-sized Chromium (:func:`start_browser`) that trusts the HTTPS certificate of a
     test server (``<home>/tls/cert.pem``; none for plain HTTP) and waits for no element
@@ -123,6 +130,7 @@ def desktop_browser(
         size=(1000, 800),
         trusted_certificate=server_certificate,
         third_party_cookies=third_party_cookies,
+        network_log=network_log,
     )
     driver.implicitly_wait(0)
     return driver
@@ -139,6 +147,21 @@ def spki_hash(certificate: Path) -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def requested_urls(driver) -> list[str]:
+    """The URLs a browser started with ``network_log`` requested since it was last asked,
+    redirects included, in order: its performance log's Chrome DevTools Protocol
+    ``Network.requestWillBeSent`` events
+    (https://chromedevtools.github.io/devtools-protocol/tot/Network/#event-requestWillBeSent)."""
+    import json
+
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
 
 
 def start_afresh(driver, *origins: str) -> None:

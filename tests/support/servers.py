@@ -69,8 +69,10 @@ def running_server(
     *,
     verify: str | bool = True,
     seconds: float = 30,
+    cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen]:
-    """Start ``command``; its output goes to ``log_path``, whose tail a failed start shows.
+    """Start ``command`` (in ``cwd``, else this process's working directory); its output goes
+    to ``log_path``, whose tail a failed start shows.
 
     ``verify``: the authority of an HTTPS ``health_url`` (a session that ignores
     ``REQUESTS_CA_BUNDLE``, which would override it)."""
@@ -78,7 +80,7 @@ def running_server(
     # A session of its own: the teardown signals the whole process group, so the workers a
     # multi-worker server forks never outlive it, even when the parent has to be killed.
     process = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd
     )
     probe = requests.Session()
     probe.trust_env = False
