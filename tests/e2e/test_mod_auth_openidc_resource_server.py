@@ -326,7 +326,9 @@ def test_a_professional_s_token_reaches_the_api_with_its_claims(server, apis):
     (``OIDCOAuthRemoteUserClaim preferred_username``: the national identifier) as
     ``X-Remote-User``. The JWK Set mode passes the token's claims; introspection's answer
     adds santeid's ``SubjectNameID``, ``client_id``, ``username``, ``token_type`` and
-    ``active``, as Keycloak's (docs/psc-integration.md §5.2)."""
+    ``active``, as Keycloak's (docs/psc-integration.md §5.2). ``otherIds``, an array of
+    objects, reaches the API empty (the module's limit): an API that needs it reads the token,
+    ``OIDC_access_token``."""
     token = tokens(server)["access_token"]
     claims = claims_of(token)
     for mode in MODES:
@@ -340,6 +342,10 @@ def test_a_professional_s_token_reaches_the_api_with_its_claims(server, apis):
         assert headers["OIDC_CLAIM_scope"] == "openid scope_all", mode
         assert headers["OIDC_CLAIM_exp"] == str(claims["exp"]), mode
         assert "OIDC_CLAIM_aud" not in headers, mode
+        # An array of objects (PSC's ``otherIds``) is passed empty: the module flattens arrays
+        # of strings, numbers and booleans only, and logs a warning for the others.
+        assert headers["OIDC_CLAIM_otherIds"] == "", mode
+    assert 'unhandled in-array JSON object type [0] for key "otherIds"' in apis.apache.error_log()
     local = apis.seen("jwks", "/api/records", token)
     assert "OIDC_CLAIM_SubjectNameID" not in local and "OIDC_CLAIM_active" not in local
     for mode in INTROSPECTING:
@@ -551,9 +557,8 @@ def short_lived(tmp_path_factory):
 
 
 def test_an_expired_token(short_lived, app):
-    """Past its ``exp``: the JWK Set mode checks ``exp`` (no clock skew allowed) and
-    refuses it; introspection's cached answer lapses at the token's ``exp``, santeid's new
-    answer is inactive: refused."""
+    """Past its ``exp``: the JWK Set mode checks ``exp`` and refuses it; introspection's
+    cached answer lapses at the token's ``exp``, santeid's new answer is inactive: refused."""
     with api(short_lived, app, basic=introspection(short_lived), jwks=jwks(short_lived)) as rs:
         token = tokens(short_lived)["access_token"]
         for mode in ("basic", "jwks"):
