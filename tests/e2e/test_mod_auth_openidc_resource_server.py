@@ -255,16 +255,22 @@ def api(server, app: EchoApp, **validations: str) -> Iterator[Api]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+#: RFC 7662's ``token_type_hint`` sent with every introspection
+#: (``OIDCOAuthIntrospectionEndpointParams``).
+HINT = "OIDCOAuthIntrospectionEndpointParams token_type_hint=access_token"
+
+
 @pytest.fixture(scope="module")
 def apis(server, app) -> Iterator[Api]:
-    """The API behind five virtual hosts: introspection with HTTP Basic (``basic``), with the
+    """The API behind six virtual hosts: introspection with HTTP Basic (``basic``), with the
     credentials in the form (``post``), the JWK Set (``jwks``), each with
-    :data:`PSC_SETTINGS`; introspection with the module's defaults (``plain``); the realm's
-    RFC 8414 metadata (``metadata``)."""
+    :data:`PSC_SETTINGS`; introspection with the module's defaults (``plain``), and with
+    :data:`HINT` (``hinted``); the realm's RFC 8414 metadata (``metadata``)."""
     with api(
         server, app, basic=introspection(server),
         post=introspection(server, "client_secret_post"), jwks=jwks(server),
         plain=introspection(server, settings=()), metadata=from_metadata(server),
+        hinted=introspection(server, settings=(HINT,)),
     ) as running:  # fmt: skip
         yield running
 
@@ -446,8 +452,8 @@ def test_the_id_token_and_the_refresh_token(server, apis):
       (``plain``), ``Require valid-user`` lets it through as its ``sub``, ``typ:Bearer``
       refuses it; the answer has no ``preferred_username`` (the refresh token has none, as
       Keycloak's), so with that claim for the user the module refuses it ("Could not set
-      remote user"); HS512-signed under a ``kid`` the JWK Set lacks, the JWK Set mode
-      refuses it (after fetching the set again).
+      remote user"); ``token_type_hint=access_token`` changes nothing; HS512-signed under a
+      ``kid`` the JWK Set lacks, the JWK Set mode refuses it (after fetching the set again).
 
     ``Require claim typ:Bearer`` is what a PSC API adds in both modes."""
     answer = tokens(server)
@@ -460,6 +466,10 @@ def test_the_id_token_and_the_refresh_token(server, apis):
     assert plain["X-Remote-User"] == claims_of(refresh_token)["sub"]
     assert "OIDC_CLAIM_preferred_username" not in plain
     assert apis.status("plain", "/api/psc/records", refresh_token) == 403
+    # Keycloak's hint picks the provider that answers access tokens, which answers refresh
+    # tokens alike (docs/reference/keycloak-behaviour.md): the hint refuses nothing.
+    hinted = apis.seen("hinted", "/api/records", refresh_token)
+    assert hinted["OIDC_CLAIM_token_type"] == "Refresh"
     for mode in INTROSPECTING:
         refused = apis.call(mode, "/api/records", refresh_token)
         assert refused.headers["WWW-Authenticate"] == challenge(
