@@ -75,7 +75,7 @@ PASSPHRASE = "a-passphrase-for-the-module-state-0123456789"
 #: docs/sandbox.md: Clément ARNAUD, whose sandbox phone approves at once.
 PROFESSIONAL = "810000000030"
 #: The access-token lifetime of the server whose tokens expire during a test, in seconds.
-SHORT_LIFETIME = 4
+SHORT_LIFETIME = 6
 #: ``AuthName`` of the API's locations: the ``realm`` of the module's challenges.
 REALM_NAME = "psc-api"
 
