@@ -221,9 +221,10 @@ class Api:
     apache: Apache
     origins: dict[str, str]
 
-    def call(self, mode: str, path: str, token: str | None, **kwargs) -> requests.Response:
+    def call(self, mode: str, path: str, token: str | None) -> requests.Response:
+        """``GET`` ``path`` of the virtual host ``mode`` with ``token`` as a Bearer token."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return requests.get(self.origins[mode] + path, headers=headers, timeout=10, **kwargs)
+        return requests.get(self.origins[mode] + path, headers=headers, timeout=10)
 
     def status(self, mode: str, path: str, token: str) -> int:
         return self.call(mode, path, token).status_code
