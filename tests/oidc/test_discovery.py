@@ -116,6 +116,29 @@ def test_the_two_discovery_documents_differ_only_by_the_authorization_endpoint(c
         assert "Client not found." in response.get_data(as_text=True)
 
 
+def test_the_oauth_authorization_server_metadata_is_keycloak_s_standard_document(client):
+    """RFC 8414 §3 at the realm: Keycloak 25 and later serve
+    ``{realm}/.well-known/oauth-authorization-server`` (``OAuth2WellKnownProviderFactory``,
+    which extends ``OIDCWellKnownProviderFactory``: the same document as
+    ``openid-configuration``; docs/reference/keycloak-behaviour.md, "Discovery"), where
+    mod_auth_openidc's ``OIDCOAuthServerMetadataURL`` and other resource servers look. Any
+    origin may read it, as every well-known document Keycloak serves (``allowAllOrigins``)."""
+    origin = {"Origin": "https://app.example.org"}
+    standard = client.get(f"{WELL_KNOWN}/openid-configuration", headers=origin)
+    oauth = client.get(f"{WELL_KNOWN}/oauth-authorization-server", headers=origin)
+    assert oauth.status_code == 200
+    assert oauth.mimetype == "application/json"
+    assert oauth.data == standard.data
+    assert oauth.headers["Access-Control-Allow-Origin"] == "https://app.example.org"
+    preflight = {**origin, "Access-Control-Request-Method": "GET"}
+    answers = [client.options(f"{WELL_KNOWN}/{name}", headers=preflight)
+               for name in ("openid-configuration", "oauth-authorization-server")]  # fmt: skip
+    assert answers[1].status_code == answers[0].status_code == 200
+    cors = [{k: v for k, v in a.headers.items() if k.startswith("Access-Control-")}
+            for a in answers]  # fmt: skip
+    assert cors[1] == cors[0] and cors[0]["Access-Control-Allow-Methods"] == "GET, OPTIONS"
+
+
 def test_discovery_advertises_what_is_implemented_in_psc_order(client):
     document = json.loads(client.get(f"{WELL_KNOWN}/wallet-openid-configuration").data)
     assert_in_psc_order(list(document), PSC_MEMBERS)

@@ -62,6 +62,7 @@ MAX_AGE = "3600"
 PREFLIGHT_METHODS = {
     "oidc.discovery": "GET, OPTIONS",
     "oidc.wallet_discovery": "GET, OPTIONS",
+    "oidc.oauth_discovery": "GET, OPTIONS",
     "oidc.certs": "GET, OPTIONS",
     "oidc.token": "POST, OPTIONS",
     "oidc.revoke": "POST, OPTIONS",
@@ -70,7 +71,7 @@ PREFLIGHT_METHODS = {
 }
 #: Endpoints answered with CORS but no preflight (Keycloak's ``ParEndpoint``).
 WITHOUT_PREFLIGHT = ("oidc.par",)
-PUBLIC_ENDPOINTS = ("oidc.discovery", "oidc.wallet_discovery", "oidc.certs")
+PUBLIC_ENDPOINTS = ("oidc.discovery", "oidc.wallet_discovery", "oidc.oauth_discovery", "oidc.certs")
 #: Exposed on every allowed token, revocation, userinfo, pushed and device authorization
 #: answer (Keycloak's ``exposedHeaders``).
 EXPOSED = "Access-Control-Allow-Methods"

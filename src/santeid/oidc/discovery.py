@@ -2,8 +2,11 @@
 
 Served at both ``{issuer}/.well-known/openid-configuration`` and PSC's
 ``{issuer}/.well-known/wallet-openid-configuration``, advertising only what santeid
-implements. The members santeid shares with PSC's document come in that document's order
-(``docs/reference/pro-sante-connect.md §2``), as do those of ``mtls_endpoint_aliases``.
+implements; Keycloak's standard document also at RFC 8414's
+``{issuer}/.well-known/oauth-authorization-server``, as Keycloak 25 and later serve it
+(docs/reference/keycloak-behaviour.md, "Discovery"). The members santeid shares with PSC's
+document come in that document's order (``docs/reference/pro-sante-connect.md §2``), as do
+those of ``mtls_endpoint_aliases``.
 The two differ as PSC's do: the wallet document advertises the wallet authorization URL
 (``<issuer origin>/auth`` by default, ``authorization_endpoint`` setting), Keycloak's standard
 document the realm's own ``…/protocol/openid-connect/auth``.

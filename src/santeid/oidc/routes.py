@@ -74,6 +74,13 @@ def revoke():
 ROUTES = [
     # (path under the issuer, endpoint name, view, methods)
     ("/.well-known/openid-configuration", "discovery", discovery.discovery, ["GET"]),
+    # RFC 8414 §3 at the realm, as Keycloak 25 and later serve it: the same document.
+    (
+        "/.well-known/oauth-authorization-server",
+        "oauth_discovery",
+        discovery.discovery,
+        ["GET"],
+    ),
     (
         "/.well-known/wallet-openid-configuration",
         "wallet_discovery",
