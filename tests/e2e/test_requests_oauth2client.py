@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC
+from datetime import datetime
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -43,7 +45,9 @@ from requests_oauth2client import ClientSecretJwt
 from requests_oauth2client import ClientSecretPost
 from requests_oauth2client import ExpiredToken
 from requests_oauth2client import InvalidGrant
+from requests_oauth2client import InvalidIssuer
 from requests_oauth2client import InvalidRequest
+from requests_oauth2client import LoginRequired
 from requests_oauth2client import MismatchingIssuer
 from requests_oauth2client import MismatchingState
 from requests_oauth2client import MissingIssuer
@@ -53,9 +57,11 @@ from requests_oauth2client import OAuth2ClientCredentialsAuth
 from requests_oauth2client import PrivateKeyJwt
 from requests_oauth2client import ServerError
 from requests_oauth2client import UnauthorizedClient
+from requests_oauth2client import UnknownTokenEndpointError
 
 from tests.support.http_login import login_to_callback
 from tests.support.servers import https_sandbox_process
+from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
@@ -204,8 +210,8 @@ def test_ciba_poll_mode_with_each_client_authentication(server, method):
     """PSC's CIBA request (``scope_all``, ``acr_values`` ``eidas1``, a two-digit
     ``binding_message``, PSC's ``channel``) for a professional approved at once; the polling
     job reads ``interval`` and ``expires_in``, gets the tokens; userinfo, introspection and the
-    revocation of the access token, each endpoint authenticating the client by ``method``
-    (an assertion's ``aud`` is the endpoint's URL, the library's default)."""
+    revocation of the access token, the refresh, each endpoint authenticating the client by
+    ``method`` (an assertion's ``aud`` is the endpoint's URL, the library's default)."""
     client_id = f"roc-ciba-{method}"
     registered(server, client_id, method)
     client = oauth2_client(server, credentials(client_id, method))
@@ -250,6 +256,11 @@ def test_ciba_poll_mode_with_each_client_authentication(server, method):
     assert introspected["active"] is True and introspected["client_id"] == client_id
     assert client.revoke_access_token(token) is True
     assert client.introspect_token(token.access_token) == {"active": False}
+    refreshed = client.refresh_token(token)
+    assert refreshed.access_token != token.access_token and refreshed.id_token
+    assert checked_id_token(client, refreshed)["sub"] == claims["sub"]
+    introspected = client.introspect_token(refreshed.refresh_token, token_type_hint="refresh_token")
+    assert introspected["active"] is True and introspected["typ"] == "Refresh"
 
 
 def test_the_polling_job_through_pending_and_slow_down(server):
@@ -364,15 +375,17 @@ def test_the_code_flow_with_pkce_state_iss_and_the_id_token(server, method):
     """``authorization_request`` (``state``, ``nonce``, PKCE S256, ``acr_values`` ``eidas1``),
     the browser's login, ``validate_callback`` (``state`` and RFC 9207's ``iss``),
     ``authorization_code`` with the verifier, which validates the ID token (signature by
-    ``kid``, ``iss``, ``aud``, ``azp``, ``exp``, ``nonce``, ``acr``, ``at_hash``); then
+    ``kid``, ``iss``, ``aud``, ``azp``, ``exp``, ``nonce``, ``acr``, ``at_hash``, ``auth_time``
+    within ``max_age``); then
     ``OAuth2AccessTokenAuth`` on userinfo, which refreshes an expired access token first, and
     the revocation of the refresh token, after which a refresh is ``InvalidGrant``."""
     client_id = f"roc-code-{method}"
     registered(server, client_id, method)
     client = oauth2_client(server, credentials(client_id, method))
-    request = client.authorization_request(scope=SCOPE, acr_values="eidas1")
+    request = client.authorization_request(scope=SCOPE, acr_values="eidas1", max_age=600)
     query = parse_qs(urlsplit(request.uri).query)
     assert query["code_challenge_method"] == ["S256"] and query["state"] == [request.state]
+    assert query["max_age"] == ["600"]
     assert query["nonce"] == [request.nonce] and query["acr_values"] == ["eidas1"]
 
     callback = login_to_callback(browser(server), request.uri, REDIRECT_URI, PROFESSIONAL)
@@ -402,7 +415,8 @@ def test_the_callback_checks_of_the_library(server):
     ``authorization_response_iss_parameter_supported`` (the client's, read from discovery,
     is not handed on by ``authorization_request``); a login
     refused on the sandbox phone comes back as ``access_denied`` (no description, as from
-    Keycloak), an ``AuthorizationResponseError``."""
+    Keycloak), an ``AuthorizationResponseError``, with ``iss``; a silent login without a
+    session, ``LoginRequired``."""
     registered(server, "roc-callbacks")
     client = oauth2_client(server, ClientSecretBasic("roc-callbacks", SECRET))
     request = client.authorization_request(scope=SCOPE, acr_values="eidas1")
@@ -430,6 +444,16 @@ def test_the_callback_checks_of_the_library(server):
     with pytest.raises(AuthorizationResponseError) as denied:
         refused.validate_callback(callback)
     assert (denied.value.error, denied.value.description) == ("access_denied", None)
+    # An error response carries iss too (RFC 9207 §2): the strict check lets it through.
+    assert parse_qs(urlsplit(callback).query)["iss"] == [server.issuer]
+
+    silent = client.authorization_request(
+        scope=SCOPE, prompt="none",
+        authorization_response_iss_parameter_supported=True,
+    )  # fmt: skip
+    callback = login_to_callback(browser(server), silent.uri, REDIRECT_URI, PROFESSIONAL)
+    with pytest.raises(LoginRequired):
+        silent.validate_callback(callback)
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
@@ -444,6 +468,9 @@ def test_pushed_authorization_request(server, method):
     request = client.authorization_request(scope=SCOPE, acr_values="eidas1")
     pushed = client.pushed_authorization_request(request)
     assert pushed.request_uri.startswith("urn:ietf:params:oauth:request_uri:")
+    # expires_in 60 (Keycloak's PAR lifetime), read as a date.
+    lifetime = (pushed.expires_at - datetime.now(tz=UTC)).total_seconds()
+    assert 50 <= lifetime <= 60
     assert set(parse_qs(urlsplit(pushed.uri).query)) == {"client_id", "request_uri"}
     callback = login_to_callback(browser(server), pushed.uri, REDIRECT_URI, PROFESSIONAL)
     token = client.authorization_code(request.validate_callback(callback))
@@ -515,3 +542,53 @@ def test_a_signed_authentication_request_as_the_library_signs_it(server):
             jti=str(uuid.uuid4()),
         )  # fmt: skip
     assert refused.value.description == "request object: client_notification_token must be a string"
+
+
+def test_grants_psc_clients_may_not_use(server):
+    """The library's other grants, as Keycloak refuses them to a PSC client
+    (docs/reference/keycloak-behaviour.md, "Grants PSC's clients cannot use"): the password
+    grant and the device authorization ``UnauthorizedClient``, token exchange
+    ``unsupported_grant_type``, which the library knows no class for
+    (``UnknownTokenEndpointError``). The device authorization endpoint is not read from the
+    discovery document either: given, Keycloak's path."""
+    registered(server, "roc-grants")
+    client = OAuth2Client.from_discovery_endpoint(
+        issuer=server.issuer,
+        auth=ClientSecretBasic("roc-grants", SECRET),
+        session=https_session(server),
+        device_authorization_endpoint=f"{server.issuer}/protocol/openid-connect/auth/device",
+    )
+    with pytest.raises(UnauthorizedClient) as refused:
+        client.resource_owner_password(username=PROFESSIONAL, password="a password")
+    assert refused.value.description == "Client not allowed for direct access grants"
+    with pytest.raises(UnauthorizedClient) as refused:
+        client.authorize_device(scope="openid")
+    assert refused.value.description == (
+        "Client is not allowed to initiate OAuth 2.0 Device Authorization Grant. "
+        "The flow is disabled for the client."
+    )
+    with pytest.raises(UnknownTokenEndpointError) as refused:
+        client.token_exchange(subject_token="a-token", subject_token_type="access_token")
+    assert refused.value.error == "unsupported_grant_type"
+
+
+def test_the_plain_http_sandbox_needs_the_testing_mode(tmp_path_factory):
+    """``make run``'s sandbox answers on ``http://127.0.0.1:5000``: the library refuses an
+    ``http`` issuer (``InvalidIssuer``, "must use https") unless the client is made with
+    ``testing=True``, its switch for such servers; CIBA then runs as over HTTPS."""
+    with santeid_process(
+        tmp_path_factory.mktemp("requests-oauth2client-http"), SANTEID_STORE_URL="memory://"
+    ) as plain:
+        registered(plain, "roc-http")
+        auth = ClientSecretBasic("roc-http", SECRET)
+        with pytest.raises(InvalidIssuer, match="must use https"):
+            OAuth2Client.from_discovery_endpoint(issuer=plain.issuer, auth=auth)
+        client = OAuth2Client.from_discovery_endpoint(
+            issuer=plain.issuer,
+            auth=auth,
+            testing=True,
+            backchannel_authentication_endpoint=f"{plain.oidc}/ext/ciba/auth",
+        )
+        ack = client.backchannel_authentication_request(scope=SCOPE, login_hint=PROFESSIONAL)
+        token = polled(BackChannelAuthenticationPollingJob(client, ack), 5)
+        assert client.userinfo(token)["SubjectNameID"] == PROFESSIONAL
