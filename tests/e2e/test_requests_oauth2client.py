@@ -187,7 +187,7 @@ def control(server, request_id: str, action: str) -> None:
 def test_the_client_is_configured_by_the_issuer(server):
     """What ``from_discovery_endpoint`` read: santeid's endpoints, its signing key, and RFC
     9207's ``iss`` turned on by the discovery document; the CIBA URL given is the one the
-    document lists."""
+    document lists. PSC's wallet discovery URL configures the same client."""
     client = oauth2_client(server, ClientSecretBasic("anyone", SECRET))
     oidc = f"{server.issuer}/protocol/openid-connect"
     assert (client.issuer, client.token_endpoint) == (server.issuer, f"{oidc}/token")
@@ -199,10 +199,16 @@ def test_the_client_is_configured_by_the_issuer(server):
     assert client.authorization_response_iss_parameter_supported is True
     assert len(client.authorization_server_jwks) >= 1
     discovery = client.session.get(f"{server.issuer}/.well-known/openid-configuration").json()
-    assert (
-        client.backchannel_authentication_endpoint
-        == (discovery["backchannel_authentication_endpoint"])
+    ciba = discovery["backchannel_authentication_endpoint"]
+    assert client.backchannel_authentication_endpoint == ciba
+    # PSC's wallet discovery URL, its issuer checked against the one expected.
+    wallet = OAuth2Client.from_discovery_endpoint(
+        f"{server.issuer}/.well-known/wallet-openid-configuration",
+        issuer=server.issuer,
+        auth=ClientSecretBasic("anyone", SECRET),
+        session=https_session(server),
     )
+    assert (wallet.token_endpoint, wallet.jwks_uri) == (client.token_endpoint, client.jwks_uri)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -456,7 +462,7 @@ def test_the_callback_checks_of_the_library(server):
         silent.validate_callback(callback)
 
 
-@pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
+@pytest.mark.parametrize("method", METHODS)
 def test_pushed_authorization_request(server, method):
     """``pushed_authorization_request``: the request pushed with the client's authentication
     (a ``private_key_jwt`` assertion's ``aud`` the PAR endpoint's URL), the browser sent with
