@@ -55,10 +55,15 @@ from requests_oauth2client import OAuth2AccessTokenAuth
 from requests_oauth2client import OAuth2Client
 from requests_oauth2client import OAuth2ClientCredentialsAuth
 from requests_oauth2client import PrivateKeyJwt
+from requests_oauth2client import PublicApp
 from requests_oauth2client import ServerError
 from requests_oauth2client import UnauthorizedClient
 from requests_oauth2client import UnknownTokenEndpointError
 
+from santeid.pki import TestAuthority
+from santeid.pki import issue_certificate
+from santeid.pki import subject_name
+from santeid.pki import write_credentials
 from tests.support.http_login import login_to_callback
 from tests.support.servers import https_sandbox_process
 from tests.support.servers import santeid_process
@@ -81,12 +86,31 @@ SERVICE_KEY = Jwk.generate(alg="RS256", kid="service-key-1")
 METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"]
 
 
+#: The service's TLS client certificate (``tls_client_auth``, PSC's production method).
+SERVICE_DN = "CN=logiciel-lourd,O=Cabinet Test,C=FR"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Sandbox mode over HTTPS, as PSC answers: the library refuses an endpoint that is not
-    ``https`` (outside its ``testing`` mode)."""
+    ``https`` (outside its ``testing`` mode). The establishments' authority
+    (``tls_client_auth_ca_file``) issued the service's certificate, in ``home/client``."""
+    home = tmp_path_factory.mktemp("requests-oauth2client")
+    authority = TestAuthority.load_or_create(
+        home / "establishments", "establishments", common_name="TEST AC ETABLISSEMENTS",
+        key_type="ec-p256",
+    )  # fmt: skip
+    certificate, key = issue_certificate(
+        authority,
+        subject=subject_name(common_name="logiciel-lourd", organization="Cabinet Test",
+                             country="FR"),
+        key_type="ec-p256",
+    )  # fmt: skip
+    write_credentials(home / "client", certificate, key, authority)
     with https_sandbox_process(
-        tmp_path_factory.mktemp("requests-oauth2client"), SANTEID_STORE_URL="memory://"
+        home,
+        SANTEID_STORE_URL="memory://",
+        SANTEID_TLS_CLIENT_AUTH_CA_FILE=str(authority.cert_path),
     ) as process:
         yield process
 
@@ -267,6 +291,44 @@ def test_ciba_poll_mode_with_each_client_authentication(server, method):
     assert checked_id_token(client, refreshed)["sub"] == claims["sub"]
     introspected = client.introspect_token(refreshed.refresh_token, token_type_hint="refresh_token")
     assert introspected["active"] is True and introspected["typ"] == "Refresh"
+
+
+def test_ciba_with_the_client_certificate(server):
+    """``tls_client_auth`` (RFC 8705 §2), PSC's production method for CIBA: the library has
+    no handler of its own for it, so the client is ``PublicApp(client_id)`` (its id in the
+    form) on a session presenting the certificate (``session.cert``), and, the library
+    reading no ``mtls_endpoint_aliases`` (RFC 8705 §5), built from those URLs. The access
+    token is bound to the certificate (``cnf.x5t#S256``): userinfo answers with it, 401
+    without it; the refresh comes with it."""
+    registered(server, "roc-mtls", "tls_client_auth", tls_client_auth_subject_dn=SERVICE_DN)
+    session = https_session(server)
+    session.cert = (str(server.home / "client/cert.pem"), str(server.home / "client/key.pem"))
+    discovery = session.get(f"{server.issuer}/.well-known/openid-configuration").json()
+    aliases = discovery["mtls_endpoint_aliases"]
+    client = OAuth2Client(
+        token_endpoint=aliases["token_endpoint"],
+        backchannel_authentication_endpoint=aliases["backchannel_authentication_endpoint"],
+        userinfo_endpoint=aliases["userinfo_endpoint"],
+        introspection_endpoint=aliases["introspection_endpoint"],
+        revocation_endpoint=aliases["revocation_endpoint"],
+        issuer=discovery["issuer"],
+        jwks_uri=discovery["jwks_uri"],
+        auth=PublicApp("roc-mtls"),
+        session=session,
+    )
+    client.update_authorization_server_public_keys()
+    ack = client.backchannel_authentication_request(
+        scope=SCOPE, login_hint=PROFESSIONAL, binding_message="51", acr_values="eidas1"
+    )
+    token = polled(BackChannelAuthenticationPollingJob(client, ack), 5)
+    assert checked_id_token(client, token)["SubjectNameID"] == PROFESSIONAL
+    introspected = client.introspect_token(token.access_token)
+    assert introspected["client_id"] == "roc-mtls" and introspected["cnf"]["x5t#S256"]
+    assert client.userinfo(token)["SubjectNameID"] == PROFESSIONAL
+    without = requests.get(client.userinfo_endpoint, auth=token, verify=server.ca, timeout=10)
+    assert without.status_code == 401
+    refreshed = client.refresh_token(token)
+    assert client.userinfo(refreshed)["SubjectNameID"] == PROFESSIONAL
 
 
 def test_the_polling_job_through_pending_and_slow_down(server):
