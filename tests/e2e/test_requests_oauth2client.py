@@ -44,6 +44,7 @@ from requests_oauth2client import ClientSecretBasic
 from requests_oauth2client import ClientSecretJwt
 from requests_oauth2client import ClientSecretPost
 from requests_oauth2client import ExpiredToken
+from requests_oauth2client import InvalidClient
 from requests_oauth2client import InvalidGrant
 from requests_oauth2client import InvalidIssuer
 from requests_oauth2client import InvalidRequest
@@ -84,6 +85,7 @@ INACTIVE = "810000000024"
 #: The service's own key for ``private_key_jwt``: its public half is registered at santeid.
 SERVICE_KEY = Jwk.generate(alg="RS256", kid="service-key-1")
 METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"]
+JWT_METHODS = ("private_key_jwt", "client_secret_jwt")
 
 
 #: The service's TLS client certificate (``tls_client_auth``, PSC's production method).
@@ -129,15 +131,16 @@ def registered(server, client_id: str, method: str = "client_secret_basic", **me
     )
 
 
-def credentials(client_id: str, method: str):
-    """The library's handler for ``method``, as its documentation shows each one."""
+def credentials(client_id: str, method: str, aud: str | None = None):
+    """The library's handler for ``method``, as its documentation shows each one; ``aud``:
+    the audience of a JWT method's assertions (by default, the URL each is posted to)."""
     if method == "client_secret_basic":
         return ClientSecretBasic(client_id, SECRET)
     if method == "client_secret_post":
         return ClientSecretPost(client_id, SECRET)
     if method == "private_key_jwt":
-        return PrivateKeyJwt(client_id, SERVICE_KEY)
-    return ClientSecretJwt(client_id, SECRET)
+        return PrivateKeyJwt(client_id, SERVICE_KEY, aud=aud)
+    return ClientSecretJwt(client_id, SECRET, aud=aud)
 
 
 def https_session(server) -> requests.Session:
@@ -241,7 +244,12 @@ def test_ciba_poll_mode_with_each_client_authentication(server, method):
     ``binding_message``, PSC's ``channel``) for a professional approved at once; the polling
     job reads ``interval`` and ``expires_in``, gets the tokens; userinfo, introspection and the
     revocation of the access token, the refresh, each endpoint authenticating the client by
-    ``method`` (an assertion's ``aud`` is the endpoint's URL, the library's default)."""
+    ``method``. An assertion's ``aud`` is the URL it is posted to, the library's default:
+    accepted at the back-channel, token and introspection endpoints, refused at the
+    revocation endpoint (400 ``invalid_client`` "Invalid token audience"), as Keycloak's
+    audiences leave that URL out (``JWTClientValidator.getExpectedAudiences``,
+    docs/reference/keycloak-behaviour.md, "Client authentication"); with ``aud`` the issuer,
+    revoked."""
     client_id = f"roc-ciba-{method}"
     registered(server, client_id, method)
     client = oauth2_client(server, credentials(client_id, method))
@@ -284,6 +292,14 @@ def test_ciba_poll_mode_with_each_client_authentication(server, method):
     assert userinfo.json()["preferred_username"] == PROFESSIONAL
     introspected = client.introspect_token(token.access_token, token_type_hint="access_token")
     assert introspected["active"] is True and introspected["client_id"] == client_id
+    if method in JWT_METHODS:
+        # Keycloak's audiences leave the revocation endpoint's URL out, the library's
+        # default there: the service gives its handler the issuer as aud, good everywhere.
+        with pytest.raises(InvalidClient) as refused:
+            client.revoke_access_token(token)
+        assert refused.value.response.status_code == 400
+        assert refused.value.description == "Invalid token audience"
+        client = oauth2_client(server, credentials(client_id, method, aud=server.issuer))
     assert client.revoke_access_token(token) is True
     assert client.introspect_token(token.access_token) == {"active": False}
     refreshed = client.refresh_token(token)
@@ -446,7 +462,8 @@ def test_the_code_flow_with_pkce_state_iss_and_the_id_token(server, method):
     ``kid``, ``iss``, ``aud``, ``azp``, ``exp``, ``nonce``, ``acr``, ``at_hash``, ``auth_time``
     within ``max_age``); then
     ``OAuth2AccessTokenAuth`` on userinfo, which refreshes an expired access token first, and
-    the revocation of the refresh token, after which a refresh is ``InvalidGrant``."""
+    the revocation of the refresh token (a JWT method's handler with ``aud`` the issuer),
+    after which a refresh is ``InvalidGrant``."""
     client_id = f"roc-code-{method}"
     registered(server, client_id, method)
     client = oauth2_client(server, credentials(client_id, method))
@@ -472,7 +489,8 @@ def test_the_code_flow_with_pkce_state_iss_and_the_id_token(server, method):
     assert userinfo.status_code == 200 and userinfo.json()["SubjectNameID"] == PROFESSIONAL
     assert auth.token.access_token != token.access_token and not auth.token.is_expired()
 
-    assert client.revoke_refresh_token(auth.token) is True
+    revoking = oauth2_client(server, credentials(client_id, method, aud=server.issuer))
+    assert revoking.revoke_refresh_token(auth.token) is True
     with pytest.raises(InvalidGrant):
         client.refresh_token(auth.token)
 
