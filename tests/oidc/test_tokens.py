@@ -606,6 +606,44 @@ def test_private_key_jwt_with_issuer_audience(app, client, private_key_client):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("endpoint", ["token/introspect", "ext/par/request", "ext/ciba/auth"])
+def test_private_key_jwt_for_another_keycloak_audience(app, client, private_key_client, endpoint):
+    """Keycloak accepts an assertion whose ``aud`` is any of its issuer, token,
+    introspection, PAR and CIBA endpoint URLs, at every endpoint
+    (``JWTClientValidator.getExpectedAudiences``, docs/reference/keycloak-behaviour.md,
+    "Client authentication"): one made for the introspection endpoint authenticates at the
+    token endpoint."""
+    meta, key = private_key_client
+    flow = Flow(app, client, meta)
+    assertion = _assertion(key, meta["client_id"], f"{ISSUER}/protocol/openid-connect/{endpoint}")
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize("endpoint", ["revoke", "logout"])
+def test_private_key_jwt_for_the_revocation_or_logout_url_is_refused(
+    app, client, private_key_client, endpoint
+):
+    """Keycloak's audiences leave out the revocation and logout endpoints' URLs: an assertion
+    made for one of them is refused there, 400 ``invalid_client`` "Invalid token audience", as
+    requests-oauth2client's, whose ``aud`` is the URL it posts to by default."""
+    meta, key = private_key_client
+    assertion = _assertion(key, meta["client_id"], f"{ISSUER}/protocol/openid-connect/{endpoint}")
+    response = client.post(
+        f"{OIDC}/{endpoint}",
+        data={
+            "token" if endpoint == "revoke" else "refresh_token": "any-token",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Invalid token audience",
+    }
+
+
 def test_private_key_jwt_signed_by_another_key_is_refused(app, client, private_key_client):
     meta, _ = private_key_client
     stranger = ECKey.generate_key("P-256", private=True)

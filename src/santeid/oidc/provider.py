@@ -504,6 +504,13 @@ class _OtherAssertionMethod(Exception):
     answer (:meth:`ClientAssertionJWT.__call__`)."""
 
 
+#: The endpoints (under ``{issuer}/protocol/openid-connect``) whose URL a client assertion's
+#: ``aud`` may name, wherever it is sent, as at Keycloak: token (OIDC Core §9's SHOULD),
+#: introspection, PAR and CIBA — not revocation nor logout, whose own URL is refused there too
+#: (docs/reference/keycloak-behaviour.md, "Client authentication").
+ASSERTION_AUDIENCE_ENDPOINTS = ("token", "token/introspect", "ext/par/request", "ext/ciba/auth")
+
+
 class ClientAssertionJWT(JWTBearerClientAssertion):
     """A JWT client assertion (OIDC Core §9, RFC 7523 §3) with atomic ``jti`` replay
     protection: the checks ``private_key_jwt`` (:class:`PrivateKeyJWT`) and
@@ -582,10 +589,13 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         )
 
     def get_audiences(self):
+        """Keycloak's audiences, the same at every endpoint: the issuer (FAPI-CIBA "client
+        assertion with the issuer as aud" must succeed) and the URLs of
+        :data:`ASSERTION_AUDIENCE_ENDPOINTS` (``JWTClientValidator.getExpectedAudiences``,
+        https://github.com/keycloak/keycloak/blob/898fdedcdabc022e43b06d99335d1cfda5adf204/services/src/main/java/org/keycloak/authentication/authenticators/client/JWTClientValidator.java)."""
         settings = _services().settings
-        # OIDC Core §9: the aud SHOULD be the token endpoint; the issuer is also accepted
-        # (FAPI-CIBA "client assertion with the issuer as aud" must succeed).
-        return [f"{settings.oidc_base}/token", settings.issuer, current_endpoint_url()]
+        base = settings.oidc_base
+        return [settings.issuer, *(f"{base}/{path}" for path in ASSERTION_AUDIENCE_ENDPOINTS)]
 
     def resolve_client_public_key(self, client):
         """The client's key, behind a resolver that also checks the assertion's algorithm
