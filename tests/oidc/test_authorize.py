@@ -73,6 +73,7 @@ def test_redirect_uri_must_match_exactly(flow):
         "Http://wiTh-dAsh.example.local",
         "HTTP://LOCALHOST:1/callback",
         "http://LocalHost/callback",
+        "HTTPS://service.example.org/callback",
     ],
 )
 def test_scheme_and_host_are_compared_as_registered(flow, app, asked):
@@ -89,6 +90,7 @@ def test_scheme_and_host_are_compared_as_registered(flow, app, asked):
             "http://with-dash.example.local",
             "http://with-dash.example.local/foo",
             "http://localhost/callback",
+            REDIRECT_URI,
         ],
     )
     for registered in ("http://with-dash.example.local/foo", "http://localhost:1/callback"):
