@@ -64,6 +64,44 @@ def test_redirect_uri_must_match_exactly(flow):
     assert _error_detail(response) == "Invalid parameter: redirect_uri"
 
 
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "http://wiTh-dAsh.example.local",
+        "http://wiTh-dAsh.example.local/foo",
+        "HTTP://with-dash.example.local",
+        "Http://wiTh-dAsh.example.local",
+        "HTTP://LOCALHOST:1/callback",
+        "http://LocalHost/callback",
+        "HTTPS://service.example.org/callback",
+    ],
+)
+def test_scheme_and_host_are_compared_as_registered(flow, app, asked):
+    """Keycloak compares the scheme and host of a redirect URI exactly since release 23
+    (https://github.com/keycloak/keycloak/pull/25115): ``OAuthRedirectUriTest``'s
+    ``testDifferentCaseInHostname`` and ``testDifferentCaseInScheme``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/OAuthRedirectUriTest.java)
+    want ``http://wiTh-dAsh.example.local`` and ``HTTP://with-dash.example.local`` refused
+    for a client registered with ``http://with-dash.example.local``. A loopback URI keeps
+    its any-port allowance only when written as registered."""
+    register_client(
+        app,
+        redirect_uris=[
+            "http://with-dash.example.local",
+            "http://with-dash.example.local/foo",
+            "http://localhost/callback",
+            REDIRECT_URI,
+        ],
+    )
+    for registered in ("http://with-dash.example.local/foo", "http://localhost:1/callback"):
+        accepted = flow.authorize(redirect_uri=registered)
+        assert accepted.status_code == 302 and "/login-actions/" in accepted.headers["Location"]
+    refused = flow.authorize(redirect_uri=asked)
+    assert refused.status_code == 400
+    assert "Location" not in refused.headers
+    assert _error_detail(refused) == "Invalid parameter: redirect_uri"
+
+
 def test_a_relative_redirect_uri_is_the_issuers_origin_only(flow, app):
     """A registered path (Keycloak's relative redirect URI) is resolved against the issuer's
     origin, then matched exactly: the path itself, or the path on another host, is refused."""

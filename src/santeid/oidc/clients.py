@@ -159,38 +159,23 @@ def _is_relative(uri: str) -> bool:
 _LOOPBACK_PORT = re.compile(r"(http://(?:localhost|127\.0\.0\.1)):([0-9]{1,5})(?=[/?#]|\Z)")
 
 
-def _lower_case_hostname(uri: str) -> str:
-    """Keycloak's ``RedirectUtils.lowerCaseHostname``: what comes before the first ``/`` from
-    the eighth character on, lower-cased — the scheme and authority of an ``http://`` URI,
-    only ``https:/`` of an ``https://`` one (the eighth character is its second slash). ASCII
-    letters only: no other character may become one of a registered URI."""
-    end = uri.find("/", 7)
-    head, tail = (uri, "") if end == -1 else (uri[:end], uri[end:])
-    return head.translate(_ASCII_LOWER) + tail
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
 def redirect_uri_matches(uri: str, registered: Collection[str]) -> bool:
     """The one redirect-URI comparison, of the authorization endpoint (PAR included) and of
     the post-logout redirect: Keycloak's ``RedirectUtils.verifyRedirectUri``
     (docs/reference/keycloak-behaviour.md, "Authorization endpoint"). ``uri`` is a registered
-    one as a plain string (OIDC Core §3.1.2.1), or once its scheme and host are lower-cased
-    (:func:`_lower_case_hostname`); failing that, an ``http://localhost`` or
-    ``http://127.0.0.1`` URI with a port is a registered one without the port — RFC 8252 §7.3:
-    "MUST allow any port to be specified at the time of the request for loopback IP redirect
-    URIs" (https://www.rfc-editor.org/rfc/rfc8252#section-7.3). Nothing else is loosened: no
-    wildcard, no decoding or path normalisation (santeid redirects to ``uri`` as sent)."""
+    one as a plain string (OIDC Core §3.1.2.1) — its scheme and host too, compared exactly as
+    Keycloak has since release 23 (https://github.com/keycloak/keycloak/pull/25115); failing
+    that, an ``http://localhost`` or ``http://127.0.0.1`` URI with a port is a registered one
+    without the port — RFC 8252 §7.3: "MUST allow any port to be specified at the time of the
+    request for loopback IP redirect URIs" (https://www.rfc-editor.org/rfc/rfc8252#section-7.3).
+    Nothing else is loosened: no wildcard, no decoding or path normalisation (santeid
+    redirects to ``uri`` as sent)."""
     if uri in registered:
         return True
-    lowered = _lower_case_hostname(uri)
-    if lowered in registered:
-        return True
-    loopback = _LOOPBACK_PORT.match(lowered)
+    loopback = _LOOPBACK_PORT.match(uri)
     if loopback is None or not 0 < int(loopback.group(2)) <= 65535:
         return False
-    return loopback.group(1) + lowered[loopback.end() :] in registered
+    return loopback.group(1) + uri[loopback.end() :] in registered
 
 
 #: Schemes whose URI runs script in the page that follows it: never a place to send a browser

@@ -80,7 +80,8 @@ CLIENTS.append(
     }
 )
 #: What must still be refused for that client: other hosts dressed as a loopback one (a longer
-#: host, user information, a backslash, a fragment), another scheme or address, another path,
+#: host, user information, a backslash, a fragment), another scheme or address, the scheme or
+#: host in other letters (compared as registered), another path,
 #: another port where one was registered, a port out of range.
 LOOPBACK_LOOK_ALIKES = [
     "http://127.0.0.1.evil.com:53123/callback",
@@ -100,6 +101,8 @@ LOOPBACK_LOOK_ALIKES = [
     "http://127.0.0.2:53123/callback",
     "http://127.0.0.1:53123/other",
     "http://127.0.0.1:53123/callback?x=1",
+    "HTTP://LOCALHOST:1/callback",
+    "http://LocalHost:53123/callback",
     "http://127.0.0.1:8001/fixed",
     "https://rp.example.org:8443/cb",
 ]
@@ -335,14 +338,14 @@ def test_a_loopback_redirect_uri_takes_any_port_and_nothing_else(server):
     Keycloak's ``RedirectUtils.verifyRedirectUri`` (docs/reference/keycloak-behaviour.md,
     "Authorization endpoint"): failing an exact match, an ``http://localhost`` or
     ``http://127.0.0.1`` URI is matched again without its port — the registered URI has none —
-    after the scheme and host are lower-cased. The answer (``login_required`` here, sent by a
-    redirect) goes to the port asked for; every look-alike is refused on a page."""
+    its scheme and host compared as written (https://github.com/keycloak/keycloak/pull/25115:
+    ``HTTP://LOCALHOST:1/callback`` is no loopback URI). The answer (``login_required`` here,
+    sent by a redirect) goes to the port asked for; every look-alike is refused on a page."""
     session = browser()
     accepted = [
         "http://127.0.0.1:53123/callback",
         "http://localhost:49152/callback",
         "http://127.0.0.1/callback",
-        "HTTP://LOCALHOST:1/callback",
         "http://127.0.0.1:65535/callback",
         "http://127.0.0.1:8000/fixed",
     ]
@@ -350,8 +353,8 @@ def test_a_loopback_redirect_uri_takes_any_port_and_nothing_else(server):
         answer = _authorize(server, session, client_id=LOOPBACK_CLIENT, redirect_uri=uri,
                             prompt="none")  # fmt: skip
         assert answer.status_code == 302, (uri, answer.text)
-        location = answer.headers["Location"]  # scheme and host lower-cased, as Keycloak's
-        assert location.lower().startswith(uri.lower() + "?"), (uri, location)
+        location = answer.headers["Location"]
+        assert location.startswith(uri + "?"), (uri, location)
         assert parse_qs(urlsplit(location).query)["error"] == ["login_required"]
     for uri in LOOPBACK_LOOK_ALIKES:
         for client_id in (LOOPBACK_CLIENT, PLUS_CLIENT):
