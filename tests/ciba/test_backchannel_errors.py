@@ -200,6 +200,23 @@ def test_two_faults_get_the_first_in_keycloaks_order(
     assert response.get_json() == {"error": error, "error_description": description}
 
 
+@pytest.mark.parametrize("token", ["client-notification-token-1", ""])
+def test_poll_client_sending_a_notification_token_is_invalid_request(client, meta, auto_id, token):
+    """Keycloak takes ``client_notification_token`` from ping clients only: a poll client that
+    sends one, even empty, is refused before its request reaches the authentication channel
+    (``BackchannelAuthenticationEndpoint.authorizeClient``,
+    https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/protocol/oidc/grants/ciba/endpoints/BackchannelAuthenticationEndpoint.java;
+    the ping-mode side in ``CIBATest.testPingMode_requestWithInvalidClientNotificationShouldFail``,
+    https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/client/CIBATest.java).
+    """
+    response = backchannel(client, meta, login_hint=auto_id, client_notification_token=token)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Client Notification token supported only for the ping mode",
+    }
+
+
 def test_repeated_parameter_is_invalid_request(client, meta, auto_id):
     response = client.post(
         BACKCHANNEL,

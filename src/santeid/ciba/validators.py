@@ -119,6 +119,7 @@ Check = Callable[["BackchannelAuthenticationEndpoint", BackchannelAuthentication
 CIBA_NOT_ALLOWED = "Client not allowed OIDC CIBA Grant"
 KEYCLOAK_INVALID_USER = "invalid_user"
 KEYCLOAK_CHANNEL_FAILED = "Failed to send authentication request"
+POLL_NOTIFICATION_TOKEN = "Client Notification token supported only for the ping mode"  # noqa: S105
 
 
 def keycloak_errors() -> bool:
@@ -251,8 +252,12 @@ def check_channel(endpoint, req: BackchannelAuthenticationRequest) -> None:
 
 def check_notification_token(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """CIBA Core §7.1: ``client_notification_token`` is REQUIRED for ping and push, at most
-    1024 characters of RFC 6750 §2.1 bearer syntax; ignored in poll mode."""
+    1024 characters of RFC 6750 §2.1 bearer syntax. A poll client's is refused, even empty,
+    as Keycloak refuses any but a ping client's (``BackchannelAuthenticationEndpoint``,
+    docs/reference/keycloak-behaviour.md "CIBA: a notification token in poll mode")."""
     if req.mode not in client_meta.NOTIFIED_MODES:
+        if "client_notification_token" in req.params:
+            raise InvalidRequestError(POLL_NOTIFICATION_TOKEN)
         return
     token = req.params.get("client_notification_token")
     if not isinstance(token, str) or not token:
