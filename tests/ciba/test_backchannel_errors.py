@@ -9,6 +9,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from santeid.ciba import errors
+from santeid.ciba import validators
 from santeid.ciba.endpoint import SanteidBackchannelAuthenticationEndpoint
 from tests.support.ciba import BACKCHANNEL
 from tests.support.ciba import CIBA_GRANT
@@ -215,6 +216,52 @@ def test_poll_client_sending_a_notification_token_is_invalid_request(client, met
         "error": "invalid_request",
         "error_description": "Client Notification token supported only for the ping mode",
     }
+
+
+@pytest.mark.parametrize(
+    ("params", "answer"),
+    [
+        # the scope's values before the binding message
+        (
+            {"login_hint": "AUTO", "scope": "openid nope", "binding_message": "a b"},
+            ("invalid_scope", "Invalid scopes: openid nope"),
+        ),
+        # the professional before the binding message
+        (
+            {"login_hint": "899999999999", "binding_message": "a b"},
+            ("invalid_request", "invalid_user"),
+        ),
+        # the binding message before user_code
+        (
+            {"login_hint": "AUTO", "binding_message": "a b", "user_code": "1234"},
+            ("invalid_binding_message", validators.BINDING_MESSAGE_ERROR),
+        ),
+        # a poll client's notification token before user_code
+        (
+            {"login_hint": "AUTO", "client_notification_token": "t", "user_code": "1234"},
+            ("invalid_request", validators.POLL_NOTIFICATION_TOKEN),
+        ),
+        # requested_expiry is read with the other parameters, before the hint
+        (
+            {"login_hint": None, "requested_expiry": "abc"},
+            ("invalid_request", "requested_expiry must be a positive integer"),
+        ),
+    ],
+)
+def test_two_faults_in_the_order_of_keycloaks_endpoint(client, meta, auto_id, params, answer):
+    """Keycloak's ``BackchannelAuthenticationEndpoint.authorizeClient`` parses the parameters
+    (``requested_expiry`` with them), then resolves the user, then checks the scope, the
+    binding message, the notification token and ``user_code``, in that order
+    (https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/protocol/oidc/grants/ciba/endpoints/BackchannelAuthenticationEndpoint.java;
+    the single faults in ``CIBATest``,
+    https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/client/CIBATest.java:
+    ``testBadBindingMessage``, ``testBackchannelAuthenticationFlowWithInvalidScope``,
+    ``testBackchannelAuthnReqWithUnknownUser``)."""
+    params = {k: (auto_id if v == "AUTO" else v) for k, v in params.items()}
+    response = backchannel(client, meta, **params)
+    error, description = answer
+    assert response.status_code == 400
+    assert response.get_json() == {"error": error, "error_description": description}
 
 
 def test_repeated_parameter_is_invalid_request(client, meta, auto_id):

@@ -4,11 +4,10 @@ node-oidc-provider composes ``lib/actions/authorization/*`` per endpoint:
 https://github.com/panva/node-oidc-provider/tree/main/lib/actions/authorization).
 
 Each check reads :class:`BackchannelAuthenticationRequest` and fills in what it validated,
-or raises the CIBA Core 1.0 §13 error. The order follows Keycloak's measured evaluation
-order where it is known (docs/reference/pro-sante-connect.md §14: client authentication, CIBA
-enabled, ``login_hint``,
-``scope``, user, scope values), then CIBA Core for the rest; the client was authenticated
-before the first check runs.
+or raises the CIBA Core 1.0 §13 error. The order is Keycloak's where it has the check
+(docs/reference/keycloak-behaviour.md "CIBA: the order of the back-channel checks", and the
+order measured in docs/reference/pro-sante-connect.md §14), then santeid's own; the client was
+authenticated before the first check runs.
 """
 
 from __future__ import annotations
@@ -357,23 +356,23 @@ def check_authentication_channel(endpoint, req: BackchannelAuthenticationRequest
         )
 
 
-#: The checks, in order.
+#: The checks, in order (module docstring).
 CHECKS: tuple[Check, ...] = (
     check_ciba_client,
     check_request_object,
     check_single_values,
+    check_requested_expiry,
     check_hints,
     check_scope_present,
-    check_user_code,
-    check_binding_message,
-    check_requested_expiry,
     check_channel,
-    check_notification_token,
-    check_push_binding,
     check_acr_values,
     check_request_context,
     resolve_user,
     check_scope_values,
+    check_binding_message,
+    check_notification_token,
+    check_push_binding,
+    check_user_code,
     check_user_code_hook,
     check_authentication_channel,
 )
