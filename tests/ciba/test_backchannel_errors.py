@@ -337,6 +337,17 @@ def test_hint_that_is_no_national_identifier_is_keycloak_invalid_user(client, me
     assert bad_scope.get_json() == {"error": "invalid_request", "error_description": "invalid_user"}
 
 
+def test_an_empty_login_hint_names_nobody(client, meta):
+    """``login_hint=`` is present, not missing: Keycloak's form parser gives ``""``, which its
+    resolver matches to no user (``BackchannelAuthenticationEndpoint.resolveUser``,
+    https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/protocol/oidc/grants/ciba/endpoints/BackchannelAuthenticationEndpoint.java;
+    ``CIBATest.testBackchannelAuthnReqWithUnknownUser``,
+    https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/client/CIBATest.java)."""
+    response = backchannel(client, meta, login_hint="")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_request", "error_description": "invalid_user"}
+
+
 def test_hint_that_is_no_national_identifier_strict(client, app, meta):
     """``error_style = "strict"`` keeps its own answer: the hint's syntax is wrong."""
     _strict(app)

@@ -171,8 +171,14 @@ def check_single_values(endpoint, req: BackchannelAuthenticationRequest) -> None
 
 
 def check_hints(endpoint, req: BackchannelAuthenticationRequest) -> None:
-    """CIBA Core §7.1: exactly one of ``login_hint_token``, ``id_token_hint``, ``login_hint``."""
-    given = [name for name in HINTS if req.params.get(name) not in (None, "")]
+    """CIBA Core §7.1: exactly one of ``login_hint_token``, ``id_token_hint``, ``login_hint``.
+    An empty ``login_hint`` is present and names nobody, as in Keycloak (its form parser gives
+    ``""``, docs/reference/keycloak-behaviour.md "CIBA: the order of the back-channel checks")."""
+    given = [
+        name
+        for name in HINTS
+        if req.params.get(name) not in (None, "") or (name == "login_hint" and name in req.params)
+    ]
     if not given:
         raise InvalidRequestError("missing parameter : login_hint")
     if len(given) > 1:
