@@ -9,6 +9,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from santeid.ciba import errors
+from santeid.ciba import validators
 from santeid.ciba.endpoint import SanteidBackchannelAuthenticationEndpoint
 from tests.support.ciba import BACKCHANNEL
 from tests.support.ciba import CIBA_GRANT
@@ -200,6 +201,69 @@ def test_two_faults_get_the_first_in_keycloaks_order(
     assert response.get_json() == {"error": error, "error_description": description}
 
 
+@pytest.mark.parametrize("token", ["client-notification-token-1", ""])
+def test_poll_client_sending_a_notification_token_is_invalid_request(client, meta, auto_id, token):
+    """Keycloak takes ``client_notification_token`` from ping clients only: a poll client that
+    sends one, even empty, is refused before its request reaches the authentication channel
+    (``BackchannelAuthenticationEndpoint.authorizeClient``,
+    https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/protocol/oidc/grants/ciba/endpoints/BackchannelAuthenticationEndpoint.java;
+    the ping-mode side in ``CIBATest.testPingMode_requestWithInvalidClientNotificationShouldFail``,
+    https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/client/CIBATest.java).
+    """
+    response = backchannel(client, meta, login_hint=auto_id, client_notification_token=token)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Client Notification token supported only for the ping mode",
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "answer"),
+    [
+        # the scope's values before the binding message
+        (
+            {"login_hint": "AUTO", "scope": "openid nope", "binding_message": "a b"},
+            ("invalid_scope", "Invalid scopes: openid nope"),
+        ),
+        # the professional before the binding message
+        (
+            {"login_hint": "899999999999", "binding_message": "a b"},
+            ("invalid_request", "invalid_user"),
+        ),
+        # the binding message before user_code
+        (
+            {"login_hint": "AUTO", "binding_message": "a b", "user_code": "1234"},
+            ("invalid_binding_message", validators.BINDING_MESSAGE_ERROR),
+        ),
+        # a poll client's notification token before user_code
+        (
+            {"login_hint": "AUTO", "client_notification_token": "t", "user_code": "1234"},
+            ("invalid_request", validators.POLL_NOTIFICATION_TOKEN),
+        ),
+        # requested_expiry is read with the other parameters, before the hint
+        (
+            {"login_hint": None, "requested_expiry": "abc"},
+            ("invalid_request", "requested_expiry must be a positive integer"),
+        ),
+    ],
+)
+def test_two_faults_in_the_order_of_keycloaks_endpoint(client, meta, auto_id, params, answer):
+    """Keycloak's ``BackchannelAuthenticationEndpoint.authorizeClient`` parses the parameters
+    (``requested_expiry`` with them), then resolves the user, then checks the scope, the
+    binding message, the notification token and ``user_code``, in that order
+    (https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/protocol/oidc/grants/ciba/endpoints/BackchannelAuthenticationEndpoint.java;
+    the single faults in ``CIBATest``,
+    https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/client/CIBATest.java:
+    ``testBadBindingMessage``, ``testBackchannelAuthenticationFlowWithInvalidScope``,
+    ``testBackchannelAuthnReqWithUnknownUser``)."""
+    params = {k: (auto_id if v == "AUTO" else v) for k, v in params.items()}
+    response = backchannel(client, meta, **params)
+    error, description = answer
+    assert response.status_code == 400
+    assert response.get_json() == {"error": error, "error_description": description}
+
+
 def test_repeated_parameter_is_invalid_request(client, meta, auto_id):
     response = client.post(
         BACKCHANNEL,
@@ -271,6 +335,17 @@ def test_hint_that_is_no_national_identifier_is_keycloak_invalid_user(client, me
     assert no_scope.get_json()["error_description"] == "missing parameter : scope"
     bad_scope = backchannel(client, meta, login_hint=hint, scope="openid admin")
     assert bad_scope.get_json() == {"error": "invalid_request", "error_description": "invalid_user"}
+
+
+def test_an_empty_login_hint_names_nobody(client, meta):
+    """``login_hint=`` is present, not missing: Keycloak's form parser gives ``""``, which its
+    resolver matches to no user (``BackchannelAuthenticationEndpoint.resolveUser``,
+    https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/protocol/oidc/grants/ciba/endpoints/BackchannelAuthenticationEndpoint.java;
+    ``CIBATest.testBackchannelAuthnReqWithUnknownUser``,
+    https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/client/CIBATest.java)."""
+    response = backchannel(client, meta, login_hint="")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_request", "error_description": "invalid_user"}
 
 
 def test_hint_that_is_no_national_identifier_strict(client, app, meta):

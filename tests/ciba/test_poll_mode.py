@@ -261,6 +261,20 @@ def test_unknown_or_missing_auth_req_id(client, meta):
     }
 
 
+def test_an_empty_auth_req_id_is_an_unknown_one(client, meta):
+    """``auth_req_id=`` is present: Keycloak's ``CibaGrantType`` says "Missing parameter" only
+    for an absent one (``formParams.getFirst`` gives ``""``), and cannot decrypt the empty
+    string (https://github.com/keycloak/keycloak/blob/main/services/src/main/java/org/keycloak/protocol/oidc/grants/ciba/CibaGrantType.java;
+    the unknown one in ``CIBATest.testAuthenticationChannelUnexpectedError``,
+    https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/client/CIBATest.java)."""
+    response = poll(client, meta, "")
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Invalid Auth Req ID",
+    }
+
+
 def test_client_authentication_and_the_grant_come_before_a_missing_auth_req_id(app, client):
     """Keycloak's order: TokenEndpoint.checkClient, then CibaGrantType checks the client's
     grant, then auth_req_id (docs/reference/keycloak-behaviour.md)."""

@@ -78,7 +78,9 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
                 raise InvalidGrantError(CIBA_NOT_ALLOWED)
             raise UnauthorizedClientError("The client is not allowed to use the CIBA grant")
         auth_req_id = self.request.form.get("auth_req_id")
-        if not auth_req_id:
+        if auth_req_id is None:
+            # Absent only: an empty one is judged as any other, unknown (Keycloak's
+            # ``formParams.getFirst`` gives ``""``, which it cannot decrypt).
             raise InvalidRequestError(MISSING_AUTH_REQ_ID)
         if self.delivery_mode(client) == PUSH:
             # CIBA Core §11: a push-mode client gets its tokens at its notification endpoint.

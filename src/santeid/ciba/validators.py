@@ -4,11 +4,10 @@ node-oidc-provider composes ``lib/actions/authorization/*`` per endpoint:
 https://github.com/panva/node-oidc-provider/tree/main/lib/actions/authorization).
 
 Each check reads :class:`BackchannelAuthenticationRequest` and fills in what it validated,
-or raises the CIBA Core 1.0 §13 error. The order follows Keycloak's measured evaluation
-order where it is known (docs/reference/pro-sante-connect.md §14: client authentication, CIBA
-enabled, ``login_hint``,
-``scope``, user, scope values), then CIBA Core for the rest; the client was authenticated
-before the first check runs.
+or raises the CIBA Core 1.0 §13 error. The order is Keycloak's where it has the check
+(docs/reference/keycloak-behaviour.md "CIBA: the order of the back-channel checks", and the
+order measured in docs/reference/pro-sante-connect.md §14), then santeid's own; the client was
+authenticated before the first check runs.
 """
 
 from __future__ import annotations
@@ -119,6 +118,7 @@ Check = Callable[["BackchannelAuthenticationEndpoint", BackchannelAuthentication
 CIBA_NOT_ALLOWED = "Client not allowed OIDC CIBA Grant"
 KEYCLOAK_INVALID_USER = "invalid_user"
 KEYCLOAK_CHANNEL_FAILED = "Failed to send authentication request"
+POLL_NOTIFICATION_TOKEN = "Client Notification token supported only for the ping mode"  # noqa: S105
 
 
 def keycloak_errors() -> bool:
@@ -171,8 +171,14 @@ def check_single_values(endpoint, req: BackchannelAuthenticationRequest) -> None
 
 
 def check_hints(endpoint, req: BackchannelAuthenticationRequest) -> None:
-    """CIBA Core §7.1: exactly one of ``login_hint_token``, ``id_token_hint``, ``login_hint``."""
-    given = [name for name in HINTS if req.params.get(name) not in (None, "")]
+    """CIBA Core §7.1: exactly one of ``login_hint_token``, ``id_token_hint``, ``login_hint``.
+    An empty ``login_hint`` is present and names nobody, as in Keycloak (its form parser gives
+    ``""``, docs/reference/keycloak-behaviour.md "CIBA: the order of the back-channel checks")."""
+    given = [
+        name
+        for name in HINTS
+        if req.params.get(name) not in (None, "") or (name == "login_hint" and name in req.params)
+    ]
     if not given:
         raise InvalidRequestError("missing parameter : login_hint")
     if len(given) > 1:
@@ -251,8 +257,12 @@ def check_channel(endpoint, req: BackchannelAuthenticationRequest) -> None:
 
 def check_notification_token(endpoint, req: BackchannelAuthenticationRequest) -> None:
     """CIBA Core §7.1: ``client_notification_token`` is REQUIRED for ping and push, at most
-    1024 characters of RFC 6750 §2.1 bearer syntax; ignored in poll mode."""
+    1024 characters of RFC 6750 §2.1 bearer syntax. A poll client's is refused, even empty,
+    as Keycloak refuses any but a ping client's (``BackchannelAuthenticationEndpoint``,
+    docs/reference/keycloak-behaviour.md "CIBA: a notification token in poll mode")."""
     if req.mode not in client_meta.NOTIFIED_MODES:
+        if "client_notification_token" in req.params:
+            raise InvalidRequestError(POLL_NOTIFICATION_TOKEN)
         return
     token = req.params.get("client_notification_token")
     if not isinstance(token, str) or not token:
@@ -352,23 +362,23 @@ def check_authentication_channel(endpoint, req: BackchannelAuthenticationRequest
         )
 
 
-#: The checks, in order.
+#: The checks, in order (module docstring).
 CHECKS: tuple[Check, ...] = (
     check_ciba_client,
     check_request_object,
     check_single_values,
+    check_requested_expiry,
     check_hints,
     check_scope_present,
-    check_user_code,
-    check_binding_message,
-    check_requested_expiry,
     check_channel,
-    check_notification_token,
-    check_push_binding,
     check_acr_values,
     check_request_context,
     resolve_user,
     check_scope_values,
+    check_binding_message,
+    check_notification_token,
+    check_push_binding,
+    check_user_code,
     check_user_code_hook,
     check_authentication_channel,
 )
