@@ -353,8 +353,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     docs/reference/keycloak-behaviour.md, "Refresh tokens"): the client, ``refresh_token``
     present, the ``scope`` parameter's values, then the token (signature, expiry, its client,
     its grant). With the Keycloak scope policy, a ``scope`` parameter keeps the granted
-    scopes it names and ignores the others; with the strict one, a scope not granted is
-    ``invalid_scope`` (RFC 6749 §6)."""
+    scopes it names, and ``openid`` if granted, and ignores the others; with the strict one,
+    a scope not granted is ``invalid_scope`` (RFC 6749 §6)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -385,7 +385,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if not requested:
             self.request.refresh_scope = grant.scope
         elif policy == "keycloak":
-            names = set(scopes.scope_values(requested))
+            # Keycloak to 26.6 (DefaultClientSessionContext.getScopeString) keeps openid when
+            # the authorization asked for it, whatever the parameter names
+            # (docs/reference/keycloak-behaviour.md, "Refresh tokens").
+            names = set(scopes.scope_values(requested)) | {scopes.OPENID}
             self.request.refresh_scope = " ".join(s for s in granted if s in names)
         elif set(scopes.scope_values(requested)).issubset(granted):
             self.request.refresh_scope = " ".join(dict.fromkeys(scopes.scope_values(requested)))
