@@ -353,8 +353,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     docs/reference/keycloak-behaviour.md, "Refresh tokens"): the client, ``refresh_token``
     present, the ``scope`` parameter's values, then the token (signature, expiry, its client,
     its grant). With the Keycloak scope policy, a ``scope`` parameter keeps the granted
-    scopes it names and ignores the others; with the strict one, a scope not granted is
-    ``invalid_scope`` (RFC 6749 §6)."""
+    scopes it names, and ``openid`` if granted, and ignores the others; with the strict one,
+    a scope not granted is ``invalid_scope`` (RFC 6749 §6)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -385,7 +385,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if not requested:
             self.request.refresh_scope = grant.scope
         elif policy == "keycloak":
-            names = set(scopes.scope_values(requested))
+            # Keycloak to 26.6 (DefaultClientSessionContext.getScopeString) keeps openid when
+            # the authorization asked for it, whatever the parameter names
+            # (docs/reference/keycloak-behaviour.md, "Refresh tokens").
+            names = set(scopes.scope_values(requested)) | {scopes.OPENID}
             self.request.refresh_scope = " ".join(s for s in granted if s in names)
         elif set(scopes.scope_values(requested)).issubset(granted):
             self.request.refresh_scope = " ".join(dict.fromkeys(scopes.scope_values(requested)))
@@ -798,6 +801,34 @@ def _find_token(token_string: str, hint: str | None) -> TokenObject | None:
     return None
 
 
+def _revocation_token(token_string: str) -> TokenObject | None:
+    """The token a revocation names, as Keycloak's ``TokenRevocationEndpoint.checkToken``
+    decodes it: signature and issuer, any expiry. An access or refresh token is returned
+    (its session is checked after its client, :meth:`TokenService.revocation_holds`); another
+    type of ours (an ID token) is 400 ``unsupported_token_type`` "Unsupported token type" in
+    Keycloak's error style, unknown in the strict one (docs/reference/keycloak-behaviour.md,
+    "Userinfo, introspection, revocation")."""
+    tokens = _services().tokens
+    try:
+        claims = tokens.revocation_claims(token_string)
+    except TokenError:
+        return None
+    if claims.get("typ") == "Bearer":
+        return TokenObject("access_token", claims)
+    if claims.get("typ") == "Refresh":
+        record = tokens.refresh_tokens.get(claims.get("jti"))
+        if record is None:
+            return TokenObject("refresh_token", claims)
+        return TokenObject("refresh_token", claims, record.data, tokens.family(record.data["fid"]))
+    if _services().settings.keycloak.error_style == "keycloak":
+        raise OAuth2Error(
+            keycloak_errors.DESCRIPTIONS["unsupported_token_type"],
+            status_code=400,
+            error="unsupported_token_type",
+        )
+    return None
+
+
 def _preferred_username_after_session_state(claims: dict) -> dict:
     """The claims in the order of Keycloak's introspection answer
     (``docs/reference/pro-sante-connect.md`` §8): ``preferred_username`` moves right after
@@ -922,9 +953,12 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
             raise InvalidRequestError(REVOCATION_TOKEN_NOT_PROVIDED)
 
     def query_token(self, token_string, token_type_hint):
-        return _find_token(token_string, token_type_hint)
+        return _revocation_token(token_string)
 
     def authenticate_token(self, request, client):
+        """Keycloak's order (``TokenRevocationEndpoint.revoke``): the token and its type, its
+        client ("Unmatching clients", whether its session lasts or not), then its session:
+        a token whose session no longer holds its client is "Invalid token"."""
         self.check_params(request, client)
         token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
         if token and not token.check_client(client):
@@ -934,6 +968,8 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
             if _services().settings.keycloak.error_style == "keycloak":
                 raise InvalidRequestError("Unmatching clients")
             raise InvalidGrantError("The token was issued to another client")
+        if token and not _services().tokens.revocation_holds(token.claims):
+            token = None
         request.credential = token
         return token
 

@@ -623,7 +623,7 @@ class TokenService:
 
     # -- verifying ----------------------------------------------------------
     def _verified_claims(
-        self, token: str, expected_typ: str, algs=None, *, check_expiry: bool = True
+        self, token: str, expected_typ: str | None, algs=None, *, check_expiry: bool = True
     ) -> dict:
         if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
             raise TokenError("malformed token")
@@ -633,7 +633,7 @@ class TokenService:
             raise TokenError("invalid signature") from exc
         if claims.get("iss") != self.settings.issuer:
             raise TokenError("token issued by another issuer")
-        if claims.get("typ") != expected_typ:
+        if expected_typ is not None and claims.get("typ") != expected_typ:
             raise TokenError(f"not a {expected_typ} token")
         exp = claims.get("exp")
         if check_expiry and (not isinstance(exp, int) or exp <= self.clock()):
@@ -684,6 +684,42 @@ class TokenService:
         Keycloak's ``LogoutEndpoint`` verifies it without checking expiry
         (docs/reference/keycloak-behaviour.md, "Logout")."""
         return self._verified_claims(token, "Refresh", REFRESH_TOKEN_ALGS, check_expiry=False)
+
+    def revocation_claims(self, token: str) -> dict:
+        """Claims of a token of ours — its signature and issuer hold — of any type, expired or
+        not: what Keycloak's ``TokenRevocationEndpoint.checkToken`` decodes before it reads
+        the type, the client and the session (docs/reference/keycloak-behaviour.md,
+        "Userinfo, introspection, revocation")."""
+        return self._verified_claims(token, None, REFRESH_TOKEN_ALGS, check_expiry=False)
+
+    def revocation_holds(self, claims: dict) -> bool:
+        """Whether a revocation still finds the grant of a token of ours, whatever its expiry
+        — Keycloak's ``TokenRevocationEndpoint.checkUser``
+        (``UserSessionUtil.findValidSessionForAccessToken``: the user session valid, holding
+        the token's client, whose client session did not start after the token; neither the
+        token's expiry nor its revocation alone is looked at), else it answers "Invalid
+        token" (docs/reference/keycloak-behaviour.md, "Userinfo, introspection,
+        revocation"). A token holds while its session lasts and the grant that issued it is
+        active; an access token without ``sid`` (``client_credentials``, Keycloak's transient
+        session), always."""
+        sid = claims.get("sid")
+        jti = str(claims.get("jti"))
+        if not sid or not isinstance(sid, str):
+            return claims.get("typ") != "Refresh"
+        if self.session_over(sid):
+            return False
+        if claims.get("typ") == "Refresh":
+            record = self.refresh_tokens.get(jti)
+            family = None if record is None else self.family(record.data["fid"])
+            return family is not None and family["state"] == "active"
+        grants = self.session_families(sid) if self.sessions.exists(sid) else {sid}
+        for family_id in grants:
+            family = self.family(family_id)
+            if family is None or family["state"] != "active":
+                continue
+            if jti in self.store.members(store_keys.FAMILY_ACCESS_TOKENS.key(family_id)):
+                return True
+        return False
 
     def id_token_hint_claims(self, token: str) -> dict | None:
         """Claims of an ID token we issued, expired or not (OIDC Core §3.1.2.1, RP-Initiated

@@ -1,0 +1,148 @@
+"""Revocation (RFC 7009) in Keycloak's order: the token's signature, its type, its client, then
+its session — never its expiry (``TokenRevocationEndpoint``, docs/reference/keycloak-behaviour.md,
+"Userinfo, introspection, revocation"), as Keycloak's ``TokenRevocationTest`` drives it
+(https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/TokenRevocationTest.java)."""
+
+from __future__ import annotations
+
+from tests.support.oidc_flow import CLIENT_SECRET
+from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import register_client
+
+OTHER_SECRET = "another-secret-0123456789"  # noqa: S105 - a test client's secret
+INVALID_TOKEN = {"error": "invalid_token", "error_description": "Invalid token"}
+UNMATCHING_CLIENTS = {"error": "invalid_request", "error_description": "Unmatching clients"}
+
+
+def _other(app) -> dict:
+    return register_client(
+        app,
+        client_id="other",
+        client_secret=OTHER_SECRET,
+        redirect_uris=["https://other.example.org/cb"],
+    )
+
+
+def _revoke(client, token: str, client_id: str = "service-test", secret: str = CLIENT_SECRET):
+    return client.post(
+        f"{OIDC}/revoke", data={"token": token}, headers=basic_auth(client_id, secret)
+    )
+
+
+def _revoked_empty(response) -> bool:
+    """Keycloak's success: 200, an empty body, no ``Content-Type``."""
+    return (
+        response.status_code == 200
+        and response.get_data() == b""
+        and "Content-Type" not in response.headers
+    )
+
+
+def test_an_id_token_is_keycloaks_unsupported_token_type(flow, client, app):
+    """``checkToken``: a token of the realm whose ``typ`` is not ``Refresh``, ``Offline`` or
+    ``Bearer`` is 400 ``unsupported_token_type`` — before its client is compared, so another
+    client hears the same — and nothing is revoked."""
+    _other(app)
+    tokens = flow.full_login()
+    for client_id, secret in (("service-test", CLIENT_SECRET), ("other", OTHER_SECRET)):
+        response = _revoke(client, tokens["id_token"], client_id, secret)
+        assert response.status_code == 400
+        assert response.get_json() == {
+            "error": "unsupported_token_type",
+            "error_description": "Unsupported token type",
+        }
+    userinfo = client.get(
+        f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}
+    )
+    assert userinfo.status_code == 200
+
+
+def test_another_clients_token_is_unmatching_clients_even_once_its_session_ended(flow, client, app):
+    """``checkIssuedFor`` runs before ``checkUser``: another client is told "Unmatching
+    clients" for a token whose session is over, and the token's own client "Invalid token"
+    (``TokenRevocationTest.testRevokeAlreadyRevokedToken``: 200 after a logout)."""
+    _other(app)
+    tokens = flow.full_login()
+    logout = client.post(
+        f"{OIDC}/logout",
+        data={"refresh_token": tokens["refresh_token"]},
+        headers=basic_auth("service-test", CLIENT_SECRET),
+    )
+    assert logout.status_code == 204
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        refused = _revoke(client, token, "other", OTHER_SECRET)
+        assert refused.status_code == 400
+        assert refused.get_json() == UNMATCHING_CLIENTS
+        again = _revoke(client, token)
+        assert again.status_code == 200 and again.get_json() == INVALID_TOKEN
+
+
+def test_an_access_token_is_revoked_whether_expired_or_revoked_already(clocked_app, clock):
+    """Keycloak decodes the token without its expiry and revokes it while its session holds
+    its client: an empty 200 for an access token revoked already, or expired."""
+    client = clocked_app.test_client()
+    flow = Flow(clocked_app, client, register_client(clocked_app))
+    tokens = flow.full_login()
+    assert _revoked_empty(_revoke(client, tokens["access_token"]))
+    assert _revoked_empty(_revoke(client, tokens["access_token"]))
+    later = flow.token(flow.obtain_code()["code"]).get_json()
+    clock.advance(later["expires_in"] + 1)
+    assert _revoked_empty(_revoke(client, later["access_token"]))
+
+
+def test_a_refresh_token_detaches_its_client_alone_then_the_last_ends_the_session(
+    flow, client, app
+):
+    """``TokenRevocationTest.testRevokeToken``: two clients in one SSO session; revoking the
+    first one's refresh token detaches that client — its tokens end, the other's live on —
+    and revoking the second one's leaves no client, and no session."""
+    tokens = flow.full_login()
+    second = Flow(app, client, _other(app))
+    other_tokens = second.token(second.obtain_code()["code"]).get_json()
+    assert _revoked_empty(_revoke(client, tokens["refresh_token"]))
+    refused = _refresh(client, tokens["refresh_token"])
+    assert refused.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Session doesn't have required client",
+    }
+    assert _introspect(client, tokens["access_token"]) == {"active": False}
+    assert _introspect(client, other_tokens["access_token"])["active"] is True
+    refreshed = _refresh(client, other_tokens["refresh_token"], "other", OTHER_SECRET)
+    assert refreshed.status_code == 200
+    assert _revoked_empty(_revoke(client, other_tokens["refresh_token"], "other", OTHER_SECRET))
+    ended = _refresh(client, other_tokens["refresh_token"], "other", OTHER_SECRET)
+    assert ended.get_json() == {"error": "invalid_grant", "error_description": "Session not active"}
+
+
+def _refresh(client, token: str, client_id: str = "service-test", secret: str = CLIENT_SECRET):
+    return client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": token},
+        headers=basic_auth(client_id, secret),
+    )
+
+
+def _introspect(client, token: str) -> dict:
+    response = client.post(
+        f"{OIDC}/token/introspect",
+        data={"token": token},
+        headers=basic_auth("service-test", CLIENT_SECRET),
+    )
+    return response.get_json()
+
+
+def test_a_token_older_than_its_clients_new_grant_is_invalid_token(flow, client, app):
+    """``checkTokenIssuedAt``: once a detached client is back in the session with a new
+    grant, its older tokens — refresh or access — find a client session younger than they
+    are: "Invalid token", and the new grant is left alone."""
+    tokens = flow.full_login()
+    second = Flow(app, client, _other(app))
+    second.token(second.obtain_code()["code"])  # keeps the session once the first leaves
+    assert _revoked_empty(_revoke(client, tokens["refresh_token"]))
+    again = flow.token(flow.obtain_code()["code"]).get_json()
+    for token in (tokens["refresh_token"], tokens["access_token"]):
+        assert _revoke(client, token).get_json() == INVALID_TOKEN
+    assert _introspect(client, again["access_token"])["active"] is True
+    assert _refresh(client, again["refresh_token"]).status_code == 200
