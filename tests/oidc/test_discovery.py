@@ -321,3 +321,19 @@ def test_login_flow_on_both_stores(any_store_app):
     params = flow.code_from(flow.authorize(prompt="none"))
     assert flow.token(params["code"]).status_code == 200
     assert flow.token(params["code"]).get_json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    "name", ["openid-configuration", "wallet-openid-configuration", "oauth-authorization-server"]
+)
+def test_discovery_documents_are_not_cached_as_keycloak_s(client, name):
+    """Keycloak's ``OIDCWellKnownProviderTest.getOIDCDiscoveryConfiguration``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oidc/OIDCWellKnownProviderTest.java)
+    asserts ``Cache-Control: no-cache, must-revalidate, no-transform, no-store`` on the realm's
+    discovery document (``RealmsResource.getWellKnown``, ``CacheControlUtil.noCache()``;
+    docs/reference/keycloak-behaviour.md, "Discovery"), and its ``corsTest`` the request's
+    origin echoed."""
+    response = client.get(f"{WELL_KNOWN}/{name}", headers={"Origin": "http://somehost"})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-cache, must-revalidate, no-transform, no-store"
+    assert response.headers["Access-Control-Allow-Origin"] == "http://somehost"

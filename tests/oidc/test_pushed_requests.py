@@ -191,3 +191,43 @@ def test_a_response_type_refused_as_keycloaks_par(app, client, response_type, st
     assert refused.status_code == status
     body = refused.get_json()
     assert (body["error"], body["error_description"]) == answer
+
+
+def test_a_request_uri_in_a_pushed_request_is_keycloaks_refusal(app, client):
+    """A pushed request holding ``request_uri`` (RFC 9126 §2.1 forbids it): Keycloak's
+    ``ParTest.testFailureParIncludesRequestUri``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/par/ParTest.java)
+    asserts 400 ``invalid_request`` "It is not allowed to include request_uri to PAR."
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    register_client(app)
+    imaginary = PAR_URN_PREFIX + "A" * 86
+    pairs = [("response_type", "code"), ("scope", "openid"), ("redirect_uri", REDIRECT_URI)]
+    refused = _push_form(client, [*pairs, ("request_uri", imaginary)])
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "invalid_request",
+        "error_description": "It is not allowed to include request_uri to PAR.",
+    }
+
+
+@pytest.mark.parametrize("error_style", ["keycloak", "strict"])
+@pytest.mark.parametrize("redirect_uri", ["http://invalid.localtest.me:8180", None])
+def test_a_redirect_uri_refused_at_par_is_invalid_request(app, client, redirect_uri, error_style):
+    """An unregistered (or missing) ``redirect_uri`` in a pushed request: Keycloak's
+    ``ParTest.testFailureParIncludesInvalidRedirectUri``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/par/ParTest.java)
+    asserts 400 ``invalid_request`` "Invalid parameter: redirect_uri" (``ParEndpoint`` answers
+    every failure of ``checkRedirectUri`` so). RFC 9126 §2.3 takes its error codes from RFC 6749
+    §5.2 and §4.1.2.1, which have no ``invalid_redirect_uri`` (RFC 7591's, for registration):
+    the same answer under both error styles."""
+    register_client(app)
+    app.extensions["santeid"].settings.keycloak.error_style = error_style
+    pairs = [("response_type", "code"), ("scope", "openid")]
+    if redirect_uri is not None:
+        pairs.append(("redirect_uri", redirect_uri))
+    refused = _push_form(client, pairs)
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Invalid parameter: redirect_uri",
+    }

@@ -20,6 +20,7 @@ from flask import Response
 from flask import jsonify
 
 from santeid import i18n
+from santeid.cache_control import DISCOVERY_CACHE_CONTROL
 from santeid.ciba.metadata import delivery_modes
 from santeid.oidc import client_auth
 from santeid.oidc import grant_types
@@ -162,15 +163,22 @@ def metadata(*, wallet: bool = True) -> dict:
     }
 
 
+def _document(wallet: bool) -> Response:
+    # jsonify would sort the keys; integrators diff this document against PSC's.
+    response = Response(json.dumps(metadata(wallet=wallet)), mimetype="application/json")
+    name, value = DISCOVERY_CACHE_CONTROL
+    response.headers[name] = value
+    return response
+
+
 def discovery():
     """Keycloak's standard ``openid-configuration``."""
-    # jsonify would sort the keys; integrators diff this document against PSC's.
-    return Response(json.dumps(metadata(wallet=False)), mimetype="application/json")
+    return _document(wallet=False)
 
 
 def wallet_discovery():
     """PSC's ``wallet-openid-configuration``."""
-    return Response(json.dumps(metadata(wallet=True)), mimetype="application/json")
+    return _document(wallet=True)
 
 
 def certs():
