@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 import pytest
 
 from santeid.oidc import keycloak_errors
+from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.request_objects import PAR_URN_PREFIX
 from tests.support.concurrency import race
 from tests.support.oidc_flow import CLIENT_SECRET
@@ -231,3 +235,34 @@ def test_a_redirect_uri_refused_at_par_is_invalid_request(app, client, redirect_
         "error": "invalid_request",
         "error_description": "Invalid parameter: redirect_uri",
     }
+
+
+def test_a_client_that_requires_pushed_requests_is_refused_without_one(app, client):
+    """RFC 9126 §6's ``require_pushed_authorization_requests`` client metadata (Keycloak's
+    "Pushed authorization request required"): an authorization request without a pushed
+    ``request_uri`` is sent back ``invalid_request`` "Pushed Authorization Request is only
+    allowed." — ``ParTest.testFailureNotParByParRequiredCilent``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/par/ParTest.java),
+    ``AuthorizationEndpointChecker.checkParRequired``, after the response type and before a
+    repeated parameter. The same request through the PAR endpoint goes on to the login."""
+    register_client(app, require_pushed_authorization_requests=True)
+    query = {"client_id": "service-test", "response_type": "code", "scope": "openid",
+             "redirect_uri": REDIRECT_URI, "state": "s1"}  # fmt: skip
+    refused = client.get(f"{OIDC}/auth", query_string=query)
+    assert refused.status_code == 302
+    location = urlsplit(refused.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT_URI
+    answer = {k: v[0] for k, v in parse_qs(location.query).items()}
+    assert answer["error"] == "invalid_request"
+    assert answer["error_description"] == "Pushed Authorization Request is only allowed."
+    assert answer["state"] == "s1"
+    # Before a repeated parameter, as Keycloak's checks run.
+    repeated = client.get(f"{OIDC}/auth?" + urlencode([*query.items(), ("state", "s2")]))
+    assert "Pushed+Authorization+Request" in repeated.headers["Location"]
+    used = _use(client, _push(client))
+    assert used.status_code == 302 and "/login-actions/" in used.headers["Location"]
+
+
+def test_require_pushed_authorization_requests_is_a_boolean(app):
+    with pytest.raises(InvalidClientMetadata):
+        register_client(app, require_pushed_authorization_requests="yes")

@@ -42,6 +42,7 @@ from santeid.oidc import client_auth
 from santeid.oidc import cors
 from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
+from santeid.oidc.authorize import PushedParameters
 from santeid.oidc.authorize import RedirectError
 from santeid.oidc.authorize import check_client
 from santeid.oidc.authorize import parse_authorization_request
@@ -150,7 +151,7 @@ def _pushed_requests() -> RecordBook:
     return RecordBook(svc.store, PUSHED_AUTHORIZATION_REQUEST, clock=svc.clock)
 
 
-def _pushed_parameters(params) -> MultiDict:
+def _pushed_parameters(params) -> PushedParameters:
     uri = params.get("request_uri", "")
     if not uri.startswith(PAR_URN_PREFIX):
         raise ErrorPage(
@@ -176,7 +177,7 @@ def _pushed_parameters(params) -> MultiDict:
     )
     if record is None:  # used or expired meanwhile
         raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
-    return MultiDict([tuple(pair) for pair in record["params"]])
+    return PushedParameters([tuple(pair) for pair in record["params"]])
 
 
 def resolve(params):
