@@ -20,6 +20,11 @@ CREDENTIAL_RESPONSE_HEADERS = (
     ("Pragma", "no-cache"),
 )
 
+#: Keycloak's ``CacheControlUtil.noCache()`` as JAX-RS writes it (``no-transform`` is on by
+#: default there): the discovery documents' header (``RealmsResource.getWellKnown``;
+#: docs/reference/keycloak-behaviour.md, "Discovery"). A client fetches them again each time.
+DISCOVERY_CACHE_CONTROL = ("Cache-Control", "no-cache, must-revalidate, no-transform, no-store")
+
 Answer = TypeVar("Answer")
 
 

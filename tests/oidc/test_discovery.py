@@ -321,3 +321,42 @@ def test_login_flow_on_both_stores(any_store_app):
     params = flow.code_from(flow.authorize(prompt="none"))
     assert flow.token(params["code"]).status_code == 200
     assert flow.token(params["code"]).get_json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    "name", ["openid-configuration", "wallet-openid-configuration", "oauth-authorization-server"]
+)
+def test_discovery_documents_are_not_cached_as_keycloak_s(client, name):
+    """Keycloak's ``OIDCWellKnownProviderTest.getOIDCDiscoveryConfiguration``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oidc/OIDCWellKnownProviderTest.java)
+    asserts ``Cache-Control: no-cache, must-revalidate, no-transform, no-store`` on the realm's
+    discovery document (``RealmsResource.getWellKnown``, ``CacheControlUtil.noCache()``;
+    docs/reference/keycloak-behaviour.md, "Discovery"), and its ``corsTest`` the request's
+    origin echoed."""
+    response = client.get(f"{WELL_KNOWN}/{name}", headers={"Origin": "http://somehost"})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-cache, must-revalidate, no-transform, no-store"
+    assert response.headers["Access-Control-Allow-Origin"] == "http://somehost"
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        ("application/jwk-set+json", "application/jwk-set+json"),
+        (None, "application/json"),
+        ("application/json", "application/json"),
+        ("application/json, application/jwk-set+json", "application/json"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_the_jwk_set_media_type_when_asked_for_alone(client, accept, media_type, method):
+    """Keycloak's ``OIDCWellKnownProviderTest.certsWithJwks``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oidc/OIDCWellKnownProviderTest.java):
+    ``Accept: application/jwk-set+json`` gets that media type (RFC 7517 §8.5.1), by GET and
+    HEAD; any other ``Accept`` ``application/json`` (docs/reference/keycloak-behaviour.md,
+    "Realm endpoints")."""
+    headers = {"Accept": accept} if accept else {}
+    response = client.open(f"{OIDC}/certs", method=method, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == media_type
+    assert response.headers["Cache-Control"] == "no-cache"

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 import pytest
 
 from santeid.oidc import keycloak_errors
+from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.request_objects import PAR_URN_PREFIX
 from tests.support.concurrency import race
 from tests.support.oidc_flow import CLIENT_SECRET
@@ -191,3 +195,74 @@ def test_a_response_type_refused_as_keycloaks_par(app, client, response_type, st
     assert refused.status_code == status
     body = refused.get_json()
     assert (body["error"], body["error_description"]) == answer
+
+
+def test_a_request_uri_in_a_pushed_request_is_keycloaks_refusal(app, client):
+    """A pushed request holding ``request_uri`` (RFC 9126 §2.1 forbids it): Keycloak's
+    ``ParTest.testFailureParIncludesRequestUri``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/par/ParTest.java)
+    asserts 400 ``invalid_request`` "It is not allowed to include request_uri to PAR."
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    register_client(app)
+    imaginary = PAR_URN_PREFIX + "A" * 86
+    pairs = [("response_type", "code"), ("scope", "openid"), ("redirect_uri", REDIRECT_URI)]
+    refused = _push_form(client, [*pairs, ("request_uri", imaginary)])
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "invalid_request",
+        "error_description": "It is not allowed to include request_uri to PAR.",
+    }
+
+
+@pytest.mark.parametrize("error_style", ["keycloak", "strict"])
+@pytest.mark.parametrize("redirect_uri", ["http://invalid.localtest.me:8180", None])
+def test_a_redirect_uri_refused_at_par_is_invalid_request(app, client, redirect_uri, error_style):
+    """An unregistered (or missing) ``redirect_uri`` in a pushed request: Keycloak's
+    ``ParTest.testFailureParIncludesInvalidRedirectUri``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/par/ParTest.java)
+    asserts 400 ``invalid_request`` "Invalid parameter: redirect_uri" (``ParEndpoint`` answers
+    every failure of ``checkRedirectUri`` so). RFC 9126 §2.3 takes its error codes from RFC 6749
+    §5.2 and §4.1.2.1, which have no ``invalid_redirect_uri`` (RFC 7591's, for registration):
+    the same answer under both error styles."""
+    register_client(app)
+    app.extensions["santeid"].settings.keycloak.error_style = error_style
+    pairs = [("response_type", "code"), ("scope", "openid")]
+    if redirect_uri is not None:
+        pairs.append(("redirect_uri", redirect_uri))
+    refused = _push_form(client, pairs)
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Invalid parameter: redirect_uri",
+    }
+
+
+def test_a_client_that_requires_pushed_requests_is_refused_without_one(app, client):
+    """RFC 9126 §6's ``require_pushed_authorization_requests`` client metadata (Keycloak's
+    "Pushed authorization request required"): an authorization request without a pushed
+    ``request_uri`` is sent back ``invalid_request`` "Pushed Authorization Request is only
+    allowed." — ``ParTest.testFailureNotParByParRequiredCilent``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/par/ParTest.java),
+    ``AuthorizationEndpointChecker.checkParRequired``, after the response type and before a
+    repeated parameter. The same request through the PAR endpoint goes on to the login."""
+    register_client(app, require_pushed_authorization_requests=True)
+    query = {"client_id": "service-test", "response_type": "code", "scope": "openid",
+             "redirect_uri": REDIRECT_URI, "state": "s1"}  # fmt: skip
+    refused = client.get(f"{OIDC}/auth", query_string=query)
+    assert refused.status_code == 302
+    location = urlsplit(refused.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT_URI
+    answer = {k: v[0] for k, v in parse_qs(location.query).items()}
+    assert answer["error"] == "invalid_request"
+    assert answer["error_description"] == "Pushed Authorization Request is only allowed."
+    assert answer["state"] == "s1"
+    # Before a repeated parameter, as Keycloak's checks run.
+    repeated = client.get(f"{OIDC}/auth?" + urlencode([*query.items(), ("state", "s2")]))
+    assert "Pushed+Authorization+Request" in repeated.headers["Location"]
+    used = _use(client, _push(client))
+    assert used.status_code == 302 and "/login-actions/" in used.headers["Location"]
+
+
+def test_require_pushed_authorization_requests_is_a_boolean(app):
+    with pytest.raises(InvalidClientMetadata):
+        register_client(app, require_pushed_authorization_requests="yes")

@@ -27,6 +27,7 @@ from urllib.parse import urlunsplit
 from flask import Response
 from flask import redirect
 from markupsafe import escape
+from werkzeug.datastructures import MultiDict
 
 from santeid.cache_control import no_store
 from santeid.i18n import pick_locale
@@ -95,6 +96,11 @@ class RedirectError(Exception):
         self.error = error
         self.description = description
         self.response_mode = response_mode
+
+
+class PushedParameters(MultiDict):
+    """The parameters of a pushed request, as its ``request_uri`` expands them
+    (``request_objects.resolve``): what :func:`check_par_required` accepts."""
 
 
 @dataclass
@@ -373,6 +379,15 @@ def pushed_refusal(exc: RedirectError) -> tuple[int, str, str]:
     return 400, exc.error, exc.description
 
 
+def check_par_required(params, client) -> None:
+    """A client that registered ``require_pushed_authorization_requests`` (RFC 9126 §6) sends
+    its requests through the PAR endpoint only: anything else is ``invalid_request``, as
+    Keycloak's ``AuthorizationEndpointChecker.checkParRequired`` answers it
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    if client.require_pushed_authorization_requests and not isinstance(params, PushedParameters):
+        raise RedirectError("invalid_request", keycloak_errors.PAR_REQUIRED)
+
+
 def check_prompt(params) -> list[str]:
     prompt = (params.get("prompt") or "").split()
     unknown = [p for p in prompt if p not in PROMPT_VALUES]
@@ -450,6 +465,8 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
     response_mode = "query"
     try:
         response_mode = check_response_type(params, client)
+        if not pushed:
+            check_par_required(params, client)
         sent = params if as_sent is None else as_sent
         if pushed:
             scope = check_scope(params, client)

@@ -486,6 +486,7 @@ def validate_metadata(
         "introspection_allowed",
         "exclude_issuer_from_auth_response",
         "tls_client_certificate_bound_access_tokens",
+        "require_pushed_authorization_requests",
     ):
         if flag in meta and not isinstance(meta[flag], bool):
             raise InvalidClientMetadata(f"{flag} must be true or false")
@@ -672,6 +673,11 @@ class Client(ClientMixin):
     @property
     def require_pkce(self) -> bool:
         return bool(self.metadata.get("require_pkce", False))
+
+    @property
+    def require_pushed_authorization_requests(self) -> bool:
+        """RFC 9126 §6: its authorization requests only through the PAR endpoint."""
+        return bool(self.metadata.get("require_pushed_authorization_requests", False))
 
     @property
     def introspection_allowed(self) -> bool:

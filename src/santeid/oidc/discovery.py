@@ -18,8 +18,10 @@ import json
 
 from flask import Response
 from flask import jsonify
+from flask import request
 
 from santeid import i18n
+from santeid.cache_control import DISCOVERY_CACHE_CONTROL
 from santeid.ciba.metadata import delivery_modes
 from santeid.oidc import client_auth
 from santeid.oidc import grant_types
@@ -162,22 +164,37 @@ def metadata(*, wallet: bool = True) -> dict:
     }
 
 
+#: RFC 7517 §8.5.1.
+JWK_SET_MEDIA_TYPE = "application/jwk-set+json"
+
+
+def _document(wallet: bool) -> Response:
+    # jsonify would sort the keys; integrators diff this document against PSC's.
+    response = Response(json.dumps(metadata(wallet=wallet)), mimetype="application/json")
+    name, value = DISCOVERY_CACHE_CONTROL
+    response.headers[name] = value
+    return response
+
+
 def discovery():
     """Keycloak's standard ``openid-configuration``."""
-    # jsonify would sort the keys; integrators diff this document against PSC's.
-    return Response(json.dumps(metadata(wallet=False)), mimetype="application/json")
+    return _document(wallet=False)
 
 
 def wallet_discovery():
     """PSC's ``wallet-openid-configuration``."""
-    return Response(json.dumps(metadata(wallet=True)), mimetype="application/json")
+    return _document(wallet=True)
 
 
 def certs():
     """The JWK Set (RFC 7517 §5), ``Cache-Control: no-cache`` as Keycloak's certs endpoint
     (``@NoCache``, docs/reference/keycloak-behaviour.md, "Realm endpoints"): a new key signs as
     soon as it exists (docs/keys.md, "Rotation"), so a cached copy would lack it; a cache must
-    ask again before reusing what it stored (RFC 9111 §5.2.2.4)."""
+    ask again before reusing what it stored (RFC 9111 §5.2.2.4). ``Accept:
+    application/jwk-set+json``, exactly, gets that media type (RFC 7517 §8.5.1), as from
+    Keycloak after 26.2 (``OIDCLoginProtocolService.certs``); any other ``application/json``."""
     response = jsonify(services().keys.jwks())
+    if request.headers.get("Accept") == JWK_SET_MEDIA_TYPE:
+        response.mimetype = JWK_SET_MEDIA_TYPE
     response.headers["Cache-Control"] = "no-cache"
     return response

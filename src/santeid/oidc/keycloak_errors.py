@@ -159,6 +159,12 @@ _INVALID_PARAMETER = "Invalid parameter: {}"
 UNSUPPORTED_RESPONSE_TYPE = "Unsupported response_type"
 #: The PAR endpoint's ``invalid_request`` for a response type it cannot parse (``ParEndpoint``).
 PAR_UNSUPPORTED_RESPONSE_TYPE = "Unsupported response type"
+#: An authorization request without a pushed ``request_uri`` from a client that requires one
+#: (``AuthorizationEndpointChecker.checkParRequired``).
+PAR_REQUIRED = "Pushed Authorization Request is only allowed."
+#: The PAR endpoint's ``invalid_request`` for a pushed request holding ``request_uri``
+#: (``ParEndpoint``, ``ParTest.testFailureParIncludesRequestUri``).
+PAR_REQUEST_URI_NOT_ALLOWED = "It is not allowed to include request_uri to PAR."
 #: An implicit or hybrid ``response_type`` with ``response_mode=query``.
 QUERY_NOT_ALLOWED_FOR_IMPLICIT = "Response_mode 'query' not allowed for implicit or hybrid flow"
 #: ``response_type`` ``code`` (or ``none``) from a client without the code flow.

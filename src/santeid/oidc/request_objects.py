@@ -40,7 +40,9 @@ from santeid.cache_control import no_store
 from santeid.errors import oauth_error
 from santeid.oidc import client_auth
 from santeid.oidc import cors
+from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
+from santeid.oidc.authorize import PushedParameters
 from santeid.oidc.authorize import RedirectError
 from santeid.oidc.authorize import check_client
 from santeid.oidc.authorize import parse_authorization_request
@@ -149,7 +151,7 @@ def _pushed_requests() -> RecordBook:
     return RecordBook(svc.store, PUSHED_AUTHORIZATION_REQUEST, clock=svc.clock)
 
 
-def _pushed_parameters(params) -> MultiDict:
+def _pushed_parameters(params) -> PushedParameters:
     uri = params.get("request_uri", "")
     if not uri.startswith(PAR_URN_PREFIX):
         raise ErrorPage(
@@ -175,7 +177,7 @@ def _pushed_parameters(params) -> MultiDict:
     )
     if record is None:  # used or expired meanwhile
         raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
-    return MultiDict([tuple(pair) for pair in record["params"]])
+    return PushedParameters([tuple(pair) for pair in record["params"]])
 
 
 def resolve(params):
@@ -215,7 +217,7 @@ def pushed_authorization_request():
         ]
     )
     if "request_uri" in form:
-        return oauth_error(400, "invalid_request", "request_uri is not allowed in a pushed request")
+        return oauth_error(400, "invalid_request", keycloak_errors.PAR_REQUEST_URI_NOT_ALLOWED)
     if form.get("client_id", client.get_client_id()) != client.get_client_id():
         return oauth_error(400, "invalid_request", "client_id is not the authenticated client")
     form.setlist("client_id", [client.get_client_id()])
@@ -226,7 +228,10 @@ def pushed_authorization_request():
         # (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
         parse_authorization_request(params, as_sent=request.form, pushed=True)
     except ErrorPage as exc:
-        return oauth_error(400, exc.error, exc.description)
+        # Keycloak's ParEndpoint answers a redirect URI it refuses ``invalid_request``, and
+        # RFC 9126 §2.3 has no other code for it: ``invalid_redirect_uri`` is RFC 7591's.
+        code = "invalid_request" if exc.error == "invalid_redirect_uri" else exc.error
+        return oauth_error(400, code, exc.description)
     except RedirectError as exc:
         return oauth_error(*pushed_refusal(exc))
     key = secrets.token_urlsafe(32)

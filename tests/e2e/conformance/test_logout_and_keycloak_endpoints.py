@@ -1042,8 +1042,9 @@ def test_pushed_authorization_request_then_authorization(server):
         timeout=10,
     )
     assert bad.status_code == 400
+    # Keycloak's ParEndpoint (ParTest.testFailureParIncludesInvalidRedirectUri).
     assert bad.json() == {
-        "error": "invalid_redirect_uri",
+        "error": "invalid_request",
         "error_description": "Invalid parameter: redirect_uri",  # the authorization page's text
     }
     unauthenticated = requests.post(
