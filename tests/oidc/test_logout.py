@@ -222,3 +222,25 @@ def test_web_origins_plus_means_the_redirect_uris_origins(app):
     register_client(app, web_origins=["+", "https://App.example.org"])
     client = app.extensions["santeid"].clients.get("service-test")
     assert client.web_origins == {"https://service.example.org", "https://app.example.org"}
+
+
+def test_the_registered_uris_own_query_comes_back_as_registered(app, client):
+    """Keycloak returns the ``post_logout_redirect_uri`` as registered, ``state`` appended
+    after its own query: ``…?logout`` then ``…?logout&state=something``
+    (``RPInitiatedLogoutTest.logoutRedirect`` and ``postLogoutRedirect``,
+    https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/RPInitiatedLogoutTest.java).
+    A key without a value stays one, an escape stays as written."""
+    target = "https://service.example.org/logged-out?logout&from=a%20b"
+    flow = Flow(app, client, register_client(app, post_logout_redirect_uris=[target]))
+    with_state = _logout_to(client, flow.full_login(), target)
+    assert with_state.status_code == 302
+    assert with_state.headers["Location"] == target + "&state=bye"
+    without_state = client.get(
+        f"{OIDC}/logout",
+        query_string={
+            "id_token_hint": flow.full_login()["id_token"],
+            "post_logout_redirect_uri": target,
+        },
+    )
+    assert without_state.status_code == 302
+    assert without_state.headers["Location"] == target
