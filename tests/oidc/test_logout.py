@@ -244,3 +244,24 @@ def test_the_registered_uris_own_query_comes_back_as_registered(app, client):
     )
     assert without_state.status_code == 302
     assert without_state.headers["Location"] == target
+
+
+def test_a_confirmation_sent_late_still_logs_out(clocked_app, clock):
+    """Keycloak's confirmation expires with its authentication session's action: five minutes
+    later it answers "Logout failed" and the session lives on
+    (``RPInitiatedLogoutTest.logoutExpiredConfirmationAction``,
+    https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/RPInitiatedLogoutTest.java).
+    santeid carries the logout out: the professional asked to close the session
+    (docs/psc-integration.md §5.1)."""
+    http = clocked_app.test_client()
+    flow = Flow(clocked_app, http, register_client(clocked_app))
+    flow.full_login()
+    page = http.get(f"{OIDC}/logout", query_string={"client_id": "service-test"})
+    assert 'id="confirm-logout"' in page.get_data(as_text=True)
+    clock.advance(310)
+    confirmed = http.post(
+        f"{OIDC}/logout/logout-confirm",
+        data={"client_id": "service-test", "csrf_token": flow.csrf(page.get_data(as_text=True))},
+    )
+    assert confirmed.status_code == 200
+    assert _silent(flow)["error"] == "login_required"
