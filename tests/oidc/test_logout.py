@@ -4,6 +4,8 @@ same behaviours against a real server process: tests/e2e/conformance/."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from santeid import create_app
@@ -265,3 +267,36 @@ def test_a_confirmation_sent_late_still_logs_out(clocked_app, clock):
     )
     assert confirmed.status_code == 200
     assert _silent(flow)["error"] == "login_required"
+
+
+def test_the_frontchannel_page_names_the_services_it_logs_out_of(app, client):
+    """Keycloak's front-channel logout page lists the applications it logs out of, each by its
+    name ("You are logging out from following apps", then "My Testing App":
+    ``RPInitiatedFrontChannelLogoutTest.testFrontChannelLogout``,
+    https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/forms/RPInitiatedFrontChannelLogoutTest.java),
+    each one's iframe with it; a client without a front-channel URI is not listed."""
+    flow = Flow(
+        app,
+        client,
+        register_client(
+            app,
+            client_name="Mon <Service> de test",
+            frontchannel_logout_uri="https://service.example.org/fc",
+        ),
+    )
+    tokens = flow.full_login()
+    other = register_client(
+        app,
+        client_id="other",
+        client_name="Sans canal frontal",
+        client_secret="other-secret-0123456789",
+        redirect_uris=["https://other.example.org/cb"],
+    )
+    Flow(app, client, other).obtain_code()
+    page = _logout_to(client, tokens, "https://service.example.org/logged-out")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Vous vous déconnectez des applications suivantes" in html
+    apps = re.search(r'<ul id="frontchannel-logout-apps">(.*?)</ul>', html, re.S).group(1)
+    assert re.findall(r"<li>\s*(.*?)\s*<iframe", apps, re.S) == ["Mon &lt;Service&gt; de test"]
+    assert 'src="https://service.example.org/fc?iss=' in apps
