@@ -300,3 +300,57 @@ def test_the_frontchannel_page_names_the_services_it_logs_out_of(app, client):
     apps = re.search(r'<ul id="frontchannel-logout-apps">(.*?)</ul>', html, re.S).group(1)
     assert re.findall(r"<li>\s*(.*?)\s*<iframe", apps, re.S) == ["Mon &lt;Service&gt; de test"]
     assert 'src="https://service.example.org/fc?iss=' in apps
+
+
+def _cors(response) -> dict:
+    return {k: v for k, v in response.headers.items() if k.startswith("Access-Control-")}
+
+
+def test_refresh_token_logout_answers_cors_as_keycloak(app, client):
+    """Keycloak's refresh-token logout answers CORS for the authenticated client's web origins
+    (here ``+``: its redirect URIs' origins), its 204 and its refusals alike, exposing
+    ``Access-Control-Allow-Methods``; none for another origin; a failed client authentication
+    for any origin (``LogoutCorsTest``,
+    https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/LogoutCorsTest.java;
+    ``LogoutEndpoint.logoutToken``, docs/reference/keycloak-behaviour.md, "Realm endpoints")."""
+    flow = Flow(app, client, register_client(app, web_origins=["+"]))
+    auth = basic_auth("service-test", CLIENT_SECRET)
+    valid, other = "https://service.example.org", "https://elsewhere.example.org"
+    allowed = {
+        "Access-Control-Allow-Origin": valid,
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Expose-Headers": "Access-Control-Allow-Methods",
+    }
+    tokens = flow.full_login()
+
+    def logout(token: str, origin: str, headers=auth):
+        return client.post(
+            f"{OIDC}/logout", data={"refresh_token": token}, headers={**headers, "Origin": origin}
+        )
+
+    refused = logout("invalid-refresh-token", valid)
+    assert refused.status_code == 400
+    assert _cors(refused) == allowed
+    assert _cors(logout("invalid-refresh-token", other)) == {}
+    wrong_secret = basic_auth("service-test", "invalid-secret")
+    unauthenticated = logout(tokens["refresh_token"], other, wrong_secret)
+    assert unauthenticated.status_code == 401
+    assert _cors(unauthenticated) == {**allowed, "Access-Control-Allow-Origin": other}
+    elsewhere = logout(tokens["refresh_token"], other)
+    assert elsewhere.status_code == 204
+    assert _cors(elsewhere) == {}
+    done = logout(flow.full_login()["refresh_token"], valid)
+    assert done.status_code == 204
+    assert _cors(done) == allowed
+    # The preflight (LogoutEndpoint's OPTIONS: Cors.auth().preflight(), the default methods),
+    # for any origin; an RP-initiated logout, a page, gets no CORS header.
+    preflight = client.options(
+        f"{OIDC}/logout",
+        headers={"Origin": other, "Access-Control-Request-Method": "POST"},
+    )
+    assert _cors(preflight)["Access-Control-Allow-Origin"] == other
+    assert _cors(preflight)["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
+    assert "Authorization" in _cors(preflight)["Access-Control-Allow-Headers"]
+    page = client.get(f"{OIDC}/logout", headers={"Origin": valid})
+    assert page.status_code == 200
+    assert _cors(page) == {}

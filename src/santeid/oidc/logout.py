@@ -47,6 +47,7 @@ from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc import client_auth
+from santeid.oidc import cors
 from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import add_query
@@ -115,6 +116,9 @@ def refresh_token_logout():
         client = client_auth.authenticate("end_session", server.create_oauth2_request(request))
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
+    # Its web origins may read the answer, 204 or refusal (Keycloak's
+    # cors.allowedOrigins(session, client) after authorizeClient; cors.py).
+    cors.allow_origins_of(client)
     token = request.form.get("refresh_token")
     if token is None:
         return oauth_error(400, "invalid_request", keycloak_errors.NO_REFRESH_TOKEN)
