@@ -64,6 +64,21 @@ def test_redirect_uri_must_match_exactly(flow):
     assert _error_detail(response) == "Invalid parameter: redirect_uri"
 
 
+def test_the_redirect_uris_own_query_is_kept_as_registered(app, client):
+    """Keycloak appends the response to the registered URI's query as written
+    (``KeycloakUriBuilder.queryParam``,
+    https://github.com/keycloak/keycloak/blob/main/common/src/main/java/org/keycloak/common/util/KeycloakUriBuilder.java;
+    the same at logout, ``RPInitiatedLogoutTest.logoutRedirect``): a key without a value stays
+    one, an escape stays as written."""
+    registered = "https://service.example.org/callback?tenant&from=a%20b"
+    flow = Flow(app, client, register_client(app, redirect_uris=[registered]))
+    response = flow.login(flow.authorize(state="st"), sandbox_professional(app))
+    location = response.headers["Location"]
+    assert location.startswith(registered + "&")
+    assert _query(response)["state"] == "st"
+    assert "code" in flow.code_from(response)
+
+
 @pytest.mark.parametrize(
     "asked",
     [

@@ -4,6 +4,8 @@ same behaviours against a real server process: tests/e2e/conformance/."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from santeid import create_app
@@ -222,3 +224,133 @@ def test_web_origins_plus_means_the_redirect_uris_origins(app):
     register_client(app, web_origins=["+", "https://App.example.org"])
     client = app.extensions["santeid"].clients.get("service-test")
     assert client.web_origins == {"https://service.example.org", "https://app.example.org"}
+
+
+def test_the_registered_uris_own_query_comes_back_as_registered(app, client):
+    """Keycloak returns the ``post_logout_redirect_uri`` as registered, ``state`` appended
+    after its own query: ``…?logout`` then ``…?logout&state=something``
+    (``RPInitiatedLogoutTest.logoutRedirect`` and ``postLogoutRedirect``,
+    https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/RPInitiatedLogoutTest.java).
+    A key without a value stays one, an escape stays as written."""
+    target = "https://service.example.org/logged-out?logout&from=a%20b"
+    flow = Flow(app, client, register_client(app, post_logout_redirect_uris=[target]))
+    with_state = _logout_to(client, flow.full_login(), target)
+    assert with_state.status_code == 302
+    assert with_state.headers["Location"] == target + "&state=bye"
+    without_state = client.get(
+        f"{OIDC}/logout",
+        query_string={
+            "id_token_hint": flow.full_login()["id_token"],
+            "post_logout_redirect_uri": target,
+        },
+    )
+    assert without_state.status_code == 302
+    assert without_state.headers["Location"] == target
+
+
+def test_a_confirmation_sent_late_still_logs_out(clocked_app, clock):
+    """Keycloak's confirmation expires with its authentication session's action: five minutes
+    later it answers "Logout failed" and the session lives on
+    (``RPInitiatedLogoutTest.logoutExpiredConfirmationAction``,
+    https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/RPInitiatedLogoutTest.java).
+    santeid carries the logout out: the professional asked to close the session
+    (docs/psc-integration.md §5.1)."""
+    http = clocked_app.test_client()
+    flow = Flow(clocked_app, http, register_client(clocked_app))
+    flow.full_login()
+    page = http.get(f"{OIDC}/logout", query_string={"client_id": "service-test"})
+    assert 'id="confirm-logout"' in page.get_data(as_text=True)
+    clock.advance(310)
+    confirmed = http.post(
+        f"{OIDC}/logout/logout-confirm",
+        data={"client_id": "service-test", "csrf_token": flow.csrf(page.get_data(as_text=True))},
+    )
+    assert confirmed.status_code == 200
+    assert _silent(flow)["error"] == "login_required"
+
+
+def test_the_frontchannel_page_names_the_services_it_logs_out_of(app, client):
+    """Keycloak's front-channel logout page lists the applications it logs out of, each by its
+    name ("You are logging out from following apps", then "My Testing App":
+    ``RPInitiatedFrontChannelLogoutTest.testFrontChannelLogout``,
+    https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/forms/RPInitiatedFrontChannelLogoutTest.java),
+    each one's iframe with it; a client without a front-channel URI is not listed."""
+    flow = Flow(
+        app,
+        client,
+        register_client(
+            app,
+            client_name="Mon <Service> de test",
+            frontchannel_logout_uri="https://service.example.org/fc",
+        ),
+    )
+    tokens = flow.full_login()
+    other = register_client(
+        app,
+        client_id="other",
+        client_name="Sans canal frontal",
+        client_secret="other-secret-0123456789",
+        redirect_uris=["https://other.example.org/cb"],
+    )
+    Flow(app, client, other).obtain_code()
+    page = _logout_to(client, tokens, "https://service.example.org/logged-out")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Vous vous déconnectez des applications suivantes" in html
+    apps = re.search(r'<ul id="frontchannel-logout-apps">(.*?)</ul>', html, re.S).group(1)
+    assert re.findall(r"<li>\s*(.*?)\s*<iframe", apps, re.S) == ["Mon &lt;Service&gt; de test"]
+    assert 'src="https://service.example.org/fc?iss=' in apps
+
+
+def _cors(response) -> dict:
+    return {k: v for k, v in response.headers.items() if k.startswith("Access-Control-")}
+
+
+def test_refresh_token_logout_answers_cors_as_keycloak(app, client):
+    """Keycloak's refresh-token logout answers CORS for the authenticated client's web origins
+    (here ``+``: its redirect URIs' origins), its 204 and its refusals alike, exposing
+    ``Access-Control-Allow-Methods``; none for another origin; a failed client authentication
+    for any origin (``LogoutCorsTest``,
+    https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/LogoutCorsTest.java;
+    ``LogoutEndpoint.logoutToken``, docs/reference/keycloak-behaviour.md, "Realm endpoints")."""
+    flow = Flow(app, client, register_client(app, web_origins=["+"]))
+    auth = basic_auth("service-test", CLIENT_SECRET)
+    valid, other = "https://service.example.org", "https://elsewhere.example.org"
+    allowed = {
+        "Access-Control-Allow-Origin": valid,
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Expose-Headers": "Access-Control-Allow-Methods",
+    }
+    tokens = flow.full_login()
+
+    def logout(token: str, origin: str, headers=auth):
+        return client.post(
+            f"{OIDC}/logout", data={"refresh_token": token}, headers={**headers, "Origin": origin}
+        )
+
+    refused = logout("invalid-refresh-token", valid)
+    assert refused.status_code == 400
+    assert _cors(refused) == allowed
+    assert _cors(logout("invalid-refresh-token", other)) == {}
+    wrong_secret = basic_auth("service-test", "invalid-secret")
+    unauthenticated = logout(tokens["refresh_token"], other, wrong_secret)
+    assert unauthenticated.status_code == 401
+    assert _cors(unauthenticated) == {**allowed, "Access-Control-Allow-Origin": other}
+    elsewhere = logout(tokens["refresh_token"], other)
+    assert elsewhere.status_code == 204
+    assert _cors(elsewhere) == {}
+    done = logout(flow.full_login()["refresh_token"], valid)
+    assert done.status_code == 204
+    assert _cors(done) == allowed
+    # The preflight (LogoutEndpoint's OPTIONS: Cors.auth().preflight(), the default methods),
+    # for any origin; an RP-initiated logout, a page, gets no CORS header.
+    preflight = client.options(
+        f"{OIDC}/logout",
+        headers={"Origin": other, "Access-Control-Request-Method": "POST"},
+    )
+    assert _cors(preflight)["Access-Control-Allow-Origin"] == other
+    assert _cors(preflight)["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
+    assert "Authorization" in _cors(preflight)["Access-Control-Allow-Headers"]
+    page = client.get(f"{OIDC}/logout", headers={"Origin": valid})
+    assert page.status_code == 200
+    assert _cors(page) == {}

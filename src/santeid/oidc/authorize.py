@@ -19,7 +19,6 @@ import secrets
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import fields
-from urllib.parse import parse_qsl
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
@@ -161,10 +160,16 @@ _REQUEST_FIELDS = frozenset(f.name for f in fields(AuthorizationRequest))
 
 
 def add_query(uri: str, params: list[tuple[str, str]]) -> str:
-    """Append parameters, keeping the registered URI's own query (RFC 6749 §3.1.2)."""
+    """Append parameters after the registered URI's own query, kept as written (RFC 6749
+    §3.1.2): Keycloak's ``KeycloakUriBuilder.queryParam`` adds ``&name=value`` to the raw
+    query, so ``…?logout`` comes back ``…?logout&state=…``, never ``…?logout=&state=…``
+    (docs/reference/keycloak-behaviour.md, "Logout")."""
+    if not params:
+        return uri
     parts = urlsplit(uri)
-    query = parse_qsl(parts.query, keep_blank_values=True) + params
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    added = urlencode(params)
+    query = f"{parts.query}&{added}" if parts.query else added
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 class FormPostResponse(Response):

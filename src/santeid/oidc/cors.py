@@ -21,6 +21,13 @@
   has the device flow), as Keycloak's ``DeviceEndpoint``: any origin when the client does not
   authenticate, none for the refusal of a client that does (an ``ErrorResponseException``,
   without CORS).
+* The refresh-token logout (``POST …/logout`` with ``refresh_token``), as Keycloak's
+  ``LogoutEndpoint.logoutToken``: the authenticated client's web origins, its 204 and its
+  refusals alike; every origin for a client that does not authenticate. The RP-initiated
+  logout, a page, gets none (Keycloak's ``logout`` builds no ``Cors``). Its preflight
+  (``LogoutEndpoint``'s ``OPTIONS``: ``auth().preflight()`` naming no method) announces
+  Keycloak's default methods, ``GET, HEAD, OPTIONS`` — a browser's ``POST`` passes all the
+  same, a CORS-safelisted method (``LogoutCorsTest``).
 * The pushed authorization request endpoint, as Keycloak's ``ParEndpoint``
   (``AbstractParEndpoint.authorizeClient``: ``cors.allowedOrigins(session, client)`` once the
   client authenticates, every origin for a client that does not): the authenticated client's
@@ -35,9 +42,9 @@
   accompanies every allowed origin.
 
 ``Access-Control-Expose-Headers`` on an allowed token, revocation, userinfo, pushed or device
-authorization answer names ``Access-Control-Allow-Methods``, and ``WWW-Authenticate`` too when
-the answer has one, so that a browser application reads userinfo's refusals (an empty body,
-the error in the challenge).
+authorization answer, or refresh-token logout, names ``Access-Control-Allow-Methods``, and
+``WWW-Authenticate`` too when the answer has one, so that a browser application reads
+userinfo's refusals (an empty body, the error in the challenge).
 
 ``Vary: Origin`` is added because the echoed origin differs per caller (discovery and JWKS
 are cacheable).
@@ -68,15 +75,18 @@ PREFLIGHT_METHODS = {
     "oidc.revoke": "POST, OPTIONS",
     "oidc.userinfo": "GET, POST, OPTIONS",
     "oidc.device_authorization": "POST, OPTIONS",
+    # Keycloak's Cors.DEFAULT_ALLOW_METHODS: LogoutEndpoint's preflight names none.
+    "oidc.logout": "GET, HEAD, OPTIONS",
 }
 #: Endpoints answered with CORS but no preflight (Keycloak's ``ParEndpoint``).
 WITHOUT_PREFLIGHT = ("oidc.par",)
 PUBLIC_ENDPOINTS = ("oidc.discovery", "oidc.wallet_discovery", "oidc.oauth_discovery", "oidc.certs")
 #: Exposed on every allowed token, revocation, userinfo, pushed and device authorization
-#: answer (Keycloak's ``exposedHeaders``).
+#: answer, and refresh-token logout (Keycloak's ``exposedHeaders``).
 EXPOSED = "Access-Control-Allow-Methods"
 EXPOSING_ENDPOINTS = (
     "oidc.token", "oidc.revoke", "oidc.userinfo", "oidc.par", "oidc.device_authorization",
+    "oidc.logout",
 )  # fmt: skip
 #: :func:`allow_any_origin`'s mark.
 _ANY_ORIGIN = object()

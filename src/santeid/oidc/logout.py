@@ -47,6 +47,7 @@ from santeid.errors import oauth_error
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.oidc import client_auth
+from santeid.oidc import cors
 from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import add_query
@@ -62,24 +63,28 @@ from santeid.security import check_csrf
 from santeid.services import services
 
 
-def frontchannel_logout_urls(clients, sid: str) -> list[str]:
-    """Front-Channel Logout 1.0 §2–§3: each client's ``frontchannel_logout_uri``, with ``iss``
-    and ``sid`` when it registered ``frontchannel_logout_session_required``."""
+def frontchannel_logouts(clients, sid: str) -> list[tuple[str, str]]:
+    """Front-Channel Logout 1.0 §2–§3: ``(name, uri)`` of each client with a
+    ``frontchannel_logout_uri``, with ``iss`` and ``sid`` when it registered
+    ``frontchannel_logout_session_required``. The name (``client_name``, else ``client_id``)
+    is shown beside its iframe, as Keycloak's page lists "the following apps"
+    (docs/reference/keycloak-behaviour.md, "Logout")."""
     issuer = services().settings.issuer
-    urls = []
+    frames = []
     for client in clients:
         uri = client.frontchannel_logout_uri
         if not uri:
             continue
         if client.frontchannel_logout_session_required:
             uri = add_query(uri, [("iss", issuer), ("sid", sid)])
-        urls.append(uri)
-    return urls
+        frames.append((client.name, uri))
+    return frames
 
 
-def _finish(t, target: str | None, state: str | None, frames: list[str]):
+def _finish(t, target: str | None, state: str | None, frames: list[tuple[str, str]]):
     """Redirect to ``target`` (with ``state``), or show the closed-session page; with
-    front-channel iframes, the page loads them first and then continues to ``target``."""
+    front-channel iframes, the page names their services, loads them first and then
+    continues to ``target``."""
     if target:
         target = add_query(target, [("state", state)] if state is not None else [])
     if not frames:
@@ -89,7 +94,7 @@ def _finish(t, target: str | None, state: str | None, frames: list[str]):
     response = make_response(
         render_template("frontchannel_logout.html", t=t, frames=frames, target=target)
     )
-    origins = sorted({"{0.scheme}://{0.netloc}".format(urlsplit(u)) for u in frames})
+    origins = sorted({"{0.scheme}://{0.netloc}".format(urlsplit(u)) for _, u in frames})
     # The iframes load the clients' pages: only their origins may be framed.
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -111,6 +116,9 @@ def refresh_token_logout():
         client = client_auth.authenticate("end_session", server.create_oauth2_request(request))
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
+    # Its web origins may read the answer, 204 or refusal (Keycloak's
+    # cors.allowedOrigins(session, client) after authorizeClient; cors.py).
+    cors.allow_origins_of(client)
     token = request.form.get("refresh_token")
     if token is None:
         return oauth_error(400, "invalid_request", keycloak_errors.NO_REFRESH_TOKEN)
@@ -255,9 +263,9 @@ def log_out(svc, req: LogoutRequest, t):
     if held and held != hint_sid:
         if req.hint is None or svc.sessions.exists(held):
             sids.append(held)
-    frames: list[str] = []
+    frames: list[tuple[str, str]] = []
     for sid in sids:
-        frames += frontchannel_logout_urls(end_session(svc, sid), sid)
+        frames += frontchannel_logouts(end_session(svc, sid), sid)
     return _finish(t, req.target, req.state, frames)
 
 
