@@ -32,10 +32,6 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from santeid.pki import TestAuthority
-from santeid.pki import issue_certificate
-from santeid.pki import subject_name
-from santeid.pki import write_credentials
 from tests.support.apache import EchoApp
 from tests.support.apache import apache_folder
 from tests.support.apache import needs_mod_auth_openidc
@@ -50,6 +46,7 @@ from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import pkce_pair
 from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
+from tests.support.servers import establishment_certificates
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
@@ -276,17 +273,9 @@ def https_server(tmp_path_factory):
     authority."""
     home = tmp_path_factory.mktemp("mod-auth-openidc-https")
     args, ca = santeid_home(home).dev_tls()
-    authority = TestAuthority.load_or_create(
-        home / "establishments", "establishments", common_name="TEST AC ETABLISSEMENTS",
-        key_type="ec-p256",
-    )  # fmt: skip
-    certificate, key = issue_certificate(
-        authority,
-        subject=subject_name(common_name="service-apache", organization="Etablissement Test",
-                             country="FR"),
-        key_type="ec-p256",
-    )  # fmt: skip
-    write_credentials(home / "client", certificate, key, authority)
+    authority = establishment_certificates(
+        home, {"client": ("service-apache", "Etablissement Test")}
+    )
     with santeid_process(
         home, args=["--sandbox", *args], ca=ca, SANTEID_STORE_URL="memory://",
         SANTEID_TLS_CLIENT_AUTH_CA_FILE=str(authority.cert_path),

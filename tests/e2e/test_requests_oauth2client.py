@@ -61,11 +61,8 @@ from requests_oauth2client import ServerError
 from requests_oauth2client import UnauthorizedClient
 from requests_oauth2client import UnknownTokenEndpointError
 
-from santeid.pki import TestAuthority
-from santeid.pki import issue_certificate
-from santeid.pki import subject_name
-from santeid.pki import write_credentials
 from tests.support.http_login import login_to_callback
+from tests.support.servers import establishment_certificates
 from tests.support.servers import https_sandbox_process
 from tests.support.servers import santeid_process
 
@@ -98,17 +95,7 @@ def server(tmp_path_factory):
     ``https`` (outside its ``testing`` mode). The establishments' authority
     (``tls_client_auth_ca_file``) issued the service's certificate, in ``home/client``."""
     home = tmp_path_factory.mktemp("requests-oauth2client")
-    authority = TestAuthority.load_or_create(
-        home / "establishments", "establishments", common_name="TEST AC ETABLISSEMENTS",
-        key_type="ec-p256",
-    )  # fmt: skip
-    certificate, key = issue_certificate(
-        authority,
-        subject=subject_name(common_name="logiciel-lourd", organization="Cabinet Test",
-                             country="FR"),
-        key_type="ec-p256",
-    )  # fmt: skip
-    write_credentials(home / "client", certificate, key, authority)
+    authority = establishment_certificates(home, {"client": ("logiciel-lourd", "Cabinet Test")})
     with https_sandbox_process(
         home,
         SANTEID_STORE_URL="memory://",

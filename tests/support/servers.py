@@ -35,7 +35,11 @@ from click.testing import CliRunner
 from santeid.cli import main as santeid_command
 from santeid.keys.lifecycle import KEYS_FILENAME
 from santeid.keystore import ensure_dev_keys
+from santeid.pki import TestAuthority
 from santeid.pki import certificate_pem
+from santeid.pki import issue_certificate
+from santeid.pki import subject_name
+from santeid.pki import write_credentials
 from santeid.settings import Settings
 from tests.support.redis_server import free_port
 
@@ -48,6 +52,24 @@ CERT_HEADER = "X-SSL-Client-Cert"
 PROXY = "127.0.0.1"
 #: The settings of a server behind that proxy: it believes the header from the proxy only.
 BEHIND_PROXY = {"SANTEID_TLS_CLIENT_CERT_HEADER": CERT_HEADER, "SANTEID_TRUSTED_PROXIES": PROXY}
+
+
+def establishment_certificates(
+    home: Path, certificates: dict[str, tuple[str, str]], *, authority: str = "establishments"
+) -> TestAuthority:
+    """An establishments' authority, what ``tls_client_auth_ca_file`` names (``TEST AC
+    ETABLISSEMENTS``, P-256, in ``home/<authority>``, its certificate ``<authority>.pem``), and
+    for each folder of ``certificates`` a client certificate it issued to ``(common name,
+    organisation)``, country FR, written with its key and the authority under
+    ``home/<folder>`` (``santeid.pki.write_credentials``)."""
+    issuer = TestAuthority.load_or_create(
+        home / authority, authority, common_name="TEST AC ETABLISSEMENTS", key_type="ec-p256"
+    )
+    for folder, (common_name, organization) in certificates.items():
+        subject = subject_name(common_name=common_name, organization=organization, country="FR")
+        certificate, key = issue_certificate(issuer, subject=subject, key_type="ec-p256")
+        write_credentials(home / folder, certificate, key, issuer)
+    return issuer
 
 
 def behind_proxy(settings: Settings, **changes: Any) -> Settings:

@@ -37,13 +37,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from santeid.pki import TestAuthority
-from santeid.pki import issue_certificate
-from santeid.pki import subject_name
-from santeid.pki import write_credentials
 from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import userinfo_refusal
+from tests.support.servers import establishment_certificates
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
@@ -69,18 +66,14 @@ def home(tmp_path_factory):
     prepared.cli("tls", "dev-cert", "--out", str(path / "tls"))
     # The establishment's authority (tls_client_auth_ca_file), and two of its
     # certificates: the registered one and another.
-    authority = TestAuthority.load_or_create(
-        path / "rp-ca", "rp-ca", common_name="TEST AC ETABLISSEMENTS", key_type="ec-p256"
+    establishment_certificates(
+        path,
+        {
+            "machine": ("logiciel-psc", "Etablissement Test"),
+            "other": ("autre-logiciel", "Etablissement Test"),
+        },
+        authority="rp-ca",
     )
-    for folder, common_name in (("machine", "logiciel-psc"), ("other", "autre-logiciel")):
-        certificate, key = issue_certificate(
-            authority,
-            subject=subject_name(
-                common_name=common_name, organization="Etablissement Test", country="FR"
-            ),
-            key_type="ec-p256",
-        )
-        write_credentials(path / folder, certificate, key, authority)
     prepared.register(
         "rp-web",
         client_name="Service web",

@@ -21,10 +21,6 @@ import json
 
 import pytest
 
-from santeid.pki import TestAuthority
-from santeid.pki import issue_certificate
-from santeid.pki import subject_name
-from santeid.pki import write_credentials
 from tests.e2e.conformance.test_tokens_and_mtls import REDIRECT_URI
 from tests.e2e.conformance.test_tokens_and_mtls import _authorization_code
 from tests.e2e.conformance.test_tokens_and_mtls import _decode_unverified
@@ -35,6 +31,7 @@ from tests.e2e.conformance.test_tokens_and_mtls import _thumbprint
 from tests.e2e.conformance.test_tokens_and_mtls import _tls
 from tests.support.ciba import CIBA_GRANT
 from tests.support.ciba import Receiver
+from tests.support.servers import establishment_certificates
 from tests.support.servers import santeid_home
 
 pytestmark = [pytest.mark.server]
@@ -54,13 +51,11 @@ def _home(tmp_path_factory, name: str, **settings: str) -> dict:
     path = prepared.home
     prepared.cli("directory", "seed-demo")
     prepared.cli("tls", "dev-cert", "--out", str(path / "tls"))
-    authority = TestAuthority.load_or_create(
-        path / "rp-ca", "rp-ca", common_name="TEST AC ETABLISSEMENTS", key_type="ec-p256"
+    establishment_certificates(
+        path,
+        {folder: (folder, "Etablissement") for folder in ("machine", "other")},
+        authority="rp-ca",
     )
-    for folder in ("machine", "other"):
-        subject = subject_name(common_name=folder, organization="Etablissement", country="FR")
-        certificate, key = issue_certificate(authority, subject=subject, key_type="ec-p256")
-        write_credentials(path / folder, certificate, key, authority)
     listed = json.loads(prepared.cli("directory", "list", "--sandbox", "--json").stdout)
     return {"path": path, "national_id": listed[0]["national_id"], "prepared": prepared}
 
