@@ -65,9 +65,10 @@ REDIRECT_URI = "https://service.example.org/callback"
 #: docs/sandbox.md: Clément ARNAUD, whose sandbox phone approves at once.
 PROFESSIONAL = "810000000030"
 #: The access-token lifetime of PSC (docs/psc-integration.md §3), and of the server whose
-#: tokens expire during a test.
+#: tokens expire during a test: long enough for a login and a first call on a busy test
+#: machine, short enough to wait out.
 PSC_LIFETIME = 120
-SHORT_LIFETIME = 2
+SHORT_LIFETIME = 8
 
 
 def clients() -> list[dict]:

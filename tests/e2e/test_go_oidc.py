@@ -75,8 +75,9 @@ SECRET = "a-long-secret-for-the-go-oidc-service-0001"
 #: docs/sandbox.md: approved at once; denied on the phone.
 PROFESSIONAL = "810000000030"
 DENYING = "810000000032"
-#: The access-token lifetime of the server whose tokens expire during a test.
-SHORT_LIFETIME = 2
+#: The access-token lifetime of the server whose tokens expire during a test: long enough for
+#: a login and a first call on a busy test machine, short enough to wait out.
+SHORT_LIFETIME = 8
 
 
 @pytest.fixture(scope="module")
