@@ -22,7 +22,10 @@
 from __future__ import annotations
 
 import io
+import os
+import re
 import sqlite3
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +50,7 @@ from santeid.storage import MemoryStore
 from tests.support.oidc_flow import ISSUER
 from tests.support.servers import CERT_HEADER
 from tests.support.servers import PROXY
+from tests.support.servers import SANTEID
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
@@ -458,3 +462,26 @@ def vitale_beneficiary(insi_base: Path) -> dict:
     finally:
         conn.close()
     return dict(row)
+
+
+def run_readme_setup(example: Path, home: Path, out: Path) -> str:
+    """The ``santeid`` commands of ``example``'s README (its first ``sh`` block), run as written
+    in a terminal beside ``make run``: from the folder holding ``make run``'s ``var`` and
+    ``keys`` (``home``, the server's), with no ``SANTEID_*`` variable but the ones the commands
+    set themselves; ``.venv/bin/santeid`` is this environment's command, ``/tmp/insi-client``
+    ``out``. Returns the block."""
+    readme = (example / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(.*?)```", readme, re.S).group(1)
+    commands = [
+        line.replace(".venv/bin/santeid", SANTEID).replace("/tmp/insi-client", str(out))  # noqa: S108
+        for line in block.splitlines()
+        if ".venv/bin/santeid" in line
+    ]
+    assert len(commands) == 2, block
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
+    done = subprocess.run(
+        ["bash", "-e", "-c", "\n".join(commands)], cwd=home, env={**env, "HOME": str(home)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return block

@@ -13,8 +13,6 @@ they are missing. The example's own input (``search.json``, for ``make run``) ru
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -25,7 +23,6 @@ from tests.support.node import NODE
 from tests.support.node import install_locked
 from tests.support.node import needs_node_and_npm
 from tests.support.real_wsdl import lay_out
-from tests.support.servers import SANTEID
 
 NODE_DIR = Path(__file__).resolve().parents[3] / "examples" / "insi-node-soap"
 
@@ -145,34 +142,13 @@ def test_node_soap_with_the_real_wsdl_structure_and_santeids_endpoint(
     check_search_answers(results, beneficiary)
 
 
-def readme_setup(home: Path, out: Path) -> None:
-    """The ``santeid`` commands of the example's README, run as written in a terminal beside
-    ``make run``: from the folder holding ``make run``'s ``var`` and ``keys`` (here the
-    server's), with no ``SANTEID_*`` variable but the ones the commands set themselves;
-    ``.venv/bin/santeid`` is this environment's command, ``/tmp/insi-client`` ``out``."""
-    readme = (NODE_DIR / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```sh\n(.*?)```", readme, re.S).group(1)
-    commands = [
-        line.replace(".venv/bin/santeid", SANTEID).replace("/tmp/insi-client", str(out))  # noqa: S108
-        for line in block.splitlines()
-        if ".venv/bin/santeid" in line
-    ]
-    assert len(commands) == 2, block
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
-    done = subprocess.run(
-        ["bash", "-e", "-c", "\n".join(commands)], cwd=home, env={**env, "HOME": str(home)},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 def test_the_examples_own_search_as_its_readme_runs_it(node_soap, server, tmp_path):
     """``examples/insi-node-soap/search.json`` (written for ``make run``: its HTTPS port, its
     certificate paths, the README's software number), after the README's own setup commands,
     with only the port and paths adapted to this server."""
     scenario = json.loads((NODE_DIR / "search.json").read_text(encoding="utf-8"))
     home = server["home"]
-    readme_setup(home, tmp_path / "insi-client")
+    support.run_readme_setup(NODE_DIR, home, tmp_path / "insi-client")
     scenario.update(
         cert=str(tmp_path / "insi-client" / "cert.pem"),
         key=str(tmp_path / "insi-client" / "key.pem"),

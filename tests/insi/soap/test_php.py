@@ -19,7 +19,6 @@ Debian's ``php-cli``, ``php-soap`` and ``php-xml`` when they are missing.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -41,7 +40,6 @@ from tests.support import soap as support
 from tests.support.http_login import logged_in_tokens
 from tests.support.real_wsdl import lay_out
 from tests.support.servers import REALM
-from tests.support.servers import SANTEID
 from tests.support.servers import code_flow_client
 from tests.support.servers import santeid_home
 from tests.support.soap import ACTION
@@ -476,23 +474,10 @@ def test_the_examples_own_search_as_its_readme_runs_it(server, tmp_path):
     ``keys`` (here the server's), no ``SANTEID_*`` variable but the ones they set themselves,
     ``.venv/bin/santeid`` this environment's command, ``/tmp/insi-client`` ``tmp_path``'s —
     with only the port and paths adapted to this server."""
-    readme = (PHP_DIR / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```sh\n(.*?)```", readme, re.S).group(1)
     out = tmp_path / "insi-client"
-    commands = [
-        line.replace(".venv/bin/santeid", SANTEID).replace("/tmp/insi-client", str(out))  # noqa: S108
-        for line in block.splitlines()
-        if ".venv/bin/santeid" in line
-    ]
-    assert len(commands) == 2, block
-    assert "php examples/insi-php-soap/client.php < examples/insi-php-soap/search.json" in block
     home = server["home"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTEID_")}
-    done = subprocess.run(
-        ["bash", "-e", "-c", "\n".join(commands)], cwd=home, env={**env, "HOME": str(home)},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    block = support.run_readme_setup(PHP_DIR, home, out)
+    assert "php examples/insi-php-soap/client.php < examples/insi-php-soap/search.json" in block
     scenario = json.loads((PHP_DIR / "search.json").read_text(encoding="utf-8"))
     scenario.update(
         cert=str(out / "cert.pem"), key=str(out / "key.pem"), ca=str(home / "tls" / "ca.pem")
