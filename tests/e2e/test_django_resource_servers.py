@@ -47,6 +47,7 @@ from tests.support.python_rp import python_relying_party
 from tests.support.redis_server import free_port
 from tests.support.servers import code_flow_client
 from tests.support.servers import santeid_process
+from tests.support.servers import service_client
 
 pytestmark = pytest.mark.server
 
@@ -72,13 +73,7 @@ SHORT_LIFETIME = 8
 
 
 def clients() -> list[dict]:
-    caller = {
-        "client_id": CALLER,
-        "client_name": CALLER,
-        "client_secret": SECRET,
-        "grant_types": ["client_credentials"],
-        "token_endpoint_auth_method": "client_secret_basic",
-    }
+    caller = service_client(CALLER, SECRET)
     # The API's client may also get a token of its own (``client_credentials``).
     api_client = code_flow_client(API_CLIENT, SECRET, REDIRECT_URI)
     api_client["grant_types"].append("client_credentials")

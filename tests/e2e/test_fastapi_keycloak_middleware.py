@@ -58,6 +58,7 @@ from tests.support.jwt_keys import signed_with
 from tests.support.oidc_flow import basic_auth
 from tests.support.servers import code_flow_client
 from tests.support.servers import santeid_process
+from tests.support.servers import service_client
 
 pytestmark = pytest.mark.server
 
@@ -91,13 +92,7 @@ def server(tmp_path_factory):
 
 
 def caller() -> dict:
-    return {
-        "client_id": CALLER,
-        "client_name": CALLER,
-        "client_secret": SECRET,
-        "grant_types": ["client_credentials"],
-        "token_endpoint_auth_method": "client_secret_basic",
-    }
+    return service_client(CALLER, SECRET)
 
 
 def psc_checks(server, **extra) -> dict:

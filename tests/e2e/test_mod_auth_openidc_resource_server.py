@@ -57,6 +57,7 @@ from tests.support.redis_server import free_port
 from tests.support.servers import code_flow_client
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
+from tests.support.servers import service_client
 
 pytestmark = [pytest.mark.server, needs_mod_auth_openidc]
 
@@ -81,13 +82,7 @@ REALM_NAME = "psc-api"
 
 
 def clients() -> list[dict]:
-    caller = {
-        "client_id": CALLER,
-        "client_name": CALLER,
-        "client_secret": SECRET,
-        "grant_types": ["client_credentials"],
-        "token_endpoint_auth_method": "client_secret_basic",
-    }
+    caller = service_client(CALLER, SECRET)
     return [
         code_flow_client(API_CLIENT, SECRET, REDIRECT_URI),
         code_flow_client(PLUS_CLIENT, PLUS_SECRET, REDIRECT_URI),

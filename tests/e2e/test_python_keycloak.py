@@ -38,6 +38,7 @@ from keycloak.pkce_utils import generate_code_verifier
 
 from tests.support.http_login import login_to_callback
 from tests.support.servers import santeid_process
+from tests.support.servers import service_client
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
@@ -65,13 +66,7 @@ def server(tmp_path_factory, redis_server):
             "grant_types": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_method": "client_secret_post",
         },
-        {
-            "client_id": SERVICE_ACCOUNT,
-            "client_name": SERVICE_ACCOUNT,
-            "client_secret": SECRET,
-            "grant_types": ["client_credentials"],
-            "token_endpoint_auth_method": "client_secret_basic",
-        },
+        service_client(SERVICE_ACCOUNT, SECRET),
     ]
     with santeid_process(
         tmp_path_factory.mktemp("python-keycloak"),

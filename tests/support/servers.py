@@ -375,6 +375,19 @@ def code_flow_client(client_id: str, secret: str, redirect_uri: str) -> dict:
     }
 
 
+def service_client(client_id: str, secret: str) -> dict:
+    """The metadata of a service that calls APIs with its own token (``client_credentials``,
+    RFC 6749 §4.4, ``client_secret_basic``), as ``santeid_process(clients=[...])`` registers
+    it."""
+    return {
+        "client_id": client_id,
+        "client_name": client_id,
+        "client_secret": secret,
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+
+
 @contextlib.contextmanager
 def santeid_process(
     home: Path,
