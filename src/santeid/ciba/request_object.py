@@ -28,17 +28,19 @@ identifier and whose ``exp``, a whole number of seconds as in every JWT a client
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import Key
 
 from santeid.ciba import metadata as client_meta
 from santeid.ciba.errors import ExpiredLoginHintTokenError
 from santeid.ciba.errors import InvalidRequestError
 from santeid.ciba.validators import REQUEST_PARAMETERS
 from santeid.oidc import client_auth
+from santeid.oidc import client_keys
 from santeid.oidc.client_auth import HINT_TOKEN_SIGNING_ALGS
 from santeid.oidc.provider import current_endpoint_url
 from santeid.storage import keys
@@ -49,18 +51,20 @@ MAX_LIFETIME = 3600
 HINT_TOKEN_ALGS = list(HINT_TOKEN_SIGNING_ALGS)
 
 
-def _client_keys(client: Any, what: str) -> KeySet:
+def _client_keys(client: Any, what: str) -> Callable[[Any], Key]:
+    """The key of the client's ``jwks`` that verifies the JWS, picked as for a client
+    assertion (``santeid.oidc.client_keys``)."""
     if not client.jwks:
         raise InvalidRequestError(f"{what} needs a client registered with jwks")
-    return KeySet.import_key_set(client.jwks)
+    return client_keys.resolver(client.jwks)
 
 
-def _decode(token: Any, keys: KeySet, algorithms: list[str], what: str):
+def _decode(token: Any, keys: Callable[[Any], Key], algorithms: list[str], what: str):
     if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16384:
         raise InvalidRequestError(f"{what} must be a signed JWT (JWS compact serialization)")
     try:
         return jwt.decode(token, keys, algorithms=algorithms)
-    except (JoseError, ValueError, TypeError):
+    except (JoseError, client_keys.ClientKeyError, ValueError, TypeError):
         raise InvalidRequestError(
             f"{what}: invalid signature or algorithm (allowed: {', '.join(algorithms)})"
         ) from None

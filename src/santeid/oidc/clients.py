@@ -30,6 +30,7 @@ from santeid import db
 from santeid.clock import Clock
 from santeid.clock import system_clock
 from santeid.oidc import client_auth
+from santeid.oidc import client_keys
 from santeid.oidc import grant_types as grants
 from santeid.oidc.scopes import scope_values
 from santeid.oidc.tls_client_auth import validate_metadata as validate_tls_client_auth
@@ -448,8 +449,16 @@ def validate_metadata(
         if not keyset.keys:
             raise InvalidClientMetadata("jwks must hold at least one key")
         for key in jwks["keys"]:
-            if any(member in key for member in ("d", "p", "q")):
+            # d, p, q: a private key's; k: a secret (oct) key, which verifies no client's JWS.
+            if any(member in key for member in ("d", "p", "q", "k")):
                 raise InvalidClientMetadata("jwks must hold public keys only")
+        # What verification can use (santeid.oidc.client_keys): a key of use sig (or none)
+        # of a type that verifies signatures.
+        if not any(client_keys.is_signature_key(key) for key in jwks["keys"]):
+            raise InvalidClientMetadata(
+                "jwks must hold a signature key: an RSA, EC or OKP key whose use, when "
+                "given, is sig"
+            )
     # Keycloak's client attribute token.endpoint.auth.signing.alg: the one algorithm its
     # assertions verify with, among its method's (client_auth.assertion_algorithms).
     assertion_alg = meta.get("token_endpoint_auth_signing_alg")

@@ -35,16 +35,14 @@ from flask import request as flask_request
 from joserfc import jws
 from joserfc import jwt as jose_jwt
 from joserfc.errors import ClaimError
-from joserfc.errors import InvalidKeyIdError
 from joserfc.errors import JoseError
 from joserfc.errors import UnsupportedAlgorithmError
 from joserfc.jwk import Key
-from joserfc.jwk import KeySet
 from joserfc.jwk import OctKey
-from joserfc.jwk import guess_key
 
 from santeid.observability import record as observe
 from santeid.oidc import client_auth
+from santeid.oidc import client_keys
 from santeid.oidc import cors
 from santeid.oidc import grant_types
 from santeid.oidc import keycloak_errors
@@ -580,8 +578,9 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         except _OtherAssertionMethod:
             return None
 
-    def client_key(self, client) -> Key | KeySet:
-        """The key (or key set) that verifies ``client``'s assertions."""
+    def verification_key(self, client, headers: dict) -> Key:
+        """The key that verifies this assertion of ``client`` (its protected ``headers``),
+        once its algorithm is found to be one the client may use."""
         raise NotImplementedError
 
     def algorithm_refused(self, alg: object) -> client_auth.SignedJwtRefused:
@@ -611,13 +610,12 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         accepted = client_auth.assertion_algorithms(
             self.CLIENT_AUTH_METHOD, client.token_endpoint_auth_signing_alg
         )
-        key = self.client_key(client)
 
         def resolve(obj):
             alg = obj.headers().get("alg")
             if alg not in accepted:
                 raise self.algorithm_refused(alg)
-            return guess_key(key, obj, use="sig")
+            return self.verification_key(client, obj.headers())
 
         return resolve
 
@@ -630,10 +628,6 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         except UnsupportedAlgorithmError as exc:
             alg = jws.extract_compact(assertion.encode()).headers().get("alg")
             raise self.algorithm_refused(alg) from exc
-        except InvalidKeyIdError as exc:
-            raise client_auth.SignedJwtRefused(
-                exc.description, client_auth.SIGNED_JWT_NO_KEY
-            ) from exc
         except JoseError as exc:
             raise self.signature_refused(exc) from exc
         max_lifetime = _services().settings.oidc.client_assertion_max_lifetime
@@ -711,12 +705,16 @@ class PrivateKeyJWT(ClientAssertionJWT):
     # subclass registers its method under.
     CLIENT_AUTH_METHOD = client_auth.PRIVATE_KEY_JWT  # type: ignore[misc]
 
-    def client_key(self, client) -> Key | KeySet:
-        if not client.jwks:
-            raise client_auth.SignedJwtRefused(
-                "The client has no registered jwks.", client_auth.SIGNED_JWT_NO_KEY
-            )
-        return KeySet.import_key_set(client.jwks)
+    def verification_key(self, client, headers: dict) -> Key:
+        """The key :func:`client_keys.verification_key` picks, as Keycloak's
+        ``JWTClientAuthenticator`` does: none is "Unable to load public key", one of another
+        type or ``alg`` than the assertion's a signature that does not verify."""
+        try:
+            return client_keys.verification_key(client.jwks, headers)
+        except client_keys.NoClientKey as exc:
+            raise client_auth.SignedJwtRefused(str(exc), client_auth.SIGNED_JWT_NO_KEY) from exc
+        except client_keys.KeyMismatch as exc:
+            raise client_auth.SignedJwtRefused(str(exc), client_auth.SIGNED_JWT_SIGNATURE) from exc
 
 
 class ClientSecretJWT(ClientAssertionJWT):
@@ -732,7 +730,7 @@ class ClientSecretJWT(ClientAssertionJWT):
 
     CLIENT_AUTH_METHOD = client_auth.CLIENT_SECRET_JWT  # type: ignore[misc]
 
-    def client_key(self, client) -> Key | KeySet:
+    def verification_key(self, client, headers: dict) -> Key:
         secret = client.shared_secret
         if not secret:  # registered before santeid kept it: Keycloak's "no secret" answer
             raise InvalidClientError(description="The client has no secret to verify with.")

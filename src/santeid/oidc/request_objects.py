@@ -3,7 +3,8 @@ requests (RFC 9126, https://www.rfc-editor.org/rfc/rfc9126), which PSC's Keycloa
 (``docs/reference/pro-sante-connect.md §2``).
 
 * ``request``: a JWT whose claims are authorization request parameters. Signed with a key of
-  the client's registered ``jwks`` (RS256, ES256, PS256), or unsigned (``alg`` ``none``), which
+  the client's registered ``jwks`` (RS256, ES256, PS256; the key picked as for a client
+  assertion, ``santeid.oidc.client_keys``), or unsigned (``alg`` ``none``), which
   Keycloak accepts by default: an unsigned object carries nothing the query string could not.
   ``iss`` and ``client_id``, when present, must be the client; ``aud``, when present, must name
   this issuer; ``exp``, ``iat``, ``nbf``, when present, are whole numbers, ``exp`` neither past
@@ -33,12 +34,12 @@ from flask import jsonify
 from flask import request
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from werkzeug.datastructures import MultiDict
 
 from santeid.cache_control import no_store
 from santeid.errors import oauth_error
 from santeid.oidc import client_auth
+from santeid.oidc import client_keys
 from santeid.oidc import cors
 from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
@@ -92,9 +93,10 @@ def _request_object_claims(token: str, client) -> dict:
                 "a signed request object needs keys registered in the client's jwks",
             )
         try:
-            keys = KeySet.import_key_set(client.jwks)
-            claims = dict(jwt.decode(token, keys, algorithms=[alg]).claims)
-        except (JoseError, ValueError, TypeError):
+            # The key Keycloak's decodeClientJWT picks, as for a client assertion.
+            resolve = client_keys.resolver(client.jwks)
+            claims = dict(jwt.decode(token, resolve, algorithms=[alg]).claims)
+        except (JoseError, client_keys.ClientKeyError, ValueError, TypeError):
             raise ErrorPage(
                 "invalid_request_object", "the request object signature does not verify"
             ) from None

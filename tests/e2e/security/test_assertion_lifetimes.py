@@ -39,8 +39,9 @@ KEYS = {
     "ec": ECKey.generate_key("P-256", private=True, parameters={"kid": "ec"}),
 }
 KEY_OF_ALG = {"RS256": "rsa", "PS256": "rsa", "ES256": "ec"}
-#: A shared (``oct``) key: registration accepts it in ``jwks`` (it holds no private member), so
-#: only the token endpoint's list of algorithms keeps an HS256 assertion from verifying.
+#: A shared (``oct``) key: registration refuses it in ``jwks`` (a secret, which verifies no
+#: client's JWS), and the token endpoint's list of algorithms refuses an HS256 assertion of a
+#: ``private_key_jwt`` client before any key is looked for.
 SHARED_KEY = b"a-shared-hmac-key-of-the-hs256-client-0123456789"
 
 
@@ -55,12 +56,6 @@ def server(tmp_path_factory, redis_server):
             grant_types=["client_credentials"],
             token_endpoint_auth_method="private_key_jwt",
             jwks={"keys": [key.as_dict(private=False) for key in KEYS.values()]},
-        )
-        server.register(
-            "rp-hmac",
-            grant_types=["client_credentials"],
-            token_endpoint_auth_method="private_key_jwt",
-            jwks={"keys": [{"kty": "oct", "kid": "shared", "k": _b64(SHARED_KEY)}]},
         )
         yield server
 
@@ -289,10 +284,9 @@ def test_a_ciba_signed_request_beyond_the_configured_lifetime_is_refused(server)
     assert "10 minutes" in response.json()["error_description"]
 
 
-@pytest.mark.parametrize("client_id", ["rp-jwt", "rp-hmac"])
 @pytest.mark.parametrize("alg", ["none", "None", "NONE"])
-def test_an_unsigned_assertion_is_refused(server, client_id, alg):
-    unsigned = _raw_jwt({"alg": alg}, _claims(server, client_id), lambda _: b"")
+def test_an_unsigned_assertion_is_refused(server, alg):
+    unsigned = _raw_jwt({"alg": alg}, _claims(server, "rp-jwt"), lambda _: b"")
     response = _token(server, unsigned)
     assert response.status_code == 400, response.text
     assert response.json() == {"error": "invalid_client",
@@ -302,10 +296,11 @@ def test_an_unsigned_assertion_is_refused(server, client_id, alg):
 
 @pytest.mark.parametrize("alg, digest", [("HS256", hashlib.sha256), ("HS512", hashlib.sha512)])
 def test_an_hmac_assertion_is_refused(server, alg, digest):
-    """Signed with the very key the client registered: only the algorithm is wrong."""
+    """An HMAC assertion of a ``private_key_jwt`` client: refused for its algorithm, before
+    any key is looked for (an ``oct`` key cannot be registered in ``jwks``)."""
     sign = lambda data: hmac.new(SHARED_KEY, data, digest).digest()  # noqa: E731
     header = {"alg": alg, "kid": "shared", "typ": "JWT"}
-    response = _token(server, _raw_jwt(header, _claims(server, "rp-hmac"), sign))
+    response = _token(server, _raw_jwt(header, _claims(server, "rp-jwt"), sign))
     assert response.status_code == 400, response.text
     assert response.json() == {"error": "invalid_client",
                                "error_description": "Invalid signature algorithm"}  # fmt: skip
