@@ -382,7 +382,9 @@ def test_prompt_none_with_other_values_is_invalid(flow):
 
 
 def test_max_age_must_be_a_number(flow):
-    assert _query(flow.authorize(max_age="soon"))["error"] == "invalid_request"
+    response = flow.authorize(max_age="soon")
+    assert response.status_code == 400
+    assert _error_detail(response) == "Invalid Request"
 
 
 def test_pkce_plain_refused_unless_enabled_for_the_client_when_so_configured(settings):
