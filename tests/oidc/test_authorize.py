@@ -387,6 +387,19 @@ def test_max_age_must_be_a_number(flow):
     assert _error_detail(response) == "Invalid Request"
 
 
+@pytest.mark.parametrize("prompt", ["foo", "select_account foo", "consent unknown"])
+def test_prompt_values_keycloak_does_not_know_are_ignored(flow, prompt):
+    """Keycloak reads ``none`` and ``login`` out of ``prompt`` (``TokenUtil.hasPrompt``) and
+    refuses no value: an unknown one neither stops the login nor an SSO session's answer."""
+    response = flow.authorize(prompt=prompt, state="s1")
+    assert response.status_code == 302
+    assert "login-actions/authenticate" in response.headers["Location"]
+    flow.full_login()
+    assert "code" in flow.code_from(flow.authorize(prompt=prompt))
+    # ``none`` with a value nobody knows is ``none`` alone.
+    assert "code" in flow.code_from(flow.authorize(prompt="none foo"))
+
+
 def test_pkce_plain_refused_unless_enabled_for_the_client_when_so_configured(settings):
     flow = _strict(settings, pkce_plain_for_all_clients=False)
     params = _query(flow.authorize(code_challenge="a" * 43, code_challenge_method="plain"))

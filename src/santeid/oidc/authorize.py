@@ -393,12 +393,13 @@ def check_par_required(params, client) -> None:
 
 
 def check_prompt(params) -> list[str]:
-    prompt = (params.get("prompt") or "").split()
-    unknown = [p for p in prompt if p not in PROMPT_VALUES]
-    if unknown:
-        raise RedirectError("invalid_request", f"unsupported prompt value {' '.join(unknown)}")
+    """The ``prompt`` values santeid knows; any other is ignored, as Keycloak, which reads
+    ``none`` and ``login`` out of the parameter (``TokenUtil.hasPrompt``) and refuses no value
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    prompt = [p for p in (params.get("prompt") or "").split() if p in PROMPT_VALUES]
     if "none" in prompt and len(prompt) > 1:
-        # OIDC Core §3.1.2.1: none with any other value is an error.
+        # OIDC Core §3.1.2.1: none with any other value is an error. Keycloak has none win
+        # (or login_required with login); kept (docs/psc-integration.md §5.1).
         raise RedirectError("invalid_request", "prompt=none cannot be combined with other values")
     return prompt
 
