@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import re
 import secrets
 from urllib.parse import parse_qs
@@ -361,14 +363,46 @@ def test_repeated_parameter_is_invalid_request(flow, client):
     assert _query(response)["error_description"] == "duplicated parameter"
 
 
-def test_unusable_request_objects_and_remote_request_uris_are_error_pages(flow):
-    # RFC 9101: a request object that does not verify, and a request_uri santeid would have
-    # to fetch (it never does), are refused on a page: no redirect to an unverified URI.
-    for params in ({"request": "eyJ.x.y"}, {"request_uri": "https://x"}):
+def _unsigned_request_object(claims: dict) -> str:
+    def segment(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{segment({'alg': 'none'})}.{segment(claims)}."
+
+
+def test_an_unusable_request_object_or_request_uri_is_keycloaks_invalid_request_page(flow, caplog):
+    """Keycloak's ``AuthorizationEndpointRequestParserProcessor.parseRequest`` turns every
+    failure of ``request`` or ``request_uri`` — both at once, a JWT that does not parse or
+    verify, a ``client_id`` other than the query's, a ``request_uri`` it cannot use — into its
+    error page "Invalid Request" (400), never a redirect; santeid logs the reason."""
+    request_object = {"response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI}
+    cases = {
+        "request and request_uri cannot be used together": {
+            "request": _unsigned_request_object(request_object),
+            "request_uri": "urn:ietf:params:oauth:request_uri:x",
+        },
+        "the request object is not a JWT": {"request": "eyJ.x"},
+        "the request object is malformed": {"request": "eyJhbGciOiJub25lIn0.x."},
+        "the request object's client_id is not the client": {
+            "request": _unsigned_request_object({**request_object, "client_id": "someone"})
+        },
+        "request_uri must come from the pushed authorization request endpoint": {
+            "request_uri": "https://x"
+        },
+        "request_uri is unknown or expired": {
+            "request_uri": "urn:ietf:params:oauth:request_uri:unknown"
+        },
+    }
+    for reason, params in cases.items():
+        caplog.clear()
         response = flow.authorize(**params)
-        assert response.status_code == 400
+        assert response.status_code == 400, reason
         assert "Location" not in response.headers
-    assert "invalid_request_uri" in flow.authorize(request_uri="https://x").get_data(as_text=True)
+        assert _error_detail(response) == "Invalid Request", reason
+        assert reason in caplog.text
+    # The request object's redirect URI is the one checked: Keycloak's page for it.
+    wrong = _unsigned_request_object({**request_object, "redirect_uri": "https://evil.example/cb"})
+    assert _error_detail(flow.authorize(request=wrong)) == "Invalid parameter: redirect_uri"
 
 
 def test_prompt_none_without_session_is_login_required(flow):
