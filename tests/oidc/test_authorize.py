@@ -483,10 +483,18 @@ def test_fragment_response_mode_for_success_and_errors(flow, app):
     assert parse_qs(error.fragment)["error"] == ["invalid_scope"]
 
 
-def test_unknown_response_mode_is_invalid_request(flow):
-    params = _query(flow.authorize(response_mode="query.jwt"))
-    assert params["error"] == "invalid_request"
-    assert params["error_description"] == "Invalid parameter: response_mode"
+@pytest.mark.parametrize("response_mode", ["query.jwt", "", "QUERY", "form.post", " query"])
+def test_unknown_response_mode_is_invalid_request(flow, response_mode):
+    """``OIDCResponseMode.parse`` compares the value as sent with its names, an empty one too
+    (only a missing one takes the default): anything else is refused, in the query."""
+    response = flow.authorize(response_mode=response_mode, state="s")
+    assert response.headers["Location"].startswith(REDIRECT_URI + "?")
+    assert _query(response) == {
+        "error": "invalid_request",
+        "error_description": "Invalid parameter: response_mode",
+        "state": "s",
+        "iss": ISSUER,
+    }
 
 
 def _auto(app) -> str:

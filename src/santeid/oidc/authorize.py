@@ -322,11 +322,13 @@ def check_response_type(params, client) -> str:
         )
     implicit = any(t in IMPLICIT_RESPONSE_TYPES for t in types)
     mode = params.get("response_mode")  # the first, as every parameter (check_repeated)
-    if not mode:
+    if mode is None:
         # OAuth 2.0 Multiple Response Types §2.1: the default of the implicit and hybrid
         # types is the fragment.
         mode = "fragment" if implicit else "query"
     elif mode not in RESPONSE_MODES:
+        # Keycloak's OIDCResponseMode.parse: only a missing mode takes the default; an empty
+        # one, as any other not written as its names, is refused.
         raise RedirectError(
             "invalid_request", keycloak_errors.invalid_parameter("response_mode"), "query"
         )
