@@ -514,6 +514,12 @@ def test_pkce_refusals_are_keycloaks(flow):
         ({"code_challenge": "abc"}, "Invalid parameter: code_challenge"),
         ({"code_challenge": "a" * 129, "code_challenge_method": "plain"},
          "Invalid parameter: code_challenge"),
+        # Only a missing method is plain: an empty one is a method, unknown.
+        ({"code_challenge": "a" * 43, "code_challenge_method": ""},
+         "Invalid parameter: code_challenge_method"),
+        ({"code_challenge": "", "code_challenge_method": ""},
+         "Invalid parameter: code_challenge_method"),
+        ({"code_challenge": ""}, "Invalid parameter: code_challenge"),
     ]  # fmt: skip
     for extra, description in cases:
         params = _query(flow.authorize(**extra))

@@ -437,7 +437,9 @@ def check_pkce(params, client) -> tuple[str | None, str | None]:
                 "invalid_request", keycloak_errors.missing_parameter("code_challenge")
             )
         return None, None
-    method = method or pkce.DEFAULT
+    # RFC 7636 §4.3: plain when the method is left out; an empty one is sent, and unknown
+    # (Keycloak's checkParamsForPkceNotEnforcedClient).
+    method = pkce.DEFAULT if method is None else method
     if method not in pkce.METHODS:
         raise RedirectError(
             "invalid_request", keycloak_errors.invalid_parameter("code_challenge_method")
