@@ -386,6 +386,9 @@ def test_an_unusable_request_object_or_request_uri_is_keycloaks_invalid_request_
         "the request object's client_id is not the client": {
             "request": _unsigned_request_object({**request_object, "client_id": "someone"})
         },
+        "the request object holds a request_uri": {
+            "request": _unsigned_request_object({**request_object, "request_uri": "urn:x"})
+        },
         "request_uri must come from the pushed authorization request endpoint": {
             "request_uri": "https://x"
         },

@@ -119,6 +119,12 @@ def _request_object_claims(token: str, client) -> dict:
         raise RequestObjectRefused(
             "invalid_request_object", f"request object alg {alg!r} is not supported"
         )
+    if "request_uri" in claims:
+        # RFC 9101 §4: MUST NOT; Keycloak's AuthzEndpointRequestObjectParser refuses it
+        # (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
+        raise RequestObjectRefused(
+            "invalid_request_object", "the request object holds a request_uri"
+        )
     client_id = client.get_client_id()
     for name in ("iss", "client_id"):
         if name in claims and claims[name] != client_id:
