@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import re
 import secrets
 from urllib.parse import parse_qs
@@ -361,14 +363,49 @@ def test_repeated_parameter_is_invalid_request(flow, client):
     assert _query(response)["error_description"] == "duplicated parameter"
 
 
-def test_unusable_request_objects_and_remote_request_uris_are_error_pages(flow):
-    # RFC 9101: a request object that does not verify, and a request_uri santeid would have
-    # to fetch (it never does), are refused on a page: no redirect to an unverified URI.
-    for params in ({"request": "eyJ.x.y"}, {"request_uri": "https://x"}):
+def _unsigned_request_object(claims: dict) -> str:
+    def segment(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{segment({'alg': 'none'})}.{segment(claims)}."
+
+
+def test_an_unusable_request_object_or_request_uri_is_keycloaks_invalid_request_page(flow, caplog):
+    """Keycloak's ``AuthorizationEndpointRequestParserProcessor.parseRequest`` turns every
+    failure of ``request`` or ``request_uri`` — both at once, a JWT that does not parse or
+    verify, a ``client_id`` other than the query's, a ``request_uri`` it cannot use — into its
+    error page "Invalid Request" (400), never a redirect; santeid logs the reason."""
+    request_object = {"response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI}
+    cases = {
+        "request and request_uri cannot be used together": {
+            "request": _unsigned_request_object(request_object),
+            "request_uri": "urn:ietf:params:oauth:request_uri:x",
+        },
+        "the request object is not a JWT": {"request": "eyJ.x"},
+        "the request object is malformed": {"request": "eyJhbGciOiJub25lIn0.x."},
+        "the request object's client_id is not the client": {
+            "request": _unsigned_request_object({**request_object, "client_id": "someone"})
+        },
+        "the request object holds a request_uri": {
+            "request": _unsigned_request_object({**request_object, "request_uri": "urn:x"})
+        },
+        "request_uri must come from the pushed authorization request endpoint": {
+            "request_uri": "https://x"
+        },
+        "request_uri is unknown or expired": {
+            "request_uri": "urn:ietf:params:oauth:request_uri:unknown"
+        },
+    }
+    for reason, params in cases.items():
+        caplog.clear()
         response = flow.authorize(**params)
-        assert response.status_code == 400
+        assert response.status_code == 400, reason
         assert "Location" not in response.headers
-    assert "invalid_request_uri" in flow.authorize(request_uri="https://x").get_data(as_text=True)
+        assert _error_detail(response) == "Invalid Request", reason
+        assert reason in caplog.text
+    # The request object's redirect URI is the one checked: Keycloak's page for it.
+    wrong = _unsigned_request_object({**request_object, "redirect_uri": "https://evil.example/cb"})
+    assert _error_detail(flow.authorize(request=wrong)) == "Invalid parameter: redirect_uri"
 
 
 def test_prompt_none_without_session_is_login_required(flow):
@@ -382,7 +419,22 @@ def test_prompt_none_with_other_values_is_invalid(flow):
 
 
 def test_max_age_must_be_a_number(flow):
-    assert _query(flow.authorize(max_age="soon"))["error"] == "invalid_request"
+    response = flow.authorize(max_age="soon")
+    assert response.status_code == 400
+    assert _error_detail(response) == "Invalid Request"
+
+
+@pytest.mark.parametrize("prompt", ["foo", "select_account foo", "consent unknown"])
+def test_prompt_values_keycloak_does_not_know_are_ignored(flow, prompt):
+    """Keycloak reads ``none`` and ``login`` out of ``prompt`` (``TokenUtil.hasPrompt``) and
+    refuses no value: an unknown one neither stops the login nor an SSO session's answer."""
+    response = flow.authorize(prompt=prompt, state="s1")
+    assert response.status_code == 302
+    assert "login-actions/authenticate" in response.headers["Location"]
+    flow.full_login()
+    assert "code" in flow.code_from(flow.authorize(prompt=prompt))
+    # ``none`` with a value nobody knows is ``none`` alone.
+    assert "code" in flow.code_from(flow.authorize(prompt="none foo"))
 
 
 def test_pkce_plain_refused_unless_enabled_for_the_client_when_so_configured(settings):
@@ -434,10 +486,18 @@ def test_fragment_response_mode_for_success_and_errors(flow, app):
     assert parse_qs(error.fragment)["error"] == ["invalid_scope"]
 
 
-def test_unknown_response_mode_is_invalid_request(flow):
-    params = _query(flow.authorize(response_mode="query.jwt"))
-    assert params["error"] == "invalid_request"
-    assert params["error_description"] == "Invalid parameter: response_mode"
+@pytest.mark.parametrize("response_mode", ["query.jwt", "", "QUERY", "form.post", " query"])
+def test_unknown_response_mode_is_invalid_request(flow, response_mode):
+    """``OIDCResponseMode.parse`` compares the value as sent with its names, an empty one too
+    (only a missing one takes the default): anything else is refused, in the query."""
+    response = flow.authorize(response_mode=response_mode, state="s")
+    assert response.headers["Location"].startswith(REDIRECT_URI + "?")
+    assert _query(response) == {
+        "error": "invalid_request",
+        "error_description": "Invalid parameter: response_mode",
+        "state": "s",
+        "iss": ISSUER,
+    }
 
 
 def _auto(app) -> str:
@@ -457,6 +517,12 @@ def test_pkce_refusals_are_keycloaks(flow):
         ({"code_challenge": "abc"}, "Invalid parameter: code_challenge"),
         ({"code_challenge": "a" * 129, "code_challenge_method": "plain"},
          "Invalid parameter: code_challenge"),
+        # Only a missing method is plain: an empty one is a method, unknown.
+        ({"code_challenge": "a" * 43, "code_challenge_method": ""},
+         "Invalid parameter: code_challenge_method"),
+        ({"code_challenge": "", "code_challenge_method": ""},
+         "Invalid parameter: code_challenge_method"),
+        ({"code_challenge": ""}, "Invalid parameter: code_challenge"),
     ]  # fmt: skip
     for extra, description in cases:
         params = _query(flow.authorize(**extra))

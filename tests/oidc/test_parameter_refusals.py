@@ -1,13 +1,10 @@
 """Parameters that once gave a 500 or were read loosely, answered as Keycloak answers them
 (docs/reference/keycloak-behaviour.md): a non-ASCII ``redirect_uri`` or
-``post_logout_redirect_uri`` is an unregistered one, ``max_age`` is ASCII digits, a repeated
+``post_logout_redirect_uri`` is an unregistered one, ``max_age`` is a Java ``int``, a repeated
 parameter at the token and introspection endpoints is ``invalid_request`` "duplicated
 parameter", and ``token_type_hint`` at revocation is ignored."""
 
 from __future__ import annotations
-
-from urllib.parse import parse_qs
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -54,14 +51,32 @@ def test_non_ascii_post_logout_redirect_uri_is_an_unregistered_one(flow, client)
 
 
 @pytest.mark.parametrize(
-    "max_age", ["²", "١٢", "1²", "+1", " 1", "1_0", "1" + "0" * 18, "9" * 5000]
+    "max_age",
+    [
+        "soon",
+        "",
+        "²",
+        "1²",
+        " 1",
+        "1_0",
+        "1.5",
+        "2147483648",
+        "-2147483649",
+        "1" + "0" * 18,
+        "9" * 5000,
+    ],
 )
-def test_max_age_is_ascii_digits(flow, client, max_age):
+def test_a_max_age_java_cannot_read_is_keycloaks_invalid_request_page(flow, client, max_age):
+    """Keycloak reads ``max_age`` with ``Integer.valueOf`` while it parses the request, before
+    it checks the redirect URI: what is no Java ``int`` (an empty value too) is the error page
+    "Invalid Request", never a redirect (docs/reference/keycloak-behaviour.md, "Authorization
+    endpoint")."""
     if len(max_age) < 100:  # a query string that long is refused before (URI too long)
-        response = flow.authorize(max_age=max_age)
-        assert response.status_code == 302
-        location = urlsplit(response.headers["Location"])
-        assert parse_qs(location.query)["error"] == ["invalid_request"]
+        for redirect_uri in (REDIRECT_URI, "https://evil.example.org/callback"):
+            response = flow.authorize(max_age=max_age, redirect_uri=redirect_uri)
+            assert response.status_code == 400
+            assert "Location" not in response.headers
+            assert _error_detail(response) == "Invalid Request"
     pushed = client.post(
         f"{OIDC}/ext/par/request",
         data={
@@ -74,6 +89,21 @@ def test_max_age_is_ascii_digits(flow, client, max_age):
     )
     assert pushed.status_code == 400
     assert pushed.get_json()["error"] == "invalid_request"
+    if len(max_age) < 100:  # a longer one is over the size any parameter may have
+        assert pushed.get_json()["error_description"] == "Invalid Request"
+
+
+@pytest.mark.parametrize(
+    ("max_age", "asks_again"),
+    [("+3600", False), ("0003600", False), ("-1", True), ("-2147483648", True)],
+)
+def test_a_signed_max_age_is_read_as_keycloak_reads_it(flow, max_age, asks_again):
+    """A sign is part of a Java ``int``: ``+3600`` is 3600, and a negative age is always
+    exceeded (Keycloak's ``authTime + maxAge < now``): a new login."""
+    flow.full_login()
+    location = flow.authorize(max_age=max_age).headers["Location"]
+    assert ("login-actions/authenticate" in location) is asks_again
+    assert ("code=" in location) is not asks_again
 
 
 def test_a_repeated_parameter_at_the_token_endpoint_is_refused(flow, client):

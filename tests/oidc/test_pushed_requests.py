@@ -38,22 +38,26 @@ def _use(http, request_uri: str, client_id: str = "service-test"):
     return http.get(f"{OIDC}/auth", query_string=query)
 
 
-def test_another_client_id_does_not_use_up_the_request_uri(app, client):
+def test_another_client_id_does_not_use_up_the_request_uri(app, client, caplog):
+    """Refused on Keycloak's page "Invalid Request", the reason logged."""
     register_client(app)
     register_client(app, client_id="service-other")
     request_uri = _push(client)
     for other in ("service-other", "unknown-client", ""):
+        caplog.clear()
         refused = _use(client, request_uri, other)
         assert refused.status_code == 400
-        assert "request_uri was pushed by another client" in refused.get_data(as_text=True)
+        assert "Invalid Request" in refused.get_data(as_text=True)
+        assert "request_uri was pushed by another client" in caplog.text
     # Still there for the client that pushed it, then used.
     record = app.extensions["santeid"].store.get("par:" + request_uri[len(PAR_URN_PREFIX) :])
     assert record is not None and record["state"] == "pushed"
     used = _use(client, request_uri)
     assert used.status_code == 302 and "/login-actions/" in used.headers["Location"]
+    caplog.clear()
     again = _use(client, request_uri)
     assert again.status_code == 400
-    assert "request_uri is unknown or expired" in again.get_data(as_text=True)
+    assert "request_uri is unknown or expired" in caplog.text
 
 
 def test_racing_uses_of_one_request_uri_let_one_through(app, client):

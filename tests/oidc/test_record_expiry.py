@@ -55,7 +55,7 @@ def test_an_sso_session_slides_by_the_clock(app, clock):
     assert not svc.sessions.exists(auth.sid)
 
 
-def test_a_pushed_request_past_its_lifetime_is_an_invalid_request_uri(settings, clock):
+def test_a_pushed_request_past_its_lifetime_is_an_invalid_request_uri(settings, clock, caplog):
     """RFC 9126 §2.2: a ``request_uri`` is usable until its ``expires_in`` — by the app's clock,
     the one ``create_services`` hands to every service (the store, on the real clock, still
     holds the record)."""
@@ -79,4 +79,5 @@ def test_a_pushed_request_past_its_lifetime_is_an_invalid_request_uri(settings, 
     clock.advance(body["expires_in"])
     expired = http.get(f"{OIDC}/auth", query_string=query)
     assert expired.status_code == 400
-    assert "request_uri is unknown or expired" in expired.get_data(as_text=True)
+    assert "Invalid Request" in expired.get_data(as_text=True)  # Keycloak's page
+    assert "(invalid_request_uri): request_uri is unknown or expired" in caplog.text

@@ -37,7 +37,6 @@ from santeid.oidc import pkce
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.security import IDENTITY
-from santeid.security import MAX_WHOLE_NUMBER_DIGITS
 from santeid.security import browser_id
 from santeid.security import hide_session_state
 from santeid.security import show_session_state
@@ -323,11 +322,13 @@ def check_response_type(params, client) -> str:
         )
     implicit = any(t in IMPLICIT_RESPONSE_TYPES for t in types)
     mode = params.get("response_mode")  # the first, as every parameter (check_repeated)
-    if not mode:
+    if mode is None:
         # OAuth 2.0 Multiple Response Types §2.1: the default of the implicit and hybrid
         # types is the fragment.
         mode = "fragment" if implicit else "query"
     elif mode not in RESPONSE_MODES:
+        # Keycloak's OIDCResponseMode.parse: only a missing mode takes the default; an empty
+        # one, as any other not written as its names, is refused.
         raise RedirectError(
             "invalid_request", keycloak_errors.invalid_parameter("response_mode"), "query"
         )
@@ -394,27 +395,37 @@ def check_par_required(params, client) -> None:
 
 
 def check_prompt(params) -> list[str]:
-    prompt = (params.get("prompt") or "").split()
-    unknown = [p for p in prompt if p not in PROMPT_VALUES]
-    if unknown:
-        raise RedirectError("invalid_request", f"unsupported prompt value {' '.join(unknown)}")
+    """The ``prompt`` values santeid knows; any other is ignored, as Keycloak, which reads
+    ``none`` and ``login`` out of the parameter (``TokenUtil.hasPrompt``) and refuses no value
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    prompt = [p for p in (params.get("prompt") or "").split() if p in PROMPT_VALUES]
     if "none" in prompt and len(prompt) > 1:
-        # OIDC Core §3.1.2.1: none with any other value is an error.
+        # OIDC Core §3.1.2.1: none with any other value is an error. Keycloak has none win
+        # (or login_required with login); kept (docs/psc-integration.md §5.1).
         raise RedirectError("invalid_request", "prompt=none cannot be combined with other values")
     return prompt
 
 
+#: The range of a Java ``int``, in which Keycloak reads ``max_age`` (:func:`check_max_age`).
+JAVA_INT_MIN, JAVA_INT_MAX = -(2**31), 2**31 - 1
+
+
 def check_max_age(params) -> int | None:
+    """``max_age`` as Keycloak's request parser reads it, ``Integer.valueOf``: decimal digits
+    after an optional sign, within a Java ``int`` (a negative age is always exceeded: a new
+    login). Anything else, an empty value too, makes that parser fail, and Keycloak shows its
+    error page "Invalid Request" before it checks the redirect URI, so this check runs before
+    :func:`check_redirect_uri` (docs/reference/keycloak-behaviour.md, "Authorization
+    endpoint"). The digits are ASCII (``santeid.security.whole_number``), where Java also reads
+    those of other scripts."""
     raw = params.get("max_age")
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    max_age = whole_number(raw)  # ASCII digits, and not too many of them
-    if max_age is None:
-        raise RedirectError(
-            "invalid_request",
-            f"max_age must be a non-negative integer of at most {MAX_WHOLE_NUMBER_DIGITS} digits",
-        )
-    return max_age
+    sign = -1 if raw.startswith("-") else 1
+    value = whole_number(raw[1:] if raw[:1] in ("+", "-") else raw, max_digits=10)
+    if value is None or not JAVA_INT_MIN <= sign * value <= JAVA_INT_MAX:
+        raise ErrorPage("invalid_request", keycloak_errors.INVALID_REQUEST_PAGE)
+    return sign * value
 
 
 def check_pkce(params, client) -> tuple[str | None, str | None]:
@@ -426,7 +437,9 @@ def check_pkce(params, client) -> tuple[str | None, str | None]:
                 "invalid_request", keycloak_errors.missing_parameter("code_challenge")
             )
         return None, None
-    method = method or pkce.DEFAULT
+    # RFC 7636 §4.3: plain when the method is left out; an empty one is sent, and unknown
+    # (Keycloak's checkParamsForPkceNotEnforcedClient).
+    method = pkce.DEFAULT if method is None else method
     if method not in pkce.METHODS:
         raise RedirectError(
             "invalid_request", keycloak_errors.invalid_parameter("code_challenge_method")
@@ -465,6 +478,7 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
     ``AuthorizationEndpoint.process`` has the repetition first); its refusals are answered
     by :func:`pushed_refusal`."""
     client = check_client(params)
+    max_age = check_max_age(params)
     redirect_uri = check_redirect_uri(params, client)
     state = params.get("state")
     response_mode = "query"
@@ -480,7 +494,6 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
             check_repeated(sent)
             scope = check_scope(params, client)
         prompt = check_prompt(params)
-        max_age = check_max_age(params)
         challenge, method = check_pkce(params, client)
         hint_sub = check_id_token_hint(params)
     except RedirectError as exc:

@@ -21,12 +21,16 @@ requests (RFC 9126, https://www.rfc-editor.org/rfc/rfc9126), which PSC's Keycloa
   authorization endpoint would; answer 201 ``{"request_uri", "expires_in"}``.
 
 A request object or URI that cannot be used is an error page (400), never a redirect: the
-redirect URI it would name is not trustworthy yet.
+redirect URI it would name is not trustworthy yet. At the authorization endpoint that page is
+Keycloak's "Invalid Request", whatever the reason, which is logged (:func:`resolve`); the
+pushed authorization request endpoint answers the reason, with RFC 9101's and RFC 9126's
+codes (:func:`expand`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 
 from authlib.oauth2 import OAuth2Error
@@ -55,6 +59,8 @@ from santeid.storage.records import PUSHED_AUTHORIZATION_REQUEST
 from santeid.storage.records import RecordBook
 from santeid.untrusted_json import segment_object
 
+log = logging.getLogger(__name__)
+
 PAR_URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
 #: Algorithms of a request object: those a client's keys may sign with, and ``none``.
 SIGNED_ALGS = list(SIGNING_ALGS)
@@ -67,28 +73,39 @@ _TIME_TEXTS = {
 }
 
 
+class RequestObjectRefused(ErrorPage):
+    """A ``request`` or ``request_uri`` that cannot be used, with its reason and RFC 9101's or
+    RFC 9126's code (``invalid_request_object``, ``invalid_request_uri``, ``invalid_request``)."""
+
+
 def _request_object_claims(token: str, client) -> dict:
     """Verified claims of a request object sent by ``client``."""
     if not isinstance(token, str) or len(token) > MAX_REQUEST_OBJECT_LENGTH:
-        raise ErrorPage("invalid_request_object", "the request object is too long")
+        raise RequestObjectRefused("invalid_request_object", "the request object is too long")
     parts = token.split(".")
     if len(parts) != 3:
-        raise ErrorPage("invalid_request_object", "the request object is not a JWT")
+        raise RequestObjectRefused("invalid_request_object", "the request object is not a JWT")
     try:
         header = segment_object(parts[0])
     except ValueError:
-        raise ErrorPage("invalid_request_object", "the request object is not a JWT") from None
+        raise RequestObjectRefused(
+            "invalid_request_object", "the request object is not a JWT"
+        ) from None
     alg = header.get("alg")
     if alg == "none":
         if parts[2]:
-            raise ErrorPage("invalid_request_object", "an unsigned request object has a signature")
+            raise RequestObjectRefused(
+                "invalid_request_object", "an unsigned request object has a signature"
+            )
         try:
             claims = segment_object(parts[1])
         except ValueError:
-            raise ErrorPage("invalid_request_object", "the request object is malformed") from None
+            raise RequestObjectRefused(
+                "invalid_request_object", "the request object is malformed"
+            ) from None
     elif alg in SIGNED_ALGS:
         if not client.jwks:
-            raise ErrorPage(
+            raise RequestObjectRefused(
                 "invalid_request_object",
                 "a signed request object needs keys registered in the client's jwks",
             )
@@ -97,28 +114,38 @@ def _request_object_claims(token: str, client) -> dict:
             resolve = client_keys.resolver(client.jwks)
             claims = dict(jwt.decode(token, resolve, algorithms=[alg]).claims)
         except (JoseError, client_keys.ClientKeyError, ValueError, TypeError):
-            raise ErrorPage(
+            raise RequestObjectRefused(
                 "invalid_request_object", "the request object signature does not verify"
             ) from None
     else:
-        raise ErrorPage("invalid_request_object", f"request object alg {alg!r} is not supported")
+        raise RequestObjectRefused(
+            "invalid_request_object", f"request object alg {alg!r} is not supported"
+        )
+    if "request_uri" in claims:
+        # RFC 9101 §4: MUST NOT; Keycloak's AuthzEndpointRequestObjectParser refuses it
+        # (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
+        raise RequestObjectRefused(
+            "invalid_request_object", "the request object holds a request_uri"
+        )
     client_id = client.get_client_id()
     for name in ("iss", "client_id"):
         if name in claims and claims[name] != client_id:
-            raise ErrorPage(
+            raise RequestObjectRefused(
                 "invalid_request_object", f"the request object's {name} is not the client"
             )
     if "aud" in claims:
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if services().settings.issuer not in audiences:
-            raise ErrorPage("invalid_request_object", "the request object's aud is not this issuer")
+            raise RequestObjectRefused(
+                "invalid_request_object", "the request object's aud is not this issuer"
+            )
     max_lifetime = services().settings.oidc.signed_request_max_lifetime
     # Keycloak accepts a request object without exp: no time claim is required.
     problem = client_auth.time_problem(
         claims, now=services().clock(), max_lifetime=max_lifetime, required=()
     )
     if problem:
-        raise ErrorPage(
+        raise RequestObjectRefused(
             "invalid_request_object",
             _TIME_TEXTS.get(problem.kind)
             or f"request object: {problem.describe(f'{max_lifetime} seconds')}",
@@ -156,13 +183,13 @@ def _pushed_requests() -> RecordBook:
 def _pushed_parameters(params) -> PushedParameters:
     uri = params.get("request_uri", "")
     if not uri.startswith(PAR_URN_PREFIX):
-        raise ErrorPage(
+        raise RequestObjectRefused(
             "invalid_request_uri",
             "request_uri must come from the pushed authorization request endpoint",
         )
     key = uri[len(PAR_URN_PREFIX) :]
     if not key or len(key) > 128:
-        raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
+        raise RequestObjectRefused("invalid_request_uri", "request_uri is unknown or expired")
     # Single use (RFC 9126 §4 recommends it; Keycloak removes it) and only by the client that
     # pushed it (RFC 9126 §2.2 binds the request_uri to that client): the client is checked
     # first, then the consumption is one compare-and-set on the state *and* the client, so a
@@ -171,30 +198,48 @@ def _pushed_parameters(params) -> PushedParameters:
     client_id = params.get("client_id")
     found = pushed.get(key)
     if found is None or found.get("state") != "pushed":
-        raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
+        raise RequestObjectRefused("invalid_request_uri", "request_uri is unknown or expired")
     if found["client_id"] != client_id:
-        raise ErrorPage("invalid_request_uri", "request_uri was pushed by another client")
+        raise RequestObjectRefused(
+            "invalid_request_uri", "request_uri was pushed by another client"
+        )
     record = pushed.consume(
         found.key, "pushed", current=found.data, matching={"client_id": client_id}
     )
     if record is None:  # used or expired meanwhile
-        raise ErrorPage("invalid_request_uri", "request_uri is unknown or expired")
+        raise RequestObjectRefused("invalid_request_uri", "request_uri is unknown or expired")
     return PushedParameters([tuple(pair) for pair in record["params"]])
 
 
-def resolve(params):
+def expand(params):
     """The authorization request's parameters once ``request`` / ``request_uri`` are expanded
-    (``params`` itself when neither is present). The request's own ``client_id`` is read
-    first, as Keycloak does (:func:`~santeid.oidc.authorize.single_client_id`)."""
+    (``params`` itself when neither is present), or :class:`RequestObjectRefused` with the
+    reason. The request's own ``client_id`` is read first, as Keycloak does
+    (:func:`~santeid.oidc.authorize.single_client_id`)."""
     single_client_id(params)
     if "request" not in params and "request_uri" not in params:
         return params
     if "request" in params and "request_uri" in params:
-        raise ErrorPage("invalid_request", "request and request_uri cannot be used together")
+        raise RequestObjectRefused(
+            "invalid_request", "request and request_uri cannot be used together"
+        )
     if "request_uri" in params:
         return _pushed_parameters(params)
     client = check_client(params)
     return _merge_request_object(params, _request_object_claims(params.get("request"), client))
+
+
+def resolve(params):
+    """:func:`expand` at the authorization endpoint: a ``request`` or ``request_uri`` refused
+    for any reason is Keycloak's error page "Invalid Request" (400), as its
+    ``AuthorizationEndpointRequestParserProcessor.parseRequest`` shows for any exception
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint"); the reason is logged,
+    as Keycloak logs it."""
+    try:
+        return expand(params)
+    except RequestObjectRefused as exc:
+        log.warning("authorization request refused (%s): %s", exc.error, exc.description)
+        raise ErrorPage("invalid_request", keycloak_errors.INVALID_REQUEST_PAGE) from None
 
 
 def pushed_authorization_request():
@@ -224,7 +269,7 @@ def pushed_authorization_request():
         return oauth_error(400, "invalid_request", "client_id is not the authenticated client")
     form.setlist("client_id", [client.get_client_id()])
     try:
-        params = resolve(form)
+        params = expand(form)
         # Keycloak reads the whole form as the authorization endpoint reads a query: a
         # repeated ``client_id`` or credential is "duplicated parameter" too
         # (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
