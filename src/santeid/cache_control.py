@@ -22,8 +22,9 @@ CREDENTIAL_RESPONSE_HEADERS = (
 
 #: Keycloak's ``CacheControlUtil.noCache()`` as JAX-RS writes it (``no-transform`` is on by
 #: default there): the discovery documents' header (``RealmsResource.getWellKnown``;
-#: docs/reference/keycloak-behaviour.md, "Discovery"). A client fetches them again each time.
-DISCOVERY_CACHE_CONTROL = ("Cache-Control", "no-cache, must-revalidate, no-transform, no-store")
+#: docs/reference/keycloak-behaviour.md, "Discovery") and the session-status iframe pages'
+#: (``IframeUtil``; "Session status iframe"). A client fetches them again each time.
+KEYCLOAK_NO_CACHE = ("Cache-Control", "no-cache, must-revalidate, no-transform, no-store")
 
 Answer = TypeVar("Answer")
 

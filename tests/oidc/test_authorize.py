@@ -119,6 +119,44 @@ def test_scheme_and_host_are_compared_as_registered(flow, app, asked):
     assert _error_detail(refused) == "Invalid parameter: redirect_uri"
 
 
+@pytest.mark.parametrize(
+    ("asked", "accepted"),
+    [
+        # Keycloak drops what lies between the port's ":" and the next "/": with no path
+        # after the port, the query goes too (OAuthRedirectUriTest.testLoopback registers
+        # http://127.0.0.1; testQueryComponents http://localhost?foo=bar).
+        ("http://127.0.0.1:8280?foo=bar", True),
+        ("http://localhost:8280?foo=bar", False),
+        ("http://localhost?foo=bar", True),
+        ("http://127.0.0.1:8280", True),
+        # A "/" in the query is the next "/".
+        ("http://127.0.0.1:8280?next=/myapp", True),
+        ("http://127.0.0.1:8280/myapp?foo=bar", False),
+        # No fragment, whatever Keycloak would make of one (RFC 6749 §3.1.2).
+        ("http://127.0.0.1:8280#foo", False),
+        ("http://127.0.0.1:8280?a#/myapp", False),
+    ],
+)
+def test_a_loopback_uri_with_a_port_and_no_path_loses_its_query_too(flow, app, asked, accepted):
+    """``RedirectUtils.verifyRedirectUri`` (docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint"): failing an exact match, an ``http://localhost`` or
+    ``http://127.0.0.1`` URI is compared again without what follows the ``:`` up to the next
+    ``/`` — everything after the port when no ``/`` follows. The answer goes to the URI
+    asked for, its query kept."""
+    register_client(
+        app,
+        redirect_uris=["http://127.0.0.1", "http://127.0.0.1/myapp", "http://localhost?foo=bar"],
+    )
+    response = flow.authorize(redirect_uri=asked)
+    if accepted:
+        assert response.status_code == 302 and "/login-actions/" in response.headers["Location"]
+        answer = flow.login(response, sandbox_professional(app))
+        assert answer.headers["Location"].startswith(asked + ("&" if "?" in asked else "?"))
+    else:
+        assert response.status_code == 400 and "Location" not in response.headers
+        assert _error_detail(response) == "Invalid parameter: redirect_uri"
+
+
 def test_a_relative_redirect_uri_is_the_issuers_origin_only(flow, app):
     """A registered path (Keycloak's relative redirect URI) is resolved against the issuer's
     origin, then matched exactly: the path itself, or the path on another host, is refused."""

@@ -136,7 +136,7 @@ def test_the_oauth_authorization_server_metadata_is_keycloak_s_standard_document
     assert answers[1].status_code == answers[0].status_code == 200
     cors = [{k: v for k, v in a.headers.items() if k.startswith("Access-Control-")}
             for a in answers]  # fmt: skip
-    assert cors[1] == cors[0] and cors[0]["Access-Control-Allow-Methods"] == "GET, OPTIONS"
+    assert cors[1] == cors[0] and cors[0]["Access-Control-Allow-Methods"] == "GET"
 
 
 def test_discovery_advertises_what_is_implemented_in_psc_order(client):

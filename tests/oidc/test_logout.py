@@ -354,3 +354,57 @@ def test_refresh_token_logout_answers_cors_as_keycloak(app, client):
     page = client.get(f"{OIDC}/logout", headers={"Origin": valid})
     assert page.status_code == 200
     assert _cors(page) == {}
+
+
+def _segment(data) -> str:
+    import base64
+    import json
+
+    raw = json.dumps(data).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    ("form", "description"),
+    [
+        ({}, "No logout token"),
+        ({"other": "x"}, "No logout token"),
+        # BackchannelLogoutTest.postBackchannelLogoutWithInvalidLogoutToken: Base64Url("{}").
+        ({"logout_token": _segment({})}, "The decode of the logoutToken failed"),
+        ({"logout_token": ""}, "The decode of the logoutToken failed"),
+        ({"logout_token": "a.b.c"}, "The decode of the logoutToken failed"),
+        ({"logout_token": "a.b.c.d"}, "The decode of the logoutToken failed"),
+        ({"logout_token": _segment([]) + "." + _segment({})},
+         "The decode of the logoutToken failed"),
+        ({"logout_token": _segment({"alg": "RS256"}) + "." + _segment([1])},
+         "The decode of the logoutToken failed"),
+        # Decoded, then no identity provider to verify it with: santeid brokers none.
+        ({"logout_token": _segment({"alg": "RS256"}) + "." + _segment({"sub": "u"}) + ".c2ln"},
+         "No Identity Provider has been found"),
+        ({"logout_token": _segment({"alg": "none"}) + "." + _segment({})},
+         "No Identity Provider has been found"),
+    ],
+)  # fmt: skip
+def test_the_backchannel_logout_endpoint_refuses_as_keycloaks_without_brokers(
+    client, form, description
+):
+    """Keycloak's ``LogoutEndpoint.backchannelLogout`` (``…/logout/backchannel-logout``, where an
+    upstream identity provider posts its logout tokens; ``BackchannelLogoutTest``): no
+    ``logout_token`` 400 "No logout token"; one ``JWSInput`` cannot read 400 "The decode of the
+    logoutToken failed"; then ``TokenManager.verifyLogoutToken`` looks for the identity
+    providers to verify it with, and santeid brokers none: 400 "No Identity Provider has been
+    found". All ``invalid_request``."""
+    response = client.post(
+        f"{OIDC}/logout/backchannel-logout",
+        data=form,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_request", "error_description": description}
+
+
+def test_the_backchannel_logout_endpoint_takes_a_form_post_only(client):
+    """``@POST @Consumes(APPLICATION_FORM_URLENCODED)``: another method 405, a JSON body 415."""
+    assert client.get(f"{OIDC}/logout/backchannel-logout").status_code == 405
+    json_body = client.post(f"{OIDC}/logout/backchannel-logout", json={"logout_token": "x"})
+    assert json_body.status_code == 415

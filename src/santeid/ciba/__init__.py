@@ -7,7 +7,9 @@ back-channel Authlib ``Endpoint`` and a
 token-endpoint grant modelled on ``rfc8628.DeviceCodeGrant``, with hooks named after
 node-oidc-provider's (docs/reference/openid-standards.md §1.4).
 
-* ``endpoint.py`` — ``POST {issuer}/protocol/openid-connect/ext/ciba/auth`` (§7);
+* ``endpoint.py`` — ``POST {issuer}/protocol/openid-connect/ext/ciba/auth`` (§7); its
+  neighbour ``…/ext/ciba/auth/callback``, Keycloak's authentication-channel callback, refuses
+  every call as Keycloak refuses a token it did not issue (``views.py``);
   ``validators.py`` its checks in order; ``request_object.py`` signed requests (§7.1.1);
 * ``grant.py`` — ``urn:openid:params:grant-type:ciba`` at the token endpoint (§10.1, §11);
 * ``requests.py`` — the request record (``ciba:<sha256(auth_req_id)>``, compare-and-set);
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 #: (docs/reference/pro-sante-connect.md §14): (path, endpoint, methods).
 ROUTES = [
     ("/protocol/openid-connect/ext/ciba/auth", "auth", ["POST"]),
+    ("/protocol/openid-connect/ext/ciba/auth/callback", "callback", ["POST"]),
     ("/protocol/openid-connect/ext/ciba/card/<auth_req_id>", "card", ["GET", "POST"]),
 ]
 
@@ -57,6 +60,7 @@ def _register_routes(app, settings) -> None:
     bp = Blueprint("ciba", __name__, url_prefix=settings.issuer_path or None)
     handlers: dict[str, Callable[..., Any]] = {
         "auth": views.backchannel_authentication,
+        "callback": views.authentication_channel_callback,
         "card": views.card,
     }
     for path, name, methods in ROUTES:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask import jsonify
 from flask import request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from santeid.cache_control import no_store
 from santeid.ciba import card as card_channel
+from santeid.errors import oauth_error
+from santeid.oidc.protector import bearer_header_token
 from santeid.services import services
 from santeid.tls import client_certificate
 
@@ -31,3 +34,19 @@ def card(auth_req_id: str):
         return no_store(response)
     response = jsonify(body)
     return no_store(response)
+
+
+def authentication_channel_callback():
+    """``POST {issuer}/protocol/openid-connect/ext/ciba/auth/callback``: where Keycloak's
+    authentication device reports the end user's decision
+    (``BackchannelAuthenticationCallbackEndpoint``, ``@POST @Consumes(APPLICATION_JSON)``;
+    docs/reference/keycloak-behaviour.md, "CIBA at the token endpoint"). santeid's decisions
+    come from its own channels and it issues no authentication-channel token, so every call
+    gets Keycloak's refusal of a token it did not issue: 401 ``invalid_token`` "Invalid token"
+    without a bearer token, 403 with any (``verifyAuthenticationRequest``, which runs before
+    the body's ``status`` is read)."""
+    if not request.is_json:
+        raise UnsupportedMediaType()
+    if bearer_header_token(request.headers.get("Authorization")) is None:
+        return oauth_error(401, "invalid_token", "Invalid token")
+    return oauth_error(403, "invalid_token", "Invalid token")

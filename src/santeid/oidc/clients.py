@@ -156,8 +156,8 @@ def _is_relative(uri: str) -> bool:
 #: ``INSTALLED_APP_LOOPBACK``) followed by a port that ends the authority: the one part
 #: :func:`redirect_uri_matches` may drop (RFC 8252 §7.3). The authority must end right after
 #: the digits, so that user information (``http://localhost:1@evil``), a longer host
-#: (``http://127.0.0.1.evil``) or a backslash never pass for a loopback address.
-_LOOPBACK_PORT = re.compile(r"(http://(?:localhost|127\.0\.0\.1)):([0-9]{1,5})(?=[/?#]|\Z)")
+#: (``http://127.0.0.1.evil``), a backslash or a fragment never pass for a loopback address.
+_LOOPBACK_PORT = re.compile(r"(http://(?:localhost|127\.0\.0\.1)):([0-9]{1,5})(?=[/?]|\Z)")
 
 
 def redirect_uri_matches(uri: str, registered: Collection[str]) -> bool:
@@ -169,14 +169,18 @@ def redirect_uri_matches(uri: str, registered: Collection[str]) -> bool:
     that, an ``http://localhost`` or ``http://127.0.0.1`` URI with a port is a registered one
     without the port — RFC 8252 §7.3: "MUST allow any port to be specified at the time of the
     request for loopback IP redirect URIs" (https://www.rfc-editor.org/rfc/rfc8252#section-7.3).
-    Nothing else is loosened: no wildcard, no decoding or path normalisation (santeid
-    redirects to ``uri`` as sent)."""
+    As Keycloak's, what is dropped runs from the port's ``:`` to the next ``/``: with no path
+    after the port, everything after it, the query too (``http://127.0.0.1:8280?x=1`` is
+    compared as ``http://127.0.0.1``). Nothing else is loosened: no wildcard, no decoding or
+    path normalisation, no fragment (santeid redirects to ``uri`` as sent)."""
     if uri in registered:
         return True
     loopback = _LOOPBACK_PORT.match(uri)
-    if loopback is None or not 0 < int(loopback.group(2)) <= 65535:
+    if loopback is None or not 0 < int(loopback.group(2)) <= 65535 or "#" in uri:
         return False
-    return loopback.group(1) + uri[loopback.end() :] in registered
+    rest = uri[loopback.end() :]
+    slash = rest.find("/")
+    return loopback.group(1) + (rest[slash:] if slash >= 0 else "") in registered
 
 
 #: Schemes whose URI runs script in the page that follows it: never a place to send a browser

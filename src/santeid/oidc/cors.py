@@ -34,9 +34,11 @@
   web origins, its 201 and its refusals alike (``request_objects``); a single-page application
   pushes its request from the page (@axa-fr/oidc-client's ``par``). No preflight answer:
   ``ParEndpoint`` declares no ``OPTIONS``, and a form ``POST`` needs none.
-* Preflight (``OPTIONS`` with ``Access-Control-Request-Method``) on the others: answered for
-  any origin with the endpoint's methods, ``Access-Control-Allow-Headers``, credentials and
-  ``Access-Control-Max-Age: 3600``, as Keycloak.
+* Preflight on the others — any ``OPTIONS`` with an ``Origin``, ``Access-Control-Request-Method``
+  or not, as Keycloak's ``@OPTIONS`` methods answer it (``TokenEndpointCorsTest.preflightRequest``
+  sends none): answered for any origin with the methods the endpoint's Keycloak counterpart
+  names (:data:`PREFLIGHT_METHODS`), ``Access-Control-Allow-Headers``, credentials and
+  ``Access-Control-Max-Age: 3600``.
 * An actual request from an origin that is not allowed gets no CORS header (the browser then
   refuses to hand the response to the page). ``Access-Control-Allow-Credentials: true``
   accompanies every allowed origin.
@@ -65,18 +67,22 @@ ALLOW_HEADERS = (
     "Access-Control-Request-Headers, DPoP, Authorization"
 )
 MAX_AGE = "3600"
-#: Endpoint name → methods announced in a preflight answer.
+#: Keycloak's ``Cors.DEFAULT_ALLOW_METHODS``, announced by a preflight that names no method.
+DEFAULT_ALLOW_METHODS = "GET, HEAD, OPTIONS"
+#: Endpoint name → methods announced in a preflight answer, as each Keycloak ``@OPTIONS``
+#: method names them (``allowedMethods``).
 PREFLIGHT_METHODS = {
-    "oidc.discovery": "GET, OPTIONS",
-    "oidc.wallet_discovery": "GET, OPTIONS",
-    "oidc.oauth_discovery": "GET, OPTIONS",
-    "oidc.certs": "GET, OPTIONS",
+    # RealmsResource.getVersionPreflight, OIDCLoginProtocolService.getVersionPreflight.
+    "oidc.discovery": "GET",
+    "oidc.wallet_discovery": "GET",
+    "oidc.oauth_discovery": "GET",
+    "oidc.certs": "GET",
     "oidc.token": "POST, OPTIONS",
     "oidc.revoke": "POST, OPTIONS",
-    "oidc.userinfo": "GET, POST, OPTIONS",
     "oidc.device_authorization": "POST, OPTIONS",
-    # Keycloak's Cors.DEFAULT_ALLOW_METHODS: LogoutEndpoint's preflight names none.
-    "oidc.logout": "GET, HEAD, OPTIONS",
+    # UserInfoEndpoint.issueUserInfoPreflight and LogoutEndpoint's preflight name none.
+    "oidc.userinfo": DEFAULT_ALLOW_METHODS,
+    "oidc.logout": DEFAULT_ALLOW_METHODS,
 }
 #: Endpoints answered with CORS but no preflight (Keycloak's ``ParEndpoint``).
 WITHOUT_PREFLIGHT = ("oidc.par",)
@@ -130,11 +136,9 @@ def add_cors_headers(response):
     response.vary.add("Origin")
     if not origin:
         return response
-    preflight = (
-        request.method == "OPTIONS"
-        and "Access-Control-Request-Method" in request.headers
-        and endpoint in PREFLIGHT_METHODS
-    )
+    # Keycloak's OPTIONS methods build a preflight Cors whatever the request carries besides
+    # Origin (DefaultCors.add), Access-Control-Request-Method or not.
+    preflight = request.method == "OPTIONS" and endpoint in PREFLIGHT_METHODS
     if not preflight and not _allowed(endpoint, origin):
         return response
     response.headers["Access-Control-Allow-Origin"] = origin

@@ -24,6 +24,10 @@ GET or form POST alike (§2), decided as Keycloak's ``LogoutEndpoint.logout``:
 Keycloak's refresh-token logout (its adapters, python-keycloak, keycloak-js): a ``POST`` with
 client authentication and ``refresh_token`` ends the token's SSO session and answers 204.
 
+``…/logout/backchannel-logout`` is where Keycloak receives the logout tokens of the identity
+providers it brokers (``LogoutEndpoint.backchannelLogout``). santeid brokers none: it refuses
+every request as Keycloak does without one (:func:`backchannel_logout`).
+
 Both logouts end the session through ``session_end.py`` (every token issued under it revoked,
 OIDC Back-Channel Logout 1.0 tokens sent), which returns the clients to notify by
 Front-Channel Logout 1.0 iframes
@@ -32,6 +36,8 @@ Front-Channel Logout 1.0 iframes
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +48,7 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from werkzeug.exceptions import UnsupportedMediaType
 
 from santeid.errors import oauth_error
 from santeid.i18n import Translator
@@ -61,6 +68,7 @@ from santeid.oidc.tokens import TokenError
 from santeid.security import again_by_get_with_cookies
 from santeid.security import check_csrf
 from santeid.services import services
+from santeid.untrusted_json import segment_object
 
 
 def frontchannel_logouts(clients, sid: str) -> list[tuple[str, str]]:
@@ -141,6 +149,50 @@ def refresh_token_logout():
     if not _end_sessionless_grant(svc, sid, client_id) and isinstance(sid, str):
         end_session(svc, sid)
     return "", 204
+
+
+#: ``LogoutEndpoint.backchannelLogout`` without ``logout_token``, and
+#: ``LogoutTokenValidationCode``'s texts for a token ``JWSInput`` cannot read and for a realm
+#: without an identity provider to verify it with.
+NO_LOGOUT_TOKEN = "No logout token"  # noqa: S105 - an error text
+LOGOUT_TOKEN_UNREADABLE = "The decode of the logoutToken failed"  # noqa: S105 - an error text
+NO_IDENTITY_PROVIDER = "No Identity Provider has been found"
+
+
+def _jws_input_reads(token: str) -> bool:
+    """Whether Keycloak's ``JWSInput`` reads ``token`` and maps its payload: two or three
+    dot-separated parts (Java's ``split`` drops trailing empty ones), a JSON object in the
+    header and in the payload, a base64url signature."""
+    parts = token.split(".")
+    while parts and parts[-1] == "":
+        parts.pop()
+    if not 2 <= len(parts) <= 3:
+        return False
+    try:
+        segment_object(parts[0])
+        segment_object(parts[1])
+        if len(parts) == 3:
+            base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+    except (ValueError, binascii.Error):
+        return False
+    return True
+
+
+def backchannel_logout():
+    """``POST …/logout/backchannel-logout``: Keycloak's ``LogoutEndpoint.backchannelLogout``
+    (``@Consumes(APPLICATION_FORM_URLENCODED)``; docs/reference/keycloak-behaviour.md,
+    "Logout"). No ``logout_token``: 400 "No logout token"; one ``JWSInput`` cannot read: 400
+    "The decode of the logoutToken failed"; any other: ``TokenManager.verifyLogoutToken`` finds
+    no identity provider to verify it with — santeid brokers none — 400 "No Identity Provider
+    has been found". All ``invalid_request``; nothing ends."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType()
+    token = request.form.get("logout_token")
+    if token is None:
+        return oauth_error(400, "invalid_request", NO_LOGOUT_TOKEN)
+    if not _jws_input_reads(token):
+        return oauth_error(400, "invalid_request", LOGOUT_TOKEN_UNREADABLE)
+    return oauth_error(400, "invalid_request", NO_IDENTITY_PROVIDER)
 
 
 def _end_sessionless_grant(svc, sid, audience) -> bool:

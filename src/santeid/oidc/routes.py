@@ -102,6 +102,12 @@ ROUTES = [
     (f"{OIDC}/certs", "certs", discovery.certs, ["GET"]),
     (f"{OIDC}/logout", "logout", logout.logout, ["GET", "POST"]),
     (f"{OIDC}/logout/logout-confirm", "logout_confirm", logout.logout_confirm, ["POST"]),
+    (
+        f"{OIDC}/logout/backchannel-logout",
+        "backchannel_logout",
+        logout.backchannel_logout,
+        ["POST"],
+    ),
     # OpenID Connect Session Management 1.0 §3.2 at Keycloak's paths (session_status.py).
     (
         f"{OIDC}/login-status-iframe.html",
@@ -135,7 +141,8 @@ ROUTES = [
 
 #: Endpoints whose clients are programs (JSON errors); ``authorize`` and ``logout`` serve pages.
 JSON_ENDPOINTS = ("token", "userinfo", "introspect", "revoke", "certs", "discovery",
-                  "wallet_discovery", "par", "device_authorization")  # fmt: skip
+                  "wallet_discovery", "par", "device_authorization",
+                  "backchannel_logout")  # fmt: skip
 
 
 def init_app(app) -> None:

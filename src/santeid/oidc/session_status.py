@@ -24,6 +24,7 @@ from flask import Response
 from flask import render_template
 from flask import request
 
+from santeid.cache_control import KEYCLOAK_NO_CACHE
 from santeid.security import allow_framing_by
 from santeid.services import services
 
@@ -37,10 +38,18 @@ def _framed_by_any_site() -> None:
     allow_framing_by(("*",))
 
 
+def _iframe_page(html: str) -> Response:
+    """One of the three pages, with Keycloak's ``Cache-Control`` (``IframeUtil``:
+    ``CacheControlUtil.noCache()`` without ``version``; santeid ignores ``version``, and
+    Keycloak's newest release no longer lets the pages be cached with one either)."""
+    name, value = KEYCLOAK_NO_CACHE
+    return Response(html, mimetype="text/html", headers={name: value})
+
+
 def login_status_iframe():
     """``GET …/login-status-iframe.html``: the OP iframe."""
     _framed_by_any_site()
-    return render_template("session_status/login_status_iframe.html")
+    return _iframe_page(render_template("session_status/login_status_iframe.html"))
 
 
 def login_status_iframe_init():
@@ -60,7 +69,7 @@ def login_status_iframe_init():
 def third_party_cookies_step(step: int):
     """``GET …/3p-cookies/step1.html`` and ``step2.html``."""
     _framed_by_any_site()
-    return render_template("session_status/third_party_cookies.html", step=step)
+    return _iframe_page(render_template("session_status/third_party_cookies.html", step=step))
 
 
 def third_party_cookies_step1():
