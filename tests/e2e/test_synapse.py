@@ -61,7 +61,14 @@ pytestmark = [
 #: The providers: EIMIS's block as published (endpoints given) and the same with discovery.
 PSC = "psc"
 DISCOVERY = "psc-discovery"
-CLIENTS = {PSC: "eimis-synapse", DISCOVERY: "eimis-synapse-discovery"}
+#: EIMIS's block with a letter before the national id in the localpart (Synapse refuses
+#: all-digit ones, :func:`test_an_all_digit_national_id_is_refused_by_synapse`).
+PREFIXED = "psc-prefixed"
+CLIENTS = {
+    PSC: "eimis-synapse",
+    DISCOVERY: "eimis-synapse-discovery",
+    PREFIXED: "eimis-synapse-prefixed",
+}
 SECRET = "a-long-secret-for-the-synapse-homeserver-01"
 SERVER_NAME = "eimis.test"
 #: Where a Matrix client (Element) asks Synapse to send the browser back with a login token.
@@ -97,9 +104,10 @@ def server(tmp_path_factory):
         yield process
 
 
-def provider(idp_id: str, server, *, discover: bool) -> dict:
+def provider(idp_id: str, server, *, discover: bool, localpart_prefix: str = "") -> dict:
     """EIMIS's ``oidc_providers`` entry, the base URL santeid's (``discover: true``: the
-    endpoints from santeid's discovery document instead)."""
+    endpoints from santeid's discovery document instead; ``localpart_prefix`` before the
+    national id in the localpart)."""
     endpoints = {
         "issuer": server.issuer,
         "authorization_endpoint": f"{server.oidc}/auth",
@@ -118,7 +126,7 @@ def provider(idp_id: str, server, *, discover: bool) -> dict:
         "scopes": ["openid", "scope_all"],
         "user_mapping_provider": {
             "config": {
-                "localpart_template": "{{ user.preferred_username }}",
+                "localpart_template": localpart_prefix + "{{ user.preferred_username }}",
                 "display_name_template": "{{ user.given_name }} {{ user.family_name }}",
             }
         },
@@ -159,6 +167,7 @@ def homeserver_config(folder: Path, server, port: int) -> dict:
         "oidc_providers": [
             provider(PSC, server, discover=False),
             provider(DISCOVERY, server, discover=True),
+            provider(PREFIXED, server, discover=False, localpart_prefix="ps"),
         ],
     }
 
@@ -369,9 +378,15 @@ def test_an_all_digit_national_id_is_refused_by_synapse(synapse):
     gives the national id, and a professional's RPPS-based one (``8`` and eleven digits) is
     all digits, which Synapse's registration refuses ("Numeric user IDs are reserved for
     guest users", ``RegistrationHandler.check_username``): its error page, no user made.
-    PSC's test accounts (``ANS…``) have letters; a deployment maps RPPS ids to a localpart
-    with a letter (``localpart_template: "ps{{ user.preferred_username }}"``)."""
+    PSC's test accounts (``ANS…``) have letters. With a letter before it
+    (``localpart_template: "ps{{ user.preferred_username }}"``) the same professional logs
+    in."""
     answer = synapse.sso_callback(PSC, PROFESSIONAL)
     assert answer.status_code == 400, answer.text[:2000]
     assert "Numeric user IDs are reserved for guest users" in answer.text
     assert not [user for user in synapse.users() if PROFESSIONAL in user]
+    logged_in = synapse.login(PREFIXED, PROFESSIONAL)
+    assert logged_in["user_id"] == f"@ps{PROFESSIONAL}:{SERVER_NAME}"
+    profile = synapse.get(f"/profile/{quote(logged_in['user_id'], safe='')}",
+                          logged_in["access_token"])  # fmt: skip
+    assert profile.json()["displayname"] == "CLEMENT ARNAUD"

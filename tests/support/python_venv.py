@@ -47,7 +47,7 @@ def install_locked_venv(folder: Path, module: str) -> Path:
                 check=True, capture_output=True, timeout=300,
             )  # fmt: skip
             result = subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", "--no-input",
+                [str(python), "-m", "pip", "install", "--no-input",
                  "--disable-pip-version-check", "--require-hashes", "--no-deps",
                  "-r", str(folder / "requirements.txt")],
                 capture_output=True, text=True, timeout=900, check=False,
