@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from tests.support.paths import ROOT
+from tests.support.paths import suite_files
 
 TESTS = ROOT / "tests"
 PACKAGE = ROOT / "src" / "santeid"
@@ -20,7 +21,7 @@ def _test_folders() -> list[Path]:
     """Every folder under tests/ (outside support/ and e2e/) that holds test modules or a
     conftest: data folders next to them (golden files, a node project) are not packages."""
     folders = []
-    for path in TESTS.rglob("*.py"):
+    for path in suite_files(TESTS):
         relative = path.parent.relative_to(TESTS)
         if relative.parts and relative.parts[0] in OUTSIDE_THE_MIRROR:
             continue
@@ -47,7 +48,7 @@ def test_no_test_module_edits_sys_path():
     edits = re.compile(r"sys\.path\.(insert|append|extend)|sys\.path\s*\+?=")
     offenders = [
         str(path.relative_to(ROOT))
-        for path in TESTS.rglob("*.py")
+        for path in suite_files(TESTS)
         if path != Path(__file__).resolve() and edits.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == [], "import through tests.support.* instead: " + ", ".join(offenders)
@@ -56,7 +57,7 @@ def test_no_test_module_edits_sys_path():
 def test_test_file_names_do_not_repeat_their_folder():
     repeated = [
         str(path.relative_to(TESTS))
-        for path in TESTS.rglob("test_*.py")
+        for path in suite_files(TESTS, "test_*.py")
         if path.parent != TESTS
         and path.parent.name not in OUTSIDE_THE_MIRROR
         and path.name.startswith(f"test_{path.parent.name}_")

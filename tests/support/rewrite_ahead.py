@@ -79,7 +79,9 @@ def _test_modules(config) -> list[Path]:
         root = root if root.is_absolute() else config.invocation_params.dir / root
         candidates = [root] if root.is_file() else root.rglob("*.py")
         for path in candidates:
-            if "__pycache__" in path.parts or "node_modules" in path.parts:
+            # Installed third-party code (tests.support.paths.INSTALLED; this plugin also
+            # loads alone, outside the tests package): Node.js packages, a program's venv.
+            if {"__pycache__", "node_modules", ".venv"} & set(path.parts):
                 continue
             if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
                 found.add(path.resolve())
