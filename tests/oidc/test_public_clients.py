@@ -200,3 +200,18 @@ def test_pushed_request_and_logout_with_the_client_id_alone(app, client):
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
         "client_id": PUBLIC["client_id"]})  # fmt: skip
     assert refused.status_code == 400
+
+
+def test_an_authorization_header_of_another_scheme_is_ignored(app, client):
+    """Keycloak's ``AccessTokenTest.testAuthorizationNegotiateHeaderIgnored``: a public
+    client whose code exchange carries ``Authorization: Negotiate …`` beside its form
+    ``client_id`` gets its tokens; a header that is not Basic names no client."""
+    answer, verifier = _code(app, client)
+    data = {"grant_type": "authorization_code", "code": answer["code"],
+            "redirect_uri": REDIRECT_URI, "client_id": PUBLIC["client_id"],
+            "code_verifier": verifier}  # fmt: skip
+    negotiate = {"Authorization": "Negotiate something-which-will-be-ignored"}
+    tokens = client.post(f"{OIDC}/token", data=data, headers=negotiate)
+    assert tokens.status_code == 200, tokens.get_json()
+    assert tokens.headers["Cache-Control"] == "no-store"
+    assert tokens.headers["Pragma"] == "no-cache"
