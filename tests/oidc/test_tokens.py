@@ -1048,3 +1048,44 @@ def test_uma_is_refused_as_keycloak_refuses_a_client_without_authorization_servi
     assert refusal(form, basic_auth("service-test", "not-its-secret"))[0] == 401
     secret = basic_auth("service-test", flow.client["client_secret"])
     assert refusal(form, secret)[1]["error_description"] == "Client does not support permissions"
+
+
+def test_offline_access_is_an_ordinary_scope(app, client, flow):
+    """santeid keeps no offline sessions (docs/reference/keycloak-behaviour.md, "Refresh
+    tokens"): ``offline_access`` is granted as a scope, and its refresh token is the
+    session's, ``typ`` ``Refresh`` with an ``exp``, ended by the logout."""
+    code = flow.obtain_code(scope="openid offline_access")["code"]
+    answer = flow.token(code)
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert body["scope"] == "openid offline_access"
+    refresh = body["refresh_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(refresh + "=" * (-len(refresh) % 4)))
+    assert claims["typ"] == "Refresh" and claims["exp"] > claims["iat"]
+    assert body["refresh_expires_in"] > 0
+    auth = basic_auth(flow.client["client_id"], flow.client["client_secret"])
+    assert client.post(f"{OIDC}/logout", data={"refresh_token": body["refresh_token"]},
+                       headers=auth).status_code == 204  # fmt: skip
+    again = client.post(f"{OIDC}/token", headers=auth, data={
+        "grant_type": "refresh_token", "refresh_token": body["refresh_token"]})  # fmt: skip
+    assert again.status_code == 400
+    assert again.get_json() == {"error": "invalid_grant", "error_description": "Session not active"}
+
+
+def test_offline_access_is_refused_to_a_client_without_it(app, client):
+    """Keycloak's ``OfflineTokenTest.offlineTokenDisabledForClient``: a client without the
+    scope is refused at the authorization endpoint, ``invalid_scope`` "Invalid scopes: …";
+    ``client_credentials`` with it makes no refresh token (``refresh_expires_in`` 0)."""
+    narrow = Flow(app, client, register_client(app, client_id="narrow", scope="openid scope_all"))
+    refused = narrow.authorize(scope="openid offline_access")
+    assert refused.status_code == 302
+    expected = "error=invalid_scope&error_description=Invalid+scopes%3A+openid+offline_access"
+    assert expected in refused.headers["Location"]
+    meta = register_client(app, client_id="cc", grant_types=["client_credentials"])
+    form = {"grant_type": "client_credentials", "scope": "offline_access"}
+    auth = basic_auth("cc", meta["client_secret"])
+    answer = client.post(f"{OIDC}/token", headers=auth, data=form)
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert "refresh_token" not in body and body["refresh_expires_in"] == 0
+    assert body["scope"] == "offline_access"
