@@ -520,6 +520,27 @@ def test_missing_grant_type_is_keycloak_invalid_request(flow, client):
     }
 
 
+@pytest.mark.parametrize("authenticated", [True, False])
+def test_an_empty_grant_type_is_an_unsupported_one(flow, client, authenticated):
+    """Keycloak's ``TokenEndpoint.checkGrantType`` answers "Missing form parameter" only for an
+    absent ``grant_type`` (``formParams.getFirst`` is ``null``); ``grant_type=`` is the empty
+    string, which names no grant: ``unsupported_grant_type``, before the client is looked at
+    (docs/reference/keycloak-behaviour.md, "Token endpoint")."""
+    headers = basic_auth("service-test", flow.client["client_secret"]) if authenticated else {}
+    response = client.post(f"{OIDC}/token", data={"grant_type": ""}, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "unsupported_grant_type",
+        "error_description": "Unsupported grant_type",
+    }
+    # A repeated empty grant_type is the same: the grant type is checked first.
+    form = "application/x-www-form-urlencoded"
+    repeated = client.post(
+        f"{OIDC}/token", data="grant_type=&grant_type=", content_type=form, headers=headers
+    )
+    assert repeated.get_json()["error"] == "unsupported_grant_type"
+
+
 def test_wrong_secret_consumes_nothing(flow, client, app):
     params = flow.obtain_code()
     response = client.post(

@@ -1026,8 +1026,9 @@ class SanteidAuthorizationServer(AuthorizationServer):
 
     def create_token_response(self, request=None):
         request = self.create_oauth2_request(request)
-        if not request.form.get("grant_type"):
-            # Keycloak's TokenEndpoint.checkGrantType (RFC 6749 §5.2 invalid_request).
+        if request.form.get("grant_type") is None:
+            # Keycloak's TokenEndpoint.checkGrantType (RFC 6749 §5.2 invalid_request), for an
+            # absent grant_type only: an empty one names no grant, unsupported_grant_type.
             return self.handle_error_response(request, keycloak_errors.missing_grant_type())
         if request.form.get("grant_type") != refused_grants.UMA and _duplicated_parameter():
             # Keycloak's TokenEndpoint: the grant type, then the client, then
