@@ -169,11 +169,24 @@ def validate_metadata(meta: dict[str, Any]) -> None:
         parse_subject_dn(meta.get("tls_client_auth_subject_dn"))
 
 
+def _named_client_id(request) -> str | None:
+    """The ``client_id`` a ``tls_client_auth`` request names, as Keycloak's
+    ``X509ClientAuthenticator`` reads it: the form's, else the query string's (a client that
+    puts it in the token endpoint's URL authenticates all the same,
+    ``MutualTLSClientTest.testSuccessfulClientInvocationWithClientIdInQueryParams``)."""
+    for source in (getattr(request, "form", None), getattr(request, "args", None)):
+        if source:
+            client_id = source.get("client_id")
+            if client_id is not None:
+                return client_id
+    return None
+
+
 class TlsClientAuth:
     """Authlib client authentication method (``server.register_client_auth_method``)."""
 
     def __call__(self, query_client, request) -> Any:
-        client_id = request.form.get("client_id") if request.form else None
+        client_id = _named_client_id(request)
         if not client_id:
             return None
         from santeid.tls import client_certificate  # Flask: see bound_certificate_thumbprint
