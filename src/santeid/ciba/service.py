@@ -51,6 +51,7 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import SigningKeyUnavailable
 from santeid.oidc.grant_types import REFRESH_TOKEN
+from santeid.oidc.tls_client_auth import CertificateMissing
 from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
 from santeid.oidc.tokens import SessionEnded
 from santeid.oidc.tokens import SubjectDisabled
@@ -331,22 +332,28 @@ class CibaService:
             inactive, or the session the approval opened is already over
             (``sso_max_lifetime``).
         :raises CertificateMissing: a poll or ping client whose tokens are bound to its
-            certificate came without one (``santeid.oidc.tls_client_auth``).
+            certificate came without one (``santeid.oidc.tls_client_auth``); the request is
+            consumed all the same, as Keycloak's ``CibaGrantType`` removes it before
+            ``checkAndBindMtlsHoKToken`` refuses (docs/reference/keycloak-behaviour.md,
+            "Token endpoint").
         """
-        # Poll and ping: the client is at the token endpoint, with its certificate if it
-        # authenticated by one or registered its tokens bound to one (RFC 8705 §3); before
-        # anything is consumed, since a client without it is refused (CertificateMissing).
-        # Push: the certificate of the back-channel authentication request, if bound.
-        if push:
-            thumbprint = request.data.get("certificate_thumbprint")
-        else:
-            thumbprint = bound_certificate_thumbprint(client)
         authentication = Authentication.from_dict(request.data["auth"])
         professional = self.directory.get(authentication.national_id)
         if professional is not None and not professional.is_active:
             # Keycloak's disabled user: CibaGrantType refuses before it removes the request
             # (docs/reference/keycloak-behaviour.md, "Disabled users"), so nothing is consumed.
             raise TokenRedemptionError(keycloak_errors.USER_DISABLED)
+        # Poll and ping: the client is at the token endpoint, with its certificate if it
+        # authenticated by one or registered its tokens bound to one (RFC 8705 §3). Push: the
+        # certificate of the back-channel authentication request, if bound.
+        if push:
+            thumbprint = request.data.get("certificate_thumbprint")
+        else:
+            try:
+                thumbprint = bound_certificate_thumbprint(client)
+            except CertificateMissing:
+                self.book.consume(request, {})
+                raise
         # The family, the request's consumption and the token writes go to the store together
         # (one round trip, docs/storage.md), the family first so that the tombstone never
         # names a family not yet written.
@@ -407,8 +414,11 @@ class CibaService:
             )
             return
         family_id = request.data.get("fid")
-        if family_id:
-            self.tokens.revoke_family(family_id)
+        if not family_id:
+            # Spent by a poll refused for want of its certificate (redeem): no tokens.
+            log.info("CIBA auth_req_id presented again by %s after its refusal", request.client_id)
+            return
+        self.tokens.revoke_family(family_id)
         log.warning("CIBA auth_req_id replayed by %s; its tokens are revoked", request.client_id)
 
     # -- ping and push ---------------------------------------------------------------------------

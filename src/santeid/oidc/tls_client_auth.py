@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from santeid.clock import utc_datetime
 from santeid.oidc.client_auth import TLS_CLIENT_AUTH
@@ -53,12 +54,95 @@ class InvalidSubjectDN(ValueError):
     """``tls_client_auth_subject_dn`` is not an RFC 4514 distinguished name."""
 
 
+#: Keywords Keycloak's ``X509ClientAuthenticator`` reads in a registered subject DN beyond
+#: RFC 4514's (its ``CUSTOM_OIDS``, those of Open Banking Brasil's certificates).
+_KEYWORDS = {
+    "SERIALNUMBER": NameOID.SERIAL_NUMBER,
+    "BUSINESSCATEGORY": NameOID.BUSINESS_CATEGORY,
+    "JURISDICTIONCOUNTRYNAME": NameOID.JURISDICTION_COUNTRY_NAME,
+}
+#: DER string types a ``#``-hexadecimal value may hold, and their encodings.
+_DER_STRINGS = {0x0C: "utf-8", 0x13: "latin-1", 0x14: "latin-1", 0x16: "latin-1",
+                0x1E: "utf-16-be", 0x1C: "utf-32-be"}  # fmt: skip
+_SPECIAL = ',+"\\<>;='
+
+
+def _der_string(hexadecimal: str) -> str:
+    """The text of a DER string (``#130432303039``: PrintableString "2009"), or ValueError."""
+    der = bytes.fromhex(hexadecimal)
+    if len(der) < 2 or der[0] not in _DER_STRINGS:
+        raise ValueError("not a DER string")
+    length, start = der[1], 2
+    if length & 0x80:
+        start = 2 + (length & 0x7F)
+        length = int.from_bytes(der[2:start], "big")
+    if start + length != len(der):
+        raise ValueError("DER length")
+    return der[start:].decode(_DER_STRINGS[der[0]])
+
+
+def _escaped(value: str) -> str:
+    out = "".join("\\" + c if c in _SPECIAL else c for c in value)
+    if out.startswith((" ", "#")):
+        out = "\\" + out
+    if out.endswith(" ") and not out.endswith("\\ "):
+        out = out[:-1] + "\\ "
+    return out
+
+
+def _rfc4514(text: str) -> str:
+    """``text`` as RFC 4514 writes it, read as Keycloak's ``X500Principal`` reads it: spaces
+    around the ``,``, ``+`` and ``=`` separators dropped (RFC 1779's ``CN=a, O=b``), and a
+    ``#`` value (its DER, in hexadecimal) replaced by its text."""
+    out: list[str] = []
+    kept = 0  # characters of ``out`` no trailing-space trimming may remove (escapes)
+    i, n = 0, len(text)
+    after_separator = True
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            out.append(text[i : i + 2])
+            i += 2
+            kept = len(out)
+            after_separator = False
+            continue
+        if c in ",+=":
+            while len(out) > kept and out[-1] == " ":
+                out.pop()
+            out.append(c)
+            i += 1
+            while i < n and text[i] == " ":
+                i += 1
+            if c == "=" and i < n and text[i] == "#":
+                end = i + 1
+                while end < n and text[end] in "0123456789abcdefABCDEF":
+                    end += 1
+                out.append(_escaped(_der_string(text[i + 1 : end])))
+                i = end
+                while i < n and text[i] == " ":
+                    i += 1
+            kept = len(out)
+            after_separator = True
+            continue
+        if c == " " and after_separator:
+            i += 1
+            continue
+        out.append(c)
+        after_separator = False
+        i += 1
+    while len(out) > kept and out[-1] == " ":
+        out.pop()
+    return "".join(out)
+
+
 def parse_subject_dn(text: Any) -> x509.Name:
+    """A registered subject DN: RFC 4514, with what Keycloak's ``X509ClientAuthenticator``
+    accepts besides (:func:`_rfc4514`, :data:`_KEYWORDS`)."""
     if not isinstance(text, str) or not text.strip() or len(text) > 1024:
         raise InvalidSubjectDN("tls_client_auth_subject_dn must be an RFC 4514 string")
     try:
-        return x509.Name.from_rfc4514_string(text)
-    except ValueError:
+        return x509.Name.from_rfc4514_string(_rfc4514(text), _KEYWORDS)
+    except (ValueError, IndexError):
         raise InvalidSubjectDN(
             f"tls_client_auth_subject_dn: {text!r} is not an RFC 4514 string "
             "(e.g. CN=service,O=Etablissement,C=FR)"
@@ -169,11 +253,24 @@ def validate_metadata(meta: dict[str, Any]) -> None:
         parse_subject_dn(meta.get("tls_client_auth_subject_dn"))
 
 
+def _named_client_id(request) -> str | None:
+    """The ``client_id`` a ``tls_client_auth`` request names, as Keycloak's
+    ``X509ClientAuthenticator`` reads it: the form's, else the query string's (a client that
+    puts it in the token endpoint's URL authenticates all the same,
+    ``MutualTLSClientTest.testSuccessfulClientInvocationWithClientIdInQueryParams``)."""
+    for source in (getattr(request, "form", None), getattr(request, "args", None)):
+        if source:
+            client_id = source.get("client_id")
+            if client_id is not None:
+                return client_id
+    return None
+
+
 class TlsClientAuth:
     """Authlib client authentication method (``server.register_client_auth_method``)."""
 
     def __call__(self, query_client, request) -> Any:
-        client_id = request.form.get("client_id") if request.form else None
+        client_id = _named_client_id(request)
         if not client_id:
             return None
         from santeid.tls import client_certificate  # Flask: see bound_certificate_thumbprint
