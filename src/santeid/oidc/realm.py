@@ -5,6 +5,9 @@
   ``token-service``, ``account-service``, ``tokens-not-before`` — as Keycloak serves it.
 * ``{issuer}/account`` (the ``account-service``): the professional's own page, the e-CPS
   device management, when installed.
+* ``GET {issuer}/clients/<client_id>/redirect``: 204 and no body, Keycloak's answer
+  (``RealmsResource.getRedirect``) for a client it does not know or one without root and base
+  URL — santeid's clients have neither.
 * Any path under another realm (``/auth/realms/<other>`` and below): 404
   ``{"error":"Realm does not exist"}``, as Keycloak answers.
 * A path under Keycloak's root (``/auth``) that needs normalising: 400
@@ -55,6 +58,12 @@ def account():
         abort(404)
 
 
+def client_redirect(client_id: str):
+    # Keycloak sends the browser to the client's root or base URL, and returns null (JAX-RS:
+    # 204 No Content) for an unknown client or one with neither; santeid's clients have neither.
+    return "", 204
+
+
 def realm_does_not_exist(**_):
     return jsonify(error="Realm does not exist"), 404
 
@@ -67,6 +76,9 @@ def init_app(app) -> None:
     parent, _, realm = path.rpartition("/")
     app.add_url_rule(path, "realm_info", realm_info, methods=["GET"])
     app.add_url_rule(f"{path}/account", "realm_account", account, methods=["GET"])
+    app.add_url_rule(
+        f"{path}/clients/<client_id>/redirect", "client_redirect", client_redirect, methods=["GET"]
+    )
 
     class OtherRealm(BaseConverter):
         """A path segment that is not this realm's name."""

@@ -1,0 +1,28 @@
+"""Keycloak's realm endpoints other than the protocol's (docs/reference/keycloak-behaviour.md,
+"Realm endpoints"), through the app's HTTP interface."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.oidc_flow import register_client
+
+REALM = "/auth/realms/esante-wallet"
+
+
+@pytest.mark.parametrize("client_id", ["an-unknown-client", "registered"])
+def test_the_client_redirect_endpoint_answers_no_content(app, client, client_id):
+    """``GET {realm}/clients/{client_id}/redirect`` (``RealmsResource.getRedirect``) sends the
+    browser to a client's root or base URL; for a client Keycloak does not know, or one with
+    neither, the method returns ``null``: 204 and no body. santeid's clients have neither."""
+    register_client(app, client_id="registered")
+    answer = client.get(f"{REALM}/clients/{client_id}/redirect")
+    assert answer.status_code == 204
+    assert answer.data == b""
+    assert "Location" not in answer.headers
+
+
+def test_the_client_redirect_endpoint_of_another_realm(client):
+    answer = client.get("/auth/realms/other/clients/x/redirect")
+    assert answer.status_code == 404
+    assert answer.json == {"error": "Realm does not exist"}
