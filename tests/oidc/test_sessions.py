@@ -315,6 +315,45 @@ def test_the_identity_cookie_is_signed_and_follows_a_change_of_secret_key(flow, 
     assert flow.code_from(flow.authorize(prompt="none"))["session_state"] == sid
 
 
+@pytest.mark.parametrize("logged_out", [False, True])
+def test_an_access_token_as_identity_cookie_gets_the_login_page(flow, app, logged_out):
+    """Keycloak's ``CookieTest.testCookieValue`` and ``testCookieValueLoggedOut``: a browser
+    whose identity cookie holds the professional's access token is no SSO session — the
+    authorization request shows the login page — whether that session still lives or not."""
+    tokens = flow.full_login()
+    if logged_out:
+        ended = flow.http.post(
+            f"{OIDC}/logout",
+            data={"refresh_token": tokens["refresh_token"]},
+            headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+        )
+        assert ended.status_code == 204
+    other = Flow(app, app.test_client(), flow.client)
+    other.http.set_cookie("santeid_identity", tokens["access_token"])
+    answer = other.authorize()
+    assert answer.status_code == 302
+    assert "/login-actions/" in answer.headers["Location"]
+
+
+def test_no_cookie_is_written_twice_in_one_answer(flow, app):
+    """Keycloak's ``CookieTest.testNoDuplicationsWhenExpiringCookies``: the authorization
+    endpoint's answer to a browser with an identity cookie, of a live session or of one that
+    ended, has no ``Set-Cookie`` header twice."""
+    tokens = flow.full_login()
+    for ended in (False, True):
+        if ended:
+            flow.http.post(
+                f"{OIDC}/logout",
+                data={"refresh_token": tokens["refresh_token"]},
+                headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+            )
+        answer = flow.authorize()
+        headers = answer.headers.getlist("Set-Cookie")
+        assert headers, ended
+        names = [header.split("=", 1)[0] for header in headers]
+        assert len(names) == len(set(names)), headers
+
+
 # -- tokens bound to their SSO session -----------------------------------------------------------
 # Keycloak's TokenManager: an access token expires at the latest when its user session reaches
 # SSO Session Max, a refresh token at min(now + SSO Session Idle, session start + SSO Session
