@@ -67,6 +67,19 @@ def _active_at_introspection(flow, token: str) -> bool:
     return answer.json["active"]
 
 
+def _refreshed_by(flow, refresh_token: str, keys: dict[str, str]) -> dict:
+    """The tokens of a refresh, which must succeed and sign with ``keys``; its access token
+    works at userinfo and introspection."""
+    answer = _refresh(flow, refresh_token)
+    assert answer.status_code == 200, answer.json
+    tokens = answer.json
+    assert _kid(tokens["access_token"]) == keys["RS256"]
+    assert _kid(tokens["refresh_token"]) == keys["HS512"]
+    assert _userinfo(flow, tokens["access_token"]) == 200
+    assert _active_at_introspection(flow, tokens["access_token"])
+    return tokens
+
+
 def test_tokens_across_a_rotation_and_the_removal_of_keys(app, flow):
     store = app.extensions["santeid"].keys
     keys1 = _active(app)
@@ -82,26 +95,14 @@ def test_tokens_across_a_rotation_and_the_removal_of_keys(app, flow):
     assert keys2["RS256"] != keys1["RS256"] and keys2["HS512"] != keys1["HS512"]
 
     # A refresh token of the retired secret refreshes; the new tokens carry the new kids.
-    second = _refresh(flow, first["refresh_token"])
-    assert second.status_code == 200, second.json
-    second = second.json
-    assert _kid(second["access_token"]) == keys2["RS256"]
-    assert _kid(second["refresh_token"]) == keys2["HS512"]
-    assert _userinfo(flow, second["access_token"]) == 200
-    assert _active_at_introspection(flow, second["access_token"])
+    second = _refreshed_by(flow, first["refresh_token"], keys2)
     # What the retired key signed still verifies while it is kept.
     assert _userinfo(flow, first["access_token"]) == 200
     assert _active_at_introspection(flow, first["access_token"])
 
     # Keys #1 removed: the refresh token of keys #2 still refreshes.
     _drop(app, keys1["RS256"], keys1["HS512"])
-    third = _refresh(flow, second["refresh_token"])
-    assert third.status_code == 200, third.json
-    third = third.json
-    assert _kid(third["access_token"]) == keys2["RS256"]
-    assert _kid(third["refresh_token"]) == keys2["HS512"]
-    assert _userinfo(flow, third["access_token"]) == 200
-    assert _active_at_introspection(flow, third["access_token"])
+    third = _refreshed_by(flow, second["refresh_token"], keys2)
     assert _userinfo(flow, first["access_token"]) == 401
     assert not _active_at_introspection(flow, first["access_token"])
 
