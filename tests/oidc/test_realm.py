@@ -20,6 +20,7 @@ def test_the_client_redirect_endpoint_answers_no_content(app, client, client_id)
     assert answer.status_code == 204
     assert answer.data == b""
     assert "Location" not in answer.headers
+    assert "Content-Type" not in answer.headers  # no content, of no type
 
 
 def test_the_client_redirect_endpoint_of_another_realm(client):

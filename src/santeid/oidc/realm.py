@@ -22,6 +22,7 @@ import base64
 import re
 
 from cryptography.hazmat.primitives import serialization
+from flask import Response
 from flask import abort
 from flask import jsonify
 from flask import redirect
@@ -61,7 +62,9 @@ def account():
 def client_redirect(client_id: str):
     # Keycloak sends the browser to the client's root or base URL, and returns null (JAX-RS:
     # 204 No Content) for an unknown client or one with neither; santeid's clients have neither.
-    return "", 204
+    answer = Response(status=204)
+    del answer.headers["Content-Type"]
+    return answer
 
 
 def realm_does_not_exist(**_):
