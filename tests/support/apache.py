@@ -73,6 +73,23 @@ def _absent() -> str | None:
 #: Skips a test where Apache or mod_auth_openidc is not installed (CI installs both).
 needs_mod_auth_openidc = pytest.mark.skipif(_absent() is not None, reason=_absent() or "")
 
+MOD_OAUTH2 = MODULES / "mod_oauth2.so"
+#: :data:`LOADED` with mod_oauth2 (https://github.com/OpenIDC/mod_oauth2, the same authors'
+#: resource-server module) in place of mod_auth_openidc.
+OAUTH2_LOADED = (*LOADED[:-1], ("oauth2_module", "mod_oauth2.so"))
+
+
+def _oauth2_absent() -> str | None:
+    if apache_binary() is None:
+        return "Apache httpd is missing: apt-get install apache2 (.ci/run installs it)"
+    if not MOD_OAUTH2.exists():
+        return "mod_oauth2 is missing: apt-get install libapache2-mod-oauth2 (.ci/run installs it)"
+    return None
+
+
+#: Skips a test where Apache or mod_oauth2 is not installed (CI installs both).
+needs_mod_oauth2 = pytest.mark.skipif(_oauth2_absent() is not None, reason=_oauth2_absent() or "")
+
 
 FRAME = """\
 ServerRoot {root}
@@ -125,21 +142,27 @@ def _child_user() -> tuple[str, str] | None:
 
 @contextlib.contextmanager
 def running_apache(
-    root: Path, ports: Iterable[int], body: str, *, log_level: str = "warn auth_openidc:info"
+    root: Path,
+    ports: Iterable[int],
+    body: str,
+    *,
+    log_level: str = "warn auth_openidc:info",
+    modules: Iterable[tuple[str, str]] = LOADED,
 ) -> Iterator[Apache]:
     """Apache in the foreground with ``body`` (its virtual hosts, ``Define``s, ``Include``s)
     in the frame :data:`FRAME` under ``root`` (:func:`apache_folder`), listening on
-    ``127.0.0.1`` at each of ``ports``; ready once every port accepts connections and the
-    configuration was accepted (``apache2 -t`` first, whose complaint fails the test)."""
+    ``127.0.0.1`` at each of ``ports``, with ``modules`` (name, file under :data:`MODULES`)
+    loaded; ready once every port accepts connections and the configuration was accepted
+    (``apache2 -t`` first, whose complaint fails the test)."""
     binary = apache_binary()
     assert binary, _absent()
     ports = list(ports)
     child = _child_user()
     user = f"User {child[0]}\nGroup {child[1]}" if child else ""
-    modules = "\n".join(f"LoadModule {name} {MODULES / file}" for name, file in LOADED)
+    loads = "\n".join(f"LoadModule {name} {MODULES / file}" for name, file in modules)
     listen = "\n".join(f"Listen 127.0.0.1:{port}" for port in ports)
     conf = root / "httpd.conf"
-    conf.write_text(FRAME.format(root=root, log_level=log_level, modules=modules, user=user,
+    conf.write_text(FRAME.format(root=root, log_level=log_level, modules=loads, user=user,
                                  listen=listen, body=body))  # fmt: skip
     if child:
         uid, gid = pwd.getpwnam(child[0]).pw_uid, grp.getgrnam(child[1]).gr_gid
