@@ -31,17 +31,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote_plus
 
-import jwt
 import pytest
 import requests
 
+from tests.support import http_login
 from tests.support.browser import wait_for
 from tests.support.http_login import logged_in_tokens
 from tests.support.jwt_keys import forged
 from tests.support.jwt_keys import kid_of
 from tests.support.jwt_keys import rotated
 from tests.support.jwt_keys import signed_with
-from tests.support.oidc_flow import basic_auth
+from tests.support.jwt_keys import unverified_claims
 from tests.support.python_rp import ServiceSite
 from tests.support.python_rp import python_relying_party
 from tests.support.redis_server import free_port
@@ -173,14 +173,7 @@ def tokens(server, client_id: str = SERVICE, browser: requests.Session | None = 
 
 def service_token(server, client_id: str = CALLER) -> str:
     """``client_id``'s own access token (``client_credentials``)."""
-    response = requests.post(
-        f"{server.oidc}/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic_auth(client_id, SECRET),
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
+    return http_login.service_token(server.oidc, client_id, SECRET)
 
 
 def called(site: str, path: str, token: str, scheme: str = "Bearer") -> requests.Response:
@@ -188,17 +181,7 @@ def called(site: str, path: str, token: str, scheme: str = "Bearer") -> requests
 
 
 def revoked(server, token: str) -> None:
-    response = requests.post(
-        f"{server.oidc}/revoke",
-        data={"token": token, "token_type_hint": "access_token"},
-        headers=basic_auth(SERVICE, SECRET),
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-
-
-def claims_of(token: str) -> dict:
-    return jwt.decode(token, options={"verify_signature": False})
+    http_login.revoke(server.oidc, token, SERVICE, SECRET, token_type_hint="access_token")
 
 
 # django-oauth-toolkit: introspection
@@ -216,7 +199,7 @@ def test_dot_stores_the_introspection_answer_and_checks_psc_scopes(server, psc_a
     assert me.json() == {
         "username": PROFESSIONAL,
         "scope": "openid scope_all",
-        "expires": claims_of(token)["exp"],
+        "expires": unverified_claims(token)["exp"],
         "application": None,
         "resource": [],
     }
@@ -293,7 +276,7 @@ def test_a_short_caching_time_bounds_how_long_a_revoked_token_passes(server, tmp
         token = tokens(server)["access_token"]
         me = called(site, "/dot/me/", token)
         assert me.status_code == 200
-        assert me.json()["expires"] < claims_of(token)["exp"]
+        assert me.json()["expires"] < unverified_claims(token)["exp"]
         revoked(server, token)
         wait_for(lambda: called(site, "/dot/me/", token).status_code == 401, what="a refusal")
         site.taken()
@@ -356,7 +339,7 @@ def test_dot_refuses_an_expired_token(short_lived, tmp_path):
     with api(short_lived, tmp_path, psc_settings(short_lived)) as site:
         token = tokens(short_lived)["access_token"]
         assert called(site, "/dot/me/", token).status_code == 200
-        time.sleep(max(0.0, claims_of(token)["exp"] + 1 - time.time()))
+        time.sleep(max(0.0, unverified_claims(token)["exp"] + 1 - time.time()))
         assert called(site, "/dot/me/", token).status_code == 401
         site.taken()
 
@@ -462,7 +445,7 @@ def test_oidc_auth_leeway_is_the_oldest_token_it_takes(short_lived, tmp_path_fac
         seen = tokens(short_lived)["access_token"]
         assert called(exact_api, "/oidc/me/", token, "JWT").status_code == 200
         assert called(exact_api, "/oidc/me/", seen).status_code == 200
-        time.sleep(max(0.0, claims_of(token)["exp"] + 1 - time.time()))
+        time.sleep(max(0.0, unverified_claims(token)["exp"] + 1 - time.time()))
         too_old = called(exact_api, "/oidc/me/", token, "JWT")
         assert too_old.json()["detail"] == "Invalid Authorization header. JWT too old."
         assert called(default_api, "/oidc/me/", token, "JWT").status_code == 200

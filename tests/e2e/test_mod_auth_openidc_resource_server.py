@@ -33,26 +33,23 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from urllib.parse import parse_qs
-from urllib.parse import urlsplit
 
 import jwt
 import pytest
 import requests
 
-from tests.support.apache import Apache
+from tests.support import http_login
+from tests.support.apache import ApacheApi
 from tests.support.apache import EchoApp
 from tests.support.apache import apache_folder
 from tests.support.apache import needs_mod_auth_openidc
 from tests.support.apache import running_apache
-from tests.support.http_login import login_to_callback
+from tests.support.http_login import logged_in_tokens
 from tests.support.jwt_keys import forged
 from tests.support.jwt_keys import kid_of
 from tests.support.jwt_keys import rotated
 from tests.support.jwt_keys import signed_with
-from tests.support.oidc_flow import authorization_url
-from tests.support.oidc_flow import basic_auth
+from tests.support.jwt_keys import unverified_claims
 from tests.support.redis_server import free_port
 from tests.support.servers import code_flow_client
 from tests.support.servers import santeid_home
@@ -209,31 +206,8 @@ def jwks(server, settings: tuple[str, ...] = PSC_SETTINGS) -> str:
     return "\n  ".join((f"OIDCOAuthVerifyJwksUri {server.oidc}/certs", *settings))
 
 
-@dataclass
-class Api:
-    """The running Apache and the origin of each of its virtual hosts, by name."""
-
-    apache: Apache
-    origins: dict[str, str]
-
-    def call(self, mode: str, path: str, token: str | None) -> requests.Response:
-        """``GET`` ``path`` of the virtual host ``mode`` with ``token`` as a Bearer token."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return requests.get(self.origins[mode] + path, headers=headers, timeout=10)
-
-    def status(self, mode: str, path: str, token: str) -> int:
-        return self.call(mode, path, token).status_code
-
-    def seen(self, mode: str, path: str, token: str) -> dict:
-        """The headers the API received of an accepted call."""
-        answer = self.call(mode, path, token)
-        assert answer.status_code == 200, (mode, answer.status_code, answer.headers,
-                                           self.apache.error_log()[-3000:])  # fmt: skip
-        return answer.json()["headers"]
-
-
 @contextmanager
-def api(server, app: EchoApp, **validations: str) -> Iterator[Api]:
+def api(server, app: EchoApp, **validations: str) -> Iterator[ApacheApi]:
     """An Apache with a virtual host per entry of ``validations`` (name → the module's
     settings of its mode), each on a free port, in front of ``app``."""
     root = apache_folder()
@@ -246,7 +220,9 @@ def api(server, app: EchoApp, **validations: str) -> Iterator[Api]:
     )  # fmt: skip
     try:
         with running_apache(root, ports.values(), body) as apache:
-            yield Api(apache, {name: f"http://127.0.0.1:{port}" for name, port in ports.items()})
+            yield ApacheApi(
+                apache, {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -257,7 +233,7 @@ HINT = "OIDCOAuthIntrospectionEndpointParams token_type_hint=access_token"
 
 
 @pytest.fixture(scope="module")
-def apis(server, app) -> Iterator[Api]:
+def apis(server, app) -> Iterator[ApacheApi]:
     """The API behind six virtual hosts: introspection with HTTP Basic (``basic``), with the
     credentials in the form (``post``), the JWK Set (``jwks``), each with
     :data:`PSC_SETTINGS`; introspection with the module's defaults (``plain``), and with
@@ -282,36 +258,17 @@ def tokens(server, browser: requests.Session | None = None) -> dict:
         browser = requests.Session()
         browser.trust_env = False  # REQUESTS_CA_BUNDLE would override ``verify``
         browser.verify = server.ca
-    url = authorization_url(f"{server.oidc}/auth", client_id=SERVICE, redirect_uri=REDIRECT_URI)
-    callback = login_to_callback(browser, url, REDIRECT_URI, PROFESSIONAL)
-    code = parse_qs(urlsplit(callback).query)["code"][0]
-    answer = requests.post(
-        f"{server.oidc}/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
-        headers=basic_auth(SERVICE, SECRET), timeout=10, verify=server.ca,
-    )  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    return logged_in_tokens(server.oidc, SERVICE, SECRET, REDIRECT_URI, PROFESSIONAL, browser,
+                            verify=server.ca)  # fmt: skip
 
 
 def service_token(server) -> str:
     """:data:`CALLER`'s own access token (``client_credentials``)."""
-    answer = requests.post(f"{server.oidc}/token", data={"grant_type": "client_credentials"},
-                           headers=basic_auth(CALLER, SECRET), timeout=10,
-                           verify=server.ca)  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    return answer.json()["access_token"]
+    return http_login.service_token(server.oidc, CALLER, SECRET, verify=server.ca)
 
 
 def revoke(server, token: str) -> None:
-    answer = requests.post(f"{server.oidc}/revoke", data={"token": token},
-                           headers=basic_auth(SERVICE, SECRET), timeout=10,
-                           verify=server.ca)  # fmt: skip
-    assert answer.status_code == 200, answer.text
-
-
-def claims_of(token: str) -> dict:
-    return jwt.decode(token, options={"verify_signature": False})
+    http_login.revoke(server.oidc, token, SERVICE, SECRET, verify=server.ca)
 
 
 def challenge(error: str, description: str) -> str:
@@ -332,7 +289,7 @@ def test_a_professional_s_token_reaches_the_api_with_its_claims(server, apis):
     objects, reaches the API empty (the module's limit): an API that needs it reads the token,
     ``OIDC_access_token``."""
     token = tokens(server)["access_token"]
-    claims = claims_of(token)
+    claims = unverified_claims(token)
     for mode in MODES:
         headers = apis.seen(mode, "/api/records", token)
         assert headers["X-Remote-User"] == PROFESSIONAL, mode
@@ -459,7 +416,7 @@ def test_the_id_token_and_the_refresh_token(server, apis):
     plain = apis.seen("plain", "/api/records", refresh_token)
     assert plain["OIDC_CLAIM_token_type"] == "Refresh"
     assert plain["OIDC_CLAIM_typ"] == "Refresh"
-    assert plain["X-Remote-User"] == claims_of(refresh_token)["sub"]
+    assert plain["X-Remote-User"] == unverified_claims(refresh_token)["sub"]
     assert "OIDC_CLAIM_preferred_username" not in plain
     assert apis.status("plain", "/api/psc/records", refresh_token) == 403
     # Keycloak's hint picks the provider that answers access tokens, which answers refresh
@@ -484,7 +441,7 @@ def test_forged_tokens_are_refused(server, apis):
     every mode (santeid's introspection verifies the signature as Keycloak's)."""
     token = tokens(server)["access_token"]
     header, payload, signature = token.split(".")
-    claims = claims_of(token)
+    claims = unverified_claims(token)
     claims["preferred_username"] = "810000000031"
     changed = jwt.encode(claims, "x" * 32, algorithm="HS256").split(".")[1]
     for bad in (forged(token, kid_of(token)), forged(token, "another-kid"),
@@ -509,7 +466,7 @@ def test_the_jwk_set_mode_checks_no_issuer(server, other_realm, apis):
     the checks), so ``Require valid-user`` lets it through; ``Require claim iss:<issuer>``
     refuses it. Introspection refuses it: santeid checks the issuer, as Keycloak."""
     token = tokens(other_realm)["access_token"]
-    assert claims_of(token)["iss"] == other_realm.issuer != server.issuer
+    assert unverified_claims(token)["iss"] == other_realm.issuer != server.issuer
     assert apis.seen("jwks", "/api/records", token)["OIDC_CLAIM_iss"] == other_realm.issuer
     assert apis.status("jwks", "/api/psc/records", token) == 403
     for mode in INTROSPECTING:
@@ -569,7 +526,7 @@ def test_an_expired_token(short_lived, app):
         token = tokens(short_lived)["access_token"]
         for mode in ("basic", "jwks"):
             assert rs.status(mode, "/api/records", token) == 200, mode
-        time.sleep(max(0.0, claims_of(token)["exp"] + 1 - time.time()))
+        time.sleep(max(0.0, unverified_claims(token)["exp"] + 1 - time.time()))
         for mode, description in (("basic", "Reference token could not be introspected"),
                                   ("jwks", "JWT token could not be validated")):  # fmt: skip
             refused = rs.call(mode, "/api/records", token)

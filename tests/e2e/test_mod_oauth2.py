@@ -29,25 +29,21 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from urllib.parse import parse_qs
-from urllib.parse import urlsplit
 
 import jwt
 import pytest
-import requests
 
+from tests.support import http_login
 from tests.support.apache import OAUTH2_LOADED
-from tests.support.apache import Apache
+from tests.support.apache import ApacheApi
 from tests.support.apache import EchoApp
 from tests.support.apache import apache_folder
 from tests.support.apache import needs_mod_oauth2
 from tests.support.apache import running_apache
-from tests.support.http_login import login_to_callback
+from tests.support.http_login import logged_in_tokens
 from tests.support.jwt_keys import forged
 from tests.support.jwt_keys import kid_of
-from tests.support.oidc_flow import authorization_url
-from tests.support.oidc_flow import basic_auth
+from tests.support.jwt_keys import unverified_claims
 from tests.support.redis_server import free_port
 from tests.support.servers import code_flow_client
 from tests.support.servers import santeid_process
@@ -146,31 +142,8 @@ def metadata(server) -> str:
     return f"OAuth2TokenVerify metadata {server.issuer}/.well-known/oauth-authorization-server"
 
 
-@dataclass
-class Api:
-    """The running Apache and the origin of each of its virtual hosts, by name."""
-
-    apache: Apache
-    origins: dict[str, str]
-
-    def call(self, mode: str, path: str, token: str | None) -> requests.Response:
-        """``GET`` ``path`` of the virtual host ``mode`` with ``token`` as a Bearer token."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return requests.get(self.origins[mode] + path, headers=headers, timeout=10)
-
-    def status(self, mode: str, path: str, token: str | None) -> int:
-        return self.call(mode, path, token).status_code
-
-    def seen(self, mode: str, path: str, token: str) -> dict:
-        """The headers the API received of an accepted call."""
-        answer = self.call(mode, path, token)
-        assert answer.status_code == 200, (mode, answer.status_code, answer.headers,
-                                           self.apache.error_log()[-3000:])  # fmt: skip
-        return answer.json()["headers"]
-
-
 @contextmanager
-def api(server, app: EchoApp, **verifications: str) -> Iterator[Api]:
+def api(server, app: EchoApp, **verifications: str) -> Iterator[ApacheApi]:
     """An Apache with a virtual host per entry of ``verifications`` (name → its
     ``OAuth2TokenVerify`` line), each on a free port, in front of ``app``."""
     root = apache_folder()
@@ -183,13 +156,15 @@ def api(server, app: EchoApp, **verifications: str) -> Iterator[Api]:
     try:
         with running_apache(root, ports.values(), body, modules=OAUTH2_LOADED,
                             log_level="warn") as apache:  # fmt: skip
-            yield Api(apache, {name: f"http://127.0.0.1:{port}" for name, port in ports.items()})
+            yield ApacheApi(
+                apache, {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def apis(server, app) -> Iterator[Api]:
+def apis(server, app) -> Iterator[ApacheApi]:
     """The API behind five virtual hosts: introspection with HTTP Basic (``basic``), with the
     credentials in the form (``post``), with a ``client_secret_jwt`` assertion whose ``aud``
     is the issuer (``jwt``); the JWK Set (``jwks``); the RFC 8414 metadata (``metadata``)."""
@@ -209,35 +184,16 @@ MODES = (*INTROSPECTING, *LOCAL)
 def tokens(server) -> dict:
     """The token answer of a professional's login to :data:`SERVICE` (``openid scope_all``,
     ``acr_values=eidas1``)."""
-    browser = requests.Session()
-    url = authorization_url(f"{server.oidc}/auth", client_id=SERVICE, redirect_uri=REDIRECT_URI)
-    callback = login_to_callback(browser, url, REDIRECT_URI, PROFESSIONAL)
-    code = parse_qs(urlsplit(callback).query)["code"][0]
-    answer = requests.post(
-        f"{server.oidc}/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
-        headers=basic_auth(SERVICE, SECRET), timeout=10,
-    )  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    return logged_in_tokens(server.oidc, SERVICE, SECRET, REDIRECT_URI, PROFESSIONAL)
 
 
 def service_token(server) -> str:
     """:data:`CALLER`'s own access token (``client_credentials``)."""
-    answer = requests.post(f"{server.oidc}/token", data={"grant_type": "client_credentials"},
-                           headers=basic_auth(CALLER, SECRET), timeout=10)  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    return answer.json()["access_token"]
+    return http_login.service_token(server.oidc, CALLER, SECRET)
 
 
 def revoke(server, token: str) -> None:
-    answer = requests.post(f"{server.oidc}/revoke", data={"token": token},
-                           headers=basic_auth(SERVICE, SECRET), timeout=10)  # fmt: skip
-    assert answer.status_code == 200, answer.text
-
-
-def claims_of(token: str) -> dict:
-    return jwt.decode(token, options={"verify_signature": False})
+    http_login.revoke(server.oidc, token, SERVICE, SECRET)
 
 
 def challenge(error: str, description: str) -> str:
@@ -258,7 +214,7 @@ def test_a_professional_s_token_reaches_the_api_with_its_claims(server, apis):
     another virtual host verified, see :func:`test_the_cache_is_the_whole_apache_s`.)"""
     for mode in MODES:
         token = tokens(server)["access_token"]
-        claims = claims_of(token)
+        claims = unverified_claims(token)
         headers = apis.seen(mode, "/api/records", token)
         assert headers["X-Remote-User"] == PROFESSIONAL, mode
         assert headers["OAUTH2_CLAIM_preferred_username"] == PROFESSIONAL, mode
@@ -370,7 +326,7 @@ def test_forged_tokens_are_refused(server, apis):
     every mode."""
     token = tokens(server)["access_token"]
     header, payload, signature = token.split(".")
-    claims = claims_of(token)
+    claims = unverified_claims(token)
     claims["preferred_username"] = "810000000031"
     changed = jwt.encode(claims, "x" * 32, algorithm="HS256").split(".")[1]
     for bad in (forged(token, kid_of(token)), forged(token, "another-kid"),

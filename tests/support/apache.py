@@ -31,6 +31,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.servers import stop_process_group
 
@@ -236,3 +237,27 @@ class EchoApp:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@dataclass
+class ApacheApi:
+    """A running Apache whose virtual hosts protect an API behind :class:`EchoApp`, and the
+    origin of each virtual host, by name."""
+
+    apache: Apache
+    origins: dict[str, str]
+
+    def call(self, host: str, path: str, token: str | None) -> requests.Response:
+        """``GET`` ``path`` of the virtual host ``host`` with ``token`` as a Bearer token."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.get(self.origins[host] + path, headers=headers, timeout=10)
+
+    def status(self, host: str, path: str, token: str | None) -> int:
+        return self.call(host, path, token).status_code
+
+    def seen(self, host: str, path: str, token: str) -> dict:
+        """The headers the API received of an accepted call."""
+        answer = self.call(host, path, token)
+        assert answer.status_code == 200, (host, answer.status_code, answer.headers,
+                                           self.apache.error_log()[-3000:])  # fmt: skip
+        return answer.json()["headers"]

@@ -86,11 +86,13 @@ def logged_in_tokens(
     redirect_uri: str,
     national_id: str,
     browser: requests.Session | None = None,
+    verify: str | bool = True,
 ) -> dict:
     """The token answer a service gets for a professional's login at the server whose
     Keycloak endpoints are under ``oidc``: the authorization request (``openid scope_all``,
     ``acr_values`` ``eidas1``), :func:`login_to_callback` in ``browser`` (a new one unless
-    given: one may already hold the SSO cookie), the code exchanged with HTTP Basic."""
+    given: one may already hold the SSO cookie), the code exchanged with HTTP Basic
+    (``verify``: the server's authority over HTTPS)."""
     url = authorization_url(f"{oidc}/auth", client_id=client_id, redirect_uri=redirect_uri)
     callback = login_to_callback(browser or requests.Session(), url, redirect_uri, national_id)
     code = parse_qs(urlsplit(callback).query)["code"][0]
@@ -99,6 +101,37 @@ def logged_in_tokens(
         data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
         headers=basic_auth(client_id, secret),
         timeout=10,
+        verify=verify,
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def service_token(oidc: str, client_id: str, secret: str, verify: str | bool = True) -> str:
+    """``client_id``'s own access token (``client_credentials``, RFC 6749 §4.4, HTTP Basic) at
+    the server whose Keycloak endpoints are under ``oidc``; ``verify``: its authority over
+    HTTPS."""
+    response = requests.post(
+        f"{oidc}/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth(client_id, secret),
+        timeout=10,
+        verify=verify,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def revoke(
+    oidc: str, token: str, client_id: str, secret: str, verify: str | bool = True, **hint: str
+) -> None:
+    """``token`` revoked at ``oidc``'s ``/revoke`` by ``client_id`` (RFC 7009, HTTP Basic;
+    ``hint``: ``token_type_hint=…``); ``verify`` as :func:`service_token`."""
+    response = requests.post(
+        f"{oidc}/revoke",
+        data={"token": token, **hint},
+        headers=basic_auth(client_id, secret),
+        timeout=10,
+        verify=verify,
+    )
+    assert response.status_code == 200, response.text

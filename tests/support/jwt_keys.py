@@ -20,6 +20,11 @@ def rotated(server, command: str = "rotate") -> str:
     return re.search(r"(?:new active key|RS256 key) (\S+)", output).group(1)
 
 
+def unverified_claims(token: str) -> dict:
+    """A JWT's claims, its signature not checked: what a test reads of a token it was given."""
+    return jwt.decode(token, options={"verify_signature": False})
+
+
 def kid_of(token: str) -> str:
     return jwt.get_unverified_header(token)["kid"]
 
