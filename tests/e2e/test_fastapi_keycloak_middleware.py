@@ -51,6 +51,7 @@ from fastapi_keycloak_middleware import setup_keycloak_middleware
 
 from tests.support.asgi_server import uvicorn_serving
 from tests.support.http_login import logged_in_tokens
+from tests.support.http_login import service_token
 from tests.support.jwt_keys import forged
 from tests.support.jwt_keys import kid_of
 from tests.support.jwt_keys import rotated
@@ -208,13 +209,7 @@ def test_a_service_accounts_token_is_a_service_principal(server):
     mapper's fallback), which ``get_service_principal`` answers and ``get_user`` refuses
     (403); a professional's token is refused at ``/caller``, by the JWK Set as by
     introspection."""
-    response = requests.post(
-        f"{server.oidc}/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic_auth(CALLER, SECRET),
-        timeout=10,
-    )
-    token = response.json()["access_token"]
+    token = service_token(server.oidc, CALLER, SECRET)
     with api(server, validation_options=psc_checks(server)) as service:
         assert called(service, token, "/caller").json() == CALLER
         assert called(service, token).status_code == 403

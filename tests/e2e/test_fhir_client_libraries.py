@@ -36,6 +36,7 @@ from fhirpy.base.exceptions import ResourceNotFound
 from santeid.testing import REDIRECT_URI
 from santeid.testing import SandboxServer
 from tests.directory.conftest import DIRECTORY_READER
+from tests.support import http_login
 from tests.support.servers import SanteidProcess
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
@@ -80,14 +81,8 @@ def server(tmp_path_factory) -> Iterator[SanteidProcess]:
 @pytest.fixture(scope="module")
 def service_token(server: SanteidProcess) -> str:
     """A ``client_credentials`` token of the directory reader (docs/directory.md, Access)."""
-    response = requests.post(
-        f"{server.oidc}/token",
-        data={"grant_type": "client_credentials"},
-        auth=(DIRECTORY_READER["client_id"], DIRECTORY_READER["client_secret"]),
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
+    reader = DIRECTORY_READER
+    return http_login.service_token(server.oidc, reader["client_id"], reader["client_secret"])
 
 
 @pytest.fixture(scope="module")
