@@ -85,6 +85,39 @@ def test_nonce_is_optional(flow, app):
     assert "nonce" not in claims
 
 
+def test_an_empty_nonce_is_an_empty_nonce_claim(flow, client, app):
+    """``nonce=`` (empty) is a nonce: Keycloak's ``AuthzEndpointRequestParser`` keeps the
+    empty string (only a missing parameter is null), ``AuthorizationEndpoint`` stores it
+    (``paramValue != null``), and the ID token is given it
+    (``idToken.setNonce(clientSessionCtx.getAttribute(NONCE_PARAM))``), which Keycloak's
+    mapper (``NON_NULL``) writes as ``"nonce": ""``: at the code's redemption and at a
+    refresh alike."""
+    body = flow.full_login(nonce="")
+    _, claims = decode(app, body["id_token"])
+    assert claims["nonce"] == ""
+    _, access = decode(app, body["access_token"])
+    assert access["nonce"] == ""
+    refreshed = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert refreshed.status_code == 200, refreshed.get_json()
+    _, claims = decode(app, refreshed.get_json()["id_token"])
+    assert claims["nonce"] == ""
+
+
+def test_a_refresh_after_a_login_without_nonce_gives_no_nonce_claim(flow, client, app):
+    body = flow.full_login(nonce=None)
+    refreshed = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    _, claims = decode(app, refreshed.get_json()["id_token"])
+    assert "nonce" not in claims
+
+
 def test_code_is_single_use_and_replay_revokes_its_tokens(flow, client, app):
     params = flow.obtain_code()
     first = flow.token(params["code"])
