@@ -472,6 +472,26 @@ def test_keycloak_wrong_secret_has_no_challenge(flow, client):
 
 
 @pytest.mark.parametrize(
+    ("form", "expected"),
+    [({"client_id": ""}, KEYCLOAK_INVALID_CLIENT),
+     ({"client_secret": ""}, KEYCLOAK_UNAUTHORIZED_CLIENT)],
+    ids=["empty-client-id", "empty-secret"],
+)  # fmt: skip
+def test_an_empty_form_parameter_overrides_the_basic_header(flow, client, form, expected):
+    """Keycloak's ``ClientIdAndSecretAuthenticator`` takes the form's ``client_id`` and
+    ``client_secret`` over the Basic header's whenever the form holds them
+    (``formData.containsKey``), empty ones too: an empty ``client_id`` names no client
+    (``invalid_client``), an empty secret is a wrong one (``unauthorized_client``)."""
+    meta = flow.client
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "client_credentials", **form},
+        headers=basic_auth(meta["client_id"], meta["client_secret"]),
+    )
+    assert (response.status_code, response.get_json()) == (401, expected)
+
+
+@pytest.mark.parametrize(
     ("credentials", "expected"),
     [
         ({"headers": basic_auth("service-test", "not-the-secret")}, KEYCLOAK_UNAUTHORIZED_CLIENT),
