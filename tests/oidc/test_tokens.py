@@ -525,7 +525,7 @@ def test_keycloak_codes_of_a_failed_client_authentication(flow, client, credenti
         pytest.param(lambda text: text.replace("+", "%2B"), id="percent-only"),
     ],
 )
-def test_basic_credentials_are_form_decoded_as_keycloak_reads_them(app, client, encode):
+def test_basic_credentials_are_form_decoded_without_key_ops_them(app, client, encode):
     """RFC 6749 §2.3.1 has clients form-encode the id and secret before Base64 (openid-client
     does: a space becomes ``+``); Keycloak decodes them with ``URLDecoder``
     (docs/reference/keycloak-behaviour.md, "Client authentication"). A secret with a space, a
