@@ -2,8 +2,9 @@
 https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.5): every answer that carries credentials,
 personal data or a one-time value. The one statement of that header: :func:`no_store` for a
 response object, :data:`NO_STORE` for the header lists of raw WSGI answers and of Authlib's
-errors. A module of its own, importing nothing of santeid's, so that the lowest layers (the
-WSGI middleware, the client authentication) can use it."""
+errors; and of Keycloak's ``noCache()`` header, :func:`keycloak_no_cache`. A module of its
+own, importing nothing of santeid's, so that the lowest layers (the WSGI middleware, the
+client authentication) can use it."""
 
 from __future__ import annotations
 
@@ -21,9 +22,7 @@ CREDENTIAL_RESPONSE_HEADERS = (
 )
 
 #: Keycloak's ``CacheControlUtil.noCache()`` as JAX-RS writes it (``no-transform`` is on by
-#: default there): the discovery documents' header (``RealmsResource.getWellKnown``;
-#: docs/reference/keycloak-behaviour.md, "Discovery") and the session-status iframe pages'
-#: (``IframeUtil``; "Session status iframe"). A client fetches them again each time.
+#: default there), set by :func:`keycloak_no_cache`.
 KEYCLOAK_NO_CACHE = ("Cache-Control", "no-cache, must-revalidate, no-transform, no-store")
 
 Answer = TypeVar("Answer")
@@ -35,5 +34,15 @@ def no_store(response: Answer) -> Answer:
     admin console's, the control API's). HTML pages get it from
     :data:`santeid.security.HTML_SECURITY_HEADERS`."""
     name, value = NO_STORE
+    response.headers[name] = value  # type: ignore[attr-defined]
+    return response
+
+
+def keycloak_no_cache(response: Answer) -> Answer:
+    """Keycloak's ``CacheControlUtil.noCache()`` header (:data:`KEYCLOAK_NO_CACHE`) on
+    ``response``, returned: the discovery documents' (``RealmsResource.getWellKnown``;
+    docs/reference/keycloak-behaviour.md, "Discovery") and the session-status iframe pages'
+    (``IframeUtil``; "Session status iframe"). A client fetches them again each time."""
+    name, value = KEYCLOAK_NO_CACHE
     response.headers[name] = value  # type: ignore[attr-defined]
     return response

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.support.http_login import identifier_refused
 from tests.support.http_login import login_from_service
 from tests.support.python_venv import install_locked_venv
 from tests.support.redis_server import free_port
@@ -84,6 +85,8 @@ DISPLAY_NAMES = {STAFF: "LUCAS GARNIER", OTHER_STAFF: "AURELIE PICARD"}
 PROFESSIONAL = "810000000030"
 #: docs/sandbox.md: denied on the phone.
 DENYING = "810000000032"
+#: An RPPS-based national id no professional of the directory holds.
+UNKNOWN = "810000009999"
 
 
 @pytest.fixture(scope="module")
@@ -225,15 +228,18 @@ class Synapse:
         """The professional's browser from Synapse's SSO redirect (as Element sends it) through
         santeid's login to Synapse's callback: Synapse's answer there."""
         browser = browser or self.browser()
-        start = (
+        callback = login_from_service(
+            browser, self.sso_redirect(idp_id), f"{self.origin}/_synapse/client/oidc/callback",
+            national_id, refused=refused,
+        )  # fmt: skip
+        return browser.get(callback, allow_redirects=False, timeout=30)
+
+    def sso_redirect(self, idp_id: str) -> str:
+        """Where Element sends the browser to log in with ``idp_id``."""
+        return (
             f"{self.origin}/_matrix/client/v3/login/sso/redirect/oidc-{idp_id}"
             f"?redirectUrl={quote(CLIENT_URL, safe='')}"
         )
-        callback = login_from_service(
-            browser, start, f"{self.origin}/_synapse/client/oidc/callback", national_id,
-            refused=refused,
-        )  # fmt: skip
-        return browser.get(callback, allow_redirects=False, timeout=30)
 
     def login(self, idp_id: str, national_id: str = STAFF, **options) -> dict:
         """:meth:`sso_callback`, then the client's ``m.login.token`` login with the
@@ -371,6 +377,18 @@ def test_a_login_denied_on_the_phone_shows_synapse_s_error_and_makes_no_user(syn
     assert answer.status_code == 400, answer.text[:2000]
     assert "access_denied" in answer.text
     assert not [user for user in synapse.users() if DENYING in user]
+
+
+def test_an_unknown_national_id_shows_santeid_s_error_and_makes_no_user(synapse):
+    """The professional types a national id santeid's directory does not know: santeid's
+    login page says so (400) and keeps the browser, which never reaches Synapse's callback;
+    Synapse makes no Matrix user and links no identity."""
+    answer = identifier_refused(synapse.browser(), synapse.sso_redirect(PSC), UNKNOWN)
+    assert answer.status_code == 400, answer.text[:2000]
+    assert "Aucun professionnel ne porte" in answer.text and UNKNOWN in answer.text
+    assert 'name="national_id"' in answer.text
+    assert not [user for user in synapse.users() if UNKNOWN in user]
+    assert not [link for link in synapse.external_ids() if UNKNOWN in " ".join(link)]
 
 
 def test_an_all_digit_national_id_is_refused_by_synapse(synapse):

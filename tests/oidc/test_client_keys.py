@@ -172,6 +172,37 @@ def test_registration_needs_a_signature_key(app):
     assert "public keys" in refused.value.description
 
 
+@pytest.mark.parametrize("use", ["sig", None])
+@pytest.mark.parametrize("key_ops", [["verify"], ["encrypt"], ["sign", "verify"], "verify"])
+def test_key_ops_is_ignored(app, client, keys, use, key_ops):
+    """Keycloak's ``JWK`` reads ``kid``, ``kty``, ``alg``, ``use`` and the certificate
+    members, and leaves ``key_ops`` among the other members that ``JWKParser`` and
+    ``JWKSUtils.getKeyWrappersForUse`` never read: a key whose ``key_ops`` says ``verify``,
+    ``encrypt`` or is not even a list is registered and verifies as one without it."""
+    _register(app, _jwk(keys["ec1"], kid="e1", use=use, key_ops=key_ops))
+    assert _refusal(_token(client, _assertion(keys["ec1"], "ES256", kid="e1"))) is None
+    assert _refusal(_token(client, _assertion(keys["ec1"], "ES256"))) is None
+
+
+def test_key_ops_does_not_make_an_encryption_key_verify(app, client, keys):
+    """``use`` alone decides: a key of ``use`` ``enc`` is left out whatever its
+    ``key_ops``."""
+    _register(
+        app,
+        _jwk(keys["ec1"], kid="e1", use="enc", key_ops=["verify"]),
+        _jwk(keys["rsa1"], kid="r1"),
+    )
+    assert _refusal(_token(client, _assertion(keys["ec1"], "ES256", kid="e1"))) == NO_KEY
+
+
+def test_a_request_object_verifies_with_a_key_whose_key_ops_says_encrypt(app, client, keys):
+    meta = register_client(
+        app, jwks={"keys": [_jwk(keys["ec1"], kid="e1", use="sig", key_ops=["encrypt"])]}
+    )
+    response = Flow(app, client, meta).authorize(request=_request_object(keys["ec1"], "ES256"))
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
 # -- 3. a kid naming a key whose alg is another ------------------------------------------------
 
 

@@ -97,7 +97,7 @@ def test_a_max_age_java_cannot_read_is_keycloaks_invalid_request_page(flow, clie
     ("max_age", "asks_again"),
     [("+3600", False), ("0003600", False), ("-1", True), ("-2147483648", True)],
 )
-def test_a_signed_max_age_is_read_as_keycloak_reads_it(flow, max_age, asks_again):
+def test_a_signed_max_age_is_read_without_key_ops_it(flow, max_age, asks_again):
     """A sign is part of a Java ``int``: ``+3600`` is 3600, and a negative age is always
     exceeded (Keycloak's ``authTime + maxAge < now``): a new login."""
     flow.full_login()

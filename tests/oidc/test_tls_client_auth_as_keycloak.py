@@ -140,7 +140,7 @@ def _token(app, client, issuing, registered_dn: str):
 
 @pytest.mark.parametrize("registered_dn", [RESOLVED, UNRESOLVED, RFC1779],
                          ids=["rfc2553-resolved", "rfc2553-unresolved", "rfc1779"])  # fmt: skip
-def test_the_subject_written_as_keycloak_reads_it_authenticates(app, client, issuing,
+def test_the_subject_written_without_key_ops_it_authenticates(app, client, issuing,
                                                                 registered_dn):  # fmt: skip
     answer = _token(app, client, issuing, registered_dn)
     assert answer.status_code == 200, answer.get_json()

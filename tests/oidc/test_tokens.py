@@ -85,6 +85,39 @@ def test_nonce_is_optional(flow, app):
     assert "nonce" not in claims
 
 
+def test_an_empty_nonce_is_an_empty_nonce_claim(flow, client, app):
+    """``nonce=`` (empty) is a nonce: Keycloak's ``AuthzEndpointRequestParser`` keeps the
+    empty string (only a missing parameter is null), ``AuthorizationEndpoint`` stores it
+    (``paramValue != null``), and the ID token is given it
+    (``idToken.setNonce(clientSessionCtx.getAttribute(NONCE_PARAM))``), which Keycloak's
+    mapper (``NON_NULL``) writes as ``"nonce": ""``: at the code's redemption and at a
+    refresh alike."""
+    body = flow.full_login(nonce="")
+    _, claims = decode(app, body["id_token"])
+    assert claims["nonce"] == ""
+    _, access = decode(app, body["access_token"])
+    assert access["nonce"] == ""
+    refreshed = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert refreshed.status_code == 200, refreshed.get_json()
+    _, claims = decode(app, refreshed.get_json()["id_token"])
+    assert claims["nonce"] == ""
+
+
+def test_a_refresh_after_a_login_without_nonce_gives_no_nonce_claim(flow, client, app):
+    body = flow.full_login(nonce=None)
+    refreshed = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    _, claims = decode(app, refreshed.get_json()["id_token"])
+    assert "nonce" not in claims
+
+
 def test_code_is_single_use_and_replay_revokes_its_tokens(flow, client, app):
     params = flow.obtain_code()
     first = flow.token(params["code"])
@@ -439,6 +472,26 @@ def test_keycloak_wrong_secret_has_no_challenge(flow, client):
 
 
 @pytest.mark.parametrize(
+    ("form", "expected"),
+    [({"client_id": ""}, KEYCLOAK_INVALID_CLIENT),
+     ({"client_secret": ""}, KEYCLOAK_UNAUTHORIZED_CLIENT)],
+    ids=["empty-client-id", "empty-secret"],
+)  # fmt: skip
+def test_an_empty_form_parameter_overrides_the_basic_header(flow, client, form, expected):
+    """Keycloak's ``ClientIdAndSecretAuthenticator`` takes the form's ``client_id`` and
+    ``client_secret`` over the Basic header's whenever the form holds them
+    (``formData.containsKey``), empty ones too: an empty ``client_id`` names no client
+    (``invalid_client``), an empty secret is a wrong one (``unauthorized_client``)."""
+    meta = flow.client
+    response = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "client_credentials", **form},
+        headers=basic_auth(meta["client_id"], meta["client_secret"]),
+    )
+    assert (response.status_code, response.get_json()) == (401, expected)
+
+
+@pytest.mark.parametrize(
     ("credentials", "expected"),
     [
         ({"headers": basic_auth("service-test", "not-the-secret")}, KEYCLOAK_UNAUTHORIZED_CLIENT),
@@ -472,7 +525,7 @@ def test_keycloak_codes_of_a_failed_client_authentication(flow, client, credenti
         pytest.param(lambda text: text.replace("+", "%2B"), id="percent-only"),
     ],
 )
-def test_basic_credentials_are_form_decoded_as_keycloak_reads_them(app, client, encode):
+def test_basic_credentials_are_form_decoded_without_key_ops_them(app, client, encode):
     """RFC 6749 §2.3.1 has clients form-encode the id and secret before Base64 (openid-client
     does: a space becomes ``+``); Keycloak decodes them with ``URLDecoder``
     (docs/reference/keycloak-behaviour.md, "Client authentication"). A secret with a space, a

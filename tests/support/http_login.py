@@ -79,6 +79,27 @@ def login_from_service(
     return login_to_callback(browser, authorization, redirect_uri, national_id, refused=refused)
 
 
+def identifier_refused(
+    browser: requests.Session, start: str, national_id: str
+) -> requests.Response:
+    """What the professional's browser gets from the service's own login route ``start`` when
+    santeid refuses the identifier typed on its login page (one its directory does not
+    know): the authorization URL the service redirects to, santeid's login page, then
+    santeid's answer to the identifier — its login page again with its error, no redirect
+    back to the service (the professional may type another one)."""
+    sent = browser.get(start, allow_redirects=False, timeout=10)
+    assert sent.status_code in (302, 303), sent.text[:500]
+    page = browser.get(sent.headers["Location"], timeout=10)
+    assert page.status_code == 200 and 'name="national_id"' in page.text, page.text[:500]
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return browser.post(
+        page.url,
+        data={"national_id": national_id, "csrf_token": csrf},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+
 def logged_in_tokens(
     oidc: str,
     client_id: str,

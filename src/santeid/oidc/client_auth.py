@@ -360,16 +360,20 @@ def strict_client_secret_basic(query_client: Callable[[str], Any], request: Any)
 
 def keycloak_secret_credentials(request: Any) -> tuple[str | None, str | None, str | None]:
     """``(client_id, secret, method)`` read as Keycloak's ``ClientIdAndSecretAuthenticator``
-    does: Basic first, then the form's ``client_id`` and ``client_secret`` override it.
-    ``method`` names where the secret came from."""
+    does: Basic first, then the form's ``client_id`` and ``client_secret`` override it
+    whenever the form holds them (``formData.containsKey``), empty too — an empty
+    ``client_id`` then names no client, an empty secret is a wrong one. Never the query
+    string. ``method`` names where the secret came from. (``tls_client_auth`` names its
+    client by another rule, Keycloak's ``X509ClientAuthenticator``'s:
+    ``santeid.oidc.tls_client_auth``.)"""
     client_id = secret = method = None
     basic_id, basic_secret = basic_credentials(request.headers)
     if basic_id:
         client_id, secret, method = basic_id, basic_secret, CLIENT_SECRET_BASIC
     form = request.form or {}
-    if form.get("client_id"):
+    if "client_id" in form:
         client_id = form.get("client_id")
-    if form.get("client_secret"):
+    if "client_secret" in form:
         secret, method = form.get("client_secret"), CLIENT_SECRET_POST
     return client_id, secret, method
 

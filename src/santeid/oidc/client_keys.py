@@ -21,6 +21,10 @@ docs/reference/keycloak-behaviour.md, "Client authentication"):
   ``ClientECDSASignatureVerifierContext``): of the algorithm's key type, and with no ``alg``
   member but the JWS's. Otherwise :class:`KeyMismatch`, which Keycloak's verifier reports as a
   signature that does not verify.
+
+A key's ``key_ops`` is never read (:func:`without_key_ops`): Keycloak's ``JWK`` keeps it
+among the members ``JWKParser`` and ``JWKSUtils`` ignore, so a key whose ``key_ops`` names
+``encrypt``, or is not a list, is registered and verifies as one without it.
 """
 
 from __future__ import annotations
@@ -74,6 +78,22 @@ def default_algorithm(jwk: Mapping[str, Any]) -> str | None:
     return None
 
 
+def without_key_ops(jwk: Mapping[str, Any]) -> dict[str, Any]:
+    """The JWK without ``key_ops``, which Keycloak ignores (the module's text); joserfc would
+    refuse to import a key whose ``key_ops`` does not fit its ``use``, and to verify with a
+    key whose ``key_ops`` lacks ``verify``."""
+    return {name: value for name, value in jwk.items() if name != "key_ops"}
+
+
+def set_without_key_ops(jwks: Any) -> Any:
+    """:func:`without_key_ops` for each key of a JWK Set; anything that is no JWK Set is
+    returned as it is, for the caller's own check to refuse."""
+    if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
+        return jwks
+    keys = [without_key_ops(k) if isinstance(k, Mapping) else k for k in jwks["keys"]]
+    return {**jwks, "keys": keys}
+
+
 def _signature_keys(jwks: Mapping[str, Any] | None) -> list[tuple[Mapping[str, Any], Key]]:
     """The client's signature keys, in order, each with its JWK as registered; a key that
     does not import is left out, as Keycloak ignores a key it cannot load."""
@@ -83,7 +103,7 @@ def _signature_keys(jwks: Mapping[str, Any] | None) -> list[tuple[Mapping[str, A
         if not isinstance(jwk, Mapping) or not is_signature_key(jwk):
             continue
         try:
-            found.append((jwk, JWKRegistry.import_key(dict(jwk))))
+            found.append((jwk, JWKRegistry.import_key(without_key_ops(jwk))))
         except (JoseError, ValueError, TypeError, KeyError):
             continue
     return found

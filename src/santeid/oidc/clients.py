@@ -447,7 +447,8 @@ def validate_metadata(
             )
         jwks: Any = meta.get("jwks")  # the client's JSON, as sent: import_key_set checks it
         try:
-            keyset = KeySet.import_key_set(jwks)
+            # key_ops ignored, as verification ignores it (client_keys.without_key_ops).
+            keyset = KeySet.import_key_set(client_keys.set_without_key_ops(jwks))
         except (JoseError, TypeError, ValueError, KeyError, AttributeError):
             raise InvalidClientMetadata("jwks must be a JWK Set of public keys") from None
         if not keyset.keys:

@@ -21,7 +21,7 @@ from flask import jsonify
 from flask import request
 
 from santeid import i18n
-from santeid.cache_control import KEYCLOAK_NO_CACHE
+from santeid.cache_control import keycloak_no_cache
 from santeid.ciba.metadata import delivery_modes
 from santeid.oidc import client_auth
 from santeid.oidc import grant_types
@@ -170,10 +170,9 @@ JWK_SET_MEDIA_TYPE = "application/jwk-set+json"
 
 def _document(wallet: bool) -> Response:
     # jsonify would sort the keys; integrators diff this document against PSC's.
-    response = Response(json.dumps(metadata(wallet=wallet)), mimetype="application/json")
-    name, value = KEYCLOAK_NO_CACHE
-    response.headers[name] = value
-    return response
+    return keycloak_no_cache(
+        Response(json.dumps(metadata(wallet=wallet)), mimetype="application/json")
+    )
 
 
 def discovery():

@@ -24,7 +24,7 @@ from flask import Response
 from flask import render_template
 from flask import request
 
-from santeid.cache_control import KEYCLOAK_NO_CACHE
+from santeid.cache_control import keycloak_no_cache
 from santeid.security import allow_framing_by
 from santeid.services import services
 
@@ -42,8 +42,7 @@ def _iframe_page(html: str) -> Response:
     """One of the three pages, with Keycloak's ``Cache-Control`` (``IframeUtil``:
     ``CacheControlUtil.noCache()`` without ``version``; santeid ignores ``version``, and
     Keycloak's newest release no longer lets the pages be cached with one either)."""
-    name, value = KEYCLOAK_NO_CACHE
-    return Response(html, mimetype="text/html", headers={name: value})
+    return keycloak_no_cache(Response(html, mimetype="text/html"))
 
 
 def login_status_iframe():

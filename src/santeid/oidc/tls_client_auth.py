@@ -257,7 +257,14 @@ def _named_client_id(request) -> str | None:
     """The ``client_id`` a ``tls_client_auth`` request names, as Keycloak's
     ``X509ClientAuthenticator`` reads it: the form's, else the query string's (a client that
     puts it in the token endpoint's URL authenticates all the same,
-    ``MutualTLSClientTest.testSuccessfulClientInvocationWithClientIdInQueryParams``)."""
+    ``MutualTLSClientTest.testSuccessfulClientInvocationWithClientIdInQueryParams``).
+
+    Not :func:`santeid.oidc.client_auth.keycloak_secret_credentials`: Keycloak's two
+    authenticators read the client id by different rules, and santeid keeps each one's.
+    ``ClientIdAndSecretAuthenticator`` takes the Basic header's user, overridden by the
+    form's ``client_id``, and never reads the query; ``X509ClientAuthenticator`` never reads
+    the Basic header (a certificate client sends no secret) and falls back on the query.
+    Both take the first value of a repeated parameter (``getFirst``)."""
     for source in (getattr(request, "form", None), getattr(request, "args", None)):
         if source:
             client_id = source.get("client_id")

@@ -539,7 +539,10 @@ class TokenService:
         ``TokenManager.AccessTokenResponseBuilder.generateIDToken``, which builds the ID token
         of every grant from its access token, docs/reference/keycloak-behaviour.md, "Token
         endpoint"): ``auth_time`` when there was an authentication, ``nonce`` when the request
-        sent one. The caller adds the claims of its grant and signs with :meth:`id_token_alg`."""
+        sent one — an empty ``nonce=`` too, as ``""``: Keycloak keeps the empty parameter
+        (``AuthzEndpointRequestParser``) and writes the empty claim (docs/reference/
+        keycloak-behaviour.md, "Tokens"). The caller adds the claims of its grant and signs
+        with :meth:`id_token_alg`."""
         claims: dict = {"exp": exp, "iat": now}
         if auth_time is not None:
             claims["auth_time"] = auth_time
@@ -553,7 +556,7 @@ class TokenService:
                 "azp": client_id,
             }
         )
-        if nonce:
+        if nonce is not None:
             claims["nonce"] = nonce
         return claims
 

@@ -12,7 +12,8 @@ refresh token once bound stays bound when the switch is turned off again (docs/p
 §5.2). The refresh-token logout verifies the token as a refresh does, and CIBA's push mode,
 with no token request, binds the pushed tokens to the certificate of the back-channel
 authentication request (docs/ciba.md, "Push mode"). The access token, bound alike, stands for
-no caller of the UMA grant without its certificate (RFC 8705 §3).
+no caller of the UMA grant without its certificate (RFC 8705 §3). The revocation endpoint, as
+Keycloak's, revokes a bound token of the authenticated client without its certificate.
 """
 
 from __future__ import annotations
@@ -285,3 +286,33 @@ def test_tokens_pushed_to_a_bound_client_are_bound_to_its_request_s_certificate(
     bearer = {"Authorization": f"Bearer {pushed['access_token']}"}
     assert _tls(server, "other").get(userinfo, headers=bearer, timeout=10).status_code == 401
     assert _tls(server, "machine").get(userinfo, headers=bearer, timeout=10).status_code == 200
+
+
+def _revoke(server, client_id: str, token: str, folder: str | None):
+    client = _client(client_id)
+    return _tls(server, folder).post(
+        _discovery(server)["mtls_endpoint_aliases"]["revocation_endpoint"],
+        data={"token": token, **client["data"]},
+        auth=client.get("auth"),
+        timeout=10,
+    )
+
+
+@pytest.mark.parametrize("client_id", ["rp-public-bound", "rp-secret-bound"])
+def test_a_bound_token_is_revoked_without_its_certificate(server, client_id):
+    """Keycloak's ``TokenRevocationEndpoint.revoke`` authenticates the client, then checks the
+    token (``checkToken``), its client (``checkIssuedFor``) and its session (``checkUser``),
+    never its ``cnf``: the client revokes a bound token without presenting the certificate,
+    the empty 200, and the token is dead for the certificate's holder too."""
+    tokens = _tokens(server, client_id, "machine")
+    revoked = _revoke(server, client_id, tokens["access_token"], None)
+    assert (revoked.status_code, revoked.text) == (200, "")
+    no_caller = {"error": "invalid_grant", "error_description": "Invalid bearer token"}
+    answer = _uma(server, tokens["access_token"], "machine")
+    assert (answer.status_code, answer.json()) == (401, no_caller)
+
+    revoked = _revoke(server, client_id, tokens["refresh_token"], None)
+    assert (revoked.status_code, revoked.text) == (200, "")
+    refused = _refresh(server, client_id, tokens["refresh_token"], "machine")
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"] == "invalid_grant"
