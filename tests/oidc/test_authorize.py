@@ -904,13 +904,14 @@ def test_a_validated_request_is_stored_as_every_field_and_read_back_unchanged():
     """``to_dict`` is written out field by field: it must keep giving what
     ``dataclasses.asdict`` gives (a field added to the class and forgotten there would be lost
     in the login transaction), with its own copies of the lists — every field set here, as
-    ``exclude_issuer`` is stored only when set."""
+    ``exclude_issuer``, ``response_type`` and ``redirect_uri_given`` are stored only when not
+    their default."""
     areq = AuthorizationRequest(
         client_id="c", redirect_uri=REDIRECT_URI, scope="openid scope_all", state="s",
         nonce="n", prompt=["login"], max_age=0, code_challenge="x" * 43,
         code_challenge_method="S256", login_hint="810000000030", acr_values=["eidas1"],
         locale="en", id_token_hint_sub="810000000030", response_mode="form_post",
-        exclude_issuer=True,
+        response_type="none", redirect_uri_given=False, exclude_issuer=True,
     )  # fmt: skip
     stored = areq.to_dict()
     assert stored == dataclasses.asdict(areq)
