@@ -1,6 +1,7 @@
-"""Two authorization requests Keycloak answers that a code-flow client rarely sends:
-``response_type=none`` (a login that ends without a code) and a plain OAuth 2.0 request (no
-``openid``) without ``redirect_uri``, which goes to the client's only registered URI
+"""Authorization requests Keycloak answers that a web service's code flow rarely sends:
+``response_type=none`` (a login that ends without a code), a plain OAuth 2.0 request (no
+``openid``) without ``redirect_uri``, which goes to the client's only registered URI, and an
+installed application's ``urn:ietf:wg:oauth:2.0:oob``, answered on the realm's code page
 (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
 
 from __future__ import annotations
@@ -169,3 +170,44 @@ def test_code_written_twice_is_code_and_none_twice_is_refused(flow):
     assert started.status_code == 302 and "/login-actions/" in started.headers["Location"]
     params = dict(_callback(flow.authorize(response_type="none none")))
     assert params["error"] == "unsupported_response_type"
+
+
+# -- installed applications: urn:ietf:wg:oauth:2.0:oob ------------------------------------
+OOB = "urn:ietf:wg:oauth:2.0:oob"
+OOB_PAGE = f"{ISSUER}/protocol/openid-connect/oauth/oob"
+
+
+def test_an_installed_application_reads_its_code_on_keycloaks_page(flow, app, client):
+    """``AuthorizationCodeTest.authorizationRequestInstalledApp``: a client registered with
+    ``urn:ietf:wg:oauth:2.0:oob`` (``Constants.INSTALLED_APP_URN``) is answered on the realm's
+    ``…/protocol/openid-connect/oauth/oob`` page, "Success code" and the code in ``#code``; the
+    token request names the URN, the redirect URI the request sent."""
+    register_client(app, redirect_uris=[OOB])
+    done = flow.login(flow.authorize(redirect_uri=OOB, state="o1"), sandbox_professional(app))
+    assert done.status_code == 302
+    location = done.headers["Location"]
+    assert location.startswith(OOB_PAGE + "?"), location
+    assert dict(parse_qsl(urlsplit(location).query))["state"] == "o1"
+    page = client.get(location + "&kc_locale=en")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "<h1>Success code</h1>" in html
+    assert "Please copy this code and paste it into your application:" in html
+    (code,) = re.findall(r'<input id="code"[^>]* value="([^"]+)"', html)
+    assert code == dict(parse_qsl(urlsplit(location).query))["code"]
+    exchanged = _exchange(client, code, redirect_uri=OOB)
+    assert exchanged.status_code == 200, exchanged.get_json()
+    assert "Code succès" in client.get(location).get_data(as_text=True)
+
+
+def test_an_installed_application_reads_its_error_on_that_page(flow, app, client):
+    """Errors too go to the page (``RedirectUtils`` returns its URL as the redirect URI), which
+    shows "Error code: <error>" (``code.ftl``, ``CodeBean``)."""
+    register_client(app, redirect_uris=[OOB])
+    refused = flow.authorize(redirect_uri=OOB, response_type=None)
+    location = refused.headers["Location"]
+    assert location.startswith(OOB_PAGE + "?"), location
+    html = client.get(location + "&kc_locale=en").get_data(as_text=True)
+    assert "<h1>Error code: invalid_request</h1>" in html
+    assert '<p id="error">invalid_request</p>' in html
+    assert "Code d&#39;erreur : invalid_request" in client.get(location).get_data(as_text=True)

@@ -25,10 +25,12 @@ from urllib.parse import urlunsplit
 
 from flask import Response
 from flask import redirect
+from flask import render_template
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 
 from santeid.cache_control import no_store
+from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.interaction import PendingLogin
 from santeid.oidc import grant_types
@@ -36,6 +38,8 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc import pkce
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
+from santeid.oidc.clients import INSTALLED_APP_PAGE
+from santeid.oidc.clients import INSTALLED_APP_URN
 from santeid.security import IDENTITY
 from santeid.security import browser_id
 from santeid.security import hide_session_state
@@ -216,13 +220,34 @@ def form_post_page(redirect_uri: str, params: list[tuple[str, str]]) -> FormPost
 
 
 def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str = "query"):
-    """The authorization response in the requested mode (query, fragment or form_post)."""
+    """The authorization response in the requested mode (query, fragment or form_post), to
+    ``redirect_uri`` — the realm's page for :data:`INSTALLED_APP_URN`, as Keycloak sends it
+    there (:func:`installed_app_page`)."""
+    if redirect_uri == INSTALLED_APP_URN:
+        redirect_uri = services().settings.issuer + INSTALLED_APP_PAGE
     if response_mode == "form_post":
         return form_post_page(redirect_uri, params)
     if response_mode == "fragment":
         # The registered URI has no fragment (RFC 6749 §3.1.2): the parameters are it.
         return redirect(f"{redirect_uri}#{urlencode(params)}", code=302)
     return redirect(add_query(redirect_uri, params), code=302)
+
+
+def installed_app_page(params) -> Response:
+    """The realm's page of an installed application (:data:`INSTALLED_APP_URN`), Keycloak's
+    ``OIDCLoginProtocolService.installedAppUrnCallback``: the ``code`` to copy ("Success
+    code", ``<input id="code">``), else the ``error`` ("Error code: …", ``<p id="error">``;
+    ``error_description`` is not shown), as its login theme's ``code.ftl`` writes them, in the
+    language of ``kc_locale`` (French by default). Nothing is checked: the page shows what its
+    URL holds."""
+    t = Translator(pick_locale(None, params.get("kc_locale")))
+    code, error = params.get("code"), params.get("error")
+    if code is not None and error is None:
+        title = t("code_success_title")
+    else:
+        code, title = None, t("code_error_title", error=error or "")
+    page = render_template("installed_app_code.html", t=t, title=title, code=code, error=error)
+    return no_store(Response(page, mimetype="text/html"))
 
 
 def issuer_parameter(client_id: str) -> list[tuple[str, str]]:
