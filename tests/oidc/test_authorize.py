@@ -966,3 +966,20 @@ def test_the_identifier_field_takes_letters_and_slashes_on_a_phone(flow, client)
     page = client.get(flow.authorize().headers["Location"]).get_data(as_text=True)
     field = re.search(r'<input id="national_id"[^>]*>', page, re.S)
     assert field is not None and "inputmode" not in field.group(0)
+
+
+def test_authorization_responses_are_keycloaks_no_back_button_answers(flow, app):
+    """Keycloak's ``AuthorizationEndpoint`` and ``LoginActionsService`` answer with
+    ``CacheControlUtil.noBackButtonCacheControlHeader`` — ``no-store, must-revalidate,
+    max-age=0`` — errors included (``AuthorizationCodeTest
+    .authorizationRequestInvalidResponseType_testHeaders``, Keycloak issue 29866)."""
+    header = "no-store, must-revalidate, max-age=0"
+    refused = flow.authorize(response_type="tokenn")
+    assert refused.status_code == 302 and refused.headers.getlist("Cache-Control") == [header]
+    answered = flow.login(flow.authorize(), sandbox_professional(app))
+    assert answered.status_code == 302 and answered.headers.getlist("Cache-Control") == [header]
+    from_sso = flow.authorize(prompt="none")
+    assert "code=" in from_sso.headers["Location"]
+    assert from_sso.headers.getlist("Cache-Control") == [header]
+    page = flow.authorize(response_mode="form_post")
+    assert page.status_code == 200 and page.headers.getlist("Cache-Control") == [header]

@@ -28,7 +28,9 @@ from flask import redirect
 from flask import render_template
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
 
+from santeid.cache_control import KEYCLOAK_NO_BACK_BUTTON
 from santeid.cache_control import no_store
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
@@ -216,21 +218,28 @@ def form_post_page(redirect_uri: str, params: list[tuple[str, str]]) -> FormPost
         "default-src 'none'; script-src 'unsafe-hashes' "
         f"'sha256-{_FORM_POST_ONLOAD_HASH.decode()}'; form-action *; frame-ancestors 'none'"
     )
-    return no_store(response)
+    return response
 
 
 def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str = "query"):
     """The authorization response in the requested mode (query, fragment or form_post), to
     ``redirect_uri`` — the realm's page for :data:`INSTALLED_APP_URN`, as Keycloak sends it
-    there (:func:`installed_app_page`)."""
+    there (:func:`installed_app_page`) — with Keycloak's ``Cache-Control``
+    (:data:`santeid.cache_control.KEYCLOAK_NO_BACK_BUTTON`)."""
     if redirect_uri == INSTALLED_APP_URN:
         redirect_uri = services().settings.issuer + INSTALLED_APP_PAGE
+    response: BaseResponse
     if response_mode == "form_post":
-        return form_post_page(redirect_uri, params)
-    if response_mode == "fragment":
+        response = form_post_page(redirect_uri, params)
+    elif response_mode == "fragment":
         # The registered URI has no fragment (RFC 6749 §3.1.2): the parameters are it.
-        return redirect(f"{redirect_uri}#{urlencode(params)}", code=302)
-    return redirect(add_query(redirect_uri, params), code=302)
+        response = redirect(f"{redirect_uri}#{urlencode(params)}", code=302)
+    else:
+        response = redirect(add_query(redirect_uri, params), code=302)
+    # Keycloak's CacheControlUtil.noBackButtonCacheControlHeader: no cache keeps a code.
+    name, value = KEYCLOAK_NO_BACK_BUTTON
+    response.headers[name] = value
+    return response
 
 
 def installed_app_page(params) -> Response:
