@@ -190,6 +190,15 @@ def add_query(uri: str, params: list[tuple[str, str]]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
+def without_query_parameter(uri: str, name: str) -> str:
+    """``uri`` without the parameters ``name`` of its query, the others kept as written, as
+    Keycloak's ``KeycloakUriBuilder.replaceQueryParam(name, null)`` drops them (the raw query
+    split on ``&``; no ``?`` left when nothing remains)."""
+    parts = urlsplit(uri)
+    kept = [p for p in parts.query.split("&") if p.split("=", 1)[0] != name] if parts.query else []
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
+
+
 class FormPostResponse(Response):
     """The form_post page, which also says what it posts: ``action`` (the redirect URI) and
     ``fields`` (the response parameters), for a caller that is no browser."""
