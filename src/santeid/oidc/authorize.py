@@ -64,6 +64,9 @@ RESPONSE_MODES = ("query", "fragment", "form_post")
 RESPONSE_TYPES = ("code", "token", "id_token", "none")
 IMPLICIT_RESPONSE_TYPES = ("token", "id_token")
 NO_CODE = "none"
+#: The response types a client may use, as discovery lists them (PSC's first two, in its
+#: order: docs/reference/pro-sante-connect.md, discovery member 13).
+ANSWERED_RESPONSE_TYPES = ("code", NO_CODE)
 #: Keycloak's form_post page submits itself from this ``onload`` attribute; the page's
 #: Content-Security-Policy allows exactly this handler (CSP3 ``'unsafe-hashes'``).
 FORM_POST_ONLOAD = "javascript:document.forms[0].submit()"
