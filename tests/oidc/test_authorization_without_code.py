@@ -198,6 +198,9 @@ def test_an_installed_application_reads_its_code_on_keycloaks_page(flow, app, cl
     exchanged = _exchange(client, code, redirect_uri=OOB)
     assert exchanged.status_code == 200, exchanged.get_json()
     assert "Code succès" in client.get(location).get_data(as_text=True)
+    # installedAppUrnCallback reads the error only without a code.
+    both = client.get(f"{OOB_PAGE}?code=c1&error=e1&kc_locale=en").get_data(as_text=True)
+    assert "<h1>Success code</h1>" in both and "e1" not in both
 
 
 def test_an_installed_application_reads_its_error_on_that_page(flow, app, client):

@@ -257,16 +257,17 @@ def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str
 def installed_app_page(params) -> Response:
     """The realm's page of an installed application (:data:`INSTALLED_APP_URN`), Keycloak's
     ``OIDCLoginProtocolService.installedAppUrnCallback``: the ``code`` to copy ("Success
-    code", ``<input id="code">``), else the ``error`` ("Error code: …", ``<p id="error">``;
-    ``error_description`` is not shown), as its login theme's ``code.ftl`` writes them, in the
-    language of ``kc_locale`` (French by default). Nothing is checked: the page shows what its
-    URL holds."""
+    code", ``<input id="code">``) when there is one, else the ``error`` ("Error code: …",
+    ``<p id="error">``; ``error_description`` is not shown), as its login theme's ``code.ftl``
+    writes them, in the language of ``kc_locale`` (French by default). Nothing is checked: the
+    page shows what its URL holds."""
     t = Translator(pick_locale(None, params.get("kc_locale")))
     code, error = params.get("code"), params.get("error")
-    if code is not None and error is None:
-        title = t("code_success_title")
+    if code is not None:
+        # Keycloak reads ``error`` only without a code.
+        error, title = None, t("code_success_title")
     else:
-        code, title = None, t("code_error_title", error=error or "")
+        title = t("code_error_title", error=error or "")
     page = render_template("installed_app_code.html", t=t, title=title, code=code, error=error)
     return no_store(Response(page, mimetype="text/html"))
 
