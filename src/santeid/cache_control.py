@@ -25,6 +25,12 @@ CREDENTIAL_RESPONSE_HEADERS = (
 #: default there), set by :func:`keycloak_no_cache`.
 KEYCLOAK_NO_CACHE = ("Cache-Control", "no-cache, must-revalidate, no-transform, no-store")
 
+#: Keycloak's ``CacheControlUtil.noBackButtonCacheControlHeader``, on every answer of its
+#: authorization endpoint and login actions: the authorization responses' header
+#: (``santeid.oidc.authorize.respond``; docs/reference/keycloak-behaviour.md, "Authorization
+#: endpoint").
+KEYCLOAK_NO_BACK_BUTTON = ("Cache-Control", "no-store, must-revalidate, max-age=0")
+
 Answer = TypeVar("Answer")
 
 

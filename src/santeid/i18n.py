@@ -88,6 +88,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "wait_continue": "Continuer",
         "approved": "Connexion validée, retour au service…",
         "error_title": "Erreur",
+        # Keycloak's login theme, messages_fr.properties (code.ftl).
+        "code_success_title": "Code succès",
+        "code_error_title": "Code d'erreur : {error}",
+        "copy_code_instruction": "Copiez le code et recopiez le dans votre application :",
         "error_back": "Revenez sur le service qui vous a envoyé ici et recommencez.",
         "login_restarted": (
             "Le délai de connexion est dépassé : la connexion reprend depuis le début."
@@ -421,6 +425,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "wait_continue": "Continue",
         "approved": "Login approved, going back to the service…",
         "error_title": "Error",
+        # Keycloak's login theme, messages_en.properties (code.ftl).
+        "code_success_title": "Success code",
+        "code_error_title": "Error code: {error}",
+        "copy_code_instruction": "Please copy this code and paste it into your application:",
         "error_back": "Go back to the service that sent you here and try again.",
         "login_restarted": "The time allowed to log in ran out: the login starts over.",
         "already_logged_in_title": "Already logged in",

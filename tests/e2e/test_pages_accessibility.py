@@ -275,6 +275,12 @@ def _error(locale: str) -> Callable[[object, Site], None]:
     return error_page
 
 
+def _installed_app_code(driver, site: Site) -> None:
+    """The page an installed application's code is shown on (``urn:ietf:wg:oauth:2.0:oob``)."""
+    driver.get(f"{site.server.oidc}/oauth/oob?{urlencode({'code': 'a1b2c3', 'state': 's'})}")
+    css(driver, "#code")
+
+
 def _not_found(driver, site: Site) -> None:
     driver.get(f"{site.base}/no-such-page")
 
@@ -391,6 +397,7 @@ PAGES: dict[str, Callable] = {
     "logged-out-front-channel": _logged_out_front_channel,
     "error-fr": _error("fr"),
     "error-en": _error("en"),
+    "installed-app-code": _installed_app_code,
     "not-found": _not_found,
     "problems": _problems,
     "ecps-activation": _activation,

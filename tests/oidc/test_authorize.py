@@ -904,13 +904,14 @@ def test_a_validated_request_is_stored_as_every_field_and_read_back_unchanged():
     """``to_dict`` is written out field by field: it must keep giving what
     ``dataclasses.asdict`` gives (a field added to the class and forgotten there would be lost
     in the login transaction), with its own copies of the lists — every field set here, as
-    ``exclude_issuer`` is stored only when set."""
+    ``exclude_issuer``, ``response_type`` and ``redirect_uri_given`` are stored only when not
+    their default."""
     areq = AuthorizationRequest(
         client_id="c", redirect_uri=REDIRECT_URI, scope="openid scope_all", state="s",
         nonce="n", prompt=["login"], max_age=0, code_challenge="x" * 43,
         code_challenge_method="S256", login_hint="810000000030", acr_values=["eidas1"],
         locale="en", id_token_hint_sub="810000000030", response_mode="form_post",
-        exclude_issuer=True,
+        response_type="none", redirect_uri_given=False, exclude_issuer=True,
     )  # fmt: skip
     stored = areq.to_dict()
     assert stored == dataclasses.asdict(areq)
@@ -965,3 +966,20 @@ def test_the_identifier_field_takes_letters_and_slashes_on_a_phone(flow, client)
     page = client.get(flow.authorize().headers["Location"]).get_data(as_text=True)
     field = re.search(r'<input id="national_id"[^>]*>', page, re.S)
     assert field is not None and "inputmode" not in field.group(0)
+
+
+def test_authorization_responses_are_keycloaks_no_back_button_answers(flow, app):
+    """Keycloak's ``AuthorizationEndpoint`` and ``LoginActionsService`` answer with
+    ``CacheControlUtil.noBackButtonCacheControlHeader`` — ``no-store, must-revalidate,
+    max-age=0`` — errors included (``AuthorizationCodeTest
+    .authorizationRequestInvalidResponseType_testHeaders``, Keycloak issue 29866)."""
+    header = "no-store, must-revalidate, max-age=0"
+    refused = flow.authorize(response_type="tokenn")
+    assert refused.status_code == 302 and refused.headers.getlist("Cache-Control") == [header]
+    answered = flow.login(flow.authorize(), sandbox_professional(app))
+    assert answered.status_code == 302 and answered.headers.getlist("Cache-Control") == [header]
+    from_sso = flow.authorize(prompt="none")
+    assert "code=" in from_sso.headers["Location"]
+    assert from_sso.headers.getlist("Cache-Control") == [header]
+    page = flow.authorize(response_mode="form_post")
+    assert page.status_code == 200 and page.headers.getlist("Cache-Control") == [header]

@@ -153,7 +153,8 @@ def test_discovery_advertises_what_is_implemented_in_psc_order(client):
         "client_credentials",
         "urn:openid:params:grant-type:ciba",
     ]
-    assert document["response_types_supported"] == ["code"]
+    # PSC's first two, in its order: the implicit and hybrid types are never allowed.
+    assert document["response_types_supported"] == ["code", "none"]
     assert "RS256" in document["id_token_signing_alg_values_supported"]
     assert document["acr_values_supported"] == ["eidas1"]
     assert {"openid", "scope_all"} <= set(document["scopes_supported"])

@@ -279,6 +279,28 @@ def test_redirect_uri_must_match_the_authorization_request(flow, client):
     }
 
 
+def test_a_session_state_added_to_the_redirect_uri_is_left_out(flow, app):
+    """``AuthorizationCodeGrantType.process`` (KEYCLOAK-4478, adapters before Keycloak 3.4.2
+    sent their callback URL with ``session_state``): a token request's ``redirect_uri`` holding
+    ``session_state=`` where the authorization request's did not is compared without its
+    ``session_state`` parameters (``KeycloakUriBuilder.replaceQueryParam``); any other
+    difference is still refused."""
+    for sent in (
+        f"{REDIRECT_URI}?session_state=abc",
+        f"{REDIRECT_URI}?session_state=a&session_state=b",
+    ):
+        response = flow.token(flow.obtain_code()["code"], redirect_uri=sent)
+        assert response.status_code == 200, (sent, response.get_json())
+    flow.client = register_client(app, redirect_uris=[f"{REDIRECT_URI}?tenant=7"])
+    kept = f"{REDIRECT_URI}?session_state=x&tenant=7"
+    response = flow.token(flow.obtain_code()["code"], redirect_uri=kept)
+    assert response.status_code == 200, response.get_json()
+    other = flow.token(
+        flow.obtain_code()["code"], redirect_uri=f"{REDIRECT_URI}?session_state=x&a=1"
+    )
+    assert other.get_json()["error_description"] == "Incorrect redirect_uri"
+
+
 def test_expired_code_is_invalid_grant(clocked_app, clock):
     from tests.support.oidc_flow import Flow
 

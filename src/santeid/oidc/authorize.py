@@ -25,10 +25,14 @@ from urllib.parse import urlunsplit
 
 from flask import Response
 from flask import redirect
+from flask import render_template
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
 
+from santeid.cache_control import KEYCLOAK_NO_BACK_BUTTON
 from santeid.cache_control import no_store
+from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.interaction import PendingLogin
 from santeid.oidc import grant_types
@@ -36,6 +40,8 @@ from santeid.oidc import keycloak_errors
 from santeid.oidc import pkce
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
+from santeid.oidc.clients import INSTALLED_APP_PAGE
+from santeid.oidc.clients import INSTALLED_APP_URN
 from santeid.security import IDENTITY
 from santeid.security import browser_id
 from santeid.security import hide_session_state
@@ -53,9 +59,14 @@ ACR_VALUES_SUPPORTED = ["eidas1"]
 RESPONSE_MODES = ("query", "fragment", "form_post")
 #: The ``response_type`` values Keycloak parses (``OIDCResponseType``), space-separated,
 #: ``none`` alone; ``token`` and ``id_token`` make an implicit or hybrid request, which no
-#: client may make (Keycloak's "Implicit flow" switch, off by default).
+#: client may make (Keycloak's "Implicit flow" switch, off by default). ``none`` logs in and
+#: answers without a code (OAuth 2.0 Multiple Response Types §4).
 RESPONSE_TYPES = ("code", "token", "id_token", "none")
 IMPLICIT_RESPONSE_TYPES = ("token", "id_token")
+NO_CODE = "none"
+#: The response types a client may use, as discovery lists them (PSC's first two, in its
+#: order: docs/reference/pro-sante-connect.md, discovery member 13).
+ANSWERED_RESPONSE_TYPES = ("code", NO_CODE)
 #: Keycloak's form_post page submits itself from this ``onload`` attribute; the page's
 #: Content-Security-Policy allows exactly this handler (CSP3 ``'unsafe-hashes'``).
 FORM_POST_ONLOAD = "javascript:document.forms[0].submit()"
@@ -117,6 +128,12 @@ class AuthorizationRequest:
     locale: str = "fr"
     id_token_hint_sub: str | None = None
     response_mode: str = "query"
+    #: ``code``, or ``none`` (:func:`check_response_type`): no code in the answer.
+    response_type: str = "code"
+    #: False when a plain OAuth 2.0 request left ``redirect_uri`` out and was given the
+    #: client's only registered one (:func:`check_redirect_uri`): its code then names no
+    #: redirect URI, and the token request need not send one (:func:`new_code`).
+    redirect_uri_given: bool = True
     #: The client's ``exclude_issuer_from_auth_response`` when the login began, stored for the
     #: hosts of the previous release during a roll-out, which answer from it; this release
     #: reads the client's setting when it answers (:func:`issuer_parameter`), as Keycloak.
@@ -126,7 +143,8 @@ class AuthorizationRequest:
         """The fields as a plain dict (lists copied), as ``dataclasses.asdict`` gives them;
         written out because ``asdict`` copies recursively and cost ≈ 20 µs a call.
         ``exclude_issuer`` only when set: hosts of the release before it, which takes no key
-        it does not know, may complete a login during a roll-out (docs/deployment.md)."""
+        it does not know, may complete a login during a roll-out (docs/deployment.md);
+        ``response_type`` and ``redirect_uri_given`` likewise only when not the default."""
         stored = {
             "client_id": self.client_id,
             "redirect_uri": self.redirect_uri,
@@ -145,6 +163,10 @@ class AuthorizationRequest:
         }
         if self.exclude_issuer:
             stored["exclude_issuer"] = True
+        if self.response_type != "code":
+            stored["response_type"] = self.response_type
+        if not self.redirect_uri_given:
+            stored["redirect_uri_given"] = False
         return stored
 
     @classmethod
@@ -169,6 +191,15 @@ def add_query(uri: str, params: list[tuple[str, str]]) -> str:
     added = urlencode(params)
     query = f"{parts.query}&{added}" if parts.query else added
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def without_query_parameter(uri: str, name: str) -> str:
+    """``uri`` without the parameters ``name`` of its query, the others kept as written, as
+    Keycloak's ``KeycloakUriBuilder.replaceQueryParam(name, null)`` drops them (the raw query
+    split on ``&``; no ``?`` left when nothing remains)."""
+    parts = urlsplit(uri)
+    kept = [p for p in parts.query.split("&") if p.split("=", 1)[0] != name] if parts.query else []
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
 
 
 class FormPostResponse(Response):
@@ -199,17 +230,46 @@ def form_post_page(redirect_uri: str, params: list[tuple[str, str]]) -> FormPost
         "default-src 'none'; script-src 'unsafe-hashes' "
         f"'sha256-{_FORM_POST_ONLOAD_HASH.decode()}'; form-action *; frame-ancestors 'none'"
     )
-    return no_store(response)
+    return response
 
 
 def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str = "query"):
-    """The authorization response in the requested mode (query, fragment or form_post)."""
+    """The authorization response in the requested mode (query, fragment or form_post), to
+    ``redirect_uri`` — the realm's page for :data:`INSTALLED_APP_URN`, as Keycloak sends it
+    there (:func:`installed_app_page`) — with Keycloak's ``Cache-Control``
+    (:data:`santeid.cache_control.KEYCLOAK_NO_BACK_BUTTON`)."""
+    if redirect_uri == INSTALLED_APP_URN:
+        redirect_uri = services().settings.issuer + INSTALLED_APP_PAGE
+    response: BaseResponse
     if response_mode == "form_post":
-        return form_post_page(redirect_uri, params)
-    if response_mode == "fragment":
+        response = form_post_page(redirect_uri, params)
+    elif response_mode == "fragment":
         # The registered URI has no fragment (RFC 6749 §3.1.2): the parameters are it.
-        return redirect(f"{redirect_uri}#{urlencode(params)}", code=302)
-    return redirect(add_query(redirect_uri, params), code=302)
+        response = redirect(f"{redirect_uri}#{urlencode(params)}", code=302)
+    else:
+        response = redirect(add_query(redirect_uri, params), code=302)
+    # Keycloak's CacheControlUtil.noBackButtonCacheControlHeader: no cache keeps a code.
+    name, value = KEYCLOAK_NO_BACK_BUTTON
+    response.headers[name] = value
+    return response
+
+
+def installed_app_page(params) -> Response:
+    """The realm's page of an installed application (:data:`INSTALLED_APP_URN`), Keycloak's
+    ``OIDCLoginProtocolService.installedAppUrnCallback``: the ``code`` to copy ("Success
+    code", ``<input id="code">``) when there is one, else the ``error`` ("Error code: …",
+    ``<p id="error">``; ``error_description`` is not shown), as its login theme's ``code.ftl``
+    writes them, in the language of ``kc_locale`` (French by default). Nothing is checked: the
+    page shows what its URL holds."""
+    t = Translator(pick_locale(None, params.get("kc_locale")))
+    code, error = params.get("code"), params.get("error")
+    if code is not None:
+        # Keycloak reads ``error`` only without a code.
+        error, title = None, t("code_success_title")
+    else:
+        title = t("code_error_title", error=error or "")
+    page = render_template("installed_app_code.html", t=t, title=title, code=code, error=error)
+    return no_store(Response(page, mimetype="text/html"))
 
 
 def issuer_parameter(client_id: str) -> list[tuple[str, str]]:
@@ -275,15 +335,23 @@ def check_client(params):
     return client
 
 
-def check_redirect_uri(params, client) -> str:
-    """The first ``redirect_uri``, registered for the client; a repeated one is refused later,
-    by a redirect to that first one (:func:`check_repeated`), as Keycloak."""
+def check_redirect_uri(params, client) -> tuple[str, bool]:
+    """The first ``redirect_uri``, registered for the client, and whether it was sent; a
+    repeated one is refused later, by a redirect to that first one (:func:`check_repeated`), as
+    Keycloak. Without one, a plain OAuth 2.0 request (no ``openid`` in its first ``scope``)
+    gets the client's only registered URI (RFC 6749 §3.1.2.3: OPTIONAL with a single one), as
+    Keycloak's ``AuthorizationEndpointChecker.checkRedirectUri`` and
+    ``RedirectUtils.verifyRedirectUri`` give it (docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint"); an OpenID request must send it (OIDC Core §3.1.2.1: REQUIRED)."""
     uri = params.get("redirect_uri")
+    if uri is None and not scopes.is_openid(params.get("scope")):
+        registered = client.redirect_uris
+        if len(registered) == 1:
+            return registered[0], False
     if not uri or not client.check_redirect_uri(uri):
-        # Keycloak's page, for a missing URI as for an unregistered one (OIDC Core §3.1.2.1:
-        # REQUIRED).
+        # Keycloak's page, for a missing URI as for an unregistered one.
         raise ErrorPage("invalid_redirect_uri", keycloak_errors.invalid_parameter("redirect_uri"))
-    return uri
+    return uri, True
 
 
 def check_repeated(params) -> None:
@@ -302,10 +370,11 @@ def _known_response_mode(params) -> str:
     return mode if mode in RESPONSE_MODES else "query"
 
 
-def check_response_type(params, client) -> str:
+def check_response_type(params, client) -> tuple[str, str]:
     """``response_type`` then ``response_mode``, in Keycloak's order
-    (``AuthorizationEndpointChecker.checkResponseType``); returns the response mode, in which
-    every later error is sent. Errors about ``response_mode`` itself go in the query."""
+    (``AuthorizationEndpointChecker.checkResponseType``); returns the response type, ``code``
+    or ``none`` (:data:`NO_CODE`), and the response mode, in which every later error is sent.
+    Errors about ``response_mode`` itself go in the query."""
     response_type = params.get("response_type")
     if response_type is None:
         raise RedirectError(
@@ -343,13 +412,8 @@ def check_response_type(params, client) -> str:
         raise RedirectError("unauthorized_client", keycloak_errors.STANDARD_FLOW_DISABLED, mode)
     if implicit:
         raise RedirectError("unauthorized_client", keycloak_errors.IMPLICIT_FLOW_DISABLED, mode)
-    if types != ["code"]:
-        # ``none``: Keycloak logs in and sends no code; santeid does not implement it
-        # (docs/psc-integration.md §5.1).
-        raise RedirectError(
-            "unsupported_response_type", keycloak_errors.UNSUPPORTED_RESPONSE_TYPE, mode
-        )
-    return mode
+    # Left: ``none`` alone, or ``code`` (written once or more, as Keycloak's list takes it).
+    return (NO_CODE if NO_CODE in types else "code"), mode
 
 
 def check_scope(params, client) -> str:
@@ -479,11 +543,11 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
     by :func:`pushed_refusal`."""
     client = check_client(params)
     max_age = check_max_age(params)
-    redirect_uri = check_redirect_uri(params, client)
+    redirect_uri, redirect_uri_given = check_redirect_uri(params, client)
     state = params.get("state")
     response_mode = "query"
     try:
-        response_mode = check_response_type(params, client)
+        response_type, response_mode = check_response_type(params, client)
         if not pushed:
             check_par_required(params, client)
         sent = params if as_sent is None else as_sent
@@ -518,6 +582,8 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
         locale=pick_locale(params.get("ui_locales"), params.get("kc_locale")),
         id_token_hint_sub=hint_sub,
         response_mode=response_mode,
+        response_type=response_type,
+        redirect_uri_given=redirect_uri_given,
         exclude_issuer=client.exclude_issuer_from_auth_response,
     )
 
@@ -546,14 +612,21 @@ def session_satisfies(areq: AuthorizationRequest, authentication: Authentication
 
 def new_code(
     areq: AuthorizationRequest, authentication: Authentication, batch: Batch
-) -> tuple[str, Record]:
+) -> tuple[str | None, Record | None]:
     """A code for ``areq`` under ``authentication``, written when ``batch`` runs (with the
-    SSO session's write, one store round trip: docs/storage.md); the code and its record."""
+    SSO session's write, one store round trip: docs/storage.md); the code and its record.
+    ``(None, None)`` for ``response_type=none``, which gets no code (Keycloak's
+    ``OIDCLoginProtocol.authenticated`` makes one for ``code`` only). The code names the
+    ``redirect_uri`` the request sent, none when it sent none (:func:`check_redirect_uri`),
+    as Keycloak's ``OAuth2Code`` keeps the parameter: the token endpoint compares only a
+    redirect URI that was sent (RFC 6749 §4.1.3)."""
+    if areq.response_type == NO_CODE:
+        return None, None
     svc = services()
     code = secrets.token_urlsafe(32)
     record = {
         "client_id": areq.client_id,
-        "redirect_uri": areq.redirect_uri,
+        "redirect_uri": areq.redirect_uri if areq.redirect_uri_given else "",
         "scope": areq.scope,
         "nonce": areq.nonce,
         "code_challenge": areq.code_challenge,
@@ -564,18 +637,16 @@ def new_code(
     return code, svc.tokens.codes.create(code, record, lifetime=lifetime, batch=batch)
 
 
-def code_response(areq: AuthorizationRequest, authentication: Authentication, code: str):
-    """RFC 6749 §4.1.2 success response carrying ``code`` (:func:`new_code`, once written),
-    with Keycloak's session_state and RFC 9207 iss (:func:`issuer_parameter`), in the
-    request's response mode."""
+def code_response(areq: AuthorizationRequest, authentication: Authentication, code: str | None):
+    """RFC 6749 §4.1.2 success response carrying ``code`` (:func:`new_code`, once written;
+    none for ``response_type=none``), with Keycloak's session_state and RFC 9207 iss
+    (:func:`issuer_parameter`), in the request's response mode."""
     params = []
     if areq.state is not None:
         params.append(("state", areq.state))
-    params += [
-        ("session_state", authentication.sid),
-        *issuer_parameter(areq.client_id),
-        ("code", code),
-    ]
+    params += [("session_state", authentication.sid), *issuer_parameter(areq.client_id)]
+    if code is not None:
+        params.append(("code", code))
     return respond(areq.redirect_uri, params, areq.response_mode)
 
 

@@ -152,6 +152,14 @@ def _is_relative(uri: str) -> bool:
     return uri.startswith("/") and not uri.startswith("//")
 
 
+#: Keycloak's ``Constants.INSTALLED_APP_URN``: a redirect URI a client registers to be answered
+#: on the realm's page :data:`INSTALLED_APP_PAGE` (below its issuer), which shows the code to
+#: copy into the application (``RedirectUtils.verifyRedirectUri`` returns that page's URL as
+#: the redirect URI; docs/reference/keycloak-behaviour.md, "Authorization endpoint").
+INSTALLED_APP_URN = "urn:ietf:wg:oauth:2.0:oob"
+INSTALLED_APP_PAGE = "/protocol/openid-connect/oauth/oob"
+
+
 #: Keycloak's installed-application prefixes (``Constants.INSTALLED_APP_URL`` and
 #: ``INSTALLED_APP_LOOPBACK``) followed by a port that ends the authority: the one part
 #: :func:`redirect_uri_matches` may drop (RFC 8252 §7.3). The authority must end right after

@@ -27,6 +27,7 @@ from santeid.oidc import client_auth
 from santeid.oidc import grant_types
 from santeid.oidc import pkce
 from santeid.oidc.authorize import ACR_VALUES_SUPPORTED
+from santeid.oidc.authorize import ANSWERED_RESPONSE_TYPES
 from santeid.oidc.authorize import RESPONSE_MODES
 from santeid.oidc.client_auth import ASSERTION_SIGNING_ALGS
 from santeid.oidc.request_objects import REQUEST_OBJECT_ALGS
@@ -110,7 +111,7 @@ def metadata(*, wallet: bool = True) -> dict:
         "check_session_iframe": f"{base}/login-status-iframe.html",
         "grant_types_supported": list(grant_types.SUPPORTED),
         "acr_values_supported": ACR_VALUES_SUPPORTED,
-        "response_types_supported": ["code"],
+        "response_types_supported": list(ANSWERED_RESPONSE_TYPES),
         "subject_types_supported": ["public"],
         # Not in PSC's document; Keycloak declares it right after subject_types_supported
         # (https://github.com/keycloak/keycloak, services/src/main/java/org/keycloak/protocol/

@@ -32,7 +32,8 @@ class OidcAuthorizationSide:
                 remember_sso(renewal.authentication)
                 return code_response(areq, renewal.authentication, code)
             # Ended between its read and its renewal (a logout): that code is never sent.
-            svc.tokens.codes.delete(record.key)
+            if record is not None:
+                svc.tokens.codes.delete(record.key)
             writes = svc.store.batch()
         # A first login, or another professional takes over this browser: the previous one is
         # logged out.

@@ -50,6 +50,7 @@ from santeid.oidc import pkce
 from santeid.oidc import refused_grants
 from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
+from santeid.oidc.authorize import without_query_parameter
 from santeid.oidc.session_end import end_session
 from santeid.oidc.tls_client_auth import CertificateMissing
 from santeid.oidc.tls_client_auth import TlsClientAuth
@@ -187,8 +188,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidRequestError(keycloak_errors.MISSING_CODE)
         authorization_code = self.query_authorization_code(code, client)
         original_redirect_uri = authorization_code.get_redirect_uri()
+        sent_redirect_uri = self.request.payload.redirect_uri
+        if (
+            sent_redirect_uri
+            and "session_state=" in sent_redirect_uri
+            and "session_state=" not in original_redirect_uri
+        ):
+            # Keycloak's KEYCLOAK-4478 allowance (AuthorizationCodeGrantType.process): the
+            # adapters before its 3.4.2 sent their callback URL with the session_state added.
+            sent_redirect_uri = without_query_parameter(sent_redirect_uri, "session_state")
         refusal = None
-        if original_redirect_uri and self.request.payload.redirect_uri != original_redirect_uri:
+        if original_redirect_uri and sent_redirect_uri != original_redirect_uri:
             refusal = keycloak_errors.INCORRECT_REDIRECT_URI
         elif authorization_code.data["client_id"] != client.get_client_id():
             # RFC 6749 §4.1.3: the code was issued to another client.

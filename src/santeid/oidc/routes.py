@@ -49,6 +49,11 @@ def authorization():
     return outcome
 
 
+def installed_app_code():
+    """GET ``…/protocol/openid-connect/oauth/oob`` (``authorize.installed_app_page``)."""
+    return authorize.installed_app_page(request.args)
+
+
 def token():
     """RFC 6749 §3.2 token endpoint (Authlib grants: authorization_code, refresh_token)."""
     return services().authorization_server.create_token_response()
@@ -97,6 +102,7 @@ ROUTES = [
     ),
     (f"{OIDC}/token", "token", token, ["POST"]),
     (f"{OIDC}/token/introspect", "introspect", introspect, ["POST"]),
+    (f"{OIDC}/oauth/oob", "installed_app_code", installed_app_code, ["GET"]),
     (f"{OIDC}/revoke", "revoke", revoke, ["POST"]),
     (f"{OIDC}/userinfo", "userinfo", userinfo.userinfo, ["GET", "POST"]),
     (f"{OIDC}/certs", "certs", discovery.certs, ["GET"]),
