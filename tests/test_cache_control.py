@@ -10,6 +10,7 @@ from flask import Response
 
 from santeid.cache_control import CREDENTIAL_RESPONSE_HEADERS
 from santeid.cache_control import NO_STORE
+from santeid.cache_control import keycloak_no_back_button
 from santeid.cache_control import keycloak_no_cache
 from santeid.cache_control import no_store
 from tests.support.paths import ROOT
@@ -23,6 +24,10 @@ def test_no_store_sets_the_header_on_the_response_it_returns():
     assert response.headers["Cache-Control"] == "no-store"
 
 
+#: The names of Keycloak's two headers, which only their functions read.
+KEYCLOAK_HEADERS = ("KEYCLOAK_NO_CACHE", "KEYCLOAK_NO_BACK_BUTTON")
+
+
 def test_keycloak_no_cache_sets_keycloaks_header_on_the_response_it_returns():
     # CacheControlUtil.noCache() as JAX-RS writes it: the discovery documents' and the
     # session-status iframe pages' header.
@@ -31,17 +36,25 @@ def test_keycloak_no_cache_sets_keycloaks_header_on_the_response_it_returns():
     assert response.headers["Cache-Control"] == "no-cache, must-revalidate, no-transform, no-store"
 
 
-def test_no_module_but_cache_control_unpacks_keycloaks_no_cache_header():
-    """Every answer with Keycloak's ``noCache()`` header goes through ``keycloak_no_cache``."""
+def test_keycloak_no_back_button_sets_keycloaks_header_on_the_response_it_returns():
+    # CacheControlUtil.noBackButtonCacheControlHeader: the authorization endpoint's answers.
+    response = Response("", status=302)
+    assert keycloak_no_back_button(response) is response
+    assert response.headers["Cache-Control"] == "no-store, must-revalidate, max-age=0"
+
+
+def test_no_module_but_cache_control_unpacks_keycloaks_headers():
+    """Every answer with one of Keycloak's headers goes through its function
+    (``keycloak_no_cache``, ``keycloak_no_back_button``)."""
     readers = []
     for path in sorted(PACKAGE.rglob("*.py")):
         if path.name == "cache_control.py" and path.parent == PACKAGE:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and node.id == "KEYCLOAK_NO_CACHE":
+            if isinstance(node, ast.Name) and node.id in KEYCLOAK_HEADERS:
                 readers.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
-    assert readers == [], f"use santeid.cache_control.keycloak_no_cache instead: {readers}"
+    assert readers == [], f"use santeid.cache_control's functions instead: {readers}"
 
 
 def test_credential_answers_carry_no_store_and_pragma():

@@ -2,9 +2,9 @@
 https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.5): every answer that carries credentials,
 personal data or a one-time value. The one statement of that header: :func:`no_store` for a
 response object, :data:`NO_STORE` for the header lists of raw WSGI answers and of Authlib's
-errors; and of Keycloak's ``noCache()`` header, :func:`keycloak_no_cache`. A module of its
-own, importing nothing of santeid's, so that the lowest layers (the WSGI middleware, the
-client authentication) can use it."""
+errors; and of Keycloak's two headers, :func:`keycloak_no_cache` and
+:func:`keycloak_no_back_button`. A module of its own, importing nothing of santeid's, so that
+the lowest layers (the WSGI middleware, the client authentication) can use it."""
 
 from __future__ import annotations
 
@@ -25,13 +25,17 @@ CREDENTIAL_RESPONSE_HEADERS = (
 #: default there), set by :func:`keycloak_no_cache`.
 KEYCLOAK_NO_CACHE = ("Cache-Control", "no-cache, must-revalidate, no-transform, no-store")
 
-#: Keycloak's ``CacheControlUtil.noBackButtonCacheControlHeader``, on every answer of its
-#: authorization endpoint and login actions: the authorization responses' header
-#: (``santeid.oidc.authorize.respond``; docs/reference/keycloak-behaviour.md, "Authorization
-#: endpoint").
+#: Keycloak's ``CacheControlUtil.noBackButtonCacheControlHeader``, set by
+#: :func:`keycloak_no_back_button`.
 KEYCLOAK_NO_BACK_BUTTON = ("Cache-Control", "no-store, must-revalidate, max-age=0")
 
 Answer = TypeVar("Answer")
+
+
+def _with_header(header: tuple[str, str], response: Answer) -> Answer:
+    name, value = header
+    response.headers[name] = value  # type: ignore[attr-defined]
+    return response
 
 
 def no_store(response: Answer) -> Answer:
@@ -39,9 +43,7 @@ def no_store(response: Answer) -> Answer:
     own, or the ``after_request`` of a blueprint none of whose answers a cache may keep (the
     admin console's, the control API's). HTML pages get it from
     :data:`santeid.security.HTML_SECURITY_HEADERS`."""
-    name, value = NO_STORE
-    response.headers[name] = value  # type: ignore[attr-defined]
-    return response
+    return _with_header(NO_STORE, response)
 
 
 def keycloak_no_cache(response: Answer) -> Answer:
@@ -49,6 +51,12 @@ def keycloak_no_cache(response: Answer) -> Answer:
     ``response``, returned: the discovery documents' (``RealmsResource.getWellKnown``;
     docs/reference/keycloak-behaviour.md, "Discovery") and the session-status iframe pages'
     (``IframeUtil``; "Session status iframe"). A client fetches them again each time."""
-    name, value = KEYCLOAK_NO_CACHE
-    response.headers[name] = value  # type: ignore[attr-defined]
-    return response
+    return _with_header(KEYCLOAK_NO_CACHE, response)
+
+
+def keycloak_no_back_button(response: Answer) -> Answer:
+    """Keycloak's ``CacheControlUtil.noBackButtonCacheControlHeader``
+    (:data:`KEYCLOAK_NO_BACK_BUTTON`) on ``response``, returned: on every answer of its
+    authorization endpoint, so that no cache keeps a code (``santeid.oidc.authorize.respond``;
+    docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    return _with_header(KEYCLOAK_NO_BACK_BUTTON, response)

@@ -30,7 +30,7 @@ from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
-from santeid.cache_control import KEYCLOAK_NO_BACK_BUTTON
+from santeid.cache_control import keycloak_no_back_button
 from santeid.cache_control import no_store
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
@@ -237,7 +237,7 @@ def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str
     """The authorization response in the requested mode (query, fragment or form_post), to
     ``redirect_uri`` — the realm's page for :data:`INSTALLED_APP_URN`, as Keycloak sends it
     there (:func:`installed_app_page`) — with Keycloak's ``Cache-Control``
-    (:data:`santeid.cache_control.KEYCLOAK_NO_BACK_BUTTON`)."""
+    (:func:`santeid.cache_control.keycloak_no_back_button`)."""
     if redirect_uri == INSTALLED_APP_URN:
         redirect_uri = services().settings.issuer + INSTALLED_APP_PAGE
     response: BaseResponse
@@ -248,10 +248,7 @@ def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str
         response = redirect(f"{redirect_uri}#{urlencode(params)}", code=302)
     else:
         response = redirect(add_query(redirect_uri, params), code=302)
-    # Keycloak's CacheControlUtil.noBackButtonCacheControlHeader: no cache keeps a code.
-    name, value = KEYCLOAK_NO_BACK_BUTTON
-    response.headers[name] = value
-    return response
+    return keycloak_no_back_button(response)
 
 
 def installed_app_page(params) -> Response:
