@@ -3,6 +3,8 @@
 // typed objects, mutual TLS with the establishment certificate (PKCS#12), faults caught as the
 // WSDL's Erreur. See README.md.
 import fr.cnamts.insirecsans.TraitsDIdentite;
+import fr.cnamts.insirecvit.Beneficiaire;
+import fr.cnamts.insirecvit.Matricule;
 import fr.cnamts.insiresultat.IdentifiantNationalSante;
 import fr.cnamts.insiresultat.Resultat;
 import fr.cnamts.webservice.Erreur;
@@ -93,8 +95,10 @@ public final class Client {
     /**
      * args: WSDL URL (https:, or file: for a WSDL the program ships), the endpoint ("-": the
      * WSDL's address), the establishment certificate (PKCS#12) and its password, the server's
-     * authority (PEM), the software's IDAM, the structure, then the traits searched: birth
-     * name, first given name, sex, birth date. Prints what it got, one key=value per line.
+     * authority (PEM), the software's IDAM, the structure, then the search: "traits" and the
+     * birth name, first given name, sex and birth date, or "vitale" and the card holder's NIR
+     * and key, the beneficiary's birth name, birth date and rank. Prints what it got, one
+     * key=value per line.
      */
     public static void main(String[] args) throws Exception {
         SSLContext tls = tls(args[2], args[3], args[4]);
@@ -107,16 +111,33 @@ public final class Client {
             binding.getRequestContext().put(BindingProvider.ENDPOINT_ADDRESS_PROPERTY, args[1]);
         }
         binding.getRequestContext().put("com.sun.xml.ws.transport.https.client.SSLSocketFactory", tls.getSocketFactory());
-        TraitsDIdentite traits = new TraitsDIdentite();
-        traits.setNomNaissance(args[7]);
-        traits.getPrenom().add(args[8]);
-        traits.setSexe(args[9]);
-        traits.setDateNaissance(args[10]);
         AttributedURIType messageId = new AttributedURIType();
         messageId.setValue("uuid:" + UUID.randomUUID());
+        System.out.println("sent.MessageID=" + messageId.getValue());
+        ContexteLPS lps = contexteLps(args[5], args[6]);
+        ContexteBAM bam = contexteBam(args[6]);
         try {
-            Resultat result = port.rechercherInsAvecTraitsIdentite(
-                traits, null, contexteLps(args[5], args[6]), messageId, contexteBam(args[6]));
+            Resultat result;
+            if ("vitale".equals(args[7])) {
+                // The carte Vitale's holder (MatriculeOD) and the beneficiary's name, birth date
+                // and rank, as read from the card.
+                Matricule od = new Matricule();
+                od.setNumIdentifiant(args[8]);
+                od.setCle(args[9]);
+                Beneficiaire beneficiary = new Beneficiaire();
+                beneficiary.setMatriculeOD(od);
+                beneficiary.setNomNaissance(args[10]);
+                beneficiary.setDateNaissance(args[11]);
+                beneficiary.setRangNaissance(args[12]);
+                result = port.rechercherInsAvecCarteVitale(beneficiary, null, lps, messageId, bam);
+            } else {
+                TraitsDIdentite traits = new TraitsDIdentite();
+                traits.setNomNaissance(args[8]);
+                traits.getPrenom().add(args[9]);
+                traits.setSexe(args[10]);
+                traits.setDateNaissance(args[11]);
+                result = port.rechercherInsAvecTraitsIdentite(traits, null, lps, messageId, bam);
+            }
             System.out.println("CodeCR=" + result.getCR().getCodeCR());
             System.out.println("LibelleCR=" + result.getCR().getLibelleCR());
             if (result.getINDIVIDU() != null) {
@@ -132,7 +153,8 @@ public final class Client {
             System.out.println("fault=Erreur");
             System.out.println("faultstring=" + fault.getMessage());
             System.out.println("erreur.code=" + fault.getFaultInfo().getCode());
-            System.out.println("erreur.severite=" + fault.getFaultInfo().getSeverite());
+            System.out.println("erreur.severite=" + fault.getFaultInfo().getSeverite().value());
+            System.out.println("erreur.messageID=" + fault.getFaultInfo().getMessageID());
             System.out.println("erreur.text=" + fault.getFaultInfo().getValue());
         } catch (SOAPFaultException fault) {
             System.out.println("fault=SOAPFaultException");

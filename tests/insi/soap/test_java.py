@@ -35,6 +35,8 @@ BUILD = JAVA_DIR / "build.sh"
 #: What the example's README registers and searches with.
 IDAM = "TESTSGIE0000"
 PASSWORD = "changeit"
+#: The README's search: a published test identity (docs/reference/insi-teleservice.md).
+ADRTROIS = ("traits", "ADRTROIS", "DOMINIQUE", "F", "1997-02-26")
 TOOLS = ("java", "javac", "keytool", "wsimport", "openssl")
 
 
@@ -72,15 +74,16 @@ class Client:
         )  # fmt: skip
 
     def search(
-        self, *traits: str, wsdl: str | None = None, endpoint: str = "-",
+        self, *search: str, idam: str = IDAM, wsdl: str | None = None, endpoint: str = "-",
         classes: Path | None = None, java_options: tuple[str, ...] = (),
     ) -> tuple[dict[str, list[str]], str]:  # fmt: skip
-        """``Client`` searching ``traits`` (birth name, given name, sex, birth date): its
-        ``key=value`` lines by key, and its whole output."""
+        """``Client`` making ``search`` (``traits`` and the birth name, given name, sex and
+        birth date, or ``vitale`` and the card's NIR, key, birth name, birth date and rank) as
+        the software ``idam``: its ``key=value`` lines by key, and its whole output."""
         classpath = ((classes or self.folder) / "classpath").read_text().strip()
         done = subprocess.run(
             ["java", *java_options, "-cp", classpath, "Client", wsdl or self.wsdl, endpoint,
-             str(self.p12), PASSWORD, str(self.ca), IDAM, STRUCTURE, *traits],
+             str(self.p12), PASSWORD, str(self.ca), idam, STRUCTURE, *search],
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
@@ -136,7 +139,7 @@ def test_wsimport_reads_both_of_santeids_wsdls(server, client, tmp_path):
 def test_the_published_test_identity(client):
     """The README's search: ``CodeCR`` 00, the INS and its key, INS-NIR's OID, the reference
     traits, as the generated ``Resultat`` holds them."""
-    found, _ = client.search("ADRTROIS", "DOMINIQUE", "F", "1997-02-26")
+    found, _ = client.search(*ADRTROIS)
     assert found["CodeCR"] == ["00"]
     assert found["INSACTIF.NumIdentifiant"] == ["297022A020778"]
     assert found["INSACTIF.Cle"] == ["78"]
@@ -147,19 +150,61 @@ def test_the_published_test_identity(client):
 
 def test_no_identity_found(client):
     """Nobody with these traits: no fault, ``CodeCR`` 01 and no ``INDIVIDU``."""
-    found, _ = client.search("PERSONNEINCONNUE", "NULLE", "M", "1950-01-01")
+    found, _ = client.search("traits", "PERSONNEINCONNUE", "NULLE", "M", "1950-01-01")
     assert found["CodeCR"] == ["01"]
     assert "INSACTIF.NumIdentifiant" not in found
+
+
+def test_the_other_published_answers(client):
+    """The published identities' other answers: an INS with its earlier one (``INSHISTO``),
+    several identities (02) and none (01), as the generated ``Resultat`` holds them."""
+    history, _ = client.search("traits", "ECETINSI", "PIERRE-ALAIN", "M", "2009-07-14")
+    assert history["CodeCR"] == ["00"]
+    assert history["INSHISTO.NumIdentifiant"] == ["2090763220834"]
+    several, _ = client.search("traits", "DE VINCI", "LEONARDO", "M", "2014-02-01")
+    assert (several["CodeCR"], several["LibelleCR"]) == (["02"], ["Plusieurs identites trouvees"])
+    assert "INSACTIF.NumIdentifiant" not in several
+    none, _ = client.search("traits", "HOUILLES", "PIERRE", "M", "1993-01-27")
+    assert (none["CodeCR"], none["LibelleCR"]) == (["01"], ["Aucune identite trouvee"])
+
+
+def test_the_carte_vitale_search(client, insi_base):
+    """``rechercherInsAvecCarteVitale`` with what a carte Vitale holds of a beneficiary who is
+    not its holder: the beneficiary's INS."""
+    beneficiary = support.vitale_beneficiary(insi_base)
+    found, _ = client.search(
+        "vitale", beneficiary["od"], beneficiary["od_key"], beneficiary["birth_name"],
+        beneficiary["birth_date"], str(beneficiary["rang"]),
+    )  # fmt: skip
+    assert found["CodeCR"] == ["00"]
+    assert found["INSACTIF.NumIdentifiant"] == [beneficiary["matricule"]]
+
+
+def test_the_captured_faults_are_the_wsdl_s_erreur(client):
+    """The two faults captured from the real service (docs/insi-soap.md): an unknown software
+    (``desir_550``, ``erreur``, the request's ``wsa:MessageID`` echoed) and the published
+    technical error (``insi_102``, ``fatal``), each the generated ``Erreur`` exception."""
+    unknown, _ = client.search("traits", "ADRDEUX", "LAURENT", "M", "1981-01-01",
+                               idam="PDP17NF21DD0")  # fmt: skip
+    assert unknown["fault"] == ["Erreur"]
+    assert unknown["faultstring"][0].startswith("L'accès par ce progiciel au service n'est pas")
+    assert (unknown["erreur.code"], unknown["erreur.severite"]) == (["desir_550"], ["erreur"])
+    assert unknown["erreur.text"] == ["Numéro d'autorisation du logiciel inconnu."]
+    assert unknown["erreur.messageID"] == unknown["sent.MessageID"]
+    technical, _ = client.search("traits", "D'AEION", "COEUR", "M", "1987-01-25")
+    assert technical["fault"] == ["Erreur"]
+    assert technical["faultstring"][0].startswith("Le service est temporairement inaccessible.")
+    assert (technical["erreur.code"], technical["erreur.severite"]) == (["insi_102"], ["fatal"])
 
 
 def test_a_refusal_is_the_wsdl_s_erreur(client):
     """A trait santeid refuses: the fault's detail is the WSDL's ``siram:Erreur``, so JAX-WS
     throws the generated ``Erreur`` exception, its ``getFaultInfo()`` holding the code, the
     severity and the text; ``getMessage()`` is the fault's Reason."""
-    found, _ = client.search("ADRTROIS", "DOMINIQUE", "X", "1997-02-26")
+    found, _ = client.search("traits", "ADRTROIS", "DOMINIQUE", "X", "1997-02-26")
     assert found["fault"] == ["Erreur"]
     assert found["erreur.code"] == ["santeid_invalid_trait"]
-    assert found["erreur.severite"] == ["ERREUR"]
+    assert found["erreur.severite"] == ["erreur"]
     assert "Sexe" in found["erreur.text"][0]
     assert found["faultstring"][0].startswith("La requête transmise au service est invalide.")
 
@@ -172,7 +217,7 @@ def test_the_shipped_wsdl_files_with_santeids_endpoint(server, client, tmp_path)
     built = client.build(str(wsdl), tmp_path / "build")
     assert built.returncode == 0, built.stdout + built.stderr
     found, _ = client.search(
-        "ADRTROIS", "DOMINIQUE", "F", "1997-02-26", wsdl=wsdl.as_uri(),
+        *ADRTROIS, wsdl=wsdl.as_uri(),
         endpoint=f"{server['base']}/insi/soap", classes=tmp_path / "build",
     )  # fmt: skip
     assert found["CodeCR"] == ["00"]
@@ -186,7 +231,7 @@ def test_the_request_as_jax_ws_writes_it(client):
     ``wsa:Action`` (no ``AddressingFeature``), which santeid does not need — and the traits in
     the body; the answer is 200."""
     _, output = client.search(
-        "ADRTROIS", "DOMINIQUE", "F", "1997-02-26",
+        *ADRTROIS,
         java_options=("-Dcom.sun.xml.ws.transport.http.client.HttpTransportPipe.dump=true",),
     )  # fmt: skip
     request = output.split("---[HTTP request - ")[1].split("--------------------")[0]
