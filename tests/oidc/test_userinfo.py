@@ -441,6 +441,23 @@ def test_a_service_token_with_openid_describes_the_service_account(app, client, 
     assert json.loads(by_form.data) == json.loads(response.data)
 
 
+def test_introspection_leaves_out_an_empty_scope(app, client):
+    """Keycloak's ``AccessTokenIntrospectionProvider.introspect`` removes ``scope`` from the
+    answer when it is empty (RFC 7662 §2.2 with RFC 6749 §3.3: a scope is one value or more;
+    https://github.com/keycloak/keycloak/issues/16526): the ``client_credentials`` token asked
+    without a scope, whose own ``scope`` claim is ``""``, is described without one."""
+    meta, token = _service_token(app, client, None)
+    assert decode(app, token)[1]["scope"] == ""
+    body = client.post(
+        f"{OIDC}/token/introspect",
+        data={"token": token},
+        headers=basic_auth(meta["client_id"], meta["client_secret"]),
+    ).get_json()
+    assert body["active"] is True
+    assert "scope" not in body
+    assert list(body)[-4:] == ["client_id", "username", "token_type", "active"]
+
+
 def test_a_service_token_without_openid_is_refused_as_any_other(app, client):
     _, token = _service_token(app, client, None)
     response = client.get(f"{OIDC}/userinfo", headers=_bearer(token))

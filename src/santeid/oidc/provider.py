@@ -860,9 +860,9 @@ def _duplicated_parameter() -> bool:
 class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
     """RFC 7662 as Keycloak answers (``docs/reference/pro-sante-connect.md`` §8,
     ``docs/reference/keycloak-behaviour.md``, "Userinfo, introspection, revocation"): the
-    token's claims, ``preferred_username`` right after ``session_state``, then ``client_id``,
-    ``username``, ``token_type`` and ``active``. ``SubjectNameID`` is added only for access
-    tokens, as PSC documents."""
+    token's claims, ``preferred_username`` right after ``session_state`` and no empty
+    ``scope``, then ``client_id``, ``username``, ``token_type`` and ``active``.
+    ``SubjectNameID`` is added only for access tokens, as PSC documents."""
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("introspection")
 
@@ -913,6 +913,11 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
             if professional is None or not professional.is_active:
                 return {"active": False}
         payload = _preferred_username_after_session_state(claims)
+        scope = payload.get("scope")
+        if isinstance(scope, str) and not scope.strip():
+            # Keycloak's AccessTokenIntrospectionProvider.introspect drops an empty scope
+            # (RFC 6749 §3.3: one scope value or more), for access and refresh tokens alike.
+            del payload["scope"]
         if token.kind == "access_token":
             payload["SubjectNameID"] = claims.get("preferred_username", "")
             token_type = "Bearer"  # noqa: S105 - a type name
