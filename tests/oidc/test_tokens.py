@@ -557,8 +557,9 @@ def test_wrong_secret_consumes_nothing(flow, client, app):
     assert flow.token(params["code"]).status_code == 200  # nothing was consumed
 
 
-@pytest.fixture
-def private_key_client(app):
+def _private_key_client_of(app) -> tuple[dict, ECKey]:
+    """A ``private_key_jwt`` client registered in ``app`` with a P-256 key of ``kid`` "k1",
+    and that key."""
     key = ECKey.generate_key("P-256", private=True)
     public = key.as_dict(private=False)
     public["kid"] = "k1"
@@ -572,7 +573,14 @@ def private_key_client(app):
     return meta, key
 
 
-def _assertion(key, client_id: str, audience: str, jti: str | None = None) -> str:
+@pytest.fixture
+def private_key_client(app):
+    return _private_key_client_of(app)
+
+
+def _assertion(key, client_id: str, audience: str | list, jti: str | None = None, **claims):
+    """A client assertion of ``client_id``, signed by ``key``: ``claims`` added or replacing
+    its own, one given ``None`` left out."""
     now = int(time.time())
     claims = {
         "iss": client_id,
@@ -581,7 +589,9 @@ def _assertion(key, client_id: str, audience: str, jti: str | None = None) -> st
         "iat": now,
         "exp": now + 60,
         "jti": jti or uuid.uuid4().hex,
+        **claims,
     }
+    claims = {name: value for name, value in claims.items() if value is not None}
     token = jwt.encode({"alg": "ES256", "kid": "k1"}, claims, key)
     return token.decode() if isinstance(token, bytes) else token
 
@@ -659,6 +669,83 @@ def test_private_key_jwt_for_the_revocation_or_logout_url_is_refused(
         },
     )
     assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Invalid token audience",
+    }
+
+
+def test_private_key_jwt_expired_with_its_audience_is_not_active(app, client, private_key_client):
+    """An assertion for this server past its ``exp`` is "Token is not active", on the
+    application's clock."""
+    meta, key = private_key_client
+    past = int(time.time()) - 3600
+    assertion = _assertion(key, meta["client_id"], ISSUER, iat=past - 30, exp=past)
+    response = _exchange_with_assertion(client, "whatever", assertion)
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Token is not active",
+    }
+
+
+def test_private_key_jwt_with_one_audience_in_a_list(app, client, private_key_client):
+    meta, key = private_key_client
+    flow = Flow(app, client, meta)
+    assertion = _assertion(key, meta["client_id"], [f"{ISSUER}/protocol/openid-connect/token"])
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_private_key_jwt_with_several_audiences(settings, allowed):
+    """An ``aud`` of several values, one of them this server's, as Auth.js and openid-client 5
+    write it (the issuer and the token endpoint): accepted, as Keycloak before 26.2 and
+    Keycloak since with its option ``allow-multiple-audiences-for-jwt-client-authentication``
+    on; with ``client_assertion_multiple_audiences = false``, Keycloak's default since 26.2
+    (``AbstractBaseJWTValidator.validateTokenAudience``,
+    ``ClientAuthSignedJWTTest.testMultipleAudiencesRejected``): 400 ``invalid_client``
+    "Multiple audiences not allowed", the code not consumed."""
+    from santeid import create_app
+    from santeid.storage import MemoryStore
+
+    app = create_app(
+        settings.replace(client_assertion_multiple_audiences=allowed), store=MemoryStore()
+    )
+    client = app.test_client()
+    meta, key = _private_key_client_of(app)
+    code = Flow(app, client, meta).obtain_code()["code"]
+    token_url = f"{ISSUER}/protocol/openid-connect/token"
+    for audience in ([ISSUER, token_url], [token_url, "https://as.other.org"]):
+        response = _exchange_with_assertion(
+            client, code, _assertion(key, meta["client_id"], audience)
+        )
+        if allowed:
+            assert response.status_code == 200, response.get_json()
+            return
+        assert response.status_code == 400, response.get_json()
+        assert response.get_json() == {
+            "error": "invalid_client",
+            "error_description": "Multiple audiences not allowed",
+        }
+    assertion = _assertion(key, meta["client_id"], token_url)
+    assert _exchange_with_assertion(client, code, assertion).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"exp": None}, {"exp": int(time.time()) - 3600}, {"iat": int(time.time()) + 3600}],
+    ids=["no-exp", "expired", "issued-in-the-future"],
+)
+def test_private_key_jwt_audience_is_checked_before_its_times(
+    app, client, private_key_client, claims
+):
+    """Keycloak's ``AbstractJWTClientValidator.validate`` checks the audience, then the
+    assertion's times (``validateTokenActive``): an assertion for another server is "Invalid
+    token audience" whatever its ``exp`` and ``iat``."""
+    meta, key = private_key_client
+    assertion = _assertion(key, meta["client_id"], "https://as.other.org", **claims)
+    response = _exchange_with_assertion(client, "whatever", assertion)
+    assert response.status_code == 400
     assert response.get_json() == {
         "error": "invalid_client",
         "error_description": "Invalid token audience",

@@ -459,8 +459,9 @@ SIGNED_JWT_NO_KEY = "Unable to load public key"
 SIGNED_JWT_SIGNATURE = (
     "Client authentication with signed JWT failed: Signature on JWT token failed validation"
 )
-#: none of the server's audiences in ``aud``;
+#: none of the server's audiences in ``aud``; more than one audience, even with one of them;
 SIGNED_JWT_AUDIENCE = "Invalid token audience"
+SIGNED_JWT_AUDIENCES = "Multiple audiences not allowed"
 #: past ``exp`` or before ``nbf`` (clock skew allowed);
 SIGNED_JWT_NOT_ACTIVE = "Token is not active"
 #: ``iat`` in the future;

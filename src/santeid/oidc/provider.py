@@ -630,6 +630,7 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
             raise self.algorithm_refused(alg) from exc
         except JoseError as exc:
             raise self.signature_refused(exc) from exc
+        self.verify_issuer_and_audience(token.claims)
         max_lifetime = _services().settings.oidc.client_assertion_max_lifetime
         problem = client_auth.time_problem(
             token.claims,
@@ -650,21 +651,24 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         """The answer to an assertion whose signature does not verify."""
         return client_auth.SignedJwtRefused(exc.description, client_auth.SIGNED_JWT_SIGNATURE)
 
-    def verify_claims(self, claims):
-        """Authlib's checks (RFC 7523 §3: ``iss`` and ``sub`` the client, ``aud`` this server,
-        ``exp`` and ``nbf`` with the leeway, a ``jti`` seen once), on the application's clock,
-        each refusal with Keycloak's reason. An ``iss`` other than ``sub`` is a third party's
-        assertion, which Keycloak's authenticator leaves alone: no reason of its own."""
+    def verify_issuer_and_audience(self, claims):
+        """RFC 7523 §3, in Keycloak's order (``AbstractJWTClientValidator.validate``: the
+        client, the signature, the audience, then the times): ``iss`` and ``sub`` the client —
+        an ``iss`` other than ``sub`` is a third party's assertion, which Keycloak's
+        authenticator leaves alone, no reason of its own —, then ``aud`` naming this server
+        (:meth:`get_audiences`), and, with ``client_assertion_multiple_audiences`` off, only
+        it: Keycloak's default since 26.2 (``AbstractBaseJWTValidator.validateTokenAudience``;
+        OpenID Connect Core §9 as corrected in 2025 asks for the issuer alone)."""
         registry = jose_jwt.JWTClaimsRegistry(
-            now=lambda: int(_services().clock()),
-            leeway=self.leeway,
             iss={"essential": True},
             sub={"essential": True},
             aud={"essential": True, "values": self.get_audiences()},
-            exp={"essential": True},
         )
         try:
-            registry.validate(claims)
+            # These three alone: the registry would check the times of any other it is given.
+            registry.validate(
+                {name: claims[name] for name in ("iss", "sub", "aud") if name in claims}
+            )
         except ClaimError as exc:
             keycloak = self.CLAIM_REFUSALS.get(exc.claim)
             if keycloak is None:  # iss, sub: not this client's own assertion
@@ -672,6 +676,28 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
             raise client_auth.SignedJwtRefused(exc.description, keycloak) from exc
         if claims["sub"] != claims["iss"]:
             raise InvalidClientError(description="Issuer and Subject MUST match.")
+        several = isinstance(claims["aud"], list) and len(claims["aud"]) > 1
+        if several and not _services().settings.oidc.client_assertion_multiple_audiences:
+            raise client_auth.SignedJwtRefused(
+                "client assertion: more than one audience", client_auth.SIGNED_JWT_AUDIENCES
+            )
+
+    def verify_claims(self, claims):
+        """Authlib's remaining checks (RFC 7523 §3: ``exp`` and ``nbf`` with the leeway, a
+        ``jti`` seen once), on the application's clock, each refusal with Keycloak's reason;
+        :meth:`verify_issuer_and_audience` has checked the rest."""
+        registry = jose_jwt.JWTClaimsRegistry(
+            now=lambda: int(_services().clock()),
+            leeway=self.leeway,
+            exp={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except ClaimError as exc:
+            keycloak = self.CLAIM_REFUSALS.get(exc.claim)
+            if keycloak is None:
+                raise InvalidClientError(description=exc.description) from exc
+            raise client_auth.SignedJwtRefused(exc.description, keycloak) from exc
         if "jti" not in claims:
             raise client_auth.SignedJwtRefused(
                 "Missing JWT ID.", client_auth.SIGNED_JWT_JTI_REQUIRED
