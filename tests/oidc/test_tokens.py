@@ -688,6 +688,31 @@ def test_private_key_jwt_expired_with_its_audience_is_not_active(app, client, pr
     }
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"iat": int(time.time()) - 3600, "exp": int(time.time()) + 100},
+        {"iat": int(time.time()) + 100, "exp": int(time.time()) + 160},
+        {"iat": None, "exp": int(time.time()) + 3600},
+    ],
+    ids=["issued-too-long-ago", "issued-in-the-future", "no-iat-exp-too-far"],
+)
+def test_private_key_jwt_not_yet_valid_is_not_active_before_its_iat_is_read(
+    app, client, private_key_client, claims
+):
+    """Keycloak's ``AbstractBaseJWTValidator.validateTokenActive`` asks ``isActive`` (``exp``
+    and ``nbf``, 15 s of skew) before it reads ``iat``: an assertion whose ``nbf`` is a minute
+    ahead is "Token is not active", whatever its ``iat`` says."""
+    meta, key = private_key_client
+    nbf = int(time.time()) + 60
+    assertion = _assertion(key, meta["client_id"], ISSUER, nbf=nbf, **claims)
+    response = _exchange_with_assertion(client, "whatever", assertion)
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Token is not active",
+    }
+
+
 def test_private_key_jwt_with_one_audience_in_a_list(app, client, private_key_client):
     meta, key = private_key_client
     flow = Flow(app, client, meta)

@@ -631,10 +631,18 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         except JoseError as exc:
             raise self.signature_refused(exc) from exc
         self.verify_issuer_and_audience(token.claims)
+        now = _services().clock()
+        nbf = client_auth.numeric_date(token.claims.get("nbf"))
+        has_exp = client_auth.numeric_date(token.claims.get("exp")) is not None
+        if has_exp and nbf is not None and nbf > now + self.leeway:
+            # Keycloak's validateTokenActive: isActive (exp and nbf) before iat is read.
+            raise client_auth.SignedJwtRefused(
+                "client assertion: not valid yet (nbf)", client_auth.SIGNED_JWT_NOT_ACTIVE
+            )
         max_lifetime = _services().settings.oidc.client_assertion_max_lifetime
         problem = client_auth.time_problem(
             token.claims,
-            now=_services().clock(),
+            now=now,
             max_lifetime=max_lifetime,
             validity=False,  # verify_claims checks exp and nbf, with the same skew
             bound_from_iat=True,
