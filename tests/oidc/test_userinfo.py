@@ -238,6 +238,27 @@ def test_introspection_of_a_refresh_token_has_no_subject_name_id(flow, client, a
     assert body["token_type"] == "Refresh"
 
 
+@pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
+def test_introspection_of_a_token_whose_client_is_removed_is_inactive(app, client, kind):
+    """Keycloak's ``AccessTokenIntrospectionProvider.verifyClient`` finds no client for the
+    token's ``azp``: ``{"active": false}``, as userinfo answers "Client not found"."""
+    register_client(app, client_id="resource-server", grant_types=["client_credentials"],
+                    redirect_uris=[], client_secret=SECRET)  # fmt: skip
+    meta = register_client(app, client_id="removed-service")
+    tokens = Flow(app, client, meta).full_login()
+
+    def introspect():
+        return client.post(
+            f"{OIDC}/token/introspect",
+            data={"token": tokens[kind], "token_type_hint": kind},
+            headers=basic_auth("resource-server", SECRET),
+        ).get_json()
+
+    assert introspect()["active"] is True
+    app.extensions["santeid"].clients.remove("removed-service")
+    assert introspect() == {"active": False}
+
+
 def test_introspection_of_garbage_is_inactive(flow, client):
     assert _introspect(client, "not-a-token").get_json() == {"active": False}
 

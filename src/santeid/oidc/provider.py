@@ -931,6 +931,10 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
 
     def introspect_token(self, token):
         claims = token.claims
+        if _services().clients.get(claims.get("azp")) is None:
+            # Keycloak's AccessTokenIntrospectionProvider.verifyClient: the token's client is
+            # no longer registered, inactive (userinfo's "Client not found").
+            return {"active": False}
         if _services().tokens.session_over(claims.get("sid")):
             # Keycloak's UserSessionUtil finds no valid user session: inactive
             # (docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation").
