@@ -880,6 +880,18 @@ class TestStrictRefresh:
         )
         assert userinfo.status_code == 401
 
+    def test_introspection_with_the_refresh_hint_finds_a_used_token_inactive(self, flow, client):
+        """Keycloak's ``RefreshTokenIntrospectionProvider.verifyTokenReuse`` (``token_type_hint``
+        ``refresh_token``, "Revoke Refresh Token" on): a refresh token used as often as the max
+        reuse allows is inactive (``TokenIntrospectionTest.testIntrospectRevokeRefreshToken``);
+        the token it gave is active, and without the hint the access-token provider, which
+        counts no use, finds the used one active too."""
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"]).get_json()
+        assert _introspect_refresh(client, first["refresh_token"]) == {"active": False}
+        assert _introspect_refresh(client, second["refresh_token"])["active"] is True
+        assert _introspect_refresh(client, first["refresh_token"], hint=None)["active"] is True
+
 
 class TestStrictRefreshWithMaxReuse:
     """Keycloak's "Refresh Token Max Reuse" 1: a token serves twice; once a newer one is used,
@@ -909,6 +921,32 @@ class TestStrictRefreshWithMaxReuse:
         assert "access_token" in _refresh(client, second["refresh_token"]).get_json()
         stale = _refresh(client, first["refresh_token"]).get_json()
         assert stale == {"error": "invalid_grant", "error_description": "Stale token"}
+
+    def test_introspection_with_the_refresh_hint_follows_the_reuse_of_the_token(
+        self, clocked_app, clock
+    ):
+        """``TokenIntrospectionTest.testIntrospectRefreshTokenAfterRefreshTokenRequest``, max
+        reuse 1 (``TokenManager.validateTokenReuse`` without counting a use): a token used once
+        is active, used twice inactive, the token it gave active; once a newer token is used,
+        an older one is stale, inactive."""
+        client = clocked_app.test_client()
+        flow = Flow(clocked_app, client, register_client(clocked_app))
+        first = flow.full_login()["refresh_token"]
+        clock.advance(1)
+        second = _refresh(client, first).get_json()["refresh_token"]
+        assert _introspect_refresh(client, first)["active"] is True
+        third = _refresh(client, first).get_json()["refresh_token"]
+        assert _introspect_refresh(client, first) == {"active": False}
+        assert _introspect_refresh(client, third)["active"] is True
+        clock.advance(1)
+        assert "access_token" in _refresh(client, third).get_json()
+        assert _introspect_refresh(client, second) == {"active": False}
+
+
+def _introspect_refresh(client, token: str, hint: str | None = "refresh_token") -> dict:
+    form = {"token": token, **({"token_type_hint": hint} if hint else {})}
+    headers = basic_auth("service-test", "s3cr3t-of-the-test-client-0123456789")
+    return client.post(f"{OIDC}/token/introspect", data=form, headers=headers).get_json()
 
 
 def test_refresh_keeps_only_granted_scopes_it_names(flow, client, app):

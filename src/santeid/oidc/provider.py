@@ -922,7 +922,19 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
             raise InvalidRequestError(INTROSPECTION_UNSUPPORTED_HINT)
 
     def query_token(self, token_string, token_type_hint):
-        return _find_token(token_string, token_type_hint)
+        """The token, ``None`` (inactive) if not ours or no longer valid. With the hint
+        ``refresh_token``, Keycloak's ``RefreshTokenIntrospectionProvider`` also finds a
+        refresh token inactive once its reuse is over (``TokenService.reuse_over``); the
+        access-token provider, without a hint, does not look."""
+        token = _find_token(token_string, token_type_hint)
+        if (
+            token is not None
+            and token.kind == "refresh_token"
+            and token_type_hint == "refresh_token"  # noqa: S105 - a type name
+            and _services().tokens.reuse_over(token.claims, token.family or {})
+        ):
+            return None
+        return token
 
     def check_permission(self, token, client, request):
         if not client.introspection_allowed:
