@@ -259,6 +259,20 @@ def test_introspection_of_a_token_whose_client_is_removed_is_inactive(app, clien
     assert introspect() == {"active": False}
 
 
+def test_userinfo_and_introspection_answers_are_not_stored(flow, client):
+    """Keycloak marks both endpoints ``@NoCache`` (``Cache-Control: no-cache``: a cache may
+    keep the answer and revalidate it); santeid answers ``no-store``, a difference kept on
+    purpose (docs/psc-integration.md §5.3): the answers hold a professional's personal data
+    and a token's claims. Introspection answers JSON, as Keycloak's ``application/json``."""
+    tokens = flow.full_login()
+    userinfo = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    introspection = _introspect(client, tokens["access_token"])
+    for answer in (userinfo, introspection, _introspect(client, "not-a-token")):
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert answer.mimetype == "application/json"
+
+
 def test_introspection_of_garbage_is_inactive(flow, client):
     assert _introspect(client, "not-a-token").get_json() == {"active": False}
 
