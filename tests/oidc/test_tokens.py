@@ -15,6 +15,7 @@ import pytest
 from authlib.oauth2.rfc7523 import private_key_jwt_sign
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from joserfc.jwk import RSAKey
 
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
@@ -711,6 +712,37 @@ def test_private_key_jwt_not_yet_valid_is_not_active_before_its_iat_is_read(
         "error": "invalid_client",
         "error_description": "Token is not active",
     }
+
+
+@pytest.mark.parametrize("alg", ["RS384", "RS512", "PS384", "PS512", "ES384", "ES512"])
+def test_private_key_jwt_with_keycloaks_other_algorithms(app, client, alg):
+    """Keycloak verifies a "Signed JWT" assertion with every asymmetric algorithm it has a
+    client signature verifier for, which PSC's discovery lists
+    (``ClientAuthSignedJWTTest.testCodeToTokenRequestSuccess512``, ``…PS384``, ``…PS512``,
+    ``testECDSASignature``): SHA-384 and SHA-512 ones too, each key found by its ``kid``."""
+    curve = {"ES384": "P-384", "ES512": "P-521"}.get(alg)
+    key = (
+        ECKey.generate_key(curve, private=True)
+        if curve
+        else RSAKey.generate_key(2048, private=True)
+    )
+    public = {**key.as_dict(private=False), "kid": "k-" + alg}
+    meta = register_client(app, client_id="pkjwt-service", client_secret=None,
+                           token_endpoint_auth_method="private_key_jwt",
+                           grant_types=["client_credentials"], jwks={"keys": [public]})  # fmt: skip
+    now = int(time.time())
+    claims = {"iss": meta["client_id"], "sub": meta["client_id"], "aud": ISSUER, "iat": now,
+              "exp": now + 60, "jti": uuid.uuid4().hex}  # fmt: skip
+    assertion = jwt.encode({"alg": alg, "kid": "k-" + alg}, claims, key, algorithms=[alg])
+    response = client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    assert response.status_code == 200, response.get_json()
 
 
 def test_private_key_jwt_with_one_audience_in_a_list(app, client, private_key_client):

@@ -733,7 +733,7 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
 class PrivateKeyJWT(ClientAssertionJWT):
     """``private_key_jwt``: the assertion is signed with a private key whose public half the
     client registered in ``jwks``; only the asymmetric algorithms discovery advertises
-    (:data:`client_auth.SIGNING_ALGS`) verify it."""
+    (:data:`client_auth.PRIVATE_KEY_JWT_ALGS`) verify it."""
 
     # types-Authlib marks this Final; in Authlib it is a plain class attribute, the name this
     # subclass registers its method under.
