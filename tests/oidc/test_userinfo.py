@@ -273,6 +273,30 @@ def test_userinfo_and_introspection_answers_are_not_stored(flow, client):
         assert answer.mimetype == "application/json"
 
 
+def test_introspection_with_the_requesting_party_token_hint(flow, client, app):
+    """Keycloak's UMA provider (``RPTIntrospectionProvider``, the hint
+    ``requesting_party_token`` that Keycloak's authorization client sends) makes the same
+    checks as for an access token and answers the token's ``jti``, ``acr``, ``typ``, ``exp``,
+    ``iat``, ``aud`` and ``nbf`` it has, in the token's order, then ``active``: no
+    ``permissions`` for a token without authorization."""
+    tokens = flow.full_login()
+    body = json.loads(_introspect(client, tokens["access_token"],
+                                  token_type_hint="requesting_party_token").data)  # fmt: skip
+    claims = decode(app, tokens["access_token"])[1]
+    assert body == {
+        "exp": claims["exp"],
+        "iat": claims["iat"],
+        "jti": claims["jti"],
+        "typ": "Bearer",
+        "acr": claims["acr"],
+        "active": True,
+    }
+    assert list(body) == ["exp", "iat", "jti", "typ", "acr", "active"]
+    assert _introspect(
+        client, "not-a-token", token_type_hint="requesting_party_token"
+    ).get_json() == {"active": False}
+
+
 def test_introspection_of_garbage_is_inactive(flow, client):
     assert _introspect(client, "not-a-token").get_json() == {"active": False}
 

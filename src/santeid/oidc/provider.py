@@ -801,6 +801,8 @@ class TokenObject:
         self.claims = claims
         self.record = record
         self.family = family
+        #: Introspected with the hint ``requesting_party_token``: Keycloak's UMA answer.
+        self.as_rpt = False
 
     def check_client(self, client) -> bool:
         return self.claims.get("azp") == client.get_client_id()
@@ -885,6 +887,13 @@ REVOCATION_TOKEN_NOT_PROVIDED = "Token not provided"  # noqa: S105 - a message
 INTROSPECTION_UNSUPPORTED_HINT = "Unsupported token type."
 
 
+#: UMA's hint at introspection, and the claims Keycloak's ``RPTIntrospectionProvider`` copies
+#: from the token into its answer (an ``AccessToken`` holding ``jti``, ``acr``, ``typ``,
+#: ``exp``, ``iat``, ``aud`` and ``nbf``, serialized in the token's own order).
+RPT_HINT = "requesting_party_token"  # noqa: S105 - a type name
+RPT_CLAIMS = frozenset({"jti", "acr", "typ", "exp", "iat", "aud", "nbf"})
+
+
 def _duplicated_parameter() -> bool:
     """A form parameter sent more than once (RFC 6749 §3.2: "MUST NOT be included more than
     once"; Keycloak's ``checkParameterDuplicated`` reads the form body only)."""
@@ -899,6 +908,10 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
     ``SubjectNameID`` is added only for access tokens, as PSC documents."""
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("introspection")
+    #: Keycloak's introspection providers, one per hint: the access and refresh tokens', and
+    #: UMA's (``RPTIntrospectionProvider``), which authorization services, on by default,
+    #: register.
+    SUPPORTED_TOKEN_TYPES = ("access_token", "refresh_token", RPT_HINT)
 
     def authenticate_endpoint_client(self, request):
         """A public client is refused before anything is read: 403 ``invalid_request``
@@ -925,8 +938,15 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
         """The token, ``None`` (inactive) if not ours or no longer valid. With the hint
         ``refresh_token``, Keycloak's ``RefreshTokenIntrospectionProvider`` also finds a
         refresh token inactive once its reuse is over (``TokenService.reuse_over``); the
-        access-token provider, without a hint, does not look."""
-        token = _find_token(token_string, token_type_hint)
+        access-token provider, without a hint, does not look. With the hint
+        ``requesting_party_token`` (Keycloak's error style), any of our tokens is looked for,
+        as UMA's provider verifies it as an access token, and answered as that provider does
+        (:meth:`introspect_token`)."""
+        keycloak_style = _services().settings.keycloak.error_style == "keycloak"
+        rpt = keycloak_style and token_type_hint == RPT_HINT
+        token = _find_token(token_string, None if rpt else token_type_hint)
+        if token is not None:
+            token.as_rpt = rpt
         if (
             token is not None
             and token.kind == "refresh_token"
@@ -962,6 +982,12 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
             professional = _services().directory.get(username)
             if professional is None or not professional.is_active:
                 return {"active": False}
+        if token.as_rpt:
+            # Keycloak's RPTIntrospectionProvider: a few of the token's claims, then active
+            # (no permissions: santeid grants no UMA ticket).
+            payload = {name: value for name, value in claims.items() if name in RPT_CLAIMS}
+            payload["active"] = True
+            return payload
         payload = _preferred_username_after_session_state(claims)
         scope = payload.get("scope")
         if isinstance(scope, str) and not scope.strip():
