@@ -111,6 +111,17 @@ def test_userinfo_with_forged_token_is_invalid_token(flow, client):
     assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED
 
 
+def test_userinfo_with_an_expired_token_is_token_verification_failed(clocked_app, clock):
+    """``UserInfoBearerChallengeTest.expiredToken``: ten minutes later, 401 with
+    ``Bearer realm="…", error="invalid_token", error_description="Token verification failed"``
+    and an empty body — the one description of every token that does not verify."""
+    client = clocked_app.test_client()
+    tokens = Flow(clocked_app, client, register_client(clocked_app)).full_login()
+    clock.advance(600)
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED
+
+
 def test_userinfo_in_the_late_2023_layout(app, flow, client):
     app.extensions["santeid"].settings.keycloak.userinfo_layout = "late-2023"
     professional = sandbox_professional(app)
