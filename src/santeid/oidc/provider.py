@@ -984,7 +984,7 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
                 return {"active": False}
         if token.as_rpt:
             # Keycloak's RPTIntrospectionProvider: a few of the token's claims, then active
-            # (no permissions: santeid grants no UMA ticket).
+            # (no permissions: santeid issues no UMA token).
             payload = {name: value for name, value in claims.items() if name in RPT_CLAIMS}
             payload["active"] = True
             return payload
