@@ -299,7 +299,8 @@ def test_the_client_authentication_methods(browser, server, tmp_path, method):
     """The provider's ``client.token_endpoint_auth_method``: the secret in the form body; an
     RS256 assertion signed with the service's key (``token.clientPrivateKey``; Auth.js writes
     ``aud`` the issuer and the token endpoint, an array, which Keycloak's signed-JWT
-    authenticator accepts when one of them is expected); an HS256 assertion keyed with the
+    authenticator accepts when one of them is expected before 26.2, and santeid with
+    ``client_assertion_multiple_audiences`` on, its default); an HS256 assertion keyed with the
     ``clientSecret`` (oauth4webapi's ``ClientSecretJwt``), Keycloak's "Signed JWT with Client
     Secret" (docs/psc-integration.md §2)."""
     metadata, extra_env = client_authentication(method, tmp_path, "authjs-key")

@@ -52,11 +52,18 @@ def test_discovery_advertises_only_algorithms_with_an_active_key(app, client):
         "PS256",
         "none",
     ]
-    # Those of private_key_jwt, then client_secret_jwt's HMAC, as Keycloak's list holds both.
+    # Those of private_key_jwt, then client_secret_jwt's HMAC, as Keycloak's list holds both:
+    # PSC's thirteen but EdDSA.
     assert document["token_endpoint_auth_signing_alg_values_supported"] == [
         "RS256",
         "ES256",
         "PS256",
+        "RS384",
+        "ES384",
+        "PS384",
+        "RS512",
+        "ES512",
+        "PS512",
         "HS256",
         "HS384",
         "HS512",

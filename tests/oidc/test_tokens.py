@@ -15,6 +15,7 @@ import pytest
 from authlib.oauth2.rfc7523 import private_key_jwt_sign
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from joserfc.jwk import RSAKey
 
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
@@ -632,8 +633,9 @@ def test_wrong_secret_consumes_nothing(flow, client, app):
     assert flow.token(params["code"]).status_code == 200  # nothing was consumed
 
 
-@pytest.fixture
-def private_key_client(app):
+def _private_key_client_of(app) -> tuple[dict, ECKey]:
+    """A ``private_key_jwt`` client registered in ``app`` with a P-256 key of ``kid`` "k1",
+    and that key."""
     key = ECKey.generate_key("P-256", private=True)
     public = key.as_dict(private=False)
     public["kid"] = "k1"
@@ -647,7 +649,14 @@ def private_key_client(app):
     return meta, key
 
 
-def _assertion(key, client_id: str, audience: str, jti: str | None = None) -> str:
+@pytest.fixture
+def private_key_client(app):
+    return _private_key_client_of(app)
+
+
+def _assertion(key, client_id: str, audience: str | list, jti: str | None = None, **claims):
+    """A client assertion of ``client_id``, signed by ``key``: ``claims`` added or replacing
+    its own, one given ``None`` left out."""
     now = int(time.time())
     claims = {
         "iss": client_id,
@@ -656,7 +665,9 @@ def _assertion(key, client_id: str, audience: str, jti: str | None = None) -> st
         "iat": now,
         "exp": now + 60,
         "jti": jti or uuid.uuid4().hex,
+        **claims,
     }
+    claims = {name: value for name, value in claims.items() if value is not None}
     token = jwt.encode({"alg": "ES256", "kid": "k1"}, claims, key)
     return token.decode() if isinstance(token, bytes) else token
 
@@ -734,6 +745,139 @@ def test_private_key_jwt_for_the_revocation_or_logout_url_is_refused(
         },
     )
     assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Invalid token audience",
+    }
+
+
+def test_private_key_jwt_expired_with_its_audience_is_not_active(app, client, private_key_client):
+    """An assertion for this server past its ``exp`` is "Token is not active", on the
+    application's clock."""
+    meta, key = private_key_client
+    past = int(time.time()) - 3600
+    assertion = _assertion(key, meta["client_id"], ISSUER, iat=past - 30, exp=past)
+    response = _exchange_with_assertion(client, "whatever", assertion)
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Token is not active",
+    }
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"iat": int(time.time()) - 3600, "exp": int(time.time()) + 100},
+        {"iat": int(time.time()) + 100, "exp": int(time.time()) + 160},
+        {"iat": None, "exp": int(time.time()) + 3600},
+    ],
+    ids=["issued-too-long-ago", "issued-in-the-future", "no-iat-exp-too-far"],
+)
+def test_private_key_jwt_not_yet_valid_is_not_active_before_its_iat_is_read(
+    app, client, private_key_client, claims
+):
+    """Keycloak's ``AbstractBaseJWTValidator.validateTokenActive`` asks ``isActive`` (``exp``
+    and ``nbf``, 15 s of skew) before it reads ``iat``: an assertion whose ``nbf`` is a minute
+    ahead is "Token is not active", whatever its ``iat`` says."""
+    meta, key = private_key_client
+    nbf = int(time.time()) + 60
+    assertion = _assertion(key, meta["client_id"], ISSUER, nbf=nbf, **claims)
+    response = _exchange_with_assertion(client, "whatever", assertion)
+    assert response.get_json() == {
+        "error": "invalid_client",
+        "error_description": "Token is not active",
+    }
+
+
+@pytest.mark.parametrize("alg", ["RS384", "RS512", "PS384", "PS512", "ES384", "ES512"])
+def test_private_key_jwt_with_keycloaks_other_algorithms(app, client, alg):
+    """Keycloak verifies a "Signed JWT" assertion with every asymmetric algorithm it has a
+    client signature verifier for, which PSC's discovery lists
+    (``ClientAuthSignedJWTTest.testCodeToTokenRequestSuccess512``, ``…PS384``, ``…PS512``,
+    ``testECDSASignature``): SHA-384 and SHA-512 ones too, each key found by its ``kid``."""
+    curve = {"ES384": "P-384", "ES512": "P-521"}.get(alg)
+    key = (
+        ECKey.generate_key(curve, private=True)
+        if curve
+        else RSAKey.generate_key(2048, private=True)
+    )
+    public = {**key.as_dict(private=False), "kid": "k-" + alg}
+    meta = register_client(app, client_id="pkjwt-service", client_secret=None,
+                           token_endpoint_auth_method="private_key_jwt",
+                           grant_types=["client_credentials"], jwks={"keys": [public]})  # fmt: skip
+    now = int(time.time())
+    claims = {"iss": meta["client_id"], "sub": meta["client_id"], "aud": ISSUER, "iat": now,
+              "exp": now + 60, "jti": uuid.uuid4().hex}  # fmt: skip
+    assertion = jwt.encode({"alg": alg, "kid": "k-" + alg}, claims, key, algorithms=[alg])
+    response = client.post(
+        f"{OIDC}/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    assert response.status_code == 200, response.get_json()
+
+
+def test_private_key_jwt_with_one_audience_in_a_list(app, client, private_key_client):
+    meta, key = private_key_client
+    flow = Flow(app, client, meta)
+    assertion = _assertion(key, meta["client_id"], [f"{ISSUER}/protocol/openid-connect/token"])
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_private_key_jwt_with_several_audiences(settings, allowed):
+    """An ``aud`` of several values, one of them this server's, as Auth.js and openid-client 5
+    write it (the issuer and the token endpoint): accepted, as Keycloak before 26.2 and
+    Keycloak since with its option ``allow-multiple-audiences-for-jwt-client-authentication``
+    on; with ``client_assertion_multiple_audiences = false``, Keycloak's default since 26.2
+    (``AbstractBaseJWTValidator.validateTokenAudience``,
+    ``ClientAuthSignedJWTTest.testMultipleAudiencesRejected``): 400 ``invalid_client``
+    "Multiple audiences not allowed", the code not consumed."""
+    from santeid import create_app
+    from santeid.storage import MemoryStore
+
+    app = create_app(
+        settings.replace(client_assertion_multiple_audiences=allowed), store=MemoryStore()
+    )
+    client = app.test_client()
+    meta, key = _private_key_client_of(app)
+    code = Flow(app, client, meta).obtain_code()["code"]
+    token_url = f"{ISSUER}/protocol/openid-connect/token"
+    for audience in ([ISSUER, token_url], [token_url, "https://as.other.org"]):
+        response = _exchange_with_assertion(
+            client, code, _assertion(key, meta["client_id"], audience)
+        )
+        if allowed:
+            assert response.status_code == 200, response.get_json()
+            return
+        assert response.status_code == 400, response.get_json()
+        assert response.get_json() == {
+            "error": "invalid_client",
+            "error_description": "Multiple audiences not allowed",
+        }
+    assertion = _assertion(key, meta["client_id"], token_url)
+    assert _exchange_with_assertion(client, code, assertion).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"exp": None}, {"exp": int(time.time()) - 3600}, {"iat": int(time.time()) + 3600}],
+    ids=["no-exp", "expired", "issued-in-the-future"],
+)
+def test_private_key_jwt_audience_is_checked_before_its_times(
+    app, client, private_key_client, claims
+):
+    """Keycloak's ``AbstractJWTClientValidator.validate`` checks the audience, then the
+    assertion's times (``validateTokenActive``): an assertion for another server is "Invalid
+    token audience" whatever its ``exp`` and ``iat``."""
+    meta, key = private_key_client
+    assertion = _assertion(key, meta["client_id"], "https://as.other.org", **claims)
+    response = _exchange_with_assertion(client, "whatever", assertion)
+    assert response.status_code == 400
     assert response.get_json() == {
         "error": "invalid_client",
         "error_description": "Invalid token audience",
@@ -843,6 +987,18 @@ class TestStrictRefresh:
         )
         assert userinfo.status_code == 401
 
+    def test_introspection_with_the_refresh_hint_finds_a_used_token_inactive(self, flow, client):
+        """Keycloak's ``RefreshTokenIntrospectionProvider.verifyTokenReuse`` (``token_type_hint``
+        ``refresh_token``, "Revoke Refresh Token" on): a refresh token used as often as the max
+        reuse allows is inactive (``TokenIntrospectionTest.testIntrospectRevokeRefreshToken``);
+        the token it gave is active, and without the hint the access-token provider, which
+        counts no use, finds the used one active too."""
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"]).get_json()
+        assert _introspect_refresh(client, first["refresh_token"]) == {"active": False}
+        assert _introspect_refresh(client, second["refresh_token"])["active"] is True
+        assert _introspect_refresh(client, first["refresh_token"], hint=None)["active"] is True
+
 
 class TestStrictRefreshWithMaxReuse:
     """Keycloak's "Refresh Token Max Reuse" 1: a token serves twice; once a newer one is used,
@@ -872,6 +1028,32 @@ class TestStrictRefreshWithMaxReuse:
         assert "access_token" in _refresh(client, second["refresh_token"]).get_json()
         stale = _refresh(client, first["refresh_token"]).get_json()
         assert stale == {"error": "invalid_grant", "error_description": "Stale token"}
+
+    def test_introspection_with_the_refresh_hint_follows_the_reuse_of_the_token(
+        self, clocked_app, clock
+    ):
+        """``TokenIntrospectionTest.testIntrospectRefreshTokenAfterRefreshTokenRequest``, max
+        reuse 1 (``TokenManager.validateTokenReuse`` without counting a use): a token used once
+        is active, used twice inactive, the token it gave active; once a newer token is used,
+        an older one is stale, inactive."""
+        client = clocked_app.test_client()
+        flow = Flow(clocked_app, client, register_client(clocked_app))
+        first = flow.full_login()["refresh_token"]
+        clock.advance(1)
+        second = _refresh(client, first).get_json()["refresh_token"]
+        assert _introspect_refresh(client, first)["active"] is True
+        third = _refresh(client, first).get_json()["refresh_token"]
+        assert _introspect_refresh(client, first) == {"active": False}
+        assert _introspect_refresh(client, third)["active"] is True
+        clock.advance(1)
+        assert "access_token" in _refresh(client, third).get_json()
+        assert _introspect_refresh(client, second) == {"active": False}
+
+
+def _introspect_refresh(client, token: str, hint: str | None = "refresh_token") -> dict:
+    form = {"token": token, **({"token_type_hint": hint} if hint else {})}
+    headers = basic_auth("service-test", "s3cr3t-of-the-test-client-0123456789")
+    return client.post(f"{OIDC}/token/introspect", data=form, headers=headers).get_json()
 
 
 def test_refresh_keeps_only_granted_scopes_it_names(flow, client, app):

@@ -111,6 +111,17 @@ def test_userinfo_with_forged_token_is_invalid_token(flow, client):
     assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED
 
 
+def test_userinfo_with_an_expired_token_is_token_verification_failed(clocked_app, clock):
+    """``UserInfoBearerChallengeTest.expiredToken``: ten minutes later, 401 with
+    ``Bearer realm="…", error="invalid_token", error_description="Token verification failed"``
+    and an empty body — the one description of every token that does not verify."""
+    client = clocked_app.test_client()
+    tokens = Flow(clocked_app, client, register_client(clocked_app)).full_login()
+    clock.advance(600)
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED
+
+
 def test_userinfo_in_the_late_2023_layout(app, flow, client):
     app.extensions["santeid"].settings.keycloak.userinfo_layout = "late-2023"
     professional = sandbox_professional(app)
@@ -236,6 +247,65 @@ def test_introspection_of_a_refresh_token_has_no_subject_name_id(flow, client, a
     assert list(body)[-4:] == ["client_id", "username", "token_type", "active"]
     assert body["username"] == national_id
     assert body["token_type"] == "Refresh"
+
+
+@pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
+def test_introspection_of_a_token_whose_client_is_removed_is_inactive(app, client, kind):
+    """Keycloak's ``AccessTokenIntrospectionProvider.verifyClient`` finds no client for the
+    token's ``azp``: ``{"active": false}``, as userinfo answers "Client not found"."""
+    register_client(app, client_id="resource-server", grant_types=["client_credentials"],
+                    redirect_uris=[], client_secret=SECRET)  # fmt: skip
+    meta = register_client(app, client_id="removed-service")
+    tokens = Flow(app, client, meta).full_login()
+
+    def introspect():
+        return client.post(
+            f"{OIDC}/token/introspect",
+            data={"token": tokens[kind], "token_type_hint": kind},
+            headers=basic_auth("resource-server", SECRET),
+        ).get_json()
+
+    assert introspect()["active"] is True
+    app.extensions["santeid"].clients.remove("removed-service")
+    assert introspect() == {"active": False}
+
+
+def test_userinfo_and_introspection_answers_are_not_stored(flow, client):
+    """Keycloak marks both endpoints ``@NoCache`` (``Cache-Control: no-cache``: a cache may
+    keep the answer and revalidate it); santeid answers ``no-store``, a difference kept on
+    purpose (docs/psc-integration.md §5.3): the answers hold a professional's personal data
+    and a token's claims. Introspection answers JSON, as Keycloak's ``application/json``."""
+    tokens = flow.full_login()
+    userinfo = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    introspection = _introspect(client, tokens["access_token"])
+    for answer in (userinfo, introspection, _introspect(client, "not-a-token")):
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert answer.mimetype == "application/json"
+
+
+def test_introspection_with_the_requesting_party_token_hint(flow, client, app):
+    """Keycloak's UMA provider (``RPTIntrospectionProvider``, the hint
+    ``requesting_party_token`` that Keycloak's authorization client sends) makes the same
+    checks as for an access token and answers the token's ``jti``, ``acr``, ``typ``, ``exp``,
+    ``iat``, ``aud`` and ``nbf`` it has, in the token's order, then ``active``: no
+    ``permissions`` for a token without authorization."""
+    tokens = flow.full_login()
+    body = json.loads(_introspect(client, tokens["access_token"],
+                                  token_type_hint="requesting_party_token").data)  # fmt: skip
+    claims = decode(app, tokens["access_token"])[1]
+    assert body == {
+        "exp": claims["exp"],
+        "iat": claims["iat"],
+        "jti": claims["jti"],
+        "typ": "Bearer",
+        "acr": claims["acr"],
+        "active": True,
+    }
+    assert list(body) == ["exp", "iat", "jti", "typ", "acr", "active"]
+    assert _introspect(
+        client, "not-a-token", token_type_hint="requesting_party_token"
+    ).get_json() == {"active": False}
 
 
 def test_introspection_of_garbage_is_inactive(flow, client):
@@ -439,6 +509,23 @@ def test_a_service_token_with_openid_describes_the_service_account(app, client, 
     }
     by_form = client.post(f"{OIDC}/userinfo", data={"access_token": token})
     assert json.loads(by_form.data) == json.loads(response.data)
+
+
+def test_introspection_leaves_out_an_empty_scope(app, client):
+    """Keycloak's ``AccessTokenIntrospectionProvider.introspect`` removes ``scope`` from the
+    answer when it is empty (RFC 7662 §2.2 with RFC 6749 §3.3: a scope is one value or more;
+    https://github.com/keycloak/keycloak/issues/16526): the ``client_credentials`` token asked
+    without a scope, whose own ``scope`` claim is ``""``, is described without one."""
+    meta, token = _service_token(app, client, None)
+    assert decode(app, token)[1]["scope"] == ""
+    body = client.post(
+        f"{OIDC}/token/introspect",
+        data={"token": token},
+        headers=basic_auth(meta["client_id"], meta["client_secret"]),
+    ).get_json()
+    assert body["active"] is True
+    assert "scope" not in body
+    assert list(body)[-4:] == ["client_id", "username", "token_type", "active"]
 
 
 def test_a_service_token_without_openid_is_refused_as_any_other(app, client):

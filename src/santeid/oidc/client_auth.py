@@ -54,9 +54,21 @@ from santeid.untrusted_json import json_number
 if TYPE_CHECKING:
     from authlib.oauth2.rfc6749 import AuthorizationServer
 
-#: JWS algorithms of tokens, signed userinfo and client assertions (``*_signing_alg_values``):
+#: JWS algorithms of tokens, signed userinfo and request objects (``*_signing_alg_values``):
 #: those the key store signs with.
 SIGNING_ALGS: tuple[str, ...] = ALGORITHMS
+#: JWS algorithms of a ``private_key_jwt`` assertion: those above first, then the SHA-384 and
+#: SHA-512 ones Keycloak also verifies a "Signed JWT" with and PSC's discovery lists
+#: (``ClientAuthSignedJWTTest``: RS512, PS384, PS512, ES384, ES512). Not EdDSA, which RFC 9864
+#: deprecates (https://www.rfc-editor.org/rfc/rfc9864): a kept difference.
+PRIVATE_KEY_JWT_ALGS: tuple[str, ...] = (
+    *SIGNING_ALGS,
+    *(
+        alg
+        for alg in ("RS384", "ES384", "PS384", "RS512", "ES512", "PS512")
+        if alg not in SIGNING_ALGS
+    ),
+)
 #: JWS algorithms of a ``client_secret_jwt`` assertion: HMAC keyed with the client's secret
 #: (OIDC Core §9, https://openid.net/specs/openid-connect-core-1_0.html#ClientAuthentication;
 #: those Keycloak's "Signed JWT with Client Secret" verifies).
@@ -68,7 +80,7 @@ HMAC_KEY_BYTES: dict[str | None, int] = {None: 32, "HS256": 32, "HS384": 48, "HS
 #: ``token_endpoint_auth_signing_alg_values_supported``: a client assertion's algorithms,
 #: asymmetric (``private_key_jwt``) then HMAC (``client_secret_jwt``), as Keycloak's list
 #: holds both (docs/reference/pro-sante-connect.md §2, row 27).
-ASSERTION_SIGNING_ALGS: tuple[str, ...] = (*SIGNING_ALGS, *HMAC_SIGNING_ALGS)
+ASSERTION_SIGNING_ALGS: tuple[str, ...] = (*PRIVATE_KEY_JWT_ALGS, *HMAC_SIGNING_ALGS)
 #: JWS algorithms of signed CIBA authentication requests (CIBA Core 1.0 §7.1.1; FAPI-CIBA
 #: allows PS256 and ES256 only).
 REQUEST_SIGNING_ALGS: tuple[str, ...] = ("PS256", "ES256")
@@ -463,8 +475,9 @@ SIGNED_JWT_NO_KEY = "Unable to load public key"
 SIGNED_JWT_SIGNATURE = (
     "Client authentication with signed JWT failed: Signature on JWT token failed validation"
 )
-#: none of the server's audiences in ``aud``;
+#: none of the server's audiences in ``aud``; more than one audience, even with one of them;
 SIGNED_JWT_AUDIENCE = "Invalid token audience"
+SIGNED_JWT_AUDIENCES = "Multiple audiences not allowed"
 #: past ``exp`` or before ``nbf`` (clock skew allowed);
 SIGNED_JWT_NOT_ACTIVE = "Token is not active"
 #: ``iat`` in the future;
@@ -509,7 +522,7 @@ def assertion_algorithms(method: str, registered: str | None = None) -> tuple[st
     method, never by the assertion's header: the client's public key never serves as an HMAC
     secret, nor its secret for another algorithm (RFC 8725 §2.1, §3.1,
     https://www.rfc-editor.org/rfc/rfc8725#section-3.1)."""
-    family = HMAC_SIGNING_ALGS if method == CLIENT_SECRET_JWT else SIGNING_ALGS
+    family = HMAC_SIGNING_ALGS if method == CLIENT_SECRET_JWT else PRIVATE_KEY_JWT_ALGS
     if registered is not None:
         return (registered,) if registered in family else ()
     return family

@@ -640,10 +640,19 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
             raise self.algorithm_refused(alg) from exc
         except JoseError as exc:
             raise self.signature_refused(exc) from exc
+        self.verify_issuer_and_audience(token.claims)
+        now = _services().clock()
+        nbf = client_auth.numeric_date(token.claims.get("nbf"))
+        has_exp = client_auth.numeric_date(token.claims.get("exp")) is not None
+        if has_exp and nbf is not None and nbf > now + self.leeway:
+            # Keycloak's validateTokenActive: isActive (exp and nbf) before iat is read.
+            raise client_auth.SignedJwtRefused(
+                "client assertion: not valid yet (nbf)", client_auth.SIGNED_JWT_NOT_ACTIVE
+            )
         max_lifetime = _services().settings.oidc.client_assertion_max_lifetime
         problem = client_auth.time_problem(
             token.claims,
-            now=_services().clock(),
+            now=now,
             max_lifetime=max_lifetime,
             validity=False,  # verify_claims checks exp and nbf, with the same skew
             bound_from_iat=True,
@@ -660,21 +669,24 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         """The answer to an assertion whose signature does not verify."""
         return client_auth.SignedJwtRefused(exc.description, client_auth.SIGNED_JWT_SIGNATURE)
 
-    def verify_claims(self, claims):
-        """Authlib's checks (RFC 7523 §3: ``iss`` and ``sub`` the client, ``aud`` this server,
-        ``exp`` and ``nbf`` with the leeway, a ``jti`` seen once), on the application's clock,
-        each refusal with Keycloak's reason. An ``iss`` other than ``sub`` is a third party's
-        assertion, which Keycloak's authenticator leaves alone: no reason of its own."""
+    def verify_issuer_and_audience(self, claims):
+        """RFC 7523 §3, in Keycloak's order (``AbstractJWTClientValidator.validate``: the
+        client, the signature, the audience, then the times): ``iss`` and ``sub`` the client —
+        an ``iss`` other than ``sub`` is a third party's assertion, which Keycloak's
+        authenticator leaves alone, no reason of its own —, then ``aud`` naming this server
+        (:meth:`get_audiences`), and, with ``client_assertion_multiple_audiences`` off, only
+        it: Keycloak's default since 26.2 (``AbstractBaseJWTValidator.validateTokenAudience``;
+        OpenID Connect Core §9 as corrected in 2025 asks for the issuer alone)."""
         registry = jose_jwt.JWTClaimsRegistry(
-            now=lambda: int(_services().clock()),
-            leeway=self.leeway,
             iss={"essential": True},
             sub={"essential": True},
             aud={"essential": True, "values": self.get_audiences()},
-            exp={"essential": True},
         )
         try:
-            registry.validate(claims)
+            # These three alone: the registry would check the times of any other it is given.
+            registry.validate(
+                {name: claims[name] for name in ("iss", "sub", "aud") if name in claims}
+            )
         except ClaimError as exc:
             keycloak = self.CLAIM_REFUSALS.get(exc.claim)
             if keycloak is None:  # iss, sub: not this client's own assertion
@@ -682,6 +694,28 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
             raise client_auth.SignedJwtRefused(exc.description, keycloak) from exc
         if claims["sub"] != claims["iss"]:
             raise InvalidClientError(description="Issuer and Subject MUST match.")
+        several = isinstance(claims["aud"], list) and len(claims["aud"]) > 1
+        if several and not _services().settings.oidc.client_assertion_multiple_audiences:
+            raise client_auth.SignedJwtRefused(
+                "client assertion: more than one audience", client_auth.SIGNED_JWT_AUDIENCES
+            )
+
+    def verify_claims(self, claims):
+        """Authlib's remaining checks (RFC 7523 §3: ``exp`` and ``nbf`` with the leeway, a
+        ``jti`` seen once), on the application's clock, each refusal with Keycloak's reason;
+        :meth:`verify_issuer_and_audience` has checked the rest."""
+        registry = jose_jwt.JWTClaimsRegistry(
+            now=lambda: int(_services().clock()),
+            leeway=self.leeway,
+            exp={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except ClaimError as exc:
+            keycloak = self.CLAIM_REFUSALS.get(exc.claim)
+            if keycloak is None:
+                raise InvalidClientError(description=exc.description) from exc
+            raise client_auth.SignedJwtRefused(exc.description, keycloak) from exc
         if "jti" not in claims:
             raise client_auth.SignedJwtRefused(
                 "Missing JWT ID.", client_auth.SIGNED_JWT_JTI_REQUIRED
@@ -709,7 +743,7 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
 class PrivateKeyJWT(ClientAssertionJWT):
     """``private_key_jwt``: the assertion is signed with a private key whose public half the
     client registered in ``jwks``; only the asymmetric algorithms discovery advertises
-    (:data:`client_auth.SIGNING_ALGS`) verify it."""
+    (:data:`client_auth.PRIVATE_KEY_JWT_ALGS`) verify it."""
 
     # types-Authlib marks this Final; in Authlib it is a plain class attribute, the name this
     # subclass registers its method under.
@@ -777,6 +811,8 @@ class TokenObject:
         self.claims = claims
         self.record = record
         self.family = family
+        #: Introspected with the hint ``requesting_party_token``: Keycloak's UMA answer.
+        self.as_rpt = False
 
     def check_client(self, client) -> bool:
         return self.claims.get("azp") == client.get_client_id()
@@ -861,6 +897,13 @@ REVOCATION_TOKEN_NOT_PROVIDED = "Token not provided"  # noqa: S105 - a message
 INTROSPECTION_UNSUPPORTED_HINT = "Unsupported token type."
 
 
+#: UMA's hint at introspection, and the claims Keycloak's ``RPTIntrospectionProvider`` copies
+#: from the token into its answer (an ``AccessToken`` holding ``jti``, ``acr``, ``typ``,
+#: ``exp``, ``iat``, ``aud`` and ``nbf``, serialized in the token's own order).
+RPT_HINT = "requesting_party_token"  # noqa: S105 - a type name
+RPT_CLAIMS = frozenset({"jti", "acr", "typ", "exp", "iat", "aud", "nbf"})
+
+
 def _duplicated_parameter() -> bool:
     """A form parameter sent more than once (RFC 6749 §3.2: "MUST NOT be included more than
     once"; Keycloak's ``checkParameterDuplicated`` reads the form body only)."""
@@ -870,11 +913,15 @@ def _duplicated_parameter() -> bool:
 class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
     """RFC 7662 as Keycloak answers (``docs/reference/pro-sante-connect.md`` §8,
     ``docs/reference/keycloak-behaviour.md``, "Userinfo, introspection, revocation"): the
-    token's claims, ``preferred_username`` right after ``session_state``, then ``client_id``,
-    ``username``, ``token_type`` and ``active``. ``SubjectNameID`` is added only for access
-    tokens, as PSC documents."""
+    token's claims, ``preferred_username`` right after ``session_state`` and no empty
+    ``scope``, then ``client_id``, ``username``, ``token_type`` and ``active``.
+    ``SubjectNameID`` is added only for access tokens, as PSC documents."""
 
     CLIENT_AUTH_METHODS = client_auth.methods_for("introspection")
+    #: Keycloak's introspection providers, one per hint: the access and refresh tokens', and
+    #: UMA's (``RPTIntrospectionProvider``), which authorization services, on by default,
+    #: register.
+    SUPPORTED_TOKEN_TYPES = ("access_token", "refresh_token", RPT_HINT)
 
     def authenticate_endpoint_client(self, request):
         """A public client is refused before anything is read: 403 ``invalid_request``
@@ -898,7 +945,26 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
             raise InvalidRequestError(INTROSPECTION_UNSUPPORTED_HINT)
 
     def query_token(self, token_string, token_type_hint):
-        return _find_token(token_string, token_type_hint)
+        """The token, ``None`` (inactive) if not ours or no longer valid. With the hint
+        ``refresh_token``, Keycloak's ``RefreshTokenIntrospectionProvider`` also finds a
+        refresh token inactive once its reuse is over (``TokenService.reuse_over``); the
+        access-token provider, without a hint, does not look. With the hint
+        ``requesting_party_token`` (Keycloak's error style), any of our tokens is looked for,
+        as UMA's provider verifies it as an access token, and answered as that provider does
+        (:meth:`introspect_token`)."""
+        keycloak_style = _services().settings.keycloak.error_style == "keycloak"
+        rpt = keycloak_style and token_type_hint == RPT_HINT
+        token = _find_token(token_string, None if rpt else token_type_hint)
+        if token is not None:
+            token.as_rpt = rpt
+        if (
+            token is not None
+            and token.kind == "refresh_token"
+            and token_type_hint == "refresh_token"  # noqa: S105 - a type name
+            and _services().tokens.reuse_over(token.claims, token.family or {})
+        ):
+            return None
+        return token
 
     def check_permission(self, token, client, request):
         if not client.introspection_allowed:
@@ -907,6 +973,10 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
 
     def introspect_token(self, token):
         claims = token.claims
+        if _services().clients.get(claims.get("azp")) is None:
+            # Keycloak's AccessTokenIntrospectionProvider.verifyClient: the token's client is
+            # no longer registered, inactive (userinfo's "Client not found").
+            return {"active": False}
         if _services().tokens.session_over(claims.get("sid")):
             # Keycloak's UserSessionUtil finds no valid user session: inactive
             # (docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation").
@@ -922,7 +992,18 @@ class SanteidIntrospectionEndpoint(IntrospectionEndpoint):
             professional = _services().directory.get(username)
             if professional is None or not professional.is_active:
                 return {"active": False}
+        if token.as_rpt:
+            # Keycloak's RPTIntrospectionProvider: a few of the token's claims, then active
+            # (no permissions: santeid issues no UMA token).
+            payload = {name: value for name, value in claims.items() if name in RPT_CLAIMS}
+            payload["active"] = True
+            return payload
         payload = _preferred_username_after_session_state(claims)
+        scope = payload.get("scope")
+        if isinstance(scope, str) and not scope.strip():
+            # Keycloak's AccessTokenIntrospectionProvider.introspect drops an empty scope
+            # (RFC 6749 §3.3: one scope value or more), for access and refresh tokens alike.
+            del payload["scope"]
         if token.kind == "access_token":
             payload["SubjectNameID"] = claims.get("preferred_username", "")
             token_type = "Bearer"  # noqa: S105 - a type name

@@ -815,10 +815,8 @@ class TokenService:
         if not settings.oidc.refresh_token_revoke:
             return
         family = grant.family
-        current = family.get("current_rt")
-        if current != grant.jti:
-            # Keycloak: issued before the last refresh of the grant, by another token.
-            if current is not None and grant.iat < int(family.get("refreshed_at") or 0):
+        if family.get("current_rt") != grant.jti:
+            if self._stale(family, grant.jti, grant.iat):
                 self.revoke_family(grant.family_id)
                 raise RefreshRefused("Stale token")
             self.families.update(
@@ -831,6 +829,33 @@ class TokenService:
         if uses > settings.oidc.refresh_token_max_reuse + 1:
             self.revoke_family(grant.family_id)
             raise RefreshRefused("Maximum allowed refresh token reuse exceeded")
+
+    @staticmethod
+    def _stale(family: dict, jti: str, iat: int) -> bool:
+        """Keycloak's "Stale token" (``TokenManager.validateTokenReuse``): issued before the
+        grant's last refresh, which another token of the grant made."""
+        current = family.get("current_rt")
+        return current is not None and current != jti and iat < int(family.get("refreshed_at") or 0)
+
+    def reuse_over(self, claims: dict, family: dict) -> bool:
+        """Whether Keycloak's introspection with the hint ``refresh_token`` finds this refresh
+        token of ``family`` spent (``RefreshTokenIntrospectionProvider.verifyTokenReuse``:
+        ``TokenManager.validateTokenReuse`` without counting a use): with
+        ``refresh_token_revoke``, stale, or the token last used and used more than
+        ``refresh_token_max_reuse`` times — it would be refused at its next use. Counts
+        nothing."""
+        settings = self.settings
+        if not settings.oidc.refresh_token_revoke:
+            return False
+        jti = str(claims["jti"])
+        if self._stale(family, jti, int(claims["iat"])):
+            return True
+        if family.get("current_rt") != jti:
+            return False
+        # amount=0 reads the count; absent, it is made at 0 with use_refresh_token's lifetime.
+        key = store_keys.REFRESH_TOKEN_USES.key(jti)
+        uses = self.store.incr(key, settings.oidc.refresh_token_lifetime, amount=0)
+        return uses > settings.oidc.refresh_token_max_reuse
 
     # -- revoking -----------------------------------------------------------
     def revoke_access_token(self, claims: dict) -> None:

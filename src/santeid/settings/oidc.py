@@ -38,6 +38,11 @@ class OidcSettings(Section):
     #: Keycloak's per-client "Max expiration"; and the longest lifetime (``exp`` after ``iat``
     #: and after now) of a signed CIBA request or request object.
     client_assertion_max_lifetime: Seconds = 300
+    #: A client assertion's ``aud`` may hold several values, one of them this server's, as
+    #: Keycloak before 26.2 accepts (since, its option
+    #: ``allow-multiple-audiences-for-jwt-client-authentication``, off by default). false:
+    #: one value only, 400 ``invalid_client`` "Multiple audiences not allowed".
+    client_assertion_multiple_audiences: Flag = True
     signed_request_max_lifetime: Seconds = 3600
     #: Seconds a back-channel logout delivery may take (connect and answer); deliveries run
     #: in the background and never delay the professional's logout.

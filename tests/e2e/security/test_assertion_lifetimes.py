@@ -37,8 +37,15 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 KEYS = {
     "rsa": RSAKey.generate_key(2048, private=True, parameters={"kid": "rsa"}),
     "ec": ECKey.generate_key("P-256", private=True, parameters={"kid": "ec"}),
+    "ec384": ECKey.generate_key("P-384", private=True, parameters={"kid": "ec384"}),
+    "ec521": ECKey.generate_key("P-521", private=True, parameters={"kid": "ec521"}),
 }
-KEY_OF_ALG = {"RS256": "rsa", "PS256": "rsa", "ES256": "ec"}
+KEY_OF_ALG = {
+    **dict.fromkeys(("RS256", "PS256", "RS384", "PS384", "RS512", "PS512"), "rsa"),
+    "ES256": "ec",
+    "ES384": "ec384",
+    "ES512": "ec521",
+}
 #: A shared (``oct``) key: registration refuses it in ``jwks`` (a secret, which verifies no
 #: client's JWS), and the token endpoint's list of algorithms refuses an HS256 assertion of a
 #: ``private_key_jwt`` client before any key is looked for.
@@ -113,7 +120,8 @@ def test_every_advertised_algorithm_authenticates(server):
     discovery = requests.get(f"{server.issuer}/.well-known/openid-configuration", timeout=10)
     advertised = discovery.json()["token_endpoint_auth_signing_alg_values_supported"]
     asymmetric = [alg for alg in advertised if not alg.startswith("HS")]
-    assert asymmetric == ["RS256", "ES256", "PS256"]
+    assert asymmetric == ["RS256", "ES256", "PS256", "RS384", "ES384", "PS384", "RS512", "ES512",
+                          "PS512"]  # fmt: skip
     for alg in asymmetric:
         response = _token(server, _assertion(server, alg))
         assert response.status_code == 200, (alg, response.text)
