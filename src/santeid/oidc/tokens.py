@@ -785,7 +785,11 @@ class TokenService:
             # when the SSO session ended otherwise: Keycloak's "Session not active".
             raise RefreshRefused("Session not active")
         professional = self.directory.get(authentication.national_id)
-        if professional is not None and not professional.is_active:
+        if professional is None:
+            # Keycloak's TokenManager.validateToken: the user session holds no user, after the
+            # session check; nothing is revoked.
+            raise RefreshRefused(keycloak_errors.INVALID_REFRESH_TOKEN)
+        if not professional.is_active:
             # Keycloak's TokenManager.validateToken, after the session check; the grant is
             # not revoked: once active again, the professional's refresh token works again.
             raise RefreshRefused(keycloak_errors.USER_DISABLED)
