@@ -79,6 +79,42 @@ def test_userinfo_of_a_professional_gone_from_the_directory_is_user_not_found(fl
     assert userinfo_refusal(userinfo) == keycloak_refusal(401, "invalid_token", "User not found")
 
 
+def _remove_from_directory(app, national_id: str) -> None:
+    with app.extensions["santeid"].directory._connection() as conn:
+        for table in ("other_id", "exercice", "import_source", "person"):
+            conn.execute(f"DELETE FROM {table} WHERE national_id = ?", (national_id,))  # noqa: S608
+
+
+def test_refresh_of_a_professional_gone_from_the_directory_is_invalid_refresh_token(
+    flow, app, client
+):
+    """Keycloak's ``TokenManager.validateToken``: a user session whose user is gone, "Invalid
+    refresh token" (after "Session not active", before "User disabled"), and nothing is
+    revoked: the same token says the same again, not "Session doesn't have required client"
+    (docs/reference/keycloak-behaviour.md, "Disabled users")."""
+    national_id = sandbox_professional(app)
+    tokens = flow.full_login(national_id)
+    _remove_from_directory(app, national_id)
+    invalid = {"error": "invalid_grant", "error_description": "Invalid refresh token"}
+    for _ in range(2):
+        refused = _refresh(client, tokens["refresh_token"])
+        assert refused.status_code == 400
+        assert refused.get_json() == invalid
+
+
+def test_a_code_of_a_professional_gone_from_the_directory_is_user_not_found(flow, app):
+    """Keycloak's ``TokenEndpoint.codeToToken``: the user session holds no user, 400
+    ``invalid_grant`` "User not found" (docs/reference/keycloak-behaviour.md, "Disabled
+    users")."""
+    national_id = sandbox_professional(app)
+    flow.full_login(national_id)
+    code = flow.obtain_code(prompt="none")["code"]
+    _remove_from_directory(app, national_id)
+    response = flow.token(code)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_grant", "error_description": "User not found"}
+
+
 def _introspect(client, token: str):
     return client.post(
         f"{OIDC}/token/introspect",

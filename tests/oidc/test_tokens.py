@@ -17,6 +17,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
 
+from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
 from tests.support.oidc_flow import OIDC
@@ -1367,3 +1368,41 @@ def test_offline_access_is_refused_to_a_client_without_it(app, client):
     body = answer.get_json()
     assert "refresh_token" not in body and body["refresh_expires_in"] == 0
     assert body["scope"] == "offline_access"
+
+
+def test_a_refresh_token_of_another_issuer_is_keycloaks_invalid_token_issuer(settings):
+    """``TokenManager.verifyRefreshToken`` checks the token's ``iss`` against the realm's
+    (``TokenVerifier.RealmUrlCheck``) after its type and before its expiry and client: a refresh
+    token issued before the issuer changed (a new base URL, same keys) is ``invalid_grant``
+    "Invalid token issuer. Expected '<issuer>', but was '<its iss>'"
+    (``RefreshTokenTest.refreshTokenWithDifferentIssuer``); an access token of that issuer is
+    still "Invalid refresh token" (its type is checked first)."""
+    from santeid import create_app
+    from santeid.storage import MemoryStore
+
+    store = MemoryStore()
+    before = create_app(settings, store=store)
+    tokens = Flow(before, before.test_client(), register_client(before)).full_login()
+    moved = "http://localhost/auth/realms/esante-wallet-moved"
+    after = create_app(settings.replace(issuer=moved), store=store)
+    client = after.test_client()
+    token_url = f"{moved.removeprefix('http://localhost')}/protocol/openid-connect/token"
+
+    def refresh(token: str):
+        return client.post(
+            token_url,
+            data={"grant_type": "refresh_token", "refresh_token": token},
+            headers=basic_auth("service-test", CLIENT_SECRET),
+        )
+
+    response = refresh(tokens["refresh_token"])
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_grant",
+        "error_description": f"Invalid token issuer. Expected '{moved}', but was '{ISSUER}'",
+    }
+    assert "no-store" in response.headers["Cache-Control"]
+    assert refresh(tokens["access_token"]).get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Invalid refresh token",
+    }

@@ -121,8 +121,14 @@ CLIENT_NOT_FOUND = "Client not found"
 #: ``Errors.USER_SESSION_NOT_FOUND``; "User session not found or doesn't have client attached
 #: on it" in the releases before https://github.com/keycloak/keycloak/pull/38234).
 USER_SESSION_NOT_FOUND = "user_session_not_found"
-#: The professional of a token no longer in the directory; 401 ``invalid_token``.
+#: The professional of a token no longer in the directory: 401 ``invalid_token`` at userinfo;
+#: of a code, 400 ``invalid_grant`` at its exchange (``TokenEndpoint.codeToToken``: the user
+#: session holds no user) (``docs/reference/keycloak-behaviour.md``, "Disabled users").
 USER_NOT_FOUND = "User not found"
+#: A refresh token that verifies but whose session's professional is no longer in the
+#: directory, or that is not ours at all: ``invalid_grant`` (``TokenManager.verifyRefreshToken``,
+#: ``validateToken``; ``docs/reference/keycloak-behaviour.md``, "Refresh tokens").
+INVALID_REFRESH_TOKEN = "Invalid refresh token"  # noqa: S105 - an error text
 #: A certificate-bound token presented without its certificate, or with another one (RFC 8705
 #: §3); 401 ``invalid_token``.
 CERTIFICATE_MISMATCH = (
@@ -196,6 +202,15 @@ def missing_parameter(name: str) -> str:
 
 def invalid_parameter(name: str) -> str:
     return _INVALID_PARAMETER.format(name)
+
+
+def invalid_token_issuer(expected: str, found: object) -> str:
+    """Keycloak's refusal of a refresh token issued by another issuer than ``expected``
+    (``TokenVerifier.RealmUrlCheck``, run by ``TokenManager.verifyRefreshToken``;
+    ``docs/reference/keycloak-behaviour.md``, "Refresh tokens"): Java's concatenation writes a
+    missing ``iss`` as ``null``; made fit for ``error_description`` by :func:`safe_description`."""
+    was = "null" if found is None else str(found)
+    return safe_description(f"Invalid token issuer. Expected '{expected}', but was '{was}'")
 
 
 def safe_description(text: str) -> str:

@@ -134,7 +134,7 @@ def refresh_token_logout():
     try:
         claims = svc.tokens.logout_refresh_token_claims(token)
     except TokenError:
-        return oauth_error(400, "invalid_grant", "Invalid refresh token")
+        return oauth_error(400, "invalid_grant", keycloak_errors.INVALID_REFRESH_TOKEN)
     client_id = client.get_client_id()
     if claims.get("azp") != client_id:
         return oauth_error(400, "invalid_grant", keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)

@@ -321,7 +321,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             services.tokens.revoke_family(family.id)
             if isinstance(exc, SubjectDisabled):
                 raise InvalidGrantError(keycloak_errors.USER_DISABLED) from None
-            raise InvalidGrantError("The professional is no longer in the directory") from None
+            # Keycloak's TokenEndpoint.codeToToken: the user session holds no user.
+            raise InvalidGrantError(keycloak_errors.USER_NOT_FOUND) from None
         if consumed.value is None:
             self._refuse_used_code(record.key, family.id)
         if services.tokens.session_ended(authentication):
@@ -440,8 +441,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             # Became inactive since refresh_grant looked: refused as there, not revoked.
             raise InvalidGrantError(keycloak_errors.USER_DISABLED) from None
         except UnknownSubject:
-            services.tokens.revoke_family(grant.family_id)
-            raise InvalidGrantError("The professional is no longer in the directory") from None
+            # Gone from the directory since refresh_grant looked: refused as there.
+            raise InvalidGrantError(keycloak_errors.INVALID_REFRESH_TOKEN) from None
         observe.token_issued(
             client.get_client_id(),
             grant_types.REFRESH_TOKEN,

@@ -68,6 +68,15 @@ class TokenError(Exception):
     """A token that cannot be accepted: unsigned by us, expired, revoked or malformed."""
 
 
+class ForeignIssuer(TokenError):
+    """A token signed with our keys whose ``iss`` is not our issuer (one issued before the
+    issuer changed): ``claims`` are its claims, for a refusal that names them."""
+
+    def __init__(self, claims: dict):
+        super().__init__("token issued by another issuer")
+        self.claims = claims
+
+
 #: What :meth:`TokenService.verify_access_token` says of an access token whose grant ended
 #: with it (a logout of its session, its refresh token revoked, a refused reuse, a replayed
 #: code) rather than being revoked alone: Keycloak's userinfo words the two apart
@@ -635,7 +644,7 @@ class TokenService:
         except InvalidSignature as exc:
             raise TokenError("invalid signature") from exc
         if claims.get("iss") != self.settings.issuer:
-            raise TokenError("token issued by another issuer")
+            raise ForeignIssuer(claims)
         if expected_typ is not None and claims.get("typ") != expected_typ:
             raise TokenError(f"not a {expected_typ} token")
         exp = claims.get("exp")
@@ -750,10 +759,18 @@ class TokenService:
         """
         try:
             claims, record = self.verify_refresh_token(token)
+        except ForeignIssuer as exc:
+            # Keycloak checks the type first, then the issuer (``TokenVerifier.RealmUrlCheck``),
+            # then the expiry.
+            if exc.claims.get("typ") != "Refresh":
+                raise RefreshRefused(keycloak_errors.INVALID_REFRESH_TOKEN) from None
+            raise RefreshRefused(
+                keycloak_errors.invalid_token_issuer(self.settings.issuer, exc.claims.get("iss"))
+            ) from None
         except TokenError as exc:
             expired = str(exc) == "token expired"
             raise RefreshRefused(
-                "Token is not active" if expired else "Invalid refresh token"
+                "Token is not active" if expired else keycloak_errors.INVALID_REFRESH_TOKEN
             ) from None
         if client_id is not None and record["client_id"] != client_id:
             raise RefreshRefused(keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
@@ -768,7 +785,11 @@ class TokenService:
             # when the SSO session ended otherwise: Keycloak's "Session not active".
             raise RefreshRefused("Session not active")
         professional = self.directory.get(authentication.national_id)
-        if professional is not None and not professional.is_active:
+        if professional is None:
+            # Keycloak's TokenManager.validateToken: the user session holds no user, after the
+            # session check; nothing is revoked.
+            raise RefreshRefused(keycloak_errors.INVALID_REFRESH_TOKEN)
+        if not professional.is_active:
             # Keycloak's TokenManager.validateToken, after the session check; the grant is
             # not revoked: once active again, the professional's refresh token works again.
             raise RefreshRefused(keycloak_errors.USER_DISABLED)
