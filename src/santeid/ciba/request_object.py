@@ -4,14 +4,16 @@ A client registered with ``backchannel_authentication_request_signing_alg`` (``P
 ``ES256``, FAPI-CIBA's algorithms) MUST send its parameters as the claims of a JWS, in the
 ``request`` form parameter, signed with a key of its registered ``jwks``; an unsigned request
 from it is refused (FAPI-CIBA ``ensure-unsigned-backchannel-authorization-request-fails``).
-A client without that registration may still sign with its ``jwks``.
+A client without that registration "will not send signed authentication requests" (CIBA Core
+§4): its ``request`` is refused, as Keycloak's
+``BackchannelAuthenticationEndpointSignedRequestParser`` refuses it (:func:`check_algorithm`).
 
 Each claim check below is a FAPI-CIBA ID1 negative test (docs/reference/openid-standards.md §5.4
 item 2); every
 failure is ``invalid_request`` (CIBA Core §13 lists no ``invalid_request_object``):
 
-* the JWS verifies with the client's keys, ``alg`` ``PS256``/``ES256`` (never ``none`` nor
-  ``RS256``) and the registered one when registered;
+* the JWS's ``alg`` is the registered one, checked first with Keycloak's words
+  (:func:`check_algorithm`), and the JWS verifies with the client's keys;
 * ``iss`` is the client id, ``aud`` names this OP (its issuer, or the endpoint URL);
 * ``exp`` present, not past, at most 60 minutes ahead (``signed_request_max_lifetime``, and
   after ``iat``); ``exp``, ``iat``, ``nbf`` whole numbers; ``nbf`` present, not
@@ -42,8 +44,10 @@ from santeid.ciba.validators import REQUEST_PARAMETERS
 from santeid.oidc import client_auth
 from santeid.oidc import client_keys
 from santeid.oidc.client_auth import HINT_TOKEN_SIGNING_ALGS
+from santeid.oidc.client_auth import HMAC_SIGNING_ALGS
 from santeid.oidc.provider import current_endpoint_url
 from santeid.storage import keys
+from santeid.untrusted_json import segment_object
 
 #: FAPI-CIBA: a request object lives at most 60 minutes.
 MAX_LIFETIME = 3600
@@ -68,6 +72,45 @@ def _decode(token: Any, keys: Callable[[Any], Key], algorithms: list[str], what:
         raise InvalidRequestError(
             f"{what}: invalid signature or algorithm (allowed: {', '.join(algorithms)})"
         ) from None
+
+
+#: Keycloak's descriptions of a signed request's algorithm, in the order it checks them
+#: (``BackchannelAuthenticationEndpointSignedRequestParser``, docs/reference/keycloak-behaviour.md
+#: "CIBA: a signed request's algorithm").
+ENCRYPTED = "Encrypted request object is not allowed"
+ALG_MISSING = "Signed algorithm not specified"
+ALG_NONE = "None signed algorithm is not allowed"
+ALG_SYMMETRIC = "Signed algorithm is not allowed"
+ALG_NOT_REGISTERED = (
+    "Client requested algorithm not registered in advance or request signed with different "
+    "algorithm other than client requested algorithm"
+)
+
+
+def check_algorithm(token: Any, registered_alg: str | None) -> None:
+    """The JWS header's ``alg`` against the client's registration, before any key is looked
+    up: Keycloak's checks and words; raise ``InvalidRequestError``. A token whose header
+    cannot be read is left to :func:`_decode`."""
+    if not isinstance(token, str):
+        return
+    parts = token.split(".")
+    if len(parts) == 5:
+        raise InvalidRequestError(ENCRYPTED)
+    if len(parts) != 3:
+        return
+    try:
+        header = segment_object(parts[0])
+    except ValueError:
+        return
+    alg = header.get("alg")
+    if alg is None:
+        raise InvalidRequestError(ALG_MISSING)
+    if alg == "none":
+        raise InvalidRequestError(ALG_NONE)
+    if alg in HMAC_SIGNING_ALGS:
+        raise InvalidRequestError(ALG_SYMMETRIC)
+    if registered_alg is None or alg != registered_alg:
+        raise InvalidRequestError(ALG_NOT_REGISTERED)
 
 
 def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now: float) -> None:
@@ -125,6 +168,7 @@ def resolve_request_object(services: Any, req: Any) -> None:
         raise InvalidRequestError(
             "with a signed request, no parameter may be sent outside it: " + ", ".join(outside)
         )
+    check_algorithm(token, registered_alg)
     algorithms = [registered_alg] if registered_alg else list(client_meta.REQUEST_SIGNING_ALGS)
     decoded = _decode(token, _client_keys(client, "a signed request"), algorithms, "request")
     claims = dict(decoded.claims)
