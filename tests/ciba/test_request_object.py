@@ -209,3 +209,29 @@ def test_client_without_registration_may_not_sign(app, client, keys, auto_id):
         headers=basic_auth(CLIENT, SECRET),
     )
     assert plain.status_code == 200
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_request_uri_is_refused_as_keycloak_refuses_an_unregistered_one(
+    app, client, keys, auto_id, signed
+):
+    """santeid fetches no ``request_uri`` and registers none for a client, so every one is
+    refused — Keycloak's answer to a ``request_uri`` outside the client's registered list —
+    and with ``request`` too, Keycloak's answer to both (its
+    ``BackchannelAuthenticationEndpointRequestParserProcessor``); nothing is started."""
+    register_ciba_client(
+        app,
+        CLIENT,
+        jwks={"keys": [keys["es"].as_dict(private=False)]},
+        **({"backchannel_authentication_request_signing_alg": "ES256"} if signed else {}),
+    )
+    uri = "https://rp.example.org/ciba-request.jwt"
+    if signed:
+        response = _send(client, _sign(_claims(auto_id), keys["es"]), request_uri=uri)
+        expected = "Illegal to use both 'request' and 'request_uri' parameters together"
+    else:
+        response = _send(client, None, request_uri=uri, scope="openid", login_hint=auto_id)
+        expected = "Specified 'request_uri' not allowed for this client."
+    assert _description(response) == expected
+    empty = _send(client, None, request_uri="", scope="openid", login_hint=auto_id)
+    assert _description(empty) == "Specified 'request_uri' not allowed for this client."

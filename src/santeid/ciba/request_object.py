@@ -22,6 +22,10 @@ failure is ``invalid_request`` (CIBA Core §13 lists no ``invalid_request_object
   allows the clock skew of any JWT a client signs (``client_auth.time_problem``, 30 s);
 * no authentication request parameter outside the JWT (CIBA Core §7.1.1).
 
+A ``request_uri`` is never fetched, and no client registers one: it is refused as Keycloak
+refuses one outside the client's registered list (:data:`REQUEST_URI_NOT_ALLOWED`), or sent
+with ``request`` (:data:`REQUEST_AND_REQUEST_URI`).
+
 A ``login_hint_token`` (CIBA Core §7.1; its format is left to the OP) is, at santeid, a JWS
 signed by the client with its ``jwks`` whose ``login_hint`` claim holds the national
 identifier and whose ``exp``, a whole number of seconds as in every JWT a client signs
@@ -85,6 +89,13 @@ ALG_NOT_REGISTERED = (
     "Client requested algorithm not registered in advance or request signed with different "
     "algorithm other than client requested algorithm"
 )
+
+
+#: Keycloak's words for a ``request_uri``
+#: (``BackchannelAuthenticationEndpointRequestParserProcessor``): with ``request``, and
+#: outside the client's registered ``request_uris`` — every one here.
+REQUEST_AND_REQUEST_URI = "Illegal to use both 'request' and 'request_uri' parameters together"
+REQUEST_URI_NOT_ALLOWED = "Specified 'request_uri' not allowed for this client."
 
 
 def check_algorithm(token: Any, registered_alg: str | None) -> None:
@@ -157,6 +168,10 @@ def resolve_request_object(services: Any, req: Any) -> None:
     client = req.client
     registered_alg = client_meta.request_signing_alg(client)
     token = req.params.get("request")
+    if "request_uri" in req.params:
+        raise InvalidRequestError(
+            REQUEST_AND_REQUEST_URI if token is not None else REQUEST_URI_NOT_ALLOWED
+        )
     if token is None:
         if registered_alg:
             raise InvalidRequestError(
