@@ -186,8 +186,14 @@ def test_wrong_algorithms_and_keys(client, meta, keys, auto_id):
     assert _description(none) == "None signed algorithm is not allowed"
     hmac = _send(client, _unsigned(_claims(auto_id), "HS256"))
     assert _description(hmac) == "Signed algorithm is not allowed"
-    # Signed by another client's key (same kid).
-    assert error_of(_send(client, _sign(_claims(auto_id), keys["intruder"]))) == "invalid_request"
+    # Then the signature, by the client's keys: another client's key (same kid), or a key
+    # the client does not have, fails as Keycloak's decodeClientJWT does.
+    intruder = _send(client, _sign(_claims(auto_id), keys["intruder"]))
+    assert _description(intruder) == "Failed to verify signature"
+    unknown = ECKey.generate_key("P-256", private=True, parameters={"kid": "unknown"})
+    assert _description(_send(client, _sign(_claims(auto_id), unknown))) == (
+        "Failed to verify signature"
+    )
 
 
 def test_parameters_outside_the_jwt_are_refused(client, meta, keys, auto_id):

@@ -67,14 +67,22 @@ def _client_keys(client: Any, what: str) -> Callable[[Any], Key]:
     return client_keys.resolver(client.jwks)
 
 
-def _decode(token: Any, keys: Callable[[Any], Key], algorithms: list[str], what: str):
+def _decode(
+    token: Any,
+    keys: Callable[[Any], Key],
+    algorithms: list[str],
+    what: str,
+    failure: str | None = None,
+):
+    """The verified JWS; ``failure``, when given, is the description of a JWS that does not
+    verify (else one naming ``what`` and the algorithms)."""
     if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16384:
         raise InvalidRequestError(f"{what} must be a signed JWT (JWS compact serialization)")
     try:
         return jwt.decode(token, keys, algorithms=algorithms)
     except (JoseError, client_keys.ClientKeyError, ValueError, TypeError):
         raise InvalidRequestError(
-            f"{what}: invalid signature or algorithm (allowed: {', '.join(algorithms)})"
+            failure or f"{what}: invalid signature or algorithm (allowed: {', '.join(algorithms)})"
         ) from None
 
 
@@ -89,6 +97,9 @@ ALG_NOT_REGISTERED = (
     "Client requested algorithm not registered in advance or request signed with different "
     "algorithm other than client requested algorithm"
 )
+#: Keycloak's ``decodeClientJWT`` gives ``null`` for a JWS that does not verify, whatever the
+#: cause (no key of the client, another key, a bad signature), and the parser says this.
+SIGNATURE_FAILED = "Failed to verify signature"
 
 
 #: Keycloak's words for a ``request_uri``
@@ -185,7 +196,13 @@ def resolve_request_object(services: Any, req: Any) -> None:
         )
     check_algorithm(token, registered_alg)
     algorithms = [registered_alg] if registered_alg else list(client_meta.REQUEST_SIGNING_ALGS)
-    decoded = _decode(token, _client_keys(client, "a signed request"), algorithms, "request")
+    decoded = _decode(
+        token,
+        _client_keys(client, "a signed request"),
+        algorithms,
+        "request",
+        failure=SIGNATURE_FAILED,
+    )
     claims = dict(decoded.claims)
     check_request_claims(services, client, claims, services.clock())
     params: dict[str, Any] = {}
