@@ -91,37 +91,55 @@ def test_unsigned_request_is_refused(client, meta, auto_id):
     assert response.status_code == 400 and error_of(response) == "invalid_request"
 
 
+#: The FAPI-CIBA executor's words (Keycloak's ``SecureCibaSignedAuthenticationRequestExecutor``).
+SIGNED_MISSING = "Missing parameter in the signed authentication request: "
+OBJECT_MISSING = "Missing parameter in the 'request' object: "
+OBJECT_INVALID = "Invalid parameter in the 'request' object: "
+PERIOD_LONG = "signed authentication request's available period is long"
+
+
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ({"aud": None}, "aud"),
-        ({"aud": "https://another-op.example.org"}, "aud"),
-        ({"iss": None}, "iss"),
-        ({"iss": "someone-else"}, "iss"),
-        ({"exp": None}, "exp"),
-        ({"exp": "EXPIRED"}, "expired"),
-        ({"exp": "70MIN"}, "60 minutes ahead"),
-        ({"iat": None}, "iat"),
-        ({"nbf": None}, "nbf"),
-        ({"nbf": "10MIN_AHEAD"}, "nbf"),
-        ({"nbf": "70MIN_PAST"}, "60 minutes in the past"),
-        ({"jti": None}, "jti"),
+        ({"aud": None}, OBJECT_MISSING + "aud"),
+        ({"aud": []}, "Missing parameter value in the 'request' object: aud"),
+        ({"aud": "https://another-op.example.org"}, OBJECT_INVALID + "aud"),
+        ({"iss": None}, OBJECT_MISSING + "iss"),
+        ({"iss": "someone-else"}, OBJECT_INVALID + "iss"),
+        ({"exp": None}, SIGNED_MISSING + "exp"),
+        ({"exp": "EXPIRED"}, "Request Expired"),
+        ({"exp": "70MIN"}, PERIOD_LONG),
+        ({"exp": "50MIN", "nbf": "20MIN_PAST"}, PERIOD_LONG),
+        ({"iat": None}, SIGNED_MISSING + "iat"),
+        ({"nbf": None}, SIGNED_MISSING + "nbf"),
+        ({"nbf": "10MIN_AHEAD"}, "Request not yet being processed"),
+        ({"nbf": "70MIN_PAST"}, PERIOD_LONG),
+        ({"jti": None}, SIGNED_MISSING + "jti"),
+        # santeid's own checks, beyond the executor's.
+        ({"exp": "EXPIRED", "iss": None}, "Request Expired"),
+        ({"iat": "20MIN_PAST", "exp": "50MIN"}, "request object: exp is more than 60 minutes"),
         ({"client_id": "someone-else"}, "client_id"),
         ({"scope": ["openid"]}, "scope must be a string"),
     ],
 )
 def test_claim_failures(client, meta, keys, auto_id, changes, reason):
+    """The checks of FAPI-CIBA's executor, in its order (times, then ``aud``, ``iss``, ``iat``,
+    ``jti``) and words, which santeid makes for every signed request."""
     now = int(time.time())
     relative = {
         "EXPIRED": now - 60,
         "70MIN": now + 70 * 60,
+        "50MIN": now + 50 * 60,
         "10MIN_AHEAD": now + 10 * 60,
+        "20MIN_PAST": now - 20 * 60,
         "70MIN_PAST": now - 70 * 60,
     }
     changes = {k: relative.get(v, v) if isinstance(v, str) else v for k, v in changes.items()}
     response = _send(client, _sign(_claims(auto_id, **changes), keys["es"]))
     assert response.status_code == 400 and error_of(response) == "invalid_request"
-    assert reason in response.get_json()["error_description"]
+    description = response.get_json()["error_description"]
+    keycloak_words = reason.startswith(("Missing", "Invalid", "Request", "signed authentication"))
+    assert description == reason if keycloak_words else reason in description, description
 
 
 @pytest.mark.parametrize(

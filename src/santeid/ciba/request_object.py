@@ -14,12 +14,14 @@ failure is ``invalid_request`` (CIBA Core §13 lists no ``invalid_request_object
 
 * the JWS's ``alg`` is the registered one, checked first with Keycloak's words
   (:func:`check_algorithm`), and the JWS verifies with the client's keys;
-* ``iss`` is the client id, ``aud`` names this OP (its issuer, or the endpoint URL);
-* ``exp`` present, not past, at most 60 minutes ahead (``signed_request_max_lifetime``, and
-  after ``iat``); ``exp``, ``iat``, ``nbf`` whole numbers; ``nbf`` present, not
-  in the future, at most 60 minutes past (so ``exp - nbf`` ≤ 60 minutes, as FAPI-CIBA §5.2.2
-  asks); ``jti`` present and never seen before (kept until ``exp``); every time check
-  allows the clock skew of any JWT a client signs (``client_auth.time_problem``, 30 s);
+* in the order and words of Keycloak's FAPI-CIBA executor (:func:`check_request_claims`):
+  ``exp`` present and not past, ``nbf`` present and not in the future, ``exp - nbf`` at most
+  60 minutes (``signed_request_max_lifetime`` may shorten it; FAPI-CIBA §5.2.2), ``aud``
+  naming this OP (its issuer, or the endpoint URL), ``iss`` the client id, ``iat`` and
+  ``jti`` present; then santeid's own: ``exp``, ``iat``, ``nbf`` whole numbers, ``exp`` at
+  most 60 minutes ahead and after ``iat``, ``client_id`` if present the client's, ``jti``
+  never seen before (kept until ``exp``); every time check allows the clock skew of any JWT
+  a client signs (``client_auth.time_problem``, 30 s);
 * no authentication request parameter outside the JWT (CIBA Core §7.1.1).
 
 A ``request_uri`` is never fetched, and no client registers one: it is refused as Keycloak
@@ -135,17 +137,40 @@ def check_algorithm(token: Any, registered_alg: str | None) -> None:
         raise InvalidRequestError(ALG_NOT_REGISTERED)
 
 
+#: The words of Keycloak's FAPI-CIBA executor (``SecureCibaSignedAuthenticationRequestExecutor``)
+#: for the checks santeid makes of every signed request (docs/reference/keycloak-behaviour.md,
+#: "CIBA: a signed request's claims").
+SIGNED_MISSING = "Missing parameter in the signed authentication request: {}"
+OBJECT_MISSING = "Missing parameter in the 'request' object: {}"
+OBJECT_EMPTY = "Missing parameter value in the 'request' object: {}"
+OBJECT_INVALID = "Invalid parameter in the 'request' object: {}"
+REQUEST_EXPIRED = "Request Expired"
+NOT_YET_PROCESSED = "Request not yet being processed"
+PERIOD_TOO_LONG = "signed authentication request's available period is long"
+
+
+def _time_text(problem: client_auth.TimeProblem, lifetime: int) -> str:
+    """A time problem in the executor's words where it has the check, else santeid's."""
+    if problem.kind == client_auth.MISSING:
+        return SIGNED_MISSING.format(problem.claim)
+    if problem.kind == client_auth.EXPIRED:
+        return REQUEST_EXPIRED
+    if problem.kind == client_auth.NOT_YET_VALID:
+        return NOT_YET_PROCESSED
+    if problem.kind in (client_auth.TOO_FAR_AHEAD, client_auth.NBF_TOO_OLD):
+        # nbf not ahead and exp not past: either makes exp - nbf longer than the lifetime.
+        return PERIOD_TOO_LONG
+    if problem.kind == client_auth.NOT_A_NUMBER:
+        # NumericDate as a whole number: a float or a string is refused, never rounded.
+        return f"request object: the claim {problem.claim} must be a whole number"
+    minutes = f"{lifetime // 60} minutes" if lifetime % 60 == 0 else f"{lifetime} seconds"
+    return f"request object: {problem.describe(minutes)}"
+
+
 def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now: float) -> None:
-    """The FAPI-CIBA claim checks, in order; raise ``InvalidRequestError``."""
-    if claims.get("iss") != client.get_client_id():
-        raise InvalidRequestError("request object: iss must be the client_id")
-    audience = claims.get("aud")
-    audiences = audience if isinstance(audience, list) else [audience]
-    accepted = {services.settings.issuer, current_endpoint_url()}
-    if not any(isinstance(a, str) and a in accepted for a in audiences):
-        raise InvalidRequestError("request object: aud must be the issuer of this provider")
-    if "client_id" in claims and claims["client_id"] != client.get_client_id():
-        raise InvalidRequestError("request object: client_id differs from the client")
+    """The FAPI-CIBA claim checks in the order of Keycloak's executor — ``exp``, ``nbf`` and
+    the period between them, ``aud``, ``iss``, ``iat``, ``jti`` — then santeid's own
+    (``client_id``, a ``jti`` seen before); raise ``InvalidRequestError``."""
     # FAPI-CIBA's 60 minutes at most; signed_request_max_lifetime may shorten it, which
     # shortens how long the jti must be remembered (docs/security.md).
     lifetime = min(MAX_LIFETIME, services.settings.oidc.signed_request_max_lifetime)
@@ -153,20 +178,37 @@ def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now
         claims,
         now=now,
         max_lifetime=lifetime,
-        required=("exp", "iat", "nbf"),
+        required=("exp", "nbf"),
         nbf_max_age=True,
     )
     if problem:
-        if problem.kind == client_auth.NOT_A_NUMBER:
-            # NumericDate as a whole number: a float or a string is refused, never rounded.
-            text = f"the claim {problem.claim} must be a whole number"
-        else:
-            minutes = f"{lifetime // 60} minutes" if lifetime % 60 == 0 else f"{lifetime} seconds"
-            text = problem.describe(minutes)
-        raise InvalidRequestError(f"request object: {text}")
+        raise InvalidRequestError(_time_text(problem, lifetime))
+    if claims["exp"] - claims["nbf"] > lifetime:
+        raise InvalidRequestError(PERIOD_TOO_LONG)
+    audience = claims.get("aud")
+    if audience is None:
+        raise InvalidRequestError(OBJECT_MISSING.format("aud"))
+    audiences = audience if isinstance(audience, list) else [audience]
+    if not audiences:
+        raise InvalidRequestError(OBJECT_EMPTY.format("aud"))
+    accepted = {services.settings.issuer, current_endpoint_url()}
+    if not any(isinstance(a, str) and a in accepted for a in audiences):
+        raise InvalidRequestError(OBJECT_INVALID.format("aud"))
+    if claims.get("iss") is None:
+        raise InvalidRequestError(OBJECT_MISSING.format("iss"))
+    if claims["iss"] != client.get_client_id():
+        raise InvalidRequestError(OBJECT_INVALID.format("iss"))
+    if claims.get("iat") is None:
+        raise InvalidRequestError(SIGNED_MISSING.format("iat"))
     jti = claims.get("jti")
+    if jti is None:
+        raise InvalidRequestError(SIGNED_MISSING.format("jti"))
     if not isinstance(jti, str) or not jti or len(jti) > 256:
-        raise InvalidRequestError("request object: the claim jti is required")
+        raise InvalidRequestError(
+            "request object: the claim jti must be a string of 1 to 256 characters"
+        )
+    if "client_id" in claims and claims["client_id"] != client.get_client_id():
+        raise InvalidRequestError("request object: client_id differs from the client")
     ttl = max(1, int(claims["exp"] - now) + client_auth.LEEWAY)
     seen = keys.CIBA_REQUEST_JTI.key(client.get_client_id(), keys.digest(jti))
     if not services.store.add(seen, {}, ttl):
@@ -189,12 +231,12 @@ def resolve_request_object(services: Any, req: Any) -> None:
                 f"this client must send a signed request (request, {registered_alg})"
             )
         return
+    check_algorithm(token, registered_alg)
     outside = [name for name in REQUEST_PARAMETERS if name in req.params]
     if outside:
         raise InvalidRequestError(
             "with a signed request, no parameter may be sent outside it: " + ", ".join(outside)
         )
-    check_algorithm(token, registered_alg)
     algorithms = [registered_alg] if registered_alg else list(client_meta.REQUEST_SIGNING_ALGS)
     decoded = _decode(
         token,
