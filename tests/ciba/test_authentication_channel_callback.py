@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.ciba import error_of
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.ciba import start
 from tests.support.oidc_flow import OIDC
 
 CALLBACK = f"{OIDC}/ext/ciba/auth/callback"
@@ -61,3 +65,16 @@ def test_only_a_json_post_is_served(client):
     form = client.post(CALLBACK, data={"status": "SUCCEED"}, headers={"Authorization": "Bearer x"})
     assert form.status_code == 415
     assert form.get_json()["error"]
+
+
+def test_a_client_cannot_approve_its_own_request_with_the_auth_req_id(app, client, auto_id):
+    """``CIBATest.testAttackerClientUseAuthReqIdInCallbackEndpoint``: the ``auth_req_id`` as
+    the callback's bearer token is 403, and the request stays pending (a CARD request waits
+    for the card, whoever the professional)."""
+    meta = register_ciba_client(app)
+    auth_req_id = start(client, meta, auto_id, channel="CARD")["auth_req_id"]
+    response = client.post(
+        CALLBACK, json={"status": "SUCCEED"}, headers={"Authorization": f"Bearer {auth_req_id}"}
+    )
+    assert response.status_code == 403
+    assert error_of(poll(client, meta, auth_req_id)) == "authorization_pending"

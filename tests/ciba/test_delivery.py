@@ -84,10 +84,21 @@ def test_ping_when_the_phone_approves_and_when_it_denies(app, client, plain_id):
 
 
 def test_ping_needs_a_notification_token(app, client, auto_id):
+    """Keycloak's words where it has the check (``BackchannelAuthenticationEndpoint``,
+    docs/reference/keycloak-behaviour.md "CIBA: a notification token in poll mode"); the
+    RFC 6750 syntax, which Keycloak does not check, in santeid's."""
     meta = _ping_client(app, "http://127.0.0.1:9/cb")
-    for (token,) in [(None,), ("x" * 1025,), ("has space",), ("ünï",)]:
+    syntax = "client_notification_token must be a bearer token of at most 1024 characters"
+    for token, description in [
+        (None, "Client Notification token needs to be provided with the ping mode"),
+        ("x" * 1025, "Client Notification token length is limited to 1024 characters"),
+        ("has space", syntax),
+        ("ünï", syntax),
+        ("", syntax),
+    ]:
         response = backchannel(client, meta, login_hint=auto_id, client_notification_token=token)
         assert response.status_code == 400 and error_of(response) == "invalid_request", token
+        assert response.get_json()["error_description"] == description
     assert start(client, meta, auto_id, client_notification_token="y" * 1024)
 
 

@@ -467,3 +467,17 @@ def test_ciba_tokens_end_with_the_session_their_approval_opened(client, meta, au
     assert tokens["refresh_expires_in"] == started + max_lifetime - int(clock()) < 1500
     clock.advance(tokens["refresh_expires_in"])
     assert error_of(refresh(tokens["refresh_token"])) == "invalid_grant"
+
+
+def test_auth_time_is_the_approval_not_the_poll_that_redeems(client, meta, auto_id, clock):
+    """OIDC Core §2: ``auth_time`` is when the professional authenticated — the approval —
+    however late the client polls (Keycloak's ``CibaGrantType`` writes the redeeming poll's
+    time, a kept difference, docs/reference/keycloak-behaviour.md "CIBA: auth_time")."""
+    approved_at = int(clock())
+    auth_req_id = start(client, meta, auto_id)["auth_req_id"]  # approved at once (sandbox)
+    clock.advance(90)
+    tokens = poll(client, meta, auth_req_id).get_json()
+    id_claims = decode(client.application, tokens["id_token"])[1]
+    access_claims = decode(client.application, tokens["access_token"])[1]
+    assert id_claims["auth_time"] == access_claims["auth_time"] == approved_at
+    assert id_claims["iat"] == approved_at + 90

@@ -3,6 +3,8 @@ docs/reference/openid-standards.md §5.4 item 2 fails with invalid_request; a go
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 
@@ -89,37 +91,55 @@ def test_unsigned_request_is_refused(client, meta, auto_id):
     assert response.status_code == 400 and error_of(response) == "invalid_request"
 
 
+#: The FAPI-CIBA executor's words (Keycloak's ``SecureCibaSignedAuthenticationRequestExecutor``).
+SIGNED_MISSING = "Missing parameter in the signed authentication request: "
+OBJECT_MISSING = "Missing parameter in the 'request' object: "
+OBJECT_INVALID = "Invalid parameter in the 'request' object: "
+PERIOD_LONG = "signed authentication request's available period is long"
+
+
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ({"aud": None}, "aud"),
-        ({"aud": "https://another-op.example.org"}, "aud"),
-        ({"iss": None}, "iss"),
-        ({"iss": "someone-else"}, "iss"),
-        ({"exp": None}, "exp"),
-        ({"exp": "EXPIRED"}, "expired"),
-        ({"exp": "70MIN"}, "60 minutes ahead"),
-        ({"iat": None}, "iat"),
-        ({"nbf": None}, "nbf"),
-        ({"nbf": "10MIN_AHEAD"}, "nbf"),
-        ({"nbf": "70MIN_PAST"}, "60 minutes in the past"),
-        ({"jti": None}, "jti"),
+        ({"aud": None}, OBJECT_MISSING + "aud"),
+        ({"aud": []}, "Missing parameter value in the 'request' object: aud"),
+        ({"aud": "https://another-op.example.org"}, OBJECT_INVALID + "aud"),
+        ({"iss": None}, OBJECT_MISSING + "iss"),
+        ({"iss": "someone-else"}, OBJECT_INVALID + "iss"),
+        ({"exp": None}, SIGNED_MISSING + "exp"),
+        ({"exp": "EXPIRED"}, "Request Expired"),
+        ({"exp": "70MIN"}, PERIOD_LONG),
+        ({"exp": "50MIN", "nbf": "20MIN_PAST"}, PERIOD_LONG),
+        ({"iat": None}, SIGNED_MISSING + "iat"),
+        ({"nbf": None}, SIGNED_MISSING + "nbf"),
+        ({"nbf": "10MIN_AHEAD"}, "Request not yet being processed"),
+        ({"nbf": "70MIN_PAST"}, PERIOD_LONG),
+        ({"jti": None}, SIGNED_MISSING + "jti"),
+        # santeid's own checks, beyond the executor's.
+        ({"exp": "EXPIRED", "iss": None}, "Request Expired"),
+        ({"iat": "20MIN_PAST", "exp": "50MIN"}, "request object: exp is more than 60 minutes"),
         ({"client_id": "someone-else"}, "client_id"),
         ({"scope": ["openid"]}, "scope must be a string"),
     ],
 )
 def test_claim_failures(client, meta, keys, auto_id, changes, reason):
+    """The checks of FAPI-CIBA's executor, in its order (times, then ``aud``, ``iss``, ``iat``,
+    ``jti``) and words, which santeid makes for every signed request."""
     now = int(time.time())
     relative = {
         "EXPIRED": now - 60,
         "70MIN": now + 70 * 60,
+        "50MIN": now + 50 * 60,
         "10MIN_AHEAD": now + 10 * 60,
+        "20MIN_PAST": now - 20 * 60,
         "70MIN_PAST": now - 70 * 60,
     }
     changes = {k: relative.get(v, v) if isinstance(v, str) else v for k, v in changes.items()}
     response = _send(client, _sign(_claims(auto_id, **changes), keys["es"]))
     assert response.status_code == 400 and error_of(response) == "invalid_request"
-    assert reason in response.get_json()["error_description"]
+    description = response.get_json()["error_description"]
+    keycloak_words = reason.startswith(("Missing", "Invalid", "Request", "signed authentication"))
+    assert description == reason if keycloak_words else reason in description, description
 
 
 @pytest.mark.parametrize(
@@ -152,25 +172,46 @@ def test_replayed_jti(client, meta, keys, auto_id):
     assert error_of(replay) == "invalid_request" and "jti" in replay.get_json()["error_description"]
 
 
+#: Keycloak's words (``BackchannelAuthenticationEndpointSignedRequestParser``).
+NOT_REGISTERED = (
+    "Client requested algorithm not registered in advance or request signed with different "
+    "algorithm other than client requested algorithm"
+)
+
+
+def _unsigned(claims: dict, alg: str) -> str:
+    """A JWS header naming ``alg`` over the claims, with no valid signature."""
+    header = base64.urlsafe_b64encode(json.dumps({"alg": alg}).encode()).rstrip(b"=").decode()
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{payload}.c2ln"
+
+
+def _description(response) -> str:
+    assert response.status_code == 400 and error_of(response) == "invalid_request"
+    return response.get_json()["error_description"]
+
+
 def test_wrong_algorithms_and_keys(client, meta, keys, auto_id):
+    """Keycloak's checks of the JWS header, in its order and words: ``none``, an HMAC, then
+    any algorithm but the registered one."""
     # RS256 is not a FAPI algorithm, PS256 is not this client's registered one.
-    assert (
-        error_of(_send(client, _sign(_claims(auto_id), keys["rsa"], "RS256"))) == "invalid_request"
-    )
-    assert (
-        error_of(_send(client, _sign(_claims(auto_id), keys["rsa"], "PS256"))) == "invalid_request"
-    )
-    # Signed by another client's key (same kid).
-    assert error_of(_send(client, _sign(_claims(auto_id), keys["intruder"]))) == "invalid_request"
+    rs256 = _send(client, _sign(_claims(auto_id), keys["rsa"], "RS256"))
+    assert _description(rs256) == NOT_REGISTERED
+    ps256 = _send(client, _sign(_claims(auto_id), keys["rsa"], "PS256"))
+    assert _description(ps256) == NOT_REGISTERED
     # alg none: the payload of a valid request, no signature.
-    unsigned = (
-        "eyJhbGciOiJub25lIn0."
-        + jwt.encode({"alg": "ES256"}, _claims(auto_id), keys["es"], algorithms=["ES256"]).split(
-            "."
-        )[1]
-        + "."
+    none = _send(client, _unsigned(_claims(auto_id), "none")[: -len("c2ln")])
+    assert _description(none) == "None signed algorithm is not allowed"
+    hmac = _send(client, _unsigned(_claims(auto_id), "HS256"))
+    assert _description(hmac) == "Signed algorithm is not allowed"
+    # Then the signature, by the client's keys: another client's key (same kid), or a key
+    # the client does not have, fails as Keycloak's decodeClientJWT does.
+    intruder = _send(client, _sign(_claims(auto_id), keys["intruder"]))
+    assert _description(intruder) == "Failed to verify signature"
+    unknown = ECKey.generate_key("P-256", private=True, parameters={"kid": "unknown"})
+    assert _description(_send(client, _sign(_claims(auto_id), unknown))) == (
+        "Failed to verify signature"
     )
-    assert error_of(_send(client, unsigned)) == "invalid_request"
 
 
 def test_parameters_outside_the_jwt_are_refused(client, meta, keys, auto_id):
@@ -179,14 +220,42 @@ def test_parameters_outside_the_jwt_are_refused(client, meta, keys, auto_id):
     assert "outside" in response.get_json()["error_description"]
 
 
-def test_client_without_registration_may_sign_with_ps256(app, client, keys, auto_id):
+def test_client_without_registration_may_not_sign(app, client, keys, auto_id):
+    """CIBA Core §4: without ``backchannel_authentication_request_signing_alg`` the client
+    "will not send signed authentication requests"; Keycloak refuses one."""
     register_ciba_client(app, CLIENT, jwks={"keys": [keys["rsa"].as_dict(private=False)]})
     response = _send(client, _sign(_claims(auto_id), keys["rsa"], "PS256"))
-    assert response.status_code == 200, response.get_json()
-    # ... and may still send plain form requests.
+    assert _description(response) == NOT_REGISTERED
+    # ... and sends plain form requests.
     plain = client.post(
         BACKCHANNEL,
         data={"scope": "openid", "login_hint": auto_id},
         headers=basic_auth(CLIENT, SECRET),
     )
     assert plain.status_code == 200
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_request_uri_is_refused_as_keycloak_refuses_an_unregistered_one(
+    app, client, keys, auto_id, signed
+):
+    """santeid fetches no ``request_uri`` and registers none for a client, so every one is
+    refused — Keycloak's answer to a ``request_uri`` outside the client's registered list —
+    and with ``request`` too, Keycloak's answer to both (its
+    ``BackchannelAuthenticationEndpointRequestParserProcessor``); nothing is started."""
+    register_ciba_client(
+        app,
+        CLIENT,
+        jwks={"keys": [keys["es"].as_dict(private=False)]},
+        **({"backchannel_authentication_request_signing_alg": "ES256"} if signed else {}),
+    )
+    uri = "https://rp.example.org/ciba-request.jwt"
+    if signed:
+        response = _send(client, _sign(_claims(auto_id), keys["es"]), request_uri=uri)
+        expected = "Illegal to use both 'request' and 'request_uri' parameters together"
+    else:
+        response = _send(client, None, request_uri=uri, scope="openid", login_hint=auto_id)
+        expected = "Specified 'request_uri' not allowed for this client."
+    assert _description(response) == expected
+    empty = _send(client, None, request_uri="", scope="openid", login_hint=auto_id)
+    assert _description(empty) == "Specified 'request_uri' not allowed for this client."

@@ -601,7 +601,10 @@ def test_a_signed_authentication_request_as_the_library_signs_it(server):
         client.backchannel_authentication_request(
             scope=SCOPE, login_hint=PROFESSIONAL, binding_message="42", private_jwk=key
         )
-    assert refused.value.description == "request object: iss must be the client_id"
+    # The first of the FAPI-CIBA executor's checks, in its words (docs/ciba.md).
+    assert refused.value.description == (
+        "Missing parameter in the signed authentication request: exp"
+    )
     [request_object] = parse_qs(seen[-1].request.body)["request"]
     claims = SignedJwt(request_object).claims
     assert claims["login_hint"] == PROFESSIONAL and claims["user_code"] is None

@@ -64,7 +64,7 @@ class BackchannelAuthenticationEndpoint(Endpoint):
         client = self.authenticate_client(request)
         request.client = client
         form = request.form
-        params = {name: form.get(name) for name in (*REQUEST_PARAMETERS, "request")}
+        params = {name: form.get(name) for name in (*REQUEST_PARAMETERS, "request", "request_uri")}
         req = BackchannelAuthenticationRequest(
             request=request,
             client=client,

@@ -119,6 +119,12 @@ CIBA_NOT_ALLOWED = "Client not allowed OIDC CIBA Grant"
 KEYCLOAK_INVALID_USER = "invalid_user"
 KEYCLOAK_CHANNEL_FAILED = "Failed to send authentication request"
 POLL_NOTIFICATION_TOKEN = "Client Notification token supported only for the ping mode"  # noqa: S105
+#: Keycloak's words for a ping client's missing and overlong token
+#: (``BackchannelAuthenticationEndpoint.authorizeClient``).
+PING_NOTIFICATION_TOKEN_MISSING = (
+    "Client Notification token needs to be provided with the ping mode"  # noqa: S105
+)
+NOTIFICATION_TOKEN_TOO_LONG = "Client Notification token length is limited to 1024 characters"  # noqa: S105
 
 
 def keycloak_errors() -> bool:
@@ -265,9 +271,14 @@ def check_notification_token(endpoint, req: BackchannelAuthenticationRequest) ->
             raise InvalidRequestError(POLL_NOTIFICATION_TOKEN)
         return
     token = req.params.get("client_notification_token")
-    if not isinstance(token, str) or not token:
+    if token is None:
+        if req.mode == client_meta.PING:
+            raise InvalidRequestError(PING_NOTIFICATION_TOKEN_MISSING)
         raise InvalidRequestError("missing parameter : client_notification_token")
-    if len(token) > MAX_NOTIFICATION_TOKEN_LENGTH or not BEARER_TOKEN_RE.fullmatch(token):
+    if isinstance(token, str) and len(token) > MAX_NOTIFICATION_TOKEN_LENGTH:
+        raise InvalidRequestError(NOTIFICATION_TOKEN_TOO_LONG)
+    # RFC 6750 §2.1, which Keycloak does not check (it takes an empty token too).
+    if not isinstance(token, str) or not BEARER_TOKEN_RE.fullmatch(token):
         raise InvalidRequestError(
             "client_notification_token must be a bearer token of at most 1024 characters"
         )
