@@ -13,6 +13,7 @@ from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.clients import validate_metadata
 from santeid.storage import MemoryStore
 from tests.support.oidc_flow import CLIENT_SECRET
+from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
@@ -408,3 +409,38 @@ def test_the_backchannel_logout_endpoint_takes_a_form_post_only(client):
     assert client.get(f"{OIDC}/logout/backchannel-logout").status_code == 405
     json_body = client.post(f"{OIDC}/logout/backchannel-logout", json={"logout_token": "x"})
     assert json_body.status_code == 415
+
+
+def test_refresh_token_logout_of_a_token_of_another_issuer(settings):
+    """``LogoutEndpoint.logoutToken`` verifies the refresh token as a refresh does
+    (``TokenManager.verifyRefreshToken``: its type, then its issuer,
+    docs/reference/keycloak-behaviour.md, "Refresh tokens"): a refresh token issued before the
+    issuer changed (same keys) is ``invalid_grant`` "Invalid token issuer. Expected
+    '<issuer>', but was '<its iss>'"; an access token of that issuer "Invalid refresh token".
+    Neither ends the session."""
+    store = MemoryStore()
+    before = create_app(settings, store=store)
+    flow = Flow(before, before.test_client(), register_client(before))
+    tokens = flow.full_login()
+    moved = "http://localhost/auth/realms/esante-wallet-moved"
+    after = create_app(settings.replace(issuer=moved), store=store)
+    logout_url = f"{moved.removeprefix('http://localhost')}/protocol/openid-connect/logout"
+
+    def logout(token: str):
+        return after.test_client().post(
+            logout_url,
+            data={"refresh_token": token},
+            headers=basic_auth("service-test", CLIENT_SECRET),
+        )
+
+    refused = logout(tokens["refresh_token"])
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "invalid_grant",
+        "error_description": f"Invalid token issuer. Expected '{moved}', but was '{ISSUER}'",
+    }
+    assert logout(tokens["access_token"]).get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Invalid refresh token",
+    }
+    assert "code" in flow.code_from(flow.authorize(prompt="none"))

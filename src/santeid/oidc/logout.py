@@ -64,6 +64,7 @@ from santeid.oidc.session_end import end_session
 from santeid.oidc.session_end import end_sessionless_grant
 from santeid.oidc.tls_client_auth import CertificateMissing
 from santeid.oidc.tls_client_auth import refresh_certificate_thumbprint
+from santeid.oidc.tokens import ForeignIssuer
 from santeid.oidc.tokens import TokenError
 from santeid.security import again_by_get_with_cookies
 from santeid.security import check_csrf
@@ -133,6 +134,8 @@ def refresh_token_logout():
     # An empty one is a token that does not verify: "Invalid refresh token", as Keycloak.
     try:
         claims = svc.tokens.logout_refresh_token_claims(token)
+    except ForeignIssuer as refused:
+        return oauth_error(400, "invalid_grant", svc.tokens.foreign_refresh_token_refusal(refused))
     except TokenError:
         return oauth_error(400, "invalid_grant", keycloak_errors.INVALID_REFRESH_TOKEN)
     client_id = client.get_client_id()

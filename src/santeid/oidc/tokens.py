@@ -690,6 +690,16 @@ class TokenService:
             raise TokenError("unknown refresh token")
         return claims, record.data
 
+    def foreign_refresh_token_refusal(self, refused: ForeignIssuer) -> str:
+        """Keycloak's description of a token of ours under another issuer presented as a
+        refresh token, at a refresh as at the refresh-token logout (both run
+        ``TokenManager.verifyRefreshToken``: the type first, then the issuer,
+        ``TokenVerifier.RealmUrlCheck``, then the expiry; docs/reference/keycloak-behaviour.md,
+        "Refresh tokens")."""
+        if refused.claims.get("typ") != "Refresh":
+            return keycloak_errors.INVALID_REFRESH_TOKEN
+        return keycloak_errors.invalid_token_issuer(self.settings.issuer, refused.claims.get("iss"))
+
     def logout_refresh_token_claims(self, token: str) -> dict:
         """Claims of a refresh token of ours presented to the refresh-token logout: its
         signature, issuer and type hold, expired or not, its server record gone or not —
@@ -760,13 +770,7 @@ class TokenService:
         try:
             claims, record = self.verify_refresh_token(token)
         except ForeignIssuer as exc:
-            # Keycloak checks the type first, then the issuer (``TokenVerifier.RealmUrlCheck``),
-            # then the expiry.
-            if exc.claims.get("typ") != "Refresh":
-                raise RefreshRefused(keycloak_errors.INVALID_REFRESH_TOKEN) from None
-            raise RefreshRefused(
-                keycloak_errors.invalid_token_issuer(self.settings.issuer, exc.claims.get("iss"))
-            ) from None
+            raise RefreshRefused(self.foreign_refresh_token_refusal(exc)) from None
         except TokenError as exc:
             expired = str(exc) == "token expired"
             raise RefreshRefused(
