@@ -972,7 +972,7 @@ def test_authorization_responses_are_keycloaks_no_back_button_answers(flow, app)
     """Keycloak's ``AuthorizationEndpoint`` and ``LoginActionsService`` answer with
     ``CacheControlUtil.noBackButtonCacheControlHeader`` — ``no-store, must-revalidate,
     max-age=0`` — errors included (``AuthorizationCodeTest
-    .authorizationRequestInvalidResponseType_testHeaders``, Keycloak issue 29866)."""
+    .authorizationRequestInvalidResponseType_testHeaders``, https://github.com/keycloak/keycloak/issues/29866)."""
     header = "no-store, must-revalidate, max-age=0"
     refused = flow.authorize(response_type="tokenn")
     assert refused.status_code == 302 and refused.headers.getlist("Cache-Control") == [header]
