@@ -139,9 +139,7 @@ class Limit:
 
     def spent(self, store: EphemeralStore, *subject: str) -> bool:
         """``subject`` has no hit left in the current window (read without counting)."""
-        key = self.key(*subject)
-        # The lifetime first: reading a missing counter through incr would create it.
-        return store.ttl(key) is not None and store.incr(key, 1, amount=0) >= self.limit
+        return store.counter(self.key(*subject)) >= self.limit
 
     def take_back(self, store: EphemeralStore, *subject: str) -> None:
         """Forget one hit of ``subject``, counted and found not to count (:func:`take_back_hit`)."""

@@ -468,7 +468,17 @@ def test_incr_counts_and_sets_ttl_only_on_creation(store: EphemeralStore) -> Non
 def test_concurrent_incr_counts_every_hit(store: EphemeralStore) -> None:
     """Attempts counted from many workers at once are all counted (brute-force limits)."""
     race(lambda i: store.incr("rate:race", ttl=60))
-    assert store.incr("rate:race", ttl=60, amount=0) == THREADS
+    assert store.counter("rate:race") == THREADS
+
+
+def test_counter_reads_without_creating(store: EphemeralStore) -> None:
+    """Reading a count (a refresh token's uses, a spent limit) must not leave a counter behind:
+    a read of an absent counter is 0 and the key stays absent."""
+    assert store.counter("rate:absent") == 0
+    assert store.ttl("rate:absent") is None
+    store.incr("rate:read", ttl=100, amount=3)
+    assert store.counter("rate:read") == 3
+    assert store.ttl("rate:read") == 100
 
 
 # -- sets ------------------------------------------------------------------------------------
@@ -536,6 +546,10 @@ def test_wrong_kind_of_operation_raises_type_error(store: EphemeralStore) -> Non
         store.get("set")
     with pytest.raises(TypeError):
         store.incr("record", ttl=60)
+    with pytest.raises(TypeError):
+        store.counter("record")
+    with pytest.raises(TypeError):
+        store.counter("set")
     with pytest.raises(TypeError):
         store.add_member("record", "m", ttl=60)
     with pytest.raises(TypeError):

@@ -379,6 +379,7 @@ def test_redis_down_raises_store_unavailable_quickly(disposable_redis: RedisServ
             lambda: store.transition("k", {}, {}),
             lambda: store.update("k", {}),
             lambda: store.incr("n", ttl=1),
+            lambda: store.counter("n"),
             lambda: store.add_member("s", "m", ttl=1),
             lambda: store.members("s"),
             lambda: store.ttl("k"),

@@ -877,9 +877,7 @@ class TokenService:
             return True
         if family.get("current_rt") != jti:
             return False
-        # amount=0 reads the count; absent, it is made at 0 with use_refresh_token's lifetime.
-        key = store_keys.REFRESH_TOKEN_USES.key(jti)
-        uses = self.store.incr(key, settings.oidc.refresh_token_lifetime, amount=0)
+        uses = self.store.counter(store_keys.REFRESH_TOKEN_USES.key(jti))
         return uses > settings.oidc.refresh_token_max_reuse
 
     # -- revoking -----------------------------------------------------------

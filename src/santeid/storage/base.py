@@ -141,6 +141,12 @@ class EphemeralStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def counter(self, key: str) -> int:
+        """The value of the counter under ``key`` (0 if absent or expired), read without
+        creating it (Redis: ``GET``): what :meth:`incr` with ``amount=0`` would return, but a
+        read that leaves no counter behind."""
+
+    @abc.abstractmethod
     def add_member(self, key: str, member: str, ttl: int) -> None:
         """Add ``member`` to the set under ``key``; its lifetime becomes max(remaining, ttl).
 

@@ -209,6 +209,17 @@ class MemoryStore(EphemeralStore):
             self._values[key] = current + amount
             return current + amount
 
+    def counter(self, key: str) -> int:
+        check_key(key)
+        with self._lock:
+            self._check_open()
+            current = self._live(key, self._now())
+            if current is None:
+                return 0
+            if not isinstance(current, int):
+                raise TypeError(f"key {key!r} does not hold a counter")
+            return current
+
     def add_member(self, key: str, member: str, ttl: int) -> None:
         """Atomic under the store lock; lifetime becomes max(remaining, ttl)."""
         check_key(key)

@@ -459,6 +459,18 @@ class RedisStore(EphemeralStore):
         with self._errors():
             return int(self._incr(keys=[k], args=[ttl, amount]))
 
+    def counter(self, key: str) -> int:
+        """``GET``."""
+        k = self._key(key)
+        with self._errors():
+            raw = self._client.get(k)
+        if raw is None:
+            return 0
+        try:
+            return int(raw)
+        except ValueError:
+            raise TypeError(f"key {key!r} does not hold a counter") from None
+
     def add_member(self, key: str, member: str, ttl: int) -> None:
         """Atomic: Lua ``SADD`` + ``PTTL`` + ``PEXPIRE`` (lifetime = max(remaining, ttl))."""
         k = self._key(key)
