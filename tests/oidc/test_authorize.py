@@ -580,6 +580,45 @@ def test_client_requiring_pkce_refuses_requests_without_it(flow, app):
     assert "login-actions/authenticate" in response.headers["Location"]
 
 
+@pytest.mark.parametrize("enforced", ["S256", "plain"])
+def test_client_with_an_enforced_pkce_method_gets_keycloaks_refusals(flow, app, enforced):
+    """Keycloak's per-client "Proof Key for Code Exchange Code Challenge Method"
+    (``pkce.code.challenge.method``, ``AuthorizationEndpointChecker
+    .checkParamsForPkceEnforcedClient``): the method first, then its match with the
+    configured one, then the challenge (``OAuthProofKeyForCodeExchangeTest``, methods
+    ``…PkceEnforced``, https://github.com/keycloak/keycloak/blob/5ffdbd9bc6373efa2c52cd4eb6d5b54515fe22e0/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/OAuthProofKeyForCodeExchangeTest.java)."""
+    register_client(app, pkce_code_challenge_method=enforced, pkce_plain_allowed=True)
+    other = "plain" if enforced == "S256" else "S256"
+    mismatch = "Invalid parameter: code challenge method is not matching the configured one"
+    cases = [
+        ({}, "Missing parameter: code_challenge_method"),
+        # Without its method, a challenge is not taken as plain: the method is required.
+        ({"code_challenge": "a" * 43}, "Missing parameter: code_challenge_method"),
+        ({"code_challenge": "a" * 43, "code_challenge_method": other}, mismatch),
+        ({"code_challenge": "a" * 43, "code_challenge_method": "S512"}, mismatch),
+        ({"code_challenge_method": enforced}, "Missing parameter: code_challenge"),
+        ({"code_challenge": "invalid", "code_challenge_method": enforced},
+         "Invalid parameter: code_challenge"),
+    ]  # fmt: skip
+    for extra, description in cases:
+        params = _query(flow.authorize(**extra))
+        assert (params["error"], params["error_description"]) == (
+            "invalid_request",
+            description,
+        ), extra
+    verifier, challenge = pkce_pair()
+    if enforced == "plain":
+        challenge = verifier
+    response = flow.authorize(code_challenge=challenge, code_challenge_method=enforced)
+    assert "login-actions/authenticate" in response.headers["Location"]
+
+
+def test_an_enforced_pkce_method_is_one_keycloak_knows(app):
+    """The setting takes Keycloak's two values only, as its admin console offers them."""
+    with pytest.raises(InvalidClientMetadata, match="pkce_code_challenge_method"):
+        register_client(app, pkce_code_challenge_method="s256")
+
+
 def test_post_to_the_authorization_endpoint(flow, client):
     """oidcc-ensure-post-request-succeeds. Over HTTPS the POST is answered as it is; over plain
     HTTP, a browser's cross-site navigation (Fetch Metadata: ``Sec-Fetch-Site: cross-site``,

@@ -270,3 +270,19 @@ def test_a_client_that_requires_pushed_requests_is_refused_without_one(app, clie
 def test_require_pushed_authorization_requests_is_a_boolean(app):
     with pytest.raises(InvalidClientMetadata):
         register_client(app, require_pushed_authorization_requests="yes")
+
+
+def test_a_client_with_an_enforced_pkce_method_pushes_with_it(app, client):
+    """Keycloak's ``ParEndpoint`` runs the same ``AuthorizationEndpointChecker.checkPKCEParams``
+    as the authorization endpoint, answered as a 400 JSON error: a client whose PKCE method is
+    enforced (``pkce_code_challenge_method``) cannot push a request without it."""
+    register_client(app, pkce_code_challenge_method="S256")
+    base = [("response_type", "code"), ("redirect_uri", REDIRECT_URI), ("scope", "openid")]
+    refused = _push_form(client, base)
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Missing parameter: code_challenge_method",
+    }
+    challenge = [("code_challenge", "a" * 43), ("code_challenge_method", "S256")]
+    assert _push_form(client, base + challenge).status_code == 201

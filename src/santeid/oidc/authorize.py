@@ -490,8 +490,21 @@ def check_max_age(params) -> int | None:
 
 
 def check_pkce(params, client) -> tuple[str | None, str | None]:
+    """PKCE as Keycloak's ``AuthorizationEndpointChecker.checkPKCEParams``
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint"): a client with an
+    enforced method (``pkce_code_challenge_method``) must send that method, then a challenge;
+    any other client's challenge, if sent, decides its method (RFC 7636 §4.3)."""
     challenge = params.get("code_challenge")
     method = params.get("code_challenge_method")
+    enforced = client.pkce_code_challenge_method
+    if enforced is not None:
+        # checkParamsForPkceEnforcedClient: the method, its match, then the challenge.
+        if method is None:
+            raise RedirectError(
+                "invalid_request", keycloak_errors.missing_parameter("code_challenge_method")
+            )
+        if method != enforced:
+            raise RedirectError("invalid_request", keycloak_errors.PKCE_METHOD_NOT_CONFIGURED)
     if challenge is None:
         if method is not None or client.require_pkce:
             raise RedirectError(

@@ -32,6 +32,7 @@ from santeid.clock import system_clock
 from santeid.oidc import client_auth
 from santeid.oidc import client_keys
 from santeid.oidc import grant_types as grants
+from santeid.oidc import pkce
 from santeid.oidc.scopes import scope_values
 from santeid.oidc.tls_client_auth import validate_metadata as validate_tls_client_auth
 
@@ -502,6 +503,12 @@ def validate_metadata(
             available = signing_algs() if available is None else available
             if alg not in available:
                 raise InvalidClientMetadata(missing_signing_key(field, alg))
+    enforced = meta.get("pkce_code_challenge_method")
+    if enforced is not None and enforced not in pkce.METHODS:
+        # Keycloak's pkce.code.challenge.method: one of its two methods, or none (not enforced).
+        raise InvalidClientMetadata(
+            f"pkce_code_challenge_method: {enforced!r} unsupported; supported: {list(pkce.METHODS)}"
+        )
     for flag in (
         "pkce_plain_allowed",
         "require_pkce",
@@ -695,6 +702,12 @@ class Client(ClientMixin):
     @property
     def require_pkce(self) -> bool:
         return bool(self.metadata.get("require_pkce", False))
+
+    @property
+    def pkce_code_challenge_method(self) -> str | None:
+        """Keycloak's "Proof Key for Code Exchange Code Challenge Method": the one method this
+        client's authorization requests must use, or ``None`` (PKCE as the request has it)."""
+        return self.metadata.get("pkce_code_challenge_method")
 
     @property
     def require_pushed_authorization_requests(self) -> bool:

@@ -87,6 +87,11 @@ INVALID_REQUEST_PAGE = "Invalid Request"
 #: The code was issued with a ``code_challenge`` and the token request has no
 #: ``code_verifier`` (``docs/reference/keycloak-behaviour.md``, "Token endpoint").
 PKCE_VERIFIER_NOT_SPECIFIED = "PKCE code verifier not specified"
+#: A client with an enforced PKCE method asking with another
+#: (``AuthorizationEndpointChecker.checkParamsForPkceEnforcedClient``).
+PKCE_METHOD_NOT_CONFIGURED = (
+    "Invalid parameter: code challenge method is not matching the configured one"
+)
 #: A ``code_verifier`` (an empty one too) for a code issued without ``code_challenge`` (same
 #: section).
 PKCE_VERIFIER_WITHOUT_CHALLENGE = (
