@@ -17,6 +17,7 @@ from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import MovedIssuer
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import register_client
 
@@ -418,29 +419,19 @@ def test_refresh_token_logout_of_a_token_of_another_issuer(settings):
     issuer changed (same keys) is ``invalid_grant`` "Invalid token issuer. Expected
     '<issuer>', but was '<its iss>'"; an access token of that issuer "Invalid refresh token".
     Neither ends the session."""
-    store = MemoryStore()
-    before = create_app(settings, store=store)
-    flow = Flow(before, before.test_client(), register_client(before))
-    tokens = flow.full_login()
-    moved = "http://localhost/auth/realms/esante-wallet-moved"
-    after = create_app(settings.replace(issuer=moved), store=store)
-    logout_url = f"{moved.removeprefix('http://localhost')}/protocol/openid-connect/logout"
+    moved = MovedIssuer(settings)
 
     def logout(token: str):
-        return after.test_client().post(
-            logout_url,
-            data={"refresh_token": token},
-            headers=basic_auth("service-test", CLIENT_SECRET),
-        )
+        return moved.post("logout", {"refresh_token": token})
 
-    refused = logout(tokens["refresh_token"])
+    refused = logout(moved.tokens["refresh_token"])
     assert refused.status_code == 400
     assert refused.get_json() == {
         "error": "invalid_grant",
-        "error_description": f"Invalid token issuer. Expected '{moved}', but was '{ISSUER}'",
+        "error_description": f"Invalid token issuer. Expected '{moved.issuer}', but was '{ISSUER}'",
     }
-    assert logout(tokens["access_token"]).get_json() == {
+    assert logout(moved.tokens["access_token"]).get_json() == {
         "error": "invalid_grant",
         "error_description": "Invalid refresh token",
     }
-    assert "code" in flow.code_from(flow.authorize(prompt="none"))
+    assert "code" in moved.flow.code_from(moved.flow.authorize(prompt="none"))

@@ -17,12 +17,12 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
 
-from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import MovedIssuer
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import decode
 from tests.support.oidc_flow import pkce_pair
@@ -1377,32 +1377,19 @@ def test_a_refresh_token_of_another_issuer_is_keycloaks_invalid_token_issuer(set
     "Invalid token issuer. Expected '<issuer>', but was '<its iss>'"
     (``RefreshTokenTest.refreshTokenWithDifferentIssuer``); an access token of that issuer is
     still "Invalid refresh token" (its type is checked first)."""
-    from santeid import create_app
-    from santeid.storage import MemoryStore
-
-    store = MemoryStore()
-    before = create_app(settings, store=store)
-    tokens = Flow(before, before.test_client(), register_client(before)).full_login()
-    moved = "http://localhost/auth/realms/esante-wallet-moved"
-    after = create_app(settings.replace(issuer=moved), store=store)
-    client = after.test_client()
-    token_url = f"{moved.removeprefix('http://localhost')}/protocol/openid-connect/token"
+    moved = MovedIssuer(settings)
 
     def refresh(token: str):
-        return client.post(
-            token_url,
-            data={"grant_type": "refresh_token", "refresh_token": token},
-            headers=basic_auth("service-test", CLIENT_SECRET),
-        )
+        return moved.post("token", {"grant_type": "refresh_token", "refresh_token": token})
 
-    response = refresh(tokens["refresh_token"])
+    response = refresh(moved.tokens["refresh_token"])
     assert response.status_code == 400
     assert response.get_json() == {
         "error": "invalid_grant",
-        "error_description": f"Invalid token issuer. Expected '{moved}', but was '{ISSUER}'",
+        "error_description": f"Invalid token issuer. Expected '{moved.issuer}', but was '{ISSUER}'",
     }
     assert "no-store" in response.headers["Cache-Control"]
-    assert refresh(tokens["access_token"]).get_json() == {
+    assert refresh(moved.tokens["access_token"]).get_json() == {
         "error": "invalid_grant",
         "error_description": "Invalid refresh token",
     }

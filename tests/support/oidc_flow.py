@@ -183,3 +183,38 @@ def decode(app, token: str) -> tuple[dict, dict]:
     jwks = KeySet.import_key_set(app.test_client().get(f"{OIDC}/certs").get_json())
     result = jwt.decode(token, jwks, algorithms=["RS256", "ES256", "PS256"])
     return dict(result.header), dict(result.claims)
+
+
+class MovedIssuer:
+    """A login made under :data:`ISSUER`, then a second app on the same store whose ``issuer``
+    setting moved (a new base URL, same keys): what a token issued before the move meets.
+
+    ``flow`` is the browser and service of the login (on the first app), ``tokens`` its token
+    answer, ``issuer`` the new one; :meth:`post` sends a form to an endpoint of the second app
+    as the service, with its Basic credentials."""
+
+    MOVED = "http://localhost/auth/realms/esante-wallet-moved"
+
+    def __init__(self, settings):
+        from santeid import create_app
+        from santeid.storage import MemoryStore
+
+        store = MemoryStore()
+        before = create_app(settings, store=store)
+        self.flow = Flow(before, before.test_client(), register_client(before))
+        self.tokens = self.flow.full_login()
+        self.issuer = self.MOVED
+        self.app = create_app(settings.replace(issuer=self.issuer), store=store)
+
+    def post(self, endpoint: str, form: dict):
+        """POST ``form`` to ``…/protocol/openid-connect/<endpoint>`` under the new issuer."""
+        path = self.issuer.removeprefix("http://localhost")
+        return self.app.test_client().post(
+            f"{path}/protocol/openid-connect/{endpoint}",
+            data=form,
+            headers=basic_auth(self.client_id, CLIENT_SECRET),
+        )
+
+    @property
+    def client_id(self) -> str:
+        return self.flow.client["client_id"]
