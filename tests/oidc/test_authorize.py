@@ -122,30 +122,40 @@ def test_scheme_and_host_are_compared_as_registered(flow, app, asked):
 @pytest.mark.parametrize(
     ("asked", "accepted"),
     [
-        # Keycloak drops what lies between the port's ":" and the next "/": with no path
-        # after the port, the query goes too (OAuthRedirectUriTest.testLoopback registers
-        # http://127.0.0.1; testQueryComponents http://localhost?foo=bar).
-        ("http://127.0.0.1:8280?foo=bar", True),
-        ("http://localhost:8280?foo=bar", False),
-        ("http://localhost?foo=bar", True),
+        # Keycloak 25.0.6 and later drop the port only: the path, the query and the rest are
+        # compared as sent (OAuthRedirectUriTest.testLoopback registers http://127.0.0.1,
+        # testQueryComponents http://localhost?foo=bar).
         ("http://127.0.0.1:8280", True),
-        # A "/" in the query is the next "/".
-        ("http://127.0.0.1:8280?next=/myapp", True),
+        ("http://127.0.0.1:8280/myapp", True),
+        ("http://127.0.0.1:8280?foo=bar", False),
+        ("http://localhost:8280?foo=bar", True),
+        ("http://localhost?foo=bar", True),
+        ("http://127.0.0.1:8280?next=/myapp", False),
         ("http://127.0.0.1:8280/myapp?foo=bar", False),
+        # The IPv6 loopback address too.
+        ("http://[::1]:8280/cb", True),
+        ("http://[::1]/cb", True),
+        ("http://[::1]:8280/other", False),
         # No fragment, whatever Keycloak would make of one (RFC 6749 §3.1.2).
         ("http://127.0.0.1:8280#foo", False),
         ("http://127.0.0.1:8280?a#/myapp", False),
     ],
 )
-def test_a_loopback_uri_with_a_port_and_no_path_loses_its_query_too(flow, app, asked, accepted):
-    """``RedirectUtils.verifyRedirectUri`` (docs/reference/keycloak-behaviour.md,
-    "Authorization endpoint"): failing an exact match, an ``http://localhost`` or
-    ``http://127.0.0.1`` URI is compared again without what follows the ``:`` up to the next
-    ``/`` — everything after the port when no ``/`` follows. The answer goes to the URI
-    asked for, its query kept."""
+def test_a_loopback_uri_is_compared_without_its_port(flow, app, asked, accepted):
+    """``RedirectUtils.verifyRedirectUri`` since Keycloak 25.0.6
+    (https://github.com/keycloak/keycloak/commit/9f37a83c517f5f5e1664dd9a3b74a4be5ef16b11,
+    https://github.com/keycloak/keycloak/issues/33115; docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint"): failing an exact match, an ``http`` URI whose host is
+    ``localhost``, ``127.0.0.1`` or ``[::1]`` is compared again with its port left out, the
+    rest as sent. The answer goes to the URI asked for, its query kept."""
     register_client(
         app,
-        redirect_uris=["http://127.0.0.1", "http://127.0.0.1/myapp", "http://localhost?foo=bar"],
+        redirect_uris=[
+            "http://127.0.0.1",
+            "http://127.0.0.1/myapp",
+            "http://localhost?foo=bar",
+            "http://[::1]/cb",
+        ],
     )
     response = flow.authorize(redirect_uri=asked)
     if accepted:
@@ -155,6 +165,32 @@ def test_a_loopback_uri_with_a_port_and_no_path_loses_its_query_too(flow, app, a
     else:
         assert response.status_code == 400 and "Location" not in response.headers
         assert _error_detail(response) == "Invalid parameter: redirect_uri"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "code", "id_token", "access_token", "token_type", "expires_in", "state", "iss", "error",
+        "error_description", "session_state", "response", "kc_action", "kc_action_status",
+        "STATE", "Iss", "st%61te",
+    ],
+)  # fmt: skip
+def test_a_redirect_uri_carrying_a_response_parameter_is_refused(flow, app, name):
+    """Keycloak 26.4.14, 26.6.5 and later refuse a ``redirect_uri`` whose query already holds a
+    parameter of the authorization response — the answer would carry it twice
+    (CVE-2026-9689, https://github.com/keycloak/keycloak/issues/49430, fixed by
+    https://github.com/keycloak/keycloak/pull/49959: ``RedirectUtils.FORBIDDEN_OIDC_PARAMS``,
+    the names decoded and compared without case): the error page "Invalid parameter:
+    redirect_uri", even for a URI registered as sent (docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint")."""
+    uri = f"{REDIRECT_URI}?{name}=x"
+    register_client(app, redirect_uris=[uri, REDIRECT_URI + "?statement=x&x=state"])
+    refused = flow.authorize(redirect_uri=uri)
+    assert refused.status_code == 400 and "Location" not in refused.headers
+    assert _error_detail(refused) == "Invalid parameter: redirect_uri"
+    # A name that only begins like one, or a value, is no response parameter.
+    accepted = flow.authorize(redirect_uri=REDIRECT_URI + "?statement=x&x=state")
+    assert accepted.status_code == 302 and "/login-actions/" in accepted.headers["Location"]
 
 
 def test_a_relative_redirect_uri_is_the_issuers_origin_only(flow, app):
