@@ -531,6 +531,14 @@ def validate_metadata(
             available = signing_algs() if available is None else available
             if alg not in available:
                 raise InvalidClientMetadata(missing_signing_key(field, alg))
+    # OIDC Dynamic Client Registration §2: every request object of the client is signed with
+    # this algorithm (``none``: unsigned), as Keycloak's request.object.signature.alg.
+    request_alg = meta.get("request_object_signing_alg")
+    if request_alg is not None and request_alg not in (*SIGNING_ALGS, "none"):
+        raise InvalidClientMetadata(
+            f"request_object_signing_alg: {request_alg!r} unsupported; "
+            f"supported: {[*SIGNING_ALGS, 'none']}"
+        )
     for flag in (
         "pkce_plain_allowed",
         "require_pkce",
@@ -714,6 +722,12 @@ class Client(ClientMixin):
     @property
     def jwks(self) -> dict | None:
         return self.metadata.get("jwks")
+
+    @property
+    def request_object_signing_alg(self) -> str | None:
+        """The one algorithm of the client's request objects (``none``: unsigned ones only),
+        None for any (:func:`validate_metadata`)."""
+        return self.metadata.get("request_object_signing_alg")
 
     @property
     def token_endpoint_auth_signing_alg(self) -> str | None:
