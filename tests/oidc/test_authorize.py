@@ -193,6 +193,44 @@ def test_a_redirect_uri_carrying_a_response_parameter_is_refused(flow, app, name
     assert accepted.status_code == 302 and "/login-actions/" in accepted.headers["Location"]
 
 
+@pytest.mark.parametrize(
+    "registered",
+    [
+        "android-app://org.keycloak.examples.cordova/https/keycloak-cordova-example.github.io/login",
+        "http://localhost:8280/foo/bar%20bar%2092%2F72/3",
+    ],
+)
+def test_a_custom_scheme_or_an_encoded_path_is_answered_as_registered(app, client, registered):
+    """``OAuthRedirectUriTest.testWithCustomScheme`` and ``testRedirectUriWithEncodedPath``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/OAuthRedirectUriTest.java):
+    the login's answer goes to the URI as registered — its scheme, its escapes (``%20``,
+    ``%2F``) unchanged — and the code is exchanged with it."""
+    flow = Flow(app, client, register_client(app, redirect_uris=[registered]))
+    answer = flow.login(flow.authorize(state="st"), sandbox_professional(app))
+    assert answer.headers["Location"].startswith(registered + "?state=st&")
+    code = flow.code_from(answer)["code"]
+    assert flow.token(code, redirect_uri=registered).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "VeryLittleGravitasIndeed",
+        '{"csrf_token":+"hlvZNIsWyqdkEhbjlQIia0ty2YY4TXat",+"destination":+"eyJhbGciOiJIUzI1NiJ9'
+        '.Imh0dHA6Ly9sb2NhbGhvc3Q6NTAwMC9wcml2YXRlIg.T18WeIV29komDl8jav-3bSnUZDlMD8VOfIrd2ikP5zE"}',
+    ],
+)
+def test_the_state_comes_back_encoded_as_keycloak_encodes_it(flow, app, state):
+    """``OAuthRedirectUriStateTest.testSimpleStateParameter`` and ``testJsonStateParameter``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/OAuthRedirectUriStateTest.java)
+    look for ``state=`` followed by the state as they sent it percent-encoded (``{`` ``%7B``,
+    ``"`` ``%22``, ``:`` ``%3A``, ``+`` ``%2B``, ``,`` ``%2C``) in the callback's query."""
+    answer = flow.login(flow.authorize(state=state), sandbox_professional(app))
+    query = urlsplit(answer.headers["Location"]).query
+    assert "state=" + urlencode({"": state})[1:] in query
+    assert _query(answer)["state"] == state
+
+
 def test_a_relative_redirect_uri_is_the_issuers_origin_only(flow, app):
     """A registered path (Keycloak's relative redirect URI) is resolved against the issuer's
     origin, then matched exactly: the path itself, or the path on another host, is refused."""
