@@ -288,3 +288,24 @@ def test_a_client_that_requires_pushed_requests_is_refused_without_one(app, clie
 def test_require_pushed_authorization_requests_is_a_boolean(app):
     with pytest.raises(InvalidClientMetadata):
         register_client(app, require_pushed_authorization_requests="yes")
+
+
+def test_a_request_uri_is_no_code(app, client):
+    """``ParTest.testParDoNotClashWithAuthorizationCode``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/par/ParTest.java):
+    a pushed request carrying a code's own fields (an id, a session, an expiry) is accepted,
+    and what its ``request_uri`` names, presented as a code, is ``invalid_grant``."""
+    register_client(app)
+    pairs = [("response_type", "code"), ("scope", "openid"), ("redirect_uri", REDIRECT_URI),
+             ("id", "some-id"), ("uss", "session"), ("exp", "9999999999")]  # fmt: skip
+    pushed = _push_form(client, pairs)
+    assert pushed.status_code == 201, pushed.get_json()
+    key = pushed.get_json()["request_uri"][len(PAR_URN_PREFIX) :]
+    for code in (key, pushed.get_json()["request_uri"]):
+        refused = client.post(
+            f"{OIDC}/token",
+            data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
+            headers=basic_auth("service-test", CLIENT_SECRET),
+        )
+        assert refused.status_code == 400
+        assert refused.get_json()["error"] == "invalid_grant"
