@@ -520,6 +520,29 @@ def test_an_unusable_request_object_or_request_uri_is_keycloaks_invalid_request_
     assert _error_detail(flow.authorize(request=wrong)) == "Invalid parameter: redirect_uri"
 
 
+def test_claims_in_the_query_or_a_request_object_are_accepted(flow, app):
+    """``OIDCAdvancedRequestParamsTest.processClaimsQueryParam`` and
+    ``processClaimsRequestParam``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oidc/OIDCAdvancedRequestParamsTest.java):
+    ``claims`` (OIDC Core §5.5) as JSON in the query, or as an object in an unsigned request
+    object, leads to the login page and a code; Keycloak keeps it for its protocol mappers,
+    none of which PSC's clients get by default."""
+    claims = {"id_token": {"test_claim": {"essential": True}}}
+    in_query = flow.authorize(claims=json.dumps(claims))
+    assert in_query.status_code == 302 and "/login-actions/" in in_query.headers["Location"]
+    request = _unsigned_request_object(
+        {
+            "client_id": "service-test",
+            "response_type": "code",
+            "redirect_uri": REDIRECT_URI,
+            "claims": claims,
+        }  # fmt: skip
+    )
+    in_object = flow.authorize(request=request)
+    assert in_object.status_code == 302 and "/login-actions/" in in_object.headers["Location"]
+    assert "code" in flow.code_from(flow.login(in_object, sandbox_professional(app)))
+
+
 def test_prompt_none_without_session_is_login_required(flow):
     params = _query(flow.authorize(prompt="none", state="s1"))
     assert params["error"] == "login_required"
