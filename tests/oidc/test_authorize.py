@@ -122,30 +122,40 @@ def test_scheme_and_host_are_compared_as_registered(flow, app, asked):
 @pytest.mark.parametrize(
     ("asked", "accepted"),
     [
-        # Keycloak drops what lies between the port's ":" and the next "/": with no path
-        # after the port, the query goes too (OAuthRedirectUriTest.testLoopback registers
-        # http://127.0.0.1; testQueryComponents http://localhost?foo=bar).
-        ("http://127.0.0.1:8280?foo=bar", True),
-        ("http://localhost:8280?foo=bar", False),
-        ("http://localhost?foo=bar", True),
+        # Keycloak 25.0.6 and later drop the port only: the path, the query and the rest are
+        # compared as sent (OAuthRedirectUriTest.testLoopback registers http://127.0.0.1,
+        # testQueryComponents http://localhost?foo=bar).
         ("http://127.0.0.1:8280", True),
-        # A "/" in the query is the next "/".
-        ("http://127.0.0.1:8280?next=/myapp", True),
+        ("http://127.0.0.1:8280/myapp", True),
+        ("http://127.0.0.1:8280?foo=bar", False),
+        ("http://localhost:8280?foo=bar", True),
+        ("http://localhost?foo=bar", True),
+        ("http://127.0.0.1:8280?next=/myapp", False),
         ("http://127.0.0.1:8280/myapp?foo=bar", False),
+        # The IPv6 loopback address too.
+        ("http://[::1]:8280/cb", True),
+        ("http://[::1]/cb", True),
+        ("http://[::1]:8280/other", False),
         # No fragment, whatever Keycloak would make of one (RFC 6749 §3.1.2).
         ("http://127.0.0.1:8280#foo", False),
         ("http://127.0.0.1:8280?a#/myapp", False),
     ],
 )
-def test_a_loopback_uri_with_a_port_and_no_path_loses_its_query_too(flow, app, asked, accepted):
-    """``RedirectUtils.verifyRedirectUri`` (docs/reference/keycloak-behaviour.md,
-    "Authorization endpoint"): failing an exact match, an ``http://localhost`` or
-    ``http://127.0.0.1`` URI is compared again without what follows the ``:`` up to the next
-    ``/`` — everything after the port when no ``/`` follows. The answer goes to the URI
-    asked for, its query kept."""
+def test_a_loopback_uri_is_compared_without_its_port(flow, app, asked, accepted):
+    """``RedirectUtils.verifyRedirectUri`` since Keycloak 25.0.6
+    (https://github.com/keycloak/keycloak/commit/9f37a83c517f5f5e1664dd9a3b74a4be5ef16b11,
+    https://github.com/keycloak/keycloak/issues/33115; docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint"): failing an exact match, an ``http`` URI whose host is
+    ``localhost``, ``127.0.0.1`` or ``[::1]`` is compared again with its port left out, the
+    rest as sent. The answer goes to the URI asked for, its query kept."""
     register_client(
         app,
-        redirect_uris=["http://127.0.0.1", "http://127.0.0.1/myapp", "http://localhost?foo=bar"],
+        redirect_uris=[
+            "http://127.0.0.1",
+            "http://127.0.0.1/myapp",
+            "http://localhost?foo=bar",
+            "http://[::1]/cb",
+        ],
     )
     response = flow.authorize(redirect_uri=asked)
     if accepted:
@@ -155,6 +165,70 @@ def test_a_loopback_uri_with_a_port_and_no_path_loses_its_query_too(flow, app, a
     else:
         assert response.status_code == 400 and "Location" not in response.headers
         assert _error_detail(response) == "Invalid parameter: redirect_uri"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "code", "id_token", "access_token", "token_type", "expires_in", "state", "iss", "error",
+        "error_description", "session_state", "response", "kc_action", "kc_action_status",
+        "STATE", "Iss", "st%61te",
+    ],
+)  # fmt: skip
+def test_a_redirect_uri_carrying_a_response_parameter_is_refused(flow, app, name):
+    """Keycloak 26.4.14, 26.6.5 and later refuse a ``redirect_uri`` whose query already holds a
+    parameter of the authorization response — the answer would carry it twice
+    (CVE-2026-9689, https://github.com/keycloak/keycloak/issues/49430, fixed by
+    https://github.com/keycloak/keycloak/pull/49959: ``RedirectUtils.FORBIDDEN_OIDC_PARAMS``,
+    the names decoded and compared without case): the error page "Invalid parameter:
+    redirect_uri", even for a URI registered as sent (docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint")."""
+    uri = f"{REDIRECT_URI}?{name}=x"
+    register_client(app, redirect_uris=[uri, REDIRECT_URI + "?statement=x&x=state"])
+    refused = flow.authorize(redirect_uri=uri)
+    assert refused.status_code == 400 and "Location" not in refused.headers
+    assert _error_detail(refused) == "Invalid parameter: redirect_uri"
+    # A name that only begins like one, or a value, is no response parameter.
+    accepted = flow.authorize(redirect_uri=REDIRECT_URI + "?statement=x&x=state")
+    assert accepted.status_code == 302 and "/login-actions/" in accepted.headers["Location"]
+
+
+@pytest.mark.parametrize(
+    "registered",
+    [
+        "android-app://org.keycloak.examples.cordova/https/keycloak-cordova-example.github.io/login",
+        "http://localhost:8280/foo/bar%20bar%2092%2F72/3",
+    ],
+)
+def test_a_custom_scheme_or_an_encoded_path_is_answered_as_registered(app, client, registered):
+    """``OAuthRedirectUriTest.testWithCustomScheme`` and ``testRedirectUriWithEncodedPath``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/OAuthRedirectUriTest.java):
+    the login's answer goes to the URI as registered — its scheme, its escapes (``%20``,
+    ``%2F``) unchanged — and the code is exchanged with it."""
+    flow = Flow(app, client, register_client(app, redirect_uris=[registered]))
+    answer = flow.login(flow.authorize(state="st"), sandbox_professional(app))
+    assert answer.headers["Location"].startswith(registered + "?state=st&")
+    code = flow.code_from(answer)["code"]
+    assert flow.token(code, redirect_uri=registered).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "VeryLittleGravitasIndeed",
+        '{"csrf_token":+"hlvZNIsWyqdkEhbjlQIia0ty2YY4TXat",+"destination":+"eyJhbGciOiJIUzI1NiJ9'
+        '.Imh0dHA6Ly9sb2NhbGhvc3Q6NTAwMC9wcml2YXRlIg.T18WeIV29komDl8jav-3bSnUZDlMD8VOfIrd2ikP5zE"}',
+    ],
+)
+def test_the_state_comes_back_encoded_as_keycloak_encodes_it(flow, app, state):
+    """``OAuthRedirectUriStateTest.testSimpleStateParameter`` and ``testJsonStateParameter``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/OAuthRedirectUriStateTest.java)
+    look for ``state=`` followed by the state as they sent it percent-encoded (``{`` ``%7B``,
+    ``"`` ``%22``, ``:`` ``%3A``, ``+`` ``%2B``, ``,`` ``%2C``) in the callback's query."""
+    answer = flow.login(flow.authorize(state=state), sandbox_professional(app))
+    query = urlsplit(answer.headers["Location"]).query
+    assert "state=" + urlencode({"": state})[1:] in query
+    assert _query(answer)["state"] == state
 
 
 def test_a_relative_redirect_uri_is_the_issuers_origin_only(flow, app):
@@ -444,6 +518,29 @@ def test_an_unusable_request_object_or_request_uri_is_keycloaks_invalid_request_
     # The request object's redirect URI is the one checked: Keycloak's page for it.
     wrong = _unsigned_request_object({**request_object, "redirect_uri": "https://evil.example/cb"})
     assert _error_detail(flow.authorize(request=wrong)) == "Invalid parameter: redirect_uri"
+
+
+def test_claims_in_the_query_or_a_request_object_are_accepted(flow, app):
+    """``OIDCAdvancedRequestParamsTest.processClaimsQueryParam`` and
+    ``processClaimsRequestParam``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oidc/OIDCAdvancedRequestParamsTest.java):
+    ``claims`` (OIDC Core §5.5) as JSON in the query, or as an object in an unsigned request
+    object, leads to the login page and a code; Keycloak keeps it for its protocol mappers,
+    none of which PSC's clients get by default."""
+    claims = {"id_token": {"test_claim": {"essential": True}}}
+    in_query = flow.authorize(claims=json.dumps(claims))
+    assert in_query.status_code == 302 and "/login-actions/" in in_query.headers["Location"]
+    request = _unsigned_request_object(
+        {
+            "client_id": "service-test",
+            "response_type": "code",
+            "redirect_uri": REDIRECT_URI,
+            "claims": claims,
+        }  # fmt: skip
+    )
+    in_object = flow.authorize(request=request)
+    assert in_object.status_code == 302 and "/login-actions/" in in_object.headers["Location"]
+    assert "code" in flow.code_from(flow.login(in_object, sandbox_professional(app)))
 
 
 def test_prompt_none_without_session_is_login_required(flow):

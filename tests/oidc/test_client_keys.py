@@ -7,6 +7,8 @@ whose type or ``alg`` is not the JWS's does not verify it."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 
@@ -294,3 +296,83 @@ def test_signed_ciba_requests_pick_the_key_as_client_assertions(app, client, key
     refused = send(_ciba_request(keys["ec2"], "ES256", kid="e2")).get_json()
     assert refused["error"] == "invalid_request"
     assert refused["error_description"] == "Failed to verify signature", refused
+
+
+# -- request_object_signing_alg ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("registered", "sent", "accepted"),
+    [
+        ("ES256", "ES256", True),
+        ("ES256", "RS256", False),
+        ("ES256", "none", False),
+        ("none", "none", True),
+        ("none", "ES256", False),
+        (None, "ES256", True),
+        (None, "none", True),
+    ],
+)
+def test_request_object_signing_alg_is_the_only_alg_accepted(
+    app, client, keys, caplog, registered, sent, accepted
+):
+    """OIDC Dynamic Client Registration §2 ``request_object_signing_alg``: "All Request Objects
+    from this Client MUST be rejected, if not signed with this algorithm". Keycloak's client
+    attribute ``request.object.signature.alg``, which its registration fills from that member:
+    ``OIDCAdvancedRequestParamsTest.requestUriParamSignedExpectedES256ActualRS256`` and
+    ``…ExpectedNoneActualES256`` get the page "Invalid Request", ``…ExpectedES256ActualES256``,
+    ``…ExpectedNoneActualNone`` and ``…ExpectedAnyActualES256`` (none registered) log in
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oidc/OIDCAdvancedRequestParamsTest.java;
+    docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
+    extra = {} if registered is None else {"request_object_signing_alg": registered}
+    meta = register_client(
+        app, jwks={"keys": [_jwk(keys["rsa1"], kid="r1"), _jwk(keys["ec1"], kid="e1")]}, **extra
+    )
+    if sent == "none":
+        now = int(time.time())
+        claims = {"client_id": "service-test", "iat": now, "exp": now + 60,
+                  "response_type": "code", "scope": "openid scope_all"}  # fmt: skip
+        segments = [{"alg": "none"}, claims]
+        request = (
+            ".".join(
+                base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+                for part in segments
+            )
+            + "."
+        )
+    else:
+        request = _request_object(keys["ec1" if sent == "ES256" else "rsa1"], sent)
+    response = Flow(app, client, meta).authorize(request=request)
+    if accepted:
+        assert response.status_code == 302, response.get_data(as_text=True)
+    else:
+        assert response.status_code == 400 and "Location" not in response.headers
+        assert "Invalid Request" in response.get_data(as_text=True)
+        assert f"the request object must be signed with {registered}" in caplog.text
+
+
+def test_a_pushed_request_object_of_another_alg_is_invalid_request_object(app, client, keys):
+    """``ParTest.testWrongSigningAlgorithmForRequestObject``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/par/ParTest.java):
+    a client registered with ``request_object_signing_alg`` PS256 pushes an RS256 request
+    object: 400 ``invalid_request_object``."""
+    from tests.support.oidc_flow import CLIENT_SECRET
+    from tests.support.oidc_flow import REDIRECT_URI
+
+    register_client(
+        app, jwks={"keys": [_jwk(keys["rsa1"], kid="r1")]}, request_object_signing_alg="PS256"
+    )
+    pushed = client.post(
+        f"{OIDC}/ext/par/request",
+        data={"request": _request_object(keys["rsa1"], "RS256"), "redirect_uri": REDIRECT_URI},
+        headers=basic_auth("service-test", CLIENT_SECRET),
+    )
+    assert pushed.status_code == 400
+    assert pushed.get_json()["error"] == "invalid_request_object"
+
+
+@pytest.mark.parametrize("alg", ["HS256", "RS1", "", 256])
+def test_an_unknown_request_object_signing_alg_is_not_registered(app, alg):
+    with pytest.raises(InvalidClientMetadata) as refused:
+        register_client(app, request_object_signing_alg=alg)
+    assert "request_object_signing_alg" in refused.value.description

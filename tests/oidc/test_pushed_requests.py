@@ -241,6 +241,24 @@ def test_a_redirect_uri_refused_at_par_is_invalid_request(app, client, redirect_
     }
 
 
+def test_a_redirect_uri_carrying_a_response_parameter_is_refused_at_par(app, client):
+    """The pushed request's ``redirect_uri`` goes through the same ``RedirectUtils`` check
+    (``ParEndpoint`` calls ``AuthorizationEndpointChecker.checkRedirectUri``): one whose query
+    holds ``state``, ``code`` or ``iss`` is refused by Keycloak 26.4.14, 26.6.5 and later
+    (https://github.com/keycloak/keycloak/pull/49959), which PAR answers 400 ``invalid_request``
+    "Invalid parameter: redirect_uri" (docs/reference/keycloak-behaviour.md, "Authorization
+    endpoint")."""
+    polluted = REDIRECT_URI + "?iss=https%3A%2F%2Fevil.example"
+    register_client(app, redirect_uris=[REDIRECT_URI, polluted])
+    pairs = [("response_type", "code"), ("scope", "openid"), ("redirect_uri", polluted)]
+    refused = _push_form(client, pairs)
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Invalid parameter: redirect_uri",
+    }
+
+
 def test_a_client_that_requires_pushed_requests_is_refused_without_one(app, client):
     """RFC 9126 §6's ``require_pushed_authorization_requests`` client metadata (Keycloak's
     "Pushed authorization request required"): an authorization request without a pushed
@@ -286,3 +304,24 @@ def test_a_client_with_an_enforced_pkce_method_pushes_with_it(app, client):
     }
     challenge = [("code_challenge", "a" * 43), ("code_challenge_method", "S256")]
     assert _push_form(client, base + challenge).status_code == 201
+
+
+def test_a_request_uri_is_no_code(app, client):
+    """``ParTest.testParDoNotClashWithAuthorizationCode``
+    (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/par/ParTest.java):
+    a pushed request carrying a code's own fields (an id, a session, an expiry) is accepted,
+    and what its ``request_uri`` names, presented as a code, is ``invalid_grant``."""
+    register_client(app)
+    pairs = [("response_type", "code"), ("scope", "openid"), ("redirect_uri", REDIRECT_URI),
+             ("id", "some-id"), ("uss", "session"), ("exp", "9999999999")]  # fmt: skip
+    pushed = _push_form(client, pairs)
+    assert pushed.status_code == 201, pushed.get_json()
+    key = pushed.get_json()["request_uri"][len(PAR_URN_PREFIX) :]
+    for code in (key, pushed.get_json()["request_uri"]):
+        refused = client.post(
+            f"{OIDC}/token",
+            data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
+            headers=basic_auth("service-test", CLIENT_SECRET),
+        )
+        assert refused.status_code == 400
+        assert refused.get_json()["error"] == "invalid_grant"

@@ -20,6 +20,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
@@ -161,12 +162,12 @@ INSTALLED_APP_URN = "urn:ietf:wg:oauth:2.0:oob"
 INSTALLED_APP_PAGE = "/protocol/openid-connect/oauth/oob"
 
 
-#: Keycloak's installed-application prefixes (``Constants.INSTALLED_APP_URL`` and
-#: ``INSTALLED_APP_LOOPBACK``) followed by a port that ends the authority: the one part
-#: :func:`redirect_uri_matches` may drop (RFC 8252 §7.3). The authority must end right after
-#: the digits, so that user information (``http://localhost:1@evil``), a longer host
-#: (``http://127.0.0.1.evil``), a backslash or a fragment never pass for a loopback address.
-_LOOPBACK_PORT = re.compile(r"(http://(?:localhost|127\.0\.0\.1)):([0-9]{1,5})(?=[/?]|\Z)")
+#: The loopback hosts of Keycloak's ``RedirectUtils.LOOPBACK_INTERFACES`` after ``http://``,
+#: followed by a port that ends the authority: the one part :func:`redirect_uri_matches` may
+#: drop (RFC 8252 §7.3). The authority must end right after the digits, so that user
+#: information (``http://localhost:1@evil``), a longer host (``http://127.0.0.1.evil``) or a
+#: backslash never pass for a loopback address.
+_LOOPBACK_PORT = re.compile(r"(http://(?:localhost|127\.0\.0\.1|\[::1\])):([0-9]{1,5})(?=[/?]|\Z)")
 
 
 def redirect_uri_matches(uri: str, registered: Collection[str]) -> bool:
@@ -175,21 +176,49 @@ def redirect_uri_matches(uri: str, registered: Collection[str]) -> bool:
     (docs/reference/keycloak-behaviour.md, "Authorization endpoint"). ``uri`` is a registered
     one as a plain string (OIDC Core §3.1.2.1) — its scheme and host too, compared exactly as
     Keycloak has since release 23 (https://github.com/keycloak/keycloak/pull/25115); failing
-    that, an ``http://localhost`` or ``http://127.0.0.1`` URI with a port is a registered one
-    without the port — RFC 8252 §7.3: "MUST allow any port to be specified at the time of the
-    request for loopback IP redirect URIs" (https://www.rfc-editor.org/rfc/rfc8252#section-7.3).
-    As Keycloak's, what is dropped runs from the port's ``:`` to the next ``/``: with no path
-    after the port, everything after it, the query too (``http://127.0.0.1:8280?x=1`` is
-    compared as ``http://127.0.0.1``). Nothing else is loosened: no wildcard, no decoding or
-    path normalisation, no fragment (santeid redirects to ``uri`` as sent)."""
+    that, an ``http`` URI whose host is ``localhost``, ``127.0.0.1`` or ``[::1]`` is compared
+    again with its port left out, the rest as sent, as Keycloak has since 25.0.6
+    (https://github.com/keycloak/keycloak/commit/9f37a83c517f5f5e1664dd9a3b74a4be5ef16b11) —
+    RFC 8252 §7.3: "MUST allow any port to be specified at the time of the request for
+    loopback IP redirect URIs" (https://www.rfc-editor.org/rfc/rfc8252#section-7.3). Nothing
+    else is loosened: no wildcard, no decoding or path normalisation (Keycloak 24.0.3 and
+    later neither), no fragment (santeid redirects to ``uri`` as sent)."""
     if uri in registered:
         return True
     loopback = _LOOPBACK_PORT.match(uri)
     if loopback is None or not 0 < int(loopback.group(2)) <= 65535 or "#" in uri:
         return False
-    rest = uri[loopback.end() :]
-    slash = rest.find("/")
-    return loopback.group(1) + (rest[slash:] if slash >= 0 else "") in registered
+    return loopback.group(1) + uri[loopback.end() :] in registered
+
+
+#: The parameters of an authorization response (``code``, ``state``, ``iss``, …) that a
+#: redirect URI may not hold already: Keycloak's ``RedirectUtils.FORBIDDEN_OIDC_PARAMS``
+#: (https://github.com/keycloak/keycloak/pull/49959, in 26.4.14, 26.6.5 and later).
+RESPONSE_PARAMETERS = frozenset(
+    {
+        "code", "id_token", "access_token", "token_type", "expires_in", "state", "iss",
+        "error", "error_description", "session_state", "response", "kc_action",
+        "kc_action_status",
+    }
+)  # fmt: skip
+
+
+def carries_response_parameter(uri: str) -> bool:
+    """Whether the query (or the fragment) of ``uri`` already names a parameter of the
+    authorization response (:data:`RESPONSE_PARAMETERS`), its name percent-decoded and
+    compared without case as Keycloak's ``RedirectUtils.containsForbiddenOidcParameters``
+    reads it: the answer would carry that parameter twice, and which of the two a relying
+    party reads is up to its parser (CVE-2026-9689,
+    https://github.com/keycloak/keycloak/issues/49430). Plain string splitting: any text is
+    answered, none raises."""
+    before_fragment, _, fragment = uri.partition("#")
+    query = before_fragment.partition("?")[2]
+    return any(
+        unquote(pair.split("=", 1)[0]).lower() in RESPONSE_PARAMETERS
+        for component in (query, fragment)
+        if component
+        for pair in component.split("&")
+    )
 
 
 #: Schemes whose URI runs script in the page that follows it: never a place to send a browser
@@ -509,6 +538,14 @@ def validate_metadata(
         raise InvalidClientMetadata(
             f"pkce_code_challenge_method: {enforced!r} unsupported; supported: {list(pkce.METHODS)}"
         )
+    # OIDC Dynamic Client Registration §2: every request object of the client is signed with
+    # this algorithm (``none``: unsigned), as Keycloak's request.object.signature.alg.
+    request_alg = meta.get("request_object_signing_alg")
+    if request_alg is not None and request_alg not in (*SIGNING_ALGS, "none"):
+        raise InvalidClientMetadata(
+            f"request_object_signing_alg: {request_alg!r} unsupported; "
+            f"supported: {[*SIGNING_ALGS, 'none']}"
+        )
     for flag in (
         "pkce_plain_allowed",
         "require_pkce",
@@ -570,9 +607,12 @@ class Client(ClientMixin):
         return " ".join(s for s in scope_values(scope) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # OIDC Core §3.1.2.1 with Keycloak's two allowances (redirect_uri_matches). A URI is
-        # no secret: "==", which any text compares with (non-ASCII too).
-        return redirect_uri_matches(redirect_uri, self.redirect_uris)
+        # OIDC Core §3.1.2.1 with Keycloak's two allowances (redirect_uri_matches), and none
+        # that already holds a response parameter (carries_response_parameter). A URI is no
+        # secret: "==", which any text compares with (non-ASCII too).
+        return not carries_response_parameter(redirect_uri) and redirect_uri_matches(
+            redirect_uri, self.redirect_uris
+        )
 
     def check_client_secret(self, client_secret: str) -> bool:
         if not self.secret_digest or not isinstance(client_secret, str):
@@ -689,6 +729,12 @@ class Client(ClientMixin):
     @property
     def jwks(self) -> dict | None:
         return self.metadata.get("jwks")
+
+    @property
+    def request_object_signing_alg(self) -> str | None:
+        """The one algorithm of the client's request objects (``none``: unsigned ones only),
+        None for any (:func:`validate_metadata`)."""
+        return self.metadata.get("request_object_signing_alg")
 
     @property
     def token_endpoint_auth_signing_alg(self) -> str | None:

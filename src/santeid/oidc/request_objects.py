@@ -92,6 +92,13 @@ def _request_object_claims(token: str, client) -> dict:
             "invalid_request_object", "the request object is not a JWT"
         ) from None
     alg = header.get("alg")
+    expected = client.request_object_signing_alg
+    if expected is not None and alg != expected:
+        # OIDC Dynamic Client Registration §2 request_object_signing_alg; Keycloak's
+        # AuthzEndpointRequestObjectParser refuses another algorithm than the client's.
+        raise RequestObjectRefused(
+            "invalid_request_object", f"the request object must be signed with {expected}"
+        )
     if alg == "none":
         if parts[2]:
             raise RequestObjectRefused(

@@ -336,9 +336,9 @@ def test_logout_never_redirects_to_an_unregistered_uri(server):
 def test_a_loopback_redirect_uri_takes_any_port_and_nothing_else(server):
     """RFC 8252 §7.3: an authorization server MUST allow any port in a loopback IP redirect URI.
     Keycloak's ``RedirectUtils.verifyRedirectUri`` (docs/reference/keycloak-behaviour.md,
-    "Authorization endpoint"): failing an exact match, an ``http://localhost`` or
-    ``http://127.0.0.1`` URI is matched again without its port — the registered URI has none —
-    its scheme and host compared as written (https://github.com/keycloak/keycloak/pull/25115:
+    "Authorization endpoint"): failing an exact match, an ``http://localhost``,
+    ``http://127.0.0.1`` or ``http://[::1]`` URI is matched again without its port, the rest as
+    sent — the registered URI has none — its scheme and host compared as written (https://github.com/keycloak/keycloak/pull/25115:
     ``HTTP://LOCALHOST:1/callback`` is no loopback URI). The answer (``login_required`` here,
     sent by a redirect) goes to the port asked for; every look-alike is refused on a page."""
     session = browser()
