@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import keycloak_refusal
+from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
 from tests.support.oidc_flow import userinfo_refusal
 
@@ -146,3 +149,49 @@ def test_introspection_finds_the_tokens_of_a_professional_gone_from_the_director
         conn.execute("DELETE FROM person WHERE national_id = ?", (national_id,))
     assert _introspect(client, tokens["access_token"]) == {"active": False}
     assert _introspect(client, tokens["refresh_token"]) == {"active": False}
+
+
+def _other_client(app) -> dict:
+    return register_client(
+        app, client_id="other-service", client_secret="another-secret-0123456789"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [("removed", "User not found"), ("inactive", "User disabled")],
+)
+@pytest.mark.parametrize("fault", ["redirect_uri", "client", "code_verifier"])
+def test_the_user_of_a_code_is_checked_before_its_redirect_uri_client_and_pkce(
+    flow, app, client, change, refusal, fault
+):
+    """Keycloak's ``AuthorizationCodeGrantType.process`` checks the code's user ("User not
+    found", then "User disabled") right after its user session, before the ``redirect_uri``,
+    the client and PKCE
+    (https://github.com/keycloak/keycloak/blob/01e267d710da01ea44f0e2c330815417aeaf6ceb/services/src/main/java/org/keycloak/protocol/oidc/grants/AuthorizationCodeGrantType.java):
+    a code of a professional gone from the directory, or made inactive, is refused for its
+    user whatever else is wrong with the request, and is spent."""
+    national_id = sandbox_professional(app)
+    flow.full_login(national_id)
+    code = flow.obtain_code(prompt="none")["code"]
+    if change == "removed":
+        _remove_from_directory(app, national_id)
+    else:
+        _set_status(app, national_id, "inactive")
+    data = {"grant_type": "authorization_code", "code": code,
+            "redirect_uri": flow.client["redirect_uris"][0]}  # fmt: skip
+    headers = basic_auth(flow.client["client_id"], flow.client["client_secret"])
+    if fault == "redirect_uri":
+        data["redirect_uri"] = "https://service.example.org/other"
+    elif fault == "client":
+        other = _other_client(app)
+        headers = basic_auth(other["client_id"], other["client_secret"])
+    else:  # a verifier for a code issued without a challenge
+        data["code_verifier"] = "v" * 43
+    response = client.post(f"{OIDC}/token", data=data, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_grant", "error_description": refusal}
+    if change == "inactive":
+        _set_status(app, national_id, "active")
+    again = flow.token(code)
+    assert again.get_json() == {"error": "invalid_grant", "error_description": "Code not valid"}

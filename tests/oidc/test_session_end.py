@@ -36,6 +36,18 @@ def test_a_code_obtained_before_logout_buys_no_tokens_after_it(flow, client):
     assert response.get_json() == CODE_NOT_VALID
 
 
+def test_a_code_of_an_ended_session_is_code_not_valid_before_its_redirect_uri(flow, client):
+    """Keycloak's ``OAuth2CodeParser.parseCode`` finds no user session for the code and
+    answers "Code not valid" before ``AuthorizationCodeGrantType.process`` reads the
+    ``redirect_uri`` (docs/reference/keycloak-behaviour.md, "Token endpoint")."""
+    first = flow.full_login()
+    code = flow.obtain_code(prompt="none")["code"]
+    _logout(client, first["id_token"])
+    response = flow.token(code, redirect_uri="https://service.example.org/other")
+    assert response.status_code == 400
+    assert response.get_json() == CODE_NOT_VALID
+
+
 def test_a_code_whose_session_expired_buys_no_tokens(flow, app):
     flow.full_login()
     result = flow.obtain_code(prompt="none")

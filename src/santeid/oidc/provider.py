@@ -58,6 +58,7 @@ from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
 from santeid.oidc.tls_client_auth import refresh_certificate_thumbprint
 from santeid.oidc.tokens import RefreshRefused
 from santeid.oidc.tokens import SessionEnded
+from santeid.oidc.tokens import SessionGone
 from santeid.oidc.tokens import SubjectDisabled
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import UnknownSubject
@@ -165,6 +166,14 @@ class PerClientCodeChallenge(CodeChallenge):
         return authorization_code.code_challenge_method
 
 
+def _subject_refusal(exc: UnknownSubject) -> str:
+    """Keycloak's words for a grant whose user is no longer there (the user session holds no
+    user: "User not found") or is disabled ("User disabled")."""
+    if isinstance(exc, SubjectDisabled):
+        return keycloak_errors.USER_DISABLED
+    return keycloak_errors.USER_NOT_FOUND
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     """RFC 6749 §4.1.3–4.1.4 with OIDC Core §3.1.3 id_token; codes are single-use, atomically."""
 
@@ -174,7 +183,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def validate_token_request(self):
         """RFC 6749 §4.1.3 with Keycloak's texts, in Keycloak's order
         (``docs/reference/keycloak-behaviour.md``, "Token endpoint"): the code (missing, then
-        unknown or used), then ``redirect_uri``, then the client it was issued to; the PKCE
+        unknown or used), its login (:meth:`_check_login`: its session, its professional), then
+        ``redirect_uri``, then the client it was issued to; the PKCE
         checks (:class:`PerClientCodeChallenge`) run after, as Authlib's hook. Client
         authentication and the grant-type check come first, as in Authlib. Every refusal
         once the code was found spends it (:meth:`spend`)."""
@@ -187,6 +197,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if code is None:
             raise InvalidRequestError(keycloak_errors.MISSING_CODE)
         authorization_code = self.query_authorization_code(code, client)
+        self._check_login(authorization_code)
         original_redirect_uri = authorization_code.get_redirect_uri()
         sent_redirect_uri = self.request.payload.redirect_uri
         if (
@@ -208,6 +219,26 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError(refusal)
         self.request.client = client
         self.request.authorization_code = authorization_code
+
+    def _check_login(self, authorization_code: AuthorizationCodeRecord) -> None:
+        """The code's login, checked where Keycloak checks it, before the ``redirect_uri`` and
+        the client (``AuthorizationCodeGrantType.process``, docs/reference/keycloak-behaviour.md,
+        "Token endpoint"): its SSO session closed or expired, "Code not valid"
+        (``OAuth2CodeParser.parseCode`` finds no user session); then its professional gone
+        from the directory, "User not found", or inactive, "User disabled". A refusal spends
+        the code. :meth:`create_token_response` meets the same refusals again when they
+        happen in between."""
+        tokens = _services().tokens
+        authentication = Authentication.from_dict(authorization_code.data["auth"])
+        try:
+            tokens.live_session(authentication)
+            tokens.professional_of(authentication)
+        except SessionGone as exc:
+            self.spend(authorization_code)
+            raise InvalidGrantError(str(exc)) from None
+        except UnknownSubject as exc:
+            self.spend(authorization_code)
+            raise InvalidGrantError(_subject_refusal(exc)) from None
 
     @staticmethod
     def spend(authorization_code: AuthorizationCodeRecord) -> None:
@@ -319,10 +350,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             if consumed.value is None:
                 self._refuse_used_code(record.key, family.id)
             services.tokens.revoke_family(family.id)
-            if isinstance(exc, SubjectDisabled):
-                raise InvalidGrantError(keycloak_errors.USER_DISABLED) from None
-            # Keycloak's TokenEndpoint.codeToToken: the user session holds no user.
-            raise InvalidGrantError(keycloak_errors.USER_NOT_FOUND) from None
+            raise InvalidGrantError(_subject_refusal(exc)) from None
         if consumed.value is None:
             self._refuse_used_code(record.key, family.id)
         if services.tokens.session_ended(authentication):

@@ -33,6 +33,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from santeid.clock import system_clock
 from santeid.keystore import ALGORITHMS
@@ -52,6 +53,9 @@ from santeid.storage.records import REFRESH_TOKEN
 from santeid.storage.records import REFRESH_TOKEN_FAMILY
 from santeid.storage.records import Record
 from santeid.storage.records import RecordBook
+
+if TYPE_CHECKING:
+    from santeid.directory.models import Professional
 
 #: PSC's production ID tokens carry ``auth_level`` "1" whatever the means (its meaning is not
 #: published; docs/reference/pro-sante-connect.md §7, §11).
@@ -293,11 +297,7 @@ class TokenService:
         remaining = self.session_end(authentication) - int(self.clock())
         if remaining <= 0:
             raise SessionEnded("Session not active")
-        session = None
-        if authentication.sid:
-            session = self.sessions.live(authentication.sid)
-            if session is None:
-                raise SessionGone(keycloak_errors.CODE_NOT_VALID)
+        session = self.live_session(authentication)
         fid = _uuid()
         record = {
             "client_id": client.get_client_id(),
@@ -321,6 +321,31 @@ class TokenService:
         if batch is None:
             writes.run()
         return OpenedFamily(fid, session)
+
+    def live_session(self, authentication: Authentication) -> Record | None:
+        """The SSO session of a login, still open, or None for a login without one (CIBA).
+
+        :raises SessionGone: the login had a session, and it was closed (logout) or expired.
+        """
+        if not authentication.sid:
+            return None
+        session = self.sessions.live(authentication.sid)
+        if session is None:
+            raise SessionGone(keycloak_errors.CODE_NOT_VALID)
+        return session
+
+    def professional_of(self, authentication: Authentication) -> Professional:
+        """The professional a grant is issued for, as the directory holds them now.
+
+        :raises UnknownSubject: gone from the directory (Keycloak's "User not found").
+        :raises SubjectDisabled: inactive (Keycloak's "User disabled").
+        """
+        professional = self.directory.get(authentication.national_id)
+        if professional is None:
+            raise UnknownSubject(authentication.national_id)
+        if not professional.is_active:
+            raise SubjectDisabled(authentication.national_id)
+        return professional
 
     def session_ended(self, authentication: Authentication) -> bool:
         """A logout marked the SSO session of ``authentication`` as ended. Read after a family
@@ -381,13 +406,11 @@ class TokenService:
             grant_scope = scope
         id_alg = self.id_token_alg(client, grant_scope)
         writes = self.store.batch() if batch is None else batch
-        professional = self.directory.get(authentication.national_id)
-        if professional is None:
+        try:
+            professional = self.professional_of(authentication)
+        except UnknownSubject:
             writes.run()
-            raise UnknownSubject(authentication.national_id)
-        if not professional.is_active:
-            writes.run()
-            raise SubjectDisabled(authentication.national_id)
+            raise
         now = int(self.clock())
         settings = self.settings
         # No token outlives its session (Keycloak: ``expires_in`` and ``refresh_expires_in``
