@@ -214,6 +214,35 @@ def test_wrong_algorithms_and_keys(client, meta, keys, auto_id):
     )
 
 
+@pytest.mark.parametrize("alg", ["XS256", "RSA-OAEP", "es256"])
+def test_an_algorithm_keycloak_does_not_name_fails_to_build_the_jws(client, meta, auto_id, alg):
+    """Keycloak reads a signed request with ``JOSEParser.parse``, which builds a ``JWSInput``
+    whose header's ``alg`` is read into the ``org.keycloak.jose.jws.Algorithm`` enum: a name
+    outside it fails there, and ``parseRequest`` answers the parser's message, 400
+    ``invalid_request`` "Failed to build JWS"
+    (https://github.com/keycloak/keycloak/blob/1baab67f3bcf645fc73e1a2835dc22776ab3bc19/core/src/main/java/org/keycloak/jose/JOSEParser.java;
+    docs/reference/keycloak-behaviour.md, "CIBA: a signed request's algorithm")."""
+    response = _send(client, _unsigned(_claims(auto_id), alg))
+    assert _description(response) == "Failed to build JWS"
+
+
+@pytest.mark.parametrize("alg", ["Ed25519", "Ed448"])
+def test_an_algorithm_keycloak_names_without_a_provider_is_not_found(client, meta, auto_id, alg):
+    """Names of the enum without a signature provider (Keycloak signs EdDSA under ``EdDSA``;
+    ``Ed25519`` and ``Ed448`` are its curves): "Not found provider for the algorithm <alg>",
+    after ``none`` and before the HMAC check
+    (``BackchannelAuthenticationEndpointSignedRequestParser``)."""
+    response = _send(client, _unsigned(_claims(auto_id), alg))
+    assert _description(response) == f"Not found provider for the algorithm {alg}"
+
+
+def test_eddsa_is_known_and_not_registered(client, meta, auto_id):
+    """``EdDSA`` has Keycloak's provider: a client registered for ES256 is answered that its
+    algorithm is another."""
+    response = _send(client, _unsigned(_claims(auto_id), "EdDSA"))
+    assert _description(response) == NOT_REGISTERED
+
+
 def test_parameters_outside_the_jwt_are_refused(client, meta, keys, auto_id):
     response = _send(client, _sign(_claims(auto_id), keys["es"]), binding_message="43")
     assert error_of(response) == "invalid_request"

@@ -99,6 +99,18 @@ ALG_NOT_REGISTERED = (
     "Client requested algorithm not registered in advance or request signed with different "
     "algorithm other than client requested algorithm"
 )
+#: An ``alg`` outside Keycloak's ``org.keycloak.jose.jws.Algorithm`` enum: its JOSE parser
+#: cannot build the JWS (``JOSEParser.parse``), before any check of the parser's own.
+JWS_NOT_BUILT = "Failed to build JWS"
+#: A name of that enum that has no signature provider.
+ALG_WITHOUT_PROVIDER = "Not found provider for the algorithm {}"
+#: The names of Keycloak's enum (``Algorithm``): ``none``, the HMAC, RSA, RSA-PSS and ECDSA
+#: algorithms, and EdDSA with its two curves' names, which no signature provider answers.
+KEYCLOAK_JWS_ALGORITHMS = frozenset(
+    {"none", "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+     "ES256", "ES384", "ES512", "EdDSA", "Ed25519", "Ed448"}
+)  # fmt: skip
+KEYCLOAK_ALGORITHMS_WITHOUT_PROVIDER = frozenset({"Ed25519", "Ed448"})
 #: Keycloak's ``decodeClientJWT`` gives ``null`` for a JWS that does not verify, whatever the
 #: cause (no key of the client, another key, a bad signature), and the parser says this.
 SIGNATURE_FAILED = "Failed to verify signature"
@@ -113,8 +125,10 @@ REQUEST_URI_NOT_ALLOWED = "Specified 'request_uri' not allowed for this client."
 
 def check_algorithm(token: Any, registered_alg: str | None) -> None:
     """The JWS header's ``alg`` against the client's registration, before any key is looked
-    up: Keycloak's checks and words; raise ``InvalidRequestError``. A token whose header
-    cannot be read is left to :func:`_decode`."""
+    up: Keycloak's checks and words, in its order (a name its JOSE parser does not know, then
+    ``none``, a name without a signature provider, an HMAC, another than the registered one);
+    raise ``InvalidRequestError``. A token whose header cannot be read is left to
+    :func:`_decode`."""
     if not isinstance(token, str):
         return
     parts = token.split(".")
@@ -129,8 +143,12 @@ def check_algorithm(token: Any, registered_alg: str | None) -> None:
     alg = header.get("alg")
     if alg is None:
         raise InvalidRequestError(ALG_MISSING)
+    if not isinstance(alg, str) or alg not in KEYCLOAK_JWS_ALGORITHMS:
+        raise InvalidRequestError(JWS_NOT_BUILT)
     if alg == "none":
         raise InvalidRequestError(ALG_NONE)
+    if alg in KEYCLOAK_ALGORITHMS_WITHOUT_PROVIDER:
+        raise InvalidRequestError(ALG_WITHOUT_PROVIDER.format(alg))
     if alg in HMAC_SIGNING_ALGS:
         raise InvalidRequestError(ALG_SYMMETRIC)
     if registered_alg is None or alg != registered_alg:
