@@ -150,3 +150,18 @@ def test_another_serial_number_does_not(app, client, issuing):
     answer = _token(app, client, issuing, ANOTHER_SERIAL)
     assert answer.status_code == 401
     assert answer.get_json()["error"] == "invalid_client"
+
+
+def test_the_issuing_authority_s_dn_registered_authenticates_no_one(app, client, issuing):
+    """``testFailedClientInvocationWithIssuerCertificateAndSubjectDN``: the client registered
+    the DN of the authority that issued its certificate; only the client's own certificate is
+    compared (the first of the chain), 401 ``invalid_client``."""
+    authority_dn = issuing.certificate.subject.rfc4514_string()
+    register_client(app, client_id="issuer-dn", client_secret=None,
+                    grant_types=["client_credentials"], redirect_uris=[],
+                    token_endpoint_auth_method="tls_client_auth",
+                    tls_client_auth_subject_dn=authority_dn)  # fmt: skip
+    certificate, _ = issue_certificate(issuing, subject=SUBJECT, key_type="ec-p256")
+    form = {"grant_type": "client_credentials", "client_id": "issuer-dn"}
+    answer = client.post(TOKEN, headers=forwarded_certificate(certificate), data=form)
+    assert (answer.status_code, answer.get_json()) == (401, INVALID_CLIENT)

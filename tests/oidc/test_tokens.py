@@ -1290,6 +1290,33 @@ def test_the_device_flow_is_refused_once_the_client_is_authenticated(flow, clien
     }
 
 
+def test_the_device_endpoint_refuses_an_unknown_client_and_ignores_a_repeated_parameter(
+    flow, client
+):
+    """``OAuth2DeviceAuthorizationGrantTest.testNotFoundClient``: an unknown client is 401
+    ``invalid_client`` "Invalid client or Invalid client credentials"; ``testClientWithErrors``:
+    a client without the device grant is refused for it. ``DeviceEndpoint.handleDeviceRequest``
+    checks the client's grant (``checkClient``) before it parses the request, so a repeated
+    parameter (``testDuplicatedRequestParams``' "duplicated parameter", for a client with the
+    grant) does not change that refusal
+    (https://github.com/keycloak/keycloak/blob/65067ce02dc5aec032d3c0678ca83d886dbf5643/services/src/main/java/org/keycloak/protocol/oidc/grants/device/endpoints/DeviceEndpoint.java)."""
+    unknown = client.post(f"{OIDC}/auth/device", data={"client_id": "test-device-public2"})
+    assert (unknown.status_code, unknown.get_json()) == (401, {
+        "error": "invalid_client",
+        "error_description": "Invalid client or Invalid client credentials",
+    })  # fmt: skip
+    auth = basic_auth("service-test", flow.client["client_secret"])
+    repeated = client.post(
+        f"{OIDC}/auth/device",
+        data="scope=profile&scope=foo",
+        content_type="application/x-www-form-urlencoded",
+        headers=auth,
+    )
+    assert repeated.status_code == 400
+    assert repeated.get_json()["error"] == "unauthorized_client"
+    assert repeated.get_json()["error_description"].startswith("Client is not allowed to")
+
+
 def test_uma_is_refused_as_keycloak_refuses_a_client_without_authorization_services(flow, client):
     """docs/reference/keycloak-behaviour.md, "Grants PSC's clients cannot use": the Bearer
     token stands for the client, then the audience is looked up."""

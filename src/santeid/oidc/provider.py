@@ -389,9 +389,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     The request is checked in Keycloak's order (``RefreshTokenGrantType.process``,
     docs/reference/keycloak-behaviour.md, "Refresh tokens"): the client, ``refresh_token``
     present, the ``scope`` parameter's values, then the token (signature, expiry, its client,
-    its grant). With the Keycloak scope policy, a ``scope`` parameter keeps the granted
-    scopes it names, and ``openid`` if granted, and ignores the others; with the strict one,
-    a scope not granted is ``invalid_scope`` (RFC 6749 §6)."""
+    the certificate it is bound to, its grant). With the Keycloak scope policy, a ``scope``
+    parameter keeps the granted scopes it names, and ``openid`` if granted, and ignores the
+    others; with the strict one, a scope not granted is ``invalid_scope`` (RFC 6749 §6)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -414,10 +414,25 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 )
             except scopes.ScopeError as exc:
                 raise InvalidScopeError(description=exc.description) from None
+        thumbprint: list[str | None] = []
+
+        def check_binding(bound_to: str | None) -> None:
+            thumbprint.append(refresh_certificate_thumbprint(client, bound_to))
+
         try:
-            grant = _services().tokens.refresh_grant(raw, client.get_client_id())
+            grant = _services().tokens.refresh_grant(
+                raw, client.get_client_id(), check_binding=check_binding
+            )
         except RefreshRefused as exc:
             raise InvalidGrantError(str(exc)) from None
+        except CertificateMissing:
+            # Keycloak's refusal of a refresh without the certificate its token is bound to, or
+            # with another (docs/reference/keycloak-behaviour.md, "Token endpoint"): in
+            # TokenManager.verifyRefreshToken, after the token's client, before its session.
+            raise UnauthorizedClientError(
+                keycloak_errors.CERTIFICATE_MISMATCH, status_code=401
+            ) from None
+        self.request.certificate_thumbprint = thumbprint[0]
         granted = scopes.scope_values(grant.scope)
         if not requested:
             self.request.refresh_scope = grant.scope
@@ -439,15 +454,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         grant = self.request.refresh_token
         client = self.request.client
         scope = self.request.refresh_scope
-        try:
-            thumbprint = refresh_certificate_thumbprint(client, grant.certificate_thumbprint)
-        except CertificateMissing:
-            # Keycloak's refusal of a refresh without the certificate its token is bound to, or
-            # with another (docs/reference/keycloak-behaviour.md, "Token endpoint"), after the
-            # token's checks.
-            raise UnauthorizedClientError(
-                keycloak_errors.CERTIFICATE_MISMATCH, status_code=401
-            ) from None
+        thumbprint = self.request.certificate_thumbprint
         # The ID token's key first: a refusal for a missing key counts no use of the token.
         services.tokens.id_token_alg(client, grant.scope)
         try:

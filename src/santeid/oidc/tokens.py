@@ -32,6 +32,7 @@ import base64
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -783,10 +784,19 @@ class TokenService:
         family = self.families.get(family_id)
         return None if family is None else family.data
 
-    def refresh_grant(self, token: str, client_id: str | None = None) -> RefreshGrant:
+    def refresh_grant(
+        self,
+        token: str,
+        client_id: str | None = None,
+        *,
+        check_binding: Callable[[str | None], object] | None = None,
+    ) -> RefreshGrant:
         """Check a presented refresh token: signature, expiry, issued to ``client_id`` (when
-        given), its grant still active — Keycloak's order (``TokenManager.verifyRefreshToken``
-        then ``validateToken``, docs/reference/keycloak-behaviour.md, "Refresh tokens").
+        given), then ``check_binding`` (when given) with the thumbprint the token is bound to
+        (its ``cnf.x5t#S256``, or None), then its grant still active — Keycloak's order
+        (``TokenManager.verifyRefreshToken``, which checks the certificate right after the
+        client, then ``validateToken``, docs/reference/keycloak-behaviour.md, "Refresh
+        tokens"). Whatever ``check_binding`` raises goes to the caller.
 
         :raises RefreshRefused: with Keycloak's description of the refusal.
         """
@@ -801,6 +811,9 @@ class TokenService:
             ) from None
         if client_id is not None and record["client_id"] != client_id:
             raise RefreshRefused(keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
+        bound_to = (claims.get("cnf") or {}).get("x5t#S256")
+        if check_binding is not None:
+            check_binding(bound_to)
         family = self.family(record["fid"])
         if family is None or family["state"] != "active" or record["state"] != "active":
             raise RefreshRefused(self._ended_grant_text(family))
@@ -829,7 +842,7 @@ class TokenService:
             authentication=authentication,
             scope=family["scope"],
             nonce=family.get("nonce"),
-            certificate_thumbprint=(claims.get("cnf") or {}).get("x5t#S256"),
+            certificate_thumbprint=bound_to,
         )
 
     def _ended_grant_text(self, family: dict | None) -> str:
