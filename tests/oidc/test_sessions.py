@@ -526,3 +526,29 @@ def test_a_logout_revokes_an_access_token_that_outlives_the_refresh_token(settin
     response = client.get(f"{OIDC}/logout", query_string={"id_token_hint": tokens["id_token"]})
     assert response.status_code == 200
     assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize("extra", [{}, {"code_verifier": "v" * 43}], ids=["plain", "pkce-fault"])
+def test_a_code_exchanged_once_its_session_reached_its_maximum_is_session_not_active(
+    clocked_app, clock, extra
+):
+    """A code issued by SSO just before the session's ``sso_max_lifetime`` and exchanged just
+    after: the session exists but is no longer valid, Keycloak's ``invalid_grant`` "Session
+    not active" (``AuthorizationCodeGrantType.process``, ``isSessionValid``, after the client
+    and before PKCE: a verifier sent for a code without a challenge changes nothing;
+    docs/reference/keycloak-behaviour.md, "Token endpoint"), not the "Code not valid" of a
+    session logged out."""
+    app = clocked_app
+    flow = Flow(app, app.test_client(), register_client(app))
+    max_lifetime = app.extensions["santeid"].settings.login.sso_max_lifetime
+    tokens = flow.full_login()
+    ends = decode(app, tokens["access_token"])[1]["auth_time"] + max_lifetime
+    while clock() + 25 * MINUTE < ends:  # the session kept in use
+        clock.advance(25 * MINUTE)
+        tokens = _refresh(flow, tokens["refresh_token"]).get_json()
+    clock.advance(ends - 30 - clock())
+    code = flow.obtain_code(prompt="none")["code"]
+    clock.advance(40)
+    refused = flow.token(code, **extra)
+    assert (refused.status_code, refused.get_json()) == (400, {
+        "error": "invalid_grant", "error_description": "Session not active"})  # fmt: skip

@@ -214,6 +214,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         elif authorization_code.data["client_id"] != client.get_client_id():
             # RFC 6749 §4.1.3: the code was issued to another client.
             refusal = keycloak_errors.CODE_OF_ANOTHER_CLIENT
+        else:
+            refusal = self._session_refusal(authorization_code)
         if refusal is not None:
             self.spend(authorization_code)
             raise InvalidGrantError(refusal)
@@ -231,7 +233,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         tokens = _services().tokens
         authentication = Authentication.from_dict(authorization_code.data["auth"])
         try:
-            tokens.live_session(authentication)
+            if not tokens.session_reached_end(authentication):
+                # One at its end still exists for Keycloak: "Session not active", after the
+                # client (_session_refusal).
+                tokens.live_session(authentication)
             tokens.professional_of(authentication)
         except SessionGone as exc:
             self.spend(authorization_code)
@@ -239,6 +244,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         except UnknownSubject as exc:
             self.spend(authorization_code)
             raise InvalidGrantError(_subject_refusal(exc)) from None
+
+    @staticmethod
+    def _session_refusal(authorization_code: AuthorizationCodeRecord) -> str | None:
+        """Keycloak's ``isSessionValid``, after the client and before PKCE: the code's session
+        reached ``sso_max_lifetime``, "Session not active"."""
+        authentication = Authentication.from_dict(authorization_code.data["auth"])
+        try:
+            _services().tokens.check_session_open(authentication)
+        except SessionEnded as exc:
+            return str(exc)
+        return None
 
     @staticmethod
     def spend(authorization_code: AuthorizationCodeRecord) -> None:

@@ -295,9 +295,7 @@ class TokenService:
             A logout that runs while the family joins the session is caught by
             :meth:`session_ended` once the family's writes have run.
         """
-        remaining = self.session_end(authentication) - int(self.clock())
-        if remaining <= 0:
-            raise SessionEnded("Session not active")
+        self.check_session_open(authentication)
         session = self.live_session(authentication)
         fid = _uuid()
         record = {
@@ -322,6 +320,16 @@ class TokenService:
         if batch is None:
             writes.run()
         return OpenedFamily(fid, session)
+
+    def session_reached_end(self, authentication: Authentication) -> bool:
+        """The session of ``authentication`` reached ``sso_max_lifetime``."""
+        return self.session_end(authentication) <= int(self.clock())
+
+    def check_session_open(self, authentication: Authentication) -> None:
+        """:raises SessionEnded: the session reached ``sso_max_lifetime`` (Keycloak's
+        "Session not active", a user session that exists but is no longer valid)."""
+        if self.session_reached_end(authentication):
+            raise SessionEnded("Session not active")
 
     def live_session(self, authentication: Authentication) -> Record | None:
         """The SSO session of a login, still open, or None for a login without one (CIBA).
