@@ -4,18 +4,28 @@
 and ``LogoutTest``
 (https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/LogoutTest.java)
 that tests/oidc/test_logout.py, test_sessions.py and tests/e2e/conformance/ do not already
-cover; each test names its Keycloak method (docs/reference/keycloak-behaviour.md,
-"Logout")."""
+cover; each test names its Keycloak method. The whole list, method by method:
+docs/reference/keycloak-behaviour.md, "Logout: `RPInitiatedLogoutTest` and `LogoutTest`,
+method by method"."""
 
 from __future__ import annotations
 
 import json
 import re
 
+import pytest
+
+from santeid.oidc.session_end import end_session
+from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import register_client
 
+TARGET = "https://service.example.org/logged-out"
+#: ``RPInitiatedLogoutTest.DUMMY_POST_LOGOUT_URI``: a post-logout URI that is no redirect URI.
+DUMMY_POST_LOGOUT_URI = "http://127.0.0.1:4321/thisisatest"
 #: Keycloak's test-app "Home URL" (``baseUrl``), which dynamic registration reads from
 #: ``client_uri``: the info page's "Back to Application" link.
 HOME = "https://service.example.org/app/auth"
@@ -39,6 +49,142 @@ def _confirm(flow: Flow, page, **params):
 def _back_link(page) -> str | None:
     found = re.search(r'<a id="back-to-application" href="([^"]*)"', page.get_data(as_text=True))
     return None if found is None else found.group(1)
+
+
+@pytest.mark.parametrize("damage", ["no signature", "another signature"])
+def test_a_hint_without_its_signature_is_refused(flow, client, damage):
+    """``logoutWithInvalidIdTokenHint``: the hint without its signature part, then with
+    another, is the error page and the session lives on."""
+    tokens = flow.full_login()
+    hint = tokens["id_token"].rsplit(".", 1)[0]
+    if damage == "another signature":
+        hint += ".something"
+    refused = _logout(client, id_token_hint=hint, post_logout_redirect_uri=TARGET)
+    assert refused.status_code == 400
+    assert "Invalid parameter: id_token_hint" in refused.get_data(as_text=True)
+    assert "code" in _silent(flow)
+
+
+def test_an_access_token_is_no_hint(flow, client):
+    """``browserLogoutWithAccessToken``: the access token as ``id_token_hint`` is refused (its
+    type is not ``ID``); the session lives on."""
+    tokens = flow.full_login()
+    refused = _logout(client, id_token_hint=tokens["access_token"], post_logout_redirect_uri=TARGET)
+    assert refused.status_code == 400
+    assert "Invalid parameter: id_token_hint" in refused.get_data(as_text=True)
+    assert "code" in _silent(flow)
+
+
+def test_the_hint_of_an_expired_session_still_returns_to_the_service(clocked_app, clock):
+    """``logoutWithExpiredSession`` (the browser that held it) and ``logoutWithExpiredIdToken``
+    (another HTTP client, a day later): the session is over, the ID token expired, and the
+    logout still redirects to the ``post_logout_redirect_uri`` — no error, no confirmation."""
+    http = clocked_app.test_client()
+    flow = Flow(clocked_app, http, register_client(clocked_app))
+    tokens = flow.full_login()
+    clock.advance(60 * 60 * 24)
+    for browser in (http, clocked_app.test_client()):
+        back = _logout(browser, id_token_hint=tokens["id_token"], post_logout_redirect_uri=TARGET)
+        assert back.status_code == 302
+        assert back.headers["Location"] == TARGET
+    assert _silent(flow)["error"] == "login_required"
+
+
+def test_a_logout_after_the_operator_ended_the_session(app, flow, client):
+    """``logoutSessionWhenLoggedOutByAdmin``, ``logoutWithValidIdTokenWhenLoggedOutByAdmin``:
+    the session ended by the operator (``santeid sessions logout``, Keycloak's admin "Sign
+    out"), a logout with its ID token still returns to the service, from the browser and from
+    another HTTP client; after a new login, the new ID token ends the new session."""
+    tokens = flow.full_login()
+    end_session(app.extensions["santeid"], tokens["session_state"])
+    for browser in (client, app.test_client()):
+        back = _logout(browser, id_token_hint=tokens["id_token"], post_logout_redirect_uri=TARGET)
+        assert back.status_code == 302
+        assert back.headers["Location"] == TARGET
+    again = flow.full_login()
+    assert again["session_state"] != tokens["session_state"]
+    back = _logout(client, id_token_hint=again["id_token"], post_logout_redirect_uri=TARGET)
+    assert back.headers["Location"] == TARGET
+    assert _silent(flow)["error"] == "login_required"
+
+
+@pytest.mark.parametrize("named_by", ["hint of an ended session", "client_id"])
+def test_a_confirmed_logout_returns_with_state(flow, client, named_by):
+    """``logoutRedirectWithIdTokenHintPointToDifferentSession``: the ID token of a session
+    already logged out, sent from the browser's new session; ``logoutWithClientIdAndWithout
+    IdTokenHint``: ``client_id`` without hint. Either asks first, the session living on; once
+    confirmed the browser's session ends and the browser returns to the URI with ``state``."""
+    first = flow.full_login()
+    if named_by == "client_id":
+        named = {"client_id": "service-test"}
+    else:
+        assert _logout(client, id_token_hint=first["id_token"]).status_code == 200
+        flow.full_login()
+        named = {"id_token_hint": first["id_token"]}
+    params = {**named, "post_logout_redirect_uri": TARGET, "state": "something"}
+    page = _logout(client, **params)
+    assert page.status_code == 200
+    assert "code" in _silent(flow)
+    confirmed = _confirm(flow, page, **params)
+    assert confirmed.status_code == 302
+    assert confirmed.headers["Location"] == TARGET + "?state=something"
+    assert _silent(flow)["error"] == "login_required"
+
+
+def test_the_hint_of_a_removed_client_cannot_vouch_for_the_uri(app, flow, client):
+    """``logoutWithIdTokenAndRemovedClient``: the client removed after the login, its ID token
+    with a ``post_logout_redirect_uri`` is the page "Invalid redirect uri" (no client left to
+    check the URI against); the session lives on."""
+    tokens = flow.full_login()
+    app.extensions["santeid"].clients.remove("service-test")
+    refused = _logout(client, id_token_hint=tokens["id_token"], post_logout_redirect_uri=TARGET)
+    assert refused.status_code == 400
+    assert "Invalid redirect uri" in refused.get_data(as_text=True)
+    register_client(app)
+    assert "code" in _silent(flow)
+
+
+@pytest.mark.parametrize(
+    ("registered", "target"),
+    [
+        (["+", DUMMY_POST_LOGOUT_URI], DUMMY_POST_LOGOUT_URI),
+        ([DUMMY_POST_LOGOUT_URI, "+"], DUMMY_POST_LOGOUT_URI),
+        (["+", DUMMY_POST_LOGOUT_URI, "+"], REDIRECT_URI),
+        ([DUMMY_POST_LOGOUT_URI, "+"], REDIRECT_URI),
+        (["+"], REDIRECT_URI),
+    ],
+)
+def test_plus_anywhere_among_the_post_logout_uris(app, client, registered, target):
+    """``logoutWithClientIdAndPostLogoutRedirectUriWhenUsingPostLogoutRedirectUriAndPlusFirst``,
+    ``…AndPlusLast``, ``…UsingAppRedirectUriAndAdditionalPostLogoutUriAndPlusFirstAndLast``,
+    ``…UsingAppRedirectUriAndAdditionalPostLogoutUriAndPlusLast``,
+    ``…WhenWhenUsingAppRedirectUriAndPlus``: wherever ``+`` stands, the URI is accepted and,
+    with ``client_id`` and no hint, the browser is asked to confirm; the session lives on."""
+    flow = Flow(app, client, register_client(app, post_logout_redirect_uris=registered))
+    flow.full_login()
+    page = _logout(client, client_id="service-test", post_logout_redirect_uri=target)
+    assert page.status_code == 200
+    assert 'id="confirm-logout"' in page.get_data(as_text=True)
+    assert "code" in _silent(flow)
+
+
+def test_a_refresh_token_logout_after_logging_in_again(flow, client):
+    """``LogoutTest.postLogoutWithRefreshTokenAfterUserSessionLogoutAndLoginAgain``: logged out
+    by its first refresh token, the professional logs in again; the new session's refresh token
+    logs it out, 204."""
+    auth = basic_auth("service-test", CLIENT_SECRET)
+    first = flow.full_login()
+    ended = client.post(
+        f"{OIDC}/logout", data={"refresh_token": first["refresh_token"]}, headers=auth
+    )
+    assert ended.status_code == 204
+    second = flow.full_login()
+    assert "code" in _silent(flow)
+    done = client.post(
+        f"{OIDC}/logout", data={"refresh_token": second["refresh_token"]}, headers=auth
+    )
+    assert done.status_code == 204
+    assert _silent(flow)["error"] == "login_required"
 
 
 def test_the_logged_out_page_links_back_to_the_clients_home(app, client):
