@@ -131,6 +131,29 @@ def test_a_confirmed_logout_returns_with_state(flow, client, named_by):
     assert _silent(flow)["error"] == "login_required"
 
 
+def test_client_id_with_its_own_hint_logs_out_at_once(app, flow, client):
+    """``logoutWithClientIdIdTokenHintAndPostLogoutRedirectUri``: ``client_id``, its own ID
+    token and its URI end the session at once, 302 with ``state``; ``logoutWithBadClientId``:
+    another registered client's ``client_id`` with that ID token is "Invalid parameter:
+    id_token_hint", nothing ends."""
+    register_client(
+        app,
+        client_id="third-party",
+        client_secret="other-secret-0123456789",
+        redirect_uris=["https://other.example.org/cb"],
+    )
+    tokens = flow.full_login()
+    params = {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": TARGET}
+    refused = _logout(client, client_id="third-party", **params)
+    assert refused.status_code == 400
+    assert "Invalid parameter: id_token_hint" in refused.get_data(as_text=True)
+    assert "code" in _silent(flow)
+    done = _logout(client, client_id="service-test", state="somethingg", **params)
+    assert done.status_code == 302
+    assert done.headers["Location"] == TARGET + "?state=somethingg"
+    assert _silent(flow)["error"] == "login_required"
+
+
 def test_the_hint_of_a_removed_client_cannot_vouch_for_the_uri(app, flow, client):
     """``logoutWithIdTokenAndRemovedClient``: the client removed after the login, its ID token
     with a ``post_logout_redirect_uri`` is the page "Invalid redirect uri" (no client left to
