@@ -15,6 +15,7 @@ import re
 
 import pytest
 
+from santeid.oidc import session_end
 from santeid.oidc.session_end import end_session
 from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import OIDC
@@ -312,3 +313,29 @@ def test_the_invalid_redirect_uri_page_links_back_to_the_known_client(app, clien
         assert refused.status_code == 400
         assert _back_link(refused) is None
     assert "code" in _silent(flow)
+
+
+def test_a_client_with_both_logout_uris_gets_both(app, client, monkeypatch):
+    """Keycloak's browser logout splits the session's clients on their "Front channel logout"
+    switch (``AuthenticationManager.browserLogoutAllClients``): on, the iframe only; off, the
+    logout token only. santeid has no switch and keeps both for a client that registered
+    both URIs: the iframe runs only in a browser that renders the page (PSC's
+    server-to-server logout renders none), the logout token whatever the browser
+    (docs/reference/keycloak-behaviour.md, "Logout")."""
+    meta = register_client(
+        app,
+        frontchannel_logout_uri="https://service.example.org/fc",
+        backchannel_logout_uri="http://127.0.0.1:9/logout",
+    )
+    flow = Flow(app, client, meta)
+    tokens = flow.full_login()
+    told: list[str] = []
+
+    def record(svc, clients, **kwargs):
+        told.extend(c.get_client_id() for c in clients if c.backchannel_logout_uri)
+
+    monkeypatch.setattr(session_end.backchannel_logout, "notify", record)
+    page = _logout(client, id_token_hint=tokens["id_token"], post_logout_redirect_uri=TARGET)
+    assert page.status_code == 200
+    assert 'src="https://service.example.org/fc?iss=' in page.get_data(as_text=True)
+    assert told == ["service-test"]
