@@ -216,7 +216,8 @@ def test_the_logged_out_page_links_back_to_the_clients_home(app, client):
     ``post_logout_redirect_uri``, Keycloak's info page "You are logged out" links back to the
     client's "Home URL" (``baseUrl``, which dynamic registration takes from ``client_uri``:
     ``DescriptionConverter.toInternal``); ``logoutWithUiLocalesAndClientIdParameter``: the same
-    after a confirmation asked by ``client_id``."""
+    after a confirmation asked by ``client_id``, whose page links back as well (the theme's
+    ``logout-confirm.ftl``)."""
     flow = Flow(app, client, register_client(app, client_uri=HOME))
     tokens = flow.full_login()
     page = _logout(client, id_token_hint=tokens["id_token"])
@@ -225,6 +226,8 @@ def test_the_logged_out_page_links_back_to_the_clients_home(app, client):
     assert _silent(flow)["error"] == "login_required"
     flow.full_login()
     asked = _logout(client, client_id="service-test", ui_locales="en")
+    # The confirmation page links back too: Keycloak's logout-confirm.ftl.
+    assert _back_link(asked) == HOME
     done = _confirm(flow, asked, client_id="service-test", ui_locales="en")
     assert "You are logged out" in done.get_data(as_text=True)
     assert _back_link(done) == HOME
@@ -232,13 +235,16 @@ def test_the_logged_out_page_links_back_to_the_clients_home(app, client):
 
 def test_no_link_back_without_a_client_or_its_home(app, client):
     """``logoutWithoutIdTokenHintWithoutPostLogoutRedirectUri`` and ``logoutWithBadClientId``
-    (an unknown ``client_id``): after the confirmation, the info page has no "Back to
-    Application" link; nor for a client that registered no ``client_uri`` (Keycloak's
-    ``info.ftl`` shows it only for a client with a ``baseUrl``)."""
+    (an unknown ``client_id``): neither the confirmation page (``skipLink`` for the realm's
+    system client) nor, after it, the info page has a "Back to Application" link; nor for a
+    client that registered no ``client_uri`` (Keycloak's ``info.ftl`` shows it only for a
+    client with a ``baseUrl``)."""
     flow = Flow(app, client, register_client(app, client_uri=HOME))
     for params in ({}, {"client_id": "nobody"}):
         flow.full_login()
-        done = _confirm(flow, _logout(client, **params), **params)
+        asked = _logout(client, **params)
+        assert _back_link(asked) is None
+        done = _confirm(flow, asked, **params)
         assert done.status_code == 200
         assert _back_link(done) is None
     flow = Flow(app, client, register_client(app))

@@ -235,6 +235,13 @@ class LogoutRequest:
     state: str | None
 
     @property
+    def home(self) -> str | None:
+        """The ``client_uri`` of the logout's client (``client_id``'s, else the hint's; an
+        unknown ``client_id``: none), where its pages link back, as Keycloak's logout
+        confirmation and info pages link to the client's "Home URL"."""
+        return None if self.client is None else self.client.client_uri
+
+    @property
     def hint_sid(self) -> str | None:
         sid = (self.hint or {}).get("sid")
         return sid if isinstance(sid, str) and sid else None
@@ -329,9 +336,7 @@ def log_out(svc, req: LogoutRequest, t):
     frames: list[tuple[str, str]] = []
     for sid in sids:
         frames += frontchannel_logouts(end_session(svc, sid), sid)
-    # The logout's client: client_id's, else the hint's (an unknown client_id: none).
-    home = None if req.client is None else req.client.client_uri
-    return _finish(t, req.target, req.state, frames, home)
+    return _finish(t, req.target, req.state, frames, req.home)
 
 
 def _translator(params) -> Translator:
@@ -358,6 +363,7 @@ def logout():
             t=_translator(params),
             params=req.params,
             action=url_for("oidc.logout_confirm"),
+            home=req.home,
         )
     return log_out(svc, req, _translator(params))
 
