@@ -252,10 +252,11 @@ def test_no_link_back_without_a_client_or_its_home(app, client):
     assert _back_link(_logout(client, id_token_hint=tokens["id_token"])) is None
 
 
-def test_the_frontchannel_page_without_a_target_links_back_too(app, client):
-    """A logout that renders front-channel iframes and has no ``post_logout_redirect_uri``
-    ends on the same "Back to Application" link; a path registered as ``client_uri`` is
-    resolved against the issuer's origin, as Keycloak resolves a relative "Home URL"."""
+def test_the_frontchannel_page_has_no_link_back(app, client):
+    """Keycloak's front-channel page (``frontchannel-logout.ftl``) lists the services and, with
+    a ``post_logout_redirect_uri``, continues there; it has no "Back to Application" link,
+    even without one. A path registered as ``client_uri`` is resolved against the issuer's
+    origin, as Keycloak resolves a relative "Home URL": the logged-out page links there."""
     meta = register_client(
         app, client_uri="/app/home", frontchannel_logout_uri="https://service.example.org/fc"
     )
@@ -263,6 +264,10 @@ def test_the_frontchannel_page_without_a_target_links_back_too(app, client):
     tokens = flow.full_login()
     page = _logout(client, id_token_hint=tokens["id_token"])
     assert 'id="frontchannel-logout-apps"' in page.get_data(as_text=True)
+    assert _back_link(page) is None
+    register_client(app, client_uri="/app/home")
+    tokens = flow.full_login()
+    page = _logout(client, id_token_hint=tokens["id_token"])
     assert _back_link(page) == "http://localhost/app/home"
 
 

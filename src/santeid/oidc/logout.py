@@ -95,9 +95,10 @@ def _finish(
 ):
     """Redirect to ``target`` (with ``state``), or show the closed-session page; with
     front-channel iframes, the page names their services, loads them first and then
-    continues to ``target``. Without ``target``, the page links back to ``home``, the
-    logout's client's ``client_uri``, as Keycloak's info page "You are logged out" links to
-    the client's "Home URL" (docs/reference/keycloak-behaviour.md, "Logout")."""
+    continues to ``target``. The closed-session page links back to ``home``, the logout's
+    client's ``client_uri``, as Keycloak's info page "You are logged out" links to the
+    client's "Home URL"; its front-channel page has no such link
+    (docs/reference/keycloak-behaviour.md, "Logout")."""
     if target:
         target = add_query(target, [("state", state)] if state is not None else [])
     if not frames:
@@ -105,7 +106,7 @@ def _finish(
             return redirect(target, code=302)
         return render_template("logged_out.html", t=t, home=home)
     response = make_response(
-        render_template("frontchannel_logout.html", t=t, frames=frames, target=target, home=home)
+        render_template("frontchannel_logout.html", t=t, frames=frames, target=target)
     )
     origins = sorted({"{0.scheme}://{0.netloc}".format(urlsplit(u)) for _, u in frames})
     # The iframes load the clients' pages: only their origins may be framed.
