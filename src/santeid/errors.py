@@ -37,10 +37,19 @@ def _translator() -> Translator:
     return Translator(pick_locale(request.args.get("ui_locales")))
 
 
-def error_page(t: Translator, title: str, detail: str, status: int, headers: dict | None = None):
+def error_page(
+    t: Translator,
+    title: str,
+    detail: str,
+    status: int,
+    headers: dict | None = None,
+    home: str | None = None,
+):
     """The error page (``error.html``) every part of santeid shows a person, in ``t``'s
-    language."""
-    response = make_response(render_template("error.html", t=t, title=title, detail=detail))
+    language; ``home``: a client's home page it links back to (``ErrorPage.home``)."""
+    response = make_response(
+        render_template("error.html", t=t, title=title, detail=detail, home=home)
+    )
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -132,7 +141,8 @@ def html_error(exc: Exception):
         response.status_code = 400
         return response
     if isinstance(exc, ErrorPage):
-        return error_page(t, f"{t('error_title')} : {exc.error}", exc.description, exc.status)
+        title = f"{t('error_title')} : {exc.error}"
+        return error_page(t, title, exc.description, exc.status, home=exc.home)
     if isinstance(exc, HTTPException):
         if exc.response is not None:
             return exc.response

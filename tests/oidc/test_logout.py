@@ -214,6 +214,10 @@ def test_logout_metadata_and_web_origins_are_accepted():
         ({"web_origins": "https://app.example.org"}, "web_origins"),
         ({"web_origins": ["https://app.example.org/path"]}, "not an origin"),
         ({"web_origins": ["ftp://app.example.org"]}, "not an origin"),
+        ({"client_uri": "javascript:alert(1)"}, "runs script"),
+        ({"client_uri": "ftp://rp.example.org/"}, "client_uri must be an http(s) URL"),
+        ({"client_uri": "rp.example.org"}, "neither an absolute URI nor a path"),
+        ({"client_uri": ["https://rp.example.org/"]}, "client_uri"),
     ],
 )
 def test_bad_logout_metadata_is_refused_outside_the_sandbox(extra, message):

@@ -82,13 +82,17 @@ NOT_CHECKED_FOR_REPEATS = ("request", "request_uri")
 
 
 class ErrorPage(Exception):
-    """An error that must be shown to the user, not sent to the client."""
+    """An error that must be shown to the user, not sent to the client. ``home``: the
+    known client's ``client_uri``, which the page links back to, as Keycloak's error page
+    links to the "Home URL" of the client it knows (docs/reference/keycloak-behaviour.md,
+    "Logout")."""
 
-    def __init__(self, error: str, description: str, status: int = 400):
+    def __init__(self, error: str, description: str, status: int = 400, home: str | None = None):
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
+        self.home = home
 
 
 class RedirectError(Exception):

@@ -264,6 +264,15 @@ def _check_uri(uri: object, field: str) -> str:
     return uri
 
 
+def _check_client_uri(uri: object) -> str:
+    """RFC 7591 §2 ``client_uri``, Keycloak's "Home URL" (``baseUrl``): a link the browser
+    follows from the logged-out page, so an ``http(s)`` URL or a path (:func:`_check_uri`)."""
+    home = _check_uri(uri, "client_uri")
+    if not _is_relative(home) and urlsplit(home).scheme not in ("http", "https"):
+        raise InvalidClientMetadata("client_uri must be an http(s) URL or a path (/…)")
+    return home
+
+
 def _origin_of(uri: str) -> str:
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc}".lower()
@@ -560,6 +569,8 @@ def validate_metadata(
         raise InvalidClientMetadata("scope must be a space-separated string")
     if "client_name" in meta and not isinstance(meta["client_name"], str):
         raise InvalidClientMetadata("client_name must be a string")
+    if "client_uri" in meta:
+        _check_client_uri(meta["client_uri"])
     _validate_logout_and_origins(meta, sandbox=sandbox)
     try:
         validate_tls_client_auth(meta)
@@ -668,6 +679,18 @@ class Client(ClientMixin):
         if "+" in registered:
             allowed += self.redirect_uris
         return redirect_uri_matches(uri, allowed)
+
+    @property
+    def client_uri(self) -> str | None:
+        """The client's home page (RFC 7591 §2 ``client_uri``), a path resolved against the
+        issuer's origin: Keycloak's "Home URL" (``baseUrl``, which its dynamic registration
+        reads from ``client_uri``, ``DescriptionConverter.toInternal``), where the
+        logged-out page's "Back to Application" link leads. None for a value registered
+        before it was checked that :func:`_check_client_uri` refuses: no link."""
+        try:
+            return self._resolved(_check_client_uri(self.metadata.get("client_uri")))
+        except InvalidClientMetadata:
+            return None
 
     @property
     def backchannel_logout_uri(self) -> str | None:

@@ -18,8 +18,8 @@ GET or form POST alike (§2), decided as Keycloak's ``LogoutEndpoint.logout``:
   ``post_logout_redirect_policy = "keycloak"`` a client that registered no
   ``post_logout_redirect_uris`` may name one of its ``redirect_uris`` (Keycloak's "+");
   ``strict`` accepts only ``post_logout_redirect_uris``. ``state`` is echoed. Without a
-  target, a "session fermée" page is shown. Refusals are Keycloak's error pages
-  (``keycloak_errors``).
+  target, a "session fermée" page is shown, linking back to the client's ``client_uri``.
+  Refusals are Keycloak's error pages (``keycloak_errors``).
 
 Keycloak's refresh-token logout (its adapters, python-keycloak, keycloak-js): a ``POST`` with
 client authentication and ``refresh_token`` ends the token's SSO session and answers 204.
@@ -90,16 +90,21 @@ def frontchannel_logouts(clients, sid: str) -> list[tuple[str, str]]:
     return frames
 
 
-def _finish(t, target: str | None, state: str | None, frames: list[tuple[str, str]]):
+def _finish(
+    t, target: str | None, state: str | None, frames: list[tuple[str, str]], home: str | None
+):
     """Redirect to ``target`` (with ``state``), or show the closed-session page; with
     front-channel iframes, the page names their services, loads them first and then
-    continues to ``target``."""
+    continues to ``target``. The closed-session page links back to ``home``, the logout's
+    client's ``client_uri``, as Keycloak's info page "You are logged out" links to the
+    client's "Home URL"; its front-channel page has no such link
+    (docs/reference/keycloak-behaviour.md, "Logout")."""
     if target:
         target = add_query(target, [("state", state)] if state is not None else [])
     if not frames:
         if target:
             return redirect(target, code=302)
-        return render_template("logged_out.html", t=t)
+        return render_template("logged_out.html", t=t, home=home)
     response = make_response(
         render_template("frontchannel_logout.html", t=t, frames=frames, target=target)
     )
@@ -231,6 +236,13 @@ class LogoutRequest:
     state: str | None
 
     @property
+    def home(self) -> str | None:
+        """The ``client_uri`` of the logout's client (``client_id``'s, else the hint's; an
+        unknown ``client_id``: none), where its pages link back, as Keycloak's logout
+        confirmation and info pages link to the client's "Home URL"."""
+        return None if self.client is None else self.client.client_uri
+
+    @property
     def hint_sid(self) -> str | None:
         sid = (self.hint or {}).get("sid")
         return sid if isinstance(sid, str) and sid else None
@@ -265,8 +277,12 @@ def parse_request(svc, params) -> LogoutRequest:
         client is None or not client.check_post_logout_redirect_uri(target, policy)
     ):
         # RP-Initiated Logout 1.0 §3: only a URI registered for the client (an unknown client
-        # has none).
-        raise ErrorPage("invalid_request", keycloak_errors.LOGOUT_INVALID_REDIRECT_URI)
+        # has none). Keycloak has made the client its context's by then: the page links back.
+        raise ErrorPage(
+            "invalid_request",
+            keycloak_errors.LOGOUT_INVALID_REDIRECT_URI,
+            home=None if client is None else client.client_uri,
+        )
     return LogoutRequest(
         params=params.to_dict(flat=True),
         hint=hint,
@@ -321,7 +337,7 @@ def log_out(svc, req: LogoutRequest, t):
     frames: list[tuple[str, str]] = []
     for sid in sids:
         frames += frontchannel_logouts(end_session(svc, sid), sid)
-    return _finish(t, req.target, req.state, frames)
+    return _finish(t, req.target, req.state, frames, req.home)
 
 
 def _translator(params) -> Translator:
@@ -348,6 +364,7 @@ def logout():
             t=_translator(params),
             params=req.params,
             action=url_for("oidc.logout_confirm"),
+            home=req.home,
         )
     return log_out(svc, req, _translator(params))
 
