@@ -5,9 +5,9 @@
   ``token-service``, ``account-service``, ``tokens-not-before`` — as Keycloak serves it.
 * ``{issuer}/account`` (the ``account-service``): the professional's own page, the e-CPS
   device management, when installed.
-* ``GET {issuer}/clients/<client_id>/redirect``: 204 and no body, Keycloak's answer
-  (``RealmsResource.getRedirect``) for a client it does not know or one without root and base
-  URL — santeid's clients have neither.
+* ``GET {issuer}/clients/<client_id>/redirect``: 303 to the client's ``client_uri`` (its
+  "Home URL"); 204 and no body, Keycloak's answer (``RealmsResource.getRedirect``) for a
+  client it does not know or one without root and base URL.
 * Any path under another realm (``/auth/realms/<other>`` and below): 404
   ``{"error":"Realm does not exist"}``, as Keycloak answers.
 * A path under Keycloak's root (``/auth``) that needs normalising: 400
@@ -60,8 +60,13 @@ def account():
 
 
 def client_redirect(client_id: str):
-    # Keycloak sends the browser to the client's root or base URL, and returns null (JAX-RS:
-    # 204 No Content) for an unknown client or one with neither; santeid's clients have neither.
+    # Keycloak sends the browser to the client's root or base URL (303), and returns null
+    # (JAX-RS: 204 No Content) for an unknown client or one with neither. santeid's client
+    # has one URL of the two, its "Home URL": client_uri, a path resolved against the issuer.
+    client = services().clients.get(client_id)
+    home = None if client is None else client.client_uri
+    if home:
+        return redirect(home, code=303)
     answer = Response(status=204)
     del answer.headers["Content-Type"]
     return answer
