@@ -146,3 +146,35 @@ def test_a_token_older_than_its_clients_new_grant_is_invalid_token(flow, client,
         assert _revoke(client, token).get_json() == INVALID_TOKEN
     assert _introspect(client, again["access_token"])["active"] is True
     assert _refresh(client, again["refresh_token"]).status_code == 200
+
+
+def test_an_expired_refresh_token_of_a_live_grant_detaches_its_client(clocked_app, clock):
+    """``checkToken`` decodes without the expiry, and ``checkUser`` finds the client session
+    the token was issued in (``UserSessionUtil.findValidSessionForAccessToken``): a refresh
+    token expired since a refresh issued a newer one is revoked like a live one — the empty
+    200, its client detached, the newer token ended, the other client left alone
+    (``TokenRevocationTest.testRevokeToken`` with a token past its ``exp``). Once the client
+    is back in the session with a new grant, the old token is older than it: "Invalid
+    token", and the new grant is left alone."""
+    client = clocked_app.test_client()
+    flow = Flow(clocked_app, client, register_client(clocked_app))
+    first = flow.full_login()
+    second = Flow(clocked_app, client, _other(clocked_app))
+    other_tokens = second.token(second.obtain_code()["code"]).get_json()
+    clock.advance(first["refresh_expires_in"] // 2)
+    newer = _refresh(client, first["refresh_token"]).get_json()
+    other_tokens = _refresh(client, other_tokens["refresh_token"], "other", OTHER_SECRET).get_json()
+    clock.advance(first["refresh_expires_in"] // 2 + 1)
+    assert _refresh(client, first["refresh_token"]).get_json()["error_description"] == (
+        "Token is not active"
+    )
+    assert _revoked_empty(_revoke(client, first["refresh_token"]))
+    assert _refresh(client, newer["refresh_token"]).get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Session doesn't have required client",
+    }
+    assert _introspect(client, newer["access_token"]) == {"active": False}
+    assert _refresh(client, other_tokens["refresh_token"], "other", OTHER_SECRET).status_code == 200
+    again = flow.token(flow.obtain_code()["code"]).get_json()
+    assert _revoke(client, first["refresh_token"]).get_json() == INVALID_TOKEN
+    assert _refresh(client, again["refresh_token"]).status_code == 200

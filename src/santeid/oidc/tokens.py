@@ -303,6 +303,9 @@ class TokenService:
             "auth": authentication.to_dict(),
             "scope": scope,
             "nonce": nonce,
+            # When the grant began: a refresh token no older than that may be revoked by it
+            # once expired (:meth:`refresh_token_grant`).
+            "opened": int(self.clock()),
         }
         writes = self.store.batch() if batch is None else batch
         self.families.create(
@@ -753,9 +756,10 @@ class TokenService:
         the token's client, whose client session did not start after the token; neither the
         token's expiry nor its revocation alone is looked at), else it answers "Invalid
         token" (docs/reference/keycloak-behaviour.md, "Userinfo, introspection,
-        revocation"). A token holds while its session lasts and the grant that issued it is
-        active; an access token without ``sid`` (``client_credentials``, Keycloak's transient
-        session), always."""
+        revocation"). A token holds while its session lasts: an access token while the grant
+        that issued it is active, a refresh token while :meth:`refresh_token_grant` finds
+        its grant; an access token without ``sid`` (``client_credentials``, Keycloak's
+        transient session), always."""
         sid = claims.get("sid")
         jti = str(claims.get("jti"))
         if not sid or not isinstance(sid, str):
@@ -763,9 +767,7 @@ class TokenService:
         if self.session_over(sid):
             return False
         if claims.get("typ") == "Refresh":
-            record = self.refresh_tokens.get(jti)
-            family = None if record is None else self.family(record.data["fid"])
-            return family is not None and family["state"] == "active"
+            return self.refresh_token_grant(claims) is not None
         grants = self.session_families(sid) if self.sessions.exists(sid) else {sid}
         for family_id in grants:
             family = self.family(family_id)
@@ -774,6 +776,40 @@ class TokenService:
             if jti in self.store.members(store_keys.FAMILY_ACCESS_TOKENS.key(family_id)):
                 return True
         return False
+
+    def refresh_token_grant(self, claims: dict) -> str | None:
+        """The live grant (family id) a revocation of the refresh token of ``claims`` ends,
+        expired or not — Keycloak's client session of the token's client in its user session
+        (``TokenRevocationEndpoint.revokeClientSession``, docs/reference/keycloak-behaviour.md,
+        "Userinfo, introspection, revocation") — or None ("Invalid token"). While the token's
+        server record lasts (until its ``exp``), its own grant, if still active. After that,
+        a grant of the token's client (``azp``) still active in the token's session (``sid``)
+        and opened no later than the second after the token's ``iat``: a token issued before
+        its client was detached finds only newer grants, as Keycloak's ``checkTokenIssuedAt``
+        finds its client session started after it (``iat + 1 < started``). The session must
+        last (:meth:`session_over`)."""
+        sid = claims.get("sid")
+        if not sid or not isinstance(sid, str) or self.session_over(sid):
+            return None
+        record = self.refresh_tokens.get(str(claims.get("jti")))
+        if record is not None:
+            family = self.family(record.data["fid"])
+            active = family is not None and family["state"] == "active"
+            return record.data["fid"] if active else None
+        iat = claims.get("iat")
+        if not isinstance(iat, int):
+            return None
+        grants = self.session_families(sid) if self.sessions.exists(sid) else {sid}
+        for family_id in sorted(grants):
+            family = self.family(family_id)
+            if (
+                family is not None
+                and family["state"] == "active"
+                and family["client_id"] == claims.get("azp")
+                and int(family.get("opened", 0)) <= iat + 1
+            ):
+                return family_id
+        return None
 
     def id_token_hint_claims(self, token: str) -> dict | None:
         """Claims of an ID token we issued, expired or not (OIDC Core §3.1.2.1, RP-Initiated

@@ -154,7 +154,8 @@ SESSION_ENDED = Namespace(
 FAMILY = Namespace(
     "fam:<fid>",
     "record",
-    "a refresh-token family (with `refresh_token_revoke`: the refresh token last used, and when)",
+    "a refresh-token family: its client, login, scope, when it was opened (with "
+    "`refresh_token_revoke`: the refresh token last used, and when)",
     "min(`refresh_token_lifetime`, `sso_idle_timeout`), renewed with each refresh token, never "
     "past its SSO session's `sso_max_lifetime`",
 )
