@@ -1220,6 +1220,33 @@ def test_the_password_grant_is_refused_once_the_client_is_authenticated(flow, cl
     assert repeated.get_json()["error_description"] == "duplicated parameter"
 
 
+def test_the_password_grant_refusals_a_client_sees_as_keycloaks_test_asserts(app, client):
+    """``ResourceOwnerPasswordCredentialsGrantTest``
+    (https://github.com/keycloak/keycloak/blob/de8d3c200db60d909608c41aeb52593fd7968330/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/ResourceOwnerPasswordCredentialsGrantTest.java):
+    a client without direct access grants, public ones too, 400 ``unauthorized_client``
+    (``grantAccessTokenClientNotAllowed``); a confidential client naming itself without its
+    secret, 401 ``unauthorized_client`` before the grant is looked at
+    (``grantAccessTokenMissingClientCredentials``)."""
+    register_client(app)
+    public = {"client_id": "spa", "redirect_uris": [REDIRECT_URI],
+              "token_endpoint_auth_method": "none",
+              "grant_types": ["authorization_code", "refresh_token"]}  # fmt: skip
+    app.extensions["santeid"].clients.add(public, replace=True)
+    form = {"grant_type": "password", "username": "x", "password": "y"}
+    refused = client.post(f"{OIDC}/token", data={**form, "client_id": "spa"})
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "unauthorized_client",
+        "error_description": "Client not allowed for direct access grants",
+    }
+    no_secret = client.post(f"{OIDC}/token", data={**form, "client_id": "service-test"})
+    assert no_secret.status_code == 401
+    assert no_secret.get_json() == {
+        "error": "unauthorized_client",
+        "error_description": "Invalid client or Invalid client credentials",
+    }
+
+
 def test_get_on_token_endpoint_is_405_json(client):
     response = client.get(f"{OIDC}/token")
     assert response.status_code == 405
