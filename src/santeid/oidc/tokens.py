@@ -67,6 +67,9 @@ REFRESH_TOKEN_ALGS = [HMAC_ALGORITHM, *ALGORITHMS]
 #: The refresh token's hash in a CIBA push-mode ID token (CIBA Core 1.0 §10.3.1,
 #: https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.10.3.1).
 RT_HASH_CLAIM = "urn:openid:params:jwt:claim:rt_hash"
+#: The shortest time a revoked access token stays denied, as Keycloak's
+#: ``TokenRevocationEndpoint.revokeAccessToken``.
+REVOKED_ACCESS_TOKEN_MIN = 10
 
 
 class TokenError(Exception):
@@ -962,9 +965,15 @@ class TokenService:
 
     # -- revoking -----------------------------------------------------------
     def revoke_access_token(self, claims: dict) -> None:
-        remaining = int(claims["exp"] - self.clock())
-        if remaining > 0:
-            self._deny_access_token(str(claims["jti"]), "revoked", remaining)
+        """Deny the access token of ``claims`` until past its ``exp``: Keycloak's
+        ``TokenRevocationEndpoint.revokeAccessToken`` keeps its revoked-token entry
+        ``exp`` − now + 1 seconds, 10 at least (``TokenRevocationTest.
+        testRevokedAccessTokenCacheLifespan``). Counted in whole seconds from the current
+        one, so that the entry never lapses in the last fraction of a second before the
+        token's ``exp`` (docs/reference/keycloak-behaviour.md, "Revocation and offline
+        tokens")."""
+        lifetime = max(int(claims["exp"]) - int(self.clock()) + 1, REVOKED_ACCESS_TOKEN_MIN)
+        self._deny_access_token(str(claims["jti"]), "revoked", lifetime)
 
     def revoke_family(self, family_id: str) -> None:
         """Revoke every token of a grant: its refresh tokens and the access tokens it issued."""

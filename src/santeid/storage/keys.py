@@ -182,7 +182,7 @@ REVOKED_ACCESS_TOKEN = Namespace(
     "revoked:<jti>",
     "record",
     "access-token deny list",
-    "what remains of the token's life",
+    "what remains of the token's life (revoked alone: a second past its `exp`, or more)",
 )
 #: Seconds of clock skew on the time claims of the JWTs a client signs but its assertions
 #: (request objects, CIBA signed requests, ``login_hint_token``s): a CIBA request is still
