@@ -1405,6 +1405,20 @@ def test_offline_access_is_an_ordinary_scope(app, client, flow):
     assert again.get_json() == {"error": "invalid_grant", "error_description": "Session not active"}
 
 
+def test_a_logout_with_the_offline_access_token_asks_for_a_new_login(client, flow):
+    """``OfflineTokenTest.browserOfflineTokenLogoutFollowedByLoginSameSession``: the logout
+    with the refresh token of an ``offline_access`` login ends it; the browser then logs in
+    again, into another session."""
+    first = flow.full_login(scope="openid offline_access")
+    auth = basic_auth(flow.client["client_id"], flow.client["client_secret"])
+    logout = client.post(f"{OIDC}/logout", data={"refresh_token": first["refresh_token"]},
+                         headers=auth)  # fmt: skip
+    assert logout.status_code == 204
+    assert "/login-actions/" in flow.authorize().headers["Location"]
+    second = flow.full_login(scope="openid offline_access")
+    assert second["session_state"] != first["session_state"]
+
+
 def test_offline_access_is_refused_to_a_client_without_it(app, client):
     """Keycloak's ``OfflineTokenTest.offlineTokenDisabledForClient``: a client without the
     scope is refused at the authorization endpoint, ``invalid_scope`` "Invalid scopes: …";
