@@ -988,6 +988,32 @@ class TestStrictRefresh:
         )
         assert userinfo.status_code == 401
 
+    def test_a_refused_reuse_detaches_the_client_from_its_sso_session(self, flow, client, app):
+        """Keycloak's ``TokenManager.validateTokenReuseForRefresh``: a refused reuse "Will
+        detach client session from user session" — every grant of the client in that SSO
+        session ends, the other clients' grants and the session itself stay (the browser
+        still logs in without a form)."""
+        first = flow.full_login()
+        again = flow.token(flow.obtain_code()["code"]).get_json()
+        other_meta = register_client(app, client_id="other", client_secret="x" * 32,
+                                     redirect_uris=["https://other.example.org/cb"])  # fmt: skip
+        other = Flow(app, client, other_meta)
+        other_tokens = other.token(other.obtain_code()["code"]).get_json()
+        assert _refresh(client, first["refresh_token"]).status_code == 200
+        refused = _refresh(client, first["refresh_token"]).get_json()
+        assert refused["error_description"] == "Maximum allowed refresh token reuse exceeded"
+        assert _refresh(client, again["refresh_token"]).get_json() == {
+            "error": "invalid_grant",
+            "error_description": "Session doesn't have required client",
+        }
+        kept = client.post(
+            f"{OIDC}/token",
+            data={"grant_type": "refresh_token", "refresh_token": other_tokens["refresh_token"]},
+            headers=basic_auth("other", "x" * 32),
+        )
+        assert kept.status_code == 200
+        assert "/login-actions/" not in flow.authorize().headers["Location"]
+
     def test_introspection_with_the_refresh_hint_finds_a_used_token_inactive(self, flow, client):
         """Keycloak's ``RefreshTokenIntrospectionProvider.verifyTokenReuse`` (``token_type_hint``
         ``refresh_token``, "Revoke Refresh Token" on): a refresh token used as often as the max

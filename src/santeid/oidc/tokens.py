@@ -915,7 +915,11 @@ class TokenService:
         ``TokenManager.validateTokenReuse``): a token older than the one last used is
         "Stale token"; the one in use may serve ``refresh_token_max_reuse`` + 1 times, counted
         atomically so that of two concurrent uses beyond the limit one is refused. Either
-        refusal revokes the family: someone holds a copy of the token (RFC 9700 §4.14.2).
+        refusal ends the grant — someone holds a copy of the token (RFC 9700 §4.14.2) — and
+        every other grant of the client in the same SSO session, as Keycloak "will detach
+        client session from user session" (``validateTokenReuseForRefresh``); the session
+        and the other clients' grants stay (:meth:`detach_client`, whose emptied session is
+        not ended here).
 
         :raises RefreshRefused: with Keycloak's description.
         """
@@ -925,7 +929,7 @@ class TokenService:
         family = grant.family
         if family.get("current_rt") != grant.jti:
             if self._stale(family, grant.jti, grant.iat):
-                self.revoke_family(grant.family_id)
+                self.detach_client(grant.family_id)
                 raise RefreshRefused("Stale token")
             self.families.update(
                 self.families.key(grant.family_id),
@@ -935,7 +939,7 @@ class TokenService:
             store_keys.REFRESH_TOKEN_USES.key(grant.jti), settings.oidc.refresh_token_lifetime
         )
         if uses > settings.oidc.refresh_token_max_reuse + 1:
-            self.revoke_family(grant.family_id)
+            self.detach_client(grant.family_id)
             raise RefreshRefused("Maximum allowed refresh token reuse exceeded")
 
     @staticmethod
