@@ -988,6 +988,32 @@ class TestStrictRefresh:
         )
         assert userinfo.status_code == 401
 
+    def test_a_refused_reuse_detaches_the_client_from_its_sso_session(self, flow, client, app):
+        """Keycloak's ``TokenManager.validateTokenReuseForRefresh``: a refused reuse "Will
+        detach client session from user session" — every grant of the client in that SSO
+        session ends, the other clients' grants and the session itself stay (the browser
+        still logs in without a form)."""
+        first = flow.full_login()
+        again = flow.token(flow.obtain_code()["code"]).get_json()
+        other_meta = register_client(app, client_id="other", client_secret="x" * 32,
+                                     redirect_uris=["https://other.example.org/cb"])  # fmt: skip
+        other = Flow(app, client, other_meta)
+        other_tokens = other.token(other.obtain_code()["code"]).get_json()
+        assert _refresh(client, first["refresh_token"]).status_code == 200
+        refused = _refresh(client, first["refresh_token"]).get_json()
+        assert refused["error_description"] == "Maximum allowed refresh token reuse exceeded"
+        assert _refresh(client, again["refresh_token"]).get_json() == {
+            "error": "invalid_grant",
+            "error_description": "Session doesn't have required client",
+        }
+        kept = client.post(
+            f"{OIDC}/token",
+            data={"grant_type": "refresh_token", "refresh_token": other_tokens["refresh_token"]},
+            headers=basic_auth("other", "x" * 32),
+        )
+        assert kept.status_code == 200
+        assert "/login-actions/" not in flow.authorize().headers["Location"]
+
     def test_introspection_with_the_refresh_hint_finds_a_used_token_inactive(self, flow, client):
         """Keycloak's ``RefreshTokenIntrospectionProvider.verifyTokenReuse`` (``token_type_hint``
         ``refresh_token``, "Revoke Refresh Token" on): a refresh token used as often as the max
@@ -1220,6 +1246,33 @@ def test_the_password_grant_is_refused_once_the_client_is_authenticated(flow, cl
     assert repeated.get_json()["error_description"] == "duplicated parameter"
 
 
+def test_the_password_grant_refusals_a_client_sees_as_keycloaks_test_asserts(app, client):
+    """``ResourceOwnerPasswordCredentialsGrantTest``
+    (https://github.com/keycloak/keycloak/blob/de8d3c200db60d909608c41aeb52593fd7968330/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/ResourceOwnerPasswordCredentialsGrantTest.java):
+    a client without direct access grants, public ones too, 400 ``unauthorized_client``
+    (``grantAccessTokenClientNotAllowed``); a confidential client naming itself without its
+    secret, 401 ``unauthorized_client`` before the grant is looked at
+    (``grantAccessTokenMissingClientCredentials``)."""
+    register_client(app)
+    public = {"client_id": "spa", "redirect_uris": [REDIRECT_URI],
+              "token_endpoint_auth_method": "none",
+              "grant_types": ["authorization_code", "refresh_token"]}  # fmt: skip
+    app.extensions["santeid"].clients.add(public, replace=True)
+    form = {"grant_type": "password", "username": "x", "password": "y"}
+    refused = client.post(f"{OIDC}/token", data={**form, "client_id": "spa"})
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "unauthorized_client",
+        "error_description": "Client not allowed for direct access grants",
+    }
+    no_secret = client.post(f"{OIDC}/token", data={**form, "client_id": "service-test"})
+    assert no_secret.status_code == 401
+    assert no_secret.get_json() == {
+        "error": "unauthorized_client",
+        "error_description": "Invalid client or Invalid client credentials",
+    }
+
+
 def test_get_on_token_endpoint_is_405_json(client):
     response = client.get(f"{OIDC}/token")
     assert response.status_code == 405
@@ -1376,6 +1429,20 @@ def test_offline_access_is_an_ordinary_scope(app, client, flow):
         "grant_type": "refresh_token", "refresh_token": body["refresh_token"]})  # fmt: skip
     assert again.status_code == 400
     assert again.get_json() == {"error": "invalid_grant", "error_description": "Session not active"}
+
+
+def test_a_logout_with_the_offline_access_token_asks_for_a_new_login(client, flow):
+    """``OfflineTokenTest.browserOfflineTokenLogoutFollowedByLoginSameSession``: the logout
+    with the refresh token of an ``offline_access`` login ends it; the browser then logs in
+    again, into another session."""
+    first = flow.full_login(scope="openid offline_access")
+    auth = basic_auth(flow.client["client_id"], flow.client["client_secret"])
+    logout = client.post(f"{OIDC}/logout", data={"refresh_token": first["refresh_token"]},
+                         headers=auth)  # fmt: skip
+    assert logout.status_code == 204
+    assert "/login-actions/" in flow.authorize().headers["Location"]
+    second = flow.full_login(scope="openid offline_access")
+    assert second["session_state"] != first["session_state"]
 
 
 def test_offline_access_is_refused_to_a_client_without_it(app, client):

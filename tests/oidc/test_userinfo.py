@@ -348,6 +348,13 @@ def test_revoking_an_access_token(flow, client):
     refused = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
     assert userinfo_refusal(refused) == TOKEN_VERIFICATION_FAILED
     assert _introspect(client, tokens["access_token"]).get_json() == {"active": False}
+    # That token alone (TokenRevocationTest.testRevokeAccessToken): its grant refreshes.
+    refreshed = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic_auth("service-test", SECRET),
+    )
+    assert refreshed.status_code == 200
 
 
 def test_revoking_a_refresh_token_ends_the_grant(flow, client):

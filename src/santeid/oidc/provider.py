@@ -912,10 +912,7 @@ def _revocation_token(token_string: str) -> TokenObject | None:
     if claims.get("typ") == "Bearer":
         return TokenObject("access_token", claims)
     if claims.get("typ") == "Refresh":
-        record = tokens.refresh_tokens.get(claims.get("jti"))
-        if record is None:
-            return TokenObject("refresh_token", claims)
-        return TokenObject("refresh_token", claims, record.data, tokens.family(record.data["fid"]))
+        return TokenObject("refresh_token", claims)
     if _services().settings.keycloak.error_style == "keycloak":
         raise OAuth2Error(
             keycloak_errors.DESCRIPTIONS["unsupported_token_type"],
@@ -1131,7 +1128,9 @@ class SanteidRevocationEndpoint(RevocationEndpoint):
         — and the session ends with no client left in it; an access token ends alone."""
         services = _services()
         if token.kind == "refresh_token":
-            emptied = services.tokens.detach_client(token.record["fid"])
+            # The grant the token belongs to, expired or not (authenticate_token found one).
+            family_id = services.tokens.refresh_token_grant(token.claims)
+            emptied = None if family_id is None else services.tokens.detach_client(family_id)
             if emptied is not None:
                 end_session(services, emptied, logout=False)
         else:

@@ -67,6 +67,9 @@ REFRESH_TOKEN_ALGS = [HMAC_ALGORITHM, *ALGORITHMS]
 #: The refresh token's hash in a CIBA push-mode ID token (CIBA Core 1.0 §10.3.1,
 #: https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#rfc.section.10.3.1).
 RT_HASH_CLAIM = "urn:openid:params:jwt:claim:rt_hash"
+#: The shortest time a revoked access token stays denied, as Keycloak's
+#: ``TokenRevocationEndpoint.revokeAccessToken``.
+REVOKED_ACCESS_TOKEN_MIN = 10
 
 
 class TokenError(Exception):
@@ -303,6 +306,9 @@ class TokenService:
             "auth": authentication.to_dict(),
             "scope": scope,
             "nonce": nonce,
+            # When the grant began: a refresh token no older than that may be revoked by it
+            # once expired (:meth:`refresh_token_grant`).
+            "opened": int(self.clock()),
         }
         writes = self.store.batch() if batch is None else batch
         self.families.create(
@@ -753,9 +759,10 @@ class TokenService:
         the token's client, whose client session did not start after the token; neither the
         token's expiry nor its revocation alone is looked at), else it answers "Invalid
         token" (docs/reference/keycloak-behaviour.md, "Userinfo, introspection,
-        revocation"). A token holds while its session lasts and the grant that issued it is
-        active; an access token without ``sid`` (``client_credentials``, Keycloak's transient
-        session), always."""
+        revocation"). A token holds while its session lasts: an access token while the grant
+        that issued it is active, a refresh token while :meth:`refresh_token_grant` finds
+        its grant; an access token without ``sid`` (``client_credentials``, Keycloak's
+        transient session), always."""
         sid = claims.get("sid")
         jti = str(claims.get("jti"))
         if not sid or not isinstance(sid, str):
@@ -763,9 +770,7 @@ class TokenService:
         if self.session_over(sid):
             return False
         if claims.get("typ") == "Refresh":
-            record = self.refresh_tokens.get(jti)
-            family = None if record is None else self.family(record.data["fid"])
-            return family is not None and family["state"] == "active"
+            return self.refresh_token_grant(claims) is not None
         grants = self.session_families(sid) if self.sessions.exists(sid) else {sid}
         for family_id in grants:
             family = self.family(family_id)
@@ -774,6 +779,40 @@ class TokenService:
             if jti in self.store.members(store_keys.FAMILY_ACCESS_TOKENS.key(family_id)):
                 return True
         return False
+
+    def refresh_token_grant(self, claims: dict) -> str | None:
+        """The live grant (family id) a revocation of the refresh token of ``claims`` ends,
+        expired or not — Keycloak's client session of the token's client in its user session
+        (``TokenRevocationEndpoint.revokeClientSession``, docs/reference/keycloak-behaviour.md,
+        "Userinfo, introspection, revocation") — or None ("Invalid token"). While the token's
+        server record lasts (until its ``exp``), its own grant, if still active. After that,
+        a grant of the token's client (``azp``) still active in the token's session (``sid``)
+        and opened no later than the second after the token's ``iat``: a token issued before
+        its client was detached finds only newer grants, as Keycloak's ``checkTokenIssuedAt``
+        finds its client session started after it (``iat + 1 < started``). The session must
+        last (:meth:`session_over`)."""
+        sid = claims.get("sid")
+        if not sid or not isinstance(sid, str) or self.session_over(sid):
+            return None
+        record = self.refresh_tokens.get(str(claims.get("jti")))
+        if record is not None:
+            family = self.family(record.data["fid"])
+            active = family is not None and family["state"] == "active"
+            return record.data["fid"] if active else None
+        iat = claims.get("iat")
+        if not isinstance(iat, int):
+            return None
+        grants = self.session_families(sid) if self.sessions.exists(sid) else {sid}
+        for family_id in sorted(grants):
+            family = self.family(family_id)
+            if (
+                family is not None
+                and family["state"] == "active"
+                and family["client_id"] == claims.get("azp")
+                and int(family.get("opened", 0)) <= iat + 1
+            ):
+                return family_id
+        return None
 
     def id_token_hint_claims(self, token: str) -> dict | None:
         """Claims of an ID token we issued, expired or not (OIDC Core §3.1.2.1, RP-Initiated
@@ -876,7 +915,11 @@ class TokenService:
         ``TokenManager.validateTokenReuse``): a token older than the one last used is
         "Stale token"; the one in use may serve ``refresh_token_max_reuse`` + 1 times, counted
         atomically so that of two concurrent uses beyond the limit one is refused. Either
-        refusal revokes the family: someone holds a copy of the token (RFC 9700 §4.14.2).
+        refusal ends the grant — someone holds a copy of the token (RFC 9700 §4.14.2) — and
+        every other grant of the client in the same SSO session, as Keycloak "will detach
+        client session from user session" (``validateTokenReuseForRefresh``); the session
+        and the other clients' grants stay (:meth:`detach_client`, whose emptied session is
+        not ended here).
 
         :raises RefreshRefused: with Keycloak's description.
         """
@@ -886,7 +929,7 @@ class TokenService:
         family = grant.family
         if family.get("current_rt") != grant.jti:
             if self._stale(family, grant.jti, grant.iat):
-                self.revoke_family(grant.family_id)
+                self.detach_client(grant.family_id)
                 raise RefreshRefused("Stale token")
             self.families.update(
                 self.families.key(grant.family_id),
@@ -896,7 +939,7 @@ class TokenService:
             store_keys.REFRESH_TOKEN_USES.key(grant.jti), settings.oidc.refresh_token_lifetime
         )
         if uses > settings.oidc.refresh_token_max_reuse + 1:
-            self.revoke_family(grant.family_id)
+            self.detach_client(grant.family_id)
             raise RefreshRefused("Maximum allowed refresh token reuse exceeded")
 
     @staticmethod
@@ -926,9 +969,15 @@ class TokenService:
 
     # -- revoking -----------------------------------------------------------
     def revoke_access_token(self, claims: dict) -> None:
-        remaining = int(claims["exp"] - self.clock())
-        if remaining > 0:
-            self._deny_access_token(str(claims["jti"]), "revoked", remaining)
+        """Deny the access token of ``claims`` until past its ``exp``: Keycloak's
+        ``TokenRevocationEndpoint.revokeAccessToken`` keeps its revoked-token entry
+        ``exp`` − now + 1 seconds, 10 at least (``TokenRevocationTest.
+        testRevokedAccessTokenCacheLifespan``). Counted in whole seconds from the current
+        one, so that the entry never lapses in the last fraction of a second before the
+        token's ``exp`` (docs/reference/keycloak-behaviour.md, "Revocation and offline
+        tokens")."""
+        lifetime = max(int(claims["exp"]) - int(self.clock()) + 1, REVOKED_ACCESS_TOKEN_MIN)
+        self._deny_access_token(str(claims["jti"]), "revoked", lifetime)
 
     def revoke_family(self, family_id: str) -> None:
         """Revoke every token of a grant: its refresh tokens and the access tokens it issued."""

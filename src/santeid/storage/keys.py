@@ -154,7 +154,8 @@ SESSION_ENDED = Namespace(
 FAMILY = Namespace(
     "fam:<fid>",
     "record",
-    "a refresh-token family (with `refresh_token_revoke`: the refresh token last used, and when)",
+    "a refresh-token family: its client, login, scope, when it was opened (with "
+    "`refresh_token_revoke`: the refresh token last used, and when)",
     "min(`refresh_token_lifetime`, `sso_idle_timeout`), renewed with each refresh token, never "
     "past its SSO session's `sso_max_lifetime`",
 )
@@ -181,7 +182,7 @@ REVOKED_ACCESS_TOKEN = Namespace(
     "revoked:<jti>",
     "record",
     "access-token deny list",
-    "what remains of the token's life",
+    "what remains of the token's life (revoked alone: a second past its `exp`, or more)",
 )
 #: Seconds of clock skew on the time claims of the JWTs a client signs but its assertions
 #: (request objects, CIBA signed requests, ``login_hint_token``s): a CIBA request is still
