@@ -639,6 +639,17 @@ def _auto(app) -> str:
     return sandbox_professional(app)
 
 
+def _assert_invalid_requests(flow, cases: list[tuple[dict, str]]) -> None:
+    """Each authorization request of ``cases`` (its extra parameters) is sent back to the
+    client ``invalid_request`` with the description given beside it."""
+    for extra, description in cases:
+        params = _query(flow.authorize(**extra))
+        assert (params["error"], params["error_description"]) == (
+            "invalid_request",
+            description,
+        ), extra
+
+
 def test_pkce_refusals_are_keycloaks(flow):
     """``AuthorizationEndpointChecker.checkParamsForPkceNotEnforcedClient``: the method
     without a challenge, then the method, then the challenge (43 to 128 unreserved
@@ -659,12 +670,7 @@ def test_pkce_refusals_are_keycloaks(flow):
          "Invalid parameter: code_challenge_method"),
         ({"code_challenge": ""}, "Invalid parameter: code_challenge"),
     ]  # fmt: skip
-    for extra, description in cases:
-        params = _query(flow.authorize(**extra))
-        assert (params["error"], params["error_description"]) == (
-            "invalid_request",
-            description,
-        ), extra
+    _assert_invalid_requests(flow, cases)
 
 
 def test_client_requiring_pkce_refuses_requests_without_it(flow, app):
@@ -697,12 +703,7 @@ def test_client_with_an_enforced_pkce_method_gets_keycloaks_refusals(flow, app, 
         ({"code_challenge": "invalid", "code_challenge_method": enforced},
          "Invalid parameter: code_challenge"),
     ]  # fmt: skip
-    for extra, description in cases:
-        params = _query(flow.authorize(**extra))
-        assert (params["error"], params["error_description"]) == (
-            "invalid_request",
-            description,
-        ), extra
+    _assert_invalid_requests(flow, cases)
     verifier, challenge = pkce_pair()
     if enforced == "plain":
         challenge = verifier
