@@ -254,6 +254,32 @@ def test_the_registered_uris_own_query_comes_back_as_registered(app, client):
     assert without_state.headers["Location"] == target
 
 
+def test_the_logouts_state_replaces_one_in_the_registered_uris_query(app, client):
+    """A ``post_logout_redirect_uri`` whose query holds ``state`` gets the logout's ``state``
+    in its place, after the rest of its query, not a second one: Keycloak 26.6.7 and 26.7.3
+    (``LogoutUtil.getRedirectUriWithAttachedState``, ``KeycloakUriBuilder.replaceQueryParam``,
+    https://github.com/keycloak/keycloak/pull/51909, backported to 26.6 by
+    https://github.com/keycloak/keycloak/pull/52064; older releases add a second ``state``).
+    Without a ``state`` in the logout request, the URI comes back as registered."""
+    target = "https://service.example.org/logged-out?state=kept&from=a%20b"
+    flow = Flow(app, client, register_client(app, post_logout_redirect_uris=[target]))
+    with_state = _logout_to(client, flow.full_login(), target)
+    assert with_state.status_code == 302
+    assert (
+        with_state.headers["Location"]
+        == "https://service.example.org/logged-out?from=a%20b&state=bye"
+    )
+    without_state = client.get(
+        f"{OIDC}/logout",
+        query_string={
+            "id_token_hint": flow.full_login()["id_token"],
+            "post_logout_redirect_uri": target,
+        },
+    )
+    assert without_state.status_code == 302
+    assert without_state.headers["Location"] == target
+
+
 def test_a_confirmation_sent_late_still_logs_out(clocked_app, clock):
     """Keycloak's confirmation expires with its authentication session's action: five minutes
     later it answers "Logout failed" and the session lives on
