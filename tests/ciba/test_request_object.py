@@ -13,6 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
 
+from santeid.oidc.client_auth import LEEWAY
 from tests.support.ciba import BACKCHANNEL
 from tests.support.ciba import SECRET
 from tests.support.ciba import error_of
@@ -20,6 +21,7 @@ from tests.support.ciba import poll
 from tests.support.ciba import register_ciba_client
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import sandbox_professional
 
 CLIENT = "ciba-signed"
 
@@ -170,6 +172,34 @@ def test_replayed_jti(client, meta, keys, auto_id):
     assert _send(client, request).status_code == 200
     replay = _send(client, request)
     assert error_of(replay) == "invalid_request" and "jti" in replay.get_json()["error_description"]
+
+
+def test_a_jti_is_remembered_as_long_as_its_request_is_accepted(clocked_app, clock, keys):
+    """A request object is accepted until its ``exp`` plus the 30 s of skew; its ``jti`` is
+    remembered that long, counted from a clock that is not on a whole second: a replay a
+    tenth of a second before that end is still refused (docs/storage.md, ``ciba:jti``)."""
+    register_ciba_client(
+        clocked_app,
+        CLIENT,
+        jwks={"keys": [keys["es"].as_dict(private=False)]},
+        backchannel_authentication_request_signing_alg="ES256",
+    )
+    http = clocked_app.test_client()
+    clock.advance((0.7 - clock() % 1) % 1)  # now = n + 0.7
+    issued = int(clock())
+    claims = _claims(sandbox_professional(clocked_app), iat=issued, nbf=issued, exp=issued + 300)
+    request = _sign(claims, keys["es"])
+    first = http.post(BACKCHANNEL, data={"request": request}, headers=basic_auth(CLIENT, SECRET))
+    assert first.status_code == 200, first.get_json()
+    # exp + 30 s - 0.1 s: still within the skew, so the request would be accepted once more.
+    clock.advance(issued + 300 + LEEWAY - 0.1 - clock())
+    replay = http.post(BACKCHANNEL, data={"request": request}, headers=basic_auth(CLIENT, SECRET))
+    assert error_of(replay) == "invalid_request"
+    assert replay.get_json()["error_description"] == "request object: jti already used"
+    clock.advance(0.1)  # exp + 30 s: no longer accepted, whatever the store remembers
+    late = http.post(BACKCHANNEL, data={"request": request}, headers=basic_auth(CLIENT, SECRET))
+    assert error_of(late) == "invalid_request"
+    assert late.get_json()["error_description"] == "Request Expired"
 
 
 #: Keycloak's words (``BackchannelAuthenticationEndpointSignedRequestParser``).

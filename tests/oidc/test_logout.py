@@ -232,17 +232,13 @@ def test_web_origins_plus_means_the_redirect_uris_origins(app):
     assert client.web_origins == {"https://service.example.org", "https://app.example.org"}
 
 
-def test_the_registered_uris_own_query_comes_back_as_registered(app, client):
-    """Keycloak returns the ``post_logout_redirect_uri`` as registered, ``state`` appended
-    after its own query: ``…?logout`` then ``…?logout&state=something``
-    (``RPInitiatedLogoutTest.logoutRedirect`` and ``postLogoutRedirect``,
-    https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/RPInitiatedLogoutTest.java).
-    A key without a value stays one, an escape stays as written."""
-    target = "https://service.example.org/logged-out?logout&from=a%20b"
+def _returns_with_and_without_state(app, client, target: str, with_state: str) -> None:
+    """A logout to ``target``, registered, comes back to ``with_state`` when it sends
+    ``state=bye``, and to ``target`` as registered when it sends no ``state``."""
     flow = Flow(app, client, register_client(app, post_logout_redirect_uris=[target]))
-    with_state = _logout_to(client, flow.full_login(), target)
-    assert with_state.status_code == 302
-    assert with_state.headers["Location"] == target + "&state=bye"
+    sent = _logout_to(client, flow.full_login(), target)
+    assert sent.status_code == 302
+    assert sent.headers["Location"] == with_state
     without_state = client.get(
         f"{OIDC}/logout",
         query_string={
@@ -252,6 +248,28 @@ def test_the_registered_uris_own_query_comes_back_as_registered(app, client):
     )
     assert without_state.status_code == 302
     assert without_state.headers["Location"] == target
+
+
+def test_the_registered_uris_own_query_comes_back_as_registered(app, client):
+    """Keycloak returns the ``post_logout_redirect_uri`` as registered, ``state`` appended
+    after its own query: ``…?logout`` then ``…?logout&state=something``
+    (``RPInitiatedLogoutTest.logoutRedirect`` and ``postLogoutRedirect``,
+    https://github.com/keycloak/keycloak/blob/main/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oauth/RPInitiatedLogoutTest.java).
+    A key without a value stays one, an escape stays as written."""
+    target = "https://service.example.org/logged-out?logout&from=a%20b"
+    _returns_with_and_without_state(app, client, target, target + "&state=bye")
+
+
+def test_the_logouts_state_replaces_one_in_the_registered_uris_query(app, client):
+    """A ``post_logout_redirect_uri`` whose query holds ``state`` gets the logout's ``state``
+    in its place, after the rest of its query, not a second one: Keycloak 26.6.7 and 26.7.3
+    (``LogoutUtil.getRedirectUriWithAttachedState``, ``KeycloakUriBuilder.replaceQueryParam``,
+    https://github.com/keycloak/keycloak/pull/51909, backported to 26.6 by
+    https://github.com/keycloak/keycloak/pull/52064; older releases add a second ``state``).
+    Without a ``state`` in the logout request, the URI comes back as registered."""
+    target = "https://service.example.org/logged-out?state=kept&from=a%20b"
+    expected = "https://service.example.org/logged-out?from=a%20b&state=bye"
+    _returns_with_and_without_state(app, client, target, expected)
 
 
 def test_a_confirmation_sent_late_still_logs_out(clocked_app, clock):

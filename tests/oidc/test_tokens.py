@@ -1279,11 +1279,14 @@ def test_get_on_token_endpoint_is_405_json(client):
     assert json.loads(response.data)["error"] == "invalid_request"
 
 
-def test_a_jti_is_remembered_until_its_assertion_is_no_longer_usable(settings):
+@pytest.mark.parametrize("with_iat", [True, False])
+def test_a_jti_is_remembered_until_its_assertion_is_no_longer_usable(settings, with_iat):
     """The ``jti`` record lives until the assertion's ``exp`` plus the clock skew, counted from a
-    clock that is not on a whole second: its lifetime is rounded up, so that the assertion
-    cannot be replayed in the last fraction of a second it is usable (with an ``iat``, until
-    its ``exp``, docs/reference/keycloak-behaviour.md, "Client authentication")."""
+    clock that is not on a whole second, through that instant's whole second
+    (``santeid.storage.keys.lifetime_through``), so that the assertion cannot be replayed in the
+    last fraction of a second it is usable: with an ``iat``, until its ``exp``; without one,
+    until its ``exp`` plus the skew (docs/reference/keycloak-behaviour.md, "Client
+    authentication")."""
     from santeid import create_app
     from santeid.clock import ManualClock
     from santeid.oidc.client_auth import ASSERTION_CLOCK_SKEW
@@ -1301,6 +1304,8 @@ def test_a_jti_is_remembered_until_its_assertion_is_no_longer_usable(settings):
     jti = uuid.uuid4().hex
     claims = {"iss": "pkjwt-service", "sub": "pkjwt-service", "iat": issued, "exp": issued + 60,
               "jti": jti, "aud": f"{ISSUER}/protocol/openid-connect/token"}  # fmt: skip
+    if not with_iat:
+        del claims["iat"]
     assertion = jwt.encode({"alg": "ES256", "kid": "k1"}, claims, key)
     assertion_type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     form = {"grant_type": "client_credentials", "client_assertion": assertion,
@@ -1308,9 +1313,10 @@ def test_a_jti_is_remembered_until_its_assertion_is_no_longer_usable(settings):
     http = app.test_client()
     assert http.post(f"{OIDC}/token", data=form).status_code == 200
     record = store_keys.CLIENT_ASSERTION_JTI.key("pkjwt-service", store_keys.digest(jti))
-    # Remembered until exp + the skew (issued + 75), 74.3 s from now: 75 s, not 74.
-    assert app.extensions["santeid"].store.ttl(record) == 60 + ASSERTION_CLOCK_SKEW
-    clock.advance(59.2)  # issued + 59.9: still usable (its exp not past), still remembered
+    # Remembered through exp + the skew (issued + 75), 74.3 s from now: 76 s, to issued + 76.7.
+    assert app.extensions["santeid"].store.ttl(record) == 60 + ASSERTION_CLOCK_SKEW + 1
+    # The last usable tenth, still remembered: with an iat issued + 59.9, without issued + 74.9.
+    clock.advance(59.2 if with_iat else 74.2)
     replay = http.post(f"{OIDC}/token", data=form)
     assert replay.status_code == 400
     assert replay.get_json()["error_description"] == "Token reuse detected"

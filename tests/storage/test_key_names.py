@@ -181,3 +181,18 @@ def test_every_namespace_fills_its_parts_in_the_order_of_its_pattern() -> None:
             namespace.key(*parts[:-1], 7)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         keys.LOGIN.key()
+
+
+@pytest.mark.parametrize("now", [100.0, 100.3, 100.999])
+@pytest.mark.parametrize("until", [100.0, 160.0, 160.5])
+def test_a_single_use_marker_outlives_the_last_instant_its_jwt_is_accepted(now, until) -> None:
+    """``lifetime_through``: written at ``now``, the marker is still there at ``until`` (its
+    JWT's ``exp`` plus skew), whatever fraction of a second either falls on, and lapses at
+    most 2 s later; ``int(until - now)`` falls short when ``now`` is not on a whole second."""
+    store = MemoryStore(clock=(clock := ManualClock(start=now)))
+    ttl = keys.lifetime_through(until, now)
+    assert now + ttl <= until + 2
+    store.add("marker", {}, ttl)
+    clock.set(max(until, now))  # an until already past: the marker is there at once
+    assert store.get("marker") is not None
+    assert keys.lifetime_through(until - 60, now) == 1  # already past: the smallest lifetime

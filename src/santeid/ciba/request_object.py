@@ -227,7 +227,8 @@ def check_request_claims(services: Any, client: Any, claims: dict[str, Any], now
         )
     if "client_id" in claims and claims["client_id"] != client.get_client_id():
         raise InvalidRequestError("request object: client_id differs from the client")
-    ttl = max(1, int(claims["exp"] - now) + client_auth.LEEWAY)
+    # Accepted until exp + the skew: the jti is remembered through that instant.
+    ttl = keys.lifetime_through(claims["exp"] + client_auth.LEEWAY, now)
     seen = keys.CIBA_REQUEST_JTI.key(client.get_client_id(), keys.digest(jti))
     if not services.store.add(seen, {}, ttl):
         raise InvalidRequestError("request object: jti already used")

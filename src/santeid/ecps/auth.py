@@ -17,7 +17,6 @@ and the device token's claims. Each refusal is a distinct :class:`~santeid.ecps.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from joserfc import jws
@@ -192,7 +191,7 @@ def verify_device_token(
         raise Problem("token_expired", "the token has expired; sign a new one for each call")
     digest = jti_digest(claims.get("jti"), "invalid_token")
     # Remembered until the token could no longer be accepted anyway.
-    ttl = max(1, math.ceil(expires + CLOCK_SKEW - now) + 1)
+    ttl = keys.lifetime_through(expires + CLOCK_SKEW, now)
     seen = keys.ECPS_DEVICE_TOKEN_JTI.key(device.device_id, digest)
     if not store.add(seen, {"at": int(now)}, ttl):
         raise Problem("replayed_token", "this jti has already been used; use a new one per call")

@@ -85,7 +85,7 @@ class ErrorPage(Exception):
     """An error that must be shown to the user, not sent to the client. ``home``: the
     known client's ``client_uri``, which the page links back to, as Keycloak's error page
     links to the "Home URL" of the client it knows (docs/reference/keycloak-behaviour.md,
-    "Logout")."""
+    "Logout" and "Authorization endpoint"; :func:`linking_home`)."""
 
     def __init__(self, error: str, description: str, status: int = 400, home: str | None = None):
         super().__init__(description)
@@ -334,6 +334,24 @@ def check_client(params):
         # Keycloak's page text (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
         raise ErrorPage("invalid_client", "Client not found.")
     return client
+
+
+def linking_home(page: ErrorPage, params) -> ErrorPage:
+    """``page`` linking back to the home page (``client_uri``) of the client the request
+    names, once that client is known: Keycloak's authorization endpoint sets the client in
+    the session's context as soon as ``checkClient`` found it, and its error page then links
+    "« Back to Application" to the client's Home URL, for every later refusal — an
+    unregistered ``redirect_uri``, a request object or ``max_age`` refused
+    (``AuthorizationEndpoint.checkClient``, ``FreeMarkerLoginFormsProvider``, ``error.ftl``;
+    docs/reference/keycloak-behaviour.md, "Authorization endpoint"). The link is the
+    registered ``client_uri``, never a URI of the request. No link while the client is
+    unknown: none or several ``client_id``s, or one that names no client."""
+    if page.home is None:
+        client_id = params.getlist("client_id")
+        client = services().clients.get(str(client_id[0])) if len(client_id) == 1 else None
+        if client is not None:
+            page.home = client.client_uri
+    return page
 
 
 def check_redirect_uri(params, client) -> tuple[str, bool]:

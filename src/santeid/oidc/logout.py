@@ -17,7 +17,8 @@ GET or form POST alike (§2), decided as Keycloak's ``LogoutEndpoint.logout``:
 * ``post_logout_redirect_uri`` must be registered for the client (§3). With the default
   ``post_logout_redirect_policy = "keycloak"`` a client that registered no
   ``post_logout_redirect_uris`` may name one of its ``redirect_uris`` (Keycloak's "+");
-  ``strict`` accepts only ``post_logout_redirect_uris``. ``state`` is echoed. Without a
+  ``strict`` accepts only ``post_logout_redirect_uris``. ``state`` is echoed, in place of
+  one the URI's query holds (Keycloak 26.6.7 and 26.7.3). Without a
   target, a "session fermée" page is shown, linking back to the client's ``client_uri``.
   Refusals are Keycloak's error pages (``keycloak_errors``).
 
@@ -60,6 +61,7 @@ from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.authorize import add_query
 from santeid.oidc.authorize import browser_sid
 from santeid.oidc.authorize import forget_sso
+from santeid.oidc.authorize import without_query_parameter
 from santeid.oidc.session_end import end_session
 from santeid.oidc.session_end import end_sessionless_grant
 from santeid.oidc.tls_client_auth import CertificateMissing
@@ -93,14 +95,17 @@ def frontchannel_logouts(clients, sid: str) -> list[tuple[str, str]]:
 def _finish(
     t, target: str | None, state: str | None, frames: list[tuple[str, str]], home: str | None
 ):
-    """Redirect to ``target`` (with ``state``), or show the closed-session page; with
+    """Redirect to ``target`` (with ``state``, replacing a ``state`` of its query as Keycloak
+    26.6.7 and 26.7.3 do, ``LogoutUtil.getRedirectUriWithAttachedState`` with
+    ``KeycloakUriBuilder.replaceQueryParam``: the name compared as written, the new one
+    last), or show the closed-session page; with
     front-channel iframes, the page names their services, loads them first and then
     continues to ``target``. The closed-session page links back to ``home``, the logout's
     client's ``client_uri``, as Keycloak's info page "You are logged out" links to the
     client's "Home URL"; its front-channel page has no such link
     (docs/reference/keycloak-behaviour.md, "Logout")."""
-    if target:
-        target = add_query(target, [("state", state)] if state is not None else [])
+    if target and state is not None:
+        target = add_query(without_query_parameter(target, "state"), [("state", state)])
     if not frames:
         if target:
             return redirect(target, code=302)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import hmac
 import logging
-import math
 from typing import TYPE_CHECKING
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -782,12 +781,11 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
             return False
         services = _services()
         # Remember the jti as long as the assertion could still be accepted, plus the leeway
-        # (exp and iat are checked integers by now), rounded up: the clock is not on a whole
-        # second, and a lifetime cut short would let the assertion be replayed at its end.
+        # (exp and iat are checked integers by now), as every single-use marker.
         accepted_until = client_auth.assertion_accepted_until(
             claims, services.settings.oidc.client_assertion_max_lifetime
         )
-        ttl = max(1, math.ceil(accepted_until + self.leeway - services.clock()))
+        ttl = keys.lifetime_through(accepted_until + self.leeway, services.clock())
         key = keys.CLIENT_ASSERTION_JTI.key(str(claims["sub"]), keys.digest(jti))
         return services.store.add(key, {"seen": True}, ttl)
 

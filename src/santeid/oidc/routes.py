@@ -42,8 +42,12 @@ def authorization():
     again = again_by_get_with_cookies()
     if again is not None:
         return again
-    params = request_objects.resolve(request.form if request.method == "POST" else request.args)
-    outcome = authorize.authorization_outcome(params)
+    sent = request.form if request.method == "POST" else request.args
+    try:
+        params = request_objects.resolve(sent)
+        outcome = authorize.authorization_outcome(params)
+    except authorize.ErrorPage as page:
+        raise authorize.linking_home(page, sent) from None
     if isinstance(outcome, PendingLogin):
         return login_pages().begin(outcome)
     return outcome

@@ -972,11 +972,13 @@ class TokenService:
         """Deny the access token of ``claims`` until past its ``exp``: Keycloak's
         ``TokenRevocationEndpoint.revokeAccessToken`` keeps its revoked-token entry
         ``exp`` − now + 1 seconds, 10 at least (``TokenRevocationTest.
-        testRevokedAccessTokenCacheLifespan``). Counted in whole seconds from the current
-        one, so that the entry never lapses in the last fraction of a second before the
-        token's ``exp`` (docs/reference/keycloak-behaviour.md, "Revocation and offline
-        tokens")."""
-        lifetime = max(int(claims["exp"]) - int(self.clock()) + 1, REVOKED_ACCESS_TOKEN_MIN)
+        testRevokedAccessTokenCacheLifespan``): :func:`store_keys.lifetime_through`, the rule
+        of every single-use marker kept until a JWT's ``exp``, so that the entry never lapses
+        in the last fraction of a second before it (docs/reference/keycloak-behaviour.md,
+        "Revocation and offline tokens")."""
+        lifetime = max(
+            store_keys.lifetime_through(int(claims["exp"]), self.clock()), REVOKED_ACCESS_TOKEN_MIN
+        )
         self._deny_access_token(str(claims["jti"]), "revoked", lifetime)
 
     def revoke_family(self, family_id: str) -> None:

@@ -15,6 +15,7 @@ of it (docs/storage.md).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from dataclasses import field
@@ -47,6 +48,18 @@ def duration(seconds: int) -> str:
     if seconds >= 600 and seconds % 60 == 0:
         return f"{seconds // 60} min"
     return f"{seconds} s"
+
+
+def lifetime_through(until: float, now: float) -> int:
+    """The ``ttl`` of a single-use marker written at ``now`` that must outlive ``until``, the
+    last instant its JWT can be accepted (its ``exp``, plus the clock skew allowed on it): a
+    ``jti`` seen, a revoked access token. Keycloak's rule for its revoked-token entry,
+    ``exp`` − now + 1 counted in whole seconds (``TokenRevocationEndpoint.revokeAccessToken``):
+    the entry lapses at the whole second after ``until`` or later, never in the last fraction
+    of a second before it when ``now`` is not on a whole second (a lifetime of
+    ``int(until - now)`` seconds would). At most 2 s longer than needed; 1 at least, as every
+    ``ttl``."""
+    return max(1, math.floor(until) - math.floor(now) + 1)
 
 
 @dataclass(frozen=True)
@@ -199,7 +212,8 @@ CLIENT_ASSERTION_JTI = Namespace(
     "record",
     "`private_key_jwt` and `client_secret_jwt` assertion ids already seen",
     "until `exp`, or `iat` + `client_assertion_max_lifetime` if sooner, + clock skew "
-    f"(≤ `client_assertion_max_lifetime` + {duration(CLIENT_ASSERTION_CLOCK_SKEW)})",
+    f"(≤ `client_assertion_max_lifetime` + {duration(CLIENT_ASSERTION_CLOCK_SKEW)}), to the next "
+    "whole second",
 )
 PUSHED_REQUEST = Namespace(
     "par:<id>",
@@ -237,7 +251,7 @@ CIBA_REQUEST_JTI = Namespace(
     "ciba:jti:<client>:<sha256(jti)>",
     "record",
     "signed CIBA request objects' `jti`s already seen",
-    f"until the request object's `exp` + {duration(CLIENT_JWT_LEEWAY)}",
+    f"until the request object's `exp` + {duration(CLIENT_JWT_LEEWAY)}, to the next whole second",
 )
 
 # -- e-CPS -----------------------------------------------------------------------------------
@@ -273,7 +287,7 @@ ECPS_DEVICE_TOKEN_JTI = Namespace(
     "ecps:jti:<device_id>:<sha256(jti)>",
     "record",
     "device-token `jti`s already seen",
-    "until the token's `exp` + skew",
+    "until the token's `exp` + skew, to the next whole second",
 )
 ECPS_DECISION_JTI = Namespace(
     "ecps:decision-jti:<device_id>:<sha256(jti)>",

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import math
 import time
 from dataclasses import replace
 
@@ -52,6 +51,7 @@ from santeid.insi.model import insufficient_access
 from santeid.insi.soap import saml
 from santeid.insi.soap.headers import RequestHeaders
 from santeid.settings import ConfigurationError
+from santeid.storage import keys as store_keys
 from santeid.tls import client_certificate
 from santeid.tls import is_trusted_proxy
 from santeid.tls import peer_certificate_der
@@ -109,7 +109,7 @@ def _first_use(signed: saml.Assertion, certificate, acceptable_until: datetime.d
     from santeid.services import services  # at call time: santeid.services imports the app
 
     now = services().clock()
-    ttl = max(1, math.ceil(acceptable_until.timestamp() - now))
+    ttl = store_keys.lifetime_through(acceptable_until.timestamp(), now)
     used = {"at": int(now)}
     if not services().store.add(saml.replay_key(signed, certificate), used, ttl):
         raise saml.AssertionRefused("assertion déjà utilisée (ID)")
