@@ -583,6 +583,22 @@ def _unsigned_request_object(claims: dict) -> str:
     return f"{segment({'alg': 'none'})}.{segment(claims)}."
 
 
+def test_an_essential_acr_in_a_request_object_is_checked_as_in_the_query(flow):
+    """A request object's ``claims`` object replaces the query's and is read the same way
+    ("Authorization endpoint: acr" in docs/reference/keycloak-behaviour.md)."""
+    request_object = {
+        "client_id": "service-test",
+        "response_type": "code",
+        "redirect_uri": REDIRECT_URI,
+        "claims": {"id_token": {"acr": {"essential": True, "values": ["eidas1"]}}},
+    }
+    refused = flow.authorize(request=_unsigned_request_object(request_object))
+    assert refused.status_code == 400 and _error_detail(refused) == "Invalid parameter: claims"
+    request_object["claims"] = {"id_token": {"acr": {"essential": True, "values": ["0"]}}}
+    accepted = flow.authorize(request=_unsigned_request_object(request_object))
+    assert accepted.status_code == 302 and "/login-actions/" in accepted.headers["Location"]
+
+
 def test_an_unusable_request_object_or_request_uri_is_keycloaks_invalid_request_page(flow, caplog):
     """Keycloak's ``AuthorizationEndpointRequestParserProcessor.parseRequest`` turns every
     failure of ``request`` or ``request_uri`` — both at once, a JWT that does not parse or
