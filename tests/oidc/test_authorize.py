@@ -507,6 +507,10 @@ def test_an_essential_acr_keycloak_cannot_map_is_its_claims_error_page(flow, acr
         json.dumps({"userinfo": {"acr": {"essential": True, "values": ["eidas1"]}}}),
         # Jackson cannot read these: AcrUtils logs "Invalid claims parameter" and goes on.
         "{not json",
+        # Deeper than any reader goes (Jackson's nesting limit), within max_parameter_length:
+        # unreadable, never a 500.
+        '{"id_token": ' + "[" * 4000,
+        '{"id_token": {"acr": ' + "[" * 2000 + "]" * 2000 + "}}",
         json.dumps({"id_token": {"acr": {"essential": True, "values": "eidas1"}}}),
         json.dumps({"id_token": {"acr": "eidas1"}}),
         json.dumps(["eidas1"]),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import re
 import secrets
@@ -52,6 +51,7 @@ from santeid.security import whole_number
 from santeid.services import services
 from santeid.storage.base import Batch
 from santeid.storage.records import Record
+from santeid.untrusted_json import loads_untrusted_json
 
 log = logging.getLogger(__name__)
 
@@ -534,7 +534,8 @@ def read_claims_parameter(raw: str | None) -> dict | None:
     if raw is None:
         return None
     try:
-        claims = json.loads(raw)
+        # Too deep is unreadable too, as past Jackson's nesting limit.
+        claims = loads_untrusted_json(raw)
     except ValueError:
         return None
     if not isinstance(claims, dict) or not set(claims) <= CLAIMS_MEMBERS:
