@@ -23,6 +23,7 @@ from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import decode
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import pkce_pair
 from tests.support.oidc_flow import register_client
@@ -505,6 +506,110 @@ def test_scope_outside_the_client_registration_is_refused(flow, app):
     assert params["error"] == "invalid_scope"
 
 
+ESSENTIAL_ACR_PAGE = "Invalid parameter: claims"
+
+
+@pytest.mark.parametrize(
+    "acr",
+    [
+        {"essential": True, "values": ["eidas1"]},
+        {"essential": True, "value": "eidas1"},
+        {"essential": True, "values": ["0", "eidas3"]},
+        # Jackson reads the string "true" as true.
+        {"essential": "true", "values": ["eidas1"]},
+        # Integer.parseInt(null) throws NumberFormatException: unmapped.
+        {"essential": True, "values": [None]},
+        # Past a Java int.
+        {"essential": True, "values": ["2147483648"]},
+        # Keycloak's String cast fails on a number (a server error): refused as unmapped.
+        {"essential": True, "values": [1]},
+    ],
+)
+def test_an_essential_acr_keycloak_cannot_map_is_its_claims_error_page(flow, acr):
+    """``AuthorizationEndpoint.updateAuthenticationSession``
+    (https://github.com/keycloak/keycloak/blob/9d9e92bce482db76415017c6a4a0a2a8ee3aaa46/services/src/main/java/org/keycloak/protocol/oidc/endpoints/AuthorizationEndpoint.java):
+    an essential ``acr`` of the ID token (``AcrUtils.getRequiredAcrValues``) whose value is
+    neither mapped to a level of authentication nor a number is the error page "Invalid
+    parameter: claims", 400, never a redirect. PSC's realm maps no name (its discovery's
+    ``acr_values_supported`` is ``["0","0"]``, the levels of its flows alone), so
+    ``eidas1`` asked as essential is refused; ``AcrAuthFlowTest.loginWithAcr`` is the
+    request's shape."""
+    response = flow.authorize(claims=json.dumps({"id_token": {"acr": acr}}))
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert _error_detail(response) == ESSENTIAL_ACR_PAGE
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        # Not essential: AcrAuthFlowTest.testNoMapping, the minimum level, the login's acr.
+        json.dumps({"id_token": {"acr": {"values": ["eidas1"]}}}),
+        json.dumps({"id_token": {"acr": {"essential": False, "value": "eidas3"}}}),
+        # A number is a level: Integer.parseInt reads it.
+        json.dumps({"id_token": {"acr": {"essential": True, "values": ["0"]}}}),
+        json.dumps({"id_token": {"acr": {"essential": True, "value": "-1"}}}),
+        # Only the ID token's acr counts (ClaimContext.ID_TOKEN).
+        json.dumps({"userinfo": {"acr": {"essential": True, "values": ["eidas1"]}}}),
+        # Jackson cannot read these: AcrUtils logs "Invalid claims parameter" and goes on.
+        "{not json",
+        # Deeper than any reader goes (Jackson's nesting limit), within max_parameter_length:
+        # unreadable, never a 500.
+        '{"id_token": ' + "[" * 4000,
+        '{"id_token": {"acr": ' + "[" * 2000 + "]" * 2000 + "}}",
+        json.dumps({"id_token": {"acr": {"essential": True, "values": "eidas1"}}}),
+        json.dumps({"id_token": {"acr": "eidas1"}}),
+        json.dumps(["eidas1"]),
+        "null",
+        # A member ClaimsRepresentation or ClaimValue does not have (FAIL_ON_UNKNOWN_PROPERTIES).
+        json.dumps({"id_token": {"acr": {"essential": True, "values": ["eidas1"], "x": 1}}}),
+        json.dumps({"id_token": {"acr": {"essential": True, "values": ["eidas1"]}}, "x": {}}),
+        json.dumps({"id_token": {"acr": {"essential": [True], "values": ["eidas1"]}}}),
+        # An empty values array wins over value: nothing asked.
+        json.dumps({"id_token": {"acr": {"essential": True, "values": [], "value": "eidas1"}}}),
+    ],
+)
+def test_an_acr_keycloak_does_not_enforce_leads_to_the_login(flow, claims):
+    response = flow.authorize(claims=claims)
+    assert response.status_code == 302 and "/login-actions/" in response.headers["Location"]
+
+
+def test_the_essential_acr_is_checked_after_the_redirect_checks(flow):
+    """``updateAuthenticationSession`` runs once ``AuthorizationEndpoint.process`` has checked
+    the request: an unknown scope is still sent back to the client."""
+    essential = json.dumps({"id_token": {"acr": {"essential": True, "values": ["eidas1"]}}})
+    params = _query(flow.authorize(claims=essential, scope="openid admin"))
+    assert params["error_description"] == "Invalid scopes: openid admin"
+
+
+def test_the_sso_session_answers_whatever_acr_is_asked_but_an_unmappable_essential_one(flow, app):
+    """PSC's flows set no level above 0 (its discovery's ``["0","0"]``): a non-essential
+    ``acr`` never forces a new login, and the session answers ``prompt=none``; an essential
+    ``acr`` Keycloak cannot map is refused in ``updateAuthenticationSession``, before the
+    passive login's ``login_required`` (``AuthorizationEndpoint.process``,
+    https://github.com/keycloak/keycloak/blob/9d9e92bce482db76415017c6a4a0a2a8ee3aaa46/services/src/main/java/org/keycloak/protocol/oidc/endpoints/AuthorizationEndpoint.java)."""
+    essential = json.dumps({"id_token": {"acr": {"essential": True, "values": ["eidas3"]}}})
+    refused = flow.authorize(prompt="none", claims=essential)
+    assert refused.status_code == 400 and _error_detail(refused) == ESSENTIAL_ACR_PAGE
+    flow.login(flow.authorize(), sandbox_professional(app))
+    wanted = json.dumps({"id_token": {"acr": {"values": ["eidas3"]}}})
+    from_sso = flow.authorize(prompt="none", acr_values="eidas3", claims=wanted)
+    assert "code=" in from_sso.headers["Location"]
+    refused = flow.authorize(prompt="none", claims=essential)
+    assert refused.status_code == 400 and _error_detail(refused) == ESSENTIAL_ACR_PAGE
+
+
+def test_acr_values_never_refuse_and_the_token_says_the_logins_acr(flow, app):
+    """``acr_values`` is never essential (``AcrUtils.getAcrValues``): a value no login gives,
+    ``eidas3`` for an e-CPS login, leads to the login, and the tokens carry the acr of the
+    proof (``santeid.psc.proofs``), as ``AcrAuthFlowTest.testNoMapping`` gets its login's
+    ``default``."""
+    tokens = flow.full_login(acr_values="eidas3 unknown")
+    _, id_claims = decode(app, tokens["id_token"])
+    _, access_claims = decode(app, tokens["access_token"])
+    assert id_claims["acr"] == access_claims["acr"] == "eidas1"
+
+
 def test_repeated_parameter_is_invalid_request(flow, client):
     query = urlencode(
         [
@@ -526,6 +631,22 @@ def _unsigned_request_object(claims: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
     return f"{segment({'alg': 'none'})}.{segment(claims)}."
+
+
+def test_an_essential_acr_in_a_request_object_is_checked_as_in_the_query(flow):
+    """A request object's ``claims`` object replaces the query's and is read the same way
+    ("Authorization endpoint: acr" in docs/reference/keycloak-behaviour.md)."""
+    request_object = {
+        "client_id": "service-test",
+        "response_type": "code",
+        "redirect_uri": REDIRECT_URI,
+        "claims": {"id_token": {"acr": {"essential": True, "values": ["eidas1"]}}},
+    }
+    refused = flow.authorize(request=_unsigned_request_object(request_object))
+    assert refused.status_code == 400 and _error_detail(refused) == "Invalid parameter: claims"
+    request_object["claims"] = {"id_token": {"acr": {"essential": True, "values": ["0"]}}}
+    accepted = flow.authorize(request=_unsigned_request_object(request_object))
+    assert accepted.status_code == 302 and "/login-actions/" in accepted.headers["Location"]
 
 
 def test_an_unusable_request_object_or_request_uri_is_keycloaks_invalid_request_page(flow, caplog):

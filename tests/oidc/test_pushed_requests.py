@@ -325,3 +325,23 @@ def test_a_request_uri_is_no_code(app, client):
         )
         assert refused.status_code == 400
         assert refused.get_json()["error"] == "invalid_grant"
+
+
+def test_an_essential_acr_is_checked_when_the_pushed_request_is_used(app, client):
+    """Keycloak's ``ParEndpoint`` keeps the ``claims`` as pushed; the authorization endpoint
+    checks them when the ``request_uri`` is used
+    (``AuthorizationEndpoint.updateAuthenticationSession``,
+    https://github.com/keycloak/keycloak/blob/9d9e92bce482db76415017c6a4a0a2a8ee3aaa46/services/src/main/java/org/keycloak/protocol/oidc/endpoints/AuthorizationEndpoint.java):
+    an essential ``acr`` it cannot map is the error page "Invalid parameter: claims"."""
+    register_client(app)
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": ["eidas1"]}}})
+    pushed = client.post(
+        f"{OIDC}/ext/par/request",
+        data={"response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI,
+              "claims": claims},
+        headers=basic_auth("service-test", CLIENT_SECRET),
+    )  # fmt: skip
+    assert pushed.status_code == 201, pushed.get_json()
+    used = _use(client, pushed.get_json()["request_uri"])
+    assert used.status_code == 400 and "Location" not in used.headers
+    assert "Invalid parameter: claims" in used.get_data(as_text=True)

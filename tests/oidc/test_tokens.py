@@ -1127,6 +1127,20 @@ def test_refresh_keeps_openid_when_the_scope_parameter_leaves_it_out(flow, clien
     assert body["scope"] == "scope_all" and "id_token" not in body
 
 
+def test_without_a_scope_parameter_no_id_token_even_after_a_refresh(flow, client, app):
+    """``ScopeParameterTest.testMissingScopeOpenid``
+    (https://github.com/keycloak/keycloak/blob/b9f7a43a72b1c81bac5a2c64539bc51082b2f6ff/testsuite/integration-arquillian/tests/base/src/test/java/org/keycloak/testsuite/oidc/ScopeParameterTest.java):
+    an authorization without ``scope`` is a plain OAuth 2.0 one — a code, access and refresh
+    tokens for the professional, no ID token, none after a refresh either."""
+    national_id = sandbox_professional(app)
+    body = flow.token(flow.obtain_code(national_id, scope=None)["code"]).get_json()
+    assert "id_token" not in body and body["refresh_token"]
+    assert decode(app, body["access_token"])[1]["preferred_username"] == national_id
+    refreshed = _refresh(client, body["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.get_json()
+    assert "id_token" not in refreshed.get_json()
+
+
 def test_refresh_with_an_unknown_scope_is_keycloaks_invalid_scopes(flow, client):
     """``OAuth2GrantTypeBase.getRequestedScopes``: checked before the refresh token, with the
     raw parameter in the description."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ from santeid.security import whole_number
 from santeid.services import services
 from santeid.storage.base import Batch
 from santeid.storage.records import Record
+from santeid.untrusted_json import loads_untrusted_json
+
+log = logging.getLogger(__name__)
 
 #: The scope policy lives in ``scopes.py`` (kept importable here for older callers).
 SCOPES_SUPPORTED = scopes.SCOPES_SUPPORTED
@@ -504,11 +508,91 @@ def check_max_age(params) -> int | None:
     raw = params.get("max_age")
     if raw is None:
         return None
+    value = java_int(raw)
+    if value is None:
+        raise ErrorPage("invalid_request", keycloak_errors.INVALID_REQUEST_PAGE)
+    return value
+
+
+def java_int(raw: str) -> int | None:
+    """``raw`` as Java's ``Integer.parseInt`` reads it: ASCII decimal digits after an optional
+    sign, within a Java ``int``; ``None`` where Java throws ``NumberFormatException``."""
     sign = -1 if raw.startswith("-") else 1
     value = whole_number(raw[1:] if raw[:1] in ("+", "-") else raw, max_digits=10)
     if value is None or not JAVA_INT_MIN <= sign * value <= JAVA_INT_MAX:
-        raise ErrorPage("invalid_request", keycloak_errors.INVALID_REQUEST_PAGE)
+        return None
     return sign * value
+
+
+#: The members Keycloak's ``ClaimsRepresentation`` and its ``ClaimValue`` have: its JSON
+#: reader fails on any other (Jackson's ``FAIL_ON_UNKNOWN_PROPERTIES``, on by default).
+CLAIMS_MEMBERS = frozenset({"id_token", "userinfo"})
+CLAIM_VALUE_MEMBERS = frozenset({"essential", "value", "values"})
+#: The ``essential`` values Jackson reads as ``Boolean.TRUE`` / ``FALSE`` (strings coerced).
+_ESSENTIAL = {True: True, "true": True, "True": True, "TRUE": True, False: False,
+              "false": False, "False": False, "FALSE": False, None: False}  # fmt: skip
+
+
+def _claim_value_readable(value) -> bool:
+    if value is None:  # a "null claim" (OIDC Core §5.5)
+        return True
+    if not isinstance(value, dict) or not set(value) <= CLAIM_VALUE_MEMBERS:
+        return False
+    essential = value.get("essential")
+    if not isinstance(essential, (bool, str, type(None))) or essential not in _ESSENTIAL:
+        return False
+    return value.get("values") is None or isinstance(value["values"], list)
+
+
+def read_claims_parameter(raw: str | None) -> dict | None:
+    """The ``claims`` parameter (OIDC Core §5.5) as Keycloak's ``AcrUtils`` reads it into a
+    ``ClaimsRepresentation``; ``None`` when it cannot, where Keycloak logs "Invalid claims
+    parameter" and goes on without it: not JSON, not an object, a member it does not know,
+    a claim's ``values`` that is no array, an ``essential`` that is no boolean."""
+    if raw is None:
+        return None
+    try:
+        # Too deep is unreadable too, as past Jackson's nesting limit.
+        claims = loads_untrusted_json(raw)
+    except ValueError:
+        return None
+    if not isinstance(claims, dict) or not set(claims) <= CLAIMS_MEMBERS:
+        return None
+    for context in CLAIMS_MEMBERS:
+        requested = claims.get(context)
+        if requested is None:
+            continue
+        if not isinstance(requested, dict):
+            return None
+        if not all(_claim_value_readable(value) for value in requested.values()):
+            return None
+    return claims
+
+
+def check_essential_acr(params) -> None:
+    """An essential ``acr`` of the ID token in the ``claims`` parameter, as Keycloak's
+    ``AuthorizationEndpoint.updateAuthenticationSession`` (docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint: acr"): each requested value must be mapped to a level of
+    authentication or be a number (``Integer.parseInt``); another is the error page "Invalid
+    parameter: claims", 400. santeid, as PSC's realm (its discovery lists no mapped name),
+    maps no name: ``eidas1`` asked as essential is refused. A number is accepted and gives the
+    login's ``acr`` (``santeid.psc.proofs``), as a value asked in ``acr_values`` or without
+    ``essential``, which never refuses. A value that is no JSON string (``[1]``), on which
+    Keycloak's ``String`` cast fails with a server error, is refused as unmapped."""
+    claims = read_claims_parameter(params.get("claims"))
+    acr = ((claims or {}).get("id_token") or {}).get("acr")
+    if not acr or not _ESSENTIAL[acr.get("essential")]:
+        return
+    if acr.get("values") is not None:
+        values = acr["values"]  # a null among them too: Integer.parseInt(null) throws
+    else:
+        values = [] if acr.get("value") is None else [acr["value"]]
+    for value in values:
+        if not isinstance(value, str) or java_int(value) is None:
+            log.warning(
+                "Requested essential acr value %r is not a number and it is not mapped", value
+            )
+            raise ErrorPage("invalid_request", keycloak_errors.invalid_parameter("claims"))
 
 
 def check_pkce(params, client) -> tuple[str | None, str | None]:
@@ -599,6 +683,10 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
         if exc.response_mode is None:
             exc.response_mode = response_mode
         raise
+    if not pushed:
+        # Keycloak's ParEndpoint keeps the claims as pushed; the authorization endpoint that
+        # uses the request_uri checks them (updateAuthenticationSession).
+        check_essential_acr(params)
     return client, AuthorizationRequest(
         client_id=client.get_client_id(),
         redirect_uri=redirect_uri,
