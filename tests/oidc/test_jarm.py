@@ -10,6 +10,7 @@ Every response JWT is checked as a relying party checks it: with the published J
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from urllib.parse import parse_qs
@@ -20,6 +21,7 @@ import pytest
 from santeid.oidc.clients import InvalidClientMetadata
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import decode
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
@@ -214,3 +216,29 @@ def test_registration_refuses_what_cannot_be_signed_or_encrypted(app, metadata, 
     response JWT (docs/reference/keycloak-behaviour.md, "Authorization endpoint: JARM")."""
     with pytest.raises(InvalidClientMetadata, match=reason):
         register_client(app, **metadata)
+
+
+@pytest.mark.parametrize("mode", ["query.jwt", "form_post.jwt"])
+def test_the_sandbox_debugger_reads_a_jarm_response(app, client, mode):
+    """The debugger (``/sandbox/debugger``) offers the JWT modes; its callback checks the
+    response JWT as a relying party (signature, ``iss``, ``aud``, ``exp``) and shows its
+    parameters, the code ready to exchange. A JWT that does not verify shows nothing more."""
+    form = client.get("/sandbox/debugger").get_data(as_text=True)
+    assert f'<option value="{mode}">' in form
+    built = client.get("/sandbox/debugger/authorize", query_string={"response_mode": mode})
+    url = html.unescape(re.search(r'id="run" href="([^"]+)"|href="([^"]+)" id="run"',
+                                  built.get_data(as_text=True)).group(2))  # fmt: skip
+    flow = Flow(app, client, {"redirect_uris": ["http://localhost/sandbox/debugger/callback"]})
+    answer = flow.login(client.get(url.removeprefix("http://localhost")),
+                        sandbox_professional(app))  # fmt: skip
+    if mode == "query.jwt":
+        location = answer.headers["Location"]
+        page = client.get(location.removeprefix("http://localhost"))
+    else:
+        fields = dict(re.findall(r'NAME="([^"]+)" VALUE="([^"]*)"', answer.get_data(as_text=True)))
+        page = client.post("/sandbox/debugger/callback", data=fields)
+    text = page.get_data(as_text=True)
+    assert 'id="callback-response"' in text and 'id="callback-code"' in text
+    assert 'id="exchange"' in text
+    forged = client.get("/sandbox/debugger/callback", query_string={"response": "a.b.c"})
+    assert 'id="callback-code"' not in forged.get_data(as_text=True)
