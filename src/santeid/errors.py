@@ -140,6 +140,11 @@ def html_error(exc: Exception):
         )
         response.status_code = 400
         return response
+    if isinstance(exc, SigningKeyUnavailable):
+        # A JWT response mode whose algorithm lost its key (docs/keys.md): refused before any
+        # login starts, as ``oauth_json_error`` refuses the token and userinfo requests.
+        log.error("%s", exc)
+        return error_page(t, f"{t('error_title')} : server_error", exc.description, 500)
     if isinstance(exc, ErrorPage):
         title = f"{t('error_title')} : {exc.error}"
         return error_page(t, title, exc.description, exc.status, home=exc.home)

@@ -270,6 +270,24 @@ def test_errors_the_library_raises(rp):
     assert (refused["name"], refused["error"]) == ("OPError", "login_required")
 
 
+@pytest.mark.parametrize("mode", ["jwt", "query.jwt"])
+def test_a_jarm_response_is_verified_by_the_library(server, rp, mode):
+    """JARM (``response_mode=jwt``, docs/endpoints.md, "Authorization endpoint"): the callback
+    holds one parameter, ``response``, which ``client.callback`` verifies (signature against
+    the JWKS in the client's ``authorization_signed_response_alg``, RS256 by default; ``iss``,
+    ``aud``, ``exp``) before it checks the ``state`` and RFC 9207 ``iss`` it carries and
+    exchanges its code. An error comes as a JWT too, raised as the library's ``OPError``."""
+    client = rp()
+    callback = client.login(f"response_mode={mode}")
+    assert list(parse_qs(urlsplit(callback).query)) == ["response"]
+    tokens = client.ok("callback", callback)
+    assert tokens["claims"]["SubjectNameID"] == PROFESSIONAL
+
+    silent = rp()
+    refused = silent.error("callback", silent.login("prompt=none", f"response_mode={mode}"))
+    assert (refused["name"], refused["error"]) == ("OPError", "login_required")
+
+
 @pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt", "client_secret_jwt"])
 def test_pushed_authorization_request(server, rp, tmp_path, method):
     """RFC 9126: ``client.pushedAuthorizationRequest`` pushes the request, the client

@@ -788,7 +788,7 @@ def test_fragment_response_mode_for_success_and_errors(flow, app):
     assert parse_qs(error.fragment)["error"] == ["invalid_scope"]
 
 
-@pytest.mark.parametrize("response_mode", ["query.jwt", "", "QUERY", "form.post", " query"])
+@pytest.mark.parametrize("response_mode", ["query.JWT", "", "QUERY", "form.post", " query", "JWT"])
 def test_unknown_response_mode_is_invalid_request(flow, response_mode):
     """``OIDCResponseMode.parse`` compares the value as sent with its names, an empty one too
     (only a missing one takes the default): anything else is refused, in the query."""

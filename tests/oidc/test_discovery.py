@@ -86,6 +86,10 @@ PSC_ALIASES = [
     "pushed_authorization_request_endpoint",
     "backchannel_authentication_endpoint",
 ]
+#: Its ``response_modes_supported`` (same table, row 24): JARM's four after the three plain
+#: ones (tests/oidc/test_jarm.py).
+PSC_RESPONSE_MODES = ["query", "fragment", "form_post", "query.jwt", "fragment.jwt",
+                      "form_post.jwt", "jwt"]  # fmt: skip
 #: What santeid advertises beyond PSC's document (each placed as discovery.py says).
 SANTEID_ONLY = {
     "prompt_values_supported",
@@ -159,7 +163,9 @@ def test_discovery_advertises_what_is_implemented_in_psc_order(client):
     assert document["acr_values_supported"] == ["eidas1"]
     assert {"openid", "scope_all"} <= set(document["scopes_supported"])
     assert document["authorization_response_iss_parameter_supported"] is True
-    assert document["response_modes_supported"] == ["query", "fragment", "form_post"]
+    assert document["response_modes_supported"] == PSC_RESPONSE_MODES
+    signing_algs = document["id_token_signing_alg_values_supported"]
+    assert document["authorization_signing_alg_values_supported"] == signing_algs
     assert document["code_challenge_methods_supported"] == ["plain", "S256"]
     assert document["token_endpoint_auth_methods_supported"] == [
         "private_key_jwt",

@@ -45,6 +45,7 @@ def test_discovery_advertises_only_algorithms_with_an_active_key(app, client):
     document = client.get(WELL_KNOWN).get_json()
     assert document["id_token_signing_alg_values_supported"] == ["RS256"]
     assert document["userinfo_signing_alg_values_supported"] == ["RS256"]
+    assert document["authorization_signing_alg_values_supported"] == ["RS256"]
     # Algorithms of what clients sign (request objects, assertions) do not depend on our keys.
     assert document["request_object_signing_alg_values_supported"] == [
         "RS256",
@@ -72,9 +73,17 @@ def test_discovery_advertises_only_algorithms_with_an_active_key(app, client):
     document = client.get(WELL_KNOWN).get_json()
     assert document["id_token_signing_alg_values_supported"] == ["RS256", "PS256"]
     assert document["userinfo_signing_alg_values_supported"] == ["RS256", "PS256"]
+    assert document["authorization_signing_alg_values_supported"] == ["RS256", "PS256"]
 
 
-@pytest.mark.parametrize("field", ["id_token_signed_response_alg", "userinfo_signed_response_alg"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "id_token_signed_response_alg",
+        "userinfo_signed_response_alg",
+        "authorization_signed_response_alg",
+    ],
+)
 def test_registration_refuses_an_algorithm_without_an_active_key(app, field):
     with pytest.raises(InvalidClientMetadata) as refused:
         register_client(app, **{field: "PS256"})
@@ -179,3 +188,18 @@ def test_userinfo_answers_a_clear_error_when_its_key_is_missing(app, client):
     app.extensions["santeid"].keys.generate("ES256")
     signed = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
     assert signed.status_code == 200 and signed.mimetype == "application/jwt"
+
+
+def test_a_jwt_response_mode_answers_a_clear_error_when_its_key_is_missing(app, client):
+    """A JARM request (tests/oidc/test_jarm.py) of a client whose
+    ``authorization_signed_response_alg`` lost its key is refused before any login starts;
+    once the key exists the same request is answered."""
+    meta = _register_unchecked(app, authorization_signed_response_alg="ES256")
+    flow = Flow(app, client, meta)
+    response = flow.authorize(response_mode="query.jwt")
+    assert response.status_code == 500
+    assert "ES256" in response.get_data(as_text=True)
+    assert "authorization_signed_response_alg" in response.get_data(as_text=True)
+    app.extensions["santeid"].keys.generate("ES256")
+    answered = flow.authorize(response_mode="query.jwt")
+    assert answered.status_code == 302 and "/login-actions/" in answered.headers["Location"]

@@ -58,9 +58,23 @@ log = logging.getLogger(__name__)
 #: The scope policy lives in ``scopes.py`` (kept importable here for older callers).
 SCOPES_SUPPORTED = scopes.SCOPES_SUPPORTED
 ACR_VALUES_SUPPORTED = ["eidas1"]
-#: OAuth 2.0 Multiple Response Types §2.1 and Form Post Response Mode 1.0 (Keycloak accepts
-#: all three; its JWT modes are not implemented).
-RESPONSE_MODES = ("query", "fragment", "form_post")
+#: OAuth 2.0 Multiple Response Types §2.1, Form Post Response Mode 1.0 and JARM §2.3, in PSC's
+#: order (docs/reference/pro-sante-connect.md §2, discovery member 24), as Keycloak's
+#: ``OIDCResponseMode`` names them.
+RESPONSE_MODES = (
+    "query",
+    "fragment",
+    "form_post",
+    "query.jwt",
+    "fragment.jwt",
+    "form_post.jwt",
+    "jwt",
+)
+#: JARM §2.3.1–§2.3.3: each JWT mode sends its one parameter, ``response``, as this mode would.
+JWT_MODES = {"query.jwt": "query", "fragment.jwt": "fragment", "form_post.jwt": "form_post"}
+#: JARM §2.3.4: ``jwt`` is ``query.jwt`` for ``code`` (and ``none``), ``fragment.jwt`` for a
+#: type that puts tokens in the response.
+DEFAULT_JWT_MODE = "jwt"
 #: The ``response_type`` values Keycloak parses (``OIDCResponseType``), space-separated,
 #: ``none`` alone; ``token`` and ``id_token`` make an implicit or hybrid request, which no
 #: client may make (Keycloak's "Implicit flow" switch, off by default). ``none`` logs in and
@@ -241,11 +255,45 @@ def form_post_page(redirect_uri: str, params: list[tuple[str, str]]) -> FormPost
     return response
 
 
-def respond(redirect_uri: str, params: list[tuple[str, str]], response_mode: str = "query"):
-    """The authorization response in the requested mode (query, fragment or form_post), to
-    ``redirect_uri`` — the realm's page for :data:`INSTALLED_APP_URN`, as Keycloak sends it
-    there (:func:`installed_app_page`) — with Keycloak's ``Cache-Control``
-    (:func:`santeid.cache_control.keycloak_no_back_button`)."""
+def response_jwt(client_id: str, params: list[tuple[str, str]]) -> str:
+    """JARM §2.1: the response parameters ``params`` in a JWT signed for ``client_id``, after
+    ``iss``, ``aud`` (the client id, a string) and ``exp`` — the code's lifetime, Keycloak's
+    realm access-code lifespan — as Keycloak's ``OIDCRedirectUriBuilder.JWTRedirectUriBuilder``
+    writes it (header ``typ`` ``JWT``). RFC 9207's ``iss`` parameter, when sent, is the same
+    claim; a client that excludes it still gets the JWT's own. Signed with the key store that
+    signs ID tokens, in the client's ``authorization_signed_response_alg``
+    (``TokenService.authorization_response_alg``); a client gone meanwhile gets the default."""
+    svc = services()
+    client = svc.clients.get(client_id)
+    alg = (
+        svc.tokens.authorization_response_alg(client)
+        if client is not None
+        else svc.settings.oidc.signing_alg
+    )
+    claims: dict[str, object] = {
+        "exp": int(svc.clock()) + svc.settings.oidc.authorization_code_lifetime,
+        "iss": svc.settings.issuer,
+        "aud": client_id,
+    }
+    claims.update(params)
+    return svc.keys.sign(claims, alg=alg)
+
+
+def respond(
+    redirect_uri: str,
+    params: list[tuple[str, str]],
+    response_mode: str = "query",
+    *,
+    client_id: str = "",
+):
+    """The authorization response in the requested mode (query, fragment, form_post, or one of
+    the JWT modes of :data:`JWT_MODES`: the parameters in :func:`response_jwt` for
+    ``client_id``, sent as ``response``), to ``redirect_uri`` — the realm's page for
+    :data:`INSTALLED_APP_URN`, as Keycloak sends it there (:func:`installed_app_page`) — with
+    Keycloak's ``Cache-Control`` (:func:`santeid.cache_control.keycloak_no_back_button`)."""
+    if response_mode in JWT_MODES:
+        params = [("response", response_jwt(client_id, params))]
+        response_mode = JWT_MODES[response_mode]
     if redirect_uri == INSTALLED_APP_URN:
         redirect_uri = services().settings.issuer + INSTALLED_APP_PAGE
     response: BaseResponse
@@ -317,7 +365,7 @@ def error_redirect(
     if state is not None:
         params.append(("state", state))
     params += issuer_parameter(client_id)
-    return respond(redirect_uri, params, response_mode)
+    return respond(redirect_uri, params, response_mode, client_id=client_id)
 
 
 # -- the checks, in order ------------------------------------------------------
@@ -388,8 +436,11 @@ def check_repeated(params) -> None:
 
 def _known_response_mode(params) -> str:
     """Where an error about ``response_type`` goes: the requested mode if it is one santeid
-    answers in, else the query (Keycloak's ``OIDCResponseMode.parseWhenInvalidResponseType``)."""
+    answers in (``jwt``: ``query.jwt``), else the query (Keycloak's
+    ``OIDCResponseMode.parseWhenInvalidResponseType``)."""
     mode = params.get("response_mode")
+    if mode == DEFAULT_JWT_MODE:
+        return "query.jwt"
     return mode if mode in RESPONSE_MODES else "query"
 
 
@@ -424,10 +475,18 @@ def check_response_type(params, client) -> tuple[str, str]:
         raise RedirectError(
             "invalid_request", keycloak_errors.invalid_parameter("response_mode"), "query"
         )
+    elif mode == DEFAULT_JWT_MODE:
+        mode = "fragment.jwt" if implicit else "query.jwt"
     if implicit and mode == "query":
         raise RedirectError(
             "invalid_request", keycloak_errors.QUERY_NOT_ALLOWED_FOR_IMPLICIT, "query"
         )
+    if implicit and mode == "query.jwt":
+        # Keycloak allows it to a client whose response JWTs are encrypted: none here.
+        raise RedirectError("invalid_request", keycloak_errors.QUERY_JWT_NOT_ENCRYPTED, mode)
+    if mode in JWT_MODES:
+        # The client's algorithm has a key (SigningKeyUnavailable, before any login).
+        services().tokens.authorization_response_alg(client)
     code_flow = client.check_response_type("code") and client.check_grant_type(
         grant_types.AUTHORIZATION_CODE
     )
@@ -767,7 +826,7 @@ def code_response(areq: AuthorizationRequest, authentication: Authentication, co
     params += [("session_state", authentication.sid), *issuer_parameter(areq.client_id)]
     if code is not None:
         params.append(("code", code))
-    return respond(areq.redirect_uri, params, areq.response_mode)
+    return respond(areq.redirect_uri, params, areq.response_mode, client_id=areq.client_id)
 
 
 def browser_sid() -> str | None:

@@ -48,7 +48,19 @@ SIGNING_ALGS = client_auth.SIGNING_ALGS
 MIN_SECRET_LENGTH = 16
 #: Metadata naming the algorithm santeid signs with for this client (OIDC Dynamic Client
 #: Registration 1.0 §2): each needs an active key of that algorithm (docs/keys.md).
-SIGNED_RESPONSE_FIELDS = ("userinfo_signed_response_alg", "id_token_signed_response_alg")
+SIGNED_RESPONSE_FIELDS = (
+    "userinfo_signed_response_alg",
+    "id_token_signed_response_alg",
+    # JARM §3: the response JWT of ``response_mode`` query.jwt, fragment.jwt, form_post.jwt.
+    "authorization_signed_response_alg",
+)
+#: JARM §3's encryption metadata: santeid signs its response JWTs and encrypts none, so a
+#: client asking for encrypted responses is refused rather than sent what it cannot read
+#: (docs/reference/keycloak-behaviour.md, "Authorization endpoint: JARM").
+ENCRYPTED_RESPONSE_FIELDS = (
+    "authorization_encrypted_response_alg",
+    "authorization_encrypted_response_enc",
+)
 
 #: Checks a feature adds to client registration (``register_metadata_check``): each gets the
 #: metadata, ``sandbox=`` and ``settings=`` (the registering configuration, or None), and
@@ -541,6 +553,11 @@ def validate_metadata(
             available = signing_algs() if available is None else available
             if alg not in available:
                 raise InvalidClientMetadata(missing_signing_key(field, alg))
+    for field in ENCRYPTED_RESPONSE_FIELDS:
+        if meta.get(field) is not None:
+            raise InvalidClientMetadata(
+                f"{field}: encrypted authorization responses are not supported (they are signed)"
+            )
     enforced = meta.get("pkce_code_challenge_method")
     if enforced is not None and enforced not in pkce.METHODS:
         # Keycloak's pkce.code.challenge.method: one of its two methods, or none (not enforced).

@@ -125,6 +125,8 @@ def metadata(*, wallet: bool = True) -> dict:
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
+        # JARM §4: the response JWTs of the ``*.jwt`` response modes (oidc/authorize.py).
+        "authorization_signing_alg_values_supported": signed_by_us,
         "claims_supported": CLAIMS_SUPPORTED,
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": False,

@@ -178,6 +178,11 @@ PAR_REQUIRED = "Pushed Authorization Request is only allowed."
 PAR_REQUEST_URI_NOT_ALLOWED = "It is not allowed to include request_uri to PAR."
 #: An implicit or hybrid ``response_type`` with ``response_mode=query``.
 QUERY_NOT_ALLOWED_FOR_IMPLICIT = "Response_mode 'query' not allowed for implicit or hybrid flow"
+#: An implicit or hybrid ``response_type`` with ``response_mode=query.jwt`` (JARM §2.3.1), from a
+#: client without an encrypted response JWT: every client of santeid's.
+QUERY_JWT_NOT_ENCRYPTED = (
+    "Response_mode 'query.jwt' is allowed only when the authorization response token is encrypted"
+)
 #: ``response_type`` ``code`` (or ``none``) from a client without the code flow.
 STANDARD_FLOW_DISABLED = (
     "Client is not allowed to initiate browser login with given response_type. "

@@ -225,6 +225,19 @@ class TokenService:
         )
         return registered or self.settings.oidc.signing_alg
 
+    def authorization_response_alg(self, client) -> str:
+        """The algorithm of ``client``'s JARM response JWTs (``santeid.oidc.authorize``): its
+        ``authorization_signed_response_alg`` (JARM §3), else ``signing_alg``, as Keycloak's
+        ``DefaultTokenManager.signatureAlgorithm`` maps ``AUTHORIZATION_RESPONSE`` to the
+        client's ``authorization.signed.response.alg``, else the realm's default (RS256).
+
+        :raises SigningKeyUnavailable: the registered algorithm has no active key.
+        """
+        registered = require_signing_key(
+            client, "authorization_signed_response_alg", self.keys.signing_algorithms
+        )
+        return registered or self.settings.oidc.signing_alg
+
     def session_end(self, authentication: Authentication) -> int:
         """When the session of ``authentication`` reaches ``sso_max_lifetime``: no token of it
         outlives that instant, and no refresh is granted from it. Keycloak's ``TokenManager``

@@ -35,6 +35,7 @@ from flask import url_for
 
 from santeid.ciba.metadata import POLL
 from santeid.i18n import Translator
+from santeid.keystore import InvalidSignature
 from santeid.oidc import client_auth
 from santeid.oidc import clients
 from santeid.oidc import grant_types
@@ -54,7 +55,7 @@ LIFETIME = keys.SANDBOX_DEBUGGER_LIFETIME
 #: others are there to see the errors).
 PROMPTS = ("", "none", "login", "consent")
 PKCE_METHODS = (pkce.S256, pkce.PLAIN, "none")
-RESPONSE_MODES = ("query", "form_post", "fragment")
+RESPONSE_MODES = ("query", "form_post", "fragment", "query.jwt", "form_post.jwt", "fragment.jwt")
 
 
 def client_secret() -> str:
@@ -214,10 +215,34 @@ def build():
     return _page("sandbox/debugger_request.html", url=url, params=params, verifier=verifier)
 
 
+def jarm_parameters(token: str) -> dict[str, str]:
+    """The parameters a JARM response JWT (``response_mode`` ``query.jwt``, ``form_post.jwt``)
+    carries, once checked as a relying party checks it (JARM §2.4): signed by a published key,
+    ``iss`` the issuer, ``aud`` the debugger, ``exp`` not past. Nothing when a check fails: the
+    page then shows ``response`` alone."""
+    svc = services()
+    try:
+        claims = svc.keys.verify(token)["claims"]
+    except InvalidSignature:
+        return {}
+    exp = claims.get("exp")
+    if (
+        claims.get("iss") != svc.settings.issuer
+        or claims.get("aud") != CLIENT_ID
+        or not isinstance(exp, int)
+        or exp < svc.clock()
+    ):
+        return {}
+    return {k: v for k, v in claims.items() if k not in ("exp", "aud") and isinstance(v, str)}
+
+
 @bp.route("/callback", methods=["GET", "POST"])
 def callback():
-    """Where the authorization server sends the browser back (query or form_post)."""
+    """Where the authorization server sends the browser back (query or form_post, JWT or
+    not: :func:`jarm_parameters`)."""
     values = request.values.to_dict()
+    if "response" in values:
+        values.update(jarm_parameters(values["response"]))
     state = values.get("state", "")
     record = services().store.get(_key(state)) if 8 <= len(state) <= 64 else None
     return _page(

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.oidc.test_discovery import PSC_RESPONSE_MODES
 from tests.support.browser import CHROMIUM
 from tests.support.browser import FLAGS
 from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
@@ -155,7 +156,7 @@ def test_discovery_advertises_the_wallet_path_on_the_served_host(server):
     assert document["authorization_endpoint"] == f"{server.base}/auth"
     standard = requests.get(f"{server.issuer}/.well-known/openid-configuration", timeout=10).json()
     assert standard["authorization_endpoint"] == (f"{server.issuer}/protocol/openid-connect/auth")
-    assert document["response_modes_supported"] == ["query", "fragment", "form_post"]
+    assert document["response_modes_supported"] == PSC_RESPONSE_MODES
     assert document["code_challenge_methods_supported"] == ["plain", "S256"]
     assert {"offline_access", "eidas2", "phone", "address", "interop", "scope_1"} <= set(
         document["scopes_supported"]
