@@ -39,16 +39,26 @@ def _use(http, request_uri: str, client_id: str = "service-test"):
 
 
 def test_another_client_id_does_not_use_up_the_request_uri(app, client, caplog):
-    """Refused on Keycloak's page "Invalid Request", the reason logged."""
+    """Another registered client: Keycloak's page "Invalid Request", the reason logged; a
+    client_id that names no client, an empty one too: "Client not found.", as Keycloak's
+    ``AuthorizationEndpoint.process`` runs ``checkClient`` on the query's ``client_id`` before
+    it parses the ``request_uri`` (docs/reference/keycloak-behaviour.md, "Authorization
+    endpoint")."""
     register_client(app)
     register_client(app, client_id="service-other")
     request_uri = _push(client)
-    for other in ("service-other", "unknown-client", ""):
+    answers = [
+        ("service-other", "Invalid Request"),
+        ("unknown-client", "Client not found."),
+        ("", "Client not found."),
+    ]
+    for other, page in answers:
         caplog.clear()
         refused = _use(client, request_uri, other)
         assert refused.status_code == 400
-        assert "Invalid Request" in refused.get_data(as_text=True)
-        assert "request_uri was pushed by another client" in caplog.text
+        assert page in refused.get_data(as_text=True)
+        if other == "service-other":
+            assert "request_uri was pushed by another client" in caplog.text
     # Still there for the client that pushed it, then used.
     record = app.extensions["santeid"].store.get("par:" + request_uri[len(PAR_URN_PREFIX) :])
     assert record is not None and record["state"] == "pushed"
@@ -345,3 +355,16 @@ def test_an_essential_acr_is_checked_when_the_pushed_request_is_used(app, client
     used = _use(client, pushed.get_json()["request_uri"])
     assert used.status_code == 400 and "Location" not in used.headers
     assert "Invalid parameter: claims" in used.get_data(as_text=True)
+
+
+def test_request_and_request_uri_of_an_unknown_client_is_client_not_found(app, client):
+    """Both ``request`` and ``request_uri``: "Invalid Request" for a known client, but the
+    client is checked first, as Keycloak's ``checkClient`` before ``parseRequest``."""
+    register_client(app)
+    both = {"request": "a.b.c", "request_uri": PAR_URN_PREFIX + "x"}
+    unknown = client.get(f"{OIDC}/auth", query_string={"client_id": "unknown-client", **both})
+    assert unknown.status_code == 400
+    assert "Client not found." in unknown.get_data(as_text=True)
+    known = client.get(f"{OIDC}/auth", query_string={"client_id": "service-test", **both})
+    assert known.status_code == 400
+    assert "Invalid Request" in known.get_data(as_text=True)

@@ -221,18 +221,21 @@ def _pushed_parameters(params) -> PushedParameters:
 def expand(params):
     """The authorization request's parameters once ``request`` / ``request_uri`` are expanded
     (``params`` itself when neither is present), or :class:`RequestObjectRefused` with the
-    reason. The request's own ``client_id`` is read first, as Keycloak does
-    (:func:`~santeid.oidc.authorize.single_client_id`)."""
+    reason. The request's own ``client_id`` is read first, then its client looked up, as
+    Keycloak does (:func:`~santeid.oidc.authorize.single_client_id`,
+    :func:`~santeid.oidc.authorize.check_client`)."""
     single_client_id(params)
     if "request" not in params and "request_uri" not in params:
         return params
+    # Keycloak's AuthorizationEndpoint.process: checkClient on the query's client_id, then
+    # parseRequest: a client_id that names no client is "Client not found." (an ErrorPage).
+    client = check_client(params)
     if "request" in params and "request_uri" in params:
         raise RequestObjectRefused(
             "invalid_request", "request and request_uri cannot be used together"
         )
     if "request_uri" in params:
         return _pushed_parameters(params)
-    client = check_client(params)
     return _merge_request_object(params, _request_object_claims(params.get("request"), client))
 
 
