@@ -196,7 +196,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if code is None:
             raise InvalidRequestError(keycloak_errors.MISSING_CODE)
         authorization_code = self.query_authorization_code(code, client)
-        self._check_login(authorization_code)
+        self.request.code_session = self._check_login(authorization_code)
         original_redirect_uri = authorization_code.get_redirect_uri()
         sent_redirect_uri = self.request.payload.redirect_uri
         if (
@@ -221,21 +221,23 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         self.request.client = client
         self.request.authorization_code = authorization_code
 
-    def _check_login(self, authorization_code: AuthorizationCodeRecord) -> None:
+    def _check_login(self, authorization_code: AuthorizationCodeRecord) -> Record | None:
         """The code's login, checked where Keycloak checks it, before the ``redirect_uri`` and
         the client (``AuthorizationCodeGrantType.process``, docs/reference/keycloak-behaviour.md,
         "Token endpoint"): its SSO session closed or expired, "Code not valid"
         (``OAuth2CodeParser.parseCode`` finds no user session); then its professional gone
         from the directory, "User not found", or inactive, "User disabled". A refusal spends
         the code. :meth:`create_token_response` meets the same refusals again when they
-        happen in between."""
+        happen in between. Returns the SSO session as read here, which the family of the
+        grant joins without reading it again (``TokenService.open_family``)."""
         tokens = _services().tokens
         authentication = Authentication.from_dict(authorization_code.data["auth"])
+        session = None
         try:
             if not tokens.session_reached_end(authentication):
                 # One at its end still exists for Keycloak: "Session not active", after the
                 # client (_session_refusal).
-                tokens.live_session(authentication)
+                session = tokens.live_session(authentication)
             tokens.professional_of(authentication)
         except SessionGone as exc:
             self.spend(authorization_code)
@@ -243,6 +245,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         except UnknownSubject as exc:
             self.spend(authorization_code)
             raise InvalidGrantError(_subject_refusal(exc)) from None
+        return session
 
     @staticmethod
     def _session_refusal(authorization_code: AuthorizationCodeRecord) -> str | None:
@@ -333,6 +336,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 scope=record.get_scope(),
                 nonce=record.get_nonce(),
                 batch=writes,
+                session=getattr(self.request, "code_session", None),
             )
         except SessionEnded as exc:
             self.spend(record)

@@ -301,10 +301,13 @@ class TokenService:
         scope: str,
         nonce: str | None,
         batch: Batch | None = None,
+        session: Record | None = None,
     ) -> OpenedFamily:
         """Create the refresh-token family of one authorization grant: written at once, or
         when ``batch`` runs (``docs/storage.md``: one round trip with the grant's other
-        writes).
+        writes). ``session``: the login's SSO session as :meth:`live_session` found it earlier
+        in the same request (the code exchange reads it among its first checks), not read
+        again; a logout since is caught as below.
 
         :raises SessionEnded: the login's session is already over (nothing is written).
         :raises SessionGone: the login's SSO session no longer exists (logged out, expired).
@@ -312,7 +315,8 @@ class TokenService:
             :meth:`session_ended` once the family's writes have run.
         """
         self.check_session_open(authentication)
-        session = self.live_session(authentication)
+        if session is None:
+            session = self.live_session(authentication)
         fid = _uuid()
         record = {
             "client_id": client.get_client_id(),
