@@ -399,10 +399,10 @@ def linking_home(page: ErrorPage, params) -> ErrorPage:
     registered ``client_uri``, never a URI of the request. No link while the client is
     unknown: none or several ``client_id``s, or one that names no client."""
     if page.home is None:
-        client_id = params.getlist("client_id")
-        client = services().clients.get(str(client_id[0])) if len(client_id) == 1 else None
-        if client is not None:
-            page.home = client.client_uri
+        try:
+            page.home = check_client(params).client_uri
+        except ErrorPage:
+            pass  # the client is unknown: no link
     return page
 
 
