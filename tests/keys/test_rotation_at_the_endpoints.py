@@ -2,17 +2,37 @@
 (docs/reference/keycloak-behaviour.md, "Realm endpoints"; docs/keys.md, "Rotation"): tokens
 signed by a key a rotation retired keep working at userinfo, introspection and the refresh
 grant, which signs with the new keys; once a key is gone from the store, what it signed is
-refused there as Keycloak refuses it."""
+refused there as Keycloak refuses it.
+
+Keycloak's ``OIDCSigningKeySelectionTest``
+(https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/oauth/OIDCSigningKeySelectionTest.java)
+with no client-specific ``kid`` (santeid has none): a second enabled key of the algorithm that
+does not sign (Keycloak's lower-priority key, santeid's prepared ``next`` key) signs none of the
+access, ID, logout, userinfo or authorization-response JWTs, and what it signed is accepted at
+userinfo and introspection (docs/reference/keycloak-behaviour.md, "Signing keys, audiences and
+lightweight access tokens: method by method")."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import shutil
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+from joserfc import jws
+from joserfc.errors import BadSignatureError
+from joserfc.jwk import RSAKey
 
 from santeid.keystore import KEYS_FILENAME
+from santeid.keystore import KeyStore
+from santeid.oidc import backchannel_logout
 from tests.support.oidc_flow import OIDC
+from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import register_client
 
 
 def _kid(token: str) -> str:
@@ -134,3 +154,109 @@ def test_a_refresh_token_of_the_retired_secret_logs_out(app, flow):
     app.extensions["santeid"].keys.rotate("HS512")
     assert _logout(flow, tokens["refresh_token"]).status_code == 204
     assert _userinfo(flow, tokens["access_token"]) == 401
+
+
+def _published(flow, kid: str) -> dict:
+    """The JWK the JWK Set publishes as ``kid``."""
+    keys = flow.http.get(f"{OIDC}/certs").json["keys"]
+    return next(key for key in keys if key["kid"] == kid)
+
+
+def _signed_by(token: str, jwk: dict) -> bool:
+    """Whether ``jwk``'s key made ``token``'s signature, whatever its header names."""
+    try:
+        jws.deserialize_compact(token, RSAKey.import_key(jwk), algorithms=["RS256"])
+    except BadSignatureError:
+        return False
+    return True
+
+
+def test_a_prepared_key_signs_none_of_the_jwts(app, client, monkeypatch):
+    """``OIDCSigningKeySelectionTest``'s halves without a configured ``kid``
+    (``testAccessTokenSigningKey``, ``testIdTokenAndLogoutTokenSigningKey``,
+    ``testUserInfoSigningKey``, ``testAuthorizationResponseSigningKey``): with a second RS256
+    key published, the active one signs every JWT a client receives, and the other does not."""
+    store = app.extensions["santeid"].keys
+    active = _active(app)["RS256"]
+    prepared = store.prepare("RS256").kid
+    assert prepared != active
+    meta = register_client(
+        app,
+        userinfo_signed_response_alg="RS256",
+        backchannel_logout_uri="http://127.0.0.1:9/backchannel",
+    )
+    flow = Flow(app, client, meta)
+    signer, other = _published(flow, active), _published(flow, prepared)
+    tokens = flow.full_login()
+    answer = client.get(
+        f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}
+    )
+    assert answer.status_code == 200 and answer.mimetype == "application/jwt"
+    jarm = flow.authorize(response_mode="query.jwt")
+    assert jarm.status_code == 302
+    response = parse_qs(urlsplit(jarm.headers["Location"]).query)["response"][0]
+    sent: list[str] = []
+
+    def receive(url, fields, **kwargs):
+        sent.append(fields["logout_token"])
+        return 200
+
+    monkeypatch.setattr(backchannel_logout, "deliver", receive)
+    ended = client.get(
+        f"{OIDC}/logout",
+        query_string={
+            "client_id": meta["client_id"],
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://service.example.org/logged-out",
+        },
+    )
+    assert ended.status_code == 302
+    assert len(sent) == 1
+    jwts = {
+        "access token": tokens["access_token"],
+        "ID token": tokens["id_token"],
+        "userinfo": answer.get_data(as_text=True),
+        "authorization response": response,
+        "logout token": sent[0],
+    }
+    for name, token in jwts.items():
+        assert _kid(token) == active, name
+        assert _signed_by(token, signer), name
+        assert not _signed_by(token, other), name
+
+
+def test_what_a_prepared_key_signed_is_accepted_before_it_signs_here(app, flow, tmp_path):
+    """``testKeycloakVerifiesAccessTokenSignedWithClientKey``: an access token signed by a key
+    that is published but does not sign here — a host that rotated a copied keys folder first
+    (docs/keys.md, "Publishing the next key first") — works at userinfo, and introspection
+    answers it active with its ``username``; ``LightWeightAccessTokenTest``'s introspection of
+    an access token, with ``Accept: application/jwt`` from a client without Keycloak's JWT
+    switch: the same JSON, no ``jwt`` member."""
+    store = app.extensions["santeid"].keys
+    prepared = store.prepare("RS256").kid
+    tokens = flow.full_login()
+    _, claims = decode(app, tokens["access_token"])
+    elsewhere = tmp_path / "other-host-keys"
+    shutil.copytree(store.path, elsewhere)
+    other_host = KeyStore(elsewhere, retired_key_lifetime=store.retired_key_lifetime)
+    assert other_host.rotate("RS256").kid == prepared
+    token = other_host.sign(claims, alg="RS256")
+    assert _kid(token) == prepared and _kid(token) != _active(app)["RS256"]
+
+    assert _userinfo(flow, token) == 200
+    for accept in (None, "application/jwt"):
+        answer = flow.http.post(
+            f"{OIDC}/token/introspect",
+            data={"token": token},
+            headers={
+                **basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+                **({"Accept": accept} if accept else {}),
+            },
+        )
+        assert answer.status_code == 200 and answer.mimetype == "application/json"
+        body = answer.json
+        assert body["active"] is True
+        assert body["username"] == claims["preferred_username"]
+        assert body["client_id"] == flow.client["client_id"]
+        assert body["token_type"] == "Bearer"
+        assert "jwt" not in body
