@@ -988,6 +988,59 @@ class TestStrictRefresh:
         )
         assert userinfo.status_code == 401
 
+    def test_of_concurrent_uses_of_a_token_one_succeeds(self, any_store_app):
+        """``RefreshTokenRevokeTest.refreshTokenRevokeWithConcurrentRefreshTokenRequests``
+        (https://github.com/keycloak/keycloak/issues/45647): five refreshes with one token at
+        once, on memory and on Redis, one 200."""
+        assert _concurrent_refreshes(any_store_app, 5) == [200] + [400] * 4
+
+    def test_an_older_token_replayed_in_the_same_second_is_refused(self, clocked_app):
+        """``RefreshTokenRevokeTest.refreshTokenSameSecondReplayRejected``: three rotations in
+        one second, then the first token again: refused, and the client's newest token with it.
+        To Keycloak 26.6 the first token is not stale — issued in the second of the last
+        refresh (``iat < lastRefresh``) — but used again: "Maximum allowed refresh token reuse
+        exceeded"; 26.8 calls it "Stale token" (https://github.com/keycloak/keycloak/issues/50999)."""
+        client = clocked_app.test_client()
+        flow = Flow(clocked_app, client, register_client(clocked_app))
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"]).get_json()
+        third = _refresh(client, second["refresh_token"]).get_json()
+        issued = [_unverified(t["refresh_token"])[1]["iat"] for t in (first, second, third)]
+        assert len(set(issued)) == 1
+        assert _refresh(client, first["refresh_token"]).get_json() == {
+            "error": "invalid_grant",
+            "error_description": "Maximum allowed refresh token reuse exceeded",
+        }
+        assert _refresh(client, third["refresh_token"]).get_json() == {
+            "error": "invalid_grant",
+            "error_description": "Session doesn't have required client",
+        }
+
+    def test_a_login_after_a_refused_reuse_revives_no_old_token(self, clocked_app, clock):
+        """``RefreshTokenRevokeTest.refreshTokenReuseTokenWithRefreshTokensRevokedAndSSO
+        Reauthentication``: after a refused reuse, the browser logs in again without a form;
+        the old access token stays refused at introspection and userinfo, and the old grant's
+        newest refresh token is older than the client's new place in the session: "refresh
+        token issued before the client session started"."""
+        client = clocked_app.test_client()
+        flow = Flow(clocked_app, client, register_client(clocked_app))
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"]).get_json()
+        assert _refresh(client, first["refresh_token"]).status_code == 400
+        clock.advance(2)
+        again = flow.token(flow.code_from(flow.authorize(prompt="none"))["code"]).get_json()
+        assert again["session_state"] == first["session_state"]
+        assert _introspect_refresh(client, first["access_token"], hint=None) == {"active": False}
+        userinfo = client.get(
+            f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + first["access_token"]}
+        )
+        assert userinfo.status_code == 401
+        assert _refresh(client, second["refresh_token"]).get_json() == {
+            "error": "invalid_grant",
+            "error_description": "refresh token issued before the client session started",
+        }
+        assert _refresh(client, again["refresh_token"]).status_code == 200
+
     def test_a_refused_reuse_detaches_the_client_from_its_sso_session(self, flow, client, app):
         """Keycloak's ``TokenManager.validateTokenReuseForRefresh``: a refused reuse "Will
         detach client session from user session" — every grant of the client in that SSO
@@ -1044,6 +1097,11 @@ class TestStrictRefreshWithMaxReuse:
         assert third["error_description"] == "Maximum allowed refresh token reuse exceeded"
         assert _refresh(client, second["refresh_token"]).get_json()["error"] == "invalid_grant"
 
+    def test_of_concurrent_uses_of_a_token_max_reuse_plus_one_succeed(self, any_store_app):
+        """``RefreshTokenRevokeTest.refreshTokenRevokeAndReuseWithConcurrentRefreshTokenRequests``
+        with max reuse 1: of five at once, two 200."""
+        assert _concurrent_refreshes(any_store_app, 5) == [200] * 2 + [400] * 3
+
     def test_an_older_token_is_stale_once_a_newer_one_is_used(self, clocked_app, clock):
         from tests.support.oidc_flow import Flow
 
@@ -1075,6 +1133,21 @@ class TestStrictRefreshWithMaxReuse:
         clock.advance(1)
         assert "access_token" in _refresh(client, third).get_json()
         assert _introspect_refresh(client, second) == {"active": False}
+
+
+def _concurrent_refreshes(app, count: int) -> list[int]:
+    """The status codes, 200s first, of ``count`` refreshes raced with one refresh token."""
+    meta = register_client(app)
+    token = Flow(app, app.test_client(), meta).full_login()["refresh_token"]
+
+    def refresh(_):
+        return _refresh(app.test_client(), token)
+
+    with ThreadPoolExecutor(count) as pool:
+        responses = list(pool.map(refresh, range(count)))
+    for response in responses:
+        assert response.status_code == 200 or response.get_json()["error"] == "invalid_grant"
+    return sorted(response.status_code for response in responses)
 
 
 def _introspect_refresh(client, token: str, hint: str | None = "refresh_token") -> dict:
