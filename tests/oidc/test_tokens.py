@@ -941,6 +941,11 @@ def test_refresh_token_is_a_jwt_clients_can_read(flow, app):
     }
     assert claims["typ"] == "Refresh" and claims["aud"] == ISSUER
     assert claims["exp"] - claims["iat"] == 1800
+    # "Revoke Refresh Token" off, Keycloak's default: no ``reuse_id`` (TestStrictRefresh).
+    assert list(claims) == [
+        "exp", "iat", "jti", "iss", "aud", "sub", "typ", "azp", "nonce", "session_state",
+        "scope", "sid",
+    ]  # fmt: skip
     with pytest.raises(Exception):  # noqa: B017 - any refusal: the JWKS cannot verify it
         decode(app, body["refresh_token"])
 
@@ -1040,6 +1045,25 @@ class TestStrictRefresh:
             "error_description": "refresh token issued before the client session started",
         }
         assert _refresh(client, again["refresh_token"]).status_code == 200
+
+    def test_refresh_tokens_carry_the_reuse_id_of_their_chain(self, flow, client):
+        """Keycloak's ``AccessTokenResponseBuilder.generateRefreshToken``, "Revoke Refresh Token"
+        on: the refresh token of a code (or a CIBA grant) gets a new ``reuse_id``, never its
+        ``jti``, and each refresh copies it (``RefreshTokenRevokeTest.
+        refreshTokenReuseOnDifferentTab``): the chain whose uses are counted together."""
+        first = flow.full_login()
+        _, claims = _unverified(first["refresh_token"])
+        assert list(claims)[-1] == "reuse_id"
+        reuse_id = claims["reuse_id"]
+        assert uuid.UUID(reuse_id).version == 4
+        assert reuse_id not in {claims["jti"], claims["sid"]}
+        second = _refresh(client, first["refresh_token"]).get_json()
+        _, refreshed = _unverified(second["refresh_token"])
+        assert refreshed["reuse_id"] == reuse_id and refreshed["jti"] != claims["jti"]
+        other = flow.token(flow.obtain_code()["code"]).get_json()
+        _, other_claims = _unverified(other["refresh_token"])
+        assert other_claims["sid"] == claims["sid"]
+        assert other_claims["reuse_id"] != reuse_id
 
     def test_a_refused_reuse_detaches_the_client_from_its_sso_session(self, flow, client, app):
         """Keycloak's ``TokenManager.validateTokenReuseForRefresh``: a refused reuse "Will
