@@ -968,6 +968,34 @@ def test_refresh_token_stays_usable_until_it_expires(flow, client):
     assert userinfo.status_code == 200
 
 
+def test_rotation_counts_from_the_restart_that_turns_it_on_and_its_refusals_stay(flow, client, app):
+    """``RefreshTokenRevokeTest.refreshTokenReuseOfExistingTokenAfterEnablingReuseRevokation``
+    and ``…AfterDisablingReuseRevokation``: uses made while "Revoke Refresh Token" is off are
+    not counted, so with it on (max reuse 1) the same token serves twice more, then "Maximum
+    allowed refresh token reuse exceeded"; turned off again, the token stays refused, its
+    client detached from the session."""
+    from santeid.oidc.tokens import RefreshRefused
+    from santeid.oidc.tokens import TokenService
+
+    first = flow.full_login()
+    for _ in range(3):
+        assert _refresh(client, first["refresh_token"]).status_code == 200
+    svc = app.extensions["santeid"]
+
+    def tokens(**settings):
+        changed = svc.settings.replace(**settings)
+        return TokenService(changed, svc.store, svc.keys, svc.directory)
+
+    strict = tokens(refresh_token_revoke=True, refresh_token_max_reuse=1)
+    for _ in range(2):
+        strict.use_refresh_token(strict.refresh_grant(first["refresh_token"], "service-test"))
+    with pytest.raises(RefreshRefused, match="^Maximum allowed refresh token reuse exceeded$"):
+        strict.use_refresh_token(strict.refresh_grant(first["refresh_token"], "service-test"))
+    with pytest.raises(RefreshRefused, match="^Session doesn't have required client$"):
+        tokens(refresh_token_revoke=False).refresh_grant(first["refresh_token"], "service-test")
+    assert _refresh(client, first["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
 class TestStrictRefresh:
     """``refresh_token_revoke`` on: Keycloak's "Revoke Refresh Token" with max reuse 0."""
 
