@@ -3,6 +3,7 @@ RP-Initiated Logout 1.0."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from urllib.parse import parse_qs
@@ -552,3 +553,87 @@ def test_a_code_exchanged_once_its_session_reached_its_maximum_is_session_not_ac
     refused = flow.token(code, **extra)
     assert (refused.status_code, refused.get_json()) == (400, {
         "error": "invalid_grant", "error_description": "Session not active"})  # fmt: skip
+
+
+# Keycloak's RefreshTokenTimeoutsTest (docs/reference/keycloak-behaviour.md, "Refresh tokens:
+# timeouts and rotation, method by method"): a refresh token's ``exp`` under each timeout, and
+# what a refresh after each answers.
+
+
+def decode_unverified(token: str) -> tuple[dict, dict]:
+    """A refresh token as a client reads it: HMAC-signed, its signature unverifiable."""
+    parts = token.split(".")[:2]
+    return tuple(  # type: ignore[return-value]
+        json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))) for part in parts
+    )
+
+
+def _timed_app(settings, clock, **timeouts):
+    from santeid import create_app
+
+    return create_app(settings.replace(**timeouts), store=MemoryStore(clock=clock), clock=clock)
+
+
+def test_refresh_tokens_end_with_the_sessions_maximum(settings, clock):
+    """``refreshTokenUserSessionMaxLifespan``: SSO Session Max 3600, SSO Session Idle 7200 (and
+    Client Session Idle as long): the code's refresh token lasts 3600 s, one refreshed at 1800
+    s the 1800 s left, and a refresh at 3700 s finds its token expired, "Token is not active"
+    (``TokenManager.verifyRefreshToken``, before any session check); the SSO session is over."""
+    app = _timed_app(
+        settings, clock, sso_max_lifetime=3600, sso_idle_timeout=7200, refresh_token_lifetime=7200
+    )
+    client, flow, _ = _browser_and_idle_timeout(app)
+    tokens = flow.full_login()
+    assert tokens["refresh_expires_in"] == 3600
+    _, claims = decode_unverified(tokens["refresh_token"])
+    assert claims["exp"] - claims["iat"] == 3600
+    clock.advance(1800)
+    tokens = _refresh(flow, tokens["refresh_token"]).get_json()
+    assert tokens["refresh_expires_in"] == 1800
+    clock.advance(1900)
+    assert _refresh(flow, tokens["refresh_token"]).get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Token is not active",
+    }
+    assert "error=login_required" in flow.authorize(prompt="none").headers["Location"]
+
+
+def test_a_refresh_after_the_sessions_idle_time_is_token_is_not_active(settings, clock):
+    """``testUserSessionRefreshAndIdle`` with the timeouts as they were when the token was
+    issued: the refresh token lapses with the idle session (its ``exp`` is the session's idle
+    end), so a refresh after it is refused by the token's own expiry, "Token is not active";
+    the session is over too (``prompt=none``: ``login_required``)."""
+    app = _timed_app(settings, clock, sso_idle_timeout=600, refresh_token_lifetime=1800)
+    _, flow, idle = _browser_and_idle_timeout(app)
+    tokens = flow.full_login()
+    assert tokens["refresh_expires_in"] == idle == 600
+    clock.advance(idle)
+    assert _refresh(flow, tokens["refresh_token"]).get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Token is not active",
+    }
+    assert "error=login_required" in flow.authorize(prompt="none").headers["Location"]
+
+
+def test_a_client_idle_past_its_refresh_lifetime_logs_in_again_by_sso(settings, clock):
+    """``testClientSessionIdleTimeout``, ``refreshTokenClientSessionMaxLifespan``: a Client
+    Session Idle (``refresh_token_lifetime``) shorter than SSO Session Idle gives refresh tokens
+    of that length; past it the client's token is "Token is not active" while the SSO session,
+    kept alive by another client, still lets it log in without a form, with new tokens of the
+    same length."""
+    app = _timed_app(settings, clock, sso_idle_timeout=1800, refresh_token_lifetime=600)
+    client, flow, _ = _browser_and_idle_timeout(app)
+    tokens = flow.full_login()
+    assert tokens["refresh_expires_in"] == 600
+    other = _second_service(app, client)
+    other_tokens = other.token(other.obtain_code()["code"]).get_json()
+    clock.advance(500)
+    other_tokens = _refresh(other, other_tokens["refresh_token"]).get_json()
+    assert other_tokens["refresh_expires_in"] == 600
+    clock.advance(100)
+    assert _refresh(flow, tokens["refresh_token"]).get_json()["error_description"] == (
+        "Token is not active"
+    )
+    again = flow.token(flow.code_from(flow.authorize(prompt="none"))["code"]).get_json()
+    assert again["session_state"] == tokens["session_state"]
+    assert again["refresh_expires_in"] == 600

@@ -941,6 +941,11 @@ def test_refresh_token_is_a_jwt_clients_can_read(flow, app):
     }
     assert claims["typ"] == "Refresh" and claims["aud"] == ISSUER
     assert claims["exp"] - claims["iat"] == 1800
+    # "Revoke Refresh Token" off, Keycloak's default: no ``reuse_id`` (TestStrictRefresh).
+    assert list(claims) == [
+        "exp", "iat", "jti", "iss", "aud", "sub", "typ", "azp", "nonce", "session_state",
+        "scope", "sid",
+    ]  # fmt: skip
     with pytest.raises(Exception):  # noqa: B017 - any refusal: the JWKS cannot verify it
         decode(app, body["refresh_token"])
 
@@ -961,6 +966,34 @@ def test_refresh_token_stays_usable_until_it_expires(flow, client):
         f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + second["access_token"]}
     )
     assert userinfo.status_code == 200
+
+
+def test_rotation_counts_from_the_restart_that_turns_it_on_and_its_refusals_stay(flow, client, app):
+    """``RefreshTokenRevokeTest.refreshTokenReuseOfExistingTokenAfterEnablingReuseRevokation``
+    and ``…AfterDisablingReuseRevokation``: uses made while "Revoke Refresh Token" is off are
+    not counted, so with it on (max reuse 1) the same token serves twice more, then "Maximum
+    allowed refresh token reuse exceeded"; turned off again, the token stays refused, its
+    client detached from the session."""
+    from santeid.oidc.tokens import RefreshRefused
+    from santeid.oidc.tokens import TokenService
+
+    first = flow.full_login()
+    for _ in range(3):
+        assert _refresh(client, first["refresh_token"]).status_code == 200
+    svc = app.extensions["santeid"]
+
+    def tokens(**settings):
+        changed = svc.settings.replace(**settings)
+        return TokenService(changed, svc.store, svc.keys, svc.directory)
+
+    strict = tokens(refresh_token_revoke=True, refresh_token_max_reuse=1)
+    for _ in range(2):
+        strict.use_refresh_token(strict.refresh_grant(first["refresh_token"], "service-test"))
+    with pytest.raises(RefreshRefused, match="^Maximum allowed refresh token reuse exceeded$"):
+        strict.use_refresh_token(strict.refresh_grant(first["refresh_token"], "service-test"))
+    with pytest.raises(RefreshRefused, match="^Session doesn't have required client$"):
+        tokens(refresh_token_revoke=False).refresh_grant(first["refresh_token"], "service-test")
+    assert _refresh(client, first["refresh_token"]).get_json()["error"] == "invalid_grant"
 
 
 class TestStrictRefresh:
@@ -987,6 +1020,78 @@ class TestStrictRefresh:
             f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + second["access_token"]}
         )
         assert userinfo.status_code == 401
+
+    def test_of_concurrent_uses_of_a_token_one_succeeds(self, any_store_app):
+        """``RefreshTokenRevokeTest.refreshTokenRevokeWithConcurrentRefreshTokenRequests``
+        (https://github.com/keycloak/keycloak/issues/45647): five refreshes with one token at
+        once, on memory and on Redis, one 200."""
+        assert _concurrent_refreshes(any_store_app, 5) == [200] + [400] * 4
+
+    def test_an_older_token_replayed_in_the_same_second_is_refused(self, clocked_app):
+        """``RefreshTokenRevokeTest.refreshTokenSameSecondReplayRejected``: three rotations in
+        one second, then the first token again: refused, and the client's newest token with it.
+        To Keycloak 26.6 the first token is not stale — issued in the second of the last
+        refresh (``iat < lastRefresh``) — but used again: "Maximum allowed refresh token reuse
+        exceeded"; 26.8 calls it "Stale token" (https://github.com/keycloak/keycloak/issues/50999)."""
+        client = clocked_app.test_client()
+        flow = Flow(clocked_app, client, register_client(clocked_app))
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"]).get_json()
+        third = _refresh(client, second["refresh_token"]).get_json()
+        issued = [_unverified(t["refresh_token"])[1]["iat"] for t in (first, second, third)]
+        assert len(set(issued)) == 1
+        assert _refresh(client, first["refresh_token"]).get_json() == {
+            "error": "invalid_grant",
+            "error_description": "Maximum allowed refresh token reuse exceeded",
+        }
+        assert _refresh(client, third["refresh_token"]).get_json() == {
+            "error": "invalid_grant",
+            "error_description": "Session doesn't have required client",
+        }
+
+    def test_a_login_after_a_refused_reuse_revives_no_old_token(self, clocked_app, clock):
+        """``RefreshTokenRevokeTest.refreshTokenReuseTokenWithRefreshTokensRevokedAndSSO
+        Reauthentication``: after a refused reuse, the browser logs in again without a form;
+        the old access token stays refused at introspection and userinfo, and the old grant's
+        newest refresh token is older than the client's new place in the session: "refresh
+        token issued before the client session started"."""
+        client = clocked_app.test_client()
+        flow = Flow(clocked_app, client, register_client(clocked_app))
+        first = flow.full_login()
+        second = _refresh(client, first["refresh_token"]).get_json()
+        assert _refresh(client, first["refresh_token"]).status_code == 400
+        clock.advance(2)
+        again = flow.token(flow.code_from(flow.authorize(prompt="none"))["code"]).get_json()
+        assert again["session_state"] == first["session_state"]
+        assert _introspect_refresh(client, first["access_token"], hint=None) == {"active": False}
+        userinfo = client.get(
+            f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + first["access_token"]}
+        )
+        assert userinfo.status_code == 401
+        assert _refresh(client, second["refresh_token"]).get_json() == {
+            "error": "invalid_grant",
+            "error_description": "refresh token issued before the client session started",
+        }
+        assert _refresh(client, again["refresh_token"]).status_code == 200
+
+    def test_refresh_tokens_carry_the_reuse_id_of_their_chain(self, flow, client):
+        """Keycloak's ``AccessTokenResponseBuilder.generateRefreshToken``, "Revoke Refresh Token"
+        on: the refresh token of a code (or a CIBA grant) gets a new ``reuse_id``, never its
+        ``jti``, and each refresh copies it (``RefreshTokenRevokeTest.
+        refreshTokenReuseOnDifferentTab``): the chain whose uses are counted together."""
+        first = flow.full_login()
+        _, claims = _unverified(first["refresh_token"])
+        assert list(claims)[-1] == "reuse_id"
+        reuse_id = claims["reuse_id"]
+        assert uuid.UUID(reuse_id).version == 4
+        assert reuse_id not in {claims["jti"], claims["sid"]}
+        second = _refresh(client, first["refresh_token"]).get_json()
+        _, refreshed = _unverified(second["refresh_token"])
+        assert refreshed["reuse_id"] == reuse_id and refreshed["jti"] != claims["jti"]
+        other = flow.token(flow.obtain_code()["code"]).get_json()
+        _, other_claims = _unverified(other["refresh_token"])
+        assert other_claims["sid"] == claims["sid"]
+        assert other_claims["reuse_id"] != reuse_id
 
     def test_a_refused_reuse_detaches_the_client_from_its_sso_session(self, flow, client, app):
         """Keycloak's ``TokenManager.validateTokenReuseForRefresh``: a refused reuse "Will
@@ -1044,6 +1149,11 @@ class TestStrictRefreshWithMaxReuse:
         assert third["error_description"] == "Maximum allowed refresh token reuse exceeded"
         assert _refresh(client, second["refresh_token"]).get_json()["error"] == "invalid_grant"
 
+    def test_of_concurrent_uses_of_a_token_max_reuse_plus_one_succeed(self, any_store_app):
+        """``RefreshTokenRevokeTest.refreshTokenRevokeAndReuseWithConcurrentRefreshTokenRequests``
+        with max reuse 1: of five at once, two 200."""
+        assert _concurrent_refreshes(any_store_app, 5) == [200] * 2 + [400] * 3
+
     def test_an_older_token_is_stale_once_a_newer_one_is_used(self, clocked_app, clock):
         from tests.support.oidc_flow import Flow
 
@@ -1075,6 +1185,21 @@ class TestStrictRefreshWithMaxReuse:
         clock.advance(1)
         assert "access_token" in _refresh(client, third).get_json()
         assert _introspect_refresh(client, second) == {"active": False}
+
+
+def _concurrent_refreshes(app, count: int) -> list[int]:
+    """The status codes, 200s first, of ``count`` refreshes raced with one refresh token."""
+    meta = register_client(app)
+    token = Flow(app, app.test_client(), meta).full_login()["refresh_token"]
+
+    def refresh(_):
+        return _refresh(app.test_client(), token)
+
+    with ThreadPoolExecutor(count) as pool:
+        responses = list(pool.map(refresh, range(count)))
+    for response in responses:
+        assert response.status_code == 200 or response.get_json()["error"] == "invalid_grant"
+    return sorted(response.status_code for response in responses)
 
 
 def _introspect_refresh(client, token: str, hint: str | None = "refresh_token") -> dict:

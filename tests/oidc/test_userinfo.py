@@ -249,6 +249,18 @@ def test_introspection_of_a_refresh_token_has_no_subject_name_id(flow, client, a
     assert body["token_type"] == "Refresh"
 
 
+@pytest.mark.parametrize("hint", [None, "refresh_token", "access_token"])
+def test_the_issuing_client_introspects_its_refresh_token_whatever_the_hint(flow, client, hint):
+    """``RefreshTokenIntrospectionTest.issuingClientCanIntrospectRefreshTokenWith…``: with the
+    hint ``refresh_token``, ``access_token`` or none, the refresh token is active for the client
+    it was issued to, its ``client_id`` that client (``AccessTokenIntrospectionProvider``, which
+    every hint reaches for a refresh token, never checks ``typ``)."""
+    tokens = flow.full_login()
+    extra = {"token_type_hint": hint} if hint else {}
+    body = _introspect(client, tokens["refresh_token"], **extra).get_json()
+    assert (body["active"], body["client_id"], body["typ"]) == (True, "service-test", "Refresh")
+
+
 @pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
 def test_introspection_of_a_token_whose_client_is_removed_is_inactive(app, client, kind):
     """Keycloak's ``AccessTokenIntrospectionProvider.verifyClient`` finds no client for the

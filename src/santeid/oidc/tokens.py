@@ -13,7 +13,8 @@
   works until it expires, so two tabs refreshing at once both succeed. With
   ``refresh_token_revoke`` on, Keycloak's rotation: a token works
   ``refresh_token_max_reuse`` + 1 times, an older one is "stale" once a newer one was used,
-  and either refusal revokes the family (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
+  and either refusal revokes the family (OAuth 2.0 Security BCP, RFC 9700 §4.14.2); its
+  refresh tokens then carry Keycloak's ``reuse_id``, the family's (:func:`reuse_id`).
 
 Store (``docs/storage.md``): the records of kinds
 :data:`~santeid.storage.records.REFRESH_TOKEN_FAMILY` (with rotation, ``current_rt``/
@@ -134,6 +135,19 @@ def is_service_account_token(claims: dict) -> bool:
 
 def _uuid() -> str:
     return str(uuid.UUID(bytes=secrets.token_bytes(16), version=4))
+
+
+def reuse_id(family_id: str) -> str:
+    """The ``reuse_id`` claim of the refresh tokens of the grant ``family_id`` with
+    ``refresh_token_revoke`` on: Keycloak's ``AccessTokenResponseBuilder.generateRefreshToken``
+    gives the first refresh token of a grant a new random UUID and each refresh copies it —
+    the chain whose uses its rotation counts together, as santeid counts a family's
+    (docs/reference/keycloak-behaviour.md, "Refresh tokens: timeouts and rotation, method by
+    method"). Derived from the family's id rather than stored: the same for every token of the
+    family, distinct from the family's other ids (a CIBA grant's ``sid`` is its family id) and
+    shaped as a version-4 UUID, as Keycloak's."""
+    digest = hashlib.sha256(b"reuse_id:" + family_id.encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def at_hash(access_token: str) -> str:
@@ -543,6 +557,8 @@ class TokenService:
             }
             if certificate_thumbprint:
                 refresh_claims["cnf"] = {"x5t#S256": certificate_thumbprint}
+            if settings.oidc.refresh_token_revoke:
+                refresh_claims["reuse_id"] = reuse_id(family_id)
             refresh_token = self.keys.sign(refresh_claims, alg=HMAC_ALGORITHM)
             response["refresh_expires_in"] = refresh_exp - now
             response["refresh_token"] = refresh_token
