@@ -331,3 +331,53 @@ def test_rotating_from_the_console_on_a_read_only_key_volume_says_why(
     error = re.search(r'<p class="error" role="alert" id="error">([^<]+)</p>', page).group(1)
     assert f"cannot write in {keys_dir}" in error and "Read-only file system" in error
     assert (keys_dir / "signing-keys.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
+def test_a_new_secret_is_long_enough_for_any_hmac_algorithm(app, client, alg):
+    """A new secret has HS512's 512 bits whatever the client's method: Keycloak's
+    ``KeycloakModelUtils.generateSecret`` makes every client secret 512 bits strong, the
+    86 characters ``ClientAuthSecretSignedJWTTest.authenticateWithValidClientSecretWhenRotation
+    PolicyIsEnableForHS512`` and ``regenerateClientSecretForClientSecretBasicWithIdTokenHs512``
+    assert
+    (https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/oauth/ClientAuthSecretSignedJWTTest.java).
+    A ``client_secret_jwt`` client of HS384 or HS512 gets one its algorithm accepts
+    (RFC 7518 §3.2: a key as long as the hash) — 32 random bytes were refused there, a 500 —
+    and authenticates with it."""
+    import time
+    import uuid
+
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    from tests.support.oidc_flow import ISSUER
+    from tests.support.oidc_flow import OIDC
+    from tests.support.oidc_flow import register_client
+
+    register_client(
+        app,
+        client_id="rp-hmac",
+        client_secret="s" * 64,
+        token_endpoint_auth_method="client_secret_jwt",
+        token_endpoint_auth_signing_alg=alg,
+    )
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    page = client.get("/admin/clients").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    rotated = client.post(
+        "/admin/clients/rotate", data={"csrf_token": csrf, "client_id": "rp-hmac"}
+    )
+    assert rotated.status_code == 200, rotated.get_data(as_text=True)[:300]
+    secret = re.search(r'id="new-secret">([^<]+)<', rotated.get_data(as_text=True)).group(1)
+    assert len(secret) == 86
+    now = int(time.time())
+    claims = {"iss": "rp-hmac", "sub": "rp-hmac", "aud": f"{ISSUER}/protocol/openid-connect/token",
+              "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}  # fmt: skip
+    assertion = jwt.encode(
+        {"alg": alg}, claims, OctKey.import_key(secret.encode()), algorithms=[alg]
+    )
+    answer = client.post(f"{OIDC}/token", data={
+        "grant_type": "authorization_code", "code": "made-up", "redirect_uri": "https://service.example.org/callback",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion})  # fmt: skip
+    assert answer.get_json()["error"] == "invalid_grant", answer.get_json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import html as html_module
 import json
 import re
 import secrets
@@ -774,6 +775,23 @@ def test_form_post_response_mode(flow, app):
     (policy,) = response.headers.getlist("Content-Security-Policy")
     assert "'unsafe-hashes'" in policy
     assert flow.token(fields["code"]).status_code == 200
+
+
+@pytest.mark.parametrize("response_mode", ["form_post", "form_post.jwt"])
+def test_form_post_keeps_an_html_entity_of_the_redirect_uri(app, client, response_mode):
+    """``AuthorizationCodeTest.authorizationRequestFormPostResponseModeHTMLEntitiesRedirectUri``
+    and ``…FormPostJwtResponseModeHTMLEntitiesRedirectUri``
+    (https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/oauth/AuthorizationCodeTest.java):
+    a redirect URI holding the text ``&gt;`` is posted to as it is, not to ``>``: the page's
+    ``ACTION`` writes its ``&`` as ``&amp;``, so that the browser reads the URI back."""
+    redirect_uri = REDIRECT_URI + "?p=&gt;"
+    flow = Flow(app, client, register_client(app, redirect_uris=[redirect_uri]))
+    response = flow.login(flow.authorize(response_mode=response_mode), _auto(app))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert f'ACTION="{REDIRECT_URI}?p=&amp;gt;"' in html
+    action = re.search(r'ACTION="([^"]*)"', html).group(1)
+    assert html_module.unescape(action) == redirect_uri
 
 
 def test_fragment_response_mode_for_success_and_errors(flow, app):

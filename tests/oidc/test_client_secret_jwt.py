@@ -173,6 +173,19 @@ def test_the_registered_algorithm_is_the_only_one(app, client):
     assert _client_credentials(client, _assertion(alg="HS384")).status_code == 200
 
 
+def test_registered_keys_leave_the_secret_as_the_assertion_key(app, client):
+    """Keycloak's ``ClientAuthSecretSignedJWTTest.testCodeToTokenRequestSuccessWhenClientHas
+    GeneratedKeys`` (https://github.com/keycloak/keycloak/issues/34547): a "Signed JWT with
+    Client Secret" client that also has keys (here ``jwks``, for its request objects) still
+    authenticates with an HMAC of its secret."""
+    register_client(app, client_id="csjwt-service", client_secret=SECRET,
+                    token_endpoint_auth_method="client_secret_jwt",
+                    jwks={"keys": [ECKey.generate_key("P-256").as_dict(private=False)]},
+                    grant_types=["client_credentials"])  # fmt: skip
+    response = _client_credentials(client, _assertion(alg="HS256"))
+    assert response.status_code == 200, response.get_json()
+
+
 def test_the_secret_alone_does_not_authenticate_such_a_client(client, hmac_client):
     """Keycloak's client of "Signed JWT with Client Secret" has that authenticator only: its
     secret by Basic answers as for a ``private_key_jwt`` client without an assertion."""

@@ -19,8 +19,11 @@ from tests.support.concurrency import race
 from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
+from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import pkce_pair
 from tests.support.oidc_flow import register_client
+from tests.support.oidc_flow import sandbox_professional
 
 
 def _push(http) -> str:
@@ -368,3 +371,29 @@ def test_request_and_request_uri_of_an_unknown_client_is_client_not_found(app, c
     known = client.get(f"{OIDC}/auth", query_string={"client_id": "service-test", **both})
     assert known.status_code == 400
     assert "Invalid Request" in known.get_data(as_text=True)
+
+
+def test_a_login_may_outlast_the_request_uri_it_began_with(clocked_app, clock):
+    """``ParTest.requestUriLifetimeDoesNotLimitAuthenticationSessionLength``
+    (https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/oauth/par/ParTest.java,
+    https://github.com/keycloak/keycloak/issues/48072): ``expires_in`` bounds the use of the
+    ``request_uri``, not the login it opens — a login finished after twice that time still
+    gets its code, with the pushed ``state``, and the code its tokens."""
+    meta = register_client(clocked_app)
+    http = clocked_app.test_client()
+    verifier, challenge = pkce_pair()
+    pushed = http.post(
+        f"{OIDC}/ext/par/request",
+        data={"response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI,
+              "state": "pushed-state", "code_challenge": challenge,
+              "code_challenge_method": "S256"},
+        headers=basic_auth("service-test", CLIENT_SECRET),
+    )  # fmt: skip
+    assert pushed.status_code == 201 and pushed.get_json()["expires_in"] == 60
+    flow = Flow(clocked_app, http, meta)
+    opened = _use(http, pushed.get_json()["request_uri"])
+    clock.advance(2 * 60)
+    answer = flow.code_from(flow.login(opened, sandbox_professional(clocked_app)))
+    assert answer["state"] == "pushed-state"
+    tokens = flow.token(answer["code"], code_verifier=verifier)
+    assert tokens.status_code == 200, tokens.get_json()

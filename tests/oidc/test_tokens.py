@@ -5,6 +5,7 @@ authentication, refresh rotation."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 import uuid
@@ -1206,6 +1207,104 @@ def _introspect_refresh(client, token: str, hint: str | None = "refresh_token") 
     form = {"token": token, **({"token_type_hint": hint} if hint else {})}
     headers = basic_auth("service-test", "s3cr3t-of-the-test-client-0123456789")
     return client.post(f"{OIDC}/token/introspect", data=form, headers=headers).get_json()
+
+
+@pytest.mark.parametrize("ended_by", ["refresh_token_logout", "operator"])
+def test_a_refresh_token_of_an_ended_session_stays_refused_after_a_new_login(
+    flow, client, app, ended_by
+):
+    """``RefreshTokenTest.refreshTokenAfterUserLogoutAndLoginAgain`` and
+    ``refreshTokenUserSessionRemoved``
+    (https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/oauth/RefreshTokenTest.java):
+    once its session ended — by a logout with the refresh token, or by the operator (Keycloak's
+    admin "Sign out", ``santeid sessions logout``) — a refresh token is 400 ``invalid_grant``,
+    with neither an access nor a refresh token, and stays so after the professional logs in
+    again, whose new refresh token refreshes."""
+    from santeid.oidc.session_end import end_session
+
+    first = flow.full_login()
+    if ended_by == "operator":
+        end_session(app.extensions["santeid"], first["session_state"])
+    else:
+        ended = client.post(
+            f"{OIDC}/logout",
+            data={"refresh_token": first["refresh_token"]},
+            headers=basic_auth("service-test", flow.client["client_secret"]),
+        )
+        assert ended.status_code == 204
+    second = flow.full_login()
+    assert second["session_state"] != first["session_state"]
+    refused = _refresh(client, first["refresh_token"])
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "Session not active",
+    }
+    assert _refresh(client, second["refresh_token"]).status_code == 200
+
+
+def test_a_refresh_answers_as_keycloaks_refresh_token_test(flow, client, app):
+    """``RefreshTokenTest`` (https://github.com/keycloak/keycloak/blob/main/tests/base/src/test/java/org/keycloak/tests/oauth/RefreshTokenTest.java):
+    ``refreshTokenStructure`` — a refresh token without ``realm_access`` or
+    ``resource_access``, for its client (``azp``) and not to it (``aud`` the issuer);
+    ``tokenRefreshWithAccessTokenShouldReturnIdTokenWithAccessTokenHash`` — the refreshed ID
+    token's ``at_hash`` is the new access token's (OIDC Core §3.1.3.6);
+    ``invalidRefreshToken`` and ``refreshTokenWithAccessToken`` — 400 ``invalid_grant``
+    "Invalid refresh token"."""
+    first = flow.full_login()
+    _, claims = _unverified(first["refresh_token"])
+    assert "realm_access" not in claims and "resource_access" not in claims
+    assert claims["azp"] == "service-test" and claims["aud"] == ISSUER
+    refreshed = _refresh(client, first["refresh_token"]).get_json()
+    digest = hashlib.sha256(refreshed["access_token"].encode()).digest()[:16]
+    at_hash = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    assert decode(app, refreshed["id_token"])[1]["at_hash"] == at_hash
+    for not_a_refresh_token in ("invalid", first["access_token"], first["id_token"]):
+        refused = _refresh(client, not_a_refresh_token)
+        assert refused.status_code == 400
+        assert refused.get_json() == {
+            "error": "invalid_grant",
+            "error_description": "Invalid refresh token",
+        }
+
+
+def test_a_later_login_without_openid_leaves_the_first_grants_scope(flow, client, app):
+    """``RefreshTokenTest.refreshTokenRetainsOpenidScopeAfterClientSessionScopeNoteOverwritten``
+    (file above): a second login of the same client in the same SSO session, without
+    ``openid``, does not take ``openid`` from the first grant, whose refresh with a ``scope``
+    that leaves ``openid`` out still gives an OpenID access token that userinfo answers."""
+    first = flow.full_login(scope="openid scope_all")
+    later = flow.token(flow.obtain_code(scope="scope_all")["code"]).get_json()
+    assert later["scope"] == "scope_all" and "id_token" not in later
+    refreshed = _refresh(client, first["refresh_token"], scope="scope_all")
+    assert refreshed.status_code == 200, refreshed.get_json()
+    body = refreshed.get_json()
+    assert body["scope"] == "openid scope_all" and "id_token" in body
+    userinfo = client.get(
+        f"{OIDC}/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}
+    )
+    assert userinfo.status_code == 200
+
+
+def test_a_second_professional_after_the_idle_time_gets_a_session_of_their_own(clocked_app, clock):
+    """``RefreshTokenTest.testDoNotResolveUserSessionIfAuthenticationSessionIsInvalidated``
+    (file above): once the first professional's SSO session has passed its idle time, another
+    professional logging in on the same browser gets a new session, and the token of their
+    refresh names them and it."""
+    http = clocked_app.test_client()
+    flow = Flow(clocked_app, http, register_client(clocked_app))
+    directory = clocked_app.extensions["santeid"].directory.list(sandbox_only=True)
+    alice, bob = directory[0].national_id, directory[1].national_id
+    first = decode(clocked_app, flow.full_login(alice)["access_token"])[1]
+    clock.advance(clocked_app.extensions["santeid"].settings.login.sso_idle_timeout + 1)
+    opened = flow.authorize()
+    assert "/login-actions/" in opened.headers["Location"]
+    code = flow.code_from(flow.login(opened, bob))["code"]
+    refreshed = _refresh(http, flow.token(code).get_json()["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.get_json()
+    second = decode(clocked_app, refreshed.get_json()["access_token"])[1]
+    assert second["sid"] != first["sid"]
+    assert (first["preferred_username"], second["preferred_username"]) == (alice, bob)
 
 
 def test_refresh_keeps_only_granted_scopes_it_names(flow, client, app):

@@ -7,7 +7,6 @@ import csv
 import functools
 import hmac
 import io
-import secrets
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -417,6 +416,7 @@ def _internal_refusal(client_id: str):
 def clients():
     from santeid.oidc.clients import InternalClient
     from santeid.oidc.clients import InvalidClientMetadata
+    from santeid.oidc.clients import new_secret
     from santeid.oidc.clients import refuse_internal
 
     t = _t()
@@ -429,7 +429,7 @@ def clients():
                     raise ValueError("a JSON object is expected")
             else:
                 # The form: the usual confidential client of a PSC service, secret made here.
-                secret = secrets.token_urlsafe(32)
+                secret = new_secret()
                 raw = {
                     "client_id": request.form.get("client_id", "").strip(),
                     "client_name": request.form.get("client_name", "").strip(),
@@ -452,6 +452,7 @@ def clients():
 @admin_required
 def rotate_secret():
     from santeid.oidc.clients import is_internal
+    from santeid.oidc.clients import new_secret
 
     client_id = posted_id("client_id")
     registry = services().clients
@@ -463,7 +464,7 @@ def rotate_secret():
     if not client.uses_secret:  # a secret would authenticate nothing (santeid.oidc.client_auth)
         error = _t()("admin_no_secret", client=client_id, method=client.token_endpoint_auth_method)
         return _clients_page(error=error, status=409)
-    secret = secrets.token_urlsafe(32)
+    secret = new_secret()
     if not registry.set_secret(client_id, secret):  # removed meanwhile
         abort(404)
     _admin_event(events.ADMIN_CLIENT, "rotate_secret", client_id=client_id)

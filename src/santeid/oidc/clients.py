@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterable
@@ -150,6 +151,19 @@ def _is_placeholder(secret: str) -> bool:
     secret everyone who read the page knows. Refused outside sandbox mode."""
     text = secret.strip()
     return text.startswith("<") and text.endswith(">")
+
+
+#: Random bytes of a secret santeid makes (:func:`new_secret`): 512 bits, HS512's key size, so
+#: that the secret serves every HMAC algorithm a ``client_secret_jwt`` client may register
+#: (:func:`_check_hmac_key`) — Keycloak's ``KeycloakModelUtils.generateSecret`` makes every
+#: client secret that strong (docs/reference/keycloak-behaviour.md, "Client authentication").
+NEW_SECRET_BYTES = 64
+
+
+def new_secret() -> str:
+    """A client secret for the admin console to hand out: :data:`NEW_SECRET_BYTES` random
+    bytes, base64url (86 characters, as many as Keycloak's 512-bit alphanumeric secret)."""
+    return secrets.token_urlsafe(NEW_SECRET_BYTES)
 
 
 def _secret_digest(secret: str) -> str:
