@@ -638,6 +638,20 @@ def test_a_login_page_of_another_service_left_open_is_answered_for_that_service(
     assert second.token(answer["code"]).status_code == 200
 
 
+def test_a_login_page_of_a_service_removed_since_is_not_answered_by_the_session(flow, app, client):
+    """The service of the page left open was removed meanwhile: nothing is sent to its redirect
+    URI, as Keycloak's login actions refuse an authentication session whose client is gone
+    (``SessionCodeChecks.initialVerify``: "unknownLoginRequester")."""
+    second = _second_service(app, client)
+    left_open = _login_page(second, state="second")
+    flow.code_from(flow.login(flow.authorize(state="first"), sandbox_professional(app)))
+    app.extensions["santeid"].clients.remove("second-service")
+
+    page = client.get(left_open)
+    assert page.status_code == 200
+    assert "second.example.org" not in page.headers.get("Location", "")
+
+
 def test_a_passive_check_in_another_tab_leaves_the_login_page_usable(flow, app):
     """``multipleTabsLoginAndPassiveCheck``: a ``prompt=none`` request in another tab while a
     login page is open gets ``login_required`` and leaves that login as it was: it goes on to

@@ -63,7 +63,10 @@ class OidcAuthorizationSide:
         (:func:`santeid.oidc.authorize.sso_answer`): Keycloak's login pages restart their flow
         once another tab logged in, and its cookie authenticator answers
         (docs/reference/keycloak-behaviour.md, "Login pages: two tabs, browser buttons,
-        KC_RESTART"). Nothing is read from the store without an identity cookie."""
-        if browser_sid() is None:
+        KC_RESTART"). Not for a client gone meanwhile, nor a ``redirect_uri`` it no longer
+        registers (:meth:`still_answerable`), as Keycloak's login actions refuse an
+        authentication session whose client is gone. Nothing is read from the store without
+        an identity cookie."""
+        if browser_sid() is None or not self.still_answerable(request):
             return None
         return sso_answer(AuthorizationRequest.from_dict(request), services().store.batch())
