@@ -76,10 +76,10 @@ class AuthorizationSide(Protocol):
         kept by the browser beyond its transaction (``santeid_restart``) is started again, or
         refused to its client, only while this holds."""
 
-    def logged_in(self, request: dict) -> bool:
-        """Whether this browser's SSO session answers ``request`` without a login: a login
-        kept by the browser beyond its transaction is then neither started again nor refused
-        to its client (the login pages say "already logged in")."""
+    def answer_by_sso(self, request: dict) -> ResponseReturnValue | None:
+        """The answer to ``request`` (a code) from this browser's SSO session when that session
+        answers it without a login — another tab logged in while this login's page was open —
+        else None. Returns the response."""
 
 
 def _halves() -> dict[str, Any]:

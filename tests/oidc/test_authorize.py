@@ -1066,6 +1066,24 @@ def test_unknown_identifier_is_named(flow, client):
     assert "899999999999" in response.get_data(as_text=True)
 
 
+def test_back_and_refresh_after_refused_identifiers_keep_the_login_page(flow, client, app):
+    """Keycloak's ``BrowserButtonsTest.invalidLoginAndBackButton``: after identifiers refused
+    twice, the browser's Back (the page before) and Refresh (the form sent again) are still
+    the login page, and the login still goes on to the service."""
+    authorized = flow.authorize(state="buttons")
+    login_url = authorized.headers["Location"]
+    page = client.get(login_url).get_data(as_text=True)
+    refused = {"national_id": "899999999999", "csrf_token": flow.csrf(page)}
+    assert client.post(login_url, data=refused).status_code == 400
+    assert client.post(login_url, data=refused).status_code == 400
+    back = client.get(login_url)
+    assert back.status_code == 200 and 'id="national_id"' in back.get_data(as_text=True)
+    refreshed = client.post(login_url, data=refused)
+    assert refreshed.status_code == 400 and 'id="national_id"' in refreshed.get_data(as_text=True)
+    answer = flow.code_from(flow.login(authorized, sandbox_professional(app)))
+    assert answer["state"] == "buttons"
+
+
 def test_professional_without_authenticator_cannot_log_in(flow, client, app):
     svc = app.extensions["santeid"]
     others = [

@@ -397,3 +397,31 @@ def test_a_login_may_outlast_the_request_uri_it_began_with(clocked_app, clock):
     assert answer["state"] == "pushed-state"
     tokens = flow.token(answer["code"], code_verifier=verifier)
     assert tokens.status_code == 200, tokens.get_json()
+
+
+def test_the_restart_cookie_of_a_pushed_request_holds_no_client_credentials(app, client):
+    """Keycloak's ``RestartCookieTest.testRestartCookieWithPar``: the request kept for a restart
+    (``santeid_restart``, Keycloak's ``KC_RESTART``) holds none of the client's credentials
+    sent with the pushed request — here its secret in the form."""
+    from santeid.security import RESTART
+
+    register_client(app, token_endpoint_auth_method="client_secret_post")
+    pushed = client.post(
+        f"{OIDC}/ext/par/request",
+        data={"response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI,
+              "client_id": "service-test", "client_secret": CLIENT_SECRET},
+    )  # fmt: skip
+    assert pushed.status_code == 201, pushed.get_json()
+    response = _use(client, pushed.get_json()["request_uri"])
+    assert "/login-actions/authenticate" in response.headers["Location"]
+    sealed = next(
+        header.split(";", 1)[0].split("=", 1)[1]
+        for header in response.headers.getlist("Set-Cookie")
+        if header.startswith("santeid_restart=")
+    )
+    with app.test_request_context(headers={"Cookie": f"santeid_restart={sealed}"}):
+        kept = RESTART.get()
+    assert kept["areq"]["redirect_uri"] == REDIRECT_URI  # the cookie was read
+    text = json.dumps(kept)
+    assert CLIENT_SECRET not in text
+    assert "client_secret" not in text and "client_assertion" not in text

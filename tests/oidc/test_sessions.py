@@ -637,3 +637,122 @@ def test_a_client_idle_past_its_refresh_lifetime_logs_in_again_by_sso(settings, 
     again = flow.token(flow.code_from(flow.authorize(prompt="none"))["code"]).get_json()
     assert again["session_state"] == tokens["session_state"]
     assert again["refresh_expires_in"] == 600
+
+
+# -- Two tabs: a login page left open while another tab logged in --------------------------
+# Keycloak's MultipleTabsLoginTest (docs/reference/keycloak-behaviour.md, "Login pages: two
+# tabs, browser buttons, KC_RESTART").
+
+
+def _txid(login_url: str) -> str:
+    return parse_qs(urlsplit(login_url).query)["tx"][0]
+
+
+def _login_page(flow, **params) -> str:
+    """The login page of a new authorization request in this browser, opened; its URL."""
+    response = flow.authorize(**params)
+    login_url = response.headers["Location"]
+    assert "/login-actions/authenticate" in login_url
+    assert flow.http.get(login_url).status_code == 200
+    return login_url
+
+
+@pytest.mark.parametrize("step", ["form", "failed proof"])
+def test_a_login_page_left_open_is_answered_by_the_session_another_tab_opened(flow, app, step):
+    """``multipleTabsParallelLoginTest``: the first tab, used again once the second one logged
+    in, goes on to the service logged in — its own request answered (its ``state``), by the
+    SSO session the other tab opened — as Keycloak's login pages restart their flow
+    (``authChecker.js``, ``LoginActionsService.restartSession``) and its cookie authenticator
+    answers. Whatever step the first tab was at: the form, or a proof that failed."""
+    left_open = _login_page(flow, state="tab1")
+    if step == "failed proof":
+        txid = _txid(left_open)
+        transactions = app.extensions["santeid"].transactions
+        transactions.move(txid, "identify", {"state": "waiting"})
+        transactions.move(txid, "waiting", {"state": "failed", "failure": "denied"})
+    other = flow.login(flow.authorize(state="tab2"), sandbox_professional(app))
+    session_state = flow.code_from(other)["session_state"]
+
+    answer = flow.code_from(flow.http.get(left_open))
+    assert answer["state"] == "tab1"
+    assert answer["session_state"] == session_state
+    assert flow.token(answer["code"]).status_code == 200
+    # That login is over: its page is now the page of a login that ended.
+    again = flow.http.get(left_open)
+    assert again.status_code == 200
+    assert 'id="already-logged-in"' in again.get_data(as_text=True)
+
+
+def test_a_login_page_asking_for_a_new_login_is_not_answered_by_the_session(flow, app):
+    """A request the SSO session does not answer (``prompt=login``, like ``max_age``): its page
+    stays the login form, as Keycloak's restarted flow shows it again."""
+    left_open = _login_page(flow, state="tab1", prompt="login")
+    flow.login(flow.authorize(state="tab2"), sandbox_professional(app))
+    page = flow.http.get(left_open)
+    assert page.status_code == 200
+    assert 'id="national_id"' in page.get_data(as_text=True)
+
+
+def test_an_expired_login_page_starts_again_and_the_session_answers_it(flow, app):
+    """The browser's latest login (``santeid_restart`` names it) used after its lifetime, while
+    an earlier tab logged in: started again first — Keycloak 25 restarts from ``KC_RESTART``
+    before it looks at the identity cookie (``SessionCodeChecks.initialVerifyAuthSession``) —
+    and then answered by the SSO session: the service gets a code for that request."""
+    other = flow.authorize(state="tab1")
+    left_open = _login_page(flow, state="tab2")
+    flow.code_from(flow.login(other, sandbox_professional(app)))
+    app.extensions["santeid"].transactions.discard(_txid(left_open))
+
+    restarted = flow.http.get(left_open)
+    assert restarted.status_code == 303
+    assert _txid(restarted.headers["Location"]) != _txid(left_open)
+    answer = flow.code_from(flow.http.get(restarted.headers["Location"]))
+    assert answer["state"] == "tab2"
+    assert flow.token(answer["code"]).status_code == 200
+
+
+def test_a_login_page_of_another_service_left_open_is_answered_for_that_service(flow, app, client):
+    """``loginWithDifferentClients``: the page left open was another service's login; once the
+    first tab logged in, it goes on to that service, with its own redirect URI and ``state``."""
+    second = _second_service(app, client)
+    left_open = _login_page(second, state="second")
+    flow.code_from(flow.login(flow.authorize(state="first"), sandbox_professional(app)))
+
+    answer = second.code_from(client.get(left_open))
+    assert answer["state"] == "second"
+    assert second.token(answer["code"]).status_code == 200
+
+
+def test_a_login_page_of_a_service_removed_since_is_not_answered_by_the_session(flow, app, client):
+    """The service of the page left open was removed meanwhile: nothing is sent to its redirect
+    URI, as Keycloak's login actions refuse an authentication session whose client is gone
+    (``SessionCodeChecks.initialVerify``: "unknownLoginRequester")."""
+    second = _second_service(app, client)
+    left_open = _login_page(second, state="second")
+    flow.code_from(flow.login(flow.authorize(state="first"), sandbox_professional(app)))
+    app.extensions["santeid"].clients.remove("second-service")
+
+    page = client.get(left_open)
+    assert page.status_code == 200
+    assert "second.example.org" not in page.headers.get("Location", "")
+
+
+def test_a_passive_check_in_another_tab_leaves_the_login_page_usable(flow, app):
+    """``multipleTabsLoginAndPassiveCheck``: a ``prompt=none`` request in another tab while a
+    login page is open gets ``login_required`` and leaves that login as it was: it goes on to
+    the service."""
+    first_tab = flow.authorize(state="tab1")
+    assert flow.code_from(flow.authorize(prompt="none"))["error"] == "login_required"
+    answer = flow.code_from(flow.login(first_tab, sandbox_professional(app)))
+    assert answer["state"] == "tab1" and answer["code"]
+
+
+def test_a_login_after_a_logout_in_another_tab_is_seen_by_the_first_tab(flow, app, client):
+    """``testLoginAfterLogoutFromDifferentTab``: logged in, logged out from another tab, logged
+    in again there: the first tab's next request is answered by the new session."""
+    first = flow.full_login()
+    response = client.get(f"{OIDC}/logout", query_string={"id_token_hint": first["id_token"]})
+    assert response.status_code == 200  # the logged-out page, no post_logout_redirect_uri
+    again = flow.full_login()
+    answer = flow.code_from(flow.authorize(state="tab1"))
+    assert answer["session_state"] == again["session_state"] != first["session_state"]

@@ -60,10 +60,10 @@ class ConsoleAwareAuthorization:
             return True  # the console's own sign-in: no registered client to lose
         return bool(self.oidc_side.still_answerable(request))
 
-    def logged_in(self, request: dict) -> bool:
+    def answer_by_sso(self, request: dict):
         if request.get(_MARK):
-            return False  # the console's own sign-in opens no SSO session, nor is answered by one
-        return bool(self.oidc_side.logged_in(request))
+            return None  # the console's own sign-in opens no SSO session, nor is answered by one
+        return self.oidc_side.answer_by_sso(request)
 
 
 def init_app(app) -> None:

@@ -141,9 +141,11 @@ def _remember_for_restart(txid: str, pending: PendingLogin) -> None:
 
 def login_to_restart(txid: str | None) -> PendingLogin | None:
     """The login of the expired transaction ``txid``, when it is this browser's latest login
-    not yet ended (``santeid_restart`` names it), else None — and None when the browser's SSO
-    session answers it: Keycloak looks for the user session before ``KC_RESTART`` and shows
-    "alreadyLoggedIn" (docs/reference/keycloak-behaviour.md, "Login pages")."""
+    not yet ended (``santeid_restart`` names it) and its client may still be answered, else
+    None. Whether the browser has an SSO session meanwhile does not matter: Keycloak 25 restarts
+    from ``KC_RESTART`` before it looks at the identity cookie, and the SSO session then
+    answers the login started again if it can (docs/reference/keycloak-behaviour.md, "Login
+    pages: two tabs, browser buttons, KC_RESTART")."""
     saved = RESTART.get()
     if not txid or saved.get("tx") != txid:
         return None
@@ -151,8 +153,6 @@ def login_to_restart(txid: str | None) -> PendingLogin | None:
     if not (isinstance(client_id, str) and isinstance(client_name, str)):
         return None
     if not isinstance(areq, dict) or not authorization().still_answerable(areq):
-        return None
-    if authorization().logged_in(areq):
         return None
     return PendingLogin(client_id, client_name, areq, browser_id())
 

@@ -95,12 +95,14 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
     return txid, tx, locale, None
 
 
-def load_transaction():
+def load_transaction(*, sso: bool = True):
     """``(txid, tx, translator)`` for the transaction named in ``tx``, checked to belong to
     this browser; aborts otherwise: to the login page of the same login started again when
-    it expired (:func:`santeid.login.transactions.restart`) unless the browser's SSO session
-    answers it, with the "already logged in" page when the login is over and the browser's
-    SSO session lasts, else with an error page. Authenticators' views start here."""
+    it expired (:func:`santeid.login.transactions.restart`), with the "already logged in" page
+    when the login is over and the browser's SSO session lasts, else with an error page.
+    ``sso``: a login not yet proved that the browser's SSO session now answers (another tab
+    logged in) ends here, its service answered (:func:`_answered_by_sso`). Authenticators'
+    views start here."""
     txid, tx, locale, refusal = _find_transaction()
     if refusal is _UNKNOWN_TX:
         pending = login_to_restart(txid)
@@ -109,16 +111,46 @@ def load_transaction():
             abort(redirect(url_for("login.authenticate", tx=restarted), code=303))
         if services().sessions.exists(browser_sid()):
             # The page of a login that ended (browser Back after it, the same page in another
-            # tab), or that expired while another tab logged in: Keycloak's info page
-            # "alreadyLoggedIn" when the browser has a user session, looked for before any
-            # restart (docs/reference/keycloak-behaviour.md, "Login pages"), not an expiry.
+            # tab), or that expired while another tab logged in, and that cannot be started
+            # again: Keycloak's info page "alreadyLoggedIn" when the browser has a user session
+            # (docs/reference/keycloak-behaviour.md, "Login pages"), not an expiry.
             t = Translator(locale)
             abort(make_response(render_template("already_logged_in.html", t=t)))
     if refusal is not None:
         status, title, detail, _, _ = refusal
         t = Translator(locale)
         abort(error_page(t, t(title), t(detail), status))
+    if sso and txid is not None:
+        answer = _answered_by_sso(txid, tx)
+        if answer is not None:
+            abort(make_response(answer))
     return txid, tx, Translator(locale)
+
+
+#: States of a login not yet proved, which the browser's SSO session may answer instead.
+_UNPROVED = ("identify", "waiting", "failed")
+
+
+def _answered_by_sso(txid: str, tx: dict):
+    """The service's answer when the browser's SSO session answers the unproved login ``tx``
+    (another tab logged in while this page was open): the login ends — its transaction used
+    up, a request on the phone withdrawn — as Keycloak's login pages restart their flow once
+    the browser has a session (``authChecker.js``) and its cookie authenticator answers
+    (docs/reference/keycloak-behaviour.md, "Login pages: two tabs, browser buttons,
+    KC_RESTART"); else None. A proof approved meanwhile ends the login its own way."""
+    if tx["state"] not in _UNPROVED:
+        return None
+    answer = authorization().answer_by_sso(tx["areq"])
+    if answer is None:
+        return None
+    svc = services()
+    if svc.transactions.move(txid, tx["state"], {"state": "done"}, current=tx) is None:
+        return None  # moved on meanwhile (a proof approved): that code is never sent
+    svc.transactions.discard(txid)
+    forget_restart(txid)
+    if tx.get("ecps_request") and svc.ecps:
+        svc.ecps.cancel_request(tx["ecps_request"])
+    return answer
 
 
 def _optional_url(endpoint: str, **values) -> str | None:
@@ -377,15 +409,15 @@ def cancel():
     ``error_description``, as Keycloak sends its ``CANCELLED_BY_USER``
     (docs/reference/keycloak-behaviour.md, "Authorization endpoint") — also from a page left
     open past the transaction's lifetime, whose login this browser still remembers
-    (:func:`santeid.login.transactions.login_to_restart`), unless the browser has logged in
-    since (:func:`load_transaction`: "already logged in")."""
+    (:func:`santeid.login.transactions.login_to_restart`), and once another tab logged in:
+    the SSO session does not answer a login the professional cancels."""
     txid, _, _, refusal = _find_transaction()
     expired = login_to_restart(txid) if refusal is _UNKNOWN_TX else None
     if expired is not None:
         check_csrf()
         client_id, areq, national_id = expired.client_id, expired.request, None
     else:
-        txid, tx, _ = load_transaction()
+        txid, tx, _ = load_transaction(sso=False)
         check_csrf()
         services().transactions.discard(txid)
         client_id, areq, national_id = tx["client_id"], tx["areq"], tx.get("national_id")

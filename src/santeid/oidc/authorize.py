@@ -874,6 +874,21 @@ def current_sso(batch: Batch | None = None) -> Authentication | None:
     return authentication
 
 
+def sso_answer(areq: AuthorizationRequest, writes: Batch) -> Response | None:
+    """The code answering ``areq`` from the browser's SSO session when that session answers it
+    without a login (:func:`session_satisfies`), else None — and then nothing of ``writes``
+    has run. The session's use, and the code it answers: one store round trip. A logout
+    removing the session meanwhile leaves that code worthless, as one sent just before it:
+    the token endpoint finds no session (TokenService.open_family, "Code not valid")."""
+    authentication = current_sso(writes)
+    if authentication is None or not session_satisfies(areq, authentication):
+        return None
+    show_sso_state(authentication)
+    code, _ = new_code(areq, authentication, writes)
+    writes.run()
+    return code_response(areq, authentication, code)
+
+
 def authorization_outcome(params) -> Response | PendingLogin:
     """What the authorization endpoint makes of a request for this browser (``params``: its
     parameters, ``request`` / ``request_uri`` expanded): the answer to send the client now
@@ -893,16 +908,10 @@ def authorization_outcome(params) -> Response | PendingLogin:
             client_id=exc.client_id,
         )
 
-    # The session's use, and the code it answers if it does: one store round trip. A logout
-    # removing the session meanwhile leaves that code worthless, as one sent just before it:
-    # the token endpoint finds no session (TokenService.open_family, "Code not valid").
     writes = services().store.batch()
-    authentication = current_sso(writes)
-    if authentication is not None and session_satisfies(areq, authentication):
-        show_sso_state(authentication)
-        code, _ = new_code(areq, authentication, writes)
-        writes.run()
-        return code_response(areq, authentication, code)
+    answer = sso_answer(areq, writes)
+    if answer is not None:
+        return answer
     writes.run()
     if "none" in areq.prompt:
         # OIDC Core §3.1.2.6: no UI may be shown. Keycloak's OIDCLoginProtocol.translateError

@@ -10,6 +10,7 @@ from santeid.oidc.authorize import code_response
 from santeid.oidc.authorize import error_redirect
 from santeid.oidc.authorize import new_code
 from santeid.oidc.authorize import remember_sso
+from santeid.oidc.authorize import sso_answer
 from santeid.oidc.session_end import end_session
 from santeid.services import services
 
@@ -57,8 +58,15 @@ class OidcAuthorizationSide:
         uri = request.get("redirect_uri")
         return client is not None and isinstance(uri, str) and client.check_redirect_uri(uri)
 
-    def logged_in(self, request: dict) -> bool:
-        """The browser has an SSO session: Keycloak answers "alreadyLoggedIn" for an expired
-        login before it looks at ``KC_RESTART`` (``SessionCodeChecks.initialVerifyAuthSession``,
-        docs/reference/keycloak-behaviour.md, "Login pages")."""
-        return services().sessions.exists(browser_sid())
+    def answer_by_sso(self, request: dict):
+        """The code from the browser's SSO session, as the authorization endpoint answers
+        (:func:`santeid.oidc.authorize.sso_answer`): Keycloak's login pages restart their flow
+        once another tab logged in, and its cookie authenticator answers
+        (docs/reference/keycloak-behaviour.md, "Login pages: two tabs, browser buttons,
+        KC_RESTART"). Not for a client gone meanwhile, nor a ``redirect_uri`` it no longer
+        registers (:meth:`still_answerable`), as Keycloak's login actions refuse an
+        authentication session whose client is gone. Nothing is read from the store without
+        an identity cookie."""
+        if browser_sid() is None or not self.still_answerable(request):
+            return None
+        return sso_answer(AuthorizationRequest.from_dict(request), services().store.batch())

@@ -491,10 +491,11 @@ LOGIN_TRANSACTION = RecordKind(
     lifetime="`login_transaction_lifetime`",
     initial=("identify",),
     transitions={
-        "identify": ("waiting", "approved"),
-        "waiting": ("approved", "failed"),
+        # ``done`` before a proof: the browser's SSO session answered it (another tab logged in).
+        "identify": ("waiting", "approved", "done"),
+        "waiting": ("approved", "failed", "done"),
         # A retry (another authenticator, or the offline code after a failed push).
-        "failed": ("identify", "waiting", "approved"),
+        "failed": ("identify", "waiting", "approved", "done"),
         "approved": ("done",),
     },
 )
