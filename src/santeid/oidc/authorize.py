@@ -768,9 +768,16 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
 
 
 # -- outcome --------------------------------------------------------------------
+def session_may_answer(areq: AuthorizationRequest) -> bool:
+    """Whether any SSO session could answer this request without a login: not one that asks
+    for a new login whatever the session (``prompt=login``; ``max_age=0``, "authenticate now"
+    even within the same second: OIDC Core §3.1.2.1). Known before the session is read."""
+    return "login" not in areq.prompt and areq.max_age != 0
+
+
 def session_satisfies(areq: AuthorizationRequest, authentication: Authentication | None) -> bool:
     """Can the SSO session answer this request without showing a login page?"""
-    if authentication is None or "login" in areq.prompt:
+    if authentication is None or not session_may_answer(areq):
         return False
     professional = services().directory.get(authentication.national_id)
     if professional is None or not professional.is_active:
@@ -779,9 +786,9 @@ def session_satisfies(areq: AuthorizationRequest, authentication: Authentication
         # refuses them, or login_required.
         return False
     if areq.max_age is not None:
-        # max_age=0 means "authenticate now" (OIDC Core §3.1.2.1), even within the same second.
+        # max_age=0, "authenticate now" even within the same second, is session_may_answer's.
         elapsed = services().clock() - authentication.auth_time
-        if areq.max_age == 0 or elapsed > areq.max_age:
+        if elapsed > areq.max_age:
             return False
     wanted = areq.id_token_hint_sub or areq.login_hint
     if wanted and wanted.replace(" ", "") != authentication.national_id:

@@ -10,6 +10,7 @@ from santeid.oidc.authorize import code_response
 from santeid.oidc.authorize import error_redirect
 from santeid.oidc.authorize import new_code
 from santeid.oidc.authorize import remember_sso
+from santeid.oidc.authorize import session_may_answer
 from santeid.oidc.authorize import sso_answer
 from santeid.oidc.session_end import end_session
 from santeid.services import services
@@ -66,7 +67,11 @@ class OidcAuthorizationSide:
         KC_RESTART"). Not for a client gone meanwhile, nor a ``redirect_uri`` it no longer
         registers (:meth:`still_answerable`), as Keycloak's login actions refuse an
         authentication session whose client is gone. Nothing is read from the store without
-        an identity cookie."""
-        if browser_sid() is None or not self.still_answerable(request):
+        an identity cookie, nor for a request no session could answer (``prompt=login``,
+        ``max_age=0``: :func:`santeid.oidc.authorize.session_may_answer`)."""
+        if browser_sid() is None:
             return None
-        return sso_answer(AuthorizationRequest.from_dict(request), services().store.batch())
+        areq = AuthorizationRequest.from_dict(request)
+        if not session_may_answer(areq) or not self.still_answerable(request):
+            return None
+        return sso_answer(areq, services().store.batch())
