@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -109,6 +110,33 @@ def test_userinfo_with_forged_token_is_invalid_token(flow, client):
     forged = ".".join([header, payload, signature[::-1]])
     response = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
     assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED
+
+
+def _b64url(document: dict) -> str:
+    raw = json.dumps(document, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_a_token_without_a_signing_algorithm_is_refused(flow, client):
+    """Keycloak's ``TokenInputValidationTest`` (``userInfoRejectsAlgNoneToken``,
+    ``userInfoRejectsTokensWithoutAlgorithmHeader``, ``introspectionRejectsAlgNoneToken``;
+    https://github.com/keycloak/keycloak/pull/50020): a live access token's own claims under
+    a header of ``alg`` ``none``, ``null``, none at all or no member, unsigned or with the
+    token's own signature, is 401 ``invalid_token`` "Token verification failed" at userinfo
+    and inactive at introspection — never a 500, never the token's claims."""
+    tokens = flow.full_login()
+    _, payload, signature = tokens["access_token"].split(".")
+    headers = [{"alg": "none", "typ": "JWT"}, {"alg": None}, {"typ": "JWT"}, {}]
+    for header in headers:
+        for tail in ("", signature):
+            forged = f"{_b64url(header)}.{payload}.{tail}"
+            refused = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
+            assert userinfo_refusal(refused) == TOKEN_VERIFICATION_FAILED, header
+            assert _introspect(client, forged).get_json() == {"active": False}, header
+    # The same claims, signed, are the professional's.
+    assert (
+        client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 200
+    )
 
 
 def test_userinfo_with_an_expired_token_is_token_verification_failed(clocked_app, clock):
