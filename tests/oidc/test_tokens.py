@@ -647,6 +647,23 @@ def test_an_empty_or_control_character_value_is_read_as_sent(
     assert response.get_json() == {"error": error, "error_description": description}
 
 
+def test_an_over_long_parameter_is_refused_with_the_token_endpoints_headers(flow, client):
+    """A parameter over ``max_parameter_length`` is santeid's refusal, before the client is
+    authenticated (docs/reference/keycloak-behaviour.md, "Token endpoint: input validation":
+    kept); it comes with the headers of every other token endpoint answer, as Keycloak's
+    ``TokenEndpoint.processGrantRequest`` sets them before any check (RFC 6749 §5.1)."""
+    form = {"grant_type": "client_credentials", "scope": "openid " + "x" * 4096}
+    for headers in (basic_auth("service-test", flow.client["client_secret"]), {}):
+        response = client.post(f"{OIDC}/token", data=form, headers=headers)
+        assert response.status_code == 400
+        assert response.get_json() == {
+            "error": "invalid_request",
+            "error_description": "parameter 'scope' exceeds 4096 bytes",
+        }
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Pragma"] == "no-cache"
+
+
 def test_wrong_secret_consumes_nothing(flow, client, app):
     params = flow.obtain_code()
     response = client.post(
