@@ -2,9 +2,10 @@
 https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.5): every answer that carries credentials,
 personal data or a one-time value. The one statement of that header: :func:`no_store` for a
 response object, :data:`NO_STORE` for the header lists of raw WSGI answers and of Authlib's
-errors; and of Keycloak's two headers, :func:`keycloak_no_cache` and
-:func:`keycloak_no_back_button`. A module of its own, importing nothing of santeid's, so that
-the lowest layers (the WSGI middleware, the client authentication) can use it."""
+errors, :func:`credential_response` for a token answer's two; and of Keycloak's two headers,
+:func:`keycloak_no_cache` and :func:`keycloak_no_back_button`. A module of its own, importing
+nothing of santeid's, so that the lowest layers (the WSGI middleware, the client
+authentication) can use it."""
 
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ from typing import TypeVar
 
 NO_STORE = ("Cache-Control", "no-store")
 
+#: For HTTP/1.0 caches, beside ``no-store`` on a token answer (RFC 6749 §5.1).
+PRAGMA_NO_CACHE = ("Pragma", "no-cache")
+
 #: A token or back-channel authentication answer: RFC 6749 §5.1 asks for ``no-store`` and,
 #: for HTTP/1.0 caches, ``Pragma: no-cache``
 #: (https://www.rfc-editor.org/rfc/rfc6749#section-5.1).
-CREDENTIAL_RESPONSE_HEADERS = (
-    ("Content-Type", "application/json"),
-    NO_STORE,
-    ("Pragma", "no-cache"),
-)
+CREDENTIAL_RESPONSE_HEADERS = (("Content-Type", "application/json"), NO_STORE, PRAGMA_NO_CACHE)
 
 #: Keycloak's ``CacheControlUtil.noCache()`` as JAX-RS writes it (``no-transform`` is on by
 #: default there), set by :func:`keycloak_no_cache`.
@@ -44,6 +44,13 @@ def no_store(response: Answer) -> Answer:
     admin console's, the control API's). HTML pages get it from
     :data:`santeid.security.HTML_SECURITY_HEADERS`."""
     return _with_header(NO_STORE, response)
+
+
+def credential_response(response: Answer) -> Answer:
+    """The two cache headers of :data:`CREDENTIAL_RESPONSE_HEADERS` on ``response``, returned:
+    on every answer of the token endpoint, as Keycloak's ``TokenEndpoint`` sets them before
+    any check — a refusal made before Authlib writes its own headers too."""
+    return _with_header(PRAGMA_NO_CACHE, no_store(response))
 
 
 def keycloak_no_cache(response: Answer) -> Answer:

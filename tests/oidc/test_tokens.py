@@ -619,6 +619,52 @@ def test_an_empty_grant_type_is_an_unsupported_one(flow, client, authenticated):
     assert repeated.get_json()["error"] == "unsupported_grant_type"
 
 
+@pytest.mark.parametrize(
+    ("form", "error", "description"),
+    [
+        ({"grant_type": "authorization_code", "code": ""}, "invalid_grant", "Code not valid"),
+        (
+            {"grant_type": "refresh_token", "refresh_token": ""},
+            "invalid_grant",
+            "Invalid refresh token",
+        ),
+        (
+            {"grant_type": "client_credentials\x00"},
+            "unsupported_grant_type",
+            "Unsupported grant_type",
+        ),
+    ],
+)
+def test_an_empty_or_control_character_value_is_read_as_sent(
+    flow, client, form, error, description
+):
+    """An empty ``code`` or ``refresh_token`` is a value, not the missing parameter ("Missing
+    parameter: code", "No refresh token"), and a value is read with its control characters,
+    as Keycloak 25 to 26.6 read them (26.7 strips them, ``TokenEndpoint.sanitizeFormParameters``;
+    docs/reference/keycloak-behaviour.md, "Token endpoint: input validation")."""
+    headers = basic_auth("service-test", flow.client["client_secret"])
+    response = client.post(f"{OIDC}/token", data=form, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": error, "error_description": description}
+
+
+def test_an_over_long_parameter_is_refused_with_the_token_endpoints_headers(flow, client):
+    """A parameter over ``max_parameter_length`` is santeid's refusal, before the client is
+    authenticated (docs/reference/keycloak-behaviour.md, "Token endpoint: input validation":
+    kept); it comes with the headers of every other token endpoint answer, as Keycloak's
+    ``TokenEndpoint.processGrantRequest`` sets them before any check (RFC 6749 §5.1)."""
+    form = {"grant_type": "client_credentials", "scope": "openid " + "x" * 4096}
+    for headers in (basic_auth("service-test", flow.client["client_secret"]), {}):
+        response = client.post(f"{OIDC}/token", data=form, headers=headers)
+        assert response.status_code == 400
+        assert response.get_json() == {
+            "error": "invalid_request",
+            "error_description": "parameter 'scope' exceeds 4096 bytes",
+        }
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Pragma"] == "no-cache"
+
+
 def test_wrong_secret_consumes_nothing(flow, client, app):
     params = flow.obtain_code()
     response = client.post(
@@ -1508,6 +1554,27 @@ def test_the_password_grant_refusals_a_client_sees_as_keycloaks_test_asserts(app
     assert no_secret.get_json() == {
         "error": "unauthorized_client",
         "error_description": "Invalid client or Invalid client credentials",
+    }
+
+
+@pytest.mark.parametrize(
+    "username", ["a" * 1000, "   ", "", "  validuser  ", "validuser", "valid\x00user"]
+)
+def test_the_password_grant_is_refused_before_its_username_is_read(flow, client, username):
+    """``DirectGrantInputValidationTest``
+    (https://github.com/keycloak/keycloak/blob/c4e55647b6ad92cb3380136f6f605ec71c0bfa05/tests/base/src/test/java/org/keycloak/tests/oauth/DirectGrantInputValidationTest.java):
+    a username over Keycloak's length limit is ``invalid_grant``, a blank one 401
+    "Missing parameter: username" — for a client with direct access grants, checked by the
+    direct-grant flow after ``ResourceOwnerPasswordCredentialsGrantType.process`` refused a
+    client without them. No PSC client has them: every username, the test's and a control
+    character's, gets that first refusal."""
+    form = {"grant_type": "password", "username": username, "password": "password"}
+    headers = basic_auth("service-test", flow.client["client_secret"])
+    response = client.post(f"{OIDC}/token", data=form, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "unauthorized_client",
+        "error_description": "Client not allowed for direct access grants",
     }
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -109,6 +110,87 @@ def test_userinfo_with_forged_token_is_invalid_token(flow, client):
     forged = ".".join([header, payload, signature[::-1]])
     response = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
     assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED
+
+
+def _b64url(document: dict) -> str:
+    raw = json.dumps(document, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_a_token_without_a_signing_algorithm_is_refused(flow, client):
+    """Keycloak's ``TokenInputValidationTest`` (``userInfoRejectsAlgNoneToken``,
+    ``userInfoRejectsTokensWithoutAlgorithmHeader``, ``introspectionRejectsAlgNoneToken``;
+    https://github.com/keycloak/keycloak/pull/50020): a live access token's own claims under
+    a header of ``alg`` ``none``, ``null``, none at all or no member, unsigned or with the
+    token's own signature, is 401 ``invalid_token`` "Token verification failed" at userinfo
+    and inactive at introspection — never a 500, never the token's claims."""
+    tokens = flow.full_login()
+    _, payload, signature = tokens["access_token"].split(".")
+    headers = [{"alg": "none", "typ": "JWT"}, {"alg": None}, {"typ": "JWT"}, {}]
+    for header in headers:
+        for tail in ("", signature):
+            forged = f"{_b64url(header)}.{payload}.{tail}"
+            refused = client.get(f"{OIDC}/userinfo", headers=_bearer(forged))
+            assert userinfo_refusal(refused) == TOKEN_VERIFICATION_FAILED, header
+            assert _introspect(client, forged).get_json() == {"active": False}, header
+    # The same claims, signed, are the professional's.
+    assert (
+        client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"])).status_code == 200
+    )
+
+
+#: Keycloak's ``MalformedContentTypeTest`` values: none is a media type (RFC 9110 §8.3.1).
+NO_MEDIA = "The content-type header value did not correspond to a valid media type"
+MALFORMED_CONTENT_TYPES = ["invalid/@@##", "</><script>alert(1)</script>", "text", "text/[html]"]
+
+
+@pytest.mark.parametrize("content_type", MALFORMED_CONTENT_TYPES)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_userinfo_refuses_a_content_type_that_is_no_media_type(flow, client, content_type, method):
+    """``MalformedContentTypeTest.userInfoEndpoint``: Keycloak 26.8 answers 400
+    ``invalid_request`` as a JSON object (``ContentTypeValidationUtil.requireValidOrNoContentType``,
+    https://github.com/keycloak/keycloak/pull/51737; 25 to 26.6 a 500,
+    https://github.com/keycloak/keycloak/issues/49785), before the token is looked at: a
+    valid token gets no claims, a forged one no ``invalid_token``."""
+    tokens = flow.full_login()
+    for token in (tokens["access_token"], "forged"):
+        headers = {**_bearer(token), "Content-Type": content_type}
+        response = client.open(f"{OIDC}/userinfo", method=method, headers=headers)
+        assert response.status_code == 400
+        assert response.get_json() == {"error": "invalid_request", "error_description": NO_MEDIA}
+        assert "WWW-Authenticate" not in response.headers
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["", "text/html", "application/x-www-form-urlencoded; charset=UTF-8", "*/*"]
+)
+def test_userinfo_answers_whatever_media_type_is_sent(flow, client, content_type):
+    """Any media type, of a body userinfo does not read, is no reason to refuse
+    (``requireValidOrNoContentType`` checks the syntax only); an empty value is none: a WSGI
+    server may give an absent header as an empty one (PEP 3333, ``CONTENT_TYPE``)."""
+    tokens = flow.full_login()
+    headers = {**_bearer(tokens["access_token"]), "Content-Type": content_type}
+    assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("content_type", MALFORMED_CONTENT_TYPES)
+def test_introspection_refuses_a_content_type_that_is_no_media_type(flow, client, content_type):
+    """``MalformedContentTypeTest.tokenIntrospection``: 400 ``invalid_request``. santeid reads
+    no form from such a body, so the request has no ``token`` — the status and code of Keycloak
+    26.8, in the words of that check (docs/reference/keycloak-behaviour.md, "Token endpoint",
+    the same choice as for the token endpoint's form)."""
+    tokens = flow.full_login()
+    response = client.post(
+        f"{OIDC}/token/introspect",
+        data=f"token={tokens['access_token']}",
+        headers={**basic_auth("service-test", SECRET), "Content-Type": content_type},
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Token not provided.",
+    }
 
 
 def test_userinfo_with_an_expired_token_is_token_verification_failed(clocked_app, clock):

@@ -13,6 +13,7 @@ from flask import Blueprint
 from flask import request
 
 from santeid import error_formats
+from santeid.cache_control import credential_response
 from santeid.interaction import PendingLogin
 from santeid.interaction import install_authorization
 from santeid.interaction import login_pages
@@ -169,6 +170,16 @@ def init_app(app) -> None:
         bp, error_formats.JSON_OAUTH, endpoints=[f"oidc.{name}" for name in JSON_ENDPOINTS],
         prefixes=[lambda settings: f"{settings.issuer_path}{OIDC}/"],
     )  # fmt: skip
+
+    @bp.after_request
+    def token_answer_headers(response):
+        # Keycloak's TokenEndpoint.processGrantRequest sets no-store and Pragma (RFC 6749
+        # §5.1) before its first check: a refusal made before a grant runs (a parameter over
+        # max_parameter_length, santeid.security) carries them as the grant's answers do.
+        if request.endpoint == "oidc.token" and request.method == "POST":
+            credential_response(response)
+        return response
+
     # The login pages hand their outcome back through santeid.interaction.
     install_authorization(app, OidcAuthorizationSide())
     # CORS for browser applications and Keycloak's realm endpoints (cors.py, realm.py).
