@@ -554,9 +554,9 @@ def test_an_essential_acr_keycloak_cannot_map_is_its_claims_error_page(flow, acr
         json.dumps({"userinfo": {"acr": {"essential": True, "values": ["eidas1"]}}}),
         # Jackson cannot read these: AcrUtils logs "Invalid claims parameter" and goes on.
         "{not json",
-        # Deeper than any reader goes (Jackson's nesting limit), within max_parameter_length:
-        # unreadable, never a 500.
-        '{"id_token": ' + "[" * 4000,
+        # Deeper than any reader goes (Jackson's nesting limit), within the 4000 characters
+        # Keycloak reads: unreadable, never a 500.
+        '{"id_token": ' + "[" * 3980,
         '{"id_token": {"acr": ' + "[" * 2000 + "]" * 2000 + "}}",
         json.dumps({"id_token": {"acr": {"essential": True, "values": "eidas1"}}}),
         json.dumps({"id_token": {"acr": "eidas1"}}),
@@ -951,6 +951,55 @@ def test_parameter_over_4kb_is_refused(flow):
     response = flow.authorize(state="x" * 5000)
     assert response.status_code == 400
     assert "Location" not in response.headers
+
+
+def _unknown_scopes(length: int) -> str:
+    """``OIDCScopeTest.getLongScopeParameter``'s kind of ``scope``: ``openid`` and unknown
+    scopes, ``length`` characters in all."""
+    scope = ("openid " + " ".join(f"unknown-scope-{i}" for i in range(length // 16)))[:length]
+    assert len(scope) == length
+    return scope
+
+
+def test_a_scope_over_4000_characters_is_ignored(flow, app):
+    """``OIDCScopeTest.testLengthyScopeParameter`` at the authorization endpoint: Keycloak's
+    request parser ignores a known parameter longer than 4000 characters
+    (``AuthzEndpointRequestParser.getAndValidateParameter``), so such a ``scope`` is no
+    scope — a plain OAuth 2.0 request, its code exchanged for tokens without an ID token —;
+    one of 4000 characters is read, and its unknown scopes refused."""
+    read = _query(flow.authorize(scope=_unknown_scopes(4000), state="s1"))
+    assert read["error"] == "invalid_scope" and read["state"] == "s1"
+    assert read["error_description"] == "Invalid scopes: " + _unknown_scopes(4000)
+    ignored = flow.authorize(scope=_unknown_scopes(4001), state="s2")
+    assert "/login-actions/" in ignored.headers["Location"]
+    callback = flow.code_from(flow.login(ignored, sandbox_professional(app)))
+    assert callback["state"] == "s2"
+    tokens = flow.token(callback["code"]).get_json()
+    assert "access_token" in tokens and "id_token" not in tokens
+
+
+def test_a_state_over_4000_characters_is_not_sent_back(flow, app):
+    """``AuthzEndpointRequestParserTest.testParamsLength``: a ``state`` over 4000 characters
+    is ignored — the callback carries none —, one of 500 comes back. Characters as Java
+    counts them (``String.length``): one outside the BMP is two."""
+    for long_state in ("x" * 4001, "x" * 3996 + "\U0001f600" * 3):
+        started = flow.authorize(state=long_state, prompt="login")
+        callback = flow.code_from(flow.login(started, sandbox_professional(app)))
+        assert "state" not in callback and callback["code"]
+    assert flow.code_from(flow.authorize(state="s" * 500))["state"] == "s" * 500
+    within = "x" * 3994 + "\U0001f600" * 3  # 4000 code units
+    assert flow.code_from(flow.authorize(state=within))["state"] == within
+
+
+def test_a_login_hint_over_255_characters_is_ignored(flow, app):
+    """``AuthzEndpointRequestParserTest.testParamsLength``: Keycloak caps ``login_hint`` at 255
+    characters (``OIDCProviderConfig``, as its user profile caps a username) and ignores a
+    longer one. santeid does not let the SSO session answer a ``login_hint`` naming another
+    professional (docs/endpoints.md, "SSO"); one over 255 characters names nobody."""
+    flow.obtain_code(sandbox_professional(app))
+    other = "8" * 255
+    assert "/login-actions/" in flow.authorize(login_hint=other).headers["Location"]
+    assert flow.code_from(flow.authorize(login_hint=other + "8"))["code"]
 
 
 def test_a_request_too_large_for_the_restart_cookie_still_reaches_the_login_page(flow, client):

@@ -242,3 +242,38 @@ def test_the_sandbox_debugger_reads_a_jarm_response(app, client, mode):
     assert 'id="exchange"' in text
     forged = client.get("/sandbox/debugger/callback", query_string={"response": "a.b.c"})
     assert 'id="callback-code"' not in forged.get_data(as_text=True)
+
+
+OOB = "urn:ietf:wg:oauth:2.0:oob"
+OOB_PAGE = f"{ISSUER}/protocol/openid-connect/oauth/oob"
+
+
+def test_a_jwt_mode_to_the_oob_page_shows_no_code(app, client):
+    """JARM with ``urn:ietf:wg:oauth:2.0:oob``: the answer goes to the realm's page, as in any
+    mode (``RedirectUtils.verifyRedirectUri``), in the JWT mode asked — ``query.jwt``: the
+    page's query holds ``response`` alone. The page reads ``code`` and ``error`` only
+    (``OIDCLoginProtocolService.installedAppUrnCallback``) and finds neither: "Error code:"
+    followed by nothing, 200, the code the JWT carries nowhere on it. Keycloak's page fails
+    there instead (``setError(null)``: its message bundle's ``containsKey(null)`` throws, an
+    internal server error); kept: never a 500 (docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint: the preferred error redirect, ``response_type=none`` and JARM out
+    of band, method by method"). ``form_post.jwt`` posts to that page, which answers GET
+    only, as Keycloak's ``@GET`` resource: 405."""
+    flow = Flow(app, client, register_client(app, redirect_uris=[OOB]))
+    done = _login(flow, response_mode="query.jwt", state=STATE)
+    assert done.status_code == 302
+    location = urlsplit(done.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == OOB_PAGE
+    claims = _claims(app, _only(parse_qs(location.query)))
+    assert claims["state"] == STATE and claims["code"]
+    page = client.get(done.headers["Location"] + "&kc_locale=en")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    shown = page.get_data(as_text=True)
+    assert "<h1>Error code: </h1>" in shown and '<p id="error"></p>' in shown
+    assert claims["code"] not in shown
+    posted = flow.authorize(response_mode="form_post.jwt")  # the SSO session answers
+    assert f'ACTION="{OOB_PAGE}"' in posted.get_data(as_text=True)
+    fields = re.findall(r'NAME="([^"]+)" VALUE="([^"]*)"', posted.get_data(as_text=True))
+    assert [name for name, _ in fields] == ["response"]
+    refused = client.post(OOB_PAGE.removeprefix("http://localhost"), data=dict(fields))
+    assert refused.status_code == 405

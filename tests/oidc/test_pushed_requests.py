@@ -178,6 +178,21 @@ def test_an_unknown_scope_is_refused_before_a_repeated_parameter_as_keycloaks_pa
     assert (body["error"], body["error_description"]) == answer
 
 
+def test_a_scope_over_4000_characters_is_ignored_at_par_too(app, client):
+    """Keycloak's PAR endpoint reads the form with the same parser, which ignores a known
+    parameter over 4000 characters (docs/reference/keycloak-behaviour.md, "Authorization
+    endpoint"): such a scope of unknown values is no scope, and the request is pushed; its
+    repetition is still "duplicated parameter"."""
+    register_client(app)
+    base = [("response_type", "code"), ("redirect_uri", REDIRECT_URI)]
+    too_long = "openid " + "inconnu " * 500
+    assert _push_form(client, [*base, ("scope", too_long[:4000])]).status_code == 400
+    pushed = _push_form(client, [*base, ("scope", too_long[:4001])])
+    assert pushed.status_code == 201, pushed.get_json()
+    repeated = _push_form(client, [*base, ("scope", too_long[:4001]), ("scope", "openid")])
+    assert repeated.get_json()["error_description"] == "duplicated parameter"
+
+
 def test_an_unknown_scope_at_par_under_the_strict_error_style(app, client):
     """``error_style = "strict"``: RFC 9126 §2.3's error of the authorization endpoint,
     ``invalid_scope``."""

@@ -23,6 +23,7 @@ from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import register_client
+from tests.support.oidc_flow import sandbox_professional
 
 TARGET = "https://service.example.org/logged-out"
 #: ``RPInitiatedLogoutTest.DUMMY_POST_LOGOUT_URI``: a post-logout URI that is no redirect URI.
@@ -350,3 +351,52 @@ def test_a_client_with_both_logout_uris_gets_both(app, client, monkeypatch):
     assert page.status_code == 200
     assert 'src="https://service.example.org/fc?iss=' in page.get_data(as_text=True)
     assert told == ["service-test"]
+
+
+@pytest.mark.parametrize("named_by", ["client_id", "hint of an earlier login", "nothing"])
+def test_the_session_of_a_response_type_none_login_logs_out_as_any_other(
+    app, client, monkeypatch, named_by
+):
+    """``OIDCBasicResponseTypeNoneTest``: ``response_type=none`` logs in and answers without
+    a code, so the client holds no ID token of that login. Its SSO session is logged out as
+    any other: by ``client_id``, or with nothing, after the confirmation ("Voulez-vous fermer
+    votre session ?", Keycloak's "Do you want to log out?"), to the
+    ``post_logout_redirect_uri`` with ``state`` or to the "Session fermée" page; at once by
+    the ID token of an earlier code-flow login of the same session (``LogoutEndpoint.logout``:
+    no confirmation for a hint of the browser's session). Kept: the client is told of the
+    end only if it holds a grant of the session (docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint", ``response_type=none``), where Keycloak's client session of
+    that login sends it a logout token."""
+    meta = register_client(app, backchannel_logout_uri="http://127.0.0.1:9/logout")
+    flow = Flow(app, client, meta)
+    hint = flow.full_login()["id_token"] if named_by == "hint of an earlier login" else None
+    started = flow.authorize(response_type="none", state="n1", prompt="login")
+    callback = flow.code_from(flow.login(started, sandbox_professional(app)))
+    assert "code" not in callback and callback["session_state"]
+    told: list[str] = []
+
+    def record(svc, clients, **kwargs):
+        told.extend(c.get_client_id() for c in clients)
+
+    monkeypatch.setattr(session_end.backchannel_logout, "notify", record)
+    if named_by == "hint of an earlier login":
+        done = _logout(client, id_token_hint=hint, post_logout_redirect_uri=TARGET, state="x")
+        assert done.status_code == 302 and done.headers["Location"] == TARGET + "?state=x"
+        assert told == ["service-test"]  # its code-flow grant is in the session
+    else:
+        params = (
+            {"client_id": "service-test", "post_logout_redirect_uri": TARGET, "state": "x"}
+            if named_by == "client_id"
+            else {}
+        )
+        page = _logout(client, **params)
+        assert page.status_code == 200
+        assert "Voulez-vous fermer votre session ?" in page.get_data(as_text=True)
+        assert "code" in _silent(flow)  # nothing ended before the confirmation
+        confirmed = _confirm(flow, page, **params)
+        if named_by == "client_id":
+            assert confirmed.headers["Location"] == TARGET + "?state=x"
+        else:
+            assert "Session fermée" in confirmed.get_data(as_text=True)
+        assert told == []
+    assert _silent(flow)["error"] == "login_required"

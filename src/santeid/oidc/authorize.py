@@ -97,6 +97,35 @@ CODE_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 #: Every other parameter, known or not — a client's credentials too — sent more than once is
 #: ``invalid_request`` "duplicated parameter" (:func:`check_repeated`).
 NOT_CHECKED_FOR_REPEATS = ("request", "request_uri")
+#: Keycloak's bound on a parameter its authorization request parser knows, in characters as
+#: Java counts them (UTF-16 code units): a longer one is ignored, as if not sent
+#: (``AuthzEndpointRequestParser.getAndValidateParameter`` with ``OIDCProviderConfig``'s
+#: defaults, 4000 and ``login_hint`` 255; docs/reference/keycloak-behaviour.md,
+#: "Authorization endpoint"). :func:`within_keycloak_lengths` applies it.
+KNOWN_PARAMETER_MAX_LENGTH = 4000
+KNOWN_PARAMETER_MAX_LENGTHS = {"login_hint": 255}
+#: The parameters that parser reads so (``client_id`` aside: Keycloak looks the client up
+#: with the parameter as sent first, and no client has such an id); ``max_age`` is read as a
+#: number, ``request``, ``request_uri`` and ``id_token_hint`` not by it.
+LENGTH_CHECKED = (
+    "response_type",
+    "response_mode",
+    "redirect_uri",
+    "state",
+    "scope",
+    "login_hint",
+    "prompt",
+    "kc_idp_hint",
+    "kc_action",
+    "nonce",
+    "claims",
+    "acr_values",
+    "display",
+    "ui_locales",
+    "code_challenge",
+    "code_challenge_method",
+    "dpop_jkt",
+)
 
 
 class ErrorPage(Exception):
@@ -425,6 +454,35 @@ def check_redirect_uri(params, client) -> tuple[str, bool]:
     return uri, True
 
 
+def java_length(value: str) -> int:
+    """``value``'s length as Java's ``String.length`` counts it: UTF-16 code units, two for a
+    character outside the Basic Multilingual Plane."""
+    return len(value.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def within_keycloak_lengths(params):
+    """``params`` without the known parameters Keycloak ignores for their length
+    (:data:`LENGTH_CHECKED`, :data:`KNOWN_PARAMETER_MAX_LENGTH`): a ``scope`` over 4000
+    characters is no scope, a ``state`` so long is not sent back, a ``login_hint`` over 255
+    names nobody. Its parser reads the first value of each: when that one is too long the
+    parameter is gone, a repetition of it still refused (:func:`check_repeated` reads the
+    parameters as sent). ``params`` itself when nothing is over (a pushed request's stay
+    :class:`PushedParameters`)."""
+    over = [
+        name
+        for name in LENGTH_CHECKED
+        if (value := params.get(name)) is not None
+        and java_length(value) > KNOWN_PARAMETER_MAX_LENGTHS.get(name, KNOWN_PARAMETER_MAX_LENGTH)
+    ]
+    if not over:
+        return params
+    kept = params.copy()  # a MultiDict of the same kind, mutable
+    for name in over:
+        log.warning("authorization request parameter %r ignored: over Keycloak's length", name)
+        kept.poplist(name)
+    return kept
+
+
 def check_repeated(params) -> None:
     """RFC 6749 §3.1: a parameter MUST NOT be included more than once. Keycloak's
     ``AuthzEndpointQueryStringParser.checkDuplicated`` flags any repeated one while it reads the
@@ -716,6 +774,8 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
     scope before the repetition (the authorization endpoint's
     ``AuthorizationEndpoint.process`` has the repetition first); its refusals are answered
     by :func:`pushed_refusal`."""
+    sent = params if as_sent is None else as_sent
+    params = within_keycloak_lengths(params)
     client = check_client(params)
     max_age = check_max_age(params)
     redirect_uri, redirect_uri_given = check_redirect_uri(params, client)
@@ -725,7 +785,6 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
         response_type, response_mode = check_response_type(params, client)
         if not pushed:
             check_par_required(params, client)
-        sent = params if as_sent is None else as_sent
         if pushed:
             scope = check_scope(params, client)
             check_repeated(sent)
