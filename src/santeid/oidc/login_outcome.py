@@ -10,6 +10,7 @@ from santeid.oidc.authorize import code_response
 from santeid.oidc.authorize import error_redirect
 from santeid.oidc.authorize import new_code
 from santeid.oidc.authorize import remember_sso
+from santeid.oidc.clients import Client
 from santeid.oidc.session_end import end_session
 from santeid.services import services
 
@@ -30,7 +31,7 @@ class OidcAuthorizationSide:
             writes.run()
             if renewal.lasted:
                 remember_sso(renewal.authentication)
-                return code_response(areq, renewal.authentication, code)
+                return code_response(areq, self._client(areq), renewal.authentication, code)
             # Ended between its read and its renewal (a logout): that code is never sent.
             if record is not None:
                 svc.tokens.codes.delete(record.key)
@@ -42,11 +43,19 @@ class OidcAuthorizationSide:
         code, _ = new_code(areq, opened, writes)
         writes.run()
         remember_sso(opened)
-        return code_response(areq, opened, code)
+        return code_response(areq, self._client(areq), opened, code)
 
     def refuse(self, request: dict, error: str, description: str | None):
         areq = AuthorizationRequest.from_dict(request)
-        return error_redirect(areq, areq.state, error, description)
+        return error_redirect(areq, areq.state, error, description, client=self._client(areq))
+
+    @staticmethod
+    def _client(areq: AuthorizationRequest) -> Client | None:
+        """The request's client as registered now, when the login pages are done (None: gone
+        meanwhile): the answer follows the client's settings then, as Keycloak's
+        ``OIDCLoginProtocol.authenticated`` and ``sendError`` read them
+        (``santeid.oidc.authorize.issuer_parameter``)."""
+        return services().clients.get(areq.client_id)
 
     def still_answerable(self, request: dict) -> bool:
         """The client is still registered and its ``redirect_uri`` still one of its own, as
