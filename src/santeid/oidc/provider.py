@@ -82,6 +82,8 @@ class AuthorizationCodeRecord:
     def __init__(self, record: Record):
         self.key = record.key
         self.data = record.data
+        #: The code's login, decoded once for every check of the exchange and its tokens.
+        self.authentication = Authentication.from_dict(record.data["auth"])
 
     def get_redirect_uri(self) -> str:
         return self.data["redirect_uri"]
@@ -93,7 +95,7 @@ class AuthorizationCodeRecord:
         return self.data.get("nonce")
 
     def get_auth_time(self) -> int:
-        return self.data["auth"]["auth_time"]
+        return self.authentication.auth_time
 
     @property
     def code_challenge(self) -> str | None:
@@ -231,7 +233,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         happen in between. Returns the SSO session as read here, which the family of the
         grant joins without reading it again (``TokenService.open_family``)."""
         tokens = _services().tokens
-        authentication = Authentication.from_dict(authorization_code.data["auth"])
+        authentication = authorization_code.authentication
         session = None
         try:
             if not tokens.session_reached_end(authentication):
@@ -251,11 +253,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def _session_refusal(authorization_code: AuthorizationCodeRecord) -> str | None:
         """Keycloak's ``isSessionValid``, after the client and before PKCE: the code's session
         reached ``sso_max_lifetime``, "Session not active"."""
-        authentication = Authentication.from_dict(authorization_code.data["auth"])
-        try:
-            _services().tokens.check_session_open(authentication)
-        except SessionEnded as exc:
-            return str(exc)
+        if _services().tokens.session_reached_end(authorization_code.authentication):
+            return keycloak_errors.SESSION_NOT_ACTIVE
         return None
 
     @staticmethod
@@ -318,7 +317,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         services = _services()
         client = self.request.client
         record: AuthorizationCodeRecord = self.request.authorization_code
-        authentication = Authentication.from_dict(record.data["auth"])
+        authentication = record.authentication
         try:
             thumbprint = bound_certificate_thumbprint(client)
         except CertificateMissing:

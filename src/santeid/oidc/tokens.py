@@ -309,12 +309,15 @@ class TokenService:
         in the same request (the code exchange reads it among its first checks), not read
         again; a logout since is caught as below.
 
-        :raises SessionEnded: the login's session is already over (nothing is written).
+        :raises SessionEnded: the login's session reached ``sso_max_lifetime``
+            (:meth:`session_reached_end`; Keycloak's "Session not active", a user session that
+            exists but is no longer valid); nothing is written.
         :raises SessionGone: the login's SSO session no longer exists (logged out, expired).
             A logout that runs while the family joins the session is caught by
             :meth:`session_ended` once the family's writes have run.
         """
-        self.check_session_open(authentication)
+        if self.session_reached_end(authentication):
+            raise SessionEnded(keycloak_errors.SESSION_NOT_ACTIVE)
         if session is None:
             session = self.live_session(authentication)
         fid = _uuid()
@@ -345,14 +348,11 @@ class TokenService:
         return OpenedFamily(fid, session)
 
     def session_reached_end(self, authentication: Authentication) -> bool:
-        """The session of ``authentication`` reached ``sso_max_lifetime``."""
+        """The session of ``authentication`` reached ``sso_max_lifetime``. The one test of it
+        for a grant: the code exchange asks it among its first checks (such a session is not
+        read), again where Keycloak's ``isSessionValid`` runs, after the client, and once more
+        in :meth:`open_family`, which CIBA's redemption calls too."""
         return self.session_end(authentication) <= int(self.clock())
-
-    def check_session_open(self, authentication: Authentication) -> None:
-        """:raises SessionEnded: the session reached ``sso_max_lifetime`` (Keycloak's
-        "Session not active", a user session that exists but is no longer valid)."""
-        if self.session_reached_end(authentication):
-            raise SessionEnded("Session not active")
 
     def live_session(self, authentication: Authentication) -> Record | None:
         """The SSO session of a login, still open, or None for a login without one (CIBA).
