@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hmac
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -432,14 +433,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 )
             except scopes.ScopeError as exc:
                 raise InvalidScopeError(description=exc.description) from None
-        thumbprint: list[str | None] = []
-
-        def check_binding(bound_to: str | None) -> None:
-            thumbprint.append(refresh_certificate_thumbprint(client, bound_to))
-
         try:
             grant = _services().tokens.refresh_grant(
-                raw, client.get_client_id(), check_binding=check_binding
+                raw,
+                client.get_client_id(),
+                certificate_check=partial(refresh_certificate_thumbprint, client),
             )
         except RefreshRefused as exc:
             raise InvalidGrantError(str(exc)) from None
@@ -450,7 +448,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise UnauthorizedClientError(
                 keycloak_errors.CERTIFICATE_MISMATCH, status_code=401
             ) from None
-        self.request.certificate_thumbprint = thumbprint[0]
         granted = scopes.scope_values(grant.scope)
         if not requested:
             self.request.refresh_scope = grant.scope
@@ -472,7 +469,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         grant = self.request.refresh_token
         client = self.request.client
         scope = self.request.refresh_scope
-        thumbprint = self.request.certificate_thumbprint
         # The ID token's key first: a refusal for a missing key counts no use of the token.
         services.tokens.id_token_alg(client, grant.scope)
         try:
@@ -487,7 +483,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 family_id=grant.family_id,
                 nonce=grant.nonce,
                 include_refresh=True,
-                certificate_thumbprint=thumbprint,
+                certificate_thumbprint=grant.certificate_thumbprint,
                 grant_scope=grant.scope,
             )
         except SubjectDisabled:

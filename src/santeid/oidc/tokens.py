@@ -163,7 +163,9 @@ class RefreshGrant:
     authentication: Authentication
     scope: str
     nonce: str | None
-    #: The ``cnf.x5t#S256`` the refresh token is bound to (RFC 8705 §3), or None.
+    #: The ``x5t#S256`` the tokens of this refresh are bound to (RFC 8705 §3), or None: what
+    #: :meth:`TokenService.refresh_grant`'s ``certificate_check`` returned, else the refresh
+    #: token's own ``cnf.x5t#S256``.
     certificate_thumbprint: str | None = None
 
     # Authlib's RefreshTokenGrant asks these of the credential.
@@ -853,14 +855,17 @@ class TokenService:
         token: str,
         client_id: str | None = None,
         *,
-        check_binding: Callable[[str | None], object] | None = None,
+        certificate_check: Callable[[str | None], str | None] | None = None,
     ) -> RefreshGrant:
         """Check a presented refresh token: signature, expiry, issued to ``client_id`` (when
-        given), then ``check_binding`` (when given) with the thumbprint the token is bound to
-        (its ``cnf.x5t#S256``, or None), then its grant still active — Keycloak's order
+        given), then its certificate binding, then its grant still active — Keycloak's order
         (``TokenManager.verifyRefreshToken``, which checks the certificate right after the
         client, then ``validateToken``, docs/reference/keycloak-behaviour.md, "Refresh
-        tokens"). Whatever ``check_binding`` raises goes to the caller.
+        tokens"). ``certificate_check`` (when given) is called with the thumbprint the token is
+        bound to (its ``cnf.x5t#S256``, or None) and returns the one the new tokens are bound
+        to, the grant's :attr:`RefreshGrant.certificate_thumbprint`
+        (``santeid.oidc.tls_client_auth.refresh_certificate_thumbprint``); what it raises goes
+        to the caller, nothing else checked.
 
         :raises RefreshRefused: with Keycloak's description of the refusal.
         """
@@ -876,8 +881,7 @@ class TokenService:
         if client_id is not None and record["client_id"] != client_id:
             raise RefreshRefused(keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
         bound_to = (claims.get("cnf") or {}).get("x5t#S256")
-        if check_binding is not None:
-            check_binding(bound_to)
+        thumbprint = bound_to if certificate_check is None else certificate_check(bound_to)
         family = self.family(record["fid"])
         if family is None or family["state"] != "active" or record["state"] != "active":
             raise RefreshRefused(self._ended_grant_text(family))
@@ -906,7 +910,7 @@ class TokenService:
             authentication=authentication,
             scope=family["scope"],
             nonce=family.get("nonce"),
-            certificate_thumbprint=bound_to,
+            certificate_thumbprint=thumbprint,
         )
 
     def _ended_grant_text(self, family: dict | None) -> str:
