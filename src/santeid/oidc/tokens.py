@@ -350,11 +350,13 @@ class TokenService:
         return OpenedFamily(fid, session)
 
     def session_reached_end(self, authentication: Authentication) -> bool:
-        """The session of ``authentication`` reached ``sso_max_lifetime``. The one test of it
-        for a grant: the code exchange asks it among its first checks (such a session is not
-        read), again where Keycloak's ``isSessionValid`` runs, after the client, and once more
-        in :meth:`open_family`, which CIBA's redemption calls too."""
-        return self.session_end(authentication) <= int(self.clock())
+        """The session of ``authentication`` reached ``sso_max_lifetime``: the session store's
+        rule (``SessionStore.reached_max_lifetime``), from the session's start as the login
+        carries it. The one test of it for a grant: the code exchange asks it among its first
+        checks (such a session is not read), again where Keycloak's ``isSessionValid`` runs,
+        after the client, and once more in :meth:`open_family`, which CIBA's redemption calls
+        too; a refresh asks it in :meth:`refresh_grant`."""
+        return self.sessions.reached_max_lifetime(authentication.session_start, int(self.clock()))
 
     def live_session(self, authentication: Authentication) -> Record | None:
         """The SSO session of a login, still open, or None for a login without one (CIBA).
@@ -886,12 +888,10 @@ class TokenService:
         if family is None or family["state"] != "active" or record["state"] != "active":
             raise RefreshRefused(self._ended_grant_text(family))
         authentication = Authentication.from_dict(family["auth"])
-        if self.session_end(authentication) <= self.clock() or self.session_over(
-            authentication.sid
-        ):
+        if self.session_reached_end(authentication) or self.session_over(authentication.sid):
             # Reached when a timeout was lowered since (the token's own expiry says less), or
             # when the SSO session ended otherwise: Keycloak's "Session not active".
-            raise RefreshRefused("Session not active")
+            raise RefreshRefused(keycloak_errors.SESSION_NOT_ACTIVE)
         professional = self.directory.get(authentication.national_id)
         if professional is None:
             # Keycloak's TokenManager.validateToken: the user session holds no user, after the
@@ -923,7 +923,7 @@ class TokenService:
         (docs/reference/keycloak-behaviour.md, "Refresh tokens")."""
         sid = (family or {}).get("auth", {}).get("sid")
         if not sid or not self.sessions.exists(sid) or self.session_ended_sid(sid):
-            return "Session not active"
+            return keycloak_errors.SESSION_NOT_ACTIVE
         if (family or {}).get("client_id") in self.session_clients(sid):
             return keycloak_errors.REFRESH_TOKEN_BEFORE_CLIENT_SESSION
         return keycloak_errors.SESSION_WITHOUT_CLIENT
