@@ -43,6 +43,7 @@ from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import INSTALLED_APP_PAGE
 from santeid.oidc.clients import INSTALLED_APP_URN
+from santeid.oidc.clients import Client
 from santeid.security import IDENTITY
 from santeid.security import browser_id
 from santeid.security import hide_session_state
@@ -149,7 +150,7 @@ class RedirectError(Exception):
     #: Set by :func:`parse_authorization_request` once the redirect URI is validated.
     redirect_uri: str
     state: str | None
-    client_id: str
+    client: Client
 
     def __init__(self, error: str, description: str, response_mode: str | None = None):
         super().__init__(description)
@@ -284,16 +285,16 @@ def form_post_page(redirect_uri: str, params: list[tuple[str, str]]) -> FormPost
     return response
 
 
-def response_jwt(client_id: str, params: list[tuple[str, str]]) -> str:
+def response_jwt(client_id: str, client: Client | None, params: list[tuple[str, str]]) -> str:
     """JARM §2.1: the response parameters ``params`` in a JWT signed for ``client_id``, after
     ``iss``, ``aud`` (the client id, a string) and ``exp`` — the code's lifetime, Keycloak's
     realm access-code lifespan — as Keycloak's ``OIDCRedirectUriBuilder.JWTRedirectUriBuilder``
     writes it (header ``typ`` ``JWT``). RFC 9207's ``iss`` parameter, when sent, is the same
     claim; a client that excludes it still gets the JWT's own. Signed with the key store that
-    signs ID tokens, in the client's ``authorization_signed_response_alg``
-    (``TokenService.authorization_response_alg``); a client gone meanwhile gets the default."""
+    signs ID tokens, in the ``authorization_signed_response_alg`` of ``client`` — the client
+    ``client_id`` names, as the caller read it (``TokenService.authorization_response_alg``);
+    None, a client gone meanwhile, gets the default."""
     svc = services()
-    client = svc.clients.get(client_id)
     alg = (
         svc.tokens.authorization_response_alg(client)
         if client is not None
@@ -311,17 +312,17 @@ def response_jwt(client_id: str, params: list[tuple[str, str]]) -> str:
 def respond(
     redirect_uri: str,
     params: list[tuple[str, str]],
-    response_mode: str = "query",
-    *,
-    client_id: str = "",
+    response_mode: str,
+    client_id: str,
+    client: Client | None,
 ):
     """The authorization response in the requested mode (query, fragment, form_post, or one of
     the JWT modes of :data:`JWT_MODES`: the parameters in :func:`response_jwt` for
-    ``client_id``, sent as ``response``), to ``redirect_uri`` — the realm's page for
-    :data:`INSTALLED_APP_URN`, as Keycloak sends it there (:func:`installed_app_page`) — with
-    Keycloak's ``Cache-Control`` (:func:`santeid.cache_control.keycloak_no_back_button`)."""
+    ``client_id`` and its ``client``, sent as ``response``), to ``redirect_uri`` — the realm's
+    page for :data:`INSTALLED_APP_URN`, as Keycloak sends it there (:func:`installed_app_page`)
+    — with Keycloak's ``Cache-Control`` (:func:`santeid.cache_control.keycloak_no_back_button`)."""
     if response_mode in JWT_MODES:
-        params = [("response", response_jwt(client_id, params))]
+        params = [("response", response_jwt(client_id, client, params))]
         response_mode = JWT_MODES[response_mode]
     if redirect_uri == INSTALLED_APP_URN:
         redirect_uri = services().settings.issuer + INSTALLED_APP_PAGE
@@ -354,7 +355,7 @@ def installed_app_page(params) -> Response:
     return no_store(Response(page, mimetype="text/html"))
 
 
-def issuer_parameter(client_id: str) -> list[tuple[str, str]]:
+def issuer_parameter(client: Client | None) -> list[tuple[str, str]]:
     """RFC 9207's ``iss`` of an authorization response, success or error, as Keycloak adds it
     unless the client's "Exclude Issuer From Authentication Response" is on (its attribute
     ``exclude.issuer.from.auth.response``, off by default; santeid's client metadata
@@ -364,8 +365,8 @@ def issuer_parameter(client_id: str) -> list[tuple[str, str]]:
     ``iss`` for a discovery response and starts a new login instead of showing the error
     (examples/psc-apache-mod-auth-openidc/README.md). The setting is read when the response
     is sent, not when the login began, as Keycloak's ``OIDCLoginProtocol.authenticated`` and
-    ``sendError`` read the client's configuration; a client gone meanwhile gets ``iss``."""
-    client = services().clients.get(client_id)
+    ``sendError`` read the client's configuration: ``client`` as the caller read it then;
+    None, a client gone meanwhile, gets ``iss``."""
     if client is not None and client.exclude_issuer_from_auth_response:
         return []
     return [("iss", services().settings.issuer)]
@@ -378,11 +379,13 @@ def error_redirect(
     description: str | None,
     response_mode: str = "query",
     *,
+    client: Client | None,
     client_id: str = "",
 ):
     """RFC 6749 §4.1.2.1: ``error``, ``error_description`` (none when ``description`` is None,
     as Keycloak sends none for ``login_required``), ``state``, then RFC 9207 ``iss``
-    (:func:`issuer_parameter`, for ``client_id`` or the request's client)."""
+    (:func:`issuer_parameter`), for ``client_id`` or the request's client: ``client``, as the
+    caller read it when it answers (None: gone meanwhile)."""
     if isinstance(areq_or_uri, str):
         redirect_uri = areq_or_uri
     else:
@@ -393,8 +396,8 @@ def error_redirect(
         params.append(("error_description", description))
     if state is not None:
         params.append(("state", state))
-    params += issuer_parameter(client_id)
-    return respond(redirect_uri, params, response_mode, client_id=client_id)
+    params += issuer_parameter(client)
+    return respond(redirect_uri, params, response_mode, client_id, client)
 
 
 # -- the checks, in order ------------------------------------------------------
@@ -797,7 +800,7 @@ def parse_authorization_request(params, *, as_sent=None, pushed=False):
     except RedirectError as exc:
         exc.redirect_uri = redirect_uri
         exc.state = state
-        exc.client_id = client.get_client_id()
+        exc.client = client
         if exc.response_mode is None:
             exc.response_mode = response_mode
         raise
@@ -882,17 +885,23 @@ def new_code(
     return code, svc.tokens.codes.create(code, record, lifetime=lifetime, batch=batch)
 
 
-def code_response(areq: AuthorizationRequest, authentication: Authentication, code: str | None):
+def code_response(
+    areq: AuthorizationRequest,
+    client: Client | None,
+    authentication: Authentication,
+    code: str | None,
+):
     """RFC 6749 §4.1.2 success response carrying ``code`` (:func:`new_code`, once written;
     none for ``response_type=none``), with Keycloak's session_state and RFC 9207 iss
-    (:func:`issuer_parameter`), in the request's response mode."""
+    (:func:`issuer_parameter`), in the request's response mode. ``client``: the request's
+    client as the caller read it when it answers (None: gone meanwhile)."""
     params = []
     if areq.state is not None:
         params.append(("state", areq.state))
-    params += [("session_state", authentication.sid), *issuer_parameter(areq.client_id)]
+    params += [("session_state", authentication.sid), *issuer_parameter(client)]
     if code is not None:
         params.append(("code", code))
-    return respond(areq.redirect_uri, params, areq.response_mode, client_id=areq.client_id)
+    return respond(areq.redirect_uri, params, areq.response_mode, areq.client_id, client)
 
 
 def browser_sid() -> str | None:
@@ -940,19 +949,20 @@ def current_sso(batch: Batch | None = None) -> Authentication | None:
     return authentication
 
 
-def sso_answer(areq: AuthorizationRequest, writes: Batch) -> Response | None:
-    """The code answering ``areq`` from the browser's SSO session when that session answers it
-    without a login (:func:`session_satisfies`), else None — and then nothing of ``writes``
-    has run. The session's use, and the code it answers: one store round trip. A logout
-    removing the session meanwhile leaves that code worthless, as one sent just before it:
-    the token endpoint finds no session (TokenService.open_family, "Code not valid")."""
+def sso_answer(areq: AuthorizationRequest, client: Client | None, writes: Batch) -> Response | None:
+    """The code answering ``areq`` (of ``client``, as the caller read it) from the browser's
+    SSO session when that session answers it without a login (:func:`session_satisfies`),
+    else None — and then nothing of ``writes`` has run. The session's use, and the code it
+    answers: one store round trip. A logout removing the session meanwhile leaves that code
+    worthless, as one sent just before it: the token endpoint finds no session
+    (TokenService.open_family, "Code not valid")."""
     authentication = current_sso(writes)
     if authentication is None or not session_satisfies(areq, authentication):
         return None
     show_sso_state(authentication)
     code, _ = new_code(areq, authentication, writes)
     writes.run()
-    return code_response(areq, authentication, code)
+    return code_response(areq, client, authentication, code)
 
 
 def authorization_outcome(params) -> Response | PendingLogin:
@@ -971,11 +981,12 @@ def authorization_outcome(params) -> Response | PendingLogin:
             exc.error,
             exc.description,
             exc.response_mode or "query",
-            client_id=exc.client_id,
+            client=exc.client,
+            client_id=exc.client.get_client_id(),
         )
 
     writes = services().store.batch()
-    answer = sso_answer(areq, writes)
+    answer = sso_answer(areq, client, writes)
     if answer is not None:
         return answer
     writes.run()
@@ -983,5 +994,5 @@ def authorization_outcome(params) -> Response | PendingLogin:
         # OIDC Core §3.1.2.6: no UI may be shown. Keycloak's OIDCLoginProtocol.translateError
         # gives PASSIVE_LOGIN_REQUIRED no description (docs/reference/keycloak-behaviour.md,
         # "Authorization endpoint").
-        return error_redirect(areq, areq.state, "login_required", None)
+        return error_redirect(areq, areq.state, "login_required", None, client=client)
     return PendingLogin(client.get_client_id(), client.name, areq.to_dict(), browser_id())

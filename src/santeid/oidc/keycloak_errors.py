@@ -63,6 +63,11 @@ NO_REFRESH_TOKEN = "No refresh token"  # noqa: S105 - an error text
 REFRESH_TOKEN_OF_ANOTHER_CLIENT = (
     "Invalid refresh token. Token client and authorized client don't match"  # noqa: S105
 )
+#: A grant whose SSO session exists but is no longer valid (Keycloak's
+#: ``AuthenticationManager.isSessionValid`` false): a code exchanged, a refresh token used,
+#: once the session reached ``sso_max_lifetime`` or ended otherwise
+#: (``docs/reference/keycloak-behaviour.md``, "Token endpoint", "Refresh tokens").
+SESSION_NOT_ACTIVE = "Session not active"
 #: A refresh token whose grant ended while its SSO session lives on (its client detached from
 #: the session: its refresh token revoked, a replayed code, a refused reuse); once the session
 #: itself is over, "Session not active" (``TokenManager.validateToken``,

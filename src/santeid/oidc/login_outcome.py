@@ -12,6 +12,7 @@ from santeid.oidc.authorize import new_code
 from santeid.oidc.authorize import remember_sso
 from santeid.oidc.authorize import session_may_answer
 from santeid.oidc.authorize import sso_answer
+from santeid.oidc.clients import Client
 from santeid.oidc.session_end import end_session
 from santeid.services import services
 
@@ -32,7 +33,7 @@ class OidcAuthorizationSide:
             writes.run()
             if renewal.lasted:
                 remember_sso(renewal.authentication)
-                return code_response(areq, renewal.authentication, code)
+                return code_response(areq, self._client(areq), renewal.authentication, code)
             # Ended between its read and its renewal (a logout): that code is never sent.
             if record is not None:
                 svc.tokens.codes.delete(record.key)
@@ -44,20 +45,36 @@ class OidcAuthorizationSide:
         code, _ = new_code(areq, opened, writes)
         writes.run()
         remember_sso(opened)
-        return code_response(areq, opened, code)
+        return code_response(areq, self._client(areq), opened, code)
 
     def refuse(self, request: dict, error: str, description: str | None):
         areq = AuthorizationRequest.from_dict(request)
-        return error_redirect(areq, areq.state, error, description)
+        return error_redirect(areq, areq.state, error, description, client=self._client(areq))
+
+    @staticmethod
+    def _client(areq: AuthorizationRequest) -> Client | None:
+        """The request's client as registered now, when the login pages are done (None: gone
+        meanwhile): the answer follows the client's settings then, as Keycloak's
+        ``OIDCLoginProtocol.authenticated`` and ``sendError`` read them
+        (``santeid.oidc.authorize.issuer_parameter``)."""
+        return services().clients.get(areq.client_id)
 
     def still_answerable(self, request: dict) -> bool:
         """The client is still registered and its ``redirect_uri`` still one of its own, as
         Keycloak starts an expired login again from ``KC_RESTART`` only for a client that
         still exists (docs/reference/keycloak-behaviour.md, "Login pages"); the rest of the
         request was checked when the login began."""
+        return self._answerable_client(request) is not None
+
+    @staticmethod
+    def _answerable_client(request: dict) -> Client | None:
+        """The client of ``request`` when it may still be answered (:meth:`still_answerable`),
+        else None."""
         client = services().clients.get(str(request.get("client_id")))
         uri = request.get("redirect_uri")
-        return client is not None and isinstance(uri, str) and client.check_redirect_uri(uri)
+        if client is None or not isinstance(uri, str) or not client.check_redirect_uri(uri):
+            return None
+        return client
 
     def answer_by_sso(self, request: dict):
         """The code from the browser's SSO session, as the authorization endpoint answers
@@ -72,6 +89,9 @@ class OidcAuthorizationSide:
         if browser_sid() is None:
             return None
         areq = AuthorizationRequest.from_dict(request)
-        if not session_may_answer(areq) or not self.still_answerable(request):
+        if not session_may_answer(areq):
             return None
-        return sso_answer(areq, services().store.batch())
+        client = self._answerable_client(request)
+        if client is None:
+            return None
+        return sso_answer(areq, client, services().store.batch())

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -49,6 +48,7 @@ from werkzeug.datastructures import Headers
 
 from santeid.cache_control import no_store
 from santeid.oidc import keycloak_errors
+from santeid.oidc.tls_client_auth import matches_binding
 from santeid.oidc.tokens import TokenError
 from santeid.tls import client_certificate
 
@@ -173,8 +173,8 @@ def check_certificate_binding(claims: Mapping[str, Any], request: ProtectedReque
     if bound is None:
         return
     certificate = request.certificate()
-    presented = certificate_thumbprint(certificate) if certificate is not None else ""
-    if not hmac.compare_digest(presented.encode(), str(bound).encode()):
+    presented = certificate_thumbprint(certificate) if certificate is not None else None
+    if not matches_binding(presented, bound):
         raise InvalidTokenError(description=UNBOUND)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hmac
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -82,6 +83,8 @@ class AuthorizationCodeRecord:
     def __init__(self, record: Record):
         self.key = record.key
         self.data = record.data
+        #: The code's login, decoded once for every check of the exchange and its tokens.
+        self.authentication = Authentication.from_dict(record.data["auth"])
 
     def get_redirect_uri(self) -> str:
         return self.data["redirect_uri"]
@@ -93,7 +96,7 @@ class AuthorizationCodeRecord:
         return self.data.get("nonce")
 
     def get_auth_time(self) -> int:
-        return self.data["auth"]["auth_time"]
+        return self.authentication.auth_time
 
     @property
     def code_challenge(self) -> str | None:
@@ -231,7 +234,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         happen in between. Returns the SSO session as read here, which the family of the
         grant joins without reading it again (``TokenService.open_family``)."""
         tokens = _services().tokens
-        authentication = Authentication.from_dict(authorization_code.data["auth"])
+        authentication = authorization_code.authentication
         session = None
         try:
             if not tokens.session_reached_end(authentication):
@@ -251,11 +254,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def _session_refusal(authorization_code: AuthorizationCodeRecord) -> str | None:
         """Keycloak's ``isSessionValid``, after the client and before PKCE: the code's session
         reached ``sso_max_lifetime``, "Session not active"."""
-        authentication = Authentication.from_dict(authorization_code.data["auth"])
-        try:
-            _services().tokens.check_session_open(authentication)
-        except SessionEnded as exc:
-            return str(exc)
+        if _services().tokens.session_reached_end(authorization_code.authentication):
+            return keycloak_errors.SESSION_NOT_ACTIVE
         return None
 
     @staticmethod
@@ -318,7 +318,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         services = _services()
         client = self.request.client
         record: AuthorizationCodeRecord = self.request.authorization_code
-        authentication = Authentication.from_dict(record.data["auth"])
+        authentication = record.authentication
         try:
             thumbprint = bound_certificate_thumbprint(client)
         except CertificateMissing:
@@ -433,14 +433,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 )
             except scopes.ScopeError as exc:
                 raise InvalidScopeError(description=exc.description) from None
-        thumbprint: list[str | None] = []
-
-        def check_binding(bound_to: str | None) -> None:
-            thumbprint.append(refresh_certificate_thumbprint(client, bound_to))
-
         try:
             grant = _services().tokens.refresh_grant(
-                raw, client.get_client_id(), check_binding=check_binding
+                raw,
+                client.get_client_id(),
+                certificate_check=partial(refresh_certificate_thumbprint, client),
             )
         except RefreshRefused as exc:
             raise InvalidGrantError(str(exc)) from None
@@ -451,7 +448,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise UnauthorizedClientError(
                 keycloak_errors.CERTIFICATE_MISMATCH, status_code=401
             ) from None
-        self.request.certificate_thumbprint = thumbprint[0]
         granted = scopes.scope_values(grant.scope)
         if not requested:
             self.request.refresh_scope = grant.scope
@@ -473,7 +469,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         grant = self.request.refresh_token
         client = self.request.client
         scope = self.request.refresh_scope
-        thumbprint = self.request.certificate_thumbprint
         # The ID token's key first: a refusal for a missing key counts no use of the token.
         services.tokens.id_token_alg(client, grant.scope)
         try:
@@ -488,7 +483,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 family_id=grant.family_id,
                 nonce=grant.nonce,
                 include_refresh=True,
-                certificate_thumbprint=thumbprint,
+                certificate_thumbprint=grant.certificate_thumbprint,
                 grant_scope=grant.scope,
             )
         except SubjectDisabled:

@@ -100,10 +100,18 @@ class SessionStore:
             return None
         now = int(self.clock())
         last_seen = int(record.get("last_seen", record["created_at"]))
-        if now - record["created_at"] >= self.max_lifetime or now - last_seen >= self.idle_timeout:
+        if self.reached_max_lifetime(record["created_at"], now) or (
+            now - last_seen >= self.idle_timeout
+        ):
             self.book.delete(record.key)
             return None
         return record
+
+    def reached_max_lifetime(self, started: int, now: int) -> bool:
+        """A session begun at ``started`` has reached ``max_lifetime`` (``sso_max_lifetime``)
+        at ``now``: the one test of it, for the session's record (:meth:`lasting`) and for the
+        grants of its logins (``TokenService.session_reached_end``)."""
+        return now - started >= self.max_lifetime
 
     def get(self, sid: str | None, *, batch: Batch | None = None) -> Authentication | None:
         """The live session ``sid``, refreshed for idle purposes, or None. ``batch``: the

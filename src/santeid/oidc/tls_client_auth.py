@@ -239,10 +239,18 @@ def refresh_certificate_thumbprint(client, bound_to: str | None) -> str | None:
     """
     if bound_to is None:
         return bound_certificate_thumbprint(client)
-    presented = _presented_thumbprint() or ""
-    if not hmac.compare_digest(presented.encode(), str(bound_to).encode()):
+    if not matches_binding(_presented_thumbprint(), bound_to):
         raise CertificateMissing
     return bound_to
+
+
+def matches_binding(presented: str | None, bound: object) -> bool:
+    """RFC 8705 §3: the certificate presented, by its ``x5t#S256`` (None: none), is the one a
+    token is bound to, ``bound`` (its ``cnf.x5t#S256``); compared in constant time, no
+    certificate matching none. The one test of a bound token's use: a refresh token at a
+    refresh or a logout (:func:`refresh_certificate_thumbprint`), an access token at a
+    protected resource (``santeid.oidc.protector.check_certificate_binding``)."""
+    return hmac.compare_digest((presented or "").encode(), str(bound).encode())
 
 
 def validate_metadata(meta: dict[str, Any]) -> None:

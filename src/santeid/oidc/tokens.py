@@ -177,7 +177,9 @@ class RefreshGrant:
     authentication: Authentication
     scope: str
     nonce: str | None
-    #: The ``cnf.x5t#S256`` the refresh token is bound to (RFC 8705 §3), or None.
+    #: The ``x5t#S256`` the tokens of this refresh are bound to (RFC 8705 §3), or None: what
+    #: :meth:`TokenService.refresh_grant`'s ``certificate_check`` returned, else the refresh
+    #: token's own ``cnf.x5t#S256``.
     certificate_thumbprint: str | None = None
 
     # Authlib's RefreshTokenGrant asks these of the credential.
@@ -323,12 +325,15 @@ class TokenService:
         in the same request (the code exchange reads it among its first checks), not read
         again; a logout since is caught as below.
 
-        :raises SessionEnded: the login's session is already over (nothing is written).
+        :raises SessionEnded: the login's session reached ``sso_max_lifetime``
+            (:meth:`session_reached_end`; Keycloak's "Session not active", a user session that
+            exists but is no longer valid); nothing is written.
         :raises SessionGone: the login's SSO session no longer exists (logged out, expired).
             A logout that runs while the family joins the session is caught by
             :meth:`session_ended` once the family's writes have run.
         """
-        self.check_session_open(authentication)
+        if self.session_reached_end(authentication):
+            raise SessionEnded(keycloak_errors.SESSION_NOT_ACTIVE)
         if session is None:
             session = self.live_session(authentication)
         fid = _uuid()
@@ -359,14 +364,13 @@ class TokenService:
         return OpenedFamily(fid, session)
 
     def session_reached_end(self, authentication: Authentication) -> bool:
-        """The session of ``authentication`` reached ``sso_max_lifetime``."""
-        return self.session_end(authentication) <= int(self.clock())
-
-    def check_session_open(self, authentication: Authentication) -> None:
-        """:raises SessionEnded: the session reached ``sso_max_lifetime`` (Keycloak's
-        "Session not active", a user session that exists but is no longer valid)."""
-        if self.session_reached_end(authentication):
-            raise SessionEnded("Session not active")
+        """The session of ``authentication`` reached ``sso_max_lifetime``: the session store's
+        rule (``SessionStore.reached_max_lifetime``), from the session's start as the login
+        carries it. The one test of it for a grant: the code exchange asks it among its first
+        checks (such a session is not read), again where Keycloak's ``isSessionValid`` runs,
+        after the client, and once more in :meth:`open_family`, which CIBA's redemption calls
+        too; a refresh asks it in :meth:`refresh_grant`."""
+        return self.sessions.reached_max_lifetime(authentication.session_start, int(self.clock()))
 
     def live_session(self, authentication: Authentication) -> Record | None:
         """The SSO session of a login, still open, or None for a login without one (CIBA).
@@ -869,14 +873,17 @@ class TokenService:
         token: str,
         client_id: str | None = None,
         *,
-        check_binding: Callable[[str | None], object] | None = None,
+        certificate_check: Callable[[str | None], str | None] | None = None,
     ) -> RefreshGrant:
         """Check a presented refresh token: signature, expiry, issued to ``client_id`` (when
-        given), then ``check_binding`` (when given) with the thumbprint the token is bound to
-        (its ``cnf.x5t#S256``, or None), then its grant still active — Keycloak's order
+        given), then its certificate binding, then its grant still active — Keycloak's order
         (``TokenManager.verifyRefreshToken``, which checks the certificate right after the
         client, then ``validateToken``, docs/reference/keycloak-behaviour.md, "Refresh
-        tokens"). Whatever ``check_binding`` raises goes to the caller.
+        tokens"). ``certificate_check`` (when given) is called with the thumbprint the token is
+        bound to (its ``cnf.x5t#S256``, or None) and returns the one the new tokens are bound
+        to, the grant's :attr:`RefreshGrant.certificate_thumbprint`
+        (``santeid.oidc.tls_client_auth.refresh_certificate_thumbprint``); what it raises goes
+        to the caller, nothing else checked.
 
         :raises RefreshRefused: with Keycloak's description of the refusal.
         """
@@ -892,18 +899,15 @@ class TokenService:
         if client_id is not None and record["client_id"] != client_id:
             raise RefreshRefused(keycloak_errors.REFRESH_TOKEN_OF_ANOTHER_CLIENT)
         bound_to = (claims.get("cnf") or {}).get("x5t#S256")
-        if check_binding is not None:
-            check_binding(bound_to)
+        thumbprint = bound_to if certificate_check is None else certificate_check(bound_to)
         family = self.family(record["fid"])
         if family is None or family["state"] != "active" or record["state"] != "active":
             raise RefreshRefused(self._ended_grant_text(family))
         authentication = Authentication.from_dict(family["auth"])
-        if self.session_end(authentication) <= self.clock() or self.session_over(
-            authentication.sid
-        ):
+        if self.session_reached_end(authentication) or self.session_over(authentication.sid):
             # Reached when a timeout was lowered since (the token's own expiry says less), or
             # when the SSO session ended otherwise: Keycloak's "Session not active".
-            raise RefreshRefused("Session not active")
+            raise RefreshRefused(keycloak_errors.SESSION_NOT_ACTIVE)
         professional = self.directory.get(authentication.national_id)
         if professional is None:
             # Keycloak's TokenManager.validateToken: the user session holds no user, after the
@@ -922,7 +926,7 @@ class TokenService:
             authentication=authentication,
             scope=family["scope"],
             nonce=family.get("nonce"),
-            certificate_thumbprint=bound_to,
+            certificate_thumbprint=thumbprint,
         )
 
     def _ended_grant_text(self, family: dict | None) -> str:
@@ -935,7 +939,7 @@ class TokenService:
         (docs/reference/keycloak-behaviour.md, "Refresh tokens")."""
         sid = (family or {}).get("auth", {}).get("sid")
         if not sid or not self.sessions.exists(sid) or self.session_ended_sid(sid):
-            return "Session not active"
+            return keycloak_errors.SESSION_NOT_ACTIVE
         if (family or {}).get("client_id") in self.session_clients(sid):
             return keycloak_errors.REFRESH_TOKEN_BEFORE_CLIENT_SESSION
         return keycloak_errors.SESSION_WITHOUT_CLIENT
