@@ -9,6 +9,8 @@ docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation"): th
 and an empty body (:func:`santeid.oidc.protector.challenge_response`), checked in Keycloak's
 order:
 
+* an ``Accept`` of neither ``application/json`` nor ``application/jwt``: 406, before anything
+  (Keycloak's ``@Produces``, ``santeid.oidc.media_types``);
 * a form with ``access_token`` twice: 400 ``invalid_request`` "Duplicate parameter";
 * no token — no ``Authorization: Bearer <token>`` header (another scheme is no token) and no
   form token: 401 with a bare challenge; a token both ways: 400 ``invalid_request`` "More than
@@ -47,6 +49,7 @@ from flask import request
 from santeid.cache_control import no_store
 from santeid.oidc import cors
 from santeid.oidc import keycloak_errors
+from santeid.oidc import media_types
 from santeid.oidc import protector
 from santeid.oidc.clients import require_signing_key
 from santeid.oidc.scopes import is_openid
@@ -105,6 +108,10 @@ def _repeated_form_token() -> bool:
 
 def userinfo():
     svc = services()
+    # Keycloak's @Produces: an Accept of neither JSON nor JWT is refused before anything.
+    unacceptable = media_types.refusal()
+    if unacceptable is not None:
+        return unacceptable
     if _repeated_form_token():
         # RFC 6750 §3.1 invalid_request ("repeats the same parameter").
         return _refused("invalid_request", keycloak_errors.USERINFO_DUPLICATE_PARAMETER)
