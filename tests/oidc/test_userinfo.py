@@ -112,6 +112,25 @@ def test_userinfo_with_forged_token_is_invalid_token(flow, client):
     assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED
 
 
+def test_userinfo_refuses_a_token_of_another_realm_signed_with_the_right_key(app, flow, client):
+    """``UserInfoEndpoint``: ``TokenVerifier.realmUrl`` — a token whose ``iss`` is another
+    realm's is "Token verification failed", its signature good or not; so is one without
+    ``iss``."""
+    tokens = flow.full_login()
+    header, claims = decode(app, tokens["access_token"])
+    keys = app.extensions["santeid"].keys
+    for issuer in (claims["iss"].replace("esante-wallet", "other-realm"), None):
+        moved = {k: v for k, v in claims.items() if k != "iss"}
+        if issuer is not None:
+            moved = {"iss": issuer, **moved}
+        token = keys.sign(moved, alg=header["alg"], typ=header["typ"])
+        response = client.get(f"{OIDC}/userinfo", headers=_bearer(token))
+        assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED, issuer
+    # The same claims signed again, their own iss kept: answered (the refusal is the issuer's).
+    token = keys.sign(claims, alg=header["alg"], typ=header["typ"])
+    assert client.get(f"{OIDC}/userinfo", headers=_bearer(token)).status_code == 200
+
+
 def test_userinfo_with_an_expired_token_is_token_verification_failed(clocked_app, clock):
     """``UserInfoBearerChallengeTest.expiredToken``: ten minutes later, 401 with
     ``Bearer realm="…", error="invalid_token", error_description="Token verification failed"``
@@ -199,7 +218,8 @@ def test_signed_userinfo_when_the_client_registered_an_alg(app, client, alg, acc
     """Keycloak's ``UserInfoEndpoint``: ``Content-Type: application/jwt`` whatever the
     ``Accept`` (``UserInfoTest.testSuccessSignedResponse``, ``…RS256AcceptJWT``), a JWS whose
     header is ``JWSBuilder().type("JWT")``'s — ``alg``, ``typ`` ``JWT``, ``kid`` — and whose
-    claims end with ``iss`` and ``aud`` (OIDC Core §5.3.2)."""
+    claims hold ``iss`` and ``aud`` (OIDC Core §5.3.2): santeid's JSON answer, then those two
+    (Keycloak's order is a ``HashMap``'s)."""
     if alg != "RS256":
         app.extensions["santeid"].keys.generate(alg)
     meta = register_client(app, userinfo_signed_response_alg=alg)
