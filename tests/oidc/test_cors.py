@@ -170,3 +170,27 @@ def test_revocation_cors_as_keycloaks(web_flow, client):
         assert revoked.status_code == 200
         assert _cors(revoked) == expected
         assert _refresh(client, tokens["refresh_token"], VALID).status_code == 400
+
+
+def test_introspection_has_no_cors_preflight_or_cors_answer(web_flow, client):
+    """Keycloak's ``TokenIntrospectionEndpoint`` (reached through ``TokenEndpoint.introspect``,
+    whose ``@OPTIONS preflight`` serves ``…/token`` alone) declares no ``OPTIONS`` method and
+    builds no ``Cors``: RESTEasy answers an ``OPTIONS`` 200 with its ``Allow`` header and no
+    CORS header, so no browser page passes the preflight, and an introspection sent with
+    ``Origin`` — from the client's own web origin too — is answered without CORS headers
+    (docs/reference/keycloak-behaviour.md, "Userinfo and introspection: ``UserInfoTest`` and
+    ``TokenIntrospectionTest``, method by method"). Introspection is a resource server's call,
+    never a page's."""
+    for extra in ({}, {"Access-Control-Request-Method": "POST"}):
+        preflight = client.options(f"{OIDC}/token/introspect", headers={"Origin": VALID, **extra})
+        assert preflight.status_code == 200
+        assert "POST" in preflight.headers["Allow"]
+        assert _cors(preflight) == {}
+    tokens = web_flow.full_login()
+    answer = client.post(
+        f"{OIDC}/token/introspect",
+        data={"token": tokens["access_token"]},
+        headers={**basic_auth("service-test", CLIENT_SECRET), "Origin": VALID},
+    )
+    assert answer.status_code == 200 and answer.get_json()["active"] is True
+    assert _cors(answer) == {}

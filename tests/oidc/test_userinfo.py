@@ -11,6 +11,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from santeid.oidc.clients import InvalidClientMetadata
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
@@ -193,6 +194,25 @@ def test_introspection_refuses_a_content_type_that_is_no_media_type(flow, client
     }
 
 
+def test_userinfo_refuses_a_token_of_another_realm_signed_with_the_right_key(app, flow, client):
+    """``UserInfoEndpoint``: ``TokenVerifier.realmUrl`` — a token whose ``iss`` is another
+    realm's is "Token verification failed", its signature good or not; so is one without
+    ``iss``."""
+    tokens = flow.full_login()
+    header, claims = decode(app, tokens["access_token"])
+    keys = app.extensions["santeid"].keys
+    for issuer in (claims["iss"].replace("esante-wallet", "other-realm"), None):
+        moved = {k: v for k, v in claims.items() if k != "iss"}
+        if issuer is not None:
+            moved = {"iss": issuer, **moved}
+        token = keys.sign(moved, alg=header["alg"], typ=header["typ"])
+        response = client.get(f"{OIDC}/userinfo", headers=_bearer(token))
+        assert userinfo_refusal(response) == TOKEN_VERIFICATION_FAILED, issuer
+    # The same claims signed again, their own iss kept: answered (the refusal is the issuer's).
+    token = keys.sign(claims, alg=header["alg"], typ=header["typ"])
+    assert client.get(f"{OIDC}/userinfo", headers=_bearer(token)).status_code == 200
+
+
 def test_userinfo_with_an_expired_token_is_token_verification_failed(clocked_app, clock):
     """``UserInfoBearerChallengeTest.expiredToken``: ten minutes later, 401 with
     ``Bearer realm="…", error="invalid_token", error_description="Token verification failed"``
@@ -271,16 +291,163 @@ def test_structure_staff_without_scope_all_get_the_same_identity_claims():
     assert released_userinfo("openid scope_all", full) == full
 
 
-def test_signed_userinfo_when_the_client_registered_an_alg(app, client):
-    meta = register_client(app, userinfo_signed_response_alg="RS256")
+@pytest.mark.parametrize(
+    ("alg", "accept"),
+    [("RS256", None), ("RS256", "application/jwt"), ("RS256", "application/json"),
+     ("ES256", None), ("PS256", None)],
+)  # fmt: skip
+def test_signed_userinfo_when_the_client_registered_an_alg(app, client, alg, accept):
+    """Keycloak's ``UserInfoEndpoint``: ``Content-Type: application/jwt`` whatever the
+    ``Accept`` (``UserInfoTest.testSuccessSignedResponse``, ``…RS256AcceptJWT``), a JWS whose
+    header is ``JWSBuilder().type("JWT")``'s — ``alg``, ``typ`` ``JWT``, ``kid`` — and whose
+    claims hold ``iss`` and ``aud`` (OIDC Core §5.3.2): santeid's JSON answer, then those two
+    (Keycloak's order is a ``HashMap``'s)."""
+    if alg != "RS256":
+        app.extensions["santeid"].keys.generate(alg)
+    meta = register_client(app, userinfo_signed_response_alg=alg)
     tokens = Flow(app, client, meta).full_login()
-    response = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
-    assert response.mimetype == "application/jwt"
+    headers = _bearer(tokens["access_token"]) | ({"Accept": accept} if accept else {})
+    response = client.get(f"{OIDC}/userinfo", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/jwt"
     jwks = KeySet.import_key_set(client.get(f"{OIDC}/certs").get_json())
-    claims = jwt.decode(response.get_data(as_text=True), jwks).claims
+    token = jwt.decode(response.get_data(as_text=True), jwks, algorithms=[alg])
+    assert list(token.header) == ["alg", "typ", "kid"]
+    assert token.header["alg"] == alg and token.header["typ"] == "JWT"
+    claims = token.claims
+    assert list(claims)[-2:] == ["iss", "aud"]
     assert claims["aud"] == meta["client_id"]
     assert claims["iss"].endswith("/auth/realms/esante-wallet")
     assert "SubjectRefPro" in claims
+
+
+@pytest.mark.parametrize(
+    "field", ["userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc"]
+)
+def test_registration_refuses_encrypted_userinfo(app, field):
+    """OIDC Dynamic Client Registration 1.0 §2's ``userinfo_encrypted_response_alg`` and
+    ``…_enc``: Keycloak encrypts the answer with the client's encryption key, and without one
+    fails at every userinfo request (``UserInfoEndpoint.jweFromContent``: "can not get
+    encryption KEK", 500). santeid encrypts nothing: refused at registration, rather than a
+    client expecting a JWE being sent JSON (docs/reference/keycloak-behaviour.md, "Userinfo,
+    introspection, revocation")."""
+    value = "RSA-OAEP" if field.endswith("_alg") else "A128GCM"
+    with pytest.raises(InvalidClientMetadata, match=f"{field}: encrypted userinfo responses"):
+        register_client(app, **{field: value})
+    assert app.extensions["santeid"].clients.get("service-test") is None
+
+
+#: Keycloak's answer to an ``Accept`` its ``@Produces({APPLICATION_JSON, APPLICATION_JWT})``
+#: does not meet (RESTEasy Reactive's ``NotAcceptableException``, written by
+#: ``KeycloakErrorHandler``).
+NOT_ACCEPTABLE = {"error": "The accept header value did not match the value in @Produces"}
+#: ``Accept`` values neither JSON nor JWT: an RFC 9701 client's among them, and a list one of
+#: whose media types does not parse (RESTEasy then matches nothing of it).
+REFUSED_ACCEPTS = [
+    "text/plain",
+    "application/xml, image/png",
+    "application/token-introspection+jwt",
+    "application/json-patch+json",
+    "garbage",
+    "application/json, garbage",
+]
+#: What RESTEasy lets through: ``*/*``, a wildcard in the type or subtype, the types in any
+#: case, quality values and parameters not looked at, ``*`` alone (Java's HttpURLConnection
+#: default), a browser's list.
+ACCEPTED_ACCEPTS = [
+    "*/*",
+    "application/json",
+    "APPLICATION/JSON; charset=utf-8",
+    "application/jwt",
+    "application/*",
+    "*/json",
+    "application/json;q=0",
+    "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2",
+    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+]
+
+
+@pytest.mark.parametrize("accept", REFUSED_ACCEPTS)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_userinfo_refuses_an_accept_of_neither_json_nor_jwt(flow, client, accept, method):
+    """Keycloak's ``UserInfoEndpoint`` produces ``application/json`` or ``application/jwt``
+    only: RESTEasy refuses another ``Accept`` with 406 before the endpoint runs — a valid token
+    read by nobody, no CORS (docs/reference/keycloak-behaviour.md, "Userinfo and
+    introspection: ``UserInfoTest`` and ``TokenIntrospectionTest``, method by method")."""
+    tokens = flow.full_login()
+    headers = {**_bearer(tokens["access_token"]), "Accept": accept,
+               "Origin": "https://service.example.org"}  # fmt: skip
+    response = client.open(f"{OIDC}/userinfo", method=method, headers=headers)
+    assert response.status_code == 406
+    assert response.mimetype == "application/json"
+    assert response.get_json() == NOT_ACCEPTABLE
+    assert "WWW-Authenticate" not in response.headers
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_userinfo_and_introspection_refuse_an_html_accept_with_a_page(flow, client):
+    """``KeycloakErrorHandler`` writes the 406 as its error page to an ``Accept`` naming an
+    HTML type (``MediaTypeMatcher.isHtmlRequest``)."""
+    tokens = flow.full_login()
+    for accept in ("text/html", "text/*"):
+        headers = {**_bearer(tokens["access_token"]), "Accept": accept}
+        page = client.get(f"{OIDC}/userinfo", headers=headers)
+        assert page.status_code == 406 and page.mimetype == "text/html", accept
+        page = client.post(
+            f"{OIDC}/token/introspect",
+            data={"token": tokens["access_token"]},
+            headers={**basic_auth("service-test", SECRET), "Accept": accept},
+        )
+        assert page.status_code == 406 and page.mimetype == "text/html", accept
+
+
+@pytest.mark.parametrize("accept", ACCEPTED_ACCEPTS)
+def test_userinfo_answers_json_whatever_the_accept_that_passes(flow, client, accept):
+    """The ``Accept`` does not choose the answer (https://github.com/keycloak/keycloak/pull/19377:
+    JSON, or a JWT when the client registered ``userinfo_signed_response_alg``):
+    ``application/jwt`` gets JSON from a client that signs nothing, as at Keycloak."""
+    tokens = flow.full_login()
+    headers = {**_bearer(tokens["access_token"]), "Accept": accept}
+    response = client.get(f"{OIDC}/userinfo", headers=headers)
+    assert response.status_code == 200, accept
+    assert response.headers["Content-Type"] == "application/json"
+    assert "sub" in response.get_json()
+
+
+def test_userinfo_post_bodies_keycloaks_test_sends(flow, client):
+    """``UserInfoTest``: the header with an empty form (``testSuccess_postMethod_header``), an
+    empty ``text/plain`` body (``…_header_textEntity``) or no body and no ``Content-Type``
+    (``test_noContentType``); the form token with ``charset=utf-8``
+    (``…_charset_body``); a GET with ``Accept: application/json`` (``…_accept_json``)."""
+    access = flow.full_login()["access_token"]
+    bearer = {"Authorization": "bearer " + access}  # Keycloak's test writes it in lower case
+    answers = [
+        client.post(f"{OIDC}/userinfo", headers=bearer, data={}),
+        client.post(f"{OIDC}/userinfo", headers=bearer, data="", content_type="text/plain"),
+        client.post(f"{OIDC}/userinfo", headers=bearer),
+        client.post(
+            f"{OIDC}/userinfo",
+            data=f"access_token={access}",
+            content_type="application/x-www-form-urlencoded; charset=utf-8",
+        ),
+        client.get(f"{OIDC}/userinfo", headers={**bearer, "Accept": "application/json"}),
+    ]
+    expected = answers[0].get_json()
+    assert expected and expected["sub"]
+    for answer in answers:
+        assert answer.status_code == 200
+        assert answer.get_json() == expected
+
+
+#: ``MalformedContentTypeTest.malformedContentTypes``.
+def test_userinfo_of_a_client_id_with_dots_and_backslashes(app, client):
+    """``UserInfoTest.testSuccess_dotsInClientId``: a ``client_id`` such as
+    ``my.foo.$\\client\\$`` (KEYCLOAK-8838) gets its userinfo as any other; its roles part has
+    no counterpart (PSC's tokens carry none)."""
+    meta = register_client(app, client_id="my.foo.$\\client\\$")
+    tokens = Flow(app, client, meta).full_login()
+    response = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
+    assert response.status_code == 200 and response.get_json()["sub"]
 
 
 def _introspect(client, token: str, **extra):
@@ -404,6 +571,44 @@ def test_introspection_with_the_requesting_party_token_hint(flow, client, app):
 
 def test_introspection_of_garbage_is_inactive(flow, client):
     assert _introspect(client, "not-a-token").get_json() == {"active": False}
+
+
+@pytest.mark.parametrize("accept", REFUSED_ACCEPTS)
+def test_introspection_refuses_an_accept_of_neither_json_nor_jwt(flow, client, accept):
+    """Keycloak's ``TokenIntrospectionEndpoint.introspect`` is ``@Produces({APPLICATION_JSON,
+    APPLICATION_JWT})``: another ``Accept`` — RFC 9701's ``application/token-introspection+jwt``
+    among them, which Keycloak does not implement — is 406 before the client is authenticated,
+    a wrong secret too."""
+    tokens = flow.full_login()
+    for secret in (SECRET, "not-the-secret"):
+        response = client.post(
+            f"{OIDC}/token/introspect",
+            data={"token": tokens["access_token"]},
+            headers={**basic_auth("service-test", secret), "Accept": accept},
+        )
+        assert response.status_code == 406, (accept, secret)
+        assert response.mimetype == "application/json"
+        assert response.get_json() == NOT_ACCEPTABLE
+
+
+@pytest.mark.parametrize("accept", [*ACCEPTED_ACCEPTS, None])
+def test_introspection_answers_json_whatever_the_accept_that_passes(flow, client, accept):
+    """``Accept: application/jwt``
+    (``TokenIntrospectionTest.testIntrospectAccessTokenReturnedAsJwt``) adds a ``jwt`` member
+    only for an introspecting client with Keycloak's attribute
+    ``client.introspection.response.allow.jwt.claim.enabled``, off by default
+    (https://github.com/keycloak/keycloak/pull/29842): the same JSON as without it, never a
+    JWT answer."""
+    tokens = flow.full_login()
+    headers = {**basic_auth("service-test", SECRET)} | ({"Accept": accept} if accept else {})
+    response = client.post(
+        f"{OIDC}/token/introspect", data={"token": tokens["access_token"]}, headers=headers
+    )
+    assert response.status_code == 200, accept
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.get_json()
+    assert body["active"] is True and "jwt" not in body
+    assert body == _introspect(client, tokens["access_token"]).get_json()
 
 
 def test_introspection_needs_client_authentication(client):

@@ -55,13 +55,23 @@ SIGNED_RESPONSE_FIELDS = (
     # JARM §3: the response JWT of ``response_mode`` query.jwt, fragment.jwt, form_post.jwt.
     "authorization_signed_response_alg",
 )
-#: JARM §3's encryption metadata: santeid signs its response JWTs and encrypts none, so a
-#: client asking for encrypted responses is refused rather than sent what it cannot read
-#: (docs/reference/keycloak-behaviour.md, "Authorization endpoint: JARM").
-ENCRYPTED_RESPONSE_FIELDS = (
-    "authorization_encrypted_response_alg",
-    "authorization_encrypted_response_enc",
+#: Metadata asking for encrypted responses, and why each is refused: santeid encrypts no
+#: response, so a client asking for encryption is refused at registration rather than sent
+#: what it would not read. Keycloak encrypts with the client's own encryption key, and without
+#: one fails at the first response (docs/reference/keycloak-behaviour.md, "Authorization
+#: endpoint: JARM" for JARM §3's fields, "Userinfo, introspection, revocation" for OIDC Dynamic
+#: Client Registration 1.0 §2's userinfo fields).
+_NOT_ENCRYPTED_JARM = "encrypted authorization responses are not supported (they are signed)"
+_NOT_ENCRYPTED_USERINFO = (
+    "encrypted userinfo responses are not supported (JSON, or a JWT signed with "
+    "userinfo_signed_response_alg)"
 )
+ENCRYPTED_RESPONSE_FIELDS = {
+    "authorization_encrypted_response_alg": _NOT_ENCRYPTED_JARM,
+    "authorization_encrypted_response_enc": _NOT_ENCRYPTED_JARM,
+    "userinfo_encrypted_response_alg": _NOT_ENCRYPTED_USERINFO,
+    "userinfo_encrypted_response_enc": _NOT_ENCRYPTED_USERINFO,
+}
 
 #: Checks a feature adds to client registration (``register_metadata_check``): each gets the
 #: metadata, ``sandbox=`` and ``settings=`` (the registering configuration, or None), and
@@ -567,11 +577,9 @@ def validate_metadata(
             available = signing_algs() if available is None else available
             if alg not in available:
                 raise InvalidClientMetadata(missing_signing_key(field, alg))
-    for field in ENCRYPTED_RESPONSE_FIELDS:
+    for field, reason in ENCRYPTED_RESPONSE_FIELDS.items():
         if meta.get(field) is not None:
-            raise InvalidClientMetadata(
-                f"{field}: encrypted authorization responses are not supported (they are signed)"
-            )
+            raise InvalidClientMetadata(f"{field}: {reason}")
     enforced = meta.get("pkce_code_challenge_method")
     if enforced is not None and enforced not in pkce.METHODS:
         # Keycloak's pkce.code.challenge.method: one of its two methods, or none (not enforced).

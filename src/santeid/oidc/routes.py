@@ -21,6 +21,7 @@ from santeid.oidc import authorize
 from santeid.oidc import cors
 from santeid.oidc import discovery
 from santeid.oidc import logout
+from santeid.oidc import media_types
 from santeid.oidc import realm
 from santeid.oidc import refused_grants
 from santeid.oidc import request_objects
@@ -65,7 +66,11 @@ def token():
 
 
 def introspect():
-    """RFC 7662 §2."""
+    """RFC 7662 §2. An ``Accept`` of neither JSON nor JWT is refused first, as Keycloak's
+    ``@Produces`` refuses it (``media_types``)."""
+    unacceptable = media_types.refusal()
+    if unacceptable is not None:
+        return unacceptable
     return services().authorization_server.create_endpoint_response("introspection")
 
 

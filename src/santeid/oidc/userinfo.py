@@ -5,11 +5,14 @@ The Bearer token comes in the ``Authorization`` header or, for POST, in the form
 (RFC 6750 §2.1–2.2), never both. It is read by the one resource protector
 (``santeid.oidc.protector``). Every error is Keycloak's (``UserInfoEndpoint``,
 docs/reference/keycloak-behaviour.md, "Userinfo, introspection, revocation"), checked in
-Keycloak's order. First, a ``Content-Type`` that is no media type: 400 ``invalid_request``
-"The content-type header value did not correspond to a valid media type", a JSON object, as
-Keycloak 26.8 answers it (an empty value is no header). Then each refusal is the status, a
-``WWW-Authenticate: Bearer realm="esante-wallet"[, error=…, error_description=…]`` challenge
-and an empty body (:func:`santeid.oidc.protector.challenge_response`):
+Keycloak's order. First, an ``Accept`` of neither ``application/json`` nor
+``application/jwt``: 406, before anything (Keycloak's ``@Produces``, checked by its router
+before the endpoint runs). Then a ``Content-Type`` that is no media type: 400
+``invalid_request`` "The content-type header value did not correspond to a valid media type",
+a JSON object, as Keycloak 26.8 answers it (an empty value is no header). Both rules are
+``santeid.oidc.media_types``'. Then each refusal is the status, a ``WWW-Authenticate: Bearer
+realm="esante-wallet"[, error=…, error_description=…]`` challenge and an empty body
+(:func:`santeid.oidc.protector.challenge_response`):
 
 * a form with ``access_token`` twice: 400 ``invalid_request`` "Duplicate parameter";
 * no token — no ``Authorization: Bearer <token>`` header (another scheme is no token) and no
@@ -41,7 +44,6 @@ a signed JWT (``application/jwt``) when the client registered ``userinfo_signed_
 from __future__ import annotations
 
 import json
-import re
 
 from authlib.oauth2 import OAuth2Error
 from flask import Response
@@ -51,6 +53,7 @@ from santeid.cache_control import no_store
 from santeid.errors import oauth_error
 from santeid.oidc import cors
 from santeid.oidc import keycloak_errors
+from santeid.oidc import media_types
 from santeid.oidc import protector
 from santeid.oidc.clients import require_signing_key
 from santeid.oidc.scopes import is_openid
@@ -63,14 +66,6 @@ from santeid.psc.claims import build_userinfo
 from santeid.services import services
 
 TOKEN_VERIFICATION_FAILED = keycloak_errors.TOKEN_VERIFICATION_FAILED
-#: Keycloak 26.8's ``ContentTypeValidationUtil.requireValidOrNoContentType``
-#: (https://github.com/keycloak/keycloak/pull/51737, for
-#: https://github.com/keycloak/keycloak/issues/49785: releases 25 to 26.6 answer a 500).
-MALFORMED_CONTENT_TYPE = "The content-type header value did not correspond to a valid media type"
-#: RFC 9110 §8.3.1 ``type "/" subtype``, each a §5.6.2 token, then anything from the first
-#: ``;`` (the parameters, which Keycloak's parser reads leniently).
-_TCHARS = "[!#$%&'*+.^`|~0-9A-Za-z_-]+"
-_MEDIA_TYPE = re.compile(rf"{_TCHARS}/{_TCHARS}[ \t]*(;.*)?", re.S)
 
 
 def _realm() -> str:
@@ -104,13 +99,6 @@ def _protector_refusal(exc: OAuth2Error) -> Response:
     return _invalid_token(TOKEN_VERIFICATION_FAILED, exc.description or "")
 
 
-def _malformed_content_type() -> bool:
-    """A ``Content-Type`` that is no media type. An empty one is no header: a WSGI server may
-    give an absent header as an empty ``CONTENT_TYPE`` (PEP 3333)."""
-    value = request.headers.get("Content-Type", "").strip(" \t")
-    return bool(value) and _MEDIA_TYPE.fullmatch(value) is None
-
-
 def _repeated_form_token() -> bool:
     """A POSTed form whose ``access_token`` is sent more than once: Keycloak's
     ``UserInfoEndpoint.checkAccessTokenDuplicated``, whatever the ``Authorization`` header
@@ -124,9 +112,13 @@ def _repeated_form_token() -> bool:
 
 def userinfo():
     svc = services()
-    if _malformed_content_type():
+    # Keycloak's @Produces: an Accept of neither JSON nor JWT is refused before anything.
+    unacceptable = media_types.refusal()
+    if unacceptable is not None:
+        return unacceptable
+    if media_types.malformed_content_type():
         # Keycloak's plain ErrorResponseException: a JSON object, no challenge, no CORS.
-        return oauth_error(400, "invalid_request", MALFORMED_CONTENT_TYPE)
+        return oauth_error(400, "invalid_request", media_types.MALFORMED_CONTENT_TYPE)
     if _repeated_form_token():
         # RFC 6750 §3.1 invalid_request ("repeats the same parameter").
         return _refused("invalid_request", keycloak_errors.USERINFO_DUPLICATE_PARAMETER)
