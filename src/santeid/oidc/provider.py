@@ -51,6 +51,7 @@ from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.authorize import without_query_parameter
 from santeid.oidc.session_end import end_session
+from santeid.oidc.session_end import end_session_found_over
 from santeid.oidc.tls_client_auth import CertificateMissing
 from santeid.oidc.tls_client_auth import TlsClientAuth
 from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
@@ -443,6 +444,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 raw, client.get_client_id(), check_binding=check_binding
             )
         except RefreshRefused as exc:
+            # Keycloak's validateToken logs out a session found no longer valid before it
+            # answers "Session not active" (docs/reference/keycloak-behaviour.md, "An SSO
+            # session found over").
+            end_session_found_over(_services(), exc.session)
             raise InvalidGrantError(str(exc)) from None
         except CertificateMissing:
             # Keycloak's refusal of a refresh without the certificate its token is bound to, or

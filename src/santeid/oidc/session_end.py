@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from santeid.observability import record as observe
 from santeid.oidc import backchannel_logout
+from santeid.oidc.authentication import Authentication
 from santeid.psc.claims import sub_for
 from santeid.storage import keys
 
@@ -66,6 +67,31 @@ def end_session(svc: Services, sid: str | None, *, logout: bool = True) -> list:
     if logout and national_id is not None and first_end:
         _announce(svc, clients, national_id=national_id, sid=sid)
     return clients
+
+
+def end_session_found_over(svc: Services, sid: str | None) -> bool:
+    """End the SSO session ``sid`` if it is still stored but past its timeouts
+    (``SessionStore.over``), telling its clients as a logout does; True if it was. Keycloak's
+    refresh of such a session (``TokenManager.validateToken``) and its identity cookie
+    (``AuthenticationManager.verifyIdentityToken``) call ``backchannelLogout`` before they
+    refuse it; a session already gone is told to no one (docs/reference/keycloak-behaviour.md,
+    "An SSO session found over"). Once per session end, whatever the number of requests or
+    hosts that find it: :func:`end_session`'s mark is written once (``_mark_ended``). A grant
+    without an SSO session (CIBA), Keycloak's user session of its own, is ended the same way
+    once it is past ``sso_max_lifetime`` (:func:`end_sessionless_grant`)."""
+    if svc.sessions.over(sid):
+        end_session(svc, sid)
+        return True
+    family = svc.tokens.family(sid) if sid else None
+    if (
+        family is None
+        or family["auth"].get("sid")
+        or family["state"] != "active"
+        or not svc.tokens.session_reached_end(Authentication.from_dict(family["auth"]))
+    ):
+        return False
+    end_sessionless_grant(svc, str(sid))
+    return True
 
 
 def end_sessionless_grant(svc: Services, family_id: str) -> None:
