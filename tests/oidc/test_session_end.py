@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 
@@ -362,3 +363,34 @@ def test_a_ciba_grant_found_past_a_shortened_maximum_tells_its_client_once(
     assert [(url, claims["aud"], claims["sid"]) for url, claims in deliveries] == [
         ("http://127.0.0.1:9/ciba", "ciba-rp", sid)
     ]
+
+
+def test_a_browser_logout_tells_the_clients_of_a_session_found_over_once(
+    settings, clock, deliveries
+):
+    """Keycloak's ``LogoutEndpoint`` authenticates the identity cookie once the parameters are
+    checked, before it asks for confirmation: a session found over is logged out there, its
+    clients told; the confirmed logout after it sends nothing more, and no front-channel
+    iframe (Keycloak's ``backchannelLogout`` frames none)."""
+    store = MemoryStore(clock=clock)
+    app = create_app(settings.replace(sso_idle_timeout=IDLE_BEFORE), store=store, clock=clock)
+    browser = app.test_client()
+    _two_clients_in_one_session(app, browser)
+    front = Flow(
+        app,
+        browser,
+        register_client(
+            app, client_id="service-front", frontchannel_logout_uri="https://front.example.org/fcl"
+        ),
+    )
+    assert front.token(front.obtain_code(prompt="none")["code"]).status_code == 200
+    clock.advance(IDLE_AFTER + 1)
+    _, http = _shortened_host(settings, store, clock, browser)
+    asked = http.get(f"{OIDC}/logout")
+    assert asked.status_code == 200
+    assert sorted(claims["aud"] for _, claims in deliveries) == ["service-test", "service-two"]
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', asked.get_data(as_text=True))
+    confirmed = http.post(f"{OIDC}/logout/logout-confirm", data={"csrf_token": csrf.group(1)})
+    assert confirmed.status_code == 200
+    assert "front.example.org" not in confirmed.get_data(as_text=True)
+    assert len(deliveries) == 2
