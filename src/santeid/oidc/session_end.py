@@ -1,7 +1,9 @@
 """Ending an SSO session: the one place every path goes through — RP-initiated and
 refresh-token logout (``oidc/logout.py``), another professional logging in on the browser
-(``oidc/login_outcome.py``) and the operators' ``santeid sessions logout`` (``cli/sessions.py``);
-and ending a grant without an SSO session (CIBA), which the logouts reach by its own ``sid``.
+(``oidc/login_outcome.py``), the operators' ``santeid sessions logout`` (``cli/sessions.py``)
+and a refresh, an authorization or a logout request that finds its session still stored but
+past its timeouts (:func:`end_session_found_over`); and ending a grant without an SSO session
+(CIBA), which the logouts reach by its own ``sid``.
 
 Every token issued under the session is revoked, the session is closed, and its clients are
 notified by OpenID Connect Back-Channel Logout 1.0 (``backchannel_logout.py``,
