@@ -44,6 +44,7 @@ from santeid.oidc.authentication import Authentication
 from santeid.oidc.clients import INSTALLED_APP_PAGE
 from santeid.oidc.clients import INSTALLED_APP_URN
 from santeid.oidc.clients import Client
+from santeid.oidc.session_end import end_session_found_over
 from santeid.security import IDENTITY
 from santeid.security import browser_id
 from santeid.security import hide_session_state
@@ -940,11 +941,14 @@ def current_sso(batch: Batch | None = None) -> Authentication | None:
     timeouts) is expired, and the session-status cookie with it: as Keycloak's
     ``authenticateIdentityCookie`` calls ``expireIdentityCookie``
     (docs/reference/keycloak-behaviour.md, "Session status iframe"), so that the relying
-    parties' iframes see the change from then on. ``batch``: the session's use is written
-    when that batch runs."""
+    parties' iframes see the change from then on. A session still stored but past its
+    timeouts is ended first, its clients told, as Keycloak's ``verifyIdentityToken`` does
+    ("An SSO session found over"). ``batch``: the session's use is written when that batch
+    runs."""
     sid = browser_sid()
     authentication = services().sessions.get(sid, batch=batch)
     if authentication is None and sid is not None:
+        end_session_found_over(services(), sid)
         forget_sso()
     return authentication
 

@@ -63,6 +63,7 @@ from santeid.oidc.authorize import browser_sid
 from santeid.oidc.authorize import forget_sso
 from santeid.oidc.authorize import without_query_parameter
 from santeid.oidc.session_end import end_session
+from santeid.oidc.session_end import end_session_found_over
 from santeid.oidc.session_end import end_sessionless_grant
 from santeid.oidc.tls_client_auth import CertificateMissing
 from santeid.oidc.tls_client_auth import refresh_certificate_thumbprint
@@ -363,6 +364,7 @@ def logout():
     svc = services()
     params = request.form if request.method == "POST" else request.args
     req = parse_request(svc, params)
+    _end_browser_session_found_over(svc)
     if needs_confirmation(svc, req):
         return render_template(
             "logout_confirm.html",
@@ -381,4 +383,14 @@ def logout_confirm():
     check_csrf(cross_site=True)
     svc = services()
     req = parse_request(svc, request.form)
+    _end_browser_session_found_over(svc)
     return log_out(svc, req, _translator(request.form))
+
+
+def _end_browser_session_found_over(svc) -> None:
+    """Keycloak's ``LogoutEndpoint`` reads the identity cookie once the request's parameters
+    are checked (``authenticateIdentityCookie``, before the confirmation and at it): a session
+    it names that is still stored but past its timeouts is logged out there, its clients told
+    by back-channel logout, and the logout goes on as from a browser without a session
+    (docs/reference/keycloak-behaviour.md, "An SSO session found over")."""
+    end_session_found_over(svc, browser_sid())

@@ -52,6 +52,7 @@ from santeid.oidc import scopes
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.authorize import without_query_parameter
 from santeid.oidc.session_end import end_session
+from santeid.oidc.session_end import end_session_found_over
 from santeid.oidc.tls_client_auth import CertificateMissing
 from santeid.oidc.tls_client_auth import TlsClientAuth
 from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
@@ -440,6 +441,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 certificate_check=partial(refresh_certificate_thumbprint, client),
             )
         except RefreshRefused as exc:
+            # Keycloak's validateToken logs out a session found no longer valid before it
+            # answers "Session not active" (docs/reference/keycloak-behaviour.md, "An SSO
+            # session found over").
+            end_session_found_over(_services(), exc.session)
             raise InvalidGrantError(str(exc)) from None
         except CertificateMissing:
             # Keycloak's refusal of a refresh without the certificate its token is bound to, or

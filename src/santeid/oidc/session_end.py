@@ -1,7 +1,9 @@
 """Ending an SSO session: the one place every path goes through — RP-initiated and
 refresh-token logout (``oidc/logout.py``), another professional logging in on the browser
-(``oidc/login_outcome.py``) and the operators' ``santeid sessions logout`` (``cli/sessions.py``);
-and ending a grant without an SSO session (CIBA), which the logouts reach by its own ``sid``.
+(``oidc/login_outcome.py``), the operators' ``santeid sessions logout`` (``cli/sessions.py``)
+and a refresh, an authorization or a logout request that finds its session still stored but
+past its timeouts (:func:`end_session_found_over`); and ending a grant without an SSO session
+(CIBA), which the logouts reach by its own ``sid``.
 
 Every token issued under the session is revoked, the session is closed, and its clients are
 notified by OpenID Connect Back-Channel Logout 1.0 (``backchannel_logout.py``,
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from santeid.observability import record as observe
 from santeid.oidc import backchannel_logout
+from santeid.oidc.authentication import Authentication
 from santeid.psc.claims import sub_for
 from santeid.storage import keys
 
@@ -66,6 +69,31 @@ def end_session(svc: Services, sid: str | None, *, logout: bool = True) -> list:
     if logout and national_id is not None and first_end:
         _announce(svc, clients, national_id=national_id, sid=sid)
     return clients
+
+
+def end_session_found_over(svc: Services, sid: str | None) -> bool:
+    """End the SSO session ``sid`` if it is still stored but past its timeouts
+    (``SessionStore.over``), telling its clients as a logout does; True if it was. Keycloak's
+    refresh of such a session (``TokenManager.validateToken``) and its identity cookie
+    (``AuthenticationManager.verifyIdentityToken``) call ``backchannelLogout`` before they
+    refuse it; a session already gone is told to no one (docs/reference/keycloak-behaviour.md,
+    "An SSO session found over"). Once per session end, whatever the number of requests or
+    hosts that find it: :func:`end_session`'s mark is written once (``_mark_ended``). A grant
+    without an SSO session (CIBA), Keycloak's user session of its own, is ended the same way
+    once it is past ``sso_max_lifetime`` (:func:`end_sessionless_grant`)."""
+    if svc.sessions.over(sid):
+        end_session(svc, sid)
+        return True
+    family = svc.tokens.family(sid) if sid else None
+    if (
+        family is None
+        or family["auth"].get("sid")
+        or family["state"] != "active"
+        or not svc.tokens.session_reached_end(Authentication.from_dict(family["auth"]))
+    ):
+        return False
+    end_sessionless_grant(svc, str(sid))
+    return True
 
 
 def end_sessionless_grant(svc: Services, family_id: str) -> None:

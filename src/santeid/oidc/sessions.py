@@ -89,7 +89,9 @@ class SessionStore:
         """The record of ``sid`` while the session lasts: neither ``max_lifetime`` since it
         started nor ``idle_timeout`` since it was last used. The record's own lifetime says as
         much, but only for the timeouts it was written under: one shortened since (a restart
-        with a lower setting) applies to the sessions already open. An ended one is removed."""
+        with a lower setting) applies to the sessions already open. A record past them is left
+        in place: the refresh or the browser that finds it ends the session and tells its
+        clients (:meth:`over`, ``session_end.end_session_found_over``)."""
         if not sid or not isinstance(sid, str):
             return None
         return self.lasting(self.book.get(sid))
@@ -103,7 +105,6 @@ class SessionStore:
         if self.reached_max_lifetime(record["created_at"], now) or (
             now - last_seen >= self.idle_timeout
         ):
-            self.book.delete(record.key)
             return None
         return record
 
@@ -112,6 +113,18 @@ class SessionStore:
         at ``now``: the one test of it, for the session's record (:meth:`lasting`) and for the
         grants of its logins (``TokenService.session_reached_end``)."""
         return now - started >= self.max_lifetime
+
+    def over(self, sid: str | None) -> bool:
+        """The session ``sid`` is still stored but past its timeouts — Keycloak's user session
+        found but no longer valid (``AuthenticationManager.isSessionValid`` false), which its
+        refresh and its identity cookie log out, telling the session's clients; a session no
+        longer stored is told to no one (docs/reference/keycloak-behaviour.md, "An SSO session
+        found over"). The record lives until the lifetime it was written with: shortened
+        timeouts since (a restart), or the last second of that lifetime."""
+        if not sid or not isinstance(sid, str):
+            return False
+        record = self.book.get(sid)
+        return record is not None and self.lasting(record) is None
 
     def get(self, sid: str | None, *, batch: Batch | None = None) -> Authentication | None:
         """The live session ``sid``, refreshed for idle purposes, or None. ``batch``: the

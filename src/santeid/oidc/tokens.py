@@ -97,7 +97,13 @@ SESSION_OVER = "its session has ended"
 
 class RefreshRefused(TokenError):
     """A refresh token the token endpoint refuses; the message is Keycloak's
-    ``error_description`` for the ``invalid_grant`` (docs/reference/keycloak-behaviour.md)."""
+    ``error_description`` for the ``invalid_grant`` (docs/reference/keycloak-behaviour.md).
+    ``session``: the SSO session of a "Session not active" (a CIBA grant: the grant), which
+    the token endpoint ends if it is still stored (``session_end.end_session_found_over``)."""
+
+    def __init__(self, description: str, *, session: str | None = None):
+        super().__init__(description)
+        self.session = session
 
 
 class UnknownSubject(Exception):
@@ -907,7 +913,9 @@ class TokenService:
         if self.session_reached_end(authentication) or self.session_over(authentication.sid):
             # Reached when a timeout was lowered since (the token's own expiry says less), or
             # when the SSO session ended otherwise: Keycloak's "Session not active".
-            raise RefreshRefused(keycloak_errors.SESSION_NOT_ACTIVE)
+            raise RefreshRefused(
+                keycloak_errors.SESSION_NOT_ACTIVE, session=authentication.sid or record["fid"]
+            )
         professional = self.directory.get(authentication.national_id)
         if professional is None:
             # Keycloak's TokenManager.validateToken: the user session holds no user, after the

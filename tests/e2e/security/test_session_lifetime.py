@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.support.jwt_keys import unverified_claims
+from tests.support.logout_receiver import LogoutReceiver
 from tests.support.oidc_flow import authorization_query
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import userinfo_refusal
@@ -78,11 +80,11 @@ def test_refreshing_again_and_again_does_not_outlive_the_session(tmp_path):
         assert userinfo.status_code == 401
 
 
-def _silent_authorization(oidc: str, browser: requests.Session) -> dict:
+def _silent_authorization(oidc: str, browser: requests.Session, client_id: str = CLIENT_ID) -> dict:
     """``prompt=none`` from ``browser``: the parameters of the redirect back to the client."""
     response = browser.get(
         f"{oidc}/auth",
-        params=authorization_query(CLIENT_ID, REDIRECT_URI, prompt="none"),
+        params=authorization_query(client_id, REDIRECT_URI, prompt="none"),
         allow_redirects=False,
         timeout=10,
     )
@@ -174,3 +176,55 @@ def test_a_session_idle_under_a_shorter_timeout_refuses_its_refresh_tokens(tmp_p
         oidc = server.base + urlsplit(issuer).path + "/protocol/openid-connect"
         time.sleep(IDLE_TIMEOUT + 1)
         _assert_over(oidc, browser, tokens, "Session not active")
+
+
+@pytest.mark.redis
+def test_the_refresh_that_finds_a_session_over_tells_its_clients_once(tmp_path, redis_url):
+    """The same restart, two services in the session, both with a ``backchannel_logout_uri``:
+    userinfo refuses an access token and tells no one; the first refresh answers "Session not
+    active" once every client of the session has had its logout token — Keycloak's
+    ``TokenManager.validateToken`` calls ``AuthenticationManager.backchannelLogout`` on a user
+    session found no longer valid (docs/reference/keycloak-behaviour.md, "An SSO session found
+    over"); the refusals after it send nothing more."""
+    other = {**CLIENT, "client_id": "rp-operations-2", "client_name": "RP 2"}
+    with LogoutReceiver() as receiver:
+        told = [{**c, "backchannel_logout_uri": f"{receiver.url}/{c['client_id']}"}
+                for c in (CLIENT, other)]  # fmt: skip
+        with santeid_process(
+            tmp_path, clients=told, SANTEID_STORE_URL=redis_url, SANTEID_SSO_IDLE_TIMEOUT="600"
+        ) as server:
+            issuer = server.issuer
+            tokens, browser = browser_login(issuer, sandbox_professional(server.env))
+            code = _silent_authorization(server.oidc, browser, other["client_id"])["code"]
+            second = requests.post(
+                f"{server.oidc}/token",
+                data={"grant_type": "authorization_code", "code": code,
+                      "redirect_uri": REDIRECT_URI},
+                auth=(other["client_id"], SECRET),
+                timeout=10,
+            )  # fmt: skip
+            assert second.status_code == 200, second.text
+        with santeid_process(
+            tmp_path,
+            log_name="shortened.log",
+            SANTEID_ISSUER=issuer,
+            SANTEID_STORE_URL=redis_url,
+            SANTEID_SSO_IDLE_TIMEOUT=str(IDLE_TIMEOUT),
+        ) as server:
+            oidc = server.base + urlsplit(issuer).path + "/protocol/openid-connect"
+            time.sleep(IDLE_TIMEOUT + 1)
+            assert _userinfo(oidc, second.json()["access_token"]).status_code == 401
+            assert receiver.received == []
+            refused = _refresh_at(oidc, tokens["refresh_token"])
+            assert refused.json() == {
+                "error": "invalid_grant",
+                "error_description": "Session not active",
+            }
+            # Sent within the refusing request, before its answer.
+            paths = sorted(delivery["path"] for delivery in receiver.received)
+            assert paths == [urlsplit(c["backchannel_logout_uri"]).path for c in told]
+            sids = {unverified_claims(d["form"]["logout_token"])["sid"] for d in receiver.received}
+            assert sids == {unverified_claims(tokens["id_token"])["sid"]}
+            _assert_over(oidc, browser, tokens, "Session not active")
+            time.sleep(1)
+            assert len(receiver.received) == 2
