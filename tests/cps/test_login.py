@@ -237,6 +237,20 @@ def test_the_transaction_belongs_to_the_browser(app, flow, make_card):
     assert "autre navigateur" in response.get_data(as_text=True)
 
 
+def test_a_card_login_whose_service_was_removed_ends_on_an_error_page(app, flow, make_card):
+    """The service removed while its login page was open: the card link ends the login on the
+    error page of a login no longer there (400), its card not read, nothing sent to the
+    service (docs/reference/keycloak-behaviour.md, "Login pages")."""
+    txid, card_url = _login_page(flow)
+    svc = app.extensions["santeid"]
+    svc.clients.remove(flow.client["client_id"])
+    response = flow.http.get(card_url, headers=_header(make_card(ACTIVE_ID)))
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "Demande de connexion expirée" in response.get_data(as_text=True)
+    assert svc.transactions.get(txid) is None
+
+
 def test_unknown_transaction(client, make_card):
     response = client.get(f"{REALM}/login-actions/card?tx=nope", headers=_header(make_card()))
     assert response.status_code == 400

@@ -170,16 +170,19 @@ def test_after_a_failed_push_the_page_offers_the_offline_code(browser, server, r
     assert answer["state"] == "offline" and answer["code"]
 
 
+@pytest.mark.parametrize("expired", [True, False], ids=["expired", "in-time"])
 @pytest.mark.parametrize("action", ["submit", "cancel"])
 def test_a_login_of_a_client_removed_since_is_not_started_again(
-    browser, server, relying_party, redis_url, action
+    browser, server, relying_party, redis_url, action, expired
 ):
     """Keycloak starts an expired login again only for a client that still exists
-    (``restartAuthenticationSessionFromCookie``): a login page left open while the service
-    was removed neither starts a new login for it nor sends the browser to its redirect URI,
-    by submit or by cancel."""
+    (``restartAuthenticationSessionFromCookie``), and finds no login of a removed client
+    (docs/reference/keycloak-behaviour.md, "Login pages"): a login page left open while the
+    service was removed, expired or not, neither starts a new login for it nor sends the
+    browser to its redirect URI, by submit or by cancel."""
     txid = _open_login_page(browser, server, relying_party, "removed-meanwhile")
-    expire(redis_url, txid)
+    if expired:
+        expire(redis_url, txid)
     server.cli("clients", "remove", CLIENT_ID)
 
     if action == "submit":

@@ -47,3 +47,37 @@ def test_wrong_code_fails_the_login_page(flow, phone, national_id):
     wrong = next(c for c in item["candidates"] if c != item["sandbox_expected_code"])
     assert phone.decide(item["request_id"], code=wrong).status_code == 403
     assert flow.http.get(f"{LOGIN}/status?tx={txid}").get_json()["state"] == "failed"
+
+
+def test_a_login_approved_on_the_phone_whose_service_was_removed_sends_no_code(
+    app, flow, phone, national_id
+):
+    """The phone approved, the service was removed before the page completed the login: the
+    completion is the error page of a login no longer there (400), nothing is sent to the
+    removed service, the transaction is used up (docs/reference/keycloak-behaviour.md, "Login
+    pages")."""
+    txid = _start(flow, national_id)
+    (item,) = phone.pending().get_json()["requests"]
+    assert phone.decide(item["request_id"], code=item["sandbox_expected_code"]).status_code == 200
+    svc = app.extensions["santeid"]
+    svc.clients.remove(flow.client["client_id"])
+
+    completed = flow.http.get(f"{LOGIN}/complete?tx={txid}")
+    assert completed.status_code == 400
+    assert "Location" not in completed.headers
+    assert svc.transactions.get(txid) is None
+
+
+def test_a_request_on_the_phone_is_withdrawn_when_the_service_is_removed(
+    app, flow, ecps, phone, national_id
+):
+    """The waiting page, seen again after the service was removed: the login ends there and
+    the request the phone still shows is withdrawn."""
+    txid = _start(flow, national_id)
+    (item,) = phone.pending().get_json()["requests"]
+    app.extensions["santeid"].clients.remove(flow.client["client_id"])
+
+    page = flow.http.get(f"{LOGIN}/authenticate?tx={txid}")
+    assert page.status_code == 400
+    assert ecps.get_request(item["request_id"]).status != "pending"
+    assert phone.pending().get_json()["requests"] == []

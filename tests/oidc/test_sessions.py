@@ -725,8 +725,9 @@ def test_a_login_page_of_another_service_left_open_is_answered_for_that_service(
 
 def test_a_login_page_of_a_service_removed_since_is_not_answered_by_the_session(flow, app, client):
     """The service of the page left open was removed meanwhile: nothing is sent to its redirect
-    URI, as Keycloak's login actions refuse an authentication session whose client is gone
-    (``SessionCodeChecks.initialVerify``: "unknownLoginRequester")."""
+    URI; the login ends on "Vous êtes déjà connecté.", as Keycloak answers a removed client's
+    login URL in a browser with an SSO session (``SessionCodeChecks.initialVerifyAuthSession``:
+    no session found for it, no restart, then the identity cookie)."""
     second = _second_service(app, client)
     left_open = _login_page(second, state="second")
     flow.code_from(flow.login(flow.authorize(state="first"), sandbox_professional(app)))
@@ -734,7 +735,93 @@ def test_a_login_page_of_a_service_removed_since_is_not_answered_by_the_session(
 
     page = client.get(left_open)
     assert page.status_code == 200
-    assert "second.example.org" not in page.headers.get("Location", "")
+    assert "Location" not in page.headers
+    assert 'id="already-logged-in"' in page.get_data(as_text=True)
+    assert app.extensions["santeid"].transactions.get(_txid(left_open)) is None
+
+
+# -- A service removed while its login pages are open ---------------------------------------
+# Keycloak finds no authentication session, nor restarts one, for a client removed: its login
+# actions answer as for a login no longer there (docs/reference/keycloak-behaviour.md, "Login
+# pages").
+
+LOGIN_ACTIONS = "/auth/realms/esante-wallet/login-actions"
+
+
+def _removed_while_open(app, flow, step: str, remove) -> tuple[str, object]:
+    """A login of ``flow``'s service taken to ``step`` in this browser (no SSO session),
+    ``remove`` then run (the service removed, or its redirect URI), and the login page's next
+    request at that step; its transaction id and the response."""
+    login_url = flow.authorize(state="gone").headers["Location"]
+    txid = _txid(login_url)
+    form = flow.http.get(login_url)
+    csrf = flow.csrf(form.get_data(as_text=True))
+    if step == "completion":
+        typed = {"national_id": sandbox_professional(app), "csrf_token": csrf}
+        assert flow.http.post(login_url, data=typed).status_code == 303
+    remove()
+    if step == "login page":
+        return txid, flow.http.get(login_url)
+    if step == "identifier":
+        typed = {"national_id": sandbox_professional(app), "csrf_token": csrf}
+        return txid, flow.http.post(login_url, data=typed)
+    if step == "completion":
+        return txid, flow.http.get(f"{LOGIN_ACTIONS}/complete?tx={txid}")
+    assert step == "cancel"
+    return txid, flow.http.post(f"{LOGIN_ACTIONS}/cancel?tx={txid}", data={"csrf_token": csrf})
+
+
+@pytest.mark.parametrize("step", ["login page", "identifier", "completion", "cancel"])
+def test_a_login_whose_service_was_removed_ends_on_an_error_page(flow, app, step, monkeypatch):
+    """The service is removed while its login page is open: the next step — the page, the
+    identifier, the completion, the cancel — ends the login on the error page of a login no
+    longer there (400, "Demande de connexion expirée"), Keycloak's ``invalidCodeMessage`` for
+    a client it no longer finds: nothing sent to the removed service's redirect URI, no code
+    written, the transaction used up and not started again."""
+    from santeid.oidc import login_outcome
+
+    completed = []
+    monkeypatch.setattr(
+        login_outcome.OidcAuthorizationSide, "complete", lambda *args: completed.append(args)
+    )
+    svc = app.extensions["santeid"]
+    txid, response = _removed_while_open(
+        app, flow, step, lambda: svc.clients.remove(flow.client["client_id"])
+    )
+
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "Demande de connexion expirée" in response.get_data(as_text=True)
+    assert completed == []
+    assert svc.transactions.get(txid) is None
+    again = flow.http.get(f"{LOGIN_ACTIONS}/authenticate?tx={txid}")
+    assert again.status_code == 400 and "Location" not in again.headers
+
+
+def test_a_login_whose_redirect_uri_the_service_no_longer_registers_ends_alike(flow, app):
+    """The service still there, its ``redirect_uri`` no longer one of its own: nothing is sent
+    there either (``still_answerable``; kept stricter than Keycloak, which keeps the redirect
+    URI its authentication session validated)."""
+    svc = app.extensions["santeid"]
+
+    def other_uri():
+        register_client(app, redirect_uris=["https://service.example.org/elsewhere"])
+
+    txid, response = _removed_while_open(app, flow, "completion", other_uri)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert svc.transactions.get(txid) is None
+
+
+def test_a_login_whose_service_was_removed_is_a_login_error_event(flow, app):
+    """Operators see why the login ended: ``LOGIN_ERROR`` with Keycloak's event error
+    ``client_not_found`` (docs/operations.md, "Authentication events")."""
+    from santeid.observability.events import LOGIN_ERROR
+
+    svc = app.extensions["santeid"]
+    _removed_while_open(app, flow, "login page", lambda: svc.clients.remove("service-test"))
+    (recorded,) = svc.events.list(types=(LOGIN_ERROR,))
+    assert (recorded.client_id, recorded.reason) == ("service-test", "client_not_found")
 
 
 def test_a_passive_check_in_another_tab_leaves_the_login_page_usable(flow, app):

@@ -101,9 +101,14 @@ def load_transaction(*, sso: bool = True):
     it expired (:func:`santeid.login.transactions.restart`), with the "already logged in" page
     when the login is over and the browser's SSO session lasts, else with an error page.
     ``sso``: a login not yet proved that the browser's SSO session now answers (another tab
-    logged in) ends here, its service answered (:func:`_answered_by_sso`). Authenticators'
+    logged in) ends here, its service answered (:func:`_answered_by_sso`). A login whose
+    client was removed meanwhile, or no longer registers its ``redirect_uri``, ends here too,
+    answered as a login no longer found (:func:`_end_for_client_gone`). Authenticators'
     views start here."""
     txid, tx, locale, refusal = _find_transaction()
+    if refusal is None and txid and not authorization().still_answerable(tx["areq"]):
+        _end_for_client_gone(txid, tx)
+        refusal = _UNKNOWN_TX
     if refusal is _UNKNOWN_TX:
         pending = login_to_restart(txid)
         if pending is not None:
@@ -125,6 +130,22 @@ def load_transaction(*, sso: bool = True):
         if answer is not None:
             abort(make_response(answer))
     return txid, tx, Translator(locale)
+
+
+def _end_for_client_gone(txid: str, tx: dict) -> None:
+    """End login ``tx``, whose client is gone (:meth:`~santeid.interaction.AuthorizationSide.
+    still_answerable`): its transaction used up, never started again, a request on the phone
+    withdrawn; nothing is sent to the client. Keycloak finds no authentication session for a
+    client removed (``RootAuthenticationSessionModel.getAuthenticationSession`` looks one up by
+    its client) nor restarts its login (``RestartLoginCookie.restartSession``), and removes the
+    authentication session of a client found gone (``SessionCodeChecks.initialVerify``):
+    docs/reference/keycloak-behaviour.md, "Login pages"."""
+    svc = services()
+    svc.transactions.discard(txid)
+    forget_restart(txid)
+    if tx.get("ecps_request") and svc.ecps:
+        svc.ecps.cancel_request(tx["ecps_request"])
+    observe.login_failed(tx["client_id"], "client_not_found", professional=tx.get("national_id"))
 
 
 #: States of a login not yet proved, which the browser's SSO session may answer instead.

@@ -73,6 +73,8 @@ LOGIN_FAILURE_REASONS = (
     "wrong_code",
     "locked",
     "cancelled",
+    # The login's client was removed while its pages were open (Keycloak's event error).
+    "client_not_found",
     # The card link's own refusals (santeid.cps.cards.CardError; "expired" above is shared).
     "no_certificate",
     "untrusted_issuer",
