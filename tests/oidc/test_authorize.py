@@ -28,6 +28,7 @@ from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import authorization_query
 from tests.support.oidc_flow import decode
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import pkce_pair
@@ -988,6 +989,11 @@ def test_a_request_object_carrying_a_certificate_chain_is_accepted(app, client):
     with app.test_request_context(headers={"Cookie": f"santeid_restart={sealed}"}):
         kept = RESTART.get()["areq"]
     assert kept["nonce"] == "nonce-de-l-objet" and "request" not in kept
+    # In a form POST too, the way to send one that long (docs/endpoints.md).
+    form = authorization_query("service-test", REDIRECT_URI, request=request_object)
+    posted = client.post(f"{OIDC}/auth", data=form)
+    assert posted.status_code == 302, posted.get_data(as_text=True)
+    assert "/login-actions/authenticate" in posted.headers["Location"]
 
 
 def test_a_request_too_large_for_the_restart_cookie_still_reaches_the_login_page(flow, client):
