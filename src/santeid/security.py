@@ -433,19 +433,42 @@ class ParameterTooLarge(Exception):
         self.limit = limit
 
 
+#: The parameters whose value is a JWT another party signs, bounded by
+#: ``max_jwt_parameter_length`` instead of ``max_parameter_length``: a client's own
+#: ``client_assertion`` (RFC 7523 §2.2) and request object (``request``, OIDC Core §6.1, at the
+#: authorization endpoint, PAR and CIBA) and ``login_hint_token`` (CIBA Core §7.1), an
+#: ``id_token_hint`` (an ID token, which grows with its claims and its encryption), an
+#: identity provider's ``logout_token``. A JWS header may carry an ``x5c`` certificate chain
+#: (RFC 7515 §4.1.6): two or three certificates are 5 to 8 KB. Keycloak reads each of them
+#: whatever its length — it authenticates the client before its token endpoint's
+#: ``checkParameters``, and the authorization endpoint, PAR and CIBA bound none of them
+#: (docs/reference/keycloak-behaviour.md, "Parameter sizes"). The whole body stays bounded
+#: (``santeid.serving.MAX_BUFFERED_BODY``).
+JWT_PARAMETERS = frozenset(
+    {"client_assertion", "request", "login_hint_token", "id_token_hint", "logout_token"}
+)
+
+
 def check_parameter_size(params: MultiDict) -> None:
-    """Raise :class:`ParameterTooLarge` for a parameter name or value over
-    ``max_parameter_length`` bytes: the rule of every request's query and form
-    (:func:`limit_parameter_size`) and of the authorization requests a scripted login follows
-    (``santeid.sandbox.logins``, docs/sandbox.md: the same rules as a browser)."""
-    limit = services().settings.http.max_parameter_length
+    """Raise :class:`ParameterTooLarge` for a parameter name over ``max_parameter_length``
+    bytes, or a value over its limit: ``max_jwt_parameter_length`` for
+    :data:`JWT_PARAMETERS` (never below ``max_parameter_length``), ``max_parameter_length``
+    for any other. The rule of every request's query and form (:func:`limit_parameter_size`)
+    and of the authorization requests a scripted login follows (``santeid.sandbox.logins``,
+    docs/sandbox.md: the same rules as a browser)."""
+    http = services().settings.http
+    limit = http.max_parameter_length
+    jwt_limit = max(http.max_jwt_parameter_length, limit)
     for name, value in params.items(multi=True):
-        if len(name) > limit or len(value.encode("utf-8", "surrogatepass")) > limit:
+        if len(name) > limit:
             raise ParameterTooLarge(name[:64], limit)
+        value_limit = jwt_limit if name in JWT_PARAMETERS else limit
+        if len(value.encode("utf-8", "surrogatepass")) > value_limit:
+            raise ParameterTooLarge(name[:64], value_limit)
 
 
 def limit_parameter_size() -> None:
-    """Refuse any query or form parameter over ``max_parameter_length`` bytes (400)."""
+    """Refuse any query or form parameter over its limit (400, :func:`check_parameter_size`)."""
     check_parameter_size(request.args)
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         check_parameter_size(request.form)

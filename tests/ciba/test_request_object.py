@@ -19,6 +19,7 @@ from tests.support.ciba import SECRET
 from tests.support.ciba import error_of
 from tests.support.ciba import poll
 from tests.support.ciba import register_ciba_client
+from tests.support.jwt_keys import certificate_chain
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import sandbox_professional
@@ -82,6 +83,19 @@ def test_signed_request_is_accepted(client, meta, keys, auto_id):
     # aud may also be the back-channel endpoint URL.
     endpoint = f"{ISSUER}/protocol/openid-connect/ext/ciba/auth"
     assert _send(client, _sign(_claims(auto_id, aud=[endpoint]), keys["es"])).status_code == 200
+
+
+def test_a_signed_request_carrying_a_certificate_chain_is_accepted(client, meta, keys, auto_id):
+    """A signed request whose header carries an ``x5c`` chain of three certificates
+    (RFC 7515 §4.1.6), over 4096 bytes: Keycloak's ``BackchannelAuthenticationEndpoint`` reads
+    ``request`` whatever its length (docs/reference/keycloak-behaviour.md, "Parameter
+    sizes"); santeid bounds it by ``max_jwt_parameter_length`` (20000)."""
+    header = {"alg": "ES256", "kid": "es", "x5c": certificate_chain()}
+    request = jwt.encode(header, _claims(auto_id), keys["es"], algorithms=["ES256"])
+    assert len(request) > 4096
+    response = _send(client, request)
+    assert response.status_code == 200, response.get_json()
+    assert poll(client, meta, response.get_json()["auth_req_id"]).status_code == 200
 
 
 def test_unsigned_request_is_refused(client, meta, auto_id):

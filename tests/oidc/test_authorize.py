@@ -8,22 +8,27 @@ import html as html_module
 import json
 import re
 import secrets
+import time
 from urllib.parse import parse_qs
 from urllib.parse import parse_qsl
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey
 
 from santeid import create_app
 from santeid.oidc.authorize import AuthorizationRequest
 from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.clients import validate_metadata
 from santeid.storage import MemoryStore
+from tests.support.jwt_keys import certificate_chain
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import authorization_query
 from tests.support.oidc_flow import decode
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import pkce_pair
@@ -1000,6 +1005,44 @@ def test_a_login_hint_over_255_characters_is_ignored(flow, app):
     other = "8" * 255
     assert "/login-actions/" in flow.authorize(login_hint=other).headers["Location"]
     assert flow.code_from(flow.authorize(login_hint=other + "8"))["code"]
+
+
+def test_a_request_object_carrying_a_certificate_chain_is_accepted(app, client):
+    """A request object whose header carries an ``x5c`` chain of three certificates
+    (RFC 7515 §4.1.6) is over 4096 bytes: Keycloak's authorization endpoint reads ``request``
+    whatever its length (``AuthorizationEndpointRequestParserProcessor.parseRequest``,
+    docs/reference/keycloak-behaviour.md, "Parameter sizes"); santeid bounds it by
+    ``max_jwt_parameter_length`` (20000). What is kept for a restart (``santeid_restart``)
+    is the request it stands for, not the JWT: it fits in the cookie."""
+    from santeid.security import RESTART
+
+    key = ECKey.generate_key("P-256", private=True)
+    meta = register_client(app, jwks={"keys": [{**key.as_dict(private=False), "kid": "k1"}]})
+    now = int(time.time())
+    request_object = jwt.encode(
+        {"alg": "ES256", "kid": "k1", "x5c": certificate_chain()},
+        {"iss": "service-test", "client_id": "service-test", "aud": ISSUER, "iat": now,
+         "exp": now + 60, "response_type": "code", "scope": "openid scope_all",
+         "redirect_uri": REDIRECT_URI, "nonce": "nonce-de-l-objet"},
+        key,
+    )  # fmt: skip
+    assert len(request_object) > 4096
+    response = Flow(app, client, meta).authorize(request=request_object)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert "/login-actions/authenticate" in response.headers["Location"]
+    sealed = next(
+        header.split(";", 1)[0].split("=", 1)[1]
+        for header in response.headers.getlist("Set-Cookie")
+        if header.startswith("santeid_restart=")
+    )
+    with app.test_request_context(headers={"Cookie": f"santeid_restart={sealed}"}):
+        kept = RESTART.get()["areq"]
+    assert kept["nonce"] == "nonce-de-l-objet" and "request" not in kept
+    # In a form POST too, the way to send one that long (docs/endpoints.md).
+    form = authorization_query("service-test", REDIRECT_URI, request=request_object)
+    posted = client.post(f"{OIDC}/auth", data=form)
+    assert posted.status_code == 302, posted.get_data(as_text=True)
+    assert "/login-actions/authenticate" in posted.headers["Location"]
 
 
 def test_a_request_too_large_for_the_restart_cookie_still_reaches_the_login_page(flow, client):

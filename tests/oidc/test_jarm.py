@@ -200,37 +200,6 @@ def test_the_client_chooses_the_algorithm(flow, app):
     assert flow.token(claims["code"]).status_code == 200
 
 
-def test_a_client_removed_during_its_login_is_answered_in_the_default(flow, app):
-    """The client's algorithm and its RFC 9207 switch are read when the login ends, as
-    Keycloak's ``OIDCLoginProtocol.authenticated`` reads the client's configuration then
-    (docs/reference/keycloak-behaviour.md, "Authorization endpoint"): a client removed while
-    its login was under way gets the realm's default, RS256, and ``iss`` — in the JWT, and as
-    RFC 9207's parameter in a plain response."""
-    app.extensions["santeid"].keys.generate("PS256")
-    answers = {}
-    for mode in ("jwt", "query"):
-        register_client(app, authorization_signed_response_alg="PS256",
-                        exclude_issuer_from_auth_response=True)  # fmt: skip
-        started = flow.authorize(response_mode=mode, prompt="login")
-        assert started.status_code == 302, started.get_data(as_text=True)
-        login_url = started.headers["Location"]
-        page = flow.http.get(login_url)
-        posted = flow.http.post(login_url, data={
-            "national_id": sandbox_professional(app),
-            "csrf_token": flow.csrf(page.get_data(as_text=True)),
-        })  # fmt: skip
-        assert posted.status_code == 303, posted.get_data(as_text=True)
-        assert app.extensions["santeid"].clients.remove("service-test")
-        txid = parse_qs(urlsplit(login_url).query)["tx"][0]
-        answers[mode] = flow.http.get(
-            f"/auth/realms/esante-wallet/login-actions/complete?tx={txid}"
-        )
-    claims = _claims(app, _from_query(answers["jwt"]))
-    assert "code" in claims and claims["iss"] == ISSUER
-    plain = flow.code_from(answers["query"])
-    assert "code" in plain and plain["iss"] == ISSUER
-
-
 @pytest.mark.parametrize(
     ("metadata", "reason"),
     [

@@ -7,7 +7,11 @@ parameter", and ``token_type_hint`` at revocation is ignored."""
 from __future__ import annotations
 
 import pytest
+from werkzeug.datastructures import MultiDict
 
+from santeid.security import JWT_PARAMETERS
+from santeid.security import ParameterTooLarge
+from santeid.security import check_parameter_size
 from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
@@ -193,3 +197,17 @@ class TestStrictIntrospection:
         )
         assert response.status_code == 200
         assert response.get_json()["active"] is True
+
+
+@pytest.mark.parametrize("name", sorted(JWT_PARAMETERS))
+def test_a_parameter_carrying_a_jwt_is_bounded_by_max_jwt_parameter_length(app, name):
+    """``client_assertion``, ``request``, ``login_hint_token``, ``id_token_hint`` and
+    ``logout_token`` may be up to ``max_jwt_parameter_length`` bytes (20000), which Keycloak
+    reads whatever their length (docs/reference/keycloak-behaviour.md, "Parameter sizes");
+    any other parameter, ``max_parameter_length`` (4096)."""
+    with app.test_request_context():
+        check_parameter_size(MultiDict({name: "x" * 20000}))
+        with pytest.raises(ParameterTooLarge, match=f"parameter '{name}' exceeds 20000 bytes"):
+            check_parameter_size(MultiDict({name: "x" * 20001}))
+        with pytest.raises(ParameterTooLarge, match="parameter 'state' exceeds 4096 bytes"):
+            check_parameter_size(MultiDict({name: "x", "state": "x" * 4097}))

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+import uuid
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey
 
 from santeid.oidc import keycloak_errors
 from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.request_objects import PAR_URN_PREFIX
 from tests.support.concurrency import race
+from tests.support.jwt_keys import certificate_chain
 from tests.support.oidc_flow import CLIENT_SECRET
+from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
@@ -440,3 +446,46 @@ def test_the_restart_cookie_of_a_pushed_request_holds_no_client_credentials(app,
     text = json.dumps(kept)
     assert CLIENT_SECRET not in text
     assert "client_secret" not in text and "client_assertion" not in text
+
+
+def test_a_client_signing_with_a_certificate_chain_pushes_its_request(app, client):
+    """A ``private_key_jwt`` client whose client assertion and request object each carry an
+    ``x5c`` chain of three certificates in their header (RFC 7515 §4.1.6), more than 4096
+    bytes each: Keycloak's ``ParEndpoint`` authenticates the client and reads ``request``
+    whatever their length (docs/reference/keycloak-behaviour.md, "Parameter sizes"); santeid
+    bounds them by ``max_jwt_parameter_length`` (20000)."""
+    key = ECKey.generate_key("P-256", private=True)
+    register_client(
+        app,
+        client_secret=None,
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [{**key.as_dict(private=False), "kid": "k1"}]},
+    )
+    header = {"alg": "ES256", "kid": "k1", "x5c": certificate_chain()}
+    now = int(time.time())
+    assertion = jwt.encode(
+        header,
+        {"iss": "service-test", "sub": "service-test", "aud": ISSUER, "iat": now,
+         "exp": now + 60, "jti": uuid.uuid4().hex},
+        key,
+    )  # fmt: skip
+    request_object = jwt.encode(
+        header,
+        {"iss": "service-test", "client_id": "service-test", "aud": ISSUER, "iat": now,
+         "exp": now + 60, "response_type": "code", "scope": "openid",
+         "redirect_uri": REDIRECT_URI, "state": "etat-du-service"},
+        key,
+    )  # fmt: skip
+    assert len(assertion) > 4096 and len(request_object) > 4096
+    pushed = client.post(
+        f"{OIDC}/ext/par/request",
+        data={
+            "client_id": "service-test",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+            "request": request_object,
+        },
+    )
+    assert pushed.status_code == 201, pushed.get_json()
+    response = _use(client, pushed.get_json()["request_uri"])
+    assert "/login-actions/authenticate" in response.headers["Location"]

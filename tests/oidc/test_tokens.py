@@ -18,6 +18,9 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
 
+from santeid import create_app
+from santeid.storage import MemoryStore
+from tests.support.jwt_keys import certificate_chain
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import KEYCLOAK_TOKEN_MEMBERS
 from tests.support.oidc_flow import OIDC
@@ -702,9 +705,16 @@ def private_key_client(app):
     return _private_key_client_of(app)
 
 
-def _assertion(key, client_id: str, audience: str | list, jti: str | None = None, **claims):
+def _assertion(
+    key,
+    client_id: str,
+    audience: str | list,
+    jti: str | None = None,
+    header: dict | None = None,
+    **claims,
+):
     """A client assertion of ``client_id``, signed by ``key``: ``claims`` added or replacing
-    its own, one given ``None`` left out."""
+    its own, one given ``None`` left out; ``header`` added to its header."""
     now = int(time.time())
     claims = {
         "iss": client_id,
@@ -716,7 +726,7 @@ def _assertion(key, client_id: str, audience: str | list, jti: str | None = None
         **claims,
     }
     claims = {name: value for name, value in claims.items() if value is not None}
-    token = jwt.encode({"alg": "ES256", "kid": "k1"}, claims, key)
+    token = jwt.encode({"alg": "ES256", "kid": "k1", **(header or {})}, claims, key)
     return token.decode() if isinstance(token, bytes) else token
 
 
@@ -759,6 +769,87 @@ def test_private_key_jwt_with_issuer_audience(app, client, private_key_client):
     assertion = _assertion(key, meta["client_id"], ISSUER)
     response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
     assert response.status_code == 200
+
+
+def test_a_client_assertion_carrying_a_certificate_chain_gets_tokens(
+    app, client, private_key_client
+):
+    """A client assertion whose header carries an ``x5c`` chain of three certificates
+    (RFC 7515 §4.1.6) is over 4096 bytes. Keycloak reads it whatever its length: it
+    authenticates the client before ``TokenEndpoint.checkParameters``
+    (docs/reference/keycloak-behaviour.md, "Parameter sizes"); santeid bounds it by
+    ``max_jwt_parameter_length`` (20000), not ``max_parameter_length``."""
+    meta, key = private_key_client
+    flow = Flow(app, client, meta)
+    audience = f"{ISSUER}/protocol/openid-connect/token"
+    assertion = _assertion(key, meta["client_id"], audience, header={"x5c": certificate_chain()})
+    assert len(assertion) > 4096
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
+    assert response.status_code == 200, response.get_json()
+    assert decode(app, response.get_json()["access_token"])[1]["azp"] == meta["client_id"]
+
+
+def test_a_client_assertion_over_max_jwt_parameter_length_is_refused(
+    app, client, private_key_client
+):
+    """Over ``max_jwt_parameter_length`` (20000 bytes), a client assertion is refused as any
+    parameter over its limit, before the client is authenticated: the code stays unused."""
+    meta, key = private_key_client
+    flow = Flow(app, client, meta)
+    code = flow.obtain_code()["code"]
+    audience = f"{ISSUER}/protocol/openid-connect/token"
+    chain = [*certificate_chain(), "A" * 16000]
+    assertion = _assertion(key, meta["client_id"], audience, header={"x5c": chain})
+    assert len(assertion) > 20000
+    response = _exchange_with_assertion(client, code, assertion)
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "parameter 'client_assertion' exceeds 20000 bytes",
+    }
+    assertion = _assertion(key, meta["client_id"], audience)
+    assert _exchange_with_assertion(client, code, assertion).status_code == 200
+
+
+@pytest.mark.parametrize(("endpoint", "status"), [("token/introspect", 200), ("revoke", 200)])
+def test_a_client_assertion_carrying_a_certificate_chain_authenticates_everywhere(
+    app, client, private_key_client, endpoint, status
+):
+    """Introspection and revocation authenticate their client as the token endpoint does
+    (``AuthorizeClientUtil.authorizeClient``), whatever the assertion's length: one over 4096
+    bytes is read (docs/reference/keycloak-behaviour.md, "Parameter sizes")."""
+    meta, key = private_key_client
+    audience = f"{ISSUER}/protocol/openid-connect/token"
+    code = Flow(app, client, meta).obtain_code()["code"]
+    tokens = _exchange_with_assertion(client, code, _assertion(key, meta["client_id"], audience))
+    tokens = tokens.get_json()
+    assertion = _assertion(key, meta["client_id"], audience, header={"x5c": certificate_chain()})
+    assert len(assertion) > 4096
+    response = client.post(
+        f"{OIDC}/{endpoint}",
+        data={
+            "token": tokens["refresh_token"],
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    assert response.status_code == status, response.get_data(as_text=True)
+    if endpoint == "token/introspect":
+        assert response.get_json()["active"] is True
+
+
+def test_the_jwt_parameter_limit_is_never_below_max_parameter_length(settings):
+    """``max_jwt_parameter_length`` set below ``max_parameter_length`` (an installation that
+    had raised the latter for such assertions) bounds nothing more than the latter does."""
+    app = create_app(settings.replace(max_jwt_parameter_length=100), store=MemoryStore())
+    client = app.test_client()
+    meta, key = _private_key_client_of(app)
+    flow = Flow(app, client, meta)
+    audience = f"{ISSUER}/protocol/openid-connect/token"
+    assertion = _assertion(key, meta["client_id"], audience, header={"x5c": ["A" * 2500]})
+    assert 2500 < len(assertion) <= 4096
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
+    assert response.status_code == 200, response.get_json()
 
 
 @pytest.mark.parametrize("endpoint", ["token/introspect", "ext/par/request", "ext/ciba/auth"])

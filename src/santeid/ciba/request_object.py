@@ -78,10 +78,11 @@ def _decode(
 ):
     """The verified JWS; ``failure``, when given, is the description of a JWS that does not
     verify (else one naming ``what`` and the algorithms)."""
-    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16384:
+    # Its length is the parameter's (max_jwt_parameter_length, santeid.security).
+    if not isinstance(token, str) or token.count(".") != 2:
         raise InvalidRequestError(f"{what} must be a signed JWT (JWS compact serialization)")
     try:
-        return jwt.decode(token, keys, algorithms=algorithms)
+        return jwt.decode(token, keys, registry=client_keys.jws_registry(algorithms))
     except (JoseError, client_keys.ClientKeyError, ValueError, TypeError):
         raise InvalidRequestError(
             failure or f"{what}: invalid signature or algorithm (allowed: {', '.join(algorithms)})"

@@ -135,7 +135,9 @@ def _remember_for_restart(txid: str, pending: PendingLogin) -> None:
         "areq": pending.request,
     }
     # A request too large for a cookie (parameters up to max_parameter_length each) cannot
-    # be started again: its page then expires as it did before.
+    # be started again: its page then expires as it did before. A request object is kept as
+    # the parameters it stands for, never as its JWT (request_objects: the ``request``
+    # parameter is dropped once read), so max_jwt_parameter_length does not enter here.
     RESTART.set_if_fits(login)
 
 

@@ -29,13 +29,16 @@ among the members ``JWKParser`` and ``JWKSUtils`` ignore, so a key whose ``key_o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Mapping
 from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry
 from joserfc.jwk import Key
+from joserfc.jws import JWSRegistry
 
 #: Key types that verify a signature (Keycloak's ``JWKParser.isKeyTypeSupported``).
 SIGNATURE_KEY_TYPES: tuple[str, ...] = ("RSA", "EC", "OKP")
@@ -47,6 +50,23 @@ _FAMILY_KEY_TYPE = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 #: writes the third "P-512", so that a P-521 key, like one of no known curve, falls through to
 #: the RSA case and defaults to RS256.
 _EC_DEFAULT_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-512": "ES512"}
+
+
+class _ClientJWSRegistry(JWSRegistry):
+    #: joserfc reads no JWS header over 512 bytes, which refused every JWS whose header
+    #: carries an ``x5c`` certificate chain (RFC 7515 §4.1.6; two or three certificates are 5
+    #: to 8 KB), as Keycloak reads them. No bound of its own here: the parameter that holds
+    #: the JWS is bounded before it is read (``max_jwt_parameter_length``,
+    #: ``santeid.security.check_parameter_size``), the whole body too
+    #: (``santeid.serving.MAX_BUFFERED_BODY``, not imported: it would load Flask into the
+    #: commands, which read client keys).
+    max_header_length = sys.maxsize
+
+
+def jws_registry(algorithms: Collection[str]) -> JWSRegistry:
+    """What reads a JWS a client signed (``joserfc``'s ``registry=``): ``algorithms`` alone,
+    and the header as long as the parameter that brought it."""
+    return _ClientJWSRegistry(algorithms=list(algorithms))
 
 
 class ClientKeyError(Exception):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hmac
+import json
 import logging
 from functools import partial
 from typing import TYPE_CHECKING
@@ -643,6 +644,23 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         except _OtherAssertionMethod:
             return None
 
+    def extract_assertion(self, assertion: str):
+        """Authlib's reading of the assertion before its client is known (its header and
+        unverified claims), with the header as long as the parameter
+        (:func:`client_keys.jws_registry`)."""
+        family = client_auth.assertion_algorithms(self.CLIENT_AUTH_METHOD)
+        try:
+            obj = jws.extract_compact(assertion.encode(), registry=client_keys.jws_registry(family))
+        except JoseError as exc:
+            raise InvalidClientError(description="Invalid JWT assertion.") from exc
+        try:
+            claims = json.loads(obj.payload)
+        except ValueError:
+            raise InvalidClientError(description="Invalid JWT payload.") from None
+        if not isinstance(claims, dict):
+            raise InvalidClientError(description="Invalid JWT payload.")
+        return obj.headers(), claims
+
     def verification_key(self, client, headers: dict) -> Key:
         """The key that verifies this assertion of ``client`` (its protected ``headers``),
         once its algorithm is found to be one the client may use."""
@@ -689,9 +707,10 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         # method's own (the client's, checked by resolve_key).
         family = client_auth.assertion_algorithms(self.CLIENT_AUTH_METHOD)
         try:
-            token = jose_jwt.decode(assertion, resolve_key, algorithms=list(family))
+            registry = client_keys.jws_registry(family)
+            token = jose_jwt.decode(assertion, resolve_key, registry=registry)
         except UnsupportedAlgorithmError as exc:
-            alg = jws.extract_compact(assertion.encode()).headers().get("alg")
+            alg = jws.extract_compact(assertion.encode(), registry=registry).headers().get("alg")
             raise self.algorithm_refused(alg) from exc
         except JoseError as exc:
             raise self.signature_refused(exc) from exc

@@ -65,7 +65,6 @@ PAR_URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
 #: Algorithms of a request object: those a client's keys may sign with, and ``none``.
 SIGNED_ALGS = list(SIGNING_ALGS)
 REQUEST_OBJECT_ALGS = [*SIGNED_ALGS, "none"]
-MAX_REQUEST_OBJECT_LENGTH = 16384
 #: This endpoint's words for two of the time rules (``client_auth.time_problem``).
 _TIME_TEXTS = {
     client_auth.EXPIRED: "the request object has expired",
@@ -80,9 +79,8 @@ class RequestObjectRefused(ErrorPage):
 
 def _request_object_claims(token: str, client) -> dict:
     """Verified claims of a request object sent by ``client``."""
-    if not isinstance(token, str) or len(token) > MAX_REQUEST_OBJECT_LENGTH:
-        raise RequestObjectRefused("invalid_request_object", "the request object is too long")
-    parts = token.split(".")
+    # Its length is the parameter's (max_jwt_parameter_length, santeid.security).
+    parts = token.split(".") if isinstance(token, str) else []
     if len(parts) != 3:
         raise RequestObjectRefused("invalid_request_object", "the request object is not a JWT")
     try:
@@ -119,7 +117,8 @@ def _request_object_claims(token: str, client) -> dict:
         try:
             # The key Keycloak's decodeClientJWT picks, as for a client assertion.
             resolve = client_keys.resolver(client.jwks)
-            claims = dict(jwt.decode(token, resolve, algorithms=[alg]).claims)
+            registry = client_keys.jws_registry([alg])
+            claims = dict(jwt.decode(token, resolve, registry=registry).claims)
         except (JoseError, client_keys.ClientKeyError, ValueError, TypeError):
             raise RequestObjectRefused(
                 "invalid_request_object", "the request object signature does not verify"

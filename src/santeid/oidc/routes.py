@@ -180,7 +180,7 @@ def init_app(app) -> None:
     def token_answer_headers(response):
         # Keycloak's TokenEndpoint.processGrantRequest sets no-store and Pragma (RFC 6749
         # §5.1) before its first check: a refusal made before a grant runs (a parameter over
-        # max_parameter_length, santeid.security) carries them as the grant's answers do.
+        # its limit, santeid.security) carries them as the grant's answers do.
         if request.endpoint == "oidc.token" and request.method == "POST":
             credential_response(response)
         return response

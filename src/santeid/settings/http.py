@@ -39,6 +39,10 @@ class HttpSettings(Section):
     hsts_max_age: SecondsOrZero = 31536000
     #: Requests whose parameters exceed this many bytes are refused with 400.
     max_parameter_length: PositiveInt = 4096
+    #: The same bound for the parameters that carry a JWT another party signs
+    #: (``santeid.security.JWT_PARAMETERS``): Keycloak's token-parameter limit; never below
+    #: ``max_parameter_length``.
+    max_jwt_parameter_length: PositiveInt = 20000
 
     @field_validator("tls_client_cert_header")
     @classmethod
