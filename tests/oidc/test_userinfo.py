@@ -337,6 +337,21 @@ def test_registration_refuses_encrypted_userinfo(app, field):
     assert app.extensions["santeid"].clients.get("service-test") is None
 
 
+@pytest.mark.parametrize(
+    "field", ["id_token_encrypted_response_alg", "id_token_encrypted_response_enc"]
+)
+def test_registration_refuses_encrypted_id_tokens(app, field):
+    """The same for OIDC Dynamic Client Registration 1.0 §2's ``id_token_encrypted_response_alg``
+    and ``…_enc``: Keycloak encrypts the ID token with the client's encryption key
+    (``TokenManager``, Keycloak's ``IdTokenEncryptionTest``) and fails the token request of a
+    client without one; santeid signs its ID tokens and encrypts none, so a client expecting a
+    JWE is refused at registration rather than sent a JWS it would not read."""
+    value = "RSA-OAEP" if field.endswith("_alg") else "A128GCM"
+    with pytest.raises(InvalidClientMetadata, match=f"{field}: encrypted ID tokens"):
+        register_client(app, **{field: value})
+    assert app.extensions["santeid"].clients.get("service-test") is None
+
+
 #: Keycloak's answer to an ``Accept`` its ``@Produces({APPLICATION_JSON, APPLICATION_JWT})``
 #: does not meet (RESTEasy Reactive's ``NotAcceptableException``, written by
 #: ``KeycloakErrorHandler``).

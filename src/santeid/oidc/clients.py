@@ -60,17 +60,23 @@ SIGNED_RESPONSE_FIELDS = (
 #: what it would not read. Keycloak encrypts with the client's own encryption key, and without
 #: one fails at the first response (docs/reference/keycloak-behaviour.md, "Authorization
 #: endpoint: JARM" for JARM §3's fields, "Userinfo, introspection, revocation" for OIDC Dynamic
-#: Client Registration 1.0 §2's userinfo fields).
+#: Client Registration 1.0 §2's userinfo and ID-token fields).
 _NOT_ENCRYPTED_JARM = "encrypted authorization responses are not supported (they are signed)"
 _NOT_ENCRYPTED_USERINFO = (
     "encrypted userinfo responses are not supported (JSON, or a JWT signed with "
     "userinfo_signed_response_alg)"
+)
+# A refusal's text, no secret (S105 goes by the name).
+_NOT_ENCRYPTED_ID_TOKEN = (
+    "encrypted ID tokens are not supported (signed with id_token_signed_response_alg)"  # noqa: S105
 )
 ENCRYPTED_RESPONSE_FIELDS = {
     "authorization_encrypted_response_alg": _NOT_ENCRYPTED_JARM,
     "authorization_encrypted_response_enc": _NOT_ENCRYPTED_JARM,
     "userinfo_encrypted_response_alg": _NOT_ENCRYPTED_USERINFO,
     "userinfo_encrypted_response_enc": _NOT_ENCRYPTED_USERINFO,
+    "id_token_encrypted_response_alg": _NOT_ENCRYPTED_ID_TOKEN,
+    "id_token_encrypted_response_enc": _NOT_ENCRYPTED_ID_TOKEN,
 }
 
 #: Checks a feature adds to client registration (``register_metadata_check``): each gets the
