@@ -11,7 +11,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from santeid.app import create_app
 from santeid.oidc.clients import InvalidClientMetadata
+from santeid.storage import MemoryStore
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
@@ -25,6 +27,9 @@ SECRET = "s3cr3t-of-the-test-client-0123456789"
 #: Keycloak's userinfo answer to an access token whose session or grant has ended.
 USER_SESSION_NOT_FOUND = keycloak_refusal(401, "invalid_token", "user_session_not_found")
 TOKEN_VERIFICATION_FAILED = keycloak_refusal(401, "invalid_token", "Token verification failed")
+#: Keycloak's userinfo answer to an access token whose user session is still stored but past
+#: its timeouts.
+SESSION_EXPIRED = keycloak_refusal(401, "invalid_token", "session_expired")
 
 
 def _bearer(token: str) -> dict:
@@ -696,6 +701,43 @@ def test_userinfo_after_logout_finds_no_session(flow, client):
     assert logout.status_code == 200
     refused = client.get(f"{OIDC}/userinfo", headers=_bearer(tokens["access_token"]))
     assert userinfo_refusal(refused) == USER_SESSION_NOT_FOUND
+
+
+def test_userinfo_of_a_session_stored_but_over_is_session_expired(settings, clock):
+    """Keycloak's ``UserSessionUtil.findValidSession`` tells apart a user session not found
+    ("user_session_not_found") and one found but no longer valid
+    (``AuthenticationManager.isSessionValid`` false: "session_expired"), both 401
+    ``invalid_token`` at userinfo (docs/reference/keycloak-behaviour.md, "An SSO session found
+    over"). A restart with a shorter ``sso_idle_timeout`` leaves such a session stored;
+    introspection calls the token inactive either way. Once a refresh has ended the session,
+    nothing is found any more."""
+    store = MemoryStore(clock=clock)
+    first = create_app(settings.replace(sso_idle_timeout=1800), store=store, clock=clock)
+    flow = Flow(first, first.test_client(), register_client(first))
+    tokens = flow.full_login()
+    clock.advance(61)  # the access token still verifies
+    host = create_app(
+        settings.replace(sso_idle_timeout=60), store=store, clock=clock, first_start=False
+    )
+    http = host.test_client()
+    assert host.extensions["santeid"].sessions.over(tokens["session_state"])
+    bearer = _bearer(tokens["access_token"])
+
+    assert userinfo_refusal(http.get(f"{OIDC}/userinfo", headers=bearer)) == SESSION_EXPIRED
+    introspected = http.post(
+        f"{OIDC}/token/introspect",
+        data={"token": tokens["access_token"]},
+        headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+    )
+    assert introspected.get_json() == {"active": False}
+
+    refused = http.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+    )
+    assert refused.get_json()["error_description"] == "Session not active"
+    assert userinfo_refusal(http.get(f"{OIDC}/userinfo", headers=bearer)) == USER_SESSION_NOT_FOUND
 
 
 def test_revoking_an_unknown_token_is_200(client, flow, app):

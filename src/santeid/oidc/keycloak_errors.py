@@ -131,6 +131,11 @@ CLIENT_NOT_FOUND = "Client not found"
 #: ``Errors.USER_SESSION_NOT_FOUND``; "User session not found or doesn't have client attached
 #: on it" in the releases before https://github.com/keycloak/keycloak/pull/38234).
 USER_SESSION_NOT_FOUND = "user_session_not_found"
+#: A token whose user session is still stored but past its timeouts (Keycloak's
+#: ``AuthenticationManager.isSessionValid`` false; ``UserSessionUtil``'s
+#: ``Errors.SESSION_EXPIRED``; "Session expired" before the same change): 401
+#: ``invalid_token`` (``docs/reference/keycloak-behaviour.md``, "An SSO session found over").
+SESSION_EXPIRED = "session_expired"
 #: The professional of a token no longer in the directory: 401 ``invalid_token`` at userinfo;
 #: of a code, 400 ``invalid_grant`` at its exchange (``TokenEndpoint.codeToToken``: the user
 #: session holds no user) (``docs/reference/keycloak-behaviour.md``, "Disabled users").

@@ -93,6 +93,10 @@ class ForeignIssuer(TokenError):
 GRANT_ENDED = "the session or grant of the token has ended"
 #: Why :meth:`TokenService.check_live` refuses a token whose session is over.
 SESSION_OVER = "its session has ended"
+#: Why :meth:`TokenService.check_live` refuses a token whose SSO session is still stored but
+#: past its timeouts: Keycloak's userinfo words it apart from a session not found
+#: (docs/reference/keycloak-behaviour.md, "An SSO session found over").
+SESSION_STORED_OVER = "its session is stored but past its timeouts"
 
 
 class RefreshRefused(TokenError):
@@ -299,8 +303,9 @@ class TokenService:
 
     def check_live(self, claims: dict) -> None:
         """:meth:`check_not_denied`, then :meth:`session_over` of the token's ``sid``
-        (:data:`SESSION_OVER`), the deny-list entry and the SSO session read together: one
-        store round trip (docs/storage.md).
+        (:data:`SESSION_OVER`; :data:`SESSION_STORED_OVER` for a session record still stored
+        but past its timeouts, ``SessionStore.over``), the deny-list entry and the SSO session
+        read together: one store round trip (docs/storage.md).
 
         :raises TokenError: as those checks, in that order."""
         deny_key = store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti")))
@@ -311,9 +316,9 @@ class TokenService:
         session_key = self.sessions.book.key(sid)
         denial, session = self.store.get_many(deny_key, session_key)
         self._refuse_denied(denial)
-        found = self.sessions.lasting(self.sessions.book.found(session_key, session))
-        if found is None and self._no_grant_holds(sid):
-            raise TokenError(SESSION_OVER)
+        stored = self.sessions.book.found(session_key, session)
+        if self.sessions.lasting(stored) is None and self._no_grant_holds(sid):
+            raise TokenError(SESSION_OVER if stored is None else SESSION_STORED_OVER)
 
     def open_family(
         self,

@@ -24,7 +24,9 @@ realm="esante-wallet"[, error=…, error_description=…]`` challenge and an emp
 * its client no longer registered: 401 ``invalid_token`` "Client not found";
 * revoked by itself: "Token verification failed"; its session or grant ended (logout,
   refresh token revoked, replayed code, refused reuse, the session idle for
-  ``sso_idle_timeout``): "user_session_not_found";
+  ``sso_idle_timeout``): "user_session_not_found"; its session still stored but past its
+  timeouts (a restart with a lower ``sso_idle_timeout`` or ``sso_max_lifetime``):
+  "session_expired";
 * its professional gone from the directory: "User not found"; inactive: "User disabled";
 * bound to a certificate not presented (RFC 8705 §3): Keycloak's "Client certificate missing,
   or its thumbprint and one in the refresh token did NOT match".
@@ -60,6 +62,7 @@ from santeid.oidc.scopes import is_openid
 from santeid.oidc.scopes import released_userinfo
 from santeid.oidc.tokens import GRANT_ENDED
 from santeid.oidc.tokens import SESSION_OVER
+from santeid.oidc.tokens import SESSION_STORED_OVER
 from santeid.oidc.tokens import TokenError
 from santeid.oidc.tokens import is_service_account_token
 from santeid.psc.claims import build_userinfo
@@ -148,10 +151,14 @@ def userinfo():
         svc.tokens.check_live(claims)
     except TokenError as exc:
         # Revoked alone: part of Keycloak's token verification; with its grant, or its session
-        # over (idle for sso_idle_timeout, past sso_max_lifetime): Keycloak finds no user
-        # session holding the token's client.
-        ended = str(exc) in (GRANT_ENDED, SESSION_OVER)
-        text = keycloak_errors.USER_SESSION_NOT_FOUND if ended else TOKEN_VERIFICATION_FAILED
+        # gone (idle for sso_idle_timeout, past sso_max_lifetime): Keycloak finds no user
+        # session holding the token's client; its session still stored but past its timeouts:
+        # Keycloak's user session found but not valid (UserSessionUtil.findValidSession).
+        text = {
+            GRANT_ENDED: keycloak_errors.USER_SESSION_NOT_FOUND,
+            SESSION_OVER: keycloak_errors.USER_SESSION_NOT_FOUND,
+            SESSION_STORED_OVER: keycloak_errors.SESSION_EXPIRED,
+        }.get(str(exc), TOKEN_VERIFICATION_FAILED)
         return _invalid_token(text, str(exc))
     professional = None
     if not is_service_account_token(claims):
