@@ -135,8 +135,8 @@ def ended_for_client_gone(txid: str, tx: dict) -> bool:
     """Whether login ``tx`` has just ended because its client can no longer be answered
     (:meth:`~santeid.interaction.AuthorizationSide.still_answerable`: removed, or its
     ``redirect_uri`` no longer registered): then ended by :func:`_end_for_client_gone`. The
-    login pages (:func:`load_transaction`) and the sandbox's scripted logins
-    (``santeid.sandbox.logins``) check here before every step."""
+    login pages check here at every request (:func:`load_transaction`), the sandbox's
+    scripted logins at every call, once its wait is over (``santeid.sandbox.logins``)."""
     if authorization().still_answerable(tx["areq"]):
         return False
     _end_for_client_gone(txid, tx)
