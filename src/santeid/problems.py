@@ -207,6 +207,11 @@ CATALOGUE: dict[str, ProblemType] = {
         ),
         _sandbox("unknown_login", 404, "No scripted login is kept under this identifier"),
         _sandbox(
+            "client_gone", 409,
+            "The service's client was removed, or no longer registers the login's "
+            "redirect_uri, while the scripted login was under way: it ended without a code",
+        ),
+        _sandbox(
             "no_contact_details", 409,
             "The directory holds no correspondence e-mail and phone to send activation codes to",
         ),

@@ -292,6 +292,9 @@ def slow_code_issuance(monkeypatch, seconds: float) -> None:
             time.sleep(seconds)
             return side().complete(request_, authentication)
 
+        def still_answerable(self, request_):
+            return side().still_answerable(request_)
+
     monkeypatch.setattr(views, "authorization", Slow)
 
 
@@ -334,6 +337,9 @@ def failing_code_issuance(monkeypatch) -> None:
         def complete(self, request_, authentication):
             raise StoreUnavailable("store down")
 
+        def still_answerable(self, request_):
+            return True
+
     monkeypatch.setattr(views, "authorization", Failing)
 
 
@@ -373,3 +379,61 @@ def test_a_mark_left_by_an_outage_expires(clocked_app, clock, monkeypatch):
     clock.advance(keys.SANDBOX_LOGIN_ENDING_LIFETIME)
     gone = client.get(f"{API}/logins/{login_id}")
     assert gone.status_code == 404 and gone.get_json()["code"] == "unknown_login"
+
+
+# -- a service removed while its scripted login is under way ---------------------------------
+# The login pages' rule (``santeid.login.views.load_transaction``, docs/reference/
+# keycloak-behaviour.md "Login pages"): nothing is sent to a client removed, or to a
+# ``redirect_uri`` it no longer registers, while the login was under way.
+
+
+def _no_code_issued(monkeypatch) -> list:
+    """The authorization side's completions, recorded instead of issuing a code."""
+    from santeid.oidc import login_outcome
+
+    completed: list = []
+    monkeypatch.setattr(
+        login_outcome.OidcAuthorizationSide, "complete", lambda *args: completed.append(args)
+    )
+    return completed
+
+
+@pytest.mark.parametrize("change", ["client removed", "redirect_uri no longer registered"])
+def test_a_login_whose_service_is_gone_ends_without_a_code(app, flow, client, monkeypatch, change):
+    """Approved on the phone, then the service removed (or its ``redirect_uri``): completing
+    the login answers ``client_gone`` (409), no code is issued, and the login is used up —
+    read again, it is ``unknown_login`` as a browser's would be lost."""
+    completed = _no_code_issued(monkeypatch)
+    login_id = approved_login(client, flow)
+    svc = app.extensions["santeid"]
+    if change == "client removed":
+        svc.clients.remove(flow.client["client_id"])
+    else:
+        register_client(app, redirect_uris=["https://service.example.org/elsewhere"])
+    answer = client.post(f"{API}/logins/{login_id}/complete", json={"wait": 0})
+    assert (answer.status_code, answer.mimetype) == (409, "application/problem+json")
+    assert answer.get_json()["code"] == "client_gone"
+    assert "callback_url" not in answer.get_json()
+    assert completed == []
+    assert svc.transactions.get(login_id) is None
+    again = client.post(f"{API}/logins/{login_id}/complete", json={"wait": 0})
+    assert again.status_code == 404 and again.get_json()["code"] == "unknown_login"
+
+
+def test_reading_a_login_whose_service_is_gone_ends_it(app, flow, client, monkeypatch):
+    """A read ends it too, as any page of the browser's login does: the phone's request is
+    withdrawn, so that an approval later ends nothing, and the event says why."""
+    from santeid.observability.events import LOGIN_ERROR
+
+    completed = _no_code_issued(monkeypatch)
+    login = scripted(client, url(flow), NEVER, wait=0).get_json()
+    svc = app.extensions["santeid"]
+    svc.clients.remove(flow.client["client_id"])
+    read = client.get(f"{API}/logins/{login['login_id']}")
+    assert read.status_code == 409 and read.get_json()["code"] == "client_gone"
+    assert svc.transactions.get(login["login_id"]) is None
+    request_ = client.get(f"{API}/requests/{login['request']['request_id']}").get_json()
+    assert request_["status"] != "pending"
+    assert completed == []
+    (recorded,) = svc.events.list(types=(LOGIN_ERROR,))
+    assert (recorded.client_id, recorded.reason) == ("service-test", "client_not_found")

@@ -103,11 +103,10 @@ def load_transaction(*, sso: bool = True):
     ``sso``: a login not yet proved that the browser's SSO session now answers (another tab
     logged in) ends here, its service answered (:func:`_answered_by_sso`). A login whose
     client was removed meanwhile, or no longer registers its ``redirect_uri``, ends here too,
-    answered as a login no longer found (:func:`_end_for_client_gone`). Authenticators'
+    answered as a login no longer found (:func:`ended_for_client_gone`). Authenticators'
     views start here."""
     txid, tx, locale, refusal = _find_transaction()
-    if refusal is None and txid and not authorization().still_answerable(tx["areq"]):
-        _end_for_client_gone(txid, tx)
+    if refusal is None and txid and ended_for_client_gone(txid, tx):
         refusal = _UNKNOWN_TX
     if refusal is _UNKNOWN_TX:
         pending = login_to_restart(txid)
@@ -130,6 +129,18 @@ def load_transaction(*, sso: bool = True):
         if answer is not None:
             abort(make_response(answer))
     return txid, tx, Translator(locale)
+
+
+def ended_for_client_gone(txid: str, tx: dict) -> bool:
+    """Whether login ``tx`` has just ended because its client can no longer be answered
+    (:meth:`~santeid.interaction.AuthorizationSide.still_answerable`: removed, or its
+    ``redirect_uri`` no longer registered): then ended by :func:`_end_for_client_gone`. The
+    login pages check here at every request (:func:`load_transaction`), the sandbox's
+    scripted logins at every call, once its wait is over (``santeid.sandbox.logins``)."""
+    if authorization().still_answerable(tx["areq"]):
+        return False
+    _end_for_client_gone(txid, tx)
+    return True
 
 
 def _end_for_client_gone(txid: str, tx: dict) -> None:

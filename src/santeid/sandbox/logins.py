@@ -9,7 +9,9 @@ takes, on the same code: the authorization endpoint's
 (:meth:`santeid.login.transactions.LoginPagesEntry.open`), the login page's rules for the
 identifier typed (:func:`santeid.login.views.identify`), the authenticators' answer
 (:func:`santeid.login.authenticators.advance`, what the waiting page's poll reads) and the end
-of the login (:func:`santeid.login.views.finish`). Nothing here decides who may log in.
+of the login (:func:`santeid.login.views.finish`). Nothing here decides who may log in; a
+login whose client is gone meanwhile ends without a code by the login pages' rule
+(:func:`santeid.login.views.ended_for_client_gone`), refused ``client_gone``.
 
 Every answer names the login (``login_id``), readable with ``GET /sandbox/api/logins/{login_id}``
 for at least ``login_transaction_lifetime`` after the start: while it runs, its login
@@ -250,6 +252,18 @@ def _transaction(login_id: str) -> dict | None:
     return tx
 
 
+def _check_answerable(txid: str, tx: dict | None) -> None:
+    """Refuse (``client_gone``) login ``tx`` not ended yet whose client can no longer be
+    answered — removed, or its ``redirect_uri`` no longer registered — once ended without a
+    code, by the login pages' rule (:func:`santeid.login.views.ended_for_client_gone`)."""
+    if tx is not None and tx["state"] != "done" and views.ended_for_client_gone(txid, tx):
+        raise ScriptedLoginError(
+            "client_gone",
+            "the service's client was removed, or no longer registers the login's "
+            "redirect_uri: the login ended without a code",
+        )
+
+
 def _settle(txid: str, wait: float, *, complete: bool = True) -> ScriptedLogin:
     deadline = time.monotonic() + wait
     tx = _transaction(txid)
@@ -260,6 +274,9 @@ def _settle(txid: str, wait: float, *, complete: bool = True) -> ScriptedLogin:
             break
         time.sleep(POLL_SECONDS)
         tx = _transaction(txid)
+    # Checked once the wait is over (the client may have gone during it), before the login
+    # ends or is read as it stands.
+    _check_answerable(txid, tx)
     if tx is not None and tx["state"] == "approved" and complete:
         ended = _end(txid, tx)
         if ended is not None:
