@@ -1659,7 +1659,7 @@ def test_the_password_grant_is_refused_before_its_username_is_read(flow, client,
     direct-grant flow after ``ResourceOwnerPasswordCredentialsGrantType.process`` refused a
     client without them. No PSC client has them: every username, the test's and a control
     character's, gets that first refusal."""
-    form = {"grant_type": "password", "username": username, "password": "password"}
+    form = {"grant_type": "password", "username": username, "password": "pw-Kq7vT2"}
     headers = basic_auth("service-test", flow.client["client_secret"])
     response = client.post(f"{OIDC}/token", data=form, headers=headers)
     assert response.status_code == 400
