@@ -300,10 +300,13 @@ def santeid_log_words() -> frozenset[str]:
     any upper-case word as a given name, and ``CPS`` is in every sandbox server's "no test CPS
     authority created yet"; no patient of the civil-status base is named by one of these words.
     The messages are read from their templates in ``src/santeid`` (the string constants of the
-    first argument of every logging call)."""
+    first argument of every logging call), with the enumerated values santeid fills them with:
+    PSC's ``authMode`` values, which are also the CIBA channels ("CIBA request for … (CARD,
+    poll mode)")."""
     import santeid
+    from santeid.psc.proofs import AUTH_MODES
 
-    words = set(logging.getLevelNamesMapping()) | REQUEST_LINE_WORDS
+    words = set(logging.getLevelNamesMapping()) | REQUEST_LINE_WORDS | set(AUTH_MODES)
     for path in Path(santeid.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
