@@ -30,10 +30,12 @@ from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import authorization_query
 from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import kept_for_restart
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import pkce_pair
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
+from tests.support.oidc_flow import set_cookie
 from tests.support.oidc_flow import userinfo_refusal
 
 
@@ -1014,7 +1016,6 @@ def test_a_request_object_carrying_a_certificate_chain_is_accepted(app, client):
     docs/reference/keycloak-behaviour.md, "Parameter sizes"); santeid bounds it by
     ``max_jwt_parameter_length`` (20000). What is kept for a restart (``santeid_restart``)
     is the request it stands for, not the JWT: it fits in the cookie."""
-    from santeid.security import RESTART
 
     key = ECKey.generate_key("P-256", private=True)
     meta = register_client(app, jwks={"keys": [{**key.as_dict(private=False), "kid": "k1"}]})
@@ -1030,13 +1031,7 @@ def test_a_request_object_carrying_a_certificate_chain_is_accepted(app, client):
     response = Flow(app, client, meta).authorize(request=request_object)
     assert response.status_code == 302, response.get_data(as_text=True)
     assert "/login-actions/authenticate" in response.headers["Location"]
-    sealed = next(
-        header.split(";", 1)[0].split("=", 1)[1]
-        for header in response.headers.getlist("Set-Cookie")
-        if header.startswith("santeid_restart=")
-    )
-    with app.test_request_context(headers={"Cookie": f"santeid_restart={sealed}"}):
-        kept = RESTART.get()["areq"]
+    kept = kept_for_restart(app, response)["areq"]
     assert kept["nonce"] == "nonce-de-l-objet" and "request" not in kept
     # In a form POST too, the way to send one that long (docs/endpoints.md).
     form = authorization_query("service-test", REDIRECT_URI, request=request_object)
@@ -1065,11 +1060,7 @@ def test_the_restart_cookie_shows_nothing_of_the_request(flow):
     import zlib
 
     response = flow.authorize(login_hint="810000000030", nonce="nonce-a-lire-dans-le-cookie")
-    cookie = next(
-        header.split(";", 1)[0].split("=", 1)[1]
-        for header in response.headers.getlist("Set-Cookie")
-        if header.startswith("santeid_restart=")
-    )
+    cookie = set_cookie(response, "santeid_restart")
     readable = [cookie.encode()]
     for part in cookie.lstrip(".").split("."):
         try:

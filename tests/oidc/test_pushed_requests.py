@@ -27,6 +27,7 @@ from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import kept_for_restart
 from tests.support.oidc_flow import pkce_pair
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
@@ -424,7 +425,6 @@ def test_the_restart_cookie_of_a_pushed_request_holds_no_client_credentials(app,
     """Keycloak's ``RestartCookieTest.testRestartCookieWithPar``: the request kept for a restart
     (``santeid_restart``, Keycloak's ``KC_RESTART``) holds none of the client's credentials
     sent with the pushed request — here its secret in the form."""
-    from santeid.security import RESTART
 
     register_client(app, token_endpoint_auth_method="client_secret_post")
     pushed = client.post(
@@ -435,13 +435,7 @@ def test_the_restart_cookie_of_a_pushed_request_holds_no_client_credentials(app,
     assert pushed.status_code == 201, pushed.get_json()
     response = _use(client, pushed.get_json()["request_uri"])
     assert "/login-actions/authenticate" in response.headers["Location"]
-    sealed = next(
-        header.split(";", 1)[0].split("=", 1)[1]
-        for header in response.headers.getlist("Set-Cookie")
-        if header.startswith("santeid_restart=")
-    )
-    with app.test_request_context(headers={"Cookie": f"santeid_restart={sealed}"}):
-        kept = RESTART.get()
+    kept = kept_for_restart(app, response)
     assert kept["areq"]["redirect_uri"] == REDIRECT_URI  # the cookie was read
     text = json.dumps(kept)
     assert CLIENT_SECRET not in text

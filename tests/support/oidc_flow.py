@@ -178,6 +178,24 @@ class Flow:
         return response.get_json()
 
 
+def set_cookie(response, name: str) -> str:
+    """The value ``response`` sets for the cookie ``name`` (its first ``Set-Cookie``)."""
+    return next(
+        header.split(";", 1)[0].split("=", 1)[1]
+        for header in response.headers.getlist("Set-Cookie")
+        if header.startswith(f"{name}=")
+    )
+
+
+def kept_for_restart(app, response) -> dict:
+    """The login ``response`` keeps in ``santeid_restart``, as the server reads it back."""
+    from santeid.security import RESTART
+
+    sealed = set_cookie(response, "santeid_restart")
+    with app.test_request_context(headers={"Cookie": f"santeid_restart={sealed}"}):
+        return RESTART.get()
+
+
 def decode(app, token: str) -> tuple[dict, dict]:
     """Verify with the published JWKS only, as a relying party would."""
     jwks = KeySet.import_key_set(app.test_client().get(f"{OIDC}/certs").get_json())

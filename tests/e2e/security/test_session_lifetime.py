@@ -7,6 +7,7 @@ works — as Keycloak's tokens end with their user session (docs/reference/keycl
 
 from __future__ import annotations
 
+import contextlib
 import time
 from urllib.parse import parse_qsl
 from urllib.parse import urlsplit
@@ -36,6 +37,23 @@ MAX_LIFETIME = 5
 IDLE_TIMEOUT = 4
 #: Keycloak's userinfo answer to an access token whose user session is gone.
 USER_SESSION_NOT_FOUND = keycloak_refusal(401, "invalid_token", "user_session_not_found")
+
+
+@contextlib.contextmanager
+def _restarted_shorter(tmp_path, redis_url: str, issuer: str):
+    """santeid restarted on the same store with ``sso_idle_timeout`` lowered to
+    :data:`IDLE_TIMEOUT`, once that time has passed: the sessions stored before are still
+    there but past their new timeouts. Yields its OIDC endpoints' base under the same issuer
+    (the tokens name it), served on the new server's port."""
+    with santeid_process(
+        tmp_path,
+        log_name="shortened.log",
+        SANTEID_ISSUER=issuer,
+        SANTEID_STORE_URL=redis_url,
+        SANTEID_SSO_IDLE_TIMEOUT=str(IDLE_TIMEOUT),
+    ) as server:
+        time.sleep(IDLE_TIMEOUT + 1)
+        yield server.base + urlsplit(issuer).path + "/protocol/openid-connect"
 
 
 def _refresh(server, refresh_token: str) -> requests.Response:
@@ -165,16 +183,7 @@ def test_a_session_idle_under_a_shorter_timeout_refuses_its_refresh_tokens(tmp_p
         issuer = server.issuer
         tokens, browser = browser_login(issuer, sandbox_professional(server.env))
     assert tokens["refresh_expires_in"] == 600
-    with santeid_process(
-        tmp_path,
-        log_name="shortened.log",
-        SANTEID_ISSUER=issuer,
-        SANTEID_STORE_URL=redis_url,
-        SANTEID_SSO_IDLE_TIMEOUT=str(IDLE_TIMEOUT),
-    ) as server:
-        # The same issuer (the tokens name it), served on the new server's port.
-        oidc = server.base + urlsplit(issuer).path + "/protocol/openid-connect"
-        time.sleep(IDLE_TIMEOUT + 1)
+    with _restarted_shorter(tmp_path, redis_url, issuer) as oidc:
         _assert_over(oidc, browser, tokens, "Session not active")
 
 
@@ -204,15 +213,7 @@ def test_the_refresh_that_finds_a_session_over_tells_its_clients_once(tmp_path, 
                 timeout=10,
             )  # fmt: skip
             assert second.status_code == 200, second.text
-        with santeid_process(
-            tmp_path,
-            log_name="shortened.log",
-            SANTEID_ISSUER=issuer,
-            SANTEID_STORE_URL=redis_url,
-            SANTEID_SSO_IDLE_TIMEOUT=str(IDLE_TIMEOUT),
-        ) as server:
-            oidc = server.base + urlsplit(issuer).path + "/protocol/openid-connect"
-            time.sleep(IDLE_TIMEOUT + 1)
+        with _restarted_shorter(tmp_path, redis_url, issuer) as oidc:
             assert _userinfo(oidc, second.json()["access_token"]).status_code == 401
             assert receiver.received == []
             refused = _refresh_at(oidc, tokens["refresh_token"])
