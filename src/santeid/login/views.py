@@ -151,12 +151,18 @@ def _end_for_client_gone(txid: str, tx: dict) -> None:
     its client) nor restarts its login (``RestartLoginCookie.restartSession``), and removes the
     authentication session of a client found gone (``SessionCodeChecks.initialVerify``):
     docs/reference/keycloak-behaviour.md, "Login pages"."""
+    _use_up_without_code(txid, tx)
+    observe.login_failed(tx["client_id"], "client_not_found", professional=tx.get("national_id"))
+
+
+def _use_up_without_code(txid: str, tx: dict) -> None:
+    """Use up login ``tx``, ended without a code: its transaction gone, never started again,
+    a request on the phone withdrawn."""
     svc = services()
     svc.transactions.discard(txid)
     forget_restart(txid)
     if tx.get("ecps_request") and svc.ecps:
         svc.ecps.cancel_request(tx["ecps_request"])
-    observe.login_failed(tx["client_id"], "client_not_found", professional=tx.get("national_id"))
 
 
 #: States of a login not yet proved, which the browser's SSO session may answer instead.
@@ -178,10 +184,7 @@ def _answered_by_sso(txid: str, tx: dict):
     svc = services()
     if svc.transactions.move(txid, tx["state"], {"state": "done"}, current=tx) is None:
         return None  # moved on meanwhile (a proof approved): that code is never sent
-    svc.transactions.discard(txid)
-    forget_restart(txid)
-    if tx.get("ecps_request") and svc.ecps:
-        svc.ecps.cancel_request(tx["ecps_request"])
+    _use_up_without_code(txid, tx)
     return answer
 
 
