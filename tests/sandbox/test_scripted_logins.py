@@ -330,6 +330,33 @@ def test_a_login_being_ended_is_never_unknown(app, flow, client, monkeypatch):
         assert body == done.get_json() or body["state"] == "approved", body
 
 
+def test_a_login_ended_by_another_call_meanwhile_is_never_read_as_waiting(
+    app, flow, client, monkeypatch
+):
+    """A completion that read the login still ``waiting`` just before another call approved
+    and ended it answers the ``done`` answer — not the ``waiting`` it had read."""
+    login = scripted(client, url(flow), NEVER, wait=0).get_json()
+    login_id, phone_request = login["login_id"], login["request"]
+    read, other, ended = logins._transaction, app.test_client(), []
+
+    def read_then_ended_by_another_call(txid):
+        tx = read(txid)
+        if not ended:
+            ended.append(tx["state"])
+            other.post(
+                f"{API}/requests/{phone_request['request_id']}/approve",
+                json={"code": phone_request["code"]},
+            )
+            ended.append(other.post(f"{API}/logins/{login_id}/complete", json={"wait": 0}))
+        return tx
+
+    monkeypatch.setattr(logins, "_transaction", read_then_ended_by_another_call)
+    racing = client.post(f"{API}/logins/{login_id}/complete", json={"wait": 0})
+    seen, done = ended
+    assert seen == "waiting" and done.get_json()["state"] == "done"
+    assert racing.status_code == 200 and racing.get_json() == done.get_json()
+
+
 def failing_code_issuance(monkeypatch) -> None:
     """The store fails once the login transaction is used up, as the code is issued."""
 

@@ -119,7 +119,7 @@ def _follow(txid: str, tx: dict, request, *, proof: str) -> dict:
             national_id=tx["national_id"],
             **proofs.proof_claims(proof, svc.settings, request.amr),
             current=tx,
-        ) or (svc.transactions.get(txid) or tx)
+        ) or _as_stored(txid, tx)
     reason = status if status in ("denied", "expired") else (request.failure or "failed")
     failed = svc.transactions.move(
         txid, "waiting", {"state": "failed", "failure": reason}, current=tx
@@ -131,7 +131,14 @@ def _follow(txid: str, tx: dict, request, *, proof: str) -> dict:
             professional=tx["national_id"],
             auth_mode=proofs.PROOFS[proof].auth_mode,
         )
-    return failed or (svc.transactions.get(txid) or tx)
+    return failed or _as_stored(txid, tx)
+
+
+def _as_stored(txid: str, tx: dict) -> dict:
+    """Transaction ``txid`` as another request left it, once ``tx`` (read earlier in this
+    one) could not be moved: used up meanwhile — its login ended and the transaction
+    discarded — it reads ``done``, never as the stale ``tx`` still ``waiting``."""
+    return services().transactions.get(txid) or {**tx, "state": "done"}
 
 
 def _client_address() -> str:
