@@ -39,6 +39,7 @@ from santeid.i18n import pick_locale
 from santeid.keystore import KeyStoreError
 from santeid.observability import events
 from santeid.proxies import client_address
+from santeid.psc import proofs
 from santeid.security import check_csrf
 from santeid.security import whole_number
 from santeid.services import services
@@ -307,7 +308,7 @@ def dashboard_charts(t: Translator) -> list[Chart]:
         if type_ == events.LOGIN:
             by_mode.setdefault(auth_mode or "unknown", empty())[i] += count
             by_outcome["success"][i] += count
-            if auth_mode == "MOBILE":
+            if auth_mode == proofs.AUTH_MODE_MOBILE:
                 ecps["approved"][i] += count
         elif type_ == events.LOGIN_ERROR:
             by_outcome.setdefault(reason or "failed", empty())[i] += count

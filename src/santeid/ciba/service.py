@@ -132,7 +132,7 @@ class CibaService:
         browser login (``login/authenticators.py``). CARD: always possible; the request waits
         for the workstation to prove the card.
         """
-        if channel == "CARD":
+        if channel == proofs.AUTH_MODE_CARD:
             return MEANS_CARD
         if self.ecps.devices.active_for(professional.national_id):
             return MEANS_ECPS

@@ -36,6 +36,7 @@ from santeid.oidc import keycloak_errors as oidc_errors
 from santeid.oidc import scopes
 from santeid.oidc.tls_client_auth import CertificateMissing
 from santeid.oidc.tls_client_auth import bound_certificate_thumbprint
+from santeid.psc import proofs
 from santeid.security import whole_number
 from santeid.services import services
 
@@ -75,9 +76,9 @@ BINDING_MESSAGE_ERROR = (
 BEARER_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 MAX_NOTIFICATION_TOKEN_LENGTH = 1024
 #: PSC's custom parameter (docs/reference/pro-sante-connect.md §14): the authentication means the
-#: professional uses.
-CHANNELS = ("MOBILE", "CARD")
-DEFAULT_CHANNEL = "MOBILE"
+#: professional uses, named as the ``authMode`` the login will have.
+CHANNELS = proofs.AUTH_MODES
+DEFAULT_CHANNEL = proofs.AUTH_MODE_MOBILE
 #: Longest ``requested_expiry`` honoured when the client's own default is shorter; longer
 #: requests are shortened to it (CIBA Core §7.1 lets the OP choose ``expires_in``).
 MAX_REQUESTED_EXPIRY = 600
