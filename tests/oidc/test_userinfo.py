@@ -14,6 +14,10 @@ from joserfc.jwk import KeySet
 from santeid.app import create_app
 from santeid.oidc.clients import InvalidClientMetadata
 from santeid.storage import MemoryStore
+from tests.support.ciba import auth_headers
+from tests.support.ciba import poll
+from tests.support.ciba import register_ciba_client
+from tests.support.ciba import start
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
@@ -735,6 +739,42 @@ def test_userinfo_of_a_session_stored_but_over_is_session_expired(settings, cloc
         f"{OIDC}/token",
         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
         headers=basic_auth(flow.client["client_id"], flow.client["client_secret"]),
+    )
+    assert refused.get_json()["error_description"] == "Session not active"
+    assert userinfo_refusal(http.get(f"{OIDC}/userinfo", headers=bearer)) == USER_SESSION_NOT_FOUND
+
+
+def test_userinfo_of_a_ciba_grant_past_its_maximum_is_session_expired(settings, clock):
+    """A CIBA login is a user session of its own in Keycloak (``CibaGrantType.createUserSession``):
+    after a restart with a lower ``sso_max_lifetime``, userinfo finds it but no longer valid,
+    "session_expired", as an SSO session stored but over; introspection calls the token
+    inactive. Once a refresh has ended the grant, nothing is found any more."""
+    store = MemoryStore(clock=clock)
+    first = create_app(settings, store=store, clock=clock)
+    meta = register_ciba_client(first)
+    http = first.test_client()
+    started = start(http, meta, sandbox_professional(first))
+    tokens = poll(http, meta, started["auth_req_id"]).get_json()
+    bearer = _bearer(tokens["access_token"])
+    clock.advance(61)  # the access token still verifies
+    assert http.get(f"{OIDC}/userinfo", headers=bearer).status_code == 200
+    host = create_app(
+        settings.replace(sso_max_lifetime=60), store=store, clock=clock, first_start=False
+    )
+    http = host.test_client()
+
+    assert userinfo_refusal(http.get(f"{OIDC}/userinfo", headers=bearer)) == SESSION_EXPIRED
+    introspected = http.post(
+        f"{OIDC}/token/introspect",
+        data={"token": tokens["access_token"]},
+        headers=auth_headers(meta),
+    )
+    assert introspected.get_json() == {"active": False}
+
+    refused = http.post(
+        f"{OIDC}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=auth_headers(meta),
     )
     assert refused.get_json()["error_description"] == "Session not active"
     assert userinfo_refusal(http.get(f"{OIDC}/userinfo", headers=bearer)) == USER_SESSION_NOT_FOUND

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from santeid.observability import record as observe
 from santeid.oidc import backchannel_logout
-from santeid.oidc.authentication import Authentication
 from santeid.psc.claims import sub_for
 from santeid.storage import keys
 
@@ -84,13 +83,8 @@ def end_session_found_over(svc: Services, sid: str | None) -> bool:
     if svc.sessions.over(sid):
         end_session(svc, sid)
         return True
-    family = svc.tokens.family(sid) if sid else None
-    if (
-        family is None
-        or family["auth"].get("sid")
-        or family["state"] != "active"
-        or not svc.tokens.session_reached_end(Authentication.from_dict(family["auth"]))
-    ):
+    grant = svc.tokens.own_session_grant(sid) if sid else None
+    if grant is None or not svc.tokens.grant_reached_end(grant):
         return False
     end_sessionless_grant(svc, str(sid))
     return True

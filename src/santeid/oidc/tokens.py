@@ -297,15 +297,30 @@ class TokenService:
         return not self.sessions.exists(sid) and self._no_grant_holds(sid)
 
     def _no_grant_holds(self, sid: str) -> bool:
-        """No SSO session is ``sid``: neither does a live grant that is its own session."""
+        """No SSO session is ``sid``: neither does a live grant that is its own session —
+        active, and not past ``sso_max_lifetime`` (:meth:`grant_reached_end`)."""
+        grant = self.own_session_grant(sid)
+        return grant is None or self.grant_reached_end(grant)
+
+    def own_session_grant(self, sid: str) -> dict | None:
+        """The active grant without an SSO session (CIBA) whose ``sid`` is the grant itself —
+        Keycloak's user session of its own (``CibaGrantType.createUserSession``) — or None."""
         family = self.family(sid)
-        return family is None or bool(family["auth"].get("sid")) or family["state"] != "active"
+        if family is None or family["auth"].get("sid") or family["state"] != "active":
+            return None
+        return family
+
+    def grant_reached_end(self, family: dict) -> bool:
+        """The grant ``family`` (:meth:`own_session_grant`) is past ``sso_max_lifetime`` — a
+        restart lowered it, as a session stored but over (``SessionStore.over``)."""
+        return self.session_reached_end(Authentication.from_dict(family["auth"]))
 
     def check_live(self, claims: dict) -> None:
         """:meth:`check_not_denied`, then :meth:`session_over` of the token's ``sid``
         (:data:`SESSION_OVER`; :data:`SESSION_STORED_OVER` for a session record still stored
-        but past its timeouts, ``SessionStore.over``), the deny-list entry and the SSO session
-        read together: one store round trip (docs/storage.md).
+        but past its timeouts, ``SessionStore.over``, or a grant that is its own session past
+        ``sso_max_lifetime``, :meth:`grant_reached_end`), the deny-list entry and the SSO
+        session read together: one store round trip (docs/storage.md).
 
         :raises TokenError: as those checks, in that order."""
         deny_key = store_keys.REVOKED_ACCESS_TOKEN.key(str(claims.get("jti")))
@@ -317,8 +332,13 @@ class TokenService:
         denial, session = self.store.get_many(deny_key, session_key)
         self._refuse_denied(denial)
         stored = self.sessions.book.found(session_key, session)
-        if self.sessions.lasting(stored) is None and self._no_grant_holds(sid):
+        if self.sessions.lasting(stored) is not None:
+            return
+        grant = self.own_session_grant(sid)
+        if grant is None:
             raise TokenError(SESSION_OVER if stored is None else SESSION_STORED_OVER)
+        if self.grant_reached_end(grant):
+            raise TokenError(SESSION_STORED_OVER)
 
     def open_family(
         self,

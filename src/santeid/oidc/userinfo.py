@@ -25,8 +25,8 @@ realm="esante-wallet"[, error=…, error_description=…]`` challenge and an emp
 * revoked by itself: "Token verification failed"; its session or grant ended (logout,
   refresh token revoked, replayed code, refused reuse, the session idle for
   ``sso_idle_timeout``): "user_session_not_found"; its session still stored but past its
-  timeouts (a restart with a lower ``sso_idle_timeout`` or ``sso_max_lifetime``):
-  "session_expired";
+  timeouts (a restart with a lower ``sso_idle_timeout`` or ``sso_max_lifetime``), or a CIBA
+  grant past a lowered ``sso_max_lifetime``: "session_expired";
 * its professional gone from the directory: "User not found"; inactive: "User disabled";
 * bound to a certificate not presented (RFC 8705 §3): Keycloak's "Client certificate missing,
   or its thumbprint and one in the refresh token did NOT match".
