@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.support import log_scan
+from tests.support import nested_pytest
 from tests.support.log_scan import LogScan
 
-TESTS_DIR = Path(log_scan.__file__).resolve().parent
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiI4MTAwMDAwMDAwMDQifQ.c2lnbmF0dXJl"
 
 
@@ -311,14 +312,10 @@ def test_logs_nothing_secret():
 def _run_pytest(tmp_path: Path, tests: str) -> subprocess.CompletedProcess:
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["log_scan"]\n')
     (tmp_path / "test_planted.py").write_text(textwrap.dedent(tests))
-    env = dict(os.environ, PYTHONPATH=str(TESTS_DIR))
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-         "--rootdir", str(tmp_path), str(tmp_path)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return nested_pytest.run_pytest(tmp_path, ())
 
 
+@pytest.mark.timeout(300)
 def test_a_run_whose_logs_hold_planted_secrets_fails_and_says_where(tmp_path):
     result = _run_pytest(tmp_path, PLANTED.format(jwt=JWT))
     assert result.returncode == 1, result.stdout + result.stderr

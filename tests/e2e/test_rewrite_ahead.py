@@ -4,14 +4,10 @@ cache is written by the controller, and what a worker reads from it is pytest's 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.support import rewrite_ahead
+from tests.support import nested_pytest
 
-SUPPORT_DIR = Path(rewrite_ahead.__file__).resolve().parent
 FAILING = "def test_compares():\n    left, right = 1, 2\n    assert left == right\n"
 #: A worker lists the rewritten modules cached when it starts, before it imports any test module.
 LIST_CACHE_IN_WORKER = """
@@ -26,12 +22,9 @@ def pytest_configure(config):
 
 
 def _run_pytest(tmp_path: Path, *args: str, write_bytecode: bool = True):
-    env = dict(os.environ, PYTHONPATH=str(SUPPORT_DIR))
-    env["PYTHONDONTWRITEBYTECODE"] = "" if write_bytecode else "1"
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "rewrite_ahead",
-         "--rootdir", str(tmp_path), *args, str(tmp_path)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    return nested_pytest.run_pytest(
+        tmp_path, ("xdist.plugin", "rewrite_ahead"), *args, timeout=120,
+        PYTHONDONTWRITEBYTECODE="" if write_bytecode else "1",
     )  # fmt: skip
 
 
