@@ -62,10 +62,12 @@ COVERAGE_FLOOR ?= 84
 ## santeid's modules are compiled to bytecode first and Python's bytecode cache is on for the run
 ## (PYTHONDONTWRITEBYTECODE emptied, where the environment sets it): the ≈ 200 servers and
 ## commands the suite starts would otherwise each compile what they import from source again.
+## The 25 slowest tests are listed at the end: a test nearing its time limit (120 s unless it
+## says otherwise) on a loaded machine shows there before it fails.
 test: $(STAMP) check-redis check-postgres lint
 	$(BIN)/python -m compileall -q src
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n auto --dist loadscope --cov=santeid --cov-branch --cov-report=term:skip-covered \
-	  --cov-fail-under=$(COVERAGE_FLOOR)
+	  --cov-fail-under=$(COVERAGE_FLOOR) --durations=25
 
 check-redis:
 	@command -v redis-server >/dev/null 2>&1 || { \
