@@ -84,6 +84,70 @@ def test_a_login_and_a_refused_identifier_are_events(app, flow):
     assert success.source == "127.0.0.1" and success.request_id
 
 
+def _sign_in_as_admin(client) -> None:
+    import re
+
+    page = client.get("/admin/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    signed_in = client.post(
+        "/admin/login",
+        data={"user": "admin", "password": "santeid-demo-admin", "csrf_token": csrf},
+    )
+    assert signed_in.status_code == 302
+
+
+def _chart_total(client, chart: str, series: str) -> int:
+    figures = client.get("/admin/dashboard.csv").get_data(as_text=True).splitlines()
+    return sum(
+        int(line.rsplit(",", 1)[1])
+        for line in figures
+        if line.startswith(f"{chart},") and line.rsplit(",", 2)[1] == series
+    )
+
+
+def test_a_code_from_the_sso_session_is_a_login_event_of_its_own_kind(app, client, flow):
+    """Keycloak writes a ``LOGIN`` event for a login by its identity cookie (``SSOTest``,
+    docs/reference/keycloak-behaviour.md, "Events of a login by SSO"): so does santeid, with
+    the reason ``sso`` and the session's ``authMode``, counted apart from the logins that used
+    a means — at the authorization endpoint and at a login page left open while another tab
+    logged in. Neither is a login started, completed or an e-CPS approval."""
+    from santeid.observability.events import SSO
+    from santeid.observability.metrics import OWN_METRICS
+
+    client_id = flow.client["client_id"]
+
+    def sample(name: str, **labels) -> float:
+        return OWN_METRICS.get_sample_value(name, {"client": client_id, **labels}) or 0
+
+    left_open = flow.authorize(state="tab1").headers["Location"]
+    assert flow.http.get(left_open).status_code == 200
+    flow.full_login()
+    (login,) = app.extensions["santeid"].events.list(types=(LOGIN,))
+    assert login.reason is None
+    before = {name: sample(name) for name in ("santeid_logins_started_total",
+                                              "santeid_logins_sso_total")}  # fmt: skip
+    completed = sample("santeid_logins_completed_total", auth_mode=login.auth_mode)
+
+    assert flow.code_from(flow.authorize())["code"]  # the authorization endpoint answers
+    assert flow.code_from(flow.http.get(left_open))["state"] == "tab1"  # the page left open
+
+    newest = app.extensions["santeid"].events.list(types=(LOGIN,))
+    assert len(newest) == 3
+    for event in newest[:2]:
+        assert (event.reason, event.client_id) == (SSO, client_id)
+        assert (event.auth_mode, event.professional) == (login.auth_mode, login.professional)
+        assert event.source == "127.0.0.1" and event.request_id
+    assert sample("santeid_logins_sso_total") == before["santeid_logins_sso_total"] + 2
+    assert sample("santeid_logins_started_total") == before["santeid_logins_started_total"]
+    assert sample("santeid_logins_completed_total", auth_mode=login.auth_mode) == completed
+
+    _sign_in_as_admin(client)
+    assert _chart_total(client, "logins-mode", "SSO") == 2
+    assert _chart_total(client, "logins-mode", login.auth_mode) == 1
+    assert _chart_total(client, "logins-outcome", "success") == 1
+    assert _chart_total(client, "ecps", "approved") == (1 if login.auth_mode == "MOBILE" else 0)
+
+
 def test_events_record_the_client_a_trusted_proxy_forwards(settings):
     """An event's source address is the client the trusted proxy 127.0.0.1 (the test client's
     address) forwards, not the proxy; a forged header from anyone else is not believed."""
@@ -136,7 +200,6 @@ def test_a_ciba_login_approved_at_once_by_the_sandbox_is_on_the_dashboard(app, c
     """The sandbox approves some professionals' CIBA requests as they are made: that decision is
     a CIBA outcome and a successful login like any other, in the events and on the dashboard."""
     import base64
-    import re
 
     from santeid.observability.events import CIBA_OUTCOME
 
@@ -165,25 +228,10 @@ def test_a_ciba_login_approved_at_once_by_the_sandbox_is_on_the_dashboard(app, c
         "ciba-dashboard",
     )
 
-    page = client.get("/admin/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    signed_in = client.post(
-        "/admin/login",
-        data={"user": "admin", "password": "santeid-demo-admin", "csrf_token": csrf},
-    )
-    assert signed_in.status_code == 302
-    figures = client.get("/admin/dashboard.csv").get_data(as_text=True).splitlines()
-
-    def total(chart: str, series: str) -> int:
-        return sum(
-            int(line.rsplit(",", 1)[1])
-            for line in figures
-            if line.startswith(f"{chart},") and line.rsplit(",", 2)[1] == series
-        )
-
-    assert total("logins-mode", "MOBILE") == 1
-    assert total("logins-outcome", "success") == 1
-    assert total("ciba", "approved") == 1
+    _sign_in_as_admin(client)
+    assert _chart_total(client, "logins-mode", "MOBILE") == 1
+    assert _chart_total(client, "logins-outcome", "success") == 1
+    assert _chart_total(client, "ciba", "approved") == 1
 
 
 def test_the_access_record_reads_the_basic_client_id_as_client_authentication_does():

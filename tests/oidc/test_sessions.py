@@ -186,6 +186,29 @@ def test_logout_with_hint_redirects_with_state_and_ends_everything(flow, client)
     assert client.get(f"{OIDC}/userinfo", headers=headers).status_code == 401
 
 
+def test_a_logout_in_one_browser_leaves_the_other_browsers_session(flow, app, client):
+    """Keycloak's ``SSOTest.multipleSessions``: one professional logged in from two browsers
+    has two sessions; the first browser's logout ends its own, and its next request gets the
+    login page, while the second browser's is answered by its session, a ``LOGIN`` event of
+    reason ``sso`` (docs/reference/keycloak-behaviour.md, "Events of a login by SSO")."""
+    from santeid.observability.events import LOGIN
+    from santeid.observability.events import SSO
+
+    other = Flow(app, app.test_client(), flow.client)
+    first, second = flow.full_login(), other.full_login()
+    assert first["session_state"] != second["session_state"]
+    logout = {"id_token_hint": first["id_token"],
+              "post_logout_redirect_uri": "https://service.example.org/logged-out"}  # fmt: skip
+    assert client.get(f"{OIDC}/logout", query_string=logout).status_code == 302
+
+    assert "/login-actions/authenticate" in flow.authorize().headers["Location"]
+    answer = other.code_from(other.authorize())
+    assert answer["session_state"] == second["session_state"]
+    assert other.token(answer["code"]).status_code == 200
+    newest = app.extensions["santeid"].events.list(types=(LOGIN,))[0]
+    assert newest.reason == SSO
+
+
 def test_server_to_server_logout_with_only_the_hint(flow, app):
     """PSC's back-end logout: a GET with only id_token_hint, from another HTTP client."""
     tokens = flow.full_login()

@@ -57,6 +57,8 @@ PAGE = 50
 #: Failed sign-ins from one address allowed per window before the form answers 429.
 SIGN_IN_LIMIT = rate_limits.ADMIN_SIGN_IN.of()
 HOURS = 48
+#: The series of the logins-by-mode chart counting codes issued from an SSO session.
+SSO_SERIES = "SSO"
 _hasher = PinHasher()
 
 
@@ -305,7 +307,10 @@ def dashboard_charts(t: Translator) -> list[Chart]:
                 type_ = events.LOGIN
             elif reason == "denied":
                 type_ = events.LOGIN_ERROR
-        if type_ == events.LOGIN:
+        if type_ == events.LOGIN and reason == events.SSO:
+            # Answered by the SSO session: a login at a service, no means used, no outcome.
+            by_mode.setdefault(SSO_SERIES, empty())[i] += count
+        elif type_ == events.LOGIN:
             by_mode.setdefault(auth_mode or "unknown", empty())[i] += count
             by_outcome["success"][i] += count
             if auth_mode == proofs.AUTH_MODE_MOBILE:

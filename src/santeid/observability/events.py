@@ -41,6 +41,8 @@ DEVICE_REVOCATION = "DEVICE_REVOCATION"
 DEVICE_LOCK = "DEVICE_LOCK"
 PIN_FAILURE = "PIN_FAILURE"
 OFFLINE_CODE_LOCK = "OFFLINE_CODE_LOCK"
+#: The reason of a ``LOGIN`` answered by the browser's SSO session: no means was used.
+SSO = "sso"
 #: Admin events: a change an operator made (console or command).
 ADMIN_CLIENT = "ADMIN_CLIENT"
 ADMIN_KEY = "ADMIN_KEY"

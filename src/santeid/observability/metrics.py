@@ -58,6 +58,11 @@ LOGINS_COMPLETED = _counter(
     "Browser logins completed (authorization code issued).",
     ["client", "auth_mode"],
 )
+LOGINS_BY_SSO = _counter(
+    "santeid_logins_sso_total",
+    "Codes issued from the browser's SSO session, without a login.",
+    ["client"],
+)
 LOGINS_FAILED = _counter(
     "santeid_logins_failed_total",
     "Browser logins refused or abandoned, and cards refused at the CIBA CARD channel, by reason.",
@@ -210,6 +215,10 @@ def login_started(client_id: str) -> None:
 
 def login_completed(client_id: str, auth_mode: str) -> None:
     LOGINS_COMPLETED.labels(_label(client_id), _label(auth_mode)).inc()
+
+
+def login_by_sso(client_id: str) -> None:
+    LOGINS_BY_SSO.labels(_label(client_id)).inc()
 
 
 def login_failed(client_id: str, reason: str, auth_mode: str | None = None) -> None:

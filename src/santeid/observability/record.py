@@ -27,6 +27,22 @@ def login_completed(client_id: str, auth_mode: str, *, professional: str | None)
     events.record(events.LOGIN, client_id=client_id, professional=professional, auth_mode=auth_mode)
 
 
+def login_by_sso(client_id: str, auth_mode: str, *, professional: str) -> None:
+    """A code issued from the browser's SSO session, without a login (at the authorization
+    endpoint, or at a login page once another tab logged in): a ``LOGIN`` event with the
+    reason :data:`santeid.observability.events.SSO` and the session's ``authMode``, as
+    Keycloak writes a ``LOGIN`` event for a login by its identity cookie (its ``SSOTest``,
+    docs/reference/keycloak-behaviour.md, "Events of a login by SSO")."""
+    metrics.login_by_sso(client_id)
+    events.record(
+        events.LOGIN,
+        client_id=client_id,
+        professional=professional,
+        auth_mode=auth_mode,
+        reason=events.SSO,
+    )
+
+
 #: Card refusals (``santeid.cps.cards.CardError`` codes) → the login failure reason: someone
 #: absent from the directory or inactive as for a typed identifier, the others the card's own.
 _CARD_FAILURES = {"unknown_professional": "unknown_id", "inactive_professional": "inactive"}

@@ -36,6 +36,7 @@ from santeid.cache_control import no_store
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.interaction import PendingLogin
+from santeid.observability import record as observe
 from santeid.oidc import grant_types
 from santeid.oidc import keycloak_errors
 from santeid.oidc import pkce
@@ -966,6 +967,9 @@ def sso_answer(areq: AuthorizationRequest, client: Client | None, writes: Batch)
     show_sso_state(authentication)
     code, _ = new_code(areq, authentication, writes)
     writes.run()
+    observe.login_by_sso(
+        areq.client_id, authentication.auth_mode, professional=authentication.national_id
+    )
     return code_response(areq, client, authentication, code)
 
 
