@@ -46,9 +46,10 @@ def signed_with(kid: str, new_token: Callable[[], str]) -> str:
     return wait_for(token_of_the_key, what=f"a token signed with {kid}")
 
 
-def forged(token: str, kid: str) -> str:
-    """The token's claims signed again by a key of the test's own under ``kid``."""
-    claims = jwt.decode(token, options={"verify_signature": False})
+def forged(token: str, kid: str, **changes: str) -> str:
+    """The token's claims, with ``changes`` (another ``iss``…), signed again by a key of the
+    test's own under ``kid``."""
+    claims = jwt.decode(token, options={"verify_signature": False}) | changes
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
