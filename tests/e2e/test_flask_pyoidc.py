@@ -22,7 +22,20 @@ token (signature against ``jwks_uri``, ``iss``, ``aud``, ``nonce``, ``exp``), re
 ``@oidc_logout`` clears them and sends the browser to ``end_session_endpoint`` with
 ``id_token_hint``, ``post_logout_redirect_uri`` (the logout view itself) and a ``state`` it
 checks on the way back; an error from the provider or a failed check is handed to the
-``@error_view`` (and logged at ``ERROR``)."""
+``@error_view`` (and logged at ``ERROR``).
+
+The bearer-token API (``@token_auth``, ``@access_control``, ``flask_pyoidc.py``'s
+``introspect_token``): the token is introspected at the discovered ``introspection_endpoint``
+(RFC 7662, ``token_type_hint=access_token``, HTTP Basic) and must be ``active``, name the
+client in ``aud`` and hold every scope of ``scopes_required``; no ``Authorization`` header is
+401, a refused token 403. PSC's access tokens carry no ``aud``: the library's ``result['aud']``
+raises ``KeyError`` and Flask answers 500 for every active token, so the service's
+``PscTokenAuthentication`` reads ``client_id`` there for the ``psc-api`` provider, and the
+rest of the check meets santeid's answers. Token refresh: ``valid_access_token()`` sends the
+refresh token to the token endpoint when the access token has expired or with
+``force_refresh=True``, and answers ``None`` when refused; ``session_refresh_interval_seconds``
+makes ``@oidc_auth`` send the browser back with ``prompt=none`` once the interval has passed
+(``user_session.py``'s ``should_refresh``), and hands an error answer to ``@error_view``."""
 
 from __future__ import annotations
 
