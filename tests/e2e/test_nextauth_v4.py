@@ -57,7 +57,14 @@ needs_node_20_9 = pytest.mark.skipif(
     reason="Next.js 16 needs Node.js 20.9 or later",
 )
 
-pytestmark = [pytest.mark.server, pytest.mark.browser, needs_node_and_npm, needs_node_20_9]
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.browser,
+    needs_node_and_npm,
+    needs_node_20_9,
+    # The first test waits for the service's `next build` (once per checkout).
+    pytest.mark.timeout(300),
+]
 
 CLIENT_ID = "nextauth-service"
 SECRET = "a-long-secret-for-the-nextauth-service-001"

@@ -388,6 +388,7 @@ def test_the_sso_session_ended_elsewhere(browser, server, app):
     assert _open(browser, app) == {"loggedIn": False, "error": None}, console(browser)
 
 
+@pytest.mark.timeout(300)  # waits out the 60 s idle itself: ≈ 1 min on an idle machine
 def test_auto_logout_after_the_session_idle(chromium, idle_server, idle_app):
     """With santeid's SSO Session Idle at 60 s: the library renews the tokens 30 s before the
     refresh token would lapse (keeping santeid's session alive), and, the user idle for the

@@ -25,7 +25,12 @@ from tests.support.openapi_contracts import contract_failures
 from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
-pytestmark = [pytest.mark.server, pytest.mark.redis]
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.redis,
+    # A contract run sends hundreds of requests: ≈ 1 min for the largest on an idle machine.
+    pytest.mark.timeout(300),
+]
 
 #: The same requests on every run (derandomize), per operation as many valid as invalid; an
 #: event stream (held open 4 × ecps_long_poll s) once.
