@@ -1167,6 +1167,49 @@ def test_back_and_refresh_after_refused_identifiers_keep_the_login_page(flow, cl
     assert answer["state"] == "buttons"
 
 
+def test_a_refused_identifier_stays_typed_and_the_next_one_logs_in(flow, client, app):
+    """Keycloak's ``LoginTest.loginInvalidUsername`` and ``loginChangeUserAfterInvalidPassword``:
+    the form comes back with what was typed in its field and the error, and the same login
+    then ends with another identifier, its ``state`` kept (docs/reference/keycloak-behaviour.md,
+    "Login forms: `LoginTest`, `LogoutTest` and `ReAuthenticationTest`, method by method")."""
+    authorized = flow.authorize(state="after-refusal")
+    login_url = authorized.headers["Location"]
+    page = client.get(login_url).get_data(as_text=True)
+    refused = client.post(
+        login_url, data={"national_id": "899999999999", "csrf_token": flow.csrf(page)}
+    )
+    assert refused.status_code == 400
+    form = refused.get_data(as_text=True)
+    assert re.search(r'id="national_id"[^>]*value="899999999999"', form) or re.search(
+        r'value="899999999999"[^>]*id="national_id"', form
+    ), form
+    assert 'role="alert"' in form
+    answer = flow.code_from(flow.login(authorized, sandbox_professional(app)))
+    assert answer["state"] == "after-refusal" and answer["code"]
+
+
+def test_an_empty_identifier_is_refused_on_the_form(flow, client):
+    """``LoginTest.loginMissingUsername``: nothing typed is an error on the login form, not an
+    error page, and no login starts."""
+    for typed in ("", "   "):
+        response = _post_identifier(flow, client, typed)
+        assert response.status_code == 400
+        body = response.get_data(as_text=True)
+        assert 'id="national_id"' in body and 'role="alert"' in body
+
+
+def test_spaces_around_the_identifier_log_the_same_professional_in(app):
+    """``LoginTest.loginWithWhitespaceSuccess``: spaces and a tab around the identifier (and
+    between its groups of digits) are no obstacle, and the professional is the same as without
+    them: the ID tokens' ``sub`` agree."""
+    national_id = sandbox_professional(app)
+    meta = register_client(app)
+    typed = f" {national_id[:3]} {national_id[3:]} \t "
+    spaced = Flow(app, app.test_client(), meta).full_login(typed)
+    plain = Flow(app, app.test_client(), meta).full_login(national_id)
+    assert decode(app, spaced["id_token"])[1]["sub"] == decode(app, plain["id_token"])[1]["sub"]
+
+
 def test_professional_without_authenticator_cannot_log_in(flow, client, app):
     svc = app.extensions["santeid"]
     others = [

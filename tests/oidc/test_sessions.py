@@ -866,3 +866,53 @@ def test_a_login_after_a_logout_in_another_tab_is_seen_by_the_first_tab(flow, ap
     again = flow.full_login()
     answer = flow.code_from(flow.authorize(state="tab1"))
     assert answer["session_state"] == again["session_state"] != first["session_state"]
+
+
+def test_a_new_login_page_after_one_left_to_expire_says_nothing_of_it(clocked_app, clock):
+    """Keycloak's ``LoginTest.openLoginFormAfterExpiredCode``: a login page left past its
+    lifetime, then a new authorization request: the new login page carries no "timed out"
+    notice (that is for the expired page used again), and the login ends with a code."""
+    app = clocked_app
+    flow = Flow(app, app.test_client(), register_client(app))
+    _login_page(flow, state="abandoned")
+    clock.advance(app.extensions["santeid"].settings.login.transaction_lifetime + 1)
+
+    fresh = flow.authorize(state="fresh")
+    page = flow.http.get(fresh.headers["Location"]).get_data(as_text=True)
+    assert 'id="national_id"' in page
+    assert 'id="login-restarted"' not in page
+    answer = flow.code_from(flow.login(fresh, sandbox_professional(app)))
+    assert answer["state"] == "fresh"
+
+
+def test_a_login_form_sent_just_within_its_lifetime_logs_in(clocked_app, clock):
+    """``LoginTest.loginNoTimeoutWithLongWait`` with santeid's own lifetime: a form posted one
+    second before ``login_transaction_lifetime`` ends is a login, not a restart (Keycloak's
+    test waits 1700 s of its 1800 s "Login timeout")."""
+    app = clocked_app
+    flow = Flow(app, app.test_client(), register_client(app))
+    authorized = flow.authorize(state="slow")
+    login_url = authorized.headers["Location"]
+    page = flow.http.get(login_url).get_data(as_text=True)
+    clock.advance(app.extensions["santeid"].settings.login.transaction_lifetime - 1)
+    posted = flow.http.post(
+        login_url, data={"national_id": sandbox_professional(app), "csrf_token": flow.csrf(page)}
+    )
+    assert posted.status_code == 303
+    assert _txid(posted.headers["Location"]) == _txid(login_url)
+    answer = flow.code_from(flow.http.get(f"{LOGIN_ACTIONS}/complete?tx={_txid(login_url)}"))
+    assert answer["state"] == "slow"
+
+
+def test_after_the_sessions_maximum_the_form_comes_back_and_opens_a_new_session(clocked_app, clock):
+    """``LoginTest.loginAfterExpiredTimeout``: past the SSO session's maximum lifetime, the
+    browser's next authorization request shows the login form (not a code), and the login
+    opens a session of its own."""
+    app = clocked_app
+    flow = Flow(app, app.test_client(), register_client(app))
+    first = flow.full_login()
+    clock.advance(app.extensions["santeid"].settings.login.sso_max_lifetime + 1)
+    again = flow.authorize()
+    assert "/login-actions/authenticate" in again.headers["Location"]
+    second = flow.code_from(flow.login(again, sandbox_professional(app)))
+    assert second["session_state"] != first["session_state"]
