@@ -11,8 +11,10 @@ from santeid.settings.base import Section
 
 
 class LoginSettings(Section):
-    #: Time a professional has to finish logging in on the login page.
-    transaction_lifetime: Annotated[Seconds, FlatName("login_transaction_lifetime")] = 600
+    #: Time a professional has to finish logging in on the login page: Keycloak's default
+    #: "Login timeout" (``accessCodeLifespanLogin``, 30 min; docs/reference/keycloak-behaviour.md,
+    #: "Login forms"), PSC publishing none of its own.
+    transaction_lifetime: Annotated[Seconds, FlatName("login_transaction_lifetime")] = 1800
     #: SSO session: 4 h at most, 30 min idle (PSC IG).
     sso_max_lifetime: Seconds = 14400
     sso_idle_timeout: Seconds = 1800
