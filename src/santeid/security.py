@@ -486,7 +486,11 @@ def page_policy(frame_ancestors: str = "'none'") -> str:
 
 #: Headers every response carries unless its view set its own.
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
-#: And every HTML page.
+#: Every HTML page, framed or not: no search engine indexes or follows it, as Keycloak's
+#: default ``X-Robots-Tag: none`` on its pages (docs/reference/keycloak-behaviour.md, "Login
+#: forms", ``testBrowserSecurityHeaders``).
+NOT_INDEXED = ("X-Robots-Tag", "none")
+#: And every HTML page not framed.
 HTML_SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("Content-Security-Policy", page_policy()),
@@ -527,6 +531,7 @@ def add_security_headers(response):
             defaults += HTML_SECURITY_HEADERS
         else:
             defaults += (("Content-Security-Policy", page_policy(ancestors)), NO_STORE)
+        defaults += (NOT_INDEXED,)
     # (The INSi fast path adds these headers outside any request context: API clients, which
     # HSTS does not concern.)
     if has_request_context() and request.scheme == "https" and not _is_loopback(request.host):

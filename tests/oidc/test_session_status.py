@@ -62,6 +62,7 @@ def test_the_iframe_pages_may_be_framed_by_any_site(app, client, path):
     response = client.get(path)
     assert response.status_code == 200
     assert "X-Frame-Options" not in response.headers
+    assert response.headers["X-Robots-Tag"] == "none"  # framed, and still never indexed
     policy = [d.strip() for d in response.headers["Content-Security-Policy"].split(";")]
     assert "frame-ancestors *" in policy, policy
     assert "script-src 'self'" in policy and "default-src 'self'" in policy

@@ -6,8 +6,9 @@ SSO session's cookies (``santeid_auth_session`` from the authorization endpoint,
 ``Secure; SameSite=None`` as Keycloak's ``KEYCLOAK_IDENTITY`` and ``AUTH_SESSION_ID``, else
 ``SameSite=Lax`` without ``Secure`` (which ``SameSite=None`` requires); CSP with
 ``default-src 'self'`` and ``frame-ancestors 'none'``, ``X-Frame-Options: DENY``,
-``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer`` and
-``Cache-Control: no-store`` on the login page and the admin console's pages."""
+``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+``Cache-Control: no-store`` and ``X-Robots-Tag: none`` on the login page and the admin console's
+pages."""
 
 from __future__ import annotations
 
@@ -128,6 +129,7 @@ def _check_headers(response: requests.Response) -> None:
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert "no-store" in headers["Cache-Control"]
+    assert headers["X-Robots-Tag"] == "none"
 
 
 def test_the_login_page(server):
