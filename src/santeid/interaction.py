@@ -13,6 +13,7 @@ by every worker); the login pages read only its ``locale`` and ``login_hint`` ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
@@ -76,10 +77,14 @@ class AuthorizationSide(Protocol):
         kept by the browser beyond its transaction (``santeid_restart``) is started again, or
         refused to its client, only while this holds."""
 
-    def answer_by_sso(self, request: dict) -> ResponseReturnValue | None:
+    def answer_by_sso(
+        self, request: dict, *, claim: Callable[[], bool]
+    ) -> ResponseReturnValue | None:
         """The answer to ``request`` (a code) from this browser's SSO session when that session
         answers it without a login — another tab logged in while this login's page was open —
-        else None. Returns the response."""
+        else None. Returns the response. ``claim`` ends the login the page ran, atomically,
+        once the session is found to answer and before the code is written or the login
+        recorded: False (the login moved on meanwhile, a proof approved) answers None."""
 
 
 def _halves() -> dict[str, Any]:

@@ -706,6 +706,42 @@ def test_a_login_page_left_open_is_answered_by_the_session_another_tab_opened(fl
     assert 'id="already-logged-in"' in again.get_data(as_text=True)
 
 
+def test_a_proof_approved_while_the_session_answers_the_page_ends_the_login_its_own_way(
+    flow, app, monkeypatch
+):
+    """The narrow race of a page left open: the SSO session another tab opened is found to
+    answer it, and in that instant the page's own proof is approved. The proof ends the
+    login: the session writes no code for it and no ``LOGIN`` of reason ``sso`` is recorded
+    — once the code was written and recorded first, that code was never sent, yet its event
+    stayed — and the approved login goes on to the service."""
+    from santeid.observability.events import LOGIN
+    from santeid.oidc import authorize
+    from santeid.psc import proofs
+
+    svc = app.extensions["santeid"]
+    left_open = _login_page(flow, state="tab1")
+    txid = _txid(left_open)
+    flow.code_from(flow.login(flow.authorize(state="tab2"), sandbox_professional(app)))
+    logins_before = len(svc.events.list(types=(LOGIN,)))
+    session_satisfies = authorize.session_satisfies
+
+    def approved_meanwhile(areq, authentication):
+        claims = proofs.proof_claims("sandbox", svc.settings)
+        assert svc.transactions.approve(txid, national_id=sandbox_professional(app), **claims)
+        return session_satisfies(areq, authentication)
+
+    monkeypatch.setattr(authorize, "session_satisfies", approved_meanwhile)
+    page = flow.http.get(left_open)
+    monkeypatch.undo()
+
+    assert "Location" not in page.headers  # nothing sent to the service from the session
+    assert len(svc.events.list(types=(LOGIN,))) == logins_before
+    assert svc.transactions.get(txid)["state"] == "approved"
+    answer = flow.code_from(flow.http.get(f"{LOGIN_ACTIONS}/complete?tx={txid}"))
+    assert answer["state"] == "tab1"
+    assert flow.token(answer["code"]).status_code == 200
+
+
 def test_a_login_page_asking_for_a_new_login_is_not_answered_by_the_session(flow, app):
     """A request the SSO session does not answer (``prompt=login``, like ``max_age``): its page
     stays the login form, as Keycloak's restarted flow shows it again."""

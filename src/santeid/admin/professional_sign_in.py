@@ -14,6 +14,8 @@ the OpenID Connect side.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import redirect
 from flask import url_for
 
@@ -60,10 +62,10 @@ class ConsoleAwareAuthorization:
             return True  # the console's own sign-in: no registered client to lose
         return bool(self.oidc_side.still_answerable(request))
 
-    def answer_by_sso(self, request: dict):
+    def answer_by_sso(self, request: dict, *, claim: Callable[[], bool]):
         if request.get(_MARK):
             return None  # the console's own sign-in opens no SSO session, nor is answered by one
-        return self.oidc_side.answer_by_sso(request)
+        return self.oidc_side.answer_by_sso(request, claim=claim)
 
 
 def init_app(app) -> None:

@@ -178,12 +178,16 @@ def _answered_by_sso(txid: str, tx: dict):
     KC_RESTART"); else None. A proof approved meanwhile ends the login its own way."""
     if tx["state"] not in _UNPROVED:
         return None
-    answer = authorization().answer_by_sso(tx["areq"])
+
+    def end_this_login() -> bool:
+        # Before the code is written and the LOGIN recorded: a proof approved meanwhile ends
+        # the login its own way, and the session then writes no code and records nothing.
+        moved = services().transactions.move(txid, tx["state"], {"state": "done"}, current=tx)
+        return moved is not None
+
+    answer = authorization().answer_by_sso(tx["areq"], claim=end_this_login)
     if answer is None:
         return None
-    svc = services()
-    if svc.transactions.move(txid, tx["state"], {"state": "done"}, current=tx) is None:
-        return None  # moved on meanwhile (a proof approved): that code is never sent
     _use_up_without_code(txid, tx)
     return answer
 

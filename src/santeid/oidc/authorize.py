@@ -17,6 +17,7 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import fields
@@ -954,15 +955,26 @@ def current_sso(batch: Batch | None = None) -> Authentication | None:
     return authentication
 
 
-def sso_answer(areq: AuthorizationRequest, client: Client | None, writes: Batch) -> Response | None:
+def sso_answer(
+    areq: AuthorizationRequest,
+    client: Client | None,
+    writes: Batch,
+    *,
+    claim: Callable[[], bool] | None = None,
+) -> Response | None:
     """The code answering ``areq`` (of ``client``, as the caller read it) from the browser's
     SSO session when that session answers it without a login (:func:`session_satisfies`),
     else None — and then nothing of ``writes`` has run. The session's use, and the code it
     answers: one store round trip. A logout removing the session meanwhile leaves that code
     worthless, as one sent just before it: the token endpoint finds no session
-    (TokenService.open_family, "Code not valid")."""
+    (TokenService.open_family, "Code not valid"). ``claim``: called once the session is
+    found to answer, before any code is written or any event recorded; False (what the
+    answer was to end has moved on meanwhile, e.g. a login page's proof approved) answers
+    None, nothing written nor recorded."""
     authentication = current_sso(writes)
     if authentication is None or not session_satisfies(areq, authentication):
+        return None
+    if claim is not None and not claim():
         return None
     show_sso_state(authentication)
     code, _ = new_code(areq, authentication, writes)

@@ -3,6 +3,8 @@ are done (SSO session, then the authorization response of RFC 6749 §4.1.2 / §4
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from santeid.oidc.authentication import Authentication
 from santeid.oidc.authorize import AuthorizationRequest
 from santeid.oidc.authorize import browser_sid
@@ -76,7 +78,7 @@ class OidcAuthorizationSide:
             return None
         return client
 
-    def answer_by_sso(self, request: dict):
+    def answer_by_sso(self, request: dict, *, claim: Callable[[], bool]):
         """The code from the browser's SSO session, as the authorization endpoint answers
         (:func:`santeid.oidc.authorize.sso_answer`): Keycloak's login pages restart their flow
         once another tab logged in, and its cookie authenticator answers
@@ -94,4 +96,4 @@ class OidcAuthorizationSide:
         client = self._answerable_client(request)
         if client is None:
             return None
-        return sso_answer(areq, client, services().store.batch())
+        return sso_answer(areq, client, services().store.batch(), claim=claim)
