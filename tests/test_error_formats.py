@@ -1,7 +1,9 @@
 """Every route answers its errors in the format its API declared (``santeid.error_formats``):
 JSON for the JSON APIs (OAuth error object, RFC 9457 problem, FHIR OperationOutcome), SOAP
-faults for INSi SOAP, an HTML page for pages. Walks the application's URL map, so a new route
-is checked without being listed here."""
+faults for INSi SOAP, an HTML page for pages — under Keycloak's root path (``/auth``), the page
+to a browser and the JSON error object to any other client, whatever the endpoint, as Keycloak's
+``KeycloakErrorHandler``. Walks the application's URL map, so a new route is checked without
+being listed here."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pytest
 from flask import url_for
 
 from santeid import error_formats
+from santeid.raw_paths import keycloak_root
 
 MEDIA_TYPES = {
     error_formats.JSON_OAUTH: "application/json",
@@ -18,6 +21,11 @@ MEDIA_TYPES = {
     error_formats.HTML: "text/html",
 }
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: A browser's ``Accept`` on a navigation (Chromium's).
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
+#: Each request of the walks below: without ``Accept`` (the test client, as a script), then as
+#: a browser.
+ACCEPTS = ({}, {"Accept": BROWSER})
 
 
 def _value(rule, name: str):
@@ -40,6 +48,18 @@ def _routes(app):
             url = url_for(rule.endpoint, **{name: _value(rule, name) for name in rule.arguments})
             methods = [m for m in METHODS if m in rule.methods]
             yield rule, url, methods
+
+
+def _answered_in(app, url: str, fmt: error_formats.ErrorFormat, headers: dict):
+    """The format an error of ``url``, declared ``fmt``, is answered in for a request with
+    ``headers``: ``fmt``, but under Keycloak's root path a ``json-oauth`` or ``html`` one is the
+    page for a browser and the JSON error object for anyone else."""
+    root = keycloak_root(app.extensions["santeid"].settings.issuer_path)
+    under_root = root is not None and (url == root or url.startswith(root + "/"))
+    if not under_root or fmt.render is not None or fmt.name not in ("json-oauth", "html"):
+        return fmt
+    browser = headers.get("Accept") == BROWSER
+    return error_formats.ErrorFormat(error_formats.HTML if browser else error_formats.JSON_OAUTH)
 
 
 def _assert_format(response, fmt: error_formats.ErrorFormat, status: int, where: str) -> None:
@@ -70,18 +90,24 @@ def test_a_bug_in_any_view_is_a_500_in_its_format(app, client, caplog):
     for rule, url, methods in _routes(app):
         app.view_functions[rule.endpoint] = fail
         fmt = error_formats.for_endpoint(rule.endpoint)
-        response = client.open(url, method=methods[0])
-        _assert_format(response, fmt, 500, f"{methods[0]} {url} ({rule.endpoint})")
-        checked += 1
-    assert checked > 40
+        for headers in ACCEPTS:
+            response = client.open(url, method=methods[0], headers=headers)
+            answered = _answered_in(app, url, fmt, headers)
+            _assert_format(response, answered, 500, f"{methods[0]} {url} ({rule.endpoint})")
+            checked += 1
+    assert checked > 80
 
 
 def test_an_oversized_parameter_is_a_400_in_its_format(app, client):
     limit = app.extensions["santeid"].settings.http.max_parameter_length
     for rule, url, methods in _routes(app):
         fmt = error_formats.for_endpoint(rule.endpoint)
-        response = client.open(url, method=methods[0], query_string={"q": "x" * (limit + 1)})
-        _assert_format(response, fmt, 400, f"{methods[0]} {url} ({rule.endpoint})")
+        for headers in ACCEPTS:
+            response = client.open(
+                url, method=methods[0], query_string={"q": "x" * (limit + 1)}, headers=headers
+            )
+            answered = _answered_in(app, url, fmt, headers)
+            _assert_format(response, answered, 400, f"{methods[0]} {url} ({rule.endpoint})")
 
 
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "identity, gzip"])
@@ -96,7 +122,7 @@ def test_a_body_in_a_content_coding_is_a_415_in_its_format(app, client, coding):
     for rule, url, methods in _routes(app):
         if "POST" not in methods:
             continue
-        fmt = error_formats.for_endpoint(rule.endpoint)
+        fmt = _answered_in(app, url, error_formats.for_endpoint(rule.endpoint), {})
         response = client.post(
             url,
             data=body,
@@ -146,13 +172,17 @@ def test_a_wrong_method_is_a_405_in_its_format(app, client):
             response = client.open(url, method=method)
             if response.status_code != 405:
                 continue  # another route answers this method on this URL
-            _assert_format(response, fmt, 405, f"{method} {url} ({rule.endpoint})")
-            assert "OPTIONS" in response.headers["Allow"]
-            checked += 1
+            for headers in ACCEPTS:
+                response = client.open(url, method=method, headers=headers)
+                answered = _answered_in(app, url, fmt, headers)
+                _assert_format(response, answered, 405, f"{method} {url} ({rule.endpoint})")
+                assert "OPTIONS" in response.headers["Allow"]
+                checked += 1
             break
-    assert checked > 20
+    assert checked > 40
 
 
+@pytest.mark.parametrize("headers", ACCEPTS, ids=["script", "browser"])
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
@@ -170,10 +200,13 @@ def test_a_wrong_method_is_a_405_in_its_format(app, client):
         ("/ecps/devicex", error_formats.HTML),
     ],
 )
-def test_an_unknown_url_is_a_404_in_the_format_of_the_api_owning_it(app, client, path, expected):
+def test_an_unknown_url_is_a_404_in_the_format_of_the_api_owning_it(
+    app, client, path, expected, headers
+):
     path = path.format(realm=app.extensions["santeid"].settings.issuer_path)
-    response = client.get(path)
-    _assert_format(response, error_formats.ErrorFormat(expected), 404, path)
+    response = client.get(path, headers=headers)
+    answered = _answered_in(app, path, error_formats.ErrorFormat(expected), headers)
+    _assert_format(response, answered, 404, path)
 
 
 #: The APIs whose every answer under their URL prefixes is in their format, double slashes

@@ -12,6 +12,15 @@ Formats:
 - ``soap`` — a SOAP 1.2 fault (``santeid.insi.soap.faults``).
 - ``html`` — the error page, for people (the default).
 
+Under Keycloak's root path (``/auth``, :func:`santeid.raw_paths.keycloak_root`), what escapes
+an endpoint declared ``json-oauth`` or ``html`` — an unknown path or realm, a wrong method, an
+oversized parameter, an outage, a bug — is answered as Keycloak's ``KeycloakErrorHandler``
+answers it, by the request's ``Accept`` rather than by the endpoint: the error page to a
+request that accepts HTML (``MediaTypeMatcher.isHtmlRequest``, a browser), the JSON error
+object to any other (curl, an OIDC library), whichever endpoint the path names
+(docs/reference/keycloak-behaviour.md, "Error pages: ``UncaughtErrorPageTest``, method by
+method"). A refusal an endpoint writes itself keeps its own form.
+
 A declaration names a blueprint (or a few endpoints of a blueprint that also serves pages),
 a ``render`` function turning any exception into that API's error response (``None``: the
 application's own rendering of ``json-oauth`` or ``html``), and the URL prefixes the API owns,
@@ -142,7 +151,27 @@ def _owner(methods: Iterable[str]) -> str | None:
 
 
 def for_request() -> ErrorFormat:
-    """The error format of the request being served."""
+    """The error format of the request being served: its endpoint's (or its URL's owner's),
+    chosen by ``Accept`` under Keycloak's root path (module docstring)."""
+    fmt = _declared_for_request()
+    if fmt.render is None and fmt.name in (JSON_OAUTH, HTML) and _under_keycloak_root():
+        from santeid.oidc.media_types import html_request
+
+        return DEFAULT if html_request(request.headers.getlist("Accept")) else _LEGACY_JSON
+    return fmt
+
+
+def _under_keycloak_root() -> bool:
+    from santeid.raw_paths import keycloak_root
+    from santeid.services import services
+
+    root = keycloak_root(services().settings.issuer_path)
+    return root is not None and (request.path == root or request.path.startswith(root + "/"))
+
+
+def _declared_for_request() -> ErrorFormat:
+    """The format the request's endpoint declared, or, with none matched, the format of the
+    API owning its URL."""
     if request.endpoint is not None:
         return for_endpoint(request.endpoint)
     routing = request.routing_exception

@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 
 
 def _translator() -> Translator:
-    return Translator(pick_locale(request.args.get("ui_locales")))
+    """The error page's language: ``kc_locale`` in the URL first, as Keycloak's error page
+    (``KeycloakErrorHandler``: ``resolveLocale``, the user's ``kc_locale`` before the rest,
+    docs/reference/keycloak-behaviour.md, "Login pages"), then ``ui_locales``, else French."""
+    return Translator(pick_locale(request.args.get("ui_locales"), request.args.get("kc_locale")))
 
 
 def error_page(

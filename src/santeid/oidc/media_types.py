@@ -102,9 +102,11 @@ def acceptable(values: Iterable[str], produces: Iterable[str]) -> bool:
     return False
 
 
-def _html_request(values: Iterable[str]) -> bool:
+def html_request(values: Iterable[str]) -> bool:
     """Keycloak's ``MediaTypeMatcher.isHtmlRequest``: an accepted type, not ``*``, compatible
-    with ``text/html``."""
+    with ``text/html`` (``text/html``, ``text/*``; its quality value not looked at), the one
+    reading of whether an ``Accept`` asks for a page
+    (https://github.com/keycloak/keycloak/blob/1eede321418bfd7cf861655234ff6b89fb1eccb2/services/src/main/java/org/keycloak/utils/MediaTypeMatcher.java)."""
     for value in values:
         for part in value.split(","):
             parsed = _media_type(part)
@@ -120,7 +122,7 @@ def refusal(produces: Iterable[str] = JSON_OR_JWT) -> Response | None:
     values = request.headers.getlist("Accept")
     if acceptable(values, produces):
         return None
-    if _html_request(values):
+    if html_request(values):
         # KeycloakErrorHandler's error page (a 406 is not a 404: its "internal server error"
         # message), in santeid's own page.
         t = Translator(pick_locale(None))

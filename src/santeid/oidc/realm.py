@@ -9,7 +9,10 @@
   "Home URL"); 204 and no body, Keycloak's answer (``RealmsResource.getRedirect``) for a
   client it does not know or one without root and base URL.
 * Any path under another realm (``/auth/realms/<other>`` and below): 404
-  ``{"error":"Realm does not exist"}``, as Keycloak answers.
+  ``{"error":"Realm does not exist"}``, as Keycloak answers; to a browser, the 404 page
+  (``santeid.error_formats``: Keycloak's ``KeycloakErrorHandler`` writes the
+  ``NotFoundException("Realm does not exist")`` of ``RealmsResource`` as its "Page not found"
+  page to a request that accepts HTML).
 * A path under Keycloak's root (``/auth``) that needs normalising: 400
   ``missingNormalization``, as Keycloak answers, before any endpoint (``santeid.raw_paths``).
 
@@ -27,9 +30,11 @@ from flask import abort
 from flask import jsonify
 from flask import redirect
 from flask import url_for
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 from werkzeug.routing import BuildError
 
+from santeid import error_formats
 from santeid.raw_paths import keycloak_root
 from santeid.services import services
 
@@ -73,6 +78,8 @@ def client_redirect(client_id: str):
 
 
 def realm_does_not_exist(**_):
+    if error_formats.for_request().name == error_formats.HTML:
+        raise NotFound()  # the error page, in the visitor's language
     return jsonify(error="Realm does not exist"), 404
 
 
