@@ -89,13 +89,6 @@ if TYPE_CHECKING:
 API_ENDPOINTS: set[str] = set()
 
 
-def wants_json() -> bool:
-    """Whether the API being called answers errors in JSON (``santeid.error_formats``)."""
-    from santeid import error_formats
-
-    return error_formats.for_request().is_json
-
-
 def csrf_token() -> str:
     """The CSRF token of santeid's forms, kept in ``santeid_session`` (``SameSite=Lax``)."""
     token = session.get("csrf")
