@@ -130,6 +130,28 @@ def check_csrf(*, cross_site: bool = False) -> None:
 _ATTRIBUTES_ROOM = 200
 
 
+#: How many cookies of one name a request is read for, at most: Keycloak's
+#: ``AuthenticationSessionManager.AUTH_SESSION_COOKIE_LIMIT`` (:func:`carried_values`).
+COOKIE_VALUES_READ = 3
+
+
+def carried_values(cookies: MultiDict, name: str) -> list[str]:
+    """The non-empty values of the cookies named ``name`` a request carries (``cookies``), in
+    the order the browser sent them, at most :data:`COOKIE_VALUES_READ`. A browser sends one
+    cookie per path and domain it holds under a name, the longest path first (RFC 6265 §5.4,
+    https://datatracker.ietf.org/doc/html/rfc6265#section-5.4): one that is not santeid's — of
+    another application on the same host or a parent domain, on a longer path — comes before
+    santeid's own, on ``/``. Reading only the first, santeid took the browser for one without
+    the cookie at every request and wrote it a new one, which the other still hid: a login
+    begun was then "ouverte dans un autre navigateur". Keycloak's
+    ``AuthenticationSessionManager.getAuthSessionCookies`` read each ``AUTH_SESSION_ID`` it was
+    sent and kept the first that named a session, and ``CookiesPathTest`` logs a browser in
+    past one of another path (docs/reference/keycloak-behaviour.md, "Cookies: ``CookieTest``
+    and ``CookiesPathTest``, method by method")."""
+    values = [value for value in cookies.getlist(name) if value]
+    return values[:COOKIE_VALUES_READ]
+
+
 class CrossSiteCookie:
     """A signed cookie of santeid's (a JSON object) that goes with cross-site requests when it
     can: ``SameSite=None`` when ``Secure``, else ``Lax`` — Keycloak's ``CookieScope.FEDERATION``
@@ -179,18 +201,20 @@ class CrossSiteCookie:
 
     def get(self) -> dict:
         """The value this request carries (or set), ``{}`` without one or with one that is not
-        santeid's (bad signature, another secret)."""
+        santeid's (bad signature, another secret). Of several cookies of this name, the first
+        that is santeid's (:func:`carried_values`)."""
         state = _cookie_state()
         if self.name not in state.values:
             value: dict = {}
-            raw = request.cookies.get(self.name)
-            if raw and current_app.secret_key:
-                try:
-                    loaded = self._serializer(current_app).loads(raw)
-                except BadSignature:
-                    loaded = None
-                if isinstance(loaded, dict):
-                    value = loaded
+            if current_app.secret_key:
+                for raw in carried_values(request.cookies, self.name):
+                    try:
+                        loaded = self._serializer(current_app).loads(raw)
+                    except BadSignature:
+                        continue
+                    if isinstance(loaded, dict):
+                        value = loaded
+                        break
             state.values[self.name] = value
         return dict(state.values[self.name])
 
@@ -732,10 +756,21 @@ class SessionOverHttps(SecureCookieSessionInterface):
         no session cookie — an empty session either way. API requests (token, CIBA, userinfo)
         carry none, and building the serializer was about a tenth of Flask's own cost per
         request (docs/performance.md, "Levers"). Saving an empty session needs no serializer
-        either (Flask's ``save_session`` returns first)."""
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        either (Flask's ``save_session`` returns first). Of several cookies of that name, the
+        first santeid signed (:func:`carried_values`), as :meth:`CrossSiteCookie.get`."""
+        values = carried_values(request.cookies, self.get_cookie_name(app))
+        if app.secret_key and not values:
             return self.session_class()
-        return super().open_session(app, request)
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        for raw in values:
+            try:
+                return self.session_class(serializer.loads(raw, max_age=max_age))
+            except BadSignature:
+                continue
+        return self.session_class()
 
 
 def refuse_content_coding() -> None:

@@ -28,6 +28,7 @@ from urllib.parse import urlunsplit
 from flask import Response
 from flask import redirect
 from flask import render_template
+from flask import request
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
@@ -945,12 +946,17 @@ def current_sso(batch: Batch | None = None) -> Authentication | None:
     (docs/reference/keycloak-behaviour.md, "Session status iframe"), so that the relying
     parties' iframes see the change from then on. A session still stored but past its
     timeouts is ended first, its clients told, as Keycloak's ``verifyIdentityToken`` does
-    ("An SSO session found over"). ``batch``: the session's use is written when that batch
-    runs."""
+    ("An SSO session found over"). An identity cookie santeid did not sign is expired alike.
+    ``batch``: the session's use is written when that batch runs."""
     sid = browser_sid()
     authentication = services().sessions.get(sid, batch=batch)
     if authentication is None and sid is not None:
         end_session_found_over(services(), sid)
+        forget_sso()
+    elif authentication is None and IDENTITY.name in request.cookies:
+        # Keycloak expires an identity cookie it did not sign too (``authenticateIdentityCookie``:
+        # a token that does not verify): another secret's, an access token put in its place
+        # (``CookieTest.testCookieValue``), another application's of the same name.
         forget_sso()
     return authentication
 
