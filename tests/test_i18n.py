@@ -1,12 +1,16 @@
-"""The one message catalogue (``santeid.i18n``): French and English say the same things."""
+"""The one message catalogue (``santeid.i18n``): French and English say the same things; the
+language a page is written in (tests/test_login_page_languages.py shows it on a real server)."""
 
 from __future__ import annotations
 
 import re
 import string
 
+import pytest
+
 from santeid.i18n import MESSAGES
 from santeid.i18n import SUPPORTED
+from santeid.i18n import pick_locale
 
 
 def _fields(text: str) -> set[str]:
@@ -48,3 +52,23 @@ def test_no_french_text_puts_de_before_a_name():
 
     offending = {key: text for key, text in MESSAGES["fr"].items() if re.search(r"\bde \{", text)}
     assert offending == {}
+
+
+@pytest.mark.parametrize(
+    ("ui_locales", "kc_locale", "language"),
+    [
+        (None, None, "fr"),
+        ("en", None, "en"),
+        ("de en", None, "en"),  # the first language santeid offers
+        ("de", None, "fr"),  # a list offering nothing is no choice
+        ("de fr", "en", "en"),  # the user's kc_locale before the client's list
+        ("en", "fr", "fr"),
+        ("EN-gb", None, "en"),  # a tag is matched on its language, without case
+        (None, "de", "fr"),  # nothing offered: French, PSC's default
+    ],
+)
+def test_the_page_language_comes_from_the_user_then_the_client(ui_locales, kc_locale, language):
+    """``DefaultLocaleSelectorProvider``'s order (docs/reference/keycloak-behaviour.md,
+    "Login pages"), less the user's profile and the locale cookie santeid does not keep, and
+    the browser's ``Accept-Language``, which santeid does not read."""
+    assert pick_locale(ui_locales, kc_locale) == language

@@ -183,6 +183,7 @@ def create_app(
     from santeid import errors
     from santeid import fhir_directory
     from santeid import health
+    from santeid import i18n
     from santeid import insi
     from santeid import login
     from santeid import problem_pages
@@ -196,6 +197,7 @@ def create_app(
     # First: the request id is known to everything the other subsystems do.
     observability.init_app(app)
     security.init_app(app)
+    i18n.init_app(app)
     raw_paths.init_app(app)
     errors.init_app(app)
     problem_pages.init_app(app)

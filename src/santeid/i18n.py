@@ -9,6 +9,8 @@ its values, and take their text from here (keys ``card.<code>``, ``national_id.<
 
 from __future__ import annotations
 
+import re
+
 SUPPORTED = ("fr", "en")
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -692,12 +694,47 @@ def pick_locale(ui_locales: str | None, kc_locale: str | None = None) -> str:
     """First supported language of the space-separated ``ui_locales`` preference list, after
     ``kc_locale`` (one language tag) when it names a supported one: Keycloak's locale selector
     takes the user's choice (``kc_locale``) before the client's ``ui_locales``
-    (``DefaultLocaleSelectorProvider``, docs/reference/keycloak-behaviour.md, "Login pages")."""
+    (``DefaultLocaleSelectorProvider``, docs/reference/keycloak-behaviour.md, "Login pages").
+    The browser's ``Accept-Language`` is not read: a browser's language alone never turns a
+    page away from PSC's French (docs/reference/keycloak-behaviour.md, "Login page languages:
+    ``LoginPageTest`` and its neighbours, method by method")."""
     for tag in [*(kc_locale or "").split()[:1], *(ui_locales or "").split()]:
         lang = tag.split("-")[0].lower()
         if lang in SUPPORTED:
             return lang
     return "fr"
+
+
+#: The language a page declares on its root element, ``<html lang="…">`` (a BCP 47 tag), within
+#: its first bytes: after the doctype and, for a few pages, a comment.
+_DECLARED_LANGUAGE = re.compile(rb'<html lang="([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*)"')
+_DECLARATION_WITHIN = 512
+
+
+def add_content_language(response):
+    """``after_request``: an HTML page says its language in ``Content-Language`` too (RFC 9110
+    §8.5), the one its ``<html lang>`` declares, as Keycloak's login theme answers every page
+    in the language it was written in (``FreeMarkerLoginFormsProvider.processTemplate``:
+    ``Response.status(…).type(…).language(locale)``,
+    https://github.com/keycloak/keycloak/blob/c754ce686a93715fc044073115a867e4e349b586/services/src/main/java/org/keycloak/forms/login/freemarker/FreeMarkerLoginFormsProvider.java).
+    Read from the page itself, the two can never differ. A file sent as it is stored, or a
+    response whose view set its own header, is left as it is. A page ``abort`` raised reaches
+    here as an iterator (Flask makes the exception a response by running it as a WSGI
+    application): reading it keeps its body in memory, as a page rendered whole already was."""
+    if (
+        response.mimetype != "text/html"
+        or response.direct_passthrough
+        or "Content-Language" in response.headers
+    ):
+        return response
+    declared = _DECLARED_LANGUAGE.search(response.get_data()[:_DECLARATION_WITHIN])
+    if declared is not None:
+        response.headers["Content-Language"] = declared.group(1).decode("ascii")
+    return response
+
+
+def init_app(app) -> None:
+    app.after_request(add_content_language)
 
 
 class Translator:

@@ -29,6 +29,7 @@ from santeid.ecps.totp import TotpError
 from santeid.errors import error_page
 from santeid.errors import oauth_error
 from santeid.i18n import Translator
+from santeid.i18n import pick_locale
 from santeid.interaction import authorization
 from santeid.login import authenticators
 from santeid.login.transactions import forget_restart
@@ -82,11 +83,15 @@ _FOREIGN_TX = (403, "error_title", "foreign_tx", "access_denied",
 
 def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
     """``(txid, tx, locale, refusal)`` for the transaction named in ``tx``; ``refusal``
-    (:data:`_UNKNOWN_TX`, :data:`_FOREIGN_TX`) unless it exists and belongs to this browser."""
+    (:data:`_UNKNOWN_TX`, :data:`_FOREIGN_TX`) unless it exists and belongs to this browser.
+    ``locale``: the login's; without one, this request's, as Keycloak's pages of a login no
+    longer found pick it with no authentication session — the ``kc_locale`` its language menu
+    adds (``InfoPageTest.changeLanguage``, docs/reference/keycloak-behaviour.md, "Login page
+    languages: ``LoginPageTest`` and its neighbours, method by method")."""
     txid = request.args.get("tx")
     tx = services().transactions.get(txid)
     if tx is None:
-        return txid, {}, "fr", _UNKNOWN_TX
+        return txid, {}, pick_locale(None, request.args.get("kc_locale")), _UNKNOWN_TX
     locale = tx["areq"].get("locale", "fr")
     if not is_this_browser(tx["bid"]):
         # Binding to the browser stops a login started elsewhere from being finished here
