@@ -458,6 +458,7 @@ def test_the_app_keeps_the_offline_secret_only_masked_by_the_pin(server, activat
     assert PIN not in kept
 
 
+@pytest.mark.timeout(300)  # two waits of up to 120 s each on a loaded machine
 def test_an_e_cps_activated_before_the_pin_mask_masks_its_codes_at_the_next_accepted_pin(
     server, activated
 ):
@@ -503,7 +504,9 @@ def test_an_e_cps_activated_before_the_pin_mask_masks_its_codes_at_the_next_acce
         assert '"cryptokey": "HMAC"' in json.dumps(stored_data(phone))
         pin_on_pad(phone, PIN)
         css(phone, "#deny").click()
-        wait_for(lambda: "refusée" in text_of(phone, "#result"), what="the denial")
+        # The accepted PIN starts masking 180 days of codes in the page, which can keep the
+        # page from answering WebDriver for a while: on a loaded machine, longer than 20 s.
+        wait_for(lambda: "refusée" in text_of(phone, "#result"), what="the denial", timeout=120)
         wait_for(
             lambda: '"cryptokey": "HMAC"' not in json.dumps(stored_data(phone)),
             what="the key replaced by masked codes",
