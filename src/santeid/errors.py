@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
+from flask import g
 from flask import jsonify
 from flask import make_response
 from flask import render_template
@@ -40,6 +41,42 @@ def _translator() -> Translator:
     return Translator(pick_locale(request.args.get("ui_locales"), request.args.get("kc_locale")))
 
 
+#: ``flask.g`` attribute: the client this request's error pages link back to.
+_PAGE_CLIENT = "santeid_page_client_id"
+
+
+def show_client_on_pages(client_id: str | None) -> None:
+    """Name the client whose home page this request's error pages link back to ("« Revenir à
+    l'application", :func:`page_client_home`): the login pages name their login's client.
+    Keycloak's login actions set the client in the session's context "to be shown on
+    error/info page" — the one their URL's ``client_id`` names
+    (``SessionCodeChecks.initialVerifyAuthSession``), then the authentication session's
+    (``initialVerify``) — and ``FreeMarkerLoginFormsProvider`` hands that client to
+    ``error.ftl`` and ``info.ftl``, which link to its ``baseUrl``
+    (https://github.com/keycloak/keycloak/blob/45693915ebbe63b618d8aa0855b7dfb65a151297/services/src/main/java/org/keycloak/services/resources/SessionCodeChecks.java,
+    https://github.com/keycloak/keycloak/blob/010ae0b336150f439e7029bcc37c7c399cd6edb6/services/src/main/java/org/keycloak/forms/login/freemarker/FreeMarkerLoginFormsProvider.java,
+    https://github.com/keycloak/keycloak/blob/0cf946888b40c9e71b8a0b4943c991bf1161fb28/themes/src/main/resources/theme/base/login/error.ftl;
+    docs/reference/keycloak-behaviour.md, "Login pages")."""
+    setattr(g, _PAGE_CLIENT, client_id)
+
+
+def page_client_home() -> str | None:
+    """The registered home page (``client_uri``, Keycloak's "Home URL") of the client this
+    request's pages name (:func:`show_client_on_pages`), looked up now: none for a client
+    removed since or registered without ``client_uri``, nor while the client registry does
+    not answer (the outage page must still be shown). Never a URL of the request."""
+    client_id = g.get(_PAGE_CLIENT)
+    if client_id is None:
+        return None
+    from santeid.services import services
+
+    try:
+        client = services().clients.get(client_id)
+    except outages.OUTAGES:
+        return None
+    return None if client is None else client.client_uri
+
+
 def error_page(
     t: Translator,
     title: str,
@@ -49,7 +86,11 @@ def error_page(
     home: str | None = None,
 ):
     """The error page (``error.html``) every part of santeid shows a person, in ``t``'s
-    language; ``home``: a client's home page it links back to (``ErrorPage.home``)."""
+    language. It links back to ``home``, a client's home page (``ErrorPage.home``), else to
+    the home page of the client the request's pages name (:func:`page_client_home`), as
+    Keycloak's ``error.ftl`` links to the client of its context."""
+    if home is None:
+        home = page_client_home()
     response = make_response(
         render_template("error.html", t=t, title=title, detail=detail, home=home)
     )
@@ -127,7 +168,13 @@ def _form_page() -> str | None:
 
 
 def html_error(exc: Exception):
-    """``html``: the error page, in the visitor's language."""
+    """``html``: the error page, in the visitor's language. It links to no client the
+    request's pages named (:func:`show_client_on_pages`): Keycloak's ``KeycloakErrorHandler``
+    renders ``error.ftl`` without a client (``initAttributes``,
+    https://github.com/keycloak/keycloak/blob/898fdedcdabc022e43b06d99335d1cfda5adf204/services/src/main/java/org/keycloak/services/error/KeycloakErrorHandler.java),
+    and a stale login form is its "page expired", which has no such link either; only
+    ``ErrorPage.home`` links."""
+    g.pop(_PAGE_CLIENT, None)
     t = _translator()
     failed = outages.failed_part(exc)
     if failed is not None:

@@ -29,6 +29,7 @@ from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import authorization_query
+from tests.support.oidc_flow import back_link
 from tests.support.oidc_flow import decode
 from tests.support.oidc_flow import kept_for_restart
 from tests.support.oidc_flow import keycloak_refusal
@@ -67,13 +68,6 @@ def test_unregistered_redirect_uri_gets_an_error_page(flow):
     assert _error_detail(response) == "Invalid parameter: redirect_uri"
 
 
-def _back_link(response) -> str | None:
-    found = re.search(
-        r'<a id="back-to-application" href="([^"]*)"', response.get_data(as_text=True)
-    )
-    return None if found is None else found.group(1)
-
-
 def test_an_error_page_of_a_known_client_links_to_its_home_page(app, client):
     """Keycloak's error page links "« Back to Application" to the client's Home URL once the
     endpoint knows the client (``AuthorizationEndpoint.checkClient`` sets it in the session's
@@ -90,27 +84,27 @@ def test_an_error_page_of_a_known_client_links_to_its_home_page(app, client):
     flow = Flow(app, client, register_client(app, client_uri=home))
     unregistered = flow.authorize(redirect_uri="https://evil.example.org/callback")
     assert _error_detail(unregistered) == "Invalid parameter: redirect_uri"
-    assert _back_link(unregistered) == home
+    assert back_link(unregistered) == home
     both = flow.authorize(request="a.b.c", request_uri="urn:x")
     assert _error_detail(both) == "Invalid Request"
-    assert _back_link(both) == home
+    assert back_link(both) == home
     unknown_uri = flow.authorize(request_uri="urn:ietf:params:oauth:request_uri:unknown")
     assert _error_detail(unknown_uri) == "Invalid Request"
-    assert _back_link(unknown_uri) == home
+    assert back_link(unknown_uri) == home
     not_a_number = flow.authorize(max_age="soon")
     assert _error_detail(not_a_number) == "Invalid Request"
-    assert _back_link(not_a_number) == home
+    assert back_link(not_a_number) == home
     unknown = flow.authorize(client_id="nobody")
     assert _error_detail(unknown) == "Client not found."
-    assert _back_link(unknown) is None
+    assert back_link(unknown) is None
     query = {"client_id": ["service-test", "service-test"], "response_type": "code"}
     twice = client.get(f"{OIDC}/auth", query_string=query)
     assert _error_detail(twice) == "Invalid Request"
-    assert _back_link(twice) is None
+    assert back_link(twice) is None
     other = Flow(app, client, register_client(app, client_id="no-home"))
     without_home = other.authorize(redirect_uri="https://evil.example.org/callback")
     assert _error_detail(without_home) == "Invalid parameter: redirect_uri"
-    assert _back_link(without_home) is None
+    assert back_link(without_home) is None
 
 
 def test_redirect_uri_must_match_exactly(flow):

@@ -11,7 +11,6 @@ method by method"."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -21,6 +20,7 @@ from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import back_link
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
@@ -46,11 +46,6 @@ def _confirm(flow: Flow, page, **params):
     assert 'id="confirm-logout"' in page.get_data(as_text=True)
     csrf = flow.csrf(page.get_data(as_text=True))
     return flow.http.post(f"{OIDC}/logout/logout-confirm", data={**params, "csrf_token": csrf})
-
-
-def _back_link(page) -> str | None:
-    found = re.search(r'<a id="back-to-application" href="([^"]*)"', page.get_data(as_text=True))
-    return None if found is None else found.group(1)
 
 
 @pytest.mark.parametrize("damage", ["no signature", "another signature"])
@@ -223,15 +218,15 @@ def test_the_logged_out_page_links_back_to_the_clients_home(app, client):
     tokens = flow.full_login()
     page = _logout(client, id_token_hint=tokens["id_token"])
     assert page.status_code == 200
-    assert _back_link(page) == HOME
+    assert back_link(page) == HOME
     assert _silent(flow)["error"] == "login_required"
     flow.full_login()
     asked = _logout(client, client_id="service-test", ui_locales="en")
     # The confirmation page links back too: Keycloak's logout-confirm.ftl.
-    assert _back_link(asked) == HOME
+    assert back_link(asked) == HOME
     done = _confirm(flow, asked, client_id="service-test", ui_locales="en")
     assert "You are logged out" in done.get_data(as_text=True)
-    assert _back_link(done) == HOME
+    assert back_link(done) == HOME
 
 
 def test_no_link_back_without_a_client_or_its_home(app, client):
@@ -244,13 +239,13 @@ def test_no_link_back_without_a_client_or_its_home(app, client):
     for params in ({}, {"client_id": "nobody"}):
         flow.full_login()
         asked = _logout(client, **params)
-        assert _back_link(asked) is None
+        assert back_link(asked) is None
         done = _confirm(flow, asked, **params)
         assert done.status_code == 200
-        assert _back_link(done) is None
+        assert back_link(done) is None
     flow = Flow(app, client, register_client(app))
     tokens = flow.full_login()
-    assert _back_link(_logout(client, id_token_hint=tokens["id_token"])) is None
+    assert back_link(_logout(client, id_token_hint=tokens["id_token"])) is None
 
 
 def test_the_frontchannel_page_has_no_link_back(app, client):
@@ -265,11 +260,11 @@ def test_the_frontchannel_page_has_no_link_back(app, client):
     tokens = flow.full_login()
     page = _logout(client, id_token_hint=tokens["id_token"])
     assert 'id="frontchannel-logout-apps"' in page.get_data(as_text=True)
-    assert _back_link(page) is None
+    assert back_link(page) is None
     register_client(app, client_uri="/app/home")
     tokens = flow.full_login()
     page = _logout(client, id_token_hint=tokens["id_token"])
-    assert _back_link(page) == "http://localhost/app/home"
+    assert back_link(page) == "http://localhost/app/home"
 
 
 def test_a_client_uri_stored_before_it_was_checked_gives_no_link(app, client):
@@ -288,7 +283,7 @@ def test_a_client_uri_stored_before_it_was_checked_gives_no_link(app, client):
     tokens = flow.full_login()
     page = _logout(client, id_token_hint=tokens["id_token"])
     assert page.status_code == 200
-    assert _back_link(page) is None
+    assert back_link(page) is None
     assert "javascript:" not in page.get_data(as_text=True)
 
 
@@ -310,7 +305,7 @@ def test_the_invalid_redirect_uri_page_links_back_to_the_known_client(app, clien
         refused = _logout(client, **params, post_logout_redirect_uri=unregistered)
         assert refused.status_code == 400
         assert "Invalid redirect uri" in refused.get_data(as_text=True)
-        assert _back_link(refused) == HOME
+        assert back_link(refused) == HOME
     register_client(
         app,
         client_id="other",
@@ -323,7 +318,7 @@ def test_the_invalid_redirect_uri_page_links_back_to_the_known_client(app, clien
     ):
         refused = _logout(client, **params)
         assert refused.status_code == 400
-        assert _back_link(refused) is None
+        assert back_link(refused) is None
     assert "code" in _silent(flow)
 
 

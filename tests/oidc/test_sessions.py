@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import html
 import json
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -19,18 +20,20 @@ from santeid.oidc.tokens import TokenService
 from santeid.storage import MemoryStore
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import back_link
 from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import decode
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
 
 
-def _second_service(app, client) -> Flow:
+def _second_service(app, client, **metadata) -> Flow:
     meta = register_client(
         app,
         client_id="second-service",
         client_secret="second-secret-0123456789",
         redirect_uris=["https://second.example.org/cb"],
+        **metadata,
     )
     return Flow(app, client, meta)
 
@@ -790,8 +793,9 @@ def test_a_login_page_of_a_service_removed_since_is_not_answered_by_the_session(
     """The service of the page left open was removed meanwhile: nothing is sent to its redirect
     URI; the login ends on "Vous êtes déjà connecté.", as Keycloak answers a removed client's
     login URL in a browser with an SSO session (``SessionCodeChecks.initialVerifyAuthSession``:
-    no session found for it, no restart, then the identity cookie)."""
-    second = _second_service(app, client)
+    no session found for it, no restart, then the identity cookie), without a link back to
+    it."""
+    second = _second_service(app, client, client_uri=HOME)
     left_open = _login_page(second, state="second")
     flow.code_from(flow.login(flow.authorize(state="first"), sandbox_professional(app)))
     app.extensions["santeid"].clients.remove("second-service")
@@ -800,6 +804,7 @@ def test_a_login_page_of_a_service_removed_since_is_not_answered_by_the_session(
     assert page.status_code == 200
     assert "Location" not in page.headers
     assert 'id="already-logged-in"' in page.get_data(as_text=True)
+    assert back_link(page) is None
     assert app.extensions["santeid"].transactions.get(_txid(left_open)) is None
 
 
@@ -885,6 +890,181 @@ def test_a_login_whose_service_was_removed_is_a_login_error_event(flow, app):
     _removed_while_open(app, flow, "login page", lambda: svc.clients.remove("service-test"))
     (recorded,) = svc.events.list(types=(LOGIN_ERROR,))
     assert (recorded.client_id, recorded.reason) == ("service-test", "client_not_found")
+
+
+# -- The link back to the service on a login's error pages ----------------------------------
+# Keycloak's login actions know the client their URL's ``client_id`` names, or their
+# authentication session's, and its error and info pages link "« Back to Application" to that
+# client's Home URL (docs/reference/keycloak-behaviour.md, "Login pages").
+
+HOME = "https://service.example.org/home"
+
+
+def _service_with_home(app, http, **metadata) -> Flow:
+    return Flow(app, http, register_client(app, client_uri=HOME, **metadata))
+
+
+def test_a_login_page_opened_in_another_browser_links_back_to_the_service(app):
+    """``LoginTest.loginWithDisabledCookies``, ``loginExpiredCodeAndExpiredCookies``: the
+    login page without the browser's cookies is refused (santeid: "ouverte dans un autre
+    navigateur", 403; Keycloak: "cookie not found"), and the page links back to the service's
+    registered ``client_uri``, as Keycloak's links to the client its URL names."""
+    flow = _service_with_home(app, app.test_client())
+    login_url = flow.authorize().headers["Location"]
+    page = app.test_client().get(login_url)
+    assert page.status_code == 403
+    assert "ouverte dans un autre navigateur" in page.get_data(as_text=True)
+    assert back_link(page) == HOME
+    assert "« Revenir à l'application" in html.unescape(page.get_data(as_text=True))
+
+
+def test_a_login_page_in_english_links_back_in_english(app):
+    flow = _service_with_home(app, app.test_client())
+    login_url = flow.authorize(ui_locales="en").headers["Location"]
+    page = app.test_client().get(login_url)
+    assert back_link(page) == HOME
+    assert "« Back to Application" in page.get_data(as_text=True)
+
+
+def test_a_relative_client_uri_is_linked_from_the_issuers_origin(app):
+    """A ``client_uri`` registered as a path links to it on the issuer's origin, as the
+    logout's pages link it (``Client.client_uri``)."""
+    http = app.test_client()
+    flow = Flow(app, http, register_client(app, client_uri="/portal"))
+    page = app.test_client().get(flow.authorize().headers["Location"])
+    assert back_link(page) == "http://localhost/portal"
+
+
+def test_a_login_of_a_service_without_client_uri_links_nowhere(flow, app):
+    login_url = flow.authorize().headers["Location"]
+    page = app.test_client().get(login_url)
+    assert page.status_code == 403
+    assert back_link(page) is None
+
+
+def test_an_unknown_login_links_nowhere(app, client):
+    """A login-actions URL naming no transaction this browser knows: no client known, no
+    link (Keycloak: ``skipLink`` without a client)."""
+    _service_with_home(app, client)
+    page = client.get(f"{LOGIN_ACTIONS}/authenticate?tx=nothing-of-the-kind")
+    assert page.status_code == 400
+    assert back_link(page) is None
+
+
+@pytest.mark.parametrize("step", ["login page", "identifier", "completion", "cancel"])
+def test_a_login_whose_redirect_uri_is_gone_links_back_to_the_service(app, client, step):
+    """The service still registered, with its ``client_uri``, but no longer its
+    ``redirect_uri``: the page of the login ended ("Demande de connexion expirée") links back
+    to the registered home page — never to the URI of the request."""
+    flow = _service_with_home(app, client)
+
+    def other_uri():
+        register_client(app, client_uri=HOME, redirect_uris=["https://service.example.org/new"])
+
+    _, response = _removed_while_open(app, flow, step, other_uri)
+    assert response.status_code == 400
+    assert "Demande de connexion expirée" in response.get_data(as_text=True)
+    assert back_link(response) == HOME
+
+
+@pytest.mark.parametrize("step", ["login page", "completion", "cancel"])
+def test_a_login_whose_service_was_removed_links_nowhere(app, client, step):
+    """Keycloak finds no client for a removed one: its page has no link
+    (``initialVerifyAuthSession``, ``getClientByClientId`` finds none)."""
+    flow = _service_with_home(app, client)
+    svc = app.extensions["santeid"]
+    _, response = _removed_while_open(
+        app, flow, step, lambda: svc.clients.remove(flow.client["client_id"])
+    )
+    assert response.status_code == 400
+    assert back_link(response) is None
+
+
+def test_an_expired_login_the_restart_cookie_names_links_back_to_its_service(clocked_app, clock):
+    """A login page past its lifetime whose login ``santeid_restart`` names, that cannot be
+    started again (its service no longer registers its ``redirect_uri``): the error page knows
+    the service from the cookie — Keycloak from its URL's ``client_id`` — and links back."""
+    app = clocked_app
+    flow = _service_with_home(app, app.test_client())
+    login_url = _login_page(flow)
+    clock.advance(app.extensions["santeid"].settings.login.transaction_lifetime + 1)
+    register_client(app, client_uri=HOME, redirect_uris=["https://service.example.org/new"])
+    page = flow.http.get(login_url)
+    assert page.status_code == 400
+    assert back_link(page) == HOME
+
+
+def test_an_expired_login_another_login_is_remembered_for_links_nowhere(clocked_app, clock):
+    """The restart cookie names another login (of another service): it is not this page's;
+    Keycloak's restart from another client's cookie fails without linking to it
+    (``testRestartFailureWithDifferentClientAfterAuthSessionExpiration``)."""
+    app = clocked_app
+    flow = _service_with_home(app, app.test_client())
+    login_url = _login_page(flow)
+    other = Flow(
+        app,
+        flow.http,
+        register_client(
+            app,
+            client_id="second-service",
+            client_uri="https://second.example.org/",
+            redirect_uris=["https://second.example.org/cb"],
+        ),
+    )
+    _login_page(other)
+    clock.advance(app.extensions["santeid"].settings.login.transaction_lifetime + 1)
+    page = flow.http.get(login_url)
+    assert page.status_code == 400
+    assert back_link(page) is None
+
+
+def test_a_completion_another_request_ended_links_back_to_the_service(app, client, monkeypatch):
+    """The completion of a login another request ended first (``finish`` finds it no longer
+    approved): "Demande de connexion expirée", with the link back."""
+    from santeid.login import views
+
+    flow = _service_with_home(app, client)
+    monkeypatch.setattr(views, "finish", lambda txid, tx, **kwargs: None)
+    page = flow.login(flow.authorize(), sandbox_professional(app))
+    assert page.status_code == 400
+    assert back_link(page) == HOME
+
+
+def test_already_logged_in_links_back_to_a_service_still_registered(app, client):
+    """Keycloak's info page "already logged in" links back to the client its URL names
+    (``info.ftl``): here the page of a login that ended because its service no longer
+    registers its ``redirect_uri``, in a browser logged in meanwhile."""
+    second = _second_service(app, client, client_uri=HOME)
+    flow = Flow(app, client, register_client(app))
+    left_open = _login_page(second, state="second")
+    flow.code_from(flow.login(flow.authorize(state="first"), sandbox_professional(app)))
+    register_client(
+        app,
+        client_id="second-service",
+        client_uri=HOME,
+        redirect_uris=["https://second.example.org/new"],
+    )
+    page = client.get(left_open)
+    assert page.status_code == 200
+    assert 'id="already-logged-in"' in page.get_data(as_text=True)
+    assert back_link(page) == HOME
+
+
+def test_a_bug_on_a_login_page_links_nowhere(app, client, monkeypatch):
+    """What escapes a login view is Keycloak's ``KeycloakErrorHandler`` page, which knows no
+    client: the 500 page has no link, though the login's service has a ``client_uri``."""
+    from santeid.login import authenticators
+
+    flow = _service_with_home(app, client)
+    login_url = flow.authorize().headers["Location"]
+
+    def broken(txid, tx):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(authenticators, "advance", broken)
+    page = client.get(login_url, headers={"Accept": "text/html"})
+    assert (page.status_code, page.mimetype) == (500, "text/html")
+    assert back_link(page) is None
 
 
 def test_a_passive_check_in_another_tab_leaves_the_login_page_usable(flow, app):

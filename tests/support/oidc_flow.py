@@ -178,6 +178,13 @@ class Flow:
         return response.get_json()
 
 
+def back_link(page) -> str | None:
+    """Where ``page``'s "« Back to Application" link leads (the element of Keycloak's
+    ``error.ftl``, ``id="backToApplication"``), or None without one."""
+    found = re.search(r'<a id="backToApplication" href="([^"]*)"', page.get_data(as_text=True))
+    return None if found is None else found.group(1)
+
+
 def set_cookie(response, name: str) -> str:
     """The value ``response`` sets for the cookie ``name`` (its first ``Set-Cookie``)."""
     return next(

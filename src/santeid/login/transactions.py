@@ -159,6 +159,18 @@ def login_to_restart(txid: str | None) -> PendingLogin | None:
     return PendingLogin(client_id, client_name, areq, browser_id())
 
 
+def remembered_client_id(txid: str | None) -> str | None:
+    """The client of login ``txid`` when ``santeid_restart`` names that login (its
+    transaction gone), else None: what santeid knows of the client of a login page whose
+    transaction is no longer there, as Keycloak reads it from its login-actions URL's
+    ``client_id``. Another login's client, which the cookie may name, is not this page's."""
+    saved = RESTART.get()
+    if not txid or saved.get("tx") != txid:
+        return None
+    client_id = saved.get("client_id")
+    return client_id if isinstance(client_id, str) else None
+
+
 def restart(pending: PendingLogin) -> str:
     """Start the expired login ``pending`` again (:func:`login_to_restart`): a new transaction
     of this browser, marked ``restarted`` so that the login page says why it is back, and

@@ -28,12 +28,15 @@ from santeid.ecps.requests import FAILURE_REPLACED
 from santeid.ecps.totp import TotpError
 from santeid.errors import error_page
 from santeid.errors import oauth_error
+from santeid.errors import page_client_home
+from santeid.errors import show_client_on_pages
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
 from santeid.interaction import authorization
 from santeid.login import authenticators
 from santeid.login.transactions import forget_restart
 from santeid.login.transactions import login_to_restart
+from santeid.login.transactions import remembered_client_id
 from santeid.login.transactions import restart
 from santeid.observability import record as observe
 from santeid.oidc.authentication import Authentication
@@ -87,11 +90,16 @@ def _find_transaction() -> tuple[str | None, dict, str, tuple | None]:
     ``locale``: the login's; without one, this request's, as Keycloak's pages of a login no
     longer found pick it with no authentication session — the ``kc_locale`` its language menu
     adds (``InfoPageTest.changeLanguage``, docs/reference/keycloak-behaviour.md, "Login page
-    languages: ``LoginPageTest`` and its neighbours, method by method")."""
+    languages: ``LoginPageTest`` and its neighbours, method by method"). The login's client,
+    when santeid knows it — the transaction's, else the one ``santeid_restart`` names for it —
+    is the one this request's error pages link back to
+    (:func:`santeid.errors.show_client_on_pages`)."""
     txid = request.args.get("tx")
     tx = services().transactions.get(txid)
     if tx is None:
+        show_client_on_pages(remembered_client_id(txid))
         return txid, {}, pick_locale(None, request.args.get("kc_locale")), _UNKNOWN_TX
+    show_client_on_pages(tx["client_id"])
     locale = tx["areq"].get("locale", "fr")
     if not is_this_browser(tx["bid"]):
         # Binding to the browser stops a login started elsewhere from being finished here
@@ -124,7 +132,9 @@ def load_transaction(*, sso: bool = True):
             # again: Keycloak's info page "alreadyLoggedIn" when the browser has a user session
             # (docs/reference/keycloak-behaviour.md, "Login pages"), not an expiry.
             t = Translator(locale)
-            abort(make_response(render_template("already_logged_in.html", t=t)))
+            # Keycloak's info page links back to the client its URL names (``info.ftl``).
+            page = render_template("already_logged_in.html", t=t, home=page_client_home())
+            abort(make_response(page))
     if refusal is not None:
         status, title, detail, _, _ = refusal
         t = Translator(locale)
