@@ -194,9 +194,9 @@ def html_error(exc: Exception):
         # A JWT response mode whose algorithm lost its key (docs/keys.md): refused before any
         # login starts, as ``oauth_json_error`` refuses the token and userinfo requests.
         log.error("%s", exc)
-        return error_page(t, f"{t('error_title')} : server_error", exc.description, 500)
+        return error_page(t, t("error_title_code", error="server_error"), exc.description, 500)
     if isinstance(exc, ErrorPage):
-        title = f"{t('error_title')} : {exc.error}"
+        title = t("error_title_code", error=exc.error)
         return error_page(t, title, exc.description, exc.status, home=exc.home)
     if isinstance(exc, HTTPException):
         if exc.response is not None:

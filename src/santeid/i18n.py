@@ -90,6 +90,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "wait_continue": "Continuer",
         "approved": "Connexion validée, retour au service…",
         "error_title": "Erreur",
+        "error_title_code": "Erreur : {error}",
         # Keycloak's login theme, messages_fr.properties (code.ftl).
         "code_success_title": "Code succès",
         "code_error_title": "Code d'erreur : {error}",
@@ -428,6 +429,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "wait_continue": "Continue",
         "approved": "Login approved, going back to the service…",
         "error_title": "Error",
+        "error_title_code": "Error: {error}",
         # Keycloak's login theme, messages_en.properties (code.ftl).
         "code_success_title": "Success code",
         "code_error_title": "Error code: {error}",

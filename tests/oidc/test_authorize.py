@@ -1103,6 +1103,22 @@ def test_login_page_in_english_with_ui_locales(flow, client):
 
 
 @pytest.mark.parametrize(
+    ("ui_locales", "title"),
+    [("fr", "<h1>Erreur : invalid_client</h1>"), ("en", "<h1>Error: invalid_client</h1>")],
+)
+def test_the_error_pages_title_names_the_error_in_each_languages_typography(
+    client, ui_locales, title
+):
+    """An unknown client's error page: French puts a space before the colon, English none
+    ("Error : …" was French typography in an English title)."""
+    query = {"client_id": "no-such-service", "response_type": "code", "scope": "openid",
+             "redirect_uri": "https://service.example.org/cb", "ui_locales": ui_locales}  # fmt: skip
+    page = client.get(f"{OIDC}/auth", query_string=query)
+    assert page.status_code == 400
+    assert title in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
     ("params", "lang"),
     [
         ({"kc_locale": "en", "ui_locales": "fr"}, "en"),
