@@ -103,18 +103,21 @@ def test_the_error_page_follows_kc_locale(server):
     """``LoginPageTest.languageUserUpdatesOnErrorPage``: the error page of a redirect URI the
     client never registered is shown again in the language chosen with ``kc_locale`` (Keycloak's
     language menu adds it to the page's URL), and loading that URL again keeps it; an English
-    browser alone gets it in French."""
+    browser alone gets it in French. Its detail is Keycloak's ``invalidParameterMessage`` in
+    the page's language, as Keycloak's theme writes it (German in the test)."""
     query = {"response_type": "code", "client_id": CLIENT_ID, "scope": "openid",
              "redirect_uri": "http://invalid"}  # fmt: skip
     url = f"{server.oidc}/auth?{urlencode(query)}"
     french = requests.get(url, headers={"Accept-Language": "en"}, timeout=10)
     assert french.status_code == 400
     assert _language(french) == "fr"
+    assert 'id="error-detail">Paramètre invalide : redirect_uri</p>' in french.text
     chosen = f"{url}&kc_locale=en"
     for _ in range(2):
         english = requests.get(chosen, headers={"Accept-Language": "fr"}, timeout=10)
         assert english.status_code == 400
         assert _language(english) == "en"
+        assert 'id="error-detail">Invalid parameter: redirect_uri</p>' in english.text
 
 
 def test_the_installed_application_page_follows_kc_locale(server):

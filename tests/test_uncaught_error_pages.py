@@ -135,7 +135,7 @@ def test_an_unknown_client_is_an_error_page_whatever_the_accept(client):
     )
     assert response.status_code == 400
     assert response.mimetype == "text/html"
-    assert _detail(response) == "Client not found."
+    assert _detail(response) == "Client inconnu."
 
 
 @pytest.mark.parametrize(

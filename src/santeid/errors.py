@@ -26,6 +26,7 @@ from santeid import outages
 from santeid.cache_control import no_store
 from santeid.i18n import Translator
 from santeid.i18n import pick_locale
+from santeid.oidc import keycloak_errors
 from santeid.oidc.authorize import ErrorPage
 from santeid.oidc.clients import SigningKeyUnavailable
 from santeid.security import CsrfError
@@ -86,11 +87,15 @@ def error_page(
     home: str | None = None,
 ):
     """The error page (``error.html``) every part of santeid shows a person, in ``t``'s
-    language. It links back to ``home``, a client's home page (``ErrorPage.home``), else to
-    the home page of the client the request's pages name (:func:`page_client_home`), as
-    Keycloak's ``error.ftl`` links to the client of its context."""
+    language: a ``detail`` that is one of Keycloak's page messages in English (an
+    ``ErrorPage``'s description) is shown in that language, as Keycloak's login theme shows
+    it (:func:`santeid.oidc.keycloak_errors.page_text`). It links back to ``home``, a
+    client's home page (``ErrorPage.home``), else to the home page of the client the
+    request's pages name (:func:`page_client_home`), as Keycloak's ``error.ftl`` links to the
+    client of its context."""
     if home is None:
         home = page_client_home()
+    detail = keycloak_errors.page_text(detail, t)
     response = make_response(
         render_template("error.html", t=t, title=title, detail=detail, home=home)
     )

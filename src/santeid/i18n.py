@@ -124,6 +124,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "not_found": "Page introuvable.",
         "internal_error": "Erreur interne. L'incident est enregistré ; réessayez plus tard.",
         "too_large": "Requête refusée : un paramètre dépasse la taille autorisée.",
+        # Keycloak's login theme, messages_fr.properties: the texts of its error pages that
+        # santeid's show too, ``keycloak.<key of Keycloak's Messages.java>``
+        # (``santeid.oidc.keycloak_errors.page_text``).
+        "keycloak.invalidRequestMessage": "Requête invalide",
+        "keycloak.clientNotFoundMessage": "Client inconnu.",
+        "keycloak.invalidParameterMessage": "Paramètre invalide : {parameter}",
+        "keycloak.missingParameterMessage": "Paramètres manquants : {parameter}",
+        "keycloak.invalidRedirectUriMessage": "L'URI de redirection est invalide",
         # -- e-CPS activation, devices and sandbox outbox (santeid.web_ecps) --------------
         "ecps_activation_title": "Activer ma e-CPS",
         "ecps_activation_intro": (
@@ -460,6 +468,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "not_found": "Page not found.",
         "internal_error": "Internal error. It has been logged; try again later.",
         "too_large": "Request refused: a parameter exceeds the allowed size.",
+        # Keycloak's login theme, messages_en.properties (same keys).
+        "keycloak.invalidRequestMessage": "Invalid Request",
+        "keycloak.clientNotFoundMessage": "Client not found.",
+        "keycloak.invalidParameterMessage": "Invalid parameter: {parameter}",
+        "keycloak.missingParameterMessage": "Missing parameters: {parameter}",
+        "keycloak.invalidRedirectUriMessage": "Invalid redirect uri",
         # -- e-CPS activation, devices and sandbox outbox (santeid.web_ecps) --------------
         "ecps_activation_title": "Activate my e-CPS",
         "ecps_activation_intro": (

@@ -235,7 +235,7 @@ def test_the_strategys_logout_route_sends_no_id_token_hint(browser, server, site
     wait_for(lambda: browser.current_url.startswith(f"{server.oidc}/logout"), what="santeid")
     query = parse_qs(urlsplit(browser.current_url).query)
     assert query == {"post_logout_redirect_uri": [f"{site}/logged-out"]}
-    assert "Missing parameters: id_token_hint" in browser.find_element("tag name", "body").text
+    assert "Paramètres manquants : id_token_hint" in browser.find_element("tag name", "body").text
 
     hinted = {"id_token_hint": id_token, "post_logout_redirect_uri": f"{site}/logged-out"}
     browser.get(f"{server.oidc}/logout?{urlencode(hinted)}")

@@ -17,6 +17,7 @@ from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import error_detail
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
 
@@ -26,11 +27,6 @@ def _callback(response) -> list[tuple[str, str]]:
     location = response.headers["Location"]
     assert location.startswith(REDIRECT_URI + "?"), location
     return parse_qsl(urlsplit(location).query)
-
-
-def _error_detail(response) -> str:
-    page = response.get_data(as_text=True)
-    return page.split('id="error-detail">', 1)[1].split("</p>", 1)[0]
 
 
 def _exchange(http, code: str, **extra: str):
@@ -121,18 +117,18 @@ def test_an_openid_request_without_redirect_uri_is_still_refused(flow):
     for scope in ("openid", "scope_all openid"):
         response = flow.authorize(redirect_uri=None, scope=scope)
         assert response.status_code == 400 and "Location" not in response.headers
-        assert _error_detail(response) == "Invalid parameter: redirect_uri"
+        assert error_detail(response) == "Paramètre invalide : redirect_uri"
 
 
 def test_no_single_registered_uri_or_an_empty_one_is_refused(flow, app):
     register_client(app, redirect_uris=[REDIRECT_URI, "https://service.example.org/other"])
     response = flow.authorize(redirect_uri=None, scope="scope_all")
     assert response.status_code == 400
-    assert _error_detail(response) == "Invalid parameter: redirect_uri"
+    assert error_detail(response) == "Paramètre invalide : redirect_uri"
     register_client(app)
     # An empty redirect_uri= is sent, and registered nowhere.
-    assert _error_detail(flow.authorize(redirect_uri="", scope="scope_all")) == (
-        "Invalid parameter: redirect_uri"
+    assert error_detail(flow.authorize(redirect_uri="", scope="scope_all")) == (
+        "Paramètre invalide : redirect_uri"
     )
 
 

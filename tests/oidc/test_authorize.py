@@ -24,13 +24,16 @@ from santeid.oidc.clients import InvalidClientMetadata
 from santeid.oidc.clients import validate_metadata
 from santeid.storage import MemoryStore
 from tests.support.jwt_keys import certificate_chain
+from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import authorization_query
 from tests.support.oidc_flow import back_link
+from tests.support.oidc_flow import basic_auth
 from tests.support.oidc_flow import decode
+from tests.support.oidc_flow import error_detail
 from tests.support.oidc_flow import kept_for_restart
 from tests.support.oidc_flow import keycloak_refusal
 from tests.support.oidc_flow import pkce_pair
@@ -44,11 +47,6 @@ def _query(response) -> dict:
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
 
 
-def _error_detail(response) -> str:
-    page = response.get_data(as_text=True)
-    return page.split('id="error-detail">', 1)[1].split("</p>", 1)[0]
-
-
 def test_unknown_client_gets_an_error_page_and_no_redirect(flow):
     """oidcc-ensure-registered-redirect-uri: never redirect before the client is known. The
     page says what Keycloak's says (docs/reference/keycloak-behaviour.md, "Authorization
@@ -57,7 +55,7 @@ def test_unknown_client_gets_an_error_page_and_no_redirect(flow):
     assert response.status_code == 400
     assert "Location" not in response.headers
     assert response.mimetype == "text/html"
-    assert _error_detail(response) == "Client not found."
+    assert error_detail(response) == "Client inconnu."
 
 
 def test_unregistered_redirect_uri_gets_an_error_page(flow):
@@ -65,7 +63,7 @@ def test_unregistered_redirect_uri_gets_an_error_page(flow):
     assert response.status_code == 400
     assert "Location" not in response.headers
     assert response.mimetype == "text/html"
-    assert _error_detail(response) == "Invalid parameter: redirect_uri"
+    assert error_detail(response) == "Paramètre invalide : redirect_uri"
 
 
 def test_an_error_page_of_a_known_client_links_to_its_home_page(app, client):
@@ -83,27 +81,27 @@ def test_an_error_page_of_a_known_client_links_to_its_home_page(app, client):
     home = "https://service.example.org/home"
     flow = Flow(app, client, register_client(app, client_uri=home))
     unregistered = flow.authorize(redirect_uri="https://evil.example.org/callback")
-    assert _error_detail(unregistered) == "Invalid parameter: redirect_uri"
+    assert error_detail(unregistered) == "Paramètre invalide : redirect_uri"
     assert back_link(unregistered) == home
     both = flow.authorize(request="a.b.c", request_uri="urn:x")
-    assert _error_detail(both) == "Invalid Request"
+    assert error_detail(both) == "Requête invalide"
     assert back_link(both) == home
     unknown_uri = flow.authorize(request_uri="urn:ietf:params:oauth:request_uri:unknown")
-    assert _error_detail(unknown_uri) == "Invalid Request"
+    assert error_detail(unknown_uri) == "Requête invalide"
     assert back_link(unknown_uri) == home
     not_a_number = flow.authorize(max_age="soon")
-    assert _error_detail(not_a_number) == "Invalid Request"
+    assert error_detail(not_a_number) == "Requête invalide"
     assert back_link(not_a_number) == home
     unknown = flow.authorize(client_id="nobody")
-    assert _error_detail(unknown) == "Client not found."
+    assert error_detail(unknown) == "Client inconnu."
     assert back_link(unknown) is None
     query = {"client_id": ["service-test", "service-test"], "response_type": "code"}
     twice = client.get(f"{OIDC}/auth", query_string=query)
-    assert _error_detail(twice) == "Invalid Request"
+    assert error_detail(twice) == "Requête invalide"
     assert back_link(twice) is None
     other = Flow(app, client, register_client(app, client_id="no-home"))
     without_home = other.authorize(redirect_uri="https://evil.example.org/callback")
-    assert _error_detail(without_home) == "Invalid parameter: redirect_uri"
+    assert error_detail(without_home) == "Paramètre invalide : redirect_uri"
     assert back_link(without_home) is None
 
 
@@ -112,7 +110,7 @@ def test_redirect_uri_must_match_exactly(flow):
     response = flow.authorize(redirect_uri=REDIRECT_URI + "/")
     assert response.status_code == 400
     assert "Location" not in response.headers
-    assert _error_detail(response) == "Invalid parameter: redirect_uri"
+    assert error_detail(response) == "Paramètre invalide : redirect_uri"
 
 
 def test_the_redirect_uris_own_query_is_kept_as_registered(app, client):
@@ -165,7 +163,7 @@ def test_scheme_and_host_are_compared_as_registered(flow, app, asked):
     refused = flow.authorize(redirect_uri=asked)
     assert refused.status_code == 400
     assert "Location" not in refused.headers
-    assert _error_detail(refused) == "Invalid parameter: redirect_uri"
+    assert error_detail(refused) == "Paramètre invalide : redirect_uri"
 
 
 @pytest.mark.parametrize(
@@ -213,7 +211,7 @@ def test_a_loopback_uri_is_compared_without_its_port(flow, app, asked, accepted)
         assert answer.headers["Location"].startswith(asked + ("&" if "?" in asked else "?"))
     else:
         assert response.status_code == 400 and "Location" not in response.headers
-        assert _error_detail(response) == "Invalid parameter: redirect_uri"
+        assert error_detail(response) == "Paramètre invalide : redirect_uri"
 
 
 @pytest.mark.parametrize(
@@ -236,7 +234,7 @@ def test_a_redirect_uri_carrying_a_response_parameter_is_refused(flow, app, name
     register_client(app, redirect_uris=[uri, REDIRECT_URI + "?statement=x&x=state"])
     refused = flow.authorize(redirect_uri=uri)
     assert refused.status_code == 400 and "Location" not in refused.headers
-    assert _error_detail(refused) == "Invalid parameter: redirect_uri"
+    assert error_detail(refused) == "Paramètre invalide : redirect_uri"
     # A name that only begins like one, or a value, is no response parameter.
     accepted = flow.authorize(redirect_uri=REDIRECT_URI + "?statement=x&x=state")
     assert accepted.status_code == 302 and "/login-actions/" in accepted.headers["Location"]
@@ -330,7 +328,7 @@ def test_missing_redirect_uri_is_an_error_page(flow):
     response = flow.authorize(redirect_uri=None)
     assert response.status_code == 400
     assert "Location" not in response.headers
-    assert _error_detail(response) == "Invalid parameter: redirect_uri"
+    assert error_detail(response) == "Paramètre invalide : redirect_uri"
 
 
 def test_missing_client_id_is_keycloaks_invalid_request_page(flow):
@@ -339,11 +337,11 @@ def test_missing_client_id_is_keycloaks_invalid_request_page(flow):
     response = flow.authorize(client_id=None)
     assert response.status_code == 400
     assert "Location" not in response.headers
-    assert _error_detail(response) == "Invalid Request"
-    assert _error_detail(flow.authorize(client_id="")) == "Client not found."
+    assert error_detail(response) == "Requête invalide"
+    assert error_detail(flow.authorize(client_id="")) == "Client inconnu."
     # Read before a request object or a pushed request's request_uri is looked at.
-    assert _error_detail(flow.authorize(client_id=None, request="a.b.c")) == "Invalid Request"
-    assert _error_detail(flow.authorize(client_id=None, request_uri="urn:x")) == "Invalid Request"
+    assert error_detail(flow.authorize(client_id=None, request="a.b.c")) == "Requête invalide"
+    assert error_detail(flow.authorize(client_id=None, request_uri="urn:x")) == "Requête invalide"
 
 
 def test_missing_response_type_redirects_with_state_and_iss(flow):
@@ -508,7 +506,7 @@ def test_scope_outside_the_client_registration_is_refused(flow, app):
     assert params["error"] == "invalid_scope"
 
 
-ESSENTIAL_ACR_PAGE = "Invalid parameter: claims"
+ESSENTIAL_ACR_PAGE = "Paramètre invalide : claims"
 
 
 @pytest.mark.parametrize(
@@ -539,7 +537,7 @@ def test_an_essential_acr_keycloak_cannot_map_is_its_claims_error_page(flow, acr
     response = flow.authorize(claims=json.dumps({"id_token": {"acr": acr}}))
     assert response.status_code == 400
     assert "Location" not in response.headers
-    assert _error_detail(response) == ESSENTIAL_ACR_PAGE
+    assert error_detail(response) == ESSENTIAL_ACR_PAGE
 
 
 @pytest.mark.parametrize(
@@ -592,13 +590,13 @@ def test_the_sso_session_answers_whatever_acr_is_asked_but_an_unmappable_essenti
     https://github.com/keycloak/keycloak/blob/9d9e92bce482db76415017c6a4a0a2a8ee3aaa46/services/src/main/java/org/keycloak/protocol/oidc/endpoints/AuthorizationEndpoint.java)."""
     essential = json.dumps({"id_token": {"acr": {"essential": True, "values": ["eidas3"]}}})
     refused = flow.authorize(prompt="none", claims=essential)
-    assert refused.status_code == 400 and _error_detail(refused) == ESSENTIAL_ACR_PAGE
+    assert refused.status_code == 400 and error_detail(refused) == ESSENTIAL_ACR_PAGE
     flow.login(flow.authorize(), sandbox_professional(app))
     wanted = json.dumps({"id_token": {"acr": {"values": ["eidas3"]}}})
     from_sso = flow.authorize(prompt="none", acr_values="eidas3", claims=wanted)
     assert "code=" in from_sso.headers["Location"]
     refused = flow.authorize(prompt="none", claims=essential)
-    assert refused.status_code == 400 and _error_detail(refused) == ESSENTIAL_ACR_PAGE
+    assert refused.status_code == 400 and error_detail(refused) == ESSENTIAL_ACR_PAGE
 
 
 def test_acr_values_never_refuse_and_the_token_says_the_logins_acr(flow, app):
@@ -645,7 +643,7 @@ def test_an_essential_acr_in_a_request_object_is_checked_as_in_the_query(flow):
         "claims": {"id_token": {"acr": {"essential": True, "values": ["eidas1"]}}},
     }
     refused = flow.authorize(request=_unsigned_request_object(request_object))
-    assert refused.status_code == 400 and _error_detail(refused) == "Invalid parameter: claims"
+    assert refused.status_code == 400 and error_detail(refused) == "Paramètre invalide : claims"
     request_object["claims"] = {"id_token": {"acr": {"essential": True, "values": ["0"]}}}
     accepted = flow.authorize(request=_unsigned_request_object(request_object))
     assert accepted.status_code == 302 and "/login-actions/" in accepted.headers["Location"]
@@ -682,11 +680,11 @@ def test_an_unusable_request_object_or_request_uri_is_keycloaks_invalid_request_
         response = flow.authorize(**params)
         assert response.status_code == 400, reason
         assert "Location" not in response.headers
-        assert _error_detail(response) == "Invalid Request", reason
+        assert error_detail(response) == "Requête invalide", reason
         assert reason in caplog.text
     # The request object's redirect URI is the one checked: Keycloak's page for it.
     wrong = _unsigned_request_object({**request_object, "redirect_uri": "https://evil.example/cb"})
-    assert _error_detail(flow.authorize(request=wrong)) == "Invalid parameter: redirect_uri"
+    assert error_detail(flow.authorize(request=wrong)) == "Paramètre invalide : redirect_uri"
 
 
 def test_claims_in_the_query_or_a_request_object_are_accepted(flow, app):
@@ -725,7 +723,7 @@ def test_prompt_none_with_other_values_is_invalid(flow):
 def test_max_age_must_be_a_number(flow):
     response = flow.authorize(max_age="soon")
     assert response.status_code == 400
-    assert _error_detail(response) == "Invalid Request"
+    assert error_detail(response) == "Requête invalide"
 
 
 @pytest.mark.parametrize("prompt", ["foo", "select_account foo", "consent unknown"])
@@ -1103,19 +1101,60 @@ def test_login_page_in_english_with_ui_locales(flow, client):
 
 
 @pytest.mark.parametrize(
-    ("ui_locales", "title"),
-    [("fr", "<h1>Erreur : invalid_client</h1>"), ("en", "<h1>Error: invalid_client</h1>")],
+    ("ui_locales", "title", "detail"),
+    [
+        ("fr", "<h1>Erreur : invalid_client</h1>", "Client inconnu."),
+        ("en", "<h1>Error: invalid_client</h1>", "Client not found."),
+    ],
 )
 def test_the_error_pages_title_names_the_error_in_each_languages_typography(
-    client, ui_locales, title
+    client, ui_locales, title, detail
 ):
     """An unknown client's error page: French puts a space before the colon, English none
-    ("Error : …" was French typography in an English title)."""
+    ("Error : …" was French typography in an English title); its detail is Keycloak's
+    ``clientNotFoundMessage`` in the page's language, as Keycloak's login theme writes it
+    (docs/reference/keycloak-behaviour.md, "Authorization endpoint")."""
     query = {"client_id": "no-such-service", "response_type": "code", "scope": "openid",
-             "redirect_uri": "https://service.example.org/cb", "ui_locales": ui_locales}  # fmt: skip
+             "redirect_uri": "https://service.example.org/cb",
+             "ui_locales": ui_locales}  # fmt: skip
     page = client.get(f"{OIDC}/auth", query_string=query)
     assert page.status_code == 400
     assert title in page.get_data(as_text=True)
+    assert error_detail(page) == detail
+
+
+@pytest.mark.parametrize(
+    ("language", "detail"),
+    [
+        ({}, "Paramètre invalide : redirect_uri"),
+        ({"ui_locales": "en"}, "Invalid parameter: redirect_uri"),
+        ({"kc_locale": "en"}, "Invalid parameter: redirect_uri"),
+        ({"kc_locale": "fr", "ui_locales": "en"}, "Paramètre invalide : redirect_uri"),
+    ],
+)
+def test_the_error_pages_detail_is_keycloaks_message_in_the_pages_language(
+    app, client, language, detail
+):
+    """Keycloak's login theme shows the message of its page in the page's language, its
+    parameter where that language puts it (``invalidParameterMessage``: "Paramètre invalide :
+    {0}" in French); the same refusal pushed is JSON, whose ``error_description`` stays
+    Keycloak's English whatever the language asked (docs/reference/keycloak-behaviour.md,
+    "Authorization endpoint")."""
+    register_client(app)
+    query = {"client_id": "service-test", "response_type": "code", "scope": "openid",
+             "redirect_uri": "https://evil.example.org/callback", **language}  # fmt: skip
+    page = client.get(f"{OIDC}/auth", query_string=query)
+    assert page.status_code == 400
+    assert error_detail(page) == detail
+    pushed = client.post(
+        f"{OIDC}/ext/par/request",
+        data=query,
+        headers=basic_auth("service-test", CLIENT_SECRET),
+    )
+    assert pushed.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Invalid parameter: redirect_uri",
+    }
 
 
 @pytest.mark.parametrize(

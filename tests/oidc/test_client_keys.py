@@ -25,6 +25,7 @@ from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import error_detail
 from tests.support.oidc_flow import register_client
 
 CLIENT = "pkjwt-keys"
@@ -266,7 +267,7 @@ def test_request_objects_pick_the_key_as_client_assertions(
     else:
         assert response.status_code == 400
         # Keycloak's page "Invalid Request"; the reason is logged.
-        assert "Invalid Request" in response.get_data(as_text=True)
+        assert error_detail(response) == "Requête invalide"
         assert "the request object signature does not verify" in caplog.text
 
 
@@ -347,7 +348,7 @@ def test_request_object_signing_alg_is_the_only_alg_accepted(
         assert response.status_code == 302, response.get_data(as_text=True)
     else:
         assert response.status_code == 400 and "Location" not in response.headers
-        assert "Invalid Request" in response.get_data(as_text=True)
+        assert error_detail(response) == "Requête invalide"
         assert f"the request object must be signed with {registered}" in caplog.text
 
 

@@ -13,6 +13,7 @@ from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import error_detail
 from tests.support.oidc_flow import register_client
 
 WELL_KNOWN = "/auth/realms/esante-wallet/.well-known"
@@ -117,7 +118,7 @@ def test_the_two_discovery_documents_differ_only_by_the_authorization_endpoint(c
     for url in (wallet["authorization_endpoint"], standard["authorization_endpoint"]):
         response = client.get(url.replace("http://localhost", ""), query_string={"client_id": "x"})
         assert response.status_code == 400  # the authorization endpoint's error page, not 404
-        assert "Client not found." in response.get_data(as_text=True)
+        assert error_detail(response) == "Client inconnu."
 
 
 def test_the_oauth_authorization_server_metadata_is_keycloak_s_standard_document(client):

@@ -19,6 +19,7 @@ from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import MovedIssuer
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import error_detail
 from tests.support.oidc_flow import register_client
 
 
@@ -71,7 +72,7 @@ def test_strict_setting_refuses_a_login_redirect_uri(settings):
     flow = Flow(app, client, register_client(app, post_logout_redirect_uris=[]))
     response = _logout_to(client, flow.full_login(), REDIRECT_URI)
     assert response.status_code == 400
-    assert "Invalid redirect uri" in response.get_data(as_text=True)
+    assert error_detail(response) == "L'URI de redirection est invalide"
     assert "code" in flow.code_from(flow.authorize(prompt="none"))
 
 

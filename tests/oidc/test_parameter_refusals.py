@@ -16,21 +16,17 @@ from tests.support.oidc_flow import CLIENT_SECRET
 from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import error_detail
 
 AUTH = basic_auth("service-test", CLIENT_SECRET)
 DUPLICATED = {"error": "invalid_request", "error_description": "duplicated parameter"}
-
-
-def _error_detail(response) -> str:
-    page = response.get_data(as_text=True)
-    return page.split('id="error-detail">', 1)[1].split("</p>", 1)[0]
 
 
 @pytest.mark.parametrize("uri", [REDIRECT_URI + "é", "https://sérvice.example.org/callback"])
 def test_non_ascii_redirect_uri_is_an_unregistered_one(flow, client, uri):
     response = flow.authorize(redirect_uri=uri)
     assert response.status_code == 400
-    assert _error_detail(response) == "Invalid parameter: redirect_uri"
+    assert error_detail(response) == "Paramètre invalide : redirect_uri"
 
     def push(redirect_uri):
         data = {"response_type": "code", "scope": "openid", "redirect_uri": redirect_uri}
@@ -51,7 +47,7 @@ def test_non_ascii_post_logout_redirect_uri_is_an_unregistered_one(flow, client)
         },
     )
     assert response.status_code == 400
-    assert "Invalid redirect uri" in response.get_data(as_text=True)
+    assert error_detail(response) == "L'URI de redirection est invalide"
 
 
 @pytest.mark.parametrize(
@@ -80,7 +76,7 @@ def test_a_max_age_java_cannot_read_is_keycloaks_invalid_request_page(flow, clie
             response = flow.authorize(max_age=max_age, redirect_uri=redirect_uri)
             assert response.status_code == 400
             assert "Location" not in response.headers
-            assert _error_detail(response) == "Invalid Request"
+            assert error_detail(response) == "Requête invalide"
     pushed = client.post(
         f"{OIDC}/ext/par/request",
         data={

@@ -27,6 +27,7 @@ from tests.support.oidc_flow import OIDC
 from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import error_detail
 from tests.support.oidc_flow import kept_for_restart
 from tests.support.oidc_flow import pkce_pair
 from tests.support.oidc_flow import register_client
@@ -58,15 +59,15 @@ def test_another_client_id_does_not_use_up_the_request_uri(app, client, caplog):
     register_client(app, client_id="service-other")
     request_uri = _push(client)
     answers = [
-        ("service-other", "Invalid Request"),
-        ("unknown-client", "Client not found."),
-        ("", "Client not found."),
+        ("service-other", "Requête invalide"),
+        ("unknown-client", "Client inconnu."),
+        ("", "Client inconnu."),
     ]
     for other, page in answers:
         caplog.clear()
         refused = _use(client, request_uri, other)
         assert refused.status_code == 400
-        assert page in refused.get_data(as_text=True)
+        assert error_detail(refused) == page
         if other == "service-other":
             assert "request_uri was pushed by another client" in caplog.text
     # Still there for the client that pushed it, then used.
@@ -379,7 +380,7 @@ def test_an_essential_acr_is_checked_when_the_pushed_request_is_used(app, client
     assert pushed.status_code == 201, pushed.get_json()
     used = _use(client, pushed.get_json()["request_uri"])
     assert used.status_code == 400 and "Location" not in used.headers
-    assert "Invalid parameter: claims" in used.get_data(as_text=True)
+    assert error_detail(used) == "Paramètre invalide : claims"
 
 
 def test_request_and_request_uri_of_an_unknown_client_is_client_not_found(app, client):
@@ -389,10 +390,10 @@ def test_request_and_request_uri_of_an_unknown_client_is_client_not_found(app, c
     both = {"request": "a.b.c", "request_uri": PAR_URN_PREFIX + "x"}
     unknown = client.get(f"{OIDC}/auth", query_string={"client_id": "unknown-client", **both})
     assert unknown.status_code == 400
-    assert "Client not found." in unknown.get_data(as_text=True)
+    assert error_detail(unknown) == "Client inconnu."
     known = client.get(f"{OIDC}/auth", query_string={"client_id": "service-test", **both})
     assert known.status_code == 400
-    assert "Invalid Request" in known.get_data(as_text=True)
+    assert error_detail(known) == "Requête invalide"
 
 
 def test_a_login_may_outlast_the_request_uri_it_began_with(clocked_app, clock):

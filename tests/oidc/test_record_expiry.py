@@ -10,6 +10,7 @@ import pytest
 from santeid.clock import ManualClock
 from santeid.oidc.authentication import Authentication
 from tests.support.oidc_flow import Flow
+from tests.support.oidc_flow import error_detail
 from tests.support.oidc_flow import register_client
 
 
@@ -79,5 +80,5 @@ def test_a_pushed_request_past_its_lifetime_is_an_invalid_request_uri(settings, 
     clock.advance(body["expires_in"])
     expired = http.get(f"{OIDC}/auth", query_string=query)
     assert expired.status_code == 400
-    assert "Invalid Request" in expired.get_data(as_text=True)  # Keycloak's page
+    assert error_detail(expired) == "Requête invalide"  # Keycloak's page
     assert "(invalid_request_uri): request_uri is unknown or expired" in caplog.text

@@ -22,6 +22,7 @@ from tests.support.oidc_flow import REDIRECT_URI
 from tests.support.oidc_flow import Flow
 from tests.support.oidc_flow import back_link
 from tests.support.oidc_flow import basic_auth
+from tests.support.oidc_flow import error_detail
 from tests.support.oidc_flow import register_client
 from tests.support.oidc_flow import sandbox_professional
 
@@ -48,6 +49,31 @@ def _confirm(flow: Flow, page, **params):
     return flow.http.post(f"{OIDC}/logout/logout-confirm", data={**params, "csrf_token": csrf})
 
 
+@pytest.mark.parametrize(
+    ("params", "french", "english"),
+    [
+        ({"redirect_uri": TARGET},
+         "Paramètre invalide : redirect_uri", "Invalid parameter: redirect_uri"),
+        ({"post_logout_redirect_uri": TARGET},
+         "Paramètres manquants : id_token_hint", "Missing parameters: id_token_hint"),
+        ({"id_token_hint": "not.an.id-token"},
+         "Paramètre invalide : id_token_hint", "Invalid parameter: id_token_hint"),
+        ({"client_id": "nobody", "post_logout_redirect_uri": TARGET},
+         "L'URI de redirection est invalide", "Invalid redirect uri"),
+    ],
+)  # fmt: skip
+def test_the_logout_pages_show_keycloaks_message_in_the_pages_language(
+    client, params, french, english
+):
+    """Keycloak's ``LogoutEndpoint`` refuses with its login theme's messages
+    (``invalidParameterMessage``, ``missingParameterMessage``, ``invalidRedirectUriMessage``),
+    which its error page shows in the page's language: French by default, English with
+    ``ui_locales=en`` or ``kc_locale=en`` (docs/reference/keycloak-behaviour.md, "Logout")."""
+    assert error_detail(_logout(client, **params)) == french
+    assert error_detail(_logout(client, **params, ui_locales="en")) == english
+    assert error_detail(_logout(client, **params, kc_locale="en")) == english
+
+
 @pytest.mark.parametrize("damage", ["no signature", "another signature"])
 def test_a_hint_without_its_signature_is_refused(flow, client, damage):
     """``logoutWithInvalidIdTokenHint``: the hint without its signature part, then with
@@ -58,7 +84,7 @@ def test_a_hint_without_its_signature_is_refused(flow, client, damage):
         hint += ".something"
     refused = _logout(client, id_token_hint=hint, post_logout_redirect_uri=TARGET)
     assert refused.status_code == 400
-    assert "Invalid parameter: id_token_hint" in refused.get_data(as_text=True)
+    assert error_detail(refused) == "Paramètre invalide : id_token_hint"
     assert "code" in _silent(flow)
 
 
@@ -68,7 +94,7 @@ def test_an_access_token_is_no_hint(flow, client):
     tokens = flow.full_login()
     refused = _logout(client, id_token_hint=tokens["access_token"], post_logout_redirect_uri=TARGET)
     assert refused.status_code == 400
-    assert "Invalid parameter: id_token_hint" in refused.get_data(as_text=True)
+    assert error_detail(refused) == "Paramètre invalide : id_token_hint"
     assert "code" in _silent(flow)
 
 
@@ -143,7 +169,7 @@ def test_client_id_with_its_own_hint_logs_out_at_once(app, flow, client):
     params = {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": TARGET}
     refused = _logout(client, client_id="third-party", **params)
     assert refused.status_code == 400
-    assert "Invalid parameter: id_token_hint" in refused.get_data(as_text=True)
+    assert error_detail(refused) == "Paramètre invalide : id_token_hint"
     assert "code" in _silent(flow)
     done = _logout(client, client_id="service-test", state="somethingg", **params)
     assert done.status_code == 302
@@ -159,7 +185,7 @@ def test_the_hint_of_a_removed_client_cannot_vouch_for_the_uri(app, flow, client
     app.extensions["santeid"].clients.remove("service-test")
     refused = _logout(client, id_token_hint=tokens["id_token"], post_logout_redirect_uri=TARGET)
     assert refused.status_code == 400
-    assert "Invalid redirect uri" in refused.get_data(as_text=True)
+    assert error_detail(refused) == "L'URI de redirection est invalide"
     register_client(app)
     assert "code" in _silent(flow)
 
@@ -304,7 +330,7 @@ def test_the_invalid_redirect_uri_page_links_back_to_the_known_client(app, clien
     ):
         refused = _logout(client, **params, post_logout_redirect_uri=unregistered)
         assert refused.status_code == 400
-        assert "Invalid redirect uri" in refused.get_data(as_text=True)
+        assert error_detail(refused) == "L'URI de redirection est invalide"
         assert back_link(refused) == HOME
     register_client(
         app,

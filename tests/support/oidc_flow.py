@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 import secrets
 from urllib.parse import parse_qs
@@ -183,6 +184,14 @@ def back_link(page) -> str | None:
     ``error.ftl``, ``id="backToApplication"``), or None without one."""
     found = re.search(r'<a id="backToApplication" href="([^"]*)"', page.get_data(as_text=True))
     return None if found is None else found.group(1)
+
+
+def error_detail(page) -> str:
+    """The text of ``page``'s error detail (``error.html``'s ``id="error-detail"``, where
+    Keycloak's ``error.ftl`` writes its message), as a browser shows it."""
+    found = re.search(r'id="error-detail">([^<]*)</p>', page.get_data(as_text=True))
+    assert found is not None, "no error detail on this page"
+    return html.unescape(found.group(1))
 
 
 def set_cookie(response, name: str) -> str:

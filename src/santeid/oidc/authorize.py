@@ -420,7 +420,7 @@ def check_client(params):
     client = services().clients.get(single_client_id(params))
     if client is None:
         # Keycloak's page text (docs/reference/keycloak-behaviour.md, "Authorization endpoint").
-        raise ErrorPage("invalid_client", "Client not found.")
+        raise ErrorPage("invalid_client", keycloak_errors.CLIENT_NOT_FOUND_PAGE)
     return client
 
 

@@ -705,7 +705,7 @@ def test_a_missing_or_repeated_client_id_is_keycloaks_invalid_request_page(
         answer = _browser().post(url, data=params, allow_redirects=False, timeout=10)
     assert answer.status_code == 400 and "Location" not in answer.headers
     detail = re.search(r'id="error-detail">([^<]*)</p>', answer.text)
-    assert detail is not None and detail.group(1) == "Invalid Request", answer.text
+    assert detail is not None and detail.group(1) == "Requête invalide", answer.text
     assert "Missing parameter" not in answer.text and "is repeated" not in answer.text
 
 

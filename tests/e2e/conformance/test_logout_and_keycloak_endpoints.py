@@ -270,19 +270,25 @@ def test_a_relying_partys_form_post_logs_out_as_its_get_does(server):
         # An unknown client cannot vouch for the URI.
         (
             {"client_id": "nobody", "post_logout_redirect_uri": REDIRECT_URI},
-            "Invalid redirect uri",
+            "L'URI de redirection est invalide",
         ),
         # The parameter of Keycloak's legacy logout is refused.
-        ({"redirect_uri": REDIRECT_URI}, "Invalid parameter: redirect_uri"),
+        ({"redirect_uri": REDIRECT_URI}, "Paramètre invalide : redirect_uri"),
         # A post_logout_redirect_uri needs a client to check it against.
-        ({"post_logout_redirect_uri": REDIRECT_URI}, "Missing parameters: id_token_hint"),
-        ({"id_token_hint": "not.an.id-token"}, "Invalid parameter: id_token_hint"),
+        ({"post_logout_redirect_uri": REDIRECT_URI}, "Paramètres manquants : id_token_hint"),
+        ({"id_token_hint": "not.an.id-token"}, "Paramètre invalide : id_token_hint"),
         # An empty parameter is a parameter, as Keycloak reads it (an empty string, not null).
-        ({"id_token_hint": ""}, "Invalid parameter: id_token_hint"),
-        ({"post_logout_redirect_uri": ""}, "Missing parameters: id_token_hint"),
-        ({"id_token_hint": ID_TOKEN, "post_logout_redirect_uri": ""}, "Invalid redirect uri"),
-        ({"client_id": "", "post_logout_redirect_uri": REDIRECT_URI}, "Invalid redirect uri"),
-        ({"client_id": "", "id_token_hint": ID_TOKEN}, "Invalid parameter: id_token_hint"),
+        ({"id_token_hint": ""}, "Paramètre invalide : id_token_hint"),
+        ({"post_logout_redirect_uri": ""}, "Paramètres manquants : id_token_hint"),
+        (
+            {"id_token_hint": ID_TOKEN, "post_logout_redirect_uri": ""},
+            "L'URI de redirection est invalide",
+        ),
+        (
+            {"client_id": "", "post_logout_redirect_uri": REDIRECT_URI},
+            "L'URI de redirection est invalide",
+        ),
+        ({"client_id": "", "id_token_hint": ID_TOKEN}, "Paramètre invalide : id_token_hint"),
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -1015,7 +1021,7 @@ def test_pushed_authorization_request_then_authorization(server):
         + urlencode({"client_id": "rp-par-other", "request_uri": body["request_uri"]})
     )
     assert stolen.status_code == 400
-    assert "Invalid Request" in stolen.text  # Keycloak's page; the reason is logged
+    assert "Requête invalide" in stolen.text  # Keycloak's page; the reason is logged
     browser = Browser(server, "rp-par")
     url = (
         server["discovery"]["authorization_endpoint"]
@@ -1119,7 +1125,7 @@ def test_request_objects_signed_and_unsigned(server):
     )
     assert refused.status_code == 400
     assert "Location" not in refused.headers
-    assert "Invalid Request" in refused.text  # Keycloak's page; the reason is logged
+    assert "Requête invalide" in refused.text  # Keycloak's page; the reason is logged
 
 
 # -- discovery tells the truth -----------------------------------------------------------------

@@ -378,5 +378,5 @@ def test_a_loopback_redirect_uri_takes_any_port_and_nothing_else(server):
                                 params={"client_id": LOOPBACK_CLIENT,
                                         "post_logout_redirect_uri": target})  # fmt: skip
         assert refused.status_code == 400, (target, refused.text)
-        assert "Invalid redirect uri" in refused.text
+        assert "L'URI de redirection est invalide" in html.unescape(refused.text)
         _no_redirect_to(refused, target)
