@@ -219,8 +219,9 @@ def test_the_core_calls_are_harvested_and_recent_dates_are_not():
 def test_a_name_that_is_a_word_of_santeids_own_log_messages_is_not_a_finding():
     """A generated request's "given name" can be any upper-case word, ``CPS`` among them, which
     santeid writes in a fixed message ("no test CPS authority created yet") of every sandbox
-    server: such words are santeid's vocabulary, not a patient's name leaked."""
-    assert {"CPS", "SANDBOX", "CRITICAL", "POST"} <= log_scan.santeid_log_words()
+    server, and ``JWT`` in a refusal's logged reason ("the request object is not a JWT"): such
+    words are santeid's vocabulary, not a patient's name leaked."""
+    assert {"CPS", "SANDBOX", "CRITICAL", "POST", "JWT"} <= log_scan.santeid_log_words()
     assert "MARTINEZ" not in log_scan.santeid_log_words()
     scan = LogScan()
     log_scan.harvest_url(scan, "/insi/fhir/Patient?family=MARTINEZ&given=CPS SANDBOX", "a search")

@@ -302,13 +302,23 @@ def santeid_log_words() -> frozenset[str]:
     The messages are read from their templates in ``src/santeid`` (the string constants of the
     first argument of every logging call), with the enumerated values santeid fills them with:
     PSC's ``authMode`` values, which are also the CIBA channels ("CIBA request for … (CARD,
-    poll mode)")."""
+    poll mode)"), and the reasons santeid raises its exceptions with, which a log line may
+    carry ("authorization request refused (invalid_request_object): the request object is not
+    a JWT" — a drawn given name "JWT" is no patient's): the string constants of the arguments
+    of every ``raise``, technical words only (no name of a person is among them)."""
     import santeid
     from santeid.psc.proofs import AUTH_MODES
 
     words = set(logging.getLevelNamesMapping()) | REQUEST_LINE_WORDS | set(AUTH_MODES)
     for path in Path(santeid.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                reasons = [*node.exc.args, *(keyword.value for keyword in node.exc.keywords)]
+                for reason in reasons:
+                    for constant in ast.walk(reason):
+                        if isinstance(constant, ast.Constant) and isinstance(constant.value, str):
+                            words.update(_UPPER_WORD.findall(constant.value))
+                continue
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             method = node.func.attr
