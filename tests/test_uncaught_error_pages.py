@@ -7,7 +7,6 @@ method by method")."""
 
 from __future__ import annotations
 
-import html
 from urllib.parse import urlencode
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from santeid.security import page_policy
 from tests.support.oidc_flow import ISSUER
 from tests.support.oidc_flow import authorization_query
+from tests.support.oidc_flow import error_detail
 
 REALM = ISSUER.removeprefix("http://localhost")
 #: Chromium's ``Accept`` on a navigation.
@@ -34,11 +34,6 @@ UNKNOWN_PATHS = [
 UNKNOWN_REALMS = {"/auth/realms/nosuch", "/auth/realms/master/nosuch"}
 
 
-def _detail(response) -> str:
-    page = response.get_data(as_text=True)
-    return html.unescape(page.split('id="error-detail">', 1)[1].split("</p>", 1)[0])
-
-
 @pytest.mark.parametrize("path", UNKNOWN_PATHS)
 @pytest.mark.parametrize("accept", [BROWSER, "text/html", "text/*", "application/json, text/html"])
 def test_an_unknown_path_or_realm_is_the_404_page_to_a_browser(client, path, accept):
@@ -49,7 +44,7 @@ def test_an_unknown_path_or_realm_is_the_404_page_to_a_browser(client, path, acc
     response = client.get(path, headers={"Accept": accept})
     assert response.status_code == 404
     assert response.mimetype == "text/html"
-    assert _detail(response) == "Page introuvable."
+    assert error_detail(response) == "Page introuvable."
 
 
 @pytest.mark.parametrize("path", UNKNOWN_PATHS)
@@ -91,7 +86,8 @@ def test_an_uncaught_error_is_the_500_page_to_a_browser_without_its_trace(
     response = client.get(failing_realm_info, headers={"Accept": BROWSER})
     assert response.status_code == 500
     assert response.mimetype == "text/html"
-    assert _detail(response) == "Erreur interne. L'incident est enregistré ; réessayez plus tard."
+    internal_error = "Erreur interne. L'incident est enregistré ; réessayez plus tard."
+    assert error_detail(response) == internal_error
     page = response.get_data(as_text=True)
     assert "forced failure" not in page and "Traceback" not in page
     assert "forced failure in the realm endpoint" in caplog.text
@@ -135,7 +131,7 @@ def test_an_unknown_client_is_an_error_page_whatever_the_accept(client):
     )
     assert response.status_code == 400
     assert response.mimetype == "text/html"
-    assert _detail(response) == "Client inconnu."
+    assert error_detail(response) == "Client inconnu."
 
 
 @pytest.mark.parametrize(
@@ -159,7 +155,7 @@ def test_the_404_page_speaks_the_language_kc_locale_chooses(client, query, lang,
         response = client.get(path + query, headers={"Accept": BROWSER})
         assert response.status_code == 404
         assert f'<html lang="{lang}">' in response.get_data(as_text=True)
-        assert _detail(response) == detail
+        assert error_detail(response) == detail
 
 
 @pytest.mark.parametrize(
