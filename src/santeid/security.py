@@ -53,6 +53,7 @@ import os
 import re
 import secrets
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urlencode
@@ -152,6 +153,20 @@ def carried_values(cookies: MultiDict, name: str) -> list[str]:
     return values[:COOKIE_VALUES_READ]
 
 
+def first_signed(values: list[str], loads: Callable[[str], object]) -> dict | None:
+    """The first of a request's cookie ``values`` (:func:`carried_values`) that ``loads``
+    verifies (a signature of santeid's, within its age) and that holds a JSON object; None
+    when none does."""
+    for raw in values:
+        try:
+            loaded = loads(raw)
+        except BadSignature:
+            continue
+        if isinstance(loaded, dict):
+            return loaded
+    return None
+
+
 class CrossSiteCookie:
     """A signed cookie of santeid's (a JSON object) that goes with cross-site requests when it
     can: ``SameSite=None`` when ``Secure``, else ``Lax`` — Keycloak's ``CookieScope.FEDERATION``
@@ -205,17 +220,11 @@ class CrossSiteCookie:
         that is santeid's (:func:`carried_values`)."""
         state = _cookie_state()
         if self.name not in state.values:
-            value: dict = {}
+            value: dict | None = None
             if current_app.secret_key:
-                for raw in carried_values(request.cookies, self.name):
-                    try:
-                        loaded = self._serializer(current_app).loads(raw)
-                    except BadSignature:
-                        continue
-                    if isinstance(loaded, dict):
-                        value = loaded
-                        break
-            state.values[self.name] = value
+                values = carried_values(request.cookies, self.name)
+                value = first_signed(values, lambda raw: self._serializer(current_app).loads(raw))
+            state.values[self.name] = value or {}
         return dict(state.values[self.name])
 
     def set(self, value: dict) -> None:
@@ -765,12 +774,8 @@ class SessionOverHttps(SecureCookieSessionInterface):
         if serializer is None:
             return None
         max_age = int(app.permanent_session_lifetime.total_seconds())
-        for raw in values:
-            try:
-                return self.session_class(serializer.loads(raw, max_age=max_age))
-            except BadSignature:
-                continue
-        return self.session_class()
+        loaded = first_signed(values, lambda raw: serializer.loads(raw, max_age=max_age))
+        return self.session_class(loaded or {})
 
 
 def refuse_content_coding() -> None:
