@@ -168,6 +168,23 @@ def test_bad_scenario_is_refused_and_changes_nothing(client, body):
     assert client.get(f"{API}/professionals/{AT_ONCE}").get_json()["scenario"]["delay"] == 0.0
 
 
+def test_json_object_sent_as_a_form_is_refused_naming_the_media_type(client):
+    """``curl -d '{"outcome": "deny"}'`` without ``-H 'Content-Type: application/json'`` sends
+    the object as a form: the refusal says which media type the API reads (it said "the body
+    must be a JSON object" of a JSON object), and the scenario is left as it was."""
+    response = client.put(
+        f"{API}/professionals/{AT_ONCE}/scenario",
+        data='{"outcome": "deny"}',
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 400
+    problem = response.get_json()
+    assert problem["code"] == "invalid_request"
+    assert problem["detail"] == "the body must be a JSON object (application/json)"
+    scenario = client.get(f"{API}/professionals/{AT_ONCE}").get_json()["scenario"]
+    assert scenario["outcome"] == "approve"
+
+
 def test_card_only_professional_has_no_sandbox_phone(flow):
     response = flow.authorize()
     login_url = response.headers["Location"]

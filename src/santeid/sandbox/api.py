@@ -66,6 +66,9 @@ bp.record_once(lambda state: state.app.url_map.converters.update(national_id=Nat
 #: Longest validity a test card may be given through the API (days).
 MAX_CARD_DAYS = 3 * 365
 
+#: The detail of a body that is no JSON object, or not sent as one.
+JSON_OBJECT = "the body must be a JSON object (application/json)"
+
 
 class ControlProblem(Exception):
     """A refusal of the control API: ``code`` is an entry of the one catalogue
@@ -104,13 +107,16 @@ def _phone() -> SandboxPhone:
 
 
 def _body() -> dict:
+    """The request's JSON object, ``{}`` without a body. The refusal names the media type, as
+    the e-CPS device API's does: ``curl -d '{…}'`` without ``-H 'Content-Type:
+    application/json'`` sends a JSON object as a form, which Flask does not read as JSON."""
     data = request.get_json(silent=True)
     if request.content_length and data is None:
-        raise ControlProblem("invalid_request", "the body must be a JSON object")
+        raise ControlProblem("invalid_request", JSON_OBJECT)
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ControlProblem("invalid_request", "the body must be a JSON object")
+        raise ControlProblem("invalid_request", JSON_OBJECT)
     return data
 
 
