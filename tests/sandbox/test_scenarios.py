@@ -271,6 +271,23 @@ def test_invalid_professional_is_refused_with_every_error(client):
     assert client.get(f"{API}/professionals/12").status_code == 400
 
 
+def test_invalid_professional_detail_locates_each_error_in_the_body(client):
+    """The detail names each field as the body holds it (``errors`` keeps the file's form); it
+    read ": 'family_name' is required; .given_names: …", the file's location cut off."""
+    response = client.post(
+        f"{API}/professionals", json={"national_id": "810000000102", "given_names": "JEAN"}
+    )
+    assert response.status_code == 400
+    problem = response.get_json()
+    assert problem["detail"] == (
+        "'family_name' is required; given_names: expected a list of strings"
+    )
+    assert problem["errors"] == [
+        "professionals[0]: 'family_name' is required",
+        "professionals[0].given_names: expected a list of strings",
+    ]
+
+
 def test_issued_card_is_a_pem_certificate_for_the_professional(client):
     response = client.post(f"{API}/cards", json={"national_id": AT_ONCE})
     assert response.status_code == 201

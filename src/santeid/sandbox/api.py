@@ -207,12 +207,18 @@ def scenarios():
     return jsonify(professionals=scenario_listing())
 
 
+def _in_body(error: str) -> str:
+    """An error of :func:`read_one`, located in a file's first professional
+    (``professionals[0].given_names: …``), located in the body instead (``given_names: …``)."""
+    return error.removeprefix("professionals[0]").removeprefix(": ").removeprefix(".")
+
+
 @bp.post("/professionals")
 def create_professional():
     try:
         defined = read_one(_body())
     except ProfessionalsError as exc:
-        detail = "; ".join(e.removeprefix("professionals[0]") for e in exc.errors)
+        detail = "; ".join(_in_body(e) for e in exc.errors)
         raise ControlProblem("invalid_professional", detail, errors=exc.errors) from None
     svc = services()
     national_id = defined.professional.national_id
