@@ -24,9 +24,11 @@ NOT_UTF8 = b"\xff".decode("utf-8", "surrogateescape")
 
 
 @pytest.fixture
-def run(tmp_path: Path):
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """``santeid ARGS`` in this process, with its own folders and sandbox mode (``env``
-    overrides, ``None`` unsets)."""
+    overrides, ``None`` unsets), in ``tmp_path``: a relative ``--out`` that a refusal failed to
+    stop writes there, never into the checkout."""
+    monkeypatch.chdir(tmp_path)
 
     def invoke(*args: str, env: dict[str, str | None] | None = None, stdin: str | None = None):
         base: dict[str, str | None] = {
