@@ -878,7 +878,19 @@ def load_secret_key(settings: Settings) -> str:
         return settings.secret_key
     path = settings.data_path / "secret_key"
     if path.exists():
-        return path.read_text().strip()
+        value = path.read_text().strip()
+        # The file is santeid's own, but restored or written by hand it may be empty (Flask
+        # would then sign nothing) or short: held to the rule of a configured secret.
+        if not value or (
+            not settings.sandbox.enabled and len(value.encode()) < MIN_SECRET_KEY_BYTES
+        ):
+            raise ConfigurationError(
+                f"{path} holds {'no' if not value else 'a too short'} session secret (32 bytes "
+                "or more are needed): restore it from the backup of the data directory, or "
+                "delete it and a new random one is made at the next start (every browser and "
+                "admin console session is then lost)"
+            )
+        return value
     settings.data_path.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -13,6 +13,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from santeid.app import create_app
 from santeid.security import check_secret_key
+from santeid.security import load_secret_key
 from santeid.settings import ConfigurationError
 from santeid.settings import Settings
 from tests.support.servers import refused_start
@@ -47,6 +48,34 @@ def test_an_empty_or_long_enough_secret_key_is_accepted(secret):
 @pytest.mark.parametrize("secret", [PLACEHOLDER_SECRET, SHORT_SECRET])
 def test_sandbox_mode_accepts_any_secret_key(secret):
     check_secret_key(Settings(secret_key=secret, sandbox=True))
+
+
+@pytest.mark.parametrize(
+    ("kept", "sandbox", "problem"),
+    [("", False, "no"), ("\n", True, "no"), (SHORT_SECRET, False, "a too short")],
+)
+def test_a_kept_secret_key_file_empty_or_too_short_is_refused(tmp_path, kept, sandbox, problem):
+    # A {data_dir}/secret_key restored empty or written by hand: an empty one signed every
+    # cookie with the empty key, a short one escaped the rule of a configured secret.
+    (tmp_path / "secret_key").write_text(kept)
+    settings = Settings(data_dir=str(tmp_path), sandbox=sandbox)
+    with pytest.raises(ConfigurationError) as refused:
+        load_secret_key(settings)
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'secret_key'} holds {problem} session secret")
+    assert kept.strip() == "" or kept not in message
+    assert (tmp_path / "secret_key").read_text() == kept  # left for the operator
+
+
+def test_a_kept_secret_key_file_is_used_and_a_missing_one_made(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "secret_key").write_text(LONG_SECRET + "\n")
+    assert load_secret_key(Settings(data_dir=str(tmp_path / "a"))) == LONG_SECRET
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "secret_key").write_text(SHORT_SECRET)
+    assert load_secret_key(Settings(data_dir=str(tmp_path / "b"), sandbox=True)) == SHORT_SECRET
+    made = load_secret_key(Settings(data_dir=str(tmp_path / "c")))
+    assert len(made.encode()) >= 32 and (tmp_path / "c" / "secret_key").read_text() == made
 
 
 def test_the_application_is_not_built_with_the_placeholder(tmp_path, keys_dir):
