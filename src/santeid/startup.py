@@ -71,7 +71,8 @@ class Start:
         At a first start, an outage stops the start (a ``ConfigurationError`` saying what could
         not be done, and why). In a worker, it is skipped, and so is any later work needing
         the same part. A database server refusing the connection for good (no such database
-        or role, a refused password: :class:`~santeid.db.backends.PostgresLoginRefused`) is
+        or role, a refused password, TLS settings it does not fit:
+        :class:`~santeid.db.backends.PostgresLoginRefused`) is
         the configuration's fault and stops either; so does any other error."""
         if part in self.unavailable:
             log.warning("start-up: %s skipped (%s is unavailable)", what, describe(part))
@@ -82,8 +83,8 @@ class Start:
             # An outage to a request, but a setting to mend for a start: waiting will not.
             raise ConfigurationError(
                 f"database_url: the database server refused the connection ({what}); a database "
-                f"or role that does not exist, or a refused password, is corrected in "
-                f"database_url. {exc}"
+                f"or role that does not exist, a refused password, or TLS settings (sslmode, "
+                f"sslrootcert) the server does not fit are corrected in database_url. {exc}"
             ) from None
         except OUTAGES as exc:
             down = failed_part(exc) or part

@@ -62,6 +62,49 @@ def test_an_unreachable_postgresql_is_unavailable_and_keeps_libpq_s_message():
         database.close()
 
 
+@pytest.mark.parametrize(
+    ("option", "reason"),
+    [
+        ("sslrootcert={missing}", 'root certificate file "{missing}" does not exist'),
+        ("sslrootcert={folder}", 'could not read root certificate file "{folder}"'),
+    ],
+    ids=["missing", "unreadable"],
+)
+def test_a_root_certificate_libpq_cannot_use_is_refused_for_good(tmp_path, option, reason):
+    """libpq refuses an ``sslrootcert`` it cannot read as soon as the server offers TLS, before
+    any login: a setting to mend (a start stops naming ``database_url``), not an outage."""
+    import socket
+    import threading
+
+    from santeid.db.backends import PostgresLoginRefused
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def offer_tls() -> None:  # PostgreSQL's answer "S" to libpq's SSLRequest, then nothing
+        while True:
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                return  # the listener closed: the test is over
+            with peer:
+                peer.recv(8)
+                peer.sendall(b"S")
+                peer.recv(1024)
+
+    threading.Thread(target=offer_tls, daemon=True).start()
+    paths = {"missing": tmp_path / "no-ca.pem", "folder": tmp_path}
+    query = option.format(**paths)
+    url = f"postgresql://santeid@127.0.0.1:{port}/santeid?sslmode=verify-full&{query}"
+    database = db.PostgresDatabase(url, timeout=2)
+    try:
+        with pytest.raises(PostgresLoginRefused, match=reason.format(**paths)):
+            database.execute("SELECT 1")
+    finally:
+        database.close()
+        listener.close()
+
+
 def test_an_embedded_installation_never_imports_psycopg(tmp_path: Path):
     """The application of an embedded (SQLite) installation, its clients registry written and
     read, and its health check: ≈ 0.1 s of import that every worker and command would pay."""

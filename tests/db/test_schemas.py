@@ -617,6 +617,28 @@ def test_a_database_url_naming_what_does_not_exist_is_a_configuration_error(
     assert "start again once it answers" not in message
 
 
+@pytest.mark.parametrize("first_start", [True, False], ids=["first start", "worker"])
+def test_a_database_url_asking_tls_of_a_server_without_it_is_a_configuration_error(
+    postgres_admin_url, tmp_path, first_start
+):
+    """``sslmode=verify-full`` (docs/deployment.md's example) or ``require`` to a server
+    without TLS is no outage either: libpq refuses it before any login, and waiting will not
+    mend it. It said "the database is unavailable … start again once it answers", and a
+    restart policy started it again for ever."""
+    url = f"{postgres_admin_url}?sslmode=require"
+    settings = Settings(data_dir=str(tmp_path / "d"), keys_dir=str(tmp_path / "k"),
+                        sandbox=True, database_url=url)  # fmt: skip
+    try:
+        with pytest.raises(ConfigurationError) as refused:
+            create_app(settings, store=MemoryStore(), first_start=first_start)
+    finally:
+        db.close_shared(url)
+    message = str(refused.value)
+    assert message.startswith("database_url: the database server refused the connection")
+    assert "sslmode" in message and "server does not support SSL" in message
+    assert "start again once it answers" not in message
+
+
 def test_an_unreachable_database_is_a_clean_503_and_stops_a_start(app, client, tmp_path):
     from tests.support.redis_server import free_port
 

@@ -60,21 +60,28 @@ class PostgresUnavailable(PostgresError):
 
 
 class PostgresLoginRefused(PostgresUnavailable):
-    """The server answered, and refused the connection for a reason waiting will not mend: the
-    database or the role of ``database_url`` does not exist, or its password or address is
-    refused. An outage to a request (503, like any), a configuration error to a start
-    (:class:`santeid.startup.Start`).
+    """The connection is refused for a reason waiting will not mend: the database or the role
+    of ``database_url`` does not exist, its password or address is refused, or its TLS
+    settings do not fit the server (``sslmode``, ``sslrootcert``). An outage to a request
+    (503, like any), a configuration error to a start (:class:`santeid.startup.Start`).
 
     libpq gives a failed connection's reason as text only, no SQLSTATE: it is recognised by
-    PostgreSQL's English messages (a server whose ``lc_messages`` is another language is taken
-    for an outage, whose message carries the server's words)."""
+    PostgreSQL's and libpq's English messages (a server whose ``lc_messages`` is another
+    language is taken for an outage, whose message carries the server's words)."""
 
 
 #: PostgreSQL's reasons for refusing a connection for good (``3D000``, ``28000``, ``28P01``),
-#: as libpq reports them: https://www.postgresql.org/docs/current/errcodes-appendix.html
+#: as libpq reports them: https://www.postgresql.org/docs/current/errcodes-appendix.html; and
+#: libpq's own refusals of the TLS settings of ``database_url``
+#: (https://www.postgresql.org/docs/current/libpq-ssl.html): an ``sslmode`` asking TLS of a
+#: server without it, an ``sslrootcert`` missing or unreadable, a server certificate for
+#: another host name.
 _REFUSED_FOR_GOOD = re.compile(
     r'FATAL:\s+(?:database ".*" does not exist|role ".*" does not exist'
     r"|password authentication failed|no pg_hba\.conf entry)"
+    r"|server does not support SSL, but SSL was required"
+    r'|root certificate file ".*" does not exist|could not read root certificate file'
+    r"|server certificate for .* does not match host name"
 )
 
 
