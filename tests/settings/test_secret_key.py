@@ -115,3 +115,16 @@ def test_santeid_serve_refuses_the_placeholder_outside_sandbox_mode(tmp_path, wo
     assert "Error: secret_key (SANTEID_SECRET_KEY) is the placeholder" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert PLACEHOLDER_SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.server
+def test_santeid_serve_refuses_an_empty_kept_secret_key_file(tmp_path, keys_dir):
+    # Started on it, the server signed every cookie with the empty key: anyone could write an
+    # admin console session. The start stops instead, the file left as it was.
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret_key").write_text("")
+    result = refused_start(tmp_path, SANTEID_SANDBOX="false", SANTEID_SECRET_KEY=None)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"Error: {tmp_path / 'var' / 'secret_key'} holds no session secret" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert (tmp_path / "var" / "secret_key").read_text() == ""
