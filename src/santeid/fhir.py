@@ -117,6 +117,15 @@ def search_parameters() -> MultiDict:
             request.content_length or "Transfer-Encoding" in request.headers
         ):
             raise UnsupportedMediaType(f"post a search as {FORM}")
+        # werkzeug drops a whole form whose bytes are not UTF-8 (raw Latin-1, say): the search
+        # would then say a parameter that was sent is missing. The body is the one
+        # santeid.security.HygienicRequest kept (the form was parsed from it).
+        try:
+            request.get_data(cache=True).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(
+                "the form is not UTF-8: percent-encode the UTF-8 bytes of its values"
+            ) from None
         for key, value in request.form.items(multi=True):
             params.add(key, value)
     check_search_values(params)

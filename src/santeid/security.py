@@ -603,7 +603,16 @@ MAX_JSON_DEPTH = 64
 
 class HygienicRequest(Request):
     """Flask's request, where JSON nested deeper than Python can parse is a malformed body
-    (400, or ``None`` with ``silent=True``) rather than a ``RecursionError``."""
+    (400, or ``None`` with ``silent=True``) rather than a ``RecursionError``, and a URL-encoded
+    form is parsed from its body kept (``get_data(cache=True)``, at most ``MAX_CONTENT_LENGTH``),
+    whoever reads the form first."""
+
+    def _load_form_data(self) -> None:
+        # werkzeug drops a whole form that is not UTF-8 (raw Latin-1 bytes, say) without a word:
+        # the bytes kept tell it (santeid.fhir.search_parameters refuses such a search).
+        if self.mimetype == "application/x-www-form-urlencoded":
+            self.get_data(cache=True)
+        super()._load_form_data()
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
         try:

@@ -93,3 +93,11 @@ def test_generate_creates_the_directory_of_out(runner: CliRunner, tmp_path: Path
     assert runner.invoke(civil, ["generate", "--persons", "5", "--out", str(out)]).exit_code == 0
     assert out.exists()
     assert "directory created if missing" in runner.invoke(civil, ["generate", "--help"]).output
+
+
+def test_generate_help_shows_no_bound_for_an_unbounded_seed(runner: CliRunner) -> None:
+    """``--seed`` takes any whole number: its help line gives the default alone, not click's
+    description of a range with no bound ("x<=None")."""
+    help_text = runner.invoke(civil, ["generate", "--help"]).output
+    assert "[default: 1]" in help_text
+    assert "None" not in help_text

@@ -223,6 +223,20 @@ def test_cli_software_and_stats(tmp_path, monkeypatch, insi_base):
     run("software", "remove", "TESTSGIE0000", code=1)
 
 
+def test_cli_stats_names_the_calls_sent_without_a_software_number(tmp_path, monkeypatch):
+    """A SOAP call refused for want of an IDAM is counted under an empty software id: the text
+    report says so, not a line that begins with a colon (``--json`` keeps the empty id)."""
+    monkeypatch.setenv("SANTEID_DATA_DIR", str(tmp_path / "var"))
+    audit = AuditLog(tmp_path / "var" / "insi.sqlite3")
+    audit.record(dataclasses.replace(SOAP_CTX, software_id=""), OP_SEARCH_TRAITS, "desir_550")
+    audit.flush()
+    result = CliRunner().invoke(main, ["insi", "stats"])
+    assert result.exit_code == 0, result.output
+    assert "\n(no software number): 1\n" in result.stdout
+    report = json.loads(CliRunner().invoke(main, ["insi", "stats", "--json"]).stdout)
+    assert report["software"][0]["softwareId"] == ""
+
+
 def _audited(audit: AuditLog) -> list[str | None]:
     """The ``result`` of every committed row, read without flushing (what the writer did)."""
     try:

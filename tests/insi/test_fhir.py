@@ -208,6 +208,31 @@ def test_a_search_posted_in_another_media_type_is_refused(client, bearer):
     assert issue["details"]["coding"][0]["code"] == "santeid_unsupported_media_type"
 
 
+def test_a_posted_form_that_is_not_utf8_is_refused_as_such(client, bearer):
+    """A form's values are percent-encoded UTF-8 (https://url.spec.whatwg.org/#urlencoded-parsing):
+    raw Latin-1 bytes made werkzeug drop the whole form, and the search said the family name,
+    which was sent, was missing ("required")."""
+    body = "family=ADRTRÖIS&given=DOMINIQUE&gender=female&birthdate=1997-02-26".encode("latin-1")
+    response = client.post(
+        f"{PATIENT}/_search",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers=bearer,
+    )
+    issue = _outcome(response, 400)
+    assert issue["details"]["coding"][0]["code"] == "santeid_invalid_request"
+    assert "UTF-8" in issue["details"]["text"]
+    # Percent-encoded, the same UTF-8 is read (and normalised, as a query's).
+    encoded = "family=ADRTR%C3%96IS&given=DOMINIQUE&gender=female&birthdate=1997-02-26"
+    posted = client.post(
+        f"{PATIENT}/_search",
+        data=encoded,
+        content_type="application/x-www-form-urlencoded",
+        headers=bearer,
+    )
+    assert _bundle(posted)["total"] == 1  # ADRTRÖIS normalised: ADRTROIS
+
+
 def _self_link(bundle: dict) -> str:
     (link,) = [link["url"] for link in bundle["link"] if link["relation"] == "self"]
     return link

@@ -323,6 +323,18 @@ def test_an_empty_month_is_this_month_as_the_document_says(client, bearer, opena
     assert empty.get_json() == client.get("/insi/v1/stats", headers=bearer).get_json()
 
 
+def test_a_repeated_month_is_refused(client, bearer):
+    """``month`` given twice names two months: refused, as a repeated FHIR search parameter is,
+    rather than one of them answered without a word."""
+    answer = client.get("/insi/v1/stats?month=2026-11&month=2026-10", headers=bearer)
+    assert answer.status_code == 400
+    problem = answer.get_json()
+    assert (problem["code"], problem["field"], problem["rule"]) == (
+        "santeid_invalid_request", "month", "repeated",
+    )  # fmt: skip
+    assert problem["detail"] == "month can be given once"
+
+
 # -- authentication ---------------------------------------------------------------------------
 def test_no_token_is_401_with_a_challenge(client):
     answer = client.post(SEARCH, json=ADRTROIS)

@@ -313,6 +313,26 @@ def test_each_refusal_names_element_and_rule(
     assert error.fault == "Sender"
 
 
+@pytest.mark.parametrize("ctx", [SOAP_CTX, REST_CTX], ids=["soap", "rest"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        TraitsQuery("", ("JEAN",), "M", "1980-01-01"),
+        TraitsQuery("DUPONT", ("",), "M", "1980-01-01"),
+        TraitsQuery("DUPONT", ("JEAN",), " ", "1980-01-01"),
+        TraitsQuery("DUPONT", ("JEAN",), "M", ""),
+    ],
+    ids=["birth-name", "given-names", "sex", "birth-date"],
+)
+def test_an_empty_trait_is_refused_with_a_sentence(service, query, ctx):
+    """The text a REST ``detail``, a FHIR ``details.text`` and a SOAP ``siram:Erreur`` show:
+    it said ``required``, the rule's id again ("Prenom : required [required]")."""
+    with pytest.raises(InsiError) as caught:
+        service.search_by_traits(query, ctx)
+    assert caught.value.rule == "required"
+    assert caught.value.message == "missing or empty"
+
+
 def test_missing_base_is_a_clear_503(tmp_path):
     from santeid.insi.service import InsiService
 

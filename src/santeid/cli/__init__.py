@@ -79,6 +79,12 @@ class Integer(click.IntRange):
             self.fail(f"{value!r} is not a whole number in ASCII digits (0-9).", param, ctx)
         return super().convert(value, param, ctx)
 
+    def _describe_range(self) -> str:
+        # click describes a range with no bound as "x<=None" in the help: say nothing instead.
+        if self.min is None and self.max is None:
+            return ""
+        return super()._describe_range()
+
 
 class Decimal(click.FloatRange):
     """click's ``FloatRange`` for a number written in ASCII digits, with an optional point."""

@@ -345,6 +345,8 @@ def stats():
     """The caller's own statistics (``software_id`` of its credentials)."""
     ctx = _context()
     check_parameters(request.args, ("month",))
+    if len(request.args.getlist("month")) > 1:  # two months asked: answer neither
+        raise _member_error("month", "repeated", "month can be given once")
     return _json(_insi().stats(ctx.software_id, request.args.get("month") or None))
 
 

@@ -144,6 +144,11 @@ SANDBOX_FAULTS: dict[str, Callable[[], InsiError]] = {
 }
 
 
+#: The text of a ``required`` refusal: a trait absent, empty or blank (its element and rule are
+#: the error's own members; the text had been the rule's id, "Prenom : required [required]").
+MISSING = "missing or empty"
+
+
 def invalid(
     field: str, rule: str, message: str, element: str | None, *, code: str = CODE_INVALID_TRAIT
 ) -> InsiError:
@@ -444,7 +449,7 @@ class InsiService:
             (tr.BIRTH_DATE, q.birth_date),
         ):
             if not isinstance(value, str) or not value.strip():
-                raise invalid(field, tr.Rule.REQUIRED, "required", elements.get(field))
+                raise invalid(field, tr.Rule.REQUIRED, MISSING, elements.get(field))
         # Optional, and blank is not given on every channel (SOAP's <LieuNaissance/> and
         # <LieuNaissance> </LieuNaissance>, REST's and FHIR's "" and " ").
         birthplace = q.birthplace
@@ -480,7 +485,7 @@ class InsiService:
 
     def _matricule(self, value: object, field: str, element: str) -> MatriculeParts:
         if not isinstance(value, str) or not value.strip():
-            raise invalid(field, "required", "required", element)
+            raise invalid(field, "required", MISSING, element)
         try:
             return parse_ins_matricule(value)
         except MatriculeError as exc:
@@ -514,9 +519,9 @@ class InsiService:
                 VITALE_ELEMENTS["individual_matricule"],
             )
         if not isinstance(q.birth_name, str) or not q.birth_name.strip():
-            raise invalid(tr.BIRTH_NAME, "required", "required", VITALE_ELEMENTS[tr.BIRTH_NAME])
+            raise invalid(tr.BIRTH_NAME, "required", MISSING, VITALE_ELEMENTS[tr.BIRTH_NAME])
         if not isinstance(q.birth_date, str) or not q.birth_date.strip():
-            raise invalid(tr.BIRTH_DATE, "required", "required", VITALE_ELEMENTS[tr.BIRTH_DATE])
+            raise invalid(tr.BIRTH_DATE, "required", MISSING, VITALE_ELEMENTS[tr.BIRTH_DATE])
         try:
             if ctx.strict_traits:
                 birth_name = tr.validate_name(q.birth_name)
