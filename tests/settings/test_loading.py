@@ -236,6 +236,40 @@ def test_cookie_secure_refuses_anything_else(written):
     )
 
 
+@pytest.mark.parametrize(
+    ("flat", "table", "entries", "held"),
+    [
+        ("trusted_proxies", "http", '["10.0.0.1", "192.168.0.0/16"]', "10.0.0.1, 192.168.0.0/16"),
+        (
+            "metrics_allowed_addresses",
+            "observability",
+            '["127.0.0.1/32", "::1/128"]',
+            "127.0.0.1/32, ::1/128",
+        ),
+        ("admin_professionals", "admin", '["810000000001"]', "810000000001"),
+    ],
+)
+def test_a_list_setting_takes_a_toml_array_of_strings(tmp_path, flat, table, entries, held):
+    # Comma-separated in one text, as in the environment; a TOML file writes a list as an array.
+    assert _read(load_settings(_config(tmp_path, f"{flat} = {entries}\n")), flat) == held
+    section, field = SETTINGS[flat]
+    written = f"[{table}]\n{field} = {entries}\n"
+    assert _read(load_settings(_config(tmp_path, written)), flat) == held
+
+
+def test_a_list_setting_refuses_an_array_of_anything_but_strings(tmp_path):
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(_config(tmp_path, '[http]\ntrusted_proxies = ["10.0.0.1", 3]\n'))
+    assert str(refused.value).endswith(
+        "santeid.toml: [http] trusted_proxies must be a string or an array of strings"
+    )
+
+
+def test_other_settings_take_no_array(tmp_path):
+    with pytest.raises(ConfigurationError, match="issuer"):
+        load_settings(_config(tmp_path, 'issuer = ["https://a.example", "https://b.example"]\n'))
+
+
 def test_cookie_secure_from_a_toml_boolean(tmp_path):
     assert load_settings(_config(tmp_path, "cookie_secure = true\n")).secure_cookies is True
 

@@ -61,6 +61,7 @@ from santeid.settings.store import StoreSettings
 __all__ = [
     "DEFAULT_REALM_PATH",
     "ENV_PREFIX",
+    "LIST_SETTINGS",
     "PATH_SETTINGS",
     "SETTINGS",
     "USERINFO_LAYOUTS",
@@ -309,6 +310,12 @@ PATH_SETTINGS = (
 )
 
 
+#: The settings that hold a list written as one text, its entries separated by commas (flat
+#: names): in a TOML file each also takes an array of strings, its entries joined so
+#: (:func:`_file_settings`), as an operator writes a list in TOML.
+LIST_SETTINGS = ("trusted_proxies", "metrics_allowed_addresses", "admin_professionals")
+
+
 def resolve_path(value: str, config_file: str = "") -> Path:
     """A path setting as an absolute path, the same way for every one of them
     (:data:`PATH_SETTINGS`), by the server and every command: ``~`` expanded; an absolute
@@ -395,6 +402,12 @@ def _file_settings(config_file: str) -> Iterator[tuple[str, Any, str]]:
         else:
             raise ConfigurationError(f"{config_file}: unknown setting {key!r}")
         for flat, value, written in entries:
+            if flat in LIST_SETTINGS and isinstance(value, list):
+                if not all(isinstance(entry, str) for entry in value):
+                    raise ConfigurationError(
+                        f"{config_file}: {written} must be a string or an array of strings"
+                    )
+                value = ", ".join(value)
             if flat in seen:
                 raise ConfigurationError(
                     f"{config_file}: {flat} is set twice ({seen[flat]} and {written})"
