@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import sys
 
 
 def loads_untrusted_json(raw: bytes | str):
@@ -17,6 +18,16 @@ def loads_untrusted_json(raw: bytes | str):
         return json.loads(raw)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise
+    except ValueError:
+        # The only other ValueError: an integer longer than Python converts (CVE-2020-10735,
+        # https://docs.python.org/3/library/stdtypes.html#int-max-str-digits), whose text
+        # advises sys.set_int_max_str_digits() — a remedy for santeid's operator, not for the
+        # caller it would be shown to.
+        raise ValueError(
+            f"an integer with more than {sys.get_int_max_str_digits()} digits"
+        ) from None
 
 
 def segment_object(segment: str) -> dict:

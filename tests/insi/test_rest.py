@@ -236,6 +236,13 @@ def test_body_must_be_a_json_object(client, bearer):
     deep = "[" * 100_000 + "]" * 100_000
     answer = client.post(SEARCH, data=deep, headers=bearer, content_type="application/json")
     assert (answer.status_code, answer.get_json()["rule"]) == (400, "json")
+    # An integer longer than Python converts: malformed for the caller, with no advice meant
+    # for santeid's operator (Python's text names sys.set_int_max_str_digits()).
+    long = '{"birthName": "X", "sex": ' + "1" * 5_000 + "}"
+    answer = client.post(SEARCH, data=long, headers=bearer, content_type="application/json")
+    problem = answer.get_json()
+    assert (answer.status_code, problem["rule"]) == (400, "json")
+    assert problem["detail"] == "the body is not valid JSON: an integer with more than 4300 digits"
 
 
 def test_search_by_vitale(call, client, bearer, base_db):
