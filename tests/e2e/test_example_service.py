@@ -63,3 +63,18 @@ def test_the_example_readme_commands_run_as_written(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "2 passed" in done.stdout
+
+
+def test_the_readme_virtual_environment_is_not_a_change_to_commit():
+    """The README makes ``.venv`` in the example's folder, inside the checkout: git ignores it,
+    so ``git status`` does not list thousands of installed files to commit."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    done = subprocess.run(
+        ["git", "check-ignore", "--quiet", "--no-index", "examples/psc-service/.venv/bin/python"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
