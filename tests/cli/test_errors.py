@@ -74,12 +74,18 @@ def assert_usage_error(result: Result, *fragments: str) -> None:
         ("ecps", "devices"),
         ("insi", "software", "list"),
         ("insi", "stats"),
+        ("directory", "seed-demo"),
     ],
 )
 def test_a_data_directory_that_is_a_file(run, tmp_path, args) -> None:
+    # Named as the setting: the bare "[Errno 17] File exists" of making it said nothing of why.
     data = tmp_path / "not-a-directory"
     data.write_text("")
-    assert_one_line_error(run(*args, env={"SANTEID_DATA_DIR": str(data)}), str(data))
+    assert_one_line_error(
+        run(*args, env={"SANTEID_DATA_DIR": str(data)}),
+        f"data_dir {data} is a file, not a directory",
+    )
+    assert data.read_text() == ""
 
 
 def test_a_database_that_cannot_be_opened_names_the_data_directory(run, tmp_path) -> None:
@@ -93,9 +99,15 @@ def test_a_database_that_cannot_be_opened_names_the_data_directory(run, tmp_path
 def test_clients_add_on_a_data_directory_that_is_a_file(run, tmp_path) -> None:
     data = tmp_path / "not-a-directory"
     data.write_text("")
-    metadata = json.dumps({"client_id": "rp", "redirect_uris": ["https://rp.example/cb"]})
+    metadata = json.dumps(
+        {
+            "client_id": "rp",
+            "client_secret": "a-client-secret-of-32-characters",
+            "redirect_uris": ["https://rp.example/cb"],
+        }
+    )
     result = run("clients", "add", "-", env={"SANTEID_DATA_DIR": str(data)}, stdin=metadata)
-    assert_one_line_error(result)
+    assert_one_line_error(result, f"data_dir {data} is a file, not a directory")
 
 
 @pytest.mark.parametrize(

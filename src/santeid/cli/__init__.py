@@ -202,19 +202,27 @@ def _operational_errors() -> tuple[type[BaseException], ...]:
 
 def _one_line(exc: BaseException, ctx: click.Context) -> str:
     """``exc`` as the line after ``Error:``; SQLite's own messages name no file, so the data
-    directory is named beside them."""
+    directory is named beside them; a data directory that is a file is named as the setting
+    (making it, every command met "[Errno 17] File exists")."""
     import sqlite3
 
+    from santeid.settings import Settings
+
+    settings = ctx.find_root().obj
     text = " ".join(str(exc).split()) or type(exc).__name__
     # A file name that is not UTF-8 (PEP 383) shown escaped, as the terminal could not.
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(exc, sqlite3.Error):
-        from santeid.settings import Settings
-
-        settings = ctx.find_root().obj
         if isinstance(settings, Settings):
             return f"SQLite: {text} (data_dir {settings.data_path})"
         return f"SQLite: {text}"
+    if (
+        isinstance(exc, FileExistsError)
+        and isinstance(settings, Settings)
+        and exc.filename == str(settings.data_path)
+        and not settings.data_path.is_dir()
+    ):
+        return f"data_dir {settings.data_path} is a file, not a directory: {text}"
     return text
 
 
