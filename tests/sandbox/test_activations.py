@@ -206,7 +206,7 @@ def test_activations_do_not_exist_outside_sandbox_mode(settings, app):
     assert http.post(f"{API}/activations/abcdefghijklmnop/verify", json=body).status_code == 404
 
 
-@pytest.mark.parametrize("limit", [201, 1000])
+@pytest.mark.parametrize("limit", [201, 1000, 10**40])
 def test_an_outbox_limit_past_200_is_in_the_document(client, limit):
     """``GET /outbox?limit=`` answers at most 200 messages, a larger limit read as 200 — the
     document's ``maximum: 200`` refused a limit the API answers, so a client generated from it
@@ -218,3 +218,11 @@ def test_an_outbox_limit_past_200_is_in_the_document(client, limit):
     answer = client.get(f"{API}/outbox", query_string={"limit": limit})
     assert answer.status_code == 200
     assert answer.get_json() == client.get(f"{API}/outbox?limit=200").get_json()
+
+
+@pytest.mark.parametrize("limit", ["abc", "-1", "1.5", " 2", "\u0663"])
+def test_an_outbox_limit_that_is_no_whole_number_is_refused(client, limit):
+    # Read as no limit given (50 messages), it hid the client's mistake.
+    answer = client.get(f"{API}/outbox", query_string={"limit": limit})
+    problem(answer, 400, "invalid_request")
+    assert answer.get_json()["detail"] == f"limit must be a whole number, got {limit!r}"

@@ -441,6 +441,22 @@ def verify_activation(activation_id: str):
     return jsonify(activation.to_dict())
 
 
+#: Messages ``GET /outbox`` answers: this many without ``limit``, at most the second.
+OUTBOX_LIMITS = (50, 200)
+
+
+def _outbox_limit(written: str | None) -> int:
+    """``limit`` of ``GET /outbox``: a whole number (a larger one than the most is the most, as
+    the document says); anything else is refused, where it was read as no limit given."""
+    default, most = OUTBOX_LIMITS
+    if written is None or written == "":
+        return default
+    if written.isascii() and written.isdigit():
+        limit = whole_number(written)
+        return most if limit is None else min(limit, most)  # None: too many digits
+    raise ControlProblem("invalid_request", f"limit must be a whole number, got {written!r}")
+
+
 @bp.get("/outbox")
 def outbox():
     from santeid.web_ecps.common import senders
@@ -448,8 +464,7 @@ def outbox():
     sender = senders().outbox
     if sender is None:
         raise ControlProblem("no_outbox", "this server sends its messages for real")
-    limit = whole_number(request.args.get("limit"))
-    limit = 50 if limit is None else min(limit, 200)
+    limit = _outbox_limit(request.args.get("limit"))
     national_id = None
     if request.args.get("national_id"):
         try:
