@@ -370,7 +370,19 @@ def werkzeug_server(host: str, port: int, app, settings: Settings, ssl_context=N
                 deadlines.disarm(fileno)
 
         def make_environ(self) -> dict[str, Any]:
-            environ = super().make_environ()
+            # http.server decodes the request line as ISO-8859-1 and Werkzeug encodes the
+            # target it takes from it as UTF-8 for PATH_INFO and QUERY_STRING: a raw UTF-8
+            # byte of the target (curl sends ``given=Hélène`` as typed) would reach the
+            # application encoded twice (``HÃ©lÃ¨ne``). Read as UTF-8 first, as Granian hands
+            # it over (invalid bytes as U+FFFD, santeid.serving._wsgi_string), the target
+            # becomes its own bytes again in the environ (PEP 3333).
+            received = self.path
+            if not received.isascii():
+                self.path = received.encode("latin-1").decode("utf-8", "replace")
+            try:
+                environ = super().make_environ()
+            finally:
+                self.path = received
             # http.server reduces a target's leading slashes to one before anything reads
             # it (its file server's guard against open redirects), so RAW_URI is the
             # target as received, from the request line (already a WSGI string: ISO-8859-1):

@@ -8,9 +8,13 @@ import base64
 import functools
 import json
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import quote
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck
@@ -191,6 +195,35 @@ def test_a_bearer_token_nested_too_deeply_is_no_token_for_cors(server):
     assert (status, body) == (401, b"")
     assert 'error="invalid_token"' in headers["WWW-Authenticate"]
     assert headers["Access-Control-Allow-Origin"] == "https://rp.example"
+
+
+def _raw_get(server, target: bytes) -> tuple[bytes, bytes]:
+    """A GET whose request line carries ``target`` byte for byte (http.client sends ASCII
+    only): the status line and headers, then the body."""
+    host = f"127.0.0.1:{server['port']}".encode()
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=10) as connection:
+        connection.sendall(
+            b"GET " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n"
+        )
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_raw_utf_8_in_the_request_target_reaches_the_application_once_decoded(server):
+    """curl sends a URL as typed: ``Practitioner?given=Hélène`` (docs/directory.md) is raw
+    UTF-8 in the request line. Both layouts hand the application the same bytes as for its
+    percent-encoded form, the query (a ``state`` comes back as sent, percent-encoded) and the
+    path (the problem type named in the 404's ``detail``) alike."""
+    redirect_uri = quote(f"http://127.0.0.1:{server['port']}/sandbox/debugger/callback", safe="")
+    head, _ = _raw_get(server, (OIDC + "/auth?client_id=santeid-debugger&response_type=nope"
+                                f"&redirect_uri={redirect_uri}&state=Hélène").encode())  # fmt: skip
+    location = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"location:"))
+    assert parse_qs(urlsplit(location[9:].strip().decode()).query)["state"] == ["Hélène"]
+    _, body = _raw_get(server, "/problems/Hélène".encode())
+    assert json.loads(body)["detail"] == "no problem type 'Hélène'"
 
 
 def test_a_non_ascii_redirect_uri_is_a_400_page(server):
