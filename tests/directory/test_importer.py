@@ -470,6 +470,24 @@ def test_a_damaged_or_cut_zip_is_refused_before_anything_changes(run, tmp_path, 
         listed.close()
 
 
+def test_an_encrypted_zip_is_refused_in_plain_words(run, tmp_path, synthetic_people):
+    """A password-protected zip (``zip -e``) stops the import, exit code 1, with a message a
+    person reads — not zipfile's ``File <ZipInfo filename=… compress_size=…> is encrypted``."""
+    path = tmp_path / "encrypted.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.write(write_extract(tmp_path / "x.txt", synthetic_people[:3]), "extract.txt")
+    # The encryption flag (APPNOTE.TXT 4.4.4, bit 0) in the local and the central header:
+    # zipfile writes no encrypted zip, and refuses to read a member so flagged.
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        data[data.index(signature) + offset] |= 0x1
+    path.write_bytes(data)
+    result = run("import", "--no-progress", str(path))
+    assert result.exit_code == 1, result.output
+    assert "extract.txt is encrypted in the zip" in result.output
+    assert "nothing imported" in result.output and "ZipInfo" not in result.output
+
+
 def test_a_file_cut_short_is_refused_instead_of_removing_everyone_after_the_cut(
     run, tmp_path, synthetic_people
 ):

@@ -228,6 +228,9 @@ _DAMAGED_ZIP = (zipfile.BadZipFile, zlib.error, EOFError)
 #: before its central directory, which ``zipfile.is_zipfile`` looks for at the end
 #: (https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT, 4.3.7).
 _ZIP_SIGNATURE = b"PK\x03\x04"
+#: The general purpose flag of an encrypted member (APPNOTE.TXT 4.4.4, bit 0), which zipfile
+#: refuses with a message holding its ``ZipInfo`` repr.
+_ZIP_ENCRYPTED = 0x1
 
 
 @contextlib.contextmanager
@@ -257,9 +260,14 @@ def open_extract(path: Path) -> Iterator[tuple[IO[bytes], int]]:
                 raise ExtractFormatError(
                     f"{path}: the zip must hold one extract (.txt), it holds {names}"
                 )
+            if texts[0].flag_bits & _ZIP_ENCRYPTED:
+                raise ExtractFormatError(
+                    f"{path}: {texts[0].filename} is encrypted in the zip (password-protected): "
+                    "nothing imported; import the extract unzipped, or a zip without a password"
+                )
             try:
                 member = archive.open(texts[0])
-            except (RuntimeError, NotImplementedError) as exc:  # encrypted; compression method
+            except (RuntimeError, NotImplementedError) as exc:  # compression method
                 raise ExtractFormatError(
                     f"{path}: cannot read {texts[0].filename} in the zip: {exc}"
                 ) from None
