@@ -149,6 +149,13 @@ def test_id_is_the_logical_id_only(api):
     resource_id = staff.national_id.replace("/", "-")
     status, body, _ = api(f"/Practitioner?_id={resource_id},{FAUVEL}")
     assert [r["id"] for r in entries(body)] == sorted([FAUVEL, resource_id])
+    # The national id as written, with its "/", is no resource id: no read, no _id match.
+    assert api(f"/Practitioner/{staff.national_id}")[0] == 404
+    status, body, _ = api(f"/Practitioner?_id={staff.national_id}")
+    assert status == 200 and entries(body) == []
+    assert [
+        r["id"] for r in entries(api(f"/Practitioner?_id={staff.national_id},{FAUVEL}")[1])
+    ] == [FAUVEL]
 
 
 def test_unknown_identifier_system_finds_nothing(api):

@@ -714,8 +714,14 @@ def _chained_identifier(values: list[str]) -> list[Token]:
 
 
 def _logical_ids() -> list[list[str]]:
-    """``_id``'s repetitions: the national ids of their resource ids."""
-    return [[resources.national_id_of(value) for value in values] for values in _values("_id")]
+    """``_id``'s repetitions: the national ids of their resource ids. A value holding a ``/``
+    (a structure staff member's national id as written, ``3…/X``) is no resource id
+    (https://hl7.org/fhir/R4/datatypes.html#id) and designates nobody, as its read is no
+    read: the resource id writes it ``3…-X``."""
+    return [
+        [resources.national_id_of(value) for value in values if "/" not in value]
+        for values in _values("_id")
+    ]
 
 
 def _identified(search: DirectorySearch, tokens: list[Token]) -> list[str]:
