@@ -282,6 +282,66 @@ def test_slow_bodies_and_headers_do_not_take_the_service_down(layout, framing):
     assert "Traceback" not in log, log[log.find("Traceback") - 300 :][:3000]
 
 
+def _client_hello() -> bytes:
+    """The first flight of a TLS client (its ClientHello), as it would go on the wire."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = ssl.create_default_context().wrap_bio(incoming, outgoing,
+                                                   server_hostname="127.0.0.1")  # fmt: skip
+    with contextlib.suppress(ssl.SSLWantReadError):
+        client.do_handshake()
+    return outgoing.read()
+
+
+def _ended(sock: socket.socket, seconds: float) -> bool:
+    """Whether the server has ended the connection (within ``seconds``), whatever it sent."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_a_stalled_tls_handshake_is_cut_at_the_header_deadline(layout):
+    """Connections to a TLS listener that never finish their handshake — silent after
+    connecting, or dripping a ClientHello one byte every ``DRIP`` seconds — from 32 addresses:
+    each is closed once the header deadline has passed, and health probes over TLS, whose
+    handshakes are served meanwhile, all succeed. A handshake made where connections are
+    accepted (Werkzeug's one thread) would leave every other client of the listener waiting."""
+    targets = [target for target in layout["targets"] if target.ca is not None]
+    if not targets:
+        pytest.skip("Granian listens over plain HTTP only (docs/deployment.md)")
+    (target,) = targets
+    hello = _client_hello()
+    stalled = []
+    try:
+        for n in range(32):
+            sock = socket.create_connection(("127.0.0.1", target.port), 10, (_address(400 + n), 0))
+            stalled.append(sock)
+        started = time.monotonic()
+        results = []
+        until = started + 3 * DEADLINE
+        index = 0
+        while time.monotonic() < until:
+            for sock in stalled[16:]:  # the drippers; the first 16 stay silent
+                with contextlib.suppress(OSError):
+                    sock.sendall(hello[index : index + 1])
+            index += 1
+            results.append(target.health())
+            time.sleep(DRIP)
+        assert results and all(status == 200 for status in results), results
+        # Each stalled connection is over: the server closed or reset it (after a TLS alert,
+        # perhaps), where it would otherwise wait for the rest of the handshake.
+        assert [_ended(sock, DRIP) for sock in stalled] == [True] * len(stalled)
+    finally:
+        for sock in stalled:
+            sock.close()
+    _no_traceback(layout)
+
+
 def _read_answer(sock: socket.socket, seconds: float) -> bytes | None:
     """What the server sends before closing, or within ``seconds`` if it keeps the connection
     open (an answer kept alive); ``None`` if it neither answers nor closes within them."""
