@@ -313,7 +313,7 @@ def test_a_stalled_tls_handshake_is_cut_at_the_header_deadline(layout):
     accepted (Werkzeug's one thread) would leave every other client of the listener waiting."""
     targets = [target for target in layout["targets"] if target.ca is not None]
     if not targets:
-        pytest.skip("Granian listens over plain HTTP only (docs/deployment.md)")
+        pytest.skip('Granian serves plain HTTP only (docs/configuration.md, "Serving")')
     (target,) = targets
     hello = _client_hello()
     stalled = []
