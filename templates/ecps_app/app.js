@@ -1176,7 +1176,8 @@
         const subscribed = permission === "granted" && await subscribePush();
         renderNotifyBox(box, subscribed || permission === "denied" ? null : t("notifications_failed"));
       } }),
-    message ? el("p", { class: "help", id: "notifications-state", role: "status", text: message }) : null);
+    // replaceChildren writes a null as the text "null": no message, no second child.
+    ...(message ? [el("p", { class: "help", id: "notifications-state", role: "status", text: message })] : []));
   }
   async function unsubscribePush() {
     try {

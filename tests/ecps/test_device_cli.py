@@ -217,3 +217,20 @@ def test_a_watch_once_that_decides_nothing_fails(device_file, server):
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "0 request(s) decided" in result.output
+
+
+@pytest.mark.parametrize(
+    ("binding", "said"), [("42", "binding message '42'"), (None, "no binding message")]
+)
+def test_a_ciba_request_is_described_with_its_binding_message_or_none(
+    device_file, server, binding, said
+):
+    """A CIBA request sent without ``binding_message`` (protocol §3: it may be null) says so in
+    words, not as Python's ``None``."""
+    item = {"request_id": "req-1", "kind": "ciba", "client_name": "Logiciel de cabinet",
+            "expires_at": 4102444800, "binding_message": binding}  # fmt: skip
+    server.answers[("GET", "/ecps/device/requests")] = (200, {"requests": [item]})
+    result = _run("device", "pending", "--file", str(device_file))
+    assert result.exit_code == 0, result.output
+    assert f"from 'Logiciel de cabinet': {said};" in result.output
+    assert "None" not in result.output

@@ -210,6 +210,11 @@ def test_revoking_asks_for_confirmation_first(app, flow, client):
 def test_confirmation_page_is_only_for_own_devices(app, flow, client):
     _logged_in(flow, ALICE)
     foreign = enrol(app, BOB, name="Téléphone de Bob")
-    assert client.get(f"/ecps/devices/{foreign}/revoke").status_code == 403
+    response = client.get(f"/ecps/devices/{foreign}/revoke")
+    assert response.status_code == 403
     unknown = "00000000-0000-4000-8000-000000000000"
-    assert client.get(f"/ecps/devices/{unknown}/revoke").status_code == 404
+    refused = client.get(f"/ecps/devices/{unknown}/revoke")
+    assert refused.status_code == 404
+    # Each refusal leads back to the professional's devices, where they came from.
+    for page in (response, refused):
+        assert '<a id="backToApplication" href="/ecps/devices">' in page.get_data(as_text=True)

@@ -525,7 +525,8 @@ class DeviceSimulator:
 def describe(item: dict[str, Any]) -> str:
     """One line about a pending request, for people."""
     if item.get("kind") == "ciba":
-        what = f"binding message {item.get('binding_message')!r}"
+        binding = item.get("binding_message")
+        what = f"binding message {binding!r}" if binding is not None else "no binding message"
     else:
         what = "candidates " + " ".join(item.get("candidates") or [])
         if item.get("sandbox_expected_code"):
