@@ -234,3 +234,20 @@ def test_a_ciba_request_is_described_with_its_binding_message_or_none(
     assert result.exit_code == 0, result.output
     assert f"from 'Logiciel de cabinet': {said};" in result.output
     assert "None" not in result.output
+
+
+@pytest.mark.parametrize("command", [["approve", "req-1"], ["deny", "req-1"]])
+def test_a_wrong_pin_says_the_attempts_left_once(device_file, server, command):
+    # The server's detail (santeid.ecps.decisions) says them; approve repeated them after it.
+    server.answers.update(ONE_PENDING)
+    server.answers[("POST", "/ecps/device/requests/req-1/decision")] = (
+        403,
+        {
+            "code": "wrong_pin",
+            "detail": "wrong PIN; 2 attempt(s) left before the device locks",
+            "remaining_attempts": 2,
+        },
+    )
+    result = _run("device", *command, "--pin", "0000", "--file", str(device_file))
+    _one_line_error(result, "403 wrong_pin: wrong PIN; 2 attempt(s) left before the device locks")
+    assert result.output.count("attempt(s) left") == 1, result.output

@@ -16,7 +16,6 @@ from santeid.cli import Decimal
 from santeid.ecps.simulator import DEVICE_FILE_ENV
 from santeid.ecps.simulator import DeviceFile
 from santeid.ecps.simulator import DeviceSimulator
-from santeid.ecps.simulator import ProtocolError
 from santeid.ecps.simulator import SimulatorError
 from santeid.ecps.simulator import default_device_file
 from santeid.ecps.simulator import describe
@@ -167,11 +166,8 @@ def approve(request_id: str | None, pin: str, code: str | None, device_file: Pat
         click.echo(f"using the sandbox hint: code {code}")
     try:
         result = simulator.approve(item["request_id"], pin, code)
-    except ProtocolError as exc:
-        extra = exc.problem.get("remaining_attempts")
-        suffix = f" ({extra} attempt(s) left)" if extra is not None else ""
-        raise click.ClickException(f"{exc}{suffix}") from None
     except SimulatorError as exc:
+        # A wrong PIN's detail says the attempts left itself, as deny shows it.
         raise _fail(exc) from None
     click.echo(f"request {result['request_id']}: {result['status']} on {simulator.device.server}")
 
