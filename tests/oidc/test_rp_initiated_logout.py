@@ -74,6 +74,24 @@ def test_the_logout_pages_show_keycloaks_message_in_the_pages_language(
     assert error_detail(_logout(client, **params, kc_locale="en")) == english
 
 
+def test_the_confirmation_and_logged_out_pages_follow_kc_locale(flow, client):
+    """The confirmation a logout without ``id_token_hint`` asks, and the page that ends it, are
+    login-theme pages: Keycloak's locale selector takes ``kc_locale`` (the parameter its
+    language menu adds to the page's URL) before the client's ``ui_locales``, on every page of
+    the theme (``DefaultLocaleSelectorProvider.resolveLocale``, docs/reference/
+    keycloak-behaviour.md, "Login page languages: ``LoginPageTest`` and its neighbours"), as
+    the error pages of this endpoint already did; the confirmation's form carries it on."""
+    flow.full_login()
+    asked = _logout(client, client_id="service-test", kc_locale="en")
+    assert asked.status_code == 200
+    assert '<html lang="en"' in asked.get_data(as_text=True)
+    assert "Log out" in asked.get_data(as_text=True)
+    chosen = _logout(client, client_id="service-test", kc_locale="en", ui_locales="fr")
+    assert '<html lang="en"' in chosen.get_data(as_text=True)
+    done = _confirm(flow, asked, client_id="service-test", kc_locale="en")
+    assert "You are logged out" in done.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("damage", ["no signature", "another signature"])
 def test_a_hint_without_its_signature_is_refused(flow, client, damage):
     """``logoutWithInvalidIdTokenHint``: the hint without its signature part, then with

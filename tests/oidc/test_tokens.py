@@ -146,6 +146,49 @@ def test_code_is_single_use_and_replay_revokes_its_tokens(flow, client, app):
     assert refresh.get_json()["error"] == "invalid_grant"
 
 
+def test_a_code_issued_before_its_client_was_detached_finds_no_client_session(flow, client):
+    """docs/reference/keycloak-behaviour.md, "Token endpoint": a code used twice detaches its
+    client from the user session; a code of that client issued before and not yet exchanged
+    then finds the user session but no client session in it, 400 ``invalid_grant`` "User
+    session not found" (spent as any refused code). A code issued after the detachment
+    brings the client back (Keycloak makes a new client session), and gives tokens."""
+    first = flow.obtain_code()["code"]
+    earlier = flow.code_from(flow.authorize(prompt="none"))["code"]
+    assert flow.token(first).status_code == 200
+    assert flow.token(first).get_json()["error_description"] == "Code not valid"
+    refused = flow.token(earlier)
+    assert refused.status_code == 400
+    assert refused.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "User session not found",
+    }
+    assert flow.token(earlier).get_json()["error_description"] == "Code not valid"
+    later = flow.code_from(flow.authorize(prompt="none"))["code"]
+    assert flow.token(later).status_code == 200
+
+
+def test_a_code_issued_before_a_refresh_token_revocation_finds_no_client_session(app, client):
+    """The same after a revocation of the client's refresh token, which detaches it too
+    (``TokenRevocationEndpoint.revokeClientSession``), while another client keeps the SSO
+    session alive."""
+    flow = Flow(app, client, register_client(app))
+    other = Flow(app, client, register_client(app, client_id="service-other"))
+    tokens = flow.full_login()
+    assert other.token(other.code_from(other.authorize(prompt="none"))["code"]).status_code == 200
+    earlier = flow.code_from(flow.authorize(prompt="none"))["code"]
+    revoked = client.post(
+        f"{OIDC}/revoke",
+        data={"token": tokens["refresh_token"]},
+        headers=basic_auth("service-test", flow.client["client_secret"]),
+    )
+    assert revoked.status_code == 200
+    refused = flow.token(earlier)
+    assert refused.get_json() == {
+        "error": "invalid_grant",
+        "error_description": "User session not found",
+    }
+
+
 def test_concurrent_redemptions_of_a_code_give_tokens_once(any_store_app):
     """On memory and on a real Redis: of one code raced at the token endpoint, one request
     gets tokens, every other one ``invalid_grant``."""

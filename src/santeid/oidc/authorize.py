@@ -886,6 +886,9 @@ def new_code(
         "auth": authentication.to_dict(),
     }
     lifetime = svc.settings.oidc.authorization_code_lifetime
+    if authentication.sid:
+        # The client joins the session again (Keycloak makes its client session at the code).
+        svc.tokens.attach_client(authentication.sid, areq.client_id, batch)
     return code, svc.tokens.codes.create(code, record, lifetime=lifetime, batch=batch)
 
 

@@ -166,6 +166,10 @@ SESSION_EXPIRED = "session_expired"
 #: of a code, 400 ``invalid_grant`` at its exchange (``TokenEndpoint.codeToToken``: the user
 #: session holds no user) (``docs/reference/keycloak-behaviour.md``, "Disabled users").
 USER_NOT_FOUND = "User not found"
+#: An authorization code of a client detached from its SSO session since the code was issued
+#: (a code replayed, a refresh token revoked): Keycloak's ``AuthorizationCodeGrantType`` finds
+#: the user session but no client session in it; 400 ``invalid_grant``.
+CODE_USER_SESSION_NOT_FOUND = "User session not found"
 #: A refresh token that verifies but whose session's professional is no longer in the
 #: directory, or that is not ours at all: ``invalid_grant`` (``TokenManager.verifyRefreshToken``,
 #: ``validateToken``; ``docs/reference/keycloak-behaviour.md``, "Refresh tokens").

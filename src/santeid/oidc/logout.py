@@ -347,7 +347,11 @@ def log_out(svc, req: LogoutRequest, t):
 
 
 def _translator(params) -> Translator:
-    return Translator(pick_locale(params.get("ui_locales")))
+    """The logout pages' language: ``kc_locale`` (Keycloak's language menu), then the client's
+    ``ui_locales``, as on every page of Keycloak's login theme
+    (docs/reference/keycloak-behaviour.md, "Login page languages: ``LoginPageTest`` and its
+    neighbours, method by method")."""
+    return Translator(pick_locale(params.get("ui_locales"), params.get("kc_locale")))
 
 
 def logout():

@@ -230,7 +230,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """The code's login, checked where Keycloak checks it, before the ``redirect_uri`` and
         the client (``AuthorizationCodeGrantType.process``, docs/reference/keycloak-behaviour.md,
         "Token endpoint"): its SSO session closed or expired, "Code not valid"
-        (``OAuth2CodeParser.parseCode`` finds no user session); then its professional gone
+        (``OAuth2CodeParser.parseCode`` finds no user session); its client detached from the
+        session since the code was issued, "User session not found" (no client session in
+        it); then its professional gone
         from the directory, "User not found", or inactive, "User disabled". A refusal spends
         the code. :meth:`create_token_response` meets the same refusals again when they
         happen in between. Returns the SSO session as read here, which the family of the
@@ -243,6 +245,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 # One at its end still exists for Keycloak: "Session not active", after the
                 # client (_session_refusal).
                 session = tokens.live_session(authentication)
+            if authentication.sid and tokens.client_detached(
+                authentication.sid, authorization_code.data["client_id"]
+            ):
+                self.spend(authorization_code)
+                raise InvalidGrantError(keycloak_errors.CODE_USER_SESSION_NOT_FOUND)
             tokens.professional_of(authentication)
         except SessionGone as exc:
             self.spend(authorization_code)

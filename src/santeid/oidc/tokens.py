@@ -1081,6 +1081,11 @@ class TokenService:
         required client", its access tokens "user_session_not_found" at userinfo). Returns
         ``sid`` when no grant of any client is left alive in the session, else None; the caller
         decides whether that ends the session (:meth:`detach_client`)."""
+        self.store.put(
+            store_keys.CLIENT_SESSION.key(sid, client_id),
+            {"state": "detached"},
+            self.settings.login.sso_max_lifetime,
+        )
         others_alive = False
         for other_id in self.session_families(sid):
             other = self.family(other_id)
@@ -1091,6 +1096,24 @@ class TokenService:
             elif other["state"] == "active":
                 others_alive = True
         return None if others_alive else sid
+
+    def attach_client(self, sid: str, client_id: str, batch: Batch) -> None:
+        """``client_id`` is in the SSO session ``sid`` from the authorization code issued to it
+        now, as Keycloak makes the client session at the code: a detachment before no longer
+        refuses the codes issued from here on (:meth:`client_detached`)."""
+        batch.put(
+            store_keys.CLIENT_SESSION.key(sid, client_id),
+            {"state": "attached"},
+            self.settings.login.sso_max_lifetime,
+        )
+
+    def client_detached(self, sid: str, client_id: str) -> bool:
+        """``client_id`` was detached from the SSO session ``sid``
+        (:meth:`detach_client_from_session`) and no code was issued to it there since: a code
+        it holds was issued before, and finds no client session (Keycloak's "User session not
+        found", docs/reference/keycloak-behaviour.md, "Token endpoint")."""
+        record = self.store.get(store_keys.CLIENT_SESSION.key(sid, client_id))
+        return record is not None and record.get("state") == "detached"
 
     def revoke_session(self, sid: str) -> None:
         """Logout: every grant opened under the SSO session ``sid`` stops working."""

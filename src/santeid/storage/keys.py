@@ -157,6 +157,15 @@ SESSION_FAMILIES = Namespace(
     " of its refresh tokens is revoked)",
     "`sso_max_lifetime`",
 )
+CLIENT_SESSION = Namespace(
+    "clientsess:<sid>:<client>",
+    "record",
+    "whether a client is in an SSO session (Keycloak's client session): attached by each"
+    " authorization code issued to it there, detached when its grants there end (a refresh"
+    " token revoked, a replayed code, a refused reuse); a code issued before the detachment"
+    " is then refused",
+    "`sso_max_lifetime`",
+)
 SESSION_ENDED = Namespace(
     "ended:<sid>",
     "record",
