@@ -17,6 +17,20 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fr": {
         "lang": "fr",
         "sandbox_banner": ("Bac à sable santeid — environnement de test, aucune donnée réelle."),
+        # What a sandbox phone does (santeid.sandbox.scenarios.Scenario.describe).
+        "sandbox_scenario.approve": "validée {when}",
+        "sandbox_scenario.deny": "refusée sur le téléphone {when}",
+        "sandbox_scenario.never": "jamais répondue : la demande expire",
+        "sandbox_scenario.wrong_code": "le mauvais code est choisi {when}",
+        "sandbox_scenario.device_locked": "code PIN faux, appareil bloqué {when}",
+        "sandbox_scenario.card_only": "pas de téléphone : carte CPS (ou e-CPS activée) seulement",
+        "sandbox_scenario.none": "pas de téléphone de bac à sable",
+        "sandbox_scenario.at_once": "immédiatement",
+        "sandbox_scenario.after": "après {seconds} s",
+        "sandbox_scenario.when_default": (
+            "après sandbox_approval_delay ({browser} s) pour une connexion navigateur, "
+            "{ciba} pour CIBA"
+        ),
         "login_title": "Connexion à {service}",
         "login_intro": "Identifiez-vous avec votre identifiant national de professionnel de santé.",
         "national_id_label": "Identifiant national",
@@ -380,6 +394,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "en": {
         "lang": "en",
         "sandbox_banner": "santeid sandbox — test environment, no real data.",
+        "sandbox_scenario.approve": "approved {when}",
+        "sandbox_scenario.deny": "denied on the phone {when}",
+        "sandbox_scenario.never": "never answered: the request expires",
+        "sandbox_scenario.wrong_code": "the wrong code is picked {when}",
+        "sandbox_scenario.device_locked": "wrong PIN, device locked {when}",
+        "sandbox_scenario.card_only": "no phone: CPS card (or an activated e-CPS) only",
+        "sandbox_scenario.none": "no sandbox phone",
+        "sandbox_scenario.at_once": "at once",
+        "sandbox_scenario.after": "after {seconds} s",
+        "sandbox_scenario.when_default": (
+            "after sandbox_approval_delay ({browser} s) for a browser login, {ciba} for CIBA"
+        ),
         "login_title": "Log in to {service}",
         "login_intro": "Identify yourself with your national health professional identifier.",
         "national_id_label": "National identifier",

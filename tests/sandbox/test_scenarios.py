@@ -558,6 +558,27 @@ def test_scenario_descriptions_say_when_the_phone_answers(settings):
     assert description(CARD_ONLY) == "no phone: CPS card (or an activated e-CPS) only"
 
 
+def test_the_french_home_page_describes_the_scenarios_in_french(settings):
+    # The page is French; its table read "approved at once" beside French headings.
+    slow_browser = settings.replace(sandbox_approval_delay=1.5)
+    client = create_app(slow_browser, store=MemoryStore()).test_client()
+    page = client.get("/").get_data(as_text=True)
+    table = page[page.index('id="scenario-table"') : page.index("</table>")]
+
+    def row(national_id: str) -> str:
+        start = table.index(f"<code>{national_id}</code>")
+        return table[start : table.index("</tr>", start)]
+
+    assert "<td>validée immédiatement</td>" in row(AT_ONCE)
+    assert "<td>validée après 10 s</td>" in row(SLOW)
+    assert (
+        "<td>refusée sur le téléphone après sandbox_approval_delay (1.5 s) pour une connexion "
+        "navigateur, immédiatement pour CIBA</td>"
+    ) in row(DENY)
+    assert "<td>pas de téléphone : carte CPS (ou e-CPS activée) seulement</td>" in row(CARD_ONLY)
+    assert "approved" not in table and "at once" not in table
+
+
 def test_a_professional_not_written_keeps_the_scenario_chosen_before(app, client, monkeypatch):
     """``POST /professionals`` forgets the choice set before, then writes the professional and
     its scenario in one directory write; should that write fail, the choice is put back:

@@ -41,14 +41,15 @@ log = logging.getLogger(__name__)
 
 def home():
     svc = services()
+    t = Translator("fr")
     scenario_rows = []
     if svc.sandbox is not None:
         from santeid.sandbox.api import scenario_listing
 
-        scenario_rows = scenario_listing()
+        scenario_rows = scenario_listing(t)
     return render_template(
         "home.html",
-        t=Translator("fr"),
+        t=t,
         settings=svc.settings,
         scenarios=scenario_rows,
         discovery=f"{svc.settings.issuer}/.well-known/wallet-openid-configuration",

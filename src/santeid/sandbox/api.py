@@ -28,6 +28,7 @@ from santeid import problems
 from santeid.cache_control import no_store
 from santeid.clock import utc_datetime
 from santeid.ecps import api as ecps_api
+from santeid.i18n import Translator
 from santeid.insi.problems import served_origin
 from santeid.psc.national_id import NationalIdError
 from santeid.psc.national_id import parse_national_id
@@ -131,8 +132,11 @@ def _professional(raw_id: str):
     return professional
 
 
-def _describe(professional) -> dict:
+def _describe(professional, t: Translator | None = None) -> dict:
+    """The professional's sandbox view; its ``scenario_description`` in ``t``'s language (the
+    API's: English)."""
     svc = services()
+    t = t or Translator("en")
     scenario = _phone().scenarios.get(professional)
     devices = svc.ecps.devices.active_for(professional.national_id)
     return {
@@ -142,9 +146,9 @@ def _describe(professional) -> dict:
         "professions": list(professional.professions),
         "scenario": scenario.to_dict() if scenario else None,
         "scenario_description": (
-            scenario.describe(svc.settings.sandbox.approval_delay)
+            scenario.describe(svc.settings.sandbox.approval_delay, t)
             if scenario
-            else "no sandbox phone"
+            else t("sandbox_scenario.none")
         ),
         "active_ecps_devices": len(devices),
     }
@@ -171,10 +175,10 @@ def _request_view(item) -> dict:
     return view
 
 
-def scenario_listing() -> list[dict]:
+def scenario_listing(t: Translator | None = None) -> list[dict]:
     """Every professional with a scenario known without a store scan: the defaults, the
-    integrator's file and the directory's auto-approve flag (home page and ``GET
-    /scenarios``)."""
+    integrator's file and the directory's auto-approve flag (home page, in French, and ``GET
+    /scenarios``, in English)."""
     svc = services()
     ids = dict.fromkeys(p.national_id for p in svc.directory.list(sandbox_only=True))
     ids.update(dict.fromkeys(DEFAULT_SCENARIOS))
@@ -183,7 +187,7 @@ def scenario_listing() -> list[dict]:
     for national_id in ids:
         professional = svc.directory.get(national_id)
         if professional is not None:
-            rows.append(_describe(professional))
+            rows.append(_describe(professional, t))
     return rows
 
 

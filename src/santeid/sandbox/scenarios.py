@@ -42,6 +42,7 @@ from flask import has_request_context
 
 from santeid.ecps.requests import KIND_BROWSER
 from santeid.ecps.requests import KIND_CIBA
+from santeid.i18n import Translator
 from santeid.storage import StoreUnavailable
 from santeid.storage import keys
 from santeid.untrusted_json import json_number
@@ -91,28 +92,26 @@ class Scenario:
             return self.delay
         return approval_delay if kind == KIND_BROWSER else 0.0
 
-    def describe(self, approval_delay: float) -> str:
-        """What the sandbox phone does, in words (home page, control API); ``approval_delay``
-        is the ``sandbox_approval_delay`` setting (:meth:`delay_for`)."""
+    def describe(self, approval_delay: float, t: Translator | None = None) -> str:
+        """What the sandbox phone does, in words, in ``t``'s language (the control API's in
+        English, the home page's in French); ``approval_delay`` is the
+        ``sandbox_approval_delay`` setting (:meth:`delay_for`)."""
+        t = t or Translator("en")
         if self.delay is None:
-            when = (
-                f" after sandbox_approval_delay ({approval_delay:g} s) for a browser login,"
-                f" {_when(self.delay_for(KIND_CIBA, approval_delay))} for CIBA"
+            when = t(
+                "sandbox_scenario.when_default",
+                browser=f"{approval_delay:g}",
+                ciba=_when(self.delay_for(KIND_CIBA, approval_delay), t),
             )
         else:
-            when = " " + _when(self.delay)
-        return {
-            APPROVE: f"approved{when}",
-            DENY: f"denied on the phone{when}",
-            NEVER: "never answered: the request expires",
-            WRONG_CODE: f"the wrong code is picked{when}",
-            DEVICE_LOCKED: f"wrong PIN, device locked{when}",
-            CARD_ONLY: "no phone: CPS card (or an activated e-CPS) only",
-        }[self.outcome]
+            when = _when(self.delay, t)
+        return t(f"sandbox_scenario.{self.outcome}", when=when)
 
 
-def _when(delay: float) -> str:
-    return "at once" if delay == 0 else f"after {delay:g} s"
+def _when(delay: float, t: Translator) -> str:
+    if delay == 0:
+        return t("sandbox_scenario.at_once")
+    return t("sandbox_scenario.after", seconds=f"{delay:g}")
 
 
 def parse_scenario(value: Any) -> Scenario:
