@@ -127,11 +127,14 @@ def test_a_damaged_device_file_is_refused_by_every_command(device_file, change, 
         _one_line_error(result, f"not a device file: {device_file}", problem)
 
 
-@pytest.mark.parametrize("content", ["[1]", '"text"', json.dumps({"server": "http://x"})])
+@pytest.mark.parametrize(
+    "content",
+    ["[1]", '"text"', json.dumps({"server": "http://x"}), "", "{not json", "\udcff"],
+)
 def test_a_file_that_is_not_a_device_file(tmp_path, content):
     path = tmp_path / "device.json"
-    path.write_text(content)
-    _one_line_error(_run("device", "totp", "--file", str(path)), "not a device file")
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    _one_line_error(_run("device", "totp", "--file", str(path)), f"not a device file: {path}")
 
 
 ONE_PENDING = {

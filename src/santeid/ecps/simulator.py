@@ -162,15 +162,17 @@ class DeviceFile:
     @classmethod
     def load(cls, path: Path) -> DeviceFile:
         """Read and check a device file; :class:`SimulatorError` ``not a device file: …``
-        when it lacks a member or one is of the wrong kind."""
+        when it is not JSON, lacks a member or one is of the wrong kind."""
         try:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError:
             raise SimulatorError(
                 f"no device file at {path}: run `santeid device enroll` first"
             ) from None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise SimulatorError(f"cannot read the device file {path}: {exc}") from None
+        except ValueError as exc:  # not JSON, or not UTF-8 (UnicodeDecodeError)
+            raise SimulatorError(f"not a device file: {path} (not JSON: {exc})") from None
         problem = _device_file_problem(data)
         if problem:
             raise SimulatorError(f"not a device file: {path} ({problem})")
