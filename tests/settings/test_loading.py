@@ -139,6 +139,19 @@ def test_layers_override_in_order(tmp_path):
         ("[oauth]\nx = 1\n", "unknown setting 'oauth'"),
         ("ecps_long_poll = 5\n[ecps]\nlong_poll = 6\n", "ecps_long_poll is set twice"),
         ("[santeid]\nworkers = 1\n[ecps]\nlong_poll = 6\n", "write it [santeid.ecps]"),
+        # Under [santeid], the tables are named as the file writes them.
+        (
+            "[santeid]\necps_long_poll = 5\n[santeid.ecps]\nlong_poll = 6\n",
+            "ecps_long_poll is set twice (ecps_long_poll and [santeid.ecps] long_poll)",
+        ),
+        (
+            "[santeid.ecps]\nrequest_lifetim = 4\n",
+            "unknown setting 'request_lifetim' in the [santeid.ecps] table",
+        ),
+        (
+            "[santeid.ecps]\nlong_poll = 2.5\n",
+            "[santeid.ecps] long_poll (ecps_long_poll): expected a whole number",
+        ),
         ("ecps_long_poll = 'soon'\n", "ecps_long_poll: expected a whole number, got 'soon'"),
         ("[ecps]\nlong_poll = 2.5\n", "[ecps] long_poll (ecps_long_poll): expected a whole number"),
         ("issuer = true\n", "issuer: expected a string, got True"),

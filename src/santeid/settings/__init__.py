@@ -386,17 +386,22 @@ def _file_settings(config_file: str) -> Iterator[tuple[str, Any, str]]:
                 f"write it [santeid.{misplaced[0]}]"
             )
         document = document["santeid"]
+        table_prefix = "santeid."
+    else:
+        table_prefix = ""
     seen: dict[str, str] = {}
     for key, raw in document.items():
         section = sections.get(key)
         if section is not None and isinstance(raw, dict):
+            # The table as the file names it: [ecps], or [santeid.ecps] under [santeid].
+            table = f"[{table_prefix}{key}]"
             entries = []
             for field, value in raw.items():
                 if field not in section.model_fields:
                     raise ConfigurationError(
-                        f"{config_file}: unknown setting {field!r} in the [{key}] table"
+                        f"{config_file}: unknown setting {field!r} in the {table} table"
                     )
-                entries.append((section.flat_name(field), value, f"[{key}] {field}"))
+                entries.append((section.flat_name(field), value, f"{table} {field}"))
         elif key in SETTINGS:
             entries = [(key, raw, key)]
         else:
