@@ -45,13 +45,20 @@ def test_outbox_json_filters_by_recipient_and_limits(client):
     }  # fmt: skip
     only_mail = client.get(f"/sandbox/outbox.json?to={EMAIL}").get_json()["messages"]
     assert [m["to"] for m in only_mail] == [EMAIL]
-    # A limit that is no whole number is the default one, never a 500: "²" passes
-    # str.isdigit() but not int().
+    # A limit that is no whole number is never a 500 ("²" passes str.isdigit() but not
+    # int()): the default one for the pages, a 400 for the control API; a whole number of too
+    # many digits is the most.
     for raw in ("%C2%B2", "-1", "9" * 4000):
-        for path in ("/sandbox/outbox.json", "/sandbox/api/outbox"):
-            response = client.get(f"{path}?limit={raw}")
-            assert response.status_code == 200, (path, raw[:10], response.get_data(as_text=True))
+        response = client.get(f"/sandbox/outbox.json?limit={raw}")
+        assert response.status_code == 200, (raw[:10], response.get_data(as_text=True))
+        assert len(response.get_json()["messages"]) == 2
+        response = client.get(f"/sandbox/api/outbox?limit={raw}")
+        if raw.isdigit():
+            assert response.status_code == 200, response.get_data(as_text=True)
             assert len(response.get_json()["messages"]) == 2
+        else:
+            assert response.status_code == 400, (raw, response.get_data(as_text=True))
+            assert response.get_json()["code"] == "invalid_request"
 
 
 def test_the_control_api_gives_each_code_and_filters_by_professional(client):

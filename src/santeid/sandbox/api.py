@@ -40,7 +40,6 @@ from santeid.sandbox.scenarios import DEFAULT_SCENARIOS
 from santeid.sandbox.scenarios import ScenarioError
 from santeid.sandbox.scenarios import parse_scenario
 from santeid.sandbox.scenarios import with_scenario
-from santeid.security import whole_number
 from santeid.services import services
 
 PREFIX = "/sandbox/api"
@@ -445,20 +444,15 @@ def verify_activation(activation_id: str):
     return jsonify(activation.to_dict())
 
 
-#: Messages ``GET /outbox`` answers: this many without ``limit``, at most the second.
-OUTBOX_LIMITS = (50, 200)
-
-
 def _outbox_limit(written: str | None) -> int:
-    """``limit`` of ``GET /outbox``: a whole number (a larger one than the most is the most, as
-    the document says); anything else is refused, where it was read as no limit given."""
-    default, most = OUTBOX_LIMITS
-    if written is None or written == "":
-        return default
-    if written.isascii() and written.isdigit():
-        limit = whole_number(written)
-        return most if limit is None else min(limit, most)  # None: too many digits
-    raise ControlProblem("invalid_request", f"limit must be a whole number, got {written!r}")
+    """``limit`` of ``GET /outbox`` (:func:`santeid.web_ecps.outbox.read_limit`): one that is
+    no whole number is refused, where it was read as no limit given."""
+    from santeid.web_ecps.outbox import read_limit
+
+    limit = read_limit(written)
+    if limit is None:
+        raise ControlProblem("invalid_request", f"limit must be a whole number, got {written!r}")
+    return limit
 
 
 @bp.get("/outbox")

@@ -33,9 +33,23 @@ def _outbox() -> OutboxSender:
     return outbox
 
 
+def read_limit(written: str | None) -> int | None:
+    """``?limit=`` of the outbox (these pages and the control API's ``GET /outbox``): the
+    default when absent or empty, a whole number capped at :data:`MAX_LIMIT` (one of too many
+    digits for :func:`whole_number` included); ``None`` for anything else, which each caller
+    answers its own way."""
+    if not written:
+        return DEFAULT_LIMIT
+    if not (written.isascii() and written.isdigit()):
+        return None
+    limit = whole_number(written)
+    return MAX_LIMIT if limit is None else min(limit, MAX_LIMIT)
+
+
 def _limit() -> int:
-    limit = whole_number(request.args.get("limit"))
-    return DEFAULT_LIMIT if limit is None else min(limit, MAX_LIMIT)
+    """The pages' limit: one that is no whole number is the default, as for a person's typo."""
+    limit = read_limit(request.args.get("limit"))
+    return DEFAULT_LIMIT if limit is None else limit
 
 
 @bp.route("/sandbox/outbox")
