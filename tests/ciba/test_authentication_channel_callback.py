@@ -67,6 +67,21 @@ def test_only_a_json_post_is_served(client):
     assert form.get_json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("authorization", "status"), [(None, 401), ("Bearer x", 403)], ids=["no-token", "token"]
+)
+def test_a_post_without_content_type_is_judged_by_its_token(client, authorization, status):
+    """RESTEasy Reactive checks ``@Consumes`` only against a ``Content-Type`` the request has
+    (``ClassRoutingHandler.handle``), and reads a body without one as the method's media type
+    (``RequestDeserializeHandler``): no 415, ``verifyAuthenticationRequest`` answers as for a
+    JSON call (docs/reference/keycloak-behaviour.md, "CIBA at the token endpoint")."""
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = client.post(CALLBACK, headers=headers)
+    assert "Content-Type" not in response.request.headers
+    assert response.status_code == status
+    assert response.get_json() == INVALID_TOKEN
+
+
 def test_a_client_cannot_approve_its_own_request_with_the_auth_req_id(app, client, auto_id):
     """``CIBATest.testAttackerClientUseAuthReqIdInCallbackEndpoint``: the ``auth_req_id`` as
     the callback's bearer token is 403, and the request stays pending (a CARD request waits

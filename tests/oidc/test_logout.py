@@ -435,6 +435,22 @@ def test_the_backchannel_logout_endpoint_takes_a_form_post_only(client):
     assert json_body.status_code == 415
 
 
+def test_the_backchannel_logout_endpoint_reads_a_post_without_content_type_as_an_empty_form(
+    client,
+):
+    """RESTEasy Reactive checks ``@Consumes`` only against a ``Content-Type`` the request has
+    (``ClassRoutingHandler.handle``: no header, no 415), and Keycloak 26.8's
+    ``ContentTypeValidationUtil`` lets a missing one pass too; the endpoint then reads no form
+    parameter: 400 "No logout token" (docs/reference/keycloak-behaviour.md, "Logout")."""
+    response = client.post(f"{OIDC}/logout/backchannel-logout")
+    assert "Content-Type" not in response.request.headers
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "No logout token",
+    }
+
+
 def test_refresh_token_logout_of_a_token_of_another_issuer(settings):
     """``LogoutEndpoint.logoutToken`` verifies the refresh token as a refresh does
     (``TokenManager.verifyRefreshToken``: its type, then its issuer,

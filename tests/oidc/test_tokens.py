@@ -909,6 +909,40 @@ def test_private_key_jwt_for_another_keycloak_audience(app, client, private_key_
     assert response.status_code == 200, response.get_json()
 
 
+@pytest.mark.parametrize(
+    "endpoint", ["token", "token/introspect", "ext/par/request", "ext/ciba/auth"]
+)
+def test_private_key_jwt_for_an_mtls_alias_audience(settings, endpoint):
+    """On a certificate listener of its own (``mtls_base_url``), the endpoints have the URLs
+    discovery's ``mtls_endpoint_aliases`` give (RFC 8705 §5), and Keycloak builds the audiences
+    it accepts from the URL a request reaches it at (``JWTClientValidator.getExpectedAudiences``
+    reads ``getUriInfo().getBaseUri()``, docs/reference/keycloak-behaviour.md, "Client
+    authentication"): an assertion whose ``aud`` is the alias a client posts to (Authlib's
+    default) authenticates, as the realm's own URL does."""
+    app = create_app(settings.replace(mtls_base_url="https://localhost:5443"), store=MemoryStore())
+    client = app.test_client()
+    meta, key = _private_key_client_of(app)
+    flow = Flow(app, client, meta)
+    mtls_base = app.extensions["santeid"].settings.mtls_oidc_base
+    assert mtls_base.startswith("https://localhost:5443/")
+    assertion = _assertion(key, meta["client_id"], f"{mtls_base}/{endpoint}")
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
+    assert response.status_code == 200, response.get_json()
+
+
+def test_private_key_jwt_for_an_mtls_alias_of_revocation_is_refused(settings):
+    """The alias of an endpoint whose URL is no audience (revocation) stays refused."""
+    app = create_app(settings.replace(mtls_base_url="https://localhost:5443"), store=MemoryStore())
+    client = app.test_client()
+    meta, key = _private_key_client_of(app)
+    flow = Flow(app, client, meta)
+    mtls_base = app.extensions["santeid"].settings.mtls_oidc_base
+    assertion = _assertion(key, meta["client_id"], f"{mtls_base}/revoke")
+    response = _exchange_with_assertion(client, flow.obtain_code()["code"], assertion)
+    assert response.status_code == 400
+    assert response.get_json()["error_description"] == "Invalid token audience"
+
+
 @pytest.mark.parametrize("endpoint", ["revoke", "logout"])
 def test_private_key_jwt_for_the_revocation_or_logout_url_is_refused(
     app, client, private_key_client, endpoint

@@ -44,8 +44,10 @@ def authentication_channel_callback():
     come from its own channels and it issues no authentication-channel token, so every call
     gets Keycloak's refusal of a token it did not issue: 401 ``invalid_token`` "Invalid token"
     without a bearer token, 403 with any (``verifyAuthenticationRequest``, which runs before
-    the body's ``status`` is read)."""
-    if not request.is_json:
+    the body's ``status`` is read). Another media type is 415; a request without
+    ``Content-Type`` is answered as a JSON one, as RESTEasy Reactive checks ``@Consumes`` only
+    against a ``Content-Type`` sent (``ClassRoutingHandler.handle``)."""
+    if request.mimetype and not request.is_json:
         raise UnsupportedMediaType()
     if bearer_header_token(request.headers.get("Authorization")) is None:
         return oauth_error(401, "invalid_token", "Invalid token")

@@ -198,8 +198,10 @@ def backchannel_logout():
     "Logout"). No ``logout_token``: 400 "No logout token"; one ``JWSInput`` cannot read: 400
     "The decode of the logoutToken failed"; any other: ``TokenManager.verifyLogoutToken`` finds
     no identity provider to verify it with — santeid brokers none — 400 "No Identity Provider
-    has been found". All ``invalid_request``; nothing ends."""
-    if request.mimetype != "application/x-www-form-urlencoded":
+    has been found". All ``invalid_request``; nothing ends. Another media type is 415; a
+    request without ``Content-Type`` is read as an empty form, as RESTEasy Reactive checks
+    ``@Consumes`` only against a ``Content-Type`` sent (``ClassRoutingHandler.handle``)."""
+    if request.mimetype and request.mimetype != "application/x-www-form-urlencoded":
         raise UnsupportedMediaType()
     token = request.form.get("logout_token")
     if token is None:

@@ -684,10 +684,17 @@ class ClientAssertionJWT(JWTBearerClientAssertion):
         """Keycloak's audiences, the same at every endpoint: the issuer (FAPI-CIBA "client
         assertion with the issuer as aud" must succeed) and the URLs of
         :data:`ASSERTION_AUDIENCE_ENDPOINTS` (``JWTClientValidator.getExpectedAudiences``,
-        https://github.com/keycloak/keycloak/blob/898fdedcdabc022e43b06d99335d1cfda5adf204/services/src/main/java/org/keycloak/authentication/authenticators/client/JWTClientValidator.java)."""
+        https://github.com/keycloak/keycloak/blob/898fdedcdabc022e43b06d99335d1cfda5adf204/services/src/main/java/org/keycloak/authentication/authenticators/client/JWTClientValidator.java),
+        and those URLs on the certificate listener too (discovery's ``mtls_endpoint_aliases``,
+        RFC 8705 §5): Keycloak builds them from the URL the request reached it at
+        (``getUriInfo().getBaseUri()``), so a client that names the alias it posts to is
+        accepted there."""
         settings = _services().settings
-        base = settings.oidc_base
-        return [settings.issuer, *(f"{base}/{path}" for path in ASSERTION_AUDIENCE_ENDPOINTS)]
+        bases = dict.fromkeys(filter(None, (settings.oidc_base, settings.mtls_oidc_base)))
+        return [
+            settings.issuer,
+            *(f"{base}/{path}" for base in bases for path in ASSERTION_AUDIENCE_ENDPOINTS),
+        ]
 
     def resolve_client_public_key(self, client):
         """The client's key, behind a resolver that also checks the assertion's algorithm
