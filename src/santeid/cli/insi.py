@@ -94,8 +94,8 @@ def stats(software_id: str | None, month: str | None, as_json: bool) -> None:
     for entry in report["software"]:
         name = f" ({entry['name']})" if entry["name"] else ""
         # A SOAP call refused for want of an IDAM is counted under an empty software id.
-        software_id = entry["softwareId"] or "(no software number)"
-        click.echo(f"\n{software_id}{name}: {entry['total']}")
+        shown_id = entry["softwareId"] or "(no software number)"
+        click.echo(f"\n{shown_id}{name}: {entry['total']}")
         for operation, counts in entry["operations"].items():
             results = ", ".join(f"{k} {v}" for k, v in counts["results"].items()) or "-"
             click.echo(f"  {operation:<34} {counts['total']:>8}   {results}")
