@@ -19,11 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from click.testing import CliRunner
 
-from santeid.cli import main
 from tests.support.servers import REALM
-from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
@@ -44,16 +41,6 @@ PLANTED_SECRETS = (
 )
 LOGOUT = f"{REALM}/protocol/openid-connect/logout"
 USERINFO = f"{REALM}/protocol/openid-connect/userinfo"
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory) -> dict[str, str]:
-    home = santeid_home(tmp_path_factory.mktemp("tls"))
-    result = CliRunner().invoke(
-        main, ["tls", "dev-cert", "--out", str(home.home / "tls")], env=home.env
-    )
-    assert result.exit_code == 0, result.output
-    return {name: str(home.home / "tls" / f"{name}.pem") for name in ("cert", "key", "ca")}
 
 
 @pytest.fixture(

@@ -18,29 +18,17 @@ import json
 import ssl
 
 import pytest
-from click.testing import CliRunner
 
-from santeid.cli import main
 from santeid.raw_paths import NOT_NORMALIZED
 from tests.support.redis_server import free_port
 from tests.support.security import running_nginx
 from tests.support.servers import REALM
-from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
 
 OIDC = REALM + "/protocol/openid-connect"
 STAFF = "500000010900017/SEC0042"  # a structure's staff member (SIRET): its id holds a slash
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory) -> dict[str, str]:
-    home = santeid_home(tmp_path_factory.mktemp("tls"))
-    result = CliRunner().invoke(main, ["tls", "dev-cert", "--out", str(home.home / "tls")],
-                                env=home.env)  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return {name: str(home.home / "tls" / f"{name}.pem") for name in ("cert", "key", "ca")}
 
 
 @pytest.fixture(scope="module", params=["werkzeug", "gunicorn-tls"])

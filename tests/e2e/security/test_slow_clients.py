@@ -45,7 +45,6 @@ from tests.support.operations import start_login
 from tests.support.security import OTHER_LOOPBACK
 from tests.support.security import csrf_token
 from tests.support.servers import REALM
-from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
@@ -109,14 +108,6 @@ def _cli(env: dict, *args: str) -> str:
     result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory) -> dict[str, str]:
-    """One development certificate for 127.0.0.1, served by every layout."""
-    home = santeid_home(tmp_path_factory.mktemp("tls"))
-    _cli(home.env, "tls", "dev-cert", "--out", str(home.home / "tls"))
-    return {name: str(home.home / "tls" / f"{name}.pem") for name in ("cert", "key", "ca")}
 
 
 @pytest.fixture(scope="module", params=["werkzeug-and-tls-port", "granian", "gunicorn-tls"])

@@ -18,12 +18,9 @@ import http.client
 import ssl
 
 import pytest
-from click.testing import CliRunner
 
-from santeid.cli import main
 from tests.support.security import REALM
 from tests.support.servers import PROXY
-from tests.support.servers import santeid_home
 from tests.support.servers import santeid_process
 
 pytestmark = [pytest.mark.server]
@@ -32,16 +29,6 @@ ISSUER = "https://idp.example.org" + REALM
 DISCOVERY = REALM + "/.well-known/openid-configuration"
 #: The client the proxy names: outside the default ``metrics_allowed_addresses``.
 OUTSIDER = "198.51.100.7"
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory) -> dict[str, str]:
-    home = santeid_home(tmp_path_factory.mktemp("tls"))
-    result = CliRunner().invoke(
-        main, ["tls", "dev-cert", "--out", str(home.home / "tls")], env=home.env
-    )
-    assert result.exit_code == 0, result.output
-    return {name: str(home.home / "tls" / f"{name}.pem") for name in ("cert", "key", "ca")}
 
 
 @pytest.fixture(
