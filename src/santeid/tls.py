@@ -265,6 +265,13 @@ def parse_forwarded_certificate(value: str) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
+def log_ignored_header(header: str, remote: str | None) -> None:
+    """Warn that the certificate header came from an address outside ``trusted_proxies``
+    (docs/configuration.md, "Behind a reverse proxy"): a proxy left out of the list sees every
+    forwarded certificate refused, and this line says why."""
+    log.warning("%s header from %s ignored: that address is not in trusted_proxies", header, remote)
+
+
 def client_certificate(settings: Settings | None = None) -> x509.Certificate | None:
     """The client certificate of the current Flask request, or ``None``.
 
@@ -290,11 +297,7 @@ def client_certificate(settings: Settings | None = None) -> x509.Certificate | N
                 log.warning("unreadable certificate in %s from proxy %s: ignored", header, remote)
                 return None
         if value is not None:
-            log.warning(
-                "%s header from %s ignored: that address is not in trusted_proxies",
-                header,
-                remote,
-            )
+            log_ignored_header(header, remote)
     der = peer_certificate_der(request.environ)
     if der is None:
         return None

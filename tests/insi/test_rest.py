@@ -391,6 +391,25 @@ def test_a_sandbox_login_reports_an_auth_mode_psc_sends(app, client, bearer):
     assert client.post(SEARCH, json=ADRTROIS, headers=bearer).status_code == 200
 
 
+def test_a_service_account_token_is_desir_560_saying_why(app, client):
+    """A client_credentials token has no authMode (nobody logged in): 403 DESIR_560, saying so
+    rather than "authMode None" (docs/insi-overview.md, "Who may call")."""
+    register_client(app, client_id="insi-batch", grant_types=["client_credentials"])
+    issued = client.post(
+        f"{OIDC}/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth("insi-batch", CLIENT_SECRET),
+    )
+    assert issued.status_code == 200, issued.get_data(as_text=True)
+    bearer = {"Authorization": f"Bearer {issued.get_json()['access_token']}"}
+    answer = client.post(SEARCH, json=ADRTROIS, headers=bearer)
+    assert answer.status_code == 403
+    problem = answer.get_json()
+    assert problem["code"] == "DESIR_560"
+    assert "None" not in problem["detail"]
+    assert problem["detail"].startswith("un jeton de compte de service n'ouvre pas l'accès à INSi")
+
+
 def test_missing_base_is_503(settings, app, bearer):
     broken = create_app(
         settings.replace(insi_base=settings.data_dir + "/absent.sqlite3"),

@@ -303,7 +303,8 @@ def bearer_context(
     callable giving the connection's client certificate, for certificate-bound tokens
     (RFC 8705 §3; default: the current Flask request's).  401 when the header is malformed or
     the token invalid, expired, revoked or presented without its certificate; 403
-    ``DESIR_560`` when the login's ``authMode`` is not one of PSC's.
+    ``DESIR_560`` when the login's ``authMode`` is not one of PSC's, or when there is none (a
+    service account's ``client_credentials`` token: no professional logged in).
     """
     from authlib.oauth2 import OAuth2Error
 
@@ -337,8 +338,11 @@ def bearer_context(
     mode = claims.get("authMode")
     accepted = ACCEPTED_AUTH_MODES
     if mode not in accepted:
+        # No authMode: a service account's token (client_credentials), nobody logged in.
+        which = f"authMode {mode!r}" if mode is not None else "un jeton de compte de service"
         return insufficient_access(
-            f"authMode {mode!r} n'ouvre pas l'accès à INSi (attendu : {', '.join(accepted)})"
+            f"{which} n'ouvre pas l'accès à INSi : il faut la connexion d'un professionnel "
+            f"(authMode attendu : {', '.join(accepted)})"
         )
     return CallContext(
         software_id=str(claims.get("azp") or ""),

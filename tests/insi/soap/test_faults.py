@@ -6,13 +6,16 @@ size, depth, syntax), the wrong SOAP version, unknown actions, and HTTP-level re
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 from lxml import etree
 
+from santeid import create_app
 from santeid.insi.soap import schemas
 from santeid.insi.soap.envelope import MAX_DEPTH
+from santeid.storage import MemoryStore
 from tests.support import soap as support
 from tests.support.soap import NS
 from tests.support.soap import RECSANS
@@ -414,6 +417,23 @@ def test_a_bug_is_the_service_unavailable_fault_not_a_page(
         "soap:Sender", "soap:siram_40", "desir_1020", "fatale",
     )  # fmt: skip
     assert "bug" not in parts["text"]
+
+
+def test_a_missing_base_is_desir_1020_and_its_cause_is_logged(
+    soap_settings, auto_cert, tmp_path, caplog
+):
+    """The fault names no cause (docs/insi-soap.md, "Faults"); the operator reads it in the
+    log, where REST and FHIR callers read it in the answer."""
+    absent = tmp_path / "absent.sqlite3"
+    broken = create_app(soap_settings.replace(insi_base=str(absent)), store=MemoryStore())
+    broken.extensions["santeid"].insi.software().add(support.IDAM, "tests", replace=True)
+    with caplog.at_level(logging.WARNING, logger="santeid.insi.soap"):
+        response = post(broken.test_client(), envelope(copy(ADRTROIS)), certificate=auto_cert)
+    parts = fault(response, 500)
+    assert (parts["subcode"], parts["erreur_code"]) == ("soap:siram_40", "desir_1020")
+    assert str(absent) not in response.get_data(as_text=True)
+    assert f"no civil-status base at {absent}" in caplog.text
+    assert "santeid civil generate" in caplog.text
 
 
 def test_message_id_is_echoed_in_every_fault_after_the_envelope_is_read(client, auto_cert):

@@ -54,6 +54,7 @@ from santeid.settings import ConfigurationError
 from santeid.storage import keys as store_keys
 from santeid.tls import client_certificate
 from santeid.tls import is_trusted_proxy
+from santeid.tls import log_ignored_header
 from santeid.tls import peer_certificate_der
 
 log = logging.getLogger(__name__)
@@ -198,9 +199,12 @@ def _presented(settings) -> str | bytes | None:
     """The certificate as presented, unparsed — the trusted proxy's header value, else the DER
     of the TLS connection's — in the same order as ``santeid.tls.client_certificate``."""
     header = settings.http.tls_client_cert_header
-    if header and is_trusted_proxy(request.remote_addr, settings.http.trusted_proxies):
+    if header:
         value = request.headers.get(header)
-        return value if value and value.strip() not in ("", "-", "(null)") else None
+        if is_trusted_proxy(request.remote_addr, settings.http.trusted_proxies):
+            return value if value and value.strip() not in ("", "-", "(null)") else None
+        if value is not None:
+            log_ignored_header(header, request.remote_addr)
     return peer_certificate_der(request.environ)
 
 

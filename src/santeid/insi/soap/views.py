@@ -211,6 +211,9 @@ def _fault_of(exc: Exception) -> SoapFault:
             exc.message_id = message_id
         return exc
     if isinstance(exc, InsiError):
+        # The fault says nothing of the cause (a missing civil-status base…): the log does.
+        if exc.detail:
+            log.warning("INSi SOAP fault %s: %s", exc.code, exc.detail)
         return faults.from_insi_error(exc, message_id)
     if isinstance(exc, TraitError):
         return faults.from_trait_error(exc, message_id)
