@@ -187,10 +187,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Les codes de validation n'ont pas pu être envoyés. Réessayez dans quelques minutes."
         ),
         "ecps_too_many_sends": (
-            "Trop de demandes de codes pour cet identifiant. Réessayez dans 10 minutes."
+            "Trop de demandes de codes pour cet identifiant. Réessayez dans {minutes} min."
         ),
         "ecps_too_many_sends_address": (
-            "Trop de demandes de codes depuis cette adresse. Réessayez dans 10 minutes."
+            "Trop de demandes de codes depuis cette adresse. Réessayez dans {minutes} min."
         ),
         "ecps_email_subject": "Votre code de validation pour activer votre e-CPS",
         "ecps_email_body": (
@@ -537,10 +537,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "The validation codes could not be sent. Please try again in a few minutes."
         ),
         "ecps_too_many_sends": (
-            "Too many code requests for this identifier. Please try again in 10 minutes."
+            "Too many code requests for this identifier. Please try again in {minutes} min."
         ),
         "ecps_too_many_sends_address": (
-            "Too many code requests from this address. Please try again in 10 minutes."
+            "Too many code requests from this address. Please try again in {minutes} min."
         ),
         "ecps_email_subject": "Your validation code to activate your e-CPS",
         "ecps_email_body": (

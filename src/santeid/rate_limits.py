@@ -137,6 +137,13 @@ class Limit:
         current window (the caller refuses it)."""
         return self.count(store, *subject).beyond
 
+    def retry_after(self, store: EphemeralStore, *subject: str) -> int:
+        """Seconds until ``subject``'s current window ends (a window starts at its first hit
+        and lasts ``window`` seconds): what a refusal tells the caller to wait
+        (``Retry-After``, RFC 9110 §10.2.3, https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3);
+        the whole window when no window is open."""
+        return store.ttl(self.key(*subject)) or self.window
+
     def spent(self, store: EphemeralStore, *subject: str) -> bool:
         """``subject`` has no hit left in the current window (read without counting)."""
         return store.counter(self.key(*subject)) >= self.limit

@@ -125,7 +125,10 @@ def test_the_send_limits_are_the_pages(client):
     request_codes(client)
     assert start(client).status_code == 201
     assert start(client).status_code == 201
-    problem(start(client), 429, "too_many_code_sends")
+    refused = start(client)
+    problem(refused, 429, "too_many_code_sends")
+    assert 590 < int(refused.headers["Retry-After"]) <= 600
+    assert refused.get_json()["detail"].endswith("Please try again in 10 min.")
 
 
 def test_wrong_codes_count_down_then_the_pair_is_cancelled(client):

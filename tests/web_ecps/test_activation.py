@@ -248,8 +248,10 @@ def test_code_requests_are_throttled_and_the_page_names_the_limit_reached(client
         assert _ask_codes_from(client, "127.0.0.1").status_code == 303
     by_address = _ask_codes_from(client, "127.0.0.1")
     assert by_address.status_code == 429
+    # The window's wait (ecps_activation_window, 600 s by default), said and sent.
+    assert 590 < int(by_address.headers["Retry-After"]) <= 600
     text = html.unescape(by_address.get_data(as_text=True))
-    assert "Trop de demandes de codes depuis cette adresse" in text
+    assert "Trop de demandes de codes depuis cette adresse. Réessayez dans 10 min." in text
     assert "pour cet identifiant" not in text
     english = _ask_codes_from(client, "127.0.0.1", "?ui_locales=en").get_data(as_text=True)
     assert "Too many code requests from this address" in html.unescape(english)
@@ -262,6 +264,20 @@ def test_code_requests_are_throttled_and_the_page_names_the_limit_reached(client
     text = html.unescape(by_professional.get_data(as_text=True))
     assert "Trop de demandes de codes pour cet identifiant" in text
     assert len(outbox(client, to=PHONE)) == 5
+
+
+def test_a_refused_send_says_the_wait_of_the_configured_window(settings):
+    # The text said "10 minutes" whatever ecps_activation_window was.
+    client = create_app(
+        settings.replace(ecps_activation_window=3600), store=MemoryStore()
+    ).test_client()
+    for _ in range(3):
+        assert _ask_codes_from(client, "127.0.0.1").status_code == 303
+    refused = _ask_codes_from(client, "127.0.0.1", "?ui_locales=en")
+    assert refused.status_code == 429
+    assert 3590 < int(refused.headers["Retry-After"]) <= 3600
+    text = html.unescape(refused.get_data(as_text=True))
+    assert "Too many code requests from this address. Please try again in 60 min." in text
 
 
 def test_the_flow_is_bound_to_the_browser(app, client):

@@ -74,9 +74,10 @@ class ControlProblem(Exception):
     """A refusal of the control API: ``code`` is an entry of the one catalogue
     (``santeid.problems``), which gives its HTTP status."""
 
-    def __init__(self, code: str, detail: str, **extra) -> None:
+    def __init__(self, code: str, detail: str, *, headers: dict | None = None, **extra) -> None:
         super().__init__(detail)
         self.code, self.detail, self.extra = code, detail, extra
+        self.headers = headers or {}
         self.status = problems.CATALOGUE[code].status  # an unknown code: a programming error
 
 
@@ -88,7 +89,9 @@ def render_error(exc: Exception) -> Response:
     if not isinstance(exc, ControlProblem):
         return ecps_api.render_error(exc, with_server_time=False)
     body = problem_pages.problem_body(exc.code, exc.detail, exc.status, exc.extra)
-    return problem_pages.problem_response(body, exc.status)
+    response = problem_pages.problem_response(body, exc.status)
+    response.headers.update(exc.headers)
+    return response
 
 
 error_formats.declare(bp, error_formats.PROBLEM_JSON, render=render_error, prefixes=[PREFIX])
@@ -374,7 +377,8 @@ def _activation_refused(refusal) -> ControlProblem:
     extra = {} if refusal.remaining is None else {"remaining": refusal.remaining}
     if refusal.fields:
         extra["fields"] = list(refusal.fields)
-    return ControlProblem(refusal.code, refusal.message(Translator("en")), **extra)
+    headers = {} if refusal.retry_after is None else {"Retry-After": str(refusal.retry_after)}
+    return ControlProblem(refusal.code, refusal.message(Translator("en")), headers=headers, **extra)
 
 
 def _activation_browser() -> str:

@@ -128,7 +128,8 @@ def qr_images(data: str, label: str) -> tuple[str, int, Markup]:
 class ActivationRefused(Exception):
     """A step of self-service activation refused. ``code`` names the refusal (the control
     API's problem code, ``santeid.problems``); ``message(t)`` says why in ``t``'s language;
-    ``remaining``: attempts left after wrong codes; ``fields``: the malformed codes."""
+    ``remaining``: attempts left after wrong codes; ``fields``: the malformed codes;
+    ``retry_after``: seconds before a sending refused by a limit may be asked again."""
 
     def __init__(
         self,
@@ -137,9 +138,11 @@ class ActivationRefused(Exception):
         *,
         remaining: int | None = None,
         fields: tuple[str, ...] = (),
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(code)
         self.code, self.message, self.remaining, self.fields = code, message, remaining, fields
+        self.retry_after = retry_after
 
 
 def _refused(code: str, key: str, **params) -> ActivationRefused:
@@ -201,7 +204,12 @@ def send_codes(typed: str, t: Translator, *, bid: str, address: str) -> CodesSen
         # anything, and asking from elsewhere (or later) may work.
         per_address = beyond.rule is rate_limits.ECPS_ACTIVATION_ADDRESS
         key = "ecps_too_many_sends_address" if per_address else "ecps_too_many_sends"
-        raise _refused("too_many_code_sends", key)
+        # The wait the window has left, said in whole minutes (the setting may be any window).
+        seconds = beyond.retry_after(pairs.store, address if per_address else national_id)
+        minutes = -(-seconds // 60)
+        raise ActivationRefused(
+            "too_many_code_sends", lambda t: t(key, minutes=minutes), retry_after=seconds
+        )
 
     email_masked = mask_email(professional.correspondence_email)
     phone_masked = mask_phone(professional.correspondence_phone)
@@ -334,7 +342,10 @@ def activation():
         if refusal.code == "temporarily_unavailable":
             return error_page(t, t("ecps_activation_title"), refusal.message(t), 503)
         status = 429 if refusal.code == "too_many_code_sends" else 400
-        return _render_form(t, error=refusal.message(t), value=typed, status=status)
+        page = _render_form(t, error=refusal.message(t), value=typed, status=status)
+        if refusal.retry_after is not None:
+            page.headers["Retry-After"] = str(refusal.retry_after)
+        return page
     # Post/Redirect/Get: reloading the next page must not send new codes.
     return redirect(url_for("web_ecps.verify", flow=sent.flow, **locale_args(t)), code=303)
 
