@@ -381,3 +381,86 @@ def test_a_new_secret_is_long_enough_for_any_hmac_algorithm(app, client, alg):
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         "client_assertion": assertion})  # fmt: skip
     assert answer.get_json()["error"] == "invalid_grant", answer.get_json()
+
+
+def test_an_activation_code_refused_to_an_inactive_professional_says_why(app, client):
+    """The page of an inactive professional offers the button; its refusal names the reason
+    instead of the same page again, and nothing is made."""
+    from santeid.observability.events import ADMIN_DEVICE
+
+    inactive = app.extensions["santeid"].directory.get("810000000024")
+    assert inactive is not None and not inactive.is_active
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    page = client.get("/admin/professionals", query_string={"q": inactive.national_id})
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    refused = client.post(
+        "/admin/professionals/activation",
+        data={"csrf_token": csrf, "national_id": inactive.national_id},
+    )
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    error = re.search(r'<p class="error" role="alert" id="error">([^<]+)</p>', html).group(1)
+    assert inactive.national_id in error and "inactif" in error
+    assert 'id="activation-code"' not in html
+    assert not app.extensions["santeid"].events.list(types=(ADMIN_DEVICE,))
+
+
+def test_retiring_a_key_no_longer_active_says_so(app, client):
+    """Two tabs on the keys page: the second "Retire" of the same key changes nothing and says
+    why, on the console's page, rather than a bare 409."""
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    csrf = _keys_form(client)
+    kid = app.extensions["santeid"].keys.signing_key().kid
+    assert client.post("/admin/keys", data={"csrf_token": csrf, "retire": kid}).status_code == 200
+    before = [(k.kid, k.status) for k in app.extensions["santeid"].keys.list()]
+    again = client.post("/admin/keys", data={"csrf_token": csrf, "retire": kid})
+    page = again.get_data(as_text=True)
+    assert again.status_code == 409
+    error = re.search(r'<p class="error" role="alert" id="error">([^<]+)</p>', page).group(1)
+    assert kid in error
+    assert 'id="keys"' in page  # the keys page, its table there
+    assert [(k.kid, k.status) for k in app.extensions["santeid"].keys.list()] == before
+
+
+def test_the_events_page_past_every_event_is_empty(client):
+    """docs/operations.md: a page past the last event, whatever its number, is empty, one
+    whose number has more digits than a page number is read with included (it was the first
+    page); what is no number is the first page."""
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    assert "<td>ADMIN_LOGIN</td>" in client.get("/admin/events").get_data(as_text=True)
+    for page in ("99999999999999999999", "1" + "0" * 5000, "1000"):
+        html = client.get("/admin/events", query_string={"page": page}).get_data(as_text=True)
+        assert "<td>ADMIN_LOGIN</td>" not in html, page
+    for page in ("0", "000", "x", "-3"):  # the first page
+        html = client.get("/admin/events", query_string={"page": page}).get_data(as_text=True)
+        assert "<td>ADMIN_LOGIN</td>" in html, page
+
+
+def test_a_refused_registration_keeps_what_was_typed(app, client):
+    """A registration refused (a client id that exists, a fragment in the redirect URI, JSON
+    with one mistake) shows the form again as it was typed, to correct, not to type again."""
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+    html = client.get("/admin/clients").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    form = {"client_id": "rp-typed", "client_name": "RP « saisi »",
+            "redirect_uri": "https://rp.example.org/cb#x", "csrf_token": csrf}  # fmt: skip
+    refused = client.post("/admin/clients", data=form)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "fragment" in page
+    assert 'id="client_id" name="client_id" value="rp-typed"' in page
+    assert 'value="RP « saisi »"' in page
+    assert 'value="https://rp.example.org/cb#x"' in page
+    metadata = '{"client_id": "rp-json", "redirect_uris": ["https://rp.example.org/cb"],}'
+    refused = client.post("/admin/clients", data={"metadata": metadata, "csrf_token": csrf})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert re.search(r'<textarea id="metadata"[^>]*>([^<]*)</textarea>', page).group(1) == (
+        metadata.replace('"', "&#34;")
+    )
+    assert app.extensions["santeid"].clients.get("rp-typed") is None
+    # Registered: the form is empty again.
+    registered = client.post(
+        "/admin/clients", data={**form, "redirect_uri": "https://rp.example.org/cb"}
+    )
+    assert registered.status_code == 200
+    assert 'id="client_id" name="client_id" value=""' in registered.get_data(as_text=True)

@@ -66,6 +66,10 @@ FR = {
     "admin_start_activation": "Nouveau code d'activation e-CPS",
     "admin_activation_code": "Code d'activation à usage unique, à transmettre au professionnel :",
     "admin_not_found": "Aucun professionnel {national_id}.",
+    "admin_inactive": (
+        "{national_id} est inactif dans l'annuaire : pas de code d'activation e-CPS (il ne "
+        "pourrait pas se connecter)."
+    ),
     "admin_devices": "Appareils e-CPS",
     "admin_revoke": "Révoquer",
     "admin_revoked": "Appareil {device} révoqué.",
@@ -76,6 +80,9 @@ FR = {
     "admin_key_retired": (
         "Clé {retired} retirée : publiée jusqu'au {until} (UTC), le temps que les jetons qu'elle "
         "a signés expirent. Nouvelle clé {kid} active."
+    ),
+    "admin_key_not_active": (
+        "La clé {kid} n'est plus active (déjà retirée, ou inconnue) : rien n'a changé."
     ),
     "admin_key_status": "État",
     "admin_key_created": "Créée (UTC)",
@@ -153,6 +160,10 @@ EN = {
     "admin_start_activation": "New e-CPS activation code",
     "admin_activation_code": "Single-use activation code, for the professional:",
     "admin_not_found": "No professional {national_id}.",
+    "admin_inactive": (
+        "{national_id} is inactive in the directory: no e-CPS activation code (they could not "
+        "log in)."
+    ),
     "admin_devices": "e-CPS devices",
     "admin_revoke": "Revoke",
     "admin_revoked": "Device {device} revoked.",
@@ -163,6 +174,9 @@ EN = {
     "admin_key_retired": (
         "Key {retired} retired: published until {until} (UTC), while the tokens it signed "
         "expire. New key {kid} active."
+    ),
+    "admin_key_not_active": (
+        "Key {kid} is no longer active (already retired, or unknown): nothing changed."
     ),
     "admin_key_status": "Status",
     "admin_key_created": "Created (UTC)",

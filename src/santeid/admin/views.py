@@ -398,7 +398,8 @@ def dashboard_csv():
 # -- clients ----------------------------------------------------------------------------------
 
 
-def _clients_page(*, notice=None, error=None, secret=None, status: int = 200):
+def _clients_page(*, notice=None, error=None, secret=None, typed=None, status: int = 200):
+    """``typed``: the registration form refused, shown again as it was typed."""
     from santeid.oidc.clients import is_internal
 
     return _page(
@@ -408,6 +409,7 @@ def _clients_page(*, notice=None, error=None, secret=None, status: int = 200):
         notice=notice,
         error=error,
         secret=secret,
+        typed=typed or {},
     ), status
 
 
@@ -451,7 +453,9 @@ def clients():
         else:
             _admin_event(events.ADMIN_CLIENT, "register", client_id=client.client_id)
             notice = t("admin_registered", client=client.client_id)
-    return _clients_page(notice=notice, error=error, secret=secret, status=400 if error else 200)
+    if error:  # the form as it was typed, to correct rather than type again
+        return _clients_page(error=error, typed=request.form, status=400)
+    return _clients_page(notice=notice, secret=secret)
 
 
 @bp.route("/clients/rotate", methods=["POST"])
@@ -502,7 +506,7 @@ def professionals():
     return _professionals_page(request.args.get("q", "").strip())
 
 
-def _professionals_page(query: str, *, activation=None, notice=None):
+def _professionals_page(query: str, *, activation=None, notice=None, error=None):
     """A national identifier shows that professional; any other text searches names."""
     from santeid.directory.search import DirectorySearch
     from santeid.psc.national_id import NationalIdError
@@ -512,7 +516,6 @@ def _professionals_page(query: str, *, activation=None, notice=None):
     directory = services().directory
     professional = devices = recent = None
     matches: list = []
-    error = None
     if query:
         try:
             national_id = parse_national_id(query).value
@@ -551,9 +554,10 @@ def start_activation():
     try:
         activation = ecps.start_activation(national_id)
     except ecps.ActivationError as exc:
-        return _professionals_page(national_id, notice=None), (
-            404 if exc.code == "unknown_professional" else 400
-        )
+        if exc.code == "unknown_professional":  # the page says there is no such professional
+            return _professionals_page(national_id), 404
+        error = _t()("admin_inactive", national_id=national_id)
+        return _professionals_page(national_id, error=error), 400
     _admin_event(events.ADMIN_DEVICE, "activation", professional=national_id)
     return _professionals_page(national_id, activation=activation)
 
@@ -589,7 +593,10 @@ def keys():
         retiring = request.form.get("retire")
         active = {k.kid: k for k in store.list() if k.status == "active"}
         if retiring is not None and retiring not in active:
-            abort(409)  # already retired, or never there: nothing to change
+            # Already retired (from another tab, by another admin, by `santeid keys rotate`),
+            # or never there: nothing to change, and the page says so.
+            error = _t()("admin_key_not_active", kid=retiring)
+            return _page("admin/keys.html", keys=store.list(), error=error, when=_when), 409
         try:
             info = store.rotate(None if retiring is None else active[retiring].alg)
         except KeyStoreError as exc:
@@ -622,16 +629,25 @@ def _when(moment: datetime | None) -> str:
 @bp.route("/events")
 @admin_required
 def event_list():
-    page = whole_number(request.args.get("page")) or 0
+    asked = request.args.get("page", "")
+    page = whole_number(asked)
+    # A number of more digits than whole_number reads is a page past the last event too: empty
+    # (anything else that is no number is the first page).
+    past_the_end = page is None and asked.isascii() and asked.isdigit()
+    page = page or 0
     type_ = request.args.get("type", "")
     client_id = request.args.get("client", "").strip()
     professional = request.args.get("professional", "").strip()
-    found = services().events.list(
-        professional=professional or None,
-        client_id=client_id or None,
-        types=(type_,) if type_ in events.TYPES else (),
-        limit=PAGE + 1,
-        offset=page * PAGE,
+    found = (
+        []
+        if past_the_end
+        else services().events.list(
+            professional=professional or None,
+            client_id=client_id or None,
+            types=(type_,) if type_ in events.TYPES else (),
+            limit=PAGE + 1,
+            offset=page * PAGE,
+        )
     )
     return _page(
         "admin/events.html",
