@@ -464,3 +464,35 @@ def test_a_refused_registration_keeps_what_was_typed(app, client):
     )
     assert registered.status_code == 200
     assert 'id="client_id" name="client_id" value=""' in registered.get_data(as_text=True)
+
+
+def test_the_language_links_stay_on_the_page_or_its_section(app, client):
+    # A bare "?lang=en" after a form posted to /admin/clients/rotate led to a 405 (the address
+    # is no page), and on a search dropped the search.
+    from tests.support.oidc_flow import register_client
+
+    register_client(app, client_id="rp-lang")
+    assert _sign_in(client, "santeid-demo-admin").status_code == 302
+
+    def english_link(page) -> str:
+        html = page.get_data(as_text=True)
+        return (
+            re.search(r'<a href="([^"]+)" lang="en">English</a>', html)
+            .group(1)
+            .replace("&amp;", "&")
+        )
+
+    searched = client.get("/admin/professionals?q=810000000030&lang=fr")
+    assert english_link(searched) == "/admin/professionals?q=810000000030&lang=en"
+    csrf = re.search(
+        r'name="csrf_token" value="([^"]+)"', client.get("/admin/clients").get_data(as_text=True)
+    ).group(1)
+    rotated = client.post(
+        "/admin/clients/rotate", data={"csrf_token": csrf, "client_id": "rp-lang"}
+    )
+    assert rotated.status_code == 200
+    link = english_link(rotated)
+    assert link == "/admin/clients?lang=en"
+    followed = client.get(link)
+    assert followed.status_code == 200
+    assert '<html lang="en">' in followed.get_data(as_text=True)

@@ -10,6 +10,7 @@ import io
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from flask import Blueprint
 from flask import Response
@@ -163,8 +164,26 @@ def _page(template: str, **context):
     if not context.get("notice"):
         context["notice"] = " ".join(str(m) for m in get_flashed_messages()) or None
     return render_template(
-        template, t=t, sandbox=services().settings.sandbox.enabled, lang=t.locale, **context
+        template,
+        t=t,
+        sandbox=services().settings.sandbox.enabled,
+        lang=t.locale,
+        language_links=_language_links(),
+        **context,
     )
+
+
+def _language_links() -> dict[str, str]:
+    """This page in each language (``?lang=``): the page with its query kept (a search, the
+    events' filters), or, for the answer to a form posted to an address that is no page
+    (``/admin/clients/rotate``), its section's page — a bare ``?lang=`` led there to a 405."""
+    rule = request.url_rule
+    if rule is not None and rule.methods is not None and "GET" in rule.methods:
+        path = request.path
+        kept = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    else:
+        path, kept = request.path.rsplit("/", 1)[0], []
+    return {code: f"{path}?{urlencode([*kept, ('lang', code)])}" for code in SUPPORTED_LOCALES}
 
 
 #: ``details["method"]`` of an ``ADMIN_LOGIN`` event with the password.
