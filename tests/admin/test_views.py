@@ -496,3 +496,11 @@ def test_the_language_links_stay_on_the_page_or_its_section(app, client):
     followed = client.get(link)
     assert followed.status_code == 200
     assert '<html lang="en">' in followed.get_data(as_text=True)
+
+
+def test_a_refused_password_keeps_the_user_typed_never_the_password(client):
+    refused = _sign_in(client, "not-the-password")
+    assert refused.status_code == 401
+    html = refused.get_data(as_text=True)
+    assert re.search(r'<input id="user" name="user"[^>]* value="admin"', html)
+    assert "not-the-password" not in html

@@ -191,6 +191,8 @@ PASSWORD_METHOD = "password"  # noqa: S105 - the name of a sign-in method, not a
 
 
 def _login_page(error: str | None = None, status: int = 200):
+    """The sign-in page; after a refused password the user typed stays in its field (never
+    the password)."""
     settings = services().settings
     demo = (
         SANDBOX_DEMO_PASSWORD
@@ -203,6 +205,7 @@ def _login_page(error: str | None = None, status: int = 200):
         demo=demo,
         password=_password_sign_in(),
         professionals=allows_professionals(settings),
+        typed_user=request.form.get("user", "")[:64] if request.method == "POST" else "",
     )
     return body, status
 
