@@ -248,7 +248,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             if authentication.sid and tokens.client_detached(
                 authentication.sid, authorization_code.data["client_id"]
             ):
-                self.spend(authorization_code)
+                if self.spend(authorization_code) is None:
+                    # Another request spent the code first (a replay raced, which detached
+                    # the client): this is its second use, and Keycloak's single-use check
+                    # comes before the client session's, "Code not valid".
+                    self._detach_replayed(authorization_code.data)
+                    raise InvalidGrantError(keycloak_errors.CODE_NOT_VALID)
                 raise InvalidGrantError(keycloak_errors.CODE_USER_SESSION_NOT_FOUND)
             tokens.professional_of(authentication)
         except SessionGone as exc:
@@ -268,16 +273,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return None
 
     @staticmethod
-    def spend(authorization_code: AuthorizationCodeRecord) -> None:
+    def spend(authorization_code: AuthorizationCodeRecord) -> Record | None:
         """A redemption refused once the code was found has spent it, as Keycloak takes the
         code out of its single-use store as it parses it (``OAuth2CodeParser.parseCode``,
         docs/reference/keycloak-behaviour.md, "Token endpoint"), before every later check: the
         consumption that a successful exchange makes (a compare-and-set from "issued", so of
         concurrent requests one only spends it), leaving a tombstone that names no family but
         keeps the code's session and client — a later use is "Code not valid" and detaches
-        that client from the session (:meth:`_detach_replayed`), as Keycloak's."""
+        that client from the session (:meth:`_detach_replayed`), as Keycloak's. Returns the
+        code as spent here, ``None`` when another request spent it first."""
         services = _services()
-        services.tokens.codes.consume(
+        return services.tokens.codes.consume(
             authorization_code.key,
             "issued",
             tombstone_lifetime=services.settings.oidc.refresh_token_lifetime,
