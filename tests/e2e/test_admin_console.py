@@ -74,7 +74,9 @@ def test_admin_console(server, browser):
     browser.find_element("id", "password").send_keys("wrong-password")
     _submit(browser, "sign-in")
     assert browser.find_element("id", "error").text
-    browser.find_element("id", "user").send_keys("admin")
+    # The user typed is kept (never the password): only the password is typed again.
+    assert browser.find_element("id", "user").get_attribute("value") == "admin"
+    assert browser.find_element("id", "password").get_attribute("value") == ""
     browser.find_element("id", "password").send_keys("santeid-demo-admin")
     _submit(browser, "sign-in")
     assert browser.find_element("tag name", "h1").text == "Tableau de bord"
